@@ -1,0 +1,70 @@
+# slora: standalone build and test entry points.
+#
+#   make            the engine library, bin/slora, unit tests, nginx module
+#   make test       every test (unit, kernels on the CPU, nginx t/*.t)
+#   make asan       the unit tests again under AddressSanitizer + UBSan
+#   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each, under ASan)
+#   make run        set up and start the server on the embedded default
+#
+# Every warning is an error. Outputs go to build/ (build-asan/ for asan).
+
+CC        ?= cc
+BUILD     ?= build
+OPT       ?= -O2
+SAN       ?=
+CFLAGS_W   = -Wall -Wextra -Wno-unused-parameter -Wshadow -Werror
+CFLAGS    += -std=gnu11 -g $(OPT) -fPIC -fopenmp $(CFLAGS_W) $(SAN) \
+             -Iengine -Ikernels $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
+LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas) \
+             -lpthread -lm
+LDFLAGS   += -fopenmp $(SAN)
+
+ENGINE_SRCS  := $(filter-out engine/slora_cli%.c, $(wildcard engine/*.c))
+KERNEL_SRCS  := $(wildcard kernels/*_cpu.c)
+CLI_SRCS     := $(wildcard engine/slora_cli*.c)
+UNIT_SRCS    := $(wildcard t/unit/*.c)
+
+LIB_OBJS     := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRCS) $(KERNEL_SRCS))
+CLI_OBJS     := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
+UNIT_BINS    := $(patsubst t/unit/%.c,$(BUILD)/t/unit/%,$(UNIT_SRCS))
+LIB          := $(BUILD)/libslora.a
+
+.PHONY: all lib cli unit test unit-test asan fuzz clean run fetch-model
+
+all: lib cli unit
+
+lib: $(LIB)
+cli: bin/slora
+unit: $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c $(wildcard engine/*.h kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+bin/slora: $(CLI_OBJS) $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
+
+$(BUILD)/t/unit/%: t/unit/%.c t/unit/tap.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+unit-test: unit
+	prove -e '' $(UNIT_BINS)
+
+test: all
+	prove -e '' $(UNIT_BINS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	    SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' \
+	    unit
+	ASAN_OPTIONS=detect_leaks=1 prove -e '' $(patsubst t/unit/%.c,build-asan/t/unit/%,$(UNIT_SRCS))
+
+clean:
+	rm -rf build build-asan bin

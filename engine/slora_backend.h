@@ -1,0 +1,49 @@
+/*
+ * slora_backend.h: the one vtable behind which the engine computes. A
+ * backend owns the weights in its own memory, the pool's arena, and the
+ * forward pass over a slora_batch_t. The CPU backend is the reference;
+ * the CUDA backend (a separate .so the engine dlopen()s) must match it
+ * op by op, which t/kernels checks.
+ */
+
+#ifndef SLORA_BACKEND_H
+#define SLORA_BACKEND_H
+
+
+#include "slora_core.h"
+#include "slora_model.h"
+#include "slora_batch.h"
+
+
+typedef struct slora_backend_s  slora_backend_t;
+
+struct slora_backend_s {
+    const char  *name;              /* "cpu", "cuda" */
+    size_t       elem_size;         /* arena element: 4 (f32), 2 (bf16) */
+
+    /* Takes what it needs of m; m outlives the backend. */
+    int   (*load_model)(slora_backend_t *b, const slora_model_t *m,
+                        slora_err_t *err);
+    /* Allocates the pool's arena of the given size, zeroed. */
+    int   (*alloc_arena)(slora_backend_t *b, size_t bytes, slora_err_t *err);
+    /* Copies n f32 values to arena elements [off, off + n). */
+    int   (*write_arena)(slora_backend_t *b, int64_t off, const float *src,
+                         int64_t n, slora_err_t *err);
+    /* Reads arena elements back as f32 (tests, debugging). */
+    int   (*read_arena)(slora_backend_t *b, int64_t off, float *dst,
+                        int64_t n, slora_err_t *err);
+    /* pool_layer_off[l]: element offset of layer l's region; page_elems
+     * and tokens_per_page as the pool computed them. */
+    int   (*forward)(slora_backend_t *b, const slora_batch_t *batch,
+                     const int64_t *pool_layer_off, int64_t page_elems,
+                     int32_t tokens_per_page, slora_err_t *err);
+    void  (*free)(slora_backend_t *b);
+
+    void        *data;
+};
+
+
+slora_backend_t *slora_backend_cpu_create(int n_threads, slora_err_t *err);
+
+
+#endif /* SLORA_BACKEND_H */

@@ -1,0 +1,91 @@
+/*
+ * slora_core.c: the error object, checked size arithmetic and the clock.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "slora_core.h"
+
+
+int
+slora_err_set(slora_err_t *err, int code, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (err != NULL) {
+        err->code = code;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+
+    return code;
+}
+
+
+int
+slora_err_prefix(slora_err_t *err, const char *fmt, ...)
+{
+    char     prefix[SLORA_ERR_LEN], old[SLORA_ERR_LEN];
+    va_list  ap;
+
+    if (err == NULL) {
+        return SLORA_ERROR;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+
+    memcpy(old, err->msg, sizeof(old));
+    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+
+    return err->code;
+}
+
+
+void
+slora_assert_fail(const char *cond, const char *file, int line)
+{
+    fprintf(stderr, "slora: assertion \"%s\" failed at %s:%d\n",
+            cond, file, line);
+    abort();
+}
+
+
+int
+slora_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a) {
+        return SLORA_ERROR;
+    }
+
+    *out = a * b;
+    return SLORA_OK;
+}
+
+
+int
+slora_add_size(size_t a, size_t b, size_t *out)
+{
+    if (b > SIZE_MAX - a) {
+        return SLORA_ERROR;
+    }
+
+    *out = a + b;
+    return SLORA_OK;
+}
+
+
+int64_t
+slora_now_ns(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}

@@ -1,0 +1,68 @@
+/*
+ * slora_core.h: what every engine file shares: status codes that mirror
+ * nginx's, the error object that carries text from where a thing failed
+ * to whoever reports it, and the few limits the whole engine agrees on.
+ *
+ * The one idea: a function that can fail returns a status and, when given
+ * a slora_err_t, fills it with one line that names the object and what is
+ * wrong with it ("model.gguf: tensor blk.3.attn_q.weight: offset 9123 past
+ * end of file"). Nothing in the engine prints on its own behalf.
+ */
+
+#ifndef SLORA_CORE_H
+#define SLORA_CORE_H
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+
+#define SLORA_OK          0
+#define SLORA_ERROR      -1
+#define SLORA_AGAIN      -2
+#define SLORA_BUSY       -3
+#define SLORA_DONE       -4
+#define SLORA_DECLINED   -5
+
+
+#define SLORA_ERR_LEN    512
+
+
+typedef struct {
+    int     code;                   /* SLORA_ERROR, SLORA_BUSY, ... */
+    char    msg[SLORA_ERR_LEN];
+} slora_err_t;
+
+
+/* Sets err (when not NULL) and returns code, so callers can write
+ * "return slora_err_set(err, SLORA_ERROR, "%s: bad magic", path);". */
+int slora_err_set(slora_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prepends "prefix: " to an error already set. */
+int slora_err_prefix(slora_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+
+/* Aborts with a message: only for broken invariants, never user input. */
+#define slora_assert(cond)                                                    \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            slora_assert_fail(#cond, __FILE__, __LINE__);                     \
+        }                                                                     \
+    } while (0)
+
+void slora_assert_fail(const char *cond, const char *file, int line)
+    __attribute__((noreturn));
+
+
+/* Checked size arithmetic for sizes read from files. */
+int slora_mul_size(size_t a, size_t b, size_t *out);
+int slora_add_size(size_t a, size_t b, size_t *out);
+
+/* Monotonic clock in nanoseconds. */
+int64_t slora_now_ns(void);
+
+
+#endif /* SLORA_CORE_H */

@@ -1,0 +1,117 @@
+/*
+ * slora_model.h: a Llama-family model in host memory: its configuration,
+ * its weights dequantized to f32, and the loaders that build it from a
+ * GGUF file or a Hugging Face safetensors folder.
+ *
+ * Shaped like llama2.c's run.c: a config struct and a weights struct whose
+ * every pointer carries its shape. Linear weights are row-major
+ * [out, in], so y = x W^T. The forward pass itself lives with the backend
+ * (slora_backend.h); this file only owns the numbers.
+ *
+ * RoPE layout: GGUF files of the llama architecture store q and k rows
+ * permuted so that rotated pairs are adjacent (SLORA_ROPE_NORM); HF
+ * checkpoints and GGUF qwen2 rotate the two halves of each head
+ * (SLORA_ROPE_NEOX). LoRA B matrices for q and k, trained against HF row
+ * order, must be permuted the same way before use on a NORM model:
+ * slora_model_permute_qk_rows() does it.
+ */
+
+#ifndef SLORA_MODEL_H
+#define SLORA_MODEL_H
+
+
+#include "slora_core.h"
+
+
+typedef enum {
+    SLORA_ROPE_NORM = 0,        /* pairs (2i, 2i+1) */
+    SLORA_ROPE_NEOX             /* pairs (i, i + head_dim/2) */
+} slora_rope_e;
+
+
+/* The seven projections LoRA may target, in this fixed order. */
+typedef enum {
+    SLORA_PROJ_Q = 0,
+    SLORA_PROJ_K,
+    SLORA_PROJ_V,
+    SLORA_PROJ_O,
+    SLORA_PROJ_GATE,
+    SLORA_PROJ_UP,
+    SLORA_PROJ_DOWN,
+    SLORA_PROJ_N
+} slora_proj_e;
+
+
+typedef struct {
+    char          arch[32];         /* "llama", "qwen2", ... */
+    char          name[128];        /* general.name or folder name */
+    int32_t       n_layers;
+    int32_t       hidden;           /* dim */
+    int32_t       n_heads;
+    int32_t       n_kv_heads;
+    int32_t       head_dim;         /* hidden / n_heads */
+    int32_t       ffn;              /* intermediate size */
+    int32_t       vocab;
+    int32_t       max_ctx;          /* context length from metadata */
+    float         rope_theta;
+    float         norm_eps;
+    slora_rope_e  rope;
+    int           tied_embeddings;  /* output uses tok_embd */
+    int           qkv_bias;         /* Qwen2 */
+} slora_model_config_t;
+
+
+typedef struct {
+    float        *attn_norm;        /* [hidden] */
+    float        *wq;               /* [n_heads * head_dim, hidden] */
+    float        *wk;               /* [n_kv_heads * head_dim, hidden] */
+    float        *wv;               /* [n_kv_heads * head_dim, hidden] */
+    float        *wo;               /* [hidden, n_heads * head_dim] */
+    float        *bq;               /* [n_heads * head_dim] or NULL */
+    float        *bk;               /* [n_kv_heads * head_dim] or NULL */
+    float        *bv;               /* [n_kv_heads * head_dim] or NULL */
+    float        *ffn_norm;         /* [hidden] */
+    float        *w_gate;           /* [ffn, hidden] */
+    float        *w_up;             /* [ffn, hidden] */
+    float        *w_down;           /* [hidden, ffn] */
+} slora_layer_weights_t;
+
+
+typedef struct {
+    float                  *tok_embd;   /* [vocab, hidden] */
+    float                  *out_norm;   /* [hidden] */
+    float                  *output;     /* [vocab, hidden]; == tok_embd if tied */
+    slora_layer_weights_t  *layers;     /* [n_layers] */
+} slora_model_weights_t;
+
+
+typedef struct slora_gguf_s  slora_gguf_t;
+
+
+typedef struct {
+    slora_model_config_t    cfg;
+    slora_model_weights_t   w;
+    char                    path[1024];
+    slora_gguf_t           *gguf;       /* kept open for the tokenizer, or NULL */
+    void                   *mem;        /* one allocation behind all weights */
+    size_t                  mem_size;
+} slora_model_t;
+
+
+/* Loads a GGUF file or an HF folder (config.json + *.safetensors),
+ * whichever path names. Weights are dequantized to f32. */
+slora_model_t *slora_model_load(const char *path, slora_err_t *err);
+void slora_model_free(slora_model_t *m);
+
+/* Input and output widths of projection p. */
+int32_t slora_proj_in_dim(const slora_model_config_t *c, slora_proj_e p);
+int32_t slora_proj_out_dim(const slora_model_config_t *c, slora_proj_e p);
+const char *slora_proj_name(slora_proj_e p);      /* "q_proj", ... */
+
+/* Permutes rows of a [n_head * head_dim, cols] matrix from HF order to
+ * the GGUF NORM order (llama.cpp's convert permute), in place. */
+int slora_model_permute_qk_rows(float *w, int32_t n_head, int32_t head_dim,
+    int64_t cols);
+
+
+#endif /* SLORA_MODEL_H */

@@ -1,0 +1,75 @@
+/*
+ * slora_pool.h: the unified paged pool (S-LoRA section 5.1). One arena
+ * holds KV-cache pages and adapter-weight pages together; the pool only
+ * hands out page ids and keeps the books. The memory itself belongs to
+ * the backend (host memory on the CPU, device memory on a GPU), so the
+ * same code serves both.
+ *
+ * Geometry. The arena is laid out [n_layers][n_pages][page_elems]: page p
+ * is the same page id in every layer, so one page table per request and
+ * one page list per adapter serve all layers. page_elems is a multiple of
+ * 2 * kv_dim (a page holds tokens_per_page tokens' K then V, exactly) and
+ * of every LoRA row width (hidden, kv_dim, ffn), so on a grouped-query
+ * model, where the K/V row is narrower than a LoRA row, both kinds tile a
+ * page with no padding.
+ *
+ * KV page layout, per layer: K[tokens_per_page][kv_dim] then
+ * V[tokens_per_page][kv_dim]. Adapter pages hold rows placed by the
+ * adapter code (slora_adapter.c); a row never straddles two pages.
+ */
+
+#ifndef SLORA_POOL_H
+#define SLORA_POOL_H
+
+
+#include "slora_core.h"
+
+
+typedef enum {
+    SLORA_PAGE_FREE = 0,
+    SLORA_PAGE_KV,
+    SLORA_PAGE_ADAPTER,
+    SLORA_PAGE_KIND_N
+} slora_page_kind_e;
+
+
+typedef struct {
+    int32_t     n_layers;
+    int32_t     kv_dim;
+    int32_t     hidden;
+    int32_t     ffn;
+    size_t      elem_size;              /* 4 for f32, 2 for bf16 */
+    int32_t     min_tokens_per_page;    /* 0: default 8 */
+} slora_pool_geom_t;
+
+
+typedef struct slora_pool_s  slora_pool_t;
+
+
+/* Sizes the pool to fit arena_bytes; fails if not even 2 pages fit. */
+slora_pool_t *slora_pool_create(const slora_pool_geom_t *g,
+    size_t arena_bytes, slora_err_t *err);
+void slora_pool_free(slora_pool_t *pool);
+
+int32_t slora_pool_n_pages(const slora_pool_t *pool);
+int64_t slora_pool_page_elems(const slora_pool_t *pool);
+int32_t slora_pool_tokens_per_page(const slora_pool_t *pool);
+size_t slora_pool_arena_bytes(const slora_pool_t *pool);   /* used part */
+
+/* Element offset of (layer, page) from the arena's start. */
+int64_t slora_pool_offset(const slora_pool_t *pool, int32_t layer,
+    int32_t page);
+/* Element offset of layer's first page: rows of adapters are stored as
+ * offsets relative to it, the same in every layer. */
+int64_t slora_pool_layer_offset(const slora_pool_t *pool, int32_t layer);
+
+/* Takes n free pages for kind into pages[]; all or nothing.
+ * Returns SLORA_BUSY when fewer than n are free. */
+int slora_pool_alloc(slora_pool_t *pool, slora_page_kind_e kind, int32_t n,
+    int32_t *pages);
+void slora_pool_release(slora_pool_t *pool, int32_t n, const int32_t *pages);
+
+int32_t slora_pool_count(const slora_pool_t *pool, slora_page_kind_e kind);
+
+
+#endif /* SLORA_POOL_H */

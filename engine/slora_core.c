@@ -29,19 +29,26 @@ slora_err_set(slora_err_t *err, int code, const char *fmt, ...)
 int
 slora_err_prefix(slora_err_t *err, const char *fmt, ...)
 {
-    char     prefix[SLORA_ERR_LEN], old[SLORA_ERR_LEN];
+    char     old[SLORA_ERR_LEN];
+    size_t   n;
     va_list  ap;
 
     if (err == NULL) {
         return SLORA_ERROR;
     }
 
+    memcpy(old, err->msg, sizeof(old));
+
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    n = (size_t) vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
 
-    memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+    if (n + 2 < sizeof(err->msg)) {
+        err->msg[n++] = ':';
+        err->msg[n++] = ' ';
+        err->msg[n] = '\0';
+        strncat(err->msg, old, sizeof(err->msg) - n - 1);
+    }
 
     return err->code;
 }

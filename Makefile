@@ -68,3 +68,6 @@ asan:
 
 clean:
 	rm -rf build build-asan bin
+
+# Fragments of other concerns (the nginx module, fuzzing, ...) live in mk/.
+-include $(wildcard mk/*.mk)

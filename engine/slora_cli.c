@@ -1,0 +1,74 @@
+/*
+ * slora_cli.c: the `slora` command-line tool's entry point. Each
+ * subcommand lives in its own engine/slora_cli_<name>.c and is reached
+ * through the table below; `slora help` and `slora <cmd> --help` say what
+ * each one takes.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "slora_cli.h"
+
+
+typedef struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+    const char  *summary;
+} slora_cli_cmd_t;
+
+
+static void slora_cli_usage(FILE *f);
+
+
+static const slora_cli_cmd_t  slora_cli_cmds[] = {
+    { "generate", slora_cli_generate,
+      "generate text from a prompt, with or without an adapter" },
+    { "tokenize", slora_cli_tokenize, "print the token ids of a text" },
+    { "bench", slora_cli_bench,
+      "engine-only throughput: concurrent requests over adapters" },
+    { "mkmodel", slora_cli_mkmodel,
+      "write a tiny random Llama model (GGUF or safetensors)" },
+    { "mkadapter", slora_cli_mkadapter,
+      "write a random LoRA adapter in HF PEFT layout" },
+    { NULL, NULL, NULL }
+};
+
+
+int
+main(int argc, char **argv)
+{
+    const slora_cli_cmd_t  *cmd;
+
+    if (argc < 2 || strcmp(argv[1], "help") == 0
+        || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+    {
+        slora_cli_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+
+    for (cmd = slora_cli_cmds; cmd->name != NULL; cmd++) {
+        if (strcmp(argv[1], cmd->name) == 0) {
+            return cmd->run(argc - 1, argv + 1);
+        }
+    }
+
+    fprintf(stderr, "slora: unknown command \"%s\"\n", argv[1]);
+    slora_cli_usage(stderr);
+
+    return 2;
+}
+
+
+static void
+slora_cli_usage(FILE *f)
+{
+    const slora_cli_cmd_t  *cmd;
+
+    fprintf(f, "usage: slora <command> [options]   (slora <command> --help)"
+               "\n\ncommands:\n");
+
+    for (cmd = slora_cli_cmds; cmd->name != NULL; cmd++) {
+        fprintf(f, "  %-10s %s\n", cmd->name, cmd->summary);
+    }
+}

@@ -1,0 +1,137 @@
+/*
+ * slora_tokenizer.h: text to token ids and back, and the chat templates
+ * that turn a conversation into the prompt text a model was tuned on.
+ *
+ * Two algorithms cover the Llama family: byte-level BPE (GPT-2, Llama 3,
+ * SmolLM2, Qwen2: text is split by a pre-tokenizer regex, bytes are mapped
+ * to printable code points, pairs merge by rank) and SentencePiece BPE
+ * (Llama 2, TinyLlama: spaces become U+2581, pairs merge by score, unknown
+ * bytes fall back to <0xNN>). The vocabulary comes from a GGUF file's
+ * tokenizer.* metadata or from an HF tokenizer.json.
+ *
+ * The one idea: a loaded tokenizer is immutable and may be shared by any
+ * number of threads; per-stream state (the detokenizer) lives with the
+ * caller.
+ */
+
+#ifndef SLORA_TOKENIZER_H
+#define SLORA_TOKENIZER_H
+
+
+#include "slora_core.h"
+
+
+typedef struct slora_tokenizer_s  slora_tokenizer_t;
+
+
+/*
+ * path: a GGUF file (tokenizer.* metadata; vocab-only GGUFs too), a
+ * tokenizer.json, or an HF folder holding tokenizer.json (and
+ * tokenizer_config.json for bos/eos/chat template).
+ */
+slora_tokenizer_t *slora_tokenizer_load(const char *path, slora_err_t *err);
+void slora_tokenizer_free(slora_tokenizer_t *t);
+
+int32_t slora_tokenizer_n_vocab(const slora_tokenizer_t *t);
+int32_t slora_tokenizer_bos(const slora_tokenizer_t *t);      /* -1: none */
+int32_t slora_tokenizer_eos(const slora_tokenizer_t *t);      /* -1: none */
+
+/* Ids that end a generation (eos, eot, <|im_end|>, <|eot_id|>, ...),
+ * deduplicated. Writes at most cap ids; returns the count found. */
+int32_t slora_tokenizer_stop_ids(const slora_tokenizer_t *t, int32_t *ids,
+    int32_t cap);
+
+/* 1 when the model wants BOS in front of a prompt. */
+int slora_tokenizer_add_bos(const slora_tokenizer_t *t);
+
+/* Id of a token given by its exact text ("<|im_end|>"), -1 if absent. */
+int32_t slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
+    size_t len);
+
+/* 1 for control tokens (bos, eos, <|im_start|>, ...). */
+int slora_tokenizer_is_special(const slora_tokenizer_t *t, int32_t id);
+
+/*
+ * Encodes text[0..len). add_special: prepend BOS when the model wants it.
+ * parse_special: text like "<|im_start|>" becomes its special id. Writes
+ * at most cap ids; *n gets the count needed (SLORA_BUSY if > cap). Invalid
+ * UTF-8 in text gives SLORA_ERROR with a message naming the offset.
+ */
+int slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
+    size_t len, int add_special, int parse_special, int32_t *ids,
+    int32_t cap, int32_t *n, slora_err_t *err);
+
+/* Raw bytes of one token (byte-level BPE decoded, SPM U+2581 -> space,
+ * <0xNN> -> byte). *n gets the length needed; SLORA_BUSY if > cap,
+ * SLORA_ERROR for an id out of range. */
+int slora_tokenizer_token_bytes(const slora_tokenizer_t *t, int32_t id,
+    char *buf, size_t cap, size_t *n);
+
+
+/*
+ * Streaming detokenizer: holds back an incomplete UTF-8 sequence across
+ * tokens and never emits a split character.
+ */
+typedef struct {
+    uint8_t    pending[8];
+    uint32_t   n_pending;
+    int32_t    n_tokens;
+} slora_detok_t;
+
+void slora_detok_init(slora_detok_t *d);
+
+/* Appends the complete UTF-8 produced by id into out (cap bytes), *n =
+ * bytes written; skip_special: control tokens yield nothing. SLORA_BUSY
+ * if out is too small (nothing consumed then), SLORA_ERROR for a bad id.
+ * Bytes that can never start or continue a character become U+FFFD; at
+ * most 4 + 3 * (token length) bytes are written per call. */
+int slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t,
+    int32_t id, int skip_special, char *out, size_t cap, size_t *n);
+
+/* Flushes what is left (invalid leftovers become U+FFFD). */
+int slora_detok_flush(slora_detok_t *d, char *out, size_t cap, size_t *n);
+
+
+/* Chat templates */
+
+typedef enum {
+    SLORA_CHAT_CHATML = 0,
+    SLORA_CHAT_LLAMA2,
+    SLORA_CHAT_LLAMA3,
+    SLORA_CHAT_MISTRAL,
+    SLORA_CHAT_N
+} slora_chat_e;
+
+
+typedef struct {
+    const char  *role;
+    size_t       role_len;
+    const char  *content;
+    size_t       content_len;
+} slora_chat_msg_t;
+
+
+/* "chatml", "llama2", "llama3", "mistral" -> SLORA_OK; else SLORA_DECLINED */
+int slora_chat_from_name(const char *name, slora_chat_e *out);
+const char *slora_chat_name(slora_chat_e tmpl);
+
+/* Guessed from tokenizer.chat_template metadata, tokenizer_config.json,
+ * or the vocabulary; ChatML when nothing says otherwise. */
+slora_chat_e slora_tokenizer_chat_template(const slora_tokenizer_t *t);
+
+/* Guesses a template from a Jinja template's text. */
+slora_chat_e slora_chat_detect(const char *jinja, size_t len);
+
+/*
+ * Renders messages and the assistant prompt into buf, as text holding
+ * special-token strings (encode it with parse_special = 1, and add_special
+ * = 0 for templates that spell out BOS, which all four do except ChatML).
+ * *n = bytes needed, not counting the terminating NUL written when room
+ * allows; SLORA_BUSY if > cap. Roles: system, user, assistant; others
+ * give SLORA_ERROR.
+ */
+int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
+    int n_msgs, char *buf, size_t cap, size_t *n, slora_err_t *err);
+
+
+#endif /* SLORA_TOKENIZER_H */

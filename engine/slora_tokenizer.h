@@ -82,9 +82,8 @@ void slora_detok_init(slora_detok_t *d);
 
 /* Appends the complete UTF-8 produced by id into out (cap bytes), *n =
  * bytes written; skip_special: control tokens yield nothing. SLORA_BUSY
- * if out is too small (nothing consumed then), SLORA_ERROR for a bad id.
- * Bytes that can never start or continue a character become U+FFFD; at
- * most 4 + 3 * (token length) bytes are written per call. */
+ * (nothing consumed) when cap < 3 * (token length + 8), SLORA_ERROR for a
+ * bad id. Each maximal invalid byte sequence becomes one U+FFFD. */
 int slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t,
     int32_t id, int skip_special, char *out, size_t cap, size_t *n);
 
@@ -124,11 +123,11 @@ slora_chat_e slora_chat_detect(const char *jinja, size_t len);
 
 /*
  * Renders messages and the assistant prompt into buf, as text holding
- * special-token strings (encode it with parse_special = 1, and add_special
- * = 0 for templates that spell out BOS, which all four do except ChatML).
- * *n = bytes needed, not counting the terminating NUL written when room
- * allows; SLORA_BUSY if > cap. Roles: system, user, assistant; others
- * give SLORA_ERROR.
+ * special-token strings: what the model's official Jinja template gives,
+ * less the leading BOS, which encode adds (encode the text with
+ * add_special = 1, parse_special = 1). *n = bytes needed, not counting the
+ * terminating NUL written when room allows; SLORA_BUSY if > cap. Roles:
+ * system, user, assistant; others give SLORA_ERROR.
  */
 int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, char *buf, size_t cap, size_t *n, slora_err_t *err);

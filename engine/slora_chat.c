@@ -1,0 +1,361 @@
+/*
+ * slora_chat.c: the four chat templates, rendered in C to the exact text
+ * the models' official Jinja templates produce (less the leading BOS,
+ * which the encoder adds):
+ *
+ *   chatml   <|im_start|>{role}\n{content}<|im_end|>\n ... then
+ *            <|im_start|>assistant\n                     (SmolLM2, Qwen2)
+ *   llama2   [INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {reply}
+ *            </s><s>[INST] {user} [/INST]     (Llama-2-chat, TinyLlama's
+ *            Llama 2 variant; messages stripped, as content.strip() does)
+ *   llama3   <|start_header_id|>{role}<|end_header_id|>\n\n{content}
+ *            <|eot_id|> ... then the assistant header   (Llama 3.x;
+ *            content trimmed, as "| trim" does)
+ *   mistral  [INST] {user}[/INST] {reply}</s>[INST] {system}\n\n{user}
+ *            [/INST]                    (Mistral-7B-Instruct-v0.3: the
+ *            system text goes into the last user turn)
+ *
+ * The one idea: rendering is a pure function of the messages; it writes
+ * what fits and always reports the full size, so callers size a buffer in
+ * one retry, as snprintf allows.
+ */
+
+#define _GNU_SOURCE
+
+#include <stdio.h>
+#include <string.h>
+
+#include "slora_tokenizer.h"
+
+
+typedef struct {
+    char    *buf;
+    size_t   cap;
+    size_t   n;
+} slora_chat_out_t;
+
+
+static void slora_chat_put(slora_chat_out_t *o, const char *s, size_t n);
+static void slora_chat_puts(slora_chat_out_t *o, const char *s);
+static void slora_chat_trim(const char **s, size_t *n);
+static int slora_chat_role(const slora_chat_msg_t *m);
+static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
+    int first, slora_chat_e tmpl, slora_err_t *err);
+
+
+#define SLORA_ROLE_SYSTEM     0
+#define SLORA_ROLE_USER       1
+#define SLORA_ROLE_ASSISTANT  2
+
+
+static const char  *slora_chat_names[SLORA_CHAT_N] = {
+    "chatml", "llama2", "llama3", "mistral"
+};
+
+
+int
+slora_chat_from_name(const char *name, slora_chat_e *out)
+{
+    int  i;
+
+    for (i = 0; i < SLORA_CHAT_N; i++) {
+        if (strcmp(name, slora_chat_names[i]) == 0) {
+            *out = (slora_chat_e) i;
+            return SLORA_OK;
+        }
+    }
+
+    return SLORA_DECLINED;
+}
+
+
+const char *
+slora_chat_name(slora_chat_e tmpl)
+{
+    return (unsigned) tmpl < SLORA_CHAT_N ? slora_chat_names[tmpl] : "?";
+}
+
+
+/* The markers each template cannot do without, as llama.cpp's
+ * llm_chat_detect_template looks for them. */
+slora_chat_e
+slora_chat_detect(const char *jinja, size_t len)
+{
+    if (memmem(jinja, len, "<|im_start|>", 12) != NULL) {
+        return SLORA_CHAT_CHATML;
+    }
+
+    if (memmem(jinja, len, "<|start_header_id|>", 19) != NULL) {
+        return SLORA_CHAT_LLAMA3;
+    }
+
+    if (memmem(jinja, len, "[INST]", 6) != NULL) {
+        return memmem(jinja, len, "<<SYS>>", 7) != NULL
+               ? SLORA_CHAT_LLAMA2 : SLORA_CHAT_MISTRAL;
+    }
+
+    return SLORA_CHAT_CHATML;
+}
+
+
+static void
+slora_chat_put(slora_chat_out_t *o, const char *s, size_t n)
+{
+    if (o->n < o->cap) {
+        memcpy(o->buf + o->n, s, n <= o->cap - o->n ? n : o->cap - o->n);
+    }
+
+    o->n += n;
+}
+
+
+static void
+slora_chat_puts(slora_chat_out_t *o, const char *s)
+{
+    slora_chat_put(o, s, strlen(s));
+}
+
+
+/* Python's str.strip(): ASCII whitespace at both ends. */
+static void
+slora_chat_trim(const char **s, size_t *n)
+{
+    while (*n > 0 && ((*s)[0] == ' ' || ((*s)[0] >= '\t' && (*s)[0] <= '\r')))
+    {
+        (*s)++;
+        (*n)--;
+    }
+
+    while (*n > 0 && ((*s)[*n - 1] == ' '
+                      || ((*s)[*n - 1] >= '\t' && (*s)[*n - 1] <= '\r')))
+    {
+        (*n)--;
+    }
+}
+
+
+static int
+slora_chat_role(const slora_chat_msg_t *m)
+{
+    if (m->role_len == 6 && memcmp(m->role, "system", 6) == 0) {
+        return SLORA_ROLE_SYSTEM;
+    }
+
+    if (m->role_len == 4 && memcmp(m->role, "user", 4) == 0) {
+        return SLORA_ROLE_USER;
+    }
+
+    if (m->role_len == 9 && memcmp(m->role, "assistant", 9) == 0) {
+        return SLORA_ROLE_ASSISTANT;
+    }
+
+    return -1;
+}
+
+
+/* Llama 2 and Mistral: after one optional system message, user and
+ * assistant alternate, user first (their templates raise otherwise). */
+static int
+slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
+    slora_chat_e tmpl, slora_err_t *err)
+{
+    int  i, want;
+
+    if (first >= n_msgs) {
+        return slora_err_set(err, SLORA_ERROR, "chat template %s: no user "
+                             "message", slora_chat_names[tmpl]);
+    }
+
+    for (i = first; i < n_msgs; i++) {
+        want = (i - first) % 2 == 0 ? SLORA_ROLE_USER : SLORA_ROLE_ASSISTANT;
+
+        if (slora_chat_role(&msgs[i]) != want) {
+            return slora_err_set(err, SLORA_ERROR, "chat template %s: "
+                                 "message %d: after an optional system "
+                                 "message, roles must alternate user, "
+                                 "assistant, user, ...",
+                                 slora_chat_names[tmpl], i);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+int
+slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
+    int n_msgs, char *buf, size_t cap, size_t *n, slora_err_t *err)
+{
+    int                i, role, first;
+    size_t             cl, sl;
+    const char        *c, *sys;
+    slora_chat_out_t   o;
+
+    *n = 0;
+
+    if ((unsigned) tmpl >= SLORA_CHAT_N) {
+        return slora_err_set(err, SLORA_ERROR, "chat template %d unknown",
+                             (int) tmpl);
+    }
+
+    if (n_msgs <= 0) {
+        return slora_err_set(err, SLORA_ERROR, "chat template %s: no "
+                             "messages", slora_chat_names[tmpl]);
+    }
+
+    for (i = 0; i < n_msgs; i++) {
+        role = slora_chat_role(&msgs[i]);
+
+        if (role < 0) {
+            return slora_err_set(err, SLORA_ERROR, "chat template %s: "
+                                 "message %d: role \"%.*s\" is not system, "
+                                 "user or assistant",
+                                 slora_chat_names[tmpl], i,
+                                 (int) (msgs[i].role_len > 32
+                                        ? 32 : msgs[i].role_len),
+                                 msgs[i].role);
+        }
+
+        if (role == SLORA_ROLE_SYSTEM && i > 0) {
+            return slora_err_set(err, SLORA_ERROR, "chat template %s: "
+                                 "message %d: a system message may only "
+                                 "come first", slora_chat_names[tmpl], i);
+        }
+    }
+
+    o.buf = buf;
+    o.cap = cap;
+    o.n = 0;
+
+    first = slora_chat_role(&msgs[0]) == SLORA_ROLE_SYSTEM;
+    sys = first ? msgs[0].content : NULL;
+    sl = first ? msgs[0].content_len : 0;
+
+    switch (tmpl) {
+
+    case SLORA_CHAT_CHATML:
+        for (i = 0; i < n_msgs; i++) {
+            slora_chat_puts(&o, "<|im_start|>");
+            slora_chat_put(&o, msgs[i].role, msgs[i].role_len);
+            slora_chat_puts(&o, "\n");
+            slora_chat_put(&o, msgs[i].content, msgs[i].content_len);
+            slora_chat_puts(&o, "<|im_end|>\n");
+        }
+
+        slora_chat_puts(&o, "<|im_start|>assistant\n");
+        break;
+
+    case SLORA_CHAT_LLAMA3:
+        for (i = 0; i < n_msgs; i++) {
+            c = msgs[i].content;
+            cl = msgs[i].content_len;
+            slora_chat_trim(&c, &cl);
+
+            slora_chat_puts(&o, "<|start_header_id|>");
+            slora_chat_put(&o, msgs[i].role, msgs[i].role_len);
+            slora_chat_puts(&o, "<|end_header_id|>\n\n");
+            slora_chat_put(&o, c, cl);
+            slora_chat_puts(&o, "<|eot_id|>");
+        }
+
+        slora_chat_puts(&o, "<|start_header_id|>assistant<|end_header_id|>"
+                            "\n\n");
+        break;
+
+    case SLORA_CHAT_LLAMA2:
+        if (slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        for (i = first; i < n_msgs; i++) {
+            c = msgs[i].content;
+            cl = msgs[i].content_len;
+
+            if (slora_chat_role(&msgs[i]) == SLORA_ROLE_USER) {
+                slora_chat_puts(&o, i == first ? "[INST] " : "<s>[INST] ");
+
+                if (i == first && sys != NULL) {
+                    /* strip() sees "<<SYS>>..." + user: only the user
+                     * text's end is stripped */
+                    slora_chat_puts(&o, "<<SYS>>\n");
+                    slora_chat_put(&o, sys, sl);
+                    slora_chat_puts(&o, "\n<</SYS>>\n\n");
+
+                    while (cl > 0 && (c[cl - 1] == ' '
+                                      || (c[cl - 1] >= '\t'
+                                          && c[cl - 1] <= '\r')))
+                    {
+                        cl--;
+                    }
+
+                } else {
+                    slora_chat_trim(&c, &cl);
+                }
+
+                slora_chat_put(&o, c, cl);
+                slora_chat_puts(&o, " [/INST]");
+
+            } else {
+                slora_chat_trim(&c, &cl);
+                slora_chat_puts(&o, " ");
+                slora_chat_put(&o, c, cl);
+                slora_chat_puts(&o, " </s>");
+            }
+        }
+
+        break;
+
+    case SLORA_CHAT_MISTRAL:
+        if (slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        for (i = first; i < n_msgs; i++) {
+            c = msgs[i].content;
+            cl = msgs[i].content_len;
+
+            if (slora_chat_role(&msgs[i]) == SLORA_ROLE_USER) {
+                slora_chat_puts(&o, "[INST] ");
+
+                if (i == n_msgs - 1 && sys != NULL) {
+                    slora_chat_put(&o, sys, sl);
+                    slora_chat_puts(&o, "\n\n");
+                }
+
+                slora_chat_put(&o, c, cl);
+                slora_chat_puts(&o, "[/INST]");
+
+            } else {
+                slora_chat_trim(&c, &cl);
+                slora_chat_puts(&o, " ");
+                slora_chat_put(&o, c, cl);
+                slora_chat_puts(&o, "</s>");
+            }
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    *n = o.n;
+
+    if (o.n >= cap) {
+        if (o.n == cap) {
+            return SLORA_OK;
+        }
+
+        return slora_err_set(err, SLORA_BUSY, "chat template %s: %zu bytes "
+                             "do not fit in %zu", slora_chat_names[tmpl],
+                             o.n, cap);
+    }
+
+    buf[o.n] = '\0';
+
+    return SLORA_OK;
+}

@@ -1,0 +1,857 @@
+/*
+ * test_tokenizer.c: the tokenizer against llama.cpp. Its vocabulary test
+ * files (models/ggml-vocab-*.gguf with .inp/.out, found through
+ * SLORA_VOCAB_DIR) and goldens made with its llama-tokenize for SmolLM2
+ * (t/golden/tokenizer/smollm2.txt) give the expected ids; then streaming
+ * decode, chat templates, invalid UTF-8 and speed.
+ */
+
+#define _GNU_SOURCE
+
+#include <dirent.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "tap.h"
+#include "slora_gguf.h"
+#include "slora_tokenizer.h"
+
+
+#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
+#define SMOLLM2_DEFAULT    "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define GOLDEN             "t/golden/tokenizer/smollm2.txt"
+#define MAX_IDS            (1 << 20)
+
+
+static int32_t  ids[MAX_IDS];
+
+
+static char *read_all(const char *path, size_t *len);
+static int utf8_ok(const char *s, size_t n);
+static char *stream_decode(const slora_tokenizer_t *t, const int32_t *v,
+    int32_t n, int skip_special, size_t *len);
+static void test_vocab(const char *dir, const char *name, int spm);
+static size_t unescape(const char *s, char *out);
+static void test_smollm2(const slora_tokenizer_t *t);
+static void test_detok_bytes(const slora_tokenizer_t *t);
+static void test_invalid_utf8(const slora_tokenizer_t *t);
+static void test_chat(const slora_tokenizer_t *smol);
+static void test_stops(const slora_tokenizer_t *t);
+static void test_json(const slora_tokenizer_t *smol, const char *gguf_path,
+    int pairs);
+static void test_speed(const slora_tokenizer_t *t);
+
+
+static char *
+read_all(const char *path, size_t *len)
+{
+    FILE  *f;
+    char  *buf;
+    long   n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t) n + 1);
+    *len = fread(buf, 1, (size_t) n, f);
+    buf[*len] = '\0';
+    fclose(f);
+
+    return buf;
+}
+
+
+static int
+utf8_ok(const char *s, size_t n)
+{
+    size_t          i, k, need;
+    const uint8_t  *u;
+
+    u = (const uint8_t *) s;
+
+    for (i = 0; i < n; i += need) {
+        if (u[i] < 0x80) {
+            need = 1;
+            continue;
+        }
+
+        need = u[i] >= 0xf0 ? 4 : u[i] >= 0xe0 ? 3 : u[i] >= 0xc2 ? 2 : 0;
+
+        if (need == 0 || u[i] > 0xf4 || i + need > n) {
+            return 0;
+        }
+
+        for (k = 1; k < need; k++) {
+            if ((u[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
+/* Streams ids through the detokenizer; every chunk must be whole UTF-8.
+ * Returns the concatenation (malloc'd), or NULL if a chunk was not. */
+static char *
+stream_decode(const slora_tokenizer_t *t, const int32_t *v, int32_t n,
+    int skip_special, size_t *len)
+{
+    char           *out, chunk[4096];
+    size_t          cap, k;
+    int32_t         i;
+    slora_detok_t   d;
+
+    cap = 1024;
+    out = malloc(cap);
+    *len = 0;
+    slora_detok_init(&d);
+
+    for (i = 0; i <= n; i++) {
+        if (i < n) {
+            if (slora_detok_push(&d, t, v[i], skip_special, chunk,
+                                 sizeof(chunk), &k) != SLORA_OK)
+            {
+                free(out);
+                return NULL;
+            }
+
+        } else {
+            slora_detok_flush(&d, chunk, sizeof(chunk), &k);
+        }
+
+        if (!utf8_ok(chunk, k)) {
+            free(out);
+            return NULL;
+        }
+
+        while (*len + k + 1 > cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+
+        memcpy(out + *len, chunk, k);
+        *len += k;
+    }
+
+    out[*len] = '\0';
+
+    return out;
+}
+
+
+/* llama.cpp's test-tokenizer-0 format: .inp holds the strings separated
+ * by "\n__ggml_vocab_test__\n", .out one line of ids per string; ids are
+ * for add_special = false, parse_special = false. */
+static void
+test_vocab(const char *dir, const char *name, int spm)
+{
+    char               path[1024], *inp, *out, *p, *q, *line, *end, *dec;
+    const char        *sep;
+    size_t             il, ol, sl, dl;
+    int                n_cases, n_bad, n_dec_bad, rc;
+    int32_t            n, want[4096], nw, i;
+    slora_err_t        err;
+    slora_tokenizer_t *t;
+
+    sep = "\n__ggml_vocab_test__\n";
+    sl = strlen(sep);
+
+    snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf", dir, name);
+    t = slora_tokenizer_load(path, &err);
+
+    if (!ok(t != NULL, "%s: loads", name)) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf.inp", dir, name);
+    inp = read_all(path, &il);
+    snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf.out", dir, name);
+    out = read_all(path, &ol);
+
+    if (!ok(inp != NULL && out != NULL, "%s: .inp and .out read", name)) {
+        slora_tokenizer_free(t);
+        return;
+    }
+
+    n_cases = 0;
+    n_bad = 0;
+    n_dec_bad = 0;
+    p = inp;
+    line = out;
+
+    while (p != NULL && p <= inp + il && *line != '\0') {
+        q = memmem(p, (size_t) (inp + il - p), sep, sl);
+        end = q ? q : inp + il;
+
+        nw = 0;
+
+        for (;;) {
+            while (*line == ' ') {
+                line++;
+            }
+
+            if (*line == '\n' || *line == '\0') {
+                break;
+            }
+
+            want[nw++] = (int32_t) strtol(line, &line, 10);
+        }
+
+        if (*line == '\n') {
+            line++;
+        }
+
+        rc = slora_tokenizer_encode(t, p, (size_t) (end - p), 0, 0, ids,
+                                    MAX_IDS, &n, &err);
+
+        if (rc != SLORA_OK || n != nw
+            || memcmp(ids, want, (size_t) n * sizeof(int32_t)) != 0)
+        {
+            if (n_bad++ < 3) {
+                diag("%s: case %d \"%.*s\": rc %d, %d ids, want %d", name,
+                     n_cases, (int) (end - p < 60 ? end - p : 60), p, rc,
+                     (int) n, (int) nw);
+
+                for (i = 0; i < n && i < 24; i++) {
+                    printf(" %d/%d", ids[i], i < nw ? want[i] : -1);
+                }
+
+                printf("\n");
+            }
+        }
+
+        /* decoding gives the text back (SentencePiece: after the space
+         * it prepends) */
+        dec = stream_decode(t, ids, n, 0, &dl);
+
+        if (dec == NULL
+            || dl != (size_t) (end - p) + (spm && end > p ? 1 : 0)
+            || memcmp(dec + (spm && end > p ? 1 : 0), p,
+                      (size_t) (end - p)) != 0)
+        {
+            if (n_dec_bad++ < 3) {
+                diag("%s: case %d decodes differently", name, n_cases);
+            }
+        }
+
+        free(dec);
+        n_cases++;
+        p = q ? q + sl : NULL;
+    }
+
+    ok(n_cases > 10 && n_bad == 0, "%s: ids of %d strings equal "
+       "llama.cpp's (%d differ)", name, n_cases, n_bad);
+    ok(n_dec_bad == 0, "%s: streaming decode gives back all %d strings",
+       name, n_cases);
+
+    free(inp);
+    free(out);
+    slora_tokenizer_free(t);
+}
+
+
+static size_t
+unescape(const char *s, char *out)
+{
+    size_t  k;
+
+    for (k = 0; *s != '\0' && *s != '\n'; s++) {
+        if (*s != '\\') {
+            out[k++] = *s;
+            continue;
+        }
+
+        s++;
+
+        switch (*s) {
+        case 'n':  out[k++] = '\n'; break;
+        case 't':  out[k++] = '\t'; break;
+        case 'r':  out[k++] = '\r'; break;
+        case '\\': out[k++] = '\\'; break;
+        case 'x':
+            out[k++] = (char) strtol((char []) { s[1], s[2], 0 }, NULL, 16);
+            s += 2;
+            break;
+        default:
+            BAIL_OUT("bad escape in " GOLDEN);
+        }
+    }
+
+    return k;
+}
+
+
+static void
+test_smollm2(const slora_tokenizer_t *t)
+{
+    char         *g, *line, text[4096], *dec;
+    size_t        gl, tl, dl;
+    int           special, n_cases, n_bad, n_dec_bad, rc;
+    int32_t       want[4096], nw, n;
+    slora_err_t   err;
+
+    g = read_all(GOLDEN, &gl);
+    if (g == NULL) {
+        BAIL_OUT("%s missing: run tools/make-tokenizer-goldens", GOLDEN);
+    }
+
+    n_cases = 0;
+    n_bad = 0;
+    n_dec_bad = 0;
+
+    for (line = g; line != NULL && *line != '\0'; ) {
+        if (line[0] != '>') {
+            line = strchr(line, '\n');
+            line = line ? line + 1 : NULL;
+            continue;
+        }
+
+        special = line[2] == '1';
+        tl = unescape(line + 4, text);
+        line = strchr(line, '\n') + 1;
+
+        if (line[0] != '=') {
+            BAIL_OUT("%s: '>' line without '=' line", GOLDEN);
+        }
+
+        line += 1;
+        nw = 0;
+
+        while (*line == ' ') {
+            want[nw++] = (int32_t) strtol(line, &line, 10);
+        }
+
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+
+        rc = slora_tokenizer_encode(t, text, tl, 1, special, ids, MAX_IDS,
+                                    &n, &err);
+
+        if (rc != SLORA_OK || n != nw
+            || memcmp(ids, want, (size_t) n * sizeof(int32_t)) != 0)
+        {
+            if (n_bad++ < 5) {
+                diag("smollm2: \"%.*s\": %d ids, want %d", (int) tl, text,
+                     (int) n, (int) nw);
+            }
+        }
+
+        dec = stream_decode(t, ids, n, 0, &dl);
+
+        if (dec == NULL || dl != tl || memcmp(dec, text, tl) != 0) {
+            if (n_dec_bad++ < 5) {
+                diag("smollm2: \"%.*s\" decodes to \"%s\"", (int) tl, text,
+                     dec ? dec : "(split UTF-8)");
+            }
+        }
+
+        free(dec);
+        n_cases++;
+    }
+
+    ok(n_cases >= 40 && n_bad == 0, "smollm2: ids of %d golden strings "
+       "equal llama-tokenize's (%d differ)", n_cases, n_bad);
+    ok(n_dec_bad == 0, "smollm2: streaming decode, one token at a time, "
+       "gives back all %d strings, each chunk whole UTF-8", n_cases);
+
+    free(g);
+}
+
+
+/* Byte tokens pushed one at a time: nothing until the character is
+ * whole; a cut sequence flushes as U+FFFD; a stray byte is U+FFFD. */
+static void
+test_detok_bytes(const slora_tokenizer_t *t)
+{
+    int32_t        id, byte_id[256];
+    char           buf[64], out[256];
+    size_t         n, k, total;
+    int            i;
+    slora_detok_t  d;
+    const uint8_t  emoji[4] = { 0xf0, 0x9f, 0x98, 0x80 };
+
+    for (i = 0; i < 256; i++) {
+        byte_id[i] = -1;
+    }
+
+    for (id = 0; id < slora_tokenizer_n_vocab(t); id++) {
+        if (slora_tokenizer_token_bytes(t, id, buf, sizeof(buf), &n)
+            == SLORA_OK && n == 1 && !slora_tokenizer_is_special(t, id)
+            && byte_id[(uint8_t) buf[0]] < 0)
+        {
+            byte_id[(uint8_t) buf[0]] = id;
+        }
+    }
+
+    ok(byte_id[0xf0] >= 0 && byte_id[0x9f] >= 0 && byte_id[0x98] >= 0
+       && byte_id[0x80] >= 0 && byte_id[0xe4] >= 0 && byte_id[0xbd] >= 0
+       && byte_id['A'] >= 0, "smollm2: the bytes used below have tokens");
+
+    slora_detok_init(&d);
+    total = 0;
+
+    for (i = 0; i < 4; i++) {
+        slora_detok_push(&d, t, byte_id[emoji[i]], 1, out + total,
+                         sizeof(out) - total, &k);
+        if (i < 3) {
+            is_int(k, 0, "detok: byte %d of a 4-byte character holds back",
+                   i + 1);
+        }
+
+        total += k;
+    }
+
+    ok(total == 4 && memcmp(out, emoji, 4) == 0,
+       "detok: the 4th byte releases the whole character");
+
+    slora_detok_init(&d);
+    slora_detok_push(&d, t, byte_id[0xe4], 1, out, sizeof(out), &k);
+    slora_detok_push(&d, t, byte_id[0xbd], 1, out, sizeof(out), &k);
+    is_int(k, 0, "detok: 2 of 3 bytes held");
+    slora_detok_flush(&d, out, sizeof(out), &k);
+    ok(k == 3 && memcmp(out, "\xef\xbf\xbd", 3) == 0,
+       "detok: flush turns a cut character into one U+FFFD");
+
+    slora_detok_init(&d);
+    slora_detok_push(&d, t, byte_id[0x80], 1, out, sizeof(out), &k);
+    ok(k == 3 && memcmp(out, "\xef\xbf\xbd", 3) == 0,
+       "detok: a stray continuation byte is U+FFFD at once");
+
+    slora_detok_init(&d);
+    slora_detok_push(&d, t, byte_id[0xf0], 1, out, sizeof(out), &k);
+    slora_detok_push(&d, t, byte_id['A'], 1, out, sizeof(out), &k);
+    ok(k == 4 && memcmp(out, "\xef\xbf\xbd" "A", 4) == 0,
+       "detok: a lead byte followed by ASCII is U+FFFD then the ASCII");
+
+    id = slora_tokenizer_find(t, "<|im_end|>", 10);
+    slora_detok_init(&d);
+    slora_detok_push(&d, t, id, 1, out, sizeof(out), &k);
+    is_int(k, 0, "detok: skip_special hides <|im_end|>");
+    slora_detok_push(&d, t, id, 0, out, sizeof(out), &k);
+    ok(k == 10 && memcmp(out, "<|im_end|>", 10) == 0,
+       "detok: without skip_special <|im_end|> is its text");
+}
+
+
+static void
+test_invalid_utf8(const slora_tokenizer_t *t)
+{
+    static const char  *bad[] = {
+        "abc\x80", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "x\xed\xa0\x80y",
+        "\xf4\x90\x80\x80", "\xff", "ok \xe2\x82 cut", NULL
+    };
+    int                 i, all;
+    int32_t             n;
+    slora_err_t         err;
+
+    all = 1;
+
+    for (i = 0; bad[i] != NULL; i++) {
+        err.msg[0] = '\0';
+
+        if (slora_tokenizer_encode(t, bad[i], strlen(bad[i]), 1, 1, ids,
+                                   MAX_IDS, &n, &err) != SLORA_ERROR
+            || strstr(err.msg, "not valid UTF-8") == NULL
+            || strstr(err.msg, "offset") == NULL)
+        {
+            diag("invalid UTF-8 case %d: \"%s\"", i, err.msg);
+            all = 0;
+        }
+    }
+
+    ok(all, "invalid UTF-8 (stray, cut, overlong, surrogate, > U+10FFFF) "
+       "is SLORA_ERROR naming the offset");
+    diag("e.g. %s", err.msg);
+
+    ok(slora_tokenizer_encode(t, "Hello world", 11, 0, 0, ids, 1, &n, &err)
+       == SLORA_BUSY && n == 2, "too small an id buffer is SLORA_BUSY with "
+       "the count needed");
+}
+
+
+static void
+test_chat(const slora_tokenizer_t *smol)
+{
+    static const slora_chat_msg_t  msgs[] = {
+        { "system", 6, "You are terse.", 14 },
+        { "user", 4, "Hi!", 3 },
+        { "assistant", 9, "Hello.", 6 },
+        { "user", 4, "What is 2+2?", 12 },
+    };
+    static const char             *want[SLORA_CHAT_N] = {
+        /* chatml: SmolLM2's and Qwen2's template */
+        "<|im_start|>system\nYou are terse.<|im_end|>\n"
+        "<|im_start|>user\nHi!<|im_end|>\n"
+        "<|im_start|>assistant\nHello.<|im_end|>\n"
+        "<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
+        "<|im_start|>assistant\n",
+        /* llama2: Llama-2-chat's template, less the first bos_token */
+        "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi! [/INST]"
+        " Hello. </s><s>[INST] What is 2+2? [/INST]",
+        /* llama3: Llama-3-Instruct's template, less the first bos_token */
+        "<|start_header_id|>system<|end_header_id|>\n\nYou are terse."
+        "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!"
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello."
+        "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+        "What is 2+2?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        /* mistral: Mistral-7B-Instruct-v0.3's template, less bos_token */
+        "[INST] Hi![/INST] Hello.</s>[INST] You are terse.\n\n"
+        "What is 2+2?[/INST]",
+    };
+    char                           buf[1024];
+    size_t                         n;
+    int                            i, rc;
+    slora_chat_e                   e;
+    slora_err_t                    err;
+    slora_chat_msg_t               bad[2];
+
+    for (i = 0; i < SLORA_CHAT_N; i++) {
+        rc = slora_chat_render((slora_chat_e) i, msgs, 4, buf, sizeof(buf),
+                               &n, &err);
+        ok(rc == SLORA_OK && n == strlen(want[i]), "chat %s: renders",
+           slora_chat_name((slora_chat_e) i));
+        is_str(buf, want[i], "chat %s: system+user+assistant+user gives "
+               "the official template's text",
+               slora_chat_name((slora_chat_e) i));
+
+        rc = slora_chat_render((slora_chat_e) i, msgs, 4, buf, 10, &n,
+                               &err);
+        ok(rc == SLORA_BUSY && n == strlen(want[i]),
+           "chat %s: small buffer is SLORA_BUSY with the size needed",
+           slora_chat_name((slora_chat_e) i));
+
+        is_int(slora_chat_from_name(slora_chat_name((slora_chat_e) i), &e),
+               SLORA_OK, "chat: name %s is known",
+               slora_chat_name((slora_chat_e) i));
+        is_int(e, i, "chat: name maps back");
+    }
+
+    ok(slora_chat_from_name("vicuna", &e) == SLORA_DECLINED,
+       "chat: unknown name declined");
+
+    bad[0] = msgs[1];
+    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1 };
+    ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, buf, sizeof(buf), &n,
+                         &err) == SLORA_ERROR
+       && strstr(err.msg, "role \"tool\"") != NULL,
+       "chat: role tool is SLORA_ERROR (%s)", err.msg);
+
+    bad[1] = msgs[1];
+    ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, buf, sizeof(buf), &n,
+                         &err) == SLORA_ERROR,
+       "chat llama2: user, user is SLORA_ERROR (%s)", err.msg);
+
+    bad[0] = msgs[1];
+    bad[1] = msgs[0];
+    ok(slora_chat_render(SLORA_CHAT_LLAMA3, bad, 2, buf, sizeof(buf), &n,
+                         &err) == SLORA_ERROR,
+       "chat: a system message after the first is SLORA_ERROR");
+
+    is_str(slora_chat_name(slora_tokenizer_chat_template(smol)), "chatml",
+           "smollm2: chat template detected as ChatML");
+
+    ok(slora_chat_detect("{{ '<|start_header_id|>' }}", 26)
+       == SLORA_CHAT_LLAMA3
+       && slora_chat_detect("[INST] <<SYS>>", 14) == SLORA_CHAT_LLAMA2
+       && slora_chat_detect("{{ '[INST] ' }}", 15) == SLORA_CHAT_MISTRAL,
+       "chat: Jinja markers pick llama3, llama2, mistral");
+}
+
+
+static void
+test_stops(const slora_tokenizer_t *t)
+{
+    int32_t  stop[16], n, i, im_end, found;
+
+    im_end = slora_tokenizer_find(t, "<|im_end|>", 10);
+    n = slora_tokenizer_stop_ids(t, stop, 16);
+    found = 0;
+
+    for (i = 0; i < n; i++) {
+        found |= stop[i] == im_end;
+    }
+
+    ok(n >= 1 && found, "smollm2: <|im_end|> (%d) is a stop id (%d stop "
+       "ids)", im_end, n);
+    ok(slora_tokenizer_eos(t) >= 0, "smollm2: has eos %d",
+       slora_tokenizer_eos(t));
+}
+
+
+/* Writes SmolLM2's vocabulary as an HF folder (tokenizer.json as SmolLM2
+ * ships it: Digits then ByteLevel; merges as "a b" strings or as pairs),
+ * loads it, and compares ids with the GGUF tokenizer on the goldens. */
+static void
+test_json(const slora_tokenizer_t *smol, const char *gguf_path, int pairs)
+{
+    char               *s, *g, *line, text[4096], dir[256], path[512];
+    size_t              len, gl, tl, k;
+    int32_t             a[4096], b[4096], na, nb, type;
+    uint64_t            i;
+    int                 n_cases, n_bad, special;
+    FILE               *f;
+    cJSON              *root, *model, *vocab, *merges, *added, *pre, *seq,
+                       *o, *pair;
+    slora_err_t         err;
+    slora_gguf_t       *gg;
+    slora_gguf_arr_t    toks, types, mrg;
+    slora_tokenizer_t  *t;
+
+    gg = slora_gguf_open(gguf_path, &err);
+    if (gg == NULL
+        || slora_gguf_get_arr(gg, "tokenizer.ggml.tokens", &toks, &err)
+        || slora_gguf_get_arr(gg, "tokenizer.ggml.token_type", &types, &err)
+        || slora_gguf_get_arr(gg, "tokenizer.ggml.merges", &mrg, &err))
+    {
+        BAIL_OUT("%s: %s", gguf_path, err.msg);
+    }
+
+    root = cJSON_CreateObject();
+    model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    vocab = cJSON_AddObjectToObject(model, "vocab");
+    merges = cJSON_AddArrayToObject(model, "merges");
+    added = cJSON_AddArrayToObject(root, "added_tokens");
+
+    for (i = 0; i < toks.n; i++) {
+        slora_gguf_arr_str(&toks, i, (const char **) &s, &len);
+        slora_gguf_arr_i32(&types, i, &type);
+        memcpy(text, s, len);
+        text[len] = '\0';
+        cJSON_AddNumberToObject(vocab, text, (double) i);
+
+        if (type == 3) {
+            o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "id", (double) i);
+            cJSON_AddStringToObject(o, "content", text);
+            cJSON_AddBoolToObject(o, "special", 1);
+            cJSON_AddItemToArray(added, o);
+        }
+    }
+
+    for (i = 0; i < mrg.n; i++) {
+        slora_gguf_arr_str(&mrg, i, (const char **) &s, &len);
+        memcpy(text, s, len);
+        text[len] = '\0';
+
+        if (!pairs) {
+            cJSON_AddItemToArray(merges, cJSON_CreateString(text));
+            continue;
+        }
+
+        for (k = 1; k < len && text[k] != ' '; k++) {
+            /* void */
+        }
+
+        text[k] = '\0';
+        pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateString(text));
+        cJSON_AddItemToArray(pair, cJSON_CreateString(text + k + 1));
+        cJSON_AddItemToArray(merges, pair);
+    }
+
+    pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
+    cJSON_AddStringToObject(pre, "type", "Sequence");
+    seq = cJSON_AddArrayToObject(pre, "pretokenizers");
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "Digits");
+    cJSON_AddBoolToObject(o, "individual_digits", 1);
+    cJSON_AddItemToArray(seq, o);
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "ByteLevel");
+    cJSON_AddBoolToObject(o, "add_prefix_space", 0);
+    cJSON_AddBoolToObject(o, "use_regex", 1);
+    cJSON_AddItemToArray(seq, o);
+
+    snprintf(dir, sizeof(dir), "t/data/gen/smollm2-hf-%d", pairs);
+    mkdir("t/data", 0755);
+    mkdir("t/data/gen", 0755);
+    mkdir(dir, 0755);
+
+    snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+    s = cJSON_PrintUnformatted(root);
+    f = fopen(path, "w");
+    fputs(s, f);
+    fclose(f);
+    free(s);
+    cJSON_Delete(root);
+    slora_gguf_close(gg);
+
+    snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"bos_token\": \"<|im_start|>\", \"eos_token\": "
+          "{\"content\": \"<|im_end|>\"}, \"chat_template\": "
+          "\"{% for m in messages %}{{'<|im_start|>' + m['role']}}"
+          "{% endfor %}\"}", f);
+    fclose(f);
+
+    t = slora_tokenizer_load(dir, &err);
+    if (!ok(t != NULL, "tokenizer.json (%s merges): loads",
+            pairs ? "pair" : "string"))
+    {
+        diag("%s", err.msg);
+        return;
+    }
+
+    is_int(slora_tokenizer_n_vocab(t), slora_tokenizer_n_vocab(smol),
+           "tokenizer.json: same vocabulary size");
+    ok(slora_tokenizer_eos(t) == slora_tokenizer_find(t, "<|im_end|>", 10)
+       && slora_tokenizer_bos(t) == 1 && !slora_tokenizer_add_bos(t)
+       && slora_tokenizer_chat_template(t) == SLORA_CHAT_CHATML,
+       "tokenizer_config.json: bos, eos, no add_bos, ChatML template");
+
+    g = read_all(GOLDEN, &gl);
+    n_cases = 0;
+    n_bad = 0;
+
+    for (line = g; line != NULL && *line != '\0'; ) {
+        if (line[0] == '>') {
+            special = line[2] == '1';
+            tl = unescape(line + 4, text);
+            slora_tokenizer_encode(t, text, tl, 1, special, a, 4096, &na,
+                                   &err);
+            slora_tokenizer_encode(smol, text, tl, 1, special, b, 4096, &nb,
+                                   &err);
+            n_cases++;
+
+            if (na != nb || memcmp(a, b, (size_t) na * sizeof(int32_t))) {
+                if (n_bad++ < 3) {
+                    diag("tokenizer.json: \"%.*s\" differs", (int) tl,
+                         text);
+                }
+            }
+        }
+
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+
+    ok(n_bad == 0 && n_cases > 40, "tokenizer.json: same ids as the GGUF "
+       "on %d golden strings (%d differ)", n_cases, n_bad);
+
+    free(g);
+    slora_tokenizer_free(t);
+}
+
+
+static void
+test_speed(const slora_tokenizer_t *t)
+{
+    static const char  *words[] = {
+        "the", "of", "and", "a", "to", "in", "is", "you", "that", "it",
+        "he", "was", "for", "on", "are", "as", "with", "his", "they", "I",
+        "at", "be", "this", "have", "from", "or", "one", "had", "by",
+        "word", "but", "not", "what", "all", "were", "we", "when", "your",
+        "can", "said", "there", "use", "an", "each", "which", "she", "do",
+        "how", "their", "if", "will", "up", "other", "about", "out",
+        "many", "then", "them", "these", "so", "some", "her", "would",
+        "make", "like", "him", "into", "time", "has", "look", "two",
+        "more", "write", "go", "see", "number", "no", "way", "could",
+        "people", "my", "than", "first", "water", "been", "call", "who",
+        "oil", "its", "now", "find", "long", "down", "day", "did", "get",
+        "come", "made", "may", "part", "tokenizer", "understanding",
+        "nevertheless", "characteristically", "Mississippi", "don't",
+        "1984", "3.5%", "e-mail", NULL
+    };
+    char                *text;
+    size_t               n, k, nw;
+    uint64_t             x;
+    int32_t              n_ids;
+    int64_t              t0, t1;
+    double               ms;
+    slora_err_t          err;
+
+    for (nw = 0; words[nw] != NULL; nw++) {
+        /* void */
+    }
+
+    text = malloc(110000);
+    n = 0;
+    x = 88172645463325252ULL;
+
+    while (n < 100000) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        k = (size_t) (x % nw);
+        n += (size_t) sprintf(text + n, "%s%s", words[k],
+                              x % 17 == 0 ? ".\n" : x % 7 == 0 ? ", " : " ");
+    }
+
+    t0 = slora_now_ns();
+    slora_tokenizer_encode(t, text, n, 0, 1, ids, MAX_IDS, &n_ids, &err);
+    t1 = slora_now_ns();
+    ms = (double) (t1 - t0) / 1e6;
+
+    diag("speed: %zu bytes of English -> %d tokens in %.2f ms (%.1f MB/s)",
+         n, (int) n_ids, ms, (double) n / 1e3 / ms);
+    ok(n_ids > 10000 && ms < 1000.0, "speed: 100 KB encodes in %.1f ms", ms);
+
+    free(text);
+}
+
+
+int
+main(void)
+{
+    const char         *dir, *smol_path;
+    struct stat         st;
+    slora_err_t         err;
+    slora_tokenizer_t  *smol;
+
+    static const char  *bpe[] = {
+        "llama-bpe", "gpt-2", "qwen2", "starcoder", "falcon",
+        "deepseek-coder", "deepseek-llm", "command-r", "refact", "mpt",
+        "qwen35", NULL
+    };
+    static const char  *spm[] = { "llama-spm", "phi-3", NULL };
+    int                 i;
+
+    dir = getenv("SLORA_VOCAB_DIR");
+    dir = dir ? dir : VOCAB_DIR_DEFAULT;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        BAIL_OUT("%s: no llama.cpp vocab folder; run tools/fetch-reference "
+                 "or set SLORA_VOCAB_DIR", dir);
+    }
+
+    for (i = 0; spm[i] != NULL; i++) {
+        test_vocab(dir, spm[i], 1);
+    }
+
+    for (i = 0; bpe[i] != NULL; i++) {
+        test_vocab(dir, bpe[i], 0);
+    }
+
+    smol_path = getenv("SLORA_SMOLLM2");
+    smol_path = smol_path ? smol_path : SMOLLM2_DEFAULT;
+    smol = slora_tokenizer_load(smol_path, &err);
+
+    if (smol == NULL) {
+        BAIL_OUT("%s: %s (run make fetch-model)", smol_path, err.msg);
+    }
+
+    test_smollm2(smol);
+    test_detok_bytes(smol);
+    test_invalid_utf8(smol);
+    test_stops(smol);
+    test_chat(smol);
+    test_speed(smol);
+    test_json(smol, smol_path, 0);
+    test_json(smol, smol_path, 1);
+
+    slora_tokenizer_free(smol);
+
+    return done_testing();
+}

@@ -1,0 +1,1008 @@
+/*
+ * slora_backend_cpu.c: the CPU backend, the reference every other backend
+ * is held to. It keeps pointers to the model's f32 weights, owns the
+ * pool's arena in host memory, and runs the forward pass of a whole
+ * batch (prefill chunks and decode tokens of many sequences, each with
+ * its own adapter or none) one layer at a time over all tokens at once.
+ *
+ * The one idea: every per-token operation is a GEMM over the batch's rows
+ * (OpenBLAS) followed by one LoRA launch over the batch's segments; only
+ * attention looks at sequences, through their page tables. The layer loop
+ * reads like llama2.c's run.c:
+ *
+ *     x = embed(tokens)
+ *     h = rmsnorm(x, attn_norm[0])
+ *     per layer:
+ *         q, k, v = h Wq^T, h Wk^T, h Wv^T (+ bias) + LoRA
+ *         rope(q, k); store k, v in the pages; att = attention(q)
+ *         o = att Wo^T + LoRA;          x += o; h = rmsnorm(x, ffn_norm)
+ *         a = silu(h Wg^T + LoRA) * (h Wu^T + LoRA)
+ *         d = a Wd^T + LoRA;            x += d; h = rmsnorm(x, next norm)
+ *     logits = h Wout^T, for the rows that asked for them only
+ *
+ * Design. One pool of threads: OpenMP's. GEMMs split their output
+ * columns over the team and call OpenBLAS single-threaded on each slice
+ * (OpenBLAS's own workers, spinning beside OpenMP's on the same cores,
+ * made 2-thread decode twice as slow as 1 thread). Scratch buffers
+ * belong to the backend and only grow, so a steady stream of
+ * same-shaped steps allocates nothing. A batch is
+ * checked once up front (token count, page coverage, page ids and
+ * adapter row offsets inside the arena, logits rows); after that the
+ * kernels run without per-row checks.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <cblas.h>
+
+#include "slora_core.h"
+#include "slora_model.h"
+#include "slora_batch.h"
+#include "slora_backend.h"
+
+#include "slora_norm.h"
+#include "slora_rope.h"
+#include "slora_act.h"
+#include "slora_embed.h"
+#include "slora_attention.h"
+#include "slora_lora.h"
+
+
+typedef struct {
+    void                         *p;
+    size_t                        cap;          /* bytes */
+} slora_cpu_buf_t;
+
+
+typedef struct {
+    const slora_model_t          *model;
+    slora_model_config_t          cfg;
+    int32_t                       q_dim;        /* n_heads * head_dim */
+    int32_t                       kv_dim;       /* n_kv_heads * head_dim */
+    int                           n_threads;
+
+    float                        *arena;
+    int64_t                       arena_elems;
+
+    /* per-token rows, grown to the largest batch seen */
+    slora_cpu_buf_t               x;            /* [n, hidden] residual */
+    slora_cpu_buf_t               h;            /* [n, hidden] normed */
+    slora_cpu_buf_t               q;            /* [n, q_dim] */
+    slora_cpu_buf_t               k;            /* [n, kv_dim] */
+    slora_cpu_buf_t               v;            /* [n, kv_dim] */
+    slora_cpu_buf_t               att;          /* [n, q_dim] */
+    slora_cpu_buf_t               o;            /* [n, hidden] */
+    slora_cpu_buf_t               g;            /* [n, ffn] */
+    slora_cpu_buf_t               u;            /* [n, ffn] */
+    slora_cpu_buf_t               pos;          /* [n] int32 */
+
+    /* per-sequence indices */
+    slora_cpu_buf_t               qo_indptr;    /* [n_seqs + 1] int32 */
+    slora_cpu_buf_t               seq_pos;      /* [n_seqs] int32 */
+    slora_cpu_buf_t               kv_indptr;    /* [n_seqs + 1] int32 */
+    slora_cpu_buf_t               kv_indices;   /* [sum pages] int32 */
+    slora_cpu_buf_t               seg_rank;     /* [PROJ_N, n_seqs] int32 */
+    slora_cpu_buf_t               seg_scale;    /* [n_seqs] float */
+    slora_cpu_buf_t               seg_a;        /* [PROJ_N, n_seqs] ptr */
+    slora_cpu_buf_t               seg_b;        /* [PROJ_N, n_seqs] ptr */
+
+    /* workspaces and the logits path */
+    slora_cpu_buf_t               attn_work;
+    slora_cpu_buf_t               lora_work;
+    slora_cpu_buf_t               lrow;         /* [m] int32 seq of row */
+    slora_cpu_buf_t               lx;           /* [m, hidden] */
+    slora_cpu_buf_t               lout;         /* [m, vocab] */
+} slora_cpu_t;
+
+
+/* What one forward call derives from the batch before the layer loop. */
+typedef struct {
+    const slora_batch_t          *batch;
+    const int64_t                *layer_off;
+    slora_paged_kv_t              kv;
+    slora_seq_index_t             ix;
+    slora_lora_segs_t             segs[SLORA_PROJ_N];
+    int32_t                       max_rank;
+    int32_t                       max_ctx;
+    int32_t                       n_logits;     /* rows that want logits */
+    int                           direct;       /* logits rows 0, 1, ... */
+} slora_cpu_step_t;
+
+
+static int slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
+    slora_err_t *err);
+static int slora_cpu_alloc_arena(slora_backend_t *b, size_t bytes,
+    slora_err_t *err);
+static int slora_cpu_write_arena(slora_backend_t *b, int64_t off,
+    const float *src, int64_t n, slora_err_t *err);
+static int slora_cpu_read_arena(slora_backend_t *b, int64_t off, float *dst,
+    int64_t n, slora_err_t *err);
+static int slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
+    const int64_t *pool_layer_off, int64_t page_elems,
+    int32_t tokens_per_page, slora_err_t *err);
+static void slora_cpu_free(slora_backend_t *b);
+
+static int slora_cpu_check_batch(slora_cpu_t *c, slora_cpu_step_t *st,
+    int64_t page_elems, int32_t tokens_per_page, slora_err_t *err);
+static int slora_cpu_check_lora(slora_cpu_t *c, const slora_lora_t *lo,
+    int32_t idx, int64_t limit, slora_err_t *err);
+static int slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
+    slora_err_t *err);
+static int slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st);
+static int slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
+    slora_err_t *err);
+static void slora_cpu_linear(float *y, const float *x, const float *w,
+    const float *bias, int32_t n, int32_t out, int32_t in);
+static int slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
+    slora_proj_e p, float *y, const float *x, slora_err_t *err);
+static void slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st);
+static int slora_cpu_grow(slora_cpu_buf_t *buf, size_t need,
+    slora_err_t *err);
+static void slora_cpu_buf_free(slora_cpu_buf_t *buf);
+
+
+slora_backend_t *
+slora_backend_cpu_create(int n_threads, slora_err_t *err)
+{
+    slora_backend_t  *b;
+    slora_cpu_t      *c;
+
+    if (n_threads < 1) {
+        slora_err_set(err, SLORA_ERROR, "cpu backend: %d threads", n_threads);
+        return NULL;
+    }
+
+    b = calloc(1, sizeof(slora_backend_t));
+    c = calloc(1, sizeof(slora_cpu_t));
+
+    if (b == NULL || c == NULL) {
+        free(b);
+        free(c);
+        slora_err_set(err, SLORA_ERROR, "cpu backend: out of memory");
+        return NULL;
+    }
+
+    c->n_threads = n_threads;
+
+    b->name = "cpu";
+    b->elem_size = sizeof(float);
+    b->load_model = slora_cpu_load_model;
+    b->alloc_arena = slora_cpu_alloc_arena;
+    b->write_arena = slora_cpu_write_arena;
+    b->read_arena = slora_cpu_read_arena;
+    b->forward = slora_cpu_forward;
+    b->free = slora_cpu_free;
+    b->data = c;
+
+    openblas_set_num_threads(1);
+
+    return b;
+}
+
+
+static int
+slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
+    slora_err_t *err)
+{
+    slora_cpu_t                   *c = b->data;
+    const slora_model_config_t    *cfg;
+    const slora_layer_weights_t   *L;
+    int32_t                        l;
+
+    if (m == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: no model");
+    }
+
+    cfg = &m->cfg;
+
+    if (cfg->n_layers <= 0 || cfg->hidden <= 0 || cfg->n_heads <= 0
+        || cfg->n_kv_heads <= 0 || cfg->n_heads % cfg->n_kv_heads != 0
+        || cfg->head_dim <= 0 || cfg->head_dim % 2 != 0 || cfg->ffn <= 0
+        || cfg->vocab <= 0 || cfg->rope_theta <= 0.0f)
+    {
+        return slora_err_set(err, SLORA_ERROR,
+                             "%s: cpu backend: bad configuration (layers %d, "
+                             "hidden %d, heads %d/%d, head_dim %d, ffn %d, "
+                             "vocab %d)", m->path, cfg->n_layers, cfg->hidden,
+                             cfg->n_heads, cfg->n_kv_heads, cfg->head_dim,
+                             cfg->ffn, cfg->vocab);
+    }
+
+    if (m->w.tok_embd == NULL || m->w.out_norm == NULL
+        || m->w.output == NULL || m->w.layers == NULL)
+    {
+        return slora_err_set(err, SLORA_ERROR,
+                             "%s: cpu backend: missing global weights",
+                             m->path);
+    }
+
+    for (l = 0; l < cfg->n_layers; l++) {
+        L = &m->w.layers[l];
+
+        if (L->attn_norm == NULL || L->wq == NULL || L->wk == NULL
+            || L->wv == NULL || L->wo == NULL || L->ffn_norm == NULL
+            || L->w_gate == NULL || L->w_up == NULL || L->w_down == NULL)
+        {
+            return slora_err_set(err, SLORA_ERROR,
+                                 "%s: cpu backend: layer %d: missing weights",
+                                 m->path, l);
+        }
+    }
+
+    c->model = m;
+    c->cfg = *cfg;
+    c->q_dim = cfg->n_heads * cfg->head_dim;
+    c->kv_dim = cfg->n_kv_heads * cfg->head_dim;
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_alloc_arena(slora_backend_t *b, size_t bytes, slora_err_t *err)
+{
+    slora_cpu_t  *c = b->data;
+    void         *p;
+
+    if (bytes < sizeof(float) || bytes % sizeof(float) != 0) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "cpu backend: arena of %zu bytes", bytes);
+    }
+
+    if (posix_memalign(&p, 64, bytes) != 0) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "cpu backend: cannot allocate an arena of "
+                             "%zu bytes", bytes);
+    }
+
+    memset(p, 0, bytes);
+
+    free(c->arena);
+    c->arena = p;
+    c->arena_elems = (int64_t) (bytes / sizeof(float));
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_write_arena(slora_backend_t *b, int64_t off, const float *src,
+    int64_t n, slora_err_t *err)
+{
+    slora_cpu_t  *c = b->data;
+
+    if (c->arena == NULL || off < 0 || n < 0 || off > c->arena_elems
+        || n > c->arena_elems - off || (n > 0 && src == NULL))
+    {
+        return slora_err_set(err, SLORA_ERROR,
+                             "cpu backend: write of %lld elements at %lld "
+                             "outside the arena of %lld", (long long) n,
+                             (long long) off, (long long) c->arena_elems);
+    }
+
+    if (n > 0) {
+        memcpy(c->arena + off, src, (size_t) n * sizeof(float));
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_read_arena(slora_backend_t *b, int64_t off, float *dst, int64_t n,
+    slora_err_t *err)
+{
+    slora_cpu_t  *c = b->data;
+
+    if (c->arena == NULL || off < 0 || n < 0 || off > c->arena_elems
+        || n > c->arena_elems - off || (n > 0 && dst == NULL))
+    {
+        return slora_err_set(err, SLORA_ERROR,
+                             "cpu backend: read of %lld elements at %lld "
+                             "outside the arena of %lld", (long long) n,
+                             (long long) off, (long long) c->arena_elems);
+    }
+
+    if (n > 0) {
+        memcpy(dst, c->arena + off, (size_t) n * sizeof(float));
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
+    const int64_t *pool_layer_off, int64_t page_elems,
+    int32_t tokens_per_page, slora_err_t *err)
+{
+    slora_cpu_t             *c = b->data;
+    const slora_model_t     *m = c->model;
+    slora_cpu_step_t         st;
+    int32_t                  l, n;
+
+    if (m == NULL || c->arena == NULL) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "cpu backend: forward before load_model and "
+                             "alloc_arena");
+    }
+
+    if (batch == NULL || pool_layer_off == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: no batch");
+    }
+
+    memset(&st, 0, sizeof(st));
+    st.batch = batch;
+    st.layer_off = pool_layer_off;
+
+    if (slora_cpu_check_batch(c, &st, page_elems, tokens_per_page, err)
+        != SLORA_OK
+        || slora_cpu_reserve(c, &st, err) != SLORA_OK
+        || slora_cpu_index(c, &st) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    n = batch->n_tokens;
+
+    if (n == 0) {
+        return SLORA_OK;
+    }
+
+    omp_set_num_threads(c->n_threads);
+
+    if (slora_embed(c->x.p, c->cfg.hidden, m->w.tok_embd, c->cfg.vocab,
+                    c->cfg.hidden, batch->tokens, n)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR,
+                             "cpu backend: batch: token id outside the "
+                             "vocabulary of %d", c->cfg.vocab);
+    }
+
+    slora_rmsnorm(c->h.p, c->cfg.hidden, c->x.p, c->cfg.hidden,
+                  m->w.layers[0].attn_norm, n, c->cfg.hidden,
+                  c->cfg.norm_eps);
+
+    for (l = 0; l < c->cfg.n_layers; l++) {
+        if (slora_cpu_layer(c, &st, l, err) != SLORA_OK) {
+            return slora_err_prefix(err, "cpu backend: layer %d", l);
+        }
+    }
+
+    slora_cpu_logits(c, &st);
+
+    return SLORA_OK;
+}
+
+
+/*
+ * One transformer block over all rows of the step. On entry h holds
+ * rmsnorm(x) with this layer's attn_norm; on exit x has both residuals
+ * added and h holds rmsnorm(x) with the next layer's attn_norm (or the
+ * output norm after the last layer).
+ */
+
+static int
+slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
+    slora_err_t *err)
+{
+    const slora_model_config_t    *cfg = &c->cfg;
+    const slora_layer_weights_t   *L = &c->model->w.layers[l];
+    const float                   *next_norm;
+    float                         *x, *h, *q, *k, *v, *att, *o, *g, *u;
+    int32_t                        n;
+
+    n = st->batch->n_tokens;
+    x = c->x.p;
+    h = c->h.p;
+    q = c->q.p;
+    k = c->k.p;
+    v = c->v.p;
+    att = c->att.p;
+    o = c->o.p;
+    g = c->g.p;
+    u = c->u.p;
+
+    /* attention */
+
+    slora_cpu_linear(q, h, L->wq, L->bq, n, c->q_dim, cfg->hidden);
+    slora_cpu_linear(k, h, L->wk, L->bk, n, c->kv_dim, cfg->hidden);
+    slora_cpu_linear(v, h, L->wv, L->bv, n, c->kv_dim, cfg->hidden);
+
+    if (slora_cpu_lora(c, st, l, SLORA_PROJ_Q, q, h, err) != SLORA_OK
+        || slora_cpu_lora(c, st, l, SLORA_PROJ_K, k, h, err) != SLORA_OK
+        || slora_cpu_lora(c, st, l, SLORA_PROJ_V, v, h, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (slora_rope(q, c->q_dim, k, c->kv_dim, c->pos.p, n, cfg->n_heads,
+                   cfg->n_kv_heads, cfg->head_dim, cfg->rope_theta,
+                   cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
+                                                : SLORA_ROPE_LAYOUT_NORM)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "rope failed");
+    }
+
+    st->kv.kv = c->arena + st->layer_off[l];
+
+    if (slora_kv_store(&st->kv, &st->ix, k, c->kv_dim, v, c->kv_dim) != 0
+        || slora_attention(att, c->q_dim, q, c->q_dim, cfg->n_heads, &st->kv,
+                           &st->ix, c->attn_work.p, c->attn_work.cap,
+                           c->n_threads)
+           != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "paged attention failed");
+    }
+
+    slora_cpu_linear(o, att, L->wo, NULL, n, cfg->hidden, c->q_dim);
+
+    if (slora_cpu_lora(c, st, l, SLORA_PROJ_O, o, att, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    slora_add_rmsnorm(h, cfg->hidden, x, cfg->hidden, o, cfg->hidden,
+                      L->ffn_norm, n, cfg->hidden, cfg->norm_eps);
+
+    /* MLP */
+
+    slora_cpu_linear(g, h, L->w_gate, NULL, n, cfg->ffn, cfg->hidden);
+    slora_cpu_linear(u, h, L->w_up, NULL, n, cfg->ffn, cfg->hidden);
+
+    if (slora_cpu_lora(c, st, l, SLORA_PROJ_GATE, g, h, err) != SLORA_OK
+        || slora_cpu_lora(c, st, l, SLORA_PROJ_UP, u, h, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    slora_silu_mul(g, cfg->ffn, g, cfg->ffn, u, cfg->ffn, n, cfg->ffn);
+
+    slora_cpu_linear(o, g, L->w_down, NULL, n, cfg->hidden, cfg->ffn);
+
+    if (slora_cpu_lora(c, st, l, SLORA_PROJ_DOWN, o, g, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    next_norm = l + 1 < cfg->n_layers ? c->model->w.layers[l + 1].attn_norm
+                                      : c->model->w.out_norm;
+
+    slora_add_rmsnorm(h, cfg->hidden, x, cfg->hidden, o, cfg->hidden,
+                      next_norm, n, cfg->hidden, cfg->norm_eps);
+
+    return SLORA_OK;
+}
+
+
+/*
+ * y[n, out] = x[n, in] . w[out, in]^T (+ bias[out]). The output columns
+ * are split over the OpenMP team and every thread runs a single-threaded
+ * OpenBLAS GEMM on its slice: one pool of threads for the whole step, so
+ * OpenBLAS's workers and OpenMP's never spin against each other.
+ */
+
+static void
+slora_cpu_linear(float *y, const float *x, const float *w,
+    const float *bias, int32_t n, int32_t out, int32_t in)
+{
+#pragma omp parallel
+    {
+        int32_t  nt, id, per, c0, nc, t, i;
+        float   *yt;
+
+        nt = omp_get_num_threads();
+        id = omp_get_thread_num();
+        per = ((out + nt - 1) / nt + 15) & ~15;
+        c0 = id * per;
+        nc = out - c0 < per ? out - c0 : per;
+
+        if (nc > 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, in,
+                        1.0f, x, in, w + (int64_t) c0 * in, in, 0.0f,
+                        y + c0, out);
+
+            if (bias != NULL) {
+                for (t = 0; t < n; t++) {
+                    yt = y + (int64_t) t * out + c0;
+
+                    for (i = 0; i < nc; i++) {
+                        yt[i] += bias[c0 + i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+
+static int
+slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
+    slora_proj_e p, float *y, const float *x, slora_err_t *err)
+{
+    int32_t  in, out;
+
+    if (st->max_rank == 0) {
+        return SLORA_OK;
+    }
+
+    in = slora_proj_in_dim(&c->cfg, p);
+    out = slora_proj_out_dim(&c->cfg, p);
+
+    if (slora_lora_apply(y, out, x, in, c->arena + st->layer_off[l], in, out,
+                         &st->segs[p], c->lora_work.p, c->lora_work.cap,
+                         c->n_threads)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "LoRA on %s failed",
+                             slora_proj_name(p));
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * h holds the output-normed rows; the last row of every sequence that
+ * asked for logits is gathered, multiplied by the output matrix, and its
+ * logits land in its batch row. When the rows asked for are 0, 1, ... in
+ * sequence order (the usual case) the GEMM writes the batch's logits
+ * directly.
+ */
+
+static void
+slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
+{
+    const slora_batch_t  *bt = st->batch;
+    int32_t              *lrow = c->lrow.p;
+    float                *lx = c->lx.p;
+    float                *lout;
+    const float          *h = c->h.p;
+    int32_t               s, i, m, last, hidden, vocab;
+
+    hidden = c->cfg.hidden;
+    vocab = c->cfg.vocab;
+    m = 0;
+
+    for (s = 0; s < bt->n_seqs; s++) {
+        if (bt->seqs[s].logits_row < 0) {
+            continue;
+        }
+
+        last = st->ix.qo_indptr[s + 1] - 1;
+        memcpy(lx + (int64_t) m * hidden, h + (int64_t) last * hidden,
+               (size_t) hidden * sizeof(float));
+        lrow[m] = bt->seqs[s].logits_row;
+        m++;
+    }
+
+    if (m == 0) {
+        return;
+    }
+
+    lout = st->direct ? bt->logits : c->lout.p;
+
+    slora_cpu_linear(lout, lx, c->model->w.output, NULL, m, vocab, hidden);
+
+    if (!st->direct) {
+        for (i = 0; i < m; i++) {
+            memcpy(bt->logits + (int64_t) lrow[i] * vocab,
+                   lout + (int64_t) i * vocab, (size_t) vocab * sizeof(float));
+        }
+    }
+}
+
+
+/*
+ * Everything a batch could get wrong is found here, before any compute:
+ * afterwards the kernels index the arena without checks.
+ */
+
+static int
+slora_cpu_check_batch(slora_cpu_t *c, slora_cpu_step_t *st,
+    int64_t page_elems, int32_t tokens_per_page, slora_err_t *err)
+{
+    const slora_batch_t      *bt = st->batch;
+    const slora_batch_seq_t  *sq;
+    int64_t                   max_off, limit, need;
+    int32_t                   s, l, i, sum, n_pages;
+
+    if (bt->n_tokens < 0 || bt->n_seqs < 0 || bt->n_loras < 0
+        || (bt->n_tokens > 0 && bt->tokens == NULL)
+        || (bt->n_seqs > 0 && bt->seqs == NULL)
+        || (bt->n_loras > 0 && bt->loras == NULL))
+    {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: bad "
+                             "counts (%d tokens, %d seqs, %d loras)",
+                             bt->n_tokens, bt->n_seqs, bt->n_loras);
+    }
+
+    if (tokens_per_page <= 0
+        || page_elems < 2 * (int64_t) tokens_per_page * c->kv_dim)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: page of %lld "
+                             "elements cannot hold %d tokens of K and V",
+                             (long long) page_elems, tokens_per_page);
+    }
+
+    max_off = 0;
+    st->direct = 1;
+
+    for (l = 0; l < c->cfg.n_layers; l++) {
+        if (st->layer_off[l] < 0 || st->layer_off[l] > c->arena_elems) {
+            return slora_err_set(err, SLORA_ERROR, "cpu backend: layer %d "
+                                 "offset %lld outside the arena", l,
+                                 (long long) st->layer_off[l]);
+        }
+
+        max_off = st->layer_off[l] > max_off ? st->layer_off[l] : max_off;
+    }
+
+    /* elements of a layer's region that every layer has */
+    limit = c->arena_elems - max_off;
+
+    sum = 0;
+
+    for (s = 0; s < bt->n_seqs; s++) {
+        sq = &bt->seqs[s];
+
+        if (sq->n_tokens < 0 || sq->pos < 0 || sq->n_pages < 0
+            || (sq->n_pages > 0 && sq->pages == NULL)
+            || sq->n_tokens > bt->n_tokens - sum)
+        {
+            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                                 "sequence %d: bad counts", s);
+        }
+
+        sum += sq->n_tokens;
+        need = ((int64_t) sq->pos + sq->n_tokens + tokens_per_page - 1)
+               / tokens_per_page;
+
+        if (need > sq->n_pages) {
+            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                                 "sequence %d: %d pages cover %lld "
+                                 "positions, need %lld", s, sq->n_pages,
+                                 (long long) sq->n_pages * tokens_per_page,
+                                 (long long) sq->pos + sq->n_tokens);
+        }
+
+        n_pages = (int32_t) need;
+
+        for (i = 0; i < n_pages; i++) {
+            if (sq->pages[i] < 0
+                || ((int64_t) sq->pages[i] + 1) * page_elems > limit)
+            {
+                return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                                     "sequence %d: page %d outside the "
+                                     "arena", s, sq->pages[i]);
+            }
+        }
+
+        if (sq->lora < -1 || sq->lora >= bt->n_loras) {
+            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                                 "sequence %d: adapter %d of %d", s,
+                                 sq->lora, bt->n_loras);
+        }
+
+        if (sq->logits_row >= 0) {
+            if (sq->logits_row >= bt->n_logits || bt->logits == NULL
+                || sq->n_tokens == 0)
+            {
+                return slora_err_set(err, SLORA_ERROR, "cpu backend: "
+                                     "batch: sequence %d: logits row %d of "
+                                     "%d", s, sq->logits_row, bt->n_logits);
+            }
+
+            st->direct &= sq->logits_row == st->n_logits;
+            st->n_logits++;
+        }
+
+        if (sq->pos + sq->n_tokens > st->max_ctx) {
+            st->max_ctx = sq->pos + sq->n_tokens;
+        }
+    }
+
+    if (sum != bt->n_tokens) {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                             "sequences hold %d tokens, batch has %d", sum,
+                             bt->n_tokens);
+    }
+
+    for (i = 0; i < bt->n_loras; i++) {
+        if (slora_cpu_check_lora(c, &bt->loras[i], i, limit, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (bt->loras[i].proj_mask != 0
+            && bt->loras[i].rank > st->max_rank)
+        {
+            st->max_rank = bt->loras[i].rank;
+        }
+    }
+
+    st->kv.page_elems = page_elems;
+    st->kv.tokens_per_page = tokens_per_page;
+    st->kv.n_kv_heads = c->cfg.n_kv_heads;
+    st->kv.head_dim = c->cfg.head_dim;
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_check_lora(slora_cpu_t *c, const slora_lora_t *lo, int32_t idx,
+    int64_t limit, slora_err_t *err)
+{
+    int32_t  p, j, in, out;
+
+    if (lo->proj_mask >> SLORA_PROJ_N != 0
+        || (lo->proj_mask != 0 && lo->rank <= 0))
+    {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: adapter "
+                             "%d: rank %d, mask 0x%x", idx, lo->rank,
+                             lo->proj_mask);
+    }
+
+    for (p = 0; p < SLORA_PROJ_N; p++) {
+        if (!(lo->proj_mask & (1u << p))) {
+            continue;
+        }
+
+        if (lo->a_rows[p] == NULL || lo->b_rows[p] == NULL) {
+            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                                 "adapter %d: %s has no rows", idx,
+                                 slora_proj_name(p));
+        }
+
+        in = slora_proj_in_dim(&c->cfg, p);
+        out = slora_proj_out_dim(&c->cfg, p);
+
+        for (j = 0; j < lo->rank; j++) {
+            if (lo->a_rows[p][j] < 0 || lo->a_rows[p][j] > limit - in
+                || lo->b_rows[p][j] < 0 || lo->b_rows[p][j] > limit - out)
+            {
+                return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
+                                     "adapter %d: %s row %d outside the "
+                                     "arena", idx, slora_proj_name(p), j);
+            }
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
+    slora_err_t *err)
+{
+    const slora_batch_t  *bt = st->batch;
+    size_t                n, ns, f, np, m;
+    int32_t               s;
+
+    n = (size_t) (bt->n_tokens > 0 ? bt->n_tokens : 1);
+    ns = (size_t) bt->n_seqs + 1;
+    m = (size_t) (st->n_logits > 0 ? st->n_logits : 1);
+    f = sizeof(float);
+
+    np = 1;
+    for (s = 0; s < bt->n_seqs; s++) {
+        np += (size_t) bt->seqs[s].n_pages;
+    }
+
+    if (slora_cpu_grow(&c->x, n * c->cfg.hidden * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->h, n * c->cfg.hidden * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->q, n * c->q_dim * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->k, n * c->kv_dim * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->v, n * c->kv_dim * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->att, n * c->q_dim * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->o, n * c->cfg.hidden * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->g, n * c->cfg.ffn * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->u, n * c->cfg.ffn * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->pos, n * sizeof(int32_t), err) != SLORA_OK
+        || slora_cpu_grow(&c->qo_indptr, ns * sizeof(int32_t), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->seq_pos, ns * sizeof(int32_t), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->kv_indptr, ns * sizeof(int32_t), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->kv_indices, np * sizeof(int32_t), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->seg_rank, SLORA_PROJ_N * ns * sizeof(int32_t),
+                          err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->seg_scale, ns * f, err) != SLORA_OK
+        || slora_cpu_grow(&c->seg_a, SLORA_PROJ_N * ns * sizeof(void *), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->seg_b, SLORA_PROJ_N * ns * sizeof(void *), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->attn_work,
+                          slora_attention_workspace_size(st->max_ctx,
+                                                         c->n_threads),
+                          err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->lora_work,
+                          slora_lora_workspace_size((int64_t) n,
+                                                    st->max_rank),
+                          err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->lrow, m * sizeof(int32_t), err) != SLORA_OK
+        || slora_cpu_grow(&c->lx, m * c->cfg.hidden * f, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    /* logits rows out of order or with gaps go through lout */
+    if (st->n_logits > 0 && !st->direct
+        && slora_cpu_grow(&c->lout, m * c->cfg.vocab * f, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * Fills the CSR indices attention and LoRA read: token rows and
+ * positions per sequence, the pages each sequence uses, and per
+ * projection the rank, scale and row arrays of each sequence's adapter
+ * (rank 0 where the sequence runs the base model on that projection).
+ */
+
+static int
+slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
+{
+    const slora_batch_t      *bt = st->batch;
+    const slora_batch_seq_t  *sq;
+    const slora_lora_t       *lo;
+    int32_t                  *qo, *sp, *kvp, *kvi, *pos, *rank;
+    float                    *scale;
+    const int64_t           **a, **b;
+    int32_t                   s, i, p, ns, np, tpp;
+
+    qo = c->qo_indptr.p;
+    sp = c->seq_pos.p;
+    kvp = c->kv_indptr.p;
+    kvi = c->kv_indices.p;
+    pos = c->pos.p;
+    rank = c->seg_rank.p;
+    scale = c->seg_scale.p;
+    a = c->seg_a.p;
+    b = c->seg_b.p;
+    ns = bt->n_seqs;
+    tpp = st->kv.tokens_per_page;
+
+    qo[0] = 0;
+    kvp[0] = 0;
+
+    for (s = 0; s < ns; s++) {
+        sq = &bt->seqs[s];
+        qo[s + 1] = qo[s] + sq->n_tokens;
+        sp[s] = sq->pos;
+
+        np = (sq->pos + sq->n_tokens + tpp - 1) / tpp;
+        memcpy(kvi + kvp[s], sq->pages, (size_t) np * sizeof(int32_t));
+        kvp[s + 1] = kvp[s] + np;
+
+        for (i = 0; i < sq->n_tokens; i++) {
+            pos[qo[s] + i] = sq->pos + i;
+        }
+
+        lo = sq->lora >= 0 ? &bt->loras[sq->lora] : NULL;
+        scale[s] = lo != NULL ? lo->scale : 0.0f;
+
+        for (p = 0; p < SLORA_PROJ_N; p++) {
+            if (lo != NULL && (lo->proj_mask & (1u << p))) {
+                rank[p * ns + s] = lo->rank;
+                a[p * ns + s] = lo->a_rows[p];
+                b[p * ns + s] = lo->b_rows[p];
+
+            } else {
+                rank[p * ns + s] = 0;
+                a[p * ns + s] = NULL;
+                b[p * ns + s] = NULL;
+            }
+        }
+    }
+
+    st->ix.n_seqs = ns;
+    st->ix.qo_indptr = qo;
+    st->ix.seq_pos = sp;
+    st->ix.kv_indptr = kvp;
+    st->ix.kv_indices = kvi;
+
+    for (p = 0; p < SLORA_PROJ_N; p++) {
+        st->segs[p].n_segs = ns;
+        st->segs[p].seg_indptr = qo;
+        st->segs[p].rank = rank + p * ns;
+        st->segs[p].scale = scale;
+        st->segs[p].a_rows = (const int64_t *const *) (a + p * ns);
+        st->segs[p].b_rows = (const int64_t *const *) (b + p * ns);
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cpu_grow(slora_cpu_buf_t *buf, size_t need, slora_err_t *err)
+{
+    void    *p;
+    size_t   cap;
+
+    if (need <= buf->cap) {
+        return SLORA_OK;
+    }
+
+    cap = buf->cap * 2 > need ? buf->cap * 2 : need;
+    cap = (cap + 63) & ~(size_t) 63;
+
+    if (posix_memalign(&p, 64, cap) != 0) {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: cannot allocate "
+                             "%zu bytes of scratch", cap);
+    }
+
+    free(buf->p);
+    buf->p = p;
+    buf->cap = cap;
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_cpu_buf_free(slora_cpu_buf_t *buf)
+{
+    free(buf->p);
+    buf->p = NULL;
+    buf->cap = 0;
+}
+
+
+static void
+slora_cpu_free(slora_backend_t *b)
+{
+    slora_cpu_t  *c;
+
+    if (b == NULL) {
+        return;
+    }
+
+    c = b->data;
+
+    if (c != NULL) {
+        free(c->arena);
+
+        slora_cpu_buf_free(&c->x);
+        slora_cpu_buf_free(&c->h);
+        slora_cpu_buf_free(&c->q);
+        slora_cpu_buf_free(&c->k);
+        slora_cpu_buf_free(&c->v);
+        slora_cpu_buf_free(&c->att);
+        slora_cpu_buf_free(&c->o);
+        slora_cpu_buf_free(&c->g);
+        slora_cpu_buf_free(&c->u);
+        slora_cpu_buf_free(&c->pos);
+        slora_cpu_buf_free(&c->qo_indptr);
+        slora_cpu_buf_free(&c->seq_pos);
+        slora_cpu_buf_free(&c->kv_indptr);
+        slora_cpu_buf_free(&c->kv_indices);
+        slora_cpu_buf_free(&c->seg_rank);
+        slora_cpu_buf_free(&c->seg_scale);
+        slora_cpu_buf_free(&c->seg_a);
+        slora_cpu_buf_free(&c->seg_b);
+        slora_cpu_buf_free(&c->attn_work);
+        slora_cpu_buf_free(&c->lora_work);
+        slora_cpu_buf_free(&c->lrow);
+        slora_cpu_buf_free(&c->lx);
+        slora_cpu_buf_free(&c->lout);
+
+        free(c);
+    }
+
+    free(b);
+}

@@ -1,0 +1,85 @@
+/*
+ * slora_attention.h: causal, grouped-query attention over a paged KV
+ * cache, and the store that fills it.
+ *
+ * Layout (the pool's, slora_pool.h): kv points at one layer's region of
+ * the arena; page p starts at kv + p * page_elems and holds
+ * K[tokens_per_page][kv_dim] then V[tokens_per_page][kv_dim], with
+ * kv_dim = n_kv_heads * head_dim. A sequence's position t lives in page
+ * kv_indices[kv_indptr[s] + t / tokens_per_page], slot t % tokens_per_page.
+ *
+ * The one idea: a batch is described by CSR-style index arrays (the
+ * query rows of sequence s are [qo_indptr[s], qo_indptr[s + 1]), its
+ * pages are kv_indices[kv_indptr[s] .. kv_indptr[s + 1])), so prefill
+ * chunks and decode tokens of many sequences go through one launch, and
+ * a device twin can take the very same arrays.
+ */
+
+#ifndef SLORA_ATTENTION_H
+#define SLORA_ATTENTION_H
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+typedef struct {
+    float          *kv;                 /* one layer's region of the arena */
+    int64_t         page_elems;
+    int32_t         tokens_per_page;
+    int32_t         n_kv_heads;
+    int32_t         head_dim;
+} slora_paged_kv_t;
+
+
+typedef struct {
+    int32_t         n_seqs;
+    const int32_t  *qo_indptr;          /* [n_seqs + 1] query/token rows */
+    const int32_t  *seq_pos;            /* [n_seqs] position of first row */
+    const int32_t  *kv_indptr;          /* [n_seqs + 1] into kv_indices */
+    const int32_t  *kv_indices;         /* page ids */
+} slora_seq_index_t;
+
+
+/* Writes rows k[r,:] and v[r,:] (kv_dim each) of every sequence's new
+ * tokens into the page slots of positions seq_pos[s] + i. The caller
+ * guarantees each sequence's pages cover those positions and that page
+ * ids are inside the arena. */
+int slora_kv_store(const slora_paged_kv_t *c, const slora_seq_index_t *ix,
+    const float *k, int64_t ld_k, const float *v, int64_t ld_v);
+
+/* Bytes of workspace slora_attention needs: a row of scores per thread
+ * for contexts up to max_ctx positions. */
+size_t slora_attention_workspace_size(int32_t max_ctx, int n_threads);
+
+/* out[r, h*head_dim ..] = softmax(q_h . K^T / sqrt(head_dim)) V over
+ * positions 0 .. pos(r) of r's sequence, for the n_heads query heads of
+ * each row; head h reads kv head h / (n_heads / n_kv_heads). The keys
+ * and values of the new rows must already be stored. Work is spread over
+ * (sequence, head) pairs on n_threads OpenMP threads. */
+int slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
+    int32_t n_heads, const slora_paged_kv_t *c, const slora_seq_index_t *ix,
+    void *work, size_t work_size, int n_threads);
+
+
+/*
+ * CUDA twins (kernels/slora_attention.cu). kv is the layer's region of a
+ * bf16 arena with the page layout above, q, k, v and out are bf16 rows
+ * (raw bits); ix itself and ix->n_seqs are host memory, the arrays it
+ * points to device memory. max_q_len >= every sequence's row count (the
+ * launcher cannot read qo_indptr). head_dim is a multiple of 8 and at
+ * most 256, page_elems, the strides and pointers keep 16-byte alignment.
+ * One block serves a tile of query rows and the query heads that share
+ * one kv head, so K and V are read once per tile whatever the group
+ * size. stream is a cudaStream_t. They never allocate.
+ */
+int slora_kv_store_cuda(uint16_t *kv, int64_t page_elems,
+    int32_t tokens_per_page, int32_t n_kv_heads, int32_t head_dim,
+    const slora_seq_index_t *ix, int32_t max_q_len, const uint16_t *k,
+    int64_t ld_k, const uint16_t *v, int64_t ld_v, void *stream);
+int slora_attention_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
+    int64_t ld_q, int32_t n_heads, const uint16_t *kv, int64_t page_elems,
+    int32_t tokens_per_page, int32_t n_kv_heads, int32_t head_dim,
+    const slora_seq_index_t *ix, int32_t max_q_len, void *stream);
+
+#endif /* SLORA_ATTENTION_H */

@@ -1,0 +1,90 @@
+/*
+ * slora_lora.h: the LoRA shrink and expand over a batch that mixes
+ * adapters of different ranks and tokens with no adapter at all: the CPU
+ * twins of S-LoRA's MBGMM (prefill) and MBGMV (decode).
+ *
+ * A batch's token rows are cut into segments; segment s runs adapter s
+ * (rank[s] > 0) or none (rank[s] == 0, skipped). Adapter weights are not
+ * dense matrices: each row of A (in_dim floats) and each row of B^T
+ * (out_dim floats) sits wherever the pool put it, named by its element
+ * offset from base (one layer's region of the arena).
+ *
+ *     shrink:  v[t, 0:r_s]  = x[t, :] . A_s^T
+ *     expand:  y[t, :]     += scale_s * v[t, 0:r_s] . B_s
+ *
+ * The one idea: one call per projection covers the whole mix, so the
+ * cost of a step grows with the total rank of the batch, never with the
+ * number of adapters resident.
+ */
+
+#ifndef SLORA_LORA_H
+#define SLORA_LORA_H
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+typedef struct {
+    int32_t                 n_segs;
+    const int32_t          *seg_indptr;  /* [n_segs + 1] token rows */
+    const int32_t          *rank;        /* [n_segs]; 0: no adapter */
+    const float            *scale;       /* [n_segs] */
+    const int64_t *const   *a_rows;      /* [n_segs] -> [rank]: A rows */
+    const int64_t *const   *b_rows;      /* [n_segs] -> [rank]: B^T rows */
+} slora_lora_segs_t;
+
+
+/* v[t, 0:rank[s]] = x[t,:] . A_s^T for the rows t of every segment with
+ * an adapter; other rows of v are left as they are. */
+int slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
+    const float *base, int32_t in_dim, const slora_lora_segs_t *sg,
+    int n_threads);
+
+/* y[t,:] += scale[s] * v[t, 0:rank[s]] . B_s for the same rows. */
+int slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
+    const float *base, int32_t out_dim, const slora_lora_segs_t *sg,
+    int n_threads);
+
+/* Bytes of workspace slora_lora_apply needs for n_tok rows and ranks up
+ * to max_rank. */
+size_t slora_lora_workspace_size(int64_t n_tok, int32_t max_rank);
+
+/* Shrink then expand through the workspace: y += LoRA(x). */
+int slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
+    const float *base, int32_t in_dim, int32_t out_dim,
+    const slora_lora_segs_t *sg, void *work, size_t work_size,
+    int n_threads);
+
+
+/*
+ * CUDA twins (kernels/slora_lora.cu). x, y and the arena base are bf16
+ * (raw bits in uint16_t), v is fp32 workspace, scale is fp32. sg itself
+ * and sg->n_segs are host memory; every array sg points to is device
+ * memory, a_rows and b_rows being device arrays of device pointers.
+ * The launcher cannot read device arrays, so the caller passes bounds:
+ * max_rank >= every rank[s] (at most 1024) and max_seg_len >= every
+ * segment's token count; segments of at most 4 tokens take the MBGMV
+ * kernels (decode), longer ones the MBGMM kernels (prefill). in_dim,
+ * out_dim, ld_x, ld_y and every row offset are multiples of 8 and x, y,
+ * base are 16-byte aligned. Columns of v from rank[s] on, and rows of
+ * segments without an adapter, are left as they are. stream is a cudaStream_t. They never allocate and return 0, or
+ * -1 on bad arguments or a refused launch.
+ */
+int slora_lora_shrink_cuda(float *v, int64_t ld_v, const uint16_t *x,
+    int64_t ld_x, const uint16_t *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
+    void *stream);
+int slora_lora_expand_cuda(uint16_t *y, int64_t ld_y, const float *v,
+    int64_t ld_v, const uint16_t *base, int32_t out_dim,
+    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
+    void *stream);
+/* y += LoRA(x) through work, which holds at least
+ * slora_lora_workspace_size(n_tok, max_rank) bytes of device memory. */
+int slora_lora_apply_cuda(uint16_t *y, int64_t ld_y, const uint16_t *x,
+    int64_t ld_x, const uint16_t *base, int32_t in_dim, int32_t out_dim,
+    const slora_lora_segs_t *sg, int64_t n_tok, int32_t max_rank,
+    int32_t max_seg_len, void *work, size_t work_size, void *stream);
+
+
+#endif /* SLORA_LORA_H */

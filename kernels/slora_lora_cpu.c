@@ -1,0 +1,247 @@
+/*
+ * slora_lora_cpu.c: LoRA shrink and expand over heterogeneous segments on
+ * the CPU.
+ *
+ * The one idea: work items are (segment, A row) for the shrink and
+ * (segment, block of output columns) for the expand; each item walks all
+ * tokens of its segment, so a gathered adapter row is read once per call
+ * and reused across a prefill chunk, while a decode batch still has
+ * sum(rank) items to spread. All segments share one OpenMP team and the
+ * per-segment loops do not wait for each other (their rows are
+ * disjoint).
+ */
+
+#include <string.h>
+
+#include "slora_lora.h"
+
+
+#define SLORA_LORA_COLS  64
+
+
+static int slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
+    int64_t *n_tok);
+
+
+int
+slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
+    const float *base, int32_t in_dim, const slora_lora_segs_t *sg,
+    int n_threads)
+{
+    int32_t  max_rank;
+    int64_t  n_tok;
+
+    if (v == NULL || x == NULL || base == NULL || in_dim <= 0
+        || n_threads < 1 || ld_x < in_dim
+        || slora_lora_check(sg, &max_rank, &n_tok) != 0
+        || ld_v < max_rank)
+    {
+        return -1;
+    }
+
+    if (max_rank == 0) {
+        return 0;
+    }
+
+#pragma omp parallel num_threads(n_threads)
+    {
+        int32_t  s;
+
+        for (s = 0; s < sg->n_segs; s++) {
+            int32_t         r = sg->rank[s];
+            int32_t         t0 = sg->seg_indptr[s];
+            int32_t         t1 = sg->seg_indptr[s + 1];
+            const int64_t  *rows = sg->a_rows[s];
+            int32_t         j;
+
+            if (r == 0 || t0 == t1) {
+                continue;
+            }
+
+#pragma omp for schedule(static) nowait
+            for (j = 0; j < r; j++) {
+                const float  *a = base + rows[j];
+                const float  *xt;
+                int32_t       t, i;
+                float         acc;
+
+                for (t = t0; t < t1; t++) {
+                    xt = x + (int64_t) t * ld_x;
+                    acc = 0.0f;
+
+#pragma omp simd reduction(+:acc)
+                    for (i = 0; i < in_dim; i++) {
+                        acc += xt[i] * a[i];
+                    }
+
+                    v[(int64_t) t * ld_v + j] = acc;
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+int
+slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
+    const float *base, int32_t out_dim, const slora_lora_segs_t *sg,
+    int n_threads)
+{
+    int32_t  max_rank, n_blk;
+    int64_t  n_tok;
+
+    if (y == NULL || v == NULL || base == NULL || out_dim <= 0
+        || n_threads < 1 || ld_y < out_dim
+        || slora_lora_check(sg, &max_rank, &n_tok) != 0
+        || ld_v < max_rank)
+    {
+        return -1;
+    }
+
+    if (max_rank == 0) {
+        return 0;
+    }
+
+    n_blk = (out_dim + SLORA_LORA_COLS - 1) / SLORA_LORA_COLS;
+
+#pragma omp parallel num_threads(n_threads)
+    {
+        int32_t  s;
+
+        for (s = 0; s < sg->n_segs; s++) {
+            int32_t         r = sg->rank[s];
+            int32_t         t0 = sg->seg_indptr[s];
+            int32_t         t1 = sg->seg_indptr[s + 1];
+            const int64_t  *rows = sg->b_rows[s];
+            float           sc = sg->scale[s];
+            int32_t         blk;
+
+            if (r == 0 || t0 == t1) {
+                continue;
+            }
+
+#pragma omp for schedule(static) nowait
+            for (blk = 0; blk < n_blk; blk++) {
+                int32_t       c0 = blk * SLORA_LORA_COLS;
+                int32_t       nc = out_dim - c0 < SLORA_LORA_COLS
+                                   ? out_dim - c0 : SLORA_LORA_COLS;
+                int32_t       t, j, i;
+                float        *yt;
+                const float  *b;
+                float         w;
+
+                for (t = t0; t < t1; t++) {
+                    yt = y + (int64_t) t * ld_y + c0;
+
+                    for (j = 0; j < r; j++) {
+                        w = sc * v[(int64_t) t * ld_v + j];
+                        b = base + rows[j] + c0;
+
+#pragma omp simd
+                        for (i = 0; i < nc; i++) {
+                            yt[i] += w * b[i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+size_t
+slora_lora_workspace_size(int64_t n_tok, int32_t max_rank)
+{
+    if (n_tok < 1) {
+        n_tok = 1;
+    }
+
+    if (max_rank < 1) {
+        max_rank = 1;
+    }
+
+    return (size_t) n_tok * (size_t) max_rank * sizeof(float);
+}
+
+
+int
+slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
+    const float *base, int32_t in_dim, int32_t out_dim,
+    const slora_lora_segs_t *sg, void *work, size_t work_size,
+    int n_threads)
+{
+    int32_t  max_rank;
+    int64_t  n_tok;
+
+    if (work == NULL || slora_lora_check(sg, &max_rank, &n_tok) != 0
+        || work_size < slora_lora_workspace_size(n_tok, max_rank))
+    {
+        return -1;
+    }
+
+    if (max_rank == 0) {
+        return 0;
+    }
+
+    if (slora_lora_shrink(work, max_rank, x, ld_x, base, in_dim, sg,
+                          n_threads)
+        != 0)
+    {
+        return -1;
+    }
+
+    return slora_lora_expand(y, ld_y, work, max_rank, base, out_dim, sg,
+                             n_threads);
+}
+
+
+/*
+ * Validates the segment description: non-decreasing indptr from 0, ranks
+ * non-negative with row arrays present; returns the largest rank and the
+ * number of token rows covered.
+ */
+
+static int
+slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
+    int64_t *n_tok)
+{
+    int32_t  s;
+
+    *max_rank = 0;
+    *n_tok = 0;
+
+    if (sg == NULL || sg->n_segs < 0) {
+        return -1;
+    }
+
+    if (sg->n_segs == 0) {
+        return 0;
+    }
+
+    if (sg->seg_indptr == NULL || sg->rank == NULL || sg->scale == NULL
+        || sg->a_rows == NULL || sg->b_rows == NULL || sg->seg_indptr[0] < 0)
+    {
+        return -1;
+    }
+
+    for (s = 0; s < sg->n_segs; s++) {
+        if (sg->seg_indptr[s + 1] < sg->seg_indptr[s] || sg->rank[s] < 0
+            || (sg->rank[s] > 0
+                && (sg->a_rows[s] == NULL || sg->b_rows[s] == NULL)))
+        {
+            return -1;
+        }
+
+        if (sg->rank[s] > *max_rank) {
+            *max_rank = sg->rank[s];
+        }
+    }
+
+    *n_tok = sg->seg_indptr[sg->n_segs];
+
+    return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * slora_norm.h: RMSNorm over rows, alone or fused with the residual add
+ * that precedes it in every Llama block.
+ *
+ * The one idea: the sum of squares is accumulated in double, as ggml
+ * does, so a row of a few thousand floats normalizes the same way on
+ * every backend; the scale itself is applied in float.
+ */
+
+#ifndef SLORA_NORM_H
+#define SLORA_NORM_H
+
+
+#include <stdint.h>
+
+
+/* out[r,:] = x[r,:] * rsqrt(mean(x[r,:]^2) + eps) * w[:], r < n_rows.
+ * Strides are in elements; out may equal x. */
+int slora_rmsnorm(float *out, int64_t ld_out, const float *x, int64_t ld_x,
+    const float *w, int64_t n_rows, int64_t dim, float eps);
+
+/* x[r,:] += res[r,:], then out[r,:] = rmsnorm(x[r,:]) * w. x is updated
+ * in place (it is the residual stream); out must not alias x or res. */
+int slora_add_rmsnorm(float *out, int64_t ld_out, float *x, int64_t ld_x,
+    const float *res, int64_t ld_res, const float *w, int64_t n_rows,
+    int64_t dim, float eps);
+
+
+/* CUDA twins (kernels/slora_norm.cu): out, x, res and w are bf16 device
+ * memory (raw bits), sums fp32; dim and every stride are multiples of 8,
+ * pointers 16-byte aligned. stream is a cudaStream_t. */
+int slora_rmsnorm_cuda(uint16_t *out, int64_t ld_out, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
+    void *stream);
+int slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
+    int64_t ld_x, const uint16_t *res, int64_t ld_res, const uint16_t *w,
+    int64_t n_rows, int64_t dim, float eps, void *stream);
+
+#endif /* SLORA_NORM_H */

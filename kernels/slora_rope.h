@@ -1,0 +1,37 @@
+/*
+ * slora_rope.h: rotary position embedding applied in place to the q and
+ * k rows of a batch of tokens, each token at its own position.
+ *
+ * The one idea: pair i of a head turns by pos * theta^(-2i/head_dim);
+ * the angle is computed in double so that long contexts keep the same
+ * rotation on every backend. Two layouts name which elements form pair
+ * i: NORM takes (2i, 2i+1), NEOX takes (i, i + head_dim/2).
+ */
+
+#ifndef SLORA_ROPE_H
+#define SLORA_ROPE_H
+
+
+#include <stdint.h>
+
+
+#define SLORA_ROPE_LAYOUT_NORM  0
+#define SLORA_ROPE_LAYOUT_NEOX  1
+
+
+/* q: [n_tok] rows of ld_q elements holding [n_heads, head_dim];
+ * k: [n_tok] rows of ld_k elements holding [n_kv_heads, head_dim];
+ * pos: [n_tok]. k may be NULL with n_kv_heads 0. head_dim is even. */
+int slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
+    const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
+    int32_t head_dim, float theta, int layout);
+
+
+/* CUDA twin (kernels/slora_rope.cu): q and k are bf16 device memory (raw
+ * bits), pos a device array; the angle is computed in double as on the
+ * CPU. stream is a cudaStream_t. */
+int slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
+    const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
+    int32_t head_dim, float theta, int layout, void *stream);
+
+#endif /* SLORA_ROPE_H */

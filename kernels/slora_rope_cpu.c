@@ -1,0 +1,89 @@
+/*
+ * slora_rope_cpu.c: RoPE on the CPU, one token per loop iteration, spread
+ * over OpenMP threads.
+ *
+ * The one idea: a token's cos/sin pairs are the same for every head, so
+ * the loop runs pair-major and turns that pair in all q and k heads
+ * before computing the next angle; nothing is cached between calls, so
+ * no workspace is needed.
+ */
+
+#include <stddef.h>
+#include <math.h>
+
+#include "slora_rope.h"
+
+
+#define SLORA_ROPE_PAR_MIN  4
+
+
+static void slora_rope_pair(float *x, int64_t a, int64_t b, float c, float s);
+
+
+int
+slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
+    const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
+    int32_t head_dim, float theta, int layout)
+{
+    int64_t  t;
+
+    if (q == NULL || pos == NULL || n_tok < 0 || n_heads <= 0
+        || n_kv_heads < 0 || head_dim <= 0 || head_dim % 2 != 0
+        || theta <= 0.0f || ld_q < (int64_t) n_heads * head_dim
+        || (n_kv_heads > 0
+            && (k == NULL || ld_k < (int64_t) n_kv_heads * head_dim))
+        || (layout != SLORA_ROPE_LAYOUT_NORM
+            && layout != SLORA_ROPE_LAYOUT_NEOX))
+    {
+        return -1;
+    }
+
+#pragma omp parallel for if (n_tok >= SLORA_ROPE_PAR_MIN)
+    for (t = 0; t < n_tok; t++) {
+        float    *qt = q + t * ld_q;
+        float    *kt = k != NULL ? k + t * ld_k : NULL;
+        int32_t   half = head_dim / 2;
+        int32_t   i, h;
+        int64_t   a, b;
+        double    ang;
+        float     c, s;
+
+        for (i = 0; i < half; i++) {
+            ang = (double) pos[t]
+                  * pow((double) theta, -2.0 * i / (double) head_dim);
+            c = (float) cos(ang);
+            s = (float) sin(ang);
+
+            if (layout == SLORA_ROPE_LAYOUT_NORM) {
+                a = 2 * i;
+                b = 2 * i + 1;
+
+            } else {
+                a = i;
+                b = i + half;
+            }
+
+            for (h = 0; h < n_heads; h++) {
+                slora_rope_pair(qt + (int64_t) h * head_dim, a, b, c, s);
+            }
+
+            for (h = 0; h < n_kv_heads; h++) {
+                slora_rope_pair(kt + (int64_t) h * head_dim, a, b, c, s);
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+slora_rope_pair(float *x, int64_t a, int64_t b, float c, float s)
+{
+    float  x0, x1;
+
+    x0 = x[a];
+    x1 = x[b];
+    x[a] = x0 * c - x1 * s;
+    x[b] = x0 * s + x1 * c;
+}

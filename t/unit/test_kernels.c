@@ -1,0 +1,692 @@
+/*
+ * test_kernels.c: each CPU kernel against the formula it implements,
+ * written out directly in double on random inputs: RMSNorm (plain and
+ * fused with the residual), RoPE (both layouts, and NORM on permuted
+ * rows equal to NEOX on the original rows), SiLU-and-mul, the embedding
+ * gather, the paged KV store and attention over shuffled pages, and the
+ * LoRA shrink/expand over segments mixing ranks 8..128 and base-only
+ * rows with adapter rows scattered through an arena.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#include "tap.h"
+
+#include "slora_norm.h"
+#include "slora_rope.h"
+#include "slora_act.h"
+#include "slora_embed.h"
+#include "slora_attention.h"
+#include "slora_lora.h"
+
+
+static uint64_t  rng_state = 0x9e3779b97f4a7c15ull;
+
+
+static float
+frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float) ((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f
+           - 1.0f;
+}
+
+
+static int
+irand(int n)
+{
+    return (int) ((frand() + 1.0f) * 0.5f * (float) n) % n;
+}
+
+
+static float *
+frand_vec(size_t n)
+{
+    float   *v;
+    size_t   i;
+
+    v = malloc(n * sizeof(float) + 1);
+    if (v == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    for (i = 0; i < n; i++) {
+        v[i] = frand();
+    }
+
+    return v;
+}
+
+
+static void
+shuffle(int32_t *a, int n)
+{
+    int      i, j;
+    int32_t  t;
+
+    for (i = n - 1; i > 0; i--) {
+        j = irand(i + 1);
+        t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+
+/* max |a - b| / max |b|, b the reference */
+static double
+rel_err(const float *a, const double *b, size_t n)
+{
+    double  d, m;
+    size_t  i;
+
+    d = 0;
+    m = 1e-30;
+
+    for (i = 0; i < n; i++) {
+        if (isnan(a[i])) {
+            return INFINITY;
+        }
+        d = fmax(d, fabs((double) a[i] - b[i]));
+        m = fmax(m, fabs(b[i]));
+    }
+
+    return d / m;
+}
+
+
+static void
+test_norm(void)
+{
+    static const int64_t  rows[] = { 1, 5, 33 };
+    static const int64_t  dims[] = { 64, 576, 1000 };
+    int64_t               n, d, r, i, ld;
+    size_t                a, b;
+    float                *x, *w, *res, *out, *x2;
+    double               *ref, *xref, ss;
+    float                 eps = 1e-5f;
+
+    for (a = 0; a < 3; a++) {
+        for (b = 0; b < 3; b++) {
+            n = rows[a];
+            d = dims[b];
+            ld = d + 3;
+
+            x = frand_vec(n * ld);
+            res = frand_vec(n * ld);
+            w = frand_vec(d);
+            out = frand_vec(n * d);
+            x2 = malloc(n * ld * sizeof(float));
+            ref = malloc(n * d * sizeof(double));
+            xref = malloc(n * d * sizeof(double));
+            memcpy(x2, x, n * ld * sizeof(float));
+
+            for (r = 0; r < n; r++) {
+                ss = 0;
+                for (i = 0; i < d; i++) {
+                    ss += (double) x[r * ld + i] * x[r * ld + i];
+                }
+                ss = 1.0 / sqrt(ss / d + eps);
+                for (i = 0; i < d; i++) {
+                    ref[r * d + i] = x[r * ld + i] * ss * w[i];
+                }
+            }
+
+            ok(slora_rmsnorm(out, d, x, ld, w, n, d, eps) == 0,
+               "rmsnorm %lldx%lld runs", (long long) n, (long long) d);
+            ok(rel_err(out, ref, n * d) < 1e-6,
+               "rmsnorm %lldx%lld matches: %.2e", (long long) n,
+               (long long) d, rel_err(out, ref, n * d));
+
+            for (r = 0; r < n; r++) {
+                ss = 0;
+                for (i = 0; i < d; i++) {
+                    xref[r * d + i] = (double) x[r * ld + i]
+                                      + res[r * ld + i];
+                    ss += xref[r * d + i] * xref[r * d + i];
+                }
+                ss = 1.0 / sqrt(ss / d + eps);
+                for (i = 0; i < d; i++) {
+                    ref[r * d + i] = xref[r * d + i] * ss * w[i];
+                }
+            }
+
+            ok(slora_add_rmsnorm(out, d, x2, ld, res, ld, w, n, d, eps) == 0,
+               "add_rmsnorm runs");
+            ok(rel_err(out, ref, n * d) < 1e-6,
+               "add_rmsnorm %lldx%lld output matches: %.2e", (long long) n,
+               (long long) d, rel_err(out, ref, n * d));
+
+            for (r = 0; r < n; r++) {
+                memcpy(out + r * d, x2 + r * ld, d * sizeof(float));
+            }
+            ok(rel_err(out, xref, n * d) < 1e-7,
+               "add_rmsnorm %lldx%lld residual updated", (long long) n,
+               (long long) d);
+
+            free(x); free(res); free(w); free(out); free(x2);
+            free(ref); free(xref);
+        }
+    }
+
+    ok(slora_rmsnorm(NULL, 4, NULL, 4, NULL, 1, 4, eps) == -1,
+       "rmsnorm refuses NULL");
+}
+
+
+/* the direct formula, in double */
+static void
+rope_ref(double *out, const float *x, int64_t n_tok, int32_t n_heads,
+    int32_t hd, const int32_t *pos, float theta, int neox)
+{
+    int64_t  t;
+    int32_t  h, i, a, b;
+    double   ang, x0, x1;
+
+    for (t = 0; t < n_tok; t++) {
+        for (h = 0; h < n_heads; h++) {
+            const float  *xh = x + (t * n_heads + h) * hd;
+            double       *oh = out + (t * n_heads + h) * hd;
+
+            for (i = 0; i < hd / 2; i++) {
+                a = neox ? i : 2 * i;
+                b = neox ? i + hd / 2 : 2 * i + 1;
+                ang = pos[t] * pow(theta, -2.0 * i / hd);
+                x0 = xh[a];
+                x1 = xh[b];
+                oh[a] = x0 * cos(ang) - x1 * sin(ang);
+                oh[b] = x0 * sin(ang) + x1 * cos(ang);
+            }
+        }
+    }
+}
+
+
+/* HF row order -> GGUF NORM order within each head: row 2i+j of the
+ * result is row j*hd/2+i of the source (llama.cpp's convert permute). */
+static void
+permute_heads(float *dst, const float *src, int64_t n_rows_of_heads,
+    int32_t hd)
+{
+    int64_t  g;
+    int32_t  i, j;
+
+    for (g = 0; g < n_rows_of_heads; g++) {
+        for (i = 0; i < hd / 2; i++) {
+            for (j = 0; j < 2; j++) {
+                dst[g * hd + 2 * i + j] = src[g * hd + j * (hd / 2) + i];
+            }
+        }
+    }
+}
+
+
+static void
+test_rope(void)
+{
+    static const int32_t  hds[] = { 64, 128, 16 };
+    int64_t               n, i, nq, nk;
+    int32_t               nh, nkv, hd, *pos, layout;
+    size_t                c;
+    float                *q, *k, *q0, *k0, *qp, *kp, *qpp;
+    double               *ref;
+    float                 theta, odd[5];
+
+    for (c = 0; c < 3; c++) {
+        hd = hds[c];
+        nh = 6;
+        nkv = 2;
+        n = 7;
+        theta = c == 1 ? 500000.0f : 10000.0f;
+        nq = n * nh * hd;
+        nk = n * nkv * hd;
+
+        pos = malloc(n * sizeof(int32_t));
+        for (i = 0; i < n; i++) {
+            pos[i] = i == 0 ? 0 : irand(4000);
+        }
+
+        q0 = frand_vec(nq);
+        k0 = frand_vec(nk);
+        q = malloc(nq * sizeof(float));
+        k = malloc(nk * sizeof(float));
+        qp = malloc(nq * sizeof(float));
+        kp = malloc(nk * sizeof(float));
+        qpp = malloc(nq * sizeof(float));
+        ref = malloc(nq * sizeof(double));
+
+        for (layout = 0; layout < 2; layout++) {
+            memcpy(q, q0, nq * sizeof(float));
+            memcpy(k, k0, nk * sizeof(float));
+
+            ok(slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd,
+                          theta, layout)
+               == 0, "rope hd %d layout %d runs", hd, layout);
+
+            rope_ref(ref, q0, n, nh, hd, pos, theta, layout);
+            ok(rel_err(q, ref, nq) < 1e-5, "rope q hd %d layout %d: %.2e",
+               hd, layout, rel_err(q, ref, nq));
+
+            rope_ref(ref, k0, n, nkv, hd, pos, theta, layout);
+            ok(rel_err(k, ref, nk) < 1e-5, "rope k hd %d layout %d: %.2e",
+               hd, layout, rel_err(k, ref, nk));
+        }
+
+        /* NORM on permuted rows == permuted NEOX on the original rows */
+        memcpy(q, q0, nq * sizeof(float));
+        memcpy(k, k0, nk * sizeof(float));
+        permute_heads(qp, q0, n * nh, hd);
+        permute_heads(kp, k0, n * nkv, hd);
+
+        slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd, theta,
+                   SLORA_ROPE_LAYOUT_NEOX);
+        slora_rope(qp, nh * hd, kp, nkv * hd, pos, n, nh, nkv, hd, theta,
+                   SLORA_ROPE_LAYOUT_NORM);
+        permute_heads(qpp, q, n * nh, hd);
+
+        ok(memcmp(qpp, qp, nq * sizeof(float)) == 0,
+           "rope hd %d: NORM(permuted q) == permuted NEOX(q)", hd);
+
+        for (i = 0; i < nq; i++) {
+            qpp[i] = 0;
+        }
+        permute_heads(qpp, k, n * nkv, hd);
+        ok(memcmp(qpp, kp, nk * sizeof(float)) == 0,
+           "rope hd %d: NORM(permuted k) == permuted NEOX(k)", hd);
+
+        /* and the two layouts do differ on the same rows */
+        memcpy(qpp, q0, nq * sizeof(float));
+        slora_rope(qpp, nh * hd, NULL, 0, pos, n, nh, 0, hd, theta,
+                   SLORA_ROPE_LAYOUT_NORM);
+        ok(memcmp(qpp, q, nq * sizeof(float)) != 0,
+           "rope hd %d: NORM and NEOX differ", hd);
+
+        free(pos); free(q0); free(k0); free(q); free(k); free(qp);
+        free(kp); free(qpp); free(ref);
+    }
+
+    memset(odd, 0, sizeof(odd));
+    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, 0) == -1,
+       "rope refuses an odd head_dim");
+}
+
+
+static void
+test_act_embed(void)
+{
+    int64_t   n, d, i, r;
+    float    *g, *u, *out, *table;
+    double   *ref;
+    int32_t   ids[9];
+
+    n = 9;
+    d = 1536;
+    g = frand_vec(n * d);
+    u = frand_vec(n * d);
+    out = malloc(n * d * sizeof(float));
+    ref = malloc(n * d * sizeof(double));
+
+    for (i = 0; i < n * d; i++) {
+        g[i] *= 8.0f;
+        ref[i] = (double) g[i] / (1.0 + exp(-(double) g[i])) * u[i];
+    }
+
+    ok(slora_silu_mul(out, d, g, d, u, d, n, d) == 0, "silu_mul runs");
+    ok(rel_err(out, ref, n * d) < 1e-6, "silu_mul matches: %.2e",
+       rel_err(out, ref, n * d));
+
+    ok(slora_silu_mul(g, d, g, d, u, d, n, d) == 0
+       && rel_err(g, ref, n * d) < 1e-6, "silu_mul in place");
+
+    table = frand_vec(97 * 64);
+    for (i = 0; i < n; i++) {
+        ids[i] = irand(97);
+    }
+    ids[0] = 96;
+    ids[1] = 0;
+
+    ok(slora_embed(out, 64, table, 97, 64, ids, n) == 0, "embed runs");
+    for (r = 0, i = 0; r < n; r++) {
+        i += memcmp(out + r * 64, table + ids[r] * 64, 64 * sizeof(float))
+             != 0;
+    }
+    ok(i == 0, "embed gathers the rows");
+
+    ids[4] = 97;
+    ok(slora_embed(out, 64, table, 97, 64, ids, n) == -1,
+       "embed refuses id == vocab");
+    ids[4] = -1;
+    ok(slora_embed(out, 64, table, 97, 64, ids, n) == -1,
+       "embed refuses a negative id");
+
+    free(g); free(u); free(out); free(ref); free(table);
+}
+
+
+/*
+ * Three sequences with contexts of different lengths over shuffled pages
+ * of one arena; the reference keeps each sequence's K and V dense.
+ */
+
+static void
+test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
+    int n_threads)
+{
+    enum { NS = 3 };
+    static const int32_t  ctx[NS] = { 37, 1, 90 };
+    static const int32_t  nnew[NS] = { 5, 1, 1 };
+    int32_t               s, t, j, i, h, np, total_pages, *pages;
+    int32_t               qo[NS + 1], pos0[NS], kvp[NS + 1], qo2[NS + 1];
+    int32_t               pos2[NS];
+    int64_t               kv_dim, page_elems, off;
+    float                *arena, *k, *v, *q, *out, *kd[NS], *vd[NS];
+    double               *ref, *sc, mx, sum, acc;
+    void                 *work;
+    size_t                ws;
+    slora_paged_kv_t      c;
+    slora_seq_index_t     ix;
+    int                   bad;
+
+    kv_dim = (int64_t) nkv * hd;
+    page_elems = 2 * tpp * kv_dim + 8;
+
+    total_pages = 0;
+    kvp[0] = 0;
+    qo[0] = 0;
+    for (s = 0; s < NS; s++) {
+        np = (ctx[s] + tpp - 1) / tpp;
+        kvp[s + 1] = kvp[s] + np;
+        total_pages += np;
+        qo[s + 1] = qo[s] + ctx[s];
+        pos0[s] = 0;
+    }
+
+    total_pages += 4;       /* pages nobody uses */
+    pages = malloc(total_pages * sizeof(int32_t));
+    for (i = 0; i < total_pages; i++) {
+        pages[i] = i;
+    }
+    shuffle(pages, total_pages);
+
+    arena = frand_vec(total_pages * page_elems);
+    k = frand_vec(qo[NS] * kv_dim);
+    v = frand_vec(qo[NS] * kv_dim);
+
+    c.kv = arena;
+    c.page_elems = page_elems;
+    c.tokens_per_page = tpp;
+    c.n_kv_heads = nkv;
+    c.head_dim = hd;
+
+    ix.n_seqs = NS;
+    ix.qo_indptr = qo;
+    ix.seq_pos = pos0;
+    ix.kv_indptr = kvp;
+    ix.kv_indices = pages;
+
+    ok(slora_kv_store(&c, &ix, k, kv_dim, v, kv_dim) == 0, "kv_store runs");
+
+    bad = 0;
+    for (s = 0; s < NS; s++) {
+        for (t = 0; t < ctx[s]; t++) {
+            off = pages[kvp[s] + t / tpp] * page_elems + (t % tpp) * kv_dim;
+            bad += memcmp(arena + off, k + (qo[s] + t) * kv_dim,
+                          kv_dim * sizeof(float)) != 0;
+            bad += memcmp(arena + off + tpp * kv_dim,
+                          v + (qo[s] + t) * kv_dim,
+                          kv_dim * sizeof(float)) != 0;
+        }
+        kd[s] = k + qo[s] * kv_dim;
+        vd[s] = v + qo[s] * kv_dim;
+    }
+    ok(bad == 0, "kv_store puts K and V rows in their page slots");
+
+    /* queries: the last nnew[s] positions of each sequence */
+    qo2[0] = 0;
+    for (s = 0; s < NS; s++) {
+        qo2[s + 1] = qo2[s] + nnew[s];
+        pos2[s] = ctx[s] - nnew[s];
+    }
+    ix.qo_indptr = qo2;
+    ix.seq_pos = pos2;
+
+    q = frand_vec(qo2[NS] * nh * hd);
+    out = malloc(qo2[NS] * nh * hd * sizeof(float));
+    ref = malloc(qo2[NS] * nh * hd * sizeof(double));
+    sc = malloc(128 * sizeof(double));
+
+    for (s = 0; s < NS; s++) {
+        for (i = 0; i < nnew[s]; i++) {
+            int32_t  r = qo2[s] + i, p = pos2[s] + i;
+
+            for (h = 0; h < nh; h++) {
+                const float  *qh = q + (r * nh + h) * hd;
+                int32_t       kh = h / (nh / nkv);
+
+                mx = -INFINITY;
+                for (t = 0; t <= p; t++) {
+                    acc = 0;
+                    for (j = 0; j < hd; j++) {
+                        acc += (double) qh[j]
+                               * kd[s][t * kv_dim + kh * hd + j];
+                    }
+                    sc[t] = acc / sqrt(hd);
+                    mx = fmax(mx, sc[t]);
+                }
+                sum = 0;
+                for (t = 0; t <= p; t++) {
+                    sc[t] = exp(sc[t] - mx);
+                    sum += sc[t];
+                }
+                for (j = 0; j < hd; j++) {
+                    acc = 0;
+                    for (t = 0; t <= p; t++) {
+                        acc += sc[t] * vd[s][t * kv_dim + kh * hd + j];
+                    }
+                    ref[(r * nh + h) * hd + j] = acc / sum;
+                }
+            }
+        }
+    }
+
+    ws = slora_attention_workspace_size(90, n_threads);
+    work = malloc(ws);
+
+    ok(slora_attention(out, nh * hd, q, nh * hd, nh, &c, &ix, work, ws - 4,
+                       n_threads)
+       == -1, "attention refuses a short workspace");
+    ok(slora_attention(out, nh * hd, q, nh * hd, nh, &c, &ix, work, ws,
+                       n_threads)
+       == 0, "attention runs");
+    ok(rel_err(out, ref, qo2[NS] * nh * hd) < 1e-5,
+       "attention heads %d/%d hd %d tpp %d threads %d: %.2e", nh, nkv, hd,
+       tpp, n_threads, rel_err(out, ref, qo2[NS] * nh * hd));
+
+    free(pages); free(arena); free(k); free(v); free(q); free(out);
+    free(ref); free(sc); free(work);
+}
+
+
+static void
+test_attention(void)
+{
+    test_attention_case(4, 2, 16, 3, 2);
+    test_attention_case(9, 3, 64, 8, 2);
+    test_attention_case(8, 8, 32, 16, 1);
+    test_attention_case(6, 1, 8, 1, 3);
+}
+
+
+/*
+ * Segments of different lengths, each with an adapter of its own rank or
+ * none; A rows and B^T rows sit in shuffled slots of a shared arena.
+ */
+
+static void
+test_lora_case(int32_t in, int32_t out, int n_threads)
+{
+    enum { NS = 7 };
+    static const int32_t  lens[NS] = { 17, 1, 1, 4, 1, 9, 2 };
+    static const int32_t  ranks[NS] = { 64, 8, 0, 128, 16, 32, 0 };
+    int32_t               s, j, i, t, indptr[NS + 1], rank[NS], width;
+    int32_t               n_slots, slot, *perm, n_tok;
+    int64_t              *arows[NS], *brows[NS];
+    const int64_t        *ca[NS], *cb[NS];
+    float                 scale[NS], *arena, *x, *y, *y0, *vv;
+    double               *ref, *vref, acc;
+    slora_lora_segs_t     sg;
+    void                 *work;
+    size_t                ws;
+    int                   bad;
+
+    width = in > out ? in : out;
+    n_slots = 0;
+    indptr[0] = 0;
+    for (s = 0; s < NS; s++) {
+        indptr[s + 1] = indptr[s] + lens[s];
+        rank[s] = ranks[s];
+        scale[s] = 2.0f / (s + 1);
+        n_slots += 2 * ranks[s];
+    }
+    n_tok = indptr[NS];
+
+    /* slots of width floats, handed out in shuffled order */
+    perm = malloc((n_slots + 5) * sizeof(int32_t));
+    for (i = 0; i < n_slots + 5; i++) {
+        perm[i] = i;
+    }
+    shuffle(perm, n_slots + 5);
+    arena = frand_vec((int64_t) (n_slots + 6) * width);
+
+    slot = 0;
+    for (s = 0; s < NS; s++) {
+        arows[s] = malloc((ranks[s] + 1) * sizeof(int64_t));
+        brows[s] = malloc((ranks[s] + 1) * sizeof(int64_t));
+        for (j = 0; j < ranks[s]; j++) {
+            arows[s][j] = (int64_t) perm[slot++] * width;
+            brows[s][j] = (int64_t) perm[slot++] * width + (j % 3);
+        }
+        ca[s] = ranks[s] ? arows[s] : NULL;
+        cb[s] = ranks[s] ? brows[s] : NULL;
+    }
+
+    x = frand_vec(n_tok * in);
+    y = frand_vec(n_tok * out);
+    y0 = malloc(n_tok * out * sizeof(float));
+    memcpy(y0, y, n_tok * out * sizeof(float));
+    vv = malloc(n_tok * 128 * sizeof(float));
+    vref = calloc(n_tok * 128, sizeof(double));
+    ref = malloc(n_tok * out * sizeof(double));
+
+    for (s = 0; s < NS; s++) {
+        for (t = indptr[s]; t < indptr[s + 1]; t++) {
+            for (j = 0; j < ranks[s]; j++) {
+                acc = 0;
+                for (i = 0; i < in; i++) {
+                    acc += (double) x[t * in + i] * arena[arows[s][j] + i];
+                }
+                vref[t * 128 + j] = acc;
+            }
+            for (i = 0; i < out; i++) {
+                acc = 0;
+                for (j = 0; j < ranks[s]; j++) {
+                    acc += vref[t * 128 + j] * arena[brows[s][j] + i];
+                }
+                ref[t * out + i] = y0[t * out + i] + scale[s] * acc;
+            }
+        }
+    }
+
+    sg.n_segs = NS;
+    sg.seg_indptr = indptr;
+    sg.rank = rank;
+    sg.scale = scale;
+    sg.a_rows = ca;
+    sg.b_rows = cb;
+
+    for (i = 0; i < n_tok * 128; i++) {
+        vv[i] = NAN;
+    }
+
+    ok(slora_lora_shrink(vv, 128, x, in, arena, in, &sg, n_threads) == 0,
+       "shrink runs");
+
+    bad = 0;
+    for (s = 0; s < NS; s++) {
+        for (t = indptr[s]; t < indptr[s + 1]; t++) {
+            for (j = 0; j < 128; j++) {
+                if (j < ranks[s]) {
+                    acc = fabs(vv[t * 128 + j] - vref[t * 128 + j]);
+                    bad += !(acc <= 1e-5 * (1 + fabs(vref[t * 128 + j])));
+
+                } else {
+                    bad += !isnan(vv[t * 128 + j]);
+                }
+            }
+        }
+    }
+    ok(bad == 0, "shrink %d->r matches and leaves other columns alone "
+       "(%d bad)", in, bad);
+
+    ws = slora_lora_workspace_size(n_tok, 128);
+    work = malloc(ws);
+
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws / 2,
+                        n_threads)
+       == -1, "apply refuses a short workspace");
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws,
+                        n_threads)
+       == 0, "apply runs");
+    ok(rel_err(y, ref, n_tok * out) < 1e-5,
+       "lora %d->%d ranks {64,8,0,128,16,32,0} threads %d: %.2e", in, out,
+       n_threads, rel_err(y, ref, n_tok * out));
+
+    bad = 0;
+    for (s = 0; s < NS; s++) {
+        if (ranks[s] == 0) {
+            bad += memcmp(y + indptr[s] * out, y0 + indptr[s] * out,
+                          lens[s] * out * sizeof(float)) != 0;
+        }
+    }
+    ok(bad == 0, "base-only rows untouched");
+
+    rank[1] = -1;
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws,
+                        n_threads)
+       == -1, "apply refuses a negative rank");
+
+    for (s = 0; s < NS; s++) {
+        free(arows[s]);
+        free(brows[s]);
+    }
+    free(perm); free(arena); free(x); free(y); free(y0); free(vv);
+    free(vref); free(ref); free(work);
+}
+
+
+static void
+test_lora(void)
+{
+    test_lora_case(64, 96, 2);
+    test_lora_case(576, 192, 2);
+    test_lora_case(96, 64, 1);
+    test_lora_case(200, 130, 3);
+}
+
+
+int
+main(void)
+{
+    test_norm();
+    test_rope();
+    test_act_embed();
+    test_attention();
+    test_lora();
+
+    return done_testing();
+}

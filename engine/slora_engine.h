@@ -56,6 +56,8 @@ typedef struct {
 } slora_request_t;
 
 
+/* A stop id ends a request with DONE (finish STOP, token: the id) and is
+ * not delivered as a TOKEN. */
 typedef enum {
     SLORA_EV_TOKEN = 0,             /* token: one new token */
     SLORA_EV_DONE,                  /* finish: why it ended */
@@ -101,12 +103,24 @@ typedef struct {
     uint64_t          tokens_prefilled;
     uint64_t          tokens_decoded;
     int64_t           last_step_ns;
+    int64_t           adapter_pool_elems;   /* pages of resident adapters,
+                                               in elements of one layer */
+    int64_t           adapter_used_elems;   /* of those, used by rows */
+    int32_t           free_runs;            /* runs of consecutive free
+                                               pages */
+    int32_t           free_run_max;         /* the longest, in pages */
 } slora_engine_stats_t;
 
 
 slora_engine_t *slora_engine_init(const slora_engine_conf_t *conf,
     slora_err_t *err);
 void slora_engine_free(slora_engine_t *e);
+
+/* Registers one more adapter under name, read from the PEFT folder dir
+ * (its adapter_config.json is checked now, its weights on first use).
+ * SLORA_DECLINED: the name is taken. */
+int slora_engine_add_adapter(slora_engine_t *e, const char *name,
+    const char *dir, slora_err_t *err);
 
 /* Queues a request. SLORA_BUSY: the queue is full; SLORA_DECLINED: the
  * adapter is unknown; SLORA_ERROR: the request is invalid (err says). */

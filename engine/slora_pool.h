@@ -70,6 +70,9 @@ int slora_pool_alloc(slora_pool_t *pool, slora_page_kind_e kind, int32_t n,
 void slora_pool_release(slora_pool_t *pool, int32_t n, const int32_t *pages);
 
 int32_t slora_pool_count(const slora_pool_t *pool, slora_page_kind_e kind);
+/* Kind of one page (fragmentation reports, tests). */
+slora_page_kind_e slora_pool_page_kind(const slora_pool_t *pool,
+    int32_t page);
 
 
 #endif /* SLORA_POOL_H */

@@ -1,0 +1,141 @@
+/*
+ * slora_adapter.h: LoRA adapters and their two memory tiers. An adapter
+ * is a Hugging Face PEFT folder (adapter_config.json and
+ * adapter_model.safetensors). The host tier holds its weights as f32 page
+ * images in host memory, under a byte budget (LRU); the pool tier holds
+ * them in pages of the unified pool, where the LoRA kernels read them.
+ *
+ * The one idea: an adapter is planned once into pages (its "page plan":
+ * which virtual page and offset each row of A and of B^T takes, the same
+ * in every layer), and its host copy is already laid out page by page, so
+ * making it resident is a page allocation and one copy per layer. Running
+ * requests pin their adapter (a reference count); only idle adapters are
+ * evicted, least recently used first.
+ */
+
+#ifndef SLORA_ADAPTER_H
+#define SLORA_ADAPTER_H
+
+
+#include "slora_core.h"
+#include "slora_model.h"
+#include "slora_pool.h"
+#include "slora_batch.h"
+#include "slora_backend.h"
+
+
+#define SLORA_ADAPTER_MAX_RANK  1024
+
+
+/* What adapter_config.json says, checked against the model. */
+typedef struct {
+    int32_t          rank;
+    float            alpha;
+    float            scale;         /* alpha / r, or alpha / sqrt(r) */
+    uint32_t         proj_mask;     /* 1 << SLORA_PROJ_* */
+    int              rslora;
+} slora_adapter_conf_t;
+
+
+/*
+ * Where the rows of one adapter go, per layer. Rows are numbered
+ * projection by projection (SLORA_PROJ_* order): rank rows of A, then
+ * rank rows of B^T. row_off[i] = vpage * page_elems + offset in the page;
+ * a row never straddles two pages.
+ */
+typedef struct {
+    int64_t          page_elems;
+    int32_t          n_pages;
+    int32_t          n_rows;
+    int64_t          used_elems;            /* per layer */
+    int32_t          first_row[SLORA_PROJ_N][2];    /* A, B; -1: none */
+    int64_t         *row_off;               /* [n_rows] */
+    int32_t         *row_width;             /* [n_rows] */
+} slora_adapter_plan_t;
+
+
+typedef struct slora_adapter_s   slora_adapter_t;
+typedef struct slora_adapters_s  slora_adapters_t;
+
+
+typedef struct {
+    int32_t          in_pool;
+    int32_t          in_host;
+    size_t           host_bytes;
+    int64_t          pool_elems;            /* pages * page_elems, 1 layer */
+    int64_t          pool_used_elems;       /* rows in those pages */
+    uint64_t         loads;                 /* disk -> host */
+    uint64_t         uploads;               /* host -> pool */
+    uint64_t         evictions;             /* from the pool */
+    uint64_t         hits;                  /* acquired while resident */
+} slora_adapters_stats_t;
+
+
+/* Parses dir/adapter_config.json and checks it against the model. */
+int slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
+    slora_adapter_conf_t *conf, slora_err_t *err);
+
+int slora_adapter_plan(const slora_model_config_t *cfg,
+    const slora_adapter_conf_t *conf, int64_t page_elems,
+    slora_adapter_plan_t *plan, slora_err_t *err);
+void slora_adapter_plan_free(slora_adapter_plan_t *plan);
+
+
+/*
+ * The tiers. cfg, pool and backend outlive the set; host_budget is the
+ * host tier's byte budget (the adapter being made resident may exceed it
+ * on its own).
+ */
+slora_adapters_t *slora_adapters_create(const slora_model_config_t *cfg,
+    slora_pool_t *pool, slora_backend_t *backend, size_t host_budget,
+    slora_err_t *err);
+void slora_adapters_free(slora_adapters_t *set);
+
+/* Registers an adapter by name and folder; nothing is read yet.
+ * SLORA_DECLINED: the name is taken. */
+int slora_adapters_add(slora_adapters_t *set, const char *name,
+    const char *dir, slora_adapter_t **out, slora_err_t *err);
+slora_adapter_t *slora_adapters_find(slora_adapters_t *set, const char *name);
+int32_t slora_adapters_count(const slora_adapters_t *set);
+slora_adapter_t *slora_adapters_get(slora_adapters_t *set, int32_t i);
+
+/*
+ * Makes a resident in the pool and pins it: reads it from disk into the
+ * host tier if needed, then evicts idle adapters (LRU) if the pool lacks
+ * pages. SLORA_BUSY: the pool has no room even so (nothing changes);
+ * SLORA_ERROR: the adapter cannot be read (err says why).
+ */
+int slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err);
+void slora_adapter_release(slora_adapters_t *set, slora_adapter_t *a);
+
+/* Evicts idle adapters, least recently used first, until at least
+ * n_free pages are free or none is idle. Returns how many it evicted. */
+int32_t slora_adapters_evict(slora_adapters_t *set, int32_t n_free);
+
+const char *slora_adapter_name(const slora_adapter_t *a);
+int32_t slora_adapter_refs(const slora_adapter_t *a);
+/* The kernels' view; valid while the adapter is pinned. */
+const slora_lora_t *slora_adapter_lora(const slora_adapter_t *a);
+/* The plan of an adapter read at least once, else NULL. */
+const slora_adapter_plan_t *slora_adapter_get_plan(const slora_adapter_t *a);
+
+void slora_adapters_stats(const slora_adapters_t *set,
+    slora_adapters_stats_t *st);
+
+
+/* A random adapter in PEFT layout (slora mkadapter, tests). */
+typedef struct {
+    int32_t          rank;
+    float            alpha;         /* 0: rank */
+    uint32_t         proj_mask;
+    uint64_t         seed;
+    float            scale;         /* size of B(Ax) relative to x; 0: 0.5 */
+} slora_adapter_gen_t;
+
+int slora_adapter_write_random(const char *dir,
+    const slora_model_config_t *cfg, const slora_adapter_gen_t *gen,
+    slora_err_t *err);
+
+
+#endif /* SLORA_ADAPTER_H */

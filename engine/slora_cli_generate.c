@@ -1,0 +1,363 @@
+/*
+ * slora_cli_generate.c: `slora generate`, one prompt through the engine,
+ * with or without a LoRA adapter, the text streamed to stdout as it is
+ * sampled.
+ *
+ * The one idea: this is the engine's smallest client, driven exactly as
+ * the nginx engine process drives it: text becomes ids (the tokenizer,
+ * the chat template for --chat), ids go in as one request, tokens come
+ * back as events and become text again through a streaming detokenizer
+ * that never splits a UTF-8 character.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_cli.h"
+#include "slora_engine.h"
+#include "slora_tokenizer.h"
+
+
+#define SLORA_GEN_MAX_STOP  16
+
+
+typedef struct {
+    const slora_tokenizer_t  *tok;
+    slora_detok_t             detok;
+    int32_t                   n_gen;
+    int                       done;
+    int                       failed;
+    int64_t                   t_first;
+} slora_gen_state_t;
+
+
+static const char  slora_generate_usage[] =
+    "usage: slora generate --model M (--prompt TEXT | --chat TEXT) "
+    "[options]\n"
+    "\n"
+    "Generates text from a prompt, streamed to stdout; timings go to\n"
+    "stderr.\n"
+    "\n"
+    "  --model M             GGUF file or HF folder\n"
+    "  --adapter DIR         a LoRA adapter (PEFT folder)\n"
+    "  --prompt TEXT         raw prompt text\n"
+    "  --chat TEXT           a user message, through the model's chat\n"
+    "                        template\n"
+    "  --max-tokens N        new tokens at most (128)\n"
+    "  --temperature T       0 is greedy (0)\n"
+    "  --top-k K             0 is off (0)\n"
+    "  --top-p P             1 is off (1)\n"
+    "  --repeat-penalty R    1 is off (1)\n"
+    "  --seed S              sampling seed (0)\n"
+    "  --threads N           CPU threads (all cores)\n";
+
+
+static int slora_generate_num(const char *s, double min, double max,
+    double *out);
+static void slora_generate_event(void *data, const slora_event_t *ev);
+
+
+int
+slora_cli_generate(int argc, char **argv)
+{
+    int                    i, k, rc, chat;
+    char                  *text_buf;
+    size_t                 n;
+    double                 v, secs;
+    int32_t               *ids, n_ids, stop[SLORA_GEN_MAX_STOP], n_stop;
+    int32_t                max_ctx;
+    int64_t                t0;
+    const char            *opt, *val, *model, *adapter, *text;
+    slora_err_t            err;
+    slora_chat_e           tmpl;
+    slora_engine_t        *e;
+    slora_request_t        req;
+    slora_chat_msg_t       msg;
+    slora_gen_state_t      gs;
+    slora_tokenizer_t     *tok;
+    slora_engine_conf_t    conf;
+
+    memset(&conf, 0, sizeof(conf));
+    memset(&req, 0, sizeof(req));
+    req.sampling.max_tokens = 128;
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+
+    model = NULL;
+    adapter = NULL;
+    text = NULL;
+    chat = 0;
+
+    for (i = 1; i < argc; i++) {
+        opt = argv[i];
+
+        if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+            fputs(slora_generate_usage, stdout);
+            return 0;
+        }
+
+        if (i + 1 >= argc) {
+            fprintf(stderr, "slora generate: %s needs a value (see --help)\n",
+                    opt);
+            return 1;
+        }
+
+        val = argv[++i];
+        rc = SLORA_OK;
+
+        if (strcmp(opt, "--model") == 0) {
+            model = val;
+
+        } else if (strcmp(opt, "--adapter") == 0) {
+            adapter = val;
+
+        } else if (strcmp(opt, "--prompt") == 0
+                   || strcmp(opt, "--chat") == 0)
+        {
+            if (text != NULL) {
+                fprintf(stderr, "slora generate: one of --prompt and --chat"
+                        "\n");
+                return 1;
+            }
+            text = val;
+            chat = opt[2] == 'c';
+
+        } else if (strcmp(opt, "--max-tokens") == 0) {
+            rc = slora_generate_num(val, 1, 1 << 20, &v);
+            req.sampling.max_tokens = (int32_t) v;
+
+        } else if (strcmp(opt, "--temperature") == 0) {
+            rc = slora_generate_num(val, 0, 100, &v);
+            req.sampling.temperature = (float) v;
+
+        } else if (strcmp(opt, "--top-k") == 0) {
+            rc = slora_generate_num(val, 0, 1 << 30, &v);
+            req.sampling.top_k = (int32_t) v;
+
+        } else if (strcmp(opt, "--top-p") == 0) {
+            rc = slora_generate_num(val, 0, 1, &v);
+            req.sampling.top_p = (float) v;
+
+        } else if (strcmp(opt, "--repeat-penalty") == 0) {
+            rc = slora_generate_num(val, 0, 100, &v);
+            req.sampling.repeat_penalty = (float) v;
+
+        } else if (strcmp(opt, "--seed") == 0) {
+            rc = slora_generate_num(val, 0, 1e15, &v);
+            req.sampling.seed = (uint64_t) v;
+
+        } else if (strcmp(opt, "--threads") == 0) {
+            rc = slora_generate_num(val, 1, 1024, &v);
+            conf.n_threads = (int32_t) v;
+
+        } else {
+            fprintf(stderr, "slora generate: unknown option %s (see --help)"
+                    "\n", opt);
+            return 1;
+        }
+
+        if (rc != SLORA_OK) {
+            fprintf(stderr, "slora generate: %s \"%s\": bad value\n", opt,
+                    val);
+            return 1;
+        }
+    }
+
+    if (model == NULL || text == NULL) {
+        fprintf(stderr, "slora generate: --model and --prompt or --chat are "
+                "needed (see --help)\n");
+        return 1;
+    }
+
+    tok = slora_tokenizer_load(model, &err);
+    if (tok == NULL) {
+        fprintf(stderr, "slora generate: %s\n", err.msg);
+        return 1;
+    }
+
+    conf.model_path = model;
+    conf.max_running = 1;
+    e = slora_engine_init(&conf, &err);
+    if (e == NULL) {
+        fprintf(stderr, "slora generate: %s\n", err.msg);
+        slora_tokenizer_free(tok);
+        return 1;
+    }
+
+    rc = 1;
+    ids = NULL;
+    text_buf = NULL;
+
+    if (adapter != NULL) {
+        if (slora_engine_add_adapter(e, "cli", adapter, &err) != SLORA_OK) {
+            fprintf(stderr, "slora generate: %s\n", err.msg);
+            goto done;
+        }
+        req.adapter = "cli";
+    }
+
+    if (chat) {
+        msg.role = "user";
+        msg.role_len = 4;
+        msg.content = text;
+        msg.content_len = strlen(text);
+        tmpl = slora_tokenizer_chat_template(tok);
+
+        k = slora_chat_render(tmpl, &msg, 1, NULL, 0, &n, &err);
+        if (k != SLORA_OK && k != SLORA_BUSY) {
+            fprintf(stderr, "slora generate: %s\n", err.msg);
+            goto done;
+        }
+
+        text_buf = malloc(n + 1);
+        if (text_buf == NULL
+            || slora_chat_render(tmpl, &msg, 1, text_buf, n + 1, &n, &err)
+               != SLORA_OK)
+        {
+            fprintf(stderr, "slora generate: chat template: %s\n",
+                    text_buf ? err.msg : "no memory");
+            goto done;
+        }
+        text = text_buf;
+    }
+
+    max_ctx = slora_engine_model_config(e)->max_ctx;
+    max_ctx = max_ctx > 0 && max_ctx < 4096 ? max_ctx : 4096;
+
+    ids = malloc((size_t) max_ctx * sizeof(int32_t));
+    if (ids == NULL) {
+        fprintf(stderr, "slora generate: no memory\n");
+        goto done;
+    }
+
+    if (slora_tokenizer_encode(tok, text, strlen(text), 1, chat, ids,
+                               max_ctx, &n_ids, &err)
+        != SLORA_OK)
+    {
+        fprintf(stderr, "slora generate: prompt: %s\n",
+                err.code == SLORA_BUSY ? "longer than the context" : err.msg);
+        goto done;
+    }
+
+    if (n_ids >= max_ctx) {
+        fprintf(stderr, "slora generate: the prompt fills the context of %d"
+                "\n", max_ctx);
+        goto done;
+    }
+
+    if (n_ids + req.sampling.max_tokens > max_ctx) {
+        req.sampling.max_tokens = max_ctx - n_ids;
+    }
+
+    n_stop = slora_tokenizer_stop_ids(tok, stop, SLORA_GEN_MAX_STOP);
+    n_stop = n_stop < SLORA_GEN_MAX_STOP ? n_stop : SLORA_GEN_MAX_STOP;
+
+    req.id = 1;
+    req.prompt = ids;
+    req.n_prompt = n_ids;
+    req.stop_ids = stop;
+    req.n_stop_ids = n_stop;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        fprintf(stderr, "slora generate: %s\n", err.msg);
+        goto done;
+    }
+
+    memset(&gs, 0, sizeof(gs));
+    gs.tok = tok;
+    slora_detok_init(&gs.detok);
+
+    t0 = slora_now_ns();
+
+    while (!gs.done) {
+        if (slora_engine_step(e, slora_generate_event, &gs) == SLORA_DONE) {
+            break;
+        }
+    }
+
+    secs = (double) (slora_now_ns() - t0) / 1e9;
+    putchar('\n');
+    fflush(stdout);
+
+    if (gs.failed) {
+        goto done;
+    }
+
+    fprintf(stderr, "slora generate: %d prompt tokens, %d generated in "
+            "%.2f s (first token %.0f ms, %.1f tokens/s after it)\n", n_ids,
+            gs.n_gen, secs, (double) (gs.t_first - t0) / 1e6,
+            gs.n_gen > 1 ? (gs.n_gen - 1)
+                           / ((double) (slora_now_ns() - gs.t_first) / 1e9)
+                         : 0.0);
+    rc = 0;
+
+done:
+
+    free(ids);
+    free(text_buf);
+    slora_engine_free(e);
+    slora_tokenizer_free(tok);
+
+    return rc;
+}
+
+
+static void
+slora_generate_event(void *data, const slora_event_t *ev)
+{
+    char                out[4096];
+    size_t              n;
+    slora_gen_state_t  *gs = data;
+
+    switch (ev->type) {
+
+    case SLORA_EV_TOKEN:
+        if (gs->n_gen++ == 0) {
+            gs->t_first = slora_now_ns();
+        }
+        if (slora_detok_push(&gs->detok, gs->tok, ev->token, 1, out,
+                             sizeof(out), &n)
+            == SLORA_OK)
+        {
+            fwrite(out, 1, n, stdout);
+            fflush(stdout);
+        }
+        break;
+
+    case SLORA_EV_DONE:
+        if (slora_detok_flush(&gs->detok, out, sizeof(out), &n) == SLORA_OK) {
+            fwrite(out, 1, n, stdout);
+        }
+        if (gs->n_gen == 0) {
+            gs->t_first = slora_now_ns();
+        }
+        gs->done = 1;
+        break;
+
+    case SLORA_EV_ERROR:
+        fprintf(stderr, "slora generate: %s\n", ev->error);
+        gs->done = 1;
+        gs->failed = 1;
+        break;
+    }
+}
+
+
+static int
+slora_generate_num(const char *s, double min, double max, double *out)
+{
+    char    *end;
+    double   v;
+
+    errno = 0;
+    v = strtod(s, &end);
+
+    if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max)) {
+        return SLORA_ERROR;
+    }
+
+    *out = v;
+    return SLORA_OK;
+}

@@ -1,0 +1,46 @@
+/*
+ * slora_sampler.h: picks the next token from a row of logits: greedy,
+ * temperature, top-k, top-p and a repetition penalty over the tokens a
+ * request has seen, drawing from a per-request generator.
+ *
+ * The one idea: all randomness comes from the request's own slora_rng_t,
+ * seeded from its seed, and one sample draws exactly one number from it,
+ * so the same seed gives the same text whatever else runs in the batch.
+ */
+
+#ifndef SLORA_SAMPLER_H
+#define SLORA_SAMPLER_H
+
+
+#include "slora_core.h"
+#include "slora_engine.h"
+
+
+/* xoshiro256** seeded through splitmix64. */
+typedef struct {
+    uint64_t    s[4];
+} slora_rng_t;
+
+
+void slora_rng_seed(slora_rng_t *rng, uint64_t seed);
+uint64_t slora_rng_next(slora_rng_t *rng);
+double slora_rng_uniform(slora_rng_t *rng);        /* [0, 1) */
+
+
+typedef struct slora_sampler_s  slora_sampler_t;
+
+
+/* Scratch for rows of vocab logits; one per engine thread. */
+slora_sampler_t *slora_sampler_create(int32_t vocab, slora_err_t *err);
+void slora_sampler_free(slora_sampler_t *s);
+
+/*
+ * Samples one id from logits[vocab], which it modifies. history[n] are
+ * the tokens the repetition penalty looks at (prompt and generated).
+ * temperature <= 0 is greedy: the largest logit, the lowest id on ties.
+ */
+int32_t slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
+    slora_rng_t *rng, float *logits, const int32_t *history, int32_t n);
+
+
+#endif /* SLORA_SAMPLER_H */

@@ -1,0 +1,565 @@
+/*
+ * slora_sched.c: the scheduling mechanism: two queues ordered by arrival
+ * (waiting, running), the plan of one step under a token budget, KV page
+ * growth, and preemption by recomputation.
+ *
+ * The one idea: a request is only a token array and a count of tokens
+ * whose K/V is cached. A decode is the case "one token left to compute",
+ * a prefill chunk any larger case, and a preempted request simply has its
+ * count set back to zero: it is prefilled again, prompt and generated
+ * tokens alike, and continues where it was. Nothing is ever lost.
+ *
+ * Design. A step is planned in three moves:
+ *   1. running requests, oldest first: decodes take one token each (their
+ *      tokens are reserved before any prefill chunk), unfinished prefills
+ *      take what remains of the budget; each grows its KV pages, and when
+ *      the pool is dry, idle adapters are evicted first, then the newest
+ *      running request is preempted (it may be the one growing);
+ *   2. admission, in the policy's order, while the budget and max_running
+ *      allow: the request's adapter is made resident and pinned and its
+ *      first chunk's pages allocated, or the request waits (head of line);
+ *   3. the step's sequences are grouped by adapter for the LoRA kernels.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_sched.h"
+
+
+typedef struct {
+    slora_req_t         *head;
+    slora_req_t         *tail;
+    int32_t              n;
+} slora_req_queue_t;
+
+
+struct slora_sched_s {
+    slora_sched_conf_t            conf;
+    slora_pool_t                 *pool;
+    slora_adapters_t             *adapters;
+    const slora_sched_policy_t   *policy;
+    int32_t                       tpp;
+
+    slora_req_queue_t             waiting;
+    slora_req_queue_t             running;
+    uint64_t                      next_seq;
+    uint64_t                      preemptions;
+
+    slora_sched_item_t           *items;      /* [max_running] */
+    slora_req_t                 **failed;     /* [max_running] */
+};
+
+
+static slora_req_t *slora_sched_fcfs_pick(slora_sched_t *s,
+    slora_req_t *waiting_head);
+static int slora_sched_grow(slora_sched_t *s, slora_req_t *r, int32_t n_tok);
+static void slora_sched_drop(slora_sched_t *s, slora_req_t *r);
+static void slora_sched_preempt(slora_sched_t *s, slora_req_t *r);
+static void slora_sched_fail(slora_sched_t *s, slora_sched_step_t *step,
+    slora_req_t *r);
+static void slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r,
+    int32_t chunk);
+static int slora_sched_item_cmp(const void *a, const void *b);
+static void slora_req_queue_insert(slora_req_queue_t *q, slora_req_t *r);
+static void slora_req_queue_remove(slora_req_queue_t *q, slora_req_t *r);
+
+
+const slora_sched_policy_t  slora_sched_fcfs = {
+    "fcfs", slora_sched_fcfs_pick
+};
+
+
+slora_sched_t *
+slora_sched_create(const slora_sched_conf_t *conf, slora_pool_t *pool,
+    slora_adapters_t *adapters, const slora_sched_policy_t *policy,
+    slora_err_t *err)
+{
+    slora_sched_t  *s;
+
+    if (conf->max_batch_tokens < 1 || conf->max_running < 1
+        || conf->max_running > conf->max_batch_tokens)
+    {
+        slora_err_set(err, SLORA_ERROR, "scheduler: max_running %d must be "
+                      "in 1..max_batch_tokens (%d)", conf->max_running,
+                      conf->max_batch_tokens);
+        return NULL;
+    }
+
+    s = calloc(1, sizeof(slora_sched_t));
+    if (s == NULL) {
+        slora_err_set(err, SLORA_ERROR, "scheduler: out of memory");
+        return NULL;
+    }
+
+    s->conf = *conf;
+    s->pool = pool;
+    s->adapters = adapters;
+    s->policy = policy != NULL ? policy : &slora_sched_fcfs;
+    s->tpp = slora_pool_tokens_per_page(pool);
+    s->items = calloc((size_t) conf->max_running,
+                      sizeof(slora_sched_item_t));
+    s->failed = calloc((size_t) conf->max_running, sizeof(slora_req_t *));
+
+    if (s->items == NULL || s->failed == NULL) {
+        slora_sched_free(s);
+        slora_err_set(err, SLORA_ERROR, "scheduler: out of memory");
+        return NULL;
+    }
+
+    return s;
+}
+
+
+void
+slora_sched_free(slora_sched_t *s)
+{
+    if (s == NULL) {
+        return;
+    }
+
+    free(s->items);
+    free(s->failed);
+    free(s);
+}
+
+
+int
+slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
+{
+    slora_assert(req->n_prompt >= 1 && req->n_tokens == req->n_prompt
+                 && req->cap >= req->n_tokens);
+
+    req->max_pages = (req->cap + s->tpp - 1) / s->tpp;
+    req->pages = malloc((size_t) req->max_pages * sizeof(int32_t));
+    if (req->pages == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
+                             (unsigned long long) req->id);
+    }
+
+    req->n_pages = 0;
+    req->n_computed = 0;
+    req->pinned = 0;
+    req->seq = s->next_seq++;
+    req->state = SLORA_REQ_WAITING;
+    slora_req_queue_insert(&s->waiting, req);
+
+    return SLORA_OK;
+}
+
+
+void
+slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step)
+{
+    int          rc;
+    int32_t      budget, reserve, need, chunk;
+    slora_req_t  *r, *next, *victim;
+
+    memset(step, 0, sizeof(*step));
+    step->items = s->items;
+    step->failed = s->failed;
+
+    budget = s->conf.max_batch_tokens;
+
+    reserve = 0;
+    for (r = s->running.head; r != NULL; r = r->next) {
+        reserve += r->n_tokens - r->n_computed == 1;
+    }
+
+    /* 1. running requests, oldest first */
+
+    for (r = s->running.head; r != NULL; r = next) {
+        need = r->n_tokens - r->n_computed;
+        slora_assert(need >= 1);
+
+        if (need == 1) {
+            chunk = 1;
+            reserve--;
+
+        } else {
+            chunk = need < budget - reserve ? need : budget - reserve;
+            if (chunk <= 0) {
+                next = r->next;
+                continue;
+            }
+        }
+
+        while (slora_sched_grow(s, r, r->n_computed + chunk) != SLORA_OK) {
+            victim = s->running.tail;
+
+            if (victim == r && s->running.head == r) {
+                slora_err_set(&r->err, SLORA_ERROR, "request %llu: %d "
+                              "tokens need more KV pages than the pool has",
+                              (unsigned long long) r->id,
+                              r->n_computed + chunk);
+                next = r->next;
+                slora_sched_fail(s, step, r);
+                r = NULL;
+                break;
+            }
+
+            if (victim != r && victim->n_tokens - victim->n_computed == 1) {
+                reserve--;
+            }
+
+            slora_sched_preempt(s, victim);
+
+            if (victim == r) {
+                r = NULL;
+                break;
+            }
+        }
+
+        if (r == NULL) {
+            /* r was the tail: nothing after it is left to visit */
+            next = NULL;
+            continue;
+        }
+
+        next = r->next;
+        slora_sched_add_item(step, r, chunk);
+        budget -= chunk;
+    }
+
+    /* 2. admission */
+
+    while (s->running.n < s->conf.max_running && budget > 0
+           && step->n_failed < s->conf.max_running)
+    {
+        r = s->policy->pick(s, s->waiting.head);
+        if (r == NULL) {
+            break;
+        }
+
+        slora_assert(r->state == SLORA_REQ_WAITING && r->n_computed == 0);
+
+        if (r->adapter != NULL && !r->pinned) {
+            rc = slora_adapter_acquire(s->adapters, r->adapter, &r->err);
+
+            if (rc == SLORA_ERROR) {
+                slora_sched_fail(s, step, r);
+                continue;
+            }
+
+            if (rc != SLORA_OK) {
+                if (s->running.n == 0) {
+                    slora_err_prefix(&r->err, "request %llu: adapter does "
+                                     "not fit in the pool",
+                                     (unsigned long long) r->id);
+                    r->err.code = SLORA_ERROR;
+                    slora_sched_fail(s, step, r);
+                    continue;
+                }
+                break;
+            }
+
+            r->pinned = 1;
+        }
+
+        need = r->n_tokens;
+        chunk = need < budget ? need : budget;
+
+        if (slora_sched_grow(s, r, chunk) != SLORA_OK) {
+            if (s->running.n == 0) {
+                slora_err_set(&r->err, SLORA_ERROR, "request %llu: %d tokens "
+                              "need more KV pages than the pool has beside "
+                              "its adapter", (unsigned long long) r->id,
+                              chunk);
+                slora_sched_fail(s, step, r);
+                continue;
+            }
+
+            if (r->pinned) {
+                slora_adapter_release(s->adapters, r->adapter);
+                r->pinned = 0;
+            }
+            break;
+        }
+
+        slora_req_queue_remove(&s->waiting, r);
+        r->state = SLORA_REQ_RUNNING;
+        slora_req_queue_insert(&s->running, r);
+
+        slora_sched_add_item(step, r, chunk);
+        budget -= chunk;
+    }
+
+    /* 3. adapter clustering */
+
+    qsort(step->items, (size_t) step->n_items, sizeof(slora_sched_item_t),
+          slora_sched_item_cmp);
+}
+
+
+void
+slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
+{
+    int32_t       i;
+    slora_req_t  *r;
+
+    for (i = 0; i < step->n_items; i++) {
+        r = step->items[i].req;
+        slora_assert(r->n_computed == step->items[i].pos);
+        r->n_computed += step->items[i].n_tokens;
+        slora_assert(r->n_computed <= r->n_tokens
+                     && r->n_computed <= r->n_pages * s->tpp);
+    }
+}
+
+
+void
+slora_sched_finish(slora_sched_t *s, slora_req_t *req)
+{
+    slora_sched_drop(s, req);
+}
+
+
+int32_t
+slora_sched_reap(slora_sched_t *s, slora_req_t **out, int32_t cap)
+{
+    int32_t       n, q;
+    slora_req_t  *r, *next;
+
+    n = 0;
+
+    for (q = 0; q < 2; q++) {
+        for (r = q ? s->running.head : s->waiting.head;
+             r != NULL && n < cap;
+             r = next)
+        {
+            next = r->next;
+            if (r->cancelled) {
+                slora_sched_drop(s, r);
+                out[n++] = r;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+slora_req_t *
+slora_sched_find(slora_sched_t *s, uint64_t id)
+{
+    int           q;
+    slora_req_t  *r;
+
+    for (q = 0; q < 2; q++) {
+        for (r = q ? s->running.head : s->waiting.head; r; r = r->next) {
+            if (r->id == id) {
+                return r;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+slora_req_t *
+slora_sched_first(slora_sched_t *s)
+{
+    return s->running.head != NULL ? s->running.head : s->waiting.head;
+}
+
+
+int32_t
+slora_sched_waiting(const slora_sched_t *s)
+{
+    return s->waiting.n;
+}
+
+
+int32_t
+slora_sched_running(const slora_sched_t *s)
+{
+    return s->running.n;
+}
+
+
+uint64_t
+slora_sched_preemptions(const slora_sched_t *s)
+{
+    return s->preemptions;
+}
+
+
+static slora_req_t *
+slora_sched_fcfs_pick(slora_sched_t *s, slora_req_t *waiting_head)
+{
+    return waiting_head;
+}
+
+
+/* Gives r pages for positions [0, n_tok); evicts idle adapters if the
+ * pool lacks them. SLORA_BUSY: still not enough. */
+static int
+slora_sched_grow(slora_sched_t *s, slora_req_t *r, int32_t n_tok)
+{
+    int32_t  need;
+
+    slora_assert(n_tok <= r->cap);
+
+    need = (n_tok + s->tpp - 1) / s->tpp - r->n_pages;
+    if (need <= 0) {
+        return SLORA_OK;
+    }
+
+    if (slora_pool_count(s->pool, SLORA_PAGE_FREE) < need) {
+        slora_adapters_evict(s->adapters, need);
+    }
+
+    if (slora_pool_alloc(s->pool, SLORA_PAGE_KV, need, r->pages + r->n_pages)
+        != SLORA_OK)
+    {
+        return SLORA_BUSY;
+    }
+
+    r->n_pages += need;
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_sched_drop(slora_sched_t *s, slora_req_t *r)
+{
+    slora_pool_release(s->pool, r->n_pages, r->pages);
+    r->n_pages = 0;
+
+    if (r->pinned) {
+        slora_adapter_release(s->adapters, r->adapter);
+        r->pinned = 0;
+    }
+
+    if (r->state == SLORA_REQ_WAITING) {
+        slora_req_queue_remove(&s->waiting, r);
+
+    } else if (r->state == SLORA_REQ_RUNNING) {
+        slora_req_queue_remove(&s->running, r);
+    }
+
+    r->state = SLORA_REQ_DONE;
+}
+
+
+static void
+slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
+{
+    slora_assert(r->state == SLORA_REQ_RUNNING);
+
+    slora_pool_release(s->pool, r->n_pages, r->pages);
+    r->n_pages = 0;
+    r->n_computed = 0;
+
+    if (r->pinned) {
+        slora_adapter_release(s->adapters, r->adapter);
+        r->pinned = 0;
+    }
+
+    slora_req_queue_remove(&s->running, r);
+    r->state = SLORA_REQ_WAITING;
+    slora_req_queue_insert(&s->waiting, r);
+
+    s->preemptions++;
+}
+
+
+static void
+slora_sched_fail(slora_sched_t *s, slora_sched_step_t *step, slora_req_t *r)
+{
+    slora_sched_drop(s, r);
+    step->failed[step->n_failed++] = r;
+}
+
+
+static void
+slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r, int32_t chunk)
+{
+    slora_sched_item_t  *it;
+
+    it = &step->items[step->n_items++];
+    it->req = r;
+    it->pos = r->n_computed;
+    it->n_tokens = chunk;
+    it->logits = r->n_computed + chunk == r->n_tokens;
+
+    step->n_tokens += chunk;
+
+    if (r->n_tokens - r->n_computed == 1) {
+        step->n_decode++;
+    } else {
+        step->n_prefill += chunk;
+    }
+}
+
+
+static int
+slora_sched_item_cmp(const void *a, const void *b)
+{
+    uintptr_t                  x, y;
+    const slora_sched_item_t  *p, *q;
+
+    p = a;
+    q = b;
+    x = (uintptr_t) p->req->adapter;
+    y = (uintptr_t) q->req->adapter;
+
+    if (x != y) {
+        return x < y ? -1 : 1;
+    }
+
+    return p->req->seq < q->req->seq ? -1 : (p->req->seq > q->req->seq);
+}
+
+
+/* Keeps a queue in arrival order; new arrivals go to the tail at once. */
+static void
+slora_req_queue_insert(slora_req_queue_t *q, slora_req_t *r)
+{
+    slora_req_t  *at;
+
+    at = q->tail;
+    while (at != NULL && at->seq > r->seq) {
+        at = at->prev;
+    }
+
+    r->prev = at;
+    r->next = at ? at->next : q->head;
+
+    if (r->next != NULL) {
+        r->next->prev = r;
+    } else {
+        q->tail = r;
+    }
+
+    if (at != NULL) {
+        at->next = r;
+    } else {
+        q->head = r;
+    }
+
+    q->n++;
+}
+
+
+static void
+slora_req_queue_remove(slora_req_queue_t *q, slora_req_t *r)
+{
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        q->head = r->next;
+    }
+
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    } else {
+        q->tail = r->prev;
+    }
+
+    r->prev = NULL;
+    r->next = NULL;
+    q->n--;
+}

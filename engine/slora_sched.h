@@ -1,0 +1,134 @@
+/*
+ * slora_sched.h: the scheduler (S-LoRA sections 4 and 6): which requests
+ * run in the next step and how many of their tokens. Iteration-level
+ * continuous batching: every step carries one token for each running
+ * decode and fills the rest of the token budget with prefill chunks;
+ * requests are admitted when their adapter can be made resident and their
+ * next chunk's KV pages exist; the pool running dry evicts idle adapters
+ * first and then preempts the newest running request, which goes back to
+ * the waiting queue to be recomputed.
+ *
+ * The mechanism is here; the choice of which waiting request to admit is
+ * a policy, a small vtable (FCFS now).
+ */
+
+#ifndef SLORA_SCHED_H
+#define SLORA_SCHED_H
+
+
+#include "slora_core.h"
+#include "slora_pool.h"
+#include "slora_adapter.h"
+
+
+typedef enum {
+    SLORA_REQ_NEW = 0,
+    SLORA_REQ_WAITING,
+    SLORA_REQ_RUNNING,
+    SLORA_REQ_DONE
+} slora_req_state_e;
+
+
+/*
+ * A request as the scheduler sees it; the engine embeds it first in its
+ * own request. tokens[0, n_tokens) are the prompt and what was generated;
+ * the K/V of tokens[0, n_computed) is in the request's pages.
+ */
+typedef struct slora_req_s  slora_req_t;
+
+struct slora_req_s {
+    uint64_t             id;
+    uint64_t             seq;           /* arrival order */
+    slora_adapter_t     *adapter;       /* NULL: base model */
+    int32_t             *tokens;        /* [cap] */
+    int32_t              n_prompt;
+    int32_t              n_tokens;
+    int32_t              cap;           /* prompt + max_tokens */
+    int32_t              n_computed;
+    int32_t             *pages;         /* [max_pages] */
+    int32_t              n_pages;
+    int32_t              max_pages;
+    int                  pinned;        /* holds a reference on adapter */
+    int                  cancelled;
+    slora_req_state_e    state;
+    slora_req_t         *prev;
+    slora_req_t         *next;
+    slora_err_t          err;           /* why it failed */
+};
+
+
+/* One sequence of a step: n_tokens tokens from position pos. */
+typedef struct {
+    slora_req_t         *req;
+    int32_t              pos;
+    int32_t              n_tokens;
+    int                  logits;        /* the chunk ends at n_tokens */
+} slora_sched_item_t;
+
+
+typedef struct {
+    slora_sched_item_t  *items;         /* [n_items], grouped by adapter */
+    int32_t              n_items;
+    int32_t              n_tokens;
+    int32_t              n_decode;
+    int32_t              n_prefill;     /* tokens of prefill chunks */
+    slora_req_t        **failed;        /* [n_failed]: out of the sched */
+    int32_t              n_failed;
+} slora_sched_step_t;
+
+
+typedef struct slora_sched_s  slora_sched_t;
+
+
+typedef struct {
+    const char          *name;
+    /* The waiting request to admit next, or NULL to admit none. */
+    slora_req_t       *(*pick)(slora_sched_t *s, slora_req_t *waiting_head);
+} slora_sched_policy_t;
+
+
+extern const slora_sched_policy_t  slora_sched_fcfs;
+
+
+typedef struct {
+    int32_t              max_batch_tokens;
+    int32_t              max_running;
+} slora_sched_conf_t;
+
+
+slora_sched_t *slora_sched_create(const slora_sched_conf_t *conf,
+    slora_pool_t *pool, slora_adapters_t *adapters,
+    const slora_sched_policy_t *policy, slora_err_t *err);
+void slora_sched_free(slora_sched_t *s);
+
+/* Queues req (its tokens, n_prompt, cap and adapter set); allocates its
+ * page table. */
+int slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err);
+
+/*
+ * Plans the next step into step (valid until the next call). Requests
+ * that cannot run at all (adapter unreadable, larger than the pool) are
+ * taken out of the scheduler and listed in step->failed with req->err.
+ */
+void slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step);
+
+/* The step ran: its chunks' K/V are in the cache. */
+void slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step);
+
+/* Takes req out of the scheduler: frees its pages and its adapter pin. */
+void slora_sched_finish(slora_sched_t *s, slora_req_t *req);
+
+/* Takes cancelled requests out (as finish does), at most cap of them,
+ * into out[]; returns how many. */
+int32_t slora_sched_reap(slora_sched_t *s, slora_req_t **out, int32_t cap);
+
+slora_req_t *slora_sched_find(slora_sched_t *s, uint64_t id);
+/* Any request still in the scheduler (running first), or NULL. */
+slora_req_t *slora_sched_first(slora_sched_t *s);
+
+int32_t slora_sched_waiting(const slora_sched_t *s);
+int32_t slora_sched_running(const slora_sched_t *s);
+uint64_t slora_sched_preemptions(const slora_sched_t *s);
+
+
+#endif /* SLORA_SCHED_H */

@@ -1,0 +1,600 @@
+/*
+ * test_engine.c: the whole engine on a tiny random model (GGUF, llama,
+ * so q/k LoRA rows go through the rope permutation).
+ *
+ *   (a) batching is invisible: 32 requests over 8 adapters of ranks 8, 16,
+ *       32 and 64 plus 8 base-model requests, run together, give every
+ *       request the greedy tokens it gets alone; adapters do change the
+ *       output; seeded sampling repeats; bad submissions are refused;
+ *       an unreadable adapter fails only its own request; cancel frees.
+ *   (b) the pool under pressure (S-LoRA's trace): 2000 rank-8 adapters,
+ *       a pool holding about 50 of them beside the KV cache, 500 requests
+ *       with power-law popularity (index = floor(n * U^(1/alpha)),
+ *       alpha 0.3): none fails, adapters are evicted, and the pool ends
+ *       with no KV page and only idle adapters in it.
+ */
+
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "tap.h"
+#include "slora_engine.h"
+#include "slora_adapter.h"
+#include "slora_mkmodel.h"
+#include "slora_sampler.h"
+
+
+#define MAXREQ   600
+#define MAXGEN   32
+
+
+typedef struct {
+    int32_t     tokens[MAXREQ][MAXGEN];
+    int32_t     n[MAXREQ];
+    int         done[MAXREQ];
+    int         finish[MAXREQ];
+    int         errors;
+    char        last_error[512];
+    int         error_id;
+} sink_t;
+
+
+static char                   tmp[256];
+static char                   model[300];
+static slora_model_config_t   mcfg;
+
+
+static void on_event(void *data, const slora_event_t *ev);
+static int drain(slora_engine_t *e, sink_t *s, int max_steps);
+static void make_adapter(const char *root, const char *name, int32_t rank,
+    uint32_t mask, uint64_t seed, float scale);
+static void test_batching(void);
+static void test_pool_trace(void);
+
+
+int
+main(void)
+{
+    char                  cmd[300];
+    slora_err_t           err;
+    slora_model_t        *m;
+    slora_mkmodel_conf_t  mc;
+
+    snprintf(tmp, sizeof(tmp), "/tmp/slora-test-engine-XXXXXX");
+    if (mkdtemp(tmp) == NULL) {
+        BAIL_OUT("mkdtemp failed");
+    }
+
+    slora_mkmodel_defaults(&mc);
+    mc.seed = 7;
+    mc.vocab = 96;
+    mc.max_ctx = 256;
+    snprintf(model, sizeof(model), "%s/tiny.gguf", tmp);
+
+    if (slora_mkmodel(&mc, model, &err) != SLORA_OK) {
+        BAIL_OUT("mkmodel: %s", err.msg);
+    }
+
+    m = slora_model_load(model, &err);
+    if (m == NULL) {
+        BAIL_OUT("load: %s", err.msg);
+    }
+    mcfg = m->cfg;
+    slora_model_free(m);
+
+    diag("model: %d layers, hidden %d, heads %d/%d, ffn %d, vocab %d, "
+         "rope %s", mcfg.n_layers, mcfg.hidden, mcfg.n_heads,
+         mcfg.n_kv_heads, mcfg.ffn, mcfg.vocab,
+         mcfg.rope == SLORA_ROPE_NORM ? "norm" : "neox");
+
+    test_batching();
+    test_pool_trace();
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) {
+        diag("could not remove %s", tmp);
+    }
+
+    return done_testing();
+}
+
+
+static void
+test_batching(void)
+{
+    int                   i, j, rc, bad, differ, same_len;
+    char                  root[400], name[32], path[500];
+    uint32_t              x;
+    int32_t               prompt[40][24], n_prompt[40], alone[40][MAXGEN];
+    int32_t               n_alone[40], stop, ids[3];
+    const char           *adapter[40], **names;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st;
+    static sink_t         s;
+    static const int32_t  ranks[4] = { 8, 16, 32, 64 };
+    static const uint32_t masks[8] = { 0x7f, 0x05, 0x0f, 0x70, 0x01, 0x7f,
+                                       0x22, 0x48 };
+
+    snprintf(root, sizeof(root), "%s/adapters", tmp);
+    mkdir(root, 0755);
+
+    for (i = 0; i < 8; i++) {
+        snprintf(name, sizeof(name), "ad%d", i);
+        make_adapter(root, name, ranks[i % 4], masks[i], 1000 + i, 1.0f);
+    }
+
+    /* a catalog entry whose config is broken, and a hidden folder */
+    snprintf(path, sizeof(path), "%s/broken", root);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/.hidden", root);
+    mkdir(path, 0755);
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = root;
+    conf.n_threads = 1;
+    conf.max_batch_tokens = 96;
+    conf.max_running = 48;
+
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    is_int(slora_engine_adapters(e, &names), 9, "catalog: 8 adapters and "
+           "broken, not .hidden");
+    ok(strcmp(names[0], "ad0") == 0 && strcmp(names[8], "broken") == 0,
+       "catalog sorted by name");
+
+    x = 99;
+    for (i = 0; i < 40; i++) {
+        x = x * 1664525 + 1013904223;
+        n_prompt[i] = 3 + (int32_t) ((x >> 8) % 20);
+        for (j = 0; j < n_prompt[i]; j++) {
+            x = x * 1664525 + 1013904223;
+            prompt[i][j] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
+        }
+        if (i < 32) {
+            snprintf(name, sizeof(name), "ad%d", i % 8);
+            adapter[i] = strdup(name);
+        } else {
+            adapter[i] = NULL;
+        }
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+
+    /* each alone */
+    bad = 0;
+    for (i = 0; i < 40; i++) {
+        req.id = i;
+        req.adapter = adapter[i];
+        req.prompt = prompt[i];
+        req.n_prompt = n_prompt[i];
+        req.sampling.max_tokens = 8 + i % 9;
+
+        rc = slora_engine_submit(e, &req, &err);
+        if (rc != SLORA_OK) {
+            diag("submit %d: %s", i, err.msg);
+            bad++;
+            continue;
+        }
+        drain(e, &s, 100);
+        n_alone[i] = s.n[i];
+        memcpy(alone[i], s.tokens[i], sizeof(alone[i]));
+        bad += !s.done[i] || s.finish[i] != SLORA_FINISH_LENGTH
+               || s.n[i] != req.sampling.max_tokens;
+    }
+    is_int(bad, 0, "40 requests alone: each ends at max_tokens");
+
+    /* the same prompt with and without each adapter */
+    differ = 0;
+    for (i = 0; i < 8; i++) {
+        req.id = 100 + i;
+        req.adapter = NULL;
+        req.prompt = prompt[i];
+        req.n_prompt = n_prompt[i];
+        req.sampling.max_tokens = 8 + i % 9;
+        slora_engine_submit(e, &req, &err);
+        drain(e, &s, 100);
+        differ += memcmp(s.tokens[100 + i], alone[i],
+                         (size_t) n_alone[i] * sizeof(int32_t)) != 0;
+    }
+    ok(differ >= 6, "adapters change the greedy output (%d of 8 differ "
+       "from the base model)", differ);
+
+    /* all together */
+    memset(&s, 0, sizeof(s));
+    for (i = 0; i < 40; i++) {
+        req.id = 200 + i;
+        req.adapter = adapter[i];
+        req.prompt = prompt[i];
+        req.n_prompt = n_prompt[i];
+        req.sampling.max_tokens = 8 + i % 9;
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            diag("submit %d: %s", i, err.msg);
+        }
+    }
+
+    drain(e, &s, 1000);
+    slora_engine_stats(e, &st);
+
+    bad = 0;
+    for (i = 0; i < 40; i++) {
+        same_len = s.n[200 + i] == n_alone[i];
+        if (!same_len || memcmp(s.tokens[200 + i], alone[i],
+                                (size_t) n_alone[i] * sizeof(int32_t)) != 0)
+        {
+            diag("request %d (%s) differs in the batch", i,
+                 adapter[i] ? adapter[i] : "base");
+            bad++;
+        }
+    }
+    is_int(bad, 0, "40 requests batched (8 adapters, ranks 8-64, and base) "
+           "give each its tokens alone");
+    ok(st.steps > 0 && st.tokens_decoded > 0 && st.pages_kv == 0,
+       "stats: %llu steps, %llu prefilled, %llu decoded, %d adapters "
+       "resident, no KV page left", (unsigned long long) st.steps,
+       (unsigned long long) st.tokens_prefilled,
+       (unsigned long long) st.tokens_decoded, st.adapters_in_pool);
+
+    /* seeded sampling: same seed, same tokens, alone or beside others */
+    req.adapter = "ad1";
+    req.prompt = prompt[1];
+    req.n_prompt = n_prompt[1];
+    req.sampling.max_tokens = 16;
+    req.sampling.temperature = 0.9f;
+    req.sampling.top_k = 40;
+    req.sampling.seed = 1234;
+    req.id = 300;
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    req.id = 301;
+    slora_engine_submit(e, &req, &err);
+    req.id = 302;
+    req.sampling.seed = 4321;
+    slora_engine_submit(e, &req, &err);
+    req.id = 303;
+    req.adapter = "ad2";
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    ok(memcmp(s.tokens[300], s.tokens[301], 16 * sizeof(int32_t)) == 0,
+       "same seed, same sampled tokens");
+    ok(memcmp(s.tokens[300], s.tokens[302], 16 * sizeof(int32_t)) != 0,
+       "another seed, other tokens");
+    memset(&req.sampling, 0, sizeof(req.sampling));
+    req.sampling.top_p = 1;
+    req.sampling.max_tokens = 8;
+
+    /* stop ids end a request without a TOKEN event for them */
+    stop = alone[33][3];
+    ids[0] = stop;
+    req.id = 310;
+    req.adapter = adapter[33];
+    req.prompt = prompt[33];
+    req.n_prompt = n_prompt[33];
+    req.stop_ids = ids;
+    req.n_stop_ids = 1;
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    for (j = 0; j < 3 && alone[33][j] != stop; j++) {
+        /* the first occurrence */
+    }
+    ok(s.finish[310] == SLORA_FINISH_STOP && s.n[310] == j,
+       "stop id: DONE STOP after %d tokens", j);
+    req.stop_ids = NULL;
+    req.n_stop_ids = 0;
+
+    /* refusals */
+    req.id = 320;
+    req.adapter = "nope";
+    is_int(slora_engine_submit(e, &req, &err), SLORA_DECLINED,
+           "unknown adapter: declined");
+    req.adapter = "../ad0";
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "refused") != NULL, "../ad0: %s", err.msg);
+    req.adapter = ".hidden";
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR,
+       ".hidden refused");
+    req.adapter = NULL;
+    req.sampling.max_tokens = 256;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "context") != NULL, "too long: %s", err.msg);
+    req.sampling.max_tokens = 4;
+    ids[0] = mcfg.vocab;
+    req.prompt = ids;
+    req.n_prompt = 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "vocabulary") != NULL, "token id: %s", err.msg);
+    req.n_prompt = 0;
+    is_int(slora_engine_submit(e, &req, &err), SLORA_ERROR, "empty prompt");
+
+    /* a broken adapter fails its request only */
+    memset(&s, 0, sizeof(s));
+    req.prompt = prompt[0];
+    req.n_prompt = n_prompt[0];
+    req.sampling.max_tokens = 8;
+    req.id = 400;
+    req.adapter = "broken";
+    slora_engine_submit(e, &req, &err);
+    req.id = 401;
+    req.adapter = "ad0";
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    ok(s.errors == 1 && s.error_id == 400
+       && strstr(s.last_error, "broken/adapter_config.json") != NULL,
+       "broken adapter: one ERROR event: %s", s.last_error);
+    ok(s.done[401] && memcmp(s.tokens[401], alone[0],
+                             8 * sizeof(int32_t)) == 0,
+       "the other request is unaffected");
+
+    /* cancel */
+    req.id = 410;
+    req.sampling.max_tokens = 30;
+    slora_engine_submit(e, &req, &err);
+    slora_engine_step(e, on_event, &s);
+    is_int(slora_engine_cancel(e, 410), SLORA_OK, "cancel");
+    is_int(slora_engine_cancel(e, 999), SLORA_DECLINED, "cancel unknown");
+    drain(e, &s, 10);
+    slora_engine_stats(e, &st);
+    ok(s.finish[410] == SLORA_FINISH_CANCEL && st.pages_kv == 0
+       && st.running == 0 && st.waiting == 0,
+       "cancelled: DONE CANCEL, its pages freed");
+
+    /* a path-registered adapter */
+    snprintf(path, sizeof(path), "%s/ad3", root);
+    is_int(slora_engine_add_adapter(e, "extra", path, &err), SLORA_OK,
+           "add_adapter");
+    is_int(slora_engine_add_adapter(e, "extra", path, &err), SLORA_DECLINED,
+           "add_adapter twice: declined");
+    ok(slora_engine_add_adapter(e, "x", "/nonexistent", &err) == SLORA_ERROR
+       && strstr(err.msg, "/nonexistent/adapter_config.json") != NULL,
+       "add_adapter of a missing folder: %s", err.msg);
+    req.id = 420;
+    req.adapter = "extra";
+    req.prompt = prompt[3];
+    req.n_prompt = n_prompt[3];
+    req.sampling.max_tokens = n_alone[3];
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    ok(memcmp(s.tokens[420], alone[3], (size_t) n_alone[3] * sizeof(int32_t))
+       == 0, "the same folder under another name gives the same tokens");
+
+    slora_engine_free(e);
+
+    for (i = 0; i < 32; i++) {
+        free((void *) adapter[i]);
+    }
+
+    conf.device = "cuda";
+    e = slora_engine_init(&conf, &err);
+    ok(e == NULL && strstr(err.msg, "cuda") != NULL, "device cuda: %s",
+       err.msg);
+}
+
+
+static void
+test_pool_trace(void)
+{
+    int                   i, j, bad, max_runs, max_running;
+    char                  root[400], name[32], dir[500];
+    double                u, waste;
+    int32_t               prompt[32], pages_start, max_ad_pages;
+    int64_t               t0;
+    uint64_t              x;
+    slora_err_t           err;
+    slora_rng_t           rng;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st;
+    slora_adapter_gen_t   gen;
+    static sink_t         s;
+
+    snprintf(root, sizeof(root), "%s/many", tmp);
+    mkdir(root, 0755);
+
+    t0 = slora_now_ns();
+    memset(&gen, 0, sizeof(gen));
+    gen.rank = 8;
+    gen.alpha = 16;
+    gen.proj_mask = (1u << SLORA_PROJ_Q) | (1u << SLORA_PROJ_V);
+    gen.scale = 0.5f;
+
+    for (i = 0; i < 2000; i++) {
+        snprintf(dir, sizeof(dir), "%s/a%04d", root, i);
+        gen.seed = 5000 + i;
+        if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
+            BAIL_OUT("%s", err.msg);
+        }
+    }
+    diag("2000 adapters written in %.2f s",
+         (double) (slora_now_ns() - t0) / 1e9);
+
+    /* rank 8 on q, v: 1792 elements a layer, 4 pages of 512: 50 adapters
+     * are 200 pages; 16 running requests of <= 32 tokens, 64 pages */
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = root;
+    conf.n_threads = 1;
+    conf.max_batch_tokens = 128;
+    conf.max_running = 16;
+    conf.host_cache_bytes = 20 * 4 * 512 * 4 * (size_t) mcfg.n_layers;
+    conf.pool_bytes = (size_t) 264 * 512 * 4 * (size_t) mcfg.n_layers;
+
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "engine over 2000 adapters")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    slora_engine_stats(e, &st);
+    pages_start = st.pages_free;
+    is_int(st.pages_total, 264, "264 pages");
+    is_int(pages_start, 264, "all free at the start");
+
+    slora_rng_seed(&rng, 42);
+    x = 0;
+    memset(&req, 0, sizeof(req));
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+    bad = 0;
+
+    for (i = 0; i < 500; i++) {
+        u = slora_rng_uniform(&rng);
+        j = (int) (2000 * pow(u, 1 / 0.3));
+        snprintf(name, sizeof(name), "a%04d", j);
+
+        req.id = i;
+        req.adapter = name;
+        req.n_prompt = 4 + (int32_t) (slora_rng_next(&rng) % 13);
+        for (j = 0; j < req.n_prompt; j++) {
+            prompt[j] = (int32_t) (slora_rng_next(&rng)
+                                   % (uint64_t) mcfg.vocab);
+        }
+        req.prompt = prompt;
+        req.sampling.max_tokens = 2 + (int32_t) (slora_rng_next(&rng) % 5);
+        x += (uint64_t) req.sampling.max_tokens;
+
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            diag("submit %d: %s", i, err.msg);
+            bad++;
+        }
+    }
+    is_int(bad, 0, "500 requests queued");
+
+    t0 = slora_now_ns();
+    max_runs = 0;
+    max_running = 0;
+    max_ad_pages = 0;
+
+    for (i = 0; i < 100000; i++) {
+        if (slora_engine_step(e, on_event, &s) == SLORA_DONE) {
+            break;
+        }
+        slora_engine_stats(e, &st);
+        max_runs = st.free_runs > max_runs ? st.free_runs : max_runs;
+        max_running = st.running > max_running ? st.running : max_running;
+        max_ad_pages = st.pages_adapter > max_ad_pages ? st.pages_adapter
+                                                       : max_ad_pages;
+    }
+
+    slora_engine_stats(e, &st);
+
+    bad = 0;
+    for (i = 0; i < 500; i++) {
+        bad += !s.done[i] || s.finish[i] != SLORA_FINISH_LENGTH;
+    }
+
+    is_int(s.errors, 0, "no request failed");
+    is_int(bad, 0, "all 500 requests ended at their length");
+    is_int(st.tokens_decoded + 500, (long long) x,
+           "every token generated: %llu", (unsigned long long) x);
+    ok(st.adapter_evictions > 0, "adapters evicted: %llu (loads %llu, "
+       "uploads %llu, hits %llu, preemptions %llu)",
+       (unsigned long long) st.adapter_evictions,
+       (unsigned long long) st.adapter_loads,
+       (unsigned long long) st.adapter_uploads,
+       (unsigned long long) st.adapter_hits,
+       (unsigned long long) st.preemptions);
+    ok(st.pages_kv == 0 && st.running == 0 && st.waiting == 0,
+       "no KV page, nothing running or waiting at the end");
+    is_int(st.pages_free + st.pages_adapter, pages_start,
+           "the pool returns to its starting free count but for idle "
+           "adapters");
+    is_int(st.pages_adapter, 4 * st.adapters_in_pool,
+           "4 pages per resident adapter (%d resident, at most %d pages "
+           "of adapters seen)", st.adapters_in_pool, max_ad_pages);
+
+    waste = st.adapter_pool_elems > 0
+            ? 100.0 * (double) (st.adapter_pool_elems - st.adapter_used_elems)
+              / (double) st.adapter_pool_elems
+            : 0;
+    diag("%llu steps in %.2f s, up to %d running; adapter page waste "
+         "%.1f%% (1792 of 2048 elements used a layer); free pages now in "
+         "%d runs (longest %d), at most %d runs during the trace",
+         (unsigned long long) st.steps,
+         (double) (slora_now_ns() - t0) / 1e9, max_running, waste,
+         st.free_runs, st.free_run_max, max_runs);
+    ok(waste > 12.4 && waste < 12.6, "adapter waste 12.5%%");
+
+    slora_engine_free(e);
+}
+
+
+static void
+on_event(void *data, const slora_event_t *ev)
+{
+    sink_t  *s = data;
+
+    if (ev->id >= MAXREQ) {
+        return;
+    }
+
+    switch (ev->type) {
+
+    case SLORA_EV_TOKEN:
+        if (s->n[ev->id] < MAXGEN) {
+            s->tokens[ev->id][s->n[ev->id]++] = ev->token;
+        }
+        break;
+
+    case SLORA_EV_DONE:
+        s->done[ev->id] = 1;
+        s->finish[ev->id] = ev->finish;
+        break;
+
+    case SLORA_EV_ERROR:
+        s->errors++;
+        s->error_id = (int) ev->id;
+        snprintf(s->last_error, sizeof(s->last_error), "%s", ev->error);
+        break;
+    }
+}
+
+
+static int
+drain(slora_engine_t *e, sink_t *s, int max_steps)
+{
+    int  i, rc;
+
+    for (i = 0; i < max_steps; i++) {
+        rc = slora_engine_step(e, on_event, s);
+        if (rc == SLORA_DONE) {
+            return i;
+        }
+        if (rc != SLORA_OK) {
+            diag("step failed");
+            return -1;
+        }
+    }
+
+    return i;
+}
+
+
+static void
+make_adapter(const char *root, const char *name, int32_t rank, uint32_t mask,
+    uint64_t seed, float scale)
+{
+    char                 dir[500];
+    slora_err_t          err;
+    slora_adapter_gen_t  gen;
+
+    gen.rank = rank;
+    gen.alpha = (float) rank;
+    gen.proj_mask = mask;
+    gen.seed = seed;
+    gen.scale = scale;
+
+    snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+}

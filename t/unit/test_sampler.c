@@ -1,0 +1,277 @@
+/*
+ * test_sampler.c: greedy is the exact argmax (lowest id on ties); many
+ * draws from a fixed logits row match softmax(l / T), restricted to the
+ * top-k or top-p set and renormalized; the repetition penalty moves the
+ * right logits; the same seed gives the same draws.
+ */
+
+#include "tap.h"
+#include "slora_sampler.h"
+
+
+#define V       8
+#define DRAWS   200000
+
+
+static const float  base[V] = { 2.0f, 1.0f, 0.0f, 0.5f, -1.0f, 1.0f, 3.0f,
+                                -2.0f };
+
+
+static void draw(slora_sampler_t *s, const slora_sampling_t *sp,
+    uint64_t seed, double *freq);
+static double check(const double *freq, const double *want, const char *what);
+static void softmax_cut(float t, int k, float p, double *want);
+static void test_greedy(slora_sampler_t *s);
+static void test_distributions(slora_sampler_t *s);
+static void test_penalty(slora_sampler_t *s);
+static void test_seed(slora_sampler_t *s);
+
+
+int
+main(void)
+{
+    slora_err_t       err;
+    slora_sampler_t  *s;
+
+    s = slora_sampler_create(V, &err);
+    if (s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    test_greedy(s);
+    test_distributions(s);
+    test_penalty(s);
+    test_seed(s);
+
+    slora_sampler_free(s);
+
+    return done_testing();
+}
+
+
+static void
+test_greedy(slora_sampler_t *s)
+{
+    float             l[V];
+    slora_rng_t       rng;
+    slora_sampling_t  sp = { 0, 0, 1, 1, 0, 1 };
+
+    slora_rng_seed(&rng, 1);
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0), 6, "greedy: argmax");
+
+    memcpy(l, base, sizeof(l));
+    l[2] = 3.0f;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0), 2,
+           "greedy: tie goes to the lowest id");
+
+    memcpy(l, base, sizeof(l));
+    l[7] = 3.0001f;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0), 7,
+           "greedy: last id when it is the largest");
+}
+
+
+static void
+test_distributions(slora_sampler_t *s)
+{
+    double            freq[V], want[V];
+    slora_sampling_t  sp = { 1, 0, 1, 1, 0, 1 };
+
+    draw(s, &sp, 7, freq);
+    softmax_cut(1, 0, 1, want);
+    check(freq, want, "T=1");
+
+    sp.temperature = 0.5f;
+    draw(s, &sp, 8, freq);
+    softmax_cut(0.5f, 0, 1, want);
+    check(freq, want, "T=0.5");
+
+    sp.temperature = 2;
+    draw(s, &sp, 9, freq);
+    softmax_cut(2, 0, 1, want);
+    check(freq, want, "T=2");
+
+    sp.temperature = 1;
+    sp.top_k = 3;
+    draw(s, &sp, 10, freq);
+    softmax_cut(1, 3, 1, want);
+    check(freq, want, "top-k 3 (ids 6, 0, then 1 before its tie 5)");
+    ok(freq[5] == 0 && freq[3] == 0, "top-k 3: nothing outside the set");
+
+    /* softmax(base): 6: .574, 0: .211, 1 and 5: .078 each, 3: .047 ... */
+    sp.top_k = 0;
+    sp.top_p = 0.8f;
+    draw(s, &sp, 11, freq);
+    softmax_cut(1, 0, 0.8f, want);
+    check(freq, want, "top-p 0.8 keeps 6, 0, 1");
+
+    sp.top_p = 0.5f;
+    draw(s, &sp, 12, freq);
+    is_int((long long) (freq[6] * DRAWS), DRAWS,
+           "top-p 0.5: only the top token (its mass .57 >= .5)");
+
+    sp.top_k = 5;
+    sp.top_p = 0.95f;
+    draw(s, &sp, 13, freq);
+    softmax_cut(1, 5, 0.95f, want);
+    check(freq, want, "top-k 5 then top-p 0.95");
+}
+
+
+static void
+test_penalty(slora_sampler_t *s)
+{
+    float             l[V];
+    int32_t           hist[] = { 6, 6, 4, 99, -1 };
+    slora_rng_t       rng;
+    slora_sampling_t  sp = { 0, 0, 1, 2, 0, 1 };
+
+    slora_rng_seed(&rng, 1);
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, hist, 5), 0,
+           "penalty 2 on 6 (3 -> 1.5): argmax moves to id 0 (2.0)");
+    ok(l[6] == 1.5f, "positive logit divided once, though 6 came twice");
+    ok(l[4] == -2.0f, "negative logit multiplied");
+    ok(l[1] == 1.0f && l[0] == 2.0f, "unseen logits untouched");
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, hist, 0), 6,
+           "empty history: no penalty");
+}
+
+
+static void
+test_seed(slora_sampler_t *s)
+{
+    int               i, same, diff;
+    float             l[V];
+    int32_t           a[64], b[64], c[64];
+    slora_rng_t       r1, r2, r3;
+    slora_sampling_t  sp = { 1.5f, 0, 1, 1, 0, 1 };
+
+    slora_rng_seed(&r1, 42);
+    slora_rng_seed(&r2, 42);
+    slora_rng_seed(&r3, 43);
+
+    for (i = 0; i < 64; i++) {
+        memcpy(l, base, sizeof(l));
+        a[i] = slora_sample(s, &sp, &r1, l, NULL, 0);
+        memcpy(l, base, sizeof(l));
+        b[i] = slora_sample(s, &sp, &r2, l, NULL, 0);
+        memcpy(l, base, sizeof(l));
+        c[i] = slora_sample(s, &sp, &r3, l, NULL, 0);
+    }
+
+    same = memcmp(a, b, sizeof(a)) == 0;
+    diff = memcmp(a, c, sizeof(a)) != 0;
+    ok(same, "same seed, same 64 draws");
+    ok(diff, "another seed, other draws");
+
+    slora_rng_seed(&r1, 5);
+    ok(slora_rng_uniform(&r1) < 1.0 && slora_rng_uniform(&r1) >= 0.0,
+       "uniform in [0, 1)");
+}
+
+
+static void
+draw(slora_sampler_t *s, const slora_sampling_t *sp, uint64_t seed,
+    double *freq)
+{
+    int          i;
+    float        l[V];
+    int32_t      t;
+    slora_rng_t  rng;
+
+    slora_rng_seed(&rng, seed);
+    memset(freq, 0, V * sizeof(double));
+
+    for (i = 0; i < DRAWS; i++) {
+        memcpy(l, base, sizeof(l));
+        t = slora_sample(s, sp, &rng, l, NULL, 0);
+        if (t < 0 || t >= V) {
+            BAIL_OUT("token %d out of range", t);
+        }
+        freq[t] += 1.0 / DRAWS;
+    }
+}
+
+
+/* softmax(base / t) over the top k (ties by id), then the top-p prefix */
+static void
+softmax_cut(float t, int k, float p, double *want)
+{
+    int     i, j, order[V], keep, tmp;
+    double  sum, cum;
+
+    for (i = 0; i < V; i++) {
+        order[i] = i;
+    }
+    for (i = 0; i < V; i++) {
+        for (j = i + 1; j < V; j++) {
+            if (base[order[j]] > base[order[i]]
+                || (base[order[j]] == base[order[i]] && order[j] < order[i]))
+            {
+                tmp = order[i];
+                order[i] = order[j];
+                order[j] = tmp;
+            }
+        }
+    }
+
+    keep = k > 0 ? k : V;
+    sum = 0;
+    for (i = 0; i < keep; i++) {
+        sum += exp(base[order[i]] / t);
+    }
+
+    if (p < 1) {
+        cum = 0;
+        for (i = 0; i < keep; i++) {
+            cum += exp(base[order[i]] / t) / sum;
+            if (cum >= p) {
+                break;
+            }
+        }
+        keep = i + 1;
+        sum *= cum;
+    }
+
+    memset(want, 0, V * sizeof(double));
+    for (i = 0; i < keep; i++) {
+        want[order[i]] = exp(base[order[i]] / t) / sum;
+    }
+}
+
+
+static double
+check(const double *freq, const double *want, const char *what)
+{
+    int     i, bad;
+    double  sigma, worst, z;
+
+    bad = 0;
+    worst = 0;
+    for (i = 0; i < V; i++) {
+        sigma = sqrt(want[i] * (1 - want[i]) / DRAWS);
+        if (want[i] == 0) {
+            bad += freq[i] != 0;
+            continue;
+        }
+        z = fabs(freq[i] - want[i]) / sigma;
+        worst = z > worst ? z : worst;
+        bad += z > 5;
+    }
+
+    ok(bad == 0, "%s: %d draws match the distribution (worst %.2f sigma)",
+       what, DRAWS, worst);
+    if (bad) {
+        for (i = 0; i < V; i++) {
+            diag("id %d: got %.4f want %.4f", i, freq[i], want[i]);
+        }
+    }
+
+    return worst;
+}

@@ -1,0 +1,140 @@
+/*
+ * slora_cuda.cuh: the device helpers every kernels/slora_<family>.cu
+ * shares: bf16 vectors of eight read and written as one 16-byte access,
+ * warp and block sums, and the launch check.
+ *
+ * The one idea: storage is bf16 and arithmetic is fp32, so every kernel
+ * moves 16 bytes (eight values) per access and widens them to floats in
+ * registers; a row whose start or width is not a multiple of eight
+ * elements is refused by the launcher, never read crookedly.
+ */
+
+#ifndef SLORA_CUDA_CUH
+#define SLORA_CUDA_CUH
+
+
+#include <stdint.h>
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+
+
+#define SLORA_CUDA_VEC    8      /* bf16 per 16-byte access */
+#define SLORA_CUDA_WARP   32
+
+
+#define slora_cuda_aligned(p)  ((((uintptr_t) (p)) & 15) == 0)
+
+
+static __device__ __forceinline__ void
+slora_ld8(float *f, const uint16_t *p)
+{
+    uint4                  u;
+    const __nv_bfloat162  *h;
+    float2                 t;
+    int                    i;
+
+    u = *(const uint4 *) p;
+    h = (const __nv_bfloat162 *) &u;
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+        t = __bfloat1622float2(h[i]);
+        f[2 * i] = t.x;
+        f[2 * i + 1] = t.y;
+    }
+}
+
+
+static __device__ __forceinline__ void
+slora_st8(uint16_t *p, const float *f)
+{
+    uint4             u;
+    __nv_bfloat162   *h;
+    int               i;
+
+    h = (__nv_bfloat162 *) &u;
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+        h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+    }
+
+    *(uint4 *) p = u;
+}
+
+
+static __device__ __forceinline__ float
+slora_bf2f(uint16_t b)
+{
+    return __uint_as_float((uint32_t) b << 16);
+}
+
+
+static __device__ __forceinline__ uint16_t
+slora_f2bf(float f)
+{
+    __nv_bfloat16  h;
+
+    h = __float2bfloat16_rn(f);
+
+    return *(uint16_t *) &h;
+}
+
+
+static __device__ __forceinline__ float
+slora_warp_sum(float v)
+{
+    int  o;
+
+#pragma unroll
+    for (o = SLORA_CUDA_WARP / 2; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+
+    return v;
+}
+
+
+/*
+ * Sum of v over the block; red holds one float per warp. Every thread
+ * of the block must call it, and every thread gets the sum.
+ */
+
+static __device__ __forceinline__ float
+slora_block_sum(float v, float *red)
+{
+    int  lane, warp, n_warps, i;
+
+    lane = threadIdx.x % SLORA_CUDA_WARP;
+    warp = threadIdx.x / SLORA_CUDA_WARP;
+    n_warps = (blockDim.x + SLORA_CUDA_WARP - 1) / SLORA_CUDA_WARP;
+
+    v = slora_warp_sum(v);
+
+    if (lane == 0) {
+        red[warp] = v;
+    }
+
+    __syncthreads();
+
+    v = 0.0f;
+
+    for (i = 0; i < n_warps; i++) {
+        v += red[i];
+    }
+
+    __syncthreads();
+
+    return v;
+}
+
+
+/* 0 when the launch just made was accepted, -1 otherwise. */
+static inline int
+slora_cuda_launched(void)
+{
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+
+#endif /* SLORA_CUDA_CUH */

@@ -1,0 +1,631 @@
+/*
+ * slora_lora.cu: LoRA shrink and expand over heterogeneous segments on
+ * the GPU, the device twin of slora_lora_cpu.c: MBGMV for decode
+ * segments (a token or a few) and MBGMM for prefill segments.
+ *
+ * The one idea: adapter rows are gathered where they sit in the arena,
+ * by the row offsets of the segment, and each thread block owns one
+ * segment's slice of the output, so one launch serves any mix of ranks
+ * and blocks past a segment's rank leave at once. MBGMV gives each warp
+ * one A row (shrink) or one rank stripe of B (expand, summed over warps
+ * in shared memory), reading 16 bytes per lane; MBGMM tiles tokens x
+ * rank (shrink) and tokens x columns (expand) through shared memory so
+ * a gathered row is read once per 64 tokens. Sums are fp32; v is fp32.
+ */
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "slora_cuda.cuh"
+
+extern "C" {
+#include "slora_lora.h"
+}
+
+
+#define SLORA_GMV_MAX_SEG    4     /* longest segment MBGMV takes */
+#define SLORA_GMV_SH_WARPS   4     /* A rows per shrink block */
+#define SLORA_GMV_EX_WARPS   8     /* rank stripes per expand block */
+#define SLORA_GMV_EX_COLS    (SLORA_CUDA_WARP * SLORA_CUDA_VEC)
+#define SLORA_GMM_TM         64    /* tokens per MBGMM tile */
+#define SLORA_GMM_TN         32    /* ranks per shrink tile */
+#define SLORA_GMM_TC         64    /* columns per expand tile */
+#define SLORA_GMM_TK         32    /* reduction step */
+#define SLORA_GMM_THREADS    256
+#define SLORA_LORA_MAX_RANK  1024
+#define SLORA_GMM_MIN_BLOCKS 264   /* two per SM of an H100/H200 */
+
+
+static int slora_lora_args(const slora_lora_segs_t *sg, int32_t max_rank,
+    int32_t max_seg_len);
+static int slora_lora_shrink_launch(float *v, int64_t ld_v,
+    const uint16_t *x, int64_t ld_x, const uint16_t *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
+    int64_t n_tok, cudaStream_t st);
+
+
+/* v[t, j] = x[t,:] . A_s[j,:]; one warp per (segment, A row). */
+
+static __global__ void
+slora_gmv_shrink(float *__restrict__ v, int64_t ld_v,
+    const uint16_t *__restrict__ x, int64_t ld_x,
+    const uint16_t *__restrict__ base, int32_t in_dim,
+    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
+    const int64_t *const *__restrict__ a_rows)
+{
+    int32_t          s, j, t, i, e, lane;
+    const uint16_t  *a, *xt;
+    float            acc, fa[SLORA_CUDA_VEC], fx[SLORA_CUDA_VEC];
+
+    s = blockIdx.x;
+    j = blockIdx.y * SLORA_GMV_SH_WARPS + threadIdx.x / SLORA_CUDA_WARP;
+    lane = threadIdx.x % SLORA_CUDA_WARP;
+
+    if (j >= rank[s]) {
+        return;
+    }
+
+    a = base + a_rows[s][j];
+
+    for (t = indptr[s]; t < indptr[s + 1]; t++) {
+        xt = x + (int64_t) t * ld_x;
+        acc = 0.0f;
+
+#pragma unroll 4
+        for (i = lane * SLORA_CUDA_VEC; i < in_dim;
+             i += SLORA_CUDA_WARP * SLORA_CUDA_VEC)
+        {
+            slora_ld8(fa, a + i);
+            slora_ld8(fx, xt + i);
+
+#pragma unroll
+            for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                acc = fmaf(fa[e], fx[e], acc);
+            }
+        }
+
+        acc = slora_warp_sum(acc);
+
+        if (lane == 0) {
+            v[(int64_t) t * ld_v + j] = acc;
+        }
+    }
+}
+
+
+/*
+ * y[t, c] += scale * sum_j v[t, j] B_s[j, c] for one stripe of 256
+ * columns; warp w sums ranks w, w + 8, ... and the warps' partial sums
+ * meet in shared memory.
+ */
+
+static __global__ void
+slora_gmv_expand(uint16_t *__restrict__ y, int64_t ld_y,
+    const float *__restrict__ v, int64_t ld_v,
+    const uint16_t *__restrict__ base, int32_t out_dim,
+    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
+    const float *__restrict__ scale, const int64_t *const *__restrict__ b_rows)
+{
+    __shared__ float4  part[SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
+
+    int32_t          s, r, t, j, e, c, cy, c0, lane, warp, w;
+    const int64_t   *rows;
+    float            acc[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], vj, sum;
+    uint16_t        *yt;
+
+    s = blockIdx.x;
+    r = rank[s];
+
+    if (r == 0) {
+        return;
+    }
+
+    rows = b_rows[s];
+    lane = threadIdx.x % SLORA_CUDA_WARP;
+    warp = threadIdx.x / SLORA_CUDA_WARP;
+    c0 = blockIdx.y * SLORA_GMV_EX_COLS;
+    c = c0 + lane * SLORA_CUDA_VEC;
+
+    for (t = indptr[s]; t < indptr[s + 1]; t++) {
+
+#pragma unroll
+        for (e = 0; e < SLORA_CUDA_VEC; e++) {
+            acc[e] = 0.0f;
+        }
+
+        if (c < out_dim) {
+
+#pragma unroll 4
+            for (j = warp; j < r; j += SLORA_GMV_EX_WARPS) {
+                vj = v[(int64_t) t * ld_v + j];
+                slora_ld8(fb, base + rows[j] + c);
+
+#pragma unroll
+                for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                    acc[e] = fmaf(vj, fb[e], acc[e]);
+                }
+            }
+        }
+
+        part[warp][2 * lane] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+        part[warp][2 * lane + 1] = make_float4(acc[4], acc[5], acc[6],
+                                               acc[7]);
+
+        __syncthreads();
+
+        cy = c0 + threadIdx.x;
+
+        if (cy < out_dim) {
+            sum = 0.0f;
+
+            for (w = 0; w < SLORA_GMV_EX_WARPS; w++) {
+                sum += ((const float *) part[w])[threadIdx.x];
+            }
+
+            yt = y + (int64_t) t * ld_y + cy;
+            *yt = slora_f2bf(slora_bf2f(*yt) + scale[s] * sum);
+        }
+
+        __syncthreads();
+    }
+}
+
+
+/*
+ * v[t0 + m, n0 + n] for a tile of 64 tokens x 32 ranks; the k loop
+ * stages 32 columns of x and of the gathered A rows in shared memory,
+ * transposed so each thread reads its 4 tokens and 2 ranks as vectors.
+ * With k_chunk < in_dim, blockIdx.z also picks a slice of k and the
+ * slices meet by atomicAdd in a v the launcher zeroed (split-K: a few
+ * long segments still fill the GPU).
+ */
+
+static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
+slora_gmm_shrink(float *__restrict__ v, int64_t ld_v,
+    const uint16_t *__restrict__ x, int64_t ld_x,
+    const uint16_t *__restrict__ base, int32_t in_dim,
+    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
+    const int64_t *const *__restrict__ a_rows, int32_t n_rtiles,
+    int32_t k_chunk)
+{
+    __shared__ __align__(16) float  xs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
+    __shared__ __align__(16) float  as[SLORA_GMM_TK][SLORA_GMM_TN + 4];
+
+    int32_t          s, r, t0, t1, n0, tid, ty, tx, lm, lk, k0, kk, i, q, e,
+                     kb, ke;
+    float           *vp;
+    const uint16_t  *xrow, *arow;
+    float            acc[4][2], f[SLORA_CUDA_VEC];
+    float4           xv;
+    float2           av;
+
+    s = blockIdx.x;
+    r = rank[s];
+    t0 = indptr[s] + blockIdx.y * SLORA_GMM_TM;
+    t1 = indptr[s + 1];
+    n0 = (blockIdx.z % n_rtiles) * SLORA_GMM_TN;
+    kb = (blockIdx.z / n_rtiles) * k_chunk;
+    ke = min(in_dim, kb + k_chunk);
+
+    if (r == 0 || t0 >= t1 || n0 >= r) {
+        return;
+    }
+
+    tid = threadIdx.x;
+    ty = tid / 16;
+    tx = tid % 16;
+    lm = tid / 4;
+    lk = (tid % 4) * SLORA_CUDA_VEC;
+
+    xrow = t0 + lm < t1 ? x + (int64_t) (t0 + lm) * ld_x : NULL;
+    arow = lm < SLORA_GMM_TN && n0 + lm < r ? base + a_rows[s][n0 + lm]
+                                              : NULL;
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+        acc[i][0] = 0.0f;
+        acc[i][1] = 0.0f;
+    }
+
+    for (k0 = kb; k0 < ke; k0 += SLORA_GMM_TK) {
+
+        if (xrow != NULL && k0 + lk < ke) {
+            slora_ld8(f, xrow + k0 + lk);
+
+        } else {
+
+#pragma unroll
+            for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                f[e] = 0.0f;
+            }
+        }
+
+#pragma unroll
+        for (e = 0; e < SLORA_CUDA_VEC; e++) {
+            xs[lk + e][lm] = f[e];
+        }
+
+        if (lm < SLORA_GMM_TN) {
+
+            if (arow != NULL && k0 + lk < ke) {
+                slora_ld8(f, arow + k0 + lk);
+
+            } else {
+
+#pragma unroll
+                for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                    f[e] = 0.0f;
+                }
+            }
+
+#pragma unroll
+            for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                as[lk + e][lm] = f[e];
+            }
+        }
+
+        __syncthreads();
+
+#pragma unroll 8
+        for (kk = 0; kk < SLORA_GMM_TK; kk++) {
+            xv = *(const float4 *) &xs[kk][ty * 4];
+            av = *(const float2 *) &as[kk][tx * 2];
+
+            acc[0][0] = fmaf(xv.x, av.x, acc[0][0]);
+            acc[0][1] = fmaf(xv.x, av.y, acc[0][1]);
+            acc[1][0] = fmaf(xv.y, av.x, acc[1][0]);
+            acc[1][1] = fmaf(xv.y, av.y, acc[1][1]);
+            acc[2][0] = fmaf(xv.z, av.x, acc[2][0]);
+            acc[2][1] = fmaf(xv.z, av.y, acc[2][1]);
+            acc[3][0] = fmaf(xv.w, av.x, acc[3][0]);
+            acc[3][1] = fmaf(xv.w, av.y, acc[3][1]);
+        }
+
+        __syncthreads();
+    }
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+        if (t0 + ty * 4 + i >= t1) {
+            break;
+        }
+
+#pragma unroll
+        for (q = 0; q < 2; q++) {
+            if (n0 + tx * 2 + q >= r) {
+                continue;
+            }
+
+            vp = v + (int64_t) (t0 + ty * 4 + i) * ld_v + n0 + tx * 2 + q;
+
+            if (k_chunk < in_dim) {
+                atomicAdd(vp, acc[i][q]);
+
+            } else {
+                *vp = acc[i][q];
+            }
+        }
+    }
+}
+
+
+/*
+ * y[t0 + m, c0 + c] += scale * v . B_s for a tile of 64 tokens x 64
+ * columns; the rank is the reduction, staged 32 at a time.
+ */
+
+static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
+slora_gmm_expand(uint16_t *__restrict__ y, int64_t ld_y,
+    const float *__restrict__ v, int64_t ld_v,
+    const uint16_t *__restrict__ base, int32_t out_dim,
+    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
+    const float *__restrict__ scale, const int64_t *const *__restrict__ b_rows)
+{
+    __shared__ __align__(16) float  vs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
+    __shared__ __align__(16) float  bs[SLORA_GMM_TK][SLORA_GMM_TC + 4];
+
+    int32_t          s, r, t0, t1, c0, tid, ty, tx, lm, lj, jb, cc, j0, j,
+                     jj, i, q, e, c;
+    const int64_t   *rows;
+    float            acc[4][4], f[SLORA_CUDA_VEC], sc, vq[4];
+    float4           vv, bb;
+    uint2            u;
+    uint16_t        *yt, *h;
+
+    s = blockIdx.x;
+    r = rank[s];
+    t0 = indptr[s] + blockIdx.y * SLORA_GMM_TM;
+    t1 = indptr[s + 1];
+    c0 = blockIdx.z * SLORA_GMM_TC;
+
+    if (r == 0 || t0 >= t1) {
+        return;
+    }
+
+    rows = b_rows[s];
+    tid = threadIdx.x;
+    ty = tid / 16;
+    tx = tid % 16;
+    lm = tid / 4;
+    lj = (tid % 4) * SLORA_CUDA_VEC;
+    jb = tid / 8;
+    cc = (tid % 8) * SLORA_CUDA_VEC;
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+
+#pragma unroll
+        for (q = 0; q < 4; q++) {
+            acc[i][q] = 0.0f;
+        }
+    }
+
+    for (j0 = 0; j0 < r; j0 += SLORA_GMM_TK) {
+
+#pragma unroll
+        for (e = 0; e < SLORA_CUDA_VEC; e++) {
+            j = j0 + lj + e;
+            vs[lj + e][lm] = t0 + lm < t1 && j < r
+                             ? v[(int64_t) (t0 + lm) * ld_v + j] : 0.0f;
+        }
+
+        j = j0 + jb;
+
+        if (j < r && c0 + cc < out_dim) {
+            slora_ld8(f, base + rows[j] + c0 + cc);
+
+        } else {
+
+#pragma unroll
+            for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                f[e] = 0.0f;
+            }
+        }
+
+#pragma unroll
+        for (e = 0; e < SLORA_CUDA_VEC; e++) {
+            bs[jb][cc + e] = f[e];
+        }
+
+        __syncthreads();
+
+#pragma unroll 8
+        for (jj = 0; jj < SLORA_GMM_TK; jj++) {
+            vv = *(const float4 *) &vs[jj][ty * 4];
+            bb = *(const float4 *) &bs[jj][tx * 4];
+            vq[0] = vv.x;
+            vq[1] = vv.y;
+            vq[2] = vv.z;
+            vq[3] = vv.w;
+
+#pragma unroll
+            for (i = 0; i < 4; i++) {
+                acc[i][0] = fmaf(vq[i], bb.x, acc[i][0]);
+                acc[i][1] = fmaf(vq[i], bb.y, acc[i][1]);
+                acc[i][2] = fmaf(vq[i], bb.z, acc[i][2]);
+                acc[i][3] = fmaf(vq[i], bb.w, acc[i][3]);
+            }
+        }
+
+        __syncthreads();
+    }
+
+    sc = scale[s];
+    c = c0 + tx * 4;
+
+    if (c >= out_dim) {
+        return;
+    }
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+        if (t0 + ty * 4 + i >= t1) {
+            break;
+        }
+
+        yt = y + (int64_t) (t0 + ty * 4 + i) * ld_y + c;
+        u = *(const uint2 *) yt;
+        h = (uint16_t *) &u;
+
+#pragma unroll
+        for (q = 0; q < 4; q++) {
+            h[q] = slora_f2bf(slora_bf2f(h[q]) + sc * acc[i][q]);
+        }
+
+        *(uint2 *) yt = u;
+    }
+}
+
+
+extern "C" int
+slora_lora_shrink_cuda(float *v, int64_t ld_v, const uint16_t *x,
+    int64_t ld_x, const uint16_t *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
+    void *stream)
+{
+    return slora_lora_shrink_launch(v, ld_v, x, ld_x, base, in_dim, sg,
+                                    max_rank, max_seg_len, -1,
+                                    (cudaStream_t) stream);
+}
+
+
+extern "C" int
+slora_lora_expand_cuda(uint16_t *y, int64_t ld_y, const float *v,
+    int64_t ld_v, const uint16_t *base, int32_t out_dim,
+    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
+    void *stream)
+{
+    cudaStream_t  st;
+    dim3          grid;
+
+    if (y == NULL || v == NULL || base == NULL || out_dim <= 0
+        || out_dim % SLORA_CUDA_VEC != 0 || ld_y < out_dim
+        || ld_y % SLORA_CUDA_VEC != 0 || ld_v < max_rank
+        || !slora_cuda_aligned(y) || !slora_cuda_aligned(base)
+        || slora_lora_args(sg, max_rank, max_seg_len) != 0)
+    {
+        return -1;
+    }
+
+    if (sg->n_segs == 0 || max_rank == 0 || max_seg_len == 0) {
+        return 0;
+    }
+
+    st = (cudaStream_t) stream;
+
+    if (max_seg_len <= SLORA_GMV_MAX_SEG) {
+        grid = dim3(sg->n_segs,
+                    (out_dim + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS);
+
+        slora_gmv_expand<<<grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0,
+                           st>>>(y, ld_y, v, ld_v, base, out_dim,
+                                 sg->seg_indptr, sg->rank, sg->scale,
+                                 sg->b_rows);
+
+    } else {
+        grid = dim3(sg->n_segs,
+                    (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
+                    (out_dim + SLORA_GMM_TC - 1) / SLORA_GMM_TC);
+
+        slora_gmm_expand<<<grid, SLORA_GMM_THREADS, 0, st>>>(y, ld_y, v,
+            ld_v, base, out_dim, sg->seg_indptr, sg->rank, sg->scale,
+            sg->b_rows);
+    }
+
+    return slora_cuda_launched();
+}
+
+
+extern "C" int
+slora_lora_apply_cuda(uint16_t *y, int64_t ld_y, const uint16_t *x,
+    int64_t ld_x, const uint16_t *base, int32_t in_dim, int32_t out_dim,
+    const slora_lora_segs_t *sg, int64_t n_tok, int32_t max_rank,
+    int32_t max_seg_len, void *work, size_t work_size, void *stream)
+{
+    int32_t  ld_v;
+
+    if (work == NULL || n_tok < 0 || max_rank < 0
+        || work_size < (size_t) (n_tok < 1 ? 1 : n_tok)
+                       * (size_t) (max_rank < 1 ? 1 : max_rank)
+                       * sizeof(float))
+    {
+        return -1;
+    }
+
+    ld_v = max_rank < 1 ? 1 : max_rank;
+
+    if (slora_lora_shrink_launch((float *) work, ld_v, x, ld_x, base, in_dim,
+                                 sg, max_rank, max_seg_len, n_tok,
+                                 (cudaStream_t) stream)
+        != 0)
+    {
+        return -1;
+    }
+
+    return slora_lora_expand_cuda(y, ld_y, (const float *) work, ld_v, base,
+                                  out_dim, sg, max_rank, max_seg_len, stream);
+}
+
+
+/*
+ * n_tok < 0: v is the caller's, so the MBGMM shrink runs unsplit and
+ * stores; otherwise v is [n_tok, ld_v] workspace that may be zeroed here
+ * for a split-K launch when the tiles alone would leave SMs idle.
+ */
+
+static int
+slora_lora_shrink_launch(float *v, int64_t ld_v, const uint16_t *x,
+    int64_t ld_x, const uint16_t *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
+    int64_t n_tok, cudaStream_t st)
+{
+    int64_t  tiles, n_split;
+    int32_t  n_rtiles, k_chunk;
+    dim3     grid;
+
+    if (v == NULL || x == NULL || base == NULL || in_dim <= 0
+        || in_dim % SLORA_CUDA_VEC != 0 || ld_x < in_dim
+        || ld_x % SLORA_CUDA_VEC != 0 || ld_v < max_rank
+        || !slora_cuda_aligned(x) || !slora_cuda_aligned(base)
+        || slora_lora_args(sg, max_rank, max_seg_len) != 0)
+    {
+        return -1;
+    }
+
+    if (sg->n_segs == 0 || max_rank == 0 || max_seg_len == 0) {
+        return 0;
+    }
+
+    if (max_seg_len <= SLORA_GMV_MAX_SEG) {
+        grid = dim3(sg->n_segs,
+                    (max_rank + SLORA_GMV_SH_WARPS - 1) / SLORA_GMV_SH_WARPS);
+
+        slora_gmv_shrink<<<grid, SLORA_GMV_SH_WARPS * SLORA_CUDA_WARP, 0,
+                           st>>>(v, ld_v, x, ld_x, base, in_dim,
+                                 sg->seg_indptr, sg->rank, sg->a_rows);
+
+        return slora_cuda_launched();
+    }
+
+    n_rtiles = (max_rank + SLORA_GMM_TN - 1) / SLORA_GMM_TN;
+    tiles = (int64_t) sg->n_segs
+            * ((max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM) * n_rtiles;
+    n_split = 1;
+
+    if (n_tok >= 0 && tiles < SLORA_GMM_MIN_BLOCKS) {
+        n_split = (SLORA_GMM_MIN_BLOCKS + tiles - 1) / tiles;
+        n_split = n_split < in_dim / 256 ? n_split : in_dim / 256;
+        n_split = n_split < 1 ? 1 : n_split;
+    }
+
+    k_chunk = (int32_t) ((in_dim + n_split - 1) / n_split);
+    k_chunk = (k_chunk + SLORA_GMM_TK - 1) / SLORA_GMM_TK * SLORA_GMM_TK;
+    n_split = (in_dim + k_chunk - 1) / k_chunk;
+
+    if (n_split > 1
+        && cudaMemsetAsync(v, 0, (size_t) n_tok * ld_v * sizeof(float), st)
+           != cudaSuccess)
+    {
+        return -1;
+    }
+
+    if (n_split == 1) {
+        k_chunk = in_dim;
+    }
+
+    grid = dim3(sg->n_segs, (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
+                (unsigned) (n_rtiles * n_split));
+
+    slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(v, ld_v, x, ld_x,
+        base, in_dim, sg->seg_indptr, sg->rank, sg->a_rows, n_rtiles,
+        k_chunk);
+
+    return slora_cuda_launched();
+}
+
+
+/*
+ * What the host can check of a device-side segment list: the arrays are
+ * there and the bounds fit the grid.
+ */
+
+static int
+slora_lora_args(const slora_lora_segs_t *sg, int32_t max_rank,
+    int32_t max_seg_len)
+{
+    if (sg == NULL || sg->n_segs < 0 || max_rank < 0
+        || max_rank > SLORA_LORA_MAX_RANK || max_seg_len < 0
+        || (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM > 65535)
+    {
+        return -1;
+    }
+
+    if (sg->n_segs > 0
+        && (sg->seg_indptr == NULL || sg->rank == NULL || sg->scale == NULL
+            || sg->a_rows == NULL || sg->b_rows == NULL))
+    {
+        return -1;
+    }
+
+    return 0;
+}

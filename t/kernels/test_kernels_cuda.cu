@@ -1,0 +1,1361 @@
+/*
+ * test_kernels_cuda.cu: conformance of every CUDA kernel against its CPU
+ * twin (the kernels/slora_<family>_cpu.c files, compiled into this
+ * binary), then timings of the LoRA kernels. Speaks TAP; the timings
+ * are '#' lines and a table.
+ *
+ * The one idea: both sides see the very same bf16 values (the CPU gets
+ * them widened to fp32), every case draws fresh random inputs, device
+ * outputs are poisoned with NaN before each launch, and the error is
+ * ||gpu - cpu|| / ||cpu|| with bounds for what each side rounds: fp32
+ * sums only (1e-4) or a final bf16 rounding (1e-2). LoRA cases cover
+ * Punica's adapter mixes and heterogeneous ranks in one launch.
+ *
+ *   test_kernels_cuda [--no-bench]
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <algorithm>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "slora_lora.h"
+#include "slora_norm.h"
+#include "slora_rope.h"
+#include "slora_act.h"
+#include "slora_embed.h"
+#include "slora_attention.h"
+}
+
+#include "tap.h"
+
+
+#define TOL_F32        1e-4
+#define TOL_BF16       1e-2
+#define N_THREADS      4
+#define N_ADAPTERS     32
+#define N_SETS         8      /* arena copies rotated while timing */
+#define N_REPS         60
+#define COPY_TBPS      4.25   /* measured device-to-device copy, r + w */
+#define FLUSH_BYTES    (256u << 20)
+
+#define CK(call)                                                              \
+    do {                                                                      \
+        cudaError_t  e_ = (call);                                             \
+        if (e_ != cudaSuccess) {                                              \
+            BAIL_OUT("%s:%d: %s: %s", __FILE__, __LINE__, #call,              \
+                     cudaGetErrorString(e_));                                 \
+        }                                                                     \
+    } while (0)
+
+
+typedef enum {
+    MIX_IDENTICAL = 0,
+    MIX_DISTINCT,
+    MIX_UNIFORM,
+    MIX_ZIPF,
+    MIX_SKEWED,
+    MIX_N
+} mix_e;
+
+
+static const char  *mix_name[MIX_N] = {
+    "identical", "distinct", "uniform", "zipf1.5", "skewed90"
+};
+
+
+/* Adapters placed row by row at shuffled slots of a bf16 arena. */
+typedef struct {
+    int32_t      in_dim;
+    int32_t      out_dim;
+    int32_t      n;
+    int32_t      rank[N_ADAPTERS];
+    float        scale[N_ADAPTERS];
+    int64_t     *a_rows[N_ADAPTERS];
+    int64_t     *b_rows[N_ADAPTERS];
+    int64_t     *d_a_rows[N_ADAPTERS];
+    int64_t     *d_b_rows[N_ADAPTERS];
+    size_t       elems;
+    float       *f;
+    uint16_t    *d;            /* N_SETS copies, elems apart */
+} pool_t;
+
+
+typedef struct {
+    const char  *name;
+    double       worst;
+} kstat_t;
+
+
+static uint64_t  rng_state = 0x5eed5107a5eedULL;
+static kstat_t   kstat[16];
+static int       n_kstat;
+
+
+static __global__ void flush_l2(const uint4 *p, size_t n, unsigned *sink);
+static uint64_t rng_next(void);
+static float rng_unif(float lo, float hi);
+static uint16_t f2bf(float f);
+static float bf2f(uint16_t b);
+static void fill(uint16_t *h, float *f, size_t n, float lo, float hi);
+static double rel_err(const float *got, const float *ref, size_t n);
+static void note(const char *kernel, double err);
+static void *dmalloc(size_t bytes);
+static void *dup_to_dev(const void *h, size_t bytes);
+static void from_dev_bf(float *f, const uint16_t *d, size_t n);
+static void pool_make(pool_t *p, int32_t in_dim, int32_t out_dim,
+    const int32_t *ranks, int32_t n_ranks);
+static void pool_free(pool_t *p);
+static int32_t mix_pick(mix_e mix, int32_t i);
+static int test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
+    int32_t n_segs, const char *what);
+static void test_lora_all(void);
+static void test_norm(void);
+static void test_act(void);
+static void test_rope(void);
+static void test_embed(void);
+static void test_attention(void);
+static void bench_lora(void);
+static float time_apply(const pool_t *p, const slora_lora_segs_t *dsg,
+    int64_t n_tok, int32_t max_rank, int32_t max_len, const uint16_t *d_x,
+    uint16_t *d_y, float *d_v, int *rc);
+
+
+int
+main(int argc, char **argv)
+{
+    int             bench, n_dev, i;
+    cudaDeviceProp  prop;
+
+    bench = !(argc > 1 && strcmp(argv[1], "--no-bench") == 0);
+    n_dev = 0;
+
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("1..0 # SKIP no CUDA device\n");
+        return 0;
+    }
+
+    CK(cudaGetDeviceProperties(&prop, 0));
+    diag("device: %s, %d SMs, L2 %d MB, cc %d.%d", prop.name,
+         prop.multiProcessorCount, prop.l2CacheSize >> 20, prop.major,
+         prop.minor);
+
+    test_lora_all();
+    test_norm();
+    test_act();
+    test_rope();
+    test_embed();
+    test_attention();
+
+    printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
+
+    for (i = 0; i < n_kstat; i++) {
+        printf("#   %-22s %.3e\n", kstat[i].name, kstat[i].worst);
+    }
+
+    if (bench) {
+        bench_lora();
+    }
+
+    return done_testing();
+}
+
+
+static void
+test_lora_all(void)
+{
+    static const int32_t  r16[] = { 16 };
+    static const int32_t  mixed[] = { 8, 16, 32, 64 };
+    static const int32_t  wide[] = { 8, 12, 40, 64, 100, 128 };
+    static const int32_t  pre_len[] = { 37, 1, 200, 64, 513, 5 };
+    static const int32_t  dec3_len[] = { 3, 1, 2, 3, 3, 1, 2 };
+    static const int32_t  batch[] = { 1, 16, 64, 256 };
+
+    struct {
+        int32_t          in_dim, out_dim, n_ranks;
+        const int32_t   *ranks;
+        const char      *name;
+    } shape[] = {
+        { 4096, 4096, 1, r16, "4096x4096 r16" },
+        { 4096, 4096, 4, mixed, "4096x4096 r{8..64}" },
+        { 4096, 1024, 6, wide, "4096x1024 r{8..128}" },
+        { 1536, 576, 4, mixed, "1536x576 r{8..64}" },
+    };
+
+    pool_t   p;
+    int32_t  seg_len[512], seg_ad[512], n, i, b, sh;
+    mix_e    mix;
+    char     what[128];
+
+    for (sh = 0; sh < (int) (sizeof(shape) / sizeof(shape[0])); sh++) {
+        pool_make(&p, shape[sh].in_dim, shape[sh].out_dim, shape[sh].ranks,
+                  shape[sh].n_ranks);
+
+        /* decode, MBGMV: one token per segment, every mix and batch */
+        for (b = 0; b < 4; b++) {
+            for (mix = MIX_IDENTICAL; mix < MIX_N; mix = (mix_e) (mix + 1)) {
+                if (sh > 1 && batch[b] != 64) {
+                    continue;
+                }
+
+                for (i = 0; i < batch[b]; i++) {
+                    seg_len[i] = 1;
+                    seg_ad[i] = mix_pick(mix, i);
+                }
+
+                snprintf(what, sizeof(what), "decode %s b%d %s",
+                         shape[sh].name, batch[b], mix_name[mix]);
+                test_lora(&p, seg_len, seg_ad, batch[b], what);
+            }
+        }
+
+        /* decode with base-model rows: a quarter of the tokens have none */
+        for (i = 0; i < 64; i++) {
+            seg_len[i] = 1;
+            seg_ad[i] = i % 4 == 3 ? -1 : mix_pick(MIX_UNIFORM, i);
+        }
+
+        snprintf(what, sizeof(what), "decode %s b64 uniform+base",
+                 shape[sh].name);
+        test_lora(&p, seg_len, seg_ad, 64, what);
+
+        /* MBGMV segments of a few tokens */
+        n = (int32_t) (sizeof(dec3_len) / sizeof(dec3_len[0]));
+
+        for (i = 0; i < n; i++) {
+            seg_len[i] = dec3_len[i];
+            seg_ad[i] = i == 4 ? -1 : mix_pick(MIX_UNIFORM, i);
+        }
+
+        snprintf(what, sizeof(what), "grouped decode %s", shape[sh].name);
+        test_lora(&p, seg_len, seg_ad, n, what);
+
+        /* prefill, MBGMM: long segments, one without an adapter */
+        n = (int32_t) (sizeof(pre_len) / sizeof(pre_len[0]));
+
+        for (i = 0; i < n; i++) {
+            seg_len[i] = pre_len[i];
+            seg_ad[i] = i == 3 ? -1 : (int32_t) (rng_next() % p.n);
+        }
+
+        snprintf(what, sizeof(what), "prefill %s", shape[sh].name);
+        test_lora(&p, seg_len, seg_ad, n, what);
+
+        pool_free(&p);
+    }
+}
+
+
+/*
+ * One batch: segment s has seg_len[s] tokens and adapter seg_ad[s] (-1:
+ * none). Runs the CPU twin and the CUDA shrink + expand on the same
+ * bf16 values and compares v, y and the LoRA delta y - y0.
+ */
+
+static int
+test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
+    int32_t n_segs, const char *what)
+{
+    int32_t             *indptr, *rank, max_rank, max_len, s, j;
+    float               *scale, *xf, *y0f, *ycpu, *vcpu, *vgpu, *ygpu, *dg,
+                        *dc;
+    uint16_t            *xh, *y0h, *d_x, *d_y;
+    const int64_t      **a_h, **b_h, **a_d, **b_d;
+    int64_t              n_tok, t, i, n_base, n_v, base_same;
+    float               *d_v;
+    slora_lora_segs_t    sg, dsg;
+    double               ev, ey, ed, ea;
+    int                  rc_c, rc_g, rc_a, ok_all;
+    const int64_t      **d_a_arr, **d_b_arr;
+    int32_t             *d_indptr, *d_rank;
+    float               *d_scale;
+
+    indptr = (int32_t *) malloc((n_segs + 1) * sizeof(int32_t));
+    rank = (int32_t *) malloc(n_segs * sizeof(int32_t));
+    scale = (float *) malloc(n_segs * sizeof(float));
+    a_h = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+    b_h = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+    a_d = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+    b_d = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+
+    indptr[0] = 0;
+    max_rank = 0;
+    max_len = 0;
+
+    for (s = 0; s < n_segs; s++) {
+        indptr[s + 1] = indptr[s] + seg_len[s];
+        max_len = std::max(max_len, seg_len[s]);
+
+        if (seg_ad[s] < 0) {
+            rank[s] = 0;
+            scale[s] = 0.0f;
+            continue;
+        }
+
+        rank[s] = p->rank[seg_ad[s]];
+        scale[s] = p->scale[seg_ad[s]];
+        a_h[s] = p->a_rows[seg_ad[s]];
+        b_h[s] = p->b_rows[seg_ad[s]];
+        a_d[s] = p->d_a_rows[seg_ad[s]];
+        b_d[s] = p->d_b_rows[seg_ad[s]];
+        max_rank = std::max(max_rank, rank[s]);
+    }
+
+    n_tok = indptr[n_segs];
+    n_v = n_tok * max_rank;
+
+    xh = (uint16_t *) malloc(n_tok * p->in_dim * 2);
+    xf = (float *) malloc(n_tok * p->in_dim * 4);
+    y0h = (uint16_t *) malloc(n_tok * p->out_dim * 2);
+    y0f = (float *) malloc(n_tok * p->out_dim * 4);
+    ycpu = (float *) malloc(n_tok * p->out_dim * 4);
+    ygpu = (float *) malloc(n_tok * p->out_dim * 4);
+    dg = (float *) malloc(n_tok * p->out_dim * 4);
+    dc = (float *) malloc(n_tok * p->out_dim * 4);
+    vcpu = (float *) malloc((n_v + 1) * 4);
+    vgpu = (float *) malloc((n_v + 1) * 4);
+
+    fill(xh, xf, n_tok * p->in_dim, -1.0f, 1.0f);
+    fill(y0h, y0f, n_tok * p->out_dim, -1.0f, 1.0f);
+    memcpy(ycpu, y0f, n_tok * p->out_dim * 4);
+
+    sg.n_segs = n_segs;
+    sg.seg_indptr = indptr;
+    sg.rank = rank;
+    sg.scale = scale;
+    sg.a_rows = a_h;
+    sg.b_rows = b_h;
+
+    rc_c = slora_lora_shrink(vcpu, max_rank, xf, p->in_dim, p->f, p->in_dim,
+                             &sg, N_THREADS);
+    rc_c |= slora_lora_expand(ycpu, p->out_dim, vcpu, max_rank, p->f,
+                              p->out_dim, &sg, N_THREADS);
+
+    d_indptr = (int32_t *) dup_to_dev(indptr, (n_segs + 1) * 4);
+    d_rank = (int32_t *) dup_to_dev(rank, n_segs * 4);
+    d_scale = (float *) dup_to_dev(scale, n_segs * 4);
+    d_a_arr = (const int64_t **) dup_to_dev(a_d, n_segs * sizeof(void *));
+    d_b_arr = (const int64_t **) dup_to_dev(b_d, n_segs * sizeof(void *));
+    d_x = (uint16_t *) dup_to_dev(xh, n_tok * p->in_dim * 2);
+    d_y = (uint16_t *) dup_to_dev(y0h, n_tok * p->out_dim * 2);
+    d_v = (float *) dmalloc((n_v + 1) * 4);
+    CK(cudaMemset(d_v, 0xff, (n_v + 1) * 4));
+
+    dsg.n_segs = n_segs;
+    dsg.seg_indptr = d_indptr;
+    dsg.rank = d_rank;
+    dsg.scale = d_scale;
+    dsg.a_rows = d_a_arr;
+    dsg.b_rows = d_b_arr;
+
+    rc_g = slora_lora_shrink_cuda(d_v, max_rank, d_x, p->in_dim, p->d,
+                                  p->in_dim, &dsg, max_rank, max_len, NULL);
+    rc_g |= slora_lora_expand_cuda(d_y, p->out_dim, d_v, max_rank, p->d,
+                                   p->out_dim, &dsg, max_rank, max_len, NULL);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(vgpu, d_v, n_v * 4, cudaMemcpyDeviceToHost));
+    from_dev_bf(ygpu, d_y, n_tok * p->out_dim);
+
+    /* compare v only where a rank covers it; rows of base tokens of y
+     * must come back bit for bit */
+    n_base = 0;
+    base_same = 1;
+
+    for (s = 0; s < n_segs; s++) {
+        for (t = indptr[s]; t < indptr[s + 1]; t++) {
+            for (j = rank[s]; j < max_rank; j++) {
+                vcpu[t * max_rank + j] = 0.0f;
+                vgpu[t * max_rank + j] = 0.0f;
+            }
+
+            for (i = 0; i < p->out_dim; i++) {
+                dg[t * p->out_dim + i] = ygpu[t * p->out_dim + i]
+                                         - y0f[t * p->out_dim + i];
+                dc[t * p->out_dim + i] = ycpu[t * p->out_dim + i]
+                                         - y0f[t * p->out_dim + i];
+
+                if (rank[s] == 0) {
+                    base_same &= ygpu[t * p->out_dim + i]
+                                 == y0f[t * p->out_dim + i];
+                }
+            }
+
+            n_base += rank[s] == 0;
+        }
+    }
+
+    ev = rel_err(vgpu, vcpu, n_v);
+    ey = rel_err(ygpu, ycpu, n_tok * p->out_dim);
+    ed = rel_err(dg, dc, n_tok * p->out_dim);
+    CK(cudaMemcpy(d_y, y0h, n_tok * p->out_dim * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemset(d_v, 0xff, (n_v + 1) * 4));
+    rc_a = slora_lora_apply_cuda(d_y, p->out_dim, d_x, p->in_dim, p->d,
+                                 p->in_dim, p->out_dim, &dsg, n_tok, max_rank,
+                                 max_len, d_v, (n_v + 1) * 4, NULL);
+    CK(cudaDeviceSynchronize());
+    from_dev_bf(ygpu, d_y, n_tok * p->out_dim);
+    ea = rel_err(ygpu, ycpu, n_tok * p->out_dim);
+
+    note("lora shrink (v)", ev);
+    note("lora apply_cuda (y)", ea);
+    note("lora apply (y)", ey);
+    note("lora delta (y - y0)", ed);
+
+    ok_all = rc_c == 0 && rc_g == 0 && ev <= TOL_F32 && ey <= TOL_BF16
+             && ed <= TOL_BF16 && base_same;
+    ok(ok_all, "lora %s: v %.1e y %.1e delta %.1e base rows %s (%lld)",
+       what, ev, ey, ed, base_same ? "kept" : "CHANGED", (long long) n_base);
+    ok(rc_a == 0 && ea <= TOL_BF16, "lora apply_cuda %s: y %.1e", what, ea);
+    ok_all &= rc_a == 0 && ea <= TOL_BF16;
+
+    if (rc_c != 0 || rc_g != 0) {
+        diag("return codes: cpu %d cuda %d", rc_c, rc_g);
+    }
+
+    CK(cudaFree(d_indptr));
+    CK(cudaFree(d_rank));
+    CK(cudaFree(d_scale));
+    CK(cudaFree((void *) d_a_arr));
+    CK(cudaFree((void *) d_b_arr));
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_y));
+    CK(cudaFree(d_v));
+    free(indptr); free(rank); free(scale);
+    free(a_h); free(b_h); free(a_d); free(b_d);
+    free(xh); free(xf); free(y0h); free(y0f); free(ycpu); free(ygpu);
+    free(dg); free(dc); free(vcpu); free(vgpu);
+
+    return ok_all;
+}
+
+
+static void
+test_norm(void)
+{
+    static const int64_t  rows[] = { 1, 5, 64 };
+    static const int64_t  dims[] = { 576, 4096, 8192 };
+
+    int64_t    ri, di, n_rows, dim, n;
+    uint16_t  *xh, *rh, *wh, *d_x, *d_r, *d_w, *d_o;
+    float     *xf, *rf, *wf, *oc, *og, *xg;
+    double     e1, e2, e3;
+    int        rc;
+
+    for (ri = 0; ri < 3; ri++) {
+        for (di = 0; di < 3; di++) {
+            n_rows = rows[ri];
+            dim = dims[di];
+            n = n_rows * dim;
+            xh = (uint16_t *) malloc(n * 2);
+            rh = (uint16_t *) malloc(n * 2);
+            wh = (uint16_t *) malloc(dim * 2);
+            xf = (float *) malloc(n * 4);
+            rf = (float *) malloc(n * 4);
+            wf = (float *) malloc(dim * 4);
+            oc = (float *) malloc(n * 4);
+            og = (float *) malloc(n * 4);
+            xg = (float *) malloc(n * 4);
+
+            fill(xh, xf, n, -3.0f, 3.0f);
+            fill(rh, rf, n, -1.0f, 1.0f);
+            fill(wh, wf, dim, 0.5f, 1.5f);
+
+            d_x = (uint16_t *) dup_to_dev(xh, n * 2);
+            d_r = (uint16_t *) dup_to_dev(rh, n * 2);
+            d_w = (uint16_t *) dup_to_dev(wh, dim * 2);
+            d_o = (uint16_t *) dmalloc(n * 2);
+
+            CK(cudaMemset(d_o, 0xff, n * 2));
+            rc = slora_rmsnorm(oc, dim, xf, dim, wf, n_rows, dim, 1e-5f);
+            rc |= slora_rmsnorm_cuda(d_o, dim, d_x, dim, d_w, n_rows, dim,
+                                     1e-5f, NULL);
+            CK(cudaDeviceSynchronize());
+            from_dev_bf(og, d_o, n);
+            e1 = rel_err(og, oc, n);
+            note("rmsnorm", e1);
+            ok(rc == 0 && e1 <= TOL_BF16, "rmsnorm %lldx%lld: %.1e",
+               (long long) n_rows, (long long) dim, e1);
+
+            CK(cudaMemset(d_o, 0xff, n * 2));
+            rc = slora_add_rmsnorm(oc, dim, xf, dim, rf, dim, wf, n_rows, dim,
+                                   1e-5f);
+            rc |= slora_add_rmsnorm_cuda(d_o, dim, d_x, dim, d_r, dim, d_w,
+                                         n_rows, dim, 1e-5f, NULL);
+            CK(cudaDeviceSynchronize());
+            from_dev_bf(og, d_o, n);
+            from_dev_bf(xg, d_x, n);
+            e2 = rel_err(og, oc, n);
+            e3 = rel_err(xg, xf, n);
+            note("add_rmsnorm (out)", e2);
+            note("add_rmsnorm (x+res)", e3);
+            ok(rc == 0 && e2 <= TOL_BF16 && e3 <= TOL_BF16,
+               "add_rmsnorm %lldx%lld: out %.1e residual %.1e",
+               (long long) n_rows, (long long) dim, e2, e3);
+
+            CK(cudaFree(d_x)); CK(cudaFree(d_r)); CK(cudaFree(d_w));
+            CK(cudaFree(d_o));
+            free(xh); free(rh); free(wh); free(xf); free(rf); free(wf);
+            free(oc); free(og); free(xg);
+        }
+    }
+}
+
+
+static void
+test_act(void)
+{
+    static const int64_t  rows[] = { 1, 33 };
+    static const int64_t  dims[] = { 1536, 14336 };
+
+    int64_t    ri, di, n;
+    uint16_t  *gh, *uh, *d_g, *d_u, *d_o;
+    float     *gf, *uf, *oc, *og;
+    double     e;
+    int        rc;
+
+    for (ri = 0; ri < 2; ri++) {
+        for (di = 0; di < 2; di++) {
+            n = rows[ri] * dims[di];
+            gh = (uint16_t *) malloc(n * 2);
+            uh = (uint16_t *) malloc(n * 2);
+            gf = (float *) malloc(n * 4);
+            uf = (float *) malloc(n * 4);
+            oc = (float *) malloc(n * 4);
+            og = (float *) malloc(n * 4);
+
+            fill(gh, gf, n, -8.0f, 8.0f);
+            fill(uh, uf, n, -2.0f, 2.0f);
+            d_g = (uint16_t *) dup_to_dev(gh, n * 2);
+            d_u = (uint16_t *) dup_to_dev(uh, n * 2);
+            d_o = (uint16_t *) dmalloc(n * 2);
+            CK(cudaMemset(d_o, 0xff, n * 2));
+
+            rc = slora_silu_mul(oc, dims[di], gf, dims[di], uf, dims[di],
+                                rows[ri], dims[di]);
+            rc |= slora_silu_mul_cuda(d_o, dims[di], d_g, dims[di], d_u,
+                                      dims[di], rows[ri], dims[di], NULL);
+            CK(cudaDeviceSynchronize());
+            from_dev_bf(og, d_o, n);
+            e = rel_err(og, oc, n);
+            note("silu_mul", e);
+            ok(rc == 0 && e <= TOL_BF16, "silu_mul %lldx%lld: %.1e",
+               (long long) rows[ri], (long long) dims[di], e);
+
+            CK(cudaFree(d_g)); CK(cudaFree(d_u)); CK(cudaFree(d_o));
+            free(gh); free(uh); free(gf); free(uf); free(oc); free(og);
+        }
+    }
+}
+
+
+static void
+test_rope(void)
+{
+    static const int32_t  cfg[][3] = { { 32, 8, 128 }, { 9, 3, 64 } };
+    static const int64_t  toks[] = { 1, 17 };
+
+    int32_t   ci, layout, nh, nkv, hd, *pos, *d_pos;
+    int64_t   ti, n_tok, nq, nk, t;
+    uint16_t *qh, *kh, *d_q, *d_k;
+    float    *qf, *kf, *qg, *kg;
+    double    eq, ek;
+    int       rc;
+
+    for (ci = 0; ci < 2; ci++) {
+        for (ti = 0; ti < 2; ti++) {
+            for (layout = 0; layout < 2; layout++) {
+                nh = cfg[ci][0];
+                nkv = cfg[ci][1];
+                hd = cfg[ci][2];
+                n_tok = toks[ti];
+                nq = n_tok * nh * hd;
+                nk = n_tok * nkv * hd;
+                qh = (uint16_t *) malloc(nq * 2);
+                kh = (uint16_t *) malloc(nk * 2);
+                qf = (float *) malloc(nq * 4);
+                kf = (float *) malloc(nk * 4);
+                qg = (float *) malloc(nq * 4);
+                kg = (float *) malloc(nk * 4);
+                pos = (int32_t *) malloc(n_tok * 4);
+
+                fill(qh, qf, nq, -2.0f, 2.0f);
+                fill(kh, kf, nk, -2.0f, 2.0f);
+
+                for (t = 0; t < n_tok; t++) {
+                    pos[t] = (int32_t) (rng_next() % 32768);
+                }
+
+                d_q = (uint16_t *) dup_to_dev(qh, nq * 2);
+                d_k = (uint16_t *) dup_to_dev(kh, nk * 2);
+                d_pos = (int32_t *) dup_to_dev(pos, n_tok * 4);
+
+                rc = slora_rope(qf, nh * hd, kf, nkv * hd, pos, n_tok, nh,
+                                nkv, hd, 10000.0f, layout);
+                rc |= slora_rope_cuda(d_q, nh * hd, d_k, nkv * hd, d_pos,
+                                      n_tok, nh, nkv, hd, 10000.0f, layout,
+                                      NULL);
+                CK(cudaDeviceSynchronize());
+                from_dev_bf(qg, d_q, nq);
+                from_dev_bf(kg, d_k, nk);
+                eq = rel_err(qg, qf, nq);
+                ek = rel_err(kg, kf, nk);
+                note("rope", std::max(eq, ek));
+                ok(rc == 0 && eq <= TOL_BF16 && ek <= TOL_BF16,
+                   "rope %s h%d/%d d%d tok %lld: q %.1e k %.1e",
+                   layout ? "neox" : "norm", nh, nkv, hd, (long long) n_tok,
+                   eq, ek);
+
+                CK(cudaFree(d_q)); CK(cudaFree(d_k)); CK(cudaFree(d_pos));
+                free(qh); free(kh); free(qf); free(kf); free(qg); free(kg);
+                free(pos);
+            }
+        }
+    }
+}
+
+
+static void
+test_embed(void)
+{
+    int64_t    vocab, dim, n, t, i;
+    int32_t   *ids, *d_ids, *d_bad, bad;
+    uint16_t  *th, *d_t, *d_o, *oh;
+    float     *tf, *of;
+    int        rc_c, rc_g, same, zero;
+
+    vocab = 1000;
+    dim = 576;
+    n = 37;
+    th = (uint16_t *) malloc(vocab * dim * 2);
+    tf = (float *) malloc(vocab * dim * 4);
+    oh = (uint16_t *) malloc(n * dim * 2);
+    of = (float *) malloc(n * dim * 4);
+    ids = (int32_t *) malloc(n * 4);
+
+    fill(th, tf, vocab * dim, -1.0f, 1.0f);
+
+    for (t = 0; t < n; t++) {
+        ids[t] = (int32_t) (rng_next() % vocab);
+    }
+
+    d_t = (uint16_t *) dup_to_dev(th, vocab * dim * 2);
+    d_ids = (int32_t *) dup_to_dev(ids, n * 4);
+    d_o = (uint16_t *) dmalloc(n * dim * 2);
+    d_bad = (int32_t *) dmalloc(4);
+    CK(cudaMemset(d_o, 0xff, n * dim * 2));
+    CK(cudaMemset(d_bad, 0, 4));
+
+    rc_g = slora_embed_cuda(d_o, dim, d_t, vocab, dim, d_ids, n, d_bad, NULL);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(oh, d_o, n * dim * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(&bad, d_bad, 4, cudaMemcpyDeviceToHost));
+    same = 1;
+
+    for (t = 0; t < n; t++) {
+        same &= memcmp(oh + t * dim, th + (int64_t) ids[t] * dim, dim * 2)
+                == 0;
+    }
+
+    note("embed", same ? 0.0 : 1.0);
+    ok(rc_g == 0 && same && bad == 0, "embed %lld ids: rows bit-exact",
+       (long long) n);
+
+    ids[5] = (int32_t) vocab;
+    CK(cudaMemcpy(d_ids, ids, n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemset(d_o, 0xff, n * dim * 2));
+    rc_c = slora_embed(of, dim, tf, vocab, dim, ids, n);
+    rc_g = slora_embed_cuda(d_o, dim, d_t, vocab, dim, d_ids, n, d_bad, NULL);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(oh, d_o, n * dim * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(&bad, d_bad, 4, cudaMemcpyDeviceToHost));
+    zero = 1;
+
+    for (i = 0; i < dim; i++) {
+        zero &= oh[5 * dim + i] == 0;
+    }
+
+    ok(rc_c == -1 && rc_g == 0 && bad == 1 && zero,
+       "embed: id == vocab refused (cpu -1, cuda flag %d, row zeroed %d)",
+       bad, zero);
+
+    CK(cudaFree(d_t)); CK(cudaFree(d_ids)); CK(cudaFree(d_o));
+    CK(cudaFree(d_bad));
+    free(th); free(tf); free(of); free(oh); free(ids);
+}
+
+
+/*
+ * Paged attention: the arena starts as random values (earlier tokens of
+ * every sequence), new rows are stored by both sides, then both attend.
+ */
+
+static void
+test_attention(void)
+{
+    static const int32_t  cfg[][4] = {
+        { 32, 8, 128, 16 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
+        { 32, 1, 64, 16 }, { 16, 4, 256, 4 }
+    };
+    static const int32_t  pre_rows[] = { 1, 40, 100, 3 };
+    static const int32_t  pre_pos[] = { 0, 17, 250, 1000 };
+
+    int32_t             ci, mode, nh, nkv, hd, tpp, kv_dim, n_seqs, s, n_pages,
+                        max_q, max_ctx, np, *qo, *sp, *kvp, *kvi, *perm, i,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi;
+    int64_t             page_elems, arena, n_rows, nq, nk;
+    uint16_t           *ah, *qh, *kh, *vh, *d_a, *d_q, *d_k, *d_v, *d_o,
+                       *back;
+    float              *af, *qf, *kf, *vf, *oc, *og, *work;
+    size_t              ws;
+    slora_paged_kv_t    c;
+    slora_seq_index_t   ix, dix;
+    double              e;
+    int                 rc, stored;
+
+    for (ci = 0; ci < 5; ci++) {
+        for (mode = 0; mode < 2; mode++) {
+            nh = cfg[ci][0];
+            nkv = cfg[ci][1];
+            hd = cfg[ci][2];
+            tpp = cfg[ci][3];
+            kv_dim = nkv * hd;
+            page_elems = 2 * (int64_t) tpp * kv_dim;
+            n_seqs = mode == 0 ? 7 : 4;
+            qo = (int32_t *) malloc((n_seqs + 1) * 4);
+            sp = (int32_t *) malloc(n_seqs * 4);
+            kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+            qo[0] = 0;
+            kvp[0] = 0;
+            max_q = 0;
+            max_ctx = 0;
+
+            for (s = 0; s < n_seqs; s++) {
+                n_rows = mode == 0 ? 1 : pre_rows[s];
+                sp[s] = mode == 0 ? (int32_t) (rng_next() % 700)
+                                  : pre_pos[s];
+                qo[s + 1] = qo[s] + (int32_t) n_rows;
+                np = (sp[s] + (int32_t) n_rows + tpp - 1) / tpp;
+                kvp[s + 1] = kvp[s] + np;
+                max_q = std::max(max_q, (int32_t) n_rows);
+                max_ctx = std::max(max_ctx, sp[s] + (int32_t) n_rows);
+            }
+
+            n_pages = kvp[n_seqs] + 5;
+            perm = (int32_t *) malloc(n_pages * 4);
+            kvi = (int32_t *) malloc(kvp[n_seqs] * 4);
+
+            for (i = 0; i < n_pages; i++) {
+                perm[i] = i;
+            }
+
+            for (i = n_pages - 1; i > 0; i--) {
+                std::swap(perm[i], perm[rng_next() % (i + 1)]);
+            }
+
+            memcpy(kvi, perm, kvp[n_seqs] * 4);
+
+            arena = n_pages * page_elems;
+            n_rows = qo[n_seqs];
+            nq = n_rows * nh * hd;
+            nk = n_rows * kv_dim;
+            ah = (uint16_t *) malloc(arena * 2);
+            af = (float *) malloc(arena * 4);
+            back = (uint16_t *) malloc(arena * 2);
+            qh = (uint16_t *) malloc(nq * 2);
+            qf = (float *) malloc(nq * 4);
+            kh = (uint16_t *) malloc(nk * 2);
+            kf = (float *) malloc(nk * 4);
+            vh = (uint16_t *) malloc(nk * 2);
+            vf = (float *) malloc(nk * 4);
+            oc = (float *) malloc(nq * 4);
+            og = (float *) malloc(nq * 4);
+
+            fill(ah, af, arena, -1.5f, 1.5f);
+            fill(qh, qf, nq, -1.5f, 1.5f);
+            fill(kh, kf, nk, -1.5f, 1.5f);
+            fill(vh, vf, nk, -1.0f, 1.0f);
+
+            c.kv = af;
+            c.page_elems = page_elems;
+            c.tokens_per_page = tpp;
+            c.n_kv_heads = nkv;
+            c.head_dim = hd;
+            ix.n_seqs = n_seqs;
+            ix.qo_indptr = qo;
+            ix.seq_pos = sp;
+            ix.kv_indptr = kvp;
+            ix.kv_indices = kvi;
+            ws = slora_attention_workspace_size(max_ctx, N_THREADS);
+            work = (float *) malloc(ws);
+
+            rc = slora_kv_store(&c, &ix, kf, kv_dim, vf, kv_dim);
+            rc |= slora_attention(oc, nh * hd, qf, nh * hd, nh, &c, &ix, work,
+                                  ws, N_THREADS);
+
+            d_a = (uint16_t *) dup_to_dev(ah, arena * 2);
+            d_q = (uint16_t *) dup_to_dev(qh, nq * 2);
+            d_k = (uint16_t *) dup_to_dev(kh, nk * 2);
+            d_v = (uint16_t *) dup_to_dev(vh, nk * 2);
+            d_o = (uint16_t *) dmalloc(nq * 2);
+            d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+            d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+            d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+            d_kvi = (int32_t *) dup_to_dev(kvi, kvp[n_seqs] * 4);
+            CK(cudaMemset(d_o, 0xff, nq * 2));
+            dix.n_seqs = n_seqs;
+            dix.qo_indptr = d_qo;
+            dix.seq_pos = d_sp;
+            dix.kv_indptr = d_kvp;
+            dix.kv_indices = d_kvi;
+
+            rc |= slora_kv_store_cuda(d_a, page_elems, tpp, nkv, hd, &dix,
+                                      max_q, d_k, kv_dim, d_v, kv_dim, NULL);
+            rc |= slora_attention_cuda(d_o, nh * hd, d_q, nh * hd, nh, d_a,
+                                       page_elems, tpp, nkv, hd, &dix, max_q,
+                                       NULL);
+            CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(back, d_a, arena * 2, cudaMemcpyDeviceToHost));
+            from_dev_bf(og, d_o, nq);
+
+            stored = 1;
+
+            for (i = 0; i < arena; i++) {
+                stored &= back[i] == f2bf(af[i]);
+            }
+
+            e = rel_err(og, oc, nq);
+            note(mode == 0 ? "attention decode" : "attention prefill", e);
+            ok(rc == 0 && stored && e <= TOL_BF16,
+               "attention %s h%d/%d d%d page %d, %d seqs, ctx <= %d: "
+               "%.1e, kv store %s", mode == 0 ? "decode" : "prefill",
+               nh, nkv, hd, tpp, n_seqs, max_ctx, e,
+               stored ? "bit-exact" : "DIFFERS");
+
+            CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));
+            CK(cudaFree(d_v)); CK(cudaFree(d_o)); CK(cudaFree(d_qo));
+            CK(cudaFree(d_sp)); CK(cudaFree(d_kvp)); CK(cudaFree(d_kvi));
+            free(qo); free(sp); free(kvp); free(kvi); free(perm);
+            free(ah); free(af); free(back); free(qh); free(qf); free(kh);
+            free(kf); free(vh); free(vf); free(oc); free(og); free(work);
+        }
+    }
+}
+
+
+/*
+ * Decode timings: batch x rank set x mix, hidden 4096 in and out, 32
+ * adapters; L2 is flushed before each timed call so the adapter rows
+ * come from HBM. The floor counts the distinct adapters' rows, x, y read
+ * and written, and v written and read.
+ */
+
+static void
+bench_lora(void)
+{
+    static const int32_t  batch[] = { 1, 16, 64, 256 };
+    static const int32_t  r16[] = { 16 };
+    static const int32_t  mixed[] = { 8, 16, 32, 64 };
+
+    pool_t              p;
+    int32_t             rs, b, n, i, s, max_rank, max_len, *indptr, *rank,
+                        used[N_ADAPTERS], *d_indptr, *d_rank;
+    float               scale[512], *d_scale, *d_v, med;
+    const int64_t      *a_d[512], *b_d[512], **d_a_arr, **d_b_arr;
+    uint16_t           *d_x, *d_y, *xh;
+    float              *xf;
+    mix_e               mix;
+    slora_lora_segs_t   dsg;
+    double              bytes, gbs, flops;
+    int                 rc;
+    const int32_t      *ranks;
+
+    printf("# LoRA decode (MBGMV shrink + expand), 4096 -> r -> 4096, "
+           "%d adapters, median of %d\n", N_ADAPTERS, N_REPS);
+    printf("# %-6s %-10s %5s %10s %10s %8s\n", "ranks", "mix", "batch",
+           "us", "GB/s", "of copy");
+
+    xh = (uint16_t *) malloc(2048 * 4096 * 2);
+    xf = (float *) malloc(2048 * 4096 * 4);
+    fill(xh, xf, 2048 * 4096, -1.0f, 1.0f);
+    d_x = (uint16_t *) dup_to_dev(xh, 2048 * 4096 * 2);
+    d_y = (uint16_t *) dup_to_dev(xh, 2048 * 4096 * 2);
+    d_v = (float *) dmalloc(2048 * 64 * 4);
+    indptr = (int32_t *) malloc(513 * 4);
+    rank = (int32_t *) malloc(512 * 4);
+    d_indptr = (int32_t *) dmalloc(513 * 4);
+    d_rank = (int32_t *) dmalloc(512 * 4);
+    d_scale = (float *) dmalloc(512 * 4);
+    d_a_arr = (const int64_t **) dmalloc(512 * sizeof(void *));
+    d_b_arr = (const int64_t **) dmalloc(512 * sizeof(void *));
+
+    for (rs = 0; rs < 2; rs++) {
+        ranks = rs == 0 ? r16 : mixed;
+        pool_make(&p, 4096, 4096, ranks, rs == 0 ? 1 : 4);
+
+        for (mix = MIX_IDENTICAL; mix < MIX_N; mix = (mix_e) (mix + 1)) {
+            for (b = 0; b < 4; b++) {
+                n = batch[b];
+                indptr[0] = 0;
+                max_rank = 0;
+                max_len = 1;
+                memset(used, 0, sizeof(used));
+
+                for (s = 0; s < n; s++) {
+                    i = mix_pick(mix, s);
+                    indptr[s + 1] = s + 1;
+                    rank[s] = p.rank[i];
+                    scale[s] = p.scale[i];
+                    a_d[s] = p.d_a_rows[i];
+                    b_d[s] = p.d_b_rows[i];
+                    used[i] = 1;
+                    max_rank = std::max(max_rank, rank[s]);
+                }
+
+                CK(cudaMemcpy(d_indptr, indptr, (n + 1) * 4,
+                              cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(d_rank, rank, n * 4, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(d_scale, scale, n * 4, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(d_a_arr, a_d, n * sizeof(void *),
+                              cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(d_b_arr, b_d, n * sizeof(void *),
+                              cudaMemcpyHostToDevice));
+
+                dsg.n_segs = n;
+                dsg.seg_indptr = d_indptr;
+                dsg.rank = d_rank;
+                dsg.scale = d_scale;
+                dsg.a_rows = d_a_arr;
+                dsg.b_rows = d_b_arr;
+
+                med = time_apply(&p, &dsg, n, max_rank, max_len, d_x, d_y,
+                                 d_v, &rc);
+
+                bytes = (double) n * 4096 * 2 + (double) n * 4096 * 2 * 2
+                        + (double) n * max_rank * 4 * 2;
+
+                for (i = 0; i < p.n; i++) {
+                    bytes += used[i] ? (double) p.rank[i] * 8192 * 2 : 0.0;
+                }
+
+                gbs = bytes / (med * 1e-3) / 1e9;
+                printf("# %-6s %-10s %5d %10.2f %10.1f %7.1f%%%s\n",
+                       rs == 0 ? "16" : "8..64", mix_name[mix], n,
+                       med * 1e3, gbs, 100.0 * gbs / (COPY_TBPS * 1e3),
+                       rc ? " LAUNCH FAILED" : "");
+            }
+        }
+
+        /* prefill, MBGMM: 4 segments of 512 tokens, uniform adapters */
+        indptr[0] = 0;
+        max_rank = 0;
+
+        for (s = 0; s < 4; s++) {
+            i = mix_pick(MIX_UNIFORM, s);
+            indptr[s + 1] = indptr[s] + 512;
+            rank[s] = p.rank[i];
+            scale[s] = p.scale[i];
+            a_d[s] = p.d_a_rows[i];
+            b_d[s] = p.d_b_rows[i];
+            max_rank = std::max(max_rank, rank[s]);
+        }
+
+        CK(cudaMemcpy(d_indptr, indptr, 5 * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(d_rank, rank, 4 * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(d_scale, scale, 4 * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(d_a_arr, a_d, 4 * sizeof(void *),
+                      cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(d_b_arr, b_d, 4 * sizeof(void *),
+                      cudaMemcpyHostToDevice));
+        dsg.n_segs = 4;
+
+        med = time_apply(&p, &dsg, 2048, max_rank, 512, d_x, d_y, d_v, &rc);
+        flops = 0.0;
+
+        for (s = 0; s < 4; s++) {
+            flops += 2.0 * 512 * rank[s] * (4096 + 4096);
+        }
+
+        printf("# prefill MBGMM, ranks %s, 4 x 512 tokens: %.2f us, "
+               "%.2f TFLOP/s%s\n", rs == 0 ? "16" : "8..64", med * 1e3,
+               flops / (med * 1e-3) / 1e12, rc ? " LAUNCH FAILED" : "");
+
+        pool_free(&p);
+    }
+
+    CK(cudaFree(d_x)); CK(cudaFree(d_y)); CK(cudaFree(d_v));
+    CK(cudaFree(d_indptr)); CK(cudaFree(d_rank)); CK(cudaFree(d_scale));
+    CK(cudaFree((void *) d_a_arr)); CK(cudaFree((void *) d_b_arr));
+    free(xh); free(xf); free(indptr); free(rank);
+}
+
+
+/*
+ * Median time of one y += LoRA(x) over N_REPS calls after a warm-up,
+ * each on the next copy of the arena and after a 256 MB read that
+ * leaves none of it in L2 (outside the timed events), as in a real step
+ * where the base weights pass through L2 between two LoRA calls. A
+ * read, not a memset: dirty lines would be written back inside the
+ * timed call.
+ */
+
+static float
+time_apply(const pool_t *p, const slora_lora_segs_t *dsg, int64_t n_tok,
+    int32_t max_rank, int32_t max_len, const uint16_t *d_x, uint16_t *d_y,
+    float *d_v, int *rc)
+{
+    static void  *flush;
+    cudaEvent_t   ev[2 * N_REPS];
+    float         ms[N_REPS];
+    int           rep, k;
+
+    *rc = 0;
+
+    if (flush == NULL) {
+        flush = dmalloc(FLUSH_BYTES + 16);
+        CK(cudaMemset(flush, 0x5a, FLUSH_BYTES + 16));
+    }
+
+    for (rep = 0; rep < 2 * N_REPS; rep++) {
+        CK(cudaEventCreate(&ev[rep]));
+    }
+
+    for (rep = 0; rep < 5 + N_REPS; rep++) {
+        k = rep - 5;
+        flush_l2<<<1024, 256>>>((const uint4 *) flush, FLUSH_BYTES / 16,
+                                (unsigned *) ((char *) flush + FLUSH_BYTES));
+        CK(cudaGetLastError());
+
+        if (k >= 0) {
+            CK(cudaEventRecord(ev[2 * k], NULL));
+        }
+
+        *rc |= slora_lora_apply_cuda(d_y, 4096, d_x, 4096,
+                                     p->d + (size_t) (rep % N_SETS) * p->elems,
+                                     4096, 4096, dsg, n_tok, max_rank,
+                                     max_len, d_v, 2048 * 64 * 4, NULL);
+
+        if (k >= 0) {
+            CK(cudaEventRecord(ev[2 * k + 1], NULL));
+        }
+    }
+
+    CK(cudaDeviceSynchronize());
+    CK(cudaGetLastError());
+
+    for (rep = 0; rep < N_REPS; rep++) {
+        CK(cudaEventElapsedTime(&ms[rep], ev[2 * rep], ev[2 * rep + 1]));
+    }
+
+    for (rep = 0; rep < 2 * N_REPS; rep++) {
+        CK(cudaEventDestroy(ev[rep]));
+    }
+
+    std::sort(ms, ms + N_REPS);
+
+    return ms[N_REPS / 2];
+}
+
+
+static void
+pool_make(pool_t *p, int32_t in_dim, int32_t out_dim, const int32_t *ranks,
+    int32_t n_ranks)
+{
+    int32_t    a, j, w, n_slots, *perm, used, k;
+    uint16_t  *h;
+
+    memset(p, 0, sizeof(*p));
+    p->in_dim = in_dim;
+    p->out_dim = out_dim;
+    p->n = N_ADAPTERS;
+    w = std::max(in_dim, out_dim);
+    n_slots = 0;
+
+    for (a = 0; a < p->n; a++) {
+        p->rank[a] = ranks[a % n_ranks];
+        p->scale[a] = (float) (2.0 / sqrt((double) in_dim * p->rank[a]));
+        n_slots += 2 * p->rank[a];
+    }
+
+    n_slots += 7;
+    perm = (int32_t *) malloc(n_slots * 4);
+
+    for (j = 0; j < n_slots; j++) {
+        perm[j] = j;
+    }
+
+    for (j = n_slots - 1; j > 0; j--) {
+        std::swap(perm[j], perm[rng_next() % (j + 1)]);
+    }
+
+    p->elems = (size_t) n_slots * w;
+    p->f = (float *) malloc(p->elems * 4);
+    h = (uint16_t *) malloc(p->elems * 2);
+    fill(h, p->f, p->elems, -1.0f, 1.0f);
+
+    used = 0;
+
+    for (a = 0; a < p->n; a++) {
+        p->a_rows[a] = (int64_t *) malloc(p->rank[a] * 8);
+        p->b_rows[a] = (int64_t *) malloc(p->rank[a] * 8);
+
+        for (j = 0; j < p->rank[a]; j++) {
+            p->a_rows[a][j] = (int64_t) perm[used++] * w;
+            p->b_rows[a][j] = (int64_t) perm[used++] * w;
+        }
+
+        p->d_a_rows[a] = (int64_t *) dup_to_dev(p->a_rows[a],
+                                                p->rank[a] * 8);
+        p->d_b_rows[a] = (int64_t *) dup_to_dev(p->b_rows[a],
+                                                p->rank[a] * 8);
+    }
+
+    p->d = (uint16_t *) dmalloc(p->elems * 2 * N_SETS);
+
+    for (k = 0; k < N_SETS; k++) {
+        CK(cudaMemcpy(p->d + (size_t) k * p->elems, h, p->elems * 2,
+                      cudaMemcpyHostToDevice));
+    }
+
+    free(h);
+    free(perm);
+}
+
+
+static void
+pool_free(pool_t *p)
+{
+    int32_t  a;
+
+    for (a = 0; a < p->n; a++) {
+        free(p->a_rows[a]);
+        free(p->b_rows[a]);
+        CK(cudaFree(p->d_a_rows[a]));
+        CK(cudaFree(p->d_b_rows[a]));
+    }
+
+    CK(cudaFree(p->d));
+    free(p->f);
+}
+
+
+/*
+ * Adapter of token i under a mix: identical (all one), distinct (i mod
+ * 32: every adapter in turn), uniform, Zipf with alpha 1.5 (Punica's
+ * skewed mix), and skewed90 (a hot adapter takes 90%, the rest uniform).
+ */
+
+static int32_t
+mix_pick(mix_e mix, int32_t i)
+{
+    double   u, z, acc;
+    int32_t  k;
+
+    switch (mix) {
+
+    case MIX_IDENTICAL:
+        return 0;
+
+    case MIX_DISTINCT:
+        return i % N_ADAPTERS;
+
+    case MIX_UNIFORM:
+        return (int32_t) (rng_next() % N_ADAPTERS);
+
+    case MIX_ZIPF:
+        z = 0.0;
+
+        for (k = 1; k <= N_ADAPTERS; k++) {
+            z += pow(k, -1.5);
+        }
+
+        u = rng_unif(0.0f, 1.0f) * z;
+        acc = 0.0;
+
+        for (k = 1; k <= N_ADAPTERS; k++) {
+            acc += pow(k, -1.5);
+            if (u <= acc) {
+                return k - 1;
+            }
+        }
+
+        return N_ADAPTERS - 1;
+
+    default:
+        return rng_unif(0.0f, 1.0f) < 0.9f
+               ? 0 : (int32_t) (rng_next() % N_ADAPTERS);
+    }
+}
+
+
+/* Reads n 16-byte words; the never-true store keeps the loads alive. */
+
+static __global__ void
+flush_l2(const uint4 *p, size_t n, unsigned *sink)
+{
+    size_t    i;
+    uint4     u;
+    unsigned  acc;
+
+    acc = 0;
+
+    for (i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t) gridDim.x * blockDim.x)
+    {
+        u = p[i];
+        acc ^= u.x ^ u.y ^ u.z ^ u.w;
+    }
+
+    if (acc == 0x12345678u) {
+        *sink = acc;
+    }
+}
+
+
+static uint64_t
+rng_next(void)
+{
+    uint64_t  z;
+
+    z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
+
+
+static float
+rng_unif(float lo, float hi)
+{
+    return lo + (hi - lo) * (float) ((rng_next() >> 40) * (1.0 / 16777216.0));
+}
+
+
+/* Round to nearest even, as __float2bfloat16_rn does; inputs are finite. */
+
+static uint16_t
+f2bf(float f)
+{
+    uint32_t  u;
+
+    memcpy(&u, &f, 4);
+    u += 0x7fff + ((u >> 16) & 1);
+
+    return (uint16_t) (u >> 16);
+}
+
+
+static float
+bf2f(uint16_t b)
+{
+    uint32_t  u;
+    float     f;
+
+    u = (uint32_t) b << 16;
+    memcpy(&f, &u, 4);
+
+    return f;
+}
+
+
+static void
+fill(uint16_t *h, float *f, size_t n, float lo, float hi)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h[i] = f2bf(rng_unif(lo, hi));
+        f[i] = bf2f(h[i]);
+    }
+}
+
+
+/* ||got - ref|| / ||ref||; NaN anywhere (an unwritten, poisoned output)
+ * gives infinity. */
+
+static double
+rel_err(const float *got, const float *ref, size_t n)
+{
+    size_t  i;
+    double  d, num, den;
+
+    num = 0.0;
+    den = 0.0;
+
+    for (i = 0; i < n; i++) {
+        if (isnan(got[i]) || isnan(ref[i])) {
+            return INFINITY;
+        }
+
+        d = (double) got[i] - (double) ref[i];
+        num += d * d;
+        den += (double) ref[i] * (double) ref[i];
+    }
+
+    return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
+
+static void
+note(const char *kernel, double err)
+{
+    int  i;
+
+    for (i = 0; i < n_kstat; i++) {
+        if (strcmp(kstat[i].name, kernel) == 0) {
+            kstat[i].worst = std::max(kstat[i].worst, err);
+            return;
+        }
+    }
+
+    kstat[n_kstat].name = kernel;
+    kstat[n_kstat].worst = err;
+    n_kstat++;
+}
+
+
+static void *
+dmalloc(size_t bytes)
+{
+    void  *d;
+
+    CK(cudaMalloc(&d, bytes < 16 ? 16 : bytes));
+
+    return d;
+}
+
+
+static void *
+dup_to_dev(const void *h, size_t bytes)
+{
+    void  *d;
+
+    d = dmalloc(bytes);
+
+    if (bytes > 0) {
+        CK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    }
+
+    return d;
+}
+
+
+static void
+from_dev_bf(float *f, const uint16_t *d, size_t n)
+{
+    uint16_t  *h;
+    size_t     i;
+
+    h = (uint16_t *) malloc(n * 2 + 2);
+    CK(cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost));
+
+    for (i = 0; i < n; i++) {
+        f[i] = bf2f(h[i]);
+    }
+
+    free(h);
+}

@@ -1,0 +1,563 @@
+/*
+ * slora_queue.c: layout and state transitions of the shared zone between
+ * nginx workers and the engine process (slora_queue.h says why each slot
+ * carries two ownership bits).
+ *
+ * The submission ring is Vyukov's bounded queue with a sequence number per
+ * cell: a producer owns a cell once its CAS on tail succeeds and publishes
+ * it by storing seq = pos + 1; the consumer takes it when seq says so and
+ * hands it back with seq = pos + cap. The ring holds at least as many
+ * cells as there are slots and a slot is in it at most once, so a push
+ * never finds it full unless the zone is corrupt.
+ */
+
+#include <string.h>
+
+#include "slora_queue.h"
+
+
+#define SLORA_ALIGN(n)  (((n) + 63) & ~(uint64_t) 63)
+
+
+const double  slora_hist_le[SLORA_HIST_BUCKETS - 1] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0
+};
+
+const int  slora_status_codes[SLORA_STATUS_N - 1] = {
+    200, 400, 404, 405, 408, 413, 429, 499, 500, 503, 504
+};
+
+
+static uint32_t slora_queue_ring_cap(uint32_t n_slots);
+static int slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h);
+
+
+static uint32_t
+slora_queue_ring_cap(uint32_t n_slots)
+{
+    uint32_t  cap;
+
+    cap = 2;
+    while (cap < n_slots) {
+        cap <<= 1;
+    }
+
+    return cap;
+}
+
+
+static int
+slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
+{
+    size_t    slots, prompt, output, off;
+    uint32_t  cap;
+
+    if (g->n_slots == 0 || g->n_slots > (1u << 20)
+        || g->prompt_cap == 0 || g->prompt_cap > (1u << 24)
+        || g->output_cap == 0 || g->output_cap > (1u << 24))
+    {
+        return SLORA_ERROR;
+    }
+
+    cap = slora_queue_ring_cap(g->n_slots);
+
+    if (slora_mul_size(g->n_slots, sizeof(slora_slot_t), &slots) != SLORA_OK
+        || slora_mul_size((size_t) g->n_slots * 4, g->prompt_cap, &prompt)
+           != SLORA_OK
+        || slora_mul_size((size_t) g->n_slots * 4, g->output_cap, &output)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    off = SLORA_ALIGN(sizeof(slora_queue_t));
+    h->slots_off = off;
+    off = SLORA_ALIGN(off + slots);
+    h->prompt_off = off;
+    off = SLORA_ALIGN(off + prompt);
+    h->output_off = off;
+    off = SLORA_ALIGN(off + output);
+    h->ring_off = off;
+    off = SLORA_ALIGN(off + slora_ring_size(cap));
+    h->names_off = off;
+    off = SLORA_ALIGN(off + SLORA_QUEUE_NAMES_BYTES);
+
+    h->size = off;
+    h->ring_cap = cap;
+    h->geom = *g;
+
+    return SLORA_OK;
+}
+
+
+size_t
+slora_queue_size(const slora_queue_geom_t *g)
+{
+    slora_queue_t  h;
+
+    memset(&h, 0, sizeof(h));
+
+    if (slora_queue_layout(g, &h) != SLORA_OK) {
+        return 0;
+    }
+
+    return h.size;
+}
+
+
+int
+slora_queue_init(void *base, size_t size, const slora_queue_geom_t *g,
+    uint64_t conf_hash, slora_err_t *err)
+{
+    slora_queue_t  *q;
+
+    q = base;
+
+    if (((uintptr_t) base & 63) != 0) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "slora queue: region not 64-byte aligned");
+    }
+
+    memset(q, 0, sizeof(slora_queue_t));
+
+    if (slora_queue_layout(g, q) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "slora queue: bad geometry (slots %u, prompt %u,"
+                             " output %u)", g->n_slots, g->prompt_cap,
+                             g->output_cap);
+    }
+
+    if (q->size > size) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "slora queue: needs %zu bytes, region has %zu",
+                             (size_t) q->size, size);
+    }
+
+    memset((char *) base + sizeof(slora_queue_t), 0,
+           q->size - sizeof(slora_queue_t));
+
+    slora_ring_init(slora_queue_ring(q), q->ring_cap);
+
+    q->conf_hash = conf_hash;
+    q->version = SLORA_QUEUE_VERSION;
+    atomic_thread_fence(memory_order_release);
+    q->magic = SLORA_QUEUE_MAGIC;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_queue_check(const slora_queue_t *q, const slora_queue_geom_t *g,
+    slora_err_t *err)
+{
+    if (q->magic != SLORA_QUEUE_MAGIC || q->version != SLORA_QUEUE_VERSION) {
+        return slora_err_set(err, SLORA_ERROR,
+                             "slora queue: bad magic or version (%08x, %u)",
+                             q->magic, q->version);
+    }
+
+    if (q->geom.n_slots != g->n_slots || q->geom.prompt_cap != g->prompt_cap
+        || q->geom.output_cap != g->output_cap)
+    {
+        return slora_err_set(err, SLORA_ERROR,
+                             "slora queue: geometry changed");
+    }
+
+    return SLORA_OK;
+}
+
+
+slora_slot_t *
+slora_queue_slot(slora_queue_t *q, uint32_t i)
+{
+    slora_assert(i < q->geom.n_slots);
+
+    return (slora_slot_t *) ((char *) q + q->slots_off) + i;
+}
+
+
+int32_t *
+slora_queue_prompt(slora_queue_t *q, uint32_t i)
+{
+    slora_assert(i < q->geom.n_slots);
+
+    return (int32_t *) ((char *) q + q->prompt_off)
+           + (size_t) i * q->geom.prompt_cap;
+}
+
+
+int32_t *
+slora_queue_output(slora_queue_t *q, uint32_t i)
+{
+    slora_assert(i < q->geom.n_slots);
+
+    return (int32_t *) ((char *) q + q->output_off)
+           + (size_t) i * q->geom.output_cap;
+}
+
+
+slora_ring_t *
+slora_queue_ring(slora_queue_t *q)
+{
+    return (slora_ring_t *) ((char *) q + q->ring_off);
+}
+
+
+int
+slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
+{
+    uint32_t       i, k, n, expect;
+    slora_slot_t  *s;
+
+    n = q->geom.n_slots;
+
+    for (k = 0; k < n; k++) {
+        i = (hint + k) % n;
+        s = slora_queue_slot(q, i);
+
+        expect = SLORA_SLOT_FREE;
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) != expect
+            || !atomic_compare_exchange_strong(&s->state, &expect,
+                                               SLORA_SLOT_CLAIMED))
+        {
+            continue;
+        }
+
+        s->gen++;
+        atomic_store(&s->refs, SLORA_REF_WORKER);
+        atomic_store(&s->cancel, 0);
+        atomic_store(&s->n_out, 0);
+        s->finish = 0;
+        s->err_status = 0;
+        s->err[0] = '\0';
+        s->t_start_ns = 0;
+        s->t_end_ns = 0;
+
+        atomic_fetch_add(&q->slots_used, 1);
+        *idx = i;
+
+        return SLORA_OK;
+    }
+
+    return SLORA_BUSY;
+}
+
+
+int
+slora_queue_submit(slora_queue_t *q, uint32_t idx)
+{
+    slora_slot_t  *s;
+
+    s = slora_queue_slot(q, idx);
+
+    slora_assert(atomic_load(&s->state) == SLORA_SLOT_CLAIMED);
+
+    s->epoch = atomic_load(&q->epoch);
+    s->t_submit_ns = slora_now_ns();
+    atomic_fetch_or(&s->refs, SLORA_REF_ENGINE);
+    atomic_store_explicit(&s->state, SLORA_SLOT_SUBMITTED,
+                          memory_order_release);
+
+    if (slora_ring_push(slora_queue_ring(q), idx, s->gen) != SLORA_OK) {
+        /* cannot happen: the ring has a cell for every slot */
+        atomic_fetch_and(&s->refs, ~SLORA_REF_ENGINE);
+        atomic_store(&s->state, SLORA_SLOT_CLAIMED);
+        return SLORA_BUSY;
+    }
+
+    return SLORA_OK;
+}
+
+
+int
+slora_queue_release(slora_queue_t *q, uint32_t idx, uint32_t who)
+{
+    uint32_t       old;
+    slora_slot_t  *s;
+
+    s = slora_queue_slot(q, idx);
+
+    old = atomic_fetch_and(&s->refs, ~who);
+
+    if ((old & who) == 0 || (old & ~who) != 0) {
+        return 0;
+    }
+
+    atomic_fetch_sub(&q->slots_used, 1);
+    atomic_store_explicit(&s->state, SLORA_SLOT_FREE, memory_order_release);
+
+    return 1;
+}
+
+
+void
+slora_queue_finish(slora_queue_t *q, uint32_t idx, int32_t finish)
+{
+    slora_slot_t  *s;
+
+    s = slora_queue_slot(q, idx);
+
+    s->finish = finish;
+    s->t_end_ns = slora_now_ns();
+    atomic_store_explicit(&s->state, SLORA_SLOT_FINISHED,
+                          memory_order_release);
+
+    slora_queue_release(q, idx, SLORA_REF_ENGINE);
+}
+
+
+void
+slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
+    const char *msg)
+{
+    size_t         n;
+    slora_slot_t  *s;
+
+    s = slora_queue_slot(q, idx);
+
+    n = strlen(msg);
+    if (n >= sizeof(s->err)) {
+        n = sizeof(s->err) - 1;
+    }
+
+    memcpy(s->err, msg, n);
+    s->err[n] = '\0';
+    s->err_status = status;
+    s->t_end_ns = slora_now_ns();
+    atomic_store_explicit(&s->state, SLORA_SLOT_FAILED, memory_order_release);
+
+    slora_queue_release(q, idx, SLORA_REF_ENGINE);
+}
+
+
+int
+slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token)
+{
+    int32_t        n;
+    slora_slot_t  *s;
+
+    s = slora_queue_slot(q, idx);
+    n = atomic_load_explicit(&s->n_out, memory_order_relaxed);
+
+    if (n < 0 || (uint32_t) n >= q->geom.output_cap) {
+        return SLORA_BUSY;
+    }
+
+    slora_queue_output(q, idx)[n] = token;
+    atomic_store_explicit(&s->n_out, n + 1, memory_order_release);
+
+    return SLORA_OK;
+}
+
+
+int
+slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
+    slora_err_t *err)
+{
+    char      *p, *end;
+    size_t     len;
+    uint32_t   i;
+
+    p = (char *) q + q->names_off;
+    end = p + SLORA_QUEUE_NAMES_BYTES - 1;
+
+    for (i = 0; i < n; i++) {
+        len = strlen(names[i]);
+
+        if (len == 0 || len >= SLORA_QUEUE_ADAPTER_LEN) {
+            return slora_err_set(err, SLORA_ERROR,
+                                 "adapter name \"%.64s\" is empty or longer"
+                                 " than %d bytes", names[i],
+                                 SLORA_QUEUE_ADAPTER_LEN - 1);
+        }
+
+        if ((size_t) (end - p) < len + 1) {
+            *p = '\0';
+            atomic_store_explicit(&q->n_names, i, memory_order_release);
+            return slora_err_set(err, SLORA_ERROR,
+                                 "%u adapter names do not fit in %d bytes;"
+                                 " %u published", n, SLORA_QUEUE_NAMES_BYTES,
+                                 i);
+        }
+
+        memcpy(p, names[i], len + 1);
+        p += len + 1;
+    }
+
+    *p = '\0';
+    atomic_store_explicit(&q->n_names, n, memory_order_release);
+
+    return SLORA_OK;
+}
+
+
+int32_t
+slora_queue_find_name(slora_queue_t *q, const char *name, size_t len)
+{
+    uint32_t     pos;
+    int32_t      i;
+    const char  *p;
+
+    pos = 0;
+    i = 0;
+
+    while ((p = slora_queue_next_name(q, &pos)) != NULL) {
+        if (strlen(p) == len && memcmp(p, name, len) == 0) {
+            return i;
+        }
+
+        i++;
+    }
+
+    return -1;
+}
+
+
+const char *
+slora_queue_next_name(slora_queue_t *q, uint32_t *pos)
+{
+    const char  *p;
+
+    if (atomic_load_explicit(&q->n_names, memory_order_acquire) == 0
+        || *pos >= SLORA_QUEUE_NAMES_BYTES)
+    {
+        return NULL;
+    }
+
+    p = (const char *) q + q->names_off + *pos;
+
+    if (*p == '\0') {
+        return NULL;
+    }
+
+    *pos += (uint32_t) strlen(p) + 1;
+
+    return p;
+}
+
+
+size_t
+slora_ring_size(uint32_t cap)
+{
+    return sizeof(slora_ring_t) + (size_t) cap * sizeof(slora_ring_cell_t);
+}
+
+
+void
+slora_ring_init(slora_ring_t *r, uint32_t cap)
+{
+    uint32_t  i;
+
+    slora_assert(cap >= 2 && (cap & (cap - 1)) == 0);
+
+    r->cap = cap;
+    atomic_store(&r->head, 0);
+    atomic_store(&r->tail, 0);
+
+    for (i = 0; i < cap; i++) {
+        atomic_store(&r->cells[i].seq, i);
+    }
+}
+
+
+int
+slora_ring_push(slora_ring_t *r, uint32_t slot, uint32_t gen)
+{
+    int64_t             diff;
+    uint64_t            pos, seq;
+    slora_ring_cell_t  *c;
+
+    pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+
+    for ( ;; ) {
+        c = &r->cells[pos & (r->cap - 1)];
+        seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        diff = (int64_t) seq - (int64_t) pos;
+
+        if (diff == 0) {
+            if (atomic_compare_exchange_weak_explicit(&r->tail, &pos,
+                                                      pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+            {
+                break;
+            }
+
+        } else if (diff < 0) {
+            return SLORA_BUSY;
+
+        } else {
+            pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        }
+    }
+
+    c->slot = slot;
+    c->gen = gen;
+    atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+
+    return SLORA_OK;
+}
+
+
+int
+slora_ring_pop(slora_ring_t *r, uint32_t *slot, uint32_t *gen)
+{
+    uint64_t            pos, seq;
+    slora_ring_cell_t  *c;
+
+    pos = atomic_load_explicit(&r->head, memory_order_relaxed);
+    c = &r->cells[pos & (r->cap - 1)];
+    seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+
+    if (seq != pos + 1) {
+        return SLORA_AGAIN;
+    }
+
+    *slot = c->slot;
+    *gen = c->gen;
+    atomic_store_explicit(&r->head, pos + 1, memory_order_relaxed);
+    atomic_store_explicit(&c->seq, pos + r->cap, memory_order_release);
+
+    return SLORA_OK;
+}
+
+
+void
+slora_hist_observe(slora_hist_t *h, double seconds)
+{
+    int  i;
+
+    if (!(seconds >= 0)) {
+        seconds = 0;
+    }
+
+    for (i = 0; i < SLORA_HIST_BUCKETS - 1; i++) {
+        if (seconds <= slora_hist_le[i]) {
+            break;
+        }
+    }
+
+    atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, (uint64_t) (seconds * 1e6),
+                              memory_order_relaxed);
+}
+
+
+void
+slora_queue_count_status(slora_queue_t *q, int status)
+{
+    int  i;
+
+    for (i = 0; i < SLORA_STATUS_N - 1; i++) {
+        if (slora_status_codes[i] == status) {
+            break;
+        }
+    }
+
+    atomic_fetch_add_explicit(&q->requests_by_status[i], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&q->requests_total, 1, memory_order_relaxed);
+}

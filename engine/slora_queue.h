@@ -1,0 +1,236 @@
+/*
+ * slora_queue.h: the shared zone between nginx workers and the engine
+ * process, as an ABI both sides compile: a header (magic, version, engine
+ * epoch and heartbeat, counters, histograms), a fixed array of request
+ * slots with their prompt and output token buffers, a submission ring
+ * (workers to engine) and the table of adapter names the engine knows.
+ *
+ * The one idea: a slot is owned by two parties at once, the worker that
+ * serves the HTTP request and the engine that runs it, each holding one bit
+ * of slot->refs; whoever drops the last bit returns the slot to FREE. So a
+ * client may vanish mid-generation (the worker sets cancel and leaves) and
+ * the engine may die mid-generation (its successor, seeing an older epoch,
+ * fails the slot and drops the dead engine's bit) without a slot ever
+ * being reused while the other side still writes to it.
+ *
+ * Everything in the region is addressed by offsets from its base, with
+ * fixed-width fields and C11 atomics, because each process maps it at its
+ * own address. Tokens are published by the engine with a release store of
+ * slot->n_out; a reader loads it with acquire and may then read that many.
+ *
+ * Slot life:  FREE -claim-> CLAIMED -submit-> SUBMITTED -engine-> RUNNING
+ *             -> FINISHED | FAILED -> (both bits dropped) FREE.
+ */
+
+#ifndef SLORA_QUEUE_H
+#define SLORA_QUEUE_H
+
+
+#include <stdatomic.h>
+
+#include "slora_core.h"
+
+
+#define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
+#define SLORA_QUEUE_VERSION      1
+
+#define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
+#define SLORA_QUEUE_ERR_LEN      256
+#define SLORA_QUEUE_STOP_IDS     16
+#define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
+
+#define SLORA_REF_WORKER         1u
+#define SLORA_REF_ENGINE         2u
+
+
+typedef enum {
+    SLORA_SLOT_FREE = 0,
+    SLORA_SLOT_CLAIMED,                 /* a worker is filling it */
+    SLORA_SLOT_SUBMITTED,               /* in the ring */
+    SLORA_SLOT_RUNNING,                 /* the engine has it */
+    SLORA_SLOT_FINISHED,                /* n_out final, finish set */
+    SLORA_SLOT_FAILED                   /* err_status and err set */
+} slora_slot_state_e;
+
+
+/* Histograms: cumulative buckets in seconds (Prometheus "le"), the last
+ * bucket is +Inf. Observations are stored in microseconds. */
+#define SLORA_HIST_BUCKETS  14
+
+typedef struct {
+    _Atomic uint64_t   bucket[SLORA_HIST_BUCKETS];
+    _Atomic uint64_t   count;
+    _Atomic uint64_t   sum_us;
+} slora_hist_t;
+
+extern const double  slora_hist_le[SLORA_HIST_BUCKETS - 1];
+
+
+/* HTTP statuses counted in requests_total; the last index is "other". */
+#define SLORA_STATUS_N  12
+
+extern const int  slora_status_codes[SLORA_STATUS_N - 1];
+
+
+typedef struct {
+    _Atomic uint64_t   seq;
+    uint32_t           slot;
+    uint32_t           gen;
+} slora_ring_cell_t;
+
+
+/* A bounded multi-producer single-consumer ring (Vyukov's sequence
+ * cells): producers race on tail with a CAS, the consumer alone moves
+ * head. cap is a power of two. */
+typedef struct {
+    uint32_t           cap;
+    uint32_t           pad;
+    _Atomic uint64_t   head;
+    _Atomic uint64_t   tail;
+    slora_ring_cell_t  cells[];         /* [cap] */
+} slora_ring_t;
+
+
+typedef struct {
+    _Atomic uint32_t   state;           /* slora_slot_state_e */
+    _Atomic uint32_t   refs;            /* SLORA_REF_WORKER | _ENGINE */
+    _Atomic uint32_t   cancel;          /* set by the worker */
+    _Atomic int32_t    n_out;           /* tokens published */
+    uint32_t           gen;             /* bumped at every claim */
+    uint32_t           epoch;           /* engine epoch that ran it */
+
+    char               adapter[SLORA_QUEUE_ADAPTER_LEN]; /* "": base */
+
+    float              temperature;
+    float              top_p;
+    float              repeat_penalty;
+    int32_t            top_k;
+    uint64_t           seed;
+    int32_t            max_tokens;
+    int32_t            n_prompt;
+    int32_t            n_stop_ids;
+    int32_t            stop_ids[SLORA_QUEUE_STOP_IDS];
+
+    int32_t            finish;          /* slora_finish_e */
+    int32_t            err_status;      /* HTTP status of a failure */
+    char               err[SLORA_QUEUE_ERR_LEN];
+
+    int64_t            t_submit_ns;     /* CLOCK_MONOTONIC */
+    int64_t            t_start_ns;
+    int64_t            t_end_ns;
+} slora_slot_t;
+
+
+typedef struct {
+    uint32_t           n_slots;
+    uint32_t           prompt_cap;      /* tokens per slot */
+    uint32_t           output_cap;      /* tokens per slot */
+} slora_queue_geom_t;
+
+
+typedef struct {
+    uint32_t           magic;
+    uint32_t           version;
+    uint64_t           size;
+    uint64_t           conf_hash;
+
+    slora_queue_geom_t geom;
+    uint32_t           ring_cap;
+    uint64_t           slots_off;       /* slora_slot_t [n_slots] */
+    uint64_t           prompt_off;      /* int32_t [n_slots][prompt_cap] */
+    uint64_t           output_off;      /* int32_t [n_slots][output_cap] */
+    uint64_t           ring_off;        /* slora_ring_t */
+    uint64_t           names_off;       /* char [SLORA_QUEUE_NAMES_BYTES] */
+
+    /* engine state, written by the engine */
+    _Atomic uint32_t   epoch;           /* 0: no engine ever started */
+    _Atomic uint32_t   ready;           /* model loaded, names published */
+    _Atomic int32_t    engine_pid;
+    _Atomic uint32_t   restarts;
+    _Atomic int64_t    heartbeat_ns;
+    _Atomic int32_t    n_ctx;           /* context length the engine runs */
+    _Atomic uint32_t   n_names;
+    char               engine_err[SLORA_QUEUE_ERR_LEN];
+
+    _Atomic int32_t    waiting;
+    _Atomic int32_t    running;
+    _Atomic int32_t    pages_total;
+    _Atomic int32_t    pages_free;
+    _Atomic int32_t    pages_kv;
+    _Atomic int32_t    pages_adapter;
+    _Atomic int32_t    adapters_in_pool;
+    _Atomic int32_t    adapters_in_host;
+    _Atomic uint64_t   adapter_loads;
+    _Atomic uint64_t   adapter_evictions;
+    _Atomic uint64_t   adapter_hits;
+    slora_hist_t       step_seconds;
+
+    /* request accounting, written by workers */
+    _Atomic uint32_t   slots_used;
+    _Atomic uint64_t   requests_total;
+    _Atomic uint64_t   requests_by_status[SLORA_STATUS_N];
+    _Atomic uint64_t   tokens_prompt;
+    _Atomic uint64_t   tokens_completion;
+    slora_hist_t       ttft_seconds;
+    slora_hist_t       inter_token_seconds;
+} slora_queue_t;
+
+
+/* Bytes a region of this geometry needs (0 if it overflows). */
+size_t slora_queue_size(const slora_queue_geom_t *g);
+
+/* Lays a fresh region out in base[0..size). Everything is zeroed. */
+int slora_queue_init(void *base, size_t size, const slora_queue_geom_t *g,
+    uint64_t conf_hash, slora_err_t *err);
+
+/* Checks that base holds a region of this version and geometry. */
+int slora_queue_check(const slora_queue_t *q, const slora_queue_geom_t *g,
+    slora_err_t *err);
+
+slora_slot_t *slora_queue_slot(slora_queue_t *q, uint32_t i);
+int32_t *slora_queue_prompt(slora_queue_t *q, uint32_t i);  /* [prompt_cap] */
+int32_t *slora_queue_output(slora_queue_t *q, uint32_t i);  /* [output_cap] */
+slora_ring_t *slora_queue_ring(slora_queue_t *q);
+
+/* Worker side. claim: FREE -> CLAIMED, refs = WORKER, gen bumped; hint
+ * spreads the search start. SLORA_BUSY when every slot is taken. */
+int slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx);
+
+/* CLAIMED -> SUBMITTED with the engine's bit set, then into the ring.
+ * The slot's fields must be filled before. */
+int slora_queue_submit(slora_queue_t *q, uint32_t idx);
+
+/* Drops who's bit (SLORA_REF_WORKER or _ENGINE); the last one frees the
+ * slot. Returns 1 if the slot became FREE. */
+int slora_queue_release(slora_queue_t *q, uint32_t idx, uint32_t who);
+
+/* Engine side: the terminal transitions. Both publish with release
+ * stores and drop the engine's bit. */
+void slora_queue_finish(slora_queue_t *q, uint32_t idx, int32_t finish);
+void slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
+    const char *msg);
+
+/* Appends a token; SLORA_BUSY if the output buffer is full. */
+int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token);
+
+/* Adapter names, published by the engine once loaded. */
+int slora_queue_set_names(slora_queue_t *q, const char **names,
+    uint32_t n, slora_err_t *err);
+/* Index of name among the published names, -1 if absent. */
+int32_t slora_queue_find_name(slora_queue_t *q, const char *name,
+    size_t len);
+/* Iterates: *pos starts at 0; returns the next name or NULL. */
+const char *slora_queue_next_name(slora_queue_t *q, uint32_t *pos);
+
+/* Ring primitives (exposed for tests). */
+size_t slora_ring_size(uint32_t cap);
+void slora_ring_init(slora_ring_t *r, uint32_t cap);
+int slora_ring_push(slora_ring_t *r, uint32_t slot, uint32_t gen);
+int slora_ring_pop(slora_ring_t *r, uint32_t *slot, uint32_t *gen);
+
+/* Histograms and status accounting. */
+void slora_hist_observe(slora_hist_t *h, double seconds);
+void slora_queue_count_status(slora_queue_t *q, int status);
+
+
+#endif /* SLORA_QUEUE_H */

@@ -1,0 +1,84 @@
+# mk/module.mk: the nginx module and the demo server.
+#
+#   make module   build/nginx/objs/ngx_http_slora_module.so, built against
+#                 Debian's nginx headers (/usr/share/nginx/src, from
+#                 nginx-dev) with --with-compat, so /usr/sbin/nginx loads it
+#   make run      install what is missing, fetch the model, make demo
+#                 adapters, build, and run nginx in the foreground on
+#                 http://127.0.0.1:8080/ with conf/nginx.conf (prefix run/)
+#
+# Debian's copy of nginx's configure writes no top-level Makefile, so the
+# module is built with `make -f objs/Makefile modules`. configure runs once
+# (again only when config or config.make change); the copy of the source
+# tree it needs lives in build/nginx-src, its outputs in build/nginx/objs.
+
+NGINX          ?= /usr/sbin/nginx
+NGINX_SRC      ?= /usr/share/nginx/src
+NGINX_TREE     := $(CURDIR)/$(BUILD)/nginx-src
+NGINX_OBJS     := $(CURDIR)/$(BUILD)/nginx/objs
+MODULE_SO      := $(NGINX_OBJS)/ngx_http_slora_module.so
+MODULE_SRCS    := $(wildcard ngx_http_slora_module/*.c \
+                             ngx_http_slora_module/*.h)
+
+RUN_PREFIX     := $(CURDIR)/run
+RUN_MODEL      := models/SmolLM2-135M-Instruct.Q4_1.gguf
+RUN_ADAPTERS   := conf/adapters
+RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
+APT_PACKAGES   := nginx nginx-dev libcjson-dev libpcre2-dev \
+                  libopenblas-dev libhiredis-dev pkg-config curl
+
+.PHONY: module run run-deps run-adapters
+
+all: module
+
+module: $(MODULE_SO)
+
+$(NGINX_OBJS)/Makefile: config config.make
+	rm -rf $(NGINX_TREE)
+	@mkdir -p $(dir $(NGINX_TREE)) $(NGINX_OBJS)
+	cp -r $(NGINX_SRC) $(NGINX_TREE)
+	cd $(NGINX_TREE) && ./configure --with-compat \
+	    --builddir=$(NGINX_OBJS) --add-dynamic-module=$(CURDIR)
+
+$(MODULE_SO): $(NGINX_OBJS)/Makefile $(MODULE_SRCS) $(LIB) \
+              $(wildcard engine/*.h)
+	cd $(NGINX_TREE) && $(MAKE) -f $(NGINX_OBJS)/Makefile modules
+	@touch $@
+
+run-deps:
+	@missing=; for p in $(APT_PACKAGES); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	    $$sudo apt-get update && $$sudo apt-get install -y $$missing; \
+	fi
+
+run-adapters: cli $(RUN_MODEL)
+	@mkdir -p $(RUN_ADAPTERS)
+	@for d in $(RUN_DEMO); do \
+	    name=$${d%%:*}; rest=$${d#*:}; rank=$${rest%%:*}; \
+	    seed=$${rest#*:}; \
+	    if [ ! -f $(RUN_ADAPTERS)/$$name/adapter_config.json ]; then \
+	        echo "adapter $$name (rank $$rank)"; \
+	        bin/slora mkadapter --model $(RUN_MODEL) \
+	            --out $(RUN_ADAPTERS)/$$name --rank $$rank --seed $$seed \
+	            || exit 1; \
+	    fi; \
+	done
+
+$(RUN_MODEL):
+	tools/fetch-model
+
+run: run-deps
+	$(MAKE) module cli
+	$(MAKE) run-adapters
+	@mkdir -p $(RUN_PREFIX)/logs $(RUN_PREFIX)/tmp
+	$(NGINX) -t -q -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
+	    -e $(RUN_PREFIX)/logs/error.log
+	@echo
+	@echo "slora: http://127.0.0.1:8080/  (Ctrl-C stops it; logs in run/logs)"
+	@echo
+	$(NGINX) -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
+	    -e $(RUN_PREFIX)/logs/error.log

@@ -1,0 +1,706 @@
+/*
+ * ngx_http_slora_module.c: the module's directives, their configuration
+ * structs and merging, and the hooks that run at configuration time in the
+ * master: postconfiguration adds the shared zone, init_module spawns (or
+ * keeps) the engine process, exit_process lets go of eventfd connections.
+ *
+ * The one idea: everything the engine process depends on (slora_engine,
+ * slora_adapters) lives at http level and is hashed; a reload with the same
+ * hash keeps the running engine and its loaded model, any other reload
+ * starts a new engine on a new zone (the zone's name carries the hash), so
+ * an old engine never shares a ring with a new one.
+ */
+
+#include "ngx_http_slora_module.h"
+
+
+static ngx_int_t ngx_http_slora_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_slora_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_slora_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_slora_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_slora_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_slora_engine_param(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf, ngx_str_t *key, ngx_str_t *val);
+static char *ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf);
+static void ngx_http_slora_tokenizer_cleanup(void *data);
+static char *ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_slora_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_slora_chat_template(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_slora_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_slora_init_module(ngx_cycle_t *cycle);
+static void ngx_http_slora_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_slora_commands[] = {
+
+    { ngx_string("slora_engine"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_slora_engine,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("slora_adapters"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_slora_adapters,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("slora_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_slora_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("slora_tenant"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_slora_loc_conf_t, tenant),
+      NULL },
+
+    { ngx_string("slora_chat_template"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_slora_chat_template,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("slora_deadline"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_slora_loc_conf_t, deadline),
+      NULL },
+
+    { ngx_string("slora_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_slora_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_slora_status_handler },
+
+    { ngx_string("slora_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_slora_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_slora_metrics_handler },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_slora_module_ctx = {
+    ngx_http_slora_preconfiguration,       /* preconfiguration */
+    ngx_http_slora_postconfiguration,      /* postconfiguration */
+
+    ngx_http_slora_create_main_conf,       /* create main configuration */
+    ngx_http_slora_init_main_conf,         /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_slora_create_loc_conf,        /* create location configuration */
+    ngx_http_slora_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_slora_module = {
+    NGX_MODULE_V1,
+    &ngx_http_slora_module_ctx,            /* module context */
+    ngx_http_slora_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_slora_init_module,            /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_slora_exit_process,           /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_slora_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_slora_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_slora_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_slora_module);
+
+    if (!smcf->enabled) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_slora_zone_add(cf, smcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_slora_status_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_slora_filter_init(cf);
+}
+
+
+static void *
+ngx_http_slora_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_slora_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     smcf->enabled = 0;
+     *     smcf->model = { 0, NULL };
+     *     smcf->adapter_dir = { 0, NULL };
+     *     smcf->tokenizer = NULL;
+     *     smcf->zone = NULL;
+     */
+
+    smcf->threads = NGX_CONF_UNSET;
+    smcf->pool = NGX_CONF_UNSET_SIZE;
+    smcf->max_batch_tokens = NGX_CONF_UNSET;
+    smcf->max_running = NGX_CONF_UNSET;
+    smcf->max_ctx = NGX_CONF_UNSET;
+    smcf->slots = NGX_CONF_UNSET;
+    smcf->max_tokens = NGX_CONF_UNSET;
+    smcf->host_cache = NGX_CONF_UNSET_SIZE;
+
+    return smcf;
+}
+
+
+static char *
+ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_slora_main_conf_t  *smcf = conf;
+
+    u_char  *p, buf[4096];
+
+    ngx_conf_init_value(smcf->threads, 0);
+    ngx_conf_init_size_value(smcf->pool, 0);
+    ngx_conf_init_value(smcf->max_batch_tokens, 0);
+    ngx_conf_init_value(smcf->max_running, 0);
+    ngx_conf_init_value(smcf->max_ctx, 4096);
+    ngx_conf_init_value(smcf->slots, 64);
+    ngx_conf_init_value(smcf->max_tokens, 4096);
+    ngx_conf_init_size_value(smcf->host_cache, 0);
+
+    if (smcf->device.len == 0) {
+        ngx_str_set(&smcf->device, "cpu");
+    }
+
+    if (!smcf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    if (smcf->max_tokens > smcf->max_ctx) {
+        smcf->max_tokens = smcf->max_ctx;
+    }
+
+    p = ngx_snprintf(buf, sizeof(buf), "%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz",
+                     &smcf->model, &smcf->device, smcf->threads, smcf->pool,
+                     smcf->max_batch_tokens, smcf->max_running,
+                     smcf->max_ctx, smcf->slots, smcf->max_tokens,
+                     &smcf->adapter_dir, smcf->host_cache);
+
+    smcf->hash = ngx_crc32_long(buf, p - buf);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_slora_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_slora_loc_conf_t  *slcf;
+
+    slcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_slora_loc_conf_t));
+    if (slcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     slcf->api = NGX_HTTP_SLORA_API_NONE;
+     */
+
+    slcf->tenant = NGX_CONF_UNSET_PTR;
+    slcf->chat_template = NGX_CONF_UNSET;
+    slcf->deadline = NGX_CONF_UNSET_MSEC;
+
+    return slcf;
+}
+
+
+static char *
+ngx_http_slora_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_slora_loc_conf_t  *prev = parent;
+    ngx_http_slora_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->tenant, prev->tenant, NULL);
+    ngx_conf_merge_value(conf->chat_template, prev->chat_template,
+                         NGX_HTTP_SLORA_CHAT_AUTO);
+    ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 120000);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_slora_main_conf_t  *smcf = conf;
+
+    char        *rv;
+    u_char      *eq, *p;
+    ngx_str_t   *value, key, val;
+    ngx_uint_t   i;
+
+    if (smcf->enabled) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+        if (eq == NULL || eq == value[i].data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: \"%V\" is not key=value",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        key.data = value[i].data;
+        key.len = eq - value[i].data;
+        val.data = eq + 1;
+        val.len = value[i].data + value[i].len - val.data;
+
+        rv = ngx_http_slora_engine_param(cf, smcf, &key, &val);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    if (smcf->model.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: model=PATH is required");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &smcf->model, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the stable model id: the file (or folder) name less ".gguf" */
+    p = smcf->model.data + smcf->model.len;
+    while (p > smcf->model.data && p[-1] == '/') {
+        p--;
+    }
+
+    smcf->model_id.data = p;
+    while (smcf->model_id.data > smcf->model.data
+           && smcf->model_id.data[-1] != '/')
+    {
+        smcf->model_id.data--;
+    }
+
+    smcf->model_id.len = p - smcf->model_id.data;
+
+    if (smcf->model_id.len > 5
+        && ngx_strncasecmp(p - 5, (u_char *) ".gguf", 5) == 0)
+    {
+        smcf->model_id.len -= 5;
+    }
+
+    if (smcf->model_id.len == 0
+        || smcf->model_id.len >= SLORA_QUEUE_ADAPTER_LEN)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: model=\"%V\" gives no usable name",
+                           &smcf->model);
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->enabled = 1;
+
+    return ngx_http_slora_load_tokenizer(cf, smcf);
+}
+
+
+static char *
+ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
+    ngx_str_t *key, ngx_str_t *val)
+{
+    off_t       size;
+    ngx_int_t   n, *np;
+
+    if (val->len == 0) {
+        goto invalid;
+    }
+
+    if (key->len == 5 && ngx_strncmp(key->data, "model", 5) == 0) {
+        smcf->model = *val;
+        return NGX_CONF_OK;
+    }
+
+    if (key->len == 6 && ngx_strncmp(key->data, "device", 6) == 0) {
+        if (val->len != 3 || ngx_strncmp(val->data, "cpu", 3) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: device=\"%V\" is not supported"
+                               " by this build (only \"cpu\")", val);
+            return NGX_CONF_ERROR;
+        }
+
+        smcf->device = *val;
+        return NGX_CONF_OK;
+    }
+
+    if ((key->len == 4 && ngx_strncmp(key->data, "pool", 4) == 0)) {
+        size = ngx_parse_offset(val);
+        if (size == NGX_ERROR) {
+            goto invalid;
+        }
+
+        smcf->pool = (size_t) size;
+        return NGX_CONF_OK;
+    }
+
+    np = NULL;
+
+    if (key->len == 7 && ngx_strncmp(key->data, "threads", 7) == 0) {
+        np = &smcf->threads;
+
+    } else if (key->len == 16
+               && ngx_strncmp(key->data, "max_batch_tokens", 16) == 0)
+    {
+        np = &smcf->max_batch_tokens;
+
+    } else if (key->len == 11
+               && ngx_strncmp(key->data, "max_running", 11) == 0)
+    {
+        np = &smcf->max_running;
+
+    } else if (key->len == 7 && ngx_strncmp(key->data, "max_ctx", 7) == 0) {
+        np = &smcf->max_ctx;
+
+    } else if (key->len == 5 && ngx_strncmp(key->data, "slots", 5) == 0) {
+        np = &smcf->slots;
+
+    } else if (key->len == 10
+               && ngx_strncmp(key->data, "max_tokens", 10) == 0)
+    {
+        np = &smcf->max_tokens;
+    }
+
+    if (np == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: unknown parameter \"%V\"", key);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_atoi(val->data, val->len);
+    if (n == NGX_ERROR || n > 1000000
+        || (n == 0 && np != &smcf->threads))
+    {
+        goto invalid;
+    }
+
+    *np = n;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_engine: invalid value \"%V\" for \"%V\"",
+                       val, key);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf)
+{
+    char                *path;
+    slora_err_t          err;
+    ngx_pool_cleanup_t  *cln;
+
+    path = ngx_pnalloc(cf->pool, smcf->model.len + 1);
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(path, smcf->model.data, smcf->model.len);
+    path[smcf->model.len] = '\0';
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    err.msg[0] = '\0';
+    smcf->tokenizer = slora_tokenizer_load(path, &err);
+
+    if (smcf->tokenizer == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: cannot load the tokenizer of"
+                           " model=\"%V\": %s", &smcf->model, err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_slora_tokenizer_cleanup;
+    cln->data = smcf->tokenizer;
+
+    smcf->model_template = slora_tokenizer_chat_template(smcf->tokenizer);
+    smcf->n_stop_ids = slora_tokenizer_stop_ids(smcf->tokenizer,
+                                                 smcf->stop_ids,
+                                                 SLORA_QUEUE_STOP_IDS);
+    if (smcf->n_stop_ids > SLORA_QUEUE_STOP_IDS) {
+        smcf->n_stop_ids = SLORA_QUEUE_STOP_IDS;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_slora_tokenizer_cleanup(void *data)
+{
+    slora_tokenizer_free(data);
+}
+
+
+static char *
+ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_slora_main_conf_t  *smcf = conf;
+
+    off_t        size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (smcf->adapter_dir.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "dir=", 4) == 0) {
+            smcf->adapter_dir.data = value[i].data + 4;
+            smcf->adapter_dir.len = value[i].len - 4;
+
+            if (smcf->adapter_dir.len == 0) {
+                goto invalid;
+            }
+
+            if (ngx_conf_full_name(cf->cycle, &smcf->adapter_dir, 0)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "host_cache=", 11) == 0) {
+            s.data = value[i].data + 11;
+            s.len = value[i].len - 11;
+            size = ngx_parse_offset(&s);
+
+            if (size == NGX_ERROR || size == 0) {
+                goto invalid;
+            }
+
+            smcf->host_cache = (size_t) size;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (smcf->adapter_dir.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_adapters: dir=PATH is required");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_adapters: invalid parameter \"%V\"",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_slora_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_slora_loc_conf_t  *slcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (slcf->api != NGX_HTTP_SLORA_API_NONE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len != 6 || ngx_strncmp(value[1].data, "openai", 6) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_api: unknown API \"%V\" (only \"openai\")",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_slora_set_handler(cf, cmd, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_slora_api_handler;
+    slcf->api = NGX_HTTP_SLORA_API_OPENAI;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_slora_chat_template(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_slora_loc_conf_t  *slcf = conf;
+
+    char          name[16];
+    ngx_str_t    *value;
+    slora_chat_e  tmpl;
+
+    if (slcf->chat_template != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 4 && ngx_strncmp(value[1].data, "auto", 4) == 0) {
+        slcf->chat_template = NGX_HTTP_SLORA_CHAT_AUTO;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len < sizeof(name)) {
+        ngx_memcpy(name, value[1].data, value[1].len);
+        name[value[1].len] = '\0';
+
+        if (slora_chat_from_name(name, &tmpl) == SLORA_OK) {
+            slcf->chat_template = tmpl;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_chat_template: unknown template \"%V\""
+                       " (chatml, llama2, llama3, mistral or auto)",
+                       &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_slora_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_slora_module);
+
+    if (!smcf->enabled) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs \"slora_engine\" earlier in the http"
+                           " block", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmd->post != NULL) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->handler = (ngx_http_handler_pt) cmd->post;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_slora_init_module(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t             *ccf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_slora_module);
+
+    if (smcf == NULL || !smcf->enabled) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ccf->daemon && !ngx_daemonized) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "slora: \"daemon on\" is not supported: the engine"
+                      " process is spawned before nginx daemonizes and would"
+                      " lose its parent; set \"daemon off;\" in the main"
+                      " context (or run nginx -g \"daemon off;\", as with"
+                      " systemd Type=simple or in a container)");
+        return NGX_ERROR;
+    }
+
+    if (ngx_test_config) {
+        return NGX_OK;
+    }
+
+    return ngx_http_slora_engine_start(cycle, smcf);
+}
+
+
+static void
+ngx_http_slora_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_slora_stream_exit_process();
+}

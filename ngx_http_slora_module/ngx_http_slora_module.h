@@ -1,0 +1,182 @@
+/*
+ * ngx_http_slora_module.h: what the module's files share: the main and
+ * location configuration, the per-request context, and the functions each
+ * concern file offers the others.
+ *
+ * The one idea: three kinds of process touch this module's state. The
+ * master parses the configuration, loads the tokenizer, creates the shared
+ * zone and the eventfds, and spawns the engine; workers inherit all of it
+ * by fork and serve HTTP; the engine process (ngx_http_slora_engine_proc.c)
+ * runs the model and talks to workers only through the zone
+ * (engine/slora_queue.h) and eventfds. Nothing a worker does blocks on the
+ * engine.
+ */
+
+#ifndef NGX_HTTP_SLORA_MODULE_H
+#define NGX_HTTP_SLORA_MODULE_H
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "slora_engine.h"
+#include "slora_queue.h"
+#include "slora_tokenizer.h"
+
+
+#define NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS  256
+#define NGX_HTTP_SLORA_MAX_STOPS           4
+#define NGX_HTTP_SLORA_TICK_MS             500
+#define NGX_HTTP_SLORA_STALE_MS            60000
+#define NGX_HTTP_SLORA_CHAT_AUTO           -1
+
+/* copies a string literal, returns the end */
+#define ngx_http_slora_lit(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
+
+#define NGX_HTTP_SLORA_API_NONE            0
+#define NGX_HTTP_SLORA_API_OPENAI          1
+
+
+typedef enum {
+    NGX_HTTP_SLORA_CHAT = 0,
+    NGX_HTTP_SLORA_COMPLETION
+} ngx_http_slora_kind_e;
+
+
+typedef struct {
+    ngx_flag_t                 enabled;       /* slora_engine given */
+    ngx_str_t                  model;         /* full path */
+    ngx_str_t                  model_id;      /* file name less .gguf */
+    ngx_str_t                  device;
+    ngx_int_t                  threads;
+    size_t                     pool;
+    ngx_int_t                  max_batch_tokens;
+    ngx_int_t                  max_running;
+    ngx_int_t                  max_ctx;
+    ngx_int_t                  slots;
+    ngx_int_t                  max_tokens;
+    ngx_str_t                  adapter_dir;   /* "" when not configured */
+    size_t                     host_cache;
+
+    uint32_t                   hash;          /* of every field above */
+    ngx_shm_zone_t            *zone;
+
+    slora_tokenizer_t         *tokenizer;
+    slora_chat_e               model_template;
+    int32_t                    stop_ids[SLORA_QUEUE_STOP_IDS];
+    int32_t                    n_stop_ids;
+} ngx_http_slora_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                 api;
+    ngx_http_complex_value_t  *tenant;
+    ngx_int_t                  chat_template; /* CHAT_AUTO or slora_chat_e */
+    ngx_msec_t                 deadline;
+} ngx_http_slora_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_http_slora_kind_e      kind;
+    ngx_uint_t                 status;        /* counted at the end */
+
+    ngx_str_t                  model;         /* as the client named it */
+    ngx_str_t                  adapter;       /* "" for the base model */
+    ngx_str_t                  tenant;
+    u_char                     id[40];        /* "chatcmpl-..." */
+    size_t                     id_len;
+    time_t                     created;
+
+    int32_t                    n_prompt;
+    int32_t                    n_done;        /* output tokens consumed */
+    int32_t                    max_tokens;
+    ngx_int_t                  ttft_ms;       /* -1 until the first token */
+    const char                *finish;        /* "stop", "length", NULL */
+
+    uint32_t                   slot;
+    uint32_t                   gen;
+    ngx_connection_t          *wc;            /* the slot's eventfd */
+    ngx_event_t                tick;
+    ngx_msec_t                 deadline;      /* absolute, ngx_current_msec */
+    int64_t                    t_start_ns;
+    int64_t                    t_last_ns;
+
+    slora_detok_t              detok;
+    ngx_str_t                  stop[NGX_HTTP_SLORA_MAX_STOPS];
+    ngx_uint_t                 n_stop;
+    size_t                     stop_max;
+
+    u_char                    *text;          /* held back or accumulated */
+    size_t                     text_len;
+    size_t                     text_cap;
+
+    ngx_chain_t               *free;
+    ngx_chain_t               *busy;
+    ngx_buf_t                 *errpage;       /* JSON for nginx's page */
+
+    unsigned                   stream:1;
+    unsigned                   include_usage:1;
+    unsigned                   have_slot:1;
+    unsigned                   header_sent:1;
+    unsigned                   role_sent:1;
+    unsigned                   finished:1;
+    unsigned                   errpage_sent:1;
+} ngx_http_slora_ctx_t;
+
+
+extern ngx_module_t  ngx_http_slora_module;
+
+
+/* ngx_http_slora_zone.c */
+ngx_int_t ngx_http_slora_zone_add(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf);
+slora_queue_t *ngx_http_slora_queue(ngx_http_slora_main_conf_t *smcf);
+const char *ngx_http_slora_engine_down(slora_queue_t *q);
+
+/* ngx_http_slora_engine_proc.c */
+ngx_int_t ngx_http_slora_engine_start(ngx_cycle_t *cycle,
+    ngx_http_slora_main_conf_t *smcf);
+ngx_int_t ngx_http_slora_slot_fd(uint32_t slot);
+ngx_int_t ngx_http_slora_submit_notify(void);
+
+/* ngx_http_slora_handler.c */
+ngx_int_t ngx_http_slora_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, const char *code,
+    const char *param, const char *fmt, ...);
+ngx_int_t ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
+    const char *value);
+
+/* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
+size_t ngx_http_slora_error_max(size_t msg_len);
+u_char *ngx_http_slora_error_json(u_char *p, const char *type,
+    const char *code, const char *param, const u_char *msg, size_t len);
+size_t ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx, size_t len);
+u_char *ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const u_char *text, size_t len, const char *finish, ngx_uint_t role);
+u_char *ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx);
+ngx_buf_t *ngx_http_slora_response_json(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_queue_t *q);
+
+/* ngx_http_slora_stream.c */
+ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+void ngx_http_slora_stream_exit_process(void);
+
+/* ngx_http_slora_status.c */
+ngx_int_t ngx_http_slora_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_status_init(ngx_conf_t *cf);
+
+/* ngx_http_slora_filter.c */
+ngx_int_t ngx_http_slora_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_slora_variables.c */
+ngx_int_t ngx_http_slora_add_variables(ngx_conf_t *cf);
+
+
+#endif /* NGX_HTTP_SLORA_MODULE_H */

@@ -1,0 +1,251 @@
+/*
+ * ngx_http_slora_openai.c: the JSON bodies of OpenAI's API as this module
+ * sends them: errors, chat.completion and text_completion objects, their
+ * streaming chunks with the usage chunk, and the model list.
+ *
+ * The one idea: these bodies are templates with a few escaped strings in
+ * them, so they are printed straight into nginx buffers whose size is
+ * bounded up front (every escaped byte takes at most 6), instead of being
+ * built as cJSON trees for every token.
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
+
+
+#define NGX_HTTP_SLORA_JSON_OVERHEAD  512
+
+
+static u_char *ngx_http_slora_json_str(u_char *p, const u_char *s,
+    size_t len);
+static u_char *ngx_http_slora_json_cstr(u_char *p, const char *s);
+static u_char *ngx_http_slora_head_json(u_char *p,
+    ngx_http_slora_ctx_t *ctx, const char *object);
+static u_char *ngx_http_slora_usage_obj(u_char *p,
+    ngx_http_slora_ctx_t *ctx);
+
+
+size_t
+ngx_http_slora_error_max(size_t msg_len)
+{
+    return NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * msg_len;
+}
+
+
+u_char *
+ngx_http_slora_error_json(u_char *p, const char *type, const char *code,
+    const char *param, const u_char *msg, size_t len)
+{
+    p = ngx_http_slora_lit(p, "{\"error\":{\"message\":");
+    p = ngx_http_slora_json_str(p, msg, len);
+    p = ngx_http_slora_lit(p, ",\"type\":");
+    p = ngx_http_slora_json_cstr(p, type);
+    p = ngx_http_slora_lit(p, ",\"param\":");
+    p = ngx_http_slora_json_cstr(p, param);
+    p = ngx_http_slora_lit(p, ",\"code\":");
+    p = ngx_http_slora_json_cstr(p, code);
+    p = ngx_http_slora_lit(p, "}}");
+
+    return p;
+}
+
+
+size_t
+ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx, size_t len)
+{
+    return NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * (ctx->model.len + len);
+}
+
+
+u_char *
+ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const u_char *text, size_t len, const char *finish, ngx_uint_t role)
+{
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+        p = ngx_http_slora_head_json(p, ctx, "chat.completion.chunk");
+        p = ngx_http_slora_lit(p, ",\"choices\":[{\"index\":0,\"delta\":{");
+
+        if (role) {
+            p = ngx_http_slora_lit(p, "\"role\":\"assistant\","
+                                      "\"content\":\"\"");
+
+        } else if (finish == NULL) {
+            p = ngx_http_slora_lit(p, "\"content\":");
+            p = ngx_http_slora_json_str(p, text, len);
+        }
+
+        p = ngx_http_slora_lit(p, "},\"logprobs\":null,\"finish_reason\":");
+
+    } else {
+        p = ngx_http_slora_head_json(p, ctx, "text_completion");
+        p = ngx_http_slora_lit(p, ",\"choices\":[{\"text\":");
+        p = ngx_http_slora_json_str(p, text, len);
+        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":null,"
+                                  "\"finish_reason\":");
+    }
+
+    p = ngx_http_slora_json_cstr(p, finish);
+    p = ngx_http_slora_lit(p, "}]");
+
+    if (ctx->include_usage) {
+        p = ngx_http_slora_lit(p, ",\"usage\":null");
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+u_char *
+ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx)
+{
+    p = ngx_http_slora_head_json(p, ctx,
+                                 ctx->kind == NGX_HTTP_SLORA_CHAT
+                                 ? "chat.completion.chunk"
+                                 : "text_completion");
+    p = ngx_http_slora_lit(p, ",\"choices\":[],");
+    p = ngx_http_slora_usage_obj(p, ctx);
+    *p++ = '}';
+
+    return p;
+}
+
+
+ngx_buf_t *
+ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    u_char     *p;
+    ngx_buf_t  *b;
+
+    b = ngx_create_temp_buf(r->pool,
+                            ngx_http_slora_chunk_max(ctx, ctx->text_len));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = b->last;
+
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+        p = ngx_http_slora_head_json(p, ctx, "chat.completion");
+        p = ngx_http_slora_lit(p, ",\"choices\":[{\"index\":0,\"message\":"
+                          "{\"role\":\"assistant\",\"content\":");
+        p = ngx_http_slora_json_str(p, ctx->text, ctx->text_len);
+        p = ngx_http_slora_lit(p, "},\"logprobs\":null,\"finish_reason\":");
+
+    } else {
+        p = ngx_http_slora_head_json(p, ctx, "text_completion");
+        p = ngx_http_slora_lit(p, ",\"choices\":[{\"text\":");
+        p = ngx_http_slora_json_str(p, ctx->text, ctx->text_len);
+        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":null,"
+                                  "\"finish_reason\":");
+    }
+
+    p = ngx_http_slora_json_cstr(p, ctx->finish);
+    p = ngx_http_slora_lit(p, "}],");
+    p = ngx_http_slora_usage_obj(p, ctx);
+    *p++ = '}';
+    *p++ = '\n';
+
+    b->last = p;
+
+    return b;
+}
+
+
+ngx_buf_t *
+ngx_http_slora_models_json(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_queue_t *q)
+{
+    u_char      *p;
+    size_t       size;
+    uint32_t     pos;
+    ngx_buf_t   *b;
+    const char  *name;
+
+    size = NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * smcf->model_id.len;
+    pos = 0;
+
+    while (q && (name = slora_queue_next_name(q, &pos)) != NULL) {
+        size += 128 + 6 * (ngx_strlen(name) + smcf->model_id.len);
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(b->last, "{\"object\":\"list\",\"data\":["
+                    "{\"id\":\"base\",\"object\":\"model\",\"created\":%T,"
+                    "\"owned_by\":\"slora\"},{\"id\":", ngx_time());
+    p = ngx_http_slora_json_str(p, smcf->model_id.data, smcf->model_id.len);
+    p = ngx_sprintf(p, ",\"object\":\"model\",\"created\":%T,"
+                    "\"owned_by\":\"slora\"}", ngx_time());
+
+    pos = 0;
+
+    while (q && (name = slora_queue_next_name(q, &pos)) != NULL) {
+        p = ngx_http_slora_lit(p, ",{\"id\":");
+        p = ngx_http_slora_json_cstr(p, name);
+        p = ngx_sprintf(p, ",\"object\":\"model\",\"created\":%T,"
+                        "\"owned_by\":\"slora\",\"parent\":", ngx_time());
+        p = ngx_http_slora_json_str(p, smcf->model_id.data,
+                                    smcf->model_id.len);
+        *p++ = '}';
+    }
+
+    p = ngx_http_slora_lit(p, "]}\n");
+    b->last = p;
+
+    return b;
+}
+
+
+static u_char *
+ngx_http_slora_head_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const char *object)
+{
+    p = ngx_http_slora_lit(p, "{\"id\":\"");
+    p = ngx_cpymem(p, ctx->id, ctx->id_len);
+    p = ngx_sprintf(p, "\",\"object\":\"%s\",\"created\":%T,\"model\":",
+                    object, ctx->created);
+    p = ngx_http_slora_json_str(p, ctx->model.data, ctx->model.len);
+
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+        p = ngx_http_slora_lit(p, ",\"system_fingerprint\":null");
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
+{
+    return ngx_sprintf(p, "\"usage\":{\"prompt_tokens\":%D,"
+                       "\"completion_tokens\":%D,\"total_tokens\":%D}",
+                       ctx->n_prompt, ctx->n_done,
+                       ctx->n_prompt + ctx->n_done);
+}
+
+
+static u_char *
+ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len)
+{
+    *p++ = '"';
+    p += ngx_http_slora_json_escape(p, s, len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_slora_json_cstr(u_char *p, const char *s)
+{
+    if (s == NULL) {
+        return ngx_http_slora_lit(p, "null");
+    }
+
+    return ngx_http_slora_json_str(p, (const u_char *) s, ngx_strlen(s));
+}

@@ -1,0 +1,308 @@
+/*
+ * ngx_http_slora_status.c: the slora_status (JSON) and slora_metrics
+ * (Prometheus text) handlers, and the log-phase handler that counts every
+ * slora_api response by status.
+ *
+ * The one idea: all numbers live in the shared zone, written by whoever
+ * knows them (the engine its pool and adapter figures and step times,
+ * workers their requests, tokens and latencies) with relaxed atomics, so
+ * any worker can answer for the whole server without asking the engine.
+ */
+
+#include "ngx_http_slora_module.h"
+
+
+#define NGX_HTTP_SLORA_STATUS_SIZE   2048
+#define NGX_HTTP_SLORA_METRICS_SIZE  16384
+
+
+static ngx_int_t ngx_http_slora_send_text(ngx_http_request_t *r,
+    ngx_buf_t *b, const char *type);
+static u_char *ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
+    const char *help, slora_hist_t *h);
+static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
+
+#define ngx_http_slora_ld(v)  atomic_load_explicit(&(v), memory_order_relaxed)
+
+
+ngx_int_t
+ngx_http_slora_status_handler(ngx_http_request_t *r)
+{
+    int64_t                      hb;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    slora_queue_t               *q;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+
+    if (q == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_SLORA_STATUS_SIZE);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    hb = ngx_http_slora_ld(q->heartbeat_ns);
+
+    b->last = ngx_slprintf(b->last, b->end,
+        "{\"engine\":{\"pid\":%D,\"epoch\":%uD,\"restarts\":%uD,"
+        "\"ready\":%s,\"heartbeat_ms_ago\":%L},"
+        "\"slots\":{\"total\":%uD,\"used\":%uD},"
+        "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL},"
+        "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
+        "\"pages_adapter\":%D},"
+        "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
+        "\"evictions\":%uL,\"hits\":%uL},"
+        "\"tokens\":{\"prompt\":%uL,\"completion\":%uL}}\n",
+        ngx_http_slora_ld(q->engine_pid), ngx_http_slora_ld(q->epoch),
+        ngx_http_slora_ld(q->restarts),
+        ngx_http_slora_engine_down(q) == NULL ? "true" : "false",
+        hb ? (int64_t) (slora_now_ns() - hb) / 1000000 : (int64_t) -1,
+        q->geom.n_slots, ngx_http_slora_ld(q->slots_used),
+        ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
+        ngx_http_slora_ld(q->requests_total),
+        ngx_http_slora_ld(q->pages_total), ngx_http_slora_ld(q->pages_free),
+        ngx_http_slora_ld(q->pages_kv), ngx_http_slora_ld(q->pages_adapter),
+        ngx_http_slora_ld(q->adapters_in_pool),
+        ngx_http_slora_ld(q->adapters_in_host),
+        ngx_http_slora_ld(q->adapter_loads),
+        ngx_http_slora_ld(q->adapter_evictions),
+        ngx_http_slora_ld(q->adapter_hits),
+        ngx_http_slora_ld(q->tokens_prompt),
+        ngx_http_slora_ld(q->tokens_completion));
+
+    return ngx_http_slora_send_text(r, b, "application/json");
+}
+
+
+ngx_int_t
+ngx_http_slora_metrics_handler(ngx_http_request_t *r)
+{
+    u_char                      *p, *end;
+    ngx_int_t                    rc, i;
+    ngx_buf_t                   *b;
+    slora_queue_t               *q;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+
+    if (q == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_SLORA_METRICS_SIZE);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+    end = b->end;
+
+    p = ngx_slprintf(p, end,
+                     "# HELP slora_requests_total Requests served by"
+                     " slora_api, by HTTP status.\n"
+                     "# TYPE slora_requests_total counter\n");
+
+    for (i = 0; i < SLORA_STATUS_N; i++) {
+        if (i < SLORA_STATUS_N - 1) {
+            p = ngx_slprintf(p, end,
+                             "slora_requests_total{status=\"%d\"} %uL\n",
+                             slora_status_codes[i],
+                             ngx_http_slora_ld(q->requests_by_status[i]));
+
+        } else {
+            p = ngx_slprintf(p, end,
+                             "slora_requests_total{status=\"other\"} %uL\n",
+                             ngx_http_slora_ld(q->requests_by_status[i]));
+        }
+    }
+
+    p = ngx_slprintf(p, end,
+        "# HELP slora_tokens_total Tokens processed.\n"
+        "# TYPE slora_tokens_total counter\n"
+        "slora_tokens_total{kind=\"prompt\"} %uL\n"
+        "slora_tokens_total{kind=\"completion\"} %uL\n",
+        ngx_http_slora_ld(q->tokens_prompt),
+        ngx_http_slora_ld(q->tokens_completion));
+
+    p = ngx_http_slora_hist(p, end, "slora_ttft_seconds",
+                            "Time from request to first token.",
+                            &q->ttft_seconds);
+    p = ngx_http_slora_hist(p, end, "slora_inter_token_seconds",
+                            "Time between tokens of a stream.",
+                            &q->inter_token_seconds);
+    p = ngx_http_slora_hist(p, end, "slora_engine_step_seconds",
+                            "Duration of one engine step.",
+                            &q->step_seconds);
+
+    p = ngx_slprintf(p, end,
+        "# HELP slora_queue_depth Requests waiting in the engine.\n"
+        "# TYPE slora_queue_depth gauge\n"
+        "slora_queue_depth %D\n"
+        "# HELP slora_running_requests Requests the engine runs.\n"
+        "# TYPE slora_running_requests gauge\n"
+        "slora_running_requests %D\n"
+        "# HELP slora_pool_pages Pages of the unified pool.\n"
+        "# TYPE slora_pool_pages gauge\n"
+        "slora_pool_pages{kind=\"free\"} %D\n"
+        "slora_pool_pages{kind=\"kv\"} %D\n"
+        "slora_pool_pages{kind=\"adapter\"} %D\n"
+        "# HELP slora_adapter_loads_total Adapters loaded from disk.\n"
+        "# TYPE slora_adapter_loads_total counter\n"
+        "slora_adapter_loads_total %uL\n"
+        "# HELP slora_adapter_evictions_total Adapters evicted from the"
+        " pool.\n"
+        "# TYPE slora_adapter_evictions_total counter\n"
+        "slora_adapter_evictions_total %uL\n"
+        "# HELP slora_adapter_hits_total Adapters found in the pool.\n"
+        "# TYPE slora_adapter_hits_total counter\n"
+        "slora_adapter_hits_total %uL\n"
+        "# HELP slora_engine_restarts_total Engine process restarts.\n"
+        "# TYPE slora_engine_restarts_total counter\n"
+        "slora_engine_restarts_total %uD\n",
+        ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
+        ngx_http_slora_ld(q->pages_free), ngx_http_slora_ld(q->pages_kv),
+        ngx_http_slora_ld(q->pages_adapter),
+        ngx_http_slora_ld(q->adapter_loads),
+        ngx_http_slora_ld(q->adapter_evictions),
+        ngx_http_slora_ld(q->adapter_hits),
+        ngx_http_slora_ld(q->restarts));
+
+    b->last = p;
+
+    return ngx_http_slora_send_text(r, b, "text/plain; version=0.0.4");
+}
+
+
+static u_char *
+ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
+    const char *help, slora_hist_t *h)
+{
+    int       i;
+    uint64_t  cum;
+
+    p = ngx_slprintf(p, end, "# HELP %s %s\n# TYPE %s histogram\n", name,
+                     help, name);
+
+    cum = 0;
+
+    for (i = 0; i < SLORA_HIST_BUCKETS; i++) {
+        cum += ngx_http_slora_ld(h->bucket[i]);
+
+        if (i < SLORA_HIST_BUCKETS - 1) {
+            p = ngx_slprintf(p, end, "%s_bucket{le=\"%.4f\"} %uL\n", name,
+                             slora_hist_le[i], cum);
+
+        } else {
+            p = ngx_slprintf(p, end, "%s_bucket{le=\"+Inf\"} %uL\n", name,
+                             cum);
+        }
+    }
+
+    return ngx_slprintf(p, end, "%s_sum %.6f\n%s_count %uL\n", name,
+                        ngx_http_slora_ld(h->sum_us) / 1e6, name,
+                        ngx_http_slora_ld(h->count));
+}
+
+
+static ngx_int_t
+ngx_http_slora_send_text(ngx_http_request_t *r, ngx_buf_t *b,
+    const char *type)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_slora_status_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_slora_log_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_slora_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                   status;
+    slora_queue_t               *q;
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+
+    if (slcf->api == NGX_HTTP_SLORA_API_NONE) {
+        return NGX_OK;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+
+    if (q == NULL) {
+        return NGX_OK;
+    }
+
+    status = r->headers_out.status;
+
+    if (r->connection->error && !r->header_sent) {
+        status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
+    slora_queue_count_status(q, (int) status);
+
+    return NGX_OK;
+}

@@ -1,0 +1,904 @@
+/*
+ * ngx_http_slora_stream.c: a request from the moment its slot is submitted
+ * until it ends: the slot's eventfd in the worker's event loop, reading
+ * published tokens, detokenizing, stop strings, and sending either SSE
+ * chunks (stream) or one JSON body at the end.
+ *
+ * The one idea: the worker reacts to three events and never waits. The
+ * slot's eventfd (registered with ngx_get_connection only while the
+ * request lives, edge-triggered, so it is drained in the handler) says
+ * tokens or the end were published; the client's write event says a slow
+ * client has taken what was sent (until then tokens simply stay in the
+ * slot, which holds max_tokens); a 500 ms tick enforces the deadline,
+ * notices a dead engine within a tick or two, and keeps a gracefully
+ * exiting worker alive until its streams end (notes/toolchain.md pitfall
+ * e). Output buffers are recycled with ngx_chain_update_chains().
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_sse.h"
+#include "ngx_http_slora_text.h"
+
+
+static void ngx_http_slora_wake(ngx_event_t *ev);
+static void ngx_http_slora_tick(ngx_event_t *ev);
+static void ngx_http_slora_write_handler(ngx_http_request_t *r);
+static void ngx_http_slora_pump(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+static ngx_int_t ngx_http_slora_take_tokens(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, slora_queue_t *q, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, int32_t token, ngx_uint_t flush);
+static ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, size_t len, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len,
+    ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
+static void ngx_http_slora_finish(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t **out, ngx_chain_t **ll,
+    ngx_uint_t flush);
+static void ngx_http_slora_send_last(ngx_http_request_t *r,
+    ngx_chain_t *out);
+static void ngx_http_slora_fail_request(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t status, const char *type,
+    const char *code, const char *msg);
+static ngx_int_t ngx_http_slora_send_header(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+static void ngx_http_slora_release(ngx_http_slora_ctx_t *ctx);
+static void ngx_http_slora_cleanup(void *data);
+
+
+/* this worker's live eventfd connections, by slot, for exit_process */
+static ngx_connection_t  **ngx_http_slora_conns;
+static ngx_uint_t          ngx_http_slora_n_conns;
+
+
+ngx_int_t
+ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    u_char                      *p;
+    size_t                       n;
+    uint64_t                     v;
+    ngx_int_t                    fd;
+    ngx_chain_t                 *out, **ll;
+    slora_queue_t               *q;
+    ngx_connection_t            *wc;
+    ngx_http_cleanup_t          *cln;
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        ngx_http_slora_release(ctx);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_slora_cleanup;
+    cln->data = ctx;
+
+    if (ngx_http_slora_conns == NULL) {
+        ngx_http_slora_n_conns = q->geom.n_slots;
+        ngx_http_slora_conns = ngx_calloc(ngx_http_slora_n_conns
+                                          * sizeof(ngx_connection_t *),
+                                          ngx_cycle->log);
+        if (ngx_http_slora_conns == NULL) {
+            ngx_http_slora_release(ctx);
+            return NGX_ERROR;
+        }
+    }
+
+    fd = ngx_http_slora_slot_fd(ctx->slot);
+    if (fd == -1 || ctx->slot >= ngx_http_slora_n_conns) {
+        ngx_http_slora_release(ctx);
+        return NGX_ERROR;
+    }
+
+    /* counts left from the slot's previous request */
+    while (read(fd, &v, sizeof(v)) > 0) { /* void */ }
+
+    wc = ngx_get_connection(fd, r->connection->log);
+    if (wc == NULL) {
+        ngx_http_slora_release(ctx);
+        return NGX_ERROR;
+    }
+
+    wc->data = ctx;
+    wc->read->handler = ngx_http_slora_wake;
+    wc->read->log = r->connection->log;
+    wc->write->log = r->connection->log;
+    ctx->wc = wc;
+    ngx_http_slora_conns[ctx->slot] = wc;
+
+    if (ngx_handle_read_event(wc->read, 0) != NGX_OK) {
+        ngx_http_slora_release(ctx);
+        return NGX_ERROR;
+    }
+
+    ctx->text_cap = 1024;
+    ctx->text = ngx_pnalloc(r->pool, ctx->text_cap);
+    if (ctx->text == NULL) {
+        ngx_http_slora_release(ctx);
+        return NGX_ERROR;
+    }
+
+    slora_detok_init(&ctx->detok);
+
+    ctx->deadline = ngx_current_msec + slcf->deadline;
+    ctx->tick.handler = ngx_http_slora_tick;
+    ctx->tick.data = ctx;
+    ctx->tick.log = r->connection->log;
+    ngx_add_timer(&ctx->tick, NGX_HTTP_SLORA_TICK_MS);
+
+    if (ctx->stream) {
+        if (ngx_http_slora_send_header(r, ctx) != NGX_OK) {
+            ngx_http_slora_release(ctx);
+            return NGX_ERROR;
+        }
+
+        out = NULL;
+        ll = &out;
+
+        if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+            p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, 0));
+            if (p == NULL) {
+                ngx_http_slora_release(ctx);
+                return NGX_ERROR;
+            }
+
+            n = ngx_http_slora_chunk_json(p, ctx, NULL, 0, NULL, 1) - p;
+            ctx->role_sent = 1;
+
+            if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK) {
+                ngx_http_slora_release(ctx);
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
+            ngx_http_slora_release(ctx);
+            return NGX_ERROR;
+        }
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_slora_write_handler;
+
+    if (slora_queue_submit(q, ctx->slot) != SLORA_OK) {
+        ngx_http_slora_release(ctx);
+        return NGX_ERROR;
+    }
+
+    ngx_http_slora_submit_notify();
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_http_slora_stream_exit_process(void)
+{
+    ngx_uint_t         i;
+    ngx_connection_t  *wc;
+
+    for (i = 0; i < ngx_http_slora_n_conns; i++) {
+        wc = ngx_http_slora_conns[i];
+
+        if (wc != NULL) {
+            ngx_free_connection(wc);
+            wc->fd = (ngx_socket_t) -1;
+            ngx_http_slora_conns[i] = NULL;
+        }
+    }
+}
+
+
+static void
+ngx_http_slora_wake(ngx_event_t *ev)
+{
+    uint64_t               v;
+    ngx_connection_t      *wc, *c;
+    ngx_http_request_t    *r;
+    ngx_http_slora_ctx_t  *ctx;
+
+    wc = ev->data;
+    ctx = wc->data;
+    r = ctx->request;
+    c = r->connection;
+
+    while (read(wc->fd, &v, sizeof(v)) > 0) { /* void */ }
+
+    ev->ready = 0;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_slora_pump(r, ctx);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_slora_tick(ngx_event_t *ev)
+{
+    uint32_t                     st;
+    const char                  *down;
+    slora_slot_t                *s;
+    slora_queue_t               *q;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_slora_ctx_t        *ctx;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ctx->finished || !ctx->have_slot) {
+        return;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+    s = slora_queue_slot(q, ctx->slot);
+
+    if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0) {
+        ngx_http_slora_fail_request(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
+                                    "timeout", "deadline_exceeded",
+                                    "The request ran past its deadline"
+                                    " (slora_deadline)");
+        goto done;
+    }
+
+    st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+    if (st == SLORA_SLOT_SUBMITTED || st == SLORA_SLOT_RUNNING) {
+        down = ngx_http_slora_engine_down(q);
+
+        if (down == NULL && st == SLORA_SLOT_RUNNING
+            && s->epoch != atomic_load(&q->epoch))
+        {
+            down = "the engine restarted";
+        }
+
+        if (down != NULL) {
+            ngx_http_slora_fail_request(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "server_error", "engine_failed",
+                                        down);
+            goto done;
+        }
+    }
+
+    /* a lost wakeup costs a tick, never a hang; the timer is set first
+     * because the pump may end the request, and ctx with it */
+    ngx_add_timer(&ctx->tick, NGX_HTTP_SLORA_TICK_MS);
+    ngx_http_slora_pump(r, ctx);
+
+done:
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_slora_write_handler(ngx_http_request_t *r)
+{
+    ngx_event_t           *wev;
+    ngx_http_slora_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
+    wev = r->connection->write;
+
+    if (ctx == NULL || ctx->finished) {
+        return;
+    }
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "slora: client timed out");
+        r->connection->timedout = 1;
+        ngx_http_slora_release(ctx);
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    if (ngx_http_slora_send(r, ctx, NULL) == NGX_ERROR) {
+        ngx_http_slora_release(ctx);
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    if (ctx->busy == NULL) {
+        ngx_http_slora_pump(r, ctx);
+    }
+}
+
+
+/* Takes what the engine published and moves the request on. */
+static void
+ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    uint32_t                     st;
+    ngx_int_t                    rc;
+    ngx_chain_t                 *out, **ll;
+    slora_slot_t                *s;
+    slora_queue_t               *q;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (ctx->finished || !ctx->have_slot) {
+        return;
+    }
+
+    if (ctx->stream && ctx->busy) {
+        /* a slow client: the tokens wait in the slot */
+        return;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+    s = slora_queue_slot(q, ctx->slot);
+
+    /* the state first: once terminal, n_out is final */
+    st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+    out = NULL;
+    ll = &out;
+
+    rc = ngx_http_slora_take_tokens(r, ctx, q, &ll);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_slora_fail_request(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "server_error", "internal_error",
+                                    "The output could not be decoded");
+        return;
+    }
+
+    if (rc == NGX_DONE) {
+        /* a stop string matched */
+        ctx->finish = "stop";
+        ngx_http_slora_finish(r, ctx, &out, ll, 0);
+        return;
+    }
+
+    if (st == SLORA_SLOT_FAILED) {
+        if (out && ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
+            ngx_http_slora_release(ctx);
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        ngx_http_slora_fail_request(r, ctx,
+                                    s->err_status ? (ngx_uint_t) s->err_status
+                                    : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    s->err_status == NGX_HTTP_NOT_FOUND
+                                    ? "invalid_request_error"
+                                    : "server_error",
+                                    s->err_status == NGX_HTTP_NOT_FOUND
+                                    ? "model_not_found" : "engine_error",
+                                    s->err);
+        return;
+    }
+
+    if (st == SLORA_SLOT_FINISHED) {
+        ctx->finish = s->finish == SLORA_FINISH_LENGTH ? "length" : "stop";
+        ngx_http_slora_finish(r, ctx, &out, ll, 1);
+        return;
+    }
+
+    if (out == NULL) {
+        return;
+    }
+
+    if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
+        ngx_http_slora_release(ctx);
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+}
+
+
+/*
+ * Detokenizes the newly published tokens into ctx->text and, when
+ * streaming, turns what no stop string can still claim into chunk events.
+ * NGX_DONE: a stop string matched and ctx->text ends before it.
+ */
+static ngx_int_t
+ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    slora_queue_t *q, ngx_chain_t ***ll)
+{
+    size_t                  from, match, safe, which;
+    int32_t                 n, k, *tokens;
+    int64_t                 now;
+    slora_slot_t           *s;
+    ngx_http_slora_text_t   stops[NGX_HTTP_SLORA_MAX_STOPS];
+    ngx_uint_t              i;
+
+    s = slora_queue_slot(q, ctx->slot);
+    n = atomic_load_explicit(&s->n_out, memory_order_acquire);
+
+    if (n <= ctx->n_done) {
+        return NGX_OK;
+    }
+
+    now = slora_now_ns();
+
+    if (ctx->n_done == 0) {
+        ctx->ttft_ms = (ngx_int_t) ((now - ctx->t_start_ns) / 1000000);
+        slora_hist_observe(&q->ttft_seconds, (now - ctx->t_start_ns) / 1e9);
+
+    } else {
+        for (k = ctx->n_done; k < n; k++) {
+            slora_hist_observe(&q->inter_token_seconds,
+                               (now - ctx->t_last_ns) / 1e9
+                               / (n - ctx->n_done));
+        }
+    }
+
+    ctx->t_last_ns = now;
+    tokens = slora_queue_output(q, ctx->slot);
+
+    for (i = 0; i < ctx->n_stop; i++) {
+        stops[i].data = ctx->stop[i].data;
+        stops[i].len = ctx->stop[i].len;
+    }
+
+    for (k = ctx->n_done; k < n; k++) {
+        from = ctx->text_len;
+
+        if (ngx_http_slora_append(r, ctx, tokens[k], 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->n_done++;
+        safe = ctx->text_len;
+
+        if (ctx->n_stop) {
+            /* a new match can only start this close to the new bytes */
+            from = from > ctx->stop_max ? from - ctx->stop_max : 0;
+
+            match = ngx_http_slora_stop_scan(ctx->text + from,
+                                             ctx->text_len - from, stops,
+                                             ctx->n_stop, &which, &safe);
+            safe += from;
+
+            if (match + from < ctx->text_len) {
+                ctx->text_len = match + from;
+                return NGX_DONE;
+            }
+        }
+
+        if (ctx->stream && safe > 0
+            && ngx_http_slora_emit_text(r, ctx, safe, ll) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* Appends the text of a token (or, with flush, what the detokenizer holds
+ * back) to ctx->text, growing it as needed. */
+static ngx_int_t
+ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    int32_t token, ngx_uint_t flush)
+{
+    int                          rc;
+    u_char                      *p;
+    size_t                       n;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    for ( ;; ) {
+        n = 0;
+
+        if (flush) {
+            rc = slora_detok_flush(&ctx->detok, (char *) ctx->text
+                                   + ctx->text_len,
+                                   ctx->text_cap - ctx->text_len, &n);
+
+        } else {
+            rc = slora_detok_push(&ctx->detok, smcf->tokenizer, token, 1,
+                                  (char *) ctx->text + ctx->text_len,
+                                  ctx->text_cap - ctx->text_len, &n);
+        }
+
+        if (rc == SLORA_OK) {
+            ctx->text_len += n;
+            return NGX_OK;
+        }
+
+        if (rc != SLORA_BUSY || ctx->text_cap > 64 * 1024 * 1024) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "slora: cannot decode token %D", token);
+            return NGX_ERROR;
+        }
+
+        p = ngx_pnalloc(r->pool, ctx->text_cap * 2);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, ctx->text, ctx->text_len);
+        ctx->text = p;
+        ctx->text_cap *= 2;
+    }
+}
+
+
+/* Sends ctx->text[0..len) as one chunk event and drops it from text. */
+static ngx_int_t
+ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    size_t len, ngx_chain_t ***ll)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_chunk_json(p, ctx, ctx->text, len, NULL, 0);
+
+    if (ngx_http_slora_emit(r, ctx, p, last - p, ll) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memmove(ctx->text, ctx->text + len, ctx->text_len - len);
+    ctx->text_len -= len;
+
+    return NGX_OK;
+}
+
+
+/* Frames data as one SSE event into a recycled buffer linked at **ll. */
+static ngx_int_t
+ngx_http_slora_emit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const u_char *data, size_t len, ngx_chain_t ***ll)
+{
+    size_t        need, size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    need = ngx_http_slora_sse_frame(NULL, 0, data, len);
+
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+
+    if (b->start == NULL || (size_t) (b->end - b->start) < need) {
+        size = ngx_max(need, 1024);
+
+        b->start = ngx_palloc(r->pool, size);
+        if (b->start == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->end = b->start + size;
+    }
+
+    b->pos = b->start;
+    b->last = b->start + ngx_http_slora_sse_frame(b->start,
+                                                  b->end - b->start,
+                                                  data, len);
+    b->temporary = 1;
+    b->flush = 0;
+    b->last_buf = 0;
+    b->last_in_chain = 0;
+    b->tag = (ngx_buf_tag_t) &ngx_http_slora_module;
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/* Sends out (or, with NULL, what is pending) and recycles sent buffers;
+ * arms the write event while a slow client holds some. */
+static ngx_int_t
+ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_chain_t *out)
+{
+    ngx_int_t                  rc;
+    ngx_chain_t               *cl;
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    for (cl = out; cl; cl = cl->next) {
+        if (cl->next == NULL) {
+            cl->buf->flush = 1;
+        }
+    }
+
+    rc = ngx_http_output_filter(r, out);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_slora_module);
+
+    wev = r->connection->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (ctx->busy) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    return rc;
+}
+
+
+/* The end of a request that generated: the last text, then the final
+ * chunk, usage and [DONE] (stream) or the whole JSON body. *out heads
+ * the events not yet sent, *ll is where the next one links. */
+static void
+ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_chain_t **out, ngx_chain_t **ll, ngx_uint_t flush)
+{
+    u_char       *p, *last;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   body;
+
+    /* unless a stop string cut the text, what the detokenizer holds back
+     * belongs to it */
+    if (flush && ngx_http_slora_append(r, ctx, 0, 1) != NGX_OK) {
+        ngx_http_slora_fail_request(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "server_error", "internal_error",
+                                    "The output could not be decoded");
+        return;
+    }
+
+    ngx_http_slora_release(ctx);
+    ctx->finished = 1;
+
+    if (!ctx->stream) {
+        b = ngx_http_slora_response_json(r, ctx);
+        if (b == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        b->last_buf = (r == r->main) ? 1 : 0;
+        b->last_in_chain = 1;
+
+        r->headers_out.status = NGX_HTTP_OK;
+        r->headers_out.content_length_n = b->last - b->pos;
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+        rc = ngx_http_send_header(r);
+
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+
+        body.buf = b;
+        body.next = NULL;
+
+        ngx_http_finalize_request(r, ngx_http_output_filter(r, &body));
+        return;
+    }
+
+    if (ctx->text_len
+        && ngx_http_slora_emit_text(r, ctx, ctx->text_len, &ll) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, 0));
+    if (p == NULL) {
+        goto failed;
+    }
+
+    last = ngx_http_slora_chunk_json(p, ctx, (u_char *) "", 0, ctx->finish,
+                                     0);
+    if (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK) {
+        goto failed;
+    }
+
+    if (ctx->include_usage) {
+        last = ngx_http_slora_usage_json(p, ctx);
+        if (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_slora_emit(r, ctx, (u_char *) "[DONE]", 6, &ll) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_http_slora_send_last(r, *out);
+    return;
+
+failed:
+
+    ngx_http_finalize_request(r, NGX_ERROR);
+}
+
+
+static void
+ngx_http_slora_fail_request(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t status, const char *type, const char *code, const char *msg)
+{
+    u_char       *p, *last, copy[SLORA_QUEUE_ERR_LEN];
+    size_t        len;
+    ngx_chain_t  *out, **ll;
+
+    /* msg may live in the slot, which is gone once released */
+    ngx_cpystrn(copy, (u_char *) msg, sizeof(copy));
+    msg = (const char *) copy;
+
+    ngx_http_slora_release(ctx);
+    ctx->finished = 1;
+    ctx->finish = NULL;
+
+    if (!ctx->header_sent) {
+        ngx_http_finalize_request(r,
+            ngx_http_slora_send_error(r, status, type, code, NULL, "%s",
+                                      msg));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "slora: stream failed: %s", msg);
+
+    len = ngx_strlen(msg);
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_error_max(len));
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    last = ngx_http_slora_error_json(p, type, code, NULL, (u_char *) msg,
+                                     len);
+
+    out = NULL;
+    ll = &out;
+
+    if (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK
+        || ngx_http_slora_emit(r, ctx, (u_char *) "[DONE]", 6, &ll)
+           != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    ngx_http_slora_send_last(r, out);
+}
+
+
+/* Sends the stream's last events with last_buf and ends the request. */
+static void
+ngx_http_slora_send_last(ngx_http_request_t *r, ngx_chain_t *out)
+{
+    ngx_chain_t  *cl;
+
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
+
+    cl->buf->flush = 1;
+    cl->buf->last_buf = (r == r->main) ? 1 : 0;
+    cl->buf->last_in_chain = 1;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, out));
+}
+
+
+static ngx_int_t
+ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = -1;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    ngx_http_clear_accept_ranges(r);
+    ngx_http_clear_last_modified(r);
+    ngx_http_clear_etag(r);
+
+    if (ngx_http_slora_add_header(r, "Cache-Control", "no-cache") != NGX_OK
+        || ngx_http_slora_add_header(r, "X-Accel-Buffering", "no")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->header_sent = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Lets go of the slot and the eventfd (idempotent). A slot the engine still
+ * runs gets its cancel flag; the engine frees its pages at the next step
+ * and, holding the last bit, returns the slot to FREE.
+ */
+static void
+ngx_http_slora_release(ngx_http_slora_ctx_t *ctx)
+{
+    uint32_t                     st;
+    slora_slot_t                *s;
+    slora_queue_t               *q;
+    ngx_connection_t            *wc;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (ctx->tick.timer_set) {
+        ngx_del_timer(&ctx->tick);
+    }
+
+    wc = ctx->wc;
+
+    if (wc != NULL) {
+        if (wc->read->active) {
+            ngx_del_event(wc->read, NGX_READ_EVENT, 0);
+        }
+
+        ngx_free_connection(wc);
+        wc->fd = (ngx_socket_t) -1;
+        ngx_http_slora_conns[ctx->slot] = NULL;
+        ctx->wc = NULL;
+    }
+
+    if (!ctx->have_slot) {
+        return;
+    }
+
+    smcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+    s = slora_queue_slot(q, ctx->slot);
+
+    st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+    if (st != SLORA_SLOT_FINISHED && st != SLORA_SLOT_FAILED) {
+        atomic_store(&s->cancel, 1);
+        ngx_http_slora_submit_notify();
+    }
+
+    slora_queue_release(q, ctx->slot, SLORA_REF_WORKER);
+    ctx->have_slot = 0;
+
+    atomic_fetch_add_explicit(&q->tokens_prompt, ctx->n_prompt,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&q->tokens_completion, ctx->n_done,
+                              memory_order_relaxed);
+}
+
+
+static void
+ngx_http_slora_cleanup(void *data)
+{
+    ngx_http_slora_ctx_t  *ctx = data;
+
+    ngx_http_slora_release(ctx);
+}

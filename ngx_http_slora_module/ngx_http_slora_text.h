@@ -1,0 +1,42 @@
+/*
+ * ngx_http_slora_text.h: pure text helpers the worker needs around the
+ * tokenizer: strict UTF-8 validation of client strings, JSON string
+ * escaping, and stop-string matching with hold-back, so a unit test can
+ * check them without nginx.
+ */
+
+#ifndef NGX_HTTP_SLORA_TEXT_H
+#define NGX_HTTP_SLORA_TEXT_H
+
+
+#include <stddef.h>
+
+
+typedef struct {
+    const unsigned char  *data;
+    size_t                len;
+} ngx_http_slora_text_t;
+
+
+/* 1 if p[0..len) is well-formed UTF-8 (no overlongs, no surrogates, at
+ * most U+10FFFF, no NUL), else 0. */
+int ngx_http_slora_utf8_valid(const unsigned char *p, size_t len);
+
+/* Escapes src for the inside of a JSON string. dst NULL: returns the
+ * length needed (at most 6 * len); else writes it and returns it. */
+size_t ngx_http_slora_json_escape(unsigned char *dst,
+    const unsigned char *src, size_t len);
+
+/*
+ * Looks for the stop strings in text[0..len). Returns the offset of the
+ * earliest match (text from there on is not returned to the client) and
+ * sets *which, or returns len when nothing matched; then *safe is how
+ * many bytes may be sent now: text from *safe on could still grow into a
+ * stop string and is held back.
+ */
+size_t ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
+    const ngx_http_slora_text_t *stops, size_t n_stops, size_t *which,
+    size_t *safe);
+
+
+#endif /* NGX_HTTP_SLORA_TEXT_H */

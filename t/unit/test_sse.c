@@ -1,0 +1,392 @@
+/*
+ * test_sse.c: the module's pure pieces without nginx: SSE framing, the
+ * text helpers (UTF-8 validation, JSON escaping, stop strings with
+ * hold-back), and the shared-zone ABI of engine/slora_queue.h (ring,
+ * slot ownership, token publishing, adapter names), including producers
+ * racing on the ring from several threads.
+ *
+ * The module's framing and text files include no nginx header, so they
+ * are compiled into this test directly.
+ */
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "tap.h"
+#include "slora_queue.h"
+
+#include "../../ngx_http_slora_module/ngx_http_slora_sse.c"
+#include "../../ngx_http_slora_module/ngx_http_slora_text.c"
+
+
+#define U(s)  ((const unsigned char *) (s))
+
+
+static const char *frame(const char *data, size_t len);
+static void test_sse(void);
+static void test_utf8(void);
+static void test_escape(void);
+static void test_stop(void);
+static void test_ring(void);
+static void test_ring_threads(void);
+static void test_queue(void);
+static void *producer(void *arg);
+
+
+static const char *
+frame(const char *data, size_t len)
+{
+    static unsigned char  buf[256];
+    size_t                n;
+
+    n = ngx_http_slora_sse_frame(buf, sizeof(buf) - 1, U(data), len);
+    buf[n < sizeof(buf) ? n : sizeof(buf) - 1] = '\0';
+
+    return (const char *) buf;
+}
+
+
+static void
+test_sse(void)
+{
+    unsigned char  buf[64];
+    size_t         n;
+
+    is_str(frame("{\"a\":1}", 7), "data: {\"a\":1}\n\n", "one line");
+    is_str(frame("[DONE]", 6), "data: [DONE]\n\n", "[DONE]");
+    is_str(frame("", 0), "data: \n\n", "empty data");
+    is_str(frame("a\nb", 3), "data: a\ndata: b\n\n", "LF splits lines");
+    is_str(frame("a\r\nb", 4), "data: a\ndata: b\n\n", "CRLF is one break");
+    is_str(frame("a\rb", 3), "data: a\ndata: b\n\n", "CR alone breaks");
+    is_str(frame("a\n", 2), "data: a\ndata: \n\n",
+           "a trailing break keeps an empty last line");
+    is_str(frame("a\n\nb", 4), "data: a\ndata: \ndata: b\n\n",
+           "an empty line inside data stays a data line");
+
+    memset(buf, 'x', sizeof(buf));
+    n = ngx_http_slora_sse_frame(buf, 5, U("hello"), 5);
+    is_int(n, 13, "size needed is returned when cap is short");
+    ok(buf[0] == 'x', "nothing is written when cap is short");
+
+    n = ngx_http_slora_sse_frame(NULL, 0, U("a\r\n"), 3);
+    is_int(n, 16, "measuring with NULL dst");
+
+    n = ngx_http_slora_sse_frame(buf, 13, U("hello"), 5);
+    ok(n == 13 && memcmp(buf, "data: hello\n\n", 13) == 0,
+       "an exact fit is written");
+}
+
+
+static void
+test_utf8(void)
+{
+    ok(ngx_http_slora_utf8_valid(U("plain ascii"), 11), "ascii");
+    ok(ngx_http_slora_utf8_valid(U("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+                                 14), "2, 3 and 4 byte sequences");
+    ok(ngx_http_slora_utf8_valid(U(""), 0), "empty");
+    ok(!ngx_http_slora_utf8_valid(U("\xff"), 1), "0xff");
+    ok(!ngx_http_slora_utf8_valid(U("\xc3"), 1), "truncated sequence");
+    ok(!ngx_http_slora_utf8_valid(U("\xc0\xaf"), 2), "overlong '/'");
+    ok(!ngx_http_slora_utf8_valid(U("\xe0\x80\xaf"), 3), "overlong 3-byte");
+    ok(!ngx_http_slora_utf8_valid(U("\xed\xa0\x80"), 3), "surrogate D800");
+    ok(!ngx_http_slora_utf8_valid(U("\xf4\x90\x80\x80"), 4),
+       "above U+10FFFF");
+    ok(!ngx_http_slora_utf8_valid(U("a\0b"), 3), "NUL");
+    ok(!ngx_http_slora_utf8_valid(U("\x80"), 1), "lone continuation");
+}
+
+
+static void
+test_escape(void)
+{
+    unsigned char  buf[128];
+    size_t         n;
+
+    n = ngx_http_slora_json_escape(buf, U("a\"b\\c\nd\te\x01\x7f/"), 12);
+    buf[n] = '\0';
+    is_str((char *) buf, "a\\\"b\\\\c\\nd\\te\\u0001\\u007f/",
+           "quotes, backslashes, controls");
+    is_int(ngx_http_slora_json_escape(NULL, U("a\"b\\c\nd\te\x01\x7f/"), 12),
+           n, "measuring gives the written length");
+
+    n = ngx_http_slora_json_escape(buf, U("\xc3\xa9"), 2);
+    ok(n == 2 && memcmp(buf, "\xc3\xa9", 2) == 0, "UTF-8 passes through");
+}
+
+
+static void
+test_stop(void)
+{
+    size_t                 which, safe, m;
+    ngx_http_slora_text_t  stops[2] = { { U("###"), 3 }, { U("END"), 3 } };
+
+    which = 99;
+    m = ngx_http_slora_stop_scan(U("hello world"), 11, stops, 2, &which,
+                                 &safe);
+    ok(m == 11 && safe == 11 && which == 99, "no stop, nothing held back");
+
+    m = ngx_http_slora_stop_scan(U("hello #"), 7, stops, 2, &which, &safe);
+    ok(m == 7 && safe == 6, "a partial '#' is held back");
+
+    m = ngx_http_slora_stop_scan(U("hello ##"), 8, stops, 2, &which, &safe);
+    ok(m == 8 && safe == 6, "a partial '##' is held back");
+
+    m = ngx_http_slora_stop_scan(U("hello #x"), 8, stops, 2, &which, &safe);
+    ok(m == 8 && safe == 8, "a broken prefix is released");
+
+    m = ngx_http_slora_stop_scan(U("ab###cd"), 7, stops, 2, &which, &safe);
+    ok(m == 2 && which == 0 && safe == 2, "a match cuts the text before it");
+
+    m = ngx_http_slora_stop_scan(U("xxENDyy###"), 10, stops, 2, &which,
+                                 &safe);
+    ok(m == 2 && which == 1, "the earliest of two matches wins");
+
+    m = ngx_http_slora_stop_scan(U("abc"), 3, stops, 0, &which, &safe);
+    ok(m == 3 && safe == 3, "no stop strings");
+}
+
+
+static void
+test_ring(void)
+{
+    uint32_t       i, s, g, round;
+    slora_ring_t  *r;
+
+    r = malloc(slora_ring_size(4));
+    slora_ring_init(r, 4);
+
+    is_int(slora_ring_pop(r, &s, &g), SLORA_AGAIN, "an empty ring pops AGAIN");
+
+    for (i = 0; i < 4; i++) {
+        is_int(slora_ring_push(r, i, 100 + i), SLORA_OK, "push %u", i);
+    }
+
+    is_int(slora_ring_push(r, 9, 9), SLORA_BUSY, "a full ring pushes BUSY");
+
+    for (i = 0; i < 4; i++) {
+        ok(slora_ring_pop(r, &s, &g) == SLORA_OK && s == i && g == 100 + i,
+           "pop %u in order with its generation", i);
+    }
+
+    is_int(slora_ring_pop(r, &s, &g), SLORA_AGAIN, "empty again");
+
+    for (round = 0; round < 1000; round++) {
+        if (slora_ring_push(r, round, round) != SLORA_OK
+            || slora_ring_push(r, round + 1, 0) != SLORA_OK
+            || slora_ring_pop(r, &s, &g) != SLORA_OK || s != round
+            || slora_ring_pop(r, &s, &g) != SLORA_OK || s != round + 1)
+        {
+            break;
+        }
+    }
+
+    is_int(round, 1000, "1000 rounds wrap the ring cleanly");
+
+    free(r);
+}
+
+
+typedef struct {
+    slora_ring_t  *ring;
+    uint32_t       base;
+    uint32_t       n;
+} producer_arg_t;
+
+
+static void *
+producer(void *arg)
+{
+    uint32_t        i;
+    producer_arg_t *p = arg;
+
+    for (i = 0; i < p->n; i++) {
+        while (slora_ring_push(p->ring, p->base + i, 7) != SLORA_OK) {
+            /* full: the consumer will make room */
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+test_ring_threads(void)
+{
+    int             bad;
+    uint8_t        *seen;
+    uint32_t        s, g, got, total, i;
+    pthread_t       th[4];
+    slora_ring_t   *r;
+    producer_arg_t  args[4];
+
+    total = 4 * 20000;
+    seen = calloc(total, 1);
+    r = malloc(slora_ring_size(64));
+    slora_ring_init(r, 64);
+
+    for (i = 0; i < 4; i++) {
+        args[i].ring = r;
+        args[i].base = i * 20000;
+        args[i].n = 20000;
+        pthread_create(&th[i], NULL, producer, &args[i]);
+    }
+
+    got = 0;
+    bad = 0;
+
+    while (got < total) {
+        if (slora_ring_pop(r, &s, &g) != SLORA_OK) {
+            continue;
+        }
+
+        if (s >= total || seen[s] || g != 7) {
+            bad++;
+        } else {
+            seen[s] = 1;
+        }
+
+        got++;
+    }
+
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+    }
+
+    is_int(bad, 0, "4 racing producers: every item popped exactly once");
+    is_int(slora_ring_pop(r, &s, &g), SLORA_AGAIN, "and nothing more");
+
+    free(seen);
+    free(r);
+}
+
+
+static void
+test_queue(void)
+{
+    void                *mem;
+    size_t               size;
+    int32_t             *out;
+    uint32_t             i, idx, s, g, pos;
+    slora_err_t          err;
+    slora_slot_t        *slot;
+    slora_queue_t       *q;
+    const char          *names[3] = { "alpha", "beta-2", "c" };
+    const char          *p;
+    slora_queue_geom_t   geom = { 3, 16, 4 };
+    slora_queue_geom_t   other = { 3, 16, 5 };
+    slora_queue_geom_t   bad = { 0, 16, 4 };
+
+    is_int(slora_queue_size(&bad), 0, "zero slots is no geometry");
+
+    size = slora_queue_size(&geom);
+    ok(size > sizeof(slora_queue_t) + 3 * (16 + 4) * 4, "size covers it all");
+
+    mem = aligned_alloc(64, size);
+    memset(mem, 0xa5, size);
+
+    is_int(slora_queue_init(mem, size - 1, &geom, 42, &err), SLORA_ERROR,
+           "a region one byte short is refused");
+    is_int(slora_queue_init(mem, size, &geom, 42, &err), SLORA_OK, "init");
+
+    q = mem;
+    is_int(q->conf_hash, 42, "hash kept");
+    is_int(slora_queue_check(q, &geom, &err), SLORA_OK, "check passes");
+    is_int(slora_queue_check(q, &other, &err), SLORA_ERROR,
+           "check refuses another geometry");
+    ok(slora_queue_output(q, 2) + 4 <= (int32_t *) ((char *) mem + size)
+       && slora_queue_prompt(q, 2) + 16 <= slora_queue_output(q, 0),
+       "buffers lie inside the region, apart");
+
+    for (i = 0; i < 3; i++) {
+        is_int(slora_queue_claim(q, 1, &idx), SLORA_OK, "claim %u", i);
+        is_int(slora_queue_slot(q, idx)->state, SLORA_SLOT_CLAIMED,
+               "claimed slot %u state", idx);
+    }
+
+    is_int(slora_queue_claim(q, 0, &idx), SLORA_BUSY, "all slots taken");
+    is_int(q->slots_used, 3, "3 used");
+
+    /* a request that runs to its end */
+    idx = 1;
+    slot = slora_queue_slot(q, idx);
+    q->epoch = 5;
+    is_int(slora_queue_submit(q, idx), SLORA_OK, "submit");
+    ok(slot->state == SLORA_SLOT_SUBMITTED && slot->epoch == 5
+       && slot->refs == (SLORA_REF_WORKER | SLORA_REF_ENGINE),
+       "submitted: both bits, stamped with the epoch");
+    ok(slora_ring_pop(slora_queue_ring(q), &s, &g) == SLORA_OK && s == idx
+       && g == slot->gen, "the ring carries slot and generation");
+
+    for (i = 0; i < 4; i++) {
+        is_int(slora_queue_publish(q, idx, 100 + i), SLORA_OK, "publish %u",
+               i);
+    }
+
+    is_int(slora_queue_publish(q, idx, 9), SLORA_BUSY,
+           "the output buffer holds output_cap tokens");
+    out = slora_queue_output(q, idx);
+    ok(slot->n_out == 4 && out[0] == 100 && out[3] == 103,
+       "published tokens readable in order");
+
+    slora_queue_finish(q, idx, 2);
+    ok(slot->state == SLORA_SLOT_FINISHED && slot->refs == SLORA_REF_WORKER,
+       "finish: FINISHED, the engine's bit dropped");
+    is_int(slora_queue_release(q, idx, SLORA_REF_WORKER), 1,
+           "the worker's release frees it");
+    is_int(slot->state, SLORA_SLOT_FREE, "FREE");
+    is_int(slora_queue_release(q, idx, SLORA_REF_WORKER), 0,
+           "a second release does nothing");
+
+    /* a client that leaves first: the engine frees the slot */
+    idx = 0;
+    slot = slora_queue_slot(q, idx);
+    slora_queue_submit(q, idx);
+    is_int(slora_queue_release(q, idx, SLORA_REF_WORKER), 0,
+           "the worker leaves a running slot");
+    is_int(slot->state, SLORA_SLOT_SUBMITTED, "still the engine's");
+    slora_queue_fail(q, idx, 503, "gone");
+    ok(slot->state == SLORA_SLOT_FREE && slot->refs == 0,
+       "the engine's last bit frees it");
+
+    /* a claimed slot never submitted */
+    is_int(slora_queue_release(q, 2, SLORA_REF_WORKER), 1,
+           "an unsubmitted claim is freed by its worker");
+    is_int(q->slots_used, 0, "nothing used");
+
+    is_int(slora_queue_claim(q, 0, &idx), SLORA_OK, "claim again");
+    ok(slora_queue_slot(q, idx)->n_out == 0
+       && slora_queue_slot(q, idx)->err[0] == '\0', "a new claim is clean");
+
+    /* adapter names */
+    is_int(slora_queue_find_name(q, "alpha", 5), -1, "no names yet");
+    is_int(slora_queue_set_names(q, names, 3, &err), SLORA_OK, "set names");
+    is_int(slora_queue_find_name(q, "beta-2", 6), 1, "find beta-2");
+    is_int(slora_queue_find_name(q, "beta", 4), -1, "a prefix is no match");
+    is_int(slora_queue_find_name(q, "c", 1), 2, "find c");
+
+    pos = 0;
+    i = 0;
+    while ((p = slora_queue_next_name(q, &pos)) != NULL) {
+        ok(strcmp(p, names[i]) == 0, "next name %u is %s", i, names[i]);
+        i++;
+    }
+
+    is_int(i, 3, "iteration ends after 3");
+
+    free(mem);
+}
+
+
+int
+main(void)
+{
+    test_sse();
+    test_utf8();
+    test_escape();
+    test_stop();
+    test_ring();
+    test_ring_threads();
+    test_queue();
+
+    return done_testing();
+}

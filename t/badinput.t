@@ -1,0 +1,196 @@
+# badinput.t: every kind of bad request gets its documented status and an
+# error body in OpenAI's shape, and none of them hurts the server.
+#
+# The cases are data: method, path, body, expected status (and error code
+# where one is documented).  Each response must carry
+# {"error":{"message","type","param","code"}} as JSON with a non-empty
+# message and the type OpenAI gives client errors, invalid_request_error.
+# After all of them a good request still works and the error log has no
+# [error] (a client's mistake is not the server's), [alert], [crit] or
+# [emerg].  The server's limits are
+# small (max_ctx=256, max_tokens=128, client_max_body_size 1m) so that the
+# limit cases are cheap.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18105;
+my $MAX_CTX = 256;
+my $MAX_TOKENS = 128;
+
+my $model = tiny_model();
+my $s = SloraTest::Server->new(name => 'badinput', port => $PORT);
+make_adapters($s->prefix . '/adapters', $model, ['ad0']);
+$s->{http} = slora_http(
+    model => $model, adapters => $s->prefix . '/adapters',
+    engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=$MAX_TOKENS",
+    http_extra => "    client_max_body_size 1m;\n");
+$s->start;
+pass('nginx started, engine ready');
+
+my $CHAT = '/v1/chat/completions';
+my $COMP = '/v1/completions';
+
+sub chat {
+    my (%o) = @_;
+    return json_encode({ model => 'base',
+                         messages => [{ role => 'user', content => 'hi' }],
+                         max_tokens => 4, %o });
+}
+
+sub comp {
+    my (%o) = @_;
+    return json_encode({ model => 'base', prompt => 'hi', max_tokens => 4,
+                         %o });
+}
+
+my $long = join(' ', map { "word$_" } 1 .. 400);       # > 256 tokens
+my $fits = join(' ', ('hello') x 180);                # < 256 tokens
+
+my @cases = (
+    # name, method, path, body, status, code
+    ['malformed JSON', 'POST', $CHAT, '{"model": "base", "messages": [', 400],
+    ['JSON array body', 'POST', $CHAT, '[1, 2]', 400],
+    ['empty body', 'POST', $CHAT, '', 400],
+    ['trailing garbage', 'POST', $CHAT, chat() . 'x', 400],
+    ['messages a string', 'POST', $CHAT,
+     json_encode({ model => 'base', messages => 'hi' }), 400],
+    ['messages missing', 'POST', $CHAT, json_encode({ model => 'base' }),
+     400],
+    ['messages empty', 'POST', $CHAT,
+     json_encode({ model => 'base', messages => [] }), 400],
+    ['content a number', 'POST', $CHAT,
+     json_encode({ model => 'base',
+                   messages => [{ role => 'user', content => 5 }] }), 400],
+    ['role missing', 'POST', $CHAT,
+     json_encode({ model => 'base', messages => [{ content => 'hi' }] }),
+     400],
+    ['model missing', 'POST', $CHAT,
+     json_encode({ messages => [{ role => 'user', content => 'hi' }] }),
+     400],
+    ['model a number', 'POST', $CHAT, chat(model => 7), 400],
+    ['max_tokens a string', 'POST', $CHAT, chat(max_tokens => '10'), 400],
+    ['max_tokens 0', 'POST', $CHAT, chat(max_tokens => 0), 400],
+    ['max_tokens -5', 'POST', $CHAT, chat(max_tokens => -5), 400],
+    ['max_tokens 1.5', 'POST', $CHAT, '{"model":"base","messages":[{"role"'
+     . ':"user","content":"hi"}],"max_tokens":1.5}', 400],
+    ['max_tokens above the limit', 'POST', $CHAT,
+     chat(max_tokens => $MAX_TOKENS + 1), 400],
+    ['max_tokens huge', 'POST', $CHAT, '{"model":"base","messages":[{"role"'
+     . ':"user","content":"hi"}],"max_tokens":100000000000000000000}', 400],
+    ['temperature a string', 'POST', $CHAT, chat(temperature => 'hot'), 400],
+    ['temperature negative', 'POST', $CHAT, chat(temperature => -1), 400],
+    ['stream a string', 'POST', $CHAT, chat(stream => 'yes'), 400],
+    ['n = 2', 'POST', $CHAT, chat(n => 2), 400],
+    ['n = 2, streamed', 'POST', $CHAT,
+     chat(n => 2, stream => JSON::PP::true()), 400],
+    ['invalid UTF-8 in content', 'POST', $CHAT,
+     qq({"model":"base","messages":[{"role":"user","content":"a\xff\xfeb"}],)
+     . qq("max_tokens":4}), 400],
+    ['overlong UTF-8 in content', 'POST', $CHAT,
+     qq({"model":"base","messages":[{"role":"user","content":"\xc0\xaf"}],)
+     . qq("max_tokens":4}), 400],
+    ['unknown model', 'POST', $CHAT, chat(model => 'nosuch'), 404],
+    ['unknown model, streamed', 'POST', $CHAT,
+     chat(model => 'nosuch', stream => JSON::PP::true()), 404],
+    ['prompt longer than the context', 'POST', $CHAT,
+     chat(messages => [{ role => 'user', content => $long }]), 413,
+     'context_length_exceeded'],
+    ['prompt + max_tokens beyond the context', 'POST', $CHAT,
+     chat(messages => [{ role => 'user', content => $fits }],
+          max_tokens => 100), 413, 'context_length_exceeded'],
+    ['10 MB body', 'POST', $CHAT,
+     '{"model":"base","messages":[{"role":"user","content":"'
+     . ('a' x (10 << 20)) . '"}]}', 413],
+    ['completions: prompt a number', 'POST', $COMP, comp(prompt => 3), 400],
+    ['completions: prompt missing', 'POST', $COMP,
+     json_encode({ model => 'base' }), 400],
+    ['completions: invalid UTF-8', 'POST', $COMP,
+     qq({"model":"base","prompt":"\xed\xa0\x80","max_tokens":4}), 400],
+    ['completions: max_tokens 0', 'POST', $COMP, comp(max_tokens => 0), 400],
+    ['completions: unknown model', 'POST', $COMP, comp(model => 'zz'), 404],
+    ['completions: prompt too long', 'POST', $COMP, comp(prompt => $long),
+     413, 'context_length_exceeded'],
+    ['GET chat/completions', 'GET', $CHAT, '', 405],
+    ['PUT completions', 'PUT', $COMP, comp(), 405],
+    ['POST models', 'POST', '/v1/models', '{}', 405],
+    ['GET unknown path', 'GET', '/v1/nope', '', 404],
+    ['POST unknown path', 'POST', '/v1/chat/nope', chat(), 404],
+    ['stream: no prompt', 'GET', '/v1/stream?model=base', '', 400],
+    ['stream: unknown model', 'GET', '/v1/stream?model=nosuch&prompt=hi', '',
+     404],
+    ['stream: max_tokens 0', 'GET',
+     '/v1/stream?model=base&prompt=hi&max_tokens=0', '', 400],
+    ['stream: invalid UTF-8 prompt', 'GET',
+     '/v1/stream?model=base&prompt=%FF%FE', '', 400],
+);
+
+for my $c (@cases) {
+    my ($name, $method, $path, $body, $want, $code) = @$c;
+    my %h = length $body || $method ne 'GET'
+            ? ('Content-Type' => 'application/json') : ();
+    my $r = http_req($PORT, $method, $path, body => $body,
+                     headers => \%h, timeout => 30);
+    my @why;
+    push @why, "status $r->{status}" if $r->{status} != $want;
+    push @why, 'Content-Type ' . ($r->{headers}{'content-type'} // 'none')
+        unless ($r->{headers}{'content-type'} // '')
+               =~ m{^application/json};
+    push @why, check_error_object($r->{json});
+    if (!@why) {
+        push @why, "error.type $r->{json}{error}{type}"
+            unless $r->{json}{error}{type} eq 'invalid_request_error';
+    }
+    if (defined $code && !@why) {
+        push @why, 'error.code ' . ($r->{json}{error}{code} // 'null')
+            unless ($r->{json}{error}{code} // '') eq $code;
+    }
+    if (!@why && $want == 429) {
+        push @why, 'no Retry-After' unless $r->{headers}{'retry-after'};
+    }
+    ok(!@why, "$name: $want" . (defined $code ? " $code" : '')
+              . ' with an OpenAI error body')
+        or diag(join('; ', @why) . ': '
+                . substr($r->{body} // '', 0, 300));
+}
+
+# The status endpoint counts no request left running or holding a slot.
+my $st = wait_for(5, sub {
+    my $x = $s->status or return 0;
+    return $x->{slots}{used} == 0 && $x->{requests}{running} == 0 ? $x : 0;
+});
+ok($st, 'no slot held after the bad requests');
+
+# The same server still answers good requests, chat and text, base and
+# adapter, with the limits just inside.
+for my $g (['chat, base', $CHAT, chat()],
+           ['chat, adapter', $CHAT, chat(model => 'ad0')],
+           ['chat, max_tokens at the limit', $CHAT,
+            chat(max_tokens => $MAX_TOKENS)],
+           ['text completion', $COMP, comp()],
+           ['valid UTF-8 content', $CHAT,
+            chat(messages => [{ role => 'user',
+                                content => "caf\x{e9} \x{1F600}" }])])
+{
+    my $r = http_req($PORT, 'POST', $g->[1], body => $g->[2],
+                     headers => { 'Content-Type' => 'application/json' });
+    ok($r->{status} == 200 && ref $r->{json} eq 'HASH'
+       && ref $r->{json}{choices} eq 'ARRAY', "good request: $g->[0]")
+        or diag("$r->{status}: " . substr($r->{body}, 0, 300));
+}
+
+my $stop = $s->stop;
+ok($stop->{graceful}, 'nginx exits on QUIT');
+ok($s->log_is_sane, 'error log is this server\'s');
+my @bad = $s->bad_log_lines(
+    errors => 1, allow => [qr/client intended to send too large body/]);
+ok(!@bad, 'no [error] (but nginx\'s own for the 10 MB body), [alert], '
+          . '[crit] or [emerg] in the error log')
+    or diag(join("\n", @bad));
+unlike($s->error_log, qr/exited on signal/, 'no process crashed');
+
+done_testing();

@@ -1,0 +1,129 @@
+# browser.t: the demo page (conf/html/index.html), served by nginx next to
+# the API, streams an answer into the DOM in a real headless Chromium.
+#
+# nginx runs SmolLM2-135M-Instruct.  The same chat request is first made
+# non-streamed and greedy; that text is what both of the page's transports
+# must show: the EventSource on the GET stream endpoint and fetch() POST
+# with a ReadableStream.  The page is opened with auto=1 and
+# transport=both; Chromium's --dump-dom prints the DOM once the virtual
+# time budget has run out, which does not happen while a request is
+# pending.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use File::Path qw(make_path);
+
+my $PORT = 18103;
+my $PROMPT = 'Say hello & tell me <one> fact about "cats".';
+my $MAX_TOKENS = 24;
+
+my ($chromium) = grep { -x $_ } qw(/usr/bin/chromium /usr/bin/chromium-browser
+                                   /usr/bin/google-chrome);
+ok($chromium, 'chromium installed (apt-get install -y chromium)')
+    or BAIL_OUT('no chromium');
+
+my $model = real_model();
+my $s = SloraTest::Server->new(name => 'browser', port => $PORT,
+                               ready_timeout => 120);
+mkdir $s->prefix . '/adapters';
+my $root = repo_root();
+$s->{http} = slora_http(
+    model => $model, adapters => $s->prefix . '/adapters',
+    engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=256',
+    server_extra => "        location / {\n"
+                    . "            root $root/conf/html;\n"
+                    . "        }\n");
+$s->start;
+pass('nginx started on SmolLM2, engine ready');
+
+my $page = http_req($PORT, 'GET', '/');
+is($page->{status}, 200, 'the demo page is served at /');
+like($page->{body}, qr/EventSource/, '... and it is the demo page');
+unlike($page->{body}, qr{\b(?:src|href)=["']?(?:https?:)?//}i,
+       '... loading nothing from outside');
+
+my $ref = json_req($PORT, '/v1/chat/completions', chat_body(
+    'base', $PROMPT, max_tokens => $MAX_TOKENS, temperature => 0));
+is($ref->{status}, 200, 'reference chat completion') or diag($ref->{body});
+my $c = $ref->{json} ? $ref->{json}{choices}[0] : {};
+my $want = $c->{message}{content} // '';
+my $finish = $c->{finish_reason} // '';
+ok(length $want, 'reference text non-empty');
+
+my %q = (auto => 1, transport => 'both', model => 'base',
+         max_tokens => $MAX_TOKENS, temperature => 0, prompt => $PROMPT);
+my $url = "http://127.0.0.1:$PORT/index.html?"
+          . join('&', map { "$_=" . uri_escape($q{$_}) } sort keys %q);
+my $profile = $s->prefix . '/chromium-profile';
+make_path($profile);
+my ($rc, $dom, $err) = SloraTest::run_cmd(
+    'timeout', '90', $chromium, '--headless', '--no-sandbox', '--disable-gpu',
+    '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync',
+    "--user-data-dir=$profile", '--virtual-time-budget=30000',
+    '--dump-dom', $url);
+is($rc, 0, 'chromium ran') or diag($err);
+SloraTest::_spew($s->prefix . '/dom.html', $dom);
+
+for my $id (qw(answer-es answer-fetch)) {
+    my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
+                                   \s*<div\ class="who">[^<]*</div>
+                                   \s*<pre\ class="text">(.*?)</pre>}sx;
+    ok(defined $attrs, "$id is in the DOM") or next;
+    my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
+    my ($fin) = $attrs =~ /\bdata-finish="([^"]*)"/;
+    my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
+    is($state, 'done', "$id: stream finished")
+        or diag($why // 'no error shown');
+    is(html_unescape($text // ''), $want,
+       "$id: the streamed DOM text is the non-streamed greedy text");
+    is($fin, $finish, "$id: finish_reason $finish");
+}
+
+# Both transports reached the server.
+my @log = $s->access_log_lines;
+ok((grep { m{"GET /v1/stream\?[^"]* HTTP/1\.1" id=\S* a=base} && /^\d+ 200 / }
+    @log), 'the EventSource GET stream was served (200)');
+# URLSearchParams writes spaces as '+'; decoding the query must not
+# rewrite the request line that $request logs.
+my ($es_line) = grep { m{"GET /v1/stream\?} } @log;
+like($es_line // '', qr{"GET /v1/stream\?\S*prompt=Say\+hello\+\S* HTTP/1\.1"},
+     'the logged request line is the one the browser sent');
+ok((grep { m{"POST /v1/chat/completions HTTP/1\.1"} && /^\d+ 200 / } @log)
+   >= 2, 'the fetch() POST stream was served (200)');
+
+my $stop = $s->stop;
+ok($stop->{graceful}, 'nginx exits on QUIT');
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
+    or diag(join("\n", @bad));
+
+done_testing();
+
+
+sub uri_escape {
+    my ($v) = @_;
+    utf8::encode($v) if utf8::is_utf8($v);
+    $v =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $v;
+}
+
+
+# The DOM dump is UTF-8 and escapes & < > (and a no-break space); returns
+# characters, as JSON::PP gives the reference text.
+sub html_unescape {
+    my ($h) = @_;
+    utf8::decode($h);
+    $h =~ s/&lt;/</g;
+    $h =~ s/&gt;/>/g;
+    $h =~ s/&quot;/"/g;
+    $h =~ s/&nbsp;/\x{a0}/g;
+    $h =~ s/&#(\d+);/chr $1/ge;
+    $h =~ s/&#x([0-9a-fA-F]+);/chr hex $1/ge;
+    $h =~ s/&amp;/&/g;
+    return $h;
+}

@@ -1,0 +1,149 @@
+# config.t: `nginx -t` judges the module's directives without starting
+# anything.
+#
+# Each bad configuration puts one bad directive on a line marked "# BAD";
+# `nginx -t` must fail with an [emerg] that names the file and exactly that
+# line.  A good configuration must pass.  The one idea to know: whether
+# `nginx -t` spawned an engine is seen without trusting ps output of other
+# people's servers: this test makes itself a child subreaper, so any
+# process that `nginx -t` forked and left behind (alive or a zombie) is
+# re-parented to it and shows up in `ps --ppid $$`.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep);
+
+my $PORT = 18106;
+my %PRCTL = (x86_64 => 157, aarch64 => 167);
+my $PR_SET_CHILD_SUBREAPER = 36;
+
+my $arch = (POSIX::uname())[4];
+my $nr = $PRCTL{$arch} // die "config.t: no prctl number for $arch\n";
+is(syscall($nr, $PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0,
+   'this test is a child subreaper');
+
+my $model = tiny_model();
+my $s = SloraTest::Server->new(name => 'config', port => $PORT);
+my $ad = $s->prefix . '/adapters';
+mkdir $ad;
+
+sub children {
+    my $out = `ps -o pid=,stat=,args= --ppid $$`;
+    return grep { !/\bps -o\b/ } grep { /\S/ } split /\n/, $out;
+}
+
+sub reap {
+    my $n = 0;
+    $n++ while waitpid(-1, WNOHANG) > 0;
+    return $n;
+}
+
+# Runs nginx -t on http text; returns (rc, output, line of "# BAD",
+# children left behind).
+sub try_conf {
+    my ($http, %o) = @_;
+    $s->{http} = $http;
+    $s->{main} = $o{main};
+    reap();
+    my ($rc, $out) = $s->test_config;
+    sleep(0.3);
+    my @left = children();
+    reap();
+    my @lines = split /\n/, $s->config_text;
+    my ($bad) = grep { $lines[$_ - 1] =~ /# BAD/ } 1 .. @lines;
+    return ($rc, $out, $bad, \@left);
+}
+
+my $conf = $s->conf_path;
+my $engine = "slora_engine model=$model device=cpu threads=1";
+
+sub http_with {
+    my (%o) = @_;
+    my $e = $o{engine} // "    $engine;";
+    my $loc = $o{loc} // '            slora_api openai;';
+    my $adapters = $o{adapters} // "    slora_adapters dir=$ad;";
+    my $http_extra = $o{http_extra} // '';
+    return <<"EOF";
+$e
+$adapters
+$http_extra
+    server {
+        listen 127.0.0.1:$PORT;
+        location /v1/ {
+$loc
+        }
+        location = /status {
+            slora_status;
+        }
+        location = /metrics {
+            slora_metrics;
+        }
+    }
+EOF
+}
+
+# A good configuration: passes, and leaves no process behind.
+{
+    my ($rc, $out, undef, $left) = try_conf(http_with(
+        http_extra => "    slora_chat_template chatml;\n",
+        loc => "            slora_api openai;\n"
+               . "            slora_deadline 30s;\n"
+               . "            slora_tenant \$remote_addr;"));
+    is($rc, 0, 'nginx -t passes on a good configuration') or diag($out);
+    like($out, qr/syntax is ok/, '... syntax is ok');
+    like($out, qr/test is successful/, '... test is successful');
+    is(scalar @$left, 0, '... and spawns no process (no engine)')
+        or diag(join("\n", @$left));
+    unlike($s->error_log, qr/start slora engine|slora engine started/i,
+           '... and logs no engine start');
+}
+
+# Bad values, one per configuration.
+my @bad = (
+    ['threads=abc', engine => "    $engine threads=abc;  # BAD"],
+    ['pool=lots', engine => "    $engine pool=lots;  # BAD"],
+    ['unknown parameter', engine => "    $engine bogus=1;  # BAD"],
+    ['no model=', engine => "    slora_engine device=cpu threads=1;  # BAD"],
+    ['max_batch_tokens=0', engine => "    $engine max_batch_tokens=0;  # BAD"],
+    ['max_running=-1', engine => "    $engine max_running=-1;  # BAD"],
+    ['slots=0', engine => "    $engine slots=0;  # BAD"],
+    ['max_ctx=abc', engine => "    $engine max_ctx=abc;  # BAD"],
+    ['device=tpu', engine => "    $engine device=tpu;  # BAD"],
+    ['duplicate slora_engine',
+     engine => "    $engine;\n    $engine;  # BAD"],
+    ['slora_adapters without dir=',
+     adapters => "    slora_adapters host_cache=1g;  # BAD"],
+    ['slora_adapters host_cache=big',
+     adapters => "    slora_adapters dir=$ad host_cache=big;  # BAD"],
+    ['slora_api grpc', loc => "            slora_api grpc;  # BAD"],
+    ['slora_chat_template nosuch',
+     http_extra => "    slora_chat_template nosuch;  # BAD"],
+    ['slora_deadline never',
+     loc => "            slora_api openai;\n"
+            . "            slora_deadline never;  # BAD"],
+    ['slora_status in http{}', http_extra => "    slora_status;  # BAD"],
+    ['slora_engine in a location',
+     loc => "            slora_api openai;\n"
+            . "            slora_engine model=$model;  # BAD"],
+);
+
+for my $b (@bad) {
+    my ($name, %o) = @$b;
+    my ($rc, $out, $line, $left) = try_conf(http_with(%o));
+    isnt($rc, 0, "nginx -t fails: $name");
+    like($out, qr/\[emerg\].* in \Q$conf\E:$line\b/,
+         "... [emerg] names $conf:$line") or diag($out);
+    is(scalar @$left, 0, '... and spawns nothing')
+        or diag(join("\n", @$left));
+}
+
+# The engine must not appear even for a good config with the master
+# process model: ps shows no "slora engine" below this test.
+is(scalar(grep { /slora/ } children()), 0, 'no slora process under us');
+
+done_testing();

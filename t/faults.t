@@ -1,0 +1,229 @@
+# faults.t: what happens to a stream when something goes wrong around it.
+#
+# A client that disconnects mid-stream frees its slot and its KV pages; a
+# `kill -9` of the engine fails the open stream with an error event within
+# 2 s and the master respawns the engine (new pid, restarts + 1, new
+# epoch), which then serves the same greedy text as before; a reload (HUP)
+# mid-stream lets the stream finish, byte for byte, and keeps the engine;
+# QUIT mid-stream lets the stream finish before nginx exits.  The one idea
+# to know: the stream must last long enough for the fault to land in its
+# middle, so its length is calibrated from the engine's measured speed,
+# and a greedy reference run of the same request says what "finished
+# completely" means.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $PORT = 18104;
+my $STREAM_SECONDS = 3;
+my $MAX_CTX = 4096;
+my $PROMPT = 'Once upon a time';
+
+my $model = tiny_model(layers => 4, hidden => 256, heads => 4,
+                       kv_heads => 2, ffn => 512, ctx => $MAX_CTX,
+                       seed => 7);
+my $s = SloraTest::Server->new(name => 'faults', port => $PORT);
+$s->{http} = slora_http(
+    model => $model, adapters => $s->prefix . '/adapters',
+    engine => "threads=1 slots=16 max_running=16 max_ctx=$MAX_CTX "
+              . 'max_tokens=4000');
+mkdir $s->prefix . '/adapters';
+$s->start;
+pass('nginx started, engine ready');
+
+sub body {
+    my ($n, %o) = @_;
+    return json_encode({ model => 'base', prompt => $PROMPT,
+                         max_tokens => $n, temperature => 0, %o });
+}
+
+sub complete {
+    my ($n) = @_;
+    my $t = time();
+    my $r = json_req($PORT, '/v1/completions', body($n), timeout => 120);
+    my $c = $r->{json} && ref $r->{json}{choices} eq 'ARRAY'
+            ? $r->{json}{choices}[0] : {};
+    return { status => $r->{status}, text => $c->{text},
+             finish => $c->{finish_reason},
+             n => $r->{json} ? $r->{json}{usage}{completion_tokens} : undef,
+             secs => time() - $t, body => $r->{body} };
+}
+
+sub open_stream {
+    my ($n) = @_;
+    return stream_start($PORT, 'POST', '/v1/completions',
+                        body => body($n, stream => JSON::PP::true()),
+                        headers => { 'Content-Type' => 'application/json' });
+}
+
+# Calibration: tokens per second of one greedy stream, then the reference
+# text of a request that runs about $STREAM_SECONDS.
+my $cal = complete(64);
+is($cal->{status}, 200, 'calibration request answered')
+    or diag($cal->{body});
+is($cal->{finish}, 'length', 'calibration runs to max_tokens');
+my $rate = 64 / ($cal->{secs} || 0.001);
+my $N = int($rate * $STREAM_SECONDS);
+$N = 100 if $N < 100;
+$N = 4000 if $N > 4000;
+diag(sprintf('engine speed %.0f tokens/s; streams of %d tokens', $rate, $N));
+
+my $short = complete(16);
+my $ref = complete($N);
+is($ref->{finish}, 'length', "reference run goes to $N tokens")
+    or diag("the model stops early (finish $ref->{finish} after "
+            . ($ref->{n} // '?') . ' tokens): pick another seed');
+is($ref->{n}, $N, 'reference completion_tokens');
+
+# Idle: nothing running, and the KV page count settled (the engine frees
+# a finished request's pages at its next step, after the slot is free).
+my $idle = wait_for(10, sub {
+    my $a = $s->status or return 0;
+    return 0 unless $a->{slots}{used} == 0 && $a->{requests}{running} == 0
+                    && $a->{requests}{waiting} == 0;
+    sleep(0.3);
+    my $b = $s->status or return 0;
+    return $b->{slots}{used} == 0
+           && $b->{pool}{pages_kv} == $a->{pool}{pages_kv} ? $b : 0;
+});
+ok($idle, 'idle: no slot used, KV pages settled');
+my $idle_kv = $idle->{pool}{pages_kv};
+diag("idle pool: " . json_encode($idle->{pool}));
+
+# 1. Disconnects: four streams, each closed after a few events.
+{
+    my @st = map { open_stream($N) } 1 .. 4;
+    my $got = 0;
+    $got += ($_->wait_events(3, 10) >= 3) for @st;
+    is($got, 4, 'four streams running');
+    my $busy = $s->status;
+    is($busy->{slots}{used}, 4, 'four slots used mid-stream');
+    cmp_ok($busy->{pool}{pages_kv}, '>', $idle_kv,
+           'KV pages held mid-stream');
+    ok(!(grep { $_->{done} } @st), 'no stream finished yet');
+    $_->abort for @st;
+    my $t = time();
+    my $back = wait_for(5, sub {
+        my $x = $s->status or return 0;
+        return $x->{slots}{used} == 0 && $x->{requests}{running} == 0
+               && $x->{pool}{pages_kv} == $idle_kv ? $x : 0;
+    });
+    ok($back, sprintf('after the disconnects: slots and KV pages back to '
+                      . 'idle in %.2f s', time() - $t))
+        or diag('status now: ' . json_encode($s->status));
+}
+
+# 2. Reload (HUP) mid-stream: the stream finishes; the engine stays.
+{
+    my $before = $s->status;
+    my $st = open_stream($N);
+    ok($st->wait_events(3, 10) >= 3, 'stream running before the reload');
+    $s->signal('HUP');
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('text', model => 'base');
+    ok(!@$bad, 'stream across a reload is well-formed')
+        or diag(join("\n", @$bad));
+    ok($sum->{text} eq ($ref->{text} // ''),
+       'stream across a reload gives the whole reference text')
+        or diag('got ' . length($sum->{text}) . ' chars of '
+                . length($ref->{text} // ''));
+    is($sum->{finish}[0], 'length', 'finish_reason length');
+    ok(wait_for(10, sub { $s->error_log =~ /reconfiguring/ }),
+       'nginx reloaded');
+    my $after = $s->status;
+    is($after->{engine}{pid}, $before->{engine}{pid},
+       'engine pid unchanged by the reload');
+    is($after->{engine}{restarts}, $before->{engine}{restarts},
+       'no engine restart');
+    is($after->{engine}{epoch}, $before->{engine}{epoch}, 'same epoch');
+    my $again = complete(16);
+    is($again->{text}, $short->{text}, 'new workers serve the same text');
+}
+
+# 3. kill -9 of the engine mid-stream.
+{
+    my $before = $s->status;
+    my $epid = $before->{engine}{pid};
+    my $st = open_stream($N);
+    ok($st->wait_events(3, 10) >= 3, 'stream running before the kill');
+    my $t_kill = time();
+    ok(kill('KILL', $epid), "engine $epid killed");
+    $st->wait_done(15);
+    my ($err) = grep { ref $_->{json} eq 'HASH' && $_->{json}{error} }
+                @{ $st->{events} };
+    ok($err, 'the open stream gets an error event');
+    if ($err) {
+        cmp_ok($err->{t} - $t_kill, '<=', 2,
+               sprintf('... within 2 s (%.2f s)', $err->{t} - $t_kill));
+        ok(length($err->{json}{error}{message} // ''),
+           '... with a message: ' . ($err->{json}{error}{message} // ''));
+        is($err->{data} =~ /^\{"error":/ ? 1 : 0, 1,
+           '... as data: {"error":...}');
+    } else {
+        fail('... within 2 s') for 1 .. 3;
+        my @e = @{ $st->{events} };
+        @e = @e[-3 .. -1] if @e > 3;
+        diag('last events: ' . join(' | ', map { $_->{raw} } @e));
+    }
+    ok($st->{done}, 'the stream then ends (terminal chunk)');
+    ok(!@{ $st->{errors} }, 'its framing is valid')
+        or diag(join("\n", @{ $st->{errors} }));
+
+    my $new = wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid}
+               && $x->{engine}{pid} != $epid ? $x : 0;
+    });
+    ok($new, 'engine respawned and ready');
+    $new //= {};
+    isnt($new->{engine}{pid}, $epid, 'new engine pid');
+    is($new->{engine}{restarts}, ($before->{engine}{restarts} // 0) + 1,
+       'restarts incremented');
+    cmp_ok($new->{engine}{epoch} // 0, '>', $before->{engine}{epoch} // 0,
+           'epoch bumped');
+    ok(!proc_alive($epid), 'old engine gone');
+    my $again = complete(16);
+    is($again->{status}, 200, 'a new request succeeds after the respawn');
+    is($again->{text}, $short->{text}, '... with the same greedy text');
+    my $clean = wait_for(5, sub {
+        my $x = $s->status or return 0;
+        return $x->{slots}{used} == 0 && $x->{pool}{pages_kv} == $idle_kv;
+    });
+    ok($clean, 'no slot or KV page left from the dead epoch')
+        or diag('status now: ' . json_encode($s->status));
+}
+
+# 4. QUIT mid-stream: the stream completes, then nginx exits.
+{
+    my $epid = $s->engine_pid;
+    my $st = open_stream($N);
+    ok($st->wait_events(3, 10) >= 3, 'stream running before QUIT');
+    $s->signal('QUIT');
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('text', model => 'base');
+    ok(!@$bad, 'stream across QUIT is well-formed')
+        or diag(join("\n", @$bad));
+    ok($sum->{text} eq ($ref->{text} // ''),
+       'stream across QUIT gives the whole reference text')
+        or diag('got ' . length($sum->{text}) . ' chars of '
+                . length($ref->{text} // ''));
+    my $st_exit = $s->wait_exit(20);
+    ok(defined $st_exit, 'nginx exits after the stream');
+    is($st_exit, 0, 'exit status 0');
+    ok(wait_for(5, sub { !proc_alive($epid) }), 'the engine exits too');
+}
+
+ok($s->log_is_sane, 'error log is this server\'s');
+my @bad = $s->bad_log_lines(
+    errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/]);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine')
+    or diag(join("\n", @bad));
+like($s->error_log, qr/exited on signal 9/,
+     'the master saw the engine die');
+
+done_testing();

@@ -1,0 +1,55 @@
+# openai.t: the official `openai` Python client talks to the server.
+#
+# nginx runs on the real SmolLM2-135M-Instruct with one adapter, and
+# t/python/openai_client.py uses the client for chat and text completions,
+# streamed and not, on the base model and the adapter, plus two errors.
+# The script records each check; this file makes each a TAP test, and also
+# requires that all the expected checks ran.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18102;
+my $MIN_CHECKS = 33;
+
+my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(
+    'python3', '-c', 'import openai');
+is($rc_imp, 0, 'python3 can import openai (pip install openai)')
+    or BAIL_OUT("no openai package: $err_imp");
+
+my $model = real_model();
+my $s = SloraTest::Server->new(name => 'openai', port => $PORT,
+                               ready_timeout => 120);
+make_adapters($s->prefix . '/adapters', $model, ['tuned'], rank => 8);
+$s->{http} = slora_http(
+    model => $model, adapters => $s->prefix . '/adapters',
+    engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=256');
+$s->start;
+pass('nginx started on SmolLM2, engine ready');
+
+my ($rc, $out, $err) = SloraTest::run_cmd(
+    'python3', repo_root() . '/t/python/openai_client.py',
+    "http://127.0.0.1:$PORT/v1", 'tuned');
+my ($line) = grep { /^\{"checks"/ } split /\n/, $out;
+my $res = json_decode_safe($line // '');
+ok($res && ref $res->{checks} eq 'ARRAY', 'the client script reported')
+    or diag("rc=$rc\nstdout: $out\nstderr: $err");
+my @checks = $res ? @{ $res->{checks} } : ();
+cmp_ok(scalar @checks, '>=', $MIN_CHECKS, 'every check ran');
+for my $c (@checks) {
+    ok($c->[1], "openai client: $c->[0]") or diag($c->[2]);
+}
+is($rc, 0, 'the client script exits 0') or diag($err);
+
+my $stop = $s->stop;
+ok($stop->{graceful}, 'nginx exits on QUIT');
+ok($s->log_is_sane, 'error log is this server\'s');
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
+    or diag(join("\n", @bad));
+
+done_testing();

@@ -1,0 +1,174 @@
+"""openai_client.py: drives a slora server with the official `openai`
+Python package, the way a user's program would.
+
+usage: openai_client.py BASE_URL ADAPTER
+
+It lists the models, runs chat and text completions, streamed and not,
+on the base model and on ADAPTER, and checks that the client parses
+every answer.  The one idea to know: each check is recorded, never
+asserted here; the script prints one JSON line {"checks": [[name, ok,
+detail], ...]} and exits 0 when every check passed, so the calling .t
+file turns each into a TAP test and a missing check is visible.
+"""
+
+import json
+import sys
+
+import openai
+
+checks = []
+
+
+def check(name, ok, detail=""):
+    checks.append([name, bool(ok), str(detail)[:300]])
+    return ok
+
+
+def usage_ok(u, need_text=True):
+    return (u is not None and u.prompt_tokens > 0
+            and (u.completion_tokens > 0 or not need_text)
+            and u.total_tokens == u.prompt_tokens + u.completion_tokens)
+
+
+def chat_pair(client, model, prompt, max_tokens, need_text=True):
+    """Chat, not streamed then streamed (include_usage); compares them.
+    A random adapter may end the answer at once: need_text=False then."""
+    msgs = [{"role": "user", "content": prompt}]
+    r = client.chat.completions.create(model=model, messages=msgs,
+                                       max_tokens=max_tokens, temperature=0)
+    c = r.choices[0]
+    text = c.message.content or ""
+    check(f"chat {model}: object", r.object == "chat.completion", r.object)
+    check(f"chat {model}: model echoed", r.model == model, r.model)
+    check(f"chat {model}: role assistant", c.message.role == "assistant",
+          c.message.role)
+    if need_text:
+        check(f"chat {model}: text non-empty", text.strip() != "",
+              repr(text))
+    check(f"chat {model}: finish_reason",
+          c.finish_reason in ("stop", "length"), c.finish_reason)
+    check(f"chat {model}: usage", usage_ok(r.usage, need_text), r.usage)
+    if c.finish_reason == "length":
+        check(f"chat {model}: length means max_tokens",
+              r.usage.completion_tokens == max_tokens, r.usage)
+
+    stream = client.chat.completions.create(
+        model=model, messages=msgs, max_tokens=max_tokens, temperature=0,
+        stream=True, stream_options={"include_usage": True})
+    parts, finishes, usage, ids, roles = [], [], None, set(), []
+    for chunk in stream:
+        ids.add(chunk.id)
+        check_obj = chunk.object == "chat.completion.chunk"
+        if not check_obj:
+            check(f"chat stream {model}: chunk object", False, chunk.object)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            if ch.delta.role:
+                roles.append(ch.delta.role)
+            if ch.delta.content:
+                parts.append(ch.delta.content)
+            if ch.finish_reason:
+                finishes.append(ch.finish_reason)
+    stext = "".join(parts)
+    check(f"chat stream {model}: one id", len(ids) == 1, ids)
+    check(f"chat stream {model}: role assistant once",
+          roles == ["assistant"], roles)
+    check(f"chat stream {model}: text equals the non-streamed text",
+          stext == text, f"{stext!r} vs {text!r}")
+    check(f"chat stream {model}: one finish_reason, the same",
+          finishes == [c.finish_reason], finishes)
+    check(f"chat stream {model}: usage equals the non-streamed usage",
+          usage is not None
+          and usage.prompt_tokens == r.usage.prompt_tokens
+          and usage.completion_tokens == r.usage.completion_tokens, usage)
+    return text
+
+
+def text_pair(client, model, prompt, max_tokens):
+    """Text completion, not streamed then streamed; compares them."""
+    r = client.completions.create(model=model, prompt=prompt,
+                                  max_tokens=max_tokens, temperature=0)
+    c = r.choices[0]
+    check(f"completion {model}: object", r.object == "text_completion",
+          r.object)
+    check(f"completion {model}: text non-empty", c.text.strip() != "",
+          repr(c.text))
+    check(f"completion {model}: finish_reason",
+          c.finish_reason in ("stop", "length"), c.finish_reason)
+    check(f"completion {model}: usage", usage_ok(r.usage), r.usage)
+
+    parts, finishes, usage = [], [], None
+    for chunk in client.completions.create(
+            model=model, prompt=prompt, max_tokens=max_tokens,
+            temperature=0, stream=True,
+            stream_options={"include_usage": True}):
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            parts.append(ch.text or "")
+            if ch.finish_reason:
+                finishes.append(ch.finish_reason)
+    stext = "".join(parts)
+    check(f"completion stream {model}: text equals the non-streamed text",
+          stext == c.text, f"{stext!r} vs {c.text!r}")
+    check(f"completion stream {model}: one finish_reason, the same",
+          finishes == [c.finish_reason], finishes)
+    check(f"completion stream {model}: usage equals the non-streamed usage",
+          usage is not None
+          and usage.completion_tokens == r.usage.completion_tokens
+          and usage.prompt_tokens == r.usage.prompt_tokens, usage)
+
+
+def errors(client):
+    try:
+        client.chat.completions.create(
+            model="no-such-adapter", max_tokens=4,
+            messages=[{"role": "user", "content": "hi"}])
+        check("unknown model raises NotFoundError", False, "no exception")
+    except openai.NotFoundError as e:
+        check("unknown model raises NotFoundError", e.status_code == 404,
+              e.status_code)
+        msg = (e.body or {}).get("message") if isinstance(e.body, dict) \
+            else None
+        check("... with the error message parsed", bool(msg), e.body)
+    except openai.APIError as e:
+        check("unknown model raises NotFoundError", False, repr(e))
+
+    try:
+        client.chat.completions.create(
+            model="base", max_tokens=0,
+            messages=[{"role": "user", "content": "hi"}])
+        check("max_tokens=0 raises BadRequestError", False, "no exception")
+    except openai.BadRequestError as e:
+        check("max_tokens=0 raises BadRequestError", e.status_code == 400,
+              e.status_code)
+    except openai.APIError as e:
+        check("max_tokens=0 raises BadRequestError", False, repr(e))
+
+
+def main():
+    base_url, adapter = sys.argv[1], sys.argv[2]
+    client = openai.OpenAI(base_url=base_url, api_key="unused",
+                           max_retries=0, timeout=120)
+
+    ids = [m.id for m in client.models.list().data]
+    check("models lists base", "base" in ids, ids)
+    check("models lists the adapter", adapter in ids, ids)
+
+    chat_pair(client, "base", "What is the capital of France?", 24)
+    text_pair(client, "base", "The capital of France is", 16)
+    chat_pair(client, adapter, "Name three fruits.", 16, need_text=False)
+    errors(client)
+
+    print(json.dumps({"checks": checks}))
+    return 0 if all(c[1] for c in checks) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as e:  # an unexpected failure is one failed check
+        check("client ran without an exception", False, repr(e))
+        print(json.dumps({"checks": checks}))
+        sys.exit(1)

@@ -1,0 +1,66 @@
+# mk/fuzz.mk: `make fuzz` builds every t/fuzz/fuzz_<name>.c as a libFuzzer
+# harness and runs each for FUZZ_SECONDS (default 600).
+#
+# The engine is compiled again with clang into build-fuzz/ (instrumented
+# with -fsanitize=fuzzer-no-link,address,undefined; the gcc libslora.a is
+# not used). Each harness defines LLVMFuzzerTestOneInput and links against
+# those objects. Its corpus is t/fuzz/corpus-<name>/ (git-ignored), seeded
+# by tools/fuzz-seed from real files before the first run; crashes land in
+# build-fuzz/ as crash-<name>-*.
+#
+#   make fuzz                   build and run every harness
+#   make fuzz-build             build only
+#   make fuzz-<name>            one harness (fuzz-gguf for t/fuzz/fuzz_gguf.c)
+#   FUZZ_FLAGS='-max_len=65536' more libFuzzer options
+
+FUZZ_SECONDS  ?= 600
+FUZZ_FLAGS    ?=
+FUZZ_CC       ?= clang
+FUZZ_BUILD    := build-fuzz
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 -fno-omit-frame-pointer
+FUZZ_CFLAGS    = -std=gnu11 -g -O1 -fPIC $(CFLAGS_W) \
+                 $(FUZZ_SAN) \
+                 -Iengine -Ikernels \
+                 $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
+
+FUZZ_SRCS     := $(wildcard t/fuzz/fuzz_*.c)
+FUZZ_NAMES    := $(patsubst t/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS     := $(patsubst t/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
+FUZZ_OBJS     := $(patsubst %.c,$(FUZZ_BUILD)/%.o, \
+                     $(ENGINE_SRCS) $(KERNEL_SRCS))
+FUZZ_LIB      := $(FUZZ_BUILD)/libslora.a
+
+.PHONY: fuzz fuzz-build clean-fuzz $(addprefix fuzz-,$(FUZZ_NAMES))
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard engine/*.h kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) \
+	    $(LDLIBS)
+
+# The seeds come from bin/slora mkmodel/mkadapter and the reference's
+# vocab files, hence cli and fetch-reference.
+$(addprefix fuzz-,$(FUZZ_NAMES)): fuzz-%: $(FUZZ_BUILD)/fuzz_% \
+                                   cli fetch-reference
+	tools/fuzz-seed $* t/fuzz/corpus-$*
+	$(FUZZ_BUILD)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
+	    $(FUZZ_FLAGS) t/fuzz/corpus-$*
+
+clean-fuzz:
+	rm -rf $(FUZZ_BUILD)
+
+clean: clean-fuzz

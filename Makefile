@@ -15,7 +15,7 @@ SAN       ?=
 CFLAGS_W   = -Wall -Wextra -Wno-unused-parameter -Wshadow -Werror
 CFLAGS    += -std=gnu11 -g $(OPT) -fPIC -fopenmp $(CFLAGS_W) $(SAN) \
              -Iengine -Ikernels $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
-LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas) \
+LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas hiredis libcrypto) \
              -lpthread -lm
 LDFLAGS   += -fopenmp $(SAN)
 

@@ -18,7 +18,11 @@
  *     pool, pinned in pool pages, refs > 0     on no list
  *
  * A pool-resident adapter may have dropped its host copy (host LRU); it
- * is read from disk again if it is ever evicted and wanted back.
+ * is read from disk again if it is ever evicted and wanted back. An admin
+ * pin is one more reference, so a pinned adapter is never idle. A change
+ * of source (the catalog moved or rewrote it) bumps gen: copies of the old
+ * source are dropped when nobody uses them ("stale" until then), and a
+ * host image read off-thread for an older gen is refused at install.
  */
 
 #include <errno.h>
@@ -26,11 +30,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <openssl/evp.h>
 
 #include "slora_adapter.h"
 #include "slora_safetensors.h"
@@ -55,6 +61,11 @@ typedef struct {
 struct slora_adapter_s {
     char                   *name;
     char                   *dir;
+    char                   *sha256;     /* expected, or NULL */
+    char                   *version;    /* the catalog's, or NULL */
+    uint64_t                gen;
+    int                     stale;      /* source changed while pinned */
+    int                     admin_pin;
     int                     planned;
     slora_adapter_conf_t    conf;
     slora_adapter_plan_t    plan;
@@ -92,6 +103,12 @@ struct slora_adapters_s {
     uint64_t                uploads;
     uint64_t                evictions;
     uint64_t                hits;
+    uint64_t                host_hits;
+    uint64_t                host_misses;
+    uint64_t                host_evictions;
+    uint64_t                prefetched;
+    uint64_t                load_errors;
+    int32_t                 pinned;
 };
 
 
@@ -112,9 +129,13 @@ static int slora_adapter_parse_name(const char *name, int32_t *layer,
     int *proj, int *is_b);
 static int slora_adapter_load_host(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
-static int slora_adapter_fill(slora_adapters_t *set, slora_adapter_t *a,
-    const slora_tensor_t *t, int32_t layer, int proj, int is_b, float *tmp,
-    slora_err_t *err);
+static void slora_adapter_take_image(slora_adapters_t *set,
+    slora_adapter_t *a, slora_adapter_image_t *img);
+static int slora_adapter_fill(const slora_model_config_t *cfg,
+    slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
+    int proj, int is_b, float *tmp, slora_err_t *err);
+static int slora_adapter_str_differ(const char *a, const char *b);
+static int slora_adapter_dup(char **dst, const char *src);
 static int slora_adapter_upload(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 static void slora_adapter_evict_one(slora_adapters_t *set,
@@ -440,6 +461,8 @@ slora_adapters_free(slora_adapters_t *set)
         slora_adapter_plan_free(&a->plan);
         free(a->name);
         free(a->dir);
+        free(a->sha256);
+        free(a->version);
         free(a);
     }
 
@@ -539,6 +562,12 @@ slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
     int      rc;
     int32_t  need;
 
+    if (a->stale) {
+        return slora_err_set(err, SLORA_BUSY, "adapter %s: its source "
+                             "changed; waiting for the old copy's users",
+                             a->name);
+    }
+
     if (a->pages != NULL) {
         if (a->refs++ == 0) {
             slora_adapter_list_remove(&set->idle_lru, a, SLORA_IDLE_LINK);
@@ -549,11 +578,13 @@ slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
     }
 
     if (a->host == NULL) {
+        set->host_misses++;
         if (slora_adapter_load_host(set, a, err) != SLORA_OK) {
             return SLORA_ERROR;
         }
 
     } else {
+        set->host_hits++;
         slora_adapter_list_remove(&set->host_lru, a, SLORA_HOST_LINK);
         slora_adapter_list_push(&set->host_lru, a, SLORA_HOST_LINK);
     }
@@ -618,6 +649,11 @@ slora_adapter_release(slora_adapters_t *set, slora_adapter_t *a)
     if (--a->refs == 0) {
         slora_adapter_list_push(&set->idle_lru, a, SLORA_IDLE_LINK);
         a->on_idle = 1;
+
+        if (a->stale) {
+            slora_adapter_evict_one(set, a);
+            a->stale = 0;
+        }
     }
 }
 
@@ -686,6 +722,13 @@ slora_adapters_stats(const slora_adapters_t *set, slora_adapters_stats_t *st)
     st->uploads = set->uploads;
     st->evictions = set->evictions;
     st->hits = set->hits;
+    st->host_budget = set->host_budget;
+    st->host_hits = set->host_hits;
+    st->host_misses = set->host_misses;
+    st->host_evictions = set->host_evictions;
+    st->prefetched = set->prefetched;
+    st->load_errors = set->load_errors;
+    st->pinned = set->pinned;
 
     for (i = 0; i < set->n; i++) {
         a = set->all[i];
@@ -694,6 +737,425 @@ slora_adapters_stats(const slora_adapters_t *set, slora_adapters_stats_t *st)
             st->pool_used_elems += a->plan.used_elems;
         }
     }
+}
+
+
+int
+slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
+    slora_err_t *err)
+{
+    int             rc, i;
+    FILE           *f;
+    size_t          n;
+    unsigned int    len;
+    EVP_MD_CTX     *ctx;
+    unsigned char   buf[65536], md[EVP_MAX_MD_SIZE];
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: %s", path,
+                             strerror(errno));
+    }
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        fclose(f);
+        return slora_err_set(err, SLORA_ERROR, "%s: sha256: no context",
+                             path);
+    }
+
+    rc = SLORA_OK;
+
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        if (EVP_DigestUpdate(ctx, buf, n) != 1) {
+            rc = SLORA_ERROR;
+            break;
+        }
+    }
+
+    if (ferror(f)) {
+        rc = SLORA_ERROR;
+    }
+
+    fclose(f);
+
+    if (rc == SLORA_OK && EVP_DigestFinal_ex(ctx, md, &len) != 1) {
+        rc = SLORA_ERROR;
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    if (rc != SLORA_OK || len != 32) {
+        return slora_err_set(err, SLORA_ERROR, "%s: read error while "
+                             "hashing", path);
+    }
+
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+
+    return SLORA_OK;
+}
+
+
+int
+slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
+    const char *name, const char *dir, const char *sha256,
+    slora_adapter_image_t *img, slora_err_t *err)
+{
+    int                    proj, is_b, rc;
+    char                   path[1280], hex[SLORA_SHA256_HEX];
+    float                 *tmp;
+    size_t                 tmp_elems;
+    uint8_t               *seen;
+    int32_t                layer, n_layers;
+    int64_t                i, n;
+    slora_safetensors_t   *st;
+    const slora_tensor_t  *t;
+
+    memset(img, 0, sizeof(*img));
+    n_layers = cfg->n_layers;
+
+    if (slora_adapter_read_config(dir, cfg, &img->conf, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (slora_adapter_plan(cfg, &img->conf, page_elems, &img->plan, err)
+        != SLORA_OK)
+    {
+        return slora_err_prefix(err, "adapter %s", name);
+    }
+
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+
+    if (sha256 != NULL && sha256[0] != '\0') {
+        if (slora_sha256_file(path, hex, err) != SLORA_OK) {
+            slora_adapter_image_free(img);
+            return SLORA_ERROR;
+        }
+
+        if (strcasecmp(hex, sha256) != 0) {
+            slora_adapter_image_free(img);
+            return slora_err_set(err, SLORA_ERROR, "%s: sha256 is %s, the "
+                                 "catalog says %.64s: refused", path, hex,
+                                 sha256);
+        }
+    }
+
+    img->bytes = (size_t) n_layers * (size_t) img->plan.n_pages
+                 * (size_t) img->plan.page_elems * sizeof(float);
+
+    st = slora_safetensors_open(path, err);
+    if (st == NULL) {
+        slora_adapter_image_free(img);
+        return SLORA_ERROR;
+    }
+
+    img->host = calloc(1, img->bytes);
+    seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
+    tmp_elems = (size_t) img->conf.rank
+                * (size_t) (cfg->ffn > cfg->hidden ? cfg->ffn : cfg->hidden);
+    tmp_elems = tmp_elems > (size_t) img->plan.page_elems
+                ? tmp_elems : (size_t) img->plan.page_elems;
+    tmp = malloc(tmp_elems * 2 * sizeof(float));
+
+    rc = SLORA_ERROR;
+
+    if (img->host == NULL || seen == NULL || tmp == NULL) {
+        slora_err_set(err, SLORA_ERROR, "%s: no memory for %zu bytes", path,
+                      img->bytes);
+        goto done;
+    }
+
+    n = slora_safetensors_n_tensors(st);
+
+    for (i = 0; i < n; i++) {
+        t = slora_safetensors_tensor(st, i);
+
+        if (slora_adapter_parse_name(t->name, &layer, &proj, &is_b)
+            != SLORA_OK)
+        {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s is not a LoRA "
+                          "weight of a module we can apply (q, k, v, o, "
+                          "gate, up, down projections)", path, t->name);
+            goto done;
+        }
+
+        if (layer >= n_layers) {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: layer %d, the "
+                          "model has %d", path, t->name, layer, n_layers);
+            goto done;
+        }
+
+        if (!(img->conf.proj_mask & (1u << proj))) {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: %s is not in "
+                          "target_modules", path, t->name,
+                          slora_proj_name(proj));
+            goto done;
+        }
+
+        if (seen[(layer * SLORA_PROJ_N + proj) * 2 + is_b]++) {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s given twice",
+                          path, t->name);
+            goto done;
+        }
+
+        if (slora_adapter_fill(cfg, img, t, layer, proj, is_b, tmp, err)
+            != SLORA_OK)
+        {
+            slora_err_prefix(err, "%s", path);
+            goto done;
+        }
+    }
+
+    n = 0;
+    for (i = 0; i < (int64_t) n_layers * SLORA_PROJ_N; i++) {
+        if (seen[2 * i] != seen[2 * i + 1]) {
+            slora_err_set(err, SLORA_ERROR, "%s: layer %d %s has lora_%c "
+                          "without lora_%c", path, (int) (i / SLORA_PROJ_N),
+                          slora_proj_name((int) (i % SLORA_PROJ_N)),
+                          seen[2 * i] ? 'A' : 'B', seen[2 * i] ? 'B' : 'A');
+            goto done;
+        }
+        n += seen[2 * i];
+    }
+
+    if (n == 0) {
+        slora_err_set(err, SLORA_ERROR, "%s: no LoRA weights", path);
+        goto done;
+    }
+
+    rc = SLORA_OK;
+
+done:
+
+    slora_safetensors_close(st);
+    free(seen);
+    free(tmp);
+
+    if (rc != SLORA_OK) {
+        slora_adapter_image_free(img);
+    }
+
+    return rc;
+}
+
+
+void
+slora_adapter_image_free(slora_adapter_image_t *img)
+{
+    free(img->host);
+    img->host = NULL;
+    slora_adapter_plan_free(&img->plan);
+}
+
+
+int
+slora_adapters_set_source(slora_adapters_t *set, slora_adapter_t *a,
+    const char *dir, const char *sha256, const char *version,
+    slora_err_t *err)
+{
+    char  *d, *h, *v;
+
+    if (!slora_adapter_str_differ(a->dir, dir)
+        && !slora_adapter_str_differ(a->sha256, sha256)
+        && !slora_adapter_str_differ(a->version, version))
+    {
+        return 0;
+    }
+
+    d = NULL;
+    h = NULL;
+    v = NULL;
+
+    if (slora_adapter_dup(&d, dir) != SLORA_OK
+        || slora_adapter_dup(&h, sha256) != SLORA_OK
+        || slora_adapter_dup(&v, version) != SLORA_OK)
+    {
+        free(d);
+        free(h);
+        free(v);
+        return slora_err_set(err, SLORA_ERROR, "adapter %s: no memory",
+                             a->name);
+    }
+
+    free(a->dir);
+    free(a->sha256);
+    free(a->version);
+    a->dir = d;
+    a->sha256 = h;
+    a->version = v;
+    a->gen++;
+
+    if (a->admin_pin) {
+        a->admin_pin = 0;
+        set->pinned--;
+        slora_adapter_release(set, a);
+    }
+
+    if (a->host != NULL) {
+        slora_adapter_drop_host(set, a);
+    }
+
+    if (a->pages != NULL) {
+        if (a->refs == 0) {
+            slora_adapter_evict_one(set, a);
+
+        } else {
+            a->stale = 1;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+slora_adapters_install(slora_adapters_t *set, slora_adapter_t *a,
+    uint64_t gen, slora_adapter_image_t *img)
+{
+    if (a->gen != gen || a->host != NULL || a->stale) {
+        return SLORA_DECLINED;
+    }
+
+    if (a->pages != NULL && a->planned
+        && (img->plan.n_pages != a->plan.n_pages
+            || img->plan.n_rows != a->plan.n_rows))
+    {
+        /* the folder was rewritten in place: the pool copy stays */
+        return SLORA_DECLINED;
+    }
+
+    slora_adapter_take_image(set, a, img);
+    set->prefetched++;
+    slora_adapter_trim_host(set, a);
+
+    return SLORA_OK;
+}
+
+
+int
+slora_adapter_pin(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err)
+{
+    int  rc;
+
+    if (a->admin_pin) {
+        return SLORA_OK;
+    }
+
+    rc = slora_adapter_acquire(set, a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    a->admin_pin = 1;
+    set->pinned++;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_adapter_unpin(slora_adapters_t *set, slora_adapter_t *a)
+{
+    if (!a->admin_pin) {
+        return SLORA_DECLINED;
+    }
+
+    a->admin_pin = 0;
+    set->pinned--;
+    slora_adapter_release(set, a);
+
+    return SLORA_OK;
+}
+
+
+int
+slora_adapters_unload(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err)
+{
+    if (a->refs > 0) {
+        return slora_err_set(err, SLORA_BUSY, "adapter %s: %s", a->name,
+                             a->admin_pin ? "pinned (unpin it first)"
+                                          : "in use by running requests");
+    }
+
+    if (a->pages != NULL) {
+        slora_adapter_evict_one(set, a);
+    }
+
+    if (a->host != NULL) {
+        slora_adapter_drop_host(set, a);
+    }
+
+    return SLORA_OK;
+}
+
+
+const char *
+slora_adapter_dir(const slora_adapter_t *a)
+{
+    return a->dir;
+}
+
+
+const char *
+slora_adapter_sha256(const slora_adapter_t *a)
+{
+    return a->sha256;
+}
+
+
+uint64_t
+slora_adapter_gen(const slora_adapter_t *a)
+{
+    return a->gen;
+}
+
+
+slora_tier_e
+slora_adapter_tier(const slora_adapter_t *a)
+{
+    return a->pages != NULL ? SLORA_TIER_POOL
+                            : a->host != NULL ? SLORA_TIER_HOST
+                                              : SLORA_TIER_DISK;
+}
+
+
+int
+slora_adapter_in_host(const slora_adapter_t *a)
+{
+    return a->host != NULL;
+}
+
+
+int
+slora_adapter_pinned(const slora_adapter_t *a)
+{
+    return a->admin_pin;
+}
+
+
+size_t
+slora_adapter_host_bytes(const slora_adapter_t *a)
+{
+    return a->host_bytes;
+}
+
+
+int32_t
+slora_adapter_n_pages(const slora_adapter_t *a)
+{
+    return a->pages != NULL ? a->plan.n_pages : 0;
+}
+
+
+int32_t
+slora_adapter_rank(const slora_adapter_t *a)
+{
+    return a->planned ? a->conf.rank : 0;
 }
 
 
@@ -933,166 +1395,67 @@ static int
 slora_adapter_load_host(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err)
 {
-    int                    proj, is_b, rc;
-    char                   path[1280];
-    float                 *tmp;
-    size_t                 bytes, tmp_elems;
-    uint8_t               *seen;
-    int32_t                layer, n_layers;
-    int64_t                i, n;
-    slora_safetensors_t   *st;
-    const slora_tensor_t  *t;
-    slora_adapter_conf_t   conf;
+    slora_adapter_image_t  img;
 
-    n_layers = set->cfg.n_layers;
-
-    if (slora_adapter_read_config(a->dir, &set->cfg, &conf, err) != SLORA_OK)
+    if (slora_adapter_image_load(&set->cfg, slora_pool_page_elems(set->pool),
+                                 a->name, a->dir, a->sha256, &img, err)
+        != SLORA_OK)
     {
+        set->load_errors++;
         return SLORA_ERROR;
     }
 
-    if (a->planned && (conf.rank != a->conf.rank
-                       || conf.proj_mask != a->conf.proj_mask))
-    {
-        slora_adapter_plan_free(&a->plan);
-        a->planned = 0;
-    }
-
-    a->conf = conf;
-
-    if (!a->planned) {
-        if (slora_adapter_plan(&set->cfg, &a->conf,
-                               slora_pool_page_elems(set->pool), &a->plan,
-                               err)
-            != SLORA_OK)
-        {
-            return slora_err_prefix(err, "adapter %s", a->name);
-        }
-        a->planned = 1;
-    }
-
-    bytes = (size_t) n_layers * (size_t) a->plan.n_pages
-            * (size_t) a->plan.page_elems * sizeof(float);
-
-    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", a->dir);
-
-    st = slora_safetensors_open(path, err);
-    if (st == NULL) {
-        return SLORA_ERROR;
-    }
-
-    a->host = calloc(1, bytes);
-    seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
-    tmp_elems = (size_t) a->conf.rank
-                * (size_t) (set->cfg.ffn > set->cfg.hidden ? set->cfg.ffn
-                                                            : set->cfg.hidden);
-    tmp_elems = tmp_elems > (size_t) a->plan.page_elems
-                ? tmp_elems : (size_t) a->plan.page_elems;
-    tmp = malloc(tmp_elems * 2 * sizeof(float));
-
-    rc = SLORA_ERROR;
-
-    if (a->host == NULL || seen == NULL || tmp == NULL) {
-        slora_err_set(err, SLORA_ERROR, "%s: no memory for %zu bytes", path,
-                      bytes);
-        goto done;
-    }
-
-    n = slora_safetensors_n_tensors(st);
-
-    for (i = 0; i < n; i++) {
-        t = slora_safetensors_tensor(st, i);
-
-        if (slora_adapter_parse_name(t->name, &layer, &proj, &is_b)
-            != SLORA_OK)
-        {
-            slora_err_set(err, SLORA_ERROR, "%s: tensor %s is not a LoRA "
-                          "weight of a module we can apply (q, k, v, o, "
-                          "gate, up, down projections)", path, t->name);
-            goto done;
-        }
-
-        if (layer >= n_layers) {
-            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: layer %d, the "
-                          "model has %d", path, t->name, layer, n_layers);
-            goto done;
-        }
-
-        if (!(a->conf.proj_mask & (1u << proj))) {
-            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: %s is not in "
-                          "target_modules", path, t->name,
-                          slora_proj_name(proj));
-            goto done;
-        }
-
-        if (seen[(layer * SLORA_PROJ_N + proj) * 2 + is_b]++) {
-            slora_err_set(err, SLORA_ERROR, "%s: tensor %s given twice",
-                          path, t->name);
-            goto done;
-        }
-
-        if (slora_adapter_fill(set, a, t, layer, proj, is_b, tmp, err)
-            != SLORA_OK)
-        {
-            slora_err_prefix(err, "%s", path);
-            goto done;
-        }
-    }
-
-    n = 0;
-    for (i = 0; i < (int64_t) n_layers * SLORA_PROJ_N; i++) {
-        if (seen[2 * i] != seen[2 * i + 1]) {
-            slora_err_set(err, SLORA_ERROR, "%s: layer %d %s has lora_%c "
-                          "without lora_%c", path, (int) (i / SLORA_PROJ_N),
-                          slora_proj_name((int) (i % SLORA_PROJ_N)),
-                          seen[2 * i] ? 'A' : 'B', seen[2 * i] ? 'B' : 'A');
-            goto done;
-        }
-        n += seen[2 * i];
-    }
-
-    if (n == 0) {
-        slora_err_set(err, SLORA_ERROR, "%s: no LoRA weights", path);
-        goto done;
-    }
-
-    rc = SLORA_OK;
-
-done:
-
-    slora_safetensors_close(st);
-    free(seen);
-    free(tmp);
-
-    if (rc != SLORA_OK) {
-        free(a->host);
-        a->host = NULL;
-        return rc;
-    }
-
-    a->host_bytes = bytes;
-    set->host_bytes += bytes;
-    set->in_host++;
-    set->loads++;
-    slora_adapter_list_push(&set->host_lru, a, SLORA_HOST_LINK);
+    slora_adapter_take_image(set, a, &img);
 
     return SLORA_OK;
 }
 
 
+/* a has no host copy; its plan becomes the image's. */
+static void
+slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
+    slora_adapter_image_t *img)
+{
+    slora_assert(a->host == NULL);
+
+    if (a->pages == NULL || !a->planned) {
+        if (a->planned) {
+            slora_adapter_plan_free(&a->plan);
+        }
+        a->conf = img->conf;
+        a->plan = img->plan;
+        a->planned = 1;
+
+    } else {
+        slora_adapter_plan_free(&img->plan);
+    }
+
+    memset(&img->plan, 0, sizeof(img->plan));
+
+    a->host = img->host;
+    a->host_bytes = img->bytes;
+    img->host = NULL;
+
+    set->host_bytes += a->host_bytes;
+    set->in_host++;
+    set->loads++;
+    slora_adapter_list_push(&set->host_lru, a, SLORA_HOST_LINK);
+}
+
+
 /* Copies tensor t (A [r, in] or B [out, r]) into the page images. */
 static int
-slora_adapter_fill(slora_adapters_t *set, slora_adapter_t *a,
-    const slora_tensor_t *t, int32_t layer, int proj, int is_b, float *tmp,
-    slora_err_t *err)
+slora_adapter_fill(const slora_model_config_t *cfg,
+    slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
+    int proj, int is_b, float *tmp, slora_err_t *err)
 {
     int32_t   r, rank, row, j, in, out, want0, want1, heads;
     float    *base, *dst;
     int64_t   layer_elems;
 
-    rank = a->conf.rank;
-    in = slora_proj_in_dim(&set->cfg, proj);
-    out = slora_proj_out_dim(&set->cfg, proj);
+    rank = img->conf.rank;
+    in = slora_proj_in_dim(cfg, proj);
+    out = slora_proj_out_dim(cfg, proj);
     want0 = is_b ? out : rank;
     want1 = is_b ? rank : in;
 
@@ -1115,11 +1478,11 @@ slora_adapter_fill(slora_adapters_t *set, slora_adapter_t *a,
         }
     }
 
-    if (is_b && set->cfg.rope == SLORA_ROPE_NORM
+    if (is_b && cfg->rope == SLORA_ROPE_NORM
         && (proj == SLORA_PROJ_Q || proj == SLORA_PROJ_K))
     {
-        heads = proj == SLORA_PROJ_Q ? set->cfg.n_heads : set->cfg.n_kv_heads;
-        if (slora_model_permute_qk_rows(tmp, heads, set->cfg.head_dim, rank)
+        heads = proj == SLORA_PROJ_Q ? cfg->n_heads : cfg->n_kv_heads;
+        if (slora_model_permute_qk_rows(tmp, heads, cfg->head_dim, rank)
             != SLORA_OK)
         {
             return slora_err_set(err, SLORA_ERROR, "tensor %s: cannot "
@@ -1127,12 +1490,12 @@ slora_adapter_fill(slora_adapters_t *set, slora_adapter_t *a,
         }
     }
 
-    layer_elems = (int64_t) a->plan.n_pages * a->plan.page_elems;
-    base = a->host + layer * layer_elems;
+    layer_elems = (int64_t) img->plan.n_pages * img->plan.page_elems;
+    base = img->host + layer * layer_elems;
 
     for (r = 0; r < rank; r++) {
-        row = a->plan.first_row[proj][is_b] + r;
-        dst = base + a->plan.row_off[row];
+        row = img->plan.first_row[proj][is_b] + r;
+        dst = base + img->plan.row_off[row];
 
         if (!is_b) {
             memcpy(dst, tmp + (size_t) r * in, (size_t) in * sizeof(float));
@@ -1145,6 +1508,35 @@ slora_adapter_fill(slora_adapters_t *set, slora_adapter_t *a,
     }
 
     return SLORA_OK;
+}
+
+
+static int
+slora_adapter_str_differ(const char *a, const char *b)
+{
+    a = a != NULL && a[0] != '\0' ? a : NULL;
+    b = b != NULL && b[0] != '\0' ? b : NULL;
+
+    if (a == NULL || b == NULL) {
+        return a != b;
+    }
+
+    return strcmp(a, b) != 0;
+}
+
+
+static int
+slora_adapter_dup(char **dst, const char *src)
+{
+    *dst = NULL;
+
+    if (src == NULL || src[0] == '\0') {
+        return SLORA_OK;
+    }
+
+    *dst = strdup(src);
+
+    return *dst != NULL ? SLORA_OK : SLORA_ERROR;
 }
 
 
@@ -1246,6 +1638,7 @@ slora_adapter_trim_host(slora_adapters_t *set, slora_adapter_t *keep)
         next = a->host_link.next;
         if (a != keep) {
             slora_adapter_drop_host(set, a);
+            set->host_evictions++;
         }
     }
 }

@@ -11,6 +11,11 @@
  * making it resident is a page allocation and one copy per layer. Running
  * requests pin their adapter (a reference count); only idle adapters are
  * evicted, least recently used first.
+ *
+ * Disk reads may happen on another thread: slora_adapter_image_load() is
+ * a pure function of a folder (and the sha256 the catalog expects), and
+ * slora_adapters_install() hands its result to the set on the set's own
+ * thread; everything else here belongs to the thread that owns the set.
  */
 
 #ifndef SLORA_ADAPTER_H
@@ -25,6 +30,7 @@
 
 
 #define SLORA_ADAPTER_MAX_RANK  1024
+#define SLORA_SHA256_HEX        65      /* 64 hex digits and a NUL */
 
 
 /* What adapter_config.json says, checked against the model. */
@@ -58,6 +64,23 @@ typedef struct slora_adapter_s   slora_adapter_t;
 typedef struct slora_adapters_s  slora_adapters_t;
 
 
+/* Where an adapter's weights are. */
+typedef enum {
+    SLORA_TIER_DISK = 0,            /* registered, nothing read */
+    SLORA_TIER_HOST,                /* page images in host memory */
+    SLORA_TIER_POOL                 /* in pool pages */
+} slora_tier_e;
+
+
+/* An adapter read from disk into page images, not yet in a set. */
+typedef struct {
+    slora_adapter_conf_t   conf;
+    slora_adapter_plan_t   plan;
+    float                 *host;    /* [n_layers][n_pages][page_elems] */
+    size_t                 bytes;
+} slora_adapter_image_t;
+
+
 typedef struct {
     int32_t          in_pool;
     int32_t          in_host;
@@ -68,6 +91,13 @@ typedef struct {
     uint64_t         uploads;               /* host -> pool */
     uint64_t         evictions;             /* from the pool */
     uint64_t         hits;                  /* acquired while resident */
+    size_t           host_budget;
+    uint64_t         host_hits;             /* upload from the host copy */
+    uint64_t         host_misses;           /* upload needed a disk read */
+    uint64_t         host_evictions;        /* host copies dropped (LRU) */
+    uint64_t         prefetched;            /* images installed */
+    uint64_t         load_errors;           /* disk reads that failed */
+    int32_t          pinned;                /* pinned by the admin */
 } slora_adapters_stats_t;
 
 
@@ -79,6 +109,21 @@ int slora_adapter_plan(const slora_model_config_t *cfg,
     const slora_adapter_conf_t *conf, int64_t page_elems,
     slora_adapter_plan_t *plan, slora_err_t *err);
 void slora_adapter_plan_free(slora_adapter_plan_t *plan);
+
+/* Hex sha256 of a file's bytes. */
+int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
+    slora_err_t *err);
+
+/*
+ * Reads the PEFT folder dir into img, for pages of page_elems elements;
+ * name only labels errors. With sha256 (hex, not NULL or ""), the bytes
+ * of adapter_model.safetensors must hash to it. Touches no shared state:
+ * any thread may call it.
+ */
+int slora_adapter_image_load(const slora_model_config_t *cfg,
+    int64_t page_elems, const char *name, const char *dir,
+    const char *sha256, slora_adapter_image_t *img, slora_err_t *err);
+void slora_adapter_image_free(slora_adapter_image_t *img);
 
 
 /*
@@ -113,8 +158,51 @@ void slora_adapter_release(slora_adapters_t *set, slora_adapter_t *a);
  * n_free pages are free or none is idle. Returns how many it evicted. */
 int32_t slora_adapters_evict(slora_adapters_t *set, int32_t n_free);
 
+/*
+ * Points a at another source (folder, expected sha256, version; NULL
+ * sha256 or version: none). When any differs, the copies read from the
+ * old source are dropped: at once if idle, at the last release if running
+ * requests hold it (until then it is not acquired again: SLORA_BUSY); an
+ * admin pin is dropped. Returns 1 when the source changed, 0 if not,
+ * SLORA_ERROR without memory.
+ */
+int slora_adapters_set_source(slora_adapters_t *set, slora_adapter_t *a,
+    const char *dir, const char *sha256, const char *version,
+    slora_err_t *err);
+
+/*
+ * Gives a the host copy img read (off this thread) from the source of
+ * generation gen. SLORA_DECLINED: a has a host copy already or its source
+ * changed since; the caller frees img. SLORA_OK: img is taken.
+ */
+int slora_adapters_install(slora_adapters_t *set, slora_adapter_t *a,
+    uint64_t gen, slora_adapter_image_t *img);
+
+/* Admin pin: a is made resident and never evicted until unpinned. */
+int slora_adapter_pin(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err);
+/* SLORA_DECLINED if a was not pinned. */
+int slora_adapter_unpin(slora_adapters_t *set, slora_adapter_t *a);
+
+/* Drops a from the pool and the host tier. SLORA_BUSY: requests or an
+ * admin pin hold it. */
+int slora_adapters_unload(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err);
+
 const char *slora_adapter_name(const slora_adapter_t *a);
+const char *slora_adapter_dir(const slora_adapter_t *a);
+/* The expected sha256 of its weights, or NULL. */
+const char *slora_adapter_sha256(const slora_adapter_t *a);
+/* Bumped by every change of source. */
+uint64_t slora_adapter_gen(const slora_adapter_t *a);
 int32_t slora_adapter_refs(const slora_adapter_t *a);
+slora_tier_e slora_adapter_tier(const slora_adapter_t *a);
+int slora_adapter_in_host(const slora_adapter_t *a);
+int slora_adapter_pinned(const slora_adapter_t *a);
+size_t slora_adapter_host_bytes(const slora_adapter_t *a);
+int32_t slora_adapter_n_pages(const slora_adapter_t *a);
+/* The rank adapter_config.json gave, once read; else 0. */
+int32_t slora_adapter_rank(const slora_adapter_t *a);
 /* The kernels' view; valid while the adapter is pinned. */
 const slora_lora_t *slora_adapter_lora(const slora_adapter_t *a);
 /* The plan of an adapter read at least once, else NULL. */

@@ -31,6 +31,8 @@ static const slora_cli_cmd_t  slora_cli_cmds[] = {
       "write a tiny random Llama model (GGUF or safetensors)" },
     { "mkadapter", slora_cli_mkadapter,
       "write a random LoRA adapter in HF PEFT layout" },
+    { "catalog", slora_cli_catalog,
+      "register adapters and tenants in the Redis catalog" },
     { NULL, NULL, NULL }
 };
 

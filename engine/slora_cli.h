@@ -13,6 +13,7 @@ int slora_cli_tokenize(int argc, char **argv);
 int slora_cli_bench(int argc, char **argv);
 int slora_cli_mkmodel(int argc, char **argv);
 int slora_cli_mkadapter(int argc, char **argv);
+int slora_cli_catalog(int argc, char **argv);
 
 
 #endif /* SLORA_CLI_H */

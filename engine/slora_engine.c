@@ -10,6 +10,14 @@
  * one token for each sequence whose chunk reached its last known token,
  * and reports. A request that fails (its adapter cannot be read, it can
  * never fit) gets an ERROR event and leaves; the others go on.
+ *
+ * Before the scheduler sees a request, its tenant and adapter are
+ * resolved through the catalog; with Redis a miss parks the request on
+ * the resolving list, retried at every step after the catalog's answers
+ * are applied. Each step also feeds the prefetch thread the adapters the
+ * waiting queue and the catalog's hints want next, and installs the host
+ * images it has read; the step itself only uploads host images to the
+ * pool (or reads from disk when the prefetch did not come in time).
  */
 
 #include <dirent.h>
@@ -18,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,20 +36,28 @@
 #include "slora_adapter.h"
 #include "slora_sched.h"
 #include "slora_sampler.h"
+#include "slora_prefetch.h"
 
 
 #define SLORA_ENGINE_MAX_CTX        4096
 #define SLORA_ENGINE_POOL_CAP       ((size_t) 2 << 30)
 #define SLORA_ENGINE_REAP           64
+#define SLORA_ENGINE_LOOKAHEAD      64      /* waiting requests prefetched */
 
 
-typedef struct {
+typedef struct slora_engine_req_s  slora_engine_req_t;
+
+struct slora_engine_req_s {
     slora_req_t             r;              /* first: the scheduler's */
     slora_sampling_t        sampling;
     slora_rng_t             rng;
     int32_t                *stop_ids;       /* [n_stop] */
     int32_t                 n_stop;
-} slora_engine_req_t;
+    int32_t                 max_tokens;     /* as asked */
+    char                   *tenant;         /* NULL: none */
+    char                   *adapter;        /* as asked; NULL: none */
+    slora_engine_req_t     *next_resolving;
+};
 
 
 struct slora_engine_s {
@@ -59,7 +76,20 @@ struct slora_engine_s {
     float                  *logits;         /* [max_running, vocab] */
 
     const char            **names;
+    slora_adapter_info_t   *infos;
     int32_t                 n_cancel;
+
+    slora_catalog_t        *catalog;
+    int                     redis;
+    slora_prefetch_t       *prefetch;
+    int                     wake_fd;
+    slora_engine_req_t     *resolving;      /* arrival order */
+    slora_engine_req_t    **resolving_tail;
+    int32_t                 n_resolving;
+    uint64_t                hints_gen;      /* hints applied */
+    int                     hints_pending;  /* some names still resolving */
+    slora_adapter_t       **hint_pins;      /* pinned because of hints */
+    int32_t                 n_hint_pins;
 
     uint64_t                steps;
     uint64_t                tokens_prefilled;
@@ -68,15 +98,24 @@ struct slora_engine_s {
 };
 
 
-static int slora_engine_catalog(slora_engine_t *e, const char *dir,
-    slora_err_t *err);
-static int slora_engine_name_cmp(const void *a, const void *b);
+static int slora_engine_catalog(slora_engine_t *e, slora_err_t *err);
 static size_t slora_engine_pool_size(const slora_engine_t *e);
-static int slora_engine_valid_name(const char *name);
 static void slora_engine_emit(slora_event_cb cb, void *data,
     slora_event_e type, uint64_t id, int32_t token, slora_finish_e finish,
-    const char *error);
+    const char *error, slora_errcode_e code);
 static void slora_engine_end(slora_engine_t *e, slora_engine_req_t *q);
+static void slora_engine_req_free(slora_engine_req_t *q);
+static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
+    slora_adapter_t **out, slora_err_t *err);
+static int slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
+    slora_err_t *err);
+static int slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb,
+    void *data);
+static int slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
+    void *data);
+static void slora_engine_prefetch(slora_engine_t *e);
+static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
+static void slora_engine_hints(slora_engine_t *e);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data);
 
@@ -90,6 +129,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     slora_engine_t         *e;
     slora_pool_geom_t       g;
     slora_sched_conf_t      sc;
+    slora_catalog_conf_t    cc;
     slora_model_config_t   *cfg;
 
     if (conf->model_path == NULL) {
@@ -111,9 +151,13 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         return NULL;
     }
 
+    e->wake_fd = -1;
+    e->resolving_tail = &e->resolving;
     e->conf = *conf;
     e->conf.adapter_dir = NULL;
     e->conf.model_path = NULL;
+    e->conf.redis_url = NULL;
+    e->conf.adapter_roots = NULL;
     e->conf.device = "cpu";
 
     if (e->conf.n_threads <= 0) {
@@ -204,10 +248,36 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         goto failed;
     }
 
-    if (conf->adapter_dir != NULL && conf->adapter_dir[0] != '\0'
-        && slora_engine_catalog(e, conf->adapter_dir, err) != SLORA_OK)
-    {
+    e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->wake_fd < 0) {
+        slora_err_set(err, SLORA_ERROR, "engine: eventfd: %s",
+                      strerror(errno));
         goto failed;
+    }
+
+    cc.redis_url = conf->redis_url;
+    cc.adapter_dir = conf->adapter_dir;
+    cc.roots = conf->adapter_roots;
+    cc.n_roots = conf->n_adapter_roots;
+    cc.connect_timeout_ms = conf->redis_connect_timeout_ms;
+    cc.command_timeout_ms = conf->redis_timeout_ms;
+    cc.hint_interval_ms = conf->hint_interval_ms;
+    cc.n_popular = 0;
+    cc.wake_fd = e->wake_fd;
+
+    e->redis = conf->redis_url != NULL && conf->redis_url[0] != '\0';
+    e->catalog = slora_catalog_create(&cc, err);
+    if (e->catalog == NULL || slora_engine_catalog(e, err) != SLORA_OK) {
+        goto failed;
+    }
+
+    if (!conf->no_prefetch) {
+        e->prefetch = slora_prefetch_create(cfg,
+                                            slora_pool_page_elems(e->pool),
+                                            e->wake_fd, err);
+        if (e->prefetch == NULL) {
+            goto failed;
+        }
     }
 
     sc.max_batch_tokens = e->conf.max_batch_tokens;
@@ -236,10 +306,32 @@ failed:
 void
 slora_engine_free(slora_engine_t *e)
 {
-    slora_req_t  *r;
+    slora_req_t             *r;
+    slora_engine_req_t      *q;
+    slora_prefetch_done_t    done;
 
     if (e == NULL) {
         return;
+    }
+
+    /* the threads first: they write to wake_fd */
+    slora_catalog_free(e->catalog);
+
+    if (e->prefetch != NULL) {
+        while (slora_prefetch_take(e->prefetch, &done)) {
+            slora_adapter_image_free(&done.img);
+        }
+        slora_prefetch_free(e->prefetch);
+    }
+
+    if (e->wake_fd >= 0) {
+        close(e->wake_fd);
+    }
+
+    while (e->resolving != NULL) {
+        q = e->resolving;
+        e->resolving = q->next_resolving;
+        slora_engine_req_free(q);
     }
 
     if (e->sched != NULL) {
@@ -265,6 +357,8 @@ slora_engine_free(slora_engine_t *e)
     free(e->loras);
     free(e->logits);
     free(e->names);
+    free(e->infos);
+    free(e->hint_pins);
     free(e);
 }
 
@@ -273,7 +367,9 @@ int
 slora_engine_add_adapter(slora_engine_t *e, const char *name,
     const char *dir, slora_err_t *err)
 {
-    slora_adapter_conf_t  conf;
+    slora_adapter_t          *a;
+    slora_adapter_conf_t      conf;
+    slora_catalog_adapter_t  *ca;
 
     if (slora_adapter_read_config(dir, &e->model->cfg, &conf, err)
         != SLORA_OK)
@@ -281,7 +377,21 @@ slora_engine_add_adapter(slora_engine_t *e, const char *name,
         return SLORA_ERROR;
     }
 
-    return slora_adapters_add(e->adapters, name, dir, NULL, err);
+    if (slora_adapters_find(e->adapters, name) != NULL) {
+        return slora_err_set(err, SLORA_DECLINED, "adapter \"%s\" is "
+                             "already registered", name);
+    }
+
+    if (slora_catalog_put(e->catalog, name, dir, &ca, err) != SLORA_OK
+        || slora_adapters_add(e->adapters, name, ca->path, &a, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    ca->data = a;
+
+    return SLORA_OK;
 }
 
 
@@ -289,9 +399,9 @@ int
 slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_err_t *err)
 {
+    int                       rc;
     int32_t                   i, vocab, cap;
     size_t                    size;
-    slora_adapter_t          *a;
     slora_engine_req_t       *q;
     const slora_sampling_t   *sp;
 
@@ -341,24 +451,24 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              (unsigned long long) req->id);
     }
 
-    a = NULL;
-
-    if (req->adapter != NULL && req->adapter[0] != '\0') {
-        if (!slora_engine_valid_name(req->adapter)) {
-            return slora_err_set(err, SLORA_ERROR, "request %llu: adapter "
-                                 "name \"%.64s\" is refused",
-                                 (unsigned long long) req->id, req->adapter);
-        }
-
-        a = slora_adapters_find(e->adapters, req->adapter);
-        if (a == NULL) {
-            return slora_err_set(err, SLORA_DECLINED, "request %llu: unknown "
-                                 "adapter \"%s\"",
-                                 (unsigned long long) req->id, req->adapter);
-        }
+    if (req->adapter != NULL && req->adapter[0] != '\0'
+        && strcmp(req->adapter, "default") != 0
+        && !slora_catalog_valid_name(req->adapter))
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: adapter "
+                             "name \"%.64s\" is refused",
+                             (unsigned long long) req->id, req->adapter);
     }
 
-    if (slora_sched_waiting(e->sched) >= e->conf.max_waiting) {
+    if (req->tenant != NULL && !slora_catalog_valid_name(req->tenant)) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: tenant name "
+                             "\"%.64s\" is refused",
+                             (unsigned long long) req->id, req->tenant);
+    }
+
+    if (slora_sched_waiting(e->sched) + e->n_resolving
+        >= e->conf.max_waiting)
+    {
         return slora_err_set(err, SLORA_BUSY, "request %llu: %d requests "
                              "wait already", (unsigned long long) req->id,
                              e->conf.max_waiting);
@@ -367,6 +477,13 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     if (slora_sched_find(e->sched, req->id) != NULL) {
         return slora_err_set(err, SLORA_ERROR, "request %llu: id in use",
                              (unsigned long long) req->id);
+    }
+
+    for (q = e->resolving; q != NULL; q = q->next_resolving) {
+        if (q->r.id == req->id) {
+            return slora_err_set(err, SLORA_ERROR, "request %llu: id in use",
+                                 (unsigned long long) req->id);
+        }
     }
 
     cap = req->n_prompt + sp->max_tokens;
@@ -380,11 +497,11 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     q->r.id = req->id;
-    q->r.adapter = a;
     q->r.tokens = (int32_t *) (q + 1);
     q->r.n_prompt = req->n_prompt;
     q->r.n_tokens = req->n_prompt;
     q->r.cap = cap;
+    q->r.arrival_ns = slora_now_ns();
     memcpy(q->r.tokens, req->prompt, (size_t) req->n_prompt * sizeof(int32_t));
 
     q->stop_ids = q->r.tokens + cap;
@@ -395,11 +512,34 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     q->sampling = *sp;
+    q->max_tokens = sp->max_tokens;
     slora_rng_seed(&q->rng, sp->seed);
 
-    if (slora_sched_submit(e->sched, &q->r, err) != SLORA_OK) {
-        free(q);
-        return SLORA_ERROR;
+    if ((req->tenant != NULL && (q->tenant = strdup(req->tenant)) == NULL)
+        || (req->adapter != NULL && req->adapter[0] != '\0'
+            && (q->adapter = strdup(req->adapter)) == NULL))
+    {
+        slora_engine_req_free(q);
+        return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
+                             (unsigned long long) req->id);
+    }
+
+    rc = slora_engine_resolve(e, q, err);
+
+    if (rc == SLORA_AGAIN) {
+        *e->resolving_tail = q;
+        e->resolving_tail = &q->next_resolving;
+        e->n_resolving++;
+        return SLORA_OK;
+    }
+
+    if (rc == SLORA_OK) {
+        rc = slora_sched_submit(e->sched, &q->r, err);
+    }
+
+    if (rc != SLORA_OK) {
+        slora_engine_req_free(q);
+        return rc;
     }
 
     return SLORA_OK;
@@ -409,7 +549,19 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 int
 slora_engine_cancel(slora_engine_t *e, uint64_t id)
 {
-    slora_req_t  *r;
+    slora_req_t         *r;
+    slora_engine_req_t  *q;
+
+    for (q = e->resolving; q != NULL; q = q->next_resolving) {
+        if (q->r.id == id) {
+            if (q->r.cancelled) {
+                return SLORA_DECLINED;
+            }
+            q->r.cancelled = 1;
+            e->n_cancel++;
+            return SLORA_OK;
+        }
+    }
 
     r = slora_sched_find(e->sched, id);
     if (r == NULL || r->cancelled) {
@@ -429,37 +581,50 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     int                  rc, did;
     int32_t              i, n;
     int64_t              t0;
+    uint64_t             wakes;
     slora_req_t         *reaped[SLORA_ENGINE_REAP], *r;
     slora_sched_step_t   step;
 
     t0 = slora_now_ns();
     did = 0;
 
+    if (read(e->wake_fd, &wakes, sizeof(wakes)) < 0) {
+        /* nothing was written: EAGAIN */
+    }
+
+    slora_catalog_poll(e->catalog);
+
     while (e->n_cancel > 0) {
+        did |= slora_engine_reap_resolving(e, cb, data) > 0;
         n = slora_sched_reap(e->sched, reaped, SLORA_ENGINE_REAP);
         for (i = 0; i < n; i++) {
             slora_engine_emit(cb, data, SLORA_EV_DONE, reaped[i]->id, -1,
-                              SLORA_FINISH_CANCEL, NULL);
-            free(reaped[i]->pages);
-            free(reaped[i]);
+                              SLORA_FINISH_CANCEL, NULL,
+                              SLORA_ERRCODE_NONE);
+            slora_engine_req_free((slora_engine_req_t *) reaped[i]);
         }
         e->n_cancel = n == SLORA_ENGINE_REAP ? e->n_cancel : 0;
         did |= n > 0;
     }
+
+    did |= slora_engine_resolve_all(e, cb, data);
+
+    slora_engine_hints(e);
+    slora_engine_prefetch(e);
 
     slora_sched_plan(e->sched, &step);
 
     for (i = 0; i < step.n_failed; i++) {
         r = step.failed[i];
         slora_engine_emit(cb, data, SLORA_EV_ERROR, r->id, -1,
-                          SLORA_FINISH_NONE, r->err.msg);
-        free(r->pages);
-        free(r);
+                          SLORA_FINISH_NONE, r->err.msg,
+                          SLORA_ERRCODE_INTERNAL);
+        slora_engine_req_free((slora_engine_req_t *) r);
         did = 1;
     }
 
     if (step.n_items == 0) {
-        return did ? SLORA_OK : SLORA_DONE;
+        return did ? SLORA_OK : e->n_resolving > 0 ? SLORA_AGAIN : SLORA_DONE;
     }
 
     rc = slora_engine_run(e, &step, cb, data);
@@ -482,6 +647,7 @@ void
 slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 {
     int32_t                  p, n, run;
+    slora_catalog_stats_t    cs;
     slora_adapters_stats_t   as;
 
     memset(st, 0, sizeof(*st));
@@ -508,6 +674,25 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->adapter_pool_elems = as.pool_elems;
     st->adapter_used_elems = as.pool_used_elems;
 
+    slora_catalog_stats(e->catalog, &cs);
+
+    st->resolving = e->n_resolving;
+    st->adapters_pinned = as.pinned;
+    st->host_bytes = as.host_bytes;
+    st->host_budget = as.host_budget;
+    st->host_hits = as.host_hits;
+    st->host_misses = as.host_misses;
+    st->host_evictions = as.host_evictions;
+    st->prefetched = as.prefetched;
+    st->load_errors = as.load_errors;
+    st->catalog_redis = cs.redis;
+    st->catalog_up = cs.up;
+    st->catalog_hits = cs.cache_hits;
+    st->catalog_misses = cs.cache_misses;
+    st->catalog_fetches = cs.fetches;
+    st->catalog_invalidations = cs.invalidations;
+    st->catalog_reconnects = cs.reconnects;
+
     n = slora_pool_n_pages(e->pool);
     run = 0;
 
@@ -530,10 +715,11 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 int32_t
 slora_engine_adapters(slora_engine_t *e, const char ***names)
 {
-    int32_t       i, n;
-    const char  **list;
+    int32_t                    i, n;
+    const char               **list;
+    slora_catalog_adapter_t  **cl;
 
-    n = slora_adapters_count(e->adapters);
+    n = slora_catalog_adapters(e->catalog, &cl);
 
     list = malloc((size_t) (n > 0 ? n : 1) * sizeof(const char *));
     if (list == NULL) {
@@ -542,7 +728,7 @@ slora_engine_adapters(slora_engine_t *e, const char ***names)
     }
 
     for (i = 0; i < n; i++) {
-        list[i] = slora_adapter_name(slora_adapters_get(e->adapters, i));
+        list[i] = cl[i]->name;
     }
 
     free(e->names);
@@ -553,82 +739,188 @@ slora_engine_adapters(slora_engine_t *e, const char ***names)
 }
 
 
-/* Registers every sub-folder of dir, sorted by name. */
-static int
-slora_engine_catalog(slora_engine_t *e, const char *dir, slora_err_t *err)
+int
+slora_engine_wake_fd(const slora_engine_t *e)
 {
-    int             rc;
-    DIR            *d;
-    char            path[1280], **names, **grown;
-    size_t          n, cap, i;
-    struct stat     sb;
-    struct dirent  *de;
+    return e->wake_fd;
+}
 
-    d = opendir(dir);
-    if (d == NULL) {
-        return slora_err_set(err, SLORA_ERROR, "adapter dir %s: %s", dir,
-                             strerror(errno));
+
+slora_errcode_e
+slora_engine_errcode(int status)
+{
+    switch (status) {
+
+    case SLORA_OK:
+        return SLORA_ERRCODE_NONE;
+
+    case SLORA_ERROR:
+        return SLORA_ERRCODE_BAD_REQUEST;
+
+    case SLORA_DECLINED:
+        return SLORA_ERRCODE_NOT_FOUND;
+
+    case SLORA_FORBIDDEN:
+        return SLORA_ERRCODE_FORBIDDEN;
+
+    case SLORA_BUSY:
+        return SLORA_ERRCODE_BUSY;
+
+    case SLORA_UNAVAILABLE:
+        return SLORA_ERRCODE_UNAVAILABLE;
+
+    default:
+        return SLORA_ERRCODE_INTERNAL;
+    }
+}
+
+
+int
+slora_engine_adapter_load(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int               rc;
+    slora_adapter_t  *a;
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        return rc;
     }
 
-    names = NULL;
-    n = 0;
-    cap = 0;
-    rc = SLORA_OK;
-
-    while ((de = readdir(d)) != NULL) {
-        if (!slora_engine_valid_name(de->d_name)) {
-            continue;
-        }
-
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            continue;
-        }
-
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            grown = realloc(names, cap * sizeof(char *));
-            if (grown == NULL) {
-                rc = slora_err_set(err, SLORA_ERROR, "adapter dir %s: no "
-                                   "memory", dir);
-                break;
-            }
-            names = grown;
-        }
-
-        names[n] = strdup(de->d_name);
-        if (names[n] == NULL) {
-            rc = slora_err_set(err, SLORA_ERROR, "adapter dir %s: no memory",
-                               dir);
-            break;
-        }
-        n++;
-    }
-
-    closedir(d);
-
+    rc = slora_adapter_acquire(e->adapters, a, err);
     if (rc == SLORA_OK) {
-        qsort(names, n, sizeof(char *), slora_engine_name_cmp);
+        slora_adapter_release(e->adapters, a);
     }
-
-    for (i = 0; i < n; i++) {
-        if (rc == SLORA_OK) {
-            snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-            rc = slora_adapters_add(e->adapters, names[i], path, NULL, err);
-        }
-        free(names[i]);
-    }
-
-    free(names);
 
     return rc;
 }
 
 
-static int
-slora_engine_name_cmp(const void *a, const void *b)
+int
+slora_engine_adapter_unload(slora_engine_t *e, const char *name,
+    slora_err_t *err)
 {
-    return strcmp(*(char *const *) a, *(char *const *) b);
+    int               rc;
+    slora_adapter_t  *a;
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    return slora_adapters_unload(e->adapters, a, err);
+}
+
+
+int
+slora_engine_adapter_pin(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int               rc;
+    slora_adapter_t  *a;
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    return slora_adapter_pin(e->adapters, a, err);
+}
+
+
+int
+slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int32_t           i;
+    slora_adapter_t  *a;
+
+    a = slora_adapters_find(e->adapters, name);
+    if (a == NULL || slora_adapter_unpin(e->adapters, a) != SLORA_OK) {
+        return slora_err_set(err, SLORA_DECLINED, "adapter \"%.64s\" is "
+                             "not pinned", name);
+    }
+
+    for (i = 0; i < e->n_hint_pins; i++) {
+        if (e->hint_pins[i] == a) {
+            e->hint_pins[i] = e->hint_pins[--e->n_hint_pins];
+            break;
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+int32_t
+slora_engine_adapter_list(slora_engine_t *e,
+    const slora_adapter_info_t **list)
+{
+    int32_t                    i, n;
+    slora_adapter_t           *a;
+    slora_adapter_info_t      *info, *grown;
+    slora_catalog_adapter_t  **cl;
+    static const char         *tiers[] = { "disk", "host", "pool" };
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    grown = realloc(e->infos, (size_t) (n > 0 ? n : 1)
+                              * sizeof(slora_adapter_info_t));
+    if (grown == NULL) {
+        *list = e->infos;
+        return 0;
+    }
+
+    e->infos = grown;
+
+    for (i = 0; i < n; i++) {
+        info = &e->infos[i];
+        a = cl[i]->data;
+
+        memset(info, 0, sizeof(*info));
+        info->name = cl[i]->name;
+        info->path = cl[i]->path;
+        info->tier = tiers[a != NULL ? slora_adapter_tier(a)
+                                     : SLORA_TIER_DISK];
+        info->rank = cl[i]->rank;
+
+        if (a != NULL) {
+            info->pinned = slora_adapter_pinned(a);
+            info->refs = slora_adapter_refs(a);
+            info->host_bytes = slora_adapter_host_bytes(a);
+            info->pool_pages = slora_adapter_n_pages(a);
+            info->rank = slora_adapter_rank(a) > 0 ? slora_adapter_rank(a)
+                                                   : info->rank;
+        }
+    }
+
+    *list = e->infos;
+
+    return n;
+}
+
+
+/* Registers every adapter of the directory source, sorted by name. */
+static int
+slora_engine_catalog(slora_engine_t *e, slora_err_t *err)
+{
+    int32_t                    i, n;
+    slora_adapter_t           *a;
+    slora_catalog_adapter_t  **cl;
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    for (i = 0; i < n; i++) {
+        if (slora_adapters_add(e->adapters, cl[i]->name, cl[i]->path, &a,
+                               err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+        cl[i]->data = a;
+    }
+
+    return SLORA_OK;
 }
 
 
@@ -670,17 +962,10 @@ slora_engine_pool_size(const slora_engine_t *e)
 }
 
 
-static int
-slora_engine_valid_name(const char *name)
-{
-    return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL
-           && strstr(name, "..") == NULL && strlen(name) < 256;
-}
-
-
 static void
 slora_engine_emit(slora_event_cb cb, void *data, slora_event_e type,
-    uint64_t id, int32_t token, slora_finish_e finish, const char *error)
+    uint64_t id, int32_t token, slora_finish_e finish, const char *error,
+    slora_errcode_e code)
 {
     slora_event_t  ev;
 
@@ -693,6 +978,7 @@ slora_engine_emit(slora_event_cb cb, void *data, slora_event_e type,
     ev.token = token;
     ev.finish = finish;
     ev.error = error;
+    ev.code = code;
 
     cb(data, &ev);
 }
@@ -702,9 +988,350 @@ static void
 slora_engine_end(slora_engine_t *e, slora_engine_req_t *q)
 {
     slora_sched_finish(e->sched, &q->r);
+    slora_engine_req_free(q);
+}
+
+
+static void
+slora_engine_req_free(slora_engine_req_t *q)
+{
     free(q->r.pages);
+    free(q->tenant);
+    free(q->adapter);
     free(q);
 }
+
+/*
+ * The adapter set's entry for name, registered on first sight and kept
+ * pointing at the catalog's current folder. Statuses as the catalog's
+ * lookups, a refused entry reported as SLORA_DECLINED.
+ */
+static int
+slora_engine_get_adapter(slora_engine_t *e, const char *name,
+    slora_adapter_t **out, slora_err_t *err)
+{
+    int                       rc;
+    slora_adapter_t          *a;
+    slora_catalog_adapter_t  *ca;
+
+    rc = slora_catalog_adapter(e->catalog, name, &ca, err);
+
+    if (rc == SLORA_ERROR) {
+        err->code = SLORA_DECLINED;
+        return SLORA_DECLINED;
+    }
+
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    a = ca->data;
+
+    if (a == NULL) {
+        a = slora_adapters_find(e->adapters, name);
+        if (a == NULL
+            && slora_adapters_add(e->adapters, name, ca->path, &a, err)
+               != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+        ca->data = a;
+    }
+
+    if (slora_adapters_set_source(e->adapters, a, ca->path, ca->sha256,
+                                  ca->version, err)
+        < 0)
+    {
+        return SLORA_ERROR;
+    }
+
+    slora_catalog_hit(e->catalog, ca);
+    *out = a;
+
+    return SLORA_OK;
+}
+
+
+/* Tenant, then adapter; SLORA_AGAIN while the catalog reads either. */
+static int
+slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
+    slora_err_t *err)
+{
+    int                            rc;
+    int32_t                        max_tokens;
+    const char                    *name;
+    slora_adapter_t               *a;
+    const slora_catalog_tenant_t  *t;
+
+    name = q->adapter;
+    max_tokens = q->max_tokens;
+    q->r.priority = 0;
+    q->r.ttft_slo_ms = 0;
+
+    if (q->tenant != NULL && e->redis) {
+        rc = slora_catalog_tenant(e->catalog, q->tenant, &t, err);
+
+        if (rc == SLORA_AGAIN || rc == SLORA_UNAVAILABLE) {
+            return rc;
+        }
+
+        if (rc != SLORA_OK) {
+            slora_err_prefix(err, "request %llu",
+                             (unsigned long long) q->r.id);
+            err->code = SLORA_FORBIDDEN;
+            return SLORA_FORBIDDEN;
+        }
+
+        if (name == NULL || strcmp(name, "default") == 0) {
+            name = t->default_adapter;
+
+        } else if (!slora_catalog_tenant_allows(t, name)) {
+            return slora_err_set(err, SLORA_FORBIDDEN, "adapter %s is not "
+                                 "allowed for tenant %s", name, q->tenant);
+        }
+
+        if (t->max_tokens > 0 && max_tokens > t->max_tokens) {
+            max_tokens = t->max_tokens;
+        }
+
+        q->r.priority = t->priority;
+        q->r.ttft_slo_ms = t->ttft_slo_ms;
+
+    } else if (name != NULL && strcmp(name, "default") == 0) {
+        name = NULL;
+    }
+
+    q->r.cap = q->r.n_prompt + max_tokens;
+    q->r.adapter = NULL;
+
+    if (name == NULL) {
+        return SLORA_OK;
+    }
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        if (rc != SLORA_AGAIN && rc != SLORA_UNAVAILABLE) {
+            slora_err_prefix(err, "request %llu",
+                             (unsigned long long) q->r.id);
+        }
+        return rc;
+    }
+
+    q->r.adapter = a;
+
+    return SLORA_OK;
+}
+
+
+/* Retries the resolving requests; returns 1 if any left the list. */
+static int
+slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb, void *data)
+{
+    int                  rc, did;
+    slora_err_t          err;
+    slora_engine_req_t  *q, **pp;
+
+    did = 0;
+    pp = &e->resolving;
+
+    while ((q = *pp) != NULL) {
+        rc = slora_engine_resolve(e, q, &err);
+
+        if (rc == SLORA_AGAIN) {
+            pp = &q->next_resolving;
+            continue;
+        }
+
+        *pp = q->next_resolving;
+        e->n_resolving--;
+        did = 1;
+
+        if (rc == SLORA_OK) {
+            rc = slora_sched_submit(e->sched, &q->r, &err);
+        }
+
+        if (rc != SLORA_OK) {
+            slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
+                              SLORA_FINISH_NONE, err.msg,
+                              slora_engine_errcode(rc));
+            slora_engine_req_free(q);
+        }
+    }
+
+    e->resolving_tail = pp;
+
+    return did;
+}
+
+
+static int
+slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
+    void *data)
+{
+    int32_t              n;
+    slora_engine_req_t  *q, **pp;
+
+    n = 0;
+    pp = &e->resolving;
+
+    while ((q = *pp) != NULL) {
+        if (!q->r.cancelled) {
+            pp = &q->next_resolving;
+            continue;
+        }
+
+        *pp = q->next_resolving;
+        e->n_resolving--;
+        n++;
+
+        slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
+                          SLORA_FINISH_CANCEL, NULL, SLORA_ERRCODE_NONE);
+        slora_engine_req_free(q);
+    }
+
+    e->resolving_tail = pp;
+
+    return n;
+}
+
+
+/*
+ * Installs what the prefetch thread read, then asks it for the adapters
+ * of the next waiting requests that are on disk only. A failed read is
+ * dropped: the request's own load reports the error.
+ */
+static void
+slora_engine_prefetch(slora_engine_t *e)
+{
+    int32_t                 n;
+    slora_req_t            *r;
+    slora_prefetch_done_t   done;
+
+    if (e->prefetch == NULL) {
+        return;
+    }
+
+    while (slora_prefetch_take(e->prefetch, &done)) {
+        if (done.status == SLORA_OK
+            && slora_adapters_install(e->adapters, done.key, done.gen,
+                                      &done.img)
+               != SLORA_OK)
+        {
+            slora_adapter_image_free(&done.img);
+        }
+    }
+
+    n = 0;
+
+    for (r = slora_sched_waiting_head(e->sched);
+         r != NULL && n < SLORA_ENGINE_LOOKAHEAD;
+         r = r->next, n++)
+    {
+        if (r->adapter != NULL) {
+            slora_engine_prefetch_one(e, r->adapter);
+        }
+    }
+}
+
+
+static void
+slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a)
+{
+    if (e->prefetch == NULL || slora_adapter_tier(a) != SLORA_TIER_DISK) {
+        return;
+    }
+
+    (void) slora_prefetch_submit(e->prefetch, a, slora_adapter_gen(a),
+                                 slora_adapter_name(a), slora_adapter_dir(a),
+                                 slora_adapter_sha256(a));
+}
+
+
+/*
+ * The catalog's hints: adapters in slora:pinned are pinned (read here if
+ * need be: hints change rarely), those no longer there are unpinned; the
+ * most popular are prefetched while the host tier is under 3/4 full.
+ */
+static void
+slora_engine_hints(slora_engine_t *e)
+{
+    int                            rc, keep;
+    int32_t                        i, j;
+    slora_err_t                    err;
+    slora_adapter_t               *a;
+    slora_adapter_t              **grown;
+    slora_adapters_stats_t         as;
+    const slora_catalog_hints_t   *h;
+
+    h = slora_catalog_hints(e->catalog);
+
+    if (h->gen == e->hints_gen && !e->hints_pending) {
+        return;
+    }
+
+    e->hints_gen = h->gen;
+    e->hints_pending = 0;
+
+    for (i = 0; i < e->n_hint_pins; /* void */ ) {
+        keep = 0;
+        for (j = 0; j < h->n_pinned; j++) {
+            keep |= strcmp(h->pinned[j],
+                           slora_adapter_name(e->hint_pins[i])) == 0;
+        }
+
+        if (keep) {
+            i++;
+            continue;
+        }
+
+        slora_adapter_unpin(e->adapters, e->hint_pins[i]);
+        e->hint_pins[i] = e->hint_pins[--e->n_hint_pins];
+    }
+
+    for (j = 0; j < h->n_pinned; j++) {
+        rc = slora_engine_get_adapter(e, h->pinned[j], &a, &err);
+
+        if (rc == SLORA_AGAIN) {
+            e->hints_pending = 1;
+            continue;
+        }
+
+        if (rc != SLORA_OK || slora_adapter_pinned(a)) {
+            continue;
+        }
+
+        if (slora_adapter_pin(e->adapters, a, &err) != SLORA_OK) {
+            continue;
+        }
+
+        grown = realloc(e->hint_pins, (size_t) (e->n_hint_pins + 1)
+                                      * sizeof(slora_adapter_t *));
+        if (grown == NULL) {
+            slora_adapter_unpin(e->adapters, a);
+            continue;
+        }
+
+        e->hint_pins = grown;
+        e->hint_pins[e->n_hint_pins++] = a;
+    }
+
+    for (j = 0; j < h->n_popular; j++) {
+        slora_adapters_stats(e->adapters, &as);
+        if (as.host_bytes >= as.host_budget / 4 * 3) {
+            break;
+        }
+
+        rc = slora_engine_get_adapter(e, h->popular[j], &a, &err);
+
+        if (rc == SLORA_AGAIN) {
+            e->hints_pending = 1;
+
+        } else if (rc == SLORA_OK) {
+            slora_engine_prefetch_one(e, a);
+        }
+    }
+}
+
 
 
 static int
@@ -770,7 +1397,8 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         for (i = 0; i < step->n_items; i++) {
             q = (slora_engine_req_t *) step->items[i].req;
             slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
-                              SLORA_FINISH_NONE, err.msg);
+                              SLORA_FINISH_NONE, err.msg,
+                              SLORA_ERRCODE_INTERNAL);
             slora_engine_end(e, q);
         }
         return SLORA_ERROR;
@@ -802,17 +1430,17 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 
         if (stop) {
             slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, tok,
-                              SLORA_FINISH_STOP, NULL);
+                              SLORA_FINISH_STOP, NULL, SLORA_ERRCODE_NONE);
             slora_engine_end(e, q);
             continue;
         }
 
         slora_engine_emit(cb, data, SLORA_EV_TOKEN, q->r.id, tok,
-                          SLORA_FINISH_NONE, NULL);
+                          SLORA_FINISH_NONE, NULL, SLORA_ERRCODE_NONE);
 
         if (q->r.n_tokens == q->r.cap) {
             slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
-                              SLORA_FINISH_LENGTH, NULL);
+                              SLORA_FINISH_LENGTH, NULL, SLORA_ERRCODE_NONE);
             slora_engine_end(e, q);
         }
     }

@@ -6,6 +6,15 @@
  * tool and the tests all drive it the same way. Nothing here knows text:
  * tokenizing and stop strings belong to the caller.
  *
+ * Adapters and tenants come from the catalog (slora_catalog.h): the
+ * adapter directory, or Redis. With Redis a request whose tenant or
+ * adapter is not cached yet waits in the engine ("resolving") while the
+ * catalog's thread reads it; slora_engine_step() returns SLORA_AGAIN when
+ * only such requests are left, and the owner should then wait for
+ * slora_engine_wake_fd() to become readable (or a new request) before
+ * stepping again. A prefetch thread reads adapters from disk into the
+ * host tier ahead of need.
+ *
  * Not thread-safe: one thread owns an engine.
  */
 
@@ -15,6 +24,7 @@
 
 #include "slora_core.h"
 #include "slora_model.h"
+#include "slora_catalog.h"
 
 
 typedef struct slora_engine_s  slora_engine_t;
@@ -24,6 +34,8 @@ typedef struct {
     const char   *model_path;       /* GGUF file or HF folder */
     const char   *adapter_dir;      /* embedded catalog: sub-folder = adapter */
     const char   *device;           /* "cpu" (default) */
+    const char   *weights;          /* CPU GEMM weights: "q8_0" (NULL,
+                                       the default) or "f32" (exact) */
     int32_t       n_threads;        /* 0: all cores */
     size_t        pool_bytes;       /* 0: default (KV for max_running
                                        sequences of max_ctx plus room) */
@@ -32,6 +44,19 @@ typedef struct {
     int32_t       max_running;      /* running sequences at most; 0: 64 */
     int32_t       max_ctx;          /* 0: the model's, capped at 4096 */
     int32_t       max_waiting;      /* queued requests at most; 0: 4096 */
+
+    const char   *redis_url;        /* catalog in Redis ("redis://h:p/db"
+                                       or "h:p"); NULL: adapter_dir */
+    const char *const *adapter_roots;   /* [n_adapter_roots]: folders
+                                       adapter paths must lie under,
+                                       beside adapter_dir; Redis needs
+                                       one at least */
+    int32_t       n_adapter_roots;
+    int32_t       redis_connect_timeout_ms; /* 0: 200 */
+    int32_t       redis_timeout_ms; /* per command; 0: 500 */
+    int32_t       hint_interval_ms; /* re-read slora:pinned and
+                                       slora:popular; 0: 5000 */
+    int           no_prefetch;      /* 1: no prefetch thread */
 } slora_engine_conf_t;
 
 
@@ -45,9 +70,19 @@ typedef struct {
 } slora_sampling_t;
 
 
+/*
+ * Tenants (Redis catalog only; with the directory they are ignored): a
+ * request with a tenant and no adapter (NULL, "" or "default") gets the
+ * tenant's default adapter (none: the base model); a named adapter must
+ * be the default or in the tenant's allowed set. The tenant's max_tokens
+ * clamps the request's; its priority and ttft_slo_ms go to the scheduler.
+ */
 typedef struct {
     uint64_t          id;           /* the caller's, echoed in events */
-    const char       *adapter;      /* adapter name; NULL or "": base model */
+    const char       *adapter;      /* adapter name; NULL or "": base model
+                                       (or the tenant's default); "default":
+                                       the tenant's default */
+    const char       *tenant;       /* NULL: none */
     const int32_t    *prompt;       /* [n_prompt] */
     int32_t           n_prompt;
     const int32_t    *stop_ids;     /* tokens that end generation (EOS...) */
@@ -73,12 +108,35 @@ typedef enum {
 } slora_finish_e;
 
 
+/*
+ * Why a request failed, for the HTTP status: in ERROR events, and from
+ * slora_engine_errcode() for the status slora_engine_submit() returned.
+ */
+typedef enum {
+    SLORA_ERRCODE_NONE = 0,
+    SLORA_ERRCODE_BAD_REQUEST,      /* 400: the request is invalid */
+    SLORA_ERRCODE_NOT_FOUND,        /* 404 model_not_found: no such
+                                       adapter (or its catalog entry is
+                                       refused: path outside the roots) */
+    SLORA_ERRCODE_FORBIDDEN,        /* 403: "adapter X is not allowed for
+                                       tenant T", "unknown tenant T" */
+    SLORA_ERRCODE_BUSY,             /* 429: the queue is full */
+    SLORA_ERRCODE_UNAVAILABLE,      /* 503: "catalog unavailable: redis
+                                       127.0.0.1:6379: Connection refused"
+                                       for a name never read */
+    SLORA_ERRCODE_INTERNAL          /* 500: adapter unreadable (missing or
+                                       corrupt file, sha256 mismatch),
+                                       backend failure */
+} slora_errcode_e;
+
+
 typedef struct {
     slora_event_e     type;
     uint64_t          id;
     int32_t           token;
     slora_finish_e    finish;
     const char       *error;
+    slora_errcode_e   code;         /* ERROR events */
 } slora_event_t;
 
 
@@ -109,7 +167,39 @@ typedef struct {
     int32_t           free_runs;            /* runs of consecutive free
                                                pages */
     int32_t           free_run_max;         /* the longest, in pages */
+
+    int32_t           resolving;            /* waiting on the catalog */
+    int32_t           adapters_pinned;      /* by the admin or hints */
+    size_t            host_bytes;           /* host tier, now */
+    size_t            host_budget;
+    uint64_t          host_hits;            /* pool miss, host copy there */
+    uint64_t          host_misses;          /* pool miss read from disk on
+                                               the engine thread */
+    uint64_t          host_evictions;
+    uint64_t          prefetched;           /* host copies read by the
+                                               prefetch thread */
+    uint64_t          load_errors;          /* adapter reads that failed */
+    int               catalog_redis;
+    int               catalog_up;
+    uint64_t          catalog_hits;
+    uint64_t          catalog_misses;
+    uint64_t          catalog_fetches;
+    uint64_t          catalog_invalidations;
+    uint64_t          catalog_reconnects;
 } slora_engine_stats_t;
+
+
+/* One adapter the catalog knows, for the admin API. */
+typedef struct {
+    const char       *name;
+    const char       *path;
+    const char       *tier;         /* "disk", "host" or "pool" */
+    int               pinned;
+    int32_t           refs;         /* running requests, and the pin */
+    int32_t           rank;         /* 0: never read */
+    size_t            host_bytes;
+    int32_t           pool_pages;
+} slora_adapter_info_t;
 
 
 slora_engine_t *slora_engine_init(const slora_engine_conf_t *conf,
@@ -122,8 +212,14 @@ void slora_engine_free(slora_engine_t *e);
 int slora_engine_add_adapter(slora_engine_t *e, const char *name,
     const char *dir, slora_err_t *err);
 
-/* Queues a request. SLORA_BUSY: the queue is full; SLORA_DECLINED: the
- * adapter is unknown; SLORA_ERROR: the request is invalid (err says). */
+/*
+ * Queues a request. SLORA_OK: queued, or resolving (its outcome comes as
+ * events). Refusals known at once: SLORA_BUSY: the queue is full;
+ * SLORA_DECLINED: the adapter is unknown; SLORA_FORBIDDEN: the tenant is
+ * unknown or may not use the adapter; SLORA_UNAVAILABLE: the catalog
+ * cannot answer; SLORA_ERROR: the request is invalid. err says which;
+ * slora_engine_errcode() maps the status to a code.
+ */
 int slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_err_t *err);
 
@@ -132,7 +228,9 @@ int slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 int slora_engine_cancel(slora_engine_t *e, uint64_t id);
 
 /* Runs one iteration. Returns SLORA_OK after work, SLORA_DONE when there
- * was nothing to do, SLORA_ERROR on a backend failure. */
+ * was nothing to do, SLORA_AGAIN when only requests resolving in the
+ * catalog are left (wait on slora_engine_wake_fd()), SLORA_ERROR on a
+ * backend failure. */
 int slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data);
 
 const slora_model_config_t *slora_engine_model_config(
@@ -140,8 +238,42 @@ const slora_model_config_t *slora_engine_model_config(
 void slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st);
 
 /* Names of the adapters the catalog knows, for /v1/models. Returns the
- * count; names[i] stay valid until the next call or slora_engine_free. */
+ * count; names[i] stay valid until the next call or slora_engine_free.
+ * With Redis: those read so far. */
 int32_t slora_engine_adapters(slora_engine_t *e, const char ***names);
+
+/* Readable (an eventfd) when the catalog or prefetch thread has news;
+ * slora_engine_step() reads it. */
+int slora_engine_wake_fd(const slora_engine_t *e);
+
+/* The code for a status slora_engine_submit() or an admin call returned. */
+slora_errcode_e slora_engine_errcode(int status);
+
+/*
+ * Admin operations on one adapter by name. Each may return SLORA_AGAIN
+ * (the catalog is reading the name: call again after the wake fd),
+ * SLORA_DECLINED (unknown), SLORA_UNAVAILABLE (catalog down).
+ *   load:   read it and make it resident in the pool (idle, evictable);
+ *           SLORA_BUSY: the pool has no room now; SLORA_ERROR: unreadable
+ *   unload: drop it from the pool and the host tier; SLORA_BUSY: running
+ *           requests or a pin hold it
+ *   pin:    load it and never evict it; unpin: evictable again
+ *           (SLORA_DECLINED if it was not pinned)
+ */
+int slora_engine_adapter_load(slora_engine_t *e, const char *name,
+    slora_err_t *err);
+int slora_engine_adapter_unload(slora_engine_t *e, const char *name,
+    slora_err_t *err);
+int slora_engine_adapter_pin(slora_engine_t *e, const char *name,
+    slora_err_t *err);
+int slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
+    slora_err_t *err);
+
+/* The adapters the catalog knows, sorted by name, with their tier; valid
+ * until the next call, slora_engine_step() or slora_engine_free. Returns
+ * the count. */
+int32_t slora_engine_adapter_list(slora_engine_t *e,
+    const slora_adapter_info_t **list);
 
 
 #endif /* SLORA_ENGINE_H */

@@ -358,6 +358,13 @@ slora_sched_find(slora_sched_t *s, uint64_t id)
 
 
 slora_req_t *
+slora_sched_waiting_head(slora_sched_t *s)
+{
+    return s->waiting.head;
+}
+
+
+slora_req_t *
 slora_sched_first(slora_sched_t *s)
 {
     return s->running.head != NULL ? s->running.head : s->waiting.head;

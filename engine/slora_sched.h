@@ -54,6 +54,9 @@ struct slora_req_s {
     slora_req_t         *prev;
     slora_req_t         *next;
     slora_err_t          err;           /* why it failed */
+    int32_t              priority;      /* the tenant's; larger: sooner */
+    int32_t              ttft_slo_ms;   /* the tenant's; 0: none */
+    int64_t              arrival_ns;    /* when it was submitted */
 };
 
 
@@ -123,6 +126,8 @@ void slora_sched_finish(slora_sched_t *s, slora_req_t *req);
 int32_t slora_sched_reap(slora_sched_t *s, slora_req_t **out, int32_t cap);
 
 slora_req_t *slora_sched_find(slora_sched_t *s, uint64_t id);
+/* The oldest waiting request (then ->next), or NULL. */
+slora_req_t *slora_sched_waiting_head(slora_sched_t *s);
 /* Any request still in the scheduler (running first), or NULL. */
 slora_req_t *slora_sched_first(slora_sched_t *s);
 

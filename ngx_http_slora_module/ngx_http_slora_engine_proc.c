@@ -53,7 +53,8 @@ static void ngx_http_slora_close_fds(int sfd, int *fds, ngx_uint_t n);
 static void ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec);
-static void ngx_http_slora_engine_take(ngx_http_slora_engine_ctx_t *ec);
+static ngx_uint_t ngx_http_slora_engine_take(
+    ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec,
     uint32_t i);
 static void ngx_http_slora_engine_event(void *data,
@@ -247,10 +248,10 @@ ngx_http_slora_close_fds(int sfd, int *fds, ngx_uint_t n)
 static void
 ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 {
-    int                           timeout, rc;
+    int                           timeout, rc, busy;
     int64_t                       t0;
     uint64_t                      v;
-    struct pollfd                 pfd[2];
+    struct pollfd                 pfd[3];
     ngx_http_slora_engine_ctx_t   ec;
 
     ngx_time_update();
@@ -299,6 +300,16 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
     pfd[1].fd = ngx_channel;
     pfd[1].events = POLLIN;
 
+    /*
+     * The engine's wake fd: the catalog thread writes it when a request
+     * that waited on Redis is resolved, so a step that returned
+     * SLORA_AGAIN is retried then rather than in a busy loop.
+     */
+    pfd[2].fd = (ec.engine != NULL) ? slora_engine_wake_fd(ec.engine) : -1;
+    pfd[2].events = POLLIN;
+
+    busy = 0;
+
     for ( ;; ) {
 
         if (ngx_terminate) {
@@ -317,13 +328,13 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             }
         }
 
-        timeout = ec.n_active ? 0 : (ec.quitting ? 100 : 1000);
+        timeout = (ec.n_active && busy) ? 0 : (ec.quitting ? 100 : 1000);
 
         if (ec.engine == NULL) {
             timeout = 1000;
         }
 
-        if (poll(pfd, 2, timeout) == -1 && ngx_errno != NGX_EINTR) {
+        if (poll(pfd, 3, timeout) == -1 && ngx_errno != NGX_EINTR) {
             ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
                           "slora engine: poll() failed");
             ngx_http_slora_engine_exit(&ec, 2);
@@ -347,7 +358,9 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             continue;
         }
 
-        ngx_http_slora_engine_take(&ec);
+        if (ngx_http_slora_engine_take(&ec)) {
+            busy = 1;
+        }
 
         if (ec.n_active) {
             t0 = slora_now_ns();
@@ -365,6 +378,8 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
                 slora_hist_observe(&ec.q->step_seconds,
                                    (slora_now_ns() - t0) / 1e9);
             }
+
+            busy = (rc == SLORA_OK);
 
             ngx_http_slora_engine_wake(&ec);
             ngx_http_slora_engine_stats(&ec);
@@ -611,11 +626,16 @@ ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec)
 }
 
 
-static void
+/* Returns how many requests it submitted or cancelled. */
+
+static ngx_uint_t
 ngx_http_slora_engine_take(ngx_http_slora_engine_ctx_t *ec)
 {
     uint32_t       i, gen;
+    ngx_uint_t     n;
     slora_slot_t  *s;
+
+    n = 0;
 
     while (slora_ring_pop(slora_queue_ring(ec->q), &i, &gen) == SLORA_OK) {
         if (i >= ec->n_slots) {
@@ -632,6 +652,7 @@ ngx_http_slora_engine_take(ngx_http_slora_engine_ctx_t *ec)
         }
 
         ngx_http_slora_engine_submit(ec, i);
+        n++;
     }
 
     /* cancellations of running requests */
@@ -645,8 +666,11 @@ ngx_http_slora_engine_take(ngx_http_slora_engine_ctx_t *ec)
         if (atomic_load(&s->cancel)) {
             ec->cancelled[i] = 1;
             slora_engine_cancel(ec->engine, ((uint64_t) s->gen << 32) | i);
+            n++;
         }
     }
+
+    return n;
 }
 
 

@@ -1,0 +1,52 @@
+/*
+ * slora_prefetch.h: the prefetch thread, which reads adapters from disk
+ * into host page images ahead of need, so that the engine's thread only
+ * copies host images into the pool.
+ *
+ * The one idea: the thread shares nothing with the adapter set. It is
+ * given a folder and gets back an image (slora_adapter_image_load(), a
+ * pure function); the engine's thread takes finished images and installs
+ * them with slora_adapters_install(), which refuses an image read for a
+ * source that has changed since (gen).
+ */
+
+#ifndef SLORA_PREFETCH_H
+#define SLORA_PREFETCH_H
+
+
+#include "slora_core.h"
+#include "slora_adapter.h"
+
+
+#define SLORA_PREFETCH_MAX  16          /* loads queued or running */
+
+
+typedef struct slora_prefetch_s  slora_prefetch_t;
+
+
+typedef struct {
+    void                    *key;       /* the caller's */
+    uint64_t                 gen;
+    int                      status;    /* SLORA_OK: img is filled */
+    slora_adapter_image_t    img;
+    slora_err_t              err;
+} slora_prefetch_done_t;
+
+
+/* wake_fd (or -1) gets an 8-byte write when a load finishes. */
+slora_prefetch_t *slora_prefetch_create(const slora_model_config_t *cfg,
+    int64_t page_elems, int wake_fd, slora_err_t *err);
+void slora_prefetch_free(slora_prefetch_t *p);
+
+/* Queues a load. SLORA_BUSY: SLORA_PREFETCH_MAX are out; SLORA_DECLINED:
+ * key is out already. */
+int slora_prefetch_submit(slora_prefetch_t *p, void *key, uint64_t gen,
+    const char *name, const char *dir, const char *sha256);
+
+/* Takes one finished load into out: 1, or 0 when none is finished. */
+int slora_prefetch_take(slora_prefetch_t *p, slora_prefetch_done_t *out);
+
+int32_t slora_prefetch_out(slora_prefetch_t *p);
+
+
+#endif /* SLORA_PREFETCH_H */

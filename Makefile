@@ -13,11 +13,11 @@ BUILD     ?= build
 OPT       ?= -O2
 SAN       ?=
 CFLAGS_W   = -Wall -Wextra -Wno-unused-parameter -Wshadow -Werror
-CFLAGS    += -std=gnu11 -g $(OPT) -fPIC -fopenmp $(CFLAGS_W) $(SAN) \
+CFLAGS    += -std=gnu11 -g $(OPT) -fPIC $(CFLAGS_W) $(SAN) \
              -Iengine -Ikernels $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
 LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas hiredis libcrypto) \
              -lpthread -lm
-LDFLAGS   += -fopenmp $(SAN)
+LDFLAGS   += $(SAN)
 
 ENGINE_SRCS  := $(filter-out engine/slora_cli%.c, $(wildcard engine/*.c))
 KERNEL_SRCS  := $(wildcard kernels/*_cpu.c)

@@ -4,16 +4,19 @@
  * 1536, vocab 49152, tied embeddings): one prefill, then single-token
  * decode steps, optionally with a LoRA adapter on all seven projections.
  *
- *     bench_forward [threads [prefill_tokens [decode_steps [rank]]]]
+ *     bench_forward [threads [prefill_tokens [decode_steps [rank
+ *                   [weights]]]]]
+ *
+ * weights is the backend's "f32" (default) or "q8_0".
  *
  * The one idea: only the backend is measured; the model, pages and
  * adapter rows are laid out by hand, the way the engine would, so the
  * numbers say what a step costs and nothing else.
  *
  * Build (from the repository root, after `make lib`):
- *     cc -std=gnu11 -O2 -fopenmp -Iengine -Ikernels \
+ *     cc -std=gnu11 -O2 -Iengine -Ikernels \
  *         $(pkg-config --cflags openblas) bench/bench_forward.c \
- *         build/libslora.a $(pkg-config --libs openblas) -lm \
+ *         build/libslora.a $(pkg-config --libs openblas) -lpthread -lm \
  *         -o build/bench_forward
  */
 
@@ -205,22 +208,25 @@ main(int argc, char **argv)
     int32_t             n_pages, ctx_pages, next, i, l;
     int64_t             t0, t1, dec_ns;
     float              *logits;
+    const char         *weights;
 
     n_threads = argc > 1 ? atoi(argv[1]) : 2;
     n_pre = argc > 2 ? atoi(argv[2]) : 128;
     n_dec = argc > 3 ? atoi(argv[3]) : 32;
     rank = argc > 4 ? atoi(argv[4]) : 0;
+    weights = argc > 5 ? argv[5] : "f32";
 
     if (n_threads < 1 || n_pre < 1 || n_dec < 1 || rank < 0 || rank > 256) {
         fprintf(stderr, "usage: bench_forward [threads [prefill [decode "
-                "[rank]]]]\n");
+                "[rank [weights]]]]]\n");
         return 2;
     }
 
     m = bench_model();
-    be = slora_backend_cpu_create(n_threads, &err);
+    be = slora_backend_cpu_create(n_threads, weights, &err);
     if (m == NULL || be == NULL) {
-        fprintf(stderr, "bench_forward: setup failed\n");
+        fprintf(stderr, "bench_forward: setup failed: %s\n",
+                be == NULL ? err.msg : "out of memory");
         return 1;
     }
 
@@ -304,8 +310,8 @@ main(int argc, char **argv)
         dec_ns += slora_now_ns() - t0;
     }
 
-    printf("threads %d, rank %d: decode %d steps at context %d..%d: "
-           "%.2f ms/token\n", n_threads, rank, n_dec, n_pre,
+    printf("threads %d, rank %d, %s: decode %d steps at context %d..%d: "
+           "%.2f ms/token\n", n_threads, rank, weights, n_dec, n_pre,
            n_pre + n_dec - 1, dec_ns / 1e6 / n_dec);
 
     be->free(be);

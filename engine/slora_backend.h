@@ -43,7 +43,10 @@ struct slora_backend_s {
 };
 
 
-slora_backend_t *slora_backend_cpu_create(int n_threads, slora_err_t *err);
+/* weights: "f32" (or NULL), the exact path, or "q8_0": projections and
+ * the output matrix quantized to Q8_0 at load (slora_qmatmul.h). */
+slora_backend_t *slora_backend_cpu_create(int n_threads, const char *weights,
+    slora_err_t *err);
 
 
 #endif /* SLORA_BACKEND_H */

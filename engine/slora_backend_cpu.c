@@ -20,12 +20,24 @@
  *         d = a Wd^T + LoRA;            x += d; h = rmsnorm(x, next norm)
  *     logits = h Wout^T, for the rows that asked for them only
  *
- * Design. One pool of threads: OpenMP's. GEMMs split their output
- * columns over the team and call OpenBLAS single-threaded on each slice
- * (OpenBLAS's own workers, spinning beside OpenMP's on the same cores,
- * made 2-thread decode twice as slow as 1 thread). Scratch buffers
- * belong to the backend and only grow, so a steady stream of
- * same-shaped steps allocates nothing. A batch is
+ * Design. One pool of threads: the engine's own (slora_threads.h), whose
+ * idle workers sleep instead of spinning, so other processes on the
+ * cores (nginx workers, clients) do not slow a step down tenfold as
+ * OpenMP's spinning team did. Every parallel op is a small closure run
+ * over the pool's shares; ops too small to pay for a dispatch (one
+ * decode row's norm, RoPE, SiLU) run on the calling thread. GEMMs split
+ * their output columns over the shares and call OpenBLAS
+ * single-threaded on each slice (OpenBLAS's own workers, spinning
+ * beside ours on the same cores, made 2-thread decode twice as slow as
+ * 1 thread); the q, k, v projections go in one dispatch, and gate and
+ * up in another. With weights "q8_0" the projection and output matrices
+ * are quantized to Q8_0 at load and the GEMMs become slora_qmatmul over
+ * activations quantized once per input (34 bytes read per 32 weights
+ * instead of 128, and single-stream decode waits on memory); it runs
+ * the same code for every batch size, so a request's tokens never
+ * depend on what else is in the batch. "f32" keeps the exact OpenBLAS
+ * path. Scratch buffers belong to the backend and only grow, so a
+ * steady stream of same-shaped steps allocates nothing. A batch is
  * checked once up front (token count, page coverage, page ids and
  * adapter row offsets inside the arena, logits rows); after that the
  * kernels run without per-row checks.
@@ -33,13 +45,14 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <omp.h>
+#include <stdatomic.h>
 #include <cblas.h>
 
 #include "slora_core.h"
 #include "slora_model.h"
 #include "slora_batch.h"
 #include "slora_backend.h"
+#include "slora_threads.h"
 
 #include "slora_norm.h"
 #include "slora_rope.h"
@@ -47,6 +60,13 @@
 #include "slora_embed.h"
 #include "slora_attention.h"
 #include "slora_lora.h"
+#include "slora_qmatmul.h"
+
+
+/* Ops on fewer elements than this run on the calling thread. */
+#define SLORA_CPU_PAR_MIN  (1 << 14)
+
+#define SLORA_CPU_GEMMS    3
 
 
 typedef struct {
@@ -55,12 +75,29 @@ typedef struct {
 } slora_cpu_buf_t;
 
 
+/* Q8_0 copies of one layer's matrices (NULL: that one stays f32). */
+typedef struct {
+    slora_block_q8_0_t           *wq;
+    slora_block_q8_0_t           *wk;
+    slora_block_q8_0_t           *wv;
+    slora_block_q8_0_t           *wo;
+    slora_block_q8_0_t           *w_gate;
+    slora_block_q8_0_t           *w_up;
+    slora_block_q8_0_t           *w_down;
+} slora_cpu_qlayer_t;
+
+
 typedef struct {
     const slora_model_t          *model;
     slora_model_config_t          cfg;
     int32_t                       q_dim;        /* n_heads * head_dim */
     int32_t                       kv_dim;       /* n_kv_heads * head_dim */
+    int32_t                       max_in;       /* widest GEMM input */
     int                           n_threads;
+    slora_threads_t              *pool;
+    int                           q8;           /* weights "q8_0" */
+    slora_cpu_qlayer_t           *ql;           /* [n_layers] or NULL */
+    slora_block_q8_0_t           *q_output;    /* [vocab, hidden / 32] */
 
     float                        *arena;
     int64_t                       arena_elems;
@@ -93,6 +130,7 @@ typedef struct {
     slora_cpu_buf_t               lrow;         /* [m] int32 seq of row */
     slora_cpu_buf_t               lx;           /* [m, hidden] */
     slora_cpu_buf_t               lout;         /* [m, vocab] */
+    slora_cpu_buf_t               xq;           /* quantized activations */
 } slora_cpu_t;
 
 
@@ -108,6 +146,90 @@ typedef struct {
     int32_t                       n_logits;     /* rows that want logits */
     int                           direct;       /* logits rows 0, 1, ... */
 } slora_cpu_step_t;
+
+
+/*
+ * Closures of the parallel ops: what one dispatch over the pool needs.
+ * A share that fails sets failed; the caller reads it after the run.
+ */
+
+typedef struct {
+    float                        *y;            /* [n, out] */
+    const float                  *x;            /* [n, in] */
+    const float                  *w;            /* [out, in] */
+    const float                  *bias;         /* [out] or NULL */
+    int32_t                       out;
+    int32_t                       in;
+    const slora_block_q8_0_t     *wq;           /* Q8_0 of w, or NULL */
+} slora_cpu_gemm_t;
+
+
+/* The GEMMs of one op share x, so x is quantized once for all. */
+typedef struct {
+    slora_cpu_gemm_t              g[SLORA_CPU_GEMMS];
+    int                           n_gemm;
+    int32_t                       n;
+    void                         *xq;
+    size_t                        xq_size;
+    _Atomic int                   failed;
+} slora_cpu_linear_op_t;
+
+
+/* A load-time job: matrices to quantize; a share takes its slice of
+ * every matrix's rows. */
+typedef struct {
+    const float                  *src[SLORA_PROJ_N + 1];
+    slora_block_q8_0_t           *dst[SLORA_PROJ_N + 1];
+    int64_t                       rows[SLORA_PROJ_N + 1];
+    int32_t                       cols[SLORA_PROJ_N + 1];
+    int                           n;
+} slora_cpu_quant_op_t;
+
+
+typedef struct {
+    float                        *out;
+    float                        *x;
+    const float                  *res;          /* NULL: plain rmsnorm */
+    const float                  *w;
+    int32_t                       n;
+    int32_t                       dim;
+    float                         eps;
+    _Atomic int                   failed;
+} slora_cpu_norm_op_t;
+
+
+typedef struct {
+    float                        *g;
+    const float                  *u;
+    int32_t                       n;
+    int32_t                       dim;
+    _Atomic int                   failed;
+} slora_cpu_act_op_t;
+
+
+typedef struct {
+    slora_cpu_t                  *c;
+    slora_cpu_step_t             *st;
+    float                        *q;
+    float                        *k;
+    float                        *att;
+    int                           nth;          /* attention's shares */
+    _Atomic int                   failed;
+} slora_cpu_attn_op_t;
+
+
+typedef struct {
+    float                        *y;
+    const float                  *x;
+    const float                  *base;
+    float                        *v;
+    const slora_lora_segs_t      *sg;
+    int32_t                       in;
+    int32_t                       out;
+    int32_t                       ld_v;
+    int                           expand;
+    _Atomic int                   failed;
+} slora_cpu_lora_op_t;
 
 
 static int slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
@@ -132,24 +254,52 @@ static int slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
 static int slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st);
 static int slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     slora_err_t *err);
-static void slora_cpu_linear(float *y, const float *x, const float *w,
-    const float *bias, int32_t n, int32_t out, int32_t in);
+static int slora_cpu_quantize_weights(slora_cpu_t *c, slora_err_t *err);
+static void slora_cpu_quant_share(void *ctx, int ith, int nth);
+static slora_block_q8_0_t *slora_cpu_qalloc(const float *w, int64_t rows,
+    int32_t cols, slora_cpu_quant_op_t *op, int *failed);
+static int slora_cpu_linear(slora_cpu_t *c, slora_cpu_linear_op_t *op);
+static void slora_cpu_xq_share(void *ctx, int ith, int nth);
+static void slora_cpu_linear_share(void *ctx, int ith, int nth);
+static int slora_cpu_norm(slora_cpu_t *c, float *out, float *x,
+    const float *res, const float *w, int32_t n);
+static void slora_cpu_norm_share(void *ctx, int ith, int nth);
+static void slora_cpu_act_share(void *ctx, int ith, int nth);
+static void slora_cpu_rope_share(void *ctx, int ith, int nth);
+static void slora_cpu_attn_share(void *ctx, int ith, int nth);
 static int slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     slora_proj_e p, float *y, const float *x, slora_err_t *err);
-static void slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st);
+static void slora_cpu_lora_share(void *ctx, int ith, int nth);
+static void slora_cpu_par(slora_cpu_t *c, int64_t elems,
+    slora_threads_fn fn, void *ctx);
+static int slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st);
 static int slora_cpu_grow(slora_cpu_buf_t *buf, size_t need,
     slora_err_t *err);
 static void slora_cpu_buf_free(slora_cpu_buf_t *buf);
 
 
 slora_backend_t *
-slora_backend_cpu_create(int n_threads, slora_err_t *err)
+slora_backend_cpu_create(int n_threads, const char *weights,
+    slora_err_t *err)
 {
     slora_backend_t  *b;
     slora_cpu_t      *c;
+    int               q8;
 
     if (n_threads < 1) {
         slora_err_set(err, SLORA_ERROR, "cpu backend: %d threads", n_threads);
+        return NULL;
+    }
+
+    if (weights == NULL || strcmp(weights, "f32") == 0) {
+        q8 = 0;
+
+    } else if (strcmp(weights, "q8_0") == 0) {
+        q8 = 1;
+
+    } else {
+        slora_err_set(err, SLORA_ERROR, "cpu backend: weights \"%s\": not "
+                      "\"f32\" or \"q8_0\"", weights);
         return NULL;
     }
 
@@ -164,6 +314,14 @@ slora_backend_cpu_create(int n_threads, slora_err_t *err)
     }
 
     c->n_threads = n_threads;
+    c->q8 = q8;
+    c->pool = slora_threads_create(n_threads, err);
+
+    if (c->pool == NULL) {
+        free(b);
+        free(c);
+        return NULL;
+    }
 
     b->name = "cpu";
     b->elem_size = sizeof(float);
@@ -234,8 +392,127 @@ slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
     c->cfg = *cfg;
     c->q_dim = cfg->n_heads * cfg->head_dim;
     c->kv_dim = cfg->n_kv_heads * cfg->head_dim;
+    c->max_in = cfg->hidden > cfg->ffn ? cfg->hidden : cfg->ffn;
+    c->max_in = c->q_dim > c->max_in ? c->q_dim : c->max_in;
+
+    if (c->q8) {
+        return slora_cpu_quantize_weights(c, err);
+    }
 
     return SLORA_OK;
+}
+
+
+/*
+ * Q8_0 copies of every projection and of the output matrix, quantized
+ * over the pool one layer at a time. A matrix whose rows are not a
+ * multiple of 32 wide stays f32.
+ */
+
+static int
+slora_cpu_quantize_weights(slora_cpu_t *c, slora_err_t *err)
+{
+    const slora_model_config_t   *cfg = &c->cfg;
+    const slora_layer_weights_t  *L;
+    slora_cpu_qlayer_t           *q;
+    slora_cpu_quant_op_t          op;
+    int32_t                       l;
+    int                           failed;
+
+    c->ql = calloc((size_t) cfg->n_layers, sizeof(slora_cpu_qlayer_t));
+    if (c->ql == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: cpu backend: out of "
+                             "memory", c->model->path);
+    }
+
+    failed = 0;
+
+    for (l = 0; l < cfg->n_layers && !failed; l++) {
+        L = &c->model->w.layers[l];
+        q = &c->ql[l];
+        memset(&op, 0, sizeof(op));
+
+        q->wq = slora_cpu_qalloc(L->wq, c->q_dim, cfg->hidden, &op, &failed);
+        q->wk = slora_cpu_qalloc(L->wk, c->kv_dim, cfg->hidden, &op,
+                                 &failed);
+        q->wv = slora_cpu_qalloc(L->wv, c->kv_dim, cfg->hidden, &op,
+                                 &failed);
+        q->wo = slora_cpu_qalloc(L->wo, cfg->hidden, c->q_dim, &op, &failed);
+        q->w_gate = slora_cpu_qalloc(L->w_gate, cfg->ffn, cfg->hidden, &op,
+                                     &failed);
+        q->w_up = slora_cpu_qalloc(L->w_up, cfg->ffn, cfg->hidden, &op,
+                                   &failed);
+        q->w_down = slora_cpu_qalloc(L->w_down, cfg->hidden, cfg->ffn, &op,
+                                     &failed);
+
+        if (l == cfg->n_layers - 1) {
+            c->q_output = slora_cpu_qalloc(c->model->w.output, cfg->vocab,
+                                           cfg->hidden, &op, &failed);
+        }
+
+        if (!failed) {
+            slora_threads_run(c->pool, slora_cpu_quant_share, &op);
+        }
+    }
+
+    if (failed) {
+        return slora_err_set(err, SLORA_ERROR, "%s: cpu backend: out of "
+                             "memory for Q8_0 weights", c->model->path);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* Allocates the Q8_0 copy of w [rows, cols] and adds it to op; NULL
+ * (and w stays f32) when cols is not a multiple of 32. */
+
+static slora_block_q8_0_t *
+slora_cpu_qalloc(const float *w, int64_t rows, int32_t cols,
+    slora_cpu_quant_op_t *op, int *failed)
+{
+    slora_block_q8_0_t  *q;
+    void                *p;
+
+    if (cols % SLORA_QK8_0 != 0 || *failed) {
+        return NULL;
+    }
+
+    if (posix_memalign(&p, 64, (size_t) rows * (cols / SLORA_QK8_0)
+                                * sizeof(slora_block_q8_0_t))
+        != 0)
+    {
+        *failed = 1;
+        return NULL;
+    }
+
+    q = p;
+    op->src[op->n] = w;
+    op->dst[op->n] = q;
+    op->rows[op->n] = rows;
+    op->cols[op->n] = cols;
+    op->n++;
+
+    return q;
+}
+
+
+static void
+slora_cpu_quant_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_quant_op_t  *op = ctx;
+    int64_t                r0, r1, nb;
+    int                    i;
+
+    for (i = 0; i < op->n; i++) {
+        r0 = op->rows[i] * ith / nth;
+        r1 = op->rows[i] * (ith + 1) / nth;
+        nb = op->cols[i] / SLORA_QK8_0;
+
+        slora_quantize_q8_0(op->dst[i] + r0 * nb,
+                            op->src[i] + r0 * op->cols[i],
+                            (r1 - r0) * op->cols[i]);
+    }
 }
 
 
@@ -350,8 +627,6 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
         return SLORA_OK;
     }
 
-    omp_set_num_threads(c->n_threads);
-
     if (slora_embed(c->x.p, c->cfg.hidden, m->w.tok_embd, c->cfg.vocab,
                     c->cfg.hidden, batch->tokens, n)
         != 0)
@@ -361,9 +636,12 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
                              "vocabulary of %d", c->cfg.vocab);
     }
 
-    slora_rmsnorm(c->h.p, c->cfg.hidden, c->x.p, c->cfg.hidden,
-                  m->w.layers[0].attn_norm, n, c->cfg.hidden,
-                  c->cfg.norm_eps);
+    if (slora_cpu_norm(c, c->h.p, c->x.p, NULL, m->w.layers[0].attn_norm,
+                       n)
+        != SLORA_OK)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: rmsnorm failed");
+    }
 
     for (l = 0; l < c->cfg.n_layers; l++) {
         if (slora_cpu_layer(c, &st, l, err) != SLORA_OK) {
@@ -371,7 +649,9 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
         }
     }
 
-    slora_cpu_logits(c, &st);
+    if (slora_cpu_logits(c, &st) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "cpu backend: logits failed");
+    }
 
     return SLORA_OK;
 }
@@ -390,11 +670,19 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 {
     const slora_model_config_t    *cfg = &c->cfg;
     const slora_layer_weights_t   *L = &c->model->w.layers[l];
+    const slora_cpu_qlayer_t      *Q;
+    slora_cpu_qlayer_t             none;
     const float                   *next_norm;
     float                         *x, *h, *q, *k, *v, *att, *o, *g, *u;
-    int32_t                        n;
+    int32_t                        n, hidden;
+    slora_cpu_linear_op_t          lin;
+    slora_cpu_attn_op_t            at;
+    slora_cpu_act_op_t             act;
 
     n = st->batch->n_tokens;
+    hidden = cfg->hidden;
+    memset(&none, 0, sizeof(none));
+    Q = c->ql != NULL ? &c->ql[l] : &none;
     x = c->x.p;
     h = c->h.p;
     q = c->q.p;
@@ -407,9 +695,19 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 
     /* attention */
 
-    slora_cpu_linear(q, h, L->wq, L->bq, n, c->q_dim, cfg->hidden);
-    slora_cpu_linear(k, h, L->wk, L->bk, n, c->kv_dim, cfg->hidden);
-    slora_cpu_linear(v, h, L->wv, L->bv, n, c->kv_dim, cfg->hidden);
+    memset(&lin, 0, sizeof(lin));
+    lin.n = n;
+    lin.n_gemm = 3;
+    lin.g[0] = (slora_cpu_gemm_t) { q, h, L->wq, L->bq, c->q_dim, hidden,
+                                    Q->wq };
+    lin.g[1] = (slora_cpu_gemm_t) { k, h, L->wk, L->bk, c->kv_dim, hidden,
+                                    Q->wk };
+    lin.g[2] = (slora_cpu_gemm_t) { v, h, L->wv, L->bv, c->kv_dim, hidden,
+                                    Q->wv };
+
+    if (slora_cpu_linear(c, &lin) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "q, k, v projections failed");
+    }
 
     if (slora_cpu_lora(c, st, l, SLORA_PROJ_Q, q, h, err) != SLORA_OK
         || slora_cpu_lora(c, st, l, SLORA_PROJ_K, k, h, err) != SLORA_OK
@@ -418,39 +716,60 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
         return SLORA_ERROR;
     }
 
-    if (slora_rope(q, c->q_dim, k, c->kv_dim, c->pos.p, n, cfg->n_heads,
-                   cfg->n_kv_heads, cfg->head_dim, cfg->rope_theta,
-                   cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
-                                                : SLORA_ROPE_LAYOUT_NORM)
-        != 0)
-    {
+    st->kv.kv = c->arena + st->layer_off[l];
+
+    memset(&at, 0, sizeof(at));
+    at.c = c;
+    at.st = st;
+    at.q = q;
+    at.k = k;
+    at.att = att;
+    at.nth = c->n_threads;
+
+    slora_cpu_par(c, n >= 4 ? SLORA_CPU_PAR_MIN : 0, slora_cpu_rope_share,
+                  &at);
+
+    if (atomic_load(&at.failed)) {
         return slora_err_set(err, SLORA_ERROR, "rope failed");
     }
 
-    st->kv.kv = c->arena + st->layer_off[l];
+    if (slora_kv_store(&st->kv, &st->ix, k, c->kv_dim, v, c->kv_dim) != 0) {
+        return slora_err_set(err, SLORA_ERROR, "paged kv store failed");
+    }
 
-    if (slora_kv_store(&st->kv, &st->ix, k, c->kv_dim, v, c->kv_dim) != 0
-        || slora_attention(att, c->q_dim, q, c->q_dim, cfg->n_heads, &st->kv,
-                           &st->ix, c->attn_work.p, c->attn_work.cap,
-                           c->n_threads)
-           != 0)
-    {
+    slora_threads_run_n(c->pool, at.nth, slora_cpu_attn_share, &at);
+
+    if (atomic_load(&at.failed)) {
         return slora_err_set(err, SLORA_ERROR, "paged attention failed");
     }
 
-    slora_cpu_linear(o, att, L->wo, NULL, n, cfg->hidden, c->q_dim);
+    lin.n_gemm = 1;
+    lin.g[0] = (slora_cpu_gemm_t) { o, att, L->wo, NULL, hidden, c->q_dim,
+                                    Q->wo };
+
+    if (slora_cpu_linear(c, &lin) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "o projection failed");
+    }
 
     if (slora_cpu_lora(c, st, l, SLORA_PROJ_O, o, att, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
-    slora_add_rmsnorm(h, cfg->hidden, x, cfg->hidden, o, cfg->hidden,
-                      L->ffn_norm, n, cfg->hidden, cfg->norm_eps);
+    if (slora_cpu_norm(c, h, x, o, L->ffn_norm, n) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "rmsnorm failed");
+    }
 
     /* MLP */
 
-    slora_cpu_linear(g, h, L->w_gate, NULL, n, cfg->ffn, cfg->hidden);
-    slora_cpu_linear(u, h, L->w_up, NULL, n, cfg->ffn, cfg->hidden);
+    lin.n_gemm = 2;
+    lin.g[0] = (slora_cpu_gemm_t) { g, h, L->w_gate, NULL, cfg->ffn, hidden,
+                                    Q->w_gate };
+    lin.g[1] = (slora_cpu_gemm_t) { u, h, L->w_up, NULL, cfg->ffn, hidden,
+                                    Q->w_up };
+
+    if (slora_cpu_linear(c, &lin) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "gate, up projections failed");
+    }
 
     if (slora_cpu_lora(c, st, l, SLORA_PROJ_GATE, g, h, err) != SLORA_OK
         || slora_cpu_lora(c, st, l, SLORA_PROJ_UP, u, h, err) != SLORA_OK)
@@ -458,9 +777,24 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
         return SLORA_ERROR;
     }
 
-    slora_silu_mul(g, cfg->ffn, g, cfg->ffn, u, cfg->ffn, n, cfg->ffn);
+    memset(&act, 0, sizeof(act));
+    act.g = g;
+    act.u = u;
+    act.n = n;
+    act.dim = cfg->ffn;
+    slora_cpu_par(c, (int64_t) n * cfg->ffn, slora_cpu_act_share, &act);
 
-    slora_cpu_linear(o, g, L->w_down, NULL, n, cfg->hidden, cfg->ffn);
+    if (atomic_load(&act.failed)) {
+        return slora_err_set(err, SLORA_ERROR, "silu_mul failed");
+    }
+
+    lin.n_gemm = 1;
+    lin.g[0] = (slora_cpu_gemm_t) { o, g, L->w_down, NULL, hidden, cfg->ffn,
+                                    Q->w_down };
+
+    if (slora_cpu_linear(c, &lin) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "down projection failed");
+    }
 
     if (slora_cpu_lora(c, st, l, SLORA_PROJ_DOWN, o, g, err) != SLORA_OK) {
         return SLORA_ERROR;
@@ -469,47 +803,106 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     next_norm = l + 1 < cfg->n_layers ? c->model->w.layers[l + 1].attn_norm
                                       : c->model->w.out_norm;
 
-    slora_add_rmsnorm(h, cfg->hidden, x, cfg->hidden, o, cfg->hidden,
-                      next_norm, n, cfg->hidden, cfg->norm_eps);
+    if (slora_cpu_norm(c, h, x, o, next_norm, n) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "rmsnorm failed");
+    }
 
     return SLORA_OK;
 }
 
 
 /*
- * y[n, out] = x[n, in] . w[out, in]^T (+ bias[out]). The output columns
- * are split over the OpenMP team and every thread runs a single-threaded
- * OpenBLAS GEMM on its slice: one pool of threads for the whole step, so
- * OpenBLAS's workers and OpenMP's never spin against each other.
+ * y[n, out] = x[n, in] . w[out, in]^T (+ bias[out]) for every GEMM of
+ * op, in one dispatch. Each share takes the same slice of the output
+ * columns of every GEMM and runs a single-threaded OpenBLAS GEMM on it:
+ * one pool of threads for the whole step, so OpenBLAS's workers and
+ * ours never spin against each other. GEMMs with Q8_0 weights first get
+ * x quantized into c->xq (the reserve sized it), once for the op.
  */
 
-static void
-slora_cpu_linear(float *y, const float *x, const float *w,
-    const float *bias, int32_t n, int32_t out, int32_t in)
+static int
+slora_cpu_linear(slora_cpu_t *c, slora_cpu_linear_op_t *op)
 {
-#pragma omp parallel
+    int  k, q;
+
+    q = 0;
+
+    for (k = 0; k < op->n_gemm; k++) {
+        slora_assert(op->g[k].x == op->g[0].x && op->g[k].in == op->g[0].in);
+        q |= op->g[k].wq != NULL;
+    }
+
+    atomic_store(&op->failed, 0);
+
+    if (q) {
+        op->xq = c->xq.p;
+        op->xq_size = c->xq.cap;
+        slora_cpu_par(c, (int64_t) op->n * op->g[0].in, slora_cpu_xq_share,
+                      op);
+    }
+
+    if (!atomic_load(&op->failed)) {
+        slora_threads_run(c->pool, slora_cpu_linear_share, op);
+    }
+
+    return atomic_load(&op->failed) ? SLORA_ERROR : SLORA_OK;
+}
+
+
+static void
+slora_cpu_xq_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_linear_op_t  *op = ctx;
+
+    if (slora_qmatmul_quantize(op->xq, op->xq_size, op->g[0].x, op->g[0].in,
+                               op->n, op->g[0].in, ith, nth)
+        != 0)
     {
-        int32_t  nt, id, per, c0, nc, t, i;
-        float   *yt;
+        atomic_store(&op->failed, 1);
+    }
+}
 
-        nt = omp_get_num_threads();
-        id = omp_get_thread_num();
-        per = ((out + nt - 1) / nt + 15) & ~15;
-        c0 = id * per;
-        nc = out - c0 < per ? out - c0 : per;
 
-        if (nc > 0) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nc, in,
-                        1.0f, x, in, w + (int64_t) c0 * in, in, 0.0f,
-                        y + c0, out);
+static void
+slora_cpu_linear_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_linear_op_t   *op = ctx;
+    const slora_cpu_gemm_t  *gm;
+    int32_t                  per, c0, nc, t, i, k;
+    float                   *yt;
 
-            if (bias != NULL) {
-                for (t = 0; t < n; t++) {
-                    yt = y + (int64_t) t * out + c0;
+    for (k = 0; k < op->n_gemm; k++) {
+        gm = &op->g[k];
 
-                    for (i = 0; i < nc; i++) {
-                        yt[i] += bias[c0 + i];
-                    }
+        if (gm->wq != NULL) {
+            if (slora_qmatmul(gm->y, gm->out, op->xq, op->xq_size, gm->wq,
+                              gm->bias, op->n, gm->out, gm->in, ith, nth)
+                != 0)
+            {
+                atomic_store(&op->failed, 1);
+            }
+
+            continue;
+        }
+
+        per = ((gm->out + nth - 1) / nth + 15) & ~15;
+        c0 = ith * per;
+        nc = gm->out - c0 < per ? gm->out - c0 : per;
+
+        if (nc <= 0) {
+            continue;
+        }
+
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, op->n, nc,
+                    gm->in, 1.0f, gm->x, gm->in, gm->w + (int64_t) c0 * gm->in,
+                    gm->in, 0.0f, gm->y + c0, gm->out);
+
+        if (gm->bias != NULL) {
+            for (t = 0; t < op->n; t++) {
+                yt = gm->y + (int64_t) t * gm->out + c0;
+
+                for (i = 0; i < nc; i++) {
+                    yt[i] += gm->bias[c0 + i];
                 }
             }
         }
@@ -517,29 +910,175 @@ slora_cpu_linear(float *y, const float *x, const float *w,
 }
 
 
+/* out = rmsnorm(x) * w, after x += res when res is not NULL. */
+
+static int
+slora_cpu_norm(slora_cpu_t *c, float *out, float *x, const float *res,
+    const float *w, int32_t n)
+{
+    slora_cpu_norm_op_t  op;
+
+    memset(&op, 0, sizeof(op));
+    op.out = out;
+    op.x = x;
+    op.res = res;
+    op.w = w;
+    op.n = n;
+    op.dim = c->cfg.hidden;
+    op.eps = c->cfg.norm_eps;
+
+    slora_cpu_par(c, (int64_t) n * op.dim, slora_cpu_norm_share, &op);
+
+    return atomic_load(&op.failed) ? SLORA_ERROR : SLORA_OK;
+}
+
+
+static void
+slora_cpu_norm_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_norm_op_t  *op = ctx;
+    int                   rc;
+
+    if (op->res == NULL) {
+        rc = slora_rmsnorm(op->out, op->dim, op->x, op->dim, op->w, op->n,
+                           op->dim, op->eps, ith, nth);
+
+    } else {
+        rc = slora_add_rmsnorm(op->out, op->dim, op->x, op->dim, op->res,
+                               op->dim, op->w, op->n, op->dim, op->eps, ith,
+                               nth);
+    }
+
+    if (rc != 0) {
+        atomic_store(&op->failed, 1);
+    }
+}
+
+
+static void
+slora_cpu_act_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_act_op_t  *op = ctx;
+
+    if (slora_silu_mul(op->g, op->dim, op->g, op->dim, op->u, op->dim, op->n,
+                       op->dim, ith, nth)
+        != 0)
+    {
+        atomic_store(&op->failed, 1);
+    }
+}
+
+
+static void
+slora_cpu_rope_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_attn_op_t         *op = ctx;
+    const slora_model_config_t  *cfg = &op->c->cfg;
+
+    if (slora_rope(op->q, op->c->q_dim, op->k, op->c->kv_dim, op->c->pos.p,
+                   op->st->batch->n_tokens, cfg->n_heads, cfg->n_kv_heads,
+                   cfg->head_dim, cfg->rope_theta,
+                   cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
+                                                : SLORA_ROPE_LAYOUT_NORM,
+                   ith, nth)
+        != 0)
+    {
+        atomic_store(&op->failed, 1);
+    }
+}
+
+
+static void
+slora_cpu_attn_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_attn_op_t  *op = ctx;
+    slora_cpu_t          *c = op->c;
+
+    if (slora_attention(op->att, c->q_dim, op->q, c->q_dim, c->cfg.n_heads,
+                        &op->st->kv, &op->st->ix, c->attn_work.p,
+                        c->attn_work.cap, ith, nth)
+        != 0)
+    {
+        atomic_store(&op->failed, 1);
+    }
+}
+
+
+/*
+ * y += LoRA(x) for projection p of layer l over the batch's segments:
+ * the shrink into the workspace, then the expand, each one dispatch.
+ */
+
 static int
 slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     slora_proj_e p, float *y, const float *x, slora_err_t *err)
 {
-    int32_t  in, out;
+    slora_cpu_lora_op_t  op;
 
     if (st->max_rank == 0) {
         return SLORA_OK;
     }
 
-    in = slora_proj_in_dim(&c->cfg, p);
-    out = slora_proj_out_dim(&c->cfg, p);
+    memset(&op, 0, sizeof(op));
+    op.y = y;
+    op.x = x;
+    op.base = c->arena + st->layer_off[l];
+    op.v = c->lora_work.p;
+    op.sg = &st->segs[p];
+    op.in = slora_proj_in_dim(&c->cfg, p);
+    op.out = slora_proj_out_dim(&c->cfg, p);
+    op.ld_v = st->max_rank;
 
-    if (slora_lora_apply(y, out, x, in, c->arena + st->layer_off[l], in, out,
-                         &st->segs[p], c->lora_work.p, c->lora_work.cap,
-                         c->n_threads)
-        != 0)
-    {
+    slora_threads_run(c->pool, slora_cpu_lora_share, &op);
+
+    op.expand = 1;
+
+    if (!atomic_load(&op.failed)) {
+        slora_threads_run(c->pool, slora_cpu_lora_share, &op);
+    }
+
+    if (atomic_load(&op.failed)) {
         return slora_err_set(err, SLORA_ERROR, "LoRA on %s failed",
                              slora_proj_name(p));
     }
 
     return SLORA_OK;
+}
+
+
+static void
+slora_cpu_lora_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_lora_op_t  *op = ctx;
+    int                   rc;
+
+    if (op->expand) {
+        rc = slora_lora_expand(op->y, op->out, op->v, op->ld_v, op->base,
+                               op->out, op->sg, ith, nth);
+
+    } else {
+        rc = slora_lora_shrink(op->v, op->ld_v, op->x, op->in, op->base,
+                               op->in, op->sg, ith, nth);
+    }
+
+    if (rc != 0) {
+        atomic_store(&op->failed, 1);
+    }
+}
+
+
+/* Runs fn over the pool, or on the calling thread alone when the op
+ * touches fewer than SLORA_CPU_PAR_MIN elements. */
+
+static void
+slora_cpu_par(slora_cpu_t *c, int64_t elems, slora_threads_fn fn, void *ctx)
+{
+    if (elems < SLORA_CPU_PAR_MIN) {
+        fn(ctx, 0, 1);
+        return;
+    }
+
+    slora_threads_run(c->pool, fn, ctx);
 }
 
 
@@ -551,7 +1090,7 @@ slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
  * directly.
  */
 
-static void
+static int
 slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
 {
     const slora_batch_t  *bt = st->batch;
@@ -560,6 +1099,7 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
     float                *lout;
     const float          *h = c->h.p;
     int32_t               s, i, m, last, hidden, vocab;
+    slora_cpu_linear_op_t  lin;
 
     hidden = c->cfg.hidden;
     vocab = c->cfg.vocab;
@@ -578,12 +1118,20 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
     }
 
     if (m == 0) {
-        return;
+        return SLORA_OK;
     }
 
     lout = st->direct ? bt->logits : c->lout.p;
 
-    slora_cpu_linear(lout, lx, c->model->w.output, NULL, m, vocab, hidden);
+    memset(&lin, 0, sizeof(lin));
+    lin.n = m;
+    lin.n_gemm = 1;
+    lin.g[0] = (slora_cpu_gemm_t) { lout, lx, c->model->w.output, NULL, vocab,
+                                    hidden, c->q_output };
+
+    if (slora_cpu_linear(c, &lin) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
 
     if (!st->direct) {
         for (i = 0; i < m; i++) {
@@ -591,6 +1139,8 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
                    lout + (int64_t) i * vocab, (size_t) vocab * sizeof(float));
         }
     }
+
+    return SLORA_OK;
 }
 
 
@@ -829,6 +1379,11 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
                                                     st->max_rank),
                           err)
            != SLORA_OK
+        || (c->q8
+            && slora_cpu_grow(&c->xq, slora_qmatmul_act_size((int64_t) n,
+                                                             c->max_in),
+                              err)
+               != SLORA_OK)
         || slora_cpu_grow(&c->lrow, m * sizeof(int32_t), err) != SLORA_OK
         || slora_cpu_grow(&c->lx, m * c->cfg.hidden * f, err) != SLORA_OK)
     {
@@ -967,6 +1522,7 @@ static void
 slora_cpu_free(slora_backend_t *b)
 {
     slora_cpu_t  *c;
+    int32_t       l;
 
     if (b == NULL) {
         return;
@@ -975,6 +1531,7 @@ slora_cpu_free(slora_backend_t *b)
     c = b->data;
 
     if (c != NULL) {
+        slora_threads_free(c->pool);
         free(c->arena);
 
         slora_cpu_buf_free(&c->x);
@@ -1000,6 +1557,23 @@ slora_cpu_free(slora_backend_t *b)
         slora_cpu_buf_free(&c->lrow);
         slora_cpu_buf_free(&c->lx);
         slora_cpu_buf_free(&c->lout);
+        slora_cpu_buf_free(&c->xq);
+
+        if (c->ql != NULL) {
+            for (l = 0; l < c->cfg.n_layers; l++) {
+                free(c->ql[l].wq);
+                free(c->ql[l].wk);
+                free(c->ql[l].wv);
+                free(c->ql[l].wo);
+                free(c->ql[l].w_gate);
+                free(c->ql[l].w_up);
+                free(c->ql[l].w_down);
+            }
+
+            free(c->ql);
+        }
+
+        free(c->q_output);
 
         free(c);
     }

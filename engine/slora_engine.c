@@ -198,7 +198,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
                                                  : SLORA_ENGINE_MAX_CTX;
     }
 
-    e->backend = slora_backend_cpu_create(e->conf.n_threads, err);
+    e->backend = slora_backend_cpu_create(e->conf.n_threads,
+                                          conf->weights != NULL
+                                          ? conf->weights : "q8_0", err);
+    e->conf.weights = NULL;
     if (e->backend == NULL) {
         goto failed;
     }

@@ -160,7 +160,6 @@ slora_deq_q8_0(const uint8_t *src, float *dst, int64_t nb)
     float    d;
     int64_t  b;
 
-#pragma omp parallel for private(j, d) if (nb > 4096)
     for (b = 0; b < nb; b++) {
         const uint8_t  *blk = src + b * (2 + SLORA_QK);
         float          *y = dst + b * SLORA_QK;
@@ -181,7 +180,6 @@ slora_deq_q4_0(const uint8_t *src, float *dst, int64_t nb)
     float    d;
     int64_t  b;
 
-#pragma omp parallel for private(j, d) if (nb > 4096)
     for (b = 0; b < nb; b++) {
         const uint8_t  *blk = src + b * (2 + SLORA_QK / 2);
         float          *y = dst + b * SLORA_QK;
@@ -203,7 +201,6 @@ slora_deq_q4_1(const uint8_t *src, float *dst, int64_t nb)
     float    d, m;
     int64_t  b;
 
-#pragma omp parallel for private(j, d, m) if (nb > 4096)
     for (b = 0; b < nb; b++) {
         const uint8_t  *blk = src + b * (4 + SLORA_QK / 2);
         float          *y = dst + b * SLORA_QK;

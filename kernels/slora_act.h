@@ -12,9 +12,12 @@
 #include <stdint.h>
 
 
-/* out[r,i] = g[r,i] / (1 + exp(-g[r,i])) * u[r,i]; out may equal g or u. */
+/* out[r,i] = g[r,i] / (1 + exp(-g[r,i])) * u[r,i] for the rows r of
+ * share ith of nth (rows [n_rows*ith/nth, n_rows*(ith+1)/nth)); a
+ * single-threaded caller passes 0, 1. out may equal g or u. */
 int slora_silu_mul(float *out, int64_t ld_out, const float *g, int64_t ld_g,
-    const float *u, int64_t ld_u, int64_t n_rows, int64_t dim);
+    const float *u, int64_t ld_u, int64_t n_rows, int64_t dim, int ith,
+    int nth);
 
 
 /* CUDA twin (kernels/slora_act.cu): bf16 device memory (raw bits); dim

@@ -3,14 +3,15 @@
  *
  * The one idea: one (sequence, head) pair is one task; its queries walk
  * the sequence's page table page by page, so a position never costs a
- * division, and keys of a page are read contiguously. Scores live in
- * the calling thread's slice of the workspace; softmax runs in float
- * with the maximum subtracted first.
+ * division, and keys of a page are read contiguously. A call runs the
+ * tasks of one share (ith, ith + nth, ...), whose scores live in share
+ * ith's slice of the workspace; softmax runs in float with the maximum
+ * subtracted first. Dot products keep 16 partial sums, a fixed order the
+ * compiler vectorizes without being allowed to reassociate.
  */
 
 #include <math.h>
 #include <string.h>
-#include <omp.h>
 
 #include "slora_attention.h"
 
@@ -21,6 +22,10 @@ static int32_t slora_attn_max_ctx(const slora_seq_index_t *ix);
 static void slora_attn_row(float *o, const float *qh, const float *kv,
     const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
     int32_t kvh, float *sc);
+static float slora_attn_dot(const float *restrict a, const float *restrict b,
+    int32_t n);
+static void slora_attn_axpy(float *restrict y, float w,
+    const float *restrict x, int32_t n);
 
 
 int
@@ -62,29 +67,32 @@ slora_kv_store(const slora_paged_kv_t *c, const slora_seq_index_t *ix,
 
 
 size_t
-slora_attention_workspace_size(int32_t max_ctx, int n_threads)
+slora_attention_workspace_size(int32_t max_ctx, int nth)
 {
     if (max_ctx < 1) {
         max_ctx = 1;
     }
 
-    if (n_threads < 1) {
-        n_threads = 1;
+    if (nth < 1) {
+        nth = 1;
     }
 
-    return (size_t) max_ctx * (size_t) n_threads * sizeof(float);
+    return (size_t) max_ctx * (size_t) nth * sizeof(float);
 }
 
 
 int
 slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
     int32_t n_heads, const slora_paged_kv_t *c, const slora_seq_index_t *ix,
-    void *work, size_t work_size, int n_threads)
+    void *work, size_t work_size, int ith, int nth)
 {
-    int32_t  max_ctx, group;
-    int64_t  n_tasks, task;
+    int32_t         max_ctx, group, s, h, r, p;
+    int64_t         n_tasks, task;
+    const int32_t  *pages;
+    float          *sc;
 
-    if (out == NULL || q == NULL || work == NULL || n_threads < 1
+    if (out == NULL || q == NULL || work == NULL || nth < 1 || ith < 0
+        || ith >= nth
         || slora_attn_check(c, ix) != 0 || n_heads <= 0
         || n_heads % c->n_kv_heads != 0
         || ld_q < (int64_t) n_heads * c->head_dim
@@ -95,33 +103,26 @@ slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
 
     max_ctx = slora_attn_max_ctx(ix);
 
-    if (work_size < slora_attention_workspace_size(max_ctx, n_threads)) {
+    if (work_size < slora_attention_workspace_size(max_ctx, nth)) {
         return -1;
     }
 
     group = n_heads / c->n_kv_heads;
     n_tasks = (int64_t) ix->n_seqs * n_heads;
+    sc = (float *) work + (size_t) ith * max_ctx;
 
-#pragma omp parallel num_threads(n_threads)
-    {
-        float  *sc = (float *) work + (size_t) omp_get_thread_num() * max_ctx;
+    for (task = ith; task < n_tasks; task += nth) {
+        s = (int32_t) (task / n_heads);
+        h = (int32_t) (task % n_heads);
+        pages = ix->kv_indices + ix->kv_indptr[s];
 
-#pragma omp for schedule(dynamic, 1)
-        for (task = 0; task < n_tasks; task++) {
-            int32_t         s = (int32_t) (task / n_heads);
-            int32_t         h = (int32_t) (task % n_heads);
-            const int32_t  *pages = ix->kv_indices + ix->kv_indptr[s];
-            int32_t         r, p;
+        for (r = ix->qo_indptr[s]; r < ix->qo_indptr[s + 1]; r++) {
+            p = ix->seq_pos[s] + (r - ix->qo_indptr[s]);
 
-            for (r = ix->qo_indptr[s]; r < ix->qo_indptr[s + 1]; r++) {
-                p = ix->seq_pos[s] + (r - ix->qo_indptr[s]);
-
-                slora_attn_row(out + (int64_t) r * ld_out
-                                   + (int64_t) h * c->head_dim,
-                               q + (int64_t) r * ld_q
-                                   + (int64_t) h * c->head_dim,
-                               c->kv, c, pages, p + 1, h / group, sc);
-            }
+            slora_attn_row(out + (int64_t) r * ld_out
+                               + (int64_t) h * c->head_dim,
+                           q + (int64_t) r * ld_q + (int64_t) h * c->head_dim,
+                           c->kv, c, pages, p + 1, h / group, sc);
         }
     }
 
@@ -171,10 +172,10 @@ slora_attn_row(float *o, const float *qh, const float *kv,
     const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
     int32_t kvh, float *sc)
 {
-    int32_t       t, i, j, n, d, pi, tpp;
+    int32_t       t, j, n, d, pi, tpp;
     int64_t       kv_dim;
-    const float  *page, *kr, *vr;
-    float         scale, mx, sum, acc, w;
+    const float  *page;
+    float         scale, mx, sum, w;
 
     d = c->head_dim;
     tpp = c->tokens_per_page;
@@ -187,15 +188,8 @@ slora_attn_row(float *o, const float *qh, const float *kv,
         n = n_ctx - t < tpp ? n_ctx - t : tpp;
 
         for (j = 0; j < n; j++, t++) {
-            kr = page + (int64_t) j * kv_dim;
-            acc = 0.0f;
-
-#pragma omp simd reduction(+:acc)
-            for (i = 0; i < d; i++) {
-                acc += qh[i] * kr[i];
-            }
-
-            sc[t] = acc * scale;
+            sc[t] = slora_attn_dot(qh, page + (int64_t) j * kv_dim, d)
+                    * scale;
             mx = sc[t] > mx ? sc[t] : mx;
         }
     }
@@ -215,13 +209,7 @@ slora_attn_row(float *o, const float *qh, const float *kv,
         n = n_ctx - t < tpp ? n_ctx - t : tpp;
 
         for (j = 0; j < n; j++, t++) {
-            vr = page + (int64_t) j * kv_dim;
-            w = sc[t];
-
-#pragma omp simd
-            for (i = 0; i < d; i++) {
-                o[i] += w * vr[i];
-            }
+            slora_attn_axpy(o, sc[t], page + (int64_t) j * kv_dim, d);
         }
     }
 
@@ -229,5 +217,53 @@ slora_attn_row(float *o, const float *qh, const float *kv,
 
     for (j = 0; j < d; j++) {
         o[j] *= w;
+    }
+}
+
+
+/* a . b over n floats: 16 running sums, then a fixed tree. */
+
+static float
+slora_attn_dot(const float *restrict a, const float *restrict b, int32_t n)
+{
+    float    acc[16], tail;
+    int32_t  i, j;
+
+    for (j = 0; j < 16; j++) {
+        acc[j] = 0.0f;
+    }
+
+    for (i = 0; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; j++) {
+            acc[j] += a[i + j] * b[i + j];
+        }
+    }
+
+    tail = 0.0f;
+
+    for ( /* void */ ; i < n; i++) {
+        tail += a[i] * b[i];
+    }
+
+    for (j = 0; j < 8; j++) {
+        acc[j] += acc[j + 8];
+    }
+
+    for (j = 0; j < 4; j++) {
+        acc[j] += acc[j + 4];
+    }
+
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+}
+
+
+static void
+slora_attn_axpy(float *restrict y, float w, const float *restrict x,
+    int32_t n)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        y[i] += w * x[i];
     }
 }

@@ -36,25 +36,31 @@ typedef struct {
 
 
 /* v[t, 0:rank[s]] = x[t,:] . A_s^T for the rows t of every segment with
- * an adapter; other rows of v are left as they are. */
+ * an adapter; other rows of v are left as they are. Work items are the
+ * (segment, A row) pairs numbered across segments; a call runs share ith
+ * of nth (items with item % nth == ith), a single-threaded caller passes
+ * 0, 1. */
 int slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
-    const float *base, int32_t in_dim, const slora_lora_segs_t *sg,
-    int n_threads);
+    const float *base, int32_t in_dim, const slora_lora_segs_t *sg, int ith,
+    int nth);
 
-/* y[t,:] += scale[s] * v[t, 0:rank[s]] . B_s for the same rows. */
+/* y[t,:] += scale[s] * v[t, 0:rank[s]] . B_s for the same rows; items
+ * are (segment, block of 64 output columns), shared out the same way.
+ * Every share of the shrink must be done before the expand starts. */
 int slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
-    const float *base, int32_t out_dim, const slora_lora_segs_t *sg,
-    int n_threads);
+    const float *base, int32_t out_dim, const slora_lora_segs_t *sg, int ith,
+    int nth);
 
 /* Bytes of workspace slora_lora_apply needs for n_tok rows and ranks up
  * to max_rank. */
 size_t slora_lora_workspace_size(int64_t n_tok, int32_t max_rank);
 
-/* Shrink then expand through the workspace: y += LoRA(x). */
+/* Shrink then expand through the workspace, on the calling thread:
+ * y += LoRA(x). A threaded caller runs the two phases itself, each over
+ * its shares, with the workspace between them. */
 int slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
     const float *base, int32_t in_dim, int32_t out_dim,
-    const slora_lora_segs_t *sg, void *work, size_t work_size,
-    int n_threads);
+    const slora_lora_segs_t *sg, void *work, size_t work_size);
 
 
 /*

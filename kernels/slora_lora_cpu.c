@@ -6,9 +6,11 @@
  * (segment, block of output columns) for the expand; each item walks all
  * tokens of its segment, so a gathered adapter row is read once per call
  * and reused across a prefill chunk, while a decode batch still has
- * sum(rank) items to spread. All segments share one OpenMP team and the
- * per-segment loops do not wait for each other (their rows are
- * disjoint).
+ * sum(rank) items to spread. Items are numbered across all segments and
+ * a call runs those of one share (item % nth == ith); items write
+ * disjoint outputs, so the shares of a call may run at once and the
+ * result never depends on nth. Dot products keep 16 partial sums in a
+ * fixed order that the compiler vectorizes.
  */
 
 #include <string.h>
@@ -21,61 +23,52 @@
 
 static int slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
     int64_t *n_tok);
+static float slora_lora_dot(const float *restrict a, const float *restrict b,
+    int32_t n);
+static void slora_lora_axpy(float *restrict y, float w,
+    const float *restrict x, int32_t n);
 
 
 int
 slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
-    const float *base, int32_t in_dim, const slora_lora_segs_t *sg,
-    int n_threads)
+    const float *base, int32_t in_dim, const slora_lora_segs_t *sg, int ith,
+    int nth)
 {
-    int32_t  max_rank;
-    int64_t  n_tok;
+    int32_t         max_rank, s, r, t0, t1, j, t;
+    int64_t         n_tok, item;
+    const int64_t  *rows;
+    const float    *a;
 
-    if (v == NULL || x == NULL || base == NULL || in_dim <= 0
-        || n_threads < 1 || ld_x < in_dim
+    if (v == NULL || x == NULL || base == NULL || in_dim <= 0 || nth < 1
+        || ith < 0 || ith >= nth || ld_x < in_dim
         || slora_lora_check(sg, &max_rank, &n_tok) != 0
         || ld_v < max_rank)
     {
         return -1;
     }
 
-    if (max_rank == 0) {
-        return 0;
-    }
+    item = 0;
 
-#pragma omp parallel num_threads(n_threads)
-    {
-        int32_t  s;
+    for (s = 0; s < sg->n_segs; s++) {
+        r = sg->rank[s];
+        t0 = sg->seg_indptr[s];
+        t1 = sg->seg_indptr[s + 1];
+        rows = sg->a_rows[s];
 
-        for (s = 0; s < sg->n_segs; s++) {
-            int32_t         r = sg->rank[s];
-            int32_t         t0 = sg->seg_indptr[s];
-            int32_t         t1 = sg->seg_indptr[s + 1];
-            const int64_t  *rows = sg->a_rows[s];
-            int32_t         j;
+        if (r == 0 || t0 == t1) {
+            continue;
+        }
 
-            if (r == 0 || t0 == t1) {
+        for (j = 0; j < r; j++, item++) {
+            if (item % nth != ith) {
                 continue;
             }
 
-#pragma omp for schedule(static) nowait
-            for (j = 0; j < r; j++) {
-                const float  *a = base + rows[j];
-                const float  *xt;
-                int32_t       t, i;
-                float         acc;
+            a = base + rows[j];
 
-                for (t = t0; t < t1; t++) {
-                    xt = x + (int64_t) t * ld_x;
-                    acc = 0.0f;
-
-#pragma omp simd reduction(+:acc)
-                    for (i = 0; i < in_dim; i++) {
-                        acc += xt[i] * a[i];
-                    }
-
-                    v[(int64_t) t * ld_v + j] = acc;
-                }
+            for (t = t0; t < t1; t++) {
+                v[(int64_t) t * ld_v + j] =
+                    slora_lora_dot(x + (int64_t) t * ld_x, a, in_dim);
             }
         }
     }
@@ -86,64 +79,50 @@ slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
 
 int
 slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
-    const float *base, int32_t out_dim, const slora_lora_segs_t *sg,
-    int n_threads)
+    const float *base, int32_t out_dim, const slora_lora_segs_t *sg, int ith,
+    int nth)
 {
-    int32_t  max_rank, n_blk;
-    int64_t  n_tok;
+    int32_t         max_rank, n_blk, s, r, t0, t1, blk, c0, nc, t, j;
+    int64_t         n_tok, item;
+    const int64_t  *rows;
+    float           sc;
 
-    if (y == NULL || v == NULL || base == NULL || out_dim <= 0
-        || n_threads < 1 || ld_y < out_dim
+    if (y == NULL || v == NULL || base == NULL || out_dim <= 0 || nth < 1
+        || ith < 0 || ith >= nth || ld_y < out_dim
         || slora_lora_check(sg, &max_rank, &n_tok) != 0
         || ld_v < max_rank)
     {
         return -1;
     }
 
-    if (max_rank == 0) {
-        return 0;
-    }
-
     n_blk = (out_dim + SLORA_LORA_COLS - 1) / SLORA_LORA_COLS;
+    item = 0;
 
-#pragma omp parallel num_threads(n_threads)
-    {
-        int32_t  s;
+    for (s = 0; s < sg->n_segs; s++) {
+        r = sg->rank[s];
+        t0 = sg->seg_indptr[s];
+        t1 = sg->seg_indptr[s + 1];
+        rows = sg->b_rows[s];
+        sc = sg->scale[s];
 
-        for (s = 0; s < sg->n_segs; s++) {
-            int32_t         r = sg->rank[s];
-            int32_t         t0 = sg->seg_indptr[s];
-            int32_t         t1 = sg->seg_indptr[s + 1];
-            const int64_t  *rows = sg->b_rows[s];
-            float           sc = sg->scale[s];
-            int32_t         blk;
+        if (r == 0 || t0 == t1) {
+            continue;
+        }
 
-            if (r == 0 || t0 == t1) {
+        for (blk = 0; blk < n_blk; blk++, item++) {
+            if (item % nth != ith) {
                 continue;
             }
 
-#pragma omp for schedule(static) nowait
-            for (blk = 0; blk < n_blk; blk++) {
-                int32_t       c0 = blk * SLORA_LORA_COLS;
-                int32_t       nc = out_dim - c0 < SLORA_LORA_COLS
-                                   ? out_dim - c0 : SLORA_LORA_COLS;
-                int32_t       t, j, i;
-                float        *yt;
-                const float  *b;
-                float         w;
+            c0 = blk * SLORA_LORA_COLS;
+            nc = out_dim - c0 < SLORA_LORA_COLS ? out_dim - c0
+                                                : SLORA_LORA_COLS;
 
-                for (t = t0; t < t1; t++) {
-                    yt = y + (int64_t) t * ld_y + c0;
-
-                    for (j = 0; j < r; j++) {
-                        w = sc * v[(int64_t) t * ld_v + j];
-                        b = base + rows[j] + c0;
-
-#pragma omp simd
-                        for (i = 0; i < nc; i++) {
-                            yt[i] += w * b[i];
-                        }
-                    }
+            for (t = t0; t < t1; t++) {
+                for (j = 0; j < r; j++) {
+                    slora_lora_axpy(y + (int64_t) t * ld_y + c0,
+                                    sc * v[(int64_t) t * ld_v + j],
+                                    base + rows[j] + c0, nc);
                 }
             }
         }
@@ -171,8 +150,7 @@ slora_lora_workspace_size(int64_t n_tok, int32_t max_rank)
 int
 slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
     const float *base, int32_t in_dim, int32_t out_dim,
-    const slora_lora_segs_t *sg, void *work, size_t work_size,
-    int n_threads)
+    const slora_lora_segs_t *sg, void *work, size_t work_size)
 {
     int32_t  max_rank;
     int64_t  n_tok;
@@ -187,15 +165,14 @@ slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
         return 0;
     }
 
-    if (slora_lora_shrink(work, max_rank, x, ld_x, base, in_dim, sg,
-                          n_threads)
+    if (slora_lora_shrink(work, max_rank, x, ld_x, base, in_dim, sg, 0, 1)
         != 0)
     {
         return -1;
     }
 
-    return slora_lora_expand(y, ld_y, work, max_rank, base, out_dim, sg,
-                             n_threads);
+    return slora_lora_expand(y, ld_y, work, max_rank, base, out_dim, sg, 0,
+                             1);
 }
 
 
@@ -244,4 +221,52 @@ slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
     *n_tok = sg->seg_indptr[sg->n_segs];
 
     return 0;
+}
+
+
+/* a . b over n floats: 16 running sums, then a fixed tree. */
+
+static float
+slora_lora_dot(const float *restrict a, const float *restrict b, int32_t n)
+{
+    float    acc[16], tail;
+    int32_t  i, j;
+
+    for (j = 0; j < 16; j++) {
+        acc[j] = 0.0f;
+    }
+
+    for (i = 0; i + 16 <= n; i += 16) {
+        for (j = 0; j < 16; j++) {
+            acc[j] += a[i + j] * b[i + j];
+        }
+    }
+
+    tail = 0.0f;
+
+    for ( /* void */ ; i < n; i++) {
+        tail += a[i] * b[i];
+    }
+
+    for (j = 0; j < 8; j++) {
+        acc[j] += acc[j + 8];
+    }
+
+    for (j = 0; j < 4; j++) {
+        acc[j] += acc[j + 4];
+    }
+
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+}
+
+
+static void
+slora_lora_axpy(float *restrict y, float w, const float *restrict x,
+    int32_t n)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        y[i] += w * x[i];
+    }
 }

@@ -14,16 +14,20 @@
 #include <stdint.h>
 
 
-/* out[r,:] = x[r,:] * rsqrt(mean(x[r,:]^2) + eps) * w[:], r < n_rows.
- * Strides are in elements; out may equal x. */
+/* out[r,:] = x[r,:] * rsqrt(mean(x[r,:]^2) + eps) * w[:] for the rows
+ * r of share ith of nth (rows [n_rows*ith/nth, n_rows*(ith+1)/nth)); a
+ * single-threaded caller passes 0, 1. Strides are in elements; out may
+ * equal x. */
 int slora_rmsnorm(float *out, int64_t ld_out, const float *x, int64_t ld_x,
-    const float *w, int64_t n_rows, int64_t dim, float eps);
+    const float *w, int64_t n_rows, int64_t dim, float eps, int ith,
+    int nth);
 
-/* x[r,:] += res[r,:], then out[r,:] = rmsnorm(x[r,:]) * w. x is updated
- * in place (it is the residual stream); out must not alias x or res. */
+/* x[r,:] += res[r,:], then out[r,:] = rmsnorm(x[r,:]) * w, for the rows
+ * of share ith of nth. x is updated in place (it is the residual
+ * stream); out must not alias x or res. */
 int slora_add_rmsnorm(float *out, int64_t ld_out, float *x, int64_t ld_x,
     const float *res, int64_t ld_res, const float *w, int64_t n_rows,
-    int64_t dim, float eps);
+    int64_t dim, float eps, int ith, int nth);
 
 
 /* CUDA twins (kernels/slora_norm.cu): out, x, res and w are bf16 device

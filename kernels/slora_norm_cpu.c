@@ -1,10 +1,11 @@
 /*
- * slora_norm_cpu.c: RMSNorm and residual-add + RMSNorm on the CPU, rows
- * spread over OpenMP threads when there are enough of them to pay for
- * the team.
+ * slora_norm_cpu.c: RMSNorm and residual-add + RMSNorm on the CPU; a
+ * call computes the rows of one share (ith of nth), so the caller's
+ * thread pool spreads a batch's rows.
  *
  * The one idea: each row is independent, so the fused variant adds the
- * residual and accumulates the sum of squares in the same pass.
+ * residual and accumulates the sum of squares in the same pass, and a
+ * row's result never depends on how the rows were shared out.
  */
 
 #include <stddef.h>
@@ -13,27 +14,25 @@
 #include "slora_norm.h"
 
 
-#define SLORA_NORM_PAR_MIN  (1 << 14)
-
-
 static void slora_norm_row(float *out, const float *x, const float *w,
     int64_t dim, double ss, float eps);
 
 
 int
 slora_rmsnorm(float *out, int64_t ld_out, const float *x, int64_t ld_x,
-    const float *w, int64_t n_rows, int64_t dim, float eps)
+    const float *w, int64_t n_rows, int64_t dim, float eps, int ith, int nth)
 {
-    int64_t  r;
+    int64_t  r, r1;
 
     if (out == NULL || x == NULL || w == NULL || n_rows < 0 || dim <= 0
-        || ld_out < dim || ld_x < dim)
+        || ld_out < dim || ld_x < dim || nth < 1 || ith < 0 || ith >= nth)
     {
         return -1;
     }
 
-#pragma omp parallel for if (n_rows > 1 && n_rows * dim >= SLORA_NORM_PAR_MIN)
-    for (r = 0; r < n_rows; r++) {
+    r1 = n_rows * (ith + 1) / nth;
+
+    for (r = n_rows * ith / nth; r < r1; r++) {
         const float  *xr = x + r * ld_x;
         double        ss = 0.0;
         int64_t       i;
@@ -52,18 +51,20 @@ slora_rmsnorm(float *out, int64_t ld_out, const float *x, int64_t ld_x,
 int
 slora_add_rmsnorm(float *out, int64_t ld_out, float *x, int64_t ld_x,
     const float *res, int64_t ld_res, const float *w, int64_t n_rows,
-    int64_t dim, float eps)
+    int64_t dim, float eps, int ith, int nth)
 {
-    int64_t  r;
+    int64_t  r, r1;
 
     if (out == NULL || x == NULL || res == NULL || w == NULL || n_rows < 0
-        || dim <= 0 || ld_out < dim || ld_x < dim || ld_res < dim)
+        || dim <= 0 || ld_out < dim || ld_x < dim || ld_res < dim || nth < 1
+        || ith < 0 || ith >= nth)
     {
         return -1;
     }
 
-#pragma omp parallel for if (n_rows > 1 && n_rows * dim >= SLORA_NORM_PAR_MIN)
-    for (r = 0; r < n_rows; r++) {
+    r1 = n_rows * (ith + 1) / nth;
+
+    for (r = n_rows * ith / nth; r < r1; r++) {
         float        *xr = x + r * ld_x;
         const float  *rr = res + r * ld_res;
         double        ss = 0.0;

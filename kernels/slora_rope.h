@@ -21,10 +21,12 @@
 
 /* q: [n_tok] rows of ld_q elements holding [n_heads, head_dim];
  * k: [n_tok] rows of ld_k elements holding [n_kv_heads, head_dim];
- * pos: [n_tok]. k may be NULL with n_kv_heads 0. head_dim is even. */
+ * pos: [n_tok]. k may be NULL with n_kv_heads 0. head_dim is even.
+ * Turns the tokens of share ith of nth (tokens [n_tok*ith/nth,
+ * n_tok*(ith+1)/nth)); a single-threaded caller passes 0, 1. */
 int slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout);
+    int32_t head_dim, float theta, int layout, int ith, int nth);
 
 
 /* CUDA twin (kernels/slora_rope.cu): q and k are bf16 device memory (raw

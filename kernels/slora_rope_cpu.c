@@ -1,6 +1,6 @@
 /*
- * slora_rope_cpu.c: RoPE on the CPU, one token per loop iteration, spread
- * over OpenMP threads.
+ * slora_rope_cpu.c: RoPE on the CPU, one token per loop iteration; a
+ * call turns the tokens of one share (ith of nth).
  *
  * The one idea: a token's cos/sin pairs are the same for every head, so
  * the loop runs pair-major and turns that pair in all q and k heads
@@ -14,18 +14,15 @@
 #include "slora_rope.h"
 
 
-#define SLORA_ROPE_PAR_MIN  4
-
-
 static void slora_rope_pair(float *x, int64_t a, int64_t b, float c, float s);
 
 
 int
 slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout)
+    int32_t head_dim, float theta, int layout, int ith, int nth)
 {
-    int64_t  t;
+    int64_t  t, t1;
 
     if (q == NULL || pos == NULL || n_tok < 0 || n_heads <= 0
         || n_kv_heads < 0 || head_dim <= 0 || head_dim % 2 != 0
@@ -33,13 +30,15 @@ slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
         || (n_kv_heads > 0
             && (k == NULL || ld_k < (int64_t) n_kv_heads * head_dim))
         || (layout != SLORA_ROPE_LAYOUT_NORM
-            && layout != SLORA_ROPE_LAYOUT_NEOX))
+            && layout != SLORA_ROPE_LAYOUT_NEOX)
+        || nth < 1 || ith < 0 || ith >= nth)
     {
         return -1;
     }
 
-#pragma omp parallel for if (n_tok >= SLORA_ROPE_PAR_MIN)
-    for (t = 0; t < n_tok; t++) {
+    t1 = n_tok * (ith + 1) / nth;
+
+    for (t = n_tok * ith / nth; t < t1; t++) {
         float    *qt = q + t * ld_q;
         float    *kt = k != NULL ? k + t * ld_k : NULL;
         int32_t   half = head_dim / 2;

@@ -7,15 +7,15 @@
 #   make cuda-test              build, then run the conformance test
 #
 # The test binary links the CPU twins (kernels/*_cpu.c) compiled on their
-# own into build/cuda/, so it needs libc, libm and OpenMP only, never
-# OpenBLAS or the rest of libslora.a. cudart is linked statically.
+# own into build/cuda/, so it needs libc and libm only, never OpenBLAS
+# or the rest of libslora.a. cudart is linked statically.
 
 NVCC          ?= nvcc
 CUDA_ARCH     ?= -gencode arch=compute_90a,code=sm_90a
 CUDA_BUILD    := $(BUILD)/cuda
 NVCCFLAGS     ?= -O3 $(CUDA_ARCH) -std=c++17 -Ikernels \
                  -Xcompiler -fPIC,-Wall,-Wextra,-Wshadow,-Werror
-CUDA_CPU_FLAGS = -std=gnu11 -O2 -fPIC -fopenmp $(CFLAGS_W) -Ikernels
+CUDA_CPU_FLAGS = -std=gnu11 -O2 -fPIC $(CFLAGS_W) -Ikernels
 
 CUDA_SRCS     := $(wildcard kernels/*.cu)
 CUDA_OBJS     := $(patsubst kernels/%.cu,$(CUDA_BUILD)/%.o,$(CUDA_SRCS))
@@ -41,7 +41,7 @@ $(CUDA_BUILD)/test_kernels_cuda.o: t/kernels/test_kernels_cuda.cu \
 	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
 
 $(CUDA_TEST): $(CUDA_BUILD)/test_kernels_cuda.o $(CUDA_OBJS) $(CUDA_CPU_OBJS)
-	$(NVCC) $(CUDA_ARCH) -o $@ $^ -Xcompiler -fopenmp -lgomp -lm -lstdc++
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 cuda-test: $(CUDA_TEST)
 	$(CUDA_TEST)

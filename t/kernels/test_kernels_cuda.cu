@@ -36,7 +36,7 @@ extern "C" {
 
 #define TOL_F32        1e-4
 #define TOL_BF16       1e-2
-#define N_THREADS      4
+#define N_SHARES       4      /* CPU twins run as shares 0 .. 3 */
 #define N_ADAPTERS     32
 #define N_SETS         8      /* arena copies rotated while timing */
 #define N_REPS         60
@@ -269,7 +269,7 @@ test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     float               *d_v;
     slora_lora_segs_t    sg, dsg;
     double               ev, ey, ed, ea;
-    int                  rc_c, rc_g, rc_a, ok_all;
+    int                  rc_c, rc_g, rc_a, ok_all, ith;
     const int64_t      **d_a_arr, **d_b_arr;
     int32_t             *d_indptr, *d_rank;
     float               *d_scale;
@@ -330,10 +330,15 @@ test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     sg.a_rows = a_h;
     sg.b_rows = b_h;
 
-    rc_c = slora_lora_shrink(vcpu, max_rank, xf, p->in_dim, p->f, p->in_dim,
-                             &sg, N_THREADS);
-    rc_c |= slora_lora_expand(ycpu, p->out_dim, vcpu, max_rank, p->f,
-                              p->out_dim, &sg, N_THREADS);
+    rc_c = 0;
+    for (ith = 0; ith < N_SHARES; ith++) {
+        rc_c |= slora_lora_shrink(vcpu, max_rank, xf, p->in_dim, p->f,
+                                  p->in_dim, &sg, ith, N_SHARES);
+    }
+    for (ith = 0; ith < N_SHARES; ith++) {
+        rc_c |= slora_lora_expand(ycpu, p->out_dim, vcpu, max_rank, p->f,
+                                  p->out_dim, &sg, ith, N_SHARES);
+    }
 
     d_indptr = (int32_t *) dup_to_dev(indptr, (n_segs + 1) * 4);
     d_rank = (int32_t *) dup_to_dev(rank, n_segs * 4);
@@ -470,7 +475,8 @@ test_norm(void)
             d_o = (uint16_t *) dmalloc(n * 2);
 
             CK(cudaMemset(d_o, 0xff, n * 2));
-            rc = slora_rmsnorm(oc, dim, xf, dim, wf, n_rows, dim, 1e-5f);
+            rc = slora_rmsnorm(oc, dim, xf, dim, wf, n_rows, dim, 1e-5f, 0,
+                               1);
             rc |= slora_rmsnorm_cuda(d_o, dim, d_x, dim, d_w, n_rows, dim,
                                      1e-5f, NULL);
             CK(cudaDeviceSynchronize());
@@ -482,7 +488,7 @@ test_norm(void)
 
             CK(cudaMemset(d_o, 0xff, n * 2));
             rc = slora_add_rmsnorm(oc, dim, xf, dim, rf, dim, wf, n_rows, dim,
-                                   1e-5f);
+                                   1e-5f, 0, 1);
             rc |= slora_add_rmsnorm_cuda(d_o, dim, d_x, dim, d_r, dim, d_w,
                                          n_rows, dim, 1e-5f, NULL);
             CK(cudaDeviceSynchronize());
@@ -535,7 +541,7 @@ test_act(void)
             CK(cudaMemset(d_o, 0xff, n * 2));
 
             rc = slora_silu_mul(oc, dims[di], gf, dims[di], uf, dims[di],
-                                rows[ri], dims[di]);
+                                rows[ri], dims[di], 0, 1);
             rc |= slora_silu_mul_cuda(d_o, dims[di], d_g, dims[di], d_u,
                                       dims[di], rows[ri], dims[di], NULL);
             CK(cudaDeviceSynchronize());
@@ -594,7 +600,7 @@ test_rope(void)
                 d_pos = (int32_t *) dup_to_dev(pos, n_tok * 4);
 
                 rc = slora_rope(qf, nh * hd, kf, nkv * hd, pos, n_tok, nh,
-                                nkv, hd, 10000.0f, layout);
+                                nkv, hd, 10000.0f, layout, 0, 1);
                 rc |= slora_rope_cuda(d_q, nh * hd, d_k, nkv * hd, d_pos,
                                       n_tok, nh, nkv, hd, 10000.0f, layout,
                                       NULL);
@@ -714,7 +720,7 @@ test_attention(void)
     slora_paged_kv_t    c;
     slora_seq_index_t   ix, dix;
     double              e;
-    int                 rc, stored;
+    int                 rc, stored, ith;
 
     for (ci = 0; ci < 5; ci++) {
         for (mode = 0; mode < 2; mode++) {
@@ -789,12 +795,14 @@ test_attention(void)
             ix.seq_pos = sp;
             ix.kv_indptr = kvp;
             ix.kv_indices = kvi;
-            ws = slora_attention_workspace_size(max_ctx, N_THREADS);
+            ws = slora_attention_workspace_size(max_ctx, N_SHARES);
             work = (float *) malloc(ws);
 
             rc = slora_kv_store(&c, &ix, kf, kv_dim, vf, kv_dim);
-            rc |= slora_attention(oc, nh * hd, qf, nh * hd, nh, &c, &ix, work,
-                                  ws, N_THREADS);
+            for (ith = 0; ith < N_SHARES; ith++) {
+                rc |= slora_attention(oc, nh * hd, qf, nh * hd, nh, &c, &ix,
+                                      work, ws, ith, N_SHARES);
+            }
 
             d_a = (uint16_t *) dup_to_dev(ah, arena * 2);
             d_q = (uint16_t *) dup_to_dev(qh, nq * 2);

@@ -557,7 +557,7 @@ backend_for(const slora_model_t *m, tenv_t *env)
     slora_err_t       err;
     int32_t           l;
 
-    be = slora_backend_cpu_create(2, &err);
+    be = slora_backend_cpu_create(2, "f32", &err);
     if (be == NULL) {
         BAIL_OUT("%s", err.msg);
     }

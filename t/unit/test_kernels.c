@@ -5,7 +5,9 @@
  * rows equal to NEOX on the original rows), SiLU-and-mul, the embedding
  * gather, the paged KV store and attention over shuffled pages, and the
  * LoRA shrink/expand over segments mixing ranks 8..128 and base-only
- * rows with adapter rows scattered through an arena.
+ * rows with adapter rows scattered through an arena. Every kernel that
+ * takes a share (ith of nth) is also run as 3 shares, last share first,
+ * and must give the single-share result to the bit.
  */
 
 #include <stdint.h>
@@ -107,8 +109,9 @@ test_norm(void)
     static const int64_t  dims[] = { 64, 576, 1000 };
     int64_t               n, d, r, i, ld;
     size_t                a, b;
-    float                *x, *w, *res, *out, *x2;
+    float                *x, *w, *res, *out, *x2, *x3, *out3;
     double               *ref, *xref, ss;
+    int                   ith, bad;
     float                 eps = 1e-5f;
 
     for (a = 0; a < 3; a++) {
@@ -137,11 +140,20 @@ test_norm(void)
                 }
             }
 
-            ok(slora_rmsnorm(out, d, x, ld, w, n, d, eps) == 0,
+            ok(slora_rmsnorm(out, d, x, ld, w, n, d, eps, 0, 1) == 0,
                "rmsnorm %lldx%lld runs", (long long) n, (long long) d);
             ok(rel_err(out, ref, n * d) < 1e-6,
                "rmsnorm %lldx%lld matches: %.2e", (long long) n,
                (long long) d, rel_err(out, ref, n * d));
+
+            out3 = frand_vec(n * d);
+            bad = 0;
+            for (ith = 2; ith >= 0; ith--) {
+                bad += slora_rmsnorm(out3, d, x, ld, w, n, d, eps, ith, 3);
+            }
+            ok(bad == 0 && memcmp(out3, out, n * d * sizeof(float)) == 0,
+               "rmsnorm %lldx%lld in 3 shares == 1 share", (long long) n,
+               (long long) d);
 
             for (r = 0; r < n; r++) {
                 ss = 0;
@@ -156,8 +168,21 @@ test_norm(void)
                 }
             }
 
-            ok(slora_add_rmsnorm(out, d, x2, ld, res, ld, w, n, d, eps) == 0,
-               "add_rmsnorm runs");
+            x3 = malloc(n * ld * sizeof(float));
+            memcpy(x3, x2, n * ld * sizeof(float));
+
+            ok(slora_add_rmsnorm(out, d, x2, ld, res, ld, w, n, d, eps, 0, 1)
+               == 0, "add_rmsnorm runs");
+
+            bad = 0;
+            for (ith = 2; ith >= 0; ith--) {
+                bad += slora_add_rmsnorm(out3, d, x3, ld, res, ld, w, n, d,
+                                         eps, ith, 3);
+            }
+            ok(bad == 0 && memcmp(out3, out, n * d * sizeof(float)) == 0
+               && memcmp(x3, x2, n * ld * sizeof(float)) == 0,
+               "add_rmsnorm %lldx%lld in 3 shares == 1 share", (long long) n,
+               (long long) d);
             ok(rel_err(out, ref, n * d) < 1e-6,
                "add_rmsnorm %lldx%lld output matches: %.2e", (long long) n,
                (long long) d, rel_err(out, ref, n * d));
@@ -170,12 +195,17 @@ test_norm(void)
                (long long) d);
 
             free(x); free(res); free(w); free(out); free(x2);
-            free(ref); free(xref);
+            free(ref); free(xref); free(x3); free(out3);
         }
     }
 
-    ok(slora_rmsnorm(NULL, 4, NULL, 4, NULL, 1, 4, eps) == -1,
+    ok(slora_rmsnorm(NULL, 4, NULL, 4, NULL, 1, 4, eps, 0, 1) == -1,
        "rmsnorm refuses NULL");
+    x = frand_vec(8);
+    ok(slora_rmsnorm(x, 4, x, 4, x, 1, 4, eps, 3, 3) == -1
+       && slora_rmsnorm(x, 4, x, 4, x, 1, 4, eps, 0, 0) == -1,
+       "rmsnorm refuses a share outside 0 .. nth - 1");
+    free(x);
 }
 
 
@@ -233,9 +263,10 @@ test_rope(void)
     int64_t               n, i, nq, nk;
     int32_t               nh, nkv, hd, *pos, layout;
     size_t                c;
-    float                *q, *k, *q0, *k0, *qp, *kp, *qpp;
+    float                *q, *k, *q0, *k0, *qp, *kp, *qpp, *q3, *k3;
     double               *ref;
     float                 theta, odd[5];
+    int                   ith, bad;
 
     for (c = 0; c < 3; c++) {
         hd = hds[c];
@@ -265,8 +296,23 @@ test_rope(void)
             memcpy(k, k0, nk * sizeof(float));
 
             ok(slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd,
-                          theta, layout)
+                          theta, layout, 0, 1)
                == 0, "rope hd %d layout %d runs", hd, layout);
+
+            q3 = malloc(nq * sizeof(float));
+            k3 = malloc(nk * sizeof(float));
+            memcpy(q3, q0, nq * sizeof(float));
+            memcpy(k3, k0, nk * sizeof(float));
+            bad = 0;
+            for (ith = 2; ith >= 0; ith--) {
+                bad += slora_rope(q3, nh * hd, k3, nkv * hd, pos, n, nh, nkv,
+                                  hd, theta, layout, ith, 3);
+            }
+            ok(bad == 0 && memcmp(q3, q, nq * sizeof(float)) == 0
+               && memcmp(k3, k, nk * sizeof(float)) == 0,
+               "rope hd %d layout %d in 3 shares == 1 share", hd, layout);
+            free(q3);
+            free(k3);
 
             rope_ref(ref, q0, n, nh, hd, pos, theta, layout);
             ok(rel_err(q, ref, nq) < 1e-5, "rope q hd %d layout %d: %.2e",
@@ -284,9 +330,9 @@ test_rope(void)
         permute_heads(kp, k0, n * nkv, hd);
 
         slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd, theta,
-                   SLORA_ROPE_LAYOUT_NEOX);
+                   SLORA_ROPE_LAYOUT_NEOX, 0, 1);
         slora_rope(qp, nh * hd, kp, nkv * hd, pos, n, nh, nkv, hd, theta,
-                   SLORA_ROPE_LAYOUT_NORM);
+                   SLORA_ROPE_LAYOUT_NORM, 0, 1);
         permute_heads(qpp, q, n * nh, hd);
 
         ok(memcmp(qpp, qp, nq * sizeof(float)) == 0,
@@ -302,7 +348,7 @@ test_rope(void)
         /* and the two layouts do differ on the same rows */
         memcpy(qpp, q0, nq * sizeof(float));
         slora_rope(qpp, nh * hd, NULL, 0, pos, n, nh, 0, hd, theta,
-                   SLORA_ROPE_LAYOUT_NORM);
+                   SLORA_ROPE_LAYOUT_NORM, 0, 1);
         ok(memcmp(qpp, q, nq * sizeof(float)) != 0,
            "rope hd %d: NORM and NEOX differ", hd);
 
@@ -311,7 +357,7 @@ test_rope(void)
     }
 
     memset(odd, 0, sizeof(odd));
-    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, 0) == -1,
+    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, 0, 0, 1) == -1,
        "rope refuses an odd head_dim");
 }
 
@@ -320,9 +366,10 @@ static void
 test_act_embed(void)
 {
     int64_t   n, d, i, r;
-    float    *g, *u, *out, *table;
+    float    *g, *u, *out, *out3, *table;
     double   *ref;
     int32_t   ids[9];
+    int       ith, bad;
 
     n = 9;
     d = 1536;
@@ -336,11 +383,20 @@ test_act_embed(void)
         ref[i] = (double) g[i] / (1.0 + exp(-(double) g[i])) * u[i];
     }
 
-    ok(slora_silu_mul(out, d, g, d, u, d, n, d) == 0, "silu_mul runs");
+    ok(slora_silu_mul(out, d, g, d, u, d, n, d, 0, 1) == 0,
+       "silu_mul runs");
     ok(rel_err(out, ref, n * d) < 1e-6, "silu_mul matches: %.2e",
        rel_err(out, ref, n * d));
 
-    ok(slora_silu_mul(g, d, g, d, u, d, n, d) == 0
+    out3 = frand_vec(n * d);
+    bad = 0;
+    for (ith = 2; ith >= 0; ith--) {
+        bad += slora_silu_mul(out3, d, g, d, u, d, n, d, ith, 3);
+    }
+    ok(bad == 0 && memcmp(out3, out, n * d * sizeof(float)) == 0,
+       "silu_mul in 3 shares == 1 share");
+
+    ok(slora_silu_mul(g, d, g, d, u, d, n, d, 0, 1) == 0
        && rel_err(g, ref, n * d) < 1e-6, "silu_mul in place");
 
     table = frand_vec(97 * 64);
@@ -364,7 +420,7 @@ test_act_embed(void)
     ok(slora_embed(out, 64, table, 97, 64, ids, n) == -1,
        "embed refuses a negative id");
 
-    free(g); free(u); free(out); free(ref); free(table);
+    free(g); free(u); free(out); free(ref); free(table); free(out3);
 }
 
 
@@ -375,7 +431,7 @@ test_act_embed(void)
 
 static void
 test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
-    int n_threads)
+    int nth)
 {
     enum { NS = 3 };
     static const int32_t  ctx[NS] = { 37, 1, 90 };
@@ -384,13 +440,13 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
     int32_t               qo[NS + 1], pos0[NS], kvp[NS + 1], qo2[NS + 1];
     int32_t               pos2[NS];
     int64_t               kv_dim, page_elems, off;
-    float                *arena, *k, *v, *q, *out, *kd[NS], *vd[NS];
+    float                *arena, *k, *v, *q, *out, *out1, *kd[NS], *vd[NS];
     double               *ref, *sc, mx, sum, acc;
     void                 *work;
     size_t                ws;
     slora_paged_kv_t      c;
     slora_seq_index_t     ix;
-    int                   bad;
+    int                   bad, ith;
 
     kv_dim = (int64_t) nkv * hd;
     page_elems = 2 * tpp * kv_dim + 8;
@@ -494,21 +550,30 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
         }
     }
 
-    ws = slora_attention_workspace_size(90, n_threads);
+    ws = slora_attention_workspace_size(90, nth);
     work = malloc(ws);
 
     ok(slora_attention(out, nh * hd, q, nh * hd, nh, &c, &ix, work, ws - 4,
-                       n_threads)
+                       nth - 1, nth)
        == -1, "attention refuses a short workspace");
-    ok(slora_attention(out, nh * hd, q, nh * hd, nh, &c, &ix, work, ws,
-                       n_threads)
-       == 0, "attention runs");
+
+    bad = 0;
+    for (ith = nth - 1; ith >= 0; ith--) {
+        bad += slora_attention(out, nh * hd, q, nh * hd, nh, &c, &ix, work,
+                               ws, ith, nth) != 0;
+    }
+    ok(bad == 0, "attention runs in %d shares", nth);
     ok(rel_err(out, ref, qo2[NS] * nh * hd) < 1e-5,
-       "attention heads %d/%d hd %d tpp %d threads %d: %.2e", nh, nkv, hd,
-       tpp, n_threads, rel_err(out, ref, qo2[NS] * nh * hd));
+       "attention heads %d/%d hd %d tpp %d shares %d: %.2e", nh, nkv, hd,
+       tpp, nth, rel_err(out, ref, qo2[NS] * nh * hd));
+
+    out1 = malloc(qo2[NS] * nh * hd * sizeof(float));
+    ok(slora_attention(out1, nh * hd, q, nh * hd, nh, &c, &ix, work, ws, 0, 1)
+       == 0 && memcmp(out1, out, qo2[NS] * nh * hd * sizeof(float)) == 0,
+       "attention in %d shares == 1 share", nth);
 
     free(pages); free(arena); free(k); free(v); free(q); free(out);
-    free(ref); free(sc); free(work);
+    free(ref); free(sc); free(work); free(out1);
 }
 
 
@@ -528,7 +593,7 @@ test_attention(void)
  */
 
 static void
-test_lora_case(int32_t in, int32_t out, int n_threads)
+test_lora_case(int32_t in, int32_t out, int nth)
 {
     enum { NS = 7 };
     static const int32_t  lens[NS] = { 17, 1, 1, 4, 1, 9, 2 };
@@ -537,12 +602,12 @@ test_lora_case(int32_t in, int32_t out, int n_threads)
     int32_t               n_slots, slot, *perm, n_tok;
     int64_t              *arows[NS], *brows[NS];
     const int64_t        *ca[NS], *cb[NS];
-    float                 scale[NS], *arena, *x, *y, *y0, *vv;
+    float                 scale[NS], *arena, *x, *y, *y0, *vv, *y3;
     double               *ref, *vref, acc;
     slora_lora_segs_t     sg;
     void                 *work;
     size_t                ws;
-    int                   bad;
+    int                   bad, ith;
 
     width = in > out ? in : out;
     n_slots = 0;
@@ -613,8 +678,12 @@ test_lora_case(int32_t in, int32_t out, int n_threads)
         vv[i] = NAN;
     }
 
-    ok(slora_lora_shrink(vv, 128, x, in, arena, in, &sg, n_threads) == 0,
-       "shrink runs");
+    bad = 0;
+    for (ith = nth - 1; ith >= 0; ith--) {
+        bad += slora_lora_shrink(vv, 128, x, in, arena, in, &sg, ith, nth)
+               != 0;
+    }
+    ok(bad == 0, "shrink runs in %d shares", nth);
 
     bad = 0;
     for (s = 0; s < NS; s++) {
@@ -636,15 +705,29 @@ test_lora_case(int32_t in, int32_t out, int n_threads)
     ws = slora_lora_workspace_size(n_tok, 128);
     work = malloc(ws);
 
-    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws / 2,
-                        n_threads)
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws / 2)
        == -1, "apply refuses a short workspace");
-    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws,
-                        n_threads)
-       == 0, "apply runs");
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws) == 0,
+       "apply runs");
     ok(rel_err(y, ref, n_tok * out) < 1e-5,
-       "lora %d->%d ranks {64,8,0,128,16,32,0} threads %d: %.2e", in, out,
-       n_threads, rel_err(y, ref, n_tok * out));
+       "lora %d->%d ranks {64,8,0,128,16,32,0}: %.2e", in, out,
+       rel_err(y, ref, n_tok * out));
+
+    /* shrink and expand in nth shares each == apply on one thread */
+    y3 = malloc(n_tok * out * sizeof(float));
+    memcpy(y3, y0, n_tok * out * sizeof(float));
+    bad = 0;
+    for (ith = nth - 1; ith >= 0; ith--) {
+        bad += slora_lora_shrink(work, 128, x, in, arena, in, &sg, ith, nth)
+               != 0;
+    }
+    for (ith = 0; ith < nth; ith++) {
+        bad += slora_lora_expand(y3, out, work, 128, arena, out, &sg, ith,
+                                 nth)
+               != 0;
+    }
+    ok(bad == 0 && memcmp(y3, y, n_tok * out * sizeof(float)) == 0,
+       "lora %d->%d in %d shares == 1 share", in, out, nth);
 
     bad = 0;
     for (s = 0; s < NS; s++) {
@@ -656,16 +739,15 @@ test_lora_case(int32_t in, int32_t out, int n_threads)
     ok(bad == 0, "base-only rows untouched");
 
     rank[1] = -1;
-    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws,
-                        n_threads)
-       == -1, "apply refuses a negative rank");
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws) == -1,
+       "apply refuses a negative rank");
 
     for (s = 0; s < NS; s++) {
         free(arows[s]);
         free(brows[s]);
     }
     free(perm); free(arena); free(x); free(y); free(y0); free(vv);
-    free(vref); free(ref); free(work);
+    free(vref); free(ref); free(work); free(y3);
 }
 
 

@@ -1,0 +1,283 @@
+/*
+ * test_forward_golden.c: the CPU backend on the real SmolLM2-135M-Instruct
+ * F32 model against llama.cpp's goldens (t/golden/forward/f32.json):
+ * for every case the prompt goes through in one prefill, the logits at
+ * the last prompt position must match llama.cpp's to 1e-3 (max abs
+ * difference over max abs logit), and 32 greedy tokens decoded one step
+ * at a time must be llama.cpp's greedy tokens.
+ *
+ * The one idea: no pool, no engine: the test lays out a tiny arena of KV
+ * pages itself, so a mismatch points at the model loader or the backend.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <cjson/cJSON.h>
+
+#include "tap.h"
+
+#include "slora_core.h"
+#include "slora_model.h"
+#include "slora_batch.h"
+#include "slora_backend.h"
+
+
+#define GOLDEN_DIR   "t/golden/forward/"
+#define TPP          16
+#define MAX_CTX      512
+
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE   *f;
+    char   *buf;
+    long    n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    buf = malloc((size_t) n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t) n;
+
+    return buf;
+}
+
+
+static int32_t
+argmax(const float *v, int32_t n)
+{
+    int32_t  i, best;
+
+    best = 0;
+    for (i = 1; i < n; i++) {
+        if (v[i] > v[best]) {
+            best = i;
+        }
+    }
+
+    return best;
+}
+
+
+static int
+run_case(slora_backend_t *be, const slora_model_t *m, const int64_t *loff,
+    int64_t page_elems, const cJSON *cs, int n_predict)
+{
+    const cJSON        *name, *pids, *gids, *lf, *it;
+    slora_batch_seq_t   seq;
+    slora_batch_t       b;
+    slora_err_t         err;
+    int32_t             toks[MAX_CTX], pages[MAX_CTX / TPP], n, i, got[64];
+    int32_t             vocab, first_bad, n_greedy;
+    float              *logits, *gold;
+    char                path[512];
+    size_t              len;
+    double              d, mx;
+
+    name = cJSON_GetObjectItem(cs, "name");
+    pids = cJSON_GetObjectItem(cs, "prompt_ids");
+    gids = cJSON_GetObjectItem(cs, "greedy_ids");
+    lf = cJSON_GetObjectItem(cs, "logits");
+    vocab = m->cfg.vocab;
+
+    if (!cJSON_IsString(name) || !cJSON_IsArray(pids)
+        || !cJSON_IsArray(gids) || !cJSON_IsString(lf))
+    {
+        ok(0, "golden case is well formed");
+        return -1;
+    }
+
+    n = 0;
+    cJSON_ArrayForEach(it, pids) {
+        if (n < MAX_CTX) {
+            toks[n] = (int32_t) it->valueint;
+        }
+        n++;
+    }
+
+    n_greedy = cJSON_GetArraySize(gids);
+
+    if (n + n_predict > MAX_CTX || n_greedy < n_predict || n_predict > 64) {
+        ok(0, "%s: %d prompt tokens fit the test's context", name->valuestring,
+           n);
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), GOLDEN_DIR "%s", lf->valuestring);
+    gold = (float *) slurp(path, &len);
+    if (gold == NULL || len != (size_t) vocab * sizeof(float)) {
+        ok(0, "%s: read %s", name->valuestring, path);
+        free(gold);
+        return -1;
+    }
+
+    for (i = 0; i < MAX_CTX / TPP; i++) {
+        pages[i] = MAX_CTX / TPP - 1 - i;
+    }
+
+    logits = malloc((size_t) vocab * sizeof(float));
+
+    memset(&seq, 0, sizeof(seq));
+    seq.n_tokens = n;
+    seq.pos = 0;
+    seq.n_pages = MAX_CTX / TPP;
+    seq.pages = pages;
+    seq.lora = -1;
+    seq.logits_row = 0;
+
+    memset(&b, 0, sizeof(b));
+    b.n_seqs = 1;
+    b.n_tokens = n;
+    b.tokens = toks;
+    b.seqs = &seq;
+    b.n_logits = 1;
+    b.logits = logits;
+
+    if (be->forward(be, &b, loff, page_elems, TPP, &err) != SLORA_OK) {
+        ok(0, "%s: prefill: %s", name->valuestring, err.msg);
+        free(logits);
+        free(gold);
+        return -1;
+    }
+
+    d = 0;
+    mx = 1e-30;
+    for (i = 0; i < vocab; i++) {
+        d = fmax(d, fabs((double) logits[i] - gold[i]));
+        mx = fmax(mx, fabs((double) gold[i]));
+    }
+
+    ok(d / mx < 1e-3, "%s: %d-token prompt: last logits match llama.cpp: "
+       "%.2e (max abs diff %.4f)", name->valuestring, n, d / mx, d);
+
+    for (i = 0; i < n_predict; i++) {
+        got[i] = argmax(logits, vocab);
+        toks[n + i] = got[i];
+
+        if (i + 1 == n_predict) {
+            break;
+        }
+
+        seq.pos = n + i;
+        seq.n_tokens = 1;
+        b.n_tokens = 1;
+        b.tokens = &toks[n + i];
+
+        if (be->forward(be, &b, loff, page_elems, TPP, &err) != SLORA_OK) {
+            ok(0, "%s: decode %d: %s", name->valuestring, i, err.msg);
+            free(logits);
+            free(gold);
+            return -1;
+        }
+    }
+
+    first_bad = -1;
+    for (i = 0; i < n_predict; i++) {
+        if (got[i] != cJSON_GetArrayItem(gids, i)->valueint) {
+            first_bad = i;
+            break;
+        }
+    }
+
+    ok(first_bad == -1, "%s: %d greedy tokens equal llama.cpp's",
+       name->valuestring, n_predict);
+
+    if (first_bad >= 0) {
+        diag("first difference at %d: got %d, want %d", first_bad,
+             got[first_bad], cJSON_GetArrayItem(gids, first_bad)->valueint);
+    }
+
+    free(logits);
+    free(gold);
+
+    return 0;
+}
+
+
+int
+main(void)
+{
+    slora_model_t     *m;
+    slora_backend_t   *be;
+    slora_err_t        err;
+    cJSON             *root, *cases, *cs, *model, *np;
+    char              *json;
+    size_t             len;
+    int64_t           *loff, page_elems, n_pages;
+    int32_t            l, kv_dim;
+    int                n_predict;
+
+    json = slurp(GOLDEN_DIR "f32.json", &len);
+    if (json == NULL) {
+        BAIL_OUT("cannot read " GOLDEN_DIR "f32.json");
+    }
+
+    root = cJSON_Parse(json);
+    free(json);
+
+    model = cJSON_GetObjectItem(root, "model");
+    cases = cJSON_GetObjectItem(root, "cases");
+    np = cJSON_GetObjectItem(root, "n_predict");
+
+    if (!cJSON_IsString(model) || !cJSON_IsArray(cases)
+        || !cJSON_IsNumber(np))
+    {
+        BAIL_OUT(GOLDEN_DIR "f32.json: no model, cases or n_predict");
+    }
+
+    n_predict = np->valueint;
+
+    m = slora_model_load(model->valuestring, &err);
+    if (m == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    be = slora_backend_cpu_create(2, "f32", &err);
+    if (be == NULL || be->load_model(be, m, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
+    page_elems = 2 * (int64_t) TPP * kv_dim;
+    n_pages = MAX_CTX / TPP;
+
+    loff = malloc(m->cfg.n_layers * sizeof(int64_t));
+    for (l = 0; l < m->cfg.n_layers; l++) {
+        loff[l] = l * n_pages * page_elems;
+    }
+
+    if (be->alloc_arena(be, (size_t) (m->cfg.n_layers * n_pages * page_elems)
+                            * sizeof(float), &err)
+        != SLORA_OK)
+    {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    cJSON_ArrayForEach(cs, cases) {
+        run_case(be, m, loff, page_elems, cs, n_predict);
+    }
+
+    be->free(be);
+    free(loff);
+    slora_model_free(m);
+    cJSON_Delete(root);
+
+    return done_testing();
+}

@@ -24,6 +24,12 @@ const double  slora_hist_le[SLORA_HIST_BUCKETS - 1] = {
     5.0, 10.0
 };
 
+const double  slora_hist_fine_le[SLORA_HIST_FINE_BUCKETS - 1] = {
+    1e-6, 2e-6, 3e-6, 5e-6, 7e-6, 1e-5, 2e-5, 3e-5, 5e-5, 7e-5,
+    1e-4, 2e-4, 3e-4, 5e-4, 7e-4, 1e-3, 2e-3, 3e-3, 5e-3, 7e-3,
+    1e-2, 2e-2, 3e-2, 5e-2, 7e-2, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0
+};
+
 const int  slora_status_codes[SLORA_STATUS_N - 1] = {
     200, 400, 404, 405, 408, 413, 429, 499, 500, 503, 504
 };
@@ -50,7 +56,7 @@ slora_queue_ring_cap(uint32_t n_slots)
 static int
 slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
 {
-    size_t    slots, prompt, output, off;
+    size_t    slots, prompt, output, published, off;
     uint32_t  cap;
 
     if (g->n_slots == 0 || g->n_slots > (1u << 20)
@@ -66,6 +72,9 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
         || slora_mul_size((size_t) g->n_slots * 4, g->prompt_cap, &prompt)
            != SLORA_OK
         || slora_mul_size((size_t) g->n_slots * 4, g->output_cap, &output)
+           != SLORA_OK
+        || slora_mul_size((size_t) g->n_slots * 8, g->output_cap,
+                          &published)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -78,6 +87,8 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
     off = SLORA_ALIGN(off + prompt);
     h->output_off = off;
     off = SLORA_ALIGN(off + output);
+    h->published_off = off;
+    off = SLORA_ALIGN(off + published);
     h->ring_off = off;
     off = SLORA_ALIGN(off + slora_ring_size(cap));
     h->names_off = off;
@@ -194,6 +205,16 @@ slora_queue_output(slora_queue_t *q, uint32_t i)
     slora_assert(i < q->geom.n_slots);
 
     return (int32_t *) ((char *) q + q->output_off)
+           + (size_t) i * q->geom.output_cap;
+}
+
+
+int64_t *
+slora_queue_published(slora_queue_t *q, uint32_t i)
+{
+    slora_assert(i < q->geom.n_slots);
+
+    return (int64_t *) ((char *) q + q->published_off)
            + (size_t) i * q->geom.output_cap;
 }
 
@@ -346,6 +367,7 @@ slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token)
     }
 
     slora_queue_output(q, idx)[n] = token;
+    slora_queue_published(q, idx)[n] = slora_now_ns();
     atomic_store_explicit(&s->n_out, n + 1, memory_order_release);
 
     return SLORA_OK;
@@ -542,6 +564,31 @@ slora_hist_observe(slora_hist_t *h, double seconds)
     atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_us, (uint64_t) (seconds * 1e6),
+                              memory_order_relaxed);
+}
+
+
+void
+slora_hist_fine_observe(slora_hist_fine_t *h, int64_t ns)
+{
+    int     i;
+    double  seconds;
+
+    if (ns < 0) {
+        ns = 0;
+    }
+
+    seconds = ns / 1e9;
+
+    for (i = 0; i < SLORA_HIST_FINE_BUCKETS - 1; i++) {
+        if (seconds <= slora_hist_fine_le[i]) {
+            break;
+        }
+    }
+
+    atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, (uint64_t) ns,
                               memory_order_relaxed);
 }
 

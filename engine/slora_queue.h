@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      1
+#define SLORA_QUEUE_VERSION      2
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_ERR_LEN      256
@@ -64,6 +64,19 @@ typedef struct {
 } slora_hist_t;
 
 extern const double  slora_hist_le[SLORA_HIST_BUCKETS - 1];
+
+
+/* Fine histograms, for what takes microseconds: buckets 1, 2, 3, 5, 7
+ * per decade from 1 us to 1 s, then +Inf; observations in nanoseconds. */
+#define SLORA_HIST_FINE_BUCKETS  32
+
+typedef struct {
+    _Atomic uint64_t   bucket[SLORA_HIST_FINE_BUCKETS];
+    _Atomic uint64_t   count;
+    _Atomic uint64_t   sum_ns;
+} slora_hist_fine_t;
+
+extern const double  slora_hist_fine_le[SLORA_HIST_FINE_BUCKETS - 1];
 
 
 /* HTTP statuses counted in requests_total; the last index is "other". */
@@ -139,6 +152,7 @@ typedef struct {
     uint64_t           slots_off;       /* slora_slot_t [n_slots] */
     uint64_t           prompt_off;      /* int32_t [n_slots][prompt_cap] */
     uint64_t           output_off;      /* int32_t [n_slots][output_cap] */
+    uint64_t           published_off;   /* int64_t [n_slots][output_cap] */
     uint64_t           ring_off;        /* slora_ring_t */
     uint64_t           names_off;       /* char [SLORA_QUEUE_NAMES_BYTES] */
 
@@ -173,6 +187,7 @@ typedef struct {
     _Atomic uint64_t   tokens_completion;
     slora_hist_t       ttft_seconds;
     slora_hist_t       inter_token_seconds;
+    slora_hist_fine_t  delivery_seconds; /* publish to socket write */
 } slora_queue_t;
 
 
@@ -190,6 +205,9 @@ int slora_queue_check(const slora_queue_t *q, const slora_queue_geom_t *g,
 slora_slot_t *slora_queue_slot(slora_queue_t *q, uint32_t i);
 int32_t *slora_queue_prompt(slora_queue_t *q, uint32_t i);  /* [prompt_cap] */
 int32_t *slora_queue_output(slora_queue_t *q, uint32_t i);  /* [output_cap] */
+/* When each output token was published, CLOCK_MONOTONIC ns; entry k is
+ * written before n_out passes k, so it reads like the token itself. */
+int64_t *slora_queue_published(slora_queue_t *q, uint32_t i);
 slora_ring_t *slora_queue_ring(slora_queue_t *q);
 
 /* Worker side. claim: FREE -> CLAIMED, refs = WORKER, gen bumped; hint
@@ -210,7 +228,8 @@ void slora_queue_finish(slora_queue_t *q, uint32_t idx, int32_t finish);
 void slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
     const char *msg);
 
-/* Appends a token; SLORA_BUSY if the output buffer is full. */
+/* Appends a token and its publish time; SLORA_BUSY if the output buffer
+ * is full. */
 int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token);
 
 /* Adapter names, published by the engine once loaded. */
@@ -230,6 +249,7 @@ int slora_ring_pop(slora_ring_t *r, uint32_t *slot, uint32_t *gen);
 
 /* Histograms and status accounting. */
 void slora_hist_observe(slora_hist_t *h, double seconds);
+void slora_hist_fine_observe(slora_hist_fine_t *h, int64_t ns);
 void slora_queue_count_status(slora_queue_t *q, int status);
 
 

@@ -1,21 +1,18 @@
 /*
  * ngx_http_slora_handler.c: the slora_api content handler: routes the
- * OpenAI paths, reads and validates the request (JSON body or the GET
- * stream's query), renders the chat template, tokenizes, and hands the
- * token ids to a request slot; ngx_http_slora_stream.c takes it from
- * there.
+ * OpenAI paths, reads the request (JSON body or the GET stream's query)
+ * and has engine/slora_openai.c check it, renders the chat template,
+ * tokenizes, and hands the token ids to a request slot;
+ * ngx_http_slora_stream.c takes it from there.
  *
- * The one idea: every check that needs no model runs here, in the worker,
- * before a slot is taken: bad JSON, wrong types, invalid UTF-8, unknown
- * roles or adapters, and a prompt that cannot fit the context are refused
+ * The one idea: every check that needs no GPU runs here, in the worker,
+ * before a slot is taken: the request's shape (slora_openai_parse), an
+ * unknown adapter, and a prompt that cannot fit the context are refused
  * with OpenAI's error shape without costing the engine anything.
  */
 
-#include <math.h>
-#include <cjson/cJSON.h>
-
 #include "ngx_http_slora_module.h"
-#include "ngx_http_slora_text.h"
+#include "slora_openai.h"
 
 
 typedef struct {
@@ -26,25 +23,6 @@ typedef struct {
     u_char             msg[256];
     size_t             len;
 } ngx_http_slora_err_t;
-
-
-typedef struct {
-    ngx_http_slora_kind_e   kind;
-    ngx_str_t               model;
-    ngx_str_t               prompt;        /* completion */
-    slora_chat_msg_t       *msgs;          /* chat */
-    ngx_uint_t              n_msgs;
-    ngx_int_t               max_tokens;    /* -1: not given */
-    double                  temperature;
-    double                  top_p;
-    ngx_int_t               top_k;
-    uint64_t                seed;
-    ngx_str_t               stop[NGX_HTTP_SLORA_MAX_STOPS];
-    ngx_uint_t              n_stop;
-    unsigned                has_seed:1;
-    unsigned                stream:1;
-    unsigned                include_usage:1;
-} ngx_http_slora_params_t;
 
 
 typedef enum {
@@ -60,31 +38,23 @@ static ngx_http_slora_route_e ngx_http_slora_route(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_models(ngx_http_request_t *r);
 static void ngx_http_slora_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_get_stream(ngx_http_request_t *r);
+static slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);
+static void ngx_http_slora_req_cleanup(void *data);
 static ngx_int_t ngx_http_slora_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_slora_parse_body(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_parse_messages(ngx_http_request_t *r,
-    cJSON *msgs, ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_parse_sampling(cJSON *root,
-    ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_parse_stop(ngx_pool_t *pool, cJSON *stop,
-    ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_json_string(ngx_pool_t *pool, cJSON *item,
-    const char *param, ngx_str_t *out, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_json_int(cJSON *item, const char *param,
-    ngx_int_t min, ngx_int_t max, ngx_int_t *out, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r,
-    const char *name, ngx_str_t *out);
+    const char *name, slora_openai_str_t *out);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
-    ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e);
+    slora_openai_req_t *req, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
-    ngx_http_slora_params_t *pr, ngx_str_t *text, ngx_http_slora_err_t *e);
+    slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
     ngx_uint_t status, const char *type, const char *code, const char *param,
     const char *fmt, ...);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
     ngx_http_slora_err_t *e);
+static ngx_int_t ngx_http_slora_send_parse_err(ngx_http_request_t *r,
+    slora_openai_err_t *oe);
 
 
 ngx_int_t
@@ -239,26 +209,34 @@ ngx_http_slora_models(ngx_http_request_t *r)
 static void
 ngx_http_slora_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
-    ngx_str_t                body;
-    ngx_http_slora_err_t     e;
-    ngx_http_slora_params_t  pr;
+    ngx_int_t             rc;
+    ngx_str_t             body;
+    slora_openai_req_t   *req;
+    slora_openai_err_t    oe;
+    slora_openai_kind_e   kind;
+    ngx_http_slora_err_t  e;
 
-    ngx_memzero(&pr, sizeof(pr));
-    pr.kind = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_CHAT
-              ? NGX_HTTP_SLORA_CHAT : NGX_HTTP_SLORA_COMPLETION;
+    kind = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_CHAT
+           ? SLORA_OPENAI_CHAT : SLORA_OPENAI_COMPLETION;
 
-    if (ngx_http_slora_read_body(r, &body) != NGX_OK) {
+    req = ngx_http_slora_req_create(r);
+
+    if (req == NULL || ngx_http_slora_read_body(r, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (ngx_http_slora_parse_body(r, &body, &pr, &e) != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_http_slora_send_err(r, &e));
+    if (slora_openai_parse((const char *) body.data, body.len, kind,
+                           &slora_openai_default_limits, req, &oe)
+        != SLORA_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_slora_send_parse_err(r, &oe));
         return;
     }
 
-    rc = ngx_http_slora_start(r, &pr, &e);
+    ngx_memzero(&e, sizeof(e));
+
+    rc = ngx_http_slora_start(r, req, &e);
 
     if (rc == NGX_DONE) {
         /* the stream finalizes the request when it ends */
@@ -275,91 +253,37 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_slora_get_stream(ngx_http_request_t *r)
 {
-    ngx_int_t                rc, chat;
-    ngx_str_t                v;
-    ngx_http_slora_err_t     e;
-    ngx_http_slora_params_t  pr;
+    ngx_int_t              rc;
+    slora_openai_req_t    *req;
+    slora_openai_err_t     oe;
+    slora_openai_query_t   args;
+    ngx_http_slora_err_t   e;
 
-    static slora_chat_msg_t  proto = { "user", 4, NULL, 0 };
+    ngx_memzero(&args, sizeof(args));
 
-    ngx_memzero(&pr, sizeof(pr));
-    pr.max_tokens = -1;
-    pr.temperature = 1.0;
-    pr.top_p = 1.0;
-    pr.stream = 1;
-
-    if (ngx_http_slora_query_arg(r, "model", &pr.model) != NGX_OK) {
-        ngx_str_set(&pr.model, "base");
-    }
-
-    if (ngx_http_slora_query_arg(r, "prompt", &pr.prompt) != NGX_OK) {
-        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_request_error",
-                                         "missing_required_parameter",
-                                         "prompt",
-                                         "The query needs prompt=TEXT");
-    }
-
-    chat = 0;
-    if (ngx_http_slora_query_arg(r, "chat", &v) == NGX_OK) {
-        chat = (v.len == 1 && v.data[0] == '1')
-               || (v.len == 4 && ngx_strncmp(v.data, "true", 4) == 0);
-    }
-
-    if (ngx_http_slora_query_arg(r, "max_tokens", &v) == NGX_OK) {
-        pr.max_tokens = ngx_atoi(v.data, v.len);
-
-        if (pr.max_tokens <= 0) {
-            return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "invalid_request_error",
-                                             "invalid_value", "max_tokens",
-                                             "max_tokens must be a positive"
-                                             " integer");
-        }
-    }
-
-    if (ngx_http_slora_query_arg(r, "temperature", &v) == NGX_OK) {
-        u_char  buf[32];
-
-        if (v.len == 0 || v.len >= sizeof(buf)) {
-            goto bad_temperature;
-        }
-
-        ngx_memcpy(buf, v.data, v.len);
-        buf[v.len] = '\0';
-        pr.temperature = strtod((char *) buf, NULL);
-
-        if (!(pr.temperature >= 0 && pr.temperature <= 2)) {
-            goto bad_temperature;
-        }
-    }
-
-    if (!ngx_http_slora_utf8_valid(pr.prompt.data, pr.prompt.len)
-        || !ngx_http_slora_utf8_valid(pr.model.data, pr.model.len))
+    if (ngx_http_slora_query_arg(r, "model", &args.model) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "prompt", &args.prompt) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "chat", &args.chat) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "max_tokens", &args.max_tokens)
+           == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "temperature", &args.temperature)
+           == NGX_ERROR)
     {
-        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_request_error",
-                                         "invalid_utf8", "prompt",
-                                         "The query holds invalid UTF-8");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (chat) {
-        pr.kind = NGX_HTTP_SLORA_CHAT;
-        pr.msgs = ngx_palloc(r->pool, sizeof(slora_chat_msg_t));
-        if (pr.msgs == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        pr.msgs[0] = proto;
-        pr.msgs[0].content = (const char *) pr.prompt.data;
-        pr.msgs[0].content_len = pr.prompt.len;
-        pr.n_msgs = 1;
-
-    } else {
-        pr.kind = NGX_HTTP_SLORA_COMPLETION;
+    req = ngx_http_slora_req_create(r);
+    if (req == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_slora_start(r, &pr, &e);
+    if (slora_openai_parse_query(&args, req, &oe) != SLORA_OK) {
+        return ngx_http_slora_send_parse_err(r, &oe);
+    }
+
+    ngx_memzero(&e, sizeof(e));
+
+    rc = ngx_http_slora_start(r, req, &e);
 
     if (rc == NGX_DONE) {
         r->main->count++;
@@ -371,14 +295,32 @@ ngx_http_slora_get_stream(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
 
-bad_temperature:
 
-    return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid_request_error",
-                                     "invalid_value", "temperature",
-                                     "temperature must be a number"
-                                     " between 0 and 2");
+/* A parsed request lives in its own arena, freed with the request's
+ * pool. */
+static slora_openai_req_t *
+ngx_http_slora_req_create(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(slora_openai_req_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cln->data, sizeof(slora_openai_req_t));
+    cln->handler = ngx_http_slora_req_cleanup;
+
+    return cln->data;
+}
+
+
+static void
+ngx_http_slora_req_cleanup(void *data)
+{
+    slora_openai_req_free(data);
 }
 
 
@@ -386,9 +328,9 @@ bad_temperature:
  * request line itself is left as it came (the access log shows it). */
 static ngx_int_t
 ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *out)
+    slora_openai_str_t *out)
 {
-    u_char     *src, *dst, *p;
+    u_char     *src, *dst, *p, *start;
     ngx_str_t   raw;
 
     if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
@@ -409,10 +351,12 @@ ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
     }
 
     src = dst;
-    out->data = dst;
+    start = dst;
     ngx_unescape_uri(&dst, &src, raw.len, 0);
-    out->len = dst - out->data;
     *dst = '\0';
+
+    out->data = (const char *) start;
+    out->len = dst - start;
 
     return NGX_OK;
 }
@@ -474,494 +418,30 @@ ngx_http_slora_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 static ngx_int_t
-ngx_http_slora_parse_body(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e)
-{
-    cJSON       *root, *item, *opt;
-    ngx_int_t    rc, n;
-    const char  *end;
-
-    if (body->len == 0) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", NULL, NULL,
-                                   "The request body is empty; send a JSON"
-                                   " object");
-    }
-
-    if (!ngx_http_slora_utf8_valid(body->data, body->len)) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_utf8",
-                                   NULL, "The request body is not valid"
-                                   " UTF-8");
-    }
-
-    end = NULL;
-    root = cJSON_ParseWithLengthOpts((const char *) body->data, body->len,
-                                     &end, 0);
-
-    /* only white space may follow the object */
-    while (root && end && end < (const char *) body->data + body->len
-           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-    {
-        end++;
-    }
-
-    if (root == NULL || !cJSON_IsObject(root)
-        || end != (const char *) body->data + body->len)
-    {
-        cJSON_Delete(root);
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_json",
-                                   NULL, "The request body is not a valid"
-                                   " JSON object");
-    }
-
-    rc = NGX_ERROR;
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (item == NULL || cJSON_IsNull(item)) {
-        ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST, "invalid_request_error",
-                            "missing_required_parameter", "model",
-                            "you must provide a model parameter");
-        goto done;
-    }
-
-    if (ngx_http_slora_json_string(r->pool, item, "model", &pr->model, e)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    if (pr->kind == NGX_HTTP_SLORA_CHAT) {
-        item = cJSON_GetObjectItemCaseSensitive(root, "messages");
-
-        if (ngx_http_slora_parse_messages(r, item, pr, e) != NGX_OK) {
-            goto done;
-        }
-
-    } else {
-        item = cJSON_GetObjectItemCaseSensitive(root, "prompt");
-
-        if (cJSON_IsArray(item) && cJSON_GetArraySize(item) == 1) {
-            item = cJSON_GetArrayItem(item, 0);
-        }
-
-        if (item == NULL) {
-            ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                "invalid_request_error",
-                                "missing_required_parameter", "prompt",
-                                "you must provide a prompt parameter");
-            goto done;
-        }
-
-        if (ngx_http_slora_json_string(r->pool, item, "prompt", &pr->prompt, e)
-            != NGX_OK)
-        {
-            goto done;
-        }
-    }
-
-    if (ngx_http_slora_parse_sampling(root, pr, e) != NGX_OK) {
-        goto done;
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "n");
-    if (item && !cJSON_IsNull(item)) {
-        if (ngx_http_slora_json_int(item, "n", 1, 1, &n, e) != NGX_OK) {
-            ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                "invalid_request_error", "invalid_value",
-                                "n", "Only n=1 is supported");
-            goto done;
-        }
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "stream");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsBool(item)) {
-            ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                "invalid_request_error", "invalid_type",
-                                "stream", "stream must be a boolean");
-            goto done;
-        }
-
-        pr->stream = cJSON_IsTrue(item) ? 1 : 0;
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    if (item && !cJSON_IsNull(item)) {
-        opt = cJSON_IsObject(item)
-              ? cJSON_GetObjectItemCaseSensitive(item, "include_usage")
-              : NULL;
-
-        if (!cJSON_IsObject(item) || (opt && !cJSON_IsBool(opt))) {
-            ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                "invalid_request_error", "invalid_type",
-                                "stream_options", "stream_options must be an"
-                                " object with a boolean include_usage");
-            goto done;
-        }
-
-        pr->include_usage = cJSON_IsTrue(opt) ? 1 : 0;
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "stop");
-    if (ngx_http_slora_parse_stop(r->pool, item, pr, e) != NGX_OK) {
-        goto done;
-    }
-
-    rc = NGX_OK;
-
-done:
-
-    /* the strings are copied by ngx_http_slora_json_string() */
-    cJSON_Delete(root);
-
-    return rc;
-}
-
-
-static ngx_int_t
-ngx_http_slora_parse_messages(ngx_http_request_t *r, cJSON *msgs,
-    ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e)
-{
-    u_char            *p;
-    size_t             len;
-    cJSON             *m, *role, *content, *part, *text;
-    ngx_str_t          s;
-    ngx_uint_t         i;
-    slora_chat_msg_t  *cm;
-
-    if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error",
-                                   msgs ? "invalid_type"
-                                        : "missing_required_parameter",
-                                   "messages", "messages must be a non-empty"
-                                   " array");
-    }
-
-    pr->n_msgs = cJSON_GetArraySize(msgs);
-    pr->msgs = ngx_pcalloc(r->pool, pr->n_msgs * sizeof(slora_chat_msg_t));
-    if (pr->msgs == NULL) {
-        return ngx_http_slora_fail(e, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                   "server_error", NULL, NULL,
-                                   "out of memory");
-    }
-
-    i = 0;
-
-    cJSON_ArrayForEach(m, msgs) {
-        cm = &pr->msgs[i];
-
-        if (!cJSON_IsObject(m)) {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_type", "messages",
-                                       "messages[%ui] must be an object", i);
-        }
-
-        role = cJSON_GetObjectItemCaseSensitive(m, "role");
-
-        if (ngx_http_slora_json_string(r->pool, role, "messages.role", &s, e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (!((s.len == 6 && ngx_strncmp(s.data, "system", 6) == 0)
-              || (s.len == 4 && ngx_strncmp(s.data, "user", 4) == 0)
-              || (s.len == 9 && ngx_strncmp(s.data, "assistant", 9) == 0)))
-        {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_value", "messages.role",
-                                       "messages[%ui].role must be system,"
-                                       " user or assistant", i);
-        }
-
-        cm->role = (const char *) s.data;
-        cm->role_len = s.len;
-
-        content = cJSON_GetObjectItemCaseSensitive(m, "content");
-
-        if (cJSON_IsArray(content)) {
-            /* content parts: only text parts, concatenated */
-            len = 0;
-
-            cJSON_ArrayForEach(part, content) {
-                text = cJSON_GetObjectItemCaseSensitive(part, "text");
-
-                if (!cJSON_IsString(text)) {
-                    return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                               "invalid_request_error",
-                                               "invalid_type",
-                                               "messages.content",
-                                               "messages[%ui].content parts"
-                                               " must be text parts", i);
-                }
-
-                len += ngx_strlen(text->valuestring);
-            }
-
-            p = ngx_pnalloc(r->pool, len + 1);
-            if (p == NULL) {
-                return NGX_ERROR;
-            }
-
-            cm->content = (const char *) p;
-
-            cJSON_ArrayForEach(part, content) {
-                text = cJSON_GetObjectItemCaseSensitive(part, "text");
-                p = ngx_cpymem(p, text->valuestring,
-                               ngx_strlen(text->valuestring));
-            }
-
-            *p = '\0';
-            cm->content_len = len;
-
-            if (!ngx_http_slora_utf8_valid((u_char *) cm->content, len)) {
-                return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error",
-                                           "invalid_utf8",
-                                           "messages.content",
-                                           "messages[%ui].content is not"
-                                           " valid UTF-8", i);
-            }
-
-        } else if (content == NULL || cJSON_IsNull(content)) {
-            cm->content = "";
-            cm->content_len = 0;
-
-        } else {
-            if (ngx_http_slora_json_string(r->pool, content,
-                                           "messages.content", &s, e)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            cm->content = (const char *) s.data;
-            cm->content_len = s.len;
-        }
-
-        i++;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_slora_parse_sampling(cJSON *root, ngx_http_slora_params_t *pr,
-    ngx_http_slora_err_t *e)
-{
-    cJSON      *item;
-    ngx_int_t   n;
-
-    pr->max_tokens = -1;
-    pr->temperature = 1.0;
-    pr->top_p = 1.0;
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
-    if (item == NULL || cJSON_IsNull(item)) {
-        item = cJSON_GetObjectItemCaseSensitive(root,
-                                                "max_completion_tokens");
-    }
-
-    if (item && !cJSON_IsNull(item)) {
-        if (ngx_http_slora_json_int(item, "max_tokens", 1, NGX_MAX_INT32_VALUE,
-                                    &pr->max_tokens, e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "temperature");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsNumber(item)
-            || !(item->valuedouble >= 0 && item->valuedouble <= 2))
-        {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_value", "temperature",
-                                       "temperature must be a number"
-                                       " between 0 and 2");
-        }
-
-        pr->temperature = item->valuedouble;
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "top_p");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsNumber(item)
-            || !(item->valuedouble > 0 && item->valuedouble <= 1))
-        {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_value", "top_p",
-                                       "top_p must be a number in (0, 1]");
-        }
-
-        pr->top_p = item->valuedouble;
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "top_k");
-    if (item && !cJSON_IsNull(item)) {
-        if (ngx_http_slora_json_int(item, "top_k", 0, 1000000, &pr->top_k, e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "seed");
-    if (item && !cJSON_IsNull(item)) {
-        if (ngx_http_slora_json_int(item, "seed", -NGX_MAX_INT_T_VALUE - 1,
-                                    NGX_MAX_INT_T_VALUE, &n, e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        pr->seed = (uint64_t) n;
-        pr->has_seed = 1;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_slora_parse_stop(ngx_pool_t *pool, cJSON *stop,
-    ngx_http_slora_params_t *pr, ngx_http_slora_err_t *e)
-{
-    cJSON  *s;
-
-    if (stop == NULL || cJSON_IsNull(stop)) {
-        return NGX_OK;
-    }
-
-    if (cJSON_IsString(stop)) {
-        if (ngx_http_slora_json_string(pool, stop, "stop", &pr->stop[0], e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        pr->n_stop = pr->stop[0].len ? 1 : 0;
-        return NGX_OK;
-    }
-
-    if (!cJSON_IsArray(stop)
-        || cJSON_GetArraySize(stop) > NGX_HTTP_SLORA_MAX_STOPS)
-    {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   "stop", "stop must be a string or an"
-                                   " array of up to 4 strings");
-    }
-
-    cJSON_ArrayForEach(s, stop) {
-        if (ngx_http_slora_json_string(pool, s, "stop",
-                                       &pr->stop[pr->n_stop], e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (pr->stop[pr->n_stop].len) {
-            pr->n_stop++;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* A JSON string, checked for UTF-8 and copied out of the cJSON tree. */
-static ngx_int_t
-ngx_http_slora_json_string(ngx_pool_t *pool, cJSON *item, const char *param,
-    ngx_str_t *out, ngx_http_slora_err_t *e)
-{
-    size_t  len;
-
-    if (!cJSON_IsString(item) || item->valuestring == NULL) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error",
-                                   item ? "invalid_type"
-                                        : "missing_required_parameter",
-                                   param, "%s must be a string", param);
-    }
-
-    len = ngx_strlen(item->valuestring);
-
-    if (!ngx_http_slora_utf8_valid((u_char *) item->valuestring, len)) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_utf8",
-                                   param, "%s is not valid UTF-8", param);
-    }
-
-    out->data = ngx_pnalloc(pool, len + 1);
-    if (out->data == NULL) {
-        return ngx_http_slora_fail(e, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                   "server_error", NULL, NULL,
-                                   "out of memory");
-    }
-
-    ngx_memcpy(out->data, item->valuestring, len + 1);
-    out->len = len;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_slora_json_int(cJSON *item, const char *param, ngx_int_t min,
-    ngx_int_t max, ngx_int_t *out, ngx_http_slora_err_t *e)
-{
-    double  d;
-
-    if (!cJSON_IsNumber(item)) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_type",
-                                   param, "%s must be an integer", param);
-    }
-
-    d = item->valuedouble;
-
-    if (d != floor(d) || d < (double) min || d > (double) max) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   param, "%s must be an integer from %i"
-                                   " to %i", param, min, max);
-    }
-
-    *out = (ngx_int_t) d;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
+ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_err_t *e)
 {
     u_char                      *p;
     int32_t                     *ids, n, n_ctx, limit, max_tokens;
     uint32_t                     idx;
     ngx_int_t                    rc;
-    ngx_str_t                    text, adapter;
+    ngx_str_t                    text, adapter, model;
     ngx_uint_t                   i;
     slora_err_t                  err;
     slora_slot_t                *s;
     slora_queue_t               *q;
     const char                  *down;
     ngx_http_slora_ctx_t        *ctx;
+    ngx_http_slora_kind_e        kind;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
     static uint32_t              hint;
+
+    kind = req->kind == SLORA_OPENAI_CHAT ? NGX_HTTP_SLORA_CHAT
+                                          : NGX_HTTP_SLORA_COMPLETION;
+    model.data = (u_char *) req->model.data;
+    model.len = req->model.len;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
@@ -979,34 +459,35 @@ ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
     ngx_str_null(&adapter);
     ngx_str_null(&text);
 
-    if (!((pr->model.len == 4 && ngx_strncmp(pr->model.data, "base", 4) == 0)
-          || (pr->model.len == smcf->model_id.len
-              && ngx_strncmp(pr->model.data, smcf->model_id.data,
-                             pr->model.len) == 0)))
+    if (!((model.len == 4 && ngx_strncmp(model.data, "base", 4) == 0)
+          || (model.len == smcf->model_id.len
+              && ngx_strncmp(model.data, smcf->model_id.data,
+                             model.len) == 0)))
     {
-        if (pr->model.len >= SLORA_QUEUE_ADAPTER_LEN
-            || slora_queue_find_name(q, (const char *) pr->model.data,
-                                     pr->model.len) < 0)
+        if (model.len >= SLORA_QUEUE_ADAPTER_LEN
+            || slora_queue_find_name(q, (const char *) model.data,
+                                     model.len) < 0)
         {
             return ngx_http_slora_fail(e, NGX_HTTP_NOT_FOUND,
                                        "invalid_request_error",
                                        "model_not_found", "model",
                                        "The model `%V` does not exist",
-                                       &pr->model);
+                                       &model);
         }
 
-        adapter = pr->model;
+        adapter = model;
     }
 
     /* the prompt's token ids */
 
-    if (pr->kind == NGX_HTTP_SLORA_CHAT) {
-        if (ngx_http_slora_render(r, pr, &text, e) != NGX_OK) {
+    if (kind == NGX_HTTP_SLORA_CHAT) {
+        if (ngx_http_slora_render(r, req, &text, e) != NGX_OK) {
             return NGX_ERROR;
         }
 
     } else {
-        text = pr->prompt;
+        text.data = (u_char *) req->prompt.data;
+        text.len = req->prompt.len;
     }
 
     n_ctx = atomic_load(&q->n_ctx);
@@ -1024,14 +505,14 @@ ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
 
     rc = slora_tokenizer_encode(smcf->tokenizer, (const char *) text.data,
                                 text.len, 1,
-                                pr->kind == NGX_HTTP_SLORA_CHAT, ids, n_ctx,
+                                kind == NGX_HTTP_SLORA_CHAT, ids, n_ctx,
                                 &n, &err);
 
     if (rc == SLORA_BUSY || (rc == SLORA_OK && n >= n_ctx)) {
         return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                    "invalid_request_error",
                                    "context_length_exceeded",
-                                   pr->kind == NGX_HTTP_SLORA_CHAT
+                                   kind == NGX_HTTP_SLORA_CHAT
                                    ? "messages" : "prompt",
                                    "This model's maximum context length is"
                                    " %D tokens. However, your prompt"
@@ -1056,17 +537,17 @@ ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
     limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
                               q->geom.output_cap);
 
-    if (pr->max_tokens > limit) {
+    if (req->max_tokens > limit) {
         return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
                                    "invalid_request_error", "invalid_value",
                                    "max_tokens",
                                    "max_tokens is too large: %i. This server"
                                    " allows at most %D completion tokens",
-                                   pr->max_tokens, limit);
+                                   (ngx_int_t) req->max_tokens, limit);
     }
 
-    if (pr->max_tokens > 0) {
-        max_tokens = (int32_t) pr->max_tokens;
+    if (req->max_tokens > 0) {
+        max_tokens = (int32_t) req->max_tokens;
 
         if (n + max_tokens > n_ctx) {
             return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -1095,26 +576,27 @@ ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
     ngx_http_set_ctx(r, ctx, ngx_http_slora_module);
 
     ctx->request = r;
-    ctx->kind = pr->kind;
-    ctx->model = pr->model;
+    ctx->kind = kind;
+    ctx->model = model;
     ctx->adapter = adapter;
     ctx->n_prompt = n;
     ctx->max_tokens = max_tokens;
     ctx->ttft_ms = -1;
-    ctx->stream = pr->stream;
-    ctx->include_usage = pr->include_usage;
+    ctx->stream = req->stream;
+    ctx->include_usage = req->include_usage;
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
-    ctx->n_stop = pr->n_stop;
+    ctx->n_stop = req->n_stop;
 
-    for (i = 0; i < pr->n_stop; i++) {
-        ctx->stop[i] = pr->stop[i];
-        ctx->stop_max = ngx_max(ctx->stop_max, pr->stop[i].len);
+    for (i = 0; i < req->n_stop; i++) {
+        ctx->stop[i].data = (u_char *) req->stop[i].data;
+        ctx->stop[i].len = req->stop[i].len;
+        ctx->stop_max = ngx_max(ctx->stop_max, req->stop[i].len);
     }
 
-    p = ngx_cpymem(ctx->id, pr->kind == NGX_HTTP_SLORA_CHAT ? "chatcmpl-"
+    p = ngx_cpymem(ctx->id, kind == NGX_HTTP_SLORA_CHAT ? "chatcmpl-"
                                                              : "cmpl-",
-                   pr->kind == NGX_HTTP_SLORA_CHAT ? 9 : 5);
+                   kind == NGX_HTTP_SLORA_CHAT ? 9 : 5);
     p = ngx_sprintf(p, "%08xD%08xD%08xD", (uint32_t) ngx_random(),
                     (uint32_t) ngx_random(), (uint32_t) ngx_random());
     ctx->id_len = p - ctx->id;
@@ -1145,11 +627,11 @@ ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
 
     ngx_memcpy(s->adapter, adapter.data, adapter.len);
     s->adapter[adapter.len] = '\0';
-    s->temperature = (float) pr->temperature;
-    s->top_p = (float) pr->top_p;
-    s->top_k = (int32_t) pr->top_k;
+    s->temperature = (float) req->temperature;
+    s->top_p = (float) req->top_p;
+    s->top_k = (int32_t) req->top_k;
     s->repeat_penalty = 1.0f;
-    s->seed = pr->has_seed ? pr->seed
+    s->seed = req->has_seed ? req->seed
                            : ((uint64_t) ngx_random() << 32)
                              ^ (uint64_t) ngx_random()
                              ^ (uint64_t) ctx->t_start_ns;
@@ -1175,7 +657,7 @@ ngx_http_slora_start(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
 
 
 static ngx_int_t
-ngx_http_slora_render(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
+ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_str_t *text, ngx_http_slora_err_t *e)
 {
     int                          rc;
@@ -1193,8 +675,8 @@ ngx_http_slora_render(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
            ? smcf->model_template : (slora_chat_e) slcf->chat_template;
 
     cap = 256;
-    for (i = 0; i < pr->n_msgs; i++) {
-        cap += pr->msgs[i].content_len + 64;
+    for (i = 0; i < req->n_msgs; i++) {
+        cap += req->msgs[i].content_len + 64;
     }
 
     for ( ;; ) {
@@ -1206,7 +688,7 @@ ngx_http_slora_render(ngx_http_request_t *r, ngx_http_slora_params_t *pr,
         err.msg[0] = '\0';
         n = 0;
 
-        rc = slora_chat_render(tmpl, pr->msgs, (int) pr->n_msgs,
+        rc = slora_chat_render(tmpl, req->msgs, (int) req->n_msgs,
                                (char *) text->data, cap, &n, &err);
 
         if (rc == SLORA_BUSY && n + 1 > cap) {
@@ -1260,6 +742,15 @@ ngx_http_slora_send_err(ngx_http_request_t *r, ngx_http_slora_err_t *e)
 
     return ngx_http_slora_send_error(r, e->status, e->type, e->code,
                                      e->param, "%*s", e->len, e->msg);
+}
+
+
+static ngx_int_t
+ngx_http_slora_send_parse_err(ngx_http_request_t *r, slora_openai_err_t *oe)
+{
+    return ngx_http_slora_send_error(r, (ngx_uint_t) oe->status, oe->type,
+                                     oe->code, oe->param, "%*s", oe->len,
+                                     oe->msg);
 }
 
 

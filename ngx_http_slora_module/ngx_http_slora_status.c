@@ -20,6 +20,8 @@ static ngx_int_t ngx_http_slora_send_text(ngx_http_request_t *r,
     ngx_buf_t *b, const char *type);
 static u_char *ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
     const char *help, slora_hist_t *h);
+static u_char *ngx_http_slora_hist_fine(u_char *p, u_char *end,
+    const char *name, const char *help, slora_hist_fine_t *h);
 static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
 
 #define ngx_http_slora_ld(v)  atomic_load_explicit(&(v), memory_order_relaxed)
@@ -157,6 +159,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
     p = ngx_http_slora_hist(p, end, "slora_engine_step_seconds",
                             "Duration of one engine step.",
                             &q->step_seconds);
+    p = ngx_http_slora_hist_fine(p, end, "slora_delivery_seconds",
+                                 "Time from the engine publishing a"
+                                 " streamed token to the worker writing"
+                                 " its event.", &q->delivery_seconds);
 
     p = ngx_slprintf(p, end,
         "# HELP slora_queue_depth Requests waiting in the engine.\n"
@@ -224,6 +230,37 @@ ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
 
     return ngx_slprintf(p, end, "%s_sum %.6f\n%s_count %uL\n", name,
                         ngx_http_slora_ld(h->sum_us) / 1e6, name,
+                        ngx_http_slora_ld(h->count));
+}
+
+
+static u_char *
+ngx_http_slora_hist_fine(u_char *p, u_char *end, const char *name,
+    const char *help, slora_hist_fine_t *h)
+{
+    int       i;
+    uint64_t  cum;
+
+    p = ngx_slprintf(p, end, "# HELP %s %s\n# TYPE %s histogram\n", name,
+                     help, name);
+
+    cum = 0;
+
+    for (i = 0; i < SLORA_HIST_FINE_BUCKETS; i++) {
+        cum += ngx_http_slora_ld(h->bucket[i]);
+
+        if (i < SLORA_HIST_FINE_BUCKETS - 1) {
+            p = ngx_slprintf(p, end, "%s_bucket{le=\"%.6f\"} %uL\n", name,
+                             slora_hist_fine_le[i], cum);
+
+        } else {
+            p = ngx_slprintf(p, end, "%s_bucket{le=\"+Inf\"} %uL\n", name,
+                             cum);
+        }
+    }
+
+    return ngx_slprintf(p, end, "%s_sum %.9f\n%s_count %uL\n", name,
+                        ngx_http_slora_ld(h->sum_ns) / 1e9, name,
                         ngx_http_slora_ld(h->count));
 }
 

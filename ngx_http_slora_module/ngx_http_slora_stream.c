@@ -46,6 +46,8 @@ static void ngx_http_slora_fail_request(ngx_http_request_t *r,
     const char *code, const char *msg);
 static ngx_int_t ngx_http_slora_send_header(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
+static void ngx_http_slora_delivered(slora_queue_t *q,
+    ngx_http_slora_ctx_t *ctx, int32_t from);
 static void ngx_http_slora_release(ngx_http_slora_ctx_t *ctx);
 static void ngx_http_slora_cleanup(void *data);
 
@@ -324,6 +326,7 @@ ngx_http_slora_write_handler(ngx_http_request_t *r)
 static void
 ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
+    int32_t                      n0;
     uint32_t                     st;
     ngx_int_t                    rc;
     ngx_chain_t                 *out, **ll;
@@ -349,6 +352,7 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     out = NULL;
     ll = &out;
+    n0 = ctx->n_done;
 
     rc = ngx_http_slora_take_tokens(r, ctx, q, &ll);
 
@@ -398,6 +402,29 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
         ngx_http_slora_release(ctx);
         ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    if (ctx->stream) {
+        ngx_http_slora_delivered(q, ctx, n0);
+    }
+}
+
+
+/* Counts, for tokens from..n_done just written, the time since the engine
+ * published each: what the worker adds to a stream's latency. */
+static void
+ngx_http_slora_delivered(slora_queue_t *q, ngx_http_slora_ctx_t *ctx,
+    int32_t from)
+{
+    int32_t   k;
+    int64_t   now, *published;
+
+    now = slora_now_ns();
+    published = slora_queue_published(q, ctx->slot);
+
+    for (k = from; k < ctx->n_done; k++) {
+        slora_hist_fine_observe(&q->delivery_seconds, now - published[k]);
     }
 }
 

@@ -1,0 +1,815 @@
+/*
+ * slora_openai.c: parses and checks OpenAI chat and text completion
+ * requests (see slora_openai.h) with cJSON, without nginx.
+ *
+ * The one idea: the checks run in a fixed order (body, model, messages or
+ * prompt, sampling, n, stream, stream_options, stop) and the first failure
+ * is the answer, so a request with several mistakes always gets the same
+ * error. Strings are copied out of the cJSON tree into the request's arena
+ * and the tree is dropped before returning; nothing returned points into
+ * the caller's body.
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "slora_openai.h"
+#include "slora_tokenizer_int.h"
+
+
+#define SLORA_OPENAI_BLOCK   4096
+#define SLORA_OPENAI_BAD     "invalid_request_error"
+
+
+struct slora_openai_block_s {
+    slora_openai_block_t  *next;
+    size_t                 size;
+    size_t                 used;
+    _Alignas(16) char      data[];
+};
+
+
+const slora_openai_limits_t  slora_openai_default_limits = {
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX
+};
+
+
+static void *slora_openai_alloc(slora_openai_req_t *req, size_t n);
+static char *slora_openai_copy(slora_openai_req_t *req, const char *s,
+    size_t len);
+static void slora_openai_defaults(slora_openai_req_t *req,
+    slora_openai_kind_e kind);
+static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_content(cJSON *content, size_t i,
+    slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_sampling(cJSON *root,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_string(cJSON *item, const char *param,
+    slora_openai_str_t *out, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_int(cJSON *item, const char *param, double min,
+    double max, long long shown_min, long long shown_max, double *out,
+    slora_openai_err_t *err);
+static int slora_openai_atoi(const slora_openai_str_t *s, int64_t *out);
+static int slora_openai_nomem(slora_openai_err_t *err);
+static int slora_openai_fail(slora_openai_err_t *err, int status,
+    const char *type, const char *code, const char *param,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+
+int
+slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int          rc;
+    cJSON       *root, *item;
+    const char  *end;
+
+    slora_openai_defaults(req, kind);
+
+    if (lim == NULL) {
+        lim = &slora_openai_default_limits;
+    }
+
+    slora_assert(lim->max_stops <= SLORA_OPENAI_MAX_STOPS
+                 && lim->max_tokens >= 1);
+
+    if (len == 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, NULL, NULL,
+                                 "The request body is empty; send a JSON"
+                                 " object");
+    }
+
+    if (!slora_openai_utf8_valid(body, len)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 NULL, "The request body is not valid"
+                                 " UTF-8");
+    }
+
+    end = NULL;
+    root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+
+    /* only white space may follow the object */
+    while (root && end && end < body + len
+           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+    {
+        end++;
+    }
+
+    if (root == NULL || !cJSON_IsObject(root) || end != body + len) {
+        cJSON_Delete(root);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_json",
+                                 NULL, "The request body is not a valid"
+                                 " JSON object");
+    }
+
+    rc = SLORA_ERROR;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (item == NULL || cJSON_IsNull(item)) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                          "missing_required_parameter", "model",
+                          "you must provide a model parameter");
+        goto done;
+    }
+
+    if (slora_openai_string(item, "model", &req->model, req, err)
+        != SLORA_OK)
+    {
+        goto done;
+    }
+
+    if (kind == SLORA_OPENAI_CHAT) {
+        item = cJSON_GetObjectItemCaseSensitive(root, "messages");
+
+        if (slora_openai_messages(item, req, err) != SLORA_OK) {
+            goto done;
+        }
+
+    } else {
+        item = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+
+        if (cJSON_IsArray(item) && cJSON_GetArraySize(item) == 1) {
+            item = cJSON_GetArrayItem(item, 0);
+        }
+
+        if (item == NULL) {
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                              "missing_required_parameter", "prompt",
+                              "you must provide a prompt parameter");
+            goto done;
+        }
+
+        if (slora_openai_string(item, "prompt", &req->prompt, req, err)
+            != SLORA_OK)
+        {
+            goto done;
+        }
+    }
+
+    if (slora_openai_sampling(root, lim, req, err) != SLORA_OK
+        || slora_openai_options(root, req, err) != SLORA_OK)
+    {
+        goto done;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "stop");
+    if (slora_openai_stop(item, lim, req, err) != SLORA_OK) {
+        goto done;
+    }
+
+    rc = SLORA_OK;
+
+done:
+
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+int
+slora_openai_parse_query(const slora_openai_query_t *args,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int                 chat;
+    char                buf[32];
+    const char         *model;
+    size_t              model_len;
+    slora_chat_msg_t   *m;
+    slora_openai_str_t  v;
+
+    slora_openai_defaults(req, SLORA_OPENAI_COMPLETION);
+    req->stream = 1;
+
+    model = args->model.data ? args->model.data : "base";
+    model_len = args->model.data ? args->model.len : 4;
+
+    if (args->prompt.data == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "missing_required_parameter", "prompt",
+                                 "The query needs prompt=TEXT");
+    }
+
+    v = args->chat;
+    chat = v.data != NULL
+           && ((v.len == 1 && v.data[0] == '1')
+               || (v.len == 4 && memcmp(v.data, "true", 4) == 0));
+
+    if (args->max_tokens.data != NULL
+        && (slora_openai_atoi(&args->max_tokens, &req->max_tokens)
+            != SLORA_OK
+            || req->max_tokens <= 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "max_tokens", "max_tokens must be a"
+                                 " positive integer");
+    }
+
+    v = args->temperature;
+
+    if (v.data != NULL) {
+        if (v.len == 0 || v.len >= sizeof(buf)) {
+            goto bad_temperature;
+        }
+
+        memcpy(buf, v.data, v.len);
+        buf[v.len] = '\0';
+        req->temperature = strtod(buf, NULL);
+
+        if (!(req->temperature >= 0 && req->temperature <= 2)) {
+            goto bad_temperature;
+        }
+    }
+
+    if (!slora_openai_utf8_valid(args->prompt.data, args->prompt.len)
+        || !slora_openai_utf8_valid(model, model_len))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 "prompt", "The query holds invalid UTF-8");
+    }
+
+    req->model.data = slora_openai_copy(req, model, model_len);
+    req->model.len = model_len;
+    req->prompt.data = slora_openai_copy(req, args->prompt.data,
+                                         args->prompt.len);
+    req->prompt.len = args->prompt.len;
+
+    if (req->model.data == NULL || req->prompt.data == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    if (chat) {
+        m = slora_openai_alloc(req, sizeof(slora_chat_msg_t));
+        if (m == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        m->role = "user";
+        m->role_len = 4;
+        m->content = req->prompt.data;
+        m->content_len = req->prompt.len;
+
+        req->kind = SLORA_OPENAI_CHAT;
+        req->msgs = m;
+        req->n_msgs = 1;
+    }
+
+    return SLORA_OK;
+
+bad_temperature:
+
+    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                             "temperature", "temperature must be a number"
+                             " between 0 and 2");
+}
+
+
+void
+slora_openai_req_free(slora_openai_req_t *req)
+{
+    slora_openai_block_t  *b, *next;
+
+    for (b = req->arena; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+
+    req->arena = NULL;
+}
+
+
+int
+slora_openai_utf8_valid(const char *s, size_t len)
+{
+    size_t          i, n;
+    const uint8_t  *p;
+
+    p = (const uint8_t *) s;
+
+    for (i = 0; i < len; i += n) {
+        if (p[i] == 0) {
+            return 0;
+        }
+
+        n = slora_utf8_valid(p + i, len - i);
+        if (n == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
+{
+    memset(req, 0, sizeof(slora_openai_req_t));
+
+    req->kind = kind;
+    req->max_tokens = -1;
+    req->temperature = 1.0;
+    req->top_p = 1.0;
+}
+
+
+static int
+slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    size_t              i;
+    cJSON              *m, *role;
+    slora_chat_msg_t   *cm;
+    slora_openai_str_t  s;
+
+    if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 msgs ? "invalid_type"
+                                      : "missing_required_parameter",
+                                 "messages", "messages must be a non-empty"
+                                 " array");
+    }
+
+    req->n_msgs = (uint32_t) cJSON_GetArraySize(msgs);
+    req->msgs = slora_openai_alloc(req,
+                                   req->n_msgs * sizeof(slora_chat_msg_t));
+    if (req->msgs == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    i = 0;
+
+    cJSON_ArrayForEach(m, msgs) {
+        cm = &req->msgs[i];
+
+        if (!cJSON_IsObject(m)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages",
+                                     "messages[%zu] must be an object", i);
+        }
+
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+        if (slora_openai_string(role, "messages.role", &s, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (!((s.len == 6 && memcmp(s.data, "system", 6) == 0)
+              || (s.len == 4 && memcmp(s.data, "user", 4) == 0)
+              || (s.len == 9 && memcmp(s.data, "assistant", 9) == 0)))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "messages.role",
+                                     "messages[%zu].role must be system,"
+                                     " user or assistant", i);
+        }
+
+        cm->role = s.data;
+        cm->role_len = s.len;
+
+        if (slora_openai_content(cJSON_GetObjectItemCaseSensitive(m,
+                                                                  "content"),
+                                 i, cm, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        i++;
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A message's content: a string, null (or absent), or an array of text
+ * parts, concatenated. */
+static int
+slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    char               *p;
+    size_t              len, n;
+    cJSON              *part, *text;
+    slora_openai_str_t  s;
+
+    if (content == NULL || cJSON_IsNull(content)) {
+        cm->content = "";
+        cm->content_len = 0;
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        if (slora_openai_string(content, "messages.content", &s, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        cm->content = s.data;
+        cm->content_len = s.len;
+        return SLORA_OK;
+    }
+
+    len = 0;
+
+    cJSON_ArrayForEach(part, content) {
+        text = cJSON_GetObjectItemCaseSensitive(part, "text");
+
+        if (!cJSON_IsString(text)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages.content",
+                                     "messages[%zu].content parts must be"
+                                     " text parts", i);
+        }
+
+        len += strlen(text->valuestring);
+    }
+
+    p = slora_openai_alloc(req, len + 1);
+    if (p == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    cm->content = p;
+
+    cJSON_ArrayForEach(part, content) {
+        text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        n = strlen(text->valuestring);
+        memcpy(p, text->valuestring, n);
+        p += n;
+    }
+
+    *p = '\0';
+    cm->content_len = len;
+
+    if (!slora_openai_utf8_valid(cm->content, len)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 "messages.content", "messages[%zu].content"
+                                 " is not valid UTF-8", i);
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    cJSON   *item;
+    double   d;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
+    if (item == NULL || cJSON_IsNull(item)) {
+        item = cJSON_GetObjectItemCaseSensitive(root,
+                                                "max_completion_tokens");
+    }
+
+    if (item && !cJSON_IsNull(item)) {
+        if (slora_openai_int(item, "max_tokens", 1, lim->max_tokens, 1,
+                             lim->max_tokens, &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->max_tokens = (int64_t) d;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "temperature");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsNumber(item)
+            || !(item->valuedouble >= 0 && item->valuedouble <= 2))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "temperature",
+                                     "temperature must be a number"
+                                     " between 0 and 2");
+        }
+
+        req->temperature = item->valuedouble;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "top_p");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsNumber(item)
+            || !(item->valuedouble > 0 && item->valuedouble <= 1))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "top_p",
+                                     "top_p must be a number in (0, 1]");
+        }
+
+        req->top_p = item->valuedouble;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "top_k");
+    if (item && !cJSON_IsNull(item)) {
+        if (slora_openai_int(item, "top_k", 0, 1000000, 0, 1000000, &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->top_k = (int32_t) d;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "seed");
+    if (item && !cJSON_IsNull(item)) {
+        /* 2^63 passes as INT64_MAX rounds to it; its 64 bits are kept */
+        if (slora_openai_int(item, "seed", (double) INT64_MIN,
+                             (double) INT64_MAX, INT64_MIN, INT64_MAX, &d,
+                             err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->seed = d >= 0 ? (uint64_t) d : (uint64_t) (int64_t) d;
+        req->has_seed = 1;
+    }
+
+    return SLORA_OK;
+}
+
+
+/* n, stream and stream_options. */
+static int
+slora_openai_options(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON   *item, *opt;
+    double   d;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "n");
+    if (item && !cJSON_IsNull(item)
+        && slora_openai_int(item, "n", 1, 1, 1, 1, &d, err) != SLORA_OK)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "n", "Only n=1 is supported");
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsBool(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "stream",
+                                     "stream must be a boolean");
+        }
+
+        req->stream = cJSON_IsTrue(item) ? 1 : 0;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (item && !cJSON_IsNull(item)) {
+        opt = cJSON_IsObject(item)
+              ? cJSON_GetObjectItemCaseSensitive(item, "include_usage")
+              : NULL;
+
+        if (!cJSON_IsObject(item) || (opt && !cJSON_IsBool(opt))) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "stream_options",
+                                     "stream_options must be an object with"
+                                     " a boolean include_usage");
+        }
+
+        req->include_usage = cJSON_IsTrue(opt) ? 1 : 0;
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    cJSON  *s;
+
+    if (stop == NULL || cJSON_IsNull(stop)) {
+        return SLORA_OK;
+    }
+
+    if (cJSON_IsString(stop)) {
+        if (slora_openai_string(stop, "stop", &req->stop[0], req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->n_stop = req->stop[0].len ? 1 : 0;
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsArray(stop)
+        || (uint32_t) cJSON_GetArraySize(stop) > lim->max_stops)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "stop", "stop must be a string or an array"
+                                 " of up to %u strings", lim->max_stops);
+    }
+
+    cJSON_ArrayForEach(s, stop) {
+        if (slora_openai_string(s, "stop", &req->stop[req->n_stop], req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (req->stop[req->n_stop].len) {
+            req->n_stop++;
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A JSON string, checked for UTF-8 and copied out of the cJSON tree. */
+static int
+slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    size_t  len;
+
+    if (!cJSON_IsString(item) || item->valuestring == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 item ? "invalid_type"
+                                      : "missing_required_parameter",
+                                 param, "%s must be a string", param);
+    }
+
+    len = strlen(item->valuestring);
+
+    if (!slora_openai_utf8_valid(item->valuestring, len)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 param, "%s is not valid UTF-8", param);
+    }
+
+    out->data = slora_openai_copy(req, item->valuestring, len);
+    if (out->data == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    out->len = len;
+
+    return SLORA_OK;
+}
+
+
+/* A JSON number that is a whole number in [min, max]; the message shows
+ * the bounds as the integers they stand for. */
+static int
+slora_openai_int(cJSON *item, const char *param, double min, double max,
+    long long shown_min, long long shown_max, double *out,
+    slora_openai_err_t *err)
+{
+    double  d;
+
+    if (!cJSON_IsNumber(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 param, "%s must be an integer", param);
+    }
+
+    d = item->valuedouble;
+
+    if (d != floor(d) || d < min || d > max) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s must be an integer from %lld"
+                                 " to %lld", param, shown_min, shown_max);
+    }
+
+    *out = d;
+
+    return SLORA_OK;
+}
+
+
+/* Decimal digits only, no sign, at most INT64_MAX (nginx's ngx_atoi). */
+static int
+slora_openai_atoi(const slora_openai_str_t *s, int64_t *out)
+{
+    size_t   i;
+    int64_t  v, d;
+
+    if (s->len == 0) {
+        return SLORA_ERROR;
+    }
+
+    v = 0;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < '0' || s->data[i] > '9') {
+            return SLORA_ERROR;
+        }
+
+        d = s->data[i] - '0';
+
+        if (v > (INT64_MAX - d) / 10) {
+            return SLORA_ERROR;
+        }
+
+        v = v * 10 + d;
+    }
+
+    *out = v;
+
+    return SLORA_OK;
+}
+
+
+static void *
+slora_openai_alloc(slora_openai_req_t *req, size_t n)
+{
+    void                  *p;
+    size_t                 size;
+    slora_openai_block_t  *b;
+
+    n = (n + 15) & ~(size_t) 15;
+    b = req->arena;
+
+    if (b == NULL || b->size - b->used < n) {
+        size = n > SLORA_OPENAI_BLOCK ? n : SLORA_OPENAI_BLOCK;
+
+        b = malloc(sizeof(slora_openai_block_t) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->next = req->arena;
+        b->size = size;
+        b->used = 0;
+        req->arena = b;
+    }
+
+    p = b->data + b->used;
+    b->used += n;
+
+    return p;
+}
+
+
+static char *
+slora_openai_copy(slora_openai_req_t *req, const char *s, size_t len)
+{
+    char  *p;
+
+    p = slora_openai_alloc(req, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    memcpy(p, s, len);
+    p[len] = '\0';
+
+    return p;
+}
+
+
+static int
+slora_openai_nomem(slora_openai_err_t *err)
+{
+    return slora_openai_fail(err, 500, "server_error", NULL, NULL,
+                             "out of memory");
+}
+
+
+static int
+slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
+    const char *code, const char *param, const char *fmt, ...)
+{
+    int      n;
+    va_list  args;
+
+    err->status = status;
+    err->type = type;
+    err->code = code;
+    err->param = param;
+
+    va_start(args, fmt);
+    n = vsnprintf(err->msg, sizeof(err->msg), fmt, args);
+    va_end(args);
+
+    if (n < 0) {
+        n = 0;
+    }
+
+    err->len = (size_t) n < sizeof(err->msg) ? (size_t) n
+                                             : sizeof(err->msg) - 1;
+
+    return SLORA_ERROR;
+}

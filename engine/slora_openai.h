@@ -1,0 +1,118 @@
+/*
+ * slora_openai.h: the OpenAI request parser: a chat or text completion
+ * body (JSON), or the GET stream endpoint's query arguments, checked and
+ * turned into the fields a worker needs to render, tokenize and submit.
+ *
+ * The one idea: everything a client can get wrong about the shape of a
+ * request is decided here, without nginx, so it can be unit-tested and
+ * fuzzed; the error carries what the HTTP answer needs (status, OpenAI
+ * type, code, param, message) and the caller only frames it. What needs
+ * the model or the shared zone (unknown model, prompt too long,
+ * max_tokens above the server's cap) is the caller's to check.
+ *
+ * Memory: every string and array a parsed request points to lives in a
+ * small arena owned by the request; slora_openai_req_free() releases it,
+ * after a failed parse as well. Strings are NUL-terminated.
+ */
+
+#ifndef SLORA_OPENAI_H
+#define SLORA_OPENAI_H
+
+
+#include "slora_core.h"
+#include "slora_tokenizer.h"
+
+
+#define SLORA_OPENAI_MAX_STOPS  4
+#define SLORA_OPENAI_MSG_LEN    256
+
+
+typedef enum {
+    SLORA_OPENAI_CHAT = 0,
+    SLORA_OPENAI_COMPLETION
+} slora_openai_kind_e;
+
+
+typedef struct {
+    const char           *data;
+    size_t                len;
+} slora_openai_str_t;
+
+
+typedef struct {
+    uint32_t              max_stops;        /* 0..SLORA_OPENAI_MAX_STOPS */
+    int32_t               max_tokens;       /* upper bound of the field */
+} slora_openai_limits_t;
+
+
+typedef struct slora_openai_block_s  slora_openai_block_t;
+
+typedef struct {
+    slora_openai_kind_e   kind;
+    slora_openai_str_t    model;
+    slora_openai_str_t    prompt;           /* completion */
+    slora_chat_msg_t     *msgs;             /* chat: [n_msgs] */
+    uint32_t              n_msgs;
+    int64_t               max_tokens;       /* -1: not given */
+    double                temperature;      /* default 1 */
+    double                top_p;            /* default 1 */
+    int32_t               top_k;            /* 0: off */
+    uint64_t              seed;
+    slora_openai_str_t    stop[SLORA_OPENAI_MAX_STOPS];
+    uint32_t              n_stop;           /* non-empty stop strings */
+    unsigned              has_seed:1;
+    unsigned              stream:1;
+    unsigned              include_usage:1;
+
+    slora_openai_block_t *arena;
+} slora_openai_req_t;
+
+
+/* What the HTTP answer needs; status 0 never leaves a failed call. */
+typedef struct {
+    int                   status;           /* 400, 500 */
+    const char           *type;             /* "invalid_request_error" */
+    const char           *code;             /* NULL: JSON null */
+    const char           *param;            /* NULL: JSON null */
+    char                  msg[SLORA_OPENAI_MSG_LEN];
+    size_t                len;
+} slora_openai_err_t;
+
+
+/* The GET stream endpoint's arguments, already percent-decoded; data NULL
+ * when an argument is absent. */
+typedef struct {
+    slora_openai_str_t    model;
+    slora_openai_str_t    prompt;
+    slora_openai_str_t    chat;             /* "1" or "true": chat */
+    slora_openai_str_t    max_tokens;
+    slora_openai_str_t    temperature;
+} slora_openai_query_t;
+
+
+/* The limits nginx's handler applies: 4 stop strings, max_tokens up to
+ * 2^31 - 1 (the server's own cap is checked later, by the caller). */
+extern const slora_openai_limits_t  slora_openai_default_limits;
+
+
+/*
+ * Parses body[0..len) as a request of the given kind. lim NULL means the
+ * defaults. SLORA_OK: req holds the request. SLORA_ERROR: err says why;
+ * req holds nothing to use. Either way the caller frees req.
+ */
+int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+
+/* The same for the GET stream endpoint: a completion, or with chat=1 a
+ * chat of one user message; stream is set; model defaults to "base". */
+int slora_openai_parse_query(const slora_openai_query_t *args,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+
+void slora_openai_req_free(slora_openai_req_t *req);
+
+/* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0. */
+int slora_openai_utf8_valid(const char *s, size_t len);
+
+
+#endif /* SLORA_OPENAI_H */

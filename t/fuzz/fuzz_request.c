@@ -1,0 +1,313 @@
+/*
+ * fuzz_request.c: libFuzzer harness for what a worker does with a client's
+ * request before it takes a slot: slora_openai_parse() of the body as a
+ * chat and as a text completion, and of the GET stream's arguments (the
+ * input split at '&'); then, for each request that parses, the chat
+ * template render and the tokenization with SmolLM2's tokenizer, as
+ * ngx_http_slora_handler.c does them (template from the model, the
+ * render buffer grown on SLORA_BUSY, encode with special tokens parsed for
+ * chat only, into a 4096-token context).
+ *
+ * Oracles beyond the sanitizers: a refused request carries a 400 or 500,
+ * a type and a one-line message; a parsed one holds only NUL-terminated,
+ * valid UTF-8 strings, values inside the documented ranges, and a render
+ * the tokenizer accepts (it refuses only invalid UTF-8, which would mean
+ * the parser let some through).
+ *
+ * The one idea: the parser is the first code a hostile byte reaches, and
+ * the render and the tokenizer the next, so they are fuzzed together.
+ *
+ * The model: SLORA_SMOLLM2 (default models/SmolLM2-135M-Instruct.Q4_1.gguf,
+ * relative to the repository root), loaded once.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_openai.h"
+#include "slora_tokenizer.h"
+
+
+#define FUZZ_N_CTX  4096
+
+
+static slora_tokenizer_t  *fuzz_tok;
+static slora_chat_e        fuzz_tmpl;
+static int32_t             fuzz_ids[FUZZ_N_CTX];
+
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fuzz_check_str(const slora_openai_str_t *s, const char *what);
+static void fuzz_check_req(const slora_openai_req_t *req);
+static void fuzz_check_err(const slora_openai_err_t *err);
+static void fuzz_worker(const slora_openai_req_t *req);
+static void fuzz_query(const uint8_t *data, size_t size);
+static void fuzz_fail(const char *what) __attribute__((noreturn));
+
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    const char   *path;
+    slora_err_t   err;
+
+    path = getenv("SLORA_SMOLLM2");
+    if (path == NULL) {
+        path = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    }
+
+    fuzz_tok = slora_tokenizer_load(path, &err);
+    if (fuzz_tok == NULL) {
+        fprintf(stderr, "fuzz_request: %s\n", err.msg);
+        abort();
+    }
+
+    fuzz_tmpl = slora_tokenizer_chat_template(fuzz_tok);
+
+    return 0;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                  k, rc;
+    slora_openai_req_t   req;
+    slora_openai_err_t   err;
+    slora_openai_kind_e  kinds[2] = { SLORA_OPENAI_CHAT,
+                                      SLORA_OPENAI_COMPLETION };
+
+    for (k = 0; k < 2; k++) {
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse((const char *) data, size, kinds[k], NULL,
+                                &req, &err);
+
+        if (rc == SLORA_OK) {
+            if (req.kind != kinds[k]) {
+                fuzz_fail("kind changed");
+            }
+
+            fuzz_check_req(&req);
+            fuzz_worker(&req);
+
+        } else if (rc == SLORA_ERROR) {
+            fuzz_check_err(&err);
+
+        } else {
+            fuzz_fail("parse returned neither OK nor ERROR");
+        }
+
+        slora_openai_req_free(&req);
+    }
+
+    fuzz_query(data, size);
+
+    return 0;
+}
+
+
+/* The GET stream variant: the input's first four '&' split it into
+ * model, prompt, chat, max_tokens and temperature. */
+static void
+fuzz_query(const uint8_t *data, size_t size)
+{
+    int                   i, rc;
+    size_t                start, at;
+    slora_openai_req_t    req;
+    slora_openai_err_t    err;
+    slora_openai_query_t  q;
+    slora_openai_str_t   *f[5];
+
+    memset(&q, 0, sizeof(q));
+    f[0] = &q.model;
+    f[1] = &q.prompt;
+    f[2] = &q.chat;
+    f[3] = &q.max_tokens;
+    f[4] = &q.temperature;
+
+    start = 0;
+
+    for (i = 0; i < 5 && start <= size; i++) {
+        at = start;
+        while (at < size && (i == 4 || data[at] != '&')) {
+            at++;
+        }
+
+        /* an empty field is absent, as when the argument is not given */
+        if (at > start) {
+            f[i]->data = (const char *) data + start;
+            f[i]->len = at - start;
+        }
+
+        start = at + 1;
+    }
+
+    memset(&err, 0, sizeof(err));
+
+    rc = slora_openai_parse_query(&q, &req, &err);
+
+    if (rc == SLORA_OK) {
+        if (!req.stream || req.max_tokens == 0) {
+            fuzz_fail("query: stream unset or max_tokens 0");
+        }
+
+        fuzz_check_req(&req);
+        fuzz_worker(&req);
+
+    } else {
+        fuzz_check_err(&err);
+    }
+
+    slora_openai_req_free(&req);
+}
+
+
+/* What ngx_http_slora_start() and ngx_http_slora_render() do with it. */
+static void
+fuzz_worker(const slora_openai_req_t *req)
+{
+    int          rc;
+    char        *text;
+    size_t       cap, n;
+    int32_t      n_ids;
+    uint32_t     i;
+    slora_err_t  err;
+
+    text = NULL;
+
+    if (req->kind == SLORA_OPENAI_CHAT) {
+        cap = 256;
+        for (i = 0; i < req->n_msgs; i++) {
+            cap += req->msgs[i].content_len + 64;
+        }
+
+        for ( ;; ) {
+            text = malloc(cap);
+            if (text == NULL) {
+                fuzz_fail("out of memory");
+            }
+
+            n = 0;
+            rc = slora_chat_render(fuzz_tmpl, req->msgs, (int) req->n_msgs,
+                                   text, cap, &n, &err);
+
+            if (rc == SLORA_BUSY && n + 1 > cap) {
+                free(text);
+                cap = n + 1;
+                continue;
+            }
+
+            break;
+        }
+
+        if (rc != SLORA_OK) {
+            fprintf(stderr, "render: %s\n", err.msg);
+            fuzz_fail("a parsed chat does not render");
+        }
+
+    } else {
+        n = req->prompt.len;
+    }
+
+    n_ids = 0;
+    rc = slora_tokenizer_encode(fuzz_tok,
+                                text ? text : req->prompt.data, n, 1,
+                                req->kind == SLORA_OPENAI_CHAT, fuzz_ids,
+                                FUZZ_N_CTX, &n_ids, &err);
+
+    if (rc == SLORA_ERROR) {
+        fprintf(stderr, "encode: %s\n", err.msg);
+        fuzz_fail("the tokenizer refuses a parsed request");
+    }
+
+    if (rc == SLORA_OK && (n_ids < 0 || n_ids > FUZZ_N_CTX)) {
+        fuzz_fail("encode: token count out of range");
+    }
+
+    free(text);
+}
+
+
+static void
+fuzz_check_req(const slora_openai_req_t *req)
+{
+    uint32_t  i;
+
+    fuzz_check_str(&req->model, "model");
+
+    if (req->kind == SLORA_OPENAI_CHAT) {
+        if (req->n_msgs == 0 || req->msgs == NULL) {
+            fuzz_fail("chat without messages");
+        }
+
+        for (i = 0; i < req->n_msgs; i++) {
+            if (!slora_openai_utf8_valid(req->msgs[i].role,
+                                         req->msgs[i].role_len)
+                || !slora_openai_utf8_valid(req->msgs[i].content,
+                                            req->msgs[i].content_len)
+                || req->msgs[i].content[req->msgs[i].content_len] != '\0')
+            {
+                fuzz_fail("a message is not NUL-terminated UTF-8");
+            }
+        }
+
+    } else {
+        fuzz_check_str(&req->prompt, "prompt");
+    }
+
+    if (req->n_stop > SLORA_OPENAI_MAX_STOPS) {
+        fuzz_fail("too many stop strings");
+    }
+
+    for (i = 0; i < req->n_stop; i++) {
+        fuzz_check_str(&req->stop[i], "stop");
+
+        if (req->stop[i].len == 0) {
+            fuzz_fail("an empty stop string was kept");
+        }
+    }
+
+    if (req->max_tokens == 0 || req->max_tokens < -1
+        || !(req->temperature >= 0 && req->temperature <= 2)
+        || !(req->top_p > 0 && req->top_p <= 1)
+        || req->top_k < 0 || req->top_k > 1000000)
+    {
+        fuzz_fail("a value outside its range");
+    }
+}
+
+
+static void
+fuzz_check_str(const slora_openai_str_t *s, const char *what)
+{
+    if (s->data == NULL || s->data[s->len] != '\0'
+        || !slora_openai_utf8_valid(s->data, s->len))
+    {
+        fprintf(stderr, "%s: ", what);
+        fuzz_fail("not a NUL-terminated UTF-8 string");
+    }
+}
+
+
+static void
+fuzz_check_err(const slora_openai_err_t *err)
+{
+    if ((err->status != 400 && err->status != 500) || err->type == NULL
+        || err->len == 0 || err->len != strlen(err->msg)
+        || memchr(err->msg, '\n', err->len) != NULL)
+    {
+        fuzz_fail("a refusal without a status, type or one-line message");
+    }
+}
+
+
+static void
+fuzz_fail(const char *what)
+{
+    fprintf(stderr, "fuzz_request: %s\n", what);
+    abort();
+}

@@ -1,0 +1,589 @@
+/*
+ * test_openai.c: the OpenAI request parser (engine/slora_openai.c).
+ * Valid chat and text completion bodies parse to the right fields, copied
+ * out of the body (the body is wiped before the fields are read); each
+ * kind of bad input t/badinput.t sends gets the status, type, code and
+ * param the handler answers with, from a table; the GET stream's query
+ * arguments likewise. Every request is freed, failed ones too, so the
+ * ASan build finds a leak or a use after free.
+ *
+ * The one idea: the table is the contract nginx's handler forwards
+ * byte for byte, so a case lists exactly what a client sees in "error".
+ */
+
+#include "tap.h"
+
+#include "slora_openai.h"
+
+
+typedef struct {
+    const char           *name;
+    slora_openai_kind_e   kind;
+    const char           *body;
+    int                   status;
+    const char           *code;         /* NULL: JSON null */
+    const char           *param;        /* NULL: JSON null */
+} bad_case_t;
+
+
+typedef struct {
+    const char           *name;
+    const char           *model, *prompt, *chat, *max_tokens, *temperature;
+    int                   status;       /* 0: parses */
+    const char           *code;
+    const char           *param;
+} query_case_t;
+
+
+#define CHAT  SLORA_OPENAI_CHAT
+#define COMP  SLORA_OPENAI_COMPLETION
+#define MSGS  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
+
+
+static const bad_case_t  bad_cases[] = {
+    { "malformed JSON", CHAT, "{\"model\": \"base\", \"messages\": [",
+      400, "invalid_json", NULL },
+    { "JSON array body", CHAT, "[1, 2]", 400, "invalid_json", NULL },
+    { "empty body", CHAT, "", 400, NULL, NULL },
+    { "trailing garbage", CHAT, "{\"model\":\"base\"," MSGS "}x",
+      400, "invalid_json", NULL },
+    { "two objects", CHAT, "{\"model\":\"base\"," MSGS "} {}",
+      400, "invalid_json", NULL },
+    { "messages a string", CHAT, "{\"model\":\"base\",\"messages\":\"hi\"}",
+      400, "invalid_type", "messages" },
+    { "messages missing", CHAT, "{\"model\":\"base\"}",
+      400, "missing_required_parameter", "messages" },
+    { "messages empty", CHAT, "{\"model\":\"base\",\"messages\":[]}",
+      400, "invalid_type", "messages" },
+    { "message not an object", CHAT, "{\"model\":\"base\",\"messages\":[1]}",
+      400, "invalid_type", "messages" },
+    { "content a number", CHAT, "{\"model\":\"base\",\"messages\":"
+      "[{\"role\":\"user\",\"content\":5}]}",
+      400, "invalid_type", "messages.content" },
+    { "content part not text", CHAT, "{\"model\":\"base\",\"messages\":"
+      "[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}",
+      400, "invalid_type", "messages.content" },
+    { "role missing", CHAT, "{\"model\":\"base\",\"messages\":"
+      "[{\"content\":\"hi\"}]}",
+      400, "missing_required_parameter", "messages.role" },
+    { "role unknown", CHAT, "{\"model\":\"base\",\"messages\":"
+      "[{\"role\":\"tool\",\"content\":\"hi\"}]}",
+      400, "invalid_value", "messages.role" },
+    { "model missing", CHAT, "{" MSGS "}",
+      400, "missing_required_parameter", "model" },
+    { "model null", CHAT, "{\"model\":null," MSGS "}",
+      400, "missing_required_parameter", "model" },
+    { "model a number", CHAT, "{\"model\":7," MSGS "}",
+      400, "invalid_type", "model" },
+    { "max_tokens a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"max_tokens\":\"10\"}",
+      400, "invalid_type", "max_tokens" },
+    { "max_tokens 0", CHAT, "{\"model\":\"base\"," MSGS ",\"max_tokens\":0}",
+      400, "invalid_value", "max_tokens" },
+    { "max_tokens -5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"max_tokens\":-5}",
+      400, "invalid_value", "max_tokens" },
+    { "max_tokens 1.5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"max_tokens\":1.5}",
+      400, "invalid_value", "max_tokens" },
+    { "max_tokens huge", CHAT, "{\"model\":\"base\"," MSGS
+      ",\"max_tokens\":100000000000000000000}",
+      400, "invalid_value", "max_tokens" },
+    { "max_completion_tokens 0", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"max_completion_tokens\":0}",
+      400, "invalid_value", "max_tokens" },
+    { "temperature a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"temperature\":\"hot\"}",
+      400, "invalid_value", "temperature" },
+    { "temperature negative", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"temperature\":-1}",
+      400, "invalid_value", "temperature" },
+    { "temperature 2.5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"temperature\":2.5}",
+      400, "invalid_value", "temperature" },
+    { "top_p 0", CHAT, "{\"model\":\"base\"," MSGS ",\"top_p\":0}",
+      400, "invalid_value", "top_p" },
+    { "top_k negative", CHAT, "{\"model\":\"base\"," MSGS ",\"top_k\":-1}",
+      400, "invalid_value", "top_k" },
+    { "seed 0.5", CHAT, "{\"model\":\"base\"," MSGS ",\"seed\":0.5}",
+      400, "invalid_value", "seed" },
+    { "seed a string", CHAT, "{\"model\":\"base\"," MSGS ",\"seed\":\"1\"}",
+      400, "invalid_type", "seed" },
+    { "stream a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"stream\":\"yes\"}",
+      400, "invalid_type", "stream" },
+    { "n = 2", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":2}",
+      400, "invalid_value", "n" },
+    { "n = 2, streamed", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"n\":2,\"stream\":true}",
+      400, "invalid_value", "n" },
+    { "n a string", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":\"1\"}",
+      400, "invalid_value", "n" },
+    { "stream_options a list", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"stream_options\":[]}",
+      400, "invalid_type", "stream_options" },
+    { "include_usage a number", CHAT, "{\"model\":\"base\"," MSGS
+      ",\"stream_options\":{\"include_usage\":1}}",
+      400, "invalid_type", "stream_options" },
+    { "stop a number", CHAT, "{\"model\":\"base\"," MSGS ",\"stop\":1}",
+      400, "invalid_value", "stop" },
+    { "five stops", CHAT, "{\"model\":\"base\"," MSGS
+      ",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}",
+      400, "invalid_value", "stop" },
+    { "stop list of numbers", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"stop\":[1]}",
+      400, "invalid_type", "stop" },
+    { "invalid UTF-8 in content", CHAT, "{\"model\":\"base\",\"messages\":"
+      "[{\"role\":\"user\",\"content\":\"a\xff\xfe" "b\"}],\"max_tokens\":4}",
+      400, "invalid_utf8", NULL },
+    { "overlong UTF-8 in content", CHAT, "{\"model\":\"base\",\"messages\":"
+      "[{\"role\":\"user\",\"content\":\"\xc0\xaf\"}],\"max_tokens\":4}",
+      400, "invalid_utf8", NULL },
+    { "escaped lone surrogate in content", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+      "\"content\":\"\\udc00\"}]}", 400, "invalid_json", NULL },
+    { "completions: prompt a number", COMP,
+      "{\"model\":\"base\",\"prompt\":3,\"max_tokens\":4}",
+      400, "invalid_type", "prompt" },
+    { "completions: prompt missing", COMP, "{\"model\":\"base\"}",
+      400, "missing_required_parameter", "prompt" },
+    { "completions: two prompts", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"a\",\"b\"]}",
+      400, "invalid_type", "prompt" },
+    { "completions: invalid UTF-8", COMP,
+      "{\"model\":\"base\",\"prompt\":\"\xed\xa0\x80\",\"max_tokens\":4}",
+      400, "invalid_utf8", NULL },
+    { "completions: max_tokens 0", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"max_tokens\":0}",
+      400, "invalid_value", "max_tokens" },
+    { "completions: messages, no prompt", COMP, "{\"model\":\"base\","
+      MSGS "}", 400, "missing_required_parameter", "prompt" },
+    { "chat: prompt, no messages", CHAT,
+      "{\"model\":\"base\",\"prompt\":\"hi\"}",
+      400, "missing_required_parameter", "messages" },
+};
+
+
+static const query_case_t  query_cases[] = {
+    { "no prompt", "base", NULL, NULL, NULL, NULL,
+      400, "missing_required_parameter", "prompt" },
+    { "max_tokens 0", "base", "hi", NULL, "0", NULL,
+      400, "invalid_value", "max_tokens" },
+    { "max_tokens -1", "base", "hi", NULL, "-1", NULL,
+      400, "invalid_value", "max_tokens" },
+    { "max_tokens 12x", "base", "hi", NULL, "12x", NULL,
+      400, "invalid_value", "max_tokens" },
+    { "max_tokens past int64", "base", "hi", NULL, "9223372036854775808",
+      NULL, 400, "invalid_value", "max_tokens" },
+    { "max_tokens empty", "base", "hi", NULL, "", NULL,
+      400, "invalid_value", "max_tokens" },
+    { "temperature 3", "base", "hi", NULL, NULL, "3",
+      400, "invalid_value", "temperature" },
+    { "temperature empty", "base", "hi", NULL, NULL, "",
+      400, "invalid_value", "temperature" },
+    { "temperature nan", "base", "hi", NULL, NULL, "nan",
+      400, "invalid_value", "temperature" },
+    { "invalid UTF-8 prompt", "base", "\xff\xfe", NULL, NULL, NULL,
+      400, "invalid_utf8", "prompt" },
+    { "invalid UTF-8 model", "\xc3", "hi", NULL, NULL, NULL,
+      400, "invalid_utf8", "prompt" },
+    { "all good", "ad0", "hi", "1", "9223372036854775807", "0.5",
+      0, NULL, NULL },
+};
+
+
+static void test_chat(void);
+static void test_completion(void);
+static void test_bad(void);
+static void test_limits(void);
+static void test_query(void);
+static void test_utf8(void);
+static int parse(slora_openai_kind_e kind, const char *body,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int streq(const slora_openai_str_t *s, const char *want);
+static int nstreq(const char *a, const char *b);
+static void qarg(slora_openai_str_t *arg, const char *s);
+
+
+/* Parses a copy of body, then wipes the copy: what the request holds
+ * must not point into it. */
+static int
+parse(slora_openai_kind_e kind, const char *body, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int     rc;
+    char   *copy;
+    size_t  len;
+
+    len = strlen(body);
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    memcpy(copy, body, len + 1);
+    memset(err, 0, sizeof(slora_openai_err_t));
+
+    rc = slora_openai_parse(copy, len, kind, NULL, req, err);
+
+    memset(copy, 'X', len);
+    free(copy);
+
+    return rc;
+}
+
+
+static int
+streq(const slora_openai_str_t *s, const char *want)
+{
+    return s->data != NULL && s->len == strlen(want)
+           && memcmp(s->data, want, s->len) == 0 && s->data[s->len] == '\0';
+}
+
+
+/* Equal strings, NULL equal to NULL only. */
+static int
+nstreq(const char *a, const char *b)
+{
+    return (a && b) ? strcmp(a, b) == 0 : a == b;
+}
+
+
+static void
+qarg(slora_openai_str_t *arg, const char *s)
+{
+    arg->data = s;
+    arg->len = s ? strlen(s) : 0;
+}
+
+
+static void
+test_chat(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+    slora_chat_msg_t   *m;
+
+    rc = parse(CHAT,
+               "{\"model\":\"ad-\\u00e9\",\"messages\":["
+               "{\"role\":\"system\",\"content\":\"be brief\"},"
+               "{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+               "\"text\":\"caf\xc3\xa9 \"},{\"type\":\"text\",\"text\":"
+               "\"\\ud83d\\ude00\"}]},"
+               "{\"role\":\"assistant\",\"content\":null},"
+               "{\"role\":\"user\"}],"
+               "\"max_completion_tokens\":7,\"temperature\":0,"
+               "\"top_p\":0.5,\"top_k\":40,\"seed\":-3,\"n\":1,"
+               "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+               "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
+               &req, &err);
+
+    is_int(rc, SLORA_OK, "chat: a full body parses");
+
+    if (rc != SLORA_OK) {
+        diag("%d %s", err.status, err.msg);
+        slora_openai_req_free(&req);
+        return;
+    }
+
+    is_int(req.kind, CHAT, "chat: kind");
+    ok(streq(&req.model, "ad-\xc3\xa9"), "chat: model, \\u unescaped");
+    is_int(req.n_msgs, 4, "chat: 4 messages");
+
+    m = req.msgs;
+    ok(m[0].role_len == 6 && memcmp(m[0].role, "system", 6) == 0
+       && m[0].content_len == 8 && memcmp(m[0].content, "be brief", 8) == 0,
+       "chat: system message");
+    ok(m[1].role_len == 4 && m[1].content_len == 10
+       && memcmp(m[1].content, "caf\xc3\xa9 \xf0\x9f\x98\x80", 10) == 0,
+       "chat: text parts concatenated, surrogate pair joined");
+    ok(m[2].role_len == 9 && m[2].content_len == 0,
+       "chat: null content is empty");
+    ok(m[3].content_len == 0 && m[3].content != NULL,
+       "chat: absent content is empty");
+
+    is_int(req.max_tokens, 7, "chat: max_completion_tokens");
+    ok(req.temperature == 0.0, "chat: temperature 0");
+    ok(req.top_p == 0.5, "chat: top_p");
+    is_int(req.top_k, 40, "chat: top_k");
+    ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
+    ok(req.stream && req.include_usage, "chat: stream, include_usage");
+    is_int(req.n_stop, 2, "chat: the empty stop string is dropped");
+    ok(streq(&req.stop[0], "\n\n") && streq(&req.stop[1], "END"),
+       "chat: stop strings");
+
+    slora_openai_req_free(&req);
+    ok(req.arena == NULL, "chat: freed");
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS "}", &req, &err);
+    is_int(rc, SLORA_OK, "chat: a minimal body parses");
+    ok(req.max_tokens == -1 && req.temperature == 1.0 && req.top_p == 1.0
+       && req.top_k == 0 && !req.has_seed && !req.stream
+       && !req.include_usage && req.n_stop == 0,
+       "chat: defaults");
+    ok(req.prompt.data == NULL, "chat: no prompt");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS
+               ",\"seed\":9223372036854775807,\"max_tokens\":null,"
+               "\"max_completion_tokens\":3,\"stream\":null,\"stop\":null}",
+               &req, &err);
+    is_int(rc, SLORA_OK, "chat: seed 2^63 - 1, nulls");
+    ok(req.seed == (uint64_t) 1 << 63, "chat: a seed that rounds to 2^63"
+       " keeps its 64 bits");
+    is_int(req.max_tokens, 3, "chat: max_tokens null falls back to"
+           " max_completion_tokens");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_completion(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    rc = parse(COMP, "  {\"model\":\"base\",\"prompt\":[\"Once upon\"],"
+               "\"max_tokens\":2147483647,\"stop\":\"\\u0041B\","
+               "\"stream\":false,\"messages\":5}\n", &req, &err);
+
+    is_int(rc, SLORA_OK, "completion: parses (messages ignored)");
+    is_int(req.kind, COMP, "completion: kind");
+    ok(streq(&req.prompt, "Once upon"), "completion: one-element prompt"
+       " array");
+    ok(req.msgs == NULL && req.n_msgs == 0, "completion: no messages");
+    is_int(req.max_tokens, 2147483647, "completion: max_tokens 2^31 - 1");
+    ok(req.n_stop == 1 && streq(&req.stop[0], "AB"), "completion: stop"
+       " string");
+    ok(!req.stream, "completion: stream false");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"\"}", &req, &err);
+    is_int(rc, SLORA_OK, "completion: an empty prompt parses (the handler"
+           " refuses it after tokenizing)");
+    ok(streq(&req.prompt, ""), "completion: empty prompt");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_bad(void)
+{
+    int                 rc;
+    size_t              i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+    const bad_case_t   *c;
+
+    for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        c = &bad_cases[i];
+
+        rc = parse(c->kind, c->body, &req, &err);
+
+        if (!ok(rc == SLORA_ERROR && err.status == c->status
+                && nstreq(err.type, "invalid_request_error")
+                && nstreq(err.code, c->code) && nstreq(err.param, c->param)
+                && err.len > 0 && err.len == strlen(err.msg),
+                "%s: %d %s %s", c->name, c->status,
+                c->code ? c->code : "null", c->param ? c->param : "null"))
+        {
+            diag("got rc %d, %d %s %s %s: %s", rc, err.status,
+                 err.type ? err.type : "(null)",
+                 err.code ? err.code : "null",
+                 err.param ? err.param : "null", err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
+
+    /* the messages the handler sends, word for word */
+
+    rc = parse(CHAT, "", &req, &err);
+    is_str(err.msg, "The request body is empty; send a JSON object",
+           "message: empty body");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"max_tokens\":0}", &req,
+               &err);
+    is_str(err.msg, "max_tokens must be an integer from 1 to 2147483647",
+           "message: max_tokens range");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"seed\":1.5}", &req,
+               &err);
+    is_str(err.msg, "seed must be an integer from -9223372036854775808 to"
+           " 9223372036854775807", "message: seed range");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"hi\"},{\"role\":\"bot\"}]}", &req, &err);
+    is_str(err.msg, "messages[1].role must be system, user or assistant",
+           "message: the message's index");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"stop\":[1,2,3,4,5]}",
+               &req, &err);
+    is_str(err.msg, "stop must be a string or an array of up to 4 strings",
+           "message: stop");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"n\":3}", &req, &err);
+    is_str(err.msg, "Only n=1 is supported", "message: n");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"a\xff\"}", &req, &err);
+    ok(rc == SLORA_ERROR && err.param == NULL
+       && strcmp(err.code, "invalid_utf8") == 0
+       && strcmp(err.msg, "The request body is not valid UTF-8") == 0,
+       "invalid UTF-8 anywhere in the body: refused before JSON");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse("{\"model\":\"base\",\"prompt\":\"a\0b\"}", 30,
+                            COMP, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_utf8") == 0,
+       "a NUL byte in the body is refused");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"a\\u0000b\"}", &req,
+               &err);
+    ok(rc == SLORA_OK && streq(&req.prompt, "a"),
+       "an escaped NUL ends the string, as the handler always did");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_limits(void)
+{
+    int                    rc;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+    const char            *body;
+
+    lim.max_stops = 1;
+    lim.max_tokens = 16;
+    memset(&err, 0, sizeof(err));
+
+    body = "{\"model\":\"base\"," MSGS ",\"max_tokens\":17}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "max_tokens") == 0
+       && strcmp(err.msg, "max_tokens must be an integer from 1 to 16") == 0,
+       "limits: max_tokens above lim");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"base\"," MSGS ",\"max_tokens\":16,\"stop\":[\"a\"]}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.max_tokens == 16 && req.n_stop == 1,
+       "limits: at the limits");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"base\"," MSGS ",\"stop\":[\"a\",\"b\"]}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "stop") == 0
+       && strstr(err.msg, "up to 1 strings") != NULL,
+       "limits: more stops than lim");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_query(void)
+{
+    int                    rc;
+    size_t                 i;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_query_t   q;
+    const query_case_t    *c;
+
+    for (i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]); i++) {
+        c = &query_cases[i];
+
+        qarg(&q.model, c->model);
+        qarg(&q.prompt, c->prompt);
+        qarg(&q.chat, c->chat);
+        qarg(&q.max_tokens, c->max_tokens);
+        qarg(&q.temperature, c->temperature);
+        memset(&err, 0, sizeof(err));
+
+        rc = slora_openai_parse_query(&q, &req, &err);
+
+        if (c->status == 0) {
+            ok(rc == SLORA_OK, "query %s: parses", c->name);
+
+        } else {
+            if (!ok(rc == SLORA_ERROR && err.status == c->status
+                    && nstreq(err.type, "invalid_request_error")
+                    && nstreq(err.code, c->code)
+                    && nstreq(err.param, c->param),
+                    "query %s: %d %s %s", c->name, c->status, c->code,
+                    c->param))
+            {
+                diag("got rc %d, %d %s %s: %s", rc, err.status,
+                     err.code ? err.code : "null",
+                     err.param ? err.param : "null", err.msg);
+            }
+        }
+
+        slora_openai_req_free(&req);
+    }
+
+    qarg(&q.model, NULL);
+    qarg(&q.prompt, "tell me");
+    qarg(&q.chat, "true");
+    qarg(&q.max_tokens, "12");
+    qarg(&q.temperature, "0");
+
+    rc = slora_openai_parse_query(&q, &req, &err);
+    ok(rc == SLORA_OK && req.kind == CHAT && streq(&req.model, "base")
+       && req.n_msgs == 1 && req.msgs[0].role_len == 4
+       && req.msgs[0].content_len == 7
+       && memcmp(req.msgs[0].content, "tell me", 7) == 0
+       && req.max_tokens == 12 && req.temperature == 0.0 && req.stream
+       && req.top_p == 1.0,
+       "query: chat=true, model defaults to base, fields");
+    slora_openai_req_free(&req);
+
+    qarg(&q.model, "ad0");
+    qarg(&q.chat, "yes");
+    qarg(&q.max_tokens, NULL);
+    qarg(&q.temperature, NULL);
+
+    rc = slora_openai_parse_query(&q, &req, &err);
+    ok(rc == SLORA_OK && req.kind == COMP && streq(&req.model, "ad0")
+       && streq(&req.prompt, "tell me") && req.msgs == NULL
+       && req.max_tokens == -1 && req.temperature == 1.0 && req.stream,
+       "query: chat=yes is a completion; defaults");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_utf8(void)
+{
+    ok(slora_openai_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10),
+       "utf8: valid");
+    ok(slora_openai_utf8_valid("", 0), "utf8: empty");
+    ok(!slora_openai_utf8_valid("a\0b", 3), "utf8: NUL");
+    ok(!slora_openai_utf8_valid("\xe0\x80\xaf", 3), "utf8: overlong");
+    ok(!slora_openai_utf8_valid("\xed\xa0\x80", 3), "utf8: surrogate");
+    ok(!slora_openai_utf8_valid("\xf4\x90\x80\x80", 4), "utf8: > U+10FFFF");
+    ok(!slora_openai_utf8_valid("\xe2\x82", 2), "utf8: cut");
+}
+
+
+int
+main(void)
+{
+    test_chat();
+    test_completion();
+    test_bad();
+    test_limits();
+    test_query();
+    test_utf8();
+
+    return done_testing();
+}

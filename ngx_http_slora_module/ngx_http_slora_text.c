@@ -1,6 +1,6 @@
 /*
- * ngx_http_slora_text.c: UTF-8 validation, JSON escaping and stop-string
- * matching (see the header). The one idea of stop strings: a stop string
+ * ngx_http_slora_text.c: JSON escaping and stop-string matching (see the
+ * header). The one idea of stop strings: a stop string
  * may arrive split over several tokens, so the tail of the generated text
  * that is a proper prefix of some stop string is held back until the
  * next token either completes the match or rules it out.
@@ -9,58 +9,6 @@
 #include <string.h>
 
 #include "ngx_http_slora_text.h"
-
-
-int
-ngx_http_slora_utf8_valid(const unsigned char *p, size_t len)
-{
-    size_t         i, n, k;
-    unsigned int   c, min;
-
-    for (i = 0; i < len; i += n) {
-        c = p[i];
-
-        if (c == 0) {
-            return 0;
-        }
-
-        if (c < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if ((c & 0xe0) == 0xc0) {
-            n = 2; c &= 0x1f; min = 0x80;
-
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 3; c &= 0x0f; min = 0x800;
-
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 4; c &= 0x07; min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
 
 
 size_t

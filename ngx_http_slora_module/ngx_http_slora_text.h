@@ -1,8 +1,8 @@
 /*
  * ngx_http_slora_text.h: pure text helpers the worker needs around the
- * tokenizer: strict UTF-8 validation of client strings, JSON string
- * escaping, and stop-string matching with hold-back, so a unit test can
- * check them without nginx.
+ * tokenizer: JSON string escaping and stop-string matching with
+ * hold-back, so a unit test can check them without nginx. (Client
+ * strings are validated as UTF-8 by the request parser, slora_openai.c.)
  */
 
 #ifndef NGX_HTTP_SLORA_TEXT_H
@@ -17,10 +17,6 @@ typedef struct {
     size_t                len;
 } ngx_http_slora_text_t;
 
-
-/* 1 if p[0..len) is well-formed UTF-8 (no overlongs, no surrogates, at
- * most U+10FFFF, no NUL), else 0. */
-int ngx_http_slora_utf8_valid(const unsigned char *p, size_t len);
 
 /* Escapes src for the inside of a JSON string. dst NULL: returns the
  * length needed (at most 6 * len); else writes it and returns it. */

@@ -572,6 +572,9 @@ test_utf8(void)
     ok(!slora_openai_utf8_valid("\xed\xa0\x80", 3), "utf8: surrogate");
     ok(!slora_openai_utf8_valid("\xf4\x90\x80\x80", 4), "utf8: > U+10FFFF");
     ok(!slora_openai_utf8_valid("\xe2\x82", 2), "utf8: cut");
+    ok(!slora_openai_utf8_valid("\xff", 1), "utf8: 0xff");
+    ok(!slora_openai_utf8_valid("\x80", 1), "utf8: lone continuation");
+    ok(!slora_openai_utf8_valid("\xc0\xaf", 2), "utf8: overlong '/'");
 }
 
 

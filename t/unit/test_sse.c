@@ -24,7 +24,6 @@
 
 static const char *frame(const char *data, size_t len);
 static void test_sse(void);
-static void test_utf8(void);
 static void test_escape(void);
 static void test_stop(void);
 static void test_ring(void);
@@ -74,25 +73,6 @@ test_sse(void)
     n = ngx_http_slora_sse_frame(buf, 13, U("hello"), 5);
     ok(n == 13 && memcmp(buf, "data: hello\n\n", 13) == 0,
        "an exact fit is written");
-}
-
-
-static void
-test_utf8(void)
-{
-    ok(ngx_http_slora_utf8_valid(U("plain ascii"), 11), "ascii");
-    ok(ngx_http_slora_utf8_valid(U("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
-                                 14), "2, 3 and 4 byte sequences");
-    ok(ngx_http_slora_utf8_valid(U(""), 0), "empty");
-    ok(!ngx_http_slora_utf8_valid(U("\xff"), 1), "0xff");
-    ok(!ngx_http_slora_utf8_valid(U("\xc3"), 1), "truncated sequence");
-    ok(!ngx_http_slora_utf8_valid(U("\xc0\xaf"), 2), "overlong '/'");
-    ok(!ngx_http_slora_utf8_valid(U("\xe0\x80\xaf"), 3), "overlong 3-byte");
-    ok(!ngx_http_slora_utf8_valid(U("\xed\xa0\x80"), 3), "surrogate D800");
-    ok(!ngx_http_slora_utf8_valid(U("\xf4\x90\x80\x80"), 4),
-       "above U+10FFFF");
-    ok(!ngx_http_slora_utf8_valid(U("a\0b"), 3), "NUL");
-    ok(!ngx_http_slora_utf8_valid(U("\x80"), 1), "lone continuation");
 }
 
 
@@ -381,7 +361,6 @@ int
 main(void)
 {
     test_sse();
-    test_utf8();
     test_escape();
     test_stop();
     test_ring();

@@ -490,6 +490,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.model_path = model;
     conf.adapter_dir = smcf->adapter_dir.len ? adir : NULL;
     conf.device = "cpu";
+    conf.weights = (smcf->weights.len == 3) ? "f32" : "q8_0";
     conf.n_threads = (int32_t) smcf->threads;
     conf.pool_bytes = smcf->pool;
     conf.host_cache_bytes = smcf->host_cache;

@@ -216,6 +216,10 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&smcf->device, "cpu");
     }
 
+    if (smcf->weights.len == 0) {
+        ngx_str_set(&smcf->weights, "q8_0");
+    }
+
     if (!smcf->enabled) {
         return NGX_CONF_OK;
     }
@@ -224,8 +228,10 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
         smcf->max_tokens = smcf->max_ctx;
     }
 
-    p = ngx_snprintf(buf, sizeof(buf), "%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz",
-                     &smcf->model, &smcf->device, smcf->threads, smcf->pool,
+    p = ngx_snprintf(buf, sizeof(buf),
+                     "%V|%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz",
+                     &smcf->model, &smcf->device, &smcf->weights,
+                     smcf->threads, smcf->pool,
                      smcf->max_batch_tokens, smcf->max_running,
                      smcf->max_ctx, smcf->slots, smcf->max_tokens,
                      &smcf->adapter_dir, smcf->host_cache);
@@ -383,6 +389,20 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
         }
 
         smcf->device = *val;
+        return NGX_CONF_OK;
+    }
+
+    if (key->len == 7 && ngx_strncmp(key->data, "weights", 7) == 0) {
+        if (!(val->len == 4 && ngx_strncmp(val->data, "q8_0", 4) == 0)
+            && !(val->len == 3 && ngx_strncmp(val->data, "f32", 3) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: weights=\"%V\" must be"
+                               " \"q8_0\" or \"f32\"", val);
+            return NGX_CONF_ERROR;
+        }
+
+        smcf->weights = *val;
         return NGX_CONF_OK;
     }
 

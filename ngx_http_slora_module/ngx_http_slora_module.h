@@ -49,6 +49,7 @@ typedef struct {
     ngx_str_t                  model;         /* full path */
     ngx_str_t                  model_id;      /* file name less .gguf */
     ngx_str_t                  device;
+    ngx_str_t                  weights;       /* "q8_0" or "f32" */
     ngx_int_t                  threads;
     size_t                     pool;
     ngx_int_t                  max_batch_tokens;

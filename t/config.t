@@ -114,6 +114,7 @@ my @bad = (
     ['slots=0', engine => "    $engine slots=0;  # BAD"],
     ['max_ctx=abc', engine => "    $engine max_ctx=abc;  # BAD"],
     ['device=tpu', engine => "    $engine device=tpu;  # BAD"],
+    ['weights=q4', engine => "    $engine weights=q4;  # BAD"],
     ['duplicate slora_engine',
      engine => "    $engine;\n    $engine;  # BAD"],
     ['slora_adapters without dir=',

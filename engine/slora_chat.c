@@ -215,12 +215,6 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                                         ? 32 : msgs[i].role_len),
                                  msgs[i].role);
         }
-
-        if (role == SLORA_ROLE_SYSTEM && i > 0) {
-            return slora_err_set(err, SLORA_ERROR, "chat template %s: "
-                                 "message %d: a system message may only "
-                                 "come first", slora_chat_names[tmpl], i);
-        }
     }
 
     o.buf = buf;

@@ -552,11 +552,30 @@ test_chat(const slora_tokenizer_t *smol)
                          &err) == SLORA_ERROR,
        "chat llama2: user, user is SLORA_ERROR (%s)", err.msg);
 
+    /*
+     * A system message after the first: ChatML's and Llama 3's official
+     * templates render any role at any place; Llama 2's and Mistral's
+     * raise, since after the optional first system message roles must
+     * alternate user, assistant.
+     */
     bad[0] = msgs[1];
     bad[1] = msgs[0];
-    ok(slora_chat_render(SLORA_CHAT_LLAMA3, bad, 2, buf, sizeof(buf), &n,
+    ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, buf, sizeof(buf), &n,
+                         &err) == SLORA_OK
+       && n == strlen("<|im_start|>user\n") + msgs[1].content_len
+               + strlen("<|im_end|>\n<|im_start|>system\n")
+               + msgs[0].content_len
+               + strlen("<|im_end|>\n<|im_start|>assistant\n")
+       && memcmp(buf + n - strlen("<|im_start|>assistant\n"),
+                 "<|im_start|>assistant\n",
+                 strlen("<|im_start|>assistant\n")) == 0,
+       "chat chatml: a later system message is rendered in place");
+    ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, buf, sizeof(buf), &n,
                          &err) == SLORA_ERROR,
-       "chat: a system message after the first is SLORA_ERROR");
+       "chat llama2: a system message after the first is SLORA_ERROR");
+    ok(slora_chat_render(SLORA_CHAT_MISTRAL, bad, 2, buf, sizeof(buf), &n,
+                         &err) == SLORA_ERROR,
+       "chat mistral: a system message after the first is SLORA_ERROR");
 
     is_str(slora_chat_name(slora_tokenizer_chat_template(smol)), "chatml",
            "smollm2: chat template detected as ChatML");

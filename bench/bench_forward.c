@@ -1,13 +1,16 @@
 /*
  * bench_forward.c: times the CPU backend on a random model shaped like
  * SmolLM2-135M (30 layers, hidden 576, 9 heads over 3 KV heads, ffn
- * 1536, vocab 49152, tied embeddings): one prefill, then single-token
- * decode steps, optionally with a LoRA adapter on all seven projections.
+ * 1536, vocab 49152, tied embeddings), or on a model file of that shape:
+ * one prefill, then single-token decode steps, optionally with a LoRA
+ * adapter on all seven projections.
  *
  *     bench_forward [threads [prefill_tokens [decode_steps [rank
- *                   [weights]]]]]
+ *                   [weights [model.gguf]]]]]]
  *
- * weights is the backend's "f32" (default) or "q8_0".
+ * weights is the backend's "f32" (default), "q8_0" or "native" ("native"
+ * differs from "q8_0" only with a model file, whose Q4_1 blocks it
+ * keeps).
  *
  * The one idea: only the backend is measured; the model, pages and
  * adapter rows are laid out by hand, the way the engine would, so the
@@ -16,8 +19,8 @@
  * Build (from the repository root, after `make lib`):
  *     cc -std=gnu11 -O2 -Iengine -Ikernels \
  *         $(pkg-config --cflags openblas) bench/bench_forward.c \
- *         build/libslora.a $(pkg-config --libs openblas) -lpthread -lm \
- *         -o build/bench_forward
+ *         build/libslora.a $(pkg-config --libs libcjson libpcre2-8 \
+ *         openblas hiredis libcrypto) -lpthread -lm -o build/bench_forward
  */
 
 #include <stdio.h>
@@ -209,12 +212,14 @@ main(int argc, char **argv)
     int64_t             t0, t1, dec_ns;
     float              *logits;
     const char         *weights;
+    slora_model_t      *file;
 
     n_threads = argc > 1 ? atoi(argv[1]) : 2;
     n_pre = argc > 2 ? atoi(argv[2]) : 128;
     n_dec = argc > 3 ? atoi(argv[3]) : 32;
     rank = argc > 4 ? atoi(argv[4]) : 0;
     weights = argc > 5 ? argv[5] : "f32";
+    file = NULL;
 
     if (n_threads < 1 || n_pre < 1 || n_dec < 1 || rank < 0 || rank > 256) {
         fprintf(stderr, "usage: bench_forward [threads [prefill [decode "
@@ -222,7 +227,24 @@ main(int argc, char **argv)
         return 2;
     }
 
-    m = bench_model();
+    if (argc > 6) {
+        file = slora_model_load(argv[6], &err);
+        if (file == NULL) {
+            fprintf(stderr, "bench_forward: %s\n", err.msg);
+            return 1;
+        }
+
+        if (file->cfg.n_layers != B_LAYERS || file->cfg.hidden != B_HIDDEN
+            || file->cfg.n_heads != B_HEADS || file->cfg.n_kv_heads != B_KV
+            || file->cfg.ffn != B_FFN || file->cfg.vocab != B_VOCAB)
+        {
+            fprintf(stderr, "bench_forward: %s is not shaped like "
+                    "SmolLM2-135M\n", argv[6]);
+            return 1;
+        }
+    }
+
+    m = file != NULL ? file : bench_model();
     be = slora_backend_cpu_create(n_threads, weights, &err);
     if (m == NULL || be == NULL) {
         fprintf(stderr, "bench_forward: setup failed: %s\n",
@@ -325,6 +347,11 @@ main(int argc, char **argv)
     free(toks);
     free(pages);
     free(logits);
+
+    if (file != NULL) {
+        slora_model_free(file);
+        return 0;
+    }
 
     free(m->w.tok_embd);
     free(m->w.out_norm);

@@ -43,8 +43,10 @@ struct slora_backend_s {
 };
 
 
-/* weights: "f32" (or NULL), the exact path, or "q8_0": projections and
- * the output matrix quantized to Q8_0 at load (slora_qmatmul.h). */
+/* weights: "f32" (or NULL), the exact path; "q8_0": projections and the
+ * output matrix quantized to Q8_0 at load (slora_qmatmul.h); "native":
+ * the matrices a GGUF file holds as Q4_1 keep their blocks (packed for
+ * slora_q4_1_matmul), every other one goes to Q8_0 as with "q8_0". */
 slora_backend_t *slora_backend_cpu_create(int n_threads, const char *weights,
     slora_err_t *err);
 

@@ -36,7 +36,11 @@
  * instead of 128, and single-stream decode waits on memory); it runs
  * the same code for every batch size, so a request's tokens never
  * depend on what else is in the batch. "f32" keeps the exact OpenBLAS
- * path. Scratch buffers belong to the backend and only grow, so a
+ * path. "native" keeps the file's own Q4_1 blocks where it has them
+ * (slora_q4_1_matmul: 20 bytes per 32 weights, against activations
+ * quantized the same way as for Q8_0) and takes Q8_0 for every other
+ * matrix; it runs the same code for every batch size too. Scratch
+ * buffers belong to the backend and only grow, so a
  * steady stream of same-shaped steps allocates nothing. A batch is
  * checked once up front (token count, page coverage, page ids and
  * adapter row offsets inside the arena, logits rows); after that the
@@ -53,6 +57,7 @@
 #include "slora_batch.h"
 #include "slora_backend.h"
 #include "slora_threads.h"
+#include "slora_gguf.h"
 
 #include "slora_norm.h"
 #include "slora_rope.h"
@@ -68,6 +73,10 @@
 
 #define SLORA_CPU_GEMMS    3
 
+#define SLORA_CPU_F32      0            /* weights "f32" */
+#define SLORA_CPU_Q8_0     1            /* weights "q8_0" */
+#define SLORA_CPU_NATIVE   2            /* weights "native" */
+
 
 typedef struct {
     void                         *p;
@@ -75,15 +84,11 @@ typedef struct {
 } slora_cpu_buf_t;
 
 
-/* Q8_0 copies of one layer's matrices (NULL: that one stays f32). */
+/* Quantized copies of one layer's matrices, by slora_proj_e: packed Q4_1
+ * from the file, else Q8_0, else (both NULL) the matrix stays f32. */
 typedef struct {
-    slora_block_q8_0_t           *wq;
-    slora_block_q8_0_t           *wk;
-    slora_block_q8_0_t           *wv;
-    slora_block_q8_0_t           *wo;
-    slora_block_q8_0_t           *w_gate;
-    slora_block_q8_0_t           *w_up;
-    slora_block_q8_0_t           *w_down;
+    slora_block_q8_0_t           *q8[SLORA_PROJ_N];
+    void                         *q41[SLORA_PROJ_N];
 } slora_cpu_qlayer_t;
 
 
@@ -95,9 +100,10 @@ typedef struct {
     int32_t                       max_in;       /* widest GEMM input */
     int                           n_threads;
     slora_threads_t              *pool;
-    int                           q8;           /* weights "q8_0" */
+    int                           mode;         /* SLORA_CPU_F32, ... */
     slora_cpu_qlayer_t           *ql;           /* [n_layers] or NULL */
     slora_block_q8_0_t           *q_output;    /* [vocab, hidden / 32] */
+    void                         *q41_output;   /* packed Q4_1 or NULL */
 
     float                        *arena;
     int64_t                       arena_elems;
@@ -130,7 +136,8 @@ typedef struct {
     slora_cpu_buf_t               lrow;         /* [m] int32 seq of row */
     slora_cpu_buf_t               lx;           /* [m, hidden] */
     slora_cpu_buf_t               lout;         /* [m, vocab] */
-    slora_cpu_buf_t               xq;           /* quantized activations */
+    slora_cpu_buf_t               xq;           /* activations, Q8_0 */
+    slora_cpu_buf_t               xq41;         /* activations, Q4_1 */
 } slora_cpu_t;
 
 
@@ -161,6 +168,7 @@ typedef struct {
     int32_t                       out;
     int32_t                       in;
     const slora_block_q8_0_t     *wq;           /* Q8_0 of w, or NULL */
+    const void                   *w41;          /* packed Q4_1, or NULL */
 } slora_cpu_gemm_t;
 
 
@@ -169,8 +177,10 @@ typedef struct {
     slora_cpu_gemm_t              g[SLORA_CPU_GEMMS];
     int                           n_gemm;
     int32_t                       n;
-    void                         *xq;
+    void                         *xq;           /* NULL: no Q8_0 GEMM */
     size_t                        xq_size;
+    void                         *xq41;         /* NULL: no Q4_1 GEMM */
+    size_t                        xq41_size;
     _Atomic int                   failed;
 } slora_cpu_linear_op_t;
 
@@ -258,6 +268,8 @@ static int slora_cpu_quantize_weights(slora_cpu_t *c, slora_err_t *err);
 static void slora_cpu_quant_share(void *ctx, int ith, int nth);
 static slora_block_q8_0_t *slora_cpu_qalloc(const float *w, int64_t rows,
     int32_t cols, slora_cpu_quant_op_t *op, int *failed);
+static void *slora_cpu_native(slora_cpu_t *c, const char *name,
+    const float *w, int64_t rows, int32_t cols, int *failed);
 static int slora_cpu_linear(slora_cpu_t *c, slora_cpu_linear_op_t *op);
 static void slora_cpu_xq_share(void *ctx, int ith, int nth);
 static void slora_cpu_linear_share(void *ctx, int ith, int nth);
@@ -284,7 +296,7 @@ slora_backend_cpu_create(int n_threads, const char *weights,
 {
     slora_backend_t  *b;
     slora_cpu_t      *c;
-    int               q8;
+    int               mode;
 
     if (n_threads < 1) {
         slora_err_set(err, SLORA_ERROR, "cpu backend: %d threads", n_threads);
@@ -292,14 +304,17 @@ slora_backend_cpu_create(int n_threads, const char *weights,
     }
 
     if (weights == NULL || strcmp(weights, "f32") == 0) {
-        q8 = 0;
+        mode = SLORA_CPU_F32;
 
     } else if (strcmp(weights, "q8_0") == 0) {
-        q8 = 1;
+        mode = SLORA_CPU_Q8_0;
+
+    } else if (strcmp(weights, "native") == 0) {
+        mode = SLORA_CPU_NATIVE;
 
     } else {
         slora_err_set(err, SLORA_ERROR, "cpu backend: weights \"%s\": not "
-                      "\"f32\" or \"q8_0\"", weights);
+                      "\"f32\", \"q8_0\" or \"native\"", weights);
         return NULL;
     }
 
@@ -314,7 +329,7 @@ slora_backend_cpu_create(int n_threads, const char *weights,
     }
 
     c->n_threads = n_threads;
-    c->q8 = q8;
+    c->mode = mode;
     c->pool = slora_threads_create(n_threads, err);
 
     if (c->pool == NULL) {
@@ -395,7 +410,7 @@ slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
     c->max_in = cfg->hidden > cfg->ffn ? cfg->hidden : cfg->ffn;
     c->max_in = c->q_dim > c->max_in ? c->q_dim : c->max_in;
 
-    if (c->q8) {
+    if (c->mode != SLORA_CPU_F32) {
         return slora_cpu_quantize_weights(c, err);
     }
 
@@ -404,19 +419,26 @@ slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
 
 
 /*
- * Q8_0 copies of every projection and of the output matrix, quantized
- * over the pool one layer at a time. A matrix whose rows are not a
- * multiple of 32 wide stays f32.
+ * Quantized copies of every projection and of the output matrix, Q8_0
+ * quantized over the pool one layer at a time; with weights "native" a
+ * matrix the file holds as Q4_1 is packed from the file's blocks
+ * instead. A matrix whose rows are not a multiple of 32 wide stays f32.
  */
 
 static int
 slora_cpu_quantize_weights(slora_cpu_t *c, slora_err_t *err)
 {
+    static const char            *names[SLORA_PROJ_N] = {
+        "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+        "ffn_down"
+    };
     const slora_model_config_t   *cfg = &c->cfg;
     const slora_layer_weights_t  *L;
+    const float                  *w[SLORA_PROJ_N];
     slora_cpu_qlayer_t           *q;
     slora_cpu_quant_op_t          op;
-    int32_t                       l;
+    char                          name[64];
+    int32_t                       l, p, out, in;
     int                           failed;
 
     c->ql = calloc((size_t) cfg->n_layers, sizeof(slora_cpu_qlayer_t));
@@ -432,22 +454,45 @@ slora_cpu_quantize_weights(slora_cpu_t *c, slora_err_t *err)
         q = &c->ql[l];
         memset(&op, 0, sizeof(op));
 
-        q->wq = slora_cpu_qalloc(L->wq, c->q_dim, cfg->hidden, &op, &failed);
-        q->wk = slora_cpu_qalloc(L->wk, c->kv_dim, cfg->hidden, &op,
-                                 &failed);
-        q->wv = slora_cpu_qalloc(L->wv, c->kv_dim, cfg->hidden, &op,
-                                 &failed);
-        q->wo = slora_cpu_qalloc(L->wo, cfg->hidden, c->q_dim, &op, &failed);
-        q->w_gate = slora_cpu_qalloc(L->w_gate, cfg->ffn, cfg->hidden, &op,
-                                     &failed);
-        q->w_up = slora_cpu_qalloc(L->w_up, cfg->ffn, cfg->hidden, &op,
-                                   &failed);
-        q->w_down = slora_cpu_qalloc(L->w_down, cfg->hidden, cfg->ffn, &op,
-                                     &failed);
+        w[SLORA_PROJ_Q] = L->wq;
+        w[SLORA_PROJ_K] = L->wk;
+        w[SLORA_PROJ_V] = L->wv;
+        w[SLORA_PROJ_O] = L->wo;
+        w[SLORA_PROJ_GATE] = L->w_gate;
+        w[SLORA_PROJ_UP] = L->w_up;
+        w[SLORA_PROJ_DOWN] = L->w_down;
 
-        if (l == cfg->n_layers - 1) {
-            c->q_output = slora_cpu_qalloc(c->model->w.output, cfg->vocab,
-                                           cfg->hidden, &op, &failed);
+        for (p = 0; p < SLORA_PROJ_N && !failed; p++) {
+            out = slora_proj_out_dim(cfg, p);
+            in = slora_proj_in_dim(cfg, p);
+
+            if (c->mode == SLORA_CPU_NATIVE) {
+                snprintf(name, sizeof(name), "blk.%d.%s.weight", (int) l,
+                         names[p]);
+                q->q41[p] = slora_cpu_native(c, name, w[p], out, in,
+                                             &failed);
+            }
+
+            if (q->q41[p] == NULL) {
+                q->q8[p] = slora_cpu_qalloc(w[p], out, in, &op, &failed);
+            }
+        }
+
+        if (l == cfg->n_layers - 1 && !failed) {
+            if (c->mode == SLORA_CPU_NATIVE) {
+                c->q41_output = slora_cpu_native(c, cfg->tied_embeddings
+                                                    ? "token_embd.weight"
+                                                    : "output.weight",
+                                                 c->model->w.output,
+                                                 cfg->vocab, cfg->hidden,
+                                                 &failed);
+            }
+
+            if (c->q41_output == NULL) {
+                c->q_output = slora_cpu_qalloc(c->model->w.output,
+                                               cfg->vocab, cfg->hidden, &op,
+                                               &failed);
+            }
         }
 
         if (!failed) {
@@ -457,10 +502,76 @@ slora_cpu_quantize_weights(slora_cpu_t *c, slora_err_t *err)
 
     if (failed) {
         return slora_err_set(err, SLORA_ERROR, "%s: cpu backend: out of "
-                             "memory for Q8_0 weights", c->model->path);
+                             "memory for quantized weights", c->model->path);
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * The packed Q4_1 copy of the file's tensor name, when the file holds it
+ * as Q4_1 [rows, cols] with cols a multiple of 64 and its first and last
+ * rows are, value for value, the model's f32 rows w (so the loader did
+ * not reorder them); NULL otherwise, and the caller takes Q8_0.
+ */
+
+static void *
+slora_cpu_native(slora_cpu_t *c, const char *name, const float *w,
+    int64_t rows, int32_t cols, int *failed)
+{
+    const slora_tensor_t       *t;
+    const slora_block_q4_1_t   *blk;
+    float                      *row;
+    void                       *p;
+    size_t                      size;
+    int64_t                     nb, r;
+    int                         same;
+
+    t = c->model->gguf != NULL ? slora_gguf_find_tensor(c->model->gguf, name)
+                               : NULL;
+    size = slora_q4_1_pack_size(rows, cols);
+
+    if (t == NULL || t->dtype != SLORA_DT_Q4_1 || t->n_dims != 2
+        || t->dims[0] != rows || t->dims[1] != cols || size == 0
+        || t->n_bytes != size || (uintptr_t) t->data % 2 != 0 || *failed)
+    {
+        return NULL;
+    }
+
+    blk = t->data;
+    nb = cols / SLORA_QK4_1;
+    row = malloc((size_t) cols * sizeof(float));
+
+    if (row == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+
+    same = 1;
+
+    for (r = 0; r < rows && same; r += rows - 1 > 0 ? rows - 1 : 1) {
+        slora_dequantize_q4_1(row, blk + r * nb, cols);
+        same = memcmp(row, w + r * cols, (size_t) cols * sizeof(float)) == 0;
+    }
+
+    free(row);
+
+    if (!same) {
+        return NULL;
+    }
+
+    if (posix_memalign(&p, 64, size) != 0) {
+        *failed = 1;
+        return NULL;
+    }
+
+    if (slora_q4_1_pack(p, size, blk, rows, cols) != 0) {
+        free(p);
+        return NULL;
+    }
+
+    return p;
 }
 
 
@@ -699,11 +810,14 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     lin.n = n;
     lin.n_gemm = 3;
     lin.g[0] = (slora_cpu_gemm_t) { q, h, L->wq, L->bq, c->q_dim, hidden,
-                                    Q->wq };
+                                    Q->q8[SLORA_PROJ_Q],
+                                    Q->q41[SLORA_PROJ_Q] };
     lin.g[1] = (slora_cpu_gemm_t) { k, h, L->wk, L->bk, c->kv_dim, hidden,
-                                    Q->wk };
+                                    Q->q8[SLORA_PROJ_K],
+                                    Q->q41[SLORA_PROJ_K] };
     lin.g[2] = (slora_cpu_gemm_t) { v, h, L->wv, L->bv, c->kv_dim, hidden,
-                                    Q->wv };
+                                    Q->q8[SLORA_PROJ_V],
+                                    Q->q41[SLORA_PROJ_V] };
 
     if (slora_cpu_linear(c, &lin) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR, "q, k, v projections failed");
@@ -745,7 +859,8 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 
     lin.n_gemm = 1;
     lin.g[0] = (slora_cpu_gemm_t) { o, att, L->wo, NULL, hidden, c->q_dim,
-                                    Q->wo };
+                                    Q->q8[SLORA_PROJ_O],
+                                    Q->q41[SLORA_PROJ_O] };
 
     if (slora_cpu_linear(c, &lin) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR, "o projection failed");
@@ -763,9 +878,11 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 
     lin.n_gemm = 2;
     lin.g[0] = (slora_cpu_gemm_t) { g, h, L->w_gate, NULL, cfg->ffn, hidden,
-                                    Q->w_gate };
+                                    Q->q8[SLORA_PROJ_GATE],
+                                    Q->q41[SLORA_PROJ_GATE] };
     lin.g[1] = (slora_cpu_gemm_t) { u, h, L->w_up, NULL, cfg->ffn, hidden,
-                                    Q->w_up };
+                                    Q->q8[SLORA_PROJ_UP],
+                                    Q->q41[SLORA_PROJ_UP] };
 
     if (slora_cpu_linear(c, &lin) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR, "gate, up projections failed");
@@ -790,7 +907,8 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 
     lin.n_gemm = 1;
     lin.g[0] = (slora_cpu_gemm_t) { o, g, L->w_down, NULL, hidden, cfg->ffn,
-                                    Q->w_down };
+                                    Q->q8[SLORA_PROJ_DOWN],
+                                    Q->q41[SLORA_PROJ_DOWN] };
 
     if (slora_cpu_linear(c, &lin) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR, "down projection failed");
@@ -816,29 +934,34 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
  * op, in one dispatch. Each share takes the same slice of the output
  * columns of every GEMM and runs a single-threaded OpenBLAS GEMM on it:
  * one pool of threads for the whole step, so OpenBLAS's workers and
- * ours never spin against each other. GEMMs with Q8_0 weights first get
- * x quantized into c->xq (the reserve sized it), once for the op.
+ * ours never spin against each other. GEMMs with quantized weights first
+ * get x quantized into c->xq (Q8_0) or c->xq41 (Q4_1), as the reserve
+ * sized them, once for the op.
  */
 
 static int
 slora_cpu_linear(slora_cpu_t *c, slora_cpu_linear_op_t *op)
 {
-    int  k, q;
+    int  k, q8, q41;
 
-    q = 0;
+    q8 = 0;
+    q41 = 0;
 
     for (k = 0; k < op->n_gemm; k++) {
         slora_assert(op->g[k].x == op->g[0].x && op->g[k].in == op->g[0].in);
-        q |= op->g[k].wq != NULL;
+        q8 |= op->g[k].wq != NULL && op->g[k].w41 == NULL;
+        q41 |= op->g[k].w41 != NULL;
     }
 
     atomic_store(&op->failed, 0);
+    op->xq = q8 ? c->xq.p : NULL;
+    op->xq_size = c->xq.cap;
+    op->xq41 = q41 ? c->xq41.p : NULL;
+    op->xq41_size = c->xq41.cap;
 
-    if (q) {
-        op->xq = c->xq.p;
-        op->xq_size = c->xq.cap;
-        slora_cpu_par(c, (int64_t) op->n * op->g[0].in, slora_cpu_xq_share,
-                      op);
+    if (q8 || q41) {
+        slora_cpu_par(c, (int64_t) op->n * op->g[0].in * (q8 + q41),
+                      slora_cpu_xq_share, op);
     }
 
     if (!atomic_load(&op->failed)) {
@@ -854,9 +977,15 @@ slora_cpu_xq_share(void *ctx, int ith, int nth)
 {
     slora_cpu_linear_op_t  *op = ctx;
 
-    if (slora_qmatmul_quantize(op->xq, op->xq_size, op->g[0].x, op->g[0].in,
-                               op->n, op->g[0].in, ith, nth)
-        != 0)
+    if ((op->xq != NULL
+         && slora_qmatmul_quantize(op->xq, op->xq_size, op->g[0].x,
+                                   op->g[0].in, op->n, op->g[0].in, ith, nth)
+            != 0)
+        || (op->xq41 != NULL
+            && slora_q4_1_quantize_act(op->xq41, op->xq41_size, op->g[0].x,
+                                       op->g[0].in, op->n, op->g[0].in, ith,
+                                       nth)
+               != 0))
     {
         atomic_store(&op->failed, 1);
     }
@@ -873,6 +1002,18 @@ slora_cpu_linear_share(void *ctx, int ith, int nth)
 
     for (k = 0; k < op->n_gemm; k++) {
         gm = &op->g[k];
+
+        if (gm->w41 != NULL) {
+            if (slora_q4_1_matmul(gm->y, gm->out, op->xq41, op->xq41_size,
+                                  gm->w41, gm->bias, op->n, gm->out, gm->in,
+                                  ith, nth)
+                != 0)
+            {
+                atomic_store(&op->failed, 1);
+            }
+
+            continue;
+        }
 
         if (gm->wq != NULL) {
             if (slora_qmatmul(gm->y, gm->out, op->xq, op->xq_size, gm->wq,
@@ -1127,7 +1268,7 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
     lin.n = m;
     lin.n_gemm = 1;
     lin.g[0] = (slora_cpu_gemm_t) { lout, lx, c->model->w.output, NULL, vocab,
-                                    hidden, c->q_output };
+                                    hidden, c->q_output, c->q41_output };
 
     if (slora_cpu_linear(c, &lin) != SLORA_OK) {
         return SLORA_ERROR;
@@ -1379,9 +1520,15 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
                                                     st->max_rank),
                           err)
            != SLORA_OK
-        || (c->q8
+        || (c->mode != SLORA_CPU_F32
             && slora_cpu_grow(&c->xq, slora_qmatmul_act_size((int64_t) n,
                                                              c->max_in),
+                              err)
+               != SLORA_OK)
+        || (c->mode == SLORA_CPU_NATIVE
+            && slora_cpu_grow(&c->xq41,
+                              slora_q4_1_act_size((int64_t) n,
+                                                  (c->max_in + 63) & ~63),
                               err)
                != SLORA_OK)
         || slora_cpu_grow(&c->lrow, m * sizeof(int32_t), err) != SLORA_OK
@@ -1522,7 +1669,7 @@ static void
 slora_cpu_free(slora_backend_t *b)
 {
     slora_cpu_t  *c;
-    int32_t       l;
+    int32_t       l, p;
 
     if (b == NULL) {
         return;
@@ -1558,22 +1705,21 @@ slora_cpu_free(slora_backend_t *b)
         slora_cpu_buf_free(&c->lx);
         slora_cpu_buf_free(&c->lout);
         slora_cpu_buf_free(&c->xq);
+        slora_cpu_buf_free(&c->xq41);
 
         if (c->ql != NULL) {
             for (l = 0; l < c->cfg.n_layers; l++) {
-                free(c->ql[l].wq);
-                free(c->ql[l].wk);
-                free(c->ql[l].wv);
-                free(c->ql[l].wo);
-                free(c->ql[l].w_gate);
-                free(c->ql[l].w_up);
-                free(c->ql[l].w_down);
+                for (p = 0; p < SLORA_PROJ_N; p++) {
+                    free(c->ql[l].q8[p]);
+                    free(c->ql[l].q41[p]);
+                }
             }
 
             free(c->ql);
         }
 
         free(c->q_output);
+        free(c->q41_output);
 
         free(c);
     }

@@ -200,7 +200,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
 
     e->backend = slora_backend_cpu_create(e->conf.n_threads,
                                           conf->weights != NULL
-                                          ? conf->weights : "q8_0", err);
+                                          ? conf->weights : "native", err);
     e->conf.weights = NULL;
     if (e->backend == NULL) {
         goto failed;
@@ -739,6 +739,25 @@ slora_engine_adapters(slora_engine_t *e, const char ***names)
     *names = list;
 
     return n;
+}
+
+
+int
+slora_engine_tenant(slora_engine_t *e, const char *name,
+    const slora_catalog_tenant_t **t, slora_err_t *err)
+{
+    if (!e->redis) {
+        return slora_err_set(err, SLORA_ERROR, "tenant %.64s: the catalog "
+                             "is the adapter directory, which has no "
+                             "tenants", name);
+    }
+
+    if (!slora_catalog_valid_name(name)) {
+        return slora_err_set(err, SLORA_DECLINED, "unknown tenant "
+                             "\"%.64s\" (not a valid name)", name);
+    }
+
+    return slora_catalog_tenant(e->catalog, name, t, err);
 }
 
 

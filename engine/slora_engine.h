@@ -34,8 +34,10 @@ typedef struct {
     const char   *model_path;       /* GGUF file or HF folder */
     const char   *adapter_dir;      /* embedded catalog: sub-folder = adapter */
     const char   *device;           /* "cpu" (default) */
-    const char   *weights;          /* CPU GEMM weights: "q8_0" (NULL,
-                                       the default) or "f32" (exact) */
+    const char   *weights;          /* CPU GEMM weights: "native" (NULL,
+                                       the default: the file's Q4_1
+                                       blocks, else Q8_0), "q8_0" or
+                                       "f32" (exact) */
     int32_t       n_threads;        /* 0: all cores */
     size_t        pool_bytes;       /* 0: default (KV for max_running
                                        sequences of max_ctx plus room) */
@@ -241,6 +243,14 @@ void slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st);
  * count; names[i] stay valid until the next call or slora_engine_free.
  * With Redis: those read so far. */
 int32_t slora_engine_adapters(slora_engine_t *e, const char ***names);
+
+/* The tenant's catalog entry (Redis only), for its model list; valid
+ * until the next step. SLORA_AGAIN: the catalog is reading it (call
+ * again after the wake fd), SLORA_DECLINED: unknown, SLORA_UNAVAILABLE:
+ * Redis does not answer and it was never read, SLORA_ERROR: the catalog
+ * is the adapter directory (no tenants). */
+int slora_engine_tenant(slora_engine_t *e, const char *name,
+    const slora_catalog_tenant_t **t, slora_err_t *err);
 
 /* Readable (an eventfd) when the catalog or prefetch thread has news;
  * slora_engine_step() reads it. */

@@ -1,14 +1,17 @@
 /*
- * test_forward_q8.c: the CPU backend's Q8_0 weights on the real
- * SmolLM2-135M-Instruct Q4_1 model, against its own f32 path. For every
+ * test_forward_q8.c: the CPU backend's quantized weights, "q8_0" (every
+ * matrix requantized to Q8_0) and "native" (the file's own Q4_1 blocks,
+ * Q8_0 for its Q8_0 output matrix), on the real SmolLM2-135M-Instruct
+ * Q4_1 model, against its own f32 path. For every
  * prompt of t/golden/forward/q4_1.json the prefill logits must stay
  * close to f32's: the rms difference, relative to the rms logit, within
  * 3 times that of llama.cpp's own quantized kernels (its Q4_1 x Q8_1
  * logits in the goldens) or under 5%. The greedy tokens are compared
- * and the agreement reported (Q8_0 may part ways after a while, but the
- * first token must agree in most prompts). Then batch invariance: 16
- * sequences of different lengths in one step give, row for row, the
- * same logits to the bit as each sequence alone.
+ * and the agreement reported (quantized weights may part ways after a
+ * while, but the first token must agree in most prompts). "native" must
+ * not give q8_0's logits (it reads other weights). Then batch
+ * invariance, for both: 16 sequences of different lengths in one step
+ * give, row for row, the same logits to the bit as each sequence alone.
  *
  * The one idea: like test_forward_golden.c, no pool and no engine: the
  * test lays out the arena's KV pages itself.
@@ -33,6 +36,7 @@
 #define SEQ_PAGES    8                  /* 128 positions per sequence */
 #define N_SEQS       16
 #define N_GREEDY     32
+#define N_MODES      2
 
 
 typedef struct {
@@ -197,8 +201,8 @@ greedy(env_t *e, const slora_model_t *m, int32_t *toks, int32_t n,
 
 
 static void
-test_batch_invariance(env_t *e, const slora_model_t *m, const int32_t *ids,
-    int32_t n_ids)
+test_batch_invariance(env_t *e, const char *mode, const slora_model_t *m,
+    const int32_t *ids, int32_t n_ids)
 {
     slora_batch_seq_t   seqs[N_SEQS];
     slora_batch_t       b;
@@ -244,7 +248,7 @@ test_batch_invariance(env_t *e, const slora_model_t *m, const int32_t *ids,
     b.logits = all;
 
     ok(e->be->forward(e->be, &b, e->loff, e->page_elems, TPP, &err)
-       == SLORA_OK, "q8_0: %d sequences, %d rows in one step", N_SEQS,
+       == SLORA_OK, "%s: %d sequences, %d rows in one step", mode, N_SEQS,
        total);
 
     bad = 0;
@@ -272,8 +276,8 @@ test_batch_invariance(env_t *e, const slora_model_t *m, const int32_t *ids,
                != 0;
     }
 
-    ok(bad == 0, "q8_0: each sequence alone gives its batch row's logits "
-       "to the bit (%d of %d differ)", bad, N_SEQS);
+    ok(bad == 0, "%s: each sequence alone gives its batch row's logits "
+       "to the bit (%d of %d differ)", mode, bad, N_SEQS);
 
     free(pages); free(toks); free(all); free(one);
 }
@@ -282,19 +286,21 @@ test_batch_invariance(env_t *e, const slora_model_t *m, const int32_t *ids,
 int
 main(void)
 {
-    slora_model_t  *m;
-    slora_err_t     err;
-    cJSON          *root, *cases, *cs, *model, *pids, *name;
-    char           *json;
-    env_t           f32, q8;
-    int32_t        *toks, n, i, same, prefix, got_f[N_GREEDY];
-    int32_t         got_q[N_GREEDY], first_ok, n_cases, tot_same;
-    float          *lf, *lq;
-    double          d, mx, num, den, ref;
-    float          *gold;
-    char            path[512];
-    size_t          len;
-    int             run_ok;
+    static const char  *modes[N_MODES] = { "q8_0", "native" };
+    slora_model_t      *m;
+    slora_err_t         err;
+    cJSON              *root, *cases, *cs, *model, *pids, *name;
+    char               *json;
+    env_t               f32, qe[N_MODES];
+    int32_t            *toks, n, i, k, same, prefix, got_f[N_GREEDY];
+    int32_t             got_q[N_GREEDY], first_ok[N_MODES], n_cases;
+    int32_t             tot_same[N_MODES], differ;
+    float              *lf, *lq, *l8;
+    double              d, mx, num, den, ref;
+    float              *gold;
+    char                path[512];
+    size_t              len;
+    int                 run_ok;
 
     json = slurp(GOLDEN);
     if (json == NULL) {
@@ -316,13 +322,18 @@ main(void)
     }
 
     env_init(&f32, m, "f32");
-    env_init(&q8, m, "q8_0");
+
+    for (k = 0; k < N_MODES; k++) {
+        env_init(&qe[k], m, modes[k]);
+        first_ok[k] = 0;
+        tot_same[k] = 0;
+    }
 
     lf = malloc((size_t) m->cfg.vocab * sizeof(float));
     lq = malloc((size_t) m->cfg.vocab * sizeof(float));
-    first_ok = 0;
+    l8 = malloc((size_t) m->cfg.vocab * sizeof(float));
     n_cases = 0;
-    tot_same = 0;
+    differ = 0;
 
     cJSON_ArrayForEach(cs, cases) {
         name = cJSON_GetObjectItem(cs, "name");
@@ -341,25 +352,17 @@ main(void)
         }
 
         run_ok = greedy(&f32, m, toks, n, got_f, lf) == 0;
-        run_ok &= greedy(&q8, m, toks, n, got_q, lq) == 0;
-
-        d = 0;
-        mx = 1e-30;
-        num = 0;
-        den = 1e-30;
-        for (i = 0; i < m->cfg.vocab; i++) {
-            d = fmax(d, fabs((double) lq[i] - lf[i]));
-            mx = fmax(mx, fabs((double) lf[i]));
-            num += ((double) lq[i] - lf[i]) * ((double) lq[i] - lf[i]);
-            den += (double) lf[i] * lf[i];
-        }
-        num = sqrt(num / den);
 
         /* yardstick: llama.cpp's own quantized kernels on this model */
         snprintf(path, sizeof(path), "t/golden/forward/%s.q4_1.f32",
                  name->valuestring);
         gold = slurp_n(path, &len);
         ref = -1;
+        den = 1e-30;
+
+        for (i = 0; i < m->cfg.vocab; i++) {
+            den += (double) lf[i] * lf[i];
+        }
 
         if (gold != NULL && len == (size_t) m->cfg.vocab * sizeof(float)) {
             ref = 0;
@@ -371,48 +374,89 @@ main(void)
 
         free(gold);
 
-        same = 0;
-        prefix = -1;
-        for (i = 0; i < N_GREEDY; i++) {
-            same += got_q[i] == got_f[i];
-            if (prefix < 0 && got_q[i] != got_f[i]) {
-                prefix = i;
+        for (k = 0; k < N_MODES; k++) {
+            run_ok &= greedy(&qe[k], m, toks, n, got_q, lq) == 0;
+
+            if (k == 0) {
+                memcpy(l8, lq, (size_t) m->cfg.vocab * sizeof(float));
+
+            } else {
+                differ += memcmp(l8, lq, (size_t) m->cfg.vocab
+                                         * sizeof(float))
+                          != 0;
             }
+
+            d = 0;
+            mx = 1e-30;
+            num = 0;
+            for (i = 0; i < m->cfg.vocab; i++) {
+                d = fmax(d, fabs((double) lq[i] - lf[i]));
+                mx = fmax(mx, fabs((double) lf[i]));
+                num += ((double) lq[i] - lf[i]) * ((double) lq[i] - lf[i]);
+            }
+            num = sqrt(num / den);
+
+            same = 0;
+            prefix = -1;
+            for (i = 0; i < N_GREEDY; i++) {
+                same += got_q[i] == got_f[i];
+                if (prefix < 0 && got_q[i] != got_f[i]) {
+                    prefix = i;
+                }
+            }
+            prefix = prefix < 0 ? N_GREEDY : prefix;
+
+            ok(run_ok && ref >= 0 && num < fmax(0.05, 3 * ref), "%s: "
+               "%d-token prompt: %s prefill logits: rms difference %.4f of "
+               "f32's rms, llama.cpp's own %.4f (max %.3f of max |logit|)",
+               name->valuestring, n, modes[k], num, ref, d / mx);
+            diag("%s: %s greedy tokens: %d of %d agree with f32, first %d "
+                 "identical", name->valuestring, modes[k], same, N_GREEDY,
+                 prefix);
+
+            first_ok[k] += got_q[0] == got_f[0];
+            tot_same[k] += same;
         }
-        prefix = prefix < 0 ? N_GREEDY : prefix;
 
-        ok(run_ok && ref >= 0 && num < fmax(0.05, 3 * ref), "%s: "
-           "%d-token prompt: q8_0 prefill logits: rms difference %.4f of "
-           "f32's rms, llama.cpp's own %.4f (max %.3f of max |logit|)",
-           name->valuestring, n, num, ref, d / mx);
-        diag("%s: greedy tokens: %d of %d agree, first %d identical",
-             name->valuestring, same, N_GREEDY, prefix);
-
-        first_ok += got_q[0] == got_f[0];
-        tot_same += same;
         n_cases++;
         free(toks);
     }
 
-    ok(n_cases > 0 && 2 * first_ok > n_cases, "q8_0 picks f32's first "
-       "token in %d of %d prompts", first_ok, n_cases);
-    diag("greedy agreement over all prompts: %d of %d tokens", tot_same,
-         n_cases * N_GREEDY);
+    for (k = 0; k < N_MODES; k++) {
+        ok(n_cases > 0 && 2 * first_ok[k] > n_cases, "%s picks f32's first "
+           "token in %d of %d prompts", modes[k], first_ok[k], n_cases);
+        diag("%s: greedy agreement with f32 over all prompts: %d of %d "
+             "tokens", modes[k], tot_same[k], n_cases * N_GREEDY);
+    }
+
+    ok(n_cases > 0 && differ == n_cases, "native's prefill logits differ "
+       "from q8_0's in %d of %d prompts (it reads the Q4_1 blocks)",
+       differ, n_cases);
 
     pids = cJSON_GetObjectItem(cJSON_GetArrayItem(cases, 0), "prompt_ids");
     toks = malloc(cJSON_GetArraySize(pids) * sizeof(int32_t));
     for (i = 0; i < cJSON_GetArraySize(pids); i++) {
         toks[i] = cJSON_GetArrayItem(pids, i)->valueint;
     }
-    test_batch_invariance(&q8, m, toks, cJSON_GetArraySize(pids));
+
+    for (k = 0; k < N_MODES; k++) {
+        test_batch_invariance(&qe[k], modes[k], m, toks,
+                              cJSON_GetArraySize(pids));
+    }
+
     free(toks);
 
     f32.be->free(f32.be);
-    q8.be->free(q8.be);
     free(f32.loff);
-    free(q8.loff);
+
+    for (k = 0; k < N_MODES; k++) {
+        qe[k].be->free(qe[k].be);
+        free(qe[k].loff);
+    }
+
     free(lf);
     free(lq);
+    free(l8);
     slora_model_free(m);
     cJSON_Delete(root);
 

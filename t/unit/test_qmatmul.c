@@ -1,12 +1,17 @@
 /*
- * test_qmatmul.c: the Q8_0 kernels. Quantization follows ggml's rule (f16
- * scale of max|x| / 127, quants within +-127, error at most half a step
- * plus the scale's f16 rounding); every instruction set the CPU runs
- * gives the portable C dot product to the bit, and so does every output
+ * test_qmatmul.c: the Q8_0 and Q4_1 kernels. Quantization follows ggml's
+ * rule (f16 scale of max|x| / 127, quants within +-127, error at most
+ * half a step plus the scale's f16 rounding); every instruction set the
+ * CPU runs gives the portable C dot product to the bit, and so does every
+ * output
  * of the matrix product; it matches an f32 product of the dequantized
  * weights and activations to 1e-5 and the unquantized one to 2e-2; a
  * row's output is the same to the bit alone and in a batch of 16, and
- * in 1 or 3 shares; bias is added; bad shapes are refused.
+ * in 1 or 3 shares; bias is added; bad shapes are refused. The Q4_1
+ * kernels (packed file blocks times int8 activations) are held to the
+ * same: ggml's Q4_1 rounding, every ISA equal to C to the bit, 1e-5 of
+ * the f32 product of the dequantized operands, batch and share
+ * invariance.
  */
 
 #include <stdint.h>
@@ -285,6 +290,245 @@ test_matmul_case(int64_t n, int32_t out, int32_t in)
 }
 
 
+static void
+test_quantize_q4_1(void)
+{
+    slora_block_q4_1_t  *q;
+    float               *x, *xd, mn, mx, step, d;
+    int64_t              n, b, i;
+    int                  bad_d, bad_e;
+
+    n = 32 * 200;
+    x = frand_vec(n, 3.0f);
+    xd = malloc(n * sizeof(float));
+    q = malloc((n / 32) * sizeof(slora_block_q4_1_t));
+
+    for (i = 0; i < 32; i++) {
+        x[5 * 32 + i] = 0.25f;                  /* a constant block */
+    }
+
+    ok(slora_quantize_q4_1(q, x, n) == 0
+       && slora_dequantize_q4_1(xd, q, n) == 0, "Q4_1 quantize and back");
+
+    bad_d = bad_e = 0;
+
+    for (b = 0; b < n / 32; b++) {
+        mn = mx = x[b * 32];
+        for (i = 1; i < 32; i++) {
+            mn = fminf(mn, x[b * 32 + i]);
+            mx = fmaxf(mx, x[b * 32 + i]);
+        }
+
+        step = (mx - mn) / 15.0f;
+        bad_d += q[b].d != slora_f32_to_f16(step)
+                 || q[b].m != slora_f32_to_f16(mn);
+        d = slora_f16_to_f32(q[b].d);
+
+        for (i = 0; i < 32; i++) {
+            bad_e += fabsf(xd[b * 32 + i] - x[b * 32 + i])
+                     > 0.5f * step + 15.0f * fabsf(d - step)
+                       + fabsf(slora_f16_to_f32(q[b].m) - mn) + 1e-6f;
+        }
+    }
+
+    ok(bad_d == 0, "Q4_1 d = f16((max - min) / 15), m = f16(min) (%d bad)",
+       bad_d);
+    ok(bad_e == 0, "Q4_1 values within half a step (%d bad)", bad_e);
+    ok(xd[5 * 32 + 3] == 0.25f, "Q4_1 constant block comes back exactly");
+    ok(slora_quantize_q4_1(q, x, 48) == -1, "Q4_1: a length not a multiple "
+       "of 32 is refused");
+
+    free(x); free(xd); free(q);
+}
+
+
+/* A packed [out, in] Q4_1 matrix of random weights, and its values. */
+static void *
+q41_matrix(int32_t out, int32_t in, float amp, float **deq)
+{
+    slora_block_q4_1_t  *blk;
+    float               *w;
+    size_t               size;
+    void                *pk;
+
+    w = frand_vec((int64_t) out * in, amp);
+    blk = malloc((int64_t) out * (in / 32) * sizeof(slora_block_q4_1_t));
+    size = slora_q4_1_pack_size(out, in);
+    pk = malloc(size);
+
+    if (blk == NULL || pk == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    slora_quantize_q4_1(blk, w, (int64_t) out * in);
+    if (slora_q4_1_pack(pk, size, blk, out, in) != 0) {
+        BAIL_OUT("q4_1 pack failed");
+    }
+
+    if (deq != NULL) {
+        slora_dequantize_q4_1(w, blk, (int64_t) out * in);
+        *deq = w;
+
+    } else {
+        free(w);
+    }
+
+    free(blk);
+    return pk;
+}
+
+
+static void
+test_isa_q4_1(void)
+{
+    static const char   *names[] = { "auto", "C", "AVX2", "AVX512-VNNI" };
+    static const int32_t ins[] = { 64, 128, 576, 640, 1536 };
+    slora_block_q4_1_t  *blk;
+    float               *f, ref, got;
+    void                *w, *xq;
+    size_t               xs, ws;
+    int32_t              k, in, isa, bad, runs, c;
+
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+        if (!slora_qmatmul_isa_supported(isa)) {
+            ok(1, "%s: not on this CPU", names[isa]);
+            continue;
+        }
+
+        bad = 0;
+        runs = 0;
+
+        for (k = 0; k < 100; k++) {
+            in = ins[k % 5];
+            w = q41_matrix(3, in, k % 7 == 0 ? 1e3f : 1.0f, NULL);
+            xs = slora_q4_1_act_size(2, in);
+            xq = malloc(xs);
+            f = frand_vec(2 * in, k % 5 == 0 ? 1e-3f : 1.0f);
+
+            /* extremes: every nibble 15 against +-127 */
+            if (k == 3) {
+                for (c = 0; c < in; c++) {
+                    f[c] = c % 3 == 0 ? -1.0f : 1.0f;
+                }
+                blk = calloc(3 * (in / 32), sizeof(slora_block_q4_1_t));
+                for (c = 0; c < 3 * (in / 32); c++) {
+                    memset(blk[c].qs, 0xff, 16);
+                    blk[c].d = slora_f32_to_f16(0.5f);
+                    blk[c].m = slora_f32_to_f16(-3.0f);
+                }
+                ws = slora_q4_1_pack_size(3, in);
+                slora_q4_1_pack(w, ws, blk, 3, in);
+                free(blk);
+            }
+
+            slora_q4_1_quantize_act(xq, xs, f, in, 2, in, 0, 1);
+
+            for (c = 0; c < 3; c++) {
+                ref = slora_qdot_q4_1(w, 3, in, c, xq, k % 2, SLORA_QISA_C);
+                got = slora_qdot_q4_1(w, 3, in, c, xq, k % 2, isa);
+                bad += memcmp(&ref, &got, sizeof(float)) != 0;
+                runs++;
+            }
+
+            free(w); free(xq); free(f);
+        }
+
+        ok(bad == 0, "Q4_1: %s dot == C dot to the bit (%d of %d differ)",
+           names[isa], bad, runs);
+    }
+
+    ok(isnan(slora_qdot_q4_1(&bad, 1, 32, 0, &bad, 0, SLORA_QISA_C)),
+       "Q4_1 dot refuses in = 32");
+}
+
+
+static void
+test_matmul_q4_1_case(int64_t n, int32_t out, int32_t in)
+{
+    slora_block_q8_0_t  *x8;
+    float               *wd, *x, *xd, *y, *y3, *y1, *bias, v;
+    double              *ref, e;
+    void                *w, *xq;
+    size_t               xs;
+    int64_t              t, c;
+    int                  ith, bad;
+
+    w = q41_matrix(out, in, 0.1f, &wd);
+    x = frand_vec(n * in, 1.5f);
+    xd = malloc(n * in * sizeof(float));
+    x8 = malloc(n * (in / 32) * sizeof(slora_block_q8_0_t));
+    y = malloc(n * out * sizeof(float));
+    y3 = malloc(n * out * sizeof(float));
+    y1 = malloc(out * sizeof(float));
+    bias = frand_vec(out, 1.0f);
+    ref = malloc(n * out * sizeof(double));
+    xs = slora_q4_1_act_size(n, in);
+    xq = malloc(xs);
+
+    ok(slora_q4_1_quantize_act(xq, xs, x, in, n, in, 0, 1) == 0
+       && slora_q4_1_matmul(y, out, xq, xs, w, NULL, n, out, in, 0, 1) == 0,
+       "q4_1 matmul %lldx%d.%dT runs", (long long) n, in, out);
+
+    bad = 0;
+    for (t = 0; t < n; t++) {
+        for (c = 0; c < out; c++) {
+            v = slora_qdot_q4_1(w, out, in, c, xq, t, SLORA_QISA_C);
+            bad += memcmp(&v, &y[t * out + c], sizeof(float)) != 0;
+        }
+    }
+    ok(bad == 0, "q4_1 matmul %lldx%d.%dT == C dot products to the bit (%d "
+       "differ)", (long long) n, in, out, bad);
+
+    /* the activations are Q8_0's quants and scales */
+    slora_quantize_q8_0(x8, x, n * in);
+    slora_dequantize_q8_0(xd, x8, n * in);
+    matmul_ref(ref, xd, wd, n, out, in);
+    e = err_rel(y, ref, n * out);
+    ok(e < 1e-5, "q4_1 matmul %lldx%d.%dT == f32 product of the dequantized "
+       "operands: %.2e", (long long) n, in, out, e);
+
+    matmul_ref(ref, x, wd, n, out, in);
+    e = err_rel(y, ref, n * out);
+    ok(e < 2e-2, "q4_1 matmul %lldx%d.%dT vs unquantized activations: %.2e",
+       (long long) n, in, out, e);
+
+    memset(xq, 0, xs);
+    bad = 0;
+    for (ith = 2; ith >= 0; ith--) {
+        bad += slora_q4_1_quantize_act(xq, xs, x, in, n, in, ith, 3);
+    }
+    for (ith = 2; ith >= 0; ith--) {
+        bad += slora_q4_1_matmul(y3, out, xq, xs, w, NULL, n, out, in, ith,
+                                 3);
+    }
+    ok(bad == 0 && memcmp(y3, y, n * out * sizeof(float)) == 0,
+       "q4_1 matmul %lldx%d.%dT in 3 shares == 1 share", (long long) n, in,
+       out);
+
+    bad = 0;
+    for (t = 0; t < n; t++) {
+        slora_q4_1_quantize_act(xq, xs, x + t * in, in, 1, in, 0, 1);
+        slora_q4_1_matmul(y1, out, xq, xs, w, NULL, 1, out, in, 0, 1);
+        bad += memcmp(y1, y + t * out, out * sizeof(float)) != 0;
+    }
+    ok(bad == 0, "q4_1 matmul: each of %lld rows alone == in the batch (%d "
+       "differ)", (long long) n, bad);
+
+    slora_q4_1_quantize_act(xq, xs, x, in, n, in, 0, 1);
+    slora_q4_1_matmul(y3, out, xq, xs, w, bias, n, out, in, 0, 1);
+    bad = 0;
+    for (t = 0; t < n; t++) {
+        for (c = 0; c < out; c++) {
+            bad += y3[t * out + c] != y[t * out + c] + bias[c];
+        }
+    }
+    ok(bad == 0, "q4_1 matmul adds the bias");
+
+    free(w); free(wd); free(x); free(xd); free(x8); free(y); free(y3);
+    free(y1); free(bias); free(ref); free(xq);
+}
+
+
 int
 main(void)
 {
@@ -299,6 +543,14 @@ main(void)
     test_matmul_case(5, 576, 1536);
     test_matmul_case(3, 7, 32);
 
+    test_quantize_q4_1();
+    test_isa_q4_1();
+    test_matmul_q4_1_case(16, 200, 576);
+    test_matmul_q4_1_case(1, 1536, 576);
+    test_matmul_q4_1_case(5, 576, 1536);
+    test_matmul_q4_1_case(3, 7, 64);
+    test_matmul_q4_1_case(2, 33, 640);
+
     memset(blk, 0, sizeof(blk));
     memset(x, 0, sizeof(x));
     ok(slora_qmatmul_quantize(blk, sizeof(blk), x, 40, 1, 40, 0, 1) == -1,
@@ -307,6 +559,13 @@ main(void)
        == -1, "qmatmul refuses a short activation buffer");
     ok(slora_qmatmul(y, 4, blk, sizeof(blk), blk, NULL, 1, 1, 64, 1, 1)
        == -1, "qmatmul refuses share 1 of 1");
+    ok(slora_q4_1_pack_size(4, 96) == 0
+       && slora_q4_1_pack(y, sizeof(y), (slora_block_q4_1_t *) x, 1, 96)
+          == -1, "q4_1 refuses in not a multiple of 64");
+    ok(slora_q4_1_quantize_act(x, 100, x, 64, 1, 64, 0, 1) == -1,
+       "q4_1 refuses a short activation buffer");
+    ok(slora_q4_1_matmul(y, 4, x, sizeof(x), x, NULL, 1, 1, 64, 1, 1) == -1,
+       "q4_1 matmul refuses share 1 of 1");
 
     return done_testing();
 }

@@ -33,7 +33,7 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 0
 };
 
 
@@ -116,15 +116,18 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     rc = SLORA_ERROR;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (item == NULL || cJSON_IsNull(item)) {
+    if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {
+        req->model.data = "default";
+        req->model.len = 7;
+
+    } else if (item == NULL || cJSON_IsNull(item)) {
         slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                           "missing_required_parameter", "model",
                           "you must provide a model parameter");
         goto done;
-    }
 
-    if (slora_openai_string(item, "model", &req->model, req, err)
-        != SLORA_OK)
+    } else if (slora_openai_string(item, "model", &req->model, req, err)
+               != SLORA_OK)
     {
         goto done;
     }

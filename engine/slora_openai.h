@@ -42,6 +42,8 @@ typedef struct {
 typedef struct {
     uint32_t              max_stops;        /* 0..SLORA_OPENAI_MAX_STOPS */
     int32_t               max_tokens;       /* upper bound of the field */
+    int                   model_optional;   /* a missing or null model
+                                               reads as "default" */
 } slora_openai_limits_t;
 
 

@@ -247,6 +247,12 @@ slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
         }
 
         s->gen++;
+        s->op = SLORA_OP_GENERATE;
+        s->adapter[0] = '\0';
+        s->tenant[0] = '\0';
+        s->err_code[0] = '\0';
+        s->answer_len = 0;
+        s->more = 0;
         atomic_store(&s->refs, SLORA_REF_WORKER);
         atomic_store(&s->cancel, 0);
         atomic_store(&s->n_out, 0);

@@ -32,9 +32,11 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      2
+#define SLORA_QUEUE_VERSION      3
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
+#define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
+#define SLORA_QUEUE_CODE_LEN     32     /* OpenAI error code */
 #define SLORA_QUEUE_ERR_LEN      256
 #define SLORA_QUEUE_STOP_IDS     16
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
@@ -51,6 +53,30 @@ typedef enum {
     SLORA_SLOT_FINISHED,                /* n_out final, finish set */
     SLORA_SLOT_FAILED                   /* err_status and err set */
 } slora_slot_state_e;
+
+
+/*
+ * What a slot asks of the engine. GENERATE runs a request; the others are
+ * answered at once (or after the catalog has read a name) by the engine
+ * process, which writes its answer into the slot's prompt buffer, read as
+ * bytes (answer_len of them), and then finishes the slot:
+ *   MODELS    the adapters the slot's tenant may use (no tenant: those the
+ *             catalog knows), sorted by name, each "d" (the tenant's
+ *             default) or "-", the name and a NUL;
+ *   ADAPTERS  the adapter list with tiers, comma-separated JSON objects;
+ *   LOAD, UNLOAD, PIN, UNPIN  on the adapter named in slot->adapter.
+ * Listings start after the name in slot->adapter ("": from the first); one
+ * that did not fit sets more and leaves the last name it wrote there.
+ */
+typedef enum {
+    SLORA_OP_GENERATE = 0,
+    SLORA_OP_MODELS,
+    SLORA_OP_ADAPTERS,
+    SLORA_OP_LOAD,
+    SLORA_OP_UNLOAD,
+    SLORA_OP_PIN,
+    SLORA_OP_UNPIN
+} slora_op_e;
 
 
 /* Histograms: cumulative buckets in seconds (Prometheus "le"), the last
@@ -111,8 +137,11 @@ typedef struct {
     _Atomic int32_t    n_out;           /* tokens published */
     uint32_t           gen;             /* bumped at every claim */
     uint32_t           epoch;           /* engine epoch that ran it */
+    uint32_t           op;              /* slora_op_e */
 
-    char               adapter[SLORA_QUEUE_ADAPTER_LEN]; /* "": base */
+    char               adapter[SLORA_QUEUE_ADAPTER_LEN]; /* "": base;
+                                           "default": the tenant's */
+    char               tenant[SLORA_QUEUE_TENANT_LEN];   /* "": none */
 
     float              temperature;
     float              top_p;
@@ -127,6 +156,10 @@ typedef struct {
     int32_t            finish;          /* slora_finish_e */
     int32_t            err_status;      /* HTTP status of a failure */
     char               err[SLORA_QUEUE_ERR_LEN];
+    char               err_code[SLORA_QUEUE_CODE_LEN];  /* "": by status */
+
+    uint32_t           answer_len;      /* bytes of an op's answer */
+    uint32_t           more;            /* a listing goes on */
 
     int64_t            t_submit_ns;     /* CLOCK_MONOTONIC */
     int64_t            t_start_ns;
@@ -177,6 +210,23 @@ typedef struct {
     _Atomic uint64_t   adapter_loads;
     _Atomic uint64_t   adapter_evictions;
     _Atomic uint64_t   adapter_hits;
+    _Atomic uint64_t   adapter_uploads;     /* host -> pool */
+    _Atomic int32_t    adapters_pinned;
+    _Atomic int32_t    resolving;           /* waiting on the catalog */
+    _Atomic uint64_t   host_bytes;          /* host tier, now */
+    _Atomic uint64_t   host_budget;
+    _Atomic uint64_t   host_hits;
+    _Atomic uint64_t   host_misses;
+    _Atomic uint64_t   host_evictions;
+    _Atomic uint64_t   prefetched;
+    _Atomic uint64_t   load_errors;
+    _Atomic uint32_t   catalog_redis;
+    _Atomic uint32_t   catalog_up;
+    _Atomic uint64_t   catalog_hits;
+    _Atomic uint64_t   catalog_misses;
+    _Atomic uint64_t   catalog_fetches;
+    _Atomic uint64_t   catalog_invalidations;
+    _Atomic uint64_t   catalog_reconnects;
     slora_hist_t       step_seconds;
 
     /* request accounting, written by workers */

@@ -11,6 +11,15 @@
  * that changed, once per step. A worker never waits on the engine and the
  * engine never waits on a worker: output buffers hold max_tokens.
  *
+ * Requests that are not generations (slot->op: the model list of a
+ * tenant, the admin operations on adapters) are answered here, on the
+ * engine's thread, into the slot's prompt buffer; one whose catalog entry
+ * is still being read from Redis waits in the pending set and is retried
+ * after every step, which runs whenever the engine's wake fd says the
+ * catalog has news. An engine error becomes an HTTP status and an OpenAI
+ * error code in the slot (ngx_http_slora_engine_fail), so the worker
+ * answers 403, 404 or 503 for what the engine found at resolution.
+ *
  * Process hygiene (notes/toolchain.md section 2): the engine reads its
  * channel (QUIT drains running requests, TERMINATE exits), dies with the
  * master (PR_SET_PDEATHSIG), resets the signal mask the master blocked
@@ -24,7 +33,11 @@
 #include <sys/prctl.h>
 
 #include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
 #include <ngx_channel.h>
+
+
+#define NGX_HTTP_SLORA_STATS_NS  (250 * 1000000LL)
 
 
 typedef struct {
@@ -38,8 +51,13 @@ typedef struct {
     uint8_t                     *active;      /* [n_slots] */
     uint8_t                     *cancelled;   /* [n_slots] */
     uint8_t                     *dirty;       /* [n_slots] */
+    uint8_t                     *pending;     /* [n_slots] ops waiting on
+                                                 the catalog */
     uint32_t                    *dirty_list;  /* [n_slots] */
     uint32_t                     n_dirty;
+    uint32_t                     n_pending;
+    int64_t                      stats_ns;    /* last published */
+    unsigned                     redis:1;
     unsigned                     quitting:1;
 } ngx_http_slora_engine_ctx_t;
 
@@ -57,6 +75,18 @@ static ngx_uint_t ngx_http_slora_engine_take(
     ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec,
     uint32_t i);
+static void ngx_http_slora_engine_fail(ngx_http_slora_engine_ctx_t *ec,
+    uint32_t i, slora_errcode_e code, const char *msg);
+static void ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec,
+    uint32_t i);
+static void ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec);
+static int ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err);
+static int ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err);
+static ngx_uint_t ngx_http_slora_engine_put(slora_slot_t *s, u_char *buf,
+    size_t cap, const u_char *rec, size_t len, const char *name);
+static int ngx_http_slora_cmp_names(const void *a, const void *b);
 static void ngx_http_slora_engine_event(void *data,
     const slora_event_t *ev);
 static void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec,
@@ -248,7 +278,7 @@ ngx_http_slora_close_fds(int sfd, int *fds, ngx_uint_t n)
 static void
 ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 {
-    int                           timeout, rc, busy;
+    int                           timeout, rc, busy, wake;
     int64_t                       t0;
     uint64_t                      v;
     struct pollfd                 pfd[3];
@@ -270,7 +300,8 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
     }
 
     ec.n_slots = ec.q->geom.n_slots;
-    ec.active = ngx_calloc(ec.n_slots * 3, cycle->log);
+    ec.redis = ec.smcf->redis_url.len > 0;
+    ec.active = ngx_calloc(ec.n_slots * 4, cycle->log);
     ec.dirty_list = ngx_calloc(ec.n_slots * sizeof(uint32_t), cycle->log);
 
     if (ec.active == NULL || ec.dirty_list == NULL) {
@@ -279,6 +310,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 
     ec.cancelled = ec.active + ec.n_slots;
     ec.dirty = ec.cancelled + ec.n_slots;
+    ec.pending = ec.dirty + ec.n_slots;
 
     atomic_store(&ec.q->ready, 0);
     atomic_store(&ec.q->engine_pid, (int32_t) ngx_pid);
@@ -320,15 +352,16 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             ec.quitting = 1;
         }
 
-        if (ec.quitting && ec.n_active == 0) {
+        if (ec.quitting && ec.n_active == 0 && ec.n_pending == 0) {
             ngx_http_slora_engine_take(&ec);
 
-            if (ec.n_active == 0) {
+            if (ec.n_active == 0 && ec.n_pending == 0) {
                 ngx_http_slora_engine_exit(&ec, 0);
             }
         }
 
-        timeout = (ec.n_active && busy) ? 0 : (ec.quitting ? 100 : 1000);
+        timeout = ((ec.n_active || ec.n_pending) && busy)
+                  ? 0 : (ec.quitting ? 100 : 1000);
 
         if (ec.engine == NULL) {
             timeout = 1000;
@@ -362,7 +395,11 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             busy = 1;
         }
 
-        if (ec.n_active) {
+        /* the catalog's news is read by a step even when idle, or the
+         * readable wake fd would keep poll() from ever sleeping */
+        wake = (pfd[2].revents & POLLIN) != 0;
+
+        if (ec.n_active || ec.n_pending || wake) {
             t0 = slora_now_ns();
             rc = slora_engine_step(ec.engine, ngx_http_slora_engine_event,
                                    &ec);
@@ -381,7 +418,16 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 
             busy = (rc == SLORA_OK);
 
-            ngx_http_slora_engine_wake(&ec);
+            if (ec.n_pending) {
+                ngx_http_slora_engine_retry(&ec);
+            }
+        }
+
+        ngx_http_slora_engine_wake(&ec);
+
+        if (ec.n_active || slora_now_ns() - ec.stats_ns
+                           >= NGX_HTTP_SLORA_STATS_NS)
+        {
             ngx_http_slora_engine_stats(&ec);
         }
     }
@@ -465,8 +511,10 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
 static void
 ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 {
-    char                        *model, *adir;
+    char                        *model, *adir, *url, **roots;
     int32_t                      n, n_ctx;
+    ngx_str_t                   *root;
+    ngx_uint_t                   k, n_roots;
     const char                 **names;
     slora_err_t                  err;
     slora_engine_conf_t          conf;
@@ -486,6 +534,28 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     ngx_memcpy(adir, smcf->adapter_dir.data, smcf->adapter_dir.len);
     adir[smcf->adapter_dir.len] = '\0';
 
+    url = NULL;
+    roots = NULL;
+    n_roots = 0;
+
+    if (smcf->redis_url.len) {
+        url = ngx_alloc(smcf->redis_url.len + 1, ec->cycle->log);
+        n_roots = smcf->roots ? smcf->roots->nelts : 0;
+        roots = ngx_alloc((n_roots + 1) * sizeof(char *), ec->cycle->log);
+        if (url == NULL || roots == NULL) {
+            exit(2);
+        }
+
+        ngx_memcpy(url, smcf->redis_url.data, smcf->redis_url.len);
+        url[smcf->redis_url.len] = '\0';
+
+        /* roots= values are NUL-terminated (ngx_http_slora_catalog) */
+        root = smcf->roots ? smcf->roots->elts : NULL;
+        for (k = 0; k < n_roots; k++) {
+            roots[k] = (char *) root[k].data;
+        }
+    }
+
     ngx_memzero(&conf, sizeof(conf));
     conf.model_path = model;
     conf.adapter_dir = smcf->adapter_dir.len ? adir : NULL;
@@ -498,6 +568,11 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.max_running = (int32_t) smcf->max_running;
     conf.max_ctx = (int32_t) smcf->max_ctx;
     conf.max_waiting = (int32_t) smcf->slots;
+    conf.redis_url = url;
+    conf.adapter_roots = (const char *const *) roots;
+    conf.n_adapter_roots = (int32_t) n_roots;
+    conf.redis_connect_timeout_ms = (int32_t) smcf->catalog_timeout;
+    conf.redis_timeout_ms = (int32_t) smcf->catalog_timeout;
 
     err.msg[0] = '\0';
     ec->engine = slora_engine_init(&conf, &err);
@@ -536,8 +611,9 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                   "slora engine: ready: model \"%s\" (%s, %d layers,"
-                  " context %d), %d adapters", model, mc->name,
-                  mc->n_layers, n_ctx, n);
+                  " context %d), %d adapters%s%V", model, mc->name,
+                  mc->n_layers, n_ctx, n,
+                  url ? ", catalog " : "", &smcf->redis_url);
 }
 
 
@@ -691,6 +767,11 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         return;
     }
 
+    if (s->op != SLORA_OP_GENERATE) {
+        ngx_http_slora_engine_op(ec, i);
+        return;
+    }
+
     if (s->n_prompt <= 0 || (uint32_t) s->n_prompt > ec->q->geom.prompt_cap
         || s->max_tokens <= 0
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
@@ -703,10 +784,12 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     }
 
     s->adapter[SLORA_QUEUE_ADAPTER_LEN - 1] = '\0';
+    s->tenant[SLORA_QUEUE_TENANT_LEN - 1] = '\0';
 
     ngx_memzero(&req, sizeof(req));
     req.id = ((uint64_t) s->gen << 32) | i;
     req.adapter = s->adapter[0] ? s->adapter : NULL;
+    req.tenant = s->tenant[0] ? s->tenant : NULL;
     req.prompt = slora_queue_prompt(ec->q, i);
     req.n_prompt = s->n_prompt;
     req.stop_ids = s->stop_ids;
@@ -734,23 +817,373 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         return;
 
     case SLORA_BUSY:
-        slora_queue_fail(ec->q, i, NGX_HTTP_TOO_MANY_REQUESTS,
-                         "the engine's queue is full");
-        break;
-
-    case SLORA_DECLINED:
-        slora_queue_fail(ec->q, i, NGX_HTTP_NOT_FOUND,
-                         err.msg[0] ? err.msg : "unknown adapter");
+        ngx_http_slora_engine_fail(ec, i, SLORA_ERRCODE_BUSY,
+                                   "the engine's queue is full");
         break;
 
     default:
-        slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
-                         err.msg[0] ? err.msg : "the engine refused the"
-                                                " request");
+        ngx_http_slora_engine_fail(ec, i, slora_engine_errcode(rc),
+                                   err.msg[0] ? err.msg
+                                   : "the engine refused the request");
+        break;
+    }
+}
+
+
+/*
+ * Fails slot i with the HTTP status and OpenAI code of an engine error:
+ * NOT_FOUND 404, FORBIDDEN 403 (adapter_not_allowed, unknown_tenant),
+ * BUSY 429, UNAVAILABLE 503, BAD_REQUEST 400, INTERNAL 500.
+ */
+static void
+ngx_http_slora_engine_fail(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
+    slora_errcode_e code, const char *msg)
+{
+    int32_t        status;
+    const char    *name, *p;
+    slora_slot_t  *s;
+
+    switch (code) {
+
+    case SLORA_ERRCODE_BAD_REQUEST:
+        status = NGX_HTTP_BAD_REQUEST;
+        name = "invalid_value";
+        break;
+
+    case SLORA_ERRCODE_NOT_FOUND:
+        status = NGX_HTTP_NOT_FOUND;
+        name = "model_not_found";
+        break;
+
+    case SLORA_ERRCODE_FORBIDDEN:
+        status = NGX_HTTP_FORBIDDEN;
+        name = ngx_strstr(msg, "not allowed") ? "adapter_not_allowed"
+                                              : "unknown_tenant";
+        break;
+
+    case SLORA_ERRCODE_BUSY:
+        status = NGX_HTTP_TOO_MANY_REQUESTS;
+        name = "rate_limit_exceeded";
+        break;
+
+    case SLORA_ERRCODE_UNAVAILABLE:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        name = "catalog_unavailable";
+        break;
+
+    default:
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        name = "engine_error";
         break;
     }
 
+    /* "request N: " names the engine's id, which the client never saw */
+    if (ngx_strncmp(msg, "request ", 8) == 0) {
+        p = msg + 8;
+        while (*p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p > msg + 8 && p[0] == ':' && p[1] == ' ') {
+            msg = p + 2;
+        }
+    }
+
+    s = slora_queue_slot(ec->q, i);
+    ngx_cpystrn((u_char *) s->err_code, (u_char *) name,
+                sizeof(s->err_code));
+
+    slora_queue_fail(ec->q, i, status, msg);
     ngx_http_slora_engine_mark(ec, i);
+}
+
+
+/* Answers an op slot now, or parks it in the pending set. */
+static void
+ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
+{
+    int              rc;
+    size_t           cap;
+    u_char          *buf;
+    slora_err_t      err;
+    slora_slot_t    *s;
+    slora_engine_t  *e;
+
+    e = ec->engine;
+    s = slora_queue_slot(ec->q, i);
+    s->adapter[SLORA_QUEUE_ADAPTER_LEN - 1] = '\0';
+    s->tenant[SLORA_QUEUE_TENANT_LEN - 1] = '\0';
+
+    buf = (u_char *) slora_queue_prompt(ec->q, i);
+    cap = (size_t) ec->q->geom.prompt_cap * sizeof(int32_t);
+
+    err.msg[0] = '\0';
+
+    switch (s->op) {
+
+    case SLORA_OP_MODELS:
+        rc = ngx_http_slora_engine_models(ec, s, buf, cap, &err);
+        break;
+
+    case SLORA_OP_ADAPTERS:
+        rc = ngx_http_slora_engine_list(ec, s, buf, cap, &err);
+        break;
+
+    case SLORA_OP_LOAD:
+        rc = slora_engine_adapter_load(e, s->adapter, &err);
+        break;
+
+    case SLORA_OP_UNLOAD:
+        rc = slora_engine_adapter_unload(e, s->adapter, &err);
+        break;
+
+    case SLORA_OP_PIN:
+        rc = slora_engine_adapter_pin(e, s->adapter, &err);
+        break;
+
+    case SLORA_OP_UNPIN:
+        rc = slora_engine_adapter_unpin(e, s->adapter, &err);
+        break;
+
+    default:
+        rc = slora_err_set(&err, SLORA_ERROR, "slot %u: unknown op %u", i,
+                           s->op);
+        break;
+    }
+
+    if (rc == SLORA_AGAIN) {
+        if (!ec->pending[i]) {
+            ec->pending[i] = 1;
+            ec->n_pending++;
+        }
+        return;
+    }
+
+    if (ec->pending[i]) {
+        ec->pending[i] = 0;
+        ec->n_pending--;
+    }
+
+    if (rc == SLORA_OK) {
+        slora_queue_finish(ec->q, i, SLORA_FINISH_NONE);
+        ngx_http_slora_engine_mark(ec, i);
+        return;
+    }
+
+    if (rc == SLORA_BUSY && s->op != SLORA_OP_MODELS) {
+        /* the pool has no room, or requests or a pin hold the adapter */
+        ngx_cpystrn((u_char *) s->err_code, (u_char *) "adapter_busy",
+                    sizeof(s->err_code));
+        slora_queue_fail(ec->q, i, NGX_HTTP_CONFLICT, err.msg);
+        ngx_http_slora_engine_mark(ec, i);
+        return;
+    }
+
+    if (rc == SLORA_ERROR && (s->op == SLORA_OP_LOAD || s->op == SLORA_OP_PIN))
+    {
+        /* the adapter's files cannot be read */
+        ngx_http_slora_engine_fail(ec, i, SLORA_ERRCODE_INTERNAL, err.msg);
+        return;
+    }
+
+    ngx_http_slora_engine_fail(ec, i, slora_engine_errcode(rc),
+                               err.msg[0] ? err.msg : "the engine refused"
+                                                      " the operation");
+}
+
+
+/* Ops waiting on the catalog, after a step applied its answers. */
+static void
+ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec)
+{
+    uint32_t       i;
+    slora_slot_t  *s;
+
+    for (i = 0; ec->n_pending && i < ec->n_slots; i++) {
+        if (!ec->pending[i]) {
+            continue;
+        }
+
+        s = slora_queue_slot(ec->q, i);
+
+        if (atomic_load(&s->cancel)) {
+            ec->pending[i] = 0;
+            ec->n_pending--;
+            slora_queue_finish(ec->q, i, SLORA_FINISH_CANCEL);
+            ngx_http_slora_engine_mark(ec, i);
+            continue;
+        }
+
+        ngx_http_slora_engine_op(ec, i);
+    }
+}
+
+
+/*
+ * MODELS: the tenant's default and allowed adapters ("*": every adapter
+ * the catalog has read), or without a tenant every adapter the catalog
+ * knows; sorted, from after the cursor in s->adapter.
+ */
+static int
+ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err)
+{
+    u_char                         rec[SLORA_QUEUE_ADAPTER_LEN + 2];
+    size_t                         len;
+    int32_t                        k, n;
+    int                            rc;
+    const char                   **names, *dflt, **own;
+    const slora_catalog_tenant_t  *t;
+
+    dflt = NULL;
+    own = NULL;
+    names = NULL;
+    n = 0;
+
+    if (s->tenant[0] && ec->redis) {
+        rc = slora_engine_tenant(ec->engine, s->tenant, &t, err);
+
+        if (rc == SLORA_DECLINED) {
+            return slora_err_set(err, SLORA_FORBIDDEN, "unknown tenant"
+                                 " \"%s\"", s->tenant);
+        }
+
+        if (rc != SLORA_OK) {
+            return rc;
+        }
+
+        dflt = t->default_adapter;
+
+        if (!t->allow_all) {
+            own = ngx_alloc((t->n_allowed + 1) * sizeof(char *),
+                            ec->cycle->log);
+            if (own == NULL) {
+                return slora_err_set(err, SLORA_ERROR, "no memory");
+            }
+
+            n = 0;
+            for (k = 0; k < t->n_allowed; k++) {
+                own[n++] = t->allowed[k];
+            }
+
+            if (dflt != NULL) {
+                own[n++] = dflt;
+            }
+
+            ngx_qsort(own, n, sizeof(char *), ngx_http_slora_cmp_names);
+            names = own;
+        }
+    }
+
+    if (own == NULL) {
+        n = slora_engine_adapters(ec->engine, &names);
+    }
+
+    s->answer_len = 0;
+    s->more = 0;
+    rc = SLORA_OK;
+
+    for (k = 0; k < n; k++) {
+        if (ngx_strcmp(names[k], s->adapter) <= 0
+            || (k > 0 && ngx_strcmp(names[k], names[k - 1]) == 0))
+        {
+            continue;
+        }
+
+        len = ngx_strlen(names[k]);
+        if (len >= SLORA_QUEUE_ADAPTER_LEN) {
+            continue;
+        }
+
+        rec[0] = (dflt && ngx_strcmp(dflt, names[k]) == 0) ? 'd' : '-';
+        ngx_memcpy(rec + 1, names[k], len + 1);
+
+        if (!ngx_http_slora_engine_put(s, buf, cap, rec, len + 2, names[k]))
+        {
+            rc = s->answer_len ? SLORA_OK
+                 : slora_err_set(err, SLORA_ERROR, "the model list does"
+                                 " not fit the slot (raise max_ctx)");
+            break;
+        }
+    }
+
+    if (own != NULL) {
+        ngx_free(own);
+    }
+
+    return rc;
+}
+
+
+/* ADAPTERS: each adapter the catalog knows with its tier, as JSON. */
+static int
+ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err)
+{
+    u_char                       *p, rec[SLORA_QUEUE_ADAPTER_LEN * 6 + 256];
+    size_t                        len;
+    int32_t                       k, n;
+    const slora_adapter_info_t   *list, *a;
+
+    n = slora_engine_adapter_list(ec->engine, &list);
+
+    s->answer_len = 0;
+    s->more = 0;
+
+    for (k = 0; k < n; k++) {
+        a = &list[k];
+        len = ngx_strlen(a->name);
+
+        if (ngx_strcmp(a->name, s->adapter) <= 0
+            || len >= SLORA_QUEUE_ADAPTER_LEN)
+        {
+            continue;
+        }
+
+        p = ngx_http_slora_lit(rec, ",{\"name\":\"");
+        p += ngx_http_slora_json_escape(p, (u_char *) a->name, len);
+        p = ngx_sprintf(p, "\",\"tier\":\"%s\",\"pinned\":%s,\"refs\":%D,"
+                        "\"rank\":%D,\"host_bytes\":%uz,\"pool_pages\":%D}",
+                        a->tier, a->pinned ? "true" : "false", a->refs,
+                        a->rank, a->host_bytes, a->pool_pages);
+
+        if (!ngx_http_slora_engine_put(s, buf, cap, rec, p - rec, a->name)) {
+            return s->answer_len ? SLORA_OK
+                   : slora_err_set(err, SLORA_ERROR, "the adapter list does"
+                                   " not fit the slot (raise max_ctx)");
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* Appends a record to an op's answer; when it does not fit, sets more
+ * and leaves the cursor at the last name written. */
+static ngx_uint_t
+ngx_http_slora_engine_put(slora_slot_t *s, u_char *buf, size_t cap,
+    const u_char *rec, size_t len, const char *name)
+{
+    if (s->answer_len + len > cap) {
+        s->more = 1;
+        return 0;
+    }
+
+    ngx_memcpy(buf + s->answer_len, rec, len);
+    s->answer_len += len;
+
+    /* the worker asks for the next page after this name */
+    ngx_cpystrn((u_char *) s->adapter, (u_char *) name,
+                sizeof(s->adapter));
+
+    return 1;
+}
+
+
+static int
+ngx_http_slora_cmp_names(const void *a, const void *b)
+{
+    return ngx_strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 
@@ -793,11 +1226,13 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_ERROR:
-        slora_queue_fail(ec->q, i, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                         ev->error ? ev->error : "engine error");
         ec->active[i] = 0;
         ec->n_active--;
-        break;
+        ngx_http_slora_engine_fail(ec, i,
+                                   ev->code != SLORA_ERRCODE_NONE
+                                   ? ev->code : SLORA_ERRCODE_INTERNAL,
+                                   ev->error ? ev->error : "engine error");
+        return;
     }
 
     ngx_http_slora_engine_mark(ec, i);
@@ -869,6 +1304,40 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->adapter_hits, st.adapter_hits,
                           memory_order_relaxed);
+    atomic_store_explicit(&q->adapter_uploads, st.adapter_uploads,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->adapters_pinned, st.adapters_pinned,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->resolving, st.resolving, memory_order_relaxed);
+    atomic_store_explicit(&q->host_bytes, st.host_bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->host_budget, st.host_budget,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->host_hits, st.host_hits, memory_order_relaxed);
+    atomic_store_explicit(&q->host_misses, st.host_misses,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->host_evictions, st.host_evictions,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->prefetched, st.prefetched,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->load_errors, st.load_errors,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_redis, (uint32_t) st.catalog_redis,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_up, (uint32_t) st.catalog_up,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_hits, st.catalog_hits,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_misses, st.catalog_misses,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_fetches, st.catalog_fetches,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_invalidations,
+                          st.catalog_invalidations, memory_order_relaxed);
+    atomic_store_explicit(&q->catalog_reconnects, st.catalog_reconnects,
+                          memory_order_relaxed);
+
+    ec->stats_ns = slora_now_ns();
 }
 
 
@@ -881,7 +1350,7 @@ ngx_http_slora_engine_exit(ngx_http_slora_engine_ctx_t *ec, int status)
 
     /* whatever still runs is lost with this process */
     for (i = 0; i < ec->n_slots; i++) {
-        if (ec->active[i]) {
+        if (ec->active[i] || ec->pending[i]) {
             slora_queue_fail(ec->q, i, NGX_HTTP_SERVICE_UNAVAILABLE,
                              "the engine is shutting down");
             ngx_http_slora_engine_mark(ec, i);

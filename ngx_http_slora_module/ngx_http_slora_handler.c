@@ -8,7 +8,10 @@
  * The one idea: every check that needs no GPU runs here, in the worker,
  * before a slot is taken: the request's shape (slora_openai_parse), an
  * unknown adapter, and a prompt that cannot fit the context are refused
- * with OpenAI's error shape without costing the engine anything.
+ * with OpenAI's error shape without costing the engine anything. With the
+ * catalog in Redis the worker cannot know the adapters or the tenant
+ * (it never talks to Redis): it passes the names in the slot and the
+ * engine's answer, possibly a refusal, comes back through the slot.
  */
 
 #include "ngx_http_slora_module.h"
@@ -165,12 +168,16 @@ ngx_http_slora_models(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_buf_t                   *b;
+    ngx_str_t                    tenant;
     ngx_chain_t                  out;
     slora_queue_t               *q;
     const char                  *down;
+    ngx_http_slora_ctx_t        *ctx;
+    ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
 
     down = ngx_http_slora_engine_down(q);
@@ -179,6 +186,27 @@ ngx_http_slora_models(ngx_http_request_t *r)
                                          "server_error", "engine_not_ready",
                                          NULL, "The engine is not ready: %s",
                                          down);
+    }
+
+    if (smcf->redis_url.len) {
+        /* only the engine knows what a tenant may use: ask it */
+        ngx_str_null(&tenant);
+
+        if (slcf->tenant != NULL
+            && ngx_http_complex_value(r, slcf->tenant, &tenant) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->op = SLORA_OP_MODELS;
+        ctx->tenant = tenant;
+
+        return ngx_http_slora_op_start(r, ctx, &tenant, NULL);
     }
 
     b = ngx_http_slora_models_json(r, smcf, q);
@@ -213,11 +241,18 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     ngx_str_t             body;
     slora_openai_req_t   *req;
     slora_openai_err_t    oe;
-    slora_openai_kind_e   kind;
-    ngx_http_slora_err_t  e;
+    slora_openai_kind_e         kind;
+    ngx_http_slora_err_t        e;
+    slora_openai_limits_t       lim;
+    ngx_http_slora_loc_conf_t  *slcf;
 
     kind = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_CHAT
            ? SLORA_OPENAI_CHAT : SLORA_OPENAI_COMPLETION;
+
+    /* under slora_tenant, no model means the tenant's default */
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+    lim = slora_openai_default_limits;
+    lim.model_optional = slcf->tenant != NULL;
 
     req = ngx_http_slora_req_create(r);
 
@@ -227,7 +262,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     }
 
     if (slora_openai_parse((const char *) body.data, body.len, kind,
-                           &slora_openai_default_limits, req, &oe)
+                           &lim, req, &oe)
         != SLORA_OK)
     {
         ngx_http_finalize_request(r, ngx_http_slora_send_parse_err(r, &oe));
@@ -454,19 +489,41 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                    "The engine is not ready: %s", down);
     }
 
-    /* the model: "base", the model's id, or an adapter the engine knows */
+    /*
+     * the model: "base", the model's id, "default" (the tenant's default
+     * adapter), or an adapter: one the engine published (the directory),
+     * or any valid name, which the engine resolves (Redis)
+     */
 
     ngx_str_null(&adapter);
     ngx_str_null(&text);
 
-    if (!((model.len == 4 && ngx_strncmp(model.data, "base", 4) == 0)
-          || (model.len == smcf->model_id.len
-              && ngx_strncmp(model.data, smcf->model_id.data,
-                             model.len) == 0)))
+    if (model.len == 7 && ngx_strncmp(model.data, "default", 7) == 0) {
+        if (smcf->redis_url.len) {
+            adapter = model;
+        }
+
+    } else if (!((model.len == 4 && ngx_strncmp(model.data, "base", 4) == 0)
+                 || (model.len == smcf->model_id.len
+                     && ngx_strncmp(model.data, smcf->model_id.data,
+                                    model.len) == 0)))
     {
+        if (smcf->redis_url.len && !ngx_http_slora_valid_name(&model)) {
+            return ngx_http_slora_fail(e, NGX_HTTP_NOT_FOUND,
+                                       "invalid_request_error",
+                                       "model_not_found", "model",
+                                       "The model `%V` does not exist: not"
+                                       " a valid adapter name (empty, \"/\","
+                                       " \"..\", a leading \".\", a control"
+                                       " character, or %d bytes or more)",
+                                       &model, SLORA_QUEUE_ADAPTER_LEN);
+        }
+
         if (model.len >= SLORA_QUEUE_ADAPTER_LEN
-            || slora_queue_find_name(q, (const char *) model.data,
-                                     model.len) < 0)
+            || ngx_strlchr(model.data, model.data + model.len, '\0')
+            || (smcf->redis_url.len == 0
+                && slora_queue_find_name(q, (const char *) model.data,
+                                         model.len) < 0))
         {
             return ngx_http_slora_fail(e, NGX_HTTP_NOT_FOUND,
                                        "invalid_request_error",
@@ -607,6 +664,15 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         return NGX_ERROR;
     }
 
+    if (ctx->tenant.len >= SLORA_QUEUE_TENANT_LEN
+        || ngx_strlchr(ctx->tenant.data, ctx->tenant.data + ctx->tenant.len,
+                       '\0'))
+    {
+        return ngx_http_slora_fail(e, NGX_HTTP_FORBIDDEN, "permission_error",
+                                   "unknown_tenant", NULL,
+                                   "unknown tenant (the name is not valid)");
+    }
+
     if (ctx->tenant.len) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "slora: tenant \"%V\" model \"%V\"", &ctx->tenant,
@@ -627,6 +693,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     ngx_memcpy(s->adapter, adapter.data, adapter.len);
     s->adapter[adapter.len] = '\0';
+    ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+    s->tenant[ctx->tenant.len] = '\0';
     s->temperature = (float) req->temperature;
     s->top_p = (float) req->top_p;
     s->top_k = (int32_t) req->top_k;
@@ -653,6 +721,26 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     return NGX_DONE;
+}
+
+
+/* A name the catalog may hold (slora_catalog_valid_name), as a counted
+ * string shorter than a slot's field. */
+ngx_int_t
+ngx_http_slora_valid_name(ngx_str_t *name)
+{
+    char  buf[SLORA_QUEUE_ADAPTER_LEN];
+
+    if (name->len == 0 || name->len >= sizeof(buf)
+        || ngx_strlchr(name->data, name->data + name->len, '\0'))
+    {
+        return 0;
+    }
+
+    ngx_memcpy(buf, name->data, name->len);
+    buf[name->len] = '\0';
+
+    return slora_catalog_valid_name(buf);
 }
 
 

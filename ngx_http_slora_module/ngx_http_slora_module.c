@@ -5,10 +5,11 @@
  * keeps) the engine process, exit_process lets go of eventfd connections.
  *
  * The one idea: everything the engine process depends on (slora_engine,
- * slora_adapters) lives at http level and is hashed; a reload with the same
- * hash keeps the running engine and its loaded model, any other reload
- * starts a new engine on a new zone (the zone's name carries the hash), so
- * an old engine never shares a ring with a new one.
+ * slora_adapters, slora_catalog) lives at http level and is hashed; a
+ * reload with the same hash keeps the running engine and its loaded
+ * model, any other reload starts a new engine on a new zone (the zone's
+ * name carries the hash), so an old engine never shares a ring with a new
+ * one.
  */
 
 #include "ngx_http_slora_module.h"
@@ -30,6 +31,10 @@ static char *ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
 static void ngx_http_slora_tokenizer_cleanup(void *data);
 static char *ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_slora_catalog(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_slora_catalog_roots(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf, ngx_str_t *list);
 static char *ngx_http_slora_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_slora_chat_template(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -52,6 +57,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
     { ngx_string("slora_adapters"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_slora_adapters,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("slora_catalog"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_slora_catalog,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -97,6 +109,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       (void *) ngx_http_slora_metrics_handler },
+
+    { ngx_string("slora_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_slora_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_slora_admin_handler },
 
       ngx_null_command
 };
@@ -179,6 +198,8 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
      *     smcf->enabled = 0;
      *     smcf->model = { 0, NULL };
      *     smcf->adapter_dir = { 0, NULL };
+     *     smcf->redis_url = { 0, NULL };
+     *     smcf->roots = NULL;
      *     smcf->tokenizer = NULL;
      *     smcf->zone = NULL;
      */
@@ -191,6 +212,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->slots = NGX_CONF_UNSET;
     smcf->max_tokens = NGX_CONF_UNSET;
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
+    smcf->catalog_timeout = NGX_CONF_UNSET_MSEC;
 
     return smcf;
 }
@@ -201,7 +223,9 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_slora_main_conf_t  *smcf = conf;
 
-    u_char  *p, buf[4096];
+    u_char      *p, *end, buf[8192];
+    ngx_str_t   *root;
+    ngx_uint_t   i;
 
     ngx_conf_init_value(smcf->threads, 0);
     ngx_conf_init_size_value(smcf->pool, 0);
@@ -211,13 +235,14 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->slots, 64);
     ngx_conf_init_value(smcf->max_tokens, 4096);
     ngx_conf_init_size_value(smcf->host_cache, 0);
+    ngx_conf_init_msec_value(smcf->catalog_timeout, 0);
 
     if (smcf->device.len == 0) {
         ngx_str_set(&smcf->device, "cpu");
     }
 
     if (smcf->weights.len == 0) {
-        ngx_str_set(&smcf->weights, "q8_0");
+        ngx_str_set(&smcf->weights, "native");
     }
 
     if (!smcf->enabled) {
@@ -228,13 +253,32 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
         smcf->max_tokens = smcf->max_ctx;
     }
 
-    p = ngx_snprintf(buf, sizeof(buf),
-                     "%V|%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz",
+    if (smcf->redis_url.len && smcf->roots == NULL
+        && smcf->adapter_dir.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_catalog: roots=DIR is required without"
+                           " \"slora_adapters dir=\" (adapter paths in"
+                           " Redis must lie under a root)");
+        return NGX_CONF_ERROR;
+    }
+
+    end = buf + sizeof(buf);
+    p = ngx_slprintf(buf, end,
+                     "%V|%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz|%V|%M",
                      &smcf->model, &smcf->device, &smcf->weights,
                      smcf->threads, smcf->pool,
                      smcf->max_batch_tokens, smcf->max_running,
                      smcf->max_ctx, smcf->slots, smcf->max_tokens,
-                     &smcf->adapter_dir, smcf->host_cache);
+                     &smcf->adapter_dir, smcf->host_cache,
+                     &smcf->redis_url, smcf->catalog_timeout);
+
+    if (smcf->roots != NULL) {
+        root = smcf->roots->elts;
+        for (i = 0; i < smcf->roots->nelts; i++) {
+            p = ngx_slprintf(p, end, "|%V", &root[i]);
+        }
+    }
 
     smcf->hash = ngx_crc32_long(buf, p - buf);
 
@@ -393,12 +437,13 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
     }
 
     if (key->len == 7 && ngx_strncmp(key->data, "weights", 7) == 0) {
-        if (!(val->len == 4 && ngx_strncmp(val->data, "q8_0", 4) == 0)
+        if (!(val->len == 6 && ngx_strncmp(val->data, "native", 6) == 0)
+            && !(val->len == 4 && ngx_strncmp(val->data, "q8_0", 4) == 0)
             && !(val->len == 3 && ngx_strncmp(val->data, "f32", 3) == 0))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "slora_engine: weights=\"%V\" must be"
-                               " \"q8_0\" or \"f32\"", val);
+                               " \"native\", \"q8_0\" or \"f32\"", val);
             return NGX_CONF_ERROR;
         }
 
@@ -588,6 +633,173 @@ invalid:
                        &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * slora_catalog redis://HOST:PORT[/DB] [roots=DIR[,DIR...]] [timeout=MS]:
+ * the catalog in Redis instead of the adapter directory. Checked here so
+ * that nginx -t names a bad URL; the engine connects on its own thread.
+ */
+static char *
+ngx_http_slora_catalog(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_slora_main_conf_t  *smcf = conf;
+
+    int          port, db;
+    char        *url, *host, *rv;
+    ngx_str_t   *value, s;
+    ngx_int_t    ms;
+    ngx_uint_t   i;
+    slora_err_t  err;
+
+    if (smcf->redis_url.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len <= 8
+        || ngx_strncmp(value[1].data, "redis://", 8) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_catalog: \"%V\" is not"
+                           " redis://HOST:PORT[/DB]", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    url = ngx_pnalloc(cf->pool, value[1].len + 1);
+    if (url == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(url, value[1].data, value[1].len);
+    url[value[1].len] = '\0';
+
+    host = NULL;
+    err.msg[0] = '\0';
+
+    if (slora_catalog_url(url, &host, &port, &db, &err) != SLORA_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_catalog: \"%V\": %s", &value[1], err.msg);
+        return NGX_CONF_ERROR;
+    }
+
+    free(host);
+    smcf->redis_url = value[1];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (value[i].len > 6 && ngx_strncmp(value[i].data, "roots=", 6) == 0)
+        {
+            if (smcf->roots != NULL) {
+                goto invalid;
+            }
+
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            rv = ngx_http_slora_catalog_roots(cf, smcf, &s);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            continue;
+        }
+
+        if (value[i].len > 8
+            && ngx_strncmp(value[i].data, "timeout=", 8) == 0)
+        {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            ms = ngx_parse_time(&s, 0);
+            if (ms == NGX_ERROR || ms == 0 || ms > 60000) {
+                goto invalid;
+            }
+
+            smcf->catalog_timeout = (ngx_msec_t) ms;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_catalog: invalid parameter \"%V\"",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* roots=DIR[,DIR...]: each made absolute against the prefix, and a
+ * directory now. */
+static char *
+ngx_http_slora_catalog_roots(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
+    ngx_str_t *list)
+{
+    u_char           *p, *last, *comma;
+    ngx_str_t        *root;
+    ngx_file_info_t   fi;
+
+    smcf->roots = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (smcf->roots == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = list->data;
+    last = list->data + list->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma == p) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_catalog: empty folder in roots=\"%V\"",
+                               list);
+            return NGX_CONF_ERROR;
+        }
+
+        root = ngx_array_push(smcf->roots);
+        if (root == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* NUL-terminated, for ngx_file_info() and the engine */
+        root->len = comma - p;
+        root->data = ngx_pnalloc(cf->pool, root->len + 1);
+        if (root->data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(root->data, p, root->len);
+        root->data[root->len] = '\0';
+
+        if (ngx_conf_full_name(cf->cycle, root, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_file_info(root->data, &fi) == NGX_FILE_ERROR
+            || !ngx_is_dir(&fi))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "slora_catalog: root \"%V\" is not a"
+                               " folder", root);
+            return NGX_CONF_ERROR;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

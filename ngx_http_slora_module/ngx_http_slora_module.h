@@ -59,6 +59,10 @@ typedef struct {
     ngx_int_t                  max_tokens;
     ngx_str_t                  adapter_dir;   /* "" when not configured */
     size_t                     host_cache;
+    ngx_str_t                  redis_url;     /* slora_catalog; "": none */
+    ngx_array_t               *roots;         /* of ngx_str_t, full paths */
+    ngx_msec_t                 catalog_timeout;   /* per command; 0: the
+                                                     engine's default */
 
     uint32_t                   hash;          /* of every field above */
     ngx_shm_zone_t            *zone;
@@ -117,6 +121,9 @@ typedef struct {
     ngx_chain_t               *busy;
     ngx_buf_t                 *errpage;       /* JSON for nginx's page */
 
+    slora_op_e                 op;            /* GENERATE, or an op of
+                                                 ngx_http_slora_admin.c */
+
     unsigned                   stream:1;
     unsigned                   include_usage:1;
     unsigned                   have_slot:1;
@@ -149,6 +156,7 @@ ngx_int_t ngx_http_slora_send_error(ngx_http_request_t *r,
     const char *param, const char *fmt, ...);
 ngx_int_t ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
     const char *value);
+ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
 size_t ngx_http_slora_error_max(size_t msg_len);
@@ -167,6 +175,20 @@ ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
 ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 void ngx_http_slora_stream_exit_process(void);
+void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
+void ngx_http_slora_stream_fail(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t status, const char *type,
+    const char *code, const char *msg);
+const char *ngx_http_slora_error_type(ngx_uint_t status);
+const char *ngx_http_slora_error_code(ngx_uint_t status);
+
+/* ngx_http_slora_admin.c */
+ngx_int_t ngx_http_slora_admin_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_op_start(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const ngx_str_t *tenant,
+    const ngx_str_t *name);
+void ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    slora_queue_t *q, uint32_t st);
 
 /* ngx_http_slora_status.c */
 ngx_int_t ngx_http_slora_status_handler(ngx_http_request_t *r);

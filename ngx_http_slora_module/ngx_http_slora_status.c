@@ -12,7 +12,7 @@
 #include "ngx_http_slora_module.h"
 
 
-#define NGX_HTTP_SLORA_STATUS_SIZE   2048
+#define NGX_HTTP_SLORA_STATUS_SIZE   4096
 #define NGX_HTTP_SLORA_METRICS_SIZE  16384
 
 
@@ -67,7 +67,13 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
         "\"pages_adapter\":%D},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
-        "\"evictions\":%uL,\"hits\":%uL},"
+        "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,\"pinned\":%D,"
+        "\"load_errors\":%uL},"
+        "\"host\":{\"bytes\":%uL,\"budget\":%uL,\"hits\":%uL,"
+        "\"misses\":%uL,\"evictions\":%uL,\"prefetched\":%uL},"
+        "\"catalog\":{\"source\":\"%s\",\"up\":%s,\"resolving\":%D,"
+        "\"hits\":%uL,\"misses\":%uL,\"fetches\":%uL,"
+        "\"invalidations\":%uL,\"reconnects\":%uL},"
         "\"tokens\":{\"prompt\":%uL,\"completion\":%uL}}\n",
         ngx_http_slora_ld(q->engine_pid), ngx_http_slora_ld(q->epoch),
         ngx_http_slora_ld(q->restarts),
@@ -83,6 +89,23 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->adapter_loads),
         ngx_http_slora_ld(q->adapter_evictions),
         ngx_http_slora_ld(q->adapter_hits),
+        ngx_http_slora_ld(q->adapter_uploads),
+        ngx_http_slora_ld(q->adapters_pinned),
+        ngx_http_slora_ld(q->load_errors),
+        ngx_http_slora_ld(q->host_bytes),
+        ngx_http_slora_ld(q->host_budget),
+        ngx_http_slora_ld(q->host_hits),
+        ngx_http_slora_ld(q->host_misses),
+        ngx_http_slora_ld(q->host_evictions),
+        ngx_http_slora_ld(q->prefetched),
+        ngx_http_slora_ld(q->catalog_redis) ? "redis" : "directory",
+        ngx_http_slora_ld(q->catalog_up) ? "true" : "false",
+        ngx_http_slora_ld(q->resolving),
+        ngx_http_slora_ld(q->catalog_hits),
+        ngx_http_slora_ld(q->catalog_misses),
+        ngx_http_slora_ld(q->catalog_fetches),
+        ngx_http_slora_ld(q->catalog_invalidations),
+        ngx_http_slora_ld(q->catalog_reconnects),
         ngx_http_slora_ld(q->tokens_prompt),
         ngx_http_slora_ld(q->tokens_completion));
 
@@ -196,6 +219,75 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->adapter_evictions),
         ngx_http_slora_ld(q->adapter_hits),
         ngx_http_slora_ld(q->restarts));
+
+    p = ngx_slprintf(p, end,
+        "# HELP slora_adapter_uploads_total Adapters copied from the host"
+        " tier into the pool.\n"
+        "# TYPE slora_adapter_uploads_total counter\n"
+        "slora_adapter_uploads_total %uL\n"
+        "# HELP slora_adapter_load_errors_total Adapter reads that failed.\n"
+        "# TYPE slora_adapter_load_errors_total counter\n"
+        "slora_adapter_load_errors_total %uL\n"
+        "# HELP slora_adapters_pinned Adapters pinned in the pool.\n"
+        "# TYPE slora_adapters_pinned gauge\n"
+        "slora_adapters_pinned %D\n"
+        "# HELP slora_host_tier_bytes Bytes of adapters in host memory.\n"
+        "# TYPE slora_host_tier_bytes gauge\n"
+        "slora_host_tier_bytes %uL\n"
+        "# HELP slora_host_tier_budget_bytes The host tier's budget.\n"
+        "# TYPE slora_host_tier_budget_bytes gauge\n"
+        "slora_host_tier_budget_bytes %uL\n"
+        "# HELP slora_host_tier_lookups_total Pool misses, by whether the"
+        " host tier had the adapter.\n"
+        "# TYPE slora_host_tier_lookups_total counter\n"
+        "slora_host_tier_lookups_total{result=\"hit\"} %uL\n"
+        "slora_host_tier_lookups_total{result=\"miss\"} %uL\n"
+        "# HELP slora_host_tier_evictions_total Adapters evicted from host"
+        " memory.\n"
+        "# TYPE slora_host_tier_evictions_total counter\n"
+        "slora_host_tier_evictions_total %uL\n"
+        "# HELP slora_adapter_prefetched_total Adapters read into host"
+        " memory ahead of need.\n"
+        "# TYPE slora_adapter_prefetched_total counter\n"
+        "slora_adapter_prefetched_total %uL\n"
+        "# HELP slora_catalog_up Whether the catalog's Redis answers (1 for"
+        " the adapter directory).\n"
+        "# TYPE slora_catalog_up gauge\n"
+        "slora_catalog_up %d\n"
+        "# HELP slora_catalog_resolving Requests waiting on the catalog.\n"
+        "# TYPE slora_catalog_resolving gauge\n"
+        "slora_catalog_resolving %D\n"
+        "# HELP slora_catalog_lookups_total Catalog lookups, by whether the"
+        " cache had the entry.\n"
+        "# TYPE slora_catalog_lookups_total counter\n"
+        "slora_catalog_lookups_total{result=\"hit\"} %uL\n"
+        "slora_catalog_lookups_total{result=\"miss\"} %uL\n"
+        "# HELP slora_catalog_fetches_total Entries read from Redis.\n"
+        "# TYPE slora_catalog_fetches_total counter\n"
+        "slora_catalog_fetches_total %uL\n"
+        "# HELP slora_catalog_invalidations_total Change events received.\n"
+        "# TYPE slora_catalog_invalidations_total counter\n"
+        "slora_catalog_invalidations_total %uL\n"
+        "# HELP slora_catalog_reconnects_total Reconnections to Redis.\n"
+        "# TYPE slora_catalog_reconnects_total counter\n"
+        "slora_catalog_reconnects_total %uL\n",
+        ngx_http_slora_ld(q->adapter_uploads),
+        ngx_http_slora_ld(q->load_errors),
+        ngx_http_slora_ld(q->adapters_pinned),
+        ngx_http_slora_ld(q->host_bytes),
+        ngx_http_slora_ld(q->host_budget),
+        ngx_http_slora_ld(q->host_hits),
+        ngx_http_slora_ld(q->host_misses),
+        ngx_http_slora_ld(q->host_evictions),
+        ngx_http_slora_ld(q->prefetched),
+        (!ngx_http_slora_ld(q->catalog_redis)
+         || ngx_http_slora_ld(q->catalog_up)) ? 1 : 0,
+        ngx_http_slora_ld(q->resolving),
+        ngx_http_slora_ld(q->catalog_hits),
+        ngx_http_slora_ld(q->catalog_misses),
+        ngx_http_slora_ld(q->catalog_fetches),
+        ngx_http_slora_ld(q->catalog_invalidations),
+        ngx_http_slora_ld(q->catalog_reconnects));
 
     b->last = p;
 

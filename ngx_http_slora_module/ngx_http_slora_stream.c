@@ -13,6 +13,11 @@
  * notices a dead engine within a tick or two, and keeps a gracefully
  * exiting worker alive until its streams end (notes/toolchain.md pitfall
  * e). Output buffers are recycled with ngx_chain_update_chains().
+ *
+ * A stream's response header waits for the engine's first event (a token,
+ * the end, or an error): the engine resolves the tenant and the adapter
+ * after the slot is submitted, and a request refused then (403, 404, 503)
+ * gets that status rather than a 200 with an error event in it.
  */
 
 #include "ngx_http_slora_module.h"
@@ -41,14 +46,12 @@ static void ngx_http_slora_finish(ngx_http_request_t *r,
     ngx_uint_t flush);
 static void ngx_http_slora_send_last(ngx_http_request_t *r,
     ngx_chain_t *out);
-static void ngx_http_slora_fail_request(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, ngx_uint_t status, const char *type,
-    const char *code, const char *msg);
+static ngx_int_t ngx_http_slora_open(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_send_header(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static void ngx_http_slora_delivered(slora_queue_t *q,
     ngx_http_slora_ctx_t *ctx, int32_t from);
-static void ngx_http_slora_release(ngx_http_slora_ctx_t *ctx);
 static void ngx_http_slora_cleanup(void *data);
 
 
@@ -60,11 +63,8 @@ static ngx_uint_t          ngx_http_slora_n_conns;
 ngx_int_t
 ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
-    u_char                      *p;
-    size_t                       n;
     uint64_t                     v;
     ngx_int_t                    fd;
-    ngx_chain_t                 *out, **ll;
     slora_queue_t               *q;
     ngx_connection_t            *wc;
     ngx_http_cleanup_t          *cln;
@@ -77,7 +77,7 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         return NGX_ERROR;
     }
 
@@ -90,14 +90,14 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                                           * sizeof(ngx_connection_t *),
                                           ngx_cycle->log);
         if (ngx_http_slora_conns == NULL) {
-            ngx_http_slora_release(ctx);
+            ngx_http_slora_stream_release(ctx);
             return NGX_ERROR;
         }
     }
 
     fd = ngx_http_slora_slot_fd(ctx->slot);
     if (fd == -1 || ctx->slot >= ngx_http_slora_n_conns) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         return NGX_ERROR;
     }
 
@@ -106,7 +106,7 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     wc = ngx_get_connection(fd, r->connection->log);
     if (wc == NULL) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         return NGX_ERROR;
     }
 
@@ -118,15 +118,17 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     ngx_http_slora_conns[ctx->slot] = wc;
 
     if (ngx_handle_read_event(wc->read, 0) != NGX_OK) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         return NGX_ERROR;
     }
 
-    ctx->text_cap = 1024;
-    ctx->text = ngx_pnalloc(r->pool, ctx->text_cap);
     if (ctx->text == NULL) {
-        ngx_http_slora_release(ctx);
-        return NGX_ERROR;
+        ctx->text_cap = 1024;
+        ctx->text = ngx_pnalloc(r->pool, ctx->text_cap);
+        if (ctx->text == NULL) {
+            ngx_http_slora_stream_release(ctx);
+            return NGX_ERROR;
+        }
     }
 
     slora_detok_init(&ctx->detok);
@@ -137,42 +139,11 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     ctx->tick.log = r->connection->log;
     ngx_add_timer(&ctx->tick, NGX_HTTP_SLORA_TICK_MS);
 
-    if (ctx->stream) {
-        if (ngx_http_slora_send_header(r, ctx) != NGX_OK) {
-            ngx_http_slora_release(ctx);
-            return NGX_ERROR;
-        }
-
-        out = NULL;
-        ll = &out;
-
-        if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
-            p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, 0));
-            if (p == NULL) {
-                ngx_http_slora_release(ctx);
-                return NGX_ERROR;
-            }
-
-            n = ngx_http_slora_chunk_json(p, ctx, NULL, 0, NULL, 1) - p;
-            ctx->role_sent = 1;
-
-            if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK) {
-                ngx_http_slora_release(ctx);
-                return NGX_ERROR;
-            }
-        }
-
-        if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
-            ngx_http_slora_release(ctx);
-            return NGX_ERROR;
-        }
-    }
-
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_slora_write_handler;
 
     if (slora_queue_submit(q, ctx->slot) != SLORA_OK) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         return NGX_ERROR;
     }
 
@@ -251,7 +222,7 @@ ngx_http_slora_tick(ngx_event_t *ev)
     s = slora_queue_slot(q, ctx->slot);
 
     if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0) {
-        ngx_http_slora_fail_request(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
+        ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
                                     "timeout", "deadline_exceeded",
                                     "The request ran past its deadline"
                                     " (slora_deadline)");
@@ -270,7 +241,7 @@ ngx_http_slora_tick(ngx_event_t *ev)
         }
 
         if (down != NULL) {
-            ngx_http_slora_fail_request(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+            ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "server_error", "engine_failed",
                                         down);
             goto done;
@@ -305,13 +276,13 @@ ngx_http_slora_write_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
                       "slora: client timed out");
         r->connection->timedout = 1;
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
         return;
     }
 
     if (ngx_http_slora_send(r, ctx, NULL) == NGX_ERROR) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -329,6 +300,7 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     int32_t                      n0;
     uint32_t                     st;
     ngx_int_t                    rc;
+    ngx_uint_t                   status;
     ngx_chain_t                 *out, **ll;
     slora_slot_t                *s;
     slora_queue_t               *q;
@@ -350,6 +322,33 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     /* the state first: once terminal, n_out is final */
     st = atomic_load_explicit(&s->state, memory_order_acquire);
 
+    if (ctx->op != SLORA_OP_GENERATE) {
+        ngx_http_slora_op_pump(r, ctx, q, st);
+        return;
+    }
+
+    if (ctx->stream && !ctx->header_sent) {
+        if (atomic_load_explicit(&s->n_out, memory_order_acquire) == 0
+            && st != SLORA_SLOT_FINISHED)
+        {
+            if (st != SLORA_SLOT_FAILED) {
+                return;
+            }
+
+            /* refused before any token: a real status, below */
+
+        } else if (ngx_http_slora_open(r, ctx) != NGX_OK) {
+            ngx_http_slora_stream_release(ctx);
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        if (ctx->busy) {
+            /* a slow client did not take even the header */
+            return;
+        }
+    }
+
     out = NULL;
     ll = &out;
     n0 = ctx->n_done;
@@ -357,7 +356,7 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     rc = ngx_http_slora_take_tokens(r, ctx, q, &ll);
 
     if (rc == NGX_ERROR) {
-        ngx_http_slora_fail_request(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "server_error", "internal_error",
                                     "The output could not be decoded");
         return;
@@ -372,20 +371,20 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     if (st == SLORA_SLOT_FAILED) {
         if (out && ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
-            ngx_http_slora_release(ctx);
+            ngx_http_slora_stream_release(ctx);
             ngx_http_finalize_request(r, NGX_ERROR);
             return;
         }
 
-        ngx_http_slora_fail_request(r, ctx,
-                                    s->err_status ? (ngx_uint_t) s->err_status
-                                    : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    s->err_status == NGX_HTTP_NOT_FOUND
-                                    ? "invalid_request_error"
-                                    : "server_error",
-                                    s->err_status == NGX_HTTP_NOT_FOUND
-                                    ? "model_not_found" : "engine_error",
-                                    s->err);
+        status = s->err_status ? (ngx_uint_t) s->err_status
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        ngx_http_slora_stream_fail(r, ctx, status,
+                                   ngx_http_slora_error_type(status),
+                                   s->err_code[0]
+                                   ? s->err_code
+                                   : ngx_http_slora_error_code(status),
+                                   s->err);
         return;
     }
 
@@ -400,7 +399,7 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     }
 
     if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
-        ngx_http_slora_release(ctx);
+        ngx_http_slora_stream_release(ctx);
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -692,13 +691,13 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     /* unless a stop string cut the text, what the detokenizer holds back
      * belongs to it */
     if (flush && ngx_http_slora_append(r, ctx, 0, 1) != NGX_OK) {
-        ngx_http_slora_fail_request(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                     "server_error", "internal_error",
                                     "The output could not be decoded");
         return;
     }
 
-    ngx_http_slora_release(ctx);
+    ngx_http_slora_stream_release(ctx);
     ctx->finished = 1;
 
     if (!ctx->stream) {
@@ -767,8 +766,8 @@ failed:
 }
 
 
-static void
-ngx_http_slora_fail_request(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+void
+ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_uint_t status, const char *type, const char *code, const char *msg)
 {
     u_char       *p, *last, copy[SLORA_QUEUE_ERR_LEN];
@@ -779,7 +778,7 @@ ngx_http_slora_fail_request(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_cpystrn(copy, (u_char *) msg, sizeof(copy));
     msg = (const char *) copy;
 
-    ngx_http_slora_release(ctx);
+    ngx_http_slora_stream_release(ctx);
     ctx->finished = 1;
     ctx->finish = NULL;
 
@@ -835,6 +834,87 @@ ngx_http_slora_send_last(ngx_http_request_t *r, ngx_chain_t *out)
 }
 
 
+/* A stream's header and, for chat, the role chunk: sent when the engine
+ * has something for it. */
+static ngx_int_t
+ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    u_char       *p;
+    size_t        n;
+    ngx_chain_t  *out, **ll;
+
+    if (ngx_http_slora_send_header(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->kind != NGX_HTTP_SLORA_CHAT) {
+        return NGX_OK;
+    }
+
+    out = NULL;
+    ll = &out;
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, 0));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_slora_chunk_json(p, ctx, NULL, 0, NULL, 1) - p;
+    ctx->role_sent = 1;
+
+    if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK
+        || ngx_http_slora_send(r, ctx, out) == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* OpenAI's error type for an HTTP status. */
+const char *
+ngx_http_slora_error_type(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_FORBIDDEN:
+        return "permission_error";
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return "rate_limit_error";
+
+    default:
+        return status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+               ? "server_error" : "invalid_request_error";
+    }
+}
+
+
+/* The error code for a status when the engine gave none. */
+const char *
+ngx_http_slora_error_code(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        return "invalid_value";
+
+    case NGX_HTTP_FORBIDDEN:
+        return "permission_denied";
+
+    case NGX_HTTP_NOT_FOUND:
+        return "model_not_found";
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return "rate_limit_exceeded";
+
+    default:
+        return "engine_error";
+    }
+}
+
+
 static ngx_int_t
 ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
@@ -871,8 +951,8 @@ ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
  * runs gets its cancel flag; the engine frees its pages at the next step
  * and, holding the last bit, returns the slot to FREE.
  */
-static void
-ngx_http_slora_release(ngx_http_slora_ctx_t *ctx)
+void
+ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx)
 {
     uint32_t                     st;
     slora_slot_t                *s;
@@ -927,5 +1007,5 @@ ngx_http_slora_cleanup(void *data)
 {
     ngx_http_slora_ctx_t  *ctx = data;
 
-    ngx_http_slora_release(ctx);
+    ngx_http_slora_stream_release(ctx);
 }

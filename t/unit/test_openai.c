@@ -465,6 +465,7 @@ test_limits(void)
 
     lim.max_stops = 1;
     lim.max_tokens = 16;
+    lim.model_optional = 0;
     memset(&err, 0, sizeof(err));
 
     body = "{\"model\":\"base\"," MSGS ",\"max_tokens\":17}";
@@ -485,6 +486,36 @@ test_limits(void)
     ok(rc == SLORA_ERROR && strcmp(err.param, "stop") == 0
        && strstr(err.msg, "up to 1 strings") != NULL,
        "limits: more stops than lim");
+    slora_openai_req_free(&req);
+
+    body = "{" MSGS "}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "model") == 0,
+       "limits: model required");
+    slora_openai_req_free(&req);
+
+    /* under a tenant: no model (or null) is the tenant's default */
+    lim.model_optional = 1;
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.model.len == 7
+       && memcmp(req.model.data, "default", 7) == 0 && req.n_msgs == 1,
+       "limits: model optional: absent reads as \"default\"");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":null," MSGS "}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.model.len == 7, "limits: model optional: null");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"a1\"," MSGS "}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.model.len == 2, "limits: model optional: given");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":7," MSGS "}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "model") == 0,
+       "limits: model optional: still a string");
     slora_openai_req_free(&req);
 }
 

@@ -1,0 +1,534 @@
+/*
+ * ngx_http_slora_admin.c: requests that ask the engine something rather
+ * than generate: the slora_admin endpoints (load, unload, pin, unpin an
+ * adapter; list the adapters with their tiers) and, with the catalog in
+ * Redis, the model list of a tenant. Who may call the admin endpoints is
+ * nginx's business (allow/deny in their location).
+ *
+ * The one idea: such a request travels exactly like a generation, through
+ * a slot with an op kind (engine/slora_queue.h), so the worker never
+ * blocks on the engine or on Redis: the engine answers into the slot's
+ * prompt buffer, the slot's eventfd wakes the request, and a listing
+ * longer than one buffer is asked for again, page by page, after the last
+ * name the engine wrote.
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
+
+
+typedef struct {
+    ngx_uint_t         status;
+    const char        *code;
+    u_char             msg[256];
+    size_t             len;
+} ngx_http_slora_op_err_t;
+
+
+static ngx_int_t ngx_http_slora_op_submit(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const u_char *name, size_t len,
+    ngx_http_slora_op_err_t *e);
+static ngx_int_t ngx_http_slora_op_keep(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len);
+static ngx_buf_t *ngx_http_slora_op_body(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+static ngx_buf_t *ngx_http_slora_models_body(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+
+
+static struct {
+    ngx_str_t    name;
+    slora_op_e   op;
+} ngx_http_slora_admin_ops[] = {
+    { ngx_string("load"), SLORA_OP_LOAD },
+    { ngx_string("unload"), SLORA_OP_UNLOAD },
+    { ngx_string("pin"), SLORA_OP_PIN },
+    { ngx_string("unpin"), SLORA_OP_UNPIN }
+};
+
+
+/*
+ * GET <loc>adapters, POST <loc>adapters/NAME/{load,unload,pin,unpin}:
+ * matched on the end of the URI, as slora_api does.
+ */
+ngx_int_t
+ngx_http_slora_admin_handler(ngx_http_request_t *r)
+{
+    u_char                *p, *end, *slash, *name;
+    size_t                 len;
+    ngx_int_t              rc;
+    ngx_str_t              n;
+    ngx_uint_t             i, get;
+    slora_op_e             op;
+    ngx_http_slora_ctx_t  *ctx;
+
+    static ngx_str_t       list = ngx_string("/adapters");
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+    name = NULL;
+    len = 0;
+    op = SLORA_OP_ADAPTERS;
+
+    if ((size_t) (end - p) >= list.len
+        && ngx_strncmp(end - list.len, list.data, list.len) == 0)
+    {
+        get = 1;
+
+    } else {
+        /* .../adapters/NAME/OP */
+        get = 0;
+
+        slash = end;
+        while (slash > p && slash[-1] != '/') {
+            slash--;
+        }
+
+        n.data = slash;
+        n.len = end - slash;
+        op = SLORA_OP_GENERATE;
+
+        for (i = 0; i < sizeof(ngx_http_slora_admin_ops)
+                        / sizeof(ngx_http_slora_admin_ops[0]); i++)
+        {
+            if (n.len == ngx_http_slora_admin_ops[i].name.len
+                && ngx_strncmp(n.data, ngx_http_slora_admin_ops[i].name.data,
+                               n.len) == 0)
+            {
+                op = ngx_http_slora_admin_ops[i].op;
+            }
+        }
+
+        if (op != SLORA_OP_GENERATE && slash > p) {
+            end = slash - 1;
+            name = end;
+
+            while (name > p && name[-1] != '/') {
+                name--;
+            }
+
+            len = end - name;
+
+            if (name - p < (ssize_t) list.len + 1
+                || ngx_strncmp(name - list.len - 1, list.data, list.len)
+                   != 0
+                || name[-1] != '/')
+            {
+                op = SLORA_OP_GENERATE;
+            }
+        }
+
+        if (op == SLORA_OP_GENERATE) {
+            return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                             "invalid_request_error",
+                                             "unknown_url", NULL,
+                                             "Unknown admin URL: %V %V",
+                                             &r->method_name, &r->uri);
+        }
+    }
+
+    if (get ? !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+            : r->method != NGX_HTTP_POST)
+    {
+        if (ngx_http_slora_add_header(r, "Allow", get ? "GET, HEAD" : "POST")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "invalid_request_error",
+                                         "method_not_allowed", NULL,
+                                         "Method %V is not allowed for %V",
+                                         &r->method_name, &r->uri);
+    }
+
+    n.data = name;
+    n.len = len;
+
+    if (!get && !ngx_http_slora_valid_name(&n)) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_value", NULL,
+                                         "\"%V\" is not a valid adapter name"
+                                         " (empty, \"..\", a leading \".\","
+                                         " a control character, or %d bytes"
+                                         " or more)", &n,
+                                         SLORA_QUEUE_ADAPTER_LEN);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->op = op;
+    ctx->model = n;
+
+    return ngx_http_slora_op_start(r, ctx, NULL, get ? NULL : &n);
+}
+
+
+/* Submits an op from a content handler: NGX_DONE, or the error sent. */
+ngx_int_t
+ngx_http_slora_op_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const ngx_str_t *tenant, const ngx_str_t *name)
+{
+    ngx_http_slora_op_err_t  e;
+
+    ctx->request = r;
+    ctx->ttft_ms = -1;
+
+    if (tenant != NULL) {
+        ctx->tenant = *tenant;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_slora_module);
+
+    ngx_memzero(&e, sizeof(e));
+
+    if (ngx_http_slora_op_submit(r, ctx, name ? name->data : NULL,
+                                 name ? name->len : 0, &e)
+        == NGX_OK)
+    {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    if (e.status == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_slora_send_error(r, e.status,
+                                     ngx_http_slora_error_type(e.status),
+                                     e.code, NULL, "%*s", e.len, e.msg);
+}
+
+
+/* Claims a slot for ctx->op with name (the adapter, or the cursor of a
+ * listing) and the tenant, and hands it to the engine. */
+static ngx_int_t
+ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const u_char *name, size_t len, ngx_http_slora_op_err_t *e)
+{
+    uint32_t                     idx;
+    slora_slot_t                *s;
+    slora_queue_t               *q;
+    const char                  *down;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    static uint32_t              hint;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+
+    down = ngx_http_slora_engine_down(q);
+    if (down != NULL) {
+        e->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        e->code = "engine_not_ready";
+        e->len = ngx_snprintf(e->msg, sizeof(e->msg), "The engine is not"
+                              " ready: %s", down) - e->msg;
+        return NGX_ERROR;
+    }
+
+    if (len >= SLORA_QUEUE_ADAPTER_LEN
+        || ctx->tenant.len >= SLORA_QUEUE_TENANT_LEN
+        || ngx_strlchr(ctx->tenant.data, ctx->tenant.data + ctx->tenant.len,
+                       '\0'))
+    {
+        e->status = NGX_HTTP_FORBIDDEN;
+        e->code = "unknown_tenant";
+        e->len = ngx_snprintf(e->msg, sizeof(e->msg), "unknown tenant (the"
+                              " name is not valid)") - e->msg;
+        return NGX_ERROR;
+    }
+
+    if (slora_queue_claim(q, hint++ + (uint32_t) ngx_pid, &idx) != SLORA_OK)
+    {
+        e->status = NGX_HTTP_TOO_MANY_REQUESTS;
+        e->code = "rate_limit_exceeded";
+        e->len = ngx_snprintf(e->msg, sizeof(e->msg), "All %uD request slots"
+                              " are busy; retry shortly", q->geom.n_slots)
+                 - e->msg;
+        return NGX_ERROR;
+    }
+
+    s = slora_queue_slot(q, idx);
+
+    s->op = ctx->op;
+    if (len) {
+        ngx_memcpy(s->adapter, name, len);
+    }
+    s->adapter[len] = '\0';
+    ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+    s->tenant[ctx->tenant.len] = '\0';
+    s->n_prompt = 0;
+    s->max_tokens = 0;
+    s->n_stop_ids = 0;
+
+    ctx->slot = idx;
+    ctx->gen = s->gen;
+    ctx->have_slot = 1;
+    ctx->finished = 0;
+
+    if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {
+        e->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        e->code = "engine_not_ready";
+        e->len = ngx_snprintf(e->msg, sizeof(e->msg), "The request could"
+                              " not be queued") - e->msg;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* The engine answered (or failed) an op: ask for the next page, or send
+ * the response. */
+void
+ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    slora_queue_t *q, uint32_t st)
+{
+    u_char                   cursor[SLORA_QUEUE_ADAPTER_LEN];
+    size_t                   len;
+    uint32_t                 more, n;
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_uint_t               status;
+    ngx_chain_t              out;
+    slora_slot_t            *s;
+    ngx_http_slora_op_err_t  e;
+
+    s = slora_queue_slot(q, ctx->slot);
+
+    if (st == SLORA_SLOT_FAILED) {
+        status = s->err_status ? (ngx_uint_t) s->err_status
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        ngx_http_slora_stream_fail(r, ctx, status,
+                                   ngx_http_slora_error_type(status),
+                                   s->err_code[0]
+                                   ? s->err_code
+                                   : ngx_http_slora_error_code(status),
+                                   s->err);
+        return;
+    }
+
+    if (st != SLORA_SLOT_FINISHED) {
+        return;
+    }
+
+    n = s->answer_len;
+    if (n > q->geom.prompt_cap * sizeof(int32_t)) {
+        n = 0;
+    }
+
+    if (ngx_http_slora_op_keep(r, ctx, (u_char *) slora_queue_prompt(q,
+                                                         ctx->slot), n)
+        != NGX_OK)
+    {
+        ngx_http_slora_stream_release(ctx);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    more = s->more;
+    len = ngx_strnlen((u_char *) s->adapter, sizeof(cursor) - 1);
+    ngx_memcpy(cursor, s->adapter, len);
+    cursor[len] = '\0';
+
+    ngx_http_slora_stream_release(ctx);
+
+    if (more && n > 0) {
+        ngx_memzero(&e, sizeof(e));
+
+        if (ngx_http_slora_op_submit(r, ctx, cursor, len, &e) != NGX_OK) {
+            ngx_http_slora_stream_release(ctx);
+            ctx->finished = 1;
+            ngx_http_finalize_request(r,
+                ngx_http_slora_send_error(r, e.status
+                                          ? e.status
+                                          : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          ngx_http_slora_error_type(e.status),
+                                          e.code, NULL, "%*s", e.len, e.msg));
+        }
+
+        return;
+    }
+
+    ctx->finished = 1;
+
+    b = ctx->op == SLORA_OP_MODELS ? ngx_http_slora_models_body(r, ctx)
+                                   : ngx_http_slora_op_body(r, ctx);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+}
+
+
+/* Appends a page of the engine's answer to ctx->text. */
+static ngx_int_t
+ngx_http_slora_op_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const u_char *data, size_t len)
+{
+    u_char  *p;
+    size_t   cap;
+
+    if (ctx->text_len + len > ctx->text_cap) {
+        cap = ngx_max(ctx->text_cap * 2, ctx->text_len + len);
+
+        p = ngx_pnalloc(r->pool, cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, ctx->text, ctx->text_len);
+        ctx->text = p;
+        ctx->text_cap = cap;
+    }
+
+    ngx_memcpy(ctx->text + ctx->text_len, data, len);
+    ctx->text_len += len;
+
+    return NGX_OK;
+}
+
+
+/* The admin answers: the adapter list, or what an operation did. */
+static ngx_buf_t *
+ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    u_char       *p;
+    size_t        skip;
+    ngx_buf_t    *b;
+    const char   *verb;
+
+    b = ngx_create_temp_buf(r->pool, ctx->text_len + 6 * ctx->model.len
+                                     + 256);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = b->last;
+
+    if (ctx->op == SLORA_OP_ADAPTERS) {
+        /* the engine puts a comma before every object */
+        skip = (ctx->text_len && ctx->text[0] == ',') ? 1 : 0;
+
+        p = ngx_http_slora_lit(p, "{\"object\":\"list\",\"data\":[");
+        p = ngx_cpymem(p, ctx->text + skip, ctx->text_len - skip);
+        p = ngx_http_slora_lit(p, "]}\n");
+
+    } else {
+        verb = ctx->op == SLORA_OP_LOAD ? "load"
+               : ctx->op == SLORA_OP_UNLOAD ? "unload"
+               : ctx->op == SLORA_OP_PIN ? "pin" : "unpin";
+
+        p = ngx_http_slora_lit(p, "{\"object\":\"adapter.operation\","
+                                  "\"adapter\":\"");
+        p += ngx_http_slora_json_escape(p, ctx->model.data, ctx->model.len);
+        p = ngx_sprintf(p, "\",\"op\":\"%s\",\"ok\":true}\n", verb);
+    }
+
+    b->last = p;
+
+    return b;
+}
+
+
+/* A tenant's model list (or, without a tenant, the base model and every
+ * adapter the catalog knows), from the engine's records: a flag byte
+ * ("d": the tenant's default), the name, a NUL. */
+static ngx_buf_t *
+ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    u_char                      *p, *rec, *end, *nul;
+    ngx_buf_t                   *b;
+    ngx_uint_t                   first;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    b = ngx_create_temp_buf(r->pool, 7 * ctx->text_len
+                                     + 160 * (ctx->text_len / 2 + 1)
+                                     + 12 * smcf->model_id.len + 512);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_http_slora_lit(b->last, "{\"object\":\"list\",\"data\":[");
+    first = 1;
+
+    if (ctx->tenant.len == 0) {
+        p = ngx_sprintf(p, "{\"id\":\"base\",\"object\":\"model\","
+                        "\"created\":%T,\"owned_by\":\"slora\"},{\"id\":\"",
+                        ngx_time());
+        p += ngx_http_slora_json_escape(p, smcf->model_id.data,
+                                        smcf->model_id.len);
+        p = ngx_sprintf(p, "\",\"object\":\"model\",\"created\":%T,"
+                        "\"owned_by\":\"slora\"}", ngx_time());
+        first = 0;
+    }
+
+    rec = ctx->text;
+    end = ctx->text + ctx->text_len;
+
+    while (rec + 1 < end) {
+        nul = ngx_strlchr(rec + 1, end, '\0');
+        if (nul == NULL) {
+            break;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+
+        p = ngx_http_slora_lit(p, "{\"id\":\"");
+        p += ngx_http_slora_json_escape(p, rec + 1, nul - rec - 1);
+        p = ngx_sprintf(p, "\",\"object\":\"model\",\"created\":%T,"
+                        "\"owned_by\":\"slora\",\"parent\":\"", ngx_time());
+        p += ngx_http_slora_json_escape(p, smcf->model_id.data,
+                                        smcf->model_id.len);
+        *p++ = '"';
+
+        if (rec[0] == 'd') {
+            p = ngx_http_slora_lit(p, ",\"default\":true");
+        }
+
+        *p++ = '}';
+        rec = nul + 1;
+    }
+
+    p = ngx_http_slora_lit(p, "]}\n");
+    b->last = p;
+
+    return b;
+}

@@ -1,0 +1,520 @@
+# catalog.t: the adapter catalog in Redis behind a real nginx: tenant
+# routing, 200+ adapters under a Poisson stream with power-law
+# popularity, Redis and adapter-file faults, and path confinement.
+#
+# A redis-server is started by the test on a loopback port (a failed
+# start fails the test) and stopped by pid.  Adapters are generated with
+# `slora mkadapter` for the tiny model (SmolLM2's real tokenizer) and
+# registered with `slora catalog register`; tenants are set with `slora
+# catalog tenant`, which publishes the change on slora:events.  The
+# reference for every adapter's answer is the same folder served by a
+# second nginx whose catalog is the adapter directory, greedy.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use File::Copy qw(copy);
+use File::Path qw(make_path remove_tree);
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+
+my $PORT = 18107;
+my $REF_PORT = 18108;
+my $REDIS_PORT = 18117;
+my $N_ADAPTERS = 210;
+my $HOST_CACHE = 1024 * 1024;
+my $ROOT = repo_root();
+
+my $model = tiny_model();
+my $gen = "$ROOT/t/data/gen";
+
+# The adapters, made once and reused (a marker says the set is whole).
+my $adir = "$gen/catalog-adapters-r8-$N_ADAPTERS";
+my @names = map { sprintf('a%03d', $_) } 0 .. $N_ADAPTERS - 1;
+if (!-f "$adir/.complete") {
+    remove_tree($adir);
+    make_adapters($adir, $model, \@names, rank => 8);
+    open(my $fh, '>', "$adir/.complete") or die "$adir: $!";
+    close $fh;
+}
+
+# Adapters this test breaks, and a folder outside the roots.
+my $work = "$gen/catalog-work";
+remove_tree($work);
+make_path("$work/root", "$work/outside");
+for my $n (qw(gone1 corrupt1)) {
+    make_path("$work/root/$n");
+    copy("$adir/a000/$_", "$work/root/$n/$_") or die "copy: $!"
+        for qw(adapter_config.json adapter_model.safetensors);
+}
+make_path("$work/outside/evil");
+copy("$adir/a001/$_", "$work/outside/evil/$_") or die "copy: $!"
+    for qw(adapter_config.json adapter_model.safetensors);
+symlink("$work/outside/evil", "$work/root/link")
+    or die "symlink: $!";
+
+my $URL = "redis://127.0.0.1:$REDIS_PORT";
+
+# ---- redis-server, by pid ----
+
+my $redis_pid;
+
+sub start_redis {
+    make_path("$work/redis");
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>>', "$work/redis/stdout.log");
+        open(STDERR, '>&', \*STDOUT);
+        no warnings 'exec';
+        exec('redis-server', '--port', $REDIS_PORT, '--bind', '127.0.0.1',
+             '--save', '', '--appendonly', 'no', '--dir', "$work/redis",
+             '--daemonize', 'no', '--logfile', "$work/redis/redis.log");
+        POSIX::_exit(127);
+    }
+    $redis_pid = $pid;
+    return wait_for(10, sub {
+        return 0 unless proc_alive($pid);
+        my ($rc, $out) = run_cmd('redis-cli', '-p', $REDIS_PORT, 'ping');
+        return $rc == 0 && $out =~ /PONG/;
+    });
+}
+
+sub stop_redis {
+    return unless $redis_pid;
+    kill('KILL', $redis_pid);
+    waitpid($redis_pid, 0);
+    undef $redis_pid;
+}
+
+END { local $?; stop_redis() }
+
+sub catalog {
+    my (@args) = @_;
+    my ($rc, $out, $err) = run_cmd(slora_bin(), 'catalog', '--redis', $URL,
+                                   @args);
+    diag("slora catalog @args: rc=$rc $err$out") if $rc != 0;
+    return $rc == 0;
+}
+
+sub rcli {
+    my ($rc, $out, $err) = run_cmd('redis-cli', '-p', $REDIS_PORT, @_);
+    return $rc == 0 ? $out : undef;
+}
+
+sub register_all {
+    my (%o) = @_;
+    return catalog('register', $adir)
+        && ($o{broken_ok} || catalog('register', "$work/root"))
+        && catalog('tenant', 'acme', '--default', 'a000',
+                   '--allow', 'a000,a001')
+        && catalog('tenant', 'beta', '--default', 'a002', '--allow', '*');
+}
+
+ok(start_redis(), "redis-server started on 127.0.0.1:$REDIS_PORT")
+    or BAIL_OUT('cannot start redis-server');
+ok(register_all(), "$N_ADAPTERS adapters and two tenants registered");
+
+my $PROMPT = 'Name a colour.';
+my $MAX = 6;
+
+sub ask {
+    my ($port, $prefix, $model_name, %o) = @_;
+    my %b = (messages => [{ role => 'user',
+                            content => $o{prompt} // $PROMPT }],
+             temperature => 0, max_tokens => $o{max_tokens} // $MAX);
+    $b{model} = $model_name if defined $model_name;
+    $b{stream} = JSON::PP::true() if $o{stream};
+    return json_req($port, "$prefix/chat/completions", \%b,
+                    timeout => $o{timeout} // 60);
+}
+
+sub text_of {
+    my ($res) = @_;
+    return undef unless $res->{status} == 200 && ref $res->{json} eq 'HASH';
+    return $res->{json}{choices}[0]{message}{content};
+}
+
+# ---- the reference: the folder catalog ----
+
+my %ref;
+my @sample = qw(a000 a001 a002 a005 a017 a042 a099 a150 a209);
+{
+    my $r = SloraTest::Server->new(name => 'catalog-ref', port => $REF_PORT);
+    $r->{http} = slora_http(model => $model, adapters => $adir,
+                            engine => 'threads=1 slots=16 max_running=8 '
+                                      . 'max_ctx=256 max_tokens=32');
+    $r->start;
+    for my $n (@sample) {
+        $ref{$n} = text_of(ask($REF_PORT, '/v1', $n));
+    }
+    my $st = $r->stop;
+    ok($st->{graceful}, 'reference server (folder catalog) stopped');
+}
+is(scalar(grep { defined } values %ref), scalar @sample,
+   'the folder catalog answers every sampled adapter');
+my %distinct = map { ($_ // '') => 1 } values %ref;
+cmp_ok(scalar keys %distinct, '>', 1, 'the adapters give different texts');
+
+# ---- the server with the catalog in Redis ----
+
+my $s = SloraTest::Server->new(name => 'catalog', port => $PORT);
+$s->{http} = slora_http(
+    model => $model,
+    engine => 'threads=1 slots=64 max_running=16 max_ctx=256 max_tokens=32 '
+              . 'pool=1m',
+    http_extra => "    slora_adapters dir=$adir host_cache=$HOST_CACHE;\n"
+                  . "    slora_catalog $URL roots=$adir,$work/root"
+                  . " timeout=300ms;\n",
+    server_extra => <<'EOF');
+        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
+            slora_api openai;
+            slora_tenant $tenant;
+        }
+
+        location /admin/ {
+            slora_admin;
+            allow 127.0.0.1;
+            deny all;
+        }
+
+        location /admin2/ {
+            slora_admin;
+            allow 127.0.0.2;
+            deny all;
+        }
+EOF
+$s->start;
+pass('nginx with slora_catalog started, engine ready');
+
+# ---- 1. routing ----
+
+{
+    my $res = ask($PORT, '/v1', 'a042');
+    is(text_of($res), $ref{a042},
+       'an adapter named in model resolves through Redis (= folder catalog)');
+
+    $res = ask($PORT, '/t/acme/v1', undef);
+    is(text_of($res), $ref{a000},
+       'tenant acme without model gets its default a000');
+    $res = ask($PORT, '/t/acme/v1', 'default');
+    is(text_of($res), $ref{a000}, '... and with model "default"');
+    $res = ask($PORT, '/t/acme/v1', 'a001');
+    is(text_of($res), $ref{a001}, 'tenant acme may use a001');
+    $res = ask($PORT, '/t/beta/v1', 'a150');
+    is(text_of($res), $ref{a150}, 'tenant beta ("*") may use a150');
+
+    $res = ask($PORT, '/t/acme/v1', 'a005');
+    is($res->{status}, 403, 'acme asking for a005 (not allowed): 403');
+    is_deeply([check_error_object($res->{json})], [], '... OpenAI error body');
+    is($res->{json}{error}{type}, 'permission_error',
+       '... type permission_error');
+    is($res->{json}{error}{code}, 'adapter_not_allowed',
+       '... code adapter_not_allowed');
+    like($res->{json}{error}{message}, qr/a005.*not allowed.*acme/,
+         '... the engine\'s message: ' . ($res->{json}{error}{message} // ''));
+
+    $res = ask($PORT, '/t/acme/v1', 'a005', stream => 1);
+    is($res->{status}, 403,
+       'the same as a stream: 403 too (the header waits for the engine)');
+    like($res->{headers}{'content-type'} // '', qr{application/json},
+         '... with a JSON body, not an event stream');
+
+    $res = ask($PORT, '/t/nobody/v1', undef);
+    is($res->{status}, 403, 'an unknown tenant: 403');
+    is($res->{json}{error}{code}, 'unknown_tenant', '... code unknown_tenant');
+    like($res->{json}{error}{message}, qr/unknown tenant.*nobody/,
+         '... message: ' . ($res->{json}{error}{message} // ''));
+
+    $res = ask($PORT, '/v1', 'zz-none');
+    is($res->{status}, 404, 'an adapter Redis does not know: 404');
+    is($res->{json}{error}{code}, 'model_not_found',
+       '... model_not_found');
+
+    # a stream that works still streams
+    my $st = stream_start($PORT, 'POST', '/t/acme/v1/chat/completions',
+        body => json_encode({ messages => [{ role => 'user',
+                                             content => $PROMPT }],
+                              temperature => 0, max_tokens => $MAX,
+                              stream => JSON::PP::true() }),
+        headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(30);
+    my ($bad, $sum) = $st->sse_check('chat');
+    is($st->{status}, 200, 'a tenant stream: 200');
+    is_deeply($bad, [], '... well-formed events');
+    is($sum->{text}, $ref{a000}, '... the default adapter\'s text');
+
+    $res = http_req($PORT, 'GET', '/t/acme/v1/models');
+    my @ids = map { $_->{id} } @{ $res->{json}{data} // [] };
+    is_deeply(\@ids, [qw(a000 a001)], 'GET /t/acme/v1/models: a000, a001');
+    my ($d) = grep { $_->{default} } @{ $res->{json}{data} // [] };
+    is($d && $d->{id}, 'a000', '... a000 marked as the default');
+    $res = http_req($PORT, 'GET', '/t/nobody/v1/models');
+    is($res->{status}, 403, 'models of an unknown tenant: 403');
+
+    # the default changes in Redis: no reload, within 1 s
+    ok(catalog('tenant', 'acme', '--default', 'a001'),
+       'acme\'s default set to a001 (slora catalog tenant)');
+    my $t0 = time();
+    my $seen = wait_for(5, sub {
+        my $t = text_of(ask($PORT, '/t/acme/v1', undef));
+        return defined $t && $t eq $ref{a001};
+    });
+    my $dt = time() - $t0;
+    ok($seen, 'the new default serves acme');
+    cmp_ok($dt, '<', 1.0, sprintf('... %.3f s after the change', $dt));
+}
+
+# ---- an idle engine sleeps, though the catalog's thread writes its wake
+# fd (invalidations, hints): CPU time over 1.5 s idle ----
+
+{
+    my $pid = $s->engine_pid;
+    my $cpu = sub {
+        open(my $fh, '<', "/proc/$pid/stat") or return undef;
+        my $l = <$fh>;
+        close $fh;
+        my @f = split ' ', ($l =~ /\) (.*)/)[0];
+        return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+    };
+    ok(catalog('tenant', 'beta', '--default', 'a002', '--allow', '*'),
+       'a change is published while nothing runs');
+    sleep(0.2);
+    my $c0 = $cpu->();
+    sleep(1.5);
+    my $c1 = $cpu->();
+    ok(defined $c0 && defined $c1 && $c1 - $c0 < 0.3,
+       sprintf('the idle engine used %.2f s of CPU in 1.5 s',
+               ($c1 // 0) - ($c0 // 0)));
+}
+
+# ---- admin ----
+
+{
+    my $res = http_req($PORT, 'POST', '/admin/adapters/a017/pin');
+    is($res->{status}, 200, 'POST /admin/adapters/a017/pin: 200');
+    $res = http_req($PORT, 'GET', '/admin/adapters');
+    is($res->{status}, 200, 'GET /admin/adapters: 200');
+    my %by = map { $_->{name} => $_ } @{ $res->{json}{data} // [] };
+    my $a = $by{a017} // {};
+    ok($a->{pinned} && $a->{tier} eq 'pool',
+       'a017 is pinned and in the pool');
+    ok(defined $a->{rank} && $a->{rank} == 8 && $a->{pool_pages} > 0
+       && $a->{host_bytes} >= 0 && defined $a->{refs},
+       '... with rank 8, pool pages, host bytes, refs');
+    $res = http_req($PORT, 'POST', '/admin/adapters/a017/unload');
+    is($res->{status}, 409, 'unloading a pinned adapter: 409');
+    $res = http_req($PORT, 'POST', '/admin/adapters/a017/unpin');
+    is($res->{status}, 200, 'unpin: 200');
+    $res = http_req($PORT, 'POST', '/admin/adapters/a017/unload');
+    is($res->{status}, 200, 'unload: 200');
+    $res = http_req($PORT, 'GET', '/admin/adapters');
+    %by = map { $_->{name} => $_ } @{ $res->{json}{data} // [] };
+    is($by{a017} && $by{a017}{tier}, 'disk', '... a017 back on disk');
+    $res = http_req($PORT, 'POST', '/admin/adapters/a018/load');
+    is($res->{status}, 200, 'load a018: 200');
+    $res = http_req($PORT, 'POST', '/admin/adapters/zz-none/load');
+    is($res->{status}, 404, 'load of an unknown adapter: 404');
+    $res = http_req($PORT, 'GET', '/admin/adapters/a018/load');
+    is($res->{status}, 405, 'GET on an operation: 405');
+}
+
+# ---- 2. scale: a Poisson stream with power-law popularity ----
+
+{
+    srand(7);
+    my $N = 400;
+    my $rate = 60;                      # requests per second
+    my @w = map { 1 / ($_ ** 0.9) } 1 .. $N_ADAPTERS;
+    my $tw = 0;
+    $tw += $_ for @w;
+    my @perm = @names;
+    for my $i (reverse 1 .. $#perm) {
+        my $j = int(rand($i + 1));
+        @perm[$i, $j] = @perm[$j, $i];
+    }
+    my $pick = sub {
+        my $x = rand($tw);
+        for my $i (0 .. $#w) {
+            $x -= $w[$i];
+            return $perm[$i] if $x <= 0;
+        }
+        return $perm[-1];
+    };
+
+    my (@plan, $t);
+    $t = 0;
+    for my $i (0 .. $N - 1) {
+        $t += -log(1 - rand()) / $rate;
+        push @plan, { at => $t, model => $pick->() };
+    }
+    # every sampled adapter appears at least once
+    my $k = 0;
+    for my $n (@sample) {
+        $plan[$k++ * 7]{model} = $n;
+    }
+    my %used = map { $_->{model} => 1 } @plan;
+
+    my (@live, @done);
+    my $t0 = time();
+    my $next = 0;
+    while ($next < @plan || @live) {
+        my $now = time() - $t0;
+        while ($next < @plan && $plan[$next]{at} <= $now) {
+            my $p = $plan[$next++];
+            $p->{st} = stream_start($PORT, 'POST', '/v1/chat/completions',
+                body => json_encode({ model => $p->{model},
+                                      messages => [{ role => 'user',
+                                                     content => $PROMPT }],
+                                      temperature => 0,
+                                      max_tokens => $MAX }),
+                headers => { 'Content-Type' => 'application/json' });
+            push @live, $p;
+        }
+        SloraTest::run_streams([map { $_->{st} } @live], 0.02);
+        push @done, grep { $_->{st}{closed} } @live;
+        @live = grep { !$_->{st}{closed} } @live;
+        last if time() - $t0 > 240;
+    }
+
+    my $ok = grep { $_->{st}->result->{status} == 200 } @done;
+    is($ok, $N, "all $N requests of the Poisson stream over "
+               . scalar(keys %used) . " adapters answered 200");
+    my ($match, $checked) = (0, 0);
+    for my $p (grep { exists $ref{$_->{model}} } @done) {
+        $checked++;
+        my $txt = text_of($p->{st}->result);
+        $match++ if defined $txt && $txt eq $ref{$p->{model}};
+    }
+    cmp_ok($checked, '>=', scalar @sample, "$checked sampled responses");
+    is($match, $checked, '... each equals that adapter served alone');
+
+    my $st = $s->status;
+    cmp_ok($st->{host}{evictions}, '>', 0,
+           "host tier evictions: $st->{host}{evictions}");
+    cmp_ok($st->{adapters}{evictions}, '>', 0,
+           "pool evictions: $st->{adapters}{evictions}");
+    cmp_ok($st->{host}{budget}, '==', $HOST_CACHE,
+           'host budget is slora_adapters host_cache=');
+    cmp_ok($st->{host}{bytes}, '<=', $st->{host}{budget},
+           "host bytes $st->{host}{bytes} within the budget");
+    cmp_ok($st->{host}{hits} + $st->{host}{misses}, '>', 0,
+           "host tier lookups: $st->{host}{hits} hits,"
+           . " $st->{host}{misses} misses, $st->{host}{prefetched}"
+           . ' prefetched');
+    is($st->{catalog}{source}, 'redis', 'status: catalog source redis');
+    ok($st->{catalog}{up}, '... up');
+    my $m = http_req($PORT, 'GET', '/metrics')->{body};
+    like($m, qr/^slora_host_tier_evictions_total [1-9]/m,
+         '/metrics: slora_host_tier_evictions_total');
+    like($m, qr/^slora_catalog_up 1$/m, '/metrics: slora_catalog_up 1');
+    like($m, qr/^slora_catalog_invalidations_total [1-9]/m,
+         '/metrics: slora_catalog_invalidations_total');
+}
+
+# ---- 3. faults ----
+
+{
+    # an adapter file deleted, another corrupted, before their first use
+    unlink("$work/root/gone1/adapter_model.safetensors");
+    open(my $fh, '+<', "$work/root/corrupt1/adapter_model.safetensors")
+        or die "corrupt1: $!";
+    seek($fh, 200, 0);
+    print $fh "\xff" x 64;
+    close $fh;
+
+    my @st = map {
+        stream_start($PORT, 'POST', '/v1/chat/completions',
+            body => json_encode({ model => $_, temperature => 0,
+                                  max_tokens => $MAX,
+                                  messages => [{ role => 'user',
+                                                 content => $PROMPT }] }),
+            headers => { 'Content-Type' => 'application/json' })
+    } qw(gone1 a042 corrupt1 a099);
+    SloraTest::run_streams(\@st, 60);
+    my @r = map { $_->result } @st;
+    is($r[0]{status}, 500, 'deleted adapter file: 500');
+    like($r[0]{json}{error}{message} // '', qr/gone1|safetensors/,
+         '... ' . ($r[0]{json}{error}{message} // ''));
+    is($r[2]{status}, 500, 'corrupted adapter file: 500');
+    like($r[2]{json}{error}{message} // '', qr/corrupt1|sha256|safetensors/,
+         '... ' . ($r[2]{json}{error}{message} // ''));
+    is(text_of($r[1]), $ref{a042}, 'a request beside them is unaffected');
+    is(text_of($r[3]), $ref{a099}, '... and another one');
+
+    # Redis dies
+    stop_redis();
+    ok(wait_for(5, sub { my $x = $s->status; $x && !$x->{catalog}{up} }),
+       'status shows the catalog down after redis-server is killed');
+    my $res = ask($PORT, '/t/acme/v1', undef);
+    is(text_of($res), $ref{a001}, 'a cached tenant keeps being served');
+    $res = ask($PORT, '/t/beta/v1', 'a150');
+    is(text_of($res), $ref{a150}, '... with a cached adapter too');
+    $res = ask($PORT, '/t/stranger/v1', undef);
+    is($res->{status}, 503, 'a tenant never read: 503');
+    like($res->{json}{error}{message} // '', qr/catalog unavailable/,
+         '... ' . ($res->{json}{error}{message} // ''));
+    ok(defined $res->{headers}{'retry-after'}, '... with Retry-After');
+
+    # Redis again, same port
+    ok(start_redis(), 'redis-server started again on the same port');
+    ok(register_all(broken_ok => 1),
+       'catalog registered again (the adapter folder and the tenants)');
+    ok(catalog('tenant', 'acme', '--default', 'a002', '--allow', 'a002'),
+       'acme changed: default a002');
+    ok(wait_for(10, sub {
+           my $t = text_of(ask($PORT, '/t/acme/v1', undef));
+           defined $t && $t eq $ref{a002};
+       }), 'the change flows again after the reconnection');
+    my $st = $s->status;
+    cmp_ok($st->{catalog}{reconnects}, '>', 0,
+           "status: catalog reconnects $st->{catalog}{reconnects}");
+}
+
+# ---- 4. security ----
+
+{
+    ok(defined rcli('HSET', 'slora:adapter:evil-dots',
+                    'path', "$work/root/../outside/evil", 'rank', '8'),
+       'evil-dots registered with ".." in its path (redis-cli HSET)');
+    ok(defined rcli('HSET', 'slora:adapter:evil-abs',
+                    'path', "$work/outside/evil", 'rank', '8'),
+       'evil-abs registered with an absolute path outside the roots');
+    ok(defined rcli('HSET', 'slora:adapter:evil-link',
+                    'path', "$work/root/link", 'rank', '8'),
+       'evil-link registered with a symlink leading out');
+    ok(defined rcli('HSET', 'slora:adapter:..evil',
+                    'path', "$work/root/gone1", 'rank', '8'),
+       '"..evil" registered (a name with "..")');
+
+    for my $n (qw(evil-dots evil-abs evil-link)) {
+        my $res = ask($PORT, '/v1', $n);
+        is($res->{status}, 404, "$n: refused (404)");
+        like($res->{json}{error}{message} // '', qr/outside/,
+             '... ' . ($res->{json}{error}{message} // ''));
+    }
+    my $res = ask($PORT, '/v1', '..evil');
+    is($res->{status}, 404, '"..evil": refused (404)');
+    like($res->{json}{error}{message} // '', qr/not a valid adapter name/,
+         '... ' . ($res->{json}{error}{message} // ''));
+    $res = ask($PORT, '/v1', '../outside/evil');
+    is($res->{status}, 404, 'a model that is a path: refused (404)');
+
+    $res = http_req($PORT, 'GET', '/admin2/adapters');
+    is($res->{status}, 403,
+       'admin location allowing 127.0.0.2 only: 403 for 127.0.0.1');
+    $res = http_req($PORT, 'POST', '/admin2/adapters/a000/pin');
+    is($res->{status}, 403, '... for an operation too');
+}
+
+my $r = $s->stop;
+ok($r->{graceful}, 'nginx stopped on QUIT');
+ok($r->{engine_gone}, 'the engine exited with it');
+my @bad = $s->bad_log_lines;
+ok(!@bad, 'no [alert], [crit] or [emerg] in the error log')
+    or diag(join("\n", @bad));
+
+done_testing();

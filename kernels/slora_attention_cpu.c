@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "slora_attention.h"
+#include "slora_vec_cpu.h"
 
 
 static int slora_attn_check(const slora_paged_kv_t *c,
@@ -22,10 +23,6 @@ static int32_t slora_attn_max_ctx(const slora_seq_index_t *ix);
 static void slora_attn_row(float *o, const float *qh, const float *kv,
     const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
     int32_t kvh, float *sc);
-static float slora_attn_dot(const float *restrict a, const float *restrict b,
-    int32_t n);
-static void slora_attn_axpy(float *restrict y, float w,
-    const float *restrict x, int32_t n);
 
 
 int
@@ -188,7 +185,7 @@ slora_attn_row(float *o, const float *qh, const float *kv,
         n = n_ctx - t < tpp ? n_ctx - t : tpp;
 
         for (j = 0; j < n; j++, t++) {
-            sc[t] = slora_attn_dot(qh, page + (int64_t) j * kv_dim, d)
+            sc[t] = slora_vec_dot(qh, page + (int64_t) j * kv_dim, d)
                     * scale;
             mx = sc[t] > mx ? sc[t] : mx;
         }
@@ -209,7 +206,7 @@ slora_attn_row(float *o, const float *qh, const float *kv,
         n = n_ctx - t < tpp ? n_ctx - t : tpp;
 
         for (j = 0; j < n; j++, t++) {
-            slora_attn_axpy(o, sc[t], page + (int64_t) j * kv_dim, d);
+            slora_vec_axpy(o, sc[t], page + (int64_t) j * kv_dim, d);
         }
     }
 
@@ -217,53 +214,5 @@ slora_attn_row(float *o, const float *qh, const float *kv,
 
     for (j = 0; j < d; j++) {
         o[j] *= w;
-    }
-}
-
-
-/* a . b over n floats: 16 running sums, then a fixed tree. */
-
-static float
-slora_attn_dot(const float *restrict a, const float *restrict b, int32_t n)
-{
-    float    acc[16], tail;
-    int32_t  i, j;
-
-    for (j = 0; j < 16; j++) {
-        acc[j] = 0.0f;
-    }
-
-    for (i = 0; i + 16 <= n; i += 16) {
-        for (j = 0; j < 16; j++) {
-            acc[j] += a[i + j] * b[i + j];
-        }
-    }
-
-    tail = 0.0f;
-
-    for ( /* void */ ; i < n; i++) {
-        tail += a[i] * b[i];
-    }
-
-    for (j = 0; j < 8; j++) {
-        acc[j] += acc[j + 8];
-    }
-
-    for (j = 0; j < 4; j++) {
-        acc[j] += acc[j + 4];
-    }
-
-    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
-}
-
-
-static void
-slora_attn_axpy(float *restrict y, float w, const float *restrict x,
-    int32_t n)
-{
-    int32_t  i;
-
-    for (i = 0; i < n; i++) {
-        y[i] += w * x[i];
     }
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "slora_lora.h"
+#include "slora_vec_cpu.h"
 
 
 #define SLORA_LORA_COLS  64
@@ -23,10 +24,6 @@
 
 static int slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
     int64_t *n_tok);
-static float slora_lora_dot(const float *restrict a, const float *restrict b,
-    int32_t n);
-static void slora_lora_axpy(float *restrict y, float w,
-    const float *restrict x, int32_t n);
 
 
 int
@@ -68,7 +65,7 @@ slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
 
             for (t = t0; t < t1; t++) {
                 v[(int64_t) t * ld_v + j] =
-                    slora_lora_dot(x + (int64_t) t * ld_x, a, in_dim);
+                    slora_vec_dot(x + (int64_t) t * ld_x, a, in_dim);
             }
         }
     }
@@ -120,7 +117,7 @@ slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
 
             for (t = t0; t < t1; t++) {
                 for (j = 0; j < r; j++) {
-                    slora_lora_axpy(y + (int64_t) t * ld_y + c0,
+                    slora_vec_axpy(y + (int64_t) t * ld_y + c0,
                                     sc * v[(int64_t) t * ld_v + j],
                                     base + rows[j] + c0, nc);
                 }
@@ -221,52 +218,4 @@ slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
     *n_tok = sg->seg_indptr[sg->n_segs];
 
     return 0;
-}
-
-
-/* a . b over n floats: 16 running sums, then a fixed tree. */
-
-static float
-slora_lora_dot(const float *restrict a, const float *restrict b, int32_t n)
-{
-    float    acc[16], tail;
-    int32_t  i, j;
-
-    for (j = 0; j < 16; j++) {
-        acc[j] = 0.0f;
-    }
-
-    for (i = 0; i + 16 <= n; i += 16) {
-        for (j = 0; j < 16; j++) {
-            acc[j] += a[i + j] * b[i + j];
-        }
-    }
-
-    tail = 0.0f;
-
-    for ( /* void */ ; i < n; i++) {
-        tail += a[i] * b[i];
-    }
-
-    for (j = 0; j < 8; j++) {
-        acc[j] += acc[j + 8];
-    }
-
-    for (j = 0; j < 4; j++) {
-        acc[j] += acc[j + 4];
-    }
-
-    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
-}
-
-
-static void
-slora_lora_axpy(float *restrict y, float w, const float *restrict x,
-    int32_t n)
-{
-    int32_t  i;
-
-    for (i = 0; i < n; i++) {
-        y[i] += w * x[i];
-    }
 }

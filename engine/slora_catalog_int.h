@@ -1,0 +1,155 @@
+/*
+ * slora_catalog_int.h: the catalog's private layout, shared by its cache
+ * (slora_catalog.c), its Redis thread (slora_catalog_redis.c) and its
+ * adapter roots (slora_catalog_dir.c).
+ *
+ * The one idea: slora_catalog_s is divided by thread. The cache belongs
+ * to the owner's thread, the fields under "the thread's own" to the
+ * catalog thread; the fields between are set before the thread starts or
+ * shared under the lock (stop, jobs, answers).
+ */
+
+#ifndef SLORA_CATALOG_INT_H
+#define SLORA_CATALOG_INT_H
+
+
+#include <pthread.h>
+
+#include <hiredis/hiredis.h>
+
+#include "slora_catalog.h"
+
+
+typedef enum {
+    SLORA_CAT_ADAPTER = 0,
+    SLORA_CAT_TENANT
+} slora_catalog_kind_e;
+
+
+typedef enum {
+    SLORA_CAT_PENDING = 0,
+    SLORA_CAT_FOUND,
+    SLORA_CAT_MISSING,
+    SLORA_CAT_REFUSED,
+    SLORA_CAT_UNAVAILABLE
+} slora_catalog_state_e;
+
+
+typedef enum {
+    SLORA_MSG_FETCH = 0,            /* job: read kind/name */
+    SLORA_MSG_HITS,                 /* job: add counts to slora:popular */
+    SLORA_MSG_ANSWER,               /* answer to a fetch */
+    SLORA_MSG_INVALIDATE,           /* kind/name, or name NULL: all */
+    SLORA_MSG_STATE,                /* up or down (text) */
+    SLORA_MSG_HINTS
+} slora_catalog_msg_e;
+
+
+typedef struct slora_catalog_entry_s  slora_catalog_entry_t;
+
+struct slora_catalog_entry_s {
+    slora_catalog_entry_t      *next;       /* hash chain */
+    slora_catalog_kind_e        kind;
+    slora_catalog_state_e       state;
+    int                         fetching;
+    char                       *msg;        /* REFUSED, UNAVAILABLE */
+    uint32_t                    hits;       /* uses not yet sent */
+    slora_catalog_adapter_t     ad;
+    slora_catalog_tenant_t      tn;
+    char                       *name;
+};
+
+
+typedef struct slora_catalog_msg_s  slora_catalog_msg_t;
+
+struct slora_catalog_msg_s {
+    slora_catalog_msg_t        *next;
+    slora_catalog_msg_e         type;
+    slora_catalog_kind_e        kind;
+    int                         status;     /* ANSWER: SLORA_OK... */
+    int                         up;         /* STATE */
+    char                       *name;
+    char                       *msg;
+    slora_catalog_adapter_t     ad;         /* ANSWER, adapter */
+    slora_catalog_tenant_t      tn;         /* ANSWER, tenant */
+    slora_catalog_hints_t       hints;      /* HINTS */
+    char                      **names;      /* HITS */
+    uint32_t                   *counts;
+    int32_t                     n;
+};
+
+
+typedef struct {
+    slora_catalog_msg_t        *head;
+    slora_catalog_msg_t        *tail;
+} slora_catalog_queue_t;
+
+
+struct slora_catalog_s {
+    int                         redis;
+    char                       *dir;
+    char                      **roots;      /* realpath()s */
+    int32_t                     n_roots;
+
+    slora_catalog_entry_t     **buckets;
+    uint32_t                    mask;
+    int32_t                     n_entries;
+    int32_t                     n_negative;
+    slora_catalog_adapter_t   **list;
+    slora_catalog_hints_t       hints;
+
+    int                         up;
+    int                         state_known;
+    char                        down_msg[SLORA_ERR_LEN];
+    uint32_t                    hits_pending;
+    int64_t                     hits_flushed_ns;
+    slora_catalog_stats_t       stats;
+
+    /* the thread, and what it shares */
+    char                       *host;
+    int                         port;
+    int                         db;
+    int32_t                     connect_ms;
+    int32_t                     command_ms;
+    int32_t                     hint_ms;
+    int32_t                     n_popular;
+    int                         wake_fd;
+    int                         pipe[2];
+    pthread_t                   thread;
+    int                         started;
+    pthread_mutex_t             lock;
+    int                         stop;
+    slora_catalog_queue_t       jobs;
+    slora_catalog_queue_t       answers;
+
+    /* the thread's own */
+    int                         hints_due;
+    redisContext               *cmd;
+    redisContext               *sub;
+    char                        err_text[SLORA_ERR_LEN];
+};
+
+
+/* slora_catalog.c */
+void slora_catalog_adapter_clear(slora_catalog_adapter_t *ad);
+void slora_catalog_tenant_clear(slora_catalog_tenant_t *tn);
+void slora_catalog_msg_free(slora_catalog_msg_t *m);
+slora_catalog_msg_t *slora_catalog_msg_new(slora_catalog_msg_e type);
+void slora_catalog_answer(slora_catalog_t *cat,
+    slora_catalog_msg_t *m);
+int slora_catalog_str_cmp(const void *a, const void *b);
+
+/* slora_catalog_redis.c */
+int slora_catalog_parse_url(slora_catalog_t *cat, const char *url,
+    slora_err_t *err);
+void *slora_catalog_main(void *arg);
+
+/* slora_catalog_dir.c */
+int slora_catalog_add_root(slora_catalog_t *cat, const char *root,
+    slora_err_t *err);
+int slora_catalog_confine(char **roots, int32_t n_roots,
+    const char *name, const char *path, char **out, slora_err_t *err);
+int slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err);
+
+
+#endif /* SLORA_CATALOG_INT_H */

@@ -1,6 +1,7 @@
 /*
  * slora_tokenizer_int.h: the tokenizer's private layout, shared by the
- * algorithms (slora_tokenizer.c) and the loaders (slora_tokenizer_load.c).
+ * tables (slora_tokenizer.c), the loaders (slora_tokenizer_load.c),
+ * encoding (slora_tokenizer_encode.c) and the detokenizer (slora_detok.c).
  *
  * The one idea: every string the merge tables mention is interned once.
  * Vocabulary tokens take ids 0 .. n_vocab-1; strings a merge names that are
@@ -128,6 +129,12 @@ int slora_tok_set_pre(slora_tokenizer_t *t, const char *name,
 int slora_tok_add_regex(slora_tokenizer_t *t, const char *pattern,
     slora_err_t *err);
 int slora_tok_finish(slora_tokenizer_t *t, slora_err_t *err);
+
+/* Lookups for encoding. */
+const slora_tok_merge_t *slora_tok_merge_find(const slora_tokenizer_t *t,
+    int32_t left, int32_t right);
+/* Writes byte b as its UTF-8 code point of GPT-2's byte map; 1 or 2. */
+size_t slora_tok_byte_char(uint8_t b, char *out);
 
 /* The loaders. */
 slora_tokenizer_t *slora_tok_load_gguf(const char *path, slora_err_t *err);

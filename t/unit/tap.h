@@ -8,6 +8,7 @@
 #define SLORA_TAP_H
 
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,65 @@ tap_max_rel_err(const float *a, const float *b, size_t n, double floor_)
     }
 
     return worst;
+}
+
+
+/* The whole file at path, NUL-terminated, in memory the caller frees;
+ * *len gets its size. NULL when it cannot be read. */
+static void *
+tap_read_file(const char *path, size_t *len) __attribute__((unused));
+
+static void *
+tap_read_file(const char *path, size_t *len)
+{
+    FILE  *f;
+    char  *buf;
+    long   n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0
+        || fseek(f, 0, SEEK_SET) != 0)
+    {
+        fclose(f);
+        return NULL;
+    }
+
+    buf = malloc((size_t) n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t) n;
+
+    return buf;
+}
+
+
+/* Index of the largest of v[0..n), the lowest on ties (greedy). */
+static int32_t
+tap_argmax(const float *v, int32_t n) __attribute__((unused));
+
+static int32_t
+tap_argmax(const float *v, int32_t n)
+{
+    int32_t  i, best;
+
+    best = 0;
+    for (i = 1; i < n; i++) {
+        if (v[i] > v[best]) {
+            best = i;
+        }
+    }
+
+    return best;
 }
 
 

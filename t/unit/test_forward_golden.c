@@ -41,60 +41,11 @@
 #define NEAR_TIE     0.25
 
 
-static char *slurp(const char *path, size_t *len);
 static cJSON *load_json(const char *path);
-static int32_t argmax(const float *v, int32_t n);
 static int run_case(slora_backend_t *be, const slora_model_t *m,
     const int64_t *loff, int64_t page_elems, const cJSON *cs, int n_predict,
     int32_t *got);
 static void check_q4_1(const cJSON *cs, const int32_t *got, int n_predict);
-
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE   *f;
-    char   *buf;
-    long    n;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-
-    buf = malloc((size_t) n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-
-    return buf;
-}
-
-
-static int32_t
-argmax(const float *v, int32_t n)
-{
-    int32_t  i, best;
-
-    best = 0;
-    for (i = 1; i < n; i++) {
-        if (v[i] > v[best]) {
-            best = i;
-        }
-    }
-
-    return best;
-}
 
 
 static int
@@ -144,7 +95,7 @@ run_case(slora_backend_t *be, const slora_model_t *m, const int64_t *loff,
     }
 
     snprintf(path, sizeof(path), GOLDEN_DIR "%s", lf->valuestring);
-    gold = (float *) slurp(path, &len);
+    gold = (float *) tap_read_file(path, &len);
     if (gold == NULL || len != (size_t) vocab * sizeof(float)) {
         ok(0, "%s: read %s", name->valuestring, path);
         free(gold);
@@ -191,7 +142,7 @@ run_case(slora_backend_t *be, const slora_model_t *m, const int64_t *loff,
        "%.2e (max abs diff %.4f)", name->valuestring, n, d / mx, d);
 
     for (i = 0; i < n_predict; i++) {
-        got[i] = argmax(logits, vocab);
+        got[i] = tap_argmax(logits, vocab);
         toks[n + i] = got[i];
 
         if (i + 1 == n_predict) {
@@ -241,7 +192,7 @@ load_json(const char *path)
     cJSON  *root;
     size_t  len;
 
-    json = slurp(path, &len);
+    json = tap_read_file(path, &len);
     if (json == NULL) {
         BAIL_OUT("cannot read %s", path);
     }

@@ -46,63 +46,6 @@ typedef struct {
 } env_t;
 
 
-static void *slurp_n(const char *path, size_t *len);
-
-
-static char *
-slurp(const char *path)
-{
-    size_t  len;
-
-    return slurp_n(path, &len);
-}
-
-
-static void *
-slurp_n(const char *path, size_t *len)
-{
-    FILE   *f;
-    char   *buf;
-    long    n;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-
-    buf = malloc((size_t) n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-
-    return buf;
-}
-
-
-static int32_t
-argmax(const float *v, int32_t n)
-{
-    int32_t  i, best;
-
-    best = 0;
-    for (i = 1; i < n; i++) {
-        if (v[i] > v[best]) {
-            best = i;
-        }
-    }
-
-    return best;
-}
 
 
 static int
@@ -185,7 +128,7 @@ greedy(env_t *e, const slora_model_t *m, int32_t *toks, int32_t n,
             memcpy(first, logits, (size_t) vocab * sizeof(float));
         }
 
-        out[i] = argmax(logits, vocab);
+        out[i] = tap_argmax(logits, vocab);
         toks[n + i] = out[i];
 
         seq.pos = n + i;
@@ -302,7 +245,7 @@ main(void)
     size_t              len;
     int                 run_ok;
 
-    json = slurp(GOLDEN);
+    json = tap_read_file(GOLDEN, &len);
     if (json == NULL) {
         BAIL_OUT("cannot read " GOLDEN);
     }
@@ -356,7 +299,7 @@ main(void)
         /* yardstick: llama.cpp's own quantized kernels on this model */
         snprintf(path, sizeof(path), "t/golden/forward/%s.q4_1.f32",
                  name->valuestring);
-        gold = slurp_n(path, &len);
+        gold = tap_read_file(path, &len);
         ref = -1;
         den = 1e-30;
 

@@ -34,23 +34,13 @@ write_all(const char *path, const void *p, size_t n)
 static uint8_t *
 read_all(const char *path, size_t *size)
 {
-    FILE     *f;
     uint8_t  *p;
-    long      n;
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
+    p = tap_read_file(path, size);
+    if (p == NULL) {
         BAIL_OUT("cannot read %s", path);
     }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    p = malloc((size_t) n + 1);
-    if (p == NULL || fread(p, 1, (size_t) n, f) != (size_t) n) {
-        BAIL_OUT("cannot read %s", path);
-    }
-    fclose(f);
-    *size = (size_t) n;
+
     return p;
 }
 

@@ -28,7 +28,6 @@
 static int32_t  ids[MAX_IDS];
 
 
-static char *read_all(const char *path, size_t *len);
 static int utf8_ok(const char *s, size_t n);
 static char *stream_decode(const slora_tokenizer_t *t, const int32_t *v,
     int32_t n, int skip_special, size_t *len);
@@ -42,30 +41,6 @@ static void test_stops(const slora_tokenizer_t *t);
 static void test_json(const slora_tokenizer_t *smol, const char *gguf_path,
     int pairs);
 static void test_speed(const slora_tokenizer_t *t);
-
-
-static char *
-read_all(const char *path, size_t *len)
-{
-    FILE  *f;
-    char  *buf;
-    long   n;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t) n + 1);
-    *len = fread(buf, 1, (size_t) n, f);
-    buf[*len] = '\0';
-    fclose(f);
-
-    return buf;
-}
 
 
 static int
@@ -174,9 +149,9 @@ test_vocab(const char *dir, const char *name, int spm)
     }
 
     snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf.inp", dir, name);
-    inp = read_all(path, &il);
+    inp = tap_read_file(path, &il);
     snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf.out", dir, name);
-    out = read_all(path, &ol);
+    out = tap_read_file(path, &ol);
 
     if (!ok(inp != NULL && out != NULL, "%s: .inp and .out read", name)) {
         slora_tokenizer_free(t);
@@ -300,7 +275,7 @@ test_smollm2(const slora_tokenizer_t *t)
     int32_t       want[4096], nw, n;
     slora_err_t   err;
 
-    g = read_all(GOLDEN, &gl);
+    g = tap_read_file(GOLDEN, &gl);
     if (g == NULL) {
         BAIL_OUT("%s missing: run tools/make-tokenizer-goldens", GOLDEN);
     }
@@ -730,7 +705,7 @@ test_json(const slora_tokenizer_t *smol, const char *gguf_path, int pairs)
        && slora_tokenizer_chat_template(t) == SLORA_CHAT_CHATML,
        "tokenizer_config.json: bos, eos, no add_bos, ChatML template");
 
-    g = read_all(GOLDEN, &gl);
+    g = tap_read_file(GOLDEN, &gl);
     n_cases = 0;
     n_bad = 0;
 

@@ -22,6 +22,9 @@ static u_char *ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
     const char *help, slora_hist_t *h);
 static u_char *ngx_http_slora_hist_fine(u_char *p, u_char *end,
     const char *name, const char *help, slora_hist_fine_t *h);
+static u_char *ngx_http_slora_prom_hist(u_char *p, u_char *end,
+    const char *name, const char *help, _Atomic uint64_t *bucket,
+    const double *le, int n, double sum, uint64_t count);
 static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
 
 #define ngx_http_slora_ld(v)  atomic_load_explicit(&(v), memory_order_relaxed)
@@ -299,36 +302,32 @@ static u_char *
 ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
     const char *help, slora_hist_t *h)
 {
-    int       i;
-    uint64_t  cum;
-
-    p = ngx_slprintf(p, end, "# HELP %s %s\n# TYPE %s histogram\n", name,
-                     help, name);
-
-    cum = 0;
-
-    for (i = 0; i < SLORA_HIST_BUCKETS; i++) {
-        cum += ngx_http_slora_ld(h->bucket[i]);
-
-        if (i < SLORA_HIST_BUCKETS - 1) {
-            p = ngx_slprintf(p, end, "%s_bucket{le=\"%.4f\"} %uL\n", name,
-                             slora_hist_le[i], cum);
-
-        } else {
-            p = ngx_slprintf(p, end, "%s_bucket{le=\"+Inf\"} %uL\n", name,
-                             cum);
-        }
-    }
-
-    return ngx_slprintf(p, end, "%s_sum %.6f\n%s_count %uL\n", name,
-                        ngx_http_slora_ld(h->sum_us) / 1e6, name,
-                        ngx_http_slora_ld(h->count));
+    return ngx_http_slora_prom_hist(p, end, name, help, h->bucket,
+                                    slora_hist_le, SLORA_HIST_BUCKETS,
+                                    ngx_http_slora_ld(h->sum_us) / 1e6,
+                                    ngx_http_slora_ld(h->count));
 }
 
 
 static u_char *
 ngx_http_slora_hist_fine(u_char *p, u_char *end, const char *name,
     const char *help, slora_hist_fine_t *h)
+{
+    return ngx_http_slora_prom_hist(p, end, name, help, h->bucket,
+                                    slora_hist_fine_le,
+                                    SLORA_HIST_FINE_BUCKETS,
+                                    ngx_http_slora_ld(h->sum_ns) / 1e9,
+                                    ngx_http_slora_ld(h->count));
+}
+
+
+/* Prometheus text for n cumulative buckets; le[] has n - 1 bounds, the
+ * last bucket is +Inf. */
+
+static u_char *
+ngx_http_slora_prom_hist(u_char *p, u_char *end, const char *name,
+    const char *help, _Atomic uint64_t *bucket, const double *le, int n,
+    double sum, uint64_t count)
 {
     int       i;
     uint64_t  cum;
@@ -338,12 +337,12 @@ ngx_http_slora_hist_fine(u_char *p, u_char *end, const char *name,
 
     cum = 0;
 
-    for (i = 0; i < SLORA_HIST_FINE_BUCKETS; i++) {
-        cum += ngx_http_slora_ld(h->bucket[i]);
+    for (i = 0; i < n; i++) {
+        cum += ngx_http_slora_ld(bucket[i]);
 
-        if (i < SLORA_HIST_FINE_BUCKETS - 1) {
+        if (i < n - 1) {
             p = ngx_slprintf(p, end, "%s_bucket{le=\"%.6f\"} %uL\n", name,
-                             slora_hist_fine_le[i], cum);
+                             le[i], cum);
 
         } else {
             p = ngx_slprintf(p, end, "%s_bucket{le=\"+Inf\"} %uL\n", name,
@@ -351,9 +350,8 @@ ngx_http_slora_hist_fine(u_char *p, u_char *end, const char *name,
         }
     }
 
-    return ngx_slprintf(p, end, "%s_sum %.9f\n%s_count %uL\n", name,
-                        ngx_http_slora_ld(h->sum_ns) / 1e9, name,
-                        ngx_http_slora_ld(h->count));
+    return ngx_slprintf(p, end, "%s_sum %.9f\n%s_count %uL\n", name, sum,
+                        name, count);
 }
 
 

@@ -171,4 +171,58 @@ tap_argmax(const float *v, int32_t n)
 }
 
 
+/*
+ * A seeded xorshift generator, so a test's random inputs are the same on
+ * every run: tap_seed() once, then uniform floats in [-1, 1), integers in
+ * [0, n), and shuffles.
+ */
+
+static uint64_t  tap_rng_state = 0x2545f4914f6cdd1dull;
+
+static void tap_seed(uint64_t seed) __attribute__((unused));
+static float tap_frand(void) __attribute__((unused));
+static int tap_irand(int n) __attribute__((unused));
+static void tap_shuffle(int32_t *a, int n) __attribute__((unused));
+
+
+static void
+tap_seed(uint64_t seed)
+{
+    tap_rng_state = seed;
+}
+
+
+static float
+tap_frand(void)
+{
+    tap_rng_state ^= tap_rng_state << 13;
+    tap_rng_state ^= tap_rng_state >> 7;
+    tap_rng_state ^= tap_rng_state << 17;
+    return (float) ((tap_rng_state >> 11) * (1.0 / 9007199254740992.0))
+           * 2.0f - 1.0f;
+}
+
+
+static int
+tap_irand(int n)
+{
+    return (int) ((tap_frand() + 1.0f) * 0.5f * (float) n) % n;
+}
+
+
+static void
+tap_shuffle(int32_t *a, int n)
+{
+    int      i, j;
+    int32_t  t;
+
+    for (i = n - 1; i > 0; i--) {
+        j = tap_irand(i + 1);
+        t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+
 #endif /* SLORA_TAP_H */

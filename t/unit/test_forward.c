@@ -44,42 +44,6 @@
 #define MAX_SEQS     8
 
 
-static uint64_t  rng_state = 0x2545f4914f6cdd1dull;
-
-
-static float
-frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float) ((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f
-           - 1.0f;
-}
-
-
-static int
-irand(int n)
-{
-    return (int) ((frand() + 1.0f) * 0.5f * (float) n) % n;
-}
-
-
-static void
-shuffle(int32_t *a, int n)
-{
-    int      i, j;
-    int32_t  t;
-
-    for (i = n - 1; i > 0; i--) {
-        j = irand(i + 1);
-        t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
-}
-
-
 /* max |a - b| / max |b| */
 static double
 rel_err(const float *a, const float *b, size_t n)
@@ -126,7 +90,7 @@ fill(float *w, size_t n, float center, float amp)
     size_t  i;
 
     for (i = 0; i < n; i++) {
-        w[i] = center + amp * frand();
+        w[i] = center + amp * tap_frand();
     }
 }
 
@@ -444,7 +408,7 @@ pages_reset(void)
         free_pages[i] = i;
     }
 
-    shuffle(free_pages, N_PAGES);
+    tap_shuffle(free_pages, N_PAGES);
     n_free = N_PAGES;
 }
 
@@ -480,7 +444,7 @@ tseq_init(tseq_t *s, int n_toks, int32_t lora)
     s->lora = lora;
 
     for (i = 0; i < n_toks; i++) {
-        s->toks[i] = irand(VOCAB);
+        s->toks[i] = tap_irand(VOCAB);
     }
 }
 
@@ -771,7 +735,7 @@ place_rows(int64_t *off, int n, int w)
     for (i = 0; i < n_pages * per; i++) {
         slots[i] = i;
     }
-    shuffle(slots, n_pages * per);
+    tap_shuffle(slots, n_pages * per);
 
     for (i = 0; i < n; i++) {
         page = pages[slots[i] / per];
@@ -1085,6 +1049,8 @@ test_lora_mixed(void)
 int
 main(void)
 {
+    tap_seed(0x2545f4914f6cdd1dull);
+
     test_paged(SLORA_ROPE_NORM, 0);
     test_paged(SLORA_ROPE_NEOX, 1);
     test_lora_merged();

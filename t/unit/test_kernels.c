@@ -25,27 +25,6 @@
 #include "slora_lora.h"
 
 
-static uint64_t  rng_state = 0x9e3779b97f4a7c15ull;
-
-
-static float
-frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float) ((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f
-           - 1.0f;
-}
-
-
-static int
-irand(int n)
-{
-    return (int) ((frand() + 1.0f) * 0.5f * (float) n) % n;
-}
-
-
 static float *
 frand_vec(size_t n)
 {
@@ -58,25 +37,10 @@ frand_vec(size_t n)
     }
 
     for (i = 0; i < n; i++) {
-        v[i] = frand();
+        v[i] = tap_frand();
     }
 
     return v;
-}
-
-
-static void
-shuffle(int32_t *a, int n)
-{
-    int      i, j;
-    int32_t  t;
-
-    for (i = n - 1; i > 0; i--) {
-        j = irand(i + 1);
-        t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
 }
 
 
@@ -279,7 +243,7 @@ test_rope(void)
 
         pos = malloc(n * sizeof(int32_t));
         for (i = 0; i < n; i++) {
-            pos[i] = i == 0 ? 0 : irand(4000);
+            pos[i] = i == 0 ? 0 : tap_irand(4000);
         }
 
         q0 = frand_vec(nq);
@@ -401,7 +365,7 @@ test_act_embed(void)
 
     table = frand_vec(97 * 64);
     for (i = 0; i < n; i++) {
-        ids[i] = irand(97);
+        ids[i] = tap_irand(97);
     }
     ids[0] = 96;
     ids[1] = 0;
@@ -467,7 +431,7 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
     for (i = 0; i < total_pages; i++) {
         pages[i] = i;
     }
-    shuffle(pages, total_pages);
+    tap_shuffle(pages, total_pages);
 
     arena = frand_vec(total_pages * page_elems);
     k = frand_vec(qo[NS] * kv_dim);
@@ -625,7 +589,7 @@ test_lora_case(int32_t in, int32_t out, int nth)
     for (i = 0; i < n_slots + 5; i++) {
         perm[i] = i;
     }
-    shuffle(perm, n_slots + 5);
+    tap_shuffle(perm, n_slots + 5);
     arena = frand_vec((int64_t) (n_slots + 6) * width);
 
     slot = 0;
@@ -764,6 +728,8 @@ test_lora(void)
 int
 main(void)
 {
+    tap_seed(0x9e3779b97f4a7c15ull);
+
     test_norm();
     test_rope();
     test_act_embed();

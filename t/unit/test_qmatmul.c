@@ -25,20 +25,6 @@
 #include "slora_qmatmul.h"
 
 
-static uint64_t  rng_state = 0x2545f4914f6cdd1dull;
-
-
-static float
-frand(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float) ((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f
-           - 1.0f;
-}
-
-
 static float *
 frand_vec(size_t n, float amp)
 {
@@ -51,7 +37,7 @@ frand_vec(size_t n, float amp)
     }
 
     for (i = 0; i < n; i++) {
-        v[i] = amp * frand();
+        v[i] = amp * tap_frand();
     }
 
     return v;
@@ -73,7 +59,7 @@ test_quantize(void)
 
     for (i = 0; i < 32; i++) {
         x[5 * 32 + i] = 0.0f;                   /* an all-zero block */
-        x[6 * 32 + i] = 1e-3f * frand();        /* f16 subnormal scale */
+        x[6 * 32 + i] = 1e-3f * tap_frand();        /* f16 subnormal scale */
     }
 
     ok(slora_quantize_q8_0(q, x, n) == 0
@@ -534,6 +520,8 @@ main(void)
 {
     slora_block_q8_0_t  blk[2];
     float               x[64], y[4];
+
+    tap_seed(0x2545f4914f6cdd1dull);
 
     test_quantize();
     test_isa();

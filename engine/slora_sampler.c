@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "slora_sampler.h"
+#include "slora_argmax.h"
 
 
 typedef struct {
@@ -31,9 +32,9 @@ struct slora_sampler_s {
 
 static uint64_t slora_splitmix64(uint64_t *x);
 static int slora_sampler_cmp(const void *a, const void *b);
+static int32_t slora_sampler_argmax(const float *logits, int32_t vocab);
 static void slora_sampler_penalize(slora_sampler_t *s, float penalty,
     float *logits, const int32_t *history, int32_t n);
-static int32_t slora_sampler_argmax(const float *logits, int32_t vocab);
 
 
 void
@@ -117,6 +118,14 @@ slora_sampler_free(slora_sampler_t *s)
     free(s->prob);
     free(s->seen);
     free(s);
+}
+
+
+int
+slora_sampling_greedy(const slora_sampling_t *sp)
+{
+    return sp->temperature <= 0
+           && (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f);
 }
 
 
@@ -259,14 +268,9 @@ slora_sampler_penalize(slora_sampler_t *s, float penalty, float *logits,
 static int32_t
 slora_sampler_argmax(const float *logits, int32_t vocab)
 {
-    int32_t  i, best;
+    int32_t  best;
 
-    best = 0;
-    for (i = 1; i < vocab; i++) {
-        if (logits[i] > logits[best]) {
-            best = i;
-        }
-    }
+    slora_argmax_rows(&best, logits, vocab, 1, vocab);
 
     return best;
 }

@@ -42,5 +42,9 @@ void slora_sampler_free(slora_sampler_t *s);
 int32_t slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
     slora_rng_t *rng, float *logits, const int32_t *history, int32_t n);
 
+/* 1 when sp picks the argmax of the raw logits (greedy, no penalty):
+ * slora_sample would then return what slora_argmax_rows gives. */
+int slora_sampling_greedy(const slora_sampling_t *sp);
+
 
 #endif /* SLORA_SAMPLER_H */

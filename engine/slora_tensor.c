@@ -309,19 +309,3 @@ slora_bf16_to_f32(uint16_t h)
     return f;
 }
 
-
-uint16_t
-slora_f32_to_bf16(float f)
-{
-    uint32_t  bits;
-
-    memcpy(&bits, &f, 4);
-
-    if ((bits & 0x7fffffff) > 0x7f800000) {
-        return (uint16_t) ((bits >> 16) | 0x40);
-    }
-
-    bits += 0x7fff + ((bits >> 16) & 1);
-
-    return (uint16_t) (bits >> 16);
-}

@@ -3,6 +3,9 @@
  * store on the GPU, the device twins of slora_attention_cpu.c, for
  * decode and prefill rows in one launch.
  *
+ * Head sizes 64, 128 and 256 go to the tensor-core kernel of
+ * slora_attention_prefill.cu; this file keeps the general one.
+ *
  * The one idea: a block owns (sequence, tile of query rows, kv head) and
  * every query head that reads that kv head, up to 16 query vectors; it
  * walks the sequence's page table 16 positions at a time, staging K and
@@ -38,10 +41,24 @@ typedef struct {
     int32_t          hg;           /* of them in one block */
     int32_t          qt;           /* query rows in one block */
     int32_t          n_chunks;     /* blocks per kv head: group / hg */
+    int32_t          min_rows;     /* sequences with fewer are left alone */
 } slora_attn_geom_t;
 
 
 static size_t slora_attn_smem(int32_t head_dim);
+
+/* The tensor-core kernel (slora_attention_prefill.cu): -2 for a shape it
+ * does not take, which then runs here. */
+extern "C" int slora_attention_tc_cuda(uint16_t *out, int64_t ld_out,
+    const uint16_t *q, int64_t ld_q, int32_t n_heads, const uint16_t *kv,
+    int64_t page_elems, int32_t tokens_per_page, int32_t n_kv_heads,
+    int32_t head_dim, const slora_seq_index_t *ix, int32_t max_q_len,
+    int32_t min_rows, void *stream);
+static int slora_attention_launch(uint16_t *out, int64_t ld_out,
+    const uint16_t *q, int64_t ld_q, int32_t n_heads, const uint16_t *kv,
+    int64_t page_elems, int32_t tokens_per_page, int32_t n_kv_heads,
+    int32_t head_dim, const slora_seq_index_t *ix, int32_t max_q_len,
+    int32_t min_rows, void *stream);
 
 
 static __global__ void __launch_bounds__(SLORA_ATTN_THREADS)
@@ -105,7 +122,7 @@ slora_attn_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     rows = qo_indptr[s + 1] - qo_indptr[s];
     row0 = blockIdx.y * g.qt;
 
-    if (row0 >= rows) {
+    if (row0 >= rows || rows < g.min_rows) {
         return;
     }
 
@@ -318,15 +335,17 @@ slora_kv_store_cuda(uint16_t *kv, int64_t page_elems,
 }
 
 
-extern "C" int
-slora_attention_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
+static int
+slora_attention_launch(uint16_t *out, int64_t ld_out, const uint16_t *q,
     int64_t ld_q, int32_t n_heads, const uint16_t *kv, int64_t page_elems,
     int32_t tokens_per_page, int32_t n_kv_heads, int32_t head_dim,
-    const slora_seq_index_t *ix, int32_t max_q_len, void *stream)
+    const slora_seq_index_t *ix, int32_t max_q_len, int32_t min_rows,
+    void *stream)
 {
     slora_attn_geom_t  g;
     size_t             smem;
     dim3               grid;
+    int                rc;
 
     if (out == NULL || q == NULL || kv == NULL || ix == NULL
         || tokens_per_page <= 0 || n_kv_heads <= 0 || head_dim <= 0
@@ -348,6 +367,13 @@ slora_attention_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
         return 0;
     }
 
+    rc = slora_attention_tc_cuda(out, ld_out, q, ld_q, n_heads, kv,
+                                 page_elems, tokens_per_page, n_kv_heads,
+                                 head_dim, ix, max_q_len, min_rows, stream);
+    if (rc != -2) {
+        return rc;
+    }
+
     g.page_elems = page_elems;
     g.tpp = tokens_per_page;
     g.n_kv_heads = n_kv_heads;
@@ -355,6 +381,7 @@ slora_attention_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     g.group = n_heads / n_kv_heads;
     g.hg = g.group < SLORA_ATTN_NQ ? g.group : SLORA_ATTN_NQ;
     g.n_chunks = (g.group + g.hg - 1) / g.hg;
+    g.min_rows = min_rows;
     g.qt = SLORA_ATTN_NQ / g.hg < max_q_len ? SLORA_ATTN_NQ / g.hg
                                               : max_q_len;
 
@@ -381,6 +408,31 @@ slora_attention_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
         ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices);
 
     return slora_cuda_launched();
+}
+
+
+extern "C" int
+slora_attention_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
+    int64_t ld_q, int32_t n_heads, const uint16_t *kv, int64_t page_elems,
+    int32_t tokens_per_page, int32_t n_kv_heads, int32_t head_dim,
+    const slora_seq_index_t *ix, int32_t max_q_len, void *stream)
+{
+    return slora_attention_launch(out, ld_out, q, ld_q, n_heads, kv,
+                                  page_elems, tokens_per_page, n_kv_heads,
+                                  head_dim, ix, max_q_len, 1, stream);
+}
+
+
+extern "C" int
+slora_attention_prefill_cuda(uint16_t *out, int64_t ld_out,
+    const uint16_t *q, int64_t ld_q, int32_t n_heads, const uint16_t *kv,
+    int64_t page_elems, int32_t tokens_per_page, int32_t n_kv_heads,
+    int32_t head_dim, const slora_seq_index_t *ix, int32_t max_q_len,
+    void *stream)
+{
+    return slora_attention_launch(out, ld_out, q, ld_q, n_heads, kv,
+                                  page_elems, tokens_per_page, n_kv_heads,
+                                  head_dim, ix, max_q_len, 2, stream);
 }
 
 

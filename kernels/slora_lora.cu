@@ -567,9 +567,17 @@ slora_lora_shrink_launch(float *v, int64_t ld_v, const uint16_t *x,
         return slora_cuda_launched();
     }
 
+    /* tiles that do work: in a step that mixes a prefill chunk with
+     * many decode tokens most (segment, token tile) blocks leave at once,
+     * so the grid's size says little; n_tok tokens fill at most
+     * n_tok / TM + n_segs tiles */
     n_rtiles = (max_rank + SLORA_GMM_TN - 1) / SLORA_GMM_TN;
     tiles = (int64_t) sg->n_segs
-            * ((max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM) * n_rtiles;
+            * ((max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM);
+    if (n_tok >= 0 && n_tok / SLORA_GMM_TM + sg->n_segs < tiles) {
+        tiles = n_tok / SLORA_GMM_TM + sg->n_segs;
+    }
+    tiles *= n_rtiles;
     n_split = 1;
 
     if (n_tok >= 0 && tiles < SLORA_GMM_MIN_BLOCKS) {

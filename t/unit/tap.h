@@ -136,7 +136,7 @@ tap_read_file(const char *path, size_t *len)
         return NULL;
     }
 
-    buf = malloc((size_t) n + 1);
+    buf = (char *) malloc((size_t) n + 1);
     if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n) {
         free(buf);
         fclose(f);

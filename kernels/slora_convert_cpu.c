@@ -1,0 +1,40 @@
+/*
+ * slora_convert_cpu.c: f32 to bf16 on the CPU, bit for bit what
+ * __float2bfloat16_rn does on the device.
+ *
+ * The one idea: bf16 is the top half of an f32; rounding adds 0x7fff
+ * plus the lowest kept bit before truncating, which is round to
+ * nearest with ties to even, and a NaN is kept quiet by hand.
+ */
+
+#include <string.h>
+
+#include "slora_convert.h"
+
+
+uint16_t
+slora_f32_to_bf16(float f)
+{
+    uint32_t  u;
+
+    memcpy(&u, &f, sizeof(u));
+
+    if ((u & 0x7fffffffu) > 0x7f800000u) {
+        return (uint16_t) ((u >> 16) | 0x0040u);
+    }
+
+    u += 0x7fffu + ((u >> 16) & 1u);
+
+    return (uint16_t) (u >> 16);
+}
+
+
+void
+slora_convert_bf16(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t  i;
+
+    for (i = 0; i < n; i++) {
+        dst[i] = slora_f32_to_bf16(src[i]);
+    }
+}

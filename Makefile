@@ -19,7 +19,8 @@ LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas hiredis libc
              -lpthread -lm
 LDFLAGS   += $(SAN)
 
-ENGINE_SRCS  := $(filter-out engine/slora_cli%.c, $(wildcard engine/*.c))
+ENGINE_SRCS  := $(filter-out engine/slora_cli%.c engine/slora_cuda%.c, \
+                  $(wildcard engine/*.c))
 KERNEL_SRCS  := $(wildcard kernels/*_cpu.c)
 CLI_SRCS     := $(wildcard engine/slora_cli*.c)
 UNIT_SRCS    := $(wildcard t/unit/*.c)

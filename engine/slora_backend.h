@@ -37,6 +37,9 @@ struct slora_backend_s {
     int   (*forward)(slora_backend_t *b, const slora_batch_t *batch,
                      const int64_t *pool_layer_off, int64_t page_elems,
                      int32_t tokens_per_page, slora_err_t *err);
+    /* Device memory still free, for sizing the pool; NULL on the CPU,
+     * whose arena is host memory. */
+    size_t (*mem_free)(slora_backend_t *b);
     void  (*free)(slora_backend_t *b);
 
     void        *data;
@@ -49,6 +52,13 @@ struct slora_backend_s {
  * slora_q4_1_matmul), every other one goes to Q8_0 as with "q8_0". */
 slora_backend_t *slora_backend_cpu_create(int n_threads, const char *weights,
     slora_err_t *err);
+
+/* The backend a device names: "cpu" (or NULL), or "cuda" / "cuda:N",
+ * which dlopen()s the CUDA backend from lib (NULL: $SLORA_CUDA_LIB, else
+ * "libslora_cuda.so" on the loader's path) and creates it on GPU N (0).
+ * The library stays loaded for the life of the process. */
+slora_backend_t *slora_backend_open(const char *device, int n_threads,
+    const char *weights, const char *lib, slora_err_t *err);
 
 
 #endif /* SLORA_BACKEND_H */

@@ -35,6 +35,7 @@
 
 #include "slora_backend_cpu_int.h"
 
+#include "slora_argmax.h"
 #include "slora_embed.h"
 
 
@@ -51,13 +52,9 @@ static int slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
     int32_t tokens_per_page, slora_err_t *err);
 static void slora_cpu_free(slora_backend_t *b);
 
-static int slora_cpu_check_batch(slora_cpu_t *c, slora_cpu_step_t *st,
-    int64_t page_elems, int32_t tokens_per_page, slora_err_t *err);
-static int slora_cpu_check_lora(slora_cpu_t *c, const slora_lora_t *lo,
-    int32_t idx, int64_t limit, slora_err_t *err);
 static int slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
     slora_err_t *err);
-static int slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st);
+static void slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st);
 static int slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     slora_err_t *err);
 static int slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st);
@@ -291,13 +288,21 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
     st.batch = batch;
     st.layer_off = pool_layer_off;
 
-    if (slora_cpu_check_batch(c, &st, page_elems, tokens_per_page, err)
+    if (slora_batch_check(batch, &c->cfg, pool_layer_off, c->arena_elems,
+                          page_elems, tokens_per_page, "cpu backend",
+                          &st.info, err)
         != SLORA_OK
-        || slora_cpu_reserve(c, &st, err) != SLORA_OK
-        || slora_cpu_index(c, &st) != SLORA_OK)
+        || slora_cpu_reserve(c, &st, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
+
+    st.kv.page_elems = page_elems;
+    st.kv.tokens_per_page = tokens_per_page;
+    st.kv.n_kv_heads = c->cfg.n_kv_heads;
+    st.kv.head_dim = c->cfg.head_dim;
+
+    slora_cpu_index(c, &st);
 
     n = batch->n_tokens;
 
@@ -329,6 +334,11 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
 
     if (slora_cpu_logits(c, &st) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR, "cpu backend: logits failed");
+    }
+
+    if (batch->argmax != NULL) {
+        slora_argmax_rows(batch->argmax, batch->logits, c->cfg.vocab,
+                          batch->n_logits, c->cfg.vocab);
     }
 
     return SLORA_OK;
@@ -535,7 +545,7 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
         return SLORA_OK;
     }
 
-    lout = st->direct ? bt->logits : c->lout.p;
+    lout = st->info.direct ? bt->logits : c->lout.p;
 
     memset(&lin, 0, sizeof(lin));
     lin.n = m;
@@ -547,191 +557,10 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
         return SLORA_ERROR;
     }
 
-    if (!st->direct) {
+    if (!st->info.direct) {
         for (i = 0; i < m; i++) {
             memcpy(bt->logits + (int64_t) lrow[i] * vocab,
                    lout + (int64_t) i * vocab, (size_t) vocab * sizeof(float));
-        }
-    }
-
-    return SLORA_OK;
-}
-
-
-/*
- * Everything a batch could get wrong is found here, before any compute:
- * afterwards the kernels index the arena without checks.
- */
-
-static int
-slora_cpu_check_batch(slora_cpu_t *c, slora_cpu_step_t *st,
-    int64_t page_elems, int32_t tokens_per_page, slora_err_t *err)
-{
-    const slora_batch_t      *bt = st->batch;
-    const slora_batch_seq_t  *sq;
-    int64_t                   max_off, limit, need;
-    int32_t                   s, l, i, sum, n_pages;
-
-    if (bt->n_tokens < 0 || bt->n_seqs < 0 || bt->n_loras < 0
-        || (bt->n_tokens > 0 && bt->tokens == NULL)
-        || (bt->n_seqs > 0 && bt->seqs == NULL)
-        || (bt->n_loras > 0 && bt->loras == NULL))
-    {
-        return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: bad "
-                             "counts (%d tokens, %d seqs, %d loras)",
-                             bt->n_tokens, bt->n_seqs, bt->n_loras);
-    }
-
-    if (tokens_per_page <= 0
-        || page_elems < 2 * (int64_t) tokens_per_page * c->kv_dim)
-    {
-        return slora_err_set(err, SLORA_ERROR, "cpu backend: page of %lld "
-                             "elements cannot hold %d tokens of K and V",
-                             (long long) page_elems, tokens_per_page);
-    }
-
-    max_off = 0;
-    st->direct = 1;
-
-    for (l = 0; l < c->cfg.n_layers; l++) {
-        if (st->layer_off[l] < 0 || st->layer_off[l] > c->arena_elems) {
-            return slora_err_set(err, SLORA_ERROR, "cpu backend: layer %d "
-                                 "offset %lld outside the arena", l,
-                                 (long long) st->layer_off[l]);
-        }
-
-        max_off = st->layer_off[l] > max_off ? st->layer_off[l] : max_off;
-    }
-
-    /* elements of a layer's region that every layer has */
-    limit = c->arena_elems - max_off;
-
-    sum = 0;
-
-    for (s = 0; s < bt->n_seqs; s++) {
-        sq = &bt->seqs[s];
-
-        if (sq->n_tokens < 0 || sq->pos < 0 || sq->n_pages < 0
-            || (sq->n_pages > 0 && sq->pages == NULL)
-            || sq->n_tokens > bt->n_tokens - sum)
-        {
-            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                                 "sequence %d: bad counts", s);
-        }
-
-        sum += sq->n_tokens;
-        need = ((int64_t) sq->pos + sq->n_tokens + tokens_per_page - 1)
-               / tokens_per_page;
-
-        if (need > sq->n_pages) {
-            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                                 "sequence %d: %d pages cover %lld "
-                                 "positions, need %lld", s, sq->n_pages,
-                                 (long long) sq->n_pages * tokens_per_page,
-                                 (long long) sq->pos + sq->n_tokens);
-        }
-
-        n_pages = (int32_t) need;
-
-        for (i = 0; i < n_pages; i++) {
-            if (sq->pages[i] < 0
-                || ((int64_t) sq->pages[i] + 1) * page_elems > limit)
-            {
-                return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                                     "sequence %d: page %d outside the "
-                                     "arena", s, sq->pages[i]);
-            }
-        }
-
-        if (sq->lora < -1 || sq->lora >= bt->n_loras) {
-            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                                 "sequence %d: adapter %d of %d", s,
-                                 sq->lora, bt->n_loras);
-        }
-
-        if (sq->logits_row >= 0) {
-            if (sq->logits_row >= bt->n_logits || bt->logits == NULL
-                || sq->n_tokens == 0)
-            {
-                return slora_err_set(err, SLORA_ERROR, "cpu backend: "
-                                     "batch: sequence %d: logits row %d of "
-                                     "%d", s, sq->logits_row, bt->n_logits);
-            }
-
-            st->direct &= sq->logits_row == st->n_logits;
-            st->n_logits++;
-        }
-
-        if (sq->pos + sq->n_tokens > st->max_ctx) {
-            st->max_ctx = sq->pos + sq->n_tokens;
-        }
-    }
-
-    if (sum != bt->n_tokens) {
-        return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                             "sequences hold %d tokens, batch has %d", sum,
-                             bt->n_tokens);
-    }
-
-    for (i = 0; i < bt->n_loras; i++) {
-        if (slora_cpu_check_lora(c, &bt->loras[i], i, limit, err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        if (bt->loras[i].proj_mask != 0
-            && bt->loras[i].rank > st->max_rank)
-        {
-            st->max_rank = bt->loras[i].rank;
-        }
-    }
-
-    st->kv.page_elems = page_elems;
-    st->kv.tokens_per_page = tokens_per_page;
-    st->kv.n_kv_heads = c->cfg.n_kv_heads;
-    st->kv.head_dim = c->cfg.head_dim;
-
-    return SLORA_OK;
-}
-
-
-static int
-slora_cpu_check_lora(slora_cpu_t *c, const slora_lora_t *lo, int32_t idx,
-    int64_t limit, slora_err_t *err)
-{
-    int32_t  p, j, in, out;
-
-    if (lo->proj_mask >> SLORA_PROJ_N != 0
-        || (lo->proj_mask != 0 && lo->rank <= 0))
-    {
-        return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: adapter "
-                             "%d: rank %d, mask 0x%x", idx, lo->rank,
-                             lo->proj_mask);
-    }
-
-    for (p = 0; p < SLORA_PROJ_N; p++) {
-        if (!(lo->proj_mask & (1u << p))) {
-            continue;
-        }
-
-        if (lo->a_rows[p] == NULL || lo->b_rows[p] == NULL) {
-            return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                                 "adapter %d: %s has no rows", idx,
-                                 slora_proj_name(p));
-        }
-
-        in = slora_proj_in_dim(&c->cfg, p);
-        out = slora_proj_out_dim(&c->cfg, p);
-
-        for (j = 0; j < lo->rank; j++) {
-            if (lo->a_rows[p][j] < 0 || lo->a_rows[p][j] > limit - in
-                || lo->b_rows[p][j] < 0 || lo->b_rows[p][j] > limit - out)
-            {
-                return slora_err_set(err, SLORA_ERROR, "cpu backend: batch: "
-                                     "adapter %d: %s row %d outside the "
-                                     "arena", idx, slora_proj_name(p), j);
-            }
         }
     }
 
@@ -749,7 +578,7 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
 
     n = (size_t) (bt->n_tokens > 0 ? bt->n_tokens : 1);
     ns = (size_t) bt->n_seqs + 1;
-    m = (size_t) (st->n_logits > 0 ? st->n_logits : 1);
+    m = (size_t) (st->info.n_logits > 0 ? st->info.n_logits : 1);
     f = sizeof(float);
 
     np = 1;
@@ -784,13 +613,13 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
         || slora_cpu_grow(&c->seg_b, SLORA_PROJ_N * ns * sizeof(void *), err)
            != SLORA_OK
         || slora_cpu_grow(&c->attn_work,
-                          slora_attention_workspace_size(st->max_ctx,
+                          slora_attention_workspace_size(st->info.max_ctx,
                                                          c->n_threads),
                           err)
            != SLORA_OK
         || slora_cpu_grow(&c->lora_work,
                           slora_lora_workspace_size((int64_t) n,
-                                                    st->max_rank),
+                                                    st->info.max_rank),
                           err)
            != SLORA_OK
         || (c->mode != SLORA_CPU_F32
@@ -811,7 +640,7 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
     }
 
     /* logits rows out of order or with gaps go through lout */
-    if (st->n_logits > 0 && !st->direct
+    if (st->info.n_logits > 0 && !st->info.direct
         && slora_cpu_grow(&c->lout, m * c->cfg.vocab * f, err) != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -822,84 +651,58 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
 
 
 /*
- * Fills the CSR indices attention and LoRA read: token rows and
- * positions per sequence, the pages each sequence uses, and per
- * projection the rank, scale and row arrays of each sequence's adapter
- * (rank 0 where the sequence runs the base model on that projection).
+ * The CSR indices attention and LoRA read (slora_batch_index), then per
+ * projection the row arrays of each sequence's adapter, host pointers
+ * into the batch's slora_lora_t.
  */
 
-static int
+static void
 slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
 {
     const slora_batch_t      *bt = st->batch;
-    const slora_batch_seq_t  *sq;
     const slora_lora_t       *lo;
-    int32_t                  *qo, *sp, *kvp, *kvi, *pos, *rank;
-    float                    *scale;
+    slora_batch_index_t       bx;
     const int64_t           **a, **b;
-    int32_t                   s, i, p, ns, np, tpp;
+    int32_t                   s, p, ns, i;
 
-    qo = c->qo_indptr.p;
-    sp = c->seq_pos.p;
-    kvp = c->kv_indptr.p;
-    kvi = c->kv_indices.p;
-    pos = c->pos.p;
-    rank = c->seg_rank.p;
-    scale = c->seg_scale.p;
+    ns = bt->n_seqs;
     a = c->seg_a.p;
     b = c->seg_b.p;
-    ns = bt->n_seqs;
-    tpp = st->kv.tokens_per_page;
 
-    qo[0] = 0;
-    kvp[0] = 0;
+    bx.qo_indptr = c->qo_indptr.p;
+    bx.seq_pos = c->seq_pos.p;
+    bx.kv_indptr = c->kv_indptr.p;
+    bx.kv_indices = c->kv_indices.p;
+    bx.pos = c->pos.p;
+    bx.rank = c->seg_rank.p;
+    bx.scale = c->seg_scale.p;
+
+    slora_batch_index(bt, st->kv.tokens_per_page, &bx);
 
     for (s = 0; s < ns; s++) {
-        sq = &bt->seqs[s];
-        qo[s + 1] = qo[s] + sq->n_tokens;
-        sp[s] = sq->pos;
-
-        np = (sq->pos + sq->n_tokens + tpp - 1) / tpp;
-        memcpy(kvi + kvp[s], sq->pages, (size_t) np * sizeof(int32_t));
-        kvp[s + 1] = kvp[s] + np;
-
-        for (i = 0; i < sq->n_tokens; i++) {
-            pos[qo[s] + i] = sq->pos + i;
-        }
-
-        lo = sq->lora >= 0 ? &bt->loras[sq->lora] : NULL;
-        scale[s] = lo != NULL ? lo->scale : 0.0f;
+        lo = bt->seqs[s].lora >= 0 ? &bt->loras[bt->seqs[s].lora] : NULL;
 
         for (p = 0; p < SLORA_PROJ_N; p++) {
-            if (lo != NULL && (lo->proj_mask & (1u << p))) {
-                rank[p * ns + s] = lo->rank;
-                a[p * ns + s] = lo->a_rows[p];
-                b[p * ns + s] = lo->b_rows[p];
-
-            } else {
-                rank[p * ns + s] = 0;
-                a[p * ns + s] = NULL;
-                b[p * ns + s] = NULL;
-            }
+            i = p * ns + s;
+            a[i] = bx.rank[i] > 0 ? lo->a_rows[p] : NULL;
+            b[i] = bx.rank[i] > 0 ? lo->b_rows[p] : NULL;
         }
     }
 
     st->ix.n_seqs = ns;
-    st->ix.qo_indptr = qo;
-    st->ix.seq_pos = sp;
-    st->ix.kv_indptr = kvp;
-    st->ix.kv_indices = kvi;
+    st->ix.qo_indptr = bx.qo_indptr;
+    st->ix.seq_pos = bx.seq_pos;
+    st->ix.kv_indptr = bx.kv_indptr;
+    st->ix.kv_indices = bx.kv_indices;
 
     for (p = 0; p < SLORA_PROJ_N; p++) {
         st->segs[p].n_segs = ns;
-        st->segs[p].seg_indptr = qo;
-        st->segs[p].rank = rank + p * ns;
-        st->segs[p].scale = scale;
+        st->segs[p].seg_indptr = bx.qo_indptr;
+        st->segs[p].rank = bx.rank + p * ns;
+        st->segs[p].scale = bx.scale;
         st->segs[p].a_rows = (const int64_t *const *) (a + p * ns);
         st->segs[p].b_rows = (const int64_t *const *) (b + p * ns);
     }
-
-    return SLORA_OK;
 }
 
 

@@ -107,10 +107,7 @@ typedef struct {
     slora_paged_kv_t              kv;
     slora_seq_index_t             ix;
     slora_lora_segs_t             segs[SLORA_PROJ_N];
-    int32_t                       max_rank;
-    int32_t                       max_ctx;
-    int32_t                       n_logits;     /* rows that want logits */
-    int                           direct;       /* logits rows 0, 1, ... */
+    slora_batch_info_t            info;
 } slora_cpu_step_t;
 
 

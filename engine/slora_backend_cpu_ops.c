@@ -527,7 +527,7 @@ slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 {
     slora_cpu_lora_op_t  op;
 
-    if (st->max_rank == 0) {
+    if (st->info.max_rank == 0) {
         return SLORA_OK;
     }
 
@@ -539,7 +539,7 @@ slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     op.sg = &st->segs[p];
     op.in = slora_proj_in_dim(&c->cfg, p);
     op.out = slora_proj_out_dim(&c->cfg, p);
-    op.ld_v = st->max_rank;
+    op.ld_v = st->info.max_rank;
 
     slora_threads_run(c->pool, slora_cpu_lora_share, &op);
 

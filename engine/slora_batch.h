@@ -46,7 +46,50 @@ typedef struct {
     const slora_lora_t       *loras;       /* [n_loras] */
     int32_t                   n_logits;
     float                    *logits;      /* [n_logits, vocab] */
+    /* NULL, or [n_logits]: the backend writes each logits row's argmax
+     * (slora_argmax.h) here and need not fill logits at all: greedy
+     * decoding then copies one id per sequence off a device. */
+    int32_t                  *argmax;
 } slora_batch_t;
+
+
+/* What a backend derives from a batch once, before any compute. */
+typedef struct {
+    int32_t                   n_logits;    /* sequences that want logits */
+    int                       direct;      /* their rows are 0, 1, ... */
+    int32_t                   max_rank;    /* largest rank in use */
+    int32_t                   max_ctx;     /* largest pos + n_tokens */
+    int32_t                   max_q_len;   /* most tokens of one sequence */
+    int32_t                   n_pages;     /* pages the sequences use */
+} slora_batch_info_t;
+
+
+/* The CSR indices of a step (slora_batch_index fills them): token rows
+ * per sequence, positions, the pages each sequence reads, and per
+ * projection p the rank of each sequence's adapter (rank[p * n_seqs + s],
+ * 0 where it runs the base model) and its scale. */
+typedef struct {
+    int32_t                  *qo_indptr;   /* [n_seqs + 1] */
+    int32_t                  *seq_pos;     /* [n_seqs] */
+    int32_t                  *kv_indptr;   /* [n_seqs + 1] */
+    int32_t                  *kv_indices;  /* [info.n_pages] */
+    int32_t                  *pos;         /* [n_tokens] */
+    int32_t                  *rank;        /* [SLORA_PROJ_N * n_seqs] */
+    float                    *scale;       /* [n_seqs] */
+} slora_batch_index_t;
+
+
+/* Checks everything a batch could get wrong against an arena of
+ * arena_elems elements whose layer regions start at layer_off[]; who
+ * names the backend in the error. Fills info. */
+int slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
+    const int64_t *layer_off, int64_t arena_elems, int64_t page_elems,
+    int32_t tokens_per_page, const char *who, slora_batch_info_t *info,
+    slora_err_t *err);
+
+/* Fills ix for a batch slora_batch_check accepted. */
+void slora_batch_index(const slora_batch_t *bt, int32_t tokens_per_page,
+    const slora_batch_index_t *ix);
 
 
 #endif /* SLORA_BATCH_H */

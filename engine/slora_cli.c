@@ -5,7 +5,9 @@
  * each one takes.
  */
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "slora_cli.h"
@@ -33,6 +35,8 @@ static const slora_cli_cmd_t  slora_cli_cmds[] = {
       "write a random LoRA adapter in HF PEFT layout" },
     { "catalog", slora_cli_catalog,
       "register adapters and tenants in the Redis catalog" },
+    { "conform", slora_cli_conform,
+      "one device against another: the same requests, alone and batched" },
     { NULL, NULL, NULL }
 };
 
@@ -73,4 +77,31 @@ slora_cli_usage(FILE *f)
     for (cmd = slora_cli_cmds; cmd->name != NULL; cmd++) {
         fprintf(f, "  %-10s %s\n", cmd->name, cmd->summary);
     }
+}
+
+
+int
+slora_cli_int_list(const char *s, long min, long max, int32_t *out,
+    int32_t cap, int32_t *n)
+{
+    char  *end;
+    long   v;
+
+    *n = 0;
+
+    while (*s != '\0') {
+        errno = 0;
+        v = strtol(s, &end, 10);
+
+        if (errno != 0 || end == s || v < min || v > max || *n == cap
+            || (*end != ',' && *end != '\0'))
+        {
+            return -1;
+        }
+
+        out[(*n)++] = (int32_t) v;
+        s = *end == ',' ? end + 1 : end;
+    }
+
+    return *n > 0 ? 0 : -1;
 }

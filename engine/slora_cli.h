@@ -8,12 +8,21 @@
 #define SLORA_CLI_H
 
 
+#include <stdint.h>
+
+
 int slora_cli_generate(int argc, char **argv);
 int slora_cli_tokenize(int argc, char **argv);
 int slora_cli_bench(int argc, char **argv);
 int slora_cli_mkmodel(int argc, char **argv);
 int slora_cli_mkadapter(int argc, char **argv);
 int slora_cli_catalog(int argc, char **argv);
+int slora_cli_conform(int argc, char **argv);
+
+/* Parses "a,b,c" into out[0..cap), each in [min, max]: 0, or -1 on
+ * anything else (an empty list too). */
+int slora_cli_int_list(const char *s, long min, long max, int32_t *out,
+    int32_t cap, int32_t *n);
 
 
 #endif /* SLORA_CLI_H */

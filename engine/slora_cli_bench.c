@@ -28,6 +28,18 @@ typedef struct {
 } slora_bench_state_t;
 
 
+typedef struct {
+    uint64_t    steps0;
+    int64_t     total_ns;           /* every step */
+    int64_t     dec_ns;             /* decode-only steps */
+    uint64_t    dec_steps;
+    uint64_t    dec_tokens;
+    uint64_t    generated;
+    int32_t     failed;
+    double      secs;
+} slora_bench_result_t;
+
+
 static const char  slora_bench_usage[] =
     "usage: slora bench --model M [options]\n"
     "\n"
@@ -40,10 +52,25 @@ static const char  slora_bench_usage[] =
     "  --concurrency C       requests in flight at once (16)\n"
     "  --prompt-len P        prompt tokens (64)\n"
     "  --gen G               generated tokens per request (32)\n"
-    "  --threads T           CPU threads (all cores)\n";
+    "  --threads T           CPU threads (all cores)\n"
+    "  --device D            cpu (default), cuda or cuda:N\n"
+    "  --pool MIB            the pool's size (default: the engine's on a\n"
+    "                        device, room for every request on the CPU)\n"
+    "  --single 0            skip the single-stream run\n"
+    "  --step-tokens N       a step's token budget (prompt + in flight, at\n"
+    "                        least 512)\n"
+    "  --batches LIST        instead of the batched run, one run per batch\n"
+    "                        size (requests = in flight = B), base model\n"
+    "                        then adapters, one line each\n";
 
 
 static int slora_bench_num(const char *s, long min, long max, int32_t *out);
+static int slora_bench_batched(slora_engine_t *e, int32_t n_req,
+    int32_t conc, const char **names, int32_t n_names, int32_t plen,
+    int32_t gen, int32_t vocab, slora_rng_t *rng, int32_t *buf,
+    slora_bench_result_t *res);
+static void slora_bench_print(slora_engine_t *e,
+    const slora_bench_result_t *res);
 static int slora_bench_submit(slora_engine_t *e, uint64_t id,
     const char *adapter, int32_t prompt_len, int32_t gen, int32_t vocab,
     slora_rng_t *rng, int32_t *buf);
@@ -53,12 +80,12 @@ static void slora_bench_event(void *data, const slora_event_t *ev);
 int
 slora_cli_bench(int argc, char **argv)
 {
-    int                    i, rc;
-    double                 single, batched, secs, step_ms;
-    int32_t                n_req, conc, plen, gen, n_names, *buf, submitted;
-    int32_t                vocab;
-    int64_t                t0, step_ns;
-    uint64_t               steps0;
+    int                    i, k, rc;
+    double                 single, secs;
+    int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
+    int32_t                pool_mib, do_single, batches[16], n_batches;
+    int32_t                step_tokens;
+    int64_t                t0;
     const char            *opt, *val, *model, *dir, **names, *adapter;
     slora_err_t            err;
     slora_rng_t            rng;
@@ -66,7 +93,7 @@ slora_cli_bench(int argc, char **argv)
     slora_engine_t        *e;
     slora_bench_state_t    bs;
     slora_engine_conf_t    conf;
-    slora_engine_stats_t   st;
+    slora_bench_result_t   res;
 
     model = NULL;
     dir = NULL;
@@ -74,6 +101,10 @@ slora_cli_bench(int argc, char **argv)
     conc = 16;
     plen = 64;
     gen = 32;
+    do_single = 1;
+    pool_mib = 0;
+    n_batches = 0;
+    step_tokens = 0;
     memset(&conf, 0, sizeof(conf));
 
     for (i = 1; i < argc; i++) {
@@ -114,6 +145,22 @@ slora_cli_bench(int argc, char **argv)
         } else if (strcmp(opt, "--threads") == 0) {
             rc = slora_bench_num(val, 1, 1024, &conf.n_threads);
 
+        } else if (strcmp(opt, "--device") == 0) {
+            conf.device = val;
+
+        } else if (strcmp(opt, "--pool") == 0) {
+            rc = slora_bench_num(val, 1, 1 << 30, &pool_mib);
+            conf.pool_bytes = (size_t) pool_mib << 20;
+
+        } else if (strcmp(opt, "--batches") == 0) {
+            rc = slora_cli_int_list(val, 1, 4096, batches, 16, &n_batches);
+
+        } else if (strcmp(opt, "--step-tokens") == 0) {
+            rc = slora_bench_num(val, 1, 1 << 20, &step_tokens);
+
+        } else if (strcmp(opt, "--single") == 0) {
+            rc = slora_bench_num(val, 0, 1, &do_single);
+
         } else {
             fprintf(stderr, "slora bench: unknown option %s (see --help)\n",
                     opt);
@@ -133,23 +180,40 @@ slora_cli_bench(int argc, char **argv)
 
     conf.model_path = model;
     conf.adapter_dir = dir;
+    for (i = 0; i < n_batches; i++) {
+        conc = batches[i] > conc ? batches[i] : conc;
+    }
+
     conf.max_running = conc;
     conf.max_batch_tokens = plen + conc > 512 ? plen + conc : 512;
+    if (step_tokens > conf.max_batch_tokens) {
+        conf.max_batch_tokens = step_tokens;
+    }
     conf.max_waiting = conc;
     conf.max_ctx = plen + gen;
+
+    /* a device's pool holds every adapter; the host tier should too */
+    if (conf.device != NULL && strcmp(conf.device, "cpu") != 0) {
+        conf.host_cache_bytes = (size_t) 16 << 30;
+    }
 
     /* K/V for every request in flight at full length, twice over: the
      * other half holds the adapters (the engine's default assumes half
      * lengths and would preempt) */
-    m = slora_model_load(model, &err);
-    if (m == NULL) {
-        fprintf(stderr, "slora bench: %s\n", err.msg);
-        return 1;
+    if (conf.pool_bytes == 0
+        && (conf.device == NULL || strcmp(conf.device, "cpu") == 0))
+    {
+        m = slora_model_load(model, &err);
+        if (m == NULL) {
+            fprintf(stderr, "slora bench: %s\n", err.msg);
+            return 1;
+        }
+        conf.pool_bytes = (size_t) m->cfg.n_layers * 2
+                          * (size_t) m->cfg.n_kv_heads
+                          * (size_t) m->cfg.head_dim * sizeof(float)
+                          * (size_t) conc * (size_t) (plen + gen + 32) * 2;
+        slora_model_free(m);
     }
-    conf.pool_bytes = (size_t) m->cfg.n_layers * 2 * (size_t) m->cfg.n_kv_heads
-                      * (size_t) m->cfg.head_dim * sizeof(float)
-                      * (size_t) conc * (size_t) (plen + gen + 32) * 2;
-    slora_model_free(m);
 
     e = slora_engine_init(&conf, &err);
     if (e == NULL) {
@@ -177,82 +241,102 @@ slora_cli_bench(int argc, char **argv)
 
     /* one stream */
 
-    adapter = n_names > 0 ? names[0] : NULL;
-    t0 = slora_now_ns();
+    single = 0;
 
-    if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, &rng, buf)
-        != SLORA_OK)
-    {
-        goto done;
-    }
-    bs.in_flight = 1;
+    if (do_single) {
+        adapter = n_names > 0 ? names[0] : NULL;
+        t0 = slora_now_ns();
 
-    while (slora_engine_step(e, slora_bench_event, &bs) == SLORA_OK) {
-        /* until done */
-    }
+        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, &rng, buf)
+            != SLORA_OK)
+        {
+            goto done;
+        }
+        bs.in_flight = 1;
 
-    secs = (double) (slora_now_ns() - t0) / 1e9;
-    single = (double) bs.generated / secs;
-
-    if (bs.failed) {
-        goto done;
-    }
-
-    printf("single stream: %llu tokens in %.2f s: %.1f tokens/s "
-           "(prompt %d, adapter %s)\n", (unsigned long long) bs.generated,
-           secs, single, plen, adapter ? adapter : "none");
-
-    /* many */
-
-    memset(&bs, 0, sizeof(bs));
-    slora_engine_stats(e, &st);
-    steps0 = st.steps;
-    step_ns = 0;
-    submitted = 0;
-    t0 = slora_now_ns();
-
-    while (bs.finished + bs.failed < n_req) {
-        while (bs.in_flight < conc && submitted < n_req) {
-            adapter = n_names > 0 ? names[submitted % n_names] : NULL;
-            if (slora_bench_submit(e, (uint64_t) submitted + 1, adapter,
-                                   plen, gen, vocab, &rng, buf)
-                != SLORA_OK)
-            {
-                goto done;
-            }
-            submitted++;
-            bs.in_flight++;
+        while (slora_engine_step(e, slora_bench_event, &bs) == SLORA_OK) {
+            /* until done */
         }
 
-        if (slora_engine_step(e, slora_bench_event, &bs) == SLORA_ERROR) {
-            fprintf(stderr, "slora bench: a step failed\n");
+        secs = (double) (slora_now_ns() - t0) / 1e9;
+        single = (double) bs.generated / secs;
+
+        if (bs.failed) {
             goto done;
         }
 
-        slora_engine_stats(e, &st);
-        step_ns += st.last_step_ns;
+        printf("single stream: %llu tokens in %.2f s: %.1f tokens/s "
+               "(prompt %d, adapter %s)\n",
+               (unsigned long long) bs.generated, secs, single, plen,
+               adapter ? adapter : "none");
     }
 
-    secs = (double) (slora_now_ns() - t0) / 1e9;
-    batched = (double) bs.generated / secs;
-    slora_engine_stats(e, &st);
-    step_ms = st.steps > steps0
-              ? (double) step_ns / 1e6 / (double) (st.steps - steps0) : 0;
+    /* many: one run, or with --batches one run per size, base model
+     * then adapters */
 
-    printf("batched: %d requests, %d in flight, %d adapter%s: %llu tokens "
-           "in %.2f s: %.1f tokens/s generated, %.1f tokens/s with "
-           "prompts\n", n_req, conc, n_names, n_names == 1 ? "" : "s",
-           (unsigned long long) bs.generated, secs, batched,
-           ((double) bs.generated + (double) n_req * plen) / secs);
-    printf("steps: %llu, mean %.2f ms; adapter loads %llu, evictions %llu, "
-           "preemptions %llu; failed requests %d\n",
-           (unsigned long long) (st.steps - steps0), step_ms,
-           (unsigned long long) st.adapter_loads,
-           (unsigned long long) st.adapter_evictions,
-           (unsigned long long) st.preemptions, bs.failed);
-    printf("batched / single stream: %.2fx\n", batched / single);
+    if (n_batches == 0) {
+        rc = slora_bench_batched(e, n_req, conc, names, n_names, plen, gen,
+                                 vocab, &rng, buf, &res);
+        if (rc == SLORA_OK) {
+            printf("batched: %d requests, %d in flight, %d adapter%s: %llu "
+                   "tokens in %.2f s: %.1f tokens/s generated, %.1f "
+                   "tokens/s with prompts\n", n_req, conc, n_names,
+                   n_names == 1 ? "" : "s",
+                   (unsigned long long) res.generated, res.secs,
+                   (double) res.generated / res.secs,
+                   ((double) res.generated + (double) n_req * plen)
+                   / res.secs);
+            slora_bench_print(e, &res);
 
-    rc = bs.failed ? 1 : 0;
+            if (single > 0) {
+                printf("batched / single stream: %.2fx\n",
+                       (double) res.generated / res.secs / single);
+            }
+        }
+
+        rc = rc == SLORA_OK ? 0 : 1;
+        goto done;
+    }
+
+    /* every adapter resident before anything is timed, as HF PEFT's
+     * are: one short request each */
+    if (n_names > 0
+        && slora_bench_batched(e, n_names, n_names < conc ? n_names : conc,
+                               names, n_names, plen < 8 ? plen : 8, 1, vocab,
+                               &rng, buf, &res)
+           != SLORA_OK)
+    {
+        rc = 1;
+        goto done;
+    }
+
+    printf("%6s %9s %14s %12s %12s %12s\n", "batch", "adapters",
+           "decode step", "decode tok/s", "overall tok/s", "prefill s");
+
+    for (i = 0; i < n_batches; i++) {
+        for (k = 0; k < (n_names > 0 ? 2 : 1); k++) {
+            if (slora_bench_batched(e, batches[i], batches[i], names,
+                                    k == 0 ? 0 : n_names, plen, gen, vocab,
+                                    &rng, buf, &res)
+                != SLORA_OK)
+            {
+                rc = 1;
+                goto done;
+            }
+
+            printf("%6d %9d %11.3f ms %12.1f %12.1f %12.3f\n", batches[i],
+                   k == 0 ? 0 : n_names,
+                   res.dec_steps > 0 ? (double) res.dec_ns / 1e6
+                                       / (double) res.dec_steps : 0.0,
+                   res.dec_ns > 0 ? (double) res.dec_tokens
+                                    / ((double) res.dec_ns / 1e9) : 0.0,
+                   (double) res.generated / res.secs,
+                   (double) (res.total_ns - res.dec_ns) / 1e9);
+            fflush(stdout);
+        }
+    }
+
+    rc = 0;
 
 done:
 
@@ -260,6 +344,98 @@ done:
     slora_engine_free(e);
 
     return rc;
+}
+
+
+/*
+ * n_req requests with conc in flight, adapters round robin (none when
+ * n_names is 0), until all are done; decode-only steps (no prefill
+ * token in them) are timed apart, since they are what the roofline
+ * speaks of.
+ */
+
+static int
+slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
+    const char **names, int32_t n_names, int32_t plen, int32_t gen,
+    int32_t vocab, slora_rng_t *rng, int32_t *buf, slora_bench_result_t *res)
+{
+    int32_t                submitted;
+    int64_t                t0;
+    const char            *adapter;
+    slora_bench_state_t    bs;
+    slora_engine_stats_t   st;
+
+    memset(&bs, 0, sizeof(bs));
+    memset(res, 0, sizeof(*res));
+    slora_engine_stats(e, &st);
+    res->steps0 = st.steps;
+    submitted = 0;
+    t0 = slora_now_ns();
+
+    while (bs.finished + bs.failed < n_req) {
+        while (bs.in_flight < conc && submitted < n_req) {
+            adapter = n_names > 0 ? names[submitted % n_names] : NULL;
+            if (slora_bench_submit(e, (uint64_t) submitted + 1, adapter,
+                                   plen, gen, vocab, rng, buf)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+            submitted++;
+            bs.in_flight++;
+        }
+
+        if (slora_engine_step(e, slora_bench_event, &bs) == SLORA_ERROR) {
+            fprintf(stderr, "slora bench: a step failed\n");
+            return SLORA_ERROR;
+        }
+
+        slora_engine_stats(e, &st);
+        res->total_ns += st.last_step_ns;
+
+        if (st.last_step_prefill == 0 && st.last_step_decode > 0) {
+            res->dec_ns += st.last_step_ns;
+            res->dec_steps++;
+            res->dec_tokens += st.last_step_decode;
+        }
+    }
+
+    res->secs = (double) (slora_now_ns() - t0) / 1e9;
+    res->generated = bs.generated;
+    res->failed = bs.failed;
+
+    if (bs.failed) {
+        fprintf(stderr, "slora bench: %d requests failed\n", bs.failed);
+        return SLORA_ERROR;
+    }
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
+{
+    slora_engine_stats_t  st;
+
+    slora_engine_stats(e, &st);
+
+    printf("steps: %llu, mean %.2f ms; adapter loads %llu, evictions %llu, "
+           "preemptions %llu\n",
+           (unsigned long long) (st.steps - res->steps0),
+           st.steps > res->steps0
+           ? (double) res->total_ns / 1e6 / (double) (st.steps - res->steps0)
+           : 0.0,
+           (unsigned long long) st.adapter_loads,
+           (unsigned long long) st.adapter_evictions,
+           (unsigned long long) st.preemptions);
+
+    if (res->dec_steps > 0) {
+        printf("decode-only steps: %llu, mean %.3f ms at a mean batch of "
+               "%.1f\n", (unsigned long long) res->dec_steps,
+               (double) res->dec_ns / 1e6 / (double) res->dec_steps,
+               (double) res->dec_tokens / (double) res->dec_steps);
+    }
 }
 
 

@@ -29,6 +29,7 @@ typedef struct {
     int32_t                   n_gen;
     int                       done;
     int                       failed;
+    int                       ids;          /* print ids, not text */
     int64_t                   t_first;
 } slora_gen_state_t;
 
@@ -51,7 +52,9 @@ static const char  slora_generate_usage[] =
     "  --top-p P             1 is off (1)\n"
     "  --repeat-penalty R    1 is off (1)\n"
     "  --seed S              sampling seed (0)\n"
-    "  --threads N           CPU threads (all cores)\n";
+    "  --threads N           CPU threads (all cores)\n"
+    "  --device D            cpu (default), cuda or cuda:N\n"
+    "  --ids 1               print the generated token ids, not the text\n";
 
 
 static int slora_generate_num(const char *s, double min, double max,
@@ -62,7 +65,7 @@ static void slora_generate_event(void *data, const slora_event_t *ev);
 int
 slora_cli_generate(int argc, char **argv)
 {
-    int                    i, k, rc, chat;
+    int                    i, k, rc, chat, print_ids;
     char                  *text_buf;
     size_t                 n;
     double                 v, secs;
@@ -89,6 +92,7 @@ slora_cli_generate(int argc, char **argv)
     adapter = NULL;
     text = NULL;
     chat = 0;
+    print_ids = 0;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -151,6 +155,13 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--threads") == 0) {
             rc = slora_generate_num(val, 1, 1024, &v);
             conf.n_threads = (int32_t) v;
+
+        } else if (strcmp(opt, "--device") == 0) {
+            conf.device = val;
+
+        } else if (strcmp(opt, "--ids") == 0) {
+            rc = slora_generate_num(val, 0, 1, &v);
+            print_ids = v > 0;
 
         } else {
             fprintf(stderr, "slora generate: unknown option %s (see --help)"
@@ -267,6 +278,7 @@ slora_cli_generate(int argc, char **argv)
 
     memset(&gs, 0, sizeof(gs));
     gs.tok = tok;
+    gs.ids = print_ids;
     slora_detok_init(&gs.detok);
 
     t0 = slora_now_ns();
@@ -317,6 +329,10 @@ slora_generate_event(void *data, const slora_event_t *ev)
         if (gs->n_gen++ == 0) {
             gs->t_first = slora_now_ns();
         }
+        if (gs->ids) {
+            printf("%d ", ev->token);
+            break;
+        }
         if (slora_detok_push(&gs->detok, gs->tok, ev->token, 1, out,
                              sizeof(out), &n)
             == SLORA_OK)
@@ -327,7 +343,10 @@ slora_generate_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_DONE:
-        if (slora_detok_flush(&gs->detok, out, sizeof(out), &n) == SLORA_OK) {
+        if (gs->ids) {
+            printf("\n");
+
+        } else if (slora_detok_flush(&gs->detok, out, sizeof(out), &n) == SLORA_OK) {
             fwrite(out, 1, n, stdout);
         }
         if (gs->n_gen == 0) {

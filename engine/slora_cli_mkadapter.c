@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "slora_cli.h"
 #include "slora_adapter.h"
@@ -31,6 +32,9 @@ static const char  slora_mkadapter_usage[] =
     "  --targets LIST        comma-separated of q,k,v,o,gate,up,down\n"
     "                        (q,v)\n"
     "  --seed S              random seed (1)\n"
+    "  --count N             N adapters: DIR/a0000 ... with seeds S, S+1,\n"
+    "                        ...\n"
+    "  --ranks LIST          with --count: ranks used in turn (8,16,...)\n"
     "  --scale X             size of B(Ax) relative to x (0.5; q,v at 0.5\n"
     "                        moves a real model, all seven at 2 breaks it)\n";
 
@@ -48,7 +52,12 @@ slora_cli_mkadapter(int argc, char **argv)
     const char           *opt, *val, *model, *out;
     slora_err_t           err;
     slora_model_t        *m;
+    slora_model_config_t  cfg;
     slora_adapter_gen_t   gen;
+    int32_t               count, k, n_ranks, ranks[16];
+    uint64_t              seed;
+    int                   rc;
+    char                  path[4096];
 
     memset(&gen, 0, sizeof(gen));
     gen.rank = 8;
@@ -57,6 +66,8 @@ slora_cli_mkadapter(int argc, char **argv)
     gen.proj_mask = (1u << SLORA_PROJ_Q) | (1u << SLORA_PROJ_V);
     model = NULL;
     out = NULL;
+    count = 1;
+    n_ranks = 0;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -107,6 +118,20 @@ slora_cli_mkadapter(int argc, char **argv)
             }
             gen.seed = (uint64_t) v;
 
+        } else if (strcmp(opt, "--count") == 0) {
+            if (slora_mkadapter_num(val, 1, 100000, 1, &v) != SLORA_OK) {
+                goto bad;
+            }
+            count = (int32_t) v;
+
+        } else if (strcmp(opt, "--ranks") == 0) {
+            if (slora_cli_int_list(val, 1, SLORA_ADAPTER_MAX_RANK, ranks, 16,
+                                   &n_ranks)
+                != SLORA_OK)
+            {
+                goto bad;
+            }
+
         } else if (strcmp(opt, "--scale") == 0) {
             if (slora_mkadapter_num(val, 1e-9, 1e3, 0, &v) != SLORA_OK) {
                 goto bad;
@@ -126,23 +151,56 @@ slora_cli_mkadapter(int argc, char **argv)
         return 1;
     }
 
-    m = slora_model_load(model, &err);
-    if (m == NULL) {
+    /* only the shape is needed: a random spec gives it without weights */
+    m = NULL;
+    if (slora_model_is_random(model)) {
+        rc = slora_model_random_config(model, &cfg, &err);
+
+    } else {
+        m = slora_model_load(model, &err);
+        rc = m != NULL ? SLORA_OK : SLORA_ERROR;
+        if (m != NULL) {
+            cfg = m->cfg;
+        }
+    }
+
+    if (rc != SLORA_OK) {
         fprintf(stderr, "slora mkadapter: %s\n", err.msg);
         return 1;
     }
 
-    if (slora_adapter_write_random(out, &m->cfg, &gen, &err) != SLORA_OK) {
-        fprintf(stderr, "slora mkadapter: %s\n", err.msg);
-        slora_model_free(m);
-        return 1;
+    seed = gen.seed;
+
+    for (k = 0; k < count; k++) {
+        if (count > 1) {
+            snprintf(path, sizeof(path), "%s/a%04d", out, k);
+            gen.seed = seed + (uint64_t) k;
+            gen.rank = n_ranks > 0 ? ranks[k % n_ranks] : gen.rank;
+
+            if (k == 0 && mkdir(out, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "slora mkadapter: %s: %s\n", out,
+                        strerror(errno));
+                slora_model_free(m);
+                return 1;
+            }
+
+        } else {
+            snprintf(path, sizeof(path), "%s", out);
+        }
+
+        if (slora_adapter_write_random(path, &cfg, &gen, &err) != SLORA_OK) {
+            fprintf(stderr, "slora mkadapter: %s\n", err.msg);
+            slora_model_free(m);
+            return 1;
+        }
+
+        printf("%s: rank %d, alpha %g, targets 0x%02x, seed %llu\n", path,
+               gen.rank,
+               gen.alpha > 0 ? (double) gen.alpha : (double) gen.rank,
+               gen.proj_mask, (unsigned long long) gen.seed);
     }
 
     slora_model_free(m);
-
-    printf("%s: rank %d, alpha %g, targets 0x%02x, seed %llu\n", out,
-           gen.rank, gen.alpha > 0 ? (double) gen.alpha : (double) gen.rank,
-           gen.proj_mask, (unsigned long long) gen.seed);
 
     return 0;
 

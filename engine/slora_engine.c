@@ -14,10 +14,16 @@
  * Before the scheduler sees a request, its tenant and adapter are
  * resolved through the catalog; with Redis a miss parks the request on
  * the resolving list, retried at every step after the catalog's answers
- * are applied. Each step also feeds the prefetch thread the adapters the
- * waiting queue and the catalog's hints want next, and installs the host
- * images it has read; the step itself only uploads host images to the
- * pool (or reads from disk when the prefetch did not come in time).
+ * are applied. A request whose adapter is on disk only, arriving while
+ * others run, waits on the same list while the prefetch thread reads it
+ * (slora_engine_wait_load()): admitted at once, it would be read on this
+ * thread, and every running request would wait for the disk. Each step
+ * also feeds the prefetch thread the adapters of requests still waiting
+ * in the scheduler and those the catalog's hints want, and installs the
+ * host images it has read; the step itself only uploads host images to
+ * the pool (or reads from disk when the prefetch did not come in time).
+ * Every step's tokens and wall time go to the scheduler's step-time
+ * model, which the "slo" policy's estimates of time to first token use.
  */
 
 #include <dirent.h>
@@ -57,6 +63,10 @@ struct slora_engine_req_s {
     char                   *tenant;         /* NULL: none */
     char                   *adapter;        /* as asked; NULL: none */
     slora_engine_req_t     *next_resolving;
+    unsigned                loading:1;      /* waits for its adapter */
+    unsigned                load_asked:1;   /* a read was asked for it */
+    unsigned                seen:1;         /* waited a step in the
+                                               scheduler */
 };
 
 
@@ -74,6 +84,7 @@ struct slora_engine_s {
     slora_batch_seq_t      *seqs;           /* [max_running] */
     slora_lora_t           *loras;          /* [max_running] */
     float                  *logits;         /* [max_running, vocab] */
+    int32_t                *argmax;         /* [max_running] */
 
     const char            **names;
     slora_adapter_info_t   *infos;
@@ -95,6 +106,10 @@ struct slora_engine_s {
     uint64_t                tokens_prefilled;
     uint64_t                tokens_decoded;
     int64_t                 last_step_ns;
+    int32_t                 last_step_prefill;
+    int32_t                 last_step_decode;
+    size_t                  host_bytes_peak;
+    int32_t                 pages_used_peak;
 };
 
 
@@ -103,6 +118,8 @@ static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_emit(slora_event_cb cb, void *data,
     slora_event_e type, uint64_t id, int32_t token, slora_finish_e finish,
     const char *error, slora_errcode_e code);
+static void slora_engine_refuse(slora_event_cb cb, void *data,
+    const slora_req_t *r);
 static void slora_engine_end(slora_engine_t *e, slora_engine_req_t *q);
 static void slora_engine_req_free(slora_engine_req_t *q);
 static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
@@ -113,11 +130,15 @@ static int slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb,
     void *data);
 static int slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
     void *data);
+static int slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q);
 static void slora_engine_prefetch(slora_engine_t *e);
+static void slora_engine_prefetch_install(slora_engine_t *e);
 static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
 static void slora_engine_hints(slora_engine_t *e);
+static void slora_engine_peaks(slora_engine_t *e);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data);
+static float slora_engine_margin(const float *logits, int32_t vocab);
 
 
 slora_engine_t *
@@ -132,16 +153,19 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     slora_catalog_conf_t    cc;
     slora_model_config_t   *cfg;
 
+    const slora_sched_policy_t  *policy;
+
     if (conf->model_path == NULL) {
         slora_err_set(err, SLORA_ERROR, "engine: no model path");
         return NULL;
     }
 
-    if (conf->device != NULL && conf->device[0] != '\0'
-        && strcmp(conf->device, "cpu") != 0)
-    {
-        slora_err_set(err, SLORA_ERROR, "engine: device \"%s\" is not "
-                      "supported by this build (only \"cpu\")", conf->device);
+    policy = slora_sched_policy(conf->schedule != NULL
+                                && conf->schedule[0] != '\0'
+                                ? conf->schedule : "fcfs");
+    if (policy == NULL) {
+        slora_err_set(err, SLORA_ERROR, "engine: schedule \"%s\" is not "
+                      "one of " SLORA_SCHED_POLICIES, conf->schedule);
         return NULL;
     }
 
@@ -158,7 +182,8 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->conf.model_path = NULL;
     e->conf.redis_url = NULL;
     e->conf.adapter_roots = NULL;
-    e->conf.device = "cpu";
+    e->conf.device = NULL;
+    e->conf.backend_lib = NULL;
 
     if (e->conf.n_threads <= 0) {
         cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -198,9 +223,8 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
                                                  : SLORA_ENGINE_MAX_CTX;
     }
 
-    e->backend = slora_backend_cpu_create(e->conf.n_threads,
-                                          conf->weights != NULL
-                                          ? conf->weights : "native", err);
+    e->backend = slora_backend_open(conf->device, e->conf.n_threads,
+                                    conf->weights, conf->backend_lib, err);
     e->conf.weights = NULL;
     if (e->backend == NULL) {
         goto failed;
@@ -233,9 +257,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->loras = calloc((size_t) e->conf.max_running, sizeof(slora_lora_t));
     e->logits = malloc((size_t) e->conf.max_running * (size_t) cfg->vocab
                        * sizeof(float));
+    e->argmax = malloc((size_t) e->conf.max_running * sizeof(int32_t));
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
-        || e->loras == NULL || e->logits == NULL)
+        || e->loras == NULL || e->logits == NULL || e->argmax == NULL)
     {
         slora_err_set(err, SLORA_ERROR, "engine: out of memory");
         goto failed;
@@ -283,11 +308,15 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         }
     }
 
+    memset(&sc, 0, sizeof(sc));
     sc.max_batch_tokens = e->conf.max_batch_tokens;
     sc.max_running = e->conf.max_running;
+    sc.slo_ttft_ms = conf->slo_ttft_ms;
+    sc.fair_prefill = conf->fair_prefill;
+    sc.fair_decode = conf->fair_decode;
+    e->conf.schedule = policy->name;
 
-    e->sched = slora_sched_create(&sc, e->pool, e->adapters,
-                                  &slora_sched_fcfs, err);
+    e->sched = slora_sched_create(&sc, e->pool, e->adapters, policy, err);
     if (e->sched == NULL) {
         goto failed;
     }
@@ -359,6 +388,7 @@ slora_engine_free(slora_engine_t *e)
     free(e->seqs);
     free(e->loras);
     free(e->logits);
+    free(e->argmax);
     free(e->names);
     free(e->infos);
     free(e->hint_pins);
@@ -527,6 +557,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              (unsigned long long) req->id);
     }
 
+    q->r.tenant = q->tenant;
+
     rc = slora_engine_resolve(e, q, err);
 
     if (rc == SLORA_AGAIN) {
@@ -596,6 +628,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     }
 
     slora_catalog_poll(e->catalog);
+    slora_engine_prefetch_install(e);
 
     while (e->n_cancel > 0) {
         did |= slora_engine_reap_resolving(e, cb, data) > 0;
@@ -619,21 +652,37 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     for (i = 0; i < step.n_failed; i++) {
         r = step.failed[i];
-        slora_engine_emit(cb, data, SLORA_EV_ERROR, r->id, -1,
-                          SLORA_FINISH_NONE, r->err.msg,
-                          SLORA_ERRCODE_INTERNAL);
+
+        if (r->err.code == SLORA_ABORTED) {
+            /* refused before any compute: its SLO cannot be met */
+            slora_engine_refuse(cb, data, r);
+
+        } else {
+            slora_engine_emit(cb, data, SLORA_EV_ERROR, r->id, -1,
+                              SLORA_FINISH_NONE, r->err.msg,
+                              SLORA_ERRCODE_INTERNAL);
+        }
+
         slora_engine_req_free((slora_engine_req_t *) r);
         did = 1;
     }
 
     if (step.n_items == 0) {
+        slora_engine_peaks(e);
         return did ? SLORA_OK : e->n_resolving > 0 ? SLORA_AGAIN : SLORA_DONE;
     }
 
     rc = slora_engine_run(e, &step, cb, data);
 
+    slora_engine_peaks(e);
     e->steps++;
     e->last_step_ns = slora_now_ns() - t0;
+    e->last_step_prefill = step.n_prefill;
+    e->last_step_decode = step.n_decode;
+
+    if (rc == SLORA_OK) {
+        slora_sched_observe(e->sched, step.n_tokens, e->last_step_ns);
+    }
 
     return rc;
 }
@@ -649,9 +698,10 @@ slora_engine_model_config(const slora_engine_t *e)
 void
 slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 {
-    int32_t                  p, n, run;
-    slora_catalog_stats_t    cs;
-    slora_adapters_stats_t   as;
+    int32_t                     p, n, run;
+    slora_catalog_stats_t       cs;
+    slora_adapters_stats_t      as;
+    const slora_engine_req_t   *q;
 
     memset(st, 0, sizeof(*st));
 
@@ -670,19 +720,29 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->adapter_evictions = as.evictions;
     st->adapter_hits = as.hits;
     st->preemptions = slora_sched_preemptions(e->sched);
+    st->slo_aborted = slora_sched_aborted(e->sched);
     st->steps = e->steps;
     st->tokens_prefilled = e->tokens_prefilled;
     st->tokens_decoded = e->tokens_decoded;
     st->last_step_ns = e->last_step_ns;
+    st->last_step_prefill = e->last_step_prefill;
+    st->last_step_decode = e->last_step_decode;
     st->adapter_pool_elems = as.pool_elems;
     st->adapter_used_elems = as.pool_used_elems;
 
     slora_catalog_stats(e->catalog, &cs);
 
-    st->resolving = e->n_resolving;
+    st->resolving = 0;
+    for (q = e->resolving; q != NULL; q = q->next_resolving) {
+        st->resolving += !q->loading;
+    }
+
     st->adapters_pinned = as.pinned;
     st->host_bytes = as.host_bytes;
+    st->host_bytes_peak = e->host_bytes_peak;
     st->host_budget = as.host_budget;
+    st->pages_used_peak = e->pages_used_peak;
+    st->pool_bytes = slora_pool_arena_bytes(e->pool);
     st->host_hits = as.host_hits;
     st->host_misses = as.host_misses;
     st->host_evictions = as.host_evictions;
@@ -790,6 +850,9 @@ slora_engine_errcode(int status)
 
     case SLORA_UNAVAILABLE:
         return SLORA_ERRCODE_UNAVAILABLE;
+
+    case SLORA_ABORTED:
+        return SLORA_ERRCODE_SLO;
 
     default:
         return SLORA_ERRCODE_INTERNAL;
@@ -950,13 +1013,14 @@ slora_engine_catalog(slora_engine_t *e, slora_err_t *err)
  * Default: K/V for max_running sequences at half of max_ctx, plus a
  * quarter for adapters; at least two full contexts; else at most 2 GiB
  * and an eighth of the host's memory (the CPU backend's arena is host
- * memory, zeroed up front).
+ * memory, zeroed up front). On a device the pool takes most of what is
+ * free after the weights, as S-LoRA's unified pool does.
  */
 static size_t
 slora_engine_pool_size(const slora_engine_t *e)
 {
     long                          pages, psize;
-    size_t                        tok, want, floor_, cap;
+    size_t                        tok, want, floor_, cap, free_, room;
     const slora_model_config_t   *cfg;
 
     if (e->conf.pool_bytes > 0) {
@@ -970,6 +1034,17 @@ slora_engine_pool_size(const slora_engine_t *e)
     want = tok * (size_t) e->conf.max_running * (size_t) e->conf.max_ctx / 2;
     want += want / 4;
     floor_ = tok * (size_t) e->conf.max_ctx * 2;
+
+    if (e->backend->mem_free != NULL) {
+        /* a device: the pool takes what the weights left, less a tenth
+         * (at least 2 GiB) for the step's scratch */
+        free_ = e->backend->mem_free(e->backend);
+        room = free_ / 10 > ((size_t) 2 << 30) ? free_ / 10
+                                                : ((size_t) 2 << 30);
+        want = free_ > room ? free_ - room : 0;
+
+        return want > floor_ ? want : floor_;
+    }
 
     cap = SLORA_ENGINE_POOL_CAP;
     pages = sysconf(_SC_PHYS_PAGES);
@@ -1001,6 +1076,31 @@ slora_engine_emit(slora_event_cb cb, void *data, slora_event_e type,
     ev.finish = finish;
     ev.error = error;
     ev.code = code;
+    ev.retry_after_ms = 0;
+    ev.margin = 0;
+
+    cb(data, &ev);
+}
+
+
+/* The ERROR event of a request admission control refused. */
+static void
+slora_engine_refuse(slora_event_cb cb, void *data, const slora_req_t *r)
+{
+    slora_event_t  ev;
+
+    if (cb == NULL) {
+        return;
+    }
+
+    ev.type = SLORA_EV_ERROR;
+    ev.id = r->id;
+    ev.token = -1;
+    ev.finish = SLORA_FINISH_NONE;
+    ev.error = r->err.msg;
+    ev.code = SLORA_ERRCODE_SLO;
+    ev.retry_after_ms = r->retry_after_ms;
+    ev.margin = 0;
 
     cb(data, &ev);
 }
@@ -1141,7 +1241,56 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
 
     q->r.adapter = a;
 
-    return SLORA_OK;
+    return slora_engine_wait_load(e, q) ? SLORA_AGAIN : SLORA_OK;
+}
+
+
+/*
+ * Whether q should wait for the prefetch thread to read its adapter
+ * before it goes to the scheduler: only while other requests run (they
+ * would wait for a read on this thread), and for one read at most (a
+ * read that failed is retried by the admission, which reports the
+ * error). With nothing running a read already out is settled (withdrawn
+ * if queued, waited for if running) and its image installed, so that
+ * the folder is not read twice.
+ */
+static int
+slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q)
+{
+    slora_adapter_t  *a;
+
+    a = q->r.adapter;
+    q->loading = 0;
+
+    if (e->prefetch == NULL || a == NULL
+        || slora_adapter_tier(a) != SLORA_TIER_DISK)
+    {
+        return 0;
+    }
+
+    if (slora_sched_running(e->sched) == 0) {
+        if (slora_prefetch_settle(e->prefetch, a)) {
+            slora_engine_prefetch_install(e);
+        }
+        return 0;
+    }
+
+    if (!slora_prefetch_pending(e->prefetch, a)) {
+        if (q->load_asked
+            || slora_prefetch_submit(e->prefetch, a, slora_adapter_gen(a),
+                                     slora_adapter_name(a),
+                                     slora_adapter_dir(a),
+                                     slora_adapter_sha256(a))
+               != SLORA_OK)
+        {
+            return 0;
+        }
+    }
+
+    q->load_asked = 1;
+    q->loading = 1;
+
+    return 1;
 }
 
 
@@ -1219,29 +1368,23 @@ slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
 
 /*
  * Installs what the prefetch thread read, then asks it for the adapters
- * of the next waiting requests that are on disk only. A failed read is
- * dropped: the request's own load reports the error.
+ * of the next waiting requests that are on disk only. A request is asked
+ * for from its second step in the queue: one the scheduler admits at
+ * once has its adapter read by the admission, and reading it on the
+ * prefetch thread as well would only take a core from the step.
  */
 static void
 slora_engine_prefetch(slora_engine_t *e)
 {
-    int32_t                 n;
-    slora_req_t            *r;
-    slora_prefetch_done_t   done;
+    int32_t              n;
+    slora_req_t         *r;
+    slora_engine_req_t  *q;
 
     if (e->prefetch == NULL) {
         return;
     }
 
-    while (slora_prefetch_take(e->prefetch, &done)) {
-        if (done.status == SLORA_OK
-            && slora_adapters_install(e->adapters, done.key, done.gen,
-                                      &done.img)
-               != SLORA_OK)
-        {
-            slora_adapter_image_free(&done.img);
-        }
-    }
+    slora_engine_prefetch_install(e);
 
     n = 0;
 
@@ -1249,8 +1392,35 @@ slora_engine_prefetch(slora_engine_t *e)
          r != NULL && n < SLORA_ENGINE_LOOKAHEAD;
          r = r->next, n++)
     {
-        if (r->adapter != NULL) {
+        q = (slora_engine_req_t *) r;
+
+        if (r->adapter != NULL && q->seen) {
             slora_engine_prefetch_one(e, r->adapter);
+        }
+
+        q->seen = 1;
+    }
+}
+
+
+/* Installs the images the prefetch thread has read. A failed read is
+ * dropped: the request's own load reports the error. */
+static void
+slora_engine_prefetch_install(slora_engine_t *e)
+{
+    slora_prefetch_done_t  done;
+
+    if (e->prefetch == NULL) {
+        return;
+    }
+
+    while (slora_prefetch_take(e->prefetch, &done)) {
+        if (done.status != SLORA_OK
+            || slora_adapters_install(e->adapters, done.key, done.gen,
+                                      &done.img)
+               != SLORA_OK)
+        {
+            slora_adapter_image_free(&done.img);
         }
     }
 }
@@ -1355,6 +1525,31 @@ slora_engine_hints(slora_engine_t *e)
 }
 
 
+/*
+ * The high-water marks of the host tier and of the pool, taken after
+ * every step: the status shows that memory stayed within its budgets
+ * over a whole run, not only at the moments someone looked.
+ */
+static void
+slora_engine_peaks(slora_engine_t *e)
+{
+    int32_t                  used;
+    slora_adapters_stats_t   as;
+
+    slora_adapters_stats(e->adapters, &as);
+
+    if (as.host_bytes > e->host_bytes_peak) {
+        e->host_bytes_peak = as.host_bytes;
+    }
+
+    used = slora_pool_count(e->pool, SLORA_PAGE_KV)
+           + slora_pool_count(e->pool, SLORA_PAGE_ADAPTER);
+
+    if (used > e->pages_used_peak) {
+        e->pages_used_peak = used;
+    }
+}
+
 
 static int
 slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
@@ -1364,6 +1559,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab;
     slora_err_t               err;
     slora_batch_t             batch;
+    slora_event_t             ev;
     slora_engine_req_t       *q;
     slora_batch_seq_t        *sq;
     const slora_adapter_t    *last;
@@ -1410,6 +1606,16 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     batch.loras = e->loras;
     batch.n_logits = n_logits;
     batch.logits = e->logits;
+    batch.argmax = e->conf.margins ? NULL : e->argmax;
+
+    /* all greedy: the backend picks the ids, no logits row moves */
+    for (i = 0; i < step->n_items && batch.argmax != NULL; i++) {
+        q = (slora_engine_req_t *) step->items[i].req;
+        if (step->items[i].logits && !slora_sampling_greedy(&q->sampling)) {
+            batch.argmax = NULL;
+            break;
+        }
+    }
 
     if (e->backend->forward(e->backend, &batch, e->layer_off,
                             slora_pool_page_elems(e->pool),
@@ -1439,9 +1645,15 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 
         q = (slora_engine_req_t *) it->req;
 
-        tok = slora_sample(e->sampler, &q->sampling, &q->rng,
-                           e->logits + (size_t) e->seqs[i].logits_row * vocab,
-                           q->r.tokens, q->r.n_tokens);
+        if (batch.argmax != NULL) {
+            tok = batch.argmax[e->seqs[i].logits_row];
+
+        } else {
+            tok = slora_sample(e->sampler, &q->sampling, &q->rng,
+                               e->logits
+                               + (size_t) e->seqs[i].logits_row * vocab,
+                               q->r.tokens, q->r.n_tokens);
+        }
 
         q->r.tokens[q->r.n_tokens++] = tok;
 
@@ -1457,8 +1669,20 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             continue;
         }
 
-        slora_engine_emit(cb, data, SLORA_EV_TOKEN, q->r.id, tok,
-                          SLORA_FINISH_NONE, NULL, SLORA_ERRCODE_NONE);
+        if (e->conf.margins && cb != NULL) {
+            memset(&ev, 0, sizeof(ev));
+            ev.type = SLORA_EV_TOKEN;
+            ev.id = q->r.id;
+            ev.token = tok;
+            ev.margin = slora_engine_margin(e->logits
+                                            + (size_t) e->seqs[i].logits_row
+                                              * vocab, vocab);
+            cb(data, &ev);
+
+        } else {
+            slora_engine_emit(cb, data, SLORA_EV_TOKEN, q->r.id, tok,
+                              SLORA_FINISH_NONE, NULL, SLORA_ERRCODE_NONE);
+        }
 
         if (q->r.n_tokens == q->r.cap) {
             slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
@@ -1468,4 +1692,29 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     }
 
     return SLORA_OK;
+}
+
+
+/* The largest logit less the second largest: how near a greedy choice
+ * was to going the other way. */
+static float
+slora_engine_margin(const float *logits, int32_t vocab)
+{
+    float    a, b;
+    int32_t  i;
+
+    a = -INFINITY;
+    b = -INFINITY;
+
+    for (i = 0; i < vocab; i++) {
+        if (logits[i] > a) {
+            b = a;
+            a = logits[i];
+
+        } else if (logits[i] > b) {
+            b = logits[i];
+        }
+    }
+
+    return a - b;
 }

@@ -33,7 +33,12 @@ typedef struct slora_engine_s  slora_engine_t;
 typedef struct {
     const char   *model_path;       /* GGUF file or HF folder */
     const char   *adapter_dir;      /* embedded catalog: sub-folder = adapter */
-    const char   *device;           /* "cpu" (default) */
+    const char   *device;           /* "cpu" (default), "cuda[:N]" */
+    const char   *backend_lib;      /* the CUDA backend's .so, or NULL
+                                       (slora_backend_open) */
+    int           margins;          /* TOKEN events carry the logit
+                                       margin (slora conform); keeps
+                                       every logits row on the host */
     const char   *weights;          /* CPU GEMM weights: "native" (NULL,
                                        the default: the file's Q4_1
                                        blocks, else Q8_0), "q8_0" or
@@ -59,6 +64,16 @@ typedef struct {
     int32_t       hint_interval_ms; /* re-read slora:pinned and
                                        slora:popular; 0: 5000 */
     int           no_prefetch;      /* 1: no prefetch thread */
+
+    const char   *schedule;         /* admission policy: "fcfs" (NULL,
+                                       the default), "lcfs", "slo" (early
+                                       abort) or "fair" (per tenant) */
+    int32_t       slo_ttft_ms;      /* slo: the TTFT SLO of requests whose
+                                       tenant sets none; 0: none */
+    int32_t       fair_prefill;     /* fair: weight of a prompt token;
+                                       0: 1 */
+    int32_t       fair_decode;      /* fair: weight of a generated token;
+                                       0: 2 */
 } slora_engine_conf_t;
 
 
@@ -78,6 +93,8 @@ typedef struct {
  * tenant's default adapter (none: the base model); a named adapter must
  * be the default or in the tenant's allowed set. The tenant's max_tokens
  * clamps the request's; its priority and ttft_slo_ms go to the scheduler.
+ * With either catalog the tenant's name is its fair share account under
+ * schedule "fair" (no tenant: one anonymous account).
  */
 typedef struct {
     uint64_t          id;           /* the caller's, echoed in events */
@@ -126,6 +143,9 @@ typedef enum {
     SLORA_ERRCODE_UNAVAILABLE,      /* 503: "catalog unavailable: redis
                                        127.0.0.1:6379: Connection refused"
                                        for a name never read */
+    SLORA_ERRCODE_SLO,              /* 429: aborted by admission control,
+                                       its TTFT SLO cannot be met
+                                       (schedule "slo"); retry_after_ms */
     SLORA_ERRCODE_INTERNAL          /* 500: adapter unreadable (missing or
                                        corrupt file, sha256 mismatch),
                                        backend failure */
@@ -139,6 +159,10 @@ typedef struct {
     slora_finish_e    finish;
     const char       *error;
     slora_errcode_e   code;         /* ERROR events */
+    int32_t           retry_after_ms;   /* ERROR SLO: when a retry may be
+                                           admitted; else 0 */
+    float             margin;       /* TOKEN with conf.margins: the top
+                                       logit less the second; else 0 */
 } slora_event_t;
 
 
@@ -159,10 +183,13 @@ typedef struct {
     uint64_t          adapter_evictions;    /* from the pool */
     uint64_t          adapter_hits;         /* found in the pool */
     uint64_t          preemptions;
+    uint64_t          slo_aborted;          /* refused by schedule "slo" */
     uint64_t          steps;
     uint64_t          tokens_prefilled;
     uint64_t          tokens_decoded;
     int64_t           last_step_ns;
+    int32_t           last_step_prefill;    /* its prefill tokens */
+    int32_t           last_step_decode;     /* its decode tokens */
     int64_t           adapter_pool_elems;   /* pages of resident adapters,
                                                in elements of one layer */
     int64_t           adapter_used_elems;   /* of those, used by rows */
@@ -173,7 +200,12 @@ typedef struct {
     int32_t           resolving;            /* waiting on the catalog */
     int32_t           adapters_pinned;      /* by the admin or hints */
     size_t            host_bytes;           /* host tier, now */
+    size_t            host_bytes_peak;      /* the most after any step */
     size_t            host_budget;
+    int32_t           pages_used_peak;      /* kv + adapter pages, the
+                                               most after any step */
+    size_t            pool_bytes;           /* the arena: pages_total
+                                               pages in every layer */
     uint64_t          host_hits;            /* pool miss, host copy there */
     uint64_t          host_misses;          /* pool miss read from disk on
                                                the engine thread */

@@ -147,6 +147,10 @@ slora_model_load(const char *path, slora_err_t *err)
     slora_model_src_t         src;
     slora_safetensors_dir_t  *dir;
 
+    if (slora_model_is_random(path)) {
+        return slora_model_random(path, err);
+    }
+
     if (stat(path, &sb) != 0) {
         slora_err_set(err, SLORA_ERROR, "%s: %s", path, strerror(errno));
         return NULL;
@@ -952,54 +956,6 @@ slora_model_fill(slora_model_t *m, const slora_model_src_t *src,
     }
 
     return SLORA_OK;
-}
-
-
-int32_t
-slora_proj_in_dim(const slora_model_config_t *c, slora_proj_e p)
-{
-    switch (p) {
-    case SLORA_PROJ_O:
-        return c->n_heads * c->head_dim;
-    case SLORA_PROJ_DOWN:
-        return c->ffn;
-    default:
-        return c->hidden;
-    }
-}
-
-
-int32_t
-slora_proj_out_dim(const slora_model_config_t *c, slora_proj_e p)
-{
-    switch (p) {
-    case SLORA_PROJ_Q:
-        return c->n_heads * c->head_dim;
-    case SLORA_PROJ_K:
-    case SLORA_PROJ_V:
-        return c->n_kv_heads * c->head_dim;
-    case SLORA_PROJ_GATE:
-    case SLORA_PROJ_UP:
-        return c->ffn;
-    default:
-        return c->hidden;
-    }
-}
-
-
-const char *
-slora_proj_name(slora_proj_e p)
-{
-    static const char  *names[SLORA_PROJ_N] = {
-        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-        "down_proj"
-    };
-
-    if ((unsigned) p >= SLORA_PROJ_N) {
-        return "unknown";
-    }
-
-    return names[p];
 }
 
 

@@ -103,6 +103,15 @@ typedef struct {
 slora_model_t *slora_model_load(const char *path, slora_err_t *err);
 void slora_model_free(slora_model_t *m);
 
+/* "random:<shape>[,key=value...]": a model with random weights and no
+ * tokenizer (slora_model_random.c says which shapes and keys);
+ * slora_model_load takes such specs too. */
+int slora_model_is_random(const char *path);
+slora_model_t *slora_model_random(const char *spec, slora_err_t *err);
+/* The configuration of such a spec, without making its weights. */
+int slora_model_random_config(const char *spec, slora_model_config_t *cfg,
+    slora_err_t *err);
+
 /* Input and output widths of projection p. */
 int32_t slora_proj_in_dim(const slora_model_config_t *c, slora_proj_e p);
 int32_t slora_proj_out_dim(const slora_model_config_t *c, slora_proj_e p);

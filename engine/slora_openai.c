@@ -577,6 +577,19 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->stream = cJSON_IsTrue(item) ? 1 : 0;
     }
 
+    /* vLLM's extension, which load generators use to get exactly
+     * max_tokens: the model's end-of-sequence ids do not stop it */
+    item = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsBool(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "ignore_eos",
+                                     "ignore_eos must be a boolean");
+        }
+
+        req->ignore_eos = cJSON_IsTrue(item) ? 1 : 0;
+    }
+
     item = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (item && !cJSON_IsNull(item)) {
         opt = cJSON_IsObject(item)

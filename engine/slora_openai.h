@@ -65,6 +65,7 @@ typedef struct {
     unsigned              has_seed:1;
     unsigned              stream:1;
     unsigned              include_usage:1;
+    unsigned              ignore_eos:1;     /* EOS ids do not stop it */
 
     slora_openai_block_t *arena;
 } slora_openai_req_t;

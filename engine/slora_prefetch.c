@@ -5,7 +5,9 @@
  * The one idea: a load is a slot that moves from "queued" to "running"
  * to "done" under one mutex; the file reading happens outside it. At
  * most SLORA_PREFETCH_MAX slots exist, so a burst of hints cannot queue
- * unbounded work or memory.
+ * unbounded work or memory. Two condition variables: "cond" wakes the
+ * thread for work, "done" wakes an engine thread that settles a running
+ * load (slora_prefetch_settle()).
  */
 
 #include <errno.h>
@@ -43,6 +45,7 @@ struct slora_prefetch_s {
     int                      started;
     pthread_mutex_t          lock;
     pthread_cond_t           cond;
+    pthread_cond_t           done;
     int                      stop;
     uint64_t                 next_order;
     int32_t                  n_out;
@@ -52,6 +55,8 @@ struct slora_prefetch_s {
 
 static void *slora_prefetch_main(void *arg);
 static void slora_prefetch_clear(slora_prefetch_slot_t *s);
+static slora_prefetch_slot_t *slora_prefetch_find(slora_prefetch_t *p,
+    const void *key);
 
 
 slora_prefetch_t *
@@ -71,6 +76,7 @@ slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
     p->wake_fd = wake_fd;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
+    pthread_cond_init(&p->done, NULL);
 
     if (pthread_create(&p->thread, NULL, slora_prefetch_main, p) != 0) {
         slora_prefetch_free(p);
@@ -105,6 +111,7 @@ slora_prefetch_free(slora_prefetch_t *p)
         slora_prefetch_clear(&p->slots[i]);
     }
 
+    pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -192,6 +199,45 @@ slora_prefetch_take(slora_prefetch_t *p, slora_prefetch_done_t *out)
 }
 
 
+int
+slora_prefetch_pending(slora_prefetch_t *p, const void *key)
+{
+    int  found;
+
+    pthread_mutex_lock(&p->lock);
+    found = slora_prefetch_find(p, key) != NULL;
+    pthread_mutex_unlock(&p->lock);
+
+    return found;
+}
+
+
+int
+slora_prefetch_settle(slora_prefetch_t *p, const void *key)
+{
+    slora_prefetch_slot_t  *s;
+
+    pthread_mutex_lock(&p->lock);
+
+    s = slora_prefetch_find(p, key);
+
+    if (s != NULL && s->state == SLORA_PF_QUEUED) {
+        slora_prefetch_clear(s);
+        p->n_out--;
+        s = NULL;
+    }
+
+    while (s != NULL && s->state == SLORA_PF_RUNNING) {
+        pthread_cond_wait(&p->done, &p->lock);
+        s = slora_prefetch_find(p, key);
+    }
+
+    pthread_mutex_unlock(&p->lock);
+
+    return s != NULL;
+}
+
+
 int32_t
 slora_prefetch_out(slora_prefetch_t *p)
 {
@@ -251,6 +297,7 @@ slora_prefetch_main(void *arg)
 
         pthread_mutex_lock(&p->lock);
         pick->state = SLORA_PF_DONE;
+        pthread_cond_broadcast(&p->done);
 
         if (p->wake_fd >= 0) {
             w = write(p->wake_fd, &one, sizeof(one));
@@ -259,6 +306,24 @@ slora_prefetch_main(void *arg)
     }
 
     pthread_mutex_unlock(&p->lock);
+
+    return NULL;
+}
+
+
+/* The slot of key's load, under the lock; NULL if none is out. */
+static slora_prefetch_slot_t *
+slora_prefetch_find(slora_prefetch_t *p, const void *key)
+{
+    int32_t  i;
+
+    for (i = 0; i < SLORA_PREFETCH_MAX; i++) {
+        if (p->slots[i].state != SLORA_PF_FREE
+            && p->slots[i].done.key == key)
+        {
+            return &p->slots[i];
+        }
+    }
 
     return NULL;
 }

@@ -7,7 +7,9 @@
  * given a folder and gets back an image (slora_adapter_image_load(), a
  * pure function); the engine's thread takes finished images and installs
  * them with slora_adapters_install(), which refuses an image read for a
- * source that has changed since (gen).
+ * source that has changed since (gen). A load is known by its key (the
+ * caller's adapter), so the engine can ask whether one is out for an
+ * adapter, and settle it rather than read the same folder twice.
  */
 
 #ifndef SLORA_PREFETCH_H
@@ -45,6 +47,16 @@ int slora_prefetch_submit(slora_prefetch_t *p, void *key, uint64_t gen,
 
 /* Takes one finished load into out: 1, or 0 when none is finished. */
 int slora_prefetch_take(slora_prefetch_t *p, slora_prefetch_done_t *out);
+
+/* 1 if a load of key is queued, running, or finished and not taken. */
+int slora_prefetch_pending(slora_prefetch_t *p, const void *key);
+
+/*
+ * Ends the uncertainty about key's load, for a caller about to read the
+ * folder itself: a load still queued is withdrawn, a running one is
+ * waited for. Returns 1 if a finished load of key waits to be taken.
+ */
+int slora_prefetch_settle(slora_prefetch_t *p, const void *key);
 
 int32_t slora_prefetch_out(slora_prefetch_t *p);
 

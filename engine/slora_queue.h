@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      3
+#define SLORA_QUEUE_VERSION      5
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -157,6 +157,8 @@ typedef struct {
     int32_t            err_status;      /* HTTP status of a failure */
     char               err[SLORA_QUEUE_ERR_LEN];
     char               err_code[SLORA_QUEUE_CODE_LEN];  /* "": by status */
+    int32_t            retry_after;     /* seconds, for Retry-After of a
+                                           429; 0: the worker's default */
 
     uint32_t           answer_len;      /* bytes of an op's answer */
     uint32_t           more;            /* a listing goes on */
@@ -227,6 +229,9 @@ typedef struct {
     _Atomic uint64_t   catalog_fetches;
     _Atomic uint64_t   catalog_invalidations;
     _Atomic uint64_t   catalog_reconnects;
+    _Atomic uint64_t   host_bytes_peak;     /* the most after any step */
+    _Atomic int32_t    pages_used_peak;     /* kv + adapter, likewise */
+    _Atomic uint64_t   pool_bytes;          /* the arena, every layer */
     slora_hist_t       step_seconds;
 
     /* request accounting, written by workers */

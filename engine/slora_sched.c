@@ -18,41 +18,25 @@
  *   2. admission, in the policy's order, while the budget and max_running
  *      allow: the request's adapter is made resident and pinned and its
  *      first chunk's pages allocated, or the request waits (head of line);
+ *      before it, the policy may abort waiting requests;
  *   3. the step's sequences are grouped by adapter for the LoRA kernels.
+ * Every change of a request's state goes through slora_sched_move(),
+ * which tells the policy (its moved hook).
+ *
+ * The two policies that need nothing but the queues' order live here:
+ * FCFS (the head of the waiting queue) and LCFS (its tail).
  */
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "slora_sched.h"
+#include "slora_sched_int.h"
 
 
-typedef struct {
-    slora_req_t         *head;
-    slora_req_t         *tail;
-    int32_t              n;
-} slora_req_queue_t;
-
-
-struct slora_sched_s {
-    slora_sched_conf_t            conf;
-    slora_pool_t                 *pool;
-    slora_adapters_t             *adapters;
-    const slora_sched_policy_t   *policy;
-    int32_t                       tpp;
-
-    slora_req_queue_t             waiting;
-    slora_req_queue_t             running;
-    uint64_t                      next_seq;
-    uint64_t                      preemptions;
-
-    slora_sched_item_t           *items;      /* [max_running] */
-    slora_req_t                 **failed;     /* [max_running] */
-};
-
-
-static slora_req_t *slora_sched_fcfs_pick(slora_sched_t *s,
-    slora_req_t *waiting_head);
+static slora_req_t *slora_sched_fcfs_pick(slora_sched_t *s);
+static slora_req_t *slora_sched_lcfs_pick(slora_sched_t *s);
+static void slora_sched_move(slora_sched_t *s, slora_req_t *r,
+    slora_req_state_e to);
 static int slora_sched_grow(slora_sched_t *s, slora_req_t *r, int32_t n_tok);
 static void slora_sched_drop(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_preempt(slora_sched_t *s, slora_req_t *r);
@@ -66,8 +50,37 @@ static void slora_req_queue_remove(slora_req_queue_t *q, slora_req_t *r);
 
 
 const slora_sched_policy_t  slora_sched_fcfs = {
-    "fcfs", slora_sched_fcfs_pick
+    "fcfs", NULL, NULL, NULL, NULL, slora_sched_fcfs_pick, NULL
 };
+
+
+const slora_sched_policy_t  slora_sched_lcfs = {
+    "lcfs", NULL, NULL, NULL, NULL, slora_sched_lcfs_pick, NULL
+};
+
+
+static const slora_sched_policy_t  *slora_sched_policies[] = {
+    &slora_sched_fcfs,
+    &slora_sched_lcfs,
+    &slora_sched_slo,
+    &slora_sched_fair,
+    NULL
+};
+
+
+const slora_sched_policy_t *
+slora_sched_policy(const char *name)
+{
+    const slora_sched_policy_t  **p;
+
+    for (p = slora_sched_policies; *p != NULL; p++) {
+        if (strcmp((*p)->name, name) == 0) {
+            return *p;
+        }
+    }
+
+    return NULL;
+}
 
 
 slora_sched_t *
@@ -86,6 +99,16 @@ slora_sched_create(const slora_sched_conf_t *conf, slora_pool_t *pool,
         return NULL;
     }
 
+    if (conf->slo_ttft_ms < 0 || conf->cluster_ms < -1
+        || conf->fair_prefill < 0 || conf->fair_decode < 0)
+    {
+        slora_err_set(err, SLORA_ERROR, "scheduler: slo_ttft_ms %d, "
+                      "cluster_ms %d, fair weights %d:%d: none may be "
+                      "negative", conf->slo_ttft_ms, conf->cluster_ms,
+                      conf->fair_prefill, conf->fair_decode);
+        return NULL;
+    }
+
     s = calloc(1, sizeof(slora_sched_t));
     if (s == NULL) {
         slora_err_set(err, SLORA_ERROR, "scheduler: out of memory");
@@ -93,17 +116,31 @@ slora_sched_create(const slora_sched_conf_t *conf, slora_pool_t *pool,
     }
 
     s->conf = *conf;
+    s->conf.cluster_ms = conf->cluster_ms != 0 ? conf->cluster_ms
+                                               : SLORA_SCHED_CLUSTER_MS;
+    s->conf.fair_prefill = conf->fair_prefill > 0 ? conf->fair_prefill : 1;
+    s->conf.fair_decode = conf->fair_decode > 0 ? conf->fair_decode : 2;
     s->pool = pool;
     s->adapters = adapters;
-    s->policy = policy != NULL ? policy : &slora_sched_fcfs;
     s->tpp = slora_pool_tokens_per_page(pool);
+
+    /* failures of running requests, aborts, failures at admission */
+    s->failed_cap = 2 * conf->max_running + SLORA_SCHED_ABORTS;
     s->items = calloc((size_t) conf->max_running,
                       sizeof(slora_sched_item_t));
-    s->failed = calloc((size_t) conf->max_running, sizeof(slora_req_t *));
+    s->failed = calloc((size_t) s->failed_cap, sizeof(slora_req_t *));
 
     if (s->items == NULL || s->failed == NULL) {
         slora_sched_free(s);
         slora_err_set(err, SLORA_ERROR, "scheduler: out of memory");
+        return NULL;
+    }
+
+    s->policy = policy != NULL ? policy : &slora_sched_fcfs;
+
+    if (s->policy->init != NULL && s->policy->init(s, err) != SLORA_OK) {
+        /* the policy's free takes what its init left */
+        slora_sched_free(s);
         return NULL;
     }
 
@@ -116,6 +153,10 @@ slora_sched_free(slora_sched_t *s)
 {
     if (s == NULL) {
         return;
+    }
+
+    if (s->policy != NULL && s->policy->free != NULL) {
+        s->policy->free(s);
     }
 
     free(s->items);
@@ -140,9 +181,12 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->n_pages = 0;
     req->n_computed = 0;
     req->pinned = 0;
+    req->n_charged = 0;
+    req->account = NULL;
+    req->retry_after_ms = 0;
     req->seq = s->next_seq++;
-    req->state = SLORA_REQ_WAITING;
-    slora_req_queue_insert(&s->waiting, req);
+    req->state = SLORA_REQ_NEW;
+    slora_sched_move(s, req, SLORA_REQ_WAITING);
 
     return SLORA_OK;
 }
@@ -150,6 +194,14 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
 
 void
 slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step)
+{
+    slora_sched_plan_at(s, step, slora_now_ns());
+}
+
+
+void
+slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
+    int64_t now_ns)
 {
     int          rc;
     int32_t      budget, reserve, need, chunk;
@@ -223,10 +275,14 @@ slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step)
 
     /* 2. admission */
 
+    if (s->policy->prepare != NULL) {
+        s->policy->prepare(s, step, now_ns);
+    }
+
     while (s->running.n < s->conf.max_running && budget > 0
-           && step->n_failed < s->conf.max_running)
+           && step->n_failed < s->failed_cap)
     {
-        r = s->policy->pick(s, s->waiting.head);
+        r = s->policy->pick(s);
         if (r == NULL) {
             break;
         }
@@ -276,9 +332,7 @@ slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step)
             break;
         }
 
-        slora_req_queue_remove(&s->waiting, r);
-        r->state = SLORA_REQ_RUNNING;
-        slora_req_queue_insert(&s->running, r);
+        slora_sched_move(s, r, SLORA_REQ_RUNNING);
 
         slora_sched_add_item(step, r, chunk);
         budget -= chunk;
@@ -303,6 +357,10 @@ slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
         r->n_computed += step->items[i].n_tokens;
         slora_assert(r->n_computed <= r->n_tokens
                      && r->n_computed <= r->n_pages * s->tpp);
+
+        if (s->policy->computed != NULL) {
+            s->policy->computed(s, &step->items[i]);
+        }
     }
 }
 
@@ -392,10 +450,81 @@ slora_sched_preemptions(const slora_sched_t *s)
 }
 
 
-static slora_req_t *
-slora_sched_fcfs_pick(slora_sched_t *s, slora_req_t *waiting_head)
+uint64_t
+slora_sched_aborted(const slora_sched_t *s)
 {
-    return waiting_head;
+    return s->aborted;
+}
+
+
+int
+slora_sched_abort(slora_sched_t *s, slora_sched_step_t *step,
+    slora_req_t *r)
+{
+    slora_assert(r->state == SLORA_REQ_WAITING
+                 && r->err.code == SLORA_ABORTED);
+
+    /* room is kept for the failures admission may still find */
+    if (step->n_failed >= s->failed_cap - s->conf.max_running) {
+        return SLORA_BUSY;
+    }
+
+    slora_sched_fail(s, step, r);
+    s->aborted++;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_sched_resident(const slora_req_t *r)
+{
+    return r->adapter == NULL
+           || slora_adapter_tier(r->adapter) == SLORA_TIER_POOL;
+}
+
+
+static slora_req_t *
+slora_sched_fcfs_pick(slora_sched_t *s)
+{
+    return s->waiting.head;
+}
+
+
+static slora_req_t *
+slora_sched_lcfs_pick(slora_sched_t *s)
+{
+    return s->waiting.tail;
+}
+
+
+/* The one place a request changes state: its queues, then the policy. */
+static void
+slora_sched_move(slora_sched_t *s, slora_req_t *r, slora_req_state_e to)
+{
+    slora_req_state_e  from;
+
+    from = r->state;
+
+    if (from == SLORA_REQ_WAITING) {
+        slora_req_queue_remove(&s->waiting, r);
+
+    } else if (from == SLORA_REQ_RUNNING) {
+        slora_req_queue_remove(&s->running, r);
+    }
+
+    r->state = to;
+
+    if (to == SLORA_REQ_WAITING) {
+        slora_req_queue_insert(&s->waiting, r);
+
+    } else if (to == SLORA_REQ_RUNNING) {
+        slora_req_queue_insert(&s->running, r);
+    }
+
+    if (s->policy->moved != NULL) {
+        s->policy->moved(s, r, from);
+    }
 }
 
 
@@ -440,14 +569,9 @@ slora_sched_drop(slora_sched_t *s, slora_req_t *r)
         r->pinned = 0;
     }
 
-    if (r->state == SLORA_REQ_WAITING) {
-        slora_req_queue_remove(&s->waiting, r);
-
-    } else if (r->state == SLORA_REQ_RUNNING) {
-        slora_req_queue_remove(&s->running, r);
+    if (r->state != SLORA_REQ_DONE) {
+        slora_sched_move(s, r, SLORA_REQ_DONE);
     }
-
-    r->state = SLORA_REQ_DONE;
 }
 
 
@@ -465,9 +589,7 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
         r->pinned = 0;
     }
 
-    slora_req_queue_remove(&s->running, r);
-    r->state = SLORA_REQ_WAITING;
-    slora_req_queue_insert(&s->waiting, r);
+    slora_sched_move(s, r, SLORA_REQ_WAITING);
 
     s->preemptions++;
 }

@@ -9,7 +9,8 @@
  * the waiting queue to be recomputed.
  *
  * The mechanism is here; the choice of which waiting request to admit is
- * a policy, a small vtable (FCFS now).
+ * a policy, a small vtable: FCFS, LCFS, SLO admission with early abort
+ * (slora_sched_slo.c) and per-tenant fair share (slora_sched_fair.c).
  */
 
 #ifndef SLORA_SCHED_H
@@ -19,6 +20,13 @@
 #include "slora_core.h"
 #include "slora_pool.h"
 #include "slora_adapter.h"
+
+
+/* A status beyond slora_core.h's and slora_catalog.h's: admission control
+ * refused the request, its first token cannot come within its SLO. */
+#define SLORA_ABORTED  -30
+
+#define SLORA_SCHED_POLICIES  "fcfs, lcfs, slo, fair"
 
 
 typedef enum {
@@ -55,8 +63,16 @@ struct slora_req_s {
     slora_req_t         *next;
     slora_err_t          err;           /* why it failed */
     int32_t              priority;      /* the tenant's; larger: sooner */
-    int32_t              ttft_slo_ms;   /* the tenant's; 0: none */
+    int32_t              ttft_slo_ms;   /* the tenant's; 0: the
+                                           scheduler's slo_ttft_ms */
     int64_t              arrival_ns;    /* when it was submitted */
+    const char          *tenant;        /* fair share account, valid while
+                                           the request is in the
+                                           scheduler; NULL: anonymous */
+    int32_t              retry_after_ms;    /* aborted: when a retry may
+                                               be admitted */
+    int32_t              n_charged;     /* fair: tokens charged */
+    void                *account;       /* fair: the tenant's counter */
 };
 
 
@@ -83,19 +99,57 @@ typedef struct {
 typedef struct slora_sched_s  slora_sched_t;
 
 
+/*
+ * A policy. Only name and pick are required; the other hooks may be NULL.
+ *   init, free  the policy's state (slora_sched_int.h: s->policy_data);
+ *   moved       r changed state, from `from` to r->state: NEW -> WAITING
+ *               (submitted), WAITING -> RUNNING (admitted), RUNNING ->
+ *               WAITING (preempted), any -> DONE (left the scheduler);
+ *   prepare     once a plan, after the running requests took their
+ *               tokens and before admission: may abort waiting requests
+ *               (slora_sched_abort);
+ *   pick        the waiting request to admit next, NULL to admit none;
+ *               called until it returns NULL or the step is full, each
+ *               pick admitted or failed before the next call, or the
+ *               admission stops (no room for the pick: head of line);
+ *   computed    a step computed an item (after n_computed moved).
+ */
 typedef struct {
     const char          *name;
-    /* The waiting request to admit next, or NULL to admit none. */
-    slora_req_t       *(*pick)(slora_sched_t *s, slora_req_t *waiting_head);
+    int                (*init)(slora_sched_t *s, slora_err_t *err);
+    void               (*free)(slora_sched_t *s);
+    void               (*moved)(slora_sched_t *s, slora_req_t *r,
+                                slora_req_state_e from);
+    void               (*prepare)(slora_sched_t *s, slora_sched_step_t *step,
+                                  int64_t now_ns);
+    slora_req_t       *(*pick)(slora_sched_t *s);
+    void               (*computed)(slora_sched_t *s,
+                                   const slora_sched_item_t *it);
 } slora_sched_policy_t;
 
 
-extern const slora_sched_policy_t  slora_sched_fcfs;
+extern const slora_sched_policy_t  slora_sched_fcfs;  /* arrival order */
+extern const slora_sched_policy_t  slora_sched_lcfs;  /* newest first */
+extern const slora_sched_policy_t  slora_sched_slo;   /* early abort */
+extern const slora_sched_policy_t  slora_sched_fair;  /* VTC */
+
+/* The policy named name (SLORA_SCHED_POLICIES), NULL if none is. */
+const slora_sched_policy_t *slora_sched_policy(const char *name);
 
 
 typedef struct {
     int32_t              max_batch_tokens;
     int32_t              max_running;
+    int32_t              slo_ttft_ms;   /* slo: the TTFT SLO of requests
+                                           without their own; 0: none */
+    int32_t              cluster_ms;    /* slo: deadlines this close are
+                                           equally urgent and a resident
+                                           adapter goes first; 0: 100,
+                                           -1: no clustering */
+    int32_t              fair_prefill;  /* fair: charge per prompt token;
+                                           0: 1 */
+    int32_t              fair_decode;   /* fair: charge per generated
+                                           token; 0: 2 */
 } slora_sched_conf_t;
 
 
@@ -104,16 +158,22 @@ slora_sched_t *slora_sched_create(const slora_sched_conf_t *conf,
     const slora_sched_policy_t *policy, slora_err_t *err);
 void slora_sched_free(slora_sched_t *s);
 
-/* Queues req (its tokens, n_prompt, cap and adapter set); allocates its
+/* Queues req (its tokens, n_prompt, cap and adapter set; priority,
+ * ttft_slo_ms, arrival_ns and tenant for the policies); allocates its
  * page table. */
 int slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err);
 
 /*
  * Plans the next step into step (valid until the next call). Requests
  * that cannot run at all (adapter unreadable, larger than the pool) are
- * taken out of the scheduler and listed in step->failed with req->err.
+ * taken out of the scheduler and listed in step->failed with req->err;
+ * those the policy refused have req->err.code SLORA_ABORTED and
+ * req->retry_after_ms. plan_at takes the time (CLOCK_MONOTONIC ns) from
+ * the caller, plan reads the clock.
  */
 void slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step);
+void slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
+    int64_t now_ns);
 
 /* The step ran: its chunks' K/V are in the cache. */
 void slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step);
@@ -134,6 +194,17 @@ slora_req_t *slora_sched_first(slora_sched_t *s);
 int32_t slora_sched_waiting(const slora_sched_t *s);
 int32_t slora_sched_running(const slora_sched_t *s);
 uint64_t slora_sched_preemptions(const slora_sched_t *s);
+uint64_t slora_sched_aborted(const slora_sched_t *s);
+
+/*
+ * The step-time model (slora_sched_slo.c): the owner reports every step
+ * it ran, its tokens and its wall time; the model keeps exponentially
+ * weighted means and fits time = per_step + per_token * tokens to them,
+ * which the SLO policy's estimates use. Both are 0 before any step.
+ */
+void slora_sched_observe(slora_sched_t *s, int32_t n_tokens, int64_t ns);
+void slora_sched_step_model(const slora_sched_t *s, int64_t *per_step_ns,
+    int64_t *per_token_ns);
 
 
 #endif /* SLORA_SCHED_H */

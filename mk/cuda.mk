@@ -1,17 +1,23 @@
-# mk/cuda.mk: `make cuda` builds the CUDA twins of the kernels and their
-# conformance test; nothing else in the tree depends on it, so `make` and
-# `make test` stay CUDA-free. It compiles on a machine without a GPU;
-# the test runs on one (bench/device-kernels.sh).
+# mk/cuda.mk: `make cuda` builds the CUDA backend, build/libslora_cuda.so
+# (the CUDA twins of the kernels, cuBLASLt GEMMs, the backend proper and
+# the few engine files it needs), which the engine dlopen()s for
+# device=cuda, and the kernels' conformance test. `make` builds it when
+# nvcc is found (CUDA_HOME, else the PATH); `make test` never needs it.
+# It compiles on a machine without a GPU; the tests run on one
+# (bench/device-kernels.sh, bench/device-engine.sh).
 #
-#   make cuda                   build/cuda/*.o and build/cuda/test_kernels_cuda
+#   make cuda                   build/libslora_cuda.so, build/cuda/test_*
 #   make cuda-test              build, then run the conformance test
 #
 # The test binary links the CPU twins (kernels/*_cpu.c) compiled on their
 # own into build/cuda/, so it needs libc and libm only, never OpenBLAS
 # or the rest of libslora.a. cudart is linked statically.
 
-NVCC          ?= nvcc
+CUDA_HOME     ?= /usr/local/cuda
+NVCC          ?= $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) \
+                   $(shell command -v nvcc 2>/dev/null) nvcc)
 CUDA_ARCH     ?= -gencode arch=compute_90a,code=sm_90a
+CUDA_FOUND    := $(filter-out nvcc,$(NVCC))
 CUDA_BUILD    := $(BUILD)/cuda
 NVCCFLAGS     ?= -O3 $(CUDA_ARCH) -std=c++17 -Ikernels \
                  -Xcompiler -fPIC,-Wall,-Wextra,-Wshadow,-Werror
@@ -22,10 +28,32 @@ CUDA_OBJS     := $(patsubst kernels/%.cu,$(CUDA_BUILD)/%.o,$(CUDA_SRCS))
 CUDA_CPU_OBJS := $(patsubst kernels/%.c,$(CUDA_BUILD)/cpu/%.o,\
                    $(wildcard kernels/*_cpu.c))
 CUDA_TEST     := $(CUDA_BUILD)/test_kernels_cuda
+CUDA_SO       := $(BUILD)/libslora_cuda.so
+
+# The backend's C files (cuda_runtime.h, cublasLt.h) and the engine files
+# the .so carries its own copy of, bound to itself (-Bsymbolic).
+CUDA_C_SRCS   := $(wildcard engine/slora_cuda*.c) engine/slora_batch.c \
+                 engine/slora_core.c engine/slora_proj.c
+CUDA_C_OBJS   := $(patsubst engine/%.c,$(CUDA_BUILD)/engine/%.o,\
+                   $(filter $(wildcard engine/*.c),$(CUDA_C_SRCS)))
+CUDA_CFLAGS    = -std=gnu11 -g -O2 -fPIC $(CFLAGS_W) -Iengine -Ikernels \
+                 -I$(CUDA_HOME)/include
 
 .PHONY: cuda cuda-test
 
-cuda: $(CUDA_OBJS) $(CUDA_TEST)
+ifneq ($(CUDA_FOUND),)
+all: cuda
+endif
+
+cuda: $(CUDA_SO) $(CUDA_TEST)
+
+$(CUDA_BUILD)/engine/%.o: engine/%.c $(wildcard engine/*.h kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CUDA_CFLAGS) -c $< -o $@
+
+$(CUDA_SO): $(CUDA_OBJS) $(CUDA_C_OBJS) $(CUDA_BUILD)/cpu/slora_lora_cpu.o
+	$(NVCC) $(CUDA_ARCH) -shared -o $@ $^ -Xlinker -Bsymbolic \
+	    -Xlinker --no-undefined -lcublasLt -lpthread -lm
 
 $(CUDA_BUILD)/%.o: kernels/%.cu kernels/slora_cuda.cuh $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)

@@ -559,15 +559,25 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     ngx_memzero(&conf, sizeof(conf));
     conf.model_path = model;
     conf.adapter_dir = smcf->adapter_dir.len ? adir : NULL;
-    conf.device = "cpu";
-    conf.weights = (smcf->weights.len == 3) ? "f32" : "q8_0";
+    /* NUL-ended: literals, or the ends of configuration tokens */
+    conf.device = (const char *) smcf->device.data;
+    conf.backend_lib = smcf->cuda_lib.len ? (const char *) smcf->cuda_lib.data
+                                          : NULL;
+    conf.weights = conf.device[0] == 'c' && conf.device[1] == 'p'
+                   ? (const char *) smcf->weights.data : NULL;
     conf.n_threads = (int32_t) smcf->threads;
     conf.pool_bytes = smcf->pool;
     conf.host_cache_bytes = smcf->host_cache;
+    conf.no_prefetch = !smcf->prefetch;
     conf.max_batch_tokens = (int32_t) smcf->max_batch_tokens;
     conf.max_running = (int32_t) smcf->max_running;
     conf.max_ctx = (int32_t) smcf->max_ctx;
     conf.max_waiting = (int32_t) smcf->slots;
+    /* NUL-ended: a literal, or the end of a configuration token */
+    conf.schedule = (const char *) smcf->schedule.data;
+    conf.slo_ttft_ms = (int32_t) smcf->slo_ttft;
+    conf.fair_prefill = (int32_t) smcf->fair_prefill;
+    conf.fair_decode = (int32_t) smcf->fair_decode;
     conf.redis_url = url;
     conf.adapter_roots = (const char *const *) roots;
     conf.n_adapter_roots = (int32_t) n_roots;
@@ -611,8 +621,8 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                   "slora engine: ready: model \"%s\" (%s, %d layers,"
-                  " context %d), %d adapters%s%V", model, mc->name,
-                  mc->n_layers, n_ctx, n,
+                  " context %d) on %s, %d adapters%s%V", model, mc->name,
+                  mc->n_layers, n_ctx, conf.device, n,
                   url ? ", catalog " : "", &smcf->redis_url);
 }
 
@@ -833,7 +843,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 /*
  * Fails slot i with the HTTP status and OpenAI code of an engine error:
  * NOT_FOUND 404, FORBIDDEN 403 (adapter_not_allowed, unknown_tenant),
- * BUSY 429, UNAVAILABLE 503, BAD_REQUEST 400, INTERNAL 500.
+ * BUSY 429, SLO 429 (slo_unattainable), UNAVAILABLE 503, BAD_REQUEST 400,
+ * INTERNAL 500.
  */
 static void
 ngx_http_slora_engine_fail(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
@@ -864,6 +875,11 @@ ngx_http_slora_engine_fail(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     case SLORA_ERRCODE_BUSY:
         status = NGX_HTTP_TOO_MANY_REQUESTS;
         name = "rate_limit_exceeded";
+        break;
+
+    case SLORA_ERRCODE_SLO:
+        status = NGX_HTTP_TOO_MANY_REQUESTS;
+        name = "slo_unattainable";
         break;
 
     case SLORA_ERRCODE_UNAVAILABLE:
@@ -1228,6 +1244,12 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
     case SLORA_EV_ERROR:
         ec->active[i] = 0;
         ec->n_active--;
+
+        if (ev->code == SLORA_ERRCODE_SLO) {
+            /* before the slot is failed: the worker reads it then */
+            s->retry_after = (ev->retry_after_ms + 999) / 1000;
+        }
+
         ngx_http_slora_engine_fail(ec, i,
                                    ev->code != SLORA_ERRCODE_NONE
                                    ? ev->code : SLORA_ERRCODE_INTERNAL,
@@ -1335,6 +1357,12 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
     atomic_store_explicit(&q->catalog_invalidations,
                           st.catalog_invalidations, memory_order_relaxed);
     atomic_store_explicit(&q->catalog_reconnects, st.catalog_reconnects,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->host_bytes_peak, st.host_bytes_peak,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->pages_used_peak, st.pages_used_peak,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->pool_bytes, st.pool_bytes,
                           memory_order_relaxed);
 
     ec->stats_ns = slora_now_ns();

@@ -705,9 +705,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                              ^ (uint64_t) ctx->t_start_ns;
     s->max_tokens = max_tokens;
     s->n_prompt = n;
-    s->n_stop_ids = smcf->n_stop_ids;
+    s->n_stop_ids = req->ignore_eos ? 0 : smcf->n_stop_ids;
     ngx_memcpy(s->stop_ids, smcf->stop_ids,
-               smcf->n_stop_ids * sizeof(int32_t));
+               s->n_stop_ids * sizeof(int32_t));
     ngx_memcpy(slora_queue_prompt(q, idx), ids, n * sizeof(int32_t));
 
     ctx->slot = idx;
@@ -847,12 +847,14 @@ ngx_http_slora_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...)
 {
-    u_char       *p, msg[512];
-    va_list       args;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_uint_t    level;
-    ngx_chain_t   out;
+    u_char                *p, msg[512];
+    va_list                args;
+    ngx_int_t              rc;
+    ngx_buf_t             *b;
+    ngx_uint_t             level;
+    ngx_chain_t            out;
+    const char            *retry;
+    ngx_http_slora_ctx_t  *ctx;
 
     va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
@@ -874,11 +876,23 @@ ngx_http_slora_send_error(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
+    /* the engine's estimate of when a retry may be admitted, else 1 s */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
+    retry = "1";
+
+    if (ctx != NULL && ctx->retry_after > 0) {
+        retry = (const char *) ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+        if (retry == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_sprintf((u_char *) retry, "%ui", ctx->retry_after) = '\0';
+    }
+
     if ((status == NGX_HTTP_TOO_MANY_REQUESTS
          || status == NGX_HTTP_SERVICE_UNAVAILABLE)
         && ngx_http_slora_add_header(r, "Retry-After",
                                      status == NGX_HTTP_TOO_MANY_REQUESTS
-                                     ? "1" : "5")
+                                     ? retry : "5")
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

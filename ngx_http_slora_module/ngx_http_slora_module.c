@@ -26,6 +26,8 @@ static char *ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_slora_engine_param(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf, ngx_str_t *key, ngx_str_t *val);
+static char *ngx_http_slora_fair_weights(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf, ngx_str_t *val);
 static char *ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf);
 static void ngx_http_slora_tokenizer_cleanup(void *data);
@@ -211,7 +213,11 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->max_ctx = NGX_CONF_UNSET;
     smcf->slots = NGX_CONF_UNSET;
     smcf->max_tokens = NGX_CONF_UNSET;
+    smcf->slo_ttft = NGX_CONF_UNSET_MSEC;
+    smcf->fair_prefill = NGX_CONF_UNSET;
+    smcf->fair_decode = NGX_CONF_UNSET;
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
+    smcf->prefetch = NGX_CONF_UNSET;
     smcf->catalog_timeout = NGX_CONF_UNSET_MSEC;
 
     return smcf;
@@ -234,7 +240,11 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->max_ctx, 4096);
     ngx_conf_init_value(smcf->slots, 64);
     ngx_conf_init_value(smcf->max_tokens, 4096);
+    ngx_conf_init_msec_value(smcf->slo_ttft, 0);
+    ngx_conf_init_value(smcf->fair_prefill, 1);
+    ngx_conf_init_value(smcf->fair_decode, 2);
     ngx_conf_init_size_value(smcf->host_cache, 0);
+    ngx_conf_init_value(smcf->prefetch, 1);
     ngx_conf_init_msec_value(smcf->catalog_timeout, 0);
 
     if (smcf->device.len == 0) {
@@ -243,6 +253,10 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (smcf->weights.len == 0) {
         ngx_str_set(&smcf->weights, "native");
+    }
+
+    if (smcf->schedule.len == 0) {
+        ngx_str_set(&smcf->schedule, "fcfs");
     }
 
     if (!smcf->enabled) {
@@ -265,13 +279,19 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
 
     end = buf + sizeof(buf);
     p = ngx_slprintf(buf, end,
-                     "%V|%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz|%V|%M",
+                     "%V|%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz|%i|%V|%M",
                      &smcf->model, &smcf->device, &smcf->weights,
                      smcf->threads, smcf->pool,
                      smcf->max_batch_tokens, smcf->max_running,
                      smcf->max_ctx, smcf->slots, smcf->max_tokens,
-                     &smcf->adapter_dir, smcf->host_cache,
+                     &smcf->adapter_dir, smcf->host_cache, smcf->prefetch,
                      &smcf->redis_url, smcf->catalog_timeout);
+
+    p = ngx_slprintf(p, end, "|%V|%V", &smcf->cuda_lib,
+                     &smcf->tokenizer_path);
+
+    p = ngx_slprintf(p, end, "|%V|%M|%i|%i", &smcf->schedule,
+                     smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode);
 
     if (smcf->roots != NULL) {
         root = smcf->roots->elts;
@@ -368,7 +388,44 @@ ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_conf_full_name(cf->cycle, &smcf->model, 0) != NGX_OK) {
+    if (smcf->slo_ttft != NGX_CONF_UNSET_MSEC
+        && !(smcf->schedule.len == 3
+             && ngx_strncmp(smcf->schedule.data, "slo", 3) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: slo_ttft= needs schedule=slo");
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->fair_prefill != NGX_CONF_UNSET
+        && !(smcf->schedule.len == 4
+             && ngx_strncmp(smcf->schedule.data, "fair", 4) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: fair_weights= needs schedule=fair");
+        return NGX_CONF_ERROR;
+    }
+
+    /* "random:<shape>,..." is a spec, not a path (slora_model_random.c);
+     * such a model has no tokenizer of its own */
+    if (smcf->model.len > 7
+        && ngx_strncmp(smcf->model.data, "random:", 7) == 0)
+    {
+        if (smcf->tokenizer_path.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: model=\"%V\" has no "
+                               "tokenizer: name one with tokenizer=",
+                               &smcf->model);
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (ngx_conf_full_name(cf->cycle, &smcf->model, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->tokenizer_path.len
+        && ngx_conf_full_name(cf->cycle, &smcf->tokenizer_path, 0) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -425,14 +482,29 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
     }
 
     if (key->len == 6 && ngx_strncmp(key->data, "device", 6) == 0) {
-        if (val->len != 3 || ngx_strncmp(val->data, "cpu", 3) != 0) {
+        if (!(val->len == 3 && ngx_strncmp(val->data, "cpu", 3) == 0)
+            && !(val->len == 4 && ngx_strncmp(val->data, "cuda", 4) == 0)
+            && !(val->len > 5 && val->len < 10
+                 && ngx_strncmp(val->data, "cuda:", 5) == 0
+                 && ngx_atoi(val->data + 5, val->len - 5) != NGX_ERROR))
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "slora_engine: device=\"%V\" is not supported"
-                               " by this build (only \"cpu\")", val);
+                               "slora_engine: device=\"%V\": not \"cpu\", "
+                               "\"cuda\" or \"cuda:N\"", val);
             return NGX_CONF_ERROR;
         }
 
         smcf->device = *val;
+        return NGX_CONF_OK;
+    }
+
+    if (key->len == 8 && ngx_strncmp(key->data, "cuda_lib", 8) == 0) {
+        smcf->cuda_lib = *val;
+        return NGX_CONF_OK;
+    }
+
+    if (key->len == 9 && ngx_strncmp(key->data, "tokenizer", 9) == 0) {
+        smcf->tokenizer_path = *val;
         return NGX_CONF_OK;
     }
 
@@ -449,6 +521,44 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
 
         smcf->weights = *val;
         return NGX_CONF_OK;
+    }
+
+    if (key->len == 8 && ngx_strncmp(key->data, "schedule", 8) == 0) {
+        if (!(val->len == 4 && ngx_strncmp(val->data, "fcfs", 4) == 0)
+            && !(val->len == 4 && ngx_strncmp(val->data, "lcfs", 4) == 0)
+            && !(val->len == 3 && ngx_strncmp(val->data, "slo", 3) == 0)
+            && !(val->len == 4 && ngx_strncmp(val->data, "fair", 4) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: schedule=\"%V\" must be"
+                               " \"fcfs\", \"lcfs\", \"slo\" or \"fair\"",
+                               val);
+            return NGX_CONF_ERROR;
+        }
+
+        smcf->schedule = *val;
+        return NGX_CONF_OK;
+    }
+
+    if (key->len == 8 && ngx_strncmp(key->data, "slo_ttft", 8) == 0) {
+        /* a unit is required: a bare number would be seconds */
+        smcf->slo_ttft = ngx_parse_time(val, 0);
+        if (smcf->slo_ttft == (ngx_msec_t) NGX_ERROR || smcf->slo_ttft == 0
+            || smcf->slo_ttft > 3600000
+            || (val->data[val->len - 1] >= '0'
+                && val->data[val->len - 1] <= '9'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: slo_ttft=\"%V\" must be a time"
+                               " from 1ms to 1h (\"500ms\", \"6s\")", val);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (key->len == 12 && ngx_strncmp(key->data, "fair_weights", 12) == 0) {
+        return ngx_http_slora_fair_weights(cf, smcf, val);
     }
 
     if ((key->len == 4 && ngx_strncmp(key->data, "pool", 4) == 0)) {
@@ -515,21 +625,53 @@ invalid:
 }
 
 
+/* fair_weights=P:D, a prompt token's and a generated token's weight. */
+static char *
+ngx_http_slora_fair_weights(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
+    ngx_str_t *val)
+{
+    u_char     *colon;
+    ngx_int_t   pw, dw;
+
+    colon = ngx_strlchr(val->data, val->data + val->len, ':');
+
+    if (colon != NULL) {
+        pw = ngx_atoi(val->data, colon - val->data);
+        dw = ngx_atoi(colon + 1, val->data + val->len - colon - 1);
+
+        if (pw >= 1 && pw <= 1000 && dw >= 1 && dw <= 1000) {
+            smcf->fair_prefill = pw;
+            smcf->fair_decode = dw;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_engine: fair_weights=\"%V\" must be P:D,"
+                       " two integers from 1 to 1000 (\"1:2\")", val);
+
+    return NGX_CONF_ERROR;
+}
+
+
 static char *
 ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf)
 {
     char                *path;
+    ngx_str_t           *src;
     slora_err_t          err;
     ngx_pool_cleanup_t  *cln;
 
-    path = ngx_pnalloc(cf->pool, smcf->model.len + 1);
+    src = smcf->tokenizer_path.len ? &smcf->tokenizer_path : &smcf->model;
+
+    path = ngx_pnalloc(cf->pool, src->len + 1);
     if (path == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(path, smcf->model.data, smcf->model.len);
-    path[smcf->model.len] = '\0';
+    ngx_memcpy(path, src->data, src->len);
+    path[src->len] = '\0';
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -542,7 +684,7 @@ ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
     if (smcf->tokenizer == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "slora_engine: cannot load the tokenizer of"
-                           " model=\"%V\": %s", &smcf->model, err.msg);
+                           " \"%V\": %s", src, err.msg);
         return NGX_CONF_ERROR;
     }
 
@@ -612,6 +754,16 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             smcf->host_cache = (size_t) size;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "prefetch=on") == 0) {
+            smcf->prefetch = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "prefetch=off") == 0) {
+            smcf->prefetch = 0;
             continue;
         }
 

@@ -48,8 +48,10 @@ typedef struct {
     ngx_flag_t                 enabled;       /* slora_engine given */
     ngx_str_t                  model;         /* full path */
     ngx_str_t                  model_id;      /* file name less .gguf */
-    ngx_str_t                  device;
-    ngx_str_t                  weights;       /* "q8_0" or "f32" */
+    ngx_str_t                  device;        /* "cpu", "cuda[:N]" */
+    ngx_str_t                  cuda_lib;      /* the CUDA backend's .so */
+    ngx_str_t                  tokenizer_path; /* else the model's own */
+    ngx_str_t                  weights;       /* "native", "q8_0", "f32" */
     ngx_int_t                  threads;
     size_t                     pool;
     ngx_int_t                  max_batch_tokens;
@@ -57,8 +59,13 @@ typedef struct {
     ngx_int_t                  max_ctx;
     ngx_int_t                  slots;
     ngx_int_t                  max_tokens;
+    ngx_str_t                  schedule;      /* fcfs, lcfs, slo, fair */
+    ngx_msec_t                 slo_ttft;      /* 0: none */
+    ngx_int_t                  fair_prefill;  /* fair_weights=P:D */
+    ngx_int_t                  fair_decode;
     ngx_str_t                  adapter_dir;   /* "" when not configured */
     size_t                     host_cache;
+    ngx_flag_t                 prefetch;      /* slora_adapters prefetch= */
     ngx_str_t                  redis_url;     /* slora_catalog; "": none */
     ngx_array_t               *roots;         /* of ngx_str_t, full paths */
     ngx_msec_t                 catalog_timeout;   /* per command; 0: the
@@ -98,6 +105,8 @@ typedef struct {
     int32_t                    n_done;        /* output tokens consumed */
     int32_t                    max_tokens;
     ngx_int_t                  ttft_ms;       /* -1 until the first token */
+    ngx_uint_t                 retry_after;   /* seconds, for a 429 the
+                                                 engine gave; 0: default */
     const char                *finish;        /* "stop", "length", NULL */
 
     uint32_t                   slot;

@@ -68,11 +68,11 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"slots\":{\"total\":%uD,\"used\":%uD},"
         "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL},"
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
-        "\"pages_adapter\":%D},"
+        "\"pages_adapter\":%D,\"pages_used_peak\":%D,\"bytes\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
         "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,\"pinned\":%D,"
         "\"load_errors\":%uL},"
-        "\"host\":{\"bytes\":%uL,\"budget\":%uL,\"hits\":%uL,"
+        "\"host\":{\"bytes\":%uL,\"peak\":%uL,\"budget\":%uL,\"hits\":%uL,"
         "\"misses\":%uL,\"evictions\":%uL,\"prefetched\":%uL},"
         "\"catalog\":{\"source\":\"%s\",\"up\":%s,\"resolving\":%D,"
         "\"hits\":%uL,\"misses\":%uL,\"fetches\":%uL,"
@@ -87,6 +87,8 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->requests_total),
         ngx_http_slora_ld(q->pages_total), ngx_http_slora_ld(q->pages_free),
         ngx_http_slora_ld(q->pages_kv), ngx_http_slora_ld(q->pages_adapter),
+        ngx_http_slora_ld(q->pages_used_peak),
+        ngx_http_slora_ld(q->pool_bytes),
         ngx_http_slora_ld(q->adapters_in_pool),
         ngx_http_slora_ld(q->adapters_in_host),
         ngx_http_slora_ld(q->adapter_loads),
@@ -96,6 +98,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->adapters_pinned),
         ngx_http_slora_ld(q->load_errors),
         ngx_http_slora_ld(q->host_bytes),
+        ngx_http_slora_ld(q->host_bytes_peak),
         ngx_http_slora_ld(q->host_budget),
         ngx_http_slora_ld(q->host_hits),
         ngx_http_slora_ld(q->host_misses),
@@ -237,9 +240,20 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "# HELP slora_host_tier_bytes Bytes of adapters in host memory.\n"
         "# TYPE slora_host_tier_bytes gauge\n"
         "slora_host_tier_bytes %uL\n"
+        "# HELP slora_host_tier_peak_bytes The most bytes the host tier"
+        " held after any engine step.\n"
+        "# TYPE slora_host_tier_peak_bytes gauge\n"
+        "slora_host_tier_peak_bytes %uL\n"
         "# HELP slora_host_tier_budget_bytes The host tier's budget.\n"
         "# TYPE slora_host_tier_budget_bytes gauge\n"
         "slora_host_tier_budget_bytes %uL\n"
+        "# HELP slora_pool_bytes Bytes of the unified pool's arena.\n"
+        "# TYPE slora_pool_bytes gauge\n"
+        "slora_pool_bytes %uL\n"
+        "# HELP slora_pool_pages_used_peak The most pages (kv and adapter)"
+        " in use after any engine step.\n"
+        "# TYPE slora_pool_pages_used_peak gauge\n"
+        "slora_pool_pages_used_peak %D\n"
         "# HELP slora_host_tier_lookups_total Pool misses, by whether the"
         " host tier had the adapter.\n"
         "# TYPE slora_host_tier_lookups_total counter\n"
@@ -278,7 +292,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->load_errors),
         ngx_http_slora_ld(q->adapters_pinned),
         ngx_http_slora_ld(q->host_bytes),
+        ngx_http_slora_ld(q->host_bytes_peak),
         ngx_http_slora_ld(q->host_budget),
+        ngx_http_slora_ld(q->pool_bytes),
+        ngx_http_slora_ld(q->pages_used_peak),
         ngx_http_slora_ld(q->host_hits),
         ngx_http_slora_ld(q->host_misses),
         ngx_http_slora_ld(q->host_evictions),

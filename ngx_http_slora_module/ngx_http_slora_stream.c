@@ -378,6 +378,8 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
         status = s->err_status ? (ngx_uint_t) s->err_status
                                : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->retry_after = s->retry_after > 0 ? (ngx_uint_t) s->retry_after
+                                              : 0;
 
         ngx_http_slora_stream_fail(r, ctx, status,
                                    ngx_http_slora_error_type(status),
@@ -771,12 +773,15 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_uint_t status, const char *type, const char *code, const char *msg)
 {
     u_char       *p, *last, copy[SLORA_QUEUE_ERR_LEN];
+    u_char        code_copy[SLORA_QUEUE_CODE_LEN];
     size_t        len;
     ngx_chain_t  *out, **ll;
 
-    /* msg may live in the slot, which is gone once released */
+    /* msg and code may live in the slot, which is gone once released */
     ngx_cpystrn(copy, (u_char *) msg, sizeof(copy));
     msg = (const char *) copy;
+    ngx_cpystrn(code_copy, (u_char *) code, sizeof(code_copy));
+    code = (const char *) code_copy;
 
     ngx_http_slora_stream_release(ctx);
     ctx->finished = 1;

@@ -103,6 +103,18 @@ EOF
            '... and logs no engine start');
 }
 
+# A random model with another model's tokenizer, on a GPU: nginx -t
+# passes without loading either (the engine is not started by -t).
+{
+    my ($rc, $out, undef, $left) = try_conf(http_with(
+        engine => "    slora_engine model=random:smollm2-135m,layers=2 "
+                  . "tokenizer=$model device=cuda:0 "
+                  . "cuda_lib=/nonexistent/libslora_cuda.so threads=1;"));
+    is($rc, 0, 'nginx -t passes: random model, tokenizer=, device=cuda:0')
+        or diag($out);
+    is(scalar @$left, 0, '... and spawns no process') or diag(join("\n", @$left));
+}
+
 # Bad values, one per configuration.
 my @bad = (
     ['threads=abc', engine => "    $engine threads=abc;  # BAD"],
@@ -114,6 +126,11 @@ my @bad = (
     ['slots=0', engine => "    $engine slots=0;  # BAD"],
     ['max_ctx=abc', engine => "    $engine max_ctx=abc;  # BAD"],
     ['device=tpu', engine => "    $engine device=tpu;  # BAD"],
+    ['device=cuda:x', engine => "    $engine device=cuda:x;  # BAD"],
+    ['a random model without tokenizer=',
+     engine => "    slora_engine model=random:llama-7b threads=1;  # BAD"],
+    ['tokenizer= that is no model',
+     engine => "    $engine tokenizer=/nonexistent.gguf;  # BAD"],
     ['weights=q4', engine => "    $engine weights=q4;  # BAD"],
     ['duplicate slora_engine',
      engine => "    $engine;\n    $engine;  # BAD"],

@@ -45,6 +45,28 @@ for my $c (@checks) {
 }
 is($rc, 0, 'the client script exits 0') or diag($err);
 
+# ignore_eos (vLLM's extension): an answer that ends on SmolLM2's
+# end-of-text runs on to max_tokens instead, the same text first.
+{
+    my %b = (model => 'tuned', temperature => 0, max_tokens => 40,
+             messages => [{ role => 'user',
+                            content => 'What is the capital of France?' }]);
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $ca = $a->{json}{choices}[0] // {};
+    ok(($ca->{finish_reason} // '') eq 'stop'
+       && $a->{json}{usage}{completion_tokens} < 40,
+       'without ignore_eos the answer ends on end-of-text ('
+       . ($a->{json}{usage}{completion_tokens} // '?') . ' tokens)');
+    my $e = json_req($PORT, '/v1/chat/completions',
+                     { %b, ignore_eos => JSON::PP::true() });
+    my $ce = $e->{json}{choices}[0] // {};
+    ok(($ce->{finish_reason} // '') eq 'length'
+       && $e->{json}{usage}{completion_tokens} == 40
+       && index($ce->{message}{content} // '',
+                $ca->{message}{content} // "\0") == 0,
+       'with ignore_eos it runs to max_tokens, the same text first');
+}
+
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
 ok($s->log_is_sane, 'error log is this server\'s');

@@ -112,6 +112,9 @@ static const bad_case_t  bad_cases[] = {
     { "stream a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"stream\":\"yes\"}",
       400, "invalid_type", "stream" },
+    { "ignore_eos a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"ignore_eos\":1}",
+      400, "invalid_type", "ignore_eos" },
     { "n = 2", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":2}",
       400, "invalid_value", "n" },
     { "n = 2, streamed", CHAT,
@@ -276,6 +279,7 @@ test_chat(void)
                "\"max_completion_tokens\":7,\"temperature\":0,"
                "\"top_p\":0.5,\"top_k\":40,\"seed\":-3,\"n\":1,"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+               "\"ignore_eos\":true,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
                &req, &err);
 
@@ -309,6 +313,7 @@ test_chat(void)
     is_int(req.top_k, 40, "chat: top_k");
     ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
     ok(req.stream && req.include_usage, "chat: stream, include_usage");
+    ok(req.ignore_eos, "chat: ignore_eos");
     is_int(req.n_stop, 2, "chat: the empty stop string is dropped");
     ok(streq(&req.stop[0], "\n\n") && streq(&req.stop[1], "END"),
        "chat: stop strings");
@@ -320,7 +325,7 @@ test_chat(void)
     is_int(rc, SLORA_OK, "chat: a minimal body parses");
     ok(req.max_tokens == -1 && req.temperature == 1.0 && req.top_p == 1.0
        && req.top_k == 0 && !req.has_seed && !req.stream
-       && !req.include_usage && req.n_stop == 0,
+       && !req.include_usage && req.n_stop == 0 && !req.ignore_eos,
        "chat: defaults");
     ok(req.prompt.data == NULL, "chat: no prompt");
     slora_openai_req_free(&req);

@@ -418,6 +418,7 @@ mksched(int32_t pages, int32_t budget, int32_t running, slora_pool_t **pool,
 
     *set = slora_adapters_create(&cfg, *pool, &fb.b, 1 << 20, &err);
 
+    memset(&sc, 0, sizeof(sc));
     sc.max_batch_tokens = budget;
     sc.max_running = running;
     s = slora_sched_create(&sc, *pool, *set, &slora_sched_fcfs, &err);

@@ -1,0 +1,101 @@
+#!/bin/bash
+# bench/device-engine.sh: the CUDA backend on the GPU, over what
+# bench/device-pack.sh carries.
+#
+#   bash bench/device-engine.sh bench      (.carry/a)
+#   bash bench/device-engine.sh conform    (.carry/b, after the above)
+#
+# bench: the kernels' conformance test (t/kernels, built here), then
+# `slora bench --batches` on the Llama-7B shape (random bf16
+# weights), prompt 256, 128 new tokens, decode step time at batch 1, 16,
+# 64, 256, base model and 32 rank-16 q,k,v,o adapters, a step budget of
+# 4096 tokens; then the same at batch 1 and 64 with the step profile on
+# ($SLORA_CUDA_PROFILE, which launches op by op: no decode graphs); then
+# the plain PyTorch peer (torch_decode.py) in the same call.
+# conform: SmolLM2 reassembled from the two parts; `slora conform` (the
+# same greedy requests alone and batched on cuda and on the CPU's exact
+# f32 path, with each choice's logit margin) with and without adapters
+# of mixed ranks, and on a 2-layer slice of the Llama-7B shape.
+# Logs go to $OUT; the end is a short summary.
+
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build/device-out}
+C=.carry
+S=/tmp/slora
+mkdir -p "$OUT"
+
+MODE=${1:-bench}
+gunzip -c $C/a/slora.gz > $S && chmod +x $S
+
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
+export LD_LIBRARY_PATH=$PWD/$C/a:/usr/local/cuda/lib64:${cublas:-}:${LD_LIBRARY_PATH:-}
+export SLORA_CUDA_LIB=$PWD/$C/a/libslora_cuda.so
+
+{
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+    git rev-parse --short HEAD 2>/dev/null
+    nproc
+} | tee "$OUT/env.txt"
+
+step() {
+    local name=$1; shift
+    local t0=$(date +%s)
+    echo "== $name: $*" >> "$OUT/engine.log"
+    timeout 240 "$@" >> "$OUT/engine.log" 2>&1
+    local rc=$?
+    echo "== $name: rc=$rc, $(( $(date +%s) - t0 )) s" | tee -a "$OUT/engine.log"
+    return $rc
+}
+
+if [ "$MODE" = bench ]; then
+    gunzip -c $C/a/test_kernels_cuda.gz > /tmp/test_kernels_cuda
+    chmod +x /tmp/test_kernels_cuda
+    step "kernels" /tmp/test_kernels_cuda --no-bench
+    echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
+    grep '^not ok' "$OUT/engine.log" | head -5
+    $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
+        --rank 16 --targets q,k,v,o > /dev/null
+    step "bench 7b" $S bench --model random:llama-7b --device cuda \
+        --adapters /tmp/ad7 --prompt-len 256 --gen 128 --single 0 \
+        --step-tokens 4096 --batches 1,16,64,256
+    for b in 1 64; do
+        step "profile 7b batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
+            --model random:llama-7b --device cuda --adapters /tmp/ad7 \
+            --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
+            --batches $b
+    done
+    if [ -f $C/a/torch_decode.py ]; then
+        (cd $C/a && PYTHONUNBUFFERED=1 OUT=$OUT timeout 200 \
+            python3 torch_decode.py) > "$OUT/torch_decode.log" 2>&1
+        echo "torch_decode: rc=$?"
+    fi
+    echo
+    sed -n '/^ *batch/,/^==/p' "$OUT/engine.log" | grep -v '^=='
+    grep -A13 "^cuda profile" "$OUT/engine.log"
+    tail -9 "$OUT/torch_decode.log" 2>/dev/null
+    exit 0
+fi
+
+cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf
+if [ "$(sha256sum /tmp/smollm2.gguf | cut -d' ' -f1)" != "$(cat $C/a/model.sha256)" ]
+then
+    echo "model parts do not match (is .carry/a from the first call there?)"
+    exit 1
+fi
+
+$S mkadapter --model /tmp/smollm2.gguf --out /tmp/sad --count 4 \
+    --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 > /dev/null
+$S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7s --count 4 \
+    --rank 16 --targets q,k,v,o > /dev/null
+
+step "conform smollm2 base" $S conform --model /tmp/smollm2.gguf \
+    --device cuda --threads 16 --requests 5 --gen 32
+step "conform smollm2 adapters" $S conform --model /tmp/smollm2.gguf \
+    --device cuda --threads 16 --adapters /tmp/sad --requests 5 --gen 32
+step "conform 7b-2layer adapters" $S conform \
+    --model random:llama-7b,layers=2 --device cuda --threads 16 \
+    --adapters /tmp/ad7s --requests 5 --gen 16
+
+echo
+grep -E "^ +[0-9]+ +(none|yes)|ALL EQUAL|PARTS|error|failed" "$OUT/engine.log" | head -60

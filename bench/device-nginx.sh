@@ -1,0 +1,119 @@
+#!/bin/bash
+# bench/device-nginx.sh: the server itself on the GPU: Debian's nginx with
+# ngx_http_slora_module and device=cuda, serving SmolLM2 (reassembled from
+# the parts bench/device-pack.sh carries, left on the machine by the two
+# calls of bench/device-engine.sh), three streamed chat completions and a
+# burst of 16 at once, each printed with its tokens/s. Run after those
+# calls, with .carry/c (nginx, the module and the libraries they need,
+# staged by bench/device-pack.sh) carried.
+
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build/device-out}
+C=$PWD/.carry
+P=/tmp/ngx
+mkdir -p "$OUT" $P/conf $P/logs $P/tmp
+
+if [ ! -f /tmp/smollm2.gguf ]; then
+    cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf || exit 1
+fi
+
+cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
+# for nginx only: python3 and curl keep the image's own libraries
+LIBS=$C/c/lib:/usr/local/cuda/lib64:${cublas:-}
+
+cat > $P/conf/nginx.conf <<CONF
+load_module $C/c/ngx_http_slora_module.so;
+user root;
+daemon off;
+master_process on;
+worker_processes 2;
+pid logs/nginx.pid;
+error_log logs/error.log notice;
+events { worker_connections 1024; }
+http {
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    access_log logs/access.log;
+    slora_engine model=/tmp/smollm2.gguf device=cuda
+                 cuda_lib=$C/a/libslora_cuda.so slots=64 max_running=32
+                 max_ctx=2048 max_tokens=512;
+    server {
+        listen 127.0.0.1:18080;
+        location /v1/ { slora_api openai; }
+        location = /status { slora_status; }
+    }
+}
+CONF
+
+LD_LIBRARY_PATH=$LIBS $C/c/nginx -p $P -e logs/error.log -c conf/nginx.conf &
+pid=$!
+
+python3 - <<'PY'
+import time, urllib.request
+for i in range(240):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:18080/v1/models", timeout=2)
+        break
+    except Exception:
+        time.sleep(0.5)
+PY
+
+python3 - <<'PY'
+import json, threading, time, urllib.request
+
+URL = "http://127.0.0.1:18080/v1/chat/completions"
+
+def chat(msg, out):
+    body = json.dumps({"model": "smollm2",
+                       "messages": [{"role": "user", "content": msg}],
+                       "max_tokens": 128, "temperature": 0,
+                       "stream": True}).encode()
+    req = urllib.request.Request(URL, body,
+                                 {"Content-Type": "application/json"})
+    t0 = time.time(); first = None; n = 0; text = []
+    with urllib.request.urlopen(req, timeout=120) as r:
+        for line in r:
+            line = line.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            ev = json.loads(line[6:])
+            for ch in ev.get("choices", []):
+                piece = ch.get("delta", {}).get("content")
+                if piece:
+                    if first is None:
+                        first = time.time()
+                    n += 1
+                    text.append(piece)
+    t1 = time.time()
+    out.append((msg, "".join(text), n, (first or t1) - t0,
+                (n - 1) / (t1 - first) if first and n > 1 else 0.0))
+
+for msg in ["What is the capital of France?",
+            "Write a haiku about GPUs.",
+            "Explain LoRA in one sentence."]:
+    res = []
+    chat(msg, res)
+    m, text, n, ttft, tps = res[0]
+    print(f"> {m}\n{text.strip()}\n[{n} tokens, first after {ttft*1000:.0f} ms,"
+          f" {tps:.0f} tokens/s]\n")
+
+res = []
+th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))
+      for k in range(16)]
+t0 = time.time()
+for t in th: t.start()
+for t in th: t.join()
+dt = time.time() - t0
+tot = sum(r[2] for r in res)
+print(f"16 concurrent streams: {tot} tokens in {dt:.2f} s = {tot/dt:.0f} "
+      f"tokens/s; median first token {sorted(r[3] for r in res)[8]*1000:.0f} ms")
+PY
+
+kill -QUIT $pid
+wait $pid
+grep -E "ready|emerg|alert|crit" $P/logs/error.log | head -5
+cp $P/logs/error.log "$OUT/nginx-error.log"

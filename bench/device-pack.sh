@@ -1,0 +1,54 @@
+#!/bin/bash
+# bench/device-pack.sh: stages what a device call of the CUDA backend
+# needs into the git-ignored .carry/, in two halves that each fit one
+# call (64 MiB with the tree): .carry/a holds a static `slora`
+# (OpenBLAS, PCRE2, hiredis and libcrypto linked in; cJSON beside it),
+# libslora_cuda.so, both built here, the two peer scripts and the first
+# part of the SmolLM2 model; .carry/b the rest of the model.
+#
+#   bash bench/device-pack.sh [../shared/bench]
+#
+# Then: run(carry [".carry/a"], "bash bench/device-engine.sh bench")
+# (or device-peers.sh) and, while that machine is still warm,
+# run(carry [".carry/b"], "bash bench/device-engine.sh conform"). A part
+# left by the first call stays on the machine for the second (it is
+# ignored, so not replaced).
+
+set -eu
+cd "$(dirname "$0")/.."
+
+PEERS=${1:-../shared/bench}
+MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
+SPLIT=46000000
+
+make -j2 lib cli cuda > /dev/null
+rm -rf .carry/a .carry/b
+mkdir -p .carry/a .carry/b
+
+cc -o .carry/a/slora build/engine/slora_cli*.o build/libslora.a \
+    -Wl,-Bstatic -lopenblas -lpcre2-8 -lhiredis -lcrypto -Wl,-Bdynamic \
+    -lcjson -lpthread -lm -ldl
+strip .carry/a/slora
+gzip -9 .carry/a/slora
+cp build/libslora_cuda.so .carry/a/
+gzip -9 -c build/cuda/test_kernels_cuda > .carry/a/test_kernels_cuda.gz
+cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
+
+head -c $SPLIT "$MODEL" > .carry/a/model.0
+tail -c +$((SPLIT + 1)) "$MODEL" > .carry/b/model.1
+sha256sum "$MODEL" | cut -d' ' -f1 > .carry/a/model.sha256
+cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py .carry/a/
+
+# .carry/c: nginx, the module, and every library they load that a bare
+# CUDA image may lack (bench/device-nginx.sh)
+rm -rf .carry/c
+mkdir -p .carry/c/lib
+make -j2 module > /dev/null
+cp /usr/sbin/nginx build/nginx/objs/ngx_http_slora_module.so .carry/c/
+for lib in $( (ldd /usr/sbin/nginx; ldd build/nginx/objs/ngx_http_slora_module.so) \
+              | awk '/=> \// { print $3 }' | sort -u \
+              | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
+    cp "$(readlink -f "$lib")" ".carry/c/lib/$(basename "$lib")"
+done
+
+du -sh .carry/a .carry/b .carry/c

@@ -1,0 +1,19 @@
+#!/bin/bash
+# bench/device-peers.sh: the two GPU peers (HF PEFT's mixed-adapter
+# generate and a plain PyTorch decode step with CUDA graphs), run
+# unchanged from .carry/a (bench/device-pack.sh puts them there); their
+# JSON goes to $OUT. The first of the two calls of a CUDA backend run.
+
+set -u
+cd "$(dirname "$0")/.."
+export OUT=${OUT:-build/device-out}
+mkdir -p "$OUT"
+
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+cd .carry/a
+PYTHONUNBUFFERED=1 timeout 280 python3 torch_decode.py > "$OUT/torch_decode.log" 2>&1
+echo "torch_decode: rc=$?"
+tail -12 "$OUT/torch_decode.log"
+PYTHONUNBUFFERED=1 timeout 250 python3 peft_baseline.py > "$OUT/peft.log" 2>&1
+echo "peft_baseline: rc=$?"
+grep RESULT "$OUT/peft.log" | cut -c1-1500

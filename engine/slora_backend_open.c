@@ -1,0 +1,106 @@
+/*
+ * slora_backend_open.c: from a device name to a backend. The CPU
+ * backend is linked in; the CUDA backend lives in its own shared library
+ * (libslora_cuda.so, mk/cuda.mk) that only the engine process loads, so
+ * nginx's master and workers, and any build without CUDA, never touch
+ * the CUDA runtime.
+ *
+ * The one idea: the library exports one symbol,
+ * slora_backend_cuda_create(device, err), returning the same vtable the
+ * CPU backend fills; everything after that goes through the vtable.
+ */
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_backend.h"
+
+
+typedef slora_backend_t *(*slora_backend_cuda_create_pt)(int device,
+    slora_err_t *err);
+
+
+static int slora_backend_gpu(const char *device, int *gpu, slora_err_t *err);
+
+
+slora_backend_t *
+slora_backend_open(const char *device, int n_threads, const char *weights,
+    const char *lib, slora_err_t *err)
+{
+    void                          *h;
+    int                            gpu = 0;
+    slora_backend_cuda_create_pt   create;
+
+    if (device == NULL || device[0] == '\0' || strcmp(device, "cpu") == 0) {
+        return slora_backend_cpu_create(n_threads,
+                                        weights != NULL ? weights : "native",
+                                        err);
+    }
+
+    if (slora_backend_gpu(device, &gpu, err) != SLORA_OK) {
+        return NULL;
+    }
+
+    if (weights != NULL && strcmp(weights, "bf16") != 0) {
+        slora_err_set(err, SLORA_ERROR, "engine: device \"%s\" keeps weights "
+                      "in bf16; weights=\"%s\" is for the CPU", device,
+                      weights);
+        return NULL;
+    }
+
+    if (lib == NULL || lib[0] == '\0') {
+        lib = getenv("SLORA_CUDA_LIB");
+    }
+
+    if (lib == NULL || lib[0] == '\0') {
+        lib = "libslora_cuda.so";
+    }
+
+    h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        slora_err_set(err, SLORA_ERROR, "engine: device \"%s\": cannot load "
+                      "the CUDA backend: %s", device, dlerror());
+        return NULL;
+    }
+
+    create = (slora_backend_cuda_create_pt) dlsym(h,
+                                                  "slora_backend_cuda_create");
+    if (create == NULL) {
+        slora_err_set(err, SLORA_ERROR, "engine: %s: no "
+                      "slora_backend_cuda_create: %s", lib, dlerror());
+        dlclose(h);
+        return NULL;
+    }
+
+    return create(gpu, err);
+}
+
+
+static int
+slora_backend_gpu(const char *device, int *gpu, slora_err_t *err)
+{
+    char  *end;
+    long   n;
+
+    if (strcmp(device, "cuda") == 0) {
+        *gpu = 0;
+        return SLORA_OK;
+    }
+
+    if (strncmp(device, "cuda:", 5) == 0) {
+        errno = 0;
+        n = strtol(device + 5, &end, 10);
+
+        if (errno == 0 && end != device + 5 && *end == '\0' && n >= 0
+            && n < 1024)
+        {
+            *gpu = (int) n;
+            return SLORA_OK;
+        }
+    }
+
+    return slora_err_set(err, SLORA_ERROR, "engine: device \"%s\": not "
+                         "\"cpu\", \"cuda\" or \"cuda:N\"", device);
+}

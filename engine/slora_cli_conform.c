@@ -1,0 +1,373 @@
+/*
+ * slora_cli_conform.c: `slora conform`, one backend held to another on a
+ * whole model: the same greedy requests (prompts of seeded random ids,
+ * each with an adapter of a folder in turn, the first with none) run
+ * alone and then all in one batch, on the device under test and on the
+ * reference (the CPU backend by default). It prints where each request's
+ * tokens part, if they do, and exits 0 only when every request gives the
+ * same tokens everywhere. A CPU reference runs the exact f32 weights.
+ *
+ * The one idea: "alone" and "batched" on one device isolate the batching
+ * (the mixed-adapter kernels, the page tables); device against reference
+ * isolates the arithmetic. A parting that only happens across devices,
+ * late, is the sign of a near-tie, bf16 against f32; one between alone
+ * and batched on the same device is a bug in how a batch is put together,
+ * unless it too falls on a near-tie. Every run reports the margin of each
+ * greedy choice (top logit less the second), so a parting shows how near
+ * the tie was.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_cli.h"
+#include "slora_engine.h"
+#include "slora_sampler.h"
+
+
+#define SLORA_CONFORM_MAX  256
+
+
+typedef struct {
+    int32_t    *out;            /* [n_req, gen] */
+    int32_t    *n_out;          /* [n_req] */
+    float      *margin;         /* [n_req, gen]: the reference's */
+    int32_t     gen;
+    int32_t     done;
+    int32_t     failed;
+} slora_conform_run_t;
+
+
+static const char  slora_conform_usage[] =
+    "usage: slora conform --model M --device D [options]\n"
+    "\n"
+    "Runs the same greedy requests alone and batched on device D and on\n"
+    "the reference, and compares their tokens.\n"
+    "\n"
+    "  --model M             GGUF file, HF folder or random:<shape>\n"
+    "  --device D            the device under test (cuda)\n"
+    "  --ref D               the reference device (cpu)\n"
+    "  --adapters DIR        adapters used in turn (request 0: none)\n"
+    "  --requests N          requests (5)\n"
+    "  --prompt-len P        prompt tokens (32)\n"
+    "  --gen G               generated tokens per request (32)\n"
+    "  --threads T           CPU threads of the reference (all cores)\n";
+
+
+static int slora_conform_device(const char *model,
+    const slora_model_config_t *cfg, const char *device, const char *dir,
+    int32_t threads, int32_t n_req, int32_t plen, const int32_t *prompts,
+    int32_t batched, slora_conform_run_t *run);
+static void slora_conform_event(void *data, const slora_event_t *ev);
+static int32_t slora_conform_part(const slora_conform_run_t *a,
+    const slora_conform_run_t *b, int32_t r);
+static int slora_conform_alloc(slora_conform_run_t *run, int32_t n_req,
+    int32_t gen);
+
+
+int
+slora_cli_conform(int argc, char **argv)
+{
+    int                   i, rc, bad;
+    long                  v;
+    char                 *end;
+    const char           *opt, *val, *model, *device, *ref, *dir;
+    int32_t               n_req, plen, gen, threads, r, vocab, p;
+    int32_t               batch_part, dev_part;
+    int32_t              *prompts, *n;
+    slora_err_t           err;
+    slora_rng_t           rng;
+    slora_model_t        *m;
+    slora_model_config_t  cfg;
+    slora_conform_run_t   runs[4];
+    static const char    *names[4] = {
+        "device alone", "device batched", "reference alone",
+        "reference batched"
+    };
+
+    model = NULL;
+    device = "cuda";
+    ref = "cpu";
+    dir = NULL;
+    n_req = 5;
+    plen = 32;
+    gen = 32;
+    threads = 0;
+
+    for (i = 1; i < argc; i++) {
+        opt = argv[i];
+
+        if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+            fputs(slora_conform_usage, stdout);
+            return 0;
+        }
+
+        if (i + 1 >= argc) {
+            fprintf(stderr, "slora conform: %s needs a value (see --help)\n",
+                    opt);
+            return 1;
+        }
+
+        val = argv[++i];
+        v = strtol(val, &end, 10);
+        n = NULL;
+
+        if (strcmp(opt, "--model") == 0) {
+            model = val;
+        } else if (strcmp(opt, "--device") == 0) {
+            device = val;
+        } else if (strcmp(opt, "--ref") == 0) {
+            ref = val;
+        } else if (strcmp(opt, "--adapters") == 0) {
+            dir = val;
+        } else if (strcmp(opt, "--requests") == 0) {
+            n = &n_req;
+        } else if (strcmp(opt, "--prompt-len") == 0) {
+            n = &plen;
+        } else if (strcmp(opt, "--gen") == 0) {
+            n = &gen;
+        } else if (strcmp(opt, "--threads") == 0) {
+            n = &threads;
+        } else {
+            fprintf(stderr, "slora conform: unknown option %s (see --help)\n",
+                    opt);
+            return 1;
+        }
+
+        if (n != NULL) {
+            if (*end != '\0' || v < 1 || v > 4096
+                || (n == &n_req && v > SLORA_CONFORM_MAX))
+            {
+                fprintf(stderr, "slora conform: %s \"%s\": bad value\n", opt,
+                        val);
+                return 1;
+            }
+            *n = (int32_t) v;
+        }
+    }
+
+    if (model == NULL) {
+        fprintf(stderr, "slora conform: --model is needed (see --help)\n");
+        return 1;
+    }
+
+    if (slora_model_is_random(model)) {
+        rc = slora_model_random_config(model, &cfg, &err);
+
+    } else {
+        m = slora_model_load(model, &err);
+        rc = m != NULL ? SLORA_OK : SLORA_ERROR;
+        if (m != NULL) {
+            cfg = m->cfg;
+            slora_model_free(m);
+        }
+    }
+
+    if (rc != SLORA_OK) {
+        fprintf(stderr, "slora conform: %s\n", err.msg);
+        return 1;
+    }
+
+    vocab = cfg.vocab;
+    prompts = malloc((size_t) n_req * (size_t) plen * sizeof(int32_t));
+    if (prompts == NULL) {
+        return 1;
+    }
+
+    slora_rng_seed(&rng, 7);
+    for (p = 0; p < n_req * plen; p++) {
+        prompts[p] = (int32_t) (slora_rng_next(&rng) % (uint64_t) vocab);
+    }
+
+    memset(runs, 0, sizeof(runs));
+    rc = 1;
+
+    for (i = 0; i < 4; i++) {
+        if (slora_conform_alloc(&runs[i], n_req, gen) != SLORA_OK
+            || slora_conform_device(model, &cfg, i < 2 ? device : ref, dir,
+                                    threads, n_req, plen, prompts, i % 2,
+                                    &runs[i])
+               != SLORA_OK)
+        {
+            fprintf(stderr, "slora conform: the %s run failed\n", names[i]);
+            goto done;
+        }
+    }
+
+    bad = 0;
+    printf("request  adapter  %s vs alone | %s vs %s\n", device, device, ref);
+
+    for (r = 0; r < n_req; r++) {
+        batch_part = slora_conform_part(&runs[1], &runs[0], r);
+        dev_part = slora_conform_part(&runs[0], &runs[2], r);
+        bad |= batch_part >= 0 || dev_part >= 0
+               || slora_conform_part(&runs[3], &runs[2], r) >= 0;
+
+        printf("%7d  %7s  batched %s", r,
+               dir != NULL && r > 0 ? "yes" : "none",
+               batch_part < 0 ? "equal" : "parts");
+        if (batch_part >= 0) {
+            printf(" at %d (margin alone %.4f)", batch_part,
+                   (double) runs[0].margin[r * gen + batch_part]);
+        }
+        printf(" | %s", dev_part < 0 ? "equal" : "parts");
+        if (dev_part >= 0) {
+            printf(" at %d (%d vs %d, reference margin %.4f)", dev_part,
+                   runs[0].out[r * gen + dev_part],
+                   runs[2].out[r * gen + dev_part],
+                   (double) runs[2].margin[r * gen + dev_part]);
+        }
+        printf(" (%d tokens)\n", runs[0].n_out[r]);
+    }
+
+    printf("%s\n", bad ? "PARTS" : "ALL EQUAL");
+    rc = bad ? 2 : 0;
+
+done:
+
+    for (i = 0; i < 4; i++) {
+        free(runs[i].out);
+        free(runs[i].n_out);
+        free(runs[i].margin);
+    }
+
+    free(prompts);
+
+    return rc;
+}
+
+
+static int
+slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t gen)
+{
+    run->out = calloc((size_t) n_req * (size_t) gen, sizeof(int32_t));
+    run->n_out = calloc((size_t) n_req, sizeof(int32_t));
+    run->margin = calloc((size_t) n_req * (size_t) gen, sizeof(float));
+    run->gen = gen;
+
+    return run->out != NULL && run->n_out != NULL && run->margin != NULL
+           ? SLORA_OK : SLORA_ERROR;
+}
+
+
+static int
+slora_conform_device(const char *model, const slora_model_config_t *cfg,
+    const char *device, const char *dir, int32_t threads, int32_t n_req,
+    int32_t plen, const int32_t *prompts, int32_t batched,
+    slora_conform_run_t *run)
+{
+    int32_t               r, n_names, want;
+    const char          **names;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_engine_conf_t   conf;
+    slora_request_t       req;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = dir;
+    conf.device = device;
+    conf.weights = strcmp(device, "cpu") == 0 ? "f32" : NULL;
+    conf.margins = 1;
+    conf.n_threads = threads;
+    conf.max_running = n_req;
+    conf.max_batch_tokens = n_req * plen > 512 ? n_req * plen : 512;
+    conf.max_ctx = plen + run->gen + 16;
+
+    /* on the CPU: K/V of every request twice over, and room for
+     * adapters; a device's pool takes its free memory anyway */
+    if (strcmp(device, "cpu") == 0) {
+        conf.pool_bytes = (size_t) cfg->n_layers * 2
+                          * (size_t) cfg->n_kv_heads
+                          * (size_t) cfg->head_dim * sizeof(float)
+                          * (size_t) n_req * (size_t) conf.max_ctx * 2
+                          + ((size_t) 256 << 20);
+    }
+
+    e = slora_engine_init(&conf, &err);
+    if (e == NULL) {
+        fprintf(stderr, "slora conform: %s: %s\n", device, err.msg);
+        return SLORA_ERROR;
+    }
+
+    n_names = slora_engine_adapters(e, &names);
+
+    for (r = 0; r < n_req; r++) {
+        memset(&req, 0, sizeof(req));
+        req.id = (uint64_t) r;
+        req.adapter = n_names > 0 && r > 0 ? names[(r - 1) % n_names] : NULL;
+        req.prompt = prompts + (size_t) r * (size_t) plen;
+        req.n_prompt = plen;
+        req.sampling.max_tokens = run->gen;
+        req.sampling.top_p = 1;
+        req.sampling.repeat_penalty = 1;
+
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            fprintf(stderr, "slora conform: %s\n", err.msg);
+            slora_engine_free(e);
+            return SLORA_ERROR;
+        }
+
+        want = batched ? (r + 1 == n_req ? n_req : -1) : r + 1;
+
+        while (want > 0 && run->done + run->failed < want) {
+            if (slora_engine_step(e, slora_conform_event, run) == SLORA_ERROR)
+            {
+                break;
+            }
+        }
+    }
+
+    slora_engine_free(e);
+
+    return run->failed == 0 && run->done == n_req ? SLORA_OK : SLORA_ERROR;
+}
+
+
+static void
+slora_conform_event(void *data, const slora_event_t *ev)
+{
+    slora_conform_run_t  *run = data;
+    int32_t               r;
+
+    r = (int32_t) ev->id;
+
+    switch (ev->type) {
+
+    case SLORA_EV_TOKEN:
+        if (run->n_out[r] < run->gen) {
+            run->margin[r * run->gen + run->n_out[r]] = ev->margin;
+            run->out[r * run->gen + run->n_out[r]++] = ev->token;
+        }
+        break;
+
+    case SLORA_EV_DONE:
+        run->done++;
+        break;
+
+    case SLORA_EV_ERROR:
+        fprintf(stderr, "slora conform: request %d: %s\n", r, ev->error);
+        run->failed++;
+        break;
+    }
+}
+
+
+/* The first step at which request r's tokens differ, or -1. */
+static int32_t
+slora_conform_part(const slora_conform_run_t *a, const slora_conform_run_t *b,
+    int32_t r)
+{
+    int32_t  i, n;
+
+    n = a->n_out[r] < b->n_out[r] ? a->n_out[r] : b->n_out[r];
+
+    for (i = 0; i < n; i++) {
+        if (a->out[r * a->gen + i] != b->out[r * b->gen + i]) {
+            return i;
+        }
+    }
+
+    return a->n_out[r] == b->n_out[r] ? -1 : n;
+}

@@ -1,0 +1,322 @@
+/*
+ * slora_cuda_gemm.c: the CUDA backend's base projections through
+ * cuBLASLt: y[n, out] = x[n, in] W^T (+ bias), bf16 in, fp32 accumulate,
+ * bf16 or fp32 out.
+ *
+ * The one idea: asking cuBLASLt for an algorithm costs more than a small
+ * decode GEMM itself, so the descriptors and the chosen algorithm are
+ * made once per shape (out, n, in, strides, output type, bias) and kept
+ * in an open-addressed table; a steady stream of decode steps looks
+ * nothing up but the table.
+ *
+ * Row-major y = x W^T is column-major y^T = W^T' x^T': W (row-major
+ * [out, in]) read as column-major [in, out] and transposed, x read as
+ * column-major [in, n], y written as column-major [out, n].
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_cuda_gemm.h"
+
+
+#define SLORA_GEMM_SLOTS  4096          /* a power of two */
+
+
+typedef struct {
+    int                        used;
+    slora_cuda_gemm_shape_t    key;
+    cublasLtMatmulDesc_t       op;
+    cublasLtMatrixLayout_t     la;
+    cublasLtMatrixLayout_t     lb;
+    cublasLtMatrixLayout_t     lc;
+    cublasLtMatmulAlgo_t       algo;
+} slora_cuda_gemm_plan_t;
+
+
+struct slora_cuda_gemm_s {
+    cublasLtHandle_t           lt;
+    void                      *work;
+    size_t                     work_size;
+    slora_cuda_gemm_plan_t    *plans;       /* [SLORA_GEMM_SLOTS] */
+    int32_t                    n_plans;
+};
+
+
+static slora_cuda_gemm_plan_t *slora_cuda_gemm_plan(slora_cuda_gemm_t *g,
+    const slora_cuda_gemm_shape_t *s, slora_err_t *err);
+static int slora_cuda_gemm_make(slora_cuda_gemm_t *g,
+    slora_cuda_gemm_plan_t *p, slora_err_t *err);
+static void slora_cuda_gemm_plan_free(slora_cuda_gemm_plan_t *p);
+static uint64_t slora_cuda_gemm_hash(const slora_cuda_gemm_shape_t *s);
+
+
+slora_cuda_gemm_t *
+slora_cuda_gemm_create(size_t work_size, slora_err_t *err)
+{
+    slora_cuda_gemm_t  *g;
+    cublasStatus_t      st;
+
+    g = calloc(1, sizeof(slora_cuda_gemm_t));
+    if (g == NULL) {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+        return NULL;
+    }
+
+    g->plans = calloc(SLORA_GEMM_SLOTS, sizeof(slora_cuda_gemm_plan_t));
+    if (g->plans == NULL) {
+        free(g);
+        slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+        return NULL;
+    }
+
+    st = cublasLtCreate(&g->lt);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        free(g->plans);
+        free(g);
+        slora_err_set(err, SLORA_ERROR, "cuda backend: cublasLtCreate: "
+                      "status %d", (int) st);
+        return NULL;
+    }
+
+    if (work_size > 0 && cudaMalloc(&g->work, work_size) != cudaSuccess) {
+        cublasLtDestroy(g->lt);
+        free(g->plans);
+        free(g);
+        slora_err_set(err, SLORA_ERROR, "cuda backend: cannot allocate "
+                      "%zu bytes of GEMM workspace", work_size);
+        return NULL;
+    }
+
+    g->work_size = work_size;
+
+    return g;
+}
+
+
+void
+slora_cuda_gemm_free(slora_cuda_gemm_t *g)
+{
+    int32_t  i;
+
+    if (g == NULL) {
+        return;
+    }
+
+    for (i = 0; i < SLORA_GEMM_SLOTS; i++) {
+        if (g->plans[i].used) {
+            slora_cuda_gemm_plan_free(&g->plans[i]);
+        }
+    }
+
+    cudaFree(g->work);
+    cublasLtDestroy(g->lt);
+    free(g->plans);
+    free(g);
+}
+
+
+int
+slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
+    void *y, const uint16_t *x, const uint16_t *w, const uint16_t *bias,
+    cudaStream_t stream, slora_err_t *err)
+{
+    slora_cuda_gemm_plan_t  *p;
+    cublasStatus_t           st;
+    float                    alpha, beta;
+
+    if (s->n == 0) {
+        return SLORA_OK;
+    }
+
+    p = slora_cuda_gemm_plan(g, s, err);
+    if (p == NULL) {
+        return SLORA_ERROR;
+    }
+
+    if (s->bias) {
+        st = cublasLtMatmulDescSetAttribute(p->op,
+                                            CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                            &bias, sizeof(bias));
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: GEMM bias: "
+                                 "status %d", (int) st);
+        }
+    }
+
+    alpha = 1.0f;
+    beta = 0.0f;
+
+    st = cublasLtMatmul(g->lt, p->op, &alpha, w, p->la, x, p->lb, &beta, y,
+                        p->lc, y, p->lc, &p->algo, g->work, g->work_size,
+                        stream);
+
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: GEMM [%d x %d] "
+                             "x [%d x %d]^T: status %d", s->n, s->in, s->out,
+                             s->in, (int) st);
+    }
+
+    return SLORA_OK;
+}
+
+
+static slora_cuda_gemm_plan_t *
+slora_cuda_gemm_plan(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
+    slora_err_t *err)
+{
+    slora_cuda_gemm_plan_t  *p;
+    uint64_t                 h;
+    int32_t                  i;
+
+    h = slora_cuda_gemm_hash(s);
+
+    for (i = 0; i < SLORA_GEMM_SLOTS; i++) {
+        p = &g->plans[(h + (uint64_t) i) & (SLORA_GEMM_SLOTS - 1)];
+
+        if (!p->used) {
+            break;
+        }
+
+        if (memcmp(&p->key, s, sizeof(*s)) == 0) {
+            return p;
+        }
+    }
+
+    if (i == SLORA_GEMM_SLOTS || g->n_plans >= SLORA_GEMM_SLOTS / 4 * 3) {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: more than %d GEMM "
+                      "shapes", SLORA_GEMM_SLOTS / 4 * 3);
+        return NULL;
+    }
+
+    memset(p, 0, sizeof(*p));
+    p->key = *s;
+
+    if (slora_cuda_gemm_make(g, p, err) != SLORA_OK) {
+        slora_cuda_gemm_plan_free(p);
+        memset(p, 0, sizeof(*p));
+        return NULL;
+    }
+
+    p->used = 1;
+    g->n_plans++;
+
+    return p;
+}
+
+
+static int
+slora_cuda_gemm_make(slora_cuda_gemm_t *g, slora_cuda_gemm_plan_t *p,
+    slora_err_t *err)
+{
+    const slora_cuda_gemm_shape_t    *s = &p->key;
+    cublasLtMatmulPreference_t        pref;
+    cublasLtMatmulHeuristicResult_t   res;
+    cublasOperation_t                 ta, tb;
+    cublasLtEpilogue_t                epi;
+    cudaDataType_t                    ct;
+    cublasStatus_t                    st;
+    int                               n_res;
+
+    ta = CUBLAS_OP_T;
+    tb = CUBLAS_OP_N;
+    ct = s->f32_out ? CUDA_R_32F : CUDA_R_16BF;
+
+    st = cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatmulDescSetAttribute(p->op,
+                                            CUBLASLT_MATMUL_DESC_TRANSA,
+                                            &ta, sizeof(ta));
+    }
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatmulDescSetAttribute(p->op,
+                                            CUBLASLT_MATMUL_DESC_TRANSB,
+                                            &tb, sizeof(tb));
+    }
+    if (st == CUBLAS_STATUS_SUCCESS && s->bias) {
+        epi = CUBLASLT_EPILOGUE_BIAS;
+        st = cublasLtMatmulDescSetAttribute(p->op,
+                                            CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                            &epi, sizeof(epi));
+    }
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, (uint64_t) s->in,
+                                        (uint64_t) s->out, s->in);
+    }
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, (uint64_t) s->in,
+                                        (uint64_t) s->n, s->ld_x);
+    }
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatrixLayoutCreate(&p->lc, ct, (uint64_t) s->out,
+                                        (uint64_t) s->n, s->ld_y);
+    }
+
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: GEMM "
+                             "descriptors: status %d", (int) st);
+    }
+
+    st = cublasLtMatmulPreferenceCreate(&pref);
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatmulPreferenceSetAttribute(pref,
+                 CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &g->work_size,
+                 sizeof(g->work_size));
+    }
+
+    n_res = 0;
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        st = cublasLtMatmulAlgoGetHeuristic(g->lt, p->op, p->la, p->lb,
+                                            p->lc, p->lc, pref, 1, &res,
+                                            &n_res);
+    }
+
+    cublasLtMatmulPreferenceDestroy(pref);
+
+    if (st != CUBLAS_STATUS_SUCCESS || n_res == 0) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: no cuBLASLt "
+                             "algorithm for [%d x %d] x [%d x %d]^T (status "
+                             "%d)", s->n, s->in, s->out, s->in, (int) st);
+    }
+
+    p->algo = res.algo;
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_cuda_gemm_plan_free(slora_cuda_gemm_plan_t *p)
+{
+    if (p->lc != NULL) {
+        cublasLtMatrixLayoutDestroy(p->lc);
+    }
+
+    if (p->lb != NULL) {
+        cublasLtMatrixLayoutDestroy(p->lb);
+    }
+
+    if (p->la != NULL) {
+        cublasLtMatrixLayoutDestroy(p->la);
+    }
+
+    if (p->op != NULL) {
+        cublasLtMatmulDescDestroy(p->op);
+    }
+}
+
+
+static uint64_t
+slora_cuda_gemm_hash(const slora_cuda_gemm_shape_t *s)
+{
+    uint64_t  h;
+
+    h = (uint64_t) s->out * 0x9e3779b97f4a7c15ull;
+    h ^= (uint64_t) s->n + (h << 6) + (h >> 2);
+    h ^= (uint64_t) s->in * 0xbf58476d1ce4e5b9ull;
+    h ^= (uint64_t) s->ld_x * 31 + (uint64_t) s->ld_y * 131
+         + (uint64_t) s->f32_out * 7 + (uint64_t) s->bias * 3;
+    h ^= h >> 31;
+
+    return h;
+}

@@ -1,0 +1,48 @@
+/*
+ * slora_cuda_gemm.h: the CUDA backend's base projections through
+ * cuBLASLt, with the descriptors and algorithm of each shape made once
+ * (slora_cuda_gemm.c says how).
+ *
+ * Built into the CUDA backend's .so only; nothing in libslora.a
+ * includes it.
+ */
+
+#ifndef SLORA_CUDA_GEMM_H
+#define SLORA_CUDA_GEMM_H
+
+
+#include <cuda_runtime.h>
+#include <cublasLt.h>
+
+#include "slora_core.h"
+
+
+typedef struct slora_cuda_gemm_s  slora_cuda_gemm_t;
+
+
+/* y[n, out] (row stride ld_y) = x[n, in] (row stride ld_x) W^T, W
+ * row-major [out, in] bf16; y bf16, or fp32 with f32_out; plus a bf16
+ * bias[out] with bias. Every field is part of the plan's key, so the
+ * struct is zeroed before it is filled. */
+typedef struct {
+    int32_t     out;
+    int32_t     n;
+    int32_t     in;
+    int32_t     f32_out;
+    int64_t     ld_x;
+    int64_t     ld_y;
+    int32_t     bias;
+    int32_t     pad;
+} slora_cuda_gemm_shape_t;
+
+
+slora_cuda_gemm_t *slora_cuda_gemm_create(size_t work_size, slora_err_t *err);
+void slora_cuda_gemm_free(slora_cuda_gemm_t *g);
+
+/* Enqueues the GEMM on stream. */
+int slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
+    void *y, const uint16_t *x, const uint16_t *w, const uint16_t *bias,
+    cudaStream_t stream, slora_err_t *err);
+
+
+#endif /* SLORA_CUDA_GEMM_H */

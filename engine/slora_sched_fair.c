@@ -1,0 +1,421 @@
+/*
+ * slora_sched_fair.c: per-tenant fair share, the Virtual Token Counter
+ * (VTC, Sheng et al., "Fairness in Serving Large Language Models", OSDI
+ * 2024), as a scheduler policy.
+ *
+ * The one idea: every tenant has a counter of the service it received,
+ * in weighted tokens (fair_prefill per prompt token, charged when a
+ * request is admitted; fair_decode per generated token, charged as each
+ * is sampled), and admission always serves the backlogged tenant with
+ * the smallest counter. A tenant that becomes backlogged again has its
+ * counter lifted to the smallest counter of those backlogged (or, when
+ * none is, to the last one to leave), so time spent idle is never banked
+ * as credit against the others. Among tenants of different priorities
+ * (the catalog's), the higher goes first whatever the counters.
+ *
+ * Design. Tenants are found by name in a hash table (the request's
+ * tenant string; no tenant is the anonymous account ""). A tenant is
+ * backlogged while it has waiting requests; the backlogged ones are
+ * linked in a list, the minimum taken over it. The floor, the largest
+ * such minimum seen, never goes down, so a tenant with no request left
+ * whose counter is at or below it would be lifted to it anyway: its
+ * entry is freed (at once, or by a sweep when idle entries pile up), and
+ * the table holds only tenants that are active or ahead of the floor.
+ * The pick scans the waiting queue: O(waiting) a pick.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_sched_int.h"
+
+
+#define SLORA_FAIR_BUCKETS  64          /* at first; doubles as it fills */
+#define SLORA_FAIR_SWEEP    64          /* idle entries before a sweep */
+
+
+typedef struct slora_fair_tenant_s  slora_fair_tenant_t;
+
+struct slora_fair_tenant_s {
+    slora_fair_tenant_t   *next;        /* hash chain */
+    slora_fair_tenant_t   *bl_prev;     /* backlogged list */
+    slora_fair_tenant_t   *bl_next;
+    int64_t                counter;     /* weighted tokens served */
+    int32_t                n_reqs;      /* in the scheduler */
+    int32_t                n_waiting;
+    uint32_t               hash;
+    char                   name[];
+};
+
+
+typedef struct {
+    slora_fair_tenant_t  **buckets;     /* [n_buckets] */
+    uint32_t               n_buckets;
+    uint32_t               n_tenants;
+    uint32_t               n_idle;      /* entries with no request */
+    uint32_t               sweep_at;
+    slora_fair_tenant_t   *backlogged;
+    int64_t                floor;
+    slora_fair_tenant_t   *spill;       /* for tenants no memory was left
+                                           for: one shared account */
+} slora_fair_t;
+
+
+static int slora_sched_fair_init(slora_sched_t *s, slora_err_t *err);
+static void slora_sched_fair_free(slora_sched_t *s);
+static void slora_sched_fair_moved(slora_sched_t *s, slora_req_t *r,
+    slora_req_state_e from);
+static void slora_sched_fair_prepare(slora_sched_t *s,
+    slora_sched_step_t *step, int64_t now_ns);
+static slora_req_t *slora_sched_fair_pick(slora_sched_t *s);
+static void slora_sched_fair_computed(slora_sched_t *s,
+    const slora_sched_item_t *it);
+static slora_fair_tenant_t *slora_fair_account(slora_fair_t *f,
+    const char *name);
+static int64_t slora_fair_floor(slora_fair_t *f);
+static void slora_fair_remove(slora_fair_t *f, slora_fair_tenant_t *t);
+static void slora_fair_grow(slora_fair_t *f);
+static uint32_t slora_fair_hash(const char *name);
+
+
+const slora_sched_policy_t  slora_sched_fair = {
+    "fair",
+    slora_sched_fair_init,
+    slora_sched_fair_free,
+    slora_sched_fair_moved,
+    slora_sched_fair_prepare,
+    slora_sched_fair_pick,
+    slora_sched_fair_computed
+};
+
+
+static int
+slora_sched_fair_init(slora_sched_t *s, slora_err_t *err)
+{
+    slora_fair_t  *f;
+
+    f = calloc(1, sizeof(slora_fair_t));
+    if (f == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "scheduler: out of memory");
+    }
+
+    f->n_buckets = SLORA_FAIR_BUCKETS;
+    f->sweep_at = SLORA_FAIR_SWEEP;
+    f->buckets = calloc(f->n_buckets, sizeof(slora_fair_tenant_t *));
+    f->spill = calloc(1, sizeof(slora_fair_tenant_t) + 1);
+
+    s->policy_data = f;
+
+    if (f->buckets == NULL || f->spill == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "scheduler: out of memory");
+    }
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_sched_fair_free(slora_sched_t *s)
+{
+    uint32_t              i;
+    slora_fair_t         *f;
+    slora_fair_tenant_t  *t, *next;
+
+    f = s->policy_data;
+    if (f == NULL) {
+        return;
+    }
+
+    for (i = 0; f->buckets != NULL && i < f->n_buckets; i++) {
+        for (t = f->buckets[i]; t != NULL; t = next) {
+            next = t->next;
+            free(t);
+        }
+    }
+
+    free(f->buckets);
+    free(f->spill);
+    free(f);
+    s->policy_data = NULL;
+}
+
+
+static void
+slora_sched_fair_moved(slora_sched_t *s, slora_req_t *r,
+    slora_req_state_e from)
+{
+    int64_t               floor;
+    slora_fair_t         *f;
+    slora_fair_tenant_t  *t;
+
+    f = s->policy_data;
+
+    if (from == SLORA_REQ_NEW) {
+        t = slora_fair_account(f, r->tenant != NULL ? r->tenant : "");
+        r->account = t;
+
+        if (t->n_reqs++ == 0 && t != f->spill) {
+            f->n_idle--;
+        }
+    }
+
+    t = r->account;
+
+    if (from == SLORA_REQ_WAITING && --t->n_waiting == 0) {
+        /* no longer backlogged */
+        if (t->bl_prev != NULL) {
+            t->bl_prev->bl_next = t->bl_next;
+        } else {
+            f->backlogged = t->bl_next;
+        }
+
+        if (t->bl_next != NULL) {
+            t->bl_next->bl_prev = t->bl_prev;
+        }
+
+        t->bl_prev = NULL;
+        t->bl_next = NULL;
+
+        if (f->backlogged == NULL && t->counter > f->floor) {
+            f->floor = t->counter;
+        }
+    }
+
+    if (r->state == SLORA_REQ_WAITING && t->n_waiting++ == 0) {
+        /* backlogged again: lifted, it banks no credit */
+        floor = slora_fair_floor(f);
+        if (t->counter < floor) {
+            t->counter = floor;
+        }
+
+        t->bl_prev = NULL;
+        t->bl_next = f->backlogged;
+        if (f->backlogged != NULL) {
+            f->backlogged->bl_prev = t;
+        }
+        f->backlogged = t;
+    }
+
+    if (r->state == SLORA_REQ_RUNNING && r->n_charged == 0) {
+        t->counter += (int64_t) r->n_prompt * s->conf.fair_prefill;
+        r->n_charged = r->n_prompt;
+    }
+
+    if (r->state == SLORA_REQ_DONE) {
+        r->account = NULL;
+
+        if (--t->n_reqs > 0 || t == f->spill) {
+            return;
+        }
+
+        if (t->counter <= slora_fair_floor(f)) {
+            slora_fair_remove(f, t);
+
+        } else {
+            f->n_idle++;
+        }
+    }
+}
+
+
+/* Frees idle entries the floor has caught up with, when they pile up. */
+static void
+slora_sched_fair_prepare(slora_sched_t *s, slora_sched_step_t *step,
+    int64_t now_ns)
+{
+    int64_t               floor;
+    uint32_t              i;
+    slora_fair_t         *f;
+    slora_fair_tenant_t  *t, *next;
+
+    f = s->policy_data;
+
+    if (f->n_idle < f->sweep_at) {
+        return;
+    }
+
+    floor = slora_fair_floor(f);
+
+    for (i = 0; i < f->n_buckets; i++) {
+        for (t = f->buckets[i]; t != NULL; t = next) {
+            next = t->next;
+            if (t->n_reqs == 0 && t->counter <= floor) {
+                slora_fair_remove(f, t);
+            }
+        }
+    }
+
+    f->sweep_at = 2 * f->n_idle + SLORA_FAIR_SWEEP;
+}
+
+
+/* The oldest waiting request of the highest priority, of the tenant with
+ * the smallest counter among them. */
+static slora_req_t *
+slora_sched_fair_pick(slora_sched_t *s)
+{
+    slora_req_t          *r, *best;
+    slora_fair_tenant_t  *t, *bt;
+
+    best = NULL;
+    bt = NULL;
+
+    for (r = s->waiting.head; r != NULL; r = r->next) {
+        t = r->account;
+
+        if (best == NULL || r->priority > best->priority
+            || (r->priority == best->priority && t->counter < bt->counter))
+        {
+            best = r;
+            bt = t;
+        }
+    }
+
+    return best;
+}
+
+
+static void
+slora_sched_fair_computed(slora_sched_t *s, const slora_sched_item_t *it)
+{
+    slora_fair_tenant_t  *t;
+
+    if (!it->logits) {
+        return;
+    }
+
+    /* the chunk ends where a token is sampled: one token generated */
+    t = it->req->account;
+    t->counter += s->conf.fair_decode;
+    it->req->n_charged++;
+}
+
+
+/* The entry for name, made (idle, at the floor) if there is none. */
+static slora_fair_tenant_t *
+slora_fair_account(slora_fair_t *f, const char *name)
+{
+    size_t                len;
+    uint32_t              h;
+    slora_fair_tenant_t  *t;
+
+    h = slora_fair_hash(name);
+
+    for (t = f->buckets[h & (f->n_buckets - 1)]; t != NULL; t = t->next) {
+        if (t->hash == h && strcmp(t->name, name) == 0) {
+            return t;
+        }
+    }
+
+    len = strlen(name);
+    t = calloc(1, sizeof(slora_fair_tenant_t) + len + 1);
+    if (t == NULL) {
+        return f->spill;
+    }
+
+    memcpy(t->name, name, len + 1);
+    t->hash = h;
+    t->counter = slora_fair_floor(f);
+    t->next = f->buckets[h & (f->n_buckets - 1)];
+    f->buckets[h & (f->n_buckets - 1)] = t;
+    f->n_tenants++;
+    f->n_idle++;
+
+    if (f->n_tenants > f->n_buckets) {
+        slora_fair_grow(f);
+    }
+
+    return t;
+}
+
+
+/* The smallest counter of the backlogged tenants, never below what it
+ * was: new tenants are lifted to it. */
+static int64_t
+slora_fair_floor(slora_fair_t *f)
+{
+    int64_t               min;
+    slora_fair_tenant_t  *t;
+
+    if (f->backlogged == NULL) {
+        return f->floor;
+    }
+
+    min = f->backlogged->counter;
+    for (t = f->backlogged->bl_next; t != NULL; t = t->bl_next) {
+        if (t->counter < min) {
+            min = t->counter;
+        }
+    }
+
+    if (min > f->floor) {
+        f->floor = min;
+    }
+
+    return f->floor;
+}
+
+
+/* Frees idle entry t. */
+static void
+slora_fair_remove(slora_fair_t *f, slora_fair_tenant_t *t)
+{
+    slora_fair_tenant_t  **pp;
+
+    slora_assert(t->n_reqs == 0 && t->n_waiting == 0);
+
+    for (pp = &f->buckets[t->hash & (f->n_buckets - 1)]; *pp != t;
+         pp = &(*pp)->next)
+    {
+        /* void */
+    }
+
+    *pp = t->next;
+    f->n_tenants--;
+    f->n_idle--;
+    free(t);
+}
+
+
+/* Doubles the table; stays as it is if there is no memory. */
+static void
+slora_fair_grow(slora_fair_t *f)
+{
+    uint32_t               i, n;
+    slora_fair_tenant_t   *t, *next, **b;
+
+    n = f->n_buckets * 2;
+    b = calloc(n, sizeof(slora_fair_tenant_t *));
+    if (b == NULL) {
+        return;
+    }
+
+    for (i = 0; i < f->n_buckets; i++) {
+        for (t = f->buckets[i]; t != NULL; t = next) {
+            next = t->next;
+            t->next = b[t->hash & (n - 1)];
+            b[t->hash & (n - 1)] = t;
+        }
+    }
+
+    free(f->buckets);
+    f->buckets = b;
+    f->n_buckets = n;
+}
+
+
+/* FNV-1a. */
+static uint32_t
+slora_fair_hash(const char *name)
+{
+    uint32_t              h;
+    const unsigned char  *p;
+
+    h = 2166136261u;
+
+    for (p = (const unsigned char *) name; *p != '\0'; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+
+    return h;
+}

@@ -1,0 +1,77 @@
+/*
+ * slora_sched_int.h: the scheduler's private layout, shared by the
+ * mechanism (slora_sched.c) and the policies that need more than the
+ * queues' order (slora_sched_slo.c, slora_sched_fair.c).
+ *
+ * The one idea: a policy reads the queues and the step-time model and
+ * keeps its own state behind s->policy_data; it changes the scheduler
+ * only through slora_sched_abort(), so the queues, the pages and the
+ * adapter pins stay the mechanism's alone.
+ */
+
+#ifndef SLORA_SCHED_INT_H
+#define SLORA_SCHED_INT_H
+
+
+#include "slora_sched.h"
+
+
+#define SLORA_SCHED_ABORTS      256     /* aborts one plan may list */
+#define SLORA_SCHED_CLUSTER_MS  100
+
+
+typedef struct {
+    slora_req_t         *head;
+    slora_req_t         *tail;
+    int32_t              n;
+} slora_req_queue_t;
+
+
+/* Exponentially weighted means of the steps run, and the line fitted to
+ * them (slora_sched_slo.c). */
+typedef struct {
+    double               n;             /* tokens */
+    double               t;             /* ns */
+    double               nn;            /* tokens^2 */
+    double               nt;            /* tokens * ns */
+    uint64_t             samples;
+    int64_t              per_step_ns;
+    int64_t              per_token_ns;
+} slora_sched_timing_t;
+
+
+struct slora_sched_s {
+    slora_sched_conf_t            conf;
+    slora_pool_t                 *pool;
+    slora_adapters_t             *adapters;
+    const slora_sched_policy_t   *policy;
+    void                         *policy_data;
+    int32_t                       tpp;
+
+    slora_req_queue_t             waiting;
+    slora_req_queue_t             running;
+    uint64_t                      next_seq;
+    uint64_t                      preemptions;
+    uint64_t                      aborted;
+    slora_sched_timing_t          timing;
+
+    slora_sched_item_t           *items;      /* [max_running] */
+    slora_req_t                 **failed;     /* [failed_cap] */
+    int32_t                       failed_cap;
+};
+
+
+/*
+ * For policies, in prepare: takes waiting request r out of the scheduler
+ * into step->failed; r->err (code SLORA_ABORTED) and r->retry_after_ms
+ * must be set. SLORA_BUSY: the step's list is full, r stays waiting.
+ */
+int slora_sched_abort(slora_sched_t *s, slora_sched_step_t *step,
+    slora_req_t *r);
+
+/* Whether r needs no adapter upload to run: the base model, or its
+ * adapter is in the pool. */
+int slora_sched_resident(const slora_req_t *r);
+
+
+#endif /* SLORA_SCHED_INT_H */

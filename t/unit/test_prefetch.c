@@ -1,0 +1,549 @@
+/*
+ * test_prefetch.c: the prefetch thread (slora_prefetch.h) and the way the
+ * engine uses it, on a tiny random model with generated adapters:
+ *
+ *   (a) the thread: loads queue up to SLORA_PREFETCH_MAX, a key is out
+ *       once, every image taken equals the same folder read on this
+ *       thread, a broken folder fails its own load, the wake fd is
+ *       written, and settle() withdraws a queued load or waits for a
+ *       running one (after it, the load is either gone or ready at once);
+ *   (b) the engine: a request whose adapter is on disk only, arriving
+ *       while another runs, waits outside the scheduler while the
+ *       prefetch thread reads it (the engine's thread never reads it:
+ *       host misses unchanged, one image prefetched) and gives the tokens
+ *       it gives alone; with prefetch off the admission reads it; a read
+ *       that fails sends the request on to the admission, which reports
+ *       the error for that request only.
+ */
+
+#include <poll.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+
+#include "tap.h"
+#include "slora_engine.h"
+#include "slora_adapter.h"
+#include "slora_prefetch.h"
+#include "slora_mkmodel.h"
+
+
+#define NADAPTERS  20
+#define MAXGEN     48
+
+
+typedef struct {
+    int32_t     tokens[8][MAXGEN];
+    int32_t     n[8];
+    int         done[8];
+    int         failed[8];
+    char        error[8][256];
+} sink_t;
+
+
+static char                   tmp[256];
+static char                   model[300];
+static char                   root[300];
+static slora_model_config_t   mcfg;
+static int64_t                page_elems;
+static const int32_t          prompt_a[6] = { 5, 17, 33, 2, 71, 40 };
+static const int32_t          prompt_b[4] = { 9, 61, 12, 88 };
+
+
+static void make_adapter(const char *name, uint64_t seed);
+static void on_event(void *data, const slora_event_t *ev);
+static void test_thread(void);
+static int check_image(slora_prefetch_done_t *done, int i);
+static void test_engine(int prefetch);
+static void test_engine_broken(void);
+static slora_engine_t *engine(int prefetch);
+static void submit(slora_engine_t *e, uint64_t id, const char *adapter,
+    const int32_t *prompt, int32_t n, int32_t max_tokens);
+static void run_alone(const char *adapter, const int32_t *prompt, int32_t n,
+    int32_t max_tokens, int32_t *out, int32_t *n_out);
+
+
+int
+main(void)
+{
+    int                   i;
+    char                  cmd[800], name[32];
+    slora_err_t           err;
+    slora_model_t        *m;
+    slora_mkmodel_conf_t  mc;
+
+    snprintf(tmp, sizeof(tmp), "/tmp/slora-test-prefetch-XXXXXX");
+    if (mkdtemp(tmp) == NULL) {
+        BAIL_OUT("mkdtemp failed");
+    }
+
+    slora_mkmodel_defaults(&mc);
+    mc.seed = 13;
+    mc.vocab = 96;
+    mc.max_ctx = 128;
+    snprintf(model, sizeof(model), "%s/tiny.gguf", tmp);
+
+    if (slora_mkmodel(&mc, model, &err) != SLORA_OK) {
+        BAIL_OUT("mkmodel: %s", err.msg);
+    }
+
+    m = slora_model_load(model, &err);
+    if (m == NULL) {
+        BAIL_OUT("load: %s", err.msg);
+    }
+    mcfg = m->cfg;
+    slora_model_free(m);
+
+    snprintf(root, sizeof(root), "%s/adapters", tmp);
+    mkdir(root, 0755);
+
+    for (i = 0; i < NADAPTERS; i++) {
+        snprintf(name, sizeof(name), "a%02d", i);
+        make_adapter(name, 500 + (uint64_t) i);
+    }
+
+    /* a folder whose weights are missing */
+    snprintf(cmd, sizeof(cmd), "%s/broken", root);
+    mkdir(cmd, 0755);
+    snprintf(cmd, sizeof(cmd), "cp '%s/a00/adapter_config.json' "
+             "'%s/broken/'", root, root);
+    if (system(cmd) != 0) {
+        BAIL_OUT("cp failed");
+    }
+
+    test_thread();
+    test_engine(1);
+    test_engine(0);
+    test_engine_broken();
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) {
+        diag("could not remove %s", tmp);
+    }
+
+    return done_testing();
+}
+
+
+static void
+test_thread(void)
+{
+    int                     i, k, rc, fd, settled, same, once, busy;
+    int                     declined, failed, taken[NADAPTERS + 1];
+    char                    dir[400], name[32];
+    uint64_t                v;
+    slora_err_t             err;
+    slora_pool_t           *pool;
+    struct pollfd           pfd;
+    slora_prefetch_t       *p;
+    slora_pool_geom_t       g;
+    slora_prefetch_done_t   done;
+    static int              keys[NADAPTERS + 1];
+
+    memset(&g, 0, sizeof(g));
+    g.n_layers = mcfg.n_layers;
+    g.kv_dim = mcfg.n_kv_heads * mcfg.head_dim;
+    g.hidden = mcfg.hidden;
+    g.ffn = mcfg.ffn;
+    g.elem_size = sizeof(float);
+
+    pool = slora_pool_create(&g, 1 << 20, &err);
+    if (pool == NULL) {
+        BAIL_OUT("pool: %s", err.msg);
+    }
+    page_elems = slora_pool_page_elems(pool);
+    slora_pool_free(pool);
+
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p = slora_prefetch_create(&mcfg, page_elems, fd, &err);
+    if (!ok(p != NULL, "prefetch thread started")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    /* finished loads keep their slot until taken: exactly the first
+     * SLORA_PREFETCH_MAX are accepted (key NADAPTERS: the broken one) */
+    busy = 0;
+    declined = 0;
+    for (i = 0; i < NADAPTERS + 1; i++) {
+        if (i < NADAPTERS) {
+            snprintf(name, sizeof(name), "a%02d", i);
+        } else {
+            snprintf(name, sizeof(name), "broken");
+        }
+        snprintf(dir, sizeof(dir), "%s/%s", root, name);
+
+        rc = slora_prefetch_submit(p, &keys[i], 1, name, dir, NULL);
+        busy += rc == SLORA_BUSY && i >= SLORA_PREFETCH_MAX;
+
+        if (i == 0) {
+            declined = slora_prefetch_submit(p, &keys[0], 1, name, dir, NULL)
+                       == SLORA_DECLINED;
+        }
+    }
+
+    ok(declined, "a key already out is declined");
+    is_int(busy, NADAPTERS + 1 - SLORA_PREFETCH_MAX,
+           "loads beyond %d out are refused as busy", SLORA_PREFETCH_MAX);
+    ok(!slora_prefetch_pending(p, &keys[NADAPTERS]),
+       "a refused key is not pending");
+
+    /* the last accepted key waits behind the others: settle it */
+    k = SLORA_PREFETCH_MAX - 1;
+    ok(slora_prefetch_pending(p, &keys[k]), "key %d is pending", k);
+
+    memset(taken, 0, sizeof(taken));
+    same = 0;
+    failed = 0;
+
+    settled = slora_prefetch_settle(p, &keys[k]);
+    is_int(slora_prefetch_pending(p, &keys[k]), settled,
+           "after settle, key %d is pending exactly when its load is done "
+           "(%s)", k, settled ? "it had run" : "withdrawn while queued");
+
+    if (settled) {
+        /* it is there now, not later */
+        while (slora_prefetch_take(p, &done)) {
+            i = (int *) done.key - keys;
+            taken[i]++;
+            same += check_image(&done, i);
+            failed += done.status != SLORA_OK;
+        }
+        is_int(taken[k], 1, "a settled load is taken at once");
+    }
+
+    while (slora_prefetch_out(p) > 0) {
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 5000) != 1) {
+            break;
+        }
+        if (read(fd, &v, sizeof(v)) < 0) {
+            /* drained by an earlier read */
+        }
+
+        while (slora_prefetch_take(p, &done)) {
+            i = (int *) done.key - keys;
+            taken[i]++;
+            same += check_image(&done, i);
+            failed += done.status != SLORA_OK;
+        }
+    }
+
+    is_int(slora_prefetch_out(p), 0, "every load came back, the wake fd "
+           "saying so");
+
+    once = 0;
+    for (i = 0; i < NADAPTERS + 1; i++) {
+        once += taken[i] == (i < k || (i == k && settled) ? 1 : 0);
+    }
+    is_int(once, NADAPTERS + 1, "each accepted load taken once, a "
+           "withdrawn one never");
+    is_int(same, k + settled, "every image equals the folder read on "
+           "this thread");
+    is_int(failed, 0, "... and none failed");
+
+    /* the broken folder: its load fails, naming it */
+    snprintf(dir, sizeof(dir), "%s/broken", root);
+    slora_prefetch_submit(p, &keys[NADAPTERS], 1, "broken", dir, NULL);
+    settled = slora_prefetch_settle(p, &keys[NADAPTERS]);
+    failed = 0;
+    while (slora_prefetch_take(p, &done)) {
+        failed += done.key == &keys[NADAPTERS] && done.status != SLORA_OK
+                  && strstr(done.err.msg, "broken") != NULL;
+        slora_adapter_image_free(&done.img);
+    }
+    is_int(failed, settled, "a failed load, settled, is there at once "
+           "with its error, or was withdrawn (%d)", settled);
+
+    if (!settled) {
+        slora_prefetch_submit(p, &keys[NADAPTERS], 1, "broken", dir, NULL);
+        while (!slora_prefetch_take(p, &done)) {
+            usleep(1000);
+        }
+        ok(done.status != SLORA_OK && strstr(done.err.msg, "broken"),
+           "a failed load names the folder: %s", done.err.msg);
+        slora_adapter_image_free(&done.img);
+    }
+    ok(!slora_prefetch_pending(p, &keys[NADAPTERS]), "nothing pending");
+
+    slora_prefetch_free(p);
+    close(fd);
+}
+
+
+/* 1 if the image taken for adapter i equals the folder read here; frees
+ * the image. */
+static int
+check_image(slora_prefetch_done_t *done, int i)
+{
+    int                     same;
+    char                    dir[400];
+    slora_err_t             err;
+    slora_adapter_image_t   img;
+
+    same = 0;
+    snprintf(dir, sizeof(dir), "%s/a%02d", root, i);
+
+    if (done->status == SLORA_OK
+        && slora_adapter_image_load(&mcfg, page_elems, "x", dir, NULL, &img,
+                                    &err)
+           == SLORA_OK)
+    {
+        same = img.bytes == done->img.bytes
+               && img.plan.n_pages == done->img.plan.n_pages
+               && memcmp(img.host, done->img.host, img.bytes) == 0;
+        slora_adapter_image_free(&img);
+    }
+
+    slora_adapter_image_free(&done->img);
+
+    return same;
+}
+
+
+static void
+test_engine(int prefetch)
+{
+    int                   i;
+    int32_t               alone[MAXGEN], n_alone;
+    struct pollfd         pfd;
+    slora_engine_t       *e;
+    slora_engine_stats_t  st0, st;
+    static sink_t         s;
+
+    run_alone("a05", prompt_b, 4, 6, alone, &n_alone);
+
+    e = engine(prefetch);
+    if (e == NULL) {
+        return;
+    }
+
+    memset(&s, 0, sizeof(s));
+
+    /* A runs a long while; its adapter is read at its admission */
+    submit(e, 0, "a04", prompt_a, 6, 40);
+    for (i = 0; i < 3; i++) {
+        slora_engine_step(e, on_event, &s);
+    }
+    slora_engine_stats(e, &st0);
+    ok(st0.running == 1 && st0.host_misses == 1,
+       "prefetch %s: A runs, its adapter read at admission (misses %llu)",
+       prefetch ? "on" : "off", (unsigned long long) st0.host_misses);
+
+    /* B asks for an adapter on disk while A runs */
+    submit(e, 1, "a05", prompt_b, 4, 6);
+    slora_engine_stats(e, &st);
+
+    if (prefetch) {
+        ok(st.waiting == 0 && st.resolving == 0,
+           "B waits for its read outside the scheduler (waiting %d, "
+           "resolving %d)", st.waiting, st.resolving);
+
+        /* the prefetch thread says when it is done: no step before, so
+         * that A is sure to run still */
+        pfd.fd = slora_engine_wake_fd(e);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        ok(poll(&pfd, 1, 5000) == 1, "the read ends (the wake fd)");
+    }
+
+    for (i = 0; i < 400 && !s.done[1]; i++) {
+        if (slora_engine_step(e, on_event, &s) == SLORA_AGAIN) {
+            usleep(1000);
+        }
+    }
+    ok(s.done[1] && !s.failed[1], "B finished");
+    ok(!s.done[0], "... while A still ran (A at %d tokens)", s.n[0]);
+
+    slora_engine_stats(e, &st);
+    if (prefetch) {
+        is_int(st.host_misses, st0.host_misses,
+               "B's adapter was never read on the engine's thread");
+        is_int(st.prefetched - st0.prefetched, 1,
+               "... the prefetch thread read it");
+    } else {
+        is_int(st.host_misses - st0.host_misses, 1,
+               "prefetch off: B's admission read it");
+        is_int(st.prefetched, 0, "... nothing prefetched");
+    }
+
+    ok(s.n[1] == n_alone
+       && memcmp(s.tokens[1], alone, (size_t) n_alone * sizeof(int32_t))
+          == 0, "B's tokens are those it gets alone");
+
+    for (i = 0; i < 400 && !s.done[0]; i++) {
+        slora_engine_step(e, on_event, &s);
+    }
+    ok(s.done[0] && s.n[0] == 40, "A ran to its end");
+
+    slora_engine_free(e);
+}
+
+
+static void
+test_engine_broken(void)
+{
+    int                   i;
+    slora_engine_t       *e;
+    slora_engine_stats_t  st;
+    static sink_t         s;
+
+    e = engine(1);
+    if (e == NULL) {
+        return;
+    }
+
+    memset(&s, 0, sizeof(s));
+    submit(e, 0, "a06", prompt_a, 6, 40);
+    for (i = 0; i < 3; i++) {
+        slora_engine_step(e, on_event, &s);
+    }
+
+    submit(e, 1, "broken", prompt_b, 4, 6);
+    for (i = 0; i < 400 && !s.done[1] && !s.failed[1]; i++) {
+        if (slora_engine_step(e, on_event, &s) == SLORA_AGAIN) {
+            usleep(1000);
+        }
+    }
+
+    ok(s.failed[1] && strstr(s.error[1], "broken") != NULL,
+       "a request whose read fails gets an error: %s", s.error[1]);
+    slora_engine_stats(e, &st);
+    ok(st.load_errors >= 1, "... counted as a load error");
+
+    for (i = 0; i < 400 && !s.done[0]; i++) {
+        slora_engine_step(e, on_event, &s);
+    }
+    ok(s.done[0] && !s.failed[0] && s.n[0] == 40,
+       "the request beside it is unaffected");
+
+    slora_engine_free(e);
+}
+
+
+static slora_engine_t *
+engine(int prefetch)
+{
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_engine_conf_t   conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = root;
+    conf.n_threads = 1;
+    conf.max_running = 4;
+    conf.pool_bytes = 8 << 20;
+    conf.no_prefetch = !prefetch;
+
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "engine up (prefetch %s)", prefetch ? "on" : "off")) {
+        diag("%s", err.msg);
+    }
+
+    return e;
+}
+
+
+static void
+submit(slora_engine_t *e, uint64_t id, const char *adapter,
+    const int32_t *prompt, int32_t n, int32_t max_tokens)
+{
+    slora_err_t      err;
+    slora_request_t  req;
+
+    memset(&req, 0, sizeof(req));
+    req.id = id;
+    req.adapter = adapter;
+    req.prompt = prompt;
+    req.n_prompt = n;
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+    req.sampling.max_tokens = max_tokens;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        diag("submit %llu: %s", (unsigned long long) id, err.msg);
+    }
+}
+
+
+/* Greedy tokens of one request on an engine of its own. */
+static void
+run_alone(const char *adapter, const int32_t *prompt, int32_t n,
+    int32_t max_tokens, int32_t *out, int32_t *n_out)
+{
+    int              i;
+    slora_engine_t  *e;
+    static sink_t    s;
+
+    *n_out = -1;
+
+    e = engine(0);
+    if (e == NULL) {
+        return;
+    }
+
+    memset(&s, 0, sizeof(s));
+    submit(e, 0, adapter, prompt, n, max_tokens);
+
+    for (i = 0; i < 400 && !s.done[0] && !s.failed[0]; i++) {
+        slora_engine_step(e, on_event, &s);
+    }
+
+    *n_out = s.n[0];
+    memcpy(out, s.tokens[0], sizeof(s.tokens[0]));
+
+    slora_engine_free(e);
+}
+
+
+static void
+on_event(void *data, const slora_event_t *ev)
+{
+    sink_t  *s = data;
+
+    if (ev->id >= 8) {
+        return;
+    }
+
+    switch (ev->type) {
+
+    case SLORA_EV_TOKEN:
+        if (s->n[ev->id] < MAXGEN) {
+            s->tokens[ev->id][s->n[ev->id]++] = ev->token;
+        }
+        break;
+
+    case SLORA_EV_DONE:
+        s->done[ev->id] = 1;
+        break;
+
+    case SLORA_EV_ERROR:
+        s->failed[ev->id] = 1;
+        snprintf(s->error[ev->id], sizeof(s->error[0]), "%s",
+                 ev->error ? ev->error : "");
+        break;
+    }
+}
+
+
+static void
+make_adapter(const char *name, uint64_t seed)
+{
+    char                 dir[400];
+    slora_err_t          err;
+    slora_adapter_gen_t  gen;
+
+    memset(&gen, 0, sizeof(gen));
+    gen.rank = 16;
+    gen.proj_mask = 0x7f;
+    gen.seed = seed;
+    gen.scale = 1.0f;
+
+    snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+}

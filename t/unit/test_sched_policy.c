@@ -1,0 +1,893 @@
+/*
+ * test_sched_policy.c: the admission policies, without a model. A driver
+ * plays the engine as test_sched.c does (plan at a given time, mark the
+ * chunks computed, append a token where a chunk reached its end) and
+ * records the order in which requests were admitted.
+ *
+ * Checked, each against what a wrong policy would do: LCFS admits the
+ * newest first (FCFS the oldest); the step-time model recovers the line
+ * its samples lie on; SLO early abort refuses exactly the requests whose
+ * estimate exceeds their SLO, those behind estimated without them, and
+ * priority moves a request ahead of the estimate; clustering admits a
+ * resident adapter's request before an equally urgent one that needs a
+ * load, and not a less urgent one; VTC alternates a flooding tenant with
+ * a quiet one, balances weighted tokens, lifts a newly active tenant so
+ * it banks no credit, and lets a higher priority go first.
+ */
+
+#include <unistd.h>
+
+#include "tap.h"
+#include "slora_sched.h"
+
+
+#define MS  1000000LL               /* ns */
+#define T0  (1000000 * MS)          /* the tests' "now" */
+
+
+typedef struct {
+    slora_backend_t   b;
+    float            *arena;
+    int64_t           n;
+} fake_backend_t;
+
+
+typedef struct {
+    slora_req_t       r;
+    int32_t           want;         /* tokens to generate */
+    int32_t           gen;
+    int               done;
+    int               admitted;     /* order of admission, from 1; 0: not */
+} treq_t;
+
+
+typedef struct {
+    slora_sched_t      *s;
+    slora_pool_t       *pool;
+    slora_adapters_t   *set;
+    int                 n_admitted;     /* numbers admissions: by step,
+                                           within a step by arrival */
+    int                 bad;
+} world_t;
+
+
+static slora_model_config_t  cfg;
+static char                  tmp[256];
+static fake_backend_t        fb;
+
+
+static int fake_write(slora_backend_t *b, int64_t off, const float *src,
+    int64_t n, slora_err_t *err);
+static void mkworld(world_t *w, const slora_sched_policy_t *policy,
+    int32_t pages, int32_t budget, int32_t running, int32_t slo_ms,
+    int32_t cluster_ms);
+static void freeworld(world_t *w);
+static treq_t *mkreq(uint64_t id, int32_t n_prompt, int32_t want,
+    const char *tenant, int32_t priority);
+static void submit(world_t *w, treq_t *q, int64_t arrival);
+static int run_step(world_t *w, slora_sched_step_t *st, int64_t now);
+static void feed_model(slora_sched_t *s, int64_t per_step, int64_t per_tok);
+static void test_lcfs(void);
+static void test_step_model(void);
+static void test_abort(void);
+static void test_abort_edges(void);
+static void test_cluster(void);
+static void test_vtc_share(void);
+static void test_vtc_weights(void);
+static void test_vtc_lift(void);
+static void test_vtc_priority(void);
+
+
+int
+main(void)
+{
+    char  cmd[300];
+
+    snprintf(tmp, sizeof(tmp), "/tmp/slora-test-policy-XXXXXX");
+    if (mkdtemp(tmp) == NULL) {
+        BAIL_OUT("mkdtemp failed");
+    }
+
+    cfg.n_layers = 2;
+    cfg.hidden = 64;
+    cfg.n_heads = 4;
+    cfg.n_kv_heads = 2;
+    cfg.head_dim = 16;
+    cfg.ffn = 128;
+    cfg.vocab = 64;
+    cfg.rope = SLORA_ROPE_NEOX;
+
+    fb.b.write_arena = fake_write;
+
+    ok(slora_sched_policy("fcfs") == &slora_sched_fcfs
+       && slora_sched_policy("lcfs") == &slora_sched_lcfs
+       && slora_sched_policy("slo") == &slora_sched_slo
+       && slora_sched_policy("fair") == &slora_sched_fair
+       && slora_sched_policy("edf") == NULL, "policies found by name");
+
+    test_lcfs();
+    test_step_model();
+    test_abort();
+    test_abort_edges();
+    test_cluster();
+    test_vtc_share();
+    test_vtc_weights();
+    test_vtc_lift();
+    test_vtc_priority();
+
+    free(fb.arena);
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) {
+        diag("could not remove %s", tmp);
+    }
+
+    return done_testing();
+}
+
+
+/* One running request at a time; a sixth arrives after the first plan. */
+static void
+test_lcfs(void)
+{
+    int                  p, i, order[6];
+    char                 got[2][32];
+    treq_t              *q[6];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    const slora_sched_policy_t  *pol[2] = { &slora_sched_lcfs,
+                                             &slora_sched_fcfs };
+
+    for (p = 0; p < 2; p++) {
+        mkworld(&w, pol[p], 64, 64, 1, 0, 0);
+
+        for (i = 0; i < 5; i++) {
+            q[i] = mkreq(i + 1, 4, 2, NULL, 0);
+            submit(&w, q[i], T0 + i);
+        }
+
+        run_step(&w, &st, T0 + 10);
+        q[5] = mkreq(6, 4, 2, NULL, 0);
+        submit(&w, q[5], T0 + 11);
+
+        while (run_step(&w, &st, T0 + 20)) {
+            /* drain */
+        }
+
+        for (i = 0; i < 6; i++) {
+            order[q[i]->admitted - 1] = (int) q[i]->r.id;
+        }
+
+        snprintf(got[p], sizeof(got[p]), "%d%d%d%d%d%d", order[0],
+                 order[1], order[2], order[3], order[4], order[5]);
+
+        is_int(w.bad, 0, "%s: no invariant broken", pol[p]->name);
+
+        for (i = 0; i < 6; i++) {
+            free(q[i]);
+        }
+        freeworld(&w);
+    }
+
+    is_str(got[0], "564321", "LCFS: the newest waiting request each time "
+           "(6 came while 5 ran)");
+    is_str(got[1], "123456", "FCFS on the same arrivals: oldest first");
+}
+
+
+static void
+test_step_model(void)
+{
+    int            i;
+    int64_t        a, b;
+    world_t        w;
+
+    mkworld(&w, &slora_sched_slo, 16, 64, 4, 0, 0);
+
+    slora_sched_step_model(w.s, &a, &b);
+    ok(a == 0 && b == 0, "no step seen: a zero model");
+
+    /* t = 10 ms + 1 ms a token, sizes 8 and 64 */
+    feed_model(w.s, 10 * MS, 1 * MS);
+    slora_sched_step_model(w.s, &a, &b);
+    ok(a == 10 * MS && b == 1 * MS, "the line through the steps: %lld ns "
+       "a step, %lld ns a token", (long long) a, (long long) b);
+
+    /* the machine gets slower: t = 20 ms + 3 ms a token */
+    for (i = 0; i < 200; i++) {
+        slora_sched_observe(w.s, i % 2 ? 8 : 64,
+                            20 * MS + 3 * MS * (i % 2 ? 8 : 64));
+    }
+    slora_sched_step_model(w.s, &a, &b);
+    ok(llabs(a - 20 * MS) < MS / 100 && llabs(b - 3 * MS) < MS / 100,
+       "recent steps weigh most: %lld and %lld after 200 new steps",
+       (long long) a, (long long) b);
+
+    freeworld(&w);
+
+    /* steps of one size: the time goes to the tokens */
+    mkworld(&w, &slora_sched_slo, 16, 64, 4, 0, 0);
+    for (i = 0; i < 10; i++) {
+        slora_sched_observe(w.s, 10, 5 * MS);
+    }
+    slora_sched_step_model(w.s, &a, &b);
+    ok(a == 0 && b == MS / 2, "one size only: 0 a step, %lld a token",
+       (long long) b);
+
+    /* a step that took longer with fewer tokens: no negative slope */
+    slora_sched_observe(w.s, 2, 50 * MS);
+    slora_sched_step_model(w.s, &a, &b);
+    ok(a >= 0 && b >= 0, "no negative term (%lld, %lld)", (long long) a,
+       (long long) b);
+
+    freeworld(&w);
+}
+
+
+/*
+ * Budget 64, nothing running, 10 ms a step and 1 ms a token, SLO 100 ms;
+ * requests of 16 tokens. In admission order (earliest deadline first):
+ *   r9   arrived 90 ms ago: est 90 + 10 + 16 = 116 > 100: aborted,
+ *        so it is not ahead of anyone;
+ *   r0..r3  P = 16..64, one step: est 26, 42, 58, 74;
+ *   r4   P = 80, two steps: est 20 + 80 = 100, equal: kept;
+ *   r5   P = 96: est 116: aborted; r6, r7 likewise (still 96 ahead
+ *        counted, the aborted adding nothing);
+ *   r8   its own SLO of 116 ms (deadline after the others): P = 80 + 16,
+ *        est 116: kept. Had r5..r7 counted, P would be 144 and est 174.
+ */
+static void
+test_abort(void)
+{
+    int                  i, j, aborted, right, listed;
+    treq_t              *q[10];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    for (i = 0; i < 10; i++) {
+        q[i] = mkreq(i, 16, 3, NULL, 0);
+    }
+    q[8]->r.ttft_slo_ms = 116;
+
+    for (i = 0; i < 9; i++) {
+        submit(&w, q[i], T0);
+    }
+    submit(&w, q[9], T0 - 90 * MS);
+
+    run_step(&w, &st, T0);
+
+    aborted = 0;
+    right = 1;
+    for (i = 0; i < 10; i++) {
+        listed = 0;
+        for (j = 0; j < st.n_failed; j++) {
+            listed |= st.failed[j] == &q[i]->r;
+        }
+
+        if (i >= 5 && i <= 7) {
+            right &= listed && q[i]->r.err.code == SLORA_ABORTED
+                     && q[i]->r.state == SLORA_REQ_DONE;
+        } else if (i == 9) {
+            right &= listed;
+        } else {
+            right &= !listed && q[i]->r.state != SLORA_REQ_DONE;
+        }
+
+        aborted += listed;
+    }
+
+    is_int(aborted, 4, "4 aborted in the first plan");
+    ok(right, "exactly r5, r6, r7 (est 116 > 100) and r9 (waited 90 ms, "
+       "est 116)");
+    is_int((int) slora_sched_aborted(w.s), 4, "the count says 4");
+    ok(strstr(q[5]->r.err.msg, "estimated at 0.116 s") != NULL
+       && strstr(q[5]->r.err.msg, "SLO of 0.100 s") != NULL,
+       "the reason, in numbers: %s", q[5]->r.err.msg);
+    is_int(q[5]->r.retry_after_ms, 1000, "retry after a second");
+    is_int(st.n_items, 4, "r0..r3 admitted into the budget of 64");
+    ok(st.n_prefill == 64 && q[9]->r.n_pages == 0 && q[5]->r.n_pages == 0,
+       "no compute and no page for an aborted request");
+
+    /* time stands still: r4 and r8 are now estimated behind the running
+     * decodes, well within their SLOs, and everything else completes */
+    while (run_step(&w, &st, T0)) {
+        w.bad += st.n_failed != 0;
+    }
+
+    for (i = 0; i < 10; i++) {
+        if (i < 5 || i == 8) {
+            w.bad += !q[i]->done;
+        }
+    }
+    is_int(w.bad, 0, "r0..r4 and r8 complete, nothing else fails");
+    is_int(slora_pool_count(w.pool, SLORA_PAGE_FREE), 256, "pool all free");
+
+    for (i = 0; i < 10; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
+    freeworld(&w);
+}
+
+
+static void
+test_abort_edges(void)
+{
+    int                  i, n_keep;
+    treq_t              *hi, *lo[8], *late, *none, *big;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    /* priority: a later request of priority 5 is estimated first, so
+     * one more of the priority-0 requests is aborted (r3 now: 16 ahead) */
+    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    for (i = 0; i < 8; i++) {
+        lo[i] = mkreq(i, 16, 2, NULL, 0);
+        submit(&w, lo[i], T0);
+    }
+    hi = mkreq(100, 16, 2, NULL, 5);
+    submit(&w, hi, T0);
+
+    run_step(&w, &st, T0);
+
+    n_keep = 0;
+    for (i = 0; i < 8; i++) {
+        n_keep += lo[i]->r.state != SLORA_REQ_DONE;
+    }
+    ok(hi->admitted != 0 && lo[3]->admitted == 0,
+       "the priority-5 request is admitted first (with lo0..lo2)");
+    is_int(n_keep, 4, "4 of the priority-0 requests kept (est 42..100)");
+    ok(lo[3]->r.state != SLORA_REQ_DONE && lo[4]->r.state == SLORA_REQ_DONE,
+       "the cut after the fourth");
+
+    while (run_step(&w, &st, T0)) {
+        /* drain */
+    }
+
+    free(hi);
+    for (i = 0; i < 8; i++) {
+        free(lo[i]->r.pages);
+        free(lo[i]);
+    }
+    freeworld(&w);
+
+    /* no default SLO: a request without one waits forever unharmed; one
+     * whose tenant gives 50 ms is refused after 60 ms of waiting, even
+     * before the model has seen a step */
+    mkworld(&w, &slora_sched_slo, 64, 64, 4, 0, 0);
+    none = mkreq(1, 8, 2, NULL, 0);
+    late = mkreq(2, 8, 2, NULL, 0);
+    late->r.ttft_slo_ms = 50;
+    submit(&w, none, T0 - 10000 * MS);
+    submit(&w, late, T0 - 60 * MS);
+
+    run_step(&w, &st, T0);
+    ok(st.n_failed == 1 && st.failed[0] == &late->r,
+       "waited past its SLO with no step model: aborted");
+    ok(none->admitted == 1, "no SLO: admitted after 10 s of waiting");
+
+    while (run_step(&w, &st, T0)) {
+        /* drain */
+    }
+    ok(none->done, "and done");
+
+    free(none);
+    free(late->r.pages);
+    free(late);
+    freeworld(&w);
+
+    /* a big backlog: the retry time is how much the estimate is over */
+    mkworld(&w, &slora_sched_slo, 64, 64, 4, 100, 0);
+    feed_model(w.s, 10 * MS, 1 * MS);
+    big = mkreq(1, 2000, 1, NULL, 0);
+    submit(&w, big, T0);
+    run_step(&w, &st, T0);
+
+    /* 32 steps: 320 ms + 2000 ms, 2220 ms over the SLO */
+    ok(st.n_failed == 1 && big->r.retry_after_ms == 2220,
+       "retry after the excess: %d ms", big->r.retry_after_ms);
+
+    free(big->r.pages);
+    free(big);
+    freeworld(&w);
+}
+
+
+/*
+ * One running request at a time; q0's adapter a0 is on disk, a1 is in the
+ * pool. q1 (a1) arrived 40 ms after q0: within the window of 100 ms it is
+ * as urgent, and is admitted first; 200 ms after, it is not.
+ */
+static void
+test_cluster(void)
+{
+    int                   i, c, first[4];
+    char                  dir[400], name[16];
+    treq_t               *q0, *q1;
+    world_t               w;
+    slora_err_t           err;
+    slora_adapter_t      *ad[2];
+    slora_sched_step_t    st;
+    slora_adapter_gen_t   gen = { 2, 4, 1u << SLORA_PROJ_Q, 1, 0.1f };
+
+    struct {
+        const slora_sched_policy_t  *policy;
+        int32_t                      cluster_ms;
+        int64_t                      gap;
+    } cases[4] = {
+        { &slora_sched_slo, 0, 40 * MS },
+        { &slora_sched_slo, 0, 200 * MS },
+        { &slora_sched_slo, -1, 40 * MS },
+        { &slora_sched_fcfs, 0, 40 * MS },
+    };
+
+    for (c = 0; c < 4; c++) {
+        mkworld(&w, cases[c].policy, 64, 64, 1, 1000, cases[c].cluster_ms);
+
+        for (i = 0; i < 2; i++) {
+            snprintf(name, sizeof(name), "c%d", i);
+            snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
+            gen.seed = i + 1;
+            if (c == 0
+                && slora_adapter_write_random(dir, &cfg, &gen, &err)
+                   != SLORA_OK)
+            {
+                BAIL_OUT("%s", err.msg);
+            }
+            if (slora_adapters_add(w.set, name, dir, &ad[i], &err)
+                != SLORA_OK)
+            {
+                BAIL_OUT("%s", err.msg);
+            }
+        }
+
+        if (slora_adapter_acquire(w.set, ad[1], &err) != SLORA_OK) {
+            BAIL_OUT("%s", err.msg);
+        }
+        slora_adapter_release(w.set, ad[1]);
+
+        q0 = mkreq(1, 8, 1, NULL, 0);
+        q1 = mkreq(2, 8, 1, NULL, 0);
+        q0->r.adapter = ad[0];
+        q1->r.adapter = ad[1];
+        submit(&w, q0, T0 - 300 * MS);
+        submit(&w, q1, T0 - 300 * MS + cases[c].gap);
+
+        ok(slora_adapter_tier(ad[0]) != SLORA_TIER_POOL
+           && slora_adapter_tier(ad[1]) == SLORA_TIER_POOL,
+           "case %d: c0 not resident, c1 resident", c);
+
+        run_step(&w, &st, T0);
+        first[c] = q1->admitted == 1 ? 1 : q0->admitted == 1 ? 0 : -1;
+
+        while (run_step(&w, &st, T0)) {
+            /* drain */
+        }
+        w.bad += !q0->done || !q1->done;
+        is_int(w.bad, 0, "case %d: both done", c);
+
+        free(q0);
+        free(q1);
+        freeworld(&w);
+    }
+
+    is_int(first[0], 1, "slo, 40 ms apart: the resident adapter's request "
+           "first");
+    is_int(first[1], 0, "slo, 200 ms apart (beyond 100): the earlier "
+           "deadline first");
+    is_int(first[2], 0, "slo, clustering off: the earlier deadline first");
+    is_int(first[3], 0, "fcfs: arrival order whatever is resident");
+}
+
+
+/*
+ * A flooding tenant queues 40 requests, then a quiet one 10, all alike:
+ * until the quiet tenant's last admission both are backlogged, and VTC
+ * serves them in turn. FCFS makes the quiet tenant wait for all 40.
+ */
+static void
+test_vtc_share(void)
+{
+    int                  p, i, flood_before, quiet_last;
+    treq_t              *fl[40], *qu[10];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    const slora_sched_policy_t  *pol[2] = { &slora_sched_fair,
+                                             &slora_sched_fcfs };
+
+    for (p = 0; p < 2; p++) {
+        mkworld(&w, pol[p], 256, 64, 4, 0, 0);
+
+        for (i = 0; i < 40; i++) {
+            fl[i] = mkreq(i, 8, 4, "flood", 0);
+            submit(&w, fl[i], T0 + i);
+        }
+        for (i = 0; i < 10; i++) {
+            qu[i] = mkreq(100 + i, 8, 4, "quiet", 0);
+            submit(&w, qu[i], T0 + 100 + i);
+        }
+
+        while (run_step(&w, &st, T0 + 1000)) {
+            /* drain */
+        }
+
+        quiet_last = 0;
+        for (i = 0; i < 10; i++) {
+            quiet_last = qu[i]->admitted > quiet_last ? qu[i]->admitted
+                                                      : quiet_last;
+        }
+
+        flood_before = 0;
+        for (i = 0; i < 40; i++) {
+            flood_before += fl[i]->admitted < quiet_last;
+        }
+
+        if (p == 0) {
+            ok(flood_before >= 9 && flood_before <= 11,
+               "fair: %d flood admissions beside the quiet tenant's 10 "
+               "(share %.0f%%)", flood_before,
+               100.0 * 10 / (10 + flood_before));
+
+        } else {
+            is_int(flood_before, 40, "fcfs: the quiet tenant waits for all "
+                   "40 of the flood");
+        }
+
+        is_int(w.bad, 0, "%s: no invariant broken", pol[p]->name);
+        is_int(slora_pool_count(w.pool, SLORA_PAGE_FREE), 256,
+               "%s: pool all free", pol[p]->name);
+
+        for (i = 0; i < 40; i++) {
+            free(fl[i]);
+        }
+        for (i = 0; i < 10; i++) {
+            free(qu[i]);
+        }
+        freeworld(&w);
+    }
+}
+
+
+/*
+ * Weighted tokens, not requests: tenant A's requests have 24 prompt
+ * tokens, B's 4 (both 2 generated; weights 1 and 2, so 28 against 8).
+ * When B's queue runs dry, both have received about as much.
+ */
+static void
+test_vtc_weights(void)
+{
+    int                  i, b_last;
+    int64_t              wa, wb;
+    treq_t              *a[20], *b[60];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 512, 32, 2, 0, 0);
+
+    for (i = 0; i < 20; i++) {
+        a[i] = mkreq(i, 24, 2, "a", 0);
+        submit(&w, a[i], T0);
+    }
+    for (i = 0; i < 60; i++) {
+        b[i] = mkreq(100 + i, 4, 2, "b", 0);
+        submit(&w, b[i], T0);
+    }
+
+    while (run_step(&w, &st, T0)) {
+        /* drain */
+    }
+
+    b_last = 0;
+    for (i = 0; i < 60; i++) {
+        b_last = b[i]->admitted > b_last ? b[i]->admitted : b_last;
+    }
+
+    wa = 0;
+    wb = 60 * (4 + 2 * 2);
+    for (i = 0; i < 20; i++) {
+        wa += a[i]->admitted < b_last ? 24 + 2 * 2 : 0;
+    }
+
+    ok(wa * 4 >= wb * 3 && wa * 3 <= wb * 4, "weighted service balanced "
+       "while both wait: a %lld, b %lld (b's last admission: %d of 80)",
+       (long long) wa, (long long) wb, b_last);
+    is_int(w.bad, 0, "no invariant broken");
+
+    for (i = 0; i < 20; i++) {
+        free(a[i]);
+    }
+    for (i = 0; i < 60; i++) {
+        free(b[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * Tenant "old" floods; tenant "late" has one long request running and
+ * nothing waiting, so it is not backlogged while old's counter climbs
+ * past its own. After 30 admissions late queues 10 more and a brand-new
+ * tenant "new" 10: late is lifted to old's counter, new starts there, and
+ * the three share the next 15 admissions (late a little less: its long
+ * request is still charged for every token). Without the lift late would
+ * take about 10 of them in a row on the credit banked while it only ran
+ * one request; created at 0, new would take every one of them.
+ */
+static void
+test_vtc_lift(void)
+{
+    int                  i, start, n_late, n_new, long_gen;
+    treq_t              *old[40], *late[11], *fresh[10];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 256, 64, 3, 0, 0);
+
+    late[0] = mkreq(1000, 8, 200, "late", 0);
+    submit(&w, late[0], T0);
+
+    for (i = 0; i < 40; i++) {
+        old[i] = mkreq(i, 8, 4, "old", 0);
+        submit(&w, old[i], T0);
+    }
+
+    while (w.n_admitted < 30 && run_step(&w, &st, T0)) {
+        /* old, beside late's one long request */
+    }
+    start = w.n_admitted;
+    long_gen = late[0]->gen;
+
+    for (i = 0; i < 10; i++) {
+        late[i + 1] = mkreq(1001 + i, 8, 4, "late", 0);
+        submit(&w, late[i + 1], T0 + 1);
+        fresh[i] = mkreq(2000 + i, 8, 4, "new", 0);
+        submit(&w, fresh[i], T0 + 1);
+    }
+
+    while (run_step(&w, &st, T0 + 1)) {
+        /* drain */
+    }
+
+    n_late = 0;
+    n_new = 0;
+    for (i = 0; i < 10; i++) {
+        n_late += late[i + 1]->admitted > start
+                  && late[i + 1]->admitted <= start + 15;
+        n_new += fresh[i]->admitted > start
+                 && fresh[i]->admitted <= start + 15;
+    }
+
+    ok(late[0]->admitted == 1 && long_gen > 30 && long_gen < 200,
+       "late's long request ran beside old's (%d tokens by then)",
+       long_gen);
+    ok(n_late >= 2 && n_late <= 6, "late, backlogged again, has %d of the "
+       "next 15 admissions (no banked credit)", n_late);
+    ok(n_new >= 3 && n_new <= 7, "a new tenant has %d of them (starts at "
+       "the others' counter)", n_new);
+    is_int(w.bad, 0, "no invariant broken");
+
+    for (i = 0; i < 40; i++) {
+        free(old[i]);
+    }
+    for (i = 0; i < 11; i++) {
+        free(late[i]);
+    }
+    for (i = 0; i < 10; i++) {
+        free(fresh[i]);
+    }
+    freeworld(&w);
+}
+
+
+static void
+test_vtc_priority(void)
+{
+    int                  i, gold_first;
+    treq_t              *std[5], *gold[3];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 256, 64, 1, 0, 0);
+
+    for (i = 0; i < 5; i++) {
+        std[i] = mkreq(i, 8, 2, "std", 0);
+        submit(&w, std[i], T0);
+    }
+    for (i = 0; i < 3; i++) {
+        gold[i] = mkreq(10 + i, 8, 2, "gold", 1);
+        submit(&w, gold[i], T0 + 1);
+    }
+
+    while (run_step(&w, &st, T0 + 1)) {
+        /* drain */
+    }
+
+    gold_first = 1;
+    for (i = 0; i < 3; i++) {
+        gold_first &= gold[i]->admitted <= 3;
+    }
+    ok(gold_first, "the priority-1 tenant's 3 requests first, whatever "
+       "its counter");
+    is_int(w.bad, 0, "no invariant broken");
+
+    for (i = 0; i < 5; i++) {
+        free(std[i]);
+    }
+    for (i = 0; i < 3; i++) {
+        free(gold[i]);
+    }
+    freeworld(&w);
+}
+
+
+/* Steps of 8 and 64 tokens lying on t = per_step + per_tok * n. */
+static void
+feed_model(slora_sched_t *s, int64_t per_step, int64_t per_tok)
+{
+    int  i;
+
+    for (i = 0; i < 40; i++) {
+        slora_sched_observe(s, i % 2 ? 8 : 64,
+                            per_step + per_tok * (i % 2 ? 8 : 64));
+    }
+}
+
+
+/* Plans at now and plays the step; 0 when there was nothing to do. */
+static int
+run_step(world_t *w, slora_sched_step_t *st, int64_t now)
+{
+    int32_t               i, tokens;
+    treq_t               *q;
+    slora_sched_item_t   *it;
+
+    slora_sched_plan_at(w->s, st, now);
+
+    tokens = 0;
+    for (i = 0; i < st->n_items; i++) {
+        it = &st->items[i];
+        tokens += it->n_tokens;
+        w->bad += it->req->n_pages * 8 < it->pos + it->n_tokens;
+
+        q = (treq_t *) it->req;
+        if (q->admitted == 0) {
+            q->admitted = ++w->n_admitted;
+        }
+    }
+    w->bad += tokens != st->n_tokens;
+
+    for (i = 0; i < st->n_failed; i++) {
+        w->bad += st->failed[i]->state != SLORA_REQ_DONE;
+    }
+
+    slora_sched_advance(w->s, st);
+
+    for (i = 0; i < st->n_items; i++) {
+        it = &st->items[i];
+        if (!it->logits) {
+            continue;
+        }
+
+        q = (treq_t *) it->req;
+        q->r.tokens[q->r.n_tokens] = 1000 + q->gen;
+        q->r.n_tokens++;
+        q->gen++;
+
+        if (q->gen == q->want) {
+            slora_sched_finish(w->s, &q->r);
+            free(q->r.pages);
+            q->r.pages = NULL;
+            q->done = 1;
+        }
+    }
+
+    return st->n_items > 0 || st->n_failed > 0;
+}
+
+
+static void
+mkworld(world_t *w, const slora_sched_policy_t *policy, int32_t pages,
+    int32_t budget, int32_t running, int32_t slo_ms, int32_t cluster_ms)
+{
+    slora_err_t         err;
+    slora_sched_conf_t  sc;
+    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0 };
+
+    memset(w, 0, sizeof(*w));
+
+    w->pool = slora_pool_create(&g, (size_t) pages * 2 * 512 * 4, &err);
+    if (w->pool == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    free(fb.arena);
+    fb.n = (int64_t) pages * 2 * 512;
+    fb.arena = calloc((size_t) fb.n, sizeof(float));
+
+    w->set = slora_adapters_create(&cfg, w->pool, &fb.b, 1 << 20, &err);
+    if (w->set == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(&sc, 0, sizeof(sc));
+    sc.max_batch_tokens = budget;
+    sc.max_running = running;
+    sc.slo_ttft_ms = slo_ms;
+    sc.cluster_ms = cluster_ms;
+
+    w->s = slora_sched_create(&sc, w->pool, w->set, policy, &err);
+    if (w->s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+}
+
+
+static void
+freeworld(world_t *w)
+{
+    slora_sched_free(w->s);
+    slora_adapters_free(w->set);
+    slora_pool_free(w->pool);
+}
+
+
+static treq_t *
+mkreq(uint64_t id, int32_t n_prompt, int32_t want, const char *tenant,
+    int32_t priority)
+{
+    int32_t   i;
+    treq_t   *q;
+
+    q = calloc(1, sizeof(treq_t) + (size_t) (n_prompt + want)
+                                   * sizeof(int32_t));
+    q->r.id = id;
+    q->r.tokens = (int32_t *) (q + 1);
+    q->r.n_prompt = n_prompt;
+    q->r.n_tokens = n_prompt;
+    q->r.cap = n_prompt + want;
+    q->r.tenant = tenant;
+    q->r.priority = priority;
+    q->want = want;
+
+    for (i = 0; i < n_prompt; i++) {
+        q->r.tokens[i] = i % 50;
+    }
+
+    return q;
+}
+
+
+static void
+submit(world_t *w, treq_t *q, int64_t arrival)
+{
+    slora_err_t  err;
+
+    q->r.arrival_ns = arrival;
+
+    if (slora_sched_submit(w->s, &q->r, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+}
+
+
+static int
+fake_write(slora_backend_t *b, int64_t off, const float *src, int64_t n,
+    slora_err_t *err)
+{
+    fake_backend_t  *f = (fake_backend_t *) b;
+
+    if (off < 0 || n < 0 || off + n > f->n) {
+        return slora_err_set(err, SLORA_ERROR, "fake: write outside");
+    }
+
+    memcpy(f->arena + off, src, (size_t) n * sizeof(float));
+
+    return SLORA_OK;
+}

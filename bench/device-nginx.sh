@@ -2,10 +2,11 @@
 # bench/device-nginx.sh: the server itself on the GPU: Debian's nginx with
 # ngx_http_slora_module and device=cuda, serving SmolLM2 (reassembled from
 # the parts bench/device-pack.sh carries, left on the machine by the two
-# calls of bench/device-engine.sh), three streamed chat completions and a
-# burst of 16 at once, each printed with its tokens/s. Run after those
-# calls, with .carry/c (nginx, the module and the libraries they need,
-# staged by bench/device-pack.sh) carried.
+# calls of bench/device-engine.sh), then the Llama-7B shape with random
+# weights and SmolLM2's tokenizer: three streamed chat completions and a
+# burst of 16 at once on each, printed with their tokens/s. Run after
+# those calls, with .carry/c (nginx, the module and the libraries they
+# need, staged by bench/device-pack.sh) carried.
 
 set -u
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cubl
 # for nginx only: python3 and curl keep the image's own libraries
 LIBS=$C/c/lib:/usr/local/cuda/lib64:${cublas:-}
 
+serve() {
 cat > $P/conf/nginx.conf <<CONF
 load_module $C/c/ngx_http_slora_module.so;
 user root;
@@ -38,7 +40,7 @@ http {
     uwsgi_temp_path tmp/uwsgi;
     scgi_temp_path tmp/scgi;
     access_log logs/access.log;
-    slora_engine model=/tmp/smollm2.gguf device=cuda
+    slora_engine model=$1 $2 device=cuda
                  cuda_lib=$C/a/libslora_cuda.so slots=64 max_running=32
                  max_ctx=2048 max_tokens=512;
     server {
@@ -54,7 +56,7 @@ pid=$!
 
 python3 - <<'PY'
 import time, urllib.request
-for i in range(240):
+for i in range(480):
     try:
         urllib.request.urlopen("http://127.0.0.1:18080/v1/models", timeout=2)
         break
@@ -66,9 +68,12 @@ python3 - <<'PY'
 import json, threading, time, urllib.request
 
 URL = "http://127.0.0.1:18080/v1/chat/completions"
+MODEL = json.load(urllib.request.urlopen(
+    "http://127.0.0.1:18080/v1/models"))["data"][0]["id"]
+print(f"== {MODEL}")
 
 def chat(msg, out):
-    body = json.dumps({"model": "smollm2",
+    body = json.dumps({"model": MODEL,
                        "messages": [{"role": "user", "content": msg}],
                        "max_tokens": 128, "temperature": 0,
                        "stream": True}).encode()
@@ -98,7 +103,7 @@ for msg in ["What is the capital of France?",
     res = []
     chat(msg, res)
     m, text, n, ttft, tps = res[0]
-    print(f"> {m}\n{text.strip()}\n[{n} tokens, first after {ttft*1000:.0f} ms,"
+    print(f"> {m}\n{text.strip()[:300]}\n[{n} tokens, first after {ttft*1000:.0f} ms,"
           f" {tps:.0f} tokens/s]\n")
 
 res = []
@@ -113,7 +118,12 @@ print(f"16 concurrent streams: {tot} tokens in {dt:.2f} s = {tot/dt:.0f} "
       f"tokens/s; median first token {sorted(r[3] for r in res)[8]*1000:.0f} ms")
 PY
 
-kill -QUIT $pid
-wait $pid
-grep -E "ready|emerg|alert|crit" $P/logs/error.log | head -5
-cp $P/logs/error.log "$OUT/nginx-error.log"
+    kill -QUIT $pid
+    wait $pid
+    grep -E "ready|emerg|alert|crit" $P/logs/error.log | head -5
+    cp $P/logs/error.log "$OUT/nginx-error-$3.log"
+    rm -f $P/logs/*
+}
+
+serve /tmp/smollm2.gguf "" smollm2
+serve random:llama-7b,vocab=49152 tokenizer=/tmp/smollm2.gguf llama-7b

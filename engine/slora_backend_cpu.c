@@ -604,6 +604,10 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
            != SLORA_OK
         || slora_cpu_grow(&c->kv_indices, np * sizeof(int32_t), err)
            != SLORA_OK
+        || slora_cpu_grow(&c->seg_indptr, ns * sizeof(int32_t), err)
+           != SLORA_OK
+        || slora_cpu_grow(&c->seg_lora, ns * sizeof(int32_t), err)
+           != SLORA_OK
         || slora_cpu_grow(&c->seg_rank, SLORA_PROJ_N * ns * sizeof(int32_t),
                           err)
            != SLORA_OK
@@ -652,8 +656,8 @@ slora_cpu_reserve(slora_cpu_t *c, const slora_cpu_step_t *st,
 
 /*
  * The CSR indices attention and LoRA read (slora_batch_index), then per
- * projection the row arrays of each sequence's adapter, host pointers
- * into the batch's slora_lora_t.
+ * projection the row arrays of each LoRA segment's adapter, host
+ * pointers into the batch's slora_lora_t.
  */
 
 static void
@@ -663,7 +667,7 @@ slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
     const slora_lora_t       *lo;
     slora_batch_index_t       bx;
     const int64_t           **a, **b;
-    int32_t                   s, p, ns, i;
+    int32_t                   g, p, ns, ng, i;
 
     ns = bt->n_seqs;
     a = c->seg_a.p;
@@ -674,16 +678,20 @@ slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
     bx.kv_indptr = c->kv_indptr.p;
     bx.kv_indices = c->kv_indices.p;
     bx.pos = c->pos.p;
+    bx.seg_indptr = c->seg_indptr.p;
+    bx.seg_lora = c->seg_lora.p;
     bx.rank = c->seg_rank.p;
     bx.scale = c->seg_scale.p;
 
-    slora_batch_index(bt, st->kv.tokens_per_page, &bx);
+    slora_batch_index(bt, st->kv.tokens_per_page, 0, &bx);
 
-    for (s = 0; s < ns; s++) {
-        lo = bt->seqs[s].lora >= 0 ? &bt->loras[bt->seqs[s].lora] : NULL;
+    ng = bx.n_segs;
+
+    for (g = 0; g < ng; g++) {
+        lo = bx.seg_lora[g] >= 0 ? &bt->loras[bx.seg_lora[g]] : NULL;
 
         for (p = 0; p < SLORA_PROJ_N; p++) {
-            i = p * ns + s;
+            i = p * ng + g;
             a[i] = bx.rank[i] > 0 ? lo->a_rows[p] : NULL;
             b[i] = bx.rank[i] > 0 ? lo->b_rows[p] : NULL;
         }
@@ -696,15 +704,14 @@ slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
     st->ix.kv_indices = bx.kv_indices;
 
     for (p = 0; p < SLORA_PROJ_N; p++) {
-        st->segs[p].n_segs = ns;
-        st->segs[p].seg_indptr = bx.qo_indptr;
-        st->segs[p].rank = bx.rank + p * ns;
+        st->segs[p].n_segs = ng;
+        st->segs[p].seg_indptr = bx.seg_indptr;
+        st->segs[p].rank = bx.rank + p * ng;
         st->segs[p].scale = bx.scale;
-        st->segs[p].a_rows = (const int64_t *const *) (a + p * ns);
-        st->segs[p].b_rows = (const int64_t *const *) (b + p * ns);
+        st->segs[p].a_rows = (const int64_t *const *) (a + p * ng);
+        st->segs[p].b_rows = (const int64_t *const *) (b + p * ng);
     }
 }
-
 
 static int
 slora_cpu_grow(slora_cpu_buf_t *buf, size_t need, slora_err_t *err)
@@ -771,6 +778,8 @@ slora_cpu_free(slora_backend_t *b)
         slora_cpu_buf_free(&c->seq_pos);
         slora_cpu_buf_free(&c->kv_indptr);
         slora_cpu_buf_free(&c->kv_indices);
+        slora_cpu_buf_free(&c->seg_indptr);
+        slora_cpu_buf_free(&c->seg_lora);
         slora_cpu_buf_free(&c->seg_rank);
         slora_cpu_buf_free(&c->seg_scale);
         slora_cpu_buf_free(&c->seg_a);

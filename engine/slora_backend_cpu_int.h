@@ -84,6 +84,8 @@ typedef struct {
     slora_cpu_buf_t               seq_pos;      /* [n_seqs] int32 */
     slora_cpu_buf_t               kv_indptr;    /* [n_seqs + 1] int32 */
     slora_cpu_buf_t               kv_indices;   /* [sum pages] int32 */
+    slora_cpu_buf_t               seg_indptr;   /* [n_seqs + 1] int32 */
+    slora_cpu_buf_t               seg_lora;     /* [n_seqs] int32 */
     slora_cpu_buf_t               seg_rank;     /* [PROJ_N, n_seqs] int32 */
     slora_cpu_buf_t               seg_scale;    /* [n_seqs] float */
     slora_cpu_buf_t               seg_a;        /* [PROJ_N, n_seqs] ptr */

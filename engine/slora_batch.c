@@ -204,16 +204,18 @@ slora_batch_check_lora(const slora_lora_t *lo, int32_t idx,
 
 void
 slora_batch_index(const slora_batch_t *bt, int32_t tokens_per_page,
-    const slora_batch_index_t *ix)
+    int32_t max_seg_tokens, slora_batch_index_t *ix)
 {
     const slora_batch_seq_t  *sq;
     const slora_lora_t       *lo;
-    int32_t                   s, i, p, ns, np;
+    int32_t                   s, i, p, g, ns, np, len;
 
     ns = bt->n_seqs;
 
     ix->qo_indptr[0] = 0;
     ix->kv_indptr[0] = 0;
+    ix->seg_indptr[0] = 0;
+    g = -1;
 
     for (s = 0; s < ns; s++) {
         sq = &bt->seqs[s];
@@ -229,12 +231,31 @@ slora_batch_index(const slora_batch_t *bt, int32_t tokens_per_page,
             ix->pos[ix->qo_indptr[s] + i] = sq->pos + i;
         }
 
-        lo = sq->lora >= 0 ? &bt->loras[sq->lora] : NULL;
-        ix->scale[s] = lo != NULL ? lo->scale : 0.0f;
+        /* the sequence joins the open segment when it has the same
+         * adapter and the segment has room */
+        len = g >= 0 ? ix->qo_indptr[s + 1] - ix->seg_indptr[g] : 0;
+
+        if (g >= 0 && ix->seg_lora[g] == sq->lora
+            && (max_seg_tokens <= 0 || len <= max_seg_tokens))
+        {
+            ix->seg_indptr[g + 1] = ix->qo_indptr[s + 1];
+            continue;
+        }
+
+        g++;
+        ix->seg_lora[g] = sq->lora;
+        ix->seg_indptr[g + 1] = ix->qo_indptr[s + 1];
+    }
+
+    ix->n_segs = g + 1;
+
+    for (g = 0; g < ix->n_segs; g++) {
+        lo = ix->seg_lora[g] >= 0 ? &bt->loras[ix->seg_lora[g]] : NULL;
+        ix->scale[g] = lo != NULL ? lo->scale : 0.0f;
 
         for (p = 0; p < SLORA_PROJ_N; p++) {
-            ix->rank[p * ns + s] = (lo != NULL && (lo->proj_mask & (1u << p)))
-                                   ? lo->rank : 0;
+            ix->rank[p * ix->n_segs + g] =
+                (lo != NULL && (lo->proj_mask & (1u << p))) ? lo->rank : 0;
         }
     }
 }

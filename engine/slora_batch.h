@@ -65,17 +65,22 @@ typedef struct {
 
 
 /* The CSR indices of a step (slora_batch_index fills them): token rows
- * per sequence, positions, the pages each sequence reads, and per
- * projection p the rank of each sequence's adapter (rank[p * n_seqs + s],
- * 0 where it runs the base model) and its scale. */
+ * per sequence, positions, the pages each sequence reads; and the LoRA
+ * segments: runs of consecutive sequences with the same adapter (the
+ * scheduler groups them), so a segment's A and B rows are read once for
+ * all its tokens. Per projection p, rank[p * n_segs + g] is segment g's
+ * rank (0 where it runs the base model on p). */
 typedef struct {
     int32_t                  *qo_indptr;   /* [n_seqs + 1] */
     int32_t                  *seq_pos;     /* [n_seqs] */
     int32_t                  *kv_indptr;   /* [n_seqs + 1] */
     int32_t                  *kv_indices;  /* [info.n_pages] */
     int32_t                  *pos;         /* [n_tokens] */
+    int32_t                  *seg_indptr;  /* [n_seqs + 1]: token rows */
+    int32_t                  *seg_lora;    /* [n_seqs]: index in loras[] */
     int32_t                  *rank;        /* [SLORA_PROJ_N * n_seqs] */
     float                    *scale;       /* [n_seqs] */
+    int32_t                   n_segs;      /* filled */
 } slora_batch_index_t;
 
 
@@ -87,9 +92,12 @@ int slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
     int32_t tokens_per_page, const char *who, slora_batch_info_t *info,
     slora_err_t *err);
 
-/* Fills ix for a batch slora_batch_check accepted. */
+/* Fills ix for a batch slora_batch_check accepted; a LoRA segment takes
+ * at most max_seg_tokens tokens (a run longer than that is cut; 0: no
+ * limit), so a backend can keep decode segments short enough for its
+ * decode kernels. */
 void slora_batch_index(const slora_batch_t *bt, int32_t tokens_per_page,
-    const slora_batch_index_t *ix);
+    int32_t max_seg_tokens, slora_batch_index_t *ix);
 
 
 #endif /* SLORA_BATCH_H */

@@ -103,7 +103,8 @@ typedef struct {
     int32_t                   n_splits;
     int32_t                   argmax;
     int32_t                   work;
-    int32_t                   pad;
+    int32_t                   n_segs;           /* LoRA launches' grids */
+    int32_t                   max_seg_len;
 } slora_cuda_gkey_t;
 
 
@@ -155,6 +156,11 @@ typedef struct {
     slora_cuda_buf_t          ids;              /* [m] argmax */
     slora_cuda_buf_t          ix;               /* the step's indices */
 
+    /* host scratch of the index: segments' adapters, row table
+     * addresses */
+    slora_cuda_buf_t          seg_lora;
+    slora_cuda_buf_t          lora_tab;
+
     /* pinned host twins */
     slora_cuda_buf_t          ix_host;
     slora_cuda_buf_t          lout_host;
@@ -172,7 +178,7 @@ typedef struct {
 
 /* Where the step's indices sit in the ix block (byte offsets). */
 typedef struct {
-    size_t                    tokens, pos, qo, seq_pos, kv_indptr;
+    size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr;
     size_t                    kv_indices, rank, scale, lidx, seg_a, seg_b;
     size_t                    rows, total;
 } slora_cuda_layout_t;
@@ -190,6 +196,8 @@ typedef struct {
     const int32_t            *pos;              /* device */
     const int32_t            *lidx;             /* device, [m] */
     int32_t                  *lrow;             /* host, [m] */
+    int32_t                   n_segs;           /* LoRA segments */
+    int32_t                   max_seg_len;      /* tokens of the longest */
 } slora_cuda_step_t;
 
 
@@ -238,6 +246,8 @@ static int slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
 static void slora_cuda_graphs_drop(slora_cuda_t *c);
 static int slora_cuda_grow(slora_cuda_t *c, slora_cuda_buf_t *buf,
     size_t need, int pinned, slora_err_t *err);
+static int slora_cuda_host_grow(slora_cuda_buf_t *buf, size_t need,
+    slora_err_t *err);
 static void slora_cuda_buf_free(slora_cuda_buf_t *buf, int pinned);
 static int slora_cuda_check(cudaError_t rc, const char *what,
     slora_err_t *err);
@@ -866,6 +876,8 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     key.n_splits = n_splits;
     key.argmax = st->batch->argmax != NULL;
     key.work = work > 0;
+    key.n_segs = st->n_segs;
+    key.max_seg_len = st->max_seg_len;
 
     slot = NULL;
 
@@ -1172,7 +1184,7 @@ slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
                               slora_proj_in_dim(&c->cfg, p),
                               slora_proj_out_dim(&c->cfg, p), &st->segs[p],
                               st->batch->n_tokens, st->info.max_rank,
-                              st->info.max_q_len, c->lora_work.p,
+                              st->max_seg_len, c->lora_work.p,
                               c->lora_work.cap, c->stream)
         != 0)
     {
@@ -1325,7 +1337,9 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     lay->qo = lay->pos + slora_cuda_up(n * sizeof(int32_t));
     lay->seq_pos = lay->qo + slora_cuda_up((ns + 1) * sizeof(int32_t));
     lay->kv_indptr = lay->seq_pos + slora_cuda_up(ns * sizeof(int32_t));
-    lay->rank = lay->kv_indptr + slora_cuda_up((ns + 1) * sizeof(int32_t));
+    lay->seg_indptr = lay->kv_indptr
+                      + slora_cuda_up((ns + 1) * sizeof(int32_t));
+    lay->rank = lay->seg_indptr + slora_cuda_up((ns + 1) * sizeof(int32_t));
     lay->scale = lay->rank
                  + slora_cuda_up(SLORA_PROJ_N * ns * sizeof(int32_t));
     lay->lidx = lay->scale + slora_cuda_up(ns * sizeof(float));
@@ -1364,6 +1378,12 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
            != SLORA_OK
         || slora_cuda_grow(c, &c->ids, m * sizeof(int32_t), 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->ix, lay->total, 0, err) != SLORA_OK
+        || slora_cuda_host_grow(&c->seg_lora, ns * sizeof(int32_t), err)
+           != SLORA_OK
+        || slora_cuda_host_grow(&c->lora_tab,
+                                ((size_t) bt->n_loras + 1) * 2
+                                * SLORA_PROJ_N * sizeof(void *), err)
+           != SLORA_OK
         || slora_cuda_grow(c, &c->ix_host, lay->total, 1, err) != SLORA_OK
         || slora_cuda_grow(c, &c->ids_host, m * sizeof(int32_t), 1, err)
            != SLORA_OK
@@ -1394,9 +1414,9 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_lora_t   *lo;
     slora_batch_index_t   bx;
     char                 *hb, *db;
-    int64_t              *rows, *a_tab[SLORA_PROJ_N], *b_tab[SLORA_PROJ_N];
+    int64_t              *rows, **a_tab, **b_tab;
     const int64_t       **seg_a, **seg_b;
-    int32_t              *lidx, *rank, s, p, i, ns, m, r;
+    int32_t              *lidx, s, p, i, g, ns, ng, m, r, len;
     size_t                k;
     int64_t              *tab_a_dev, *tab_b_dev;
 
@@ -1412,10 +1432,24 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     bx.kv_indptr = (int32_t *) (hb + lay->kv_indptr);
     bx.kv_indices = (int32_t *) (hb + lay->kv_indices);
     bx.pos = (int32_t *) (hb + lay->pos);
+    bx.seg_indptr = (int32_t *) (hb + lay->seg_indptr);
+    bx.seg_lora = c->seg_lora.p;
     bx.rank = (int32_t *) (hb + lay->rank);
     bx.scale = (float *) (hb + lay->scale);
 
-    slora_batch_index(bt, st->tokens_per_page, &bx);
+    /* a decode step keeps LoRA segments within the MBGMV kernels' reach */
+    slora_batch_index(bt, st->tokens_per_page,
+                      st->info.max_q_len == 1 ? SLORA_LORA_GMV_MAX_SEG : 0,
+                      &bx);
+
+    ng = bx.n_segs;
+    st->n_segs = ng;
+    st->max_seg_len = 0;
+
+    for (g = 0; g < ng; g++) {
+        len = bx.seg_indptr[g + 1] - bx.seg_indptr[g];
+        st->max_seg_len = len > st->max_seg_len ? len : st->max_seg_len;
+    }
 
     /* logits rows in sequence order; lrow maps them to batch rows */
     lidx = (int32_t *) (hb + lay->lidx);
@@ -1433,26 +1467,21 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
         }
     }
 
-    /* each adapter's row tables once, then the per-sequence pointers */
+    /* each adapter's row tables once (device addresses kept in a_tab and
+     * b_tab, [n_loras][PROJ_N]), then the per-segment pointers */
     seg_a = (const int64_t **) (hb + lay->seg_a);
     seg_b = (const int64_t **) (hb + lay->seg_b);
     rows = (int64_t *) (hb + lay->rows);
-    rank = bx.rank;
+    a_tab = c->lora_tab.p;
+    b_tab = a_tab + (size_t) bt->n_loras * SLORA_PROJ_N;
     k = 0;
-
-    for (s = 0; s < ns; s++) {
-        for (p = 0; p < SLORA_PROJ_N; p++) {
-            seg_a[p * ns + s] = NULL;
-            seg_b[p * ns + s] = NULL;
-        }
-    }
 
     for (i = 0; i < bt->n_loras; i++) {
         lo = &bt->loras[i];
 
         for (p = 0; p < SLORA_PROJ_N; p++) {
-            a_tab[p] = NULL;
-            b_tab[p] = NULL;
+            a_tab[i * SLORA_PROJ_N + p] = NULL;
+            b_tab[i * SLORA_PROJ_N + p] = NULL;
 
             if (!(lo->proj_mask & (1u << p))) {
                 continue;
@@ -1460,24 +1489,22 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
 
             r = lo->rank;
             memcpy(rows + k, lo->a_rows[p], (size_t) r * sizeof(int64_t));
-            a_tab[p] = (int64_t *) (db + lay->rows) + k;
+            a_tab[i * SLORA_PROJ_N + p] = (int64_t *) (db + lay->rows) + k;
             k += (size_t) r;
             memcpy(rows + k, lo->b_rows[p], (size_t) r * sizeof(int64_t));
-            b_tab[p] = (int64_t *) (db + lay->rows) + k;
+            b_tab[i * SLORA_PROJ_N + p] = (int64_t *) (db + lay->rows) + k;
             k += (size_t) r;
         }
+    }
 
-        for (s = 0; s < ns; s++) {
-            if (bt->seqs[s].lora != i) {
-                continue;
-            }
+    for (g = 0; g < ng; g++) {
+        i = bx.seg_lora[g];
 
-            for (p = 0; p < SLORA_PROJ_N; p++) {
-                if (rank[p * ns + s] > 0) {
-                    seg_a[p * ns + s] = a_tab[p];
-                    seg_b[p * ns + s] = b_tab[p];
-                }
-            }
+        for (p = 0; p < SLORA_PROJ_N; p++) {
+            seg_a[p * ng + g] = i >= 0 && bx.rank[p * ng + g] > 0
+                                ? a_tab[i * SLORA_PROJ_N + p] : NULL;
+            seg_b[p * ng + g] = i >= 0 && bx.rank[p * ng + g] > 0
+                                ? b_tab[i * SLORA_PROJ_N + p] : NULL;
         }
     }
 
@@ -1503,13 +1530,36 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     tab_b_dev = (int64_t *) (db + lay->seg_b);
 
     for (p = 0; p < SLORA_PROJ_N; p++) {
-        st->segs[p].n_segs = ns;
-        st->segs[p].seg_indptr = st->ix.qo_indptr;
-        st->segs[p].rank = (const int32_t *) (db + lay->rank) + p * ns;
+        st->segs[p].n_segs = ng;
+        st->segs[p].seg_indptr = (const int32_t *) (db + lay->seg_indptr);
+        st->segs[p].rank = (const int32_t *) (db + lay->rank) + p * ng;
         st->segs[p].scale = (const float *) (db + lay->scale);
-        st->segs[p].a_rows = (const int64_t *const *) tab_a_dev + p * ns;
-        st->segs[p].b_rows = (const int64_t *const *) tab_b_dev + p * ns;
+        st->segs[p].a_rows = (const int64_t *const *) tab_a_dev + p * ng;
+        st->segs[p].b_rows = (const int64_t *const *) tab_b_dev + p * ng;
     }
+
+    return SLORA_OK;
+}
+
+
+/* Plain host scratch (never seen by the device). */
+static int
+slora_cuda_host_grow(slora_cuda_buf_t *buf, size_t need, slora_err_t *err)
+{
+    void  *p;
+
+    if (need <= buf->cap) {
+        return SLORA_OK;
+    }
+
+    p = realloc(buf->p, need);
+    if (p == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: out of "
+                             "memory");
+    }
+
+    buf->p = p;
+    buf->cap = need;
 
     return SLORA_OK;
 }
@@ -1700,6 +1750,8 @@ slora_cuda_free(slora_backend_t *b)
         slora_cuda_buf_free(&c->ids, 0);
         slora_cuda_buf_free(&c->ix, 0);
         slora_cuda_buf_free(&c->ix_host, 1);
+        free(c->seg_lora.p);
+        free(c->lora_tab.p);
         slora_cuda_buf_free(&c->lout_host, 1);
         slora_cuda_buf_free(&c->ids_host, 1);
 

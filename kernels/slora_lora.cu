@@ -23,7 +23,7 @@ extern "C" {
 }
 
 
-#define SLORA_GMV_MAX_SEG    4     /* longest segment MBGMV takes */
+#define SLORA_GMV_MAX_SEG    SLORA_LORA_GMV_MAX_SEG
 #define SLORA_GMV_SH_WARPS   4     /* A rows per shrink block */
 #define SLORA_GMV_EX_WARPS   8     /* rank stripes per expand block */
 #define SLORA_GMV_EX_COLS    (SLORA_CUDA_WARP * SLORA_CUDA_VEC)

@@ -25,6 +25,11 @@
 #include <stdint.h>
 
 
+/* The longest segment the decode (MBGMV) kernels take; longer ones go to
+ * the MBGMM kernels, and so does every segment of a launch that has one. */
+#define SLORA_LORA_GMV_MAX_SEG  4
+
+
 typedef struct {
     int32_t                 n_segs;
     const int32_t          *seg_indptr;  /* [n_segs + 1] token rows */

@@ -5,6 +5,7 @@
 #   bash bench/device-engine.sh bench      (.carry/a)
 #   bash bench/device-engine.sh conform    (.carry/b, after the above)
 #
+# PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance test (t/kernels, built here), then
 # `slora bench --batches` on the Llama-7B shape (random bf16
 # weights), prompt 256, 128 new tokens, decode step time at batch 1, 16,
@@ -26,6 +27,8 @@ S=/tmp/slora
 mkdir -p "$OUT"
 
 MODE=${1:-bench}
+PROMPT=${PROMPT:-256}       # prompt tokens of the speed runs
+PROFILE=${PROFILE:-1}       # 0: no profiled runs
 gunzip -c $C/a/slora.gz > $S && chmod +x $S
 
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
@@ -57,9 +60,9 @@ if [ "$MODE" = bench ]; then
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     step "bench 7b" $S bench --model random:llama-7b --device cuda \
-        --adapters /tmp/ad7 --prompt-len 256 --gen 128 --single 0 \
+        --adapters /tmp/ad7 --prompt-len $PROMPT --gen 128 --single 0 \
         --step-tokens 4096 --batches 1,16,64,256
-    for b in 1 64; do
+    for b in $([ "$PROFILE" = 1 ] && echo 1 64); do
         step "profile 7b batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
             --model random:llama-7b --device cuda --adapters /tmp/ad7 \
             --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \

@@ -4,6 +4,7 @@
 #
 #   bash bench/device-engine.sh bench      (.carry/a)
 #   bash bench/device-engine.sh conform    (.carry/b, after the above)
+#   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance test (t/kernels, built here), then
@@ -77,6 +78,22 @@ if [ "$MODE" = bench ]; then
     sed -n '/^ *batch/,/^==/p' "$OUT/engine.log" | grep -v '^=='
     grep -A13 "^cuda profile" "$OUT/engine.log"
     tail -9 "$OUT/torch_decode.log" 2>/dev/null
+    exit 0
+fi
+
+if [ "$MODE" = scale ]; then
+    # S1 (rank 8 on q,k,v,o) at n = 5 .. 2000 adapters, made in memory
+    # (random:n=...): saturated throughput, 256 requests in flight, each
+    # adapter in turn; then S2's mixed ranks
+    for ranks in 8 64+32+16+8; do
+        for n in 5 100 1000 2000; do
+            step "scale n=$n ranks=$ranks" $S bench --model random:llama-7b \
+                --device cuda --prompt-len $PROMPT --gen 128 --single 0 \
+                --step-tokens 4096 --requests 512 --concurrency 256 \
+                --adapters "random:n=$n,ranks=$ranks,targets=q+k+v+o"
+        done
+    done
+    grep -E "^== scale|^batched" "$OUT/engine.log"
     exit 0
 fi
 

@@ -101,6 +101,37 @@ typedef struct {
 } slora_adapters_stats_t;
 
 
+/*
+ * Adapters with random weights named by a spec where a folder would be
+ * (slora_adapter_random.c): "random:rank=R,targets=q+v,seed=S,scale=X"
+ * is one adapter, "random:n=N,ranks=8+16,targets=...,seed=S" a catalog
+ * of N (r0000, r0001, ...). read_config and image_load take either.
+ */
+#define SLORA_ADAPTER_RANDOM_RANKS  16
+
+typedef struct {
+    int32_t          n;                     /* catalog: how many */
+    int32_t          ranks[SLORA_ADAPTER_RANDOM_RANKS];
+    int32_t          n_ranks;
+    uint32_t         proj_mask;
+    uint64_t         seed;
+    float            scale;
+} slora_adapter_random_t;
+
+int slora_adapter_is_random(const char *dir);
+/* want_n: a catalog's spec (n=, ranks=), else one adapter's (rank=). */
+int slora_adapter_random_spec(const char *spec, int want_n,
+    slora_adapter_random_t *rs, slora_err_t *err);
+int slora_adapter_random_config(const char *spec, slora_adapter_conf_t *conf,
+    slora_err_t *err);
+int slora_adapter_image_random(const slora_model_config_t *cfg,
+    int64_t page_elems, const char *name, const char *spec,
+    slora_adapter_image_t *img, slora_err_t *err);
+/* Entry i of a catalog spec: its name and its one-adapter spec. */
+int slora_adapter_random_entry(const slora_adapter_random_t *cat, int32_t i,
+    char *name, size_t name_size, char *spec, size_t spec_size);
+
+
 /* Parses dir/adapter_config.json and checks it against the model. */
 int slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
     slora_adapter_conf_t *conf, slora_err_t *err);

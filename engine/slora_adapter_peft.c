@@ -66,6 +66,10 @@ slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
     cJSON        *root, *v;
     const char   *why;
 
+    if (slora_adapter_is_random(dir)) {
+        return slora_adapter_random_config(dir, conf, err);
+    }
+
     snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
 
     text = slora_adapter_read_file(path, SLORA_ADAPTER_CONFIG_MAX, &len, err);
@@ -259,6 +263,11 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     int64_t                i, n;
     slora_safetensors_t   *st;
     const slora_tensor_t  *t;
+
+    if (slora_adapter_is_random(dir)) {
+        return slora_adapter_image_random(cfg, page_elems, name, dir, img,
+                                          err);
+    }
 
     memset(img, 0, sizeof(*img));
     n_layers = cfg->n_layers;

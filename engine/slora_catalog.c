@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "slora_catalog_int.h"
+#include "slora_adapter.h"
 
 
 #define SLORA_CATALOG_NEG_MAX     8192
@@ -89,8 +90,9 @@ slora_catalog_create(const slora_catalog_conf_t *conf, slora_err_t *err)
     if (conf->adapter_dir != NULL && conf->adapter_dir[0] != '\0') {
         cat->dir = strdup(conf->adapter_dir);
         if (cat->dir == NULL
-            || slora_catalog_add_root(cat, conf->adapter_dir, err)
-               != SLORA_OK)
+            || (!slora_adapter_is_random(conf->adapter_dir)
+                && slora_catalog_add_root(cat, conf->adapter_dir, err)
+                   != SLORA_OK))
         {
             slora_err_set(err, SLORA_ERROR, "adapter dir %s: %s",
                           conf->adapter_dir, strerror(errno));
@@ -307,7 +309,8 @@ slora_catalog_put(slora_catalog_t *cat, const char *name, const char *dir,
                              "or a control character)", name);
     }
 
-    if (cat->n_roots > 0) {
+    /* a random adapter's spec names no file: nothing to confine */
+    if (cat->n_roots > 0 && !slora_adapter_is_random(dir)) {
         if (slora_catalog_confine(cat->roots, cat->n_roots, name, dir, &path,
                                   err)
             != SLORA_OK)

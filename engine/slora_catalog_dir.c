@@ -18,6 +18,11 @@
 #include <sys/stat.h>
 
 #include "slora_catalog_int.h"
+#include "slora_adapter.h"
+
+
+static int slora_catalog_scan_random(slora_catalog_t *cat,
+    slora_err_t *err);
 
 
 int
@@ -89,6 +94,10 @@ slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err)
     slora_err_t               skip;
     slora_catalog_adapter_t  *ad;
 
+    if (slora_adapter_is_random(cat->dir)) {
+        return slora_catalog_scan_random(cat, err);
+    }
+
     d = opendir(cat->dir);
     if (d == NULL) {
         return slora_err_set(err, SLORA_ERROR, "adapter dir %s: %s",
@@ -110,6 +119,34 @@ slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err)
     }
 
     closedir(d);
+
+    return SLORA_OK;
+}
+
+
+/* A random catalog (slora_adapter_random.c): its n entries, each with
+ * its own one-adapter spec in place of a path. */
+static int
+slora_catalog_scan_random(slora_catalog_t *cat, slora_err_t *err)
+{
+    char                      name[32], spec[256];
+    int32_t                   i;
+    slora_adapter_random_t    rs;
+    slora_catalog_adapter_t  *ad;
+
+    if (slora_adapter_random_spec(cat->dir, 1, &rs, err) != SLORA_OK) {
+        return slora_err_prefix(err, "adapter dir");
+    }
+
+    for (i = 0; i < rs.n; i++) {
+        if (slora_adapter_random_entry(&rs, i, name, sizeof(name), spec,
+                                       sizeof(spec))
+            != SLORA_OK
+            || slora_catalog_put(cat, name, spec, &ad, err) != SLORA_OK)
+        {
+            return slora_err_prefix(err, "adapter dir");
+        }
+    }
 
     return SLORA_OK;
 }

@@ -735,8 +735,11 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
-            if (ngx_conf_full_name(cf->cycle, &smcf->adapter_dir, 0)
-                != NGX_OK)
+            /* "random:n=...": a catalog of random adapters, no folder */
+            if (!(smcf->adapter_dir.len > 7
+                  && ngx_strncmp(smcf->adapter_dir.data, "random:", 7) == 0)
+                && ngx_conf_full_name(cf->cycle, &smcf->adapter_dir, 0)
+                   != NGX_OK)
             {
                 return NGX_CONF_ERROR;
             }

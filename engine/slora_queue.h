@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      5
+#define SLORA_QUEUE_VERSION      6
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -232,6 +232,8 @@ typedef struct {
     _Atomic uint64_t   host_bytes_peak;     /* the most after any step */
     _Atomic int32_t    pages_used_peak;     /* kv + adapter, likewise */
     _Atomic uint64_t   pool_bytes;          /* the arena, every layer */
+    _Atomic uint64_t   preemptions;         /* requests put back to wait */
+    _Atomic uint64_t   slo_aborted;         /* refused by schedule=slo */
     slora_hist_t       step_seconds;
 
     /* request accounting, written by workers */

@@ -1320,6 +1320,10 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->adapters_in_host, st.adapters_in_host,
                           memory_order_relaxed);
+    atomic_store_explicit(&q->preemptions, st.preemptions,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->slo_aborted, st.slo_aborted,
+                          memory_order_relaxed);
     atomic_store_explicit(&q->adapter_loads, st.adapter_loads,
                           memory_order_relaxed);
     atomic_store_explicit(&q->adapter_evictions, st.adapter_evictions,

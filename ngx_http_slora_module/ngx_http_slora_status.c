@@ -66,7 +66,8 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "{\"engine\":{\"pid\":%D,\"epoch\":%uD,\"restarts\":%uD,"
         "\"ready\":%s,\"heartbeat_ms_ago\":%L},"
         "\"slots\":{\"total\":%uD,\"used\":%uD},"
-        "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL},"
+        "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL,"
+        "\"preempted\":%uL,\"slo_aborted\":%uL},"
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
         "\"pages_adapter\":%D,\"pages_used_peak\":%D,\"bytes\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
@@ -85,6 +86,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         q->geom.n_slots, ngx_http_slora_ld(q->slots_used),
         ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
         ngx_http_slora_ld(q->requests_total),
+        ngx_http_slora_ld(q->preemptions), ngx_http_slora_ld(q->slo_aborted),
         ngx_http_slora_ld(q->pages_total), ngx_http_slora_ld(q->pages_free),
         ngx_http_slora_ld(q->pages_kv), ngx_http_slora_ld(q->pages_adapter),
         ngx_http_slora_ld(q->pages_used_peak),
@@ -217,14 +219,24 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "slora_adapter_hits_total %uL\n"
         "# HELP slora_engine_restarts_total Engine process restarts.\n"
         "# TYPE slora_engine_restarts_total counter\n"
-        "slora_engine_restarts_total %uD\n",
+        "slora_engine_restarts_total %uD\n"
+        "# HELP slora_preemptions_total Running requests put back to wait"
+        " when the pool ran dry.\n"
+        "# TYPE slora_preemptions_total counter\n"
+        "slora_preemptions_total %uL\n"
+        "# HELP slora_slo_aborted_total Requests refused by schedule=slo"
+        " (429 slo_unattainable).\n"
+        "# TYPE slora_slo_aborted_total counter\n"
+        "slora_slo_aborted_total %uL\n",
         ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
         ngx_http_slora_ld(q->pages_free), ngx_http_slora_ld(q->pages_kv),
         ngx_http_slora_ld(q->pages_adapter),
         ngx_http_slora_ld(q->adapter_loads),
         ngx_http_slora_ld(q->adapter_evictions),
         ngx_http_slora_ld(q->adapter_hits),
-        ngx_http_slora_ld(q->restarts));
+        ngx_http_slora_ld(q->restarts),
+        ngx_http_slora_ld(q->preemptions),
+        ngx_http_slora_ld(q->slo_aborted));
 
     p = ngx_slprintf(p, end,
         "# HELP slora_adapter_uploads_total Adapters copied from the host"

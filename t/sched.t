@@ -177,6 +177,15 @@ is($burst[0]{st}->result->{status}, 200,
     my $m = http_req($PORT, 'GET', '/metrics');
     my ($c) = $m->{body} =~ /^slora_requests_total\{status="429"\} (\d+)/m;
     is($c, $n_429, 'metrics count the 429s');
+    my $ab = wait_for(3, sub {
+        my $st = $s->status or return 0;
+        return ($st->{requests}{slo_aborted} // -1) == $n_429 ? $st : 0;
+    });
+    ok($ab, "status counts $n_429 refused by schedule=slo")
+        or diag(json_encode($s->status // {}));
+    my $m2 = http_req($PORT, 'GET', '/metrics');
+    my ($sa) = $m2->{body} =~ /^slora_slo_aborted_total (\d+)$/m;
+    is($sa, $n_429, 'so does slora_slo_aborted_total');
     my $log = SloraTest::_slurp($s->prefix . '/logs/access.log');
     my @l = grep { / 429 / } split /\n/, $log;
     is(scalar @l, $n_429, 'the access log has them');

@@ -346,7 +346,9 @@ slora_generate_event(void *data, const slora_event_t *ev)
         if (gs->ids) {
             printf("\n");
 
-        } else if (slora_detok_flush(&gs->detok, out, sizeof(out), &n) == SLORA_OK) {
+        } else if (slora_detok_flush(&gs->detok, out, sizeof(out), &n)
+                   == SLORA_OK)
+        {
             fwrite(out, 1, n, stdout);
         }
         if (gs->n_gen == 0) {

@@ -1315,7 +1315,7 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_layout_t *lay, slora_err_t *err)
 {
     const slora_batch_t  *bt = st->batch;
-    size_t                n, ns, m, rows, b16;
+    size_t                n, ns, m, rows, b16, hb16;
     int32_t               i;
 
     n = (size_t) bt->n_tokens;
@@ -1353,11 +1353,15 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     lay->total = lay->rows + slora_cuda_up(rows * sizeof(int64_t))
                  + m * sizeof(int32_t);
 
-    if (slora_cuda_grow(c, &c->x, n * c->cfg.hidden * b16, 0, err) != SLORA_OK
-        || slora_cuda_grow(c, &c->h, n * c->cfg.hidden * b16, 0, err) != SLORA_OK
-        || slora_cuda_grow(c, &c->qkv, n * c->qkv_dim * b16, 0, err) != SLORA_OK
-        || slora_cuda_grow(c, &c->att, n * c->q_dim * b16, 0, err) != SLORA_OK
-        || slora_cuda_grow(c, &c->o, n * c->cfg.hidden * b16, 0, err) != SLORA_OK
+    hb16 = n * (size_t) c->cfg.hidden * b16;
+
+    if (slora_cuda_grow(c, &c->x, hb16, 0, err) != SLORA_OK
+        || slora_cuda_grow(c, &c->h, hb16, 0, err) != SLORA_OK
+        || slora_cuda_grow(c, &c->qkv, n * c->qkv_dim * b16, 0, err)
+           != SLORA_OK
+        || slora_cuda_grow(c, &c->att, n * c->q_dim * b16, 0, err)
+           != SLORA_OK
+        || slora_cuda_grow(c, &c->o, hb16, 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->gu, n * 2 * c->cfg.ffn * b16, 0, err)
            != SLORA_OK
         || slora_cuda_grow(c, &c->lora_work,

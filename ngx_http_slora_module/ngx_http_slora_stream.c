@@ -153,13 +153,39 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
+/*
+ * The worker is exiting. After a graceful QUIT no stream is left; after
+ * TERM (fast shutdown) the streams still open would otherwise just be
+ * cut, so each gets its error event (or a 503 before its header) and
+ * [DONE] while its connection is still there, and its slot is given
+ * back, as when the engine fails. The writes are one attempt each: what
+ * the socket does not take is lost with the process.
+ */
+
 void
 ngx_http_slora_stream_exit_process(void)
 {
-    ngx_uint_t         i;
-    ngx_connection_t  *wc;
+    ngx_uint_t             i;
+    ngx_connection_t      *wc;
+    ngx_http_slora_ctx_t  *ctx;
 
     for (i = 0; i < ngx_http_slora_n_conns; i++) {
+        wc = ngx_http_slora_conns[i];
+
+        if (wc == NULL) {
+            continue;
+        }
+
+        ctx = wc->data;
+
+        if (ctx != NULL && !ctx->finished) {
+            /* releases the slot and wc, which clears conns[i] */
+            ngx_http_slora_stream_fail(ctx->request, ctx,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "server_error", "shutting_down",
+                                       "the server is shutting down");
+        }
+
         wc = ngx_http_slora_conns[i];
 
         if (wc != NULL) {

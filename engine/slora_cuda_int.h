@@ -1,0 +1,207 @@
+/*
+ * slora_cuda_int.h: the CUDA backend's private layout, shared by its
+ * files: the backend proper (slora_cuda_backend.c: the vtable, weights,
+ * the layer loop, results), a step's scratch and indices
+ * (slora_cuda_step.c) and the decode graphs and the step profile
+ * (slora_cuda_graph.c). Built into libslora_cuda.so only.
+ *
+ * The one idea: everything a step needs on the device lives in buffers
+ * that only grow, so a captured decode graph stays valid until one of
+ * them moves (graphs_stale).
+ */
+
+#ifndef SLORA_CUDA_INT_H
+#define SLORA_CUDA_INT_H
+
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+#include "slora_core.h"
+#include "slora_model.h"
+#include "slora_batch.h"
+#include "slora_backend.h"
+#include "slora_cuda_gemm.h"
+
+#include "slora_attention.h"
+#include "slora_lora.h"
+
+
+#define SLORA_CUDA_STAGE       (16 << 20)       /* f32 elements per upload */
+#define SLORA_CUDA_GEMM_WORK   (32 << 20)       /* cuBLASLt workspace */
+#define SLORA_CUDA_ALIGN       16
+#define SLORA_CUDA_MARKS       4096             /* profile events a step */
+#define SLORA_CUDA_GRAPHS      16               /* decode graphs kept */
+
+
+/* What the step profile ($SLORA_CUDA_PROFILE) charges time to. */
+typedef enum {
+    SLORA_OP_INDEX = 0, SLORA_OP_EMBED, SLORA_OP_GEMM_QKV, SLORA_OP_LORA,
+    SLORA_OP_ROPE_KV, SLORA_OP_ATTENTION, SLORA_OP_GEMM_O, SLORA_OP_NORM,
+    SLORA_OP_GEMM_GU, SLORA_OP_ACT, SLORA_OP_GEMM_DOWN, SLORA_OP_LOGITS,
+    SLORA_OP_N
+} slora_cuda_op_e;
+
+
+typedef struct {
+    cudaEvent_t               ev[SLORA_CUDA_MARKS];
+    int                       op[SLORA_CUDA_MARKS];
+    int                       n;
+    double                    ms[2][SLORA_OP_N];  /* [prefill?][op] */
+    double                    wall_ms[2];
+    uint64_t                  steps[2];
+    int64_t                   t0;
+} slora_cuda_prof_t;
+
+
+typedef struct {
+    void                     *p;
+    size_t                    cap;
+} slora_cuda_buf_t;
+
+
+typedef struct {
+    uint16_t                 *attn_norm;        /* [hidden] */
+    uint16_t                 *wqkv;             /* [q + 2 kv, hidden] */
+    uint16_t                 *bqkv;             /* [q + 2 kv] or NULL */
+    uint16_t                 *wo;               /* [hidden, q] */
+    uint16_t                 *ffn_norm;         /* [hidden] */
+    uint16_t                 *wgu;              /* [2 ffn, hidden] */
+    uint16_t                 *wdown;            /* [hidden, ffn] */
+} slora_cuda_layer_t;
+
+
+/* What a captured decode step depends on (slora_cuda_graph_run). */
+typedef struct {
+    int32_t                   n_seqs;
+    int32_t                   n_logits;
+    int32_t                   max_rank;
+    int32_t                   chunk;            /* decode attention split */
+    int32_t                   n_splits;
+    int32_t                   argmax;
+    int32_t                   work;
+    int32_t                   n_segs;           /* LoRA launches' grids */
+    int32_t                   max_seg_len;
+} slora_cuda_gkey_t;
+
+
+typedef struct {
+    slora_cuda_gkey_t         key;
+    cudaGraphExec_t           exec;             /* NULL: free slot */
+    uint64_t                  used;
+} slora_cuda_graph_t;
+
+
+typedef struct {
+    int                       device;
+    cudaStream_t              stream;           /* compute */
+    cudaStream_t              upload;           /* adapter rows */
+    pthread_mutex_t           upload_lock;
+    slora_cuda_gemm_t        *gemm;
+
+    const slora_model_t      *model;
+    slora_model_config_t      cfg;
+    int32_t                   q_dim;
+    int32_t                   kv_dim;
+    int32_t                   qkv_dim;          /* q + 2 kv */
+
+    uint16_t                 *tok_embd;         /* [vocab, hidden] */
+    uint16_t                 *out_norm;
+    uint16_t                 *output;           /* == tok_embd if tied */
+    slora_cuda_layer_t       *layers;           /* [n_layers] */
+    void                    **allocs;           /* every weight cudaMalloc */
+    int32_t                   n_allocs;
+    size_t                    weight_bytes;
+
+    uint16_t                 *arena;
+    int64_t                   arena_elems;
+
+    float                    *stage;            /* device, f32 */
+    float                    *stage_host;       /* pinned, f32 */
+
+    /* device rows, grown to the largest step seen */
+    slora_cuda_buf_t          x;                /* [n, hidden] residual */
+    slora_cuda_buf_t          h;                /* [n, hidden] normed */
+    slora_cuda_buf_t          qkv;              /* [n, qkv_dim] */
+    slora_cuda_buf_t          att;              /* [n, q_dim] */
+    slora_cuda_buf_t          o;                /* [n, hidden] */
+    slora_cuda_buf_t          gu;               /* [n, 2 ffn] */
+    slora_cuda_buf_t          lora_work;
+    slora_cuda_buf_t          attn_work;        /* decode splits */
+    slora_cuda_buf_t          lx;               /* [m, hidden] */
+    slora_cuda_buf_t          lout;             /* [m, vocab] f32 */
+    slora_cuda_buf_t          ids;              /* [m] argmax */
+    slora_cuda_buf_t          ix;               /* the step's indices */
+
+    /* host scratch of the index: segments' adapters, row table
+     * addresses */
+    slora_cuda_buf_t          seg_lora;
+    slora_cuda_buf_t          lora_tab;
+
+    /* pinned host twins */
+    slora_cuda_buf_t          ix_host;
+    slora_cuda_buf_t          lout_host;
+    slora_cuda_buf_t          ids_host;
+
+    slora_cuda_prof_t        *prof;             /* NULL: off */
+
+    int                       graphs;           /* decode graphs on */
+    int                       graphs_stale;     /* scratch moved */
+    slora_cuda_graph_t        graph[SLORA_CUDA_GRAPHS];
+    uint64_t                  graph_clock;
+    uint64_t                  graph_captures;
+} slora_cuda_t;
+
+
+/* Where the step's indices sit in the ix block (byte offsets). */
+typedef struct {
+    size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr;
+    size_t                    kv_indices, rank, scale, lidx, seg_a, seg_b;
+    size_t                    rows, total;
+} slora_cuda_layout_t;
+
+
+typedef struct {
+    const slora_batch_t      *batch;
+    const int64_t            *layer_off;
+    slora_batch_info_t        info;
+    int64_t                   page_elems;
+    int32_t                   tokens_per_page;
+    slora_seq_index_t         ix;               /* device arrays */
+    slora_lora_segs_t         segs[SLORA_PROJ_N];
+    const int32_t            *tokens;           /* device */
+    const int32_t            *pos;              /* device */
+    const int32_t            *lidx;             /* device, [m] */
+    int32_t                  *lrow;             /* host, [m] */
+    int32_t                   n_segs;           /* LoRA segments */
+    int32_t                   max_seg_len;      /* tokens of the longest */
+} slora_cuda_step_t;
+
+
+/* slora_cuda_backend.c */
+int slora_cuda_compute(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_err_t *err);
+
+/* slora_cuda_step.c */
+int slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_cuda_layout_t *lay, slora_err_t *err);
+int slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
+    const slora_cuda_layout_t *lay, slora_err_t *err);
+int slora_cuda_grow(slora_cuda_t *c, slora_cuda_buf_t *buf, size_t need,
+    int pinned, slora_err_t *err);
+void slora_cuda_buf_free(slora_cuda_buf_t *buf, int pinned);
+int slora_cuda_check(cudaError_t rc, const char *what, slora_err_t *err);
+size_t slora_cuda_up(size_t n);
+
+/* slora_cuda_graph.c */
+int slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_err_t *err);
+void slora_cuda_graphs_drop(slora_cuda_t *c);
+void slora_cuda_mark(slora_cuda_t *c, slora_cuda_op_e op);
+void slora_cuda_prof_step(slora_cuda_t *c, int prefill);
+void slora_cuda_prof_print(slora_cuda_t *c);
+
+
+#endif /* SLORA_CUDA_INT_H */

@@ -1,0 +1,654 @@
+/*
+ * slora_engine_adapters.c: the engine's side of the adapter catalog:
+ * adapters found by name (the directory, or Redis through the catalog's
+ * thread), requests parked while their tenant or adapter resolves or
+ * while the prefetch thread reads their adapter, what the prefetch thread
+ * is fed (waiting requests, the catalog's hints) and what it hands back,
+ * and the admin operations (load, unload, pin, unpin, list).
+ *
+ * The one idea: a request reaches the scheduler only once its adapter is
+ * known and, when others are running, in host memory; until then it sits
+ * on the resolving list, retried at every step, so the engine thread
+ * never waits on Redis or the disk for one request while others run.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_engine_int.h"
+
+
+static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
+    slora_adapter_t **out, slora_err_t *err);
+static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
+
+
+int
+slora_engine_add_adapter(slora_engine_t *e, const char *name,
+    const char *dir, slora_err_t *err)
+{
+    slora_adapter_t          *a;
+    slora_adapter_conf_t      conf;
+    slora_catalog_adapter_t  *ca;
+
+    if (slora_adapter_read_config(dir, &e->model->cfg, &conf, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (slora_adapters_find(e->adapters, name) != NULL) {
+        return slora_err_set(err, SLORA_DECLINED, "adapter \"%s\" is "
+                             "already registered", name);
+    }
+
+    if (slora_catalog_put(e->catalog, name, dir, &ca, err) != SLORA_OK
+        || slora_adapters_add(e->adapters, name, ca->path, &a, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    ca->data = a;
+
+    return SLORA_OK;
+}
+
+
+int32_t
+slora_engine_adapters(slora_engine_t *e, const char ***names)
+{
+    int32_t                    i, n;
+    const char               **list;
+    slora_catalog_adapter_t  **cl;
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    list = malloc((size_t) (n > 0 ? n : 1) * sizeof(const char *));
+    if (list == NULL) {
+        *names = e->names;
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        list[i] = cl[i]->name;
+    }
+
+    free(e->names);
+    e->names = list;
+    *names = list;
+
+    return n;
+}
+
+
+int
+slora_engine_tenant(slora_engine_t *e, const char *name,
+    const slora_catalog_tenant_t **t, slora_err_t *err)
+{
+    if (!e->redis) {
+        return slora_err_set(err, SLORA_ERROR, "tenant %.64s: the catalog "
+                             "is the adapter directory, which has no "
+                             "tenants", name);
+    }
+
+    if (!slora_catalog_valid_name(name)) {
+        return slora_err_set(err, SLORA_DECLINED, "unknown tenant "
+                             "\"%.64s\" (not a valid name)", name);
+    }
+
+    return slora_catalog_tenant(e->catalog, name, t, err);
+}
+
+
+int
+slora_engine_adapter_load(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int               rc;
+    slora_adapter_t  *a;
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    rc = slora_adapter_acquire(e->adapters, a, err);
+    if (rc == SLORA_OK) {
+        slora_adapter_release(e->adapters, a);
+    }
+
+    return rc;
+}
+
+
+int
+slora_engine_adapter_unload(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int               rc;
+    slora_adapter_t  *a;
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    return slora_adapters_unload(e->adapters, a, err);
+}
+
+
+int
+slora_engine_adapter_pin(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int               rc;
+    slora_adapter_t  *a;
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    return slora_adapter_pin(e->adapters, a, err);
+}
+
+
+int
+slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    int32_t           i;
+    slora_adapter_t  *a;
+
+    a = slora_adapters_find(e->adapters, name);
+    if (a == NULL || slora_adapter_unpin(e->adapters, a) != SLORA_OK) {
+        return slora_err_set(err, SLORA_DECLINED, "adapter \"%.64s\" is "
+                             "not pinned", name);
+    }
+
+    for (i = 0; i < e->n_hint_pins; i++) {
+        if (e->hint_pins[i] == a) {
+            e->hint_pins[i] = e->hint_pins[--e->n_hint_pins];
+            break;
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+int32_t
+slora_engine_adapter_list(slora_engine_t *e,
+    const slora_adapter_info_t **list)
+{
+    int32_t                    i, n;
+    slora_adapter_t           *a;
+    slora_adapter_info_t      *info, *grown;
+    slora_catalog_adapter_t  **cl;
+    static const char         *tiers[] = { "disk", "host", "pool" };
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    grown = realloc(e->infos, (size_t) (n > 0 ? n : 1)
+                              * sizeof(slora_adapter_info_t));
+    if (grown == NULL) {
+        *list = e->infos;
+        return 0;
+    }
+
+    e->infos = grown;
+
+    for (i = 0; i < n; i++) {
+        info = &e->infos[i];
+        a = cl[i]->data;
+
+        memset(info, 0, sizeof(*info));
+        info->name = cl[i]->name;
+        info->path = cl[i]->path;
+        info->tier = tiers[a != NULL ? slora_adapter_tier(a)
+                                     : SLORA_TIER_DISK];
+        info->rank = cl[i]->rank;
+
+        if (a != NULL) {
+            info->pinned = slora_adapter_pinned(a);
+            info->refs = slora_adapter_refs(a);
+            info->host_bytes = slora_adapter_host_bytes(a);
+            info->pool_pages = slora_adapter_n_pages(a);
+            info->rank = slora_adapter_rank(a) > 0 ? slora_adapter_rank(a)
+                                                   : info->rank;
+        }
+    }
+
+    *list = e->infos;
+
+    return n;
+}
+
+
+/* Registers every adapter of the directory source, sorted by name. */
+int
+slora_engine_catalog(slora_engine_t *e, slora_err_t *err)
+{
+    int32_t                    i, n;
+    slora_adapter_t           *a;
+    slora_catalog_adapter_t  **cl;
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    for (i = 0; i < n; i++) {
+        if (slora_adapters_add(e->adapters, cl[i]->name, cl[i]->path, &a,
+                               err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+        cl[i]->data = a;
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * The adapter set's entry for name, registered on first sight and kept
+ * pointing at the catalog's current folder. Statuses as the catalog's
+ * lookups, a refused entry reported as SLORA_DECLINED.
+ */
+static int
+slora_engine_get_adapter(slora_engine_t *e, const char *name,
+    slora_adapter_t **out, slora_err_t *err)
+{
+    int                       rc;
+    slora_adapter_t          *a;
+    slora_catalog_adapter_t  *ca;
+
+    rc = slora_catalog_adapter(e->catalog, name, &ca, err);
+
+    if (rc == SLORA_ERROR) {
+        err->code = SLORA_DECLINED;
+        return SLORA_DECLINED;
+    }
+
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    a = ca->data;
+
+    if (a == NULL) {
+        a = slora_adapters_find(e->adapters, name);
+        if (a == NULL
+            && slora_adapters_add(e->adapters, name, ca->path, &a, err)
+               != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+        ca->data = a;
+    }
+
+    if (slora_adapters_set_source(e->adapters, a, ca->path, ca->sha256,
+                                  ca->version, err)
+        < 0)
+    {
+        return SLORA_ERROR;
+    }
+
+    slora_catalog_hit(e->catalog, ca);
+    *out = a;
+
+    return SLORA_OK;
+}
+
+
+/* Tenant, then adapter; SLORA_AGAIN while the catalog reads either. */
+int
+slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
+    slora_err_t *err)
+{
+    int                            rc;
+    int32_t                        max_tokens;
+    const char                    *name;
+    slora_adapter_t               *a;
+    const slora_catalog_tenant_t  *t;
+
+    name = q->adapter;
+    max_tokens = q->max_tokens;
+    q->r.priority = 0;
+    q->r.ttft_slo_ms = 0;
+
+    if (q->tenant != NULL && e->redis) {
+        rc = slora_catalog_tenant(e->catalog, q->tenant, &t, err);
+
+        if (rc == SLORA_AGAIN || rc == SLORA_UNAVAILABLE) {
+            return rc;
+        }
+
+        if (rc != SLORA_OK) {
+            slora_err_prefix(err, "request %llu",
+                             (unsigned long long) q->r.id);
+            err->code = SLORA_FORBIDDEN;
+            return SLORA_FORBIDDEN;
+        }
+
+        if (name == NULL || strcmp(name, "default") == 0) {
+            name = t->default_adapter;
+
+        } else if (!slora_catalog_tenant_allows(t, name)) {
+            return slora_err_set(err, SLORA_FORBIDDEN, "adapter %s is not "
+                                 "allowed for tenant %s", name, q->tenant);
+        }
+
+        if (t->max_tokens > 0 && max_tokens > t->max_tokens) {
+            max_tokens = t->max_tokens;
+        }
+
+        q->r.priority = t->priority;
+        q->r.ttft_slo_ms = t->ttft_slo_ms;
+
+    } else if (name != NULL && strcmp(name, "default") == 0) {
+        name = NULL;
+    }
+
+    q->r.cap = q->r.n_prompt + max_tokens;
+    q->r.adapter = NULL;
+
+    if (name == NULL) {
+        return SLORA_OK;
+    }
+
+    rc = slora_engine_get_adapter(e, name, &a, err);
+    if (rc != SLORA_OK) {
+        if (rc != SLORA_AGAIN && rc != SLORA_UNAVAILABLE) {
+            slora_err_prefix(err, "request %llu",
+                             (unsigned long long) q->r.id);
+        }
+        return rc;
+    }
+
+    q->r.adapter = a;
+
+    return slora_engine_wait_load(e, q) ? SLORA_AGAIN : SLORA_OK;
+}
+
+
+/*
+ * Whether q should wait for the prefetch thread to read its adapter
+ * before it goes to the scheduler: only while other requests run (they
+ * would wait for a read on this thread), and for one read at most (a
+ * read that failed is retried by the admission, which reports the
+ * error). With nothing running a read already out is settled (withdrawn
+ * if queued, waited for if running) and its image installed, so that
+ * the folder is not read twice.
+ */
+int
+slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q)
+{
+    slora_adapter_t  *a;
+
+    a = q->r.adapter;
+    q->loading = 0;
+
+    if (e->prefetch == NULL || a == NULL
+        || slora_adapter_tier(a) != SLORA_TIER_DISK)
+    {
+        return 0;
+    }
+
+    if (slora_sched_running(e->sched) == 0) {
+        if (slora_prefetch_settle(e->prefetch, a)) {
+            slora_engine_prefetch_install(e);
+        }
+        return 0;
+    }
+
+    if (!slora_prefetch_pending(e->prefetch, a)) {
+        if (q->load_asked
+            || slora_prefetch_submit(e->prefetch, a, slora_adapter_gen(a),
+                                     slora_adapter_name(a),
+                                     slora_adapter_dir(a),
+                                     slora_adapter_sha256(a))
+               != SLORA_OK)
+        {
+            return 0;
+        }
+    }
+
+    q->load_asked = 1;
+    q->loading = 1;
+
+    return 1;
+}
+
+
+/* Retries the resolving requests; returns 1 if any left the list. */
+int
+slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb, void *data)
+{
+    int                  rc, did;
+    slora_err_t          err;
+    slora_engine_req_t  *q, **pp;
+
+    did = 0;
+    pp = &e->resolving;
+
+    while ((q = *pp) != NULL) {
+        rc = slora_engine_resolve(e, q, &err);
+
+        if (rc == SLORA_AGAIN) {
+            pp = &q->next_resolving;
+            continue;
+        }
+
+        *pp = q->next_resolving;
+        e->n_resolving--;
+        did = 1;
+
+        if (rc == SLORA_OK) {
+            rc = slora_sched_submit(e->sched, &q->r, &err);
+        }
+
+        if (rc != SLORA_OK) {
+            slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
+                              SLORA_FINISH_NONE, err.msg,
+                              slora_engine_errcode(rc));
+            slora_engine_req_free(q);
+        }
+    }
+
+    e->resolving_tail = pp;
+
+    return did;
+}
+
+
+int
+slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
+    void *data)
+{
+    int32_t              n;
+    slora_engine_req_t  *q, **pp;
+
+    n = 0;
+    pp = &e->resolving;
+
+    while ((q = *pp) != NULL) {
+        if (!q->r.cancelled) {
+            pp = &q->next_resolving;
+            continue;
+        }
+
+        *pp = q->next_resolving;
+        e->n_resolving--;
+        n++;
+
+        slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
+                          SLORA_FINISH_CANCEL, NULL, SLORA_ERRCODE_NONE);
+        slora_engine_req_free(q);
+    }
+
+    e->resolving_tail = pp;
+
+    return n;
+}
+
+
+/*
+ * Installs what the prefetch thread read, then asks it for the adapters
+ * of the next waiting requests that are on disk only. A request is asked
+ * for from its second step in the queue: one the scheduler admits at
+ * once has its adapter read by the admission, and reading it on the
+ * prefetch thread as well would only take a core from the step.
+ */
+void
+slora_engine_prefetch(slora_engine_t *e)
+{
+    int32_t              n;
+    slora_req_t         *r;
+    slora_engine_req_t  *q;
+
+    if (e->prefetch == NULL) {
+        return;
+    }
+
+    slora_engine_prefetch_install(e);
+
+    n = 0;
+
+    for (r = slora_sched_waiting_head(e->sched);
+         r != NULL && n < SLORA_ENGINE_LOOKAHEAD;
+         r = r->next, n++)
+    {
+        q = (slora_engine_req_t *) r;
+
+        if (r->adapter != NULL && q->seen) {
+            slora_engine_prefetch_one(e, r->adapter);
+        }
+
+        q->seen = 1;
+    }
+}
+
+
+/* Installs the images the prefetch thread has read. A failed read is
+ * dropped: the request's own load reports the error. */
+void
+slora_engine_prefetch_install(slora_engine_t *e)
+{
+    slora_prefetch_done_t  done;
+
+    if (e->prefetch == NULL) {
+        return;
+    }
+
+    while (slora_prefetch_take(e->prefetch, &done)) {
+        if (done.status != SLORA_OK
+            || slora_adapters_install(e->adapters, done.key, done.gen,
+                                      &done.img)
+               != SLORA_OK)
+        {
+            slora_adapter_image_free(&done.img);
+        }
+    }
+}
+
+
+static void
+slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a)
+{
+    if (e->prefetch == NULL || slora_adapter_tier(a) != SLORA_TIER_DISK) {
+        return;
+    }
+
+    (void) slora_prefetch_submit(e->prefetch, a, slora_adapter_gen(a),
+                                 slora_adapter_name(a), slora_adapter_dir(a),
+                                 slora_adapter_sha256(a));
+}
+
+
+/*
+ * The catalog's hints: adapters in slora:pinned are pinned (read here if
+ * need be: hints change rarely), those no longer there are unpinned; the
+ * most popular are prefetched while the host tier is under 3/4 full.
+ */
+void
+slora_engine_hints(slora_engine_t *e)
+{
+    int                            rc, keep;
+    int32_t                        i, j;
+    slora_err_t                    err;
+    slora_adapter_t               *a;
+    slora_adapter_t              **grown;
+    slora_adapters_stats_t         as;
+    const slora_catalog_hints_t   *h;
+
+    h = slora_catalog_hints(e->catalog);
+
+    if (h->gen == e->hints_gen && !e->hints_pending) {
+        return;
+    }
+
+    e->hints_gen = h->gen;
+    e->hints_pending = 0;
+
+    for (i = 0; i < e->n_hint_pins; /* void */ ) {
+        keep = 0;
+        for (j = 0; j < h->n_pinned; j++) {
+            keep |= strcmp(h->pinned[j],
+                           slora_adapter_name(e->hint_pins[i])) == 0;
+        }
+
+        if (keep) {
+            i++;
+            continue;
+        }
+
+        slora_adapter_unpin(e->adapters, e->hint_pins[i]);
+        e->hint_pins[i] = e->hint_pins[--e->n_hint_pins];
+    }
+
+    for (j = 0; j < h->n_pinned; j++) {
+        rc = slora_engine_get_adapter(e, h->pinned[j], &a, &err);
+
+        if (rc == SLORA_AGAIN) {
+            e->hints_pending = 1;
+            continue;
+        }
+
+        if (rc != SLORA_OK || slora_adapter_pinned(a)) {
+            continue;
+        }
+
+        if (slora_adapter_pin(e->adapters, a, &err) != SLORA_OK) {
+            continue;
+        }
+
+        grown = realloc(e->hint_pins, (size_t) (e->n_hint_pins + 1)
+                                      * sizeof(slora_adapter_t *));
+        if (grown == NULL) {
+            slora_adapter_unpin(e->adapters, a);
+            continue;
+        }
+
+        e->hint_pins = grown;
+        e->hint_pins[e->n_hint_pins++] = a;
+    }
+
+    for (j = 0; j < h->n_popular; j++) {
+        slora_adapters_stats(e->adapters, &as);
+        if (as.host_bytes >= as.host_budget / 4 * 3) {
+            break;
+        }
+
+        rc = slora_engine_get_adapter(e, h->popular[j], &a, &err);
+
+        if (rc == SLORA_AGAIN) {
+            e->hints_pending = 1;
+
+        } else if (rc == SLORA_OK) {
+            slora_engine_prefetch_one(e, a);
+        }
+    }
+}

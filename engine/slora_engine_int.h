@@ -1,0 +1,107 @@
+/*
+ * slora_engine_int.h: the engine's private layout, shared by its two
+ * files: slora_engine.c (life, submission, steps, stats) and
+ * slora_engine_adapters.c (adapters by name through the catalog, requests
+ * waiting on the catalog or on a read, prefetch and hints, the admin
+ * operations).
+ */
+
+#ifndef SLORA_ENGINE_INT_H
+#define SLORA_ENGINE_INT_H
+
+
+#include "slora_engine.h"
+#include "slora_backend.h"
+#include "slora_pool.h"
+#include "slora_adapter.h"
+#include "slora_sched.h"
+#include "slora_sampler.h"
+#include "slora_prefetch.h"
+
+
+#define SLORA_ENGINE_MAX_CTX        4096
+#define SLORA_ENGINE_POOL_CAP       ((size_t) 2 << 30)
+#define SLORA_ENGINE_REAP           64
+#define SLORA_ENGINE_LOOKAHEAD      64      /* waiting requests prefetched */
+
+
+typedef struct slora_engine_req_s  slora_engine_req_t;
+
+struct slora_engine_req_s {
+    slora_req_t             r;              /* first: the scheduler's */
+    slora_sampling_t        sampling;
+    slora_rng_t             rng;
+    int32_t                *stop_ids;       /* [n_stop] */
+    int32_t                 n_stop;
+    int32_t                 max_tokens;     /* as asked */
+    char                   *tenant;         /* NULL: none */
+    char                   *adapter;        /* as asked; NULL: none */
+    slora_engine_req_t     *next_resolving;
+    unsigned                loading:1;      /* waits for its adapter */
+    unsigned                load_asked:1;   /* a read was asked for it */
+    unsigned                seen:1;         /* waited a step in the
+                                               scheduler */
+};
+
+
+struct slora_engine_s {
+    slora_engine_conf_t     conf;
+    slora_model_t          *model;
+    slora_backend_t        *backend;
+    slora_pool_t           *pool;
+    int64_t                *layer_off;      /* [n_layers] */
+    slora_adapters_t       *adapters;
+    slora_sched_t          *sched;
+    slora_sampler_t        *sampler;
+
+    int32_t                *tokens;         /* [max_batch_tokens] */
+    slora_batch_seq_t      *seqs;           /* [max_running] */
+    slora_lora_t           *loras;          /* [max_running] */
+    float                  *logits;         /* [max_running, vocab] */
+    int32_t                *argmax;         /* [max_running] */
+
+    const char            **names;
+    slora_adapter_info_t   *infos;
+    int32_t                 n_cancel;
+
+    slora_catalog_t        *catalog;
+    int                     redis;
+    slora_prefetch_t       *prefetch;
+    int                     wake_fd;
+    slora_engine_req_t     *resolving;      /* arrival order */
+    slora_engine_req_t    **resolving_tail;
+    int32_t                 n_resolving;
+    uint64_t                hints_gen;      /* hints applied */
+    int                     hints_pending;  /* some names still resolving */
+    slora_adapter_t       **hint_pins;      /* pinned because of hints */
+    int32_t                 n_hint_pins;
+
+    uint64_t                steps;
+    uint64_t                tokens_prefilled;
+    uint64_t                tokens_decoded;
+    int64_t                 last_step_ns;
+    int32_t                 last_step_prefill;
+    int32_t                 last_step_decode;
+    size_t                  host_bytes_peak;
+    int32_t                 pages_used_peak;
+};
+
+
+int slora_engine_catalog(slora_engine_t *e, slora_err_t *err);
+void slora_engine_emit(slora_event_cb cb, void *data,
+    slora_event_e type, uint64_t id, int32_t token, slora_finish_e finish,
+    const char *error, slora_errcode_e code);
+void slora_engine_req_free(slora_engine_req_t *q);
+int slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
+    slora_err_t *err);
+int slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb,
+    void *data);
+int slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
+    void *data);
+int slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q);
+void slora_engine_prefetch(slora_engine_t *e);
+void slora_engine_prefetch_install(slora_engine_t *e);
+void slora_engine_hints(slora_engine_t *e);
+
+
+#endif /* SLORA_ENGINE_INT_H */

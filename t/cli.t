@@ -1,0 +1,88 @@
+# cli.t: the slora tool's benchmark and conformance commands, run as a
+# user runs them, on the CPU.
+#
+# What it shows: `slora conform` with the CPU as both device and
+# reference agrees with itself (alone, batched, and across two engines),
+# also on a random model spec, and says so; `slora bench --batches` prints
+# one line per batch size and adapter setting, over a catalog of random
+# adapters made in memory; `slora mkadapter --count --ranks` writes the
+# folders with ranks in turn; bad option values are refused by name.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use File::Temp qw(tempdir);
+
+my $slora = repo_root() . '/bin/slora';
+ok(-x $slora, 'bin/slora is built') or BAIL_OUT('run make first');
+
+my $model = tiny_model();
+
+# conform: CPU against CPU, two adapters of a random catalog
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--ref', 'cpu', '--threads', '1', '--requests', '4', '--gen', '8',
+        '--adapters', 'random:n=3,ranks=4+8,targets=q+v');
+    is($rc, 0, 'conform cpu vs cpu exits 0') or diag("$out\n$err");
+    like($out, qr/ALL EQUAL\s*$/, '... and says ALL EQUAL');
+    my @rows = grep { /^\s+\d+\s+(none|yes)\s+batched equal \| equal/ }
+               split /\n/, $out;
+    is(scalar @rows, 4, '... one equal row per request') or diag($out);
+}
+
+# conform on a model named by a random spec
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model',
+        'random:smollm2-135m,layers=1,vocab=256,seed=1',
+        '--device', 'cpu', '--ref', 'cpu', '--threads', '1',
+        '--requests', '2', '--gen', '6');
+    is($rc, 0, 'a random model conforms to itself') or diag("$out\n$err");
+}
+
+# bench --batches over 2000 random adapters, base then adapters
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'bench', '--model', $model, '--threads', '1',
+        '--adapters', 'random:n=2000,ranks=8+16,targets=q+k+v+o',
+        '--prompt-len', '8', '--gen', '4', '--single', '0',
+        '--batches', '1,4');
+    is($rc, 0, 'bench --batches exits 0') or diag("$out\n$err");
+    my @rows = grep { /^\s+\d+\s+\d+\s+[\d.]+ ms/ } split /\n/, $out;
+    is(scalar @rows, 4, '... 2 sizes x (base, adapters): 4 rows')
+        or diag($out);
+    like($rows[3] // '', qr/^\s+4\s+2000\s/,
+         '... the last at batch 4 over 2000 adapters');
+}
+
+# mkadapter --count with ranks in turn
+{
+    my $dir = tempdir('slora-cli-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'mkadapter', '--model', $model, '--out', "$dir/set",
+        '--count', '3', '--ranks', '4,12', '--targets', 'q,v');
+    is($rc, 0, 'mkadapter --count 3 exits 0') or diag($err);
+    my @r = map {
+        my $j = json_decode_safe(SloraTest::_slurp(
+            sprintf('%s/set/a%04d/adapter_config.json', $dir, $_)) // '');
+        $j ? $j->{r} : undef
+    } 0 .. 2;
+    is_deeply(\@r, [4, 12, 4], '... ranks 4, 12, 4 in turn');
+}
+
+# bad values are refused by name
+for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
+           ['mkadapter', '--ranks', '8,,16'],
+           ['conform', '--requests', '999'])
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, $c->[0], '--model', $model, $c->[1], $c->[2]);
+    isnt($rc, 0, "$c->[0] $c->[1] $c->[2] is refused");
+    like($err, qr/\Q$c->[1]\E/, '... naming the option') or diag($err);
+}
+
+done_testing();

@@ -7,7 +7,9 @@ into the system's site-packages.  The one idea to know: the folder is
 stamped with the sha256 of requirements.txt, so editing the pins makes
 the next run install the new set, and a lock file keeps two runs (a test
 and a benchmark) from installing at once.  LOADGEN_DEPS=DIR overrides the
-folder.
+folder; LOADGEN_DEPS=system uses the numpy and matplotlib Python already
+has (a machine with no route to PyPI: numpy's legacy RandomState, which
+the generator draws from, gives the same stream in every version).
 """
 
 import fcntl
@@ -73,6 +75,9 @@ def _install(d):
 
 def ensure():
     """Puts the pinned packages on sys.path, installing them if needed."""
+    if os.environ.get("LOADGEN_DEPS") == "system":
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        return
     d = deps_dir()
     if not _stamped(d):
         _install(d)

@@ -1,0 +1,110 @@
+#!/bin/bash
+# bench/device-slo.sh: the paper's serving experiment through nginx on the
+# GPU: the Llama-7B shape (random bf16 weights, SmolLM2's tokenizer),
+# S2's adapters (n = 1000, ranks 64/32/16/8 in turn on q, k, v, o, random
+# weights made in memory), schedule=slo with the paper's 6 s SLO;
+# bench/loadgen sends the paper's workload (alpha 1, cv 1, lengths in
+# [8, 512)) at a sweep of rates and writes throughput and attainment
+# against rate; then `slora bench` runs the same model and adapters with
+# every request at once, the engine alone, for the cost of the HTTP path.
+#
+#   bash bench/device-slo.sh        (after bench/device-engine.sh's two
+#                                    calls, with .carry/c carried)
+#
+# Environment (defaults): RATES="2,4,8,16" DURATION=60 N=1000
+# MODEL=random:llama-7b,vocab=49152 DEVICE=cuda REQUESTS=512; on a
+# machine without a GPU, MODEL=random:smollm2-135m,layers=2 DEVICE=cpu
+# RATES=2 DURATION=10 N=20 REQUESTS=4 (and TOKENIZER, NGINX_BIN, MODULE,
+# SLORA pointing at this tree's) runs the same path small: a check of
+# the script, no figures.
+# Results under $OUT: results.json per rate, rate-sweep.png,
+# latency-cdf.png, nginx's error log, the engine-only line.
+
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/build/device-out}
+C=$PWD/.carry
+P=/tmp/ngx-slo
+RATES=${RATES:-2,4,8,16}
+DURATION=${DURATION:-60}
+N=${N:-1000}
+MODEL=${MODEL:-random:llama-7b,vocab=49152}
+DEVICE=${DEVICE:-cuda}
+REQUESTS=${REQUESTS:-512}           # of the engine-only run
+TOKENIZER=${TOKENIZER:-/tmp/smollm2.gguf}
+ADAPTERS="random:n=$N,ranks=64+32+16+8,targets=q+k+v+o"
+NGINX_BIN=${NGINX_BIN:-$C/c/nginx}
+MODULE=${MODULE:-$C/c/ngx_http_slora_module.so}
+SLORA=${SLORA:-/tmp/slora}           # bin/slora on a machine without a GPU
+mkdir -p "$OUT" $P/conf $P/logs $P/tmp
+
+if [ "$DEVICE" = cuda ]; then
+    [ -f "$TOKENIZER" ] || cat $C/a/model.0 $C/b/model.1 > "$TOKENIZER"
+    [ -x "$SLORA" ] || { gunzip -c $C/a/slora.gz > "$SLORA"; chmod +x "$SLORA"; }
+    cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
+    LIBS=$C/c/lib:$C/a:/usr/local/cuda/lib64:${cublas:-}
+    GPU="device=cuda cuda_lib=$C/a/libslora_cuda.so"
+    export LOADGEN_DEPS=system           # no route to PyPI there
+else
+    LIBS=
+    GPU="device=cpu threads=2"
+fi
+
+cat > $P/conf/nginx.conf <<CONF
+load_module $MODULE;
+daemon off;
+master_process on;
+worker_processes 2;
+pid logs/nginx.pid;
+error_log logs/error.log notice;
+events { worker_connections 4096; }
+http {
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    access_log off;
+    slora_engine model=$MODEL tokenizer=$TOKENIZER $GPU slots=4096
+                 max_running=256 max_batch_tokens=4096 max_ctx=1100
+                 max_tokens=600 schedule=slo slo_ttft=6s;
+    slora_adapters dir=$ADAPTERS host_cache=64g;
+    server {
+        listen 127.0.0.1:18090 backlog=4096;
+        location /v1/ { slora_api openai; }
+        location = /status { slora_status; }
+    }
+}
+CONF
+
+LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
+pid=$!
+
+python3 - <<'PY'
+import time, urllib.request
+for i in range(600):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:18090/v1/models", timeout=2)
+        break
+    except Exception:
+        time.sleep(0.5)
+PY
+
+python3 bench/loadgen run --url http://127.0.0.1:18090 -n "$N" --alpha 1 \
+    --cv 1 --rates "$RATES" --duration "$DURATION" --input-range 8,512 \
+    --output-range 8,512 --seed 42 --adapter-names 'r{i:04d}' \
+    --slo-ttft 6 --out "$OUT/slo" -q
+echo "loadgen: rc=$?"
+
+kill -QUIT $pid
+wait $pid
+cp $P/logs/error.log "$OUT/nginx-slo-error.log"
+
+# the engine alone, every request at once, same model and adapters
+LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$C/a/libslora_cuda.so $SLORA bench \
+    --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
+    --prompt-len 260 --gen 260 --single 0 --step-tokens 4096 \
+    --requests "$REQUESTS" --concurrency 256 2>&1 | tee "$OUT/engine-only.txt"
+
+python3 bench/loadgen table --markdown "$OUT/slo/results.json"
+

@@ -17,13 +17,14 @@
  * another. With weights "q8_0" the projection and output matrices are
  * quantized to Q8_0 at load and the GEMMs become slora_qmatmul over
  * activations quantized once per input (34 bytes read per 32 weights
- * instead of 128, and single-stream decode waits on memory); it runs the
- * same code for every batch size, so a request's tokens never depend on
- * what else is in the batch. "f32" keeps the exact OpenBLAS path.
- * "native" keeps the file's own Q4_1 blocks where it has them
- * (slora_q4_1_matmul: 20 bytes per 32 weights, against activations
+ * instead of 128, and single-stream decode waits on memory); a pass
+ * shares each weight row among up to eight tokens, but a (row, token)
+ * gets the same arithmetic whatever the batch, so a request's tokens
+ * never depend on what else is in the batch. "f32" keeps the exact
+ * OpenBLAS path. "native" keeps the file's own Q4_1 blocks where it has
+ * them (slora_q4_1_matmul: 20 bytes per 32 weights, against activations
  * quantized the same way as for Q8_0) and takes Q8_0 for every other
- * matrix; it runs the same code for every batch size too.
+ * matrix, with the same guarantee.
  */
 
 #include <stdlib.h>

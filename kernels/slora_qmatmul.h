@@ -6,17 +6,20 @@
  * int8 blocks of 32 with an f16 scale, block by block, just before the
  * product.
  *
- * The one idea: single-stream decode reads every weight once per token,
- * so it runs at memory speed; Q8_0 reads 34 bytes per 32 weights instead
- * of 128, Q4_1 20. A block's integer products are exact, summed in eight
- * lanes of four bytes each (the shape of AVX512-VNNI's dpbusd and of
- * AVX2's maddubs + madd), and every lane's term, d_w * d_x * lane sum,
- * is exact in double (11 + 11 + 17 bits), so the lanes accumulate the
- * same doubles in the same order on every instruction set: the
- * AVX512-VNNI, the AVX2 and the portable C paths agree to the bit, and a
- * row's result never depends on the other rows of the batch or on how
- * the columns were shared out. Q4_1 adds one more exact term per block,
- * m_w * d_x * sum(q_x), summed in eight lanes of its own (lane b % 8).
+ * The one idea: one arithmetic per (row, token), whatever the batch. A
+ * block's integer products are exact, summed in eight int32 lanes of four
+ * bytes each (the shape of AVX512-VNNI's dpbusd and of AVX2's maddubs +
+ * madd); lane j of block b goes into f32 accumulator 8 (b % 2) + j by one
+ * fused multiply-add of the block's scale d_w * d_x (an exact f32
+ * product), and the sixteen accumulators are summed by one fixed tree.
+ * Q4_1 adds each block's m_w * d_x * sum(q_x) into accumulator b % 16,
+ * once per group of sixteen blocks, before that group's products. So the
+ * AVX512-VNNI, AVX2 and portable C paths agree to the bit, and a token's
+ * result never depends on which tokens share its pass, how many there
+ * are, or how the columns were shared out. That lets a pass load and
+ * unpack a weight row once for up to eight tokens (or take four rows of
+ * one token), so a batch shares the arithmetic of the weights, not only
+ * their reads.
  *
  * Preconditions: in is a multiple of 32 (64 for Q4_1); quants lie in
  * [-127, 127] (what slora_quantize_q8_0 writes: a file's own Q8_0 blocks
@@ -38,7 +41,7 @@
 
 #define SLORA_QISA_AUTO       0   /* the best the CPU runs */
 #define SLORA_QISA_C          1   /* portable C */
-#define SLORA_QISA_AVX2       2   /* AVX2 + F16C */
+#define SLORA_QISA_AVX2       2   /* AVX2 + FMA + F16C */
 #define SLORA_QISA_AVX512     3   /* AVX512-VNNI (+VL, BW, F16C) */
 
 
@@ -70,11 +73,17 @@ int slora_dequantize_q8_0(float *dst, const slora_block_q8_0_t *src,
 /* 1 when this CPU runs isa (SLORA_QISA_AUTO and _C always do). */
 int slora_qmatmul_isa_supported(int isa);
 
-/* The dot product of nb blocks of w and x as slora_qmatmul computes it,
- * on the given instruction set; every supported isa gives the same bits.
- * Returns NAN when isa is not supported. */
-float slora_qdot_q8_0(const slora_block_q8_0_t *w,
-    const slora_block_q8_0_t *x, int32_t nb, int isa);
+/* slora_quantize_q8_0 with the activations' quantizer of the given
+ * instruction set: every supported isa writes the same bytes as
+ * slora_quantize_q8_0. -1 when isa is not supported. */
+int slora_quantize_q8_0_isa(slora_block_q8_0_t *dst, const float *src,
+    int64_t n, int isa);
+
+/*
+ * Q8_0 activations: a row per token, 64-byte aligned steps: its in
+ * quants as unsigned bytes q + 128 (dpbusd multiplies u8 by s8), then
+ * each block's d_x as a float.
+ */
 
 /* Bytes of quantized activations for n rows of in elements. */
 size_t slora_qmatmul_act_size(int64_t n, int32_t in);
@@ -85,12 +94,23 @@ size_t slora_qmatmul_act_size(int64_t n, int32_t in);
 int slora_qmatmul_quantize(void *xq, size_t xq_size, const float *x,
     int64_t ld_x, int64_t n, int32_t in, int ith, int nth);
 
+/* Row c of the [out, in / 32] blocks w times row t of xq as slora_qmatmul
+ * computes it, on the given instruction set; every supported isa gives
+ * the same bits. NAN when isa is not supported. */
+float slora_qdot_q8_0(const slora_block_q8_0_t *w, int32_t out, int32_t in,
+    int32_t c, const void *xq, int64_t t, int isa);
+
 /* y[t, c] = xq[t, :] . w[c, :] (+ bias[c] when bias is not NULL) for t <
  * n and the output columns c of share ith of nth: the columns are cut
  * into nth slices of a multiple of 16. w is [out, in / 32] blocks. */
 int slora_qmatmul(float *y, int64_t ld_y, const void *xq, size_t xq_size,
     const slora_block_q8_0_t *w, const float *bias, int64_t n, int32_t out,
     int32_t in, int ith, int nth);
+
+/* slora_qmatmul on the given instruction set (-1 when not supported). */
+int slora_qmatmul_isa(float *y, int64_t ld_y, const void *xq,
+    size_t xq_size, const slora_block_q8_0_t *w, const float *bias,
+    int64_t n, int32_t out, int32_t in, int ith, int nth, int isa);
 
 
 
@@ -99,8 +119,9 @@ int slora_qmatmul(float *y, int64_t ld_y, const void *xq, size_t xq_size,
  * the kernels read (same 20 bytes per block): the nibbles of blocks 2p
  * and 2p + 1 of a row share 32 bytes (byte j: element j of block 2p low,
  * of block 2p + 1 high), then every row's scales, then every row's
- * minimums. The activations for Q4_1 are rows of int8 quants followed by
- * each block's d_x and d_x * sum(q_x) as doubles.
+ * minimums. The activations for Q4_1 are rows (64-byte aligned steps) of
+ * int8 quants followed by each block's d_x and d_x * sum(q_x) as floats
+ * (exact: 11 bits times at most 12).
  */
 
 /* dst[n / 32] = Q4_1 of src[n], as ggml quantizes: m = min, d = (max -
@@ -138,6 +159,12 @@ float slora_qdot_q4_1(const void *w, int32_t out, int32_t in, int32_t c,
 int slora_q4_1_matmul(float *y, int64_t ld_y, const void *xq,
     size_t xq_size, const void *w, const float *bias, int64_t n,
     int32_t out, int32_t in, int ith, int nth);
+
+/* slora_q4_1_matmul on the given instruction set (-1 when not
+ * supported). */
+int slora_q4_1_matmul_isa(float *y, int64_t ld_y, const void *xq,
+    size_t xq_size, const void *w, const float *bias, int64_t n,
+    int32_t out, int32_t in, int ith, int nth, int isa);
 
 
 #endif /* SLORA_QMATMUL_H */

@@ -80,9 +80,9 @@ my $s = SloraTest::Server->new(name => 'sched', port => $PORT);
 $s->{http} = slora_http(
     model => $model,
     engine => 'threads=1 slots=64 max_running=32 max_batch_tokens=128 '
-              . 'max_ctx=512 max_tokens=64 schedule=slo slo_ttft=6s');
+              . 'max_ctx=512 max_tokens=64 schedule=slo slo_ttft=1s');
 $s->start;
-pass('nginx started with schedule=slo slo_ttft=6s');
+pass('nginx started with schedule=slo slo_ttft=1s');
 
 sub body_for {
     my ($i, $stream) = @_;
@@ -137,7 +137,7 @@ for my $b (@burst) {
             push @e, "message '$j->{error}{message}'"
                 unless $j->{error}{message}
                        =~ /time\ to\ first\ token\ estimated\ at\ [\d.]+\ s,
-                           \ above\ its\ SLO\ of\ 6\.000\ s/x;
+                           \ above\ its\ SLO\ of\ 1\.000\ s/x;
         }
         push @bad, "$what: 429: @e: $r->{body}" if @e;
         next;

@@ -1,12 +1,15 @@
 /*
  * test_qmatmul.c: the Q8_0 and Q4_1 kernels. Quantization follows ggml's
  * rule (f16 scale of max|x| / 127, quants within +-127, error at most
- * half a step plus the scale's f16 rounding); every instruction set the
- * CPU runs gives the portable C dot product to the bit, and so does every
- * output
- * of the matrix product; it matches an f32 product of the dequantized
- * weights and activations to 1e-5 and the unquantized one to 2e-2; a
- * row's output is the same to the bit alone and in a batch of 16, and
+ * half a step plus the scale's f16 rounding), and the activations'
+ * vector quantizers write the portable C bytes on every instruction set
+ * the CPU runs, ties, NaN, infinities and zeros included. Every isa
+ * gives the portable C dot product to the bit, and so does every output
+ * of the matrix product on every isa, whatever the number of tokens (so
+ * every tile shape: 8, 4, 2 or 1 tokens, 4, 2 or 1 rows); it matches an
+ * f32 product of the dequantized weights and activations to 1e-5 and the
+ * unquantized one to 2e-2; a row's output is the same to the bit alone,
+ * in the batch, and in another batch of other rows in another order, and
  * in 1 or 3 shares; bias is added; bad shapes are refused. The Q4_1
  * kernels (packed file blocks times int8 activations) are held to the
  * same: ggml's Q4_1 rounding, every ISA equal to C to the bit, 1e-5 of
@@ -97,25 +100,101 @@ test_quantize(void)
 }
 
 
-static void
-test_isa(void)
-{
-    static const char   *names[] = { "auto", "C", "AVX2", "AVX512-VNNI" };
-    slora_block_q8_0_t  *w, *x;
-    float               *f, ref, got;
-    int32_t              nb, k, isa, bad, runs;
+static const char  *isa_names[] = { "auto", "C", "AVX2", "AVX512-VNNI" };
 
-    nb = 64;
-    f = frand_vec(32 * nb, 2.0f);
-    w = malloc(nb * sizeof(slora_block_q8_0_t));
-    x = malloc(nb * sizeof(slora_block_q8_0_t));
-    slora_quantize_q8_0(w, f, 32 * nb);
-    free(f);
+
+/* The activations' quantizer of every isa == slora_quantize_q8_0, byte
+ * for byte, on random blocks and on the edges of its rounding. */
+static void
+test_quantize_isa(void)
+{
+    slora_block_q8_0_t  *ref, *got;
+    float               *x;
+    int64_t              n, b, i;
+    int                  isa, bad;
+
+    n = 32 * 400;
+    x = frand_vec(n, 3.0f);
+    ref = malloc((n / 32) * sizeof(slora_block_q8_0_t));
+    got = malloc((n / 32) * sizeof(slora_block_q8_0_t));
+
+    for (i = 0; i < 32; i++) {
+        x[0 * 32 + i] = 0.0f;                       /* all zero */
+        x[1 * 32 + i] = i == 0 ? 127.0f : (float) (i % 9) - 4.5f;
+                                                    /* ties, d = 1 */
+        x[2 * 32 + i] = i == 3 ? NAN : tap_frand();  /* a NaN */
+        x[3 * 32 + i] = i == 5 ? INFINITY : tap_frand();
+        x[4 * 32 + i] = i == 5 ? -INFINITY : NAN;
+        x[5 * 32 + i] = 1e-6f * tap_frand();        /* subnormal scale */
+        x[6 * 32 + i] = 3e38f * tap_frand();        /* huge */
+        x[7 * 32 + i] = i == 0 ? -254.0f
+                               : (float) (2 * i + 1) * (i % 2 ? -1.0f : 1.0f);
+                                                    /* ties, d = 2 */
+        x[8 * 32 + i] = i == 0 ? 127.0f : 0.49999997f * (i % 2 ? 1 : -1);
+        x[9 * 32 + i] = i == 0 ? -1.0f : -0.0f;
+    }
+
+    for (b = 10; b < n / 32; b++) {
+        if (b % 3 == 0) {
+            /* random multiples of a half against d = 1: many ties */
+            for (i = 0; i < 32; i++) {
+                x[b * 32 + i] = roundf(254.0f * tap_frand()) / 2.0f;
+            }
+
+            x[b * 32] = 127.0f;
+        }
+    }
+
+    slora_quantize_q8_0(ref, x, n);
 
     for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
-            ok(isnan(slora_qdot_q8_0(w, w, nb, isa)),
-               "%s: not on this CPU, refused", names[isa]);
+            ok(slora_quantize_q8_0_isa(got, x, n, isa) == -1,
+               "%s: not on this CPU, quantize refused", isa_names[isa]);
+            continue;
+        }
+
+        memset(got, 0x5a, (n / 32) * sizeof(slora_block_q8_0_t));
+        bad = slora_quantize_q8_0_isa(got, x, n, isa) != 0;
+
+        for (b = 0; b < n / 32; b++) {
+            bad += memcmp(&ref[b], &got[b], sizeof(slora_block_q8_0_t)) != 0;
+        }
+
+        ok(bad == 0, "%s: activation quantizer == C quantizer byte for byte "
+           "(%d of %lld blocks differ)", isa_names[isa], bad,
+           (long long) (n / 32));
+    }
+
+    free(x); free(ref); free(got);
+}
+
+
+static void
+test_isa(void)
+{
+    slora_block_q8_0_t  *w;
+    float               *f, ref, got;
+    void                *xq;
+    size_t               xs;
+    int32_t              nb, k, in, isa, bad, runs, c;
+
+    nb = 64;
+    f = frand_vec(3 * 32 * nb, 2.0f);
+    w = malloc(3 * nb * sizeof(slora_block_q8_0_t));
+    slora_quantize_q8_0(w, f, 3 * 32 * nb);
+    free(f);
+
+    /* extremes: -127 in every lane of a block, against +127 below */
+    memset(w[3].qs, 0x81, 32);
+
+    xs = slora_qmatmul_act_size(2, 32 * nb);
+    xq = malloc(xs);
+
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+        if (!slora_qmatmul_isa_supported(isa)) {
+            ok(isnan(slora_qdot_q8_0(w, 3, 32 * nb, 0, xq, 0, isa)),
+               "%s: not on this CPU, refused", isa_names[isa]);
             continue;
         }
 
@@ -123,27 +202,33 @@ test_isa(void)
         runs = 0;
 
         for (k = 0; k < 200; k++) {
-            f = frand_vec(32 * nb, k % 7 == 0 ? 1e3f : 1.0f);
-            slora_quantize_q8_0(x, f, 32 * nb);
-            free(f);
+            in = 32 * (1 + k % nb);
+            f = frand_vec(2 * in, k % 7 == 0 ? 1e3f : 1.0f);
 
-            /* extremes: +-127 in every lane of a block */
-            if (k == 0) {
-                memset(x[3].qs, 127, 32);
-                memset(w[3].qs, 0x81, 32);
+            /* token 1 of k = 3 (in = 128): +127 throughout block 3 */
+            if (k == 3) {
+                for (c = 0; c < 32; c++) {
+                    f[in + 3 * 32 + c] = 1.0f;
+                }
             }
 
-            ref = slora_qdot_q8_0(w, x, 1 + k % nb, SLORA_QISA_C);
-            got = slora_qdot_q8_0(w, x, 1 + k % nb, isa);
-            bad += memcmp(&ref, &got, sizeof(float)) != 0;
-            runs++;
+            slora_qmatmul_quantize(xq, xs, f, in, 2, in, 0, 1);
+            free(f);
+
+            for (c = 0; c < 3; c++) {
+                ref = slora_qdot_q8_0(w + c * nb, 1, in, 0, xq, k % 2,
+                                      SLORA_QISA_C);
+                got = slora_qdot_q8_0(w + c * nb, 1, in, 0, xq, k % 2, isa);
+                bad += memcmp(&ref, &got, sizeof(float)) != 0;
+                runs++;
+            }
         }
 
         ok(bad == 0, "%s dot == C dot to the bit (%d of %d differ)",
-           names[isa], bad, runs);
+           isa_names[isa], bad, runs);
     }
 
-    free(w); free(x);
+    free(w); free(xq);
 }
 
 
@@ -183,22 +268,74 @@ err_rel(const float *got, const double *ref, int64_t n)
 }
 
 
+/*
+ * Rows of x picked at random (some twice), in a random order, batches of
+ * 1 to 13 rows, through the Q8_0 (w8) or the Q4_1 (w41) product: the
+ * number of their outputs that differ from y's rows in any bit.
+ */
+static int
+other_batch(const float *y, const float *x, int64_t n, int32_t out,
+    int32_t in, const slora_block_q8_0_t *w8, const void *w41)
+{
+    float    *xb, *yb;
+    void     *xq;
+    size_t    xs;
+    int32_t   pick[13];
+    int       k, m, i, bad;
+
+    xb = malloc(13 * in * sizeof(float));
+    yb = malloc(13 * out * sizeof(float));
+    xs = w8 != NULL ? slora_qmatmul_act_size(13, in)
+                    : slora_q4_1_act_size(13, in);
+    xq = malloc(xs);
+    bad = 0;
+
+    for (k = 0; k < 6; k++) {
+        m = 1 + tap_irand(13);
+
+        for (i = 0; i < m; i++) {
+            pick[i] = tap_irand((int) n);
+            memcpy(xb + i * in, x + pick[i] * in, in * sizeof(float));
+        }
+
+        if (w8 != NULL) {
+            slora_qmatmul_quantize(xq, xs, xb, in, m, in, 0, 1);
+            slora_qmatmul(yb, out, xq, xs, w8, NULL, m, out, in, 0, 1);
+
+        } else {
+            slora_q4_1_quantize_act(xq, xs, xb, in, m, in, 0, 1);
+            slora_q4_1_matmul(yb, out, xq, xs, w41, NULL, m, out, in, 0, 1);
+        }
+
+        for (i = 0; i < m; i++) {
+            bad += memcmp(yb + i * out, y + pick[i] * out,
+                          out * sizeof(float)) != 0;
+        }
+    }
+
+    free(xb); free(yb); free(xq);
+
+    return bad;
+}
+
+
 static void
 test_matmul_case(int64_t n, int32_t out, int32_t in)
 {
-    slora_block_q8_0_t  *wq;
+    slora_block_q8_0_t  *wq, *x8;
     float               *w, *wd, *x, *xd, *y, *y3, *y1, *bias, v;
     double              *ref, e;
     void                *xq;
     size_t               xs;
     int64_t              t, c;
-    int                  ith, bad;
+    int                  ith, bad, isa;
 
     w = frand_vec((int64_t) out * in, 0.1f);
     wd = malloc((int64_t) out * in * sizeof(float));
     wq = malloc((int64_t) out * (in / 32) * sizeof(slora_block_q8_0_t));
     x = frand_vec(n * in, 1.5f);
     xd = malloc(n * in * sizeof(float));
+    x8 = malloc(n * (in / 32) * sizeof(slora_block_q8_0_t));
     y = malloc(n * out * sizeof(float));
     y3 = malloc(n * out * sizeof(float));
     y1 = malloc(out * sizeof(float));
@@ -218,16 +355,33 @@ test_matmul_case(int64_t n, int32_t out, int32_t in)
     bad = 0;
     for (t = 0; t < n; t++) {
         for (c = 0; c < out; c++) {
-            v = slora_qdot_q8_0(wq + c * (in / 32),
-                                (slora_block_q8_0_t *) xq + t * (in / 32),
-                                in / 32, SLORA_QISA_C);
+            v = slora_qdot_q8_0(wq, out, in, c, xq, t, SLORA_QISA_C);
             bad += memcmp(&v, &y[t * out + c], sizeof(float)) != 0;
         }
     }
     ok(bad == 0, "qmatmul %lldx%d.%dT == C dot products to the bit (%d "
        "differ)", (long long) n, in, out, bad);
 
-    slora_dequantize_q8_0(xd, xq, n * in);
+    /* every isa, with its own tile shapes, gives the same bits */
+    for (isa = SLORA_QISA_C; isa <= SLORA_QISA_AVX512; isa++) {
+        if (!slora_qmatmul_isa_supported(isa)) {
+            ok(slora_qmatmul_isa(y3, out, xq, xs, wq, NULL, n, out, in, 0, 1,
+                                 isa)
+               == -1, "qmatmul: %s not on this CPU, refused",
+               isa_names[isa]);
+            continue;
+        }
+
+        memset(y3, 0xff, n * out * sizeof(float));
+        ok(slora_qmatmul_isa(y3, out, xq, xs, wq, NULL, n, out, in, 0, 1, isa)
+           == 0 && memcmp(y3, y, n * out * sizeof(float)) == 0,
+           "qmatmul %lldx%d.%dT on %s == the C dot products to the bit",
+           (long long) n, in, out, isa_names[isa]);
+    }
+
+    /* the activations are Q8_0's quants and scales */
+    slora_quantize_q8_0(x8, x, n * in);
+    slora_dequantize_q8_0(xd, x8, n * in);
     matmul_ref(ref, xd, wd, n, out, in);
     e = err_rel(y, ref, n * out);
     ok(e < 1e-5, "qmatmul %lldx%d.%dT == f32 product of the dequantized "
@@ -260,6 +414,10 @@ test_matmul_case(int64_t n, int32_t out, int32_t in)
     ok(bad == 0, "qmatmul: each of %lld rows alone == in the batch (%d "
        "differ)", (long long) n, bad);
 
+    bad = other_batch(y, x, n, out, in, wq, NULL);
+    ok(bad == 0, "qmatmul: rows in other batches, other orders == in the "
+       "batch (%d differ)", bad);
+
     /* bias */
     slora_qmatmul_quantize(xq, xs, x, in, n, in, 0, 1);
     slora_qmatmul(y3, out, xq, xs, wq, bias, n, out, in, 0, 1);
@@ -271,8 +429,8 @@ test_matmul_case(int64_t n, int32_t out, int32_t in)
     }
     ok(bad == 0, "qmatmul adds the bias");
 
-    free(w); free(wd); free(wq); free(x); free(xd); free(y); free(y3);
-    free(y1); free(bias); free(ref); free(xq);
+    free(w); free(wd); free(wq); free(x); free(xd); free(x8); free(y);
+    free(y3); free(y1); free(bias); free(ref); free(xq);
 }
 
 
@@ -367,7 +525,6 @@ q41_matrix(int32_t out, int32_t in, float amp, float **deq)
 static void
 test_isa_q4_1(void)
 {
-    static const char   *names[] = { "auto", "C", "AVX2", "AVX512-VNNI" };
     static const int32_t ins[] = { 64, 128, 576, 640, 1536 };
     slora_block_q4_1_t  *blk;
     float               *f, ref, got;
@@ -377,7 +534,8 @@ test_isa_q4_1(void)
 
     for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
-            ok(1, "%s: not on this CPU", names[isa]);
+            ok(isnan(slora_qdot_q4_1(&bad, 1, 64, 0, &bad, 0, isa)),
+               "Q4_1: %s not on this CPU, refused", isa_names[isa]);
             continue;
         }
 
@@ -420,7 +578,7 @@ test_isa_q4_1(void)
         }
 
         ok(bad == 0, "Q4_1: %s dot == C dot to the bit (%d of %d differ)",
-           names[isa], bad, runs);
+           isa_names[isa], bad, runs);
     }
 
     ok(isnan(slora_qdot_q4_1(&bad, 1, 32, 0, &bad, 0, SLORA_QISA_C)),
@@ -437,7 +595,7 @@ test_matmul_q4_1_case(int64_t n, int32_t out, int32_t in)
     void                *w, *xq;
     size_t               xs;
     int64_t              t, c;
-    int                  ith, bad;
+    int                  ith, bad, isa;
 
     w = q41_matrix(out, in, 0.1f, &wd);
     x = frand_vec(n * in, 1.5f);
@@ -464,6 +622,23 @@ test_matmul_q4_1_case(int64_t n, int32_t out, int32_t in)
     }
     ok(bad == 0, "q4_1 matmul %lldx%d.%dT == C dot products to the bit (%d "
        "differ)", (long long) n, in, out, bad);
+
+    for (isa = SLORA_QISA_C; isa <= SLORA_QISA_AVX512; isa++) {
+        if (!slora_qmatmul_isa_supported(isa)) {
+            ok(slora_q4_1_matmul_isa(y3, out, xq, xs, w, NULL, n, out, in, 0,
+                                     1, isa)
+               == -1, "q4_1 matmul: %s not on this CPU, refused",
+               isa_names[isa]);
+            continue;
+        }
+
+        memset(y3, 0xff, n * out * sizeof(float));
+        ok(slora_q4_1_matmul_isa(y3, out, xq, xs, w, NULL, n, out, in, 0, 1,
+                                 isa)
+           == 0 && memcmp(y3, y, n * out * sizeof(float)) == 0,
+           "q4_1 matmul %lldx%d.%dT on %s == the C dot products to the bit",
+           (long long) n, in, out, isa_names[isa]);
+    }
 
     /* the activations are Q8_0's quants and scales */
     slora_quantize_q8_0(x8, x, n * in);
@@ -500,6 +675,10 @@ test_matmul_q4_1_case(int64_t n, int32_t out, int32_t in)
     ok(bad == 0, "q4_1 matmul: each of %lld rows alone == in the batch (%d "
        "differ)", (long long) n, bad);
 
+    bad = other_batch(y, x, n, out, in, NULL, w);
+    ok(bad == 0, "q4_1 matmul: rows in other batches, other orders == in "
+       "the batch (%d differ)", bad);
+
     slora_q4_1_quantize_act(xq, xs, x, in, n, in, 0, 1);
     slora_q4_1_matmul(y3, out, xq, xs, w, bias, n, out, in, 0, 1);
     bad = 0;
@@ -524,12 +703,16 @@ main(void)
     tap_seed(0x2545f4914f6cdd1dull);
 
     test_quantize();
+    test_quantize_isa();
     test_isa();
 
     test_matmul_case(16, 200, 576);
     test_matmul_case(1, 1536, 576);
     test_matmul_case(5, 576, 1536);
     test_matmul_case(3, 7, 32);
+    test_matmul_case(11, 45, 544);
+    test_matmul_case(1, 18, 96);
+    test_matmul_case(7, 64, 512);
 
     test_quantize_q4_1();
     test_isa_q4_1();
@@ -538,6 +721,8 @@ main(void)
     test_matmul_q4_1_case(5, 576, 1536);
     test_matmul_q4_1_case(3, 7, 64);
     test_matmul_q4_1_case(2, 33, 640);
+    test_matmul_q4_1_case(11, 45, 1088);
+    test_matmul_q4_1_case(1, 18, 128);
 
     memset(blk, 0, sizeof(blk));
     memset(x, 0, sizeof(x));

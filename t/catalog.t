@@ -58,40 +58,6 @@ symlink("$work/outside/evil", "$work/root/link")
 
 my $URL = "redis://127.0.0.1:$REDIS_PORT";
 
-# ---- redis-server, by pid ----
-
-my $redis_pid;
-
-sub start_redis {
-    make_path("$work/redis");
-    my $pid = fork() // die "fork: $!";
-    if ($pid == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>>', "$work/redis/stdout.log");
-        open(STDERR, '>&', \*STDOUT);
-        no warnings 'exec';
-        exec('redis-server', '--port', $REDIS_PORT, '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', "$work/redis",
-             '--daemonize', 'no', '--logfile', "$work/redis/redis.log");
-        POSIX::_exit(127);
-    }
-    $redis_pid = $pid;
-    return wait_for(10, sub {
-        return 0 unless proc_alive($pid);
-        my ($rc, $out) = run_cmd('redis-cli', '-p', $REDIS_PORT, 'ping');
-        return $rc == 0 && $out =~ /PONG/;
-    });
-}
-
-sub stop_redis {
-    return unless $redis_pid;
-    kill('KILL', $redis_pid);
-    waitpid($redis_pid, 0);
-    undef $redis_pid;
-}
-
-END { local $?; stop_redis() }
-
 sub catalog {
     my (@args) = @_;
     my ($rc, $out, $err) = run_cmd(slora_bin(), 'catalog', '--redis', $URL,
@@ -114,7 +80,8 @@ sub register_all {
         && catalog('tenant', 'beta', '--default', 'a002', '--allow', '*');
 }
 
-ok(start_redis(), "redis-server started on 127.0.0.1:$REDIS_PORT")
+ok(start_redis($REDIS_PORT, "$work/redis"),
+   "redis-server started on 127.0.0.1:$REDIS_PORT")
     or BAIL_OUT('cannot start redis-server');
 ok(register_all(), "$N_ADAPTERS adapters and two tenants registered");
 
@@ -446,7 +413,7 @@ pass('nginx with slora_catalog started, engine ready');
     is(text_of($r[3]), $ref{a099}, '... and another one');
 
     # Redis dies
-    stop_redis();
+    stop_redis($REDIS_PORT);
     ok(wait_for(5, sub { my $x = $s->status; $x && !$x->{catalog}{up} }),
        'status shows the catalog down after redis-server is killed');
     my $res = ask($PORT, '/t/acme/v1', undef);
@@ -460,7 +427,8 @@ pass('nginx with slora_catalog started, engine ready');
     ok(defined $res->{headers}{'retry-after'}, '... with Retry-After');
 
     # Redis again, same port
-    ok(start_redis(), 'redis-server started again on the same port');
+    ok(start_redis($REDIS_PORT, "$work/redis"),
+       'redis-server started again on the same port');
     ok(register_all(broken_ok => 1),
        'catalog registered again (the adapter folder and the tenants)');
     ok(catalog('tenant', 'acme', '--default', 'a002', '--allow', 'a002'),

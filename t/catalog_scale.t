@@ -80,41 +80,10 @@ my $work = "$gen/catalog-scale-work";
 remove_tree($work);
 make_path("$work/redis");
 
-# ---- redis-server, by pid ----
-
 my $URL = "redis://127.0.0.1:$REDIS_PORT";
-my $redis_pid;
 
-sub start_redis {
-    my $pid = fork() // die "fork: $!";
-    if ($pid == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>>', "$work/redis/stdout.log");
-        open(STDERR, '>&', \*STDOUT);
-        no warnings 'exec';
-        exec('redis-server', '--port', $REDIS_PORT, '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', "$work/redis",
-             '--daemonize', 'no', '--logfile', "$work/redis/redis.log");
-        POSIX::_exit(127);
-    }
-    $redis_pid = $pid;
-    return wait_for(10, sub {
-        return 0 unless proc_alive($pid);
-        my ($rc, $out) = run_cmd('redis-cli', '-p', $REDIS_PORT, 'ping');
-        return $rc == 0 && $out =~ /PONG/;
-    });
-}
-
-sub stop_redis {
-    return unless $redis_pid;
-    kill('KILL', $redis_pid);
-    waitpid($redis_pid, 0);
-    undef $redis_pid;
-}
-
-END { local $?; stop_redis() }
-
-ok(start_redis(), "redis-server started on 127.0.0.1:$REDIS_PORT")
+ok(start_redis($REDIS_PORT, "$work/redis"),
+   "redis-server started on 127.0.0.1:$REDIS_PORT")
     or BAIL_OUT('cannot start redis-server');
 
 {
@@ -326,7 +295,7 @@ ok(!@badlog, 'no [error], [alert], [crit] or [emerg] in the error log'
     is($res->{status}, 200, '... and serves');
     ok($off->stop->{graceful}, '... and stops on QUIT');
 }
-stop_redis();
+stop_redis($REDIS_PORT);
 
 # ---- every response against its adapter alone (nginx and Redis are
 # stopped: the two generate processes have the machine) ----

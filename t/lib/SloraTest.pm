@@ -33,7 +33,7 @@ our @EXPORT = qw(
     repo_root module_path slora_bin real_model tiny_model make_adapters
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
-    check_error_object slora_http
+    check_error_object slora_http start_redis stop_redis
 );
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -252,6 +252,43 @@ sub wait_for {
         sleep(0.05);
     }
 }
+
+
+# start_redis(port, dir): a redis-server of its own on 127.0.0.1:port,
+# no persistence, its files and logs in dir; true once it answers PING.
+# stop_redis(port) kills it by pid (also done at exit for any left).
+my %REDIS;
+
+sub start_redis {
+    my ($port, $dir) = @_;
+    make_path($dir);
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>>', "$dir/stdout.log");
+        open(STDERR, '>&', \*STDOUT);
+        no warnings 'exec';
+        exec('redis-server', '--port', $port, '--bind', '127.0.0.1',
+             '--save', '', '--appendonly', 'no', '--dir', $dir,
+             '--daemonize', 'no', '--logfile', "$dir/redis.log");
+        POSIX::_exit(127);
+    }
+    $REDIS{$port} = $pid;
+    return wait_for(10, sub {
+        return 0 unless proc_alive($pid);
+        my ($rc, $out) = run_cmd('redis-cli', '-p', $port, 'ping');
+        return $rc == 0 && $out =~ /PONG/;
+    });
+}
+
+sub stop_redis {
+    my ($port) = @_;
+    my $pid = delete $REDIS{$port} or return;
+    kill('KILL', $pid);
+    waitpid($pid, 0);
+}
+
+END { local $?; stop_redis($_) for keys %REDIS }
 
 
 # http_req(port, method, path, body => ..., headers => {...},

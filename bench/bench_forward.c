@@ -261,7 +261,7 @@ main(int argc, char **argv)
 
     if (be->load_model(be, m, &err) != SLORA_OK
         || be->alloc_arena(be, (size_t) B_LAYERS * n_pages * B_PAGE
-                               * sizeof(float), &err)
+                               * sizeof(float), B_PAGE, &err)
            != SLORA_OK)
     {
         fprintf(stderr, "bench_forward: %s\n", err.msg);

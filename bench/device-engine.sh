@@ -4,7 +4,8 @@
 #
 #   bash bench/device-engine.sh bench      (.carry/a)
 #   bash bench/device-engine.sh conform    (.carry/b, after the above)
-#   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000)
+#   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000;
+#                                           NS="5 2000" RANKSETS=8 for less)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance test (t/kernels, built here), then
@@ -24,17 +25,19 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
 C=.carry
+A=$C/a                      # or everything but SmolLM2 in one: .carry/t
+[ -d $C/t ] && A=$C/t
 S=/tmp/slora
 mkdir -p "$OUT"
 
 MODE=${1:-bench}
 PROMPT=${PROMPT:-256}       # prompt tokens of the speed runs
 PROFILE=${PROFILE:-1}       # 0: no profiled runs
-gunzip -c $C/a/slora.gz > $S && chmod +x $S
+gunzip -c $A/slora.gz > $S && chmod +x $S
 
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/$C/a:/usr/local/cuda/lib64:${cublas:-}:${LD_LIBRARY_PATH:-}
-export SLORA_CUDA_LIB=$PWD/$C/a/libslora_cuda.so
+export LD_LIBRARY_PATH=$PWD/$A:/usr/local/cuda/lib64:${cublas:-}:${LD_LIBRARY_PATH:-}
+export SLORA_CUDA_LIB=$PWD/$A/libslora_cuda.so
 
 {
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -53,7 +56,7 @@ step() {
 }
 
 if [ "$MODE" = bench ]; then
-    gunzip -c $C/a/test_kernels_cuda.gz > /tmp/test_kernels_cuda
+    gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
     chmod +x /tmp/test_kernels_cuda
     step "kernels" /tmp/test_kernels_cuda --no-bench
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
@@ -69,8 +72,8 @@ if [ "$MODE" = bench ]; then
             --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
             --batches $b
     done
-    if [ -f $C/a/torch_decode.py ]; then
-        (cd $C/a && PYTHONUNBUFFERED=1 OUT=$OUT timeout 200 \
+    if [ -f $A/torch_decode.py ]; then
+        (cd $A && PYTHONUNBUFFERED=1 OUT=$OUT timeout 200 \
             python3 torch_decode.py) > "$OUT/torch_decode.log" 2>&1
         echo "torch_decode: rc=$?"
     fi
@@ -85,8 +88,8 @@ if [ "$MODE" = scale ]; then
     # S1 (rank 8 on q,k,v,o) at n = 5 .. 2000 adapters, made in memory
     # (random:n=...): saturated throughput, 256 requests in flight, each
     # adapter in turn; then S2's mixed ranks
-    for ranks in 8 64+32+16+8; do
-        for n in 5 100 1000 2000; do
+    for ranks in ${RANKSETS:-8 64+32+16+8}; do
+        for n in ${NS:-5 100 1000 2000}; do
             step "scale n=$n ranks=$ranks" $S bench --model random:llama-7b \
                 --device cuda --prompt-len $PROMPT --gen 128 --single 0 \
                 --step-tokens 4096 --requests 512 --concurrency 256 \

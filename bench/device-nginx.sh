@@ -54,69 +54,7 @@ CONF
 LD_LIBRARY_PATH=$LIBS $C/c/nginx -p $P -e logs/error.log -c conf/nginx.conf &
 pid=$!
 
-python3 - <<'PY'
-import time, urllib.request
-for i in range(480):
-    try:
-        urllib.request.urlopen("http://127.0.0.1:18080/v1/models", timeout=2)
-        break
-    except Exception:
-        time.sleep(0.5)
-PY
-
-python3 - <<'PY'
-import json, threading, time, urllib.request
-
-URL = "http://127.0.0.1:18080/v1/chat/completions"
-MODEL = json.load(urllib.request.urlopen(
-    "http://127.0.0.1:18080/v1/models"))["data"][0]["id"]
-print(f"== {MODEL}")
-
-def chat(msg, out):
-    body = json.dumps({"model": MODEL,
-                       "messages": [{"role": "user", "content": msg}],
-                       "max_tokens": 128, "temperature": 0,
-                       "stream": True}).encode()
-    req = urllib.request.Request(URL, body,
-                                 {"Content-Type": "application/json"})
-    t0 = time.time(); first = None; n = 0; text = []
-    with urllib.request.urlopen(req, timeout=120) as r:
-        for line in r:
-            line = line.decode().strip()
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            ev = json.loads(line[6:])
-            for ch in ev.get("choices", []):
-                piece = ch.get("delta", {}).get("content")
-                if piece:
-                    if first is None:
-                        first = time.time()
-                    n += 1
-                    text.append(piece)
-    t1 = time.time()
-    out.append((msg, "".join(text), n, (first or t1) - t0,
-                (n - 1) / (t1 - first) if first and n > 1 else 0.0))
-
-for msg in ["What is the capital of France?",
-            "Write a haiku about GPUs.",
-            "Explain LoRA in one sentence."]:
-    res = []
-    chat(msg, res)
-    m, text, n, ttft, tps = res[0]
-    print(f"> {m}\n{text.strip()[:300]}\n[{n} tokens, first after {ttft*1000:.0f} ms,"
-          f" {tps:.0f} tokens/s]\n")
-
-res = []
-th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))
-      for k in range(16)]
-t0 = time.time()
-for t in th: t.start()
-for t in th: t.join()
-dt = time.time() - t0
-tot = sum(r[2] for r in res)
-print(f"16 concurrent streams: {tot} tokens in {dt:.2f} s = {tot/dt:.0f} "
-      f"tokens/s; median first token {sorted(r[3] for r in res)[8]*1000:.0f} ms")
-PY
+python3 bench/chat-stream.py http://127.0.0.1:18080
 
     kill -QUIT $pid
     wait $pid

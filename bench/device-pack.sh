@@ -7,6 +7,14 @@
 # part of the SmolLM2 model; .carry/b the rest of the model.
 #
 #   bash bench/device-pack.sh [../shared/bench]
+#   bash bench/device-pack.sh one [../shared/bench]
+#
+# `one` stages everything but SmolLM2's weights into .carry/t, small
+# enough for one call: the static `slora`, libslora_cuda.so, the kernel
+# tests, nginx with the module and its libraries (the large ones
+# gzipped), the peers, and tok.gguf, a tiny model that lends random
+# models SmolLM2's tokenizer. bench/device-tp.sh and bench/device-slo.sh
+# run from it.
 #
 # Then: run(carry [".carry/a"], "bash bench/device-engine.sh bench")
 # (or device-peers.sh) and, while that machine is still warm,
@@ -17,9 +25,44 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+MODE=halves
+if [ "${1:-}" = one ]; then
+    MODE=one
+    shift
+fi
 PEERS=${1:-../shared/bench}
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 SPLIT=46000000
+
+if [ $MODE = one ]; then
+    make -j2 lib cli cuda module > /dev/null
+    T=.carry/t
+    rm -rf $T
+    mkdir -p $T/lib
+    cc -o $T/slora build/engine/slora_cli*.o build/libslora.a \
+        -Wl,-Bstatic -lopenblas -lpcre2-8 -lhiredis -lcrypto -Wl,-Bdynamic \
+        -lcjson -lpthread -lm -ldl
+    strip $T/slora
+    gzip -9 $T/slora
+    cp build/libslora_cuda.so $T/
+    for t in test_kernels_cuda test_allreduce_cuda; do
+        gzip -9 -c build/cuda/$t > $T/$t.gz
+    done
+    cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" $T/libcjson.so.1
+    cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py $T/
+    bin/slora mkmodel --out $T/tok.gguf --tokenizer "$MODEL" --layers 1 \
+        --hidden 8 --heads 1 --kv-heads 1 --ffn 8 --dtype f16 --tied 1 \
+        > /dev/null
+    cp /usr/sbin/nginx build/nginx/objs/ngx_http_slora_module.so $T/
+    for lib in $( (ldd /usr/sbin/nginx;
+                   ldd build/nginx/objs/ngx_http_slora_module.so) \
+                  | awk '/=> \// { print $3 }' | sort -u \
+                  | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
+        gzip -9 -c "$(readlink -f "$lib")" > "$T/lib/$(basename "$lib").gz"
+    done
+    du -sh $T
+    exit 0
+fi
 
 make -j2 lib cli cuda > /dev/null
 rm -rf .carry/a .carry/b

@@ -31,19 +31,30 @@ N=${N:-1000}
 MODEL=${MODEL:-random:llama-7b,vocab=49152}
 DEVICE=${DEVICE:-cuda}
 REQUESTS=${REQUESTS:-512}           # of the engine-only run
-TOKENIZER=${TOKENIZER:-/tmp/smollm2.gguf}
 ADAPTERS="random:n=$N,ranks=64+32+16+8,targets=q+k+v+o"
-NGINX_BIN=${NGINX_BIN:-$C/c/nginx}
-MODULE=${MODULE:-$C/c/ngx_http_slora_module.so}
+K=$C/c                      # nginx, its module and libraries
+A=$C/a
+if [ -d $C/t ]; then        # bench/device-pack.sh one
+    K=$C/t
+    A=$C/t
+    TOKENIZER=${TOKENIZER:-$C/t/tok.gguf}
+fi
+TOKENIZER=${TOKENIZER:-/tmp/smollm2.gguf}
+NGINX_BIN=${NGINX_BIN:-$K/nginx}
+MODULE=${MODULE:-$K/ngx_http_slora_module.so}
 SLORA=${SLORA:-/tmp/slora}           # bin/slora on a machine without a GPU
 mkdir -p "$OUT" $P/conf $P/logs $P/tmp
 
 if [ "$DEVICE" = cuda ]; then
     [ -f "$TOKENIZER" ] || cat $C/a/model.0 $C/b/model.1 > "$TOKENIZER"
-    [ -x "$SLORA" ] || { gunzip -c $C/a/slora.gz > "$SLORA"; chmod +x "$SLORA"; }
+    [ -x "$SLORA" ] || { gunzip -c $A/slora.gz > "$SLORA"; chmod +x "$SLORA"; }
+    mkdir -p /tmp/lib
+    for f in $K/lib/*.gz; do
+        [ -f "$f" ] && gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
+    done
     cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-    LIBS=$C/c/lib:$C/a:/usr/local/cuda/lib64:${cublas:-}
-    GPU="device=cuda cuda_lib=$C/a/libslora_cuda.so"
+    LIBS=$K/lib:/tmp/lib:$A:/usr/local/cuda/lib64:${cublas:-}
+    GPU="device=cuda cuda_lib=$A/libslora_cuda.so"
     export LOADGEN_DEPS=system           # no route to PyPI there
 else
     LIBS=
@@ -101,7 +112,7 @@ wait $pid
 cp $P/logs/error.log "$OUT/nginx-slo-error.log"
 
 # the engine alone, every request at once, same model and adapters
-LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$C/a/libslora_cuda.so $SLORA bench \
+LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so $SLORA bench \
     --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
     --prompt-len 260 --gen 260 --single 0 --step-tokens 4096 \
     --requests "$REQUESTS" --concurrency 256 2>&1 | tee "$OUT/engine-only.txt"

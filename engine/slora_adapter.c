@@ -9,6 +9,9 @@
  * a page (widths grouped, widest first, first fit), the same plan for
  * every layer, and the host copy is the exact page images, so an upload
  * is a copy of whole pages and the kernels find each row by one offset.
+ * Under tensor parallelism a page is slice-major (slora_pool.h): rows are
+ * written into it only by slora_adapter_row_put(), and the backend
+ * scatters the pages' parts to the GPUs knowing nothing of rows.
  *
  * Design. Every registered adapter is in one of four states:
  *
@@ -126,7 +129,7 @@ static int slora_adapter_valid_name(const char *name);
 
 int
 slora_adapter_plan(const slora_model_config_t *cfg,
-    const slora_adapter_conf_t *conf, int64_t page_elems,
+    const slora_adapter_conf_t *conf, int64_t page_elems, int32_t slices,
     slora_adapter_plan_t *plan, slora_err_t *err)
 {
     int       p, side;
@@ -135,6 +138,20 @@ slora_adapter_plan(const slora_model_config_t *cfg,
 
     memset(plan, 0, sizeof(*plan));
     plan->page_elems = page_elems;
+    plan->slices = slices;
+
+    if (slices < 1) {
+        return slora_err_set(err, SLORA_ERROR, "adapter plan: %d "
+                             "tensor-parallel slices, at least 1 wanted",
+                             slices);
+    }
+
+    if (page_elems < 1 || page_elems % slices != 0) {
+        return slora_err_set(err, SLORA_ERROR, "adapter plan: a page of "
+                             "%lld elements does not split in %d "
+                             "tensor-parallel slices",
+                             (long long) page_elems, slices);
+    }
 
     n_rows = 0;
     for (p = 0; p < SLORA_PROJ_N; p++) {
@@ -151,6 +168,17 @@ slora_adapter_plan(const slora_model_config_t *cfg,
             return slora_err_set(err, SLORA_ERROR, "adapter plan: %s rows "
                                  "are wider than a page of %lld",
                                  slora_proj_name(p), (long long) page_elems);
+        }
+
+        if (slora_proj_in_dim(cfg, p) % slices != 0
+            || slora_proj_out_dim(cfg, p) % slices != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "adapter plan: %s rows "
+                                 "(%d in, %d out) do not split in %d "
+                                 "tensor-parallel slices",
+                                 slora_proj_name(p),
+                                 slora_proj_in_dim(cfg, p),
+                                 slora_proj_out_dim(cfg, p), slices);
         }
 
         plan->first_row[p][0] = n_rows;
@@ -241,6 +269,30 @@ slora_adapter_plan(const slora_model_config_t *cfg,
     plan->n_pages = n_pages;
 
     return SLORA_OK;
+}
+
+
+void
+slora_adapter_row_put(const slora_adapter_plan_t *plan, float *layer,
+    int32_t row, const float *src)
+{
+    int32_t   s, n, part_w;
+    int64_t   q, start, part;
+
+    slora_assert(row >= 0 && row < plan->n_rows);
+
+    n = plan->slices;
+    part_w = plan->row_width[row] / n;
+    part = plan->page_elems / n;
+    q = plan->row_off[row] % plan->page_elems;
+    start = plan->row_off[row] - q;
+
+    slora_assert(q % n == 0 && part_w * n == plan->row_width[row]);
+
+    for (s = 0; s < n; s++) {
+        memcpy(layer + start + s * part + q / n, src + (int64_t) s * part_w,
+               (size_t) part_w * sizeof(float));
+    }
 }
 
 
@@ -790,7 +842,8 @@ slora_adapter_load_host(slora_adapters_t *set, slora_adapter_t *a,
     slora_adapter_image_t  img;
 
     if (slora_adapter_image_load(&set->cfg, slora_pool_page_elems(set->pool),
-                                 a->name, a->dir, a->sha256, &img, err)
+                                 slora_pool_slices(set->pool), a->name,
+                                 a->dir, a->sha256, &img, err)
         != SLORA_OK)
     {
         set->load_errors++;
@@ -809,6 +862,8 @@ slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
     slora_adapter_image_t *img)
 {
     slora_assert(a->host == NULL);
+    slora_assert(img->plan.page_elems == slora_pool_page_elems(set->pool)
+                 && img->plan.slices == slora_pool_slices(set->pool));
 
     if (a->pages == NULL || !a->planned) {
         if (a->planned) {

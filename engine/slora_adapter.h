@@ -47,10 +47,14 @@ typedef struct {
  * Where the rows of one adapter go, per layer. Rows are numbered
  * projection by projection (SLORA_PROJ_* order): rank rows of A, then
  * rank rows of B^T. row_off[i] = vpage * page_elems + offset in the page;
- * a row never straddles two pages.
+ * a row never straddles two pages. With slices N > 1 (tensor
+ * parallelism, slora_pool.h) every width and offset is a multiple of N
+ * and a row is stored as N slices, one in each part of its page:
+ * slora_adapter_row_put() is the one place that knows how.
  */
 typedef struct {
     int64_t          page_elems;
+    int32_t          slices;                /* parts of a page, >= 1 */
     int32_t          n_pages;
     int32_t          n_rows;
     int64_t          used_elems;            /* per layer */
@@ -76,7 +80,8 @@ typedef enum {
 typedef struct {
     slora_adapter_conf_t   conf;
     slora_adapter_plan_t   plan;
-    float                 *host;    /* [n_layers][n_pages][page_elems] */
+    float                 *host;    /* [n_layers][n_pages][page_elems],
+                                     * pages slice-major */
     size_t                 bytes;
 } slora_adapter_image_t;
 
@@ -125,7 +130,7 @@ int slora_adapter_random_spec(const char *spec, int want_n,
 int slora_adapter_random_config(const char *spec, slora_adapter_conf_t *conf,
     slora_err_t *err);
 int slora_adapter_image_random(const slora_model_config_t *cfg,
-    int64_t page_elems, const char *name, const char *spec,
+    int64_t page_elems, int32_t slices, const char *name, const char *spec,
     slora_adapter_image_t *img, slora_err_t *err);
 /* Entry i of a catalog spec: its name and its one-adapter spec. */
 int slora_adapter_random_entry(const slora_adapter_random_t *cat, int32_t i,
@@ -136,23 +141,34 @@ int slora_adapter_random_entry(const slora_adapter_random_t *cat, int32_t i,
 int slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
     slora_adapter_conf_t *conf, slora_err_t *err);
 
+/* Plans rows into pages of page_elems elements, each of slices parts
+ * (1: no tensor parallelism); refuses a width slices does not divide. */
 int slora_adapter_plan(const slora_model_config_t *cfg,
-    const slora_adapter_conf_t *conf, int64_t page_elems,
+    const slora_adapter_conf_t *conf, int64_t page_elems, int32_t slices,
     slora_adapter_plan_t *plan, slora_err_t *err);
 void slora_adapter_plan_free(slora_adapter_plan_t *plan);
+
+/*
+ * Stores row `row` (src: its row_width values in logical order) into
+ * layer, one layer's page images ([n_pages][page_elems]): slice s of the
+ * row at page_start + s * (page_elems / slices) + q / slices, where q is
+ * its offset in the page. The writers of page images all go through it.
+ */
+void slora_adapter_row_put(const slora_adapter_plan_t *plan, float *layer,
+    int32_t row, const float *src);
 
 /* Hex sha256 of a file's bytes. */
 int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
     slora_err_t *err);
 
 /*
- * Reads the PEFT folder dir into img, for pages of page_elems elements;
- * name only labels errors. With sha256 (hex, not NULL or ""), the bytes
- * of adapter_model.safetensors must hash to it. Touches no shared state:
- * any thread may call it.
+ * Reads the PEFT folder dir into img, for pages of page_elems elements in
+ * slices parts (slora_pool_slices()); name only labels errors. With
+ * sha256 (hex, not NULL or ""), the bytes of adapter_model.safetensors
+ * must hash to it. Touches no shared state: any thread may call it.
  */
 int slora_adapter_image_load(const slora_model_config_t *cfg,
-    int64_t page_elems, const char *name, const char *dir,
+    int64_t page_elems, int32_t slices, const char *name, const char *dir,
     const char *sha256, slora_adapter_image_t *img, slora_err_t *err);
 void slora_adapter_image_free(slora_adapter_image_t *img);
 

@@ -51,7 +51,7 @@ static int slora_adapter_parse_name(const char *name, int32_t *layer,
     int *proj, int *is_b);
 static int slora_adapter_fill(const slora_model_config_t *cfg,
     slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
-    int proj, int is_b, float *tmp, slora_err_t *err);
+    int proj, int is_b, float *tmp, float *row_buf, slora_err_t *err);
 static int slora_adapter_write_config(const char *dir,
     const slora_adapter_gen_t *gen, slora_err_t *err);
 
@@ -251,7 +251,7 @@ slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
 
 int
 slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
-    const char *name, const char *dir, const char *sha256,
+    int32_t slices, const char *name, const char *dir, const char *sha256,
     slora_adapter_image_t *img, slora_err_t *err)
 {
     int                    proj, is_b, rc;
@@ -259,14 +259,14 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     float                 *tmp;
     size_t                 tmp_elems;
     uint8_t               *seen;
-    int32_t                layer, n_layers;
+    int32_t                layer, n_layers, max_width;
     int64_t                i, n;
     slora_safetensors_t   *st;
     const slora_tensor_t  *t;
 
     if (slora_adapter_is_random(dir)) {
-        return slora_adapter_image_random(cfg, page_elems, name, dir, img,
-                                          err);
+        return slora_adapter_image_random(cfg, page_elems, slices, name, dir,
+                                          img, err);
     }
 
     memset(img, 0, sizeof(*img));
@@ -276,7 +276,8 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         return SLORA_ERROR;
     }
 
-    if (slora_adapter_plan(cfg, &img->conf, page_elems, &img->plan, err)
+    if (slora_adapter_plan(cfg, &img->conf, page_elems, slices, &img->plan,
+                           err)
         != SLORA_OK)
     {
         return slora_err_prefix(err, "adapter %s", name);
@@ -309,11 +310,16 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
 
     img->host = calloc(1, img->bytes);
     seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
-    tmp_elems = (size_t) img->conf.rank
-                * (size_t) (cfg->ffn > cfg->hidden ? cfg->ffn : cfg->hidden);
-    tmp_elems = tmp_elems > (size_t) img->plan.page_elems
-                ? tmp_elems : (size_t) img->plan.page_elems;
-    tmp = malloc(tmp_elems * 2 * sizeof(float));
+
+    /* a tensor [rank, width] or [width, rank], then one row of it */
+    max_width = 0;
+    for (i = 0; i < img->plan.n_rows; i++) {
+        if (img->plan.row_width[i] > max_width) {
+            max_width = img->plan.row_width[i];
+        }
+    }
+    tmp_elems = ((size_t) img->conf.rank + 1) * (size_t) max_width;
+    tmp = malloc(tmp_elems * sizeof(float));
 
     rc = SLORA_ERROR;
 
@@ -356,7 +362,8 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
             goto done;
         }
 
-        if (slora_adapter_fill(cfg, img, t, layer, proj, is_b, tmp, err)
+        if (slora_adapter_fill(cfg, img, t, layer, proj, is_b, tmp,
+                               tmp + tmp_elems - (size_t) max_width, err)
             != SLORA_OK)
         {
             slora_err_prefix(err, "%s", path);
@@ -638,14 +645,15 @@ slora_adapter_parse_name(const char *name, int32_t *layer, int *proj,
 }
 
 
-/* Copies tensor t (A [r, in] or B [out, r]) into the page images. */
+/* Copies tensor t (A [r, in] or B [out, r]) into the page images; tmp
+ * holds the tensor, row_buf a row of B^T. */
 static int
 slora_adapter_fill(const slora_model_config_t *cfg,
     slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
-    int proj, int is_b, float *tmp, slora_err_t *err)
+    int proj, int is_b, float *tmp, float *row_buf, slora_err_t *err)
 {
     int32_t   r, rank, row, j, in, out, want0, want1, heads;
-    float    *base, *dst;
+    float    *base;
     int64_t   layer_elems;
 
     rank = img->conf.rank;
@@ -690,15 +698,16 @@ slora_adapter_fill(const slora_model_config_t *cfg,
 
     for (r = 0; r < rank; r++) {
         row = img->plan.first_row[proj][is_b] + r;
-        dst = base + img->plan.row_off[row];
 
         if (!is_b) {
-            memcpy(dst, tmp + (size_t) r * in, (size_t) in * sizeof(float));
+            slora_adapter_row_put(&img->plan, base, row,
+                                  tmp + (size_t) r * in);
 
         } else {
             for (j = 0; j < out; j++) {
-                dst[j] = tmp[(size_t) j * rank + r];
+                row_buf[j] = tmp[(size_t) j * rank + r];
             }
+            slora_adapter_row_put(&img->plan, base, row, row_buf);
         }
     }
 

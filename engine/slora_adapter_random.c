@@ -190,14 +190,14 @@ slora_adapter_random_config(const char *spec, slora_adapter_conf_t *conf,
 
 int
 slora_adapter_image_random(const slora_model_config_t *cfg,
-    int64_t page_elems, const char *name, const char *spec,
+    int64_t page_elems, int32_t slices, const char *name, const char *spec,
     slora_adapter_image_t *img, slora_err_t *err)
 {
     slora_adapter_random_t  rs;
-    int32_t                 l, p, side, r, j, rank, width, row;
+    int32_t                 l, p, side, r, j, rank, width, row, max_width;
     int64_t                 layer_elems;
     uint64_t                key;
-    float                  *dst, amp;
+    float                  *buf, amp;
 
     memset(img, 0, sizeof(*img));
 
@@ -207,18 +207,28 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
         return slora_err_prefix(err, "adapter %s", name);
     }
 
-    if (slora_adapter_plan(cfg, &img->conf, page_elems, &img->plan, err)
+    if (slora_adapter_plan(cfg, &img->conf, page_elems, slices, &img->plan,
+                           err)
         != SLORA_OK)
     {
         return slora_err_prefix(err, "adapter %s", name);
+    }
+
+    max_width = 0;
+    for (row = 0; row < img->plan.n_rows; row++) {
+        if (img->plan.row_width[row] > max_width) {
+            max_width = img->plan.row_width[row];
+        }
     }
 
     layer_elems = (int64_t) img->plan.n_pages * img->plan.page_elems;
     img->bytes = (size_t) cfg->n_layers * (size_t) layer_elems
                  * sizeof(float);
     img->host = calloc(1, img->bytes);
+    buf = malloc((size_t) max_width * sizeof(float));
 
-    if (img->host == NULL) {
+    if (img->host == NULL || buf == NULL) {
+        free(buf);
         slora_adapter_image_free(img);
         return slora_err_set(err, SLORA_ERROR, "adapter %s: no memory for "
                              "%zu bytes", name, img->bytes);
@@ -240,21 +250,25 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
 
                 for (r = 0; r < rank; r++) {
                     row = img->plan.first_row[p][side] + r;
-                    dst = img->host + l * layer_elems
-                          + img->plan.row_off[row];
                     key = (((uint64_t) l * SLORA_PROJ_N + (uint64_t) p) * 2
                            + (uint64_t) side) * SLORA_ADAPTER_MAX_RANK
                           + (uint64_t) r;
 
                     for (j = 0; j < width; j++) {
-                        dst[j] = amp * slora_adapter_random_value(rs.seed,
+                        buf[j] = amp * slora_adapter_random_value(rs.seed,
                                                                   key,
                                                                   (uint64_t) j);
                     }
+
+                    slora_adapter_row_put(&img->plan,
+                                          img->host + l * layer_elems, row,
+                                          buf);
                 }
             }
         }
     }
+
+    free(buf);
 
     return SLORA_OK;
 }

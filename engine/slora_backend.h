@@ -24,8 +24,11 @@ struct slora_backend_s {
     /* Takes what it needs of m; m outlives the backend. */
     int   (*load_model)(slora_backend_t *b, const slora_model_t *m,
                         slora_err_t *err);
-    /* Allocates the pool's arena of the given size, zeroed. */
-    int   (*alloc_arena)(slora_backend_t *b, size_t bytes, slora_err_t *err);
+    /* Allocates the pool's arena of the given size, zeroed, in pages of
+     * page_elems (whole slice-major pages are what a tensor-parallel
+     * backend splits over its GPUs, slora_pool.h). */
+    int   (*alloc_arena)(slora_backend_t *b, size_t bytes,
+                         int64_t page_elems, slora_err_t *err);
     /* Copies n f32 values to arena elements [off, off + n). */
     int   (*write_arena)(slora_backend_t *b, int64_t off, const float *src,
                          int64_t n, slora_err_t *err);
@@ -55,10 +58,11 @@ slora_backend_t *slora_backend_cpu_create(int n_threads, const char *weights,
 
 /* The backend a device names: "cpu" (or NULL), or "cuda" / "cuda:N",
  * which dlopen()s the CUDA backend from lib (NULL: $SLORA_CUDA_LIB, else
- * "libslora_cuda.so" on the loader's path) and creates it on GPU N (0).
- * The library stays loaded for the life of the process. */
-slora_backend_t *slora_backend_open(const char *device, int n_threads,
-    const char *weights, const char *lib, slora_err_t *err);
+ * "libslora_cuda.so" on the loader's path) and creates it on GPU N (0),
+ * or with tp > 1 over GPUs N..N+tp-1 (tensor parallelism; the CPU takes
+ * tp 1 only). The library stays loaded for the life of the process. */
+slora_backend_t *slora_backend_open(const char *device, int32_t tp,
+    int n_threads, const char *weights, const char *lib, slora_err_t *err);
 
 
 #endif /* SLORA_BACKEND_H */

@@ -42,7 +42,7 @@
 static int slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
     slora_err_t *err);
 static int slora_cpu_alloc_arena(slora_backend_t *b, size_t bytes,
-    slora_err_t *err);
+    int64_t page_elems, slora_err_t *err);
 static int slora_cpu_write_arena(slora_backend_t *b, int64_t off,
     const float *src, int64_t n, slora_err_t *err);
 static int slora_cpu_read_arena(slora_backend_t *b, int64_t off, float *dst,
@@ -192,10 +192,13 @@ slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
 
 
 static int
-slora_cpu_alloc_arena(slora_backend_t *b, size_t bytes, slora_err_t *err)
+slora_cpu_alloc_arena(slora_backend_t *b, size_t bytes, int64_t page_elems,
+    slora_err_t *err)
 {
     slora_cpu_t  *c = b->data;
     void         *p;
+
+    (void) page_elems;
 
     if (bytes < sizeof(float) || bytes % sizeof(float) != 0) {
         return slora_err_set(err, SLORA_ERROR,

@@ -6,8 +6,8 @@
  * the CUDA runtime.
  *
  * The one idea: the library exports one symbol,
- * slora_backend_cuda_create(device, err), returning the same vtable the
- * CPU backend fills; everything after that goes through the vtable.
+ * slora_backend_cuda_create(device, tp, err), returning the same vtable
+ * the CPU backend fills; everything after that goes through the vtable.
  */
 
 #include <dlfcn.h>
@@ -19,21 +19,34 @@
 
 
 typedef slora_backend_t *(*slora_backend_cuda_create_pt)(int device,
-    slora_err_t *err);
+    int32_t tp, slora_err_t *err);
 
 
 static int slora_backend_gpu(const char *device, int *gpu, slora_err_t *err);
 
 
 slora_backend_t *
-slora_backend_open(const char *device, int n_threads, const char *weights,
-    const char *lib, slora_err_t *err)
+slora_backend_open(const char *device, int32_t tp, int n_threads,
+    const char *weights, const char *lib, slora_err_t *err)
 {
     void                          *h;
     int                            gpu = 0;
     slora_backend_cuda_create_pt   create;
 
+    if (tp < 1 || tp > 64) {
+        slora_err_set(err, SLORA_ERROR, "engine: tensor_parallel=%d: not "
+                      "1 to 64", tp);
+        return NULL;
+    }
+
     if (device == NULL || device[0] == '\0' || strcmp(device, "cpu") == 0) {
+        if (tp != 1) {
+            slora_err_set(err, SLORA_ERROR, "engine: tensor_parallel=%d "
+                          "needs device=cuda; the CPU backend is one "
+                          "process's threads already", tp);
+            return NULL;
+        }
+
         return slora_backend_cpu_create(n_threads,
                                         weights != NULL ? weights : "native",
                                         err);
@@ -74,7 +87,7 @@ slora_backend_open(const char *device, int n_threads, const char *weights,
         return NULL;
     }
 
-    return create(gpu, err);
+    return create(gpu, tp, err);
 }
 
 

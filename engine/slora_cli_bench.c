@@ -54,6 +54,7 @@ static const char  slora_bench_usage[] =
     "  --gen G               generated tokens per request (32)\n"
     "  --threads T           CPU threads (all cores)\n"
     "  --device D            cpu (default), cuda or cuda:N\n"
+    "  --tp N                tensor parallel over N GPUs from D on (1)\n"
     "  --pool MIB            the pool's size (default: the engine's on a\n"
     "                        device, room for every request on the CPU)\n"
     "  --single 0            skip the single-stream run\n"
@@ -147,6 +148,9 @@ slora_cli_bench(int argc, char **argv)
 
         } else if (strcmp(opt, "--device") == 0) {
             conf.device = val;
+
+        } else if (strcmp(opt, "--tp") == 0) {
+            rc = slora_bench_num(val, 1, 64, &conf.tensor_parallel);
 
         } else if (strcmp(opt, "--pool") == 0) {
             rc = slora_bench_num(val, 1, 1 << 30, &pool_mib);

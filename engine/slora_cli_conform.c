@@ -48,6 +48,8 @@ static const char  slora_conform_usage[] =
     "  --model M             GGUF file, HF folder or random:<shape>\n"
     "  --device D            the device under test (cuda)\n"
     "  --ref D               the reference device (cpu)\n"
+    "  --tp N                GPUs of the device under test (1)\n"
+    "  --ref-tp N            GPUs of the reference (1)\n"
     "  --adapters DIR        adapters used in turn (request 0: none)\n"
     "  --requests N          requests (5)\n"
     "  --prompt-len P        prompt tokens (32)\n"
@@ -56,7 +58,8 @@ static const char  slora_conform_usage[] =
 
 
 static int slora_conform_device(const char *model,
-    const slora_model_config_t *cfg, const char *device, const char *dir,
+    const slora_model_config_t *cfg, const char *device, int32_t tp,
+    const char *dir,
     int32_t threads, int32_t n_req, int32_t plen, const int32_t *prompts,
     int32_t batched, slora_conform_run_t *run);
 static void slora_conform_event(void *data, const slora_event_t *ev);
@@ -73,7 +76,7 @@ slora_cli_conform(int argc, char **argv)
     long                  v;
     char                 *end;
     const char           *opt, *val, *model, *device, *ref, *dir;
-    int32_t               n_req, plen, gen, threads, r, vocab, p;
+    int32_t               n_req, plen, gen, threads, r, vocab, p, tp, ref_tp;
     int32_t               batch_part, dev_part;
     int32_t              *prompts, *n;
     slora_err_t           err;
@@ -94,6 +97,8 @@ slora_cli_conform(int argc, char **argv)
     plen = 32;
     gen = 32;
     threads = 0;
+    tp = 1;
+    ref_tp = 1;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -129,6 +134,10 @@ slora_cli_conform(int argc, char **argv)
             n = &gen;
         } else if (strcmp(opt, "--threads") == 0) {
             n = &threads;
+        } else if (strcmp(opt, "--tp") == 0) {
+            n = &tp;
+        } else if (strcmp(opt, "--ref-tp") == 0) {
+            n = &ref_tp;
         } else {
             fprintf(stderr, "slora conform: unknown option %s (see --help)\n",
                     opt);
@@ -185,9 +194,9 @@ slora_cli_conform(int argc, char **argv)
 
     for (i = 0; i < 4; i++) {
         if (slora_conform_alloc(&runs[i], n_req, gen) != SLORA_OK
-            || slora_conform_device(model, &cfg, i < 2 ? device : ref, dir,
-                                    threads, n_req, plen, prompts, i % 2,
-                                    &runs[i])
+            || slora_conform_device(model, &cfg, i < 2 ? device : ref,
+                                    i < 2 ? tp : ref_tp, dir, threads, n_req,
+                                    plen, prompts, i % 2, &runs[i])
                != SLORA_OK)
         {
             fprintf(stderr, "slora conform: the %s run failed\n", names[i]);
@@ -196,6 +205,7 @@ slora_cli_conform(int argc, char **argv)
     }
 
     bad = 0;
+    printf("%s on %d GPU(s) against %s on %d\n", device, tp, ref, ref_tp);
     printf("request  adapter  %s vs alone | %s vs %s\n", device, device, ref);
 
     for (r = 0; r < n_req; r++) {
@@ -253,8 +263,8 @@ slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t gen)
 
 static int
 slora_conform_device(const char *model, const slora_model_config_t *cfg,
-    const char *device, const char *dir, int32_t threads, int32_t n_req,
-    int32_t plen, const int32_t *prompts, int32_t batched,
+    const char *device, int32_t tp, const char *dir, int32_t threads,
+    int32_t n_req, int32_t plen, const int32_t *prompts, int32_t batched,
     slora_conform_run_t *run)
 {
     int32_t               r, n_names, want;
@@ -268,6 +278,7 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
     conf.model_path = model;
     conf.adapter_dir = dir;
     conf.device = device;
+    conf.tensor_parallel = tp;
     conf.weights = strcmp(device, "cpu") == 0 ? "f32" : NULL;
     conf.margins = 1;
     conf.n_threads = threads;

@@ -19,6 +19,12 @@
  * Adapter rows reach the arena through write_arena on a stream of their
  * own: pinned staging, a copy and a bf16 conversion, overlapped with
  * whatever the compute stream is running.
+ *
+ * Under tensor parallelism (slora_cuda_tp.c) each GPU runs this same
+ * code as one rank over its Megatron shard: its cfg has 1/N of the heads
+ * and of the FFN, o and down end in an all-reduce, and LoRA's side of
+ * width hidden is sliced (slora_proj_row_split), its shrink all-reduced
+ * before the expand, as S-LoRA's section 6 does.
  */
 
 #include <pthread.h>
@@ -36,12 +42,20 @@
 #include "slora_rope.h"
 
 
-slora_backend_t *slora_backend_cuda_create(int device, slora_err_t *err);
+typedef struct {
+    slora_proj_e              p;
+    uint16_t                 *y;
+    int64_t                   ld_y;
+} slora_cuda_lora_out_t;
+
+
+slora_backend_t *slora_backend_cuda_create(int device, int32_t tp,
+    slora_err_t *err);
 
 static int slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
     slora_err_t *err);
 static int slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes,
-    slora_err_t *err);
+    int64_t page_elems, slora_err_t *err);
 static int slora_cuda_write_arena(slora_backend_t *b, int64_t off,
     const float *src, int64_t n, slora_err_t *err);
 static int slora_cuda_read_arena(slora_backend_t *b, int64_t off, float *dst,
@@ -56,6 +70,9 @@ static uint16_t *slora_cuda_weight(slora_cuda_t *c, size_t elems,
     slora_err_t *err);
 static int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
     int64_t n, slora_err_t *err);
+static int slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst,
+    const float *src, int32_t rows, int32_t width, int64_t ld,
+    slora_err_t *err);
 static int slora_cuda_load_layer(slora_cuda_t *c,
     const slora_layer_weights_t *L, slora_cuda_layer_t *D, slora_err_t *err);
 static int slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st,
@@ -64,8 +81,13 @@ static int slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y,
     const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
     int32_t out, int32_t in, int32_t n, int f32_out, slora_err_t *err);
 static int slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
-    slora_proj_e p, uint16_t *y, int64_t ld_y, const uint16_t *x,
-    int64_t ld_x, slora_err_t *err);
+    const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
+    int n_out, slora_err_t *err);
+static int slora_cuda_lora_shard(slora_cuda_t *c, slora_cuda_step_t *st,
+    int32_t l, const uint16_t *x, int64_t ld_x,
+    const slora_cuda_lora_out_t *out, int n_out, slora_err_t *err);
+static int slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n,
+    slora_err_t *err);
 static int slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
 static int slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st,
@@ -73,35 +95,26 @@ static int slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st,
 
 
 slora_backend_t *
-slora_backend_cuda_create(int device, slora_err_t *err)
+slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
 {
     slora_backend_t  *b;
     slora_cuda_t     *c;
-    int               n;
 
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-        slora_err_set(err, SLORA_ERROR, "cuda backend: no CUDA device");
-        return NULL;
-    }
-
-    if (device < 0 || device >= n) {
-        slora_err_set(err, SLORA_ERROR, "cuda backend: device %d of %d",
-                      device, n);
-        return NULL;
+    if (tp > 1) {
+        return slora_cuda_tp_create(device, tp, err);
     }
 
     b = calloc(1, sizeof(slora_backend_t));
-    c = calloc(1, sizeof(slora_cuda_t));
-
-    if (b == NULL || c == NULL) {
-        free(b);
-        free(c);
+    if (b == NULL) {
         slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
         return NULL;
     }
 
-    c->device = device;
-    pthread_mutex_init(&c->upload_lock, NULL);
+    c = slora_cuda_rank_create(device, 0, 1, err);
+    if (c == NULL) {
+        free(b);
+        return NULL;
+    }
 
     b->name = "cuda";
     b->elem_size = sizeof(uint16_t);
@@ -113,6 +126,44 @@ slora_backend_cuda_create(int device, slora_err_t *err)
     b->mem_free = slora_cuda_mem_free;
     b->free = slora_cuda_free;
     b->data = c;
+
+    return b;
+}
+
+
+/* One GPU's state: a whole model's (tp_n 1) or rank tp_rank's shard. */
+
+slora_cuda_t *
+slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
+    slora_err_t *err)
+{
+    slora_cuda_t  *c;
+    int            n;
+
+    n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        cudaGetLastError();
+        slora_err_set(err, SLORA_ERROR, "cuda backend: no CUDA device");
+        return NULL;
+    }
+
+    if (device < 0 || device >= n) {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: device %d of %d",
+                      device, n);
+        return NULL;
+    }
+
+    c = calloc(1, sizeof(slora_cuda_t));
+    if (c == NULL) {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+        return NULL;
+    }
+
+    c->device = device;
+    c->tp_rank = tp_rank;
+    c->tp_n = tp_n;
+    c->comm.lora_comm = 1;
+    pthread_mutex_init(&c->upload_lock, NULL);
 
     if (slora_cuda_check(cudaSetDevice(device), "cudaSetDevice", err)
         != SLORA_OK
@@ -134,27 +185,28 @@ slora_backend_cuda_create(int device, slora_err_t *err)
                             "pinned staging buffer", err)
            != SLORA_OK)
     {
-        slora_cuda_free(b);
+        slora_cuda_rank_free(c);
         return NULL;
     }
 
     c->gemm = slora_cuda_gemm_create(SLORA_CUDA_GEMM_WORK, err);
     if (c->gemm == NULL) {
-        slora_cuda_free(b);
+        slora_cuda_rank_free(c);
         return NULL;
     }
 
     c->graphs = getenv("SLORA_CUDA_GRAPHS") == NULL
                 || strcmp(getenv("SLORA_CUDA_GRAPHS"), "0") != 0;
 
-    if (getenv("SLORA_CUDA_PROFILE") != NULL) {
+    /* one profile a model: rank 0's */
+    if (getenv("SLORA_CUDA_PROFILE") != NULL && tp_rank == 0) {
         c->prof = calloc(1, sizeof(slora_cuda_prof_t));
         for (n = 0; c->prof != NULL && n < SLORA_CUDA_MARKS; n++) {
             cudaEventCreate(&c->prof->ev[n]);
         }
     }
 
-    return b;
+    return c;
 }
 
 
@@ -162,10 +214,24 @@ static int
 slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
     slora_err_t *err)
 {
-    slora_cuda_t                  *c = b->data;
+    return slora_cuda_rank_load(b->data, m, err);
+}
+
+
+/*
+ * The weights in bf16: every one on a single GPU; on rank r of N, the
+ * rows of q, k, v, gate and up and the columns of o and down that its
+ * heads and its part of the FFN use, and the embedding and norms whole.
+ * Only rank 0 computes logits, so only it holds an untied output matrix.
+ */
+
+int
+slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
+    slora_err_t *err)
+{
     const slora_model_config_t    *cfg;
     size_t                         hidden, vocab;
-    int32_t                        l;
+    int32_t                        l, n;
 
     if (m == NULL) {
         return slora_err_set(err, SLORA_ERROR, "cuda backend: no model");
@@ -196,10 +262,31 @@ slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
                              m->path);
     }
 
+    n = c->tp_n;
+
+    if (cfg->n_heads % n != 0 || cfg->n_kv_heads % n != 0
+        || cfg->hidden % (8 * n) != 0 || cfg->ffn % (8 * n) != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: tensor_parallel=%d must "
+                             "divide the heads (%d) and KV heads (%d), and "
+                             "hidden (%d) and ffn (%d) by 8 x %d", m->path,
+                             n, cfg->n_heads, cfg->n_kv_heads, cfg->hidden,
+                             cfg->ffn, n);
+    }
+
+    if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
     c->model = m;
     c->cfg = *cfg;
-    c->q_dim = cfg->n_heads * cfg->head_dim;
-    c->kv_dim = cfg->n_kv_heads * cfg->head_dim;
+    c->cfg.n_heads /= n;
+    c->cfg.n_kv_heads /= n;
+    c->cfg.ffn /= n;
+    c->q_dim = c->cfg.n_heads * cfg->head_dim;
+    c->kv_dim = c->cfg.n_kv_heads * cfg->head_dim;
     c->qkv_dim = c->q_dim + 2 * c->kv_dim;
 
     c->allocs = calloc((size_t) cfg->n_layers * 8 + 4, sizeof(void *));
@@ -228,7 +315,7 @@ slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
     if (m->w.output == m->w.tok_embd) {
         c->output = c->tok_embd;
 
-    } else {
+    } else if (c->tp_rank == 0) {
         c->output = slora_cuda_weight(c, vocab * hidden, err);
         if (c->output == NULL
             || slora_cuda_upload(c, c->output, m->w.output,
@@ -257,7 +344,7 @@ static int
 slora_cuda_load_layer(slora_cuda_t *c, const slora_layer_weights_t *L,
     slora_cuda_layer_t *D, slora_err_t *err)
 {
-    size_t   hidden, ffn, q, kv;
+    size_t   hidden, ffn, q, kv, r;
     int      ok;
 
     if (L->attn_norm == NULL || L->wq == NULL || L->wk == NULL
@@ -273,6 +360,7 @@ slora_cuda_load_layer(slora_cuda_t *c, const slora_layer_weights_t *L,
     ffn = (size_t) c->cfg.ffn;
     q = (size_t) c->q_dim;
     kv = (size_t) c->kv_dim;
+    r = (size_t) c->tp_rank;
 
     D->attn_norm = slora_cuda_weight(c, hidden, err);
     D->wqkv = slora_cuda_weight(c, (q + 2 * kv) * hidden, err);
@@ -289,22 +377,28 @@ slora_cuda_load_layer(slora_cuda_t *c, const slora_layer_weights_t *L,
 
     ok = slora_cuda_upload(c, D->attn_norm, L->attn_norm, (int64_t) hidden,
                            err) == SLORA_OK
-         && slora_cuda_upload(c, D->wqkv, L->wq, (int64_t) (q * hidden), err)
-            == SLORA_OK
-         && slora_cuda_upload(c, D->wqkv + q * hidden, L->wk,
+         && slora_cuda_upload(c, D->wqkv, L->wq + r * q * hidden,
+                              (int64_t) (q * hidden), err) == SLORA_OK
+         && slora_cuda_upload(c, D->wqkv + q * hidden,
+                              L->wk + r * kv * hidden,
                               (int64_t) (kv * hidden), err) == SLORA_OK
-         && slora_cuda_upload(c, D->wqkv + (q + kv) * hidden, L->wv,
+         && slora_cuda_upload(c, D->wqkv + (q + kv) * hidden,
+                              L->wv + r * kv * hidden,
                               (int64_t) (kv * hidden), err) == SLORA_OK
-         && slora_cuda_upload(c, D->wo, L->wo, (int64_t) (hidden * q), err)
+         && slora_cuda_upload_cols(c, D->wo, L->wo + r * q, (int32_t) hidden,
+                                   (int32_t) q, (int64_t) (q * c->tp_n), err)
             == SLORA_OK
          && slora_cuda_upload(c, D->ffn_norm, L->ffn_norm, (int64_t) hidden,
                               err) == SLORA_OK
-         && slora_cuda_upload(c, D->wgu, L->w_gate, (int64_t) (ffn * hidden),
-                              err) == SLORA_OK
-         && slora_cuda_upload(c, D->wgu + ffn * hidden, L->w_up,
+         && slora_cuda_upload(c, D->wgu, L->w_gate + r * ffn * hidden,
                               (int64_t) (ffn * hidden), err) == SLORA_OK
-         && slora_cuda_upload(c, D->wdown, L->w_down,
-                              (int64_t) (hidden * ffn), err) == SLORA_OK;
+         && slora_cuda_upload(c, D->wgu + ffn * hidden,
+                              L->w_up + r * ffn * hidden,
+                              (int64_t) (ffn * hidden), err) == SLORA_OK
+         && slora_cuda_upload_cols(c, D->wdown, L->w_down + r * ffn,
+                                   (int32_t) hidden, (int32_t) ffn,
+                                   (int64_t) (ffn * c->tp_n), err)
+            == SLORA_OK;
 
     if (!ok) {
         return SLORA_ERROR;
@@ -314,12 +408,13 @@ slora_cuda_load_layer(slora_cuda_t *c, const slora_layer_weights_t *L,
         D->bqkv = slora_cuda_weight(c, q + 2 * kv, err);
 
         if (D->bqkv == NULL
-            || slora_cuda_upload(c, D->bqkv, L->bq, (int64_t) q, err)
+            || slora_cuda_upload(c, D->bqkv, L->bq + r * q, (int64_t) q, err)
                != SLORA_OK
-            || slora_cuda_upload(c, D->bqkv + q, L->bk, (int64_t) kv, err)
+            || slora_cuda_upload(c, D->bqkv + q, L->bk + r * kv,
+                                 (int64_t) kv, err)
                != SLORA_OK
-            || slora_cuda_upload(c, D->bqkv + q + kv, L->bv, (int64_t) kv,
-                                 err)
+            || slora_cuda_upload(c, D->bqkv + q + kv, L->bv + r * kv,
+                                 (int64_t) kv, err)
                != SLORA_OK)
         {
             return SLORA_ERROR;
@@ -393,22 +488,86 @@ slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
 }
 
 
+/* rows x width values, each row ld apart in src (a shard's columns), to
+ * a dense bf16 block, packed through the staging buffer rows at a time */
+
 static int
-slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes, slora_err_t *err)
+slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
+    int32_t rows, int32_t width, int64_t ld, slora_err_t *err)
 {
-    slora_cuda_t  *c = b->data;
-    void          *p;
+    int32_t  i, k, j, per;
+
+    per = SLORA_CUDA_STAGE / width;
+
+    for (i = 0; i < rows; i += k) {
+        k = rows - i < per ? rows - i : per;
+
+        if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        for (j = 0; j < k; j++) {
+            memcpy(c->stage_host + (size_t) j * width,
+                   src + (size_t) (i + j) * ld, (size_t) width * sizeof(float));
+        }
+
+        if (slora_cuda_check(cudaMemcpyAsync(c->stage, c->stage_host,
+                                             (size_t) k * width
+                                             * sizeof(float),
+                                             cudaMemcpyHostToDevice,
+                                             c->upload),
+                             "upload", err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (slora_convert_bf16_cuda(dst + (size_t) i * width, c->stage,
+                                    (int64_t) k * width, c->upload)
+            != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 "
+                                 "conversion refused");
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes, int64_t page_elems,
+    slora_err_t *err)
+{
+    (void) page_elems;
+
+    return slora_cuda_rank_arena(b->data, bytes, err);
+}
+
+
+int
+slora_cuda_rank_arena(slora_cuda_t *c, size_t bytes, slora_err_t *err)
+{
+    void  *p;
 
     if (bytes < sizeof(uint16_t) || bytes % SLORA_CUDA_ALIGN != 0) {
         return slora_err_set(err, SLORA_ERROR,
                              "cuda backend: arena of %zu bytes", bytes);
     }
 
+    if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
         cudaGetLastError();
-        return slora_err_set(err, SLORA_ERROR, "cuda backend: cannot "
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: GPU %d: cannot "
                              "allocate an arena of %zu bytes (%zu free)",
-                             bytes, slora_cuda_mem_free(b));
+                             c->device, bytes, slora_cuda_rank_mem_free(c));
     }
 
     if (slora_cuda_check(cudaMemset(p, 0, bytes), "arena", err) != SLORA_OK)
@@ -429,10 +588,33 @@ static int
 slora_cuda_write_arena(slora_backend_t *b, int64_t off, const float *src,
     int64_t n, slora_err_t *err)
 {
-    slora_cuda_t  *c = b->data;
-    int            rc;
+    return slora_cuda_rank_write(b->data, off, src, n, err);
+}
 
-    if (c->arena == NULL || off < 0 || n < 0 || off > c->arena_elems
+
+int
+slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
+    int64_t n, slora_err_t *err)
+{
+    return slora_cuda_rank_write_cols(c, off, src, 1, (int32_t) n, n, err);
+}
+
+
+/* rows x width values of src, each row ld apart, to a dense run of the
+ * arena at off: adapter pages, or a rank's part of slice-major ones */
+
+int
+slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
+    int32_t rows, int32_t width, int64_t ld, slora_err_t *err)
+{
+    int64_t  n;
+    int      rc;
+
+    n = (int64_t) rows * width;
+
+    if (c->arena == NULL || off < 0 || rows < 0 || width < 0
+        || (rows > 1 && width > SLORA_CUDA_STAGE) || ld < width
+        || off > c->arena_elems
         || n > c->arena_elems - off || (n > 0 && src == NULL))
     {
         return slora_err_set(err, SLORA_ERROR,
@@ -441,12 +623,18 @@ slora_cuda_write_arena(slora_backend_t *b, int64_t off, const float *src,
                              (long long) off, (long long) c->arena_elems);
     }
 
+    if (n == 0) {
+        return SLORA_OK;
+    }
+
     pthread_mutex_lock(&c->upload_lock);
 
     /* the device is per thread: the caller may be another thread */
     rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
     if (rc == SLORA_OK) {
-        rc = slora_cuda_upload(c, c->arena + off, src, n, err);
+        rc = rows == 1 ? slora_cuda_upload(c, c->arena + off, src, n, err)
+                       : slora_cuda_upload_cols(c, c->arena + off, src, rows,
+                                                width, ld, err);
     }
 
     if (rc == SLORA_OK) {
@@ -464,10 +652,23 @@ static int
 slora_cuda_read_arena(slora_backend_t *b, int64_t off, float *dst, int64_t n,
     slora_err_t *err)
 {
-    slora_cuda_t  *c = b->data;
+    return slora_cuda_rank_read(b->data, off, dst, n, err);
+}
+
+
+int
+slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst, int64_t n,
+    slora_err_t *err)
+{
     uint16_t      *tmp;
     uint32_t       u;
     int64_t        i;
+
+    if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
 
     if (c->arena == NULL || off < 0 || n < 0 || off > c->arena_elems
         || n > c->arena_elems - off || (n > 0 && dst == NULL))
@@ -511,11 +712,18 @@ slora_cuda_read_arena(slora_backend_t *b, int64_t off, float *dst, int64_t n,
 static size_t
 slora_cuda_mem_free(slora_backend_t *b)
 {
+    return slora_cuda_rank_mem_free(b->data);
+}
+
+
+size_t
+slora_cuda_rank_mem_free(slora_cuda_t *c)
+{
     size_t  avail, total;
 
-    (void) b;
-
-    if (cudaMemGetInfo(&avail, &total) != cudaSuccess) {
+    if (cudaSetDevice(c->device) != cudaSuccess
+        || cudaMemGetInfo(&avail, &total) != cudaSuccess)
+    {
         cudaGetLastError();
         return 0;
     }
@@ -529,7 +737,18 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     const int64_t *pool_layer_off, int64_t page_elems,
     int32_t tokens_per_page, slora_err_t *err)
 {
-    slora_cuda_t          *c = b->data;
+    return slora_cuda_rank_forward(b->data, batch, pool_layer_off, page_elems,
+                                   tokens_per_page, err);
+}
+
+
+/* A rank's offsets and page size are its own: 1/tp_n of the pool's. */
+
+int
+slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
+    const int64_t *pool_layer_off, int64_t page_elems,
+    int32_t tokens_per_page, slora_err_t *err)
+{
     slora_cuda_step_t      st;
     slora_cuda_layout_t    lay;
     int32_t                n, i;
@@ -543,6 +762,12 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
 
     if (batch == NULL || pool_layer_off == NULL) {
         return slora_err_set(err, SLORA_ERROR, "cuda backend: no batch");
+    }
+
+    if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
 
     memset(&st, 0, sizeof(st));
@@ -657,6 +882,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     const slora_cuda_layer_t    *D = &c->layers[l];
     const uint16_t              *next_norm;
     uint16_t                    *x, *h, *qkv, *k, *v, *att, *o, *g, *u, *kv;
+    slora_cuda_lora_out_t        out[3];
     int32_t                      n, hidden, ffn;
     int64_t                      ld;
     int                          rc;
@@ -687,17 +913,17 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     slora_cuda_mark(c, SLORA_OP_GEMM_QKV);
 
-    if (slora_cuda_lora(c, st, l, SLORA_PROJ_Q, qkv, ld, h, hidden, err)
-        != SLORA_OK
-        || slora_cuda_lora(c, st, l, SLORA_PROJ_K, k, ld, h, hidden, err)
-           != SLORA_OK
-        || slora_cuda_lora(c, st, l, SLORA_PROJ_V, v, ld, h, hidden, err)
-           != SLORA_OK)
-    {
+    out[0].p = SLORA_PROJ_Q;
+    out[0].y = qkv;
+    out[1].p = SLORA_PROJ_K;
+    out[1].y = k;
+    out[2].p = SLORA_PROJ_V;
+    out[2].y = v;
+    out[0].ld_y = out[1].ld_y = out[2].ld_y = ld;
+
+    if (slora_cuda_lora(c, st, l, h, hidden, out, 3, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
-
-    slora_cuda_mark(c, SLORA_OP_LORA);
 
     if (slora_rope_cuda(qkv, ld, k, ld, st->pos, n, cfg->n_heads,
                         cfg->n_kv_heads, cfg->head_dim, cfg->rope_theta,
@@ -758,14 +984,15 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     slora_cuda_mark(c, SLORA_OP_GEMM_O);
 
-    if (slora_cuda_lora(c, st, l, SLORA_PROJ_O, o, hidden, att, c->q_dim,
-                        err)
-        != SLORA_OK)
+    out[0].p = SLORA_PROJ_O;
+    out[0].y = o;
+    out[0].ld_y = hidden;
+
+    if (slora_cuda_lora(c, st, l, att, c->q_dim, out, 1, err) != SLORA_OK
+        || slora_cuda_sum(c, o, n, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
-
-    slora_cuda_mark(c, SLORA_OP_LORA);
 
     if (slora_add_rmsnorm_cuda(h, hidden, x, hidden, o, hidden, D->ffn_norm,
                                n, hidden, cfg->norm_eps, c->stream)
@@ -787,13 +1014,13 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     slora_cuda_mark(c, SLORA_OP_GEMM_GU);
 
-    if (slora_cuda_lora(c, st, l, SLORA_PROJ_GATE, g, 2 * (int64_t) ffn,
-                        h, hidden, err)
-        != SLORA_OK
-        || slora_cuda_lora(c, st, l, SLORA_PROJ_UP, u, 2 * (int64_t) ffn,
-                           h, hidden, err)
-           != SLORA_OK)
-    {
+    out[0].p = SLORA_PROJ_GATE;
+    out[0].y = g;
+    out[1].p = SLORA_PROJ_UP;
+    out[1].y = u;
+    out[0].ld_y = out[1].ld_y = 2 * (int64_t) ffn;
+
+    if (slora_cuda_lora(c, st, l, h, hidden, out, 2, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -815,14 +1042,16 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     slora_cuda_mark(c, SLORA_OP_GEMM_DOWN);
 
-    if (slora_cuda_lora(c, st, l, SLORA_PROJ_DOWN, o, hidden, g,
-                        2 * (int64_t) ffn, err)
-        != SLORA_OK)
+    out[0].p = SLORA_PROJ_DOWN;
+    out[0].y = o;
+    out[0].ld_y = hidden;
+
+    if (slora_cuda_lora(c, st, l, g, 2 * (int64_t) ffn, out, 1, err)
+        != SLORA_OK
+        || slora_cuda_sum(c, o, n, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
-
-    slora_cuda_mark(c, SLORA_OP_LORA);
 
     next_norm = l + 1 < cfg->n_layers ? c->layers[l + 1].attn_norm
                                       : c->out_norm;
@@ -860,26 +1089,144 @@ slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y, const uint16_t *x,
 }
 
 
+/* y += LoRA(x) for each of out[], projections that share the input x. */
+
 static int
 slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
-    slora_proj_e p, uint16_t *y, int64_t ld_y, const uint16_t *x,
-    int64_t ld_x, slora_err_t *err)
+    const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
+    int n_out, slora_err_t *err)
 {
+    slora_proj_e  p;
+    int           k;
+
     if (st->info.max_rank == 0) {
         return SLORA_OK;
     }
 
-    if (slora_lora_apply_cuda(y, ld_y, x, ld_x, c->arena + st->layer_off[l],
-                              slora_proj_in_dim(&c->cfg, p),
-                              slora_proj_out_dim(&c->cfg, p), &st->segs[p],
-                              st->batch->n_tokens, st->info.max_rank,
-                              st->max_seg_len, c->lora_work.p,
-                              c->lora_work.cap, c->stream)
-        != 0)
-    {
-        return slora_err_set(err, SLORA_ERROR, "LoRA on %s refused",
-                             slora_proj_name(p));
+    if (c->tp_n > 1) {
+        return slora_cuda_lora_shard(c, st, l, x, ld_x, out, n_out, err);
     }
+
+    for (k = 0; k < n_out; k++) {
+        p = out[k].p;
+
+        if (slora_lora_apply_cuda(out[k].y, out[k].ld_y, x, ld_x,
+                                  c->arena + st->layer_off[l],
+                                  slora_proj_in_dim(&c->cfg, p),
+                                  slora_proj_out_dim(&c->cfg, p),
+                                  &st->segs[p], st->batch->n_tokens,
+                                  st->info.max_rank, st->max_seg_len,
+                                  c->lora_work.p, c->lora_work.cap,
+                                  c->stream)
+            != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "LoRA on %s refused",
+                                 slora_proj_name(p));
+        }
+    }
+
+    slora_cuda_mark(c, SLORA_OP_LORA);
+
+    return SLORA_OK;
+}
+
+
+/*
+ * LoRA on a tensor-parallel rank, S-LoRA's way: the side of width hidden
+ * is this rank's slice (A's input columns for q, k, v, gate, up; B's
+ * output columns for o, down), so each shrink gives a partial x A; one
+ * all-reduce sums those of every projection in out[] (so q, k and v, or
+ * gate and up, share one), and each expand adds this rank's part. For o
+ * and down that part is a slice of the partial output whose all-reduce
+ * (slora_cuda_sum) follows, so B's output travels inside the base
+ * layer's sum. lora_comm 0 skips the sum: the ablation's wrong answers.
+ */
+
+static int
+slora_cuda_lora_shard(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
+    const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
+    int n_out, slora_err_t *err)
+{
+    const uint16_t  *base;
+    slora_proj_e     p;
+    float           *v;
+    int64_t          ld_v, part;
+    int32_t          slice, in, width, max_rank, max_seg;
+    int              k, split;
+
+    base = c->arena + st->layer_off[l];
+    max_rank = st->info.max_rank;
+    max_seg = st->max_seg_len;
+    ld_v = max_rank;
+    part = slora_cuda_lora_part(st->batch->n_tokens, max_rank);
+    slice = c->cfg.hidden / c->tp_n;
+    v = c->lora_work.p;
+
+    for (k = 0; k < n_out; k++) {
+        p = out[k].p;
+        split = slora_proj_row_split(p);
+        in = split ? slora_proj_in_dim(&c->cfg, p) : slice;
+
+        if (slora_lora_shrink_cuda(v + k * part, ld_v,
+                                   split ? x : x + c->tp_rank * slice, ld_x,
+                                   base, in, &st->segs[p], max_rank, max_seg,
+                                   c->stream)
+            != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "LoRA shrink on %s "
+                                 "refused", slora_proj_name(p));
+        }
+    }
+
+    slora_cuda_mark(c, SLORA_OP_LORA);
+
+    if (c->comm.lora_comm
+        && slora_cuda_allreduce(c, v, n_out * part, 1, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    slora_cuda_mark(c, SLORA_OP_COMM);
+
+    for (k = 0; k < n_out; k++) {
+        p = out[k].p;
+        split = slora_proj_row_split(p);
+        width = split ? slice : slora_proj_out_dim(&c->cfg, p);
+
+        if (slora_lora_expand_cuda(split ? out[k].y + c->tp_rank * slice
+                                         : out[k].y,
+                                   out[k].ld_y, v + k * part, ld_v, base,
+                                   width, &st->segs[p], max_rank, max_seg,
+                                   c->stream)
+            != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "LoRA expand on %s "
+                                 "refused", slora_proj_name(p));
+        }
+    }
+
+    slora_cuda_mark(c, SLORA_OP_LORA);
+
+    return SLORA_OK;
+}
+
+
+/* The partial outputs of o and down, [n, hidden], summed over ranks. */
+
+static int
+slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n, slora_err_t *err)
+{
+    if (c->tp_n == 1) {
+        return SLORA_OK;
+    }
+
+    if (slora_cuda_allreduce(c, y, (int64_t) n * c->cfg.hidden, 0, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    slora_cuda_mark(c, SLORA_OP_COMM);
 
     return SLORA_OK;
 }
@@ -901,7 +1248,8 @@ slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
     hidden = c->cfg.hidden;
     vocab = c->cfg.vocab;
 
-    if (m == 0) {
+    /* every rank's h is the same after the last sum: rank 0 answers */
+    if (m == 0 || c->tp_rank != 0) {
         return SLORA_OK;
     }
 
@@ -946,7 +1294,7 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
     m = st->info.n_logits;
     vocab = c->cfg.vocab;
 
-    if (m == 0) {
+    if (m == 0 || c->tp_rank != 0) {
         return slora_cuda_check(cudaStreamSynchronize(c->stream), "step",
                                 err);
     }
@@ -1002,16 +1350,21 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
 static void
 slora_cuda_free(slora_backend_t *b)
 {
-    slora_cuda_t  *c;
-    int32_t        i;
-
-    if (b == NULL) {
-        return;
+    if (b != NULL) {
+        slora_cuda_rank_free(b->data);
+        free(b);
     }
+}
 
-    c = b->data;
+
+void
+slora_cuda_rank_free(slora_cuda_t *c)
+{
+    int32_t  i;
 
     if (c != NULL) {
+        cudaSetDevice(c->device);
+
         if (c->stream != NULL) {
             cudaStreamSynchronize(c->stream);
         }
@@ -1074,6 +1427,4 @@ slora_cuda_free(slora_backend_t *b)
         pthread_mutex_destroy(&c->upload_lock);
         free(c);
     }
-
-    free(b);
 }

@@ -19,7 +19,7 @@
 static const char  *slora_cuda_op_names[SLORA_OP_N] = {
     "indices", "embedding", "GEMM q,k,v", "LoRA (all)", "RoPE + KV store",
     "attention", "GEMM o", "RMSNorm", "GEMM gate,up", "SiLU-and-mul",
-    "GEMM down", "logits + argmax"
+    "GEMM down", "logits + argmax", "all-reduce"
 };
 
 

@@ -3,7 +3,9 @@
  * files: the backend proper (slora_cuda_backend.c: the vtable, weights,
  * the layer loop, results), a step's scratch and indices
  * (slora_cuda_step.c) and the decode graphs and the step profile
- * (slora_cuda_graph.c). Built into libslora_cuda.so only.
+ * (slora_cuda_graph.c), and tensor parallelism (slora_cuda_tp.c: one
+ * slora_cuda_t a GPU, each holding a Megatron shard, and the all-reduces
+ * between them). Built into libslora_cuda.so only.
  *
  * The one idea: everything a step needs on the device lives in buffers
  * that only grow, so a captured decode graph stays valid until one of
@@ -25,6 +27,7 @@
 #include "slora_backend.h"
 #include "slora_cuda_gemm.h"
 
+#include "slora_allreduce.h"
 #include "slora_attention.h"
 #include "slora_lora.h"
 
@@ -34,6 +37,14 @@
 #define SLORA_CUDA_ALIGN       16
 #define SLORA_CUDA_MARKS       4096             /* profile events a step */
 #define SLORA_CUDA_GRAPHS      16               /* decode graphs kept */
+#define SLORA_CUDA_TP_MAX      8                /* GPUs of one model */
+#define SLORA_CUDA_AR_CAP      (8 << 20)        /* one-shot all-reduce bytes */
+
+/* f32 elements of one projection's x A on a tensor-parallel rank, [n,
+ * max_rank] rounded up to 16 bytes, so q, k and v sit side by side for
+ * one all-reduce */
+#define slora_cuda_lora_part(n, max_rank)                                   \
+    ((((int64_t) (n) * (max_rank)) + 3) & ~(int64_t) 3)
 
 
 /* What the step profile ($SLORA_CUDA_PROFILE) charges time to. */
@@ -41,7 +52,7 @@ typedef enum {
     SLORA_OP_INDEX = 0, SLORA_OP_EMBED, SLORA_OP_GEMM_QKV, SLORA_OP_LORA,
     SLORA_OP_ROPE_KV, SLORA_OP_ATTENTION, SLORA_OP_GEMM_O, SLORA_OP_NORM,
     SLORA_OP_GEMM_GU, SLORA_OP_ACT, SLORA_OP_GEMM_DOWN, SLORA_OP_LOGITS,
-    SLORA_OP_N
+    SLORA_OP_COMM, SLORA_OP_N
 } slora_cuda_op_e;
 
 
@@ -94,15 +105,33 @@ typedef struct {
 } slora_cuda_graph_t;
 
 
+/*
+ * The sums a tensor-parallel rank makes with its peers: the one-shot
+ * kernel (kernels/slora_allreduce.cu) for what fits, NCCL (loaded with
+ * dlopen() by slora_cuda_tp.c, so a single GPU never needs it) for the
+ * rest.
+ */
+typedef struct {
+    void                     *nccl;             /* ncclComm_t */
+    slora_allreduce_t        *ar;               /* NULL: NCCL only */
+    int                       lora_comm;        /* 0: the ablation */
+    uint64_t                  n_one_shot;       /* calls, for the log */
+    uint64_t                  n_nccl;
+} slora_cuda_comm_t;
+
+
 typedef struct {
     int                       device;
+    int32_t                   tp_rank;          /* this GPU's shard */
+    int32_t                   tp_n;             /* 1: no parallelism */
+    slora_cuda_comm_t         comm;
     cudaStream_t              stream;           /* compute */
     cudaStream_t              upload;           /* adapter rows */
     pthread_mutex_t           upload_lock;
     slora_cuda_gemm_t        *gemm;
 
     const slora_model_t      *model;
-    slora_model_config_t      cfg;
+    slora_model_config_t      cfg;              /* this shard's heads, ffn */
     int32_t                   q_dim;
     int32_t                   kv_dim;
     int32_t                   qkv_dim;          /* q + 2 kv */
@@ -180,8 +209,31 @@ typedef struct {
 } slora_cuda_step_t;
 
 
-/* slora_cuda_backend.c */
+/* slora_cuda_backend.c: one GPU, or one rank of several */
+slora_cuda_t *slora_cuda_rank_create(int device, int32_t tp_rank,
+    int32_t tp_n, slora_err_t *err);
+int slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
+    slora_err_t *err);
+int slora_cuda_rank_arena(slora_cuda_t *c, size_t bytes, slora_err_t *err);
+int slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
+    int64_t n, slora_err_t *err);
+int slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off,
+    const float *src, int32_t rows, int32_t width, int64_t ld,
+    slora_err_t *err);
+int slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst,
+    int64_t n, slora_err_t *err);
+int slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
+    const int64_t *layer_off, int64_t page_elems, int32_t tokens_per_page,
+    slora_err_t *err);
+size_t slora_cuda_rank_mem_free(slora_cuda_t *c);
+void slora_cuda_rank_free(slora_cuda_t *c);
 int slora_cuda_compute(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_err_t *err);
+
+/* slora_cuda_tp.c */
+slora_backend_t *slora_cuda_tp_create(int device, int32_t tp_n,
+    slora_err_t *err);
+int slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
     slora_err_t *err);
 
 /* slora_cuda_step.c */

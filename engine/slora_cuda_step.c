@@ -19,6 +19,8 @@
 
 static int slora_cuda_host_grow(slora_cuda_buf_t *buf, size_t need,
     slora_err_t *err);
+static void slora_cuda_rows(const slora_cuda_t *c, int64_t *dst,
+    const int64_t *src, int32_t r);
 
 
 int
@@ -26,7 +28,7 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_layout_t *lay, slora_err_t *err)
 {
     const slora_batch_t  *bt = st->batch;
-    size_t                n, ns, m, rows, b16, hb16;
+    size_t                n, ns, m, rows, b16, hb16, lw;
     int32_t               i;
 
     n = (size_t) bt->n_tokens;
@@ -66,6 +68,16 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
 
     hb16 = n * (size_t) c->cfg.hidden * b16;
 
+    /* a rank's x A of q, k and v side by side (slora_cuda_lora_shard) */
+    lw = slora_lora_workspace_size((int64_t) n, st->info.max_rank);
+    if (c->tp_n > 1
+        && lw < 3 * (size_t) slora_cuda_lora_part(n, st->info.max_rank)
+                * sizeof(float))
+    {
+        lw = 3 * (size_t) slora_cuda_lora_part(n, st->info.max_rank)
+             * sizeof(float);
+    }
+
     if (slora_cuda_grow(c, &c->x, hb16, 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->h, hb16, 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->qkv, n * c->qkv_dim * b16, 0, err)
@@ -75,11 +87,7 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
         || slora_cuda_grow(c, &c->o, hb16, 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->gu, n * 2 * c->cfg.ffn * b16, 0, err)
            != SLORA_OK
-        || slora_cuda_grow(c, &c->lora_work,
-                           slora_lora_workspace_size((int64_t) n,
-                                                     st->info.max_rank),
-                           0, err)
-           != SLORA_OK
+        || slora_cuda_grow(c, &c->lora_work, lw, 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->attn_work,
                            slora_attention_decode_work_size(bt->n_seqs,
                                c->cfg.n_heads, c->cfg.n_kv_heads,
@@ -203,10 +211,10 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
             }
 
             r = lo->rank;
-            memcpy(rows + k, lo->a_rows[p], (size_t) r * sizeof(int64_t));
+            slora_cuda_rows(c, rows + k, lo->a_rows[p], r);
             a_tab[i * SLORA_PROJ_N + p] = (int64_t *) (db + lay->rows) + k;
             k += (size_t) r;
-            memcpy(rows + k, lo->b_rows[p], (size_t) r * sizeof(int64_t));
+            slora_cuda_rows(c, rows + k, lo->b_rows[p], r);
             b_tab[i * SLORA_PROJ_N + p] = (int64_t *) (db + lay->rows) + k;
             k += (size_t) r;
         }
@@ -254,6 +262,30 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * An adapter's row offsets in this GPU's arena: the pool's own on one
+ * GPU; on a rank of tp_n, 1/tp_n of them, since its arena holds part
+ * s of every slice-major page (slora_pool.h) and rows start at multiples
+ * of tp_n.
+ */
+
+static void
+slora_cuda_rows(const slora_cuda_t *c, int64_t *dst, const int64_t *src,
+    int32_t r)
+{
+    int32_t  i;
+
+    if (c->tp_n == 1) {
+        memcpy(dst, src, (size_t) r * sizeof(int64_t));
+        return;
+    }
+
+    for (i = 0; i < r; i++) {
+        dst[i] = src[i] / c->tp_n;
+    }
 }
 
 

@@ -123,8 +123,13 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
                                                  : SLORA_ENGINE_MAX_CTX;
     }
 
-    e->backend = slora_backend_open(conf->device, e->conf.n_threads,
-                                    conf->weights, conf->backend_lib, err);
+    if (e->conf.tensor_parallel <= 0) {
+        e->conf.tensor_parallel = 1;
+    }
+
+    e->backend = slora_backend_open(conf->device, e->conf.tensor_parallel,
+                                    e->conf.n_threads, conf->weights,
+                                    conf->backend_lib, err);
     e->conf.weights = NULL;
     if (e->backend == NULL) {
         goto failed;
@@ -140,6 +145,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     g.ffn = cfg->ffn;
     g.elem_size = e->backend->elem_size;
     g.min_tokens_per_page = 0;
+    g.slices = e->conf.tensor_parallel;
 
     e->pool = slora_pool_create(&g, slora_engine_pool_size(e), err);
     if (e->pool == NULL) {
@@ -147,7 +153,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     }
 
     bytes = slora_pool_arena_bytes(e->pool);
-    if (e->backend->alloc_arena(e->backend, bytes, err) != SLORA_OK) {
+    if (e->backend->alloc_arena(e->backend, bytes,
+                                slora_pool_page_elems(e->pool), err)
+        != SLORA_OK)
+    {
         goto failed;
     }
 
@@ -202,6 +211,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     if (!conf->no_prefetch) {
         e->prefetch = slora_prefetch_create(cfg,
                                             slora_pool_page_elems(e->pool),
+                                            slora_pool_slices(e->pool),
                                             e->wake_fd, err);
         if (e->prefetch == NULL) {
             goto failed;

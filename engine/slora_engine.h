@@ -34,6 +34,8 @@ typedef struct {
     const char   *model_path;       /* GGUF file or HF folder */
     const char   *adapter_dir;      /* embedded catalog: sub-folder = adapter */
     const char   *device;           /* "cpu" (default), "cuda[:N]" */
+    int32_t       tensor_parallel;  /* GPUs of one model, from N on;
+                                       0: 1 */
     const char   *backend_lib;      /* the CUDA backend's .so, or NULL
                                        (slora_backend_open) */
     int           margins;          /* TOKEN events carry the logit

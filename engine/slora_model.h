@@ -116,6 +116,8 @@ int slora_model_random_config(const char *spec, slora_model_config_t *cfg,
 int32_t slora_proj_in_dim(const slora_model_config_t *c, slora_proj_e p);
 int32_t slora_proj_out_dim(const slora_model_config_t *c, slora_proj_e p);
 const char *slora_proj_name(slora_proj_e p);      /* "q_proj", ... */
+/* 1 for o and down, whose input tensor parallelism splits (slora_proj.c) */
+int slora_proj_row_split(slora_proj_e p);
 
 /* Permutes rows of a [n_head * head_dim, cols] matrix from HF order to
  * the GGUF NORM order (llama.cpp's convert permute), in place. */

@@ -7,7 +7,9 @@
  * of a token and every LoRA row width, grown until a page holds enough
  * tokens, so KV pages and adapter rows both tile a page exactly. The free
  * list is a stack of page ids: alloc and release are O(1) per page, and an
- * allocation takes all the pages it asks for or none.
+ * allocation takes all the pages it asks for or none. With tensor-parallel
+ * slices every width is a multiple of their number, hence page_elems too,
+ * and a page splits into equal parts, one per GPU.
  */
 
 #include <stdlib.h>
@@ -39,17 +41,29 @@ slora_pool_t *
 slora_pool_create(const slora_pool_geom_t *g, size_t arena_bytes,
     slora_err_t *err)
 {
-    int32_t        i, min_tokens;
+    int32_t        i, min_tokens, slices;
     int64_t        base, elems, tpp, n;
     size_t         page_bytes;
     slora_pool_t  *pool;
 
     if (g->n_layers <= 0 || g->kv_dim <= 0 || g->hidden <= 0 || g->ffn <= 0
-        || (g->elem_size != 2 && g->elem_size != 4))
+        || (g->elem_size != 2 && g->elem_size != 4) || g->slices < 0)
     {
         slora_err_set(err, SLORA_ERROR, "pool: bad geometry (layers %d, "
-                      "kv_dim %d, hidden %d, ffn %d, elem %zu)", g->n_layers,
-                      g->kv_dim, g->hidden, g->ffn, g->elem_size);
+                      "kv_dim %d, hidden %d, ffn %d, elem %zu, slices %d)",
+                      g->n_layers, g->kv_dim, g->hidden, g->ffn,
+                      g->elem_size, g->slices);
+        return NULL;
+    }
+
+    slices = g->slices > 0 ? g->slices : 1;
+
+    if (g->hidden % slices != 0 || g->kv_dim % slices != 0
+        || g->ffn % slices != 0)
+    {
+        slora_err_set(err, SLORA_ERROR, "pool: hidden %d, kv_dim %d and ffn "
+                      "%d must all be multiples of the %d tensor-parallel "
+                      "slices", g->hidden, g->kv_dim, g->ffn, slices);
         return NULL;
     }
 
@@ -77,6 +91,14 @@ slora_pool_create(const slora_pool_geom_t *g, size_t arena_bytes,
     if (elems > ((int64_t) 1 << 40) || tpp > INT32_MAX) {
         slora_err_set(err, SLORA_ERROR, "pool: page of %lld elements is too "
                       "large", (long long) elems);
+        return NULL;
+    }
+
+    /* follows from the widths above; a guard should the sizing change */
+    if (elems % slices != 0) {
+        slora_err_set(err, SLORA_ERROR, "pool: page of %lld elements does "
+                      "not split in %d tensor-parallel slices",
+                      (long long) elems, slices);
         return NULL;
     }
 
@@ -112,6 +134,7 @@ slora_pool_create(const slora_pool_geom_t *g, size_t arena_bytes,
 
     pool->geom = *g;
     pool->geom.min_tokens_per_page = min_tokens;
+    pool->geom.slices = slices;
     pool->n_pages = (int32_t) n;
     pool->page_elems = elems;
     pool->tokens_per_page = (int32_t) tpp;
@@ -167,6 +190,13 @@ slora_pool_arena_bytes(const slora_pool_t *pool)
 {
     return (size_t) pool->n_pages * (size_t) pool->page_elems
            * pool->geom.elem_size * (size_t) pool->geom.n_layers;
+}
+
+
+int32_t
+slora_pool_slices(const slora_pool_t *pool)
+{
+    return pool->geom.slices;
 }
 
 

@@ -16,6 +16,20 @@
  * KV page layout, per layer: K[tokens_per_page][kv_dim] then
  * V[tokens_per_page][kv_dim]. Adapter pages hold rows placed by the
  * adapter code (slora_adapter.c); a row never straddles two pages.
+ *
+ * Tensor parallelism. With slices = N (the GPUs of a tensor-parallel
+ * group; 1 without), every page is N equal parts of page_elems / N
+ * elements, and GPU s holds part s of every page, so its own arena is
+ * laid out [n_layers][n_pages][page_elems / N]. Pages are slice-major:
+ * an adapter row of width W planned at in-page offset q keeps its slice s
+ * (elements [s * W / N, (s + 1) * W / N), Megatron's split: A rows by
+ * input columns, B^T rows by output columns) in part s at offset q / N,
+ * that is at page_start + s * (page_elems / N) + q / N of the host image,
+ * and on GPU s at row_off / N of its arena. A KV page's part s holds GPU
+ * s's kv heads, K[tokens_per_page][kv_dim / N] then V likewise. So that
+ * every part is whole, hidden, kv_dim, ffn (hence page_elems, every row
+ * width and every in-page offset) are multiples of N. With N = 1 a page
+ * is one part and all of this is the layout above.
  */
 
 #ifndef SLORA_POOL_H
@@ -40,6 +54,8 @@ typedef struct {
     int32_t     ffn;
     size_t      elem_size;              /* 4 for f32, 2 for bf16 */
     int32_t     min_tokens_per_page;    /* 0: default 8 */
+    int32_t     slices;                 /* tensor-parallel parts of every
+                                         * page, 0 or 1: one */
 } slora_pool_geom_t;
 
 
@@ -55,6 +71,8 @@ int32_t slora_pool_n_pages(const slora_pool_t *pool);
 int64_t slora_pool_page_elems(const slora_pool_t *pool);
 int32_t slora_pool_tokens_per_page(const slora_pool_t *pool);
 size_t slora_pool_arena_bytes(const slora_pool_t *pool);   /* used part */
+/* Tensor-parallel parts of every page, 1 or more. */
+int32_t slora_pool_slices(const slora_pool_t *pool);
 
 /* Element offset of (layer, page) from the arena's start. */
 int64_t slora_pool_offset(const slora_pool_t *pool, int32_t layer,

@@ -40,6 +40,7 @@ typedef struct {
 struct slora_prefetch_s {
     slora_model_config_t     cfg;
     int64_t                  page_elems;
+    int32_t                  slices;
     int                      wake_fd;
     pthread_t                thread;
     int                      started;
@@ -61,7 +62,7 @@ static slora_prefetch_slot_t *slora_prefetch_find(slora_prefetch_t *p,
 
 slora_prefetch_t *
 slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
-    int wake_fd, slora_err_t *err)
+    int32_t slices, int wake_fd, slora_err_t *err)
 {
     slora_prefetch_t  *p;
 
@@ -73,6 +74,7 @@ slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
 
     p->cfg = *cfg;
     p->page_elems = page_elems;
+    p->slices = slices;
     p->wake_fd = wake_fd;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
@@ -290,8 +292,8 @@ slora_prefetch_main(void *arg)
 
         /* the slot's strings are not touched by others while RUNNING */
         pick->done.status = slora_adapter_image_load(&p->cfg, p->page_elems,
-                                                     pick->name, pick->dir,
-                                                     pick->sha256,
+                                                     p->slices, pick->name,
+                                                     pick->dir, pick->sha256,
                                                      &pick->done.img,
                                                      &pick->done.err);
 

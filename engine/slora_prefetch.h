@@ -35,9 +35,11 @@ typedef struct {
 } slora_prefetch_done_t;
 
 
-/* wake_fd (or -1) gets an 8-byte write when a load finishes. */
+/* Images are for the pool's pages: page_elems and slices as
+ * slora_pool_page_elems() and slora_pool_slices() say. wake_fd (or -1)
+ * gets an 8-byte write when a load finishes. */
 slora_prefetch_t *slora_prefetch_create(const slora_model_config_t *cfg,
-    int64_t page_elems, int wake_fd, slora_err_t *err);
+    int64_t page_elems, int32_t slices, int wake_fd, slora_err_t *err);
 void slora_prefetch_free(slora_prefetch_t *p);
 
 /* Queues a load. SLORA_BUSY: SLORA_PREFETCH_MAX are out; SLORA_DECLINED:

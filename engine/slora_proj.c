@@ -42,6 +42,21 @@ slora_proj_out_dim(const slora_model_config_t *c, slora_proj_e p)
 }
 
 
+/*
+ * Under tensor parallelism (Megatron) o and down are split by the rows of
+ * their weights' input side: each GPU holds part of the input and makes
+ * a partial output that an all-reduce sums. The other five are split by
+ * output. So LoRA's side of width hidden is the one a GPU holds a slice
+ * of: A's input for q, k, v, gate and up, B's output for o and down.
+ */
+
+int
+slora_proj_row_split(slora_proj_e p)
+{
+    return p == SLORA_PROJ_O || p == SLORA_PROJ_DOWN;
+}
+
+
 const char *
 slora_proj_name(slora_proj_e p)
 {

@@ -53,7 +53,7 @@ $(CUDA_BUILD)/engine/%.o: engine/%.c $(wildcard engine/*.h kernels/*.h)
 
 $(CUDA_SO): $(CUDA_OBJS) $(CUDA_C_OBJS) $(CUDA_BUILD)/cpu/slora_lora_cpu.o
 	$(NVCC) $(CUDA_ARCH) -shared -o $@ $^ -Xlinker -Bsymbolic \
-	    -Xlinker --no-undefined -lcublasLt -lpthread -lm
+	    -Xlinker --no-undefined -lcublasLt -lpthread -ldl -lm
 
 $(CUDA_BUILD)/%.o: kernels/%.cu kernels/slora_cuda.cuh $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)
@@ -73,3 +73,21 @@ $(CUDA_TEST): $(CUDA_BUILD)/test_kernels_cuda.o $(CUDA_OBJS) $(CUDA_CPU_OBJS)
 
 cuda-test: $(CUDA_TEST)
 	$(CUDA_TEST)
+
+# The all-reduce's own test (kernels/slora_allreduce.*): ranks emulated on
+# one GPU, then one rank per GPU when there are two or more; --bench adds
+# the timings. It needs only its family and the bf16 rounding's twin.
+CUDA_AR_TEST  := $(CUDA_BUILD)/test_allreduce_cuda
+
+cuda: $(CUDA_AR_TEST)
+
+$(CUDA_BUILD)/test_allreduce_cuda.o: t/kernels/test_allreduce_cuda.cu \
+        t/unit/tap.h $(wildcard kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
+
+$(CUDA_AR_TEST): $(CUDA_BUILD)/test_allreduce_cuda.o \
+        $(CUDA_BUILD)/slora_allreduce.o \
+        $(CUDA_BUILD)/cpu/slora_allreduce_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++

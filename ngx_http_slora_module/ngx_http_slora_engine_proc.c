@@ -563,6 +563,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.device = (const char *) smcf->device.data;
     conf.backend_lib = smcf->cuda_lib.len ? (const char *) smcf->cuda_lib.data
                                           : NULL;
+    conf.tensor_parallel = (int32_t) smcf->tensor_parallel;
     conf.weights = conf.device[0] == 'c' && conf.device[1] == 'p'
                    ? (const char *) smcf->weights.data : NULL;
     conf.n_threads = (int32_t) smcf->threads;

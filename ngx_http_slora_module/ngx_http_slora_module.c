@@ -207,6 +207,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
      */
 
     smcf->threads = NGX_CONF_UNSET;
+    smcf->tensor_parallel = NGX_CONF_UNSET;
     smcf->pool = NGX_CONF_UNSET_SIZE;
     smcf->max_batch_tokens = NGX_CONF_UNSET;
     smcf->max_running = NGX_CONF_UNSET;
@@ -234,6 +235,7 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_uint_t   i;
 
     ngx_conf_init_value(smcf->threads, 0);
+    ngx_conf_init_value(smcf->tensor_parallel, 1);
     ngx_conf_init_size_value(smcf->pool, 0);
     ngx_conf_init_value(smcf->max_batch_tokens, 0);
     ngx_conf_init_value(smcf->max_running, 0);
@@ -287,8 +289,8 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->adapter_dir, smcf->host_cache, smcf->prefetch,
                      &smcf->redis_url, smcf->catalog_timeout);
 
-    p = ngx_slprintf(p, end, "|%V|%V", &smcf->cuda_lib,
-                     &smcf->tokenizer_path);
+    p = ngx_slprintf(p, end, "|%V|%V|%i", &smcf->cuda_lib,
+                     &smcf->tokenizer_path, smcf->tensor_parallel);
 
     p = ngx_slprintf(p, end, "|%V|%M|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode);
@@ -459,6 +461,17 @@ ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (smcf->tensor_parallel != NGX_CONF_UNSET && smcf->tensor_parallel > 1
+        && (smcf->device.len == 0
+            || ngx_strncmp(smcf->device.data, "cuda", 4) != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: tensor_parallel=%i needs"
+                           " device=cuda (or cuda:N)",
+                           smcf->tensor_parallel);
+        return NGX_CONF_ERROR;
+    }
+
     smcf->enabled = 1;
 
     return ngx_http_slora_load_tokenizer(cf, smcf);
@@ -596,6 +609,11 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
                && ngx_strncmp(key->data, "max_tokens", 10) == 0)
     {
         np = &smcf->max_tokens;
+
+    } else if (key->len == 15
+               && ngx_strncmp(key->data, "tensor_parallel", 15) == 0)
+    {
+        np = &smcf->tensor_parallel;
     }
 
     if (np == NULL) {
@@ -606,7 +624,8 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
 
     n = ngx_atoi(val->data, val->len);
     if (n == NGX_ERROR || n > 1000000
-        || (n == 0 && np != &smcf->threads))
+        || (n == 0 && np != &smcf->threads)
+        || (np == &smcf->tensor_parallel && n > 64))
     {
         goto invalid;
     }

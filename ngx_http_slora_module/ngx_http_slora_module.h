@@ -50,6 +50,7 @@ typedef struct {
     ngx_str_t                  model_id;      /* file name less .gguf */
     ngx_str_t                  device;        /* "cpu", "cuda[:N]" */
     ngx_str_t                  cuda_lib;      /* the CUDA backend's .so */
+    ngx_int_t                  tensor_parallel;   /* GPUs of the model */
     ngx_str_t                  tokenizer_path; /* else the model's own */
     ngx_str_t                  weights;       /* "native", "q8_0", "f32" */
     ngx_int_t                  threads;

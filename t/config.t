@@ -108,9 +108,10 @@ EOF
 {
     my ($rc, $out, undef, $left) = try_conf(http_with(
         engine => "    slora_engine model=random:smollm2-135m,layers=2 "
-                  . "tokenizer=$model device=cuda:0 "
+                  . "tokenizer=$model device=cuda:0 tensor_parallel=2 "
                   . "cuda_lib=/nonexistent/libslora_cuda.so threads=1;"));
-    is($rc, 0, 'nginx -t passes: random model, tokenizer=, device=cuda:0')
+    is($rc, 0, 'nginx -t passes: random model, tokenizer=, device=cuda:0, '
+               . 'tensor_parallel=2')
         or diag($out);
     is(scalar @$left, 0, '... and spawns no process') or diag(join("\n", @$left));
 }
@@ -127,6 +128,11 @@ my @bad = (
     ['max_ctx=abc', engine => "    $engine max_ctx=abc;  # BAD"],
     ['device=tpu', engine => "    $engine device=tpu;  # BAD"],
     ['device=cuda:x', engine => "    $engine device=cuda:x;  # BAD"],
+    ['tensor_parallel=0', engine => "    $engine tensor_parallel=0;  # BAD"],
+    ['tensor_parallel=65',
+     engine => "    $engine tensor_parallel=65;  # BAD"],
+    ['tensor_parallel=2 on the CPU',
+     engine => "    $engine tensor_parallel=2;  # BAD"],
     ['a random model without tokenizer=',
      engine => "    slora_engine model=random:llama-7b threads=1;  # BAD"],
     ['tokenizer= that is no model',

@@ -5,6 +5,9 @@
  * what the pages hold beyond the rows), and the tiers: the pool copy holds
  * exactly A and B^T row by row, pinned adapters are never evicted, idle
  * ones go least recently used first, the host tier keeps to its budget.
+ * Tensor-parallel slices: images and the pool copy are slice-major (slice
+ * s of a row at page_start + s * (pe / N) + q / N), with N = 1 the plain
+ * layout, and widths or pages N does not divide are refused.
  */
 
 #include <stdint.h>
@@ -37,6 +40,13 @@ static void test_config(void);
 static void test_plan(void);
 static void test_bad_tensors(void);
 static void test_tiers(slora_rope_e rope);
+static void test_slices(void);
+static void test_slices_refused(void);
+static int64_t slice_pos(const slora_adapter_plan_t *plan, int64_t row_off,
+    int32_t width, int32_t j);
+static int check_rows(const char *dir, const slora_adapter_plan_t *plan,
+    const float *layers, int64_t layer_stride, const int64_t *row_off,
+    int plain, uint8_t *mark, int64_t *n_checked);
 
 
 int
@@ -56,6 +66,8 @@ main(void)
     test_bad_tensors();
     test_tiers(SLORA_ROPE_NEOX);
     test_tiers(SLORA_ROPE_NORM);
+    test_slices();
+    test_slices_refused();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -190,7 +202,9 @@ test_plan(void)
             c.rank = ranks[ri];
             c.proj_mask = 0x7f;
 
-            if (slora_adapter_plan(&cfg, &c, pe, &plan, &err) != SLORA_OK) {
+            if (slora_adapter_plan(&cfg, &c, pe, 1, &plan, &err)
+                != SLORA_OK)
+            {
                 ok(0, "plan: %s", err.msg);
                 continue;
             }
@@ -237,7 +251,7 @@ test_plan(void)
 
     c.rank = 4;
     c.proj_mask = 1u << SLORA_PROJ_DOWN;
-    ok(slora_adapter_plan(&cfg, &c, 100, &plan, &err) == SLORA_ERROR
+    ok(slora_adapter_plan(&cfg, &c, 100, 1, &plan, &err) == SLORA_ERROR
        && strstr(err.msg, "wider than a page") != NULL,
        "rows wider than a page refused: %s", err.msg);
 }
@@ -255,7 +269,7 @@ test_bad_tensors(void)
     fake_backend_t               fb;
     slora_adapter_t             *a;
     slora_adapters_t            *set;
-    slora_pool_geom_t            g = { 2, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t            g = { 2, 32, 64, 128, 4, 0, 1 };
     slora_adapter_gen_t          gen = { 8, 16, 0x7f, 1, 0.5f };
     slora_safetensors_writer_t  *w;
 
@@ -395,7 +409,7 @@ test_tiers(slora_rope_e rope)
     const slora_lora_t     *lo;
     const slora_tensor_t   *t;
     slora_adapters_stats_t  s;
-    slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
     slora_adapter_gen_t     gen = { 8, 16, 0x7f, 1, 0.5f };
     const char             *rn;
 
@@ -557,6 +571,304 @@ test_tiers(slora_rope_e rope)
     slora_pool_free(pool);
     free(fb.arena);
     make_cfg(SLORA_ROPE_NEOX);
+}
+
+
+static void
+test_slices(void)
+{
+    int                          p, ok1;
+    char                         dir[512];
+    uint8_t                     *mark;
+    int32_t                      n, i, k, r, *phys_n;
+    int64_t                      lay, checked, over, stray, bad, *phys, e, m;
+    slora_err_t                  err;
+    slora_pool_t                *pool;
+    fake_backend_t               fb;
+    slora_adapter_t             *a;
+    slora_adapters_t            *set;
+    const slora_lora_t          *lo;
+    slora_adapter_image_t        img, img1;
+    slora_pool_geom_t            g = { 2, 32, 64, 128, 4, 0, 2 };
+    slora_adapter_gen_t          gen = { 8, 16, 0x7f, 77, 0.5f };
+    const slora_adapter_plan_t  *plan;
+    static const int32_t         slices[] = { 1, 2, 4 };
+
+    make_cfg(SLORA_ROPE_NEOX);
+    snprintf(dir, sizeof(dir), "%s/sliced", tmp);
+    if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(&img1, 0, sizeof(img1));
+
+    for (i = 0; i < 3; i++) {
+        n = slices[i];
+        if (!ok(slora_adapter_image_load(&cfg, 512, n, "s", dir, NULL, &img,
+                                         &err) == SLORA_OK,
+                "%d slices: PEFT image", n))
+        {
+            diag("%s", err.msg);
+            continue;
+        }
+
+        lay = (int64_t) img.plan.n_pages * img.plan.page_elems;
+        mark = calloc((size_t) (2 * lay), 1);
+        bad = check_rows(dir, &img.plan, img.host, lay, img.plan.row_off,
+                         n == 1, mark, &checked);
+
+        over = 0;
+        stray = 0;
+        for (e = 0; e < 2 * lay; e++) {
+            over += mark[e] > 1;
+            stray += mark[e] == 0 && img.host[e] != 0.0f;
+        }
+
+        is_int(img.plan.slices, n, "%d slices: the plan says so", n);
+        ok(bad == 0 && checked == 2 * img.plan.used_elems && over == 0
+           && stray == 0, "%d slices: every element j of every row at %s "
+           "(%lld checked, %lld wrong, %lld overlaps, %lld strays)", n,
+           n == 1 ? "row_off + j, as before slices"
+                  : "page_start + s (pe / N) + q / N + (j - s W / N)",
+           (long long) checked, (long long) bad, (long long) over,
+           (long long) stray);
+
+        if (n == 1) {
+            img1 = img;
+
+        } else {
+            ok1 = img.bytes == img1.bytes
+                  && img.plan.n_rows == img1.plan.n_rows
+                  && img.plan.n_pages == img1.plan.n_pages;
+            for (k = 0; ok1 && k < img.plan.n_rows; k++) {
+                ok1 = img.plan.row_off[k] == img1.plan.row_off[k];
+            }
+            ok(ok1, "%d slices: the same plan, bytes and pages as 1", n);
+            ok(img1.host != NULL
+               && memcmp(img.host, img1.host, img.bytes) != 0,
+               "%d slices: but not the same image", n);
+            slora_adapter_image_free(&img);
+        }
+
+        free(mark);
+    }
+
+    slora_adapter_image_free(&img1);
+
+    /* a set over a pool of 2 slices uploads slice-major pages */
+    memset(&fb, 0, sizeof(fb));
+    fb.b.write_arena = fake_write;
+    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
+    fb.n = (int64_t) 40 * 2 * 512;
+    fb.arena = calloc((size_t) fb.n, sizeof(float));
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+
+    /* a first one takes pages 0..15, so "sliced" lands further on */
+    snprintf(dir, sizeof(dir), "%s/sliced-first", tmp);
+    gen.seed = 78;
+    slora_adapter_write_random(dir, &cfg, &gen, &err);
+    slora_adapters_add(set, "first", dir, &a, &err);
+    slora_adapter_acquire(set, a, &err);
+    slora_adapter_release(set, a);
+    memset(fb.arena, 0, (size_t) fb.n * sizeof(float));
+
+    snprintf(dir, sizeof(dir), "%s/sliced", tmp);
+    slora_adapters_add(set, "sliced", dir, &a, &err);
+
+    if (!ok(slora_adapter_acquire(set, a, &err) == SLORA_OK,
+            "2-slice pool: acquire"))
+    {
+        diag("%s", err.msg);
+
+    } else {
+        plan = slora_adapter_get_plan(a);
+        lo = slora_adapter_lora(a);
+        phys = malloc((size_t) plan->n_rows * sizeof(int64_t));
+        phys_n = calloc((size_t) plan->n_rows, sizeof(int32_t));
+
+        for (p = 0; p < SLORA_PROJ_N; p++) {
+            for (r = 0; r < lo->rank; r++) {
+                phys[plan->first_row[p][0] + r] = lo->a_rows[p][r];
+                phys[plan->first_row[p][1] + r] = lo->b_rows[p][r];
+                phys_n[plan->first_row[p][0] + r]++;
+                phys_n[plan->first_row[p][1] + r]++;
+            }
+        }
+
+        m = 0;
+        for (k = 0; k < plan->n_rows; k++) {
+            m += phys_n[k] == 1 && phys[k] / 512 >= 16;
+        }
+
+        lay = slora_pool_layer_offset(pool, 1);
+        mark = calloc((size_t) fb.n, 1);
+        bad = check_rows(dir, plan, fb.arena, lay, phys, 0, mark, &checked);
+
+        over = 0;
+        stray = 0;
+        for (e = 0; e < fb.n; e++) {
+            over += mark[e] > 1;
+            stray += mark[e] == 0 && fb.arena[e] != 0.0f;
+        }
+
+        ok(plan->slices == 2 && m == plan->n_rows,
+           "2-slice pool: the set plans for its pool's slices, rows in "
+           "pages past the first adapter's");
+        ok(bad == 0 && checked == 2 * plan->used_elems && over == 0
+           && stray == 0, "2-slice pool: the arena holds every row "
+           "slice-major at its physical offset (%lld checked, %lld wrong, "
+           "%lld overlaps, %lld strays)", (long long) checked,
+           (long long) bad, (long long) over, (long long) stray);
+
+        free(mark);
+        free(phys);
+        free(phys_n);
+        slora_adapter_release(set, a);
+    }
+
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+    free(fb.arena);
+}
+
+
+static void
+test_slices_refused(void)
+{
+    char                   dir[512];
+    slora_err_t            err;
+    slora_adapter_conf_t   c;
+    slora_adapter_plan_t   plan;
+    slora_adapter_image_t  img;
+
+    make_cfg(SLORA_ROPE_NEOX);
+    memset(&c, 0, sizeof(c));
+    c.rank = 4;
+    c.proj_mask = 0x7f;
+
+    ok(slora_adapter_plan(&cfg, &c, 512, 0, &plan, &err) == SLORA_ERROR
+       && strstr(err.msg, "0 tensor-parallel slices, at least 1") != NULL,
+       "0 slices refused: %s", err.msg);
+    ok(slora_adapter_plan(&cfg, &c, 514, 4, &plan, &err) == SLORA_ERROR
+       && strstr(err.msg, "page of 514 elements does not split in 4")
+          != NULL, "a page 4 does not divide refused: %s", err.msg);
+
+    cfg.ffn = 100;
+    ok(slora_adapter_plan(&cfg, &c, 800, 8, &plan, &err) == SLORA_ERROR
+       && strstr(err.msg, "gate_proj rows (64 in, 100 out) do not split in "
+                 "8 tensor-parallel slices") != NULL,
+       "rows of 100 in 8 slices refused: %s", err.msg);
+    ok(slora_adapter_plan(&cfg, &c, 800, 4, &plan, &err) == SLORA_OK
+       && plan.slices == 4, "but in 4 they split");
+    slora_adapter_plan_free(&plan);
+    make_cfg(SLORA_ROPE_NEOX);
+
+    snprintf(dir, sizeof(dir), "%s/sliced", tmp);
+    ok(slora_adapter_image_load(&cfg, 576, 3, "three", dir, NULL, &img,
+                                &err) == SLORA_ERROR
+       && strstr(err.msg, "adapter three") != NULL
+       && strstr(err.msg, "q_proj rows (64 in, 64 out) do not split in 3")
+          != NULL, "a PEFT image in 3 slices refused: %s", err.msg);
+    ok(img.host == NULL, "and nothing is left allocated");
+}
+
+
+/* Where element j of a row at row_off (of width) is, slice-major: the
+ * formula of slora_pool.h, written out here on its own. */
+static int64_t
+slice_pos(const slora_adapter_plan_t *plan, int64_t row_off, int32_t width,
+    int32_t j)
+{
+    int32_t  n, w, s;
+    int64_t  pe, q;
+
+    n = plan->slices;
+    pe = plan->page_elems;
+    q = row_off % pe;
+    w = width / n;
+    s = j / w;
+
+    return row_off - q + s * (pe / n) + q / n + (j - s * w);
+}
+
+
+/*
+ * Counts elements of the adapter in dir (its safetensors file) that are
+ * not where they belong in layers (a layer every layer_stride elements):
+ * at row_off[row] + j if plain, else slice_pos(). mark counts the visits
+ * of every element; n_checked the elements looked at.
+ */
+static int
+check_rows(const char *dir, const slora_adapter_plan_t *plan,
+    const float *layers, int64_t layer_stride, const int64_t *row_off,
+    int plain, uint8_t *mark, int64_t *n_checked)
+{
+    int                    p, side, bad;
+    char                   path[600], tname[160];
+    float                 *ref, want;
+    int32_t                l, r, j, rank, in, out, width, row;
+    int64_t                pos;
+    slora_err_t            err;
+    slora_safetensors_t   *st;
+    const slora_tensor_t  *t;
+    static const char     *mod[SLORA_PROJ_N] = {
+        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+        "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"
+    };
+
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    st = slora_safetensors_open(path, &err);
+    if (st == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    ref = malloc((size_t) 1024 * 128 * sizeof(float));
+    bad = 0;
+    *n_checked = 0;
+
+    for (l = 0; l < cfg.n_layers; l++) {
+        for (p = 0; p < SLORA_PROJ_N; p++) {
+            if (plan->first_row[p][0] < 0) {
+                continue;
+            }
+
+            rank = plan->first_row[p][1] - plan->first_row[p][0];
+            in = slora_proj_in_dim(&cfg, p);
+            out = slora_proj_out_dim(&cfg, p);
+
+            for (side = 0; side < 2; side++) {
+                snprintf(tname, sizeof(tname), "base_model.model.model."
+                         "layers.%d.%s.lora_%c.weight", l, mod[p],
+                         side ? 'B' : 'A');
+                t = slora_safetensors_find(st, tname);
+                if (t == NULL || t->n_elems > 1024 * 128) {
+                    BAIL_OUT("%s missing", tname);
+                }
+                slora_tensor_to_f32(t, ref, &err);
+                width = side ? out : in;
+
+                for (r = 0; r < rank; r++) {
+                    row = plan->first_row[p][side] + r;
+
+                    for (j = 0; j < width; j++) {
+                        want = side ? ref[(size_t) j * rank + r]
+                                    : ref[(size_t) r * in + j];
+                        pos = plain ? row_off[row] + j
+                                    : slice_pos(plan, row_off[row], width, j);
+                        pos += l * layer_stride;
+                        bad += layers[pos] != want;
+                        mark[pos] += mark[pos] < 255;
+                        (*n_checked)++;
+                    }
+                }
+            }
+        }
+    }
+
+    free(ref);
+    slora_safetensors_close(st);
+
+    return bad;
 }
 
 

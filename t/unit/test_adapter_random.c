@@ -2,7 +2,8 @@
  * test_adapter_random.c: adapters named by a random: spec instead of a
  * folder (slora_adapter_random.c): the spec's grammar and its errors,
  * page images that depend on the seed and nothing else, with the sizes
- * mkadapter gives, and a catalog of them in the engine: listed, loaded
+ * mkadapter gives, the same rows in tensor-parallel slices stored
+ * slice-major, and a catalog of them in the engine: listed, loaded
  * through the tiers, and each request's greedy tokens the same alone
  * and batched, and not the base model's.
  */
@@ -25,6 +26,7 @@
 
 static void test_spec(void);
 static void test_image(void);
+static void test_image_slices(void);
 static void test_engine(void);
 
 
@@ -33,6 +35,7 @@ main(void)
 {
     test_spec();
     test_image();
+    test_image_slices();
     test_engine();
 
     return done_testing();
@@ -107,13 +110,13 @@ test_image(void)
 
     slora_model_random_config("random:smollm2-135m,layers=2", &cfg, &err);
 
-    ok(slora_adapter_image_load(&cfg, 4608, "x", "random:rank=8,seed=2,"
+    ok(slora_adapter_image_load(&cfg, 4608, 1, "x", "random:rank=8,seed=2,"
                                 "targets=q+k+v+o+gate+up+down", NULL, &a,
                                 &err) == SLORA_OK, "an image from a spec");
-    ok(slora_adapter_image_load(&cfg, 4608, "x", "random:rank=8,seed=2,"
+    ok(slora_adapter_image_load(&cfg, 4608, 1, "x", "random:rank=8,seed=2,"
                                 "targets=q+k+v+o+gate+up+down", NULL, &b,
                                 &err) == SLORA_OK
-       && slora_adapter_image_load(&cfg, 4608, "x", "random:rank=8,seed=3,"
+       && slora_adapter_image_load(&cfg, 4608, 1, "x", "random:rank=8,seed=3,"
                                    "targets=q+k+v+o+gate+up+down", NULL, &c,
                                    &err) == SLORA_OK, "two more");
 
@@ -165,6 +168,121 @@ test_image(void)
     slora_adapter_image_free(&a);
     slora_adapter_image_free(&b);
     slora_adapter_image_free(&c);
+}
+
+
+/* Each row of the plain image a (1 slice) is in d (n slices) slice-major:
+ * its slice s at page_start + s * (pe / n) + q / n; nothing else in d. */
+static void
+test_image_slices(void)
+{
+    slora_err_t            err;
+    slora_model_config_t   cfg;
+    slora_adapter_image_t  a, d;
+    uint8_t               *mark;
+    int32_t                n, i, row, j, w, sl;
+    int64_t                lay, l, q, pos, pe, e, bad, over, stray, checked;
+    static const int32_t   slices[] = { 2, 3, 4 };
+    static const char     *spec = "random:rank=8,seed=5,"
+                                  "targets=q+k+v+o+gate+up+down";
+
+    slora_model_random_config("random:smollm2-135m,layers=2", &cfg, &err);
+
+    if (!ok(slora_adapter_image_load(&cfg, 4608, 1, "x", spec, NULL, &a,
+                                     &err) == SLORA_OK, "the plain image"))
+    {
+        diag("%s", err.msg);
+        return;
+    }
+
+    pe = a.plan.page_elems;
+    lay = (int64_t) a.plan.n_pages * pe;
+
+    /* the plain image: rows whole at row_off, nothing between them */
+    mark = calloc((size_t) (cfg.n_layers * lay), 1);
+    bad = 0;
+    for (l = 0; l < cfg.n_layers; l++) {
+        for (row = 0; row < a.plan.n_rows; row++) {
+            for (j = 0; j < a.plan.row_width[row]; j++) {
+                pos = l * lay + a.plan.row_off[row] + j;
+                bad += a.host[pos] == 0.0f;
+                mark[pos] += mark[pos] < 255;
+            }
+        }
+    }
+
+    over = 0;
+    stray = 0;
+    for (e = 0; e < cfg.n_layers * lay; e++) {
+        over += mark[e] > 1;
+        stray += mark[e] == 0 && a.host[e] != 0.0f;
+    }
+    free(mark);
+
+    ok(a.plan.slices == 1 && bad == 0 && over == 0 && stray == 0,
+       "1 slice: every row whole at row_off, nothing elsewhere (%lld zero "
+       "values, %lld overlaps, %lld strays)", (long long) bad,
+       (long long) over, (long long) stray);
+
+    for (i = 0; i < 3; i++) {
+        n = slices[i];
+        if (!ok(slora_adapter_image_load(&cfg, 4608, n, "x", spec, NULL, &d,
+                                         &err) == SLORA_OK,
+                "%d slices: an image from the spec", n))
+        {
+            diag("%s", err.msg);
+            continue;
+        }
+
+        mark = calloc((size_t) (cfg.n_layers * lay), 1);
+        bad = 0;
+        checked = 0;
+
+        for (l = 0; l < cfg.n_layers; l++) {
+            for (row = 0; row < a.plan.n_rows; row++) {
+                w = a.plan.row_width[row] / n;
+                q = a.plan.row_off[row] % pe;
+
+                for (j = 0; j < a.plan.row_width[row]; j++) {
+                    sl = j / w;
+                    pos = l * lay + a.plan.row_off[row] - q + sl * (pe / n)
+                          + q / n + (j - sl * w);
+                    bad += d.host[pos] != a.host[l * lay
+                                                 + a.plan.row_off[row] + j];
+                    mark[pos] += mark[pos] < 255;
+                    checked++;
+                }
+            }
+        }
+
+        over = 0;
+        stray = 0;
+        for (e = 0; e < cfg.n_layers * lay; e++) {
+            over += mark[e] > 1;
+            stray += mark[e] == 0 && d.host[e] != 0.0f;
+        }
+
+        ok(d.bytes == a.bytes && d.plan.slices == n && bad == 0
+           && over == 0 && stray == 0
+           && checked == cfg.n_layers * a.plan.used_elems,
+           "%d slices: each row of the plain image, element j at row_off + "
+           "j, is slice-major here (%lld checked, %lld wrong, %lld "
+           "overlaps, %lld strays)", n, (long long) checked, (long long) bad,
+           (long long) over, (long long) stray);
+
+        free(mark);
+        slora_adapter_image_free(&d);
+    }
+
+    ok(slora_adapter_image_load(&cfg, 4608, 9, "nine", spec, NULL, &d, &err)
+       == SLORA_ERROR && strstr(err.msg, "adapter nine") != NULL
+       && strstr(err.msg, "k_proj rows (576 in, 192 out) do not split in 9")
+          != NULL, "192-wide rows in 9 slices refused: %s", err.msg);
+    ok(slora_adapter_image_load(&cfg, 4608, 5, "five", spec, NULL, &d, &err)
+       == SLORA_ERROR && strstr(err.msg, "4608 elements does not split in 5")
+          != NULL, "a page 5 does not divide refused: %s", err.msg);
+
+    slora_adapter_image_free(&a);
 }
 
 

@@ -52,43 +52,52 @@ test_open(void)
     static const char *bad[] = { "gpu", "cuda:", "cuda:x", "cuda:-1",
                                  "cuda:99999", "CPU" };
 
-    b = slora_backend_open(NULL, 1, NULL, NULL, &err);
+    b = slora_backend_open(NULL, 1, 1, NULL, NULL, &err);
     ok(b != NULL && strcmp(b->name, "cpu") == 0, "no device is the CPU");
     if (b != NULL) {
         ok(b->mem_free == NULL, "the CPU sizes its pool from host memory");
         b->free(b);
     }
 
-    b = slora_backend_open("cpu", 1, "q8_0", NULL, &err);
+    b = slora_backend_open("cpu", 1, 1, "q8_0", NULL, &err);
     ok(b != NULL, "cpu with q8_0 weights");
     if (b != NULL) {
         b->free(b);
     }
 
-    b = slora_backend_open("cpu", 1, "int3", NULL, &err);
+    b = slora_backend_open("cpu", 1, 1, "int3", NULL, &err);
     ok(b == NULL && strstr(err.msg, "int3") != NULL,
        "unknown CPU weights refused: %s", err.msg);
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        b = slora_backend_open(bad[i], 1, NULL, NULL, &err);
+        b = slora_backend_open(bad[i], 1, 1, NULL, NULL, &err);
         ok(b == NULL && strstr(err.msg, bad[i]) != NULL
            && strstr(err.msg, "cuda:N") != NULL,
            "device \"%s\" refused: %s", bad[i], err.msg);
     }
 
-    b = slora_backend_open("cuda", 1, "q8_0", NULL, &err);
+    b = slora_backend_open("cuda", 1, 1, "q8_0", NULL, &err);
     ok(b == NULL && strstr(err.msg, "bf16") != NULL,
        "CPU weights on a GPU refused: %s", err.msg);
 
-    b = slora_backend_open("cuda:1", 1, NULL, "/nonexistent/libslora_cuda.so",
-                           &err);
+    b = slora_backend_open("cuda:1", 1, 1, NULL,
+                           "/nonexistent/libslora_cuda.so", &err);
     ok(b == NULL && strstr(err.msg, "cannot load the CUDA backend") != NULL
        && strstr(err.msg, "/nonexistent/libslora_cuda.so") != NULL,
        "a missing CUDA library is named: %s", err.msg);
 
-    b = slora_backend_open("cuda", 1, NULL, "libm.so.6", &err);
+    b = slora_backend_open("cuda", 1, 1, NULL, "libm.so.6", &err);
     ok(b == NULL && strstr(err.msg, "slora_backend_cuda_create") != NULL,
        "a library without the entry point refused: %s", err.msg);
+
+    b = slora_backend_open("cpu", 2, 1, NULL, NULL, &err);
+    ok(b == NULL && strstr(err.msg, "tensor_parallel=2") != NULL
+       && strstr(err.msg, "device=cuda") != NULL,
+       "tensor parallelism on the CPU refused: %s", err.msg);
+
+    b = slora_backend_open("cuda", 0, 1, NULL, NULL, &err);
+    ok(b == NULL && strstr(err.msg, "tensor_parallel=0") != NULL,
+       "tensor_parallel=0 refused: %s", err.msg);
 }
 
 

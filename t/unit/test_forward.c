@@ -528,7 +528,7 @@ backend_for(const slora_model_t *m, tenv_t *env)
 
     if (be->load_model(be, m, &err) != SLORA_OK
         || be->alloc_arena(be, (size_t) N_LAYERS * N_PAGES * PAGE_ELEMS
-                               * sizeof(float), &err)
+                               * sizeof(float), PAGE_ELEMS, &err)
            != SLORA_OK)
     {
         BAIL_OUT("%s", err.msg);

@@ -306,7 +306,7 @@ main(void)
     }
 
     if (be->alloc_arena(be, (size_t) (m->cfg.n_layers * n_pages * page_elems)
-                            * sizeof(float), &err)
+                            * sizeof(float), page_elems, &err)
         != SLORA_OK)
     {
         BAIL_OUT("%s", err.msg);

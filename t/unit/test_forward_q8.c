@@ -70,7 +70,7 @@ env_init(env_t *e, const slora_model_t *m, const char *weights)
 
     if (e->be->alloc_arena(e->be, (size_t) (m->cfg.n_layers * n_pages
                                             * e->page_elems)
-                                  * sizeof(float), &err)
+                                  * sizeof(float), e->page_elems, &err)
         != SLORA_OK)
     {
         BAIL_OUT("%s", err.msg);

@@ -1,8 +1,9 @@
 /*
  * test_pool.c: the unified pool's geometry (pages tile K+V rows and every
- * LoRA row width with no padding, on grouped-query shapes too), the
- * all-or-nothing allocator, the per-kind counts, and that a double free
- * aborts instead of corrupting the free list.
+ * LoRA row width with no padding, on grouped-query shapes too), its
+ * tensor-parallel slices (pages split in equal parts, widths that do not
+ * split refused), the all-or-nothing allocator, the per-kind counts, and
+ * that a double free aborts instead of corrupting the free list.
  */
 
 #include <signal.h>
@@ -22,6 +23,7 @@ typedef struct {
 
 
 static void test_geometry(void);
+static void test_slices(void);
 static void test_alloc(void);
 static void test_stress(void);
 static void test_double_free(void);
@@ -31,6 +33,7 @@ int
 main(void)
 {
     test_geometry();
+    test_slices();
     test_alloc();
     test_stress();
     test_double_free();
@@ -69,6 +72,7 @@ test_geometry(void)
         g.ffn = c->ffn;
         g.elem_size = 4;
         g.min_tokens_per_page = c->min_tokens;
+        g.slices = 0;
 
         arena = (size_t) 1000 * g.n_layers * (size_t) c->want_elems * 4 + 7;
         pool = slora_pool_create(&g, arena, &err);
@@ -94,6 +98,7 @@ test_geometry(void)
                c->name);
         is_int(slora_pool_arena_bytes(pool), arena - 7,
                "%s: used arena bytes", c->name);
+        is_int(slora_pool_slices(pool), 1, "%s: slices 0 is one", c->name);
         slora_pool_free(pool);
     }
 
@@ -103,6 +108,7 @@ test_geometry(void)
     g.ffn = 128;
     g.elem_size = 4;
     g.min_tokens_per_page = 0;
+    g.slices = 1;
 
     pool = slora_pool_create(&g, 2 * 512 * 4 * 2 - 1, &err);
     ok(pool == NULL && strstr(err.msg, "fewer than 2") != NULL,
@@ -116,12 +122,85 @@ test_geometry(void)
 
 
 static void
+test_slices(void)
+{
+    int32_t             i, n;
+    slora_err_t         err;
+    slora_pool_t       *pool;
+    slora_pool_geom_t   g;
+
+    static const int32_t  good[] = { 1, 2, 4, 8, 64 };
+
+    /* SmolLM2-135M: hidden 576, kv_dim 192, ffn 1536, page 4608 */
+    memset(&g, 0, sizeof(g));
+    g.n_layers = 30;
+    g.kv_dim = 192;
+    g.hidden = 576;
+    g.ffn = 1536;
+    g.elem_size = 2;
+
+    for (i = 0; i < (int32_t) (sizeof(good) / sizeof(good[0])); i++) {
+        n = good[i];
+        g.slices = n;
+        pool = slora_pool_create(&g, (size_t) 100 * 30 * 4608 * 2, &err);
+        if (!ok(pool != NULL, "smollm2, %d slices: created", n)) {
+            diag("%s", err.msg);
+            continue;
+        }
+
+        is_int(slora_pool_slices(pool), n, "%d slices: slices", n);
+        is_int(slora_pool_page_elems(pool), 4608, "%d slices: the page is "
+               "the same", n);
+        ok(slora_pool_page_elems(pool) % n == 0
+           && (slora_pool_page_elems(pool) / n) % (2 * (192 / n)) == 0
+           && (slora_pool_page_elems(pool) / n) % (576 / n) == 0
+           && (slora_pool_page_elems(pool) / n) % (1536 / n) == 0,
+           "%d slices: a part holds whole K+V slices and row slices", n);
+        is_int(slora_pool_n_pages(pool), 100, "%d slices: 100 pages", n);
+        slora_pool_free(pool);
+    }
+
+    g.slices = 5;
+    pool = slora_pool_create(&g, (size_t) 100 * 30 * 4608 * 2, &err);
+    ok(pool == NULL && strstr(err.msg, "multiples of the 5 tensor-parallel")
+       != NULL && strstr(err.msg, "hidden 576") != NULL,
+       "hidden 576 in 5 slices refused: %s", err.msg);
+
+    /* only kv_dim fails */
+    g.kv_dim = 32;
+    g.hidden = 64;
+    g.ffn = 128;
+    g.n_layers = 2;
+    g.slices = 64;
+    pool = slora_pool_create(&g, 1 << 20, &err);
+    ok(pool == NULL && strstr(err.msg, "kv_dim 32") != NULL
+       && strstr(err.msg, "64 tensor-parallel") != NULL,
+       "kv_dim 32 in 64 slices refused: %s", err.msg);
+
+    /* only ffn fails */
+    g.kv_dim = 64;
+    g.hidden = 64;
+    g.ffn = 96;
+    g.slices = 64;
+    pool = slora_pool_create(&g, 1 << 20, &err);
+    ok(pool == NULL && strstr(err.msg, "ffn 96") != NULL,
+       "ffn 96 in 64 slices refused: %s", err.msg);
+
+    g.ffn = 128;
+    g.slices = -2;
+    pool = slora_pool_create(&g, 1 << 20, &err);
+    ok(pool == NULL && strstr(err.msg, "bad geometry") != NULL,
+       "negative slices refused: %s", err.msg);
+}
+
+
+static void
 test_alloc(void)
 {
     int32_t             a[10], b[10], i, j, dup;
     slora_err_t         err;
     slora_pool_t       *pool;
-    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0, 1 };
 
     pool = slora_pool_create(&g, (size_t) 10 * 2 * 512 * 4, &err);
     if (!ok(pool != NULL, "10-page pool")) {
@@ -182,7 +261,7 @@ test_stress(void)
     uint32_t            x;
     slora_err_t         err;
     slora_pool_t       *pool;
-    slora_pool_geom_t   g = { 1, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t   g = { 1, 32, 64, 128, 4, 0, 1 };
 
     pool = slora_pool_create(&g, (size_t) 256 * 512 * 4, &err);
     if (!ok(pool != NULL, "256-page pool")) {
@@ -246,7 +325,7 @@ test_double_free(void)
     pid_t               pid;
     slora_err_t         err;
     slora_pool_t       *pool;
-    slora_pool_geom_t   g = { 1, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t   g = { 1, 32, 64, 128, 4, 0, 1 };
 
     pool = slora_pool_create(&g, (size_t) 4 * 512 * 4, &err);
     slora_pool_alloc(pool, SLORA_PAGE_KV, 1, &p);

@@ -7,6 +7,7 @@
  *       thread, a broken folder fails its own load, the wake fd is
  *       written, and settle() withdraws a queued load or waits for a
  *       running one (after it, the load is either gone or ready at once);
+ *       a thread made for tensor-parallel slices reads images in them;
  *   (b) the engine: a request whose adapter is on disk only, arriving
  *       while another runs, waits outside the scheduler while the
  *       prefetch thread reads it (the engine's thread never reads it:
@@ -54,6 +55,7 @@ static void make_adapter(const char *name, uint64_t seed);
 static void on_event(void *data, const slora_event_t *ev);
 static void test_thread(void);
 static int check_image(slora_prefetch_done_t *done, int i);
+static void test_thread_slices(void);
 static void test_engine(int prefetch);
 static void test_engine_broken(void);
 static slora_engine_t *engine(int prefetch);
@@ -112,6 +114,7 @@ main(void)
     }
 
     test_thread();
+    test_thread_slices();
     test_engine(1);
     test_engine(0);
     test_engine_broken();
@@ -155,7 +158,7 @@ test_thread(void)
     slora_pool_free(pool);
 
     fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p = slora_prefetch_create(&mcfg, page_elems, fd, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, fd, &err);
     if (!ok(p != NULL, "prefetch thread started")) {
         diag("%s", err.msg);
         return;
@@ -287,8 +290,8 @@ check_image(slora_prefetch_done_t *done, int i)
     snprintf(dir, sizeof(dir), "%s/a%02d", root, i);
 
     if (done->status == SLORA_OK
-        && slora_adapter_image_load(&mcfg, page_elems, "x", dir, NULL, &img,
-                                    &err)
+        && slora_adapter_image_load(&mcfg, page_elems, 1, "x", dir, NULL,
+                                    &img, &err)
            == SLORA_OK)
     {
         same = img.bytes == done->img.bytes
@@ -300,6 +303,58 @@ check_image(slora_prefetch_done_t *done, int i)
     slora_adapter_image_free(&done->img);
 
     return same;
+}
+
+
+/* A thread made for 2 slices gives the image read here in 2 slices,
+ * which is not the plain one. */
+static void
+test_thread_slices(void)
+{
+    int                     key, got;
+    char                    dir[400];
+    slora_err_t             err;
+    slora_prefetch_t       *p;
+    slora_prefetch_done_t   done;
+    slora_adapter_image_t   img2, img1;
+
+    p = slora_prefetch_create(&mcfg, page_elems, 2, -1, &err);
+    if (!ok(p != NULL, "a prefetch thread for 2 slices")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    snprintf(dir, sizeof(dir), "%s/a03", root);
+    slora_prefetch_submit(p, &key, 1, "a03", dir, NULL);
+
+    got = 0;
+    while (!(got = slora_prefetch_take(p, &done)) && slora_prefetch_out(p)) {
+        usleep(1000);
+    }
+
+    if (!ok(got && done.status == SLORA_OK, "its load came back")) {
+        diag("%s", got ? done.err.msg : "none");
+        slora_prefetch_free(p);
+        return;
+    }
+
+    ok(slora_adapter_image_load(&mcfg, page_elems, 2, "x", dir, NULL, &img2,
+                                &err) == SLORA_OK
+       && slora_adapter_image_load(&mcfg, page_elems, 1, "x", dir, NULL,
+                                   &img1, &err) == SLORA_OK,
+       "the folder read here in 2 slices and in 1");
+    ok(done.img.plan.slices == 2 && img2.bytes == done.img.bytes
+       && img2.host != NULL
+       && memcmp(img2.host, done.img.host, img2.bytes) == 0,
+       "the thread's image is the 2-slice one");
+    ok(img1.host != NULL && img1.bytes == done.img.bytes
+       && memcmp(img1.host, done.img.host, img1.bytes) != 0,
+       "not the plain one");
+
+    slora_adapter_image_free(&img1);
+    slora_adapter_image_free(&img2);
+    slora_adapter_image_free(&done.img);
+    slora_prefetch_free(p);
 }
 
 

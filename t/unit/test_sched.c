@@ -405,7 +405,7 @@ mksched(int32_t pages, int32_t budget, int32_t running, slora_pool_t **pool,
     slora_err_t         err;
     slora_sched_t      *s;
     slora_sched_conf_t  sc;
-    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0, 1 };
 
     *pool = slora_pool_create(&g, (size_t) pages * 2 * 512 * 4, &err);
     if (*pool == NULL) {

@@ -798,7 +798,7 @@ mkworld(world_t *w, const slora_sched_policy_t *policy, int32_t pages,
 {
     slora_err_t         err;
     slora_sched_conf_t  sc;
-    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0 };
+    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0, 1 };
 
     memset(w, 0, sizeof(*w));
 

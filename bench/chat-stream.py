@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+# bench/chat-stream.py: what a user of the server sees, on a device
+# machine: waits until the engine behind BASE is ready (its /status), then
+# streams three chat completions one by one, printing each answer, its
+# token count, time to first token and tokens/s, then 16 at once for the
+# aggregate tokens/s. Standard library only (the device has no PyPI).
+#
+#   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
+
+import json
+import sys
+import threading
+import time
+import urllib.request
+
+BASE = sys.argv[1].rstrip("/")
+MAX_TOKENS = int(sys.argv[2]) if len(sys.argv) > 2 else 128
+URL = BASE + "/v1/chat/completions"
+
+t_wait = time.time()
+for i in range(1800):
+    try:
+        st = json.load(urllib.request.urlopen(BASE + "/status", timeout=2))
+        if st["engine"]["ready"]:
+            break
+    except Exception:
+        pass
+    time.sleep(0.5)
+print(f"engine ready after {time.time() - t_wait:.0f} s")
+
+MODEL = json.load(urllib.request.urlopen(BASE + "/v1/models"))["data"][0]["id"]
+print(f"== {MODEL}")
+
+
+def chat(msg, out):
+    body = json.dumps({"model": MODEL,
+                       "messages": [{"role": "user", "content": msg}],
+                       "max_tokens": MAX_TOKENS, "temperature": 0,
+                       "stream": True}).encode()
+    req = urllib.request.Request(URL, body,
+                                 {"Content-Type": "application/json"})
+    t0 = time.time()
+    first = None
+    n = 0
+    text = []
+    with urllib.request.urlopen(req, timeout=600) as r:
+        for line in r:
+            line = line.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            ev = json.loads(line[6:])
+            for ch in ev.get("choices", []):
+                piece = ch.get("delta", {}).get("content")
+                if piece:
+                    if first is None:
+                        first = time.time()
+                    n += 1
+                    text.append(piece)
+    t1 = time.time()
+    out.append((msg, "".join(text), n, (first or t1) - t0,
+                (n - 1) / (t1 - first) if first and n > 1 else 0.0))
+
+
+for msg in ["What is the capital of France?",
+            "Write a haiku about GPUs.",
+            "Explain LoRA in one sentence."]:
+    res = []
+    chat(msg, res)
+    m, text, n, ttft, tps = res[0]
+    print(f"> {m}\n{text.strip()[:300]}\n[{n} tokens, first after "
+          f"{ttft * 1000:.0f} ms, {tps:.0f} tokens/s]\n")
+
+res = []
+th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))
+      for k in range(16)]
+t0 = time.time()
+for t in th:
+    t.start()
+for t in th:
+    t.join()
+dt = time.time() - t0
+tot = sum(r[2] for r in res)
+print(f"16 concurrent streams: {tot} tokens in {dt:.2f} s = {tot / dt:.0f} "
+      f"tokens/s; median first token "
+      f"{sorted(r[3] for r in res)[len(res) // 2] * 1000:.0f} ms")

@@ -1,0 +1,179 @@
+#!/bin/bash
+# bench/device-tp.sh: tensor parallelism on the 2-GPU machine, over what
+# `bash bench/device-pack.sh one` stages in .carry/t.
+#
+#   bash bench/device-tp.sh check     conformance and step times
+#   bash bench/device-tp.sh ablate    the same steps without LoRA's sums,
+#                                     through NCCL only, and profiled
+#   bash bench/device-tp.sh serve     S2 workload, 13B through nginx
+#   bash bench/device-tp.sh all       the three (check without t/kernels)
+#   bash bench/device-tp.sh close     TP=2 over NCCL only, which must exit
+#
+# check: the one-shot all-reduce's test and timings (t/kernels); `slora
+# conform` of TP=2 against TP=1 on the Llama-7B shape with adapters of
+# mixed ranks on all seven projections (5 requests x 32 tokens, alone
+# and batched); decode step times at batch 1 and 64, base and with 32
+# rank-16 q,k,v,o adapters, at TP=1 and TP=2.
+# ablate: TP=2 again without LoRA's sums (SLORA_TP_LORA_COMM=0, the
+# ablation), with every sum through NCCL (SLORA_TP_ALLREDUCE=nccl), and
+# profiled op by op.
+# serve: S2 (ranks 64/32/16/8 on q,k,v,o, n = 100) saturated at TP=1 and
+# TP=2; then the Llama-13B shape at TP=2 served by nginx (SmolLM2's
+# tokenizer from tok.gguf), with chat requests streamed.
+# Logs under $OUT; the end of each mode is a short summary.
+
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-build/device-out}
+T=$PWD/.carry/t
+S=/tmp/slora
+mkdir -p "$OUT" /tmp/lib
+MODE=${1:-check}
+if [ "$MODE" = all ]; then            # the three in one call
+    ALLREDUCE=0 bash "$0" check || exit 1
+    bash "$0" ablate
+    bash "$0" serve
+    exit 0
+fi
+
+[ -x $S ] || { gunzip -c $T/slora.gz > $S && chmod +x $S; }
+for f in $T/lib/*.gz; do
+    [ -f "/tmp/lib/$(basename "$f" .gz)" ] || gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
+done
+
+py_lib() {
+    python3 -c "import nvidia.$1, os; print(os.path.dirname(nvidia.$1.__file__) + '/lib')" 2>/dev/null
+}
+export LD_LIBRARY_PATH=$T:/usr/local/cuda/lib64:$(py_lib cublas):$(py_lib nccl):${LD_LIBRARY_PATH:-}
+export SLORA_CUDA_LIB=$T/libslora_cuda.so
+export NCCL_NVLS_ENABLE=0
+
+{
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+    nvidia-smi topo -m 2>/dev/null | head -4
+    git rev-parse --short HEAD 2>/dev/null
+    nproc
+    ls $(py_lib nccl) 2>/dev/null | head -2
+} | tee "$OUT/env.txt"
+
+step() {
+    local name=$1; shift
+    local t0=$(date +%s)
+    echo "== $name: $*" >> "$OUT/tp.log"
+    timeout ${STEP_TIMEOUT:-90} "$@" >> "$OUT/tp.log" 2>&1
+    local rc=$?
+    echo "== $name: rc=$rc, $(( $(date +%s) - t0 )) s" | tee -a "$OUT/tp.log"
+    return $rc
+}
+
+M7=random:llama-7b
+MIX="random:n=4,ranks=8+16+32+64,targets=q+k+v+o+gate+up+down,scale=0.3"
+S16="random:n=32,ranks=16,targets=q+k+v+o"
+
+if [ "$MODE" = check ]; then
+    if [ "${ALLREDUCE:-1}" = 1 ]; then
+        gunzip -c $T/test_allreduce_cuda.gz > /tmp/test_allreduce_cuda
+        chmod +x /tmp/test_allreduce_cuda
+        step "allreduce" /tmp/test_allreduce_cuda --bench
+        echo "allreduce: $(grep -c '^ok' "$OUT/tp.log") ok, $(grep -c '^not ok' "$OUT/tp.log") not ok"
+        grep '^not ok' "$OUT/tp.log" | head -5
+    fi
+
+    for tp in 2 1; do
+        if ! step "steps tp$tp" $S bench --model $M7 --device cuda --tp $tp \
+            --adapters "$S16" --prompt-len 256 --gen 128 --single 0 \
+            --step-tokens 4096 --batches 1,64 && [ $tp = 2 ]; then
+            tail -20 "$OUT/tp.log"
+            exit 1
+        fi
+    done
+
+    STEP_TIMEOUT=150 step "conform 7b tp2 vs tp1" $S conform --model $M7 --device cuda \
+        --tp 2 --ref cuda --ref-tp 1 --adapters "$MIX" --requests 5 --gen 32
+
+    echo
+    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin" "$OUT/tp.log" | head -20
+    grep -E "^== steps|^ *batch|^ +(1|64) " "$OUT/tp.log"
+    grep -i -E "^ *[0-9]+ (KB|MB)|bytes" "$OUT/tp.log" | head -12
+    exit 0
+fi
+
+if [ "$MODE" = close ]; then            # an engine over NCCL exits
+    step "steps tp2 NCCL only" env SLORA_TP_ALLREDUCE=nccl $S bench \
+        --model $M7 --device cuda --tp 2 --adapters "$S16" --prompt-len 256 \
+        --gen 64 --single 0 --step-tokens 4096 --batches 1
+    exit $?
+fi
+
+if [ "$MODE" = ablate ]; then
+    step "steps tp2 no LoRA sums" env SLORA_TP_LORA_COMM=0 $S bench \
+        --model $M7 --device cuda --tp 2 --adapters "$S16" --prompt-len 256 \
+        --gen 128 --single 0 --step-tokens 4096 --batches 1,64
+    step "steps tp2 NCCL only" env SLORA_TP_ALLREDUCE=nccl $S bench \
+        --model $M7 --device cuda --tp 2 --adapters "$S16" --prompt-len 256 \
+        --gen 128 --single 0 --step-tokens 4096 --batches 1,64
+    for b in 1 64; do
+        step "profile tp2 batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
+            --model $M7 --device cuda --tp 2 --adapters "$S16" \
+            --prompt-len 256 --gen 64 --single 0 --step-tokens 4096 \
+            --batches $b
+    done
+
+    echo
+    grep -E "^== steps|^ *batch|^ +(1|64) " "$OUT/tp.log"
+    grep -E "^== profile|^cuda profile|all-reduce|LoRA|GEMM|attention" "$OUT/tp.log" | head -40
+    exit 0
+fi
+
+if [ "$MODE" = serve ]; then
+    S2="random:n=100,ranks=64+32+16+8,targets=q+k+v+o"
+    for tp in 1 2; do
+        step "S2 tp$tp" $S bench --model $M7 --device cuda --tp $tp \
+            --adapters "$S2" --prompt-len 256 --gen 128 --single 0 \
+            --step-tokens 4096 --requests 512 --concurrency 256
+    done
+    grep -E "^== S2|^batched|^steps|^decode-only" "$OUT/tp.log"
+
+    P=/tmp/ngx-tp
+    mkdir -p $P/conf $P/logs $P/tmp
+    cat > $P/conf/nginx.conf <<CONF
+load_module $T/ngx_http_slora_module.so;
+daemon off;
+master_process on;
+worker_processes 2;
+pid logs/nginx.pid;
+error_log logs/error.log notice;
+events { worker_connections 1024; }
+http {
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    access_log off;
+    slora_engine model=random:llama-13b,vocab=49152 tokenizer=$T/tok.gguf
+                 device=cuda tensor_parallel=2 cuda_lib=$T/libslora_cuda.so
+                 max_running=64 max_batch_tokens=4096 max_ctx=2048;
+    slora_adapters dir=random:n=200,ranks=64+32+16+8,targets=q+k+v+o
+                   host_cache=16g;
+    server {
+        listen 127.0.0.1:18091;
+        location /v1/ { slora_api openai; }
+        location = /status { slora_status; }
+    }
+}
+CONF
+    LD_LIBRARY_PATH=/tmp/lib:$LD_LIBRARY_PATH $T/nginx -p $P \
+        -e logs/error.log -c conf/nginx.conf &
+    pid=$!
+    timeout 150 python3 bench/chat-stream.py http://127.0.0.1:18091 2>&1 | tee "$OUT/tp-chat.txt"
+    curl -s http://127.0.0.1:18091/status | head -c 1500 > "$OUT/tp-status.json"
+    kill -QUIT $pid
+    wait $pid
+    cp $P/logs/error.log "$OUT/nginx-tp-error.log"
+    grep -E "tensor parallel|emerg|alert|crit" $P/logs/error.log | head -5
+    exit 0
+fi
+
+echo "usage: bench/device-tp.sh check|serve"
+exit 1

@@ -1,0 +1,776 @@
+/*
+ * slora_cuda_tp.c: tensor parallelism, one model over N GPUs of one host
+ * (S-LoRA section 6, Megatron's split). The backend it returns holds one
+ * slora_cuda_t a GPU, each a rank with 1/N of the heads, KV heads and
+ * FFN (slora_cuda_rank_load), and one thread a GPU: rank 0 computes on
+ * the engine's own thread, ranks 1..N-1 on threads of their own, all
+ * running the same step at once. The engine above sees one backend: one
+ * pool, one scheduler, one arena whose every page is split N ways.
+ *
+ * The one idea: the pool's pages are slice-major (slora_pool.h), so
+ * rank r's arena is part r of every page, and every offset a rank uses
+ * is the pool's divided by N. Adapter pages are scattered to the GPUs
+ * as they are written; KV pages only ever exist on the GPUs.
+ *
+ * The ranks' sums (the partial outputs of o and down, LoRA's x A) go
+ * through the one-shot all-reduce over NVLink peer memory when they fit
+ * (kernels/slora_allreduce.cu), and through NCCL otherwise, with NCCL's
+ * NVLink multicast off. NCCL is dlopen()ed here, so a single GPU never
+ * needs it.
+ *
+ * Environment: SLORA_TP_ALLREDUCE=nccl sends every sum through NCCL;
+ * SLORA_TP_LORA_COMM=0 skips LoRA's sums (wrong answers: the ablation
+ * of S-LoRA's figure 8).
+ */
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nccl.h>
+
+#include "slora_cuda_int.h"
+
+
+typedef struct slora_cuda_tp_s  slora_cuda_tp_t;
+
+typedef int (*slora_cuda_tp_job_pt)(slora_cuda_tp_t *tp, int32_t r,
+    slora_err_t *err);
+
+
+typedef struct {
+    slora_cuda_tp_t          *tp;
+    int32_t                   r;
+    uint64_t                  gen;              /* the last job run */
+} slora_cuda_tp_worker_t;
+
+
+struct slora_cuda_tp_s {
+    int32_t                   n;
+    slora_cuda_t             *rank[SLORA_CUDA_TP_MAX];
+    ncclComm_t                nccl[SLORA_CUDA_TP_MAX];
+    slora_allreduce_t        *ar[SLORA_CUDA_TP_MAX];
+
+    pthread_t                 thread[SLORA_CUDA_TP_MAX];
+    slora_cuda_tp_worker_t    worker[SLORA_CUDA_TP_MAX];
+    int32_t                   n_threads;
+    pthread_mutex_t           lock;
+    pthread_cond_t            go;
+    pthread_cond_t            done;
+    uint64_t                  gen;
+    int32_t                   pending;
+    int                       quit;
+    slora_cuda_tp_job_pt      job;
+    int                       rc[SLORA_CUDA_TP_MAX];
+    slora_err_t               err[SLORA_CUDA_TP_MAX];
+
+    /* the job's arguments */
+    const slora_model_t      *model;
+    size_t                    rank_bytes;
+    const slora_batch_t      *batch;
+    int64_t                  *layer_off;        /* a rank's, [n_layers] */
+    int32_t                   n_layers;
+    int64_t                   page_elems;       /* the pool's */
+    int32_t                   tokens_per_page;
+};
+
+
+/* The few NCCL entry points used, from libnccl.so.2. */
+typedef struct {
+    void                     *lib;
+    ncclResult_t            (*init_all)(ncclComm_t *comm, int n,
+                                        const int *devs);
+    ncclResult_t            (*destroy)(ncclComm_t comm);
+    ncclResult_t            (*abort)(ncclComm_t comm);
+    ncclResult_t            (*all_reduce)(const void *send, void *recv,
+                                          size_t count, ncclDataType_t type,
+                                          ncclRedOp_t op, ncclComm_t comm,
+                                          cudaStream_t stream);
+    const char             *(*error)(ncclResult_t rc);
+} slora_nccl_t;
+
+
+static slora_nccl_t      slora_nccl;
+static pthread_mutex_t   slora_nccl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+
+static int slora_nccl_load(slora_err_t *err);
+static int slora_cuda_tp_peers(slora_cuda_tp_t *tp, int device);
+static int slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
+    slora_err_t *err);
+static void *slora_cuda_tp_thread(void *arg);
+static int slora_cuda_tp_job_load(slora_cuda_tp_t *tp, int32_t r,
+    slora_err_t *err);
+static int slora_cuda_tp_job_arena(slora_cuda_tp_t *tp, int32_t r,
+    slora_err_t *err);
+static int slora_cuda_tp_job_forward(slora_cuda_tp_t *tp, int32_t r,
+    slora_err_t *err);
+static int slora_cuda_tp_job_close(slora_cuda_tp_t *tp, int32_t r,
+    slora_err_t *err);
+
+static int slora_cuda_tp_load_model(slora_backend_t *b,
+    const slora_model_t *m, slora_err_t *err);
+static int slora_cuda_tp_alloc_arena(slora_backend_t *b, size_t bytes,
+    int64_t page_elems, slora_err_t *err);
+static int slora_cuda_tp_write_arena(slora_backend_t *b, int64_t off,
+    const float *src, int64_t n, slora_err_t *err);
+static int slora_cuda_tp_read_arena(slora_backend_t *b, int64_t off,
+    float *dst, int64_t n, slora_err_t *err);
+static int slora_cuda_tp_pages(slora_cuda_tp_t *tp, int64_t off, int64_t n,
+    const char *what, slora_err_t *err);
+static int slora_cuda_tp_forward(slora_backend_t *b,
+    const slora_batch_t *batch, const int64_t *pool_layer_off,
+    int64_t page_elems, int32_t tokens_per_page, slora_err_t *err);
+static size_t slora_cuda_tp_mem_free(slora_backend_t *b);
+static void slora_cuda_tp_free(slora_backend_t *b);
+
+
+slora_backend_t *
+slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
+{
+    slora_backend_t  *b;
+    slora_cuda_tp_t  *tp;
+    const char       *how, *lora;
+    ncclResult_t      nr;
+    int               devs[SLORA_CUDA_TP_MAX], count, one_shot;
+    int32_t           r;
+
+    count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        count = 0;
+    }
+
+    if (tp_n < 2 || tp_n > SLORA_CUDA_TP_MAX || device < 0
+        || device + tp_n > count)
+    {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: tensor_parallel=%d "
+                      "from GPU %d needs GPUs %d..%d, this host has %d "
+                      "(at most %d a model)", tp_n, device, device,
+                      device + tp_n - 1, count, SLORA_CUDA_TP_MAX);
+        return NULL;
+    }
+
+    if (slora_nccl_load(err) != SLORA_OK) {
+        return NULL;
+    }
+
+    b = calloc(1, sizeof(slora_backend_t));
+    tp = calloc(1, sizeof(slora_cuda_tp_t));
+
+    if (b == NULL || tp == NULL) {
+        free(b);
+        free(tp);
+        slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+        return NULL;
+    }
+
+    tp->n = tp_n;
+    pthread_mutex_init(&tp->lock, NULL);
+    pthread_cond_init(&tp->go, NULL);
+    pthread_cond_init(&tp->done, NULL);
+
+    b->name = "cuda";
+    b->elem_size = sizeof(uint16_t);
+    b->load_model = slora_cuda_tp_load_model;
+    b->alloc_arena = slora_cuda_tp_alloc_arena;
+    b->write_arena = slora_cuda_tp_write_arena;
+    b->read_arena = slora_cuda_tp_read_arena;
+    b->forward = slora_cuda_tp_forward;
+    b->mem_free = slora_cuda_tp_mem_free;
+    b->free = slora_cuda_tp_free;
+    b->data = tp;
+
+    for (r = 0; r < tp_n; r++) {
+        devs[r] = device + r;
+        tp->rank[r] = slora_cuda_rank_create(device + r, r, tp_n, err);
+        if (tp->rank[r] == NULL) {
+            slora_cuda_tp_free(b);
+            return NULL;
+        }
+    }
+
+    /* NVLink multicast (NVLS) stays off: it can take a shared host's
+     * GPUs out of service */
+    setenv("NCCL_NVLS_ENABLE", "0", 1);
+
+    nr = slora_nccl.init_all(tp->nccl, tp_n, devs);
+    if (nr != ncclSuccess) {
+        memset(tp->nccl, 0, sizeof(tp->nccl));
+        slora_err_set(err, SLORA_ERROR, "cuda backend: NCCL over GPUs "
+                      "%d..%d: %s", device, device + tp_n - 1,
+                      slora_nccl.error(nr));
+        slora_cuda_tp_free(b);
+        return NULL;
+    }
+
+    how = getenv("SLORA_TP_ALLREDUCE");
+    one_shot = (how == NULL || strcmp(how, "nccl") != 0)
+               && slora_cuda_tp_peers(tp, device) == SLORA_OK;
+
+    for (r = 0; one_shot && r < tp_n; r++) {
+        cudaSetDevice(device + r);
+        tp->ar[r] = slora_allreduce_create(r, tp_n, SLORA_CUDA_AR_CAP);
+        one_shot = tp->ar[r] != NULL;
+    }
+
+    if (one_shot && slora_allreduce_connect(tp->ar, tp_n) != 0) {
+        one_shot = 0;
+    }
+
+    if (!one_shot) {
+        for (r = 0; r < tp_n; r++) {
+            slora_allreduce_free(tp->ar[r]);
+            tp->ar[r] = NULL;
+        }
+        cudaGetLastError();
+    }
+
+    lora = getenv("SLORA_TP_LORA_COMM");
+
+    for (r = 0; r < tp_n; r++) {
+        tp->rank[r]->comm.nccl = tp->nccl[r];
+        tp->rank[r]->comm.ar = tp->ar[r];
+        tp->rank[r]->comm.lora_comm = lora == NULL || strcmp(lora, "0") != 0;
+    }
+
+    fprintf(stderr, "slora: tensor parallel over GPUs %d..%d, sums by %s%s\n",
+            device, device + tp_n - 1,
+            one_shot ? "the one-shot kernel up to 8 MiB, then NCCL" : "NCCL",
+            tp->rank[0]->comm.lora_comm ? "" : ", LoRA's sums skipped "
+                                               "(ablation)");
+
+    /* a worker starts from the generation it was made at, not the one
+     * it finds: the first job may be posted before it runs */
+    for (r = 1; r < tp_n; r++) {
+        tp->worker[r].tp = tp;
+        tp->worker[r].r = r;
+        tp->worker[r].gen = tp->gen;
+
+        if (pthread_create(&tp->thread[r], NULL, slora_cuda_tp_thread,
+                           &tp->worker[r])
+            != 0)
+        {
+            slora_err_set(err, SLORA_ERROR, "cuda backend: cannot start the "
+                          "thread of GPU %d", device + r);
+            slora_cuda_tp_free(b);
+            return NULL;
+        }
+
+        tp->n_threads = r;
+    }
+
+    cudaSetDevice(device);
+
+    return b;
+}
+
+
+static int
+slora_nccl_load(slora_err_t *err)
+{
+    void  *h;
+
+    pthread_mutex_lock(&slora_nccl_lock);
+
+    if (slora_nccl.lib != NULL) {
+        pthread_mutex_unlock(&slora_nccl_lock);
+        return SLORA_OK;
+    }
+
+    h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        pthread_mutex_unlock(&slora_nccl_lock);
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: tensor "
+                             "parallelism needs NCCL: %s", dlerror());
+    }
+
+    *(void **) &slora_nccl.init_all = dlsym(h, "ncclCommInitAll");
+    *(void **) &slora_nccl.destroy = dlsym(h, "ncclCommDestroy");
+    *(void **) &slora_nccl.abort = dlsym(h, "ncclCommAbort");
+    *(void **) &slora_nccl.all_reduce = dlsym(h, "ncclAllReduce");
+    *(void **) &slora_nccl.error = dlsym(h, "ncclGetErrorString");
+
+    if (slora_nccl.init_all == NULL || slora_nccl.destroy == NULL
+        || slora_nccl.abort == NULL || slora_nccl.all_reduce == NULL
+        || slora_nccl.error == NULL)
+    {
+        dlclose(h);
+        memset(&slora_nccl, 0, sizeof(slora_nccl));
+        pthread_mutex_unlock(&slora_nccl_lock);
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: "
+                             "libnccl.so.2 lacks the collectives used");
+    }
+
+    slora_nccl.lib = h;
+    pthread_mutex_unlock(&slora_nccl_lock);
+
+    return SLORA_OK;
+}
+
+
+/* Peer access between every pair, which the one-shot kernel needs. */
+
+static int
+slora_cuda_tp_peers(slora_cuda_tp_t *tp, int device)
+{
+    cudaError_t  rc;
+    int32_t      a, z;
+    int          ok;
+
+    for (a = 0; a < tp->n; a++) {
+        cudaSetDevice(device + a);
+
+        for (z = 0; z < tp->n; z++) {
+            if (z == a) {
+                continue;
+            }
+
+            if (cudaDeviceCanAccessPeer(&ok, device + a, device + z)
+                != cudaSuccess
+                || !ok)
+            {
+                cudaGetLastError();
+                return SLORA_ERROR;
+            }
+
+            rc = cudaDeviceEnablePeerAccess(device + z, 0);
+            if (rc != cudaSuccess && rc != cudaErrorPeerAccessAlreadyEnabled) {
+                cudaGetLastError();
+                return SLORA_ERROR;
+            }
+
+            cudaGetLastError();
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A rank's sum with its peers, in place, on its compute stream: the
+ * one-shot kernel when the message fits, else NCCL (prefill's large
+ * ones). The same bits land on every rank either way.
+ */
+
+int
+slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
+    slora_err_t *err)
+{
+    ncclResult_t  nr;
+    int           rc;
+
+    if (c->comm.ar != NULL) {
+        rc = f32 ? slora_allreduce_f32_cuda(c->comm.ar, buf, n, c->stream)
+                 : slora_allreduce_bf16_cuda(c->comm.ar, buf, n, c->stream);
+
+        if (rc == 0) {
+            c->comm.n_one_shot++;
+            return SLORA_OK;
+        }
+
+        if (rc != -2) {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: GPU %d: "
+                                 "all-reduce of %lld values refused",
+                                 c->device, (long long) n);
+        }
+    }
+
+    nr = slora_nccl.all_reduce(buf, buf, (size_t) n,
+                               f32 ? ncclFloat32 : ncclBfloat16, ncclSum,
+                               (ncclComm_t) c->comm.nccl, c->stream);
+    if (nr != ncclSuccess) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: GPU %d: NCCL "
+                             "all-reduce of %lld values: %s", c->device,
+                             (long long) n, slora_nccl.error(nr));
+    }
+
+    c->comm.n_nccl++;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * Runs job on every rank at once: rank 0 on the calling thread, the
+ * others on theirs; returns the first failure, naming its GPU.
+ */
+
+static int
+slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
+    slora_err_t *err)
+{
+    int32_t  r;
+    int      rc;
+
+    pthread_mutex_lock(&tp->lock);
+    tp->job = job;
+    tp->pending = tp->n - 1;
+    tp->gen++;
+    pthread_cond_broadcast(&tp->go);
+    pthread_mutex_unlock(&tp->lock);
+
+    rc = job(tp, 0, &tp->err[0]);
+
+    pthread_mutex_lock(&tp->lock);
+    while (tp->pending > 0) {
+        pthread_cond_wait(&tp->done, &tp->lock);
+    }
+    pthread_mutex_unlock(&tp->lock);
+
+    if (rc != SLORA_OK) {
+        *err = tp->err[0];
+        return SLORA_ERROR;
+    }
+
+    for (r = 1; r < tp->n; r++) {
+        if (tp->rc[r] != SLORA_OK) {
+            *err = tp->err[r];
+            return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+static void *
+slora_cuda_tp_thread(void *arg)
+{
+    slora_cuda_tp_worker_t  *w = arg;
+    slora_cuda_tp_t         *tp = w->tp;
+    int                      rc;
+
+    cudaSetDevice(tp->rank[w->r]->device);
+
+    pthread_mutex_lock(&tp->lock);
+
+    for ( ;; ) {
+        while (tp->gen == w->gen && !tp->quit) {
+            pthread_cond_wait(&tp->go, &tp->lock);
+        }
+
+        if (tp->quit) {
+            break;
+        }
+
+        w->gen = tp->gen;
+        pthread_mutex_unlock(&tp->lock);
+
+        rc = tp->job(tp, w->r, &tp->err[w->r]);
+
+        pthread_mutex_lock(&tp->lock);
+        tp->rc[w->r] = rc;
+
+        if (--tp->pending == 0) {
+            pthread_cond_signal(&tp->done);
+        }
+    }
+
+    pthread_mutex_unlock(&tp->lock);
+
+    return NULL;
+}
+
+
+static int
+slora_cuda_tp_job_load(slora_cuda_tp_t *tp, int32_t r, slora_err_t *err)
+{
+    return slora_cuda_rank_load(tp->rank[r], tp->model, err);
+}
+
+
+static int
+slora_cuda_tp_job_arena(slora_cuda_tp_t *tp, int32_t r, slora_err_t *err)
+{
+    return slora_cuda_rank_arena(tp->rank[r], tp->rank_bytes, err);
+}
+
+
+static int
+slora_cuda_tp_job_forward(slora_cuda_tp_t *tp, int32_t r, slora_err_t *err)
+{
+    return slora_cuda_rank_forward(tp->rank[r], tp->batch, tp->layer_off,
+                                   tp->page_elems / tp->n,
+                                   tp->tokens_per_page, err);
+}
+
+
+/*
+ * Destroying a communicator waits for its peers, so each GPU's thread
+ * destroys its own, all at once; graphs that captured NCCL calls hold
+ * the communicator, so they go first.
+ */
+
+static int
+slora_cuda_tp_job_close(slora_cuda_tp_t *tp, int32_t r, slora_err_t *err)
+{
+    slora_cuda_t  *c = tp->rank[r];
+
+    cudaSetDevice(c->device);
+    cudaStreamSynchronize(c->stream);
+    slora_cuda_graphs_drop(c);
+
+    if (tp->nccl[r] != NULL) {
+        slora_nccl.destroy(tp->nccl[r]);
+        tp->nccl[r] = NULL;
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cuda_tp_load_model(slora_backend_t *b, const slora_model_t *m,
+    slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+
+    if (m == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: no model");
+    }
+
+    tp->model = m;
+    tp->n_layers = m->cfg.n_layers;
+
+    free(tp->layer_off);
+    tp->layer_off = calloc((size_t) (m->cfg.n_layers > 0 ? m->cfg.n_layers
+                                                          : 1),
+                           sizeof(int64_t));
+    if (tp->layer_off == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+    }
+
+    return slora_cuda_tp_run(tp, slora_cuda_tp_job_load, err);
+}
+
+
+static int
+slora_cuda_tp_alloc_arena(slora_backend_t *b, size_t bytes,
+    int64_t page_elems, slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+
+    if (page_elems <= 0 || page_elems % (8 * tp->n) != 0
+        || bytes % ((size_t) page_elems * sizeof(uint16_t)) != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: an arena of "
+                             "%zu bytes in pages of %lld elements cannot be "
+                             "split over %d GPUs", bytes,
+                             (long long) page_elems, tp->n);
+    }
+
+    tp->page_elems = page_elems;
+    tp->rank_bytes = bytes / (size_t) tp->n;
+
+    return slora_cuda_tp_run(tp, slora_cuda_tp_job_arena, err);
+}
+
+
+/*
+ * Whole slice-major pages: part r of each goes to rank r, where the
+ * pages are contiguous again, 1/N as long.
+ */
+
+static int
+slora_cuda_tp_write_arena(slora_backend_t *b, int64_t off, const float *src,
+    int64_t n, slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+    int64_t           part;
+    int32_t           r;
+
+    if (slora_cuda_tp_pages(tp, off, n, "write", err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    part = tp->page_elems / tp->n;
+
+    for (r = 0; r < tp->n; r++) {
+        if (slora_cuda_rank_write_cols(tp->rank[r], off / tp->n,
+                                       src + r * part,
+                                       (int32_t) (n / tp->page_elems),
+                                       (int32_t) part, tp->page_elems, err)
+            != SLORA_OK)
+        {
+            return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cuda_tp_read_arena(slora_backend_t *b, int64_t off, float *dst,
+    int64_t n, slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+    float            *tmp;
+    int64_t           part, pages, k;
+    int32_t           r;
+
+    if (slora_cuda_tp_pages(tp, off, n, "read", err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    part = tp->page_elems / tp->n;
+    pages = n / tp->page_elems;
+
+    tmp = malloc((size_t) (n / tp->n) * sizeof(float));
+    if (tmp == NULL && n > 0) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+    }
+
+    for (r = 0; r < tp->n; r++) {
+        if (slora_cuda_rank_read(tp->rank[r], off / tp->n, tmp, n / tp->n,
+                                 err)
+            != SLORA_OK)
+        {
+            free(tmp);
+            return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
+        }
+
+        for (k = 0; k < pages; k++) {
+            memcpy(dst + k * tp->page_elems + r * part, tmp + k * part,
+                   (size_t) part * sizeof(float));
+        }
+    }
+
+    free(tmp);
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cuda_tp_pages(slora_cuda_tp_t *tp, int64_t off, int64_t n,
+    const char *what, slora_err_t *err)
+{
+    if (tp->page_elems == 0 || off < 0 || n < 0
+        || off % tp->page_elems != 0 || n % tp->page_elems != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: a %s of %lld "
+                             "elements at %lld is not whole pages of %lld, "
+                             "which tensor parallelism splits", what,
+                             (long long) n, (long long) off,
+                             (long long) tp->page_elems);
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
+    const int64_t *pool_layer_off, int64_t page_elems,
+    int32_t tokens_per_page, slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+    int32_t           l;
+
+    if (batch == NULL || pool_layer_off == NULL || tp->layer_off == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: no batch, or "
+                             "forward before load_model");
+    }
+
+    if (page_elems != tp->page_elems) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: pages of %lld "
+                             "elements, the arena's are %lld",
+                             (long long) page_elems,
+                             (long long) tp->page_elems);
+    }
+
+    for (l = 0; l < tp->n_layers; l++) {
+        if (pool_layer_off[l] % tp->n != 0) {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: layer %d "
+                                 "at %lld does not split over %d GPUs", l,
+                                 (long long) pool_layer_off[l], tp->n);
+        }
+
+        tp->layer_off[l] = pool_layer_off[l] / tp->n;
+    }
+
+    tp->batch = batch;
+    tp->tokens_per_page = tokens_per_page;
+
+    return slora_cuda_tp_run(tp, slora_cuda_tp_job_forward, err);
+}
+
+
+/* In the pool's terms: N times the free memory of the fullest GPU. */
+
+static size_t
+slora_cuda_tp_mem_free(slora_backend_t *b)
+{
+    slora_cuda_tp_t  *tp = b->data;
+    size_t            least, avail;
+    int32_t           r;
+
+    least = 0;
+
+    for (r = 0; r < tp->n; r++) {
+        avail = slora_cuda_rank_mem_free(tp->rank[r]);
+        least = r == 0 || avail < least ? avail : least;
+    }
+
+    cudaSetDevice(tp->rank[0]->device);
+
+    return least * (size_t) tp->n;
+}
+
+
+static void
+slora_cuda_tp_free(slora_backend_t *b)
+{
+    slora_cuda_tp_t  *tp;
+    slora_err_t       err;
+    int32_t           r;
+
+    if (b == NULL) {
+        return;
+    }
+
+    tp = b->data;
+
+    if (tp->rank[0] != NULL) {
+        fprintf(stderr, "slora: tensor parallel: %llu one-shot and %llu NCCL "
+                "all-reduces enqueued by GPU 0 (graphs replay the rest)\n",
+                (unsigned long long) tp->rank[0]->comm.n_one_shot,
+                (unsigned long long) tp->rank[0]->comm.n_nccl);
+    }
+
+    if (tp->n_threads == tp->n - 1 && tp->nccl[0] != NULL) {
+        (void) slora_cuda_tp_run(tp, slora_cuda_tp_job_close, &err);
+    }
+
+    pthread_mutex_lock(&tp->lock);
+    tp->quit = 1;
+    pthread_cond_broadcast(&tp->go);
+    pthread_mutex_unlock(&tp->lock);
+
+    for (r = 1; r <= tp->n_threads; r++) {
+        pthread_join(tp->thread[r], NULL);
+    }
+
+    /* communicators are left only when creation failed half way, before
+     * the threads: abort is local */
+    for (r = 0; r < tp->n; r++) {
+        if (tp->nccl[r] != NULL) {
+            slora_nccl.abort(tp->nccl[r]);
+        }
+
+        slora_allreduce_free(tp->ar[r]);
+        slora_cuda_rank_free(tp->rank[r]);
+    }
+
+    free(tp->layer_off);
+    pthread_cond_destroy(&tp->go);
+    pthread_cond_destroy(&tp->done);
+    pthread_mutex_destroy(&tp->lock);
+    free(tp);
+    free(b);
+}

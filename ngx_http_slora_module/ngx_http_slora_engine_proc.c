@@ -279,6 +279,7 @@ static void
 ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 {
     int                           timeout, rc, busy, wake;
+    uint32_t                      was_active;
     int64_t                       t0;
     uint64_t                      v;
     struct pollfd                 pfd[3];
@@ -399,6 +400,8 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
          * readable wake fd would keep poll() from ever sleeping */
         wake = (pfd[2].revents & POLLIN) != 0;
 
+        was_active = ec.n_active;
+
         if (ec.n_active || ec.n_pending || wake) {
             t0 = slora_now_ns();
             rc = slora_engine_step(ec.engine, ngx_http_slora_engine_event,
@@ -423,13 +426,15 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             }
         }
 
-        ngx_http_slora_engine_wake(&ec);
-
-        if (ec.n_active || slora_now_ns() - ec.stats_ns
-                           >= NGX_HTTP_SLORA_STATS_NS)
+        /* before the workers learn of a request's end, so a client that
+         * asks /status right after its answer sees it gone */
+        if (ec.n_active || was_active
+            || slora_now_ns() - ec.stats_ns >= NGX_HTTP_SLORA_STATS_NS)
         {
             ngx_http_slora_engine_stats(&ec);
         }
+
+        ngx_http_slora_engine_wake(&ec);
     }
 }
 

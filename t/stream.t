@@ -295,6 +295,24 @@ my $idle = wait_for(5, sub {
 });
 ok($idle, 'after the run: no slot used, nothing running or waiting');
 
+# The step that ends the last request publishes the engine's counters:
+# /status shows it gone within a step, not at the next idle wake-up (a
+# second later).
+{
+    my $res = json_req($PORT, '/v1/completions',
+                       { model => $adapters[0], prompt => $PROMPTS[0],
+                         max_tokens => 4, temperature => 0 },
+                       headers => { 'Content-Type' => 'application/json' });
+    is($res->{status}, 200, 'one more completion');
+    my $t0 = time;
+    my $gone = wait_for(0.3, sub {
+        my $st = $s->status or return 0;
+        return $st->{requests}{running} == 0 ? 1 : 0;
+    });
+    ok($gone, sprintf('/status shows 0 running within 0.3 s of the answer '
+                      . '(%.0f ms)', (time - $t0) * 1000));
+}
+
 # The token counters saw at least every completion token above (twice:
 # alone and streamed), and /metrics agrees with the status endpoint.
 {

@@ -93,10 +93,11 @@ if [ "$MODE" = scale ]; then
             step "scale n=$n ranks=$ranks" $S bench --model random:llama-7b \
                 --device cuda --prompt-len $PROMPT --gen 128 --single 0 \
                 --step-tokens 4096 --requests 512 --concurrency 256 \
+                --preload 1 --host-cache 98304 \
                 --adapters "random:n=$n,ranks=$ranks,targets=q+k+v+o"
         done
     done
-    grep -E "^== scale|^batched" "$OUT/engine.log"
+    grep -E "^== scale|^batched|^preload" "$OUT/engine.log"
     exit 0
 fi
 

@@ -3,7 +3,8 @@
  * of fixed length over the adapters of a folder (round robin; the base
  * model when no folder is given), generation of a fixed length with no
  * stop (S-LoRA's ignore_eos), first one request alone, then N requests
- * with C in flight.
+ * with C in flight. With --preload 1 every adapter is read into the host
+ * tier first, untimed, as in S-LoRA's measurements.
  *
  * The one idea: the same engine and the same requests measured twice, one
  * stream and then many, so the batching gain is read off directly and no
@@ -30,6 +31,11 @@ typedef struct {
 
 typedef struct {
     uint64_t    steps0;
+    uint64_t    loads0;             /* the stats when the run began */
+    uint64_t    uploads0;
+    uint64_t    host_hits0;
+    uint64_t    evictions0;
+    uint64_t    preemptions0;
     int64_t     total_ns;           /* every step */
     int64_t     dec_ns;             /* decode-only steps */
     uint64_t    dec_steps;
@@ -47,7 +53,9 @@ static const char  slora_bench_usage[] =
     "\n"
     "  --model M             GGUF file or HF folder\n"
     "  --adapters DIR        adapters (sub-folders), used round robin;\n"
-    "                        without it, the base model\n"
+    "                        without it, the base model; or a catalog\n"
+    "                        made in memory: random:n=N,ranks=8+16,\n"
+    "                        targets=q+k+v+o (r0000 .. )\n"
     "  --requests N          requests in the batched run (64)\n"
     "  --concurrency C       requests in flight at once (16)\n"
     "  --prompt-len P        prompt tokens (64)\n"
@@ -57,12 +65,23 @@ static const char  slora_bench_usage[] =
     "  --tp N                tensor parallel over N GPUs from D on (1)\n"
     "  --pool MIB            the pool's size (default: the engine's on a\n"
     "                        device, room for every request on the CPU)\n"
+    "  --host-cache MIB      the host tier's budget (default: 16384 on a\n"
+    "                        device, the engine's 1024 on the CPU)\n"
+    "  --preload 1           before anything is timed, read every adapter\n"
+    "                        into the host tier (as many as its budget\n"
+    "                        holds; says how many, and how long it took),\n"
+    "                        so the runs only copy adapters from host\n"
+    "                        memory to the pool, as S-LoRA measures (0)\n"
     "  --single 0            skip the single-stream run\n"
     "  --step-tokens N       a step's token budget (prompt + in flight, at\n"
     "                        least 512)\n"
     "  --batches LIST        instead of the batched run, one run per batch\n"
     "                        size (requests = in flight = B), base model\n"
-    "                        then adapters, one line each\n";
+    "                        then adapters, one line each\n"
+    "\n"
+    "The batched run's adapter figures are its own: loads (read or made\n"
+    "into host memory), uploads (host memory to the pool; how many found\n"
+    "their image already there), pool evictions, preemptions.\n";
 
 
 static int slora_bench_num(const char *s, long min, long max, int32_t *out);
@@ -85,7 +104,7 @@ slora_cli_bench(int argc, char **argv)
     double                 single, secs;
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
     int32_t                pool_mib, do_single, batches[16], n_batches;
-    int32_t                step_tokens;
+    int32_t                step_tokens, host_mib, preload, loaded;
     int64_t                t0;
     const char            *opt, *val, *model, *dir, **names, *adapter;
     slora_err_t            err;
@@ -94,6 +113,7 @@ slora_cli_bench(int argc, char **argv)
     slora_engine_t        *e;
     slora_bench_state_t    bs;
     slora_engine_conf_t    conf;
+    slora_engine_stats_t   st;
     slora_bench_result_t   res;
 
     model = NULL;
@@ -106,6 +126,8 @@ slora_cli_bench(int argc, char **argv)
     pool_mib = 0;
     n_batches = 0;
     step_tokens = 0;
+    host_mib = 0;
+    preload = 0;
     memset(&conf, 0, sizeof(conf));
 
     for (i = 1; i < argc; i++) {
@@ -156,6 +178,13 @@ slora_cli_bench(int argc, char **argv)
             rc = slora_bench_num(val, 1, 1 << 30, &pool_mib);
             conf.pool_bytes = (size_t) pool_mib << 20;
 
+        } else if (strcmp(opt, "--host-cache") == 0) {
+            rc = slora_bench_num(val, 1, 1 << 30, &host_mib);
+            conf.host_cache_bytes = (size_t) host_mib << 20;
+
+        } else if (strcmp(opt, "--preload") == 0) {
+            rc = slora_bench_num(val, 0, 1, &preload);
+
         } else if (strcmp(opt, "--batches") == 0) {
             rc = slora_cli_int_list(val, 1, 4096, batches, 16, &n_batches);
 
@@ -197,7 +226,9 @@ slora_cli_bench(int argc, char **argv)
     conf.max_ctx = plen + gen;
 
     /* a device's pool holds every adapter; the host tier should too */
-    if (conf.device != NULL && strcmp(conf.device, "cpu") != 0) {
+    if (host_mib == 0 && conf.device != NULL
+        && strcmp(conf.device, "cpu") != 0)
+    {
         conf.host_cache_bytes = (size_t) 16 << 30;
     }
 
@@ -242,6 +273,26 @@ slora_cli_bench(int argc, char **argv)
     slora_rng_seed(&rng, 42);
     memset(&bs, 0, sizeof(bs));
     rc = 1;
+
+    /* every adapter in host memory before anything is timed */
+
+    if (preload) {
+        t0 = slora_now_ns();
+
+        if (slora_engine_preload(e, &loaded, &err) != SLORA_OK) {
+            fprintf(stderr, "slora bench: preload: %s\n", err.msg);
+            goto done;
+        }
+
+        secs = (double) (slora_now_ns() - t0) / 1e9;
+        slora_engine_stats(e, &st);
+
+        printf("preload: %d of %d adapters in host memory, %.1f of %.0f "
+               "MiB, in %.2f s\n", loaded, n_names,
+               (double) st.host_bytes / (double) (1 << 20),
+               (double) st.host_budget / (double) (1 << 20), secs);
+        fflush(stdout);
+    }
 
     /* one stream */
 
@@ -373,6 +424,11 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
     memset(res, 0, sizeof(*res));
     slora_engine_stats(e, &st);
     res->steps0 = st.steps;
+    res->loads0 = st.adapter_loads;
+    res->uploads0 = st.adapter_uploads;
+    res->host_hits0 = st.host_hits;
+    res->evictions0 = st.adapter_evictions;
+    res->preemptions0 = st.preemptions;
     submitted = 0;
     t0 = slora_now_ns();
 
@@ -424,15 +480,17 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
 
     slora_engine_stats(e, &st);
 
-    printf("steps: %llu, mean %.2f ms; adapter loads %llu, evictions %llu, "
-           "preemptions %llu\n",
+    printf("steps: %llu, mean %.2f ms; adapter loads %llu, uploads %llu "
+           "(%llu from host memory), evictions %llu, preemptions %llu\n",
            (unsigned long long) (st.steps - res->steps0),
            st.steps > res->steps0
            ? (double) res->total_ns / 1e6 / (double) (st.steps - res->steps0)
            : 0.0,
-           (unsigned long long) st.adapter_loads,
-           (unsigned long long) st.adapter_evictions,
-           (unsigned long long) st.preemptions);
+           (unsigned long long) (st.adapter_loads - res->loads0),
+           (unsigned long long) (st.adapter_uploads - res->uploads0),
+           (unsigned long long) (st.host_hits - res->host_hits0),
+           (unsigned long long) (st.adapter_evictions - res->evictions0),
+           (unsigned long long) (st.preemptions - res->preemptions0));
 
     if (res->dec_steps > 0) {
         printf("decode-only steps: %llu, mean %.3f ms at a mean batch of "

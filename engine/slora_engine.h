@@ -313,6 +313,22 @@ int slora_engine_adapter_pin(slora_engine_t *e, const char *name,
 int slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
     slora_err_t *err);
 
+/*
+ * Reads every adapter the catalog lists (with Redis: those read so far)
+ * into the host tier, in the list's order, each one that fits in what is
+ * left of the tier's budget (host_cache_bytes); those already in host
+ * memory are kept. The images are read on up to n_threads threads at
+ * once (no more than 64) and installed here, so a later request of a
+ * preloaded adapter only copies it from host memory to the pool, as in
+ * S-LoRA's measurements. For before serving: it returns when all are
+ * read. The images count as loads and as prefetched in the stats.
+ * *loaded: the listed adapters in host memory when it returns.
+ * SLORA_ERROR: an adapter cannot be read (err names the first found);
+ * the others are read and installed all the same.
+ */
+int slora_engine_preload(slora_engine_t *e, int32_t *loaded,
+    slora_err_t *err);
+
 /* The adapters the catalog knows, sorted by name, with their tier; valid
  * until the next call, slora_engine_step() or slora_engine_free. Returns
  * the count. */

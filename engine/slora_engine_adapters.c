@@ -4,7 +4,8 @@
  * thread), requests parked while their tenant or adapter resolves or
  * while the prefetch thread reads their adapter, what the prefetch thread
  * is fed (waiting requests, the catalog's hints) and what it hands back,
- * and the admin operations (load, unload, pin, unpin, list).
+ * the admin operations (load, unload, pin, unpin, list), and the preload
+ * of the whole catalog into the host tier before serving.
  *
  * The one idea: a request reaches the scheduler only once its adapter is
  * known and, when others are running, in host memory; until then it sits
@@ -13,6 +14,8 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +23,35 @@
 #include "slora_engine_int.h"
 
 
+#define SLORA_ENGINE_PRELOAD_THREADS  64
+
+
+/* One adapter of a preload: read by whichever thread claims it. */
+typedef struct {
+    slora_adapter_t        *a;
+    uint64_t                gen;
+    int                     rc;
+    slora_adapter_image_t   img;
+    slora_err_t             err;
+} slora_engine_preload_job_t;
+
+
+typedef struct {
+    const slora_model_config_t   *cfg;
+    int64_t                       page_elems;
+    int32_t                       slices;
+    slora_engine_preload_job_t   *jobs;         /* [n_jobs] */
+    int32_t                       n_jobs;
+    atomic_int                    next;         /* the next unclaimed */
+} slora_engine_preload_t;
+
+
 static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
     slora_adapter_t **out, slora_err_t *err);
 static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
+static int slora_engine_preload_size(slora_engine_t *e, slora_adapter_t *a,
+    size_t *bytes, slora_err_t *err);
+static void *slora_engine_preload_main(void *arg);
 
 
 int
@@ -225,6 +254,194 @@ slora_engine_adapter_list(slora_engine_t *e,
     *list = e->infos;
 
     return n;
+}
+
+
+/*
+ * The jobs are chosen first, in the catalog's order, by the size their
+ * plan gives (config and plan only, no weights), so that no more is read
+ * than the host tier holds (an adapter whose config is refused is
+ * skipped, its error kept); then n threads (this one among them) claim
+ * them one by one, each reading into its own job's image, and this
+ * thread installs them once all have returned. Nothing here runs while
+ * the threads do, so the adapters' names and folders they read stay put.
+ */
+int
+slora_engine_preload(slora_engine_t *e, int32_t *loaded, slora_err_t *err)
+{
+    int                            rc;
+    int32_t                        i, n, nth, started;
+    size_t                         room, bytes;
+    pthread_t                     *threads;
+    slora_err_t                    one;
+    slora_adapter_t               *a;
+    slora_adapters_stats_t         as;
+    slora_engine_preload_t         pl;
+    slora_catalog_adapter_t      **cl;
+    slora_engine_preload_job_t    *j;
+
+    *loaded = 0;
+    rc = SLORA_OK;
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    pl.cfg = &e->model->cfg;
+    pl.page_elems = slora_pool_page_elems(e->pool);
+    pl.slices = slora_pool_slices(e->pool);
+    pl.n_jobs = 0;
+    atomic_init(&pl.next, 0);
+    pl.jobs = calloc((size_t) (n > 0 ? n : 1),
+                     sizeof(slora_engine_preload_job_t));
+    if (pl.jobs == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "preload: out of memory");
+    }
+
+    slora_adapters_stats(e->adapters, &as);
+    room = as.host_budget > as.host_bytes ? as.host_budget - as.host_bytes
+                                          : 0;
+
+    for (i = 0; i < n; i++) {
+        a = cl[i]->data;
+
+        if (a == NULL
+            && slora_engine_get_adapter(e, cl[i]->name, &a, &one) != SLORA_OK)
+        {
+            continue;
+        }
+
+        if (slora_adapter_in_host(a)) {
+            continue;
+        }
+
+        if (slora_engine_preload_size(e, a, &bytes, &one) != SLORA_OK) {
+            if (rc == SLORA_OK) {
+                *err = one;
+                rc = SLORA_ERROR;
+            }
+            continue;
+        }
+
+        if (bytes > room) {
+            continue;
+        }
+
+        room -= bytes;
+        j = &pl.jobs[pl.n_jobs++];
+        j->a = a;
+        j->gen = slora_adapter_gen(a);
+    }
+
+    nth = e->conf.n_threads;
+    nth = nth < SLORA_ENGINE_PRELOAD_THREADS ? nth
+                                             : SLORA_ENGINE_PRELOAD_THREADS;
+    nth = nth < pl.n_jobs ? nth : pl.n_jobs;
+    started = 0;
+    threads = NULL;
+
+    if (nth > 1) {
+        threads = malloc((size_t) (nth - 1) * sizeof(pthread_t));
+    }
+
+    /* a thread that cannot start leaves its share to the others */
+    while (threads != NULL && started < nth - 1
+           && pthread_create(&threads[started], NULL,
+                             slora_engine_preload_main, &pl)
+              == 0)
+    {
+        started++;
+    }
+
+    slora_engine_preload_main(&pl);
+
+    for (i = 0; i < started; i++) {
+        pthread_join(threads[i], NULL);
+    }
+
+    free(threads);
+
+    for (i = 0; i < pl.n_jobs; i++) {
+        j = &pl.jobs[i];
+
+        if (j->rc != SLORA_OK) {
+            if (rc == SLORA_OK) {
+                *err = j->err;
+                rc = SLORA_ERROR;
+            }
+            continue;
+        }
+
+        if (slora_adapters_install(e->adapters, j->a, j->gen, &j->img)
+            != SLORA_OK)
+        {
+            slora_adapter_image_free(&j->img);
+        }
+    }
+
+    free(pl.jobs);
+
+    n = slora_catalog_adapters(e->catalog, &cl);
+
+    for (i = 0; i < n; i++) {
+        a = cl[i]->data;
+        *loaded += a != NULL && slora_adapter_in_host(a);
+    }
+
+    return rc;
+}
+
+
+/* The bytes a's host image takes, from its config and plan. */
+static int
+slora_engine_preload_size(slora_engine_t *e, slora_adapter_t *a,
+    size_t *bytes, slora_err_t *err)
+{
+    slora_adapter_conf_t   conf;
+    slora_adapter_plan_t   plan;
+
+    *bytes = 0;
+
+    if (slora_adapter_read_config(slora_adapter_dir(a), &e->model->cfg,
+                                  &conf, err)
+        != SLORA_OK
+        || slora_adapter_plan(&e->model->cfg, &conf,
+                              slora_pool_page_elems(e->pool),
+                              slora_pool_slices(e->pool), &plan, err)
+           != SLORA_OK)
+    {
+        return slora_err_prefix(err, "adapter %s", slora_adapter_name(a));
+    }
+
+    *bytes = (size_t) e->model->cfg.n_layers * (size_t) plan.n_pages
+             * (size_t) plan.page_elems * sizeof(float);
+    slora_adapter_plan_free(&plan);
+
+    return SLORA_OK;
+}
+
+
+/* A preload thread: reads the jobs it claims until none is left. */
+static void *
+slora_engine_preload_main(void *arg)
+{
+    int32_t                        i;
+    slora_adapter_t               *a;
+    slora_engine_preload_t        *pl = arg;
+    slora_engine_preload_job_t    *j;
+
+    for ( ;; ) {
+        i = atomic_fetch_add_explicit(&pl->next, 1, memory_order_relaxed);
+        if (i >= pl->n_jobs) {
+            return NULL;
+        }
+
+        j = &pl->jobs[i];
+        a = j->a;
+        j->rc = slora_adapter_image_load(pl->cfg, pl->page_elems,
+                                         pl->slices, slora_adapter_name(a),
+                                         slora_adapter_dir(a),
+                                         slora_adapter_sha256(a), &j->img,
+                                         &j->err);
+    }
 }
 
 

@@ -5,8 +5,11 @@
 # reference agrees with itself (alone, batched, and across two engines),
 # also on a random model spec, and says so; `slora bench --batches` prints
 # one line per batch size and adapter setting, over a catalog of random
-# adapters made in memory; `slora mkadapter --count --ranks` writes the
-# folders with ranks in turn; bad option values are refused by name.
+# adapters made in memory; `slora bench --preload 1` reads the adapters
+# into host memory before the timed run, which then reads none (every
+# upload from host memory), as many as --host-cache holds; `slora
+# mkadapter --count --ranks` writes the folders with ranks in turn; bad
+# option values are refused by name.
 
 use strict;
 use warnings;
@@ -59,6 +62,48 @@ my $model = tiny_model();
          '... the last at batch 4 over 2000 adapters');
 }
 
+# bench --preload: the timed run's adapter loads and uploads
+{
+    my @bench = ($slora, 'bench', '--model', $model, '--threads', '1',
+                 '--prompt-len', '8', '--gen', '4', '--single', '0',
+                 '--requests', '40', '--concurrency', '8');
+    my $ad = 'random:n=20,ranks=4+8,targets=q+k+v+o';
+    my $loads = qr/adapter\sloads\s(\d+),\suploads\s(\d+)
+                   \s\((\d+)\sfrom\shost\smemory\)/x;
+
+    my ($rc, $out, $err) = SloraTest::run_cmd(@bench, '--adapters', $ad);
+    is($rc, 0, 'bench without preload exits 0') or diag("$out\n$err");
+    unlike($out, qr/^preload:/m, '... and preloads nothing');
+    my ($l, $u, $h) = $out =~ $loads;
+    is($l, 20, '... its run reads each of the 20 adapters') or diag($out);
+
+    ($rc, $out, $err) = SloraTest::run_cmd(@bench, '--adapters', $ad,
+                                           '--preload', '1');
+    is($rc, 0, 'bench --preload 1 exits 0') or diag("$out\n$err");
+    like($out, qr/^preload:\s20\sof\s20\sadapters\sin\shost\smemory,
+                  \s[\d.]+\sof\s1024\sMiB,\sin\s[\d.]+\ss$/mx,
+         '... says all 20 are in host memory') or diag($out);
+    ($l, $u, $h) = $out =~ $loads;
+    is($l, 0, '... its run reads no adapter') or diag($out);
+    ok(defined $u && $u >= 20 && $h == $u,
+       "... every upload from host memory ($h of $u)") or diag($out);
+
+    # rank 64: a host tier of 1 MiB holds a few of them only
+    ($rc, $out, $err) = SloraTest::run_cmd(
+        @bench, '--adapters', 'random:n=20,ranks=64,targets=q+k+v+o',
+        '--preload', '1', '--host-cache', '1', '--pool', '8');
+    is($rc, 0, 'bench --preload 1 --host-cache 1 exits 0')
+        or diag("$out\n$err");
+    my ($p) = $out =~ /^preload:\s(\d+)\sof\s20\sadapters\sin\shost
+                        \smemory,\s[\d.]+\sof\s1\sMiB/mx;
+    ok(defined $p && $p > 0 && $p < 20, '... some fit, not all: '
+       . ($p // 'none')) or diag($out);
+    ($l, $u, $h) = $out =~ $loads;
+    ok(defined $l && $l == 20 - $p && $h >= $p,
+       "... the run reads the other $l and uploads at least the $p from "
+       . 'host memory') or diag($out);
+}
+
 # mkadapter --count with ranks in turn
 {
     my $dir = tempdir('slora-cli-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -76,6 +121,7 @@ my $model = tiny_model();
 
 # bad values are refused by name
 for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
+           ['bench', '--preload', '2'], ['bench', '--host-cache', '0'],
            ['mkadapter', '--ranks', '8,,16'],
            ['conform', '--requests', '999'])
 {

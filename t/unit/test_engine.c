@@ -12,6 +12,11 @@
  *       with power-law popularity (index = floor(n * U^(1/alpha)),
  *       alpha 0.3): none fails, adapters are evicted, and the pool ends
  *       with no KV page and only idle adapters in it.
+ *   (c) preload: a catalog of 24 random adapters and a host tier that
+ *       holds 10: slora_engine_preload() reads the first 10 (on 3
+ *       threads), and no more; their requests read nothing again and
+ *       get the tokens they get without it; a second call reads nothing;
+ *       unreadable adapters are named while the others are read.
  */
 
 #include <unistd.h>
@@ -50,6 +55,9 @@ static void make_adapter(const char *root, const char *name, int32_t rank,
     uint32_t mask, uint64_t seed, float scale);
 static void test_batching(void);
 static void test_pool_trace(void);
+static void test_preload(void);
+static int32_t count_tier(slora_engine_t *e, const char *tier,
+    int32_t *first_n);
 
 
 int
@@ -89,6 +97,7 @@ main(void)
 
     test_batching();
     test_pool_trace();
+    test_preload();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -525,6 +534,179 @@ test_pool_trace(void)
     ok(waste > 12.4 && waste < 12.6, "adapter waste 12.5%%");
 
     slora_engine_free(e);
+}
+
+
+static void
+test_preload(void)
+{
+    int                   i;
+    char                  root[400], path[500];
+    FILE                 *f;
+    size_t                image;
+    int32_t               prompt[8], loaded, ref[MAXGEN], first_n;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st;
+    static sink_t         s;
+    static const char     spec[] = "random:n=24,ranks=8,targets=q+v,seed=3";
+
+    for (i = 0; i < 8; i++) {
+        prompt[i] = (i * 37 + 11) % mcfg.vocab;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 8;
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+    req.sampling.max_tokens = 12;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = spec;
+    conf.n_threads = 3;
+    conf.max_batch_tokens = 64;
+    conf.max_running = 8;
+
+    /* without preload: the reference tokens of r0005 and its image's
+     * size, which every adapter of the catalog shares */
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "preload: reference engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    memset(&s, 0, sizeof(s));
+    req.id = 1;
+    req.adapter = "r0005";
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    memcpy(ref, s.tokens[1], sizeof(ref));
+    slora_engine_stats(e, &st);
+    image = st.host_bytes;
+    ok(s.done[1] && s.n[1] == 12 && st.adapter_loads == 1 && image > 0,
+       "reference: 12 tokens, one load, an image of %zu bytes", image);
+    slora_engine_free(e);
+
+    /* a host tier of 10.5 images */
+    conf.host_cache_bytes = image * 10 + image / 2;
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "preload engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    slora_engine_stats(e, &st);
+    ok(st.adapter_loads == 0 && st.adapters_in_host == 0,
+       "nothing in host memory before the preload");
+    is_int(slora_engine_preload(e, &loaded, &err), SLORA_OK, "preload");
+    is_int(loaded, 10, "10 adapters of 24 fit the host tier");
+    slora_engine_stats(e, &st);
+    ok(st.adapters_in_host == 10 && st.host_bytes == 10 * image
+       && st.adapter_loads == 10 && st.host_evictions == 0
+       && st.adapters_in_pool == 0,
+       "stats: 10 in host memory (%zu bytes), 10 loads, none dropped, "
+       "none in the pool", st.host_bytes);
+    is_int(count_tier(e, "host", &first_n), 10, "the list says 10 in host");
+    is_int(first_n, 10, "... r0000 to r0009, the catalog's first");
+    is_int(count_tier(e, "disk", &first_n), 14, "... the other 14 on disk");
+
+    is_int(slora_engine_preload(e, &loaded, &err), SLORA_OK,
+           "preload again");
+    slora_engine_stats(e, &st);
+    ok(loaded == 10 && st.adapter_loads == 10,
+       "... reads nothing more: %d in host, %llu loads", loaded,
+       (unsigned long long) st.adapter_loads);
+
+    memset(&s, 0, sizeof(s));
+    req.id = 2;
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    slora_engine_stats(e, &st);
+    ok(s.done[2] && s.n[2] == 12
+       && memcmp(s.tokens[2], ref, 12 * sizeof(int32_t)) == 0,
+       "r0005 preloaded gives the tokens it gives without preload");
+    ok(st.adapter_loads == 10 && st.host_hits == 1 && st.host_misses == 0
+       && st.adapter_uploads == 1,
+       "... and is uploaded from host memory, not read again");
+
+    req.id = 3;
+    req.adapter = "r0015";
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    slora_engine_stats(e, &st);
+    ok(s.done[3] && st.adapter_loads == 11,
+       "r0015, beyond the budget, is read at its request");
+    slora_engine_free(e);
+
+    /* a folder catalog: one adapter's weights are garbage, another has
+     * no config */
+    snprintf(root, sizeof(root), "%s/pre", tmp);
+    mkdir(root, 0755);
+    make_adapter(root, "ad0", 8, 0x05, 1, 1.0f);
+    make_adapter(root, "ad1", 16, 0x7f, 2, 1.0f);
+    make_adapter(root, "ad2", 8, 0x05, 3, 1.0f);
+    make_adapter(root, "ad3", 4, 0x01, 4, 1.0f);
+
+    snprintf(path, sizeof(path), "%s/ad2/adapter_model.safetensors", root);
+    f = fopen(path, "w");
+    if (f == NULL || fputs("not safetensors", f) < 0 || fclose(f) != 0) {
+        BAIL_OUT("cannot write %s", path);
+    }
+
+    conf.adapter_dir = root;
+    conf.host_cache_bytes = 0;
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "folder engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    ok(slora_engine_preload(e, &loaded, &err) == SLORA_ERROR
+       && strstr(err.msg, "ad2") != NULL,
+       "garbage weights: preload fails naming them: %s", err.msg);
+    is_int(loaded, 3, "... the 3 others are in host memory");
+    slora_engine_free(e);
+
+    snprintf(path, sizeof(path), "%s/broken", root);
+    mkdir(path, 0755);
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "folder engine with a broken entry up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    ok(slora_engine_preload(e, &loaded, &err) == SLORA_ERROR
+       && strstr(err.msg, "broken/adapter_config.json") != NULL,
+       "no config: preload fails naming it first: %s", err.msg);
+    is_int(loaded, 3, "... the 3 readable are in host memory all the same");
+    slora_engine_free(e);
+}
+
+
+/* How many adapters the list shows in tier; *first_n: how many of the
+ * list's first ones in a row are. */
+static int32_t
+count_tier(slora_engine_t *e, const char *tier, int32_t *first_n)
+{
+    int32_t                      i, n, c;
+    const slora_adapter_info_t  *list;
+
+    n = slora_engine_adapter_list(e, &list);
+    c = 0;
+    *first_n = 0;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(list[i].tier, tier) == 0) {
+            c++;
+            *first_n += *first_n == i;
+        }
+    }
+
+    return c;
 }
 
 

@@ -9,6 +9,7 @@
 # need, staged by bench/device-pack.sh) carried.
 
 set -u
+. "$(dirname "$0")/device-lib.sh"
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
 C=$PWD/.carry
@@ -24,21 +25,7 @@ cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cubl
 LIBS=$C/c/lib:/usr/local/cuda/lib64:${cublas:-}
 
 serve() {
-cat > $P/conf/nginx.conf <<CONF
-load_module $C/c/ngx_http_slora_module.so;
-user root;
-daemon off;
-master_process on;
-worker_processes 2;
-pid logs/nginx.pid;
-error_log logs/error.log notice;
-events { worker_connections 1024; }
-http {
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
+device_nginx_conf $P/conf/nginx.conf $C/c/ngx_http_slora_module.so 1024 "user root;" <<CONF
     access_log logs/access.log;
     slora_engine model=$1 $2 device=cuda
                  cuda_lib=$C/a/libslora_cuda.so slots=64 max_running=32
@@ -48,7 +35,6 @@ http {
         location /v1/ { slora_api openai; }
         location = /status { slora_status; }
     }
-}
 CONF
 
 LD_LIBRARY_PATH=$LIBS $C/c/nginx -p $P -e logs/error.log -c conf/nginx.conf &

@@ -21,6 +21,7 @@
 # latency-cdf.png, nginx's error log, the engine-only line.
 
 set -u
+. "$(dirname "$0")/device-lib.sh"
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/build/device-out}
 C=$PWD/.carry
@@ -61,20 +62,7 @@ else
     GPU="device=cpu threads=2"
 fi
 
-cat > $P/conf/nginx.conf <<CONF
-load_module $MODULE;
-daemon off;
-master_process on;
-worker_processes 2;
-pid logs/nginx.pid;
-error_log logs/error.log notice;
-events { worker_connections 4096; }
-http {
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
+device_nginx_conf $P/conf/nginx.conf $MODULE 4096 <<CONF
     access_log off;
     slora_engine model=$MODEL tokenizer=$TOKENIZER $GPU slots=4096
                  max_running=256 max_batch_tokens=4096 max_ctx=1100
@@ -85,7 +73,6 @@ http {
         location /v1/ { slora_api openai; }
         location = /status { slora_status; }
     }
-}
 CONF
 
 LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &

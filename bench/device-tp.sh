@@ -23,6 +23,7 @@
 # Logs under $OUT; the end of each mode is a short summary.
 
 set -u
+. "$(dirname "$0")/device-lib.sh"
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
 T=$PWD/.carry/t
@@ -136,20 +137,7 @@ if [ "$MODE" = serve ]; then
 
     P=/tmp/ngx-tp
     mkdir -p $P/conf $P/logs $P/tmp
-    cat > $P/conf/nginx.conf <<CONF
-load_module $T/ngx_http_slora_module.so;
-daemon off;
-master_process on;
-worker_processes 2;
-pid logs/nginx.pid;
-error_log logs/error.log notice;
-events { worker_connections 1024; }
-http {
-    client_body_temp_path tmp/body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
+device_nginx_conf $P/conf/nginx.conf $T/ngx_http_slora_module.so 1024 <<CONF
     access_log off;
     slora_engine model=random:llama-13b,vocab=49152 tokenizer=$T/tok.gguf
                  device=cuda tensor_parallel=2 cuda_lib=$T/libslora_cuda.so
@@ -161,7 +149,6 @@ http {
         location /v1/ { slora_api openai; }
         location = /status { slora_status; }
     }
-}
 CONF
     LD_LIBRARY_PATH=/tmp/lib:$LD_LIBRARY_PATH $T/nginx -p $P \
         -e logs/error.log -c conf/nginx.conf &

@@ -13,9 +13,12 @@
 #           requests are the big ones (120-word prompt, 1 token), the
 #           flood's small (40 words, 2 tokens);
 #   heavy   the same requests, 2 running slots and 256 tokens a step: a
-#           quiet request also waits for a slot to free;
+#           quiet request also waits for a slot to free (under fair, it
+#           takes one from the flood by preemption);
 #   light   2 slots, 64 tokens, both tiny (8 words; quiet 2 tokens, flood
 #           12): the wait for a slot is all there is.
+# The last column is the server's requests.preempted at the end (running
+# requests put back to wait, for fair share or a dry pool).
 # Figures only, no assertion.
 #
 # usage: bench/fairness.sh   (environment: POLICIES="fcfs fair"
@@ -101,8 +104,8 @@ echo
 
 printf '| scenario | policy | prompt tokens quiet / flood | quiet TTFT alone'
 printf ' (median) | under the flood (median) | ratio | flood requests'
-printf ' ahead (median) | flood req/s |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf ' ahead (median) | flood req/s | preempted |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 
 for scenario in $SCENARIOS; do
     case $scenario in
@@ -117,8 +120,11 @@ for scenario in $SCENARIOS; do
         # shellcheck disable=SC2086
         row=$(perl bench/fairness_client.pl "$PORT" "$FLOOD" "$N_ALONE" \
                   "$N_QUIET" $args)
+        preempted=$(curl -sf "http://127.0.0.1:$PORT/status" \
+                    | grep -o '"preempted":[0-9]*' | cut -d: -f2) || true
         stop_nginx
-        echo "| $scenario: $running slots, $budget tokens | $policy $row"
+        echo "| $scenario: $running slots, $budget tokens | $policy $row" \
+             "${preempted:-?} |"
     done
 done
 

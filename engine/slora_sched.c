@@ -9,7 +9,11 @@
  * count set back to zero: it is prefilled again, prompt and generated
  * tokens alike, and continues where it was. Nothing is ever lost.
  *
- * Design. A step is planned in three moves:
+ * Design. A step is planned in three moves, after a preemption the policy
+ * may ask for:
+ *   0. when every running slot is taken and a request waits, the policy
+ *      (its victim hook) may name one running request to preempt, at
+ *      most one a plan, so that its next pick takes the slot;
  *   1. running requests, oldest first: decodes take one token each (their
  *      tokens are reserved before any prefill chunk), unfinished prefills
  *      take what remains of the budget; each grows its KV pages, and when
@@ -50,12 +54,12 @@ static void slora_req_queue_remove(slora_req_queue_t *q, slora_req_t *r);
 
 
 const slora_sched_policy_t  slora_sched_fcfs = {
-    "fcfs", NULL, NULL, NULL, NULL, slora_sched_fcfs_pick, NULL
+    "fcfs", NULL, NULL, NULL, NULL, slora_sched_fcfs_pick, NULL, NULL
 };
 
 
 const slora_sched_policy_t  slora_sched_lcfs = {
-    "lcfs", NULL, NULL, NULL, NULL, slora_sched_lcfs_pick, NULL
+    "lcfs", NULL, NULL, NULL, NULL, slora_sched_lcfs_pick, NULL, NULL
 };
 
 
@@ -184,6 +188,8 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->n_charged = 0;
     req->account = NULL;
     req->retry_after_ms = 0;
+    req->n_preempted = 0;
+    req->run_from = 0;
     req->seq = s->next_seq++;
     req->state = SLORA_REQ_NEW;
     slora_sched_move(s, req, SLORA_REQ_WAITING);
@@ -212,6 +218,17 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
     step->failed = s->failed;
 
     budget = s->conf.max_batch_tokens;
+
+    /* 0. the policy's preemption */
+
+    if (s->policy->victim != NULL && s->running.n >= s->conf.max_running
+        && s->waiting.n > 0)
+    {
+        victim = s->policy->victim(s);
+        if (victim != NULL) {
+            slora_sched_preempt(s, victim);
+        }
+    }
 
     reserve = 0;
     for (r = s->running.head; r != NULL; r = r->next) {
@@ -520,6 +537,7 @@ slora_sched_move(slora_sched_t *s, slora_req_t *r, slora_req_state_e to)
 
     } else if (to == SLORA_REQ_RUNNING) {
         slora_req_queue_insert(&s->running, r);
+        r->run_from = r->n_tokens;
     }
 
     if (s->policy->moved != NULL) {
@@ -591,6 +609,7 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
 
     slora_sched_move(s, r, SLORA_REQ_WAITING);
 
+    r->n_preempted++;
     s->preemptions++;
 }
 

@@ -6,7 +6,9 @@
  * requests are admitted when their adapter can be made resident and their
  * next chunk's KV pages exist; the pool running dry evicts idle adapters
  * first and then preempts the newest running request, which goes back to
- * the waiting queue to be recomputed.
+ * the waiting queue to be recomputed. A policy may also name a running
+ * request to preempt the same way when every running slot is taken (fair
+ * share does, for a tenant that has none).
  *
  * The mechanism is here; the choice of which waiting request to admit is
  * a policy, a small vtable: FCFS, LCFS, SLO admission with early abort
@@ -73,6 +75,8 @@ struct slora_req_s {
                                                be admitted */
     int32_t              n_charged;     /* fair: tokens charged */
     void                *account;       /* fair: the tenant's counter */
+    int32_t              n_preempted;   /* times put back to wait */
+    int32_t              run_from;      /* n_tokens when last admitted */
 };
 
 
@@ -112,7 +116,12 @@ typedef struct slora_sched_s  slora_sched_t;
  *               called until it returns NULL or the step is full, each
  *               pick admitted or failed before the next call, or the
  *               admission stops (no room for the pick: head of line);
- *   computed    a step computed an item (after n_computed moved).
+ *   computed    a step computed an item (after n_computed moved);
+ *   victim      once a plan, before the running requests take their
+ *               tokens, when every running slot is taken and a request
+ *               waits: a running request to put back to wait (preempted
+ *               as when the pool runs dry, counted in preemptions) so
+ *               that the next pick may take its slot; NULL for none.
  */
 typedef struct {
     const char          *name;
@@ -125,6 +134,7 @@ typedef struct {
     slora_req_t       *(*pick)(slora_sched_t *s);
     void               (*computed)(slora_sched_t *s,
                                    const slora_sched_item_t *it);
+    slora_req_t       *(*victim)(slora_sched_t *s);
 } slora_sched_policy_t;
 
 

@@ -13,6 +13,25 @@
  * as credit against the others. Among tenants of different priorities
  * (the catalog's), the higher goes first whatever the counters.
  *
+ * Admission order alone cannot free a running slot: with every slot held
+ * by a flooding tenant, a quiet one would wait for one of its requests to
+ * end. So when every slot is taken and the request the pick would admit
+ * belongs to a tenant with nothing running (or one whose counter trails
+ * the other's by the gap, max_batch_tokens times the larger weight), a
+ * running request of another tenant is preempted for it (recomputed
+ * later, keeping its tokens, as when the pool runs dry): of the tenant of
+ * the lowest priority and then the largest counter, its request with the
+ * least computed (the least work lost). Never one of a tenant with less
+ * service than the pick's or of a higher priority, and at a tie only for
+ * a tenant that runs nothing: one that comes back is lifted to the
+ * flood's counter, a tie, and takes a slot at once (at equal counters the
+ * pick prefers the tenant with less running). The flood keeps a running
+ * request, so it cannot preempt back at a tie. Against thrashing, a request preempted before is not again
+ * until it has generated, since it was last admitted, as many tokens as
+ * it had to recompute and at least SLORA_FAIR_MIN_RUN: its preemptions
+ * cost at most the work it did, and their number grows with the log of
+ * its length.
+ *
  * Design. Tenants are found by name in a hash table (the request's
  * tenant string; no tenant is the anonymous account ""). A tenant is
  * backlogged while it has waiting requests; the backlogged ones are
@@ -21,7 +40,8 @@
  * whose counter is at or below it would be lifted to it anyway: its
  * entry is freed (at once, or by a sweep when idle entries pile up), and
  * the table holds only tenants that are active or ahead of the floor.
- * The pick scans the waiting queue: O(waiting) a pick.
+ * The pick scans the waiting queue: O(waiting) a pick; the victim, one
+ * pick and a scan of the running queue.
  */
 
 #include <stdlib.h>
@@ -32,6 +52,8 @@
 
 #define SLORA_FAIR_BUCKETS  64          /* at first; doubles as it fills */
 #define SLORA_FAIR_SWEEP    64          /* idle entries before a sweep */
+#define SLORA_FAIR_MIN_RUN  8           /* tokens before a preempted
+                                           request may be again */
 
 
 typedef struct slora_fair_tenant_s  slora_fair_tenant_t;
@@ -70,6 +92,8 @@ static void slora_sched_fair_prepare(slora_sched_t *s,
 static slora_req_t *slora_sched_fair_pick(slora_sched_t *s);
 static void slora_sched_fair_computed(slora_sched_t *s,
     const slora_sched_item_t *it);
+static slora_req_t *slora_sched_fair_victim(slora_sched_t *s);
+static int slora_fair_before(const slora_req_t *a, const slora_req_t *b);
 static slora_fair_tenant_t *slora_fair_account(slora_fair_t *f,
     const char *name);
 static int64_t slora_fair_floor(slora_fair_t *f);
@@ -85,7 +109,8 @@ const slora_sched_policy_t  slora_sched_fair = {
     slora_sched_fair_moved,
     slora_sched_fair_prepare,
     slora_sched_fair_pick,
-    slora_sched_fair_computed
+    slora_sched_fair_computed,
+    slora_sched_fair_victim
 };
 
 
@@ -263,8 +288,13 @@ slora_sched_fair_pick(slora_sched_t *s)
     for (r = s->waiting.head; r != NULL; r = r->next) {
         t = r->account;
 
+        /* at equal counters the tenant with less running goes first */
         if (best == NULL || r->priority > best->priority
-            || (r->priority == best->priority && t->counter < bt->counter))
+            || (r->priority == best->priority
+                && (t->counter < bt->counter
+                    || (t->counter == bt->counter
+                        && t->n_reqs - t->n_waiting
+                           < bt->n_reqs - bt->n_waiting))))
         {
             best = r;
             bt = t;
@@ -288,6 +318,86 @@ slora_sched_fair_computed(slora_sched_t *s, const slora_sched_item_t *it)
     t = it->req->account;
     t->counter += s->conf.fair_decode;
     it->req->n_charged++;
+}
+
+
+/* The running request whose slot the next pick should take, or NULL (the
+ * rule is in the file's header). */
+static slora_req_t *
+slora_sched_fair_victim(slora_sched_t *s)
+{
+    int32_t               need;
+    int64_t               gap;
+    slora_req_t          *b, *r, *v;
+    slora_fair_tenant_t  *tb, *t;
+
+    b = slora_sched_fair_pick(s);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    tb = b->account;
+    gap = (int64_t) s->conf.max_batch_tokens
+          * (s->conf.fair_prefill > s->conf.fair_decode
+             ? s->conf.fair_prefill : s->conf.fair_decode);
+    v = NULL;
+
+    for (r = s->running.head; r != NULL; r = r->next) {
+        t = r->account;
+
+        /* never for more service; at a tie only for a tenant that runs
+         * nothing (it comes back lifted to the others' counter) */
+        if (t == tb || r->priority > b->priority
+            || t->counter < tb->counter
+            || (t->counter == tb->counter && tb->n_reqs > tb->n_waiting))
+        {
+            continue;
+        }
+
+        /* tb runs something already: only when far below */
+        if (tb->n_reqs > tb->n_waiting && t->counter - tb->counter < gap) {
+            continue;
+        }
+
+        if (r->n_preempted > 0) {
+            need = r->run_from > SLORA_FAIR_MIN_RUN ? r->run_from
+                                                    : SLORA_FAIR_MIN_RUN;
+            if (r->n_tokens - r->run_from < need) {
+                continue;
+            }
+        }
+
+        if (v == NULL || slora_fair_before(r, v)) {
+            v = r;
+        }
+    }
+
+    return v;
+}
+
+
+/* Whether running request a is a better victim than b. */
+static int
+slora_fair_before(const slora_req_t *a, const slora_req_t *b)
+{
+    const slora_fair_tenant_t  *ta, *tb;
+
+    ta = a->account;
+    tb = b->account;
+
+    if (a->priority != b->priority) {
+        return a->priority < b->priority;
+    }
+
+    if (ta->counter != tb->counter) {
+        return ta->counter > tb->counter;
+    }
+
+    if (a->n_computed != b->n_computed) {
+        return a->n_computed < b->n_computed;
+    }
+
+    return a->seq > b->seq;
 }
 
 

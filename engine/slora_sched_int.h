@@ -5,8 +5,8 @@
  *
  * The one idea: a policy reads the queues and the step-time model and
  * keeps its own state behind s->policy_data; it changes the scheduler
- * only through slora_sched_abort(), so the queues, the pages and the
- * adapter pins stay the mechanism's alone.
+ * only through slora_sched_abort() and by naming a victim to preempt, so
+ * the queues, the pages and the adapter pins stay the mechanism's alone.
  */
 
 #ifndef SLORA_SCHED_INT_H

@@ -83,6 +83,7 @@ const slora_sched_policy_t  slora_sched_slo = {
     NULL,
     slora_sched_slo_prepare,
     slora_sched_slo_pick,
+    NULL,
     NULL
 };
 

@@ -13,9 +13,12 @@
 #    on 2 running slots while a quiet tenant sends requests one after
 #    another. For each quiet request we count the flood requests whose
 #    first token came after it was sent and before its own: with fcfs it
-#    queues behind the flood's backlog, with fair it is served at the next
-#    free slot. The quiet tenant's time to first token, alone and under
-#    the flood, is printed (bench/fairness.sh measures it at length).
+#    queues behind the flood's backlog, with fair it takes a slot from the
+#    flood by preemption a step after it came (the requests admitted
+#    before that are the most that can come ahead of it). fair preempts,
+#    fcfs does not (requests.preempted in the status). The quiet tenant's
+#    time to first token, alone and under the flood, is printed
+#    (bench/fairness.sh measures it at length).
 
 use strict;
 use warnings;
@@ -297,17 +300,26 @@ for my $policy ('fair', 'fcfs') {
               @alone, @under;
     is(scalar @bad, 0, "$policy: every quiet request served");
 
+    # the status is copied from the engine after its steps: wait for it
+    my $st = wait_for(3, sub {
+        my $x = $f->status or return 0;
+        return $policy eq 'fcfs' || ($x->{requests}{preempted} // 0) > 0
+               ? $x : 0;
+    }) || $f->status;
+
     $res{$policy} = {
         alone => median(map { ($_->{first} // 0) - $_->{sent} } @alone),
         under => median(map { ($_->{first} // 0) - $_->{sent} } @under),
         overtaken => [ map { $_->{overtaken} } @under ],
+        preempted => $st ? $st->{requests}{preempted} // -1 : -1,
     };
     diag(sprintf("%s: quiet TTFT median alone %.3f s, under the flood "
                  . "%.3f s (%.1fx); flood requests ahead of each quiet "
-                 . "one: %s", $policy, $res{$policy}{alone},
+                 . "one: %s; preempted: %d", $policy, $res{$policy}{alone},
                  $res{$policy}{under},
                  $res{$policy}{under} / ($res{$policy}{alone} || 1),
-                 join(' ', @{ $res{$policy}{overtaken} })));
+                 join(' ', @{ $res{$policy}{overtaken} }),
+                 $res{$policy}{preempted}));
 
     ok($f->stop->{graceful}, "$policy: server stopped");
     unlike($f->error_log, qr/\[(alert|emerg|crit)\]/,
@@ -317,7 +329,9 @@ for my $policy ('fair', 'fcfs') {
 cmp_ok(median(@{ $res{fcfs}{overtaken} }), '>=', 5,
        'fcfs: a quiet request waits behind the flood\'s backlog');
 cmp_ok((sort { $b <=> $a } @{ $res{fair}{overtaken} })[0], '<=', 3,
-       'fair: no quiet request waits behind more than 3 flood requests '
-       . '(one free slot)');
+       'fair: no quiet request waits behind more than 3 flood requests');
+cmp_ok($res{fair}{preempted}, '>=', 1, 'fair: flood requests preempted '
+       . "for the quiet tenant ($res{fair}{preempted})");
+is($res{fcfs}{preempted}, 0, 'fcfs: nothing preempted');
 
 done_testing();

@@ -12,7 +12,12 @@
  * resident adapter's request before an equally urgent one that needs a
  * load, and not a less urgent one; VTC alternates a flooding tenant with
  * a quiet one, balances weighted tokens, lifts a newly active tenant so
- * it banks no credit, and lets a higher priority go first.
+ * it banks no credit, and lets a higher priority go first. Preemption for
+ * fair share: with the slots full of a flood, a quiet tenant's request
+ * runs one step after it came, the preempted request ends with all its
+ * tokens, fcfs, lcfs and slo preempt nothing; never for a tenant of more
+ * service or against a higher priority; a tenant with a request running
+ * only when far below; and no ping-pong in long runs.
  */
 
 #include <unistd.h>
@@ -38,6 +43,9 @@ typedef struct {
     int32_t           gen;
     int               done;
     int               admitted;     /* order of admission, from 1; 0: not */
+    int               admit_step;   /* the step it was first admitted in */
+    int               starts;       /* items from position 0: 1 + the
+                                       times it was recomputed */
 } treq_t;
 
 
@@ -47,6 +55,7 @@ typedef struct {
     slora_adapters_t   *set;
     int                 n_admitted;     /* numbers admissions: by step,
                                            within a step by arrival */
+    int                 steps;          /* plans run, from 1 */
     int                 bad;
 } world_t;
 
@@ -76,6 +85,11 @@ static void test_vtc_share(void);
 static void test_vtc_weights(void);
 static void test_vtc_lift(void);
 static void test_vtc_priority(void);
+static void test_fair_preempt(void);
+static void test_fair_no_thrash(void);
+static void test_fair_no_preempt(void);
+static void test_fair_far_below(void);
+static int exact(const treq_t *q);
 
 
 int
@@ -114,6 +128,10 @@ main(void)
     test_vtc_weights();
     test_vtc_lift();
     test_vtc_priority();
+    test_fair_preempt();
+    test_fair_no_thrash();
+    test_fair_no_preempt();
+    test_fair_far_below();
 
     free(fb.arena);
 
@@ -727,6 +745,386 @@ test_vtc_priority(void)
 }
 
 
+/*
+ * Two running slots, both held by a flooding tenant's requests (8 prompt
+ * tokens, 24 generated), 8 more of them waiting. After 4 steps a quiet
+ * tenant sends one request. Under fair it is lifted to the flood's
+ * counter (a tie, which the flood's older request wins), passes below it
+ * once the flood's running requests are charged one more step, and at the
+ * plan after (the second since it came) takes a slot by preemption: of
+ * the two flood requests, as far along as each other, the newer. That one
+ * is recomputed later and ends with all its tokens. fcfs, lcfs and slo
+ * preempt nothing: the quiet request waits for a slot to free.
+ */
+static void
+test_fair_preempt(void)
+{
+    int                  p, i, arrive, delay[4], right;
+    uint64_t             pre[4];
+    treq_t              *fl[10], *qu;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    const slora_sched_policy_t  *pol[4] = { &slora_sched_fair,
+                                             &slora_sched_fcfs,
+                                             &slora_sched_lcfs,
+                                             &slora_sched_slo };
+
+    for (p = 0; p < 4; p++) {
+        mkworld(&w, pol[p], 256, 64, 2, 0, 0);
+
+        for (i = 0; i < 10; i++) {
+            fl[i] = mkreq(i, 8, 24, "flood", 0);
+            submit(&w, fl[i], T0 + i);
+        }
+
+        for (i = 0; i < 4; i++) {
+            run_step(&w, &st, T0 + 100);
+        }
+
+        qu = mkreq(100, 8, 2, "quiet", 0);
+        submit(&w, qu, T0 + 200);
+        arrive = w.steps;
+
+        while (run_step(&w, &st, T0 + 300)) {
+            /* drain */
+        }
+
+        delay[p] = qu->admit_step - arrive;
+        pre[p] = slora_sched_preemptions(w.s);
+
+        right = exact(qu);
+        for (i = 0; i < 10; i++) {
+            right &= exact(fl[i]);
+        }
+
+        if (p == 0) {
+            ok(fl[1]->r.n_preempted == 1 && fl[0]->r.n_preempted == 0
+               && qu->r.n_preempted == 0,
+               "fair: the victim is the newer of the two flood requests "
+               "running");
+            ok(fl[1]->starts == 2 && fl[1]->admit_step == 1,
+               "fair: it ran from the first plan and was recomputed once");
+        }
+
+        ok(right, "%s: every request ends with its tokens (24, the quiet "
+           "one 2) in order, prefilled once more per preemption",
+           pol[p]->name);
+        is_int(w.bad, 0, "%s: no invariant broken", pol[p]->name);
+        is_int(slora_pool_count(w.pool, SLORA_PAGE_FREE), 256,
+               "%s: pool all free", pol[p]->name);
+
+        for (i = 0; i < 10; i++) {
+            free(fl[i]);
+        }
+        free(qu);
+        freeworld(&w);
+    }
+
+    is_int(delay[0], 1, "fair: the quiet request has a slot at the first "
+           "plan after it came, slots full of the flood (a tie: it runs "
+           "nothing)");
+    is_int((int) pre[0], 1, "fair: one preemption for it");
+
+    for (p = 1; p < 4; p++) {
+        ok(pre[p] == 0 && delay[p] > 10, "%s: no preemption; the quiet "
+           "request waits %d plans for a slot", pol[p]->name, delay[p]);
+    }
+}
+
+
+/*
+ * Long runs where preemption could ping-pong. Two tenants flood with
+ * requests of 8 prompt tokens and 40 generated (16 each), on one running
+ * slot and on two: whoever holds the slots has more service than the one
+ * waiting with nothing running, again and again. And a quiet tenant that
+ * sends a short request every 12 steps beside one flood on two slots.
+ * A request is first preempted after its first step at the earliest (a
+ * context of 9 tokens), and after a preemption it must generate as many
+ * tokens as it recomputed: 9, 18, 36, and 72 is past its 48, so at most 3
+ * preemptions a request, 96 in all (time slicing on one slot, not one a
+ * step); each quiet request costs at most one; all end with their tokens.
+ */
+static void
+test_fair_no_thrash(void)
+{
+    int                  c, i, right, most, n_quiet, late;
+    uint64_t             pre;
+    treq_t              *a[16], *b[16], *qu[20];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    for (c = 0; c < 2; c++) {
+        mkworld(&w, &slora_sched_fair, 512, 64, c + 1, 0, 0);
+
+        for (i = 0; i < 16; i++) {
+            a[i] = mkreq(i, 8, 40, "a", 0);
+            b[i] = mkreq(100 + i, 8, 40, "b", 0);
+            submit(&w, a[i], T0 + 2 * i);
+            submit(&w, b[i], T0 + 2 * i + 1);
+        }
+
+        while (run_step(&w, &st, T0 + 1000) && w.steps < 100000) {
+            /* drain */
+        }
+
+        pre = slora_sched_preemptions(w.s);
+        right = 1;
+        most = 0;
+        for (i = 0; i < 16; i++) {
+            right &= exact(a[i]) && exact(b[i]);
+            most = a[i]->r.n_preempted > most ? a[i]->r.n_preempted : most;
+            most = b[i]->r.n_preempted > most ? b[i]->r.n_preempted : most;
+        }
+
+        diag("two floods, %d slot(s): %llu preemptions in %d steps, at "
+             "most %d for one request", c + 1, (unsigned long long) pre,
+             w.steps, most);
+        ok(right, "two floods, %d slot(s): all 32 end with their tokens",
+           c + 1);
+        ok(most <= 3, "two floods, %d slot(s): no request preempted more "
+           "than 3 times (%d)", c + 1, most);
+        ok(pre <= 96, "two floods, %d slot(s): %llu preemptions in %d "
+           "steps, at most 3 a request", c + 1, (unsigned long long) pre,
+           w.steps);
+        is_int(w.bad, 0, "two floods, %d slot(s): no invariant broken",
+               c + 1);
+
+        for (i = 0; i < 16; i++) {
+            free(a[i]);
+            free(b[i]);
+        }
+        freeworld(&w);
+    }
+
+    mkworld(&w, &slora_sched_fair, 512, 64, 2, 0, 0);
+
+    for (i = 0; i < 16; i++) {
+        a[i] = mkreq(i, 8, 40, "flood", 0);
+        submit(&w, a[i], T0 + i);
+    }
+
+    n_quiet = 0;
+    late = 0;
+    while (run_step(&w, &st, T0 + 1000) && w.steps < 100000) {
+        if (w.steps % 12 == 0 && n_quiet < 20) {
+            qu[n_quiet] = mkreq(200 + n_quiet, 4, 2, "quiet", 0);
+            submit(&w, qu[n_quiet], T0 + 1000 + n_quiet);
+            n_quiet++;
+        }
+    }
+
+    right = 1;
+    for (i = 0; i < n_quiet; i++) {
+        right &= exact(qu[i]);
+        late += qu[i]->admit_step - 12 * (i + 1) > 2;
+    }
+    for (i = 0; i < 16; i++) {
+        right &= exact(a[i]);
+    }
+    pre = slora_sched_preemptions(w.s);
+
+    diag("quiet beside a flood: %d quiet requests, %llu preemptions, %d "
+         "not admitted within 2 plans", n_quiet, (unsigned long long) pre,
+         late);
+    ok(right && n_quiet == 20, "quiet beside a flood: all end with their "
+       "tokens");
+    ok(pre <= (uint64_t) n_quiet, "quiet beside a flood: at most one "
+       "preemption a quiet request (%llu for %d)", (unsigned long long) pre,
+       n_quiet);
+    is_int(late, 0, "quiet beside a flood: every quiet request has a slot "
+           "within 2 plans of coming");
+    is_int(w.bad, 0, "quiet beside a flood: no invariant broken");
+
+    for (i = 0; i < 16; i++) {
+        free(a[i]);
+    }
+    for (i = 0; i < n_quiet; i++) {
+        free(qu[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * Never for a tenant of equal or more service, nor of a lower priority.
+ * Two slots, held by tenant "long" (2 requests, 8 prompt tokens and 60
+ * generated): after 5 steps a third tenant sends one request.
+ *   new   a tenant never seen: it starts at the floor, below long, and
+ *         takes a slot at once (the control);
+ *   rich  it ran 2 requests of 40 tokens alone before: its counter 176,
+ *         long's 24 after admission and 4 more a step, 44 when rich
+ *         comes: no preemption until long's passes 176, 33 steps later
+ *         (long's requests still have some 25 steps to go then);
+ *   gold  long's tenant has priority 1, the newcomer 0: it waits for a
+ *         long request to end.
+ */
+static void
+test_fair_no_preempt(void)
+{
+    int                  c, i, arrive, delay[3];
+    uint64_t             pre[3];
+    treq_t              *lg[2], *rich[2], *nq;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    static const char   *name[3] = { "new", "rich", "gold" };
+
+    for (c = 0; c < 3; c++) {
+        mkworld(&w, &slora_sched_fair, 256, 64, 2, 0, 0);
+
+        rich[0] = NULL;
+        rich[1] = NULL;
+
+        if (c == 1) {
+            for (i = 0; i < 2; i++) {
+                rich[i] = mkreq(50 + i, 8, 40, name[c], 0);
+                submit(&w, rich[i], T0);
+            }
+            while (run_step(&w, &st, T0)) {
+                /* rich alone */
+            }
+        }
+
+        for (i = 0; i < 2; i++) {
+            lg[i] = mkreq(i, 8, 60, "long", c == 2);
+            submit(&w, lg[i], T0 + 1);
+        }
+
+        for (i = 0; i < 5; i++) {
+            run_step(&w, &st, T0 + 1);
+        }
+
+        nq = mkreq(100, 8, 2, name[c], 0);
+        submit(&w, nq, T0 + 2);
+        arrive = w.steps;
+
+        while (run_step(&w, &st, T0 + 2)) {
+            /* drain */
+        }
+
+        delay[c] = nq->admit_step - arrive;
+        pre[c] = slora_sched_preemptions(w.s);
+
+        ok(exact(nq) && exact(lg[0]) && exact(lg[1]) && w.bad == 0,
+           "%s: all end with their tokens, no invariant broken", name[c]);
+
+        free(lg[0]);
+        free(lg[1]);
+        free(rich[0]);
+        free(rich[1]);
+        free(nq);
+        freeworld(&w);
+    }
+
+    ok(delay[0] == 1 && pre[0] == 1, "new: preempts at the first plan "
+       "(after %d, %llu preemption)", delay[0], (unsigned long long) pre[0]);
+    ok(delay[1] >= 30 && delay[1] <= 40 && pre[1] == 1, "rich: more "
+       "service than long: no preemption until long's passes it (%d plans, "
+       "%llu preemption)", delay[1], (unsigned long long) pre[1]);
+    ok(delay[2] > 50 && pre[2] == 0, "gold: a higher priority is never "
+       "preempted (%d plans, %llu preemptions)", delay[2],
+       (unsigned long long) pre[2]);
+}
+
+
+/*
+ * Far below: three slots, budget 16 (the gap: 16 tokens times the weight
+ * 2, 32). Tenant q runs one long request beside two of a flood with a
+ * backlog; after 5 steps q sends another. It is lifted to the flood's
+ * counter, and q having a request running, waits until the flood is 32
+ * ahead: 2 a step (two flood decodes at 2 against q's one), some 16
+ * steps; then one flood request is preempted for it.
+ */
+static void
+test_fair_far_below(void)
+{
+    int                  i, arrive, right, victims;
+    treq_t              *q[2], *fl[8];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 512, 16, 3, 0, 0);
+
+    q[0] = mkreq(1000, 8, 100, "q", 0);
+    submit(&w, q[0], T0);
+    for (i = 0; i < 8; i++) {
+        fl[i] = mkreq(i, 8, 100, "flood", 0);
+        submit(&w, fl[i], T0 + 1 + i);
+    }
+
+    for (i = 0; i < 5; i++) {
+        run_step(&w, &st, T0 + 10);
+    }
+
+    right = slora_sched_running(w.s) == 3 && q[0]->admitted != 0;
+
+    q[1] = mkreq(1001, 8, 4, "q", 0);
+    submit(&w, q[1], T0 + 20);
+    arrive = w.steps;
+
+    while (run_step(&w, &st, T0 + 30) && q[1]->admitted == 0) {
+        /* until q's second request runs */
+    }
+
+    ok(right, "3 slots: q's long request and two of the flood");
+    ok(q[1]->admit_step - arrive >= 12 && q[1]->admit_step - arrive <= 20,
+       "q, with one request running, gets a second slot only when far "
+       "below: %d plans after it came", q[1]->admit_step - arrive);
+
+    victims = 0;
+    for (i = 0; i < 8; i++) {
+        victims += fl[i]->r.n_preempted;
+    }
+    ok(victims == 1 && q[0]->r.n_preempted == 0
+       && slora_sched_preemptions(w.s) == 1, "by preempting one flood "
+       "request");
+
+    while (run_step(&w, &st, T0 + 30)) {
+        /* drain */
+    }
+
+    right = exact(q[0]) && exact(q[1]);
+    for (i = 0; i < 8; i++) {
+        right &= exact(fl[i]);
+    }
+    ok(right && w.bad == 0, "all end with their tokens");
+
+    free(q[0]);
+    free(q[1]);
+    for (i = 0; i < 8; i++) {
+        free(fl[i]);
+    }
+    freeworld(&w);
+}
+
+
+/* q ended with its prompt and exactly its tokens, in order, prefilled
+ * from position 0 once and once more for every preemption. */
+static int
+exact(const treq_t *q)
+{
+    int32_t  i;
+
+    if (!q->done || q->gen != q->want
+        || q->r.n_tokens != q->r.n_prompt + q->want
+        || q->starts != 1 + q->r.n_preempted)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < q->r.n_tokens; i++) {
+        if (q->r.tokens[i] != (i < q->r.n_prompt ? i % 50
+                                                 : 1000 + i - q->r.n_prompt))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* Steps of 8 and 64 tokens lying on t = per_step + per_tok * n. */
 static void
 feed_model(slora_sched_t *s, int64_t per_step, int64_t per_tok)
@@ -749,6 +1147,7 @@ run_step(world_t *w, slora_sched_step_t *st, int64_t now)
     slora_sched_item_t   *it;
 
     slora_sched_plan_at(w->s, st, now);
+    w->steps++;
 
     tokens = 0;
     for (i = 0; i < st->n_items; i++) {
@@ -759,7 +1158,9 @@ run_step(world_t *w, slora_sched_step_t *st, int64_t now)
         q = (treq_t *) it->req;
         if (q->admitted == 0) {
             q->admitted = ++w->n_admitted;
+            q->admit_step = w->steps;
         }
+        q->starts += it->pos == 0;
     }
     w->bad += tokens != st->n_tokens;
 

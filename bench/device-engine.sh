@@ -87,13 +87,16 @@ fi
 if [ "$MODE" = scale ]; then
     # S1 (rank 8 on q,k,v,o) at n = 5 .. 2000 adapters, made in memory
     # (random:n=...): saturated throughput, 256 requests in flight, each
-    # adapter in turn; then S2's mixed ranks
+    # adapter in turn; then S2's mixed ranks. As in the paper, adapters
+    # are in host memory first (--preload): 2000 S1 images are 67 GB of
+    # f32 beside the model's 27 GB, so HOST_CACHE_MIB (72 GiB) suits the
+    # 128 GiB machine; S2's larger ranks fit only in part
     for ranks in ${RANKSETS:-8 64+32+16+8}; do
         for n in ${NS:-5 100 1000 2000}; do
             step "scale n=$n ranks=$ranks" $S bench --model random:llama-7b \
                 --device cuda --prompt-len $PROMPT --gen 128 --single 0 \
                 --step-tokens 4096 --requests 512 --concurrency 256 \
-                --preload 1 --host-cache 98304 \
+                --preload 1 --host-cache ${HOST_CACHE_MIB:-73728} \
                 --adapters "random:n=$n,ranks=$ranks,targets=q+k+v+o"
         done
     done

@@ -12,7 +12,9 @@
 #                                    calls, with .carry/c carried)
 #
 # Environment (defaults): RATES="2,4,8,16" DURATION=60 N=1000
-# MODEL=random:llama-7b,vocab=49152 DEVICE=cuda REQUESTS=512; on a
+# MODEL=random:llama-7b,vocab=49152 DEVICE=cuda REQUESTS=512
+# HOST_CACHE_MIB=65536 (the server and the engine-only run both preload
+# that much of the catalog into host memory, as the paper's runs); on a
 # machine without a GPU, MODEL=random:smollm2-135m,layers=2 DEVICE=cpu
 # RATES=2 DURATION=10 N=20 REQUESTS=4 (and TOKENIZER, NGINX_BIN, MODULE,
 # SLORA pointing at this tree's) runs the same path small: a check of
@@ -32,6 +34,7 @@ N=${N:-1000}
 MODEL=${MODEL:-random:llama-7b,vocab=49152}
 DEVICE=${DEVICE:-cuda}
 REQUESTS=${REQUESTS:-512}           # of the engine-only run
+HOST_CACHE_MIB=${HOST_CACHE_MIB:-65536}   # both preload what fits
 ADAPTERS="random:n=$N,ranks=64+32+16+8,targets=q+k+v+o"
 K=$C/c                      # nginx, its module and libraries
 A=$C/a
@@ -67,7 +70,7 @@ device_nginx_conf $P/conf/nginx.conf $MODULE 4096 <<CONF
     slora_engine model=$MODEL tokenizer=$TOKENIZER $GPU slots=4096
                  max_running=256 max_batch_tokens=4096 max_ctx=1100
                  max_tokens=600 schedule=slo slo_ttft=6s;
-    slora_adapters dir=$ADAPTERS host_cache=64g;
+    slora_adapters dir=$ADAPTERS host_cache=${HOST_CACHE_MIB}m preload=on;
     server {
         listen 127.0.0.1:18090 backlog=4096;
         location /v1/ { slora_api openai; }
@@ -79,13 +82,17 @@ LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
 pid=$!
 
 python3 - <<'PY'
-import time, urllib.request
-for i in range(600):
+import json, time, urllib.request
+# the engine is ready once the model is loaded and the host tier filled
+for i in range(1200):
     try:
-        urllib.request.urlopen("http://127.0.0.1:18090/v1/models", timeout=2)
-        break
+        st = json.load(urllib.request.urlopen("http://127.0.0.1:18090/status",
+                                              timeout=2))
+        if st["engine"]["ready"]:
+            break
     except Exception:
-        time.sleep(0.5)
+        pass
+    time.sleep(0.5)
 PY
 
 python3 bench/loadgen run --url http://127.0.0.1:18090 -n "$N" --alpha 1 \
@@ -102,6 +109,7 @@ cp $P/logs/error.log "$OUT/nginx-slo-error.log"
 LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so $SLORA bench \
     --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
     --prompt-len 260 --gen 260 --single 0 --step-tokens 4096 \
+    --preload 1 --host-cache $HOST_CACHE_MIB \
     --requests "$REQUESTS" --concurrency 256 2>&1 | tee "$OUT/engine-only.txt"
 
 python3 bench/loadgen table --markdown "$OUT/slo/results.json"

@@ -93,6 +93,8 @@ static void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec,
     uint32_t i);
 static void ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec);
+static void ngx_http_slora_engine_preload(ngx_http_slora_engine_ctx_t *ec,
+    int n);
 static void ngx_http_slora_engine_exit(ngx_http_slora_engine_ctx_t *ec,
     int status);
 
@@ -619,6 +621,10 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     {
         ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
                       "slora engine: %s", err.msg);
+    }
+
+    if (smcf->preload) {
+        ngx_http_slora_engine_preload(ec, n);
     }
 
     ec->q->engine_err[0] = '\0';
@@ -1299,6 +1305,39 @@ ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
     }
 
     ec->n_dirty = 0;
+}
+
+
+/*
+ * slora_adapters preload=on: the host tier is filled with the catalog's
+ * adapters (as many as host_cache= holds) before the engine says it is
+ * ready, so their first requests only copy them to the pool. Requests
+ * that come meanwhile wait, as for the model's load.
+ */
+
+static void
+ngx_http_slora_engine_preload(ngx_http_slora_engine_ctx_t *ec, int n)
+{
+    int64_t       t0;
+    int32_t       loaded;
+    slora_err_t   err;
+
+    t0 = slora_now_ns();
+    loaded = 0;
+    err.msg[0] = '\0';
+
+    if (slora_engine_preload(ec->engine, &loaded, &err) != SLORA_OK) {
+        ngx_log_error(NGX_LOG_ERR, ec->cycle->log, 0,
+                      "slora engine: preload: %s", err.msg);
+    }
+
+    ngx_time_update();
+    atomic_store(&ec->q->heartbeat_ns, slora_now_ns());
+
+    ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
+                  "slora engine: preloaded %D of %d adapters into host"
+                  " memory in %.1f s", loaded, n,
+                  (double) (slora_now_ns() - t0) / 1e9);
 }
 
 

@@ -219,6 +219,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->fair_decode = NGX_CONF_UNSET;
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
     smcf->prefetch = NGX_CONF_UNSET;
+    smcf->preload = NGX_CONF_UNSET;
     smcf->catalog_timeout = NGX_CONF_UNSET_MSEC;
 
     return smcf;
@@ -247,6 +248,7 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->fair_decode, 2);
     ngx_conf_init_size_value(smcf->host_cache, 0);
     ngx_conf_init_value(smcf->prefetch, 1);
+    ngx_conf_init_value(smcf->preload, 0);
     ngx_conf_init_msec_value(smcf->catalog_timeout, 0);
 
     if (smcf->device.len == 0) {
@@ -289,8 +291,9 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->adapter_dir, smcf->host_cache, smcf->prefetch,
                      &smcf->redis_url, smcf->catalog_timeout);
 
-    p = ngx_slprintf(p, end, "|%V|%V|%i", &smcf->cuda_lib,
-                     &smcf->tokenizer_path, smcf->tensor_parallel);
+    p = ngx_slprintf(p, end, "|%V|%V|%i|%i", &smcf->cuda_lib,
+                     &smcf->tokenizer_path, smcf->tensor_parallel,
+                     smcf->preload);
 
     p = ngx_slprintf(p, end, "|%V|%M|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode);
@@ -786,6 +789,16 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "prefetch=off") == 0) {
             smcf->prefetch = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "preload=on") == 0) {
+            smcf->preload = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "preload=off") == 0) {
+            smcf->preload = 0;
             continue;
         }
 

@@ -1,0 +1,81 @@
+# preload.t: `slora_adapters preload=on` fills the host tier before the
+# engine says it is ready.
+#
+# A real nginx with the tiny model and four adapters, three times: with
+# preload=on and room for all four, with room for two, and without it.
+# The status endpoint must show the adapters in host memory before any
+# request (and none without preload), the error log must say how many
+# were preloaded, and a request for a preloaded adapter must not read it
+# again (the load count stays; the upload comes from host memory).
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18108;
+
+my $model = tiny_model();
+my $s = SloraTest::Server->new(name => 'preload', port => $PORT);
+my $dir = $s->prefix . '/adapters';
+my @names = make_adapters($dir, $model, [map { "ad$_" } 0 .. 3]);
+
+# Starts the server with these slora_adapters parameters; its status.
+sub serve {
+    my ($extra) = @_;
+    $s->{http} = slora_http(
+        model => $model,
+        engine => 'threads=1 slots=16 max_running=4 max_ctx=256',
+        http_extra => "    slora_adapters dir=$dir $extra;");
+    $s->start;
+    return $s->status;
+}
+
+sub complete {
+    my ($adapter) = @_;
+    return json_req($PORT, '/v1/completions',
+                    { model => $adapter, prompt => 'Count to five.',
+                      max_tokens => 4, temperature => 0 },
+                    headers => { 'Content-Type' => 'application/json' });
+}
+
+# Without preload: nothing in host memory until asked; one request reads
+# its adapter, which gives the size of an image.
+my $st = serve('host_cache=64m');
+is($st->{adapters}{in_host}, 0, 'no preload: no adapter in host memory '
+   . 'at start');
+is($st->{adapters}{loads}, 0, '... and none read');
+is(complete($names[0])->{status}, 200, '... a request for ad0 answers');
+$st = $s->status;
+is($st->{adapters}{loads}, 1, '... and reads ad0');
+my $one = $st->{host}{bytes};
+cmp_ok($one, '>', 0, "one adapter's host image: $one bytes");
+$s->stop;
+
+# Room for all four: all in host memory before any request.
+$st = serve('host_cache=64m preload=on');
+is($st->{adapters}{in_host}, 4, 'preload=on: all 4 adapters in host memory '
+   . 'before any request');
+is($st->{adapters}{loads}, 4, '... read once each');
+is($st->{host}{bytes}, 4 * $one, '... the host tier holds 4 images');
+like($s->error_log, qr/preloaded 4 of 4 adapters into host memory/,
+     '... and the log says so');
+is(complete($names[2])->{status}, 200, 'a request for ad2 answers');
+$st = $s->status;
+is($st->{adapters}{loads}, 4, '... without reading it again');
+is($st->{host}{hits}, 1, '... its upload came from host memory');
+$s->stop;
+
+# Room for two: two preloaded, the others read when asked.
+my $two = int((2 * $one + $one / 2) / 1024) + 1;
+$st = serve("host_cache=${two}k preload=on");
+is($st->{adapters}{in_host}, 2, "host_cache=${two}k: 2 of 4 preloaded");
+like($s->error_log, qr/preloaded 2 of 4 adapters/, '... as the log says');
+is(complete($names[3])->{status}, 200, 'a request for ad3 answers');
+$st = $s->status;
+is($st->{adapters}{loads}, 3, '... ad3 was not preloaded: read now');
+$s->stop;
+
+done_testing();

@@ -72,6 +72,9 @@ static const char  slora_bench_usage[] =
     "                        holds; says how many, and how long it took),\n"
     "                        so the runs only copy adapters from host\n"
     "                        memory to the pool, as S-LoRA measures (0)\n"
+    "  --prefetch-threads N  threads that read adapters ahead of need\n"
+    "                        (0: the engine's default, half the cores, 1\n"
+    "                        to 4)\n"
     "  --single 0            skip the single-stream run\n"
     "  --step-tokens N       a step's token budget (prompt + in flight, at\n"
     "                        least 512)\n"
@@ -184,6 +187,9 @@ slora_cli_bench(int argc, char **argv)
 
         } else if (strcmp(opt, "--preload") == 0) {
             rc = slora_bench_num(val, 0, 1, &preload);
+
+        } else if (strcmp(opt, "--prefetch-threads") == 0) {
+            rc = slora_bench_num(val, 0, 16, &conf.prefetch_threads);
 
         } else if (strcmp(opt, "--batches") == 0) {
             rc = slora_cli_int_list(val, 1, 4096, batches, 16, &n_batches);

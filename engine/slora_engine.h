@@ -65,7 +65,9 @@ typedef struct {
     int32_t       redis_timeout_ms; /* per command; 0: 500 */
     int32_t       hint_interval_ms; /* re-read slora:pinned and
                                        slora:popular; 0: 5000 */
-    int           no_prefetch;      /* 1: no prefetch thread */
+    int           no_prefetch;      /* 1: no prefetch threads */
+    int32_t       prefetch_threads; /* 0: default (half the cores, 1 to
+                                       4) */
 
     const char   *schedule;         /* admission policy: "fcfs" (NULL,
                                        the default), "lcfs", "slo" (early

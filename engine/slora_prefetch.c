@@ -1,13 +1,16 @@
 /*
- * slora_prefetch.c: one thread that turns adapter folders into host page
- * images, fed and drained by the engine's thread.
+ * slora_prefetch.c: a small fixed pool of threads that turn adapter
+ * folders into host page images, fed and drained by the engine's thread.
  *
  * The one idea: a load is a slot that moves from "queued" to "running"
- * to "done" under one mutex; the file reading happens outside it. At
- * most SLORA_PREFETCH_MAX slots exist, so a burst of hints cannot queue
- * unbounded work or memory. Two condition variables: "cond" wakes the
- * thread for work, "done" wakes an engine thread that settles a running
- * load (slora_prefetch_settle()).
+ * to "done" under one mutex; the file reading happens outside it. A
+ * thread claims the oldest queued slot by marking it running under the
+ * mutex, so no two threads ever take the same load, and a key has one
+ * slot at most (submit declines a second), so no adapter is read twice
+ * at once. At most SLORA_PREFETCH_MAX slots exist, so a burst of hints
+ * cannot queue unbounded work or memory. Two condition variables:
+ * "cond" wakes a thread for work, "done" wakes an engine thread that
+ * settles a running load (slora_prefetch_settle()).
  */
 
 #include <errno.h>
@@ -42,14 +45,17 @@ struct slora_prefetch_s {
     int64_t                  page_elems;
     int32_t                  slices;
     int                      wake_fd;
-    pthread_t                thread;
-    int                      started;
+    int32_t                  n_threads;
+    int32_t                  started;
+    pthread_t                threads[SLORA_PREFETCH_MAX];
     pthread_mutex_t          lock;
     pthread_cond_t           cond;
     pthread_cond_t           done;
     int                      stop;
     uint64_t                 next_order;
     int32_t                  n_out;
+    int32_t                  running;
+    int32_t                  peak_running;
     slora_prefetch_slot_t    slots[SLORA_PREFETCH_MAX];
 };
 
@@ -62,9 +68,24 @@ static slora_prefetch_slot_t *slora_prefetch_find(slora_prefetch_t *p,
 
 slora_prefetch_t *
 slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
-    int32_t slices, int wake_fd, slora_err_t *err)
+    int32_t slices, int32_t n_threads, int wake_fd, slora_err_t *err)
 {
+    long               cores;
     slora_prefetch_t  *p;
+
+    if (n_threads < 0 || n_threads > SLORA_PREFETCH_MAX) {
+        slora_err_set(err, SLORA_ERROR, "prefetch: %d threads: not 0 (the "
+                      "default) to %d", n_threads, SLORA_PREFETCH_MAX);
+        return NULL;
+    }
+
+    /* half the cores, which the engine's steps need too, 1 to 4 */
+    if (n_threads == 0) {
+        cores = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+        n_threads = (int32_t) (cores < 1 ? 1 : cores > SLORA_PREFETCH_THREADS
+                                               ? SLORA_PREFETCH_THREADS
+                                               : cores);
+    }
 
     p = calloc(1, sizeof(slora_prefetch_t));
     if (p == NULL) {
@@ -76,17 +97,24 @@ slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
     p->page_elems = page_elems;
     p->slices = slices;
     p->wake_fd = wake_fd;
+    p->n_threads = n_threads;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_cond_init(&p->done, NULL);
 
-    if (pthread_create(&p->thread, NULL, slora_prefetch_main, p) != 0) {
-        slora_prefetch_free(p);
-        slora_err_set(err, SLORA_ERROR, "prefetch: cannot start its thread");
-        return NULL;
-    }
+    while (p->started < n_threads) {
+        if (pthread_create(&p->threads[p->started], NULL,
+                           slora_prefetch_main, p)
+            != 0)
+        {
+            slora_prefetch_free(p);
+            slora_err_set(err, SLORA_ERROR, "prefetch: cannot start thread "
+                          "%d of %d", p->started + 1, n_threads);
+            return NULL;
+        }
 
-    p->started = 1;
+        p->started++;
+    }
 
     return p;
 }
@@ -101,12 +129,14 @@ slora_prefetch_free(slora_prefetch_t *p)
         return;
     }
 
-    if (p->started) {
-        pthread_mutex_lock(&p->lock);
-        p->stop = 1;
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
-        pthread_join(p->thread, NULL);
+    /* a running load finishes, a queued one is dropped with its slot */
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+
+    for (i = 0; i < p->started; i++) {
+        pthread_join(p->threads[i], NULL);
     }
 
     for (i = 0; i < SLORA_PREFETCH_MAX; i++) {
@@ -253,6 +283,39 @@ slora_prefetch_out(slora_prefetch_t *p)
 }
 
 
+int32_t
+slora_prefetch_threads(slora_prefetch_t *p)
+{
+    return p->n_threads;
+}
+
+
+int32_t
+slora_prefetch_running(slora_prefetch_t *p)
+{
+    int32_t  n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->running;
+    pthread_mutex_unlock(&p->lock);
+
+    return n;
+}
+
+
+int32_t
+slora_prefetch_peak_running(slora_prefetch_t *p)
+{
+    int32_t  n;
+
+    pthread_mutex_lock(&p->lock);
+    n = p->peak_running;
+    pthread_mutex_unlock(&p->lock);
+
+    return n;
+}
+
+
 static void *
 slora_prefetch_main(void *arg)
 {
@@ -288,6 +351,10 @@ slora_prefetch_main(void *arg)
         }
 
         pick->state = SLORA_PF_RUNNING;
+        p->running++;
+        if (p->running > p->peak_running) {
+            p->peak_running = p->running;
+        }
         pthread_mutex_unlock(&p->lock);
 
         /* the slot's strings are not touched by others while RUNNING */
@@ -299,6 +366,7 @@ slora_prefetch_main(void *arg)
 
         pthread_mutex_lock(&p->lock);
         pick->state = SLORA_PF_DONE;
+        p->running--;
         pthread_cond_broadcast(&p->done);
 
         if (p->wake_fd >= 0) {

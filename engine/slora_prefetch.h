@@ -1,10 +1,11 @@
 /*
- * slora_prefetch.h: the prefetch thread, which reads adapters from disk
- * into host page images ahead of need, so that the engine's thread only
- * copies host images into the pool.
+ * slora_prefetch.h: the prefetch threads (a small fixed pool), which read
+ * adapters from disk into host page images ahead of need, so that the
+ * engine's thread only copies host images into the pool. Several images
+ * are built at once; a key's load is only ever built by one thread.
  *
- * The one idea: the thread shares nothing with the adapter set. It is
- * given a folder and gets back an image (slora_adapter_image_load(), a
+ * The one idea: the threads share nothing with the adapter set. A load
+ * is given a folder and gets back an image (slora_adapter_image_load(), a
  * pure function); the engine's thread takes finished images and installs
  * them with slora_adapters_install(), which refuses an image read for a
  * source that has changed since (gen). A load is known by its key (the
@@ -20,7 +21,8 @@
 #include "slora_adapter.h"
 
 
-#define SLORA_PREFETCH_MAX  16          /* loads queued or running */
+#define SLORA_PREFETCH_MAX      16      /* loads queued or running */
+#define SLORA_PREFETCH_THREADS  4       /* the default's upper bound */
 
 
 typedef struct slora_prefetch_s  slora_prefetch_t;
@@ -36,10 +38,14 @@ typedef struct {
 
 
 /* Images are for the pool's pages: page_elems and slices as
- * slora_pool_page_elems() and slora_pool_slices() say. wake_fd (or -1)
- * gets an 8-byte write when a load finishes. */
+ * slora_pool_page_elems() and slora_pool_slices() say. n_threads loads
+ * run at once, 1 to SLORA_PREFETCH_MAX; 0: half the cores, 1 to
+ * SLORA_PREFETCH_THREADS. wake_fd (or -1) gets an 8-byte write when a
+ * load finishes. Freeing waits for the running loads (joins every
+ * thread) and drops the others. */
 slora_prefetch_t *slora_prefetch_create(const slora_model_config_t *cfg,
-    int64_t page_elems, int32_t slices, int wake_fd, slora_err_t *err);
+    int64_t page_elems, int32_t slices, int32_t n_threads, int wake_fd,
+    slora_err_t *err);
 void slora_prefetch_free(slora_prefetch_t *p);
 
 /* Queues a load. SLORA_BUSY: SLORA_PREFETCH_MAX are out; SLORA_DECLINED:
@@ -61,6 +67,11 @@ int slora_prefetch_pending(slora_prefetch_t *p, const void *key);
 int slora_prefetch_settle(slora_prefetch_t *p, const void *key);
 
 int32_t slora_prefetch_out(slora_prefetch_t *p);
+
+/* The threads; the loads running now; the most ever running at once. */
+int32_t slora_prefetch_threads(slora_prefetch_t *p);
+int32_t slora_prefetch_running(slora_prefetch_t *p);
+int32_t slora_prefetch_peak_running(slora_prefetch_t *p);
 
 
 #endif /* SLORA_PREFETCH_H */

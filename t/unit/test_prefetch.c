@@ -1,13 +1,19 @@
 /*
- * test_prefetch.c: the prefetch thread (slora_prefetch.h) and the way the
- * engine uses it, on a tiny random model with generated adapters:
+ * test_prefetch.c: the prefetch threads (slora_prefetch.h) and the way
+ * the engine uses them, on a tiny random model with generated adapters:
  *
- *   (a) the thread: loads queue up to SLORA_PREFETCH_MAX, a key is out
- *       once, every image taken equals the same folder read on this
- *       thread, a broken folder fails its own load, the wake fd is
- *       written, and settle() withdraws a queued load or waits for a
- *       running one (after it, the load is either gone or ready at once);
- *       a thread made for tensor-parallel slices reads images in them;
+ *   (a) the threads, 1 and 4 of them: loads queue up to
+ *       SLORA_PREFETCH_MAX, a key is out once, every image taken equals
+ *       the same folder read on this thread, a broken folder fails its
+ *       own load, the wake fd is written, and settle() withdraws a queued
+ *       load or waits for a running one (after it, the load is either
+ *       gone or ready at once); threads made for tensor-parallel slices
+ *       read images in them;
+ *   (a') the pool: with 4 threads, 8 slow loads (random adapters of a
+ *       larger model) run at once (the peak of running loads is above
+ *       1; with 1 thread it is 1), and the images and errors are those
+ *       of 1 thread byte for byte, the wake fd written once per load; a
+ *       count of threads out of range is refused;
  *   (b) the engine: a request whose adapter is on disk only, arriving
  *       while another runs, waits outside the scheduler while the
  *       prefetch thread reads it (the engine's thread never reads it:
@@ -31,6 +37,8 @@
 
 #define NADAPTERS  20
 #define MAXGEN     48
+#define NSLOW      8                /* slow loads, then 2 that fail */
+#define NPOOL      (NSLOW + 2)
 
 
 typedef struct {
@@ -53,9 +61,12 @@ static const int32_t          prompt_b[4] = { 9, 61, 12, 88 };
 
 static void make_adapter(const char *name, uint64_t seed);
 static void on_event(void *data, const slora_event_t *ev);
-static void test_thread(void);
+static void test_thread(int32_t n_threads);
 static int check_image(slora_prefetch_done_t *done, int i);
 static void test_thread_slices(void);
+static void test_pool(void);
+static int32_t pool_run(const slora_model_config_t *cfg, int64_t pe,
+    int32_t n_threads, slora_prefetch_done_t *out, double *secs);
 static void test_engine(int prefetch);
 static void test_engine_broken(void);
 static slora_engine_t *engine(int prefetch);
@@ -113,8 +124,10 @@ main(void)
         BAIL_OUT("cp failed");
     }
 
-    test_thread();
+    test_thread(1);
+    test_thread(4);
     test_thread_slices();
+    test_pool();
     test_engine(1);
     test_engine(0);
     test_engine_broken();
@@ -129,7 +142,7 @@ main(void)
 
 
 static void
-test_thread(void)
+test_thread(int32_t n_threads)
 {
     int                     i, k, rc, fd, settled, same, once, busy;
     int                     declined, failed, taken[NADAPTERS + 1];
@@ -158,8 +171,10 @@ test_thread(void)
     slora_pool_free(pool);
 
     fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p = slora_prefetch_create(&mcfg, page_elems, 1, fd, &err);
-    if (!ok(p != NULL, "prefetch thread started")) {
+    p = slora_prefetch_create(&mcfg, page_elems, 1, n_threads, fd, &err);
+    if (!ok(p != NULL && slora_prefetch_threads(p) == n_threads,
+            "%d prefetch thread(s) started", n_threads))
+    {
         diag("%s", err.msg);
         return;
     }
@@ -318,8 +333,8 @@ test_thread_slices(void)
     slora_prefetch_done_t   done;
     slora_adapter_image_t   img2, img1;
 
-    p = slora_prefetch_create(&mcfg, page_elems, 2, -1, &err);
-    if (!ok(p != NULL, "a prefetch thread for 2 slices")) {
+    p = slora_prefetch_create(&mcfg, page_elems, 2, 0, -1, &err);
+    if (!ok(p != NULL, "prefetch threads for 2 slices")) {
         diag("%s", err.msg);
         return;
     }
@@ -355,6 +370,191 @@ test_thread_slices(void)
     slora_adapter_image_free(&img2);
     slora_adapter_image_free(&done.img);
     slora_prefetch_free(p);
+}
+
+
+/*
+ * 8 random adapters of a model large enough that an image takes a while,
+ * then a spec that fails and a folder that fails, loaded with 1 thread
+ * and with 4.
+ */
+static void
+test_pool(void)
+{
+    int                     i, same, errs;
+    long                    cores;
+    double                  secs1, secs4;
+    int32_t                 peak1, peak4, want;
+    slora_err_t             err;
+    slora_pool_t           *pool;
+    slora_prefetch_t       *p;
+    slora_pool_geom_t       g;
+    slora_model_config_t    big;
+    static slora_prefetch_done_t  one[NPOOL], four[NPOOL];
+
+    big = mcfg;
+    big.n_layers = 4;
+    big.hidden = 1024;
+    big.n_heads = 16;
+    big.n_kv_heads = 4;
+    big.head_dim = 64;
+    big.ffn = 2816;
+
+    memset(&g, 0, sizeof(g));
+    g.n_layers = big.n_layers;
+    g.kv_dim = big.n_kv_heads * big.head_dim;
+    g.hidden = big.hidden;
+    g.ffn = big.ffn;
+    g.elem_size = sizeof(float);
+
+    pool = slora_pool_create(&g, (size_t) 1 << 30, &err);
+    if (pool == NULL) {
+        BAIL_OUT("pool: %s", err.msg);
+    }
+
+    peak1 = pool_run(&big, slora_pool_page_elems(pool), 1, one, &secs1);
+    peak4 = pool_run(&big, slora_pool_page_elems(pool), 4, four, &secs4);
+    slora_pool_free(pool);
+
+    diag("%d loads of %.1f MiB: 1 thread %.3f s, 4 threads %.3f s "
+         "(peak running %d)", NSLOW,
+         (double) one[0].img.bytes / (double) (1 << 20), secs1, secs4,
+         peak4);
+
+    is_int(peak1, 1, "1 thread: one load runs at a time");
+    ok(peak4 > 1, "4 threads: loads overlap (peak running %d)", peak4);
+
+    same = 0;
+    errs = 0;
+    for (i = 0; i < NPOOL; i++) {
+        if (i < NSLOW) {
+            same += one[i].status == SLORA_OK && four[i].status == SLORA_OK
+                    && one[i].img.bytes > 0
+                    && one[i].img.bytes == four[i].img.bytes
+                    && one[i].img.plan.n_pages == four[i].img.plan.n_pages
+                    && memcmp(one[i].img.host, four[i].img.host,
+                              one[i].img.bytes) == 0;
+        } else {
+            errs += one[i].status != SLORA_OK && four[i].status != SLORA_OK
+                    && one[i].status == four[i].status
+                    && one[i].err.msg[0] != '\0'
+                    && strcmp(one[i].err.msg, four[i].err.msg) == 0;
+            diag("load %d fails: %s", i, four[i].err.msg);
+        }
+        slora_adapter_image_free(&one[i].img);
+        slora_adapter_image_free(&four[i].img);
+    }
+
+    is_int(same, NSLOW, "4 threads give the images of 1, byte for byte");
+    is_int(errs, 2, "... and the same errors");
+
+    p = slora_prefetch_create(&mcfg, page_elems, 1, -1, -1, &err);
+    ok(p == NULL && strstr(err.msg, "threads") != NULL,
+       "-1 threads refused: %s", err.msg);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, SLORA_PREFETCH_MAX + 1,
+                              -1, &err);
+    ok(p == NULL, "%d threads refused", SLORA_PREFETCH_MAX + 1);
+
+    cores = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+    want = (int32_t) (cores < 1 ? 1 : cores > 4 ? 4 : cores);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, 0, -1, &err);
+    ok(p != NULL && slora_prefetch_threads(p) == want,
+       "0 threads: the default, %d here (half the cores, 1 to 4)", want);
+    slora_prefetch_free(p);
+}
+
+
+/* Submits the NPOOL loads to n_threads threads, takes them into out[]
+ * (by key); returns the peak of running loads. */
+static int32_t
+pool_run(const slora_model_config_t *cfg, int64_t pe, int32_t n_threads,
+    slora_prefetch_done_t *out, double *secs)
+{
+    int                     i, n, fd;
+    char                    dir[400], name[32];
+    int64_t                 t0;
+    int32_t                 peak;
+    uint64_t                v, wakes;
+    slora_err_t             err;
+    struct pollfd           pfd;
+    slora_prefetch_t       *p;
+    slora_prefetch_done_t   done;
+    static int              keys[NPOOL];
+
+    memset(out, 0, NPOOL * sizeof(*out));
+    *secs = 0;
+
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p = slora_prefetch_create(cfg, pe, 1, n_threads, fd, &err);
+    if (!ok(p != NULL, "%d threads for slow loads", n_threads)) {
+        diag("%s", err.msg);
+        close(fd);
+        return 0;
+    }
+
+    t0 = slora_now_ns();
+
+    for (i = 0; i < NPOOL; i++) {
+        snprintf(name, sizeof(name), "r%d", i);
+        if (i < NSLOW) {
+            snprintf(dir, sizeof(dir), "random:rank=32,targets=q+k+v+o+"
+                     "gate+up+down,seed=%d", 70 + i);
+        } else if (i == NSLOW) {
+            snprintf(dir, sizeof(dir), "random:rank=32,targets=q+nope");
+        } else {
+            snprintf(dir, sizeof(dir), "%s/broken", root);
+        }
+
+        if (slora_prefetch_submit(p, &keys[i], 1, name, dir, NULL)
+            != SLORA_OK)
+        {
+            diag("submit %d refused", i);
+        }
+    }
+
+    n = 0;
+    wakes = 0;
+    while (n < NPOOL) {
+        while (slora_prefetch_take(p, &done)) {
+            i = (int *) done.key - keys;
+            out[i] = done;
+            n++;
+        }
+        if (n == NPOOL) {
+            break;
+        }
+
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 30000) != 1) {
+            break;
+        }
+        if (read(fd, &v, sizeof(v)) == sizeof(v)) {
+            wakes += v;
+        }
+    }
+
+    *secs = (double) (slora_now_ns() - t0) / 1e9;
+
+    /* every write came before its load could be taken */
+    if (read(fd, &v, sizeof(v)) == sizeof(v)) {
+        wakes += v;
+    }
+
+    is_int(n, NPOOL, "%d threads: every load came back", n_threads);
+    is_int((int) wakes, NPOOL, "... the wake fd written once per load");
+    ok(slora_prefetch_running(p) == 0 && slora_prefetch_out(p) == 0,
+       "... none running or out");
+
+    peak = slora_prefetch_peak_running(p);
+    ok(peak <= n_threads, "... at most %d ran at once (%d)", n_threads,
+       peak);
+
+    slora_prefetch_free(p);
+    close(fd);
+
+    return peak;
 }
 
 

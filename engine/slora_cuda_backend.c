@@ -28,6 +28,7 @@
  */
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,6 +597,11 @@ int
 slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
     int64_t n, slora_err_t *err)
 {
+    if (n < 0 || n > INT32_MAX) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: write of %lld "
+                             "elements", (long long) n);
+    }
+
     return slora_cuda_rank_write_cols(c, off, src, 1, (int32_t) n, n, err);
 }
 

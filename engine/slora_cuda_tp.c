@@ -97,7 +97,6 @@ static pthread_mutex_t   slora_nccl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 static int slora_nccl_load(slora_err_t *err);
-static int slora_cuda_tp_peers(slora_cuda_tp_t *tp, int device);
 static int slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
     slora_err_t *err);
 static void *slora_cuda_tp_thread(void *arg);
@@ -206,9 +205,10 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         return NULL;
     }
 
+    /* the one-shot kernel needs peer access between every pair, which
+     * slora_allreduce_connect() enables; without it, NCCL does it all */
     how = getenv("SLORA_TP_ALLREDUCE");
-    one_shot = (how == NULL || strcmp(how, "nccl") != 0)
-               && slora_cuda_tp_peers(tp, device) == SLORA_OK;
+    one_shot = how == NULL || strcmp(how, "nccl") != 0;
 
     for (r = 0; one_shot && r < tp_n; r++) {
         cudaSetDevice(device + r);
@@ -306,45 +306,6 @@ slora_nccl_load(slora_err_t *err)
 
     slora_nccl.lib = h;
     pthread_mutex_unlock(&slora_nccl_lock);
-
-    return SLORA_OK;
-}
-
-
-/* Peer access between every pair, which the one-shot kernel needs. */
-
-static int
-slora_cuda_tp_peers(slora_cuda_tp_t *tp, int device)
-{
-    cudaError_t  rc;
-    int32_t      a, z;
-    int          ok;
-
-    for (a = 0; a < tp->n; a++) {
-        cudaSetDevice(device + a);
-
-        for (z = 0; z < tp->n; z++) {
-            if (z == a) {
-                continue;
-            }
-
-            if (cudaDeviceCanAccessPeer(&ok, device + a, device + z)
-                != cudaSuccess
-                || !ok)
-            {
-                cudaGetLastError();
-                return SLORA_ERROR;
-            }
-
-            rc = cudaDeviceEnablePeerAccess(device + z, 0);
-            if (rc != cudaSuccess && rc != cudaErrorPeerAccessAlreadyEnabled) {
-                cudaGetLastError();
-                return SLORA_ERROR;
-            }
-
-            cudaGetLastError();
-        }
-    }
 
     return SLORA_OK;
 }

@@ -1312,7 +1312,8 @@ ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
  * slora_adapters preload=on: the host tier is filled with the catalog's
  * adapters (as many as host_cache= holds) before the engine says it is
  * ready, so their first requests only copy them to the pool. Requests
- * that come meanwhile wait, as for the model's load.
+ * that come meanwhile are refused as during the model's load (503,
+ * engine_not_ready, "the engine is loading").
  */
 
 static void

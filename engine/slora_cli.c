@@ -6,6 +6,7 @@
  */
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,25 @@ slora_cli_usage(FILE *f)
     for (cmd = slora_cli_cmds; cmd->name != NULL; cmd++) {
         fprintf(f, "  %-10s %s\n", cmd->name, cmd->summary);
     }
+}
+
+
+int
+slora_cli_step(slora_engine_t *e, slora_event_cb cb, void *data)
+{
+    int            rc;
+    struct pollfd  pfd;
+
+    rc = slora_engine_step(e, cb, data);
+
+    if (rc == SLORA_AGAIN) {
+        pfd.fd = slora_engine_wake_fd(e);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        (void) poll(&pfd, 1, 50);
+    }
+
+    return rc;
 }
 
 

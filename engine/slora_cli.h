@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "slora_engine.h"
+
 
 int slora_cli_generate(int argc, char **argv);
 int slora_cli_tokenize(int argc, char **argv);
@@ -18,6 +20,12 @@ int slora_cli_mkmodel(int argc, char **argv);
 int slora_cli_mkadapter(int argc, char **argv);
 int slora_cli_catalog(int argc, char **argv);
 int slora_cli_conform(int argc, char **argv);
+
+/* One engine step for the subcommands that drive the engine: when it
+ * has nothing to do but wait (adapters being read by the loader
+ * threads), waits for its wake fd, 50 ms at most, instead of spinning.
+ * Returns what slora_engine_step() did. */
+int slora_cli_step(slora_engine_t *e, slora_event_cb cb, void *data);
 
 /* Parses "a,b,c" into out[0..cap), each in [min, max]: 0, or -1 on
  * anything else (an empty list too). */

@@ -103,7 +103,7 @@ static void slora_bench_event(void *data, const slora_event_t *ev);
 int
 slora_cli_bench(int argc, char **argv)
 {
-    int                    i, k, rc;
+    int                    i, k, rc, step;
     double                 single, secs;
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
     int32_t                pool_mib, do_single, batches[16], n_batches;
@@ -315,9 +315,9 @@ slora_cli_bench(int argc, char **argv)
         }
         bs.in_flight = 1;
 
-        while (slora_engine_step(e, slora_bench_event, &bs) == SLORA_OK) {
-            /* until done */
-        }
+        do {
+            step = slora_cli_step(e, slora_bench_event, &bs);
+        } while (step == SLORA_OK || step == SLORA_AGAIN);
 
         secs = (double) (slora_now_ns() - t0) / 1e9;
         single = (double) bs.generated / secs;
@@ -451,7 +451,7 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
             bs.in_flight++;
         }
 
-        if (slora_engine_step(e, slora_bench_event, &bs) == SLORA_ERROR) {
+        if (slora_cli_step(e, slora_bench_event, &bs) == SLORA_ERROR) {
             fprintf(stderr, "slora bench: a step failed\n");
             return SLORA_ERROR;
         }

@@ -323,7 +323,7 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
         want = batched ? (r + 1 == n_req ? n_req : -1) : r + 1;
 
         while (want > 0 && run->done + run->failed < want) {
-            if (slora_engine_step(e, slora_conform_event, run) == SLORA_ERROR)
+            if (slora_cli_step(e, slora_conform_event, run) == SLORA_ERROR)
             {
                 break;
             }

@@ -284,7 +284,7 @@ slora_cli_generate(int argc, char **argv)
     t0 = slora_now_ns();
 
     while (!gs.done) {
-        if (slora_engine_step(e, slora_generate_event, &gs) == SLORA_DONE) {
+        if (slora_cli_step(e, slora_generate_event, &gs) == SLORA_DONE) {
             break;
         }
     }

@@ -592,13 +592,15 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
 
 
 /*
- * Whether q should wait for the prefetch thread to read its adapter
- * before it goes to the scheduler: only while other requests run (they
- * would wait for a read on this thread), and for one read at most (a
- * read that failed is retried by the admission, which reports the
- * error). With nothing running a read already out is settled (withdrawn
- * if queued, waited for if running) and its image installed, so that
- * the folder is not read twice.
+ * Whether q should wait for the prefetch threads to read its adapter
+ * before it goes to the scheduler: while other requests run (they would
+ * wait for a read on this thread), or, with nothing running, when there
+ * are several loader threads (a burst of requests for cold adapters is
+ * read in parallel rather than one after another at admission); and for
+ * one read at most (a read that failed is retried by the admission,
+ * which reports the error). With nothing running and one loader, a read
+ * already out is settled (withdrawn if queued, waited for if running)
+ * and its image installed, so that the folder is not read twice.
  */
 int
 slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q)
@@ -614,7 +616,9 @@ slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q)
         return 0;
     }
 
-    if (slora_sched_running(e->sched) == 0) {
+    if (slora_sched_running(e->sched) == 0
+        && slora_prefetch_threads(e->prefetch) < 2)
+    {
         if (slora_prefetch_settle(e->prefetch, a)) {
             slora_engine_prefetch_install(e);
         }

@@ -19,6 +19,7 @@
  *       unreadable adapters are named while the others are read.
  */
 
+#include <poll.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -56,6 +57,7 @@ static void make_adapter(const char *root, const char *name, int32_t rank,
 static void test_batching(void);
 static void test_pool_trace(void);
 static void test_preload(void);
+static void test_burst(void);
 static int32_t count_tier(slora_engine_t *e, const char *tier,
     int32_t *first_n);
 
@@ -98,6 +100,7 @@ main(void)
     test_batching();
     test_pool_trace();
     test_preload();
+    test_burst();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -744,12 +747,20 @@ on_event(void *data, const slora_event_t *ev)
 static int
 drain(slora_engine_t *e, sink_t *s, int max_steps)
 {
-    int  i, rc;
+    int            i, rc;
+    struct pollfd  pfd;
 
     for (i = 0; i < max_steps; i++) {
         rc = slora_engine_step(e, on_event, s);
         if (rc == SLORA_DONE) {
             return i;
+        }
+        if (rc == SLORA_AGAIN) {
+            /* adapters being read by the loader threads */
+            pfd.fd = slora_engine_wake_fd(e);
+            pfd.events = POLLIN;
+            (void) poll(&pfd, 1, 100);
+            continue;
         }
         if (rc != SLORA_OK) {
             diag("step failed");
@@ -758,6 +769,97 @@ drain(slora_engine_t *e, sink_t *s, int max_steps)
     }
 
     return i;
+}
+
+
+/*
+ * A burst of requests for cold adapters with nothing running: with one
+ * loader thread the engine reads those it admits itself, one after
+ * another; with several, the loaders read all of them at once (every one
+ * counts as prefetched) and the answers are the same.
+ */
+static void
+test_burst(void)
+{
+    int                   k, i, same;
+    int32_t               prompt[8], threads[2] = { 1, 4 };
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st;
+    char                  name[16];
+    static sink_t         s[2];
+
+    for (i = 0; i < 8; i++) {
+        prompt[i] = (i * 29 + 5) % mcfg.vocab;
+    }
+
+    for (k = 0; k < 2; k++) {
+        memset(&conf, 0, sizeof(conf));
+        conf.model_path = model;
+        conf.adapter_dir = "random:n=8,ranks=64,"
+                           "targets=q+k+v+o+gate+up+down,seed=5";
+        conf.n_threads = 2;
+        conf.max_batch_tokens = 128;
+        conf.max_running = 8;
+        conf.prefetch_threads = threads[k];
+
+        e = slora_engine_init(&conf, &err);
+        if (!ok(e != NULL, "burst: engine with %d loader thread(s) up",
+                threads[k]))
+        {
+            diag("%s", err.msg);
+            return;
+        }
+
+        memset(&s[k], 0, sizeof(s[k]));
+
+        for (i = 0; i < 8; i++) {
+            memset(&req, 0, sizeof(req));
+            snprintf(name, sizeof(name), "r%04d", i);
+            req.id = (uint64_t) i + 1;
+            req.adapter = name;
+            req.prompt = prompt;
+            req.n_prompt = 8;
+            req.sampling.top_p = 1;
+            req.sampling.repeat_penalty = 1;
+            req.sampling.max_tokens = 6;
+            if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+                diag("submit: %s", err.msg);
+            }
+        }
+
+        drain(e, &s[k], 400);
+        slora_engine_stats(e, &st);
+
+        for (i = 1; i <= 8 && s[k].done[i] && s[k].n[i] == 6; i++) {
+            /* all done */
+        }
+
+        ok(i == 9, "burst, %d loader(s): 8 answers of 6 tokens", threads[k]);
+        is_int((int) st.adapter_loads, 8, "burst, %d loader(s): 8 reads",
+               threads[k]);
+        if (k == 0) {
+            ok(st.prefetched < 8, "burst, 1 loader: %d of 8 read at "
+               "admission (the loader takes only those left waiting)",
+               8 - (int) st.prefetched);
+
+        } else {
+            is_int((int) st.prefetched, 8, "burst, 4 loaders: all 8 read "
+                   "by the loaders, none at admission");
+        }
+
+        slora_engine_free(e);
+    }
+
+    same = 1;
+    for (i = 1; i <= 8; i++) {
+        same &= memcmp(s[0].tokens[i], s[1].tokens[i],
+                       sizeof(s[0].tokens[i])) == 0;
+    }
+
+    ok(same, "burst: the same tokens with 1 and with 4 loaders");
 }
 
 

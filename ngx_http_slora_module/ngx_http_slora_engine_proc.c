@@ -577,6 +577,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.pool_bytes = smcf->pool;
     conf.host_cache_bytes = smcf->host_cache;
     conf.no_prefetch = !smcf->prefetch;
+    conf.prefetch_threads = (int32_t) smcf->prefetch_threads;
     conf.max_batch_tokens = (int32_t) smcf->max_batch_tokens;
     conf.max_running = (int32_t) smcf->max_running;
     conf.max_ctx = (int32_t) smcf->max_ctx;

@@ -220,6 +220,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
     smcf->prefetch = NGX_CONF_UNSET;
     smcf->preload = NGX_CONF_UNSET;
+    smcf->prefetch_threads = NGX_CONF_UNSET;
     smcf->catalog_timeout = NGX_CONF_UNSET_MSEC;
 
     return smcf;
@@ -249,6 +250,7 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(smcf->host_cache, 0);
     ngx_conf_init_value(smcf->prefetch, 1);
     ngx_conf_init_value(smcf->preload, 0);
+    ngx_conf_init_value(smcf->prefetch_threads, 0);
     ngx_conf_init_msec_value(smcf->catalog_timeout, 0);
 
     if (smcf->device.len == 0) {
@@ -291,9 +293,9 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->adapter_dir, smcf->host_cache, smcf->prefetch,
                      &smcf->redis_url, smcf->catalog_timeout);
 
-    p = ngx_slprintf(p, end, "|%V|%V|%i|%i", &smcf->cuda_lib,
+    p = ngx_slprintf(p, end, "|%V|%V|%i|%i|%i", &smcf->cuda_lib,
                      &smcf->tokenizer_path, smcf->tensor_parallel,
-                     smcf->preload);
+                     smcf->preload, smcf->prefetch_threads);
 
     p = ngx_slprintf(p, end, "|%V|%M|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode);
@@ -738,6 +740,7 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_slora_main_conf_t  *smcf = conf;
 
     off_t        size;
+    ngx_int_t    n;
     ngx_str_t   *value, s;
     ngx_uint_t   i;
 
@@ -789,6 +792,20 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "prefetch=off") == 0) {
             smcf->prefetch = 0;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefetch_threads=", 17) == 0) {
+            n = ngx_atoi(value[i].data + 17, value[i].len - 17);
+
+            if (n == NGX_ERROR || n < 1 || n > 16) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "slora_adapters: \"%V\": the prefetch"
+                                   " threads are 1 to 16", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            smcf->prefetch_threads = n;
             continue;
         }
 

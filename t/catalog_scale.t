@@ -100,13 +100,13 @@ ok(start_redis($REDIS_PORT, "$work/redis"),
 # ---- the server ----
 
 sub http_conf {
-    my ($prefetch) = @_;
+    my ($prefetch, $extra) = @_;
     return slora_http(
         model => $model,
         engine => 'threads=1 slots=128 max_running=16 max_ctx=256 '
                   . "max_tokens=32 pool=$POOL",
         http_extra => "    slora_adapters dir=$adir host_cache=$HOST_CACHE"
-                      . " prefetch=$prefetch;\n"
+                      . " prefetch=$prefetch " . ($extra // '') . ";\n"
                       . "    slora_catalog $URL roots=$adir timeout=300ms;\n");
 }
 
@@ -119,6 +119,12 @@ sub engine_threads {
     close $fh;
     return $n // -1;
 }
+
+# the engine's default number of loader threads: half the cores, 1 to 4
+my $cores = `nproc` + 0 || 1;
+my $default_loaders = int($cores / 2);
+$default_loaders = 1 if $default_loaders < 1;
+$default_loaders = 4 if $default_loaders > 4;
 
 $s->{http} = http_conf('maybe');
 {
@@ -278,22 +284,37 @@ ok(!@badlog, 'no [error], [alert], [crit] or [emerg] in the error log'
              . ' (but nginx -t\'s)')
     or diag(join("\n", @badlog));
 
-# prefetch=off reaches the engine: it runs without the prefetch thread
+# prefetch=off reaches the engine: it runs without the loader threads
 {
     my $off = SloraTest::Server->new(name => 'catalog-scale-off',
                                      port => $PORT);
     $off->{http} = http_conf('off');
     $off->start;
     my $threads_off = engine_threads($off);
-    is($threads_off, $threads_on - 1,
-       "prefetch=off: the engine runs $threads_off threads, one fewer"
-       . " than with prefetch=on ($threads_on)");
+    is($threads_off, $threads_on - $default_loaders,
+       "prefetch=off: the engine runs $threads_off threads, its"
+       . " $default_loaders loader(s) fewer than with prefetch=on"
+       . " ($threads_on)");
     my $res = json_req($PORT, '/v1/chat/completions',
                        { model => adapter_name(1999), max_tokens => 4,
                          messages => [{ role => 'user',
                                         content => 'Hello' }] });
     is($res->{status}, 200, '... and serves');
     ok($off->stop->{graceful}, '... and stops on QUIT');
+}
+
+# prefetch_threads=3 reaches the engine: three loader threads instead of
+# the default
+{
+    my $three = SloraTest::Server->new(name => 'catalog-scale-three',
+                                       port => $PORT);
+    $three->{http} = http_conf('on', 'prefetch_threads=3');
+    $three->start;
+    my $threads_three = engine_threads($three);
+    my $want = $threads_on - $default_loaders + 3;
+    is($threads_three, $want, "prefetch_threads=3: the engine runs "
+       . "$threads_three threads ($threads_on with the default)");
+    ok($three->stop->{graceful}, '... and stops on QUIT');
 }
 stop_redis($REDIS_PORT);
 

@@ -697,14 +697,13 @@ slora_cuda_tp_free(slora_backend_t *b)
 
     tp = b->data;
 
-    if (tp->rank[0] != NULL) {
+    /* made whole: a thread a GPU, communicators */
+    if (tp->n_threads == tp->n - 1 && tp->nccl[0] != NULL) {
         fprintf(stderr, "slora: tensor parallel: %llu one-shot and %llu NCCL "
                 "all-reduces enqueued by GPU 0 (graphs replay the rest)\n",
                 (unsigned long long) tp->rank[0]->comm.n_one_shot,
                 (unsigned long long) tp->rank[0]->comm.n_nccl);
-    }
 
-    if (tp->n_threads == tp->n - 1 && tp->nccl[0] != NULL) {
         (void) slora_cuda_tp_run(tp, slora_cuda_tp_job_close, &err);
     }
 

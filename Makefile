@@ -52,7 +52,7 @@ bin/slora: $(CLI_OBJS) $(LIB)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 
-$(BUILD)/t/unit/%: t/unit/%.c t/unit/tap.h $(LIB)
+$(BUILD)/t/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 

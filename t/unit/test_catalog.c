@@ -32,6 +32,7 @@
 #include <hiredis/hiredis.h>
 
 #include "tap.h"
+#include "tiny_model.h"
 #include "slora_engine.h"
 #include "slora_adapter.h"
 #include "slora_catalog.h"
@@ -94,9 +95,6 @@ main(void)
     int                   i, j;
     char                  cmd[300];
     uint32_t              x;
-    slora_err_t           err;
-    slora_model_t        *m;
-    slora_mkmodel_conf_t  mc;
 
     snprintf(tmp, sizeof(tmp), "/tmp/slora-test-catalog-XXXXXX");
     if (mkdtemp(tmp) == NULL) {
@@ -116,22 +114,7 @@ main(void)
         BAIL_OUT("cannot start redis-server");
     }
 
-    slora_mkmodel_defaults(&mc);
-    mc.seed = 11;
-    mc.vocab = 96;
-    mc.max_ctx = 128;
-    snprintf(model, sizeof(model), "%s/tiny.gguf", tmp);
-
-    if (slora_mkmodel(&mc, model, &err) != SLORA_OK) {
-        BAIL_OUT("mkmodel: %s", err.msg);
-    }
-
-    m = slora_model_load(model, &err);
-    if (m == NULL) {
-        BAIL_OUT("load: %s", err.msg);
-    }
-    mcfg = m->cfg;
-    slora_model_free(m);
+    tiny_model_make(tmp, 11, 128, model, sizeof(model), &mcfg);
 
     x = 5;
     for (i = 0; i < NPROMPT; i++) {

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "tap.h"
+#include "tiny_model.h"
 #include "slora_engine.h"
 #include "slora_adapter.h"
 #include "slora_mkmodel.h"
@@ -66,31 +67,13 @@ int
 main(void)
 {
     char                  cmd[300];
-    slora_err_t           err;
-    slora_model_t        *m;
-    slora_mkmodel_conf_t  mc;
 
     snprintf(tmp, sizeof(tmp), "/tmp/slora-test-engine-XXXXXX");
     if (mkdtemp(tmp) == NULL) {
         BAIL_OUT("mkdtemp failed");
     }
 
-    slora_mkmodel_defaults(&mc);
-    mc.seed = 7;
-    mc.vocab = 96;
-    mc.max_ctx = 256;
-    snprintf(model, sizeof(model), "%s/tiny.gguf", tmp);
-
-    if (slora_mkmodel(&mc, model, &err) != SLORA_OK) {
-        BAIL_OUT("mkmodel: %s", err.msg);
-    }
-
-    m = slora_model_load(model, &err);
-    if (m == NULL) {
-        BAIL_OUT("load: %s", err.msg);
-    }
-    mcfg = m->cfg;
-    slora_model_free(m);
+    tiny_model_make(tmp, 7, 256, model, sizeof(model), &mcfg);
 
     diag("model: %d layers, hidden %d, heads %d/%d, ffn %d, vocab %d, "
          "rope %s", mcfg.n_layers, mcfg.hidden, mcfg.n_heads,

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "tap.h"
+#include "tiny_model.h"
 #include "slora_engine.h"
 #include "slora_adapter.h"
 #include "slora_prefetch.h"
@@ -81,31 +82,13 @@ main(void)
 {
     int                   i;
     char                  cmd[800], name[32];
-    slora_err_t           err;
-    slora_model_t        *m;
-    slora_mkmodel_conf_t  mc;
 
     snprintf(tmp, sizeof(tmp), "/tmp/slora-test-prefetch-XXXXXX");
     if (mkdtemp(tmp) == NULL) {
         BAIL_OUT("mkdtemp failed");
     }
 
-    slora_mkmodel_defaults(&mc);
-    mc.seed = 13;
-    mc.vocab = 96;
-    mc.max_ctx = 128;
-    snprintf(model, sizeof(model), "%s/tiny.gguf", tmp);
-
-    if (slora_mkmodel(&mc, model, &err) != SLORA_OK) {
-        BAIL_OUT("mkmodel: %s", err.msg);
-    }
-
-    m = slora_model_load(model, &err);
-    if (m == NULL) {
-        BAIL_OUT("load: %s", err.msg);
-    }
-    mcfg = m->cfg;
-    slora_model_free(m);
+    tiny_model_make(tmp, 13, 128, model, sizeof(model), &mcfg);
 
     snprintf(root, sizeof(root), "%s/adapters", tmp);
     mkdir(root, 0755);

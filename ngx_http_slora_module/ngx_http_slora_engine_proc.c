@@ -37,7 +37,8 @@
 #include <ngx_channel.h>
 
 
-#define NGX_HTTP_SLORA_STATS_NS  (250 * 1000000LL)
+#define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
+#define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
 
 
 typedef struct {
@@ -282,6 +283,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 {
     int                           timeout, rc, busy, wake;
     uint32_t                      was_active;
+    ngx_uint_t                    failures;
     int64_t                       t0;
     uint64_t                      v;
     struct pollfd                 pfd[3];
@@ -344,6 +346,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
     pfd[2].events = POLLIN;
 
     busy = 0;
+    failures = 0;
 
     for ( ;; ) {
 
@@ -409,11 +412,28 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             rc = slora_engine_step(ec.engine, ngx_http_slora_engine_event,
                                    &ec);
 
+            /*
+             * A failed step has already failed its own requests, and the
+             * rest go on; steps that keep failing mean a broken device
+             * or backend, and a new engine process is the cure (exit
+             * status 1: nginx never respawns a process that exits with 2)
+             */
             if (rc == SLORA_ERROR) {
-                ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                              "slora engine: step failed, exiting to be"
-                              " respawned");
-                ngx_http_slora_engine_exit(&ec, 2);
+                failures++;
+
+                if (failures >= NGX_HTTP_SLORA_STEP_FAILURES) {
+                    ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                                  "slora engine: %ui steps failed in a row,"
+                                  " exiting to be respawned", failures);
+                    ngx_http_slora_engine_exit(&ec, 1);
+                }
+
+                ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                              "slora engine: step failed, its requests "
+                              "were ended");
+
+            } else {
+                failures = 0;
             }
 
             if (rc == SLORA_OK) {

@@ -26,11 +26,16 @@
  * a tenant that runs nothing: one that comes back is lifted to the
  * flood's counter, a tie, and takes a slot at once (at equal counters the
  * pick prefers the tenant with less running). The flood keeps a running
- * request, so it cannot preempt back at a tie. Against thrashing, a request preempted before is not again
- * until it has generated, since it was last admitted, as many tokens as
- * it had to recompute and at least SLORA_FAIR_MIN_RUN: its preemptions
- * cost at most the work it did, and their number grows with the log of
- * its length.
+ * request, so it cannot preempt back at a tie. Against thrashing, a
+ * request preempted before is not again until it has generated, since it
+ * was last admitted, as many tokens as it had to recompute and at least
+ * SLORA_FAIR_MIN_RUN: its preemptions cost at most the work it did, and
+ * their number grows with the log of its length. A tenant with a single
+ * request, never preempted, and nothing running (the interactive user
+ * fair share is for) may preempt such a request anyway, up to
+ * SLORA_FAIR_MAX_PREEMPT times in the victim's life: a flood of short
+ * requests would otherwise be all guarded at once, and a request that
+ * was preempted back loses the waiver, so no two can ping-pong.
  *
  * Design. Tenants are found by name in a hash table (the request's
  * tenant string; no tenant is the anonymous account ""). A tenant is
@@ -50,10 +55,11 @@
 #include "slora_sched_int.h"
 
 
-#define SLORA_FAIR_BUCKETS  64          /* at first; doubles as it fills */
-#define SLORA_FAIR_SWEEP    64          /* idle entries before a sweep */
-#define SLORA_FAIR_MIN_RUN  8           /* tokens before a preempted
+#define SLORA_FAIR_BUCKETS      64      /* at first; doubles as it fills */
+#define SLORA_FAIR_SWEEP        64      /* idle entries before a sweep */
+#define SLORA_FAIR_MIN_RUN      8       /* tokens before a preempted
                                            request may be again */
+#define SLORA_FAIR_MAX_PREEMPT  3       /* for lone requests, sooner */
 
 
 typedef struct slora_fair_tenant_s  slora_fair_tenant_t;
@@ -359,7 +365,14 @@ slora_sched_fair_victim(slora_sched_t *s)
             continue;
         }
 
-        if (r->n_preempted > 0) {
+        /* the guard against thrashing, waived for a tenant with one
+         * request, never preempted, and nothing running (an interactive
+         * one), up to SLORA_FAIR_MAX_PREEMPT preemptions of a request */
+        if (r->n_preempted > 0
+            && !(tb->n_reqs == 1 && tb->n_waiting == 1
+                 && b->n_preempted == 0
+                 && r->n_preempted < SLORA_FAIR_MAX_PREEMPT))
+        {
             need = r->run_from > SLORA_FAIR_MIN_RUN ? r->run_from
                                                     : SLORA_FAIR_MIN_RUN;
             if (r->n_tokens - r->run_from < need) {

@@ -84,9 +84,6 @@ static int slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y,
 static int slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
     int n_out, slora_err_t *err);
-static int slora_cuda_lora_shard(slora_cuda_t *c, slora_cuda_step_t *st,
-    int32_t l, const uint16_t *x, int64_t ld_x,
-    const slora_cuda_lora_out_t *out, int n_out, slora_err_t *err);
 static int slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n,
     slora_err_t *err);
 static int slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st,
@@ -1095,120 +1092,81 @@ slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y, const uint16_t *x,
 }
 
 
-/* y += LoRA(x) for each of out[], projections that share the input x. */
+/*
+ * y += LoRA(x) for the projections of out[], which share the input x (q,
+ * k and v, or gate and up): one shrink launch for all of them, one
+ * expand. On a tensor-parallel rank, S-LoRA's way: the side of width
+ * hidden is this rank's slice (A's input columns for q, k, v, gate, up;
+ * B's output columns for o, down), so the shrink gives partial x A's,
+ * one all-reduce sums those of every projection in out[], and the
+ * expand adds this rank's part. For o and down that part is a slice of
+ * the partial output whose all-reduce (slora_cuda_sum) follows, so B's
+ * output travels inside the base layer's sum. lora_comm 0 skips the
+ * sum: the ablation's wrong answers.
+ */
 
 static int
 slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
     int n_out, slora_err_t *err)
 {
-    slora_proj_e  p;
-    int           k;
+    const uint16_t     *base;
+    slora_lora_segs_t   sg[SLORA_LORA_MAX_PROJ];
+    uint16_t           *y[SLORA_LORA_MAX_PROJ];
+    int32_t             width[SLORA_LORA_MAX_PROJ];
+    float              *v;
+    int64_t             part;
+    int32_t             slice, in, n;
+    int                 k, split;
 
     if (st->info.max_rank == 0) {
         return SLORA_OK;
     }
 
-    if (c->tp_n > 1) {
-        return slora_cuda_lora_shard(c, st, l, x, ld_x, out, n_out, err);
-    }
-
-    for (k = 0; k < n_out; k++) {
-        p = out[k].p;
-
-        if (slora_lora_apply_cuda(out[k].y, out[k].ld_y, x, ld_x,
-                                  c->arena + st->layer_off[l],
-                                  slora_proj_in_dim(&c->cfg, p),
-                                  slora_proj_out_dim(&c->cfg, p),
-                                  &st->segs[p], st->batch->n_tokens,
-                                  st->info.max_rank, st->max_seg_len,
-                                  c->lora_work.p, c->lora_work.cap,
-                                  c->stream)
-            != 0)
-        {
-            return slora_err_set(err, SLORA_ERROR, "LoRA on %s refused",
-                                 slora_proj_name(p));
-        }
-    }
-
-    slora_cuda_mark(c, SLORA_OP_LORA);
-
-    return SLORA_OK;
-}
-
-
-/*
- * LoRA on a tensor-parallel rank, S-LoRA's way: the side of width hidden
- * is this rank's slice (A's input columns for q, k, v, gate, up; B's
- * output columns for o, down), so each shrink gives a partial x A; one
- * all-reduce sums those of every projection in out[] (so q, k and v, or
- * gate and up, share one), and each expand adds this rank's part. For o
- * and down that part is a slice of the partial output whose all-reduce
- * (slora_cuda_sum) follows, so B's output travels inside the base
- * layer's sum. lora_comm 0 skips the sum: the ablation's wrong answers.
- */
-
-static int
-slora_cuda_lora_shard(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
-    const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
-    int n_out, slora_err_t *err)
-{
-    const uint16_t  *base;
-    slora_proj_e     p;
-    float           *v;
-    int64_t          ld_v, part;
-    int32_t          slice, in, width, max_rank, max_seg;
-    int              k, split;
-
+    n = st->batch->n_tokens;
     base = c->arena + st->layer_off[l];
-    max_rank = st->info.max_rank;
-    max_seg = st->max_seg_len;
-    ld_v = max_rank;
-    part = slora_cuda_lora_part(st->batch->n_tokens, max_rank);
+    part = slora_cuda_lora_part(n, st->info.max_rank);
     slice = c->cfg.hidden / c->tp_n;
+    split = c->tp_n > 1 && slora_proj_row_split(out[0].p);
     v = c->lora_work.p;
+    in = c->tp_n == 1 || split ? slora_proj_in_dim(&c->cfg, out[0].p)
+                               : slice;
 
     for (k = 0; k < n_out; k++) {
-        p = out[k].p;
-        split = slora_proj_row_split(p);
-        in = split ? slora_proj_in_dim(&c->cfg, p) : slice;
+        sg[k] = st->segs[out[k].p];
+        y[k] = split ? out[k].y + c->tp_rank * slice : out[k].y;
+        width[k] = split ? slice : slora_proj_out_dim(&c->cfg, out[k].p);
+    }
 
-        if (slora_lora_shrink_cuda(v + k * part, ld_v,
-                                   split ? x : x + c->tp_rank * slice, ld_x,
-                                   base, in, &st->segs[p], max_rank, max_seg,
-                                   c->stream)
-            != 0)
-        {
-            return slora_err_set(err, SLORA_ERROR, "LoRA shrink on %s "
-                                 "refused", slora_proj_name(p));
-        }
+    if (slora_lora_shrink_cuda(v, st->info.max_rank, part,
+                               c->tp_n == 1 || split
+                               ? x : x + c->tp_rank * slice,
+                               ld_x, base, in, sg, n_out, n,
+                               st->info.max_rank, st->max_seg_len,
+                               c->stream)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "LoRA shrink on %s refused",
+                             slora_proj_name(out[0].p));
     }
 
     slora_cuda_mark(c, SLORA_OP_LORA);
 
-    if (c->comm.lora_comm
-        && slora_cuda_allreduce(c, v, n_out * part, 1, err) != SLORA_OK)
-    {
-        return SLORA_ERROR;
+    if (c->tp_n > 1 && c->comm.lora_comm) {
+        if (slora_cuda_allreduce(c, v, n_out * part, 1, err) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+
+        slora_cuda_mark(c, SLORA_OP_COMM);
     }
 
-    slora_cuda_mark(c, SLORA_OP_COMM);
-
-    for (k = 0; k < n_out; k++) {
-        p = out[k].p;
-        split = slora_proj_row_split(p);
-        width = split ? slice : slora_proj_out_dim(&c->cfg, p);
-
-        if (slora_lora_expand_cuda(split ? out[k].y + c->tp_rank * slice
-                                         : out[k].y,
-                                   out[k].ld_y, v + k * part, ld_v, base,
-                                   width, &st->segs[p], max_rank, max_seg,
-                                   c->stream)
-            != 0)
-        {
-            return slora_err_set(err, SLORA_ERROR, "LoRA expand on %s "
-                                 "refused", slora_proj_name(p));
-        }
+    if (slora_lora_expand_cuda(y, out[0].ld_y, width, v, st->info.max_rank,
+                               part, base, sg, n_out, st->info.max_rank,
+                               st->max_seg_len, c->stream)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "LoRA expand on %s refused",
+                             slora_proj_name(out[0].p));
     }
 
     slora_cuda_mark(c, SLORA_OP_LORA);

@@ -40,9 +40,9 @@
 #define SLORA_CUDA_TP_MAX      8                /* GPUs of one model */
 #define SLORA_CUDA_AR_CAP      (8 << 20)        /* one-shot all-reduce bytes */
 
-/* f32 elements of one projection's x A on a tensor-parallel rank, [n,
- * max_rank] rounded up to 16 bytes, so q, k and v sit side by side for
- * one all-reduce */
+/* f32 elements of one projection's x A, [n, max_rank] rounded up to 16
+ * bytes, so q, k and v sit side by side for one launch and, on a
+ * tensor-parallel rank, one all-reduce */
 #define slora_cuda_lora_part(n, max_rank)                                   \
     ((((int64_t) (n) * (max_rank)) + 3) & ~(int64_t) 3)
 

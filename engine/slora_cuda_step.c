@@ -68,15 +68,10 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
 
     hb16 = n * (size_t) c->cfg.hidden * b16;
 
-    /* a rank's x A of q, k and v side by side (slora_cuda_lora_shard) */
-    lw = slora_lora_workspace_size((int64_t) n, st->info.max_rank);
-    if (c->tp_n > 1
-        && lw < 3 * (size_t) slora_cuda_lora_part(n, st->info.max_rank)
-                * sizeof(float))
-    {
-        lw = 3 * (size_t) slora_cuda_lora_part(n, st->info.max_rank)
-             * sizeof(float);
-    }
+    /* x A of q, k and v side by side, one block each (slora_cuda_lora) */
+    lw = SLORA_LORA_MAX_PROJ * sizeof(float)
+         * (size_t) slora_cuda_lora_part(n, st->info.max_rank > 0
+                                            ? st->info.max_rank : 1);
 
     if (slora_cuda_grow(c, &c->x, hb16, 0, err) != SLORA_OK
         || slora_cuda_grow(c, &c->h, hb16, 0, err) != SLORA_OK

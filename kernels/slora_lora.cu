@@ -11,10 +11,14 @@
  * in shared memory), reading 16 bytes per lane; MBGMM tiles tokens x
  * rank (shrink) and tokens x columns (expand) through shared memory so
  * a gathered row is read once per 64 tokens. Sums are fp32; v is fp32.
+ * Projections that read the same x (q, k and v) share a launch: the
+ * grid's z picks the projection, so a decode step pays one launch
+ * latency for the three, not three.
  */
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "slora_cuda.cuh"
 
@@ -36,36 +40,52 @@ extern "C" {
 #define SLORA_GMM_MIN_BLOCKS 264   /* two per SM of an H100/H200 */
 
 
-static int slora_lora_args(const slora_lora_segs_t *sg, int32_t max_rank,
-    int32_t max_seg_len);
-static int slora_lora_shrink_launch(float *v, int64_t ld_v,
-    const uint16_t *x, int64_t ld_x, const uint16_t *base, int32_t in_dim,
-    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
-    int64_t n_tok, cudaStream_t st);
+/*
+ * What differs between the projections of one launch, by value; device
+ * code reads a field through slora_pj(), whose constant indices keep the
+ * struct in the parameter bank (a computed index would copy it to local
+ * memory in every thread).
+ */
+typedef struct {
+    const int32_t         *rank[SLORA_LORA_MAX_PROJ];
+    const int64_t *const  *rows[SLORA_LORA_MAX_PROJ];   /* A or B^T */
+    uint16_t              *y[SLORA_LORA_MAX_PROJ];      /* expand only */
+    int32_t                out_dim[SLORA_LORA_MAX_PROJ];
+} slora_lora_proj_t;
+
+static_assert(SLORA_LORA_MAX_PROJ == 3, "slora_pj() picks among three");
+
+#define slora_pj(pj, field, k)                                                \
+    ((k) == 0 ? (pj).field[0] : (k) == 1 ? (pj).field[1] : (pj).field[2])
+
+
+static int slora_lora_args(const slora_lora_segs_t *sg, int n_proj,
+    int32_t max_rank, int32_t max_seg_len);
 
 
 /* v[t, j] = x[t,:] . A_s[j,:]; one warp per (segment, A row). */
 
 static __global__ void
-slora_gmv_shrink(float *__restrict__ v, int64_t ld_v,
+slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     const uint16_t *__restrict__ x, int64_t ld_x,
     const uint16_t *__restrict__ base, int32_t in_dim,
-    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
-    const int64_t *const *__restrict__ a_rows)
+    const int32_t *__restrict__ indptr, const slora_lora_proj_t pj)
 {
-    int32_t          s, j, t, i, e, lane;
+    int32_t          s, j, t, i, e, lane, k;
     const uint16_t  *a, *xt;
     float            acc, fa[SLORA_CUDA_VEC], fx[SLORA_CUDA_VEC];
 
     s = blockIdx.x;
+    k = blockIdx.z;
     j = blockIdx.y * SLORA_GMV_SH_WARPS + threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
 
-    if (j >= rank[s]) {
+    if (j >= slora_pj(pj, rank, k)[s]) {
         return;
     }
 
-    a = base + a_rows[s][j];
+    a = base + slora_pj(pj, rows, k)[s][j];
+    v += k * v_stride;
 
     for (t = indptr[s]; t < indptr[s + 1]; t++) {
         xt = x + (int64_t) t * ld_x;
@@ -100,30 +120,32 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v,
  */
 
 static __global__ void
-slora_gmv_expand(uint16_t *__restrict__ y, int64_t ld_y,
-    const float *__restrict__ v, int64_t ld_v,
-    const uint16_t *__restrict__ base, int32_t out_dim,
-    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
-    const float *__restrict__ scale, const int64_t *const *__restrict__ b_rows)
+slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
+    int64_t v_stride, const uint16_t *__restrict__ base,
+    const int32_t *__restrict__ indptr, const float *__restrict__ scale,
+    const slora_lora_proj_t pj)
 {
     __shared__ float4  part[SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
 
-    int32_t          s, r, t, j, e, c, cy, c0, lane, warp, w;
+    int32_t          s, r, t, j, e, c, cy, c0, lane, warp, w, k, out_dim;
     const int64_t   *rows;
     float            acc[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], vj, sum;
     uint16_t        *yt;
 
     s = blockIdx.x;
-    r = rank[s];
+    k = blockIdx.z;
+    r = slora_pj(pj, rank, k)[s];
+    out_dim = slora_pj(pj, out_dim, k);
+    c0 = blockIdx.y * SLORA_GMV_EX_COLS;
 
-    if (r == 0) {
+    if (r == 0 || c0 >= out_dim) {
         return;
     }
 
-    rows = b_rows[s];
+    rows = slora_pj(pj, rows, k)[s];
+    v += k * v_stride;
     lane = threadIdx.x % SLORA_CUDA_WARP;
     warp = threadIdx.x / SLORA_CUDA_WARP;
-    c0 = blockIdx.y * SLORA_GMV_EX_COLS;
     c = c0 + lane * SLORA_CUDA_VEC;
 
     for (t = indptr[s]; t < indptr[s + 1]; t++) {
@@ -162,7 +184,7 @@ slora_gmv_expand(uint16_t *__restrict__ y, int64_t ld_y,
                 sum += ((const float *) part[w])[threadIdx.x];
             }
 
-            yt = y + (int64_t) t * ld_y + cy;
+            yt = slora_pj(pj, y, k) + (int64_t) t * ld_y + cy;
             *yt = slora_f2bf(slora_bf2f(*yt) + scale[s] * sum);
         }
 
@@ -175,24 +197,23 @@ slora_gmv_expand(uint16_t *__restrict__ y, int64_t ld_y,
  * v[t0 + m, n0 + n] for a tile of 64 tokens x 32 ranks; the k loop
  * stages 32 columns of x and of the gathered A rows in shared memory,
  * transposed so each thread reads its 4 tokens and 2 ranks as vectors.
- * With k_chunk < in_dim, blockIdx.z also picks a slice of k and the
- * slices meet by atomicAdd in a v the launcher zeroed (split-K: a few
- * long segments still fill the GPU).
+ * blockIdx.z is (projection, slice of k, rank tile); with k_chunk <
+ * in_dim the slices meet by atomicAdd in a v the launcher zeroed
+ * (split-K: a few long segments still fill the GPU).
  */
 
 static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
-slora_gmm_shrink(float *__restrict__ v, int64_t ld_v,
+slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     const uint16_t *__restrict__ x, int64_t ld_x,
     const uint16_t *__restrict__ base, int32_t in_dim,
-    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
-    const int64_t *const *__restrict__ a_rows, int32_t n_rtiles,
-    int32_t k_chunk)
+    const int32_t *__restrict__ indptr, const slora_lora_proj_t pj,
+    int32_t n_rtiles, int32_t n_split, int32_t k_chunk)
 {
     __shared__ __align__(16) float  xs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
     __shared__ __align__(16) float  as[SLORA_GMM_TK][SLORA_GMM_TN + 4];
 
     int32_t          s, r, t0, t1, n0, tid, ty, tx, lm, lk, k0, kk, i, q, e,
-                     kb, ke;
+                     kb, ke, p;
     float           *vp;
     const uint16_t  *xrow, *arow;
     float            acc[4][2], f[SLORA_CUDA_VEC];
@@ -200,17 +221,19 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v,
     float2           av;
 
     s = blockIdx.x;
-    r = rank[s];
+    p = blockIdx.z / (n_rtiles * n_split);
+    r = slora_pj(pj, rank, p)[s];
     t0 = indptr[s] + blockIdx.y * SLORA_GMM_TM;
     t1 = indptr[s + 1];
     n0 = (blockIdx.z % n_rtiles) * SLORA_GMM_TN;
-    kb = (blockIdx.z / n_rtiles) * k_chunk;
+    kb = (blockIdx.z / n_rtiles % n_split) * k_chunk;
     ke = min(in_dim, kb + k_chunk);
 
     if (r == 0 || t0 >= t1 || n0 >= r) {
         return;
     }
 
+    v += p * v_stride;
     tid = threadIdx.x;
     ty = tid / 16;
     tx = tid % 16;
@@ -218,8 +241,8 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v,
     lk = (tid % 4) * SLORA_CUDA_VEC;
 
     xrow = t0 + lm < t1 ? x + (int64_t) (t0 + lm) * ld_x : NULL;
-    arow = lm < SLORA_GMM_TN && n0 + lm < r ? base + a_rows[s][n0 + lm]
-                                              : NULL;
+    arow = lm < SLORA_GMM_TN && n0 + lm < r
+           ? base + slora_pj(pj, rows, p)[s][n0 + lm] : NULL;
 
 #pragma unroll
     for (i = 0; i < 4; i++) {
@@ -298,7 +321,7 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v,
 
             vp = v + (int64_t) (t0 + ty * 4 + i) * ld_v + n0 + tx * 2 + q;
 
-            if (k_chunk < in_dim) {
+            if (n_split > 1) {
                 atomicAdd(vp, acc[i][q]);
 
             } else {
@@ -311,21 +334,21 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v,
 
 /*
  * y[t0 + m, c0 + c] += scale * v . B_s for a tile of 64 tokens x 64
- * columns; the rank is the reduction, staged 32 at a time.
+ * columns; the rank is the reduction, staged 32 at a time. blockIdx.z
+ * is (projection, column tile).
  */
 
 static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
-slora_gmm_expand(uint16_t *__restrict__ y, int64_t ld_y,
-    const float *__restrict__ v, int64_t ld_v,
-    const uint16_t *__restrict__ base, int32_t out_dim,
-    const int32_t *__restrict__ indptr, const int32_t *__restrict__ rank,
-    const float *__restrict__ scale, const int64_t *const *__restrict__ b_rows)
+slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
+    int64_t v_stride, const uint16_t *__restrict__ base,
+    const int32_t *__restrict__ indptr, const float *__restrict__ scale,
+    const slora_lora_proj_t pj, int32_t n_ctiles)
 {
     __shared__ __align__(16) float  vs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
     __shared__ __align__(16) float  bs[SLORA_GMM_TK][SLORA_GMM_TC + 4];
 
     int32_t          s, r, t0, t1, c0, tid, ty, tx, lm, lj, jb, cc, j0, j,
-                     jj, i, q, e, c;
+                     jj, i, q, e, c, p, out_dim;
     const int64_t   *rows;
     float            acc[4][4], f[SLORA_CUDA_VEC], sc, vq[4];
     float4           vv, bb;
@@ -333,16 +356,19 @@ slora_gmm_expand(uint16_t *__restrict__ y, int64_t ld_y,
     uint16_t        *yt, *h;
 
     s = blockIdx.x;
-    r = rank[s];
+    p = blockIdx.z / n_ctiles;
+    r = slora_pj(pj, rank, p)[s];
+    out_dim = slora_pj(pj, out_dim, p);
     t0 = indptr[s] + blockIdx.y * SLORA_GMM_TM;
     t1 = indptr[s + 1];
-    c0 = blockIdx.z * SLORA_GMM_TC;
+    c0 = (blockIdx.z % n_ctiles) * SLORA_GMM_TC;
 
-    if (r == 0 || t0 >= t1) {
+    if (r == 0 || t0 >= t1 || c0 >= out_dim) {
         return;
     }
 
-    rows = b_rows[s];
+    rows = slora_pj(pj, rows, p)[s];
+    v += p * v_stride;
     tid = threadIdx.x;
     ty = tid / 16;
     tx = tid % 16;
@@ -423,7 +449,7 @@ slora_gmm_expand(uint16_t *__restrict__ y, int64_t ld_y,
             break;
         }
 
-        yt = y + (int64_t) (t0 + ty * 4 + i) * ld_y + c;
+        yt = slora_pj(pj, y, p) + (int64_t) (t0 + ty * 4 + i) * ld_y + c;
         u = *(const uint2 *) yt;
         h = (uint16_t *) &u;
 
@@ -437,132 +463,55 @@ slora_gmm_expand(uint16_t *__restrict__ y, int64_t ld_y,
 }
 
 
-extern "C" int
-slora_lora_shrink_cuda(float *v, int64_t ld_v, const uint16_t *x,
-    int64_t ld_x, const uint16_t *base, int32_t in_dim,
-    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
-    void *stream)
-{
-    return slora_lora_shrink_launch(v, ld_v, x, ld_x, base, in_dim, sg,
-                                    max_rank, max_seg_len, -1,
-                                    (cudaStream_t) stream);
-}
-
+/*
+ * The MBGMM shrink may split the reduction when its tiles alone would
+ * leave SMs idle: it then zeroes v's blocks and the slices add up.
+ */
 
 extern "C" int
-slora_lora_expand_cuda(uint16_t *y, int64_t ld_y, const float *v,
-    int64_t ld_v, const uint16_t *base, int32_t out_dim,
-    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
-    void *stream)
+slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *x, int64_t ld_x, const uint16_t *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int n_proj, int64_t n_tok,
+    int32_t max_rank, int32_t max_seg_len, void *stream)
 {
-    cudaStream_t  st;
-    dim3          grid;
+    slora_lora_proj_t  pj;
+    cudaStream_t       st;
+    int64_t            tiles, n_split;
+    int32_t            n_rtiles, k_chunk;
+    int                k;
+    dim3               grid;
 
-    if (y == NULL || v == NULL || base == NULL || out_dim <= 0
-        || out_dim % SLORA_CUDA_VEC != 0 || ld_y < out_dim
-        || ld_y % SLORA_CUDA_VEC != 0 || ld_v < max_rank
-        || !slora_cuda_aligned(y) || !slora_cuda_aligned(base)
-        || slora_lora_args(sg, max_rank, max_seg_len) != 0)
+    if (v == NULL || x == NULL || base == NULL || in_dim <= 0
+        || in_dim % SLORA_CUDA_VEC != 0 || ld_x < in_dim
+        || ld_x % SLORA_CUDA_VEC != 0 || ld_v < max_rank || n_tok < 0
+        || (n_proj > 1 && v_stride < n_tok * ld_v)
+        || !slora_cuda_aligned(x) || !slora_cuda_aligned(base)
+        || slora_lora_args(sg, n_proj, max_rank, max_seg_len) != 0)
     {
         return -1;
     }
 
     if (sg->n_segs == 0 || max_rank == 0 || max_seg_len == 0) {
         return 0;
+    }
+
+    memset(&pj, 0, sizeof(pj));
+
+    for (k = 0; k < n_proj; k++) {
+        pj.rank[k] = sg[k].rank;
+        pj.rows[k] = sg[k].a_rows;
     }
 
     st = (cudaStream_t) stream;
 
     if (max_seg_len <= SLORA_GMV_MAX_SEG) {
         grid = dim3(sg->n_segs,
-                    (out_dim + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS);
-
-        slora_gmv_expand<<<grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0,
-                           st>>>(y, ld_y, v, ld_v, base, out_dim,
-                                 sg->seg_indptr, sg->rank, sg->scale,
-                                 sg->b_rows);
-
-    } else {
-        grid = dim3(sg->n_segs,
-                    (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
-                    (out_dim + SLORA_GMM_TC - 1) / SLORA_GMM_TC);
-
-        slora_gmm_expand<<<grid, SLORA_GMM_THREADS, 0, st>>>(y, ld_y, v,
-            ld_v, base, out_dim, sg->seg_indptr, sg->rank, sg->scale,
-            sg->b_rows);
-    }
-
-    return slora_cuda_launched();
-}
-
-
-extern "C" int
-slora_lora_apply_cuda(uint16_t *y, int64_t ld_y, const uint16_t *x,
-    int64_t ld_x, const uint16_t *base, int32_t in_dim, int32_t out_dim,
-    const slora_lora_segs_t *sg, int64_t n_tok, int32_t max_rank,
-    int32_t max_seg_len, void *work, size_t work_size, void *stream)
-{
-    int32_t  ld_v;
-
-    if (work == NULL || n_tok < 0 || max_rank < 0
-        || work_size < (size_t) (n_tok < 1 ? 1 : n_tok)
-                       * (size_t) (max_rank < 1 ? 1 : max_rank)
-                       * sizeof(float))
-    {
-        return -1;
-    }
-
-    ld_v = max_rank < 1 ? 1 : max_rank;
-
-    if (slora_lora_shrink_launch((float *) work, ld_v, x, ld_x, base, in_dim,
-                                 sg, max_rank, max_seg_len, n_tok,
-                                 (cudaStream_t) stream)
-        != 0)
-    {
-        return -1;
-    }
-
-    return slora_lora_expand_cuda(y, ld_y, (const float *) work, ld_v, base,
-                                  out_dim, sg, max_rank, max_seg_len, stream);
-}
-
-
-/*
- * n_tok < 0: v is the caller's, so the MBGMM shrink runs unsplit and
- * stores; otherwise v is [n_tok, ld_v] workspace that may be zeroed here
- * for a split-K launch when the tiles alone would leave SMs idle.
- */
-
-static int
-slora_lora_shrink_launch(float *v, int64_t ld_v, const uint16_t *x,
-    int64_t ld_x, const uint16_t *base, int32_t in_dim,
-    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
-    int64_t n_tok, cudaStream_t st)
-{
-    int64_t  tiles, n_split;
-    int32_t  n_rtiles, k_chunk;
-    dim3     grid;
-
-    if (v == NULL || x == NULL || base == NULL || in_dim <= 0
-        || in_dim % SLORA_CUDA_VEC != 0 || ld_x < in_dim
-        || ld_x % SLORA_CUDA_VEC != 0 || ld_v < max_rank
-        || !slora_cuda_aligned(x) || !slora_cuda_aligned(base)
-        || slora_lora_args(sg, max_rank, max_seg_len) != 0)
-    {
-        return -1;
-    }
-
-    if (sg->n_segs == 0 || max_rank == 0 || max_seg_len == 0) {
-        return 0;
-    }
-
-    if (max_seg_len <= SLORA_GMV_MAX_SEG) {
-        grid = dim3(sg->n_segs,
-                    (max_rank + SLORA_GMV_SH_WARPS - 1) / SLORA_GMV_SH_WARPS);
+                    (max_rank + SLORA_GMV_SH_WARPS - 1) / SLORA_GMV_SH_WARPS,
+                    n_proj);
 
         slora_gmv_shrink<<<grid, SLORA_GMV_SH_WARPS * SLORA_CUDA_WARP, 0,
-                           st>>>(v, ld_v, x, ld_x, base, in_dim,
-                                 sg->seg_indptr, sg->rank, sg->a_rows);
+                           st>>>(v, ld_v, v_stride, x, ld_x, base, in_dim,
+                                 sg->seg_indptr, pj);
 
         return slora_cuda_launched();
     }
@@ -574,13 +523,13 @@ slora_lora_shrink_launch(float *v, int64_t ld_v, const uint16_t *x,
     n_rtiles = (max_rank + SLORA_GMM_TN - 1) / SLORA_GMM_TN;
     tiles = (int64_t) sg->n_segs
             * ((max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM);
-    if (n_tok >= 0 && n_tok / SLORA_GMM_TM + sg->n_segs < tiles) {
+    if (n_tok / SLORA_GMM_TM + sg->n_segs < tiles) {
         tiles = n_tok / SLORA_GMM_TM + sg->n_segs;
     }
-    tiles *= n_rtiles;
+    tiles *= (int64_t) n_rtiles * n_proj;
     n_split = 1;
 
-    if (n_tok >= 0 && tiles < SLORA_GMM_MIN_BLOCKS) {
+    if (tiles < SLORA_GMM_MIN_BLOCKS) {
         n_split = (SLORA_GMM_MIN_BLOCKS + tiles - 1) / tiles;
         n_split = n_split < in_dim / 256 ? n_split : in_dim / 256;
         n_split = n_split < 1 ? 1 : n_split;
@@ -590,23 +539,93 @@ slora_lora_shrink_launch(float *v, int64_t ld_v, const uint16_t *x,
     k_chunk = (k_chunk + SLORA_GMM_TK - 1) / SLORA_GMM_TK * SLORA_GMM_TK;
     n_split = (in_dim + k_chunk - 1) / k_chunk;
 
-    if (n_split > 1
-        && cudaMemsetAsync(v, 0, (size_t) n_tok * ld_v * sizeof(float), st)
-           != cudaSuccess)
-    {
-        return -1;
-    }
+    if (n_split > 1) {
+        for (k = 0; k < n_proj; k++) {
+            if (cudaMemsetAsync(v + k * v_stride, 0,
+                                (size_t) (n_tok * ld_v) * sizeof(float), st)
+                != cudaSuccess)
+            {
+                return -1;
+            }
+        }
 
-    if (n_split == 1) {
+    } else {
         k_chunk = in_dim;
     }
 
     grid = dim3(sg->n_segs, (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
-                (unsigned) (n_rtiles * n_split));
+                (unsigned) (n_rtiles * n_split * n_proj));
 
-    slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(v, ld_v, x, ld_x,
-        base, in_dim, sg->seg_indptr, sg->rank, sg->a_rows, n_rtiles,
-        k_chunk);
+    slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(v, ld_v, v_stride,
+        x, ld_x, base, in_dim, sg->seg_indptr, pj, n_rtiles,
+        (int32_t) n_split, k_chunk);
+
+    return slora_cuda_launched();
+}
+
+
+extern "C" int
+slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
+    const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
+    int32_t max_rank, int32_t max_seg_len, void *stream)
+{
+    slora_lora_proj_t  pj;
+    cudaStream_t       st;
+    int32_t            max_out, n_ctiles;
+    int                k;
+    dim3               grid;
+
+    if (y == NULL || out_dim == NULL || v == NULL || base == NULL
+        || ld_y % SLORA_CUDA_VEC != 0 || ld_v < max_rank
+        || !slora_cuda_aligned(base)
+        || slora_lora_args(sg, n_proj, max_rank, max_seg_len) != 0)
+    {
+        return -1;
+    }
+
+    memset(&pj, 0, sizeof(pj));
+    max_out = 0;
+
+    for (k = 0; k < n_proj; k++) {
+        if (y[k] == NULL || out_dim[k] <= 0
+            || out_dim[k] % SLORA_CUDA_VEC != 0 || ld_y < out_dim[k]
+            || !slora_cuda_aligned(y[k]))
+        {
+            return -1;
+        }
+
+        pj.rank[k] = sg[k].rank;
+        pj.rows[k] = sg[k].b_rows;
+        pj.y[k] = y[k];
+        pj.out_dim[k] = out_dim[k];
+        max_out = out_dim[k] > max_out ? out_dim[k] : max_out;
+    }
+
+    if (sg->n_segs == 0 || max_rank == 0 || max_seg_len == 0) {
+        return 0;
+    }
+
+    st = (cudaStream_t) stream;
+
+    if (max_seg_len <= SLORA_GMV_MAX_SEG) {
+        grid = dim3(sg->n_segs,
+                    (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
+                    n_proj);
+
+        slora_gmv_expand<<<grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0,
+                           st>>>(ld_y, v, ld_v, v_stride, base,
+                                 sg->seg_indptr, sg->scale, pj);
+
+    } else {
+        n_ctiles = (max_out + SLORA_GMM_TC - 1) / SLORA_GMM_TC;
+        grid = dim3(sg->n_segs,
+                    (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
+                    (unsigned) (n_ctiles * n_proj));
+
+        slora_gmm_expand<<<grid, SLORA_GMM_THREADS, 0, st>>>(ld_y, v, ld_v,
+            v_stride, base, sg->seg_indptr, sg->scale, pj, n_ctiles);
+    }
 
     return slora_cuda_launched();
 }
@@ -614,25 +633,39 @@ slora_lora_shrink_launch(float *v, int64_t ld_v, const uint16_t *x,
 
 /*
  * What the host can check of a device-side segment list: the arrays are
- * there and the bounds fit the grid.
+ * there, the bounds fit the grid, and the projections of one launch
+ * share the batch's segments.
  */
 
 static int
-slora_lora_args(const slora_lora_segs_t *sg, int32_t max_rank,
+slora_lora_args(const slora_lora_segs_t *sg, int n_proj, int32_t max_rank,
     int32_t max_seg_len)
 {
-    if (sg == NULL || sg->n_segs < 0 || max_rank < 0
+    int  k;
+
+    if (sg == NULL || n_proj < 1 || n_proj > SLORA_LORA_MAX_PROJ
+        || sg->n_segs < 0 || max_rank < 0
         || max_rank > SLORA_LORA_MAX_RANK || max_seg_len < 0
         || (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM > 65535)
     {
         return -1;
     }
 
-    if (sg->n_segs > 0
-        && (sg->seg_indptr == NULL || sg->rank == NULL || sg->scale == NULL
-            || sg->a_rows == NULL || sg->b_rows == NULL))
-    {
-        return -1;
+    for (k = 0; k < n_proj; k++) {
+        if (sg[k].n_segs != sg->n_segs
+            || sg[k].seg_indptr != sg->seg_indptr
+            || sg[k].scale != sg->scale)
+        {
+            return -1;
+        }
+
+        if (sg->n_segs > 0
+            && (sg[k].seg_indptr == NULL || sg[k].rank == NULL
+                || sg[k].scale == NULL || sg[k].a_rows == NULL
+                || sg[k].b_rows == NULL))
+        {
+            return -1;
+        }
     }
 
     return 0;

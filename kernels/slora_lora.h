@@ -70,32 +70,38 @@ int slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
 
 /*
  * CUDA twins (kernels/slora_lora.cu). x, y and the arena base are bf16
- * (raw bits in uint16_t), v is fp32 workspace, scale is fp32. sg itself
- * and sg->n_segs are host memory; every array sg points to is device
+ * (raw bits in uint16_t), v is fp32 workspace, scale is fp32. sg and
+ * sg->n_segs are host memory; every array sg points to is device
  * memory, a_rows and b_rows being device arrays of device pointers.
+ *
+ * One call covers n_proj (1 to SLORA_LORA_MAX_PROJ) projections that
+ * read the same x, q, k and v or gate and up, in one launch each way:
+ * sg[0..n_proj) share n_segs, seg_indptr and scale (the batch's
+ * segments) and differ in rank, a_rows and b_rows; projection k's x A
+ * is the block of n_tok rows of ld_v floats at v + k * v_stride, and its
+ * output is y[k], out_dim[k] columns wide.
+ *
  * The launcher cannot read device arrays, so the caller passes bounds:
- * max_rank >= every rank[s] (at most 1024) and max_seg_len >= every
+ * max_rank >= every rank (at most 1024) and max_seg_len >= every
  * segment's token count; segments of at most 4 tokens take the MBGMV
- * kernels (decode), longer ones the MBGMM kernels (prefill). in_dim,
- * out_dim, ld_x, ld_y and every row offset are multiples of 8 and x, y,
- * base are 16-byte aligned. Columns of v from rank[s] on, and rows of
- * segments without an adapter, are left as they are. stream is a cudaStream_t. They never allocate and return 0, or
- * -1 on bad arguments or a refused launch.
+ * kernels (decode), longer ones the MBGMM kernels (prefill), whose
+ * shrink may split the reduction and then zeroes v's blocks first.
+ * in_dim, out_dim, ld_x, ld_y and every row offset are multiples of 8
+ * and x, y, base are 16-byte aligned. Columns of v from rank[s] on, and
+ * rows of segments without an adapter, are left as they are. stream is
+ * a cudaStream_t. They never allocate and return 0, or -1 on bad
+ * arguments or a refused launch.
  */
-int slora_lora_shrink_cuda(float *v, int64_t ld_v, const uint16_t *x,
-    int64_t ld_x, const uint16_t *base, int32_t in_dim,
-    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
-    void *stream);
-int slora_lora_expand_cuda(uint16_t *y, int64_t ld_y, const float *v,
-    int64_t ld_v, const uint16_t *base, int32_t out_dim,
-    const slora_lora_segs_t *sg, int32_t max_rank, int32_t max_seg_len,
-    void *stream);
-/* y += LoRA(x) through work, which holds at least
- * slora_lora_workspace_size(n_tok, max_rank) bytes of device memory. */
-int slora_lora_apply_cuda(uint16_t *y, int64_t ld_y, const uint16_t *x,
-    int64_t ld_x, const uint16_t *base, int32_t in_dim, int32_t out_dim,
-    const slora_lora_segs_t *sg, int64_t n_tok, int32_t max_rank,
-    int32_t max_seg_len, void *work, size_t work_size, void *stream);
+#define SLORA_LORA_MAX_PROJ  3
+
+int slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *x, int64_t ld_x, const uint16_t *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int n_proj, int64_t n_tok,
+    int32_t max_rank, int32_t max_seg_len, void *stream);
+int slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
+    const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
+    int32_t max_rank, int32_t max_seg_len, void *stream);
 
 
 #endif /* SLORA_LORA_H */

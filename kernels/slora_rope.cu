@@ -1,9 +1,12 @@
 /*
  * slora_rope.cu: RoPE on the GPU, the device twin of slora_rope_cpu.c.
  *
- * The one idea: one block per token and one thread per rotation pair;
- * the thread computes its angle once, in double as the CPU does, and
- * turns that pair in every q and k head of the token.
+ * The one idea: one block per token; its first threads compute the
+ * token's angles once, in double as the CPU does, into shared memory,
+ * and then every thread turns its own pairs of every q and k head, 16
+ * bytes at a time where the head size allows, so a decode step's few
+ * tokens still spread over the whole block rather than walking the
+ * heads one after another.
  */
 
 #include <stdint.h>
@@ -16,50 +19,93 @@ extern "C" {
 }
 
 
-#define SLORA_ROPE_THREADS  128
+#define SLORA_ROPE_THREADS  256
+#define SLORA_ROPE_MAX_HD   512
 
 
 static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
     int32_t a, int32_t b, float c, float s);
 
 
+/*
+ * vec: head_dim is a multiple of 16 and rows 16-byte aligned, so a
+ * thread takes 8 elements at a time: for NEOX 8 pairs (i .. i+7 with
+ * their partners half away), for NORM 4 adjacent pairs.
+ */
+
 static __global__ void __launch_bounds__(SLORA_ROPE_THREADS)
 slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *__restrict__ pos, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout)
+    int32_t head_dim, float theta, int layout, int vec)
 {
-    int32_t    i, h, a, b, half;
+    __shared__ float  cs[SLORA_ROPE_MAX_HD / 2], sn[SLORA_ROPE_MAX_HD / 2];
+
+    int32_t    i, h, e, half, per, n_items, a, b;
     int64_t    t;
     double     ang;
-    float      c, s;
-    uint16_t  *qt, *kt;
+    uint16_t  *x;
+    float      fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], x0, x1;
 
     t = blockIdx.x;
     half = head_dim / 2;
-    qt = q + t * ld_q;
-    kt = k != NULL ? k + t * ld_k : NULL;
 
     for (i = threadIdx.x; i < half; i += SLORA_ROPE_THREADS) {
         ang = (double) pos[t]
               * pow((double) theta, -2.0 * i / (double) head_dim);
-        c = (float) cos(ang);
-        s = (float) sin(ang);
+        cs[i] = (float) cos(ang);
+        sn[i] = (float) sin(ang);
+    }
 
-        if (layout == SLORA_ROPE_LAYOUT_NORM) {
-            a = 2 * i;
-            b = 2 * i + 1;
+    __syncthreads();
+
+    /* items a head: vectors of 8 (vec) or single pairs */
+    per = !vec ? half
+               : layout == SLORA_ROPE_LAYOUT_NEOX ? half / SLORA_CUDA_VEC
+                                                  : head_dim / SLORA_CUDA_VEC;
+    n_items = (n_heads + n_kv_heads) * per;
+
+    for (e = threadIdx.x; e < n_items; e += SLORA_ROPE_THREADS) {
+        h = e / per;
+        i = e % per;
+        x = h < n_heads ? q + t * ld_q + (int64_t) h * head_dim
+                        : k + t * ld_k + (int64_t) (h - n_heads) * head_dim;
+
+        if (!vec) {
+            a = layout == SLORA_ROPE_LAYOUT_NORM ? 2 * i : i;
+            b = layout == SLORA_ROPE_LAYOUT_NORM ? 2 * i + 1 : i + half;
+            slora_rope_turn(x, a, b, cs[i], sn[i]);
+            continue;
+        }
+
+        if (layout == SLORA_ROPE_LAYOUT_NEOX) {
+            a = i * SLORA_CUDA_VEC;
+            slora_ld8(fa, x + a);
+            slora_ld8(fb, x + a + half);
+
+#pragma unroll
+            for (b = 0; b < SLORA_CUDA_VEC; b++) {
+                x0 = fa[b];
+                x1 = fb[b];
+                fa[b] = x0 * cs[a + b] - x1 * sn[a + b];
+                fb[b] = x0 * sn[a + b] + x1 * cs[a + b];
+            }
+
+            slora_st8(x + a, fa);
+            slora_st8(x + a + half, fb);
 
         } else {
-            a = i;
-            b = i + half;
-        }
+            a = i * SLORA_CUDA_VEC;
+            slora_ld8(fa, x + a);
 
-        for (h = 0; h < n_heads; h++) {
-            slora_rope_turn(qt + (int64_t) h * head_dim, a, b, c, s);
-        }
+#pragma unroll
+            for (b = 0; b < SLORA_CUDA_VEC; b += 2) {
+                x0 = fa[b];
+                x1 = fa[b + 1];
+                fa[b] = x0 * cs[(a + b) / 2] - x1 * sn[(a + b) / 2];
+                fa[b + 1] = x0 * sn[(a + b) / 2] + x1 * cs[(a + b) / 2];
+            }
 
-        for (h = 0; h < n_kv_heads; h++) {
-            slora_rope_turn(kt + (int64_t) h * head_dim, a, b, c, s);
+            slora_st8(x + a, fa);
         }
     }
 }
@@ -82,9 +128,12 @@ slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
     int32_t head_dim, float theta, int layout, void *stream)
 {
+    int  vec;
+
     if (q == NULL || pos == NULL || n_tok < 0 || n_tok > INT32_MAX
         || n_heads <= 0 || n_kv_heads < 0 || head_dim <= 0
-        || head_dim % 2 != 0 || theta <= 0.0f
+        || head_dim % 2 != 0 || head_dim > SLORA_ROPE_MAX_HD
+        || theta <= 0.0f
         || ld_q < (int64_t) n_heads * head_dim
         || (n_kv_heads > 0
             && (k == NULL || ld_k < (int64_t) n_kv_heads * head_dim))
@@ -98,12 +147,17 @@ slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         return 0;
     }
 
+    vec = head_dim % (2 * SLORA_CUDA_VEC) == 0 && ld_q % SLORA_CUDA_VEC == 0
+          && slora_cuda_aligned(q)
+          && (n_kv_heads == 0
+              || (ld_k % SLORA_CUDA_VEC == 0 && slora_cuda_aligned(k)));
+
     slora_rope_kernel<<<(unsigned) n_tok, SLORA_ROPE_THREADS, 0,
                         (cudaStream_t) stream>>>(q, ld_q,
                                                  n_kv_heads > 0 ? k : NULL,
                                                  ld_k, pos, n_heads,
                                                  n_kv_heads, head_dim, theta,
-                                                 layout);
+                                                 layout, vec);
 
     return slora_cuda_launched();
 }

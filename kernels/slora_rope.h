@@ -30,8 +30,8 @@ int slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
 
 
 /* CUDA twin (kernels/slora_rope.cu): q and k are bf16 device memory (raw
- * bits), pos a device array; the angle is computed in double as on the
- * CPU. stream is a cudaStream_t. */
+ * bits), pos a device array, head_dim at most 512; the angle is
+ * computed in double as on the CPU. stream is a cudaStream_t. */
 int slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
     int32_t head_dim, float theta, int layout, void *stream);

@@ -113,6 +113,8 @@ static void pool_free(pool_t *p);
 static int32_t mix_pick(mix_e mix, int32_t i);
 static int test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     int32_t n_segs, const char *what);
+static int test_lora_proj(pool_t *p, const int32_t *seg_len,
+    const int32_t *seg_ad, int32_t n_segs, int32_t n_proj, const char *what);
 static void test_lora_all(void);
 static void test_norm(void);
 static void test_act(void);
@@ -252,57 +254,89 @@ test_lora_all(void)
 
 /*
  * One batch: segment s has seg_len[s] tokens and adapter seg_ad[s] (-1:
- * none). Runs the CPU twin and the CUDA shrink + expand on the same
- * bf16 values and compares v, y and the LoRA delta y - y0.
+ * none), run through one projection and then through three that share
+ * a launch, as q, k and v do: projection k > 0 takes another adapter of
+ * the pool for the same segment (none on some segments of the third, as
+ * an adapter that leaves v alone), writes half the columns, and its
+ * output sits beside the others in one row, q | k | v. Runs the CPU twin
+ * of each projection and the CUDA shrink + expand on the same bf16
+ * values and compares v, y and the LoRA delta y - y0.
  */
 
 static int
 test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     int32_t n_segs, const char *what)
 {
-    int32_t             *indptr, *rank, max_rank, max_len, s, j;
+    int32_t              n_proj, ok_all;
+
+    ok_all = 1;
+
+    for (n_proj = 1; n_proj <= SLORA_LORA_MAX_PROJ; n_proj += 2) {
+        ok_all &= test_lora_proj(p, seg_len, seg_ad, n_segs, n_proj, what);
+    }
+
+    return ok_all;
+}
+
+
+static int
+test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
+    int32_t n_segs, int32_t n_proj, const char *what)
+{
+    int32_t             *indptr, *rank[SLORA_LORA_MAX_PROJ], max_rank,
+                         max_len, s, j, k, ad, out_dim[SLORA_LORA_MAX_PROJ];
     float               *scale, *xf, *y0f, *ycpu, *vcpu, *vgpu, *ygpu, *dg,
                         *dc;
-    uint16_t            *xh, *y0h, *d_x, *d_y;
-    const int64_t      **a_h, **b_h, **a_d, **b_d;
-    int64_t              n_tok, t, i, n_base, n_v, base_same;
+    uint16_t            *xh, *y0h, *d_x, *d_y, *d_yk[SLORA_LORA_MAX_PROJ];
+    const int64_t      **a_h[SLORA_LORA_MAX_PROJ], **b_h[SLORA_LORA_MAX_PROJ],
+                       **a_d[SLORA_LORA_MAX_PROJ], **b_d[SLORA_LORA_MAX_PROJ];
+    int64_t              n_tok, t, i, n_base, n_v, base_same, ld_y,
+                         off[SLORA_LORA_MAX_PROJ];
     float               *d_v;
-    slora_lora_segs_t    sg, dsg;
-    double               ev, ey, ed, ea;
-    int                  rc_c, rc_g, rc_a, ok_all, ith;
-    const int64_t      **d_a_arr, **d_b_arr;
-    int32_t             *d_indptr, *d_rank;
+    slora_lora_segs_t    sg, dsg[SLORA_LORA_MAX_PROJ];
+    double               ev, ey, ed;
+    int                  rc_c, rc_g, ok_all, ith;
+    const int64_t      **d_a_arr[SLORA_LORA_MAX_PROJ],
+                       **d_b_arr[SLORA_LORA_MAX_PROJ];
+    int32_t             *d_indptr, *d_rank[SLORA_LORA_MAX_PROJ];
     float               *d_scale;
 
     indptr = (int32_t *) malloc((n_segs + 1) * sizeof(int32_t));
-    rank = (int32_t *) malloc(n_segs * sizeof(int32_t));
     scale = (float *) malloc(n_segs * sizeof(float));
-    a_h = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
-    b_h = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
-    a_d = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
-    b_d = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
-
     indptr[0] = 0;
     max_rank = 0;
     max_len = 0;
+    ld_y = 0;
 
     for (s = 0; s < n_segs; s++) {
         indptr[s + 1] = indptr[s] + seg_len[s];
         max_len = std::max(max_len, seg_len[s]);
+        scale[s] = seg_ad[s] < 0 ? 0.0f : p->scale[seg_ad[s]];
+    }
 
-        if (seg_ad[s] < 0) {
-            rank[s] = 0;
-            scale[s] = 0.0f;
-            continue;
+    for (k = 0; k < n_proj; k++) {
+        out_dim[k] = k == 0 ? p->out_dim : p->out_dim / 16 * 8;
+        off[k] = ld_y;
+        ld_y += out_dim[k];
+        rank[k] = (int32_t *) malloc(n_segs * sizeof(int32_t));
+        a_h[k] = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+        b_h[k] = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+        a_d[k] = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+        b_d[k] = (const int64_t **) calloc(n_segs, sizeof(int64_t *));
+
+        for (s = 0; s < n_segs; s++) {
+            ad = seg_ad[s] < 0 || (k == 2 && s % 3 == 1)
+                 ? -1 : (seg_ad[s] + 5 * k) % p->n;
+            rank[k][s] = ad < 0 ? 0 : p->rank[ad];
+
+            if (ad >= 0) {
+                a_h[k][s] = p->a_rows[ad];
+                b_h[k][s] = p->b_rows[ad];
+                a_d[k][s] = p->d_a_rows[ad];
+                b_d[k][s] = p->d_b_rows[ad];
+                max_rank = std::max(max_rank, rank[k][s]);
+            }
         }
-
-        rank[s] = p->rank[seg_ad[s]];
-        scale[s] = p->scale[seg_ad[s]];
-        a_h[s] = p->a_rows[seg_ad[s]];
-        b_h[s] = p->b_rows[seg_ad[s]];
-        a_d[s] = p->d_a_rows[seg_ad[s]];
-        b_d[s] = p->d_b_rows[seg_ad[s]];
-        max_rank = std::max(max_rank, rank[s]);
     }
 
     n_tok = indptr[n_segs];
@@ -310,127 +344,133 @@ test_lora(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
 
     xh = (uint16_t *) malloc(n_tok * p->in_dim * 2);
     xf = (float *) malloc(n_tok * p->in_dim * 4);
-    y0h = (uint16_t *) malloc(n_tok * p->out_dim * 2);
-    y0f = (float *) malloc(n_tok * p->out_dim * 4);
-    ycpu = (float *) malloc(n_tok * p->out_dim * 4);
-    ygpu = (float *) malloc(n_tok * p->out_dim * 4);
-    dg = (float *) malloc(n_tok * p->out_dim * 4);
-    dc = (float *) malloc(n_tok * p->out_dim * 4);
-    vcpu = (float *) malloc((n_v + 1) * 4);
-    vgpu = (float *) malloc((n_v + 1) * 4);
+    y0h = (uint16_t *) malloc(n_tok * ld_y * 2);
+    y0f = (float *) malloc(n_tok * ld_y * 4);
+    ycpu = (float *) malloc(n_tok * ld_y * 4);
+    ygpu = (float *) malloc(n_tok * ld_y * 4);
+    dg = (float *) malloc(n_tok * ld_y * 4);
+    dc = (float *) malloc(n_tok * ld_y * 4);
+    vcpu = (float *) malloc((n_proj * n_v + 1) * 4);
+    vgpu = (float *) malloc((n_proj * n_v + 1) * 4);
 
     fill(xh, xf, n_tok * p->in_dim, -1.0f, 1.0f);
-    fill(y0h, y0f, n_tok * p->out_dim, -1.0f, 1.0f);
-    memcpy(ycpu, y0f, n_tok * p->out_dim * 4);
-
-    sg.n_segs = n_segs;
-    sg.seg_indptr = indptr;
-    sg.rank = rank;
-    sg.scale = scale;
-    sg.a_rows = a_h;
-    sg.b_rows = b_h;
+    fill(y0h, y0f, n_tok * ld_y, -1.0f, 1.0f);
+    memcpy(ycpu, y0f, n_tok * ld_y * 4);
 
     rc_c = 0;
-    for (ith = 0; ith < N_SHARES; ith++) {
-        rc_c |= slora_lora_shrink(vcpu, max_rank, xf, p->in_dim, p->f,
-                                  p->in_dim, &sg, ith, N_SHARES);
-    }
-    for (ith = 0; ith < N_SHARES; ith++) {
-        rc_c |= slora_lora_expand(ycpu, p->out_dim, vcpu, max_rank, p->f,
-                                  p->out_dim, &sg, ith, N_SHARES);
-    }
 
-    d_indptr = (int32_t *) dup_to_dev(indptr, (n_segs + 1) * 4);
-    d_rank = (int32_t *) dup_to_dev(rank, n_segs * 4);
-    d_scale = (float *) dup_to_dev(scale, n_segs * 4);
-    d_a_arr = (const int64_t **) dup_to_dev(a_d, n_segs * sizeof(void *));
-    d_b_arr = (const int64_t **) dup_to_dev(b_d, n_segs * sizeof(void *));
-    d_x = (uint16_t *) dup_to_dev(xh, n_tok * p->in_dim * 2);
-    d_y = (uint16_t *) dup_to_dev(y0h, n_tok * p->out_dim * 2);
-    d_v = (float *) dmalloc((n_v + 1) * 4);
-    CK(cudaMemset(d_v, 0xff, (n_v + 1) * 4));
+    for (k = 0; k < n_proj; k++) {
+        sg.n_segs = n_segs;
+        sg.seg_indptr = indptr;
+        sg.rank = rank[k];
+        sg.scale = scale;
+        sg.a_rows = a_h[k];
+        sg.b_rows = b_h[k];
 
-    dsg.n_segs = n_segs;
-    dsg.seg_indptr = d_indptr;
-    dsg.rank = d_rank;
-    dsg.scale = d_scale;
-    dsg.a_rows = d_a_arr;
-    dsg.b_rows = d_b_arr;
-
-    rc_g = slora_lora_shrink_cuda(d_v, max_rank, d_x, p->in_dim, p->d,
-                                  p->in_dim, &dsg, max_rank, max_len, NULL);
-    rc_g |= slora_lora_expand_cuda(d_y, p->out_dim, d_v, max_rank, p->d,
-                                   p->out_dim, &dsg, max_rank, max_len, NULL);
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(vgpu, d_v, n_v * 4, cudaMemcpyDeviceToHost));
-    from_dev_bf(ygpu, d_y, n_tok * p->out_dim);
-
-    /* compare v only where a rank covers it; rows of base tokens of y
-     * must come back bit for bit */
-    n_base = 0;
-    base_same = 1;
-
-    for (s = 0; s < n_segs; s++) {
-        for (t = indptr[s]; t < indptr[s + 1]; t++) {
-            for (j = rank[s]; j < max_rank; j++) {
-                vcpu[t * max_rank + j] = 0.0f;
-                vgpu[t * max_rank + j] = 0.0f;
-            }
-
-            for (i = 0; i < p->out_dim; i++) {
-                dg[t * p->out_dim + i] = ygpu[t * p->out_dim + i]
-                                         - y0f[t * p->out_dim + i];
-                dc[t * p->out_dim + i] = ycpu[t * p->out_dim + i]
-                                         - y0f[t * p->out_dim + i];
-
-                if (rank[s] == 0) {
-                    base_same &= ygpu[t * p->out_dim + i]
-                                 == y0f[t * p->out_dim + i];
-                }
-            }
-
-            n_base += rank[s] == 0;
+        for (ith = 0; ith < N_SHARES; ith++) {
+            rc_c |= slora_lora_shrink(vcpu + k * n_v, max_rank, xf,
+                                      p->in_dim, p->f, p->in_dim, &sg, ith,
+                                      N_SHARES);
+        }
+        for (ith = 0; ith < N_SHARES; ith++) {
+            rc_c |= slora_lora_expand(ycpu + off[k], ld_y, vcpu + k * n_v,
+                                      max_rank, p->f, out_dim[k], &sg, ith,
+                                      N_SHARES);
         }
     }
 
-    ev = rel_err(vgpu, vcpu, n_v);
-    ey = rel_err(ygpu, ycpu, n_tok * p->out_dim);
-    ed = rel_err(dg, dc, n_tok * p->out_dim);
-    CK(cudaMemcpy(d_y, y0h, n_tok * p->out_dim * 2, cudaMemcpyHostToDevice));
-    CK(cudaMemset(d_v, 0xff, (n_v + 1) * 4));
-    rc_a = slora_lora_apply_cuda(d_y, p->out_dim, d_x, p->in_dim, p->d,
-                                 p->in_dim, p->out_dim, &dsg, n_tok, max_rank,
-                                 max_len, d_v, (n_v + 1) * 4, NULL);
+    d_indptr = (int32_t *) dup_to_dev(indptr, (n_segs + 1) * 4);
+    d_scale = (float *) dup_to_dev(scale, n_segs * 4);
+    d_x = (uint16_t *) dup_to_dev(xh, n_tok * p->in_dim * 2);
+    d_y = (uint16_t *) dup_to_dev(y0h, n_tok * ld_y * 2);
+    d_v = (float *) dmalloc((n_proj * n_v + 1) * 4);
+    CK(cudaMemset(d_v, 0xff, (n_proj * n_v + 1) * 4));
+
+    for (k = 0; k < n_proj; k++) {
+        d_rank[k] = (int32_t *) dup_to_dev(rank[k], n_segs * 4);
+        d_a_arr[k] = (const int64_t **) dup_to_dev(a_d[k],
+                                                   n_segs * sizeof(void *));
+        d_b_arr[k] = (const int64_t **) dup_to_dev(b_d[k],
+                                                   n_segs * sizeof(void *));
+        d_yk[k] = d_y + off[k];
+        dsg[k].n_segs = n_segs;
+        dsg[k].seg_indptr = d_indptr;
+        dsg[k].rank = d_rank[k];
+        dsg[k].scale = d_scale;
+        dsg[k].a_rows = d_a_arr[k];
+        dsg[k].b_rows = d_b_arr[k];
+    }
+
+    rc_g = slora_lora_shrink_cuda(d_v, max_rank, n_v, d_x, p->in_dim, p->d,
+                                  p->in_dim, dsg, n_proj, n_tok, max_rank,
+                                  max_len, NULL);
+    rc_g |= slora_lora_expand_cuda(d_yk, ld_y, out_dim, d_v, max_rank, n_v,
+                                   p->d, dsg, n_proj, max_rank, max_len,
+                                   NULL);
     CK(cudaDeviceSynchronize());
-    from_dev_bf(ygpu, d_y, n_tok * p->out_dim);
-    ea = rel_err(ygpu, ycpu, n_tok * p->out_dim);
+    CK(cudaMemcpy(vgpu, d_v, n_proj * n_v * 4, cudaMemcpyDeviceToHost));
+    from_dev_bf(ygpu, d_y, n_tok * ld_y);
+
+    /* compare v only where a rank covers it; the columns of a projection
+     * without an adapter on a token must come back bit for bit */
+    n_base = 0;
+    base_same = 1;
+
+    for (k = 0; k < n_proj; k++) {
+        for (s = 0; s < n_segs; s++) {
+            for (t = indptr[s]; t < indptr[s + 1]; t++) {
+                for (j = rank[k][s]; j < max_rank; j++) {
+                    vcpu[k * n_v + t * max_rank + j] = 0.0f;
+                    vgpu[k * n_v + t * max_rank + j] = 0.0f;
+                }
+
+                for (i = off[k]; i < off[k] + out_dim[k]; i++) {
+                    dg[t * ld_y + i] = ygpu[t * ld_y + i] - y0f[t * ld_y + i];
+                    dc[t * ld_y + i] = ycpu[t * ld_y + i] - y0f[t * ld_y + i];
+
+                    if (rank[k][s] == 0) {
+                        base_same &= ygpu[t * ld_y + i] == y0f[t * ld_y + i];
+                    }
+                }
+
+                n_base += rank[k][s] == 0;
+            }
+        }
+    }
+
+    ev = rel_err(vgpu, vcpu, n_proj * n_v);
+    ey = rel_err(ygpu, ycpu, n_tok * ld_y);
+    ed = rel_err(dg, dc, n_tok * ld_y);
 
     note("lora shrink (v)", ev);
-    note("lora apply_cuda (y)", ea);
     note("lora apply (y)", ey);
     note("lora delta (y - y0)", ed);
 
     ok_all = rc_c == 0 && rc_g == 0 && ev <= TOL_F32 && ey <= TOL_BF16
              && ed <= TOL_BF16 && base_same;
-    ok(ok_all, "lora %s: v %.1e y %.1e delta %.1e base rows %s (%lld)",
-       what, ev, ey, ed, base_same ? "kept" : "CHANGED", (long long) n_base);
-    ok(rc_a == 0 && ea <= TOL_BF16, "lora apply_cuda %s: y %.1e", what, ea);
-    ok_all &= rc_a == 0 && ea <= TOL_BF16;
+    ok(ok_all, "lora %s, %d projection%s: v %.1e y %.1e delta %.1e, "
+       "rows without an adapter %s (%lld)", what, n_proj,
+       n_proj > 1 ? "s" : "", ev, ey, ed, base_same ? "kept" : "CHANGED",
+       (long long) n_base);
 
     if (rc_c != 0 || rc_g != 0) {
         diag("return codes: cpu %d cuda %d", rc_c, rc_g);
     }
 
+    for (k = 0; k < n_proj; k++) {
+        CK(cudaFree(d_rank[k]));
+        CK(cudaFree((void *) d_a_arr[k]));
+        CK(cudaFree((void *) d_b_arr[k]));
+        free(rank[k]); free(a_h[k]); free(b_h[k]); free(a_d[k]);
+        free(b_d[k]);
+    }
+
     CK(cudaFree(d_indptr));
-    CK(cudaFree(d_rank));
     CK(cudaFree(d_scale));
-    CK(cudaFree((void *) d_a_arr));
-    CK(cudaFree((void *) d_b_arr));
     CK(cudaFree(d_x));
     CK(cudaFree(d_y));
     CK(cudaFree(d_v));
-    free(indptr); free(rank); free(scale);
-    free(a_h); free(b_h); free(a_d); free(b_d);
+    free(indptr); free(scale);
     free(xh); free(xf); free(y0h); free(y0f); free(ycpu); free(ygpu);
     free(dg); free(dc); free(vcpu); free(vgpu);
 
@@ -561,7 +601,9 @@ test_act(void)
 static void
 test_rope(void)
 {
-    static const int32_t  cfg[][3] = { { 32, 8, 128 }, { 9, 3, 64 } };
+    /* head sizes of 16k take 16-byte steps, 40 the pair-wise path */
+    static const int32_t  cfg[][3] = { { 32, 8, 128 }, { 9, 3, 64 },
+                                       { 4, 2, 40 } };
     static const int64_t  toks[] = { 1, 17 };
 
     int32_t   ci, layout, nh, nkv, hd, *pos, *d_pos;
@@ -571,7 +613,7 @@ test_rope(void)
     double    eq, ek;
     int       rc;
 
-    for (ci = 0; ci < 2; ci++) {
+    for (ci = 0; ci < 3; ci++) {
         for (ti = 0; ti < 2; ti++) {
             for (layout = 0; layout < 2; layout++) {
                 nh = cfg[ci][0];
@@ -1015,10 +1057,12 @@ time_apply(const pool_t *p, const slora_lora_segs_t *dsg, int64_t n_tok,
     int32_t max_rank, int32_t max_len, const uint16_t *d_x, uint16_t *d_y,
     float *d_v, int *rc)
 {
-    static void  *flush;
-    cudaEvent_t   ev[2 * N_REPS];
-    float         ms[N_REPS];
-    int           rep, k;
+    static void     *flush;
+    static int32_t   out_dim = 4096;
+    cudaEvent_t      ev[2 * N_REPS];
+    float            ms[N_REPS];
+    int              rep, k;
+    const uint16_t  *base;
 
     *rc = 0;
 
@@ -1041,10 +1085,13 @@ time_apply(const pool_t *p, const slora_lora_segs_t *dsg, int64_t n_tok,
             CK(cudaEventRecord(ev[2 * k], NULL));
         }
 
-        *rc |= slora_lora_apply_cuda(d_y, 4096, d_x, 4096,
-                                     p->d + (size_t) (rep % N_SETS) * p->elems,
-                                     4096, 4096, dsg, n_tok, max_rank,
-                                     max_len, d_v, 2048 * 64 * 4, NULL);
+        base = p->d + (size_t) (rep % N_SETS) * p->elems;
+        *rc |= slora_lora_shrink_cuda(d_v, max_rank, 0, d_x, 4096, base,
+                                      4096, dsg, 1, n_tok, max_rank, max_len,
+                                      NULL);
+        *rc |= slora_lora_expand_cuda(&d_y, 4096, &out_dim, d_v, max_rank,
+                                      0, base, dsg, 1, max_rank, max_len,
+                                      NULL);
 
         if (k >= 0) {
             CK(cudaEventRecord(ev[2 * k + 1], NULL));

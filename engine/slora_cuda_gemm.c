@@ -7,7 +7,9 @@
  * decode GEMM itself, so the descriptors and the chosen algorithm are
  * made once per shape (out, n, in, strides, output type, bias) and kept
  * in an open-addressed table; a steady stream of decode steps looks
- * nothing up but the table.
+ * nothing up but the table. Prefill chunks of every length make shapes
+ * of their own, so a full table drops the shapes of more than
+ * SLORA_GEMM_KEEP_N rows and keeps the decode ones.
  *
  * Row-major y = x W^T is column-major y^T = W^T' x^T': W (row-major
  * [out, in]) read as column-major [in, out] and transposed, x read as
@@ -20,7 +22,8 @@
 #include "slora_cuda_gemm.h"
 
 
-#define SLORA_GEMM_SLOTS  4096          /* a power of two */
+#define SLORA_GEMM_SLOTS   4096         /* a power of two */
+#define SLORA_GEMM_KEEP_N  256          /* rows of the shapes kept */
 
 
 typedef struct {
@@ -47,6 +50,7 @@ static slora_cuda_gemm_plan_t *slora_cuda_gemm_plan(slora_cuda_gemm_t *g,
     const slora_cuda_gemm_shape_t *s, slora_err_t *err);
 static int slora_cuda_gemm_make(slora_cuda_gemm_t *g,
     slora_cuda_gemm_plan_t *p, slora_err_t *err);
+static void slora_cuda_gemm_evict(slora_cuda_gemm_t *g);
 static void slora_cuda_gemm_plan_free(slora_cuda_gemm_plan_t *p);
 static uint64_t slora_cuda_gemm_hash(const slora_cuda_gemm_shape_t *s);
 
@@ -184,9 +188,8 @@ slora_cuda_gemm_plan(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     }
 
     if (i == SLORA_GEMM_SLOTS || g->n_plans >= SLORA_GEMM_SLOTS / 4 * 3) {
-        slora_err_set(err, SLORA_ERROR, "cuda backend: more than %d GEMM "
-                      "shapes", SLORA_GEMM_SLOTS / 4 * 3);
-        return NULL;
+        slora_cuda_gemm_evict(g);
+        return slora_cuda_gemm_plan(g, s, err);
     }
 
     memset(p, 0, sizeof(*p));
@@ -202,6 +205,60 @@ slora_cuda_gemm_plan(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     g->n_plans++;
 
     return p;
+}
+
+
+/*
+ * A full table drops the plans of more than SLORA_GEMM_KEEP_N rows,
+ * which cost a heuristic query to make again, and keeps the rest (at
+ * most half the table; past that everything goes). Captured graphs hold
+ * their own launches and need no plan.
+ */
+
+static void
+slora_cuda_gemm_evict(slora_cuda_gemm_t *g)
+{
+    slora_cuda_gemm_plan_t  *keep, *p;
+    int32_t                  i, j, n_keep;
+    uint64_t                 h;
+
+    keep = malloc(sizeof(slora_cuda_gemm_plan_t) * SLORA_GEMM_SLOTS / 2);
+    n_keep = 0;
+
+    for (i = 0; i < SLORA_GEMM_SLOTS; i++) {
+        p = &g->plans[i];
+
+        if (!p->used) {
+            continue;
+        }
+
+        if (keep != NULL && p->key.n <= SLORA_GEMM_KEEP_N
+            && n_keep < SLORA_GEMM_SLOTS / 2)
+        {
+            keep[n_keep++] = *p;
+
+        } else {
+            slora_cuda_gemm_plan_free(p);
+        }
+    }
+
+    memset(g->plans, 0, sizeof(slora_cuda_gemm_plan_t) * SLORA_GEMM_SLOTS);
+    g->n_plans = n_keep;
+
+    for (i = 0; i < n_keep; i++) {
+        h = slora_cuda_gemm_hash(&keep[i].key);
+
+        for (j = 0; j < SLORA_GEMM_SLOTS; j++) {
+            p = &g->plans[(h + (uint64_t) j) & (SLORA_GEMM_SLOTS - 1)];
+
+            if (!p->used) {
+                *p = keep[i];
+                break;
+            }
+        }
+    }
+
+    free(keep);
 }
 
 

@@ -59,6 +59,7 @@ struct slora_adapter_s {
     slora_adapter_plan_t    plan;
 
     float                  *host;       /* [n_layers][n_pages][page_elems] */
+    const slora_host_mem_t *host_mem;   /* where host came from */
     size_t                  host_bytes;
     slora_adapter_link_t    host_link;
 
@@ -339,7 +340,7 @@ slora_adapters_free(slora_adapters_t *set)
 
     for (i = 0; i < set->n; i++) {
         a = set->all[i];
-        free(a->host);
+        slora_host_free(a->host_mem, a->host);
         if (a->pages != NULL) {
             slora_pool_release(set->pool, a->plan.n_pages, a->pages);
         }
@@ -842,8 +843,9 @@ slora_adapter_load_host(slora_adapters_t *set, slora_adapter_t *a,
     slora_adapter_image_t  img;
 
     if (slora_adapter_image_load(&set->cfg, slora_pool_page_elems(set->pool),
-                                 slora_pool_slices(set->pool), a->name,
-                                 a->dir, a->sha256, &img, err)
+                                 slora_pool_slices(set->pool),
+                                 &set->backend->host_mem, a->name, a->dir,
+                                 a->sha256, &img, err)
         != SLORA_OK)
     {
         set->load_errors++;
@@ -880,6 +882,7 @@ slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
     memset(&img->plan, 0, sizeof(img->plan));
 
     a->host = img->host;
+    a->host_mem = img->mem;
     a->host_bytes = img->bytes;
     img->host = NULL;
 
@@ -997,7 +1000,7 @@ static void
 slora_adapter_drop_host(slora_adapters_t *set, slora_adapter_t *a)
 {
     slora_adapter_list_remove(&set->host_lru, a, SLORA_HOST_LINK);
-    free(a->host);
+    slora_host_free(a->host_mem, a->host);
     a->host = NULL;
     set->host_bytes -= a->host_bytes;
     set->in_host--;

@@ -83,6 +83,7 @@ typedef struct {
     float                 *host;    /* [n_layers][n_pages][page_elems],
                                      * pages slice-major */
     size_t                 bytes;
+    const slora_host_mem_t *mem;    /* where host came from */
 } slora_adapter_image_t;
 
 
@@ -130,8 +131,9 @@ int slora_adapter_random_spec(const char *spec, int want_n,
 int slora_adapter_random_config(const char *spec, slora_adapter_conf_t *conf,
     slora_err_t *err);
 int slora_adapter_image_random(const slora_model_config_t *cfg,
-    int64_t page_elems, int32_t slices, const char *name, const char *spec,
-    slora_adapter_image_t *img, slora_err_t *err);
+    int64_t page_elems, int32_t slices, const slora_host_mem_t *mem,
+    const char *name, const char *spec, slora_adapter_image_t *img,
+    slora_err_t *err);
 /* Entry i of a catalog spec: its name and its one-adapter spec. */
 int slora_adapter_random_entry(const slora_adapter_random_t *cat, int32_t i,
     char *name, size_t name_size, char *spec, size_t spec_size);
@@ -163,13 +165,15 @@ int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
 
 /*
  * Reads the PEFT folder dir into img, for pages of page_elems elements in
- * slices parts (slora_pool_slices()); name only labels errors. With
- * sha256 (hex, not NULL or ""), the bytes of adapter_model.safetensors
- * must hash to it. Touches no shared state: any thread may call it.
+ * slices parts (slora_pool_slices()), its host copy from mem (NULL: the
+ * heap); name only labels errors. With sha256 (hex, not NULL or ""), the
+ * bytes of adapter_model.safetensors must hash to it. Touches no shared
+ * state: any thread may call it.
  */
 int slora_adapter_image_load(const slora_model_config_t *cfg,
-    int64_t page_elems, int32_t slices, const char *name, const char *dir,
-    const char *sha256, slora_adapter_image_t *img, slora_err_t *err);
+    int64_t page_elems, int32_t slices, const slora_host_mem_t *mem,
+    const char *name, const char *dir, const char *sha256,
+    slora_adapter_image_t *img, slora_err_t *err);
 void slora_adapter_image_free(slora_adapter_image_t *img);
 
 

@@ -251,8 +251,9 @@ slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
 
 int
 slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
-    int32_t slices, const char *name, const char *dir, const char *sha256,
-    slora_adapter_image_t *img, slora_err_t *err)
+    int32_t slices, const slora_host_mem_t *mem, const char *name,
+    const char *dir, const char *sha256, slora_adapter_image_t *img,
+    slora_err_t *err)
 {
     int                    proj, is_b, rc;
     char                   path[1280], hex[SLORA_SHA256_HEX];
@@ -265,11 +266,12 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     const slora_tensor_t  *t;
 
     if (slora_adapter_is_random(dir)) {
-        return slora_adapter_image_random(cfg, page_elems, slices, name, dir,
-                                          img, err);
+        return slora_adapter_image_random(cfg, page_elems, slices, mem,
+                                          name, dir, img, err);
     }
 
     memset(img, 0, sizeof(*img));
+    img->mem = mem;
     n_layers = cfg->n_layers;
 
     if (slora_adapter_read_config(dir, cfg, &img->conf, err) != SLORA_OK) {
@@ -308,7 +310,7 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         return SLORA_ERROR;
     }
 
-    img->host = calloc(1, img->bytes);
+    img->host = slora_host_alloc(mem, img->bytes);
     seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
 
     /* a tensor [rank, width] or [width, rank], then one row of it */
@@ -407,7 +409,7 @@ done:
 void
 slora_adapter_image_free(slora_adapter_image_t *img)
 {
-    free(img->host);
+    slora_host_free(img->mem, img->host);
     img->host = NULL;
     slora_adapter_plan_free(&img->plan);
 }

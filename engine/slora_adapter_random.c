@@ -190,8 +190,9 @@ slora_adapter_random_config(const char *spec, slora_adapter_conf_t *conf,
 
 int
 slora_adapter_image_random(const slora_model_config_t *cfg,
-    int64_t page_elems, int32_t slices, const char *name, const char *spec,
-    slora_adapter_image_t *img, slora_err_t *err)
+    int64_t page_elems, int32_t slices, const slora_host_mem_t *mem,
+    const char *name, const char *spec, slora_adapter_image_t *img,
+    slora_err_t *err)
 {
     slora_adapter_random_t  rs;
     int32_t                 l, p, side, r, j, rank, width, row, max_width;
@@ -200,6 +201,7 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
     float                  *buf, amp;
 
     memset(img, 0, sizeof(*img));
+    img->mem = mem;
 
     if (slora_adapter_random_spec(spec, 0, &rs, err) != SLORA_OK
         || slora_adapter_random_config(spec, &img->conf, err) != SLORA_OK)
@@ -224,7 +226,7 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
     layer_elems = (int64_t) img->plan.n_pages * img->plan.page_elems;
     img->bytes = (size_t) cfg->n_layers * (size_t) layer_elems
                  * sizeof(float);
-    img->host = calloc(1, img->bytes);
+    img->host = slora_host_alloc(mem, img->bytes);
     buf = malloc((size_t) max_width * sizeof(float));
 
     if (img->host == NULL || buf == NULL) {

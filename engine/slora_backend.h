@@ -45,6 +45,9 @@ struct slora_backend_s {
     size_t (*mem_free)(slora_backend_t *b);
     void  (*free)(slora_backend_t *b);
 
+    /* where host copies of adapters go (zeroed: the heap) */
+    slora_host_mem_t   host_mem;
+
     void        *data;
 };
 

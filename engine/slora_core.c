@@ -96,3 +96,30 @@ slora_now_ns(void)
 
     return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+
+void *
+slora_host_alloc(const slora_host_mem_t *mem, size_t bytes)
+{
+    if (mem == NULL || mem->alloc == NULL) {
+        return calloc(1, bytes);
+    }
+
+    return mem->alloc(mem->ctx, bytes);
+}
+
+
+void
+slora_host_free(const slora_host_mem_t *mem, void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+
+    if (mem == NULL || mem->alloc == NULL) {
+        free(p);
+        return;
+    }
+
+    mem->free(mem->ctx, p);
+}

@@ -65,4 +65,22 @@ int slora_add_size(size_t a, size_t b, size_t *out);
 int64_t slora_now_ns(void);
 
 
+/*
+ * Where host copies of adapters live (slora_adapter_image_t): heap
+ * memory when mem or its alloc is NULL (the CPU backend's), else what a
+ * backend reads faster, as the CUDA backend's pinned pages that its copy
+ * engine reads with no staging copy. alloc returns zeroed memory or
+ * NULL; free takes what alloc returned, once nothing the backend has
+ * enqueued still reads it.
+ */
+typedef struct {
+    void   *(*alloc)(void *ctx, size_t bytes);
+    void    (*free)(void *ctx, void *p);
+    void     *ctx;
+} slora_host_mem_t;
+
+void *slora_host_alloc(const slora_host_mem_t *mem, size_t bytes);
+void slora_host_free(const slora_host_mem_t *mem, void *p);
+
+
 #endif /* SLORA_CORE_H */

@@ -66,13 +66,14 @@ static int slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     int32_t tokens_per_page, slora_err_t *err);
 static size_t slora_cuda_mem_free(slora_backend_t *b);
 static void slora_cuda_free(slora_backend_t *b);
+static void slora_cuda_host_free(void *ctx, void *p);
 
 static uint16_t *slora_cuda_weight(slora_cuda_t *c, size_t elems,
     slora_err_t *err);
 static int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
     int64_t n, slora_err_t *err);
 static int slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst,
-    const float *src, int32_t rows, int32_t width, int64_t ld,
+    const float *src, int32_t rows, int64_t width, int64_t ld,
     slora_err_t *err);
 static int slora_cuda_load_layer(slora_cuda_t *c,
     const slora_layer_weights_t *L, slora_cuda_layer_t *D, slora_err_t *err);
@@ -123,9 +124,68 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->forward = slora_cuda_forward;
     b->mem_free = slora_cuda_mem_free;
     b->free = slora_cuda_free;
+    b->host_mem.alloc = slora_cuda_host_alloc;
+    b->host_mem.free = slora_cuda_host_free;
+    b->host_mem.ctx = c;
     b->data = c;
 
     return b;
+}
+
+
+/*
+ * The host tier's memory (slora_host_mem_t): pinned pages that any GPU's
+ * copy engine reads directly (slora_cuda_upload_cols), or heap memory
+ * once the system pins no more. ctx is the GPU (or rank 0) whose context
+ * the calling thread should use. Any thread may call these.
+ */
+
+void *
+slora_cuda_host_alloc(void *ctx, size_t bytes)
+{
+    slora_cuda_t  *c = ctx;
+    void          *p;
+
+    if (cudaSetDevice(c->device) != cudaSuccess
+        || cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess)
+    {
+        cudaGetLastError();
+        return calloc(1, bytes);
+    }
+
+    memset(p, 0, bytes);
+
+    return p;
+}
+
+
+/* Frees what slora_cuda_host_alloc() gave, once uploads that read it have
+ * ended (ctx: one GPU's). */
+
+static void
+slora_cuda_host_free(void *ctx, void *p)
+{
+    slora_cuda_t  *c = ctx;
+
+    cudaEventSynchronize(c->uploaded);
+    slora_cuda_host_release(p);
+}
+
+
+void
+slora_cuda_host_release(void *p)
+{
+    struct cudaPointerAttributes  attr;
+
+    if (cudaPointerGetAttributes(&attr, p) == cudaSuccess
+        && attr.type == cudaMemoryTypeHost)
+    {
+        cudaFreeHost(p);
+        return;
+    }
+
+    cudaGetLastError();
+    free(p);
 }
 
 
@@ -181,6 +241,10 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
                                           SLORA_CUDA_STAGE * sizeof(float),
                                           cudaHostAllocDefault),
                             "pinned staging buffer", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventCreateWithFlags(&c->uploaded,
+                                                     cudaEventDisableTiming),
+                            "upload event", err)
            != SLORA_OK)
     {
         slora_cuda_rank_free(c);
@@ -442,88 +506,99 @@ slora_cuda_weight(slora_cuda_t *c, size_t elems, slora_err_t *err)
 }
 
 
-/*
- * f32 host values to bf16 device values through the f32 staging buffer,
- * on the upload stream; the caller synchronizes that stream before it
- * relies on the data or reuses the source.
- */
+/* n f32 host values to bf16 device values (slora_cuda_upload_cols). */
 
 static int
 slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
     int64_t n, slora_err_t *err)
 {
-    int64_t  i, k;
-
-    for (i = 0; i < n; i += k) {
-        k = n - i < SLORA_CUDA_STAGE ? n - i : SLORA_CUDA_STAGE;
-
-        /* the previous chunk's conversion reads the staging buffer */
-        if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        memcpy(c->stage_host, src + i, (size_t) k * sizeof(float));
-
-        if (slora_cuda_check(cudaMemcpyAsync(c->stage, c->stage_host,
-                                             (size_t) k * sizeof(float),
-                                             cudaMemcpyHostToDevice,
-                                             c->upload),
-                             "upload", err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        if (slora_convert_bf16_cuda(dst + i, c->stage, k, c->upload) != 0) {
-            return slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 "
-                                 "conversion refused");
-        }
-    }
-
-    return SLORA_OK;
+    return slora_cuda_upload_cols(c, dst, src, 1, n, n, err);
 }
 
 
-/* rows x width values, each row ld apart in src (a shard's columns), to
- * a dense bf16 block, packed through the staging buffer rows at a time */
+/*
+ * rows x width f32 values, each row ld apart in src (a shard's columns,
+ * or one row of any length), to a dense bf16 block at dst, on the
+ * upload stream, through the f32 device staging buffer used as a ring.
+ * From pinned memory (the host tier's copies, slora_cuda_host_alloc)
+ * the copy engine reads src itself; other memory is first copied into
+ * the pinned staging buffer, which waits for its last transfer. Nothing
+ * here waits for the device: the ring is reused in stream order, and
+ * the caller orders its readers after the upload stream.
+ */
 
 static int
 slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
-    int32_t rows, int32_t width, int64_t ld, slora_err_t *err)
+    int32_t rows, int64_t width, int64_t ld, slora_err_t *err)
 {
-    int32_t  i, k, j, per;
+    struct cudaPointerAttributes   attr;
+    const float                   *s;
+    int64_t                        i, k, n, w, r, per, j, pos;
+    int                            pinned;
 
-    per = SLORA_CUDA_STAGE / width;
+    pinned = cudaPointerGetAttributes(&attr, src) == cudaSuccess
+             && attr.type == cudaMemoryTypeHost;
+    cudaGetLastError();
 
-    for (i = 0; i < rows; i += k) {
-        k = rows - i < per ? rows - i : per;
+    /* one row goes in pieces of the staging size, several rows in whole
+     * rows at a time */
+    per = rows == 1 ? 1 : SLORA_CUDA_STAGE / width;
+    n = rows == 1 ? width : rows;
 
-        if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
+    for (i = 0; i < n; i += k) {
+        if (rows == 1) {
+            k = n - i < SLORA_CUDA_STAGE ? n - i : SLORA_CUDA_STAGE;
+            w = k;
+            r = 1;
+            s = src + i;
+
+        } else {
+            k = n - i < per ? n - i : per;
+            w = width;
+            r = k;
+            s = src + i * ld;
         }
 
-        for (j = 0; j < k; j++) {
-            memcpy(c->stage_host + (size_t) j * width,
-                   src + (size_t) (i + j) * ld, (size_t) width * sizeof(float));
+        if (c->ring + r * w > SLORA_CUDA_STAGE) {
+            c->ring = 0;
         }
 
-        if (slora_cuda_check(cudaMemcpyAsync(c->stage, c->stage_host,
-                                             (size_t) k * width
-                                             * sizeof(float),
-                                             cudaMemcpyHostToDevice,
-                                             c->upload),
+        pos = c->ring;
+        c->ring += r * w;
+
+        if (!pinned) {
+            /* the previous transfer reads the pinned staging buffer */
+            if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload",
+                                 err)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            for (j = 0; j < r; j++) {
+                memcpy(c->stage_host + j * w, s + j * ld,
+                       (size_t) w * sizeof(float));
+            }
+
+            s = c->stage_host;
+        }
+
+        if (slora_cuda_check(cudaMemcpy2DAsync(c->stage + pos,
+                                               (size_t) w * sizeof(float), s,
+                                               (size_t) (pinned ? ld : w)
+                                               * sizeof(float),
+                                               (size_t) w * sizeof(float),
+                                               (size_t) r,
+                                               cudaMemcpyHostToDevice,
+                                               c->upload),
                              "upload", err)
             != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
-        if (slora_convert_bf16_cuda(dst + (size_t) i * width, c->stage,
-                                    (int64_t) k * width, c->upload)
+        if (slora_convert_bf16_cuda(dst + (rows == 1 ? i : i * width),
+                                    c->stage + pos, r * w, c->upload)
             != 0)
         {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 "
@@ -632,16 +707,17 @@ slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
 
     pthread_mutex_lock(&c->upload_lock);
 
-    /* the device is per thread: the caller may be another thread */
+    /* the device is per thread: the caller may be another thread; the
+     * next step waits for the upload (slora_cuda_rank_forward), nothing
+     * here does */
     rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
     if (rc == SLORA_OK) {
-        rc = rows == 1 ? slora_cuda_upload(c, c->arena + off, src, n, err)
-                       : slora_cuda_upload_cols(c, c->arena + off, src, rows,
-                                                width, ld, err);
+        rc = slora_cuda_upload_cols(c, c->arena + off, src, rows, width, ld,
+                                    err);
     }
 
     if (rc == SLORA_OK) {
-        rc = slora_cuda_check(cudaStreamSynchronize(c->upload),
+        rc = slora_cuda_check(cudaEventRecord(c->uploaded, c->upload),
                               "adapter upload", err);
     }
 
@@ -668,7 +744,9 @@ slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst, int64_t n,
     int64_t        i;
 
     if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
-        != SLORA_OK)
+        != SLORA_OK
+        || slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -767,8 +845,12 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
         return slora_err_set(err, SLORA_ERROR, "cuda backend: no batch");
     }
 
+    /* the adapter rows this step reads may still be on their way */
     if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
-        != SLORA_OK)
+        != SLORA_OK
+        || slora_cuda_check(cudaStreamWaitEvent(c->stream, c->uploaded, 0),
+                            "upload wait", err)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -1372,6 +1454,10 @@ slora_cuda_rank_free(slora_cuda_t *c)
 
         if (c->upload != NULL) {
             cudaStreamDestroy(c->upload);
+        }
+
+        if (c->uploaded != NULL) {
+            cudaEventDestroy(c->uploaded);
         }
 
         if (c->stream != NULL) {

@@ -127,6 +127,7 @@ typedef struct {
     slora_cuda_comm_t         comm;
     cudaStream_t              stream;           /* compute */
     cudaStream_t              upload;           /* adapter rows */
+    cudaEvent_t               uploaded;         /* the last upload's end */
     pthread_mutex_t           upload_lock;
     slora_cuda_gemm_t        *gemm;
 
@@ -147,7 +148,8 @@ typedef struct {
     uint16_t                 *arena;
     int64_t                   arena_elems;
 
-    float                    *stage;            /* device, f32 */
+    float                    *stage;            /* device, f32, a ring */
+    int64_t                   ring;             /* its next free element */
     float                    *stage_host;       /* pinned, f32 */
 
     /* device rows, grown to the largest step seen */
@@ -226,6 +228,8 @@ int slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
     const int64_t *layer_off, int64_t page_elems, int32_t tokens_per_page,
     slora_err_t *err);
 size_t slora_cuda_rank_mem_free(slora_cuda_t *c);
+void *slora_cuda_host_alloc(void *ctx, size_t bytes);
+void slora_cuda_host_release(void *p);
 void slora_cuda_rank_free(slora_cuda_t *c);
 int slora_cuda_compute(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);

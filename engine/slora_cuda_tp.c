@@ -124,6 +124,8 @@ static int slora_cuda_tp_forward(slora_backend_t *b,
     int64_t page_elems, int32_t tokens_per_page, slora_err_t *err);
 static size_t slora_cuda_tp_mem_free(slora_backend_t *b);
 static void slora_cuda_tp_free(slora_backend_t *b);
+static void *slora_cuda_tp_host_alloc(void *ctx, size_t bytes);
+static void slora_cuda_tp_host_free(void *ctx, void *p);
 
 
 slora_backend_t *
@@ -190,6 +192,10 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
             return NULL;
         }
     }
+
+    b->host_mem.alloc = slora_cuda_tp_host_alloc;
+    b->host_mem.free = slora_cuda_tp_host_free;
+    b->host_mem.ctx = tp;
 
     /* NVLink multicast (NVLS) stays off: it can take a shared host's
      * GPUs out of service */
@@ -663,6 +669,32 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
 
 
 /* In the pool's terms: N times the free memory of the fullest GPU. */
+
+/* The host tier's pinned pages (slora_cuda_host_alloc), freed once every
+ * GPU's uploads that read them have ended. */
+
+static void *
+slora_cuda_tp_host_alloc(void *ctx, size_t bytes)
+{
+    slora_cuda_tp_t  *tp = ctx;
+
+    return slora_cuda_host_alloc(tp->rank[0], bytes);
+}
+
+
+static void
+slora_cuda_tp_host_free(void *ctx, void *p)
+{
+    slora_cuda_tp_t  *tp = ctx;
+    int32_t           r;
+
+    for (r = 0; r < tp->n; r++) {
+        cudaEventSynchronize(tp->rank[r]->uploaded);
+    }
+
+    slora_cuda_host_release(p);
+}
+
 
 static size_t
 slora_cuda_tp_mem_free(slora_backend_t *b)

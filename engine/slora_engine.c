@@ -212,6 +212,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         e->prefetch = slora_prefetch_create(cfg,
                                             slora_pool_page_elems(e->pool),
                                             slora_pool_slices(e->pool),
+                                            &e->backend->host_mem,
                                             conf->prefetch_threads,
                                             e->wake_fd, err);
         if (e->prefetch == NULL) {

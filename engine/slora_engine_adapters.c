@@ -40,6 +40,7 @@ typedef struct {
     const slora_model_config_t   *cfg;
     int64_t                       page_elems;
     int32_t                       slices;
+    const slora_host_mem_t       *mem;
     slora_engine_preload_job_t   *jobs;         /* [n_jobs] */
     int32_t                       n_jobs;
     atomic_int                    next;         /* the next unclaimed */
@@ -288,6 +289,7 @@ slora_engine_preload(slora_engine_t *e, int32_t *loaded, slora_err_t *err)
     pl.cfg = &e->model->cfg;
     pl.page_elems = slora_pool_page_elems(e->pool);
     pl.slices = slora_pool_slices(e->pool);
+    pl.mem = &e->backend->host_mem;
     pl.n_jobs = 0;
     atomic_init(&pl.next, 0);
     pl.jobs = calloc((size_t) (n > 0 ? n : 1),
@@ -437,7 +439,8 @@ slora_engine_preload_main(void *arg)
         j = &pl->jobs[i];
         a = j->a;
         j->rc = slora_adapter_image_load(pl->cfg, pl->page_elems,
-                                         pl->slices, slora_adapter_name(a),
+                                         pl->slices, pl->mem,
+                                         slora_adapter_name(a),
                                          slora_adapter_dir(a),
                                          slora_adapter_sha256(a), &j->img,
                                          &j->err);

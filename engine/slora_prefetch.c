@@ -44,6 +44,7 @@ struct slora_prefetch_s {
     slora_model_config_t     cfg;
     int64_t                  page_elems;
     int32_t                  slices;
+    const slora_host_mem_t  *mem;
     int                      wake_fd;
     int32_t                  n_threads;
     int32_t                  started;
@@ -68,7 +69,8 @@ static slora_prefetch_slot_t *slora_prefetch_find(slora_prefetch_t *p,
 
 slora_prefetch_t *
 slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
-    int32_t slices, int32_t n_threads, int wake_fd, slora_err_t *err)
+    int32_t slices, const slora_host_mem_t *mem, int32_t n_threads,
+    int wake_fd, slora_err_t *err)
 {
     long               cores;
     slora_prefetch_t  *p;
@@ -96,6 +98,7 @@ slora_prefetch_create(const slora_model_config_t *cfg, int64_t page_elems,
     p->cfg = *cfg;
     p->page_elems = page_elems;
     p->slices = slices;
+    p->mem = mem;
     p->wake_fd = wake_fd;
     p->n_threads = n_threads;
     pthread_mutex_init(&p->lock, NULL);
@@ -359,8 +362,9 @@ slora_prefetch_main(void *arg)
 
         /* the slot's strings are not touched by others while RUNNING */
         pick->done.status = slora_adapter_image_load(&p->cfg, p->page_elems,
-                                                     p->slices, pick->name,
-                                                     pick->dir, pick->sha256,
+                                                     p->slices, p->mem,
+                                                     pick->name, pick->dir,
+                                                     pick->sha256,
                                                      &pick->done.img,
                                                      &pick->done.err);
 

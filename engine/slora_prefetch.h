@@ -38,14 +38,15 @@ typedef struct {
 
 
 /* Images are for the pool's pages: page_elems and slices as
- * slora_pool_page_elems() and slora_pool_slices() say. n_threads loads
+ * slora_pool_page_elems() and slora_pool_slices() say, their host copies
+ * from mem (NULL: the heap; it outlives the prefetch). n_threads loads
  * run at once, 1 to SLORA_PREFETCH_MAX; 0: half the cores, 1 to
  * SLORA_PREFETCH_THREADS. wake_fd (or -1) gets an 8-byte write when a
  * load finishes. Freeing waits for the running loads (joins every
  * thread) and drops the others. */
 slora_prefetch_t *slora_prefetch_create(const slora_model_config_t *cfg,
-    int64_t page_elems, int32_t slices, int32_t n_threads, int wake_fd,
-    slora_err_t *err);
+    int64_t page_elems, int32_t slices, const slora_host_mem_t *mem,
+    int32_t n_threads, int wake_fd, slora_err_t *err);
 void slora_prefetch_free(slora_prefetch_t *p);
 
 /* Queues a load. SLORA_BUSY: SLORA_PREFETCH_MAX are out; SLORA_DECLINED:

@@ -604,8 +604,8 @@ test_slices(void)
 
     for (i = 0; i < 3; i++) {
         n = slices[i];
-        if (!ok(slora_adapter_image_load(&cfg, 512, n, "s", dir, NULL, &img,
-                                         &err) == SLORA_OK,
+        if (!ok(slora_adapter_image_load(&cfg, 512, n, NULL, "s", dir, NULL,
+                                         &img, &err) == SLORA_OK,
                 "%d slices: PEFT image", n))
         {
             diag("%s", err.msg);
@@ -764,7 +764,7 @@ test_slices_refused(void)
     make_cfg(SLORA_ROPE_NEOX);
 
     snprintf(dir, sizeof(dir), "%s/sliced", tmp);
-    ok(slora_adapter_image_load(&cfg, 576, 3, "three", dir, NULL, &img,
+    ok(slora_adapter_image_load(&cfg, 576, 3, NULL, "three", dir, NULL, &img,
                                 &err) == SLORA_ERROR
        && strstr(err.msg, "adapter three") != NULL
        && strstr(err.msg, "q_proj rows (64 in, 64 out) do not split in 3")

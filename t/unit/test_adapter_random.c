@@ -3,9 +3,10 @@
  * folder (slora_adapter_random.c): the spec's grammar and its errors,
  * page images that depend on the seed and nothing else, with the sizes
  * mkadapter gives, the same rows in tensor-parallel slices stored
- * slice-major, and a catalog of them in the engine: listed, loaded
- * through the tiers, and each request's greedy tokens the same alone
- * and batched, and not the base model's.
+ * slice-major, host copies from the memory a backend names, and a
+ * catalog of them in the engine: listed, loaded through the tiers, and
+ * each request's greedy tokens the same alone and batched, and not the
+ * base model's.
  */
 
 #include <stdio.h>
@@ -27,7 +28,20 @@
 static void test_spec(void);
 static void test_image(void);
 static void test_image_slices(void);
+static void test_host_mem(void);
+static void *count_alloc(void *ctx, size_t bytes);
+static void count_free(void *ctx, void *p);
 static void test_engine(void);
+
+
+/* A host_mem that counts, or refuses with refuse set. */
+typedef struct {
+    int      allocs;
+    int      frees;
+    int      refuse;
+    size_t   bytes;
+    void    *last;
+} counting_t;
 
 
 int
@@ -36,6 +50,7 @@ main(void)
     test_spec();
     test_image();
     test_image_slices();
+    test_host_mem();
     test_engine();
 
     return done_testing();
@@ -110,13 +125,16 @@ test_image(void)
 
     slora_model_random_config("random:smollm2-135m,layers=2", &cfg, &err);
 
-    ok(slora_adapter_image_load(&cfg, 4608, 1, "x", "random:rank=8,seed=2,"
+    ok(slora_adapter_image_load(&cfg, 4608, 1, NULL, "x",
+                                "random:rank=8,seed=2,"
                                 "targets=q+k+v+o+gate+up+down", NULL, &a,
                                 &err) == SLORA_OK, "an image from a spec");
-    ok(slora_adapter_image_load(&cfg, 4608, 1, "x", "random:rank=8,seed=2,"
+    ok(slora_adapter_image_load(&cfg, 4608, 1, NULL, "x",
+                                "random:rank=8,seed=2,"
                                 "targets=q+k+v+o+gate+up+down", NULL, &b,
                                 &err) == SLORA_OK
-       && slora_adapter_image_load(&cfg, 4608, 1, "x", "random:rank=8,seed=3,"
+       && slora_adapter_image_load(&cfg, 4608, 1, NULL, "x",
+                                   "random:rank=8,seed=3,"
                                    "targets=q+k+v+o+gate+up+down", NULL, &c,
                                    &err) == SLORA_OK, "two more");
 
@@ -171,6 +189,86 @@ test_image(void)
 }
 
 
+/*
+ * An image's host copy comes from the slora_host_mem_t it is given (the
+ * CUDA backend's pinned pages) and goes back to it; the same bytes as
+ * from the heap; a refused allocation is a clear error.
+ */
+static void
+test_host_mem(void)
+{
+    slora_err_t            err;
+    slora_model_config_t   cfg;
+    slora_adapter_image_t  heap, mine;
+    slora_host_mem_t       mem;
+    counting_t             cnt;
+    const char            *spec;
+    int                    rc;
+
+    slora_model_random_config("random:smollm2-135m,layers=2", &cfg, &err);
+    spec = "random:rank=8,seed=5,targets=q+v+down";
+
+    memset(&cnt, 0, sizeof(cnt));
+    mem.alloc = count_alloc;
+    mem.free = count_free;
+    mem.ctx = &cnt;
+
+    rc = slora_adapter_image_load(&cfg, 4608, 1, NULL, "x", spec, NULL,
+                                  &heap, &err);
+    rc |= slora_adapter_image_load(&cfg, 4608, 1, &mem, "x", spec, NULL,
+                                   &mine, &err);
+
+    ok(rc == SLORA_OK && cnt.allocs == 1 && cnt.bytes == mine.bytes
+       && cnt.last == mine.host && mine.host != NULL,
+       "the host copy from the given memory: %d allocation of %zu bytes",
+       cnt.allocs, cnt.bytes);
+    ok(rc == SLORA_OK && heap.bytes == mine.bytes
+       && memcmp(heap.host, mine.host, mine.bytes) == 0,
+       "the same bytes as from the heap");
+
+    slora_adapter_image_free(&mine);
+    slora_adapter_image_free(&heap);
+    ok(cnt.frees == 1 && cnt.allocs == 1, "and freed there once (%d)",
+       cnt.frees);
+
+    cnt.refuse = 1;
+    rc = slora_adapter_image_load(&cfg, 4608, 1, &mem, "refused", spec,
+                                  NULL, &mine, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "adapter refused: no memory")
+                            != NULL,
+       "a refused allocation is an error: %s", err.msg);
+    slora_adapter_image_free(&mine);
+    ok(cnt.frees == 1, "with nothing to free");
+}
+
+
+static void *
+count_alloc(void *ctx, size_t bytes)
+{
+    counting_t  *c = ctx;
+
+    if (c->refuse) {
+        return NULL;
+    }
+
+    c->allocs++;
+    c->bytes += bytes;
+    c->last = calloc(1, bytes);
+
+    return c->last;
+}
+
+
+static void
+count_free(void *ctx, void *p)
+{
+    counting_t  *c = ctx;
+
+    c->frees++;
+    free(p);
+}
+
+
 /* Each row of the plain image a (1 slice) is in d (n slices) slice-major:
  * its slice s at page_start + s * (pe / n) + q / n; nothing else in d. */
 static void
@@ -188,7 +286,7 @@ test_image_slices(void)
 
     slora_model_random_config("random:smollm2-135m,layers=2", &cfg, &err);
 
-    if (!ok(slora_adapter_image_load(&cfg, 4608, 1, "x", spec, NULL, &a,
+    if (!ok(slora_adapter_image_load(&cfg, 4608, 1, NULL, "x", spec, NULL, &a,
                                      &err) == SLORA_OK, "the plain image"))
     {
         diag("%s", err.msg);
@@ -226,8 +324,8 @@ test_image_slices(void)
 
     for (i = 0; i < 3; i++) {
         n = slices[i];
-        if (!ok(slora_adapter_image_load(&cfg, 4608, n, "x", spec, NULL, &d,
-                                         &err) == SLORA_OK,
+        if (!ok(slora_adapter_image_load(&cfg, 4608, n, NULL, "x", spec, NULL,
+                                         &d, &err) == SLORA_OK,
                 "%d slices: an image from the spec", n))
         {
             diag("%s", err.msg);
@@ -274,13 +372,15 @@ test_image_slices(void)
         slora_adapter_image_free(&d);
     }
 
-    ok(slora_adapter_image_load(&cfg, 4608, 9, "nine", spec, NULL, &d, &err)
-       == SLORA_ERROR && strstr(err.msg, "adapter nine") != NULL
+    ok(slora_adapter_image_load(&cfg, 4608, 9, NULL, "nine", spec, NULL, &d,
+                                &err) == SLORA_ERROR
+       && strstr(err.msg, "adapter nine") != NULL
        && strstr(err.msg, "k_proj rows (576 in, 192 out) do not split in 9")
           != NULL, "192-wide rows in 9 slices refused: %s", err.msg);
-    ok(slora_adapter_image_load(&cfg, 4608, 5, "five", spec, NULL, &d, &err)
-       == SLORA_ERROR && strstr(err.msg, "4608 elements does not split in 5")
-          != NULL, "a page 5 does not divide refused: %s", err.msg);
+    ok(slora_adapter_image_load(&cfg, 4608, 5, NULL, "five", spec, NULL, &d,
+                                &err) == SLORA_ERROR
+       && strstr(err.msg, "4608 elements does not split in 5") != NULL,
+       "a page 5 does not divide refused: %s", err.msg);
 
     slora_adapter_image_free(&a);
 }

@@ -154,7 +154,7 @@ test_thread(int32_t n_threads)
     slora_pool_free(pool);
 
     fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p = slora_prefetch_create(&mcfg, page_elems, 1, n_threads, fd, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, NULL, n_threads, fd, &err);
     if (!ok(p != NULL && slora_prefetch_threads(p) == n_threads,
             "%d prefetch thread(s) started", n_threads))
     {
@@ -288,7 +288,7 @@ check_image(slora_prefetch_done_t *done, int i)
     snprintf(dir, sizeof(dir), "%s/a%02d", root, i);
 
     if (done->status == SLORA_OK
-        && slora_adapter_image_load(&mcfg, page_elems, 1, "x", dir, NULL,
+        && slora_adapter_image_load(&mcfg, page_elems, 1, NULL, "x", dir, NULL,
                                     &img, &err)
            == SLORA_OK)
     {
@@ -316,7 +316,7 @@ test_thread_slices(void)
     slora_prefetch_done_t   done;
     slora_adapter_image_t   img2, img1;
 
-    p = slora_prefetch_create(&mcfg, page_elems, 2, 0, -1, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 2, NULL, 0, -1, &err);
     if (!ok(p != NULL, "prefetch threads for 2 slices")) {
         diag("%s", err.msg);
         return;
@@ -336,9 +336,9 @@ test_thread_slices(void)
         return;
     }
 
-    ok(slora_adapter_image_load(&mcfg, page_elems, 2, "x", dir, NULL, &img2,
-                                &err) == SLORA_OK
-       && slora_adapter_image_load(&mcfg, page_elems, 1, "x", dir, NULL,
+    ok(slora_adapter_image_load(&mcfg, page_elems, 2, NULL, "x", dir, NULL,
+                                &img2, &err) == SLORA_OK
+       && slora_adapter_image_load(&mcfg, page_elems, 1, NULL, "x", dir, NULL,
                                    &img1, &err) == SLORA_OK,
        "the folder read here in 2 slices and in 1");
     ok(done.img.plan.slices == 2 && img2.bytes == done.img.bytes
@@ -431,16 +431,16 @@ test_pool(void)
     is_int(same, NSLOW, "4 threads give the images of 1, byte for byte");
     is_int(errs, 2, "... and the same errors");
 
-    p = slora_prefetch_create(&mcfg, page_elems, 1, -1, -1, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, NULL, -1, -1, &err);
     ok(p == NULL && strstr(err.msg, "threads") != NULL,
        "-1 threads refused: %s", err.msg);
-    p = slora_prefetch_create(&mcfg, page_elems, 1, SLORA_PREFETCH_MAX + 1,
-                              -1, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, NULL,
+                              SLORA_PREFETCH_MAX + 1, -1, &err);
     ok(p == NULL, "%d threads refused", SLORA_PREFETCH_MAX + 1);
 
     cores = sysconf(_SC_NPROCESSORS_ONLN) / 2;
     want = (int32_t) (cores < 1 ? 1 : cores > 4 ? 4 : cores);
-    p = slora_prefetch_create(&mcfg, page_elems, 1, 0, -1, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, NULL, 0, -1, &err);
     ok(p != NULL && slora_prefetch_threads(p) == want,
        "0 threads: the default, %d here (half the cores, 1 to 4)", want);
     slora_prefetch_free(p);
@@ -468,7 +468,7 @@ pool_run(const slora_model_config_t *cfg, int64_t pe, int32_t n_threads,
     *secs = 0;
 
     fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    p = slora_prefetch_create(cfg, pe, 1, n_threads, fd, &err);
+    p = slora_prefetch_create(cfg, pe, 1, NULL, n_threads, fd, &err);
     if (!ok(p != NULL, "%d threads for slow loads", n_threads)) {
         diag("%s", err.msg);
         close(fd);

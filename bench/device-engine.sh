@@ -8,11 +8,12 @@
 #                                           NS="5 2000" RANKSETS=8 for less)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
-# bench: the kernels' conformance test (t/kernels, built here), then
-# `slora bench --batches` on the Llama-7B shape (random bf16
-# weights), prompt 256, 128 new tokens, decode step time at batch 1, 16,
-# 64, 256, base model and 32 rank-16 q,k,v,o adapters, a step budget of
-# 4096 tokens; then the same at batch 1 and 64 with the step profile on
+# bench: the kernels' conformance test and LoRA timings (t/kernels,
+# built here), then `slora bench --batches` on the Llama-7B shape
+# (random bf16 weights), prompt 256, 128 new tokens, decode step time at
+# batch 1, 16, 64, 256, base model and 32 rank-16 q,k,v,o adapters, a
+# step budget of 4096 tokens; the same at prompt 448 (decode contexts of mean 512,
+# torch_decode.py's); then at batch 1 and 64 with the step profile on
 # ($SLORA_CUDA_PROFILE, which launches op by op: no decode graphs); then
 # the plain PyTorch peer (torch_decode.py) in the same call.
 # conform: SmolLM2 reassembled from the two parts; `slora conform` (the
@@ -58,13 +59,16 @@ step() {
 if [ "$MODE" = bench ]; then
     gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
     chmod +x /tmp/test_kernels_cuda
-    step "kernels" /tmp/test_kernels_cuda --no-bench
+    step "kernels" /tmp/test_kernels_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     step "bench 7b" $S bench --model random:llama-7b --device cuda \
         --adapters /tmp/ad7 --prompt-len $PROMPT --gen 128 --single 0 \
+        --step-tokens 4096 --batches 1,16,64,256
+    step "bench 7b ctx512" $S bench --model random:llama-7b --device cuda \
+        --adapters /tmp/ad7 --prompt-len 448 --gen 128 --single 0 \
         --step-tokens 4096 --batches 1,16,64,256
     for b in $([ "$PROFILE" = 1 ] && echo 1 64); do
         step "profile 7b batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
@@ -78,7 +82,7 @@ if [ "$MODE" = bench ]; then
         echo "torch_decode: rc=$?"
     fi
     echo
-    sed -n '/^ *batch/,/^==/p' "$OUT/engine.log" | grep -v '^=='
+    sed -n '/^ *batch/,/^==/p' "$OUT/engine.log"
     grep -A13 "^cuda profile" "$OUT/engine.log"
     tail -9 "$OUT/torch_decode.log" 2>/dev/null
     exit 0

@@ -555,14 +555,8 @@ slora_bench_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_ERROR:
-        /* most of the engine's errors name their request already */
-        if (strncmp(ev->error, "request ", 8) == 0) {
-            fprintf(stderr, "slora bench: %s\n", ev->error);
-
-        } else {
-            fprintf(stderr, "slora bench: request %llu: %s\n",
-                    (unsigned long long) ev->id, ev->error);
-        }
+        fprintf(stderr, "slora bench: request %llu: %s\n",
+                (unsigned long long) ev->id, ev->error);
         bs->in_flight--;
         bs->failed++;
         break;

@@ -161,7 +161,8 @@ typedef struct {
     uint64_t          id;
     int32_t           token;
     slora_finish_e    finish;
-    const char       *error;
+    const char       *error;        /* ERROR: for the client; the
+                                       request is named by id only */
     slora_errcode_e   code;         /* ERROR events */
     int32_t           retry_after_ms;   /* ERROR SLO: when a retry may be
                                            admitted; else 0 */

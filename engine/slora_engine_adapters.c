@@ -547,8 +547,6 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
         }
 
         if (rc != SLORA_OK) {
-            slora_err_prefix(err, "request %llu",
-                             (unsigned long long) q->r.id);
             err->code = SLORA_FORBIDDEN;
             return SLORA_FORBIDDEN;
         }
@@ -581,10 +579,6 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
 
     rc = slora_engine_get_adapter(e, name, &a, err);
     if (rc != SLORA_OK) {
-        if (rc != SLORA_AGAIN && rc != SLORA_UNAVAILABLE) {
-            slora_err_prefix(err, "request %llu",
-                             (unsigned long long) q->r.id);
-        }
         return rc;
     }
 

@@ -178,8 +178,7 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->max_pages = (req->cap + s->tpp - 1) / s->tpp;
     req->pages = malloc((size_t) req->max_pages * sizeof(int32_t));
     if (req->pages == NULL) {
-        return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
-                             (unsigned long long) req->id);
+        return slora_err_set(err, SLORA_ERROR, "no memory for a request");
     }
 
     req->n_pages = 0;
@@ -257,9 +256,8 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
             victim = s->running.tail;
 
             if (victim == r && s->running.head == r) {
-                slora_err_set(&r->err, SLORA_ERROR, "request %llu: %d "
-                              "tokens need more KV pages than the pool has",
-                              (unsigned long long) r->id,
+                slora_err_set(&r->err, SLORA_ERROR, "%d tokens need more "
+                              "KV pages than the pool has",
                               r->n_computed + chunk);
                 next = r->next;
                 slora_sched_fail(s, step, r);
@@ -316,9 +314,8 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
 
             if (rc != SLORA_OK) {
                 if (s->running.n == 0) {
-                    slora_err_prefix(&r->err, "request %llu: adapter does "
-                                     "not fit in the pool",
-                                     (unsigned long long) r->id);
+                    slora_err_prefix(&r->err, "adapter does not fit in the "
+                                     "pool");
                     r->err.code = SLORA_ERROR;
                     slora_sched_fail(s, step, r);
                     continue;
@@ -334,10 +331,9 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
 
         if (slora_sched_grow(s, r, chunk) != SLORA_OK) {
             if (s->running.n == 0) {
-                slora_err_set(&r->err, SLORA_ERROR, "request %llu: %d tokens "
-                              "need more KV pages than the pool has beside "
-                              "its adapter", (unsigned long long) r->id,
-                              chunk);
+                slora_err_set(&r->err, SLORA_ERROR, "%d tokens need more "
+                              "KV pages than the pool has beside its "
+                              "adapter", chunk);
                 slora_sched_fail(s, step, r);
                 continue;
             }

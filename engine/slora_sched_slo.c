@@ -253,12 +253,10 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
                                                      3600000)
                                     : 1000;
 
-                slora_err_set(&r->err, SLORA_ABORTED, "request %llu: time "
-                              "to first token estimated at %.3f s, above "
-                              "its SLO of %.3f s (%d requests and %lld "
-                              "tokens to prefill ahead of it)",
-                              (unsigned long long) r->id, est / 1e9,
-                              (double) slo / 1e9,
+                slora_err_set(&r->err, SLORA_ABORTED, "time to first token "
+                              "estimated at %.3f s, above its SLO of %.3f s "
+                              "(%d requests and %lld tokens to prefill "
+                              "ahead of it)", est / 1e9, (double) slo / 1e9,
                               ahead + s->running.n, (long long) (p_i
                                                    - r->n_tokens));
 

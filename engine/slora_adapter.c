@@ -21,7 +21,11 @@
  *     pool, pinned in pool pages, refs > 0     on no list
  *
  * A pool-resident adapter may have dropped its host copy (host LRU); it
- * is read from disk again if it is ever evicted and wanted back. An admin
+ * is read from disk again if it is ever evicted and wanted back. An
+ * adapter in host memory may go to the pool idle, ahead of need
+ * (slora_adapters_warm), with an upload the backend may still be running
+ * (slora_backend_t.fence): the first user of those pages, its admission
+ * or whoever gets them after an eviction, fences first. An admin
  * pin is one more reference, so a pinned adapter is never idle. A change
  * of source (the catalog moved or rewrote it) bumps gen: copies of the old
  * source are dropped when nobody uses them ("stale" until then), and a
@@ -69,6 +73,7 @@ struct slora_adapter_s {
     int32_t                 refs;
     slora_adapter_link_t    idle_link;
     int                     on_idle;
+    int                     unfenced;   /* uploaded ahead, no fence yet */
 };
 
 
@@ -96,6 +101,7 @@ struct slora_adapters_s {
     uint64_t                host_misses;
     uint64_t                host_evictions;
     uint64_t                prefetched;
+    uint64_t                warmed;
     uint64_t                load_errors;
     int32_t                 pinned;
 };
@@ -107,6 +113,9 @@ static void slora_adapter_take_image(slora_adapters_t *set,
     slora_adapter_t *a, slora_adapter_image_t *img);
 static int slora_adapter_str_differ(const char *a, const char *b);
 static int slora_adapter_dup(char **dst, const char *src);
+static int slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err);
+static int slora_adapters_fence(slora_adapters_t *set, slora_err_t *err);
 static int slora_adapter_upload(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 static void slora_adapter_evict_one(slora_adapters_t *set,
@@ -457,6 +466,14 @@ slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
     }
 
     if (a->pages != NULL) {
+        /* uploaded ahead of need: the next step must wait for it */
+        if (a->unfenced) {
+            if (slora_adapters_fence(set, err) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+            a->unfenced = 0;
+        }
+
         if (a->refs++ == 0) {
             slora_adapter_list_remove(&set->idle_lru, a, SLORA_IDLE_LINK);
             a->on_idle = 0;
@@ -483,6 +500,71 @@ slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
         slora_adapters_evict(set, need);
     }
 
+    rc = slora_adapter_place(set, a, err);
+    if (rc != SLORA_OK) {
+        if (rc == SLORA_BUSY) {
+            slora_adapter_trim_host(set, a);
+        }
+        return rc;
+    }
+
+    a->refs = 1;
+
+    slora_adapter_trim_host(set, NULL);
+
+    if (slora_adapters_fence(set, err) != SLORA_OK) {
+        a->unfenced = 1;
+        slora_adapter_release(set, a);
+        return SLORA_ERROR;
+    }
+
+    return SLORA_OK;
+}
+
+
+/* S-LoRA's prefetch to the GPU (slora_adapter.h). */
+int
+slora_adapters_warm(slora_adapters_t *set, slora_adapter_t *a,
+    int32_t reserve, slora_err_t *err)
+{
+    int  rc;
+
+    if (a->stale || a->pages != NULL || a->host == NULL
+        || slora_pool_count(set->pool, SLORA_PAGE_FREE)
+           < a->plan.n_pages + reserve)
+    {
+        return SLORA_DECLINED;
+    }
+
+    rc = slora_adapter_place(set, a, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    a->unfenced = set->backend->fence != NULL;
+    a->refs = 0;
+    slora_adapter_list_push(&set->idle_lru, a, SLORA_IDLE_LINK);
+    a->on_idle = 1;
+    slora_adapter_list_remove(&set->host_lru, a, SLORA_HOST_LINK);
+    slora_adapter_list_push(&set->host_lru, a, SLORA_HOST_LINK);
+    set->warmed++;
+
+    return SLORA_OK;
+}
+
+
+/* a's pages from the pool and its rows written there (not fenced);
+ * SLORA_BUSY: the pool has not the pages free. */
+
+static int
+slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err)
+{
+    int      rc;
+    int32_t  need;
+
+    need = a->plan.n_pages;
+
     if (a->pages == NULL) {
         a->pages = malloc((size_t) need * sizeof(int32_t));
         a->row_off = malloc((size_t) a->plan.n_rows * sizeof(int64_t));
@@ -503,7 +585,6 @@ slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
         free(a->row_off);
         a->pages = NULL;
         a->row_off = NULL;
-        slora_adapter_trim_host(set, a);
         return slora_err_set(err, SLORA_BUSY, "adapter %s: %d pages wanted, "
                              "%d free", a->name, need,
                              slora_pool_count(set->pool, SLORA_PAGE_FREE));
@@ -519,13 +600,22 @@ slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
         return rc;
     }
 
-    a->refs = 1;
     set->in_pool++;
     set->uploads++;
 
-    slora_adapter_trim_host(set, NULL);
-
     return SLORA_OK;
+}
+
+
+/* The next forward waits for the uploads so far (slora_backend_t.fence). */
+static int
+slora_adapters_fence(slora_adapters_t *set, slora_err_t *err)
+{
+    if (set->backend->fence == NULL) {
+        return SLORA_OK;
+    }
+
+    return set->backend->fence(set->backend, err);
 }
 
 
@@ -615,6 +705,7 @@ slora_adapters_stats(const slora_adapters_t *set, slora_adapters_stats_t *st)
     st->host_misses = set->host_misses;
     st->host_evictions = set->host_evictions;
     st->prefetched = set->prefetched;
+    st->warmed = set->warmed;
     st->load_errors = set->load_errors;
     st->pinned = set->pinned;
 
@@ -981,6 +1072,13 @@ static void
 slora_adapter_evict_one(slora_adapters_t *set, slora_adapter_t *a)
 {
     slora_assert(a->refs == 0 && a->on_idle && a->pages != NULL);
+
+    /* pages whose upload may still be on its way are not handed on
+     * before the next step waits for it */
+    if (a->unfenced) {
+        (void) slora_adapters_fence(set, NULL);
+        a->unfenced = 0;
+    }
 
     slora_adapter_list_remove(&set->idle_lru, a, SLORA_IDLE_LINK);
     a->on_idle = 0;

@@ -102,6 +102,7 @@ typedef struct {
     uint64_t         host_misses;           /* upload needed a disk read */
     uint64_t         host_evictions;        /* host copies dropped (LRU) */
     uint64_t         prefetched;            /* images installed */
+    uint64_t         warmed;                /* uploaded ahead of need */
     uint64_t         load_errors;           /* disk reads that failed */
     int32_t          pinned;                /* pinned by the admin */
 } slora_adapters_stats_t;
@@ -204,6 +205,17 @@ slora_adapter_t *slora_adapters_get(slora_adapters_t *set, int32_t i);
 int slora_adapter_acquire(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 void slora_adapter_release(slora_adapters_t *set, slora_adapter_t *a);
+
+/*
+ * Uploads a, which is in host memory only, into free pool pages while
+ * at least reserve pages stay free after it, and leaves it idle: the
+ * upload may run beside the step being computed (slora_backend_t.fence),
+ * and the step that admits a's request finds it resident. SLORA_DECLINED:
+ * a is not in host memory only, or the pages are not free (nothing is
+ * evicted for it); SLORA_ERROR: the upload failed.
+ */
+int slora_adapters_warm(slora_adapters_t *set, slora_adapter_t *a,
+    int32_t reserve, slora_err_t *err);
 
 /* Evicts idle adapters, least recently used first, until at least
  * n_free pages are free or none is idle. Returns how many it evicted. */

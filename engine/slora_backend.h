@@ -29,9 +29,15 @@ struct slora_backend_s {
      * backend splits over its GPUs, slora_pool.h). */
     int   (*alloc_arena)(slora_backend_t *b, size_t bytes,
                          int64_t page_elems, slora_err_t *err);
-    /* Copies n f32 values to arena elements [off, off + n). */
+    /* Copies n f32 values to arena elements [off, off + n). A backend
+     * with fence may only have enqueued the copy when it returns. */
     int   (*write_arena)(slora_backend_t *b, int64_t off, const float *src,
                          int64_t n, slora_err_t *err);
+    /* The next forward waits for every write made before this call, not
+     * for later ones, which may still be on their way while it runs (the
+     * adapter uploads made ahead of need). NULL: writes are done when
+     * write_arena returns. */
+    int   (*fence)(slora_backend_t *b, slora_err_t *err);
     /* Reads arena elements back as f32 (tests, debugging). */
     int   (*read_arena)(slora_backend_t *b, int64_t off, float *dst,
                         int64_t n, slora_err_t *err);

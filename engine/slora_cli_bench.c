@@ -33,6 +33,7 @@ typedef struct {
     uint64_t    steps0;
     uint64_t    loads0;             /* the stats when the run began */
     uint64_t    uploads0;
+    uint64_t    warmed0;
     uint64_t    host_hits0;
     uint64_t    evictions0;
     uint64_t    preemptions0;
@@ -432,6 +433,7 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
     res->steps0 = st.steps;
     res->loads0 = st.adapter_loads;
     res->uploads0 = st.adapter_uploads;
+    res->warmed0 = st.adapter_warmed;
     res->host_hits0 = st.host_hits;
     res->evictions0 = st.adapter_evictions;
     res->preemptions0 = st.preemptions;
@@ -487,13 +489,15 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
     slora_engine_stats(e, &st);
 
     printf("steps: %llu, mean %.2f ms; adapter loads %llu, uploads %llu "
-           "(%llu from host memory), evictions %llu, preemptions %llu\n",
+           "(%llu ahead of need, %llu at admission from host memory), "
+           "evictions %llu, preemptions %llu\n",
            (unsigned long long) (st.steps - res->steps0),
            st.steps > res->steps0
            ? (double) res->total_ns / 1e6 / (double) (st.steps - res->steps0)
            : 0.0,
            (unsigned long long) (st.adapter_loads - res->loads0),
            (unsigned long long) (st.adapter_uploads - res->uploads0),
+           (unsigned long long) (st.adapter_warmed - res->warmed0),
            (unsigned long long) (st.host_hits - res->host_hits0),
            (unsigned long long) (st.adapter_evictions - res->evictions0),
            (unsigned long long) (st.preemptions - res->preemptions0));

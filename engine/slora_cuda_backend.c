@@ -17,8 +17,12 @@
  * sampling only the chosen ids, come back.
  *
  * Adapter rows reach the arena through write_arena on a stream of their
- * own: pinned staging, a copy and a bf16 conversion, overlapped with
- * whatever the compute stream is running.
+ * own: a copy the copy engine reads from the host tier's pinned pages
+ * and a bf16 conversion, overlapped with whatever the compute stream is
+ * running. The host thread never waits for them: fence records the
+ * upload stream's point that the next forward waits for on the GPU, so
+ * the uploads of adapters wanted later (slora_adapters_warm) run beside
+ * the step that is computed meanwhile.
  *
  * Under tensor parallelism (slora_cuda_tp.c) each GPU runs this same
  * code as one rank over its Megatron shard: its cfg has 1/N of the heads
@@ -67,6 +71,7 @@ static int slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
 static size_t slora_cuda_mem_free(slora_backend_t *b);
 static void slora_cuda_free(slora_backend_t *b);
 static void slora_cuda_host_free(void *ctx, void *p);
+static int slora_cuda_fence(slora_backend_t *b, slora_err_t *err);
 
 static uint16_t *slora_cuda_weight(slora_cuda_t *c, size_t elems,
     slora_err_t *err);
@@ -120,6 +125,7 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->load_model = slora_cuda_load_model;
     b->alloc_arena = slora_cuda_alloc_arena;
     b->write_arena = slora_cuda_write_arena;
+    b->fence = slora_cuda_fence;
     b->read_arena = slora_cuda_read_arena;
     b->forward = slora_cuda_forward;
     b->mem_free = slora_cuda_mem_free;
@@ -167,8 +173,35 @@ slora_cuda_host_free(void *ctx, void *p)
 {
     slora_cuda_t  *c = ctx;
 
-    cudaEventSynchronize(c->uploaded);
+    cudaEventSynchronize(c->written);
     slora_cuda_host_release(p);
+}
+
+
+static int
+slora_cuda_fence(slora_backend_t *b, slora_err_t *err)
+{
+    return slora_cuda_rank_fence(b->data, err);
+}
+
+
+/* The next forward waits for the uploads enqueued so far (the upload
+ * stream is in order, so its last point covers them all). */
+
+int
+slora_cuda_rank_fence(slora_cuda_t *c, slora_err_t *err)
+{
+    int  rc;
+
+    pthread_mutex_lock(&c->upload_lock);
+    rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
+    if (rc == SLORA_OK) {
+        rc = slora_cuda_check(cudaEventRecord(c->uploaded, c->upload),
+                              "upload fence", err);
+    }
+    pthread_mutex_unlock(&c->upload_lock);
+
+    return rc;
 }
 
 
@@ -243,6 +276,10 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
                             "pinned staging buffer", err)
            != SLORA_OK
         || slora_cuda_check(cudaEventCreateWithFlags(&c->uploaded,
+                                                     cudaEventDisableTiming),
+                            "upload event", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventCreateWithFlags(&c->written,
                                                      cudaEventDisableTiming),
                             "upload event", err)
            != SLORA_OK)
@@ -708,8 +745,8 @@ slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
     pthread_mutex_lock(&c->upload_lock);
 
     /* the device is per thread: the caller may be another thread; the
-     * next step waits for the upload (slora_cuda_rank_forward), nothing
-     * here does */
+     * step after the next fence waits for the upload
+     * (slora_cuda_rank_forward), nothing here does */
     rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
     if (rc == SLORA_OK) {
         rc = slora_cuda_upload_cols(c, c->arena + off, src, rows, width, ld,
@@ -717,7 +754,7 @@ slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
     }
 
     if (rc == SLORA_OK) {
-        rc = slora_cuda_check(cudaEventRecord(c->uploaded, c->upload),
+        rc = slora_cuda_check(cudaEventRecord(c->written, c->upload),
                               "adapter upload", err);
     }
 
@@ -1458,6 +1495,10 @@ slora_cuda_rank_free(slora_cuda_t *c)
 
         if (c->uploaded != NULL) {
             cudaEventDestroy(c->uploaded);
+        }
+
+        if (c->written != NULL) {
+            cudaEventDestroy(c->written);
         }
 
         if (c->stream != NULL) {

@@ -127,7 +127,8 @@ typedef struct {
     slora_cuda_comm_t         comm;
     cudaStream_t              stream;           /* compute */
     cudaStream_t              upload;           /* adapter rows */
-    cudaEvent_t               uploaded;         /* the last upload's end */
+    cudaEvent_t               uploaded;         /* at the last fence */
+    cudaEvent_t               written;          /* the last upload's end */
     pthread_mutex_t           upload_lock;
     slora_cuda_gemm_t        *gemm;
 
@@ -228,6 +229,7 @@ int slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
     const int64_t *layer_off, int64_t page_elems, int32_t tokens_per_page,
     slora_err_t *err);
 size_t slora_cuda_rank_mem_free(slora_cuda_t *c);
+int slora_cuda_rank_fence(slora_cuda_t *c, slora_err_t *err);
 void *slora_cuda_host_alloc(void *ctx, size_t bytes);
 void slora_cuda_host_release(void *p);
 void slora_cuda_rank_free(slora_cuda_t *c);

@@ -126,6 +126,7 @@ static size_t slora_cuda_tp_mem_free(slora_backend_t *b);
 static void slora_cuda_tp_free(slora_backend_t *b);
 static void *slora_cuda_tp_host_alloc(void *ctx, size_t bytes);
 static void slora_cuda_tp_host_free(void *ctx, void *p);
+static int slora_cuda_tp_fence(slora_backend_t *b, slora_err_t *err);
 
 
 slora_backend_t *
@@ -178,6 +179,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     b->load_model = slora_cuda_tp_load_model;
     b->alloc_arena = slora_cuda_tp_alloc_arena;
     b->write_arena = slora_cuda_tp_write_arena;
+    b->fence = slora_cuda_tp_fence;
     b->read_arena = slora_cuda_tp_read_arena;
     b->forward = slora_cuda_tp_forward;
     b->mem_free = slora_cuda_tp_mem_free;
@@ -689,10 +691,26 @@ slora_cuda_tp_host_free(void *ctx, void *p)
     int32_t           r;
 
     for (r = 0; r < tp->n; r++) {
-        cudaEventSynchronize(tp->rank[r]->uploaded);
+        cudaEventSynchronize(tp->rank[r]->written);
     }
 
     slora_cuda_host_release(p);
+}
+
+
+static int
+slora_cuda_tp_fence(slora_backend_t *b, slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+    int32_t           r;
+
+    for (r = 0; r < tp->n; r++) {
+        if (slora_cuda_rank_fence(tp->rank[r], err) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+    }
+
+    return SLORA_OK;
 }
 
 

@@ -552,6 +552,8 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
         return did ? SLORA_OK : e->n_resolving > 0 ? SLORA_AGAIN : SLORA_DONE;
     }
 
+    slora_engine_warm(e);
+
     rc = slora_engine_run(e, &step, cb, data);
 
     slora_engine_peaks(e);
@@ -597,6 +599,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->adapters_in_host = as.in_host;
     st->adapter_loads = as.loads;
     st->adapter_uploads = as.uploads;
+    st->adapter_warmed = as.warmed;
     st->adapter_evictions = as.evictions;
     st->adapter_hits = as.hits;
     st->preemptions = slora_sched_preemptions(e->sched);

@@ -185,6 +185,7 @@ typedef struct {
     int32_t           adapters_in_host;
     uint64_t          adapter_loads;        /* disk -> host */
     uint64_t          adapter_uploads;      /* host -> pool */
+    uint64_t          adapter_warmed;       /* of them, ahead of need */
     uint64_t          adapter_evictions;    /* from the pool */
     uint64_t          adapter_hits;         /* found in the pool */
     uint64_t          preemptions;

@@ -714,6 +714,37 @@ slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
 
 
 /*
+ * Uploads the adapters of the next waiting requests that are in host
+ * memory into free pool pages, after the step's own admissions and
+ * before its forward, which does not wait for them: the copies run while
+ * the step computes, and the admission of those requests finds their
+ * adapters resident. A sixteenth of the pool stays free for the KV
+ * cache; what the cache needs later evicts them like any idle adapter.
+ * An upload that fails is left to the request's own admission to report.
+ */
+void
+slora_engine_warm(slora_engine_t *e)
+{
+    int32_t       n, reserve;
+    slora_err_t   err;
+    slora_req_t  *r;
+
+    reserve = slora_pool_n_pages(e->pool) / SLORA_ENGINE_WARM_RESERVE;
+    n = 0;
+
+    for (r = slora_sched_waiting_head(e->sched);
+         r != NULL && n < SLORA_ENGINE_WARM;
+         r = r->next, n++)
+    {
+        if (r->adapter != NULL && !r->pinned) {
+            (void) slora_adapters_warm(e->adapters, r->adapter, reserve,
+                                       &err);
+        }
+    }
+}
+
+
+/*
  * Installs what the prefetch thread read, then asks it for the adapters
  * of the next waiting requests that are on disk only. A request is asked
  * for from its second step in the queue: one the scheduler admits at

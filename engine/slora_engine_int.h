@@ -23,6 +23,8 @@
 #define SLORA_ENGINE_POOL_CAP       ((size_t) 2 << 30)
 #define SLORA_ENGINE_REAP           64
 #define SLORA_ENGINE_LOOKAHEAD      64      /* waiting requests prefetched */
+#define SLORA_ENGINE_WARM           16      /* and uploaded ahead */
+#define SLORA_ENGINE_WARM_RESERVE   16      /* 1/16 of the pool stays free */
 
 
 typedef struct slora_engine_req_s  slora_engine_req_t;
@@ -100,6 +102,7 @@ int slora_engine_reap_resolving(slora_engine_t *e, slora_event_cb cb,
     void *data);
 int slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q);
 void slora_engine_prefetch(slora_engine_t *e);
+void slora_engine_warm(slora_engine_t *e);
 void slora_engine_prefetch_install(slora_engine_t *e);
 void slora_engine_hints(slora_engine_t *e);
 

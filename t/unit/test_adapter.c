@@ -23,6 +23,7 @@ typedef struct {
     slora_backend_t   b;
     float            *arena;
     int64_t           n;
+    int               fences;
 } fake_backend_t;
 
 
@@ -32,6 +33,7 @@ static char                  tmp[256];
 
 static int fake_write(slora_backend_t *b, int64_t off, const float *src,
     int64_t n, slora_err_t *err);
+static int fake_fence(slora_backend_t *b, slora_err_t *err);
 static void make_cfg(slora_rope_e rope);
 static void write_text(const char *dir, const char *name, const char *text);
 static int read_conf(const char *json, slora_adapter_conf_t *conf,
@@ -42,6 +44,7 @@ static void test_bad_tensors(void);
 static void test_tiers(slora_rope_e rope);
 static void test_slices(void);
 static void test_slices_refused(void);
+static void test_warm(void);
 static int64_t slice_pos(const slora_adapter_plan_t *plan, int64_t row_off,
     int32_t width, int32_t j);
 static int check_rows(const char *dir, const slora_adapter_plan_t *plan,
@@ -68,6 +71,7 @@ main(void)
     test_tiers(SLORA_ROPE_NORM);
     test_slices();
     test_slices_refused();
+    test_warm();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -417,6 +421,7 @@ test_tiers(slora_rope_e rope)
     make_cfg(rope);
 
     /* rank 8, all targets: 8192 elements a layer = 16 pages of 512 */
+    memset(&fb, 0, sizeof(fb));
     pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
     fb.n = (int64_t) 40 * 2 * 512;
     fb.arena = calloc((size_t) fb.n, sizeof(float));
@@ -869,6 +874,127 @@ check_rows(const char *dir, const slora_adapter_plan_t *plan,
     slora_safetensors_close(st);
 
     return bad;
+}
+
+
+/*
+ * Uploads ahead of need (slora_adapters_warm): only an adapter in host
+ * memory only, into free pages beyond the reserve, evicting nothing; it
+ * waits idle, its admission is a hit with the same rows as an upload at
+ * admission, and it is evicted like any idle adapter. With a backend
+ * whose writes land later (a fence), the step that first uses it, and
+ * whoever gets its pages, wait for it: a fence at that hit or eviction,
+ * and at every upload made at admission.
+ */
+static void
+test_warm(void)
+{
+    int                     i, same;
+    char                    dir[512], name[32];
+    float                  *ref;
+    slora_err_t             err;
+    slora_pool_t           *pool;
+    fake_backend_t          fb;
+    slora_adapter_t        *a[3];
+    slora_adapters_t       *set;
+    const slora_lora_t     *lo;
+    slora_adapters_stats_t  s;
+    slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
+    slora_adapter_gen_t     gen = { 8, 16, 0x7f, 1, 0.5f };
+
+    /* 40 pages; each adapter takes 16 */
+    memset(&fb, 0, sizeof(fb));
+    fb.b.write_arena = fake_write;
+    fb.b.fence = fake_fence;
+    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
+    fb.n = (int64_t) 40 * 2 * 512;
+    fb.arena = calloc((size_t) fb.n, sizeof(float));
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+
+    for (i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "w%d", i);
+        snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
+        gen.seed = 300 + i;
+        if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
+            BAIL_OUT("%s", err.msg);
+        }
+        slora_adapters_add(set, name, dir, &a[i], &err);
+    }
+
+    is_int(slora_adapters_warm(set, a[0], 0, &err), SLORA_DECLINED,
+           "warm: an adapter not in host memory is not read for it");
+
+    /* w0 read and uploaded at admission, then evicted: host copy only */
+    ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK, "warm: w0");
+    is_int(fb.fences, 1, "warm: an upload at admission is fenced");
+    lo = slora_adapter_lora(a[0]);
+    ref = malloc((size_t) 8 * 64 * sizeof(float));
+    memcpy(ref, fb.arena + slora_pool_layer_offset(pool, 1)
+                + lo->a_rows[SLORA_PROJ_V][0], 64 * sizeof(float));
+    slora_adapter_release(set, a[0]);
+    is_int(slora_adapters_evict(set, 40), 1, "warm: w0 evicted");
+    memset(fb.arena, 0, (size_t) fb.n * sizeof(float));
+
+    is_int(slora_adapters_warm(set, a[0], 25, &err), SLORA_DECLINED,
+           "warm: not into the reserve (16 pages + 25 > 40 free)");
+    is_int(slora_adapters_warm(set, a[0], 24, &err), SLORA_OK,
+           "warm: w0 from its host copy, 24 pages kept free");
+    slora_adapters_stats(set, &s);
+    ok(slora_adapter_tier(a[0]) == SLORA_TIER_POOL
+       && slora_adapter_refs(a[0]) == 0 && s.warmed == 1 && s.uploads == 2
+       && s.loads == 1 && fb.fences == 1,
+       "warm: resident and idle, one more upload, no disk read, no fence");
+    is_int(slora_adapters_warm(set, a[0], 0, &err), SLORA_DECLINED,
+           "warm: not twice");
+
+    ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK, "warm: admitted");
+    slora_adapters_stats(set, &s);
+    lo = slora_adapter_lora(a[0]);
+    same = memcmp(ref, fb.arena + slora_pool_layer_offset(pool, 1)
+                       + lo->a_rows[SLORA_PROJ_V][0], 64 * sizeof(float))
+           == 0;
+    ok(s.hits == 1 && s.uploads == 2 && fb.fences == 2 && same,
+       "warm: the admission is a hit, fenced once, the same rows");
+    ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK
+       && fb.fences == 2, "warm: a second holder needs no fence");
+    slora_adapter_release(set, a[0]);
+    slora_adapter_release(set, a[0]);
+
+    /* w1 warmed, then evicted unused: its pages wait for the copy */
+    ok(slora_adapter_acquire(set, a[1], &err) == SLORA_OK, "warm: w1");
+    slora_adapter_release(set, a[1]);
+    slora_adapters_evict(set, 40);
+    fb.fences = 0;
+    ok(slora_adapters_warm(set, a[1], 0, &err) == SLORA_OK
+       && fb.fences == 0, "warm: w1 uploaded ahead, no fence");
+    is_int(slora_adapters_evict(set, 40), 1, "warm: w1 evicted unused");
+    is_int(fb.fences, 1, "warm: its eviction is fenced");
+    is_int(slora_pool_count(pool, SLORA_PAGE_FREE), 40, "warm: pool free");
+
+    /* a full pool evicts nothing for a warm */
+    ok(slora_adapter_acquire(set, a[2], &err) == SLORA_OK
+       && slora_adapter_acquire(set, a[0], &err) == SLORA_OK,
+       "warm: w2 and w0 held");
+    is_int(slora_adapters_warm(set, a[1], 0, &err), SLORA_DECLINED,
+           "warm: 8 free pages: none for w1");
+    slora_adapter_release(set, a[2]);
+    slora_adapter_release(set, a[0]);
+
+    free(ref);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+    free(fb.arena);
+}
+
+
+static int
+fake_fence(slora_backend_t *b, slora_err_t *err)
+{
+    fake_backend_t  *fb = (fake_backend_t *) b;
+
+    fb->fences++;
+
+    return SLORA_OK;
 }
 
 

@@ -17,6 +17,10 @@
  *       threads), and no more; their requests read nothing again and
  *       get the tokens they get without it; a second call reads nothing;
  *       unreadable adapters are named while the others are read.
+ *   (d) uploads ahead of need: one running slot, requests queued behind
+ *       it with adapters in host memory: theirs go to the pool while the
+ *       step before their admission runs, their admission finds them
+ *       resident, and every request gets the tokens it gets alone.
  */
 
 #include <poll.h>
@@ -59,6 +63,7 @@ static void test_batching(void);
 static void test_pool_trace(void);
 static void test_preload(void);
 static void test_burst(void);
+static void test_warm(void);
 static int32_t count_tier(slora_engine_t *e, const char *tier,
     int32_t *first_n);
 
@@ -84,6 +89,7 @@ main(void)
     test_pool_trace();
     test_preload();
     test_burst();
+    test_warm();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -752,6 +758,86 @@ drain(slora_engine_t *e, sink_t *s, int max_steps)
     }
 
     return i;
+}
+
+
+static void
+test_warm(void)
+{
+    int                   k, i, same;
+    int32_t               prompt[8], loaded;
+    char                  name[16];
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st[2];
+    static sink_t         s[2];
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = "random:n=6,ranks=8+16,targets=q+k+v+o,seed=11";
+    conf.n_threads = 2;
+    conf.max_batch_tokens = 64;
+    conf.max_running = 1;
+
+    for (i = 0; i < 8; i++) {
+        prompt[i] = (i * 53 + 7) % mcfg.vocab;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 8;
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+    req.sampling.max_tokens = 6;
+
+    /* k 0: each request alone; k 1: all four queued at once */
+    for (k = 0; k < 2; k++) {
+        e = slora_engine_init(&conf, &err);
+        if (!ok(e != NULL, "warm: engine up (%s)", k ? "queued" : "alone")
+            || !ok(slora_engine_preload(e, &loaded, &err) == SLORA_OK
+                   && loaded == 6, "warm: the 6 adapters in host memory"))
+        {
+            diag("%s", err.msg);
+            return;
+        }
+
+        memset(&s[k], 0, sizeof(s[k]));
+
+        for (i = 1; i <= 4; i++) {
+            snprintf(name, sizeof(name), "r%04d", i);
+            req.id = (uint64_t) i;
+            req.adapter = name;
+            slora_engine_submit(e, &req, &err);
+            if (k == 0) {
+                drain(e, &s[k], 200);
+            }
+        }
+
+        drain(e, &s[k], 400);
+        slora_engine_stats(e, &st[k]);
+        slora_engine_free(e);
+    }
+
+    same = 1;
+    for (i = 1; i <= 4; i++) {
+        same &= s[0].done[i] && s[1].done[i] && s[1].n[i] == 6
+                && memcmp(s[0].tokens[i], s[1].tokens[i],
+                          6 * sizeof(int32_t)) == 0;
+    }
+
+    ok(st[0].adapter_warmed == 0 && st[0].adapter_uploads == 4,
+       "warm: alone, nothing waits, nothing goes ahead (4 uploads)");
+    ok(st[1].adapter_warmed == 3 && st[1].adapter_uploads == 4
+       && st[1].adapter_hits == 3,
+       "warm: queued, the 3 waiting requests' adapters went ahead "
+       "(%llu of %llu uploads) and their admissions were hits (%llu)",
+       (unsigned long long) st[1].adapter_warmed,
+       (unsigned long long) st[1].adapter_uploads,
+       (unsigned long long) st[1].adapter_hits);
+    ok(same && s[1].errors == 0, "warm: every request the tokens it gets "
+       "alone");
 }
 
 

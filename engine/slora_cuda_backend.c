@@ -41,7 +41,6 @@
 
 #include "slora_act.h"
 #include "slora_argmax.h"
-#include "slora_convert.h"
 #include "slora_embed.h"
 #include "slora_norm.h"
 #include "slora_rope.h"
@@ -70,15 +69,9 @@ static int slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     int32_t tokens_per_page, slora_err_t *err);
 static size_t slora_cuda_mem_free(slora_backend_t *b);
 static void slora_cuda_free(slora_backend_t *b);
-static void slora_cuda_host_free(void *ctx, void *p);
 static int slora_cuda_fence(slora_backend_t *b, slora_err_t *err);
 
 static uint16_t *slora_cuda_weight(slora_cuda_t *c, size_t elems,
-    slora_err_t *err);
-static int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
-    int64_t n, slora_err_t *err);
-static int slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst,
-    const float *src, int32_t rows, int64_t width, int64_t ld,
     slora_err_t *err);
 static int slora_cuda_load_layer(slora_cuda_t *c,
     const slora_layer_weights_t *L, slora_cuda_layer_t *D, slora_err_t *err);
@@ -136,89 +129,6 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->data = c;
 
     return b;
-}
-
-
-/*
- * The host tier's memory (slora_host_mem_t): pinned pages that any GPU's
- * copy engine reads directly (slora_cuda_upload_cols), or heap memory
- * once the system pins no more. ctx is the GPU (or rank 0) whose context
- * the calling thread should use. Any thread may call these.
- */
-
-void *
-slora_cuda_host_alloc(void *ctx, size_t bytes)
-{
-    slora_cuda_t  *c = ctx;
-    void          *p;
-
-    if (cudaSetDevice(c->device) != cudaSuccess
-        || cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess)
-    {
-        cudaGetLastError();
-        return calloc(1, bytes);
-    }
-
-    memset(p, 0, bytes);
-
-    return p;
-}
-
-
-/* Frees what slora_cuda_host_alloc() gave, once uploads that read it have
- * ended (ctx: one GPU's). */
-
-static void
-slora_cuda_host_free(void *ctx, void *p)
-{
-    slora_cuda_t  *c = ctx;
-
-    cudaEventSynchronize(c->written);
-    slora_cuda_host_release(p);
-}
-
-
-static int
-slora_cuda_fence(slora_backend_t *b, slora_err_t *err)
-{
-    return slora_cuda_rank_fence(b->data, err);
-}
-
-
-/* The next forward waits for the uploads enqueued so far (the upload
- * stream is in order, so its last point covers them all). */
-
-int
-slora_cuda_rank_fence(slora_cuda_t *c, slora_err_t *err)
-{
-    int  rc;
-
-    pthread_mutex_lock(&c->upload_lock);
-    rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
-    if (rc == SLORA_OK) {
-        rc = slora_cuda_check(cudaEventRecord(c->uploaded, c->upload),
-                              "upload fence", err);
-    }
-    pthread_mutex_unlock(&c->upload_lock);
-
-    return rc;
-}
-
-
-void
-slora_cuda_host_release(void *p)
-{
-    struct cudaPointerAttributes  attr;
-
-    if (cudaPointerGetAttributes(&attr, p) == cudaSuccess
-        && attr.type == cudaMemoryTypeHost)
-    {
-        cudaFreeHost(p);
-        return;
-    }
-
-    cudaGetLastError();
-    free(p);
 }
 
 
@@ -543,110 +453,6 @@ slora_cuda_weight(slora_cuda_t *c, size_t elems, slora_err_t *err)
 }
 
 
-/* n f32 host values to bf16 device values (slora_cuda_upload_cols). */
-
-static int
-slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
-    int64_t n, slora_err_t *err)
-{
-    return slora_cuda_upload_cols(c, dst, src, 1, n, n, err);
-}
-
-
-/*
- * rows x width f32 values, each row ld apart in src (a shard's columns,
- * or one row of any length), to a dense bf16 block at dst, on the
- * upload stream, through the f32 device staging buffer used as a ring.
- * From pinned memory (the host tier's copies, slora_cuda_host_alloc)
- * the copy engine reads src itself; other memory is first copied into
- * the pinned staging buffer, which waits for its last transfer. Nothing
- * here waits for the device: the ring is reused in stream order, and
- * the caller orders its readers after the upload stream.
- */
-
-static int
-slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
-    int32_t rows, int64_t width, int64_t ld, slora_err_t *err)
-{
-    struct cudaPointerAttributes   attr;
-    const float                   *s;
-    int64_t                        i, k, n, w, r, per, j, pos;
-    int                            pinned;
-
-    pinned = cudaPointerGetAttributes(&attr, src) == cudaSuccess
-             && attr.type == cudaMemoryTypeHost;
-    cudaGetLastError();
-
-    /* one row goes in pieces of the staging size, several rows in whole
-     * rows at a time */
-    per = rows == 1 ? 1 : SLORA_CUDA_STAGE / width;
-    n = rows == 1 ? width : rows;
-
-    for (i = 0; i < n; i += k) {
-        if (rows == 1) {
-            k = n - i < SLORA_CUDA_STAGE ? n - i : SLORA_CUDA_STAGE;
-            w = k;
-            r = 1;
-            s = src + i;
-
-        } else {
-            k = n - i < per ? n - i : per;
-            w = width;
-            r = k;
-            s = src + i * ld;
-        }
-
-        if (c->ring + r * w > SLORA_CUDA_STAGE) {
-            c->ring = 0;
-        }
-
-        pos = c->ring;
-        c->ring += r * w;
-
-        if (!pinned) {
-            /* the previous transfer reads the pinned staging buffer */
-            if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload",
-                                 err)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-            for (j = 0; j < r; j++) {
-                memcpy(c->stage_host + j * w, s + j * ld,
-                       (size_t) w * sizeof(float));
-            }
-
-            s = c->stage_host;
-        }
-
-        if (slora_cuda_check(cudaMemcpy2DAsync(c->stage + pos,
-                                               (size_t) w * sizeof(float), s,
-                                               (size_t) (pinned ? ld : w)
-                                               * sizeof(float),
-                                               (size_t) w * sizeof(float),
-                                               (size_t) r,
-                                               cudaMemcpyHostToDevice,
-                                               c->upload),
-                             "upload", err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        if (slora_convert_bf16_cuda(dst + (rows == 1 ? i : i * width),
-                                    c->stage + pos, r * w, c->upload)
-            != 0)
-        {
-            return slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 "
-                                 "conversion refused");
-        }
-    }
-
-    return SLORA_OK;
-}
-
-
 static int
 slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes, int64_t page_elems,
     slora_err_t *err)
@@ -702,65 +508,10 @@ slora_cuda_write_arena(slora_backend_t *b, int64_t off, const float *src,
 }
 
 
-int
-slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
-    int64_t n, slora_err_t *err)
+static int
+slora_cuda_fence(slora_backend_t *b, slora_err_t *err)
 {
-    if (n < 0 || n > INT32_MAX) {
-        return slora_err_set(err, SLORA_ERROR, "cuda backend: write of %lld "
-                             "elements", (long long) n);
-    }
-
-    return slora_cuda_rank_write_cols(c, off, src, 1, (int32_t) n, n, err);
-}
-
-
-/* rows x width values of src, each row ld apart, to a dense run of the
- * arena at off: adapter pages, or a rank's part of slice-major ones */
-
-int
-slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
-    int32_t rows, int32_t width, int64_t ld, slora_err_t *err)
-{
-    int64_t  n;
-    int      rc;
-
-    n = (int64_t) rows * width;
-
-    if (c->arena == NULL || off < 0 || rows < 0 || width < 0
-        || (rows > 1 && width > SLORA_CUDA_STAGE) || ld < width
-        || off > c->arena_elems
-        || n > c->arena_elems - off || (n > 0 && src == NULL))
-    {
-        return slora_err_set(err, SLORA_ERROR,
-                             "cuda backend: write of %lld elements at %lld "
-                             "outside the arena of %lld", (long long) n,
-                             (long long) off, (long long) c->arena_elems);
-    }
-
-    if (n == 0) {
-        return SLORA_OK;
-    }
-
-    pthread_mutex_lock(&c->upload_lock);
-
-    /* the device is per thread: the caller may be another thread; the
-     * step after the next fence waits for the upload
-     * (slora_cuda_rank_forward), nothing here does */
-    rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
-    if (rc == SLORA_OK) {
-        rc = slora_cuda_upload_cols(c, c->arena + off, src, rows, width, ld,
-                                    err);
-    }
-
-    if (rc == SLORA_OK) {
-        rc = slora_cuda_check(cudaEventRecord(c->written, c->upload),
-                              "adapter upload", err);
-    }
-
-    pthread_mutex_unlock(&c->upload_lock);
-
-    return rc;
+    return slora_cuda_rank_fence(b->data, err);
 }
 
 
@@ -769,61 +520,6 @@ slora_cuda_read_arena(slora_backend_t *b, int64_t off, float *dst, int64_t n,
     slora_err_t *err)
 {
     return slora_cuda_rank_read(b->data, off, dst, n, err);
-}
-
-
-int
-slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst, int64_t n,
-    slora_err_t *err)
-{
-    uint16_t      *tmp;
-    uint32_t       u;
-    int64_t        i;
-
-    if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
-        != SLORA_OK
-        || slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
-           != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    if (c->arena == NULL || off < 0 || n < 0 || off > c->arena_elems
-        || n > c->arena_elems - off || (n > 0 && dst == NULL))
-    {
-        return slora_err_set(err, SLORA_ERROR,
-                             "cuda backend: read of %lld elements at %lld "
-                             "outside the arena of %lld", (long long) n,
-                             (long long) off, (long long) c->arena_elems);
-    }
-
-    if (n == 0) {
-        return SLORA_OK;
-    }
-
-    tmp = malloc((size_t) n * sizeof(uint16_t));
-    if (tmp == NULL) {
-        return slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
-    }
-
-    if (slora_cuda_check(cudaMemcpy(tmp, c->arena + off,
-                                    (size_t) n * sizeof(uint16_t),
-                                    cudaMemcpyDeviceToHost),
-                         "arena read", err)
-        != SLORA_OK)
-    {
-        free(tmp);
-        return SLORA_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        u = (uint32_t) tmp[i] << 16;
-        memcpy(&dst[i], &u, sizeof(float));
-    }
-
-    free(tmp);
-
-    return SLORA_OK;
 }
 
 

@@ -2,8 +2,9 @@
  * slora_cuda_int.h: the CUDA backend's private layout, shared by its
  * files: the backend proper (slora_cuda_backend.c: the vtable, weights,
  * the layer loop, results), a step's scratch and indices
- * (slora_cuda_step.c) and the decode graphs and the step profile
- * (slora_cuda_graph.c), and tensor parallelism (slora_cuda_tp.c: one
+ * (slora_cuda_step.c), the decode graphs and the step profile
+ * (slora_cuda_graph.c), uploads and the host tier's memory
+ * (slora_cuda_upload.c), and tensor parallelism (slora_cuda_tp.c: one
  * slora_cuda_t a GPU, each holding a Megatron shard, and the all-reduces
  * between them). Built into libslora_cuda.so only.
  *
@@ -218,6 +219,15 @@ slora_cuda_t *slora_cuda_rank_create(int device, int32_t tp_rank,
 int slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
     slora_err_t *err);
 int slora_cuda_rank_arena(slora_cuda_t *c, size_t bytes, slora_err_t *err);
+int slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
+    const int64_t *layer_off, int64_t page_elems, int32_t tokens_per_page,
+    slora_err_t *err);
+size_t slora_cuda_rank_mem_free(slora_cuda_t *c);
+void slora_cuda_rank_free(slora_cuda_t *c);
+int slora_cuda_compute(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_err_t *err);
+
+/* slora_cuda_upload.c */
 int slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
     int64_t n, slora_err_t *err);
 int slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off,
@@ -225,16 +235,14 @@ int slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off,
     slora_err_t *err);
 int slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst,
     int64_t n, slora_err_t *err);
-int slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
-    const int64_t *layer_off, int64_t page_elems, int32_t tokens_per_page,
-    slora_err_t *err);
-size_t slora_cuda_rank_mem_free(slora_cuda_t *c);
+int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
+    int64_t n, slora_err_t *err);
+int slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
+    int32_t rows, int64_t width, int64_t ld, slora_err_t *err);
 int slora_cuda_rank_fence(slora_cuda_t *c, slora_err_t *err);
 void *slora_cuda_host_alloc(void *ctx, size_t bytes);
+void slora_cuda_host_free(void *ctx, void *p);
 void slora_cuda_host_release(void *p);
-void slora_cuda_rank_free(slora_cuda_t *c);
-int slora_cuda_compute(slora_cuda_t *c, slora_cuda_step_t *st,
-    slora_err_t *err);
 
 /* slora_cuda_tp.c */
 slora_backend_t *slora_cuda_tp_create(int device, int32_t tp_n,

@@ -214,4 +214,12 @@ slora_cuda_prof_print(slora_cuda_t *c)
                     sum > 0 ? 100.0 * p->ms[k][i] / sum : 0.0);
         }
     }
+
+    if (p->writes > 0) {
+        fprintf(stderr, "cuda profile, arena writes: %llu, %.1f MB of f32, "
+                "%.1f ms of the writing thread (%.1f us a write)\n",
+                (unsigned long long) p->writes, p->write_mb,
+                p->write_host_ms,
+                1e3 * p->write_host_ms / (double) p->writes);
+    }
 }

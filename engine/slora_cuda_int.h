@@ -65,6 +65,9 @@ typedef struct {
     double                    wall_ms[2];
     uint64_t                  steps[2];
     int64_t                   t0;
+    uint64_t                  writes;           /* arena writes (uploads) */
+    double                    write_mb;
+    double                    write_host_ms;    /* the caller's time */
 } slora_cuda_prof_t;
 
 

@@ -221,10 +221,11 @@ int
 slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
     int32_t rows, int32_t width, int64_t ld, slora_err_t *err)
 {
-    int64_t  n;
+    int64_t  n, t0;
     int      rc;
 
     n = (int64_t) rows * width;
+    t0 = slora_now_ns();
 
     if (c->arena == NULL || off < 0 || rows < 0 || width < 0
         || (rows > 1 && width > SLORA_CUDA_STAGE) || ld < width
@@ -255,6 +256,13 @@ slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
     if (rc == SLORA_OK) {
         rc = slora_cuda_check(cudaEventRecord(c->written, c->upload),
                               "adapter upload", err);
+    }
+
+    /* what uploads cost the thread that makes them ($SLORA_CUDA_PROFILE) */
+    if (c->prof != NULL) {
+        c->prof->writes++;
+        c->prof->write_mb += (double) n * sizeof(float) / 1e6;
+        c->prof->write_host_ms += (double) (slora_now_ns() - t0) / 1e6;
     }
 
     pthread_mutex_unlock(&c->upload_lock);

@@ -1013,37 +1013,41 @@ slora_adapter_dup(char **dst, const char *src)
 }
 
 
+/* The host copy's pages, [n_layers][n_pages] in a row, to where the
+ * pool put them, in one write; then the rows' physical offsets. */
+
 static int
 slora_adapter_upload(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err)
 {
-    int       p;
-    int32_t   l, k, run, n_pages;
-    int64_t   pe, off, vpage;
-    float    *src;
+    int       p, rc;
+    int32_t   l, k, n_pages;
+    int64_t   pe, vpage, *dst;
 
     n_pages = a->plan.n_pages;
     pe = a->plan.page_elems;
 
+    dst = malloc((size_t) set->cfg.n_layers * (size_t) n_pages
+                 * sizeof(int64_t));
+    if (dst == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "adapter %s: no memory",
+                             a->name);
+    }
+
     for (l = 0; l < set->cfg.n_layers; l++) {
-        src = a->host + (int64_t) l * n_pages * pe;
-
-        /* runs of consecutive physical pages go in one copy */
-        for (k = 0; k < n_pages; k += run) {
-            run = 1;
-            while (k + run < n_pages && a->pages[k + run] == a->pages[k] + run)
-            {
-                run++;
-            }
-
-            off = slora_pool_offset(set->pool, l, a->pages[k]);
-            if (set->backend->write_arena(set->backend, off, src + k * pe,
-                                          run * pe, err)
-                != SLORA_OK)
-            {
-                return slora_err_prefix(err, "adapter %s", a->name);
-            }
+        for (k = 0; k < n_pages; k++) {
+            dst[l * n_pages + k] = slora_pool_offset(set->pool, l,
+                                                     a->pages[k]);
         }
+    }
+
+    rc = slora_backend_write_pages(set->backend, a->host,
+                                   set->cfg.n_layers * n_pages, pe, dst,
+                                   err);
+    free(dst);
+
+    if (rc != SLORA_OK) {
+        return slora_err_prefix(err, "adapter %s", a->name);
     }
 
     for (k = 0; k < a->plan.n_rows; k++) {

@@ -33,6 +33,13 @@ struct slora_backend_s {
      * with fence may only have enqueued the copy when it returns. */
     int   (*write_arena)(slora_backend_t *b, int64_t off, const float *src,
                          int64_t n, slora_err_t *err);
+    /* The same for n whole pages of page_elems values, contiguous from
+     * src, page i to the arena page starting at element dst[i]: an
+     * adapter's page images, in one call (slora_backend_write_pages). NULL:
+     * write_arena a page at a time. */
+    int   (*write_pages)(slora_backend_t *b, const float *src, int32_t n,
+                         int64_t page_elems, const int64_t *dst,
+                         slora_err_t *err);
     /* The next forward waits for every write made before this call, not
      * for later ones, which may still be on their way while it runs (the
      * adapter uploads made ahead of need). NULL: writes are done when
@@ -72,6 +79,10 @@ slora_backend_t *slora_backend_cpu_create(int n_threads, const char *weights,
  * tp 1 only). The library stays loaded for the life of the process. */
 slora_backend_t *slora_backend_open(const char *device, int32_t tp,
     int n_threads, const char *weights, const char *lib, slora_err_t *err);
+
+/* b->write_pages, or write_arena for each page where b has none. */
+int slora_backend_write_pages(slora_backend_t *b, const float *src,
+    int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
 
 
 #endif /* SLORA_BACKEND_H */

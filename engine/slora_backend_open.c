@@ -7,7 +7,8 @@
  *
  * The one idea: the library exports one symbol,
  * slora_backend_cuda_create(device, tp, err), returning the same vtable
- * the CPU backend fills; everything after that goes through the vtable.
+ * the CPU backend fills; everything after that goes through the vtable
+ * (and the few helpers here that fill in an entry a backend left out).
  */
 
 #include <dlfcn.h>
@@ -116,4 +117,27 @@ slora_backend_gpu(const char *device, int *gpu, slora_err_t *err)
 
     return slora_err_set(err, SLORA_ERROR, "engine: device \"%s\": not "
                          "\"cpu\", \"cuda\" or \"cuda:N\"", device);
+}
+
+
+int
+slora_backend_write_pages(slora_backend_t *b, const float *src, int32_t n,
+    int64_t page_elems, const int64_t *dst, slora_err_t *err)
+{
+    int32_t  i;
+
+    if (b->write_pages != NULL) {
+        return b->write_pages(b, src, n, page_elems, dst, err);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (b->write_arena(b, dst[i], src + (int64_t) i * page_elems,
+                           page_elems, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    return SLORA_OK;
 }

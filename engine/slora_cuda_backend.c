@@ -60,6 +60,8 @@ static int slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
     slora_err_t *err);
 static int slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes,
     int64_t page_elems, slora_err_t *err);
+static int slora_cuda_write_pages(slora_backend_t *b, const float *src,
+    int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
 static int slora_cuda_write_arena(slora_backend_t *b, int64_t off,
     const float *src, int64_t n, slora_err_t *err);
 static int slora_cuda_read_arena(slora_backend_t *b, int64_t off, float *dst,
@@ -118,6 +120,7 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->load_model = slora_cuda_load_model;
     b->alloc_arena = slora_cuda_alloc_arena;
     b->write_arena = slora_cuda_write_arena;
+    b->write_pages = slora_cuda_write_pages;
     b->fence = slora_cuda_fence;
     b->read_arena = slora_cuda_read_arena;
     b->forward = slora_cuda_forward;
@@ -505,6 +508,15 @@ slora_cuda_write_arena(slora_backend_t *b, int64_t off, const float *src,
     int64_t n, slora_err_t *err)
 {
     return slora_cuda_rank_write(b->data, off, src, n, err);
+}
+
+
+static int
+slora_cuda_write_pages(slora_backend_t *b, const float *src, int32_t n,
+    int64_t page_elems, const int64_t *dst, slora_err_t *err)
+{
+    return slora_cuda_rank_write_pages(b->data, src, n, page_elems, dst, 0,
+                                       1, err);
 }
 
 

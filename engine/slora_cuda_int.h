@@ -236,6 +236,9 @@ int slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
 int slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off,
     const float *src, int32_t rows, int32_t width, int64_t ld,
     slora_err_t *err);
+int slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src,
+    int32_t n, int64_t page_elems, const int64_t *dst, int32_t part,
+    int32_t parts, slora_err_t *err);
 int slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst,
     int64_t n, slora_err_t *err);
 int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,

@@ -127,6 +127,8 @@ static void slora_cuda_tp_free(slora_backend_t *b);
 static void *slora_cuda_tp_host_alloc(void *ctx, size_t bytes);
 static void slora_cuda_tp_host_free(void *ctx, void *p);
 static int slora_cuda_tp_fence(slora_backend_t *b, slora_err_t *err);
+static int slora_cuda_tp_write_pages(slora_backend_t *b, const float *src,
+    int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
 
 
 slora_backend_t *
@@ -179,6 +181,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     b->load_model = slora_cuda_tp_load_model;
     b->alloc_arena = slora_cuda_tp_alloc_arena;
     b->write_arena = slora_cuda_tp_write_arena;
+    b->write_pages = slora_cuda_tp_write_pages;
     b->fence = slora_cuda_tp_fence;
     b->read_arena = slora_cuda_tp_read_arena;
     b->forward = slora_cuda_tp_forward;
@@ -563,6 +566,34 @@ slora_cuda_tp_write_arena(slora_backend_t *b, int64_t off, const float *src,
                                        src + r * part,
                                        (int32_t) (n / tp->page_elems),
                                        (int32_t) part, tp->page_elems, err)
+            != SLORA_OK)
+        {
+            return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* Part r of every slice-major page to GPU r. */
+static int
+slora_cuda_tp_write_pages(slora_backend_t *b, const float *src, int32_t n,
+    int64_t page_elems, const int64_t *dst, slora_err_t *err)
+{
+    slora_cuda_tp_t  *tp = b->data;
+    int32_t           r;
+
+    if (page_elems != tp->page_elems) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: pages of %lld "
+                             "elements, not the pool's %lld",
+                             (long long) page_elems,
+                             (long long) tp->page_elems);
+    }
+
+    for (r = 0; r < tp->n; r++) {
+        if (slora_cuda_rank_write_pages(tp->rank[r], src, n, page_elems, dst,
+                                        r, tp->n, err)
             != SLORA_OK)
         {
             return slora_err_prefix(err, "GPU %d of %d", r, tp->n);

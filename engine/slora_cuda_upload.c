@@ -271,6 +271,129 @@ slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
 }
 
 
+/*
+ * Part `part` of `parts` of n page images (all of a page when parts is
+ * 1), contiguous from src, to this GPU's arena pages at dst[i] / parts
+ * (a rank's offsets are the pool's divided by the GPUs, slora_pool.h):
+ * one copy into the staging ring and one scattering conversion for up to
+ * SLORA_CONVERT_PAGES pages, so an adapter costs the writing thread a
+ * few calls, not two a page. A part is a multiple of 8 elements, as the
+ * conversion's 16-byte rows want.
+ */
+
+int
+slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
+    int64_t page_elems, const int64_t *dst, int32_t part, int32_t parts,
+    slora_err_t *err)
+{
+    struct cudaPointerAttributes   attr;
+    int64_t                        w, pos, off[SLORA_CONVERT_PAGES], t0;
+    int32_t                        i, j, k, per;
+    int                            pinned, rc;
+    const float                   *s;
+
+    w = page_elems / parts;
+
+    if (c->arena == NULL || n < 0 || parts < 1 || part < 0 || part >= parts
+        || page_elems <= 0 || page_elems % parts != 0
+        || w % 8 != 0 || w > SLORA_CUDA_STAGE
+        || (n > 0 && (src == NULL || dst == NULL)))
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: a write of %d "
+                             "pages of %lld elements in %d parts refused", n,
+                             (long long) page_elems, parts);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (dst[i] < 0 || dst[i] % page_elems != 0
+            || dst[i] / parts > c->arena_elems - w)
+        {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: page at "
+                                 "%lld outside the arena of %lld",
+                                 (long long) dst[i],
+                                 (long long) c->arena_elems);
+        }
+    }
+
+    if (n == 0) {
+        return SLORA_OK;
+    }
+
+    t0 = slora_now_ns();
+    pinned = cudaPointerGetAttributes(&attr, src) == cudaSuccess
+             && attr.type == cudaMemoryTypeHost;
+    cudaGetLastError();
+    per = (int32_t) (SLORA_CUDA_STAGE / w);
+    per = per < SLORA_CONVERT_PAGES ? per : SLORA_CONVERT_PAGES;
+
+    pthread_mutex_lock(&c->upload_lock);
+
+    rc = slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err);
+
+    for (i = 0; rc == SLORA_OK && i < n; i += k) {
+        k = n - i < per ? n - i : per;
+
+        if (c->ring + k * w > SLORA_CUDA_STAGE) {
+            c->ring = 0;
+        }
+
+        pos = c->ring;
+        c->ring += k * w;
+        s = src + (int64_t) i * page_elems + part * w;
+
+        if (!pinned) {
+            /* the previous transfer reads the pinned staging buffer */
+            rc = slora_cuda_check(cudaStreamSynchronize(c->upload), "upload",
+                                  err);
+            for (j = 0; rc == SLORA_OK && j < k; j++) {
+                memcpy(c->stage_host + j * w, s + j * page_elems,
+                       (size_t) w * sizeof(float));
+            }
+        }
+
+        if (rc == SLORA_OK) {
+            rc = slora_cuda_check(cudaMemcpy2DAsync(c->stage + pos,
+                                      (size_t) w * sizeof(float),
+                                      pinned ? s : c->stage_host,
+                                      (size_t) (pinned ? page_elems : w)
+                                      * sizeof(float),
+                                      (size_t) w * sizeof(float),
+                                      (size_t) k, cudaMemcpyHostToDevice,
+                                      c->upload),
+                                  "upload", err);
+        }
+
+        for (j = 0; j < k; j++) {
+            off[j] = dst[i + j] / parts;
+        }
+
+        if (rc == SLORA_OK
+            && slora_convert_pages_bf16_cuda(c->arena, off, c->stage + pos, k,
+                                             w, c->upload)
+               != 0)
+        {
+            rc = slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 page "
+                               "conversion refused");
+        }
+    }
+
+    if (rc == SLORA_OK) {
+        rc = slora_cuda_check(cudaEventRecord(c->written, c->upload),
+                              "adapter upload", err);
+    }
+
+    if (c->prof != NULL) {
+        c->prof->writes++;
+        c->prof->write_mb += (double) n * (double) w * sizeof(float) / 1e6;
+        c->prof->write_host_ms += (double) (slora_now_ns() - t0) / 1e6;
+    }
+
+    pthread_mutex_unlock(&c->upload_lock);
+
+    return rc;
+}
+
+
 int
 slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst, int64_t n,
     slora_err_t *err)

@@ -4,7 +4,9 @@
  *
  * The one idea: a grid-stride loop, one element per thread per turn;
  * the copy is memory-bound and runs once per weight upload, so plainness
- * beats vector width here.
+ * beats vector width here. An adapter's pages go in one launch that
+ * scatters them: the grid's x picks the page, whose destination comes
+ * by value with the launch, and its y a stretch of it, 16 bytes a lane.
  */
 
 #include <stdint.h>
@@ -19,6 +21,11 @@ extern "C" {
 #define SLORA_CONVERT_THREADS  256
 
 
+typedef struct {
+    int64_t     off[SLORA_CONVERT_PAGES];
+} slora_convert_pages_t;
+
+
 static __global__ void __launch_bounds__(SLORA_CONVERT_THREADS)
 slora_convert_kernel(uint16_t *__restrict__ dst,
     const float *__restrict__ src, int64_t n)
@@ -29,6 +36,42 @@ slora_convert_kernel(uint16_t *__restrict__ dst,
          i += (int64_t) gridDim.x * blockDim.x)
     {
         dst[i] = slora_f2bf(src[i]);
+    }
+}
+
+
+static __global__ void __launch_bounds__(SLORA_CONVERT_THREADS)
+slora_convert_pages_kernel(uint16_t *__restrict__ dst,
+    const slora_convert_pages_t pg, const float *__restrict__ src,
+    int64_t width)
+{
+    int64_t       i;
+    const float  *s;
+    uint16_t     *d;
+    float4        a, b;
+    uint4         u;
+    uint16_t     *h;
+
+    s = src + (int64_t) blockIdx.x * width;
+    d = dst + pg.off[blockIdx.x];
+    h = (uint16_t *) &u;
+
+    for (i = ((int64_t) blockIdx.y * SLORA_CONVERT_THREADS + threadIdx.x)
+             * SLORA_CUDA_VEC;
+         i < width;
+         i += (int64_t) gridDim.y * SLORA_CONVERT_THREADS * SLORA_CUDA_VEC)
+    {
+        a = *(const float4 *) (s + i);
+        b = *(const float4 *) (s + i + 4);
+        h[0] = slora_f2bf(a.x);
+        h[1] = slora_f2bf(a.y);
+        h[2] = slora_f2bf(a.z);
+        h[3] = slora_f2bf(a.w);
+        h[4] = slora_f2bf(b.x);
+        h[5] = slora_f2bf(b.y);
+        h[6] = slora_f2bf(b.z);
+        h[7] = slora_f2bf(b.w);
+        *(uint4 *) (d + i) = u;
     }
 }
 
@@ -52,6 +95,47 @@ slora_convert_bf16_cuda(uint16_t *dst, const float *src, int64_t n,
 
     slora_convert_kernel<<<(unsigned) blocks, SLORA_CONVERT_THREADS, 0,
                            (cudaStream_t) stream>>>(dst, src, n);
+
+    return slora_cuda_launched();
+}
+
+
+extern "C" int
+slora_convert_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
+    const float *src, int32_t n, int64_t width, void *stream)
+{
+    slora_convert_pages_t  pg;
+    int64_t                per;
+    int32_t                i;
+
+    if (n < 0 || n > SLORA_CONVERT_PAGES || width <= 0
+        || width % SLORA_CUDA_VEC != 0
+        || (n > 0 && (dst == NULL || src == NULL || dst_off == NULL))
+        || !slora_cuda_aligned(dst) || !slora_cuda_aligned(src))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (dst_off[i] < 0 || dst_off[i] % SLORA_CUDA_VEC != 0) {
+            return -1;
+        }
+        pg.off[i] = dst_off[i];
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    /* stretches of 2048 values, at most 64 a page */
+    per = (width + SLORA_CONVERT_THREADS * SLORA_CUDA_VEC - 1)
+          / (SLORA_CONVERT_THREADS * SLORA_CUDA_VEC);
+    per = per < 64 ? per : 64;
+
+    slora_convert_pages_kernel<<<dim3((unsigned) n, (unsigned) per),
+                                 SLORA_CONVERT_THREADS, 0,
+                                 (cudaStream_t) stream>>>(dst, pg, src,
+                                                          width);
 
     return slora_cuda_launched();
 }

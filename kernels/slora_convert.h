@@ -21,11 +21,22 @@ uint16_t slora_f32_to_bf16(float f);
 /* dst[i] = bf16(src[i]) for i < n. */
 void slora_convert_bf16(uint16_t *dst, const float *src, int64_t n);
 
+/* n pages of width values, page i at src + i * width, each converted to
+ * dst + dst_off[i]: an adapter's page images to the pool pages it got. */
+void slora_convert_pages_bf16(uint16_t *dst, const int64_t *dst_off,
+    const float *src, int32_t n, int64_t width);
 
-/* CUDA twin (kernels/slora_convert.cu): dst and src are device memory.
- * stream is a cudaStream_t. Returns 0, or -1 on bad arguments or a
- * refused launch. */
+
+/* CUDA twins (kernels/slora_convert.cu): dst and src are device memory,
+ * dst_off host memory, passed to the kernel by value: n is at most
+ * SLORA_CONVERT_PAGES; width, every dst_off and src are multiples of 8
+ * elements (16-byte rows). stream is a cudaStream_t. They return 0, or
+ * -1 on bad arguments or a refused launch. */
+#define SLORA_CONVERT_PAGES  256
+
 int slora_convert_bf16_cuda(uint16_t *dst, const float *src, int64_t n,
     void *stream);
+int slora_convert_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
+    const float *src, int32_t n, int64_t width, void *stream);
 
 #endif /* SLORA_CONVERT_H */

@@ -38,3 +38,16 @@ slora_convert_bf16(uint16_t *dst, const float *src, int64_t n)
         dst[i] = slora_f32_to_bf16(src[i]);
     }
 }
+
+
+void
+slora_convert_pages_bf16(uint16_t *dst, const int64_t *dst_off,
+    const float *src, int32_t n, int64_t width)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        slora_convert_bf16(dst + dst_off[i], src + (int64_t) i * width,
+                           width);
+    }
+}

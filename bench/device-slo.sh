@@ -5,22 +5,24 @@
 # weights made in memory), schedule=slo with the paper's 6 s SLO;
 # bench/loadgen sends the paper's workload (alpha 1, cv 1, lengths in
 # [8, 512)) at a sweep of rates and writes throughput and attainment
-# against rate; then `slora bench` runs the same model and adapters with
-# every request at once, the engine alone, for the cost of the HTTP path.
+# against rate; then `slora replay` plays each rate's very trace (from
+# `bench/loadgen gen`, same seed) against the engine alone, with the same
+# scheduler, SLO, pool and host tier: the difference is the cost of the
+# HTTP path.
 #
 #   bash bench/device-slo.sh        (after bench/device-engine.sh's two
 #                                    calls, with .carry/c carried)
 #
 # Environment (defaults): RATES="2,4,8,16" DURATION=60 N=1000
-# MODEL=random:llama-7b,vocab=49152 DEVICE=cuda REQUESTS=512
-# HOST_CACHE_MIB=65536 (the server and the engine-only run both preload
+# MODEL=random:llama-7b,vocab=49152 DEVICE=cuda
+# HOST_CACHE_MIB=65536 (the server and the engine-only runs both preload
 # that much of the catalog into host memory, as the paper's runs); on a
 # machine without a GPU, MODEL=random:smollm2-135m,layers=2 DEVICE=cpu
-# RATES=2 DURATION=10 N=20 REQUESTS=4 (and TOKENIZER, NGINX_BIN, MODULE,
+# RATES=2 DURATION=10 N=20 (and TOKENIZER, NGINX_BIN, MODULE,
 # SLORA pointing at this tree's) runs the same path small: a check of
 # the script, no figures.
 # Results under $OUT: results.json per rate, rate-sweep.png,
-# latency-cdf.png, nginx's error log, the engine-only line.
+# latency-cdf.png, nginx's error log, engine-only.txt (a replay a rate).
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -33,7 +35,6 @@ DURATION=${DURATION:-60}
 N=${N:-1000}
 MODEL=${MODEL:-random:llama-7b,vocab=49152}
 DEVICE=${DEVICE:-cuda}
-REQUESTS=${REQUESTS:-512}           # of the engine-only run
 HOST_CACHE_MIB=${HOST_CACHE_MIB:-65536}   # both preload what fits
 ADAPTERS="random:n=$N,ranks=64+32+16+8,targets=q+k+v+o"
 K=$C/c                      # nginx, its module and libraries
@@ -105,12 +106,21 @@ kill -QUIT $pid
 wait $pid
 cp $P/logs/error.log "$OUT/nginx-slo-error.log"
 
-# the engine alone, every request at once, same model and adapters
-LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so $SLORA bench \
-    --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
-    --prompt-len 260 --gen 260 --single 0 --step-tokens 4096 \
-    --preload 1 --host-cache $HOST_CACHE_MIB \
-    --requests "$REQUESTS" --concurrency 256 2>&1 | tee "$OUT/engine-only.txt"
+# the engine alone: each rate's trace, the server's scheduler and limits
+: > "$OUT/engine-only.txt"
+for rate in ${RATES//,/ }; do
+    python3 bench/loadgen gen -n "$N" --alpha 1 --cv 1 --rate "$rate" \
+        --duration "$DURATION" --input-range 8,512 --output-range 8,512 \
+        --seed 42 --adapter-names 'r{i:04d}' --out "$P/trace-$rate.csv" \
+        > /dev/null
+    echo "== rate $rate" | tee -a "$OUT/engine-only.txt"
+    LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so $SLORA replay \
+        --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
+        --trace "$P/trace-$rate.csv" --schedule slo --slo-ttft 6 \
+        --max-running 256 --step-tokens 4096 --max-ctx 1100 \
+        --preload 1 --host-cache $HOST_CACHE_MIB 2>&1 \
+        | tee -a "$OUT/engine-only.txt"
+done
 
 python3 bench/loadgen table --markdown "$OUT/slo/results.json"
 

@@ -38,6 +38,8 @@ static const slora_cli_cmd_t  slora_cli_cmds[] = {
       "register adapters and tenants in the Redis catalog" },
     { "conform", slora_cli_conform,
       "one device against another: the same requests, alone and batched" },
+    { "replay", slora_cli_replay,
+      "a request trace played against the engine alone, in real time" },
     { NULL, NULL, NULL }
 };
 

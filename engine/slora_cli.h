@@ -20,6 +20,7 @@ int slora_cli_mkmodel(int argc, char **argv);
 int slora_cli_mkadapter(int argc, char **argv);
 int slora_cli_catalog(int argc, char **argv);
 int slora_cli_conform(int argc, char **argv);
+int slora_cli_replay(int argc, char **argv);
 
 /* One engine step for the subcommands that drive the engine: when it
  * has nothing to do but wait (adapters being read by the loader

@@ -8,8 +8,9 @@
 # adapters made in memory; `slora bench --preload 1` reads the adapters
 # into host memory before the timed run, which then reads none (every
 # upload from host memory), as many as --host-cache holds; `slora
-# mkadapter --count --ranks` writes the folders with ranks in turn; bad
-# option values are refused by name.
+# replay` plays a trace at its arrival times and reports as loadgen
+# does, early abort included; `slora mkadapter --count --ranks` writes
+# the folders with ranks in turn; bad option values are refused by name.
 
 use strict;
 use warnings;
@@ -104,6 +105,63 @@ my $model = tiny_model();
     ok(defined $l && $l == 20 - $p && $w + $h >= $p,
        "... the run reads the other $l and uploads at least the $p from "
        . "host memory ($w ahead of need, $h at admission)") or diag($out);
+}
+
+# replay: a trace against the engine alone, at its arrival times
+{
+    my $dir = tempdir(CLEANUP => 1);
+    open(my $f, '>', "$dir/trace.csv") or die;
+    print $f "arrival,tenant,adapter,prompt_tokens,output_tokens\n";
+    printf $f "%.3f,,r%04d,%d,%d\n", 0.05 * $_, $_ % 3, 8 + $_, 4 + $_ % 5
+        for 0 .. 9;
+    close $f;
+
+    my @replay = ($slora, 'replay', '--model', $model, '--threads', '1',
+                  '--trace', "$dir/trace.csv", '--adapters',
+                  'random:n=3,ranks=4+8,targets=q+v');
+    my $line = qr/^ok\s(\d+),\s429\s(\d+),\serr\s(\d+);\sattainment
+                  \s([\d.]+)%.*?;\s([\d.]+)\stokens\/s;\sttft\sp50
+                  \s(\d+)\sms/mx;
+
+    my ($rc, $out, $err) = SloraTest::run_cmd(@replay, '--slo-ttft', '5');
+    is($rc, 0, 'replay exits 0') or diag("$out\n$err");
+    like($out, qr/^replay:\s10\srequests\sover\s0\.5\ss/m,
+         '... 10 requests over the trace\'s 0.45 s') or diag($out);
+    my ($ok, $r429, $bad, $att, $tps) = $out =~ $line;
+    ok(defined $ok && $ok == 10 && $r429 == 0 && $bad == 0 && $att == 100
+       && $tps > 0, "... all answered within a 5 s SLO ($tps tokens/s)")
+        or diag($out);
+
+    # an SLO nothing meets: every request a miss, answered or refused
+    ($rc, $out, $err) = SloraTest::run_cmd(@replay, '--schedule', 'slo',
+                                           '--slo-ttft', '0.000001');
+    ($ok, $r429, $bad, $att) = $out =~ $line;
+    ok($rc == 0 && defined $att && $att == 0 && $ok + $r429 == 10
+       && $bad == 0, '... with a 1 us SLO attainment is 0% ('
+       . ($ok // '?') . ' answered late, ' . ($r429 // '?') . ' refused)')
+        or diag("$out\n$err");
+
+    # an unknown adapter fails its request only
+    open($f, '>>', "$dir/trace.csv") or die;
+    print $f "0.6,,nope,8,4\n";
+    close $f;
+    ($rc, $out, $err) = SloraTest::run_cmd(@replay);
+    ($ok, $r429, $bad) = $out =~ $line;
+    ok($rc == 0 && defined $ok && $ok == 10 && $bad == 1
+       && $err =~ /unknown adapter "nope"/,
+       '... an unknown adapter fails its request, the others run')
+        or diag("$out\n$err");
+
+    # a bad trace is refused naming the line
+    open($f, '>', "$dir/bad.csv") or die;
+    print $f "arrival,prompt_tokens,output_tokens\n0,8,4\n0.1,0,4\n";
+    close $f;
+    ($rc, $out, $err) = SloraTest::run_cmd($slora, 'replay', '--model',
+                                           $model, '--trace', "$dir/bad.csv");
+    ok(($rc >> 8) == 1
+       && $err =~ /bad\.csv:3: prompt_tokens "0" is not an integer/,
+       '... a prompt of 0 tokens is refused naming its line')
+        or diag($err);
 }
 
 # mkadapter --count with ranks in turn

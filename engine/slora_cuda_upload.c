@@ -21,6 +21,13 @@
 #include "slora_convert.h"
 
 
+static int slora_cuda_stage(slora_cuda_t *c, const float *src, int64_t rows,
+    int64_t width, int64_t ld, int pinned, int64_t *pos, slora_err_t *err);
+static int slora_cuda_pinned(const void *p);
+static int slora_cuda_wrote(slora_cuda_t *c, int rc, int64_t n, int64_t t0,
+    slora_err_t *err);
+
+
 /*
  * The host tier's memory (slora_host_mem_t): pinned pages that any GPU's
  * copy engine reads directly (slora_cuda_upload_cols), or heap memory
@@ -110,26 +117,18 @@ slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
 /*
  * rows x width f32 values, each row ld apart in src (a shard's columns,
  * or one row of any length), to a dense bf16 block at dst, on the
- * upload stream, through the f32 device staging buffer used as a ring.
- * From pinned memory (the host tier's copies, slora_cuda_host_alloc)
- * the copy engine reads src itself; other memory is first copied into
- * the pinned staging buffer, which waits for its last transfer. Nothing
- * here waits for the device: the ring is reused in stream order, and
- * the caller orders its readers after the upload stream.
+ * upload stream, staged a piece at a time (slora_cuda_stage).
  */
 
 int
 slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
     int32_t rows, int64_t width, int64_t ld, slora_err_t *err)
 {
-    struct cudaPointerAttributes   attr;
-    const float                   *s;
-    int64_t                        i, k, n, w, r, per, j, pos;
-    int                            pinned;
+    const float  *s;
+    int64_t       i, k, n, w, r, per, pos;
+    int           pinned;
 
-    pinned = cudaPointerGetAttributes(&attr, src) == cudaSuccess
-             && attr.type == cudaMemoryTypeHost;
-    cudaGetLastError();
+    pinned = slora_cuda_pinned(src);
 
     /* one row goes in pieces of the staging size, several rows in whole
      * rows at a time */
@@ -150,40 +149,7 @@ slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
             s = src + i * ld;
         }
 
-        if (c->ring + r * w > SLORA_CUDA_STAGE) {
-            c->ring = 0;
-        }
-
-        pos = c->ring;
-        c->ring += r * w;
-
-        if (!pinned) {
-            /* the previous transfer reads the pinned staging buffer */
-            if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload",
-                                 err)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-            for (j = 0; j < r; j++) {
-                memcpy(c->stage_host + j * w, s + j * ld,
-                       (size_t) w * sizeof(float));
-            }
-
-            s = c->stage_host;
-        }
-
-        if (slora_cuda_check(cudaMemcpy2DAsync(c->stage + pos,
-                                               (size_t) w * sizeof(float), s,
-                                               (size_t) (pinned ? ld : w)
-                                               * sizeof(float),
-                                               (size_t) w * sizeof(float),
-                                               (size_t) r,
-                                               cudaMemcpyHostToDevice,
-                                               c->upload),
-                             "upload", err)
-            != SLORA_OK)
+        if (slora_cuda_stage(c, s, r, w, ld, pinned, &pos, err) != SLORA_OK)
         {
             return SLORA_ERROR;
         }
@@ -198,6 +164,72 @@ slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * rows x width f32 values, each row ld apart in src, into the device
+ * staging buffer, used as a ring, at *pos. From pinned memory (the host
+ * tier's copies, slora_cuda_host_alloc) the copy engine reads src
+ * itself; other memory is first copied into the pinned staging buffer,
+ * which waits for its last transfer. Nothing else here waits for the
+ * device: the ring is reused in stream order, and the caller orders its
+ * readers after the upload stream.
+ */
+
+static int
+slora_cuda_stage(slora_cuda_t *c, const float *src, int64_t rows,
+    int64_t width, int64_t ld, int pinned, int64_t *pos, slora_err_t *err)
+{
+    int64_t  j;
+
+    if (c->ring + rows * width > SLORA_CUDA_STAGE) {
+        c->ring = 0;
+    }
+
+    *pos = c->ring;
+    c->ring += rows * width;
+
+    if (!pinned) {
+        if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        for (j = 0; j < rows; j++) {
+            memcpy(c->stage_host + j * width, src + j * ld,
+                   (size_t) width * sizeof(float));
+        }
+
+        src = c->stage_host;
+        ld = width;
+    }
+
+    return slora_cuda_check(cudaMemcpy2DAsync(c->stage + *pos,
+                                              (size_t) width * sizeof(float),
+                                              src,
+                                              (size_t) ld * sizeof(float),
+                                              (size_t) width * sizeof(float),
+                                              (size_t) rows,
+                                              cudaMemcpyHostToDevice,
+                                              c->upload),
+                            "upload", err);
+}
+
+
+/* Whether the copy engine may read p directly (page-locked memory). */
+static int
+slora_cuda_pinned(const void *p)
+{
+    struct cudaPointerAttributes  attr;
+    int                           pinned;
+
+    pinned = cudaPointerGetAttributes(&attr, p) == cudaSuccess
+             && attr.type == cudaMemoryTypeHost;
+    cudaGetLastError();
+
+    return pinned;
 }
 
 
@@ -253,19 +285,34 @@ slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off, const float *src,
                                     err);
     }
 
+    rc = slora_cuda_wrote(c, rc, n, t0, err);
+
+    pthread_mutex_unlock(&c->upload_lock);
+
+    return rc;
+}
+
+
+/*
+ * The end of a write of n values begun at t0 (rc: how it went): the
+ * point host copies wait for before they are freed, and what the write
+ * cost the thread that made it ($SLORA_CUDA_PROFILE).
+ */
+
+static int
+slora_cuda_wrote(slora_cuda_t *c, int rc, int64_t n, int64_t t0,
+    slora_err_t *err)
+{
     if (rc == SLORA_OK) {
         rc = slora_cuda_check(cudaEventRecord(c->written, c->upload),
                               "adapter upload", err);
     }
 
-    /* what uploads cost the thread that makes them ($SLORA_CUDA_PROFILE) */
     if (c->prof != NULL) {
         c->prof->writes++;
         c->prof->write_mb += (double) n * sizeof(float) / 1e6;
         c->prof->write_host_ms += (double) (slora_now_ns() - t0) / 1e6;
     }
-
-    pthread_mutex_unlock(&c->upload_lock);
 
     return rc;
 }
@@ -286,11 +333,9 @@ slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
     int64_t page_elems, const int64_t *dst, int32_t part, int32_t parts,
     slora_err_t *err)
 {
-    struct cudaPointerAttributes   attr;
-    int64_t                        w, pos, off[SLORA_CONVERT_PAGES], t0;
-    int32_t                        i, j, k, per;
-    int                            pinned, rc;
-    const float                   *s;
+    int64_t   w, pos, off[SLORA_CONVERT_PAGES], t0;
+    int32_t   i, j, k, per;
+    int       pinned, rc;
 
     w = page_elems / parts;
 
@@ -320,9 +365,7 @@ slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
     }
 
     t0 = slora_now_ns();
-    pinned = cudaPointerGetAttributes(&attr, src) == cudaSuccess
-             && attr.type == cudaMemoryTypeHost;
-    cudaGetLastError();
+    pinned = slora_cuda_pinned(src);
     per = (int32_t) (SLORA_CUDA_STAGE / w);
     per = per < SLORA_CONVERT_PAGES ? per : SLORA_CONVERT_PAGES;
 
@@ -332,36 +375,8 @@ slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
 
     for (i = 0; rc == SLORA_OK && i < n; i += k) {
         k = n - i < per ? n - i : per;
-
-        if (c->ring + k * w > SLORA_CUDA_STAGE) {
-            c->ring = 0;
-        }
-
-        pos = c->ring;
-        c->ring += k * w;
-        s = src + (int64_t) i * page_elems + part * w;
-
-        if (!pinned) {
-            /* the previous transfer reads the pinned staging buffer */
-            rc = slora_cuda_check(cudaStreamSynchronize(c->upload), "upload",
-                                  err);
-            for (j = 0; rc == SLORA_OK && j < k; j++) {
-                memcpy(c->stage_host + j * w, s + j * page_elems,
-                       (size_t) w * sizeof(float));
-            }
-        }
-
-        if (rc == SLORA_OK) {
-            rc = slora_cuda_check(cudaMemcpy2DAsync(c->stage + pos,
-                                      (size_t) w * sizeof(float),
-                                      pinned ? s : c->stage_host,
-                                      (size_t) (pinned ? page_elems : w)
-                                      * sizeof(float),
-                                      (size_t) w * sizeof(float),
-                                      (size_t) k, cudaMemcpyHostToDevice,
-                                      c->upload),
-                                  "upload", err);
-        }
+        rc = slora_cuda_stage(c, src + (int64_t) i * page_elems + part * w,
+                              k, w, page_elems, pinned, &pos, err);
 
         for (j = 0; j < k; j++) {
             off[j] = dst[i + j] / parts;
@@ -377,16 +392,7 @@ slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
         }
     }
 
-    if (rc == SLORA_OK) {
-        rc = slora_cuda_check(cudaEventRecord(c->written, c->upload),
-                              "adapter upload", err);
-    }
-
-    if (c->prof != NULL) {
-        c->prof->writes++;
-        c->prof->write_mb += (double) n * (double) w * sizeof(float) / 1e6;
-        c->prof->write_host_ms += (double) (slora_now_ns() - t0) / 1e6;
-    }
+    rc = slora_cuda_wrote(c, rc, (int64_t) n * w, t0, err);
 
     pthread_mutex_unlock(&c->upload_lock);
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      6
+#define SLORA_QUEUE_VERSION      7
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -213,6 +213,7 @@ typedef struct {
     _Atomic uint64_t   adapter_evictions;
     _Atomic uint64_t   adapter_hits;
     _Atomic uint64_t   adapter_uploads;     /* host -> pool */
+    _Atomic uint64_t   adapter_warmed;      /* of them, ahead of need */
     _Atomic int32_t    adapters_pinned;
     _Atomic int32_t    resolving;           /* waiting on the catalog */
     _Atomic uint64_t   host_bytes;          /* host tier, now */

@@ -1399,6 +1399,8 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->adapter_uploads, st.adapter_uploads,
                           memory_order_relaxed);
+    atomic_store_explicit(&q->adapter_warmed, st.adapter_warmed,
+                          memory_order_relaxed);
     atomic_store_explicit(&q->adapters_pinned, st.adapters_pinned,
                           memory_order_relaxed);
     atomic_store_explicit(&q->resolving, st.resolving, memory_order_relaxed);

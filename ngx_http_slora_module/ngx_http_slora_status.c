@@ -71,7 +71,8 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
         "\"pages_adapter\":%D,\"pages_used_peak\":%D,\"bytes\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
-        "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,\"pinned\":%D,"
+        "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,"
+        "\"uploads_ahead\":%uL,\"pinned\":%D,"
         "\"load_errors\":%uL},"
         "\"host\":{\"bytes\":%uL,\"peak\":%uL,\"budget\":%uL,\"hits\":%uL,"
         "\"misses\":%uL,\"evictions\":%uL,\"prefetched\":%uL},"
@@ -97,6 +98,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->adapter_evictions),
         ngx_http_slora_ld(q->adapter_hits),
         ngx_http_slora_ld(q->adapter_uploads),
+        ngx_http_slora_ld(q->adapter_warmed),
         ngx_http_slora_ld(q->adapters_pinned),
         ngx_http_slora_ld(q->load_errors),
         ngx_http_slora_ld(q->host_bytes),
@@ -243,6 +245,11 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         " tier into the pool.\n"
         "# TYPE slora_adapter_uploads_total counter\n"
         "slora_adapter_uploads_total %uL\n"
+        "# HELP slora_adapter_uploads_ahead_total Of them, adapters of"
+        " waiting requests uploaded while the step before their admission"
+        " ran.\n"
+        "# TYPE slora_adapter_uploads_ahead_total counter\n"
+        "slora_adapter_uploads_ahead_total %uL\n"
         "# HELP slora_adapter_load_errors_total Adapter reads that failed.\n"
         "# TYPE slora_adapter_load_errors_total counter\n"
         "slora_adapter_load_errors_total %uL\n"
@@ -301,6 +308,7 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "# TYPE slora_catalog_reconnects_total counter\n"
         "slora_catalog_reconnects_total %uL\n",
         ngx_http_slora_ld(q->adapter_uploads),
+        ngx_http_slora_ld(q->adapter_warmed),
         ngx_http_slora_ld(q->load_errors),
         ngx_http_slora_ld(q->adapters_pinned),
         ngx_http_slora_ld(q->host_bytes),

@@ -6,7 +6,9 @@
 # The status endpoint must show the adapters in host memory before any
 # request (and none without preload), the error log must say how many
 # were preloaded, and a request for a preloaded adapter must not read it
-# again (the load count stays; the upload comes from host memory).
+# again (the load count stays; the upload comes from host memory). With
+# one running slot, requests that wait have their adapters uploaded
+# ahead, while the one before them runs.
 
 use strict;
 use warnings;
@@ -24,10 +26,11 @@ my @names = make_adapters($dir, $model, [map { "ad$_" } 0 .. 3]);
 
 # Starts the server with these slora_adapters parameters; its status.
 sub serve {
-    my ($extra) = @_;
+    my ($extra, $running) = @_;
+    $running //= 'max_running=4';
     $s->{http} = slora_http(
         model => $model,
-        engine => 'threads=1 slots=16 max_running=4 max_ctx=256',
+        engine => "threads=1 slots=16 $running max_ctx=256",
         http_extra => "    slora_adapters dir=$dir $extra;");
     $s->start;
     return $s->status;
@@ -66,6 +69,30 @@ is(complete($names[2])->{status}, 200, 'a request for ad2 answers');
 $st = $s->status;
 is($st->{adapters}{loads}, 4, '... without reading it again');
 is($st->{host}{hits}, 1, '... its upload came from host memory');
+$s->stop;
+
+# One running slot and three requests at once for preloaded adapters:
+# the two that wait have theirs uploaded while the first runs, and their
+# admission finds them in the pool.
+$st = serve('host_cache=64m preload=on', 'max_running=1');
+my @st = map {
+    stream_start($PORT, 'POST', '/v1/completions',
+        body => json_encode({ model => $names[$_], prompt => 'Count to five.',
+                              max_tokens => 24, temperature => 0 }),
+        headers => { 'Content-Type' => 'application/json' })
+} 0 .. 2;
+SloraTest::run_streams(\@st, 60);
+is(scalar(grep { $_->result->{status} == 200 } @st), 3,
+   'max_running=1: three requests at once all answer');
+$st = $s->status;
+cmp_ok($st->{adapters}{uploads_ahead}, '>=', 1, '... the waiting ones\' '
+       . "adapters went to the pool ahead ($st->{adapters}{uploads_ahead} of "
+       . "$st->{adapters}{uploads} uploads)");
+is($st->{adapters}{hits}, $st->{adapters}{uploads_ahead},
+   '... and each of those admissions was a pool hit');
+like(http_req($PORT, 'GET', '/metrics')->{body},
+     qr/^slora_adapter_uploads_ahead_total $st->{adapters}{uploads_ahead}$/m,
+     '... and the metrics say the same');
 $s->stop;
 
 # Room for two: two preloaded, the others read when asked.

@@ -699,7 +699,8 @@ slora_engine_errcode(int status)
 
 /*
  * Default: K/V for max_running sequences at half of max_ctx, plus a
- * quarter for adapters; at least two full contexts; else at most 2 GiB
+ * quarter for adapters; at least two full contexts (of 256 tokens at
+ * least); else at most 2 GiB
  * and an eighth of the host's memory (the CPU backend's arena is host
  * memory, zeroed up front). On a device the pool takes most of what is
  * free after the weights, as S-LoRA's unified pool does.
@@ -721,7 +722,11 @@ slora_engine_pool_size(const slora_engine_t *e)
 
     want = tok * (size_t) e->conf.max_running * (size_t) e->conf.max_ctx / 2;
     want += want / 4;
-    floor_ = tok * (size_t) e->conf.max_ctx * 2;
+
+    /* two contexts of at least 256 tokens: a page holds a few dozen, and
+     * a context of 10 tokens still takes whole pages */
+    floor_ = tok * (size_t) (e->conf.max_ctx > 256 ? e->conf.max_ctx : 256)
+             * 2;
 
     if (e->backend->mem_free != NULL) {
         /* a device: the pool takes what the weights left, less a tenth

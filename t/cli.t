@@ -152,6 +152,22 @@ my $model = tiny_model();
        '... an unknown adapter fails its request, the others run')
         or diag("$out\n$err");
 
+    # short requests on SmolLM2, whose pages hold 24 tokens: a context of
+    # 10 still gets a pool of whole pages; each tenant gets its line
+    open($f, '>', "$dir/short.csv") or die;
+    print $f "arrival,tenant,prompt_tokens,output_tokens\n"
+             . "0,quiet,8,2\n0.01,flood,8,2\n0.02,flood,8,2\n";
+    close $f;
+    ($rc, $out, $err) = SloraTest::run_cmd($slora, 'replay', '--model',
+                                           real_model(), '--threads', '1',
+                                           '--max-running', '2',
+                                           '--trace', "$dir/short.csv");
+    is($rc, 0, '... a context of 10 tokens on SmolLM2 runs')
+        or diag("$out\n$err");
+    like($out, qr/^tenant\squiet:\s1\srequests,\s1\sok;.*\n
+                  tenant\sflood:\s2\srequests,\s2\sok;/mx,
+         '... one line a tenant, in order of first arrival') or diag($out);
+
     # a bad trace is refused naming the line
     open($f, '>', "$dir/bad.csv") or die;
     print $f "arrival,prompt_tokens,output_tokens\n0,8,4\n0.1,0,4\n";

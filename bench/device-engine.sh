@@ -12,10 +12,10 @@
 # built here), then `slora bench --batches` on the Llama-7B shape
 # (random bf16 weights), prompt 256, 128 new tokens, decode step time at
 # batch 1, 16, 64, 256, base model and 32 rank-16 q,k,v,o adapters, a
-# step budget of 4096 tokens; the same at prompt 448 (decode contexts of mean 512,
-# torch_decode.py's); then at batch 1 and 64 with the step profile on
-# ($SLORA_CUDA_PROFILE, which launches op by op: no decode graphs); then
-# the plain PyTorch peer (torch_decode.py) in the same call.
+# step budget of 4096 tokens; the same at prompt 448 (decode contexts of
+# mean 512, torch_decode.py's); then at batch 1 and 64 with the step
+# profile on ($SLORA_CUDA_PROFILE, which launches op by op: no decode
+# graphs); then the plain PyTorch peer (torch_decode.py) in the same call.
 # conform: SmolLM2 reassembled from the two parts; `slora conform` (the
 # same greedy requests alone and batched on cuda and on the CPU's exact
 # f32 path, with each choice's logit margin) with and without adapters

@@ -58,8 +58,10 @@ step() {
 
 if [ "$MODE" = bench ]; then
     gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
-    chmod +x /tmp/test_kernels_cuda
+    gunzip -c $A/test_convert_cuda.gz > /tmp/test_convert_cuda
+    chmod +x /tmp/test_kernels_cuda /tmp/test_convert_cuda
     step "kernels" /tmp/test_kernels_cuda
+    step "conversions" /tmp/test_convert_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \

@@ -7,6 +7,7 @@
 # (bench/device-kernels.sh, bench/device-engine.sh).
 #
 #   make cuda                   build/libslora_cuda.so, build/cuda/test_*
+#                               (kernels, all-reduce, conversions)
 #   make cuda-test              build, then run the conformance test
 #
 # The test binary links the CPU twins (kernels/*_cpu.c) compiled on their
@@ -90,4 +91,19 @@ $(CUDA_AR_TEST): $(CUDA_BUILD)/test_allreduce_cuda.o \
         $(CUDA_BUILD)/slora_allreduce.o \
         $(CUDA_BUILD)/cpu/slora_allreduce_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
+
+# The conversions' own test (kernels/slora_convert.*): bit for bit
+# against the CPU's rounding, and the scattering of an adapter's pages.
+CUDA_CV_TEST  := $(CUDA_BUILD)/test_convert_cuda
+
+cuda: $(CUDA_CV_TEST)
+
+$(CUDA_BUILD)/test_convert_cuda.o: t/kernels/test_convert_cuda.cu \
+        t/unit/tap.h $(wildcard kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
+
+$(CUDA_CV_TEST): $(CUDA_BUILD)/test_convert_cuda.o \
+        $(CUDA_BUILD)/slora_convert.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++

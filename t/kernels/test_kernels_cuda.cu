@@ -1,7 +1,9 @@
 /*
  * test_kernels_cuda.cu: conformance of every CUDA kernel against its CPU
  * twin (the kernels/slora_<family>_cpu.c files, compiled into this
- * binary), then timings of the LoRA kernels. Speaks TAP; the timings
+ * binary), then timings of the LoRA kernels. The all-reduce and the
+ * conversions have tests of their own (test_allreduce_cuda.cu,
+ * test_convert_cuda.cu). Speaks TAP; the timings
  * are '#' lines and a table.
  *
  * The one idea: both sides see the very same bf16 values (the CPU gets
@@ -29,7 +31,6 @@ extern "C" {
 #include "slora_act.h"
 #include "slora_embed.h"
 #include "slora_attention.h"
-#include "slora_convert.h"
 }
 
 #include "tap.h"
@@ -121,7 +122,6 @@ static void test_norm(void);
 static void test_act(void);
 static void test_rope(void);
 static void test_embed(void);
-static void test_convert(void);
 static void test_attention(void);
 static void bench_lora(void);
 static float time_apply(const pool_t *p, const slora_lora_segs_t *dsg,
@@ -153,7 +153,6 @@ main(int argc, char **argv)
     test_act();
     test_rope();
     test_embed();
-    test_convert();
     test_attention();
 
     printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
@@ -666,95 +665,6 @@ test_rope(void)
             }
         }
     }
-}
-
-
-/*
- * f32 to bf16, bit for bit against the CPU's rounding, specials and ties
- * included; and an adapter's pages scattered: 37 pages of 1024 values to
- * shuffled page slots of a bigger arena, the slots not named left as
- * they were, plus the launcher's refusals.
- */
-static void
-test_convert(void)
-{
-    enum { N = 1 << 20, PAGES = 37, W = 1024, SLOTS = 64 };
-
-    float     *src, *d_src;
-    uint16_t  *cpu, *gpu, *d_dst;
-    int64_t    off[PAGES], i;
-    int32_t    perm[SLOTS], j, t;
-    int        rc, same;
-
-    src = (float *) malloc(N * sizeof(float));
-    cpu = (uint16_t *) malloc((size_t) SLOTS * W * 2);
-    gpu = (uint16_t *) malloc((size_t) SLOTS * W * 2);
-
-    for (i = 0; i < N; i++) {
-        src[i] = rng_unif(-3.0f, 3.0f);
-    }
-    src[0] = NAN;
-    src[1] = INFINITY;
-    src[2] = -INFINITY;
-    src[3] = 1.00390625f;           /* a tie: 1 + 2^-8 */
-    src[4] = 1.01171875f;           /* a tie, rounds up to even */
-    src[5] = 1e-40f;                /* subnormal */
-
-    d_src = (float *) dup_to_dev(src, N * sizeof(float));
-    d_dst = (uint16_t *) dmalloc((size_t) N * 2);
-
-    slora_convert_bf16(cpu, src, SLOTS * W);
-    rc = slora_convert_bf16_cuda(d_dst, d_src, SLOTS * W, NULL);
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(gpu, d_dst, (size_t) SLOTS * W * 2,
-                  cudaMemcpyDeviceToHost));
-    ok(rc == 0 && memcmp(cpu, gpu, (size_t) SLOTS * W * 2) == 0,
-       "convert: %d values bit for bit, NaN, infinities, ties, subnormal",
-       SLOTS * W);
-
-    for (j = 0; j < SLOTS; j++) {
-        perm[j] = j;
-    }
-    for (j = SLOTS - 1; j > 0; j--) {
-        t = (int32_t) (rng_next() % (uint64_t) (j + 1));
-        std::swap(perm[j], perm[t]);
-    }
-    for (j = 0; j < PAGES; j++) {
-        off[j] = (int64_t) perm[j] * W;
-    }
-
-    /* the arena starts as a known pattern; the CPU twin writes the same
-     * pages over a copy of it */
-    for (i = 0; i < (int64_t) SLOTS * W; i++) {
-        cpu[i] = (uint16_t) (i * 2654435761u >> 16);
-    }
-    CK(cudaMemcpy(d_dst, cpu, (size_t) SLOTS * W * 2,
-                  cudaMemcpyHostToDevice));
-    slora_convert_pages_bf16(cpu, off, src + 7 * W, PAGES, W);
-    rc = slora_convert_pages_bf16_cuda(d_dst, off, d_src + 7 * W, PAGES, W,
-                                       NULL);
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(gpu, d_dst, (size_t) SLOTS * W * 2,
-                  cudaMemcpyDeviceToHost));
-    same = memcmp(cpu, gpu, (size_t) SLOTS * W * 2) == 0;
-    ok(rc == 0 && same, "convert pages: %d pages to shuffled slots of %d, "
-       "the others untouched, bit for bit", PAGES, SLOTS);
-
-    off[0] = 4;
-    ok(slora_convert_pages_bf16_cuda(d_dst, off, d_src, 1, W, NULL) == -1
-       && slora_convert_pages_bf16_cuda(d_dst, off + 1, d_src,
-                                        SLORA_CONVERT_PAGES + 1, W, NULL)
-          == -1
-       && slora_convert_pages_bf16_cuda(d_dst, off + 1, d_src, 1, W + 4,
-                                        NULL) == -1,
-       "convert pages: refuses an unaligned page, too many pages, a width "
-       "not a multiple of 8");
-
-    CK(cudaFree(d_src));
-    CK(cudaFree(d_dst));
-    free(src);
-    free(cpu);
-    free(gpu);
 }
 
 

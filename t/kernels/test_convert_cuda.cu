@@ -1,0 +1,192 @@
+/*
+ * test_convert_cuda.cu: f32 to bf16 on the GPU (kernels/slora_convert.cu)
+ * against its CPU twin, bit for bit: the plain conversion of weights,
+ * and the scattering one that puts an adapter's page images where the
+ * pool placed them. Speaks TAP.
+ *
+ * The one idea: the CPU's rounding (slora_convert_cpu.c) is the
+ * reference to the bit, specials and ties included, and the scattered
+ * pages land in an arena filled with a pattern first, so a page written
+ * to the wrong slot, or a slot written that was not named, shows.
+ *
+ *   test_convert_cuda
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <algorithm>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "slora_convert.h"
+}
+
+#include "tap.h"
+
+
+#define CK(call)                                                              \
+    do {                                                                      \
+        cudaError_t  e_ = (call);                                             \
+        if (e_ != cudaSuccess) {                                              \
+            BAIL_OUT("%s:%d: %s: %s", __FILE__, __LINE__, #call,              \
+                     cudaGetErrorString(e_));                                 \
+        }                                                                     \
+    } while (0)
+
+
+static uint64_t  rng_state = 0x5eed0c0417e47ULL;
+
+
+static void test_convert(void);
+static uint64_t rng_next(void);
+static float rng_unif(float lo, float hi);
+static void *dmalloc(size_t bytes);
+static void *dup_to_dev(const void *h, size_t bytes);
+
+
+int
+main(void)
+{
+    int  n;
+
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        BAIL_OUT("no CUDA device");
+    }
+
+    test_convert();
+
+    return done_testing();
+}
+
+
+/*
+ * f32 to bf16, bit for bit against the CPU's rounding, specials and ties
+ * included; and an adapter's pages scattered: 37 pages of 1024 values to
+ * shuffled page slots of a bigger arena, the slots not named left as
+ * they were, plus the launcher's refusals.
+ */
+static void
+test_convert(void)
+{
+    enum { N = 1 << 20, PAGES = 37, W = 1024, SLOTS = 64 };
+
+    float     *src, *d_src;
+    uint16_t  *cpu, *gpu, *d_dst;
+    int64_t    off[PAGES], i;
+    int32_t    perm[SLOTS], j, t;
+    int        rc, same;
+
+    src = (float *) malloc(N * sizeof(float));
+    cpu = (uint16_t *) malloc((size_t) SLOTS * W * 2);
+    gpu = (uint16_t *) malloc((size_t) SLOTS * W * 2);
+
+    for (i = 0; i < N; i++) {
+        src[i] = rng_unif(-3.0f, 3.0f);
+    }
+    src[0] = NAN;
+    src[1] = INFINITY;
+    src[2] = -INFINITY;
+    src[3] = 1.00390625f;           /* a tie: 1 + 2^-8 */
+    src[4] = 1.01171875f;           /* a tie, rounds up to even */
+    src[5] = 1e-40f;                /* subnormal */
+
+    d_src = (float *) dup_to_dev(src, N * sizeof(float));
+    d_dst = (uint16_t *) dmalloc((size_t) N * 2);
+
+    slora_convert_bf16(cpu, src, SLOTS * W);
+    rc = slora_convert_bf16_cuda(d_dst, d_src, SLOTS * W, NULL);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(gpu, d_dst, (size_t) SLOTS * W * 2,
+                  cudaMemcpyDeviceToHost));
+    ok(rc == 0 && memcmp(cpu, gpu, (size_t) SLOTS * W * 2) == 0,
+       "convert: %d values bit for bit, NaN, infinities, ties, subnormal",
+       SLOTS * W);
+
+    for (j = 0; j < SLOTS; j++) {
+        perm[j] = j;
+    }
+    for (j = SLOTS - 1; j > 0; j--) {
+        t = (int32_t) (rng_next() % (uint64_t) (j + 1));
+        std::swap(perm[j], perm[t]);
+    }
+    for (j = 0; j < PAGES; j++) {
+        off[j] = (int64_t) perm[j] * W;
+    }
+
+    /* the arena starts as a known pattern; the CPU twin writes the same
+     * pages over a copy of it */
+    for (i = 0; i < (int64_t) SLOTS * W; i++) {
+        cpu[i] = (uint16_t) (i * 2654435761u >> 16);
+    }
+    CK(cudaMemcpy(d_dst, cpu, (size_t) SLOTS * W * 2,
+                  cudaMemcpyHostToDevice));
+    slora_convert_pages_bf16(cpu, off, src + 7 * W, PAGES, W);
+    rc = slora_convert_pages_bf16_cuda(d_dst, off, d_src + 7 * W, PAGES, W,
+                                       NULL);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(gpu, d_dst, (size_t) SLOTS * W * 2,
+                  cudaMemcpyDeviceToHost));
+    same = memcmp(cpu, gpu, (size_t) SLOTS * W * 2) == 0;
+    ok(rc == 0 && same, "convert pages: %d pages to shuffled slots of %d, "
+       "the others untouched, bit for bit", PAGES, SLOTS);
+
+    off[0] = 4;
+    ok(slora_convert_pages_bf16_cuda(d_dst, off, d_src, 1, W, NULL) == -1
+       && slora_convert_pages_bf16_cuda(d_dst, off + 1, d_src,
+                                        SLORA_CONVERT_PAGES + 1, W, NULL)
+          == -1
+       && slora_convert_pages_bf16_cuda(d_dst, off + 1, d_src, 1, W + 4,
+                                        NULL) == -1,
+       "convert pages: refuses an unaligned page, too many pages, a width "
+       "not a multiple of 8");
+
+    CK(cudaFree(d_src));
+    CK(cudaFree(d_dst));
+    free(src);
+    free(cpu);
+    free(gpu);
+}
+
+
+static uint64_t
+rng_next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+
+    return rng_state;
+}
+
+
+static float
+rng_unif(float lo, float hi)
+{
+    return lo + (hi - lo) * (float) ((rng_next() >> 40) * (1.0 / 16777216.0));
+}
+
+
+static void *
+dmalloc(size_t bytes)
+{
+    void  *p;
+
+    CK(cudaMalloc(&p, bytes));
+
+    return p;
+}
+
+
+static void *
+dup_to_dev(const void *h, size_t bytes)
+{
+    void  *d;
+
+    d = dmalloc(bytes);
+    CK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+
+    return d;
+}

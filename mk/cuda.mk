@@ -65,7 +65,7 @@ $(CUDA_BUILD)/cpu/%.o: kernels/%.c $(wildcard kernels/*.h)
 	$(CC) $(CUDA_CPU_FLAGS) -c $< -o $@
 
 $(CUDA_BUILD)/test_kernels_cuda.o: t/kernels/test_kernels_cuda.cu \
-        t/unit/tap.h $(wildcard kernels/*.h)
+        t/unit/tap.h t/kernels/cuda_test.h $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
 
@@ -83,7 +83,7 @@ CUDA_AR_TEST  := $(CUDA_BUILD)/test_allreduce_cuda
 cuda: $(CUDA_AR_TEST)
 
 $(CUDA_BUILD)/test_allreduce_cuda.o: t/kernels/test_allreduce_cuda.cu \
-        t/unit/tap.h $(wildcard kernels/*.h)
+        t/unit/tap.h t/kernels/cuda_test.h $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
 
@@ -100,7 +100,7 @@ CUDA_CV_TEST  := $(CUDA_BUILD)/test_convert_cuda
 cuda: $(CUDA_CV_TEST)
 
 $(CUDA_BUILD)/test_convert_cuda.o: t/kernels/test_convert_cuda.cu \
-        t/unit/tap.h $(wildcard kernels/*.h)
+        t/unit/tap.h t/kernels/cuda_test.h $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
 

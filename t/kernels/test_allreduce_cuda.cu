@@ -30,6 +30,7 @@ extern "C" {
 }
 
 #include "tap.h"
+#include "cuda_test.h"
 
 
 #define MAX_R        8
@@ -39,15 +40,6 @@ extern "C" {
 #define N_GRAPH      3                    /* calls captured per graph */
 #define N_REPLAY     5
 #define N_BENCH      100
-
-#define CK(call)                                                              \
-    do {                                                                      \
-        cudaError_t  e_ = (call);                                             \
-        if (e_ != cudaSuccess) {                                              \
-            BAIL_OUT("%s:%d: %s: %s", __FILE__, __LINE__, #call,              \
-                     cudaGetErrorString(e_));                                 \
-        }                                                                     \
-    } while (0)
 
 
 /* The ranks of one group: rank r lives on dev[r] and uses stream s[r]. */

@@ -25,26 +25,10 @@ extern "C" {
 }
 
 #include "tap.h"
-
-
-#define CK(call)                                                              \
-    do {                                                                      \
-        cudaError_t  e_ = (call);                                             \
-        if (e_ != cudaSuccess) {                                              \
-            BAIL_OUT("%s:%d: %s: %s", __FILE__, __LINE__, #call,              \
-                     cudaGetErrorString(e_));                                 \
-        }                                                                     \
-    } while (0)
-
-
-static uint64_t  rng_state = 0x5eed0c0417e47ULL;
+#include "cuda_test.h"
 
 
 static void test_convert(void);
-static uint64_t rng_next(void);
-static float rng_unif(float lo, float hi);
-static void *dmalloc(size_t bytes);
-static void *dup_to_dev(const void *h, size_t bytes);
 
 
 int
@@ -151,42 +135,3 @@ test_convert(void)
 }
 
 
-static uint64_t
-rng_next(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-
-    return rng_state;
-}
-
-
-static float
-rng_unif(float lo, float hi)
-{
-    return lo + (hi - lo) * (float) ((rng_next() >> 40) * (1.0 / 16777216.0));
-}
-
-
-static void *
-dmalloc(size_t bytes)
-{
-    void  *p;
-
-    CK(cudaMalloc(&p, bytes));
-
-    return p;
-}
-
-
-static void *
-dup_to_dev(const void *h, size_t bytes)
-{
-    void  *d;
-
-    d = dmalloc(bytes);
-    CK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
-
-    return d;
-}

@@ -34,6 +34,7 @@ extern "C" {
 }
 
 #include "tap.h"
+#include "cuda_test.h"
 
 
 #define TOL_F32        1e-4
@@ -44,15 +45,6 @@ extern "C" {
 #define N_REPS         60
 #define COPY_TBPS      4.25   /* measured device-to-device copy, r + w */
 #define FLUSH_BYTES    (256u << 20)
-
-#define CK(call)                                                              \
-    do {                                                                      \
-        cudaError_t  e_ = (call);                                             \
-        if (e_ != cudaSuccess) {                                              \
-            BAIL_OUT("%s:%d: %s: %s", __FILE__, __LINE__, #call,              \
-                     cudaGetErrorString(e_));                                 \
-        }                                                                     \
-    } while (0)
 
 
 typedef enum {
@@ -93,21 +85,16 @@ typedef struct {
 } kstat_t;
 
 
-static uint64_t  rng_state = 0x5eed5107a5eedULL;
 static kstat_t   kstat[16];
 static int       n_kstat;
 
 
 static __global__ void flush_l2(const uint4 *p, size_t n, unsigned *sink);
-static uint64_t rng_next(void);
-static float rng_unif(float lo, float hi);
 static uint16_t f2bf(float f);
 static float bf2f(uint16_t b);
 static void fill(uint16_t *h, float *f, size_t n, float lo, float hi);
 static double rel_err(const float *got, const float *ref, size_t n);
 static void note(const char *kernel, double err);
-static void *dmalloc(size_t bytes);
-static void *dup_to_dev(const void *h, size_t bytes);
 static void from_dev_bf(float *f, const uint16_t *d, size_t n);
 static void pool_make(pool_t *p, int32_t in_dim, int32_t out_dim,
     const int32_t *ranks, int32_t n_ranks);
@@ -1272,26 +1259,6 @@ flush_l2(const uint4 *p, size_t n, unsigned *sink)
 }
 
 
-static uint64_t
-rng_next(void)
-{
-    uint64_t  z;
-
-    z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-
-    return z ^ (z >> 31);
-}
-
-
-static float
-rng_unif(float lo, float hi)
-{
-    return lo + (hi - lo) * (float) ((rng_next() >> 40) * (1.0 / 16777216.0));
-}
-
-
 /* Round to nearest even, as __float2bfloat16_rn does; inputs are finite. */
 
 static uint16_t
@@ -1372,32 +1339,6 @@ note(const char *kernel, double err)
     kstat[n_kstat].name = kernel;
     kstat[n_kstat].worst = err;
     n_kstat++;
-}
-
-
-static void *
-dmalloc(size_t bytes)
-{
-    void  *d;
-
-    CK(cudaMalloc(&d, bytes < 16 ? 16 : bytes));
-
-    return d;
-}
-
-
-static void *
-dup_to_dev(const void *h, size_t bytes)
-{
-    void  *d;
-
-    d = dmalloc(bytes);
-
-    if (bytes > 0) {
-        CK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
-    }
-
-    return d;
 }
 
 

@@ -64,8 +64,9 @@ $(CUDA_BUILD)/cpu/%.o: kernels/%.c $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CUDA_CPU_FLAGS) -c $< -o $@
 
-$(CUDA_BUILD)/test_kernels_cuda.o: t/kernels/test_kernels_cuda.cu \
-        t/unit/tap.h t/kernels/cuda_test.h $(wildcard kernels/*.h)
+# every test binary's own object, from t/kernels/<name>.cu
+$(CUDA_BUILD)/test_%_cuda.o: t/kernels/test_%_cuda.cu t/unit/tap.h \
+        t/kernels/cuda_test.h $(wildcard kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
 
@@ -82,11 +83,6 @@ CUDA_AR_TEST  := $(CUDA_BUILD)/test_allreduce_cuda
 
 cuda: $(CUDA_AR_TEST)
 
-$(CUDA_BUILD)/test_allreduce_cuda.o: t/kernels/test_allreduce_cuda.cu \
-        t/unit/tap.h t/kernels/cuda_test.h $(wildcard kernels/*.h)
-	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
-
 $(CUDA_AR_TEST): $(CUDA_BUILD)/test_allreduce_cuda.o \
         $(CUDA_BUILD)/slora_allreduce.o \
         $(CUDA_BUILD)/cpu/slora_allreduce_cpu.o \
@@ -98,11 +94,6 @@ $(CUDA_AR_TEST): $(CUDA_BUILD)/test_allreduce_cuda.o \
 CUDA_CV_TEST  := $(CUDA_BUILD)/test_convert_cuda
 
 cuda: $(CUDA_CV_TEST)
-
-$(CUDA_BUILD)/test_convert_cuda.o: t/kernels/test_convert_cuda.cu \
-        t/unit/tap.h t/kernels/cuda_test.h $(wildcard kernels/*.h)
-	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -It/unit -c $< -o $@
 
 $(CUDA_CV_TEST): $(CUDA_BUILD)/test_convert_cuda.o \
         $(CUDA_BUILD)/slora_convert.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o

@@ -4,7 +4,9 @@
  *
  * The one idea: bf16 is the top half of an f32; rounding adds 0x7fff
  * plus the lowest kept bit before truncating, which is round to
- * nearest with ties to even, and a NaN is kept quiet by hand.
+ * nearest with ties to even. Every NaN becomes the canonical bf16 NaN,
+ * 0x7fff, as the device's cvt.rn.bf16.f32 gives it (an H200 showed it:
+ * keeping the payload differed from the device).
  */
 
 #include <string.h>
@@ -20,7 +22,7 @@ slora_f32_to_bf16(float f)
     memcpy(&u, &f, sizeof(u));
 
     if ((u & 0x7fffffffu) > 0x7f800000u) {
-        return (uint16_t) ((u >> 16) | 0x0040u);
+        return 0x7fffu;
     }
 
     u += 0x7fffu + ((u >> 16) & 1u);

@@ -161,6 +161,8 @@ test_conversions(void)
     memcpy(&f, &bits, 4);
     is_int(slora_f32_to_bf16(f), 0x3f81, "bf16 above the tie rounds up");
     ok(isnan(slora_bf16_to_f32(slora_f32_to_bf16(NAN))), "bf16 keeps NaN");
+    is_int(slora_f32_to_bf16(-NAN), 0x7fff,
+           "bf16 of any NaN is the canonical 0x7fff, as on the device");
     ok(slora_bf16_to_f32(0xc040) == -3.0f, "bf16 0xc040 = -3");
 }
 

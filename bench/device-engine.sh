@@ -34,6 +34,7 @@ mkdir -p "$OUT"
 MODE=${1:-bench}
 PROMPT=${PROMPT:-256}       # prompt tokens of the speed runs
 PROFILE=${PROFILE:-1}       # 0: no profiled runs
+PEERS=${PEERS:-1}           # 0: bench without torch_decode.py
 gunzip -c $A/slora.gz > $S && chmod +x $S
 
 cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
@@ -78,7 +79,7 @@ if [ "$MODE" = bench ]; then
             --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
             --batches $b
     done
-    if [ -f $A/torch_decode.py ]; then
+    if [ "$PEERS" = 1 ] && [ -f $A/torch_decode.py ]; then
         (cd $A && PYTHONUNBUFFERED=1 OUT=$OUT timeout 200 \
             python3 torch_decode.py) > "$OUT/torch_decode.log" 2>&1
         echo "torch_decode: rc=$?"

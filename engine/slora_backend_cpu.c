@@ -709,6 +709,9 @@ slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
     for (p = 0; p < SLORA_PROJ_N; p++) {
         st->segs[p].n_segs = ng;
         st->segs[p].seg_indptr = bx.seg_indptr;
+        st->segs[p].n_tiles = 0;                /* CUDA's only */
+        st->segs[p].n_long = 0;
+        st->segs[p].tile_indptr = NULL;
         st->segs[p].rank = bx.rank + p * ng;
         st->segs[p].scale = bx.scale;
         st->segs[p].a_rows = (const int64_t *const *) (a + p * ng);

@@ -193,7 +193,8 @@ typedef struct {
 
 /* Where the step's indices sit in the ix block (byte offsets). */
 typedef struct {
-    size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr;
+    size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr,
+                              tiles;
     size_t                    kv_indices, rank, scale, lidx, seg_a, seg_b;
     size_t                    rows, total;
 } slora_cuda_layout_t;

@@ -52,7 +52,8 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     lay->kv_indptr = lay->seq_pos + slora_cuda_up(ns * sizeof(int32_t));
     lay->seg_indptr = lay->kv_indptr
                       + slora_cuda_up((ns + 1) * sizeof(int32_t));
-    lay->rank = lay->seg_indptr + slora_cuda_up((ns + 1) * sizeof(int32_t));
+    lay->tiles = lay->seg_indptr + slora_cuda_up((ns + 1) * sizeof(int32_t));
+    lay->rank = lay->tiles + slora_cuda_up((ns + 1) * sizeof(int32_t));
     lay->scale = lay->rank
                  + slora_cuda_up(SLORA_PROJ_N * ns * sizeof(int32_t));
     lay->lidx = lay->scale + slora_cuda_up(ns * sizeof(float));
@@ -135,6 +136,7 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     int64_t              *rows, **a_tab, **b_tab;
     const int64_t       **seg_a, **seg_b;
     int32_t              *lidx, s, p, i, g, ns, ng, m, r, len;
+    slora_lora_segs_t     tl;
     size_t                k;
     int64_t              *tab_a_dev, *tab_b_dev;
 
@@ -226,6 +228,10 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
         }
     }
 
+    /* the MBGMM kernels' work tiles */
+    slora_lora_tiles_cuda(bx.seg_indptr, ng, (int32_t *) (hb + lay->tiles),
+                          &tl);
+
     if (slora_cuda_check(cudaMemcpyAsync(db, hb, lay->total,
                                          cudaMemcpyHostToDevice, c->stream),
                          "step indices", err)
@@ -250,6 +256,9 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     for (p = 0; p < SLORA_PROJ_N; p++) {
         st->segs[p].n_segs = ng;
         st->segs[p].seg_indptr = (const int32_t *) (db + lay->seg_indptr);
+        st->segs[p].n_tiles = tl.n_tiles;
+        st->segs[p].n_long = tl.n_long;
+        st->segs[p].tile_indptr = (const int32_t *) (db + lay->tiles);
         st->segs[p].rank = (const int32_t *) (db + lay->rank) + p * ng;
         st->segs[p].scale = (const float *) (db + lay->scale);
         st->segs[p].a_rows = (const int64_t *const *) tab_a_dev + p * ng;

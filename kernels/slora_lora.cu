@@ -14,6 +14,13 @@
  * Projections that read the same x (q, k and v) share a launch: the
  * grid's z picks the projection, so a decode step pays one launch
  * latency for the three, not three.
+ *
+ * A step that mixes prefill chunks with decode tokens takes the MBGMM
+ * kernels, whose grid runs over work tiles, not (segment, tile) pairs:
+ * a segment of up to SLORA_LORA_GMV_MAX_SEG tokens is one tile and its
+ * block runs the MBGMV body, a longer one ceil(len / 64) tiles. So 240
+ * decode tokens of 240 adapters beside 16 prompts cost what they cost in
+ * a decode step, not 240 mostly empty 64-token tiles each.
  */
 
 #include <stdint.h>
@@ -38,6 +45,7 @@ extern "C" {
 #define SLORA_GMM_THREADS    256
 #define SLORA_LORA_MAX_RANK  1024
 #define SLORA_GMM_MIN_BLOCKS 264   /* two per SM of an H100/H200 */
+#define SLORA_GMM_SH_BLOCKS  4     /* per SM: 64 registers, no spills */
 
 
 /*
@@ -62,37 +70,34 @@ static_assert(SLORA_LORA_MAX_PROJ == 3, "slora_pj() picks among three");
 static int slora_lora_args(const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len);
 
+static_assert(sizeof(float) * SLORA_GMM_TK * (SLORA_GMM_TM + 4)
+              >= sizeof(float4) * SLORA_GMV_EX_WARPS * SLORA_GMV_EX_COLS / 4
+              && SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP == SLORA_GMM_THREADS
+              && SLORA_GMV_EX_COLS % SLORA_GMM_TC == 0,
+              "an MBGMM expand block runs the MBGMV body in its own smem");
 
-/* v[t, j] = x[t,:] . A_s[j,:]; one warp per (segment, A row). */
 
-static __global__ void
-slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
-    const uint16_t *__restrict__ x, int64_t ld_x,
-    const uint16_t *__restrict__ base, int32_t in_dim,
-    const int32_t *__restrict__ indptr, const slora_lora_proj_t pj)
+/*
+ * v[t, j] = x[t, kb:ke] . A row j[kb:ke] for the tokens [t0, t1) of a
+ * short segment: one warp, 16 bytes a lane; lane 0 stores the sum, or
+ * adds it when the reduction is split over blocks.
+ */
+
+static __device__ __forceinline__ void
+slora_gmv_shrink_row(float *v, int64_t ld_v, const uint16_t *x, int64_t ld_x,
+    const uint16_t *a, int32_t kb, int32_t ke, int32_t t0, int32_t t1,
+    int32_t j, int32_t lane, int add)
 {
-    int32_t          s, j, t, i, e, lane, k;
-    const uint16_t  *a, *xt;
+    int32_t          t, i, e;
+    const uint16_t  *xt;
     float            acc, fa[SLORA_CUDA_VEC], fx[SLORA_CUDA_VEC];
 
-    s = blockIdx.x;
-    k = blockIdx.z;
-    j = blockIdx.y * SLORA_GMV_SH_WARPS + threadIdx.x / SLORA_CUDA_WARP;
-    lane = threadIdx.x % SLORA_CUDA_WARP;
-
-    if (j >= slora_pj(pj, rank, k)[s]) {
-        return;
-    }
-
-    a = base + slora_pj(pj, rows, k)[s][j];
-    v += k * v_stride;
-
-    for (t = indptr[s]; t < indptr[s + 1]; t++) {
+    for (t = t0; t < t1; t++) {
         xt = x + (int64_t) t * ld_x;
         acc = 0.0f;
 
 #pragma unroll 4
-        for (i = lane * SLORA_CUDA_VEC; i < in_dim;
+        for (i = kb + lane * SLORA_CUDA_VEC; i < ke;
              i += SLORA_CUDA_WARP * SLORA_CUDA_VEC)
         {
             slora_ld8(fa, a + i);
@@ -107,48 +112,66 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
         acc = slora_warp_sum(acc);
 
         if (lane == 0) {
-            v[(int64_t) t * ld_v + j] = acc;
+            if (add) {
+                atomicAdd(&v[(int64_t) t * ld_v + j], acc);
+
+            } else {
+                v[(int64_t) t * ld_v + j] = acc;
+            }
         }
     }
 }
 
 
-/*
- * y[t, c] += scale * sum_j v[t, j] B_s[j, c] for one stripe of 256
- * columns; warp w sums ranks w, w + 8, ... and the warps' partial sums
- * meet in shared memory.
- */
+/* v[t, j] = x[t,:] . A_s[j,:]; one warp per (segment, A row). */
 
 static __global__ void
-slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
-    int64_t v_stride, const uint16_t *__restrict__ base,
-    const int32_t *__restrict__ indptr, const float *__restrict__ scale,
-    const slora_lora_proj_t pj)
+slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *__restrict__ x, int64_t ld_x,
+    const uint16_t *__restrict__ base, int32_t in_dim,
+    const int32_t *__restrict__ indptr, const slora_lora_proj_t pj)
 {
-    __shared__ float4  part[SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
-
-    int32_t          s, r, t, j, e, c, cy, c0, lane, warp, w, k, out_dim;
-    const int64_t   *rows;
-    float            acc[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], vj, sum;
-    uint16_t        *yt;
+    int32_t  s, j, k;
 
     s = blockIdx.x;
     k = blockIdx.z;
-    r = slora_pj(pj, rank, k)[s];
-    out_dim = slora_pj(pj, out_dim, k);
-    c0 = blockIdx.y * SLORA_GMV_EX_COLS;
+    j = blockIdx.y * SLORA_GMV_SH_WARPS + threadIdx.x / SLORA_CUDA_WARP;
 
-    if (r == 0 || c0 >= out_dim) {
+    if (j >= slora_pj(pj, rank, k)[s]) {
         return;
     }
 
-    rows = slora_pj(pj, rows, k)[s];
-    v += k * v_stride;
+    slora_gmv_shrink_row(v + k * v_stride, ld_v, x, ld_x,
+                         base + slora_pj(pj, rows, k)[s][j], 0, in_dim,
+                         indptr[s], indptr[s + 1], j,
+                         threadIdx.x % SLORA_CUDA_WARP, 0);
+}
+
+
+/*
+ * y[t, c] += scale * sum_j v[t, j] B[j, c] for the tokens [t0, t1) of a
+ * short segment and one stripe of 256 columns from c0; warp w sums ranks
+ * w, w + 8, ... and the warps' partial sums meet in part. Every thread
+ * of the 256 must call it (it synchronises the block).
+ */
+
+typedef float4  slora_gmv_part_t[SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
+
+static __device__ __forceinline__ void
+slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
+    const float *v, int64_t ld_v, const uint16_t *base,
+    const int64_t *rows, int32_t r, float sc, int32_t t0, int32_t t1,
+    int32_t c0, slora_gmv_part_t &part)
+{
+    int32_t    t, j, e, c, cy, lane, warp, w;
+    float      acc[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], vj, sum;
+    uint16_t  *yt;
+
     lane = threadIdx.x % SLORA_CUDA_WARP;
     warp = threadIdx.x / SLORA_CUDA_WARP;
     c = c0 + lane * SLORA_CUDA_VEC;
 
-    for (t = indptr[s]; t < indptr[s + 1]; t++) {
+    for (t = t0; t < t1; t++) {
 
 #pragma unroll
         for (e = 0; e < SLORA_CUDA_VEC; e++) {
@@ -184,8 +207,8 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
                 sum += ((const float *) part[w])[threadIdx.x];
             }
 
-            yt = slora_pj(pj, y, k) + (int64_t) t * ld_y + cy;
-            *yt = slora_f2bf(slora_bf2f(*yt) + scale[s] * sum);
+            yt = y + (int64_t) t * ld_y + cy;
+            *yt = slora_f2bf(slora_bf2f(*yt) + sc * sum);
         }
 
         __syncthreads();
@@ -193,21 +216,81 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 }
 
 
+/* The decode expand: one block per (segment, 256 columns, projection). */
+
+static __global__ void
+slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
+    int64_t v_stride, const uint16_t *__restrict__ base,
+    const int32_t *__restrict__ indptr, const float *__restrict__ scale,
+    const slora_lora_proj_t pj)
+{
+    __shared__ slora_gmv_part_t  part;
+
+    int32_t  s, r, c0, k, out_dim;
+
+    s = blockIdx.x;
+    k = blockIdx.z;
+    r = slora_pj(pj, rank, k)[s];
+    out_dim = slora_pj(pj, out_dim, k);
+    c0 = blockIdx.y * SLORA_GMV_EX_COLS;
+
+    if (r == 0 || c0 >= out_dim) {
+        return;
+    }
+
+    slora_gmv_expand_cols(slora_pj(pj, y, k), ld_y, out_dim, v + k * v_stride,
+                          ld_v, base, slora_pj(pj, rows, k)[s], r, scale[s],
+                          indptr[s], indptr[s + 1], c0, part);
+}
+
+
+/*
+ * The segment that MBGMM work tile b falls in: the last s with
+ * tiles[s] <= b (tiles is the prefix count, slora_lora_tiles_cuda).
+ */
+
+static __device__ __forceinline__ int32_t
+slora_tile_seg(const int32_t *__restrict__ tiles, int32_t n_segs, int32_t b)
+{
+    int32_t  lo, hi, mid;
+
+    lo = 0;
+    hi = n_segs - 1;
+
+    while (lo < hi) {
+        mid = (lo + hi + 1) / 2;
+
+        if (tiles[mid] <= b) {
+            lo = mid;
+
+        } else {
+            hi = mid - 1;
+        }
+    }
+
+    return lo;
+}
+
+
 /*
  * v[t0 + m, n0 + n] for a tile of 64 tokens x 32 ranks; the k loop
  * stages 32 columns of x and of the gathered A rows in shared memory,
  * transposed so each thread reads its 4 tokens and 2 ranks as vectors.
- * blockIdx.z is (projection, slice of k, rank tile); with k_chunk <
- * in_dim the slices meet by atomicAdd in a v the launcher zeroed
- * (split-K: a few long segments still fill the GPU).
+ * blockIdx.x is the work tile (the segment's by tiles), blockIdx.z
+ * (projection, slice of k, rank tile); with k_chunk < in_dim the slices
+ * meet by atomicAdd in a v the launcher zeroed (split-K: a few long
+ * segments still fill the GPU). A short segment's tile gives its 8
+ * warps the tile's 32 A rows, MBGMV's way.
  */
 
-static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
+static __global__ void
+__launch_bounds__(SLORA_GMM_THREADS, SLORA_GMM_SH_BLOCKS)
 slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     const uint16_t *__restrict__ x, int64_t ld_x,
     const uint16_t *__restrict__ base, int32_t in_dim,
-    const int32_t *__restrict__ indptr, const slora_lora_proj_t pj,
-    int32_t n_rtiles, int32_t n_split, int32_t k_chunk)
+    const int32_t *__restrict__ indptr, const int32_t *__restrict__ tiles,
+    int32_t n_segs, const slora_lora_proj_t pj, int32_t n_rtiles,
+    int32_t n_split, int32_t k_chunk)
 {
     __shared__ __align__(16) float  xs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
     __shared__ __align__(16) float  as[SLORA_GMM_TK][SLORA_GMM_TN + 4];
@@ -215,15 +298,16 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     int32_t          s, r, t0, t1, n0, tid, ty, tx, lm, lk, k0, kk, i, q, e,
                      kb, ke, p;
     float           *vp;
+    const int64_t   *rows;
     const uint16_t  *xrow, *arow;
     float            acc[4][2], f[SLORA_CUDA_VEC];
     float4           xv;
     float2           av;
 
-    s = blockIdx.x;
+    s = slora_tile_seg(tiles, n_segs, blockIdx.x);
     p = blockIdx.z / (n_rtiles * n_split);
     r = slora_pj(pj, rank, p)[s];
-    t0 = indptr[s] + blockIdx.y * SLORA_GMM_TM;
+    t0 = indptr[s] + (blockIdx.x - tiles[s]) * SLORA_GMM_TM;
     t1 = indptr[s + 1];
     n0 = (blockIdx.z % n_rtiles) * SLORA_GMM_TN;
     kb = (blockIdx.z / n_rtiles % n_split) * k_chunk;
@@ -235,6 +319,21 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 
     v += p * v_stride;
     tid = threadIdx.x;
+
+    rows = slora_pj(pj, rows, p)[s];
+
+    if (t1 - t0 <= SLORA_GMV_MAX_SEG) {
+        for (i = n0 + tid / SLORA_CUDA_WARP; i < min(r, n0 + SLORA_GMM_TN);
+             i += SLORA_GMM_THREADS / SLORA_CUDA_WARP)
+        {
+            slora_gmv_shrink_row(v, ld_v, x, ld_x, base + rows[i], kb, ke,
+                                 t0, t1, i, tid % SLORA_CUDA_WARP,
+                                 n_split > 1);
+        }
+
+        return;
+    }
+
     ty = tid / 16;
     tx = tid % 16;
     lm = tid / 4;
@@ -242,7 +341,7 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 
     xrow = t0 + lm < t1 ? x + (int64_t) (t0 + lm) * ld_x : NULL;
     arow = lm < SLORA_GMM_TN && n0 + lm < r
-           ? base + slora_pj(pj, rows, p)[s][n0 + lm] : NULL;
+           ? base + rows[n0 + lm] : NULL;
 
 #pragma unroll
     for (i = 0; i < 4; i++) {
@@ -334,14 +433,17 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 
 /*
  * y[t0 + m, c0 + c] += scale * v . B_s for a tile of 64 tokens x 64
- * columns; the rank is the reduction, staged 32 at a time. blockIdx.z
- * is (projection, column tile).
+ * columns; the rank is the reduction, staged 32 at a time. blockIdx.x
+ * is the work tile, blockIdx.z (projection, column tile). A short
+ * segment's tile runs the MBGMV body over 256 columns in the blocks of
+ * every fourth column tile; the other three leave.
  */
 
 static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
 slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     int64_t v_stride, const uint16_t *__restrict__ base,
-    const int32_t *__restrict__ indptr, const float *__restrict__ scale,
+    const int32_t *__restrict__ indptr, const int32_t *__restrict__ tiles,
+    int32_t n_segs, const float *__restrict__ scale,
     const slora_lora_proj_t pj, int32_t n_ctiles)
 {
     __shared__ __align__(16) float  vs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
@@ -355,11 +457,11 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     uint2            u;
     uint16_t        *yt, *h;
 
-    s = blockIdx.x;
+    s = slora_tile_seg(tiles, n_segs, blockIdx.x);
     p = blockIdx.z / n_ctiles;
     r = slora_pj(pj, rank, p)[s];
     out_dim = slora_pj(pj, out_dim, p);
-    t0 = indptr[s] + blockIdx.y * SLORA_GMM_TM;
+    t0 = indptr[s] + (blockIdx.x - tiles[s]) * SLORA_GMM_TM;
     t1 = indptr[s + 1];
     c0 = (blockIdx.z % n_ctiles) * SLORA_GMM_TC;
 
@@ -369,6 +471,17 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 
     rows = slora_pj(pj, rows, p)[s];
     v += p * v_stride;
+
+    if (t1 - t0 <= SLORA_GMV_MAX_SEG) {
+        if (c0 % SLORA_GMV_EX_COLS == 0) {
+            slora_gmv_expand_cols(slora_pj(pj, y, p), ld_y, out_dim, v, ld_v,
+                                  base, rows, r, scale[s], t0, t1, c0,
+                                  *(slora_gmv_part_t *) &vs[0][0]);
+        }
+
+        return;
+    }
+
     tid = threadIdx.x;
     ty = tid / 16;
     tx = tid % 16;
@@ -516,17 +629,11 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
         return slora_cuda_launched();
     }
 
-    /* tiles that do work: in a step that mixes a prefill chunk with
-     * many decode tokens most (segment, token tile) blocks leave at once,
-     * so the grid's size says little; n_tok tokens fill at most
-     * n_tok / TM + n_segs tiles */
+    /* the prompts' tiles alone must fill the GPU: a short segment's
+     * tile is done long before a long one's, whatever their number */
     n_rtiles = (max_rank + SLORA_GMM_TN - 1) / SLORA_GMM_TN;
-    tiles = (int64_t) sg->n_segs
-            * ((max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM);
-    if (n_tok / SLORA_GMM_TM + sg->n_segs < tiles) {
-        tiles = n_tok / SLORA_GMM_TM + sg->n_segs;
-    }
-    tiles *= (int64_t) n_rtiles * n_proj;
+    tiles = (int64_t) (sg->n_long > 0 ? sg->n_long : sg->n_tiles)
+            * n_rtiles * n_proj;
     n_split = 1;
 
     if (tiles < SLORA_GMM_MIN_BLOCKS) {
@@ -553,12 +660,11 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
         k_chunk = in_dim;
     }
 
-    grid = dim3(sg->n_segs, (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
-                (unsigned) (n_rtiles * n_split * n_proj));
+    grid = dim3(sg->n_tiles, 1, (unsigned) (n_rtiles * n_split * n_proj));
 
     slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(v, ld_v, v_stride,
-        x, ld_x, base, in_dim, sg->seg_indptr, pj, n_rtiles,
-        (int32_t) n_split, k_chunk);
+        x, ld_x, base, in_dim, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
+        pj, n_rtiles, (int32_t) n_split, k_chunk);
 
     return slora_cuda_launched();
 }
@@ -619,12 +725,11 @@ slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
 
     } else {
         n_ctiles = (max_out + SLORA_GMM_TC - 1) / SLORA_GMM_TC;
-        grid = dim3(sg->n_segs,
-                    (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM,
-                    (unsigned) (n_ctiles * n_proj));
+        grid = dim3(sg->n_tiles, 1, (unsigned) (n_ctiles * n_proj));
 
         slora_gmm_expand<<<grid, SLORA_GMM_THREADS, 0, st>>>(ld_y, v, ld_v,
-            v_stride, base, sg->seg_indptr, sg->scale, pj, n_ctiles);
+            v_stride, base, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
+            sg->scale, pj, n_ctiles);
     }
 
     return slora_cuda_launched();
@@ -645,8 +750,15 @@ slora_lora_args(const slora_lora_segs_t *sg, int n_proj, int32_t max_rank,
 
     if (sg == NULL || n_proj < 1 || n_proj > SLORA_LORA_MAX_PROJ
         || sg->n_segs < 0 || max_rank < 0
-        || max_rank > SLORA_LORA_MAX_RANK || max_seg_len < 0
-        || (max_seg_len + SLORA_GMM_TM - 1) / SLORA_GMM_TM > 65535)
+        || max_rank > SLORA_LORA_MAX_RANK || max_seg_len < 0)
+    {
+        return -1;
+    }
+
+    /* the MBGMM kernels' grid runs over the work tiles */
+    if (max_seg_len > SLORA_GMV_MAX_SEG && sg->n_segs > 0
+        && (sg->tile_indptr == NULL || sg->n_tiles < sg->n_segs
+            || sg->n_long < 0 || sg->n_long > sg->n_tiles))
     {
         return -1;
     }
@@ -654,7 +766,9 @@ slora_lora_args(const slora_lora_segs_t *sg, int n_proj, int32_t max_rank,
     for (k = 0; k < n_proj; k++) {
         if (sg[k].n_segs != sg->n_segs
             || sg[k].seg_indptr != sg->seg_indptr
-            || sg[k].scale != sg->scale)
+            || sg[k].scale != sg->scale
+            || sg[k].n_tiles != sg->n_tiles || sg[k].n_long != sg->n_long
+            || sg[k].tile_indptr != sg->tile_indptr)
         {
             return -1;
         }
@@ -669,4 +783,36 @@ slora_lora_args(const slora_lora_segs_t *sg, int n_proj, int32_t max_rank,
     }
 
     return 0;
+}
+
+
+/*
+ * The MBGMM work tiles of a segment list, as the kernels above count
+ * them: a segment of up to SLORA_LORA_GMV_MAX_SEG tokens is one tile, a
+ * longer one a tile per 64 tokens, an empty one none.
+ */
+
+extern "C" void
+slora_lora_tiles_cuda(const int32_t *seg_indptr, int32_t n_segs,
+    int32_t *tiles, slora_lora_segs_t *sg)
+{
+    int32_t  s, len;
+
+    tiles[0] = 0;
+    sg->n_long = 0;
+
+    for (s = 0; s < n_segs; s++) {
+        len = seg_indptr[s + 1] - seg_indptr[s];
+
+        if (len > SLORA_GMV_MAX_SEG) {
+            sg->n_long += (len + SLORA_GMM_TM - 1) / SLORA_GMM_TM;
+        }
+
+        tiles[s + 1] = tiles[s]
+                       + (len <= 0 ? 0
+                          : len <= SLORA_GMV_MAX_SEG ? 1
+                          : (len + SLORA_GMM_TM - 1) / SLORA_GMM_TM);
+    }
+
+    sg->n_tiles = tiles[n_segs];
 }

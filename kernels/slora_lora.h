@@ -33,6 +33,9 @@
 typedef struct {
     int32_t                 n_segs;
     const int32_t          *seg_indptr;  /* [n_segs + 1] token rows */
+    int32_t                 n_tiles;     /* CUDA MBGMM only: work tiles, */
+    int32_t                 n_long;      /* of them of prefill segments */
+    const int32_t          *tile_indptr; /* [n_segs + 1], CUDA MBGMM only */
     const int32_t          *rank;        /* [n_segs]; 0: no adapter */
     const float            *scale;       /* [n_segs] */
     const int64_t *const   *a_rows;      /* [n_segs] -> [rank]: A rows */
@@ -83,9 +86,12 @@ int slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
  *
  * The launcher cannot read device arrays, so the caller passes bounds:
  * max_rank >= every rank (at most 1024) and max_seg_len >= every
- * segment's token count; segments of at most 4 tokens take the MBGMV
- * kernels (decode), longer ones the MBGMM kernels (prefill), whose
- * shrink may split the reduction and then zeroes v's blocks first.
+ * segment's token count; a launch whose segments have at most 4 tokens
+ * takes the MBGMV kernels (decode), any other the MBGMM kernels
+ * (prefill, or prefill beside decode), whose shrink may split the
+ * reduction and then zeroes v's blocks first. The MBGMM kernels need
+ * the work tiles: tile_indptr (device), n_tiles and n_long as
+ * slora_lora_tiles_cuda() counts them from the host's seg_indptr.
  * in_dim, out_dim, ld_x, ld_y and every row offset are multiples of 8
  * and x, y, base are 16-byte aligned. Columns of v from rank[s] on, and
  * rows of segments without an adapter, are left as they are. stream is
@@ -102,6 +108,12 @@ int slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
     const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
     const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len, void *stream);
+
+/* tiles[0..n_segs] = the prefix count of the MBGMM work tiles of the
+ * segments seg_indptr (host memory) delimits; sets sg->n_tiles, and
+ * sg->n_long to those of segments longer than SLORA_LORA_GMV_MAX_SEG. */
+void slora_lora_tiles_cuda(const int32_t *seg_indptr, int32_t n_segs,
+    int32_t *tiles, slora_lora_segs_t *sg);
 
 
 #endif /* SLORA_LORA_H */

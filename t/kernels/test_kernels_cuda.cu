@@ -45,6 +45,7 @@ extern "C" {
 #define N_REPS         60
 #define COPY_TBPS      4.25   /* measured device-to-device copy, r + w */
 #define FLUSH_BYTES    (256u << 20)
+#define BENCH_TOK      4608   /* token rows of the timed calls' x and y */
 
 
 typedef enum {
@@ -111,6 +112,9 @@ static void test_rope(void);
 static void test_embed(void);
 static void test_attention(void);
 static void bench_lora(void);
+static float time_segs(const pool_t *p, const int32_t *seg_len,
+    const int32_t *seg_ad, int32_t n_segs, const uint16_t *d_x,
+    uint16_t *d_y, float *d_v, int *rc);
 static float time_apply(const pool_t *p, const slora_lora_segs_t *dsg,
     int64_t n_tok, int32_t max_rank, int32_t max_len, const uint16_t *d_x,
     uint16_t *d_y, float *d_v, int *rc);
@@ -236,6 +240,19 @@ test_lora_all(void)
         snprintf(what, sizeof(what), "prefill %s", shape[sh].name);
         test_lora(&p, seg_len, seg_ad, n, what);
 
+        /* a step that mixes prompts with decode: three prompt chunks
+         * among 120 segments of 1 to 4 tokens, every one its own
+         * adapter or none; the short ones take the MBGMV body inside
+         * the MBGMM launch */
+        for (i = 0; i < 123; i++) {
+            seg_len[i] = i == 7 ? 256 : i == 60 ? 65 : i == 122 ? 130
+                         : 1 + (int32_t) (rng_next() % SLORA_LORA_GMV_MAX_SEG);
+            seg_ad[i] = i % 9 == 4 ? -1 : mix_pick(MIX_DISTINCT, i);
+        }
+
+        snprintf(what, sizeof(what), "mixed step %s", shape[sh].name);
+        test_lora(&p, seg_len, seg_ad, 123, what);
+
         pool_free(&p);
     }
 }
@@ -287,10 +304,12 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     int                  rc_c, rc_g, ok_all, ith;
     const int64_t      **d_a_arr[SLORA_LORA_MAX_PROJ],
                        **d_b_arr[SLORA_LORA_MAX_PROJ];
-    int32_t             *d_indptr, *d_rank[SLORA_LORA_MAX_PROJ];
+    int32_t             *d_indptr, *d_rank[SLORA_LORA_MAX_PROJ], *tiles,
+                        *d_tiles;
     float               *d_scale;
 
     indptr = (int32_t *) malloc((n_segs + 1) * sizeof(int32_t));
+    tiles = (int32_t *) malloc((n_segs + 1) * sizeof(int32_t));
     scale = (float *) malloc(n_segs * sizeof(float));
     indptr[0] = 0;
     max_rank = 0;
@@ -369,6 +388,8 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     }
 
     d_indptr = (int32_t *) dup_to_dev(indptr, (n_segs + 1) * 4);
+    slora_lora_tiles_cuda(indptr, n_segs, tiles, &sg);
+    d_tiles = (int32_t *) dup_to_dev(tiles, (n_segs + 1) * 4);
     d_scale = (float *) dup_to_dev(scale, n_segs * 4);
     d_x = (uint16_t *) dup_to_dev(xh, n_tok * p->in_dim * 2);
     d_y = (uint16_t *) dup_to_dev(y0h, n_tok * ld_y * 2);
@@ -384,6 +405,9 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
         d_yk[k] = d_y + off[k];
         dsg[k].n_segs = n_segs;
         dsg[k].seg_indptr = d_indptr;
+        dsg[k].n_tiles = sg.n_tiles;
+        dsg[k].n_long = sg.n_long;
+        dsg[k].tile_indptr = d_tiles;
         dsg[k].rank = d_rank[k];
         dsg[k].scale = d_scale;
         dsg[k].a_rows = d_a_arr[k];
@@ -455,11 +479,12 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     }
 
     CK(cudaFree(d_indptr));
+    CK(cudaFree(d_tiles));
     CK(cudaFree(d_scale));
     CK(cudaFree(d_x));
     CK(cudaFree(d_y));
     CK(cudaFree(d_v));
-    free(indptr); free(scale);
+    free(indptr); free(tiles); free(scale);
     free(xh); free(xf); free(y0h); free(y0f); free(ycpu); free(ygpu);
     free(dg); free(dc); free(vcpu); free(vgpu);
 
@@ -901,8 +926,9 @@ bench_lora(void)
 
     pool_t              p;
     int32_t             rs, b, n, i, s, max_rank, max_len, *indptr, *rank,
-                        used[N_ADAPTERS], *d_indptr, *d_rank;
-    float               scale[512], *d_scale, *d_v, med;
+                        used[N_ADAPTERS], *d_indptr, *d_rank, seg_len[512],
+                        seg_ad[512];
+    float               scale[512], *d_scale, *d_v, med, alone;
     const int64_t      *a_d[512], *b_d[512], **d_a_arr, **d_b_arr;
     uint16_t           *d_x, *d_y, *xh;
     float              *xf;
@@ -917,12 +943,13 @@ bench_lora(void)
     printf("# %-6s %-10s %5s %10s %10s %8s\n", "ranks", "mix", "batch",
            "us", "GB/s", "of copy");
 
-    xh = (uint16_t *) malloc(2048 * 4096 * 2);
-    xf = (float *) malloc(2048 * 4096 * 4);
-    fill(xh, xf, 2048 * 4096, -1.0f, 1.0f);
-    d_x = (uint16_t *) dup_to_dev(xh, 2048 * 4096 * 2);
-    d_y = (uint16_t *) dup_to_dev(xh, 2048 * 4096 * 2);
-    d_v = (float *) dmalloc(2048 * 64 * 4);
+    xh = (uint16_t *) malloc(BENCH_TOK * 4096 * 2);
+    xf = (float *) malloc(BENCH_TOK * 4096 * 4);
+    fill(xh, xf, BENCH_TOK * 4096, -1.0f, 1.0f);
+    d_x = (uint16_t *) dup_to_dev(xh, BENCH_TOK * 4096 * 2);
+    d_y = (uint16_t *) dup_to_dev(xh, BENCH_TOK * 4096 * 2);
+    d_v = (float *) dmalloc(BENCH_TOK * 64 * 4);
+    memset(&dsg, 0, sizeof(dsg));
     indptr = (int32_t *) malloc(513 * 4);
     rank = (int32_t *) malloc(512 * 4);
     d_indptr = (int32_t *) dmalloc(513 * 4);
@@ -989,38 +1016,55 @@ bench_lora(void)
         }
 
         /* prefill, MBGMM: 4 segments of 512 tokens, uniform adapters */
-        indptr[0] = 0;
-        max_rank = 0;
-
         for (s = 0; s < 4; s++) {
-            i = mix_pick(MIX_UNIFORM, s);
-            indptr[s + 1] = indptr[s] + 512;
-            rank[s] = p.rank[i];
-            scale[s] = p.scale[i];
-            a_d[s] = p.d_a_rows[i];
-            b_d[s] = p.d_b_rows[i];
-            max_rank = std::max(max_rank, rank[s]);
+            seg_len[s] = 512;
+            seg_ad[s] = mix_pick(MIX_UNIFORM, s);
         }
 
-        CK(cudaMemcpy(d_indptr, indptr, 5 * 4, cudaMemcpyHostToDevice));
-        CK(cudaMemcpy(d_rank, rank, 4 * 4, cudaMemcpyHostToDevice));
-        CK(cudaMemcpy(d_scale, scale, 4 * 4, cudaMemcpyHostToDevice));
-        CK(cudaMemcpy(d_a_arr, a_d, 4 * sizeof(void *),
-                      cudaMemcpyHostToDevice));
-        CK(cudaMemcpy(d_b_arr, b_d, 4 * sizeof(void *),
-                      cudaMemcpyHostToDevice));
-        dsg.n_segs = 4;
-
-        med = time_apply(&p, &dsg, 2048, max_rank, 512, d_x, d_y, d_v, &rc);
+        med = time_segs(&p, seg_len, seg_ad, 4, d_x, d_y, d_v, &rc);
         flops = 0.0;
 
         for (s = 0; s < 4; s++) {
-            flops += 2.0 * 512 * rank[s] * (4096 + 4096);
+            flops += 2.0 * 512 * p.rank[seg_ad[s]] * (4096 + 4096);
         }
 
         printf("# prefill MBGMM, ranks %s, 4 x 512 tokens: %.2f us, "
                "%.2f TFLOP/s%s\n", rs == 0 ? "16" : "8..64", med * 1e3,
                flops / (med * 1e-3) / 1e12, rc ? " LAUNCH FAILED" : "");
+
+        /* a step of continuous batching: 16 prompts of 256 tokens and
+         * 240 decode tokens, a segment each, against the two halves
+         * timed apart (decode alone takes the MBGMV kernels) */
+        for (s = 0; s < 256; s++) {
+            seg_len[s] = s % 16 == 0 ? 256 : 1;
+            seg_ad[s] = mix_pick(MIX_DISTINCT, s);
+        }
+
+        med = time_segs(&p, seg_len, seg_ad, 256, d_x, d_y, d_v, &rc);
+
+        for (s = 0, n = 0, i = 0; s < 256; s++) {
+            if (seg_len[s] == 1) {
+                seg_len[n] = 1;
+                seg_ad[n++] = seg_ad[s];
+
+            } else {
+                seg_ad[256 + i++] = seg_ad[s];
+            }
+        }
+
+        alone = time_segs(&p, seg_len, seg_ad, n, d_x, d_y, d_v, &rc);
+
+        for (s = 0; s < i; s++) {
+            seg_len[s] = 256;
+            seg_ad[s] = seg_ad[256 + s];
+        }
+
+        alone += time_segs(&p, seg_len, seg_ad, i, d_x, d_y, d_v, &rc);
+
+        printf("# mixed step MBGMM, ranks %s, 16 x 256 + 240 x 1 tokens: "
+               "%.2f us, the halves apart %.2f us (%.2fx)%s\n",
+               rs == 0 ? "16" : "8..64", med * 1e3, alone * 1e3,
+               med / alone, rc ? " LAUNCH FAILED" : "");
 
         pool_free(&p);
     }
@@ -1029,6 +1073,65 @@ bench_lora(void)
     CK(cudaFree(d_indptr)); CK(cudaFree(d_rank)); CK(cudaFree(d_scale));
     CK(cudaFree((void *) d_a_arr)); CK(cudaFree((void *) d_b_arr));
     free(xh); free(xf); free(indptr); free(rank);
+}
+
+
+/*
+ * time_apply() over segments of seg_len[s] tokens with adapter
+ * seg_ad[s], laid out on the device here; rc gathers launch failures.
+ */
+
+static float
+time_segs(const pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
+    int32_t n_segs, const uint16_t *d_x, uint16_t *d_y, float *d_v, int *rc)
+{
+    int32_t             indptr[513], tiles[513], rank[512], s, max_rank,
+                        max_len, *d_indptr, *d_tiles, *d_rank;
+    float               scale[512], *d_scale, med;
+    const int64_t      *a_d[512], *b_d[512], **d_a_arr, **d_b_arr;
+    slora_lora_segs_t   dsg;
+    int                 rc_t;
+
+    indptr[0] = 0;
+    max_rank = 0;
+    max_len = 0;
+
+    for (s = 0; s < n_segs; s++) {
+        indptr[s + 1] = indptr[s] + seg_len[s];
+        rank[s] = p->rank[seg_ad[s]];
+        scale[s] = p->scale[seg_ad[s]];
+        a_d[s] = p->d_a_rows[seg_ad[s]];
+        b_d[s] = p->d_b_rows[seg_ad[s]];
+        max_rank = std::max(max_rank, rank[s]);
+        max_len = std::max(max_len, seg_len[s]);
+    }
+
+    if (indptr[n_segs] > BENCH_TOK) {
+        BAIL_OUT("a timed call of %d tokens", indptr[n_segs]);
+    }
+
+    dsg.n_segs = n_segs;
+    slora_lora_tiles_cuda(indptr, n_segs, tiles, &dsg);
+    dsg.seg_indptr = d_indptr = (int32_t *) dup_to_dev(indptr,
+                                                       (n_segs + 1) * 4);
+    dsg.tile_indptr = d_tiles = (int32_t *) dup_to_dev(tiles,
+                                                       (n_segs + 1) * 4);
+    dsg.rank = d_rank = (int32_t *) dup_to_dev(rank, n_segs * 4);
+    dsg.scale = d_scale = (float *) dup_to_dev(scale, n_segs * 4);
+    dsg.a_rows = d_a_arr = (const int64_t **) dup_to_dev(a_d,
+                                                n_segs * sizeof(void *));
+    dsg.b_rows = d_b_arr = (const int64_t **) dup_to_dev(b_d,
+                                                n_segs * sizeof(void *));
+
+    med = time_apply(p, &dsg, indptr[n_segs], max_rank, max_len, d_x, d_y,
+                     d_v, &rc_t);
+    *rc |= rc_t;
+
+    CK(cudaFree(d_indptr)); CK(cudaFree(d_tiles)); CK(cudaFree(d_rank));
+    CK(cudaFree(d_scale)); CK(cudaFree((void *) d_a_arr));
+    CK(cudaFree((void *) d_b_arr));
+
+    return med;
 }
 
 

@@ -29,11 +29,12 @@ LIB_OBJS     := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRCS) $(KERNEL_SRCS))
 CLI_OBJS     := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
 UNIT_BINS    := $(patsubst t/unit/%.c,$(BUILD)/t/unit/%,$(UNIT_SRCS))
 LIB          := $(BUILD)/libslora.a
+FAULTY_SO    := $(BUILD)/t/libslora_backend_faulty.so
 
 .PHONY: all lib cli unit test unit-test asan fuzz clean run fetch fetch-model \
         fetch-reference
 
-all: lib cli unit
+all: lib cli unit $(FAULTY_SO)
 
 lib: $(LIB)
 cli: bin/slora
@@ -55,6 +56,11 @@ bin/slora: $(CLI_OBJS) $(LIB)
 $(BUILD)/t/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+# A backend that fails on cue, for t/device_faults.t (loaded by cuda_lib=)
+$(FAULTY_SO): t/backend/slora_backend_faulty.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 unit-test: unit
 	prove -e '' $(UNIT_BINS)

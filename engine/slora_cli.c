@@ -91,6 +91,10 @@ slora_cli_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     rc = slora_engine_step(e, cb, data);
 
+    if (rc == SLORA_FATAL) {
+        return SLORA_ERROR;     /* a command's run stops at any failure */
+    }
+
     if (rc == SLORA_AGAIN) {
         pfd.fd = slora_engine_wake_fd(e);
         pfd.events = POLLIN;

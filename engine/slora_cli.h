@@ -25,7 +25,7 @@ int slora_cli_replay(int argc, char **argv);
 /* One engine step for the subcommands that drive the engine: when it
  * has nothing to do but wait (adapters being read by the loader
  * threads), waits for its wake fd, 50 ms at most, instead of spinning.
- * Returns what slora_engine_step() did. */
+ * Returns what slora_engine_step() did, SLORA_FATAL as SLORA_ERROR. */
 int slora_cli_step(slora_engine_t *e, slora_event_cb cb, void *data);
 
 /* Parses "a,b,c" into out[0..cap), each in [min, max]: 0, or -1 on

@@ -24,6 +24,7 @@
 #define SLORA_BUSY       -3
 #define SLORA_DONE       -4
 #define SLORA_DECLINED   -5
+#define SLORA_FATAL      -6     /* the backend cannot go on: start over */
 
 
 #define SLORA_ERR_LEN    512

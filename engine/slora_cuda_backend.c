@@ -563,8 +563,14 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     const int64_t *pool_layer_off, int64_t page_elems,
     int32_t tokens_per_page, slora_err_t *err)
 {
-    return slora_cuda_rank_forward(b->data, batch, pool_layer_off, page_elems,
-                                   tokens_per_page, err);
+    if (slora_cuda_rank_forward(b->data, batch, pool_layer_off, page_elems,
+                                tokens_per_page, err)
+        != SLORA_OK)
+    {
+        return slora_cuda_lost(b->data, err);
+    }
+
+    return SLORA_OK;
 }
 
 

@@ -262,6 +262,7 @@ int slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_layout_t *lay, slora_err_t *err);
 int slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_cuda_layout_t *lay, slora_err_t *err);
+int slora_cuda_lost(slora_cuda_t *c, slora_err_t *err);
 int slora_cuda_grow(slora_cuda_t *c, slora_cuda_buf_t *buf, size_t need,
     int pinned, slora_err_t *err);
 void slora_cuda_buf_free(slora_cuda_buf_t *buf, int pinned);

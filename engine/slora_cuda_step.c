@@ -380,6 +380,49 @@ slora_cuda_check(cudaError_t rc, const char *what, slora_err_t *err)
 }
 
 
+/*
+ * After a failed step: an error that leaves the GPU's context unusable
+ * (a bad address, a failed launch, an uncorrectable ECC error) comes
+ * back from every later call, so the step's error becomes SLORA_FATAL
+ * and the process that owns the engine starts over (nginx respawns the
+ * engine process). Other errors leave the next step free to try.
+ */
+
+int
+slora_cuda_lost(slora_cuda_t *c, slora_err_t *err)
+{
+    cudaError_t  rc;
+
+    cudaSetDevice(c->device);
+    rc = cudaDeviceSynchronize();
+
+    switch (rc) {
+
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorDevicesUnavailable:
+        if (err != NULL) {
+            slora_err_prefix(err, "the GPU's context is lost (%s)",
+                             cudaGetErrorString(rc));
+            err->code = SLORA_FATAL;
+        }
+
+        return SLORA_FATAL;
+
+    default:
+        cudaGetLastError();
+        return SLORA_ERROR;
+    }
+}
+
+
 size_t
 slora_cuda_up(size_t n)
 {

@@ -697,7 +697,17 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
     tp->batch = batch;
     tp->tokens_per_page = tokens_per_page;
 
-    return slora_cuda_tp_run(tp, slora_cuda_tp_job_forward, err);
+    if (slora_cuda_tp_run(tp, slora_cuda_tp_job_forward, err) == SLORA_OK) {
+        return SLORA_OK;
+    }
+
+    for (l = 0; l < tp->n; l++) {
+        if (slora_cuda_lost(tp->rank[l], err) == SLORA_FATAL) {
+            return SLORA_FATAL;
+        }
+    }
+
+    return SLORA_ERROR;
 }
 
 

@@ -921,7 +921,8 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
                               SLORA_ERRCODE_INTERNAL);
             slora_engine_end(e, q);
         }
-        return SLORA_ERROR;
+
+        return err.code == SLORA_FATAL ? SLORA_FATAL : SLORA_ERROR;
     }
 
     slora_sched_advance(e->sched, step);

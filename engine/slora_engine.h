@@ -12,7 +12,9 @@
  * catalog's thread reads it; slora_engine_step() returns SLORA_AGAIN when
  * only such requests are left, and the owner should then wait for
  * slora_engine_wake_fd() to become readable (or a new request) before
- * stepping again. A prefetch thread reads adapters from disk into the
+ * stepping again. A step whose backend failed ends its own requests;
+ * SLORA_FATAL says the backend cannot go on (a GPU's context is lost)
+ * and the owner should start over in a new process. A prefetch thread reads adapters from disk into the
  * host tier ahead of need.
  *
  * Not thread-safe: one thread owns an engine.
@@ -270,7 +272,8 @@ int slora_engine_cancel(slora_engine_t *e, uint64_t id);
 /* Runs one iteration. Returns SLORA_OK after work, SLORA_DONE when there
  * was nothing to do, SLORA_AGAIN when only requests resolving in the
  * catalog are left (wait on slora_engine_wake_fd()), SLORA_ERROR on a
- * backend failure. */
+ * backend failure (the step's requests got an error event), SLORA_FATAL
+ * when the backend cannot go on. */
 int slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data);
 
 const slora_model_config_t *slora_engine_model_config(

@@ -414,10 +414,17 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 
             /*
              * A failed step has already failed its own requests, and the
-             * rest go on; steps that keep failing mean a broken device
-             * or backend, and a new engine process is the cure (exit
-             * status 1: nginx never respawns a process that exits with 2)
+             * rest go on; a lost device, or steps that keep failing,
+             * need a new engine process (exit status 1: nginx never
+             * respawns a process that exits with 2)
              */
+            if (rc == SLORA_FATAL) {
+                ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                              "slora engine: the backend cannot go on, "
+                              "exiting to be respawned");
+                ngx_http_slora_engine_exit(&ec, 1);
+            }
+
             if (rc == SLORA_ERROR) {
                 failures++;
 
@@ -467,6 +474,8 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
     sigset_t          set;
     ngx_int_t         n;
     ngx_uint_t        i;
+    u_char           *name;
+    ngx_str_t        *var;
     ngx_listening_t  *ls;
     ngx_core_conf_t  *ccf;
 
@@ -507,6 +516,37 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
     close(ngx_processes[ngx_process_slot].channel[0]);
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    /*
+     * The engine keeps the master's whole environment (CUDA and NCCL read
+     * theirs at start, NCCL_NVLS_ENABLE among them), and the env
+     * directive's NAME=value settings apply over it, as in the workers:
+     * env CUDA_VISIBLE_DEVICES=1; reaches the engine
+     */
+    var = ccf->env.elts;
+
+    for (i = 0; i < ccf->env.nelts; i++) {
+        /* "NAME=value": len counts NAME, and the value follows, ended by
+         * the NUL of the configuration's token */
+        if (var[i].data[var[i].len] != '=') {
+            continue;
+        }
+
+        name = ngx_pnalloc(cycle->pool, var[i].len + 1);
+
+        if (name == NULL) {
+            exit(2);
+        }
+
+        ngx_cpystrn(name, var[i].data, var[i].len + 1);
+
+        if (setenv((char *) name, (char *) var[i].data + var[i].len + 1, 1)
+            == -1)
+        {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                          "slora engine: setenv(\"%s\") failed", name);
+        }
+    }
 
     if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
         /* run as the workers do, not as root */

@@ -161,7 +161,8 @@ sub json_decode_safe {
 # with the module's variables, /v1/ (OpenAI API), /status, /metrics.
 sub slora_http {
     my (%o) = @_;
-    my $engine = "model=$o{model} device=cpu " . ($o{engine} // '');
+    my $engine = "model=$o{model} device=" . ($o{device} // 'cpu') . ' '
+                 . ($o{engine} // '');
     my $adapters = $o{adapters} ? "slora_adapters dir=$o{adapters};" : '';
     my $listen = $o{listen} // '';
     my $http_extra = $o{http_extra} // '';

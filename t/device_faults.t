@@ -1,0 +1,177 @@
+# device_faults.t: what the engine process does when its device fails.
+#
+# The backend is build/t/libslora_backend_faulty.so (t/backend/): the CPU
+# backend behind the CUDA backend's entry point, loaded by `device=cuda
+# cuda_lib=`, whose forward fails after $SLORA_FAULTY_STEPS good ones.
+#
+# Lost (a GPU whose context is gone, SLORA_FATAL): the open stream gets an
+# error event naming the fault, the engine exits at once (no retries on
+# a dead device) and is respawned, and the new engine serves the same
+# greedy text as before the fault.
+#
+# Error (a step that failed, SLORA_ERROR): the step's requests get the
+# error and the engine stays; a second failure too; the third in a row
+# respawns it, and the new engine serves as before.
+#
+# The one idea to know: each engine process counts its forwards afresh,
+# so the first requests after a respawn are good again.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $FAULTY = repo_root() . '/build/t/libslora_backend_faulty.so';
+-f $FAULTY or BAIL_OUT("no $FAULTY: run make");
+
+my $model = tiny_model(layers => 2, hidden => 64, seed => 3);
+my $PROMPT = 'Once upon a time';
+
+sub server {
+    my ($name, $port, $mode, $steps) = @_;
+    my $s = SloraTest::Server->new(
+        name => $name, port => $port,
+        main => "env SLORA_FAULTY_MODE=$mode;\n"
+                . "env SLORA_FAULTY_STEPS=$steps;");
+    $s->{http} = slora_http(
+        model => $model, device => "cuda cuda_lib=$FAULTY",
+        engine => 'slots=8 max_running=8 max_ctx=1024 max_tokens=512');
+    $s->start;
+    return $s;
+}
+
+sub complete {
+    my ($port, $n) = @_;
+    my $r = json_req($port, '/v1/completions',
+                     json_encode({ model => 'base', prompt => $PROMPT,
+                                   max_tokens => $n, temperature => 0 }),
+                     timeout => 60);
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $c = ref $j->{choices} eq 'ARRAY' ? $j->{choices}[0] : {};
+    return { status => $r->{status}, text => $c->{text},
+             finish => $c->{finish_reason},
+             error => ref $j->{error} eq 'HASH' ? $j->{error}{message} : undef,
+             body => $r->{body} };
+}
+
+sub stream {
+    my ($port, $n) = @_;
+    my $st = stream_start($port, 'POST', '/v1/completions',
+        body => json_encode({ model => 'base', prompt => $PROMPT,
+                              max_tokens => $n, temperature => 0,
+                              stream => JSON::PP::true() }),
+        headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(60);
+    my ($err) = grep { ref $_->{json} eq 'HASH' && $_->{json}{error} }
+                @{ $st->{events} };
+    my $tokens = grep { ref $_->{json} eq 'HASH' && $_->{json}{choices} }
+                 @{ $st->{events} };
+    return ($st, $err, $tokens);
+}
+
+sub respawned {
+    my ($s, $old) = @_;
+    return wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid}
+               && $x->{engine}{pid} != $old->{engine}{pid} ? $x : 0;
+    });
+}
+
+my @allowed = (qr/slora engine: the backend cannot go on/,
+               qr/slora engine: \d+ steps failed in a row/,
+               qr/slora engine: step failed, its requests were ended/,
+               qr/slora engine process \d+ exited with code 1/,
+               qr/engine \d+ exited with code 1/);
+
+# 1. Lost: one failed step is enough to start over.
+{
+    my $s = server('device-lost', 18121, 'lost', 40);
+    pass('nginx started on the faulty backend (lost after 40 steps)');
+    my $ref = complete(18121, 8);
+    is($ref->{status}, 200, 'a request before the fault is answered')
+        or diag($ref->{body});
+    is($ref->{finish}, 'length', '... to max_tokens');
+    my $before = $s->status;
+
+    my ($st, $err, $tokens) = stream(18121, 200);
+    ok($err, 'the open stream gets an error event');
+    like($err ? $err->{json}{error}{message} // '' : '',
+         qr/context is lost/, '... that names the lost device');
+    cmp_ok($tokens, '<', 200, "... after $tokens of its 200 tokens");
+    ok($st->{done}, 'the stream then ends (terminal chunk)');
+    ok(!@{ $st->{errors} }, 'its framing is valid')
+        or diag(join("\n", @{ $st->{errors} }));
+
+    my $new = respawned($s, $before);
+    ok($new, 'the engine was respawned and is ready');
+    is($new ? $new->{engine}{restarts} : -1,
+       $before->{engine}{restarts} + 1, 'restarts + 1');
+    my $log = $s->error_log;
+    is(() = $log =~ /the backend cannot go on, exiting to be respawned/g, 1,
+       'the engine exited at the first failed step, saying why');
+    unlike($log, qr/step failed, its requests were ended/,
+           'no retry of a lost device');
+
+    my $again = complete(18121, 8);
+    is($again->{status}, 200, 'the new engine answers');
+    is($again->{text}, $ref->{text}, '... with the greedy text of before');
+
+    my @bad = $s->bad_log_lines(errors => 1, allow => \@allowed);
+    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
+        or diag(join("\n", @bad));
+    $s->stop;
+}
+
+# 2. Error: failed steps fail their requests; three in a row start over.
+{
+    my $s = server('device-error', 18122, 'error', 12);
+    pass('nginx started on the faulty backend (failing after 12 steps)');
+    my $ref = complete(18122, 8);
+    is($ref->{status}, 200, 'a request before the fault is answered')
+        or diag($ref->{body});
+    my $before = $s->status;
+
+    my ($st, $err, $tokens) = stream(18122, 100);
+    like($err ? $err->{json}{error}{message} // '' : '',
+         qr/faulty backend: the step failed/,
+         "the stream's failed step gives it an error event (after "
+         . "$tokens tokens)");
+    ok($st->{done} && !@{ $st->{errors} }, '... and a valid end');
+    is($s->status->{engine}{pid}, $before->{engine}{pid},
+       'one failed step: the engine stays');
+
+    my $second = complete(18122, 4);
+    cmp_ok($second->{status}, '>=', 500, 'the next request fails too: '
+           . ($second->{status} // '?'));
+    like($second->{error} // '', qr/faulty backend: the step failed/,
+         '... with the step\'s error');
+    is($s->status->{engine}{pid}, $before->{engine}{pid},
+       'two failed steps: the engine stays');
+
+    my $third = complete(18122, 4);
+    cmp_ok($third->{status}, '>=', 500, 'the third fails: '
+           . ($third->{status} // '?'));
+    my $new = respawned($s, $before);
+    ok($new, 'three failed steps in a row: the engine was respawned');
+    is($new ? $new->{engine}{restarts} : -1,
+       $before->{engine}{restarts} + 1, 'restarts + 1');
+    my $log = $s->error_log;
+    like($log, qr/3 steps failed in a row, exiting to be respawned/,
+         'the log says why');
+    is(() = $log =~ /step failed, its requests were ended/g, 2,
+       'the two failures before it were logged and survived');
+
+    my $again = complete(18122, 8);
+    is($again->{status}, 200, 'the new engine answers');
+    is($again->{text}, $ref->{text}, '... with the greedy text of before');
+
+    my @bad = $s->bad_log_lines(errors => 1, allow => \@allowed);
+    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
+        or diag(join("\n", @bad));
+    $s->stop;
+}
+
+done_testing();

@@ -155,11 +155,16 @@ ngx_int_t ngx_http_slora_zone_add(ngx_conf_t *cf,
 slora_queue_t *ngx_http_slora_queue(ngx_http_slora_main_conf_t *smcf);
 const char *ngx_http_slora_engine_down(slora_queue_t *q);
 
-/* ngx_http_slora_engine_proc.c */
+/* ngx_http_slora_engine_spawn.c */
 ngx_int_t ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     ngx_http_slora_main_conf_t *smcf);
 ngx_int_t ngx_http_slora_slot_fd(uint32_t slot);
 ngx_int_t ngx_http_slora_submit_notify(void);
+int ngx_http_slora_submit_fd(void);
+void ngx_http_slora_engine_setup(ngx_cycle_t *cycle);
+
+/* ngx_http_slora_engine_proc.c */
+void ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data);
 
 /* ngx_http_slora_handler.c */
 ngx_int_t ngx_http_slora_api_handler(ngx_http_request_t *r);

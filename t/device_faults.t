@@ -71,20 +71,36 @@ sub stream {
     return ($st, $err, $tokens);
 }
 
-sub respawned {
-    my ($s, $old) = @_;
-    return wait_for(30, sub {
-        my $x = $s->status or return 0;
-        return $x->{engine}{ready} && $x->{engine}{pid}
-               && $x->{engine}{pid} != $old->{engine}{pid} ? $x : 0;
-    });
-}
-
 my @allowed = (qr/slora engine: the backend cannot go on/,
                qr/slora engine: \d+ steps failed in a row/,
                qr/slora engine: step failed, its requests were ended/,
                qr/slora engine process \d+ exited with code 1/,
                qr/engine \d+ exited with code 1/);
+
+# The engine came back: a new pid, restarts + 1, and the same greedy text
+# as $ref for a request of 8 tokens.
+sub check_respawn {
+    my ($s, $before, $ref, $why) = @_;
+    my $new = wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid}
+               && $x->{engine}{pid} != $before->{engine}{pid} ? $x : 0;
+    });
+    ok($new, "$why: the engine was respawned and is ready");
+    is($new ? $new->{engine}{restarts} : -1,
+       $before->{engine}{restarts} + 1, 'restarts + 1');
+    my $again = complete($s->port, 8);
+    is($again->{status}, 200, 'the new engine answers');
+    is($again->{text}, $ref->{text}, '... with the greedy text of before');
+}
+
+# Nothing in the log at [error] or worse but what the faults explain.
+sub check_log {
+    my ($s) = @_;
+    my @bad = $s->bad_log_lines(errors => 1, allow => \@allowed);
+    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
+        or diag(join("\n", @bad));
+}
 
 # 1. Lost: one failed step is enough to start over.
 {
@@ -105,23 +121,13 @@ my @allowed = (qr/slora engine: the backend cannot go on/,
     ok(!@{ $st->{errors} }, 'its framing is valid')
         or diag(join("\n", @{ $st->{errors} }));
 
-    my $new = respawned($s, $before);
-    ok($new, 'the engine was respawned and is ready');
-    is($new ? $new->{engine}{restarts} : -1,
-       $before->{engine}{restarts} + 1, 'restarts + 1');
+    check_respawn($s, $before, $ref, 'one lost step');
     my $log = $s->error_log;
     is(() = $log =~ /the backend cannot go on, exiting to be respawned/g, 1,
        'the engine exited at the first failed step, saying why');
     unlike($log, qr/step failed, its requests were ended/,
            'no retry of a lost device');
-
-    my $again = complete(18121, 8);
-    is($again->{status}, 200, 'the new engine answers');
-    is($again->{text}, $ref->{text}, '... with the greedy text of before');
-
-    my @bad = $s->bad_log_lines(errors => 1, allow => \@allowed);
-    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
-        or diag(join("\n", @bad));
+    check_log($s);
     $s->stop;
 }
 
@@ -154,23 +160,13 @@ my @allowed = (qr/slora engine: the backend cannot go on/,
     my $third = complete(18122, 4);
     cmp_ok($third->{status}, '>=', 500, 'the third fails: '
            . ($third->{status} // '?'));
-    my $new = respawned($s, $before);
-    ok($new, 'three failed steps in a row: the engine was respawned');
-    is($new ? $new->{engine}{restarts} : -1,
-       $before->{engine}{restarts} + 1, 'restarts + 1');
+    check_respawn($s, $before, $ref, 'three failed steps in a row');
     my $log = $s->error_log;
     like($log, qr/3 steps failed in a row, exiting to be respawned/,
          'the log says why');
     is(() = $log =~ /step failed, its requests were ended/g, 2,
        'the two failures before it were logged and survived');
-
-    my $again = complete(18122, 8);
-    is($again->{status}, 200, 'the new engine answers');
-    is($again->{text}, $ref->{text}, '... with the greedy text of before');
-
-    my @bad = $s->bad_log_lines(errors => 1, allow => \@allowed);
-    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
-        or diag(join("\n", @bad));
+    check_log($s);
     $s->stop;
 }
 

@@ -235,6 +235,11 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
                 ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                               "slora engine: the backend cannot go on, "
                               "exiting to be respawned");
+
+                /* not freed: that would call into the lost device (a
+                 * communicator's teardown can wait on it); the exit
+                 * reclaims the process's memory and the GPU's context */
+                ec.engine = NULL;
                 ngx_http_slora_engine_exit(&ec, 1);
             }
 

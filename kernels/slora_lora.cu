@@ -279,8 +279,9 @@ slora_tile_seg(const int32_t *__restrict__ tiles, int32_t n_segs, int32_t b)
  * blockIdx.x is the work tile (the segment's by tiles), blockIdx.z
  * (projection, slice of k, rank tile); with k_chunk < in_dim the slices
  * meet by atomicAdd in a v the launcher zeroed (split-K: a few long
- * segments still fill the GPU). A short segment's tile gives its 8
- * warps the tile's 32 A rows, MBGMV's way.
+ * segments still fill the GPU). A tile of at most 4 tokens (a short
+ * segment's, or a long one's last) gives its 8 warps the tile's 32 A
+ * rows, MBGMV's way.
  */
 
 static __global__ void
@@ -434,8 +435,8 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 /*
  * y[t0 + m, c0 + c] += scale * v . B_s for a tile of 64 tokens x 64
  * columns; the rank is the reduction, staged 32 at a time. blockIdx.x
- * is the work tile, blockIdx.z (projection, column tile). A short
- * segment's tile runs the MBGMV body over 256 columns in the blocks of
+ * is the work tile, blockIdx.z (projection, column tile). A tile of at
+ * most 4 tokens runs the MBGMV body over 256 columns in the blocks of
  * every fourth column tile; the other three leave.
  */
 

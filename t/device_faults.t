@@ -116,6 +116,8 @@ sub check_log {
     ok($err, 'the open stream gets an error event');
     like($err ? $err->{json}{error}{message} // '' : '',
          qr/context is lost/, '... that names the lost device');
+    is($err ? $err->{json}{error}{type} : '', 'server_error',
+       '... of type server_error');
     cmp_ok($tokens, '<', 200, "... after $tokens of its 200 tokens");
     ok($st->{done}, 'the stream then ends (terminal chunk)');
     ok(!@{ $st->{errors} }, 'its framing is valid')

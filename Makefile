@@ -13,7 +13,9 @@ BUILD     ?= build
 OPT       ?= -O2
 SAN       ?=
 CFLAGS_W   = -Wall -Wextra -Wno-unused-parameter -Wshadow -Werror
-CFLAGS    += -std=gnu11 -g $(OPT) -fPIC $(CFLAGS_W) $(SAN) \
+# -ffp-contract=off: arithmetic as written, never fused into an fma, so
+# the sampling's CPU twin gives the GPU's token (kernels/slora_sample.h)
+CFLAGS    += -std=gnu11 -g $(OPT) -fPIC -ffp-contract=off $(CFLAGS_W) $(SAN) \
              -Iengine -Ikernels $(shell pkg-config --cflags libcjson libpcre2-8 openblas)
 LDLIBS    += $(shell pkg-config --libs libcjson libpcre2-8 openblas hiredis libcrypto) \
              -lpthread -lm

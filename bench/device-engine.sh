@@ -8,8 +8,9 @@
 #                                           NS="5 2000" RANKSETS=8 for less)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
-# bench: the kernels' conformance test and LoRA timings (t/kernels,
-# built here), then `slora bench --batches` on the Llama-7B shape
+# bench: the kernels' conformance tests and LoRA timings (t/kernels,
+# built here: test_kernels_cuda, test_convert_cuda, test_sample_cuda),
+# then `slora bench --batches` on the Llama-7B shape
 # (random bf16 weights), prompt 256, 128 new tokens, decode step time at
 # batch 1, 16, 64, 256, base model and 32 rank-16 q,k,v,o adapters, a
 # step budget of 4096 tokens; the same at prompt 448 (decode contexts of
@@ -60,9 +61,12 @@ step() {
 if [ "$MODE" = bench ]; then
     gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
     gunzip -c $A/test_convert_cuda.gz > /tmp/test_convert_cuda
-    chmod +x /tmp/test_kernels_cuda /tmp/test_convert_cuda
+    gunzip -c $A/test_sample_cuda.gz > /tmp/test_sample_cuda
+    chmod +x /tmp/test_kernels_cuda /tmp/test_convert_cuda \
+        /tmp/test_sample_cuda
     step "kernels" /tmp/test_kernels_cuda
     step "conversions" /tmp/test_convert_cuda
+    step "sampling" /tmp/test_sample_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \

@@ -45,7 +45,8 @@ if [ $MODE = one ]; then
     strip $T/slora
     gzip -9 $T/slora
     cp build/libslora_cuda.so $T/
-    for t in test_kernels_cuda test_allreduce_cuda test_convert_cuda; do
+    for t in test_kernels_cuda test_allreduce_cuda test_convert_cuda \
+             test_sample_cuda; do
         gzip -9 -c build/cuda/$t > $T/$t.gz
     done
     cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" $T/libcjson.so.1
@@ -76,6 +77,7 @@ gzip -9 .carry/a/slora
 cp build/libslora_cuda.so .carry/a/
 gzip -9 -c build/cuda/test_kernels_cuda > .carry/a/test_kernels_cuda.gz
 gzip -9 -c build/cuda/test_convert_cuda > .carry/a/test_convert_cuda.gz
+gzip -9 -c build/cuda/test_sample_cuda > .carry/a/test_sample_cuda.gz
 cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
 
 head -c $SPLIT "$MODEL" > .carry/a/model.0

@@ -1,11 +1,12 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
  * chain: repetition penalty, then greedy or temperature, top-k, softmax,
- * top-p, one uniform draw.
+ * top-p, one uniform draw; the draw itself is the kernel family's
+ * (kernels/slora_sample.h), which the GPU does to the same token.
  *
- * The one idea: candidates are ordered by logit and then by id, so every
- * cut (top-k, top-p) and every tie is decided the same way on every run;
- * with the request's own generator the result depends on the seed alone.
+ * The one idea: each request has its own generator, seeded from its
+ * seed, and a draw takes one number of it, so the result depends on the
+ * seed alone, whatever else shares the batch.
  */
 
 #include <math.h>
@@ -14,24 +15,17 @@
 
 #include "slora_sampler.h"
 #include "slora_argmax.h"
-
-
-typedef struct {
-    float        logit;
-    int32_t      id;
-} slora_cand_t;
+#include "slora_sample.h"
 
 
 struct slora_sampler_s {
     int32_t        vocab;
-    slora_cand_t  *cand;        /* [vocab] */
-    float         *prob;        /* [vocab] */
+    void          *scratch;     /* slora_sample_row's */
     uint8_t       *seen;        /* [vocab] repetition penalty marks */
 };
 
 
 static uint64_t slora_splitmix64(uint64_t *x);
-static int slora_sampler_cmp(const void *a, const void *b);
 static int32_t slora_sampler_argmax(const float *logits, int32_t vocab);
 static void slora_sampler_penalize(slora_sampler_t *s, float penalty,
     float *logits, const int32_t *history, int32_t n);
@@ -93,11 +87,10 @@ slora_sampler_create(int32_t vocab, slora_err_t *err)
     }
 
     s->vocab = vocab;
-    s->cand = malloc((size_t) vocab * sizeof(slora_cand_t));
-    s->prob = malloc((size_t) vocab * sizeof(float));
+    s->scratch = malloc(slora_sample_scratch_size(vocab));
     s->seen = calloc((size_t) vocab, 1);
 
-    if (s->cand == NULL || s->prob == NULL || s->seen == NULL) {
+    if (s->scratch == NULL || s->seen == NULL) {
         slora_sampler_free(s);
         slora_err_set(err, SLORA_ERROR, "sampler: out of memory");
         return NULL;
@@ -114,8 +107,7 @@ slora_sampler_free(slora_sampler_t *s)
         return;
     }
 
-    free(s->cand);
-    free(s->prob);
+    free(s->scratch);
     free(s->seen);
     free(s);
 }
@@ -133,81 +125,23 @@ int32_t
 slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
     slora_rng_t *rng, float *logits, const int32_t *history, int32_t n)
 {
-    int32_t  i, k, vocab;
-    double   sum, cum, u;
-    float    inv_t, max;
-
-    vocab = s->vocab;
+    slora_draw_t  dr;
 
     if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f) {
         slora_sampler_penalize(s, sp->repeat_penalty, logits, history, n);
     }
 
     if (sp->temperature <= 0) {
-        return slora_sampler_argmax(logits, vocab);
+        return slora_sampler_argmax(logits, s->vocab);
     }
 
-    inv_t = 1.0f / sp->temperature;
-    for (i = 0; i < vocab; i++) {
-        s->cand[i].id = i;
-        s->cand[i].logit = logits[i] * inv_t;
-    }
+    memset(&dr, 0, sizeof(dr));
+    dr.inv_temp = 1.0f / sp->temperature;
+    dr.top_k = sp->top_k;
+    dr.top_p = sp->top_p;
+    dr.u = slora_rng_uniform(rng);
 
-    k = vocab;
-
-    if ((sp->top_k > 0 && sp->top_k < vocab)
-        || (sp->top_p > 0 && sp->top_p < 1))
-    {
-        qsort(s->cand, (size_t) vocab, sizeof(slora_cand_t),
-              slora_sampler_cmp);
-
-        if (sp->top_k > 0 && sp->top_k < vocab) {
-            k = sp->top_k;
-        }
-    }
-
-    max = -INFINITY;
-    for (i = 0; i < k; i++) {
-        if (s->cand[i].logit > max) {
-            max = s->cand[i].logit;
-        }
-    }
-
-    if (max == -INFINITY) {
-        return slora_sampler_argmax(logits, vocab);
-    }
-
-    sum = 0;
-    for (i = 0; i < k; i++) {
-        s->prob[i] = expf(s->cand[i].logit - max);
-        sum += s->prob[i];
-    }
-
-    if (sp->top_p > 0 && sp->top_p < 1) {
-        /* the smallest prefix whose mass reaches top_p */
-        cum = 0;
-        for (i = 0; i < k; i++) {
-            cum += s->prob[i];
-            if (cum >= sp->top_p * sum) {
-                k = i + 1;
-                break;
-            }
-        }
-
-        sum = cum;
-    }
-
-    u = slora_rng_uniform(rng) * sum;
-
-    cum = 0;
-    for (i = 0; i < k - 1; i++) {
-        cum += s->prob[i];
-        if (u < cum) {
-            break;
-        }
-    }
-
-    return s->cand[i].id;
+    return slora_sample_row(logits, s->vocab, &dr, s->scratch);
 }
 
 
@@ -221,22 +155,6 @@ slora_splitmix64(uint64_t *x)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 
     return z ^ (z >> 31);
-}
-
-
-static int
-slora_sampler_cmp(const void *a, const void *b)
-{
-    const slora_cand_t  *x, *y;
-
-    x = a;
-    y = b;
-
-    if (x->logit != y->logit) {
-        return x->logit > y->logit ? -1 : 1;
-    }
-
-    return x->id < y->id ? -1 : (x->id > y->id);
 }
 
 

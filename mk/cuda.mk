@@ -22,7 +22,7 @@ CUDA_FOUND    := $(filter-out nvcc,$(NVCC))
 CUDA_BUILD    := $(BUILD)/cuda
 NVCCFLAGS     ?= -O3 $(CUDA_ARCH) -std=c++17 -Ikernels \
                  -Xcompiler -fPIC,-Wall,-Wextra,-Wshadow,-Werror
-CUDA_CPU_FLAGS = -std=gnu11 -O2 -fPIC $(CFLAGS_W) -Ikernels
+CUDA_CPU_FLAGS = -std=gnu11 -O2 -fPIC -ffp-contract=off $(CFLAGS_W) -Ikernels
 
 CUDA_SRCS     := $(wildcard kernels/*.cu)
 CUDA_OBJS     := $(patsubst kernels/%.cu,$(CUDA_BUILD)/%.o,$(CUDA_SRCS))
@@ -87,6 +87,16 @@ $(CUDA_AR_TEST): $(CUDA_BUILD)/test_allreduce_cuda.o \
         $(CUDA_BUILD)/slora_allreduce.o \
         $(CUDA_BUILD)/cpu/slora_allreduce_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
+
+# The draw's own test (kernels/slora_sample.*): the GPU's token against
+# the CPU twin's, row by row.
+CUDA_SM_TEST  := $(CUDA_BUILD)/test_sample_cuda
+
+cuda: $(CUDA_SM_TEST)
+
+$(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
+        $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The conversions' own test (kernels/slora_convert.*): bit for bit

@@ -1,0 +1,138 @@
+/*
+ * slora_sample.h: one token drawn from a row of logits with temperature,
+ * top-k and top-p, the same to the token on the CPU and on the GPU.
+ *
+ * A row's candidates are its ids, ordered by scaled logit s = logit /
+ * temperature, high first, and by id on ties. The top-k set is the first
+ * k of them; the top-p set the shortest prefix of that whose weight is
+ * at least top_p of the top-k set's; the draw walks the top-p set in id
+ * order to where the running weight passes u times its whole weight.
+ *
+ * The one idea: every weight is an integer, round down of exp(s - max)
+ * times 2^40, computed by a fixed chain of IEEE operations that the CPU
+ * and the GPU both do exactly (slora_sample_weight: explicit fma, no
+ * library exp). Sums of integers do not depend on their order, so the
+ * GPU's parallel reductions cut top-p and place the draw exactly where
+ * the CPU's loops do. A candidate under 2^-40 of the largest weighs
+ * nothing and is never drawn.
+ */
+
+#ifndef SLORA_SAMPLE_H
+#define SLORA_SAMPLE_H
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+
+
+#ifdef __CUDACC__
+#define SLORA_SAMPLE_FN  static __host__ __device__ __forceinline__
+#else
+#define SLORA_SAMPLE_FN  static inline
+#endif
+
+
+typedef struct {
+    float     inv_temp;     /* 1 / temperature, > 0 */
+    int32_t   top_k;        /* 0: off */
+    float     top_p;        /* in (0, 1); anything else: off */
+    int32_t   pad;
+    double    u;            /* the draw, in [0, 1) */
+} slora_draw_t;
+
+
+/* The weight of a scaled logit d = s - max (d <= 0, float): round down
+ * of exp(d) * 2^40; 0 below 2^-40, and for -inf or NaN. */
+SLORA_SAMPLE_FN uint64_t
+slora_sample_weight(float d)
+{
+    double  x, n, r, p;
+
+    if (!(d > -27.8f)) {            /* exp(-27.8) < 2^-40; NaN too */
+        return 0;
+    }
+
+    x = (double) d;
+    n = rint(x * 1.4426950408889634);
+    r = fma(-n, 0.6931471803691238, x);
+    r = fma(-n, 1.9082149292705877e-10, r);
+
+    p = 2.505210838544172e-08;
+    p = fma(p, r, 2.755731922398589e-07);
+    p = fma(p, r, 2.7557319223985893e-06);
+    p = fma(p, r, 2.48015873015873e-05);
+    p = fma(p, r, 0.0001984126984126984);
+    p = fma(p, r, 0.001388888888888889);
+    p = fma(p, r, 0.008333333333333333);
+    p = fma(p, r, 0.041666666666666664);
+    p = fma(p, r, 0.16666666666666666);
+    p = fma(p, r, 0.5);
+    p = fma(p, r, 1.0);
+    p = fma(p, r, 1.0);
+
+    return (uint64_t) ldexp(p, (int) n + 40);
+}
+
+
+/* A candidate's place in the order: its scaled logit's bits made to sort
+ * as integers (NaN as -inf), then its id inverted, so that a larger key
+ * comes first and keys are all distinct. */
+SLORA_SAMPLE_FN uint64_t
+slora_sample_key(float s, int32_t id)
+{
+    uint32_t  u;
+
+    if (s != s) {
+        s = -INFINITY;
+    }
+
+    memcpy(&u, &s, sizeof(u));
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+
+    return ((uint64_t) u << 32) | (uint32_t) ~(uint32_t) id;
+}
+
+
+/* The weight that top-p must reach of a set's weight w: at least 1. */
+SLORA_SAMPLE_FN uint64_t
+slora_sample_top_p_need(float top_p, uint64_t w)
+{
+    uint64_t  t;
+
+    t = (uint64_t) ((double) top_p * (double) w);
+
+    return t > 0 ? t : 1;
+}
+
+
+/* Where u falls in a set's weight w > 0: in [0, w). */
+SLORA_SAMPLE_FN uint64_t
+slora_sample_target(double u, uint64_t w)
+{
+    uint64_t  t;
+
+    t = (uint64_t) (u * (double) w);
+
+    return t < w ? t : w - 1;
+}
+
+
+/* The draw from row[0:vocab] (a vocab-sized scratch of 16-byte entries,
+ * slora_sample_scratch_size, is needed only for top-k or top-p). Rows
+ * whose logits are all NaN or -inf give id 0. */
+int32_t slora_sample_row(const float *row, int32_t vocab,
+    const slora_draw_t *dr, void *scratch);
+size_t slora_sample_scratch_size(int32_t vocab);
+
+
+/* CUDA twin (kernels/slora_sample.cu): ids[r] = slora_sample_row of row
+ * r of logits (ld floats apart) with draws[r], for r < n; logits, draws
+ * and ids are device memory, no scratch. stream is a cudaStream_t.
+ * Returns 0, or -1 on bad arguments or a refused launch. */
+int slora_sample_rows_cuda(int32_t *ids, const float *logits, int64_t ld,
+    int32_t vocab, const slora_draw_t *draws, int32_t n, void *stream);
+
+
+#endif /* SLORA_SAMPLE_H */

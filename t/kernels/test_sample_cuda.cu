@@ -1,0 +1,222 @@
+/*
+ * test_sample_cuda.cu: the draw of a token on the GPU (kernels/
+ * slora_sample.cu) against its CPU twin, to the token: rows of random
+ * logits at SmolLM2's and Llama's vocabularies, with temperature, top-k,
+ * top-p and both, logits with many ties, NaN and -inf among them, and a
+ * row of nothing but -inf; then the time of a batch of 256 rows. Speaks
+ * TAP.
+ *
+ * The one idea: the twins share their weights and keys
+ * (kernels/slora_sample.h) and sum integers, so any difference at all is
+ * a bug, not rounding: the check is equality, row by row.
+ *
+ *   test_sample_cuda
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "slora_sample.h"
+}
+
+#include "tap.h"
+#include "cuda_test.h"
+
+
+#define ROWS  256
+
+
+static void test_vocab(int32_t vocab, int ties, const char *what);
+static void bench(int32_t vocab);
+static void draw_params(slora_draw_t *dr, int32_t r, int32_t vocab);
+
+
+int
+main(void)
+{
+    int  n;
+
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        BAIL_OUT("no CUDA device");
+    }
+
+    test_vocab(49152, 0, "SmolLM2's vocabulary");
+    test_vocab(32000, 0, "Llama's vocabulary");
+    test_vocab(32000, 1, "logits on a grid of 16 values (ties)");
+    test_vocab(10, 0, "a vocabulary of 10");
+    bench(49152);
+
+    return done_testing();
+}
+
+
+/*
+ * ROWS rows, each with its own draw; every 7th row has a NaN and a -inf
+ * in it, the last row is all -inf.
+ */
+static void
+test_vocab(int32_t vocab, int ties, const char *what)
+{
+    float         *x, *d_x;
+    slora_draw_t  *dr, *d_dr;
+    int32_t       *cpu, *gpu, *d_ids, r, i, same, first;
+    void          *scratch;
+
+    x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
+    dr = (slora_draw_t *) calloc(ROWS, sizeof(slora_draw_t));
+    cpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
+    gpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
+    scratch = malloc(slora_sample_scratch_size(vocab));
+
+    for (r = 0; r < ROWS; r++) {
+        for (i = 0; i < vocab; i++) {
+            x[(size_t) r * vocab + i] = ties
+                ? (float) (rng_next() % 16) * 0.25f
+                : rng_unif(-8.0f, 8.0f);
+        }
+
+        if (r % 7 == 3 && vocab > 2) {
+            x[(size_t) r * vocab + 1] = NAN;
+            x[(size_t) r * vocab + 2] = -INFINITY;
+        }
+
+        if (r == ROWS - 1) {
+            for (i = 0; i < vocab; i++) {
+                x[(size_t) r * vocab + i] = -INFINITY;
+            }
+        }
+
+        draw_params(&dr[r], r, vocab);
+        cpu[r] = slora_sample_row(x + (size_t) r * vocab, vocab, &dr[r],
+                                  scratch);
+    }
+
+    d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
+    d_dr = (slora_draw_t *) dup_to_dev(dr, ROWS * sizeof(slora_draw_t));
+    d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
+    CK(cudaMemset(d_ids, 0xff, ROWS * sizeof(int32_t)));
+
+    ok(slora_sample_rows_cuda(d_ids, d_x, vocab, vocab, d_dr, ROWS, NULL)
+       == 0, "%s: launched", what);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(gpu, d_ids, ROWS * sizeof(int32_t),
+                  cudaMemcpyDeviceToHost));
+
+    same = 0;
+    first = -1;
+
+    for (r = 0; r < ROWS; r++) {
+        if (gpu[r] == cpu[r]) {
+            same++;
+
+        } else if (first < 0) {
+            first = r;
+        }
+    }
+
+    ok(same == ROWS, "%s: %d of %d rows draw the CPU's token", what, same,
+       ROWS);
+
+    if (first >= 0) {
+        diag("row %d: cpu %d gpu %d (inv_temp %g top_k %d top_p %g u %.17g)",
+             first, cpu[first], gpu[first], dr[first].inv_temp,
+             dr[first].top_k, dr[first].top_p, dr[first].u);
+    }
+
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_dr));
+    CK(cudaFree(d_ids));
+    free(x); free(dr); free(cpu); free(gpu); free(scratch);
+}
+
+
+/* Temperatures 0.3 to 2, top-k off, 1, 40 or most of the vocabulary,
+ * top-p off, 0.5, 0.9 or 0.99, in turn, and a fresh u. */
+static void
+draw_params(slora_draw_t *dr, int32_t r, int32_t vocab)
+{
+    static const float  temp[] = { 0.3f, 0.7f, 1.0f, 2.0f };
+    static const float  top_p[] = { 0.0f, 0.5f, 0.9f, 0.99f };
+    int32_t             top_k[4];
+
+    top_k[0] = 0;
+    top_k[1] = 1;
+    top_k[2] = vocab > 40 ? 40 : vocab / 2;
+    top_k[3] = vocab - 1;
+
+    dr->inv_temp = 1.0f / temp[r % 4];
+    dr->top_k = top_k[(r / 4) % 4];
+    dr->top_p = top_p[(r / 16) % 4];
+    dr->u = (double) (rng_next() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+
+/* ROWS rows of a vocabulary with top-k 40 and top-p 0.9, median of 20. */
+static void
+bench(int32_t vocab)
+{
+    float         *x, *d_x, ms[20], t;
+    slora_draw_t  *dr, *d_dr;
+    int32_t       *d_ids, r, i, k;
+    cudaEvent_t    e0, e1;
+
+    x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
+    dr = (slora_draw_t *) calloc(ROWS, sizeof(slora_draw_t));
+
+    for (i = 0; i < ROWS * vocab; i++) {
+        x[i] = rng_unif(-8.0f, 8.0f);
+    }
+
+    for (r = 0; r < ROWS; r++) {
+        dr[r].inv_temp = 1.0f / 0.7f;
+        dr[r].top_k = 40;
+        dr[r].top_p = 0.9f;
+        dr[r].u = 0.5;
+    }
+
+    d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
+    d_dr = (slora_draw_t *) dup_to_dev(dr, ROWS * sizeof(slora_draw_t));
+    d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+
+    for (k = 0; k < 23; k++) {
+        CK(cudaEventRecord(e0, NULL));
+        if (slora_sample_rows_cuda(d_ids, d_x, vocab, vocab, d_dr, ROWS,
+                                   NULL) != 0)
+        {
+            BAIL_OUT("launch");
+        }
+        CK(cudaEventRecord(e1, NULL));
+        CK(cudaEventSynchronize(e1));
+
+        if (k >= 3) {
+            CK(cudaEventElapsedTime(&ms[k - 3], e0, e1));
+        }
+    }
+
+    for (i = 0; i < 20; i++) {
+        for (k = i + 1; k < 20; k++) {
+            if (ms[k] < ms[i]) {
+                t = ms[i];
+                ms[i] = ms[k];
+                ms[k] = t;
+            }
+        }
+    }
+
+    printf("# sample: %d rows of %d logits, top-k 40, top-p 0.9: %.1f us "
+           "(median of 20)\n", ROWS, vocab, ms[10] * 1e3);
+
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_dr));
+    CK(cudaFree(d_ids));
+    free(x); free(dr);
+}

@@ -1,0 +1,201 @@
+/*
+ * test_sample.c: the draw's kernel family on the CPU (kernels/
+ * slora_sample.h): the integer weights follow exp() within their round
+ * down and are monotonic, the keys order by scaled logit then id, and a
+ * grid of u lands on each kept id as often as its weight says (to within
+ * two), with the top-k and top-p cuts where the definitions put them.
+ *
+ * The one idea: the GPU twin is checked against this one to the token
+ * (t/kernels/test_sample_cuda.cu); here it is checked against the
+ * definitions, with no randomness, so every count is known.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "tap.h"
+#include "slora_sample.h"
+
+
+#define V     10
+#define GRID  100000
+
+
+static const float  row[V] = { 1.0f, 2.5f, -1.0f, 2.5f, 0.0f, 3.0f, NAN,
+                               -INFINITY, 1.5f, -30.0f };
+
+
+static void test_weight(void);
+static void test_key(void);
+static void test_draws(void);
+static void counts(const slora_draw_t *dr, int64_t *n);
+
+
+int
+main(void)
+{
+    test_weight();
+    test_key();
+    test_draws();
+
+    return done_testing();
+}
+
+
+static void
+test_weight(void)
+{
+    double    worst, e;
+    uint64_t  last, w;
+    float     d;
+    int       mono;
+
+    ok(slora_sample_weight(0.0f) == ((uint64_t) 1 << 40), "weight(0) = 2^40");
+    ok(slora_sample_weight(-27.9f) == 0 && slora_sample_weight(-INFINITY) == 0
+       && slora_sample_weight(NAN) == 0, "nothing below 2^-40, -inf, NaN");
+
+    worst = 0;
+    mono = 1;
+    last = 0;
+
+    for (d = -27.0f; d <= 0.0f; d += 0.00123f) {
+        w = slora_sample_weight(d);
+        /* round down: off by less than 1, plus the exp's own error */
+        e = (fabs((double) w - ldexp(exp((double) d), 40)) - 1.0)
+            / ldexp(exp((double) d), 40);
+        worst = e > worst ? e : worst;
+        mono &= w >= last;
+        last = w;
+    }
+
+    ok(worst < 1e-12, "weights within 1 + %.1e of exp(d) 2^40 over "
+       "[-27, 0]", worst);
+    ok(mono, "weights never fall as d grows");
+}
+
+
+static void
+test_key(void)
+{
+    ok(slora_sample_key(1.0f, 5) > slora_sample_key(0.5f, 0),
+       "a larger logit comes first");
+    ok(slora_sample_key(1.0f, 3) > slora_sample_key(1.0f, 4),
+       "on a tie, the lower id comes first");
+    ok(slora_sample_key(-1.0f, 0) > slora_sample_key(-2.0f, 0)
+       && slora_sample_key(0.0f, 0) > slora_sample_key(-0.5f, 0)
+       && slora_sample_key(-1e30f, 0) > slora_sample_key(-INFINITY, 0),
+       "negative logits order too");
+    ok(slora_sample_key(NAN, 2) == slora_sample_key(-INFINITY, 2),
+       "NaN counts as -inf");
+}
+
+
+/*
+ * u = (j + 0.5) / GRID for every j: id i gets the u's of its slice of the
+ * kept weight, so its count is GRID w_i / W to within one.
+ */
+static void
+test_draws(void)
+{
+    slora_draw_t  dr;
+    int64_t       n[V];
+    double        w[V], sum;
+    int           i, exact;
+    double        kept[2];
+
+    memset(&dr, 0, sizeof(dr));
+
+    /* no cut, T = 1 */
+    dr.inv_temp = 1.0f;
+    counts(&dr, n);
+    sum = 0;
+    for (i = 0; i < V; i++) {
+        w[i] = (double) slora_sample_weight(row[i] - 3.0f);
+        sum += w[i];
+    }
+    exact = 1;
+    for (i = 0; i < V; i++) {
+        exact &= fabs((double) n[i] - GRID * w[i] / sum) <= 2.0;
+    }
+    ok(exact, "no cut: every id drawn in proportion to its weight");
+    ok(n[6] == 0 && n[7] == 0, "NaN and -inf never drawn");
+    is_int(n[9], 0, "a logit 33 under the top (weight 0) never drawn");
+
+    /* top-k 3: 5 (3.0), then 1 and 3 tie at 2.5; 8 (1.5) is out */
+    dr.top_k = 3;
+    counts(&dr, n);
+    ok(n[5] > 0 && n[1] > 0 && n[3] > 0
+       && n[0] + n[2] + n[4] + n[8] + n[9] == 0,
+       "top-k 3 keeps 5, 1 and 3, nothing else");
+    ok(fabs((double) n[1] - n[3]) <= 2.0, "the tie at 2.5 is drawn evenly");
+
+    /* top-k 2: the tie at 2.5 goes to the lower id */
+    dr.top_k = 2;
+    counts(&dr, n);
+    ok(n[5] > 0 && n[1] > 0 && n[3] == 0, "top-k 2 keeps 5 and 1, not 3");
+
+    /* top-p: 5 weighs e^0 = 1, 1 and 3 weigh e^-0.5 each; of the whole
+     * (about 2.64), 5 alone is 0.38, 5 and 1 0.61 */
+    dr.top_k = 0;
+    dr.top_p = 0.5f;
+    counts(&dr, n);
+    ok(n[5] > 0 && n[1] > 0 && n[3] == 0 && n[8] == 0,
+       "top-p 0.5 keeps 5 and 1: the shortest prefix reaching half");
+    kept[0] = (double) slora_sample_weight(0.0f);
+    kept[1] = (double) slora_sample_weight(-0.5f);
+    ok(fabs((double) n[5] - GRID * kept[0] / (kept[0] + kept[1])) <= 2.0,
+       "... renormalized over the two");
+
+    dr.top_p = 0.3f;
+    counts(&dr, n);
+    is_int(n[5], GRID, "top-p 0.3: the top token alone");
+
+    /* temperature: T = 0.5 doubles every gap */
+    dr.top_p = 0;
+    dr.inv_temp = 2.0f;
+    counts(&dr, n);
+    ok(fabs((double) n[5] / n[1]
+            - (double) slora_sample_weight(0.0f)
+              / (double) slora_sample_weight(-1.0f)) < 1e-3,
+       "T 0.5: 5 against 1 is e^1, not e^0.5");
+
+    /* all -inf */
+    {
+        float  dead[3] = { -INFINITY, NAN, -INFINITY };
+
+        dr.inv_temp = 1.0f;
+        dr.u = 0.7;
+        is_int(slora_sample_row(dead, 3, &dr, NULL), 0,
+               "a row of -inf and NaN gives id 0");
+    }
+}
+
+
+static void
+counts(const slora_draw_t *dr, int64_t *n)
+{
+    slora_draw_t  d;
+    void         *scratch;
+    int32_t       j, t;
+
+    scratch = malloc(slora_sample_scratch_size(V));
+    if (scratch == NULL) {
+        BAIL_OUT("no memory");
+    }
+
+    d = *dr;
+    memset(n, 0, V * sizeof(int64_t));
+
+    for (j = 0; j < GRID; j++) {
+        d.u = (j + 0.5) / GRID;
+        t = slora_sample_row(row, V, &d, scratch);
+
+        if (t < 0 || t >= V) {
+            BAIL_OUT("id %d", t);
+        }
+
+        n[t]++;
+    }
+
+    free(scratch);
+}

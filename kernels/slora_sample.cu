@@ -40,9 +40,27 @@ typedef struct {
 } slora_sample_smem_t;
 
 
-/* Sum over the block; every thread gets it. */
-static __device__ slora_u64_t
-slora_sample_block_sum(slora_u64_t v, slora_sample_smem_t *sm)
+/* The two reductions a row needs: integer weights add, logits take the
+ * larger (NaN ignored, as the CPU's comparison does). */
+struct slora_sample_add {
+    __device__ slora_u64_t operator()(slora_u64_t a, slora_u64_t b) const
+    {
+        return a + b;
+    }
+};
+
+struct slora_sample_max {
+    __device__ float operator()(float a, float b) const
+    {
+        return fmaxf(a, b);
+    }
+};
+
+
+/* op over the block, red one T a warp; every thread gets the result. */
+template <typename T, typename F>
+static __device__ T
+slora_sample_block(T v, T *red, F op)
 {
     int  o, lane, warp, i;
 
@@ -50,50 +68,20 @@ slora_sample_block_sum(slora_u64_t v, slora_sample_smem_t *sm)
     warp = threadIdx.x / SLORA_CUDA_WARP;
 
     for (o = SLORA_CUDA_WARP / 2; o > 0; o >>= 1) {
-        v += __shfl_xor_sync(0xffffffffu, v, o);
+        v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     }
 
     __syncthreads();
 
     if (lane == 0) {
-        sm->red[warp] = v;
+        red[warp] = v;
     }
 
     __syncthreads();
 
-    v = 0;
-    for (i = 0; i < SLORA_SAMPLE_WARPS; i++) {
-        v += sm->red[i];
-    }
-
-    return v;
-}
-
-
-/* Max over the block (NaN ignored); every thread gets it. */
-static __device__ float
-slora_sample_block_max(float v, slora_sample_smem_t *sm)
-{
-    int  o, lane, warp, i;
-
-    lane = threadIdx.x % SLORA_CUDA_WARP;
-    warp = threadIdx.x / SLORA_CUDA_WARP;
-
-    for (o = SLORA_CUDA_WARP / 2; o > 0; o >>= 1) {
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    }
-
-    __syncthreads();
-
-    if (lane == 0) {
-        sm->fred[warp] = v;
-    }
-
-    __syncthreads();
-
-    v = -INFINITY;
-    for (i = 0; i < SLORA_SAMPLE_WARPS; i++) {
-        v = fmaxf(v, sm->fred[i]);
+    v = red[0];
+    for (i = 1; i < SLORA_SAMPLE_WARPS; i++) {
+        v = op(v, red[i]);
     }
 
     return v;
@@ -128,8 +116,10 @@ slora_sample_select(const float *row, int32_t vocab, float inv, float max,
             s = __fmul_rn(row[i], inv);
             key = slora_sample_key(s, i);
 
+            /* below the floor, or off the digits chosen so far */
             if (key < lo
-                || (shift < 56 && (key >> (shift + 8)) != (prefix >> (shift + 8))))
+                || (shift < 56
+                    && (key >> (shift + 8)) != (prefix >> (shift + 8))))
             {
                 continue;
             }
@@ -188,7 +178,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
     for (i = threadIdx.x; i < vocab; i += SLORA_SAMPLE_THREADS) {
         max = fmaxf(max, __fmul_rn(row[i], inv));
     }
-    max = slora_sample_block_max(max, &sm);
+    max = slora_sample_block(max, sm.fred, slora_sample_max());
 
     if (max == -INFINITY) {
         if (threadIdx.x == 0) {
@@ -212,7 +202,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
                 w += slora_sample_weight(__fsub_rn(s, max));
             }
         }
-        w = slora_sample_block_sum(w, &sm);
+        w = slora_sample_block((slora_u64_t) w, sm.red, slora_sample_add());
 
         lo = slora_sample_select(row, vocab, inv, max, lo,
                                  slora_sample_top_p_need(dr.top_p, w), 1,

@@ -61,6 +61,10 @@ struct slora_backend_s {
     /* where host copies of adapters go (zeroed: the heap) */
     slora_host_mem_t   host_mem;
 
+    /* forward draws the rows batch->draws names (slora_batch.h); 0: the
+     * engine samples such rows itself from the logits */
+    int                draws;
+
     void        *data;
 };
 

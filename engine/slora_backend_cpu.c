@@ -119,6 +119,7 @@ slora_backend_cpu_create(int n_threads, const char *weights,
     b->read_arena = slora_cpu_read_arena;
     b->forward = slora_cpu_forward;
     b->free = slora_cpu_free;
+    b->draws = 1;
     b->data = c;
 
     openblas_set_num_threads(1);
@@ -275,7 +276,7 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
     slora_cpu_t             *c = b->data;
     const slora_model_t     *m = c->model;
     slora_cpu_step_t         st;
-    int32_t                  l, n;
+    int32_t                  l, n, r;
 
     if (m == NULL || c->arena == NULL) {
         return slora_err_set(err, SLORA_ERROR,
@@ -339,9 +340,28 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
         return slora_err_set(err, SLORA_ERROR, "cpu backend: logits failed");
     }
 
-    if (batch->argmax != NULL) {
-        slora_argmax_rows(batch->argmax, batch->logits, c->cfg.vocab,
+    if (batch->ids != NULL) {
+        slora_argmax_rows(batch->ids, batch->logits, c->cfg.vocab,
                           batch->n_logits, c->cfg.vocab);
+
+        /* the rows drawn rather than taken greedily */
+        for (r = 0; batch->draws != NULL && r < batch->n_logits; r++) {
+            if (batch->draws[r].inv_temp <= 0.0f) {
+                continue;
+            }
+
+            if (slora_cpu_grow(&c->draw_work,
+                               slora_sample_scratch_size(c->cfg.vocab), err)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            batch->ids[r] = slora_sample_row(batch->logits
+                                             + (size_t) r * c->cfg.vocab,
+                                             c->cfg.vocab, &batch->draws[r],
+                                             c->draw_work.p);
+        }
     }
 
     return SLORA_OK;
@@ -797,6 +817,7 @@ slora_cpu_free(slora_backend_t *b)
         slora_cpu_buf_free(&c->lout);
         slora_cpu_buf_free(&c->xq);
         slora_cpu_buf_free(&c->xq41);
+        slora_cpu_buf_free(&c->draw_work);
 
         if (c->ql != NULL) {
             for (l = 0; l < c->cfg.n_layers; l++) {

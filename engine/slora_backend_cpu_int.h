@@ -99,6 +99,7 @@ typedef struct {
     slora_cpu_buf_t               lout;         /* [m, vocab] */
     slora_cpu_buf_t               xq;           /* activations, Q8_0 */
     slora_cpu_buf_t               xq41;         /* activations, Q4_1 */
+    slora_cpu_buf_t               draw_work;    /* slora_sample_row's */
 } slora_cpu_t;
 
 

@@ -13,6 +13,7 @@
 
 #include "slora_core.h"
 #include "slora_model.h"
+#include "slora_sample.h"
 
 
 /* An adapter resident in the pool, as the kernels see it. Row offsets are
@@ -46,10 +47,13 @@ typedef struct {
     const slora_lora_t       *loras;       /* [n_loras] */
     int32_t                   n_logits;
     float                    *logits;      /* [n_logits, vocab] */
-    /* NULL, or [n_logits]: the backend writes each logits row's argmax
-     * (slora_argmax.h) here and need not fill logits at all: greedy
-     * decoding then copies one id per sequence off a device. */
-    int32_t                  *argmax;
+    /* NULL, or [n_logits]: the backend writes each logits row's id here
+     * and need not fill logits at all, so decoding copies one id a
+     * sequence off a device: the argmax (slora_argmax.h), or with draws
+     * (a backend whose `draws` is set) the draw of draws[row] when its
+     * inv_temp > 0 (slora_sample.h) */
+    int32_t                  *ids;
+    const slora_draw_t       *draws;       /* NULL: every row greedy */
 } slora_batch_t;
 
 

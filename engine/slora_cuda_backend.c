@@ -1065,7 +1065,7 @@ slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
         return slora_err_prefix(err, "cuda backend: logits");
     }
 
-    if (bt->argmax != NULL
+    if (bt->ids != NULL
         && slora_argmax_rows_cuda(c->ids.p, c->lout.p, vocab, m, vocab,
                                   c->stream)
            != 0)
@@ -1096,7 +1096,7 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
                                 err);
     }
 
-    if (bt->argmax != NULL) {
+    if (bt->ids != NULL) {
         if (slora_cuda_check(cudaMemcpyAsync(c->ids_host.p, c->ids.p,
                                                 (size_t) m * sizeof(int32_t),
                                                 cudaMemcpyDeviceToHost,
@@ -1111,7 +1111,7 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
 
         ids = c->ids_host.p;
         for (i = 0; i < m; i++) {
-            bt->argmax[st->lrow[i]] = ids[i];
+            bt->ids[st->lrow[i]] = ids[i];
         }
 
         return SLORA_OK;

@@ -63,7 +63,7 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     key.max_rank = st->info.max_rank;
     key.chunk = chunk;
     key.n_splits = n_splits;
-    key.argmax = st->batch->argmax != NULL;
+    key.argmax = st->batch->ids != NULL;
     key.work = work > 0;
     key.n_segs = st->n_segs;
     key.max_seg_len = st->max_seg_len;

@@ -38,6 +38,8 @@ static void slora_engine_end(slora_engine_t *e, slora_engine_req_t *q);
 static void slora_engine_peaks(slora_engine_t *e);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data);
+static void slora_engine_picks(slora_engine_t *e,
+    const slora_sched_step_t *step, slora_batch_t *batch);
 static float slora_engine_margin(const float *logits, int32_t vocab);
 
 
@@ -166,10 +168,12 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->loras = calloc((size_t) e->conf.max_running, sizeof(slora_lora_t));
     e->logits = malloc((size_t) e->conf.max_running * (size_t) cfg->vocab
                        * sizeof(float));
-    e->argmax = malloc((size_t) e->conf.max_running * sizeof(int32_t));
+    e->ids = malloc((size_t) e->conf.max_running * sizeof(int32_t));
+    e->draws = malloc((size_t) e->conf.max_running * sizeof(slora_draw_t));
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
-        || e->loras == NULL || e->logits == NULL || e->argmax == NULL)
+        || e->loras == NULL || e->logits == NULL || e->ids == NULL
+        || e->draws == NULL)
     {
         slora_err_set(err, SLORA_ERROR, "engine: out of memory");
         goto failed;
@@ -300,7 +304,8 @@ slora_engine_free(slora_engine_t *e)
     free(e->seqs);
     free(e->loras);
     free(e->logits);
-    free(e->argmax);
+    free(e->ids);
+    free(e->draws);
     free(e->names);
     free(e->infos);
     free(e->hint_pins);
@@ -843,6 +848,66 @@ slora_engine_peaks(slora_engine_t *e)
 }
 
 
+/*
+ * Who picks the step's ids. The backend does, so that no logits row
+ * leaves its device: the argmax of a greedy row, the draw of a sampled
+ * one when the backend draws (each request's draw takes its number of
+ * the request's generator here, in step order, as the host's sampler
+ * would). The engine's sampler does, from the logits, when a row needs
+ * the tokens so far (a repetition penalty), the backend does not draw,
+ * or TOKEN events carry margins.
+ */
+
+static void
+slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
+    slora_batch_t *batch)
+{
+    slora_engine_req_t  *q;
+    int32_t              i;
+    int                  sampled;
+
+    batch->ids = NULL;
+    batch->draws = NULL;
+
+    if (e->conf.margins) {
+        return;
+    }
+
+    sampled = 0;
+
+    for (i = 0; i < step->n_items; i++) {
+        q = (slora_engine_req_t *) step->items[i].req;
+
+        if (!step->items[i].logits || slora_sampling_greedy(&q->sampling)) {
+            continue;
+        }
+
+        if (!slora_sampling_plain(&q->sampling) || !e->backend->draws) {
+            return;
+        }
+
+        sampled = 1;
+    }
+
+    batch->ids = e->ids;
+
+    if (!sampled) {
+        return;
+    }
+
+    for (i = 0; i < step->n_items; i++) {
+        q = (slora_engine_req_t *) step->items[i].req;
+
+        if (step->items[i].logits) {
+            slora_sampling_draw(&q->sampling, &q->rng,
+                                &e->draws[e->seqs[i].logits_row]);
+        }
+    }
+
+    batch->draws = e->draws;
+}
+
+
 static int
 slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data)
@@ -898,16 +963,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     batch.loras = e->loras;
     batch.n_logits = n_logits;
     batch.logits = e->logits;
-    batch.argmax = e->conf.margins ? NULL : e->argmax;
-
-    /* all greedy: the backend picks the ids, no logits row moves */
-    for (i = 0; i < step->n_items && batch.argmax != NULL; i++) {
-        q = (slora_engine_req_t *) step->items[i].req;
-        if (step->items[i].logits && !slora_sampling_greedy(&q->sampling)) {
-            batch.argmax = NULL;
-            break;
-        }
-    }
+    slora_engine_picks(e, step, &batch);
 
     if (e->backend->forward(e->backend, &batch, e->layer_off,
                             slora_pool_page_elems(e->pool),
@@ -938,8 +994,8 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 
         q = (slora_engine_req_t *) it->req;
 
-        if (batch.argmax != NULL) {
-            tok = batch.argmax[e->seqs[i].logits_row];
+        if (batch.ids != NULL) {
+            tok = batch.ids[e->seqs[i].logits_row];
 
         } else {
             tok = slora_sample(e->sampler, &q->sampling, &q->rng,

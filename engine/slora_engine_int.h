@@ -60,7 +60,8 @@ struct slora_engine_s {
     slora_batch_seq_t      *seqs;           /* [max_running] */
     slora_lora_t           *loras;          /* [max_running] */
     float                  *logits;         /* [max_running, vocab] */
-    int32_t                *argmax;         /* [max_running] */
+    int32_t                *ids;            /* [max_running] */
+    slora_draw_t           *draws;          /* [max_running] */
 
     const char            **names;
     slora_adapter_info_t   *infos;

@@ -116,8 +116,7 @@ slora_sampler_free(slora_sampler_t *s)
 int
 slora_sampling_greedy(const slora_sampling_t *sp)
 {
-    return sp->temperature <= 0
-           && (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f);
+    return sp->temperature <= 0 && slora_sampling_plain(sp);
 }
 
 
@@ -127,7 +126,7 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
 {
     slora_draw_t  dr;
 
-    if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f) {
+    if (!slora_sampling_plain(sp)) {
         slora_sampler_penalize(s, sp->repeat_penalty, logits, history, n);
     }
 
@@ -135,13 +134,33 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
         return slora_sampler_argmax(logits, s->vocab);
     }
 
-    memset(&dr, 0, sizeof(dr));
-    dr.inv_temp = 1.0f / sp->temperature;
-    dr.top_k = sp->top_k;
-    dr.top_p = sp->top_p;
-    dr.u = slora_rng_uniform(rng);
+    slora_sampling_draw(sp, rng, &dr);
 
     return slora_sample_row(logits, s->vocab, &dr, s->scratch);
+}
+
+
+int
+slora_sampling_plain(const slora_sampling_t *sp)
+{
+    return sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f;
+}
+
+
+void
+slora_sampling_draw(const slora_sampling_t *sp, slora_rng_t *rng,
+    slora_draw_t *dr)
+{
+    memset(dr, 0, sizeof(slora_draw_t));
+
+    if (sp->temperature <= 0) {
+        return;
+    }
+
+    dr->inv_temp = 1.0f / sp->temperature;
+    dr->top_k = sp->top_k;
+    dr->top_p = sp->top_p;
+    dr->u = slora_rng_uniform(rng);
 }
 
 

@@ -14,6 +14,7 @@
 
 #include "slora_core.h"
 #include "slora_engine.h"
+#include "slora_sample.h"
 
 
 /* xoshiro256** seeded through splitmix64. */
@@ -45,6 +46,15 @@ int32_t slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
 /* 1 when sp picks the argmax of the raw logits (greedy, no penalty):
  * slora_sample would then return what slora_argmax_rows gives. */
 int slora_sampling_greedy(const slora_sampling_t *sp);
+
+/* 1 when sp needs nothing but the row's logits (no repetition penalty,
+ * which reads the tokens so far): a backend can pick its id. */
+int slora_sampling_plain(const slora_sampling_t *sp);
+
+/* sp as a draw (kernels/slora_sample.h): inv_temp 0 when greedy, else
+ * 1 / temperature, the cuts, and u, the one number a draw takes of rng. */
+void slora_sampling_draw(const slora_sampling_t *sp, slora_rng_t *rng,
+    slora_draw_t *dr);
 
 
 #endif /* SLORA_SAMPLER_H */

@@ -110,11 +110,11 @@ test_batching(void)
     int32_t               n_alone[40], stop, ids[3];
     const char           *adapter[40], **names;
     slora_err_t           err;
-    slora_engine_t       *e;
+    slora_engine_t       *e, *e2;
     slora_request_t       req;
     slora_engine_conf_t   conf;
     slora_engine_stats_t  st;
-    static sink_t         s;
+    static sink_t         s, s2;
     static const int32_t  ranks[4] = { 8, 16, 32, 64 };
     static const uint32_t masks[8] = { 0x7f, 0x05, 0x0f, 0x70, 0x01, 0x7f,
                                        0x22, 0x48 };
@@ -269,6 +269,26 @@ test_batching(void)
        "same seed, same sampled tokens");
     ok(memcmp(s.tokens[300], s.tokens[302], 16 * sizeof(int32_t)) != 0,
        "another seed, other tokens");
+
+    /* the same seed through the engine's own sampler (margins on: every
+     * logits row comes back to the host) draws the same tokens as the
+     * backend's draws did */
+    conf.margins = 1;
+    e2 = slora_engine_init(&conf, &err);
+    if (e2 == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+    req.adapter = "ad1";
+    req.sampling.seed = 1234;
+    req.id = 300;
+    slora_engine_submit(e2, &req, &err);
+    drain(e2, &s2, 100);
+    ok(s2.n[300] == 16
+       && memcmp(s2.tokens[300], s.tokens[300], 16 * sizeof(int32_t)) == 0,
+       "the backend's draws and the engine's sampler give one seed's "
+       "tokens alike");
+    slora_engine_free(e2);
+    conf.margins = 0;
     memset(&req.sampling, 0, sizeof(req.sampling));
     req.sampling.top_p = 1;
     req.sampling.max_tokens = 8;

@@ -174,6 +174,10 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
     dr = draws[blockIdx.x];
     inv = dr.inv_temp;
 
+    if (!(inv > 0.0f)) {
+        return;                     /* greedy: its argmax is there */
+    }
+
     max = -INFINITY;
     for (i = threadIdx.x; i < vocab; i += SLORA_SAMPLE_THREADS) {
         max = fmaxf(max, __fmul_rn(row[i], inv));

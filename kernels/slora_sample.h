@@ -128,9 +128,11 @@ size_t slora_sample_scratch_size(int32_t vocab);
 
 
 /* CUDA twin (kernels/slora_sample.cu): ids[r] = slora_sample_row of row
- * r of logits (ld floats apart) with draws[r], for r < n; logits, draws
- * and ids are device memory, no scratch. stream is a cudaStream_t.
- * Returns 0, or -1 on bad arguments or a refused launch. */
+ * r of logits (ld floats apart) with draws[r], for r < n, but for rows
+ * whose inv_temp is not > 0 (greedy), whose ids[r] are left as they are
+ * (their argmax, slora_argmax_rows_cuda, goes first); logits, draws and
+ * ids are device memory, no scratch. stream is a cudaStream_t. Returns
+ * 0, or -1 on bad arguments or a refused launch. */
 int slora_sample_rows_cuda(int32_t *ids, const float *logits, int64_t ld,
     int32_t vocab, const slora_draw_t *draws, int32_t n, void *stream);
 

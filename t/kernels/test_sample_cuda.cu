@@ -2,9 +2,9 @@
  * test_sample_cuda.cu: the draw of a token on the GPU (kernels/
  * slora_sample.cu) against its CPU twin, to the token: rows of random
  * logits at SmolLM2's and Llama's vocabularies, with temperature, top-k,
- * top-p and both, logits with many ties, NaN and -inf among them, and a
- * row of nothing but -inf; then the time of a batch of 256 rows. Speaks
- * TAP.
+ * top-p and both, logits with many ties, NaN and -inf among them, a row
+ * of nothing but -inf, and greedy rows, whose ids are left alone; then
+ * the time of a batch of 256 rows. Speaks TAP.
  *
  * The one idea: the twins share their weights and keys
  * (kernels/slora_sample.h) and sum integers, so any difference at all is
@@ -57,7 +57,7 @@ main(void)
 
 /*
  * ROWS rows, each with its own draw; every 7th row has a NaN and a -inf
- * in it, the last row is all -inf.
+ * in it, every 11th is greedy, the last row is all -inf.
  */
 static void
 test_vocab(int32_t vocab, int ties, const char *what)
@@ -92,8 +92,10 @@ test_vocab(int32_t vocab, int ties, const char *what)
         }
 
         draw_params(&dr[r], r, vocab);
-        cpu[r] = slora_sample_row(x + (size_t) r * vocab, vocab, &dr[r],
-                                  scratch);
+        cpu[r] = dr[r].inv_temp > 0.0f
+                 ? slora_sample_row(x + (size_t) r * vocab, vocab, &dr[r],
+                                    scratch)
+                 : -1;              /* greedy: the 0xff.. left alone */
     }
 
     d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
@@ -149,7 +151,7 @@ draw_params(slora_draw_t *dr, int32_t r, int32_t vocab)
     top_k[2] = vocab > 40 ? 40 : vocab / 2;
     top_k[3] = vocab - 1;
 
-    dr->inv_temp = 1.0f / temp[r % 4];
+    dr->inv_temp = r % 11 == 5 ? 0.0f : 1.0f / temp[r % 4];
     dr->top_k = top_k[(r / 4) % 4];
     dr->top_p = top_p[(r / 16) % 4];
     dr->u = (double) (rng_next() >> 11) * (1.0 / 9007199254740992.0);

@@ -10,8 +10,10 @@
  *
  * The one idea: every weight is an integer, round down of exp(s - max)
  * times 2^40, computed by a fixed chain of IEEE operations that the CPU
- * and the GPU both do exactly (slora_sample_weight: explicit fma, no
- * library exp). Sums of integers do not depend on their order, so the
+ * and the GPU both do exactly (slora_sample_weight: separate multiplies
+ * and adds, never fused: -ffp-contract=off on the CPU, __dmul_rn and
+ * __dadd_rn on the GPU; no library exp). Sums of integers do not depend
+ * on their order, so the
  * GPU's parallel reductions cut top-p and place the draw exactly where
  * the CPU's loops do. A candidate under 2^-40 of the largest weighs
  * nothing and is never drawn.
@@ -33,6 +35,13 @@
 #define SLORA_SAMPLE_FN  static inline
 #endif
 
+/* a * b + c rounded twice, as written: nvcc would fuse the plain form */
+#ifdef __CUDA_ARCH__
+#define slora_sample_mad(a, b, c)  __dadd_rn(__dmul_rn(a, b), c)
+#else
+#define slora_sample_mad(a, b, c)  ((a) * (b) + (c))
+#endif
+
 
 typedef struct {
     float     inv_temp;     /* 1 / temperature, > 0 */
@@ -48,31 +57,40 @@ typedef struct {
 SLORA_SAMPLE_FN uint64_t
 slora_sample_weight(float d)
 {
-    double  x, n, r, p;
+    double    x, n, r, p, scale;
+    uint64_t  bits;
 
     if (!(d > -27.8f)) {            /* exp(-27.8) < 2^-40; NaN too */
         return 0;
     }
 
+    /* x = n ln2 + r, |r| <= ln2 / 2 (n rounded to nearest, even on ties,
+     * by adding and taking away 1.5 2^52; ln2 in two parts: n ln2_hi is
+     * exact), then e^r by its Taylor series to r^11 */
     x = (double) d;
-    n = rint(x * 1.4426950408889634);
-    r = fma(-n, 0.6931471803691238, x);
-    r = fma(-n, 1.9082149292705877e-10, r);
+    n = slora_sample_mad(x, 1.4426950408889634, 6755399441055744.0)
+        - 6755399441055744.0;
+    r = slora_sample_mad(-n, 0.6931471803691238, x);
+    r = slora_sample_mad(-n, 1.9082149292705877e-10, r);
 
     p = 2.505210838544172e-08;
-    p = fma(p, r, 2.755731922398589e-07);
-    p = fma(p, r, 2.7557319223985893e-06);
-    p = fma(p, r, 2.48015873015873e-05);
-    p = fma(p, r, 0.0001984126984126984);
-    p = fma(p, r, 0.001388888888888889);
-    p = fma(p, r, 0.008333333333333333);
-    p = fma(p, r, 0.041666666666666664);
-    p = fma(p, r, 0.16666666666666666);
-    p = fma(p, r, 0.5);
-    p = fma(p, r, 1.0);
-    p = fma(p, r, 1.0);
+    p = slora_sample_mad(p, r, 2.755731922398589e-07);
+    p = slora_sample_mad(p, r, 2.7557319223985893e-06);
+    p = slora_sample_mad(p, r, 2.48015873015873e-05);
+    p = slora_sample_mad(p, r, 0.0001984126984126984);
+    p = slora_sample_mad(p, r, 0.001388888888888889);
+    p = slora_sample_mad(p, r, 0.008333333333333333);
+    p = slora_sample_mad(p, r, 0.041666666666666664);
+    p = slora_sample_mad(p, r, 0.16666666666666666);
+    p = slora_sample_mad(p, r, 0.5);
+    p = slora_sample_mad(p, r, 1.0);
+    p = slora_sample_mad(p, r, 1.0);
 
-    return (uint64_t) ldexp(p, (int) n + 40);
+    /* times 2^(n + 40), n + 40 in [0, 40]: an exact scaling */
+    bits = (uint64_t) ((int64_t) n + 40 + 1023) << 52;
+    memcpy(&scale, &bits, sizeof(scale));
+
+    return (uint64_t) (p * scale);
 }
 
 
@@ -119,9 +137,8 @@ slora_sample_target(double u, uint64_t w)
 }
 
 
-/* The draw from row[0:vocab] (a vocab-sized scratch of 16-byte entries,
- * slora_sample_scratch_size, is needed only for top-k or top-p). Rows
- * whose logits are all NaN or -inf give id 0. */
+/* The draw from row[0:vocab], with slora_sample_scratch_size(vocab)
+ * bytes of scratch. Rows whose logits are all NaN or -inf give id 0. */
 int32_t slora_sample_row(const float *row, int32_t vocab,
     const slora_draw_t *dr, void *scratch);
 size_t slora_sample_scratch_size(int32_t vocab);

@@ -25,7 +25,8 @@ static int slora_sample_cmp(const void *a, const void *b);
 size_t
 slora_sample_scratch_size(int32_t vocab)
 {
-    return (size_t) (vocab > 0 ? vocab : 1) * sizeof(slora_sample_cand_t);
+    return (size_t) (vocab > 0 ? vocab : 1)
+           * (sizeof(uint64_t) + sizeof(slora_sample_cand_t));
 }
 
 
@@ -35,7 +36,7 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
 {
     slora_sample_cand_t  *c;
     float                 max, s;
-    uint64_t              lo, w, need, run, target;
+    uint64_t              lo, *w, sum, need, run, target;
     int32_t               i, k, n;
     int                   cut_k, cut_p;
 
@@ -50,32 +51,43 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
         return 0;
     }
 
+    /* each id's weight once; the candidates after them, if cut */
+    w = scratch;
+    c = (slora_sample_cand_t *) (w + vocab);
+
+    for (i = 0; i < vocab; i++) {
+        w[i] = slora_sample_weight(row[i] * dr->inv_temp - max);
+    }
+
     cut_k = dr->top_k > 0 && dr->top_k < vocab;
     cut_p = dr->top_p > 0.0f && dr->top_p < 1.0f;
     lo = 0;                             /* the smallest key kept */
 
     if (cut_k || cut_p) {
-        c = scratch;
-
+        /* only what weighs something: it all comes before what does not
+         * (weights grow with the logit), and a cut that keeps some of
+         * the weightless keeps nothing that can be drawn */
+        n = 0;
         for (i = 0; i < vocab; i++) {
-            s = row[i] * dr->inv_temp;
-            c[i].key = slora_sample_key(s, i);
-            c[i].weight = slora_sample_weight(s - max);
+            if (w[i] > 0) {
+                c[n].key = slora_sample_key(row[i] * dr->inv_temp, i);
+                c[n].weight = w[i];
+                n++;
+            }
         }
 
-        qsort(c, (size_t) vocab, sizeof(slora_sample_cand_t),
-              slora_sample_cmp);
+        qsort(c, (size_t) n, sizeof(slora_sample_cand_t), slora_sample_cmp);
 
-        n = cut_k ? dr->top_k : vocab;
+        n = cut_k && dr->top_k < n ? dr->top_k : n;
         lo = c[n - 1].key;
 
         if (cut_p) {
-            w = 0;
+            sum = 0;
             for (i = 0; i < n; i++) {
-                w += c[i].weight;
+                sum += c[i].weight;
             }
 
-            need = slora_sample_top_p_need(dr->top_p, w);
+            need = slora_sample_top_p_need(dr->top_p, sum);
             run = 0;
 
             for (k = 0; k < n - 1; k++) {
@@ -90,28 +102,26 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
     }
 
     /* the kept set's weight, then the draw in id order */
-    w = 0;
+    sum = 0;
     for (i = 0; i < vocab; i++) {
-        s = row[i] * dr->inv_temp;
-        if (slora_sample_key(s, i) >= lo) {
-            w += slora_sample_weight(s - max);
+        if (lo == 0 || slora_sample_key(row[i] * dr->inv_temp, i) >= lo) {
+            sum += w[i];
+        } else {
+            w[i] = 0;
         }
     }
 
-    target = slora_sample_target(dr->u, w);
+    target = slora_sample_target(dr->u, sum);
     run = 0;
 
     for (i = 0; i < vocab; i++) {
-        s = row[i] * dr->inv_temp;
-        if (slora_sample_key(s, i) >= lo) {
-            run += slora_sample_weight(s - max);
-            if (run > target) {
-                return i;
-            }
+        run += w[i];
+        if (run > target) {
+            return i;
         }
     }
 
-    return vocab - 1;                   /* not reached: w > target */
+    return vocab - 1;                   /* not reached: sum > target */
 }
 
 

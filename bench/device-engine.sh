@@ -21,6 +21,8 @@
 # same greedy requests alone and batched on cuda and on the CPU's exact
 # f32 path, with each choice's logit margin) with and without adapters
 # of mixed ranks, and on a 2-layer slice of the Llama-7B shape.
+# Then sampled requests, the device's draws against the host's on the
+# same GPU, and one sampled chat.
 # Logs go to $OUT; the end is a short summary.
 
 set -u
@@ -134,6 +136,18 @@ step "conform smollm2 adapters" $S conform --model /tmp/smollm2.gguf \
 step "conform 7b-2layer adapters" $S conform \
     --model random:llama-7b,layers=2 --device cuda --threads 16 \
     --adapters /tmp/ad7s --requests 5 --gen 16
+# sampled: drawn on the device against the host's draws over the same
+# logits (the reference on the same GPU brings every row's logits back)
+step "conform smollm2 sampled" $S conform --model /tmp/smollm2.gguf \
+    --device cuda --ref cuda --requests 5 --gen 32 --sample 0.8
+step "conform smollm2 sampled adapters" $S conform \
+    --model /tmp/smollm2.gguf --device cuda --ref cuda --adapters /tmp/sad \
+    --requests 5 --gen 32 --sample 0.8
+step "generate smollm2 sampled" $S generate --model /tmp/smollm2.gguf \
+    --device cuda --chat "Write a haiku about nginx." --temperature 0.8 \
+    --top-p 0.95 --seed 3 --max-tokens 48
 
 echo
-grep -E "^ +[0-9]+ +(none|yes)|ALL EQUAL|PARTS|error|failed" "$OUT/engine.log" | head -60
+grep -E "^ +[0-9]+ +(none|yes)|against|ALL EQUAL|PARTS|error|failed" \
+    "$OUT/engine.log" | head -80
+sed -n '/^== generate smollm2 sampled:/,/^== generate/p' "$OUT/engine.log"

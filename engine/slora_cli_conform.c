@@ -15,6 +15,13 @@
  * unless it too falls on a near-tie. Every run reports the margin of each
  * greedy choice (top logit less the second), so a parting shows how near
  * the tie was.
+ *
+ * --sample T makes the requests sampled instead (temperature T, top-k 40,
+ * top-p 0.95, a seed each). The device under test then draws them where
+ * its backend can (on a GPU: slora_sample.cu), while the reference, which
+ * takes every row's logits to report margins, draws them on the host
+ * with the CPU twin. Against a reference on the same device, so on the
+ * same logits, every token must be equal.
  */
 
 #include <stdio.h>
@@ -34,6 +41,7 @@ typedef struct {
     int32_t    *n_out;          /* [n_req] */
     float      *margin;         /* [n_req, gen]: the reference's */
     int32_t     gen;
+    float       temperature;    /* 0: greedy */
     int32_t     done;
     int32_t     failed;
 } slora_conform_run_t;
@@ -54,14 +62,17 @@ static const char  slora_conform_usage[] =
     "  --requests N          requests (5)\n"
     "  --prompt-len P        prompt tokens (32)\n"
     "  --gen G               generated tokens per request (32)\n"
-    "  --threads T           CPU threads of the reference (all cores)\n";
+    "  --threads T           CPU threads of the reference (all cores)\n"
+    "  --sample T            sampled requests at temperature T, top-k 40,\n"
+    "                        top-p 0.95, drawn by the device's backend (0:\n"
+    "                        greedy)\n";
 
 
 static int slora_conform_device(const char *model,
     const slora_model_config_t *cfg, const char *device, int32_t tp,
     const char *dir,
     int32_t threads, int32_t n_req, int32_t plen, const int32_t *prompts,
-    int32_t batched, slora_conform_run_t *run);
+    int32_t batched, int32_t margins, slora_conform_run_t *run);
 static void slora_conform_event(void *data, const slora_event_t *ev);
 static int32_t slora_conform_part(const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t r);
@@ -74,6 +85,7 @@ slora_cli_conform(int argc, char **argv)
 {
     int                   i, rc, bad;
     long                  v;
+    double                temperature;
     char                 *end;
     const char           *opt, *val, *model, *device, *ref, *dir;
     int32_t               n_req, plen, gen, threads, r, vocab, p, tp, ref_tp;
@@ -99,6 +111,7 @@ slora_cli_conform(int argc, char **argv)
     threads = 0;
     tp = 1;
     ref_tp = 1;
+    temperature = 0;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -138,6 +151,13 @@ slora_cli_conform(int argc, char **argv)
             n = &tp;
         } else if (strcmp(opt, "--ref-tp") == 0) {
             n = &ref_tp;
+        } else if (strcmp(opt, "--sample") == 0) {
+            temperature = strtod(val, &end);
+            if (*end != '\0' || !(temperature >= 0 && temperature <= 10)) {
+                fprintf(stderr, "slora conform: --sample \"%s\": bad value\n",
+                        val);
+                return 1;
+            }
         } else {
             fprintf(stderr, "slora conform: unknown option %s (see --help)\n",
                     opt);
@@ -193,10 +213,15 @@ slora_cli_conform(int argc, char **argv)
     rc = 1;
 
     for (i = 0; i < 4; i++) {
+        /* the reference's rows all come back, with margins; sampled
+         * rows of the device under test are its backend's to draw */
+        runs[i].temperature = (float) temperature;
+
         if (slora_conform_alloc(&runs[i], n_req, gen) != SLORA_OK
             || slora_conform_device(model, &cfg, i < 2 ? device : ref,
                                     i < 2 ? tp : ref_tp, dir, threads, n_req,
-                                    plen, prompts, i % 2, &runs[i])
+                                    plen, prompts, i % 2,
+                                    i >= 2 || temperature == 0, &runs[i])
                != SLORA_OK)
         {
             fprintf(stderr, "slora conform: the %s run failed\n", names[i]);
@@ -205,7 +230,8 @@ slora_cli_conform(int argc, char **argv)
     }
 
     bad = 0;
-    printf("%s on %d GPU(s) against %s on %d\n", device, tp, ref, ref_tp);
+    printf("%s on %d GPU(s) against %s on %d, %s\n", device, tp, ref, ref_tp,
+           temperature > 0 ? "sampled" : "greedy");
     printf("request  adapter  %s vs alone | %s vs %s\n", device, device, ref);
 
     for (r = 0; r < n_req; r++) {
@@ -217,7 +243,10 @@ slora_cli_conform(int argc, char **argv)
         printf("%7d  %7s  batched %s", r,
                dir != NULL && r > 0 ? "yes" : "none",
                batch_part < 0 ? "equal" : "parts");
-        if (batch_part >= 0) {
+        if (batch_part >= 0 && temperature > 0) {
+            printf(" at %d", batch_part);
+
+        } else if (batch_part >= 0) {
             printf(" at %d (margin alone %.4f)", batch_part,
                    (double) runs[0].margin[r * gen + batch_part]);
         }
@@ -265,7 +294,7 @@ static int
 slora_conform_device(const char *model, const slora_model_config_t *cfg,
     const char *device, int32_t tp, const char *dir, int32_t threads,
     int32_t n_req, int32_t plen, const int32_t *prompts, int32_t batched,
-    slora_conform_run_t *run)
+    int32_t margins, slora_conform_run_t *run)
 {
     int32_t               r, n_names, want;
     const char          **names;
@@ -280,7 +309,7 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
     conf.device = device;
     conf.tensor_parallel = tp;
     conf.weights = strcmp(device, "cpu") == 0 ? "f32" : NULL;
-    conf.margins = 1;
+    conf.margins = margins;
     conf.n_threads = threads;
     conf.max_running = n_req;
     conf.max_batch_tokens = n_req * plen > 512 ? n_req * plen : 512;
@@ -313,6 +342,13 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
         req.sampling.max_tokens = run->gen;
         req.sampling.top_p = 1;
         req.sampling.repeat_penalty = 1;
+
+        if (run->temperature > 0) {
+            req.sampling.temperature = run->temperature;
+            req.sampling.top_k = 40;
+            req.sampling.top_p = 0.95f;
+            req.sampling.seed = 1000 + (uint64_t) r;
+        }
 
         if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
             fprintf(stderr, "slora conform: %s\n", err.msg);

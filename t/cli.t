@@ -3,7 +3,8 @@
 #
 # What it shows: `slora conform` with the CPU as both device and
 # reference agrees with itself (alone, batched, and across two engines),
-# also on a random model spec, and says so; `slora bench --batches` prints
+# also on a random model spec, and says so, and with sampled requests
+# (the backend's draws equal the host sampler's); `slora bench --batches` prints
 # one line per batch size and adapter setting, over a catalog of random
 # adapters made in memory; `slora bench --preload 1` reads the adapters
 # into host memory before the timed run, which then reads none (every
@@ -36,6 +37,18 @@ my $model = tiny_model();
     my @rows = grep { /^\s+\d+\s+(none|yes)\s+batched equal \| equal/ }
                split /\n/, $out;
     is(scalar @rows, 4, '... one equal row per request') or diag($out);
+}
+
+# conform --sample: the CPU backend's own draws against the host
+# sampler's over the reference's logits, alone and batched
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--ref', 'cpu', '--threads', '1', '--requests', '3', '--gen', '8',
+        '--adapters', 'random:n=2,ranks=4+8,targets=q+v', '--sample', '0.9');
+    is($rc, 0, 'conform --sample exits 0') or diag("$out\n$err");
+    like($out, qr/against cpu on 1, sampled\n/, '... says sampled');
+    like($out, qr/ALL EQUAL\s*$/, '... and ALL EQUAL');
 }
 
 # conform on a model named by a random spec
@@ -199,7 +212,8 @@ my $model = tiny_model();
 for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
            ['bench', '--preload', '2'], ['bench', '--host-cache', '0'],
            ['mkadapter', '--ranks', '8,,16'],
-           ['conform', '--requests', '999'])
+           ['conform', '--requests', '999'], ['conform', '--sample', '-1'],
+           ['conform', '--sample', 'x'])
 {
     my ($rc, $out, $err) = SloraTest::run_cmd(
         $slora, $c->[0], '--model', $model, $c->[1], $c->[2]);

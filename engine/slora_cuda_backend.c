@@ -124,6 +124,7 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->fence = slora_cuda_fence;
     b->read_arena = slora_cuda_read_arena;
     b->forward = slora_cuda_forward;
+    b->draws = 1;
     b->mem_free = slora_cuda_mem_free;
     b->free = slora_cuda_free;
     b->host_mem.alloc = slora_cuda_host_alloc;
@@ -1032,7 +1033,8 @@ slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n, slora_err_t *err)
 /*
  * The last row of every sequence that wants logits is gathered (the
  * embedding kernel over h), multiplied by the output matrix in fp32, and
- * either its argmax or the whole row comes back to the host.
+ * either its id (the argmax, or the draw of a sampled row) or the whole
+ * row comes back to the host.
  */
 
 static int
@@ -1071,6 +1073,16 @@ slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
            != 0)
     {
         return slora_err_set(err, SLORA_ERROR, "cuda backend: argmax "
+                             "refused");
+    }
+
+    /* the sampled rows' draws over the greedy ids (slora_sample.h) */
+    if (st->draws != NULL
+        && slora_sample_rows_cuda(c->ids.p, c->lout.p, vocab, vocab,
+                                  st->draws, m, c->stream)
+           != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: sampling "
                              "refused");
     }
 

@@ -19,7 +19,7 @@
 static const char  *slora_cuda_op_names[SLORA_OP_N] = {
     "indices", "embedding", "GEMM q,k,v", "LoRA (all)", "RoPE + KV store",
     "attention", "GEMM o", "RMSNorm", "GEMM gate,up", "SiLU-and-mul",
-    "GEMM down", "logits + argmax", "all-reduce"
+    "GEMM down", "logits + ids", "all-reduce"
 };
 
 
@@ -64,6 +64,7 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     key.chunk = chunk;
     key.n_splits = n_splits;
     key.argmax = st->batch->ids != NULL;
+    key.draws = st->draws != NULL;
     key.work = work > 0;
     key.n_segs = st->n_segs;
     key.max_seg_len = st->max_seg_len;

@@ -96,6 +96,7 @@ typedef struct {
     int32_t                   chunk;            /* decode attention split */
     int32_t                   n_splits;
     int32_t                   argmax;
+    int32_t                   draws;
     int32_t                   work;
     int32_t                   n_segs;           /* LoRA launches' grids */
     int32_t                   max_seg_len;
@@ -195,7 +196,8 @@ typedef struct {
 typedef struct {
     size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr,
                               tiles;
-    size_t                    kv_indices, rank, scale, lidx, seg_a, seg_b;
+    size_t                    kv_indices, rank, scale, lidx, draws, seg_a,
+                              seg_b;
     size_t                    rows, total;
 } slora_cuda_layout_t;
 
@@ -211,6 +213,7 @@ typedef struct {
     const int32_t            *tokens;           /* device */
     const int32_t            *pos;              /* device */
     const int32_t            *lidx;             /* device, [m] */
+    const slora_draw_t       *draws;            /* device, [m], or NULL */
     int32_t                  *lrow;             /* host, [m] */
     int32_t                   n_segs;           /* LoRA segments */
     int32_t                   max_seg_len;      /* tokens of the longest */

@@ -57,7 +57,8 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     lay->scale = lay->rank
                  + slora_cuda_up(SLORA_PROJ_N * ns * sizeof(int32_t));
     lay->lidx = lay->scale + slora_cuda_up(ns * sizeof(float));
-    lay->seg_a = lay->lidx + slora_cuda_up(m * sizeof(int32_t));
+    lay->draws = lay->lidx + slora_cuda_up(m * sizeof(int32_t));
+    lay->seg_a = lay->draws + slora_cuda_up(m * sizeof(slora_draw_t));
     lay->seg_b = lay->seg_a + slora_cuda_up(SLORA_PROJ_N * ns
                                             * sizeof(void *));
     lay->kv_indices = lay->seg_b + slora_cuda_up(SLORA_PROJ_N * ns
@@ -183,6 +184,13 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
         if (bt->seqs[s].logits_row >= 0) {
             lidx[m] = bx.qo_indptr[s + 1] - 1;
             st->lrow[m] = bt->seqs[s].logits_row;
+
+            /* the draws in the device's row order */
+            if (bt->draws != NULL) {
+                ((slora_draw_t *) (hb + lay->draws))[m] =
+                    bt->draws[bt->seqs[s].logits_row];
+            }
+
             m++;
         }
     }
@@ -243,6 +251,8 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     st->tokens = (const int32_t *) (db + lay->tokens);
     st->pos = (const int32_t *) (db + lay->pos);
     st->lidx = (const int32_t *) (db + lay->lidx);
+    st->draws = bt->draws != NULL
+                ? (const slora_draw_t *) (db + lay->draws) : NULL;
 
     st->ix.n_seqs = ns;
     st->ix.qo_indptr = (const int32_t *) (db + lay->qo);

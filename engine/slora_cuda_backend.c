@@ -763,7 +763,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     }
 
     if (slora_rope_cuda(qkv, ld, k, ld, st->pos, n, cfg->n_heads,
-                        cfg->n_kv_heads, cfg->head_dim, cfg->rope_theta,
+                        cfg->n_kv_heads, cfg->head_dim, c->rope.p,
                         cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
                                                      : SLORA_ROPE_LAYOUT_NORM,
                         c->stream)
@@ -1207,6 +1207,7 @@ slora_cuda_rank_free(slora_cuda_t *c)
         slora_cuda_buf_free(&c->lout, 0);
         slora_cuda_buf_free(&c->ids, 0);
         slora_cuda_buf_free(&c->ix, 0);
+        slora_cuda_buf_free(&c->rope, 0);
         slora_cuda_buf_free(&c->ix_host, 1);
         free(c->seg_lora.p);
         free(c->lora_tab.p);

@@ -171,6 +171,8 @@ typedef struct {
     slora_cuda_buf_t          lout;             /* [m, vocab] f32 */
     slora_cuda_buf_t          ids;              /* [m] argmax */
     slora_cuda_buf_t          ix;               /* the step's indices */
+    slora_cuda_buf_t          rope;             /* slora_rope_table() */
+    int32_t                   rope_pos;         /* positions it holds */
 
     /* host scratch of the index: segments' adapters, row table
      * addresses */

@@ -15,9 +15,12 @@
 #include <string.h>
 
 #include "slora_cuda_int.h"
+#include "slora_rope.h"
 
 
 static int slora_cuda_host_grow(slora_cuda_buf_t *buf, size_t need,
+    slora_err_t *err);
+static int slora_cuda_rope_grow(slora_cuda_t *c, int32_t n_pos,
     slora_err_t *err);
 static void slora_cuda_rows(const slora_cuda_t *c, int64_t *dst,
     const int64_t *src, int32_t r);
@@ -110,10 +113,63 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
         || (bt->ids == NULL
             && slora_cuda_grow(c, &c->lout_host,
                                m * c->cfg.vocab * sizeof(float), 1, err)
-               != SLORA_OK))
+               != SLORA_OK)
+        || slora_cuda_rope_grow(c, st->info.max_ctx, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * RoPE's table (slora_rope.h) holds positions [0, rope_pos); a step that
+ * reaches past it makes it again on the host, at twice the size or more
+ * (at least 1024 positions), and copies it over. Outside any capture:
+ * reserve runs before the step's launches.
+ */
+
+static int
+slora_cuda_rope_grow(slora_cuda_t *c, int32_t n_pos, slora_err_t *err)
+{
+    int32_t   hd;
+    size_t    bytes;
+    float    *table;
+
+    if (n_pos <= c->rope_pos) {
+        return SLORA_OK;
+    }
+
+    n_pos = n_pos > 2 * c->rope_pos ? n_pos : 2 * c->rope_pos;
+    n_pos = n_pos > 1024 ? n_pos : 1024;
+    hd = c->cfg.head_dim;
+    bytes = (size_t) n_pos * (size_t) hd * sizeof(float);
+
+    table = malloc(bytes);
+    if (table == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: out of "
+                             "memory");
+    }
+
+    if (slora_rope_table(table, n_pos, hd, c->cfg.rope_theta) != 0) {
+        free(table);
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: RoPE table "
+                             "refused");
+    }
+
+    if (slora_cuda_grow(c, &c->rope, bytes, 0, err) != SLORA_OK
+        || slora_cuda_check(cudaMemcpy(c->rope.p, table, bytes,
+                                       cudaMemcpyHostToDevice),
+                            "RoPE table copy", err)
+           != SLORA_OK)
+    {
+        free(table);
+        return SLORA_ERROR;
+    }
+
+    free(table);
+    c->rope_pos = n_pos;
 
     return SLORA_OK;
 }

@@ -1,12 +1,12 @@
 /*
  * slora_rope.cu: RoPE on the GPU, the device twin of slora_rope_cpu.c.
  *
- * The one idea: one block per token; its first threads compute the
- * token's angles once, in double as the CPU does, into shared memory,
- * and then every thread turns its own pairs of every q and k head, 16
- * bytes at a time where the head size allows, so a decode step's few
- * tokens still spread over the whole block rather than walking the
- * heads one after another.
+ * The one idea: one block per token, whose threads each turn their own
+ * pairs of every q and k head, 16 bytes at a time where the head size
+ * allows, so a decode step's few tokens still spread over the whole
+ * block rather than walking the heads one after another. The angles
+ * come from slora_rope_table()'s rows, made on the host: no thread
+ * waits on double-precision trigonometry.
  */
 
 #include <stdint.h>
@@ -20,7 +20,6 @@ extern "C" {
 
 
 #define SLORA_ROPE_THREADS  256
-#define SLORA_ROPE_MAX_HD   512
 
 
 static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
@@ -36,27 +35,18 @@ static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
 static __global__ void __launch_bounds__(SLORA_ROPE_THREADS)
 slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *__restrict__ pos, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout, int vec)
+    int32_t head_dim, const float *__restrict__ table, int layout, int vec)
 {
-    __shared__ float  cs[SLORA_ROPE_MAX_HD / 2], sn[SLORA_ROPE_MAX_HD / 2];
-
-    int32_t    i, h, e, half, per, n_items, a, b;
-    int64_t    t;
-    double     ang;
-    uint16_t  *x;
-    float      fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], x0, x1;
+    int32_t       i, h, e, half, per, n_items, a, b;
+    int64_t       t;
+    uint16_t     *x;
+    const float  *cs, *sn;
+    float         fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], x0, x1;
 
     t = blockIdx.x;
     half = head_dim / 2;
-
-    for (i = threadIdx.x; i < half; i += SLORA_ROPE_THREADS) {
-        ang = (double) pos[t]
-              * pow((double) theta, -2.0 * i / (double) head_dim);
-        cs[i] = (float) cos(ang);
-        sn[i] = (float) sin(ang);
-    }
-
-    __syncthreads();
+    cs = table + (int64_t) pos[t] * head_dim;
+    sn = cs + half;
 
     /* items a head: vectors of 8 (vec) or single pairs */
     per = !vec ? half
@@ -126,14 +116,13 @@ slora_rope_turn(uint16_t *x, int32_t a, int32_t b, float c, float s)
 extern "C" int
 slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout, void *stream)
+    int32_t head_dim, const float *table, int layout, void *stream)
 {
     int  vec;
 
-    if (q == NULL || pos == NULL || n_tok < 0 || n_tok > INT32_MAX
-        || n_heads <= 0 || n_kv_heads < 0 || head_dim <= 0
-        || head_dim % 2 != 0 || head_dim > SLORA_ROPE_MAX_HD
-        || theta <= 0.0f
+    if (q == NULL || pos == NULL || table == NULL || n_tok < 0
+        || n_tok > INT32_MAX || n_heads <= 0 || n_kv_heads < 0
+        || head_dim <= 0 || head_dim % 2 != 0
         || ld_q < (int64_t) n_heads * head_dim
         || (n_kv_heads > 0
             && (k == NULL || ld_k < (int64_t) n_kv_heads * head_dim))
@@ -156,7 +145,7 @@ slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
                         (cudaStream_t) stream>>>(q, ld_q,
                                                  n_kv_heads > 0 ? k : NULL,
                                                  ld_k, pos, n_heads,
-                                                 n_kv_heads, head_dim, theta,
+                                                 n_kv_heads, head_dim, table,
                                                  layout, vec);
 
     return slora_cuda_launched();

@@ -6,6 +6,12 @@
  * the angle is computed in double so that long contexts keep the same
  * rotation on every backend. Two layouts name which elements form pair
  * i: NORM takes (2i, 2i+1), NEOX takes (i, i + head_dim/2).
+ *
+ * The CUDA twin does no trigonometry: it reads the cos and sin of each
+ * position and pair from a table that slora_rope_table() fills on the
+ * host with the very expressions the CPU twin uses, so the two agree to
+ * the bit on the angles, and a decode step's few tokens do not wait on
+ * double-precision pow, cos and sin.
  */
 
 #ifndef SLORA_ROPE_H
@@ -29,11 +35,18 @@ int slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
     int32_t head_dim, float theta, int layout, int ith, int nth);
 
 
+/* The angles' table of positions [0, n_pos): table[p * head_dim + i] is
+ * the cos of pair i at position p and table[p * head_dim + head_dim/2 +
+ * i] its sin, (float) of the double the CPU twin computes. */
+int slora_rope_table(float *table, int32_t n_pos, int32_t head_dim,
+    float theta);
+
 /* CUDA twin (kernels/slora_rope.cu): q and k are bf16 device memory (raw
- * bits), pos a device array, head_dim at most 512; the angle is
- * computed in double as on the CPU. stream is a cudaStream_t. */
+ * bits), pos a device array of positions below the table's n_pos (the
+ * caller's to ensure), table slora_rope_table()'s in device memory.
+ * stream is a cudaStream_t. */
 int slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout, void *stream);
+    int32_t head_dim, const float *table, int layout, void *stream);
 
 #endif /* SLORA_ROPE_H */

@@ -5,7 +5,8 @@
  * The one idea: a token's cos/sin pairs are the same for every head, so
  * the loop runs pair-major and turns that pair in all q and k heads
  * before computing the next angle; nothing is cached between calls, so
- * no workspace is needed.
+ * no workspace is needed. slora_rope_angle() is the one place an angle
+ * is made, for this loop and for the CUDA twin's table.
  */
 
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #include "slora_rope.h"
 
 
+static void slora_rope_angle(int32_t p, int32_t i, int32_t head_dim,
+    float theta, float *c, float *s);
 static void slora_rope_pair(float *x, int64_t a, int64_t b, float c, float s);
 
 
@@ -44,14 +47,10 @@ slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
         int32_t   half = head_dim / 2;
         int32_t   i, h;
         int64_t   a, b;
-        double    ang;
         float     c, s;
 
         for (i = 0; i < half; i++) {
-            ang = (double) pos[t]
-                  * pow((double) theta, -2.0 * i / (double) head_dim);
-            c = (float) cos(ang);
-            s = (float) sin(ang);
+            slora_rope_angle(pos[t], i, head_dim, theta, &c, &s);
 
             if (layout == SLORA_ROPE_LAYOUT_NORM) {
                 a = 2 * i;
@@ -73,6 +72,43 @@ slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
     }
 
     return 0;
+}
+
+
+int
+slora_rope_table(float *table, int32_t n_pos, int32_t head_dim, float theta)
+{
+    int32_t  p, i, half;
+
+    if (table == NULL || n_pos < 0 || head_dim <= 0 || head_dim % 2 != 0
+        || theta <= 0.0f)
+    {
+        return -1;
+    }
+
+    half = head_dim / 2;
+
+    for (p = 0; p < n_pos; p++) {
+        for (i = 0; i < half; i++) {
+            slora_rope_angle(p, i, head_dim, theta,
+                             &table[(int64_t) p * head_dim + i],
+                             &table[(int64_t) p * head_dim + half + i]);
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+slora_rope_angle(int32_t p, int32_t i, int32_t head_dim, float theta,
+    float *c, float *s)
+{
+    double  ang;
+
+    ang = (double) p * pow((double) theta, -2.0 * i / (double) head_dim);
+    *c = (float) cos(ang);
+    *s = (float) sin(ang);
 }
 
 

@@ -620,12 +620,14 @@ test_rope(void)
                                        { 4, 2, 40 } };
     static const int64_t  toks[] = { 1, 17 };
 
-    int32_t   ci, layout, nh, nkv, hd, *pos, *d_pos;
+    int32_t   ci, layout, nh, nkv, hd, *pos, *d_pos, n_pos;
     int64_t   ti, n_tok, nq, nk, t;
     uint16_t *qh, *kh, *d_q, *d_k;
-    float    *qf, *kf, *qg, *kg;
+    float    *qf, *kf, *qg, *kg, *table, *d_table;
     double    eq, ek;
     int       rc;
+
+    n_pos = 32768;
 
     for (ci = 0; ci < 3; ci++) {
         for (ti = 0; ti < 2; ti++) {
@@ -655,10 +657,17 @@ test_rope(void)
                 d_k = (uint16_t *) dup_to_dev(kh, nk * 2);
                 d_pos = (int32_t *) dup_to_dev(pos, n_tok * 4);
 
-                rc = slora_rope(qf, nh * hd, kf, nkv * hd, pos, n_tok, nh,
-                                nkv, hd, 10000.0f, layout, 0, 1);
+                /* the angles' table, made on the host as the backend
+                 * makes it */
+                table = (float *) malloc((size_t) n_pos * hd * 4);
+                rc = slora_rope_table(table, n_pos, hd, 10000.0f);
+                d_table = (float *) dup_to_dev(table,
+                                               (size_t) n_pos * hd * 4);
+
+                rc |= slora_rope(qf, nh * hd, kf, nkv * hd, pos, n_tok, nh,
+                                 nkv, hd, 10000.0f, layout, 0, 1);
                 rc |= slora_rope_cuda(d_q, nh * hd, d_k, nkv * hd, d_pos,
-                                      n_tok, nh, nkv, hd, 10000.0f, layout,
+                                      n_tok, nh, nkv, hd, d_table, layout,
                                       NULL);
                 CK(cudaDeviceSynchronize());
                 from_dev_bf(qg, d_q, nq);
@@ -671,9 +680,14 @@ test_rope(void)
                    layout ? "neox" : "norm", nh, nkv, hd, (long long) n_tok,
                    eq, ek);
 
+                ok(slora_rope_cuda(d_q, nh * hd, d_k, nkv * hd, d_pos,
+                                   n_tok, nh, nkv, hd, NULL, layout, NULL)
+                   == -1, "rope without a table is refused");
+
                 CK(cudaFree(d_q)); CK(cudaFree(d_k)); CK(cudaFree(d_pos));
+                CK(cudaFree(d_table));
                 free(qh); free(kh); free(qf); free(kf); free(qg); free(kg);
-                free(pos);
+                free(pos); free(table);
             }
         }
     }

@@ -323,6 +323,34 @@ test_rope(void)
     memset(odd, 0, sizeof(odd));
     ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, 0, 0, 1) == -1,
        "rope refuses an odd head_dim");
+
+    /* the CUDA twin's table holds the very cos and sin the CPU turns by:
+     * pair (1, 0) turned at position p comes out as (cos, sin) */
+    {
+        int32_t   p, tp[3] = { 0, 1, 4095 };
+        float    *table, unit[128];
+        int       same;
+
+        table = malloc(4096 * 128 * sizeof(float));
+        ok(slora_rope_table(table, 4096, 128, 500000.0f) == 0,
+           "rope table of 4096 positions, head 128");
+        same = 1;
+        for (p = 0; p < 3; p++) {
+            for (i = 0; i < 128; i++) {
+                unit[i] = i < 64 ? 1.0f : 0.0f;
+            }
+            slora_rope(unit, 128, NULL, 0, &tp[p], 1, 1, 0, 128, 500000.0f,
+                       SLORA_ROPE_LAYOUT_NEOX, 0, 1);
+            same &= memcmp(unit, table + (int64_t) tp[p] * 128,
+                           128 * sizeof(float)) == 0;
+        }
+        ok(same, "the table's rows are the angles slora_rope turns by");
+        ok(table[64] == 0.0f && table[0] == 1.0f,
+           "position 0: cos 1, sin 0");
+        ok(slora_rope_table(table, 4, 7, 1e4f) == -1,
+           "rope table refuses an odd head_dim");
+        free(table);
+    }
 }
 
 

@@ -53,6 +53,18 @@ typedef struct {
 } slora_cuda_lora_out_t;
 
 
+/* One LoRA call over projections sharing an input: its shrink, launched
+ * before their base GEMM, then its expand after it. */
+typedef struct {
+    const slora_cuda_lora_out_t  *out;
+    int                           n_out;
+    int                           forked;     /* shrink on c->side */
+    const uint16_t               *x;
+    int64_t                       ld_x;
+    int32_t                       l;
+} slora_cuda_lora_call_t;
+
+
 slora_backend_t *slora_backend_cuda_create(int device, int32_t tp,
     slora_err_t *err);
 
@@ -82,9 +94,13 @@ static int slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st,
 static int slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y,
     const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
     int32_t out, int32_t in, int32_t n, int f32_out, slora_err_t *err);
-static int slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
-    const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
-    int n_out, slora_err_t *err);
+static int slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_cuda_lora_call_t *lc, slora_err_t *err);
+static int slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc, slora_err_t *err);
+static void slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc, slora_lora_segs_t *sg, uint16_t **y,
+    int32_t *width);
 static int slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n,
     slora_err_t *err);
 static int slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st,
@@ -179,6 +195,18 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
         || slora_cuda_check(cudaStreamCreateWithFlags(&c->upload,
                                                       cudaStreamNonBlocking),
                             "stream", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaStreamCreateWithFlags(&c->side,
+                                                      cudaStreamNonBlocking),
+                            "stream", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventCreateWithFlags(&c->fork,
+                                                     cudaEventDisableTiming),
+                            "LoRA event", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventCreateWithFlags(&c->join,
+                                                     cudaEventDisableTiming),
+                            "LoRA event", err)
            != SLORA_OK
         || slora_cuda_check(cudaMalloc((void **) &c->stage,
                                        SLORA_CUDA_STAGE * sizeof(float)),
@@ -720,6 +748,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     const uint16_t              *next_norm;
     uint16_t                    *x, *h, *qkv, *k, *v, *att, *o, *g, *u, *kv;
     slora_cuda_lora_out_t        out[3];
+    slora_cuda_lora_call_t       lc;
     int32_t                      n, hidden, ffn;
     int64_t                      ld;
     int                          rc;
@@ -738,17 +767,10 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     g = c->gu.p;
     u = g + ffn;
     kv = c->arena + st->layer_off[l];
+    lc.out = out;
+    lc.l = l;
 
     /* attention */
-
-    if (slora_cuda_linear(c, qkv, ld, h, hidden, D->wqkv, D->bqkv, c->qkv_dim,
-                          hidden, n, 0, err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    slora_cuda_mark(c, SLORA_OP_GEMM_QKV);
 
     out[0].p = SLORA_PROJ_Q;
     out[0].y = qkv;
@@ -757,8 +779,21 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     out[2].p = SLORA_PROJ_V;
     out[2].y = v;
     out[0].ld_y = out[1].ld_y = out[2].ld_y = ld;
+    lc.n_out = 3;
+    lc.x = h;
+    lc.ld_x = hidden;
 
-    if (slora_cuda_lora(c, st, l, h, hidden, out, 3, err) != SLORA_OK) {
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+        || slora_cuda_linear(c, qkv, ld, h, hidden, D->wqkv, D->bqkv,
+                             c->qkv_dim, hidden, n, 0, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    slora_cuda_mark(c, SLORA_OP_GEMM_QKV);
+
+    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -812,20 +847,24 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     slora_cuda_mark(c, SLORA_OP_ATTENTION);
 
-    if (slora_cuda_linear(c, o, hidden, att, c->q_dim, D->wo, NULL, hidden,
-                          c->q_dim, n, 0, err)
-        != SLORA_OK)
+    out[0].p = SLORA_PROJ_O;
+    out[0].y = o;
+    out[0].ld_y = hidden;
+    lc.n_out = 1;
+    lc.x = att;
+    lc.ld_x = c->q_dim;
+
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+        || slora_cuda_linear(c, o, hidden, att, c->q_dim, D->wo, NULL, hidden,
+                             c->q_dim, n, 0, err)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
     slora_cuda_mark(c, SLORA_OP_GEMM_O);
 
-    out[0].p = SLORA_PROJ_O;
-    out[0].y = o;
-    out[0].ld_y = hidden;
-
-    if (slora_cuda_lora(c, st, l, att, c->q_dim, out, 1, err) != SLORA_OK
+    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK
         || slora_cuda_sum(c, o, n, err) != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -842,22 +881,26 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     /* MLP */
 
-    if (slora_cuda_linear(c, g, 2 * (int64_t) ffn, h, hidden, D->wgu, NULL,
-                          2 * ffn, hidden, n, 0, err)
-        != SLORA_OK)
+    out[0].p = SLORA_PROJ_GATE;
+    out[0].y = g;
+    out[1].p = SLORA_PROJ_UP;
+    out[1].y = u;
+    out[0].ld_y = out[1].ld_y = 2 * (int64_t) ffn;
+    lc.n_out = 2;
+    lc.x = h;
+    lc.ld_x = hidden;
+
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+        || slora_cuda_linear(c, g, 2 * (int64_t) ffn, h, hidden, D->wgu, NULL,
+                             2 * ffn, hidden, n, 0, err)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
     slora_cuda_mark(c, SLORA_OP_GEMM_GU);
 
-    out[0].p = SLORA_PROJ_GATE;
-    out[0].y = g;
-    out[1].p = SLORA_PROJ_UP;
-    out[1].y = u;
-    out[0].ld_y = out[1].ld_y = 2 * (int64_t) ffn;
-
-    if (slora_cuda_lora(c, st, l, h, hidden, out, 2, err) != SLORA_OK) {
+    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -870,21 +913,24 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     slora_cuda_mark(c, SLORA_OP_ACT);
 
-    if (slora_cuda_linear(c, o, hidden, g, 2 * (int64_t) ffn, D->wdown, NULL,
-                          hidden, ffn, n, 0, err)
-        != SLORA_OK)
+    out[0].p = SLORA_PROJ_DOWN;
+    out[0].y = o;
+    out[0].ld_y = hidden;
+    lc.n_out = 1;
+    lc.x = g;
+    lc.ld_x = 2 * (int64_t) ffn;
+
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+        || slora_cuda_linear(c, o, hidden, g, 2 * (int64_t) ffn, D->wdown,
+                             NULL, hidden, ffn, n, 0, err)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
     slora_cuda_mark(c, SLORA_OP_GEMM_DOWN);
 
-    out[0].p = SLORA_PROJ_DOWN;
-    out[0].y = o;
-    out[0].ld_y = hidden;
-
-    if (slora_cuda_lora(c, st, l, g, 2 * (int64_t) ffn, out, 1, err)
-        != SLORA_OK
+    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK
         || slora_cuda_sum(c, o, n, err) != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -937,75 +983,149 @@ slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y, const uint16_t *x,
  * the partial output whose all-reduce (slora_cuda_sum) follows, so B's
  * output travels inside the base layer's sum. lora_comm 0 skips the
  * sum: the ablation's wrong answers.
+ *
+ * The shrink needs only x, so it is launched before the base GEMM, on
+ * the side stream: it forks from the compute stream where x is ready and
+ * runs beside the GEMM, and the expand, which adds into the GEMM's
+ * output, joins it. A captured decode graph holds the fork as two
+ * branches. The step profile keeps everything on one stream, so that
+ * each op's time stays its own.
  */
 
 static int
-slora_cuda_lora(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
-    const uint16_t *x, int64_t ld_x, const slora_cuda_lora_out_t *out,
-    int n_out, slora_err_t *err)
+slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_cuda_lora_call_t *lc, slora_err_t *err)
 {
-    const uint16_t     *base;
     slora_lora_segs_t   sg[SLORA_LORA_MAX_PROJ];
     uint16_t           *y[SLORA_LORA_MAX_PROJ];
     int32_t             width[SLORA_LORA_MAX_PROJ];
-    float              *v;
-    int64_t             part;
-    int32_t             slice, in, n;
-    int                 k, split;
+    int32_t             slice, in;
+    int                 split;
+    cudaStream_t        s;
+
+    lc->forked = 0;
 
     if (st->info.max_rank == 0) {
         return SLORA_OK;
     }
 
-    n = st->batch->n_tokens;
-    base = c->arena + st->layer_off[l];
-    part = slora_cuda_lora_part(n, st->info.max_rank);
     slice = c->cfg.hidden / c->tp_n;
-    split = c->tp_n > 1 && slora_proj_row_split(out[0].p);
-    v = c->lora_work.p;
-    in = c->tp_n == 1 || split ? slora_proj_in_dim(&c->cfg, out[0].p)
+    split = c->tp_n > 1 && slora_proj_row_split(lc->out[0].p);
+    in = c->tp_n == 1 || split ? slora_proj_in_dim(&c->cfg, lc->out[0].p)
                                : slice;
+    slora_cuda_lora_segs(c, st, lc, sg, y, width);
 
-    for (k = 0; k < n_out; k++) {
-        sg[k] = st->segs[out[k].p];
-        y[k] = split ? out[k].y + c->tp_rank * slice : out[k].y;
-        width[k] = split ? slice : slora_proj_out_dim(&c->cfg, out[k].p);
+    s = c->stream;
+
+    if (c->prof == NULL) {
+        if (slora_cuda_check(cudaEventRecord(c->fork, c->stream),
+                             "LoRA fork", err)
+            != SLORA_OK
+            || slora_cuda_check(cudaStreamWaitEvent(c->side, c->fork, 0),
+                                "LoRA fork", err)
+               != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        s = c->side;
+        lc->forked = 1;
     }
 
-    if (slora_lora_shrink_cuda(v, st->info.max_rank, part,
+    if (slora_lora_shrink_cuda(c->lora_work.p, st->info.max_rank,
+                               slora_cuda_lora_part(st->batch->n_tokens,
+                                                    st->info.max_rank),
                                c->tp_n == 1 || split
-                               ? x : x + c->tp_rank * slice,
-                               ld_x, base, in, sg, n_out, n,
-                               st->info.max_rank, st->max_seg_len,
-                               c->stream)
+                               ? lc->x : lc->x + c->tp_rank * slice,
+                               lc->ld_x, c->arena + st->layer_off[lc->l], in,
+                               sg, lc->n_out, st->batch->n_tokens,
+                               st->info.max_rank, st->max_seg_len, s)
         != 0)
     {
         return slora_err_set(err, SLORA_ERROR, "LoRA shrink on %s refused",
-                             slora_proj_name(out[0].p));
+                             slora_proj_name(lc->out[0].p));
+    }
+
+    if (lc->forked) {
+        return slora_cuda_check(cudaEventRecord(c->join, c->side),
+                                "LoRA join", err);
     }
 
     slora_cuda_mark(c, SLORA_OP_LORA);
 
+    return SLORA_OK;
+}
+
+
+static int
+slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc, slora_err_t *err)
+{
+    slora_lora_segs_t   sg[SLORA_LORA_MAX_PROJ];
+    uint16_t           *y[SLORA_LORA_MAX_PROJ];
+    int32_t             width[SLORA_LORA_MAX_PROJ];
+    int64_t             part;
+
+    if (st->info.max_rank == 0) {
+        return SLORA_OK;
+    }
+
+    if (lc->forked
+        && slora_cuda_check(cudaStreamWaitEvent(c->stream, c->join, 0),
+                            "LoRA join", err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    part = slora_cuda_lora_part(st->batch->n_tokens, st->info.max_rank);
+    slora_cuda_lora_segs(c, st, lc, sg, y, width);
+
     if (c->tp_n > 1 && c->comm.lora_comm) {
-        if (slora_cuda_allreduce(c, v, n_out * part, 1, err) != SLORA_OK) {
+        if (slora_cuda_allreduce(c, c->lora_work.p, lc->n_out * part, 1, err)
+            != SLORA_OK)
+        {
             return SLORA_ERROR;
         }
 
         slora_cuda_mark(c, SLORA_OP_COMM);
     }
 
-    if (slora_lora_expand_cuda(y, out[0].ld_y, width, v, st->info.max_rank,
-                               part, base, sg, n_out, st->info.max_rank,
-                               st->max_seg_len, c->stream)
+    if (slora_lora_expand_cuda(y, lc->out[0].ld_y, width, c->lora_work.p,
+                               st->info.max_rank, part,
+                               c->arena + st->layer_off[lc->l], sg,
+                               lc->n_out, st->info.max_rank, st->max_seg_len,
+                               c->stream)
         != 0)
     {
         return slora_err_set(err, SLORA_ERROR, "LoRA expand on %s refused",
-                             slora_proj_name(out[0].p));
+                             slora_proj_name(lc->out[0].p));
     }
 
     slora_cuda_mark(c, SLORA_OP_LORA);
 
     return SLORA_OK;
+}
+
+
+/* The segments, outputs and output widths of the call's projections. */
+static void
+slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc, slora_lora_segs_t *sg, uint16_t **y,
+    int32_t *width)
+{
+    int32_t  slice;
+    int      k, split;
+
+    slice = c->cfg.hidden / c->tp_n;
+    split = c->tp_n > 1 && slora_proj_row_split(lc->out[0].p);
+
+    for (k = 0; k < lc->n_out; k++) {
+        sg[k] = st->segs[lc->out[k].p];
+        y[k] = split ? lc->out[k].y + c->tp_rank * slice : lc->out[k].y;
+        width[k] = split ? slice
+                         : slora_proj_out_dim(&c->cfg, lc->out[k].p);
+    }
 }
 
 
@@ -1230,6 +1350,18 @@ slora_cuda_rank_free(slora_cuda_t *c)
 
         if (c->stream != NULL) {
             cudaStreamDestroy(c->stream);
+        }
+
+        if (c->side != NULL) {
+            cudaStreamDestroy(c->side);
+        }
+
+        if (c->fork != NULL) {
+            cudaEventDestroy(c->fork);
+        }
+
+        if (c->join != NULL) {
+            cudaEventDestroy(c->join);
         }
 
         slora_cuda_graphs_drop(c);

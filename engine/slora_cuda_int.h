@@ -131,6 +131,10 @@ typedef struct {
     int32_t                   tp_n;             /* 1: no parallelism */
     slora_cuda_comm_t         comm;
     cudaStream_t              stream;           /* compute */
+    cudaStream_t              side;             /* LoRA shrinks beside
+                                                   the base GEMM */
+    cudaEvent_t               fork;             /* stream -> side */
+    cudaEvent_t               join;             /* side -> stream */
     cudaStream_t              upload;           /* adapter rows */
     cudaEvent_t               uploaded;         /* at the last fence */
     cudaEvent_t               written;          /* the last upload's end */

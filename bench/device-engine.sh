@@ -14,7 +14,9 @@
 # (random bf16 weights), prompt 256, 128 new tokens, decode step time at
 # batch 1, 16, 64, 256, base model and 32 rank-16 q,k,v,o adapters, a
 # step budget of 4096 tokens; the same at prompt 448 (decode contexts of
-# mean 512, torch_decode.py's); then at batch 1 and 64 with the step
+# mean 512, torch_decode.py's), and again with libslora_cuda_base.so
+# where the carry has one (device-pack.sh BASE=...: the same call times
+# both builds); then at batch 1 and 64 with the step
 # profile on ($SLORA_CUDA_PROFILE, which launches op by op: no decode
 # graphs); then the plain PyTorch peer (torch_decode.py) in the same call.
 # conform: SmolLM2 reassembled from the two parts; `slora conform` (the
@@ -79,6 +81,13 @@ if [ "$MODE" = bench ]; then
     step "bench 7b ctx512" $S bench --model random:llama-7b --device cuda \
         --adapters /tmp/ad7 --prompt-len 448 --gen 128 --single 0 \
         --step-tokens 4096 --batches 1,16,64,256
+    if [ -f $A/libslora_cuda_base.so ]; then
+        step "bench 7b ctx512 base-lib" env \
+            SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so $S bench \
+            --model random:llama-7b --device cuda --adapters /tmp/ad7 \
+            --prompt-len 448 --gen 128 --single 0 --step-tokens 4096 \
+            --batches 1,16,64,256
+    fi
     for b in $([ "$PROFILE" = 1 ] && echo 1 64); do
         step "profile 7b batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
             --model random:llama-7b --device cuda --adapters /tmp/ad7 \

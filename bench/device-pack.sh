@@ -14,7 +14,9 @@
 # tests, nginx with the module and its libraries (the large ones
 # gzipped), the peers, and tok.gguf, a tiny model that lends random
 # models SmolLM2's tokenizer. bench/device-tp.sh and bench/device-slo.sh
-# run from it.
+# run from it. BASE=<commit> adds that commit's libslora_cuda.so as
+# libslora_cuda_base.so (built in a scratch worktree), and
+# device-engine.sh bench times it in the same call: an A/B on one GPU.
 #
 # Then: run(carry [".carry/a"], "bash bench/device-engine.sh bench")
 # (or device-peers.sh) and, while that machine is still warm,
@@ -45,6 +47,13 @@ if [ $MODE = one ]; then
     strip $T/slora
     gzip -9 $T/slora
     cp build/libslora_cuda.so $T/
+    if [ -n "${BASE:-}" ]; then
+        W=$(mktemp -d /tmp/slora-base.XXXXXX)
+        git worktree add -q --detach "$W" "$BASE"
+        make -C "$W" -j2 cuda > /dev/null
+        cp "$W/build/libslora_cuda.so" $T/libslora_cuda_base.so
+        git worktree remove --force "$W"
+    fi
     for t in test_kernels_cuda test_allreduce_cuda test_convert_cuda \
              test_sample_cuda; do
         gzip -9 -c build/cuda/$t > $T/$t.gz

@@ -24,6 +24,8 @@ extern "C" {
 
 static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
     int32_t a, int32_t b, float c, float s);
+static __device__ __forceinline__ void slora_rope_ld4(float *d,
+    const float *p);
 
 
 /*
@@ -41,7 +43,8 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     int64_t       t;
     uint16_t     *x;
     const float  *cs, *sn;
-    float         fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], x0, x1;
+    float         fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], c[SLORA_CUDA_VEC],
+                  sv[SLORA_CUDA_VEC], x0, x1;
 
     t = blockIdx.x;
     half = head_dim / 2;
@@ -71,13 +74,17 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
             a = i * SLORA_CUDA_VEC;
             slora_ld8(fa, x + a);
             slora_ld8(fb, x + a + half);
+            slora_rope_ld4(c, cs + a);
+            slora_rope_ld4(c + 4, cs + a + 4);
+            slora_rope_ld4(sv, sn + a);
+            slora_rope_ld4(sv + 4, sn + a + 4);
 
 #pragma unroll
             for (b = 0; b < SLORA_CUDA_VEC; b++) {
                 x0 = fa[b];
                 x1 = fb[b];
-                fa[b] = x0 * cs[a + b] - x1 * sn[a + b];
-                fb[b] = x0 * sn[a + b] + x1 * cs[a + b];
+                fa[b] = x0 * c[b] - x1 * sv[b];
+                fb[b] = x0 * sv[b] + x1 * c[b];
             }
 
             slora_st8(x + a, fa);
@@ -86,18 +93,35 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         } else {
             a = i * SLORA_CUDA_VEC;
             slora_ld8(fa, x + a);
+            slora_rope_ld4(c, cs + a / 2);
+            slora_rope_ld4(sv, sn + a / 2);
 
 #pragma unroll
             for (b = 0; b < SLORA_CUDA_VEC; b += 2) {
                 x0 = fa[b];
                 x1 = fa[b + 1];
-                fa[b] = x0 * cs[(a + b) / 2] - x1 * sn[(a + b) / 2];
-                fa[b + 1] = x0 * sn[(a + b) / 2] + x1 * cs[(a + b) / 2];
+                fa[b] = x0 * c[b / 2] - x1 * sv[b / 2];
+                fa[b + 1] = x0 * sv[b / 2] + x1 * c[b / 2];
             }
 
             slora_st8(x + a, fa);
         }
     }
+}
+
+
+/* four angles of a table row, 16 bytes at once (vec rows are aligned:
+ * head_dim is a multiple of 16) */
+static __device__ __forceinline__ void
+slora_rope_ld4(float *d, const float *p)
+{
+    float4  f;
+
+    f = __ldg((const float4 *) p);
+    d[0] = f.x;
+    d[1] = f.y;
+    d[2] = f.z;
+    d[3] = f.w;
 }
 
 

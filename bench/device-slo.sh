@@ -23,6 +23,7 @@
 # the script, no figures.
 # Results under $OUT: results.json per rate, rate-sweep.png,
 # latency-cdf.png, nginx's error log, engine-only.txt (a replay a rate).
+# REPLAY_ONLY=1 runs the engine-only replays alone.
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -79,10 +80,11 @@ device_nginx_conf $P/conf/nginx.conf $MODULE 4096 <<CONF
     }
 CONF
 
-LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
-pid=$!
+if [ "${REPLAY_ONLY:-0}" != 1 ]; then
+    LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
+    pid=$!
 
-python3 - <<'PY'
+    python3 - <<'PY'
 import json, time, urllib.request
 # the engine is ready once the model is loaded and the host tier filled
 for i in range(1200):
@@ -96,15 +98,16 @@ for i in range(1200):
     time.sleep(0.5)
 PY
 
-python3 bench/loadgen run --url http://127.0.0.1:18090 -n "$N" --alpha 1 \
-    --cv 1 --rates "$RATES" --duration "$DURATION" --input-range 8,512 \
-    --output-range 8,512 --seed 42 --adapter-names 'r{i:04d}' \
-    --slo-ttft 6 --out "$OUT/slo" -q
-echo "loadgen: rc=$?"
+    python3 bench/loadgen run --url http://127.0.0.1:18090 -n "$N" --alpha 1 \
+        --cv 1 --rates "$RATES" --duration "$DURATION" --input-range 8,512 \
+        --output-range 8,512 --seed 42 --adapter-names 'r{i:04d}' \
+        --slo-ttft 6 --out "$OUT/slo" -q
+    echo "loadgen: rc=$?"
 
-kill -QUIT $pid
-wait $pid
-cp $P/logs/error.log "$OUT/nginx-slo-error.log"
+    kill -QUIT $pid
+    wait $pid
+    cp $P/logs/error.log "$OUT/nginx-slo-error.log"
+fi
 
 # the engine alone: each rate's trace, the server's scheduler and limits
 : > "$OUT/engine-only.txt"
@@ -122,5 +125,6 @@ for rate in ${RATES//,/ }; do
         | tee -a "$OUT/engine-only.txt"
 done
 
-python3 bench/loadgen table --markdown "$OUT/slo/results.json"
+[ -f "$OUT/slo/results.json" ] \
+    && python3 bench/loadgen table --markdown "$OUT/slo/results.json"
 

@@ -988,8 +988,10 @@ slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y, const uint16_t *x,
  * the side stream: it forks from the compute stream where x is ready and
  * runs beside the GEMM, and the expand, which adds into the GEMM's
  * output, joins it. A captured decode graph holds the fork as two
- * branches. The step profile keeps everything on one stream, so that
- * each op's time stays its own.
+ * branches. Only steps of at most SLORA_CUDA_FORK_MAX tokens fork: their
+ * GEMMs stream weights and leave room beside them, while a batch of 256
+ * measured 0.4 ms slower forked (bench/RESULTS.md). The step profile
+ * keeps everything on one stream, so that each op's time stays its own.
  */
 
 static int
@@ -1017,7 +1019,7 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
 
     s = c->stream;
 
-    if (c->prof == NULL) {
+    if (c->prof == NULL && st->batch->n_tokens <= SLORA_CUDA_FORK_MAX) {
         if (slora_cuda_check(cudaEventRecord(c->fork, c->stream),
                              "LoRA fork", err)
             != SLORA_OK

@@ -38,6 +38,8 @@
 #define SLORA_CUDA_ALIGN       16
 #define SLORA_CUDA_MARKS       4096             /* profile events a step */
 #define SLORA_CUDA_GRAPHS      16               /* decode graphs kept */
+#define SLORA_CUDA_FORK_MAX    64               /* tokens of a step whose
+                                                   LoRA shrinks fork */
 #define SLORA_CUDA_TP_MAX      8                /* GPUs of one model */
 #define SLORA_CUDA_AR_CAP      (8 << 20)        /* one-shot all-reduce bytes */
 

@@ -31,6 +31,7 @@ extern "C" {
 #include "slora_act.h"
 #include "slora_embed.h"
 #include "slora_attention.h"
+#include "slora_gemv.h"
 }
 
 #include "tap.h"
@@ -111,7 +112,9 @@ static void test_act(void);
 static void test_rope(void);
 static void test_embed(void);
 static void test_attention(void);
+static void test_gemv(void);
 static void bench_lora(void);
+static void bench_gemv(void);
 static float time_segs(const pool_t *p, const int32_t *seg_len,
     const int32_t *seg_ad, int32_t n_segs, const uint16_t *d_x,
     uint16_t *d_y, float *d_v, int *rc);
@@ -145,6 +148,7 @@ main(int argc, char **argv)
     test_rope();
     test_embed();
     test_attention();
+    test_gemv();
 
     printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
 
@@ -154,6 +158,7 @@ main(int argc, char **argv)
 
     if (bench) {
         bench_lora();
+        bench_gemv();
     }
 
     return done_testing();
@@ -1400,6 +1405,157 @@ bf2f(uint16_t b)
     memcpy(&f, &u, 4);
 
     return f;
+}
+
+
+/*
+ * The thin projections: n = 1 .. 4 token rows, strided x and y, bf16 and
+ * fp32 outputs, with and without a bias, widths of 4096 (16 loads a
+ * lane, the unrolled path only), 11008 (with a tail) and 40 (the tail
+ * alone), and a row count not a multiple of the block's 8.
+ */
+
+static void
+test_gemv(void)
+{
+    static const int32_t  shapes[][2] = { { 4096, 4096 }, { 300, 11008 },
+                                          { 37, 40 } };
+
+    int32_t    si, n, out, in, f32, with_bias;
+    int64_t    ld_x, ld_y, t, o;
+    uint16_t  *xh, *wh, *bh, *d_x, *d_w, *d_b;
+    float     *xf, *wf, *bf, *yc, *yg;
+    void      *d_y;
+    double     e;
+    int        rc;
+
+    for (si = 0; si < 3; si++) {
+        for (n = 1; n <= SLORA_GEMV_MAX_N; n++) {
+            f32 = (n + si) % 2;
+            with_bias = n % 2 == 0;
+            out = shapes[si][0];
+            in = shapes[si][1];
+            ld_x = in + 8 * (n % 2);
+            ld_y = out + 3;
+
+            xh = (uint16_t *) malloc(n * ld_x * 2);
+            xf = (float *) malloc(n * ld_x * 4);
+            wh = (uint16_t *) malloc((size_t) out * in * 2);
+            wf = (float *) malloc((size_t) out * in * 4);
+            bh = (uint16_t *) malloc(out * 2);
+            bf = (float *) malloc(out * 4);
+            yc = (float *) malloc(n * ld_y * 4);
+            yg = (float *) malloc(n * ld_y * 4);
+
+            fill(xh, xf, n * ld_x, -1.0f, 1.0f);
+            fill(wh, wf, (size_t) out * in, -0.1f, 0.1f);
+            fill(bh, bf, out, -1.0f, 1.0f);
+
+            d_x = (uint16_t *) dup_to_dev(xh, n * ld_x * 2);
+            d_w = (uint16_t *) dup_to_dev(wh, (size_t) out * in * 2);
+            d_b = (uint16_t *) dup_to_dev(bh, out * 2);
+            CK(cudaMalloc(&d_y, n * ld_y * 4));
+            CK(cudaMemset(d_y, 0xff, n * ld_y * 4));
+
+            slora_gemv(yc, ld_y, xf, ld_x, wf, with_bias ? bf : NULL, n,
+                       out, in);
+            rc = slora_gemv_cuda(d_y, ld_y, f32, d_x, ld_x, d_w,
+                                 with_bias ? d_b : NULL, n, out, in, NULL);
+            CK(cudaDeviceSynchronize());
+
+            if (f32) {
+                CK(cudaMemcpy(yg, d_y, n * ld_y * 4,
+                              cudaMemcpyDeviceToHost));
+
+            } else {
+                from_dev_bf(yg, (uint16_t *) d_y, n * ld_y);
+            }
+
+            /* only the out columns of each row are written */
+            for (t = 0; t < n; t++) {
+                for (o = 0; o < out; o++) {
+                    yc[t * out + o] = yc[t * ld_y + o];
+                    yg[t * out + o] = yg[t * ld_y + o];
+                }
+            }
+
+            e = rel_err(yg, yc, (size_t) n * out);
+            note("gemv", e);
+            ok(rc == 0 && e <= (f32 ? TOL_F32 : TOL_BF16),
+               "gemv n %d %d -> %d%s%s: %.1e", n, in, out,
+               f32 ? " f32" : " bf16", with_bias ? " bias" : "", e);
+
+            CK(cudaFree(d_x)); CK(cudaFree(d_w)); CK(cudaFree(d_b));
+            CK(cudaFree(d_y));
+            free(xh); free(xf); free(wh); free(wf); free(bh); free(bf);
+            free(yc); free(yg);
+        }
+    }
+
+    ok(slora_gemv_cuda(NULL, 8, 0, NULL, 8, NULL, NULL, 1, 8, 8, NULL) == -1
+       && slora_gemv_cuda((void *) 16, 8, 0, (const uint16_t *) 16, 8,
+                          (const uint16_t *) 16, NULL, SLORA_GEMV_MAX_N + 1,
+                          8, 8, NULL) == -1
+       && slora_gemv_cuda((void *) 16, 8, 0, (const uint16_t *) 16, 12,
+                          (const uint16_t *) 16, NULL, 1, 8, 12, NULL) == -1,
+       "gemv refuses no output, too many rows and a width not of 8");
+}
+
+
+/*
+ * The thin projections' read rate: the weights of the 7B shape's q,k,v
+ * (4096 -> 12288, 100 MB) and gate,up (4096 -> 22016, 180 MB), larger
+ * than L2, at n = 1 and 4; W's bytes over the median of 20 calls.
+ */
+
+static void
+bench_gemv(void)
+{
+    static const int32_t  outs[] = { 12288, 22016 };
+
+    cudaEvent_t  ev0, ev1;
+    uint16_t    *d_x, *d_w, *d_y;
+    float        ms[20], med;
+    int32_t      oi, n, in, r;
+    size_t       wbytes;
+
+    in = 4096;
+    CK(cudaEventCreate(&ev0));
+    CK(cudaEventCreate(&ev1));
+    CK(cudaMalloc(&d_x, (size_t) SLORA_GEMV_MAX_N * in * 2));
+    CK(cudaMemset(d_x, 0, (size_t) SLORA_GEMV_MAX_N * in * 2));
+    CK(cudaMalloc(&d_y, (size_t) SLORA_GEMV_MAX_N * 22016 * 2));
+    printf("# gemv: bf16 W, fp32 sums; TB/s of W read\n");
+
+    for (oi = 0; oi < 2; oi++) {
+        wbytes = (size_t) outs[oi] * in * 2;
+        CK(cudaMalloc(&d_w, wbytes));
+        CK(cudaMemset(d_w, 0, wbytes));
+
+        for (n = 1; n <= SLORA_GEMV_MAX_N; n += 3) {
+            for (r = 0; r < 20; r++) {
+                CK(cudaEventRecord(ev0));
+                slora_gemv_cuda(d_y, outs[oi], 0, d_x, in, d_w, NULL, n,
+                                outs[oi], in, NULL);
+                CK(cudaEventRecord(ev1));
+                CK(cudaEventSynchronize(ev1));
+                CK(cudaEventElapsedTime(&ms[r], ev0, ev1));
+            }
+
+            std::sort(ms, ms + 20);
+            med = ms[10];
+            printf("# gemv n %d %d -> %d: %.1f us, %.2f TB/s\n", n, in,
+                   outs[oi], med * 1e3, (double) wbytes / (med * 1e-3)
+                   / 1e12);
+        }
+
+        CK(cudaFree(d_w));
+    }
+
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_y));
+    CK(cudaEventDestroy(ev0));
+    CK(cudaEventDestroy(ev1));
 }
 
 

@@ -1,0 +1,40 @@
+/*
+ * slora_gemv.h: the base projections of a decode step of a few tokens,
+ * y[n, out] = x[n, in] W^T (+ bias), W row-major [out, in], when n is
+ * small enough that the product only streams W.
+ *
+ * The one idea: at n <= SLORA_GEMV_MAX_N the product is a read of the
+ * weights and nothing else, and the GEMM libraries' thin kernels read
+ * them at about 3.2 TB/s on an H200 (bench/RESULTS.md); one warp a row
+ * of W, 16 bytes a lane with several loads in flight, the few x rows
+ * from L1, reads them near the copy rate. Above that n, cuBLASLt.
+ */
+
+#ifndef SLORA_GEMV_H
+#define SLORA_GEMV_H
+
+
+#include <stdint.h>
+
+
+#define SLORA_GEMV_MAX_N  4
+
+
+/* y[t, o] = sum_i x[t, i] w[o, i] (+ bias[o]) for t < n, o < out, in
+ * f32 over f32 inputs (the reference: bf16 values widened); rows of x
+ * and y ld_x and ld_y elements apart; bias may be NULL. */
+void slora_gemv(float *y, int64_t ld_y, const float *x, int64_t ld_x,
+    const float *w, const float *bias, int32_t n, int32_t out, int32_t in);
+
+
+/* CUDA twin (kernels/slora_gemv.cu): x, w and bias bf16 device memory
+ * (raw bits), y bf16 or, with f32_out, fp32; 1 <= n <=
+ * SLORA_GEMV_MAX_N, in and ld_x multiples of 8, x and w 16-byte
+ * aligned. Each sum runs in fp32 in its own order, so y is the CPU's
+ * within fp32 rounding before y's own. stream is a cudaStream_t.
+ * Returns 0, or -1 on bad arguments or a refused launch. */
+int slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
+    int32_t out, int32_t in, void *stream);
+
+#endif /* SLORA_GEMV_H */

@@ -21,7 +21,7 @@ extern "C" {
 
 
 #define SLORA_GEMV_WARPS   8
-#define SLORA_GEMV_UNROLL  8
+#define SLORA_GEMV_UNROLL  8            /* slora_gemv_cuda()'s */
 
 
 static __device__ __forceinline__ void
@@ -65,25 +65,19 @@ slora_gemv_chunk(float *acc, uint4 wv, const uint16_t *__restrict__ x,
 }
 
 
-template <int N>
-static __global__ void __launch_bounds__(SLORA_GEMV_WARPS * SLORA_CUDA_WARP)
-slora_gemv_kernel(void *y, int64_t ld_y, int f32_out,
+template <int N, int U>
+static __device__ __forceinline__ void
+slora_gemv_row(void *y, int64_t ld_y, int f32_out,
     const uint16_t *__restrict__ x, int64_t ld_x,
     const uint16_t *__restrict__ w, const uint16_t *__restrict__ bias,
-    int32_t out, int32_t in)
+    int32_t row, int32_t in)
 {
-    int32_t          row, lane, n_chunks, c, u, t;
+    int32_t          lane, n_chunks, c, u, t;
     const uint4     *wr;
-    uint4            wv[SLORA_GEMV_UNROLL];
+    uint4            wv[U];
     float            acc[N], v;
 
-    row = blockIdx.x * SLORA_GEMV_WARPS + threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
-
-    if (row >= out) {
-        return;
-    }
-
     wr = (const uint4 *) (w + (int64_t) row * in);
     n_chunks = in / SLORA_CUDA_VEC;
 
@@ -92,17 +86,16 @@ slora_gemv_kernel(void *y, int64_t ld_y, int f32_out,
         acc[t] = 0.0f;
     }
 
-    for (c = lane;
-         c + (SLORA_GEMV_UNROLL - 1) * SLORA_CUDA_WARP < n_chunks;
-         c += SLORA_GEMV_UNROLL * SLORA_CUDA_WARP)
+    for (c = lane; c + (U - 1) * SLORA_CUDA_WARP < n_chunks;
+         c += U * SLORA_CUDA_WARP)
     {
 #pragma unroll
-        for (u = 0; u < SLORA_GEMV_UNROLL; u++) {
+        for (u = 0; u < U; u++) {
             wv[u] = __ldcs(wr + c + u * SLORA_CUDA_WARP);
         }
 
 #pragma unroll
-        for (u = 0; u < SLORA_GEMV_UNROLL; u++) {
+        for (u = 0; u < U; u++) {
             slora_gemv_chunk<N>(acc, wv[u], x, ld_x,
                                 c + u * SLORA_CUDA_WARP);
         }
@@ -135,10 +128,40 @@ slora_gemv_kernel(void *y, int64_t ld_y, int f32_out,
 }
 
 
+/* one row of W a warp, rows a grid apart: a grid of a block per 8 rows
+ * does each row once */
+template <int N, int U>
+static __global__ void __launch_bounds__(SLORA_GEMV_WARPS * SLORA_CUDA_WARP)
+slora_gemv_kernel(void *y, int64_t ld_y, int f32_out,
+    const uint16_t *__restrict__ x, int64_t ld_x,
+    const uint16_t *__restrict__ w, const uint16_t *__restrict__ bias,
+    int32_t out, int32_t in)
+{
+    int32_t  row;
+
+    for (row = blockIdx.x * SLORA_GEMV_WARPS + threadIdx.x / SLORA_CUDA_WARP;
+         row < out; row += gridDim.x * SLORA_GEMV_WARPS)
+    {
+        slora_gemv_row<N, U>(y, ld_y, f32_out, x, ld_x, w, bias, row, in);
+    }
+}
+
+
 extern "C" int
 slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
     int32_t out, int32_t in, void *stream)
+{
+    return slora_gemv_cuda_shape(y, ld_y, f32_out, x, ld_x, w, bias, n, out,
+                                 in, SLORA_GEMV_UNROLL, 0, stream);
+}
+
+
+extern "C" int
+slora_gemv_cuda_shape(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
+    int32_t out, int32_t in, int32_t unroll, int32_t max_blocks,
+    void *stream)
 {
     cudaStream_t  st;
     unsigned      grid;
@@ -147,7 +170,8 @@ slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
         || n > SLORA_GEMV_MAX_N || out <= 0 || in <= 0
         || in % SLORA_CUDA_VEC != 0 || ld_x < in
         || ld_x % SLORA_CUDA_VEC != 0 || ld_y < out
-        || !slora_cuda_aligned(x) || !slora_cuda_aligned(w))
+        || !slora_cuda_aligned(x) || !slora_cuda_aligned(w)
+        || (unroll != 4 && unroll != 8 && unroll != 16) || max_blocks < 0)
     {
         return -1;
     }
@@ -155,25 +179,40 @@ slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     st = (cudaStream_t) stream;
     grid = (unsigned) ((out + SLORA_GEMV_WARPS - 1) / SLORA_GEMV_WARPS);
 
-#define SLORA_GEMV_LAUNCH(N)                                                 \
-    slora_gemv_kernel<N><<<grid, SLORA_GEMV_WARPS * SLORA_CUDA_WARP, 0,     \
-                           st>>>(y, ld_y, f32_out, x, ld_x, w, bias, out, in)
+    if (max_blocks > 0 && grid > (unsigned) max_blocks) {
+        grid = (unsigned) max_blocks;
+    }
+
+#define SLORA_GEMV_LAUNCH(N, U)                                              \
+    slora_gemv_kernel<N, U><<<grid, SLORA_GEMV_WARPS * SLORA_CUDA_WARP, 0,  \
+                              st>>>(y, ld_y, f32_out, x, ld_x, w, bias, out, \
+                                    in)
+
+#define SLORA_GEMV_UNROLLS(N)                                                \
+    if (unroll == 4) {                                                       \
+        SLORA_GEMV_LAUNCH(N, 4);                                             \
+    } else if (unroll == 8) {                                                \
+        SLORA_GEMV_LAUNCH(N, 8);                                             \
+    } else {                                                                 \
+        SLORA_GEMV_LAUNCH(N, 16);                                            \
+    }
 
     switch (n) {
     case 1:
-        SLORA_GEMV_LAUNCH(1);
+        SLORA_GEMV_UNROLLS(1);
         break;
     case 2:
-        SLORA_GEMV_LAUNCH(2);
+        SLORA_GEMV_UNROLLS(2);
         break;
     case 3:
-        SLORA_GEMV_LAUNCH(3);
+        SLORA_GEMV_UNROLLS(3);
         break;
     default:
-        SLORA_GEMV_LAUNCH(4);
+        SLORA_GEMV_UNROLLS(4);
         break;
     }
 
+#undef SLORA_GEMV_UNROLLS
 #undef SLORA_GEMV_LAUNCH
 
     return slora_cuda_launched();

@@ -1503,53 +1503,86 @@ test_gemv(void)
 
 
 /*
- * The thin projections' read rate: the weights of the 7B shape's q,k,v
- * (4096 -> 12288, 100 MB) and gate,up (4096 -> 22016, 180 MB), larger
- * than L2, at n = 1 and 4; W's bytes over the median of 20 calls.
+ * The thin projections' read rate, W's bytes over the median of 20
+ * calls, for the 7B shape's four projections at n = 1 and 4, and for
+ * each launch shape (loads in flight a lane; a block per 8 rows, or a
+ * grid of 4 or 8 blocks an SM whose warps take rows a grid apart). The
+ * calls rotate over copies of W that together outgrow L2, so every call
+ * reads from memory, as a decode step's do.
  */
 
 static void
 bench_gemv(void)
 {
-    static const int32_t  outs[] = { 12288, 22016 };
+    static const int32_t  shapes[][2] = { { 12288, 4096 }, { 4096, 4096 },
+                                          { 22016, 4096 },
+                                          { 4096, 11008 } };
+    static const char    *names[] = { "q,k,v", "o", "gate,up", "down" };
+    static const int32_t  unrolls[] = { 4, 8, 16 };
 
-    cudaEvent_t  ev0, ev1;
-    uint16_t    *d_x, *d_w, *d_y;
-    float        ms[20], med;
-    int32_t      oi, n, in, r;
-    size_t       wbytes;
+    cudaDeviceProp  prop;
+    cudaEvent_t     ev0, ev1;
+    uint16_t       *d_x, *d_y, *d_w[8];
+    float           ms[20], med;
+    int32_t         si, n, ui, gi, r, out, in, copies, grids[3];
+    size_t          wbytes;
 
-    in = 4096;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    grids[0] = 0;
+    grids[1] = 4 * prop.multiProcessorCount;
+    grids[2] = 8 * prop.multiProcessorCount;
     CK(cudaEventCreate(&ev0));
     CK(cudaEventCreate(&ev1));
-    CK(cudaMalloc(&d_x, (size_t) SLORA_GEMV_MAX_N * in * 2));
-    CK(cudaMemset(d_x, 0, (size_t) SLORA_GEMV_MAX_N * in * 2));
-    CK(cudaMalloc(&d_y, (size_t) SLORA_GEMV_MAX_N * 22016 * 2));
-    printf("# gemv: bf16 W, fp32 sums; TB/s of W read\n");
+    CK(cudaMalloc(&d_x, (size_t) SLORA_GEMV_MAX_N * 11008 * 2));
+    CK(cudaMemset(d_x, 0, (size_t) SLORA_GEMV_MAX_N * 11008 * 2));
+    CK(cudaMalloc(&d_y, (size_t) SLORA_GEMV_MAX_N * 22016 * 4));
+    printf("# gemv: TB/s of W read (median of 20), by loads in flight a "
+           "lane and grid\n");
+    printf("# %-8s %2s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n",
+           "proj", "n", "u4", "u4 4/SM", "u4 8/SM", "u8", "u8 4/SM",
+           "u8 8/SM", "u16", "u16 4/SM", "u16 8/SM");
 
-    for (oi = 0; oi < 2; oi++) {
-        wbytes = (size_t) outs[oi] * in * 2;
-        CK(cudaMalloc(&d_w, wbytes));
-        CK(cudaMemset(d_w, 0, wbytes));
+    for (si = 0; si < 4; si++) {
+        out = shapes[si][0];
+        in = shapes[si][1];
+        wbytes = (size_t) out * in * 2;
+        copies = (int32_t) std::min<size_t>(8, (size_t) (200u << 20)
+                                                / wbytes + 1);
 
-        for (n = 1; n <= SLORA_GEMV_MAX_N; n += 3) {
-            for (r = 0; r < 20; r++) {
-                CK(cudaEventRecord(ev0));
-                slora_gemv_cuda(d_y, outs[oi], 0, d_x, in, d_w, NULL, n,
-                                outs[oi], in, NULL);
-                CK(cudaEventRecord(ev1));
-                CK(cudaEventSynchronize(ev1));
-                CK(cudaEventElapsedTime(&ms[r], ev0, ev1));
-            }
-
-            std::sort(ms, ms + 20);
-            med = ms[10];
-            printf("# gemv n %d %d -> %d: %.1f us, %.2f TB/s\n", n, in,
-                   outs[oi], med * 1e3, (double) wbytes / (med * 1e-3)
-                   / 1e12);
+        for (r = 0; r < copies; r++) {
+            CK(cudaMalloc(&d_w[r], wbytes));
+            CK(cudaMemset(d_w[r], 0, wbytes));
         }
 
-        CK(cudaFree(d_w));
+        for (n = 1; n <= SLORA_GEMV_MAX_N; n += 3) {
+            printf("# %-8s %2d", names[si], n);
+
+            for (ui = 0; ui < 3; ui++) {
+                for (gi = 0; gi < 3; gi++) {
+                    for (r = 0; r < 20; r++) {
+                        CK(cudaEventRecord(ev0));
+                        slora_gemv_cuda_shape(d_y, out, 0, d_x, in,
+                                              d_w[r % copies], NULL, n, out,
+                                              in, unrolls[ui], grids[gi],
+                                              NULL);
+                        CK(cudaEventRecord(ev1));
+                        CK(cudaEventSynchronize(ev1));
+                        CK(cudaEventElapsedTime(&ms[r], ev0, ev1));
+                    }
+
+                    std::sort(ms, ms + 20);
+                    med = ms[10];
+                    printf(" %5.1fus %4.2f", med * 1e3,
+                           (double) wbytes / (med * 1e-3) / 1e12);
+                }
+            }
+
+            printf("\n");
+        }
+
+        for (r = 0; r < copies; r++) {
+            CK(cudaFree(d_w[r]));
+        }
     }
 
     CK(cudaFree(d_x));

@@ -9,7 +9,8 @@
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
-# built here: test_kernels_cuda, test_convert_cuda, test_sample_cuda),
+# built here: test_kernels_cuda, test_convert_cuda, test_sample_cuda,
+# test_gemv_cuda),
 # then `slora bench --batches` on the Llama-7B shape
 # (random bf16 weights), prompt 256, 128 new tokens, decode step time at
 # batch 1, 16, 64, 256, base model and 32 rank-16 q,k,v,o adapters, a
@@ -66,11 +67,13 @@ if [ "$MODE" = bench ]; then
     gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
     gunzip -c $A/test_convert_cuda.gz > /tmp/test_convert_cuda
     gunzip -c $A/test_sample_cuda.gz > /tmp/test_sample_cuda
+    gunzip -c $A/test_gemv_cuda.gz > /tmp/test_gemv_cuda
     chmod +x /tmp/test_kernels_cuda /tmp/test_convert_cuda \
-        /tmp/test_sample_cuda
+        /tmp/test_sample_cuda /tmp/test_gemv_cuda
     step "kernels" /tmp/test_kernels_cuda
     step "conversions" /tmp/test_convert_cuda
     step "sampling" /tmp/test_sample_cuda
+    step "gemv" /tmp/test_gemv_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \

@@ -55,7 +55,7 @@ if [ $MODE = one ]; then
         git worktree remove --force "$W"
     fi
     for t in test_kernels_cuda test_allreduce_cuda test_convert_cuda \
-             test_sample_cuda; do
+             test_sample_cuda test_gemv_cuda; do
         gzip -9 -c build/cuda/$t > $T/$t.gz
     done
     cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" $T/libcjson.so.1
@@ -87,6 +87,7 @@ cp build/libslora_cuda.so .carry/a/
 gzip -9 -c build/cuda/test_kernels_cuda > .carry/a/test_kernels_cuda.gz
 gzip -9 -c build/cuda/test_convert_cuda > .carry/a/test_convert_cuda.gz
 gzip -9 -c build/cuda/test_sample_cuda > .carry/a/test_sample_cuda.gz
+gzip -9 -c build/cuda/test_gemv_cuda > .carry/a/test_gemv_cuda.gz
 cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
 
 head -c $SPLIT "$MODEL" > .carry/a/model.0

@@ -25,15 +25,14 @@
 #define slora_cuda_aligned(p)  ((((uintptr_t) (p)) & 15) == 0)
 
 
+/* eight bf16 of one 16-byte word, widened */
 static __device__ __forceinline__ void
-slora_ld8(float *f, const uint16_t *p)
+slora_unpack8(float *f, uint4 u)
 {
-    uint4                  u;
     const __nv_bfloat162  *h;
     float2                 t;
     int                    i;
 
-    u = *(const uint4 *) p;
     h = (const __nv_bfloat162 *) &u;
 
 #pragma unroll
@@ -42,6 +41,13 @@ slora_ld8(float *f, const uint16_t *p)
         f[2 * i] = t.x;
         f[2 * i + 1] = t.y;
     }
+}
+
+
+static __device__ __forceinline__ void
+slora_ld8(float *f, const uint16_t *p)
+{
+    slora_unpack8(f, *(const uint4 *) p);
 }
 
 

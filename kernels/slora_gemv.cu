@@ -24,24 +24,6 @@ extern "C" {
 #define SLORA_GEMV_UNROLL  8            /* slora_gemv_cuda()'s */
 
 
-static __device__ __forceinline__ void
-slora_gemv_unpack(float *f, uint4 u)
-{
-    const __nv_bfloat162  *h;
-    float2                 t;
-    int                    i;
-
-    h = (const __nv_bfloat162 *) &u;
-
-#pragma unroll
-    for (i = 0; i < 4; i++) {
-        t = __bfloat1622float2(h[i]);
-        f[2 * i] = t.x;
-        f[2 * i + 1] = t.y;
-    }
-}
-
-
 /* acc[t] += W chunk c . x[t] chunk c */
 template <int N>
 static __device__ __forceinline__ void
@@ -51,7 +33,7 @@ slora_gemv_chunk(float *acc, uint4 wv, const uint16_t *__restrict__ x,
     float  fw[SLORA_CUDA_VEC], fx[SLORA_CUDA_VEC];
     int    t, e;
 
-    slora_gemv_unpack(fw, wv);
+    slora_unpack8(fw, wv);
 
 #pragma unroll
     for (t = 0; t < N; t++) {

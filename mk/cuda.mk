@@ -100,6 +100,16 @@ $(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
         $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
+# The thin projections' own test (kernels/slora_gemv.*): against the CPU
+# twin, then the read rate of every launch shape.
+CUDA_GV_TEST  := $(CUDA_BUILD)/test_gemv_cuda
+
+cuda: $(CUDA_GV_TEST)
+
+$(CUDA_GV_TEST): $(CUDA_BUILD)/test_gemv_cuda.o \
+        $(CUDA_BUILD)/slora_gemv.o $(CUDA_BUILD)/cpu/slora_gemv_cpu.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
+
 # The conversions' own test (kernels/slora_convert.*): bit for bit
 # against the CPU's rounding, and the scattering of an adapter's pages.
 CUDA_CV_TEST  := $(CUDA_BUILD)/test_convert_cuda

@@ -1,7 +1,9 @@
 /*
  * cuda_test.h: what the CUDA kernel tests (the .cu files in t/kernels)
  * share: CK() to bail out on a CUDA error, a seeded generator of
- * inputs, and device buffers made or copied in one call.
+ * inputs, device buffers made or copied in one call, bf16 on the host
+ * (rounding, widening, random fills, a device buffer read back) and the
+ * relative error the tolerances speak of.
  *
  * The one idea: every helper stops the test on failure (BAIL_OUT), so a
  * case never goes on with a missing buffer, and the generator is the
@@ -14,6 +16,9 @@
 
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
 #include <cuda_runtime.h>
 
 #include "tap.h"
@@ -78,5 +83,86 @@ dup_to_dev(const void *h, size_t bytes)
     return d;
 }
 
+
+/* Round to nearest even, as __float2bfloat16_rn does; inputs are finite. */
+
+static inline uint16_t
+f2bf(float f)
+{
+    uint32_t  u;
+
+    memcpy(&u, &f, 4);
+    u += 0x7fff + ((u >> 16) & 1);
+
+    return (uint16_t) (u >> 16);
+}
+
+
+static inline float
+bf2f(uint16_t b)
+{
+    uint32_t  u;
+    float     f;
+
+    u = (uint32_t) b << 16;
+    memcpy(&f, &u, 4);
+
+    return f;
+}
+
+
+static inline void
+fill(uint16_t *h, float *f, size_t n, float lo, float hi)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        h[i] = f2bf(rng_unif(lo, hi));
+        f[i] = bf2f(h[i]);
+    }
+}
+
+
+/* ||got - ref|| / ||ref||; NaN anywhere (an unwritten, poisoned output)
+ * gives infinity. */
+
+static inline double
+rel_err(const float *got, const float *ref, size_t n)
+{
+    size_t  i;
+    double  d, num, den;
+
+    num = 0.0;
+    den = 0.0;
+
+    for (i = 0; i < n; i++) {
+        if (isnan(got[i]) || isnan(ref[i])) {
+            return INFINITY;
+        }
+
+        d = (double) got[i] - (double) ref[i];
+        num += d * d;
+        den += (double) ref[i] * (double) ref[i];
+    }
+
+    return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
+
+static inline void
+from_dev_bf(float *f, const uint16_t *d, size_t n)
+{
+    uint16_t  *h;
+    size_t     i;
+
+    h = (uint16_t *) malloc(n * 2 + 2);
+    CK(cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost));
+
+    for (i = 0; i < n; i++) {
+        f[i] = bf2f(h[i]);
+    }
+
+    free(h);
+}
 
 #endif /* CUDA_TEST_H */

@@ -31,7 +31,6 @@ extern "C" {
 #include "slora_act.h"
 #include "slora_embed.h"
 #include "slora_attention.h"
-#include "slora_gemv.h"
 }
 
 #include "tap.h"
@@ -92,12 +91,7 @@ static int       n_kstat;
 
 
 static __global__ void flush_l2(const uint4 *p, size_t n, unsigned *sink);
-static uint16_t f2bf(float f);
-static float bf2f(uint16_t b);
-static void fill(uint16_t *h, float *f, size_t n, float lo, float hi);
-static double rel_err(const float *got, const float *ref, size_t n);
 static void note(const char *kernel, double err);
-static void from_dev_bf(float *f, const uint16_t *d, size_t n);
 static void pool_make(pool_t *p, int32_t in_dim, int32_t out_dim,
     const int32_t *ranks, int32_t n_ranks);
 static void pool_free(pool_t *p);
@@ -112,9 +106,7 @@ static void test_act(void);
 static void test_rope(void);
 static void test_embed(void);
 static void test_attention(void);
-static void test_gemv(void);
 static void bench_lora(void);
-static void bench_gemv(void);
 static float time_segs(const pool_t *p, const int32_t *seg_len,
     const int32_t *seg_ad, int32_t n_segs, const uint16_t *d_x,
     uint16_t *d_y, float *d_v, int *rc);
@@ -148,7 +140,6 @@ main(int argc, char **argv)
     test_rope();
     test_embed();
     test_attention();
-    test_gemv();
 
     printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
 
@@ -158,7 +149,6 @@ main(int argc, char **argv)
 
     if (bench) {
         bench_lora();
-        bench_gemv();
     }
 
     return done_testing();
@@ -1381,255 +1371,6 @@ flush_l2(const uint4 *p, size_t n, unsigned *sink)
 }
 
 
-/* Round to nearest even, as __float2bfloat16_rn does; inputs are finite. */
-
-static uint16_t
-f2bf(float f)
-{
-    uint32_t  u;
-
-    memcpy(&u, &f, 4);
-    u += 0x7fff + ((u >> 16) & 1);
-
-    return (uint16_t) (u >> 16);
-}
-
-
-static float
-bf2f(uint16_t b)
-{
-    uint32_t  u;
-    float     f;
-
-    u = (uint32_t) b << 16;
-    memcpy(&f, &u, 4);
-
-    return f;
-}
-
-
-/*
- * The thin projections: n = 1 .. 4 token rows, strided x and y, bf16 and
- * fp32 outputs, with and without a bias, widths of 4096 (16 loads a
- * lane, the unrolled path only), 11008 (with a tail) and 40 (the tail
- * alone), and a row count not a multiple of the block's 8.
- */
-
-static void
-test_gemv(void)
-{
-    static const int32_t  shapes[][2] = { { 4096, 4096 }, { 300, 11008 },
-                                          { 37, 40 } };
-
-    int32_t    si, n, out, in, f32, with_bias;
-    int64_t    ld_x, ld_y, t, o;
-    uint16_t  *xh, *wh, *bh, *d_x, *d_w, *d_b;
-    float     *xf, *wf, *bf, *yc, *yg;
-    void      *d_y;
-    double     e;
-    int        rc;
-
-    for (si = 0; si < 3; si++) {
-        for (n = 1; n <= SLORA_GEMV_MAX_N; n++) {
-            f32 = (n + si) % 2;
-            with_bias = n % 2 == 0;
-            out = shapes[si][0];
-            in = shapes[si][1];
-            ld_x = in + 8 * (n % 2);
-            ld_y = out + 3;
-
-            xh = (uint16_t *) malloc(n * ld_x * 2);
-            xf = (float *) malloc(n * ld_x * 4);
-            wh = (uint16_t *) malloc((size_t) out * in * 2);
-            wf = (float *) malloc((size_t) out * in * 4);
-            bh = (uint16_t *) malloc(out * 2);
-            bf = (float *) malloc(out * 4);
-            yc = (float *) malloc(n * ld_y * 4);
-            yg = (float *) malloc(n * ld_y * 4);
-
-            fill(xh, xf, n * ld_x, -1.0f, 1.0f);
-            fill(wh, wf, (size_t) out * in, -0.1f, 0.1f);
-            fill(bh, bf, out, -1.0f, 1.0f);
-
-            d_x = (uint16_t *) dup_to_dev(xh, n * ld_x * 2);
-            d_w = (uint16_t *) dup_to_dev(wh, (size_t) out * in * 2);
-            d_b = (uint16_t *) dup_to_dev(bh, out * 2);
-            CK(cudaMalloc(&d_y, n * ld_y * 4));
-            CK(cudaMemset(d_y, 0xff, n * ld_y * 4));
-
-            slora_gemv(yc, ld_y, xf, ld_x, wf, with_bias ? bf : NULL, n,
-                       out, in);
-            rc = slora_gemv_cuda(d_y, ld_y, f32, d_x, ld_x, d_w,
-                                 with_bias ? d_b : NULL, n, out, in, NULL);
-            CK(cudaDeviceSynchronize());
-
-            if (f32) {
-                CK(cudaMemcpy(yg, d_y, n * ld_y * 4,
-                              cudaMemcpyDeviceToHost));
-
-            } else {
-                from_dev_bf(yg, (uint16_t *) d_y, n * ld_y);
-            }
-
-            /* only the out columns of each row are written */
-            for (t = 0; t < n; t++) {
-                for (o = 0; o < out; o++) {
-                    yc[t * out + o] = yc[t * ld_y + o];
-                    yg[t * out + o] = yg[t * ld_y + o];
-                }
-            }
-
-            e = rel_err(yg, yc, (size_t) n * out);
-            note("gemv", e);
-            ok(rc == 0 && e <= (f32 ? TOL_F32 : TOL_BF16),
-               "gemv n %d %d -> %d%s%s: %.1e", n, in, out,
-               f32 ? " f32" : " bf16", with_bias ? " bias" : "", e);
-
-            CK(cudaFree(d_x)); CK(cudaFree(d_w)); CK(cudaFree(d_b));
-            CK(cudaFree(d_y));
-            free(xh); free(xf); free(wh); free(wf); free(bh); free(bf);
-            free(yc); free(yg);
-        }
-    }
-
-    ok(slora_gemv_cuda(NULL, 8, 0, NULL, 8, NULL, NULL, 1, 8, 8, NULL) == -1
-       && slora_gemv_cuda((void *) 16, 8, 0, (const uint16_t *) 16, 8,
-                          (const uint16_t *) 16, NULL, SLORA_GEMV_MAX_N + 1,
-                          8, 8, NULL) == -1
-       && slora_gemv_cuda((void *) 16, 8, 0, (const uint16_t *) 16, 12,
-                          (const uint16_t *) 16, NULL, 1, 8, 12, NULL) == -1,
-       "gemv refuses no output, too many rows and a width not of 8");
-}
-
-
-/*
- * The thin projections' read rate, W's bytes over the median of 20
- * calls, for the 7B shape's four projections at n = 1 and 4, and for
- * each launch shape (loads in flight a lane; a block per 8 rows, or a
- * grid of 4 or 8 blocks an SM whose warps take rows a grid apart). The
- * calls rotate over copies of W that together outgrow L2, so every call
- * reads from memory, as a decode step's do.
- */
-
-static void
-bench_gemv(void)
-{
-    static const int32_t  shapes[][2] = { { 12288, 4096 }, { 4096, 4096 },
-                                          { 22016, 4096 },
-                                          { 4096, 11008 } };
-    static const char    *names[] = { "q,k,v", "o", "gate,up", "down" };
-    static const int32_t  unrolls[] = { 4, 8, 16 };
-
-    cudaDeviceProp  prop;
-    cudaEvent_t     ev0, ev1;
-    uint16_t       *d_x, *d_y, *d_w[8];
-    float           ms[20], med;
-    int32_t         si, n, ui, gi, r, out, in, copies, grids[3];
-    size_t          wbytes;
-
-    CK(cudaGetDeviceProperties(&prop, 0));
-    grids[0] = 0;
-    grids[1] = 4 * prop.multiProcessorCount;
-    grids[2] = 8 * prop.multiProcessorCount;
-    CK(cudaEventCreate(&ev0));
-    CK(cudaEventCreate(&ev1));
-    CK(cudaMalloc(&d_x, (size_t) SLORA_GEMV_MAX_N * 11008 * 2));
-    CK(cudaMemset(d_x, 0, (size_t) SLORA_GEMV_MAX_N * 11008 * 2));
-    CK(cudaMalloc(&d_y, (size_t) SLORA_GEMV_MAX_N * 22016 * 4));
-    printf("# gemv: TB/s of W read (median of 20), by loads in flight a "
-           "lane and grid\n");
-    printf("# %-8s %2s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n",
-           "proj", "n", "u4", "u4 4/SM", "u4 8/SM", "u8", "u8 4/SM",
-           "u8 8/SM", "u16", "u16 4/SM", "u16 8/SM");
-
-    for (si = 0; si < 4; si++) {
-        out = shapes[si][0];
-        in = shapes[si][1];
-        wbytes = (size_t) out * in * 2;
-        copies = (int32_t) std::min<size_t>(8, (size_t) (200u << 20)
-                                                / wbytes + 1);
-
-        for (r = 0; r < copies; r++) {
-            CK(cudaMalloc(&d_w[r], wbytes));
-            CK(cudaMemset(d_w[r], 0, wbytes));
-        }
-
-        for (n = 1; n <= SLORA_GEMV_MAX_N; n += 3) {
-            printf("# %-8s %2d", names[si], n);
-
-            for (ui = 0; ui < 3; ui++) {
-                for (gi = 0; gi < 3; gi++) {
-                    for (r = 0; r < 20; r++) {
-                        CK(cudaEventRecord(ev0));
-                        slora_gemv_cuda_shape(d_y, out, 0, d_x, in,
-                                              d_w[r % copies], NULL, n, out,
-                                              in, unrolls[ui], grids[gi],
-                                              NULL);
-                        CK(cudaEventRecord(ev1));
-                        CK(cudaEventSynchronize(ev1));
-                        CK(cudaEventElapsedTime(&ms[r], ev0, ev1));
-                    }
-
-                    std::sort(ms, ms + 20);
-                    med = ms[10];
-                    printf(" %5.1fus %4.2f", med * 1e3,
-                           (double) wbytes / (med * 1e-3) / 1e12);
-                }
-            }
-
-            printf("\n");
-        }
-
-        for (r = 0; r < copies; r++) {
-            CK(cudaFree(d_w[r]));
-        }
-    }
-
-    CK(cudaFree(d_x));
-    CK(cudaFree(d_y));
-    CK(cudaEventDestroy(ev0));
-    CK(cudaEventDestroy(ev1));
-}
-
-
-static void
-fill(uint16_t *h, float *f, size_t n, float lo, float hi)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        h[i] = f2bf(rng_unif(lo, hi));
-        f[i] = bf2f(h[i]);
-    }
-}
-
-
-/* ||got - ref|| / ||ref||; NaN anywhere (an unwritten, poisoned output)
- * gives infinity. */
-
-static double
-rel_err(const float *got, const float *ref, size_t n)
-{
-    size_t  i;
-    double  d, num, den;
-
-    num = 0.0;
-    den = 0.0;
-
-    for (i = 0; i < n; i++) {
-        if (isnan(got[i]) || isnan(ref[i])) {
-            return INFINITY;
-        }
-
-        d = (double) got[i] - (double) ref[i];
-        num += d * d;
-        den += (double) ref[i] * (double) ref[i];
-    }
-
-    return den > 0.0 ? sqrt(num / den) : sqrt(num);
-}
-
-
 static void
 note(const char *kernel, double err)
 {
@@ -1648,18 +1389,3 @@ note(const char *kernel, double err)
 }
 
 
-static void
-from_dev_bf(float *f, const uint16_t *d, size_t n)
-{
-    uint16_t  *h;
-    size_t     i;
-
-    h = (uint16_t *) malloc(n * 2 + 2);
-    CK(cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost));
-
-    for (i = 0; i < n; i++) {
-        f[i] = bf2f(h[i]);
-    }
-
-    free(h);
-}

@@ -34,7 +34,7 @@ if [ "${1:-}" = one ]; then
 fi
 PEERS=${1:-../shared/bench}
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
-SPLIT=44000000
+SPLIT=43000000
 
 if [ $MODE = one ]; then
     make -j2 lib cli cuda module > /dev/null

@@ -6,8 +6,9 @@
 # threads THREADS, the tenant taken from X-Tenant (slora_tenant
 # $http_x_tenant). bench/fairness_client.pl first times quiet requests
 # alone, one after another, then with FLOOD flood streams kept open (each
-# replaced when it ends) and the quiet tenant again one request at a time
-# (see that file for what is measured). Scenarios:
+# replaced when it ends) and the quiet tenant again one request at a time,
+# QUIET_GAP seconds apart at least (0: back to back; see that file for
+# what is measured). Scenarios:
 #   budget  16 running slots, 64 tokens a step: the flood's backlog is
 #           prefill waiting for the token budget. The quiet tenant's
 #           requests are the big ones (120-word prompt, 1 token), the
@@ -23,6 +24,7 @@
 #
 # usage: bench/fairness.sh   (environment: POLICIES="fcfs fair"
 #        SCENARIOS="budget heavy light" FLOOD=10 N_ALONE=3 N_QUIET=5
+#        QUIET_GAP=0.5
 #        THREADS=1 PORT=18191)
 set -euo pipefail
 
@@ -33,6 +35,7 @@ SCENARIOS=${SCENARIOS:-"budget heavy light"}
 FLOOD=${FLOOD:-10}
 N_ALONE=${N_ALONE:-3}
 N_QUIET=${N_QUIET:-5}
+QUIET_GAP=${QUIET_GAP:-0.5}
 THREADS=${THREADS:-1}
 PORT=${PORT:-18191}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -119,7 +122,7 @@ for scenario in $SCENARIOS; do
         start_nginx "$policy" "$budget" "$running"
         # shellcheck disable=SC2086
         row=$(perl bench/fairness_client.pl "$PORT" "$FLOOD" "$N_ALONE" \
-                  "$N_QUIET" $args)
+                  "$N_QUIET" $args "$QUIET_GAP")
         preempted=$(curl -sf "http://127.0.0.1:$PORT/status" \
                     | grep -o '"preempted":[0-9]*' | cut -d: -f2) || true
         stop_nginx

@@ -3,14 +3,18 @@
 # time to first token, alone and beside a flooding tenant.
 #
 # usage: fairness_client.pl PORT FLOOD N_ALONE N_QUIET QUIET_WORDS QUIET_MAX
-#                           FLOOD_WORDS FLOOD_MAX
+#                           FLOOD_WORDS FLOOD_MAX [QUIET_GAP]
 #
 # Requests are streamed completions of the base model (no chat template,
 # so a prompt of W words is about W tokens), tenant in X-Tenant, greedy.
 # First N_ALONE quiet requests run one after another on an idle server.
 # Then the flood opens FLOOD streams, each replaced as soon as it ends;
 # after 3 s (its backlog built) the quiet tenant sends N_QUIET requests,
-# one after another. A request's time to first token is from sending it
+# one after another, each at least QUIET_GAP seconds (default 0.5) after
+# the one before was sent: a quiet tenant, not one that is backlogged all
+# along (fair share rightly makes one of those wait its turn whenever
+# its counter is ahead, just after a request of its own). 0 sends them
+# back to back. A request's time to first token is from sending it
 # to its first SSE event, read by the same select loop for every stream.
 # For each quiet request under the flood, "ahead" counts the flood
 # requests whose first token came after it was sent and before its own.
@@ -27,9 +31,11 @@ use lib "$FindBin::Bin/../t/lib";
 use SloraTest;
 use Time::HiRes qw(time);
 
-my ($port, $flood_n, $n_alone, $n_quiet, $qw, $qmax, $fw, $fmax) = @ARGV;
+my ($port, $flood_n, $n_alone, $n_quiet, $qw, $qmax, $fw, $fmax, $gap)
+    = @ARGV;
 die "usage: $0 PORT FLOOD N_ALONE N_QUIET QUIET_WORDS QUIET_MAX "
-    . "FLOOD_WORDS FLOOD_MAX\n" unless defined $fmax;
+    . "FLOOD_WORDS FLOOD_MAX [QUIET_GAP]\n" unless defined $fmax;
+$gap //= 0.5;
 
 my @WORDS = qw(the river runs past old mills and quiet farms toward a wide
                grey sea where boats wait for the morning tide to turn);
@@ -94,7 +100,8 @@ sub round {
     my $t0 = time();
     my $end = $t0 + 900;
     while ((@quiet < $n || ($cur && !$cur->{st}{closed})) && time() < $end) {
-        if (!$cur || $cur->{st}{closed}) {
+        if (!$cur || ($cur->{st}{closed} && time() >= $cur->{sent} + $gap))
+        {
             $cur = open_req('quiet', $qw, $qmax, 'Quiet ' . scalar(@quiet));
             push @quiet, $cur;
         }

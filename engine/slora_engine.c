@@ -78,6 +78,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     }
 
     e->wake_fd = -1;
+    slora_engine_log_open(e);
     e->resolving_tail = &e->resolving;
     e->conf = *conf;
     e->conf.adapter_dir = NULL;
@@ -261,6 +262,8 @@ slora_engine_free(slora_engine_t *e)
     if (e == NULL) {
         return;
     }
+
+    slora_engine_log_close(e);
 
     /* the threads first: they write to wake_fd */
     slora_catalog_free(e->catalog);
@@ -500,7 +503,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 {
     int                  rc, did;
     int32_t              i, n;
-    int64_t              t0;
+    int64_t              t0, t_run;
     uint64_t             wakes;
     slora_req_t         *reaped[SLORA_ENGINE_REAP], *r;
     slora_sched_step_t   step;
@@ -559,11 +562,13 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     slora_engine_warm(e);
 
+    t_run = slora_now_ns();
     rc = slora_engine_run(e, &step, cb, data);
 
     slora_engine_peaks(e);
     e->steps++;
     e->last_step_ns = slora_now_ns() - t0;
+    slora_engine_log_step(e, &step, t0, t_run, t0 + e->last_step_ns);
     e->last_step_prefill = step.n_prefill;
     e->last_step_decode = step.n_decode;
 

@@ -10,6 +10,8 @@
 #define SLORA_ENGINE_INT_H
 
 
+#include <stdio.h>
+
 #include "slora_engine.h"
 #include "slora_backend.h"
 #include "slora_pool.h"
@@ -87,6 +89,9 @@ struct slora_engine_s {
     int32_t                 last_step_decode;
     size_t                  host_bytes_peak;
     int32_t                 pages_used_peak;
+
+    FILE                   *step_log;       /* $SLORA_STEP_LOG, or NULL */
+    int64_t                 log_t0;
 };
 
 
@@ -106,6 +111,12 @@ void slora_engine_prefetch(slora_engine_t *e);
 void slora_engine_warm(slora_engine_t *e);
 void slora_engine_prefetch_install(slora_engine_t *e);
 void slora_engine_hints(slora_engine_t *e);
+
+/* slora_engine_log.c */
+void slora_engine_log_open(slora_engine_t *e);
+void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
+    int64_t t0, int64_t t_run, int64_t t1);
+void slora_engine_log_close(slora_engine_t *e);
 
 
 #endif /* SLORA_ENGINE_INT_H */

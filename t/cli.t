@@ -4,7 +4,8 @@
 # What it shows: `slora conform` with the CPU as both device and
 # reference agrees with itself (alone, batched, and across two engines),
 # also on a random model spec, and says so, and with sampled requests
-# (the backend's draws equal the host sampler's); `slora bench --batches` prints
+# (the backend's draws equal the host sampler's); $SLORA_STEP_LOG writes
+# a CSV line a step; `slora bench --batches` prints
 # one line per batch size and adapter setting, over a catalog of random
 # adapters made in memory; `slora bench --preload 1` reads the adapters
 # into host memory before the timed run, which then reads none (every
@@ -59,6 +60,33 @@ my $model = tiny_model();
         '--device', 'cpu', '--ref', 'cpu', '--threads', '1',
         '--requests', '2', '--gen', '6');
     is($rc, 0, 'a random model conforms to itself') or diag("$out\n$err");
+}
+
+# $SLORA_STEP_LOG: one CSV line a step, appended, the header once
+{
+    my $log = "/tmp/slora-steps-$$.csv";
+    unlink $log;
+    local $ENV{SLORA_STEP_LOG} = $log;
+    for my $run (1, 2) {
+        my ($rc, $out, $err) = SloraTest::run_cmd(
+            $slora, 'generate', '--model', $model, '--threads', '1',
+            '--prompt', 'one two three', '--max-tokens', '5', '--ids', '1');
+        is($rc, 0, "generate with a step log, run $run") or diag($err);
+    }
+    my @lines = split /\n/, SloraTest::_slurp($log) // '';
+    unlink $log;
+    is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
+                  . 'failed', '... the header first');
+    is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
+    my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
+    is(scalar @rows, 10, '... 5 steps a run: the prompt, then 4 decodes');
+    is_deeply([map { "$_->[4]/$_->[5]" } @rows[0 .. 4]],
+              ['3/0', '0/1', '0/1', '0/1', '0/1'],
+              '... prefill / decode tokens of each step')
+        or diag(join("\n", @lines));
+    is($rows[4][6], 0, '... nothing running after the last step');
+    ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
+       '... host and forward times');
 }
 
 # bench --batches over 2000 random adapters, base then adapters

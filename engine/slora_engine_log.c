@@ -1,0 +1,72 @@
+/*
+ * slora_engine_log.c: the engine's step log, one CSV line a step, for
+ * finding where a serving run's time went: $SLORA_STEP_LOG names the
+ * file (appended to; in nginx, `env SLORA_STEP_LOG=/path;` reaches the
+ * engine process). Unset, nothing is written and nothing is measured
+ * beyond what a step measures anyway.
+ *
+ * The one idea: the same line from any driver of the engine (the nginx
+ * engine process, `slora replay`, `slora bench`), so two runs of one
+ * workload compare step by step: when (ms since the engine started),
+ * the host's part of the step before the forward (catalog, prefetch,
+ * plan, uploads), the forward with its sampling, the plan's tokens, the
+ * scheduler's queues after it, and the requests refused in it.
+ *
+ *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "slora_engine_int.h"
+
+
+void
+slora_engine_log_open(slora_engine_t *e)
+{
+    const char  *path;
+
+    e->step_log = NULL;
+    e->log_t0 = slora_now_ns();
+
+    path = getenv("SLORA_STEP_LOG");
+    if (path == NULL || path[0] == '\0') {
+        return;
+    }
+
+    e->step_log = fopen(path, "a");
+    if (e->step_log == NULL) {
+        return;
+    }
+
+    if (ftell(e->step_log) == 0) {
+        fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
+              "failed\n", e->step_log);
+    }
+}
+
+
+void
+slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
+    int64_t t0, int64_t t_run, int64_t t1)
+{
+    if (e->step_log == NULL) {
+        return;
+    }
+
+    fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d\n",
+            (double) (t0 - e->log_t0) / 1e6, (double) (t_run - t0) / 1e6,
+            (double) (t1 - t_run) / 1e6, step->n_items, step->n_prefill,
+            step->n_decode, slora_sched_running(e->sched),
+            slora_sched_waiting(e->sched), step->n_failed);
+}
+
+
+void
+slora_engine_log_close(slora_engine_t *e)
+{
+    if (e->step_log != NULL) {
+        fclose(e->step_log);
+        e->step_log = NULL;
+    }
+}

@@ -23,7 +23,9 @@
 # the script, no figures.
 # Results under $OUT: results.json per rate, rate-sweep.png,
 # latency-cdf.png, nginx's error log, engine-only.txt (a replay a rate).
-# REPLAY_ONLY=1 runs the engine-only replays alone.
+# REPLAY_ONLY=1 runs the engine-only replays alone. Both paths' engines
+# log their steps ($SLORA_STEP_LOG): steps-nginx.csv (every rate, in
+# turn) and steps-replay-<rate>.csv.
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -67,7 +69,8 @@ else
     GPU="device=cpu threads=2"
 fi
 
-device_nginx_conf $P/conf/nginx.conf $MODULE 4096 <<CONF
+device_nginx_conf $P/conf/nginx.conf $MODULE 4096 \
+    "env SLORA_STEP_LOG=$OUT/steps-nginx.csv;" <<CONF
     access_log off;
     slora_engine model=$MODEL tokenizer=$TOKENIZER $GPU slots=4096
                  max_running=256 max_batch_tokens=4096 max_ctx=1100
@@ -81,6 +84,8 @@ device_nginx_conf $P/conf/nginx.conf $MODULE 4096 <<CONF
 CONF
 
 if [ "${REPLAY_ONLY:-0}" != 1 ]; then
+    # the engine process runs as nginx's user
+    touch "$OUT/steps-nginx.csv" && chmod 666 "$OUT/steps-nginx.csv"
     LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
     pid=$!
 
@@ -117,7 +122,8 @@ for rate in ${RATES//,/ }; do
         --seed 42 --adapter-names 'r{i:04d}' --out "$P/trace-$rate.csv" \
         > /dev/null
     echo "== rate $rate" | tee -a "$OUT/engine-only.txt"
-    LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so $SLORA replay \
+    LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so \
+        SLORA_STEP_LOG=$OUT/steps-replay-$rate.csv $SLORA replay \
         --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
         --trace "$P/trace-$rate.csv" --schedule slo --slo-ttft 6 \
         --max-running 256 --step-tokens 4096 --max-ctx 1100 \

@@ -2,8 +2,10 @@
  * slora_engine_log.c: the engine's step log, one CSV line a step, for
  * finding where a serving run's time went: $SLORA_STEP_LOG names the
  * file (appended to; in nginx, `env SLORA_STEP_LOG=/path;` reaches the
- * engine process). Unset, nothing is written and nothing is measured
- * beyond what a step measures anyway.
+ * engine process, which runs as nginx's user: the file must be writable
+ * by it). Unset, nothing is written and nothing is measured beyond what
+ * a step measures anyway; a file that cannot be opened is said on
+ * stderr (nginx's error log) and the engine runs without.
  *
  * The one idea: the same line from any driver of the engine (the nginx
  * engine process, `slora replay`, `slora bench`), so two runs of one
@@ -15,8 +17,10 @@
  *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "slora_engine_int.h"
 
@@ -36,6 +40,9 @@ slora_engine_log_open(slora_engine_t *e)
 
     e->step_log = fopen(path, "a");
     if (e->step_log == NULL) {
+        /* stderr: under nginx, the error log */
+        fprintf(stderr, "slora engine: SLORA_STEP_LOG \"%s\": %s; no step "
+                "log\n", path, strerror(errno));
         return;
     }
 

@@ -5,7 +5,9 @@
  * rows equal to NEOX on the original rows), SiLU-and-mul, the embedding
  * gather, the paged KV store and attention over shuffled pages, and the
  * LoRA shrink/expand over segments mixing ranks 8..128 and base-only
- * rows with adapter rows scattered through an arena. Every kernel that
+ * rows with adapter rows scattered through an arena, and the thin
+ * projection (the CUDA GEMV's reference) with strides and a bias. Every
+ * kernel that
  * takes a share (ith of nth) is also run as 3 shares, last share first,
  * and must give the single-share result to the bit.
  */
@@ -23,6 +25,10 @@
 #include "slora_embed.h"
 #include "slora_attention.h"
 #include "slora_lora.h"
+#include "slora_gemv.h"
+
+
+static void test_gemv(void);
 
 
 static float *
@@ -763,6 +769,65 @@ main(void)
     test_act_embed();
     test_attention();
     test_lora();
+    test_gemv();
 
     return done_testing();
+}
+
+
+/* y = x W^T + bias over strided rows, against the sums in double; the
+ * columns between out and ld_y are left as they were */
+static void
+test_gemv(void)
+{
+    int32_t   n, out, in, t, o, i, kept;
+    int64_t   ld_x, ld_y;
+    float    *x, *w, *b, *y, *got;
+    double   *ref, acc;
+
+    n = 3;
+    out = 37;
+    in = 200;
+    ld_x = in + 5;
+    ld_y = out + 4;
+    x = frand_vec((size_t) n * ld_x);
+    w = frand_vec((size_t) out * in);
+    b = frand_vec(out);
+    y = malloc((size_t) n * ld_y * sizeof(float));
+    got = malloc((size_t) n * out * sizeof(float));
+    ref = malloc((size_t) n * out * sizeof(double));
+
+    for (i = 0; i < n * ld_y; i++) {
+        y[i] = -7.0f;
+    }
+
+    slora_gemv(y, ld_y, x, ld_x, w, b, n, out, in);
+
+    kept = 1;
+
+    for (t = 0; t < n; t++) {
+        for (o = 0; o < out; o++) {
+            acc = b[o];
+            for (i = 0; i < in; i++) {
+                acc += (double) x[t * ld_x + i] * w[(int64_t) o * in + i];
+            }
+            ref[t * out + o] = acc;
+            got[t * out + o] = y[t * ld_y + o];
+        }
+
+        for (o = out; o < ld_y; o++) {
+            kept &= y[t * ld_y + o] == -7.0f;
+        }
+    }
+
+    ok(rel_err(got, ref, (size_t) n * out) < 1e-5, "gemv 3 x %d -> %d: %.2e",
+       in, out, rel_err(got, ref, (size_t) n * out));
+    ok(kept, "gemv leaves the columns past out alone");
+
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(got);
+    free(ref);
 }

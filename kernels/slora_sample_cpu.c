@@ -2,9 +2,11 @@
  * slora_sample_cpu.c: the draw of a token from a row of logits on the
  * CPU (slora_sample.h says what it draws).
  *
- * The one idea: the plain way. The candidates are sorted by key when a
- * cut is asked for (top-k, top-p), the cuts are read off the sorted
- * weights' running sum, and the draw walks the kept ids in id order; the
+ * The one idea: the plain way, sorting no more than a cut needs. Top-k
+ * selects the k largest keys (a quickselect, no order among them) and
+ * keeps down to the least of them; top-p sorts the largest keys in
+ * growing prefixes, 64 first, until the running sum of their weights
+ * reaches its share; the draw then walks the kept ids in id order. The
  * GPU finds the same cuts by radix selection and the same id by a scan.
  */
 
@@ -20,6 +22,11 @@ typedef struct {
 
 
 static int slora_sample_cmp(const void *a, const void *b);
+static void slora_sample_select(slora_sample_cand_t *c, int32_t n,
+    int32_t m);
+
+
+#define SLORA_SAMPLE_PREFIX  64             /* top-p's first sorted run */
 
 
 size_t
@@ -37,7 +44,7 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
     slora_sample_cand_t  *c;
     float                 max, s;
     uint64_t              lo, *w, sum, need, run, target;
-    int32_t               i, k, n;
+    int32_t               i, k, n, m;
     int                   cut_k, cut_p;
 
     max = -INFINITY;
@@ -76,25 +83,48 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
             }
         }
 
-        qsort(c, (size_t) n, sizeof(slora_sample_cand_t), slora_sample_cmp);
+        /* top-k: the k largest first, in no order; the least kept */
+        if (cut_k && dr->top_k < n) {
+            slora_sample_select(c, n, dr->top_k);
+            n = dr->top_k;
+        }
 
-        n = cut_k && dr->top_k < n ? dr->top_k : n;
-        lo = c[n - 1].key;
+        lo = c[0].key;
+        sum = 0;
+        for (i = 0; i < n; i++) {
+            lo = c[i].key < lo ? c[i].key : lo;
+            sum += c[i].weight;
+        }
 
+        /* top-p: the shortest run of the largest keys that reaches its
+         * share of the kept weight, sorted in prefixes that grow until
+         * one holds it (the last key when none does) */
         if (cut_p) {
-            sum = 0;
-            for (i = 0; i < n; i++) {
-                sum += c[i].weight;
-            }
-
             need = slora_sample_top_p_need(dr->top_p, sum);
-            run = 0;
+            m = n < SLORA_SAMPLE_PREFIX ? n : SLORA_SAMPLE_PREFIX;
 
-            for (k = 0; k < n - 1; k++) {
-                run += c[k].weight;
-                if (run >= need) {
+            for ( ;; ) {
+                if (m < n) {
+                    slora_sample_select(c, n, m);
+                }
+
+                qsort(c, (size_t) m, sizeof(slora_sample_cand_t),
+                      slora_sample_cmp);
+
+                run = 0;
+                for (k = 0; k < m; k++) {
+                    run += c[k].weight;
+                    if (run >= need) {
+                        break;
+                    }
+                }
+
+                if (k < m || m == n) {
+                    k = k < n - 1 ? k : n - 1;
                     break;
                 }
+
+                m = m < n / 4 ? m * 4 : n;
             }
 
             lo = c[k].key;
@@ -135,4 +165,59 @@ slora_sample_cmp(const void *a, const void *b)
     y = b;
 
     return x->key > y->key ? -1 : x->key < y->key;
+}
+
+
+/*
+ * Moves the m largest keys of c[0, n) into c[0, m), in no order (Hoare's
+ * quickselect; keys are distinct, the id is in them).
+ */
+static void
+slora_sample_select(slora_sample_cand_t *c, int32_t n, int32_t m)
+{
+    int32_t               lo, hi, i, j;
+    uint64_t              a, b, d, pivot;
+    slora_sample_cand_t   t;
+
+    lo = 0;
+    hi = n - 1;
+
+    while (lo < hi) {
+        a = c[lo].key;
+        b = c[lo + (hi - lo) / 2].key;
+        d = c[hi].key;
+        pivot = a < b ? (b < d ? b : (a < d ? d : a))
+                      : (a < d ? a : (b < d ? d : b));
+
+        i = lo;
+        j = hi;
+
+        while (i <= j) {
+            while (c[i].key > pivot) {
+                i++;
+            }
+
+            while (c[j].key < pivot) {
+                j--;
+            }
+
+            if (i <= j) {
+                t = c[i];
+                c[i] = c[j];
+                c[j] = t;
+                i++;
+                j--;
+            }
+        }
+
+        if (m - 1 <= j) {
+            hi = j;
+
+        } else if (m - 1 >= i) {
+            lo = i;
+
+        } else {
+            break;
+        }
+    }
 }

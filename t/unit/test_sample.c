@@ -3,7 +3,9 @@
  * slora_sample.h): the integer weights follow exp() within their round
  * down and are monotonic, the keys order by scaled logit then id, and a
  * grid of u lands on each kept id as often as its weight says (to within
- * two), with the top-k and top-p cuts where the definitions put them.
+ * two), with the top-k and top-p cuts where the definitions put them;
+ * and on rows of 49152 logits, the cuts the kernel finds by selection
+ * equal those of a full sort written out here.
  *
  * The one idea: the GPU twin is checked against this one to the token
  * (t/kernels/test_sample_cuda.cu); here it is checked against the
@@ -12,6 +14,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tap.h"
 #include "slora_sample.h"
@@ -29,6 +32,9 @@ static void test_weight(void);
 static void test_key(void);
 static void test_draws(void);
 static void counts(const slora_draw_t *dr, int64_t *n);
+static void test_large(void);
+static int32_t sorted_draw(const float *r, int32_t vocab,
+    const slora_draw_t *dr);
 
 
 int
@@ -37,6 +43,7 @@ main(void)
     test_weight();
     test_key();
     test_draws();
+    test_large();
 
     return done_testing();
 }
@@ -199,4 +206,157 @@ counts(const slora_draw_t *dr, int64_t *n)
     }
 
     free(scratch);
+}
+
+
+/*
+ * Rows of SmolLM2's vocabulary, logits spread so that top-p's share
+ * takes from a few ids to thousands, every mix of cuts, a u each:
+ * slora_sample_row's id against sorted_draw's.
+ */
+static void
+test_large(void)
+{
+    static const int32_t  ks[] = { 0, 1, 40, 1000 };
+    static const float    ps[] = { 1.0f, 0.5f, 0.95f, 0.999f };
+
+    int32_t        vocab, r, i, ki, pi, same, n;
+    float         *lg, spread;
+    void          *scratch;
+    slora_draw_t   dr;
+    uint64_t       z;
+
+    vocab = 49152;
+    lg = malloc((size_t) vocab * sizeof(float));
+    scratch = malloc(slora_sample_scratch_size(vocab));
+    z = 0x2545f4914f6cdd1dull;
+    same = 0;
+    n = 0;
+
+    for (r = 0; r < 8; r++) {
+        spread = r < 4 ? 2.0f : 20.0f;
+
+        for (i = 0; i < vocab; i++) {
+            z ^= z << 13;
+            z ^= z >> 7;
+            z ^= z << 17;
+            lg[i] = spread * (float) ((z >> 11) * (1.0 / 9007199254740992.0))
+                    + (i % 997 == 0 ? 6.0f : 0.0f);
+        }
+
+        for (ki = 0; ki < 4; ki++) {
+            for (pi = 0; pi < 4; pi++) {
+                memset(&dr, 0, sizeof(dr));
+                dr.inv_temp = r % 2 ? 1.0f / 0.7f : 1.0f;
+                dr.top_k = ks[ki];
+                dr.top_p = ps[pi];
+                z ^= z << 13;
+                z ^= z >> 7;
+                z ^= z << 17;
+                dr.u = z;
+
+                same += slora_sample_row(lg, vocab, &dr, scratch)
+                        == sorted_draw(lg, vocab, &dr);
+                n++;
+            }
+        }
+    }
+
+    is_int(same, n, "%d draws over rows of %d: the selected cuts give the "
+           "sorted ones' ids", n, vocab);
+
+    free(lg);
+    free(scratch);
+}
+
+
+typedef struct {
+    uint64_t  key;
+    uint64_t  weight;
+} ref_cand_t;
+
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+    const ref_cand_t  *x = a, *y = b;
+
+    return x->key > y->key ? -1 : x->key < y->key;
+}
+
+
+/* The draw by its definition: every weighing candidate sorted, the cuts
+ * read off the sorted running sum, the kept walked in id order. */
+static int32_t
+sorted_draw(const float *r, int32_t vocab, const slora_draw_t *dr)
+{
+    ref_cand_t  *c;
+    uint64_t     lo, sum, need, run, target, w;
+    float        max, s;
+    int32_t      i, k, n;
+
+    max = -INFINITY;
+    for (i = 0; i < vocab; i++) {
+        s = r[i] * dr->inv_temp;
+        max = s > max ? s : max;
+    }
+
+    c = malloc((size_t) vocab * sizeof(ref_cand_t));
+    n = 0;
+    for (i = 0; i < vocab; i++) {
+        w = slora_sample_weight(r[i] * dr->inv_temp - max);
+        if (w > 0) {
+            c[n].key = slora_sample_key(r[i] * dr->inv_temp, i);
+            c[n].weight = w;
+            n++;
+        }
+    }
+
+    qsort(c, (size_t) n, sizeof(ref_cand_t), ref_cmp);
+    lo = 0;
+
+    if ((dr->top_k > 0 && dr->top_k < vocab)
+        || (dr->top_p > 0.0f && dr->top_p < 1.0f))
+    {
+        n = dr->top_k > 0 && dr->top_k < n ? dr->top_k : n;
+        lo = c[n - 1].key;
+
+        if (dr->top_p > 0.0f && dr->top_p < 1.0f) {
+            sum = 0;
+            for (i = 0; i < n; i++) {
+                sum += c[i].weight;
+            }
+            need = slora_sample_top_p_need(dr->top_p, sum);
+            run = 0;
+            for (k = 0; k < n - 1; k++) {
+                run += c[k].weight;
+                if (run >= need) {
+                    break;
+                }
+            }
+            lo = c[k].key;
+        }
+    }
+
+    free(c);
+
+    sum = 0;
+    for (i = 0; i < vocab; i++) {
+        if (lo == 0 || slora_sample_key(r[i] * dr->inv_temp, i) >= lo) {
+            sum += slora_sample_weight(r[i] * dr->inv_temp - max);
+        }
+    }
+
+    target = slora_sample_target(dr->u, sum);
+    run = 0;
+    for (i = 0; i < vocab; i++) {
+        if (lo == 0 || slora_sample_key(r[i] * dr->inv_temp, i) >= lo) {
+            run += slora_sample_weight(r[i] * dr->inv_temp - max);
+            if (run > target) {
+                return i;
+            }
+        }
+    }
+
+    return vocab - 1;
 }

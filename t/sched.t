@@ -106,6 +106,10 @@ for my $i (0 .. $#PROMPTS) {
     $ref[$i] = $t // '';
 }
 
+# the first of the burst reaches the engine before the rest are sent (two
+# workers would otherwise race them there), so its estimate sees an empty
+# queue
+my $total0 = ($s->status // {})->{requests}{total} // 0;
 my @burst;
 for my $k (0 .. $BURST - 1) {
     my $i = $k % @PROMPTS;
@@ -114,6 +118,12 @@ for my $k (0 .. $BURST - 1) {
                    st => stream_start($PORT, 'POST', '/v1/chat/completions',
                                       body => body_for($i, $stream),
                                       headers => \%H) };
+    if ($k == 0) {
+        ok(wait_for(10, sub {
+               my $st = $s->status or return 0;
+               return $st->{requests}{total} > $total0;
+           }), 'the first of the burst reached the engine alone');
+    }
 }
 my $left = run_streams([map { $_->{st} } @burst], 240);
 is($left, 0, 'every burst request ended');

@@ -999,8 +999,6 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_lora_call_t *lc, slora_err_t *err)
 {
     slora_lora_segs_t   sg[SLORA_LORA_MAX_PROJ];
-    uint16_t           *y[SLORA_LORA_MAX_PROJ];
-    int32_t             width[SLORA_LORA_MAX_PROJ];
     int32_t             slice, in;
     int                 split;
     cudaStream_t        s;
@@ -1015,7 +1013,7 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     split = c->tp_n > 1 && slora_proj_row_split(lc->out[0].p);
     in = c->tp_n == 1 || split ? slora_proj_in_dim(&c->cfg, lc->out[0].p)
                                : slice;
-    slora_cuda_lora_segs(c, st, lc, sg, y, width);
+    slora_cuda_lora_segs(c, st, lc, sg, NULL, NULL);
 
     s = c->stream;
 
@@ -1110,7 +1108,8 @@ slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
 }
 
 
-/* The segments, outputs and output widths of the call's projections. */
+/* The segments of the call's projections, and their outputs and output
+ * widths unless y is NULL (the shrink needs only the segments). */
 static void
 slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc, slora_lora_segs_t *sg, uint16_t **y,
@@ -1124,6 +1123,11 @@ slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
 
     for (k = 0; k < lc->n_out; k++) {
         sg[k] = st->segs[lc->out[k].p];
+
+        if (y == NULL) {
+            continue;
+        }
+
         y[k] = split ? lc->out[k].y + c->tp_rank * slice : lc->out[k].y;
         width[k] = split ? slice
                          : slora_proj_out_dim(&c->cfg, lc->out[k].p);

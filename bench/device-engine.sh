@@ -76,6 +76,16 @@ if [ "$MODE" = bench ]; then
     step "gemv" /tmp/test_gemv_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
+    # the same prompt's LoRA rows must be the same bits run after run:
+    # sampled requests with adapters, the device's draws against the
+    # host's over the same GPU's logits, on a 2-layer slice of the 7B
+    # shape (prompts long enough for the shrink's split over K)
+    $S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7s \
+        --count 4 --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down \
+        --scale 0.3 > /dev/null
+    step "conform 7b-2layer sampled adapters" $S conform \
+        --model random:llama-7b,layers=2 --device cuda --ref cuda \
+        --adapters /tmp/ad7s --requests 5 --gen 32 --sample 0.8
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     step "bench 7b" $S bench --model random:llama-7b --device cuda \
@@ -103,6 +113,7 @@ if [ "$MODE" = bench ]; then
         echo "torch_decode: rc=$?"
     fi
     echo
+    grep -E "against|ALL EQUAL|PARTS" "$OUT/engine.log"
     sed -n '/^ *batch/,/^==/p' "$OUT/engine.log"
     grep -A13 "^cuda profile" "$OUT/engine.log"
     tail -9 "$OUT/torch_decode.log" 2>/dev/null

@@ -1000,6 +1000,7 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
 {
     slora_lora_segs_t   sg[SLORA_LORA_MAX_PROJ];
     int32_t             slice, in;
+    int64_t             part;
     int                 split;
     cudaStream_t        s;
 
@@ -1032,9 +1033,13 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
         lc->forked = 1;
     }
 
-    if (slora_lora_shrink_cuda(c->lora_work.p, st->info.max_rank,
-                               slora_cuda_lora_part(st->batch->n_tokens,
-                                                    st->info.max_rank),
+    part = slora_cuda_lora_part(st->batch->n_tokens, st->info.max_rank);
+
+    if (slora_lora_shrink_cuda(c->lora_work.p, st->info.max_rank, part,
+                               (float *) c->lora_work.p
+                               + SLORA_LORA_MAX_PROJ * part,
+                               SLORA_LORA_SPLIT_MAX * SLORA_LORA_MAX_PROJ
+                               * part,
                                c->tp_n == 1 || split
                                ? lc->x : lc->x + c->tp_rank * slice,
                                lc->ld_x, c->arena + st->layer_off[lc->l], in,

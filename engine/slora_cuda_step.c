@@ -73,8 +73,9 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
 
     hb16 = n * (size_t) c->cfg.hidden * b16;
 
-    /* x A of q, k and v side by side, one block each (slora_cuda_lora) */
-    lw = SLORA_LORA_MAX_PROJ * sizeof(float)
+    /* x A of q, k and v side by side, one block each (slora_cuda_lora),
+     * then room for the slices of a split shrink's partials */
+    lw = (1 + SLORA_LORA_SPLIT_MAX) * SLORA_LORA_MAX_PROJ * sizeof(float)
          * (size_t) slora_cuda_lora_part(n, st->info.max_rank > 0
                                             ? st->info.max_rank : 1);
 

@@ -79,14 +79,14 @@ static_assert(sizeof(float) * SLORA_GMM_TK * (SLORA_GMM_TM + 4)
 
 /*
  * v[t, j] = x[t, kb:ke] . A row j[kb:ke] for the tokens [t0, t1) of a
- * short segment: one warp, 16 bytes a lane; lane 0 stores the sum, or
- * adds it when the reduction is split over blocks.
+ * short segment: one warp, 16 bytes a lane; lane 0 stores the sum (a
+ * slice's partial when the reduction is split over blocks).
  */
 
 static __device__ __forceinline__ void
 slora_gmv_shrink_row(float *v, int64_t ld_v, const uint16_t *x, int64_t ld_x,
     const uint16_t *a, int32_t kb, int32_t ke, int32_t t0, int32_t t1,
-    int32_t j, int32_t lane, int add)
+    int32_t j, int32_t lane)
 {
     int32_t          t, i, e;
     const uint16_t  *xt;
@@ -112,12 +112,7 @@ slora_gmv_shrink_row(float *v, int64_t ld_v, const uint16_t *x, int64_t ld_x,
         acc = slora_warp_sum(acc);
 
         if (lane == 0) {
-            if (add) {
-                atomicAdd(&v[(int64_t) t * ld_v + j], acc);
-
-            } else {
-                v[(int64_t) t * ld_v + j] = acc;
-            }
+            v[(int64_t) t * ld_v + j] = acc;
         }
     }
 }
@@ -144,7 +139,7 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     slora_gmv_shrink_row(v + k * v_stride, ld_v, x, ld_x,
                          base + slora_pj(pj, rows, k)[s][j], 0, in_dim,
                          indptr[s], indptr[s + 1], j,
-                         threadIdx.x % SLORA_CUDA_WARP, 0);
+                         threadIdx.x % SLORA_CUDA_WARP);
 }
 
 
@@ -277,11 +272,13 @@ slora_tile_seg(const int32_t *__restrict__ tiles, int32_t n_segs, int32_t b)
  * stages 32 columns of x and of the gathered A rows in shared memory,
  * transposed so each thread reads its 4 tokens and 2 ranks as vectors.
  * blockIdx.x is the work tile (the segment's by tiles), blockIdx.z
- * (projection, slice of k, rank tile); with k_chunk < in_dim the slices
- * meet by atomicAdd in a v the launcher zeroed (split-K: a few long
- * segments still fill the GPU). A tile of at most 4 tokens (a short
- * segment's, or a long one's last) gives its 8 warps the tile's 32 A
- * rows, MBGMV's way.
+ * (projection, slice of k, rank tile), and block z / n_rtiles of v is
+ * where it writes; with k_chunk < in_dim the launcher passes its work
+ * for v, zeroed, a block a (projection, slice), which
+ * slora_lora_split_sum adds up (split-K: a few long segments still
+ * fill the GPU, and the sum's order is fixed). A tile of at most 4
+ * tokens (a short segment's, or a long one's last) gives its 8 warps the
+ * tile's 32 A rows, MBGMV's way.
  */
 
 static __global__ void
@@ -318,9 +315,10 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
         return;
     }
 
-    v += p * v_stride;
+    /* block (projection, slice) of v: with a split, the launcher's v is
+     * the partials' scratch, a block for each pair */
+    v += (int64_t) (blockIdx.z / n_rtiles) * v_stride;
     tid = threadIdx.x;
-
     rows = slora_pj(pj, rows, p)[s];
 
     if (t1 - t0 <= SLORA_GMV_MAX_SEG) {
@@ -328,8 +326,7 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
              i += SLORA_GMM_THREADS / SLORA_CUDA_WARP)
         {
             slora_gmv_shrink_row(v, ld_v, x, ld_x, base + rows[i], kb, ke,
-                                 t0, t1, i, tid % SLORA_CUDA_WARP,
-                                 n_split > 1);
+                                 t0, t1, i, tid % SLORA_CUDA_WARP);
         }
 
         return;
@@ -420,13 +417,7 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
             }
 
             vp = v + (int64_t) (t0 + ty * 4 + i) * ld_v + n0 + tx * 2 + q;
-
-            if (n_split > 1) {
-                atomicAdd(vp, acc[i][q]);
-
-            } else {
-                *vp = acc[i][q];
-            }
+            *vp = acc[i][q];
         }
     }
 }
@@ -578,24 +569,59 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 
 
 /*
+ * v[p, t, j] = the sum of the n_split slices' partials, slice 0 first:
+ * one thread an element of the n_proj blocks of n_tok x ld_v.
+ */
+
+static __global__ void
+slora_lora_split_sum(float *__restrict__ v, int64_t v_stride,
+    const float *__restrict__ work, int64_t slice, int32_t n_proj,
+    int32_t n_split)
+{
+    int64_t  e, i;
+    int32_t  p, q;
+    float    sum;
+
+    e = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+
+    if (e >= slice * n_proj) {
+        return;
+    }
+
+    p = (int32_t) (e / slice);
+    i = e % slice;
+    sum = 0.0f;
+
+    for (q = 0; q < n_split; q++) {
+        sum += work[((int64_t) p * n_split + q) * slice + i];
+    }
+
+    v[p * v_stride + i] = sum;
+}
+
+
+/*
  * The MBGMM shrink may split the reduction when its tiles alone would
- * leave SMs idle: it then zeroes v's blocks and the slices add up.
+ * leave SMs idle, as far as work holds the slices' partials: it zeroes
+ * them, the slices write theirs, and slora_lora_split_sum adds them up.
  */
 
 extern "C" int
 slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
-    const uint16_t *x, int64_t ld_x, const uint16_t *base, int32_t in_dim,
-    const slora_lora_segs_t *sg, int n_proj, int64_t n_tok,
-    int32_t max_rank, int32_t max_seg_len, void *stream)
+    float *work, int64_t work_elems, const uint16_t *x, int64_t ld_x,
+    const uint16_t *base, int32_t in_dim, const slora_lora_segs_t *sg,
+    int n_proj, int64_t n_tok, int32_t max_rank, int32_t max_seg_len,
+    void *stream)
 {
     slora_lora_proj_t  pj;
     cudaStream_t       st;
-    int64_t            tiles, n_split;
+    int64_t            tiles, n_split, slice, fit;
     int32_t            n_rtiles, k_chunk;
     int                k;
     dim3               grid;
 
     if (v == NULL || x == NULL || base == NULL || in_dim <= 0
+        || work_elems < 0 || (work_elems > 0 && work == NULL)
         || in_dim % SLORA_CUDA_VEC != 0 || ld_x < in_dim
         || ld_x % SLORA_CUDA_VEC != 0 || ld_v < max_rank || n_tok < 0
         || (n_proj > 1 && v_stride < n_tok * ld_v)
@@ -637,9 +663,15 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
             * n_rtiles * n_proj;
     n_split = 1;
 
+    slice = n_tok * ld_v;
+    fit = slice > 0 ? work_elems / (slice * n_proj) : 0;
+
     if (tiles < SLORA_GMM_MIN_BLOCKS) {
         n_split = (SLORA_GMM_MIN_BLOCKS + tiles - 1) / tiles;
         n_split = n_split < in_dim / 256 ? n_split : in_dim / 256;
+        n_split = n_split < SLORA_LORA_SPLIT_MAX ? n_split
+                                                 : SLORA_LORA_SPLIT_MAX;
+        n_split = n_split < fit ? n_split : fit;
         n_split = n_split < 1 ? 1 : n_split;
     }
 
@@ -648,13 +680,11 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
     n_split = (in_dim + k_chunk - 1) / k_chunk;
 
     if (n_split > 1) {
-        for (k = 0; k < n_proj; k++) {
-            if (cudaMemsetAsync(v + k * v_stride, 0,
-                                (size_t) (n_tok * ld_v) * sizeof(float), st)
-                != cudaSuccess)
-            {
-                return -1;
-            }
+        if (cudaMemsetAsync(work, 0, (size_t) (n_split * n_proj * slice)
+                                     * sizeof(float), st)
+            != cudaSuccess)
+        {
+            return -1;
         }
 
     } else {
@@ -663,9 +693,16 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
 
     grid = dim3(sg->n_tiles, 1, (unsigned) (n_rtiles * n_split * n_proj));
 
-    slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(v, ld_v, v_stride,
-        x, ld_x, base, in_dim, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
-        pj, n_rtiles, (int32_t) n_split, k_chunk);
+    slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(
+        n_split > 1 ? work : v, ld_v, n_split > 1 ? slice : v_stride, x, ld_x,
+        base, in_dim, sg->seg_indptr, sg->tile_indptr, sg->n_segs, pj,
+        n_rtiles, (int32_t) n_split, k_chunk);
+
+    if (n_split > 1) {
+        slora_lora_split_sum<<<(unsigned) ((slice * n_proj + 255) / 256), 256,
+                               0, st>>>(v, v_stride, work, slice, n_proj,
+                                        (int32_t) n_split);
+    }
 
     return slora_cuda_launched();
 }

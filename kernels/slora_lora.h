@@ -89,21 +89,29 @@ int slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
  * segment's token count; a launch whose segments have at most 4 tokens
  * takes the MBGMV kernels (decode), any other the MBGMM kernels
  * (prefill, or prefill beside decode), whose shrink may split the
- * reduction and then zeroes v's blocks first. The MBGMM kernels need
- * the work tiles: tile_indptr (device), n_tiles and n_long as
- * slora_lora_tiles_cuda() counts them from the host's seg_indptr.
- * in_dim, out_dim, ld_x, ld_y and every row offset are multiples of 8
- * and x, y, base are 16-byte aligned. Columns of v from rank[s] on, and
- * rows of segments without an adapter, are left as they are. stream is
- * a cudaStream_t. They never allocate and return 0, or -1 on bad
+ * reduction over up to SLORA_LORA_SPLIT_MAX slices when its tiles alone
+ * would leave SMs idle: each slice then writes its partial x A into
+ * work (split x n_proj blocks of n_tok x ld_v floats; a work too small
+ * for the split wanted gets fewer slices, none gets one), and a second
+ * launch adds them up in slice order, so v is the same bits run after
+ * run. The MBGMM kernels need the work tiles: tile_indptr (device),
+ * n_tiles and n_long as slora_lora_tiles_cuda() counts them from the
+ * host's seg_indptr. in_dim, out_dim, ld_x, ld_y and every row offset
+ * are multiples of 8 and x, y, base are 16-byte aligned. Columns of v
+ * from rank[s] on, and rows of segments without an adapter, are left as
+ * they are, but for a split shrink, which writes them 0. stream is a
+ * cudaStream_t. They never allocate and return 0, or -1 on bad
  * arguments or a refused launch.
  */
 #define SLORA_LORA_MAX_PROJ  3
 
+#define SLORA_LORA_SPLIT_MAX  16
+
 int slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
-    const uint16_t *x, int64_t ld_x, const uint16_t *base, int32_t in_dim,
-    const slora_lora_segs_t *sg, int n_proj, int64_t n_tok,
-    int32_t max_rank, int32_t max_seg_len, void *stream);
+    float *work, int64_t work_elems, const uint16_t *x, int64_t ld_x,
+    const uint16_t *base, int32_t in_dim, const slora_lora_segs_t *sg,
+    int n_proj, int64_t n_tok, int32_t max_rank, int32_t max_seg_len,
+    void *stream);
 int slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
     const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
     const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,

@@ -292,8 +292,9 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     const int64_t      **a_h[SLORA_LORA_MAX_PROJ], **b_h[SLORA_LORA_MAX_PROJ],
                        **a_d[SLORA_LORA_MAX_PROJ], **b_d[SLORA_LORA_MAX_PROJ];
     int64_t              n_tok, t, i, n_base, n_v, base_same, ld_y,
-                         off[SLORA_LORA_MAX_PROJ];
-    float               *d_v;
+                         off[SLORA_LORA_MAX_PROJ], n_work;
+    float               *d_v, *d_v2, *d_work, *vagain;
+    int                  same_bits;
     slora_lora_segs_t    sg, dsg[SLORA_LORA_MAX_PROJ];
     double               ev, ey, ed;
     int                  rc_c, rc_g, ok_all, ith;
@@ -390,6 +391,10 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     d_y = (uint16_t *) dup_to_dev(y0h, n_tok * ld_y * 2);
     d_v = (float *) dmalloc((n_proj * n_v + 1) * 4);
     CK(cudaMemset(d_v, 0xff, (n_proj * n_v + 1) * 4));
+    d_v2 = (float *) dmalloc((n_proj * n_v + 1) * 4);
+    CK(cudaMemset(d_v2, 0xff, (n_proj * n_v + 1) * 4));
+    n_work = (int64_t) SLORA_LORA_SPLIT_MAX * n_proj * n_v;
+    d_work = (float *) dmalloc((n_work + 1) * 4);
 
     for (k = 0; k < n_proj; k++) {
         d_rank[k] = (int32_t *) dup_to_dev(rank[k], n_segs * 4);
@@ -409,14 +414,20 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
         dsg[k].b_rows = d_b_arr[k];
     }
 
-    rc_g = slora_lora_shrink_cuda(d_v, max_rank, n_v, d_x, p->in_dim, p->d,
-                                  p->in_dim, dsg, n_proj, n_tok, max_rank,
-                                  max_len, NULL);
+    rc_g = slora_lora_shrink_cuda(d_v, max_rank, n_v, d_work, n_work, d_x,
+                                  p->in_dim, p->d, p->in_dim, dsg, n_proj,
+                                  n_tok, max_rank, max_len, NULL);
     rc_g |= slora_lora_expand_cuda(d_yk, ld_y, out_dim, d_v, max_rank, n_v,
                                    p->d, dsg, n_proj, max_rank, max_len,
                                    NULL);
+    /* the shrink again: the same bits, its split summed in order */
+    rc_g |= slora_lora_shrink_cuda(d_v2, max_rank, n_v, d_work, n_work, d_x,
+                                   p->in_dim, p->d, p->in_dim, dsg, n_proj,
+                                   n_tok, max_rank, max_len, NULL);
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(vgpu, d_v, n_proj * n_v * 4, cudaMemcpyDeviceToHost));
+    vagain = (float *) malloc(n_proj * n_v * 4 + 4);
+    CK(cudaMemcpy(vagain, d_v2, n_proj * n_v * 4, cudaMemcpyDeviceToHost));
     from_dev_bf(ygpu, d_y, n_tok * ld_y);
 
     /* compare v only where a rank covers it; the columns of a projection
@@ -446,6 +457,18 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
         }
     }
 
+    same_bits = 1;
+    for (k = 0; k < n_proj; k++) {
+        for (s = 0; s < n_segs; s++) {
+            for (t = indptr[s]; t < indptr[s + 1]; t++) {
+                same_bits &= memcmp(vgpu + k * n_v + t * max_rank,
+                                    vagain + k * n_v + t * max_rank,
+                                    rank[k][s] * 4) == 0;
+            }
+        }
+    }
+    free(vagain);
+
     ev = rel_err(vgpu, vcpu, n_proj * n_v);
     ey = rel_err(ygpu, ycpu, n_tok * ld_y);
     ed = rel_err(dg, dc, n_tok * ld_y);
@@ -455,11 +478,11 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     note("lora delta (y - y0)", ed);
 
     ok_all = rc_c == 0 && rc_g == 0 && ev <= TOL_F32 && ey <= TOL_BF16
-             && ed <= TOL_BF16 && base_same;
+             && ed <= TOL_BF16 && base_same && same_bits;
     ok(ok_all, "lora %s, %d projection%s: v %.1e y %.1e delta %.1e, "
-       "rows without an adapter %s (%lld)", what, n_proj,
+       "rows without an adapter %s (%lld), v %s twice", what, n_proj,
        n_proj > 1 ? "s" : "", ev, ey, ed, base_same ? "kept" : "CHANGED",
-       (long long) n_base);
+       (long long) n_base, same_bits ? "the same" : "DIFFERENT");
 
     if (rc_c != 0 || rc_g != 0) {
         diag("return codes: cpu %d cuda %d", rc_c, rc_g);
@@ -479,6 +502,8 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     CK(cudaFree(d_x));
     CK(cudaFree(d_y));
     CK(cudaFree(d_v));
+    CK(cudaFree(d_v2));
+    CK(cudaFree(d_work));
     free(indptr); free(tiles); free(scale);
     free(xh); free(xf); free(y0h); free(y0f); free(ycpu); free(ygpu);
     free(dg); free(dc); free(vcpu); free(vgpu);
@@ -1159,7 +1184,9 @@ time_apply(const pool_t *p, const slora_lora_segs_t *dsg, int64_t n_tok,
     float *d_v, int *rc)
 {
     static void     *flush;
+    static float    *d_work;
     static int32_t   out_dim = 4096;
+    int64_t          n_work;
     cudaEvent_t      ev[2 * N_REPS];
     float            ms[N_REPS];
     int              rep, k;
@@ -1167,9 +1194,12 @@ time_apply(const pool_t *p, const slora_lora_segs_t *dsg, int64_t n_tok,
 
     *rc = 0;
 
+    n_work = (int64_t) SLORA_LORA_SPLIT_MAX * BENCH_TOK * 128;
+
     if (flush == NULL) {
         flush = dmalloc(FLUSH_BYTES + 16);
         CK(cudaMemset(flush, 0x5a, FLUSH_BYTES + 16));
+        d_work = (float *) dmalloc(n_work * 4);
     }
 
     for (rep = 0; rep < 2 * N_REPS; rep++) {
@@ -1187,9 +1217,9 @@ time_apply(const pool_t *p, const slora_lora_segs_t *dsg, int64_t n_tok,
         }
 
         base = p->d + (size_t) (rep % N_SETS) * p->elems;
-        *rc |= slora_lora_shrink_cuda(d_v, max_rank, 0, d_x, 4096, base,
-                                      4096, dsg, 1, n_tok, max_rank, max_len,
-                                      NULL);
+        *rc |= slora_lora_shrink_cuda(d_v, max_rank, 0, d_work, n_work, d_x,
+                                      4096, base, 4096, dsg, 1, n_tok,
+                                      max_rank, max_len, NULL);
         *rc |= slora_lora_expand_cuda(&d_y, 4096, &out_dim, d_v, max_rank,
                                       0, base, dsg, 1, max_rank, max_len,
                                       NULL);

@@ -7,8 +7,10 @@
 # [8, 512)) at a sweep of rates and writes throughput and attainment
 # against rate; then `slora replay` plays each rate's very trace (from
 # `bench/loadgen gen`, same seed) against the engine alone, with the same
-# scheduler, SLO, pool and host tier: the difference is the cost of the
-# HTTP path.
+# scheduler, SLO, pool and host tier, the rates in the same order on one
+# engine as the server saw them (what one rate leaves in the pool and
+# the host tier is there for the next, on both paths): the difference is
+# the cost of the HTTP path.
 #
 #   bash bench/device-slo.sh        (after bench/device-engine.sh's two
 #                                    calls, with .carry/c carried)
@@ -22,10 +24,10 @@
 # SLORA pointing at this tree's) runs the same path small: a check of
 # the script, no figures.
 # Results under $OUT: results.json per rate, rate-sweep.png,
-# latency-cdf.png, nginx's error log, engine-only.txt (a replay a rate).
+# latency-cdf.png, nginx's error log, engine-only.txt (a report a rate).
 # REPLAY_ONLY=1 runs the engine-only replays alone. Both paths' engines
-# log their steps ($SLORA_STEP_LOG): steps-nginx.csv (every rate, in
-# turn) and steps-replay-<rate>.csv.
+# log their steps ($SLORA_STEP_LOG): steps-nginx.csv and
+# steps-replay.csv, every rate in turn.
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -69,8 +71,10 @@ else
     GPU="device=cpu threads=2"
 fi
 
+# the engine process runs as nginx's user, who may not reach $OUT
+STEPS=$P/steps-nginx.csv
 device_nginx_conf $P/conf/nginx.conf $MODULE 4096 \
-    "env SLORA_STEP_LOG=$OUT/steps-nginx.csv;" <<CONF
+    "env SLORA_STEP_LOG=$STEPS;" <<CONF
     access_log off;
     slora_engine model=$MODEL tokenizer=$TOKENIZER $GPU slots=4096
                  max_running=256 max_batch_tokens=4096 max_ctx=1100
@@ -84,15 +88,22 @@ device_nginx_conf $P/conf/nginx.conf $MODULE 4096 \
 CONF
 
 if [ "${REPLAY_ONLY:-0}" != 1 ]; then
-    # the engine process runs as nginx's user
-    touch "$OUT/steps-nginx.csv" && chmod 666 "$OUT/steps-nginx.csv"
+    rm -f $STEPS && touch $STEPS && chmod 666 $STEPS
     LD_LIBRARY_PATH=$LIBS $NGINX_BIN -p $P -e logs/error.log -c conf/nginx.conf &
     pid=$!
 
-    python3 - <<'PY'
-import json, time, urllib.request
-# the engine is ready once the model is loaded and the host tier filled
+    NGINX_PID=$pid python3 - <<'PY' || { wait $pid; exit 1; }
+import json, os, sys, time, urllib.request
+# the engine is ready once the model is loaded and the host tier filled;
+# an nginx that exits (a bad configuration) ends the wait at once
 for i in range(1200):
+    try:
+        with open("/proc/%s/stat" % os.environ["NGINX_PID"]) as f:
+            gone = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        gone = True
+    if gone:
+        sys.exit("nginx exited before it was ready")
     try:
         st = json.load(urllib.request.urlopen("http://127.0.0.1:18090/status",
                                               timeout=2))
@@ -112,24 +123,27 @@ PY
     kill -QUIT $pid
     wait $pid
     cp $P/logs/error.log "$OUT/nginx-slo-error.log"
+    cp $STEPS "$OUT/steps-nginx.csv"
 fi
 
-# the engine alone: each rate's trace, the server's scheduler and limits
-: > "$OUT/engine-only.txt"
+# the engine alone: each rate's trace, in the server's order, on one
+# engine with the server's scheduler and limits
+traces=()
 for rate in ${RATES//,/ }; do
     python3 bench/loadgen gen -n "$N" --alpha 1 --cv 1 --rate "$rate" \
         --duration "$DURATION" --input-range 8,512 --output-range 8,512 \
         --seed 42 --adapter-names 'r{i:04d}' --out "$P/trace-$rate.csv" \
         > /dev/null
-    echo "== rate $rate" | tee -a "$OUT/engine-only.txt"
-    LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so \
-        SLORA_STEP_LOG=$OUT/steps-replay-$rate.csv $SLORA replay \
-        --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
-        --trace "$P/trace-$rate.csv" --schedule slo --slo-ttft 6 \
-        --max-running 256 --step-tokens 4096 --max-ctx 1100 \
-        --preload 1 --host-cache $HOST_CACHE_MIB 2>&1 \
-        | tee -a "$OUT/engine-only.txt"
+    traces+=(--trace "$P/trace-$rate.csv")
 done
+rm -f "$OUT/steps-replay.csv"
+LD_LIBRARY_PATH=$LIBS SLORA_CUDA_LIB=$A/libslora_cuda.so \
+    SLORA_STEP_LOG=$OUT/steps-replay.csv $SLORA replay \
+    --model "$MODEL" --device "${DEVICE%% *}" --adapters "$ADAPTERS" \
+    "${traces[@]}" --schedule slo --slo-ttft 6 \
+    --max-running 256 --step-tokens 4096 --max-ctx 1100 \
+    --preload 1 --host-cache $HOST_CACHE_MIB 2>&1 \
+    | tee "$OUT/engine-only.txt"
 
 [ -f "$OUT/slo/results.json" ] \
     && python3 bench/loadgen table --markdown "$OUT/slo/results.json"

@@ -10,6 +10,11 @@
  * SLO miss, and attainment is the share of all requests whose first
  * token came within the SLO. What differs from the server's figures is
  * what HTTP, nginx's workers and the shared zone cost.
+ *
+ * Several --trace options play their traces one after another on the
+ * one engine, as bench/loadgen's rate sweep does against one server:
+ * what a trace leaves in the pool and the host tier is there for the
+ * next, on both paths.
  */
 
 #include <errno.h>
@@ -23,8 +28,9 @@
 #include "slora_sampler.h"
 
 
-#define SLORA_REPLAY_MAX_REQ   1000000
-#define SLORA_REPLAY_LINE      1024
+#define SLORA_REPLAY_MAX_REQ     1000000
+#define SLORA_REPLAY_LINE        1024
+#define SLORA_REPLAY_MAX_TRACES  16
 
 
 typedef struct {
@@ -48,6 +54,7 @@ typedef struct {
     slora_replay_req_t  *reqs;
     int32_t              n;
     int32_t              ended;
+    uint64_t             first_id;  /* request ids first_id .. + n - 1 */
     double              *gaps;      /* inter-token times, seconds */
     int64_t              n_gaps;
     int64_t              cap_gaps;
@@ -67,7 +74,9 @@ static const char  slora_replay_usage[] =
     "  --model M             GGUF file or HF folder\n"
     "  --trace FILE          CSV with a header naming arrival, adapter,\n"
     "                        tenant, prompt_tokens, output_tokens (the\n"
-    "                        columns bench/loadgen gen writes)\n"
+    "                        columns bench/loadgen gen writes); given\n"
+    "                        more than once (16 at most), the traces\n"
+    "                        play one after another on one engine\n"
     "  --adapters DIR        the catalog the trace's adapters are in (a\n"
     "                        folder, or random:n=N,...)\n"
     "  --schedule S          fcfs (default), lcfs, slo or fair\n"
@@ -94,29 +103,29 @@ static double slora_replay_pct(double *v, int64_t n, double p);
 static int slora_replay_cmp(const void *a, const void *b);
 static int slora_replay_by_arrival(const void *a, const void *b);
 static void slora_replay_free(slora_replay_t *rp);
+static int slora_replay_play(slora_engine_t *e, slora_replay_t *rp,
+    int32_t *buf, slora_rng_t *rng, double slo);
 
 
 int
 slora_cli_replay(int argc, char **argv)
 {
-    int                    i, rc, step;
-    int32_t                n, max_ctx, v, preload, loaded, *buf, vocab;
-    int64_t                t0, now, due, wait;
+    int                    i, rc;
+    int32_t                n, t, n_traces, max_ctx, max_waiting, v, preload,
+                           loaded, *buf;
+    uint64_t               first_id;
     double                 slo;
     char                  *end;
-    const char            *opt, *val, *trace;
+    const char            *opt, *val, *traces[SLORA_REPLAY_MAX_TRACES];
     slora_err_t            err;
     slora_rng_t            rng;
     slora_engine_t        *e;
-    slora_request_t        req;
-    slora_replay_t         rp;
-    slora_replay_req_t    *q;
+    slora_replay_t         rp[SLORA_REPLAY_MAX_TRACES];
     slora_engine_conf_t    conf;
-    struct timespec        ts;
 
     memset(&conf, 0, sizeof(conf));
-    memset(&rp, 0, sizeof(rp));
-    trace = NULL;
+    memset(rp, 0, sizeof(rp));
+    n_traces = 0;
     slo = 0;
     preload = 0;
     conf.max_running = 64;
@@ -143,7 +152,12 @@ slora_cli_replay(int argc, char **argv)
             conf.model_path = val;
 
         } else if (strcmp(opt, "--trace") == 0) {
-            trace = val;
+            if (n_traces == SLORA_REPLAY_MAX_TRACES) {
+                fprintf(stderr, "slora replay: more than %d traces\n",
+                        SLORA_REPLAY_MAX_TRACES);
+                return 1;
+            }
+            traces[n_traces++] = val;
 
         } else if (strcmp(opt, "--adapters") == 0) {
             conf.adapter_dir = val;
@@ -199,34 +213,44 @@ slora_cli_replay(int argc, char **argv)
         }
     }
 
-    if (conf.model_path == NULL || trace == NULL) {
+    if (conf.model_path == NULL || n_traces == 0) {
         fprintf(stderr, "slora replay: --model and --trace are needed (see "
                 "--help)\n");
         return 1;
     }
 
-    if (slora_replay_read(trace, &rp) != SLORA_OK) {
-        return 1;
-    }
-
+    e = NULL;
+    buf = NULL;
+    rc = 1;
     max_ctx = 0;
-    for (n = 0; n < rp.n; n++) {
-        v = rp.reqs[n].prompt + rp.reqs[n].output;
-        max_ctx = v > max_ctx ? v : max_ctx;
+    max_waiting = 0;
+    first_id = 0;
+
+    for (t = 0; t < n_traces; t++) {
+        if (slora_replay_read(traces[t], &rp[t]) != SLORA_OK) {
+            goto done;
+        }
+
+        rp[t].first_id = first_id;
+        first_id += (uint64_t) rp[t].n;
+        max_waiting = rp[t].n > max_waiting ? rp[t].n : max_waiting;
+
+        for (n = 0; n < rp[t].n; n++) {
+            v = rp[t].reqs[n].prompt + rp[t].reqs[n].output;
+            max_ctx = v > max_ctx ? v : max_ctx;
+        }
     }
 
     conf.max_ctx = conf.max_ctx > 0 ? conf.max_ctx : max_ctx;
-    conf.max_waiting = rp.n;
+    conf.max_waiting = max_waiting;
     conf.slo_ttft_ms = (int32_t) (slo * 1e3);
 
     e = slora_engine_init(&conf, &err);
     if (e == NULL) {
         fprintf(stderr, "slora replay: %s\n", err.msg);
-        slora_replay_free(&rp);
-        return 1;
+        goto done;
     }
 
-    rc = 1;
     buf = malloc((size_t) max_ctx * sizeof(int32_t));
     if (buf == NULL) {
         goto done;
@@ -240,24 +264,67 @@ slora_cli_replay(int argc, char **argv)
         printf("preload: %d adapters in host memory\n", loaded);
     }
 
-    vocab = slora_engine_model_config(e)->vocab;
     slora_rng_seed(&rng, 42);
+
+    for (t = 0; t < n_traces; t++) {
+        if (n_traces > 1) {
+            printf("== trace %s\n", traces[t]);
+        }
+
+        if (slora_replay_play(e, &rp[t], buf, &rng, slo) != SLORA_OK) {
+            goto done;
+        }
+    }
+
+    rc = 0;
+
+done:
+
+    free(buf);
+    if (e != NULL) {
+        slora_engine_free(e);
+    }
+
+    for (t = 0; t < n_traces; t++) {
+        slora_replay_free(&rp[t]);
+    }
+
+    return rc;
+}
+
+
+/* One trace, in real time from now, then its report. */
+static int
+slora_replay_play(slora_engine_t *e, slora_replay_t *rp, int32_t *buf,
+    slora_rng_t *rng, double slo)
+{
+    int                  step;
+    int32_t              n, v, vocab;
+    int64_t              t0, now, due, wait;
+    slora_err_t          err;
+    slora_request_t      req;
+    slora_replay_req_t  *q;
+    struct timespec      ts;
+
+    vocab = slora_engine_model_config(e)->vocab;
     t0 = slora_now_ns();
     n = 0;
 
-    while (rp.ended < rp.n) {
+    while (rp->ended < rp->n) {
         now = slora_now_ns();
 
         /* every request whose time has come, at its scheduled time */
-        while (n < rp.n && t0 + (int64_t) (rp.reqs[n].arrival * 1e9) <= now) {
-            q = &rp.reqs[n];
+        while (n < rp->n
+               && t0 + (int64_t) (rp->reqs[n].arrival * 1e9) <= now)
+        {
+            q = &rp->reqs[n];
 
             for (v = 0; v < q->prompt; v++) {
-                buf[v] = (int32_t) (slora_rng_next(&rng) % (uint64_t) vocab);
+                buf[v] = (int32_t) (slora_rng_next(rng) % (uint64_t) vocab);
             }
 
             memset(&req, 0, sizeof(req));
-            req.id = (uint64_t) n;
+            req.id = rp->first_id + (uint64_t) n;
             req.adapter = q->adapter;
             req.tenant = q->tenant;
             req.prompt = buf;
@@ -272,22 +339,22 @@ slora_cli_replay(int argc, char **argv)
                 fprintf(stderr, "slora replay: request %d: %s\n", n,
                         err.msg);
                 q->state = 4;
-                rp.ended++;
+                rp->ended++;
             }
 
             n++;
         }
 
-        step = slora_cli_step(e, slora_replay_event, &rp);
+        step = slora_cli_step(e, slora_replay_event, rp);
 
         if (step == SLORA_ERROR) {
             fprintf(stderr, "slora replay: a step failed\n");
-            goto done;
+            return SLORA_ERROR;
         }
 
         /* nothing to do before the next arrival: sleep till then */
-        if (step == SLORA_DONE && n < rp.n) {
-            due = t0 + (int64_t) (rp.reqs[n].arrival * 1e9);
+        if (step == SLORA_DONE && n < rp->n) {
+            due = t0 + (int64_t) (rp->reqs[n].arrival * 1e9);
             wait = due - slora_now_ns();
             if (wait > 0) {
                 ts.tv_sec = (time_t) (wait / 1000000000);
@@ -297,16 +364,9 @@ slora_cli_replay(int argc, char **argv)
         }
     }
 
-    slora_replay_report(&rp, (double) (slora_now_ns() - t0) / 1e9, slo);
-    rc = 0;
+    slora_replay_report(rp, (double) (slora_now_ns() - t0) / 1e9, slo);
 
-done:
-
-    free(buf);
-    slora_engine_free(e);
-    slora_replay_free(&rp);
-
-    return rc;
+    return SLORA_OK;
 }
 
 
@@ -318,11 +378,11 @@ slora_replay_event(void *data, const slora_event_t *ev)
     double              *g;
     int64_t              now;
 
-    if (ev->id >= (uint64_t) rp->n) {
+    if (ev->id < rp->first_id || ev->id - rp->first_id >= (uint64_t) rp->n) {
         return;
     }
 
-    q = &rp->reqs[ev->id];
+    q = &rp->reqs[ev->id - rp->first_id];
     now = slora_now_ns();
 
     switch (ev->type) {

@@ -173,6 +173,20 @@ my $model = tiny_model();
        && $tps > 0, "... all answered within a 5 s SLO ($tps tokens/s)")
         or diag($out);
 
+    # two traces, one after the other on one engine, each its report
+    open(my $g, '>', "$dir/second.csv") or die;
+    print $g "arrival,tenant,adapter,prompt_tokens,output_tokens\n"
+             . "0,,r0001,8,3\n0.02,,,6,2\n0.04,,r0002,9,4\n";
+    close $g;
+    ($rc, $out, $err) = SloraTest::run_cmd(@replay, '--trace',
+                                           "$dir/second.csv");
+    my @reports = $out =~ /^==\strace\s\S+\/(\w+)\.csv\n
+                           replay:\s(\d+)\srequests.*?\n
+                           ok\s(\d+),\s429\s(\d+),\serr\s(\d+);/mgsx;
+    is_deeply(\@reports, ['trace', 10, 10, 0, 0, 'second', 3, 3, 0, 0],
+              '... two traces play in turn, each reported whole')
+        or diag("$out\n$err");
+
     # an SLO nothing meets: every request a miss, answered or refused
     ($rc, $out, $err) = SloraTest::run_cmd(@replay, '--schedule', 'slo',
                                            '--slo-ttft', '0.000001');

@@ -10,7 +10,11 @@
  * keeps the group's query vectors in registers; each warp takes whole
  * positions, a position's head_dim / 8 lanes read its K and V row in
  * 16-byte loads, reduce the dot products by shuffles and keep an online
- * softmax of their own eight columns. Warps and then splits are merged
+ * softmax of their own eight columns. A warp issues the loads of its
+ * next U (SLORA_DEC_UNROLL) positions before it uses the first, so each
+ * lane has U K and V rows in flight rather than one: without that, a
+ * warp waits out a memory latency for every position it reads, and the
+ * SMs hold too few warps to cover it. Warps and then splits are merged
  * by their (max, sum) pairs; a split count is chosen so that even one
  * sequence fills the GPU.
  */
@@ -30,6 +34,10 @@ extern "C" {
 #define SLORA_DEC_WARPS      (SLORA_DEC_THREADS / SLORA_CUDA_WARP)
 #define SLORA_DEC_MIN_CHUNK  64      /* positions a split takes at least */
 #define SLORA_DEC_BLOCKS     264     /* two per SM of an H100/H200 */
+
+/* a warp's positions in flight, by group size: the group's queries and
+ * sums take 16 registers a query head, the rows in flight 8 a position */
+#define SLORA_DEC_UNROLL(G)  ((G) <= 2 ? 4 : (G) <= 4 ? 2 : 1)
 
 
 typedef struct {
@@ -87,13 +95,16 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 {
     constexpr int  LPP = HD / SLORA_CUDA_VEC;        /* lanes a position */
     constexpr int  PPW = SLORA_CUDA_WARP / LPP;      /* positions a warp */
+    constexpr int  U = SLORA_DEC_UNROLL(G);          /* loads in flight */
+    constexpr int  STRIDE = SLORA_DEC_WARPS * PPW;   /* a block's sweep */
 
     __shared__ float  sm[SLORA_DEC_WARPS][G][HD + 2];
 
     int32_t          s, kvh, split, row, ctx, t0, t1, tb, t, warp, lane, sub,
-                     sl, j, i, o, kv_dim, head, d, w;
+                     sl, j, i, o, kv_dim, head, d, w, u;
     const int32_t   *pages;
     const uint16_t  *src;
+    uint4            kr[U], vr[U];
     float           *pp;
     float            qf[G][SLORA_CUDA_VEC], acc[G][SLORA_CUDA_VEC], m[G],
                      l[G], kf[SLORA_CUDA_VEC], vf[SLORA_CUDA_VEC], sc, mn, c,
@@ -134,51 +145,60 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
         l[j] = 0.0f;
     }
 
-    /* the whole warp steps together so its shuffles see every lane */
-    for (tb = t0 + warp * PPW; tb < t1; tb += SLORA_DEC_WARPS * PPW) {
-        t = tb + sub;
+    /* the whole warp steps together so its shuffles see every lane; a
+     * lane's positions are taken in the same order as one at a time */
+    for (tb = t0 + warp * PPW; tb < t1; tb += STRIDE * U) {
 
-        if (t < t1) {
-            src = kv + (int64_t) pages[t / g.tpp] * g.page_elems
-                  + (int64_t) (t % g.tpp) * kv_dim + (int64_t) kvh * HD
-                  + sl * SLORA_CUDA_VEC;
-            slora_ld8(kf, src);
-            slora_ld8(vf, src + (int64_t) g.tpp * kv_dim);
-
-        } else {
 #pragma unroll
-            for (i = 0; i < SLORA_CUDA_VEC; i++) {
-                kf[i] = 0.0f;
-                vf[i] = 0.0f;
+        for (u = 0; u < U; u++) {
+            t = tb + u * STRIDE + sub;
+
+            if (t < t1) {
+                src = kv + (int64_t) pages[t / g.tpp] * g.page_elems
+                      + (int64_t) (t % g.tpp) * kv_dim + (int64_t) kvh * HD
+                      + sl * SLORA_CUDA_VEC;
+                kr[u] = *(const uint4 *) src;
+                vr[u] = *(const uint4 *) (src + (int64_t) g.tpp * kv_dim);
+
+            } else {
+                kr[u] = make_uint4(0, 0, 0, 0);
+                vr[u] = make_uint4(0, 0, 0, 0);
             }
         }
 
 #pragma unroll
-        for (j = 0; j < G; j++) {
-            sc = 0.0f;
+        for (u = 0; u < U; u++) {
+            t = tb + u * STRIDE + sub;
+            slora_unpack8(kf, kr[u]);
+            slora_unpack8(vf, vr[u]);
 
 #pragma unroll
-            for (i = 0; i < SLORA_CUDA_VEC; i++) {
-                sc = fmaf(qf[j][i], kf[i], sc);
-            }
-
-#pragma unroll
-            for (o = LPP / 2; o > 0; o >>= 1) {
-                sc += __shfl_xor_sync(0xffffffffu, sc, o);
-            }
-
-            if (t < t1) {
-                mn = fmaxf(m[j], sc);
-                c = m[j] == -INFINITY ? 0.0f : __expf(m[j] - mn);
-                p = __expf(sc - mn);
-                l[j] = l[j] * c + p;
+            for (j = 0; j < G; j++) {
+                sc = 0.0f;
 
 #pragma unroll
                 for (i = 0; i < SLORA_CUDA_VEC; i++) {
-                    acc[j][i] = fmaf(p, vf[i], acc[j][i] * c);
+                    sc = fmaf(qf[j][i], kf[i], sc);
                 }
 
-                m[j] = mn;
+#pragma unroll
+                for (o = LPP / 2; o > 0; o >>= 1) {
+                    sc += __shfl_xor_sync(0xffffffffu, sc, o);
+                }
+
+                if (t < t1) {
+                    mn = fmaxf(m[j], sc);
+                    c = m[j] == -INFINITY ? 0.0f : __expf(m[j] - mn);
+                    p = __expf(sc - mn);
+                    l[j] = l[j] * c + p;
+
+#pragma unroll
+                    for (i = 0; i < SLORA_CUDA_VEC; i++) {
+                        acc[j][i] = fmaf(p, vf[i], acc[j][i] * c);
+                    }
+
+                    m[j] = mn;
+                }
             }
         }
     }

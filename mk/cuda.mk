@@ -21,6 +21,7 @@ CUDA_ARCH     ?= -gencode arch=compute_90a,code=sm_90a
 CUDA_FOUND    := $(filter-out nvcc,$(NVCC))
 CUDA_BUILD    := $(BUILD)/cuda
 NVCCFLAGS     ?= -O3 $(CUDA_ARCH) -std=c++17 -Ikernels \
+                 -Werror all-warnings -Xptxas -warn-spills,-Werror \
                  -Xcompiler -fPIC,-Wall,-Wextra,-Wshadow,-Werror
 CUDA_CPU_FLAGS = -std=gnu11 -O2 -fPIC -ffp-contract=off $(CFLAGS_W) -Ikernels
 

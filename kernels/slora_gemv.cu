@@ -5,9 +5,10 @@
  * The one idea: the product reads W once and x from L1, so the kernel is
  * a stream of W. One warp a row of W: each lane loads 16 bytes at a time,
  * SLORA_GEMV_UNROLL of them in flight before it uses any (a row of 4096
- * is 16 loads a lane), with the cache-streaming hint so that W does not
- * push the step's activations out of L2; the n dot products are summed
- * across the warp and lane 0 writes them.
+ * is 16 loads a lane; 4 in flight for one row of x, 8 for more, as
+ * test_gemv_cuda's timings chose), with the cache-streaming hint so that
+ * W does not push the step's activations out of L2; the n dot products
+ * are summed across the warp and lane 0 writes them.
  */
 
 #include <stdint.h>
@@ -21,7 +22,7 @@ extern "C" {
 
 
 #define SLORA_GEMV_WARPS   8
-#define SLORA_GEMV_UNROLL  8            /* slora_gemv_cuda()'s */
+#define SLORA_GEMV_UNROLL(n)  ((n) == 1 ? 4 : 8)   /* slora_gemv_cuda()'s */
 
 
 /* acc[t] += W chunk c . x[t] chunk c */
@@ -135,7 +136,7 @@ slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     int32_t out, int32_t in, void *stream)
 {
     return slora_gemv_cuda_shape(y, ld_y, f32_out, x, ld_x, w, bias, n, out,
-                                 in, SLORA_GEMV_UNROLL, 0, stream);
+                                 in, SLORA_GEMV_UNROLL(n), 0, stream);
 }
 
 

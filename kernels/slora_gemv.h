@@ -38,7 +38,7 @@ int slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     int32_t out, int32_t in, void *stream);
 
 /* The same with the launch's shape named, for t/kernels' timings: loads
- * in flight a lane (4, 8 or 16; slora_gemv_cuda: 8) and at most
+ * in flight a lane (4, 8 or 16; slora_gemv_cuda: 4 at n = 1, else 8) and at most
  * max_blocks blocks of 8 warps, each warp then taking rows a grid apart
  * (0: a block per 8 rows, slora_gemv_cuda's). */
 int slora_gemv_cuda_shape(void *y, int64_t ld_y, int f32_out,

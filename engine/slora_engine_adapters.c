@@ -595,13 +595,17 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
  * are several loader threads (a burst of requests for cold adapters is
  * read in parallel rather than one after another at admission); and for
  * one read at most (a read that failed is retried by the admission,
- * which reports the error). With nothing running and one loader, a read
- * already out is settled (withdrawn if queued, waited for if running)
- * and its image installed, so that the folder is not read twice.
+ * which reports the error). While the loaders have SLORA_PREFETCH_MAX
+ * reads out, q waits for a place among them: read at admission instead,
+ * each such adapter would stop every running request's step for its
+ * read. With nothing running and one loader, a read already out is
+ * settled (withdrawn if queued, waited for if running) and its image
+ * installed, so that the folder is not read twice.
  */
 int
 slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q)
 {
+    int               rc;
     slora_adapter_t  *a;
 
     a = q->r.adapter;
@@ -623,13 +627,21 @@ slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q)
     }
 
     if (!slora_prefetch_pending(e->prefetch, a)) {
-        if (q->load_asked
-            || slora_prefetch_submit(e->prefetch, a, slora_adapter_gen(a),
-                                     slora_adapter_name(a),
-                                     slora_adapter_dir(a),
-                                     slora_adapter_sha256(a))
-               != SLORA_OK)
-        {
+        if (q->load_asked) {
+            return 0;
+        }
+
+        rc = slora_prefetch_submit(e->prefetch, a, slora_adapter_gen(a),
+                                   slora_adapter_name(a),
+                                   slora_adapter_dir(a),
+                                   slora_adapter_sha256(a));
+
+        if (rc == SLORA_BUSY) {
+            q->loading = 1;         /* asked again at the next step */
+            return 1;
+        }
+
+        if (rc != SLORA_OK) {
             return 0;
         }
     }

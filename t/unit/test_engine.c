@@ -32,6 +32,7 @@
 #include "slora_engine.h"
 #include "slora_adapter.h"
 #include "slora_mkmodel.h"
+#include "slora_prefetch.h"
 #include "slora_sampler.h"
 
 
@@ -862,16 +863,21 @@ test_warm(void)
 
 
 /*
- * A burst of requests for cold adapters with nothing running: with one
+ * A burst of requests for cold adapters with nothing running, more of
+ * them than the loaders take at once (SLORA_PREFETCH_MAX): with one
  * loader thread the engine reads those it admits itself, one after
- * another; with several, the loaders read all of them at once (every one
- * counts as prefetched) and the answers are the same.
+ * another; with several, the loaders read all of them (every one counts
+ * as prefetched: those beyond the loaders' queue wait for a place in it,
+ * not for a read on the engine's thread) and the answers are the same.
  */
+#define BURST  (SLORA_PREFETCH_MAX + 8)
+
 static void
 test_burst(void)
 {
     int                   k, i, same;
     int32_t               prompt[8], threads[2] = { 1, 4 };
+    char                  spec[100];
     slora_err_t           err;
     slora_engine_t       *e;
     slora_request_t       req;
@@ -887,11 +893,12 @@ test_burst(void)
     for (k = 0; k < 2; k++) {
         memset(&conf, 0, sizeof(conf));
         conf.model_path = model;
-        conf.adapter_dir = "random:n=8,ranks=64,"
-                           "targets=q+k+v+o+gate+up+down,seed=5";
+        snprintf(spec, sizeof(spec), "random:n=%d,ranks=64,"
+                 "targets=q+k+v+o+gate+up+down,seed=5", BURST);
+        conf.adapter_dir = spec;
         conf.n_threads = 2;
-        conf.max_batch_tokens = 128;
-        conf.max_running = 8;
+        conf.max_batch_tokens = 8 * BURST;
+        conf.max_running = BURST;
         conf.prefetch_threads = threads[k];
 
         e = slora_engine_init(&conf, &err);
@@ -904,7 +911,7 @@ test_burst(void)
 
         memset(&s[k], 0, sizeof(s[k]));
 
-        for (i = 0; i < 8; i++) {
+        for (i = 0; i < BURST; i++) {
             memset(&req, 0, sizeof(req));
             snprintf(name, sizeof(name), "r%04d", i);
             req.id = (uint64_t) i + 1;
@@ -922,28 +929,29 @@ test_burst(void)
         drain(e, &s[k], 400);
         slora_engine_stats(e, &st);
 
-        for (i = 1; i <= 8 && s[k].done[i] && s[k].n[i] == 6; i++) {
+        for (i = 1; i <= BURST && s[k].done[i] && s[k].n[i] == 6; i++) {
             /* all done */
         }
 
-        ok(i == 9, "burst, %d loader(s): 8 answers of 6 tokens", threads[k]);
-        is_int((int) st.adapter_loads, 8, "burst, %d loader(s): 8 reads",
-               threads[k]);
+        ok(i == BURST + 1, "burst, %d loader(s): %d answers of 6 tokens",
+           threads[k], BURST);
+        is_int((int) st.adapter_loads, BURST, "burst, %d loader(s): %d "
+               "reads", threads[k], BURST);
         if (k == 0) {
-            ok(st.prefetched < 8, "burst, 1 loader: %d of 8 read at "
+            ok(st.prefetched < BURST, "burst, 1 loader: %d of %d read at "
                "admission (the loader takes only those left waiting)",
-               8 - (int) st.prefetched);
+               BURST - (int) st.prefetched, BURST);
 
         } else {
-            is_int((int) st.prefetched, 8, "burst, 4 loaders: all 8 read "
-                   "by the loaders, none at admission");
+            is_int((int) st.prefetched, BURST, "burst, 4 loaders: all %d "
+                   "read by the loaders, none at admission", BURST);
         }
 
         slora_engine_free(e);
     }
 
     same = 1;
-    for (i = 1; i <= 8; i++) {
+    for (i = 1; i <= BURST; i++) {
         same &= memcmp(s[0].tokens[i], s[1].tokens[i],
                        sizeof(s[0].tokens[i])) == 0;
     }

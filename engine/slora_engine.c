@@ -501,14 +501,14 @@ slora_engine_cancel(slora_engine_t *e, uint64_t id)
 int
 slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 {
-    int                  rc, did;
-    int32_t              i, n;
-    int64_t              t0, t_run;
-    uint64_t             wakes;
-    slora_req_t         *reaped[SLORA_ENGINE_REAP], *r;
-    slora_sched_step_t   step;
+    int                    rc, did;
+    int32_t                i, n;
+    uint64_t               wakes;
+    slora_req_t           *reaped[SLORA_ENGINE_REAP], *r;
+    slora_sched_step_t     step;
+    slora_engine_times_t   t;
 
-    t0 = slora_now_ns();
+    t.start = slora_now_ns();
     did = 0;
 
     if (read(e->wake_fd, &wakes, sizeof(wakes)) < 0) {
@@ -517,6 +517,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     slora_catalog_poll(e->catalog);
     slora_engine_prefetch_install(e);
+    t.installed = slora_now_ns();
 
     while (e->n_cancel > 0) {
         did |= slora_engine_reap_resolving(e, cb, data) > 0;
@@ -535,8 +536,10 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     slora_engine_hints(e);
     slora_engine_prefetch(e);
+    t.resolved = slora_now_ns();
 
     slora_sched_plan(e->sched, &step);
+    t.planned = slora_now_ns();
 
     for (i = 0; i < step.n_failed; i++) {
         r = step.failed[i];
@@ -562,13 +565,14 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
     slora_engine_warm(e);
 
-    t_run = slora_now_ns();
+    t.run = slora_now_ns();
     rc = slora_engine_run(e, &step, cb, data);
 
     slora_engine_peaks(e);
     e->steps++;
-    e->last_step_ns = slora_now_ns() - t0;
-    slora_engine_log_step(e, &step, t0, t_run, t0 + e->last_step_ns);
+    t.end = slora_now_ns();
+    e->last_step_ns = t.end - t.start;
+    slora_engine_log_step(e, &step, &t);
     e->last_step_prefill = step.n_prefill;
     e->last_step_decode = step.n_decode;
 

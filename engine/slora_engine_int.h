@@ -114,8 +114,21 @@ void slora_engine_hints(slora_engine_t *e);
 
 /* slora_engine_log.c */
 void slora_engine_log_open(slora_engine_t *e);
+/* A step's moments, slora_now_ns(): its start, after the installs of
+ * what the loaders read, after resolving and prefetch asks, after the
+ * plan (admission's reads and uploads), after the warm uploads (the
+ * forward's start), and its end. */
+typedef struct {
+    int64_t     start;
+    int64_t     installed;
+    int64_t     resolved;
+    int64_t     planned;
+    int64_t     run;
+    int64_t     end;
+} slora_engine_times_t;
+
 void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
-    int64_t t0, int64_t t_run, int64_t t1);
+    const slora_engine_times_t *t);
 void slora_engine_log_close(slora_engine_t *e);
 
 

@@ -12,9 +12,14 @@
  * workload compare step by step: when (ms since the engine started),
  * the host's part of the step before the forward (catalog, prefetch,
  * plan, uploads), the forward with its sampling, the plan's tokens, the
- * scheduler's queues after it, and the requests refused in it.
+ * scheduler's queues after it, and the requests refused in it; then the
+ * host's part in four: installing what the loaders read (and the host
+ * tier's images that drops), resolving requests and asking the loaders
+ * (with a second round of installs), the plan (admission's own reads
+ * and uploads), the warm uploads.
  *
- *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed
+ *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed,
+ *   install_ms,resolve_ms,plan_ms,warm_ms
  */
 
 #include <errno.h>
@@ -48,24 +53,30 @@ slora_engine_log_open(slora_engine_t *e)
 
     if (ftell(e->step_log) == 0) {
         fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
-              "failed\n", e->step_log);
+              "failed,install_ms,resolve_ms,plan_ms,warm_ms\n", e->step_log);
     }
 }
 
 
 void
 slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
-    int64_t t0, int64_t t_run, int64_t t1)
+    const slora_engine_times_t *t)
 {
     if (e->step_log == NULL) {
         return;
     }
 
-    fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d\n",
-            (double) (t0 - e->log_t0) / 1e6, (double) (t_run - t0) / 1e6,
-            (double) (t1 - t_run) / 1e6, step->n_items, step->n_prefill,
+    fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,"
+            "%.3f\n",
+            (double) (t->start - e->log_t0) / 1e6,
+            (double) (t->run - t->start) / 1e6,
+            (double) (t->end - t->run) / 1e6, step->n_items, step->n_prefill,
             step->n_decode, slora_sched_running(e->sched),
-            slora_sched_waiting(e->sched), step->n_failed);
+            slora_sched_waiting(e->sched), step->n_failed,
+            (double) (t->installed - t->start) / 1e6,
+            (double) (t->resolved - t->installed) / 1e6,
+            (double) (t->planned - t->resolved) / 1e6,
+            (double) (t->run - t->planned) / 1e6);
 }
 
 

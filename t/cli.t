@@ -76,7 +76,8 @@ my $model = tiny_model();
     my @lines = split /\n/, SloraTest::_slurp($log) // '';
     unlink $log;
     is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
-                  . 'failed', '... the header first');
+                  . 'failed,install_ms,resolve_ms,plan_ms,warm_ms',
+       '... the header first');
     is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
     my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
     is(scalar @rows, 10, '... 5 steps a run: the prompt, then 4 decodes');
@@ -87,6 +88,11 @@ my $model = tiny_model();
     is($rows[4][6], 0, '... nothing running after the last step');
     ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
        '... host and forward times');
+    ok(!grep({ my $r = $_; my $parts = 0; $parts += $r->[$_] for 9 .. 12;
+               @$r != 13 || grep({ $r->[$_] < 0 } 9 .. 12)
+               || abs($parts - $r->[1]) > 0.01 } @rows),
+       '... and the host time\'s four parts, which add up to it')
+        or diag(join("\n", @lines));
 }
 
 # bench --batches over 2000 random adapters, base then adapters

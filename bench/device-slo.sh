@@ -27,7 +27,8 @@
 # latency-cdf.png, nginx's error log, engine-only.txt (a report a rate).
 # REPLAY_ONLY=1 runs the engine-only replays alone. Both paths' engines
 # log their steps ($SLORA_STEP_LOG): steps-nginx.csv and
-# steps-replay.csv, every rate in turn.
+# steps-replay.csv, every rate in turn; `python3 bench/steps.py` on both
+# says where each engine's time went, window by window.
 
 set -u
 . "$(dirname "$0")/device-lib.sh"

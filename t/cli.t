@@ -93,6 +93,18 @@ my $model = tiny_model();
                || abs($parts - $r->[1]) > 0.01 } @rows),
        '... and the host time\'s four parts, which add up to it')
         or diag(join("\n", @lines));
+
+    # bench/steps.py reads it back: 10 steps, the parts named
+    open(my $f, '>', $log) or die;
+    print $f join("\n", @lines), "\n";
+    close $f;
+    my ($rc, $out, $err) = SloraTest::run_cmd('python3', 'bench/steps.py',
+                                              '--top', '2', $log);
+    unlink $log;
+    ok($rc == 0 && $out =~ /^== \S+: 10 steps$/m
+       && $out =~ /^total: .*\(host: install [\d.]+ s, resolve [\d.]+ s, plan [\d.]+ s, warm [\d.]+ s\)$/m
+       && (() = $out =~ /^  at /mg) == 2,
+       '... and bench/steps.py sums it up') or diag("$out\n$err");
 }
 
 # bench --batches over 2000 random adapters, base then adapters

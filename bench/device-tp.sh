@@ -8,6 +8,8 @@
 #   bash bench/device-tp.sh serve     S2 workload, 13B through nginx
 #   bash bench/device-tp.sh all       the three (check without t/kernels)
 #   bash bench/device-tp.sh close     TP=2 over NCCL only, which must exit
+#   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=4 and 8
+#                                     (nvidia-h200-x4 or -x8; not yet run)
 #
 # check: the one-shot all-reduce's test and timings (t/kernels); `slora
 # conform` of TP=2 against TP=1 on the Llama-7B shape with adapters of
@@ -20,6 +22,15 @@
 # serve: S2 (ranks 64/32/16/8 on q,k,v,o, n = 100) saturated at TP=1 and
 # TP=2; then the Llama-13B shape at TP=2 served by nginx (SmolLM2's
 # tokenizer from tok.gguf), with chat requests streamed.
+# seventy: the Llama-70B shape (80 layers, hidden 8192, 64 heads over 8
+# KV heads, FFN 28672, random weights: 280 GB of f32 in host memory
+# while it loads, so 512 GiB hosts only) over every GPU of the machine:
+# greedy conformance of TP=4 (and 8) against TP=1 on the shape cut to 8
+# layers, which one GPU holds, with adapters of mixed ranks on all seven
+# projections; decode step times at batch 1, 16 and 64 with 100 rank-16
+# q,k,v,o adapters at TP=4 and, on 8 GPUs, TP=8 (one model load each);
+# then S2's ranks over 100 adapters saturated (TPS="4 8" by default,
+# those the GPUs allow).
 # Logs under $OUT; the end of each mode is a short summary.
 
 set -u
@@ -162,5 +173,39 @@ CONF
     exit 0
 fi
 
-echo "usage: bench/device-tp.sh check|serve"
+if [ "$MODE" = seventy ]; then
+    M70=random:llama-70b
+    GPUS=$(nvidia-smi -L | wc -l)
+    A16="random:n=100,ranks=16,targets=q+k+v+o"
+    S2="random:n=100,ranks=64+32+16+8,targets=q+k+v+o"
+    tps=
+    for tp in ${TPS:-4 8}; do
+        [ "$tp" -le "$GPUS" ] && tps="$tps $tp"
+    done
+    [ -n "$tps" ] || { echo "seventy: $GPUS GPU(s), TP=4 needs 4"; exit 1; }
+
+    for tp in $tps; do
+        STEP_TIMEOUT=240 step "conform 70b-8layer tp$tp vs tp1" $S conform \
+            --model $M70,layers=8 --device cuda --tp $tp --ref cuda \
+            --ref-tp 1 --adapters "$MIX" --requests 5 --gen 32
+    done
+    for tp in $tps; do
+        STEP_TIMEOUT=420 step "steps 70b tp$tp" $S bench --model $M70 \
+            --device cuda --tp $tp --adapters "$A16" --prompt-len 256 \
+            --gen 64 --single 0 --step-tokens 4096 --batches 1,16,64
+    done
+    for tp in $tps; do
+        STEP_TIMEOUT=420 step "S2 70b tp$tp" $S bench --model $M70 \
+            --device cuda --tp $tp --adapters "$S2" --prompt-len 256 \
+            --gen 128 --single 0 --step-tokens 4096 --requests 512 \
+            --concurrency 256 --preload 1
+    done
+
+    echo
+    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin" "$OUT/tp.log" | head -30
+    grep -E "^== (steps|S2)|^ *batch|^ +(1|16|64) |^batched|^decode-only" "$OUT/tp.log"
+    exit 0
+fi
+
+echo "usage: bench/device-tp.sh check|ablate|serve|all|close|seventy"
 exit 1

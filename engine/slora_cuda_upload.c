@@ -405,7 +405,6 @@ slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst, int64_t n,
     slora_err_t *err)
 {
     uint16_t      *tmp;
-    uint32_t       u;
     int64_t        i;
 
     if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
@@ -445,8 +444,7 @@ slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst, int64_t n,
     }
 
     for (i = 0; i < n; i++) {
-        u = (uint32_t) tmp[i] << 16;
-        memcpy(&dst[i], &u, sizeof(float));
+        dst[i] = slora_bf16_to_f32(tmp[i]);
     }
 
     free(tmp);

@@ -295,17 +295,3 @@ slora_f32_to_f16(float f)
 
     return (uint16_t) (sign | r);
 }
-
-
-float
-slora_bf16_to_f32(uint16_t h)
-{
-    uint32_t  bits;
-    float     f;
-
-    bits = (uint32_t) h << 16;
-    memcpy(&f, &bits, 4);
-
-    return f;
-}
-

@@ -49,11 +49,10 @@ int slora_dtype_bytes(slora_dtype_e dt, int64_t n, size_t *out);
 /* Dequantizes t into dst[t->n_elems]. */
 int slora_tensor_to_f32(const slora_tensor_t *t, float *dst, slora_err_t *err);
 
-/* float <-> half and bfloat16 conversions, round to nearest even; f32 to
- * bf16 is the kernels' own (slora_convert.h). */
+/* float <-> half conversions, round to nearest even; bf16's both ways
+ * are the kernels' own (slora_convert.h). */
 float slora_f16_to_f32(uint16_t h);
 uint16_t slora_f32_to_f16(float f);
-float slora_bf16_to_f32(uint16_t h);
 
 
 #endif /* SLORA_TENSOR_H */

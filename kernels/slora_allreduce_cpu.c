@@ -8,13 +8,10 @@
  * sum is rounded once, after the last addition.
  */
 
-#include <string.h>
-
 #include "slora_allreduce.h"
 #include "slora_convert.h"
 
 
-static float slora_allreduce_bf2f(uint16_t b);
 
 
 void
@@ -55,10 +52,10 @@ slora_allreduce_bf16(uint16_t *const *bufs, int n_ranks, int64_t n)
     }
 
     for (i = 0; i < n; i++) {
-        acc = slora_allreduce_bf2f(bufs[0][i]);
+        acc = slora_bf16_to_f32(bufs[0][i]);
 
         for (r = 1; r < n_ranks; r++) {
-            acc += slora_allreduce_bf2f(bufs[r][i]);
+            acc += slora_bf16_to_f32(bufs[r][i]);
         }
 
         b = slora_f32_to_bf16(acc);
@@ -67,17 +64,4 @@ slora_allreduce_bf16(uint16_t *const *bufs, int n_ranks, int64_t n)
             bufs[r][i] = b;
         }
     }
-}
-
-
-static float
-slora_allreduce_bf2f(uint16_t b)
-{
-    uint32_t  u;
-    float     f;
-
-    u = (uint32_t) b << 16;
-    memcpy(&f, &u, sizeof(f));
-
-    return f;
 }

@@ -18,6 +18,9 @@
 /* The bits of bf16(f). */
 uint16_t slora_f32_to_bf16(float f);
 
+/* The f32 value of bf16 bits h (exact: bf16 is f32's top half). */
+float slora_bf16_to_f32(uint16_t h);
+
 /* dst[i] = bf16(src[i]) for i < n. */
 void slora_convert_bf16(uint16_t *dst, const float *src, int64_t n);
 

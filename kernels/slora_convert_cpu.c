@@ -31,6 +31,19 @@ slora_f32_to_bf16(float f)
 }
 
 
+float
+slora_bf16_to_f32(uint16_t h)
+{
+    uint32_t  bits;
+    float     f;
+
+    bits = (uint32_t) h << 16;
+    memcpy(&f, &bits, sizeof(f));
+
+    return f;
+}
+
+
 void
 slora_convert_bf16(uint16_t *dst, const float *src, int64_t n)
 {

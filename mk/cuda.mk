@@ -54,7 +54,7 @@ $(CUDA_BUILD)/engine/%.o: engine/%.c $(wildcard engine/*.h kernels/*.h)
 	$(CC) $(CUDA_CFLAGS) -c $< -o $@
 
 $(CUDA_SO): $(CUDA_OBJS) $(CUDA_C_OBJS) $(CUDA_BUILD)/cpu/slora_lora_cpu.o \
-        $(CUDA_BUILD)/cpu/slora_rope_cpu.o
+        $(CUDA_BUILD)/cpu/slora_rope_cpu.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -shared -o $@ $^ -Xlinker -Bsymbolic \
 	    -Xlinker --no-undefined -lcublasLt -lpthread -ldl -lm
 
@@ -98,7 +98,8 @@ CUDA_SM_TEST  := $(CUDA_BUILD)/test_sample_cuda
 cuda: $(CUDA_SM_TEST)
 
 $(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
-        $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o
+        $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The thin projections' own test (kernels/slora_gemv.*): against the CPU
@@ -108,7 +109,8 @@ CUDA_GV_TEST  := $(CUDA_BUILD)/test_gemv_cuda
 cuda: $(CUDA_GV_TEST)
 
 $(CUDA_GV_TEST): $(CUDA_BUILD)/test_gemv_cuda.o \
-        $(CUDA_BUILD)/slora_gemv.o $(CUDA_BUILD)/cpu/slora_gemv_cpu.o
+        $(CUDA_BUILD)/slora_gemv.o $(CUDA_BUILD)/cpu/slora_gemv_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The conversions' own test (kernels/slora_convert.*): bit for bit

@@ -23,6 +23,10 @@
 
 #include "tap.h"
 
+extern "C" {
+#include "slora_convert.h"          /* bf16 both ways, the kernels' own */
+}
+
 
 #define CK(call)                                                              \
     do {                                                                      \
@@ -84,41 +88,14 @@ dup_to_dev(const void *h, size_t bytes)
 }
 
 
-/* Round to nearest even, as __float2bfloat16_rn does; inputs are finite. */
-
-static inline uint16_t
-f2bf(float f)
-{
-    uint32_t  u;
-
-    memcpy(&u, &f, 4);
-    u += 0x7fff + ((u >> 16) & 1);
-
-    return (uint16_t) (u >> 16);
-}
-
-
-static inline float
-bf2f(uint16_t b)
-{
-    uint32_t  u;
-    float     f;
-
-    u = (uint32_t) b << 16;
-    memcpy(&f, &u, 4);
-
-    return f;
-}
-
-
 static inline void
 fill(uint16_t *h, float *f, size_t n, float lo, float hi)
 {
     size_t  i;
 
     for (i = 0; i < n; i++) {
-        h[i] = f2bf(rng_unif(lo, hi));
-        f[i] = bf2f(h[i]);
+        h[i] = slora_f32_to_bf16(rng_unif(lo, hi));
+        f[i] = slora_bf16_to_f32(h[i]);
     }
 }
 
@@ -159,7 +136,7 @@ from_dev_bf(float *f, const uint16_t *d, size_t n)
     CK(cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost));
 
     for (i = 0; i < n; i++) {
-        f[i] = bf2f(h[i]);
+        f[i] = slora_bf16_to_f32(h[i]);
     }
 
     free(h);

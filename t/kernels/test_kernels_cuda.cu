@@ -922,7 +922,7 @@ test_attention(void)
             stored = 1;
 
             for (i = 0; i < arena; i++) {
-                stored &= back[i] == f2bf(af[i]);
+                stored &= back[i] == slora_f32_to_bf16(af[i]);
             }
 
             e = rel_err(og, oc, nq);

@@ -22,7 +22,6 @@
 #define MAX_R  8
 
 
-static float bf2f(uint16_t b);
 static uint32_t f32_bits(float f);
 static void test_order(void);
 static void test_bf16_once(void);
@@ -105,9 +104,10 @@ test_bf16_once(void)
     bufs[1] = b;
     bufs[2] = c;
 
-    step = slora_f32_to_bf16(bf2f(slora_f32_to_bf16(1.0f + ldexpf(1.0f, -8)))
-                             + ldexpf(1.0f, -8));
-    ok(bf2f(0x3b80) == ldexpf(1.0f, -8), "0x3b80 is 2^-8");
+    step = slora_f32_to_bf16(
+        slora_bf16_to_f32(slora_f32_to_bf16(1.0f + ldexpf(1.0f, -8)))
+        + ldexpf(1.0f, -8));
+    ok(slora_bf16_to_f32(0x3b80) == ldexpf(1.0f, -8), "0x3b80 is 2^-8");
     is_int(step, 0x3f80, "rounding after each addition would give 1.0");
 
     slora_allreduce_bf16(bufs, 3, 3);
@@ -188,10 +188,10 @@ test_random(int n_ranks, int64_t n)
         }
 
         fref[i] = acc;
-        acc = bf2f(h[0][i]);
+        acc = slora_bf16_to_f32(h[0][i]);
 
         for (r = 1; r < n_ranks; r++) {
-            acc += bf2f(h[r][i]);
+            acc += slora_bf16_to_f32(h[r][i]);
         }
 
         href[i] = slora_f32_to_bf16(acc);
@@ -226,18 +226,6 @@ test_random(int n_ranks, int64_t n)
     free(href);
 }
 
-
-static float
-bf2f(uint16_t b)
-{
-    uint32_t  u;
-    float     f;
-
-    u = (uint32_t) b << 16;
-    memcpy(&f, &u, sizeof(f));
-
-    return f;
-}
 
 
 static uint32_t

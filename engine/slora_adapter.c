@@ -349,7 +349,7 @@ slora_adapters_free(slora_adapters_t *set)
 
     for (i = 0; i < set->n; i++) {
         a = set->all[i];
-        slora_host_free(a->host_mem, a->host);
+        slora_host_free(a->host_mem, a->host, a->host_bytes);
         if (a->pages != NULL) {
             slora_pool_release(set->pool, a->plan.n_pages, a->pages);
         }
@@ -1102,7 +1102,7 @@ static void
 slora_adapter_drop_host(slora_adapters_t *set, slora_adapter_t *a)
 {
     slora_adapter_list_remove(&set->host_lru, a, SLORA_HOST_LINK);
-    slora_host_free(a->host_mem, a->host);
+    slora_host_free(a->host_mem, a->host, a->host_bytes);
     a->host = NULL;
     set->host_bytes -= a->host_bytes;
     set->in_host--;

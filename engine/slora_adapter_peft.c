@@ -409,7 +409,7 @@ done:
 void
 slora_adapter_image_free(slora_adapter_image_t *img)
 {
-    slora_host_free(img->mem, img->host);
+    slora_host_free(img->mem, img->host, img->bytes);
     img->host = NULL;
     slora_adapter_plan_free(&img->plan);
 }

@@ -110,7 +110,7 @@ slora_host_alloc(const slora_host_mem_t *mem, size_t bytes)
 
 
 void
-slora_host_free(const slora_host_mem_t *mem, void *p)
+slora_host_free(const slora_host_mem_t *mem, void *p, size_t bytes)
 {
     if (p == NULL) {
         return;
@@ -121,5 +121,5 @@ slora_host_free(const slora_host_mem_t *mem, void *p)
         return;
     }
 
-    mem->free(mem->ctx, p);
+    mem->free(mem->ctx, p, bytes);
 }

@@ -71,17 +71,17 @@ int64_t slora_now_ns(void);
  * memory when mem or its alloc is NULL (the CPU backend's), else what a
  * backend reads faster, as the CUDA backend's pinned pages that its copy
  * engine reads with no staging copy. alloc returns zeroed memory or
- * NULL; free takes what alloc returned, once nothing the backend has
- * enqueued still reads it.
+ * NULL; free takes what alloc returned, with the bytes asked for, and
+ * lets it go once nothing the backend has enqueued still reads it.
  */
 typedef struct {
     void   *(*alloc)(void *ctx, size_t bytes);
-    void    (*free)(void *ctx, void *p);
+    void    (*free)(void *ctx, void *p, size_t bytes);
     void     *ctx;
 } slora_host_mem_t;
 
 void *slora_host_alloc(const slora_host_mem_t *mem, size_t bytes);
-void slora_host_free(const slora_host_mem_t *mem, void *p);
+void slora_host_free(const slora_host_mem_t *mem, void *p, size_t bytes);
 
 
 #endif /* SLORA_CORE_H */

@@ -112,8 +112,9 @@ static int slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st,
 slora_backend_t *
 slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
 {
-    slora_backend_t  *b;
-    slora_cuda_t     *c;
+    slora_backend_t    *b;
+    slora_cuda_t       *c;
+    slora_cuda_host_t  *h;
 
     if (tp > 1) {
         return slora_cuda_tp_create(device, tp, err);
@@ -143,10 +144,20 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->draws = 1;
     b->mem_free = slora_cuda_mem_free;
     b->free = slora_cuda_free;
-    b->host_mem.alloc = slora_cuda_host_alloc;
-    b->host_mem.free = slora_cuda_host_free;
-    b->host_mem.ctx = c;
     b->data = c;
+
+    h = malloc(sizeof(slora_cuda_host_t));
+    if (h == NULL) {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+        slora_cuda_free(b);
+        return NULL;
+    }
+
+    if (slora_cuda_host_init(h, &c, 1, &b->host_mem, err) != SLORA_OK) {
+        free(h);
+        slora_cuda_free(b);
+        return NULL;
+    }
 
     return b;
 }
@@ -1290,10 +1301,17 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
 static void
 slora_cuda_free(slora_backend_t *b)
 {
-    if (b != NULL) {
-        slora_cuda_rank_free(b->data);
-        free(b);
+    if (b == NULL) {
+        return;
     }
+
+    if (b->host_mem.ctx != NULL) {
+        slora_cuda_host_done(b->host_mem.ctx);
+        free(b->host_mem.ctx);
+    }
+
+    slora_cuda_rank_free(b->data);
+    free(b);
 }
 
 

@@ -27,6 +27,7 @@
 #include "slora_batch.h"
 #include "slora_backend.h"
 #include "slora_cuda_gemm.h"
+#include "slora_spares.h"
 
 #include "slora_allreduce.h"
 #include "slora_attention.h"
@@ -42,6 +43,8 @@
                                                    LoRA shrinks fork */
 #define SLORA_CUDA_TP_MAX      8                /* GPUs of one model */
 #define SLORA_CUDA_AR_CAP      (8 << 20)        /* one-shot all-reduce bytes */
+#define SLORA_CUDA_SPARE_BYTES ((size_t) 2 << 30)  /* freed pinned images
+                                                   kept for reuse */
 
 /* f32 elements of one projection's x A, [n, max_rank] rounded up to 16
  * bytes, so q, k and v sit side by side for one launch and, on a
@@ -200,6 +203,15 @@ typedef struct {
 } slora_cuda_t;
 
 
+/* The host tier's pinned memory for a model's GPUs (slora_cuda_upload.c):
+ * the backend's host_mem.ctx. */
+typedef struct {
+    slora_cuda_t             *rank[SLORA_CUDA_TP_MAX];
+    int32_t                   n;
+    slora_spares_t           *spares;
+} slora_cuda_host_t;
+
+
 /* Where the step's indices sit in the ix block (byte offsets). */
 typedef struct {
     size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr,
@@ -258,8 +270,11 @@ int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,
 int slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
     int32_t rows, int64_t width, int64_t ld, slora_err_t *err);
 int slora_cuda_rank_fence(slora_cuda_t *c, slora_err_t *err);
+int slora_cuda_host_init(slora_cuda_host_t *h, slora_cuda_t *const *rank,
+    int32_t n, slora_host_mem_t *mem, slora_err_t *err);
+void slora_cuda_host_done(slora_cuda_host_t *h);
 void *slora_cuda_host_alloc(void *ctx, size_t bytes);
-void slora_cuda_host_free(void *ctx, void *p);
+void slora_cuda_host_free(void *ctx, void *p, size_t bytes);
 void slora_cuda_host_release(void *p);
 
 /* slora_cuda_tp.c */

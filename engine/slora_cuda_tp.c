@@ -124,8 +124,6 @@ static int slora_cuda_tp_forward(slora_backend_t *b,
     int64_t page_elems, int32_t tokens_per_page, slora_err_t *err);
 static size_t slora_cuda_tp_mem_free(slora_backend_t *b);
 static void slora_cuda_tp_free(slora_backend_t *b);
-static void *slora_cuda_tp_host_alloc(void *ctx, size_t bytes);
-static void slora_cuda_tp_host_free(void *ctx, void *p);
 static int slora_cuda_tp_fence(slora_backend_t *b, slora_err_t *err);
 static int slora_cuda_tp_write_pages(slora_backend_t *b, const float *src,
     int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
@@ -134,12 +132,13 @@ static int slora_cuda_tp_write_pages(slora_backend_t *b, const float *src,
 slora_backend_t *
 slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
 {
-    slora_backend_t  *b;
-    slora_cuda_tp_t  *tp;
-    const char       *how, *lora;
-    ncclResult_t      nr;
-    int               devs[SLORA_CUDA_TP_MAX], count, one_shot;
-    int32_t           r;
+    slora_backend_t    *b;
+    slora_cuda_tp_t    *tp;
+    slora_cuda_host_t  *h;
+    const char         *how, *lora;
+    ncclResult_t        nr;
+    int                 devs[SLORA_CUDA_TP_MAX], count, one_shot;
+    int32_t             r;
 
     count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess) {
@@ -199,9 +198,20 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         }
     }
 
-    b->host_mem.alloc = slora_cuda_tp_host_alloc;
-    b->host_mem.free = slora_cuda_tp_host_free;
-    b->host_mem.ctx = tp;
+    h = malloc(sizeof(slora_cuda_host_t));
+    if (h == NULL) {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
+        slora_cuda_tp_free(b);
+        return NULL;
+    }
+
+    if (slora_cuda_host_init(h, tp->rank, tp_n, &b->host_mem, err)
+        != SLORA_OK)
+    {
+        free(h);
+        slora_cuda_tp_free(b);
+        return NULL;
+    }
 
     /* NVLink multicast (NVLS) stays off: it can take a shared host's
      * GPUs out of service */
@@ -714,32 +724,6 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
 
 /* In the pool's terms: N times the free memory of the fullest GPU. */
 
-/* The host tier's pinned pages (slora_cuda_host_alloc), freed once every
- * GPU's uploads that read them have ended. */
-
-static void *
-slora_cuda_tp_host_alloc(void *ctx, size_t bytes)
-{
-    slora_cuda_tp_t  *tp = ctx;
-
-    return slora_cuda_host_alloc(tp->rank[0], bytes);
-}
-
-
-static void
-slora_cuda_tp_host_free(void *ctx, void *p)
-{
-    slora_cuda_tp_t  *tp = ctx;
-    int32_t           r;
-
-    for (r = 0; r < tp->n; r++) {
-        cudaEventSynchronize(tp->rank[r]->written);
-    }
-
-    slora_cuda_host_release(p);
-}
-
-
 static int
 slora_cuda_tp_fence(slora_backend_t *b, slora_err_t *err)
 {
@@ -806,6 +790,11 @@ slora_cuda_tp_free(slora_backend_t *b)
 
     for (r = 1; r <= tp->n_threads; r++) {
         pthread_join(tp->thread[r], NULL);
+    }
+
+    if (b->host_mem.ctx != NULL) {
+        slora_cuda_host_done(b->host_mem.ctx);
+        free(b->host_mem.ctx);
     }
 
     /* communicators are left only when creation failed half way, before

@@ -19,6 +19,7 @@
 
 #include "slora_cuda_int.h"
 #include "slora_convert.h"
+#include "slora_spares.h"
 
 
 static int slora_cuda_stage(slora_cuda_t *c, const float *src, int64_t rows,
@@ -29,41 +30,202 @@ static int slora_cuda_wrote(slora_cuda_t *c, int rc, int64_t n, int64_t t0,
 
 
 /*
- * The host tier's memory (slora_host_mem_t): pinned pages that any GPU's
- * copy engine reads directly (slora_cuda_upload_cols), or heap memory
- * once the system pins no more. ctx is the GPU (or rank 0) whose context
- * the calling thread should use. Any thread may call these.
+ * The host tier's memory (slora_host_mem_t) for n GPUs' uploads: pinned
+ * pages that any GPU's copy engine reads directly
+ * (slora_cuda_upload_cols), or heap memory once the system pins no more.
+ * A freed image is kept as a spare (engine/slora_spares.h) with a mark:
+ * an event on each GPU's upload stream after the writes enqueued so far,
+ * so that neither the engine's thread that frees it waits for those
+ * writes nor a loader thread pins the next image afresh. Any thread may
+ * call these.
  */
 
-void *
-slora_cuda_host_alloc(void *ctx, size_t bytes)
-{
-    slora_cuda_t  *c = ctx;
-    void          *p;
+typedef struct {
+    int32_t       n;
+    cudaEvent_t   ev[SLORA_CUDA_TP_MAX];
+} slora_cuda_mark_t;
 
-    if (cudaSetDevice(c->device) != cudaSuccess
+
+static void *
+slora_cuda_host_pin(void *ctx, size_t bytes)
+{
+    slora_cuda_host_t  *h = ctx;
+    void               *p;
+
+    if (cudaSetDevice(h->rank[0]->device) != cudaSuccess
         || cudaHostAlloc(&p, bytes, cudaHostAllocPortable) != cudaSuccess)
     {
         cudaGetLastError();
-        return calloc(1, bytes);
+        return malloc(bytes);
     }
-
-    memset(p, 0, bytes);
 
     return p;
 }
 
 
-/* Frees what slora_cuda_host_alloc() gave, once uploads that read it have
- * ended (ctx: one GPU's). */
-
-void
-slora_cuda_host_free(void *ctx, void *p)
+static void
+slora_cuda_host_unpin(void *ctx, void *p)
 {
-    slora_cuda_t  *c = ctx;
+    (void) ctx;
 
-    cudaEventSynchronize(c->written);
     slora_cuda_host_release(p);
+}
+
+
+static void
+slora_cuda_host_unmark(void *ctx, void *mark)
+{
+    slora_cuda_mark_t  *m = mark;
+    int32_t             r;
+
+    (void) ctx;
+
+    for (r = 0; r < m->n; r++) {
+        cudaEventDestroy(m->ev[r]);
+    }
+
+    free(m);
+}
+
+
+static void *
+slora_cuda_host_mark(void *ctx)
+{
+    slora_cuda_host_t  *h = ctx;
+    slora_cuda_mark_t  *m;
+    slora_cuda_t       *c;
+    int32_t             r;
+    cudaError_t         ce;
+
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        return NULL;
+    }
+
+    for (r = 0; r < h->n; r++) {
+        c = h->rank[r];
+
+        pthread_mutex_lock(&c->upload_lock);
+        ce = cudaSetDevice(c->device);
+        if (ce == cudaSuccess) {
+            ce = cudaEventCreateWithFlags(&m->ev[r], cudaEventDisableTiming);
+        }
+        if (ce == cudaSuccess) {
+            m->n++;
+            ce = cudaEventRecord(m->ev[r], c->upload);
+        }
+        pthread_mutex_unlock(&c->upload_lock);
+
+        if (ce != cudaSuccess) {
+            cudaGetLastError();
+            slora_cuda_host_unmark(ctx, m);
+            return NULL;
+        }
+    }
+
+    return m;
+}
+
+
+static int
+slora_cuda_host_passed(void *ctx, void *mark)
+{
+    slora_cuda_mark_t  *m = mark;
+    int32_t             r;
+
+    (void) ctx;
+
+    for (r = 0; r < m->n; r++) {
+        if (cudaEventQuery(m->ev[r]) != cudaSuccess) {
+            cudaGetLastError();     /* not ready is no error */
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+slora_cuda_host_drain(void *ctx)
+{
+    slora_cuda_host_t  *h = ctx;
+    int32_t             r;
+
+    for (r = 0; r < h->n; r++) {
+        if (cudaSetDevice(h->rank[r]->device) != cudaSuccess
+            || cudaStreamSynchronize(h->rank[r]->upload) != cudaSuccess)
+        {
+            cudaGetLastError();
+        }
+    }
+}
+
+
+int
+slora_cuda_host_init(slora_cuda_host_t *h, slora_cuda_t *const *rank,
+    int32_t n, slora_host_mem_t *mem, slora_err_t *err)
+{
+    int32_t              r;
+    slora_spares_conf_t  conf;
+
+    memset(h, 0, sizeof(*h));
+    h->n = n;
+
+    for (r = 0; r < n; r++) {
+        h->rank[r] = rank[r];
+    }
+
+    memset(&conf, 0, sizeof(conf));
+    conf.alloc = slora_cuda_host_pin;
+    conf.release = slora_cuda_host_unpin;
+    conf.mark = slora_cuda_host_mark;
+    conf.passed = slora_cuda_host_passed;
+    conf.unmark = slora_cuda_host_unmark;
+    conf.drain = slora_cuda_host_drain;
+    conf.ctx = h;
+    conf.max_bytes = SLORA_CUDA_SPARE_BYTES;
+
+    h->spares = slora_spares_create(&conf);
+    if (h->spares == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: out of "
+                             "memory");
+    }
+
+    mem->alloc = slora_cuda_host_alloc;
+    mem->free = slora_cuda_host_free;
+    mem->ctx = h;
+
+    return SLORA_OK;
+}
+
+
+/* Before the GPUs' streams go: waits for their uploads, unpins every
+ * spare. The host tier's images must all have been freed. */
+void
+slora_cuda_host_done(slora_cuda_host_t *h)
+{
+    slora_spares_free(h->spares);
+    h->spares = NULL;
+}
+
+
+void *
+slora_cuda_host_alloc(void *ctx, size_t bytes)
+{
+    slora_cuda_host_t  *h = ctx;
+
+    return slora_spares_get(h->spares, bytes);
+}
+
+
+/* p is free for reuse once the uploads enqueued so far have read it. */
+void
+slora_cuda_host_free(void *ctx, void *p, size_t bytes)
+{
+    slora_cuda_host_t  *h = ctx;
+
+    slora_spares_put(h->spares, p, bytes);
 }
 
 

@@ -30,7 +30,7 @@ static void test_image(void);
 static void test_image_slices(void);
 static void test_host_mem(void);
 static void *count_alloc(void *ctx, size_t bytes);
-static void count_free(void *ctx, void *p);
+static void count_free(void *ctx, void *p, size_t bytes);
 static void test_engine(void);
 
 
@@ -40,6 +40,7 @@ typedef struct {
     int      frees;
     int      refuse;
     size_t   bytes;
+    size_t   freed;                 /* bytes given back */
     void    *last;
 } counting_t;
 
@@ -228,8 +229,9 @@ test_host_mem(void)
 
     slora_adapter_image_free(&mine);
     slora_adapter_image_free(&heap);
-    ok(cnt.frees == 1 && cnt.allocs == 1, "and freed there once (%d)",
-       cnt.frees);
+    ok(cnt.frees == 1 && cnt.allocs == 1 && cnt.freed == cnt.bytes,
+       "and freed there once (%d), with the bytes it was given (%zu)",
+       cnt.frees, cnt.freed);
 
     cnt.refuse = 1;
     rc = slora_adapter_image_load(&cfg, 4608, 1, &mem, "refused", spec,
@@ -260,11 +262,12 @@ count_alloc(void *ctx, size_t bytes)
 
 
 static void
-count_free(void *ctx, void *p)
+count_free(void *ctx, void *p, size_t bytes)
 {
     counting_t  *c = ctx;
 
     c->frees++;
+    c->freed += bytes;
     free(p);
 }
 

@@ -88,6 +88,8 @@ slora_cuda_host_unmark(void *ctx, void *mark)
 }
 
 
+/* The calling thread's device is the same after as before: the engine's
+ * thread marks, and under tensor parallelism it works on GPU 0. */
 static void *
 slora_cuda_host_mark(void *ctx)
 {
@@ -95,10 +97,13 @@ slora_cuda_host_mark(void *ctx)
     slora_cuda_mark_t  *m;
     slora_cuda_t       *c;
     int32_t             r;
+    int                 dev;
     cudaError_t         ce;
 
     m = calloc(1, sizeof(*m));
-    if (m == NULL) {
+    if (m == NULL || cudaGetDevice(&dev) != cudaSuccess) {
+        cudaGetLastError();
+        free(m);
         return NULL;
     }
 
@@ -119,8 +124,13 @@ slora_cuda_host_mark(void *ctx)
         if (ce != cudaSuccess) {
             cudaGetLastError();
             slora_cuda_host_unmark(ctx, m);
-            return NULL;
+            m = NULL;
+            break;
         }
+    }
+
+    if (cudaSetDevice(dev) != cudaSuccess) {
+        cudaGetLastError();
     }
 
     return m;
@@ -151,6 +161,12 @@ slora_cuda_host_drain(void *ctx)
 {
     slora_cuda_host_t  *h = ctx;
     int32_t             r;
+    int                 dev;
+
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        cudaGetLastError();
+        dev = h->rank[0]->device;
+    }
 
     for (r = 0; r < h->n; r++) {
         if (cudaSetDevice(h->rank[r]->device) != cudaSuccess
@@ -158,6 +174,10 @@ slora_cuda_host_drain(void *ctx)
         {
             cudaGetLastError();
         }
+    }
+
+    if (cudaSetDevice(dev) != cudaSuccess) {
+        cudaGetLastError();
     }
 }
 

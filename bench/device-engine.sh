@@ -124,9 +124,10 @@ if [ "$MODE" = scale ]; then
     # S1 (rank 8 on q,k,v,o) at n = 5 .. 2000 adapters, made in memory
     # (random:n=...): saturated throughput, 256 requests in flight, each
     # adapter in turn; then S2's mixed ranks. As in the paper, adapters
-    # are in host memory first (--preload): 2000 S1 images are 67 GB of
-    # f32 beside the model's 27 GB, so HOST_CACHE_MIB (72 GiB) suits the
-    # 128 GiB machine; S2's larger ranks fit only in part
+    # are in host memory first (--preload): 2000 S1 images are 34 GB of
+    # bf16 (the CUDA backend's host tier) beside the model's 27 GB of
+    # f32, so HOST_CACHE_MIB (72 GiB) holds them all on the 128 GiB
+    # machine, and S2's 2000 (126 GB) in part
     for ranks in ${RANKSETS:-8 64+32+16+8}; do
         for n in ${NS:-5 100 1000 2000}; do
             step "scale n=$n ranks=$ranks" $S bench --model random:llama-7b \

@@ -1,6 +1,7 @@
 /*
  * slora_adapter.c: the LoRA adapters' page plan and the two tiers they
- * live in: f32 page images in host memory (LRU under a byte budget) and
+ * live in: page images in host memory (f32, or bf16 where the backend's
+ * pool is bf16: half the bytes; LRU under a byte budget) and
  * pages of the unified pool (pinned by running requests, LRU among the
  * idle). Reading a PEFT folder into a host image is slora_adapter_peft.c.
  *
@@ -36,6 +37,7 @@
 #include <string.h>
 
 #include "slora_adapter.h"
+#include "slora_convert.h"
 
 
 typedef struct {
@@ -62,7 +64,9 @@ struct slora_adapter_s {
     slora_adapter_conf_t    conf;
     slora_adapter_plan_t    plan;
 
-    float                  *host;       /* [n_layers][n_pages][page_elems] */
+    void                   *host;       /* [n_layers][n_pages][page_elems]
+                                           values of host_elem bytes */
+    int32_t                 host_elem;
     const slora_host_mem_t *host_mem;   /* where host came from */
     size_t                  host_bytes;
     slora_adapter_link_t    host_link;
@@ -283,11 +287,11 @@ slora_adapter_plan(const slora_model_config_t *cfg,
 
 
 void
-slora_adapter_row_put(const slora_adapter_plan_t *plan, float *layer,
-    int32_t row, const float *src)
+slora_adapter_row_put(const slora_adapter_plan_t *plan, void *layer,
+    int32_t elem_size, int32_t row, const float *src)
 {
     int32_t   s, n, part_w;
-    int64_t   q, start, part;
+    int64_t   q, start, part, at;
 
     slora_assert(row >= 0 && row < plan->n_rows);
 
@@ -300,9 +304,40 @@ slora_adapter_row_put(const slora_adapter_plan_t *plan, float *layer,
     slora_assert(q % n == 0 && part_w * n == plan->row_width[row]);
 
     for (s = 0; s < n; s++) {
-        memcpy(layer + start + s * part + q / n, src + (int64_t) s * part_w,
-               (size_t) part_w * sizeof(float));
+        at = start + s * part + q / n;
+
+        if (elem_size == 2) {
+            slora_convert_bf16((uint16_t *) layer + at,
+                               src + (int64_t) s * part_w, part_w);
+
+        } else {
+            memcpy((float *) layer + at, src + (int64_t) s * part_w,
+                   (size_t) part_w * sizeof(float));
+        }
     }
+}
+
+
+int
+slora_adapter_image_alloc(slora_adapter_image_t *img, int32_t n_layers,
+    const slora_host_mem_t *mem)
+{
+    img->mem = mem;
+    img->elem_size = slora_host_elem_size(mem);
+    img->bytes = (size_t) n_layers * (size_t) img->plan.n_pages
+                 * (size_t) img->plan.page_elems * (size_t) img->elem_size;
+    img->host = slora_host_alloc(mem, img->bytes);
+
+    return img->host != NULL ? SLORA_OK : SLORA_ERROR;
+}
+
+
+void *
+slora_adapter_image_layer(const slora_adapter_image_t *img, int32_t layer)
+{
+    return (char *) img->host + (size_t) layer * (size_t) img->plan.n_pages
+                                * (size_t) img->plan.page_elems
+                                * (size_t) img->elem_size;
 }
 
 
@@ -973,6 +1008,7 @@ slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
     memset(&img->plan, 0, sizeof(img->plan));
 
     a->host = img->host;
+    a->host_elem = img->elem_size;
     a->host_mem = img->mem;
     a->host_bytes = img->bytes;
     img->host = NULL;
@@ -1041,7 +1077,7 @@ slora_adapter_upload(slora_adapters_t *set, slora_adapter_t *a,
         }
     }
 
-    rc = slora_backend_write_pages(set->backend, a->host,
+    rc = slora_backend_write_pages(set->backend, a->host, a->host_elem,
                                    set->cfg.n_layers * n_pages, pe, dst,
                                    err);
     free(dst);

@@ -80,9 +80,11 @@ typedef enum {
 typedef struct {
     slora_adapter_conf_t   conf;
     slora_adapter_plan_t   plan;
-    float                 *host;    /* [n_layers][n_pages][page_elems],
-                                     * pages slice-major */
+    void                  *host;    /* [n_layers][n_pages][page_elems],
+                                     * pages slice-major, values of
+                                     * elem_size bytes: f32 or bf16 */
     size_t                 bytes;
+    int32_t                elem_size;   /* slora_host_elem_size(mem) */
     const slora_host_mem_t *mem;    /* where host came from */
 } slora_adapter_image_t;
 
@@ -153,12 +155,22 @@ void slora_adapter_plan_free(slora_adapter_plan_t *plan);
 
 /*
  * Stores row `row` (src: its row_width values in logical order) into
- * layer, one layer's page images ([n_pages][page_elems]): slice s of the
+ * layer, one layer's page images ([n_pages][page_elems], values of
+ * elem_size bytes: 4 as they are, 2 rounded to bf16): slice s of the
  * row at page_start + s * (page_elems / slices) + q / slices, where q is
  * its offset in the page. The writers of page images all go through it.
  */
-void slora_adapter_row_put(const slora_adapter_plan_t *plan, float *layer,
-    int32_t row, const float *src);
+void slora_adapter_row_put(const slora_adapter_plan_t *plan, void *layer,
+    int32_t elem_size, int32_t row, const float *src);
+
+/* img's host copy for n_layers layers of its plan's pages, zeroed, from
+ * mem in mem's value size (img->mem, elem_size and bytes are set);
+ * SLORA_ERROR without memory. Layer l's images start at
+ * slora_adapter_image_layer(img, l). */
+int slora_adapter_image_alloc(slora_adapter_image_t *img, int32_t n_layers,
+    const slora_host_mem_t *mem);
+void *slora_adapter_image_layer(const slora_adapter_image_t *img,
+    int32_t layer);
 
 /* Hex sha256 of a file's bytes. */
 int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],

@@ -301,16 +301,13 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         }
     }
 
-    img->bytes = (size_t) n_layers * (size_t) img->plan.n_pages
-                 * (size_t) img->plan.page_elems * sizeof(float);
-
     st = slora_safetensors_open(path, err);
     if (st == NULL) {
         slora_adapter_image_free(img);
         return SLORA_ERROR;
     }
 
-    img->host = slora_host_alloc(mem, img->bytes);
+    (void) slora_adapter_image_alloc(img, n_layers, mem);
     seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
 
     /* a tensor [rank, width] or [width, rank], then one row of it */
@@ -655,8 +652,7 @@ slora_adapter_fill(const slora_model_config_t *cfg,
     int proj, int is_b, float *tmp, float *row_buf, slora_err_t *err)
 {
     int32_t   r, rank, row, j, in, out, want0, want1, heads;
-    float    *base;
-    int64_t   layer_elems;
+    void     *base;
 
     rank = img->conf.rank;
     in = slora_proj_in_dim(cfg, proj);
@@ -695,21 +691,21 @@ slora_adapter_fill(const slora_model_config_t *cfg,
         }
     }
 
-    layer_elems = (int64_t) img->plan.n_pages * img->plan.page_elems;
-    base = img->host + layer * layer_elems;
+    base = slora_adapter_image_layer(img, layer);
 
     for (r = 0; r < rank; r++) {
         row = img->plan.first_row[proj][is_b] + r;
 
         if (!is_b) {
-            slora_adapter_row_put(&img->plan, base, row,
+            slora_adapter_row_put(&img->plan, base, img->elem_size, row,
                                   tmp + (size_t) r * in);
 
         } else {
             for (j = 0; j < out; j++) {
                 row_buf[j] = tmp[(size_t) j * rank + r];
             }
-            slora_adapter_row_put(&img->plan, base, row, row_buf);
+            slora_adapter_row_put(&img->plan, base, img->elem_size, row,
+                                  row_buf);
         }
     }
 

@@ -196,9 +196,9 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
 {
     slora_adapter_random_t  rs;
     int32_t                 l, p, side, r, j, rank, width, row, max_width;
-    int64_t                 layer_elems;
     uint64_t                key;
     float                  *buf, amp;
+    void                   *layer;
 
     memset(img, 0, sizeof(*img));
     img->mem = mem;
@@ -223,10 +223,7 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
         }
     }
 
-    layer_elems = (int64_t) img->plan.n_pages * img->plan.page_elems;
-    img->bytes = (size_t) cfg->n_layers * (size_t) layer_elems
-                 * sizeof(float);
-    img->host = slora_host_alloc(mem, img->bytes);
+    (void) slora_adapter_image_alloc(img, cfg->n_layers, mem);
     buf = malloc((size_t) max_width * sizeof(float));
 
     if (img->host == NULL || buf == NULL) {
@@ -239,6 +236,8 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
     rank = img->conf.rank;
 
     for (l = 0; l < cfg->n_layers; l++) {
+        layer = slora_adapter_image_layer(img, l);
+
         for (p = 0; p < SLORA_PROJ_N; p++) {
             if (!(rs.proj_mask & (1u << p))) {
                 continue;
@@ -262,9 +261,8 @@ slora_adapter_image_random(const slora_model_config_t *cfg,
                                                                   (uint64_t) j);
                     }
 
-                    slora_adapter_row_put(&img->plan,
-                                          img->host + l * layer_elems, row,
-                                          buf);
+                    slora_adapter_row_put(&img->plan, layer,
+                                          img->elem_size, row, buf);
                 }
             }
         }

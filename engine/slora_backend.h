@@ -35,11 +35,13 @@ struct slora_backend_s {
                          int64_t n, slora_err_t *err);
     /* The same for n whole pages of page_elems values, contiguous from
      * src, page i to the arena page starting at element dst[i]: an
-     * adapter's page images, in one call (slora_backend_write_pages). NULL:
-     * write_arena a page at a time. */
-    int   (*write_pages)(slora_backend_t *b, const float *src, int32_t n,
-                         int64_t page_elems, const int64_t *dst,
-                         slora_err_t *err);
+     * adapter's page images, in one call (slora_backend_write_pages), of
+     * values elem_size bytes each: 4 (f32), or 2 (bf16) for a backend
+     * whose host_mem asks for them. NULL: write_arena a page at a time,
+     * f32 only. */
+    int   (*write_pages)(slora_backend_t *b, const void *src,
+                         int32_t elem_size, int32_t n, int64_t page_elems,
+                         const int64_t *dst, slora_err_t *err);
     /* The next forward waits for every write made before this call, not
      * for later ones, which may still be on their way while it runs (the
      * adapter uploads made ahead of need). NULL: writes are done when
@@ -84,9 +86,11 @@ slora_backend_t *slora_backend_cpu_create(int n_threads, const char *weights,
 slora_backend_t *slora_backend_open(const char *device, int32_t tp,
     int n_threads, const char *weights, const char *lib, slora_err_t *err);
 
-/* b->write_pages, or write_arena for each page where b has none. */
-int slora_backend_write_pages(slora_backend_t *b, const float *src,
-    int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
+/* b->write_pages, or write_arena for each page where b has none (f32
+ * pages only). */
+int slora_backend_write_pages(slora_backend_t *b, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    slora_err_t *err);
 
 
 #endif /* SLORA_BACKEND_H */

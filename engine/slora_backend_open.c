@@ -121,17 +121,25 @@ slora_backend_gpu(const char *device, int *gpu, slora_err_t *err)
 
 
 int
-slora_backend_write_pages(slora_backend_t *b, const float *src, int32_t n,
-    int64_t page_elems, const int64_t *dst, slora_err_t *err)
+slora_backend_write_pages(slora_backend_t *b, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    slora_err_t *err)
 {
     int32_t  i;
 
     if (b->write_pages != NULL) {
-        return b->write_pages(b, src, n, page_elems, dst, err);
+        return b->write_pages(b, src, elem_size, n, page_elems, dst, err);
+    }
+
+    if (elem_size != sizeof(float)) {
+        return slora_err_set(err, SLORA_ERROR, "backend %s: writes f32 "
+                             "pages only, not %d-byte values", b->name,
+                             elem_size);
     }
 
     for (i = 0; i < n; i++) {
-        if (b->write_arena(b, dst[i], src + (int64_t) i * page_elems,
+        if (b->write_arena(b, dst[i],
+                           (const float *) src + (int64_t) i * page_elems,
                            page_elems, err)
             != SLORA_OK)
         {

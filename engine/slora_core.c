@@ -123,3 +123,10 @@ slora_host_free(const slora_host_mem_t *mem, void *p, size_t bytes)
 
     mem->free(mem->ctx, p, bytes);
 }
+
+
+int32_t
+slora_host_elem_size(const slora_host_mem_t *mem)
+{
+    return mem != NULL && mem->elem_size == 2 ? 2 : 4;
+}

@@ -73,15 +73,20 @@ int64_t slora_now_ns(void);
  * engine reads with no staging copy. alloc returns zeroed memory or
  * NULL; free takes what alloc returned, with the bytes asked for, and
  * lets it go once nothing the backend has enqueued still reads it.
+ * elem_size is the bytes of an image's value: 4 (f32; also 0), or 2
+ * for a backend that computes in bf16 (values rounded as
+ * kernels/slora_convert.h, once, as an image is read).
  */
 typedef struct {
     void   *(*alloc)(void *ctx, size_t bytes);
     void    (*free)(void *ctx, void *p, size_t bytes);
     void     *ctx;
+    int32_t   elem_size;
 } slora_host_mem_t;
 
 void *slora_host_alloc(const slora_host_mem_t *mem, size_t bytes);
 void slora_host_free(const slora_host_mem_t *mem, void *p, size_t bytes);
+int32_t slora_host_elem_size(const slora_host_mem_t *mem);
 
 
 #endif /* SLORA_CORE_H */

@@ -72,8 +72,9 @@ static int slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
     slora_err_t *err);
 static int slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes,
     int64_t page_elems, slora_err_t *err);
-static int slora_cuda_write_pages(slora_backend_t *b, const float *src,
-    int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
+static int slora_cuda_write_pages(slora_backend_t *b, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    slora_err_t *err);
 static int slora_cuda_write_arena(slora_backend_t *b, int64_t off,
     const float *src, int64_t n, slora_err_t *err);
 static int slora_cuda_read_arena(slora_backend_t *b, int64_t off, float *dst,
@@ -552,11 +553,12 @@ slora_cuda_write_arena(slora_backend_t *b, int64_t off, const float *src,
 
 
 static int
-slora_cuda_write_pages(slora_backend_t *b, const float *src, int32_t n,
-    int64_t page_elems, const int64_t *dst, slora_err_t *err)
+slora_cuda_write_pages(slora_backend_t *b, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    slora_err_t *err)
 {
-    return slora_cuda_rank_write_pages(b->data, src, n, page_elems, dst, 0,
-                                       1, err);
+    return slora_cuda_rank_write_pages(b->data, src, elem_size, n,
+                                       page_elems, dst, 0, 1, err);
 }
 
 

@@ -35,6 +35,7 @@
 
 
 #define SLORA_CUDA_STAGE       (16 << 20)       /* f32 elements per upload */
+#define SLORA_CUDA_STAGE_BYTES ((int64_t) SLORA_CUDA_STAGE * 4)
 #define SLORA_CUDA_GEMM_WORK   (32 << 20)       /* cuBLASLt workspace */
 #define SLORA_CUDA_ALIGN       16
 #define SLORA_CUDA_MARKS       4096             /* profile events a step */
@@ -164,7 +165,7 @@ typedef struct {
     int64_t                   arena_elems;
 
     float                    *stage;            /* device, f32, a ring */
-    int64_t                   ring;             /* its next free element */
+    int64_t                   ring;             /* its next free byte */
     float                    *stage_host;       /* pinned, f32 */
 
     /* device rows, grown to the largest step seen */
@@ -260,9 +261,9 @@ int slora_cuda_rank_write(slora_cuda_t *c, int64_t off, const float *src,
 int slora_cuda_rank_write_cols(slora_cuda_t *c, int64_t off,
     const float *src, int32_t rows, int32_t width, int64_t ld,
     slora_err_t *err);
-int slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src,
-    int32_t n, int64_t page_elems, const int64_t *dst, int32_t part,
-    int32_t parts, slora_err_t *err);
+int slora_cuda_rank_write_pages(slora_cuda_t *c, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    int32_t part, int32_t parts, slora_err_t *err);
 int slora_cuda_rank_read(slora_cuda_t *c, int64_t off, float *dst,
     int64_t n, slora_err_t *err);
 int slora_cuda_upload(slora_cuda_t *c, uint16_t *dst, const float *src,

@@ -125,8 +125,9 @@ static int slora_cuda_tp_forward(slora_backend_t *b,
 static size_t slora_cuda_tp_mem_free(slora_backend_t *b);
 static void slora_cuda_tp_free(slora_backend_t *b);
 static int slora_cuda_tp_fence(slora_backend_t *b, slora_err_t *err);
-static int slora_cuda_tp_write_pages(slora_backend_t *b, const float *src,
-    int32_t n, int64_t page_elems, const int64_t *dst, slora_err_t *err);
+static int slora_cuda_tp_write_pages(slora_backend_t *b, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    slora_err_t *err);
 
 
 slora_backend_t *
@@ -589,8 +590,9 @@ slora_cuda_tp_write_arena(slora_backend_t *b, int64_t off, const float *src,
 
 /* Part r of every slice-major page to GPU r. */
 static int
-slora_cuda_tp_write_pages(slora_backend_t *b, const float *src, int32_t n,
-    int64_t page_elems, const int64_t *dst, slora_err_t *err)
+slora_cuda_tp_write_pages(slora_backend_t *b, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    slora_err_t *err)
 {
     slora_cuda_tp_t  *tp = b->data;
     int32_t           r;
@@ -603,8 +605,8 @@ slora_cuda_tp_write_pages(slora_backend_t *b, const float *src, int32_t n,
     }
 
     for (r = 0; r < tp->n; r++) {
-        if (slora_cuda_rank_write_pages(tp->rank[r], src, n, page_elems, dst,
-                                        r, tp->n, err)
+        if (slora_cuda_rank_write_pages(tp->rank[r], src, elem_size, n,
+                                        page_elems, dst, r, tp->n, err)
             != SLORA_OK)
         {
             return slora_err_prefix(err, "GPU %d of %d", r, tp->n);

@@ -22,7 +22,8 @@
 #include "slora_spares.h"
 
 
-static int slora_cuda_stage(slora_cuda_t *c, const float *src, int64_t rows,
+static int slora_cuda_stage(slora_cuda_t *c, const void *src, size_t elem,
+    int64_t rows,
     int64_t width, int64_t ld, int pinned, int64_t *pos, slora_err_t *err);
 static int slora_cuda_pinned(const void *p);
 static int slora_cuda_wrote(slora_cuda_t *c, int rc, int64_t n, int64_t t0,
@@ -215,6 +216,7 @@ slora_cuda_host_init(slora_cuda_host_t *h, slora_cuda_t *const *rank,
     mem->alloc = slora_cuda_host_alloc;
     mem->free = slora_cuda_host_free;
     mem->ctx = h;
+    mem->elem_size = 2;            /* the pool is bf16: images too */
 
     return SLORA_OK;
 }
@@ -331,13 +333,16 @@ slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
             s = src + i * ld;
         }
 
-        if (slora_cuda_stage(c, s, r, w, ld, pinned, &pos, err) != SLORA_OK)
+        if (slora_cuda_stage(c, s, sizeof(float), r, w, ld, pinned, &pos,
+                             err)
+            != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
         if (slora_convert_bf16_cuda(dst + (rows == 1 ? i : i * width),
-                                    c->stage + pos, r * w, c->upload)
+                                    (const float *) ((char *) c->stage + pos),
+                                    r * w, c->upload)
             != 0)
         {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 "
@@ -350,8 +355,9 @@ slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
 
 
 /*
- * rows x width f32 values, each row ld apart in src, into the device
- * staging buffer, used as a ring, at *pos. From pinned memory (the host
+ * rows x width values of elem bytes (f32, or bf16 pages), each row ld
+ * values apart in src, into the device staging buffer, used as a ring,
+ * at byte *pos (16-byte aligned). From pinned memory (the host
  * tier's copies, slora_cuda_host_alloc) the copy engine reads src
  * itself; other memory is first copied into the pinned staging buffer,
  * which waits for its last transfer. Nothing else here waits for the
@@ -360,17 +366,19 @@ slora_cuda_upload_cols(slora_cuda_t *c, uint16_t *dst, const float *src,
  */
 
 static int
-slora_cuda_stage(slora_cuda_t *c, const float *src, int64_t rows,
+slora_cuda_stage(slora_cuda_t *c, const void *src, size_t elem, int64_t rows,
     int64_t width, int64_t ld, int pinned, int64_t *pos, slora_err_t *err)
 {
-    int64_t  j;
+    int64_t  j, bytes;
 
-    if (c->ring + rows * width > SLORA_CUDA_STAGE) {
+    bytes = rows * width * (int64_t) elem;
+
+    if (c->ring + bytes > SLORA_CUDA_STAGE_BYTES) {
         c->ring = 0;
     }
 
     *pos = c->ring;
-    c->ring += rows * width;
+    c->ring += (bytes + 15) / 16 * 16;
 
     if (!pinned) {
         if (slora_cuda_check(cudaStreamSynchronize(c->upload), "upload", err)
@@ -380,19 +388,19 @@ slora_cuda_stage(slora_cuda_t *c, const float *src, int64_t rows,
         }
 
         for (j = 0; j < rows; j++) {
-            memcpy(c->stage_host + j * width, src + j * ld,
-                   (size_t) width * sizeof(float));
+            memcpy((char *) c->stage_host + j * width * (int64_t) elem,
+                   (const char *) src + j * ld * (int64_t) elem,
+                   (size_t) width * elem);
         }
 
         src = c->stage_host;
         ld = width;
     }
 
-    return slora_cuda_check(cudaMemcpy2DAsync(c->stage + *pos,
-                                              (size_t) width * sizeof(float),
-                                              src,
-                                              (size_t) ld * sizeof(float),
-                                              (size_t) width * sizeof(float),
+    return slora_cuda_check(cudaMemcpy2DAsync((char *) c->stage + *pos,
+                                              (size_t) width * elem, src,
+                                              (size_t) ld * elem,
+                                              (size_t) width * elem,
                                               (size_t) rows,
                                               cudaMemcpyHostToDevice,
                                               c->upload),
@@ -504,31 +512,36 @@ slora_cuda_wrote(slora_cuda_t *c, int rc, int64_t n, int64_t t0,
  * Part `part` of `parts` of n page images (all of a page when parts is
  * 1), contiguous from src, to this GPU's arena pages at dst[i] / parts
  * (a rank's offsets are the pool's divided by the GPUs, slora_pool.h):
- * one copy into the staging ring and one scattering conversion for up to
+ * one copy into the staging ring and one scattering conversion (f32
+ * images) or copy (bf16 images, elem_size 2) for up to
  * SLORA_CONVERT_PAGES pages, so an adapter costs the writing thread a
  * few calls, not two a page. A part is a multiple of 8 elements, as the
- * conversion's 16-byte rows want.
+ * scatter's 16-byte rows want.
  */
 
 int
-slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
-    int64_t page_elems, const int64_t *dst, int32_t part, int32_t parts,
-    slora_err_t *err)
+slora_cuda_rank_write_pages(slora_cuda_t *c, const void *src,
+    int32_t elem_size, int32_t n, int64_t page_elems, const int64_t *dst,
+    int32_t part, int32_t parts, slora_err_t *err)
 {
-    int64_t   w, pos, off[SLORA_CONVERT_PAGES], t0;
-    int32_t   i, j, k, per;
-    int       pinned, rc;
+    int64_t      w, pos, off[SLORA_CONVERT_PAGES], t0;
+    int32_t      i, j, k, per;
+    int          pinned, rc, cv;
+    const char  *s;
+    void        *staged;
 
     w = page_elems / parts;
 
     if (c->arena == NULL || n < 0 || parts < 1 || part < 0 || part >= parts
         || page_elems <= 0 || page_elems % parts != 0
-        || w % 8 != 0 || w > SLORA_CUDA_STAGE
+        || (elem_size != 4 && elem_size != 2)
+        || w % 8 != 0 || w * elem_size > SLORA_CUDA_STAGE_BYTES
         || (n > 0 && (src == NULL || dst == NULL)))
     {
         return slora_err_set(err, SLORA_ERROR, "cuda backend: a write of %d "
-                             "pages of %lld elements in %d parts refused", n,
-                             (long long) page_elems, parts);
+                             "pages of %lld %d-byte elements in %d parts "
+                             "refused", n, (long long) page_elems, elem_size,
+                             parts);
     }
 
     for (i = 0; i < n; i++) {
@@ -548,7 +561,7 @@ slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
 
     t0 = slora_now_ns();
     pinned = slora_cuda_pinned(src);
-    per = (int32_t) (SLORA_CUDA_STAGE / w);
+    per = (int32_t) (SLORA_CUDA_STAGE_BYTES / (w * elem_size));
     per = per < SLORA_CONVERT_PAGES ? per : SLORA_CONVERT_PAGES;
 
     pthread_mutex_lock(&c->upload_lock);
@@ -557,20 +570,31 @@ slora_cuda_rank_write_pages(slora_cuda_t *c, const float *src, int32_t n,
 
     for (i = 0; rc == SLORA_OK && i < n; i += k) {
         k = n - i < per ? n - i : per;
-        rc = slora_cuda_stage(c, src + (int64_t) i * page_elems + part * w,
-                              k, w, page_elems, pinned, &pos, err);
+        s = (const char *) src
+            + ((int64_t) i * page_elems + part * w) * elem_size;
+        rc = slora_cuda_stage(c, s, (size_t) elem_size, k, w, page_elems,
+                              pinned, &pos, err);
 
         for (j = 0; j < k; j++) {
             off[j] = dst[i + j] / parts;
         }
 
-        if (rc == SLORA_OK
-            && slora_convert_pages_bf16_cuda(c->arena, off, c->stage + pos, k,
-                                             w, c->upload)
-               != 0)
-        {
-            rc = slora_err_set(err, SLORA_ERROR, "cuda backend: bf16 page "
-                               "conversion refused");
+        if (rc != SLORA_OK) {
+            break;
+        }
+
+        /* f32 images are converted as they land, bf16 ones copied */
+        staged = (char *) c->stage + pos;
+        cv = elem_size == 4
+             ? slora_convert_pages_bf16_cuda(c->arena, off,
+                                             (const float *) staged, k, w,
+                                             c->upload)
+             : slora_copy_pages_bf16_cuda(c->arena, off,
+                                          (const uint16_t *) staged, k, w,
+                                          c->upload);
+        if (cv != 0) {
+            rc = slora_err_set(err, SLORA_ERROR, "cuda backend: the page "
+                               "scatter was refused");
         }
     }
 

@@ -414,7 +414,8 @@ slora_engine_preload_size(slora_engine_t *e, slora_adapter_t *a,
     }
 
     *bytes = (size_t) e->model->cfg.n_layers * (size_t) plan.n_pages
-             * (size_t) plan.page_elems * sizeof(float);
+             * (size_t) plan.page_elems
+             * (size_t) slora_host_elem_size(&e->backend->host_mem);
     slora_adapter_plan_free(&plan);
 
     return SLORA_OK;

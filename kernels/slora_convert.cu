@@ -6,7 +6,9 @@
  * the copy is memory-bound and runs once per weight upload, so plainness
  * beats vector width here. An adapter's pages go in one launch that
  * scatters them: the grid's x picks the page, whose destination comes
- * by value with the launch, and its y a stretch of it, 16 bytes a lane.
+ * by value with the launch, and its y a stretch of it, 16 bytes a lane;
+ * pages the host tier already holds in bf16 scatter the same way,
+ * copied.
  */
 
 #include <stdint.h>
@@ -76,6 +78,29 @@ slora_convert_pages_kernel(uint16_t *__restrict__ dst,
 }
 
 
+/* slora_convert_pages_kernel's twin for bf16 pages: a copy */
+static __global__ void __launch_bounds__(SLORA_CONVERT_THREADS)
+slora_copy_pages_kernel(uint16_t *__restrict__ dst,
+    const slora_convert_pages_t pg, const uint16_t *__restrict__ src,
+    int64_t width)
+{
+    int64_t          i;
+    const uint16_t  *s;
+    uint16_t        *d;
+
+    s = src + (int64_t) blockIdx.x * width;
+    d = dst + pg.off[blockIdx.x];
+
+    for (i = ((int64_t) blockIdx.y * SLORA_CONVERT_THREADS + threadIdx.x)
+             * SLORA_CUDA_VEC;
+         i < width;
+         i += (int64_t) gridDim.y * SLORA_CONVERT_THREADS * SLORA_CUDA_VEC)
+    {
+        *(uint4 *) (d + i) = *(const uint4 *) (s + i);
+    }
+}
+
+
 extern "C" int
 slora_convert_bf16_cuda(uint16_t *dst, const float *src, int64_t n,
     void *stream)
@@ -100,13 +125,12 @@ slora_convert_bf16_cuda(uint16_t *dst, const float *src, int64_t n,
 }
 
 
-extern "C" int
-slora_convert_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
-    const float *src, int32_t n, int64_t width, void *stream)
+/* Checks a page scatter's arguments and fills pg: 0, or -1. */
+static int
+slora_pages_args(slora_convert_pages_t *pg, const uint16_t *dst,
+    const int64_t *dst_off, const void *src, int32_t n, int64_t width)
 {
-    slora_convert_pages_t  pg;
-    int64_t                per;
-    int32_t                i;
+    int32_t  i;
 
     if (n < 0 || n > SLORA_CONVERT_PAGES || width <= 0
         || width % SLORA_CUDA_VEC != 0
@@ -120,22 +144,67 @@ slora_convert_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
         if (dst_off[i] < 0 || dst_off[i] % SLORA_CUDA_VEC != 0) {
             return -1;
         }
-        pg.off[i] = dst_off[i];
+        pg->off[i] = dst_off[i];
+    }
+
+    return 0;
+}
+
+
+/* a page's stretches of 2048 values, at most 64 */
+static dim3
+slora_pages_grid(int32_t n, int64_t width)
+{
+    int64_t  per;
+
+    per = (width + SLORA_CONVERT_THREADS * SLORA_CUDA_VEC - 1)
+          / (SLORA_CONVERT_THREADS * SLORA_CUDA_VEC);
+    per = per < 64 ? per : 64;
+
+    return dim3((unsigned) n, (unsigned) per);
+}
+
+
+extern "C" int
+slora_convert_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
+    const float *src, int32_t n, int64_t width, void *stream)
+{
+    slora_convert_pages_t  pg;
+
+    if (slora_pages_args(&pg, dst, dst_off, src, n, width) != 0) {
+        return -1;
     }
 
     if (n == 0) {
         return 0;
     }
 
-    /* stretches of 2048 values, at most 64 a page */
-    per = (width + SLORA_CONVERT_THREADS * SLORA_CUDA_VEC - 1)
-          / (SLORA_CONVERT_THREADS * SLORA_CUDA_VEC);
-    per = per < 64 ? per : 64;
-
-    slora_convert_pages_kernel<<<dim3((unsigned) n, (unsigned) per),
+    slora_convert_pages_kernel<<<slora_pages_grid(n, width),
                                  SLORA_CONVERT_THREADS, 0,
                                  (cudaStream_t) stream>>>(dst, pg, src,
                                                           width);
+
+    return slora_cuda_launched();
+}
+
+
+extern "C" int
+slora_copy_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
+    const uint16_t *src, int32_t n, int64_t width, void *stream)
+{
+    slora_convert_pages_t  pg;
+
+    if (slora_pages_args(&pg, dst, dst_off, src, n, width) != 0) {
+        return -1;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    slora_copy_pages_kernel<<<slora_pages_grid(n, width),
+                              SLORA_CONVERT_THREADS, 0,
+                              (cudaStream_t) stream>>>(dst, pg, src, width);
 
     return slora_cuda_launched();
 }

@@ -5,7 +5,9 @@
  *
  * The one idea: weights are converted where they land, so the host
  * keeps f32 (the CPU backend's exact reference) and the device never
- * holds an f32 copy of the model, only a bounded staging buffer.
+ * holds an f32 copy of the model, only a bounded staging buffer. The
+ * host tier's adapter images for a bf16 backend are converted once, as
+ * they are read (the same rounding), and their pages only copied.
  */
 
 #ifndef SLORA_CONVERT_H
@@ -29,6 +31,10 @@ void slora_convert_bf16(uint16_t *dst, const float *src, int64_t n);
 void slora_convert_pages_bf16(uint16_t *dst, const int64_t *dst_off,
     const float *src, int32_t n, int64_t width);
 
+/* The same for pages already in bf16: each copied to dst + dst_off[i]. */
+void slora_copy_pages_bf16(uint16_t *dst, const int64_t *dst_off,
+    const uint16_t *src, int32_t n, int64_t width);
+
 
 /* CUDA twins (kernels/slora_convert.cu): dst and src are device memory,
  * dst_off host memory, passed to the kernel by value: n is at most
@@ -41,5 +47,7 @@ int slora_convert_bf16_cuda(uint16_t *dst, const float *src, int64_t n,
     void *stream);
 int slora_convert_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
     const float *src, int32_t n, int64_t width, void *stream);
+int slora_copy_pages_bf16_cuda(uint16_t *dst, const int64_t *dst_off,
+    const uint16_t *src, int32_t n, int64_t width, void *stream);
 
 #endif /* SLORA_CONVERT_H */

@@ -66,3 +66,16 @@ slora_convert_pages_bf16(uint16_t *dst, const int64_t *dst_off,
                            width);
     }
 }
+
+
+void
+slora_copy_pages_bf16(uint16_t *dst, const int64_t *dst_off,
+    const uint16_t *src, int32_t n, int64_t width)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        memcpy(dst + dst_off[i], src + (int64_t) i * width,
+               (size_t) width * sizeof(uint16_t));
+    }
+}

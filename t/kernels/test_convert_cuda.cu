@@ -117,6 +117,33 @@ test_convert(void)
     ok(rc == 0 && same, "convert pages: %d pages to shuffled slots of %d, "
        "the others untouched, bit for bit", PAGES, SLOTS);
 
+    /* bf16 pages (a bf16 host tier's images) copied to other slots of
+     * the same arena: the bf16 values of the first pages above */
+    {
+        uint16_t  *half, *d_half;
+        int64_t    off2[PAGES];
+
+        half = (uint16_t *) malloc((size_t) PAGES * W * 2);
+        slora_convert_bf16(half, src + 3 * W, (int64_t) PAGES * W);
+        d_half = (uint16_t *) dup_to_dev(half, (size_t) PAGES * W * 2);
+
+        for (j = 0; j < PAGES; j++) {
+            off2[j] = (int64_t) perm[SLOTS - 1 - j] * W;
+        }
+
+        slora_copy_pages_bf16(cpu, off2, half, PAGES, W);
+        rc = slora_copy_pages_bf16_cuda(d_dst, off2, d_half, PAGES, W, NULL);
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(gpu, d_dst, (size_t) SLOTS * W * 2,
+                      cudaMemcpyDeviceToHost));
+        ok(rc == 0 && memcmp(cpu, gpu, (size_t) SLOTS * W * 2) == 0,
+           "copy pages: %d bf16 pages to shuffled slots, the others "
+           "untouched, bit for bit", PAGES);
+
+        CK(cudaFree(d_half));
+        free(half);
+    }
+
     off[0] = 4;
     ok(slora_convert_pages_bf16_cuda(d_dst, off, d_src, 1, W, NULL) == -1
        && slora_convert_pages_bf16_cuda(d_dst, off + 1, d_src,

@@ -626,7 +626,7 @@ test_slices(void)
         stray = 0;
         for (e = 0; e < 2 * lay; e++) {
             over += mark[e] > 1;
-            stray += mark[e] == 0 && img.host[e] != 0.0f;
+            stray += mark[e] == 0 && ((const float *) img.host)[e] != 0.0f;
         }
 
         is_int(img.plan.slices, n, "%d slices: the plan says so", n);

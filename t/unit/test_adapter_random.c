@@ -18,6 +18,7 @@
 #include "slora_core.h"
 #include "slora_model.h"
 #include "slora_adapter.h"
+#include "slora_convert.h"
 #include "slora_engine.h"
 
 
@@ -152,7 +153,7 @@ test_image(void)
 
     differ = 0;
     for (i = 0; i < n; i++) {
-        differ += a.host[i] != c.host[i];
+        differ += ((const float *) a.host)[i] != ((const float *) c.host)[i];
     }
     ok(differ > n / 4, "another seed, other weights (%d differ)", differ);
 
@@ -169,12 +170,12 @@ test_image(void)
     for (i = 0; i < cfg.n_layers; i++) {
         for (j = 0; j < 8; j++) {
             row = a.plan.first_row[SLORA_PROJ_GATE][0] + j;
-            p = a.host + i * lay + a.plan.row_off[row];
+            p = (float *) a.host + i * lay + a.plan.row_off[row];
             inside &= fabsf(p[0]) <= amp_a && fabsf(p[in - 1]) <= amp_a;
             differ += fabsf(p[in / 2]) > amp_a / 4;
 
             row = a.plan.first_row[SLORA_PROJ_DOWN][1] + j;
-            p = a.host + i * lay + a.plan.row_off[row];
+            p = (float *) a.host + i * lay + a.plan.row_off[row];
             inside &= fabsf(p[0]) <= amp_b && fabsf(p[out - 1]) <= amp_b;
             differ += fabsf(p[out / 2]) > amp_b / 4;
         }
@@ -193,23 +194,29 @@ test_image(void)
 /*
  * An image's host copy comes from the slora_host_mem_t it is given (the
  * CUDA backend's pinned pages) and goes back to it; the same bytes as
- * from the heap; a refused allocation is a clear error.
+ * from the heap; in bf16 when the memory asks for 2-byte values (half
+ * the bytes, every value the f32 one rounded as kernels/slora_convert.h
+ * rounds); a refused allocation is a clear error.
  */
 static void
 test_host_mem(void)
 {
     slora_err_t            err;
     slora_model_config_t   cfg;
-    slora_adapter_image_t  heap, mine;
+    slora_adapter_image_t  heap, mine, half;
     slora_host_mem_t       mem;
     counting_t             cnt;
     const char            *spec;
-    int                    rc;
+    const float           *f;
+    const uint16_t        *h;
+    size_t                 i, n, bad;
+    int                    rc, frees;
 
     slora_model_random_config("random:smollm2-135m,layers=2", &cfg, &err);
     spec = "random:rank=8,seed=5,targets=q+v+down";
 
     memset(&cnt, 0, sizeof(cnt));
+    memset(&mem, 0, sizeof(mem));
     mem.alloc = count_alloc;
     mem.free = count_free;
     mem.ctx = &cnt;
@@ -228,10 +235,28 @@ test_host_mem(void)
        "the same bytes as from the heap");
 
     slora_adapter_image_free(&mine);
-    slora_adapter_image_free(&heap);
     ok(cnt.frees == 1 && cnt.allocs == 1 && cnt.freed == cnt.bytes,
        "and freed there once (%d), with the bytes it was given (%zu)",
        cnt.frees, cnt.freed);
+
+    mem.elem_size = 2;
+    rc = slora_adapter_image_load(&cfg, 4608, 1, &mem, "x", spec, NULL,
+                                  &half, &err);
+    n = heap.bytes / sizeof(float);
+    bad = 0;
+    f = heap.host;
+    h = half.host;
+    for (i = 0; rc == SLORA_OK && i < n; i++) {
+        bad += h[i] != slora_f32_to_bf16(f[i]);
+    }
+    ok(rc == SLORA_OK && half.elem_size == 2 && heap.elem_size == 4
+       && half.bytes == n * 2 && bad == 0,
+       "bf16 memory: %zu values in %zu bytes, each the f32 one rounded "
+       "(%zu differ)", n, half.bytes, bad);
+    slora_adapter_image_free(&half);
+    slora_adapter_image_free(&heap);
+    mem.elem_size = 0;
+    frees = cnt.frees;
 
     cnt.refuse = 1;
     rc = slora_adapter_image_load(&cfg, 4608, 1, &mem, "refused", spec,
@@ -240,7 +265,7 @@ test_host_mem(void)
                             != NULL,
        "a refused allocation is an error: %s", err.msg);
     slora_adapter_image_free(&mine);
-    ok(cnt.frees == 1, "with nothing to free");
+    ok(cnt.frees == frees, "with nothing to free");
 }
 
 
@@ -306,7 +331,7 @@ test_image_slices(void)
         for (row = 0; row < a.plan.n_rows; row++) {
             for (j = 0; j < a.plan.row_width[row]; j++) {
                 pos = l * lay + a.plan.row_off[row] + j;
-                bad += a.host[pos] == 0.0f;
+                bad += ((const float *) a.host)[pos] == 0.0f;
                 mark[pos] += mark[pos] < 255;
             }
         }
@@ -316,7 +341,7 @@ test_image_slices(void)
     stray = 0;
     for (e = 0; e < cfg.n_layers * lay; e++) {
         over += mark[e] > 1;
-        stray += mark[e] == 0 && a.host[e] != 0.0f;
+        stray += mark[e] == 0 && ((const float *) a.host)[e] != 0.0f;
     }
     free(mark);
 
@@ -348,8 +373,10 @@ test_image_slices(void)
                     sl = j / w;
                     pos = l * lay + a.plan.row_off[row] - q + sl * (pe / n)
                           + q / n + (j - sl * w);
-                    bad += d.host[pos] != a.host[l * lay
-                                                 + a.plan.row_off[row] + j];
+                    bad += ((const float *) d.host)[pos]
+                           != ((const float *) a.host)[l * lay
+                                                       + a.plan.row_off[row]
+                                                       + j];
                     mark[pos] += mark[pos] < 255;
                     checked++;
                 }
@@ -360,7 +387,7 @@ test_image_slices(void)
         stray = 0;
         for (e = 0; e < cfg.n_layers * lay; e++) {
             over += mark[e] > 1;
-            stray += mark[e] == 0 && d.host[e] != 0.0f;
+            stray += mark[e] == 0 && ((const float *) d.host)[e] != 0.0f;
         }
 
         ok(d.bytes == a.bytes && d.plan.slices == n && bad == 0

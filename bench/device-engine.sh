@@ -10,7 +10,8 @@
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
 # built here: test_kernels_cuda, test_convert_cuda, test_sample_cuda,
-# test_gemv_cuda),
+# test_gemv_cuda), the base projections' speed (bench_gemm_cuda), greedy
+# conformance with adapters on some projections only,
 # then `slora bench --batches` on the Llama-7B shape
 # (random bf16 weights), prompt 256, 128 new tokens, decode step time at
 # batch 1, 16, 64, 256, base model and 32 rank-16 q,k,v,o adapters, a
@@ -68,12 +69,14 @@ if [ "$MODE" = bench ]; then
     gunzip -c $A/test_convert_cuda.gz > /tmp/test_convert_cuda
     gunzip -c $A/test_sample_cuda.gz > /tmp/test_sample_cuda
     gunzip -c $A/test_gemv_cuda.gz > /tmp/test_gemv_cuda
+    gunzip -c $A/bench_gemm_cuda.gz > /tmp/bench_gemm_cuda
     chmod +x /tmp/test_kernels_cuda /tmp/test_convert_cuda \
-        /tmp/test_sample_cuda /tmp/test_gemv_cuda
+        /tmp/test_sample_cuda /tmp/test_gemv_cuda /tmp/bench_gemm_cuda
     step "kernels" /tmp/test_kernels_cuda
     step "conversions" /tmp/test_convert_cuda
     step "sampling" /tmp/test_sample_cuda
     step "gemv" /tmp/test_gemv_cuda
+    step "gemm" /tmp/bench_gemm_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
     grep '^not ok' "$OUT/engine.log" | head -5
     # the same prompt's LoRA rows must be the same bits run after run:
@@ -86,6 +89,15 @@ if [ "$MODE" = bench ]; then
     step "conform 7b-2layer sampled adapters" $S conform \
         --model random:llama-7b,layers=2 --device cuda --ref cuda \
         --adapters /tmp/ad7s --requests 5 --gen 32 --sample 0.8
+    # adapters on some projections only: the step launches LoRA for the
+    # calls that have one (q and v of q,k,v; up of gate,up; down), none
+    # for o, and must still match the CPU's exact path
+    $S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7p \
+        --count 4 --ranks 8,16,32,64 --targets q,v,up,down --scale 0.3 \
+        > /dev/null
+    step "conform 7b-2layer adapters on q,v,up,down" $S conform \
+        --model random:llama-7b,layers=2 --device cuda --threads 16 \
+        --adapters /tmp/ad7p --requests 5 --gen 16
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     step "bench 7b" $S bench --model random:llama-7b --device cuda \
@@ -114,6 +126,7 @@ if [ "$MODE" = bench ]; then
     fi
     echo
     grep -E "against|ALL EQUAL|PARTS" "$OUT/engine.log"
+    sed -n '/^# proj/,/^==/p' "$OUT/engine.log"
     sed -n '/^ *batch/,/^==/p' "$OUT/engine.log"
     grep -A13 "^cuda profile" "$OUT/engine.log"
     tail -9 "$OUT/torch_decode.log" 2>/dev/null

@@ -519,7 +519,8 @@ slora_cpu_attn_share(void *ctx, int ith, int nth)
 
 /*
  * y += LoRA(x) for projection p of layer l over the batch's segments:
- * the shrink into the workspace, then the expand, each one dispatch.
+ * the shrink into the workspace, then the expand, each one dispatch;
+ * nothing where no adapter of the batch targets p.
  */
 
 int
@@ -528,7 +529,7 @@ slora_cpu_lora(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 {
     slora_cpu_lora_op_t  op;
 
-    if (st->info.max_rank == 0) {
+    if (!(st->info.proj_mask & (1u << p))) {
         return SLORA_OK;
     }
 

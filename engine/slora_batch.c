@@ -152,6 +152,8 @@ slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
         {
             info->max_rank = bt->loras[i].rank;
         }
+
+        info->proj_mask |= bt->loras[i].proj_mask;
     }
 
     return SLORA_OK;

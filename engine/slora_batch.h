@@ -62,6 +62,9 @@ typedef struct {
     int32_t                   n_logits;    /* sequences that want logits */
     int                       direct;      /* their rows are 0, 1, ... */
     int32_t                   max_rank;    /* largest rank in use */
+    uint32_t                  proj_mask;   /* 1 << SLORA_PROJ_* of the
+                                              projections an adapter of
+                                              the batch targets */
     int32_t                   max_ctx;     /* largest pos + n_tokens */
     int32_t                   max_q_len;   /* most tokens of one sequence */
     int32_t                   n_pages;     /* pages the sequences use */

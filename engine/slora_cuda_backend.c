@@ -99,6 +99,8 @@ static int slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_lora_call_t *lc, slora_err_t *err);
 static int slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc, slora_err_t *err);
+static int slora_cuda_lora_wanted(const slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc);
 static void slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc, slora_lora_segs_t *sg, uint16_t **y,
     int32_t *width);
@@ -1019,7 +1021,7 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
 
     lc->forked = 0;
 
-    if (st->info.max_rank == 0) {
+    if (!slora_cuda_lora_wanted(st, lc)) {
         return SLORA_OK;
     }
 
@@ -1084,7 +1086,7 @@ slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
     int32_t             width[SLORA_LORA_MAX_PROJ];
     int64_t             part;
 
-    if (st->info.max_rank == 0) {
+    if (!slora_cuda_lora_wanted(st, lc)) {
         return SLORA_OK;
     }
 
@@ -1123,6 +1125,29 @@ slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_mark(c, SLORA_OP_LORA);
 
     return SLORA_OK;
+}
+
+
+/*
+ * Whether an adapter of the step targets one of the call's projections:
+ * a batch whose adapters are on q, k, v and o launches nothing for gate,
+ * up and down (the kernels would find rank 0 in every segment, but a
+ * decode step pays each launch).
+ */
+
+static int
+slora_cuda_lora_wanted(const slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc)
+{
+    int  k;
+
+    for (k = 0; k < lc->n_out; k++) {
+        if (st->info.proj_mask & (1u << lc->out[k].p)) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

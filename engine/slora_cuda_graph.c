@@ -5,9 +5,9 @@
  * with events between them and prints where the GPU's time went.
  *
  * The one idea: a graph is keyed by everything its launches depend on
- * (sequences, logits rows, ranks, the decode attention's split, LoRA
- * segments); the data that changes at the same key is copied into the
- * index block before the replay.
+ * (sequences, logits rows, ranks, the projections with adapters, the
+ * decode attention's split, LoRA segments); the data that changes at the
+ * same key is copied into the index block before the replay.
  */
 
 #include <stdio.h>
@@ -61,6 +61,7 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     key.n_seqs = st->batch->n_seqs;
     key.n_logits = st->info.n_logits;
     key.max_rank = st->info.max_rank;
+    key.proj_mask = st->info.proj_mask;
     key.chunk = chunk;
     key.n_splits = n_splits;
     key.argmax = st->batch->ids != NULL;

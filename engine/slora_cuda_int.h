@@ -99,6 +99,7 @@ typedef struct {
     int32_t                   n_seqs;
     int32_t                   n_logits;
     int32_t                   max_rank;
+    uint32_t                  proj_mask;        /* LoRA launches made */
     int32_t                   chunk;            /* decode attention split */
     int32_t                   n_splits;
     int32_t                   argmax;

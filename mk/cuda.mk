@@ -122,3 +122,19 @@ cuda: $(CUDA_CV_TEST)
 $(CUDA_CV_TEST): $(CUDA_BUILD)/test_convert_cuda.o \
         $(CUDA_BUILD)/slora_convert.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
+
+# The base projections' speed (bench/bench_gemm_cuda.c): the backend's
+# own GEMM front at the 7B shape, decode and prefill row counts.
+CUDA_GEMM_BENCH := $(CUDA_BUILD)/bench_gemm_cuda
+
+cuda: $(CUDA_GEMM_BENCH)
+
+$(CUDA_BUILD)/bench_gemm_cuda.o: bench/bench_gemm_cuda.c \
+        engine/slora_cuda_gemm.h engine/slora_core.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CUDA_CFLAGS) -c $< -o $@
+
+$(CUDA_GEMM_BENCH): $(CUDA_BUILD)/bench_gemm_cuda.o \
+        $(CUDA_BUILD)/engine/slora_cuda_gemm.o \
+        $(CUDA_BUILD)/engine/slora_core.o $(CUDA_BUILD)/slora_gemv.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lcublasLt -lpthread -lm

@@ -9,7 +9,7 @@
 #   bash bench/device-tp.sh all       the three (check without t/kernels)
 #   bash bench/device-tp.sh close     TP=2 over NCCL only, which must exit
 #   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=4 and 8
-#                                     (nvidia-h200-x4 or -x8; not yet run)
+#                                     (nvidia-h200-x4 or -x8), or TPS=2
 #
 # check: the one-shot all-reduce's test and timings (t/kernels); `slora
 # conform` of TP=2 against TP=1 on the Llama-7B shape with adapters of
@@ -23,8 +23,9 @@
 # TP=2; then the Llama-13B shape at TP=2 served by nginx (SmolLM2's
 # tokenizer from tok.gguf), with chat requests streamed.
 # seventy: the Llama-70B shape (80 layers, hidden 8192, 64 heads over 8
-# KV heads, FFN 28672, random weights: 280 GB of f32 in host memory
-# while it loads, so 512 GiB hosts only) over every GPU of the machine:
+# KV heads, FFN 28672, random weights, which the CUDA backend makes on
+# each GPU, its shard only: no host copy, 70 GB of bf16 a GPU at TP=2)
+# over the GPUs of the machine:
 # greedy conformance of TP=4 (and 8) against TP=1 on the shape cut to 8
 # layers, which one GPU holds, with adapters of mixed ranks on all seven
 # projections; decode step times at batch 1, 16 and 64 with 100 rank-16

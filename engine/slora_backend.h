@@ -67,6 +67,10 @@ struct slora_backend_s {
      * engine samples such rows itself from the logits */
     int                draws;
 
+    /* load_model takes a random model whose weights were left out
+     * (slora_model_t.random_deferred) and makes them itself */
+    int                makes_random;
+
     void        *data;
 };
 

@@ -156,6 +156,12 @@ slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
                              cfg->ffn, cfg->vocab);
     }
 
+    if (m->random_deferred) {
+        return slora_err_set(err, SLORA_ERROR, "%s: cpu backend: the random "
+                             "model's weights were left for a device to "
+                             "make", m->path);
+    }
+
     if (m->w.tok_embd == NULL || m->w.out_norm == NULL
         || m->w.output == NULL || m->w.layers == NULL)
     {

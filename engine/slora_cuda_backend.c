@@ -43,6 +43,7 @@
 #include "slora_argmax.h"
 #include "slora_embed.h"
 #include "slora_norm.h"
+#include "slora_random.h"
 #include "slora_rope.h"
 
 
@@ -88,8 +89,11 @@ static int slora_cuda_fence(slora_backend_t *b, slora_err_t *err);
 
 static uint16_t *slora_cuda_weight(slora_cuda_t *c, size_t elems,
     slora_err_t *err);
-static int slora_cuda_load_layer(slora_cuda_t *c,
-    const slora_layer_weights_t *L, slora_cuda_layer_t *D, slora_err_t *err);
+static int slora_cuda_load_layer(slora_cuda_t *c, int32_t l,
+    slora_cuda_layer_t *D, slora_err_t *err);
+static int slora_cuda_put(slora_cuda_t *c, uint16_t *dst, const float *src,
+    int32_t l, slora_random_tensor_e t, int64_t first, int32_t rows,
+    int64_t width, int64_t ld, slora_err_t *err);
 static int slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st,
     int32_t l, slora_err_t *err);
 static int slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y,
@@ -145,6 +149,7 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->read_arena = slora_cuda_read_arena;
     b->forward = slora_cuda_forward;
     b->draws = 1;
+    b->makes_random = 1;
     b->mem_free = slora_cuda_mem_free;
     b->free = slora_cuda_free;
     b->data = c;
@@ -278,6 +283,8 @@ slora_cuda_load_model(slora_backend_t *b, const slora_model_t *m,
  * rows of q, k, v, gate and up and the columns of o and down that its
  * heads and its part of the FFN use, and the embedding and norms whole.
  * Only rank 0 computes logits, so only it holds an untied output matrix.
+ * A random model whose weights were never made on the host has them
+ * made here, on the GPU, shard by shard (slora_cuda_put).
  */
 
 int
@@ -309,8 +316,9 @@ slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
                              cfg->vocab);
     }
 
-    if (m->w.tok_embd == NULL || m->w.out_norm == NULL
-        || m->w.output == NULL || m->w.layers == NULL)
+    if (!m->random_deferred
+        && (m->w.tok_embd == NULL || m->w.out_norm == NULL
+            || m->w.output == NULL || m->w.layers == NULL))
     {
         return slora_err_set(err, SLORA_ERROR,
                              "%s: cuda backend: missing global weights",
@@ -357,24 +365,29 @@ slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
     c->out_norm = slora_cuda_weight(c, hidden, err);
 
     if (c->tok_embd == NULL || c->out_norm == NULL
-        || slora_cuda_upload(c, c->tok_embd, m->w.tok_embd,
-                             (int64_t) (vocab * hidden), err)
+        || slora_cuda_put(c, c->tok_embd, m->w.tok_embd, -1,
+                          SLORA_RT_TOK_EMBD, 0, 1,
+                          (int64_t) (vocab * hidden),
+                          (int64_t) (vocab * hidden), err)
            != SLORA_OK
-        || slora_cuda_upload(c, c->out_norm, m->w.out_norm,
-                             (int64_t) hidden, err)
+        || slora_cuda_put(c, c->out_norm, m->w.out_norm, -1,
+                          SLORA_RT_OUT_NORM, 0, 1, (int64_t) hidden,
+                          (int64_t) hidden, err)
            != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
-    if (m->w.output == m->w.tok_embd) {
+    if (!m->random_deferred && m->w.output == m->w.tok_embd) {
         c->output = c->tok_embd;
 
     } else if (c->tp_rank == 0) {
         c->output = slora_cuda_weight(c, vocab * hidden, err);
         if (c->output == NULL
-            || slora_cuda_upload(c, c->output, m->w.output,
-                                 (int64_t) (vocab * hidden), err)
+            || slora_cuda_put(c, c->output, m->w.output, -1,
+                              SLORA_RT_OUTPUT, 0, 1,
+                              (int64_t) (vocab * hidden),
+                              (int64_t) (vocab * hidden), err)
                != SLORA_OK)
         {
             return SLORA_ERROR;
@@ -382,8 +395,7 @@ slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
     }
 
     for (l = 0; l < cfg->n_layers; l++) {
-        if (slora_cuda_load_layer(c, &m->w.layers[l], &c->layers[l], err)
-            != SLORA_OK)
+        if (slora_cuda_load_layer(c, l, &c->layers[l], err) != SLORA_OK)
         {
             return slora_err_prefix(err, "%s: cuda backend: layer %d",
                                     m->path, l);
@@ -396,17 +408,24 @@ slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
 
 
 static int
-slora_cuda_load_layer(slora_cuda_t *c, const slora_layer_weights_t *L,
-    slora_cuda_layer_t *D, slora_err_t *err)
+slora_cuda_load_layer(slora_cuda_t *c, int32_t l, slora_cuda_layer_t *D,
+    slora_err_t *err)
 {
-    size_t   hidden, ffn, q, kv, r;
-    int      ok;
+    const slora_layer_weights_t  *L;
+    slora_layer_weights_t         none;
+    size_t                        hidden, ffn, q, kv, r;
+    int64_t                       qh, kvh, fh;
+    int                           ok;
 
-    if (L->attn_norm == NULL || L->wq == NULL || L->wk == NULL
-        || L->wv == NULL || L->wo == NULL || L->ffn_norm == NULL
-        || L->w_gate == NULL || L->w_up == NULL || L->w_down == NULL
-        || (L->bq != NULL) != (L->bk != NULL)
-        || (L->bq != NULL) != (L->bv != NULL))
+    memset(&none, 0, sizeof(none));
+    L = c->model->random_deferred ? &none : &c->model->w.layers[l];
+
+    if (!c->model->random_deferred
+        && (L->attn_norm == NULL || L->wq == NULL || L->wk == NULL
+            || L->wv == NULL || L->wo == NULL || L->ffn_norm == NULL
+            || L->w_gate == NULL || L->w_up == NULL || L->w_down == NULL
+            || (L->bq != NULL) != (L->bk != NULL)
+            || (L->bq != NULL) != (L->bv != NULL)))
     {
         return slora_err_set(err, SLORA_ERROR, "missing weights");
     }
@@ -430,29 +449,35 @@ slora_cuda_load_layer(slora_cuda_t *c, const slora_layer_weights_t *L,
         return SLORA_ERROR;
     }
 
-    ok = slora_cuda_upload(c, D->attn_norm, L->attn_norm, (int64_t) hidden,
-                           err) == SLORA_OK
-         && slora_cuda_upload(c, D->wqkv, L->wq + r * q * hidden,
-                              (int64_t) (q * hidden), err) == SLORA_OK
-         && slora_cuda_upload(c, D->wqkv + q * hidden,
-                              L->wk + r * kv * hidden,
-                              (int64_t) (kv * hidden), err) == SLORA_OK
-         && slora_cuda_upload(c, D->wqkv + (q + kv) * hidden,
-                              L->wv + r * kv * hidden,
-                              (int64_t) (kv * hidden), err) == SLORA_OK
-         && slora_cuda_upload_cols(c, D->wo, L->wo + r * q, (int32_t) hidden,
-                                   (int32_t) q, (int64_t) (q * c->tp_n), err)
+    /* a rank's rows of q, k, v, gate and up are one stretch of each
+     * tensor; its columns of o and down are hidden rows of a stretch */
+    qh = (int64_t) (q * hidden);
+    kvh = (int64_t) (kv * hidden);
+    fh = (int64_t) (ffn * hidden);
+
+    ok = slora_cuda_put(c, D->attn_norm, L->attn_norm, l, SLORA_RT_ATTN_NORM,
+                        0, 1, (int64_t) hidden, (int64_t) hidden, err)
+         == SLORA_OK
+         && slora_cuda_put(c, D->wqkv, L->wq, l, SLORA_RT_WQ,
+                           (int64_t) r * qh, 1, qh, qh, err) == SLORA_OK
+         && slora_cuda_put(c, D->wqkv + q * hidden, L->wk, l, SLORA_RT_WK,
+                           (int64_t) r * kvh, 1, kvh, kvh, err) == SLORA_OK
+         && slora_cuda_put(c, D->wqkv + (q + kv) * hidden, L->wv, l,
+                           SLORA_RT_WV, (int64_t) r * kvh, 1, kvh, kvh, err)
             == SLORA_OK
-         && slora_cuda_upload(c, D->ffn_norm, L->ffn_norm, (int64_t) hidden,
-                              err) == SLORA_OK
-         && slora_cuda_upload(c, D->wgu, L->w_gate + r * ffn * hidden,
-                              (int64_t) (ffn * hidden), err) == SLORA_OK
-         && slora_cuda_upload(c, D->wgu + ffn * hidden,
-                              L->w_up + r * ffn * hidden,
-                              (int64_t) (ffn * hidden), err) == SLORA_OK
-         && slora_cuda_upload_cols(c, D->wdown, L->w_down + r * ffn,
-                                   (int32_t) hidden, (int32_t) ffn,
-                                   (int64_t) (ffn * c->tp_n), err)
+         && slora_cuda_put(c, D->wo, L->wo, l, SLORA_RT_WO,
+                           (int64_t) (r * q), (int32_t) hidden, (int64_t) q,
+                           (int64_t) (q * c->tp_n), err) == SLORA_OK
+         && slora_cuda_put(c, D->ffn_norm, L->ffn_norm, l, SLORA_RT_FFN_NORM,
+                           0, 1, (int64_t) hidden, (int64_t) hidden, err)
+            == SLORA_OK
+         && slora_cuda_put(c, D->wgu, L->w_gate, l, SLORA_RT_GATE,
+                           (int64_t) r * fh, 1, fh, fh, err) == SLORA_OK
+         && slora_cuda_put(c, D->wgu + ffn * hidden, L->w_up, l, SLORA_RT_UP,
+                           (int64_t) r * fh, 1, fh, fh, err) == SLORA_OK
+         && slora_cuda_put(c, D->wdown, L->w_down, l, SLORA_RT_DOWN,
+                           (int64_t) (r * ffn), (int32_t) hidden,
+                           (int64_t) ffn, (int64_t) (ffn * c->tp_n), err)
             == SLORA_OK;
 
     if (!ok) {
@@ -962,6 +987,42 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     }
 
     slora_cuda_mark(c, SLORA_OP_NORM);
+
+    return SLORA_OK;
+}
+
+
+/*
+ * rows x width values of tensor t (of layer l; -1: a global one) from its
+ * element first, rows ld apart, to the dense bf16 block at dst: the
+ * model's f32 values uploaded from src + first, or, where the model's
+ * weights were never made on the host (random_deferred), the same
+ * values made on the GPU from their key.
+ */
+
+static int
+slora_cuda_put(slora_cuda_t *c, uint16_t *dst, const float *src, int32_t l,
+    slora_random_tensor_e t, int64_t first, int32_t rows, int64_t width,
+    int64_t ld, slora_err_t *err)
+{
+    const slora_model_t  *m = c->model;
+    uint64_t              key;
+    float                 amp;
+
+    if (!m->random_deferred) {
+        return slora_cuda_upload_cols(c, dst, src + first, rows, width, ld,
+                                      err);
+    }
+
+    slora_model_random_tensor(&m->cfg, l, t, &key, &amp);
+
+    if (slora_random_fill_bf16_cuda(dst, rows, width, ld, first,
+                                    m->random_seed, key, amp, c->upload)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: random "
+                             "weights refused");
+    }
 
     return SLORA_OK;
 }

@@ -113,19 +113,6 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         e->conf.max_waiting = 4096;
     }
 
-    e->model = slora_model_load(conf->model_path, err);
-    if (e->model == NULL) {
-        goto failed;
-    }
-
-    cfg = &e->model->cfg;
-
-    if (e->conf.max_ctx <= 0) {
-        e->conf.max_ctx = cfg->max_ctx > 0 && cfg->max_ctx
-                          < SLORA_ENGINE_MAX_CTX ? cfg->max_ctx
-                                                 : SLORA_ENGINE_MAX_CTX;
-    }
-
     if (e->conf.tensor_parallel <= 0) {
         e->conf.tensor_parallel = 1;
     }
@@ -136,6 +123,24 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->conf.weights = NULL;
     if (e->backend == NULL) {
         goto failed;
+    }
+
+    /* a backend that makes a random model's weights itself gets none
+     * from the host (the 70B shape would be 280 GB of f32 there) */
+    e->model = e->backend->makes_random
+               && slora_model_is_random(conf->model_path)
+               ? slora_model_random_deferred(conf->model_path, err)
+               : slora_model_load(conf->model_path, err);
+    if (e->model == NULL) {
+        goto failed;
+    }
+
+    cfg = &e->model->cfg;
+
+    if (e->conf.max_ctx <= 0) {
+        e->conf.max_ctx = cfg->max_ctx > 0 && cfg->max_ctx
+                          < SLORA_ENGINE_MAX_CTX ? cfg->max_ctx
+                                                 : SLORA_ENGINE_MAX_CTX;
     }
 
     if (e->backend->load_model(e->backend, e->model, err) != SLORA_OK) {

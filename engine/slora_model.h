@@ -95,7 +95,30 @@ typedef struct {
     slora_gguf_t           *gguf;       /* kept open for the tokenizer, or NULL */
     void                   *mem;        /* one allocation behind all weights */
     size_t                  mem_size;
+    /* a random model whose weights were left for the backend to make
+     * (slora_model_random_deferred): w holds no tensor, and each is
+     * slora_random_value of random_seed and its key */
+    int                     random_deferred;
+    uint64_t                random_seed;
 } slora_model_t;
+
+
+/* A random model's tensors: the global ones (layer -1), then each
+ * layer's (slora_model_random_tensor gives their keys and scales). */
+typedef enum {
+    SLORA_RT_TOK_EMBD = 0,
+    SLORA_RT_OUT_NORM,
+    SLORA_RT_OUTPUT,
+    SLORA_RT_ATTN_NORM,
+    SLORA_RT_WQ,
+    SLORA_RT_WK,
+    SLORA_RT_WV,
+    SLORA_RT_WO,
+    SLORA_RT_FFN_NORM,
+    SLORA_RT_GATE,
+    SLORA_RT_UP,
+    SLORA_RT_DOWN
+} slora_random_tensor_e;
 
 
 /* Loads a GGUF file or an HF folder (config.json + *.safetensors),
@@ -111,6 +134,14 @@ slora_model_t *slora_model_random(const char *spec, slora_err_t *err);
 /* The configuration of such a spec, without making its weights. */
 int slora_model_random_config(const char *spec, slora_model_config_t *cfg,
     slora_err_t *err);
+/* Such a model with no weights in host memory, for a backend that makes
+ * them where they are used (random_deferred). */
+slora_model_t *slora_model_random_deferred(const char *spec,
+    slora_err_t *err);
+/* Tensor t's key and scale (kernels/slora_random.h); l is the layer, -1
+ * for the global tensors. */
+void slora_model_random_tensor(const slora_model_config_t *c, int32_t l,
+    slora_random_tensor_e t, uint64_t *key, float *amp);
 
 /* Input and output widths of projection p. */
 int32_t slora_proj_in_dim(const slora_model_config_t *c, slora_proj_e p);

@@ -6,16 +6,17 @@
  * "random:llama-7b,layers=4,vocab=49152,seed=7".
  *
  * The one idea: every weight is a pure function of (seed, tensor,
- * index), a counter-based hash, so the threads that fill the model in
- * parallel need no shared state and the same spec is the same model on
- * every machine and every backend. Weights are uniform in
- * [-1/sqrt(in), 1/sqrt(in)], norms are 1, so activations keep their
- * scale through any depth. There is no tokenizer: such a model takes
- * token ids (`slora bench`).
+ * index), a counter-based hash (kernels/slora_random.h), so the threads
+ * that fill the model in parallel need no shared state and the same
+ * spec is the same model on every machine and every backend; a backend
+ * that makes weights where they are used (the CUDA backend, on the GPU)
+ * gets the model deferred, with no weights at all in host memory.
+ * Weights are uniform in [-1/sqrt(in), 1/sqrt(in)], norms are 1, so
+ * activations keep their scale through any depth. There is no
+ * tokenizer: such a model takes token ids (`slora bench`).
  */
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "slora_model.h"
+#include "slora_random.h"
 
 
 #define SLORA_RANDOM_THREADS  32
@@ -61,6 +63,7 @@ static const slora_random_shape_t  slora_random_shapes[] = {
 };
 
 
+static slora_model_t *slora_random_new(const char *spec, slora_err_t *err);
 static int slora_random_parse(const char *spec, slora_model_config_t *c,
     uint64_t *seed, slora_err_t *err);
 static void *slora_random_fill(void *arg);
@@ -84,6 +87,44 @@ slora_model_random_config(const char *spec, slora_model_config_t *cfg,
 
 
 slora_model_t *
+slora_model_random_deferred(const char *spec, slora_err_t *err)
+{
+    slora_model_t  *m;
+
+    m = slora_random_new(spec, err);
+    if (m != NULL) {
+        m->random_deferred = 1;
+    }
+
+    return m;
+}
+
+
+/* The model's header: its spec parsed, no weights. */
+static slora_model_t *
+slora_random_new(const char *spec, slora_err_t *err)
+{
+    slora_model_t  *m;
+
+    m = calloc(1, sizeof(slora_model_t));
+    if (m == NULL) {
+        slora_err_set(err, SLORA_ERROR, "%s: out of memory", spec);
+        return NULL;
+    }
+
+    snprintf(m->path, sizeof(m->path), "%s", spec);
+    m->random_seed = 1;
+
+    if (slora_random_parse(spec, &m->cfg, &m->random_seed, err) != SLORA_OK) {
+        free(m);
+        return NULL;
+    }
+
+    return m;
+}
+
+
+slora_model_t *
 slora_model_random(const char *spec, slora_err_t *err)
 {
     slora_model_t            *m;
@@ -99,22 +140,13 @@ slora_model_random(const char *spec, slora_err_t *err)
     int                       nth, started[SLORA_RANDOM_THREADS];
     float                    *p;
 
-    m = calloc(1, sizeof(slora_model_t));
+    m = slora_random_new(spec, err);
     if (m == NULL) {
-        slora_err_set(err, SLORA_ERROR, "%s: out of memory", spec);
         return NULL;
     }
 
-    snprintf(m->path, sizeof(m->path), "%s", spec);
     c = &m->cfg;
-
-    seed = 1;
-
-    if (slora_random_parse(spec, c, &seed, err) != SLORA_OK) {
-        free(m);
-        return NULL;
-    }
-
+    seed = m->random_seed;
     h = (size_t) c->hidden;
     q = (size_t) c->n_heads * (size_t) c->head_dim;
     kv = (size_t) c->n_kv_heads * (size_t) c->head_dim;
@@ -143,32 +175,32 @@ slora_model_random(const char *spec, slora_err_t *err)
     p = m->mem;
     n_t = 0;
 
-#define slora_random_take(dst, count, in)                                     \
+#define slora_random_take(dst, count, layer, tensor)                          \
     do {                                                                      \
         t[n_t].w = p;                                                         \
         t[n_t].n = (count);                                                   \
-        t[n_t].amp = (in) > 0 ? 1.0f / sqrtf((float) (in)) : 0.0f;            \
-        t[n_t].key = (uint64_t) n_t + 1;                                      \
+        slora_model_random_tensor(c, layer, tensor, &t[n_t].key,             \
+                                  &t[n_t].amp);                               \
         (dst) = p;                                                            \
         p += (count);                                                         \
         n_t++;                                                                \
     } while (0)
 
-    slora_random_take(m->w.tok_embd, v * h, h);
-    slora_random_take(m->w.out_norm, h, 0);
-    slora_random_take(m->w.output, v * h, h);
+    slora_random_take(m->w.tok_embd, v * h, -1, SLORA_RT_TOK_EMBD);
+    slora_random_take(m->w.out_norm, h, -1, SLORA_RT_OUT_NORM);
+    slora_random_take(m->w.output, v * h, -1, SLORA_RT_OUTPUT);
 
     for (l = 0; l < c->n_layers; l++) {
         L = &m->w.layers[l];
-        slora_random_take(L->attn_norm, h, 0);
-        slora_random_take(L->wq, q * h, h);
-        slora_random_take(L->wk, kv * h, h);
-        slora_random_take(L->wv, kv * h, h);
-        slora_random_take(L->wo, h * q, q);
-        slora_random_take(L->ffn_norm, h, 0);
-        slora_random_take(L->w_gate, f * h, h);
-        slora_random_take(L->w_up, f * h, h);
-        slora_random_take(L->w_down, h * f, f);
+        slora_random_take(L->attn_norm, h, l, SLORA_RT_ATTN_NORM);
+        slora_random_take(L->wq, q * h, l, SLORA_RT_WQ);
+        slora_random_take(L->wk, kv * h, l, SLORA_RT_WK);
+        slora_random_take(L->wv, kv * h, l, SLORA_RT_WV);
+        slora_random_take(L->wo, h * q, l, SLORA_RT_WO);
+        slora_random_take(L->ffn_norm, h, l, SLORA_RT_FFN_NORM);
+        slora_random_take(L->w_gate, f * h, l, SLORA_RT_GATE);
+        slora_random_take(L->w_up, f * h, l, SLORA_RT_UP);
+        slora_random_take(L->w_down, h * f, l, SLORA_RT_DOWN);
     }
 
 #undef slora_random_take
@@ -219,7 +251,6 @@ slora_random_fill(void *arg)
 {
     slora_random_job_t  *j = arg;
     size_t               lo, hi, base, a, b, i;
-    uint64_t             x;
     int32_t              k;
     float                amp;
 
@@ -236,20 +267,8 @@ slora_random_fill(void *arg)
 
         if (hi > base) {
             for (i = a; i < b; i++) {
-                if (amp == 0.0f) {
-                    j->t[k].w[i] = 1.0f;
-                    continue;
-                }
-
-                /* splitmix64 of (seed, tensor, index) */
-                x = j->seed ^ (j->t[k].key << 40) ^ (uint64_t) i;
-                x += 0x9e3779b97f4a7c15ull;
-                x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-                x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-                x ^= x >> 31;
-
-                j->t[k].w[i] = amp * (2.0f * (float) (x >> 40)
-                                      / (float) (1 << 24) - 1.0f);
+                j->t[k].w[i] = slora_random_value(j->seed, j->t[k].key,
+                                                  (uint64_t) i, amp);
             }
         }
 

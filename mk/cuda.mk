@@ -35,7 +35,8 @@ CUDA_SO       := $(BUILD)/libslora_cuda.so
 # The backend's C files (cuda_runtime.h, cublasLt.h) and the engine files
 # the .so carries its own copy of, bound to itself (-Bsymbolic).
 CUDA_C_SRCS   := $(wildcard engine/slora_cuda*.c) engine/slora_batch.c \
-                 engine/slora_core.c engine/slora_proj.c engine/slora_spares.c
+                 engine/slora_core.c engine/slora_proj.c engine/slora_spares.c \
+                 engine/slora_model_keys.c
 CUDA_C_OBJS   := $(patsubst engine/%.c,$(CUDA_BUILD)/engine/%.o,\
                    $(filter $(wildcard engine/*.c),$(CUDA_C_SRCS)))
 CUDA_CFLAGS    = -std=gnu11 -g -O2 -fPIC $(CFLAGS_W) -Iengine -Ikernels \
@@ -114,13 +115,15 @@ $(CUDA_GV_TEST): $(CUDA_BUILD)/test_gemv_cuda.o \
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The conversions' own test (kernels/slora_convert.*): bit for bit
-# against the CPU's rounding, and the scattering of an adapter's pages.
+# against the CPU's rounding, and the scattering of an adapter's pages;
+# and a random model's weights made on the device (kernels/slora_random.*).
 CUDA_CV_TEST  := $(CUDA_BUILD)/test_convert_cuda
 
 cuda: $(CUDA_CV_TEST)
 
 $(CUDA_CV_TEST): $(CUDA_BUILD)/test_convert_cuda.o \
-        $(CUDA_BUILD)/slora_convert.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+        $(CUDA_BUILD)/slora_convert.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o \
+        $(CUDA_BUILD)/slora_random.o $(CUDA_BUILD)/cpu/slora_random_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The base projections' speed (bench/bench_gemm_cuda.c): the backend's

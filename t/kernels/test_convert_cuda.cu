@@ -2,7 +2,8 @@
  * test_convert_cuda.cu: f32 to bf16 on the GPU (kernels/slora_convert.cu)
  * against its CPU twin, bit for bit: the plain conversion of weights,
  * and the scattering one that puts an adapter's page images where the
- * pool placed them. Speaks TAP.
+ * pool placed them; and a random model's weights made on the device in
+ * bf16 (kernels/slora_random.cu), block by block. Speaks TAP.
  *
  * The one idea: the CPU's rounding (slora_convert_cpu.c) is the
  * reference to the bit, specials and ties included, and the scattered
@@ -22,6 +23,7 @@
 
 extern "C" {
 #include "slora_convert.h"
+#include "slora_random.h"
 }
 
 #include "tap.h"
@@ -29,6 +31,7 @@ extern "C" {
 
 
 static void test_convert(void);
+static void test_random(void);
 
 
 int
@@ -41,6 +44,7 @@ main(void)
     }
 
     test_convert();
+    test_random();
 
     return done_testing();
 }
@@ -162,3 +166,69 @@ test_convert(void)
 }
 
 
+/*
+ * A random model's tensor made on the device in bf16 against the CPU
+ * twin, bit for bit: a whole tensor, a shard of rows, and a shard of
+ * columns (rows ld apart) past 2^32 elements into the tensor, as the
+ * 70B shape's ranks take them; a norm (amp 0) is all ones; and the
+ * launcher's refusals.
+ */
+static void
+test_random(void)
+{
+    enum { ROWS = 640, COLS = 384 };
+    static const int64_t  shape[3][4] = {       /* rows, cols, ld, first */
+        { 1, ROWS * COLS, ROWS * COLS, 0 },
+        { ROWS, COLS, 3 * COLS, COLS },
+        { ROWS, COLS, 28672, (int64_t) 5 << 30 }
+    };
+    uint16_t  *want, *got, *d;
+    int64_t    i, n, bad;
+    int        k;
+    float      amp;
+
+    n = ROWS * COLS;
+    want = (uint16_t *) malloc(n * sizeof(uint16_t));
+    got = (uint16_t *) malloc(n * sizeof(uint16_t));
+    CK(cudaMalloc(&d, n * sizeof(uint16_t)));
+
+    for (k = 0; k < 4; k++) {
+        const int64_t  *s = shape[k < 3 ? k : 1];
+
+        amp = k < 3 ? 1.0f / sqrtf(8192.0f) : 0.0f;
+        slora_random_fill_bf16(want, s[0], s[1], s[2], s[3], 7, 42 + k, amp);
+        CK(cudaMemset(d, 0xff, n * sizeof(uint16_t)));
+        ok(slora_random_fill_bf16_cuda(d, s[0], s[1], s[2], s[3], 7, 42 + k,
+                                       amp, NULL) == 0,
+           "random fill %d launched", k);
+        CK(cudaMemcpy(got, d, n * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+
+        bad = 0;
+        for (i = 0; i < n; i++) {
+            bad += got[i] != want[i];
+        }
+
+        ok(bad == 0, "random fill %s: %lld x %lld from %lld, ld %lld, bit "
+           "for bit (%lld differ)", k == 3 ? "of a norm" : "of a matrix",
+           (long long) s[0], (long long) s[1], (long long) s[3],
+           (long long) s[2], (long long) bad);
+    }
+
+    bad = 0;
+    for (i = 0; i < n; i++) {
+        bad += want[i] != 0x3f80;
+    }
+    ok(bad == 0, "a norm's values are all 1.0");
+
+    ok(slora_random_fill_bf16_cuda(d, 2, 10, 5, 0, 7, 1, 1.0f, NULL) != 0
+       && slora_random_fill_bf16_cuda(d, -1, 10, 10, 0, 7, 1, 1.0f, NULL)
+          != 0
+       && slora_random_fill_bf16_cuda(NULL, 1, 10, 10, 0, 7, 1, 1.0f, NULL)
+          != 0,
+       "random fill refuses rows closer than their width, negative sizes, "
+       "no destination");
+
+    CK(cudaFree(d));
+    free(want);
+    free(got);
+}

@@ -2,7 +2,9 @@
  * test_backend_open.c: what the engine needs around its backends, checked
  * on the CPU: device names and a CUDA library that is not there
  * (slora_backend_open), random models named by a spec
- * (slora_model_random), the row argmax every greedy choice goes through
+ * (slora_model_random) and the same models deferred, their weights made
+ * block by block in bf16 as a device makes them (slora_random.h), the
+ * row argmax every greedy choice goes through
  * (slora_argmax_rows), the bf16 rounding weights take on a GPU
  * (slora_convert_bf16), and the engine's greedy path, which hands the
  * argmax to the backend, against its sampling path with margins on.
@@ -20,10 +22,12 @@
 #include "slora_engine.h"
 #include "slora_argmax.h"
 #include "slora_convert.h"
+#include "slora_random.h"
 
 
 static void test_open(void);
 static void test_random(void);
+static void test_random_deferred(void);
 static void test_argmax(void);
 static void test_convert(void);
 static void test_engine_paths(void);
@@ -35,6 +39,7 @@ main(void)
 {
     test_open();
     test_random();
+    test_random_deferred();
     test_argmax();
     test_convert();
     test_engine_paths();
@@ -186,6 +191,121 @@ test_random(void)
     slora_model_free(a);
     slora_model_free(b);
     slora_model_free(c);
+}
+
+
+/*
+ * A deferred model has the spec's shape and seed and no weights; every
+ * block a backend makes from a tensor's key (a whole norm, a rank's rows
+ * of q, its columns of o and of down) is the host model's f32 values
+ * rounded to bf16, bit for bit. The first values are pinned, so a change
+ * to the generator (which would make every recorded figure another
+ * model's) fails here.
+ */
+
+static void
+test_random_deferred(void)
+{
+    static const char      *spec = "random:smollm2-135m,layers=2,vocab=256";
+    slora_err_t             err;
+    slora_model_t          *a, *d, *none;
+    slora_backend_t        *be;
+    slora_random_tensor_e   t;
+    uint64_t                key;
+    float                   amp;
+    uint16_t               *blk;
+    const float            *src;
+    int64_t                 rows, cols, ld, first, r, c;
+    int32_t                 h, q, f, k, l;
+    int                     bad;
+
+    a = slora_model_load(spec, &err);
+    d = slora_model_random_deferred(spec, &err);
+    ok(a != NULL && d != NULL, "a random model, and the same deferred");
+
+    if (a == NULL || d == NULL) {
+        slora_model_free(a);
+        slora_model_free(d);
+        return;
+    }
+
+    ok(d->random_deferred && d->w.tok_embd == NULL && d->w.layers == NULL
+       && d->mem == NULL && d->random_seed == a->random_seed
+       && memcmp(&d->cfg, &a->cfg, sizeof(d->cfg)) == 0,
+       "deferred: the shape and seed, no weights");
+
+    none = slora_model_random_deferred("random:llama-7b,heads=7", &err);
+    ok(none == NULL && strstr(err.msg, "fit") != NULL,
+       "a deferred spec is checked as well: %s", err.msg);
+
+    be = slora_backend_open("cpu", 1, 1, NULL, NULL, &err);
+    ok(be != NULL && be->makes_random == 0
+       && be->load_model(be, d, &err) != SLORA_OK
+       && strstr(err.msg, "left for a device") != NULL,
+       "the CPU backend makes no weights and refuses a deferred model: %s",
+       err.msg);
+    if (be != NULL) {
+        be->free(be);
+    }
+
+    h = a->cfg.hidden;
+    q = a->cfg.n_heads * a->cfg.head_dim;
+    f = a->cfg.ffn;
+
+    slora_model_random_tensor(&d->cfg, -1, SLORA_RT_TOK_EMBD, &key, &amp);
+    ok(slora_random_value(d->random_seed, key, 0, amp) == a->w.tok_embd[0]
+       && a->w.tok_embd[0] == -0x1.8cea8p-8f
+       && a->w.layers[1].wo[12345] == 0x1.bde69cp-6f
+       && a->w.layers[0].w_down[777] == -0x1.6e09eap-6f,
+       "the generator's values are the ones every figure was made with");
+
+    blk = malloc((size_t) h * f * sizeof(uint16_t));
+
+    /* tensor, layer, host values, block: rows x cols from first, ld */
+    for (k = 0; k < 5; k++) {
+        switch (k) {
+        case 0:         /* a norm: ones */
+            t = SLORA_RT_FFN_NORM; l = 1; src = a->w.layers[1].ffn_norm;
+            rows = 1; cols = h; ld = h; first = 0;
+            break;
+        case 1:         /* rank 1 of 3's rows of q */
+            t = SLORA_RT_WQ; l = 0; src = a->w.layers[0].wq;
+            rows = 1; cols = (int64_t) q / 3 * h; ld = cols; first = cols;
+            break;
+        case 2:         /* rank 2 of 3's columns of o */
+            t = SLORA_RT_WO; l = 1; src = a->w.layers[1].wo;
+            rows = h; cols = q / 3; ld = q; first = 2 * (q / 3);
+            break;
+        case 3:         /* rank 1 of 2's columns of down */
+            t = SLORA_RT_DOWN; l = 0; src = a->w.layers[0].w_down;
+            rows = h; cols = f / 2; ld = f; first = f / 2;
+            break;
+        default:        /* the untied output matrix */
+            t = SLORA_RT_OUTPUT; l = -1; src = a->w.output;
+            rows = 1; cols = (int64_t) a->cfg.vocab * h; ld = cols;
+            first = 0;
+        }
+
+        slora_model_random_tensor(&d->cfg, l, t, &key, &amp);
+        slora_random_fill_bf16(blk, rows, cols, ld, first, d->random_seed,
+                               key, amp);
+        bad = 0;
+
+        for (r = 0; r < rows; r++) {
+            for (c = 0; c < cols; c++) {
+                bad += blk[r * cols + c]
+                       != slora_f32_to_bf16(src[first + r * ld + c]);
+            }
+        }
+
+        is_int(bad, 0, "block %d (%lld x %lld from %lld) made in bf16 is the "
+               "host's tensor rounded", k, (long long) rows,
+               (long long) cols, (long long) first);
+    }
+
+    free(blk);
+    slora_model_free(a);
+    slora_model_free(d);
 }
 
 

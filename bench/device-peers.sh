@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/device-peers.sh: the two GPU peers (HF PEFT's mixed-adapter
 # generate and a plain PyTorch decode step with CUDA graphs), run
-# unchanged from .carry/a (bench/device-pack.sh puts them there); their
+# unchanged from .carry/t or .carry/a (bench/device-pack.sh puts them there); their
 # JSON goes to $OUT. The first of the two calls of a CUDA backend run.
 
 set -u
@@ -10,10 +10,12 @@ export OUT=${OUT:-build/device-out}
 mkdir -p "$OUT"
 
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-cd .carry/a
-PYTHONUNBUFFERED=1 timeout 280 python3 torch_decode.py > "$OUT/torch_decode.log" 2>&1
+[ -d .carry/t ] && cd .carry/t || cd .carry/a
+PYTHONUNBUFFERED=1 timeout 150 python3 torch_decode.py > "$OUT/torch_decode.log" 2>&1
 echo "torch_decode: rc=$?"
 tail -12 "$OUT/torch_decode.log"
-PYTHONUNBUFFERED=1 timeout 250 python3 peft_baseline.py > "$OUT/peft.log" 2>&1
+# PEFT's mixed batch of 64 alone takes 100-150 s, the whole script 230 s
+# to over 300 s depending on the machine (bench/RESULTS.md, 12:42)
+PYTHONUNBUFFERED=1 timeout 420 python3 peft_baseline.py > "$OUT/peft.log" 2>&1
 echo "peft_baseline: rc=$?"
 grep RESULT "$OUT/peft.log" | cut -c1-1500

@@ -1,8 +1,9 @@
 #!/bin/bash
 # bench/device-peers.sh: the two GPU peers (HF PEFT's mixed-adapter
 # generate and a plain PyTorch decode step with CUDA graphs), run
-# unchanged from .carry/t or .carry/a (bench/device-pack.sh puts them there); their
-# JSON goes to $OUT. The first of the two calls of a CUDA backend run.
+# unchanged from .carry/t or .carry/a (bench/device-pack.sh puts them
+# there); their JSON goes to $OUT. A call of its own: PEFT alone can
+# take most of one.
 
 set -u
 cd "$(dirname "$0")/.."

@@ -8,8 +8,8 @@
 #   bash bench/device-tp.sh serve     S2 workload, 13B through nginx
 #   bash bench/device-tp.sh all       the three (check without t/kernels)
 #   bash bench/device-tp.sh close     TP=2 over NCCL only, which must exit
-#   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=4 and 8
-#                                     (nvidia-h200-x4 or -x8), or TPS=2
+#   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=2, 4, 8
+#                                     (those the machine's GPUs allow)
 #
 # check: the one-shot all-reduce's test and timings (t/kernels); `slora
 # conform` of TP=2 against TP=1 on the Llama-7B shape with adapters of
@@ -26,12 +26,12 @@
 # KV heads, FFN 28672, random weights, which the CUDA backend makes on
 # each GPU, its shard only: no host copy, 70 GB of bf16 a GPU at TP=2)
 # over the GPUs of the machine:
-# greedy conformance of TP=4 (and 8) against TP=1 on the shape cut to 8
+# greedy conformance of each TP against TP=1 on the shape cut to 8
 # layers, which one GPU holds, with adapters of mixed ranks on all seven
 # projections; decode step times at batch 1, 16 and 64 with 100 rank-16
-# q,k,v,o adapters at TP=4 and, on 8 GPUs, TP=8 (one model load each);
-# then S2's ranks over 100 adapters saturated (TPS="4 8" by default,
-# those the GPUs allow).
+# q,k,v,o adapters at each TP (one model load each, seconds now), for
+# the scaling from 2 to 4 and 8 GPUs; then S2's ranks over 100 adapters
+# saturated (TPS="2 4 8" by default, those the GPUs allow).
 # Logs under $OUT; the end of each mode is a short summary.
 
 set -u
@@ -180,10 +180,10 @@ if [ "$MODE" = seventy ]; then
     A16="random:n=100,ranks=16,targets=q+k+v+o"
     S2="random:n=100,ranks=64+32+16+8,targets=q+k+v+o"
     tps=
-    for tp in ${TPS:-4 8}; do
+    for tp in ${TPS:-2 4 8}; do
         [ "$tp" -le "$GPUS" ] && tps="$tps $tp"
     done
-    [ -n "$tps" ] || { echo "seventy: $GPUS GPU(s), TP=4 needs 4"; exit 1; }
+    [ -n "$tps" ] || { echo "seventy: $GPUS GPU(s), TP=2 needs 2"; exit 1; }
 
     for tp in $tps; do
         STEP_TIMEOUT=240 step "conform 70b-8layer tp$tp vs tp1" $S conform \

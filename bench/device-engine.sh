@@ -18,7 +18,8 @@
 # step budget of 4096 tokens; the same at prompt 448 (decode contexts of
 # mean 512, torch_decode.py's), and again with libslora_cuda_base.so
 # where the carry has one (device-pack.sh BASE=...: the same call times
-# both builds); then at batch 1 and 64 with the step
+# both builds), and once more with each setting of $AB; then at batch 1
+# and 64 with the step
 # profile on ($SLORA_CUDA_PROFILE, which launches op by op: no decode
 # graphs); then the plain PyTorch peer (torch_decode.py) in the same call.
 # conform: SmolLM2 reassembled from the two parts; `slora conform` (the
@@ -113,6 +114,14 @@ if [ "$MODE" = bench ]; then
             --prompt-len 448 --gen 128 --single 0 --step-tokens 4096 \
             --batches 1,16,64,256
     fi
+    # AB="SLORA_CUDA_PDL=0 SLORA_CUDA_THIN=0": the same run once with each
+    # setting, an A/B of a build's own switches in one call
+    for ab in ${AB:-}; do
+        step "bench 7b ctx512 $ab" env "$ab" $S bench \
+            --model random:llama-7b --device cuda --adapters /tmp/ad7 \
+            --prompt-len 448 --gen 128 --single 0 --step-tokens 4096 \
+            --batches 1,16,64,256
+    done
     for b in $([ "$PROFILE" = 1 ] && echo 1 64); do
         step "profile 7b batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
             --model random:llama-7b --device cuda --adapters /tmp/ad7 \

@@ -113,7 +113,7 @@ slora_cli_bench(int argc, char **argv)
     const char            *opt, *val, *model, *dir, **names, *adapter;
     slora_err_t            err;
     slora_rng_t            rng;
-    slora_model_t         *m;
+    slora_model_config_t   cfg;
     slora_engine_t        *e;
     slora_bench_state_t    bs;
     slora_engine_conf_t    conf;
@@ -245,16 +245,14 @@ slora_cli_bench(int argc, char **argv)
     if (conf.pool_bytes == 0
         && (conf.device == NULL || strcmp(conf.device, "cpu") == 0))
     {
-        m = slora_model_load(model, &err);
-        if (m == NULL) {
+        if (slora_model_config(model, &cfg, &err) != SLORA_OK) {
             fprintf(stderr, "slora bench: %s\n", err.msg);
             return 1;
         }
-        conf.pool_bytes = (size_t) m->cfg.n_layers * 2
-                          * (size_t) m->cfg.n_kv_heads
-                          * (size_t) m->cfg.head_dim * sizeof(float)
+        conf.pool_bytes = (size_t) cfg.n_layers * 2
+                          * (size_t) cfg.n_kv_heads
+                          * (size_t) cfg.head_dim * sizeof(float)
                           * (size_t) conc * (size_t) (plen + gen + 32) * 2;
-        slora_model_free(m);
     }
 
     e = slora_engine_init(&conf, &err);

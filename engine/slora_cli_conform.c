@@ -93,7 +93,6 @@ slora_cli_conform(int argc, char **argv)
     int32_t              *prompts, *n;
     slora_err_t           err;
     slora_rng_t           rng;
-    slora_model_t        *m;
     slora_model_config_t  cfg;
     slora_conform_run_t   runs[4];
     static const char    *names[4] = {
@@ -181,19 +180,7 @@ slora_cli_conform(int argc, char **argv)
         return 1;
     }
 
-    if (slora_model_is_random(model)) {
-        rc = slora_model_random_config(model, &cfg, &err);
-
-    } else {
-        m = slora_model_load(model, &err);
-        rc = m != NULL ? SLORA_OK : SLORA_ERROR;
-        if (m != NULL) {
-            cfg = m->cfg;
-            slora_model_free(m);
-        }
-    }
-
-    if (rc != SLORA_OK) {
+    if (slora_model_config(model, &cfg, &err) != SLORA_OK) {
         fprintf(stderr, "slora conform: %s\n", err.msg);
         return 1;
     }

@@ -51,12 +51,10 @@ slora_cli_mkadapter(int argc, char **argv)
     double                v;
     const char           *opt, *val, *model, *out;
     slora_err_t           err;
-    slora_model_t        *m;
     slora_model_config_t  cfg;
     slora_adapter_gen_t   gen;
     int32_t               count, k, n_ranks, ranks[16];
     uint64_t              seed;
-    int                   rc;
     char                  path[4096];
 
     memset(&gen, 0, sizeof(gen));
@@ -152,19 +150,7 @@ slora_cli_mkadapter(int argc, char **argv)
     }
 
     /* only the shape is needed: a random spec gives it without weights */
-    m = NULL;
-    if (slora_model_is_random(model)) {
-        rc = slora_model_random_config(model, &cfg, &err);
-
-    } else {
-        m = slora_model_load(model, &err);
-        rc = m != NULL ? SLORA_OK : SLORA_ERROR;
-        if (m != NULL) {
-            cfg = m->cfg;
-        }
-    }
-
-    if (rc != SLORA_OK) {
+    if (slora_model_config(model, &cfg, &err) != SLORA_OK) {
         fprintf(stderr, "slora mkadapter: %s\n", err.msg);
         return 1;
     }
@@ -180,7 +166,6 @@ slora_cli_mkadapter(int argc, char **argv)
             if (k == 0 && mkdir(out, 0755) != 0 && errno != EEXIST) {
                 fprintf(stderr, "slora mkadapter: %s: %s\n", out,
                         strerror(errno));
-                slora_model_free(m);
                 return 1;
             }
 
@@ -190,7 +175,6 @@ slora_cli_mkadapter(int argc, char **argv)
 
         if (slora_adapter_write_random(path, &cfg, &gen, &err) != SLORA_OK) {
             fprintf(stderr, "slora mkadapter: %s\n", err.msg);
-            slora_model_free(m);
             return 1;
         }
 
@@ -200,7 +184,6 @@ slora_cli_mkadapter(int argc, char **argv)
                gen.proj_mask, (unsigned long long) gen.seed);
     }
 
-    slora_model_free(m);
 
     return 0;
 

@@ -188,6 +188,28 @@ slora_model_load(const char *path, slora_err_t *err)
 }
 
 
+int
+slora_model_config(const char *path, slora_model_config_t *cfg,
+    slora_err_t *err)
+{
+    slora_model_t  *m;
+
+    if (slora_model_is_random(path)) {
+        return slora_model_random_config(path, cfg, err);
+    }
+
+    m = slora_model_load(path, err);
+    if (m == NULL) {
+        return SLORA_ERROR;
+    }
+
+    *cfg = m->cfg;
+    slora_model_free(m);
+
+    return SLORA_OK;
+}
+
+
 void
 slora_model_free(slora_model_t *m)
 {

@@ -134,6 +134,10 @@ slora_model_t *slora_model_random(const char *spec, slora_err_t *err);
 /* The configuration of such a spec, without making its weights. */
 int slora_model_random_config(const char *spec, slora_model_config_t *cfg,
     slora_err_t *err);
+/* The configuration of the model path names: a random spec's without
+ * making its weights, a file's by loading it. */
+int slora_model_config(const char *path, slora_model_config_t *cfg,
+    slora_err_t *err);
 /* Such a model with no weights in host memory, for a backend that makes
  * them where they are used (random_deferred). */
 slora_model_t *slora_model_random_deferred(const char *spec,

@@ -113,7 +113,6 @@ slora_random_new(const char *spec, slora_err_t *err)
     }
 
     snprintf(m->path, sizeof(m->path), "%s", spec);
-    m->random_seed = 1;
 
     if (slora_random_parse(spec, &m->cfg, &m->random_seed, err) != SLORA_OK) {
         free(m);

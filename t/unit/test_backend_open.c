@@ -211,6 +211,7 @@ test_random_deferred(void)
     slora_model_t          *a, *d, *none;
     slora_backend_t        *be;
     slora_random_tensor_e   t;
+    slora_model_config_t    cfg;
     uint64_t                key;
     float                   amp;
     uint16_t               *blk;
@@ -233,6 +234,13 @@ test_random_deferred(void)
        && d->mem == NULL && d->random_seed == a->random_seed
        && memcmp(&d->cfg, &a->cfg, sizeof(d->cfg)) == 0,
        "deferred: the shape and seed, no weights");
+
+    ok(slora_model_config(spec, &cfg, &err) == SLORA_OK
+       && memcmp(&cfg, &a->cfg, sizeof(cfg)) == 0
+       && slora_model_config("/nonexistent/model.gguf", &cfg, &err)
+          != SLORA_OK,
+       "a path's configuration: a random spec's, and a missing file "
+       "refused: %s", err.msg);
 
     none = slora_model_random_deferred("random:llama-7b,heads=7", &err);
     ok(none == NULL && strstr(err.msg, "fit") != NULL,

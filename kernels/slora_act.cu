@@ -28,6 +28,8 @@ slora_silu_mul_kernel(uint16_t *out, int64_t ld_out, const uint16_t *g,
     int      e;
     float    fg[SLORA_CUDA_VEC], fu[SLORA_CUDA_VEC];
 
+    slora_pdl_enter();
+
     r = blockIdx.x;
     i = ((int64_t) blockIdx.y * SLORA_ACT_THREADS + threadIdx.x)
         * SLORA_CUDA_VEC;
@@ -75,9 +77,9 @@ slora_silu_mul_cuda(uint16_t *out, int64_t ld_out, const uint16_t *g,
         return -1;
     }
 
-    slora_silu_mul_kernel<<<dim3((unsigned) n_rows, (unsigned) n_blk),
-                            SLORA_ACT_THREADS, 0, (cudaStream_t) stream>>>(
-        out, ld_out, g, ld_g, u, ld_u, dim);
+    slora_launch(slora_silu_mul_kernel,
+        dim3((unsigned) n_rows, (unsigned) n_blk), SLORA_ACT_THREADS, 0,
+        (cudaStream_t) stream, out, ld_out, g, ld_g, u, ld_u, dim);
 
     return slora_cuda_launched();
 }

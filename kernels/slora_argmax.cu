@@ -42,6 +42,8 @@ slora_argmax_kernel(int32_t *__restrict__ out, const float *__restrict__ x,
     int64_t             i, bi, oi;
     int                 o, lane, warp, w;
 
+    slora_pdl_enter();
+
     row = x + (int64_t) blockIdx.x * ld;
     v = -INFINITY;
     bi = n;
@@ -96,8 +98,8 @@ slora_argmax_rows_cuda(int32_t *out, const float *x, int64_t ld,
         return 0;
     }
 
-    slora_argmax_kernel<<<(unsigned) rows, SLORA_ARGMAX_THREADS, 0,
-                          (cudaStream_t) stream>>>(out, x, ld, n);
+    slora_launch(slora_argmax_kernel, (unsigned) rows, SLORA_ARGMAX_THREADS, 0,
+        (cudaStream_t) stream, out, x, ld, n);
 
     return slora_cuda_launched();
 }

@@ -71,6 +71,8 @@ slora_kv_store_kernel(uint16_t *__restrict__ kv, int64_t page_elems,
     int32_t    s, r, t, i;
     uint16_t  *page;
 
+    slora_pdl_enter();
+
     s = blockIdx.y;
     r = qo_indptr[s] + blockIdx.x;
 
@@ -113,6 +115,8 @@ slora_attn_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     const uint16_t  *src;
     float           *qs, *os, *ks, *vs, *ss, f[SLORA_CUDA_VEC], acc, m, p, l,
                      qscale;
+
+    slora_pdl_enter();
 
     s = blockIdx.x;
     hd = g.head_dim;
@@ -326,8 +330,8 @@ slora_kv_store_cuda(uint16_t *kv, int64_t page_elems,
         return 0;
     }
 
-    slora_kv_store_kernel<<<dim3(max_q_len, ix->n_seqs), SLORA_ATTN_THREADS,
-                            0, (cudaStream_t) stream>>>(kv, page_elems,
+    slora_launch(slora_kv_store_kernel, dim3(max_q_len, ix->n_seqs),
+        SLORA_ATTN_THREADS, 0, (cudaStream_t) stream, kv, page_elems,
         tokens_per_page, kv_dim, ix->qo_indptr, ix->seq_pos, ix->kv_indptr,
         ix->kv_indices, k, ld_k, v, ld_v);
 
@@ -403,8 +407,8 @@ slora_attention_launch(uint16_t *out, int64_t ld_out, const uint16_t *q,
         return -1;
     }
 
-    slora_attn_kernel<<<grid, SLORA_ATTN_THREADS, smem,
-                        (cudaStream_t) stream>>>(out, ld_out, q, ld_q, kv, g,
+    slora_launch(slora_attn_kernel, grid, SLORA_ATTN_THREADS, smem,
+        (cudaStream_t) stream, out, ld_out, q, ld_q, kv, g,
         ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices);
 
     return slora_cuda_launched();

@@ -110,6 +110,8 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
                      l[G], kf[SLORA_CUDA_VEC], vf[SLORA_CUDA_VEC], sc, mn, c,
                      p, mo, lo, ao[SLORA_CUDA_VEC], qscale, mm, ll, aa, e;
 
+    slora_pdl_enter();
+
     s = blockIdx.x;
 
     if (qo_indptr[s + 1] - qo_indptr[s] != 1) {
@@ -286,6 +288,8 @@ slora_dec_combine(uint16_t *__restrict__ out, int64_t ld_out,
     int32_t       s, head, d, k;
     float         mm, ll, aa, e;
 
+    slora_pdl_enter();
+
     s = blockIdx.x;
     head = blockIdx.y;
 
@@ -372,9 +376,9 @@ slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
 
 
 #define slora_dec_launch(hd, gr)                                              \
-    slora_dec_kernel<hd, gr><<<grid, SLORA_DEC_THREADS, 0, st>>>(out, ld_out, \
-        q, ld_q, kv, g, ix->qo_indptr, ix->seq_pos, ix->kv_indptr,            \
-        ix->kv_indices, part)
+    slora_launch(slora_dec_kernel<hd, gr>, grid, SLORA_DEC_THREADS, 0, st,    \
+        out, ld_out, q, ld_q, kv, g,                                          \
+        ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
 
 #define slora_dec_case(gr)                                                    \
     case gr:                                                                  \
@@ -469,9 +473,9 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     }
 
     if (part != NULL) {
-        slora_dec_combine<<<dim3(ix->n_seqs, n_heads),
-                            head_dim < 128 ? 64 : 128, 0, st>>>(out, ld_out,
-            part, n_heads, g.n_splits, head_dim, ix->qo_indptr);
+        slora_launch(slora_dec_combine, dim3(ix->n_seqs, n_heads),
+            head_dim < 128 ? 64 : 128, 0, st, out, ld_out, part, n_heads,
+            g.n_splits, head_dim, ix->qo_indptr);
 
         return slora_cuda_launched();
     }

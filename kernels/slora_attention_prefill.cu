@@ -94,6 +94,8 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
                    wmma::row_major>                      fv;
     wmma::fragment<wmma::accumulator, 16, 16, 16, float>  fc;
 
+    slora_pdl_enter();
+
     s = blockIdx.x;
     rows = qo_indptr[s + 1] - qo_indptr[s];
     row0 = blockIdx.y * SLORA_PF_BM;
@@ -287,8 +289,8 @@ slora_pf_launch(uint16_t *out, int64_t ld_out, const uint16_t *q,
         return -1;
     }
 
-    slora_pf_kernel<HD><<<grid, SLORA_PF_THREADS, smem, st>>>(out, ld_out, q,
-        ld_q, kv, g, ix->qo_indptr, ix->seq_pos, ix->kv_indptr,
+    slora_launch(slora_pf_kernel<HD>, grid, SLORA_PF_THREADS, smem, st, out,
+        ld_out, q, ld_q, kv, g, ix->qo_indptr, ix->seq_pos, ix->kv_indptr,
         ix->kv_indices);
 
     return slora_cuda_launched();

@@ -1,7 +1,8 @@
 /*
  * slora_cuda.cuh: the device helpers every kernels/slora_<family>.cu
  * shares: bf16 vectors of eight read and written as one 16-byte access,
- * warp and block sums, and the launch check.
+ * warp and block sums, the launch with programmatic dependence and the
+ * launch check.
  *
  * The one idea: storage is bf16 and arithmetic is fp32, so every kernel
  * moves 16 bytes (eight values) per access and widens them to floats in
@@ -14,6 +15,8 @@
 
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 
@@ -132,6 +135,61 @@ slora_block_sum(float v, float *red)
     __syncthreads();
 
     return v;
+}
+
+
+/*
+ * Programmatic dependent launch (sm_90): a kernel that slora_launch()
+ * starts may be scheduled while the kernel before it on its stream still
+ * runs, so its launch and its blocks' start hide behind that kernel's
+ * tail instead of following it; a decode step is some 400 launches. A
+ * kernel so launched calls slora_pdl_enter() before it touches memory:
+ * there it waits for the kernel before it to finish and sees all of its
+ * writes (and so, in turn, those of every kernel before), then lets the
+ * kernel after it be scheduled. Launched plainly, or before sm_90, both
+ * are no-ops. $SLORA_CUDA_PDL=0 launches every kernel plainly.
+ */
+static __device__ __forceinline__ void
+slora_pdl_enter(void)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+
+static inline int
+slora_pdl_read(void)
+{
+    const char  *e;
+
+    e = getenv("SLORA_CUDA_PDL");
+
+    return e == NULL || strcmp(e, "0") != 0;
+}
+
+
+template <typename... P, typename... A>
+static inline void
+slora_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+    cudaStream_t stream, A... args)
+{
+    static const int     pdl = slora_pdl_read();
+    cudaLaunchConfig_t   cfg;
+    cudaLaunchAttribute  attr;
+
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = pdl ? 1 : 0;
+
+    (void) cudaLaunchKernelEx(&cfg, kernel, args...);
 }
 
 

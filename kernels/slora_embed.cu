@@ -30,6 +30,8 @@ slora_embed_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     uint16_t  *o;
     uint4      z;
 
+    slora_pdl_enter();
+
     id = ids[blockIdx.x];
     o = out + (int64_t) blockIdx.x * ld_out;
 
@@ -74,9 +76,8 @@ slora_embed_cuda(uint16_t *out, int64_t ld_out, const uint16_t *table,
         return 0;
     }
 
-    slora_embed_kernel<<<(unsigned) n, SLORA_EMBED_THREADS, 0,
-                         (cudaStream_t) stream>>>(out, ld_out, table, vocab,
-                                                  dim, ids, bad);
+    slora_launch(slora_embed_kernel, (unsigned) n, SLORA_EMBED_THREADS, 0,
+        (cudaStream_t) stream, out, ld_out, table, vocab, dim, ids, bad);
 
     return slora_cuda_launched();
 }

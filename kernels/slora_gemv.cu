@@ -122,6 +122,8 @@ slora_gemv_kernel(void *y, int64_t ld_y, int f32_out,
 {
     int32_t  row;
 
+    slora_pdl_enter();
+
     for (row = blockIdx.x * SLORA_GEMV_WARPS + threadIdx.x / SLORA_CUDA_WARP;
          row < out; row += gridDim.x * SLORA_GEMV_WARPS)
     {
@@ -167,9 +169,9 @@ slora_gemv_cuda_shape(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     }
 
 #define SLORA_GEMV_LAUNCH(N, U)                                              \
-    slora_gemv_kernel<N, U><<<grid, SLORA_GEMV_WARPS * SLORA_CUDA_WARP, 0,  \
-                              st>>>(y, ld_y, f32_out, x, ld_x, w, bias, out, \
-                                    in)
+    slora_launch(slora_gemv_kernel<N, U>, grid,                               \
+        SLORA_GEMV_WARPS * SLORA_CUDA_WARP, 0, st, y, ld_y, f32_out, x, ld_x, \
+        w, bias, out, in)
 
 #define SLORA_GEMV_UNROLLS(N)                                                \
     if (unroll == 4) {                                                       \

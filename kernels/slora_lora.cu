@@ -128,6 +128,8 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 {
     int32_t  s, j, k;
 
+    slora_pdl_enter();
+
     s = blockIdx.x;
     k = blockIdx.z;
     j = blockIdx.y * SLORA_GMV_SH_WARPS + threadIdx.x / SLORA_CUDA_WARP;
@@ -223,6 +225,8 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 
     int32_t  s, r, c0, k, out_dim;
 
+    slora_pdl_enter();
+
     s = blockIdx.x;
     k = blockIdx.z;
     r = slora_pj(pj, rank, k)[s];
@@ -301,6 +305,8 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     float            acc[4][2], f[SLORA_CUDA_VEC];
     float4           xv;
     float2           av;
+
+    slora_pdl_enter();
 
     s = slora_tile_seg(tiles, n_segs, blockIdx.x);
     p = blockIdx.z / (n_rtiles * n_split);
@@ -449,6 +455,8 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     uint2            u;
     uint16_t        *yt, *h;
 
+    slora_pdl_enter();
+
     s = slora_tile_seg(tiles, n_segs, blockIdx.x);
     p = blockIdx.z / n_ctiles;
     r = slora_pj(pj, rank, p)[s];
@@ -582,6 +590,8 @@ slora_lora_split_sum(float *__restrict__ v, int64_t v_stride,
     int32_t  p, q;
     float    sum;
 
+    slora_pdl_enter();
+
     e = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
 
     if (e >= slice * n_proj) {
@@ -649,9 +659,9 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
                     (max_rank + SLORA_GMV_SH_WARPS - 1) / SLORA_GMV_SH_WARPS,
                     n_proj);
 
-        slora_gmv_shrink<<<grid, SLORA_GMV_SH_WARPS * SLORA_CUDA_WARP, 0,
-                           st>>>(v, ld_v, v_stride, x, ld_x, base, in_dim,
-                                 sg->seg_indptr, pj);
+        slora_launch(slora_gmv_shrink, grid,
+            SLORA_GMV_SH_WARPS * SLORA_CUDA_WARP, 0, st, v, ld_v, v_stride, x,
+            ld_x, base, in_dim, sg->seg_indptr, pj);
 
         return slora_cuda_launched();
     }
@@ -693,15 +703,15 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
 
     grid = dim3(sg->n_tiles, 1, (unsigned) (n_rtiles * n_split * n_proj));
 
-    slora_gmm_shrink<<<grid, SLORA_GMM_THREADS, 0, st>>>(
+    slora_launch(slora_gmm_shrink, grid, SLORA_GMM_THREADS, 0, st,
         n_split > 1 ? work : v, ld_v, n_split > 1 ? slice : v_stride, x, ld_x,
         base, in_dim, sg->seg_indptr, sg->tile_indptr, sg->n_segs, pj,
         n_rtiles, (int32_t) n_split, k_chunk);
 
     if (n_split > 1) {
-        slora_lora_split_sum<<<(unsigned) ((slice * n_proj + 255) / 256), 256,
-                               0, st>>>(v, v_stride, work, slice, n_proj,
-                                        (int32_t) n_split);
+        slora_launch(slora_lora_split_sum,
+            (unsigned) ((slice * n_proj + 255) / 256), 256, 0, st, v, v_stride,
+            work, slice, n_proj, (int32_t) n_split);
     }
 
     return slora_cuda_launched();
@@ -757,16 +767,16 @@ slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
                     (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
                     n_proj);
 
-        slora_gmv_expand<<<grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0,
-                           st>>>(ld_y, v, ld_v, v_stride, base,
-                                 sg->seg_indptr, sg->scale, pj);
+        slora_launch(slora_gmv_expand, grid,
+            SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld_y, v, ld_v,
+            v_stride, base, sg->seg_indptr, sg->scale, pj);
 
     } else {
         n_ctiles = (max_out + SLORA_GMM_TC - 1) / SLORA_GMM_TC;
         grid = dim3(sg->n_tiles, 1, (unsigned) (n_ctiles * n_proj));
 
-        slora_gmm_expand<<<grid, SLORA_GMM_THREADS, 0, st>>>(ld_y, v, ld_v,
-            v_stride, base, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
+        slora_launch(slora_gmm_expand, grid, SLORA_GMM_THREADS, 0, st, ld_y, v,
+            ld_v, v_stride, base, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
             sg->scale, pj, n_ctiles);
     }
 

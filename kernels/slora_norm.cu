@@ -39,6 +39,8 @@ slora_rmsnorm_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     uint16_t  *xr, *o;
     float      f[SLORA_CUDA_VEC], g[SLORA_CUDA_VEC], ss, scale;
 
+    slora_pdl_enter();
+
     xr = x + (int64_t) blockIdx.x * ld_x;
     o = out + (int64_t) blockIdx.x * ld_out;
     ss = 0.0f;
@@ -130,9 +132,8 @@ slora_norm_launch(uint16_t *out, int64_t ld_out, uint16_t *x, int64_t ld_x,
         return 0;
     }
 
-    slora_rmsnorm_kernel<<<(unsigned) n_rows, SLORA_NORM_THREADS, 0,
-                           (cudaStream_t) stream>>>(out, ld_out, x, ld_x,
-                                                    res, ld_res, w, dim, eps);
+    slora_launch(slora_rmsnorm_kernel, (unsigned) n_rows, SLORA_NORM_THREADS, 0,
+        (cudaStream_t) stream, out, ld_out, x, ld_x, res, ld_res, w, dim, eps);
 
     return slora_cuda_launched();
 }

@@ -46,6 +46,8 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     float         fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], c[SLORA_CUDA_VEC],
                   sv[SLORA_CUDA_VEC], x0, x1;
 
+    slora_pdl_enter();
+
     t = blockIdx.x;
     half = head_dim / 2;
     cs = table + (int64_t) pos[t] * head_dim;
@@ -165,12 +167,9 @@ slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
           && (n_kv_heads == 0
               || (ld_k % SLORA_CUDA_VEC == 0 && slora_cuda_aligned(k)));
 
-    slora_rope_kernel<<<(unsigned) n_tok, SLORA_ROPE_THREADS, 0,
-                        (cudaStream_t) stream>>>(q, ld_q,
-                                                 n_kv_heads > 0 ? k : NULL,
-                                                 ld_k, pos, n_heads,
-                                                 n_kv_heads, head_dim, table,
-                                                 layout, vec);
+    slora_launch(slora_rope_kernel, (unsigned) n_tok, SLORA_ROPE_THREADS, 0,
+        (cudaStream_t) stream, q, ld_q, n_kv_heads > 0 ? k : NULL, ld_k, pos,
+        n_heads, n_kv_heads, head_dim, table, layout, vec);
 
     return slora_cuda_launched();
 }

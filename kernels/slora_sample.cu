@@ -170,6 +170,8 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
     int32_t        i, chunk, i0, i1, o, lane, warp;
     slora_u64_t    v, t;
 
+    slora_pdl_enter();
+
     row = x + (int64_t) blockIdx.x * ld;
     dr = draws[blockIdx.x];
     inv = dr.inv_temp;
@@ -287,9 +289,8 @@ slora_sample_rows_cuda(int32_t *ids, const float *logits, int64_t ld,
         return 0;
     }
 
-    slora_sample_kernel<<<n, SLORA_SAMPLE_THREADS, 0,
-                          (cudaStream_t) stream>>>(ids, logits, ld, vocab,
-                                                   draws);
+    slora_launch(slora_sample_kernel, n, SLORA_SAMPLE_THREADS, 0,
+        (cudaStream_t) stream, ids, logits, ld, vocab, draws);
 
     return slora_cuda_launched();
 }

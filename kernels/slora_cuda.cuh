@@ -193,6 +193,40 @@ slora_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
 }
 
 
+/*
+ * c[4] += A B on the tensor cores (mma.sync m16n8k16, bf16 in, fp32
+ * sums) for a 16 x 16 block A and a 16 x 8 block B, in PTX's fragments:
+ * lane (g, t) = (lane / 4, lane % 4) gives A's rows g and g + 8 at k
+ * {2t, 2t + 1} (a0, a1) and {2t + 8, 2t + 9} (a2, a3), B's column g at
+ * the same k (b0, b1), and gets C's rows g (c0, c1) and g + 8 (c2, c3)
+ * at columns 2t, 2t + 1. A lane that loads 16 bytes of an A row and of
+ * a B column at k = 8t .. 8t + 7 of a 32-wide chunk feeds two mmas
+ * straight from them: .x, .y to the first and .z, .w to the second,
+ * which permutes k the same way on both sides and leaves every sum the
+ * same (slora_mma_x2).
+ */
+static __device__ __forceinline__ void
+slora_mma(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+    uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+
+/* A 32-wide chunk of k as above: lo and hi are the lane's 16 bytes of A
+ * rows g and g + 8, b of B column g. */
+static __device__ __forceinline__ void
+slora_mma_x2(float *c, uint4 lo, uint4 hi, uint4 b)
+{
+    slora_mma(c, lo.x, hi.x, lo.y, hi.y, b.x, b.y);
+    slora_mma(c, lo.z, hi.z, lo.w, hi.w, b.z, b.w);
+}
+
+
 /* 0 when the launch just made was accepted, -1 otherwise. */
 static inline int
 slora_cuda_launched(void)

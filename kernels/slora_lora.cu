@@ -45,7 +45,7 @@ extern "C" {
 #define SLORA_GMM_THREADS    256
 #define SLORA_LORA_MAX_RANK  1024
 #define SLORA_GMM_MIN_BLOCKS 264   /* two per SM of an H100/H200 */
-#define SLORA_GMM_SH_BLOCKS  4     /* per SM: 64 registers, no spills */
+#define SLORA_GMM_SH_BLOCKS  3     /* per SM: 85 registers, no spills */
 
 
 /*
@@ -272,9 +272,10 @@ slora_tile_seg(const int32_t *__restrict__ tiles, int32_t n_segs, int32_t b)
 
 
 /*
- * v[t0 + m, n0 + n] for a tile of 64 tokens x 32 ranks; the k loop
- * stages 32 columns of x and of the gathered A rows in shared memory,
- * transposed so each thread reads its 4 tokens and 2 ranks as vectors.
+ * v[t0 + m, n0 + n] for a tile of 64 tokens x 32 ranks on the tensor
+ * cores: each warp a 16 x 16 block of it, fed straight from 16-byte
+ * loads of x and of the gathered A rows (slora_mma_x2), fp32 sums as
+ * before, bf16 inputs as before, only the order of the sums changed.
  * blockIdx.x is the work tile (the segment's by tiles), blockIdx.z
  * (projection, slice of k, rank tile), and block z / n_rtiles of v is
  * where it writes; with k_chunk < in_dim the launcher passes its work
@@ -294,17 +295,12 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     int32_t n_segs, const slora_lora_proj_t pj, int32_t n_rtiles,
     int32_t n_split, int32_t k_chunk)
 {
-    __shared__ __align__(16) float  xs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
-    __shared__ __align__(16) float  as[SLORA_GMM_TK][SLORA_GMM_TN + 4];
-
-    int32_t          s, r, t0, t1, n0, tid, ty, tx, lm, lk, k0, kk, i, q, e,
-                     kb, ke, p;
-    float           *vp;
+    int32_t          s, r, t0, t1, n0, tid, warp, lane, g, tq, m0, j0, jj,
+                     k, kb, ke, p, i, tok, rk;
     const int64_t   *rows;
-    const uint16_t  *xrow, *arow;
-    float            acc[4][2], f[SLORA_CUDA_VEC];
-    float4           xv;
-    float2           av;
+    const uint16_t  *xg, *xh, *ag[2];
+    uint4            xl, xu, av, z;
+    float            acc[2][4];
 
     slora_pdl_enter();
 
@@ -338,92 +334,57 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
         return;
     }
 
-    ty = tid / 16;
-    tx = tid % 16;
-    lm = tid / 4;
-    lk = (tid % 4) * SLORA_CUDA_VEC;
+    /* on the tensor cores: warp w takes the tile's tokens 16 (w / 2) ..
+     * + 15 (mma's A: x rows) and ranks 16 (w % 2) .. + 15 (its B: two
+     * columns of 8 A rows); lane (g, tq) loads x rows g and g + 8 and A
+     * rows 8 jj + g, 16 bytes at k = 8 tq of each 32-wide chunk
+     * (slora_mma_x2); rows past the segment or the rank read zeros */
+    warp = tid / SLORA_CUDA_WARP;
+    lane = tid % SLORA_CUDA_WARP;
+    g = lane / 4;
+    tq = lane % 4;
+    m0 = t0 + 16 * (warp / 2);
+    j0 = n0 + 16 * (warp % 2);
 
-    xrow = t0 + lm < t1 ? x + (int64_t) (t0 + lm) * ld_x : NULL;
-    arow = lm < SLORA_GMM_TN && n0 + lm < r
-           ? base + rows[n0 + lm] : NULL;
-
-#pragma unroll
-    for (i = 0; i < 4; i++) {
-        acc[i][0] = 0.0f;
-        acc[i][1] = 0.0f;
+    if (m0 >= t1 || j0 >= r) {
+        return;
     }
 
-    for (k0 = kb; k0 < ke; k0 += SLORA_GMM_TK) {
-
-        if (xrow != NULL && k0 + lk < ke) {
-            slora_ld8(f, xrow + k0 + lk);
-
-        } else {
+    xg = m0 + g < t1 ? x + (int64_t) (m0 + g) * ld_x : NULL;
+    xh = m0 + g + 8 < t1 ? x + (int64_t) (m0 + g + 8) * ld_x : NULL;
 
 #pragma unroll
-            for (e = 0; e < SLORA_CUDA_VEC; e++) {
-                f[e] = 0.0f;
-            }
-        }
-
-#pragma unroll
-        for (e = 0; e < SLORA_CUDA_VEC; e++) {
-            xs[lk + e][lm] = f[e];
-        }
-
-        if (lm < SLORA_GMM_TN) {
-
-            if (arow != NULL && k0 + lk < ke) {
-                slora_ld8(f, arow + k0 + lk);
-
-            } else {
-
-#pragma unroll
-                for (e = 0; e < SLORA_CUDA_VEC; e++) {
-                    f[e] = 0.0f;
-                }
-            }
-
-#pragma unroll
-            for (e = 0; e < SLORA_CUDA_VEC; e++) {
-                as[lk + e][lm] = f[e];
-            }
-        }
-
-        __syncthreads();
-
-#pragma unroll 8
-        for (kk = 0; kk < SLORA_GMM_TK; kk++) {
-            xv = *(const float4 *) &xs[kk][ty * 4];
-            av = *(const float2 *) &as[kk][tx * 2];
-
-            acc[0][0] = fmaf(xv.x, av.x, acc[0][0]);
-            acc[0][1] = fmaf(xv.x, av.y, acc[0][1]);
-            acc[1][0] = fmaf(xv.y, av.x, acc[1][0]);
-            acc[1][1] = fmaf(xv.y, av.y, acc[1][1]);
-            acc[2][0] = fmaf(xv.z, av.x, acc[2][0]);
-            acc[2][1] = fmaf(xv.z, av.y, acc[2][1]);
-            acc[3][0] = fmaf(xv.w, av.x, acc[3][0]);
-            acc[3][1] = fmaf(xv.w, av.y, acc[3][1]);
-        }
-
-        __syncthreads();
+    for (jj = 0; jj < 2; jj++) {
+        ag[jj] = j0 + 8 * jj + g < r ? base + rows[j0 + 8 * jj + g] : NULL;
+        acc[jj][0] = acc[jj][1] = acc[jj][2] = acc[jj][3] = 0.0f;
     }
 
+    z = make_uint4(0, 0, 0, 0);
+
+#pragma unroll 2
+    for (k = kb + 8 * tq; k < ke + 8 * tq; k += SLORA_GMM_TK) {
+        xl = xg != NULL && k < ke ? __ldg((const uint4 *) (xg + k)) : z;
+        xu = xh != NULL && k < ke ? __ldg((const uint4 *) (xh + k)) : z;
+
 #pragma unroll
-    for (i = 0; i < 4; i++) {
-        if (t0 + ty * 4 + i >= t1) {
-            break;
+        for (jj = 0; jj < 2; jj++) {
+            av = ag[jj] != NULL && k < ke ? __ldg((const uint4 *) (ag[jj] + k))
+                                          : z;
+            slora_mma_x2(acc[jj], xl, xu, av);
         }
+    }
 
+    /* c0, c1: token g, ranks 2 tq, + 1 of each 8; c2, c3: token g + 8 */
 #pragma unroll
-        for (q = 0; q < 2; q++) {
-            if (n0 + tx * 2 + q >= r) {
-                continue;
-            }
+    for (jj = 0; jj < 2; jj++) {
+#pragma unroll
+        for (i = 0; i < 4; i++) {
+            tok = m0 + g + 8 * (i / 2);
+            rk = j0 + 8 * jj + 2 * tq + i % 2;
 
-            vp = v + (int64_t) (t0 + ty * 4 + i) * ld_v + n0 + tx * 2 + q;
-            *vp = acc[i][q];
+            if (tok < t1 && rk < r) {
+                v[(int64_t) tok * ld_v + rk] = acc[jj][i];
+            }
         }
     }
 }

@@ -392,11 +392,42 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 
 /*
  * y[t0 + m, c0 + c] += scale * v . B_s for a tile of 64 tokens x 64
- * columns; the rank is the reduction, staged 32 at a time. blockIdx.x
- * is the work tile, blockIdx.z (projection, column tile). A tile of at
- * most 4 tokens runs the MBGMV body over 256 columns in the blocks of
- * every fourth column tile; the other three leave.
+ * columns on the tensor cores; the rank is the reduction, 32 at a time:
+ * the block stages those 32 B rows' 64 columns in shared memory,
+ * transposed (bt[column][rank], so a lane reads its B fragment's two
+ * ranks as one word), and each warp takes 16 tokens x 32 columns (four
+ * mma tiles) with v's fp32 rows split into a bf16 part and a bf16
+ * remainder, two mmas each: v to about 16 bits where fp32 FMAs had 24,
+ * far below y's own bf16 rounding. blockIdx.x is the work tile,
+ * blockIdx.z (projection, column tile). A tile of at most 4 tokens runs
+ * the MBGMV body over 256 columns in the blocks of every fourth column
+ * tile; the other three leave.
  */
+
+#define SLORA_GMM_BT_LD  (SLORA_GMM_TK + 8)   /* bt's row: no bank clash */
+
+static_assert(sizeof(uint16_t) * SLORA_GMM_TC * SLORA_GMM_BT_LD
+              <= sizeof(slora_gmv_part_t),
+              "the transposed B tile fits in the MBGMV body's smem");
+
+
+/* v[row, j] and v[row, j + 1] as the two bf16 of a word (hi), and what
+ * their rounding left (lo); zeros past the rank or for no row */
+static __device__ __forceinline__ void
+slora_v_pair(uint32_t *hi, uint32_t *lo, const float *__restrict__ row,
+    int32_t j, int32_t r)
+{
+    float           f0, f1;
+    __nv_bfloat162  h, l;
+
+    f0 = row != NULL && j < r ? row[j] : 0.0f;
+    f1 = row != NULL && j + 1 < r ? row[j + 1] : 0.0f;
+    h = __floats2bfloat162_rn(f0, f1);
+    l = __floats2bfloat162_rn(f0 - __low2float(h), f1 - __high2float(h));
+    *hi = *(uint32_t *) &h;
+    *lo = *(uint32_t *) &l;
+}
+
 
 static __global__ void __launch_bounds__(SLORA_GMM_THREADS)
 slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
@@ -405,16 +436,16 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     int32_t n_segs, const float *__restrict__ scale,
     const slora_lora_proj_t pj, int32_t n_ctiles)
 {
-    __shared__ __align__(16) float  vs[SLORA_GMM_TK][SLORA_GMM_TM + 4];
-    __shared__ __align__(16) float  bs[SLORA_GMM_TK][SLORA_GMM_TC + 4];
+    __shared__ __align__(16) slora_gmv_part_t  sm;
 
-    int32_t          s, r, t0, t1, c0, tid, ty, tx, lm, lj, jb, cc, j0, j,
-                     jj, i, q, e, c, p, out_dim;
+    int32_t          s, r, t0, t1, c0, tid, warp, lane, g, tq, m0, cb, jb,
+                     cc, j0, kk, n, e, p, out_dim, tok, col, half;
     const int64_t   *rows;
-    float            acc[4][4], f[SLORA_CUDA_VEC], sc, vq[4];
-    float4           vv, bb;
-    uint2            u;
-    uint16_t        *yt, *h;
+    const float     *vg, *vh;
+    uint16_t        *bt, *yt, *h;
+    uint32_t         ahi[4], alo[4], b0, b1, u;
+    uint4            bv;
+    float            acc[4][4], sc;
 
     slora_pdl_enter();
 
@@ -436,103 +467,89 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     if (t1 - t0 <= SLORA_GMV_MAX_SEG) {
         if (c0 % SLORA_GMV_EX_COLS == 0) {
             slora_gmv_expand_cols(slora_pj(pj, y, p), ld_y, out_dim, v, ld_v,
-                                  base, rows, r, scale[s], t0, t1, c0,
-                                  *(slora_gmv_part_t *) &vs[0][0]);
+                                  base, rows, r, scale[s], t0, t1, c0, sm);
         }
 
         return;
     }
 
     tid = threadIdx.x;
-    ty = tid / 16;
-    tx = tid % 16;
-    lm = tid / 4;
-    lj = (tid % 4) * SLORA_CUDA_VEC;
+    warp = tid / SLORA_CUDA_WARP;
+    lane = tid % SLORA_CUDA_WARP;
+    g = lane / 4;
+    tq = lane % 4;
+    m0 = t0 + 16 * (warp / 2);
+    cb = 32 * (warp % 2);
     jb = tid / 8;
     cc = (tid % 8) * SLORA_CUDA_VEC;
+    bt = (uint16_t *) &sm;
+
+    vg = m0 + g < t1 ? v + (int64_t) (m0 + g) * ld_v : NULL;
+    vh = m0 + g + 8 < t1 ? v + (int64_t) (m0 + g + 8) * ld_v : NULL;
 
 #pragma unroll
-    for (i = 0; i < 4; i++) {
-
-#pragma unroll
-        for (q = 0; q < 4; q++) {
-            acc[i][q] = 0.0f;
-        }
+    for (n = 0; n < 4; n++) {
+        acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
     }
 
     for (j0 = 0; j0 < r; j0 += SLORA_GMM_TK) {
 
-#pragma unroll
-        for (e = 0; e < SLORA_CUDA_VEC; e++) {
-            j = j0 + lj + e;
-            vs[lj + e][lm] = t0 + lm < t1 && j < r
-                             ? v[(int64_t) (t0 + lm) * ld_v + j] : 0.0f;
-        }
-
-        j = j0 + jb;
-
-        if (j < r && c0 + cc < out_dim) {
-            slora_ld8(f, base + rows[j] + c0 + cc);
-
-        } else {
-
-#pragma unroll
-            for (e = 0; e < SLORA_CUDA_VEC; e++) {
-                f[e] = 0.0f;
-            }
-        }
+        /* B row j0 + jb, columns c0 + cc .. + 7, into bt[column][rank] */
+        bv = j0 + jb < r && c0 + cc < out_dim
+             ? *(const uint4 *) (base + rows[j0 + jb] + c0 + cc)
+             : make_uint4(0, 0, 0, 0);
+        h = (uint16_t *) &bv;
 
 #pragma unroll
         for (e = 0; e < SLORA_CUDA_VEC; e++) {
-            bs[jb][cc + e] = f[e];
+            bt[(cc + e) * SLORA_GMM_BT_LD + jb] = h[e];
         }
 
         __syncthreads();
 
-#pragma unroll 8
-        for (jj = 0; jj < SLORA_GMM_TK; jj++) {
-            vv = *(const float4 *) &vs[jj][ty * 4];
-            bb = *(const float4 *) &bs[jj][tx * 4];
-            vq[0] = vv.x;
-            vq[1] = vv.y;
-            vq[2] = vv.z;
-            vq[3] = vv.w;
+#pragma unroll
+        for (kk = 0; kk < SLORA_GMM_TK; kk += 16) {
+            slora_v_pair(&ahi[0], &alo[0], vg, j0 + kk + 2 * tq, r);
+            slora_v_pair(&ahi[1], &alo[1], vh, j0 + kk + 2 * tq, r);
+            slora_v_pair(&ahi[2], &alo[2], vg, j0 + kk + 2 * tq + 8, r);
+            slora_v_pair(&ahi[3], &alo[3], vh, j0 + kk + 2 * tq + 8, r);
 
 #pragma unroll
-            for (i = 0; i < 4; i++) {
-                acc[i][0] = fmaf(vq[i], bb.x, acc[i][0]);
-                acc[i][1] = fmaf(vq[i], bb.y, acc[i][1]);
-                acc[i][2] = fmaf(vq[i], bb.z, acc[i][2]);
-                acc[i][3] = fmaf(vq[i], bb.w, acc[i][3]);
+            for (n = 0; n < 4; n++) {
+                col = cb + 8 * n + g;
+                b0 = *(const uint32_t *) &bt[col * SLORA_GMM_BT_LD + kk
+                                             + 2 * tq];
+                b1 = *(const uint32_t *) &bt[col * SLORA_GMM_BT_LD + kk
+                                             + 2 * tq + 8];
+                slora_mma(acc[n], ahi[0], ahi[1], ahi[2], ahi[3], b0, b1);
+                slora_mma(acc[n], alo[0], alo[1], alo[2], alo[3], b0, b1);
             }
         }
 
         __syncthreads();
     }
 
+    /* c0, c1: token g, columns 2 tq, + 1 of each 8; c2, c3: token g + 8 */
     sc = scale[s];
-    c = c0 + tx * 4;
-
-    if (c >= out_dim) {
-        return;
-    }
 
 #pragma unroll
-    for (i = 0; i < 4; i++) {
-        if (t0 + ty * 4 + i >= t1) {
-            break;
-        }
-
-        yt = slora_pj(pj, y, p) + (int64_t) (t0 + ty * 4 + i) * ld_y + c;
-        u = *(const uint2 *) yt;
-        h = (uint16_t *) &u;
-
+    for (n = 0; n < 4; n++) {
 #pragma unroll
-        for (q = 0; q < 4; q++) {
-            h[q] = slora_f2bf(slora_bf2f(h[q]) + sc * acc[i][q]);
-        }
+        for (half = 0; half < 2; half++) {
+            tok = m0 + g + 8 * half;
+            col = c0 + cb + 8 * n + 2 * tq;
 
-        *(uint2 *) yt = u;
+            if (tok >= t1 || col >= out_dim) {
+                continue;
+            }
+
+            yt = slora_pj(pj, y, p) + (int64_t) tok * ld_y + col;
+            u = *(const uint32_t *) yt;
+            h = (uint16_t *) &u;
+            h[0] = slora_f2bf(slora_bf2f(h[0]) + sc * acc[n][2 * half]);
+            h[1] = slora_f2bf(slora_bf2f(h[1]) + sc * acc[n][2 * half + 1]);
+            *(uint32_t *) yt = u;
+        }
     }
 }
 

@@ -37,6 +37,7 @@ extern "C" {
 #define SLORA_GMV_MAX_SEG    SLORA_LORA_GMV_MAX_SEG
 #define SLORA_GMV_SH_WARPS   4     /* A rows per shrink block */
 #define SLORA_GMV_EX_WARPS   8     /* rank stripes per expand block */
+#define SLORA_GMV_EX_TOKENS  2     /* a decode expand's tokens at once */
 #define SLORA_GMV_EX_COLS    (SLORA_CUDA_WARP * SLORA_CUDA_VEC)
 #define SLORA_GMM_TM         64    /* tokens per MBGMM tile */
 #define SLORA_GMM_TN         32    /* ranks per shrink tile */
@@ -147,65 +148,94 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 
 /*
  * y[t, c] += scale * sum_j v[t, j] B[j, c] for the tokens [t0, t1) of a
- * short segment and one stripe of 256 columns from c0; warp w sums ranks
- * w, w + 8, ... and the warps' partial sums meet in part. Every thread
- * of the 256 must call it (it synchronises the block).
+ * short segment and one stripe of 256 columns from c0, T tokens at a
+ * time: warp w sums ranks w, w + 8, ... for the T tokens at once (a B
+ * row is read once for them), the warps' partial sums meet in part, and
+ * each thread adds its column's sums to y, whose values it loaded first
+ * (they wait on nothing but the GEMM before). The decode kernel takes
+ * two at once (a batch of 64 over 32 adapters has segments of 2, and
+ * more would cost it blocks an SM); the MBGMM kernel, whose registers
+ * and shared memory the body shares, one. Every thread of the 256 must
+ * call it (it synchronises the block).
  */
 
-typedef float4  slora_gmv_part_t[SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
+template <int T>
+using slora_gmv_part_t =
+    float4[T][SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
 
+template <int T>
 static __device__ __forceinline__ void
 slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
     const float *v, int64_t ld_v, const uint16_t *base,
     const int64_t *rows, int32_t r, float sc, int32_t t0, int32_t t1,
-    int32_t c0, slora_gmv_part_t &part)
+    int32_t c0, slora_gmv_part_t<T> &part)
 {
-    int32_t    t, j, e, c, cy, lane, warp, w;
-    float      acc[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], vj, sum;
-    uint16_t  *yt;
+    int32_t    t, n, i, j, e, c, cy, lane, warp, w;
+    float      acc[T][SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], vj, sum;
+    uint16_t   yv[T];
 
     lane = threadIdx.x % SLORA_CUDA_WARP;
     warp = threadIdx.x / SLORA_CUDA_WARP;
     c = c0 + lane * SLORA_CUDA_VEC;
+    cy = c0 + threadIdx.x;
 
-    for (t = t0; t < t1; t++) {
+    for (t = t0; t < t1; t += T) {
+        n = min(T, t1 - t);
 
 #pragma unroll
-        for (e = 0; e < SLORA_CUDA_VEC; e++) {
-            acc[e] = 0.0f;
+        for (i = 0; i < T; i++) {
+            yv[i] = i < n && cy < out_dim ? y[(int64_t) (t + i) * ld_y + cy]
+                                          : 0;
+
+#pragma unroll
+            for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                acc[i][e] = 0.0f;
+            }
         }
 
         if (c < out_dim) {
 
-#pragma unroll 4
+#pragma unroll 2
             for (j = warp; j < r; j += SLORA_GMV_EX_WARPS) {
-                vj = v[(int64_t) t * ld_v + j];
                 slora_ld8(fb, base + rows[j] + c);
 
 #pragma unroll
-                for (e = 0; e < SLORA_CUDA_VEC; e++) {
-                    acc[e] = fmaf(vj, fb[e], acc[e]);
+                for (i = 0; i < T; i++) {
+                    vj = i < n ? v[(int64_t) (t + i) * ld_v + j] : 0.0f;
+
+#pragma unroll
+                    for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                        acc[i][e] = fmaf(vj, fb[e], acc[i][e]);
+                    }
                 }
             }
         }
 
-        part[warp][2 * lane] = make_float4(acc[0], acc[1], acc[2], acc[3]);
-        part[warp][2 * lane + 1] = make_float4(acc[4], acc[5], acc[6],
-                                               acc[7]);
+#pragma unroll
+        for (i = 0; i < T; i++) {
+            part[i][warp][2 * lane] = make_float4(acc[i][0], acc[i][1],
+                                                  acc[i][2], acc[i][3]);
+            part[i][warp][2 * lane + 1] = make_float4(acc[i][4], acc[i][5],
+                                                      acc[i][6], acc[i][7]);
+        }
 
         __syncthreads();
 
-        cy = c0 + threadIdx.x;
-
         if (cy < out_dim) {
-            sum = 0.0f;
 
-            for (w = 0; w < SLORA_GMV_EX_WARPS; w++) {
-                sum += ((const float *) part[w])[threadIdx.x];
+#pragma unroll
+            for (i = 0; i < T; i++) {
+                if (i < n) {
+                    sum = 0.0f;
+
+                    for (w = 0; w < SLORA_GMV_EX_WARPS; w++) {
+                        sum += ((const float *) part[i][w])[threadIdx.x];
+                    }
+
+                    y[(int64_t) (t + i) * ld_y + cy] =
+                        slora_f2bf(slora_bf2f(yv[i]) + sc * sum);
+                }
             }
-
-            yt = y + (int64_t) t * ld_y + cy;
-            *yt = slora_f2bf(slora_bf2f(*yt) + sc * sum);
         }
 
         __syncthreads();
@@ -213,15 +243,19 @@ slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
 }
 
 
-/* The decode expand: one block per (segment, 256 columns, projection). */
+/* The decode expand: one block per (segment, 256 columns, projection),
+ * T of a segment's tokens at a time (1 where no segment has more, which
+ * keeps the registers of 6 blocks an SM; 2 takes 48 and 5 blocks). */
 
+template <int T>
 static __global__ void
+__launch_bounds__(SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, T == 1 ? 6 : 5)
 slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     int64_t v_stride, const uint16_t *__restrict__ base,
     const int32_t *__restrict__ indptr, const float *__restrict__ scale,
     const slora_lora_proj_t pj)
 {
-    __shared__ slora_gmv_part_t  part;
+    __shared__ slora_gmv_part_t<T>  part;
 
     int32_t  s, r, c0, k, out_dim;
 
@@ -237,9 +271,10 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
         return;
     }
 
-    slora_gmv_expand_cols(slora_pj(pj, y, k), ld_y, out_dim, v + k * v_stride,
-                          ld_v, base, slora_pj(pj, rows, k)[s], r, scale[s],
-                          indptr[s], indptr[s + 1], c0, part);
+    slora_gmv_expand_cols<T>(slora_pj(pj, y, k), ld_y, out_dim,
+                             v + k * v_stride, ld_v, base,
+                             slora_pj(pj, rows, k)[s], r, scale[s],
+                             indptr[s], indptr[s + 1], c0, part);
 }
 
 
@@ -407,7 +442,7 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 #define SLORA_GMM_BT_LD  (SLORA_GMM_TK + 8)   /* bt's row: no bank clash */
 
 static_assert(sizeof(uint16_t) * SLORA_GMM_TC * SLORA_GMM_BT_LD
-              <= sizeof(slora_gmv_part_t),
+              <= sizeof(slora_gmv_part_t<1>),
               "the transposed B tile fits in the MBGMV body's smem");
 
 
@@ -436,7 +471,7 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     int32_t n_segs, const float *__restrict__ scale,
     const slora_lora_proj_t pj, int32_t n_ctiles)
 {
-    __shared__ __align__(16) slora_gmv_part_t  sm;
+    __shared__ __align__(16) slora_gmv_part_t<1>  sm;
 
     int32_t          s, r, t0, t1, c0, tid, warp, lane, g, tq, m0, cb, jb,
                      cc, j0, kk, n, e, p, out_dim, tok, col, half;
@@ -466,8 +501,9 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 
     if (t1 - t0 <= SLORA_GMV_MAX_SEG) {
         if (c0 % SLORA_GMV_EX_COLS == 0) {
-            slora_gmv_expand_cols(slora_pj(pj, y, p), ld_y, out_dim, v, ld_v,
-                                  base, rows, r, scale[s], t0, t1, c0, sm);
+            slora_gmv_expand_cols<1>(slora_pj(pj, y, p), ld_y, out_dim, v,
+                                     ld_v, base, rows, r, scale[s], t0, t1,
+                                     c0, sm);
         }
 
         return;
@@ -745,9 +781,10 @@ slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
                     (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
                     n_proj);
 
-        slora_launch(slora_gmv_expand, grid,
-            SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld_y, v, ld_v,
-            v_stride, base, sg->seg_indptr, sg->scale, pj);
+        slora_launch(max_seg_len == 1 ? slora_gmv_expand<1>
+                                      : slora_gmv_expand<SLORA_GMV_EX_TOKENS>,
+            grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld_y, v,
+            ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
 
     } else {
         n_ctiles = (max_out + SLORA_GMM_TC - 1) / SLORA_GMM_TC;

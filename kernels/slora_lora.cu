@@ -71,11 +71,9 @@ static_assert(SLORA_LORA_MAX_PROJ == 3, "slora_pj() picks among three");
 static int slora_lora_args(const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len);
 
-static_assert(sizeof(float) * SLORA_GMM_TK * (SLORA_GMM_TM + 4)
-              >= sizeof(float4) * SLORA_GMV_EX_WARPS * SLORA_GMV_EX_COLS / 4
-              && SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP == SLORA_GMM_THREADS
+static_assert(SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP == SLORA_GMM_THREADS
               && SLORA_GMV_EX_COLS % SLORA_GMM_TC == 0,
-              "an MBGMM expand block runs the MBGMV body in its own smem");
+              "an MBGMM expand block runs the MBGMV body over whole tiles");
 
 
 /*

@@ -31,6 +31,7 @@
 # Logs go to $OUT; the end is a short summary.
 
 set -u
+. "$(dirname "$0")/device-lib.sh"
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/device-out}
 C=.carry
@@ -43,11 +44,7 @@ MODE=${1:-bench}
 PROMPT=${PROMPT:-256}       # prompt tokens of the speed runs
 PROFILE=${PROFILE:-1}       # 0: no profiled runs
 PEERS=${PEERS:-1}           # 0: bench without torch_decode.py
-gunzip -c $A/slora.gz > $S && chmod +x $S
-
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/$A:/usr/local/cuda/lib64:${cublas:-}:${LD_LIBRARY_PATH:-}
-export SLORA_CUDA_LIB=$PWD/$A/libslora_cuda.so
+device_engine_env $PWD/$A
 
 {
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader

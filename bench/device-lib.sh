@@ -1,9 +1,27 @@
 # bench/device-lib.sh: what the device scripts share, sourced by them.
 #
+# device_cublas_dir: the folder of the image's pip cuBLAS, if it has one
+# (the CUDA backend's cuBLASLt where /usr/local/cuda lacks it).
+#
+# device_engine_env DIR: /tmp/slora unpacked from DIR/slora.gz, DIR (an
+# absolute path), CUDA's and cuBLAS's libraries on LD_LIBRARY_PATH, and
+# DIR/libslora_cuda.so as SLORA_CUDA_LIB: what running the engine from a
+# carry folder takes.
+#
 # device_nginx_conf FILE MODULE CONNECTIONS [MAIN]: writes an nginx.conf
 # for a server run in the foreground under a prefix of its own: the
 # module, MAIN's extra main-context lines, one master, two workers, temp
 # paths under the prefix, and the http{} body read from stdin.
+
+device_cublas_dir() {
+    python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null
+}
+
+device_engine_env() {
+    gunzip -c "$1/slora.gz" > /tmp/slora && chmod +x /tmp/slora
+    export LD_LIBRARY_PATH=$1:/usr/local/cuda/lib64:$(device_cublas_dir):${LD_LIBRARY_PATH:-}
+    export SLORA_CUDA_LIB=$1/libslora_cuda.so
+}
 
 device_nginx_conf() {
     {

@@ -20,9 +20,8 @@ if [ ! -f /tmp/smollm2.gguf ]; then
     cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf || exit 1
 fi
 
-cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
 # for nginx only: python3 and curl keep the image's own libraries
-LIBS=$C/c/lib:/usr/local/cuda/lib64:${cublas:-}
+LIBS=$C/c/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
 
 serve() {
 device_nginx_conf $P/conf/nginx.conf $C/c/ngx_http_slora_module.so 1024 "user root;" <<CONF

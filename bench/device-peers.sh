@@ -9,6 +9,7 @@
 #   [OURS=0] [TORCH=0] bash bench/device-peers.sh
 
 set -u
+. "$(dirname "$0")/device-lib.sh"
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-build/device-out}
 mkdir -p "$OUT"
@@ -22,10 +23,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 # TORCH=0 leaves torch_decode.py out to leave PEFT the time
 if [ "${OURS:-1}" = 1 ]; then
     S=/tmp/slora
-    gunzip -c $A/slora.gz > $S && chmod +x $S
-    cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-    export LD_LIBRARY_PATH=$PWD/$A:/usr/local/cuda/lib64:${cublas:-}:${LD_LIBRARY_PATH:-}
-    export SLORA_CUDA_LIB=$PWD/$A/libslora_cuda.so
+    device_engine_env $PWD/$A
     $S mkadapter --model random:llama-7b --out /tmp/peft-ad --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     timeout 120 $S bench --model random:llama-7b --device cuda \

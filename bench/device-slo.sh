@@ -63,8 +63,7 @@ if [ "$DEVICE" = cuda ]; then
     for f in $K/lib/*.gz; do
         [ -f "$f" ] && gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
     done
-    cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-    LIBS=$K/lib:/tmp/lib:$A:/usr/local/cuda/lib64:${cublas:-}
+    LIBS=$K/lib:/tmp/lib:$A:/usr/local/cuda/lib64:$(device_cublas_dir)
     GPU="device=cuda cuda_lib=$A/libslora_cuda.so"
     export LOADGEN_DEPS=system           # no route to PyPI there
 else

@@ -4,21 +4,24 @@
  * slora_attention_cuda, for any rows); the device twin of
  * slora_attention_cpu.c for those rows.
  *
- * The one idea: the flash-attention loop with the two products on tensor
- * cores (WMMA, bf16 in, fp32 out). A block owns (sequence, tile of 64
- * query rows, query head); it walks the sequence's page table 64
- * positions at a time, staging K and V in shared memory, and each of its
- * four warps takes 16 query rows: S = Q K^T into shared memory, the
- * online softmax over its rows (two lanes a row), P in bf16, then
- * O += P V into an fp32 O kept in shared memory, rescaled row by row when
- * a row's maximum moves. Positions after a row's own are masked, so a
- * chunk attends causally to its own rows and to everything before it.
+ * The one idea: flash attention with everything a row owns kept in
+ * registers. A block owns (sequence, tile of 64 query rows, query head)
+ * and each of its four warps 16 of the rows; the block walks the
+ * sequence's page table a tile of K and V at a time, the next tile's
+ * rows copied into shared memory (cp.async) while the warps work on
+ * this one. A warp computes S = Q K^T with mma.sync (bf16 in, fp32
+ * sums), masks the positions after each row's own, keeps the running
+ * maximum and sum of its rows in registers, and feeds exp(S - max) as
+ * bf16 straight from S's accumulators into O += P V, whose accumulators
+ * stay in registers from the first tile to the last: nothing of S, P or
+ * O goes through shared memory. A warp skips the tiles that lie wholly
+ * after its rows. A chunk so attends causally to its own rows and to
+ * everything before it.
  */
 
 #include <stdint.h>
 #include <stddef.h>
 #include <math.h>
-#include <mma.h>
 
 #include "slora_cuda.cuh"
 
@@ -28,13 +31,9 @@ extern "C" {
 
 
 #define SLORA_PF_BM        64      /* query rows a block */
-#define SLORA_PF_BN        64      /* positions a K/V tile */
-#define SLORA_PF_THREADS   128
-#define SLORA_PF_PAD       8       /* bf16 row padding in shared memory */
-#define SLORA_PF_FPAD      4       /* float row padding */
-
-
-using namespace nvcuda;
+#define SLORA_PF_THREADS   128     /* four warps of 16 rows */
+#define SLORA_PF_PAD       8       /* bf16 row padding: ldmatrix rows
+                                    * 16 bytes apart modulo 128 */
 
 
 typedef struct {
@@ -46,15 +45,112 @@ typedef struct {
 } slora_pf_geom_t;
 
 
+/* positions a K/V tile: S's and O's registers together stay in budget */
+template <int HD>
+static constexpr __host__ __device__ int
+slora_pf_bn(void)
+{
+    return HD > 128 ? 32 : 64;
+}
+
+
 template <int HD>
 static constexpr size_t
 slora_pf_smem(void)
 {
-    return (size_t) 3 * SLORA_PF_BM * (HD + SLORA_PF_PAD) * 2      /* Q K V */
-           + (size_t) SLORA_PF_BM * (SLORA_PF_BN + SLORA_PF_FPAD) * 4 /* S */
-           + (size_t) SLORA_PF_BM * (SLORA_PF_BN + SLORA_PF_PAD) * 2  /* P */
-           + (size_t) SLORA_PF_BM * (HD + SLORA_PF_FPAD) * 4          /* O */
-           + (size_t) 3 * SLORA_PF_BM * 4;                           /* m l c */
+    return (size_t) (SLORA_PF_BM + 4 * slora_pf_bn<HD>())
+           * (HD + SLORA_PF_PAD) * sizeof(uint16_t);      /* Q, 2 x K, V */
+}
+
+
+/* 16 bytes global to shared, or 16 zero bytes where ok is 0 */
+static __device__ __forceinline__ void
+slora_cp16(void *dst, const void *src, int ok)
+{
+    uint32_t  d;
+
+    d = (uint32_t) __cvta_generic_to_shared(dst);
+
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :: "r"(d), "l"(src), "r"(ok ? 16 : 0) : "memory");
+}
+
+
+static __device__ __forceinline__ void
+slora_ldsm_x4(uint32_t *r, const void *p)
+{
+    uint32_t  a;
+
+    a = (uint32_t) __cvta_generic_to_shared(p);
+
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
+                 "{%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+
+static __device__ __forceinline__ void
+slora_ldsm_x4_t(uint32_t *r, const void *p)
+{
+    uint32_t  a;
+
+    a = (uint32_t) __cvta_generic_to_shared(p);
+
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
+                 "{%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+
+static __device__ __forceinline__ uint32_t
+slora_pack_bf2(float lo, float hi)
+{
+    __nv_bfloat162  h;
+
+    h = __floats2bfloat162_rn(lo, hi);
+
+    return *(uint32_t *) &h;
+}
+
+
+/*
+ * The rows of K and V at positions t0 .. t0 + BN - 1 into ks and vs,
+ * zeros past ctx_end (so that masked columns multiply zeros, never
+ * stale values).
+ */
+
+template <int HD, int BN>
+static __device__ __forceinline__ void
+slora_pf_load_kv(__nv_bfloat16 *ks, __nv_bfloat16 *vs,
+    const uint16_t *__restrict__ kv, const int32_t *__restrict__ pages,
+    const slora_pf_geom_t &g, int32_t kvh, int32_t t0, int32_t ctx_end)
+{
+    constexpr int  LD = HD + SLORA_PF_PAD;
+    constexpr int  V8 = HD / SLORA_CUDA_VEC;
+
+    const uint16_t  *src;
+    int32_t          e, j, d, t;
+    int64_t          kv_dim;
+
+    kv_dim = (int64_t) g.n_kv_heads * HD;
+
+    for (e = threadIdx.x; e < BN * V8; e += SLORA_PF_THREADS) {
+        j = e / V8;
+        d = (e % V8) * SLORA_CUDA_VEC;
+        t = t0 + j;
+        src = kv;
+
+        if (t < ctx_end) {
+            src = kv + (int64_t) pages[t / g.tpp] * g.page_elems
+                  + (int64_t) (t % g.tpp) * kv_dim + (int64_t) kvh * HD + d;
+        }
+
+        slora_cp16(ks + j * LD + d, src, t < ctx_end);
+        slora_cp16(vs + j * LD + d, t < ctx_end ? src + g.tpp * kv_dim : kv,
+                   t < ctx_end);
+    }
 }
 
 
@@ -68,31 +164,24 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     const int32_t *__restrict__ kv_indptr,
     const int32_t *__restrict__ kv_indices)
 {
-    constexpr int  LQ = HD + SLORA_PF_PAD;          /* Q, K, V rows */
-    constexpr int  LS = SLORA_PF_BN + SLORA_PF_FPAD;
-    constexpr int  LP = SLORA_PF_BN + SLORA_PF_PAD;
-    constexpr int  LO = HD + SLORA_PF_FPAD;
-    constexpr int  V8 = HD / SLORA_CUDA_VEC;        /* 16-byte chunks a row */
+    constexpr int  BN = slora_pf_bn<HD>();
+    constexpr int  LD = HD + SLORA_PF_PAD;
+    constexpr int  V8 = HD / SLORA_CUDA_VEC;
+    constexpr int  NS = BN / 8;                     /* S's n-tiles */
+    constexpr int  NO = HD / 8;                     /* O's n-tiles */
 
     extern __shared__ __align__(128) unsigned char  smem[];
 
-    __nv_bfloat16  *qs, *ks, *vs, *ps;
-    float          *ss, *os, *mrow, *lrow, *crow;
-    int32_t         s, h, kvh, rows, row0, nr, pos0, ctx_end, t0, t, e, r,
-                    j, c, d, warp, lane, half, kv_dim, n, k, nd;
+    __nv_bfloat16  *qs, *ks, *vs;
     const int32_t  *pages;
     const uint16_t *src;
-    int32_t         qpos;
-    float           scale, x, mx, m_new, corr, p, sum;
-    uint4           z;
-
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16,
-                   wmma::row_major>                      fa;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16,
-                   wmma::col_major>                      fk;
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16,
-                   wmma::row_major>                      fv;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float>  fc;
+    int32_t         s, h, kvh, rows, row0, nr, pos0, ctx_end, n_tiles, it,
+                    t0, e, r, d, warp, lane, gr, tq, wpos, j, k, n, key,
+                    qp[2];
+    int64_t         orow;
+    float           scale, sc[NS][4], oc[NO][4], m[2], l[2], mx, mu, corr,
+                    inv;
+    uint32_t        a[4], b[4], pa[4];
 
     slora_pdl_enter();
 
@@ -109,156 +198,173 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     nr = min(SLORA_PF_BM, rows - row0);
     pos0 = seq_pos[s] + row0;
     ctx_end = pos0 + nr;
-    kv_dim = g.n_kv_heads * HD;
+    n_tiles = (ctx_end + BN - 1) / BN;
     pages = kv_indices + kv_indptr[s];
     warp = threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
-    scale = rsqrtf((float) HD);
-    z = make_uint4(0, 0, 0, 0);
+    gr = lane / 4;                      /* the lane's rows gr, gr + 8 */
+    tq = lane % 4;                      /* its columns 2 tq, 2 tq + 1 */
+    wpos = pos0 + warp * 16;            /* the warp's first row's position */
+    qp[0] = wpos + gr;
+    qp[1] = wpos + gr + 8;
+
+    /* log2(e) folded in: the softmax runs on exp2 */
+    scale = rsqrtf((float) HD) * 1.4426950408889634f;
 
     qs = (__nv_bfloat16 *) smem;
-    ks = qs + SLORA_PF_BM * LQ;
-    vs = ks + SLORA_PF_BN * LQ;
-    ss = (float *) (vs + SLORA_PF_BN * LQ);
-    ps = (__nv_bfloat16 *) (ss + SLORA_PF_BM * LS);
-    os = (float *) (ps + SLORA_PF_BM * LP);
-    mrow = os + SLORA_PF_BM * LO;
-    lrow = mrow + SLORA_PF_BM;
-    crow = lrow + SLORA_PF_BM;
+    ks = qs + SLORA_PF_BM * LD;         /* two buffers of K, then of V */
+    vs = ks + 2 * BN * LD;
 
     for (e = threadIdx.x; e < SLORA_PF_BM * V8; e += SLORA_PF_THREADS) {
         r = e / V8;
         d = (e % V8) * SLORA_CUDA_VEC;
-
-        *(uint4 *) (qs + r * LQ + d) =
-            r < nr ? *(const uint4 *) (q + (int64_t) (qo_indptr[s] + row0 + r)
-                                           * ld_q + (int64_t) h * HD + d)
-                   : z;
+        src = r < nr ? q + (int64_t) (qo_indptr[s] + row0 + r) * ld_q
+                         + (int64_t) h * HD + d
+                     : q;
+        slora_cp16(qs + r * LD + d, src, r < nr);
     }
 
-    for (e = threadIdx.x; e < SLORA_PF_BM * HD; e += SLORA_PF_THREADS) {
-        os[(e / HD) * LO + e % HD] = 0.0f;
+    slora_pf_load_kv<HD, BN>(ks, vs, kv, pages, g, kvh, 0, ctx_end);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+
+#pragma unroll
+    for (n = 0; n < NO; n++) {
+        oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
     }
 
-    if (threadIdx.x < SLORA_PF_BM) {
-        mrow[threadIdx.x] = -INFINITY;
-        lrow[threadIdx.x] = 0.0f;
-    }
+    m[0] = m[1] = -INFINITY;
+    l[0] = l[1] = 0.0f;
 
-    for (t0 = 0; t0 < ctx_end; t0 += SLORA_PF_BN) {
-        __syncthreads();
+    for (it = 0; it < n_tiles; it++) {
+        t0 = it * BN;
 
-        for (e = threadIdx.x; e < SLORA_PF_BN * V8; e += SLORA_PF_THREADS) {
-            j = e / V8;
-            d = (e % V8) * SLORA_CUDA_VEC;
-            t = t0 + j;
-
-            if (t < ctx_end) {
-                src = kv + (int64_t) pages[t / g.tpp] * g.page_elems
-                      + (int64_t) (t % g.tpp) * kv_dim + (int64_t) kvh * HD
-                      + d;
-                *(uint4 *) (ks + j * LQ + d) = *(const uint4 *) src;
-                *(uint4 *) (vs + j * LQ + d) =
-                    *(const uint4 *) (src + (int64_t) g.tpp * kv_dim);
-
-            } else {
-                *(uint4 *) (ks + j * LQ + d) = z;
-                *(uint4 *) (vs + j * LQ + d) = z;
-            }
+        if (it + 1 < n_tiles) {
+            slora_pf_load_kv<HD, BN>(ks + ((it + 1) & 1) * BN * LD,
+                                     vs + ((it + 1) & 1) * BN * LD, kv, pages,
+                                     g, kvh, t0 + BN, ctx_end);
         }
 
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        asm volatile("cp.async.wait_group 1;" ::: "memory");
         __syncthreads();
 
-        /* S = Q K^T for this warp's 16 rows */
+        /* a tile wholly after the warp's last row adds nothing to it */
+        if (t0 <= wpos + 15) {
+            const __nv_bfloat16  *kt = ks + (it & 1) * BN * LD;
+            const __nv_bfloat16  *vt = vs + (it & 1) * BN * LD;
 
-        for (n = 0; n < SLORA_PF_BN / 16; n++) {
-            wmma::fill_fragment(fc, 0.0f);
+            /* S = Q K^T */
+
+#pragma unroll
+            for (n = 0; n < NS; n++) {
+                sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+            }
 
 #pragma unroll
             for (k = 0; k < HD / 16; k++) {
-                wmma::load_matrix_sync(fa, qs + warp * 16 * LQ + k * 16, LQ);
-                wmma::load_matrix_sync(fk, ks + n * 16 * LQ + k * 16, LQ);
-                wmma::mma_sync(fc, fa, fk, fc);
-            }
-
-            wmma::store_matrix_sync(ss + warp * 16 * LS + n * 16, fc, LS,
-                                    wmma::mem_row_major);
-        }
-
-        __syncwarp();
-
-        /* online softmax: two lanes a row, 32 columns each */
-
-        r = warp * 16 + lane / 2;
-        half = lane % 2;
-        qpos = pos0 + r;
-        mx = -INFINITY;
-
-        for (c = half * 32; c < half * 32 + 32; c++) {
-            x = t0 + c <= qpos && r < nr
-                ? ss[r * LS + c] * scale : -INFINITY;
-            ss[r * LS + c] = x;
-            mx = fmaxf(mx, x);
-        }
-
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        m_new = fmaxf(mrow[r], mx);
-        sum = 0.0f;
-
-        for (c = half * 32; c < half * 32 + 32; c++) {
-            x = ss[r * LS + c];
-            p = x == -INFINITY ? 0.0f : __expf(x - m_new);
-            sum += p;
-            ps[r * LP + c] = __float2bfloat16_rn(p);
-        }
-
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        corr = mrow[r] == -INFINITY ? (m_new == -INFINITY ? 1.0f : 0.0f)
-                                    : __expf(mrow[r] - m_new);
-
-        __syncwarp();
-
-        if (half == 0) {
-            lrow[r] = lrow[r] * corr + sum;
-            mrow[r] = m_new;
-            crow[r] = corr;
-        }
-
-        __syncwarp();
-
-        for (e = lane; e < 16 * HD; e += SLORA_CUDA_WARP) {
-            r = warp * 16 + e / HD;
-            os[r * LO + e % HD] *= crow[r];
-        }
-
-        __syncwarp();
-
-        /* O += P V */
-
-        for (nd = 0; nd < HD / 16; nd++) {
-            wmma::load_matrix_sync(fc, os + warp * 16 * LO + nd * 16, LO,
-                                   wmma::mem_row_major);
+                slora_ldsm_x4(a, qs + (warp * 16 + lane % 16) * LD + k * 16
+                                 + (lane / 16) * 8);
 
 #pragma unroll
-            for (k = 0; k < SLORA_PF_BN / 16; k++) {
-                wmma::load_matrix_sync(fa, ps + warp * 16 * LP + k * 16, LP);
-                wmma::load_matrix_sync(fv, vs + k * 16 * LQ + nd * 16, LQ);
-                wmma::mma_sync(fc, fa, fv, fc);
+                for (n = 0; n < NS; n += 2) {
+                    slora_ldsm_x4(b, kt + (n * 8 + lane % 8 + (lane / 16) * 8)
+                                          * LD
+                                     + k * 16 + ((lane / 8) % 2) * 8);
+                    slora_mma(sc[n], a[0], a[1], a[2], a[3], b[0], b[1]);
+                    slora_mma(sc[n + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
+                }
             }
 
-            wmma::store_matrix_sync(os + warp * 16 * LO + nd * 16, fc, LO,
-                                    wmma::mem_row_major);
+            /* the mask, where the tile reaches past the warp's first row,
+             * and the online softmax: a row's four lanes share its
+             * maximum; each keeps its own part of the sum until the end */
+
+#pragma unroll
+            for (j = 0; j < 2; j++) {
+                mx = -INFINITY;
+
+#pragma unroll
+                for (n = 0; n < NS; n++) {
+#pragma unroll
+                    for (e = 0; e < 2; e++) {
+                        key = t0 + n * 8 + 2 * tq + e;
+                        sc[n][2 * j + e] = key <= qp[j]
+                                           ? sc[n][2 * j + e] * scale
+                                           : -INFINITY;
+                        mx = fmaxf(mx, sc[n][2 * j + e]);
+                    }
+                }
+
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                mx = fmaxf(m[j], mx);
+                mu = mx == -INFINITY ? 0.0f : mx;
+                corr = exp2f(m[j] - mu);
+                m[j] = mx;
+                l[j] *= corr;
+
+#pragma unroll
+                for (n = 0; n < NS; n++) {
+#pragma unroll
+                    for (e = 0; e < 2; e++) {
+                        sc[n][2 * j + e] = exp2f(sc[n][2 * j + e] - mu);
+                        l[j] += sc[n][2 * j + e];
+                    }
+                }
+
+#pragma unroll
+                for (n = 0; n < NO; n++) {
+                    oc[n][2 * j] *= corr;
+                    oc[n][2 * j + 1] *= corr;
+                }
+            }
+
+            /* O += P V: two of S's n-tiles are one k16 block of P */
+
+#pragma unroll
+            for (k = 0; k < BN / 16; k++) {
+                pa[0] = slora_pack_bf2(sc[2 * k][0], sc[2 * k][1]);
+                pa[1] = slora_pack_bf2(sc[2 * k][2], sc[2 * k][3]);
+                pa[2] = slora_pack_bf2(sc[2 * k + 1][0], sc[2 * k + 1][1]);
+                pa[3] = slora_pack_bf2(sc[2 * k + 1][2], sc[2 * k + 1][3]);
+
+#pragma unroll
+                for (n = 0; n < NO; n += 2) {
+                    slora_ldsm_x4_t(b, vt + (k * 16 + lane % 8
+                                             + ((lane / 8) % 2) * 8) * LD
+                                       + n * 8 + (lane / 16) * 8);
+                    slora_mma(oc[n], pa[0], pa[1], pa[2], pa[3], b[0], b[1]);
+                    slora_mma(oc[n + 1], pa[0], pa[1], pa[2], pa[3], b[2],
+                              b[3]);
+                }
+            }
         }
+
+        __syncthreads();
     }
 
-    __syncthreads();
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
 
-    for (e = threadIdx.x; e < nr * HD; e += SLORA_PF_THREADS) {
-        r = e / HD;
-        d = e % HD;
-        out[(int64_t) (qo_indptr[s] + row0 + r) * ld_out + (int64_t) h * HD
-            + d] = slora_f2bf(lrow[r] > 0.0f ? os[r * LO + d] / lrow[r]
-                                             : 0.0f);
+    /* the row sums over the four lanes, and O / l as bf16 pairs */
+
+#pragma unroll
+    for (j = 0; j < 2; j++) {
+        l[j] += __shfl_xor_sync(0xffffffffu, l[j], 1);
+        l[j] += __shfl_xor_sync(0xffffffffu, l[j], 2);
+        r = warp * 16 + gr + 8 * j;
+
+        if (r >= nr) {
+            continue;
+        }
+
+        inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
+        orow = (int64_t) (qo_indptr[s] + row0 + r) * ld_out + (int64_t) h * HD;
+
+#pragma unroll
+        for (n = 0; n < NO; n++) {
+            *(uint32_t *) (out + orow + n * 8 + 2 * tq) =
+                slora_pack_bf2(oc[n][2 * j] * inv, oc[n][2 * j + 1] * inv);
+        }
     }
 }
 
@@ -317,7 +423,9 @@ slora_attention_tc_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
         return -2;
     }
 
-    if (!slora_cuda_aligned(q) || ld_q % SLORA_CUDA_VEC != 0) {
+    if (!slora_cuda_aligned(q) || ld_q % SLORA_CUDA_VEC != 0
+        || !slora_cuda_aligned(out) || ld_out % SLORA_CUDA_VEC != 0)
+    {
         return -2;
     }
 

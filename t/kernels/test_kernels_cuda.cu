@@ -31,6 +31,7 @@ extern "C" {
 #include "slora_act.h"
 #include "slora_embed.h"
 #include "slora_attention.h"
+#include "slora_random.h"
 }
 
 #include "tap.h"
@@ -107,6 +108,7 @@ static void test_rope(void);
 static void test_embed(void);
 static void test_attention(void);
 static void bench_lora(void);
+static void bench_attention_prefill(void);
 static float time_segs(const pool_t *p, const int32_t *seg_len,
     const int32_t *seg_ad, int32_t n_segs, const uint16_t *d_x,
     uint16_t *d_y, float *d_v, int *rc);
@@ -149,6 +151,7 @@ main(int argc, char **argv)
 
     if (bench) {
         bench_lora();
+        bench_attention_prefill();
     }
 
     return done_testing();
@@ -796,8 +799,10 @@ test_attention(void)
         { 32, 8, 128, 16 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
         { 32, 1, 64, 16 }, { 16, 4, 256, 4 }
     };
-    static const int32_t  pre_rows[] = { 1, 40, 100, 3 };
-    static const int32_t  pre_pos[] = { 0, 17, 250, 1000 };
+    /* prefill: rows of a chunk and where it starts; 300 rows from 70
+     * span five row tiles and cross tile edges on the diagonal */
+    static const int32_t  pre_rows[] = { 1, 40, 100, 3, 300 };
+    static const int32_t  pre_pos[] = { 0, 17, 250, 1000, 70 };
 
     int32_t             ci, mode, nh, nkv, hd, tpp, kv_dim, n_seqs, s, n_pages,
                         max_q, max_ctx, np, *qo, *sp, *kvp, *kvi, *perm, i,
@@ -820,7 +825,7 @@ test_attention(void)
             tpp = cfg[ci][3];
             kv_dim = nkv * hd;
             page_elems = 2 * (int64_t) tpp * kv_dim;
-            n_seqs = mode == 0 ? 7 : 4;
+            n_seqs = mode == 0 ? 7 : 5;
             qo = (int32_t *) malloc((n_seqs + 1) * 4);
             sp = (int32_t *) malloc(n_seqs * 4);
             kvp = (int32_t *) malloc((n_seqs + 1) * 4);
@@ -1419,3 +1424,102 @@ note(const char *kernel, double err)
 }
 
 
+
+
+/*
+ * Prefill attention, Llama-7B's heads (32 of 128, no grouping): chunks
+ * of 4096 rows as a prefill step holds them, 16 prompts of 256 and one
+ * of 4096, each from position 0; TFLOP/s counts the causal half of Q K^T
+ * and P V (4 d flops a query-key pair).
+ */
+
+static void
+bench_attention_prefill(void)
+{
+    static const int32_t  shape[][2] = { { 16, 256 }, { 1, 4096 } };
+
+    const int32_t       nh = 32, hd = 128, tpp = 16;
+    int32_t             si, n_seqs, len, s, np, i, *qo, *kvp, *sp, *kvi,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi;
+    int64_t             page_elems, n_rows, n_pages;
+    uint16_t           *d_a, *d_q, *d_o;
+    slora_seq_index_t   dix;
+    cudaEvent_t         e0, e1;
+    float               ms;
+    double              flop;
+    int                 rc, r;
+
+    page_elems = 2 * (int64_t) tpp * nh * hd;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    printf("# prefill attention, %d heads of %d, pages of %d: sequences x "
+           "rows, us, TFLOP/s\n", nh, hd, tpp);
+
+    for (si = 0; si < 2; si++) {
+        n_seqs = shape[si][0];
+        len = shape[si][1];
+        n_rows = (int64_t) n_seqs * len;
+        np = (len + tpp - 1) / tpp;
+        n_pages = (int64_t) n_seqs * np;
+        qo = (int32_t *) malloc((n_seqs + 1) * 4);
+        kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+        sp = (int32_t *) calloc(n_seqs, 4);
+        kvi = (int32_t *) malloc(n_pages * 4);
+
+        for (s = 0; s <= n_seqs; s++) {
+            qo[s] = s * len;
+            kvp[s] = s * np;
+        }
+
+        for (i = 0; i < n_pages; i++) {
+            kvi[i] = (int32_t) ((i * 7919) % n_pages);
+        }
+
+        d_a = (uint16_t *) dmalloc(n_pages * page_elems * 2);
+        d_q = (uint16_t *) dmalloc(n_rows * nh * hd * 2);
+        d_o = (uint16_t *) dmalloc(n_rows * nh * hd * 2);
+        rc = slora_random_fill_bf16_cuda(d_a, n_pages, page_elems,
+                                         page_elems, 0, 11, 1, 1.0f, NULL);
+        rc |= slora_random_fill_bf16_cuda(d_q, n_rows, nh * hd, nh * hd, 0,
+                                          12, 1, 1.0f, NULL);
+        d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+        d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+        d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+        d_kvi = (int32_t *) dup_to_dev(kvi, n_pages * 4);
+        dix.n_seqs = n_seqs;
+        dix.qo_indptr = d_qo;
+        dix.seq_pos = d_sp;
+        dix.kv_indptr = d_kvp;
+        dix.kv_indices = d_kvi;
+
+        for (r = 0; r < 3; r++) {
+            rc |= slora_attention_prefill_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                               d_a, page_elems, tpp, nh, hd,
+                                               &dix, len, NULL);
+        }
+
+        CK(cudaEventRecord(e0, NULL));
+
+        for (r = 0; r < 20; r++) {
+            rc |= slora_attention_prefill_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                               d_a, page_elems, tpp, nh, hd,
+                                               &dix, len, NULL);
+        }
+
+        CK(cudaEventRecord(e1, NULL));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        ms /= 20;
+        flop = 4.0 * hd * nh * n_seqs * ((double) len * (len + 1) / 2);
+        printf("# %5d x %-5d %10.1f %8.1f%s\n", n_seqs, len, 1e3 * ms,
+               flop / ms / 1e9, rc ? "  (refused)" : "");
+
+        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_o));
+        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
+        CK(cudaFree(d_kvi));
+        free(qo); free(kvp); free(sp); free(kvi);
+    }
+
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+}

@@ -17,6 +17,15 @@
  * O goes through shared memory. A warp skips the tiles that lie wholly
  * after its rows. A chunk so attends causally to its own rows and to
  * everything before it.
+ *
+ * What keeps the instructions a tile few (the kernel is bound by issue,
+ * not by memory): the mask is applied only on tiles that cross the
+ * diagonal; a page's id is read a tile before its rows are copied, and
+ * the row within it found by a multiply and shift (slora_fastdiv: the
+ * pool's pages hold 43 tokens at Llama-7B's shape); a row's maximum, and
+ * with it O's rescaling, moves only when the row's scores pass it by
+ * 2^8 (a lazy rescale: P stays below 256, and the
+ * quotient O / l is the same).
  */
 
 #include <stdint.h>
@@ -39,18 +48,21 @@ extern "C" {
 typedef struct {
     int64_t          page_elems;
     int32_t          tpp;
+    slora_fastdiv_t  tpp_div;          /* t / tpp without a division */
     int32_t          n_kv_heads;
     int32_t          group;
     int32_t          min_rows;
 } slora_pf_geom_t;
 
 
-/* positions a K/V tile: S's and O's registers together stay in budget */
+/* positions a K/V tile: 32 from head_dim 128 on keeps four blocks an SM
+ * (registers and shared memory), which ran 1.07-1.17x faster at 128
+ * than 64 positions and two (bench/RESULTS.md) */
 template <int HD>
 static constexpr __host__ __device__ int
 slora_pf_bn(void)
 {
-    return HD > 128 ? 32 : 64;
+    return HD >= 128 ? 32 : 64;
 }
 
 
@@ -104,6 +116,18 @@ slora_ldsm_x4_t(uint32_t *r, const void *p)
 }
 
 
+/* 2^x in one instruction (denormal results flush to 0) */
+static __device__ __forceinline__ float
+slora_ex2(float x)
+{
+    float  y;
+
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+
+    return y;
+}
+
+
 static __device__ __forceinline__ uint32_t
 slora_pack_bf2(float lo, float hi)
 {
@@ -116,40 +140,81 @@ slora_pack_bf2(float lo, float hi)
 
 
 /*
- * The rows of K and V at positions t0 .. t0 + BN - 1 into ks and vs,
- * zeros past ctx_end (so that masked columns multiply zeros, never
- * stale values).
+ * A thread's share of a K/V tile: rows threadIdx.x / V8 + i * (THREADS /
+ * V8) for i < RPT, 16 bytes at column (threadIdx.x % V8) * 8 of each.
+ * The page ids of a tile are read one tile ahead of its copy, so that
+ * the copy never waits on the page table.
  */
+
+template <int HD, int BN>
+struct slora_pf_share {
+    static constexpr int  V8 = HD / SLORA_CUDA_VEC;
+    static constexpr int  RPT = BN * V8 / SLORA_PF_THREADS;
+    static constexpr int  STEP = SLORA_PF_THREADS / V8;
+
+    static_assert(BN * V8 % SLORA_PF_THREADS == 0
+                  && SLORA_PF_THREADS % V8 == 0,
+                  "a tile's 16-byte pieces fall evenly on the threads");
+};
+
+
+/* pg[i] = the page of the thread's row i of the tile at t0, -1 past
+ * ctx_end */
+
+template <int HD, int BN>
+static __device__ __forceinline__ void
+slora_pf_pages(int32_t *pg, const int32_t *__restrict__ pages,
+    slora_fastdiv_t tpp_div, int32_t t0, int32_t ctx_end)
+{
+    using  sh = slora_pf_share<HD, BN>;
+
+    int32_t  i, t;
+
+#pragma unroll
+    for (i = 0; i < sh::RPT; i++) {
+        t = t0 + (int32_t) threadIdx.x / sh::V8 + i * sh::STEP;
+        pg[i] = t < ctx_end ? pages[slora_fastdiv((uint32_t) t, tpp_div)]
+                            : -1;
+    }
+}
+
+
+/* The thread's rows of K and V at t0 into ks and vs, zeros where pg[i]
+ * is -1 (so that masked columns multiply zeros, never stale values). */
 
 template <int HD, int BN>
 static __device__ __forceinline__ void
 slora_pf_load_kv(__nv_bfloat16 *ks, __nv_bfloat16 *vs,
-    const uint16_t *__restrict__ kv, const int32_t *__restrict__ pages,
-    const slora_pf_geom_t &g, int32_t kvh, int32_t t0, int32_t ctx_end)
+    const uint16_t *__restrict__ kv, const int32_t *pg,
+    const slora_pf_geom_t &g, int32_t kvh, int32_t t0)
 {
+    using  sh = slora_pf_share<HD, BN>;
     constexpr int  LD = HD + SLORA_PF_PAD;
-    constexpr int  V8 = HD / SLORA_CUDA_VEC;
 
     const uint16_t  *src;
-    int32_t          e, j, d, t;
+    int32_t          i, j, d, t;
     int64_t          kv_dim;
 
     kv_dim = (int64_t) g.n_kv_heads * HD;
+    d = ((int32_t) threadIdx.x % sh::V8) * SLORA_CUDA_VEC;
 
-    for (e = threadIdx.x; e < BN * V8; e += SLORA_PF_THREADS) {
-        j = e / V8;
-        d = (e % V8) * SLORA_CUDA_VEC;
+#pragma unroll
+    for (i = 0; i < sh::RPT; i++) {
+        j = (int32_t) threadIdx.x / sh::V8 + i * sh::STEP;
         t = t0 + j;
         src = kv;
 
-        if (t < ctx_end) {
-            src = kv + (int64_t) pages[t / g.tpp] * g.page_elems
-                  + (int64_t) (t % g.tpp) * kv_dim + (int64_t) kvh * HD + d;
+        if (pg[i] >= 0) {
+            src = kv + (int64_t) pg[i] * g.page_elems
+                  + (int64_t) (t - (int32_t) slora_fastdiv((uint32_t) t,
+                                                           g.tpp_div)
+                                   * g.tpp) * kv_dim
+                  + (int64_t) kvh * HD + d;
         }
 
-        slora_cp16(ks + j * LD + d, src, t < ctx_end);
-        slora_cp16(vs + j * LD + d, t < ctx_end ? src + g.tpp * kv_dim : kv,
-                   t < ctx_end);
+        slora_cp16(ks + j * LD + d, src, pg[i] >= 0);
+        slora_cp16(vs + j * LD + d, pg[i] >= 0 ? src + g.tpp * kv_dim : kv,
+                   pg[i] >= 0);
     }
 }
 
@@ -179,8 +244,10 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
                     t0, e, r, d, warp, lane, gr, tq, wpos, j, k, n, key,
                     qp[2];
     int64_t         orow;
-    float           scale, sc[NS][4], oc[NO][4], m[2], l[2], mx, mu, corr,
+    float           scale, sc[NS][4], oc[NO][4], m[2], l[2], corr[2], mx,
                     inv;
+    bool            diag, upd;
+    int32_t         pg[slora_pf_share<HD, BN>::RPT];
     uint32_t        a[4], b[4], pa[4];
 
     slora_pdl_enter();
@@ -224,8 +291,10 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
         slora_cp16(qs + r * LD + d, src, r < nr);
     }
 
-    slora_pf_load_kv<HD, BN>(ks, vs, kv, pages, g, kvh, 0, ctx_end);
+    slora_pf_pages<HD, BN>(pg, pages, g.tpp_div, 0, ctx_end);
+    slora_pf_load_kv<HD, BN>(ks, vs, kv, pg, g, kvh, 0);
     asm volatile("cp.async.commit_group;" ::: "memory");
+    slora_pf_pages<HD, BN>(pg, pages, g.tpp_div, BN, ctx_end);
 
 #pragma unroll
     for (n = 0; n < NO; n++) {
@@ -240,8 +309,9 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
         if (it + 1 < n_tiles) {
             slora_pf_load_kv<HD, BN>(ks + ((it + 1) & 1) * BN * LD,
-                                     vs + ((it + 1) & 1) * BN * LD, kv, pages,
-                                     g, kvh, t0 + BN, ctx_end);
+                                     vs + ((it + 1) & 1) * BN * LD, kv, pg,
+                                     g, kvh, t0 + BN);
+            slora_pf_pages<HD, BN>(pg, pages, g.tpp_div, t0 + 2 * BN, ctx_end);
         }
 
         asm volatile("cp.async.commit_group;" ::: "memory");
@@ -275,9 +345,12 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
                 }
             }
 
-            /* the mask, where the tile reaches past the warp's first row,
-             * and the online softmax: a row's four lanes share its
-             * maximum; each keeps its own part of the sum until the end */
+            /* the mask, on a tile that reaches past the warp's first
+             * row, and the online softmax: a row's four lanes share its
+             * maximum (the scale goes into exp2's FMA); each lane keeps
+             * its own part of the sum until the end */
+
+            diag = t0 + BN - 1 > wpos;
 
 #pragma unroll
             for (j = 0; j < 2; j++) {
@@ -288,34 +361,44 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 #pragma unroll
                     for (e = 0; e < 2; e++) {
                         key = t0 + n * 8 + 2 * tq + e;
-                        sc[n][2 * j + e] = key <= qp[j]
-                                           ? sc[n][2 * j + e] * scale
-                                           : -INFINITY;
+
+                        if (diag && key > qp[j]) {
+                            sc[n][2 * j + e] = -INFINITY;
+                        }
+
                         mx = fmaxf(mx, sc[n][2 * j + e]);
                     }
                 }
 
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                mx = fmaxf(m[j], mx);
-                mu = mx == -INFINITY ? 0.0f : mx;
-                corr = exp2f(m[j] - mu);
-                m[j] = mx;
-                l[j] *= corr;
+                /* m[j] is scaled; it moves only when the row's maximum
+                 * passes it by 2^8, so P stays below 256 and O is
+                 * seldom rescaled (the sums are the same either way) */
+                mx *= scale;
+                upd = mx > m[j] + 8.0f;
+                corr[j] = upd ? slora_ex2(m[j] - mx) : 1.0f;
+                m[j] = upd ? mx : m[j];
+                l[j] *= corr[j];
 
 #pragma unroll
                 for (n = 0; n < NS; n++) {
 #pragma unroll
                     for (e = 0; e < 2; e++) {
-                        sc[n][2 * j + e] = exp2f(sc[n][2 * j + e] - mu);
+                        sc[n][2 * j + e] = slora_ex2(fmaf(sc[n][2 * j + e],
+                                                          scale, -m[j]));
                         l[j] += sc[n][2 * j + e];
                     }
                 }
+            }
 
+            if (__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) {
 #pragma unroll
                 for (n = 0; n < NO; n++) {
-                    oc[n][2 * j] *= corr;
-                    oc[n][2 * j + 1] *= corr;
+                    oc[n][0] *= corr[0];
+                    oc[n][1] *= corr[0];
+                    oc[n][2] *= corr[1];
+                    oc[n][3] *= corr[1];
                 }
             }
 
@@ -431,6 +514,7 @@ slora_attention_tc_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
 
     g.page_elems = page_elems;
     g.tpp = tokens_per_page;
+    g.tpp_div = slora_fastdiv_make((uint32_t) tokens_per_page);
     g.n_kv_heads = n_kv_heads;
     g.group = n_heads / n_kv_heads;
     g.min_rows = min_rows;

@@ -227,6 +227,46 @@ slora_mma_x2(float *c, uint4 lo, uint4 hi, uint4 b)
 }
 
 
+/*
+ * n / d for a divisor fixed at launch, without the division's some 20
+ * instructions: d's multiplier and shift (Granlund and Montgomery: the
+ * smallest l with 2^l >= d, and mul = 2^32 (2^l - d) / d + 1) give
+ * n / d = (mulhi(mul, n) + n) >> l for every 32-bit n.
+ */
+typedef struct {
+    uint32_t  d;
+    uint32_t  mul;
+    uint32_t  shift;
+} slora_fastdiv_t;
+
+
+static inline slora_fastdiv_t
+slora_fastdiv_make(uint32_t d)
+{
+    slora_fastdiv_t  f;
+    uint32_t         l;
+
+    l = 0;
+    while (l < 32 && ((uint64_t) 1 << l) < d) {
+        l++;
+    }
+
+    f.d = d;
+    f.shift = l;
+    f.mul = (uint32_t) (((uint64_t) 1 << 32) * (((uint64_t) 1 << l) - d) / d
+                        + 1);
+
+    return f;
+}
+
+
+static __host__ __device__ __forceinline__ uint32_t
+slora_fastdiv(uint32_t n, slora_fastdiv_t f)
+{
+    return (uint32_t) (((((uint64_t) f.mul * n) >> 32) + n) >> f.shift);
+}
+
+
 /* 0 when the launch just made was accepted, -1 otherwise. */
 static inline int
 slora_cuda_launched(void)

@@ -36,6 +36,7 @@ extern "C" {
 
 #include "tap.h"
 #include "cuda_test.h"
+#include "slora_cuda.cuh"
 
 
 #define TOL_F32        1e-4
@@ -106,6 +107,7 @@ static void test_norm(void);
 static void test_act(void);
 static void test_rope(void);
 static void test_embed(void);
+static void test_fastdiv(void);
 static void test_attention(void);
 static void bench_lora(void);
 static void bench_attention_prefill(void);
@@ -141,6 +143,7 @@ main(int argc, char **argv)
     test_act();
     test_rope();
     test_embed();
+    test_fastdiv();
     test_attention();
 
     printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
@@ -788,6 +791,44 @@ test_embed(void)
 
 
 /*
+ * slora_fastdiv against the division, for every divisor up to 300, the
+ * page sizes of larger pools and powers of two, at the edges of each
+ * multiple and at random 32-bit numerators.
+ */
+
+static void
+test_fastdiv(void)
+{
+    static const uint32_t  big[] = { 1000, 4096, 65537, 1u << 20,
+                                     2147483647u, 2147483648u, 4294967295u };
+
+    slora_fastdiv_t  f;
+    uint32_t         d, n, k, i, bad;
+    uint64_t         m;
+
+    bad = 0;
+
+    for (d = 1; d < 300 + sizeof(big) / sizeof(big[0]); d++) {
+        f = slora_fastdiv_make(d < 300 ? d : big[d - 300]);
+
+        for (k = 0; k < 64; k++) {
+            for (i = 0; i < 3; i++) {
+                m = (uint64_t) f.d * (k < 48 ? k : rng_next() % (1u << 20))
+                    + i - 1;
+                n = (uint32_t) (m > 0xffffffffull ? rng_next() : m);
+                bad += slora_fastdiv(n, f) != n / f.d;
+            }
+
+            n = (uint32_t) rng_next() * 2654435761u + k;
+            bad += slora_fastdiv(n, f) != n / f.d;
+        }
+    }
+
+    ok(bad == 0, "fastdiv: n / d by multiply and shift, %u wrong", bad);
+}
+
+
+/*
  * Paged attention: the arena starts as random values (earlier tokens of
  * every sequence), new rows are stored by both sides, then both attend.
  */
@@ -795,9 +836,12 @@ test_embed(void)
 static void
 test_attention(void)
 {
+    /* heads, KV heads, head_dim, tokens a page: 43 is the pool's page
+     * for Llama-7B's shape (slora_pool.c), 6 another that is no power
+     * of two */
     static const int32_t  cfg[][4] = {
-        { 32, 8, 128, 16 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
-        { 32, 1, 64, 16 }, { 16, 4, 256, 4 }
+        { 32, 8, 128, 43 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
+        { 32, 1, 64, 6 }, { 16, 4, 256, 4 }, { 32, 32, 128, 16 }
     };
     /* prefill: rows of a chunk and where it starts; 300 rows from 70
      * span five row tiles and cross tile edges on the diagonal */
@@ -817,7 +861,7 @@ test_attention(void)
     double              e;
     int                 rc, stored, ith;
 
-    for (ci = 0; ci < 5; ci++) {
+    for (ci = 0; ci < 6; ci++) {
         for (mode = 0; mode < 2; mode++) {
             nh = cfg[ci][0];
             nkv = cfg[ci][1];
@@ -1438,7 +1482,7 @@ bench_attention_prefill(void)
 {
     static const int32_t  shape[][2] = { { 16, 256 }, { 1, 4096 } };
 
-    const int32_t       nh = 32, hd = 128, tpp = 16;
+    const int32_t       nh = 32, hd = 128, tpp = 43;
     int32_t             si, n_seqs, len, s, np, i, *qo, *kvp, *sp, *kvi,
                         *d_qo, *d_sp, *d_kvp, *d_kvi;
     int64_t             page_elems, n_rows, n_pages;

@@ -538,7 +538,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     slora_cuda_lora_call_t       lc;
     int32_t                      n, hidden, ffn;
     int64_t                      ld;
-    int                          rc;
+    int                          rc, layout;
 
     n = st->batch->n_tokens;
     hidden = cfg->hidden;
@@ -584,22 +584,31 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
         return SLORA_ERROR;
     }
 
-    if (slora_rope_cuda(qkv, ld, k, ld, st->pos, n, cfg->n_heads,
-                        cfg->n_kv_heads, cfg->head_dim, c->rope.p,
-                        cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
-                                                     : SLORA_ROPE_LAYOUT_NORM,
-                        c->stream)
-        != 0)
-    {
-        return slora_err_set(err, SLORA_ERROR, "rope refused");
+    /* RoPE and the new rows' K and V into their pages in one launch,
+     * or two where the rows do not allow it (-2) */
+    layout = cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
+                                          : SLORA_ROPE_LAYOUT_NORM;
+    rc = slora_rope_store_cuda(qkv, ld, k, ld, v, ld, st->pos, n,
+                               cfg->n_heads, cfg->n_kv_heads, cfg->head_dim,
+                               c->rope.p, layout, kv, st->page_elems,
+                               st->tokens_per_page, &st->ix, c->stream);
+
+    if (rc == -2) {
+        rc = slora_rope_cuda(qkv, ld, k, ld, st->pos, n, cfg->n_heads,
+                             cfg->n_kv_heads, cfg->head_dim, c->rope.p,
+                             layout, c->stream);
+
+        if (rc == 0) {
+            rc = slora_kv_store_cuda(kv, st->page_elems, st->tokens_per_page,
+                                     cfg->n_kv_heads, cfg->head_dim, &st->ix,
+                                     st->info.max_q_len, k, ld, v, ld,
+                                     c->stream);
+        }
     }
 
-    if (slora_kv_store_cuda(kv, st->page_elems, st->tokens_per_page,
-                            cfg->n_kv_heads, cfg->head_dim, &st->ix,
-                            st->info.max_q_len, k, ld, v, ld, c->stream)
-        != 0)
-    {
-        return slora_err_set(err, SLORA_ERROR, "paged kv store refused");
+    if (rc != 0) {
+        return slora_err_set(err, SLORA_ERROR, "rope and paged kv store "
+                             "refused");
     }
 
     slora_cuda_mark(c, SLORA_OP_ROPE_KV);

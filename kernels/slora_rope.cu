@@ -22,10 +22,64 @@ extern "C" {
 #define SLORA_ROPE_THREADS  256
 
 
+/* the page slots slora_rope_store_cuda writes k and v to; kv NULL: none */
+typedef struct {
+    uint16_t         *kv;
+    int64_t           page_elems;
+    int32_t           tpp;
+    slora_fastdiv_t   tpp_div;
+    int32_t           kv_dim;
+    int32_t           n_seqs;
+    const uint16_t   *v;
+    int64_t           ld_v;
+    const int32_t    *qo_indptr;
+    const int32_t    *seq_pos;
+    const int32_t    *kv_indptr;
+    const int32_t    *kv_indices;
+} slora_rope_store_t;
+
+
 static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
     int32_t a, int32_t b, float c, float s);
 static __device__ __forceinline__ void slora_rope_ld4(float *d,
     const float *p);
+
+
+/*
+ * Where token t's k and v rows go (slora_kv_store's page slots): its
+ * sequence is the last s with qo_indptr[s] <= t, its position seq_pos[s]
+ * + t - qo_indptr[s].
+ */
+
+static __device__ __forceinline__ void
+slora_rope_slot(const slora_rope_store_t *st, int32_t t, uint16_t **kp,
+    uint16_t **vp)
+{
+    int32_t   lo, hi, mid, p, slot;
+    uint16_t *page;
+
+    lo = 0;
+    hi = st->n_seqs - 1;
+
+    while (lo < hi) {
+        mid = (lo + hi + 1) / 2;
+
+        if (st->qo_indptr[mid] <= t) {
+            lo = mid;
+
+        } else {
+            hi = mid - 1;
+        }
+    }
+
+    p = st->seq_pos[lo] + t - st->qo_indptr[lo];
+    slot = (int32_t) slora_fastdiv((uint32_t) p, st->tpp_div);
+    page = st->kv + (int64_t) st->kv_indices[st->kv_indptr[lo] + slot]
+                    * st->page_elems;
+    p -= slot * st->tpp;
+    *kp = page + (int64_t) p * st->kv_dim;
+    *vp = page + (int64_t) (st->tpp + p) * st->kv_dim;
+}
 
 
 /*
@@ -37,11 +91,12 @@ static __device__ __forceinline__ void slora_rope_ld4(float *d,
 static __global__ void __launch_bounds__(SLORA_ROPE_THREADS)
 slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *__restrict__ pos, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, const float *__restrict__ table, int layout, int vec)
+    int32_t head_dim, const float *__restrict__ table, int layout, int vec,
+    slora_rope_store_t st)
 {
     int32_t       i, h, e, half, per, n_items, a, b;
     int64_t       t;
-    uint16_t     *x;
+    uint16_t     *x, *kp, *vp;
     const float  *cs, *sn;
     float         fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], c[SLORA_CUDA_VEC],
                   sv[SLORA_CUDA_VEC], x0, x1;
@@ -52,12 +107,28 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     half = head_dim / 2;
     cs = table + (int64_t) pos[t] * head_dim;
     sn = cs + half;
+    kp = NULL;
+    vp = NULL;
+
+    if (st.kv != NULL) {
+        slora_rope_slot(&st, (int32_t) t, &kp, &vp);
+    }
 
     /* items a head: vectors of 8 (vec) or single pairs */
     per = !vec ? half
                : layout == SLORA_ROPE_LAYOUT_NEOX ? half / SLORA_CUDA_VEC
                                                   : head_dim / SLORA_CUDA_VEC;
     n_items = (n_heads + n_kv_heads) * per;
+
+    /* the v rows' vectors go straight to the page */
+    if (kp != NULL) {
+        for (e = threadIdx.x; e < n_kv_heads * head_dim / SLORA_CUDA_VEC;
+             e += SLORA_ROPE_THREADS)
+        {
+            *(uint4 *) (vp + e * SLORA_CUDA_VEC) =
+                *(const uint4 *) (st.v + t * st.ld_v + e * SLORA_CUDA_VEC);
+        }
+    }
 
     for (e = threadIdx.x; e < n_items; e += SLORA_ROPE_THREADS) {
         h = e / per;
@@ -92,6 +163,12 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
             slora_st8(x + a, fa);
             slora_st8(x + a + half, fb);
 
+            if (kp != NULL && h >= n_heads) {
+                slora_st8(kp + (int64_t) (h - n_heads) * head_dim + a, fa);
+                slora_st8(kp + (int64_t) (h - n_heads) * head_dim + a + half,
+                          fb);
+            }
+
         } else {
             a = i * SLORA_CUDA_VEC;
             slora_ld8(fa, x + a);
@@ -107,6 +184,10 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
             }
 
             slora_st8(x + a, fa);
+
+            if (kp != NULL && h >= n_heads) {
+                slora_st8(kp + (int64_t) (h - n_heads) * head_dim + a, fa);
+            }
         }
     }
 }
@@ -139,10 +220,14 @@ slora_rope_turn(uint16_t *x, int32_t a, int32_t b, float c, float s)
 }
 
 
-extern "C" int
-slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
+/* Checks and launches; st.kv NULL turns q and k only. Returns -2 where
+ * storing is asked but the rows do not allow 16-byte steps. */
+
+static int
+slora_rope_launch(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, const float *table, int layout, void *stream)
+    int32_t head_dim, const float *table, int layout,
+    const slora_rope_store_t *st, void *stream)
 {
     int  vec;
 
@@ -158,18 +243,76 @@ slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         return -1;
     }
 
-    if (n_tok == 0) {
-        return 0;
-    }
-
     vec = head_dim % (2 * SLORA_CUDA_VEC) == 0 && ld_q % SLORA_CUDA_VEC == 0
           && slora_cuda_aligned(q)
           && (n_kv_heads == 0
               || (ld_k % SLORA_CUDA_VEC == 0 && slora_cuda_aligned(k)));
 
+    if (st->kv != NULL
+        && (!vec || n_kv_heads == 0 || st->ld_v % SLORA_CUDA_VEC != 0
+            || !slora_cuda_aligned(st->v) || !slora_cuda_aligned(st->kv)
+            || st->page_elems % SLORA_CUDA_VEC != 0))
+    {
+        return -2;
+    }
+
+    if (n_tok == 0) {
+        return 0;
+    }
+
     slora_launch(slora_rope_kernel, (unsigned) n_tok, SLORA_ROPE_THREADS, 0,
         (cudaStream_t) stream, q, ld_q, n_kv_heads > 0 ? k : NULL, ld_k, pos,
-        n_heads, n_kv_heads, head_dim, table, layout, vec);
+        n_heads, n_kv_heads, head_dim, table, layout, vec, *st);
 
     return slora_cuda_launched();
+}
+
+
+extern "C" int
+slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
+    const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
+    int32_t head_dim, const float *table, int layout, void *stream)
+{
+    slora_rope_store_t  st;
+
+    memset(&st, 0, sizeof(st));
+
+    return slora_rope_launch(q, ld_q, k, ld_k, pos, n_tok, n_heads,
+                             n_kv_heads, head_dim, table, layout, &st, stream);
+}
+
+
+extern "C" int
+slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
+    const uint16_t *v, int64_t ld_v, const int32_t *pos, int64_t n_tok,
+    int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, const float *table,
+    int layout, uint16_t *kv, int64_t page_elems, int32_t tokens_per_page,
+    const slora_seq_index_t *ix, void *stream)
+{
+    slora_rope_store_t  st;
+
+    if (kv == NULL || v == NULL || ix == NULL || tokens_per_page <= 0
+        || ix->n_seqs <= 0 || ix->qo_indptr == NULL || ix->seq_pos == NULL
+        || ix->kv_indptr == NULL || ix->kv_indices == NULL
+        || page_elems < 2 * (int64_t) tokens_per_page * n_kv_heads * head_dim
+        || ld_v < (int64_t) n_kv_heads * head_dim)
+    {
+        return -1;
+    }
+
+    st.kv = kv;
+    st.page_elems = page_elems;
+    st.tpp = tokens_per_page;
+    st.tpp_div = slora_fastdiv_make((uint32_t) tokens_per_page);
+    st.kv_dim = n_kv_heads * head_dim;
+    st.n_seqs = ix->n_seqs;
+    st.v = v;
+    st.ld_v = ld_v;
+    st.qo_indptr = ix->qo_indptr;
+    st.seq_pos = ix->seq_pos;
+    st.kv_indptr = ix->kv_indptr;
+    st.kv_indices = ix->kv_indices;
+
+    return slora_rope_launch(q, ld_q, k, ld_k, pos, n_tok, n_heads,
+                             n_kv_heads, head_dim, table, layout, &st, stream);
 }

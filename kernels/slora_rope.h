@@ -20,6 +20,8 @@
 
 #include <stdint.h>
 
+#include "slora_attention.h"
+
 
 #define SLORA_ROPE_LAYOUT_NORM  0
 #define SLORA_ROPE_LAYOUT_NEOX  1
@@ -48,5 +50,18 @@ int slora_rope_table(float *table, int32_t n_pos, int32_t head_dim,
 int slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
     int32_t head_dim, const float *table, int layout, void *stream);
+
+/* slora_rope_cuda and then slora_kv_store_cuda (slora_attention.h) in
+ * one launch: the turned k rows and the v rows [n_tok] of ld_v go to
+ * the page slots of ix's sequences (device arrays, ix->n_seqs > 0; the
+ * rows are ix's, in order) as they are written back. -2 where the rows
+ * do not allow 16-byte steps (head_dim a multiple of 16, rows and
+ * strides 16-byte aligned): the caller makes the two calls instead. */
+int slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k,
+    int64_t ld_k, const uint16_t *v, int64_t ld_v, const int32_t *pos,
+    int64_t n_tok, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+    const float *table, int layout, uint16_t *kv, int64_t page_elems,
+    int32_t tokens_per_page, const slora_seq_index_t *ix,
+    void *stream);
 
 #endif /* SLORA_ROPE_H */

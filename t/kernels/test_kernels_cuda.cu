@@ -108,6 +108,7 @@ static void test_act(void);
 static void test_rope(void);
 static void test_embed(void);
 static void test_fastdiv(void);
+static void test_rope_store(void);
 static void test_attention(void);
 static void bench_lora(void);
 static void bench_attention_prefill(void);
@@ -144,6 +145,7 @@ main(int argc, char **argv)
     test_rope();
     test_embed();
     test_fastdiv();
+    test_rope_store();
     test_attention();
 
     printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
@@ -825,6 +827,158 @@ test_fastdiv(void)
     }
 
     ok(bad == 0, "fastdiv: n / d by multiply and shift, %u wrong", bad);
+}
+
+
+/*
+ * RoPE and the paged store in one launch against the CPU's two calls:
+ * q turned in place, k turned in place and into its page slot, v into
+ * its own; four sequences of 1-100 new rows from positions 0-1000 over
+ * shuffled pages, both layouts; a head_dim of 40 is sent back (-2).
+ */
+
+static void
+test_rope_store(void)
+{
+    /* heads, KV heads, head_dim, tokens a page, layout */
+    static const int32_t  cfg[][5] = {
+        { 32, 8, 128, 43, SLORA_ROPE_LAYOUT_NORM },
+        { 9, 3, 64, 16, SLORA_ROPE_LAYOUT_NEOX },
+        { 32, 32, 128, 6, SLORA_ROPE_LAYOUT_NEOX }
+    };
+    static const int32_t  rows[] = { 1, 40, 3, 100 };
+    static const int32_t  first[] = { 0, 17, 1000, 250 };
+
+    int32_t             ci, nh, nkv, hd, tpp, layout, kv_dim, s, i, np,
+                        n_pages, qo[5], sp[4], kvp[5], *kvi, *pos, n_pos,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi, *d_pos;
+    int64_t             page_elems, arena, n_rows, nq, nk;
+    uint16_t           *ah, *qh, *kh, *vh, *d_a, *d_q, *d_k, *d_v;
+    float              *af, *qf, *kf, *vf, *ag, *qg, *kg, *table, *d_table;
+    slora_paged_kv_t    c;
+    slora_seq_index_t   ix, dix;
+    double              ea, eq, ek;
+    int                 rc;
+
+    n_pos = 2048;
+
+    for (ci = 0; ci < 3; ci++) {
+        nh = cfg[ci][0];
+        nkv = cfg[ci][1];
+        hd = cfg[ci][2];
+        tpp = cfg[ci][3];
+        layout = cfg[ci][4];
+        kv_dim = nkv * hd;
+        page_elems = 2 * (int64_t) tpp * kv_dim;
+        qo[0] = 0;
+        kvp[0] = 0;
+
+        for (s = 0; s < 4; s++) {
+            sp[s] = first[s];
+            qo[s + 1] = qo[s] + rows[s];
+            np = (sp[s] + rows[s] + tpp - 1) / tpp;
+            kvp[s + 1] = kvp[s] + np;
+        }
+
+        n_pages = kvp[4] + 3;
+        kvi = (int32_t *) malloc(kvp[4] * 4);
+
+        for (i = 0; i < kvp[4]; i++) {
+            kvi[i] = (int32_t) ((i * 7 + 2) % n_pages);
+        }
+
+        n_rows = qo[4];
+        pos = (int32_t *) malloc(n_rows * 4);
+
+        for (s = 0; s < 4; s++) {
+            for (i = qo[s]; i < qo[s + 1]; i++) {
+                pos[i] = sp[s] + i - qo[s];
+            }
+        }
+
+        arena = n_pages * page_elems;
+        nq = n_rows * nh * hd;
+        nk = n_rows * kv_dim;
+        ah = (uint16_t *) malloc(arena * 2);
+        af = (float *) malloc(arena * 4);
+        ag = (float *) malloc(arena * 4);
+        qh = (uint16_t *) malloc(nq * 2);
+        qf = (float *) malloc(nq * 4);
+        qg = (float *) malloc(nq * 4);
+        kh = (uint16_t *) malloc(nk * 2);
+        kf = (float *) malloc(nk * 4);
+        kg = (float *) malloc(nk * 4);
+        vh = (uint16_t *) malloc(nk * 2);
+        vf = (float *) malloc(nk * 4);
+        table = (float *) malloc((size_t) n_pos * hd * 4);
+
+        fill(ah, af, arena, -1.0f, 1.0f);
+        fill(qh, qf, nq, -2.0f, 2.0f);
+        fill(kh, kf, nk, -2.0f, 2.0f);
+        fill(vh, vf, nk, -1.0f, 1.0f);
+        rc = slora_rope_table(table, n_pos, hd, 10000.0f);
+
+        c.kv = af;
+        c.page_elems = page_elems;
+        c.tokens_per_page = tpp;
+        c.n_kv_heads = nkv;
+        c.head_dim = hd;
+        ix.n_seqs = 4;
+        ix.qo_indptr = qo;
+        ix.seq_pos = sp;
+        ix.kv_indptr = kvp;
+        ix.kv_indices = kvi;
+        rc |= slora_rope(qf, nh * hd, kf, kv_dim, pos, n_rows, nh, nkv, hd,
+                         10000.0f, layout, 0, 1);
+        rc |= slora_kv_store(&c, &ix, kf, kv_dim, vf, kv_dim);
+
+        d_a = (uint16_t *) dup_to_dev(ah, arena * 2);
+        d_q = (uint16_t *) dup_to_dev(qh, nq * 2);
+        d_k = (uint16_t *) dup_to_dev(kh, nk * 2);
+        d_v = (uint16_t *) dup_to_dev(vh, nk * 2);
+        d_pos = (int32_t *) dup_to_dev(pos, n_rows * 4);
+        d_table = (float *) dup_to_dev(table, (size_t) n_pos * hd * 4);
+        d_qo = (int32_t *) dup_to_dev(qo, 5 * 4);
+        d_sp = (int32_t *) dup_to_dev(sp, 4 * 4);
+        d_kvp = (int32_t *) dup_to_dev(kvp, 5 * 4);
+        d_kvi = (int32_t *) dup_to_dev(kvi, kvp[4] * 4);
+        dix.n_seqs = 4;
+        dix.qo_indptr = d_qo;
+        dix.seq_pos = d_sp;
+        dix.kv_indptr = d_kvp;
+        dix.kv_indices = d_kvi;
+
+        rc |= slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
+                                    d_pos, n_rows, nh, nkv, hd, d_table,
+                                    layout, d_a, page_elems, tpp, &dix, NULL);
+        CK(cudaDeviceSynchronize());
+        from_dev_bf(ag, d_a, arena);
+        from_dev_bf(qg, d_q, nq);
+        from_dev_bf(kg, d_k, nk);
+        ea = rel_err(ag, af, arena);
+        eq = rel_err(qg, qf, nq);
+        ek = rel_err(kg, kf, nk);
+        note("rope + kv store", std::max(ea, std::max(eq, ek)));
+        ok(rc == 0 && ea <= TOL_BF16 && eq <= TOL_BF16 && ek <= TOL_BF16,
+           "rope + kv store %s h%d/%d d%d page %d: arena %.1e q %.1e k %.1e",
+           layout ? "neox" : "norm", nh, nkv, hd, tpp, ea, eq, ek);
+
+        if (ci == 0) {
+            ok(slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
+                                     d_pos, n_rows, 16, 16, 40, d_table,
+                                     layout, d_a, page_elems, tpp, &dix,
+                                     NULL) == -2,
+               "rope + kv store sends a head_dim of 40 back to two calls");
+        }
+
+        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));
+        CK(cudaFree(d_v)); CK(cudaFree(d_pos)); CK(cudaFree(d_table));
+        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
+        CK(cudaFree(d_kvi));
+        free(kvi); free(pos); free(ah); free(af); free(ag); free(qh);
+        free(qf); free(qg); free(kh); free(kf); free(kg); free(vh); free(vf);
+        free(table);
+    }
 }
 
 

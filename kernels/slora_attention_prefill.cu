@@ -88,6 +88,9 @@ slora_cp16(void *dst, const void *src, int ok)
 }
 
 
+/* four 8 x 8 bf16 matrices from shared memory as mma fragments, each
+ * transposed on the way with TRANS (V's rows as B's columns) */
+template <bool TRANS>
 static __device__ __forceinline__ void
 slora_ldsm_x4(uint32_t *r, const void *p)
 {
@@ -95,24 +98,20 @@ slora_ldsm_x4(uint32_t *r, const void *p)
 
     a = (uint32_t) __cvta_generic_to_shared(p);
 
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 "
-                 "{%0, %1, %2, %3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
-}
+#define SLORA_LDSM(trans)                                                     \
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4" trans ".shared.b16 "       \
+                 "{%0, %1, %2, %3}, [%4];"                                    \
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])             \
+                 : "r"(a))
 
+    if constexpr (TRANS) {
+        SLORA_LDSM(".trans");
 
-static __device__ __forceinline__ void
-slora_ldsm_x4_t(uint32_t *r, const void *p)
-{
-    uint32_t  a;
+    } else {
+        SLORA_LDSM("");
+    }
 
-    a = (uint32_t) __cvta_generic_to_shared(p);
-
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 "
-                 "{%0, %1, %2, %3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(a));
+#undef SLORA_LDSM
 }
 
 
@@ -332,14 +331,14 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
 #pragma unroll
             for (k = 0; k < HD / 16; k++) {
-                slora_ldsm_x4(a, qs + (warp * 16 + lane % 16) * LD + k * 16
-                                 + (lane / 16) * 8);
+                slora_ldsm_x4<false>(a, qs + (warp * 16 + lane % 16) * LD
+                                        + k * 16 + (lane / 16) * 8);
 
 #pragma unroll
                 for (n = 0; n < NS; n += 2) {
-                    slora_ldsm_x4(b, kt + (n * 8 + lane % 8 + (lane / 16) * 8)
-                                          * LD
-                                     + k * 16 + ((lane / 8) % 2) * 8);
+                    slora_ldsm_x4<false>(b, kt + (n * 8 + lane % 8
+                                                  + (lane / 16) * 8) * LD
+                                            + k * 16 + ((lane / 8) % 2) * 8);
                     slora_mma(sc[n], a[0], a[1], a[2], a[3], b[0], b[1]);
                     slora_mma(sc[n + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
                 }
@@ -413,9 +412,9 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
 #pragma unroll
                 for (n = 0; n < NO; n += 2) {
-                    slora_ldsm_x4_t(b, vt + (k * 16 + lane % 8
-                                             + ((lane / 8) % 2) * 8) * LD
-                                       + n * 8 + (lane / 16) * 8);
+                    slora_ldsm_x4<true>(b, vt + (k * 16 + lane % 8
+                                                 + ((lane / 8) % 2) * 8) * LD
+                                           + n * 8 + (lane / 16) * 8);
                     slora_mma(oc[n], pa[0], pa[1], pa[2], pa[3], b[0], b[1]);
                     slora_mma(oc[n + 1], pa[0], pa[1], pa[2], pa[3], b[2],
                               b[3]);

@@ -6,7 +6,10 @@
  * allows, so a decode step's few tokens still spread over the whole
  * block rather than walking the heads one after another. The angles
  * come from slora_rope_table()'s rows, made on the host: no thread
- * waits on double-precision trigonometry.
+ * waits on double-precision trigonometry. slora_rope_store_cuda also
+ * writes the turned k rows and the v rows into their KV page slots from
+ * the same block (what slora_kv_store_cuda does), so that a layer's
+ * RoPE and store are one launch, not two.
  */
 
 #include <stdint.h>

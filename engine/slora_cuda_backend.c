@@ -251,11 +251,17 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
     c->graphs = getenv("SLORA_CUDA_GRAPHS") == NULL
                 || strcmp(getenv("SLORA_CUDA_GRAPHS"), "0") != 0;
 
-    /* one profile a model: rank 0's */
+    /* one profile a model: rank 0's; $SLORA_CUDA_PROFILE_SKIP leaves
+     * out the first steps (warm-up: plans made, scratch grown) */
     if (getenv("SLORA_CUDA_PROFILE") != NULL && tp_rank == 0) {
         c->prof = calloc(1, sizeof(slora_cuda_prof_t));
         for (n = 0; c->prof != NULL && n < SLORA_CUDA_MARKS; n++) {
             cudaEventCreate(&c->prof->ev[n]);
+        }
+
+        if (c->prof != NULL && getenv("SLORA_CUDA_PROFILE_SKIP") != NULL) {
+            c->prof->skip = strtoull(getenv("SLORA_CUDA_PROFILE_SKIP"), NULL,
+                                     10);
         }
     }
 

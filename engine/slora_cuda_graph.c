@@ -173,6 +173,12 @@ slora_cuda_prof_step(slora_cuda_t *c, int prefill)
 
     cudaEventSynchronize(p->ev[p->n - 1]);
 
+    if (p->skipped < p->skip) {
+        p->skipped++;
+        p->n = 0;
+        return;
+    }
+
     for (i = 1; i < p->n; i++) {
         if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) == cudaSuccess)
         {
@@ -192,6 +198,11 @@ slora_cuda_prof_print(slora_cuda_t *c)
     slora_cuda_prof_t  *p = c->prof;
     double              sum;
     int                 k, i;
+
+    if (p->skipped > 0) {
+        fprintf(stderr, "cuda profile: the first %llu steps left out\n",
+                (unsigned long long) p->skipped);
+    }
 
     for (k = 0; k < 2; k++) {
         if (p->steps[k] == 0) {

@@ -70,6 +70,8 @@ typedef struct {
     double                    ms[2][SLORA_OP_N];  /* [prefill?][op] */
     double                    wall_ms[2];
     uint64_t                  steps[2];
+    uint64_t                  skip;             /* first steps left out */
+    uint64_t                  skipped;
     int64_t                   t0;
     uint64_t                  writes;           /* arena writes (uploads) */
     double                    write_mb;

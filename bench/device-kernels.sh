@@ -1,8 +1,9 @@
 #!/bin/bash
 # bench/device-kernels.sh: the one command a device call runs for the
-# CUDA kernels. Builds the kernels and their conformance test with nvcc
-# on the GPU machine (no make, no OpenBLAS: the CPU twins are compiled
-# straight in), runs the test (TAP, then the LoRA timings), runs the
+# CUDA kernels. Builds the kernels and their conformance tests
+# (test_kernels_cuda, test_attention_cuda) with nvcc on the GPU machine
+# (no make, no OpenBLAS: the CPU twins are compiled straight in), runs
+# them (TAP, then the LoRA and attention timings), runs the first
 # test again without timings under compute-sanitizer when it is there,
 # and ends with a short table. Logs go to $OUT (or ./build/cuda-out).
 #
@@ -39,6 +40,11 @@ build() {
     nvcc $NVFLAGS -It/unit -c t/kernels/test_kernels_cuda.cu \
         -o "$B/test_kernels_cuda.o" || return 1
     nvcc $ARCH -o "$B/test_kernels_cuda" "$B/test_kernels_cuda.o" \
+        $(ls "$B"/slora_*.o) "$B"/cpu/*.o -Xcompiler -fopenmp -lgomp -lm \
+        || return 1
+    nvcc $NVFLAGS -It/unit -c t/kernels/test_attention_cuda.cu \
+        -o "$B/test_attention_cuda.o" || return 1
+    nvcc $ARCH -o "$B/test_attention_cuda" "$B/test_attention_cuda.o" \
         $(ls "$B"/slora_*.o) "$B"/cpu/*.o -Xcompiler -fopenmp -lgomp -lm
 }
 
@@ -54,6 +60,9 @@ grep -E 'Function properties|spill|registers' "$OUT/build.log" \
 
 OMP_NUM_THREADS=8 timeout 300 "$B/test_kernels_cuda" > "$OUT/test.log" 2>&1
 rc=$?
+OMP_NUM_THREADS=8 timeout 120 "$B/test_attention_cuda" \
+    >> "$OUT/test.log" 2>&1
+rc=$(( rc | $? ))
 echo "test: rc=$rc, $(( $(date +%s) - t0 )) s"
 
 san="not run"

@@ -54,8 +54,9 @@ if [ $MODE = one ]; then
         cp "$W/build/libslora_cuda.so" $T/libslora_cuda_base.so
         git worktree remove --force "$W"
     fi
-    for t in test_kernels_cuda test_allreduce_cuda test_convert_cuda \
-             test_sample_cuda test_gemv_cuda bench_gemm_cuda; do
+    for t in test_kernels_cuda test_attention_cuda test_allreduce_cuda \
+             test_convert_cuda test_sample_cuda test_gemv_cuda \
+             bench_gemm_cuda; do
         gzip -9 -c build/cuda/$t > $T/$t.gz
     done
     cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" $T/libcjson.so.1
@@ -85,6 +86,7 @@ strip .carry/a/slora
 gzip -9 .carry/a/slora
 cp build/libslora_cuda.so .carry/a/
 gzip -9 -c build/cuda/test_kernels_cuda > .carry/a/test_kernels_cuda.gz
+gzip -9 -c build/cuda/test_attention_cuda > .carry/a/test_attention_cuda.gz
 gzip -9 -c build/cuda/test_convert_cuda > .carry/a/test_convert_cuda.gz
 gzip -9 -c build/cuda/test_sample_cuda > .carry/a/test_sample_cuda.gz
 gzip -9 -c build/cuda/test_gemv_cuda > .carry/a/test_gemv_cuda.gz

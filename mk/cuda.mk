@@ -79,6 +79,23 @@ $(CUDA_TEST): $(CUDA_BUILD)/test_kernels_cuda.o $(CUDA_OBJS) $(CUDA_CPU_OBJS)
 cuda-test: $(CUDA_TEST)
 	$(CUDA_TEST)
 
+# The attention family's own test (kernels/slora_attention*, and RoPE
+# with the KV store in one launch): against the CPU twins, then the
+# prefill kernel's speed.
+CUDA_AT_TEST  := $(CUDA_BUILD)/test_attention_cuda
+
+cuda: $(CUDA_AT_TEST)
+
+$(CUDA_AT_TEST): $(CUDA_BUILD)/test_attention_cuda.o \
+        $(CUDA_BUILD)/slora_attention.o \
+        $(CUDA_BUILD)/slora_attention_decode.o \
+        $(CUDA_BUILD)/slora_attention_prefill.o $(CUDA_BUILD)/slora_rope.o \
+        $(CUDA_BUILD)/slora_random.o \
+        $(CUDA_BUILD)/cpu/slora_attention_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_rope_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
+
 # The all-reduce's own test (kernels/slora_allreduce.*): ranks emulated on
 # one GPU, then one rank per GPU when there are two or more; --bench adds
 # the timings. It needs only its family and the bf16 rounding's twin.

@@ -142,4 +142,46 @@ from_dev_bf(float *f, const uint16_t *d, size_t n)
     free(h);
 }
 
+
+/* The worst error seen per kernel, printed as the run's summary. */
+
+typedef struct {
+    const char  *name;
+    double       worst;
+} kstat_t;
+
+static kstat_t  kstat[16];
+static int      n_kstat;
+
+
+static inline void
+note(const char *kernel, double err)
+{
+    int  i;
+
+    for (i = 0; i < n_kstat; i++) {
+        if (strcmp(kstat[i].name, kernel) == 0) {
+            kstat[i].worst = kstat[i].worst > err ? kstat[i].worst : err;
+            return;
+        }
+    }
+
+    kstat[n_kstat].name = kernel;
+    kstat[n_kstat].worst = err;
+    n_kstat++;
+}
+
+
+static inline void
+kstat_print(void)
+{
+    int  i;
+
+    printf("# conformance: kernel, worst ||gpu - cpu|| / ||cpu||\n");
+
+    for (i = 0; i < n_kstat; i++) {
+        printf("#   %-22s %.3e\n", kstat[i].name, kstat[i].worst);
+    }
+}
+
 #endif /* CUDA_TEST_H */

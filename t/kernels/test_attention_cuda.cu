@@ -1,0 +1,524 @@
+/*
+ * test_attention_cuda.cu: the attention family on the GPU against its
+ * CPU twin (kernels/slora_attention_cpu.c and slora_rope_cpu.c,
+ * compiled into this binary): paged decode and prefill attention and
+ * the KV store, RoPE and the store in one launch, and the page-size
+ * division they share (slora_fastdiv); then the prefill kernel's speed
+ * at the Llama-7B shape. Speaks TAP; the timings are '#' lines.
+ *
+ * The one idea, as in test_kernels_cuda.cu: both sides see the same
+ * bf16 values, each case draws fresh random inputs over shuffled pages
+ * of several sizes (43 tokens, the pool's page at Llama-7B's shape, and
+ * others that are no power of two), device outputs are poisoned before
+ * each launch, and the error is ||gpu - cpu|| / ||cpu||.
+ *
+ *   test_attention_cuda [--no-bench]
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <algorithm>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "slora_rope.h"
+#include "slora_attention.h"
+#include "slora_random.h"
+}
+
+#include "tap.h"
+#include "cuda_test.h"
+#include "slora_cuda.cuh"
+
+
+#define TOL_BF16       1e-2
+#define N_SHARES       4      /* CPU twins run as shares 0 .. 3 */
+
+
+static void test_fastdiv(void);
+static void test_rope_store(void);
+static void test_attention(void);
+static void bench_attention_prefill(void);
+
+
+int
+main(int argc, char **argv)
+{
+    int  n_dev;
+
+    n_dev = 0;
+
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("1..0 # SKIP no CUDA device\n");
+        return 0;
+    }
+
+    test_fastdiv();
+    test_rope_store();
+    test_attention();
+    kstat_print();
+
+    if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) {
+        bench_attention_prefill();
+    }
+
+    return done_testing();
+}
+
+
+/*
+ * slora_fastdiv against the division, for every divisor up to 300, the
+ * page sizes of larger pools and powers of two, at the edges of each
+ * multiple and at random 32-bit numerators.
+ */
+
+static void
+test_fastdiv(void)
+{
+    static const uint32_t  big[] = { 1000, 4096, 65537, 1u << 20,
+                                     2147483647u, 2147483648u, 4294967295u };
+
+    slora_fastdiv_t  f;
+    uint32_t         d, n, k, i, bad;
+    uint64_t         m;
+
+    bad = 0;
+
+    for (d = 1; d < 300 + sizeof(big) / sizeof(big[0]); d++) {
+        f = slora_fastdiv_make(d < 300 ? d : big[d - 300]);
+
+        for (k = 0; k < 64; k++) {
+            for (i = 0; i < 3; i++) {
+                m = (uint64_t) f.d * (k < 48 ? k : rng_next() % (1u << 20))
+                    + i - 1;
+                n = (uint32_t) (m > 0xffffffffull ? rng_next() : m);
+                bad += slora_fastdiv(n, f) != n / f.d;
+            }
+
+            n = (uint32_t) rng_next() * 2654435761u + k;
+            bad += slora_fastdiv(n, f) != n / f.d;
+        }
+    }
+
+    ok(bad == 0, "fastdiv: n / d by multiply and shift, %u wrong", bad);
+}
+
+
+/*
+ * RoPE and the paged store in one launch against the CPU's two calls:
+ * q turned in place, k turned in place and into its page slot, v into
+ * its own; four sequences of 1-100 new rows from positions 0-1000 over
+ * shuffled pages, both layouts; a head_dim of 40 is sent back (-2).
+ */
+
+static void
+test_rope_store(void)
+{
+    /* heads, KV heads, head_dim, tokens a page, layout */
+    static const int32_t  cfg[][5] = {
+        { 32, 8, 128, 43, SLORA_ROPE_LAYOUT_NORM },
+        { 9, 3, 64, 16, SLORA_ROPE_LAYOUT_NEOX },
+        { 32, 32, 128, 6, SLORA_ROPE_LAYOUT_NEOX }
+    };
+    static const int32_t  rows[] = { 1, 40, 3, 100 };
+    static const int32_t  first[] = { 0, 17, 1000, 250 };
+
+    int32_t             ci, nh, nkv, hd, tpp, layout, kv_dim, s, i, np,
+                        n_pages, qo[5], sp[4], kvp[5], *kvi, *pos, n_pos,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi, *d_pos;
+    int64_t             page_elems, arena, n_rows, nq, nk;
+    uint16_t           *ah, *qh, *kh, *vh, *d_a, *d_q, *d_k, *d_v;
+    float              *af, *qf, *kf, *vf, *ag, *qg, *kg, *table, *d_table;
+    slora_paged_kv_t    c;
+    slora_seq_index_t   ix, dix;
+    double              ea, eq, ek;
+    int                 rc;
+
+    n_pos = 2048;
+
+    for (ci = 0; ci < 3; ci++) {
+        nh = cfg[ci][0];
+        nkv = cfg[ci][1];
+        hd = cfg[ci][2];
+        tpp = cfg[ci][3];
+        layout = cfg[ci][4];
+        kv_dim = nkv * hd;
+        page_elems = 2 * (int64_t) tpp * kv_dim;
+        qo[0] = 0;
+        kvp[0] = 0;
+
+        for (s = 0; s < 4; s++) {
+            sp[s] = first[s];
+            qo[s + 1] = qo[s] + rows[s];
+            np = (sp[s] + rows[s] + tpp - 1) / tpp;
+            kvp[s + 1] = kvp[s] + np;
+        }
+
+        n_pages = kvp[4] + 3;
+        kvi = (int32_t *) malloc(kvp[4] * 4);
+
+        for (i = 0; i < kvp[4]; i++) {
+            kvi[i] = (int32_t) ((i * 7 + 2) % n_pages);
+        }
+
+        n_rows = qo[4];
+        pos = (int32_t *) malloc(n_rows * 4);
+
+        for (s = 0; s < 4; s++) {
+            for (i = qo[s]; i < qo[s + 1]; i++) {
+                pos[i] = sp[s] + i - qo[s];
+            }
+        }
+
+        arena = n_pages * page_elems;
+        nq = n_rows * nh * hd;
+        nk = n_rows * kv_dim;
+        ah = (uint16_t *) malloc(arena * 2);
+        af = (float *) malloc(arena * 4);
+        ag = (float *) malloc(arena * 4);
+        qh = (uint16_t *) malloc(nq * 2);
+        qf = (float *) malloc(nq * 4);
+        qg = (float *) malloc(nq * 4);
+        kh = (uint16_t *) malloc(nk * 2);
+        kf = (float *) malloc(nk * 4);
+        kg = (float *) malloc(nk * 4);
+        vh = (uint16_t *) malloc(nk * 2);
+        vf = (float *) malloc(nk * 4);
+        table = (float *) malloc((size_t) n_pos * hd * 4);
+
+        fill(ah, af, arena, -1.0f, 1.0f);
+        fill(qh, qf, nq, -2.0f, 2.0f);
+        fill(kh, kf, nk, -2.0f, 2.0f);
+        fill(vh, vf, nk, -1.0f, 1.0f);
+        rc = slora_rope_table(table, n_pos, hd, 10000.0f);
+
+        c.kv = af;
+        c.page_elems = page_elems;
+        c.tokens_per_page = tpp;
+        c.n_kv_heads = nkv;
+        c.head_dim = hd;
+        ix.n_seqs = 4;
+        ix.qo_indptr = qo;
+        ix.seq_pos = sp;
+        ix.kv_indptr = kvp;
+        ix.kv_indices = kvi;
+        rc |= slora_rope(qf, nh * hd, kf, kv_dim, pos, n_rows, nh, nkv, hd,
+                         10000.0f, layout, 0, 1);
+        rc |= slora_kv_store(&c, &ix, kf, kv_dim, vf, kv_dim);
+
+        d_a = (uint16_t *) dup_to_dev(ah, arena * 2);
+        d_q = (uint16_t *) dup_to_dev(qh, nq * 2);
+        d_k = (uint16_t *) dup_to_dev(kh, nk * 2);
+        d_v = (uint16_t *) dup_to_dev(vh, nk * 2);
+        d_pos = (int32_t *) dup_to_dev(pos, n_rows * 4);
+        d_table = (float *) dup_to_dev(table, (size_t) n_pos * hd * 4);
+        d_qo = (int32_t *) dup_to_dev(qo, 5 * 4);
+        d_sp = (int32_t *) dup_to_dev(sp, 4 * 4);
+        d_kvp = (int32_t *) dup_to_dev(kvp, 5 * 4);
+        d_kvi = (int32_t *) dup_to_dev(kvi, kvp[4] * 4);
+        dix.n_seqs = 4;
+        dix.qo_indptr = d_qo;
+        dix.seq_pos = d_sp;
+        dix.kv_indptr = d_kvp;
+        dix.kv_indices = d_kvi;
+
+        rc |= slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
+                                    d_pos, n_rows, nh, nkv, hd, d_table,
+                                    layout, d_a, page_elems, tpp, &dix, NULL);
+        CK(cudaDeviceSynchronize());
+        from_dev_bf(ag, d_a, arena);
+        from_dev_bf(qg, d_q, nq);
+        from_dev_bf(kg, d_k, nk);
+        ea = rel_err(ag, af, arena);
+        eq = rel_err(qg, qf, nq);
+        ek = rel_err(kg, kf, nk);
+        note("rope + kv store", std::max(ea, std::max(eq, ek)));
+        ok(rc == 0 && ea <= TOL_BF16 && eq <= TOL_BF16 && ek <= TOL_BF16,
+           "rope + kv store %s h%d/%d d%d page %d: arena %.1e q %.1e k %.1e",
+           layout ? "neox" : "norm", nh, nkv, hd, tpp, ea, eq, ek);
+
+        if (ci == 0) {
+            ok(slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
+                                     d_pos, n_rows, 16, 16, 40, d_table,
+                                     layout, d_a, page_elems, tpp, &dix,
+                                     NULL) == -2,
+               "rope + kv store sends a head_dim of 40 back to two calls");
+        }
+
+        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));
+        CK(cudaFree(d_v)); CK(cudaFree(d_pos)); CK(cudaFree(d_table));
+        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
+        CK(cudaFree(d_kvi));
+        free(kvi); free(pos); free(ah); free(af); free(ag); free(qh);
+        free(qf); free(qg); free(kh); free(kf); free(kg); free(vh); free(vf);
+        free(table);
+    }
+}
+
+
+/*
+ * Paged attention: the arena starts as random values (earlier tokens of
+ * every sequence), new rows are stored by both sides, then both attend.
+ */
+
+static void
+test_attention(void)
+{
+    /* heads, KV heads, head_dim, tokens a page: 43 is the pool's page
+     * for Llama-7B's shape (slora_pool.c), 6 another that is no power
+     * of two */
+    static const int32_t  cfg[][4] = {
+        { 32, 8, 128, 43 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
+        { 32, 1, 64, 6 }, { 16, 4, 256, 4 }, { 32, 32, 128, 16 }
+    };
+    /* prefill: rows of a chunk and where it starts; 300 rows from 70
+     * span five row tiles and cross tile edges on the diagonal */
+    static const int32_t  pre_rows[] = { 1, 40, 100, 3, 300 };
+    static const int32_t  pre_pos[] = { 0, 17, 250, 1000, 70 };
+
+    int32_t             ci, mode, nh, nkv, hd, tpp, kv_dim, n_seqs, s, n_pages,
+                        max_q, max_ctx, np, *qo, *sp, *kvp, *kvi, *perm, i,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi;
+    int64_t             page_elems, arena, n_rows, nq, nk;
+    uint16_t           *ah, *qh, *kh, *vh, *d_a, *d_q, *d_k, *d_v, *d_o,
+                       *back;
+    float              *af, *qf, *kf, *vf, *oc, *og, *work;
+    size_t              ws;
+    slora_paged_kv_t    c;
+    slora_seq_index_t   ix, dix;
+    double              e;
+    int                 rc, stored, ith;
+
+    for (ci = 0; ci < 6; ci++) {
+        for (mode = 0; mode < 2; mode++) {
+            nh = cfg[ci][0];
+            nkv = cfg[ci][1];
+            hd = cfg[ci][2];
+            tpp = cfg[ci][3];
+            kv_dim = nkv * hd;
+            page_elems = 2 * (int64_t) tpp * kv_dim;
+            n_seqs = mode == 0 ? 7 : 5;
+            qo = (int32_t *) malloc((n_seqs + 1) * 4);
+            sp = (int32_t *) malloc(n_seqs * 4);
+            kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+            qo[0] = 0;
+            kvp[0] = 0;
+            max_q = 0;
+            max_ctx = 0;
+
+            for (s = 0; s < n_seqs; s++) {
+                n_rows = mode == 0 ? 1 : pre_rows[s];
+                sp[s] = mode == 0 ? (int32_t) (rng_next() % 700)
+                                  : pre_pos[s];
+                qo[s + 1] = qo[s] + (int32_t) n_rows;
+                np = (sp[s] + (int32_t) n_rows + tpp - 1) / tpp;
+                kvp[s + 1] = kvp[s] + np;
+                max_q = std::max(max_q, (int32_t) n_rows);
+                max_ctx = std::max(max_ctx, sp[s] + (int32_t) n_rows);
+            }
+
+            n_pages = kvp[n_seqs] + 5;
+            perm = (int32_t *) malloc(n_pages * 4);
+            kvi = (int32_t *) malloc(kvp[n_seqs] * 4);
+
+            for (i = 0; i < n_pages; i++) {
+                perm[i] = i;
+            }
+
+            for (i = n_pages - 1; i > 0; i--) {
+                std::swap(perm[i], perm[rng_next() % (i + 1)]);
+            }
+
+            memcpy(kvi, perm, kvp[n_seqs] * 4);
+
+            arena = n_pages * page_elems;
+            n_rows = qo[n_seqs];
+            nq = n_rows * nh * hd;
+            nk = n_rows * kv_dim;
+            ah = (uint16_t *) malloc(arena * 2);
+            af = (float *) malloc(arena * 4);
+            back = (uint16_t *) malloc(arena * 2);
+            qh = (uint16_t *) malloc(nq * 2);
+            qf = (float *) malloc(nq * 4);
+            kh = (uint16_t *) malloc(nk * 2);
+            kf = (float *) malloc(nk * 4);
+            vh = (uint16_t *) malloc(nk * 2);
+            vf = (float *) malloc(nk * 4);
+            oc = (float *) malloc(nq * 4);
+            og = (float *) malloc(nq * 4);
+
+            fill(ah, af, arena, -1.5f, 1.5f);
+            fill(qh, qf, nq, -1.5f, 1.5f);
+            fill(kh, kf, nk, -1.5f, 1.5f);
+            fill(vh, vf, nk, -1.0f, 1.0f);
+
+            c.kv = af;
+            c.page_elems = page_elems;
+            c.tokens_per_page = tpp;
+            c.n_kv_heads = nkv;
+            c.head_dim = hd;
+            ix.n_seqs = n_seqs;
+            ix.qo_indptr = qo;
+            ix.seq_pos = sp;
+            ix.kv_indptr = kvp;
+            ix.kv_indices = kvi;
+            ws = slora_attention_workspace_size(max_ctx, N_SHARES);
+            work = (float *) malloc(ws);
+
+            rc = slora_kv_store(&c, &ix, kf, kv_dim, vf, kv_dim);
+            for (ith = 0; ith < N_SHARES; ith++) {
+                rc |= slora_attention(oc, nh * hd, qf, nh * hd, nh, &c, &ix,
+                                      work, ws, ith, N_SHARES);
+            }
+
+            d_a = (uint16_t *) dup_to_dev(ah, arena * 2);
+            d_q = (uint16_t *) dup_to_dev(qh, nq * 2);
+            d_k = (uint16_t *) dup_to_dev(kh, nk * 2);
+            d_v = (uint16_t *) dup_to_dev(vh, nk * 2);
+            d_o = (uint16_t *) dmalloc(nq * 2);
+            d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+            d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+            d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+            d_kvi = (int32_t *) dup_to_dev(kvi, kvp[n_seqs] * 4);
+            CK(cudaMemset(d_o, 0xff, nq * 2));
+            dix.n_seqs = n_seqs;
+            dix.qo_indptr = d_qo;
+            dix.seq_pos = d_sp;
+            dix.kv_indptr = d_kvp;
+            dix.kv_indices = d_kvi;
+
+            rc |= slora_kv_store_cuda(d_a, page_elems, tpp, nkv, hd, &dix,
+                                      max_q, d_k, kv_dim, d_v, kv_dim, NULL);
+            rc |= slora_attention_cuda(d_o, nh * hd, d_q, nh * hd, nh, d_a,
+                                       page_elems, tpp, nkv, hd, &dix, max_q,
+                                       NULL);
+            CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(back, d_a, arena * 2, cudaMemcpyDeviceToHost));
+            from_dev_bf(og, d_o, nq);
+
+            stored = 1;
+
+            for (i = 0; i < arena; i++) {
+                stored &= back[i] == slora_f32_to_bf16(af[i]);
+            }
+
+            e = rel_err(og, oc, nq);
+            note(mode == 0 ? "attention decode" : "attention prefill", e);
+            ok(rc == 0 && stored && e <= TOL_BF16,
+               "attention %s h%d/%d d%d page %d, %d seqs, ctx <= %d: "
+               "%.1e, kv store %s", mode == 0 ? "decode" : "prefill",
+               nh, nkv, hd, tpp, n_seqs, max_ctx, e,
+               stored ? "bit-exact" : "DIFFERS");
+
+            CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));
+            CK(cudaFree(d_v)); CK(cudaFree(d_o)); CK(cudaFree(d_qo));
+            CK(cudaFree(d_sp)); CK(cudaFree(d_kvp)); CK(cudaFree(d_kvi));
+            free(qo); free(sp); free(kvp); free(kvi); free(perm);
+            free(ah); free(af); free(back); free(qh); free(qf); free(kh);
+            free(kf); free(vh); free(vf); free(oc); free(og); free(work);
+        }
+    }
+}
+
+
+
+/*
+ * Prefill attention, Llama-7B's heads (32 of 128, no grouping): chunks
+ * of 4096 rows as a prefill step holds them, 16 prompts of 256 and one
+ * of 4096, each from position 0; TFLOP/s counts the causal half of Q K^T
+ * and P V (4 d flops a query-key pair).
+ */
+
+static void
+bench_attention_prefill(void)
+{
+    static const int32_t  shape[][2] = { { 16, 256 }, { 1, 4096 } };
+
+    const int32_t       nh = 32, hd = 128, tpp = 43;
+    int32_t             si, n_seqs, len, s, np, i, *qo, *kvp, *sp, *kvi,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi;
+    int64_t             page_elems, n_rows, n_pages;
+    uint16_t           *d_a, *d_q, *d_o;
+    slora_seq_index_t   dix;
+    cudaEvent_t         e0, e1;
+    float               ms;
+    double              flop;
+    int                 rc, r;
+
+    page_elems = 2 * (int64_t) tpp * nh * hd;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    printf("# prefill attention, %d heads of %d, pages of %d: sequences x "
+           "rows, us, TFLOP/s\n", nh, hd, tpp);
+
+    for (si = 0; si < 2; si++) {
+        n_seqs = shape[si][0];
+        len = shape[si][1];
+        n_rows = (int64_t) n_seqs * len;
+        np = (len + tpp - 1) / tpp;
+        n_pages = (int64_t) n_seqs * np;
+        qo = (int32_t *) malloc((n_seqs + 1) * 4);
+        kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+        sp = (int32_t *) calloc(n_seqs, 4);
+        kvi = (int32_t *) malloc(n_pages * 4);
+
+        for (s = 0; s <= n_seqs; s++) {
+            qo[s] = s * len;
+            kvp[s] = s * np;
+        }
+
+        for (i = 0; i < n_pages; i++) {
+            kvi[i] = (int32_t) ((i * 7919) % n_pages);
+        }
+
+        d_a = (uint16_t *) dmalloc(n_pages * page_elems * 2);
+        d_q = (uint16_t *) dmalloc(n_rows * nh * hd * 2);
+        d_o = (uint16_t *) dmalloc(n_rows * nh * hd * 2);
+        rc = slora_random_fill_bf16_cuda(d_a, n_pages, page_elems,
+                                         page_elems, 0, 11, 1, 1.0f, NULL);
+        rc |= slora_random_fill_bf16_cuda(d_q, n_rows, nh * hd, nh * hd, 0,
+                                          12, 1, 1.0f, NULL);
+        d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+        d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+        d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+        d_kvi = (int32_t *) dup_to_dev(kvi, n_pages * 4);
+        dix.n_seqs = n_seqs;
+        dix.qo_indptr = d_qo;
+        dix.seq_pos = d_sp;
+        dix.kv_indptr = d_kvp;
+        dix.kv_indices = d_kvi;
+
+        for (r = 0; r < 3; r++) {
+            rc |= slora_attention_prefill_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                               d_a, page_elems, tpp, nh, hd,
+                                               &dix, len, NULL);
+        }
+
+        CK(cudaEventRecord(e0, NULL));
+
+        for (r = 0; r < 20; r++) {
+            rc |= slora_attention_prefill_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                               d_a, page_elems, tpp, nh, hd,
+                                               &dix, len, NULL);
+        }
+
+        CK(cudaEventRecord(e1, NULL));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        ms /= 20;
+        flop = 4.0 * hd * nh * n_seqs * ((double) len * (len + 1) / 2);
+        printf("# %5d x %-5d %10.1f %8.1f%s\n", n_seqs, len, 1e3 * ms,
+               flop / ms / 1e9, rc ? "  (refused)" : "");
+
+        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_o));
+        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
+        CK(cudaFree(d_kvi));
+        free(qo); free(kvp); free(sp); free(kvi);
+    }
+
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+}

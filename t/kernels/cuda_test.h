@@ -143,6 +143,25 @@ from_dev_bf(float *f, const uint16_t *d, size_t n)
 }
 
 
+/* The number of CUDA devices; with none, the TAP plan that skips every
+ * test, and the program ends there. */
+
+static inline int
+cuda_test_devices(void)
+{
+    int  n;
+
+    n = 0;
+
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        printf("1..0 # SKIP no CUDA device\n");
+        exit(0);
+    }
+
+    return n;
+}
+
+
 /* The worst error seen per kernel, printed as the run's summary. */
 
 typedef struct {

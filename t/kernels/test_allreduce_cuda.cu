@@ -97,13 +97,7 @@ main(int argc, char **argv)
     setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
 
     bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
-    n_dev = 0;
-
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("1..0 # SKIP no CUDA device\n");
-        return 0;
-    }
-
+    n_dev = cuda_test_devices();
     n_dev = n_dev < MAX_R ? n_dev : MAX_R;
 
     for (i = 0; i < n_dev; i++) {

@@ -47,14 +47,7 @@ static void bench_attention_prefill(void);
 int
 main(int argc, char **argv)
 {
-    int  n_dev;
-
-    n_dev = 0;
-
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("1..0 # SKIP no CUDA device\n");
-        return 0;
-    }
+    cuda_test_devices();
 
     test_fastdiv();
     test_rope_store();

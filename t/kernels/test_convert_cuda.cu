@@ -37,11 +37,7 @@ static void test_random(void);
 int
 main(void)
 {
-    int  n;
-
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-        BAIL_OUT("no CUDA device");
-    }
+    cuda_test_devices();
 
     test_convert();
     test_random();

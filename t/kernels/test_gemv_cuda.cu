@@ -38,14 +38,7 @@ static void bench_gemv(void);
 int
 main(int argc, char **argv)
 {
-    int  n_dev;
-
-    n_dev = 0;
-
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("1..0 # SKIP no CUDA device\n");
-        return 0;
-    }
+    cuda_test_devices();
 
     test_gemv();
 

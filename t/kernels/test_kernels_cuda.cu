@@ -106,16 +106,11 @@ static float time_apply(const pool_t *p, const slora_lora_segs_t *dsg,
 int
 main(int argc, char **argv)
 {
-    int             bench, n_dev;
+    int             bench;
     cudaDeviceProp  prop;
 
     bench = !(argc > 1 && strcmp(argv[1], "--no-bench") == 0);
-    n_dev = 0;
-
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("1..0 # SKIP no CUDA device\n");
-        return 0;
-    }
+    cuda_test_devices();
 
     CK(cudaGetDeviceProperties(&prop, 0));
     diag("device: %s, %d SMs, L2 %d MB, cc %d.%d", prop.name,

@@ -39,11 +39,7 @@ static void draw_params(slora_draw_t *dr, int32_t r, int32_t vocab);
 int
 main(void)
 {
-    int  n;
-
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-        BAIL_OUT("no CUDA device");
-    }
+    cuda_test_devices();
 
     test_vocab(49152, 0, "SmolLM2's vocabulary");
     test_vocab(32000, 0, "Llama's vocabulary");

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/steps.py: where a serving run's engine time went, from the step
 logs that $SLORA_STEP_LOG writes (engine/slora_engine_log.c): for each
-log, the totals (steps, host and forward seconds, the host's four parts),
+log, the totals (steps, host and forward seconds, the device's part of
+the forward where the log has it, the host's four parts),
 then a line per window of the run (steps, host and forward seconds,
 prefill tokens, the most running and waiting), then the steps with the
 most host time.
@@ -41,7 +42,10 @@ def summary(path, rows, window, top):
     span = (num(rows[-1], "ms") + num(rows[-1], "host_ms")
             + num(rows[-1], "run_ms") - num(rows[0], "ms")) / 1e3
     parts = [k for k in PARTS if k in rows[0]]
+    device = sum(num(r, "device_ms") for r in rows) / 1e3
     line = f"total: {span:.1f} s, host {host:.1f} s, forward {run:.1f} s"
+    if device > 0:
+        line += f" (device {device:.1f} s)"
     if parts:
         line += " (host: " + ", ".join(
             f"{k[:-3]} {sum(num(r, k) for r in rows) / 1e3:.1f} s"

@@ -71,6 +71,11 @@ struct slora_backend_s {
      * (slora_model_t.random_deferred) and makes them itself */
     int                makes_random;
 
+    /* how long the last forward kept the device busy, from its first
+     * launch to its results' copy back (0: not measured, as on the CPU);
+     * the rest of a step is the host's */
+    int64_t            device_ns;
+
     void        *data;
 };
 

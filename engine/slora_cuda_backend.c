@@ -105,6 +105,7 @@ static int slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n,
     slora_err_t *err);
 static int slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
+static int slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err);
 static int slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
 
@@ -219,6 +220,10 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
         || slora_cuda_check(cudaEventCreateWithFlags(&c->join,
                                                      cudaEventDisableTiming),
                             "LoRA event", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventCreate(&c->busy[0]), "step event", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventCreate(&c->busy[1]), "step event", err)
            != SLORA_OK
         || slora_cuda_check(cudaMalloc((void **) &c->stage,
                                        SLORA_CUDA_STAGE * sizeof(float)),
@@ -385,12 +390,18 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     const int64_t *pool_layer_off, int64_t page_elems,
     int32_t tokens_per_page, slora_err_t *err)
 {
-    if (slora_cuda_rank_forward(b->data, batch, pool_layer_off, page_elems,
+    slora_cuda_t  *c = b->data;
+
+    b->device_ns = 0;
+
+    if (slora_cuda_rank_forward(c, batch, pool_layer_off, page_elems,
                                 tokens_per_page, err)
         != SLORA_OK)
     {
-        return slora_cuda_lost(b->data, err);
+        return slora_cuda_lost(c, err);
     }
+
+    b->device_ns = c->device_ns;
 
     return SLORA_OK;
 }
@@ -474,6 +485,13 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
     }
 
     slora_cuda_mark(c, SLORA_OP_INDEX);
+
+    if (slora_cuda_check(cudaEventRecord(c->busy[0], c->stream), "step event",
+                         err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
 
     /* decode steps replay a captured graph; others launch one by one */
     rc = c->graphs && c->prof == NULL && n == batch->n_seqs
@@ -1046,6 +1064,36 @@ slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
 }
 
 
+/*
+ * The step's end: wait for the device, and keep how long its work took
+ * from the first launch after the indices to the last copy back
+ * (device_ns), so that the host's share of a step can be read off.
+ */
+
+static int
+slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err)
+{
+    float  ms;
+
+    if (slora_cuda_check(cudaEventRecord(c->busy[1], c->stream), "step event",
+                         err)
+        != SLORA_OK
+        || slora_cuda_check(cudaStreamSynchronize(c->stream), "step", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaEventElapsedTime(&ms, c->busy[0],
+                                                 c->busy[1]),
+                            "step event", err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    c->device_ns = (int64_t) ((double) ms * 1e6);
+
+    return SLORA_OK;
+}
+
+
 /* The step's results back to the host: the argmax ids, or the logits
  * rows, each into its batch row. */
 
@@ -1060,8 +1108,7 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
     vocab = c->cfg.vocab;
 
     if (m == 0 || c->tp_rank != 0) {
-        return slora_cuda_check(cudaStreamSynchronize(c->stream), "step",
-                                err);
+        return slora_cuda_step_sync(c, err);
     }
 
     if (bt->ids != NULL) {
@@ -1071,8 +1118,7 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
                                                 c->stream),
                                 "argmax", err)
                != SLORA_OK
-            || slora_cuda_check(cudaStreamSynchronize(c->stream), "step", err)
-               != SLORA_OK)
+            || slora_cuda_step_sync(c, err) != SLORA_OK)
         {
             return SLORA_ERROR;
         }
@@ -1090,8 +1136,7 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
                                          cudaMemcpyDeviceToHost, c->stream),
                          "logits", err)
         != SLORA_OK
-        || slora_cuda_check(cudaStreamSynchronize(c->stream), "step", err)
-           != SLORA_OK)
+        || slora_cuda_step_sync(c, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -1205,6 +1250,12 @@ slora_cuda_rank_free(slora_cuda_t *c)
 
         if (c->join != NULL) {
             cudaEventDestroy(c->join);
+        }
+
+        for (i = 0; i < 2; i++) {
+            if (c->busy[i] != NULL) {
+                cudaEventDestroy(c->busy[i]);
+            }
         }
 
         slora_cuda_graphs_drop(c);

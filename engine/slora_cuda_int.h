@@ -144,6 +144,10 @@ typedef struct {
                                                    the base GEMM */
     cudaEvent_t               fork;             /* stream -> side */
     cudaEvent_t               join;             /* side -> stream */
+    cudaEvent_t               busy[2];          /* a forward's device
+                                                   work: first, last */
+    int64_t                   device_ns;        /* between them, the last
+                                                   forward */
     cudaStream_t              upload;           /* adapter rows */
     cudaEvent_t               uploaded;         /* at the last fence */
     cudaEvent_t               written;          /* the last upload's end */

@@ -711,7 +711,10 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
     tp->batch = batch;
     tp->tokens_per_page = tokens_per_page;
 
+    b->device_ns = 0;
+
     if (slora_cuda_tp_run(tp, slora_cuda_tp_job_forward, err) == SLORA_OK) {
+        b->device_ns = tp->rank[0]->device_ns;
         return SLORA_OK;
     }
 

@@ -577,6 +577,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     e->steps++;
     t.end = slora_now_ns();
     e->last_step_ns = t.end - t.start;
+    e->last_step_device_ns = rc == SLORA_OK ? e->backend->device_ns : 0;
     slora_engine_log_step(e, &step, &t);
     e->last_step_prefill = step.n_prefill;
     e->last_step_decode = step.n_decode;
@@ -627,6 +628,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->tokens_prefilled = e->tokens_prefilled;
     st->tokens_decoded = e->tokens_decoded;
     st->last_step_ns = e->last_step_ns;
+    st->last_step_device_ns = e->last_step_device_ns;
     st->last_step_prefill = e->last_step_prefill;
     st->last_step_decode = e->last_step_decode;
     st->adapter_pool_elems = as.pool_elems;

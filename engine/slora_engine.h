@@ -196,6 +196,8 @@ typedef struct {
     uint64_t          tokens_prefilled;
     uint64_t          tokens_decoded;
     int64_t           last_step_ns;
+    int64_t           last_step_device_ns;  /* the device's part of it
+                                               (0: not measured) */
     int32_t           last_step_prefill;    /* its prefill tokens */
     int32_t           last_step_decode;     /* its decode tokens */
     int64_t           adapter_pool_elems;   /* pages of resident adapters,

@@ -76,7 +76,7 @@ my $model = tiny_model();
     my @lines = split /\n/, SloraTest::_slurp($log) // '';
     unlink $log;
     is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
-                  . 'failed,install_ms,resolve_ms,plan_ms,warm_ms',
+                  . 'failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms',
        '... the header first');
     is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
     my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
@@ -89,10 +89,12 @@ my $model = tiny_model();
     ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
        '... host and forward times');
     ok(!grep({ my $r = $_; my $parts = 0; $parts += $r->[$_] for 9 .. 12;
-               @$r != 13 || grep({ $r->[$_] < 0 } 9 .. 12)
+               @$r != 14 || grep({ $r->[$_] < 0 } 9 .. 12)
                || abs($parts - $r->[1]) > 0.01 } @rows),
        '... and the host time\'s four parts, which add up to it')
         or diag(join("\n", @lines));
+    ok(!grep({ $_->[13] ne '0.000' } @rows),
+       '... and no device time on the CPU') or diag(join("\n", @lines));
 
     # bench/steps.py reads it back: 10 steps, the parts named
     open(my $f, '>', $log) or die;
@@ -120,6 +122,8 @@ my $model = tiny_model();
         or diag($out);
     like($rows[3] // '', qr/^\s+4\s+2000\s/,
          '... the last at batch 4 over 2000 adapters');
+    is(scalar(grep { /^\s+\d+\s+\d+\s+[\d.]+ ms\s+0\.000 ms\s/ } @rows), 4,
+       '... none with device time on the CPU') or diag($out);
 }
 
 # bench --preload: the timed run's adapter loads and uploads

@@ -116,9 +116,10 @@ if [ "$MODE" = bench ]; then
             --batches 1,16,64,256
     fi
     # AB="SLORA_CUDA_PDL=0 SLORA_CUDA_THIN=0": the same run once with each
-    # setting, an A/B of a build's own switches in one call
+    # setting, an A/B of a build's own switches in one call; a setting of
+    # several variables joins them with commas (A=1,B=2)
     for ab in ${AB:-}; do
-        step "bench 7b ctx512 $ab" env "$ab" $S bench \
+        step "bench 7b ctx512 $ab" env ${ab//,/ } $S bench \
             --model random:llama-7b --device cuda --adapters /tmp/ad7 \
             --prompt-len 448 --gen 128 --single 0 --step-tokens 4096 \
             --batches 1,16,64,256

@@ -225,7 +225,6 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
            != SLORA_OK
         || slora_cuda_check(cudaEventCreate(&c->busy[1]), "step event", err)
            != SLORA_OK
-        || slora_cuda_ahead_init(c, err) != SLORA_OK
         || slora_cuda_check(cudaMalloc((void **) &c->stage,
                                        SLORA_CUDA_STAGE * sizeof(float)),
                             "staging buffer", err)
@@ -541,10 +540,6 @@ slora_cuda_compute(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
         }
     }
 
-    if (slora_cuda_ahead_join(c, err) != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
     return slora_cuda_logits(c, st, err);
 }
 
@@ -602,8 +597,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, qkv, ld, h, hidden, D->wqkv, D->bqkv,
                              c->qkv_dim, hidden, n, 0, err)
-           != SLORA_OK
-        || slora_cuda_ahead_join(c, err) != SLORA_OK)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -639,12 +633,6 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     if (rc != 0) {
         return slora_err_set(err, SLORA_ERROR, "rope and paged kv store "
                              "refused");
-    }
-
-    /* the weights of the GEMMs to come into L2, in the gaps before them
-     * or (early) beside the kernels before those (slora_cuda_ahead.c) */
-    if (slora_cuda_ahead(c, st, l, SLORA_AHEAD_O, 1, err) != SLORA_OK) {
-        return SLORA_ERROR;
     }
 
     slora_cuda_mark(c, SLORA_OP_ROPE_KV);
@@ -686,12 +674,10 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.x = att;
     lc.ld_x = c->q_dim;
 
-    if (slora_cuda_ahead(c, st, l, SLORA_AHEAD_GU, 1, err) != SLORA_OK
-        || slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, o, hidden, att, c->q_dim, D->wo, NULL, hidden,
                              c->q_dim, n, 0, err)
-           != SLORA_OK
-        || slora_cuda_ahead_join(c, err) != SLORA_OK)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -699,8 +685,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     slora_cuda_mark(c, SLORA_OP_GEMM_O);
 
     if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_sum(c, o, n, err) != SLORA_OK
-        || slora_cuda_ahead(c, st, l, SLORA_AHEAD_GU, 0, err) != SLORA_OK)
+        || slora_cuda_sum(c, o, n, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -725,21 +710,17 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.x = h;
     lc.ld_x = hidden;
 
-    if (slora_cuda_ahead(c, st, l, SLORA_AHEAD_DOWN, 1, err) != SLORA_OK
-        || slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, g, 2 * (int64_t) ffn, h, hidden, D->wgu, NULL,
                              2 * ffn, hidden, n, 0, err)
-           != SLORA_OK
-        || slora_cuda_ahead_join(c, err) != SLORA_OK)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
     slora_cuda_mark(c, SLORA_OP_GEMM_GU);
 
-    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_ahead(c, st, l, SLORA_AHEAD_DOWN, 0, err) != SLORA_OK)
-    {
+    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -759,12 +740,10 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.x = g;
     lc.ld_x = 2 * (int64_t) ffn;
 
-    if (slora_cuda_ahead(c, st, l + 1, SLORA_AHEAD_QKV, 1, err) != SLORA_OK
-        || slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, o, hidden, g, 2 * (int64_t) ffn, D->wdown,
                              NULL, hidden, ffn, n, 0, err)
-           != SLORA_OK
-        || slora_cuda_ahead_join(c, err) != SLORA_OK)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -772,9 +751,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     slora_cuda_mark(c, SLORA_OP_GEMM_DOWN);
 
     if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_sum(c, o, n, err) != SLORA_OK
-        || slora_cuda_ahead(c, st, l + 1, SLORA_AHEAD_QKV, 0, err)
-           != SLORA_OK)
+        || slora_cuda_sum(c, o, n, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -1280,8 +1257,6 @@ slora_cuda_rank_free(slora_cuda_t *c)
                 cudaEventDestroy(c->busy[i]);
             }
         }
-
-        slora_cuda_ahead_free(c);
 
         slora_cuda_graphs_drop(c);
 

@@ -186,35 +186,6 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
 }
 
 
-int32_t
-slora_cuda_gemm_splits(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s)
-{
-    slora_cuda_gemm_plan_t  *p;
-    slora_err_t              err;
-    uint32_t                 splits;
-    size_t                   got;
-
-    if (s->n <= SLORA_GEMV_MAX_N) {
-        return 1;
-    }
-
-    memset(&err, 0, sizeof(err));
-
-    p = slora_cuda_gemm_plan(g, s, &err);
-    if (p == NULL
-        || cublasLtMatmulAlgoConfigGetAttribute(&p->algo,
-               CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits),
-               &got)
-           != CUBLAS_STATUS_SUCCESS
-        || splits < 1 || splits > 64)
-    {
-        return 1;
-    }
-
-    return (int32_t) splits;
-}
-
-
 static slora_cuda_gemm_plan_t *
 slora_cuda_gemm_plan(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     slora_err_t *err)

@@ -44,11 +44,5 @@ int slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     void *y, const uint16_t *x, const uint16_t *w, const uint16_t *bias,
     cudaStream_t stream, slora_err_t *err);
 
-/* How many slices the GEMM of shape s splits K into (its plan's
- * algorithm; 1 for the GEMV's shapes, or where the plan cannot be
- * made): where a read-ahead of W (slora_l2.h) starts each row's bytes. */
-int32_t slora_cuda_gemm_splits(slora_cuda_gemm_t *g,
-    const slora_cuda_gemm_shape_t *s);
-
 
 #endif /* SLORA_CUDA_GEMM_H */

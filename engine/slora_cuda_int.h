@@ -96,26 +96,6 @@ typedef struct {
 } slora_cuda_layer_t;
 
 
-/*
- * The read-ahead of the next GEMM's weights into L2 (slora_cuda_ahead.c):
- * its own stream, forked from the compute stream in a gap and joined
- * after the GEMM it serves.
- */
-typedef enum {
-    SLORA_AHEAD_QKV = 0, SLORA_AHEAD_O, SLORA_AHEAD_GU, SLORA_AHEAD_DOWN
-} slora_cuda_ahead_e;
-
-typedef struct {
-    int64_t                   budget;           /* bytes a GEMM; 0: off */
-    int                       early;            /* 1: beside the GEMM
-                                                   before, kept in L2 */
-    int                       pending;          /* forked, not joined */
-    cudaStream_t              stream;
-    cudaEvent_t               fork;
-    cudaEvent_t               done;
-} slora_cuda_ahead_t;
-
-
 /* What a captured decode step depends on (slora_cuda_graph_run). */
 typedef struct {
     int32_t                   n_seqs;
@@ -164,8 +144,6 @@ typedef struct {
                                                    the base GEMM */
     cudaEvent_t               fork;             /* stream -> side */
     cudaEvent_t               join;             /* side -> stream */
-    slora_cuda_ahead_t        ahead;            /* L2 read-ahead of the
-                                                   next weights */
     cudaEvent_t               busy[2];          /* a forward's device
                                                    work: first, last */
     int64_t                   device_ns;        /* between them, the last
@@ -326,11 +304,6 @@ int slora_cuda_check(cudaError_t rc, const char *what, slora_err_t *err);
 size_t slora_cuda_up(size_t n);
 
 /* slora_cuda_graph.c */
-int slora_cuda_ahead_init(slora_cuda_t *c, slora_err_t *err);
-void slora_cuda_ahead_free(slora_cuda_t *c);
-int slora_cuda_ahead(slora_cuda_t *c, const slora_cuda_step_t *st,
-    int32_t l, slora_cuda_ahead_e which, int early, slora_err_t *err);
-int slora_cuda_ahead_join(slora_cuda_t *c, slora_err_t *err);
 int slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
 void slora_cuda_graphs_drop(slora_cuda_t *c);

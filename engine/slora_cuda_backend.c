@@ -55,11 +55,15 @@ typedef struct {
 
 
 /* One LoRA call over projections sharing an input: its shrink, launched
- * before their base GEMM, then its expand after it. */
+ * before their base GEMM, then its expand after it; or, where the kernel
+ * after the GEMM can add a delta (may_delta), the expand too before the
+ * GEMM, into fp32 deltas that kernel adds (delta). */
 typedef struct {
     const slora_cuda_lora_out_t  *out;
     int                           n_out;
     int                           forked;     /* shrink on c->side */
+    int                           may_delta;
+    const float                  *delta;      /* [n, ld of out[0]] */
     const uint16_t               *x;
     int64_t                       ld_x;
     int32_t                       l;
@@ -96,6 +100,8 @@ static int slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_lora_call_t *lc, slora_err_t *err);
 static int slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc, slora_err_t *err);
+static int slora_cuda_lora_delta(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_cuda_lora_call_t *lc, cudaStream_t s, slora_err_t *err);
 static int slora_cuda_lora_wanted(const slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc);
 static void slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
@@ -580,6 +586,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     kv = c->arena + st->layer_off[l];
     lc.out = out;
     lc.l = l;
+    lc.delta = NULL;
 
     /* attention */
 
@@ -593,6 +600,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.n_out = 3;
     lc.x = h;
     lc.ld_x = hidden;
+    lc.may_delta = cfg->head_dim % 16 == 0;   /* slora_rope_store_cuda's */
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, qkv, ld, h, hidden, D->wqkv, D->bqkv,
@@ -608,16 +616,17 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
         return SLORA_ERROR;
     }
 
-    /* RoPE and the new rows' K and V into their pages in one launch,
-     * or two where the rows do not allow it (-2) */
+    /* RoPE and the new rows' K and V (LoRA's deltas added) into their
+     * pages in one launch, or two where the rows do not allow it (-2) */
     layout = cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
                                           : SLORA_ROPE_LAYOUT_NORM;
     rc = slora_rope_store_cuda(qkv, ld, k, ld, v, ld, st->pos, n,
                                cfg->n_heads, cfg->n_kv_heads, cfg->head_dim,
                                c->rope.p, layout, kv, st->page_elems,
-                               st->tokens_per_page, &st->ix, c->stream);
+                               st->tokens_per_page, &st->ix, lc.delta, ld,
+                               c->stream);
 
-    if (rc == -2) {
+    if (rc == -2 && lc.delta == NULL) {
         rc = slora_rope_cuda(qkv, ld, k, ld, st->pos, n, cfg->n_heads,
                              cfg->n_kv_heads, cfg->head_dim, c->rope.p,
                              layout, c->stream);
@@ -673,6 +682,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.n_out = 1;
     lc.x = att;
     lc.ld_x = c->q_dim;
+    lc.may_delta = 1;                           /* the norm adds it */
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, o, hidden, att, c->q_dim, D->wo, NULL, hidden,
@@ -690,8 +700,9 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
         return SLORA_ERROR;
     }
 
-    if (slora_add_rmsnorm_cuda(h, hidden, x, hidden, o, hidden, D->ffn_norm,
-                               n, hidden, cfg->norm_eps, c->stream)
+    if (slora_add_rmsnorm_cuda(h, hidden, x, hidden, o, hidden, lc.delta,
+                               hidden, D->ffn_norm, n, hidden, cfg->norm_eps,
+                               c->stream)
         != 0)
     {
         return slora_err_set(err, SLORA_ERROR, "rmsnorm refused");
@@ -709,6 +720,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.n_out = 2;
     lc.x = h;
     lc.ld_x = hidden;
+    lc.may_delta = 0;                           /* SiLU-and-mul adds none */
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, g, 2 * (int64_t) ffn, h, hidden, D->wgu, NULL,
@@ -739,6 +751,7 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.n_out = 1;
     lc.x = g;
     lc.ld_x = 2 * (int64_t) ffn;
+    lc.may_delta = 1;
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, o, hidden, g, 2 * (int64_t) ffn, D->wdown,
@@ -759,8 +772,9 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     next_norm = l + 1 < cfg->n_layers ? c->layers[l + 1].attn_norm
                                       : c->out_norm;
 
-    if (slora_add_rmsnorm_cuda(h, hidden, x, hidden, o, hidden, next_norm, n,
-                               hidden, cfg->norm_eps, c->stream)
+    if (slora_add_rmsnorm_cuda(h, hidden, x, hidden, o, hidden, lc.delta,
+                               hidden, next_norm, n, hidden, cfg->norm_eps,
+                               c->stream)
         != 0)
     {
         return slora_err_set(err, SLORA_ERROR, "rmsnorm refused");
@@ -825,6 +839,7 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     cudaStream_t        s;
 
     lc->forked = 0;
+    lc->delta = NULL;
 
     if (!slora_cuda_lora_wanted(st, lc)) {
         return SLORA_OK;
@@ -871,12 +886,65 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
                              slora_proj_name(lc->out[0].p));
     }
 
+    if (lc->may_delta && c->tp_n == 1
+        && st->max_seg_len <= SLORA_LORA_GMV_MAX_SEG
+        && slora_cuda_lora_delta(c, st, lc, s, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
     if (lc->forked) {
         return slora_cuda_check(cudaEventRecord(c->join, c->side),
                                 "LoRA join", err);
     }
 
     slora_cuda_mark(c, SLORA_OP_LORA);
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A decode step's expand beside the base GEMM: it writes fp32 deltas of
+ * the call's outputs (kernels/slora_lora.h), in the columns their
+ * outputs have in the row of out[0], and the kernel that reads the
+ * GEMM's output next adds them (RoPE with the KV store for q, k and v,
+ * the residual's RMSNorm for o and down). So the expand leaves the
+ * compute stream's chain: a layer's two launches after GEMMs become
+ * none. One delta buffer serves every call: each is read before the
+ * next call's fork, later on the compute stream.
+ */
+
+static int
+slora_cuda_lora_delta(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_cuda_lora_call_t *lc, cudaStream_t s, slora_err_t *err)
+{
+    slora_lora_segs_t   sg[SLORA_LORA_MAX_PROJ];
+    uint16_t           *y[SLORA_LORA_MAX_PROJ];
+    float              *d[SLORA_LORA_MAX_PROJ];
+    int32_t             width[SLORA_LORA_MAX_PROJ];
+    int64_t             part;
+    int                 k;
+
+    part = slora_cuda_lora_part(st->batch->n_tokens, st->info.max_rank);
+    slora_cuda_lora_segs(c, st, lc, sg, y, width);
+
+    for (k = 0; k < lc->n_out; k++) {
+        d[k] = (float *) c->lora_delta.p + (y[k] - y[0]);
+    }
+
+    if (slora_lora_expand_delta_cuda(d, lc->out[0].ld_y, width,
+                                     c->lora_work.p, st->info.max_rank, part,
+                                     c->arena + st->layer_off[lc->l], sg,
+                                     lc->n_out, st->info.max_rank,
+                                     st->max_seg_len, s)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "LoRA expand on %s refused",
+                             slora_proj_name(lc->out[0].p));
+    }
+
+    lc->delta = c->lora_delta.p;
 
     return SLORA_OK;
 }
@@ -901,6 +969,10 @@ slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
            != SLORA_OK)
     {
         return SLORA_ERROR;
+    }
+
+    if (lc->delta != NULL) {
+        return SLORA_OK;            /* done beside the GEMM */
     }
 
     part = slora_cuda_lora_part(st->batch->n_tokens, st->info.max_rank);
@@ -1210,6 +1282,7 @@ slora_cuda_rank_free(slora_cuda_t *c)
         slora_cuda_buf_free(&c->o, 0);
         slora_cuda_buf_free(&c->gu, 0);
         slora_cuda_buf_free(&c->lora_work, 0);
+        slora_cuda_buf_free(&c->lora_delta, 0);
         slora_cuda_buf_free(&c->attn_work, 0);
         slora_cuda_buf_free(&c->lx, 0);
         slora_cuda_buf_free(&c->lout, 0);

@@ -183,6 +183,8 @@ typedef struct {
     slora_cuda_buf_t          o;                /* [n, hidden] */
     slora_cuda_buf_t          gu;               /* [n, 2 ffn] */
     slora_cuda_buf_t          lora_work;
+    slora_cuda_buf_t          lora_delta;       /* f32 [n, max(qkv, hidden)]:
+                                                   a decode expand's out */
     slora_cuda_buf_t          attn_work;        /* decode splits */
     slora_cuda_buf_t          lx;               /* [m, hidden] */
     slora_cuda_buf_t          lout;             /* [m, vocab] f32 */

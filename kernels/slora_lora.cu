@@ -59,6 +59,7 @@ typedef struct {
     const int32_t         *rank[SLORA_LORA_MAX_PROJ];
     const int64_t *const  *rows[SLORA_LORA_MAX_PROJ];   /* A or B^T */
     uint16_t              *y[SLORA_LORA_MAX_PROJ];      /* expand only */
+    float                 *d[SLORA_LORA_MAX_PROJ];      /* or its delta */
     int32_t                out_dim[SLORA_LORA_MAX_PROJ];
 } slora_lora_proj_t;
 
@@ -150,7 +151,9 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
  * time: warp w sums ranks w, w + 8, ... for the T tokens at once (a B
  * row is read once for them), the warps' partial sums meet in part, and
  * each thread adds its column's sums to y, whose values it loaded first
- * (they wait on nothing but the GEMM before). The decode kernel takes
+ * (they wait on nothing but the GEMM before); with D, it writes them to
+ * the fp32 delta dl instead (same stride), and y is not touched: what
+ * the consumer adds to y is then y's sum to the bit. The decode kernel takes
  * two at once (a batch of 64 over 32 adapters has segments of 2, and
  * more would cost it blocks an SM); the MBGMM kernel, whose registers
  * and shared memory the body shares, one. Every thread of the 256 must
@@ -161,9 +164,9 @@ template <int T>
 using slora_gmv_part_t =
     float4[T][SLORA_GMV_EX_WARPS][SLORA_GMV_EX_COLS / 4];
 
-template <int T>
+template <int T, bool D>
 static __device__ __forceinline__ void
-slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
+slora_gmv_expand_cols(uint16_t *y, float *dl, int64_t ld_y, int32_t out_dim,
     const float *v, int64_t ld_v, const uint16_t *base,
     const int64_t *rows, int32_t r, float sc, int32_t t0, int32_t t1,
     int32_t c0, slora_gmv_part_t<T> &part)
@@ -182,8 +185,8 @@ slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
 
 #pragma unroll
         for (i = 0; i < T; i++) {
-            yv[i] = i < n && cy < out_dim ? y[(int64_t) (t + i) * ld_y + cy]
-                                          : 0;
+            yv[i] = !D && i < n && cy < out_dim
+                    ? y[(int64_t) (t + i) * ld_y + cy] : 0;
 
 #pragma unroll
             for (e = 0; e < SLORA_CUDA_VEC; e++) {
@@ -230,8 +233,16 @@ slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
                         sum += ((const float *) part[i][w])[threadIdx.x];
                     }
 
-                    y[(int64_t) (t + i) * ld_y + cy] =
-                        slora_f2bf(slora_bf2f(yv[i]) + sc * sum);
+                    /* rounded product, then sum (no fused multiply-add):
+                     * the delta's consumer adds the same two roundings */
+                    if (D) {
+                        dl[(int64_t) (t + i) * ld_y + cy] = __fmul_rn(sc, sum);
+
+                    } else {
+                        y[(int64_t) (t + i) * ld_y + cy] =
+                            slora_f2bf(__fadd_rn(slora_bf2f(yv[i]),
+                                                 __fmul_rn(sc, sum)));
+                    }
                 }
             }
         }
@@ -243,9 +254,10 @@ slora_gmv_expand_cols(uint16_t *y, int64_t ld_y, int32_t out_dim,
 
 /* The decode expand: one block per (segment, 256 columns, projection),
  * T of a segment's tokens at a time (1 where no segment has more, which
- * keeps the registers of 6 blocks an SM; 2 takes 48 and 5 blocks). */
+ * keeps the registers of 6 blocks an SM; 2 takes 48 and 5 blocks). With
+ * D it writes the delta, zeros where the segment has no adapter. */
 
-template <int T>
+template <int T, bool D>
 static __global__ void
 __launch_bounds__(SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, T == 1 ? 6 : 5)
 slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
@@ -255,7 +267,8 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 {
     __shared__ slora_gmv_part_t<T>  part;
 
-    int32_t  s, r, c0, k, out_dim;
+    int32_t  s, r, c0, k, out_dim, t, cy;
+    float   *dl;
 
     slora_pdl_enter();
 
@@ -264,15 +277,26 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     r = slora_pj(pj, rank, k)[s];
     out_dim = slora_pj(pj, out_dim, k);
     c0 = blockIdx.y * SLORA_GMV_EX_COLS;
+    dl = D ? slora_pj(pj, d, k) : NULL;
 
-    if (r == 0 || c0 >= out_dim) {
+    if (c0 >= out_dim) {
         return;
     }
 
-    slora_gmv_expand_cols<T>(slora_pj(pj, y, k), ld_y, out_dim,
-                             v + k * v_stride, ld_v, base,
-                             slora_pj(pj, rows, k)[s], r, scale[s],
-                             indptr[s], indptr[s + 1], c0, part);
+    if (r == 0) {
+        cy = c0 + threadIdx.x;
+
+        for (t = indptr[s]; D && t < indptr[s + 1] && cy < out_dim; t++) {
+            dl[(int64_t) t * ld_y + cy] = 0.0f;
+        }
+
+        return;
+    }
+
+    slora_gmv_expand_cols<T, D>(slora_pj(pj, y, k), dl, ld_y, out_dim,
+                                v + k * v_stride, ld_v, base,
+                                slora_pj(pj, rows, k)[s], r, scale[s],
+                                indptr[s], indptr[s + 1], c0, part);
 }
 
 
@@ -499,9 +523,9 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 
     if (t1 - t0 <= SLORA_GMV_MAX_SEG) {
         if (c0 % SLORA_GMV_EX_COLS == 0) {
-            slora_gmv_expand_cols<1>(slora_pj(pj, y, p), ld_y, out_dim, v,
-                                     ld_v, base, rows, r, scale[s], t0, t1,
-                                     c0, sm);
+            slora_gmv_expand_cols<1, false>(slora_pj(pj, y, p), NULL, ld_y,
+                                            out_dim, v, ld_v, base, rows, r,
+                                            scale[s], t0, t1, c0, sm);
         }
 
         return;
@@ -779,8 +803,9 @@ slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
                     (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
                     n_proj);
 
-        slora_launch(max_seg_len == 1 ? slora_gmv_expand<1>
-                                      : slora_gmv_expand<SLORA_GMV_EX_TOKENS>,
+        slora_launch(max_seg_len == 1
+                     ? slora_gmv_expand<1, false>
+                     : slora_gmv_expand<SLORA_GMV_EX_TOKENS, false>,
             grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld_y, v,
             ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
 
@@ -792,6 +817,70 @@ slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
             ld_v, v_stride, base, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
             sg->scale, pj, n_ctiles);
     }
+
+    return slora_cuda_launched();
+}
+
+
+/*
+ * The decode expand into fp32 deltas: d[k][t, c] = scale * v . B_s, 0 for
+ * a segment without an adapter, so every row of the step is written and
+ * y stays as the GEMM left it. It reads nothing the base GEMM writes, so
+ * it can run beside it; the kernel that reads y next adds the delta.
+ */
+
+extern "C" int
+slora_lora_expand_delta_cuda(float *const *d, int64_t ld_d,
+    const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
+    int32_t max_rank, int32_t max_seg_len, void *stream)
+{
+    slora_lora_proj_t  pj;
+    int32_t            max_out;
+    int                k;
+    dim3               grid;
+
+    if (d == NULL || out_dim == NULL || v == NULL || base == NULL
+        || ld_v < max_rank || !slora_cuda_aligned(base)
+        || slora_lora_args(sg, n_proj, max_rank, max_seg_len) != 0)
+    {
+        return -1;
+    }
+
+    if (max_seg_len > SLORA_GMV_MAX_SEG) {
+        return -2;
+    }
+
+    memset(&pj, 0, sizeof(pj));
+    max_out = 0;
+
+    for (k = 0; k < n_proj; k++) {
+        if (d[k] == NULL || out_dim[k] <= 0
+            || out_dim[k] % SLORA_CUDA_VEC != 0 || ld_d < out_dim[k])
+        {
+            return -1;
+        }
+
+        pj.rank[k] = sg[k].rank;
+        pj.rows[k] = sg[k].b_rows;
+        pj.d[k] = d[k];
+        pj.out_dim[k] = out_dim[k];
+        max_out = out_dim[k] > max_out ? out_dim[k] : max_out;
+    }
+
+    if (sg->n_segs == 0 || max_seg_len == 0) {
+        return 0;
+    }
+
+    grid = dim3(sg->n_segs,
+                (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
+                n_proj);
+
+    slora_launch(max_seg_len == 1
+                 ? slora_gmv_expand<1, true>
+                 : slora_gmv_expand<SLORA_GMV_EX_TOKENS, true>,
+        grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, (cudaStream_t) stream,
+        ld_d, v, ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
 
     return slora_cuda_launched();
 }

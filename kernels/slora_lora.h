@@ -117,6 +117,19 @@ int slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
     const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len, void *stream);
 
+/* The decode expand (segments of at most SLORA_LORA_GMV_MAX_SEG tokens,
+ * else -2) into fp32 deltas instead of y: d[k][t, c] = scale_s v_k[t,:]
+ * B_s[:, c] over out_dim[k] columns of row stride ld_d, 0 on the rows of
+ * segments without an adapter for k, so every row is written. y bf16 +
+ * d, rounded once, is what slora_lora_expand_cuda leaves in y; the
+ * kernel that reads y next adds it (slora_rope_store_cuda,
+ * slora_add_rmsnorm_cuda), and the expand need not wait for the base
+ * GEMM. */
+int slora_lora_expand_delta_cuda(float *const *d, int64_t ld_d,
+    const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
+    int32_t max_rank, int32_t max_seg_len, void *stream);
+
 /* tiles[0..n_segs] = the prefix count of the MBGMM work tiles of the
  * segments seg_indptr (host memory) delimits; sets sg->n_tiles, and
  * sg->n_long to those of segments longer than SLORA_LORA_GMV_MAX_SEG. */

@@ -22,14 +22,16 @@ extern "C" {
 
 
 static int slora_norm_launch(uint16_t *out, int64_t ld_out, uint16_t *x,
-    int64_t ld_x, const uint16_t *res, int64_t ld_res, const uint16_t *w,
-    int64_t n_rows, int64_t dim, float eps, void *stream);
+    int64_t ld_x, const uint16_t *res, int64_t ld_res, const float *d,
+    int64_t ld_d, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
+    void *stream);
 
 
 static __global__ void __launch_bounds__(SLORA_NORM_THREADS)
 slora_rmsnorm_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     uint16_t *__restrict__ x, int64_t ld_x,
     const uint16_t *__restrict__ res, int64_t ld_res,
+    const float *__restrict__ d, int64_t ld_d,
     const uint16_t *__restrict__ w, int64_t dim, float eps)
 {
     __shared__ float  red[SLORA_NORM_THREADS / SLORA_CUDA_WARP];
@@ -37,6 +39,7 @@ slora_rmsnorm_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     int64_t    i;
     int        e;
     uint16_t  *xr, *o;
+    float4     d0, d1;
     float      f[SLORA_CUDA_VEC], g[SLORA_CUDA_VEC], ss, scale;
 
     slora_pdl_enter();
@@ -52,6 +55,22 @@ slora_rmsnorm_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
         if (res != NULL) {
             slora_ld8(g, res + (int64_t) blockIdx.x * ld_res + i);
+
+            /* the residual's LoRA delta, rounded as the expand into it
+             * would have */
+            if (d != NULL) {
+                d0 = *(const float4 *) (d + (int64_t) blockIdx.x * ld_d + i);
+                d1 = *(const float4 *) (d + (int64_t) blockIdx.x * ld_d + i
+                                        + 4);
+                g[0] = slora_bf2f(slora_f2bf(g[0] + d0.x));
+                g[1] = slora_bf2f(slora_f2bf(g[1] + d0.y));
+                g[2] = slora_bf2f(slora_f2bf(g[2] + d0.z));
+                g[3] = slora_bf2f(slora_f2bf(g[3] + d0.w));
+                g[4] = slora_bf2f(slora_f2bf(g[4] + d1.x));
+                g[5] = slora_bf2f(slora_f2bf(g[5] + d1.y));
+                g[6] = slora_bf2f(slora_f2bf(g[6] + d1.z));
+                g[7] = slora_bf2f(slora_f2bf(g[7] + d1.w));
+            }
 
 #pragma unroll
             for (e = 0; e < SLORA_CUDA_VEC; e++) {
@@ -91,24 +110,27 @@ slora_rmsnorm_cuda(uint16_t *out, int64_t ld_out, const uint16_t *x,
     int64_t ld_x, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
     void *stream)
 {
-    return slora_norm_launch(out, ld_out, (uint16_t *) x, ld_x, NULL, 0, w,
-                             n_rows, dim, eps, stream);
+    return slora_norm_launch(out, ld_out, (uint16_t *) x, ld_x, NULL, 0, NULL,
+                             0, w, n_rows, dim, eps, stream);
 }
 
 
 extern "C" int
 slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
-    int64_t ld_x, const uint16_t *res, int64_t ld_res, const uint16_t *w,
-    int64_t n_rows, int64_t dim, float eps, void *stream)
+    int64_t ld_x, const uint16_t *res, int64_t ld_res, const float *d,
+    int64_t ld_d, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
+    void *stream)
 {
     if (res == NULL || ld_res < dim || ld_res % SLORA_CUDA_VEC != 0
-        || !slora_cuda_aligned(res) || out == x)
+        || !slora_cuda_aligned(res) || out == x
+        || (d != NULL
+            && (ld_d < dim || ld_d % 4 != 0 || !slora_cuda_aligned(d))))
     {
         return -1;
     }
 
-    return slora_norm_launch(out, ld_out, x, ld_x, res, ld_res, w, n_rows,
-                             dim, eps, stream);
+    return slora_norm_launch(out, ld_out, x, ld_x, res, ld_res, d, ld_d, w,
+                             n_rows, dim, eps, stream);
 }
 
 
@@ -116,8 +138,8 @@ slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
 
 static int
 slora_norm_launch(uint16_t *out, int64_t ld_out, uint16_t *x, int64_t ld_x,
-    const uint16_t *res, int64_t ld_res, const uint16_t *w, int64_t n_rows,
-    int64_t dim, float eps, void *stream)
+    const uint16_t *res, int64_t ld_res, const float *d, int64_t ld_d,
+    const uint16_t *w, int64_t n_rows, int64_t dim, float eps, void *stream)
 {
     if (out == NULL || x == NULL || w == NULL || n_rows < 0 || dim <= 0
         || n_rows > INT32_MAX || dim % SLORA_CUDA_VEC != 0 || ld_out < dim
@@ -133,7 +155,8 @@ slora_norm_launch(uint16_t *out, int64_t ld_out, uint16_t *x, int64_t ld_x,
     }
 
     slora_launch(slora_rmsnorm_kernel, (unsigned) n_rows, SLORA_NORM_THREADS, 0,
-        (cudaStream_t) stream, out, ld_out, x, ld_x, res, ld_res, w, dim, eps);
+        (cudaStream_t) stream, out, ld_out, x, ld_x, res, ld_res, d, ld_d, w,
+        dim, eps);
 
     return slora_cuda_launched();
 }

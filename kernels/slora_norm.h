@@ -32,12 +32,16 @@ int slora_add_rmsnorm(float *out, int64_t ld_out, float *x, int64_t ld_x,
 
 /* CUDA twins (kernels/slora_norm.cu): out, x, res and w are bf16 device
  * memory (raw bits), sums fp32; dim and every stride are multiples of 8,
- * pointers 16-byte aligned. stream is a cudaStream_t. */
+ * pointers 16-byte aligned. stream is a cudaStream_t. The residual's d,
+ * unless NULL, is an fp32 LoRA delta of res (row stride ld_d, a
+ * multiple of 4; slora_lora_expand_delta_cuda): res is first rounded to
+ * bf16(res + d), as the expand into res would have left it. */
 int slora_rmsnorm_cuda(uint16_t *out, int64_t ld_out, const uint16_t *x,
     int64_t ld_x, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
     void *stream);
 int slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
-    int64_t ld_x, const uint16_t *res, int64_t ld_res, const uint16_t *w,
-    int64_t n_rows, int64_t dim, float eps, void *stream);
+    int64_t ld_x, const uint16_t *res, int64_t ld_res, const float *d,
+    int64_t ld_d, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
+    void *stream);
 
 #endif /* SLORA_NORM_H */

@@ -39,6 +39,9 @@ typedef struct {
     const int32_t    *seq_pos;
     const int32_t    *kv_indptr;
     const int32_t    *kv_indices;
+    const float      *d;            /* LoRA's fp32 deltas of q|k|v rows,
+                                       added first; NULL: none */
+    int64_t           ld_d;
 } slora_rope_store_t;
 
 
@@ -46,6 +49,8 @@ static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
     int32_t a, int32_t b, float c, float s);
 static __device__ __forceinline__ void slora_rope_ld4(float *d,
     const float *p);
+static __device__ __forceinline__ void slora_rope_add8(float *f,
+    const float *d);
 
 
 /*
@@ -100,7 +105,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     int32_t       i, h, e, half, per, n_items, a, b;
     int64_t       t;
     uint16_t     *x, *kp, *vp;
-    const float  *cs, *sn;
+    const float  *cs, *sn, *dq, *dh;
     float         fa[SLORA_CUDA_VEC], fb[SLORA_CUDA_VEC], c[SLORA_CUDA_VEC],
                   sv[SLORA_CUDA_VEC], x0, x1;
 
@@ -123,11 +128,22 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
                                                   : head_dim / SLORA_CUDA_VEC;
     n_items = (n_heads + n_kv_heads) * per;
 
-    /* the v rows' vectors go straight to the page */
+    /* the v rows' vectors go straight to the page (their LoRA delta
+     * added, where there is one) */
+    dq = st.d != NULL ? st.d + t * st.ld_d : NULL;
+
     if (kp != NULL) {
         for (e = threadIdx.x; e < n_kv_heads * head_dim / SLORA_CUDA_VEC;
              e += SLORA_ROPE_THREADS)
         {
+            if (dq != NULL) {
+                slora_ld8(fa, st.v + t * st.ld_v + e * SLORA_CUDA_VEC);
+                slora_rope_add8(fa, dq + (int64_t) (n_heads + n_kv_heads)
+                                         * head_dim + e * SLORA_CUDA_VEC);
+                slora_st8(vp + e * SLORA_CUDA_VEC, fa);
+                continue;
+            }
+
             *(uint4 *) (vp + e * SLORA_CUDA_VEC) =
                 *(const uint4 *) (st.v + t * st.ld_v + e * SLORA_CUDA_VEC);
         }
@@ -138,6 +154,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         i = e % per;
         x = h < n_heads ? q + t * ld_q + (int64_t) h * head_dim
                         : k + t * ld_k + (int64_t) (h - n_heads) * head_dim;
+        dh = dq != NULL ? dq + (int64_t) h * head_dim : NULL;
 
         if (!vec) {
             a = layout == SLORA_ROPE_LAYOUT_NORM ? 2 * i : i;
@@ -150,6 +167,11 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
             a = i * SLORA_CUDA_VEC;
             slora_ld8(fa, x + a);
             slora_ld8(fb, x + a + half);
+
+            if (dh != NULL) {
+                slora_rope_add8(fa, dh + a);
+                slora_rope_add8(fb, dh + a + half);
+            }
             slora_rope_ld4(c, cs + a);
             slora_rope_ld4(c + 4, cs + a + 4);
             slora_rope_ld4(sv, sn + a);
@@ -175,6 +197,11 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         } else {
             a = i * SLORA_CUDA_VEC;
             slora_ld8(fa, x + a);
+
+            if (dh != NULL) {
+                slora_rope_add8(fa, dh + a);
+            }
+
             slora_rope_ld4(c, cs + a / 2);
             slora_rope_ld4(sv, sn + a / 2);
 
@@ -208,6 +235,24 @@ slora_rope_ld4(float *d, const float *p)
     d[1] = f.y;
     d[2] = f.z;
     d[3] = f.w;
+}
+
+
+/* f += a LoRA delta, rounded to bf16 as the expand into y would have:
+ * the rows turn and go to the pages as if y held them */
+static __device__ __forceinline__ void
+slora_rope_add8(float *f, const float *d)
+{
+    float  g[SLORA_CUDA_VEC];
+    int    e;
+
+    slora_rope_ld4(g, d);
+    slora_rope_ld4(g + 4, d + 4);
+
+#pragma unroll
+    for (e = 0; e < SLORA_CUDA_VEC; e++) {
+        f[e] = slora_bf2f(slora_f2bf(f[e] + g[e]));
+    }
 }
 
 
@@ -251,8 +296,10 @@ slora_rope_launch(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
           && (n_kv_heads == 0
               || (ld_k % SLORA_CUDA_VEC == 0 && slora_cuda_aligned(k)));
 
-    if (st->kv != NULL
+    if ((st->kv != NULL || st->d != NULL)
         && (!vec || n_kv_heads == 0 || st->ld_v % SLORA_CUDA_VEC != 0
+            || (st->d != NULL && (st->ld_d % 4 != 0
+                                  || !slora_cuda_aligned(st->d)))
             || !slora_cuda_aligned(st->v) || !slora_cuda_aligned(st->kv)
             || st->page_elems % SLORA_CUDA_VEC != 0))
     {
@@ -290,7 +337,7 @@ slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     const uint16_t *v, int64_t ld_v, const int32_t *pos, int64_t n_tok,
     int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, const float *table,
     int layout, uint16_t *kv, int64_t page_elems, int32_t tokens_per_page,
-    const slora_seq_index_t *ix, void *stream)
+    const slora_seq_index_t *ix, const float *d, int64_t ld_d, void *stream)
 {
     slora_rope_store_t  st;
 
@@ -315,6 +362,12 @@ slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     st.seq_pos = ix->seq_pos;
     st.kv_indptr = ix->kv_indptr;
     st.kv_indices = ix->kv_indices;
+    st.d = d;
+    st.ld_d = ld_d;
+
+    if (d != NULL && ld_d < (int64_t) (n_heads + 2 * n_kv_heads) * head_dim) {
+        return -1;
+    }
 
     return slora_rope_launch(q, ld_q, k, ld_k, pos, n_tok, n_heads,
                              n_kv_heads, head_dim, table, layout, &st, stream);

@@ -56,12 +56,16 @@ int slora_rope_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
  * the page slots of ix's sequences (device arrays, ix->n_seqs > 0; the
  * rows are ix's, in order) as they are written back. -2 where the rows
  * do not allow 16-byte steps (head_dim a multiple of 16, rows and
- * strides 16-byte aligned): the caller makes the two calls instead. */
+ * strides 16-byte aligned): the caller makes the two calls instead.
+ * d, unless NULL, holds fp32 LoRA deltas of the q|k|v rows (row stride
+ * ld_d, q's at 0, k's at n_heads * head_dim, v's after them,
+ * slora_lora_expand_delta_cuda): each q, k and v element is first
+ * rounded to bf16(y + d), as the expand into y would have left it. */
 int slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k,
     int64_t ld_k, const uint16_t *v, int64_t ld_v, const int32_t *pos,
     int64_t n_tok, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
     const float *table, int layout, uint16_t *kv, int64_t page_elems,
-    int32_t tokens_per_page, const slora_seq_index_t *ix,
-    void *stream);
+    int32_t tokens_per_page, const slora_seq_index_t *ix, const float *d,
+    int64_t ld_d, void *stream);
 
 #endif /* SLORA_ROPE_H */

@@ -104,7 +104,9 @@ test_fastdiv(void)
  * RoPE and the paged store in one launch against the CPU's two calls:
  * q turned in place, k turned in place and into its page slot, v into
  * its own; four sequences of 1-100 new rows from positions 0-1000 over
- * shuffled pages, both layouts; a head_dim of 40 is sent back (-2).
+ * shuffled pages, both layouts; a head_dim of 40 is sent back (-2). The
+ * second round adds LoRA's fp32 deltas of the q|k|v rows first, which
+ * the CPU's side rounds into q, k and v before its calls.
  */
 
 static void
@@ -122,9 +124,10 @@ test_rope_store(void)
     int32_t             ci, nh, nkv, hd, tpp, layout, kv_dim, s, i, np,
                         n_pages, qo[5], sp[4], kvp[5], *kvi, *pos, n_pos,
                         *d_qo, *d_sp, *d_kvp, *d_kvi, *d_pos;
-    int64_t             page_elems, arena, n_rows, nq, nk;
+    int64_t             page_elems, arena, n_rows, nq, nk, ld_d, t, j;
     uint16_t           *ah, *qh, *kh, *vh, *d_a, *d_q, *d_k, *d_v;
-    float              *af, *qf, *kf, *vf, *ag, *qg, *kg, *table, *d_table;
+    float              *af, *qf, *kf, *vf, *ag, *qg, *kg, *table, *d_table,
+                       *df, *d_d;
     slora_paged_kv_t    c;
     slora_seq_index_t   ix, dix;
     double              ea, eq, ek;
@@ -132,12 +135,12 @@ test_rope_store(void)
 
     n_pos = 2048;
 
-    for (ci = 0; ci < 3; ci++) {
-        nh = cfg[ci][0];
-        nkv = cfg[ci][1];
-        hd = cfg[ci][2];
-        tpp = cfg[ci][3];
-        layout = cfg[ci][4];
+    for (ci = 0; ci < 6; ci++) {
+        nh = cfg[ci % 3][0];
+        nkv = cfg[ci % 3][1];
+        hd = cfg[ci % 3][2];
+        tpp = cfg[ci % 3][3];
+        layout = cfg[ci % 3][4];
         kv_dim = nkv * hd;
         page_elems = 2 * (int64_t) tpp * kv_dim;
         qo[0] = 0;
@@ -186,6 +189,36 @@ test_rope_store(void)
         fill(qh, qf, nq, -2.0f, 2.0f);
         fill(kh, kf, nk, -2.0f, 2.0f);
         fill(vh, vf, nk, -1.0f, 1.0f);
+
+        ld_d = (int64_t) (nh + 2 * nkv) * hd;
+        df = NULL;
+        d_d = NULL;
+
+        if (ci >= 3) {
+            df = (float *) malloc(n_rows * ld_d * 4);
+
+            for (t = 0; t < n_rows; t++) {
+                for (j = 0; j < ld_d; j++) {
+                    df[t * ld_d + j] = rng_unif(-0.5f, 0.5f);
+                }
+
+                for (j = 0; j < (int64_t) nh * hd; j++) {
+                    qf[t * nh * hd + j] = slora_bf16_to_f32(slora_f32_to_bf16(
+                        qf[t * nh * hd + j] + df[t * ld_d + j]));
+                }
+
+                for (j = 0; j < kv_dim; j++) {
+                    kf[t * kv_dim + j] = slora_bf16_to_f32(slora_f32_to_bf16(
+                        kf[t * kv_dim + j] + df[t * ld_d + nh * hd + j]));
+                    vf[t * kv_dim + j] = slora_bf16_to_f32(slora_f32_to_bf16(
+                        vf[t * kv_dim + j]
+                        + df[t * ld_d + nh * hd + kv_dim + j]));
+                }
+            }
+
+            d_d = (float *) dup_to_dev(df, n_rows * ld_d * 4);
+        }
+
         rc = slora_rope_table(table, n_pos, hd, 10000.0f);
 
         c.kv = af;
@@ -220,7 +253,8 @@ test_rope_store(void)
 
         rc |= slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
                                     d_pos, n_rows, nh, nkv, hd, d_table,
-                                    layout, d_a, page_elems, tpp, &dix, NULL);
+                                    layout, d_a, page_elems, tpp, &dix, d_d,
+                                    ld_d, NULL);
         CK(cudaDeviceSynchronize());
         from_dev_bf(ag, d_a, arena);
         from_dev_bf(qg, d_q, nq);
@@ -230,15 +264,26 @@ test_rope_store(void)
         ek = rel_err(kg, kf, nk);
         note("rope + kv store", std::max(ea, std::max(eq, ek)));
         ok(rc == 0 && ea <= TOL_BF16 && eq <= TOL_BF16 && ek <= TOL_BF16,
-           "rope + kv store %s h%d/%d d%d page %d: arena %.1e q %.1e k %.1e",
-           layout ? "neox" : "norm", nh, nkv, hd, tpp, ea, eq, ek);
+           "rope + kv store %s h%d/%d d%d page %d%s: arena %.1e q %.1e "
+           "k %.1e", layout ? "neox" : "norm", nh, nkv, hd, tpp,
+           d_d != NULL ? ", LoRA deltas" : "", ea, eq, ek);
 
         if (ci == 0) {
             ok(slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
                                      d_pos, n_rows, 16, 16, 40, d_table,
                                      layout, d_a, page_elems, tpp, &dix,
-                                     NULL) == -2,
+                                     NULL, 0, NULL) == -2,
                "rope + kv store sends a head_dim of 40 back to two calls");
+        }
+
+        if (d_d != NULL) {
+            ok(slora_rope_store_cuda(d_q, nh * hd, d_k, kv_dim, d_v, kv_dim,
+                                     d_pos, n_rows, nh, nkv, hd, d_table,
+                                     layout, d_a, page_elems, tpp, &dix, d_d,
+                                     ld_d - 8, NULL) == -1,
+               "rope + kv store refuses deltas narrower than q|k|v");
+            CK(cudaFree(d_d));
+            free(df);
         }
 
         CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));

@@ -271,8 +271,9 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
                        **a_d[SLORA_LORA_MAX_PROJ], **b_d[SLORA_LORA_MAX_PROJ];
     int64_t              n_tok, t, i, n_base, n_v, base_same, ld_y,
                          off[SLORA_LORA_MAX_PROJ], n_work;
-    float               *d_v, *d_v2, *d_work, *vagain;
-    int                  same_bits;
+    float               *d_v, *d_v2, *d_work, *vagain, *d_delta, *hdelta,
+                        *d_dk[SLORA_LORA_MAX_PROJ];
+    int                  same_bits, delta_same, rc_d;
     slora_lora_segs_t    sg, dsg[SLORA_LORA_MAX_PROJ];
     double               ev, ey, ed;
     int                  rc_c, rc_g, ok_all, ith;
@@ -447,6 +448,47 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     }
     free(vagain);
 
+    /* the expand into fp32 deltas (decode segments only): bf16(y0 + d)
+     * is the expand into y to the bit, and rows without an adapter get
+     * zeros, not what the buffer held */
+    d_delta = (float *) dmalloc(n_tok * ld_y * 4 + 4);
+    CK(cudaMemset(d_delta, 0xff, n_tok * ld_y * 4 + 4));
+
+    for (k = 0; k < n_proj; k++) {
+        d_dk[k] = d_delta + off[k];
+    }
+
+    rc_d = slora_lora_expand_delta_cuda(d_dk, ld_y, out_dim, d_v, max_rank,
+                                        n_v, p->d, dsg, n_proj, max_rank,
+                                        max_len, NULL);
+    delta_same = rc_d == 0 || (rc_d == -2 && max_len > SLORA_LORA_GMV_MAX_SEG);
+
+    if (rc_d == 0) {
+        CK(cudaDeviceSynchronize());
+        hdelta = (float *) malloc(n_tok * ld_y * 4);
+        CK(cudaMemcpy(hdelta, d_delta, n_tok * ld_y * 4,
+                      cudaMemcpyDeviceToHost));
+
+        for (k = 0; k < n_proj; k++) {
+            for (s = 0; s < n_segs; s++) {
+                for (t = indptr[s]; t < indptr[s + 1]; t++) {
+                    for (i = off[k]; i < off[k] + out_dim[k]; i++) {
+                        delta_same &=
+                            rank[k][s] == 0
+                            ? hdelta[t * ld_y + i] == 0.0f
+                            : slora_bf16_to_f32(slora_f32_to_bf16(
+                                  y0f[t * ld_y + i] + hdelta[t * ld_y + i]))
+                              == ygpu[t * ld_y + i];
+                    }
+                }
+            }
+        }
+
+        free(hdelta);
+    }
+
+    CK(cudaFree(d_delta));
+
     ev = rel_err(vgpu, vcpu, n_proj * n_v);
     ey = rel_err(ygpu, ycpu, n_tok * ld_y);
     ed = rel_err(dg, dc, n_tok * ld_y);
@@ -456,11 +498,14 @@ test_lora_proj(pool_t *p, const int32_t *seg_len, const int32_t *seg_ad,
     note("lora delta (y - y0)", ed);
 
     ok_all = rc_c == 0 && rc_g == 0 && ev <= TOL_F32 && ey <= TOL_BF16
-             && ed <= TOL_BF16 && base_same && same_bits;
+             && ed <= TOL_BF16 && base_same && same_bits && delta_same;
     ok(ok_all, "lora %s, %d projection%s: v %.1e y %.1e delta %.1e, "
-       "rows without an adapter %s (%lld), v %s twice", what, n_proj,
-       n_proj > 1 ? "s" : "", ev, ey, ed, base_same ? "kept" : "CHANGED",
-       (long long) n_base, same_bits ? "the same" : "DIFFERENT");
+       "rows without an adapter %s (%lld), v %s twice, the fp32 delta %s",
+       what, n_proj, n_proj > 1 ? "s" : "", ev, ey, ed,
+       base_same ? "kept" : "CHANGED", (long long) n_base,
+       same_bits ? "the same" : "DIFFERENT",
+       rc_d == -2 ? "refused (prefill)" : delta_same ? "y's to the bit"
+                                                    : "DIFFERENT");
 
     if (rc_c != 0 || rc_g != 0) {
         diag("return codes: cpu %d cuda %d", rc_c, rc_g);
@@ -496,9 +541,9 @@ test_norm(void)
     static const int64_t  rows[] = { 1, 5, 64 };
     static const int64_t  dims[] = { 576, 4096, 8192 };
 
-    int64_t    ri, di, n_rows, dim, n;
+    int64_t    ri, di, n_rows, dim, n, i;
     uint16_t  *xh, *rh, *wh, *d_x, *d_r, *d_w, *d_o;
-    float     *xf, *rf, *wf, *oc, *og, *xg;
+    float     *xf, *rf, *wf, *oc, *og, *xg, *df, *d_d;
     double     e1, e2, e3;
     int        rc;
 
@@ -516,6 +561,7 @@ test_norm(void)
             oc = (float *) malloc(n * 4);
             og = (float *) malloc(n * 4);
             xg = (float *) malloc(n * 4);
+            df = (float *) malloc(n * 4);
 
             fill(xh, xf, n, -3.0f, 3.0f);
             fill(rh, rf, n, -1.0f, 1.0f);
@@ -541,8 +587,8 @@ test_norm(void)
             CK(cudaMemset(d_o, 0xff, n * 2));
             rc = slora_add_rmsnorm(oc, dim, xf, dim, rf, dim, wf, n_rows, dim,
                                    1e-5f, 0, 1);
-            rc |= slora_add_rmsnorm_cuda(d_o, dim, d_x, dim, d_r, dim, d_w,
-                                         n_rows, dim, 1e-5f, NULL);
+            rc |= slora_add_rmsnorm_cuda(d_o, dim, d_x, dim, d_r, dim, NULL, 0,
+                                         d_w, n_rows, dim, 1e-5f, NULL);
             CK(cudaDeviceSynchronize());
             from_dev_bf(og, d_o, n);
             from_dev_bf(xg, d_x, n);
@@ -553,6 +599,34 @@ test_norm(void)
             ok(rc == 0 && e2 <= TOL_BF16 && e3 <= TOL_BF16,
                "add_rmsnorm %lldx%lld: out %.1e residual %.1e",
                (long long) n_rows, (long long) dim, e2, e3);
+
+            /* with a LoRA delta on the residual: res becomes bf16(res +
+             * d) first, on both sides */
+            for (i = 0; i < n; i++) {
+                df[i] = rng_unif(-0.5f, 0.5f);
+                rf[i] = slora_bf16_to_f32(slora_f32_to_bf16(rf[i] + df[i]));
+            }
+
+            d_d = (float *) dup_to_dev(df, n * 4);
+            CK(cudaMemset(d_o, 0xff, n * 2));
+            rc = slora_add_rmsnorm(oc, dim, xf, dim, rf, dim, wf, n_rows, dim,
+                                   1e-5f, 0, 1);
+            rc |= slora_add_rmsnorm_cuda(d_o, dim, d_x, dim, d_r, dim, d_d,
+                                         dim, d_w, n_rows, dim, 1e-5f, NULL);
+            CK(cudaDeviceSynchronize());
+            from_dev_bf(og, d_o, n);
+            from_dev_bf(xg, d_x, n);
+            e2 = rel_err(og, oc, n);
+            e3 = rel_err(xg, xf, n);
+            note("add_rmsnorm + delta", std::max(e2, e3));
+            ok(rc == 0 && e2 <= TOL_BF16 && e3 <= TOL_BF16,
+               "add_rmsnorm %lldx%lld with the residual's delta: out %.1e "
+               "residual %.1e", (long long) n_rows, (long long) dim, e2, e3);
+            ok(slora_add_rmsnorm_cuda(d_o, dim, d_x, dim, d_r, dim, d_d, 2,
+                                      d_w, n_rows, dim, 1e-5f, NULL) == -1,
+               "add_rmsnorm refuses a delta stride under dim");
+            CK(cudaFree(d_d));
+            free(df);
 
             CK(cudaFree(d_x)); CK(cudaFree(d_r)); CK(cudaFree(d_w));
             CK(cudaFree(d_o));

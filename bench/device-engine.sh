@@ -4,6 +4,8 @@
 #
 #   bash bench/device-engine.sh bench      (.carry/a)
 #   bash bench/device-engine.sh conform    (.carry/b, after the above)
+#   bash bench/device-engine.sh ab         (.carry/t from BASE=<commit>:
+#                                           this build against that one)
 #   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000;
 #                                           NS="5 2000" RANKSETS=8 for less)
 #
@@ -141,6 +143,27 @@ if [ "$MODE" = bench ]; then
     sed -n '/^ *batch/,/^==/p' "$OUT/engine.log"
     grep -A13 "^cuda profile" "$OUT/engine.log"
     tail -9 "$OUT/torch_decode.log" 2>/dev/null
+    exit 0
+fi
+
+if [ "$MODE" = ab ]; then
+    # this build against libslora_cuda_base.so (device-pack.sh BASE=...),
+    # alternated ROUNDS times at prompt 256 (PEFT's shape), so that a
+    # drift of the machine falls on both: decode step times, base and
+    # with 32 rank-16 q,k,v,o adapters, at batch 1, 16 and 64
+    $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
+        --rank 16 --targets q,k,v,o > /dev/null
+    for i in $(seq ${ROUNDS:-3}); do
+        for lib in base this; do
+            step "ab $lib $i" env $([ $lib = base ] \
+                && echo SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so) \
+                $S bench --model random:llama-7b --device cuda \
+                --adapters /tmp/ad7 --prompt-len 256 --gen 128 --single 0 \
+                --step-tokens 4096 --batches ${AB_BATCHES:-1,16,64}
+        done
+    done
+    awk '/^== ab .*: \/tmp/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \
+        { print run, $0 }' "$OUT/engine.log"
     exit 0
 fi
 

@@ -499,8 +499,8 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
                      cc, j0, kk, n, e, p, out_dim, tok, col, half;
     const int64_t   *rows;
     const float     *vg, *vh;
-    uint16_t        *bt, *yt, *h;
-    uint32_t         ahi[4], alo[4], b0, b1, u;
+    uint16_t        *bt, *h, *yr[2];
+    uint32_t         ahi[4], alo[4], b0, b1, u, uw[4][2];
     uint4            bv;
     float            acc[4][4], sc;
 
@@ -587,26 +587,38 @@ slora_gmm_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
         __syncthreads();
     }
 
-    /* c0, c1: token g, columns 2 tq, + 1 of each 8; c2, c3: token g + 8 */
+    /* c0, c1: token g, columns 2 tq, + 1 of each 8; c2, c3: token g + 8.
+     * The eight words of y are loaded before any is stored, so their
+     * loads are in flight together, not one memory latency each */
     sc = scale[s];
+    col = c0 + cb + 2 * tq;
 
 #pragma unroll
-    for (n = 0; n < 4; n++) {
-#pragma unroll
-        for (half = 0; half < 2; half++) {
-            tok = m0 + g + 8 * half;
-            col = c0 + cb + 8 * n + 2 * tq;
+    for (half = 0; half < 2; half++) {
+        tok = m0 + g + 8 * half;
+        yr[half] = tok < t1 ? slora_pj(pj, y, p) + (int64_t) tok * ld_y + col
+                            : NULL;
 
-            if (tok >= t1 || col >= out_dim) {
+#pragma unroll
+        for (n = 0; n < 4; n++) {
+            uw[n][half] = yr[half] != NULL && col + 8 * n < out_dim
+                          ? *(const uint32_t *) (yr[half] + 8 * n) : 0;
+        }
+    }
+
+#pragma unroll
+    for (half = 0; half < 2; half++) {
+#pragma unroll
+        for (n = 0; n < 4; n++) {
+            if (yr[half] == NULL || col + 8 * n >= out_dim) {
                 continue;
             }
 
-            yt = slora_pj(pj, y, p) + (int64_t) tok * ld_y + col;
-            u = *(const uint32_t *) yt;
+            u = uw[n][half];
             h = (uint16_t *) &u;
             h[0] = slora_f2bf(slora_bf2f(h[0]) + sc * acc[n][2 * half]);
             h[1] = slora_f2bf(slora_bf2f(h[1]) + sc * acc[n][2 * half + 1]);
-            *(uint32_t *) yt = u;
+            *(uint32_t *) (yr[half] + 8 * n) = u;
         }
     }
 }

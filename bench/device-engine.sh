@@ -2,7 +2,7 @@
 # bench/device-engine.sh: the CUDA backend on the GPU, over what
 # bench/device-pack.sh carries.
 #
-#   bash bench/device-engine.sh bench      (.carry/a)
+#   bash bench/device-engine.sh bench      (.carry/t)
 #   bash bench/device-engine.sh conform    (.carry/b, after the above)
 #   bash bench/device-engine.sh ab         (.carry/t from BASE=<commit>:
 #                                           this build against that one)

@@ -4,7 +4,8 @@
 # call (64 MiB with the tree): .carry/a holds a static `slora`
 # (OpenBLAS, PCRE2, hiredis and libcrypto linked in; cJSON beside it),
 # libslora_cuda.so, both built here, the two peer scripts and the first
-# part of the SmolLM2 model; .carry/b the rest of the model.
+# part of the SmolLM2 model; .carry/b the rest of the model. The kernel
+# tests travel in `one`'s .carry/t only.
 #
 #   bash bench/device-pack.sh [../shared/bench]
 #   bash bench/device-pack.sh one [../shared/bench]
@@ -18,11 +19,11 @@
 # libslora_cuda_base.so (built in a scratch worktree), and
 # device-engine.sh bench times it in the same call: an A/B on one GPU.
 #
-# Then: run(carry [".carry/a"], "bash bench/device-engine.sh bench")
-# (or device-peers.sh) and, while that machine is still warm,
-# run(carry [".carry/b"], "bash bench/device-engine.sh conform"). A part
-# left by the first call stays on the machine for the second (it is
-# ignored, so not replaced).
+# Then: run(carry [".carry/a"], "ls") and, while that machine is still
+# warm, run(carry [".carry/b"], "bash bench/device-engine.sh conform"),
+# then run(carry [".carry/c"], "bash bench/device-nginx.sh"). A part
+# left by a call stays on the machine for the next (it is ignored, so
+# not replaced).
 
 set -eu
 cd "$(dirname "$0")/.."
@@ -34,7 +35,8 @@ if [ "${1:-}" = one ]; then
 fi
 PEERS=${1:-../shared/bench}
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
-SPLIT=43000000
+SPLIT=43850000        # the two halves even: with the tree, each just
+                      # under the 64 MiB a call carries
 
 if [ $MODE = one ]; then
     make -j2 lib cli cuda module > /dev/null
@@ -85,11 +87,6 @@ cc -o .carry/a/slora build/engine/slora_cli*.o build/libslora.a \
 strip .carry/a/slora
 gzip -9 .carry/a/slora
 cp build/libslora_cuda.so .carry/a/
-gzip -9 -c build/cuda/test_kernels_cuda > .carry/a/test_kernels_cuda.gz
-gzip -9 -c build/cuda/test_attention_cuda > .carry/a/test_attention_cuda.gz
-gzip -9 -c build/cuda/test_convert_cuda > .carry/a/test_convert_cuda.gz
-gzip -9 -c build/cuda/test_sample_cuda > .carry/a/test_sample_cuda.gz
-gzip -9 -c build/cuda/test_gemv_cuda > .carry/a/test_gemv_cuda.gz
 cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
 
 head -c $SPLIT "$MODEL" > .carry/a/model.0

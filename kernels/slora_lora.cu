@@ -71,6 +71,10 @@ static_assert(SLORA_LORA_MAX_PROJ == 3, "slora_pj() picks among three");
 
 static int slora_lora_args(const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len);
+static int slora_lora_expand_launch(uint16_t *const *y, float *const *d,
+    int64_t ld, const int32_t *out_dim, const float *v, int64_t ld_v,
+    int64_t v_stride, const uint16_t *base, const slora_lora_segs_t *sg,
+    int n_proj, int32_t max_rank, int32_t max_seg_len, void *stream);
 
 static_assert(SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP == SLORA_GMM_THREADS
               && SLORA_GMV_EX_COLS % SLORA_GMM_TC == 0,
@@ -772,65 +776,13 @@ slora_lora_expand_cuda(uint16_t *const *y, int64_t ld_y,
     const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len, void *stream)
 {
-    slora_lora_proj_t  pj;
-    cudaStream_t       st;
-    int32_t            max_out, n_ctiles;
-    int                k;
-    dim3               grid;
-
-    if (y == NULL || out_dim == NULL || v == NULL || base == NULL
-        || ld_y % SLORA_CUDA_VEC != 0 || ld_v < max_rank
-        || !slora_cuda_aligned(base)
-        || slora_lora_args(sg, n_proj, max_rank, max_seg_len) != 0)
-    {
+    if (y == NULL) {
         return -1;
     }
 
-    memset(&pj, 0, sizeof(pj));
-    max_out = 0;
-
-    for (k = 0; k < n_proj; k++) {
-        if (y[k] == NULL || out_dim[k] <= 0
-            || out_dim[k] % SLORA_CUDA_VEC != 0 || ld_y < out_dim[k]
-            || !slora_cuda_aligned(y[k]))
-        {
-            return -1;
-        }
-
-        pj.rank[k] = sg[k].rank;
-        pj.rows[k] = sg[k].b_rows;
-        pj.y[k] = y[k];
-        pj.out_dim[k] = out_dim[k];
-        max_out = out_dim[k] > max_out ? out_dim[k] : max_out;
-    }
-
-    if (sg->n_segs == 0 || max_rank == 0 || max_seg_len == 0) {
-        return 0;
-    }
-
-    st = (cudaStream_t) stream;
-
-    if (max_seg_len <= SLORA_GMV_MAX_SEG) {
-        grid = dim3(sg->n_segs,
-                    (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
-                    n_proj);
-
-        slora_launch(max_seg_len == 1
-                     ? slora_gmv_expand<1, false>
-                     : slora_gmv_expand<SLORA_GMV_EX_TOKENS, false>,
-            grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld_y, v,
-            ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
-
-    } else {
-        n_ctiles = (max_out + SLORA_GMM_TC - 1) / SLORA_GMM_TC;
-        grid = dim3(sg->n_tiles, 1, (unsigned) (n_ctiles * n_proj));
-
-        slora_launch(slora_gmm_expand, grid, SLORA_GMM_THREADS, 0, st, ld_y, v,
-            ld_v, v_stride, base, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
-            sg->scale, pj, n_ctiles);
-    }
-
-    return slora_cuda_launched();
+    return slora_lora_expand_launch(y, NULL, ld_y, out_dim, v, ld_v, v_stride,
+                                    base, sg, n_proj, max_rank, max_seg_len,
+                                    stream);
 }
 
 
@@ -847,19 +799,43 @@ slora_lora_expand_delta_cuda(float *const *d, int64_t ld_d,
     const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
     int32_t max_rank, int32_t max_seg_len, void *stream)
 {
+    if (d == NULL) {
+        return -1;
+    }
+
+    return slora_lora_expand_launch(NULL, d, ld_d, out_dim, v, ld_v, v_stride,
+                                    base, sg, n_proj, max_rank, max_seg_len,
+                                    stream);
+}
+
+
+/*
+ * Both expands: into y (bf16, added; the MBGMM kernel for prefill
+ * segments) or, d instead of y, into fp32 deltas (decode segments only,
+ * else -2). ld is the stride of y's rows or d's.
+ */
+
+static int
+slora_lora_expand_launch(uint16_t *const *y, float *const *d, int64_t ld,
+    const int32_t *out_dim, const float *v, int64_t ld_v, int64_t v_stride,
+    const uint16_t *base, const slora_lora_segs_t *sg, int n_proj,
+    int32_t max_rank, int32_t max_seg_len, void *stream)
+{
     slora_lora_proj_t  pj;
-    int32_t            max_out;
+    cudaStream_t       st;
+    int32_t            max_out, n_ctiles;
     int                k;
     dim3               grid;
 
-    if (d == NULL || out_dim == NULL || v == NULL || base == NULL
-        || ld_v < max_rank || !slora_cuda_aligned(base)
+    if (out_dim == NULL || v == NULL || base == NULL || ld_v < max_rank
+        || (y != NULL && ld % SLORA_CUDA_VEC != 0)
+        || !slora_cuda_aligned(base)
         || slora_lora_args(sg, n_proj, max_rank, max_seg_len) != 0)
     {
         return -1;
     }
 
-    if (max_seg_len > SLORA_GMV_MAX_SEG) {
+    if (d != NULL && max_seg_len > SLORA_GMV_MAX_SEG) {
         return -2;
     }
 
@@ -867,32 +843,57 @@ slora_lora_expand_delta_cuda(float *const *d, int64_t ld_d,
     max_out = 0;
 
     for (k = 0; k < n_proj; k++) {
-        if (d[k] == NULL || out_dim[k] <= 0
-            || out_dim[k] % SLORA_CUDA_VEC != 0 || ld_d < out_dim[k])
+        if (out_dim[k] <= 0 || out_dim[k] % SLORA_CUDA_VEC != 0
+            || ld < out_dim[k]
+            || (y != NULL && (y[k] == NULL || !slora_cuda_aligned(y[k])))
+            || (d != NULL && d[k] == NULL))
         {
             return -1;
         }
 
         pj.rank[k] = sg[k].rank;
         pj.rows[k] = sg[k].b_rows;
-        pj.d[k] = d[k];
+        pj.y[k] = y != NULL ? y[k] : NULL;
+        pj.d[k] = d != NULL ? d[k] : NULL;
         pj.out_dim[k] = out_dim[k];
         max_out = out_dim[k] > max_out ? out_dim[k] : max_out;
     }
 
-    if (sg->n_segs == 0 || max_seg_len == 0) {
+    /* the delta's rows are all written, even where every rank is 0 */
+    if (sg->n_segs == 0 || max_seg_len == 0 || (d == NULL && max_rank == 0)) {
         return 0;
     }
 
-    grid = dim3(sg->n_segs,
-                (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
-                n_proj);
+    st = (cudaStream_t) stream;
 
-    slora_launch(max_seg_len == 1
-                 ? slora_gmv_expand<1, true>
-                 : slora_gmv_expand<SLORA_GMV_EX_TOKENS, true>,
-        grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, (cudaStream_t) stream,
-        ld_d, v, ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
+    if (max_seg_len <= SLORA_GMV_MAX_SEG) {
+        grid = dim3(sg->n_segs,
+                    (max_out + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS,
+                    n_proj);
+
+        if (d != NULL) {
+            slora_launch(max_seg_len == 1
+                         ? slora_gmv_expand<1, true>
+                         : slora_gmv_expand<SLORA_GMV_EX_TOKENS, true>,
+                grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld, v,
+                ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
+
+        } else {
+            slora_launch(max_seg_len == 1
+                         ? slora_gmv_expand<1, false>
+                         : slora_gmv_expand<SLORA_GMV_EX_TOKENS, false>,
+                grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld, v,
+                ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
+        }
+
+    } else {
+        n_ctiles = (max_out + SLORA_GMM_TC - 1) / SLORA_GMM_TC;
+        grid = dim3(sg->n_tiles, 1, (unsigned) (n_ctiles * n_proj));
+
+        slora_launch(slora_gmm_expand, grid, SLORA_GMM_THREADS, 0, st, ld, v,
+            ld_v, v_stride, base, sg->seg_indptr, sg->tile_indptr, sg->n_segs,
+            sg->scale, pj, n_ctiles);
+    }
 
     return slora_cuda_launched();
 }

@@ -185,6 +185,11 @@ note(const char *kernel, double err)
         }
     }
 
+    if (n_kstat == (int) (sizeof(kstat) / sizeof(kstat[0]))) {
+        printf("# note(): no room for \"%s\" in the summary\n", kernel);
+        return;
+    }
+
     kstat[n_kstat].name = kernel;
     kstat[n_kstat].worst = err;
     n_kstat++;

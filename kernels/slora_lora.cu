@@ -356,8 +356,11 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     int32_t n_segs, const slora_lora_proj_t pj, int32_t n_rtiles,
     int32_t n_split, int32_t k_chunk)
 {
+    __shared__ float  half[SLORA_GMM_THREADS / SLORA_CUDA_WARP / 2][8]
+                          [SLORA_CUDA_WARP];
+
     int32_t          s, r, t0, t1, n0, tid, warp, lane, g, tq, m0, j0, jj,
-                     k, kb, ke, p, i, tok, rk;
+                     k, kb, ke, kh, p, i, tok, rk, pair;
     const int64_t   *rows;
     const uint16_t  *xg, *xh, *ag[2];
     uint4            xl, xu, av, z;
@@ -399,16 +402,28 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
      * + 15 (mma's A: x rows) and ranks 16 (w % 2) .. + 15 (its B: two
      * columns of 8 A rows); lane (g, tq) loads x rows g and g + 8 and A
      * rows 8 jj + g, 16 bytes at k = 8 tq of each 32-wide chunk
-     * (slora_mma_x2); rows past the segment or the rank read zeros */
+     * (slora_mma_x2); rows past the segment or the rank read zeros.
+     * Where the tile's ranks end within its first 16 (rank 16 or 8, the
+     * common ones), the odd warps would have nothing to do: they take the
+     * second half of the slice's k for their even partner's ranks
+     * instead, and the pair's sums meet in shared memory, the first half
+     * first (so the bits are the same run after run) */
     warp = tid / SLORA_CUDA_WARP;
     lane = tid % SLORA_CUDA_WARP;
     g = lane / 4;
     tq = lane % 4;
     m0 = t0 + 16 * (warp / 2);
-    j0 = n0 + 16 * (warp % 2);
+    pair = r - n0 <= 16;
+    j0 = pair ? n0 : n0 + 16 * (warp % 2);
 
-    if (m0 >= t1 || j0 >= r) {
+    if (!pair && (m0 >= t1 || j0 >= r)) {
         return;
+    }
+
+    if (pair) {
+        kh = kb + (ke - kb) / (2 * SLORA_GMM_TK) * SLORA_GMM_TK;
+        kb = warp % 2 == 0 ? kb : kh;
+        ke = warp % 2 == 0 ? kh : ke;
     }
 
     xg = m0 + g < t1 ? x + (int64_t) (m0 + g) * ld_x : NULL;
@@ -432,6 +447,32 @@ slora_gmm_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
             av = ag[jj] != NULL && k < ke ? __ldg((const uint4 *) (ag[jj] + k))
                                           : z;
             slora_mma_x2(acc[jj], xl, xu, av);
+        }
+    }
+
+    if (pair) {
+        if (warp % 2 == 1) {
+#pragma unroll
+            for (jj = 0; jj < 2; jj++) {
+#pragma unroll
+                for (i = 0; i < 4; i++) {
+                    half[warp / 2][jj * 4 + i][lane] = acc[jj][i];
+                }
+            }
+        }
+
+        __syncthreads();
+
+        if (warp % 2 == 1 || m0 >= t1) {
+            return;
+        }
+
+#pragma unroll
+        for (jj = 0; jj < 2; jj++) {
+#pragma unroll
+            for (i = 0; i < 4; i++) {
+                acc[jj][i] += half[warp / 2][jj * 4 + i][lane];
+            }
         }
     }
 

@@ -15,6 +15,10 @@
  * grid's z picks the projection, so a decode step pays one launch
  * latency for the three, not three.
  *
+ * A decode expand can also write fp32 deltas instead of adding into y
+ * (slora_lora_expand_delta_cuda): it then needs nothing the base GEMM
+ * writes and runs beside it, and the kernel that reads y next adds them.
+ *
  * A step that mixes prefill chunks with decode tokens takes the MBGMM
  * kernels, whose grid runs over work tiles, not (segment, tile) pairs:
  * a segment of up to SLORA_LORA_GMV_MAX_SEG tokens is one tile and its

@@ -43,7 +43,6 @@
 #include "slora_act.h"
 #include "slora_argmax.h"
 #include "slora_embed.h"
-#include "slora_gemv.h"
 #include "slora_norm.h"
 #include "slora_rope.h"
 
@@ -887,9 +886,7 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
                              slora_proj_name(lc->out[0].p));
     }
 
-    if (lc->may_delta && c->tp_n == 1
-        && st->max_seg_len <= SLORA_LORA_GMV_MAX_SEG
-        && st->batch->n_tokens > SLORA_GEMV_MAX_N
+    if (lc->may_delta && slora_cuda_lora_deltas(c, st)
         && slora_cuda_lora_delta(c, st, lc, s, err) != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -914,11 +911,12 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
  * the residual's RMSNorm for o and down). So the expand leaves the
  * compute stream's chain: a layer's two launches after GEMMs become
  * none. One delta buffer serves every call: each is read before the
- * next call's fork, later on the compute stream. Steps of the GEMV's few
- * rows keep the expand after the GEMM: their projections are short
- * enough that the shrink and expand beside them take longer (batch 1:
- * LoRA 0.04 ms a step slower this way, batches 16 and 64 0.13-0.14 ms
- * faster; bench/RESULTS.md, 16:19).
+ * next call's fork, later on the compute stream. Which steps do so is
+ * slora_cuda_lora_deltas()'s: steps of the GEMV's few rows keep the
+ * expand after the GEMM, as their projections are short enough that the
+ * shrink and expand beside them take longer (batch 1: LoRA 0.04 ms a
+ * step slower this way, batches 16 and 64 0.13-0.14 ms faster;
+ * bench/RESULTS.md, 16:19); prompts keep it too (their MBGMM expand).
  */
 
 static int

@@ -31,6 +31,7 @@
 
 #include "slora_allreduce.h"
 #include "slora_attention.h"
+#include "slora_gemv.h"
 #include "slora_lora.h"
 
 
@@ -306,6 +307,20 @@ int slora_cuda_check(cudaError_t rc, const char *what, slora_err_t *err);
 size_t slora_cuda_up(size_t n);
 
 /* slora_cuda_graph.c */
+
+/*
+ * Whether a step's LoRA expands run beside the base GEMMs, into fp32
+ * deltas (slora_cuda_backend.c, slora_cuda_lora_delta): decode steps
+ * past the GEMV's rows, with adapters, on one GPU. The delta buffer is
+ * sized for such steps only (slora_cuda_reserve): prompts never need it.
+ */
+static inline int
+slora_cuda_lora_deltas(const slora_cuda_t *c, const slora_cuda_step_t *st)
+{
+    return c->tp_n == 1 && st->info.max_q_len == 1 && st->info.max_rank > 0
+           && st->batch->n_tokens > SLORA_GEMV_MAX_N;
+}
+
 int slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
 void slora_cuda_graphs_drop(slora_cuda_t *c);

@@ -89,11 +89,12 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
         || slora_cuda_grow(c, &c->gu, n * 2 * c->cfg.ffn * b16, 0, err)
            != SLORA_OK
         || slora_cuda_grow(c, &c->lora_work, lw, 0, err) != SLORA_OK
-        || slora_cuda_grow(c, &c->lora_delta,
-                           n * (c->qkv_dim > c->cfg.hidden ? c->qkv_dim
-                                                           : c->cfg.hidden)
-                           * sizeof(float), 0, err)
-           != SLORA_OK
+        || (slora_cuda_lora_deltas(c, st)
+            && slora_cuda_grow(c, &c->lora_delta,
+                               n * (c->qkv_dim > c->cfg.hidden
+                                    ? c->qkv_dim : c->cfg.hidden)
+                               * sizeof(float), 0, err)
+               != SLORA_OK)
         || slora_cuda_grow(c, &c->attn_work,
                            slora_attention_decode_work_size(bt->n_seqs,
                                c->cfg.n_heads, c->cfg.n_kv_heads,

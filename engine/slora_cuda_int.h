@@ -306,8 +306,6 @@ void slora_cuda_buf_free(slora_cuda_buf_t *buf, int pinned);
 int slora_cuda_check(cudaError_t rc, const char *what, slora_err_t *err);
 size_t slora_cuda_up(size_t n);
 
-/* slora_cuda_graph.c */
-
 /*
  * Whether a step's LoRA expands run beside the base GEMMs, into fp32
  * deltas (slora_cuda_backend.c, slora_cuda_lora_delta): decode steps
@@ -320,6 +318,8 @@ slora_cuda_lora_deltas(const slora_cuda_t *c, const slora_cuda_step_t *st)
     return c->tp_n == 1 && st->info.max_q_len == 1 && st->info.max_rank > 0
            && st->batch->n_tokens > SLORA_GEMV_MAX_N;
 }
+
+/* slora_cuda_graph.c */
 
 int slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);

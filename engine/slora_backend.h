@@ -72,8 +72,9 @@ struct slora_backend_s {
     int                makes_random;
 
     /* how long the last forward kept the device busy, from its first
-     * launch to its results' copy back (0: not measured, as on the CPU);
-     * the rest of a step is the host's */
+     * launch to its results' copy back (the first GPU's, with tensor
+     * parallelism; 0: not measured, as on the CPU); the rest of a step
+     * is the host's */
     int64_t            device_ns;
 
     void        *data;

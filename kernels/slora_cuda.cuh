@@ -139,6 +139,30 @@ slora_block_sum(float v, float *red)
 
 
 /*
+ * f[0..7] += a LoRA delta d[0..7] (fp32, 16-byte aligned), each sum
+ * rounded to bf16 as the expand into a bf16 output would have left it
+ * (slora_lora_expand_delta_cuda's consumers: RoPE with the KV store, the
+ * residual's RMSNorm).
+ */
+static __device__ __forceinline__ void
+slora_add_delta8(float *f, const float *d)
+{
+    float4  a, b;
+
+    a = *(const float4 *) d;
+    b = *(const float4 *) (d + 4);
+    f[0] = slora_bf2f(slora_f2bf(f[0] + a.x));
+    f[1] = slora_bf2f(slora_f2bf(f[1] + a.y));
+    f[2] = slora_bf2f(slora_f2bf(f[2] + a.z));
+    f[3] = slora_bf2f(slora_f2bf(f[3] + a.w));
+    f[4] = slora_bf2f(slora_f2bf(f[4] + b.x));
+    f[5] = slora_bf2f(slora_f2bf(f[5] + b.y));
+    f[6] = slora_bf2f(slora_f2bf(f[6] + b.z));
+    f[7] = slora_bf2f(slora_f2bf(f[7] + b.w));
+}
+
+
+/*
  * Programmatic dependent launch (sm_90): a kernel that slora_launch()
  * starts may be scheduled while the kernel before it on its stream still
  * runs, so its launch and its blocks' start hide behind that kernel's

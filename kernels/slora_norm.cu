@@ -39,7 +39,6 @@ slora_rmsnorm_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     int64_t    i;
     int        e;
     uint16_t  *xr, *o;
-    float4     d0, d1;
     float      f[SLORA_CUDA_VEC], g[SLORA_CUDA_VEC], ss, scale;
 
     slora_pdl_enter();
@@ -59,17 +58,7 @@ slora_rmsnorm_kernel(uint16_t *__restrict__ out, int64_t ld_out,
             /* the residual's LoRA delta, rounded as the expand into it
              * would have */
             if (d != NULL) {
-                d0 = *(const float4 *) (d + (int64_t) blockIdx.x * ld_d + i);
-                d1 = *(const float4 *) (d + (int64_t) blockIdx.x * ld_d + i
-                                        + 4);
-                g[0] = slora_bf2f(slora_f2bf(g[0] + d0.x));
-                g[1] = slora_bf2f(slora_f2bf(g[1] + d0.y));
-                g[2] = slora_bf2f(slora_f2bf(g[2] + d0.z));
-                g[3] = slora_bf2f(slora_f2bf(g[3] + d0.w));
-                g[4] = slora_bf2f(slora_f2bf(g[4] + d1.x));
-                g[5] = slora_bf2f(slora_f2bf(g[5] + d1.y));
-                g[6] = slora_bf2f(slora_f2bf(g[6] + d1.z));
-                g[7] = slora_bf2f(slora_f2bf(g[7] + d1.w));
+                slora_add_delta8(g, d + (int64_t) blockIdx.x * ld_d + i);
             }
 
 #pragma unroll

@@ -49,8 +49,6 @@ static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
     int32_t a, int32_t b, float c, float s);
 static __device__ __forceinline__ void slora_rope_ld4(float *d,
     const float *p);
-static __device__ __forceinline__ void slora_rope_add8(float *f,
-    const float *d);
 
 
 /*
@@ -138,7 +136,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         {
             if (dq != NULL) {
                 slora_ld8(fa, st.v + t * st.ld_v + e * SLORA_CUDA_VEC);
-                slora_rope_add8(fa, dq + (int64_t) (n_heads + n_kv_heads)
+                slora_add_delta8(fa, dq + (int64_t) (n_heads + n_kv_heads)
                                          * head_dim + e * SLORA_CUDA_VEC);
                 slora_st8(vp + e * SLORA_CUDA_VEC, fa);
                 continue;
@@ -169,8 +167,8 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
             slora_ld8(fb, x + a + half);
 
             if (dh != NULL) {
-                slora_rope_add8(fa, dh + a);
-                slora_rope_add8(fb, dh + a + half);
+                slora_add_delta8(fa, dh + a);
+                slora_add_delta8(fb, dh + a + half);
             }
             slora_rope_ld4(c, cs + a);
             slora_rope_ld4(c + 4, cs + a + 4);
@@ -199,7 +197,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
             slora_ld8(fa, x + a);
 
             if (dh != NULL) {
-                slora_rope_add8(fa, dh + a);
+                slora_add_delta8(fa, dh + a);
             }
 
             slora_rope_ld4(c, cs + a / 2);
@@ -235,24 +233,6 @@ slora_rope_ld4(float *d, const float *p)
     d[1] = f.y;
     d[2] = f.z;
     d[3] = f.w;
-}
-
-
-/* f += a LoRA delta, rounded to bf16 as the expand into y would have:
- * the rows turn and go to the pages as if y held them */
-static __device__ __forceinline__ void
-slora_rope_add8(float *f, const float *d)
-{
-    float  g[SLORA_CUDA_VEC];
-    int    e;
-
-    slora_rope_ld4(g, d);
-    slora_rope_ld4(g + 4, d + 4);
-
-#pragma unroll
-    for (e = 0; e < SLORA_CUDA_VEC; e++) {
-        f[e] = slora_bf2f(slora_f2bf(f[e] + g[e]));
-    }
 }
 
 
@@ -296,10 +276,8 @@ slora_rope_launch(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
           && (n_kv_heads == 0
               || (ld_k % SLORA_CUDA_VEC == 0 && slora_cuda_aligned(k)));
 
-    if ((st->kv != NULL || st->d != NULL)
+    if (st->kv != NULL
         && (!vec || n_kv_heads == 0 || st->ld_v % SLORA_CUDA_VEC != 0
-            || (st->d != NULL && (st->ld_d % 4 != 0
-                                  || !slora_cuda_aligned(st->d)))
             || !slora_cuda_aligned(st->v) || !slora_cuda_aligned(st->kv)
             || st->page_elems % SLORA_CUDA_VEC != 0))
     {
@@ -345,7 +323,10 @@ slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         || ix->n_seqs <= 0 || ix->qo_indptr == NULL || ix->seq_pos == NULL
         || ix->kv_indptr == NULL || ix->kv_indices == NULL
         || page_elems < 2 * (int64_t) tokens_per_page * n_kv_heads * head_dim
-        || ld_v < (int64_t) n_kv_heads * head_dim)
+        || ld_v < (int64_t) n_kv_heads * head_dim
+        || (d != NULL
+            && (ld_d < (int64_t) (n_heads + 2 * n_kv_heads) * head_dim
+                || ld_d % 4 != 0 || !slora_cuda_aligned(d))))
     {
         return -1;
     }
@@ -364,10 +345,6 @@ slora_rope_store_cuda(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     st.kv_indices = ix->kv_indices;
     st.d = d;
     st.ld_d = ld_d;
-
-    if (d != NULL && ld_d < (int64_t) (n_heads + 2 * n_kv_heads) * head_dim) {
-        return -1;
-    }
 
     return slora_rope_launch(q, ld_q, k, ld_k, pos, n_tok, n_heads,
                              n_kv_heads, head_dim, table, layout, &st, stream);

@@ -43,6 +43,15 @@ A=$C/a                      # or everything but SmolLM2 in one: .carry/t
 S=/tmp/slora
 mkdir -p "$OUT"
 
+# this script appends its steps' output to $OUT/engine.log and prints a
+# summary: a caller that sends stdout to that same file (`> $OUT/engine.log`)
+# would have the summary truncate the log under it
+if [ "$(readlink -f /proc/$$/fd/1)" = "$(readlink -f "$OUT/engine.log")" ]; then
+    echo "device-engine.sh: stdout is $OUT/engine.log, which the script" \
+         "writes itself; send stdout elsewhere" >&2
+    exit 2
+fi
+
 MODE=${1:-bench}
 PROMPT=${PROMPT:-256}       # prompt tokens of the speed runs
 PROFILE=${PROFILE:-1}       # 0: no profiled runs

@@ -77,6 +77,11 @@ struct slora_backend_s {
      * is the host's */
     int64_t            device_ns;
 
+    /* the last forward captured a new decode graph (0: it replayed one,
+     * ran without, or runs on the CPU): a capture is the step's launches
+     * made once more on the host, and an instantiation */
+    int32_t            captured;
+
     void        *data;
 };
 

@@ -397,8 +397,11 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     int32_t tokens_per_page, slora_err_t *err)
 {
     slora_cuda_t  *c = b->data;
+    uint64_t       captures;
 
     b->device_ns = 0;
+    b->captured = 0;
+    captures = c->graph_captures;
 
     if (slora_cuda_rank_forward(c, batch, pool_layer_off, page_elems,
                                 tokens_per_page, err)
@@ -408,6 +411,7 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
     }
 
     b->device_ns = c->device_ns;
+    b->captured = c->graph_captures != captures;
 
     return SLORA_OK;
 }

@@ -684,6 +684,7 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
     int32_t tokens_per_page, slora_err_t *err)
 {
     slora_cuda_tp_t  *tp = b->data;
+    uint64_t          captures;
     int32_t           l;
 
     if (batch == NULL || pool_layer_off == NULL || tp->layer_off == NULL) {
@@ -712,9 +713,12 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
     tp->tokens_per_page = tokens_per_page;
 
     b->device_ns = 0;
+    b->captured = 0;
+    captures = tp->rank[0]->graph_captures;
 
     if (slora_cuda_tp_run(tp, slora_cuda_tp_job_forward, err) == SLORA_OK) {
         b->device_ns = tp->rank[0]->device_ns;
+        b->captured = tp->rank[0]->graph_captures != captures;
         return SLORA_OK;
     }
 

@@ -578,6 +578,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     t.end = slora_now_ns();
     e->last_step_ns = t.end - t.start;
     e->last_step_device_ns = rc == SLORA_OK ? e->backend->device_ns : 0;
+    e->last_step_captured = rc == SLORA_OK ? e->backend->captured : 0;
     slora_engine_log_step(e, &step, &t);
     e->last_step_prefill = step.n_prefill;
     e->last_step_decode = step.n_decode;

@@ -86,6 +86,7 @@ struct slora_engine_s {
     uint64_t                tokens_decoded;
     int64_t                 last_step_ns;
     int64_t                 last_step_device_ns;
+    int32_t                 last_step_captured;
     int32_t                 last_step_prefill;
     int32_t                 last_step_decode;
     size_t                  host_bytes_peak;

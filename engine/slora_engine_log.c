@@ -18,10 +18,12 @@
  * (with a second round of installs), the plan (admission's own reads
  * and uploads), the warm uploads; last, the device's part of the
  * forward (slora_backend_t.device_ns; 0 on the CPU), so run_ms minus it
- * is the host's share of the forward.
+ * is the host's share of the forward, and whether the forward captured a
+ * new decode graph (slora_backend_t.captured: 1 or 0), whose launches
+ * the host then made twice.
  *
  *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed,
- *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms
+ *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured
  */
 
 #include <errno.h>
@@ -55,7 +57,8 @@ slora_engine_log_open(slora_engine_t *e)
 
     if (ftell(e->step_log) == 0) {
         fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
-              "failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms\n", e->step_log);
+              "failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,"
+              "captured\n", e->step_log);
     }
 }
 
@@ -69,7 +72,7 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     }
 
     fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,"
-            "%.3f,%.3f\n",
+            "%.3f,%.3f,%d\n",
             (double) (t->start - e->log_t0) / 1e6,
             (double) (t->run - t->start) / 1e6,
             (double) (t->end - t->run) / 1e6, step->n_items, step->n_prefill,
@@ -79,7 +82,7 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
             (double) (t->resolved - t->installed) / 1e6,
             (double) (t->planned - t->resolved) / 1e6,
             (double) (t->run - t->planned) / 1e6,
-            (double) e->last_step_device_ns / 1e6);
+            (double) e->last_step_device_ns / 1e6, e->last_step_captured);
 }
 
 

@@ -76,7 +76,8 @@ my $model = tiny_model();
     my @lines = split /\n/, SloraTest::_slurp($log) // '';
     unlink $log;
     is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
-                  . 'failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms',
+                  . 'failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,'
+                  . 'captured',
        '... the header first');
     is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
     my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
@@ -89,12 +90,14 @@ my $model = tiny_model();
     ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
        '... host and forward times');
     ok(!grep({ my $r = $_; my $parts = 0; $parts += $r->[$_] for 9 .. 12;
-               @$r != 14 || grep({ $r->[$_] < 0 } 9 .. 12)
+               @$r != 15 || grep({ $r->[$_] < 0 } 9 .. 12)
                || abs($parts - $r->[1]) > 0.01 } @rows),
        '... and the host time\'s four parts, which add up to it')
         or diag(join("\n", @lines));
     ok(!grep({ $_->[13] ne '0.000' } @rows),
        '... and no device time on the CPU') or diag(join("\n", @lines));
+    ok(!grep({ $_->[14] ne '0' } @rows),
+       '... nor graph captures') or diag(join("\n", @lines));
 
     # bench/steps.py reads it back: 10 steps, the parts named
     open(my $f, '>', $log) or die;
@@ -105,8 +108,21 @@ my $model = tiny_model();
     unlink $log;
     ok($rc == 0 && $out =~ /^== \S+: 10 steps$/m
        && $out =~ /^total: .*\(host: install [\d.]+ s, resolve [\d.]+ s, plan [\d.]+ s, warm [\d.]+ s\)$/m
+       && $out !~ /captured/
        && (() = $out =~ /^  at /mg) == 2,
        '... and bench/steps.py sums it up') or diag("$out\n$err");
+
+    # a GPU's log marks the steps that captured a decode graph: two here
+    my @gpu = @lines;
+    $gpu[$_] =~ s/,0$/,1/ for 2, 3;
+    open($f, '>', $log) or die;
+    print $f join("\n", @gpu), "\n";
+    close $f;
+    ($rc, $out, $err) = SloraTest::run_cmd('python3', 'bench/steps.py', $log);
+    unlink $log;
+    ok($rc == 0 && $out =~ /^total: .*\(2 steps captured a decode graph: forward [\d.]+ s\)/m,
+       '... which counts the steps that captured a graph')
+        or diag("$out\n$err");
 }
 
 # bench --batches over 2000 random adapters, base then adapters

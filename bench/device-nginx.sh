@@ -4,7 +4,9 @@
 # the parts bench/device-pack.sh carries, left on the machine by the two
 # calls of bench/device-engine.sh), then the Llama-7B shape with random
 # weights and SmolLM2's tokenizer: three streamed chat completions and a
-# burst of 16 at once on each, printed with their tokens/s. Run after
+# burst of 16 at once on each, printed with their tokens/s, and each
+# run's step log summed up (bench/steps.py: among the rest, the steps
+# that captured a decode graph; the logs go to $OUT). Run after
 # those calls, with .carry/c (nginx, the module and the libraries they
 # need, staged by bench/device-pack.sh) carried.
 
@@ -15,6 +17,7 @@ OUT=${OUT:-build/device-out}
 C=$PWD/.carry
 P=/tmp/ngx
 mkdir -p "$OUT" $P/conf $P/logs $P/tmp
+OUT=$(readlink -f "$OUT")   # the step log path the engine opens: absolute
 
 if [ ! -f /tmp/smollm2.gguf ]; then
     cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf || exit 1
@@ -24,7 +27,10 @@ fi
 LIBS=$C/c/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
 
 serve() {
-device_nginx_conf $P/conf/nginx.conf $C/c/ngx_http_slora_module.so 1024 "user root;" <<CONF
+rm -f "$OUT/steps-$3.csv"
+device_nginx_conf $P/conf/nginx.conf $C/c/ngx_http_slora_module.so 1024 \
+    "user root;
+env SLORA_STEP_LOG=$OUT/steps-$3.csv;" <<CONF
     access_log logs/access.log;
     slora_engine model=$1 $2 device=cuda
                  cuda_lib=$C/a/libslora_cuda.so slots=64 max_running=32
@@ -44,6 +50,7 @@ python3 bench/chat-stream.py http://127.0.0.1:18080
     kill -QUIT $pid
     wait $pid
     grep -E "ready|emerg|alert|crit" $P/logs/error.log | head -5
+    python3 bench/steps.py "$OUT/steps-$3.csv" | grep -E "^(==|total)"
     cp $P/logs/error.log "$OUT/nginx-error-$3.log"
     rm -f $P/logs/*
 }

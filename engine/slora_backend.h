@@ -78,8 +78,8 @@ struct slora_backend_s {
     int64_t            device_ns;
 
     /* the last forward captured a new decode graph (0: it replayed one,
-     * ran without, or runs on the CPU): a capture is the step's launches
-     * made once more on the host, and an instantiation */
+     * ran without, or runs on the CPU): a capture costs the host every
+     * launch of the step and an instantiation, which a replay does not */
     int32_t            captured;
 
     void        *data;

@@ -19,8 +19,8 @@
  * and uploads), the warm uploads; last, the device's part of the
  * forward (slora_backend_t.device_ns; 0 on the CPU), so run_ms minus it
  * is the host's share of the forward, and whether the forward captured a
- * new decode graph (slora_backend_t.captured: 1 or 0), whose launches
- * the host then made twice.
+ * new decode graph (slora_backend_t.captured: 1 or 0), which costs the
+ * host every launch of the step where a replay costs one.
  *
  *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed,
  *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured

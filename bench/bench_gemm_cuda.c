@@ -1,7 +1,8 @@
 /*
  * bench_gemm_cuda.c: times the CUDA backend's base projections
- * (engine/slora_cuda_gemm.c: cuBLASLt with the heuristic's first answer,
- * or the GEMV kernel for at most SLORA_GEMV_MAX_N rows) at the Llama-7B
+ * (engine/slora_cuda_gemm.c: the GEMV kernels for few rows, cuBLASLt
+ * with the heuristic's first answer above; $SLORA_CUDA_MMA and
+ * $SLORA_CUDA_THIN=0 move the line between them) at the Llama-7B
  * shape's four projections, for the row counts of decode steps (1 to
  * 256) and of prefill chunks (up to 4096), and prints each as time, TB/s
  * of operands moved and TFLOP/s, beside the two ceilings the engine is

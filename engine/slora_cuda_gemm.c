@@ -11,15 +11,25 @@
  * of their own, so a full table drops the shapes of more than
  * SLORA_GEMM_KEEP_N rows and keeps the decode ones.
  *
- * A step of at most SLORA_GEMV_MAX_N rows does not come here at all when
- * its rows allow: kernels/slora_gemv.h streams W faster than cuBLASLt's
- * thin kernels (3.2 TB/s on an H200).
+ * A decode step's projection does not come here at all where our own
+ * kernels stream W faster than cuBLASLt's thin ones. A large W at
+ * SLORA_GEMM_MMA_LO to SLORA_GEMM_MMA_HI rows goes to the TMA and wgmma
+ * kernel (kernels/slora_gemv_mma.cu), except where a peer measured
+ * faster on an H200 (bench/RESULTS.md): a single row of a wide W (q,k,v
+ * and gate,up of the 7B, over 64 W rows a block) to the CUDA-core GEMV
+ * (kernels/slora_gemv.cu), and over 48 rows of the widest (over 128 W
+ * rows a block: gate,up) to cuBLASLt. A step of at most
+ * SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV.
+ * $SLORA_CUDA_MMA=lo-hi moves the first range (0: none) and
+ * $SLORA_CUDA_THIN=0 sends every shape to cuBLASLt, for A/B runs in one
+ * call.
  *
  * Row-major y = x W^T is column-major y^T = W^T' x^T': W (row-major
  * [out, in]) read as column-major [in, out] and transposed, x read as
  * column-major [in, n], y written as column-major [out, n].
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +39,10 @@
 
 #define SLORA_GEMM_SLOTS   4096         /* a power of two */
 #define SLORA_GEMM_KEEP_N  256          /* rows of the shapes kept */
+#define SLORA_GEMM_MMA_LO  2          /* rows where the TMA kernel wins */
+#define SLORA_GEMM_MMA_HI  16
+#define SLORA_GEMM_MMA_MIN_W  (1 << 22) /* W's elements: below, launch
+                                         * costs rule, not the stream */
 
 
 typedef struct {
@@ -48,6 +62,9 @@ struct slora_cuda_gemm_s {
     size_t                     work_size;
     slora_cuda_gemm_plan_t    *plans;       /* [SLORA_GEMM_SLOTS] */
     int32_t                    n_plans;
+    int                        thin;        /* our kernels for few rows */
+    int32_t                    mma_lo;      /* rows for the TMA kernel */
+    int32_t                    mma_hi;
 };
 
 
@@ -65,6 +82,7 @@ slora_cuda_gemm_create(size_t work_size, slora_err_t *err)
 {
     slora_cuda_gemm_t  *g;
     cublasStatus_t      st;
+    const char         *e;
 
     g = calloc(1, sizeof(slora_cuda_gemm_t));
     if (g == NULL) {
@@ -98,6 +116,19 @@ slora_cuda_gemm_create(size_t work_size, slora_err_t *err)
     }
 
     g->work_size = work_size;
+
+    g->thin = getenv("SLORA_CUDA_THIN") == NULL
+              || strcmp(getenv("SLORA_CUDA_THIN"), "0") != 0;
+    g->mma_lo = SLORA_GEMM_MMA_LO;
+    g->mma_hi = SLORA_GEMM_MMA_HI;
+
+    e = getenv("SLORA_CUDA_MMA");
+    if (e != NULL && (sscanf(e, "%d-%d", &g->mma_lo, &g->mma_hi) != 2
+                      || g->mma_lo < 1 || g->mma_hi > SLORA_GEMV_MMA_MAX_N))
+    {
+        g->mma_lo = 1;          /* "0", or anything else: none */
+        g->mma_hi = 0;
+    }
 
     return g;
 }
@@ -133,14 +164,36 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     slora_cuda_gemm_plan_t  *p;
     cublasStatus_t           st;
     float                    alpha, beta;
+    int                      aligned;
+    int32_t                  tr;
 
     if (s->n == 0) {
         return SLORA_OK;
     }
 
-    if (s->n <= SLORA_GEMV_MAX_N && s->in % 8 == 0 && s->ld_x % 8 == 0
-        && ((uintptr_t) x & 15) == 0 && ((uintptr_t) w & 15) == 0)
+    aligned = s->in % 8 == 0 && s->ld_x % 8 == 0 && ((uintptr_t) x & 15) == 0
+              && ((uintptr_t) w & 15) == 0;
+
+    tr = slora_gemv_mma_rows(s->out);
+
+    if (g->thin && aligned && s->n >= g->mma_lo && s->n <= g->mma_hi
+        && (int64_t) s->out * s->in >= SLORA_GEMM_MMA_MIN_W
+        && !(s->n == 1 && tr > 64) && !(s->n > 48 && tr > 128))
     {
+        if (slora_gemv_mma_cuda(y, s->ld_y, s->f32_out, x, s->ld_x, w,
+                                s->bias ? bias : NULL, s->n, s->out, s->in,
+                                tr, stream)
+            != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: tensor-"
+                                 "core GEMV [%d x %d] x [%d x %d]^T refused",
+                                 s->n, s->in, s->out, s->in);
+        }
+
+        return SLORA_OK;
+    }
+
+    if (g->thin && aligned && s->n <= SLORA_GEMV_MAX_N) {
         if (slora_gemv_cuda(y, s->ld_y, s->f32_out, x, s->ld_x, w,
                             s->bias ? bias : NULL, s->n, s->out, s->in,
                             stream)

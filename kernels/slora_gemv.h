@@ -7,7 +7,10 @@
  * weights and nothing else, and the GEMM libraries' thin kernels read
  * them at about 3.2 TB/s on an H200 (bench/RESULTS.md); one warp a row
  * of W, 16 bytes a lane with several loads in flight, the few x rows
- * from L1, reads them near the copy rate. Above that n, cuBLASLt.
+ * from L1, reads them near the copy rate. Up to SLORA_GEMV_MMA_MAX_N
+ * rows the product is still a read of W, but too much arithmetic for
+ * the CUDA cores: TMA copies feed the tensor cores (slora_gemv_mma.cu).
+ * Above that n, cuBLASLt. One CPU twin serves both.
  */
 
 #ifndef SLORA_GEMV_H
@@ -36,6 +39,23 @@ void slora_gemv(float *y, int64_t ld_y, const float *x, int64_t ld_x,
 int slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
     int32_t out, int32_t in, void *stream);
+
+/* The same for 1 <= n <= SLORA_GEMV_MMA_MAX_N on tensor cores
+ * (kernels/slora_gemv_mma.cu, TMA and wgmma, sm_90): any out, in a
+ * multiple of 8. tr: the W rows a block takes over the whole of K, a
+ * multiple of 8 up to SLORA_GEMV_MMA_MAX_ROWS, or 0 for
+ * slora_gemv_mma_rows(out) (one block an SM). Each sum runs in fp32 in
+ * a fixed order, whatever the grid. */
+#define SLORA_GEMV_MMA_MAX_N     64
+#define SLORA_GEMV_MMA_MAX_ROWS  256
+
+int slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out,
+    const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
+    int32_t n, int32_t out, int32_t in, int32_t tr, void *stream);
+
+/* the W rows a block of slora_gemv_mma_cuda takes for this out: out over
+ * the device's SMs, rounded up to 8, at most SLORA_GEMV_MMA_MAX_ROWS */
+int32_t slora_gemv_mma_rows(int32_t out);
 
 /* The same with the launch's shape named, for t/kernels' timings: loads
  * in flight a lane (4, 8 or 16; slora_gemv_cuda: 4 at n = 1, else 8) and at most

@@ -127,7 +127,8 @@ CUDA_GV_TEST  := $(CUDA_BUILD)/test_gemv_cuda
 cuda: $(CUDA_GV_TEST)
 
 $(CUDA_GV_TEST): $(CUDA_BUILD)/test_gemv_cuda.o \
-        $(CUDA_BUILD)/slora_gemv.o $(CUDA_BUILD)/cpu/slora_gemv_cpu.o \
+        $(CUDA_BUILD)/slora_gemv.o $(CUDA_BUILD)/slora_gemv_mma.o \
+        $(CUDA_BUILD)/cpu/slora_gemv_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
@@ -156,5 +157,6 @@ $(CUDA_BUILD)/bench_gemm_cuda.o: bench/bench_gemm_cuda.c \
 
 $(CUDA_GEMM_BENCH): $(CUDA_BUILD)/bench_gemm_cuda.o \
         $(CUDA_BUILD)/engine/slora_cuda_gemm.o \
-        $(CUDA_BUILD)/engine/slora_core.o $(CUDA_BUILD)/slora_gemv.o
+        $(CUDA_BUILD)/engine/slora_core.o $(CUDA_BUILD)/slora_gemv.o \
+        $(CUDA_BUILD)/slora_gemv_mma.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lcublasLt -lpthread -lm

@@ -1,8 +1,9 @@
 /*
  * test_gemv_cuda.cu: the thin projections on the GPU (kernels/
- * slora_gemv.cu) against their CPU twin, then their read rate on the
- * Llama-7B shape's projections for every launch shape. Speaks TAP; the
- * timings are '#' lines.
+ * slora_gemv.cu, and slora_gemv_mma.cu on tensor cores for 1 to 64
+ * rows) against their CPU twin, then the CUDA-core kernel's read rate on
+ * the Llama-7B shape's projections for every launch shape. Speaks TAP;
+ * the timings are '#' lines.
  *
  * The one idea: both sides see the same bf16 values, the device output
  * is poisoned with NaN before each launch, and the error is ||gpu -
@@ -31,8 +32,13 @@ extern "C" {
 #define TOL_BF16  1e-2
 
 
+static double gemv_case(int32_t n, int32_t out, int32_t in, int f32,
+    int with_bias, int32_t tr, int *rc);
+
 static void test_gemv(void);
+static void test_gemv_mma(void);
 static void bench_gemv(void);
+static void bench_gemv_mma(void);
 
 
 int
@@ -41,12 +47,89 @@ main(int argc, char **argv)
     cuda_test_devices();
 
     test_gemv();
+    test_gemv_mma();
 
     if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) {
         bench_gemv();
+        bench_gemv_mma();
     }
 
     return done_testing();
+}
+
+
+/*
+ * One case against the CPU twin: n token rows, strided x and y, bf16 or
+ * fp32 output, with or without a bias, through the CUDA-core kernel
+ * (tr < 0) or the tensor-core one (tr: the W rows a block, 0 for its
+ * own choice). The launch's return code goes to *rc; the error is the
+ * relative norm over the out columns of each row (the only ones
+ * written).
+ */
+
+static double
+gemv_case(int32_t n, int32_t out, int32_t in, int f32, int with_bias,
+    int32_t tr, int *rc)
+{
+    int64_t    ld_x, ld_y, t, o;
+    uint16_t  *xh, *wh, *bh, *d_x, *d_w, *d_b;
+    float     *xf, *wf, *bf, *yc, *yg;
+    void      *d_y;
+    double     e;
+
+    ld_x = in + 8 * (n % 2);
+    ld_y = out + 3;
+
+    xh = (uint16_t *) malloc(n * ld_x * 2);
+    xf = (float *) malloc(n * ld_x * 4);
+    wh = (uint16_t *) malloc((size_t) out * in * 2);
+    wf = (float *) malloc((size_t) out * in * 4);
+    bh = (uint16_t *) malloc(out * 2);
+    bf = (float *) malloc(out * 4);
+    yc = (float *) malloc(n * ld_y * 4);
+    yg = (float *) malloc(n * ld_y * 4);
+
+    fill(xh, xf, n * ld_x, -1.0f, 1.0f);
+    fill(wh, wf, (size_t) out * in, -0.1f, 0.1f);
+    fill(bh, bf, out, -1.0f, 1.0f);
+
+    d_x = (uint16_t *) dup_to_dev(xh, n * ld_x * 2);
+    d_w = (uint16_t *) dup_to_dev(wh, (size_t) out * in * 2);
+    d_b = (uint16_t *) dup_to_dev(bh, out * 2);
+    CK(cudaMalloc(&d_y, n * ld_y * 4));
+    CK(cudaMemset(d_y, 0xff, n * ld_y * 4));
+
+    slora_gemv(yc, ld_y, xf, ld_x, wf, with_bias ? bf : NULL, n, out, in);
+    *rc = tr < 0
+          ? slora_gemv_cuda(d_y, ld_y, f32, d_x, ld_x, d_w,
+                            with_bias ? d_b : NULL, n, out, in, NULL)
+          : slora_gemv_mma_cuda(d_y, ld_y, f32, d_x, ld_x, d_w,
+                                with_bias ? d_b : NULL, n, out, in, tr,
+                                NULL);
+    CK(cudaDeviceSynchronize());
+
+    if (f32) {
+        CK(cudaMemcpy(yg, d_y, n * ld_y * 4, cudaMemcpyDeviceToHost));
+
+    } else {
+        from_dev_bf(yg, (uint16_t *) d_y, n * ld_y);
+    }
+
+    for (t = 0; t < n; t++) {
+        for (o = 0; o < out; o++) {
+            yc[t * out + o] = yc[t * ld_y + o];
+            yg[t * out + o] = yg[t * ld_y + o];
+        }
+    }
+
+    e = rel_err(yg, yc, (size_t) n * out);
+
+    CK(cudaFree(d_x)); CK(cudaFree(d_w)); CK(cudaFree(d_b));
+    CK(cudaFree(d_y));
+    free(xh); free(xf); free(wh); free(wf); free(bh); free(bf);
+    free(yc); free(yg);
+
+    return e;
 }
 
 
@@ -64,10 +147,6 @@ test_gemv(void)
                                           { 37, 40 } };
 
     int32_t    si, n, out, in, f32, with_bias;
-    int64_t    ld_x, ld_y, t, o;
-    uint16_t  *xh, *wh, *bh, *d_x, *d_w, *d_b;
-    float     *xf, *wf, *bf, *yc, *yg;
-    void      *d_y;
     double     e, worst;
     int        rc;
 
@@ -79,60 +158,12 @@ test_gemv(void)
             with_bias = n % 2 == 0;
             out = shapes[si][0];
             in = shapes[si][1];
-            ld_x = in + 8 * (n % 2);
-            ld_y = out + 3;
 
-            xh = (uint16_t *) malloc(n * ld_x * 2);
-            xf = (float *) malloc(n * ld_x * 4);
-            wh = (uint16_t *) malloc((size_t) out * in * 2);
-            wf = (float *) malloc((size_t) out * in * 4);
-            bh = (uint16_t *) malloc(out * 2);
-            bf = (float *) malloc(out * 4);
-            yc = (float *) malloc(n * ld_y * 4);
-            yg = (float *) malloc(n * ld_y * 4);
-
-            fill(xh, xf, n * ld_x, -1.0f, 1.0f);
-            fill(wh, wf, (size_t) out * in, -0.1f, 0.1f);
-            fill(bh, bf, out, -1.0f, 1.0f);
-
-            d_x = (uint16_t *) dup_to_dev(xh, n * ld_x * 2);
-            d_w = (uint16_t *) dup_to_dev(wh, (size_t) out * in * 2);
-            d_b = (uint16_t *) dup_to_dev(bh, out * 2);
-            CK(cudaMalloc(&d_y, n * ld_y * 4));
-            CK(cudaMemset(d_y, 0xff, n * ld_y * 4));
-
-            slora_gemv(yc, ld_y, xf, ld_x, wf, with_bias ? bf : NULL, n,
-                       out, in);
-            rc = slora_gemv_cuda(d_y, ld_y, f32, d_x, ld_x, d_w,
-                                 with_bias ? d_b : NULL, n, out, in, NULL);
-            CK(cudaDeviceSynchronize());
-
-            if (f32) {
-                CK(cudaMemcpy(yg, d_y, n * ld_y * 4,
-                              cudaMemcpyDeviceToHost));
-
-            } else {
-                from_dev_bf(yg, (uint16_t *) d_y, n * ld_y);
-            }
-
-            /* only the out columns of each row are written */
-            for (t = 0; t < n; t++) {
-                for (o = 0; o < out; o++) {
-                    yc[t * out + o] = yc[t * ld_y + o];
-                    yg[t * out + o] = yg[t * ld_y + o];
-                }
-            }
-
-            e = rel_err(yg, yc, (size_t) n * out);
+            e = gemv_case(n, out, in, f32, with_bias, -1, &rc);
             worst = e > worst ? e : worst;
             ok(rc == 0 && e <= (f32 ? TOL_F32 : TOL_BF16),
                "gemv n %d %d -> %d%s%s: %.1e", n, in, out,
                f32 ? " f32" : " bf16", with_bias ? " bias" : "", e);
-
-            CK(cudaFree(d_x)); CK(cudaFree(d_w)); CK(cudaFree(d_b));
-            CK(cudaFree(d_y));
-            free(xh); free(xf); free(wh); free(wf); free(bh); free(bf);
-            free(yc); free(yg);
         }
     }
 
@@ -144,6 +175,86 @@ test_gemv(void)
                           (const uint16_t *) 16, NULL, 1, 8, 12, NULL) == -1,
        "gemv refuses no output, too many rows and a width not of 8");
     printf("# gemv: worst ||gpu - cpu|| / ||cpu|| %.3e\n", worst);
+}
+
+
+/*
+ * The tensor-core projections: n from 1 to 64 (x's rows one, part of
+ * wgmma's 64 and all of them), W rows a block from 8 to 256 (every
+ * width of wgmma's N that the kernel is built for, full and part full:
+ * 24 of 32, 40 of 48, 56 of 64, 120 of 128, 168 of 192) and its own
+ * choice, shapes whose out ends inside a block (960, 200), a K of one
+ * stage (64) and one that ends inside a stage (328: TMA's zeros past the
+ * edge), then the 7B's o and down (cut to 256 rows) at a few of them;
+ * strided x and y, both outputs, with and without bias.
+ */
+
+static void
+test_gemv_mma(void)
+{
+    static const int32_t  small[][2] = { { 960, 576 }, { 128, 64 },
+                                         { 200, 328 } };
+    static const int32_t  large[][2] = { { 4096, 4096 }, { 256, 11008 } };
+    static const int32_t  ns[] = { 1, 4, 5, 8, 9, 16, 33, 64 };
+    static const int32_t  trs[] = { 0, 8, 24, 40, 56, 96, 120, 168, 256 };
+    static const int32_t  large_ns[] = { 1, 16, 64 };
+    static const int32_t  large_trs[] = { 0, 32, 96 };
+
+    int32_t   si, ni, ti, n, out, in, tr, f32, with_bias, k;
+    double    e, worst;
+    int       rc;
+
+    worst = 0.0;
+    k = 0;
+
+    for (si = 0; si < 5; si++) {
+        for (ni = 0; ni < (si < 3 ? 8 : 3); ni++) {
+            for (ti = 0; ti < (si < 3 ? 9 : 3); ti++) {
+                out = si < 3 ? small[si][0] : large[si - 3][0];
+                in = si < 3 ? small[si][1] : large[si - 3][1];
+                n = si < 3 ? ns[ni] : large_ns[ni];
+                tr = si < 3 ? trs[ti] : large_trs[ti];
+
+                k++;
+                f32 = k % 2;
+                with_bias = k % 3 == 0;
+
+                e = gemv_case(n, out, in, f32, with_bias, tr, &rc);
+                worst = e > worst ? e : worst;
+                ok(rc == 0 && e <= (f32 ? TOL_F32 : TOL_BF16),
+                   "gemv mma n %d %d -> %d, %d rows a block%s%s: %.1e", n,
+                   in, out, tr, f32 ? " f32" : " bf16",
+                   with_bias ? " bias" : "", e);
+            }
+        }
+    }
+
+    ok(slora_gemv_mma_rows(4096) == 32 || slora_gemv_mma_rows(4096) == 40
+       || slora_gemv_mma_rows(4096) == 64,
+       "gemv mma: 4096 rows make %d rows a block",
+       slora_gemv_mma_rows(4096));
+    ok(slora_gemv_mma_rows(1 << 20) == SLORA_GEMV_MMA_MAX_ROWS
+       && slora_gemv_mma_rows(1) == 8,
+       "gemv mma: rows a block within 8 .. %d", SLORA_GEMV_MMA_MAX_ROWS);
+
+    ok(slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
+                           4096, (const uint16_t *) 16, NULL, 65, 4096, 4096,
+                           0, NULL) == -1
+       && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
+                              4096, (const uint16_t *) 16, NULL, 8, 4096,
+                              4092, 0, NULL) == -1
+       && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
+                              4096, (const uint16_t *) 16, NULL, 8, 4096,
+                              4096, 12, NULL) == -1
+       && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
+                              4096, (const uint16_t *) 16, NULL, 8, 4096,
+                              4096, SLORA_GEMV_MMA_MAX_ROWS + 8, NULL) == -1
+       && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 24,
+                              4096, (const uint16_t *) 16, NULL, 8, 4096,
+                              4096, 0, NULL) == -1,
+       "gemv mma refuses 65 rows, in not of 8, rows a block not of 8 or "
+       "too many, x not 16-byte aligned");
+    printf("# gemv mma: worst ||gpu - cpu|| / ||cpu|| %.3e\n", worst);
 }
 
 
@@ -227,6 +338,93 @@ bench_gemv(void)
                     printf(" %5.1fus %4.2f", med * 1e3,
                            (double) wbytes / (med * 1e-3) / 1e12);
                 }
+            }
+
+            printf("\n");
+        }
+
+        for (r = 0; r < copies; r++) {
+            CK(cudaFree(d_w[r]));
+        }
+    }
+
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_y));
+    CK(cudaEventDestroy(ev0));
+    CK(cudaEventDestroy(ev1));
+}
+
+
+/*
+ * The tensor-core kernel's time a call by W rows a block (0: its own
+ * choice, one block an SM), at 1 to 64 rows, over copies of W that
+ * outgrow L2: 20 calls back to back, the median of 5 runs.
+ */
+
+static void
+bench_gemv_mma(void)
+{
+    static const int32_t  shapes[][2] = { { 12288, 4096 }, { 4096, 4096 },
+                                          { 22016, 4096 },
+                                          { 4096, 11008 } };
+    static const char    *names[] = { "q,k,v", "o", "gate,up", "down" };
+    static const int32_t  ns[] = { 1, 4, 8, 16, 32, 64 };
+    static const int32_t  grids[] = { 0, 64, 128, 256 };
+
+    cudaEvent_t     ev0, ev1;
+    uint16_t       *d_x, *d_y, *d_w[8];
+    float           ms[5], med;
+    int32_t         si, ni, pi, r, rep, out, in, copies;
+    size_t          wbytes;
+    int             rc;
+
+    CK(cudaEventCreate(&ev0));
+    CK(cudaEventCreate(&ev1));
+    CK(cudaMalloc(&d_x, (size_t) 64 * 11008 * 2));
+    CK(cudaMemset(d_x, 0, (size_t) 64 * 11008 * 2));
+    CK(cudaMalloc(&d_y, (size_t) 64 * 22016 * 4));
+    printf("# gemv mma: us a call (TB/s of W) by W rows a block "
+           "(r0: its own choice)\n");
+
+    for (si = 0; si < 4; si++) {
+        out = shapes[si][0];
+        in = shapes[si][1];
+        wbytes = (size_t) out * in * 2;
+        copies = (int32_t) std::min<size_t>(8, (size_t) (200u << 20)
+                                                / wbytes + 1);
+
+        for (r = 0; r < copies; r++) {
+            CK(cudaMalloc(&d_w[r], wbytes));
+            CK(cudaMemset(d_w[r], 0, wbytes));
+        }
+
+        for (ni = 0; ni < 6; ni++) {
+            printf("# %-8s %2d", names[si], ns[ni]);
+
+            for (pi = 0; pi < 4; pi++) {
+                rc = 0;
+
+                for (rep = 0; rep < 5; rep++) {
+                    CK(cudaEventRecord(ev0));
+
+                    for (r = 0; r < 20; r++) {
+                        rc |= slora_gemv_mma_cuda(d_y, out, 0, d_x, in,
+                                                  d_w[r % copies], NULL,
+                                                  ns[ni], out, in,
+                                                  grids[pi], NULL);
+                    }
+
+                    CK(cudaEventRecord(ev1));
+                    CK(cudaEventSynchronize(ev1));
+                    CK(cudaEventElapsedTime(&ms[rep], ev0, ev1));
+                    ms[rep] /= 20;
+                }
+
+                std::sort(ms, ms + 5);
+                med = ms[2];
+                printf("  r%d %6.1fus %4.2f%s", grids[pi], med * 1e3,
+                       (double) wbytes / (med * 1e-3) / 1e12,
+                       rc ? "!" : "");
             }
 
             printf("\n");

@@ -8,7 +8,13 @@
 # run's step log summed up (bench/steps.py: among the rest, the steps
 # that captured a decode graph; the logs go to $OUT). Run after
 # those calls, with .carry/c (nginx, the module and the libraries they
-# need, staged by bench/device-pack.sh) carried.
+# need, staged by bench/device-pack.sh) carried. Or with .carry/t alone
+# (bench/device-pack.sh one): the 7B shape only, with tok.gguf's
+# tokenizer (SmolLM2's), after a call that left nothing behind.
+#
+# ROUNDS=2 runs the chats twice a server, so the second round's burst
+# meets warm kernels and plans; TAG names this run's step logs and error
+# logs in $OUT (steps-<model><TAG>.csv), for A/B runs in one call.
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -19,21 +25,33 @@ P=/tmp/ngx
 mkdir -p "$OUT" $P/conf $P/logs $P/tmp
 OUT=$(readlink -f "$OUT")   # the step log path the engine opens: absolute
 
-if [ ! -f /tmp/smollm2.gguf ]; then
+K=$C/c                      # nginx, its module and libraries
+A=$C/a                      # libslora_cuda.so
+if [ -d $C/t ]; then
+    K=$C/t
+    A=$C/t
+    mkdir -p /tmp/lib
+    for f in $K/lib/*.gz; do
+        gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
+    done
+elif [ ! -f /tmp/smollm2.gguf ]; then
     cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf || exit 1
 fi
 
 # for nginx only: python3 and curl keep the image's own libraries
-LIBS=$C/c/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
+LIBS=$K/lib:/tmp/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
+
+ROUNDS=${ROUNDS:-1}
+TAG=${TAG:-}
 
 serve() {
-rm -f "$OUT/steps-$3.csv"
-device_nginx_conf $P/conf/nginx.conf $C/c/ngx_http_slora_module.so 1024 \
+rm -f "$OUT/steps-$3$TAG.csv"
+device_nginx_conf $P/conf/nginx.conf $K/ngx_http_slora_module.so 1024 \
     "user root;
-env SLORA_STEP_LOG=$OUT/steps-$3.csv;" <<CONF
+env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
     access_log logs/access.log;
     slora_engine model=$1 $2 device=cuda
-                 cuda_lib=$C/a/libslora_cuda.so slots=64 max_running=32
+                 cuda_lib=$A/libslora_cuda.so slots=64 max_running=32
                  max_ctx=2048 max_tokens=512;
     server {
         listen 127.0.0.1:18080;
@@ -42,18 +60,25 @@ env SLORA_STEP_LOG=$OUT/steps-$3.csv;" <<CONF
     }
 CONF
 
-LD_LIBRARY_PATH=$LIBS $C/c/nginx -p $P -e logs/error.log -c conf/nginx.conf &
+LD_LIBRARY_PATH=$LIBS $K/nginx -p $P -e logs/error.log -c conf/nginx.conf &
 pid=$!
 
-python3 bench/chat-stream.py http://127.0.0.1:18080
+for round in $(seq "$ROUNDS"); do
+    [ "$ROUNDS" = 1 ] || echo "-- round $round"
+    python3 bench/chat-stream.py http://127.0.0.1:18080
+done
 
     kill -QUIT $pid
     wait $pid
     grep -E "ready|emerg|alert|crit" $P/logs/error.log | head -5
-    python3 bench/steps.py "$OUT/steps-$3.csv" | grep -E "^(==|total)"
-    cp $P/logs/error.log "$OUT/nginx-error-$3.log"
+    python3 bench/steps.py "$OUT/steps-$3$TAG.csv" | grep -E "^(==|total)"
+    cp $P/logs/error.log "$OUT/nginx-error-$3$TAG.log"
     rm -f $P/logs/*
 }
 
-serve /tmp/smollm2.gguf "" smollm2
-serve random:llama-7b,vocab=49152 tokenizer=/tmp/smollm2.gguf llama-7b
+if [ -d $C/t ]; then
+    serve random:llama-7b,vocab=49152 tokenizer=$C/t/tok.gguf llama-7b
+else
+    serve /tmp/smollm2.gguf "" smollm2
+    serve random:llama-7b,vocab=49152 tokenizer=/tmp/smollm2.gguf llama-7b
+fi

@@ -7,7 +7,8 @@
 # adapters, alternated twice. The ways ($WAYS, each an environment):
 # the build's own dispatch; the tensor-core kernel for none
 # (SLORA_CUDA_MMA=0: the CUDA-core GEMV to 4 rows, cuBLASLt above, as
-# before it); cuBLASLt alone (SLORA_CUDA_THIN=0). Logs to $OUT.
+# before it); cuBLASLt alone (SLORA_CUDA_THIN=0). A way of several
+# settings joins them with ':'. Logs to $OUT.
 #
 #   bash bench/device-gemm.sh [batches, default 1,16,64]
 
@@ -46,7 +47,7 @@ done
 
 for way in $WAYS; do
     echo "== bench_gemm_cuda, $way"
-    env $way timeout 60 /tmp/bench_gemm_cuda 1 4 8 16 32 64 \
+    env ${way//:/ } timeout 60 /tmp/bench_gemm_cuda 1 4 8 16 32 64 \
         2>&1 | tee "$OUT/gemm-$way.log" | grep -E '^ +(q,k,v|o|gate|down)'
 done
 
@@ -55,7 +56,7 @@ done
 for round in $([ "${ENGINE:-1}" = 1 ] && echo 1 2); do
     for way in $WAYS; do
         echo "== bench 7b, round $round, $way"
-        env $way timeout 120 /tmp/slora bench \
+        env ${way//:/ } timeout 120 /tmp/slora bench \
             --model random:llama-7b --device cuda --adapters /tmp/ad7 \
             --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
             --batches "$B" 2>&1 | tee -a "$OUT/bench.log" | grep -E '^ +[0-9]'

@@ -93,9 +93,10 @@ static int slora_cuda_fence(slora_backend_t *b, slora_err_t *err);
 
 static int slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st,
     int32_t l, slora_err_t *err);
-static int slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y,
-    const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
-    int32_t out, int32_t in, int32_t n, int f32_out, slora_err_t *err);
+static int slora_cuda_linear(slora_cuda_t *c, int beside, void *y,
+    int64_t ld_y, const uint16_t *x, int64_t ld_x, const uint16_t *w,
+    const uint16_t *bias, int32_t out, int32_t in, int32_t n, int f32_out,
+    slora_err_t *err);
 static int slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_lora_call_t *lc, slora_err_t *err);
 static int slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
@@ -607,8 +608,8 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.may_delta = cfg->head_dim % 16 == 0;   /* slora_rope_store_cuda's */
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_linear(c, qkv, ld, h, hidden, D->wqkv, D->bqkv,
-                             c->qkv_dim, hidden, n, 0, err)
+        || slora_cuda_linear(c, lc.forked, qkv, ld, h, hidden, D->wqkv,
+                             D->bqkv, c->qkv_dim, hidden, n, 0, err)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -689,8 +690,8 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.may_delta = 1;                           /* the norm adds it */
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_linear(c, o, hidden, att, c->q_dim, D->wo, NULL, hidden,
-                             c->q_dim, n, 0, err)
+        || slora_cuda_linear(c, lc.forked, o, hidden, att, c->q_dim, D->wo,
+                             NULL, hidden, c->q_dim, n, 0, err)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -727,8 +728,8 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.may_delta = 0;                           /* SiLU-and-mul adds none */
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_linear(c, g, 2 * (int64_t) ffn, h, hidden, D->wgu, NULL,
-                             2 * ffn, hidden, n, 0, err)
+        || slora_cuda_linear(c, lc.forked, g, 2 * (int64_t) ffn, h, hidden,
+                             D->wgu, NULL, 2 * ffn, hidden, n, 0, err)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -758,8 +759,8 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.may_delta = 1;
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_linear(c, o, hidden, g, 2 * (int64_t) ffn, D->wdown,
-                             NULL, hidden, ffn, n, 0, err)
+        || slora_cuda_linear(c, lc.forked, o, hidden, g, 2 * (int64_t) ffn,
+                             D->wdown, NULL, hidden, ffn, n, 0, err)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -791,9 +792,9 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
 
 static int
-slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y, const uint16_t *x,
-    int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t out,
-    int32_t in, int32_t n, int f32_out, slora_err_t *err)
+slora_cuda_linear(slora_cuda_t *c, int beside, void *y, int64_t ld_y,
+    const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
+    int32_t out, int32_t in, int32_t n, int f32_out, slora_err_t *err)
 {
     slora_cuda_gemm_shape_t  s;
 
@@ -805,6 +806,7 @@ slora_cuda_linear(slora_cuda_t *c, void *y, int64_t ld_y, const uint16_t *x,
     s.ld_x = ld_x;
     s.ld_y = ld_y;
     s.bias = bias != NULL;
+    s.beside = beside;
 
     return slora_cuda_gemm(c->gemm, &s, y, x, w, bias, c->stream, err);
 }
@@ -1114,7 +1116,7 @@ slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
                              "refused");
     }
 
-    if (slora_cuda_linear(c, c->lout.p, vocab, c->lx.p, hidden, c->output,
+    if (slora_cuda_linear(c, 0, c->lout.p, vocab, c->lx.p, hidden, c->output,
                           NULL, vocab, hidden, m, 1, err)
         != SLORA_OK)
     {

@@ -14,12 +14,15 @@
  * A decode step's projection does not come here at all where our own
  * kernels stream W faster than cuBLASLt's thin ones. A large W at
  * SLORA_GEMM_MMA_LO to SLORA_GEMM_MMA_HI rows goes to the TMA and wgmma
- * kernel (kernels/slora_gemv_mma.cu), except where a peer measured
- * faster on an H200 (bench/RESULTS.md): a single row of a wide W (q,k,v
- * and gate,up of the 7B, over 64 W rows a block) to the CUDA-core GEMV
- * (kernels/slora_gemv.cu), and over 48 rows of the widest (over 128 W
- * rows a block: gate,up) to cuBLASLt. A step of at most
- * SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV.
+ * kernel (kernels/slora_gemv_mma.cu), except where the rest measured
+ * faster on an H200 (bench/RESULTS.md, 18:49-19:13): a single row of a
+ * wide W (q,k,v and gate,up of the 7B, over 64 W rows a block) goes to
+ * the CUDA-core GEMV (kernels/slora_gemv.cu); over 48 rows of the widest
+ * (over 128 W rows a block: gate,up), and over SLORA_GEMM_MMA_BESIDE_HI
+ * rows of a GEMM with LoRA's shrink beside it, to cuBLASLt: the kernel
+ * holds every SM for the whole of K, and the shrink beside it then waits
+ * for its end (batch 32 with adapters lost 3% that way). A step of at
+ * most SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV.
  * $SLORA_CUDA_MMA=lo-hi moves the first range (0: none) and
  * $SLORA_CUDA_THIN=0 sends every shape to cuBLASLt, for A/B runs in one
  * call.
@@ -40,7 +43,8 @@
 #define SLORA_GEMM_SLOTS   4096         /* a power of two */
 #define SLORA_GEMM_KEEP_N  256          /* rows of the shapes kept */
 #define SLORA_GEMM_MMA_LO  2          /* rows where the TMA kernel wins */
-#define SLORA_GEMM_MMA_HI  16
+#define SLORA_GEMM_MMA_HI  64
+#define SLORA_GEMM_MMA_BESIDE_HI  16  /* with LoRA's shrink beside */
 #define SLORA_GEMM_MMA_MIN_W  (1 << 22) /* W's elements: below, launch
                                          * costs rule, not the stream */
 
@@ -178,7 +182,8 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
 
     if (g->thin && aligned && s->n >= g->mma_lo && s->n <= g->mma_hi
         && (int64_t) s->out * s->in >= SLORA_GEMM_MMA_MIN_W
-        && !(s->n == 1 && tr > 64) && !(s->n > 48 && tr > 128))
+        && !(s->n == 1 && tr > 64) && !(s->n > 48 && tr > 128)
+        && !(s->beside && s->n > SLORA_GEMM_MMA_BESIDE_HI))
     {
         if (slora_gemv_mma_cuda(y, s->ld_y, s->f32_out, x, s->ld_x, w,
                                 s->bias ? bias : NULL, s->n, s->out, s->in,

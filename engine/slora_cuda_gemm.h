@@ -22,8 +22,9 @@ typedef struct slora_cuda_gemm_s  slora_cuda_gemm_t;
 
 /* y[n, out] (row stride ld_y) = x[n, in] (row stride ld_x) W^T, W
  * row-major [out, in] bf16; y bf16, or fp32 with f32_out; plus a bf16
- * bias[out] with bias. Every field is part of the plan's key, so the
- * struct is zeroed before it is filled. */
+ * bias[out] with bias. beside: LoRA's shrink runs beside this GEMM on
+ * another stream, which the choice of kernel weighs. Every field is part
+ * of the plan's key, so the struct is zeroed before it is filled. */
 typedef struct {
     int32_t     out;
     int32_t     n;
@@ -32,7 +33,7 @@ typedef struct {
     int64_t     ld_x;
     int64_t     ld_y;
     int32_t     bias;
-    int32_t     pad;
+    int32_t     beside;
 } slora_cuda_gemm_shape_t;
 
 

@@ -17,8 +17,9 @@
  * with wgmma, sums in registers, and gives each stage back as soon as its
  * products are done. W is nobody's output, so the first stages' copies go
  * out before the wait on the kernel before (programmatic dependent
- * launch), marked to leave L2 first. TMA fills rows and k past the
- * tensors' edges with zeros, so any out and any in of 8 work.
+ * launch), marked to leave L2 first; the kernel after waits for this
+ * one's exit. TMA fills rows and k past the tensors' edges with zeros,
+ * so any out and any in of 8 work.
  *
  * The cost of the shape: every block reads all of x's rows from L2, so x
  * weighs (rows of x) / (W rows a block) against W; at 64 rows and narrow
@@ -155,6 +156,17 @@ slora_ws_desc(const void *p)
            | (uint64_t) 1 << 16
            | (uint64_t) (1024 >> 4) << 32
            | (uint64_t) 1 << 62;
+}
+
+
+/* the wait on the kernel before (programmatic dependent launch). The
+ * kernel after is not let in early: its blocks, resident beside these
+ * for the whole stream, cost the decode step at batch 64 0.5 ms
+ * (bench/RESULTS.md, 19:13); it starts at this one's exit. */
+static __device__ __forceinline__ void
+slora_ws_wait(void)
+{
+    asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 
 
@@ -482,7 +494,7 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
                 }
             }
 
-            slora_pdl_enter();
+            slora_ws_wait();
 
             for (c = 0; c < pre; c++) {
                 for (b = 0; b < KB; b++) {
@@ -509,7 +521,7 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
             }
 
         } else {
-            slora_pdl_enter();
+            slora_ws_wait();
         }
 
         return;
@@ -529,7 +541,7 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     asm volatile("bar.sync 1, %0;" :: "n"(SLORA_WS_CONSUMERS) : "memory");
 
-    slora_pdl_enter();
+    slora_ws_wait();
 
     /* the loop carries wgmma's pipeline one stage deep, over CH chains
      * of sums: the products of one chain wait each for the one before
@@ -754,9 +766,9 @@ slora_gemv_ws_launch(cudaLaunchConfig_t *cfg, void *y, int64_t ld_y,
                             * (SLORA_WS_X_BYTES + NI * SLORA_WS_ROW_BYTES)
                             + 1024;
 
-    (void) cudaLaunchKernelEx(cfg, slora_gemv_ws_kernel<NI, CH, KB>, wmap, xmap, y,
-                              ld_y, f32_out, bias, n, out, in, tr, mp,
-                              stages);
+    (void) cudaLaunchKernelEx(cfg, slora_gemv_ws_kernel<NI, CH, KB>, wmap,
+                              xmap, y, ld_y, f32_out, bias, n, out, in, tr,
+                              mp, stages);
 
     return slora_cuda_launched();
 }

@@ -35,8 +35,6 @@ if [ "${1:-}" = one ]; then
 fi
 PEERS=${1:-../shared/bench}
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
-SPLIT=43850000        # the two halves even: with the tree, each just
-                      # under the 64 MiB a call carries
 
 if [ $MODE = one ]; then
     make -j2 lib cli cuda module > /dev/null
@@ -89,6 +87,10 @@ gzip -9 .carry/a/slora
 cp build/libslora_cuda.so .carry/a/
 cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
 
+# the two halves even (each, with the tree, must stay under the 64 MiB a
+# call carries): .carry/a's other files count against its part
+OTHER=$(du -cb .carry/a | tail -1 | cut -f1)
+SPLIT=$(( ($(stat -c %s "$MODEL") - OTHER) / 2 ))
 head -c $SPLIT "$MODEL" > .carry/a/model.0
 tail -c +$((SPLIT + 1)) "$MODEL" > .carry/b/model.1
 sha256sum "$MODEL" | cut -d' ' -f1 > .carry/a/model.sha256

@@ -15,7 +15,7 @@
  * kernels stream W faster than cuBLASLt's thin ones. A large W at
  * SLORA_GEMM_MMA_LO to SLORA_GEMM_MMA_HI rows goes to the TMA and wgmma
  * kernel (kernels/slora_gemv_mma.cu), except where the rest measured
- * faster on an H200 (bench/RESULTS.md, 18:49-19:13): a single row of a
+ * faster on an H200 (bench/RESULTS.md, 18:49-19:17): a single row of a
  * wide W (q,k,v and gate,up of the 7B, over 64 W rows a block) goes to
  * the CUDA-core GEMV (kernels/slora_gemv.cu); over 48 rows of the widest
  * (over 128 W rows a block: gate,up), and over SLORA_GEMM_MMA_BESIDE_HI

@@ -162,7 +162,7 @@ slora_ws_desc(const void *p)
 /* the wait on the kernel before (programmatic dependent launch). The
  * kernel after is not let in early: its blocks, resident beside these
  * for the whole stream, cost the decode step at batch 64 0.5 ms
- * (bench/RESULTS.md, 19:13); it starts at this one's exit. */
+ * (bench/RESULTS.md, 19:14); it starts at this one's exit. */
 static __device__ __forceinline__ void
 slora_ws_wait(void)
 {

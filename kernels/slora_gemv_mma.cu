@@ -11,10 +11,12 @@
  * lets us choose in steps of 8: every block takes one slice of out / SMs
  * rows (rounded up to 8) over the whole of K, and the grid is one block
  * an SM with no split of K, no partial sums and nothing to add up after.
- * In a block one warp issues TMA copies (W's slice and x, 64 k a stage,
- * 128-byte swizzled) into a ring of as many stages as shared memory
- * holds, each signalled by an mbarrier; one warpgroup takes them in turn
- * with wgmma, sums in registers, and gives each stage back as soon as its
+ * In a block one warp issues TMA copies (W's slice and x, 1-4 boxes of
+ * 64 k a stage, 128-byte swizzled) into a ring of as many stages as
+ * shared memory holds, each signalled by an mbarrier; one warpgroup takes
+ * them in turn with wgmma into 1-4 independent chains of sums (a narrow
+ * slice's bytes come faster than one chain's products, each of which
+ * waits out the one before), and gives each stage back as soon as its
  * products are done. W is nobody's output, so the first stages' copies go
  * out before the wait on the kernel before (programmatic dependent
  * launch), marked to leave L2 first; the kernel after waits for this
@@ -24,8 +26,9 @@
  * The cost of the shape: every block reads all of x's rows from L2, so x
  * weighs (rows of x) / (W rows a block) against W; at 64 rows and narrow
  * outputs (4096 over 132 SMs: 32 rows a block) that is twice W's bytes.
- * slora_cuda_gemm.c sends this kernel the shapes where it wins
- * (bench/RESULTS.md).
+ * And it holds every SM for the whole of K, so a kernel forked beside it
+ * (LoRA's shrink) waits for its end. slora_cuda_gemm.c sends it the
+ * shapes where it wins (bench/RESULTS.md).
  */
 
 #include <stdint.h>
@@ -195,234 +198,84 @@ static __device__ __forceinline__ void slora_ws_mma(float *d, uint64_t a,
     uint64_t b, int32_t add);
 
 
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<16>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, 0, "
-                 "0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
-                 : "l"(a), "l"(b), "r"(add));
+/* The specializations, one a width N: the asm names its N / 2 sums
+ * (SLORA_WS_S<count>, their operands SLORA_WS_O<count>, built 8 at a
+ * time), then A's and B's descriptors and the add flag, whose operand
+ * numbers (IA, IB, IADD) follow the sums'. */
+#define SLORA_WS_S8    "%0, %1, %2, %3, %4, %5, %6, %7"
+#define SLORA_WS_S16   SLORA_WS_S8                                            \
+    ", %8, %9, %10, %11, %12, %13, %14, %15"
+#define SLORA_WS_S24   SLORA_WS_S16                                           \
+    ", %16, %17, %18, %19, %20, %21, %22, %23"
+#define SLORA_WS_S32   SLORA_WS_S24                                           \
+    ", %24, %25, %26, %27, %28, %29, %30, %31"
+#define SLORA_WS_S40   SLORA_WS_S32                                           \
+    ", %32, %33, %34, %35, %36, %37, %38, %39"
+#define SLORA_WS_S48   SLORA_WS_S40                                           \
+    ", %40, %41, %42, %43, %44, %45, %46, %47"
+#define SLORA_WS_S56   SLORA_WS_S48                                           \
+    ", %48, %49, %50, %51, %52, %53, %54, %55"
+#define SLORA_WS_S64   SLORA_WS_S56                                           \
+    ", %56, %57, %58, %59, %60, %61, %62, %63"
+#define SLORA_WS_S72   SLORA_WS_S64                                           \
+    ", %64, %65, %66, %67, %68, %69, %70, %71"
+#define SLORA_WS_S80   SLORA_WS_S72                                           \
+    ", %72, %73, %74, %75, %76, %77, %78, %79"
+#define SLORA_WS_S88   SLORA_WS_S80                                           \
+    ", %80, %81, %82, %83, %84, %85, %86, %87"
+#define SLORA_WS_S96   SLORA_WS_S88                                           \
+    ", %88, %89, %90, %91, %92, %93, %94, %95"
+#define SLORA_WS_S104  SLORA_WS_S96                                           \
+    ", %96, %97, %98, %99, %100, %101, %102, %103"
+#define SLORA_WS_S112  SLORA_WS_S104                                          \
+    ", %104, %105, %106, %107, %108, %109, %110, %111"
+#define SLORA_WS_S120  SLORA_WS_S112                                          \
+    ", %112, %113, %114, %115, %116, %117, %118, %119"
+#define SLORA_WS_S128  SLORA_WS_S120                                          \
+    ", %120, %121, %122, %123, %124, %125, %126, %127"
+
+#define SLORA_WS_D8(i)                                                        \
+    "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]),               \
+    "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define SLORA_WS_O8    SLORA_WS_D8(0)
+#define SLORA_WS_O16   SLORA_WS_O8, SLORA_WS_D8(8)
+#define SLORA_WS_O24   SLORA_WS_O16, SLORA_WS_D8(16)
+#define SLORA_WS_O32   SLORA_WS_O24, SLORA_WS_D8(24)
+#define SLORA_WS_O40   SLORA_WS_O32, SLORA_WS_D8(32)
+#define SLORA_WS_O48   SLORA_WS_O40, SLORA_WS_D8(40)
+#define SLORA_WS_O56   SLORA_WS_O48, SLORA_WS_D8(48)
+#define SLORA_WS_O64   SLORA_WS_O56, SLORA_WS_D8(56)
+#define SLORA_WS_O72   SLORA_WS_O64, SLORA_WS_D8(64)
+#define SLORA_WS_O80   SLORA_WS_O72, SLORA_WS_D8(72)
+#define SLORA_WS_O88   SLORA_WS_O80, SLORA_WS_D8(80)
+#define SLORA_WS_O96   SLORA_WS_O88, SLORA_WS_D8(88)
+#define SLORA_WS_O104  SLORA_WS_O96, SLORA_WS_D8(96)
+#define SLORA_WS_O112  SLORA_WS_O104, SLORA_WS_D8(104)
+#define SLORA_WS_O120  SLORA_WS_O112, SLORA_WS_D8(112)
+#define SLORA_WS_O128  SLORA_WS_O120, SLORA_WS_D8(120)
+
+#define SLORA_WS_MMA(N, R, IA, IB, IADD, ...)                                 \
+template <>                                                                   \
+__device__ __forceinline__ void                                               \
+slora_ws_mma<N>(float *d, uint64_t a, uint64_t b, int32_t add)                \
+{                                                                             \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" IADD ", 0;\n"          \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 "  \
+                 "{" R "}, %" IA ", %" IB ", p, 1, 1, 0, 0;\n}"              \
+                 : __VA_ARGS__                                                \
+                 : "l"(a), "l"(b), "r"(add));                                 \
 }
 
+SLORA_WS_MMA(16, SLORA_WS_S8, "8", "9", "10", SLORA_WS_O8)
+SLORA_WS_MMA(32, SLORA_WS_S16, "16", "17", "18", SLORA_WS_O16)
+SLORA_WS_MMA(48, SLORA_WS_S24, "24", "25", "26", SLORA_WS_O24)
+SLORA_WS_MMA(64, SLORA_WS_S32, "32", "33", "34", SLORA_WS_O32)
+SLORA_WS_MMA(96, SLORA_WS_S48, "48", "49", "50", SLORA_WS_O48)
+SLORA_WS_MMA(128, SLORA_WS_S64, "64", "65", "66", SLORA_WS_O64)
+SLORA_WS_MMA(192, SLORA_WS_S96, "96", "97", "98", SLORA_WS_O96)
+SLORA_WS_MMA(256, SLORA_WS_S128, "128", "129", "130", SLORA_WS_O128)
 
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<32>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15}, %16, %17, p, 1, 1, 0, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
-                 : "l"(a), "l"(b), "r"(add));
-}
-
-
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<48>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %26, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n48k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23}, "
-                 "%24, %25, p, 1, 1, 0, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-                   "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
-                 : "l"(a), "l"(b), "r"(add));
-}
-
-
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<64>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
-                 "%24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, "
-                 "1, 1, 0, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-                   "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-                   "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "l"(a), "l"(b), "r"(add));
-}
-
-
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<96>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
-                 "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, "
-                 "%35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "
-                 "%46, %47}, %48, %49, p, 1, 1, 0, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-                   "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-                   "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]),
-                   "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
-                 : "l"(a), "l"(b), "r"(add));
-}
-
-
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<128>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
-                 "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, "
-                 "%35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "
-                 "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, "
-                 "%57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, "
-                 "0, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-                   "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-                   "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]),
-                   "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]),
-                   "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "l"(a), "l"(b), "r"(add));
-}
-
-
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<192>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
-                 "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, "
-                 "%35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "
-                 "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, "
-                 "%57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, "
-                 "%68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, "
-                 "%79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, "
-                 "%90, %91, %92, %93, %94, %95}, %96, %97, p, 1, 1, 0, "
-                 "0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-                   "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-                   "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]),
-                   "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]),
-                   "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-                   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]),
-                   "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-                   "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]),
-                   "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-                   "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
-                   "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-                   "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),
-                   "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
-                 : "l"(a), "l"(b), "r"(add));
-}
-
-
-template <>
-__device__ __forceinline__ void
-slora_ws_mma<256>(float *d, uint64_t a, uint64_t b, int32_t add)
-{
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
-                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, "
-                 "%13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
-                 "%24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, "
-                 "%35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, "
-                 "%46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, "
-                 "%57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, "
-                 "%68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, "
-                 "%79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, "
-                 "%90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, "
-                 "%101, %102, %103, %104, %105, %106, %107, %108, %109, "
-                 "%110, %111, %112, %113, %114, %115, %116, %117, %118, "
-                 "%119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-                 "%128, %129, p, 1, 1, 0, 0;\n}"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]),
-                   "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
-                   "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-                   "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-                   "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]),
-                   "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]),
-                   "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),
-                   "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
-                   "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]),
-                   "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
-                   "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]),
-                   "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
-                   "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
-                   "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
-                   "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]),
-                   "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-                   "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]),
-                   "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
-                   "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]),
-                   "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
-                   "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
-                   "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
-                   "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]),
-                   "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-                 : "l"(a), "l"(b), "r"(add));
-}
+#undef SLORA_WS_MMA
 
 
 

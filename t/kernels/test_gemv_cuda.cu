@@ -259,6 +259,64 @@ test_gemv_mma(void)
 
 
 /*
+ * The timings' common parts: copies of a W of wbytes that together
+ * outgrow L2 (so that every call reads W from memory, as a decode step's
+ * do; returns how many), and the median over 5 runs of one call's time
+ * in ms, each run 20 calls back to back (as a decode step's graph
+ * launches them: a call's launch hides behind the one before); call(r)
+ * makes the r-th.
+ */
+
+static int32_t
+bench_w_copies(uint16_t **d_w, size_t wbytes)
+{
+    int32_t  copies, r;
+
+    copies = (int32_t) std::min<size_t>(8, (size_t) (200u << 20) / wbytes
+                                           + 1);
+
+    for (r = 0; r < copies; r++) {
+        CK(cudaMalloc(&d_w[r], wbytes));
+        CK(cudaMemset(d_w[r], 0, wbytes));
+    }
+
+    return copies;
+}
+
+
+template <typename F>
+static float
+bench_median(F call)
+{
+    cudaEvent_t  ev0, ev1;
+    float        ms[5];
+    int32_t      rep, r;
+
+    CK(cudaEventCreate(&ev0));
+    CK(cudaEventCreate(&ev1));
+
+    for (rep = 0; rep < 5; rep++) {
+        CK(cudaEventRecord(ev0));
+
+        for (r = 0; r < 20; r++) {
+            call(r);
+        }
+
+        CK(cudaEventRecord(ev1));
+        CK(cudaEventSynchronize(ev1));
+        CK(cudaEventElapsedTime(&ms[rep], ev0, ev1));
+        ms[rep] /= 20;
+    }
+
+    CK(cudaEventDestroy(ev0));
+    CK(cudaEventDestroy(ev1));
+    std::sort(ms, ms + 5);
+
+    return ms[2];
+}
+
+
+/*
  * The thin projections' read rate, W's bytes over the time of a call in
  * a run of 20 back to back (as a decode step's graph launches them: a
  * call's launch hides behind the one before; the median of 5 runs), for
@@ -279,18 +337,15 @@ bench_gemv(void)
     static const int32_t  unrolls[] = { 4, 8, 16 };
 
     cudaDeviceProp  prop;
-    cudaEvent_t     ev0, ev1;
     uint16_t       *d_x, *d_y, *d_w[8];
-    float           ms[20], med;
-    int32_t         si, n, ui, gi, r, rep, out, in, copies, grids[3];
+    float           med;
+    int32_t         si, n, ui, gi, r, out, in, copies, grids[3];
     size_t          wbytes;
 
     CK(cudaGetDeviceProperties(&prop, 0));
     grids[0] = 0;
     grids[1] = 4 * prop.multiProcessorCount;
     grids[2] = 8 * prop.multiProcessorCount;
-    CK(cudaEventCreate(&ev0));
-    CK(cudaEventCreate(&ev1));
     CK(cudaMalloc(&d_x, (size_t) SLORA_GEMV_MAX_N * 11008 * 2));
     CK(cudaMemset(d_x, 0, (size_t) SLORA_GEMV_MAX_N * 11008 * 2));
     CK(cudaMalloc(&d_y, (size_t) SLORA_GEMV_MAX_N * 22016 * 4));
@@ -304,37 +359,19 @@ bench_gemv(void)
         out = shapes[si][0];
         in = shapes[si][1];
         wbytes = (size_t) out * in * 2;
-        copies = (int32_t) std::min<size_t>(8, (size_t) (200u << 20)
-                                                / wbytes + 1);
-
-        for (r = 0; r < copies; r++) {
-            CK(cudaMalloc(&d_w[r], wbytes));
-            CK(cudaMemset(d_w[r], 0, wbytes));
-        }
+        copies = bench_w_copies(d_w, wbytes);
 
         for (n = 1; n <= SLORA_GEMV_MAX_N; n += 3) {
             printf("# %-8s %2d", names[si], n);
 
             for (ui = 0; ui < 3; ui++) {
                 for (gi = 0; gi < 3; gi++) {
-                    for (rep = 0; rep < 5; rep++) {
-                        CK(cudaEventRecord(ev0));
-
-                        for (r = 0; r < 20; r++) {
-                            slora_gemv_cuda_shape(d_y, out, 0, d_x, in,
-                                                  d_w[r % copies], NULL, n,
-                                                  out, in, unrolls[ui],
-                                                  grids[gi], NULL);
-                        }
-
-                        CK(cudaEventRecord(ev1));
-                        CK(cudaEventSynchronize(ev1));
-                        CK(cudaEventElapsedTime(&ms[rep], ev0, ev1));
-                        ms[rep] /= 20;
-                    }
-
-                    std::sort(ms, ms + 5);
-                    med = ms[2];
+                    med = bench_median([&](int32_t k) {
+                        slora_gemv_cuda_shape(d_y, out, 0, d_x, in,
+                                              d_w[k % copies], NULL, n,
+                                              out, in, unrolls[ui],
+                                              grids[gi], NULL);
+                    });
                     printf(" %5.1fus %4.2f", med * 1e3,
                            (double) wbytes / (med * 1e-3) / 1e12);
                 }
@@ -350,8 +387,6 @@ bench_gemv(void)
 
     CK(cudaFree(d_x));
     CK(cudaFree(d_y));
-    CK(cudaEventDestroy(ev0));
-    CK(cudaEventDestroy(ev1));
 }
 
 
@@ -371,15 +406,12 @@ bench_gemv_mma(void)
     static const int32_t  ns[] = { 1, 4, 8, 16, 32, 64 };
     static const int32_t  grids[] = { 0, 64, 128, 256 };
 
-    cudaEvent_t     ev0, ev1;
     uint16_t       *d_x, *d_y, *d_w[8];
-    float           ms[5], med;
-    int32_t         si, ni, pi, r, rep, out, in, copies;
+    float           med;
+    int32_t         si, ni, pi, r, out, in, copies;
     size_t          wbytes;
     int             rc;
 
-    CK(cudaEventCreate(&ev0));
-    CK(cudaEventCreate(&ev1));
     CK(cudaMalloc(&d_x, (size_t) 64 * 11008 * 2));
     CK(cudaMemset(d_x, 0, (size_t) 64 * 11008 * 2));
     CK(cudaMalloc(&d_y, (size_t) 64 * 22016 * 4));
@@ -390,38 +422,19 @@ bench_gemv_mma(void)
         out = shapes[si][0];
         in = shapes[si][1];
         wbytes = (size_t) out * in * 2;
-        copies = (int32_t) std::min<size_t>(8, (size_t) (200u << 20)
-                                                / wbytes + 1);
-
-        for (r = 0; r < copies; r++) {
-            CK(cudaMalloc(&d_w[r], wbytes));
-            CK(cudaMemset(d_w[r], 0, wbytes));
-        }
+        copies = bench_w_copies(d_w, wbytes);
 
         for (ni = 0; ni < 6; ni++) {
             printf("# %-8s %2d", names[si], ns[ni]);
 
             for (pi = 0; pi < 4; pi++) {
                 rc = 0;
-
-                for (rep = 0; rep < 5; rep++) {
-                    CK(cudaEventRecord(ev0));
-
-                    for (r = 0; r < 20; r++) {
-                        rc |= slora_gemv_mma_cuda(d_y, out, 0, d_x, in,
-                                                  d_w[r % copies], NULL,
-                                                  ns[ni], out, in,
-                                                  grids[pi], NULL);
-                    }
-
-                    CK(cudaEventRecord(ev1));
-                    CK(cudaEventSynchronize(ev1));
-                    CK(cudaEventElapsedTime(&ms[rep], ev0, ev1));
-                    ms[rep] /= 20;
-                }
-
-                std::sort(ms, ms + 5);
-                med = ms[2];
+                med = bench_median([&](int32_t k) {
+                    rc |= slora_gemv_mma_cuda(d_y, out, 0, d_x, in,
+                                              d_w[k % copies], NULL,
+                                              ns[ni], out, in, grids[pi],
+                                              NULL);
+                });
                 printf("  r%d %6.1fus %4.2f%s", grids[pi], med * 1e3,
                        (double) wbytes / (med * 1e-3) / 1e12,
                        rc ? "!" : "");
@@ -437,6 +450,4 @@ bench_gemv_mma(void)
 
     CK(cudaFree(d_x));
     CK(cudaFree(d_y));
-    CK(cudaEventDestroy(ev0));
-    CK(cudaEventDestroy(ev1));
 }

@@ -47,6 +47,10 @@
 #define SLORA_GEMM_MMA_BESIDE_HI  16  /* with LoRA's shrink beside */
 #define SLORA_GEMM_MMA_MIN_W  (1 << 22) /* W's elements: below, launch
                                          * costs rule, not the stream */
+#define SLORA_GEMM_GEMV_WIDE  64      /* W rows a block over which one
+                                       * row streams faster on the GEMV */
+#define SLORA_GEMM_BLAS_WIDE  128     /* ... and over which cuBLASLt */
+#define SLORA_GEMM_BLAS_WIDE_N  48    /* ... is faster past these rows */
 
 
 typedef struct {
@@ -76,6 +80,8 @@ static slora_cuda_gemm_plan_t *slora_cuda_gemm_plan(slora_cuda_gemm_t *g,
     const slora_cuda_gemm_shape_t *s, slora_err_t *err);
 static int slora_cuda_gemm_make(slora_cuda_gemm_t *g,
     slora_cuda_gemm_plan_t *p, slora_err_t *err);
+static int slora_cuda_gemm_mma(slora_cuda_gemm_t *g,
+    const slora_cuda_gemm_shape_t *s, int aligned);
 static void slora_cuda_gemm_evict(slora_cuda_gemm_t *g);
 static void slora_cuda_gemm_plan_free(slora_cuda_gemm_plan_t *p);
 static uint64_t slora_cuda_gemm_hash(const slora_cuda_gemm_shape_t *s);
@@ -169,7 +175,6 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     cublasStatus_t           st;
     float                    alpha, beta;
     int                      aligned;
-    int32_t                  tr;
 
     if (s->n == 0) {
         return SLORA_OK;
@@ -178,16 +183,10 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     aligned = s->in % 8 == 0 && s->ld_x % 8 == 0 && ((uintptr_t) x & 15) == 0
               && ((uintptr_t) w & 15) == 0;
 
-    tr = slora_gemv_mma_rows(s->out);
-
-    if (g->thin && aligned && s->n >= g->mma_lo && s->n <= g->mma_hi
-        && (int64_t) s->out * s->in >= SLORA_GEMM_MMA_MIN_W
-        && !(s->n == 1 && tr > 64) && !(s->n > 48 && tr > 128)
-        && !(s->beside && s->n > SLORA_GEMM_MMA_BESIDE_HI))
-    {
+    if (slora_cuda_gemm_mma(g, s, aligned)) {
         if (slora_gemv_mma_cuda(y, s->ld_y, s->f32_out, x, s->ld_x, w,
                                 s->bias ? bias : NULL, s->n, s->out, s->in,
-                                tr, stream)
+                                0, stream)
             != 0)
         {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: tensor-"
@@ -241,6 +240,29 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     }
 
     return SLORA_OK;
+}
+
+
+/* the shapes the TMA and wgmma kernel takes (the paragraph atop says
+ * why): by its rows, W's size, the rows a block of it would take (tr)
+ * and what runs beside it */
+static int
+slora_cuda_gemm_mma(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
+    int aligned)
+{
+    int32_t  tr;
+
+    if (!g->thin || !aligned || s->n < g->mma_lo || s->n > g->mma_hi
+        || (int64_t) s->out * s->in < SLORA_GEMM_MMA_MIN_W
+        || (s->beside && s->n > SLORA_GEMM_MMA_BESIDE_HI))
+    {
+        return 0;
+    }
+
+    tr = slora_gemv_mma_rows(s->out);
+
+    return !(s->n == 1 && tr > SLORA_GEMM_GEMV_WIDE)
+           && !(s->n > SLORA_GEMM_BLAS_WIDE_N && tr > SLORA_GEMM_BLAS_WIDE);
 }
 
 

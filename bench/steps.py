@@ -2,8 +2,8 @@
 """bench/steps.py: where a serving run's engine time went, from the step
 logs that $SLORA_STEP_LOG writes (engine/slora_engine_log.c): for each
 log, the totals (steps, host and forward seconds, the device's part of
-the forward and the steps that captured a decode graph where the log has
-them, the host's four parts),
+the forward, the steps that captured a decode graph and the forward's
+time making GEMM plans where the log has them, the host's four parts),
 then a line per window of the run (steps, host and forward seconds,
 prefill tokens, the most running and waiting), then the steps with the
 most host time.
@@ -45,12 +45,16 @@ def summary(path, rows, window, top):
     parts = [k for k in PARTS if k in rows[0]]
     device = sum(num(r, "device_ms") for r in rows) / 1e3
     captures = [r for r in rows if num(r, "captured") > 0]
+    setups = [r for r in rows if num(r, "setup_ms") > 0]
     line = f"total: {span:.1f} s, host {host:.1f} s, forward {run:.1f} s"
     if device > 0:
         line += f" (device {device:.1f} s)"
     if captures:
         line += (f" ({len(captures)} steps captured a decode graph: "
                  f"forward {sum(num(r, 'run_ms') for r in captures) / 1e3:.1f} s)")
+    if setups:
+        line += (f" ({len(setups)} steps made GEMM plans: "
+                 f"{sum(num(r, 'setup_ms') for r in setups) / 1e3:.3f} s)")
     if parts:
         line += " (host: " + ", ".join(
             f"{k[:-3]} {sum(num(r, k) for r in rows) / 1e3:.1f} s"

@@ -82,6 +82,12 @@ struct slora_backend_s {
      * launch of the step and an instantiation, which a replay does not */
     int32_t            captured;
 
+    /* host time the last forward spent making what later forwards
+     * reuse: cuBLASLt's plans for GEMM shapes new to the backend (rank
+     * 0's with tensor parallelism; 0 on the CPU), which makes a cold
+     * step slow once */
+    int64_t            setup_ns;
+
     void        *data;
 };
 

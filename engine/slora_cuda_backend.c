@@ -399,10 +399,13 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
 {
     slora_cuda_t  *c = b->data;
     uint64_t       captures;
+    int64_t        setup;
 
     b->device_ns = 0;
     b->captured = 0;
+    b->setup_ns = 0;
     captures = c->graph_captures;
+    setup = slora_cuda_gemm_setup_ns(c->gemm);
 
     if (slora_cuda_rank_forward(c, batch, pool_layer_off, page_elems,
                                 tokens_per_page, err)
@@ -413,6 +416,7 @@ slora_cuda_forward(slora_backend_t *b, const slora_batch_t *batch,
 
     b->device_ns = c->device_ns;
     b->captured = c->graph_captures != captures;
+    b->setup_ns = slora_cuda_gemm_setup_ns(c->gemm) - setup;
 
     return SLORA_OK;
 }

@@ -73,6 +73,7 @@ struct slora_cuda_gemm_s {
     int                        thin;        /* our kernels for few rows */
     int32_t                    mma_lo;      /* rows for the TMA kernel */
     int32_t                    mma_hi;
+    int64_t                    setup_ns;    /* slora_cuda_gemm_setup_ns */
 };
 
 
@@ -166,6 +167,13 @@ slora_cuda_gemm_free(slora_cuda_gemm_t *g)
 }
 
 
+int64_t
+slora_cuda_gemm_setup_ns(const slora_cuda_gemm_t *g)
+{
+    return g->setup_ns;
+}
+
+
 int
 slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     void *y, const uint16_t *x, const uint16_t *w, const uint16_t *bias,
@@ -173,6 +181,7 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
 {
     slora_cuda_gemm_plan_t  *p;
     cublasStatus_t           st;
+    slora_cuda_gemm_shape_t  key;
     float                    alpha, beta;
     int                      aligned;
 
@@ -211,7 +220,11 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
         return SLORA_OK;
     }
 
-    p = slora_cuda_gemm_plan(g, s, err);
+    /* what runs beside a GEMM does not change cuBLASLt's plan for it */
+    key = *s;
+    key.beside = 0;
+
+    p = slora_cuda_gemm_plan(g, &key, err);
     if (p == NULL) {
         return SLORA_ERROR;
     }
@@ -272,7 +285,9 @@ slora_cuda_gemm_plan(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
 {
     slora_cuda_gemm_plan_t  *p;
     uint64_t                 h;
+    int64_t                  t0;
     int32_t                  i;
+    int                      rc;
 
     h = slora_cuda_gemm_hash(s);
 
@@ -295,8 +310,11 @@ slora_cuda_gemm_plan(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
 
     memset(p, 0, sizeof(*p));
     p->key = *s;
+    t0 = slora_now_ns();
+    rc = slora_cuda_gemm_make(g, p, err);
+    g->setup_ns += slora_now_ns() - t0;
 
-    if (slora_cuda_gemm_make(g, p, err) != SLORA_OK) {
+    if (rc != SLORA_OK) {
         slora_cuda_gemm_plan_free(p);
         memset(p, 0, sizeof(*p));
         return NULL;

@@ -23,8 +23,9 @@ typedef struct slora_cuda_gemm_s  slora_cuda_gemm_t;
 /* y[n, out] (row stride ld_y) = x[n, in] (row stride ld_x) W^T, W
  * row-major [out, in] bf16; y bf16, or fp32 with f32_out; plus a bf16
  * bias[out] with bias. beside: LoRA's shrink runs beside this GEMM on
- * another stream, which the choice of kernel weighs. Every field is part
- * of the plan's key, so the struct is zeroed before it is filled. */
+ * another stream, which the choice of kernel weighs. Every other field is
+ * part of a cuBLASLt plan's key, so the struct is zeroed before it is
+ * filled. */
 typedef struct {
     int32_t     out;
     int32_t     n;
@@ -44,6 +45,11 @@ void slora_cuda_gemm_free(slora_cuda_gemm_t *g);
 int slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     void *y, const uint16_t *x, const uint16_t *w, const uint16_t *bias,
     cudaStream_t stream, slora_err_t *err);
+
+/* The host time spent so far making cuBLASLt plans for shapes new to g
+ * (its heuristic's query and the descriptors), which a forward that
+ * meets new shapes pays once. */
+int64_t slora_cuda_gemm_setup_ns(const slora_cuda_gemm_t *g);
 
 
 #endif /* SLORA_CUDA_GEMM_H */

@@ -685,6 +685,7 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
 {
     slora_cuda_tp_t  *tp = b->data;
     uint64_t          captures;
+    int64_t           setup;
     int32_t           l;
 
     if (batch == NULL || pool_layer_off == NULL || tp->layer_off == NULL) {
@@ -714,11 +715,14 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
 
     b->device_ns = 0;
     b->captured = 0;
+    b->setup_ns = 0;
     captures = tp->rank[0]->graph_captures;
+    setup = slora_cuda_gemm_setup_ns(tp->rank[0]->gemm);
 
     if (slora_cuda_tp_run(tp, slora_cuda_tp_job_forward, err) == SLORA_OK) {
         b->device_ns = tp->rank[0]->device_ns;
         b->captured = tp->rank[0]->graph_captures != captures;
+        b->setup_ns = slora_cuda_gemm_setup_ns(tp->rank[0]->gemm) - setup;
         return SLORA_OK;
     }
 

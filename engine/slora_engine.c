@@ -579,6 +579,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     e->last_step_ns = t.end - t.start;
     e->last_step_device_ns = rc == SLORA_OK ? e->backend->device_ns : 0;
     e->last_step_captured = rc == SLORA_OK ? e->backend->captured : 0;
+    e->last_step_setup_ns = rc == SLORA_OK ? e->backend->setup_ns : 0;
     slora_engine_log_step(e, &step, &t);
     e->last_step_prefill = step.n_prefill;
     e->last_step_decode = step.n_decode;

@@ -20,10 +20,12 @@
  * forward (slora_backend_t.device_ns; 0 on the CPU), so run_ms minus it
  * is the host's share of the forward, and whether the forward captured a
  * new decode graph (slora_backend_t.captured: 1 or 0), which costs the
- * host every launch of the step where a replay costs one.
+ * host every launch of the step where a replay costs one, and the part
+ * of the forward spent making GEMM plans for shapes new to the backend
+ * (slora_backend_t.setup_ns; 0 on the CPU), which a cold step pays.
  *
  *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed,
- *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured
+ *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured,setup_ms
  */
 
 #include <errno.h>
@@ -58,7 +60,7 @@ slora_engine_log_open(slora_engine_t *e)
     if (ftell(e->step_log) == 0) {
         fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
               "failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,"
-              "captured\n", e->step_log);
+              "captured,setup_ms\n", e->step_log);
     }
 }
 
@@ -72,7 +74,7 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     }
 
     fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,"
-            "%.3f,%.3f,%d\n",
+            "%.3f,%.3f,%d,%.3f\n",
             (double) (t->start - e->log_t0) / 1e6,
             (double) (t->run - t->start) / 1e6,
             (double) (t->end - t->run) / 1e6, step->n_items, step->n_prefill,
@@ -82,7 +84,8 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
             (double) (t->resolved - t->installed) / 1e6,
             (double) (t->planned - t->resolved) / 1e6,
             (double) (t->run - t->planned) / 1e6,
-            (double) e->last_step_device_ns / 1e6, e->last_step_captured);
+            (double) e->last_step_device_ns / 1e6, e->last_step_captured,
+            (double) e->last_step_setup_ns / 1e6);
 }
 
 

@@ -77,7 +77,7 @@ my $model = tiny_model();
     unlink $log;
     is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
                   . 'failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,'
-                  . 'captured',
+                  . 'captured,setup_ms',
        '... the header first');
     is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
     my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
@@ -90,7 +90,7 @@ my $model = tiny_model();
     ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
        '... host and forward times');
     ok(!grep({ my $r = $_; my $parts = 0; $parts += $r->[$_] for 9 .. 12;
-               @$r != 15 || grep({ $r->[$_] < 0 } 9 .. 12)
+               @$r != 16 || grep({ $r->[$_] < 0 } 9 .. 12)
                || abs($parts - $r->[1]) > 0.01 } @rows),
        '... and the host time\'s four parts, which add up to it')
         or diag(join("\n", @lines));
@@ -98,6 +98,8 @@ my $model = tiny_model();
        '... and no device time on the CPU') or diag(join("\n", @lines));
     ok(!grep({ $_->[14] ne '0' } @rows),
        '... nor graph captures') or diag(join("\n", @lines));
+    ok(!grep({ $_->[15] ne '0.000' } @rows),
+       '... nor GEMM plans') or diag(join("\n", @lines));
 
     # bench/steps.py reads it back: 10 steps, the parts named
     open(my $f, '>', $log) or die;
@@ -108,20 +110,22 @@ my $model = tiny_model();
     unlink $log;
     ok($rc == 0 && $out =~ /^== \S+: 10 steps$/m
        && $out =~ /^total: .*\(host: install [\d.]+ s, resolve [\d.]+ s, plan [\d.]+ s, warm [\d.]+ s\)$/m
-       && $out !~ /captured/
+       && $out !~ /captured/ && $out !~ /GEMM plans/
        && (() = $out =~ /^  at /mg) == 2,
        '... and bench/steps.py sums it up') or diag("$out\n$err");
 
-    # a GPU's log marks the steps that captured a decode graph: two here
+    # a GPU's log marks the steps that captured a decode graph (two
+    # here) and those that made GEMM plans (the first, 84.5 ms)
     my @gpu = @lines;
-    $gpu[$_] =~ s/,0$/,1/ for 2, 3;
+    $gpu[$_] =~ s/,0,0\.000$/,1,0.000/ for 2, 3;
+    $gpu[1] =~ s/,0\.000$/,84.500/;
     open($f, '>', $log) or die;
     print $f join("\n", @gpu), "\n";
     close $f;
     ($rc, $out, $err) = SloraTest::run_cmd('python3', 'bench/steps.py', $log);
     unlink $log;
-    ok($rc == 0 && $out =~ /^total: .*\(2 steps captured a decode graph: forward [\d.]+ s\)/m,
-       '... which counts the steps that captured a graph')
+    ok($rc == 0 && $out =~ /^total: .*\(2 steps captured a decode graph: forward [\d.]+ s\) \(1 steps made GEMM plans: 0\.085 s\)/m,
+       '... which counts the steps that captured a graph and made plans')
         or diag("$out\n$err");
 }
 

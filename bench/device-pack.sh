@@ -28,6 +28,22 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+# a call carries the tree (tracked files and untracked ones git does not
+# ignore) and its carry folder, 64 MiB in all: say so here, before a
+# device call is spent on the refusal
+fits() {
+    local tree carry
+    tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } \
+            | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    for carry in "$@"; do
+        if [ $((tree + $(du -sb "$carry" | cut -f1))) -gt $((64 << 20)) ]; then
+            echo "device-pack.sh: $carry with the tree ($tree bytes) is over the" \
+                 "64 MiB a device call carries" >&2
+            exit 1
+        fi
+    done
+}
+
 MODE=halves
 if [ "${1:-}" = one ]; then
     MODE=one
@@ -72,6 +88,7 @@ if [ $MODE = one ]; then
         gzip -9 -c "$(readlink -f "$lib")" > "$T/lib/$(basename "$lib").gz"
     done
     du -sh $T
+    fits $T
     exit 0
 fi
 
@@ -109,3 +126,4 @@ for lib in $( (ldd /usr/sbin/nginx; ldd build/nginx/objs/ngx_http_slora_module.s
 done
 
 du -sh .carry/a .carry/b .carry/c
+fits .carry/a .carry/b .carry/c

@@ -18,11 +18,12 @@
  * faster on an H200 (bench/RESULTS.md, 18:49-19:17): a single row of a
  * wide W (q,k,v and gate,up of the 7B, over 64 W rows a block) goes to
  * the CUDA-core GEMV (kernels/slora_gemv.cu); over 48 rows of the widest
- * (over 128 W rows a block: gate,up), and over SLORA_GEMM_MMA_BESIDE_HI
- * rows of a GEMM with LoRA's shrink beside it, to cuBLASLt: the kernel
- * holds every SM for the whole of K, and the shrink beside it then waits
- * for its end (batch 32 with adapters lost 3% that way). A step of at
- * most SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV.
+ * (over 128 W rows a block: gate,up), to cuBLASLt. A GEMM with LoRA's
+ * shrink and expand beside it gives the kernel SLORA_GEMM_MMA_BESIDE
+ * percent of the SMs, the rest to them: on every SM it would hold them
+ * up until its end (a step of 64 rows with adapters 0.27 ms faster than
+ * with cuBLASLt there, bench/RESULTS.md, 20:03). A step of at most
+ * SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV.
  * $SLORA_CUDA_MMA=lo-hi moves the first range (0: none) and
  * $SLORA_CUDA_THIN=0 sends every shape to cuBLASLt, for A/B runs in one
  * call.
@@ -44,7 +45,8 @@
 #define SLORA_GEMM_KEEP_N  256          /* rows of the shapes kept */
 #define SLORA_GEMM_MMA_LO  2          /* rows where the TMA kernel wins */
 #define SLORA_GEMM_MMA_HI  64
-#define SLORA_GEMM_MMA_BESIDE_HI  16  /* with LoRA's shrink beside */
+#define SLORA_GEMM_MMA_BESIDE  80     /* percent of the SMs it takes
+                                         with LoRA beside it */
 #define SLORA_GEMM_MMA_MIN_W  (1 << 22) /* W's elements: below, launch
                                          * costs rule, not the stream */
 #define SLORA_GEMM_GEMV_WIDE  64      /* W rows a block over which one
@@ -81,7 +83,7 @@ static slora_cuda_gemm_plan_t *slora_cuda_gemm_plan(slora_cuda_gemm_t *g,
     const slora_cuda_gemm_shape_t *s, slora_err_t *err);
 static int slora_cuda_gemm_make(slora_cuda_gemm_t *g,
     slora_cuda_gemm_plan_t *p, slora_err_t *err);
-static int slora_cuda_gemm_mma(slora_cuda_gemm_t *g,
+static int32_t slora_cuda_gemm_mma(slora_cuda_gemm_t *g,
     const slora_cuda_gemm_shape_t *s, int aligned);
 static void slora_cuda_gemm_evict(slora_cuda_gemm_t *g);
 static void slora_cuda_gemm_plan_free(slora_cuda_gemm_plan_t *p);
@@ -183,6 +185,7 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     cublasStatus_t           st;
     slora_cuda_gemm_shape_t  key;
     float                    alpha, beta;
+    int32_t                  tr;
     int                      aligned;
 
     if (s->n == 0) {
@@ -192,10 +195,12 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     aligned = s->in % 8 == 0 && s->ld_x % 8 == 0 && ((uintptr_t) x & 15) == 0
               && ((uintptr_t) w & 15) == 0;
 
-    if (slora_cuda_gemm_mma(g, s, aligned)) {
+    tr = slora_cuda_gemm_mma(g, s, aligned);
+
+    if (tr > 0) {
         if (slora_gemv_mma_cuda(y, s->ld_y, s->f32_out, x, s->ld_x, w,
                                 s->bias ? bias : NULL, s->n, s->out, s->in,
-                                0, stream)
+                                tr, stream)
             != 0)
         {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: tensor-"
@@ -256,26 +261,31 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
 }
 
 
-/* the shapes the TMA and wgmma kernel takes (the paragraph atop says
- * why): by its rows, W's size, the rows a block of it would take (tr)
- * and what runs beside it */
-static int
+/* the W rows a block of the TMA and wgmma kernel takes for this shape,
+ * or 0 for a shape it does not take (the paragraph atop says why): by
+ * its rows, W's size, the rows a block of it would take and what runs
+ * beside it */
+static int32_t
 slora_cuda_gemm_mma(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     int aligned)
 {
     int32_t  tr;
 
     if (!g->thin || !aligned || s->n < g->mma_lo || s->n > g->mma_hi
-        || (int64_t) s->out * s->in < SLORA_GEMM_MMA_MIN_W
-        || (s->beside && s->n > SLORA_GEMM_MMA_BESIDE_HI))
+        || (int64_t) s->out * s->in < SLORA_GEMM_MMA_MIN_W)
     {
         return 0;
     }
 
-    tr = slora_gemv_mma_rows(s->out);
+    tr = slora_gemv_mma_rows(s->out, s->beside ? SLORA_GEMM_MMA_BESIDE : 100);
 
-    return !(s->n == 1 && tr > SLORA_GEMM_GEMV_WIDE)
-           && !(s->n > SLORA_GEMM_BLAS_WIDE_N && tr > SLORA_GEMM_BLAS_WIDE);
+    if ((s->n == 1 && tr > SLORA_GEMM_GEMV_WIDE)
+        || (s->n > SLORA_GEMM_BLAS_WIDE_N && tr > SLORA_GEMM_BLAS_WIDE))
+    {
+        return 0;
+    }
+
+    return tr;
 }
 
 

@@ -22,8 +22,9 @@ typedef struct slora_cuda_gemm_s  slora_cuda_gemm_t;
 
 /* y[n, out] (row stride ld_y) = x[n, in] (row stride ld_x) W^T, W
  * row-major [out, in] bf16; y bf16, or fp32 with f32_out; plus a bf16
- * bias[out] with bias. beside: LoRA's shrink runs beside this GEMM on
- * another stream, which the choice of kernel weighs. Every other field is
+ * bias[out] with bias. beside: LoRA's shrink and expand run beside this
+ * GEMM on another stream, so our kernel leaves them part of the SMs
+ * (slora_cuda_gemm.c). Every other field is
  * part of a cuBLASLt plan's key, so the struct is zeroed before it is
  * filled. */
 typedef struct {

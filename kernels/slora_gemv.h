@@ -44,7 +44,7 @@ int slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
  * (kernels/slora_gemv_mma.cu, TMA and wgmma, sm_90): any out, in a
  * multiple of 8. tr: the W rows a block takes over the whole of K, a
  * multiple of 8 up to SLORA_GEMV_MMA_MAX_ROWS, or 0 for
- * slora_gemv_mma_rows(out) (one block an SM). Each sum runs in fp32 in
+ * slora_gemv_mma_rows(out, 100) (one block an SM). Each sum runs in fp32 in
  * a fixed order, whatever the grid. */
 #define SLORA_GEMV_MMA_MAX_N     64
 #define SLORA_GEMV_MMA_MAX_ROWS  256
@@ -53,9 +53,11 @@ int slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out,
     const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
     int32_t n, int32_t out, int32_t in, int32_t tr, void *stream);
 
-/* the W rows a block of slora_gemv_mma_cuda takes for this out: out over
- * the device's SMs, rounded up to 8, at most SLORA_GEMV_MMA_MAX_ROWS */
-int32_t slora_gemv_mma_rows(int32_t out);
+/* the W rows a block of slora_gemv_mma_cuda takes for this out so that
+ * its grid of one block an SM takes share percent (1-100) of the
+ * device's SMs, the rest left to kernels beside it: out over those SMs,
+ * rounded up to 8, at most SLORA_GEMV_MMA_MAX_ROWS */
+int32_t slora_gemv_mma_rows(int32_t out, int32_t share);
 
 /* The same with the launch's shape named, for t/kernels' timings: loads
  * in flight a lane (4, 8 or 16; slora_gemv_cuda: 4 at n = 1, else 8) and at most

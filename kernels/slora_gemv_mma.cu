@@ -26,9 +26,12 @@
  * The cost of the shape: every block reads all of x's rows from L2, so x
  * weighs (rows of x) / (W rows a block) against W; at 64 rows and narrow
  * outputs (4096 over 132 SMs: 32 rows a block) that is twice W's bytes.
- * And it holds every SM for the whole of K, so a kernel forked beside it
- * (LoRA's shrink) waits for its end. slora_cuda_gemm.c sends it the
- * shapes where it wins (bench/RESULTS.md).
+ * And a grid of one block an SM holds every SM for the whole of K, so a
+ * kernel forked beside it (LoRA's shrink and expand) waits for its end:
+ * a caller with work beside it asks for slices that leave part of the
+ * SMs free (slora_gemv_mma_rows' share), which costs the kernel little,
+ * the copy rate being the HBM's, not an SM's. slora_cuda_gemm.c sends it
+ * the shapes where it wins (bench/RESULTS.md).
  */
 
 #include <stdint.h>
@@ -628,13 +631,15 @@ slora_gemv_ws_launch(cudaLaunchConfig_t *cfg, void *y, int64_t ld_y,
 
 
 extern "C" int32_t
-slora_gemv_mma_rows(int32_t out)
+slora_gemv_mma_rows(int32_t out, int32_t share)
 {
     static const int  sms = slora_gemv_ws_sms();
 
-    int32_t  tr;
+    int32_t  blocks, tr;
 
-    tr = (out + sms - 1) / sms;
+    blocks = sms * (share < 1 ? 1 : share > 100 ? 100 : share) / 100;
+    blocks = blocks > 1 ? blocks : 1;
+    tr = (out + blocks - 1) / blocks;
     tr = (tr + 7) / 8 * 8;
 
     return tr < SLORA_GEMV_MMA_MAX_ROWS ? tr : SLORA_GEMV_MMA_MAX_ROWS;
@@ -661,7 +666,7 @@ slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     }
 
     if (tr == 0) {
-        tr = slora_gemv_mma_rows(out);
+        tr = slora_gemv_mma_rows(out, 100);
     }
 
     cfg.gridDim = dim3((unsigned) ((out + tr - 1) / tr));

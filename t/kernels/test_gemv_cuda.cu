@@ -202,7 +202,7 @@ test_gemv_mma(void)
 
     int32_t   si, ni, ti, n, out, in, tr, f32, with_bias, k;
     double    e, worst;
-    int       rc;
+    int       rc, sms;
 
     worst = 0.0;
     k = 0;
@@ -229,13 +229,22 @@ test_gemv_mma(void)
         }
     }
 
-    ok(slora_gemv_mma_rows(4096) == 32 || slora_gemv_mma_rows(4096) == 40
-       || slora_gemv_mma_rows(4096) == 64,
-       "gemv mma: 4096 rows make %d rows a block",
-       slora_gemv_mma_rows(4096));
-    ok(slora_gemv_mma_rows(1 << 20) == SLORA_GEMV_MMA_MAX_ROWS
-       && slora_gemv_mma_rows(1) == 8,
-       "gemv mma: rows a block within 8 .. %d", SLORA_GEMV_MMA_MAX_ROWS);
+    sms = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    tr = slora_gemv_mma_rows(4096, 100);
+    ok(tr > 8 && tr % 8 == 0 && (4096 + tr - 1) / tr <= sms
+       && (4096 + tr - 9) / (tr - 8) > sms,
+       "gemv mma: 4096 rows make %d rows a block over %d SMs", tr, sms);
+    tr = slora_gemv_mma_rows(4096, 80);
+    ok(tr > 8 && tr % 8 == 0 && (4096 + tr - 1) / tr <= sms * 80 / 100
+       && (4096 + tr - 9) / (tr - 8) > sms * 80 / 100,
+       "gemv mma: 4096 rows over 80%% of the SMs make %d rows a block", tr);
+    ok(slora_gemv_mma_rows(1 << 20, 100) == SLORA_GEMV_MMA_MAX_ROWS
+       && slora_gemv_mma_rows(1, 100) == 8
+       && slora_gemv_mma_rows(4096, 0) == slora_gemv_mma_rows(4096, 1)
+       && slora_gemv_mma_rows(4096, 200) == slora_gemv_mma_rows(4096, 100),
+       "gemv mma: rows a block within 8 .. %d, shares within 1 .. 100",
+       SLORA_GEMV_MMA_MAX_ROWS);
 
     ok(slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
                            4096, (const uint16_t *) 16, NULL, 65, 4096, 4096,

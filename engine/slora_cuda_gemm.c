@@ -43,6 +43,7 @@
 
 #define SLORA_GEMM_SLOTS   4096         /* a power of two */
 #define SLORA_GEMM_KEEP_N  256          /* rows of the shapes kept */
+#define SLORA_GEMM_WARM_DIM  256        /* the plan made at creation */
 #define SLORA_GEMM_MMA_LO  2          /* rows where the TMA kernel wins */
 #define SLORA_GEMM_MMA_HI  64
 #define SLORA_GEMM_MMA_BESIDE  80     /* percent of the SMs it takes
@@ -93,9 +94,10 @@ static uint64_t slora_cuda_gemm_hash(const slora_cuda_gemm_shape_t *s);
 slora_cuda_gemm_t *
 slora_cuda_gemm_create(size_t work_size, slora_err_t *err)
 {
-    slora_cuda_gemm_t  *g;
-    cublasStatus_t      st;
-    const char         *e;
+    slora_cuda_gemm_t       *g;
+    slora_cuda_gemm_shape_t  warm;
+    cublasStatus_t           st;
+    const char              *e;
 
     g = calloc(1, sizeof(slora_cuda_gemm_t));
     if (g == NULL) {
@@ -142,6 +144,24 @@ slora_cuda_gemm_create(size_t work_size, slora_err_t *err)
         g->mma_lo = 1;          /* "0", or anything else: none */
         g->mma_hi = 0;
     }
+
+    /* cuBLASLt's first algorithm query in a process sets the library up:
+     * 0.1 s on an H200, which the first prompt long enough for cuBLASLt
+     * paid (bench/RESULTS.md, 20:14). One plan now moves it to start;
+     * later shapes' plans take a fraction of a millisecond */
+    memset(&warm, 0, sizeof(warm));
+    warm.out = SLORA_GEMM_WARM_DIM;
+    warm.in = SLORA_GEMM_WARM_DIM;
+    warm.n = SLORA_GEMM_WARM_DIM;
+    warm.ld_x = SLORA_GEMM_WARM_DIM;
+    warm.ld_y = SLORA_GEMM_WARM_DIM;
+
+    if (slora_cuda_gemm_plan(g, &warm, err) == NULL) {
+        slora_cuda_gemm_free(g);
+        return NULL;
+    }
+
+    g->setup_ns = 0;
 
     return g;
 }

@@ -834,8 +834,12 @@ slora_cuda_linear(slora_cuda_t *c, int beside, void *y, int64_t ld_y,
  * output, joins it. A captured decode graph holds the fork as two
  * branches. Only steps of at most SLORA_CUDA_FORK_MAX tokens fork: their
  * GEMMs stream weights and leave room beside them, while a batch of 256
- * measured 0.4 ms slower forked (bench/RESULTS.md). The step profile
- * keeps everything on one stream, so that each op's time stays its own.
+ * measured 0.4 ms slower forked (bench/RESULTS.md). The fork is not
+ * free: at batch 64 a step's 64 forks and joins alone, nothing on the
+ * side stream, cost 0.5 ms; the same kernels in line cost 1.1 ms, beside
+ * the GEMM 0.4 more than the bare fork (bench/RESULTS.md, 20:20-20:25).
+ * The step profile keeps everything on one stream, so that each op's
+ * time stays its own.
  */
 
 static int

@@ -3,7 +3,8 @@
 # bench/device-pack.sh carries.
 #
 #   bash bench/device-engine.sh bench      (.carry/t)
-#   bash bench/device-engine.sh conform    (.carry/b, after the above)
+#   bash bench/device-engine.sh conform    (.carry/c, after calls that
+#                                           carried .carry/a and .carry/b)
 #   bash bench/device-engine.sh ab         (.carry/t from BASE=<commit>:
 #                                           this build against that one)
 #   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000;
@@ -25,7 +26,7 @@
 # and 64 with the step
 # profile on ($SLORA_CUDA_PROFILE, which launches op by op: no decode
 # graphs); then the plain PyTorch peer (torch_decode.py) in the same call.
-# conform: SmolLM2 reassembled from the two parts; `slora conform` (the
+# conform: SmolLM2 joined from its three parts (device_smollm2); `slora conform` (the
 # same greedy requests alone and batched on cuda and on the CPU's exact
 # f32 path, with each choice's logit margin) with and without adapters
 # of mixed ranks, and on a 2-layer slice of the Llama-7B shape.
@@ -197,12 +198,7 @@ if [ "$MODE" = scale ]; then
     exit 0
 fi
 
-cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf
-if [ "$(sha256sum /tmp/smollm2.gguf | cut -d' ' -f1)" != "$(cat $C/a/model.sha256)" ]
-then
-    echo "model parts do not match (is .carry/a from the first call there?)"
-    exit 1
-fi
+device_smollm2 /tmp/smollm2.gguf || exit 1
 
 $S mkadapter --model /tmp/smollm2.gguf --out /tmp/sad --count 4 \
     --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 > /dev/null

@@ -8,6 +8,11 @@
 # DIR/libslora_cuda.so as SLORA_CUDA_LIB: what running the engine from a
 # carry folder takes.
 #
+# device_smollm2 DEST: SmolLM2 joined at DEST from the three parts
+# bench/device-pack.sh spreads over .carry/a, .carry/b and .carry/c (left
+# on the machine by the calls before), checked against its sha256; says
+# which part is missing and fails otherwise.
+#
 # device_nginx_conf FILE MODULE CONNECTIONS [MAIN]: writes an nginx.conf
 # for a server run in the foreground under a prefix of its own: the
 # module, MAIN's extra main-context lines, one master, two workers, temp
@@ -21,6 +26,24 @@ device_engine_env() {
     gunzip -c "$1/slora.gz" > /tmp/slora && chmod +x /tmp/slora
     export LD_LIBRARY_PATH=$1:/usr/local/cuda/lib64:$(device_cublas_dir):${LD_LIBRARY_PATH:-}
     export SLORA_CUDA_LIB=$1/libslora_cuda.so
+}
+
+device_smollm2() {
+    local c=$PWD/.carry part
+    for part in a/model.0 b/model.1 c/model.2 a/model.sha256; do
+        if [ ! -f "$c/$part" ]; then
+            echo "SmolLM2's part .carry/$part is not on this machine: carry" \
+                 ".carry/a, .carry/b and .carry/c in the calls before" >&2
+            return 1
+        fi
+    done
+    cat "$c/a/model.0" "$c/b/model.1" "$c/c/model.2" > "$1"
+    if [ "$(sha256sum "$1" | cut -d' ' -f1)" != "$(cat "$c/a/model.sha256")" ]
+    then
+        echo "SmolLM2's parts do not make the model (sha256 differs)" >&2
+        rm -f "$1"
+        return 1
+    fi
 }
 
 device_nginx_conf() {

@@ -1,14 +1,14 @@
 #!/bin/bash
 # bench/device-nginx.sh: the server itself on the GPU: Debian's nginx with
-# ngx_http_slora_module and device=cuda, serving SmolLM2 (reassembled from
-# the parts bench/device-pack.sh carries, left on the machine by the two
-# calls of bench/device-engine.sh), then the Llama-7B shape with random
+# ngx_http_slora_module and device=cuda, serving SmolLM2 (joined from
+# the three parts bench/device-pack.sh carries, left on the machine by the
+# calls before), then the Llama-7B shape with random
 # weights and SmolLM2's tokenizer: three streamed chat completions and a
 # burst of 16 at once on each, printed with their tokens/s, and each
 # run's step log summed up (bench/steps.py: among the rest, the steps
 # that captured a decode graph; the logs go to $OUT). Run after
 # those calls, with .carry/c (nginx, the module and the libraries they
-# need, staged by bench/device-pack.sh) carried. Or with .carry/t alone
+# need, gzipped, and SmolLM2's third part) carried. Or with .carry/t alone
 # (bench/device-pack.sh one): the 7B shape only, with tok.gguf's
 # tokenizer (SmolLM2's), after a call that left nothing behind.
 #
@@ -34,8 +34,12 @@ if [ -d $C/t ]; then
     for f in $K/lib/*.gz; do
         gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
     done
-elif [ ! -f /tmp/smollm2.gguf ]; then
-    cat $C/a/model.0 $C/b/model.1 > /tmp/smollm2.gguf || exit 1
+else
+    [ -f /tmp/smollm2.gguf ] || device_smollm2 /tmp/smollm2.gguf || exit 1
+    mkdir -p /tmp/lib
+    for f in $K/lib/*.gz; do
+        gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
+    done
 fi
 
 # for nginx only: python3 and curl keep the image's own libraries

@@ -1,11 +1,12 @@
 #!/bin/bash
 # bench/device-pack.sh: stages what a device call of the CUDA backend
-# needs into the git-ignored .carry/, in two halves that each fit one
+# needs into the git-ignored .carry/, in three parts that each fit one
 # call (64 MiB with the tree): .carry/a holds a static `slora`
 # (OpenBLAS, PCRE2, hiredis and libcrypto linked in; cJSON beside it),
 # libslora_cuda.so, both built here, the two peer scripts and the first
-# part of the SmolLM2 model; .carry/b the rest of the model. The kernel
-# tests travel in `one`'s .carry/t only.
+# part of the SmolLM2 model; .carry/b the second part; .carry/c nginx,
+# the module, their libraries and the third part. The kernel tests
+# travel in `one`'s .carry/t only.
 #
 #   bash bench/device-pack.sh [../shared/bench]
 #   bash bench/device-pack.sh one [../shared/bench]
@@ -19,9 +20,9 @@
 # libslora_cuda_base.so (built in a scratch worktree), and
 # device-engine.sh bench times it in the same call: an A/B on one GPU.
 #
-# Then: run(carry [".carry/a"], "ls") and, while that machine is still
-# warm, run(carry [".carry/b"], "bash bench/device-engine.sh conform"),
-# then run(carry [".carry/c"], "bash bench/device-nginx.sh"). A part
+# Then: run(carry [".carry/a"], "ls"), run(carry [".carry/b"], "ls") and,
+# while that machine is still warm, run(carry [".carry/c"], "bash
+# bench/device-engine.sh conform; bash bench/device-nginx.sh"). A part
 # left by a call stays on the machine for the next (it is ignored, so
 # not replaced).
 
@@ -92,9 +93,9 @@ if [ $MODE = one ]; then
     exit 0
 fi
 
-make -j2 lib cli cuda > /dev/null
-rm -rf .carry/a .carry/b
-mkdir -p .carry/a .carry/b
+make -j2 lib cli cuda module > /dev/null
+rm -rf .carry/a .carry/b .carry/c
+mkdir -p .carry/a .carry/b .carry/c/lib
 
 cc -o .carry/a/slora build/engine/slora_cli*.o build/libslora.a \
     -Wl,-Bstatic -lopenblas -lpcre2-8 -lhiredis -lcrypto -Wl,-Bdynamic \
@@ -103,27 +104,34 @@ strip .carry/a/slora
 gzip -9 .carry/a/slora
 cp build/libslora_cuda.so .carry/a/
 cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
-
-# the two halves even (each, with the tree, must stay under the 64 MiB a
-# call carries): .carry/a's other files count against its part
-OTHER=$(du -cb .carry/a | tail -1 | cut -f1)
-SPLIT=$(( ($(stat -c %s "$MODEL") - OTHER) / 2 ))
-head -c $SPLIT "$MODEL" > .carry/a/model.0
-tail -c +$((SPLIT + 1)) "$MODEL" > .carry/b/model.1
 sha256sum "$MODEL" | cut -d' ' -f1 > .carry/a/model.sha256
 cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py .carry/a/
 
 # .carry/c: nginx, the module, and every library they load that a bare
-# CUDA image may lack (bench/device-nginx.sh)
-rm -rf .carry/c
-mkdir -p .carry/c/lib
-make -j2 module > /dev/null
+# CUDA image may lack, gzipped (bench/device-nginx.sh unpacks them)
 cp /usr/sbin/nginx build/nginx/objs/ngx_http_slora_module.so .carry/c/
 for lib in $( (ldd /usr/sbin/nginx; ldd build/nginx/objs/ngx_http_slora_module.so) \
               | awk '/=> \// { print $3 }' | sort -u \
               | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
-    cp "$(readlink -f "$lib")" ".carry/c/lib/$(basename "$lib")"
+    gzip -9 -c "$(readlink -f "$lib")" > ".carry/c/lib/$(basename "$lib").gz"
 done
+
+# SmolLM2 in three parts, a, b and c each as full as the others with
+# what else it holds (each, with the tree, must stay under the 64 MiB a
+# call carries); device-lib.sh's device_smollm2 joins them
+SIZE=$(stat -c %s "$MODEL")
+A_OTHER=$(du -cb .carry/a | tail -1 | cut -f1)
+C_OTHER=$(du -cb .carry/c | tail -1 | cut -f1)
+EACH=$(( (SIZE + A_OTHER + C_OTHER) / 3 ))
+A_PART=$(( EACH - A_OTHER ))
+C_PART=$(( EACH - C_OTHER ))
+head -c $A_PART "$MODEL" > .carry/a/model.0
+tail -c +$((A_PART + 1)) "$MODEL" | head -c $((SIZE - A_PART - C_PART)) \
+    > .carry/b/model.1
+tail -c +$((SIZE - C_PART + 1)) "$MODEL" > .carry/c/model.2
+cat .carry/a/model.0 .carry/b/model.1 .carry/c/model.2 | sha256sum \
+    | cut -d' ' -f1 | cmp -s - .carry/a/model.sha256 \
+    || { echo "device-pack.sh: SmolLM2's parts do not join" >&2; exit 1; }
 
 du -sh .carry/a .carry/b .carry/c
 fits .carry/a .carry/b .carry/c

@@ -57,7 +57,7 @@ SLORA=${SLORA:-/tmp/slora}           # bin/slora on a machine without a GPU
 mkdir -p "$OUT" $P/conf $P/logs $P/tmp
 
 if [ "$DEVICE" = cuda ]; then
-    [ -f "$TOKENIZER" ] || cat $C/a/model.0 $C/b/model.1 > "$TOKENIZER"
+    [ -f "$TOKENIZER" ] || device_smollm2 "$TOKENIZER" || exit 1
     [ -x "$SLORA" ] || { gunzip -c $A/slora.gz > "$SLORA"; chmod +x "$SLORA"; }
     mkdir -p /tmp/lib
     for f in $K/lib/*.gz; do

@@ -14,7 +14,8 @@
  * and batched on the same device is a bug in how a batch is put together,
  * unless it too falls on a near-tie. Every run reports the margin of each
  * greedy choice (top logit less the second), so a parting shows how near
- * the tie was.
+ * the tie was. Adapters are read into host memory before the first
+ * request, so the batched requests start in the same step every run.
  *
  * --sample T makes the requests sampled instead (temperature T, top-k 40,
  * top-p 0.95, a seed each). The device under test then draws them where
@@ -283,7 +284,7 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
     int32_t n_req, int32_t plen, const int32_t *prompts, int32_t batched,
     int32_t margins, slora_conform_run_t *run)
 {
-    int32_t               r, n_names, want;
+    int32_t               r, n_names, want, loaded;
     const char          **names;
     slora_err_t           err;
     slora_engine_t       *e;
@@ -315,6 +316,17 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
     e = slora_engine_init(&conf, &err);
     if (e == NULL) {
         fprintf(stderr, "slora conform: %s: %s\n", device, err.msg);
+        return SLORA_ERROR;
+    }
+
+    /* every adapter in host memory before the first request: with
+     * several loader threads a request for one still on disk waits for
+     * its read and joins a later step, which one depending on the read's
+     * time, and "batched" would not be the same batch run to run
+     * (bench/RESULTS.md, 20:31-20:36) */
+    if (dir != NULL && slora_engine_preload(e, &loaded, &err) != SLORA_OK) {
+        fprintf(stderr, "slora conform: %s: %s\n", device, err.msg);
+        slora_engine_free(e);
         return SLORA_ERROR;
     }
 

@@ -64,16 +64,30 @@ static const char  slora_conform_usage[] =
     "  --prompt-len P        prompt tokens (32)\n"
     "  --gen G               generated tokens per request (32)\n"
     "  --threads T           CPU threads of the reference (all cores)\n"
+    "  --prefetch-threads N  threads that read adapters ahead of need\n"
+    "                        (0: half the cores, 1 to 4)\n"
     "  --sample T            sampled requests at temperature T, top-k 40,\n"
     "                        top-p 0.95, drawn by the device's backend (0:\n"
     "                        greedy)\n";
 
 
-static int slora_conform_device(const char *model,
-    const slora_model_config_t *cfg, const char *device, int32_t tp,
-    const char *dir,
-    int32_t threads, int32_t n_req, int32_t plen, const int32_t *prompts,
-    int32_t batched, int32_t margins, slora_conform_run_t *run);
+/* what every run of one conform shares */
+typedef struct {
+    const char                  *model;
+    const slora_model_config_t  *cfg;
+    const char                  *dir;       /* adapters, or NULL */
+    int32_t                      threads;   /* CPU threads, 0: all */
+    int32_t                      loaders;   /* adapter readers, 0: the
+                                               engine's default */
+    int32_t                      n_req;
+    int32_t                      plen;
+    const int32_t               *prompts;   /* n_req x plen */
+} slora_conform_job_t;
+
+
+static int slora_conform_device(const slora_conform_job_t *job,
+    const char *device, int32_t tp, int32_t batched, int32_t margins,
+    slora_conform_run_t *run);
 static void slora_conform_event(void *data, const slora_event_t *ev);
 static int32_t slora_conform_part(const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t r);
@@ -89,13 +103,15 @@ slora_cli_conform(int argc, char **argv)
     double                temperature;
     char                 *end;
     const char           *opt, *val, *model, *device, *ref, *dir;
-    int32_t               n_req, plen, gen, threads, r, vocab, p, tp, ref_tp;
+    int32_t               n_req, plen, gen, threads, loaders, r, vocab, p,
+                          tp, ref_tp;
     int32_t               batch_part, dev_part;
     int32_t              *prompts, *n;
     slora_err_t           err;
     slora_rng_t           rng;
     slora_model_config_t  cfg;
     slora_conform_run_t   runs[4];
+    slora_conform_job_t   job;
     static const char    *names[4] = {
         "device alone", "device batched", "reference alone",
         "reference batched"
@@ -109,6 +125,7 @@ slora_cli_conform(int argc, char **argv)
     plen = 32;
     gen = 32;
     threads = 0;
+    loaders = 0;
     tp = 1;
     ref_tp = 1;
     temperature = 0;
@@ -147,6 +164,13 @@ slora_cli_conform(int argc, char **argv)
             n = &gen;
         } else if (strcmp(opt, "--threads") == 0) {
             n = &threads;
+        } else if (strcmp(opt, "--prefetch-threads") == 0) {
+            if (*end != '\0' || v < 0 || v > 16) {
+                fprintf(stderr, "slora conform: %s \"%s\": bad value\n", opt,
+                        val);
+                return 1;
+            }
+            loaders = (int32_t) v;
         } else if (strcmp(opt, "--tp") == 0) {
             n = &tp;
         } else if (strcmp(opt, "--ref-tp") == 0) {
@@ -197,6 +221,15 @@ slora_cli_conform(int argc, char **argv)
         prompts[p] = (int32_t) (slora_rng_next(&rng) % (uint64_t) vocab);
     }
 
+    job.model = model;
+    job.cfg = &cfg;
+    job.dir = dir;
+    job.threads = threads;
+    job.loaders = loaders;
+    job.n_req = n_req;
+    job.plen = plen;
+    job.prompts = prompts;
+
     memset(runs, 0, sizeof(runs));
     rc = 1;
 
@@ -206,9 +239,8 @@ slora_cli_conform(int argc, char **argv)
         runs[i].temperature = (float) temperature;
 
         if (slora_conform_alloc(&runs[i], n_req, gen) != SLORA_OK
-            || slora_conform_device(model, &cfg, i < 2 ? device : ref,
-                                    i < 2 ? tp : ref_tp, dir, threads, n_req,
-                                    plen, prompts, i % 2,
+            || slora_conform_device(&job, i < 2 ? device : ref,
+                                    i < 2 ? tp : ref_tp, i % 2,
                                     i >= 2 || temperature == 0, &runs[i])
                != SLORA_OK)
         {
@@ -279,11 +311,12 @@ slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t gen)
 
 
 static int
-slora_conform_device(const char *model, const slora_model_config_t *cfg,
-    const char *device, int32_t tp, const char *dir, int32_t threads,
-    int32_t n_req, int32_t plen, const int32_t *prompts, int32_t batched,
-    int32_t margins, slora_conform_run_t *run)
+slora_conform_device(const slora_conform_job_t *job, const char *device,
+    int32_t tp, int32_t batched, int32_t margins, slora_conform_run_t *run)
 {
+    int32_t                      n_req = job->n_req, plen = job->plen;
+    const slora_model_config_t  *cfg = job->cfg;
+
     int32_t               r, n_names, want, loaded;
     const char          **names;
     slora_err_t           err;
@@ -292,13 +325,14 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
     slora_request_t       req;
 
     memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = dir;
+    conf.model_path = job->model;
+    conf.adapter_dir = job->dir;
     conf.device = device;
     conf.tensor_parallel = tp;
     conf.weights = strcmp(device, "cpu") == 0 ? "f32" : NULL;
     conf.margins = margins;
-    conf.n_threads = threads;
+    conf.n_threads = job->threads;
+    conf.prefetch_threads = job->loaders;
     conf.max_running = n_req;
     conf.max_batch_tokens = n_req * plen > 512 ? n_req * plen : 512;
     conf.max_ctx = plen + run->gen + 16;
@@ -324,7 +358,9 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
      * its read and joins a later step, which one depending on the read's
      * time, and "batched" would not be the same batch run to run
      * (bench/RESULTS.md, 20:31-20:36) */
-    if (dir != NULL && slora_engine_preload(e, &loaded, &err) != SLORA_OK) {
+    if (job->dir != NULL
+        && slora_engine_preload(e, &loaded, &err) != SLORA_OK)
+    {
         fprintf(stderr, "slora conform: %s: %s\n", device, err.msg);
         slora_engine_free(e);
         return SLORA_ERROR;
@@ -336,7 +372,7 @@ slora_conform_device(const char *model, const slora_model_config_t *cfg,
         memset(&req, 0, sizeof(req));
         req.id = (uint64_t) r;
         req.adapter = n_names > 0 && r > 0 ? names[(r - 1) % n_names] : NULL;
-        req.prompt = prompts + (size_t) r * (size_t) plen;
+        req.prompt = job->prompts + (size_t) r * (size_t) plen;
         req.n_prompt = plen;
         req.sampling.max_tokens = run->gen;
         req.sampling.top_p = 1;

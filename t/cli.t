@@ -3,7 +3,9 @@
 #
 # What it shows: `slora conform` with the CPU as both device and
 # reference agrees with itself (alone, batched, and across two engines),
-# also on a random model spec, and says so, and with sampled requests
+# its batched run starts every request in one step even with several
+# adapter loader threads, also on a random model spec, and says so, and
+# with sampled requests
 # (the backend's draws equal the host sampler's); $SLORA_STEP_LOG writes
 # a CSV line a step; `slora bench --batches` prints
 # one line per batch size and adapter setting, over a catalog of random
@@ -38,6 +40,32 @@ my $model = tiny_model();
     my @rows = grep { /^\s+\d+\s+(none|yes)\s+batched equal \| equal/ }
                split /\n/, $out;
     is(scalar @rows, 4, '... one equal row per request') or diag($out);
+}
+
+# conform's batched run is one batch every run: with several loader
+# threads a request for an adapter on disk would wait for its read and
+# join a later step, which one depending on the read's time; conform
+# reads the adapters first, so the four requests start in one step
+{
+    my $dir = tempdir(CLEANUP => 1);
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'mkadapter', '--model', $model, '--out', "$dir/ad",
+        '--count', '3', '--ranks', '4,8,4', '--targets', 'q,v');
+    is($rc, 0, 'mkadapter for the batched conform') or diag($err);
+    my $log = "$dir/steps.csv";
+    local $ENV{SLORA_STEP_LOG} = $log;
+    ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--ref', 'cpu', '--threads', '1', '--prefetch-threads', '4',
+        '--requests', '4', '--prompt-len', '8', '--gen', '4',
+        '--adapters', "$dir/ad");
+    is($rc, 0, 'conform with 4 loader threads exits 0') or diag("$out\n$err");
+    like($out, qr/ALL EQUAL\s*$/, '... and says ALL EQUAL');
+    my @rows = map { [split /,/] } grep { !/^ms,/ }
+               split /\n/, SloraTest::_slurp($log) // '';
+    is(scalar(grep { $_->[3] == 4 && $_->[4] == 32 } @rows), 2,
+       '... both batched runs take the 4 prompts in one step')
+        or diag(join("\n", map { join(',', @$_[3 .. 5]) } @rows));
 }
 
 # conform --sample: the CPU backend's own draws against the host

@@ -262,6 +262,8 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
 
     c->graphs = getenv("SLORA_CUDA_GRAPHS") == NULL
                 || strcmp(getenv("SLORA_CUDA_GRAPHS"), "0") != 0;
+    c->graph_edges = getenv("SLORA_CUDA_GRAPH_EDGES") != NULL
+                     && tp_rank == 0;
 
     /* one profile a model: rank 0's; $SLORA_CUDA_PROFILE_SKIP leaves
      * out the first steps (warm-up: plans made, scratch grown) */

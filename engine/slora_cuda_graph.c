@@ -2,7 +2,9 @@
  * slora_cuda_graph.c: the CUDA backend's decode graphs and its step
  * profile. A decode step of a given shape is captured once into a CUDA
  * graph and replayed; $SLORA_CUDA_PROFILE instead launches op by op
- * with events between them and prints where the GPU's time went.
+ * with events between them and prints where the GPU's time went, and
+ * $SLORA_CUDA_GRAPH_EDGES prints how each captured graph's kernels wait
+ * on each other.
  *
  * The one idea: a graph is keyed by everything its launches depend on
  * (sequences, logits rows, ranks, the projections with adapters, the
@@ -11,9 +13,14 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "slora_cuda_int.h"
+
+
+static void slora_cuda_graph_census(cudaGraph_t graph,
+    const slora_cuda_gkey_t *key);
 
 
 static const char  *slora_cuda_op_names[SLORA_OP_N] = {
@@ -114,6 +121,10 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
         return slora_cuda_check(rc, "graph capture", err);
     }
 
+    if (c->graph_edges) {
+        slora_cuda_graph_census(graph, &key);
+    }
+
     rc = cudaGraphInstantiate(&slot->exec, graph, 0);
     cudaGraphDestroy(graph);
 
@@ -128,6 +139,104 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
 
     return slora_cuda_check(cudaGraphLaunch(slot->exec, c->stream),
                             "graph launch", err);
+}
+
+
+/*
+ * $SLORA_CUDA_GRAPH_EDGES: how a captured decode graph's kernels wait on
+ * each other, on stderr. An edge is programmatic where the kernel after
+ * may start before the one before it ends (programmatic dependent
+ * launch), full where it waits for its end; a kernel with more than one
+ * edge in is one a fork joins (LoRA's side stream), and whether any of
+ * its edges stayed programmatic says what the join cost it.
+ */
+
+static void
+slora_cuda_graph_census(cudaGraph_t graph, const slora_cuda_gkey_t *key)
+{
+    size_t                   n_nodes, n_edges, i, j;
+    cudaGraphNode_t         *nodes, *from, *to;
+    cudaGraphEdgeData       *data;
+    enum cudaGraphNodeType   type;
+    int32_t                 *in, *in_prog;
+    int64_t                  kernels, prog, joins, joins_prog, single_full;
+
+    n_nodes = 0;
+    n_edges = 0;
+
+    if (cudaGraphGetNodes(graph, NULL, &n_nodes) != cudaSuccess
+        || cudaGraphGetEdges(graph, NULL, NULL, NULL, &n_edges)
+           != cudaSuccess)
+    {
+        cudaGetLastError();
+        return;
+    }
+
+    nodes = calloc(n_nodes + 1, sizeof(cudaGraphNode_t));
+    from = calloc(n_edges + 1, sizeof(cudaGraphNode_t));
+    to = calloc(n_edges + 1, sizeof(cudaGraphNode_t));
+    data = calloc(n_edges + 1, sizeof(cudaGraphEdgeData));
+    in = calloc(n_nodes + 1, sizeof(int32_t));
+    in_prog = calloc(n_nodes + 1, sizeof(int32_t));
+
+    if (nodes == NULL || from == NULL || to == NULL || data == NULL
+        || in == NULL || in_prog == NULL
+        || cudaGraphGetNodes(graph, nodes, &n_nodes) != cudaSuccess
+        || cudaGraphGetEdges(graph, from, to, data, &n_edges) != cudaSuccess)
+    {
+        cudaGetLastError();
+        goto done;
+    }
+
+    prog = 0;
+
+    for (i = 0; i < n_edges; i++) {
+        prog += data[i].type == cudaGraphDependencyTypeProgrammatic;
+
+        for (j = 0; j < n_nodes; j++) {
+            if (nodes[j] == to[i]) {
+                in[j]++;
+                in_prog[j] += data[i].type
+                              == cudaGraphDependencyTypeProgrammatic;
+                break;
+            }
+        }
+    }
+
+    kernels = 0;
+    joins = 0;
+    joins_prog = 0;
+    single_full = 0;
+
+    for (j = 0; j < n_nodes; j++) {
+        if (cudaGraphNodeGetType(nodes[j], &type) != cudaSuccess
+            || type != cudaGraphNodeTypeKernel)
+        {
+            continue;
+        }
+
+        kernels++;
+        joins += in[j] > 1;
+        joins_prog += in[j] > 1 && in_prog[j] > 0;
+        single_full += in[j] == 1 && in_prog[j] == 0;
+    }
+
+    fprintf(stderr, "slora cuda: decode graph, %d sequences, LoRA mask %u: "
+            "%lld kernels, %zu edges (%lld programmatic); %lld kernels "
+            "joined from more than one (%lld with a programmatic edge), "
+            "%lld after one full edge\n", key->n_seqs,
+            (unsigned) key->proj_mask, (long long) kernels, n_edges,
+            (long long) prog, (long long) joins, (long long) joins_prog,
+            (long long) single_full);
+
+done:
+
+    free(nodes);
+    free(from);
+    free(to);
+    free(data);
+    free(in);
+    free(in_prog);
 }
 
 

@@ -207,6 +207,8 @@ typedef struct {
     slora_cuda_prof_t        *prof;             /* NULL: off */
 
     int                       graphs;           /* decode graphs on */
+    int                       graph_edges;      /* print each capture's
+                                                   edge census */
     int                       graphs_stale;     /* scratch moved */
     slora_cuda_graph_t        graph[SLORA_CUDA_GRAPHS];
     uint64_t                  graph_clock;

@@ -314,15 +314,17 @@ static int
 slora_conform_device(const slora_conform_job_t *job, const char *device,
     int32_t tp, int32_t batched, int32_t margins, slora_conform_run_t *run)
 {
-    int32_t                      n_req = job->n_req, plen = job->plen;
-    const slora_model_config_t  *cfg = job->cfg;
+    int32_t                      r, n_names, want, loaded, n_req, plen;
+    const char                 **names;
+    const slora_model_config_t  *cfg;
+    slora_err_t                  err;
+    slora_engine_t              *e;
+    slora_engine_conf_t          conf;
+    slora_request_t              req;
 
-    int32_t               r, n_names, want, loaded;
-    const char          **names;
-    slora_err_t           err;
-    slora_engine_t       *e;
-    slora_engine_conf_t   conf;
-    slora_request_t       req;
+    n_req = job->n_req;
+    plen = job->plen;
+    cfg = job->cfg;
 
     memset(&conf, 0, sizeof(conf));
     conf.model_path = job->model;

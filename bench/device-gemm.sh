@@ -4,7 +4,8 @@
 # kernels against the CPU twin, then their timings by launch shape),
 # bench_gemm_cuda at decode row counts three ways, and the engine's
 # decode steps the same three ways on the 7B shape with and without
-# adapters, alternated twice. The ways ($WAYS, each an environment):
+# adapters, alternated twice, and each way's greedy conformance against
+# the CPU. The ways ($WAYS, each an environment):
 # the build's own dispatch; the tensor-core kernel for none
 # (SLORA_CUDA_MMA=0: the CUDA-core GEMV to 4 rows, cuBLASLt above, as
 # before it); cuBLASLt alone (SLORA_CUDA_THIN=0). A way of several
@@ -45,10 +46,14 @@ for v in "$T"/test_gemv_cuda_s*.gz; do
     timeout 120 /tmp/$b | grep -E '^# (q,k,v|o |gate|down) .* r0 '
 done
 
+# a way as a file name the device tool brings back (no '=' or ':')
+tag() { printf %s "$1" | tr -c 'A-Za-z0-9_.-' '_'; }
+
 for way in $WAYS; do
     echo "== bench_gemm_cuda, $way"
     env ${way//:/ } timeout 60 /tmp/bench_gemm_cuda 1 4 8 16 32 64 \
-        2>&1 | tee "$OUT/gemm-$way.log" | grep -E '^ +(q,k,v|o|gate|down)'
+        2>&1 | tee "$OUT/gemm-$(tag "$way").log" \
+        | grep -E '^ +(q,k,v|o|gate|down)'
 done
 
 [ "${ENGINE:-1}" = 1 ] && /tmp/slora mkadapter --model random:llama-7b \
@@ -63,18 +68,22 @@ for round in $([ "${ENGINE:-1}" = 1 ] && echo 1 2); do
     done
 done
 
-# the build's own dispatch against the CPU's exact path, adapters on
-# some projections, on a 2-layer slice of the 7B shape (whose decode
-# steps' shapes are the 7B's)
+# each way against the CPU's exact path, adapters on some projections,
+# on a 2-layer slice of the 7B shape (whose decode steps' shapes are the
+# 7B's)
 if [ "${ENGINE:-1}" = 1 ]; then
     /tmp/slora mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7p \
         --count 4 --ranks 8,16,32,64 --targets q,v,up,down --scale 0.3 \
         > /dev/null
-    echo "== conform 7b-2layer adapters on q,v,up,down"
-    timeout 240 /tmp/slora conform --model random:llama-7b,layers=2 \
-        --device cuda --threads 16 --adapters /tmp/ad7p --requests 5 \
-        --gen 16 > "$OUT/conform.log" 2>&1
-    echo "rc=$?"; tail -12 "$OUT/conform.log"
+    for way in $WAYS; do
+        echo "== conform 7b-2layer adapters on q,v,up,down, $way"
+        env ${way//:/ } timeout 240 /tmp/slora conform \
+            --model random:llama-7b,layers=2 --device cuda --threads 16 \
+            --adapters /tmp/ad7p --requests 5 --gen 16 \
+            > "$OUT/conform-$(tag "$way").log" 2>&1
+        echo "rc=$?"
+        grep -E "^ +[0-9]|EQUAL|PARTS" "$OUT/conform-$(tag "$way").log"
+    done
 fi
 
 # where ncu reads the counters: one q,k,v launch at 64 rows

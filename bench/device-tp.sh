@@ -10,6 +10,8 @@
 #   bash bench/device-tp.sh close     TP=2 over NCCL only, which must exit
 #   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=2, 4, 8
 #                                     (those the machine's GPUs allow)
+#   bash bench/device-tp.sh shared    TP=4 and 8 with ranks sharing the
+#                                     GPUs there are: tokens, not speed
 #
 # check: the one-shot all-reduce's test and timings (t/kernels); `slora
 # conform` of TP=2 against TP=1 on the Llama-7B shape with adapters of
@@ -208,5 +210,25 @@ if [ "$MODE" = seventy ]; then
     exit 0
 fi
 
-echo "usage: bench/device-tp.sh check|ablate|serve|all|close|seventy"
+if [ "$MODE" = shared ]; then
+    # TP=4 and 8 on the GPUs there are, ranks sharing them
+    # (SLORA_TP_SHARE_GPUS=1): the split's tokens against TP=1 and TP=2
+    # on the 70B shape cut to 8 layers, which one GPU holds. No speed:
+    # ranks on one GPU take turns on it
+    export SLORA_TP_SHARE_GPUS=1
+    for tp in ${TPS:-4 8}; do
+        for ref in 1 2; do
+            STEP_TIMEOUT=300 step "conform 70b-8layer tp$tp (shared) vs tp$ref" \
+                $S conform --model random:llama-70b,layers=8 --device cuda \
+                --tp $tp --ref cuda --ref-tp $ref --adapters "$MIX" \
+                --requests 5 --gen 32
+        done
+    done
+
+    echo
+    grep -E "^== conform|tensor parallel|^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))" "$OUT/tp.log" | head -60
+    exit 0
+fi
+
+echo "usage: bench/device-tp.sh check|ablate|serve|all|close|seventy|shared"
 exit 1

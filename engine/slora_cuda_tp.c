@@ -20,7 +20,12 @@
  *
  * Environment: SLORA_TP_ALLREDUCE=nccl sends every sum through NCCL;
  * SLORA_TP_LORA_COMM=0 skips LoRA's sums (wrong answers: the ablation
- * of S-LoRA's figure 8).
+ * of S-LoRA's figure 8); SLORA_TP_SHARE_GPUS=1 lets N exceed the GPUs
+ * from the first one, rank r on GPU first + r mod GPUs: for checking a
+ * split of 4 or 8 on a host of fewer GPUs (its tokens, not its speed).
+ * Ranks that share a GPU share its memory, and their sums all go
+ * through the one-shot kernel, which takes ranks on one GPU, in pieces
+ * of its capacity: NCCL takes one rank a GPU.
  */
 
 #include <dlfcn.h>
@@ -49,6 +54,7 @@ typedef struct {
 
 struct slora_cuda_tp_s {
     int32_t                   n;
+    int32_t                   per_gpu;          /* ranks on a GPU, most */
     slora_cuda_t             *rank[SLORA_CUDA_TP_MAX];
     ncclComm_t                nccl[SLORA_CUDA_TP_MAX];
     slora_allreduce_t        *ar[SLORA_CUDA_TP_MAX];
@@ -96,6 +102,8 @@ static slora_nccl_t      slora_nccl;
 static pthread_mutex_t   slora_nccl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
+static int slora_cuda_allreduce_pieces(slora_cuda_t *c, void *buf, int64_t n,
+    int f32, slora_err_t *err);
 static int slora_nccl_load(slora_err_t *err);
 static int slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
     slora_err_t *err);
@@ -136,9 +144,9 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     slora_backend_t    *b;
     slora_cuda_tp_t    *tp;
     slora_cuda_host_t  *h;
-    const char         *how, *lora;
+    const char         *how, *lora, *share;
     ncclResult_t        nr;
-    int                 devs[SLORA_CUDA_TP_MAX], count, one_shot;
+    int                 devs[SLORA_CUDA_TP_MAX], count, gpus, one_shot;
     int32_t             r;
 
     count = 0;
@@ -147,17 +155,28 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         count = 0;
     }
 
-    if (tp_n < 2 || tp_n > SLORA_CUDA_TP_MAX || device < 0
-        || device + tp_n > count)
+    share = getenv("SLORA_TP_SHARE_GPUS");
+    gpus = tp_n;
+
+    if (share != NULL && strcmp(share, "0") != 0 && device >= 0
+        && device + tp_n > count)
+    {
+        gpus = count - device;
+    }
+
+    if (tp_n < 2 || tp_n > SLORA_CUDA_TP_MAX || device < 0 || gpus < 1
+        || device + gpus > count)
     {
         slora_err_set(err, SLORA_ERROR, "cuda backend: tensor_parallel=%d "
                       "from GPU %d needs GPUs %d..%d, this host has %d "
-                      "(at most %d a model)", tp_n, device, device,
-                      device + tp_n - 1, count, SLORA_CUDA_TP_MAX);
+                      "(at most %d a model; SLORA_TP_SHARE_GPUS=1 puts "
+                      "several ranks on a GPU, to check a split's tokens)",
+                      tp_n, device, device, device + tp_n - 1, count,
+                      SLORA_CUDA_TP_MAX);
         return NULL;
     }
 
-    if (slora_nccl_load(err) != SLORA_OK) {
+    if (gpus == tp_n && slora_nccl_load(err) != SLORA_OK) {
         return NULL;
     }
 
@@ -172,6 +191,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     }
 
     tp->n = tp_n;
+    tp->per_gpu = (tp_n + gpus - 1) / gpus;
     pthread_mutex_init(&tp->lock, NULL);
     pthread_cond_init(&tp->go, NULL);
     pthread_cond_init(&tp->done, NULL);
@@ -192,8 +212,8 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     b->data = tp;
 
     for (r = 0; r < tp_n; r++) {
-        devs[r] = device + r;
-        tp->rank[r] = slora_cuda_rank_create(device + r, r, tp_n, err);
+        devs[r] = device + r % gpus;
+        tp->rank[r] = slora_cuda_rank_create(devs[r], r, tp_n, err);
         if (tp->rank[r] == NULL) {
             slora_cuda_tp_free(b);
             return NULL;
@@ -219,23 +239,25 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
      * GPUs out of service */
     setenv("NCCL_NVLS_ENABLE", "0", 1);
 
-    nr = slora_nccl.init_all(tp->nccl, tp_n, devs);
-    if (nr != ncclSuccess) {
-        memset(tp->nccl, 0, sizeof(tp->nccl));
-        slora_err_set(err, SLORA_ERROR, "cuda backend: NCCL over GPUs "
-                      "%d..%d: %s", device, device + tp_n - 1,
-                      slora_nccl.error(nr));
-        slora_cuda_tp_free(b);
-        return NULL;
+    if (gpus == tp_n) {
+        nr = slora_nccl.init_all(tp->nccl, tp_n, devs);
+        if (nr != ncclSuccess) {
+            memset(tp->nccl, 0, sizeof(tp->nccl));
+            slora_err_set(err, SLORA_ERROR, "cuda backend: NCCL over GPUs "
+                          "%d..%d: %s", device, device + tp_n - 1,
+                          slora_nccl.error(nr));
+            slora_cuda_tp_free(b);
+            return NULL;
+        }
     }
 
     /* the one-shot kernel needs peer access between every pair, which
      * slora_allreduce_connect() enables; without it, NCCL does it all */
     how = getenv("SLORA_TP_ALLREDUCE");
-    one_shot = how == NULL || strcmp(how, "nccl") != 0;
+    one_shot = gpus < tp_n || how == NULL || strcmp(how, "nccl") != 0;
 
     for (r = 0; one_shot && r < tp_n; r++) {
-        cudaSetDevice(device + r);
+        cudaSetDevice(devs[r]);
         tp->ar[r] = slora_allreduce_create(r, tp_n, SLORA_CUDA_AR_CAP);
         one_shot = tp->ar[r] != NULL;
     }
@@ -250,6 +272,14 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
             tp->ar[r] = NULL;
         }
         cudaGetLastError();
+
+        if (gpus < tp_n) {
+            slora_err_set(err, SLORA_ERROR, "cuda backend: %d ranks on %d "
+                          "GPUs need the one-shot all-reduce, which could "
+                          "not be set up", tp_n, gpus);
+            slora_cuda_tp_free(b);
+            return NULL;
+        }
     }
 
     lora = getenv("SLORA_TP_LORA_COMM");
@@ -260,9 +290,11 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         tp->rank[r]->comm.lora_comm = lora == NULL || strcmp(lora, "0") != 0;
     }
 
-    fprintf(stderr, "slora: tensor parallel over GPUs %d..%d, sums by %s%s\n",
-            device, device + tp_n - 1,
-            one_shot ? "the one-shot kernel up to 8 MiB, then NCCL" : "NCCL",
+    fprintf(stderr, "slora: tensor parallel, %d ranks over GPUs %d..%d%s, "
+            "sums by %s%s\n", tp_n, device, device + gpus - 1,
+            gpus < tp_n ? " (shared: SLORA_TP_SHARE_GPUS)" : "",
+            gpus < tp_n ? "the one-shot kernel, 8 MiB at a time"
+            : one_shot ? "the one-shot kernel up to 8 MiB, then NCCL" : "NCCL",
             tp->rank[0]->comm.lora_comm ? "" : ", LoRA's sums skipped "
                                                "(ablation)");
 
@@ -278,7 +310,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
             != 0)
         {
             slora_err_set(err, SLORA_ERROR, "cuda backend: cannot start the "
-                          "thread of GPU %d", device + r);
+                          "thread of rank %d", r);
             slora_cuda_tp_free(b);
             return NULL;
         }
@@ -352,6 +384,10 @@ slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
         rc = f32 ? slora_allreduce_f32_cuda(c->comm.ar, buf, n, c->stream)
                  : slora_allreduce_bf16_cuda(c->comm.ar, buf, n, c->stream);
 
+        if (rc == -2 && c->comm.nccl == NULL) {
+            return slora_cuda_allreduce_pieces(c, buf, n, f32, err);
+        }
+
         if (rc == 0) {
             c->comm.n_one_shot++;
             return SLORA_OK;
@@ -374,6 +410,47 @@ slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
     }
 
     c->comm.n_nccl++;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A sum over the one-shot kernel's capacity where there is no NCCL
+ * (ranks sharing GPUs): the kernel once a piece, in order, every rank
+ * cutting its buffer the same way. A piece is a multiple of 8 values, so
+ * each starts 16-byte aligned.
+ */
+
+static int
+slora_cuda_allreduce_pieces(slora_cuda_t *c, void *buf, int64_t n, int f32,
+    slora_err_t *err)
+{
+    int64_t  piece, at, m;
+    int      rc;
+
+    piece = (int64_t) (SLORA_CUDA_AR_CAP / (f32 ? sizeof(float)
+                                                : sizeof(uint16_t)));
+    piece -= piece % 8;
+
+    for (at = 0; at < n; at += m) {
+        m = n - at < piece ? n - at : piece;
+        rc = f32 ? slora_allreduce_f32_cuda(c->comm.ar, (float *) buf + at,
+                                            m, c->stream)
+                 : slora_allreduce_bf16_cuda(c->comm.ar,
+                                             (uint16_t *) buf + at, m,
+                                             c->stream);
+
+        if (rc != 0) {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: GPU %d: "
+                                 "all-reduce of %lld values (a piece of "
+                                 "%lld at %lld) refused", c->device,
+                                 (long long) n, (long long) m,
+                                 (long long) at);
+        }
+
+        c->comm.n_one_shot++;
+    }
 
     return SLORA_OK;
 }
@@ -763,8 +840,9 @@ slora_cuda_tp_mem_free(slora_backend_t *b)
 
     least = 0;
 
+    /* ranks that share a GPU share what it has free */
     for (r = 0; r < tp->n; r++) {
-        avail = slora_cuda_rank_mem_free(tp->rank[r]);
+        avail = slora_cuda_rank_mem_free(tp->rank[r]) / (size_t) tp->per_gpu;
         least = r == 0 || avail < least ? avail : least;
     }
 

@@ -45,7 +45,7 @@ fits() {
     done
 }
 
-MODE=halves
+MODE=parts
 if [ "${1:-}" = one ]; then
     MODE=one
     shift

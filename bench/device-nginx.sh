@@ -30,20 +30,17 @@ A=$C/a                      # libslora_cuda.so
 if [ -d $C/t ]; then
     K=$C/t
     A=$C/t
-    mkdir -p /tmp/lib
-    for f in $K/lib/*.gz; do
-        gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
-    done
 else
     [ -f /tmp/smollm2.gguf ] || device_smollm2 /tmp/smollm2.gguf || exit 1
-    mkdir -p /tmp/lib
-    for f in $K/lib/*.gz; do
-        gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
-    done
 fi
 
-# for nginx only: python3 and curl keep the image's own libraries
-LIBS=$K/lib:/tmp/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
+# the libraries travel gzipped; for nginx only: python3 and curl keep
+# the image's own
+mkdir -p /tmp/lib
+for f in $K/lib/*.gz; do
+    gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
+done
+LIBS=/tmp/lib:/usr/local/cuda/lib64:$(device_cublas_dir)
 
 ROUNDS=${ROUNDS:-1}
 TAG=${TAG:-}

@@ -91,6 +91,10 @@ static size_t slora_cuda_mem_free(slora_backend_t *b);
 static void slora_cuda_free(slora_backend_t *b);
 static int slora_cuda_fence(slora_backend_t *b, slora_err_t *err);
 
+static int slora_cuda_rank_prepare(slora_cuda_t *c,
+    const slora_batch_t *batch, const int64_t *pool_layer_off,
+    int64_t page_elems, int32_t tokens_per_page, slora_cuda_step_t *st,
+    slora_cuda_layout_t *lay, slora_err_t *err);
 static int slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st,
     int32_t l, slora_err_t *err);
 static int slora_cuda_linear(slora_cuda_t *c, int beside, void *y,
@@ -433,8 +437,59 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
 {
     slora_cuda_step_t      st;
     slora_cuda_layout_t    lay;
-    int32_t                n, i;
-    int                    rc;
+    int                    rc, failed;
+
+    rc = slora_cuda_rank_prepare(c, batch, pool_layer_off, page_elems,
+                                 tokens_per_page, &st, &lay, err);
+
+    /* ranks that share a GPU start a step's kernels together, once all
+     * are past their setup (slora_cuda_share_meet) */
+    if (c->comm.share != NULL) {
+        failed = slora_cuda_share_meet(c->comm.share, rc != SLORA_OK);
+
+        if (rc == SLORA_OK && failed) {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: "
+                                 "a rank that shares its GPU failed the "
+                                 "step's setup", c->tp_rank);
+        }
+    }
+
+    if (rc != SLORA_OK || batch->n_tokens == 0) {
+        return rc;
+    }
+
+    /* decode steps replay a captured graph; others launch one by one */
+    rc = c->graphs && c->prof == NULL && batch->n_tokens == batch->n_seqs
+         ? slora_cuda_graph_run(c, &st, err)
+         : slora_cuda_compute(c, &st, err);
+
+    if (rc != SLORA_OK || slora_cuda_finish(c, &st, err) != SLORA_OK) {
+        if (c->comm.share != NULL) {
+            slora_cuda_share_break(c->comm.share);
+        }
+
+        return SLORA_ERROR;
+    }
+
+    if (c->prof != NULL) {
+        slora_cuda_mark(c, SLORA_OP_LOGITS);
+        slora_cuda_prof_step(c, batch->n_tokens > batch->n_seqs);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A step's checks, scratch and indices, up to its first kernel: where a
+ * step can fail for want of memory or on a bad batch. */
+
+static int
+slora_cuda_rank_prepare(slora_cuda_t *c, const slora_batch_t *batch,
+    const int64_t *pool_layer_off, int64_t page_elems,
+    int32_t tokens_per_page, slora_cuda_step_t *st, slora_cuda_layout_t *lay,
+    slora_err_t *err)
+{
+    int32_t  n, i;
 
     if (c->model == NULL || c->arena == NULL) {
         return slora_err_set(err, SLORA_ERROR,
@@ -456,15 +511,15 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
         return SLORA_ERROR;
     }
 
-    memset(&st, 0, sizeof(st));
-    st.batch = batch;
-    st.layer_off = pool_layer_off;
-    st.page_elems = page_elems;
-    st.tokens_per_page = tokens_per_page;
+    memset(st, 0, sizeof(*st));
+    st->batch = batch;
+    st->layer_off = pool_layer_off;
+    st->page_elems = page_elems;
+    st->tokens_per_page = tokens_per_page;
 
     if (slora_batch_check(batch, &c->cfg, pool_layer_off, c->arena_elems,
                           page_elems, tokens_per_page, "cuda backend",
-                          &st.info, err)
+                          &st->info, err)
         != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -495,36 +550,16 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
         slora_cuda_mark(c, SLORA_OP_INDEX);
     }
 
-    if (slora_cuda_reserve(c, &st, &lay, err) != SLORA_OK
-        || slora_cuda_index(c, &st, &lay, err) != SLORA_OK)
+    if (slora_cuda_reserve(c, st, lay, err) != SLORA_OK
+        || slora_cuda_index(c, st, lay, err) != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
     slora_cuda_mark(c, SLORA_OP_INDEX);
 
-    if (slora_cuda_check(cudaEventRecord(c->busy[0], c->stream), "step event",
-                         err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    /* decode steps replay a captured graph; others launch one by one */
-    rc = c->graphs && c->prof == NULL && n == batch->n_seqs
-         ? slora_cuda_graph_run(c, &st, err)
-         : slora_cuda_compute(c, &st, err);
-
-    if (rc != SLORA_OK || slora_cuda_finish(c, &st, err) != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
-    if (c->prof != NULL) {
-        slora_cuda_mark(c, SLORA_OP_LOGITS);
-        slora_cuda_prof_step(c, n > batch->n_seqs);
-    }
-
-    return SLORA_OK;
+    return slora_cuda_check(cudaEventRecord(c->busy[0], c->stream),
+                            "step event", err);
 }
 
 

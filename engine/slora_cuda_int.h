@@ -121,6 +121,34 @@ typedef struct {
 
 
 /*
+ * What tensor-parallel ranks that share GPUs (SLORA_TP_SHARE_GPUS) share.
+ * A kernel that spins on a GPU until its peers' come can hold the SMs
+ * that a peer's own kernels wait for there, so such ranks sum without
+ * one: each copies its part into its staging, and once all have (the
+ * staged events, their records ordered by a meeting of the ranks'
+ * threads), each sums every rank's staging (slora_cuda_allreduce). A
+ * meeting is also where each step's kernels start: no rank may then wait
+ * on the host for its GPU while a peer's work is queued there (growing
+ * scratch: cudaFree waits for the whole device). Each rank comes to
+ * every meeting, failed or not, and learns whether any failed.
+ */
+typedef struct {
+    pthread_mutex_t           lock;
+    pthread_cond_t            all_in;
+    int32_t                   n;                /* ranks */
+    int32_t                   in;               /* arrived this round */
+    int32_t                   failed;           /* of them, failed */
+    int                       any_failed;       /* the last round's */
+    int                       broken;           /* a rank left a step */
+    uint64_t                  round;
+    cudaEvent_t               staged[SLORA_CUDA_TP_MAX];  /* a rank's copy
+                                                             done */
+    cudaEvent_t               read[SLORA_CUDA_TP_MAX];    /* its sum read
+                                                             the others' */
+} slora_cuda_share_t;
+
+
+/*
  * The sums a tensor-parallel rank makes with its peers: the one-shot
  * kernel (kernels/slora_allreduce.cu) for what fits, NCCL (loaded with
  * dlopen() by slora_cuda_tp.c, so a single GPU never needs it) for the
@@ -130,6 +158,7 @@ typedef struct {
     void                     *nccl;             /* ncclComm_t */
     slora_allreduce_t        *ar;               /* NULL: NCCL only */
     int                       lora_comm;        /* 0: the ablation */
+    slora_cuda_share_t       *share;            /* NULL: a GPU a rank */
     uint64_t                  n_one_shot;       /* calls, for the log */
     uint64_t                  n_nccl;
 } slora_cuda_comm_t;
@@ -293,6 +322,8 @@ void slora_cuda_host_release(void *p);
 /* slora_cuda_tp.c */
 slora_backend_t *slora_cuda_tp_create(int device, int32_t tp_n,
     slora_err_t *err);
+int slora_cuda_share_meet(slora_cuda_share_t *g, int failed);
+void slora_cuda_share_break(slora_cuda_share_t *g);
 int slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
     slora_err_t *err);
 

@@ -25,7 +25,15 @@
  * split of 4 or 8 on a host of fewer GPUs (its tokens, not its speed).
  * Ranks that share a GPU share its memory, and their sums all go
  * through the one-shot kernel, which takes ranks on one GPU, in pieces
- * of its capacity: NCCL takes one rank a GPU.
+ * of its capacity: NCCL takes one rank a GPU. Their sums do not spin
+ * on the GPU (the one-shot kernel's flag barrier held SMs that a peer's
+ * cuBLASLt GEMM waited for, and the GPU's context was lost: bench/
+ * RESULTS.md, 2026-11-30 22:00-22:20): the ranks' threads meet at each
+ * sum and each step (slora_cuda_share_t), and no decode graph is kept.
+ * As a peer's work may be queued on the GPU while a rank's thread runs,
+ * every kernel is loaded at start (CUDA_MODULE_LOADING=EAGER: one loaded
+ * at its first launch waits for the GPU) and every stream has a hardware
+ * queue of its own (CUDA_DEVICE_MAX_CONNECTIONS=32).
  */
 
 #include <dlfcn.h>
@@ -55,6 +63,7 @@ typedef struct {
 struct slora_cuda_tp_s {
     int32_t                   n;
     int32_t                   per_gpu;          /* ranks on a GPU, most */
+    slora_cuda_share_t        share;            /* for shared GPUs */
     slora_cuda_t             *rank[SLORA_CUDA_TP_MAX];
     ncclComm_t                nccl[SLORA_CUDA_TP_MAX];
     slora_allreduce_t        *ar[SLORA_CUDA_TP_MAX];
@@ -102,8 +111,8 @@ static slora_nccl_t      slora_nccl;
 static pthread_mutex_t   slora_nccl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
-static int slora_cuda_allreduce_pieces(slora_cuda_t *c, void *buf, int64_t n,
-    int f32, slora_err_t *err);
+static int slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf,
+    int64_t n, int f32, slora_err_t *err);
 static int slora_nccl_load(slora_err_t *err);
 static int slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
     slora_err_t *err);
@@ -164,6 +173,22 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         gpus = count - device;
     }
 
+    if (gpus < tp_n
+        && (getenv("CUDA_MODULE_LOADING") == NULL
+            || strcmp(getenv("CUDA_MODULE_LOADING"), "EAGER") != 0
+            || getenv("CUDA_DEVICE_MAX_CONNECTIONS") == NULL
+            || strcmp(getenv("CUDA_DEVICE_MAX_CONNECTIONS"), "32") != 0))
+    {
+        slora_err_set(err, SLORA_ERROR, "cuda backend: %d ranks on %d GPUs "
+                      "(SLORA_TP_SHARE_GPUS) need CUDA_MODULE_LOADING=EAGER "
+                      "and CUDA_DEVICE_MAX_CONNECTIONS=32 in the "
+                      "environment: a kernel loaded at its first launch, or "
+                      "queued behind another rank's on a shared hardware "
+                      "queue, could wait for a peer's sum that waits for "
+                      "it", tp_n, gpus);
+        return NULL;
+    }
+
     if (tp_n < 2 || tp_n > SLORA_CUDA_TP_MAX || device < 0 || gpus < 1
         || device + gpus > count)
     {
@@ -195,6 +220,9 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     pthread_mutex_init(&tp->lock, NULL);
     pthread_cond_init(&tp->go, NULL);
     pthread_cond_init(&tp->done, NULL);
+    pthread_mutex_init(&tp->share.lock, NULL);
+    pthread_cond_init(&tp->share.all_in, NULL);
+    tp->share.n = tp_n;
 
     b->name = "cuda";
     b->elem_size = sizeof(uint16_t);
@@ -288,6 +316,28 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         tp->rank[r]->comm.nccl = tp->nccl[r];
         tp->rank[r]->comm.ar = tp->ar[r];
         tp->rank[r]->comm.lora_comm = lora == NULL || strcmp(lora, "0") != 0;
+        tp->rank[r]->comm.share = gpus < tp_n ? &tp->share : NULL;
+    }
+
+    /* shared GPUs: the sums' events, and no decode graphs, whose replay
+     * would skip the meetings between the ranks' threads */
+    for (r = 0; gpus < tp_n && r < tp_n; r++) {
+        tp->rank[r]->graphs = 0;
+
+        if (slora_cuda_check(cudaSetDevice(devs[r]), "cudaSetDevice", err)
+            != SLORA_OK
+            || slora_cuda_check(cudaEventCreateWithFlags(&tp->share.staged[r],
+                                    cudaEventDisableTiming),
+                                "sum event", err)
+               != SLORA_OK
+            || slora_cuda_check(cudaEventCreateWithFlags(&tp->share.read[r],
+                                    cudaEventDisableTiming),
+                                "sum event", err)
+               != SLORA_OK)
+        {
+            slora_cuda_tp_free(b);
+            return NULL;
+        }
     }
 
     fprintf(stderr, "slora: tensor parallel, %d ranks over GPUs %d..%d%s, "
@@ -380,13 +430,13 @@ slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
     ncclResult_t  nr;
     int           rc;
 
+    if (c->comm.share != NULL) {
+        return slora_cuda_allreduce_shared(c, buf, n, f32, err);
+    }
+
     if (c->comm.ar != NULL) {
         rc = f32 ? slora_allreduce_f32_cuda(c->comm.ar, buf, n, c->stream)
                  : slora_allreduce_bf16_cuda(c->comm.ar, buf, n, c->stream);
-
-        if (rc == -2 && c->comm.nccl == NULL) {
-            return slora_cuda_allreduce_pieces(c, buf, n, f32, err);
-        }
 
         if (rc == 0) {
             c->comm.n_one_shot++;
@@ -415,37 +465,119 @@ slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
 }
 
 
+/* Every rank's arrival for this round, then whether any failed (a rank
+ * that failed comes all the same). */
+
+int
+slora_cuda_share_meet(slora_cuda_share_t *g, int failed)
+{
+    uint64_t  round;
+    int       any;
+
+    pthread_mutex_lock(&g->lock);
+
+    round = g->round;
+    g->failed += failed != 0;
+
+    if (g->broken) {
+        /* nobody waits for the rank that left */
+
+    } else if (++g->in == g->n) {
+        g->any_failed = g->failed > 0;
+        g->in = 0;
+        g->failed = 0;
+        g->round++;
+        pthread_cond_broadcast(&g->all_in);
+
+    } else {
+        while (g->round == round && !g->broken) {
+            pthread_cond_wait(&g->all_in, &g->lock);
+        }
+    }
+
+    any = g->broken || g->any_failed;
+    pthread_mutex_unlock(&g->lock);
+
+    return any;
+}
+
+
+/* A rank that fails inside a step, between meetings, comes to none of
+ * the step's later ones: its peers stop waiting for it, at this one and
+ * at every meeting after (the group is done; its steps fail). */
+
+void
+slora_cuda_share_break(slora_cuda_share_t *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->broken = 1;
+    pthread_cond_broadcast(&g->all_in);
+    pthread_mutex_unlock(&g->lock);
+}
+
+
 /*
- * A sum over the one-shot kernel's capacity where there is no NCCL
- * (ranks sharing GPUs): the kernel once a piece, in order, every rank
- * cutting its buffer the same way. A piece is a multiple of 8 values, so
- * each starts 16-byte aligned.
+ * The sum of ranks that share GPUs (slora_cuda_share_t), piece by piece
+ * within the staging's capacity, every rank cutting its buffer the same
+ * way (a piece is a multiple of 8 values, so each starts 16-byte
+ * aligned). No kernel waits for a peer on the GPU: each rank's stream
+ * waits for the peers' events, whose records the ranks' threads meet
+ * after. A rank copies its piece into its staging once every peer's sum
+ * has read the piece before, and sums once every rank's copy is done.
  */
 
 static int
-slora_cuda_allreduce_pieces(slora_cuda_t *c, void *buf, int64_t n, int f32,
+slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
     slora_err_t *err)
 {
-    int64_t  piece, at, m;
-    int      rc;
+    slora_cuda_share_t  *sh;
+    int64_t              piece, at, m, size;
+    int32_t              q, r;
+    int                  rc;
 
-    piece = (int64_t) (SLORA_CUDA_AR_CAP / (f32 ? sizeof(float)
-                                                : sizeof(uint16_t)));
+    sh = c->comm.share;
+    r = c->tp_rank;
+    size = f32 ? (int64_t) sizeof(float) : (int64_t) sizeof(uint16_t);
+    piece = (int64_t) SLORA_CUDA_AR_CAP / size;
     piece -= piece % 8;
 
     for (at = 0; at < n; at += m) {
         m = n - at < piece ? n - at : piece;
-        rc = f32 ? slora_allreduce_f32_cuda(c->comm.ar, (float *) buf + at,
-                                            m, c->stream)
-                 : slora_allreduce_bf16_cuda(c->comm.ar,
-                                             (uint16_t *) buf + at, m,
-                                             c->stream);
+        rc = 0;
+
+        for (q = 0; q < sh->n; q++) {
+            rc |= q != r && cudaStreamWaitEvent(c->stream, sh->read[q], 0)
+                            != cudaSuccess;
+        }
+
+        rc |= slora_allreduce_stage_cuda(c->comm.ar,
+                                         (char *) buf + at * size, m * size,
+                                         c->stream)
+              != 0;
+        rc |= cudaEventRecord(sh->staged[r], c->stream) != cudaSuccess;
+
+        rc |= slora_cuda_share_meet(sh, rc != 0);
+
+        for (q = 0; q < sh->n; q++) {
+            rc |= q != r && cudaStreamWaitEvent(c->stream, sh->staged[q], 0)
+                            != cudaSuccess;
+        }
+
+        rc |= (f32 ? slora_allreduce_gather_f32_cuda(c->comm.ar,
+                                                     (float *) buf + at, m,
+                                                     c->stream)
+                   : slora_allreduce_gather_bf16_cuda(c->comm.ar,
+                                                      (uint16_t *) buf + at,
+                                                      m, c->stream))
+              != 0;
+        rc |= cudaEventRecord(sh->read[r], c->stream) != cudaSuccess;
+        rc |= slora_cuda_share_meet(sh, rc != 0);
 
         if (rc != 0) {
-            return slora_err_set(err, SLORA_ERROR, "cuda backend: GPU %d: "
-                                 "all-reduce of %lld values (a piece of "
-                                 "%lld at %lld) refused", c->device,
-                                 (long long) n, (long long) m,
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d "
+                                 "(GPU %d): all-reduce of %lld values (a "
+                                 "piece of %lld at %lld) refused", r,
+                                 c->device, (long long) n, (long long) m,
                                  (long long) at);
         }
 
@@ -898,12 +1030,22 @@ slora_cuda_tp_free(slora_backend_t *b)
 
         slora_allreduce_free(tp->ar[r]);
         slora_cuda_rank_free(tp->rank[r]);
+
+        if (tp->share.staged[r] != NULL) {
+            cudaEventDestroy(tp->share.staged[r]);
+        }
+
+        if (tp->share.read[r] != NULL) {
+            cudaEventDestroy(tp->share.read[r]);
+        }
     }
 
     free(tp->layer_off);
     pthread_cond_destroy(&tp->go);
     pthread_cond_destroy(&tp->done);
     pthread_mutex_destroy(&tp->lock);
+    pthread_cond_destroy(&tp->share.all_in);
+    pthread_mutex_destroy(&tp->share.lock);
     free(tp);
     free(b);
 }

@@ -90,6 +90,8 @@ static int slora_ar_peer_access(slora_allreduce_t *const *all,
 static int slora_ar_fit(slora_allreduce_t *const *all, int n_ranks);
 static int slora_ar_run(slora_allreduce_t *ar, void *x, int64_t n,
     int64_t per_vec, int bf16, void *stream);
+static int slora_ar_gather(slora_allreduce_t *ar, void *x, int64_t n,
+    int64_t per_vec, int bf16, void *stream);
 
 
 template <int NR, bool BF16>
@@ -143,6 +145,29 @@ slora_ar_kernel(slora_ar_group_t g, uint4 *x, int64_t n_vec)
 #pragma unroll
         for (r = 0; r < NR; r++) {
             v[r] = __ldcg(src[r] + i);
+        }
+
+        slora_ar_sum<NR, BF16>(x + i, v);
+    }
+}
+
+
+/* x = the sum of every rank's staging (half 0), which the caller has
+ * ordered after every rank's copy: no flags, no spinning. */
+template <int NR, bool BF16>
+static __global__ void __launch_bounds__(SLORA_AR_THREADS)
+slora_ar_gather_kernel(slora_ar_group_t g, uint4 *x, int64_t n_vec)
+{
+    uint4    v[NR];
+    int64_t  i;
+    int      r;
+
+    for (i = (int64_t) blockIdx.x * SLORA_AR_THREADS + threadIdx.x;
+         i < n_vec; i += (int64_t) gridDim.x * SLORA_AR_THREADS)
+    {
+#pragma unroll
+        for (r = 0; r < NR; r++) {
+            v[r] = __ldcg(g.stage[r] + i);
         }
 
         slora_ar_sum<NR, BF16>(x + i, v);
@@ -253,12 +278,29 @@ slora_ar_sum(uint4 *dst, const uint4 *v)
 #define SLORA_AR_F32(nr)   (const void *) slora_ar_kernel<nr, false>,
 #define SLORA_AR_BF16(nr)  (const void *) slora_ar_kernel<nr, true>,
 
+#define SLORA_AR_GATHER_F32(nr)                                               \
+    (const void *) slora_ar_gather_kernel<nr, false>,
+#define SLORA_AR_GATHER_BF16(nr)                                              \
+    (const void *) slora_ar_gather_kernel<nr, true>,
+
 static const void *
 slora_ar_kernel_of(int n_ranks, int bf16)
 {
     static const void *const  k[2][SLORA_AR_MAX_RANKS] = {
         { SLORA_AR_RANKS(SLORA_AR_F32) },
         { SLORA_AR_RANKS(SLORA_AR_BF16) }
+    };
+
+    return k[bf16 != 0][n_ranks - 1];
+}
+
+
+static const void *
+slora_ar_gather_kernel_of(int n_ranks, int bf16)
+{
+    static const void *const  k[2][SLORA_AR_MAX_RANKS] = {
+        { SLORA_AR_RANKS(SLORA_AR_GATHER_F32) },
+        { SLORA_AR_RANKS(SLORA_AR_GATHER_BF16) }
     };
 
     return k[bf16 != 0][n_ranks - 1];
@@ -518,6 +560,102 @@ slora_ar_run(slora_allreduce_t *ar, void *x, int64_t n, int64_t per_vec,
     args[2] = &n_vec;
 
     e = cudaLaunchKernel(slora_ar_kernel_of(ar->n_ranks, bf16),
+                         dim3((unsigned) blocks), dim3(SLORA_AR_THREADS),
+                         args, 0, (cudaStream_t) stream);
+
+    if (e != cudaSuccess) {
+        (void) cudaGetLastError();
+    }
+
+    if (cur != ar->device) {
+        (void) cudaSetDevice(cur);
+    }
+
+    return e == cudaSuccess ? 0 : -1;
+}
+
+
+extern "C" int
+slora_allreduce_stage_cuda(slora_allreduce_t *ar, const void *x,
+    int64_t bytes, void *stream)
+{
+    if (ar == NULL || ar->blocks < 1 || bytes < 0 || bytes % 16 != 0
+        || (bytes > 0 && (x == NULL || !slora_cuda_aligned(x))))
+    {
+        return -1;
+    }
+
+    if ((uint64_t) bytes > ar->cap) {
+        return -2;
+    }
+
+    if (bytes == 0) {
+        return 0;
+    }
+
+    /* the copy runs on the stream's device, whichever is current */
+    return cudaMemcpyAsync(ar->g.stage[ar->rank], x, (size_t) bytes,
+                           cudaMemcpyDeviceToDevice, (cudaStream_t) stream)
+           == cudaSuccess ? 0 : -1;
+}
+
+
+extern "C" int
+slora_allreduce_gather_bf16_cuda(slora_allreduce_t *ar, uint16_t *x,
+    int64_t n, void *stream)
+{
+    return slora_ar_gather(ar, x, n, 8, 1, stream);
+}
+
+
+extern "C" int
+slora_allreduce_gather_f32_cuda(slora_allreduce_t *ar, float *x, int64_t n,
+    void *stream)
+{
+    return slora_ar_gather(ar, x, n, 4, 0, stream);
+}
+
+
+static int
+slora_ar_gather(slora_allreduce_t *ar, void *x, int64_t n, int64_t per_vec,
+    int bf16, void *stream)
+{
+    int64_t       n_vec, blocks;
+    uint4        *xv;
+    void         *args[3];
+    cudaError_t   e;
+    int           cur;
+
+    if (ar == NULL || ar->blocks < 1 || n < 0 || n % per_vec != 0
+        || (n > 0 && (x == NULL || !slora_cuda_aligned(x))))
+    {
+        return -1;
+    }
+
+    if ((uint64_t) n > ar->cap / (size_t) (16 / per_vec)) {
+        return -2;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    n_vec = n / per_vec;
+    blocks = (n_vec + SLORA_AR_THREADS - 1) / SLORA_AR_THREADS;
+    blocks = blocks < 1024 ? blocks : 1024;
+    xv = (uint4 *) x;
+
+    if (cudaGetDevice(&cur) != cudaSuccess
+        || (cur != ar->device && cudaSetDevice(ar->device) != cudaSuccess))
+    {
+        return -1;
+    }
+
+    args[0] = &ar->g;
+    args[1] = &xv;
+    args[2] = &n_vec;
+
+    e = cudaLaunchKernel(slora_ar_gather_kernel_of(ar->n_ranks, bf16),
                          dim3((unsigned) blocks), dim3(SLORA_AR_THREADS),
                          args, 0, (cudaStream_t) stream);
 

@@ -78,6 +78,7 @@ static void test_sizes(const group_t *g);
 static void test_mixed(const group_t *g);
 static void test_graphs(const group_t *g);
 static void test_refusals(const group_t *g);
+static void test_staged(const group_t *g);
 static void test_group(const group_t *g);
 static int peers_possible(int n_dev);
 static double bench_group(const group_t *g, int64_t bytes);
@@ -161,6 +162,7 @@ test_group(const group_t *g)
     test_sizes(g);
     test_mixed(g);
     test_graphs(g);
+    test_staged(g);
     test_refusals(g);
 
     /* the refused calls launched nothing: the ranks are still in step */
@@ -203,6 +205,88 @@ test_sizes(const group_t *g)
         for (c = 0; c < n_calls; c++) {
             call_free(g, &calls[c]);
         }
+    }
+}
+
+
+/* The sum without the flag barrier (slora_allreduce_stage_cuda, then
+ * slora_allreduce_gather_*_cuda), its halves ordered by events as
+ * ranks that share a GPU order them: the CPU twin's bits, the same on
+ * every rank, calls back to back. */
+static void
+test_staged(const group_t *g)
+{
+    static const struct {
+        int      bf16;
+        int64_t  n;
+    } cases[] = {
+        { 1, 8 }, { 1, 64 * 4096 }, { 1, 1 << 20 }, { 0, 4 }, { 0, 40000 },
+        { 0, 1 << 20 },
+    };
+
+    cudaEvent_t  staged[MAX_R], read[MAX_R];
+    call_t       c;
+    int          i, r, q, rc, match, same, all_match, all_same;
+
+    for (r = 0; r < g->n; r++) {
+        CK(cudaSetDevice(g->dev[r]));
+        CK(cudaEventCreateWithFlags(&staged[r], cudaEventDisableTiming));
+        CK(cudaEventCreateWithFlags(&read[r], cudaEventDisableTiming));
+    }
+
+    rc = 0;
+    all_match = 1;
+    all_same = 1;
+
+    for (i = 0; i < 3 * (int) (sizeof(cases) / sizeof(cases[0])); i++) {
+        call_alloc(g, &c, cases[i % 6].n, cases[i % 6].bf16);
+        call_fill(g, &c);
+
+        for (r = 0; r < g->n; r++) {
+            CK(cudaSetDevice(g->dev[r]));
+
+            for (q = 0; q < g->n; q++) {
+                CK(cudaStreamWaitEvent(g->s[r], read[q], 0));
+            }
+
+            rc |= slora_allreduce_stage_cuda(g->ar[r], c.d[r],
+                                             c.n * (c.bf16 ? 2 : 4),
+                                             g->s[r]);
+            CK(cudaEventRecord(staged[r], g->s[r]));
+        }
+
+        for (r = 0; r < g->n; r++) {
+            CK(cudaSetDevice(g->dev[r]));
+
+            for (q = 0; q < g->n; q++) {
+                CK(cudaStreamWaitEvent(g->s[r], staged[q], 0));
+            }
+
+            rc |= c.bf16
+                  ? slora_allreduce_gather_bf16_cuda(g->ar[r],
+                                                     (uint16_t *) c.d[r], c.n,
+                                                     g->s[r])
+                  : slora_allreduce_gather_f32_cuda(g->ar[r],
+                                                    (float *) c.d[r], c.n,
+                                                    g->s[r]);
+            CK(cudaEventRecord(read[r], g->s[r]));
+        }
+
+        group_sync(g);
+        call_check(g, &c, &match, &same);
+        all_match &= match;
+        all_same &= same;
+        call_free(g, &c);
+    }
+
+    ok(rc == 0 && all_match && all_same, "%s N=%d: 18 staged sums (no "
+       "barrier on the GPU), bf16 and f32, 8 to 2^20 values: CPU twin's "
+       "bits on every rank", g->name, g->n);
+
+    for (r = 0; r < g->n; r++) {
+        CK(cudaSetDevice(g->dev[r]));
+        CK(cudaEventDestroy(staged[r]));
+        CK(cudaEventDestroy(read[r]));
     }
 }
 

@@ -33,7 +33,8 @@
 # projections; decode step times at batch 1, 16 and 64 with 100 rank-16
 # q,k,v,o adapters at each TP (one model load each, seconds now), for
 # the scaling from 2 to 4 and 8 GPUs; then S2's ranks over 100 adapters
-# saturated (TPS="2 4 8" by default, those the GPUs allow).
+# saturated (TPS="2 4 8" by default, those the GPUs allow; S2RUN=0
+# leaves S2 out, for a call short of device time).
 # Logs under $OUT; the end of each mode is a short summary.
 
 set -u
@@ -197,7 +198,7 @@ if [ "$MODE" = seventy ]; then
             --device cuda --tp $tp --adapters "$A16" --prompt-len 256 \
             --gen 64 --single 0 --step-tokens 4096 --batches 1,16,64
     done
-    for tp in $tps; do
+    for tp in $([ "${S2RUN:-1}" = 1 ] && echo $tps); do
         STEP_TIMEOUT=420 step "S2 70b tp$tp" $S bench --model $M70 \
             --device cuda --tp $tp --adapters "$S2" --prompt-len 256 \
             --gen 128 --single 0 --step-tokens 4096 --requests 512 \

@@ -40,6 +40,7 @@ extern "C" {
 
 #define SLORA_AR_THREADS      512
 #define SLORA_AR_MAX_BLOCKS   64
+#define SLORA_AR_GATHER_BLOCKS  1024
 #define SLORA_AR_MAX_RANKS    8
 #define SLORA_AR_SPIN_CYCLES  (1ll << 33)  /* about 4 s at 2 GHz */
 
@@ -89,9 +90,7 @@ static int slora_ar_peer_access(slora_allreduce_t *const *all,
     int n_ranks);
 static int slora_ar_fit(slora_allreduce_t *const *all, int n_ranks);
 static int slora_ar_run(slora_allreduce_t *ar, void *x, int64_t n,
-    int64_t per_vec, int bf16, void *stream);
-static int slora_ar_gather(slora_allreduce_t *ar, void *x, int64_t n,
-    int64_t per_vec, int bf16, void *stream);
+    int64_t per_vec, int bf16, int gather, void *stream);
 
 
 template <int NR, bool BF16>
@@ -505,7 +504,7 @@ extern "C" int
 slora_allreduce_bf16_cuda(slora_allreduce_t *ar, uint16_t *x, int64_t n,
     void *stream)
 {
-    return slora_ar_run(ar, x, n, 8, 1, stream);
+    return slora_ar_run(ar, x, n, 8, 1, 0, stream);
 }
 
 
@@ -513,16 +512,18 @@ extern "C" int
 slora_allreduce_f32_cuda(slora_allreduce_t *ar, float *x, int64_t n,
     void *stream)
 {
-    return slora_ar_run(ar, x, n, 4, 0, stream);
+    return slora_ar_run(ar, x, n, 4, 0, 0, stream);
 }
 
 
-/* per_vec elements make one 16-byte vector. */
+/* per_vec elements make one 16-byte vector; gather: the kernel without
+ * the barrier, whose grid need not fit beside its peers' (it waits for
+ * nobody). */
 static int
 slora_ar_run(slora_allreduce_t *ar, void *x, int64_t n, int64_t per_vec,
-    int bf16, void *stream)
+    int bf16, int gather, void *stream)
 {
-    int64_t       n_vec, blocks;
+    int64_t       n_vec, blocks, max_blocks;
     uint4        *xv;
     void         *args[3];
     cudaError_t   e;
@@ -544,7 +545,8 @@ slora_ar_run(slora_allreduce_t *ar, void *x, int64_t n, int64_t per_vec,
 
     n_vec = n / per_vec;
     blocks = (n_vec + SLORA_AR_THREADS - 1) / SLORA_AR_THREADS;
-    blocks = blocks < ar->blocks ? blocks : ar->blocks;
+    max_blocks = gather ? SLORA_AR_GATHER_BLOCKS : ar->blocks;
+    blocks = blocks < max_blocks ? blocks : max_blocks;
     xv = (uint4 *) x;
 
     if (cudaGetDevice(&cur) != cudaSuccess) {
@@ -559,7 +561,8 @@ slora_ar_run(slora_allreduce_t *ar, void *x, int64_t n, int64_t per_vec,
     args[1] = &xv;
     args[2] = &n_vec;
 
-    e = cudaLaunchKernel(slora_ar_kernel_of(ar->n_ranks, bf16),
+    e = cudaLaunchKernel(gather ? slora_ar_gather_kernel_of(ar->n_ranks, bf16)
+                                : slora_ar_kernel_of(ar->n_ranks, bf16),
                          dim3((unsigned) blocks), dim3(SLORA_AR_THREADS),
                          args, 0, (cudaStream_t) stream);
 
@@ -604,7 +607,7 @@ extern "C" int
 slora_allreduce_gather_bf16_cuda(slora_allreduce_t *ar, uint16_t *x,
     int64_t n, void *stream)
 {
-    return slora_ar_gather(ar, x, n, 8, 1, stream);
+    return slora_ar_run(ar, x, n, 8, 1, 1, stream);
 }
 
 
@@ -612,62 +615,7 @@ extern "C" int
 slora_allreduce_gather_f32_cuda(slora_allreduce_t *ar, float *x, int64_t n,
     void *stream)
 {
-    return slora_ar_gather(ar, x, n, 4, 0, stream);
-}
-
-
-static int
-slora_ar_gather(slora_allreduce_t *ar, void *x, int64_t n, int64_t per_vec,
-    int bf16, void *stream)
-{
-    int64_t       n_vec, blocks;
-    uint4        *xv;
-    void         *args[3];
-    cudaError_t   e;
-    int           cur;
-
-    if (ar == NULL || ar->blocks < 1 || n < 0 || n % per_vec != 0
-        || (n > 0 && (x == NULL || !slora_cuda_aligned(x))))
-    {
-        return -1;
-    }
-
-    if ((uint64_t) n > ar->cap / (size_t) (16 / per_vec)) {
-        return -2;
-    }
-
-    if (n == 0) {
-        return 0;
-    }
-
-    n_vec = n / per_vec;
-    blocks = (n_vec + SLORA_AR_THREADS - 1) / SLORA_AR_THREADS;
-    blocks = blocks < 1024 ? blocks : 1024;
-    xv = (uint4 *) x;
-
-    if (cudaGetDevice(&cur) != cudaSuccess
-        || (cur != ar->device && cudaSetDevice(ar->device) != cudaSuccess))
-    {
-        return -1;
-    }
-
-    args[0] = &ar->g;
-    args[1] = &xv;
-    args[2] = &n_vec;
-
-    e = cudaLaunchKernel(slora_ar_gather_kernel_of(ar->n_ranks, bf16),
-                         dim3((unsigned) blocks), dim3(SLORA_AR_THREADS),
-                         args, 0, (cudaStream_t) stream);
-
-    if (e != cudaSuccess) {
-        (void) cudaGetLastError();
-    }
-
-    if (cur != ar->device) {
-        (void) cudaSetDevice(cur);
-    }
-
-    return e == cudaSuccess ? 0 : -1;
+    return slora_ar_run(ar, x, n, 4, 0, 1, stream);
 }
 
 

@@ -997,8 +997,11 @@ slora_cuda_tp_free(slora_backend_t *b)
 
     tp = b->data;
 
-    /* made whole: a thread a GPU, communicators */
-    if (tp->n_threads == tp->n - 1 && tp->nccl[0] != NULL) {
+    /* made whole (a thread a rank; communicators where each rank has a
+     * GPU of its own): every rank's work done, graphs and communicators
+     * gone, before any rank's memory is freed, as a peer's sum may read
+     * it */
+    if (tp->n_threads == tp->n - 1) {
         fprintf(stderr, "slora: tensor parallel: %llu one-shot and %llu NCCL "
                 "all-reduces enqueued by GPU 0 (graphs replay the rest)\n",
                 (unsigned long long) tp->rank[0]->comm.n_one_shot,

@@ -443,9 +443,9 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
                                  tokens_per_page, &st, &lay, err);
 
     /* ranks that share a GPU start a step's kernels together, once all
-     * are past their setup (slora_cuda_share_meet) */
+     * are past their setup (slora_cuda_share_t) */
     if (c->comm.share != NULL) {
-        failed = slora_cuda_share_meet(c->comm.share, rc != SLORA_OK);
+        failed = slora_meet(&c->comm.share->meet, rc != SLORA_OK);
 
         if (rc == SLORA_OK && failed) {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: "
@@ -465,7 +465,7 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
 
     if (rc != SLORA_OK || slora_cuda_finish(c, &st, err) != SLORA_OK) {
         if (c->comm.share != NULL) {
-            slora_cuda_share_break(c->comm.share);
+            slora_meet_break(&c->comm.share->meet);
         }
 
         return SLORA_ERROR;

@@ -27,6 +27,7 @@
 #include "slora_batch.h"
 #include "slora_backend.h"
 #include "slora_cuda_gemm.h"
+#include "slora_meet.h"
 #include "slora_spares.h"
 
 #include "slora_allreduce.h"
@@ -129,18 +130,10 @@ typedef struct {
  * threads), each sums every rank's staging (slora_cuda_allreduce). A
  * meeting is also where each step's kernels start: no rank may then wait
  * on the host for its GPU while a peer's work is queued there (growing
- * scratch: cudaFree waits for the whole device). Each rank comes to
- * every meeting, failed or not, and learns whether any failed.
+ * scratch: cudaFree waits for the whole device).
  */
 typedef struct {
-    pthread_mutex_t           lock;
-    pthread_cond_t            all_in;
-    int32_t                   n;                /* ranks */
-    int32_t                   in;               /* arrived this round */
-    int32_t                   failed;           /* of them, failed */
-    int                       any_failed;       /* the last round's */
-    int                       broken;           /* a rank left a step */
-    uint64_t                  round;
+    slora_meet_t              meet;
     cudaEvent_t               staged[SLORA_CUDA_TP_MAX];  /* a rank's copy
                                                              done */
     cudaEvent_t               read[SLORA_CUDA_TP_MAX];    /* its sum read
@@ -322,8 +315,6 @@ void slora_cuda_host_release(void *p);
 /* slora_cuda_tp.c */
 slora_backend_t *slora_cuda_tp_create(int device, int32_t tp_n,
     slora_err_t *err);
-int slora_cuda_share_meet(slora_cuda_share_t *g, int failed);
-void slora_cuda_share_break(slora_cuda_share_t *g);
 int slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
     slora_err_t *err);
 

@@ -215,14 +215,19 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         return NULL;
     }
 
+    if (slora_meet_init(&tp->share.meet, tp_n) != 0) {
+        free(b);
+        free(tp);
+        slora_err_set(err, SLORA_ERROR, "cuda backend: cannot make the "
+                      "ranks' meeting point");
+        return NULL;
+    }
+
     tp->n = tp_n;
     tp->per_gpu = (tp_n + gpus - 1) / gpus;
     pthread_mutex_init(&tp->lock, NULL);
     pthread_cond_init(&tp->go, NULL);
     pthread_cond_init(&tp->done, NULL);
-    pthread_mutex_init(&tp->share.lock, NULL);
-    pthread_cond_init(&tp->share.all_in, NULL);
-    tp->share.n = tp_n;
 
     b->name = "cuda";
     b->elem_size = sizeof(uint16_t);
@@ -465,57 +470,6 @@ slora_cuda_allreduce(slora_cuda_t *c, void *buf, int64_t n, int f32,
 }
 
 
-/* Every rank's arrival for this round, then whether any failed (a rank
- * that failed comes all the same). */
-
-int
-slora_cuda_share_meet(slora_cuda_share_t *g, int failed)
-{
-    uint64_t  round;
-    int       any;
-
-    pthread_mutex_lock(&g->lock);
-
-    round = g->round;
-    g->failed += failed != 0;
-
-    if (g->broken) {
-        /* nobody waits for the rank that left */
-
-    } else if (++g->in == g->n) {
-        g->any_failed = g->failed > 0;
-        g->in = 0;
-        g->failed = 0;
-        g->round++;
-        pthread_cond_broadcast(&g->all_in);
-
-    } else {
-        while (g->round == round && !g->broken) {
-            pthread_cond_wait(&g->all_in, &g->lock);
-        }
-    }
-
-    any = g->broken || g->any_failed;
-    pthread_mutex_unlock(&g->lock);
-
-    return any;
-}
-
-
-/* A rank that fails inside a step, between meetings, comes to none of
- * the step's later ones: its peers stop waiting for it, at this one and
- * at every meeting after (the group is done; its steps fail). */
-
-void
-slora_cuda_share_break(slora_cuda_share_t *g)
-{
-    pthread_mutex_lock(&g->lock);
-    g->broken = 1;
-    pthread_cond_broadcast(&g->all_in);
-    pthread_mutex_unlock(&g->lock);
-}
-
-
 /*
  * The sum of ranks that share GPUs (slora_cuda_share_t), piece by piece
  * within the staging's capacity, every rank cutting its buffer the same
@@ -545,7 +499,7 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
         m = n - at < piece ? n - at : piece;
         rc = 0;
 
-        for (q = 0; q < sh->n; q++) {
+        for (q = 0; q < c->tp_n; q++) {
             rc |= q != r && cudaStreamWaitEvent(c->stream, sh->read[q], 0)
                             != cudaSuccess;
         }
@@ -556,9 +510,9 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
               != 0;
         rc |= cudaEventRecord(sh->staged[r], c->stream) != cudaSuccess;
 
-        rc |= slora_cuda_share_meet(sh, rc != 0);
+        rc |= slora_meet(&sh->meet, rc != 0);
 
-        for (q = 0; q < sh->n; q++) {
+        for (q = 0; q < c->tp_n; q++) {
             rc |= q != r && cudaStreamWaitEvent(c->stream, sh->staged[q], 0)
                             != cudaSuccess;
         }
@@ -571,7 +525,7 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
                                                       m, c->stream))
               != 0;
         rc |= cudaEventRecord(sh->read[r], c->stream) != cudaSuccess;
-        rc |= slora_cuda_share_meet(sh, rc != 0);
+        rc |= slora_meet(&sh->meet, rc != 0);
 
         if (rc != 0) {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d "
@@ -1047,8 +1001,7 @@ slora_cuda_tp_free(slora_backend_t *b)
     pthread_cond_destroy(&tp->go);
     pthread_cond_destroy(&tp->done);
     pthread_mutex_destroy(&tp->lock);
-    pthread_cond_destroy(&tp->share.all_in);
-    pthread_mutex_destroy(&tp->share.lock);
+    slora_meet_destroy(&tp->share.meet);
     free(tp);
     free(b);
 }

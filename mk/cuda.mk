@@ -36,7 +36,7 @@ CUDA_SO       := $(BUILD)/libslora_cuda.so
 # the .so carries its own copy of, bound to itself (-Bsymbolic).
 CUDA_C_SRCS   := $(wildcard engine/slora_cuda*.c) engine/slora_batch.c \
                  engine/slora_core.c engine/slora_proj.c engine/slora_spares.c \
-                 engine/slora_model_keys.c
+                 engine/slora_model_keys.c engine/slora_meet.c
 CUDA_C_OBJS   := $(patsubst engine/%.c,$(CUDA_BUILD)/engine/%.o,\
                    $(filter $(wildcard engine/*.c),$(CUDA_C_SRCS)))
 CUDA_CFLAGS    = -std=gnu11 -g -O2 -fPIC $(CFLAGS_W) -Iengine -Ikernels \

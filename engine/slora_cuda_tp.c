@@ -23,13 +23,13 @@
  * of S-LoRA's figure 8); SLORA_TP_SHARE_GPUS=1 lets N exceed the GPUs
  * from the first one, rank r on GPU first + r mod GPUs: for checking a
  * split of 4 or 8 on a host of fewer GPUs (its tokens, not its speed).
- * Ranks that share a GPU share its memory, and their sums all go
- * through the one-shot kernel, which takes ranks on one GPU, in pieces
- * of its capacity: NCCL takes one rank a GPU. Their sums do not spin
- * on the GPU (the one-shot kernel's flag barrier held SMs that a peer's
- * cuBLASLt GEMM waited for, and the GPU's context was lost: bench/
- * RESULTS.md, 2026-11-30 22:00-22:20): the ranks' threads meet at each
- * sum and each step (slora_cuda_share_t), and no decode graph is kept.
+ * Ranks that share a GPU share its memory, and their sums go through
+ * the one-shot kernel's staging in pieces of its capacity (NCCL takes
+ * one rank a GPU) but not through its barrier, which spins on the GPU:
+ * there it held SMs that a peer's cuBLASLt GEMM waited for, and the
+ * GPU's context was lost (bench/RESULTS.md, 2026-11-30 22:09-22:25).
+ * The ranks' threads meet at each sum and each step instead
+ * (slora_cuda_share_t), and no decode graph is kept.
  * As a peer's work may be queued on the GPU while a rank's thread runs,
  * every kernel is loaded at start (CUDA_MODULE_LOADING=EAGER: one loaded
  * at its first launch waits for the GPU) and every stream has a hardware

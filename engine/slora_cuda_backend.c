@@ -437,20 +437,32 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
 {
     slora_cuda_step_t      st;
     slora_cuda_layout_t    lay;
+    cudaGraphExec_t        exec;
     int                    rc, failed;
 
+    /* decode steps replay a captured graph; others launch one by one */
+    exec = NULL;
     rc = slora_cuda_rank_prepare(c, batch, pool_layer_off, page_elems,
                                  tokens_per_page, &st, &lay, err);
 
-    /* ranks that share a GPU start a step's kernels together, once all
-     * are past their setup (slora_cuda_share_t) */
-    if (c->comm.share != NULL) {
-        failed = slora_meet(&c->comm.share->meet, rc != SLORA_OK);
+    if (rc == SLORA_OK && batch->n_tokens > 0 && c->graphs
+        && c->prof == NULL && batch->n_tokens == batch->n_seqs)
+    {
+        rc = slora_cuda_graph_get(c, &st, &exec, err);
+    }
+
+    /* tensor-parallel ranks start a step's kernels together, once all are
+     * past its setup: one rank's sum spins on its GPU until every peer's
+     * comes, and a peer still in its setup may wait on the host for the
+     * devices (growing pinned or device scratch can), which then waits
+     * for that sum. Every rank comes, failed or not. */
+    if (c->comm.meet != NULL) {
+        failed = slora_meet(c->comm.meet, rc != SLORA_OK);
 
         if (rc == SLORA_OK && failed) {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: "
-                                 "a rank that shares its GPU failed the "
-                                 "step's setup", c->tp_rank);
+                                 "another rank failed the step's setup",
+                                 c->tp_rank);
         }
     }
 
@@ -458,14 +470,13 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
         return rc;
     }
 
-    /* decode steps replay a captured graph; others launch one by one */
-    rc = c->graphs && c->prof == NULL && batch->n_tokens == batch->n_seqs
-         ? slora_cuda_graph_run(c, &st, err)
-         : slora_cuda_compute(c, &st, err);
+    rc = exec != NULL ? slora_cuda_check(cudaGraphLaunch(exec, c->stream),
+                                         "graph launch", err)
+                      : slora_cuda_compute(c, &st, err);
 
     if (rc != SLORA_OK || slora_cuda_finish(c, &st, err) != SLORA_OK) {
         if (c->comm.share != NULL) {
-            slora_meet_break(&c->comm.share->meet);
+            slora_meet_break(c->comm.meet);
         }
 
         return SLORA_ERROR;

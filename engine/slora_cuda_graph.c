@@ -36,12 +36,15 @@ static const char  *slora_cuda_op_names[SLORA_OP_N] = {
  * changes from step to step (tokens, positions, page tables, adapter row
  * tables) is data in the index block, copied before the replay, while
  * every pointer and launch size the graph holds depends only on the key.
- * Scratch that moves (a buffer grew) drops every graph.
+ * Scratch that moves (a buffer grew) drops every graph. The step's graph
+ * is found or captured here and launched by the caller: a capture's
+ * instantiation may wait on the host for the device, so tensor-parallel
+ * ranks do it before they meet to start the step's kernels.
  */
 
 int
-slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
-    slora_err_t *err)
+slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
+    cudaGraphExec_t *exec, slora_err_t *err)
 {
     slora_cuda_graph_t  *gr, *slot;
     slora_cuda_gkey_t    key;
@@ -84,8 +87,8 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
 
         if (gr->exec != NULL && memcmp(&gr->key, &key, sizeof(key)) == 0) {
             gr->used = ++c->graph_clock;
-            return slora_cuda_check(cudaGraphLaunch(gr->exec, c->stream),
-                                    "graph launch", err);
+            *exec = gr->exec;
+            return SLORA_OK;
         }
 
         if (slot == NULL || gr->exec == NULL
@@ -136,9 +139,9 @@ slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
     slot->key = key;
     slot->used = ++c->graph_clock;
     c->graph_captures++;
+    *exec = slot->exec;
 
-    return slora_cuda_check(cudaGraphLaunch(slot->exec, c->stream),
-                            "graph launch", err);
+    return SLORA_OK;
 }
 
 

@@ -98,7 +98,7 @@ typedef struct {
 } slora_cuda_layer_t;
 
 
-/* What a captured decode step depends on (slora_cuda_graph_run). */
+/* What a captured decode step depends on (slora_cuda_graph_get). */
 typedef struct {
     int32_t                   n_seqs;
     int32_t                   n_logits;
@@ -122,18 +122,15 @@ typedef struct {
 
 
 /*
- * What tensor-parallel ranks that share GPUs (SLORA_TP_SHARE_GPUS) share.
- * A kernel that spins on a GPU until its peers' come can hold the SMs
- * that a peer's own kernels wait for there, so such ranks sum without
- * one: each copies its part into its staging, and once all have (the
- * staged events, their records ordered by a meeting of the ranks'
- * threads), each sums every rank's staging (slora_cuda_allreduce). A
- * meeting is also where each step's kernels start: no rank may then wait
- * on the host for its GPU while a peer's work is queued there (growing
- * scratch: cudaFree waits for the whole device).
+ * What tensor-parallel ranks that share GPUs (SLORA_TP_SHARE_GPUS) share
+ * besides the meeting of every step (slora_cuda_comm_t's meet). A
+ * kernel that spins on a GPU until its peers' come can hold the SMs that
+ * a peer's own kernels wait for there, so such ranks sum without one:
+ * each copies its part into its staging, and once all have (the staged
+ * events, their records ordered by a meeting of the ranks' threads),
+ * each sums every rank's staging (slora_cuda_allreduce).
  */
 typedef struct {
-    slora_meet_t              meet;
     cudaEvent_t               staged[SLORA_CUDA_TP_MAX];  /* a rank's copy
                                                              done */
     cudaEvent_t               read[SLORA_CUDA_TP_MAX];    /* its sum read
@@ -151,6 +148,7 @@ typedef struct {
     void                     *nccl;             /* ncclComm_t */
     slora_allreduce_t        *ar;               /* NULL: NCCL only */
     int                       lora_comm;        /* 0: the ablation */
+    slora_meet_t             *meet;             /* the ranks' threads */
     slora_cuda_share_t       *share;            /* NULL: a GPU a rank */
     uint64_t                  n_one_shot;       /* calls, for the log */
     uint64_t                  n_nccl;
@@ -345,8 +343,8 @@ slora_cuda_lora_deltas(const slora_cuda_t *c, const slora_cuda_step_t *st)
 
 /* slora_cuda_graph.c */
 
-int slora_cuda_graph_run(slora_cuda_t *c, slora_cuda_step_t *st,
-    slora_err_t *err);
+int slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
+    cudaGraphExec_t *exec, slora_err_t *err);
 void slora_cuda_graphs_drop(slora_cuda_t *c);
 void slora_cuda_mark(slora_cuda_t *c, slora_cuda_op_e op);
 void slora_cuda_prof_step(slora_cuda_t *c, int prefill);

@@ -28,8 +28,8 @@
  * one rank a GPU) but not through its barrier, which spins on the GPU:
  * there it held SMs that a peer's cuBLASLt GEMM waited for, and the
  * GPU's context was lost (bench/RESULTS.md, 2026-11-30 22:09-22:25).
- * The ranks' threads meet at each sum and each step instead
- * (slora_cuda_share_t), and no decode graph is kept.
+ * The ranks' threads meet at each sum instead (slora_cuda_share_t), and
+ * no decode graph is kept.
  * As a peer's work may be queued on the GPU while a rank's thread runs,
  * every kernel is loaded at start (CUDA_MODULE_LOADING=EAGER: one loaded
  * at its first launch waits for the GPU) and every stream has a hardware
@@ -63,6 +63,7 @@ typedef struct {
 struct slora_cuda_tp_s {
     int32_t                   n;
     int32_t                   per_gpu;          /* ranks on a GPU, most */
+    slora_meet_t              meet;             /* the ranks' threads */
     slora_cuda_share_t        share;            /* for shared GPUs */
     slora_cuda_t             *rank[SLORA_CUDA_TP_MAX];
     ncclComm_t                nccl[SLORA_CUDA_TP_MAX];
@@ -215,7 +216,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         return NULL;
     }
 
-    if (slora_meet_init(&tp->share.meet, tp_n) != 0) {
+    if (slora_meet_init(&tp->meet, tp_n) != 0) {
         free(b);
         free(tp);
         slora_err_set(err, SLORA_ERROR, "cuda backend: cannot make the "
@@ -321,6 +322,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         tp->rank[r]->comm.nccl = tp->nccl[r];
         tp->rank[r]->comm.ar = tp->ar[r];
         tp->rank[r]->comm.lora_comm = lora == NULL || strcmp(lora, "0") != 0;
+        tp->rank[r]->comm.meet = &tp->meet;
         tp->rank[r]->comm.share = gpus < tp_n ? &tp->share : NULL;
     }
 
@@ -510,7 +512,7 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
               != 0;
         rc |= cudaEventRecord(sh->staged[r], c->stream) != cudaSuccess;
 
-        rc |= slora_meet(&sh->meet, rc != 0);
+        rc |= slora_meet(c->comm.meet, rc != 0);
 
         for (q = 0; q < c->tp_n; q++) {
             rc |= q != r && cudaStreamWaitEvent(c->stream, sh->staged[q], 0)
@@ -525,7 +527,7 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
                                                       m, c->stream))
               != 0;
         rc |= cudaEventRecord(sh->read[r], c->stream) != cudaSuccess;
-        rc |= slora_meet(&sh->meet, rc != 0);
+        rc |= slora_meet(c->comm.meet, rc != 0);
 
         if (rc != 0) {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d "
@@ -1001,7 +1003,7 @@ slora_cuda_tp_free(slora_backend_t *b)
     pthread_cond_destroy(&tp->go);
     pthread_cond_destroy(&tp->done);
     pthread_mutex_destroy(&tp->lock);
-    slora_meet_destroy(&tp->share.meet);
+    slora_meet_destroy(&tp->meet);
     free(tp);
     free(b);
 }

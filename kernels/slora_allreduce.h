@@ -78,10 +78,11 @@ int slora_allreduce_f32_cuda(slora_allreduce_t *ar, float *x, int64_t n,
 /* The same sum without the flag barrier, for ranks that share a GPU,
  * where a kernel that spins for its peers can hold the SMs their own
  * kernels wait for: the caller orders the two halves across ranks
- * (events). slora_allreduce_stage_cuda copies x[0:n] (n as above, within
- * the capacity) into this rank's staging; once every rank's copy is
- * done, slora_allreduce_gather_*_cuda sums every rank's staging into
- * x[0:n], the same bits as the calls above; and no rank stages again
+ * (events). slora_allreduce_stage_cuda copies bytes of x (a multiple of
+ * 16, within the capacity) into this rank's staging; once every rank's
+ * copy is done, slora_allreduce_gather_*_cuda sums every rank's staging
+ * into x[0:n] (n as above), the same bits as the calls above; and no
+ * rank stages again
  * before every rank's gather has read its staging. 0, -2 over the
  * capacity, -1 on a bad argument or refused launch. */
 int slora_allreduce_stage_cuda(slora_allreduce_t *ar, const void *x,

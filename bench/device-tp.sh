@@ -216,8 +216,7 @@ if [ "$MODE" = shared ]; then
     # (SLORA_TP_SHARE_GPUS=1): the split's tokens against TP=1 and TP=2
     # on the 70B shape cut to 8 layers, which one GPU holds. No speed:
     # ranks on one GPU take turns on it
-    export SLORA_TP_SHARE_GPUS=1 CUDA_MODULE_LOADING=EAGER \
-        CUDA_DEVICE_MAX_CONNECTIONS=32
+    export SLORA_TP_SHARE_GPUS=1
     for tp in ${TPS:-4 8}; do
         for ref in 1 2; do
             STEP_TIMEOUT=300 step "conform 70b-8layer tp$tp (shared) vs tp$ref" \

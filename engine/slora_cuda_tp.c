@@ -29,11 +29,9 @@
  * there it held SMs that a peer's cuBLASLt GEMM waited for, and the
  * GPU's context was lost (bench/RESULTS.md, 2026-11-30 22:09-22:25).
  * The ranks' threads meet at each sum instead (slora_cuda_share_t), and
- * no decode graph is kept.
- * As a peer's work may be queued on the GPU while a rank's thread runs,
- * every kernel is loaded at start (CUDA_MODULE_LOADING=EAGER: one loaded
- * at its first launch waits for the GPU) and every stream has a hardware
- * queue of its own (CUDA_DEVICE_MAX_CONNECTIONS=32).
+ * no decode graph is kept. As every wait a stream then holds is for work
+ * already enqueued, nothing on a GPU waits for a rank's thread, so a
+ * thread that waits on the host for its GPU waits for finite work.
  */
 
 #include <dlfcn.h>
@@ -172,22 +170,6 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
         && device + tp_n > count)
     {
         gpus = count - device;
-    }
-
-    if (gpus < tp_n
-        && (getenv("CUDA_MODULE_LOADING") == NULL
-            || strcmp(getenv("CUDA_MODULE_LOADING"), "EAGER") != 0
-            || getenv("CUDA_DEVICE_MAX_CONNECTIONS") == NULL
-            || strcmp(getenv("CUDA_DEVICE_MAX_CONNECTIONS"), "32") != 0))
-    {
-        slora_err_set(err, SLORA_ERROR, "cuda backend: %d ranks on %d GPUs "
-                      "(SLORA_TP_SHARE_GPUS) need CUDA_MODULE_LOADING=EAGER "
-                      "and CUDA_DEVICE_MAX_CONNECTIONS=32 in the "
-                      "environment: a kernel loaded at its first launch, or "
-                      "queued behind another rank's on a shared hardware "
-                      "queue, could wait for a peer's sum that waits for "
-                      "it", tp_n, gpus);
-        return NULL;
     }
 
     if (tp_n < 2 || tp_n > SLORA_CUDA_TP_MAX || device < 0 || gpus < 1

@@ -82,7 +82,7 @@ if [ "${ENGINE:-1}" = 1 ]; then
             --adapters /tmp/ad7p --requests 5 --gen 16 \
             > "$OUT/conform-$(tag "$way").log" 2>&1
         echo "rc=$?"
-        grep -E "^ +[0-9]|EQUAL|PARTS" "$OUT/conform-$(tag "$way").log"
+        grep -E "^ +[0-9]|EQUAL|PARTS|drift" "$OUT/conform-$(tag "$way").log"
     done
 fi
 

@@ -108,7 +108,7 @@ if [ "$MODE" = check ]; then
         --tp 2 --ref cuda --ref-tp 1 --adapters "$MIX" --requests 5 --gen 32
 
     echo
-    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin" "$OUT/tp.log" | head -20
+    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin|drift" "$OUT/tp.log" | head -20
     grep -E "^== steps|^ *batch|^ +(1|64) " "$OUT/tp.log"
     grep -i -E "^ *[0-9]+ (KB|MB)|bytes" "$OUT/tp.log" | head -12
     exit 0
@@ -206,7 +206,7 @@ if [ "$MODE" = seventy ]; then
     done
 
     echo
-    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin" "$OUT/tp.log" | head -30
+    grep -E "^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|margin|drift" "$OUT/tp.log" | head -30
     grep -E "^== (steps|S2)|^ *batch|^ +(1|16|64) |^batched|^decode-only" "$OUT/tp.log"
     exit 0
 fi
@@ -227,7 +227,7 @@ if [ "$MODE" = shared ]; then
     done
 
     echo
-    grep -E "^== conform|tensor parallel|^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))" "$OUT/tp.log" | head -60
+    grep -E "^== conform|tensor parallel|^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|drift" "$OUT/tp.log" | head -80
     exit 0
 fi
 

@@ -17,6 +17,15 @@
  * the tie was. Adapters are read into host memory before the first
  * request, so the batched requests start in the same step every run.
  *
+ * How near is near is measured, not assumed: over the steps where two
+ * runs still agree, each choice's margin on one run less its margin on
+ * the other is the noise their arithmetic puts between them (its drift).
+ * A parting at a reference margin no larger than the largest drift seen
+ * at agreeing steps is a near-tie by that measure; one at a larger
+ * margin is not, and the verdict line says which. --weights q8_0 puts
+ * the CPU's quantized path under test against its exact one, a pair
+ * with known drift.
+ *
  * --sample T makes the requests sampled instead (temperature T, top-k 40,
  * top-p 0.95, a seed each). The device under test then draws them where
  * its backend can (on a GPU: slora_sample.cu), while the reference, which
@@ -66,6 +75,9 @@ static const char  slora_conform_usage[] =
     "  --threads T           CPU threads of the reference (all cores)\n"
     "  --prefetch-threads N  threads that read adapters ahead of need\n"
     "                        (0: half the cores, 1 to 4)\n"
+    "  --weights W           CPU weights of the device under test: f32\n"
+    "                        (exact, the default), q8_0 or native (the\n"
+    "                        reference on the CPU is always f32)\n"
     "  --sample T            sampled requests at temperature T, top-k 40,\n"
     "                        top-p 0.95, drawn by the device's backend (0:\n"
     "                        greedy)\n";
@@ -86,13 +98,16 @@ typedef struct {
 
 
 static int slora_conform_device(const slora_conform_job_t *job,
-    const char *device, int32_t tp, int32_t batched, int32_t margins,
-    slora_conform_run_t *run);
+    const char *device, const char *weights, int32_t tp, int32_t batched,
+    int32_t margins, slora_conform_run_t *run);
 static void slora_conform_event(void *data, const slora_event_t *ev);
 static int32_t slora_conform_part(const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t r);
 static int slora_conform_alloc(slora_conform_run_t *run, int32_t n_req,
     int32_t gen);
+static int slora_conform_drift(const char *what, const slora_conform_run_t *a,
+    const slora_conform_run_t *b, int32_t n_req);
+static int slora_conform_float_cmp(const void *a, const void *b);
 
 
 int
@@ -102,7 +117,7 @@ slora_cli_conform(int argc, char **argv)
     long                  v;
     double                temperature;
     char                 *end;
-    const char           *opt, *val, *model, *device, *ref, *dir;
+    const char           *opt, *val, *model, *device, *ref, *dir, *weights;
     int32_t               n_req, plen, gen, threads, loaders, r, vocab, p,
                           tp, ref_tp;
     int32_t               batch_part, dev_part;
@@ -121,6 +136,7 @@ slora_cli_conform(int argc, char **argv)
     device = "cuda";
     ref = "cpu";
     dir = NULL;
+    weights = NULL;
     n_req = 5;
     plen = 32;
     gen = 32;
@@ -156,6 +172,15 @@ slora_cli_conform(int argc, char **argv)
             ref = val;
         } else if (strcmp(opt, "--adapters") == 0) {
             dir = val;
+        } else if (strcmp(opt, "--weights") == 0) {
+            if (strcmp(val, "f32") != 0 && strcmp(val, "q8_0") != 0
+                && strcmp(val, "native") != 0)
+            {
+                fprintf(stderr, "slora conform: --weights \"%s\": not f32, "
+                        "q8_0 or native\n", val);
+                return 1;
+            }
+            weights = val;
         } else if (strcmp(opt, "--requests") == 0) {
             n = &n_req;
         } else if (strcmp(opt, "--prompt-len") == 0) {
@@ -205,6 +230,12 @@ slora_cli_conform(int argc, char **argv)
         return 1;
     }
 
+    if (weights != NULL && strcmp(device, "cpu") != 0) {
+        fprintf(stderr, "slora conform: --weights is for a CPU device under "
+                "test; %s holds bf16\n", device);
+        return 1;
+    }
+
     if (slora_model_config(model, &cfg, &err) != SLORA_OK) {
         fprintf(stderr, "slora conform: %s\n", err.msg);
         return 1;
@@ -240,6 +271,7 @@ slora_cli_conform(int argc, char **argv)
 
         if (slora_conform_alloc(&runs[i], n_req, gen) != SLORA_OK
             || slora_conform_device(&job, i < 2 ? device : ref,
+                                    i < 2 ? weights : NULL,
                                     i < 2 ? tp : ref_tp, i % 2,
                                     i >= 2 || temperature == 0, &runs[i])
                != SLORA_OK)
@@ -280,6 +312,18 @@ slora_cli_conform(int argc, char **argv)
         printf(" (%d tokens)\n", runs[0].n_out[r]);
     }
 
+    /* margins of both sides only when greedy: a sampled device's rows
+     * stay on the device */
+    if (temperature == 0) {
+        if (slora_conform_drift("device batched against alone", &runs[1],
+                                &runs[0], n_req) != SLORA_OK
+            || slora_conform_drift("device against reference", &runs[0],
+                                   &runs[2], n_req) != SLORA_OK)
+        {
+            goto done;
+        }
+    }
+
     printf("%s\n", bad ? "PARTS" : "ALL EQUAL");
     rc = bad ? 2 : 0;
 
@@ -312,7 +356,8 @@ slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t gen)
 
 static int
 slora_conform_device(const slora_conform_job_t *job, const char *device,
-    int32_t tp, int32_t batched, int32_t margins, slora_conform_run_t *run)
+    const char *weights, int32_t tp, int32_t batched, int32_t margins,
+    slora_conform_run_t *run)
 {
     int32_t                      r, n_names, want, loaded, n_req, plen;
     const char                 **names;
@@ -331,7 +376,8 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
     conf.adapter_dir = job->dir;
     conf.device = device;
     conf.tensor_parallel = tp;
-    conf.weights = strcmp(device, "cpu") == 0 ? "f32" : NULL;
+    conf.weights = strcmp(device, "cpu") != 0 ? NULL
+                   : weights != NULL ? weights : "f32";
     conf.margins = margins;
     conf.n_threads = job->threads;
     conf.prefetch_threads = job->loaders;
@@ -454,4 +500,83 @@ slora_conform_part(const slora_conform_run_t *a, const slora_conform_run_t *b,
     }
 
     return a->n_out[r] == b->n_out[r] ? -1 : n;
+}
+
+
+/*
+ * The drift of run a from run b: over every step where their tokens
+ * still agree, |a's margin - b's|, the noise between their arithmetic
+ * on the same context. Prints its largest and its 99th percentile, then
+ * each parting's margin on b (the side taken as the reference) and
+ * whether it is within the largest drift: a near-tie by this measure.
+ */
+static int
+slora_conform_drift(const char *what, const slora_conform_run_t *a,
+    const slora_conform_run_t *b, int32_t n_req)
+{
+    int32_t   r, i, k, n, part, n_parts, n_within;
+    float    *d, top, p99, m;
+
+    d = malloc((size_t) n_req * (size_t) a->gen * sizeof(float));
+    if (d == NULL) {
+        fprintf(stderr, "slora conform: out of memory\n");
+        return SLORA_ERROR;
+    }
+
+    n = 0;
+
+    for (r = 0; r < n_req; r++) {
+        part = slora_conform_part(a, b, r);
+        k = part >= 0 ? part
+                      : (a->n_out[r] < b->n_out[r] ? a->n_out[r] : b->n_out[r]);
+
+        for (i = 0; i < k; i++) {
+            m = a->margin[r * a->gen + i] - b->margin[r * b->gen + i];
+            d[n++] = m < 0 ? -m : m;
+        }
+    }
+
+    qsort(d, (size_t) n, sizeof(float), slora_conform_float_cmp);
+    top = n > 0 ? d[n - 1] : 0;
+    p99 = n > 0 ? d[(int32_t) ((double) (n - 1) * 0.99)] : 0;
+    free(d);
+
+    printf("drift, %s: %.4f at most, %.4f at the 99th percentile, over %d "
+           "agreeing steps\n", what, (double) top, (double) p99, n);
+
+    n_parts = 0;
+    n_within = 0;
+
+    for (r = 0; r < n_req; r++) {
+        part = slora_conform_part(a, b, r);
+        if (part < 0 || part >= b->n_out[r]) {
+            continue;
+        }
+
+        m = b->margin[r * b->gen + part];
+        n_parts++;
+        n_within += m <= top;
+
+        printf("  request %d parts at %d, margin %.4f: %s\n", r, part,
+               (double) m, m <= top ? "within the drift, a near-tie"
+                                    : "beyond the drift, not a near-tie");
+    }
+
+    if (n_parts > 0) {
+        printf("  %d of %d partings within the drift\n", n_within, n_parts);
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_conform_float_cmp(const void *a, const void *b)
+{
+    float  x, y;
+
+    x = *(const float *) a;
+    y = *(const float *) b;
+
+    return (x > y) - (x < y);
 }

@@ -4,7 +4,9 @@
 # What it shows: `slora conform` with the CPU as both device and
 # reference agrees with itself (alone, batched, and across two engines),
 # its batched run starts every request in one step even with several
-# adapter loader threads, also on a random model spec, and says so, and
+# adapter loader threads, it measures the drift between two runs' margins
+# (none between identical arithmetic; some between the CPU's Q8_0 and
+# exact paths, with a verdict on each parting), also on a random model spec, and says so, and
 # with sampled requests
 # (the backend's draws equal the host sampler's); $SLORA_STEP_LOG writes
 # a CSV line a step; `slora bench --batches` prints
@@ -40,6 +42,40 @@ my $model = tiny_model();
     my @rows = grep { /^\s+\d+\s+(none|yes)\s+batched equal \| equal/ }
                split /\n/, $out;
     is(scalar @rows, 4, '... one equal row per request') or diag($out);
+    like($out, qr/^drift, device against reference: 0\.0000 at most, 0\.0000 at the 99th percentile, over 32 agreeing steps$/m,
+         '... no drift between two exact runs, over all 4 x 8 steps')
+        or diag($out);
+}
+
+# conform --weights q8_0: the quantized path against the exact one drifts;
+# batched against alone on the same path does not; each parting (if the
+# drift makes one) gets a verdict from the measured drift
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--weights', 'q8_0', '--ref', 'cpu', '--threads', '1',
+        '--requests', '8', '--gen', '32',
+        '--adapters', 'random:n=3,ranks=4+8,targets=q+v');
+    is($rc >> 8, 2, 'conform --weights q8_0 runs through and says PARTS')
+        or diag("$out\n$err");
+    like($out, qr/^drift, device batched against alone: 0\.0000 at most/m,
+         '... batched against alone: no drift');
+    my ($drift, $steps) = $out =~
+        /^drift, device against reference: ([\d.]+) at most, [\d.]+ at the 99th percentile, over (\d+) agreeing steps$/m;
+    ok(defined $drift && $drift > 0, "... against exact f32: drift "
+       . ($drift // 'none') . ' > 0') or diag($out);
+    my $parts = () = $out =~ /\| parts at/g;
+    my @verdicts = $out =~ /^  request \d+ parts at \d+, margin ([\d.]+): (within|beyond) the drift/mg;
+    ok($parts > 0, "... the drift parts some of 8 requests ($parts)")
+        or diag($out);
+    is(scalar(@verdicts) / 2, $parts, '... a verdict for each parting')
+        or diag($out);
+    for (my $i = 0; $i < @verdicts; $i += 2) {
+        is($verdicts[$i + 1], $verdicts[$i] <= $drift ? 'within' : 'beyond',
+           "... margin $verdicts[$i] against drift $drift");
+    }
+    ok($steps > 0 && $steps < 8 * 32,
+       "... over the steps before the partings ($steps of 256)");
 }
 
 # conform's batched run is one batch every run: with several loader
@@ -325,12 +361,22 @@ for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
            ['bench', '--preload', '2'], ['bench', '--host-cache', '0'],
            ['mkadapter', '--ranks', '8,,16'],
            ['conform', '--requests', '999'], ['conform', '--sample', '-1'],
-           ['conform', '--sample', 'x'])
+           ['conform', '--sample', 'x'], ['conform', '--weights', 'f16'])
 {
     my ($rc, $out, $err) = SloraTest::run_cmd(
         $slora, $c->[0], '--model', $model, $c->[1], $c->[2]);
     isnt($rc, 0, "$c->[0] $c->[1] $c->[2] is refused");
     like($err, qr/\Q$c->[1]\E/, '... naming the option') or diag($err);
+}
+
+# --weights is the CPU's: a GPU under test holds bf16
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cuda',
+        '--weights', 'q8_0');
+    isnt($rc, 0, 'conform --device cuda --weights q8_0 is refused');
+    like($err, qr/--weights is for a CPU device/, '... saying why')
+        or diag($err);
 }
 
 done_testing();

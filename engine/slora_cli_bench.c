@@ -41,6 +41,10 @@ typedef struct {
     int64_t     dec_ns;             /* decode-only steps */
     int64_t     dec_dev_ns;         /* their device part */
     uint64_t    dec_steps;
+    int64_t     full_ns;            /* decode-only steps of every request
+                                       in flight (concurrency of them):
+                                       a step at the batch named */
+    uint64_t    full_steps;
     uint64_t    dec_tokens;
     uint64_t    generated;
     int32_t     failed;
@@ -82,7 +86,11 @@ static const char  slora_bench_usage[] =
     "                        least 512)\n"
     "  --batches LIST        instead of the batched run, one run per batch\n"
     "                        size (requests = in flight = B), base model\n"
-    "                        then adapters, one line each\n"
+    "                        then adapters, one line each: the mean\n"
+    "                        decode-only step (the last, with fewer\n"
+    "                        requests left, among them) and its time on\n"
+    "                        the device; the full step, the mean of those\n"
+    "                        with all B decoding (a step at batch B)\n"
     "\n"
     "The batched run's adapter figures are its own: loads (read or made\n"
     "into host memory), uploads (host memory to the pool; how many found\n"
@@ -371,9 +379,9 @@ slora_cli_bench(int argc, char **argv)
         goto done;
     }
 
-    printf("%6s %9s %14s %12s %12s %12s %12s\n", "batch", "adapters",
-           "decode step", "on device", "decode tok/s", "overall tok/s",
-           "prefill s");
+    printf("%6s %9s %14s %12s %12s %12s %12s %12s\n", "batch", "adapters",
+           "decode step", "on device", "full step", "decode tok/s",
+           "overall tok/s", "prefill s");
 
     for (i = 0; i < n_batches; i++) {
         for (k = 0; k < (n_names > 0 ? 2 : 1); k++) {
@@ -386,12 +394,15 @@ slora_cli_bench(int argc, char **argv)
                 goto done;
             }
 
-            printf("%6d %9d %11.3f ms %9.3f ms %12.1f %12.1f %12.3f\n",
+            printf("%6d %9d %11.3f ms %9.3f ms %9.3f ms %12.1f %12.1f "
+                   "%12.3f\n",
                    batches[i], k == 0 ? 0 : n_names,
                    res.dec_steps > 0 ? (double) res.dec_ns / 1e6
                                        / (double) res.dec_steps : 0.0,
                    res.dec_steps > 0 ? (double) res.dec_dev_ns / 1e6
                                        / (double) res.dec_steps : 0.0,
+                   res.full_steps > 0 ? (double) res.full_ns / 1e6
+                                        / (double) res.full_steps : 0.0,
                    res.dec_ns > 0 ? (double) res.dec_tokens
                                     / ((double) res.dec_ns / 1e9) : 0.0,
                    (double) res.generated / res.secs,
@@ -468,6 +479,11 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
             res->dec_dev_ns += st.last_step_device_ns;
             res->dec_steps++;
             res->dec_tokens += st.last_step_decode;
+
+            if (st.last_step_decode == conc) {
+                res->full_ns += st.last_step_ns;
+                res->full_steps++;
+            }
         }
     }
 

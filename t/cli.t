@@ -208,6 +208,16 @@ my $model = tiny_model();
          '... the last at batch 4 over 2000 adapters');
     is(scalar(grep { /^\s+\d+\s+\d+\s+[\d.]+ ms\s+0\.000 ms\s/ } @rows), 4,
        '... none with device time on the CPU') or diag($out);
+
+    # the full step: decode-only steps with every request decoding; at
+    # batch 1 every decode-only step is one, at 4 at least one is
+    for my $r (@rows) {
+        my ($b, $dec, $full) =
+            $r =~ /^\s+(\d+)\s+\d+\s+([\d.]+) ms\s+[\d.]+ ms\s+([\d.]+) ms\s/;
+        ok(defined $full && $full > 0, "... a full step at batch $b ("
+           . ($full // 'none') . ' ms)') or diag($r);
+        is($full, $dec, '... at batch 1 the mean decode step') if $b == 1;
+    }
 }
 
 # bench --preload: the timed run's adapter loads and uploads

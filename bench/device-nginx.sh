@@ -8,9 +8,9 @@
 # run's step log summed up (bench/steps.py: among the rest, the steps
 # that captured a decode graph; the logs go to $OUT). Run after
 # those calls, with .carry/c (nginx, the module and the libraries they
-# need, gzipped, and SmolLM2's third part) carried. Or with .carry/t alone
-# (bench/device-pack.sh one): the 7B shape only, with tok.gguf's
-# tokenizer (SmolLM2's), after a call that left nothing behind.
+# need, gzipped, and SmolLM2's third part) carried. Or with .carry/t
+# (bench/device-pack.sh one) on a machine without .carry/c: the 7B shape
+# only, with tok.gguf's tokenizer (SmolLM2's).
 #
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
@@ -27,11 +27,13 @@ OUT=$(readlink -f "$OUT")   # the step log path the engine opens: absolute
 
 K=$C/c                      # nginx, its module and libraries
 A=$C/a                      # libslora_cuda.so
-if [ -d $C/t ]; then
+# .carry/c wins where both are on the machine (a call with .carry/t
+# before leaves it there): SmolLM2 is the run that needs its parts
+if [ -d $C/c ]; then
+    [ -f /tmp/smollm2.gguf ] || device_smollm2 /tmp/smollm2.gguf || exit 1
+else
     K=$C/t
     A=$C/t
-else
-    [ -f /tmp/smollm2.gguf ] || device_smollm2 /tmp/smollm2.gguf || exit 1
 fi
 
 # the libraries travel gzipped; for nginx only: python3 and curl keep
@@ -77,7 +79,7 @@ done
     rm -f $P/logs/*
 }
 
-if [ -d $C/t ]; then
+if [ "$K" = "$C/t" ]; then
     serve random:llama-7b,vocab=49152 tokenizer=$C/t/tok.gguf llama-7b
 else
     serve /tmp/smollm2.gguf "" smollm2

@@ -42,6 +42,7 @@ static void test_fastdiv(void);
 static void test_rope_store(void);
 static void test_attention(void);
 static void bench_attention_prefill(void);
+static void bench_attention_decode(void);
 
 
 int
@@ -56,6 +57,7 @@ main(int argc, char **argv)
 
     if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) {
         bench_attention_prefill();
+        bench_attention_decode();
     }
 
     return done_testing();
@@ -557,6 +559,167 @@ bench_attention_prefill(void)
         free(qo); free(kvp); free(sp); free(kvi);
     }
 
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+}
+
+
+/* Reads n 16-byte words once and keeps a sum, so that nothing is left
+ * out: the reference rate for a kernel that streams as many bytes. */
+static __global__ void
+bench_read_kernel(const uint4 *__restrict__ src, int64_t n,
+    unsigned *__restrict__ sink)
+{
+    int64_t   i, stride;
+    unsigned  acc;
+    uint4     a, b, c, d;
+
+    acc = 0;
+    stride = (int64_t) gridDim.x * blockDim.x;
+
+    for (i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+         i + 3 * stride < n; i += 4 * stride)
+    {
+        a = src[i];
+        b = src[i + stride];
+        c = src[i + 2 * stride];
+        d = src[i + 3 * stride];
+        acc ^= a.x ^ b.y ^ c.z ^ d.w;
+    }
+
+    if (acc == 0x9e3779b9u) {
+        sink[0] = acc;
+    }
+}
+
+
+/*
+ * Decode attention at the Llama-7B shape (32 heads over 32 KV heads of
+ * 128, pages of 43 tokens, in a shuffled order as a pool hands them
+ * out), one layer's K and V in an arena of their own: microseconds a
+ * call and the rate at which it reads K and V, beside the rate of
+ * bench_read_kernel over the same number of bytes.
+ */
+
+static void
+bench_attention_decode(void)
+{
+    static const int32_t  shape[][2] = {
+        { 1, 4096 }, { 16, 512 }, { 64, 320 }, { 64, 512 }, { 256, 512 }
+    };
+
+    const int32_t       nh = 32, hd = 128, tpp = 43;
+    int32_t             si, n_seqs, ctx, s, np, i, *qo, *kvp, *sp, *kvi,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi;
+    int64_t             page_elems, n_pages, kv_bytes;
+    uint16_t           *d_a, *d_q, *d_o;
+    unsigned           *d_sink;
+    void               *work;
+    size_t              work_size;
+    slora_seq_index_t   dix;
+    cudaEvent_t         e0, e1;
+    float               ms, ms_read;
+    int                 rc, r;
+
+    page_elems = 2 * (int64_t) tpp * nh * hd;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    d_sink = (unsigned *) dmalloc(sizeof(unsigned));
+    printf("# decode attention, %d heads of %d, pages of %d: sequences x "
+           "context, us, K and V TB/s, a straight read's TB/s\n", nh, hd,
+           tpp);
+
+    for (si = 0; si < (int32_t) (sizeof(shape) / sizeof(shape[0])); si++) {
+        n_seqs = shape[si][0];
+        ctx = shape[si][1];
+        np = (ctx + tpp - 1) / tpp;
+        n_pages = (int64_t) n_seqs * np;
+        qo = (int32_t *) malloc((n_seqs + 1) * 4);
+        kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+        sp = (int32_t *) malloc(n_seqs * 4);
+        kvi = (int32_t *) malloc(n_pages * 4);
+
+        for (s = 0; s <= n_seqs; s++) {
+            qo[s] = s;
+            kvp[s] = s * np;
+        }
+
+        for (s = 0; s < n_seqs; s++) {
+            sp[s] = ctx - 1;
+        }
+
+        for (i = 0; i < n_pages; i++) {
+            kvi[i] = (int32_t) (((int64_t) i * 7919) % n_pages);
+        }
+
+        d_a = (uint16_t *) dmalloc(n_pages * page_elems * 2);
+        d_q = (uint16_t *) dmalloc((int64_t) n_seqs * nh * hd * 2);
+        d_o = (uint16_t *) dmalloc((int64_t) n_seqs * nh * hd * 2);
+        rc = slora_random_fill_bf16_cuda(d_a, n_pages, page_elems,
+                                         page_elems, 0, 11, 1, 1.0f, NULL);
+        rc |= slora_random_fill_bf16_cuda(d_q, n_seqs, nh * hd, nh * hd, 0,
+                                          12, 1, 1.0f, NULL);
+        d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+        d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+        d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+        d_kvi = (int32_t *) dup_to_dev(kvi, n_pages * 4);
+        dix.n_seqs = n_seqs;
+        dix.qo_indptr = d_qo;
+        dix.seq_pos = d_sp;
+        dix.kv_indptr = d_kvp;
+        dix.kv_indices = d_kvi;
+        work_size = slora_attention_decode_work_size(n_seqs, nh, nh, hd, ctx);
+        work = work_size > 0 ? dmalloc(work_size) : NULL;
+
+        for (r = 0; r < 23; r++) {
+            if (r == 3) {
+                CK(cudaEventRecord(e0, NULL));
+            }
+
+            rc |= slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                              d_a, page_elems, tpp, nh, hd,
+                                              &dix, ctx, work, work_size,
+                                              NULL);
+        }
+
+        CK(cudaEventRecord(e1, NULL));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        ms /= 20;
+
+        /* as many bytes as K and V hold, read straight through */
+        kv_bytes = (int64_t) n_seqs * ctx * 2 * nh * hd * 2;
+
+        for (r = 0; r < 23; r++) {
+            if (r == 3) {
+                CK(cudaEventRecord(e0, NULL));
+            }
+
+            bench_read_kernel<<<132 * 8, 256>>>((const uint4 *) d_a,
+                                                kv_bytes / 16, d_sink);
+        }
+
+        CK(cudaEventRecord(e1, NULL));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaGetLastError());
+        CK(cudaEventElapsedTime(&ms_read, e0, e1));
+        ms_read /= 20;
+
+        printf("# %5d x %-5d %10.1f %8.2f %8.2f%s\n", n_seqs, ctx, 1e3 * ms,
+               kv_bytes / ms / 1e9, kv_bytes / ms_read / 1e9,
+               rc ? "  (refused)" : "");
+
+        if (work != NULL) {
+            CK(cudaFree(work));
+        }
+
+        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_o));
+        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
+        CK(cudaFree(d_kvi));
+        free(qo); free(kvp); free(sp); free(kvi);
+    }
+
+    CK(cudaFree(d_sink));
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
 }

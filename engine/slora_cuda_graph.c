@@ -19,6 +19,8 @@
 #include "slora_cuda_int.h"
 
 
+static int slora_cuda_graph_seen(slora_cuda_t *c,
+    const slora_cuda_gkey_t *key);
 static void slora_cuda_graph_census(cudaGraph_t graph,
     const slora_cuda_gkey_t *key);
 
@@ -40,6 +42,14 @@ static const char  *slora_cuda_op_names[SLORA_OP_N] = {
  * is found or captured here and launched by the caller: a capture's
  * instantiation may wait on the host for the device, so tensor-parallel
  * ranks do it before they meet to start the step's kernels.
+ *
+ * A key is captured on its second step, not its first: capturing and
+ * instantiating a 7B step's graph holds the GPU idle for milliseconds,
+ * more than the step's own launches cost the host, and a key seen once
+ * is often never seen again (a batch that shrinks as requests finish
+ * has a new size every step). A first sighting sets *exec to NULL and
+ * the caller launches the step's kernels one by one, the same kernels
+ * in the same order.
  */
 
 int
@@ -98,6 +108,11 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
         }
     }
 
+    if (!slora_cuda_graph_seen(c, &key)) {
+        *exec = NULL;
+        return SLORA_OK;
+    }
+
     if (slot->exec != NULL) {
         cudaGraphExecDestroy(slot->exec);
         slot->exec = NULL;
@@ -142,6 +157,30 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
     *exec = slot->exec;
 
     return SLORA_OK;
+}
+
+
+/* Whether key was seen in one of the last SLORA_CUDA_GRAPH_SEEN first
+ * sightings; if not, it is remembered in the oldest one's place. */
+static int
+slora_cuda_graph_seen(slora_cuda_t *c, const slora_cuda_gkey_t *key)
+{
+    int32_t  i;
+
+    for (i = 0; i < c->graph_seen_n; i++) {
+        if (memcmp(&c->graph_seen[i], key, sizeof(*key)) == 0) {
+            return 1;
+        }
+    }
+
+    c->graph_seen[c->graph_seen_next] = *key;
+    c->graph_seen_next = (c->graph_seen_next + 1) % SLORA_CUDA_GRAPH_SEEN;
+
+    if (c->graph_seen_n < SLORA_CUDA_GRAPH_SEEN) {
+        c->graph_seen_n++;
+    }
+
+    return 0;
 }
 
 

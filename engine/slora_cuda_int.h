@@ -42,6 +42,9 @@
 #define SLORA_CUDA_ALIGN       16
 #define SLORA_CUDA_MARKS       4096             /* profile events a step */
 #define SLORA_CUDA_GRAPHS      16               /* decode graphs kept */
+#define SLORA_CUDA_GRAPH_SEEN  32               /* keys remembered, so
+                                                   that a key is captured
+                                                   on its second step */
 #define SLORA_CUDA_FORK_MAX    64               /* tokens of a step whose
                                                    LoRA shrinks fork */
 #define SLORA_CUDA_TP_MAX      8                /* GPUs of one model */
@@ -233,6 +236,9 @@ typedef struct {
     slora_cuda_graph_t        graph[SLORA_CUDA_GRAPHS];
     uint64_t                  graph_clock;
     uint64_t                  graph_captures;
+    slora_cuda_gkey_t         graph_seen[SLORA_CUDA_GRAPH_SEEN];
+    int32_t                   graph_seen_n;     /* filled, up to SEEN */
+    int32_t                   graph_seen_next;  /* the next one replaced */
 } slora_cuda_t;
 
 

@@ -463,7 +463,7 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
      * that run together then read whole K and V rows of the same pages
      * (each head's slice of a row is 256 bytes at head_dim 128), not
      * one slice of many sequences' rows: 1-2% faster at the 7B shape
-     * (bench/RESULTS.md, 2026-12-01 03:24) */
+     * (bench/RESULTS.md, 2026-12-01 03:23-03:33) */
     grid = dim3(n_kv_heads, ix->n_seqs, g.n_splits);
 
     switch (n_heads / n_kv_heads) {

@@ -472,17 +472,98 @@ test_attention(void)
  * and P V (4 d flops a query-key pair).
  */
 
+/* The timed benches' batch: every sequence rows query rows at the end of
+ * a context of ctx positions, its pages in a shuffled order as a pool
+ * hands them out, random K, V and queries. */
+typedef struct {
+    int32_t             *host[4];       /* qo, kv_indptr, seq_pos, pages */
+    int32_t             *dev[4];
+    uint16_t            *d_a;           /* one layer's arena */
+    uint16_t            *d_q;
+    uint16_t            *d_o;
+    slora_seq_index_t    dix;
+} bench_batch_t;
+
+
+static int
+bench_batch_make(bench_batch_t *b, int32_t n_seqs, int32_t rows,
+    int32_t ctx, int32_t tpp, int64_t page_elems, int32_t q_dim)
+{
+    int32_t  s, np, *qo, *kvp, *sp, *kvi;
+    int64_t  i, n_pages, n_rows;
+    int      rc;
+
+    np = (ctx + tpp - 1) / tpp;
+    n_pages = (int64_t) n_seqs * np;
+    n_rows = (int64_t) n_seqs * rows;
+    qo = (int32_t *) malloc((n_seqs + 1) * 4);
+    kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+    sp = (int32_t *) malloc(n_seqs * 4);
+    kvi = (int32_t *) malloc(n_pages * 4);
+
+    for (s = 0; s <= n_seqs; s++) {
+        qo[s] = s * rows;
+        kvp[s] = s * np;
+    }
+
+    for (s = 0; s < n_seqs; s++) {
+        sp[s] = ctx - rows;
+    }
+
+    for (i = 0; i < n_pages; i++) {
+        kvi[i] = (int32_t) ((i * 7919) % n_pages);
+    }
+
+    b->d_a = (uint16_t *) dmalloc(n_pages * page_elems * 2);
+    b->d_q = (uint16_t *) dmalloc(n_rows * q_dim * 2);
+    b->d_o = (uint16_t *) dmalloc(n_rows * q_dim * 2);
+    rc = slora_random_fill_bf16_cuda(b->d_a, n_pages, page_elems,
+                                     page_elems, 0, 11, 1, 1.0f, NULL);
+    rc |= slora_random_fill_bf16_cuda(b->d_q, n_rows, q_dim, q_dim, 0, 12,
+                                      1, 1.0f, NULL);
+    b->host[0] = qo;
+    b->host[1] = kvp;
+    b->host[2] = sp;
+    b->host[3] = kvi;
+    b->dev[0] = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+    b->dev[1] = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+    b->dev[2] = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+    b->dev[3] = (int32_t *) dup_to_dev(kvi, n_pages * 4);
+    b->dix.n_seqs = n_seqs;
+    b->dix.qo_indptr = b->dev[0];
+    b->dix.kv_indptr = b->dev[1];
+    b->dix.seq_pos = b->dev[2];
+    b->dix.kv_indices = b->dev[3];
+
+    return rc;
+}
+
+
+static void
+bench_batch_free(bench_batch_t *b)
+{
+    int  i;
+
+    CK(cudaFree(b->d_a));
+    CK(cudaFree(b->d_q));
+    CK(cudaFree(b->d_o));
+
+    for (i = 0; i < 4; i++) {
+        CK(cudaFree(b->dev[i]));
+        free(b->host[i]);
+    }
+}
+
+
 static void
 bench_attention_prefill(void)
 {
     static const int32_t  shape[][2] = { { 16, 256 }, { 1, 4096 } };
 
     const int32_t       nh = 32, hd = 128, tpp = 43;
-    int32_t             si, n_seqs, len, s, np, i, *qo, *kvp, *sp, *kvi,
-                        *d_qo, *d_sp, *d_kvp, *d_kvi;
-    int64_t             page_elems, n_rows, n_pages;
-    uint16_t           *d_a, *d_q, *d_o;
-    slora_seq_index_t   dix;
+    int32_t             si, n_seqs, len;
+    int64_t             page_elems;
+    bench_batch_t       b;
     cudaEvent_t         e0, e1;
     float               ms;
     double              flop;
@@ -497,52 +578,17 @@ bench_attention_prefill(void)
     for (si = 0; si < 2; si++) {
         n_seqs = shape[si][0];
         len = shape[si][1];
-        n_rows = (int64_t) n_seqs * len;
-        np = (len + tpp - 1) / tpp;
-        n_pages = (int64_t) n_seqs * np;
-        qo = (int32_t *) malloc((n_seqs + 1) * 4);
-        kvp = (int32_t *) malloc((n_seqs + 1) * 4);
-        sp = (int32_t *) calloc(n_seqs, 4);
-        kvi = (int32_t *) malloc(n_pages * 4);
+        rc = bench_batch_make(&b, n_seqs, len, len, tpp, page_elems,
+                              nh * hd);
 
-        for (s = 0; s <= n_seqs; s++) {
-            qo[s] = s * len;
-            kvp[s] = s * np;
-        }
+        for (r = 0; r < 23; r++) {
+            if (r == 3) {
+                CK(cudaEventRecord(e0, NULL));
+            }
 
-        for (i = 0; i < n_pages; i++) {
-            kvi[i] = (int32_t) ((i * 7919) % n_pages);
-        }
-
-        d_a = (uint16_t *) dmalloc(n_pages * page_elems * 2);
-        d_q = (uint16_t *) dmalloc(n_rows * nh * hd * 2);
-        d_o = (uint16_t *) dmalloc(n_rows * nh * hd * 2);
-        rc = slora_random_fill_bf16_cuda(d_a, n_pages, page_elems,
-                                         page_elems, 0, 11, 1, 1.0f, NULL);
-        rc |= slora_random_fill_bf16_cuda(d_q, n_rows, nh * hd, nh * hd, 0,
-                                          12, 1, 1.0f, NULL);
-        d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
-        d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
-        d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
-        d_kvi = (int32_t *) dup_to_dev(kvi, n_pages * 4);
-        dix.n_seqs = n_seqs;
-        dix.qo_indptr = d_qo;
-        dix.seq_pos = d_sp;
-        dix.kv_indptr = d_kvp;
-        dix.kv_indices = d_kvi;
-
-        for (r = 0; r < 3; r++) {
-            rc |= slora_attention_prefill_cuda(d_o, nh * hd, d_q, nh * hd, nh,
-                                               d_a, page_elems, tpp, nh, hd,
-                                               &dix, len, NULL);
-        }
-
-        CK(cudaEventRecord(e0, NULL));
-
-        for (r = 0; r < 20; r++) {
-            rc |= slora_attention_prefill_cuda(d_o, nh * hd, d_q, nh * hd, nh,
-                                               d_a, page_elems, tpp, nh, hd,
-                                               &dix, len, NULL);
+            rc |= slora_attention_prefill_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
+                                               nh, b.d_a, page_elems, tpp, nh,
+                                               hd, &b.dix, len, NULL);
         }
 
         CK(cudaEventRecord(e1, NULL));
@@ -552,11 +598,7 @@ bench_attention_prefill(void)
         flop = 4.0 * hd * nh * n_seqs * ((double) len * (len + 1) / 2);
         printf("# %5d x %-5d %10.1f %8.1f%s\n", n_seqs, len, 1e3 * ms,
                flop / ms / 1e9, rc ? "  (refused)" : "");
-
-        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_o));
-        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
-        CK(cudaFree(d_kvi));
-        free(qo); free(kvp); free(sp); free(kvi);
+        bench_batch_free(&b);
     }
 
     CK(cudaEventDestroy(e0));
@@ -609,14 +651,12 @@ bench_attention_decode(void)
     };
 
     const int32_t       nh = 32, hd = 128, tpp = 43;
-    int32_t             si, n_seqs, ctx, s, np, i, *qo, *kvp, *sp, *kvi,
-                        *d_qo, *d_sp, *d_kvp, *d_kvi;
-    int64_t             page_elems, n_pages, kv_bytes;
-    uint16_t           *d_a, *d_q, *d_o;
+    int32_t             si, n_seqs, ctx;
+    int64_t             page_elems, kv_bytes;
     unsigned           *d_sink;
     void               *work;
     size_t              work_size;
-    slora_seq_index_t   dix;
+    bench_batch_t       b;
     cudaEvent_t         e0, e1;
     float               ms, ms_read;
     int                 rc, r;
@@ -632,42 +672,7 @@ bench_attention_decode(void)
     for (si = 0; si < (int32_t) (sizeof(shape) / sizeof(shape[0])); si++) {
         n_seqs = shape[si][0];
         ctx = shape[si][1];
-        np = (ctx + tpp - 1) / tpp;
-        n_pages = (int64_t) n_seqs * np;
-        qo = (int32_t *) malloc((n_seqs + 1) * 4);
-        kvp = (int32_t *) malloc((n_seqs + 1) * 4);
-        sp = (int32_t *) malloc(n_seqs * 4);
-        kvi = (int32_t *) malloc(n_pages * 4);
-
-        for (s = 0; s <= n_seqs; s++) {
-            qo[s] = s;
-            kvp[s] = s * np;
-        }
-
-        for (s = 0; s < n_seqs; s++) {
-            sp[s] = ctx - 1;
-        }
-
-        for (i = 0; i < n_pages; i++) {
-            kvi[i] = (int32_t) (((int64_t) i * 7919) % n_pages);
-        }
-
-        d_a = (uint16_t *) dmalloc(n_pages * page_elems * 2);
-        d_q = (uint16_t *) dmalloc((int64_t) n_seqs * nh * hd * 2);
-        d_o = (uint16_t *) dmalloc((int64_t) n_seqs * nh * hd * 2);
-        rc = slora_random_fill_bf16_cuda(d_a, n_pages, page_elems,
-                                         page_elems, 0, 11, 1, 1.0f, NULL);
-        rc |= slora_random_fill_bf16_cuda(d_q, n_seqs, nh * hd, nh * hd, 0,
-                                          12, 1, 1.0f, NULL);
-        d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
-        d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
-        d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
-        d_kvi = (int32_t *) dup_to_dev(kvi, n_pages * 4);
-        dix.n_seqs = n_seqs;
-        dix.qo_indptr = d_qo;
-        dix.seq_pos = d_sp;
-        dix.kv_indptr = d_kvp;
-        dix.kv_indices = d_kvi;
+        rc = bench_batch_make(&b, n_seqs, 1, ctx, tpp, page_elems, nh * hd);
         work_size = slora_attention_decode_work_size(n_seqs, nh, nh, hd, ctx);
         work = work_size > 0 ? dmalloc(work_size) : NULL;
 
@@ -676,10 +681,10 @@ bench_attention_decode(void)
                 CK(cudaEventRecord(e0, NULL));
             }
 
-            rc |= slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd, nh,
-                                              d_a, page_elems, tpp, nh, hd,
-                                              &dix, ctx, work, work_size,
-                                              NULL);
+            rc |= slora_attention_decode_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
+                                              nh, b.d_a, page_elems, tpp, nh,
+                                              hd, &b.dix, ctx, work,
+                                              work_size, NULL);
         }
 
         CK(cudaEventRecord(e1, NULL));
@@ -695,7 +700,7 @@ bench_attention_decode(void)
                 CK(cudaEventRecord(e0, NULL));
             }
 
-            bench_read_kernel<<<132 * 8, 256>>>((const uint4 *) d_a,
+            bench_read_kernel<<<132 * 8, 256>>>((const uint4 *) b.d_a,
                                                 kv_bytes / 16, d_sink);
         }
 
@@ -713,10 +718,7 @@ bench_attention_decode(void)
             CK(cudaFree(work));
         }
 
-        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_o));
-        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
-        CK(cudaFree(d_kvi));
-        free(qo); free(kvp); free(sp); free(kvi);
+        bench_batch_free(&b);
     }
 
     CK(cudaFree(d_sink));

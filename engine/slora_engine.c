@@ -602,7 +602,6 @@ slora_engine_model_config(const slora_engine_t *e)
 void
 slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 {
-    int32_t                     p, n, run;
     slora_catalog_stats_t       cs;
     slora_adapters_stats_t      as;
     const slora_engine_req_t   *q;
@@ -661,7 +660,17 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->catalog_fetches = cs.fetches;
     st->catalog_invalidations = cs.invalidations;
     st->catalog_reconnects = cs.reconnects;
+}
 
+
+void
+slora_engine_free_runs(const slora_engine_t *e, int32_t *runs,
+    int32_t *longest)
+{
+    int32_t  p, n, run;
+
+    *runs = 0;
+    *longest = 0;
     n = slora_pool_n_pages(e->pool);
     run = 0;
 
@@ -672,9 +681,8 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
         }
 
         if (run > 0) {
-            st->free_runs++;
-            st->free_run_max = run > st->free_run_max ? run
-                                                      : st->free_run_max;
+            (*runs)++;
+            *longest = run > *longest ? run : *longest;
         }
         run = 0;
     }

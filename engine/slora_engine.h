@@ -203,9 +203,6 @@ typedef struct {
     int64_t           adapter_pool_elems;   /* pages of resident adapters,
                                                in elements of one layer */
     int64_t           adapter_used_elems;   /* of those, used by rows */
-    int32_t           free_runs;            /* runs of consecutive free
-                                               pages */
-    int32_t           free_run_max;         /* the longest, in pages */
 
     int32_t           resolving;            /* waiting on the catalog */
     int32_t           adapters_pinned;      /* by the admin or hints */
@@ -281,6 +278,13 @@ int slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data);
 const slora_model_config_t *slora_engine_model_config(
     const slora_engine_t *e);
 void slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st);
+
+/* The pool's free pages as runs of consecutive pages: how many runs, and
+ * the longest. A scan of every page (some 500 000 for SmolLM2 on an
+ * H200, a millisecond), so it is not in slora_engine_stats, which a
+ * driver may read after every step. */
+void slora_engine_free_runs(const slora_engine_t *e, int32_t *runs,
+    int32_t *longest);
 
 /* Names of the adapters the catalog knows, for /v1/models. Returns the
  * count; names[i] stay valid until the next call or slora_engine_free.

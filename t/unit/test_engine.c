@@ -407,7 +407,8 @@ test_pool_trace(void)
     int                   i, j, bad, max_runs, max_running;
     char                  root[400], name[32], dir[500];
     double                u, waste;
-    int32_t               prompt[32], pages_start, max_ad_pages;
+    int32_t               prompt[32], pages_start, max_ad_pages, runs,
+                          longest;
     int64_t               t0;
     uint64_t              x;
     slora_err_t           err;
@@ -460,6 +461,9 @@ test_pool_trace(void)
     pages_start = st.pages_free;
     is_int(st.pages_total, 264, "264 pages");
     is_int(pages_start, 264, "all free at the start");
+    slora_engine_free_runs(e, &runs, &longest);
+    ok(runs == 1 && longest == 264, "... in one run of 264 (%d runs, the "
+       "longest %d)", runs, longest);
 
     slora_rng_seed(&rng, 42);
     x = 0;
@@ -501,13 +505,15 @@ test_pool_trace(void)
             break;
         }
         slora_engine_stats(e, &st);
-        max_runs = st.free_runs > max_runs ? st.free_runs : max_runs;
+        slora_engine_free_runs(e, &runs, &longest);
+        max_runs = runs > max_runs ? runs : max_runs;
         max_running = st.running > max_running ? st.running : max_running;
         max_ad_pages = st.pages_adapter > max_ad_pages ? st.pages_adapter
                                                        : max_ad_pages;
     }
 
     slora_engine_stats(e, &st);
+    slora_engine_free_runs(e, &runs, &longest);
 
     bad = 0;
     for (i = 0; i < 500; i++) {
@@ -530,6 +536,10 @@ test_pool_trace(void)
     is_int(st.pages_free + st.pages_adapter, pages_start,
            "the pool returns to its starting free count but for idle "
            "adapters");
+    /* the longest run and at least a page for each other run */
+    ok(runs >= 1 && longest >= 1 && (runs - 1) + longest <= st.pages_free,
+       "the free pages in %d runs, the longest %d, of %d free", runs,
+       longest, st.pages_free);
     is_int(st.pages_adapter, 4 * st.adapters_in_pool,
            "4 pages per resident adapter (%d resident, at most %d pages "
            "of adapters seen)", st.adapters_in_pool, max_ad_pages);
@@ -543,7 +553,7 @@ test_pool_trace(void)
          "%d runs (longest %d), at most %d runs during the trace",
          (unsigned long long) st.steps,
          (double) (slora_now_ns() - t0) / 1e9, max_running, waste,
-         st.free_runs, st.free_run_max, max_runs);
+         runs, longest, max_runs);
     ok(waste > 12.4 && waste < 12.6, "adapter waste 12.5%%");
 
     slora_engine_free(e);

@@ -38,6 +38,7 @@
 
 #include "slora_adapter.h"
 #include "slora_convert.h"
+#include "slora_names.h"
 
 
 typedef struct {
@@ -91,11 +92,16 @@ struct slora_adapters_s {
     slora_adapter_t       **all;
     int32_t                 n;
     int32_t                 cap;
+    slora_names_t           by_name;        /* name -> index in all,
+                                               rebuilt twice as large
+                                               when full */
 
     slora_adapter_list_t    host_lru;
     slora_adapter_list_t    idle_lru;
 
     int32_t                 in_pool;
+    int64_t                 pool_elems;     /* of the in_pool's pages */
+    int64_t                 pool_used_elems;
     int32_t                 in_host;
     uint64_t                loads;
     uint64_t                uploads;
@@ -120,6 +126,7 @@ static int slora_adapter_dup(char **dst, const char *src);
 static int slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 static int slora_adapters_fence(slora_adapters_t *set, slora_err_t *err);
+static int slora_adapters_index(slora_adapters_t *set, slora_adapter_t *a);
 static int slora_adapter_upload(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 static void slora_adapter_evict_one(slora_adapters_t *set,
@@ -368,6 +375,12 @@ slora_adapters_create(const slora_model_config_t *cfg, slora_pool_t *pool,
     set->backend = backend;
     set->host_budget = host_budget;
 
+    if (slora_names_init(&set->by_name, 64) != SLORA_OK) {
+        free(set);
+        slora_err_set(err, SLORA_ERROR, "adapters: out of memory");
+        return NULL;
+    }
+
     return set;
 }
 
@@ -399,6 +412,7 @@ slora_adapters_free(slora_adapters_t *set)
     }
 
     free(set->all);
+    slora_names_free(&set->by_name);
     free(set);
 }
 
@@ -446,7 +460,16 @@ slora_adapters_add(slora_adapters_t *set, const char *name, const char *dir,
         return slora_err_set(err, SLORA_ERROR, "adapters: no memory");
     }
 
-    set->all[set->n++] = a;
+    set->all[set->n] = a;
+
+    if (slora_adapters_index(set, a) != SLORA_OK) {
+        free(a->name);
+        free(a->dir);
+        free(a);
+        return slora_err_set(err, SLORA_ERROR, "adapters: no memory");
+    }
+
+    set->n++;
 
     if (out != NULL) {
         *out = a;
@@ -456,18 +479,52 @@ slora_adapters_add(slora_adapters_t *set, const char *name, const char *dir,
 }
 
 
-slora_adapter_t *
-slora_adapters_find(slora_adapters_t *set, const char *name)
+/* Adds a, at set->all[set->n], to the name index; a full index is built
+ * again twice as large (the names are the adapters' own, which live as
+ * long as the set). Thousands of adapters register at start, and each
+ * request's adapter is looked up by name: a scan of the names would make
+ * the one quadratic and the other linear in the catalog. */
+static int
+slora_adapters_index(slora_adapters_t *set, slora_adapter_t *a)
 {
-    int32_t  i;
+    int32_t        i;
+    slora_names_t  grown;
 
-    for (i = 0; i < set->n; i++) {
-        if (strcmp(set->all[i]->name, name) == 0) {
-            return set->all[i];
+    if (slora_names_add(&set->by_name, a->name, strlen(a->name), set->n)
+        == SLORA_OK)
+    {
+        return SLORA_OK;
+    }
+
+    if (slora_names_init(&grown, 2 * (size_t) (set->n + 1)) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    for (i = 0; i <= set->n; i++) {
+        if (slora_names_add(&grown, set->all[i]->name,
+                            strlen(set->all[i]->name), i)
+            != SLORA_OK)
+        {
+            slora_names_free(&grown);
+            return SLORA_ERROR;
         }
     }
 
-    return NULL;
+    slora_names_free(&set->by_name);
+    set->by_name = grown;
+
+    return SLORA_OK;
+}
+
+
+slora_adapter_t *
+slora_adapters_find(slora_adapters_t *set, const char *name)
+{
+    int64_t  i;
+
+    i = slora_names_find(&set->by_name, name, strlen(name));
+
+    return i >= 0 ? set->all[i] : NULL;
 }
 
 
@@ -636,6 +693,8 @@ slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
     }
 
     set->in_pool++;
+    set->pool_elems += (int64_t) need * a->plan.page_elems;
+    set->pool_used_elems += a->plan.used_elems;
     set->uploads++;
 
     return SLORA_OK;
@@ -723,9 +782,6 @@ slora_adapter_get_plan(const slora_adapter_t *a)
 void
 slora_adapters_stats(const slora_adapters_t *set, slora_adapters_stats_t *st)
 {
-    int32_t           i;
-    slora_adapter_t  *a;
-
     memset(st, 0, sizeof(*st));
 
     st->in_pool = set->in_pool;
@@ -743,14 +799,8 @@ slora_adapters_stats(const slora_adapters_t *set, slora_adapters_stats_t *st)
     st->warmed = set->warmed;
     st->load_errors = set->load_errors;
     st->pinned = set->pinned;
-
-    for (i = 0; i < set->n; i++) {
-        a = set->all[i];
-        if (a->pages != NULL) {
-            st->pool_elems += (int64_t) a->plan.n_pages * a->plan.page_elems;
-            st->pool_used_elems += a->plan.used_elems;
-        }
-    }
+    st->pool_elems = set->pool_elems;
+    st->pool_used_elems = set->pool_used_elems;
 }
 
 
@@ -1130,6 +1180,8 @@ slora_adapter_evict_one(slora_adapters_t *set, slora_adapter_t *a)
     a->row_off = NULL;
 
     set->in_pool--;
+    set->pool_elems -= (int64_t) a->plan.n_pages * a->plan.page_elems;
+    set->pool_used_elems -= a->plan.used_elems;
     set->evictions++;
 }
 

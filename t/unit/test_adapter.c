@@ -45,6 +45,7 @@ static void test_tiers(slora_rope_e rope);
 static void test_slices(void);
 static void test_slices_refused(void);
 static void test_warm(void);
+static void test_names(void);
 static int64_t slice_pos(const slora_adapter_plan_t *plan, int64_t row_off,
     int32_t width, int32_t j);
 static int check_rows(const char *dir, const slora_adapter_plan_t *plan,
@@ -72,6 +73,7 @@ main(void)
     test_slices();
     test_slices_refused();
     test_warm();
+    test_names();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -1040,4 +1042,73 @@ read_conf(const char *json, slora_adapter_conf_t *conf, slora_err_t *err)
     write_text(dir, "adapter_config.json", json);
 
     return slora_adapter_read_config(dir, &cfg, conf, err);
+}
+
+
+/*
+ * The set's name index over many adapters: 5000 registered (the index
+ * starts at 64 names and is built again, larger, six times on the way),
+ * each found as itself afterwards, an unknown name not found, a name
+ * registered again declined after the growth as before it.
+ */
+static void
+test_names(void)
+{
+    int                 i, bad;
+    char                name[32];
+    slora_err_t         err;
+    slora_pool_t       *pool;
+    fake_backend_t      fb;
+    slora_adapter_t    *a, *first;
+    slora_adapters_t   *set;
+    slora_pool_geom_t   g = { 2, 32, 64, 128, 4, 0, 1 };
+
+    memset(&fb, 0, sizeof(fb));
+    fb.b.write_arena = fake_write;
+    pool = slora_pool_create(&g, (size_t) 4 * 2 * 512 * 4, &err);
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+
+    bad = 0;
+    first = NULL;
+
+    for (i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "tenant-%d", i);
+
+        if (slora_adapters_add(set, name, tmp, &a, &err) != SLORA_OK) {
+            bad++;
+        }
+
+        if (i == 0) {
+            first = a;
+            is_int(slora_adapters_add(set, "tenant-0", tmp, NULL, &err),
+                   SLORA_DECLINED, "a second tenant-0 declined, before the "
+                   "index grows");
+        }
+    }
+
+    is_int(bad, 0, "5000 names registered");
+    is_int(slora_adapters_count(set), 5000, "... and counted");
+
+    bad = 0;
+    for (i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "tenant-%d", i);
+        a = slora_adapters_find(set, name);
+        bad += a == NULL || strcmp(slora_adapter_name(a), name) != 0
+               || a != slora_adapters_get(set, i);
+    }
+
+    is_int(bad, 0, "each found as itself, at its place in the set");
+    ok(slora_adapters_find(set, "tenant-0") == first,
+       "tenant-0 is still the first one registered");
+    ok(slora_adapters_find(set, "tenant-5000") == NULL
+       && slora_adapters_find(set, "tenant-") == NULL
+       && slora_adapters_find(set, "") == NULL,
+       "names never registered are not found");
+    is_int(slora_adapters_add(set, "tenant-4321", tmp, NULL, &err),
+           SLORA_DECLINED, "a name registered again is declined after the "
+           "growth: %s", err.msg);
+    is_int(slora_adapters_count(set), 5000, "... and not counted");
+
+    slora_adapters_free(set);
+    slora_pool_free(pool);
 }

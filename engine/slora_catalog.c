@@ -446,22 +446,8 @@ slora_catalog_hints(const slora_catalog_t *cat)
 void
 slora_catalog_stats(const slora_catalog_t *cat, slora_catalog_stats_t *st)
 {
-    uint32_t                b;
-    slora_catalog_entry_t  *en;
-
     *st = cat->stats;
     st->up = cat->redis ? cat->up : 1;
-    st->adapters = 0;
-    st->tenants = 0;
-
-    for (b = 0; b <= cat->mask; b++) {
-        for (en = cat->buckets[b]; en != NULL; en = en->next) {
-            if (en->state == SLORA_CAT_FOUND) {
-                st->adapters += en->kind == SLORA_CAT_ADAPTER;
-                st->tenants += en->kind == SLORA_CAT_TENANT;
-            }
-        }
-    }
 }
 
 

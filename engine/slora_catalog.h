@@ -106,8 +106,6 @@ typedef struct {
 typedef struct {
     int                  redis;             /* the source is Redis */
     int                  up;                /* Redis answers */
-    int32_t              adapters;          /* cached, found */
-    int32_t              tenants;
     uint64_t             fetches;           /* sent to the thread */
     uint64_t             cache_hits;
     uint64_t             cache_misses;

@@ -346,6 +346,7 @@ slora_catalog_put(slora_catalog_t *cat, const char *name, const char *dir,
     en->ad.name = en->name;
     en->ad.path = path;
     *out = &en->ad;
+    cat->list_fresh = 0;
 
     return SLORA_OK;
 }
@@ -408,6 +409,13 @@ slora_catalog_adapters(slora_catalog_t *cat, slora_catalog_adapter_t ***list)
     slora_catalog_entry_t    *en;
     slora_catalog_adapter_t **l;
 
+    /* made again only after the found adapters changed: a listing of a
+     * large catalog asks page after page, from the engine's thread */
+    if (cat->list_fresh) {
+        *list = cat->list;
+        return cat->list_n;
+    }
+
     l = realloc(cat->list, (size_t) (cat->n_entries + 1)
                            * sizeof(slora_catalog_adapter_t *));
     if (l == NULL) {
@@ -431,6 +439,8 @@ slora_catalog_adapters(slora_catalog_t *cat, slora_catalog_adapter_t ***list)
     qsort(l, (size_t) n, sizeof(slora_catalog_adapter_t *),
           slora_catalog_adapter_cmp);
     *list = l;
+    cat->list_n = n;
+    cat->list_fresh = 1;
 
     return n;
 }
@@ -548,6 +558,7 @@ slora_catalog_drop(slora_catalog_t *cat, slora_catalog_entry_t *en)
 
     *p = en->next;
     cat->n_entries--;
+    cat->list_fresh = 0;
 
     if (en->state != SLORA_CAT_FOUND) {
         cat->n_negative--;
@@ -784,9 +795,11 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
 
     if (was == SLORA_CAT_FOUND && en->state != SLORA_CAT_FOUND) {
         cat->n_negative++;
+        cat->list_fresh = 0;
 
     } else if (was != SLORA_CAT_FOUND && en->state == SLORA_CAT_FOUND) {
         cat->n_negative--;
+        cat->list_fresh = 0;
     }
 }
 

@@ -151,7 +151,8 @@ void slora_catalog_hit(slora_catalog_t *cat, slora_catalog_adapter_t *a);
 int32_t slora_catalog_poll(slora_catalog_t *cat);
 
 /* The adapter entries found, sorted by name; the array stays valid until
- * the next call, poll or put. */
+ * the next call, poll or put. It is sorted again only after the found
+ * adapters changed. */
 int32_t slora_catalog_adapters(slora_catalog_t *cat,
     slora_catalog_adapter_t ***list);
 

@@ -78,7 +78,6 @@ static int ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
     slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err);
 static ngx_uint_t ngx_http_slora_engine_put(slora_slot_t *s, u_char *buf,
     size_t cap, const u_char *rec, size_t len, const char *name);
-static int ngx_http_slora_cmp_names(const void *a, const void *b);
 static void ngx_http_slora_engine_event(void *data,
     const slora_event_t *ev);
 static void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec,
@@ -832,9 +831,9 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
 {
     u_char                         rec[SLORA_QUEUE_ADAPTER_LEN + 2];
     size_t                         len;
-    int32_t                        k, n;
+    int32_t                        k, n, lo, hi;
     int                            rc;
-    const char                   **names, *dflt, **own;
+    const char                   **names, *dflt, *d, **own;
     const slora_catalog_tenant_t  *t;
 
     dflt = NULL;
@@ -863,16 +862,24 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
                 return slora_err_set(err, SLORA_ERROR, "no memory");
             }
 
+            /* the allow list comes sorted (slora_catalog.h); the default
+             * goes in at its place, so no page sorts the list again */
+            d = dflt;
             n = 0;
+
             for (k = 0; k < t->n_allowed; k++) {
+                if (d != NULL && ngx_strcmp(d, t->allowed[k]) < 0) {
+                    own[n++] = d;
+                    d = NULL;
+                }
+
                 own[n++] = t->allowed[k];
             }
 
-            if (dflt != NULL) {
-                own[n++] = dflt;
+            if (d != NULL) {
+                own[n++] = d;
             }
 
-            ngx_qsort(own, n, sizeof(char *), ngx_http_slora_cmp_names);
             names = own;
         }
     }
@@ -885,10 +892,25 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
     s->more = 0;
     rc = SLORA_OK;
 
-    for (k = 0; k < n; k++) {
-        if (ngx_strcmp(names[k], s->adapter) <= 0
-            || (k > 0 && ngx_strcmp(names[k], names[k - 1]) == 0))
-        {
+    /* a page starts after the name the last one ended at: the first
+     * name past it, by bisection, since a large catalog is listed page
+     * after page on the engine's thread */
+    lo = 0;
+    hi = n;
+
+    while (lo < hi) {
+        k = lo + (hi - lo) / 2;
+
+        if (ngx_strcmp(names[k], s->adapter) <= 0) {
+            lo = k + 1;
+
+        } else {
+            hi = k;
+        }
+    }
+
+    for (k = lo; k < n; k++) {
+        if (k > 0 && ngx_strcmp(names[k], names[k - 1]) == 0) {
             continue;
         }
 
@@ -979,13 +1001,6 @@ ngx_http_slora_engine_put(slora_slot_t *s, u_char *buf, size_t cap,
                 sizeof(s->adapter));
 
     return 1;
-}
-
-
-static int
-ngx_http_slora_cmp_names(const void *a, const void *b)
-{
-    return ngx_strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 

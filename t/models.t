@@ -1,0 +1,131 @@
+# models.t: GET /v1/models over more adapters than one answer of the
+# engine holds, behind a real nginx and a real Redis.
+#
+# With the catalog in Redis only the engine knows what a tenant may use,
+# so the worker asks it, and the engine answers into the request's slot,
+# whose buffer holds some 35 names at max_ctx=64. A longer list comes
+# back in pages: the worker asks again after the last name of the page
+# before, and the engine starts the next page at the first name past it.
+# 700 adapter folders (copies of one small adapter of the test model)
+# make some 20 pages. Tenant "big" may use all 700 by name (its allow list, which
+# the engine sorts); tenant "all" may use any ("*"), and is answered from
+# the catalog's own sorted list of the adapters it has found, which
+# requests through /v1 fill.
+#
+# What it shows: every one of the 700 is listed once, in name order; a
+# name that sorts between two others ("x0349y", big's default, not in
+# its allow list) and a name that is a prefix of others ("x07" before
+# "x0700") land where they belong; the
+# same list on a second request; for "all", the adapters found so far,
+# sorted, and one more after it is found.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use File::Path qw(make_path);
+
+my $PORT = 18109;
+my $REDIS_PORT = 18118;
+my $URL = "redis://127.0.0.1:$REDIS_PORT";
+my $N = 700;
+
+my $model = tiny_model();
+my $s = SloraTest::Server->new(name => 'models', port => $PORT);
+my $dir = $s->prefix . '/adapters';
+
+# one small adapter of the test model, copied into every folder
+make_adapters($s->prefix . '/one', $model, ['cfg'], rank => 4);
+my %files = map { $_ => SloraTest::_slurp($s->prefix . "/one/cfg/$_") }
+            qw(adapter_config.json adapter_model.safetensors);
+ok(!grep({ !defined || !length } values %files), 'an adapter to copy')
+    or BAIL_OUT('mkadapter wrote no adapter');
+
+my @names = ((map { sprintf('x%04d', $_) } 0 .. $N - 1), 'x0349y', 'x07');
+for my $n (@names) {
+    make_path("$dir/$n");
+    SloraTest::_spew("$dir/$n/$_", $files{$_}) for keys %files;
+}
+my @want = sort @names;
+
+ok(start_redis($REDIS_PORT, $s->prefix . '/redis'),
+   "redis-server started on 127.0.0.1:$REDIS_PORT")
+    or BAIL_OUT('cannot start redis-server');
+
+sub catalog {
+    my ($rc, $out, $err) = run_cmd(slora_bin(), 'catalog', '--redis', $URL,
+                                   @_);
+    diag("slora catalog @_[0 .. 1]: $err$out") if $rc != 0;
+    return $rc == 0;
+}
+
+ok(catalog('register', $dir), scalar(@names) . ' adapters registered');
+ok(catalog('tenant', 'big', '--default', 'x0349y', '--allow',
+           join(',', grep { $_ ne 'x0349y' } reverse @names))
+   && catalog('tenant', 'all', '--allow', '*'),
+   'tenant big may use each by name (x0349y as its default), tenant all '
+   . 'any');
+
+$s->{http} = slora_http(
+    model => $model,
+    engine => 'threads=1 slots=4 max_ctx=64 max_tokens=16',
+    http_extra => "    slora_catalog $URL roots=$dir;\n",
+    server_extra => <<'EOF');
+        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
+            slora_api openai;
+            slora_tenant $tenant;
+        }
+EOF
+$s->start;
+pass('nginx started with the catalog in Redis');
+
+sub ids {
+    my ($path) = @_;
+    my $res = http_req($PORT, 'GET', $path);
+    my @data = @{ $res->{json}{data} // [] };
+    return ($res->{status}, [map { $_->{id} } @data],
+            [map { $_->{id} } grep { $_->{default} } @data]);
+}
+
+for my $round (1, 2) {
+    my ($st, $ids, $dflt) = ids('/t/big/v1/models');
+    is($st, 200, "GET /t/big/v1/models, round $round: 200");
+    is(scalar(@$ids), scalar(@want), '... ' . scalar(@want) . ' listed');
+    is_deeply($ids, \@want, '... each once, in name order, the default '
+              . 'among them')
+        or diag(join(' ', @{$ids}[0 .. 40]));
+    is_deeply($dflt, ['x0349y'], '... x0349y marked as the default');
+}
+
+# "all": the catalog's found adapters, which requests fill: an adapter
+# is found when a request names it
+my @asked = qw(x0699 x07 x0001 x0349y x0350 x0349);
+for my $n (@asked) {
+    http_req($PORT, 'POST', '/t/all/v1/chat/completions',
+             body => json_encode({ model => $n, max_tokens => 1,
+                                   messages => [{ role => 'user',
+                                                  content => 'hi' }] }),
+             headers => { 'Content-Type' => 'application/json' });
+}
+my ($st, $ids) = ids('/t/all/v1/models');
+is($st, 200, 'GET /t/all/v1/models: 200');
+is_deeply([grep { /^x/ } @$ids], [sort @asked],
+          '... the adapters found so far, sorted')
+    or diag("@$ids");
+
+http_req($PORT, 'POST', '/t/all/v1/chat/completions',
+         body => json_encode({ model => 'x0000', max_tokens => 1,
+                               messages => [{ role => 'user',
+                                              content => 'hi' }] }),
+         headers => { 'Content-Type' => 'application/json' });
+($st, $ids) = ids('/t/all/v1/models');
+is_deeply([grep { /^x/ } @$ids], [sort(@asked, 'x0000')],
+          '... and one more once it is found')
+    or diag("@$ids");
+
+my $r = $s->stop;
+ok($r->{graceful} && $r->{engine_gone}, 'nginx and its engine stopped on QUIT');
+
+done_testing();

@@ -342,11 +342,13 @@ int slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
 int slora_engine_preload(slora_engine_t *e, int32_t *loaded,
     slora_err_t *err);
 
-/* The adapters the catalog knows, sorted by name, with their tier; valid
+/* The adapters the catalog knows, sorted by name, with their tier: those
+ * after the name after (NULL or "": from the first), at most max of them
+ * (0: all), so that a page of a long listing costs its own length; valid
  * until the next call, slora_engine_step() or slora_engine_free. Returns
  * the count. */
-int32_t slora_engine_adapter_list(slora_engine_t *e,
-    const slora_adapter_info_t **list);
+int32_t slora_engine_adapter_list(slora_engine_t *e, const char *after,
+    int32_t max, const slora_adapter_info_t **list);
 
 
 #endif /* SLORA_ENGINE_H */

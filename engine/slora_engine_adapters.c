@@ -211,16 +211,35 @@ slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
 
 
 int32_t
-slora_engine_adapter_list(slora_engine_t *e,
-    const slora_adapter_info_t **list)
+slora_engine_adapter_list(slora_engine_t *e, const char *after,
+    int32_t max, const slora_adapter_info_t **list)
 {
-    int32_t                    i, n;
+    int32_t                    i, n, lo, hi, mid;
     slora_adapter_t           *a;
     slora_adapter_info_t      *info, *grown;
     slora_catalog_adapter_t  **cl;
     static const char         *tiers[] = { "disk", "host", "pool" };
 
     n = slora_catalog_adapters(e->catalog, &cl);
+
+    /* the first name past after, by bisection over the sorted list */
+    lo = 0;
+    hi = n;
+
+    while (after != NULL && after[0] != '\0' && lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (strcmp(cl[mid]->name, after) <= 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    cl += lo;
+    n -= lo;
+    n = max > 0 && max < n ? max : n;
 
     grown = realloc(e->infos, (size_t) (n > 0 ? n : 1)
                               * sizeof(slora_adapter_info_t));

@@ -36,6 +36,9 @@
 
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
+#define NGX_HTTP_SLORA_LIST_REC_MIN   89  /* the shortest record of the
+                                             adapter list: a one-letter
+                                             name, one-digit numbers */
 
 
 typedef struct {
@@ -946,10 +949,14 @@ ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
 {
     u_char                       *p, rec[SLORA_QUEUE_ADAPTER_LEN * 6 + 256];
     size_t                        len;
-    int32_t                       k, n;
+    int32_t                       k, n, max;
     const slora_adapter_info_t   *list, *a;
 
-    n = slora_engine_adapter_list(ec->engine, &list);
+    /* the page's adapters only: those past the cursor, and no more than
+     * records of their shortest size fill (should they all fit, more is
+     * set below all the same) */
+    max = (int32_t) (cap / NGX_HTTP_SLORA_LIST_REC_MIN + 1);
+    n = slora_engine_adapter_list(ec->engine, s->adapter, max, &list);
 
     s->answer_len = 0;
     s->more = 0;
@@ -958,9 +965,7 @@ ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
         a = &list[k];
         len = ngx_strlen(a->name);
 
-        if (ngx_strcmp(a->name, s->adapter) <= 0
-            || len >= SLORA_QUEUE_ADAPTER_LEN)
-        {
+        if (len >= SLORA_QUEUE_ADAPTER_LEN) {
             continue;
         }
 
@@ -976,6 +981,12 @@ ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
                    : slora_err_set(err, SLORA_ERROR, "the adapter list does"
                                    " not fit the slot (raise max_ctx)");
         }
+    }
+
+    /* the page ended at max, not at the slot's end: there may be more,
+     * after the cursor engine_put left at the last name */
+    if (n == max && s->answer_len > 0) {
+        s->more = 1;
     }
 
     return SLORA_OK;

@@ -12,6 +12,10 @@
 # the catalog's own sorted list of the adapters it has found, which
 # requests through /v1 fill.
 #
+# The admin listing (GET /admin/adapters, a record of some 100 bytes
+# an adapter) is paged the same way; a second server, whose catalog is
+# the folder itself, lists all of them.
+#
 # What it shows: every one of the 700 is listed once, in name order; a
 # name that sorts between two others ("x0349y", big's default, not in
 # its allow list) and a name that is a prefix of others ("x07" before
@@ -127,5 +131,29 @@ is_deeply([grep { /^x/ } @$ids], [sort(@asked, 'x0000')],
 
 my $r = $s->stop;
 ok($r->{graceful} && $r->{engine_gone}, 'nginx and its engine stopped on QUIT');
+
+# GET /admin/adapters: every adapter the catalog knows, with its tier,
+# answered by the engine in pages the same way; a folder catalog knows
+# all 702, and at max_ctx=64 a page holds two or three records
+my $f = SloraTest::Server->new(name => 'models-admin', port => $PORT);
+$f->{http} = slora_http(
+    model => $model, adapters => $dir,
+    engine => 'threads=1 slots=4 max_ctx=64 max_tokens=16',
+    server_extra => <<'EOF');
+        location /admin/ {
+            slora_admin;
+        }
+EOF
+$f->start;
+my $res = http_req($PORT, 'GET', '/admin/adapters');
+is($res->{status}, 200, 'GET /admin/adapters over a folder of 702: 200');
+my @listed = map { $_->{name} } @{ $res->{json}{data} // [] };
+is_deeply(\@listed, \@want, '... each once, in name order')
+    or diag(scalar(@listed) . " listed: @listed[0 .. 20]");
+is(scalar(grep { ($_->{tier} // '') eq 'disk' && !$_->{pinned} }
+          @{ $res->{json}{data} // [] }), scalar(@want),
+   '... all on disk, none pinned');
+$r = $f->stop;
+ok($r->{graceful} && $r->{engine_gone}, 'that nginx stopped on QUIT too');
 
 done_testing();

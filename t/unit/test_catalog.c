@@ -272,7 +272,7 @@ test_resolve(void)
     is_int(slora_engine_adapter_pin(e, "a0", &err), SLORA_OK, "pin a0");
     is_int(slora_engine_adapter_unload(e, "a0", &err), SLORA_BUSY,
            "unload pinned: busy (%s)", err.msg);
-    n = slora_engine_adapter_list(e, &list);
+    n = slora_engine_adapter_list(e, NULL, 0, &list);
     got = -1;
     for (i = 0; i < n; i++) {
         if (strcmp(list[i].name, "a0") == 0) {
@@ -284,10 +284,10 @@ test_resolve(void)
        "list: a0 pinned in the pool, rank 8 (%d adapters listed)", n);
     is_int(slora_engine_adapter_unpin(e, "a0", &err), SLORA_OK, "unpin");
     is_int(slora_engine_adapter_unload(e, "a0", &err), SLORA_OK, "unload");
-    n = slora_engine_adapter_list(e, &list);
+    n = slora_engine_adapter_list(e, NULL, 0, &list);
     ok(strcmp(list[got].tier, "disk") == 0, "a0 back on disk only");
     is_int(slora_engine_adapter_load(e, "a0", &err), SLORA_OK, "load");
-    n = slora_engine_adapter_list(e, &list);
+    n = slora_engine_adapter_list(e, NULL, 0, &list);
     ok(strcmp(list[got].tier, "pool") == 0 && !list[got].pinned,
        "a0 in the pool, not pinned");
 

@@ -718,7 +718,7 @@ count_tier(slora_engine_t *e, const char *tier, int32_t *first_n)
     int32_t                      i, n, c;
     const slora_adapter_info_t  *list;
 
-    n = slora_engine_adapter_list(e, &list);
+    n = slora_engine_adapter_list(e, NULL, 0, &list);
     c = 0;
     *first_n = 0;
 

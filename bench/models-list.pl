@@ -6,6 +6,8 @@
 # test model, N copies of one small adapter registered, a tenant allowed
 # all N by name; the listing is asked REPEAT times and the median and
 # the longest printed in ms, with the pages the slot's size implies.
+# Then the same for GET /admin/adapters on a server whose catalog is the
+# folder of those adapters.
 #
 #   perl bench/models-list.pl [N [MAX_CTX [REPEAT]]]   (20000 64 5)
 #
@@ -82,18 +84,40 @@ my $got = scalar(@{ $res->{json}{data} // [] });
 die "status $res->{status}, $got listed\n"
     if $res->{status} != 200 || $got != $N;
 
-my @ms;
-for (1 .. $REPEAT) {
-    my $t = `curl -s -o /dev/null -w '%{time_total}' http://127.0.0.1:$PORT/t/big/v1/models`;
-    die "curl failed\n" if $? != 0;
-    push @ms, 1e3 * $t;
-}
+my @ms = time_get('/t/big/v1/models');
 
 $s->stop;
 SloraTest::stop_redis($REDIS_PORT);
 
+# GET /admin/adapters of a folder catalog of the same adapters: a record
+# of some 100 bytes each, so many more pages
+my $f = SloraTest::Server->new(name => 'bench-models-admin', port => $PORT,
+                               ($ENV{MODULE} ? (module => $ENV{MODULE})
+                                             : ()));
+$f->{http} = slora_http(
+    model => $model, adapters => $dir,
+    engine => "threads=1 slots=4 max_ctx=$MAX_CTX max_tokens=16",
+    server_extra => "        location /admin/ {\n            slora_admin;\n"
+                    . "        }\n");
+$f->start;
+my @admin = time_get('/admin/adapters');
+$f->stop;
+
+sub time_get {
+    my ($path) = @_;
+    my @t;
+    for (1 .. $REPEAT) {
+        my $t = `curl -s -o /dev/null -w '%{time_total}' http://127.0.0.1:$PORT$path`;
+        die "curl failed\n" if $? != 0;
+        push @t, 1e3 * $t;
+    }
+    return sort { $a <=> $b } @t;
+}
+
 my @sorted = sort { $a <=> $b } @ms;
-printf("%d adapters, max_ctx %d (a page of about %d names), %d lists: "
-       . "median %.1f ms, longest %.1f ms\n", $N, $MAX_CTX,
-       int($MAX_CTX * 4 / (length($names[0]) + 2)), $REPEAT,
-       $sorted[int($#sorted / 2)], $sorted[-1]);
+printf("%d adapters, max_ctx %d: a tenant's models (pages of about %d "
+       . "names) median %.1f ms, longest %.1f; the admin list (pages of "
+       . "about %d) median %.1f ms, longest %.1f (%d each)\n", $N, $MAX_CTX,
+       int($MAX_CTX * 4 / (length($names[0]) + 2)),
+       $sorted[int($#sorted / 2)], $sorted[-1], int($MAX_CTX * 4 / 100),
+       $admin[int($#admin / 2)], $admin[-1], $REPEAT);

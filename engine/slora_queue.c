@@ -404,6 +404,7 @@ slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
 
         if ((size_t) (end - p) < len + 1) {
             *p = '\0';
+            atomic_store_explicit(&q->names_all, 0, memory_order_release);
             atomic_store_explicit(&q->n_names, i, memory_order_release);
             return slora_err_set(err, SLORA_ERROR,
                                  "%u adapter names do not fit in %d bytes;"
@@ -416,9 +417,17 @@ slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
     }
 
     *p = '\0';
+    atomic_store_explicit(&q->names_all, 1, memory_order_release);
     atomic_store_explicit(&q->n_names, n, memory_order_release);
 
     return SLORA_OK;
+}
+
+
+int
+slora_queue_names_all(slora_queue_t *q)
+{
+    return (int) atomic_load_explicit(&q->names_all, memory_order_acquire);
 }
 
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      7
+#define SLORA_QUEUE_VERSION      8
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -199,6 +199,9 @@ typedef struct {
     _Atomic int64_t    heartbeat_ns;
     _Atomic int32_t    n_ctx;           /* context length the engine runs */
     _Atomic uint32_t   n_names;
+    _Atomic uint32_t   names_all;       /* every adapter's name is in
+                                           names (else the engine is
+                                           asked: slora_queue_names_all) */
     char               engine_err[SLORA_QUEUE_ERR_LEN];
 
     _Atomic int32_t    waiting;
@@ -290,9 +293,14 @@ void slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
  * is full. */
 int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token);
 
-/* Adapter names, published by the engine once loaded. */
+/* Adapter names, published by the engine once loaded; as many as fit in
+ * SLORA_QUEUE_NAMES_BYTES (the rest: an error, and names_all 0). */
 int slora_queue_set_names(slora_queue_t *q, const char **names,
     uint32_t n, slora_err_t *err);
+/* Whether the published names are all the engine's adapters: if not, a
+ * name missing from them may still be one, which only the engine knows,
+ * and a list of them is the engine's to answer. */
+int slora_queue_names_all(slora_queue_t *q);
 /* Index of name among the published names, -1 if absent. */
 int32_t slora_queue_find_name(slora_queue_t *q, const char *name,
     size_t len);

@@ -188,8 +188,9 @@ ngx_http_slora_models(ngx_http_request_t *r)
                                          down);
     }
 
-    if (smcf->redis_url.len) {
-        /* only the engine knows what a tenant may use: ask it */
+    if (smcf->redis_url.len || !slora_queue_names_all(q)) {
+        /* only the engine knows what a tenant may use, or every adapter
+         * where their names did not all fit the zone: ask it */
         ngx_str_null(&tenant);
 
         if (slcf->tenant != NULL
@@ -461,7 +462,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     uint32_t                     idx;
     ngx_int_t                    rc;
     ngx_str_t                    text, adapter, model;
-    ngx_uint_t                   i;
+    ngx_uint_t                   i, names;
     slora_err_t                  err;
     slora_slot_t                *s;
     slora_queue_t               *q;
@@ -491,8 +492,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     /*
      * the model: "base", the model's id, "default" (the tenant's default
-     * adapter), or an adapter: one the engine published (the directory),
-     * or any valid name, which the engine resolves (Redis)
+     * adapter), or an adapter: one the engine published (the directory,
+     * where all names fit the zone), or any valid name, which the engine
+     * resolves (Redis, or a directory of more names than the zone holds)
      */
 
     ngx_str_null(&adapter);
@@ -508,7 +510,11 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                      && ngx_strncmp(model.data, smcf->model_id.data,
                                     model.len) == 0)))
     {
-        if (smcf->redis_url.len && !ngx_http_slora_valid_name(&model)) {
+        /* a name the zone does not hold is the engine's to resolve where
+         * the catalog is Redis or the names did not all fit */
+        names = smcf->redis_url.len == 0 && slora_queue_names_all(q);
+
+        if (!names && !ngx_http_slora_valid_name(&model)) {
             return ngx_http_slora_fail(e, NGX_HTTP_NOT_FOUND,
                                        "invalid_request_error",
                                        "model_not_found", "model",
@@ -521,7 +527,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
         if (model.len >= SLORA_QUEUE_ADAPTER_LEN
             || ngx_strlchr(model.data, model.data + model.len, '\0')
-            || (smcf->redis_url.len == 0
+            || (names
                 && slora_queue_find_name(q, (const char *) model.data,
                                          model.len) < 0))
         {

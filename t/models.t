@@ -16,12 +16,18 @@
 # an adapter) is paged the same way; a second server, whose catalog is
 # the folder itself, lists all of them.
 #
+# A folder of more names than the shared zone holds (2300 of 120
+# bytes, over its 256 KiB): the worker then asks the engine for the list
+# and leaves an adapter name it does not hold to the engine to resolve.
+#
 # What it shows: every one of the 700 is listed once, in name order; a
 # name that sorts between two others ("x0349y", big's default, not in
 # its allow list) and a name that is a prefix of others ("x07" before
 # "x0700") land where they belong; the
 # same list on a second request; for "all", the adapters found so far,
-# sorted, and one more after it is found.
+# sorted, and one more after it is found; the admin list, whole and in
+# order; the 2300 long names listed whole, the first and the last
+# answered, and a name none of them 404 with model_not_found.
 
 use strict;
 use warnings;
@@ -155,5 +161,45 @@ is(scalar(grep { ($_->{tier} // '') eq 'disk' && !$_->{pinned} }
    '... all on disk, none pinned');
 $r = $f->stop;
 ok($r->{graceful} && $r->{engine_gone}, 'that nginx stopped on QUIT too');
+
+# a folder of more names than the shared zone's 256 KiB of them holds
+# (2300 names of 120 bytes): the worker cannot list them or know them
+# from the zone, so it asks the engine for both
+my $L = 2300;
+my $ldir = $s->prefix . '/long';
+my @long = map { 'z' . sprintf('%0119d', $_) } 0 .. $L - 1;
+for my $n (@long) {
+    make_path("$ldir/$n");
+    SloraTest::_spew("$ldir/$n/$_", $files{$_}) for keys %files;
+}
+my $g = SloraTest::Server->new(name => 'models-long', port => $PORT);
+$g->{http} = slora_http(
+    model => $model, adapters => $ldir,
+    engine => 'threads=1 slots=4 max_ctx=1024 max_tokens=16');
+$g->start;
+like(SloraTest::_slurp($g->prefix . '/logs/error.log') // '',
+     qr/2300 adapter names do not fit in 262144 bytes; \d+ published/,
+     "$L long names: the engine says they do not all fit the zone");
+($st, $ids) = ids('/v1/models');
+is($st, 200, 'GET /v1/models: 200');
+is_deeply([grep { /^z/ } @$ids], \@long,
+          "... all $L, from the engine, in name order")
+    or diag(scalar(grep { /^z/ } @$ids) . ' listed');
+for my $n ($long[0], $long[-1]) {
+    my $res = json_req($PORT, '/v1/chat/completions',
+                       { model => $n, max_tokens => 2, temperature => 0,
+                         messages => [{ role => 'user', content => 'hi' }] });
+    is($res->{status}, 200, 'a chat with adapter ' . substr($n, -4)
+       . ' of them: 200 (the last is not in the zone)')
+        or diag($res->{body});
+}
+my $res2 = json_req($PORT, '/v1/chat/completions',
+                    { model => 'z' . ('9' x 119), max_tokens => 2,
+                      messages => [{ role => 'user', content => 'hi' }] });
+is($res2->{status}, 404, 'an adapter it does not have: 404 from the engine');
+is($res2->{json}{error}{code}, 'model_not_found', '... model_not_found')
+    or diag($res2->{body});
+$r = $g->stop;
+ok($r->{graceful} && $r->{engine_gone}, 'and that nginx stopped on QUIT');
 
 done_testing();

@@ -352,6 +352,32 @@ test_queue(void)
     }
 
     is_int(i, 3, "iteration ends after 3");
+    is_int(slora_queue_names_all(q), 1, "all 3 names published");
+
+    /* more names than the zone holds: those that fit, and the zone says
+     * it does not hold them all; a list that fits again says it does */
+    {
+        static char   many[3000][100];
+        const char   *mp[3000];
+        uint32_t      k;
+
+        for (k = 0; k < 3000; k++) {
+            snprintf(many[k], sizeof(many[k]), "%090u", k);
+            mp[k] = many[k];
+        }
+
+        is_int(slora_queue_set_names(q, mp, 3000, &err), SLORA_ERROR,
+               "3000 names of 90 bytes: refused (%s)", err.msg);
+        is_int(slora_queue_names_all(q), 0, "... the zone does not hold all");
+        k = (uint32_t) (SLORA_QUEUE_NAMES_BYTES - 1) / 91;
+        is_int(slora_queue_find_name(q, many[k - 1], 90), (int32_t) k - 1,
+               "... the last that fit (%u) is there", k - 1);
+        is_int(slora_queue_find_name(q, many[k], 90), -1,
+               "... the next is not");
+        is_int(slora_queue_set_names(q, names, 3, &err), SLORA_OK,
+               "3 names again");
+        is_int(slora_queue_names_all(q), 1, "... all of them held");
+    }
 
     free(mem);
 }

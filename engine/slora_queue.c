@@ -19,6 +19,9 @@
 #define SLORA_ALIGN(n)  (((n) + 63) & ~(uint64_t) 63)
 
 
+static uint32_t slora_queue_name_hash(const char *name, size_t len);
+
+
 const double  slora_hist_le[SLORA_HIST_BUCKETS - 1] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0
@@ -93,6 +96,9 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
     off = SLORA_ALIGN(off + slora_ring_size(cap));
     h->names_off = off;
     off = SLORA_ALIGN(off + SLORA_QUEUE_NAMES_BYTES);
+    h->name_ix_off = off;
+    off = SLORA_ALIGN(off + SLORA_QUEUE_NAME_SLOTS
+                            * sizeof(slora_name_slot_t));
 
     h->size = off;
     h->ring_cap = cap;
@@ -385,42 +391,58 @@ int
 slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
     slora_err_t *err)
 {
-    char      *p, *end;
-    size_t     len;
-    uint32_t   i;
+    char               *base, *p, *end;
+    size_t              len;
+    uint32_t            i, h;
+    slora_name_slot_t  *ix;
 
-    p = (char *) q + q->names_off;
+    base = (char *) q + q->names_off;
+    ix = (slora_name_slot_t *) ((char *) q + q->name_ix_off);
+    p = base;
     end = p + SLORA_QUEUE_NAMES_BYTES - 1;
+
+    /* no names while they are rewritten: a worker finds none */
+    atomic_store_explicit(&q->n_names, 0, memory_order_release);
+    memset(ix, 0, SLORA_QUEUE_NAME_SLOTS * sizeof(slora_name_slot_t));
 
     for (i = 0; i < n; i++) {
         len = strlen(names[i]);
 
         if (len == 0 || len >= SLORA_QUEUE_ADAPTER_LEN) {
-            return slora_err_set(err, SLORA_ERROR,
-                                 "adapter name \"%.64s\" is empty or longer"
-                                 " than %d bytes", names[i],
-                                 SLORA_QUEUE_ADAPTER_LEN - 1);
+            slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is empty "
+                          "or longer than %d bytes; %u of %u published",
+                          names[i], SLORA_QUEUE_ADAPTER_LEN - 1, i, n);
+            break;
         }
 
         if ((size_t) (end - p) < len + 1) {
-            *p = '\0';
-            atomic_store_explicit(&q->names_all, 0, memory_order_release);
-            atomic_store_explicit(&q->n_names, i, memory_order_release);
-            return slora_err_set(err, SLORA_ERROR,
-                                 "%u adapter names do not fit in %d bytes;"
-                                 " %u published", n, SLORA_QUEUE_NAMES_BYTES,
-                                 i);
+            slora_err_set(err, SLORA_ERROR, "%u adapter names do not fit in "
+                          "%d bytes; %u published", n,
+                          SLORA_QUEUE_NAMES_BYTES, i);
+            break;
         }
 
         memcpy(p, names[i], len + 1);
+
+        /* each name takes two bytes at least, so the slots are never
+         * more than half full */
+        for (h = slora_queue_name_hash(names[i], len);
+             ix[h & (SLORA_QUEUE_NAME_SLOTS - 1)].off1 != 0;
+             h++)
+        {
+            /* void */
+        }
+
+        ix[h & (SLORA_QUEUE_NAME_SLOTS - 1)].off1 = (uint32_t) (p - base) + 1;
+        ix[h & (SLORA_QUEUE_NAME_SLOTS - 1)].index = i;
         p += len + 1;
     }
 
     *p = '\0';
-    atomic_store_explicit(&q->names_all, 1, memory_order_release);
-    atomic_store_explicit(&q->n_names, n, memory_order_release);
+    atomic_store_explicit(&q->names_all, i == n, memory_order_release);
+    atomic_store_explicit(&q->n_names, i, memory_order_release);
 
-    return SLORA_OK;
+    return i == n ? SLORA_OK : SLORA_ERROR;
 }
 
 
@@ -434,22 +456,49 @@ slora_queue_names_all(slora_queue_t *q)
 int32_t
 slora_queue_find_name(slora_queue_t *q, const char *name, size_t len)
 {
-    uint32_t     pos;
-    int32_t      i;
-    const char  *p;
+    uint32_t                  h;
+    const char               *base, *p;
+    const slora_name_slot_t  *ix, *sl;
 
-    pos = 0;
-    i = 0;
-
-    while ((p = slora_queue_next_name(q, &pos)) != NULL) {
-        if (strlen(p) == len && memcmp(p, name, len) == 0) {
-            return i;
-        }
-
-        i++;
+    if (atomic_load_explicit(&q->n_names, memory_order_acquire) == 0
+        || len == 0 || len >= SLORA_QUEUE_ADAPTER_LEN)
+    {
+        return -1;
     }
 
-    return -1;
+    base = (const char *) q + q->names_off;
+    ix = (const slora_name_slot_t *) ((const char *) q + q->name_ix_off);
+
+    for (h = slora_queue_name_hash(name, len); ; h++) {
+        sl = &ix[h & (SLORA_QUEUE_NAME_SLOTS - 1)];
+
+        if (sl->off1 == 0 || sl->off1 > SLORA_QUEUE_NAMES_BYTES) {
+            return -1;
+        }
+
+        p = base + sl->off1 - 1;
+
+        if (strncmp(p, name, len) == 0 && p[len] == '\0') {
+            return (int32_t) sl->index;
+        }
+    }
+}
+
+
+/* FNV-1a over the name's bytes. */
+static uint32_t
+slora_queue_name_hash(const char *name, size_t len)
+{
+    uint32_t  h;
+    size_t    i;
+
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) name[i]) * 16777619u;
+    }
+
+    return h;
 }
 
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      8
+#define SLORA_QUEUE_VERSION      9
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -40,6 +40,9 @@
 #define SLORA_QUEUE_ERR_LEN      256
 #define SLORA_QUEUE_STOP_IDS     16
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
+#define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of
+                                    two, twice the names that fit (each
+                                    takes two bytes at least) */
 
 #define SLORA_REF_WORKER         1u
 #define SLORA_REF_ENGINE         2u
@@ -176,6 +179,14 @@ typedef struct {
 } slora_queue_geom_t;
 
 
+/* One slot of the names' hash index: where the name starts in the names
+ * area, plus one (0: empty), and its index among them. */
+typedef struct {
+    uint32_t           off1;
+    uint32_t           index;
+} slora_name_slot_t;
+
+
 typedef struct {
     uint32_t           magic;
     uint32_t           version;
@@ -190,6 +201,8 @@ typedef struct {
     uint64_t           published_off;   /* int64_t [n_slots][output_cap] */
     uint64_t           ring_off;        /* slora_ring_t */
     uint64_t           names_off;       /* char [SLORA_QUEUE_NAMES_BYTES] */
+    uint64_t           name_ix_off;     /* slora_name_slot_t
+                                           [SLORA_QUEUE_NAME_SLOTS] */
 
     /* engine state, written by the engine */
     _Atomic uint32_t   epoch;           /* 0: no engine ever started */
@@ -301,7 +314,9 @@ int slora_queue_set_names(slora_queue_t *q, const char **names,
  * name missing from them may still be one, which only the engine knows,
  * and a list of them is the engine's to answer. */
 int slora_queue_names_all(slora_queue_t *q);
-/* Index of name among the published names, -1 if absent. */
+/* Index of name among the published names, -1 if absent: one probe or a
+ * few of the names' hash index in the zone, which the engine writes with
+ * them, so a worker checks a request's adapter in constant time. */
 int32_t slora_queue_find_name(slora_queue_t *q, const char *name,
     size_t len);
 /* Iterates: *pos starts at 0; returns the next name or NULL. */

@@ -359,7 +359,7 @@ test_queue(void)
     {
         static char   many[3000][100];
         const char   *mp[3000];
-        uint32_t      k;
+        uint32_t      k, missed;
 
         for (k = 0; k < 3000; k++) {
             snprintf(many[k], sizeof(many[k]), "%090u", k);
@@ -377,6 +377,41 @@ test_queue(void)
         is_int(slora_queue_set_names(q, names, 3, &err), SLORA_OK,
                "3 names again");
         is_int(slora_queue_names_all(q), 1, "... all of them held");
+
+        /* 3000 short names: each found at its index through the zone's
+         * hash index, near misses not found */
+        for (k = 0; k < 3000; k++) {
+            snprintf(many[k], sizeof(many[k]), "n%05u", k * 7);
+        }
+        is_int(slora_queue_set_names(q, mp, 3000, &err), SLORA_OK,
+               "3000 short names");
+        missed = 0;
+        for (k = 0; k < 3000; k++) {
+            missed += slora_queue_find_name(q, many[k], strlen(many[k]))
+                      != (int32_t) k;
+        }
+        is_int(missed, 0, "... each found at its index");
+        ok(slora_queue_find_name(q, "n00001", 6) == -1
+           && slora_queue_find_name(q, "n0000", 5) == -1
+           && slora_queue_find_name(q, "n000000", 7) == -1
+           && slora_queue_find_name(q, "", 0) == -1,
+           "... names not published, prefixes and extensions not found");
+
+        /* a name too long for a slot stops the publishing there: the
+         * names before it are held, and the zone says not all */
+        {
+            static char   longname[SLORA_QUEUE_ADAPTER_LEN + 8];
+            const char   *three[3] = { "first", longname, "third" };
+
+            memset(longname, 'x', sizeof(longname) - 1);
+            is_int(slora_queue_set_names(q, three, 3, &err), SLORA_ERROR,
+                   "a name over %d bytes: refused (%s)",
+                   SLORA_QUEUE_ADAPTER_LEN - 1, err.msg);
+            ok(slora_queue_names_all(q) == 0
+               && slora_queue_find_name(q, "first", 5) == 0
+               && slora_queue_find_name(q, "third", 5) == -1,
+               "... the one before it held, the one after not, not all");
+        }
     }
 
     free(mem);

@@ -464,14 +464,7 @@ slora_catalog_stats(const slora_catalog_t *cat, slora_catalog_stats_t *st)
 static uint32_t
 slora_catalog_hash(slora_catalog_kind_e kind, const char *name)
 {
-    uint32_t  h;
-
-    h = 2166136261u ^ (uint32_t) kind;
-    for ( /* void */ ; *name != '\0'; name++) {
-        h = (h ^ (unsigned char) *name) * 16777619u;
-    }
-
-    return h;
+    return (uint32_t) slora_fnv1a(name, strlen(name)) ^ (uint32_t) kind;
 }
 
 

@@ -98,6 +98,24 @@ slora_now_ns(void)
 }
 
 
+uint64_t
+slora_fnv1a(const char *data, size_t len)
+{
+    uint64_t  h;
+    size_t    i;
+
+    h = 0xcbf29ce484222325ULL;
+
+    for (i = 0; i < len; i++) {
+        h ^= (uint8_t) data[i];
+        h *= 0x100000001b3ULL;
+    }
+
+    /* tables index by the low bits: fold the high ones into them */
+    return h ^ (h >> 29);
+}
+
+
 void *
 slora_host_alloc(const slora_host_mem_t *mem, size_t bytes)
 {

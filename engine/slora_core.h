@@ -65,6 +65,10 @@ int slora_add_size(size_t a, size_t b, size_t *out);
 /* Monotonic clock in nanoseconds. */
 int64_t slora_now_ns(void);
 
+/* FNV-1a (64 bits) over len bytes, its high bits folded into the low:
+ * the hash of every name table. */
+uint64_t slora_fnv1a(const char *data, size_t len);
+
 
 /*
  * Where host copies of adapters live (slora_adapter_image_t): heap

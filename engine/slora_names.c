@@ -1,15 +1,13 @@
 /*
- * slora_names.c: the name index of slora_names.h: FNV-1a hashes, linear
- * probing, a table of at least twice as many slots as names.
+ * slora_names.c: the name index of slora_names.h: FNV-1a hashes
+ * (slora_fnv1a), linear probing, a table of at least twice as many slots
+ * as names.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "slora_names.h"
-
-
-static size_t slora_names_hash(const char *name, size_t len);
 
 
 int
@@ -57,7 +55,9 @@ slora_names_add(slora_names_t *ix, const char *name, size_t len,
         return SLORA_ERROR;
     }
 
-    for (i = slora_names_hash(name, len) & ix->mask; ; i = (i + 1) & ix->mask)
+    for (i = (size_t) slora_fnv1a(name, len) & ix->mask;
+         /* void */ ;
+         i = (i + 1) & ix->mask)
     {
         s = &ix->slots[i];
 
@@ -86,7 +86,9 @@ slora_names_find(const slora_names_t *ix, const char *name, size_t len)
         return -1;
     }
 
-    for (i = slora_names_hash(name, len) & ix->mask; ; i = (i + 1) & ix->mask)
+    for (i = (size_t) slora_fnv1a(name, len) & ix->mask;
+         /* void */ ;
+         i = (i + 1) & ix->mask)
     {
         s = &ix->slots[i];
 
@@ -98,21 +100,4 @@ slora_names_find(const slora_names_t *ix, const char *name, size_t len)
             return s->value;
         }
     }
-}
-
-
-static size_t
-slora_names_hash(const char *name, size_t len)
-{
-    size_t    i;
-    uint64_t  h;
-
-    h = 0xcbf29ce484222325ULL;
-
-    for (i = 0; i < len; i++) {
-        h ^= (uint8_t) name[i];
-        h *= 0x100000001b3ULL;
-    }
-
-    return (size_t) h;
 }

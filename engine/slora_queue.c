@@ -19,9 +19,6 @@
 #define SLORA_ALIGN(n)  (((n) + 63) & ~(uint64_t) 63)
 
 
-static uint32_t slora_queue_name_hash(const char *name, size_t len);
-
-
 const double  slora_hist_le[SLORA_HIST_BUCKETS - 1] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0
@@ -426,7 +423,7 @@ slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
 
         /* each name takes two bytes at least, so the slots are never
          * more than half full */
-        for (h = slora_queue_name_hash(names[i], len);
+        for (h = (uint32_t) slora_fnv1a(names[i], len);
              ix[h & (SLORA_QUEUE_NAME_SLOTS - 1)].off1 != 0;
              h++)
         {
@@ -469,7 +466,7 @@ slora_queue_find_name(slora_queue_t *q, const char *name, size_t len)
     base = (const char *) q + q->names_off;
     ix = (const slora_name_slot_t *) ((const char *) q + q->name_ix_off);
 
-    for (h = slora_queue_name_hash(name, len); ; h++) {
+    for (h = (uint32_t) slora_fnv1a(name, len); ; h++) {
         sl = &ix[h & (SLORA_QUEUE_NAME_SLOTS - 1)];
 
         if (sl->off1 == 0 || sl->off1 > SLORA_QUEUE_NAMES_BYTES) {
@@ -482,23 +479,6 @@ slora_queue_find_name(slora_queue_t *q, const char *name, size_t len)
             return (int32_t) sl->index;
         }
     }
-}
-
-
-/* FNV-1a over the name's bytes. */
-static uint32_t
-slora_queue_name_hash(const char *name, size_t len)
-{
-    uint32_t  h;
-    size_t    i;
-
-    h = 2166136261u;
-
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) name[i]) * 16777619u;
-    }
-
-    return h;
 }
 
 

@@ -105,7 +105,6 @@ static slora_fair_tenant_t *slora_fair_account(slora_fair_t *f,
 static int64_t slora_fair_floor(slora_fair_t *f);
 static void slora_fair_remove(slora_fair_t *f, slora_fair_tenant_t *t);
 static void slora_fair_grow(slora_fair_t *f);
-static uint32_t slora_fair_hash(const char *name);
 
 
 const slora_sched_policy_t  slora_sched_fair = {
@@ -422,7 +421,7 @@ slora_fair_account(slora_fair_t *f, const char *name)
     uint32_t              h;
     slora_fair_tenant_t  *t;
 
-    h = slora_fair_hash(name);
+    h = (uint32_t) slora_fnv1a(name, strlen(name));
 
     for (t = f->buckets[h & (f->n_buckets - 1)]; t != NULL; t = t->next) {
         if (t->hash == h && strcmp(t->name, name) == 0) {
@@ -527,18 +526,3 @@ slora_fair_grow(slora_fair_t *f)
 }
 
 
-/* FNV-1a. */
-static uint32_t
-slora_fair_hash(const char *name)
-{
-    uint32_t              h;
-    const unsigned char  *p;
-
-    h = 2166136261u;
-
-    for (p = (const unsigned char *) name; *p != '\0'; p++) {
-        h = (h ^ *p) * 16777619u;
-    }
-
-    return h;
-}

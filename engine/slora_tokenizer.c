@@ -32,7 +32,6 @@ static void slora_tok_map_put(slora_tokenizer_t *t, int32_t id);
 static int slora_tok_hexbyte(const char *s, size_t n);
 static int slora_tok_is_stop_text(const char *s, size_t n);
 static void slora_tok_add_stop(slora_tokenizer_t *t, int32_t id);
-static uint64_t slora_tok_hash(const char *s, size_t n);
 static int slora_tok_map_grow(slora_tokenizer_t *t);
 static uint32_t slora_tok_merge_slot(const slora_tokenizer_t *t,
     uint64_t key);
@@ -78,23 +77,6 @@ slora_tok_byte_map_init(void)
     for (b = 0; b < 256; b++) {
         slora_tok_cpt_byte[slora_tok_byte_cpt[b]] = (int16_t) b;
     }
-}
-
-
-static uint64_t
-slora_tok_hash(const char *s, size_t n)
-{
-    uint64_t  h;
-    size_t    i;
-
-    h = 0xcbf29ce484222325ULL;
-
-    for (i = 0; i < n; i++) {
-        h ^= (uint8_t) s[i];
-        h *= 0x100000001b3ULL;
-    }
-
-    return h ^ (h >> 29);
 }
 
 
@@ -278,7 +260,7 @@ slora_tok_lookup(const slora_tokenizer_t *t, const char *text, size_t len)
     const slora_tok_entry_t  *e;
 
     mask = t->map.cap - 1;
-    i = (uint32_t) slora_tok_hash(text, len) & mask;
+    i = (uint32_t) slora_fnv1a(text, len) & mask;
 
     for ( ;; ) {
         id = t->map.slots[i];
@@ -306,7 +288,7 @@ slora_tok_map_put(slora_tokenizer_t *t, int32_t id)
 
     e = &t->entries[id];
     mask = t->map.cap - 1;
-    i = (uint32_t) slora_tok_hash(t->strs + e->off, e->len) & mask;
+    i = (uint32_t) slora_fnv1a(t->strs + e->off, e->len) & mask;
 
     while (t->map.slots[i] >= 0) {
         i = (i + 1) & mask;

@@ -69,12 +69,7 @@ $s->{http} = slora_http(
     model => $model,
     engine => "threads=1 slots=4 max_ctx=$MAX_CTX max_tokens=16",
     http_extra => "    slora_catalog $URL roots=$dir;\n",
-    server_extra => <<'EOF');
-        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
-            slora_api openai;
-            slora_tenant $tenant;
-        }
-EOF
+    server_extra => tenant_location());
 $s->start;
 
 # timed by curl, which only reads the body (decoding 20 000 entries of

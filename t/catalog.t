@@ -136,11 +136,7 @@ $s->{http} = slora_http(
     http_extra => "    slora_adapters dir=$adir host_cache=$HOST_CACHE;\n"
                   . "    slora_catalog $URL roots=$adir,$work/root"
                   . " timeout=300ms;\n",
-    server_extra => <<'EOF');
-        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
-            slora_api openai;
-            slora_tenant $tenant;
-        }
+    server_extra => tenant_location() . <<'EOF');
 
         location /admin/ {
             slora_admin;

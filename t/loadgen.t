@@ -69,12 +69,7 @@ $s->{http} = slora_http(
     model => $model, adapters => $adir,
     engine => 'threads=1 slots=24 max_running=4 max_ctx=1024 '
               . 'max_tokens=512',
-    server_extra => <<'EOF');
-        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
-            slora_api openai;
-            slora_tenant $tenant;
-        }
-EOF
+    server_extra => tenant_location());
 $s->start;
 pass('server with adapters ad0, ad1, ad2 started');
 

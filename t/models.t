@@ -82,12 +82,7 @@ $s->{http} = slora_http(
     model => $model,
     engine => 'threads=1 slots=4 max_ctx=64 max_tokens=16',
     http_extra => "    slora_catalog $URL roots=$dir;\n",
-    server_extra => <<'EOF');
-        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
-            slora_api openai;
-            slora_tenant $tenant;
-        }
-EOF
+    server_extra => tenant_location());
 $s->start;
 pass('nginx started with the catalog in Redis');
 

@@ -33,7 +33,7 @@ our @EXPORT = qw(
     repo_root module_path slora_bin real_model tiny_model make_adapters
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
-    check_error_object slora_http start_redis stop_redis
+    check_error_object slora_http tenant_location start_redis stop_redis
 );
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -159,6 +159,18 @@ sub json_decode_safe {
 # listen => ' reuseport', http_extra => TEXT, server_extra => TEXT): the
 # http{} text of a test server: the engine, the adapters, a log format
 # with the module's variables, /v1/ (OpenAI API), /status, /metrics.
+# The location that serves the API per tenant, /t/<tenant>/v1/, for a
+# server_extra of slora_http().
+sub tenant_location {
+    return <<'EOF';
+        location ~ ^/t/(?<tenant>[\w-]+)/v1/ {
+            slora_api openai;
+            slora_tenant $tenant;
+        }
+EOF
+}
+
+
 sub slora_http {
     my (%o) = @_;
     my $engine = "model=$o{model} device=" . ($o{device} // 'cpu') . ' '

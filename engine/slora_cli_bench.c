@@ -523,9 +523,14 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
 
     if (res->dec_steps > 0) {
         printf("decode-only steps: %llu, mean %.3f ms at a mean batch of "
-               "%.1f\n", (unsigned long long) res->dec_steps,
+               "%.1f; %llu of them full (every request in flight "
+               "decoding), mean %.3f ms\n",
+               (unsigned long long) res->dec_steps,
                (double) res->dec_ns / 1e6 / (double) res->dec_steps,
-               (double) res->dec_tokens / (double) res->dec_steps);
+               (double) res->dec_tokens / (double) res->dec_steps,
+               (unsigned long long) res->full_steps,
+               res->full_steps > 0 ? (double) res->full_ns / 1e6
+                                     / (double) res->full_steps : 0.0);
     }
 }
 

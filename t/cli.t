@@ -2,21 +2,22 @@
 # user runs them, on the CPU.
 #
 # What it shows: `slora conform` with the CPU as both device and
-# reference agrees with itself (alone, batched, and across two engines),
+# reference agrees with itself (alone, batched, and across two engines);
 # its batched run starts every request in one step even with several
-# adapter loader threads, it measures the drift between two runs' margins
+# adapter loader threads; it measures the drift between two runs' margins
 # (none between identical arithmetic; some between the CPU's Q8_0 and
-# exact paths, with a verdict on each parting), also on a random model spec, and says so, and
-# with sampled requests
-# (the backend's draws equal the host sampler's); $SLORA_STEP_LOG writes
-# a CSV line a step; `slora bench --batches` prints
-# one line per batch size and adapter setting, over a catalog of random
-# adapters made in memory; `slora bench --preload 1` reads the adapters
-# into host memory before the timed run, which then reads none (every
-# upload from host memory), as many as --host-cache holds; `slora
-# replay` plays a trace at its arrival times and reports as loadgen
-# does, early abort included; `slora mkadapter --count --ranks` writes
-# the folders with ranks in turn; bad option values are refused by name.
+# exact paths, with a verdict on each parting), also on a random model
+# spec, and says so; and with sampled requests (the backend's draws
+# equal the host sampler's). $SLORA_STEP_LOG writes a CSV line a step.
+# `slora bench --batches` prints one line per batch size and adapter
+# setting (with the full step: all the batch decoding), over a catalog
+# of random adapters made in memory; the batched run counts its full
+# steps apart; `slora bench --preload 1` reads the adapters into host
+# memory before the timed run, which then reads none (every upload from
+# host memory), as many as --host-cache holds. `slora replay` plays a
+# trace at its arrival times and reports as loadgen does, early abort
+# included; `slora mkadapter --count --ranks` writes the folders with
+# ranks in turn; bad option values are refused by name.
 
 use strict;
 use warnings;
@@ -218,6 +219,21 @@ my $model = tiny_model();
            . ($full // 'none') . ' ms)') or diag($r);
         is($full, $dec, '... at batch 1 the mean decode step') if $b == 1;
     }
+}
+
+# the batched run's full steps: 6 requests, 4 in flight, 8 tokens each:
+# the first 4 decode together for 7 steps (full), the last 2 for 7 more
+# (not full: 2 of the 4 in flight)
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'bench', '--model', $model, '--threads', '1',
+        '--prompt-len', '8', '--gen', '8', '--single', '0',
+        '--requests', '6', '--concurrency', '4');
+    is($rc, 0, 'bench of 6 requests, 4 in flight, exits 0')
+        or diag("$out\n$err");
+    like($out, qr/^decode-only steps: 14, mean [\d.]+ ms at a mean batch of 3\.0; 7 of them full \(every request in flight decoding\), mean [\d.]+ ms$/m,
+         '... 14 decode-only steps, the 7 of the first four full')
+        or diag($out);
 }
 
 # bench --preload: the timed run's adapter loads and uploads

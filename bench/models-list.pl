@@ -21,7 +21,6 @@ use warnings;
 use FindBin qw($Bin);
 use lib "$Bin/../t/lib";
 use SloraTest;
-use File::Path qw(make_path);
 
 my $N = $ARGV[0] // 20000;
 my $MAX_CTX = $ARGV[1] // 64;
@@ -36,14 +35,8 @@ my $s = SloraTest::Server->new(name => 'bench-models', port => $PORT,
                                              : ()));
 my $dir = $s->prefix . '/adapters';
 
-make_adapters($s->prefix . '/one', $model, ['cfg'], rank => 4);
-my %files = map { $_ => SloraTest::_slurp($s->prefix . "/one/cfg/$_") }
-            qw(adapter_config.json adapter_model.safetensors);
 my @names = map { sprintf('m%06d', $_) } 0 .. $N - 1;
-for my $n (@names) {
-    make_path("$dir/$n");
-    SloraTest::_spew("$dir/$n/$_", $files{$_}) for keys %files;
-}
+copy_adapters($dir, $model, \@names);
 
 start_redis($REDIS_PORT, $s->prefix . '/redis') or die "redis-server\n";
 for my $cmd (['register', $dir], ['tenant', 'big', '--allow', $names[0]]) {

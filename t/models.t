@@ -35,7 +35,6 @@ use warnings;
 use lib 't/lib';
 use SloraTest;
 use Test::More;
-use File::Path qw(make_path);
 
 my $PORT = 18109;
 my $REDIS_PORT = 18118;
@@ -47,17 +46,10 @@ my $s = SloraTest::Server->new(name => 'models', port => $PORT);
 my $dir = $s->prefix . '/adapters';
 
 # one small adapter of the test model, copied into every folder
-make_adapters($s->prefix . '/one', $model, ['cfg'], rank => 4);
-my %files = map { $_ => SloraTest::_slurp($s->prefix . "/one/cfg/$_") }
-            qw(adapter_config.json adapter_model.safetensors);
-ok(!grep({ !defined || !length } values %files), 'an adapter to copy')
-    or BAIL_OUT('mkadapter wrote no adapter');
-
 my @names = ((map { sprintf('x%04d', $_) } 0 .. $N - 1), 'x0349y', 'x07');
-for my $n (@names) {
-    make_path("$dir/$n");
-    SloraTest::_spew("$dir/$n/$_", $files{$_}) for keys %files;
-}
+copy_adapters($dir, $model, \@names);
+is(scalar(grep { -s "$dir/$_/adapter_model.safetensors" } @names),
+   scalar(@names), scalar(@names) . ' adapter folders');
 my @want = sort @names;
 
 ok(start_redis($REDIS_PORT, $s->prefix . '/redis'),
@@ -163,10 +155,7 @@ ok($r->{graceful} && $r->{engine_gone}, 'that nginx stopped on QUIT too');
 my $L = 2300;
 my $ldir = $s->prefix . '/long';
 my @long = map { 'z' . sprintf('%0119d', $_) } 0 .. $L - 1;
-for my $n (@long) {
-    make_path("$ldir/$n");
-    SloraTest::_spew("$ldir/$n/$_", $files{$_}) for keys %files;
-}
+copy_adapters($ldir, $model, \@long);
 my $g = SloraTest::Server->new(name => 'models-long', port => $PORT);
 $g->{http} = slora_http(
     model => $model, adapters => $ldir,

@@ -31,6 +31,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
     repo_root module_path slora_bin real_model tiny_model make_adapters
+    copy_adapters
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
     check_error_object slora_http tenant_location start_redis stop_redis
@@ -139,6 +140,27 @@ sub make_adapters {
                    '--seed', ($o{seed_base} // 0) + $i);
         my ($rc, $out, $err) = run_cmd(@cmd);
         die "@cmd failed (rc=$rc): $err$out\n" if $rc != 0;
+    }
+
+    return @$names;
+}
+
+
+# copy_adapters($dir, $model, [names], rank => R): one small adapter made
+# (in "$dir.src") and copied into a folder of $dir per name, for catalogs
+# of thousands that differ in name only; returns the names.
+sub copy_adapters {
+    my ($dir, $model, $names, %o) = @_;
+
+    make_adapters("$dir.src", $model, ['a'], rank => $o{rank} // 4);
+    my %files = map { $_ => _slurp("$dir.src/a/$_") }
+                qw(adapter_config.json adapter_model.safetensors);
+    die "mkadapter wrote no adapter in $dir.src/a\n"
+        if grep { !defined || !length } values %files;
+
+    for my $n (@$names) {
+        make_path("$dir/$n");
+        _spew("$dir/$n/$_", $files{$_}) for keys %files;
     }
 
     return @$names;

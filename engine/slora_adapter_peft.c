@@ -99,8 +99,10 @@ slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
     }
 
     v = cJSON_GetObjectItemCaseSensitive(root, "r");
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double) (int) v->valuedouble
-        || v->valuedouble < 1 || v->valuedouble > SLORA_ADAPTER_MAX_RANK)
+    /* the range first: a cast of a double past int's range is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1
+                                && v->valuedouble <= SLORA_ADAPTER_MAX_RANK)
+        || v->valuedouble != floor(v->valuedouble))
     {
         slora_err_set(err, SLORA_ERROR, "%s: \"r\" must be an integer in "
                       "1..%d", path, SLORA_ADAPTER_MAX_RANK);

@@ -155,6 +155,13 @@ test_config(void)
     ok(read_conf("{\"r\": 2.5, \"target_modules\": [\"q_proj\"]}", &c, &err)
        == SLORA_ERROR, "fractional r refused");
 
+    /* past int's range: refused before any cast (UBSan under make asan) */
+    ok(read_conf("{\"r\": 7.7e73, \"target_modules\": [\"q_proj\"]}", &c,
+                 &err) == SLORA_ERROR && strstr(err.msg, "\"r\"") != NULL,
+       "r of 7.7e73 refused: %s", err.msg);
+    ok(read_conf("{\"r\": -1e300, \"target_modules\": [\"q_proj\"]}", &c,
+                 &err) == SLORA_ERROR, "r of -1e300 refused");
+
     ok(read_conf("{\"target_modules\": [\"q_proj\"]}", &c, &err)
        == SLORA_ERROR && strstr(err.msg, "\"r\"") != NULL,
        "missing r refused: %s", err.msg);

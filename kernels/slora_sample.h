@@ -125,13 +125,25 @@ slora_sample_top_p_need(float top_p, uint64_t w)
 }
 
 
-/* Where u falls in a set's weight w > 0: in [0, w). */
+/* Where u falls in a set's weight w > 0: in [0, w). A u outside [0, 1)
+ * lands on an end, never in a cast past uint64_t's range. */
 SLORA_SAMPLE_FN uint64_t
 slora_sample_target(double u, uint64_t w)
 {
+    double    x;
     uint64_t  t;
 
-    t = (uint64_t) (u * (double) w);
+    x = u * (double) w;
+
+    if (!(x >= 0.0)) {
+        return 0;
+    }
+
+    if (!(x < (double) w)) {
+        return w - 1;
+    }
+
+    t = (uint64_t) x;
 
     return t < w ? t : w - 1;
 }

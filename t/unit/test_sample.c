@@ -30,6 +30,7 @@ static const float  row[V] = { 1.0f, 2.5f, -1.0f, 2.5f, 0.0f, 3.0f, NAN,
 
 static void test_weight(void);
 static void test_key(void);
+static void test_target(void);
 static void test_draws(void);
 static void counts(const slora_draw_t *dr, int64_t *n);
 static void test_large(void);
@@ -42,6 +43,7 @@ main(void)
 {
     test_weight();
     test_key();
+    test_target();
     test_draws();
     test_large();
 
@@ -94,6 +96,31 @@ test_key(void)
        "negative logits order too");
     ok(slora_sample_key(NAN, 2) == slora_sample_key(-INFINITY, 2),
        "NaN counts as -inf");
+}
+
+
+static void
+test_target(void)
+{
+    uint64_t  big;
+
+    big = (uint64_t) 1 << 52;
+
+    ok(slora_sample_target(0.0, 10) == 0
+       && slora_sample_target(0.55, 10) == 5
+       && slora_sample_target(0.999999, 10) == 9,
+       "u in [0, 1) falls in its tenth of a weight of 10");
+    ok(slora_sample_target(0.5, big) == big / 2
+       && slora_sample_target(nextafter(1.0, 0.0), big) == big - 1,
+       "and of a weight of 2^52");
+    ok(slora_sample_target(1.0, 10) == 9
+       && slora_sample_target(1e30, 10) == 9
+       && slora_sample_target(INFINITY, 10) == 9,
+       "a u of 1 or past it takes the last: no cast past uint64_t's range");
+    ok(slora_sample_target(-0.5, 10) == 0
+       && slora_sample_target(-1e30, 10) == 0
+       && slora_sample_target(NAN, 10) == 0,
+       "a negative or NaN u takes the first");
 }
 
 
@@ -253,7 +280,7 @@ test_large(void)
                 z ^= z << 13;
                 z ^= z >> 7;
                 z ^= z << 17;
-                dr.u = z;
+                dr.u = (double) (z >> 11) * (1.0 / 9007199254740992.0);
 
                 same += slora_sample_row(lg, vocab, &dr, scratch)
                         == sorted_draw(lg, vocab, &dr);

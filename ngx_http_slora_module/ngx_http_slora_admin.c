@@ -265,7 +265,9 @@ ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         ngx_memcpy(s->adapter, name, len);
     }
     s->adapter[len] = '\0';
-    ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+    if (ctx->tenant.len) {
+        ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+    }
     s->tenant[ctx->tenant.len] = '\0';
     s->n_prompt = 0;
     s->max_tokens = 0;

@@ -313,7 +313,9 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     ngx_memcpy(model, smcf->model.data, smcf->model.len);
     model[smcf->model.len] = '\0';
-    ngx_memcpy(adir, smcf->adapter_dir.data, smcf->adapter_dir.len);
+    if (smcf->adapter_dir.len) {        /* none with a Redis catalog */
+        ngx_memcpy(adir, smcf->adapter_dir.data, smcf->adapter_dir.len);
+    }
     adir[smcf->adapter_dir.len] = '\0';
 
     url = NULL;

@@ -441,7 +441,8 @@ ngx_http_slora_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
             p += n;
 
-        } else {
+        } else if (b->last != b->pos) {     /* an empty body's buffer
+                                             * may have no memory */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
@@ -697,9 +698,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     s = slora_queue_slot(q, idx);
 
-    ngx_memcpy(s->adapter, adapter.data, adapter.len);
+    /* an empty string may have no data: memcpy's source must not be
+     * NULL even for 0 bytes */
+    if (adapter.len) {
+        ngx_memcpy(s->adapter, adapter.data, adapter.len);
+    }
     s->adapter[adapter.len] = '\0';
-    ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+
+    if (ctx->tenant.len) {
+        ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+    }
     s->tenant[ctx->tenant.len] = '\0';
     s->temperature = (float) req->temperature;
     s->top_p = (float) req->top_p;

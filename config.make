@@ -5,12 +5,12 @@
 cat << END >> $NGX_MAKEFILE
 
 $NGX_OBJS${ngx_dirsep}ngx_http_slora_module$ngx_modext: \\
-	$ngx_addon_dir/build/libslora.a
+	$SLORA_LIBA
 
-$ngx_addon_dir/build/libslora.a: slora_engine_lib
+$SLORA_LIBA: slora_engine_lib
 
 slora_engine_lib:
-	\$(MAKE) -C $ngx_addon_dir lib
+	\$(MAKE) -C $ngx_addon_dir BUILD=${SLORA_BUILD:-build} lib
 
 .PHONY: slora_engine_lib
 

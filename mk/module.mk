@@ -37,7 +37,8 @@ $(NGINX_OBJS)/Makefile: config config.make
 	rm -rf $(NGINX_TREE)
 	@mkdir -p $(dir $(NGINX_TREE)) $(NGINX_OBJS)
 	cp -r $(NGINX_SRC) $(NGINX_TREE)
-	cd $(NGINX_TREE) && ./configure --with-compat \
+	cd $(NGINX_TREE) && SLORA_BUILD=$(BUILD) ./configure --with-compat \
+	    $(if $(SAN),--with-cc-opt='$(SAN)' --with-ld-opt='$(SAN)') \
 	    --builddir=$(NGINX_OBJS) --add-dynamic-module=$(CURDIR)
 
 $(MODULE_SO): $(NGINX_OBJS)/Makefile $(MODULE_SRCS) $(LIB) \

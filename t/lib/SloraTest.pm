@@ -901,6 +901,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
 my @LIVE;
+my @ALL;
 my $OWNER = $$;
 
 
@@ -1019,8 +1020,56 @@ sub write_config {
 
 sub nginx_args {
     my ($self, @extra) = @_;
-    return ('/usr/sbin/nginx', @extra, '-p', "$self->{prefix}/",
-            '-c', $self->conf_path, '-e', "$self->{prefix}/logs/error.log");
+    return ($self->sanitizer_env, '/usr/sbin/nginx', @extra,
+            '-p', "$self->{prefix}/", '-c', $self->conf_path,
+            '-e', "$self->{prefix}/logs/error.log");
+}
+
+
+# With SLORA_NGINX_PRELOAD (make asan: the ASan runtime, for a module
+# built with sanitizers into an nginx that was not): env(1) and what it
+# sets for nginx alone, not for the test's other programs. Reports go to
+# logs/san/asan.<pid> and ubsan.<pid> of the prefix (a folder anyone may
+# write: the workers run as nobody), which sanitizer_reports reads; leaks
+# are not looked for (nginx leaves its pools to the exit).
+sub sanitizer_env {
+    my ($self) = @_;
+    my $pre = $ENV{SLORA_NGINX_PRELOAD} or return ();
+    my $l = "$self->{prefix}/logs/san";
+
+    make_path($l);
+    chmod(01777, $l);
+
+    return ('/usr/bin/env', "LD_PRELOAD=$pre",
+            "ASAN_OPTIONS=log_path=$l/asan:detect_leaks=0:abort_on_error=1",
+            "UBSAN_OPTIONS=log_path=$l/ubsan:print_stacktrace=1"
+            . ":halt_on_error=1");
+}
+
+
+# The sanitizer reports this server's processes wrote, as one text ('' for
+# none), each returned once: the report files, and the lines of one that
+# reached the error log (a process's stderr) instead.
+sub sanitizer_reports {
+    my ($self) = @_;
+    my $l = "$self->{prefix}/logs";
+    my $text = '';
+
+    for my $f (sort glob("$l/san/asan.* $l/san/ubsan.*")) {
+        next if $self->{reported}{$f}++;
+        $text .= "== $f\n" . (SloraTest::_slurp($f) // '');
+    }
+
+    for my $f ("$l/error.log", "$l/stderr.log") {
+        my @lines = grep { /runtime error: |Sanitizer|ERROR: Can't open/ }
+                    split /\n/, SloraTest::_slurp($f) // '';
+        my $seen = $self->{reported}{$f} // 0;
+        next if @lines <= $seen;
+        $self->{reported}{$f} = @lines;
+        $text .= "== $f\n" . join("\n", @lines[$seen .. $#lines]) . "\n";
+    }
+
+    return $text;
 }
 
 
@@ -1051,6 +1100,7 @@ sub start {
     $self->{pid} = $pid;
     $self->{stopped} = 0;
     push @LIVE, $self;
+    push @ALL, $self;
 
     $self->wait_ready($self->{ready_timeout})
         or die "nginx (pid $pid) did not become ready in "
@@ -1173,6 +1223,12 @@ sub stop {
         ? 1 : 0;
     kill('KILL', $engine) if $engine && SloraTest::proc_alive($engine);
 
+    if ($ENV{SLORA_NGINX_PRELOAD}) {
+        my $rep = $self->sanitizer_reports;
+        Test::More::ok($rep eq '', "$self->{name}: no sanitizer report")
+            or Test::More::diag($rep);
+    }
+
     return \%r;
 }
 
@@ -1209,6 +1265,20 @@ sub access_log_lines {
     my ($self) = @_;
     my $d = SloraTest::_slurp("$self->{prefix}/logs/access.log") // '';
     return split /\n/, $d;
+}
+
+
+# Runs after the END below (the later one runs first): reports that no
+# stop() saw, from servers stopped there or never stopped, fail the test
+# file through its exit status.
+END {
+    if ($$ == $OWNER && $ENV{SLORA_NGINX_PRELOAD}) {
+        my $rep = join '', map { $_->sanitizer_reports } @ALL;
+        if ($rep ne '') {
+            print STDERR "# sanitizer reports:\n$rep";
+            $? ||= 1;
+        }
+    }
 }
 
 

@@ -87,7 +87,7 @@ typedef struct {
     float         temperature;      /* 0: greedy */
     int32_t       top_k;            /* 0: off */
     float         top_p;            /* 1: off */
-    float         repeat_penalty;   /* 1: off */
+    float         repeat_penalty;   /* 1, or 0 and less: off */
     uint64_t      seed;
     int32_t       max_tokens;       /* new tokens at most, > 0 */
 } slora_sampling_t;

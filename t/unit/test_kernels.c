@@ -593,9 +593,9 @@ test_attention(void)
 static void
 test_lora_case(int32_t in, int32_t out, int nth)
 {
-    enum { NS = 7 };
-    static const int32_t  lens[NS] = { 17, 1, 1, 4, 1, 9, 2 };
-    static const int32_t  ranks[NS] = { 64, 8, 0, 128, 16, 32, 0 };
+    enum { NS = 8 };
+    static const int32_t  lens[NS] = { 17, 1, 1, 4, 0, 1, 9, 2 };
+    static const int32_t  ranks[NS] = { 64, 8, 0, 128, 8, 16, 32, 0 };
     int32_t               s, j, i, t, indptr[NS + 1], rank[NS], width;
     int32_t               n_slots, slot, *perm, n_tok;
     int64_t              *arows[NS], *brows[NS];
@@ -705,10 +705,14 @@ test_lora_case(int32_t in, int32_t out, int nth)
 
     ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws / 2)
        == -1, "apply refuses a short workspace");
+    ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws - 1)
+       == -1, "... and one a byte short (the last segment's rows count)");
+    ok(slora_lora_shrink(vv, 127, x, in, arena, in, &sg, 0, 1) == -1,
+       "shrink refuses a v narrower than the largest rank");
     ok(slora_lora_apply(y, out, x, in, arena, in, out, &sg, work, ws) == 0,
        "apply runs");
     ok(rel_err(y, ref, n_tok * out) < 1e-5,
-       "lora %d->%d ranks {64,8,0,128,16,32,0}: %.2e", in, out,
+       "lora %d->%d ranks {64,8,0,128,8 (no rows),16,32,0}: %.2e", in, out,
        rel_err(y, ref, n_tok * out));
 
     /* shrink and expand in nth shares each == apply on one thread */

@@ -186,6 +186,8 @@ static const query_case_t  query_cases[] = {
       400, "invalid_value", "temperature" },
     { "temperature nan", "base", "hi", NULL, NULL, "nan",
       400, "invalid_value", "temperature" },
+    { "temperature -1", "base", "hi", NULL, NULL, "-1",
+      400, "invalid_value", "temperature" },
     { "invalid UTF-8 prompt", "base", "\xff\xfe", NULL, NULL, NULL,
       400, "invalid_utf8", "prompt" },
     { "invalid UTF-8 model", "\xc3", "hi", NULL, NULL, NULL,
@@ -197,6 +199,7 @@ static const query_case_t  query_cases[] = {
 
 static void test_chat(void);
 static void test_completion(void);
+static void test_long_strings(void);
 static void test_bad(void);
 static void test_limits(void);
 static void test_query(void);
@@ -363,6 +366,12 @@ test_completion(void)
     ok(req.n_stop == 1 && streq(&req.stop[0], "AB"), "completion: stop"
        " string");
     ok(!req.stream, "completion: stream false");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"stop\":\"\"}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.n_stop == 0,
+       "completion: an empty stop string is no stop");
     slora_openai_req_free(&req);
 
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"\"}", &req, &err);
@@ -619,10 +628,57 @@ main(void)
 {
     test_chat();
     test_completion();
+    test_long_strings();
     test_bad();
     test_limits();
     test_query();
     test_utf8();
 
     return done_testing();
+}
+
+
+/*
+ * Strings that outgrow the request's first 4096-byte arena block, and
+ * one that fills the rest of a block only partly: each copied whole
+ * (make asan sees an overrun of a block).
+ */
+static void
+test_long_strings(void)
+{
+    int                  rc, i, good;
+    char                *body, *p;
+    size_t               lens[3] = { 2000, 3000, 5000 };
+    slora_openai_req_t   req;
+    slora_openai_err_t   err;
+
+    body = malloc(16384);
+    if (body == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    p = body + sprintf(body, "{\"model\":\"base\",\"messages\":[");
+    for (i = 0; i < 3; i++) {
+        p += sprintf(p, "%s{\"role\":\"user\",\"content\":\"", i ? "," : "");
+        memset(p, 'a' + i, lens[i]);
+        p += lens[i];
+        p += sprintf(p, "\"}");
+    }
+    sprintf(p, "]}");
+
+    rc = parse(CHAT, body, &req, &err);
+
+    good = rc == SLORA_OK && req.n_msgs == 3;
+    for (i = 0; good && i < 3; i++) {
+        good = req.msgs[i].content_len == lens[i]
+               && req.msgs[i].content[0] == 'a' + i
+               && req.msgs[i].content[lens[i] - 1] == 'a' + i
+               && req.msgs[i].content[lens[i]] == '\0'
+               && strspn(req.msgs[i].content, i == 0 ? "a" : i == 1 ? "b"
+                                                     : "c") == lens[i];
+    }
+    ok(good, "chat: messages of 2000, 3000 and 5000 bytes copied whole");
+
+    slora_openai_req_free(&req);
+    free(body);
 }

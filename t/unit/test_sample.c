@@ -31,6 +31,7 @@ static const float  row[V] = { 1.0f, 2.5f, -1.0f, 2.5f, 0.0f, 3.0f, NAN,
 static void test_weight(void);
 static void test_key(void);
 static void test_target(void);
+static void test_edges(void);
 static void test_draws(void);
 static void counts(const slora_draw_t *dr, int64_t *n);
 static void test_large(void);
@@ -44,6 +45,7 @@ main(void)
     test_weight();
     test_key();
     test_target();
+    test_edges();
     test_draws();
     test_large();
 
@@ -96,6 +98,45 @@ test_key(void)
        "negative logits order too");
     ok(slora_sample_key(NAN, 2) == slora_sample_key(-INFINITY, 2),
        "NaN counts as -inf");
+}
+
+
+/* The edges of a cut: top-p's share reached exactly by the first of two
+ * equal tokens keeps that one alone; a u of 0 draws the first kept id,
+ * not an id before it that the cut left out. */
+static void
+test_edges(void)
+{
+    int           i, same;
+    float         r[4] = { 5.0f, 5.0f, -100.0f, -100.0f };
+    float         r2[3] = { 1.0f, 3.0f, 2.0f };
+    double        us[4] = { 0.0, 0.3, 0.6, 0.999 };
+    void         *scratch;
+    slora_draw_t  dr;
+
+    scratch = malloc(slora_sample_scratch_size(4));
+    if (scratch == NULL) {
+        BAIL_OUT("no memory");
+    }
+
+    memset(&dr, 0, sizeof(dr));
+    dr.inv_temp = 1.0f;
+    dr.top_p = 0.5f;
+    same = 0;
+    for (i = 0; i < 4; i++) {
+        dr.u = us[i];
+        same += slora_sample_row(r, 4, &dr, scratch) == 0;
+    }
+    is_int(same, 4, "top-p 0.5 over two equal tokens keeps the first only");
+
+    memset(&dr, 0, sizeof(dr));
+    dr.inv_temp = 1.0f;
+    dr.top_k = 1;
+    dr.u = 0.0;
+    is_int(slora_sample_row(r2, 3, &dr, scratch), 1,
+           "top-k 1 with u 0: the kept id, not id 0 before it");
+
+    free(scratch);
 }
 
 

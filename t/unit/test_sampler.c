@@ -140,6 +140,12 @@ test_penalty(slora_sampler_t *s)
     memcpy(l, base, sizeof(l));
     is_int(slora_sample(s, &sp, &rng, l, hist, 0), 6,
            "empty history: no penalty");
+
+    sp.repeat_penalty = 0;
+    memcpy(l, base, sizeof(l));
+    ok(slora_sample(s, &sp, &rng, l, hist, 5) == 6
+       && memcmp(l, base, sizeof(l)) == 0,
+       "penalty 0 is off: logits untouched, argmax 6");
 }
 
 

@@ -378,6 +378,30 @@ test_queue(void)
                "3 names again");
         is_int(slora_queue_names_all(q), 1, "... all of them held");
 
+        /* the region's last byte: names that end one byte short of it
+         * (their NULs and the list's final NUL included) fit, one byte
+         * more does not */
+        {
+            static char  last[100];
+            uint32_t     full, room;
+
+            full = (uint32_t) (SLORA_QUEUE_NAMES_BYTES - 1) / 91;
+            room = (uint32_t) (SLORA_QUEUE_NAMES_BYTES - 1) - full * 91;
+            memset(last, 'z', room);
+            last[room] = '\0';
+            mp[full] = last;
+            ok(slora_queue_set_names(q, mp, full + 1, &err) == SLORA_ERROR
+               && slora_queue_names_all(q) == 0
+               && slora_queue_find_name(q, last, room) == -1,
+               "a last name of %u bytes into %u left: refused", room, room);
+            last[room - 1] = '\0';
+            ok(slora_queue_set_names(q, mp, full + 1, &err) == SLORA_OK
+               && slora_queue_names_all(q) == 1
+               && slora_queue_find_name(q, last, room - 1) == (int32_t) full,
+               "one of %u bytes: all held", room - 1);
+            mp[full] = many[full];
+        }
+
         /* 3000 short names: each found at its index through the zone's
          * hash index, near misses not found */
         for (k = 0; k < 3000; k++) {
@@ -397,6 +421,29 @@ test_queue(void)
            && slora_queue_find_name(q, "", 0) == -1,
            "... names not published, prefixes and extensions not found");
 
+        /* a longer name in a shorter one's slot is not the shorter
+         * name: made to collide on purpose */
+        {
+            static char   longer[32];
+            const char   *one[1] = { longer };
+            uint32_t      n, want;
+
+            want = (uint32_t) slora_fnv1a("ab", 2)
+                   & (SLORA_QUEUE_NAME_SLOTS - 1);
+            for (n = 0; n < 100000000; n++) {
+                snprintf(longer, sizeof(longer), "ab%u", n);
+                if (((uint32_t) slora_fnv1a(longer, strlen(longer))
+                     & (SLORA_QUEUE_NAME_SLOTS - 1)) == want)
+                {
+                    break;
+                }
+            }
+            ok(slora_queue_set_names(q, one, 1, &err) == SLORA_OK
+               && slora_queue_find_name(q, longer, strlen(longer)) == 0
+               && slora_queue_find_name(q, "ab", 2) == -1,
+               "%s in ab's slot: found, and ab not", longer);
+        }
+
         /* a name too long for a slot stops the publishing there: the
          * names before it are held, and the zone says not all */
         {
@@ -411,6 +458,16 @@ test_queue(void)
                && slora_queue_find_name(q, "first", 5) == 0
                && slora_queue_find_name(q, "third", 5) == -1,
                "... the one before it held, the one after not, not all");
+
+            longname[SLORA_QUEUE_ADAPTER_LEN] = '\0';
+            is_int(slora_queue_set_names(q, three, 3, &err), SLORA_ERROR,
+                   "a name of %d bytes (its NUL past a slot's): refused",
+                   SLORA_QUEUE_ADAPTER_LEN);
+            longname[SLORA_QUEUE_ADAPTER_LEN - 1] = '\0';
+            ok(slora_queue_set_names(q, three, 3, &err) == SLORA_OK
+               && slora_queue_find_name(q, longname,
+                                        SLORA_QUEUE_ADAPTER_LEN - 1) == 1,
+               "one of %d bytes: held", SLORA_QUEUE_ADAPTER_LEN - 1);
         }
     }
 

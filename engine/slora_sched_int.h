@@ -16,7 +16,9 @@
 #include "slora_sched.h"
 
 
-#define SLORA_SCHED_ABORTS      256     /* aborts one plan may list */
+#define SLORA_SCHED_ABORTS      256     /* aborts one plan may list, at
+                                         * least: up to max_running more
+                                         * where no running request fails */
 #define SLORA_SCHED_CLUSTER_MS  100
 
 

@@ -6,7 +6,9 @@
  * max_running, adapter clustering, idle adapters evicted before any
  * preemption, preemption of the newest request with its tokens kept,
  * failures that leave the others running, cancellation, and a pool that
- * ends as it started.
+ * ends as it started. Every step stays within max_batch_tokens, a prefill
+ * chunk beside a decode included; an adapter that does not fit while a
+ * request runs makes its request wait, not fail.
  */
 
 #include <unistd.h>
@@ -33,6 +35,7 @@ typedef struct {
 static slora_model_config_t  cfg;
 static char                  tmp[256];
 static fake_backend_t        fb;
+static int32_t               max_tokens;    /* the scheduler's budget */
 
 
 static int fake_write(slora_backend_t *b, int64_t off, const float *src,
@@ -41,11 +44,14 @@ static treq_t *mkreq(uint64_t id, int32_t n_prompt, int32_t want,
     slora_adapter_t *a);
 static int run_step(slora_sched_t *s, slora_sched_step_t *st, int *bad);
 static slora_sched_t *mksched(int32_t pages, int32_t budget, int32_t running,
-    slora_pool_t **pool, slora_adapters_t **set);
+    const slora_sched_policy_t *policy, slora_pool_t **pool,
+    slora_adapters_t **set);
 static void test_chunks(void);
 static void test_preempt(void);
 static void test_adapters(void);
 static void test_fail_cancel(void);
+static void test_reserve(void);
+static void test_adapter_wait(void);
 
 
 int
@@ -73,6 +79,8 @@ main(void)
     test_preempt();
     test_adapters();
     test_fail_cancel();
+    test_reserve();
+    test_adapter_wait();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -93,7 +101,7 @@ test_chunks(void)
     slora_adapters_t    *set;
     slora_sched_step_t   st;
 
-    s = mksched(64, 16, 2, &pool, &set);
+    s = mksched(64, 16, 2, &slora_sched_fcfs, &pool, &set);
 
     a = mkreq(1, 40, 3, NULL);
     b = mkreq(2, 5, 2, NULL);
@@ -157,7 +165,7 @@ test_preempt(void)
     slora_adapters_t    *set;
     slora_sched_step_t   st;
 
-    s = mksched(12, 64, 6, &pool, &set);
+    s = mksched(12, 64, 6, &slora_sched_fcfs, &pool, &set);
 
     for (i = 0; i < 6; i++) {
         q[i] = mkreq(10 + i, 20, 20, NULL);
@@ -209,7 +217,7 @@ test_adapters(void)
     slora_adapter_gen_t   gen = { 2, 4, 1u << SLORA_PROJ_Q, 1, 0.1f };
 
     /* rank 2 on q: 256 elements a layer, one page of 512 */
-    s = mksched(12, 64, 9, &pool, &set);
+    s = mksched(12, 64, 9, &slora_sched_fcfs, &pool, &set);
 
     for (i = 0; i < 3; i++) {
         snprintf(name, sizeof(name), "a%d", i);
@@ -302,7 +310,7 @@ test_fail_cancel(void)
     slora_adapters_t    *set;
     slora_sched_step_t   st;
 
-    s = mksched(8, 64, 4, &pool, &set);
+    s = mksched(8, 64, 4, &slora_sched_fcfs, &pool, &set);
 
     snprintf(dir, sizeof(dir), "%s/missing", tmp);
     slora_adapters_add(set, "missing", dir, &a, &err);
@@ -355,6 +363,114 @@ test_fail_cancel(void)
 }
 
 
+/*
+ * The decode reserve: budget 16, LCFS. The newer b (4 tokens) is admitted
+ * first, then the older a (40) takes the 12 left. At the next plan a,
+ * older, is visited first, with 28 to prefill, while b decodes: a's chunk
+ * is 15, not 16, and the step carries 16 tokens, not 17.
+ */
+static void
+test_reserve(void)
+{
+    int                  bad, i, over;
+    treq_t              *a, *b;
+    slora_pool_t        *pool;
+    slora_sched_t       *s;
+    slora_adapters_t    *set;
+    slora_sched_step_t   st;
+
+    s = mksched(64, 16, 2, &slora_sched_lcfs, &pool, &set);
+
+    a = mkreq(1, 40, 3, NULL);
+    b = mkreq(2, 4, 6, NULL);
+    slora_sched_submit(s, &a->r, NULL);
+    slora_sched_submit(s, &b->r, NULL);
+
+    bad = 0;
+    run_step(s, &st, &bad);
+    ok(st.n_items == 2 && st.n_tokens == 16 && b->gen == 1
+       && a->r.n_computed == 12, "lcfs: b's 4 and a's first 12");
+
+    run_step(s, &st, &bad);
+    ok(st.n_tokens <= 16, "a prefill chunk beside a decode: %d tokens in "
+       "a budget of 16", st.n_tokens);
+    ok(st.n_items == 2 && st.n_decode == 1 && st.n_prefill == 15,
+       "the chunk leaves the decode its token: 15 + 1");
+
+    over = 0;
+    for (i = 0; i < 20 && run_step(s, &st, &bad); i++) {
+        over += st.n_tokens > 16;
+    }
+
+    is_int(over, 0, "no step over the budget of 16");
+    ok(a->done && b->done, "both done");
+    is_int(bad, 0, "no invariant broken (every step within its budget)");
+    is_int(slora_pool_count(pool, SLORA_PAGE_FREE), 64, "pool all free");
+
+    free(a);
+    free(b);
+    slora_sched_free(s);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+}
+
+
+/*
+ * A pool of 2 pages, both taken by a running request's KV: the next
+ * request's adapter (one page) does not fit now, but will when the first
+ * ends. It waits; only with nothing running would it fail.
+ */
+static void
+test_adapter_wait(void)
+{
+    int                   bad, i;
+    char                  dir[400];
+    treq_t               *a, *b;
+    slora_err_t           err;
+    slora_pool_t         *pool;
+    slora_sched_t        *s;
+    slora_adapter_t      *ad;
+    slora_adapters_t     *set;
+    slora_sched_step_t    st;
+    slora_adapter_gen_t   gen = { 2, 4, 1u << SLORA_PROJ_Q, 7, 0.1f };
+
+    s = mksched(2, 64, 4, &slora_sched_fcfs, &pool, &set);
+
+    snprintf(dir, sizeof(dir), "%s/wait", tmp);
+    if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK
+        || slora_adapters_add(set, "wait", dir, &ad, &err) != SLORA_OK)
+    {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    a = mkreq(1, 10, 3, NULL);
+    b = mkreq(2, 4, 2, ad);
+    slora_sched_submit(s, &a->r, NULL);
+    slora_sched_submit(s, &b->r, NULL);
+
+    bad = 0;
+    run_step(s, &st, &bad);
+    ok(st.n_items == 1 && st.items[0].req == &a->r && a->r.n_pages == 2,
+       "a runs on both pages");
+    ok(st.n_failed == 0 && b->r.state == SLORA_REQ_WAITING,
+       "b's adapter does not fit beside one running request: b waits, "
+       "not failed");
+
+    for (i = 0; i < 10 && run_step(s, &st, &bad); i++) {
+        bad += st.n_failed != 0;
+    }
+
+    ok(a->done && b->done, "b ran once a ended");
+    is_int(bad, 0, "no failure, no invariant broken");
+
+    free(a);
+    free(b);
+    slora_sched_free(s);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+}
+
+
 /* Plans and plays one step; returns 0 when there was nothing to do. */
 static int
 run_step(slora_sched_t *s, slora_sched_step_t *st, int *bad)
@@ -371,7 +487,7 @@ run_step(slora_sched_t *s, slora_sched_step_t *st, int *bad)
         tokens += it->n_tokens;
         *bad += it->req->n_pages * 8 < it->pos + it->n_tokens;
     }
-    *bad += tokens != st->n_tokens || tokens > 64;
+    *bad += tokens != st->n_tokens || tokens > max_tokens;
 
     slora_sched_advance(s, st);
 
@@ -399,7 +515,8 @@ run_step(slora_sched_t *s, slora_sched_step_t *st, int *bad)
 
 
 static slora_sched_t *
-mksched(int32_t pages, int32_t budget, int32_t running, slora_pool_t **pool,
+mksched(int32_t pages, int32_t budget, int32_t running,
+    const slora_sched_policy_t *policy, slora_pool_t **pool,
     slora_adapters_t **set)
 {
     slora_err_t         err;
@@ -421,7 +538,8 @@ mksched(int32_t pages, int32_t budget, int32_t running, slora_pool_t **pool,
     memset(&sc, 0, sizeof(sc));
     sc.max_batch_tokens = budget;
     sc.max_running = running;
-    s = slora_sched_create(&sc, *pool, *set, &slora_sched_fcfs, &err);
+    max_tokens = budget;
+    s = slora_sched_create(&sc, *pool, *set, policy, &err);
     if (s == NULL) {
         BAIL_OUT("%s", err.msg);
     }

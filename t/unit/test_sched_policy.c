@@ -18,6 +18,13 @@
  * tokens, fcfs, lcfs and slo preempt nothing; never for a tenant of more
  * service or against a higher priority; a tenant with a request running
  * only when far below; and no ping-pong in long runs.
+ *
+ * And edges: a preempted request that had its first token is never
+ * aborted; the estimate counts running decodes' tokens in every step and
+ * none of them as prefill; one plan's aborts stop at the cap; clustering
+ * never passes a higher priority; the victim is of the tenant with the
+ * larger counter; a lone request's waiver ends after 3 preemptions of a
+ * victim; a preempted request's prompt is charged once.
  */
 
 #include <unistd.h>
@@ -90,6 +97,11 @@ static void test_fair_preempt(void);
 static void test_fair_no_thrash(void);
 static void test_fair_no_preempt(void);
 static void test_fair_far_below(void);
+static void test_abort_started(void);
+static void test_abort_decodes(void);
+static void test_abort_cap(void);
+static void test_fair_victim_counter(void);
+static void test_fair_waiver_cap(void);
 static int exact(const treq_t *q);
 
 
@@ -133,6 +145,11 @@ main(void)
     test_fair_no_thrash();
     test_fair_no_preempt();
     test_fair_far_below();
+    test_abort_started();
+    test_abort_decodes();
+    test_abort_cap();
+    test_fair_victim_counter();
+    test_fair_waiver_cap();
 
     free(fb.arena);
 
@@ -421,12 +438,13 @@ test_abort_edges(void)
 /*
  * One running request at a time; q0's adapter a0 is on disk, a1 is in the
  * pool. q1 (a1) arrived 40 ms after q0: within the window of 100 ms it is
- * as urgent, and is admitted first; 200 ms after, it is not.
+ * as urgent, and is admitted first; 200 ms after, it is not; nor when q0
+ * has the higher priority.
  */
 static void
 test_cluster(void)
 {
-    int                   i, c, first[4];
+    int                   i, c, first[5];
     char                  dir[400], name[16];
     treq_t               *q0, *q1;
     world_t               w;
@@ -439,14 +457,16 @@ test_cluster(void)
         const slora_sched_policy_t  *policy;
         int32_t                      cluster_ms;
         int64_t                      gap;
-    } cases[4] = {
-        { &slora_sched_slo, 0, 40 * MS },
-        { &slora_sched_slo, 0, 200 * MS },
-        { &slora_sched_slo, -1, 40 * MS },
-        { &slora_sched_fcfs, 0, 40 * MS },
+        int32_t                      prio;      /* q0's */
+    } cases[5] = {
+        { &slora_sched_slo, 0, 40 * MS, 0 },
+        { &slora_sched_slo, 0, 200 * MS, 0 },
+        { &slora_sched_slo, -1, 40 * MS, 0 },
+        { &slora_sched_fcfs, 0, 40 * MS, 0 },
+        { &slora_sched_slo, 0, 40 * MS, 1 },
     };
 
-    for (c = 0; c < 4; c++) {
+    for (c = 0; c < 5; c++) {
         mkworld(&w, cases[c].policy, 64, 64, 1, 1000, cases[c].cluster_ms);
 
         for (i = 0; i < 2; i++) {
@@ -471,7 +491,7 @@ test_cluster(void)
         }
         slora_adapter_release(w.set, ad[1]);
 
-        q0 = mkreq(1, 8, 1, NULL, 0);
+        q0 = mkreq(1, 8, 1, NULL, cases[c].prio);
         q1 = mkreq(2, 8, 1, NULL, 0);
         q0->r.adapter = ad[0];
         q1->r.adapter = ad[1];
@@ -502,6 +522,8 @@ test_cluster(void)
            "deadline first");
     is_int(first[2], 0, "slo, clustering off: the earlier deadline first");
     is_int(first[3], 0, "fcfs: arrival order whatever is resident");
+    is_int(first[4], 0, "slo, 40 ms apart, c0's request of priority 1: "
+           "the higher priority first, its adapter resident or not");
 }
 
 
@@ -806,6 +828,9 @@ test_fair_preempt(void)
                "running");
             ok(fl[1]->starts == 2 && fl[1]->admit_step == 1,
                "fair: it ran from the first plan and was recomputed once");
+            is_int(fl[1]->r.n_charged, 8 + 24, "fair: the preempted "
+                   "request charged its prompt once, not again when "
+                   "re-admitted, and its 24 tokens");
         }
 
         ok(right, "%s: every request ends with its tokens (24, the quiet "
@@ -1109,6 +1134,253 @@ test_fair_far_below(void)
     free(q[1]);
     for (i = 0; i < 8; i++) {
         free(fl[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * A preempted request that had its first token is never aborted for its
+ * SLO. A pool of 4 pages, two requests of 8 + 20 tokens: when both need
+ * a third page the newer, b, is preempted with 9 tokens generated and
+ * waits for pages. Planned 10 s later (its SLO 100 ms), it still waits.
+ */
+static void
+test_abort_started(void)
+{
+    treq_t              *a, *b;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_slo, 4, 64, 2, 100, 0);
+
+    a = mkreq(1, 8, 20, NULL, 0);
+    b = mkreq(2, 8, 20, NULL, 0);
+    submit(&w, a, T0);
+    submit(&w, b, T0);
+
+    while (w.steps < 100
+           && !(b->r.state == SLORA_REQ_WAITING && b->r.n_preempted > 0))
+    {
+        run_step(&w, &st, T0);
+    }
+
+    ok(b->r.state == SLORA_REQ_WAITING && b->r.n_tokens > b->r.n_prompt,
+       "b preempted after its first token (%d generated)", b->gen);
+
+    run_step(&w, &st, T0 + 10000 * MS);
+    ok(st.n_failed == 0 && b->r.state == SLORA_REQ_WAITING
+       && slora_sched_aborted(w.s) == 0, "10 s past its SLO, the started "
+       "request is not aborted: it waits");
+
+    while (run_step(&w, &st, T0 + 10000 * MS)) {
+        w.bad += st.n_failed != 0;
+    }
+    ok(exact(a) && exact(b) && w.bad == 0, "both end with their tokens");
+
+    free(a);
+    free(b);
+    freeworld(&w);
+}
+
+
+/*
+ * The estimate with D = 4 running decodes, 10 ms a step and 1 ms a token:
+ * x and y (16 tokens each) waited 80 ms. The decodes are no prefill
+ * (P = 16), but take a token of every step: one step of 20 tokens, est
+ * 80 + 10 + 20 = 110 ms. x's SLO of 108 is missed, it is aborted; y's of
+ * 112 is not, estimated without x. Leaving out the decodes' tokens (106)
+ * would keep x and abort y; counting them as prefill (114) both.
+ */
+static void
+test_abort_decodes(void)
+{
+    int                  i;
+    treq_t              *d[4], *x, *y;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_slo, 256, 64, 8, 0, 0);
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    for (i = 0; i < 4; i++) {
+        d[i] = mkreq(i, 8, 40, NULL, 0);
+        submit(&w, d[i], T0);
+    }
+    run_step(&w, &st, T0);
+    run_step(&w, &st, T0);
+
+    x = mkreq(10, 16, 2, NULL, 0);
+    y = mkreq(11, 16, 2, NULL, 0);
+    x->r.ttft_slo_ms = 108;
+    y->r.ttft_slo_ms = 112;
+    submit(&w, x, T0 - 80 * MS);
+    submit(&w, y, T0 - 80 * MS);
+
+    run_step(&w, &st, T0);
+
+    ok(st.n_decode == 4 && st.n_failed == 1 && st.failed[0] == &x->r,
+       "4 decodes running: x (SLO 108 ms) aborted");
+    ok(strstr(x->r.err.msg, "estimated at 0.110 s") != NULL,
+       "its estimate counts the 4 decode tokens of its step: %s",
+       x->r.err.msg);
+    ok(strstr(x->r.err.msg, "4 requests and 0 tokens to prefill") != NULL,
+       "running decodes add no prefill tokens ahead of it");
+    ok(y->admitted != 0 && y->r.state != SLORA_REQ_DONE,
+       "y (SLO 112 ms, est 110) kept and admitted");
+
+    while (run_step(&w, &st, T0)) {
+        w.bad += st.n_failed != 0;
+    }
+    ok(exact(y) && exact(d[0]) && exact(d[3]) && w.bad == 0,
+       "the others end with their tokens");
+
+    for (i = 0; i < 4; i++) {
+        free(d[i]);
+    }
+    free(x->r.pages);
+    free(x);
+    free(y);
+    freeworld(&w);
+}
+
+
+/*
+ * 300 hopeless requests (waited 1 s, SLO 100 ms), 4 running slots: the
+ * step's failure list holds 2 * 4 + 256; one plan aborts at most 256 + 4,
+ * keeping room for the failures admission may still find. The rest are
+ * aborted at the next plan.
+ */
+static void
+test_abort_cap(void)
+{
+    int                  i;
+    treq_t              *q[300];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_slo, 64, 64, 4, 100, 0);
+
+    for (i = 0; i < 300; i++) {
+        q[i] = mkreq(i, 8, 1, NULL, 0);
+        submit(&w, q[i], T0 - 1000 * MS);
+    }
+
+    run_step(&w, &st, T0);
+    ok(st.n_failed <= 256 + 4, "one plan aborts at most 256 + max_running "
+       "(%d)", st.n_failed);
+    ok(st.n_failed == 256 + 4 && slora_sched_waiting(w.s) == 40,
+       "the cap reached, 40 left waiting");
+
+    run_step(&w, &st, T0);
+    ok(st.n_failed == 40 && slora_sched_waiting(w.s) == 0
+       && slora_sched_aborted(w.s) == 300, "the next plan aborts the rest");
+    is_int(w.bad, 0, "no invariant broken");
+
+    for (i = 0; i < 300; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * Two slots, tenants big (24 prompt tokens) and small (8) one request
+ * each, charged 24 and 8 at admission and 2 a token since. A third
+ * tenant's request preempts big's, the larger counter, not small's.
+ */
+static void
+test_fair_victim_counter(void)
+{
+    treq_t              *big, *small, *qu;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 256, 64, 2, 0, 0);
+
+    big = mkreq(1, 24, 20, "big", 0);
+    small = mkreq(2, 8, 20, "small", 0);
+    submit(&w, big, T0);
+    submit(&w, small, T0);
+    run_step(&w, &st, T0);
+    run_step(&w, &st, T0);
+
+    qu = mkreq(3, 4, 2, "quiet", 0);
+    submit(&w, qu, T0 + 1);
+    run_step(&w, &st, T0 + 1);
+
+    ok(qu->admitted != 0 && big->r.n_preempted == 1
+       && small->r.n_preempted == 0, "the victim is of the tenant with "
+       "the larger counter (big)");
+
+    while (run_step(&w, &st, T0 + 1)) {
+        /* drain */
+    }
+    ok(exact(big) && exact(small) && exact(qu) && w.bad == 0,
+       "all end with their tokens");
+
+    free(big);
+    free(small);
+    free(qu);
+    freeworld(&w);
+}
+
+
+/*
+ * One slot, a flood request of 200 tokens; a step after it runs again, a
+ * new tenant sends a request of one token (done in the step it is
+ * admitted). Just re-admitted, the flood request is guarded against
+ * thrashing, but a lone request is waived past the guard: 3 times. The
+ * fourth waits for the guard to lapse.
+ */
+static void
+test_fair_waiver_cap(void)
+{
+    int                  i, adm[4], pre[4];
+    treq_t              *f, *qu[4];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    static const char   *name[4] = { "q0", "q1", "q2", "q3" };
+
+    mkworld(&w, &slora_sched_fair, 256, 64, 1, 0, 0);
+
+    f = mkreq(0, 8, 200, "flood", 0);
+    submit(&w, f, T0);
+
+    for (i = 0; i < 4; i++) {
+        while (w.steps < 1000
+               && ((i > 0 && !qu[i - 1]->done)
+                   || f->r.state != SLORA_REQ_RUNNING))
+        {
+            run_step(&w, &st, T0);
+        }
+        run_step(&w, &st, T0);
+
+        qu[i] = mkreq(100 + i, 1, 1, name[i], 0);
+        submit(&w, qu[i], T0 + 1 + i);
+        run_step(&w, &st, T0 + 1 + i);
+
+        adm[i] = qu[i]->admitted != 0;
+        pre[i] = f->r.n_preempted;
+    }
+
+    ok(adm[0] && adm[1] && adm[2] && pre[0] == 1 && pre[1] == 2
+       && pre[2] == 3, "3 lone requests preempt the guarded flood request "
+       "at once (%d %d %d times)", pre[0], pre[1], pre[2]);
+    ok(!adm[3] && pre[3] == 3, "the fourth is refused the waiver: the "
+       "victim was preempted 3 times (%d)", pre[3]);
+
+    while (run_step(&w, &st, T0 + 10)) {
+        /* drain */
+    }
+    ok(exact(f) && exact(qu[0]) && exact(qu[3]) && w.bad == 0,
+       "all end with their tokens");
+
+    free(f);
+    for (i = 0; i < 4; i++) {
+        free(qu[i]);
     }
     freeworld(&w);
 }

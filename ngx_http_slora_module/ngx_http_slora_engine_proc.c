@@ -436,6 +436,9 @@ ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec)
         st = atomic_load_explicit(&s->state, memory_order_acquire);
 
         if (st == SLORA_SLOT_SUBMITTED || st == SLORA_SLOT_RUNNING) {
+            /* the code a worker gives when it finds the engine gone */
+            ngx_cpystrn((u_char *) s->err_code, (u_char *) "engine_failed",
+                        sizeof(s->err_code));
             slora_queue_fail(ec->q, i, NGX_HTTP_SERVICE_UNAVAILABLE,
                              "the engine restarted and the request was"
                              " lost; retry it");
@@ -1226,13 +1229,17 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
 static void
 ngx_http_slora_engine_exit(ngx_http_slora_engine_ctx_t *ec, int status)
 {
-    uint32_t  i;
+    uint32_t       i;
+    slora_slot_t  *s;
 
     atomic_store(&ec->q->ready, 0);
 
     /* whatever still runs is lost with this process */
     for (i = 0; i < ec->n_slots; i++) {
         if (ec->active[i] || ec->pending[i]) {
+            s = slora_queue_slot(ec->q, i);
+            ngx_cpystrn((u_char *) s->err_code, (u_char *) "shutting_down",
+                        sizeof(s->err_code));
             slora_queue_fail(ec->q, i, NGX_HTTP_SERVICE_UNAVAILABLE,
                              "the engine is shutting down");
             ngx_http_slora_engine_mark(ec, i);

@@ -178,9 +178,19 @@ for my $g (['chat, base', $CHAT, chat()],
 {
     my $r = http_req($PORT, 'POST', $g->[1], body => $g->[2],
                      headers => { 'Content-Type' => 'application/json' });
-    ok($r->{status} == 200 && ref $r->{json} eq 'HASH'
-       && ref $r->{json}{choices} eq 'ARRAY', "good request: $g->[0]")
-        or diag("$r->{status}: " . substr($r->{body}, 0, 300));
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $c = ref $j->{choices} eq 'ARRAY' ? $j->{choices} : [];
+    my $u = ref $j->{usage} eq 'HASH' ? $j->{usage} : {};
+    my $text = $g->[1] eq $CHAT ? ($c->[0]{message}{content} // undef)
+                                : ($c->[0]{text} // undef);
+    ok($r->{status} == 200 && @$c == 1 && defined $text
+       && ($c->[0]{finish_reason} // '') =~ /^(?:stop|length)$/
+       && ($u->{prompt_tokens} // 0) > 0
+       && ($u->{completion_tokens} // 0) > 0
+       && $u->{total_tokens} == $u->{prompt_tokens}
+                                + $u->{completion_tokens},
+       "good request: $g->[0]: one choice with its text, finish_reason and"
+       . ' usage') or diag("$r->{status}: " . substr($r->{body}, 0, 300));
 }
 
 my $stop = $s->stop;

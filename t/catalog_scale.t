@@ -213,8 +213,10 @@ is(scalar @done, $N_REQ, sprintf('the stream of %d requests ended in %.1f s'
 is(scalar(grep { $_->{r}{status} == 200 } @done), $N_REQ,
    'every request answered 200');
 is_deeply(\@bad, [], 'every stream well-formed');
-cmp_ok($max_i, '>=', $N_ADAPTERS * 0.9,
-       'the stream reaches the tail of the catalog');
+# the trace itself, not the server: it must reach the catalog's tail for
+# the run above to mean what it says
+$max_i >= $N_ADAPTERS * 0.9
+    or BAIL_OUT("the trace reached adapter $max_i of $N_ADAPTERS only");
 
 # ---- the tiers and the budgets ----
 

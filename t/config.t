@@ -99,7 +99,8 @@ EOF
     like($out, qr/test is successful/, '... test is successful');
     is(scalar @$left, 0, '... and spawns no process (no engine)')
         or diag(join("\n", @$left));
-    unlike($s->error_log, qr/start slora engine|slora engine started/i,
+    unlike($s->error_log,
+           qr/slora engine: (?:started|ready)|start slora engine/i,
            '... and logs no engine start');
 }
 
@@ -164,6 +165,7 @@ for my $b (@bad) {
     my ($name, %o) = @$b;
     my ($rc, $out, $line, $left) = try_conf(http_with(%o));
     isnt($rc, 0, "nginx -t fails: $name");
+    ok(defined $line, '... the case marks its bad line') or next;
     like($out, qr/\[emerg\].* in \Q$conf\E:$line\b/,
          "... [emerg] names $conf:$line") or diag($out);
     is(scalar @$left, 0, '... and spawns nothing')

@@ -54,8 +54,9 @@ is($rc, 0, 'the client script exits 0') or diag($err);
     my $a = json_req($PORT, '/v1/chat/completions', \%b);
     my $ca = $a->{json}{choices}[0] // {};
     ok(($ca->{finish_reason} // '') eq 'stop'
-       && $a->{json}{usage}{completion_tokens} < 40,
-       'without ignore_eos the answer ends on end-of-text ('
+       && $a->{json}{usage}{completion_tokens} < 40
+       && length($ca->{message}{content} // ''),
+       'without ignore_eos a non-empty answer ends on end-of-text ('
        . ($a->{json}{usage}{completion_tokens} // '?') . ' tokens)');
     my $e = json_req($PORT, '/v1/chat/completions',
                      { %b, ignore_eos => JSON::PP::true() });

@@ -306,6 +306,8 @@ for my $policy ('fair', 'fcfs') {
     my @alone = fair_round($FAIR_PORT, 0, 3);
     my @under = fair_round($FAIR_PORT, 1, $QUIET);
 
+    is(scalar @alone, 3, "$policy: 3 quiet requests alone");
+    is(scalar @under, $QUIET, "$policy: $QUIET under the flood");
     my @bad = grep { !$_->{first} || ($_->{st}{status} // 0) != 200 }
               @alone, @under;
     is(scalar @bad, 0, "$policy: every quiet request served");

@@ -1196,13 +1196,19 @@ sub wait_exit {
 
 # stop(): QUIT, then TERM, then KILL; returns a hash: graceful (exited on
 # QUIT), status (wait status), engine_gone (the engine pid seen last is
-# not running any more).
+# not running any more; 0 when no engine pid was ever seen).
 sub stop {
     my ($self) = @_;
-    return { graceful => 1, status => $self->{exit_status} // 0,
-             engine_gone => 1 } if $self->{stopped};
+    my $engine;
 
-    my $engine = eval { $self->engine_pid };
+    if ($self->{stopped}) {
+        $engine = $self->{last_engine_pid};
+        return { graceful => 1, status => $self->{exit_status} // 0,
+                 engine_gone => $engine && SloraTest::wait_for(5,
+                     sub { !SloraTest::proc_alive($engine) }) ? 1 : 0 };
+    }
+
+    $engine = eval { $self->engine_pid } // $self->{last_engine_pid};
     my %r = (graceful => 0);
 
     kill('QUIT', $self->{pid});
@@ -1218,8 +1224,8 @@ sub stop {
         }
     }
     $r{status} = $st;
-    $r{engine_gone} = !$engine
-        || SloraTest::wait_for(5, sub { !SloraTest::proc_alive($engine) })
+    $r{engine_gone} = $engine
+        && SloraTest::wait_for(5, sub { !SloraTest::proc_alive($engine) })
         ? 1 : 0;
     kill('KILL', $engine) if $engine && SloraTest::proc_alive($engine);
 

@@ -38,6 +38,7 @@ typedef struct {
 static void slora_chat_put(slora_chat_out_t *o, const char *s, size_t n);
 static void slora_chat_puts(slora_chat_out_t *o, const char *s);
 static void slora_chat_trim(const char **s, size_t *n);
+static int slora_chat_space(char c);
 static int slora_chat_role(const slora_chat_msg_t *m);
 static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
     int first, slora_chat_e tmpl, slora_err_t *err);
@@ -116,19 +117,26 @@ slora_chat_puts(slora_chat_out_t *o, const char *s)
 }
 
 
-/* Python's str.strip(): ASCII whitespace at both ends. */
+/* Python's str.isspace() over ASCII: space, \t to \r and the four
+ * separators \x1c to \x1f. */
+static int
+slora_chat_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+
+/* Python's str.strip(), which Jinja's trim is, for ASCII whitespace at
+ * both ends (Unicode's other spaces, such as U+00A0, stay). */
 static void
 slora_chat_trim(const char **s, size_t *n)
 {
-    while (*n > 0 && ((*s)[0] == ' ' || ((*s)[0] >= '\t' && (*s)[0] <= '\r')))
-    {
+    while (*n > 0 && slora_chat_space((*s)[0])) {
         (*s)++;
         (*n)--;
     }
 
-    while (*n > 0 && ((*s)[*n - 1] == ' '
-                      || ((*s)[*n - 1] >= '\t' && (*s)[*n - 1] <= '\r')))
-    {
+    while (*n > 0 && slora_chat_space((*s)[*n - 1])) {
         (*n)--;
     }
 }
@@ -277,10 +285,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                     slora_chat_put(&o, sys, sl);
                     slora_chat_puts(&o, "\n<</SYS>>\n\n");
 
-                    while (cl > 0 && (c[cl - 1] == ' '
-                                      || (c[cl - 1] >= '\t'
-                                          && c[cl - 1] <= '\r')))
-                    {
+                    while (cl > 0 && slora_chat_space(c[cl - 1])) {
                         cl--;
                     }
 
@@ -340,13 +345,9 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     *n = o.n;
 
     if (o.n >= cap) {
-        if (o.n == cap) {
-            return SLORA_OK;
-        }
-
         return slora_err_set(err, SLORA_BUSY, "chat template %s: %zu bytes "
-                             "do not fit in %zu", slora_chat_names[tmpl],
-                             o.n, cap);
+                             "and a NUL do not fit in %zu",
+                             slora_chat_names[tmpl], o.n, cap);
     }
 
     buf[o.n] = '\0';

@@ -125,9 +125,10 @@ slora_chat_e slora_chat_detect(const char *jinja, size_t len);
  * Renders messages and the assistant prompt into buf, as text holding
  * special-token strings: what the model's official Jinja template gives,
  * less the leading BOS, which encode adds (encode the text with
- * add_special = 1, parse_special = 1). *n = bytes needed, not counting the
- * terminating NUL written when room allows; SLORA_BUSY if > cap. Roles:
- * system, user, assistant; others give SLORA_ERROR.
+ * add_special = 1, parse_special = 1), and a NUL after it. *n = the text's
+ * bytes, not counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be
+ * NULL with cap 0 to ask for the size). Roles: system, user, assistant;
+ * others give SLORA_ERROR.
  */
 int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, char *buf, size_t cap, size_t *n, slora_err_t *err);

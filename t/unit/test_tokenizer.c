@@ -35,6 +35,8 @@ static void test_vocab(const char *dir, const char *name, int spm);
 static size_t unescape(const char *s, char *out);
 static void test_smollm2(const slora_tokenizer_t *t);
 static void test_detok_bytes(const slora_tokenizer_t *t);
+static void test_detok_edges(const char *dir);
+static void byte_tokens(const slora_tokenizer_t *t, int32_t *byte_id);
 static void test_invalid_utf8(const slora_tokenizer_t *t);
 static void test_chat(const slora_tokenizer_t *smol);
 static void test_stops(const slora_tokenizer_t *t);
@@ -343,17 +345,103 @@ test_smollm2(const slora_tokenizer_t *t)
 }
 
 
-/* Byte tokens pushed one at a time: nothing until the character is
- * whole; a cut sequence flushes as U+FFFD; a stray byte is U+FFFD. */
+/* The edges of UTF-8's well-formed table (Unicode 15, table 3-7), each
+ * pushed a byte a token and flushed: the lowest and highest valid
+ * sequence of each lead byte pass through whole; an overlong form, a
+ * surrogate, a code point past U+10FFFF and the lead bytes C0, C1 and F5
+ * give one U+FFFD per maximal invalid subpart, as the standard's
+ * "substitution of maximal subparts" says. On llama.cpp's Llama SPM
+ * vocabulary, whose byte tokens <0x00>..<0xFF> hold every byte (SmolLM2's
+ * has none for bytes no valid UTF-8 holds, such as C0, C1 and F5). */
 static void
-test_detok_bytes(const slora_tokenizer_t *t)
+test_detok_edges(const char *dir)
 {
-    int32_t        id, byte_id[256];
-    char           buf[64], out[256];
-    size_t         n, k, total;
-    int            i;
-    slora_detok_t  d;
-    const uint8_t  emoji[4] = { 0xf0, 0x9f, 0x98, 0x80 };
+    char                path[512], out[64];
+    size_t              i, j, k, total;
+    int                 missing;
+    int32_t             byte_id[256];
+    slora_err_t         err;
+    slora_detok_t       d;
+    slora_tokenizer_t  *t;
+
+    static const struct {
+        const char  *in;
+        const char  *want;
+    } cases[] = {
+        { "\xc2\x80", "\xc2\x80" },                    /* U+0080 */
+        { "\xdf\xbf", "\xdf\xbf" },                    /* U+07FF */
+        { "\xc1\xbf", "\xef\xbf\xbd\xef\xbf\xbd" },    /* overlong */
+        { "\xc0\x80", "\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xe0\xa0\x80", "\xe0\xa0\x80" },            /* U+0800 */
+        { "\xe0\x9f\xbf",                              /* overlong */
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xe1\x80\x80", "\xe1\x80\x80" },            /* U+1000 */
+        { "\xed\x9f\xbf", "\xed\x9f\xbf" },            /* U+D7FF */
+        { "\xed\xa0\x80",                              /* U+D800 */
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xee\x80\x80", "\xee\x80\x80" },            /* U+E000 */
+        { "\xef\xbf\xbf", "\xef\xbf\xbf" },            /* U+FFFF */
+        { "\xf0\x90\x80\x80", "\xf0\x90\x80\x80" },    /* U+10000 */
+        { "\xf0\x8f\xbf\xbf",                          /* overlong */
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xf3\xbf\xbf\xbf", "\xf3\xbf\xbf\xbf" },    /* U+FFFFF */
+        { "\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf" },    /* U+10FFFF */
+        { "\xf4\x90\x80\x80",                          /* U+110000 */
+          "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xf5\x80", "\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xe1\x80" "A", "\xef\xbf\xbd" "A" },        /* cut by ASCII */
+    };
+
+    snprintf(path, sizeof(path), "%s/ggml-vocab-llama-spm.gguf", dir);
+    t = slora_tokenizer_load(path, &err);
+
+    if (t == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    byte_tokens(t, byte_id);
+    missing = 0;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (j = 0; cases[i].in[j]; j++) {
+            missing += byte_id[(uint8_t) cases[i].in[j]] < 0;
+        }
+    }
+
+    is_int(missing, 0, "llama-spm: every byte of the UTF-8 edges has a "
+           "token");
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        slora_detok_init(&d);
+        total = 0;
+
+        for (j = 0; cases[i].in[j]; j++) {
+            slora_detok_push(&d, t, byte_id[(uint8_t) cases[i].in[j]], 1,
+                             out + total, sizeof(out) - total, &k);
+            total += k;
+        }
+
+        slora_detok_flush(&d, out + total, sizeof(out) - total, &k);
+        total += k;
+
+        ok(total == strlen(cases[i].want)
+           && memcmp(out, cases[i].want, total) == 0,
+           "detok: UTF-8 edge case %zu (%zu bytes) gives %zu bytes as "
+           "Unicode's table says", i, strlen(cases[i].in),
+           strlen(cases[i].want));
+    }
+
+    slora_tokenizer_free(t);
+}
+
+
+/* byte_id[b]: a token whose text is the one byte b, or -1. */
+static void
+byte_tokens(const slora_tokenizer_t *t, int32_t *byte_id)
+{
+    char     buf[64];
+    size_t   n;
+    int32_t  id, i;
 
     for (i = 0; i < 256; i++) {
         byte_id[i] = -1;
@@ -367,6 +455,22 @@ test_detok_bytes(const slora_tokenizer_t *t)
             byte_id[(uint8_t) buf[0]] = id;
         }
     }
+}
+
+
+/* Byte tokens pushed one at a time: nothing until the character is
+ * whole; a cut sequence flushes as U+FFFD; a stray byte is U+FFFD. */
+static void
+test_detok_bytes(const slora_tokenizer_t *t)
+{
+    int32_t        id, byte_id[256];
+    char           out[256];
+    size_t         k, total;
+    int            i;
+    slora_detok_t  d;
+    const uint8_t  emoji[4] = { 0xf0, 0x9f, 0x98, 0x80 };
+
+    byte_tokens(t, byte_id);
 
     ok(byte_id[0xf0] >= 0 && byte_id[0x9f] >= 0 && byte_id[0x98] >= 0
        && byte_id[0x80] >= 0 && byte_id[0xe4] >= 0 && byte_id[0xbd] >= 0
@@ -489,7 +593,7 @@ test_chat(const slora_tokenizer_t *smol)
     int                            i, rc;
     slora_chat_e                   e;
     slora_err_t                    err;
-    slora_chat_msg_t               bad[2];
+    slora_chat_msg_t               bad[2], ws[3];
 
     for (i = 0; i < SLORA_CHAT_N; i++) {
         rc = slora_chat_render((slora_chat_e) i, msgs, 4, buf, sizeof(buf),
@@ -551,6 +655,69 @@ test_chat(const slora_tokenizer_t *smol)
     ok(slora_chat_render(SLORA_CHAT_MISTRAL, bad, 2, buf, sizeof(buf), &n,
                          &err) == SLORA_ERROR,
        "chat mistral: a system message after the first is SLORA_ERROR");
+
+    /* A system message alone: Llama 2 and Mistral have no user turn to
+     * put it in, ChatML renders it. */
+    ok(slora_chat_render(SLORA_CHAT_LLAMA2, msgs, 1, buf, sizeof(buf), &n,
+                         &err) == SLORA_ERROR
+       && strstr(err.msg, "no user message") != NULL,
+       "chat llama2: a system message alone is SLORA_ERROR (%s)", err.msg);
+    ok(slora_chat_render(SLORA_CHAT_MISTRAL, msgs, 1, buf, sizeof(buf), &n,
+                         &err) == SLORA_ERROR
+       && strstr(err.msg, "no user message") != NULL,
+       "chat mistral: a system message alone is SLORA_ERROR (%s)", err.msg);
+    is_int(slora_chat_render(SLORA_CHAT_CHATML, msgs, 1, buf, sizeof(buf),
+                             &n, &err), SLORA_OK,
+           "chat chatml: a system message alone renders");
+
+    /* The text and its NUL must fit: exactly the text's size is too
+     * small, one more holds both; NULL with 0 asks for the size. */
+    memset(buf, 'x', sizeof(buf));
+    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, buf,
+                           strlen(want[SLORA_CHAT_CHATML]), &n, &err);
+    ok(rc == SLORA_BUSY && n == strlen(want[SLORA_CHAT_CHATML]),
+       "chat: a buffer of exactly the text's size is SLORA_BUSY");
+    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, buf,
+                           strlen(want[SLORA_CHAT_CHATML]) + 1, &n, &err);
+    ok(rc == SLORA_OK && n == strlen(want[SLORA_CHAT_CHATML])
+       && buf[n] == '\0' && memcmp(buf, want[SLORA_CHAT_CHATML], n) == 0,
+       "chat: one byte more holds the text and its NUL");
+    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, NULL, 0, &n, &err);
+    ok(rc == SLORA_BUSY && n == strlen(want[SLORA_CHAT_CHATML]),
+       "chat: NULL and 0 give the size");
+
+    /* Jinja's trim is Python's strip(): \t to \r, space and \x1c to \x1f
+     * go from both ends; \x08 and \x0e are not whitespace and stay. */
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11 };
+    rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, buf, sizeof(buf), &n,
+                           &err);
+    is_str(rc == SLORA_OK ? buf : err.msg,
+           "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
+           "<|start_header_id|>assistant<|end_header_id|>\n\n",
+           "chat llama3: the content's ASCII whitespace trimmed at both ends");
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5 };
+    rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, buf, sizeof(buf), &n,
+                           &err);
+    is_str(rc == SLORA_OK ? buf : err.msg,
+           "<|start_header_id|>user<|end_header_id|>\n\n\x08Hi!\x0e"
+           "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+           "chat llama3: \\x08 and \\x0e are not trimmed");
+    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3 };
+    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10 };
+    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1 };
+    rc = slora_chat_render(SLORA_CHAT_MISTRAL, ws, 3, buf, sizeof(buf), &n,
+                           &err);
+    is_str(rc == SLORA_OK ? buf : err.msg,
+           "[INST] Hi![/INST] Hello.</s>[INST] x[/INST]",
+           "chat mistral: the assistant's text trimmed");
+    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1 };
+    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7 };
+    rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, buf, sizeof(buf), &n,
+                           &err);
+    is_str(rc == SLORA_OK ? buf : err.msg,
+           "[INST] <<SYS>>\nS\n<</SYS>>\n\n  Hi! [/INST]",
+           "chat llama2: after the system block only the user text's end is "
+           "trimmed");
 
     is_str(slora_chat_name(slora_tokenizer_chat_template(smol)), "chatml",
            "smollm2: chat template detected as ChatML");
@@ -838,6 +1005,7 @@ main(void)
 
     test_smollm2(smol);
     test_detok_bytes(smol);
+    test_detok_edges(dir);
     test_invalid_utf8(smol);
     test_stops(smol);
     test_chat(smol);

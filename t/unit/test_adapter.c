@@ -409,6 +409,7 @@ static void
 test_tiers(slora_rope_e rope)
 {
     int                     rc, i, bad, p, side, l;
+    uint64_t                loads, gen0;
     char                    dir[512], path[600], name[32], tname[160];
     float                  *ref, v;
     int32_t                 r, j, in, out, heads;
@@ -580,6 +581,82 @@ test_tiers(slora_rope_e rope)
     is_int(slora_adapters_evict(set, 40), 2, "%s: evict all idle", rn);
     is_int(slora_pool_count(pool, SLORA_PAGE_FREE), 40,
            "%s: pool free again", rn);
+
+    /* an admin pin holds one reference however often it is asked */
+    ok(slora_adapter_pin(set, a[0], &err) == SLORA_OK
+       && slora_adapter_pin(set, a[0], &err) == SLORA_OK,
+       "%s: t0 pinned twice", rn);
+    slora_adapters_stats(set, &s);
+    ok(slora_adapter_refs(a[0]) == 1 && s.pinned == 1
+       && slora_adapter_pinned(a[0]),
+       "%s: one reference, one pin (refs %d, pinned %d)", rn,
+       slora_adapter_refs(a[0]), s.pinned);
+    is_int(slora_adapter_unpin(set, a[0]), SLORA_OK, "%s: unpin t0", rn);
+    is_int(slora_adapter_unpin(set, a[0]), SLORA_DECLINED,
+           "%s: a second unpin is declined", rn);
+    slora_adapters_stats(set, &s);
+    ok(slora_adapter_refs(a[0]) == 0 && s.pinned == 0
+       && slora_adapters_evict(set, 40) == 1,
+       "%s: unpinned, t0 holds nothing and goes at the next eviction", rn);
+
+    /* a new source while in use: the old copy serves its holder, nobody
+     * new gets it, and it leaves the pool with its last user; the next
+     * acquire reads the new folder */
+    ok(slora_adapter_acquire(set, a[3], &err) == SLORA_OK
+       && slora_adapter_acquire(set, a[0], &err) == SLORA_OK
+       && slora_adapter_in_host(a[0]),
+       "%s: t3 and t0 in use, t0's host copy kept", rn);
+    slora_adapters_stats(set, &s);
+    loads = s.loads;
+    gen0 = slora_adapter_gen(a[0]);
+    snprintf(dir, sizeof(dir), "%s/t3", tmp);
+    ok(slora_adapters_set_source(set, a[0], dir, NULL, NULL, &err) == 1
+       && slora_adapter_gen(a[0]) == gen0 + 1,
+       "%s: t0 pointed at t3's folder: a new generation", rn);
+    is_int(slora_adapters_set_source(set, a[0], dir, NULL, NULL, &err), 0,
+           "%s: the same source again changes nothing", rn);
+    rc = slora_adapter_acquire(set, a[0], &err);
+    ok(rc == SLORA_BUSY && strstr(err.msg, "source changed") != NULL,
+       "%s: while the old copy is held, t0 is busy (%s)", rn, err.msg);
+    is_int(slora_pool_count(pool, SLORA_PAGE_ADAPTER), 32,
+           "%s: the held copy stays in the pool", rn);
+    slora_adapter_release(set, a[0]);
+    is_int(slora_pool_count(pool, SLORA_PAGE_ADAPTER), 16,
+           "%s: its last user gone, the old copy leaves the pool", rn);
+    ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK,
+       "%s: t0 again: %s", rn, err.msg);
+    slora_adapters_stats(set, &s);
+    bad = 0;
+
+    for (l = 0; l < 2; l++) {
+        for (r = 0; r < 8; r++) {
+            for (j = 0; j < cfg.hidden; j++) {
+                off = slora_pool_layer_offset(pool, l) + j;
+                bad += fb.arena[off + slora_adapter_lora(a[0])->a_rows[0][r]]
+                       != fb.arena[off
+                                   + slora_adapter_lora(a[3])->a_rows[0][r]];
+            }
+        }
+    }
+
+    ok(bad == 0 && s.loads == loads + 1,
+       "%s: read from the new folder: t0's q A rows are t3's (%d differ, "
+       "%llu loads)", rn, bad, (unsigned long long) (s.loads - loads));
+
+    /* a pinned adapter given a new source loses its pin with the copy */
+    slora_adapter_release(set, a[3]);
+    slora_adapter_release(set, a[0]);
+    slora_adapter_pin(set, a[0], &err);
+    snprintf(dir, sizeof(dir), "%s/t0", tmp);
+    slora_adapters_set_source(set, a[0], dir, NULL, NULL, &err);
+    slora_adapters_stats(set, &s);
+    ok(s.pinned == 0 && slora_adapter_refs(a[0]) == 0
+       && !slora_adapter_pinned(a[0]) && slora_adapter_n_pages(a[0]) == 0,
+       "%s: a pinned t0 given a new source: unpinned and out of the pool",
+       rn);
+    slora_adapters_evict(set, 40);
+    is_int(slora_pool_count(pool, SLORA_PAGE_FREE), 40,
+           "%s: pool free at the end", rn);
 
     slora_adapters_free(set);
     slora_pool_free(pool);

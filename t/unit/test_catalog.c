@@ -83,6 +83,9 @@ static int run_ids(slora_engine_t *e, uint64_t lo, uint64_t hi,
 static int alone(slora_engine_t *ref, const char *adapter, int p,
     int max_tokens, int32_t *out);
 static int same(uint64_t id, const int32_t *want, int n);
+static int pinned(slora_engine_t *e, const char *name);
+static int hints_until(slora_engine_t *e, slora_catalog_writer_t *w,
+    const char *name, int want);
 static void make_adapter(const char *dir, uint64_t seed);
 static slora_engine_t *redis_engine(const char *const *roots, int n_roots,
     size_t host, size_t pool);
@@ -296,6 +299,22 @@ test_resolve(void)
     ok(rc == SLORA_ERROR && strstr(err.msg, "refused") != NULL,
        "a..b: %s", err.msg);
 
+    /* a request cancelled while its adapter is still being resolved:
+     * one cancel takes, a second is declined, and the step ends it as
+     * cancelled, with no token and not with the lookup's NOT_FOUND */
+    is_int(submit(e, 23, NULL, "never-registered", 0, 8, &err), SLORA_OK,
+           "submit an adapter not asked for before");
+    slora_engine_stats(e, &st);
+    is_int(st.resolving, 1, "its request waits on the catalog");
+    is_int(slora_engine_cancel(e, 23), SLORA_OK, "cancel while resolving");
+    is_int(slora_engine_cancel(e, 23), SLORA_DECLINED,
+           "a second cancel of it is declined");
+    run_ids(e, 23, 24, 2000);
+    slora_engine_stats(e, &st);
+    ok(s.done[23] && s.finish[23] == SLORA_FINISH_CANCEL && s.n[23] == 0
+       && s.code[23] == 0 && st.resolving == 0 && st.waiting == 0,
+       "it ends as cancelled, no token, no error, nothing left waiting");
+
     /* (b) tenants */
     memset(&ts, 0, sizeof(ts));
     ts.name = "t1";
@@ -366,6 +385,38 @@ test_resolve(void)
     }
     ok(got, "slora:pinned hint: a1 pinned after %.0f ms",
        (double) (slora_now_ns() - t0) / 1e6);
+
+    /* the hint's set changes: the engine unpins only what left it, and
+     * never a pin the admin holds */
+    rcmd("SADD slora:pinned %s", "a2", NULL);
+    ok(hints_until(e, w, "a2", 1) && pinned(e, "a1") == 1,
+       "hint a2 added: a1 and a2 pinned");
+    rcmd("SREM slora:pinned %s", "a1", NULL);
+    ok(hints_until(e, w, "a1", 0) && pinned(e, "a2") == 1,
+       "hint a1 removed: a1 unpinned, a2 still pinned");
+    is_int(slora_engine_adapter_pin(e, "a3", &err), SLORA_OK,
+           "admin pins a3");
+    rcmd("SADD slora:pinned %s %s", "a3", "a4");
+    ok(hints_until(e, w, "a4", 1) && pinned(e, "a3") == 1,
+       "hints a3 (pinned by the admin) and a4 added: both pinned");
+    rcmd("SREM slora:pinned %s %s", "a3", "a4");
+    ok(hints_until(e, w, "a4", 0) && pinned(e, "a3") == 1,
+       "hints a3 and a4 removed: a4 unpinned, the admin's a3 kept");
+    is_int(slora_engine_adapter_unpin(e, "a2", &err), SLORA_OK,
+           "admin unpins the hinted a2");
+    is_int(slora_engine_adapter_pin(e, "a2", &err), SLORA_OK,
+           "and pins it as the admin's");
+    rcmd("SREM slora:pinned %s", "a2", NULL);
+    rcmd("SADD slora:pinned %s", "a5", NULL);
+    ok(hints_until(e, w, "a5", 1) && pinned(e, "a2") == 1,
+       "hint a2 removed after that: the admin's pin of a2 kept");
+    rcmd("DEL slora:pinned", NULL, NULL);
+    ok(hints_until(e, w, "a5", 0)
+       && slora_engine_adapter_unpin(e, "a2", &err) == SLORA_OK
+       && slora_engine_adapter_unpin(e, "a3", &err) == SLORA_OK,
+       "hints cleared, the admin's pins undone");
+    slora_engine_stats(e, &st);
+    is_int(st.adapters_pinned, 0, "nothing pinned");
 
     /* (c) a change of default takes effect without restart */
     ts.default_adapter = "a5";
@@ -1018,4 +1069,55 @@ make_adapter(const char *dir, uint64_t seed)
     if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
         BAIL_OUT("%s", err.msg);
     }
+}
+
+
+/* 1 if the engine lists name as pinned, 0 if not, -1 if not listed. */
+static int
+pinned(slora_engine_t *e, const char *name)
+{
+    int32_t                      i, n;
+    const slora_adapter_info_t  *list;
+
+    n = slora_engine_adapter_list(e, NULL, 0, &list);
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(list[i].name, name) == 0) {
+            return list[i].pinned != 0;
+        }
+    }
+
+    return -1;
+}
+
+
+/* Publishes the hints and steps e until name's pin is want: 1 if it came
+ * within 2 s. */
+static int
+hints_until(slora_engine_t *e, slora_catalog_writer_t *w, const char *name,
+    int want)
+{
+    int64_t      t0;
+    slora_err_t  err;
+
+    if (slora_catalog_publish(w, "hints", &err) != SLORA_OK) {
+        diag("publish: %s", err.msg);
+        return 0;
+    }
+
+    t0 = slora_now_ns();
+
+    while (slora_now_ns() - t0 < 2000000000) {
+        slora_engine_step(e, on_event, &s);
+
+        if (pinned(e, name) == want) {
+            return 1;
+        }
+
+        usleep(5000);
+    }
+
+    diag("%s: pinned is not %d after 2 s", name, want);
+
+    return 0;
 }

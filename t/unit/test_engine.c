@@ -38,6 +38,7 @@
 
 #define MAXREQ   600
 #define MAXGEN   32
+#define MAXCTX   256                 /* the tiny model's context */
 
 
 typedef struct {
@@ -79,7 +80,7 @@ main(void)
         BAIL_OUT("mkdtemp failed");
     }
 
-    tiny_model_make(tmp, 7, 256, model, sizeof(model), &mcfg);
+    tiny_model_make(tmp, 7, MAXCTX, model, sizeof(model), &mcfg);
 
     diag("model: %d layers, hidden %d, heads %d/%d, ffn %d, vocab %d, "
          "rope %s", mcfg.n_layers, mcfg.hidden, mcfg.n_heads,
@@ -105,10 +106,10 @@ static void
 test_batching(void)
 {
     int                   i, j, rc, bad, differ, same_len;
-    char                  root[400], name[32], path[500];
+    char                  root[400], name[32], path[500], ctx_msg[64];
     uint32_t              x;
     int32_t               prompt[40][24], n_prompt[40], alone[40][MAXGEN];
-    int32_t               n_alone[40], stop, ids[3];
+    int32_t               n_alone[40], stop, ids[3], long_prompt[MAXCTX];
     const char           *adapter[40], **names;
     slora_err_t           err;
     slora_engine_t       *e, *e2;
@@ -310,8 +311,49 @@ test_batching(void)
     }
     ok(s.finish[310] == SLORA_FINISH_STOP && s.n[310] == j,
        "stop id: DONE STOP after %d tokens", j);
+
+    /* a stop id that is the very first token: DONE STOP, no token */
+    ids[0] = alone[34][0];
+    req.id = 311;
+    req.adapter = adapter[34];
+    req.prompt = prompt[34];
+    req.n_prompt = n_prompt[34];
+    slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+    ok(s.done[311] && s.finish[311] == SLORA_FINISH_STOP && s.n[311] == 0,
+       "stop id as the first token: DONE STOP after 0 tokens (%d)",
+       s.n[311]);
     req.stop_ids = NULL;
     req.n_stop_ids = 0;
+
+    /* the context's edge: prompt + max_tokens == max_ctx runs to the
+     * last position; one token more is refused at submit */
+    for (j = 0; j < MAXCTX - 6; j++) {
+        long_prompt[j] = prompt[j % 40][j % n_prompt[j % 40]];
+    }
+    req.id = 312;
+    req.adapter = "ad2";
+    req.prompt = long_prompt;
+    req.n_prompt = MAXCTX - 6;
+    req.sampling.max_tokens = 6;
+    is_int(slora_engine_submit(e, &req, &err), SLORA_OK,
+           "prompt %d + max_tokens 6 == the context %d: accepted",
+           MAXCTX - 6, MAXCTX);
+    drain(e, &s, 100);
+    ok(s.done[312] && s.finish[312] == SLORA_FINISH_LENGTH && s.n[312] == 6,
+       "it fills the context: 6 tokens, DONE LENGTH");
+    req.id = 313;
+    req.sampling.max_tokens = 7;
+    snprintf(ctx_msg, sizeof(ctx_msg), "must fit the context of %d", MAXCTX);
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, ctx_msg) != NULL,
+       "one more is refused: %s", err.msg);
+    req.sampling.max_tokens = 0;
+    req.n_prompt = 4;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "max_tokens >= 1") != NULL,
+       "max_tokens 0 is refused: %s", err.msg);
+    req.sampling.max_tokens = 8;
 
     /* refusals */
     req.id = 320;
@@ -362,6 +404,8 @@ test_batching(void)
     slora_engine_submit(e, &req, &err);
     slora_engine_step(e, on_event, &s);
     is_int(slora_engine_cancel(e, 410), SLORA_OK, "cancel");
+    is_int(slora_engine_cancel(e, 410), SLORA_DECLINED,
+           "a second cancel before the step: declined");
     is_int(slora_engine_cancel(e, 999), SLORA_DECLINED, "cancel unknown");
     drain(e, &s, 10);
     slora_engine_stats(e, &st);

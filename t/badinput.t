@@ -195,7 +195,6 @@ for my $g (['chat, base', $CHAT, chat()],
 
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
-ok($s->log_is_sane, 'error log is this server\'s');
 my @bad = $s->bad_log_lines(
     errors => 1, allow => [qr/client intended to send too large body/]);
 ok(!@bad, 'no [error] (but nginx\'s own for the 10 MB body), [alert], '

@@ -1246,24 +1246,24 @@ sub error_log {
 
 
 # The error log's lines at [alert], [crit] or [emerg] (and [error] too
-# with errors => 1), minus those matching one of the allow regexes.
+# with errors => 1), minus those matching one of the allow regexes. A log
+# that is not this nginx's (no worker start in it: empty, missing, or
+# another file) is one bad line itself, so "no bad lines" cannot pass on
+# a log nobody wrote.
 sub bad_log_lines {
     my ($self, %o) = @_;
+    my $log = $self->error_log;
+    return ("$self->{prefix}/logs/error.log: no 'start worker process' "
+            . 'line: not this server\'s log')
+        unless $log =~ /start worker process \d+/;
     my $lv = $o{errors} ? qr/\[(?:alert|crit|emerg|error)\]/
                         : qr/\[(?:alert|crit|emerg)\]/;
     my @allow = @{ $o{allow} // [] };
-    my @l = grep { /$lv/ } split /\n/, $self->error_log;
+    my @l = grep { /$lv/ } split /\n/, $log;
     for my $a (@allow) {
         @l = grep { !/$a/ } @l;
     }
     return @l;
-}
-
-
-# The error log is the one this nginx wrote (workers were started).
-sub log_is_sane {
-    my ($self) = @_;
-    return $self->error_log =~ /start worker process \d+/;
 }
 
 

@@ -51,7 +51,7 @@ all: lib cli unit $(FAULTY_SO)
 
 lib: $(LIB)
 cli: bin/slora
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(FAULTY_SO)
 
 $(BUILD)/%.o: %.c $(wildcard engine/*.h kernels/*.h)
 	@mkdir -p $(dir $@)
@@ -71,6 +71,7 @@ $(BUILD)/t/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(LIB)
 	$(CC) $(CFLAGS) -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 # A backend that fails on cue, for t/device_faults.t (loaded by cuda_lib=)
+# and test_engine's failed forwards (loaded by its path)
 $(FAULTY_SO): t/backend/slora_backend_faulty.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)

@@ -21,8 +21,14 @@
  *       it with adapters in host memory: theirs go to the pool while the
  *       step before their admission runs, their admission finds them
  *       resident, and every request gets the tokens it gets alone.
+ *   (e) cancels: 150 requests, running and waiting, cancelled before one
+ *       step all end in that step (reaped 64 at a time), pages freed.
+ *   (f) a forward that fails (the faulty backend, build/t/): each
+ *       request of the batch gets its own ERROR and is ended; the step
+ *       returns SLORA_ERROR, or SLORA_FATAL for a lost device.
  */
 
+#include <libgen.h>
 #include <poll.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -46,6 +52,7 @@ typedef struct {
     int32_t     n[MAXREQ];
     int         done[MAXREQ];
     int         finish[MAXREQ];
+    int         failed[MAXREQ];
     int         errors;
     char        last_error[512];
     int         error_id;
@@ -66,6 +73,8 @@ static void test_pool_trace(void);
 static void test_preload(void);
 static void test_burst(void);
 static void test_warm(void);
+static void test_cancel_many(void);
+static void test_fault(const char *mode, int want);
 static int32_t count_tier(slora_engine_t *e, const char *tier,
     int32_t *first_n);
 
@@ -92,6 +101,9 @@ main(void)
     test_preload();
     test_burst();
     test_warm();
+    test_cancel_many();
+    test_fault("error", SLORA_ERROR);
+    test_fault("lost", SLORA_FATAL);
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -800,6 +812,7 @@ on_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_ERROR:
+        s->failed[ev->id]++;
         s->errors++;
         s->error_id = (int) ev->id;
         snprintf(s->last_error, sizeof(s->last_error), "%s", ev->error);
@@ -1011,6 +1024,174 @@ test_burst(void)
     }
 
     ok(same, "burst: the same tokens with 1 and with 4 loaders");
+}
+
+
+/*
+ * More cancels than one round of reaping (SLORA_ENGINE_REAP, 64): 150
+ * requests, 64 running and the rest waiting, all cancelled before one
+ * step. That step ends every one with DONE CANCEL, frees their pages,
+ * and leaves nothing running or waiting; the next has nothing to do.
+ */
+#define NCANCEL  150
+
+static void
+test_cancel_many(void)
+{
+    int                   i, n_ok, n_cancel, rc;
+    int32_t               prompt[4] = { 3, 14, 15, 92 };
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st;
+    static sink_t         s;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.n_threads = 1;
+    conf.max_batch_tokens = 512;
+    conf.max_running = 64;
+
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "cancels: engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 4;
+    req.sampling.top_p = 1;
+    req.sampling.max_tokens = 20;
+
+    for (i = 0; i < NCANCEL; i++) {
+        req.id = (uint64_t) i;
+        slora_engine_submit(e, &req, &err);
+    }
+
+    memset(&s, 0, sizeof(s));
+    slora_engine_step(e, on_event, &s);
+    slora_engine_stats(e, &st);
+    ok(st.running == 64 && st.waiting == NCANCEL - 64 && st.pages_kv > 0,
+       "cancels: %d running with KV pages, %d waiting", st.running,
+       st.waiting);
+
+    n_ok = 0;
+    for (i = 0; i < NCANCEL; i++) {
+        n_ok += slora_engine_cancel(e, (uint64_t) i) == SLORA_OK;
+    }
+
+    memset(&s, 0, sizeof(s));
+    rc = slora_engine_step(e, on_event, &s);
+
+    n_cancel = 0;
+    for (i = 0; i < NCANCEL; i++) {
+        n_cancel += s.done[i] && s.finish[i] == SLORA_FINISH_CANCEL
+                    && s.n[i] == 0;
+    }
+    slora_engine_stats(e, &st);
+
+    ok(rc == SLORA_OK && n_ok == NCANCEL && n_cancel == NCANCEL,
+       "cancels: %d cancelled, one step ends all with DONE CANCEL (%d)",
+       n_ok, n_cancel);
+    ok(st.running == 0 && st.waiting == 0 && st.pages_kv == 0,
+       "... nothing left running (%d) or waiting (%d), no KV page (%d)",
+       st.running, st.waiting, st.pages_kv);
+    is_int(slora_engine_step(e, on_event, &s), SLORA_DONE,
+           "... and the next step has nothing to do");
+
+    slora_engine_free(e);
+}
+
+
+/*
+ * The faulty backend (t/backend/slora_backend_faulty.c, made by `make
+ * unit` beside this test's folder, build/t/) fails every forward after the
+ * first, as mode says. Three requests prefill together; in the next
+ * step's failed forward each gets an ERROR of its own and is ended,
+ * its pages freed, and the step returns want: SLORA_ERROR for a failed
+ * step, SLORA_FATAL for a lost device.
+ */
+static void
+test_fault(const char *mode, int want)
+{
+    int                   i, rc, each;
+    char                  lib[1100], exe[1024];
+    ssize_t               n;
+    int32_t               prompt[4] = { 27, 18, 28, 18 };
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_engine_stats_t  st;
+    static sink_t         s;
+
+    /* build/t/unit/test_engine: build/t/libslora_backend_faulty.so */
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    snprintf(lib, sizeof(lib), "%s/../libslora_backend_faulty.so",
+             dirname(exe));
+    if (access(lib, R_OK) != 0) {
+        snprintf(lib, sizeof(lib), "build/t/libslora_backend_faulty.so");
+    }
+    if (!ok(access(lib, R_OK) == 0, "fault %s: the faulty backend %s is "
+            "built (make unit builds it)", mode, lib))
+    {
+        return;
+    }
+
+    setenv("SLORA_FAULTY_STEPS", "1", 1);
+    setenv("SLORA_FAULTY_MODE", mode, 1);
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.device = "cuda";
+    conf.backend_lib = lib;
+    conf.n_threads = 1;
+
+    e = slora_engine_init(&conf, &err);
+    unsetenv("SLORA_FAULTY_STEPS");
+    unsetenv("SLORA_FAULTY_MODE");
+    if (!ok(e != NULL, "fault %s: engine up on the faulty backend", mode)) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 4;
+    req.sampling.top_p = 1;
+    req.sampling.max_tokens = 8;
+
+    for (i = 0; i < 3; i++) {
+        req.id = (uint64_t) i;
+        slora_engine_submit(e, &req, &err);
+    }
+
+    memset(&s, 0, sizeof(s));
+    rc = slora_engine_step(e, on_event, &s);
+    ok(rc == SLORA_OK && s.n[0] == 1 && s.n[1] == 1 && s.n[2] == 1
+       && s.errors == 0, "fault %s: the first forward, 3 prefills, works",
+       mode);
+
+    rc = slora_engine_step(e, on_event, &s);
+    slora_engine_stats(e, &st);
+
+    each = 0;
+    for (i = 0; i < 3; i++) {
+        each += s.failed[i] == 1 && !s.done[i] && s.n[i] == 1;
+    }
+
+    is_int(rc, want, "fault %s: the failed step returns %s", mode,
+           want == SLORA_FATAL ? "SLORA_FATAL" : "SLORA_ERROR");
+    ok(each == 3 && s.errors == 3
+       && strstr(s.last_error, "faulty backend") != NULL,
+       "... each of the 3 requests gets one ERROR: %s", s.last_error);
+    ok(st.running == 0 && st.waiting == 0 && st.pages_kv == 0,
+       "... and is ended, its pages freed");
+
+    slora_engine_free(e);
 }
 
 

@@ -14,6 +14,12 @@
  *       1; with 1 thread it is 1), and the images and errors are those
  *       of 1 thread byte for byte, the wake fd written once per load; a
  *       count of threads out of range is refused;
+ *   (a'') with one thread held at a gate (a folder whose
+ *       adapter_config.json is a FIFO, read only once the test writes
+ *       it): the oldest queued load is read first, not the one in the
+ *       lowest slot; settle() withdraws a queued load (never read, never
+ *       taken) and waits for a running one, whose image is then there
+ *       to take at once;
  *   (b) the engine: a request whose adapter is on disk only, arriving
  *       while another runs, waits outside the scheduler while the
  *       prefetch thread reads it (the engine's thread never reads it:
@@ -23,7 +29,9 @@
  *       the error for that request only.
  */
 
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -40,6 +48,7 @@
 #define MAXGEN     48
 #define NSLOW      8                /* slow loads, then 2 that fail */
 #define NPOOL      (NSLOW + 2)
+#define NGATES     5
 
 
 typedef struct {
@@ -54,6 +63,9 @@ typedef struct {
 static char                   tmp[256];
 static char                   model[300];
 static char                   root[300];
+static char                   gates[300];
+static char                  *gate_text[NGATES];
+static size_t                 gate_len[NGATES];
 static slora_model_config_t   mcfg;
 static int64_t                page_elems;
 static const int32_t          prompt_a[6] = { 5, 17, 33, 2, 71, 40 };
@@ -64,6 +76,11 @@ static void make_adapter(const char *name, uint64_t seed);
 static void on_event(void *data, const slora_event_t *ev);
 static void test_thread(int32_t n_threads);
 static int check_image(slora_prefetch_done_t *done, int i);
+static void test_gates(void);
+static void make_gate(int i);
+static int gate_wait(const int *which, int n, int *fd);
+static void gate_feed(int i, int fd);
+static void *gate_feed_later(void *arg);
 static void test_thread_slices(void);
 static void test_pool(void);
 static int32_t pool_run(const slora_model_config_t *cfg, int64_t pe,
@@ -109,6 +126,7 @@ main(void)
 
     test_thread(1);
     test_thread(4);
+    test_gates();
     test_thread_slices();
     test_pool();
     test_engine(1);
@@ -309,6 +327,198 @@ check_image(slora_prefetch_done_t *done, int i)
     slora_adapter_image_free(&done->img);
 
     return same;
+}
+
+
+/*
+ * One thread, held at gate 0 while loads queue behind it: a (plain
+ * folder), gates 1 and 2, then a is settled (withdrawn: its slot, the
+ * lowest, is free) and gate 3 queued into that slot. The thread must
+ * then read gates 1, 2, 3 in that order, the order they were queued.
+ * Then gate 4, held while running: settle() returns only once it is
+ * read, and its image is there to take at once.
+ */
+static void
+test_gates(void)
+{
+    int                     i, rc, fd, got, n, order[3], ordered, same;
+    int                     left[3], taken[NGATES + 1], settled;
+    char                    dir[400], name[32];
+    pthread_t               th;
+    slora_err_t             err;
+    slora_prefetch_t       *p;
+    slora_prefetch_done_t   done;
+    static int              keys[NGATES + 1], feed[2];
+
+    snprintf(gates, sizeof(gates), "%s/gates", tmp);
+    mkdir(gates, 0755);
+    for (i = 0; i < NGATES; i++) {
+        make_gate(i);
+    }
+
+    p = slora_prefetch_create(&mcfg, page_elems, 1, NULL, 1, -1, &err);
+    if (p == NULL) {
+        BAIL_OUT("prefetch: %s", err.msg);
+    }
+
+    snprintf(dir, sizeof(dir), "%s/g0", gates);
+    slora_prefetch_submit(p, &keys[0], 1, "g0", dir, NULL);
+    ok(gate_wait((int []) { 0 }, 1, &fd) == 0, "the thread waits at gate 0");
+
+    snprintf(dir, sizeof(dir), "%s/a07", root);
+    slora_prefetch_submit(p, &keys[NGATES], 1, "a07", dir, NULL);
+    for (i = 1; i <= 2; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        snprintf(dir, sizeof(dir), "%s/%s", gates, name);
+        slora_prefetch_submit(p, &keys[i], 1, name, dir, NULL);
+    }
+
+    settled = slora_prefetch_settle(p, &keys[NGATES]);
+    ok(settled == 0 && !slora_prefetch_pending(p, &keys[NGATES])
+       && slora_prefetch_out(p) == 3,
+       "settle withdraws a queued load: not pending, 3 out");
+
+    snprintf(dir, sizeof(dir), "%s/g3", gates);
+    rc = slora_prefetch_submit(p, &keys[3], 1, "g3", dir, NULL);
+    is_int(rc, SLORA_OK, "gate 3 queued (in the lowest slot, a's)");
+
+    gate_feed(0, fd);
+
+    /* feed each gate as the thread reaches it, noting the order */
+    for (i = 0; i < 3; i++) {
+        left[i] = i + 1;
+    }
+    for (n = 0; n < 3; n++) {
+        i = gate_wait(left, 3, &fd);
+        order[n] = left[i];
+        left[i] = -1;
+        gate_feed(order[n], fd);
+    }
+    ordered = order[0] == 1 && order[1] == 2 && order[2] == 3;
+    ok(ordered, "the oldest queued load is read first: gates %d, %d, %d",
+       order[0], order[1], order[2]);
+
+    /* gate 4 held while running: settle waits for it */
+    snprintf(dir, sizeof(dir), "%s/g4", gates);
+    slora_prefetch_submit(p, &keys[4], 1, "g4", dir, NULL);
+    (void) gate_wait((int []) { 4 }, 1, &feed[1]);
+    feed[0] = 4;
+    pthread_create(&th, NULL, gate_feed_later, feed);
+    settled = slora_prefetch_settle(p, &keys[4]);
+
+    memset(taken, 0, sizeof(taken));
+    same = 0;
+    got = 0;
+    while (slora_prefetch_take(p, &done)) {
+        i = (int *) done.key - keys;
+        got += i == 4;
+        taken[i]++;
+        same += i < NGATES && check_image(&done, i);
+    }
+    ok(settled == 1 && got == 1,
+       "settle waits for a running load: its image is there at once");
+    pthread_join(th, NULL);
+
+    for (n = 0; n < 500 && slora_prefetch_out(p) > 0; n++) {
+        usleep(10000);
+        while (slora_prefetch_take(p, &done)) {
+            i = (int *) done.key - keys;
+            taken[i]++;
+            same += i < NGATES && check_image(&done, i);
+        }
+    }
+
+    n = 0;
+    for (i = 0; i < NGATES; i++) {
+        n += taken[i] == 1;
+    }
+    ok(n == NGATES && same == NGATES && taken[NGATES] == 0,
+       "each gate's load taken once, its image the folder's; the "
+       "withdrawn load never");
+
+    slora_prefetch_free(p);
+
+    for (i = 0; i < NGATES; i++) {
+        free(gate_text[i]);
+    }
+}
+
+
+/* gates/g<i>: a<i>'s weights, and its config behind a FIFO. */
+static void
+make_gate(int i)
+{
+    char  path[500], cmd[1200];
+
+    snprintf(path, sizeof(path), "%s/g%d", gates, i);
+    mkdir(path, 0755);
+    snprintf(cmd, sizeof(cmd), "cp '%s/a%02d/adapter_model.safetensors' "
+             "'%s/'", root, i, path);
+    if (system(cmd) != 0) {
+        BAIL_OUT("cp failed");
+    }
+
+    snprintf(path, sizeof(path), "%s/a%02d/adapter_config.json", root, i);
+    gate_text[i] = tap_read_file(path, &gate_len[i]);
+    snprintf(path, sizeof(path), "%s/g%d/adapter_config.json", gates, i);
+    if (gate_text[i] == NULL || mkfifo(path, 0644) != 0) {
+        BAIL_OUT("gate %d: cannot make %s", i, path);
+    }
+}
+
+
+/* Which of the gates which[n] (-1: none) a thread waits at: its index,
+ * and the gate opened for writing in fd. Bails out after 5 s, since a
+ * thread held at a gate could never be joined. */
+static int
+gate_wait(const int *which, int n, int *fd)
+{
+    int   i, t;
+    char  path[500];
+
+    for (t = 0; t < 5000; t++) {
+        for (i = 0; i < n; i++) {
+            if (which[i] < 0) {
+                continue;
+            }
+
+            snprintf(path, sizeof(path), "%s/g%d/adapter_config.json",
+                     gates, which[i]);
+            *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (*fd >= 0) {
+                return i;
+            }
+        }
+
+        usleep(1000);
+    }
+
+    BAIL_OUT("no thread came to the gates");
+    return -1;
+}
+
+
+/* Lets the thread at gate i through: its config, then end of file. */
+static void
+gate_feed(int i, int fd)
+{
+    if (write(fd, gate_text[i], gate_len[i]) != (ssize_t) gate_len[i]) {
+        diag("gate %d: short write", i);
+    }
+    close(fd);
+}
+
+
+/* gate_feed(arg[0], arg[1]) 100 ms from now. */
+static void *
+gate_feed_later(void *arg)
+{
+    int  *feed = arg;
+
+    usleep(100000);
+    gate_feed(feed[0], feed[1]);
+
+    return NULL;
 }
 
 

@@ -5,7 +5,9 @@
  * about its size, zeroed; a put never waits and never gives back; the
  * spares beyond the budget are given back by the next get, oldest first;
  * free drains once and gives back every spare; and threads that get and
- * put at once lose no block.
+ * put at once lose no block. Without marks a put block is free at once;
+ * a block whose mark could not be made is never handed out again, and
+ * only free gives it back.
  */
 
 #include <pthread.h>
@@ -41,6 +43,12 @@ static slora_spares_t *make(size_t max_bytes);
 static void test_reuse(void);
 static void test_budget(void);
 static void test_threads(void);
+static void test_unmarked(void);
+static void test_no_mark(void);
+static void *fake_mark_none(void *ctx);
+static void test_no_unmark(void);
+static void *fake_mark_seq(void *ctx);
+static int fake_passed_seq(void *ctx, void *mark);
 
 
 int
@@ -51,6 +59,9 @@ main(void)
     test_reuse();
     test_budget();
     test_threads();
+    test_unmarked();
+    test_no_mark();
+    test_no_unmark();
 
     return done_testing();
 }
@@ -220,6 +231,151 @@ test_threads(void)
 }
 
 
+/*
+ * No way to mark (memory no upload reads; unmark is there, mark is not):
+ * two gets without a put are two blocks; a put block goes back to the
+ * next get of its size at once, zeroed, and is not handed out twice;
+ * unmark is never called on the NULL mark such a block has.
+ */
+static void
+test_unmarked(void)
+{
+    size_t                n, bytes, made, reused;
+    unsigned char        *a, *b, *c, *d;
+    slora_spares_t       *s;
+    slora_spares_conf_t   conf;
+
+    memset(&conf, 0, sizeof(conf));
+    ok(slora_spares_create(&conf) == NULL, "no alloc or release: refused");
+
+    conf.alloc = fake_alloc;
+    conf.release = fake_release;
+    conf.unmark = fake_unmark;
+    conf.ctx = &fk;
+    conf.max_bytes = 1 << 20;
+    fk.made = 0;
+    fk.released = 0;
+    fk.unmarked = 0;
+
+    s = slora_spares_create(&conf);
+    a = slora_spares_get(s, 1000);
+    b = slora_spares_get(s, 1000);
+    ok(a != NULL && b != NULL && a != b && fk.made == 2,
+       "unmarked: two gets without a put, two blocks");
+
+    memset(a, 0xab, 1000);
+    slora_spares_put(s, a, 1000);
+    c = slora_spares_get(s, 1000);
+    d = slora_spares_get(s, 1000);
+    ok(c == a && fk.made == 3,
+       "... a put block goes to the next get of its size at once");
+    ok(d != NULL && d != a && d != b,
+       "... and to that get only: the next one makes another");
+    ok(c[0] == 0 && c[999] == 0 && memchr(c, 0xab, 1000) == NULL,
+       "... zeroed");
+
+    slora_spares_put(s, b, 1000);
+    slora_spares_put(s, c, 1000);
+    slora_spares_put(s, d, 1000);
+    slora_spares_stats(s, &n, &bytes, &made, &reused);
+    ok(n == 3 && bytes == 3000 && made == 3 && reused == 1,
+       "stats: 3 spares of 3000 bytes, 3 made, 1 reused");
+
+    slora_spares_free(s);
+    ok(fk.released == 3 && fk.unmarked == 0,
+       "free gives back the 3; no NULL mark was ever unmarked");
+}
+
+
+/*
+ * A mark that cannot be made (the backend's mark returns NULL): the
+ * block may still be read, so no get hands it out, even of its size,
+ * and no budget gives it back; free does, after draining, and frees no
+ * NULL mark.
+ */
+static void
+test_no_mark(void)
+{
+    size_t                n, bytes, made, reused;
+    void                 *a, *b, *c;
+    slora_spares_t       *s;
+    slora_spares_conf_t   conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.alloc = fake_alloc;
+    conf.release = fake_release;
+    conf.mark = fake_mark_none;
+    conf.passed = fake_passed;
+    conf.unmark = fake_unmark;
+    conf.drain = fake_drain;
+    conf.ctx = &fk;
+    conf.max_bytes = 0;
+    fk.made = 0;
+    fk.released = 0;
+    fk.drains = 0;
+    fk.unmarked = 0;
+
+    s = slora_spares_create(&conf);
+    a = slora_spares_get(s, 1000);
+    slora_spares_put(s, a, 1000);
+    b = slora_spares_get(s, 1000);
+    c = slora_spares_get(s, 1000);
+    slora_spares_stats(s, &n, &bytes, &made, &reused);
+    ok(b != a && c != a && b != c && fk.made == 3 && reused == 0,
+       "no mark: a put block is not handed out again");
+    ok(n == 1 && bytes == 1000 && fk.released == 0,
+       "... nor given back beyond a budget of 0 bytes");
+
+    slora_spares_free(s);
+    ok(fk.released == 1 && fk.drains == 1 && fk.unmarked == 0,
+       "free drains, then gives it back, freeing no NULL mark");
+
+    free(b);
+    free(c);
+}
+
+
+/*
+ * Marks that need no freeing (no unmark; a mark is a count): a passed
+ * spare is handed out, one beyond the budget given back, and free gives
+ * back the rest, all without an unmark to call.
+ */
+static void
+test_no_unmark(void)
+{
+    void                 *a, *b, *c;
+    slora_spares_t       *s;
+    slora_spares_conf_t   conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.alloc = fake_alloc;
+    conf.release = fake_release;
+    conf.mark = fake_mark_seq;
+    conf.passed = fake_passed_seq;
+    conf.ctx = &fk;
+    conf.max_bytes = 1000;
+    fk.made = 0;
+    fk.released = 0;
+    fk.marks = 0;
+    fk.passed_upto = 0;
+
+    s = slora_spares_create(&conf);
+    a = slora_spares_get(s, 1000);
+    b = slora_spares_get(s, 2000);
+    slora_spares_put(s, a, 1000);
+    slora_spares_put(s, b, 2000);
+    fk.passed_upto = fk.marks + 1;
+
+    c = slora_spares_get(s, 2000);
+    ok(c == b && fk.released == 1,
+       "no unmark: a passed spare is taken, the one over budget given back");
+
+    slora_spares_put(s, c, 2000);
+    slora_spares_free(s);
+    ok(fk.released == 2 && fk.made == 2, "... and free gives back the other");
+}
+
+
 static slora_spares_t *
 make(size_t max_bytes)
 {
@@ -291,6 +447,35 @@ fake_mark(void *ctx)
     }
 
     return m;
+}
+
+
+/* A mark that cannot be made. */
+static void *
+fake_mark_none(void *ctx)
+{
+    (void) ctx;
+
+    return NULL;
+}
+
+
+/* Marks 1, 2, 3...: points that need no freeing. */
+static void *
+fake_mark_seq(void *ctx)
+{
+    fake_t  *f = ctx;
+
+    return (void *) (uintptr_t) ++f->marks;
+}
+
+
+static int
+fake_passed_seq(void *ctx, void *mark)
+{
+    fake_t  *f = ctx;
+
+    return (uintptr_t) mark < f->passed_upto;
 }
 
 

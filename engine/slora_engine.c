@@ -360,14 +360,19 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 
     if (!(sp->temperature >= 0) || !isfinite(sp->temperature)
         || sp->top_k < 0 || !(sp->top_p >= 0 && sp->top_p <= 1)
-        || !(sp->repeat_penalty >= 0) || !isfinite(sp->repeat_penalty))
+        || !(sp->repeat_penalty >= 0) || !isfinite(sp->repeat_penalty)
+        || !(sp->frequency_penalty >= -2 && sp->frequency_penalty <= 2)
+        || !(sp->presence_penalty >= -2 && sp->presence_penalty <= 2))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: bad sampling "
                              "(temperature %g, top_k %d, top_p %g, "
-                             "repeat_penalty %g)",
+                             "repeat_penalty %g, frequency_penalty %g, "
+                             "presence_penalty %g)",
                              (unsigned long long) req->id,
                              (double) sp->temperature, sp->top_k,
-                             (double) sp->top_p, (double) sp->repeat_penalty);
+                             (double) sp->top_p, (double) sp->repeat_penalty,
+                             (double) sp->frequency_penalty,
+                             (double) sp->presence_penalty);
     }
 
     if (req->n_stop_ids < 0 || (req->n_stop_ids > 0 && req->stop_ids == NULL)
@@ -1027,7 +1032,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             tok = slora_sample(e->sampler, &q->sampling, &q->rng,
                                e->logits
                                + (size_t) e->seqs[i].logits_row * vocab,
-                               q->r.tokens, q->r.n_tokens);
+                               q->r.tokens, q->r.n_tokens, q->r.n_prompt);
         }
 
         q->r.tokens[q->r.n_tokens++] = tok;

@@ -90,6 +90,8 @@ typedef struct {
     float         repeat_penalty;   /* 1, or 0 and less: off */
     uint64_t      seed;
     int32_t       max_tokens;       /* new tokens at most, > 0 */
+    float         frequency_penalty; /* OpenAI's, -2..2, 0: off */
+    float         presence_penalty; /* OpenAI's, -2..2, 0: off */
 } slora_sampling_t;
 
 

@@ -60,6 +60,8 @@ static int slora_openai_int(cJSON *item, const char *param, double min,
     double max, long long shown_min, long long shown_max, double *out,
     slora_openai_err_t *err);
 static int slora_openai_atoi(const slora_openai_str_t *s, int64_t *out);
+static int slora_openai_penalty(cJSON *root, const char *param, double min,
+    double max, double *out, slora_openai_err_t *err);
 static int slora_openai_nomem(slora_openai_err_t *err);
 static int slora_openai_fail(slora_openai_err_t *err, int status,
     const char *type, const char *code, const char *param,
@@ -324,6 +326,7 @@ slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
     req->max_tokens = -1;
     req->temperature = 1.0;
     req->top_p = 1.0;
+    req->repetition_penalty = 1.0;
 }
 
 
@@ -531,6 +534,16 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
         req->top_k = (int32_t) d;
     }
 
+    if (slora_openai_penalty(root, "frequency_penalty", -2, 2,
+                             &req->frequency_penalty, err) != SLORA_OK
+        || slora_openai_penalty(root, "presence_penalty", -2, 2,
+                                &req->presence_penalty, err) != SLORA_OK
+        || slora_openai_penalty(root, "repetition_penalty", 0, 100,
+                                &req->repetition_penalty, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
     item = cJSON_GetObjectItemCaseSensitive(root, "seed");
     if (item && !cJSON_IsNull(item)) {
         /* 2^63 passes as INT64_MAX rounds to it; its 64 bits are kept */
@@ -707,6 +720,45 @@ slora_openai_int(cJSON *item, const char *param, double min, double max,
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  param, "%s must be an integer from %lld"
                                  " to %lld", param, shown_min, shown_max);
+    }
+
+    *out = d;
+
+    return SLORA_OK;
+}
+
+
+/* root's param, absent or null to keep *out: a number in [min, max], or
+ * in (0, max] when min is 0 (a repetition penalty of 0 means nothing). */
+static int
+slora_openai_penalty(cJSON *root, const char *param, double min, double max,
+    double *out, slora_openai_err_t *err)
+{
+    cJSON   *item;
+    double   d;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, param);
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsNumber(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 param, "%s must be a number", param);
+    }
+
+    d = item->valuedouble;
+
+    if (min == 0 && !(d > 0 && d <= max)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s must be a number above 0 and at"
+                                 " most %g", param, max);
+    }
+
+    if (!(d >= min && d <= max)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s must be a number from %g to %g",
+                                 param, min, max);
     }
 
     *out = d;

@@ -59,6 +59,9 @@ typedef struct {
     double                temperature;      /* default 1 */
     double                top_p;            /* default 1 */
     int32_t               top_k;            /* 0: off */
+    double                frequency_penalty; /* -2..2, 0: off */
+    double                presence_penalty; /* -2..2, 0: off */
+    double                repetition_penalty; /* vLLM's, > 0, 1: off */
     uint64_t              seed;
     slora_openai_str_t    stop[SLORA_OPENAI_MAX_STOPS];
     uint32_t              n_stop;           /* non-empty stop strings */

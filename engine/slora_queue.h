@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      9
+#define SLORA_QUEUE_VERSION      10
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -149,6 +149,8 @@ typedef struct {
     float              temperature;
     float              top_p;
     float              repeat_penalty;
+    float              frequency_penalty;
+    float              presence_penalty;
     int32_t            top_k;
     uint64_t           seed;
     int32_t            max_tokens;

@@ -1,7 +1,7 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
- * chain: repetition penalty, then greedy or temperature, top-k, softmax,
- * top-p, one uniform draw; the draw itself is the kernel family's
+ * chain: repetition penalty, frequency and presence penalties, then
+ * greedy or temperature, top-k, softmax, top-p, one uniform draw; the draw itself is the kernel family's
  * (kernels/slora_sample.h), which the GPU does to the same token.
  *
  * The one idea: each request has its own generator, seeded from its
@@ -22,6 +22,8 @@ struct slora_sampler_s {
     int32_t        vocab;
     void          *scratch;     /* slora_sample_row's */
     uint8_t       *seen;        /* [vocab] repetition penalty marks */
+    int32_t       *count;       /* [vocab] generated tokens, for OpenAI's
+                                   penalties; all 0 between calls */
 };
 
 
@@ -29,6 +31,9 @@ static uint64_t slora_splitmix64(uint64_t *x);
 static int32_t slora_sampler_argmax(const float *logits, int32_t vocab);
 static void slora_sampler_penalize(slora_sampler_t *s, float penalty,
     float *logits, const int32_t *history, int32_t n);
+static void slora_sampler_penalize_counts(slora_sampler_t *s,
+    const slora_sampling_t *sp, float *logits, const int32_t *generated,
+    int32_t n);
 
 
 void
@@ -89,8 +94,9 @@ slora_sampler_create(int32_t vocab, slora_err_t *err)
     s->vocab = vocab;
     s->scratch = malloc(slora_sample_scratch_size(vocab));
     s->seen = calloc((size_t) vocab, 1);
+    s->count = calloc((size_t) vocab, sizeof(int32_t));
 
-    if (s->scratch == NULL || s->seen == NULL) {
+    if (s->scratch == NULL || s->seen == NULL || s->count == NULL) {
         slora_sampler_free(s);
         slora_err_set(err, SLORA_ERROR, "sampler: out of memory");
         return NULL;
@@ -109,6 +115,7 @@ slora_sampler_free(slora_sampler_t *s)
 
     free(s->scratch);
     free(s->seen);
+    free(s->count);
     free(s);
 }
 
@@ -122,12 +129,20 @@ slora_sampling_greedy(const slora_sampling_t *sp)
 
 int32_t
 slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
-    slora_rng_t *rng, float *logits, const int32_t *history, int32_t n)
+    slora_rng_t *rng, float *logits, const int32_t *history, int32_t n,
+    int32_t n_prompt)
 {
     slora_draw_t  dr;
 
-    if (!slora_sampling_plain(sp)) {
+    if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f) {
         slora_sampler_penalize(s, sp->repeat_penalty, logits, history, n);
+    }
+
+    if ((sp->frequency_penalty != 0 || sp->presence_penalty != 0)
+        && n_prompt >= 0 && n_prompt < n)
+    {
+        slora_sampler_penalize_counts(s, sp, logits, history + n_prompt,
+                                      n - n_prompt);
     }
 
     if (sp->temperature <= 0) {
@@ -143,7 +158,8 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
 int
 slora_sampling_plain(const slora_sampling_t *sp)
 {
-    return sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f;
+    return (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f)
+           && sp->frequency_penalty == 0 && sp->presence_penalty == 0;
 }
 
 
@@ -198,6 +214,34 @@ slora_sampler_penalize(slora_sampler_t *s, float penalty, float *logits,
         if (t >= 0 && t < s->vocab) {
             s->seen[t] = 0;
         }
+    }
+}
+
+
+/* OpenAI's penalties: each distinct generated token's logit loses
+ * count * frequency_penalty + presence_penalty, once. */
+static void
+slora_sampler_penalize_counts(slora_sampler_t *s, const slora_sampling_t *sp,
+    float *logits, const int32_t *generated, int32_t n)
+{
+    int32_t  i, t;
+
+    for (i = 0; i < n; i++) {
+        t = generated[i];
+        if (t >= 0 && t < s->vocab) {
+            s->count[t]++;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        t = generated[i];
+        if (t < 0 || t >= s->vocab || s->count[t] == 0) {
+            continue;
+        }
+
+        logits[t] -= (float) s->count[t] * sp->frequency_penalty
+                     + sp->presence_penalty;
+        s->count[t] = 0;
     }
 }
 

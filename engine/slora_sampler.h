@@ -37,18 +37,23 @@ void slora_sampler_free(slora_sampler_t *s);
 
 /*
  * Samples one id from logits[vocab], which it modifies. history[n] are
- * the tokens the repetition penalty looks at (prompt and generated).
- * temperature <= 0 is greedy: the largest logit, the lowest id on ties.
+ * the request's tokens so far, its n_prompt prompt tokens first: the
+ * repetition penalty looks at all of them, OpenAI's frequency and
+ * presence penalties at the generated ones only (as OpenAI and vLLM do):
+ * a generated token's logit loses count * frequency_penalty +
+ * presence_penalty. temperature <= 0 is greedy: the largest logit, the
+ * lowest id on ties.
  */
 int32_t slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
-    slora_rng_t *rng, float *logits, const int32_t *history, int32_t n);
+    slora_rng_t *rng, float *logits, const int32_t *history, int32_t n,
+    int32_t n_prompt);
 
 /* 1 when sp picks the argmax of the raw logits (greedy, no penalty):
  * slora_sample would then return what slora_argmax_rows gives. */
 int slora_sampling_greedy(const slora_sampling_t *sp);
 
-/* 1 when sp needs nothing but the row's logits (no repetition penalty,
- * which reads the tokens so far): a backend can pick its id. */
+/* 1 when sp needs nothing but the row's logits (no penalty, as every
+ * penalty reads the tokens so far): a backend can pick its id. */
 int slora_sampling_plain(const slora_sampling_t *sp);
 
 /* sp as a draw (kernels/slora_sample.h): inv_temp 0 when greedy, else

@@ -712,7 +712,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     s->temperature = (float) req->temperature;
     s->top_p = (float) req->top_p;
     s->top_k = (int32_t) req->top_k;
-    s->repeat_penalty = 1.0f;
+    s->repeat_penalty = (float) req->repetition_penalty;
+    s->frequency_penalty = (float) req->frequency_penalty;
+    s->presence_penalty = (float) req->presence_penalty;
     s->seed = req->has_seed ? req->seed
                            : ((uint64_t) ngx_random() << 32)
                              ^ (uint64_t) ngx_random()

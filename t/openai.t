@@ -92,6 +92,44 @@ is($rc, 0, 'the client script exits 0') or diag($err);
        'with ignore_eos it runs to max_tokens, the same text first');
 }
 
+sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
+
+# OpenAI's frequency and presence penalties and vLLM's repetition
+# penalty reach the sampler: greedy, each changes an answer that repeats
+# itself; out of range is a 400 naming the field.
+{
+    my %b = (model => 'base', temperature => 0, max_tokens => 48,
+             messages => [{ role => 'user', content =>
+                            'Say the word "yes" twenty times.' }]);
+    my $plain = json_req($PORT, '/v1/chat/completions', \%b);
+    my $pt = $plain->{json}{choices}[0]{message}{content} // '';
+    my %seen;
+    my @words = grep { $seen{lc $_}++ } $pt =~ /(\w+)/g;
+    ok($plain->{status} == 200 && @words >= 3,
+       'without penalties the greedy answer repeats words ('
+       . scalar(@words) . ' repeats): ' . one_line($pt));
+    for my $p ([frequency_penalty => 2], [presence_penalty => 2],
+               [repetition_penalty => 1.5])
+    {
+        my $r = json_req($PORT, '/v1/chat/completions',
+                         { %b, $p->[0] => $p->[1] });
+        my $t = $r->{json}{choices}[0]{message}{content} // '';
+        ok($r->{status} == 200 && length($t) && $t ne $pt,
+           "$p->[0] $p->[1] changes it: " . one_line($t));
+    }
+    my $r = json_req($PORT, '/v1/chat/completions',
+                     { %b, frequency_penalty => 0, presence_penalty => 0,
+                       repetition_penalty => 1 });
+    is($r->{json}{choices}[0]{message}{content} // '', $pt,
+       'penalties at their neutral values change nothing');
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, presence_penalty => 2.5 });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'presence_penalty'
+       && ($r->{json}{error}{code} // '') eq 'invalid_value',
+       'presence_penalty 2.5: 400 invalid_value naming the field');
+}
+
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
 my @bad = $s->bad_log_lines(errors => 1);

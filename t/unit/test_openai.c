@@ -105,6 +105,21 @@ static const bad_case_t  bad_cases[] = {
       400, "invalid_value", "top_p" },
     { "top_k negative", CHAT, "{\"model\":\"base\"," MSGS ",\"top_k\":-1}",
       400, "invalid_value", "top_k" },
+    { "frequency_penalty 2.5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"frequency_penalty\":2.5}",
+      400, "invalid_value", "frequency_penalty" },
+    { "frequency_penalty a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"frequency_penalty\":\"1\"}",
+      400, "invalid_type", "frequency_penalty" },
+    { "presence_penalty -2.01", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"presence_penalty\":-2.01}",
+      400, "invalid_value", "presence_penalty" },
+    { "repetition_penalty 0", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"repetition_penalty\":0}",
+      400, "invalid_value", "repetition_penalty" },
+    { "repetition_penalty 100.5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"repetition_penalty\":100.5}",
+      400, "invalid_value", "repetition_penalty" },
     { "seed 0.5", CHAT, "{\"model\":\"base\"," MSGS ",\"seed\":0.5}",
       400, "invalid_value", "seed" },
     { "seed a string", CHAT, "{\"model\":\"base\"," MSGS ",\"seed\":\"1\"}",
@@ -282,7 +297,8 @@ test_chat(void)
                "\"max_completion_tokens\":7,\"temperature\":0,"
                "\"top_p\":0.5,\"top_k\":40,\"seed\":-3,\"n\":1,"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-               "\"ignore_eos\":true,"
+               "\"ignore_eos\":true,\"frequency_penalty\":-2,"
+               "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
                &req, &err);
 
@@ -317,6 +333,9 @@ test_chat(void)
     ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
     ok(req.stream && req.include_usage, "chat: stream, include_usage");
     ok(req.ignore_eos, "chat: ignore_eos");
+    ok(req.frequency_penalty == -2.0 && req.presence_penalty == 2.0
+       && req.repetition_penalty == 1.1,
+       "chat: frequency, presence and repetition penalties, at their ends");
     is_int(req.n_stop, 2, "chat: the empty stop string is dropped");
     ok(streq(&req.stop[0], "\n\n") && streq(&req.stop[1], "END"),
        "chat: stop strings");
@@ -328,7 +347,9 @@ test_chat(void)
     is_int(rc, SLORA_OK, "chat: a minimal body parses");
     ok(req.max_tokens == -1 && req.temperature == 1.0 && req.top_p == 1.0
        && req.top_k == 0 && !req.has_seed && !req.stream
-       && !req.include_usage && req.n_stop == 0 && !req.ignore_eos,
+       && !req.include_usage && req.n_stop == 0 && !req.ignore_eos
+       && req.frequency_penalty == 0 && req.presence_penalty == 0
+       && req.repetition_penalty == 1.0,
        "chat: defaults");
     ok(req.prompt.data == NULL, "chat: no prompt");
     slora_openai_req_free(&req);
@@ -441,6 +462,19 @@ test_bad(void)
                &req, &err);
     is_str(err.msg, "stop must be a string or an array of up to 4 strings",
            "message: stop");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"presence_penalty\":3}",
+               &req, &err);
+    is_str(err.msg, "presence_penalty must be a number from -2 to 2",
+           "message: presence_penalty range");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS
+               ",\"repetition_penalty\":-1}", &req, &err);
+    is_str(err.msg, "repetition_penalty must be a number above 0 and at"
+           " most 100",
+           "message: repetition_penalty range");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"n\":3}", &req, &err);

@@ -2,7 +2,9 @@
  * test_sampler.c: greedy is the exact argmax (lowest id on ties); many
  * draws from a fixed logits row match softmax(l / T), restricted to the
  * top-k or top-p set and renormalized; the repetition penalty moves the
- * right logits; the same seed gives the same draws.
+ * right logits; OpenAI's frequency and presence penalties take count *
+ * frequency + presence off each generated token's logit and leave the
+ * prompt's tokens alone; the same seed gives the same draws.
  */
 
 #include "tap.h"
@@ -24,6 +26,7 @@ static void softmax_cut(float t, int k, float p, double *want);
 static void test_greedy(slora_sampler_t *s);
 static void test_distributions(slora_sampler_t *s);
 static void test_penalty(slora_sampler_t *s);
+static void test_openai_penalties(slora_sampler_t *s);
 static void test_seed(slora_sampler_t *s);
 
 
@@ -41,6 +44,7 @@ main(void)
     test_greedy(s);
     test_distributions(s);
     test_penalty(s);
+    test_openai_penalties(s);
     test_seed(s);
 
     slora_sampler_free(s);
@@ -54,21 +58,21 @@ test_greedy(slora_sampler_t *s)
 {
     float             l[V];
     slora_rng_t       rng;
-    slora_sampling_t  sp = { 0, 0, 1, 1, 0, 1 };
+    slora_sampling_t  sp = { 0, 0, 1, 1, 0, 1, 0, 0 };
 
     slora_rng_seed(&rng, 1);
 
     memcpy(l, base, sizeof(l));
-    is_int(slora_sample(s, &sp, &rng, l, NULL, 0), 6, "greedy: argmax");
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 6, "greedy: argmax");
 
     memcpy(l, base, sizeof(l));
     l[2] = 3.0f;
-    is_int(slora_sample(s, &sp, &rng, l, NULL, 0), 2,
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 2,
            "greedy: tie goes to the lowest id");
 
     memcpy(l, base, sizeof(l));
     l[7] = 3.0001f;
-    is_int(slora_sample(s, &sp, &rng, l, NULL, 0), 7,
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 7,
            "greedy: last id when it is the largest");
 }
 
@@ -77,7 +81,7 @@ static void
 test_distributions(slora_sampler_t *s)
 {
     double            freq[V], want[V];
-    slora_sampling_t  sp = { 1, 0, 1, 1, 0, 1 };
+    slora_sampling_t  sp = { 1, 0, 1, 1, 0, 1, 0, 0 };
 
     draw(s, &sp, 7, freq);
     softmax_cut(1, 0, 1, want);
@@ -126,26 +130,86 @@ test_penalty(slora_sampler_t *s)
     float             l[V];
     int32_t           hist[] = { 6, 6, 4, 99, -1 };
     slora_rng_t       rng;
-    slora_sampling_t  sp = { 0, 0, 1, 2, 0, 1 };
+    slora_sampling_t  sp = { 0, 0, 1, 2, 0, 1, 0, 0 };
 
     slora_rng_seed(&rng, 1);
 
     memcpy(l, base, sizeof(l));
-    is_int(slora_sample(s, &sp, &rng, l, hist, 5), 0,
+    is_int(slora_sample(s, &sp, &rng, l, hist, 5, 0), 0,
            "penalty 2 on 6 (3 -> 1.5): argmax moves to id 0 (2.0)");
     ok(l[6] == 1.5f, "positive logit divided once, though 6 came twice");
     ok(l[4] == -2.0f, "negative logit multiplied");
     ok(l[1] == 1.0f && l[0] == 2.0f, "unseen logits untouched");
 
     memcpy(l, base, sizeof(l));
-    is_int(slora_sample(s, &sp, &rng, l, hist, 0), 6,
+    is_int(slora_sample(s, &sp, &rng, l, hist, 0, 0), 6,
            "empty history: no penalty");
 
     sp.repeat_penalty = 0;
     memcpy(l, base, sizeof(l));
-    ok(slora_sample(s, &sp, &rng, l, hist, 5) == 6
+    ok(slora_sample(s, &sp, &rng, l, hist, 5, 0) == 6
        && memcmp(l, base, sizeof(l)) == 0,
        "penalty 0 is off: logits untouched, argmax 6");
+}
+
+
+/*
+ * Prompt 6, 6, 2; generated 6, 2, 2, 6, 6 and one id outside the
+ * vocabulary. Frequency 0.5: 6 (3 times generated) loses 1.5, 2 (twice)
+ * 1.0; presence 0.25 takes 0.25 more off each; the prompt's copies count
+ * for nothing, and nothing else moves. A negative penalty raises.
+ */
+static void
+test_openai_penalties(slora_sampler_t *s)
+{
+    int               i, others;
+    float             l[V];
+    int32_t           hist[] = { 6, 6, 2, 6, 2, 2, 6, 6, 99 };
+    slora_rng_t       rng;
+    slora_sampling_t  sp = { 0, 0, 1, 1, 0, 1, 0.5f, 0.25f };
+
+    slora_rng_seed(&rng, 1);
+
+    ok(!slora_sampling_plain(&sp) && !slora_sampling_greedy(&sp),
+       "frequency or presence penalty: neither plain nor greedy");
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, hist, 9, 3), 0,
+           "6 (3.0 - 1.5 - 0.25) falls below 0 (2.0): argmax 0");
+    ok(l[6] == 3.0f - 1.5f - 0.25f && l[2] == 0.0f - 1.0f - 0.25f,
+       "6 and 2 lose count * 0.5 + 0.25 (%g, %g)", (double) l[6],
+       (double) l[2]);
+    others = 0;
+    for (i = 0; i < V; i++) {
+        others += i != 6 && i != 2 && l[i] != base[i];
+    }
+    is_int(others, 0, "no other logit moves");
+
+    memcpy(l, base, sizeof(l));
+    slora_sample(s, &sp, &rng, l, hist, 3, 3);
+    ok(memcmp(l, base, sizeof(l)) == 0,
+       "nothing generated yet: the prompt's tokens are not penalized");
+
+    memcpy(l, base, sizeof(l));
+    slora_sample(s, &sp, &rng, l, hist, 9, 3);
+    ok(l[6] == 3.0f - 1.5f - 0.25f,
+       "the next call counts afresh (no count left over)");
+
+    sp.frequency_penalty = -1.0f;
+    sp.presence_penalty = 0;
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, hist, 9, 3), 6,
+           "frequency -1: 6 rises to 6.0 and stays the argmax");
+    ok(l[6] == 6.0f && l[2] == 2.0f, "a negative penalty raises: %g, %g",
+       (double) l[6], (double) l[2]);
+
+    sp.frequency_penalty = 0;
+    sp.presence_penalty = 0;
+    sp.repeat_penalty = 2;
+    memcpy(l, base, sizeof(l));
+    slora_sample(s, &sp, &rng, l, hist, 9, 3);
+    ok(l[6] == 1.5f && l[2] == 0.0f,
+       "the repetition penalty still reads the prompt too (6: 1.5)");
 }
 
 
@@ -156,7 +220,7 @@ test_seed(slora_sampler_t *s)
     float             l[V];
     int32_t           a[64], b[64], c[64];
     slora_rng_t       r1, r2, r3;
-    slora_sampling_t  sp = { 1.5f, 0, 1, 1, 0, 1 };
+    slora_sampling_t  sp = { 1.5f, 0, 1, 1, 0, 1, 0, 0 };
 
     slora_rng_seed(&r1, 42);
     slora_rng_seed(&r2, 42);
@@ -164,11 +228,11 @@ test_seed(slora_sampler_t *s)
 
     for (i = 0; i < 64; i++) {
         memcpy(l, base, sizeof(l));
-        a[i] = slora_sample(s, &sp, &r1, l, NULL, 0);
+        a[i] = slora_sample(s, &sp, &r1, l, NULL, 0, 0);
         memcpy(l, base, sizeof(l));
-        b[i] = slora_sample(s, &sp, &r2, l, NULL, 0);
+        b[i] = slora_sample(s, &sp, &r2, l, NULL, 0, 0);
         memcpy(l, base, sizeof(l));
-        c[i] = slora_sample(s, &sp, &r3, l, NULL, 0);
+        c[i] = slora_sample(s, &sp, &r3, l, NULL, 0, 0);
     }
 
     same = memcmp(a, b, sizeof(a)) == 0;
@@ -196,7 +260,7 @@ draw(slora_sampler_t *s, const slora_sampling_t *sp, uint64_t seed,
 
     for (i = 0; i < DRAWS; i++) {
         memcpy(l, base, sizeof(l));
-        t = slora_sample(s, sp, &rng, l, NULL, 0);
+        t = slora_sample(s, sp, &rng, l, NULL, 0, 0);
         if (t < 0 || t >= V) {
             BAIL_OUT("token %d out of range", t);
         }

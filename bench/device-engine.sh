@@ -31,7 +31,8 @@
 # f32 path, with each choice's logit margin) with and without adapters
 # of mixed ranks, and on a 2-layer slice of the Llama-7B shape.
 # Then sampled requests, the device's draws against the host's on the
-# same GPU, and one sampled chat.
+# same GPU; greedy requests with penalties (sampled on the host from the
+# rows the GPU copies back) against the CPU; and one sampled chat.
 # Logs go to $OUT; the end is a short summary.
 
 set -u
@@ -219,6 +220,11 @@ step "conform smollm2 sampled" $S conform --model /tmp/smollm2.gguf \
 step "conform smollm2 sampled adapters" $S conform \
     --model /tmp/smollm2.gguf --device cuda --ref cuda --adapters /tmp/sad \
     --requests 5 --gen 32 --sample 0.8
+# penalties: every request sampled on the host from the logits row the
+# GPU copies back, greedy after OpenAI's and the repetition penalties
+step "conform smollm2 penalties adapters" $S conform \
+    --model /tmp/smollm2.gguf --device cuda --threads 16 --adapters /tmp/sad \
+    --requests 5 --gen 32 --penalties 1,0.5,1.2
 step "generate smollm2 sampled" $S generate --model /tmp/smollm2.gguf \
     --device cuda --chat "Write a haiku about nginx." --temperature 0.8 \
     --top-p 0.95 --seed 3 --max-tokens 48

@@ -32,6 +32,11 @@
  * takes every row's logits to report margins, draws them on the host
  * with the CPU twin. Against a reference on the same device, so on the
  * same logits, every token must be equal.
+ *
+ * --penalties F,P,R gives every request OpenAI's frequency and presence
+ * penalties F and P and the repetition penalty R, so each is sampled on
+ * the host from its logits row on every device (greedy or not): the rows
+ * a GPU copies back and the sampler's penalties are then under test.
  */
 
 #include <stdio.h>
@@ -80,7 +85,10 @@ static const char  slora_conform_usage[] =
     "                        reference on the CPU is always f32)\n"
     "  --sample T            sampled requests at temperature T, top-k 40,\n"
     "                        top-p 0.95, drawn by the device's backend (0:\n"
-    "                        greedy)\n";
+    "                        greedy)\n"
+    "  --penalties F,P,R     frequency and presence penalties (-2..2) and\n"
+    "                        repetition penalty (> 0) of every request\n"
+    "                        (0,0,1: none)\n";
 
 
 /* what every run of one conform shares */
@@ -94,6 +102,9 @@ typedef struct {
     int32_t                      n_req;
     int32_t                      plen;
     const int32_t               *prompts;   /* n_req x plen */
+    float                        frequency; /* the penalties */
+    float                        presence;
+    float                        repetition;
 } slora_conform_job_t;
 
 
@@ -115,7 +126,7 @@ slora_cli_conform(int argc, char **argv)
 {
     int                   i, rc, bad;
     long                  v;
-    double                temperature;
+    double                temperature, pf, pp, pr;
     char                 *end;
     const char           *opt, *val, *model, *device, *ref, *dir, *weights;
     int32_t               n_req, plen, gen, threads, loaders, r, vocab, p,
@@ -145,6 +156,9 @@ slora_cli_conform(int argc, char **argv)
     tp = 1;
     ref_tp = 1;
     temperature = 0;
+    pf = 0;
+    pp = 0;
+    pr = 1;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -200,6 +214,16 @@ slora_cli_conform(int argc, char **argv)
             n = &tp;
         } else if (strcmp(opt, "--ref-tp") == 0) {
             n = &ref_tp;
+        } else if (strcmp(opt, "--penalties") == 0) {
+            if (sscanf(val, "%lf,%lf,%lf%n", &pf, &pp, &pr, &p) != 3
+                || val[p] != '\0' || !(pf >= -2 && pf <= 2)
+                || !(pp >= -2 && pp <= 2) || !(pr > 0 && pr <= 100))
+            {
+                fprintf(stderr, "slora conform: --penalties \"%s\": not "
+                        "F,P,R with F and P in [-2, 2], R in (0, 100]\n",
+                        val);
+                return 1;
+            }
         } else if (strcmp(opt, "--sample") == 0) {
             temperature = strtod(val, &end);
             if (*end != '\0' || !(temperature >= 0 && temperature <= 10)) {
@@ -260,6 +284,9 @@ slora_cli_conform(int argc, char **argv)
     job.n_req = n_req;
     job.plen = plen;
     job.prompts = prompts;
+    job.frequency = (float) pf;
+    job.presence = (float) pp;
+    job.repetition = (float) pr;
 
     memset(runs, 0, sizeof(runs));
     rc = 1;
@@ -282,8 +309,9 @@ slora_cli_conform(int argc, char **argv)
     }
 
     bad = 0;
-    printf("%s on %d GPU(s) against %s on %d, %s\n", device, tp, ref, ref_tp,
-           temperature > 0 ? "sampled" : "greedy");
+    printf("%s on %d GPU(s) against %s on %d, %s%s\n", device, tp, ref,
+           ref_tp, temperature > 0 ? "sampled" : "greedy",
+           pf != 0 || pp != 0 || pr != 1 ? ", with penalties" : "");
     printf("request  adapter  %s vs alone | %s vs %s\n", device, device, ref);
 
     for (r = 0; r < n_req; r++) {
@@ -424,7 +452,9 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
         req.n_prompt = plen;
         req.sampling.max_tokens = run->gen;
         req.sampling.top_p = 1;
-        req.sampling.repeat_penalty = 1;
+        req.sampling.repeat_penalty = job->repetition;
+        req.sampling.frequency_penalty = job->frequency;
+        req.sampling.presence_penalty = job->presence;
 
         if (run->temperature > 0) {
             req.sampling.temperature = run->temperature;

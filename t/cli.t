@@ -48,6 +48,24 @@ my $model = tiny_model();
         or diag($out);
 }
 
+# conform --penalties: each request sampled on the host from its own
+# history, alone and batched alike
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--ref', 'cpu', '--threads', '1', '--requests', '4', '--gen', '8',
+        '--adapters', 'random:n=3,ranks=4+8,targets=q+v',
+        '--penalties', '1.5,-0.5,1.3');
+    is($rc, 0, 'conform --penalties exits 0') or diag("$out\n$err");
+    like($out, qr/^cpu on 1 GPU\(s\) against cpu on 1, greedy, with penalties$/m,
+         '... says the requests carry penalties');
+    like($out, qr/ALL EQUAL\s*$/, '... and ALL EQUAL, batched as alone');
+    ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--penalties', '3,0,1');
+    ok($rc >> 8 == 1 && $err =~ /--penalties "3,0,1": not F,P,R/,
+       "a penalty out of range is refused: $err");
+}
+
 # conform --weights q8_0: the quantized path against the exact one drifts;
 # batched against alone on the same path does not; each parting (if the
 # drift makes one) gets a verdict from the measured drift

@@ -43,7 +43,7 @@ int
 main(void)
 {
     int            i, full;
-    char           names[16][8], longer[32];
+    char           names[16][16], longer[32];
     slora_names_t  ix;
 
     /* room: a table for 4 names has 16 slots and takes 8 */

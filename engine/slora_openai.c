@@ -49,6 +49,7 @@ static int slora_openai_content(cJSON *content, size_t i,
 static int slora_openai_sampling(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_unsupported(cJSON *root, slora_openai_err_t *err);
 static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
@@ -163,7 +164,8 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     }
 
     if (slora_openai_sampling(root, lim, req, err) != SLORA_OK
-        || slora_openai_options(root, req, err) != SLORA_OK)
+        || slora_openai_options(root, req, err) != SLORA_OK
+        || slora_openai_unsupported(root, err) != SLORA_OK)
     {
         goto done;
     }
@@ -617,6 +619,71 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         }
 
         req->include_usage = cJSON_IsTrue(opt) ? 1 : 0;
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * Fields that ask for what this server does not do: refused with 400
+ * unsupported_parameter rather than ignored, since a client asking for
+ * logprobs, tool calls or a JSON-only answer would otherwise take an
+ * answer without them for one with them. Their neutral values, which
+ * clients send by default, pass: false, 0, null, "", [], {}, best_of 1,
+ * tool_choice "none" or "auto", response_format {"type": "text"}.
+ */
+static int
+slora_openai_unsupported(cJSON *root, slora_openai_err_t *err)
+{
+    int          asks;
+    size_t       i;
+    cJSON       *item, *type;
+    const char  *name;
+
+    static const char  *fields[] = {
+        "logprobs", "top_logprobs", "echo", "best_of", "suffix", "tools",
+        "functions", "tool_choice", "function_call", "response_format",
+        "logit_bias", "audio", "prediction"
+    };
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        name = fields[i];
+        item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+        if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
+            continue;
+        }
+
+        if (cJSON_IsNumber(item)) {
+            asks = item->valuedouble > (strcmp(name, "best_of") == 0 ? 1 : 0);
+
+        } else if (cJSON_IsString(item)) {
+            asks = item->valuestring[0] != '\0'
+                   && !(strcmp(name, "tool_choice") == 0
+                        && (strcmp(item->valuestring, "none") == 0
+                            || strcmp(item->valuestring, "auto") == 0))
+                   && !(strcmp(name, "function_call") == 0
+                        && (strcmp(item->valuestring, "none") == 0
+                            || strcmp(item->valuestring, "auto") == 0));
+
+        } else if (strcmp(name, "response_format") == 0
+                   && cJSON_IsObject(item))
+        {
+            type = cJSON_GetObjectItemCaseSensitive(item, "type");
+            asks = !(cJSON_IsString(type)
+                     && strcmp(type->valuestring, "text") == 0);
+
+        } else {
+            asks = cJSON_IsTrue(item) || cJSON_GetArraySize(item) > 0;
+        }
+
+        if (asks) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", name,
+                                     "%s is not supported by this server",
+                                     name);
+        }
     }
 
     return SLORA_OK;

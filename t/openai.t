@@ -123,6 +123,18 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     is($r->{json}{choices}[0]{message}{content} // '', $pt,
        'penalties at their neutral values change nothing');
     $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, logprobs => JSON::PP::true(), top_logprobs => 2 });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
+       && ($r->{json}{error}{param} // '') eq 'logprobs',
+       'logprobs asked for: 400 unsupported_parameter, not an answer '
+       . 'without them');
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, logprobs => JSON::PP::false(), tools => [],
+                    response_format => { type => 'text' } });
+    is($r->{json}{choices}[0]{message}{content} // '', $pt,
+       'their neutral values pass and change nothing');
+    $r = json_req($PORT, '/v1/chat/completions',
                   { %b, presence_penalty => 2.5 });
     ok($r->{status} == 400
        && ($r->{json}{error}{param} // '') eq 'presence_penalty'

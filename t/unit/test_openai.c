@@ -179,6 +179,40 @@ static const bad_case_t  bad_cases[] = {
     { "chat: prompt, no messages", CHAT,
       "{\"model\":\"base\",\"prompt\":\"hi\"}",
       400, "missing_required_parameter", "messages" },
+    { "chat: logprobs true", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logprobs\":true}",
+      400, "unsupported_parameter", "logprobs" },
+    { "chat: top_logprobs 3", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"top_logprobs\":3}",
+      400, "unsupported_parameter", "top_logprobs" },
+    { "chat: tools", CHAT, "{\"model\":\"base\"," MSGS ",\"tools\":[{"
+      "\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "unsupported_parameter", "tools" },
+    { "chat: tool_choice required", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tool_choice\":\"required\"}",
+      400, "unsupported_parameter", "tool_choice" },
+    { "chat: response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_object\"}}",
+      400, "unsupported_parameter", "response_format" },
+    { "chat: response_format without a type", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":{}}",
+      400, "unsupported_parameter", "response_format" },
+    { "chat: logit_bias", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"50256\":-100}}",
+      400, "unsupported_parameter", "logit_bias" },
+    { "completions: logprobs 2", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":2}",
+      400, "unsupported_parameter", "logprobs" },
+    { "completions: echo", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true}",
+      400, "unsupported_parameter", "echo" },
+    { "completions: best_of 2", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":2}",
+      400, "unsupported_parameter", "best_of" },
+    { "completions: suffix", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\"}",
+      400, "unsupported_parameter", "suffix" },
 };
 
 
@@ -352,6 +386,27 @@ test_chat(void)
        && req.repetition_penalty == 1.0,
        "chat: defaults");
     ok(req.prompt.data == NULL, "chat: no prompt");
+    slora_openai_req_free(&req);
+
+    /* the neutral values of what is refused when asked for: clients send
+     * them by default */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":false,"
+               "\"top_logprobs\":0,\"tools\":[],\"tool_choice\":\"auto\","
+               "\"functions\":null,\"function_call\":\"none\","
+               "\"response_format\":{\"type\":\"text\"},\"logit_bias\":{},"
+               "\"audio\":null,\"prediction\":null}", &req, &err);
+    is_int(rc, SLORA_OK, "chat: logprobs false, tools [], tool_choice "
+           "auto, response_format text, logit_bias {}: accepted");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":0,"
+               "\"echo\":false,\"best_of\":1,\"suffix\":\"\"}", &req, &err);
+    is_int(rc, SLORA_OK, "completions: logprobs 0, echo false, best_of 1, "
+           "suffix \"\": accepted");
+    slora_openai_req_free(&req);
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":true}",
+               &req, &err);
+    is_str(err.msg, "logprobs is not supported by this server",
+           "message: an unsupported parameter");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS

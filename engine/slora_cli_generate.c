@@ -51,6 +51,8 @@ static const char  slora_generate_usage[] =
     "  --top-k K             0 is off (0)\n"
     "  --top-p P             1 is off (1)\n"
     "  --repeat-penalty R    1 is off (1)\n"
+    "  --frequency-penalty F OpenAI's, -2..2, over generated tokens (0)\n"
+    "  --presence-penalty P  OpenAI's, -2..2, over generated tokens (0)\n"
     "  --seed S              sampling seed (0)\n"
     "  --threads N           CPU threads (all cores)\n"
     "  --device D            cpu (default), cuda or cuda:N\n"
@@ -147,6 +149,14 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--repeat-penalty") == 0) {
             rc = slora_generate_num(val, 0, 100, &v);
             req.sampling.repeat_penalty = (float) v;
+
+        } else if (strcmp(opt, "--frequency-penalty") == 0) {
+            rc = slora_generate_num(val, -2, 2, &v);
+            req.sampling.frequency_penalty = (float) v;
+
+        } else if (strcmp(opt, "--presence-penalty") == 0) {
+            rc = slora_generate_num(val, -2, 2, &v);
+            req.sampling.presence_penalty = (float) v;
 
         } else if (strcmp(opt, "--seed") == 0) {
             rc = slora_generate_num(val, 0, 1e15, &v);

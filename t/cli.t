@@ -145,6 +145,28 @@ my $model = tiny_model();
     is($rc, 0, 'a random model conforms to itself') or diag("$out\n$err");
 }
 
+# generate's penalties: the tiny model's greedy answer repeats nothing;
+# a negative presence penalty raises what it has said, so it repeats
+{
+    my @cmd = ($slora, 'generate', '--model', $model, '--threads', '1',
+               '--prompt', 'one two three', '--max-tokens', '16', '--ids', '1');
+    my ($rc, $plain) = SloraTest::run_cmd(@cmd);
+    my ($rc2, $neg) = SloraTest::run_cmd(@cmd, '--presence-penalty', '-2');
+    my %n;
+    $n{$_}++ for split ' ', $neg;
+    my ($most) = sort { $b <=> $a } values %n;
+    my %p;
+    $p{$_}++ for split ' ', $plain;
+    ok($rc == 0 && $rc2 == 0 && keys(%p) == 16 && ($most // 0) > 1
+       && $neg ne $plain,
+       'generate --presence-penalty -2 repeats what the plain answer does '
+       . "not (a token $most times)");
+    my ($rc3, undef, $err) = SloraTest::run_cmd(@cmd, '--frequency-penalty',
+                                                '2.5');
+    ok($rc3 >> 8 == 1 && $err =~ /--frequency-penalty "2\.5": bad value/,
+       "a frequency penalty past 2 is refused: $err");
+}
+
 # $SLORA_STEP_LOG: one CSV line a step, appended, the header once
 {
     my $log = "/tmp/slora-steps-$$.csv";

@@ -15,6 +15,7 @@
 
 #include "tap.h"
 #include "slora_sched.h"
+#include "tiny_config.h"
 
 
 #define MS  1000000LL               /* ns */
@@ -83,14 +84,7 @@ world_init(const char *name)
         BAIL_OUT("mkdtemp failed");
     }
 
-    cfg.n_layers = 2;
-    cfg.hidden = 64;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = 2;
-    cfg.head_dim = 16;
-    cfg.ffn = 128;
-    cfg.vocab = 64;
-    cfg.rope = SLORA_ROPE_NEOX;
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
 
     fb.b.write_arena = fake_write;
 }

@@ -17,6 +17,7 @@
 #include "tap.h"
 #include "slora_adapter.h"
 #include "slora_safetensors.h"
+#include "tiny_config.h"
 
 
 typedef struct {
@@ -34,7 +35,6 @@ static char                  tmp[256];
 static int fake_write(slora_backend_t *b, int64_t off, const float *src,
     int64_t n, slora_err_t *err);
 static int fake_fence(slora_backend_t *b, slora_err_t *err);
-static void make_cfg(slora_rope_e rope);
 static void write_text(const char *dir, const char *name, const char *text);
 static int read_conf(const char *json, slora_adapter_conf_t *conf,
     slora_err_t *err);
@@ -64,7 +64,7 @@ main(void)
         BAIL_OUT("mkdtemp failed");
     }
 
-    make_cfg(SLORA_ROPE_NEOX);
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
     test_config();
     test_plan();
     test_bad_tensors();
@@ -83,24 +83,6 @@ main(void)
     return done_testing();
 }
 
-
-static void
-make_cfg(slora_rope_e rope)
-{
-    memset(&cfg, 0, sizeof(cfg));
-    strcpy(cfg.arch, "llama");
-    cfg.n_layers = 2;
-    cfg.hidden = 64;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = 2;
-    cfg.head_dim = 16;
-    cfg.ffn = 128;
-    cfg.vocab = 64;
-    cfg.max_ctx = 256;
-    cfg.rope_theta = 10000;
-    cfg.norm_eps = 1e-5f;
-    cfg.rope = rope;
-}
 
 
 static void
@@ -428,7 +410,7 @@ test_tiers(slora_rope_e rope)
     const char             *rn;
 
     rn = rope == SLORA_ROPE_NORM ? "norm" : "neox";
-    make_cfg(rope);
+    tiny_config(&cfg, rope);
 
     /* rank 8, all targets: 8192 elements a layer = 16 pages of 512 */
     memset(&fb, 0, sizeof(fb));
@@ -661,7 +643,7 @@ test_tiers(slora_rope_e rope)
     slora_adapters_free(set);
     slora_pool_free(pool);
     free(fb.arena);
-    make_cfg(SLORA_ROPE_NEOX);
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
 }
 
 
@@ -685,7 +667,7 @@ test_slices(void)
     const slora_adapter_plan_t  *plan;
     static const int32_t         slices[] = { 1, 2, 4 };
 
-    make_cfg(SLORA_ROPE_NEOX);
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
     snprintf(dir, sizeof(dir), "%s/sliced", tmp);
     if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
         BAIL_OUT("%s", err.msg);
@@ -832,7 +814,7 @@ test_slices_refused(void)
     slora_adapter_plan_t   plan;
     slora_adapter_image_t  img;
 
-    make_cfg(SLORA_ROPE_NEOX);
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
     memset(&c, 0, sizeof(c));
     c.rank = 4;
     c.proj_mask = 0x7f;
@@ -852,7 +834,7 @@ test_slices_refused(void)
     ok(slora_adapter_plan(&cfg, &c, 800, 4, &plan, &err) == SLORA_OK
        && plan.slices == 4, "but in 4 they split");
     slora_adapter_plan_free(&plan);
-    make_cfg(SLORA_ROPE_NEOX);
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
 
     snprintf(dir, sizeof(dir), "%s/sliced", tmp);
     ok(slora_adapter_image_load(&cfg, 576, 3, NULL, "three", dir, NULL, &img,

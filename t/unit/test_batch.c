@@ -24,6 +24,7 @@
 #include "tap.h"
 
 #include "slora_batch.h"
+#include "tiny_config.h"
 
 
 #define TPP          4                     /* tokens a page */
@@ -374,14 +375,7 @@ test_index(void)
 int
 main(void)
 {
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.n_layers = 2;
-    cfg.hidden = 64;
-    cfg.n_heads = 4;
-    cfg.n_kv_heads = 2;
-    cfg.head_dim = 16;
-    cfg.ffn = 128;
-    cfg.vocab = 100;
+    tiny_config(&cfg, SLORA_ROPE_NEOX);
 
     test_check();
     test_index();

@@ -40,6 +40,7 @@ static int fake_passed(void *ctx, void *mark);
 static void fake_unmark(void *ctx, void *mark);
 static void fake_drain(void *ctx);
 static slora_spares_t *make(size_t max_bytes);
+static void fake_conf(slora_spares_conf_t *conf, size_t max_bytes);
 static void test_reuse(void);
 static void test_budget(void);
 static void test_threads(void);
@@ -248,14 +249,10 @@ test_unmarked(void)
     memset(&conf, 0, sizeof(conf));
     ok(slora_spares_create(&conf) == NULL, "no alloc or release: refused");
 
-    conf.alloc = fake_alloc;
-    conf.release = fake_release;
-    conf.unmark = fake_unmark;
-    conf.ctx = &fk;
-    conf.max_bytes = 1 << 20;
-    fk.made = 0;
-    fk.released = 0;
-    fk.unmarked = 0;
+    fake_conf(&conf, 1 << 20);
+    conf.mark = NULL;
+    conf.passed = NULL;
+    conf.drain = NULL;
 
     s = slora_spares_create(&conf);
     a = slora_spares_get(s, 1000);
@@ -301,19 +298,8 @@ test_no_mark(void)
     slora_spares_t       *s;
     slora_spares_conf_t   conf;
 
-    memset(&conf, 0, sizeof(conf));
-    conf.alloc = fake_alloc;
-    conf.release = fake_release;
+    fake_conf(&conf, 0);
     conf.mark = fake_mark_none;
-    conf.passed = fake_passed;
-    conf.unmark = fake_unmark;
-    conf.drain = fake_drain;
-    conf.ctx = &fk;
-    conf.max_bytes = 0;
-    fk.made = 0;
-    fk.released = 0;
-    fk.drains = 0;
-    fk.unmarked = 0;
 
     s = slora_spares_create(&conf);
     a = slora_spares_get(s, 1000);
@@ -347,17 +333,11 @@ test_no_unmark(void)
     slora_spares_t       *s;
     slora_spares_conf_t   conf;
 
-    memset(&conf, 0, sizeof(conf));
-    conf.alloc = fake_alloc;
-    conf.release = fake_release;
+    fake_conf(&conf, 1000);
     conf.mark = fake_mark_seq;
     conf.passed = fake_passed_seq;
-    conf.ctx = &fk;
-    conf.max_bytes = 1000;
-    fk.made = 0;
-    fk.released = 0;
-    fk.marks = 0;
-    fk.passed_upto = 0;
+    conf.unmark = NULL;
+    conf.drain = NULL;
 
     s = slora_spares_create(&conf);
     a = slora_spares_get(s, 1000);
@@ -381,15 +361,26 @@ make(size_t max_bytes)
 {
     slora_spares_conf_t  conf;
 
-    memset(&conf, 0, sizeof(conf));
-    conf.alloc = fake_alloc;
-    conf.release = fake_release;
-    conf.mark = fake_mark;
-    conf.passed = fake_passed;
-    conf.unmark = fake_unmark;
-    conf.drain = fake_drain;
-    conf.ctx = &fk;
-    conf.max_bytes = max_bytes;
+    fake_conf(&conf, max_bytes);
+
+    return slora_spares_create(&conf);
+}
+
+
+/* Every fake function in conf, and the fake's counts at 0; a test may
+ * take some functions out before it creates the spares. */
+static void
+fake_conf(slora_spares_conf_t *conf, size_t max_bytes)
+{
+    memset(conf, 0, sizeof(slora_spares_conf_t));
+    conf->alloc = fake_alloc;
+    conf->release = fake_release;
+    conf->mark = fake_mark;
+    conf->passed = fake_passed;
+    conf->unmark = fake_unmark;
+    conf->drain = fake_drain;
+    conf->ctx = &fk;
+    conf->max_bytes = max_bytes;
 
     fk.made = 0;
     fk.released = 0;
@@ -397,8 +388,6 @@ make(size_t max_bytes)
     fk.marks = 0;
     fk.passed_upto = 0;
     fk.unmarked = 0;
-
-    return slora_spares_create(&conf);
 }
 
 

@@ -195,8 +195,17 @@ test_openai_penalties(slora_sampler_t *s)
     ok(l[6] == 3.0f - 1.5f - 0.25f,
        "the next call counts afresh (no count left over)");
 
+    memcpy(l, base, sizeof(l));
+    slora_sample(s, &sp, &rng, l, hist, 4, 3);
+    ok(l[6] == 3.0f - 0.5f - 0.25f && l[2] == base[2],
+       "one token generated: it alone is penalized (%g)", (double) l[6]);
+
+    sp.frequency_penalty = 0;
+    ok(!slora_sampling_plain(&sp), "a presence penalty alone: not plain");
+
     sp.frequency_penalty = -1.0f;
     sp.presence_penalty = 0;
+    ok(!slora_sampling_plain(&sp), "a frequency penalty alone: not plain");
     memcpy(l, base, sizeof(l));
     is_int(slora_sample(s, &sp, &rng, l, hist, 9, 3), 6,
            "frequency -1: 6 rises to 6.0 and stays the argmax");

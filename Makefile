@@ -66,9 +66,13 @@ bin/slora: $(CLI_OBJS) $(LIB)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 
+# -MMD: what a test includes (test_sse.c the module's own .c files) is
+# in build/t/unit/<test>.d, so editing any of it rebuilds the test
 $(BUILD)/t/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+-include $(UNIT_BINS:=.d)
 
 # A backend that fails on cue, for t/device_faults.t (loaded by cuda_lib=)
 # and test_engine's failed forwards (loaded by its path)

@@ -15,14 +15,36 @@
 #define NGX_HTTP_SLORA_SSE_PREFIX_LEN  (sizeof(NGX_HTTP_SLORA_SSE_PREFIX) - 1)
 
 
+static size_t ngx_http_slora_sse_lines(unsigned char *p,
+    const unsigned char *data, size_t len);
+
+
 size_t
 ngx_http_slora_sse_frame(unsigned char *dst, size_t cap,
     const unsigned char *data, size_t len)
 {
-    size_t                i, start, need, n;
-    unsigned char        *p;
+    size_t  need;
 
-    /* pass 1: measure */
+    need = ngx_http_slora_sse_lines(NULL, data, len);
+
+    if (dst == NULL || need > cap) {
+        return need;
+    }
+
+    (void) ngx_http_slora_sse_lines(dst, data, len);
+
+    return need;
+}
+
+
+/* The event's bytes: a "data: " line for each line of data (split at
+ * \n, \r or \r\n), then the empty line; written to p unless NULL. */
+static size_t
+ngx_http_slora_sse_lines(unsigned char *p, const unsigned char *data,
+    size_t len)
+{
+    size_t  i, start, n, need;
+
     need = 0;
     start = 0;
 
@@ -31,37 +53,16 @@ ngx_http_slora_sse_frame(unsigned char *dst, size_t cap,
             continue;
         }
 
-        need += NGX_HTTP_SLORA_SSE_PREFIX_LEN + (i - start) + 1;
-
-        if (i < len && data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
-        {
-            i++;
-        }
-
-        start = i + 1;
-    }
-
-    need += 1;
-
-    if (dst == NULL || need > cap) {
-        return need;
-    }
-
-    /* pass 2: write */
-    p = dst;
-    start = 0;
-
-    for (i = 0; i <= len; i++) {
-        if (i < len && data[i] != '\n' && data[i] != '\r') {
-            continue;
-        }
-
         n = i - start;
-        memcpy(p, NGX_HTTP_SLORA_SSE_PREFIX, NGX_HTTP_SLORA_SSE_PREFIX_LEN);
-        p += NGX_HTTP_SLORA_SSE_PREFIX_LEN;
-        memcpy(p, data + start, n);
-        p += n;
-        *p++ = '\n';
+
+        if (p != NULL) {
+            memcpy(p + need, NGX_HTTP_SLORA_SSE_PREFIX,
+                   NGX_HTTP_SLORA_SSE_PREFIX_LEN);
+            memcpy(p + need + NGX_HTTP_SLORA_SSE_PREFIX_LEN, data + start, n);
+            p[need + NGX_HTTP_SLORA_SSE_PREFIX_LEN + n] = '\n';
+        }
+
+        need += NGX_HTTP_SLORA_SSE_PREFIX_LEN + n + 1;
 
         if (i < len && data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
         {
@@ -71,7 +72,9 @@ ngx_http_slora_sse_frame(unsigned char *dst, size_t cap,
         start = i + 1;
     }
 
-    *p++ = '\n';
+    if (p != NULL) {
+        p[need] = '\n';
+    }
 
-    return need;
+    return need + 1;
 }

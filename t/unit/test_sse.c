@@ -61,6 +61,10 @@ test_sse(void)
            "a trailing break keeps an empty last line");
     is_str(frame("a\n\nb", 4), "data: a\ndata: \ndata: b\n\n",
            "an empty line inside data stays a data line");
+    /* a CR that ends data is a break of its own, whatever byte comes
+     * after data in memory (here an LF) */
+    is_str(frame("a\r\n", 2), "data: a\ndata: \n\n",
+           "a CR at the end breaks, the byte past the end unread");
 
     memset(buf, 'x', sizeof(buf));
     n = ngx_http_slora_sse_frame(buf, 5, U("hello"), 5);
@@ -88,6 +92,11 @@ test_escape(void)
            "quotes, backslashes, controls");
     is_int(ngx_http_slora_json_escape(NULL, U("a\"b\\c\nd\te\x01\x7f/"), 12),
            n, "measuring gives the written length");
+
+    n = ngx_http_slora_json_escape(buf, U("\x1f \x20~"), 4);
+    buf[n] = '\0';
+    is_str((char *) buf, "\\u001f  ~", "0x1f, the last control, is "
+           "escaped; space and ~ are not");
 
     n = ngx_http_slora_json_escape(buf, U("\xc3\xa9"), 2);
     ok(n == 2 && memcmp(buf, "\xc3\xa9", 2) == 0, "UTF-8 passes through");
@@ -120,6 +129,22 @@ test_stop(void)
     m = ngx_http_slora_stop_scan(U("xxENDyy###"), 10, stops, 2, &which,
                                  &safe);
     ok(m == 2 && which == 1, "the earliest of two matches wins");
+
+    m = ngx_http_slora_stop_scan(U("ab###cdEND"), 10, stops, 2, &which,
+                                 &safe);
+    ok(m == 2 && which == 0 && safe == 2,
+       "the earliest wins when the first stop matches first, too");
+
+    m = ngx_http_slora_stop_scan(U("END"), 3, stops, 2, &which, &safe);
+    ok(m == 0 && which == 1 && safe == 0,
+       "a text that is exactly a stop string matches");
+
+    m = ngx_http_slora_stop_scan(U("abcEND"), 6, stops, 2, &which, &safe);
+    ok(m == 3 && which == 1 && safe == 3, "a stop at the very end matches");
+
+    m = ngx_http_slora_stop_scan(U("##"), 2, stops, 2, &which, &safe);
+    ok(m == 2 && safe == 0,
+       "a text that is all a stop's prefix is all held back");
 
     m = ngx_http_slora_stop_scan(U("abc"), 3, stops, 0, &which, &safe);
     ok(m == 3 && safe == 3, "no stop strings");

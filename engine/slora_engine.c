@@ -176,10 +176,11 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
                        * sizeof(float));
     e->ids = malloc((size_t) e->conf.max_running * sizeof(int32_t));
     e->draws = malloc((size_t) e->conf.max_running * sizeof(slora_draw_t));
+    e->lp_row = malloc((size_t) cfg->vocab * sizeof(float));
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
         || e->loras == NULL || e->logits == NULL || e->ids == NULL
-        || e->draws == NULL)
+        || e->draws == NULL || e->lp_row == NULL)
     {
         slora_err_set(err, SLORA_ERROR, "engine: out of memory");
         goto failed;
@@ -314,6 +315,7 @@ slora_engine_free(slora_engine_t *e)
     free(e->logits);
     free(e->ids);
     free(e->draws);
+    free(e->lp_row);
     free(e->names);
     free(e->infos);
     free(e->hint_pins);
@@ -373,6 +375,14 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              (double) sp->top_p, (double) sp->repeat_penalty,
                              (double) sp->frequency_penalty,
                              (double) sp->presence_penalty);
+    }
+
+    if (req->logprobs && (req->top_logprobs < 0
+                          || req->top_logprobs > SLORA_LOGPROBS_MAX))
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: top_logprobs "
+                             "%d not in [0, %d]", (unsigned long long) req->id,
+                             req->top_logprobs, SLORA_LOGPROBS_MAX);
     }
 
     if (req->n_stop_ids < 0 || (req->n_stop_ids > 0 && req->stop_ids == NULL)
@@ -443,6 +453,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     q->sampling = *sp;
+    q->top_logprobs = req->logprobs ? req->top_logprobs : -1;
     q->max_tokens = sp->max_tokens;
     slora_rng_seed(&q->rng, sp->seed);
 
@@ -799,14 +810,13 @@ slora_engine_emit(slora_event_cb cb, void *data, slora_event_e type,
         return;
     }
 
+    memset(&ev, 0, sizeof(slora_event_t));
     ev.type = type;
     ev.id = id;
     ev.token = token;
     ev.finish = finish;
     ev.error = error;
     ev.code = code;
-    ev.retry_after_ms = 0;
-    ev.margin = 0;
 
     cb(data, &ev);
 }
@@ -822,6 +832,7 @@ slora_engine_refuse(slora_event_cb cb, void *data, const slora_req_t *r)
         return;
     }
 
+    memset(&ev, 0, sizeof(slora_event_t));
     ev.type = SLORA_EV_ERROR;
     ev.id = r->id;
     ev.token = -1;
@@ -829,7 +840,6 @@ slora_engine_refuse(slora_event_cb cb, void *data, const slora_req_t *r)
     ev.error = r->err.msg;
     ev.code = SLORA_ERRCODE_SLO;
     ev.retry_after_ms = r->retry_after_ms;
-    ev.margin = 0;
 
     cb(data, &ev);
 }
@@ -885,8 +895,8 @@ slora_engine_peaks(slora_engine_t *e)
  * one when the backend draws (each request's draw takes its number of
  * the request's generator here, in step order, as the host's sampler
  * would). The engine's sampler does, from the logits, when a row needs
- * the tokens so far (a repetition penalty), the backend does not draw,
- * or TOKEN events carry margins.
+ * the tokens so far (a penalty), the backend does not draw, TOKEN events
+ * carry margins, or a request wants log-probabilities.
  */
 
 static void
@@ -908,6 +918,10 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
 
     for (i = 0; i < step->n_items; i++) {
         q = (slora_engine_req_t *) step->items[i].req;
+
+        if (step->items[i].logits && q->top_logprobs >= 0) {
+            return;
+        }
 
         if (!step->items[i].logits || slora_sampling_greedy(&q->sampling)) {
             continue;
@@ -944,7 +958,10 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data)
 {
     int                       stop;
-    int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab;
+    float                    *row;
+    double                    lse;
+    int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab,
+                              n_top;
     slora_err_t               err;
     slora_batch_t             batch;
     slora_event_t             ev;
@@ -1024,14 +1041,23 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         }
 
         q = (slora_engine_req_t *) it->req;
+        row = e->logits + (size_t) e->seqs[i].logits_row * vocab;
+        lse = 0;
+        n_top = 0;
+
+        if (q->top_logprobs >= 0) {
+            /* the raw row: sampling may change it (penalties) */
+            memcpy(e->lp_row, row, (size_t) vocab * sizeof(float));
+            n_top = q->top_logprobs < vocab ? q->top_logprobs : vocab;
+            lse = slora_logprobs(e->lp_row, vocab, n_top, e->lp_ids,
+                                 e->lp_top);
+        }
 
         if (batch.ids != NULL) {
             tok = batch.ids[e->seqs[i].logits_row];
 
         } else {
-            tok = slora_sample(e->sampler, &q->sampling, &q->rng,
-                               e->logits
-                               + (size_t) e->seqs[i].logits_row * vocab,
+            tok = slora_sample(e->sampler, &q->sampling, &q->rng, row,
                                q->r.tokens, q->r.n_tokens, q->r.n_prompt);
         }
 
@@ -1049,19 +1075,24 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             continue;
         }
 
-        if (e->conf.margins && cb != NULL) {
+        if (cb != NULL) {
             memset(&ev, 0, sizeof(ev));
             ev.type = SLORA_EV_TOKEN;
             ev.id = q->r.id;
             ev.token = tok;
-            ev.margin = slora_engine_margin(e->logits
-                                            + (size_t) e->seqs[i].logits_row
-                                              * vocab, vocab);
-            cb(data, &ev);
 
-        } else {
-            slora_engine_emit(cb, data, SLORA_EV_TOKEN, q->r.id, tok,
-                              SLORA_FINISH_NONE, NULL, SLORA_ERRCODE_NONE);
+            if (e->conf.margins) {
+                ev.margin = slora_engine_margin(row, vocab);
+            }
+
+            if (q->top_logprobs >= 0) {
+                ev.logprob = (float) ((double) e->lp_row[tok] - lse);
+                ev.n_top = n_top;
+                ev.top_ids = e->lp_ids;
+                ev.top_logprobs = e->lp_top;
+            }
+
+            cb(data, &ev);
         }
 
         if (q->r.n_tokens == q->r.cap) {

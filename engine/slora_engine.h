@@ -104,6 +104,11 @@ typedef struct {
  * With either catalog the tenant's name is its fair share account under
  * schedule "fair" (no tenant: one anonymous account).
  */
+/* The most alternatives a token's log-probabilities come with (OpenAI's
+ * top_logprobs at most). */
+#define SLORA_LOGPROBS_MAX  20
+
+
 typedef struct {
     uint64_t          id;           /* the caller's, echoed in events */
     const char       *adapter;      /* adapter name; NULL or "": base model
@@ -115,6 +120,11 @@ typedef struct {
     const int32_t    *stop_ids;     /* tokens that end generation (EOS...) */
     int32_t           n_stop_ids;
     slora_sampling_t  sampling;
+    int               logprobs;     /* 1: TOKEN events carry the token's
+                                       log-probability (its logits row
+                                       comes to the host) */
+    int32_t           top_logprobs; /* and this many of the likeliest
+                                       tokens, 0..SLORA_LOGPROBS_MAX */
 } slora_request_t;
 
 
@@ -172,6 +182,15 @@ typedef struct {
                                            admitted; else 0 */
     float             margin;       /* TOKEN with conf.margins: the top
                                        logit less the second; else 0 */
+    float             logprob;      /* TOKEN of a request with logprobs:
+                                       the token's log-probability under
+                                       the model (its raw logits, before
+                                       penalties and temperature) */
+    int32_t           n_top;        /* its top_logprobs alternatives,
+                                       likeliest first (lower id on a
+                                       tie), valid during the call: */
+    const int32_t    *top_ids;      /* [n_top] */
+    const float      *top_logprobs; /* [n_top] */
 } slora_event_t;
 
 

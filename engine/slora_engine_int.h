@@ -38,6 +38,7 @@ struct slora_engine_req_s {
     int32_t                *stop_ids;       /* [n_stop] */
     int32_t                 n_stop;
     int32_t                 max_tokens;     /* as asked */
+    int32_t                 top_logprobs;   /* -1: no logprobs */
     char                   *tenant;         /* NULL: none */
     char                   *adapter;        /* as asked; NULL: none */
     slora_engine_req_t     *next_resolving;
@@ -64,6 +65,9 @@ struct slora_engine_s {
     float                  *logits;         /* [max_running, vocab] */
     int32_t                *ids;            /* [max_running] */
     slora_draw_t           *draws;          /* [max_running] */
+    float                  *lp_row;         /* [vocab]: a row's raw logits */
+    int32_t                 lp_ids[SLORA_LOGPROBS_MAX];
+    float                   lp_top[SLORA_LOGPROBS_MAX];
 
     const char            **names;
     slora_adapter_info_t   *infos;

@@ -21,6 +21,10 @@
  *       it with adapters in host memory: theirs go to the pool while the
  *       step before their admission runs, their admission finds them
  *       resident, and every request gets the tokens it gets alone.
+ *   (g) log-probabilities: greedy tokens are the same with and without
+ *       them (host sampling against the backend's argmax), each is its
+ *       row's likeliest, the alternatives come likeliest first; batched
+ *       and alone give the same figures.
  *   (e) cancels: 150 requests, running and waiting, cancelled before one
  *       step all end in that step (reaped 64 at a time), pages freed.
  *   (f) a forward that fails (the faulty backend, build/t/): each
@@ -74,6 +78,8 @@ static void test_preload(void);
 static void test_burst(void);
 static void test_warm(void);
 static void test_cancel_many(void);
+static void test_logprobs(void);
+static void on_logprob(void *data, const slora_event_t *ev);
 static void test_fault(const char *mode, int want);
 static int32_t count_tier(slora_engine_t *e, const char *tier,
     int32_t *first_n);
@@ -102,6 +108,7 @@ main(void)
     test_burst();
     test_warm();
     test_cancel_many();
+    test_logprobs();
     test_fault("error", SLORA_ERROR);
     test_fault("lost", SLORA_FATAL);
 
@@ -1213,4 +1220,166 @@ make_adapter(const char *root, const char *name, int32_t rank, uint32_t mask,
     if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
         BAIL_OUT("%s", err.msg);
     }
+}
+
+
+/* What test_logprobs keeps of its TOKEN events, by request id (< 8). */
+typedef struct {
+    int32_t     n[8];
+    int32_t     token[8][MAXGEN];
+    float       lp[8][MAXGEN];
+    int32_t     n_top[8][MAXGEN];
+    int32_t     top_id[8][MAXGEN][4];
+    float       top_lp[8][MAXGEN][4];
+} lp_sink_t;
+
+
+static void
+on_logprob(void *data, const slora_event_t *ev)
+{
+    int32_t     k, j;
+    lp_sink_t  *ls = data;
+
+    if (ev->type != SLORA_EV_TOKEN || ev->id >= 8
+        || ls->n[ev->id] >= MAXGEN)
+    {
+        return;
+    }
+
+    k = ls->n[ev->id]++;
+    ls->token[ev->id][k] = ev->token;
+    ls->lp[ev->id][k] = ev->logprob;
+    ls->n_top[ev->id][k] = ev->n_top;
+
+    for (j = 0; j < ev->n_top && j < 4; j++) {
+        ls->top_id[ev->id][k][j] = ev->top_ids[j];
+        ls->top_lp[ev->id][k][j] = ev->top_logprobs[j];
+    }
+}
+
+
+/*
+ * Requests 0-2 greedy over 12 tokens, one at a time then together:
+ * 0 without log-probabilities, 1 with 4 alternatives, 2 with none (the
+ * token's own only). 3 sampled with 4 alternatives.
+ */
+static void
+test_logprobs(void)
+{
+    int                   i, k, j, bad, order, run;
+    int32_t               prompt[5] = { 11, 7, 42, 9, 30 };
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    static lp_sink_t      alone, together;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.n_threads = 1;
+
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "logprobs: engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 5;
+    req.sampling.top_p = 1;
+    req.sampling.max_tokens = 12;
+
+    for (run = 0; run < 2; run++) {
+        for (i = 0; i < 4; i++) {
+            req.id = (uint64_t) i;
+            req.logprobs = i > 0;
+            req.top_logprobs = i == 2 ? 0 : 4;
+            req.sampling.temperature = i == 3 ? 0.8f : 0;
+            req.sampling.seed = 5;
+            if (!ok(slora_engine_submit(e, &req, &err) == SLORA_OK,
+                    "logprobs: submit %d, run %d", i, run))
+            {
+                diag("%s", err.msg);
+            }
+
+            if (run == 0) {
+                while (slora_engine_step(e, on_logprob, &alone) == SLORA_OK) {
+                    /* alone */
+                }
+            }
+        }
+
+        if (run == 1) {
+            while (slora_engine_step(e, on_logprob, &together) == SLORA_OK) {
+                /* together */
+            }
+        }
+    }
+
+    ok(alone.n[0] == 12 && alone.n[1] == 12 && alone.n[2] == 12
+       && memcmp(alone.token[0], alone.token[1], 12 * sizeof(int32_t)) == 0
+       && memcmp(alone.token[0], alone.token[2], 12 * sizeof(int32_t)) == 0,
+       "greedy: the same 12 tokens with log-probabilities as without");
+    ok(alone.lp[0][0] == 0 && alone.n_top[0][0] == 0,
+       "without logprobs the events carry none");
+
+    bad = 0;
+    order = 0;
+
+    for (k = 0; k < 12; k++) {
+        bad += alone.n_top[1][k] != 4 || alone.top_id[1][k][0]
+               != alone.token[1][k] || alone.top_lp[1][k][0] != alone.lp[1][k]
+               || !(alone.lp[1][k] <= 0) || alone.lp[2][k] != alone.lp[1][k]
+               || alone.n_top[2][k] != 0;
+
+        for (j = 1; j < 4; j++) {
+            order += !(alone.top_lp[1][k][j] <= alone.top_lp[1][k][j - 1]);
+        }
+    }
+
+    ok(bad == 0 && order == 0, "greedy: each token the likeliest of 4 "
+       "alternatives, likeliest first, its log-probability theirs and <= 0, "
+       "the same with no alternatives asked (%d wrong, %d out of order)",
+       bad, order);
+
+    bad = 0;
+
+    for (k = 0; k < alone.n[3]; k++) {
+        for (j = 0; j < 4; j++) {
+            bad += alone.top_id[3][k][j] == alone.token[3][k]
+                   && alone.top_lp[3][k][j] != alone.lp[3][k];
+        }
+
+        bad += alone.lp[3][k] > alone.top_lp[3][k][0];
+    }
+
+    ok(alone.n[3] == 12 && bad == 0, "sampled: a token among the "
+       "alternatives has their figure, none is likelier than the first");
+
+    bad = 0;
+
+    for (i = 0; i < 4; i++) {
+        bad += together.n[i] != alone.n[i]
+               || memcmp(together.token[i], alone.token[i],
+                         sizeof(alone.token[i])) != 0
+               || memcmp(together.top_id[i], alone.top_id[i],
+                         sizeof(alone.top_id[i])) != 0;
+
+        for (k = 0; k < alone.n[i]; k++) {
+            bad += fabsf(together.lp[i][k] - alone.lp[i][k]) > 1e-4f;
+        }
+    }
+
+    is_int(bad, 0, "batched, the same tokens, alternatives and "
+           "log-probabilities as alone");
+
+    req.id = 9;
+    req.logprobs = 1;
+    req.top_logprobs = SLORA_LOGPROBS_MAX + 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "top_logprobs 21 not in [0, 20]") != NULL,
+       "top_logprobs past the most: %s", err.msg);
+
+    slora_engine_free(e);
 }

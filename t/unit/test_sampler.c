@@ -7,6 +7,8 @@
  * prompt's tokens alone; the same seed gives the same draws.
  */
 
+#include <math.h>
+
 #include "tap.h"
 #include "slora_sampler.h"
 
@@ -27,6 +29,7 @@ static void test_greedy(slora_sampler_t *s);
 static void test_distributions(slora_sampler_t *s);
 static void test_penalty(slora_sampler_t *s);
 static void test_openai_penalties(slora_sampler_t *s);
+static void test_logprobs(void);
 static void test_seed(slora_sampler_t *s);
 
 
@@ -45,6 +48,7 @@ main(void)
     test_distributions(s);
     test_penalty(s);
     test_openai_penalties(s);
+    test_logprobs();
     test_seed(s);
 
     slora_sampler_free(s);
@@ -219,6 +223,53 @@ test_openai_penalties(slora_sampler_t *s)
     slora_sample(s, &sp, &rng, l, hist, 9, 3);
     ok(l[6] == 1.5f && l[2] == 0.0f,
        "the repetition penalty still reads the prompt too (6: 1.5)");
+}
+
+
+/*
+ * The log-softmax in part: the likeliest first, the lower id first on a
+ * tie (1.0 at ids 1 and 5), each id's logit less log(sum exp); over the
+ * whole row the probabilities sum to 1; k 0 asks for the sum alone.
+ */
+static void
+test_logprobs(void)
+{
+    int       i;
+    float     lp[V];
+    double    lse, want, sum;
+    int32_t   ids[V];
+
+    want = 0;
+    for (i = 0; i < V; i++) {
+        want += exp((double) base[i]);
+    }
+    want = log(want);
+
+    lse = slora_logprobs(base, V, 4, ids, lp);
+    ok(fabs(lse - want) < 1e-9, "logprobs: log sum exp %.9f (want %.9f)",
+       lse, want);
+    ok(ids[0] == 6 && ids[1] == 0 && ids[2] == 1 && ids[3] == 5,
+       "the 4 likeliest in order, ties by id: %d %d %d %d", ids[0], ids[1],
+       ids[2], ids[3]);
+    ok(lp[0] == (float) (3.0 - want) && lp[2] == (float) (1.0 - want)
+       && lp[2] == lp[3], "each the logit less log sum exp");
+
+    slora_logprobs(base, V, V, ids, lp);
+    sum = 0;
+    for (i = 0; i < V; i++) {
+        sum += exp((double) lp[i]);
+    }
+    ok(fabs(sum - 1) < 1e-6 && ids[V - 1] == 7 && ids[V - 2] == 4,
+       "k = vocab: every id, probabilities summing to 1 (%.9f), least "
+       "likely last", sum);
+
+    ids[0] = -7;
+    lse = slora_logprobs(base, V, 0, ids, lp);
+    ok(fabs(lse - want) < 1e-9 && ids[0] == -7,
+       "k 0: the sum alone, no id written");
+
+    lse = slora_logprobs(base, V, 1, ids, lp);
+    ok(ids[0] == 6, "k 1: the argmax");
 }
 
 

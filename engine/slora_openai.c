@@ -33,7 +33,7 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 0
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0
 };
 
 
@@ -49,7 +49,11 @@ static int slora_openai_content(cJSON *content, size_t i,
 static int slora_openai_sampling(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_unsupported(cJSON *root, slora_openai_err_t *err);
+static int slora_openai_logprobs(cJSON *root,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
+    slora_openai_err_t *err);
 static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
@@ -85,7 +89,7 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     }
 
     slora_assert(lim->max_stops <= SLORA_OPENAI_MAX_STOPS
-                 && lim->max_tokens >= 1);
+                 && lim->max_tokens >= 1 && lim->max_top_logprobs >= 0);
 
     if (len == 0) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, NULL, NULL,
@@ -165,7 +169,8 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 
     if (slora_openai_sampling(root, lim, req, err) != SLORA_OK
         || slora_openai_options(root, req, err) != SLORA_OK
-        || slora_openai_unsupported(root, err) != SLORA_OK)
+        || slora_openai_logprobs(root, lim, req, err) != SLORA_OK
+        || slora_openai_unsupported(root, req->kind, err) != SLORA_OK)
     {
         goto done;
     }
@@ -626,15 +631,88 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
 
 /*
- * Fields that ask for what this server does not do: refused with 400
- * unsupported_parameter rather than ignored, since a client asking for
- * logprobs, tool calls or a JSON-only answer would otherwise take an
- * answer without them for one with them. Their neutral values, which
- * clients send by default, pass: false, 0, null, "", [], {}, best_of 1,
- * tool_choice "none" or "auto", response_format {"type": "text"}.
+ * Log-probabilities. Chat: logprobs true, and top_logprobs alternatives
+ * (0 to the limit; more than 0 only with logprobs). Completions: logprobs
+ * N, the legacy API's, asks for the token's log-probability and N
+ * alternatives (0 to the limit, at most 5 as OpenAI's).
  */
 static int
-slora_openai_unsupported(cJSON *root, slora_openai_err_t *err)
+slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    cJSON   *lp, *top;
+    double   d, most;
+
+    lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
+
+    if (req->kind == SLORA_OPENAI_COMPLETION) {
+        if (lp == NULL || cJSON_IsNull(lp)) {
+            return SLORA_OK;
+        }
+
+        most = lim->max_top_logprobs < 5 ? lim->max_top_logprobs : 5;
+
+        if (slora_openai_int(lp, "logprobs", 0, most, 0, (long long) most,
+                             &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->logprobs = 1;
+        req->top_logprobs = (int32_t) d;
+
+        return SLORA_OK;
+    }
+
+    if (lp != NULL && !cJSON_IsNull(lp)) {
+        if (!cJSON_IsBool(lp)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "logprobs",
+                                     "logprobs must be a boolean");
+        }
+
+        req->logprobs = cJSON_IsTrue(lp) ? 1 : 0;
+    }
+
+    top = cJSON_GetObjectItemCaseSensitive(root, "top_logprobs");
+
+    if (top == NULL || cJSON_IsNull(top)) {
+        return SLORA_OK;
+    }
+
+    if (slora_openai_int(top, "top_logprobs", 0, lim->max_top_logprobs, 0,
+                         lim->max_top_logprobs, &d, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (d > 0 && !req->logprobs) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "invalid_value", "top_logprobs",
+                                 "top_logprobs needs logprobs true");
+    }
+
+    req->top_logprobs = (int32_t) d;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * Fields that ask for what this server does not do: refused with 400
+ * unsupported_parameter rather than ignored, since a client asking for
+ * prompt log-probabilities, tool calls or a JSON-only answer would
+ * otherwise take an answer without them for one with them. Their neutral
+ * values, which clients send by default, pass: false, 0, null, "", [],
+ * {}, best_of 1, tool_choice "none" or "auto", response_format {"type":
+ * "text"}. (Chat's logprobs and top_logprobs, and a completion's
+ * logprobs, are served: slora_openai_logprobs.)
+ */
+static int
+slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
+    slora_openai_err_t *err)
 {
     int          asks;
     size_t       i;
@@ -642,12 +720,16 @@ slora_openai_unsupported(cJSON *root, slora_openai_err_t *err)
     const char  *name;
 
     static const char  *fields[] = {
-        "logprobs", "top_logprobs", "echo", "best_of", "suffix", "tools",
-        "functions", "tool_choice", "function_call", "response_format",
-        "logit_bias", "audio", "prediction"
+        "top_logprobs", "echo", "best_of", "suffix", "tools", "functions",
+        "tool_choice", "function_call", "response_format", "logit_bias",
+        "audio", "prediction"
     };
 
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    /* chat's top_logprobs is served; a completion has none */
+    for (i = kind == SLORA_OPENAI_CHAT ? 1 : 0;
+         i < sizeof(fields) / sizeof(fields[0]);
+         i++)
+    {
         name = fields[i];
         item = cJSON_GetObjectItemCaseSensitive(root, name);
 

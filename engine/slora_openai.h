@@ -42,6 +42,8 @@ typedef struct {
 typedef struct {
     uint32_t              max_stops;        /* 0..SLORA_OPENAI_MAX_STOPS */
     int32_t               max_tokens;       /* upper bound of the field */
+    int32_t               max_top_logprobs; /* of top_logprobs (chat) and
+                                               logprobs (completions) */
     int                   model_optional;   /* a missing or null model
                                                reads as "default" */
 } slora_openai_limits_t;
@@ -69,6 +71,8 @@ typedef struct {
     unsigned              stream:1;
     unsigned              include_usage:1;
     unsigned              ignore_eos:1;     /* EOS ids do not stop it */
+    unsigned              logprobs:1;       /* each token's log-probability */
+    int32_t               top_logprobs;     /* and this many alternatives */
 
     slora_openai_block_t *arena;
 } slora_openai_req_t;

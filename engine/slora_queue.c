@@ -37,6 +37,7 @@ const int  slora_status_codes[SLORA_STATUS_N - 1] = {
 
 static uint32_t slora_queue_ring_cap(uint32_t n_slots);
 static int slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h);
+static size_t slora_queue_lp_size(const slora_queue_geom_t *g);
 
 
 static uint32_t
@@ -53,15 +54,24 @@ slora_queue_ring_cap(uint32_t n_slots)
 }
 
 
+/* Bytes of one token's log-probability record: 8-aligned. */
+static size_t
+slora_queue_lp_size(const slora_queue_geom_t *g)
+{
+    return sizeof(slora_logprob_t) + (size_t) g->top_cap * sizeof(slora_top_t);
+}
+
+
 static int
 slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
 {
-    size_t    slots, prompt, output, published, off;
+    size_t    slots, prompt, output, published, logprobs, off;
     uint32_t  cap;
 
     if (g->n_slots == 0 || g->n_slots > (1u << 20)
         || g->prompt_cap == 0 || g->prompt_cap > (1u << 24)
-        || g->output_cap == 0 || g->output_cap > (1u << 24))
+        || g->output_cap == 0 || g->output_cap > (1u << 24)
+        || g->top_cap > SLORA_QUEUE_TOP_MAX)
     {
         return SLORA_ERROR;
     }
@@ -75,6 +85,9 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
            != SLORA_OK
         || slora_mul_size((size_t) g->n_slots * 8, g->output_cap,
                           &published)
+           != SLORA_OK
+        || slora_mul_size((size_t) g->n_slots * slora_queue_lp_size(g),
+                          g->output_cap, &logprobs)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -89,6 +102,8 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
     off = SLORA_ALIGN(off + output);
     h->published_off = off;
     off = SLORA_ALIGN(off + published);
+    h->logprobs_off = off;
+    off = SLORA_ALIGN(off + logprobs);
     h->ring_off = off;
     off = SLORA_ALIGN(off + slora_ring_size(cap));
     h->names_off = off;
@@ -138,8 +153,8 @@ slora_queue_init(void *base, size_t size, const slora_queue_geom_t *g,
     if (slora_queue_layout(g, q) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR,
                              "slora queue: bad geometry (slots %u, prompt %u,"
-                             " output %u)", g->n_slots, g->prompt_cap,
-                             g->output_cap);
+                             " output %u, top %u)", g->n_slots, g->prompt_cap,
+                             g->output_cap, g->top_cap);
     }
 
     if (q->size > size) {
@@ -173,7 +188,8 @@ slora_queue_check(const slora_queue_t *q, const slora_queue_geom_t *g,
     }
 
     if (q->geom.n_slots != g->n_slots || q->geom.prompt_cap != g->prompt_cap
-        || q->geom.output_cap != g->output_cap)
+        || q->geom.output_cap != g->output_cap
+        || q->geom.top_cap != g->top_cap)
     {
         return slora_err_set(err, SLORA_ERROR,
                              "slora queue: geometry changed");
@@ -219,6 +235,17 @@ slora_queue_published(slora_queue_t *q, uint32_t i)
 
     return (int64_t *) ((char *) q + q->published_off)
            + (size_t) i * q->geom.output_cap;
+}
+
+
+slora_logprob_t *
+slora_queue_logprob(slora_queue_t *q, uint32_t i, uint32_t k)
+{
+    slora_assert(i < q->geom.n_slots && k < q->geom.output_cap);
+
+    return (slora_logprob_t *) ((char *) q + q->logprobs_off
+                                + ((size_t) i * q->geom.output_cap + k)
+                                  * slora_queue_lp_size(&q->geom));
 }
 
 
@@ -364,10 +391,13 @@ slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
 
 
 int
-slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token)
+slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token,
+    float logprob, int32_t n_top, const int32_t *top_ids,
+    const float *top_logprobs)
 {
-    int32_t        n;
-    slora_slot_t  *s;
+    int32_t           n, j;
+    slora_slot_t     *s;
+    slora_logprob_t  *lp;
 
     s = slora_queue_slot(q, idx);
     n = atomic_load_explicit(&s->n_out, memory_order_relaxed);
@@ -378,6 +408,19 @@ slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token)
 
     slora_queue_output(q, idx)[n] = token;
     slora_queue_published(q, idx)[n] = slora_now_ns();
+
+    if (s->logprobs >= 0) {
+        lp = slora_queue_logprob(q, idx, (uint32_t) n);
+        lp->logprob = logprob;
+        lp->n_top = n_top < (int32_t) q->geom.top_cap
+                    ? n_top : (int32_t) q->geom.top_cap;
+
+        for (j = 0; j < lp->n_top; j++) {
+            lp->top[j].id = top_ids[j];
+            lp->top[j].logprob = top_logprobs[j];
+        }
+    }
+
     atomic_store_explicit(&s->n_out, n + 1, memory_order_release);
 
     return SLORA_OK;

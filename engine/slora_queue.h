@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      10
+#define SLORA_QUEUE_VERSION      11
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -151,6 +151,9 @@ typedef struct {
     float              repeat_penalty;
     float              frequency_penalty;
     float              presence_penalty;
+    int32_t            logprobs;        /* -1: none; else how many
+                                           alternatives each token's
+                                           log-probability comes with */
     int32_t            top_k;
     uint64_t           seed;
     int32_t            max_tokens;
@@ -178,7 +181,29 @@ typedef struct {
     uint32_t           n_slots;
     uint32_t           prompt_cap;      /* tokens per slot */
     uint32_t           output_cap;      /* tokens per slot */
+    uint32_t           top_cap;         /* alternatives a token's
+                                           log-probability record holds,
+                                           0..SLORA_QUEUE_TOP_MAX */
 } slora_queue_geom_t;
+
+
+#define SLORA_QUEUE_TOP_MAX      20
+
+
+/* One alternative of a token: an id and its log-probability. */
+typedef struct {
+    int32_t            id;
+    float              logprob;
+} slora_top_t;
+
+
+/* An output token's log-probability and its n_top likeliest alternatives
+ * (the record holds top_cap). */
+typedef struct {
+    float              logprob;
+    int32_t            n_top;
+    slora_top_t        top[];
+} slora_logprob_t;
 
 
 /* One slot of the names' hash index: where the name starts in the names
@@ -201,6 +226,8 @@ typedef struct {
     uint64_t           prompt_off;      /* int32_t [n_slots][prompt_cap] */
     uint64_t           output_off;      /* int32_t [n_slots][output_cap] */
     uint64_t           published_off;   /* int64_t [n_slots][output_cap] */
+    uint64_t           logprobs_off;    /* slora_logprob_t records,
+                                           [n_slots][output_cap] */
     uint64_t           ring_off;        /* slora_ring_t */
     uint64_t           names_off;       /* char [SLORA_QUEUE_NAMES_BYTES] */
     uint64_t           name_ix_off;     /* slora_name_slot_t
@@ -284,6 +311,10 @@ int32_t *slora_queue_output(slora_queue_t *q, uint32_t i);  /* [output_cap] */
 /* When each output token was published, CLOCK_MONOTONIC ns; entry k is
  * written before n_out passes k, so it reads like the token itself. */
 int64_t *slora_queue_published(slora_queue_t *q, uint32_t i);
+/* Output token k's log-probability record (written, as the token, before
+ * n_out passes k; filled only for a slot that asked for them). */
+slora_logprob_t *slora_queue_logprob(slora_queue_t *q, uint32_t i,
+    uint32_t k);
 slora_ring_t *slora_queue_ring(slora_queue_t *q);
 
 /* Worker side. claim: FREE -> CLAIMED, refs = WORKER, gen bumped; hint
@@ -304,9 +335,12 @@ void slora_queue_finish(slora_queue_t *q, uint32_t idx, int32_t finish);
 void slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
     const char *msg);
 
-/* Appends a token and its publish time; SLORA_BUSY if the output buffer
- * is full. */
-int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token);
+/* Appends a token and its publish time, and with lp its log-probability
+ * and up to top_cap of its n_top alternatives; SLORA_BUSY if the output
+ * buffer is full. */
+int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token,
+    float logprob, int32_t n_top, const int32_t *top_ids,
+    const float *top_logprobs);
 
 /* Adapter names, published by the engine once loaded; as many as fit in
  * SLORA_QUEUE_NAMES_BYTES (the rest: an error, and names_all 0). */

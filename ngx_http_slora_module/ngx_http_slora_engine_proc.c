@@ -578,7 +578,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     if (s->n_prompt <= 0 || (uint32_t) s->n_prompt > ec->q->geom.prompt_cap
         || s->max_tokens <= 0
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
-        || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS)
+        || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS
+        || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
                          "request slot holds invalid sizes");
@@ -603,6 +604,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.repeat_penalty = s->repeat_penalty;
     req.sampling.frequency_penalty = s->frequency_penalty;
     req.sampling.presence_penalty = s->presence_penalty;
+    req.logprobs = s->logprobs >= 0;
+    req.top_logprobs = s->logprobs >= 0 ? s->logprobs : 0;
     req.sampling.seed = s->seed;
     req.sampling.max_tokens = s->max_tokens;
 
@@ -1045,7 +1048,9 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
     switch (ev->type) {
 
     case SLORA_EV_TOKEN:
-        if (slora_queue_publish(ec->q, i, ev->token) != SLORA_OK
+        if (slora_queue_publish(ec->q, i, ev->token, ev->logprob,
+                                ev->n_top, ev->top_ids, ev->top_logprobs)
+            != SLORA_OK
             && !ec->cancelled[i])
         {
             /* cannot happen: max_tokens <= output_cap was checked */

@@ -244,9 +244,11 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     slora_openai_err_t    oe;
     slora_openai_kind_e         kind;
     ngx_http_slora_err_t        e;
-    slora_openai_limits_t       lim;
-    ngx_http_slora_loc_conf_t  *slcf;
+    slora_openai_limits_t        lim;
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
 
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     kind = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_CHAT
            ? SLORA_OPENAI_CHAT : SLORA_OPENAI_COMPLETION;
 
@@ -254,6 +256,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
     lim = slora_openai_default_limits;
     lim.model_optional = slcf->tenant != NULL;
+    lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
 
     req = ngx_http_slora_req_create(r);
 
@@ -648,6 +651,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->ttft_ms = -1;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
+    ctx->logprobs = req->logprobs;
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
     ctx->n_stop = req->n_stop;
@@ -715,6 +719,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     s->repeat_penalty = (float) req->repetition_penalty;
     s->frequency_penalty = (float) req->frequency_penalty;
     s->presence_penalty = (float) req->presence_penalty;
+    s->logprobs = req->logprobs ? req->top_logprobs : -1;
     s->seed = req->has_seed ? req->seed
                            : ((uint64_t) ngx_random() << 32)
                              ^ (uint64_t) ngx_random()

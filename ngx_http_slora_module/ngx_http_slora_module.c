@@ -214,6 +214,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->max_ctx = NGX_CONF_UNSET;
     smcf->slots = NGX_CONF_UNSET;
     smcf->max_tokens = NGX_CONF_UNSET;
+    smcf->top_logprobs = NGX_CONF_UNSET;
     smcf->slo_ttft = NGX_CONF_UNSET_MSEC;
     smcf->fair_prefill = NGX_CONF_UNSET;
     smcf->fair_decode = NGX_CONF_UNSET;
@@ -244,6 +245,7 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->max_ctx, 4096);
     ngx_conf_init_value(smcf->slots, 64);
     ngx_conf_init_value(smcf->max_tokens, 4096);
+    ngx_conf_init_value(smcf->top_logprobs, 5);
     ngx_conf_init_msec_value(smcf->slo_ttft, 0);
     ngx_conf_init_value(smcf->fair_prefill, 1);
     ngx_conf_init_value(smcf->fair_decode, 2);
@@ -297,8 +299,9 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->tokenizer_path, smcf->tensor_parallel,
                      smcf->preload, smcf->prefetch_threads);
 
-    p = ngx_slprintf(p, end, "|%V|%M|%i|%i", &smcf->schedule,
-                     smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode);
+    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i", &smcf->schedule,
+                     smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode,
+                     smcf->top_logprobs);
 
     if (smcf->roots != NULL) {
         root = smcf->roots->elts;
@@ -619,6 +622,11 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
                && ngx_strncmp(key->data, "tensor_parallel", 15) == 0)
     {
         np = &smcf->tensor_parallel;
+
+    } else if (key->len == 12
+               && ngx_strncmp(key->data, "top_logprobs", 12) == 0)
+    {
+        np = &smcf->top_logprobs;
     }
 
     if (np == NULL) {
@@ -629,8 +637,9 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
 
     n = ngx_atoi(val->data, val->len);
     if (n == NGX_ERROR || n > 1000000
-        || (n == 0 && np != &smcf->threads)
-        || (np == &smcf->tensor_parallel && n > 64))
+        || (n == 0 && np != &smcf->threads && np != &smcf->top_logprobs)
+        || (np == &smcf->tensor_parallel && n > 64)
+        || (np == &smcf->top_logprobs && n > SLORA_QUEUE_TOP_MAX))
     {
         goto invalid;
     }

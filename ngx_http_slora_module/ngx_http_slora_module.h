@@ -60,6 +60,9 @@ typedef struct {
     ngx_int_t                  max_ctx;
     ngx_int_t                  slots;
     ngx_int_t                  max_tokens;
+    ngx_int_t                  top_logprobs;  /* alternatives a token's
+                                                 log-probability may come
+                                                 with, 0..20 */
     ngx_str_t                  schedule;      /* fcfs, lcfs, slo, fair */
     ngx_msec_t                 slo_ttft;      /* 0: none */
     ngx_int_t                  fair_prefill;  /* fair_weights=P:D */
@@ -90,6 +93,25 @@ typedef struct {
     ngx_int_t                  chat_template; /* CHAT_AUTO or slora_chat_e */
     ngx_msec_t                 deadline;
 } ngx_http_slora_loc_conf_t;
+
+
+/* A growing buffer of printed log-probability entries. */
+typedef struct {
+    u_char                    *data;
+    size_t                     len;
+    size_t                     cap;
+} ngx_http_slora_lpbuf_t;
+
+
+/* The entries of the tokens taken and not yet sent: chat's content list
+ * in part[0]; a completion's tokens, token_logprobs, top_logprobs and
+ * text_offset lists in part[0..3]. */
+typedef struct {
+    ngx_http_slora_lpbuf_t     part[4];
+    ngx_uint_t                 n;
+    ngx_http_slora_lpbuf_t     raw;           /* scratch: a token's bytes */
+    ngx_http_slora_lpbuf_t     text;          /* and its text */
+} ngx_http_slora_lp_t;
 
 
 typedef struct {
@@ -128,6 +150,9 @@ typedef struct {
     u_char                    *text;          /* held back or accumulated */
     size_t                     text_len;
     size_t                     text_cap;
+    size_t                     n_chars;       /* code points generated */
+
+    ngx_http_slora_lp_t        lp;            /* with logprobs */
 
     ngx_chain_t               *free;
     ngx_chain_t               *busy;
@@ -138,6 +163,7 @@ typedef struct {
 
     unsigned                   stream:1;
     unsigned                   include_usage:1;
+    unsigned                   logprobs:1;
     unsigned                   have_slot:1;
     unsigned                   header_sent:1;
     unsigned                   role_sent:1;
@@ -187,6 +213,14 @@ ngx_buf_t *ngx_http_slora_response_json(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_queue_t *q);
+
+/* ngx_http_slora_logprobs.c */
+ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, int32_t token, const slora_logprob_t *zrec,
+    int32_t max_top, size_t offset);
+size_t ngx_http_slora_lp_max(ngx_http_slora_ctx_t *ctx);
+u_char *ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t whole);
 
 /* ngx_http_slora_stream.c */
 ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,

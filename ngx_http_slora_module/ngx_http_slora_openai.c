@@ -53,7 +53,8 @@ ngx_http_slora_error_json(u_char *p, const char *type, const char *code,
 size_t
 ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx, size_t len)
 {
-    return NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * (ctx->model.len + len);
+    return NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * (ctx->model.len + len)
+           + ngx_http_slora_lp_max(ctx);
 }
 
 
@@ -74,16 +75,18 @@ ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
             p = ngx_http_slora_json_str(p, text, len);
         }
 
-        p = ngx_http_slora_lit(p, "},\"logprobs\":null,\"finish_reason\":");
+        p = ngx_http_slora_lit(p, "},\"logprobs\":");
+        p = ngx_http_slora_lp_json(p, ctx, 0);
 
     } else {
         p = ngx_http_slora_head_json(p, ctx, "text_completion");
         p = ngx_http_slora_lit(p, ",\"choices\":[{\"text\":");
         p = ngx_http_slora_json_str(p, text, len);
-        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":null,"
-                                  "\"finish_reason\":");
+        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":");
+        p = ngx_http_slora_lp_json(p, ctx, 0);
     }
 
+    p = ngx_http_slora_lit(p, ",\"finish_reason\":");
     p = ngx_http_slora_json_cstr(p, finish);
     p = ngx_http_slora_lit(p, "}]");
 
@@ -131,16 +134,18 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         p = ngx_http_slora_lit(p, ",\"choices\":[{\"index\":0,\"message\":"
                           "{\"role\":\"assistant\",\"content\":");
         p = ngx_http_slora_json_str(p, ctx->text, ctx->text_len);
-        p = ngx_http_slora_lit(p, "},\"logprobs\":null,\"finish_reason\":");
+        p = ngx_http_slora_lit(p, "},\"logprobs\":");
+        p = ngx_http_slora_lp_json(p, ctx, 1);
 
     } else {
         p = ngx_http_slora_head_json(p, ctx, "text_completion");
         p = ngx_http_slora_lit(p, ",\"choices\":[{\"text\":");
         p = ngx_http_slora_json_str(p, ctx->text, ctx->text_len);
-        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":null,"
-                                  "\"finish_reason\":");
+        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":");
+        p = ngx_http_slora_lp_json(p, ctx, 1);
     }
 
+    p = ngx_http_slora_lit(p, ",\"finish_reason\":");
     p = ngx_http_slora_json_cstr(p, ctx->finish);
     p = ngx_http_slora_lit(p, "}],");
     p = ngx_http_slora_usage_obj(p, ctx);

@@ -465,7 +465,7 @@ static ngx_int_t
 ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     slora_queue_t *q, ngx_chain_t ***ll)
 {
-    size_t                  from, match, safe, which;
+    size_t                  from, match, safe, which, chars;
     int32_t                 n, k, *tokens;
     int64_t                 now;
     slora_slot_t           *s;
@@ -503,8 +503,19 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     for (k = ctx->n_done; k < n; k++) {
         from = ctx->text_len;
+        chars = ctx->n_chars;
 
         if (ngx_http_slora_append(r, ctx, tokens[k], 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->logprobs
+            && ngx_http_slora_lp_add(r, ctx, tokens[k],
+                                     slora_queue_logprob(q, ctx->slot,
+                                                         (uint32_t) k),
+                                     (int32_t) q->geom.top_cap, chars)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -565,6 +576,14 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
 
         if (rc == SLORA_OK) {
+            /* code points: the bytes that are not continuations */
+            for (p = ctx->text + ctx->text_len;
+                 p < ctx->text + ctx->text_len + n;
+                 p++)
+            {
+                ctx->n_chars += (*p & 0xc0) != 0x80;
+            }
+
             ctx->text_len += n;
             return NGX_OK;
         }

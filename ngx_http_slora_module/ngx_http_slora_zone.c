@@ -69,6 +69,7 @@ ngx_http_slora_zone_geom(ngx_http_slora_main_conf_t *smcf,
     g->n_slots = (uint32_t) smcf->slots;
     g->prompt_cap = (uint32_t) smcf->max_ctx;
     g->output_cap = (uint32_t) smcf->max_tokens;
+    g->top_cap = (uint32_t) smcf->top_logprobs;
 }
 
 

@@ -35,6 +35,9 @@ my @WANT_CHECKS = (
     'completion stream base: usage equals the non-streamed usage',
     'unknown model raises NotFoundError', '... with the error message parsed',
     'max_tokens=0 raises BadRequestError',
+    'chat logprobs: one entry a token, two alternatives each',
+    'chat logprobs: the entries\' tokens make the text',
+    'completion logprobs: tokens, figures, alternatives, offsets',
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(
@@ -123,11 +126,12 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     is($r->{json}{choices}[0]{message}{content} // '', $pt,
        'penalties at their neutral values change nothing');
     $r = json_req($PORT, '/v1/chat/completions',
-                  { %b, logprobs => JSON::PP::true(), top_logprobs => 2 });
+                  { %b, tools => [{ type => 'function',
+                                    function => { name => 'f' } }] });
     ok($r->{status} == 400
        && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
-       && ($r->{json}{error}{param} // '') eq 'logprobs',
-       'logprobs asked for: 400 unsupported_parameter, not an answer '
+       && ($r->{json}{error}{param} // '') eq 'tools',
+       'tools asked for: 400 unsupported_parameter, not an answer '
        . 'without them');
     $r = json_req($PORT, '/v1/chat/completions',
                   { %b, logprobs => JSON::PP::false(), tools => [],
@@ -140,6 +144,120 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        && ($r->{json}{error}{param} // '') eq 'presence_penalty'
        && ($r->{json}{error}{code} // '') eq 'invalid_value',
        'presence_penalty 2.5: 400 invalid_value naming the field');
+}
+
+# Log-probabilities. Greedy, so each token is its row's likeliest: it
+# heads its alternatives with the same figure; the alternatives come
+# likeliest first and their probabilities sum to at most 1; the tokens'
+# bytes make the answer's text. A stream carries the same entries, each
+# once, over its chunks; a completion's lists agree with each other.
+{
+    my %b = (model => 'tuned', temperature => 0, max_tokens => 24,
+             messages => [{ role => 'user',
+                            content => 'Name three colours.' }],
+             logprobs => JSON::PP::true(), top_logprobs => 3);
+    my $r = json_req($PORT, '/v1/chat/completions', \%b);
+    my $c = $r->{json}{choices}[0] // {};
+    my @e = @{ $c->{logprobs}{content} // [] };
+    my $n = $r->{json}{usage}{completion_tokens} // -1;
+    my ($bad, $bytes) = (0, '');
+    for my $e (@e) {
+        my @t = @{ $e->{top_logprobs} // [] };
+        my $sum = 0;
+        $sum += exp($_->{logprob}) for @t;
+        $bad++ unless @t == 3 && $e->{logprob} <= 0
+            && length($e->{token}) && $t[0]{token} eq $e->{token}
+            && $t[0]{logprob} == $e->{logprob}
+            && $t[0]{logprob} >= $t[1]{logprob}
+            && $t[1]{logprob} >= $t[2]{logprob} && $sum <= 1 + 1e-6;
+        $bytes .= pack('C*', @{ $e->{bytes} // [] });
+    }
+    my $text = $c->{message}{content} // '';
+    utf8::encode(my $text_bytes = $text);
+    ok($r->{status} == 200 && $n > 0 && @e == $n,
+       "chat logprobs: one entry a token ($n)");
+    is($bad, 0, '... each its row\'s likeliest of 3 alternatives, in '
+       . 'order, probabilities summing to at most 1');
+    is($bytes, $text_bytes, '... their bytes make the answer\'s text');
+    is(join('', map { $_->{token} } @e), $text, '... and so do their texts');
+
+    my $st = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode({ %b,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' =>
+                                       'application/json' });
+    run_streams([$st], 60);
+    my @se;
+    for my $ev (@{ $st->{events} }) {
+        my $lp = $ev->{json} ? $ev->{json}{choices}[0]{logprobs} : undef;
+        push @se, @{ $lp->{content} } if ref $lp eq 'HASH';
+    }
+    is(json_encode(\@se), json_encode(\@e),
+       'chat stream: the same entries over its chunks, each once');
+
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', prompt => 'The capital of France is',
+                    temperature => 0, max_tokens => 16, logprobs => 2 });
+    my $l = $r->{json}{choices}[0]{logprobs} // {};
+    my @tok = @{ $l->{tokens} // [] };
+    my @off = @{ $l->{text_offset} // [] };
+    my @tlp = @{ $l->{token_logprobs} // [] };
+    my @top = @{ $l->{top_logprobs} // [] };
+    $n = $r->{json}{usage}{completion_tokens} // -1;
+    my $ctext = $r->{json}{choices}[0]{text} // '';
+    my $offs_ok = @off && $off[0] == 0;
+    for my $i (1 .. $#off) {
+        $offs_ok &&= $off[$i] == $off[$i - 1] + length($tok[$i - 1]);
+    }
+    ok($r->{status} == 200 && @tok == $n && @tlp == $n && @top == $n
+       && join('', @tok) eq $ctext,
+       "completion logprobs: tokens, their figures and alternatives, one "
+       . "a token ($n), the tokens making the text");
+    ok($offs_ok, '... text_offset: where each token starts, in characters');
+    my $top_bad = 0;
+    for my $i (0 .. $#top) {
+        my @v = values %{ $top[$i] };
+        my $best = (sort { $b <=> $a } @v)[0] // 1;
+        $top_bad++ unless @v >= 1 && @v <= 2 && $tlp[$i] <= 0
+            && $best == $tlp[$i];
+    }
+    is($top_bad, 0, '... each token the likeliest of its alternatives');
+
+    $st = stream_start($PORT, 'POST', '/v1/completions',
+                       body => json_encode({ model => 'base',
+                                             prompt => 'The capital of '
+                                                       . 'France is',
+                                             temperature => 0,
+                                             max_tokens => 16, logprobs => 2,
+                                             stream => JSON::PP::true() }),
+                       headers => { 'Content-Type' => 'application/json' });
+    run_streams([$st], 60);
+    my (@stok, @soff);
+    for my $ev (@{ $st->{events} }) {
+        my $lp = $ev->{json} ? $ev->{json}{choices}[0]{logprobs} : undef;
+        next unless ref $lp eq 'HASH';
+        push @stok, @{ $lp->{tokens} };
+        push @soff, @{ $lp->{text_offset} };
+    }
+    is(json_encode([\@stok, \@soff]), json_encode([\@tok, \@off]),
+       'completion stream: the same tokens and offsets over its chunks');
+
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, top_logprobs => 0 });
+    my @e0 = @{ $r->{json}{choices}[0]{logprobs}{content} // [] };
+    ok(@e0 && !grep({ ref $_->{top_logprobs} ne 'ARRAY'
+                      || @{ $_->{top_logprobs} } } @e0)
+       && json_encode([map { [$_->{token}, $_->{logprob}] } @e0])
+          eq json_encode([map { [$_->{token}, $_->{logprob}] } @e]),
+       'top_logprobs 0: the same tokens and figures, no alternatives');
+
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, top_logprobs => 6 });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'top_logprobs'
+       && ($r->{json}{error}{message} // '')
+          eq 'top_logprobs must be an integer from 0 to 5',
+       'top_logprobs past the server\'s 5: 400 saying so');
 }
 
 my $stop = $s->stop;

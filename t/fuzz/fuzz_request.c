@@ -274,7 +274,12 @@ fuzz_check_req(const slora_openai_req_t *req)
     if (req->max_tokens == 0 || req->max_tokens < -1
         || !(req->temperature >= 0 && req->temperature <= 2)
         || !(req->top_p > 0 && req->top_p <= 1)
-        || req->top_k < 0 || req->top_k > 1000000)
+        || req->top_k < 0 || req->top_k > 1000000
+        || !(req->frequency_penalty >= -2 && req->frequency_penalty <= 2)
+        || !(req->presence_penalty >= -2 && req->presence_penalty <= 2)
+        || !(req->repetition_penalty > 0 && req->repetition_penalty <= 100)
+        || req->top_logprobs < 0 || req->top_logprobs > 20
+        || (!req->logprobs && req->top_logprobs != 0))
     {
         fuzz_fail("a value outside its range");
     }

@@ -120,6 +120,33 @@ def text_pair(client, model, prompt, max_tokens):
           and usage.prompt_tokens == r.usage.prompt_tokens, usage)
 
 
+def logprobs(client, model):
+    """Log-probabilities as the client parses them: chat's content
+    entries with their alternatives, a completion's lists."""
+    r = client.chat.completions.create(
+        model=model, max_tokens=12, temperature=0, logprobs=True,
+        top_logprobs=2,
+        messages=[{"role": "user", "content": "Count to five."}])
+    c = r.choices[0]
+    entries = c.logprobs.content if c.logprobs else []
+    check("chat logprobs: one entry a token, two alternatives each",
+          len(entries) == r.usage.completion_tokens
+          and all(len(e.top_logprobs) == 2 and e.logprob <= 0
+                  for e in entries), c.logprobs)
+    check("chat logprobs: the entries' tokens make the text",
+          "".join(e.token for e in entries) == (c.message.content or ""),
+          [e.token for e in entries])
+    r = client.completions.create(model=model, prompt="One, two,",
+                                  max_tokens=8, temperature=0, logprobs=1)
+    lp = r.choices[0].logprobs
+    check("completion logprobs: tokens, figures, alternatives, offsets",
+          lp is not None and len(lp.tokens) == r.usage.completion_tokens
+          and len(lp.token_logprobs) == len(lp.tokens)
+          and len(lp.top_logprobs) == len(lp.tokens)
+          and len(lp.text_offset) == len(lp.tokens)
+          and "".join(lp.tokens) == r.choices[0].text, lp)
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -159,6 +186,7 @@ def main():
     chat_pair(client, "base", "What is the capital of France?", 24)
     text_pair(client, "base", "The capital of France is", 16)
     chat_pair(client, adapter, "Name three fruits.", 16, need_text=False)
+    logprobs(client, "base")
     errors(client)
 
     print(json.dumps({"checks": checks}))

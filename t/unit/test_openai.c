@@ -179,12 +179,18 @@ static const bad_case_t  bad_cases[] = {
     { "chat: prompt, no messages", CHAT,
       "{\"model\":\"base\",\"prompt\":\"hi\"}",
       400, "missing_required_parameter", "messages" },
-    { "chat: logprobs true", CHAT,
-      "{\"model\":\"base\"," MSGS ",\"logprobs\":true}",
-      400, "unsupported_parameter", "logprobs" },
-    { "chat: top_logprobs 3", CHAT,
+    { "chat: logprobs a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logprobs\":\"yes\"}",
+      400, "invalid_type", "logprobs" },
+    { "chat: top_logprobs 3 without logprobs", CHAT,
       "{\"model\":\"base\"," MSGS ",\"top_logprobs\":3}",
-      400, "unsupported_parameter", "top_logprobs" },
+      400, "invalid_value", "top_logprobs" },
+    { "chat: top_logprobs 21", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logprobs\":true,\"top_logprobs\":21}",
+      400, "invalid_value", "top_logprobs" },
+    { "chat: top_logprobs 1.5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logprobs\":true,\"top_logprobs\":1.5}",
+      400, "invalid_value", "top_logprobs" },
     { "chat: tools", CHAT, "{\"model\":\"base\"," MSGS ",\"tools\":[{"
       "\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
       400, "unsupported_parameter", "tools" },
@@ -201,12 +207,15 @@ static const bad_case_t  bad_cases[] = {
     { "chat: logit_bias", CHAT,
       "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"50256\":-100}}",
       400, "unsupported_parameter", "logit_bias" },
-    { "completions: logprobs 2", COMP,
-      "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":2}",
-      400, "unsupported_parameter", "logprobs" },
-    { "completions: logprobs 1", COMP,
-      "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":1}",
-      400, "unsupported_parameter", "logprobs" },
+    { "completions: logprobs 6", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":6}",
+      400, "invalid_value", "logprobs" },
+    { "completions: logprobs true", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":true}",
+      400, "invalid_type", "logprobs" },
+    { "completions: top_logprobs 2", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"top_logprobs\":2}",
+      400, "unsupported_parameter", "top_logprobs" },
     { "completions: echo", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true}",
       400, "unsupported_parameter", "echo" },
@@ -401,15 +410,50 @@ test_chat(void)
     is_int(rc, SLORA_OK, "chat: logprobs false, tools [], tool_choice "
            "auto, response_format text, logit_bias {}: accepted");
     slora_openai_req_free(&req);
-    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":0,"
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
                "\"echo\":false,\"best_of\":1,\"suffix\":\"\"}", &req, &err);
-    is_int(rc, SLORA_OK, "completions: logprobs 0, echo false, best_of 1, "
-           "suffix \"\": accepted");
+    is_int(rc, SLORA_OK, "completions: echo false, best_of 1, suffix \"\": "
+           "accepted");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true}",
+               &req, &err);
+    is_str(err.msg, "echo is not supported by this server",
+           "message: an unsupported parameter");
+    slora_openai_req_free(&req);
+
+    /* log-probabilities: chat's flag and alternatives, a completion's
+     * count */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":true,"
+               "\"top_logprobs\":20}", &req, &err);
+    ok(rc == SLORA_OK && req.logprobs && req.top_logprobs == 20,
+       "chat: logprobs true, top_logprobs 20");
     slora_openai_req_free(&req);
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":true}",
                &req, &err);
-    is_str(err.msg, "logprobs is not supported by this server",
-           "message: an unsupported parameter");
+    ok(rc == SLORA_OK && req.logprobs && req.top_logprobs == 0,
+       "chat: logprobs true alone: no alternatives");
+    slora_openai_req_free(&req);
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":false,"
+               "\"top_logprobs\":0}", &req, &err);
+    ok(rc == SLORA_OK && !req.logprobs, "chat: logprobs false, top 0: none");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":5}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.logprobs && req.top_logprobs == 5,
+       "completions: logprobs 5: the token's and 5 alternatives");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":0}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.logprobs && req.top_logprobs == 0,
+       "completions: logprobs 0: the token's alone");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\"}", &req, &err);
+    ok(rc == SLORA_OK && !req.logprobs, "completions: no logprobs: none");
+    slora_openai_req_free(&req);
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":true,"
+               "\"top_logprobs\":5}", &req, &err);
+    ok(rc == SLORA_OK && req.top_logprobs == 5,
+       "chat: top_logprobs 5 within the default limit");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS
@@ -571,6 +615,7 @@ test_limits(void)
 
     lim.max_stops = 1;
     lim.max_tokens = 16;
+    lim.max_top_logprobs = 2;
     lim.model_optional = 0;
     memset(&err, 0, sizeof(err));
 
@@ -592,6 +637,26 @@ test_limits(void)
     ok(rc == SLORA_ERROR && strcmp(err.param, "stop") == 0
        && strstr(err.msg, "up to 1 strings") != NULL,
        "limits: more stops than lim");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"base\"," MSGS ",\"logprobs\":true,\"top_logprobs\":3}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "top_logprobs") == 0
+       && strcmp(err.msg, "top_logprobs must be an integer from 0 to 2") == 0,
+       "limits: top_logprobs above lim");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"base\",\"prompt\":\"x\",\"logprobs\":3}";
+    rc = slora_openai_parse(body, strlen(body), COMP, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "logprobs") == 0
+       && strcmp(err.msg, "logprobs must be an integer from 0 to 2") == 0,
+       "limits: a completion's logprobs above lim");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"base\",\"prompt\":\"x\",\"logprobs\":2}";
+    rc = slora_openai_parse(body, strlen(body), COMP, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.logprobs && req.top_logprobs == 2,
+       "limits: a completion's logprobs at lim");
     slora_openai_req_free(&req);
 
     body = "{" MSGS "}";

@@ -277,11 +277,18 @@ test_queue(void)
     slora_queue_t       *q;
     const char          *names[3] = { "alpha", "beta-2", "c" };
     const char          *p;
-    slora_queue_geom_t   geom = { 3, 16, 4 };
-    slora_queue_geom_t   other = { 3, 16, 5 };
-    slora_queue_geom_t   bad = { 0, 16, 4 };
+    slora_queue_geom_t   geom = { 3, 16, 4, 3 };
+    slora_queue_geom_t   other = { 3, 16, 5, 3 };
+    slora_queue_geom_t   fewer_top = { 3, 16, 4, 2 };
+    slora_queue_geom_t   bad = { 0, 16, 4, 3 };
+    slora_queue_geom_t   bad_top = { 3, 16, 4, SLORA_QUEUE_TOP_MAX + 1 };
+    slora_logprob_t     *lp;
+    static const int32_t  top_ids[5] = { 7, 8, 9, 10, 11 };
+    static const float    top_lps[5] = { -0.25f, -1.5f, -2, -3, -4 };
 
     is_int(slora_queue_size(&bad), 0, "zero slots is no geometry");
+    is_int(slora_queue_size(&bad_top), 0, "more alternatives than "
+           "SLORA_QUEUE_TOP_MAX is no geometry");
 
     size = slora_queue_size(&geom);
     ok(size > sizeof(slora_queue_t) + 3 * (16 + 4) * 4, "size covers it all");
@@ -298,9 +305,19 @@ test_queue(void)
     is_int(slora_queue_check(q, &geom, &err), SLORA_OK, "check passes");
     is_int(slora_queue_check(q, &other, &err), SLORA_ERROR,
            "check refuses another geometry");
+    is_int(slora_queue_check(q, &fewer_top, &err), SLORA_ERROR,
+           "check refuses another count of alternatives");
     ok(slora_queue_output(q, 2) + 4 <= (int32_t *) ((char *) mem + size)
        && slora_queue_prompt(q, 2) + 16 <= slora_queue_output(q, 0),
        "buffers lie inside the region, apart");
+    ok((char *) &slora_queue_logprob(q, 2, 3)->top[3]
+       <= (char *) slora_queue_ring(q)
+       && (char *) slora_queue_logprob(q, 0, 0)
+          >= (char *) (slora_queue_published(q, 2) + 4)
+       && (char *) &slora_queue_logprob(q, 0, 3)->top[3]
+          <= (char *) slora_queue_logprob(q, 1, 0),
+       "log-probability records lie between the publish times and the "
+       "ring, a slot's after another's");
 
     for (i = 0; i < 3; i++) {
         is_int(slora_queue_claim(q, 1, &idx), SLORA_OK, "claim %u", i);
@@ -322,16 +339,32 @@ test_queue(void)
     ok(slora_ring_pop(slora_queue_ring(q), &s, &g) == SLORA_OK && s == idx
        && g == slot->gen, "the ring carries slot and generation");
 
+    slot->logprobs = 2;
+
     for (i = 0; i < 4; i++) {
-        is_int(slora_queue_publish(q, idx, 100 + i), SLORA_OK, "publish %u",
-               i);
+        is_int(slora_queue_publish(q, idx, 100 + i, -0.5f * (float) i,
+                                   5 - (int32_t) i, top_ids, top_lps),
+               SLORA_OK, "publish %u", i);
     }
 
-    is_int(slora_queue_publish(q, idx, 9), SLORA_BUSY,
+    is_int(slora_queue_publish(q, idx, 9, 0, 0, NULL, NULL), SLORA_BUSY,
            "the output buffer holds output_cap tokens");
     out = slora_queue_output(q, idx);
     ok(slot->n_out == 4 && out[0] == 100 && out[3] == 103,
        "published tokens readable in order");
+    lp = slora_queue_logprob(q, idx, 1);
+    ok(lp->logprob == -0.5f && lp->n_top == 3 && lp->top[0].id == 7
+       && lp->top[2].id == 9 && lp->top[2].logprob == -2.0f,
+       "a token's log-probability and its alternatives, cut to top_cap 3");
+    lp = slora_queue_logprob(q, idx, 3);
+    ok(lp->logprob == -1.5f && lp->n_top == 2 && lp->top[1].id == 8,
+       "fewer than top_cap: as many as given");
+    slora_queue_slot(q, 0)->logprobs = -1;
+    slora_queue_logprob(q, 0, 0)->n_top = 77;
+    slora_queue_publish(q, 0, 5, -1, 3, top_ids, top_lps);
+    ok(slora_queue_logprob(q, 0, 0)->n_top == 77,
+       "a slot that asked for none: no record written");
+    slora_queue_slot(q, 0)->n_out = 0;
 
     slora_queue_finish(q, idx, 2);
     ok(slot->state == SLORA_SLOT_FINISHED && slot->refs == SLORA_REF_WORKER,

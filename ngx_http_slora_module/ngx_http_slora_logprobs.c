@@ -1,0 +1,442 @@
+/*
+ * ngx_http_slora_logprobs.c: the "logprobs" of OpenAI's answers, from the
+ * log-probability record the engine publishes beside each output token
+ * (slora_logprob_t in the zone).
+ *
+ * Chat: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]},
+ * ...], "refusal": null}. Completions (the legacy API): {"tokens",
+ * "token_logprobs", "top_logprobs" (an object a token: token text to
+ * log-probability), "text_offset" (code points into the completion)}.
+ *
+ * The one idea: a token's entry is printed once, when the worker takes
+ * the token, into buffers that wait for the event (stream) or the body
+ * (not) that carries the token's text; so the zone's record is read
+ * while the slot is held, and a stream's chunk carries exactly the
+ * tokens taken since the last chunk. A token's text is its own bytes as
+ * UTF-8, a partial character as U+FFFD (its "bytes" are exact).
+ */
+
+#include <math.h>
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
+
+
+#define NGX_HTTP_SLORA_LP_TOKENS   0        /* chat: the content entries */
+#define NGX_HTTP_SLORA_LP_LOGPROBS 1
+#define NGX_HTTP_SLORA_LP_TOPS     2
+#define NGX_HTTP_SLORA_LP_OFFSETS  3
+
+
+static ngx_int_t ngx_http_slora_lp_token(ngx_http_request_t *r,
+    ngx_http_slora_lp_t *lp, int32_t token, ngx_str_t *raw,
+    ngx_str_t *text);
+static ngx_int_t ngx_http_slora_lp_room(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, size_t need);
+static ngx_int_t ngx_http_slora_lp_put(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, const u_char *data, size_t len);
+static ngx_int_t ngx_http_slora_lp_str(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, ngx_str_t *s);
+static ngx_int_t ngx_http_slora_lp_num(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, float v);
+static ngx_int_t ngx_http_slora_lp_bytes(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, ngx_str_t *raw);
+static ngx_int_t ngx_http_slora_lp_chat_entry(ngx_http_request_t *r,
+    ngx_http_slora_lp_t *lp, int32_t token, float logprob, int32_t n_top,
+    const slora_top_t *top);
+
+
+/* The entry of one output token, taken with its record in the zone
+ * (of at most max_top alternatives) and the code points of the
+ * completion before its text. */
+ngx_int_t
+ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    int32_t token, const slora_logprob_t *zrec, int32_t max_top,
+    size_t offset)
+{
+    u_char                   num[32];
+    float                    logprob;
+    int32_t                  j, n_top;
+    ngx_str_t                raw, text;
+    slora_top_t              top[SLORA_QUEUE_TOP_MAX];
+    ngx_http_slora_lpbuf_t  *part;
+
+    /* a copy, its count bounded: the zone is another process's */
+    logprob = zrec->logprob;
+    n_top = ngx_min(ngx_max(zrec->n_top, 0),
+                    ngx_min(max_top, SLORA_QUEUE_TOP_MAX));
+    ngx_memcpy(top, zrec->top, (size_t) n_top * sizeof(slora_top_t));
+
+    part = ctx->lp.part;
+
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+        if ((part[0].len && ngx_http_slora_lp_put(r, &part[0],
+                                                  (u_char *) ",", 1)
+                            != NGX_OK)
+            || ngx_http_slora_lp_chat_entry(r, &ctx->lp, token, logprob,
+                                            n_top, top)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ctx->lp.n++;
+        return NGX_OK;
+    }
+
+    if (ngx_http_slora_lp_token(r, &ctx->lp, token, &raw, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (j = 0; j < 4; j++) {
+        if (part[j].len
+            && ngx_http_slora_lp_put(r, &part[j], (u_char *) ",", 1)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_slora_lp_str(r, &part[NGX_HTTP_SLORA_LP_TOKENS], &text)
+        != NGX_OK
+        || ngx_http_slora_lp_num(r, &part[NGX_HTTP_SLORA_LP_LOGPROBS],
+                                 logprob)
+           != NGX_OK
+        || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
+                                 (u_char *) "{", 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (j = 0; j < n_top; j++) {
+        if (ngx_http_slora_lp_token(r, &ctx->lp, top[j].id, &raw, &text)
+            != NGX_OK
+            || (j && ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
+                                           (u_char *) ",", 1)
+                     != NGX_OK)
+            || ngx_http_slora_lp_str(r, &part[NGX_HTTP_SLORA_LP_TOPS], &text)
+               != NGX_OK
+            || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
+                                     (u_char *) ":", 1)
+               != NGX_OK
+            || ngx_http_slora_lp_num(r, &part[NGX_HTTP_SLORA_LP_TOPS],
+                                     top[j].logprob)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
+                              (u_char *) "}", 1)
+        != NGX_OK
+        || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_OFFSETS], num,
+                                 ngx_sprintf(num, "%uz", offset) - num)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->lp.n++;
+
+    return NGX_OK;
+}
+
+
+/* Bytes ngx_http_slora_lp_json may write. */
+size_t
+ngx_http_slora_lp_max(ngx_http_slora_ctx_t *ctx)
+{
+    size_t      n;
+    ngx_uint_t  j;
+
+    n = 128;
+
+    for (j = 0; j < 4; j++) {
+        n += ctx->lp.part[j].len;
+    }
+
+    return n;
+}
+
+
+/*
+ * The value of "logprobs": null when none were asked for, or none wait
+ * and whole is 0 (a stream's chunk without tokens); else the entries
+ * waiting, which it then drops.
+ */
+u_char *
+ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t whole)
+{
+    ngx_uint_t               j;
+    ngx_http_slora_lpbuf_t  *part;
+
+    if (!ctx->logprobs || (ctx->lp.n == 0 && !whole)) {
+        return ngx_http_slora_lit(p, "null");
+    }
+
+    part = ctx->lp.part;
+
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+        p = ngx_http_slora_lit(p, "{\"content\":[");
+        p = ngx_cpymem(p, part[0].data, part[0].len);
+        p = ngx_http_slora_lit(p, "],\"refusal\":null}");
+
+    } else {
+        p = ngx_http_slora_lit(p, "{\"tokens\":[");
+        p = ngx_cpymem(p, part[0].data, part[0].len);
+        p = ngx_http_slora_lit(p, "],\"token_logprobs\":[");
+        p = ngx_cpymem(p, part[1].data, part[1].len);
+        p = ngx_http_slora_lit(p, "],\"top_logprobs\":[");
+        p = ngx_cpymem(p, part[2].data, part[2].len);
+        p = ngx_http_slora_lit(p, "],\"text_offset\":[");
+        p = ngx_cpymem(p, part[3].data, part[3].len);
+        p = ngx_http_slora_lit(p, "]}");
+    }
+
+    for (j = 0; j < 4; j++) {
+        part[j].len = 0;
+    }
+
+    ctx->lp.n = 0;
+
+    return p;
+}
+
+
+/* {"token", "logprob", "bytes", and with top "top_logprobs"} into the
+ * chat's entries, part[0]. */
+static ngx_int_t
+ngx_http_slora_lp_chat_entry(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
+    int32_t token, float logprob, int32_t n_top, const slora_top_t *top)
+{
+    int32_t                  j;
+    ngx_str_t                raw, text;
+    ngx_http_slora_lpbuf_t  *b;
+
+    b = &lp->part[0];
+
+    if (ngx_http_slora_lp_token(r, lp, token, &raw, &text) != NGX_OK
+        || ngx_http_slora_lp_put(r, b, (u_char *) "{\"token\":", 9) != NGX_OK
+        || ngx_http_slora_lp_str(r, b, &text) != NGX_OK
+        || ngx_http_slora_lp_put(r, b, (u_char *) ",\"logprob\":", 11)
+           != NGX_OK
+        || ngx_http_slora_lp_num(r, b, logprob) != NGX_OK
+        || ngx_http_slora_lp_put(r, b, (u_char *) ",\"bytes\":", 9) != NGX_OK
+        || ngx_http_slora_lp_bytes(r, b, &raw) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (top != NULL) {
+        if (ngx_http_slora_lp_put(r, b, (u_char *) ",\"top_logprobs\":[", 17)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < n_top; j++) {
+            if ((j && ngx_http_slora_lp_put(r, b, (u_char *) ",", 1)
+                      != NGX_OK)
+                || ngx_http_slora_lp_chat_entry(r, lp, top[j].id,
+                                                top[j].logprob, 0, NULL)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_slora_lp_put(r, b, (u_char *) "]", 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_slora_lp_put(r, b, (u_char *) "}", 1);
+}
+
+
+/* A token's raw bytes, and its text: those bytes as UTF-8, a partial or
+ * invalid sequence as U+FFFD (the streaming detokenizer, flushed); both
+ * in lp's scratch, valid until the next call. */
+static ngx_int_t
+ngx_http_slora_lp_token(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
+    int32_t token, ngx_str_t *raw, ngx_str_t *text)
+{
+    int                          rc;
+    size_t                       n, k, cap;
+    slora_detok_t                d;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    lp->raw.len = 0;
+    n = 0;
+
+    for ( ;; ) {
+        if (ngx_http_slora_lp_room(r, &lp->raw, ngx_max(n, 64)) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        n = 0;
+        rc = slora_tokenizer_token_bytes(smcf->tokenizer, token,
+                                         (char *) lp->raw.data, lp->raw.cap,
+                                         &n);
+
+        if (rc == SLORA_BUSY && n > lp->raw.cap) {
+            continue;
+        }
+
+        if (rc != SLORA_OK) {
+            /* not a token of this vocabulary: an empty text */
+            n = 0;
+        }
+
+        break;
+    }
+
+    raw->data = lp->raw.data;
+    raw->len = n;
+
+    /* each byte becomes at most a 3-byte U+FFFD; the detokenizer asks
+     * for room for 8 held bytes more */
+    cap = 3 * (n + 8);
+    lp->text.len = 0;
+
+    if (ngx_http_slora_lp_room(r, &lp->text, cap) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    slora_detok_init(&d);
+    k = 0;
+
+    if (n > 0
+        && slora_detok_push(&d, smcf->tokenizer, token, 0,
+                            (char *) lp->text.data, cap, &k)
+           != SLORA_OK)
+    {
+        k = 0;
+    }
+
+    n = 0;
+    slora_detok_flush(&d, (char *) lp->text.data + k, cap - k, &n);
+    text->data = lp->text.data;
+    text->len = k + n;
+
+    return NGX_OK;
+}
+
+
+/* Room for need more bytes in b. */
+static ngx_int_t
+ngx_http_slora_lp_room(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
+    size_t need)
+{
+    u_char  *p;
+    size_t   cap;
+
+    if (b->len + need <= b->cap) {
+        return NGX_OK;
+    }
+
+    cap = ngx_max(2 * b->cap, ngx_max(b->len + need, 256));
+
+    p = ngx_pnalloc(r->pool, cap);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (b->len) {
+        ngx_memcpy(p, b->data, b->len);
+    }
+
+    b->data = p;
+    b->cap = cap;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_slora_lp_put(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
+    const u_char *data, size_t len)
+{
+    if (ngx_http_slora_lp_room(r, b, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (len) {
+        ngx_memcpy(b->data + b->len, data, len);
+        b->len += len;
+    }
+
+    return NGX_OK;
+}
+
+
+/* s as a JSON string */
+static ngx_int_t
+ngx_http_slora_lp_str(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
+    ngx_str_t *s)
+{
+    if (ngx_http_slora_lp_room(r, b, ngx_http_slora_json_escape(NULL,
+                                                                s->data,
+                                                                s->len) + 2)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    b->data[b->len++] = '"';
+    b->len += ngx_http_slora_json_escape(b->data + b->len, s->data, s->len);
+    b->data[b->len++] = '"';
+
+    return NGX_OK;
+}
+
+
+/* A log-probability: 9 significant digits, a float's round trip; one
+ * that is not finite (a row that was) as the least a float holds. */
+static ngx_int_t
+ngx_http_slora_lp_num(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
+    float v)
+{
+    int   n;
+    char  num[32];
+
+    if (!isfinite(v)) {
+        v = -3.4028235e38f;
+    }
+
+    n = snprintf(num, sizeof(num), "%.9g", (double) v);
+
+    return ngx_http_slora_lp_put(r, b, (u_char *) num, (size_t) n);
+}
+
+
+/* [b0,b1,...] */
+static ngx_int_t
+ngx_http_slora_lp_bytes(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
+    ngx_str_t *raw)
+{
+    u_char      num[8];
+    ngx_uint_t  i;
+
+    if (ngx_http_slora_lp_put(r, b, (u_char *) "[", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < raw->len; i++) {
+        if (ngx_http_slora_lp_put(r, b, num,
+                                  ngx_sprintf(num, i ? ",%ui" : "%ui",
+                                              (ngx_uint_t) raw->data[i])
+                                  - num)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_slora_lp_put(r, b, (u_char *) "]", 1);
+}

@@ -32,7 +32,8 @@
 # of mixed ranks, and on a 2-layer slice of the Llama-7B shape.
 # Then sampled requests, the device's draws against the host's on the
 # same GPU; greedy requests with penalties (sampled on the host from the
-# rows the GPU copies back) against the CPU; and one sampled chat.
+# rows the GPU copies back) against the CPU; the log-probabilities of
+# the GPU's rows against the CPU's; and one sampled chat.
 # Logs go to $OUT; the end is a short summary.
 
 set -u
@@ -225,6 +226,10 @@ step "conform smollm2 sampled adapters" $S conform \
 step "conform smollm2 penalties adapters" $S conform \
     --model /tmp/smollm2.gguf --device cuda --threads 16 --adapters /tmp/sad \
     --requests 5 --gen 32 --penalties 1,0.5,1.2
+# log-probabilities from the GPU's rows against the CPU's exact ones
+step "conform smollm2 logprobs adapters" $S conform \
+    --model /tmp/smollm2.gguf --device cuda --threads 16 --adapters /tmp/sad \
+    --requests 5 --gen 32 --logprobs 1
 step "generate smollm2 sampled" $S generate --model /tmp/smollm2.gguf \
     --device cuda --chat "Write a haiku about nginx." --temperature 0.8 \
     --top-p 0.95 --seed 3 --max-tokens 48

@@ -33,12 +33,18 @@
  * with the CPU twin. Against a reference on the same device, so on the
  * same logits, every token must be equal.
  *
+ * --logprobs makes every request ask for its tokens' log-probabilities
+ * (so each is sampled on the host from its logits row) and prints, over
+ * the tokens where two runs agree, how far apart their log-probabilities
+ * are: the device's figures against the reference's.
+ *
  * --penalties F,P,R gives every request OpenAI's frequency and presence
  * penalties F and P and the repetition penalty R, so each is sampled on
  * the host from its logits row on every device (greedy or not): the rows
  * a GPU copies back and the sampler's penalties are then under test.
  */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +61,7 @@ typedef struct {
     int32_t    *out;            /* [n_req, gen] */
     int32_t    *n_out;          /* [n_req] */
     float      *margin;         /* [n_req, gen]: the reference's */
+    float      *logprob;        /* [n_req, gen], with --logprobs */
     int32_t     gen;
     float       temperature;    /* 0: greedy */
     int32_t     done;
@@ -86,6 +93,8 @@ static const char  slora_conform_usage[] =
     "  --sample T            sampled requests at temperature T, top-k 40,\n"
     "                        top-p 0.95, drawn by the device's backend (0:\n"
     "                        greedy)\n"
+    "  --logprobs 1          every request asks for log-probabilities; their\n"
+    "                        gap between runs is printed\n"
     "  --penalties F,P,R     frequency and presence penalties (-2..2) and\n"
     "                        repetition penalty (> 0) of every request\n"
     "                        (0,0,1: none)\n";
@@ -105,6 +114,7 @@ typedef struct {
     float                        frequency; /* the penalties */
     float                        presence;
     float                        repetition;
+    int                          logprobs;  /* --logprobs */
 } slora_conform_job_t;
 
 
@@ -119,6 +129,9 @@ static int slora_conform_alloc(slora_conform_run_t *run, int32_t n_req,
 static int slora_conform_drift(const char *what, const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t n_req);
 static int slora_conform_float_cmp(const void *a, const void *b);
+static void slora_conform_lp_gap(const char *what,
+    const slora_conform_run_t *a, const slora_conform_run_t *b,
+    int32_t n_req);
 
 
 int
@@ -126,6 +139,7 @@ slora_cli_conform(int argc, char **argv)
 {
     int                   i, rc, bad;
     long                  v;
+    int                   logprobs;
     double                temperature, pf, pp, pr;
     char                 *end;
     const char           *opt, *val, *model, *device, *ref, *dir, *weights;
@@ -159,6 +173,7 @@ slora_cli_conform(int argc, char **argv)
     pf = 0;
     pp = 0;
     pr = 1;
+    logprobs = 0;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -214,6 +229,13 @@ slora_cli_conform(int argc, char **argv)
             n = &tp;
         } else if (strcmp(opt, "--ref-tp") == 0) {
             n = &ref_tp;
+        } else if (strcmp(opt, "--logprobs") == 0) {
+            if (*end != '\0' || v < 0 || v > 1) {
+                fprintf(stderr, "slora conform: --logprobs \"%s\": not 0 or "
+                        "1\n", val);
+                return 1;
+            }
+            logprobs = (int) v;
         } else if (strcmp(opt, "--penalties") == 0) {
             if (sscanf(val, "%lf,%lf,%lf%n", &pf, &pp, &pr, &p) != 3
                 || val[p] != '\0' || !(pf >= -2 && pf <= 2)
@@ -287,6 +309,7 @@ slora_cli_conform(int argc, char **argv)
     job.frequency = (float) pf;
     job.presence = (float) pp;
     job.repetition = (float) pr;
+    job.logprobs = logprobs;
 
     memset(runs, 0, sizeof(runs));
     rc = 1;
@@ -352,6 +375,13 @@ slora_cli_conform(int argc, char **argv)
         }
     }
 
+    if (logprobs) {
+        slora_conform_lp_gap("device batched against alone", &runs[1],
+                             &runs[0], n_req);
+        slora_conform_lp_gap("device against reference", &runs[0],
+                             &runs[2], n_req);
+    }
+
     printf("%s\n", bad ? "PARTS" : "ALL EQUAL");
     rc = bad ? 2 : 0;
 
@@ -361,6 +391,7 @@ done:
         free(runs[i].out);
         free(runs[i].n_out);
         free(runs[i].margin);
+        free(runs[i].logprob);
     }
 
     free(prompts);
@@ -375,9 +406,11 @@ slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t gen)
     run->out = calloc((size_t) n_req * (size_t) gen, sizeof(int32_t));
     run->n_out = calloc((size_t) n_req, sizeof(int32_t));
     run->margin = calloc((size_t) n_req * (size_t) gen, sizeof(float));
+    run->logprob = calloc((size_t) n_req * (size_t) gen, sizeof(float));
     run->gen = gen;
 
     return run->out != NULL && run->n_out != NULL && run->margin != NULL
+           && run->logprob != NULL
            ? SLORA_OK : SLORA_ERROR;
 }
 
@@ -455,6 +488,7 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
         req.sampling.repeat_penalty = job->repetition;
         req.sampling.frequency_penalty = job->frequency;
         req.sampling.presence_penalty = job->presence;
+        req.logprobs = job->logprobs;
 
         if (run->temperature > 0) {
             req.sampling.temperature = run->temperature;
@@ -498,6 +532,7 @@ slora_conform_event(void *data, const slora_event_t *ev)
     case SLORA_EV_TOKEN:
         if (run->n_out[r] < run->gen) {
             run->margin[r * run->gen + run->n_out[r]] = ev->margin;
+            run->logprob[r * run->gen + run->n_out[r]] = ev->logprob;
             run->out[r * run->gen + run->n_out[r]++] = ev->token;
         }
         break;
@@ -609,4 +644,36 @@ slora_conform_float_cmp(const void *a, const void *b)
     y = *(const float *) b;
 
     return (x > y) - (x < y);
+}
+
+
+/* How far a's log-probabilities are from b's over the tokens where the
+ * two still agree: the largest and the mean |difference|. */
+static void
+slora_conform_lp_gap(const char *what, const slora_conform_run_t *a,
+    const slora_conform_run_t *b, int32_t n_req)
+{
+    int32_t  r, i, k, n, part;
+    double   d, top, sum;
+
+    n = 0;
+    top = 0;
+    sum = 0;
+
+    for (r = 0; r < n_req; r++) {
+        part = slora_conform_part(a, b, r);
+        k = part >= 0 ? part
+                      : (a->n_out[r] < b->n_out[r] ? a->n_out[r] : b->n_out[r]);
+
+        for (i = 0; i < k; i++) {
+            d = fabs((double) a->logprob[r * a->gen + i]
+                     - (double) b->logprob[r * b->gen + i]);
+            top = d > top ? d : top;
+            sum += d;
+            n++;
+        }
+    }
+
+    printf("logprobs, %s: %.4f at most, %.4f on average, over %d agreeing "
+           "tokens\n", what, top, n > 0 ? sum / n : 0.0, n);
 }

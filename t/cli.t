@@ -48,6 +48,24 @@ my $model = tiny_model();
         or diag($out);
 }
 
+# conform --logprobs: two exact runs give the same log-probabilities;
+# the quantized path's differ from the exact one's, a little
+{
+    my @cmd = ($slora, 'conform', '--model', $model, '--device', 'cpu',
+               '--ref', 'cpu', '--threads', '1', '--requests', '3',
+               '--gen', '8', '--logprobs', '1');
+    my ($rc, $out, $err) = SloraTest::run_cmd(@cmd);
+    like($out, qr/^logprobs, device against reference: 0\.0000 at most, 0\.0000 on average, over 24 agreeing tokens$/m,
+         'conform --logprobs: exact runs, the same figures for all 24 '
+         . 'tokens') or diag("$out\n$err");
+    ($rc, $out, $err) = SloraTest::run_cmd(@cmd, '--weights', 'q8_0');
+    my ($gap, $n) = $out =~ /^logprobs, device against reference: ([\d.]+) at most, [\d.]+ on average, over (\d+) agreeing tokens$/m;
+    ok(defined $gap && $gap > 0 && $gap < 0.1 && $n > 0,
+       'q8_0 against f32: log-probabilities apart, a little ('
+       . ($gap // '?') . " over " . ($n // '?') . ' tokens)')
+        or diag("$out\n$err");
+}
+
 # conform --penalties: each request sampled on the host from its own
 # history, alone and batched alike
 {

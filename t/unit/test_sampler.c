@@ -239,6 +239,8 @@ test_logprobs(void)
     double    lse, want, sum;
     int32_t   ids[V];
 
+    static const float  tie[3] = { 3.0f, 1.0f, 1.0f };
+
     want = 0;
     for (i = 0; i < V; i++) {
         want += exp((double) base[i]);
@@ -270,6 +272,14 @@ test_logprobs(void)
 
     lse = slora_logprobs(base, V, 1, ids, lp);
     ok(ids[0] == 6, "k 1: the argmax");
+
+    slora_logprobs(base, V, 3, ids, lp);
+    ok(ids[0] == 6 && ids[1] == 0 && ids[2] == 1,
+       "k 3 ending on a tie (ids 1 and 5 at 1.0): the lower id is kept");
+
+    slora_logprobs(tie, 3, 2, ids, lp);
+    ok(ids[0] == 0 && ids[1] == 1,
+       "a later id equal to the last kept does not displace it");
 }
 
 

@@ -69,6 +69,8 @@ static slora_model_config_t   mcfg;
 
 
 static void on_event(void *data, const slora_event_t *ev);
+static slora_engine_t *engine_up(const slora_engine_conf_t *conf,
+    const char *what);
 static int drain(slora_engine_t *e, sink_t *s, int max_steps);
 static void make_adapter(const char *root, const char *name, int32_t rank,
     uint32_t mask, uint64_t seed, float scale);
@@ -161,9 +163,8 @@ test_batching(void)
     conf.max_batch_tokens = 96;
     conf.max_running = 48;
 
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "engine up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "engine up");
+    if (e == NULL) {
         return;
     }
 
@@ -514,9 +515,8 @@ test_pool_trace(void)
     conf.host_cache_bytes = 20 * 4 * 512 * 4 * (size_t) mcfg.n_layers;
     conf.pool_bytes = (size_t) 264 * 512 * 4 * (size_t) mcfg.n_layers;
 
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "engine over 2000 adapters")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "engine over 2000 adapters");
+    if (e == NULL) {
         return;
     }
 
@@ -659,9 +659,8 @@ test_preload(void)
 
     /* without preload: the reference tokens of r0005 and its image's
      * size, which every adapter of the catalog shares */
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "preload: reference engine up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "preload: reference engine up");
+    if (e == NULL) {
         return;
     }
 
@@ -679,9 +678,8 @@ test_preload(void)
 
     /* a host tier of 10.5 images */
     conf.host_cache_bytes = image * 10 + image / 2;
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "preload engine up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "preload engine up");
+    if (e == NULL) {
         return;
     }
 
@@ -745,9 +743,8 @@ test_preload(void)
 
     conf.adapter_dir = root;
     conf.host_cache_bytes = 0;
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "folder engine up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "folder engine up");
+    if (e == NULL) {
         return;
     }
 
@@ -759,9 +756,8 @@ test_preload(void)
 
     snprintf(path, sizeof(path), "%s/broken", root);
     mkdir(path, 0755);
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "folder engine with a broken entry up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "folder engine with a broken entry up");
+    if (e == NULL) {
         return;
     }
 
@@ -827,6 +823,22 @@ on_event(void *data, const slora_event_t *ev)
     }
 }
 
+
+/* An engine of conf, passed as what, or NULL, failed and said why. */
+static slora_engine_t *
+engine_up(const slora_engine_conf_t *conf, const char *what)
+{
+    slora_err_t      err;
+    slora_engine_t  *e;
+
+    e = slora_engine_init(conf, &err);
+
+    if (!ok(e != NULL, "%s", what)) {
+        diag("%s", err.msg);
+    }
+
+    return e;
+}
 
 static int
 drain(slora_engine_t *e, sink_t *s, int max_steps)
@@ -1060,9 +1072,8 @@ test_cancel_many(void)
     conf.max_batch_tokens = 512;
     conf.max_running = 64;
 
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "cancels: engine up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "cancels: engine up");
+    if (e == NULL) {
         return;
     }
 
@@ -1278,9 +1289,8 @@ test_logprobs(void)
     conf.model_path = model;
     conf.n_threads = 1;
 
-    e = slora_engine_init(&conf, &err);
-    if (!ok(e != NULL, "logprobs: engine up")) {
-        diag("%s", err.msg);
+    e = engine_up(&conf, "logprobs: engine up");
+    if (e == NULL) {
         return;
     }
 

@@ -54,6 +54,10 @@ typedef struct {
      * inv_temp > 0 (slora_sample.h) */
     int32_t                  *ids;
     const slora_draw_t       *draws;       /* NULL: every row greedy */
+    /* NULL, or [n_logits] beside ids: rows whose whole logits the
+     * backend writes into logits as well, for the engine to sample
+     * itself (a penalty, log-probabilities); their ids are not read */
+    const uint8_t            *host_rows;
 } slora_batch_t;
 
 

@@ -82,6 +82,9 @@ static const char  slora_bench_usage[] =
     "                        (0: the engine's default, half the cores, 1\n"
     "                        to 4)\n"
     "  --single 0            skip the single-stream run\n"
+    "  --penalized K         the first K requests of each run carry a\n"
+    "                        presence penalty (0.5), so their rows are\n"
+    "                        sampled on the host (0)\n"
     "  --step-tokens N       a step's token budget (prompt + in flight, at\n"
     "                        least 512)\n"
     "  --batches LIST        instead of the batched run, one run per batch\n"
@@ -100,13 +103,13 @@ static const char  slora_bench_usage[] =
 static int slora_bench_num(const char *s, long min, long max, int32_t *out);
 static int slora_bench_batched(slora_engine_t *e, int32_t n_req,
     int32_t conc, const char **names, int32_t n_names, int32_t plen,
-    int32_t gen, int32_t vocab, slora_rng_t *rng, int32_t *buf,
-    slora_bench_result_t *res);
+    int32_t gen, int32_t vocab, int32_t penalized, slora_rng_t *rng,
+    int32_t *buf, slora_bench_result_t *res);
 static void slora_bench_print(slora_engine_t *e,
     const slora_bench_result_t *res);
 static int slora_bench_submit(slora_engine_t *e, uint64_t id,
     const char *adapter, int32_t prompt_len, int32_t gen, int32_t vocab,
-    slora_rng_t *rng, int32_t *buf);
+    float presence, slora_rng_t *rng, int32_t *buf);
 static void slora_bench_event(void *data, const slora_event_t *ev);
 
 
@@ -116,7 +119,8 @@ slora_cli_bench(int argc, char **argv)
     int                    i, k, rc, step;
     double                 single, secs;
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
-    int32_t                pool_mib, do_single, batches[16], n_batches;
+    int32_t                pool_mib, do_single, batches[16], n_batches,
+                           penalized;
     int32_t                step_tokens, host_mib, preload, loaded;
     int64_t                t0;
     const char            *opt, *val, *model, *dir, **names, *adapter;
@@ -138,6 +142,7 @@ slora_cli_bench(int argc, char **argv)
     do_single = 1;
     pool_mib = 0;
     n_batches = 0;
+    penalized = 0;
     step_tokens = 0;
     host_mib = 0;
     preload = 0;
@@ -209,6 +214,9 @@ slora_cli_bench(int argc, char **argv)
 
         } else if (strcmp(opt, "--single") == 0) {
             rc = slora_bench_num(val, 0, 1, &do_single);
+
+        } else if (strcmp(opt, "--penalized") == 0) {
+            rc = slora_bench_num(val, 0, 1 << 20, &penalized);
 
         } else {
             fprintf(stderr, "slora bench: unknown option %s (see --help)\n",
@@ -316,7 +324,8 @@ slora_cli_bench(int argc, char **argv)
         adapter = n_names > 0 ? names[0] : NULL;
         t0 = slora_now_ns();
 
-        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, &rng, buf)
+        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, 0, &rng,
+                               buf)
             != SLORA_OK)
         {
             goto done;
@@ -345,7 +354,7 @@ slora_cli_bench(int argc, char **argv)
 
     if (n_batches == 0) {
         rc = slora_bench_batched(e, n_req, conc, names, n_names, plen, gen,
-                                 vocab, &rng, buf, &res);
+                                 vocab, penalized, &rng, buf, &res);
         if (rc == SLORA_OK) {
             printf("batched: %d requests, %d in flight, %d adapter%s: %llu "
                    "tokens in %.2f s: %.1f tokens/s generated, %.1f "
@@ -372,7 +381,7 @@ slora_cli_bench(int argc, char **argv)
     if (n_names > 0
         && slora_bench_batched(e, n_names, n_names < conc ? n_names : conc,
                                names, n_names, plen < 8 ? plen : 8, 1, vocab,
-                               &rng, buf, &res)
+                               0, &rng, buf, &res)
            != SLORA_OK)
     {
         rc = 1;
@@ -387,7 +396,7 @@ slora_cli_bench(int argc, char **argv)
         for (k = 0; k < (n_names > 0 ? 2 : 1); k++) {
             if (slora_bench_batched(e, batches[i], batches[i], names,
                                     k == 0 ? 0 : n_names, plen, gen, vocab,
-                                    &rng, buf, &res)
+                                    penalized, &rng, buf, &res)
                 != SLORA_OK)
             {
                 rc = 1;
@@ -432,7 +441,8 @@ done:
 static int
 slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
     const char **names, int32_t n_names, int32_t plen, int32_t gen,
-    int32_t vocab, slora_rng_t *rng, int32_t *buf, slora_bench_result_t *res)
+    int32_t vocab, int32_t penalized, slora_rng_t *rng, int32_t *buf,
+    slora_bench_result_t *res)
 {
     int32_t                submitted;
     int64_t                t0;
@@ -457,7 +467,9 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
         while (bs.in_flight < conc && submitted < n_req) {
             adapter = n_names > 0 ? names[submitted % n_names] : NULL;
             if (slora_bench_submit(e, (uint64_t) submitted + 1, adapter,
-                                   plen, gen, vocab, rng, buf)
+                                   plen, gen, vocab,
+                                   submitted < penalized ? 0.5f : 0, rng,
+                                   buf)
                 != SLORA_OK)
             {
                 return SLORA_ERROR;
@@ -537,8 +549,8 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
 
 static int
 slora_bench_submit(slora_engine_t *e, uint64_t id, const char *adapter,
-    int32_t prompt_len, int32_t gen, int32_t vocab, slora_rng_t *rng,
-    int32_t *buf)
+    int32_t prompt_len, int32_t gen, int32_t vocab, float presence,
+    slora_rng_t *rng, int32_t *buf)
 {
     int32_t          i;
     slora_err_t      err;
@@ -556,6 +568,7 @@ slora_bench_submit(slora_engine_t *e, uint64_t id, const char *adapter,
     req.sampling.max_tokens = gen;
     req.sampling.top_p = 1;
     req.sampling.repeat_penalty = 1;
+    req.sampling.presence_penalty = presence;
 
     if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
         fprintf(stderr, "slora bench: %s\n", err.msg);

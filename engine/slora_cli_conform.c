@@ -33,15 +33,16 @@
  * with the CPU twin. Against a reference on the same device, so on the
  * same logits, every token must be equal.
  *
- * --logprobs makes every request ask for its tokens' log-probabilities
- * (so each is sampled on the host from its logits row) and prints, over
- * the tokens where two runs agree, how far apart their log-probabilities
- * are: the device's figures against the reference's.
+ * --logprobs makes the odd-numbered requests ask for their tokens'
+ * log-probabilities and prints, over the tokens where two runs agree,
+ * how far apart those are: the device's figures against the reference's.
  *
- * --penalties F,P,R gives every request OpenAI's frequency and presence
- * penalties F and P and the repetition penalty R, so each is sampled on
- * the host from its logits row on every device (greedy or not): the rows
- * a GPU copies back and the sampler's penalties are then under test.
+ * --penalties F,P,R gives the odd-numbered requests OpenAI's frequency
+ * and presence penalties F and P and the repetition penalty R.
+ *
+ * Either way those requests are sampled on the host from their logits
+ * rows, which a GPU copies back, while the others' ids stay the
+ * backend's: the batched runs mix the two in every step.
  */
 
 #include <math.h>
@@ -93,11 +94,12 @@ static const char  slora_conform_usage[] =
     "  --sample T            sampled requests at temperature T, top-k 40,\n"
     "                        top-p 0.95, drawn by the device's backend (0:\n"
     "                        greedy)\n"
-    "  --logprobs 1          every request asks for log-probabilities; their\n"
-    "                        gap between runs is printed\n"
+    "  --logprobs 1          the odd-numbered requests ask for\n"
+    "                        log-probabilities; their gap between runs is\n"
+    "                        printed\n"
     "  --penalties F,P,R     frequency and presence penalties (-2..2) and\n"
-    "                        repetition penalty (> 0) of every request\n"
-    "                        (0,0,1: none)\n";
+    "                        repetition penalty (> 0) of the odd-numbered\n"
+    "                        requests (0,0,1: none)\n";
 
 
 /* what every run of one conform shares */
@@ -485,10 +487,10 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
         req.n_prompt = plen;
         req.sampling.max_tokens = run->gen;
         req.sampling.top_p = 1;
-        req.sampling.repeat_penalty = job->repetition;
-        req.sampling.frequency_penalty = job->frequency;
-        req.sampling.presence_penalty = job->presence;
-        req.logprobs = job->logprobs;
+        req.sampling.repeat_penalty = r % 2 ? job->repetition : 1;
+        req.sampling.frequency_penalty = r % 2 ? job->frequency : 0;
+        req.sampling.presence_penalty = r % 2 ? job->presence : 0;
+        req.logprobs = r % 2 ? job->logprobs : 0;
 
         if (run->temperature > 0) {
             req.sampling.temperature = run->temperature;
@@ -648,7 +650,8 @@ slora_conform_float_cmp(const void *a, const void *b)
 
 
 /* How far a's log-probabilities are from b's over the tokens where the
- * two still agree: the largest and the mean |difference|. */
+ * two still agree, for the requests that asked (the odd-numbered): the
+ * largest and the mean |difference|. */
 static void
 slora_conform_lp_gap(const char *what, const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t n_req)
@@ -660,7 +663,7 @@ slora_conform_lp_gap(const char *what, const slora_conform_run_t *a,
     top = 0;
     sum = 0;
 
-    for (r = 0; r < n_req; r++) {
+    for (r = 1; r < n_req; r += 2) {
         part = slora_conform_part(a, b, r);
         k = part >= 0 ? part
                       : (a->n_out[r] < b->n_out[r] ? a->n_out[r] : b->n_out[r]);

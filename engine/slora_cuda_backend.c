@@ -1232,8 +1232,9 @@ slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err)
 }
 
 
-/* The step's results back to the host: the argmax ids, or the logits
- * rows, each into its batch row. */
+/* The step's results back to the host: the argmax ids, and the logits
+ * rows that host_rows names; or every logits row. Each into its batch
+ * row. */
 
 static int
 slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
@@ -1255,15 +1256,42 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
                                                 cudaMemcpyDeviceToHost,
                                                 c->stream),
                                 "argmax", err)
-               != SLORA_OK
-            || slora_cuda_step_sync(c, err) != SLORA_OK)
+               != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
+        for (i = 0; bt->host_rows != NULL && i < m; i++) {
+            if (bt->host_rows[st->lrow[i]]
+                && slora_cuda_check(cudaMemcpyAsync(
+                                        (float *) c->lout_host.p
+                                        + (int64_t) i * vocab,
+                                        (float *) c->lout.p
+                                        + (int64_t) i * vocab,
+                                        (size_t) vocab * sizeof(float),
+                                        cudaMemcpyDeviceToHost, c->stream),
+                                    "logits row", err)
+                   != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+        }
+
+        if (slora_cuda_step_sync(c, err) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+
         ids = c->ids_host.p;
+        rows = c->lout_host.p;
+
         for (i = 0; i < m; i++) {
             bt->ids[st->lrow[i]] = ids[i];
+
+            if (bt->host_rows != NULL && bt->host_rows[st->lrow[i]]) {
+                memcpy(bt->logits + (int64_t) st->lrow[i] * vocab,
+                       rows + (int64_t) i * vocab,
+                       (size_t) vocab * sizeof(float));
+            }
         }
 
         return SLORA_OK;

@@ -117,7 +117,7 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
         || slora_cuda_grow(c, &c->ix_host, lay->total, 1, err) != SLORA_OK
         || slora_cuda_grow(c, &c->ids_host, m * sizeof(int32_t), 1, err)
            != SLORA_OK
-        || (bt->ids == NULL
+        || ((bt->ids == NULL || bt->host_rows != NULL)
             && slora_cuda_grow(c, &c->lout_host,
                                m * c->cfg.vocab * sizeof(float), 1, err)
                != SLORA_OK)

@@ -176,11 +176,12 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
                        * sizeof(float));
     e->ids = malloc((size_t) e->conf.max_running * sizeof(int32_t));
     e->draws = malloc((size_t) e->conf.max_running * sizeof(slora_draw_t));
+    e->host_rows = malloc((size_t) e->conf.max_running);
     e->lp_row = malloc((size_t) cfg->vocab * sizeof(float));
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
         || e->loras == NULL || e->logits == NULL || e->ids == NULL
-        || e->draws == NULL || e->lp_row == NULL)
+        || e->draws == NULL || e->host_rows == NULL || e->lp_row == NULL)
     {
         slora_err_set(err, SLORA_ERROR, "engine: out of memory");
         goto failed;
@@ -315,6 +316,7 @@ slora_engine_free(slora_engine_t *e)
     free(e->logits);
     free(e->ids);
     free(e->draws);
+    free(e->host_rows);
     free(e->lp_row);
     free(e->names);
     free(e->infos);
@@ -894,9 +896,11 @@ slora_engine_peaks(slora_engine_t *e)
  * leaves its device: the argmax of a greedy row, the draw of a sampled
  * one when the backend draws (each request's draw takes its number of
  * the request's generator here, in step order, as the host's sampler
- * would). The engine's sampler does, from the logits, when a row needs
- * the tokens so far (a penalty), the backend does not draw, TOKEN events
- * carry margins, or a request wants log-probabilities.
+ * would). The engine's sampler does, from the row's logits, which the
+ * backend then writes too (host_rows), when a row needs the tokens so
+ * far (a penalty), asks for log-probabilities, or is sampled by a
+ * backend that does not draw; the other rows of the step stay the
+ * backend's. With margins every row comes to the host.
  */
 
 static void
@@ -904,37 +908,39 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     slora_batch_t *batch)
 {
     slora_engine_req_t  *q;
-    int32_t              i;
-    int                  sampled;
+    int32_t              i, row;
+    int                  sampled, host;
 
     batch->ids = NULL;
     batch->draws = NULL;
+    batch->host_rows = NULL;
 
     if (e->conf.margins) {
         return;
     }
 
     sampled = 0;
+    host = 0;
 
     for (i = 0; i < step->n_items; i++) {
         q = (slora_engine_req_t *) step->items[i].req;
 
-        if (step->items[i].logits && q->top_logprobs >= 0) {
-            return;
-        }
-
-        if (!step->items[i].logits || slora_sampling_greedy(&q->sampling)) {
+        if (!step->items[i].logits) {
             continue;
         }
 
-        if (!slora_sampling_plain(&q->sampling) || !e->backend->draws) {
-            return;
-        }
-
-        sampled = 1;
+        row = e->seqs[i].logits_row;
+        e->host_rows[row] = q->top_logprobs >= 0
+                            || !slora_sampling_plain(&q->sampling)
+                            || (!slora_sampling_greedy(&q->sampling)
+                                && !e->backend->draws);
+        host |= e->host_rows[row];
+        sampled |= !e->host_rows[row]
+                   && !slora_sampling_greedy(&q->sampling);
     }
 
     batch->ids = e->ids;
+    batch->host_rows = host ? e->host_rows : NULL;
 
     if (!sampled) {
         return;
@@ -943,10 +949,19 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     for (i = 0; i < step->n_items; i++) {
         q = (slora_engine_req_t *) step->items[i].req;
 
-        if (step->items[i].logits) {
-            slora_sampling_draw(&q->sampling, &q->rng,
-                                &e->draws[e->seqs[i].logits_row]);
+        if (!step->items[i].logits) {
+            continue;
         }
+
+        row = e->seqs[i].logits_row;
+
+        if (e->host_rows[row]) {
+            /* the host draws it, from its own generator */
+            memset(&e->draws[row], 0, sizeof(slora_draw_t));
+            continue;
+        }
+
+        slora_sampling_draw(&q->sampling, &q->rng, &e->draws[row]);
     }
 
     batch->draws = e->draws;
@@ -1053,7 +1068,10 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
                                  e->lp_top);
         }
 
-        if (batch.ids != NULL) {
+        if (batch.ids != NULL
+            && (batch.host_rows == NULL
+                || !batch.host_rows[e->seqs[i].logits_row]))
+        {
             tok = batch.ids[e->seqs[i].logits_row];
 
         } else {

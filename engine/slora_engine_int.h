@@ -65,6 +65,7 @@ struct slora_engine_s {
     float                  *logits;         /* [max_running, vocab] */
     int32_t                *ids;            /* [max_running] */
     slora_draw_t           *draws;          /* [max_running] */
+    uint8_t                *host_rows;      /* [max_running] */
     float                  *lp_row;         /* [vocab]: a row's raw logits */
     int32_t                 lp_ids[SLORA_LOGPROBS_MAX];
     float                   lp_top[SLORA_LOGPROBS_MAX];

@@ -1272,7 +1272,8 @@ on_logprob(void *data, const slora_event_t *ev)
 /*
  * Requests 0-2 greedy over 12 tokens, one at a time then together:
  * 0 without log-probabilities, 1 with 4 alternatives, 2 with none (the
- * token's own only). 3 sampled with 4 alternatives.
+ * token's own only). 3 sampled with 4 alternatives, 4 sampled without
+ * (drawn by the backend, beside the rows the host samples).
  */
 static void
 test_logprobs(void)
@@ -1301,11 +1302,11 @@ test_logprobs(void)
     req.sampling.max_tokens = 12;
 
     for (run = 0; run < 2; run++) {
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < 5; i++) {
             req.id = (uint64_t) i;
-            req.logprobs = i > 0;
+            req.logprobs = i > 0 && i < 4;
             req.top_logprobs = i == 2 ? 0 : 4;
-            req.sampling.temperature = i == 3 ? 0.8f : 0;
+            req.sampling.temperature = i >= 3 ? 0.8f : 0;
             req.sampling.seed = 5;
             if (!ok(slora_engine_submit(e, &req, &err) == SLORA_OK,
                     "logprobs: submit %d, run %d", i, run))
@@ -1369,7 +1370,7 @@ test_logprobs(void)
 
     bad = 0;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         bad += together.n[i] != alone.n[i]
                || memcmp(together.token[i], alone.token[i],
                          sizeof(alone.token[i])) != 0
@@ -1382,7 +1383,7 @@ test_logprobs(void)
     }
 
     is_int(bad, 0, "batched, the same tokens, alternatives and "
-           "log-probabilities as alone");
+           "log-probabilities as alone, the backend's draw among them");
 
     req.id = 9;
     req.logprobs = 1;

@@ -72,8 +72,8 @@ slora_pool_create(const slora_pool_geom_t *g, size_t arena_bytes,
 
     base = 2 * (int64_t) g->kv_dim;
 
+    /* (a multiple of 2 * kv_dim is one of kv_dim) */
     if (slora_pool_lcm(base, g->hidden, &base) != SLORA_OK
-        || slora_pool_lcm(base, g->kv_dim, &base) != SLORA_OK
         || slora_pool_lcm(base, g->ffn, &base) != SLORA_OK)
     {
         slora_err_set(err, SLORA_ERROR, "pool: page size overflows for "

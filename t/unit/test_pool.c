@@ -114,6 +114,26 @@ test_geometry(void)
     ok(pool == NULL && strstr(err.msg, "fewer than 2") != NULL,
        "arena below 2 pages is refused: %s", err.msg);
 
+    /* 2^30 tokens of K and V 2^15 wide: 2^46 elements a layer */
+    g.kv_dim = 1 << 15;
+    g.hidden = 1 << 16;
+    g.ffn = 1 << 17;
+    g.min_tokens_per_page = 1 << 30;
+    pool = slora_pool_create(&g, 1 << 20, &err);
+    ok(pool == NULL && strstr(err.msg, "is too large") != NULL,
+       "a page past 2^40 elements is refused: %s", err.msg);
+    g.min_tokens_per_page = 0;
+
+    /* three large primes: their least common multiple passes 2^40 */
+    g.kv_dim = 65521;
+    g.hidden = 65519;
+    g.ffn = 65497;
+    pool = slora_pool_create(&g, 1 << 20, &err);
+    ok(pool == NULL && strstr(err.msg, "page size overflows") != NULL,
+       "widths whose common multiple passes 2^40 are refused: %s", err.msg);
+    g.hidden = 64;
+    g.ffn = 128;
+
     g.kv_dim = 0;
     pool = slora_pool_create(&g, 1 << 20, &err);
     ok(pool == NULL && strstr(err.msg, "bad geometry") != NULL,
@@ -209,6 +229,8 @@ test_alloc(void)
 
     is_int(slora_pool_count(pool, SLORA_PAGE_FREE), 10, "all free");
     is_int(slora_pool_alloc(pool, SLORA_PAGE_KV, 4, a), SLORA_OK, "4 KV");
+    ok(a[0] == 0 && a[1] == 1 && a[2] == 2 && a[3] == 3,
+       "a fresh pool hands out pages 0, 1, 2, 3");
     is_int(slora_pool_alloc(pool, SLORA_PAGE_ADAPTER, 5, b), SLORA_OK,
            "5 adapter");
     is_int(slora_pool_count(pool, SLORA_PAGE_KV), 4, "KV count");

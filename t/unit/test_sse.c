@@ -323,6 +323,8 @@ test_queue(void)
         is_int(slora_queue_claim(q, 1, &idx), SLORA_OK, "claim %u", i);
         is_int(slora_queue_slot(q, idx)->state, SLORA_SLOT_CLAIMED,
                "claimed slot %u state", idx);
+        is_int(slora_queue_slot(q, idx)->logprobs, -1,
+               "claimed slot %u asks for no log-probabilities", idx);
     }
 
     is_int(slora_queue_claim(q, 0, &idx), SLORA_BUSY, "all slots taken");

@@ -223,6 +223,21 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     }
     is($top_bad, 0, '... each token the likeliest of its alternatives');
 
+    # offsets count code points: a text with an accented letter in it
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', prompt => "Le caf\x{e9} de la rue est",
+                    temperature => 0, max_tokens => 16, logprobs => 0 });
+    my $fl = $r->{json}{choices}[0]{logprobs} // {};
+    my @ft = @{ $fl->{tokens} // [] };
+    my @fo = @{ $fl->{text_offset} // [] };
+    my $ftext = $r->{json}{choices}[0]{text} // '';
+    my $fok = @fo && $fo[0] == 0 && @fo == @ft && join('', @ft) eq $ftext;
+    for my $i (1 .. $#fo) {
+        $fok &&= $fo[$i] == $fo[$i - 1] + length($ft[$i - 1]);
+    }
+    ok($ftext =~ /[^\x00-\x7f]/ && $fok,
+       'text_offset in code points over a text with non-ASCII letters');
+
     $st = stream_start($PORT, 'POST', '/v1/completions',
                        body => json_encode({ model => 'base',
                                              prompt => 'The capital of '

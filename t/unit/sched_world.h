@@ -16,17 +16,11 @@
 #include "tap.h"
 #include "slora_sched.h"
 #include "tiny_config.h"
+#include "fake_backend.h"
 
 
 #define MS  1000000LL               /* ns */
 #define T0  (1000000 * MS)          /* the tests' "now" */
-
-
-typedef struct {
-    slora_backend_t   b;
-    float            *arena;
-    int64_t           n;
-} fake_backend_t;
 
 
 typedef struct {
@@ -56,22 +50,6 @@ typedef struct {
 static slora_model_config_t  cfg;
 static char                  tmp[256];
 static fake_backend_t        fb;
-
-
-static inline int
-fake_write(slora_backend_t *b, int64_t off, const float *src, int64_t n,
-    slora_err_t *err)
-{
-    fake_backend_t  *f = (fake_backend_t *) b;
-
-    if (off < 0 || n < 0 || off + n > f->n) {
-        return slora_err_set(err, SLORA_ERROR, "fake: write outside");
-    }
-
-    memcpy(f->arena + off, src, (size_t) n * sizeof(float));
-
-    return SLORA_OK;
-}
 
 
 /* A temporary folder named after the test, the model shape the pool and

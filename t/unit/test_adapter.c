@@ -18,23 +18,13 @@
 #include "slora_adapter.h"
 #include "slora_safetensors.h"
 #include "tiny_config.h"
-
-
-typedef struct {
-    slora_backend_t   b;
-    float            *arena;
-    int64_t           n;
-    int               fences;
-} fake_backend_t;
+#include "fake_backend.h"
 
 
 static slora_model_config_t  cfg;
 static char                  tmp[256];
 
 
-static int fake_write(slora_backend_t *b, int64_t off, const float *src,
-    int64_t n, slora_err_t *err);
-static int fake_fence(slora_backend_t *b, slora_err_t *err);
 static void write_text(const char *dir, const char *name, const char *text);
 static int read_conf(const char *json, slora_adapter_conf_t *conf,
     slora_err_t *err);
@@ -1052,33 +1042,6 @@ test_warm(void)
     slora_adapters_free(set);
     slora_pool_free(pool);
     free(fb.arena);
-}
-
-
-static int
-fake_fence(slora_backend_t *b, slora_err_t *err)
-{
-    fake_backend_t  *fb = (fake_backend_t *) b;
-
-    fb->fences++;
-
-    return SLORA_OK;
-}
-
-
-static int
-fake_write(slora_backend_t *b, int64_t off, const float *src, int64_t n,
-    slora_err_t *err)
-{
-    fake_backend_t  *fb = (fake_backend_t *) b;
-
-    if (off < 0 || n < 0 || off + n > fb->n) {
-        return slora_err_set(err, SLORA_ERROR, "fake: write outside");
-    }
-
-    memcpy(fb->arena + off, src, (size_t) n * sizeof(float));
-
-    return SLORA_OK;
 }
 
 

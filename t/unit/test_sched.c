@@ -16,13 +16,7 @@
 #include "tap.h"
 #include "slora_sched.h"
 #include "tiny_config.h"
-
-
-typedef struct {
-    slora_backend_t   b;
-    float            *arena;
-    int64_t           n;
-} fake_backend_t;
+#include "fake_backend.h"
 
 
 typedef struct {
@@ -39,8 +33,6 @@ static fake_backend_t        fb;
 static int32_t               max_tokens;    /* the scheduler's budget */
 
 
-static int fake_write(slora_backend_t *b, int64_t off, const float *src,
-    int64_t n, slora_err_t *err);
 static treq_t *mkreq(uint64_t id, int32_t n_prompt, int32_t want,
     slora_adapter_t *a);
 static int run_step(slora_sched_t *s, slora_sched_step_t *st, int *bad);
@@ -563,20 +555,4 @@ mkreq(uint64_t id, int32_t n_prompt, int32_t want, slora_adapter_t *a)
     }
 
     return q;
-}
-
-
-static int
-fake_write(slora_backend_t *b, int64_t off, const float *src, int64_t n,
-    slora_err_t *err)
-{
-    fake_backend_t  *f = (fake_backend_t *) b;
-
-    if (off < 0 || n < 0 || off + n > f->n) {
-        return slora_err_set(err, SLORA_ERROR, "fake: write outside");
-    }
-
-    memcpy(f->arena + off, src, (size_t) n * sizeof(float));
-
-    return SLORA_OK;
 }

@@ -150,7 +150,8 @@ typedef struct {
     u_char                    *text;          /* held back or accumulated */
     size_t                     text_len;
     size_t                     text_cap;
-    size_t                     n_chars;       /* code points generated */
+    size_t                     n_chars;       /* code points generated,
+                                                 counted with logprobs */
 
     ngx_http_slora_lp_t        lp;            /* with logprobs */
 

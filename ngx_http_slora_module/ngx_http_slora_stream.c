@@ -576,9 +576,10 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
 
         if (rc == SLORA_OK) {
-            /* code points: the bytes that are not continuations */
+            /* code points, for a completion's text_offset: the bytes
+             * that are not continuations */
             for (p = ctx->text + ctx->text_len;
-                 p < ctx->text + ctx->text_len + n;
+                 ctx->logprobs && p < ctx->text + ctx->text_len + n;
                  p++)
             {
                 ctx->n_chars += (*p & 0xc0) != 0x80;

@@ -621,12 +621,17 @@ slora_adapters_warm(slora_adapters_t *set, slora_adapter_t *a,
 {
     int  rc;
 
+    /* the prefix cache's idle pages count as free: they are reclaimed
+     * for the upload, as they would be for anything else */
     if (a->stale || a->pages != NULL || a->host == NULL
         || slora_pool_count(set->pool, SLORA_PAGE_FREE)
+           + slora_pool_count(set->pool, SLORA_PAGE_CACHED)
            < a->plan.n_pages + reserve)
     {
         return SLORA_DECLINED;
     }
+
+    slora_pool_reclaim(set->pool, a->plan.n_pages);
 
     rc = slora_adapter_place(set, a, err);
     if (rc != SLORA_OK) {
@@ -735,6 +740,10 @@ slora_adapters_evict(slora_adapters_t *set, int32_t n_free)
 {
     int32_t           n;
     slora_adapter_t  *a;
+
+    /* KV the prefix cache keeps goes first: it costs a prompt's
+     * recomputation at most, an adapter an upload or a disk read */
+    slora_pool_reclaim(set->pool, n_free);
 
     n = 0;
     while (slora_pool_count(set->pool, SLORA_PAGE_FREE) < n_free

@@ -222,15 +222,17 @@ void slora_adapter_release(slora_adapters_t *set, slora_adapter_t *a);
  * Uploads a, which is in host memory only, into free pool pages while
  * at least reserve pages stay free after it, and leaves it idle: the
  * upload may run beside the step being computed (slora_backend_t.fence),
- * and the step that admits a's request finds it resident. SLORA_DECLINED:
- * a is not in host memory only, or the pages are not free (nothing is
- * evicted for it); SLORA_ERROR: the upload failed.
+ * and the step that admits a's request finds it resident. The prefix
+ * cache's idle KV pages count as free and are reclaimed for it; no
+ * adapter is evicted for it. SLORA_DECLINED: a is not in host memory
+ * only, or the pages are not free; SLORA_ERROR: the upload failed.
  */
 int slora_adapters_warm(slora_adapters_t *set, slora_adapter_t *a,
     int32_t reserve, slora_err_t *err);
 
-/* Evicts idle adapters, least recently used first, until at least
- * n_free pages are free or none is idle. Returns how many it evicted. */
+/* Has the pool reclaim the prefix cache's idle KV pages, then evicts
+ * idle adapters, least recently used first, until at least n_free pages
+ * are free or none is idle. Returns how many adapters it evicted. */
 int32_t slora_adapters_evict(slora_adapters_t *set, int32_t n_free);
 
 /*

@@ -29,8 +29,17 @@ typedef struct {
 } slora_bench_state_t;
 
 
+/* What the requests of a run carry besides their random prompts. */
+typedef struct {
+    int32_t     penalized;          /* the first K: a presence penalty */
+    int32_t     shared;             /* prompt tokens every request shares
+                                       (a system prompt), at the start */
+} slora_bench_prompts_t;
+
+
 typedef struct {
     uint64_t    steps0;
+    uint64_t    prefix_hits0;
     uint64_t    loads0;             /* the stats when the run began */
     uint64_t    uploads0;
     uint64_t    warmed0;
@@ -85,6 +94,10 @@ static const char  slora_bench_usage[] =
     "  --penalized K         the first K requests of each run carry a\n"
     "                        presence penalty (0.5), so their rows are\n"
     "                        sampled on the host (0)\n"
+    "  --shared-prefix N     the first N tokens of every prompt are the\n"
+    "                        same (a system prompt) (0)\n"
+    "  --prefix-cache 0      every prompt computed whole: no KV pages kept\n"
+    "                        and shared between requests (1)\n"
     "  --step-tokens N       a step's token budget (prompt + in flight, at\n"
     "                        least 512)\n"
     "  --batches LIST        instead of the batched run, one run per batch\n"
@@ -103,13 +116,13 @@ static const char  slora_bench_usage[] =
 static int slora_bench_num(const char *s, long min, long max, int32_t *out);
 static int slora_bench_batched(slora_engine_t *e, int32_t n_req,
     int32_t conc, const char **names, int32_t n_names, int32_t plen,
-    int32_t gen, int32_t vocab, int32_t penalized, slora_rng_t *rng,
-    int32_t *buf, slora_bench_result_t *res);
+    int32_t gen, int32_t vocab, const slora_bench_prompts_t *pr,
+    slora_rng_t *rng, int32_t *buf, slora_bench_result_t *res);
 static void slora_bench_print(slora_engine_t *e,
     const slora_bench_result_t *res);
 static int slora_bench_submit(slora_engine_t *e, uint64_t id,
     const char *adapter, int32_t prompt_len, int32_t gen, int32_t vocab,
-    float presence, slora_rng_t *rng, int32_t *buf);
+    float presence, int32_t shared, slora_rng_t *rng, int32_t *buf);
 static void slora_bench_event(void *data, const slora_event_t *ev);
 
 
@@ -120,13 +133,14 @@ slora_cli_bench(int argc, char **argv)
     double                 single, secs;
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
     int32_t                pool_mib, do_single, batches[16], n_batches,
-                           penalized;
+                           prefix_cache;
     int32_t                step_tokens, host_mib, preload, loaded;
     int64_t                t0;
     const char            *opt, *val, *model, *dir, **names, *adapter;
     slora_err_t            err;
     slora_rng_t            rng;
     slora_model_config_t   cfg;
+    slora_bench_prompts_t  pr, none;
     slora_engine_t        *e;
     slora_bench_state_t    bs;
     slora_engine_conf_t    conf;
@@ -142,7 +156,9 @@ slora_cli_bench(int argc, char **argv)
     do_single = 1;
     pool_mib = 0;
     n_batches = 0;
-    penalized = 0;
+    memset(&pr, 0, sizeof(pr));
+    memset(&none, 0, sizeof(none));
+    prefix_cache = 1;
     step_tokens = 0;
     host_mib = 0;
     preload = 0;
@@ -216,7 +232,13 @@ slora_cli_bench(int argc, char **argv)
             rc = slora_bench_num(val, 0, 1, &do_single);
 
         } else if (strcmp(opt, "--penalized") == 0) {
-            rc = slora_bench_num(val, 0, 1 << 20, &penalized);
+            rc = slora_bench_num(val, 0, 1 << 20, &pr.penalized);
+
+        } else if (strcmp(opt, "--shared-prefix") == 0) {
+            rc = slora_bench_num(val, 0, 1 << 20, &pr.shared);
+
+        } else if (strcmp(opt, "--prefix-cache") == 0) {
+            rc = slora_bench_num(val, 0, 1, &prefix_cache);
 
         } else {
             fprintf(stderr, "slora bench: unknown option %s (see --help)\n",
@@ -234,6 +256,14 @@ slora_cli_bench(int argc, char **argv)
         fprintf(stderr, "slora bench: --model is needed (see --help)\n");
         return 1;
     }
+
+    if (pr.shared > plen) {
+        fprintf(stderr, "slora bench: --shared-prefix %d is longer than "
+                "the prompt (%d)\n", pr.shared, plen);
+        return 1;
+    }
+
+    conf.no_prefix_cache = !prefix_cache;
 
     conf.model_path = model;
     conf.adapter_dir = dir;
@@ -324,8 +354,8 @@ slora_cli_bench(int argc, char **argv)
         adapter = n_names > 0 ? names[0] : NULL;
         t0 = slora_now_ns();
 
-        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, 0, &rng,
-                               buf)
+        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, 0, pr.shared,
+                               &rng, buf)
             != SLORA_OK)
         {
             goto done;
@@ -354,7 +384,7 @@ slora_cli_bench(int argc, char **argv)
 
     if (n_batches == 0) {
         rc = slora_bench_batched(e, n_req, conc, names, n_names, plen, gen,
-                                 vocab, penalized, &rng, buf, &res);
+                                 vocab, &pr, &rng, buf, &res);
         if (rc == SLORA_OK) {
             printf("batched: %d requests, %d in flight, %d adapter%s: %llu "
                    "tokens in %.2f s: %.1f tokens/s generated, %.1f "
@@ -381,7 +411,7 @@ slora_cli_bench(int argc, char **argv)
     if (n_names > 0
         && slora_bench_batched(e, n_names, n_names < conc ? n_names : conc,
                                names, n_names, plen < 8 ? plen : 8, 1, vocab,
-                               0, &rng, buf, &res)
+                               &none, &rng, buf, &res)
            != SLORA_OK)
     {
         rc = 1;
@@ -396,7 +426,7 @@ slora_cli_bench(int argc, char **argv)
         for (k = 0; k < (n_names > 0 ? 2 : 1); k++) {
             if (slora_bench_batched(e, batches[i], batches[i], names,
                                     k == 0 ? 0 : n_names, plen, gen, vocab,
-                                    penalized, &rng, buf, &res)
+                                    &pr, &rng, buf, &res)
                 != SLORA_OK)
             {
                 rc = 1;
@@ -441,8 +471,8 @@ done:
 static int
 slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
     const char **names, int32_t n_names, int32_t plen, int32_t gen,
-    int32_t vocab, int32_t penalized, slora_rng_t *rng, int32_t *buf,
-    slora_bench_result_t *res)
+    int32_t vocab, const slora_bench_prompts_t *pr, slora_rng_t *rng,
+    int32_t *buf, slora_bench_result_t *res)
 {
     int32_t                submitted;
     int64_t                t0;
@@ -460,6 +490,7 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
     res->host_hits0 = st.host_hits;
     res->evictions0 = st.adapter_evictions;
     res->preemptions0 = st.preemptions;
+    res->prefix_hits0 = st.prefix_hit_tokens;
     submitted = 0;
     t0 = slora_now_ns();
 
@@ -468,8 +499,8 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
             adapter = n_names > 0 ? names[submitted % n_names] : NULL;
             if (slora_bench_submit(e, (uint64_t) submitted + 1, adapter,
                                    plen, gen, vocab,
-                                   submitted < penalized ? 0.5f : 0, rng,
-                                   buf)
+                                   submitted < pr->penalized ? 0.5f : 0,
+                                   pr->shared, rng, buf)
                 != SLORA_OK)
             {
                 return SLORA_ERROR;
@@ -532,6 +563,8 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
            (unsigned long long) (st.host_hits - res->host_hits0),
            (unsigned long long) (st.adapter_evictions - res->evictions0),
            (unsigned long long) (st.preemptions - res->preemptions0));
+    printf("prefix cache: %llu prompt tokens taken from it\n",
+           (unsigned long long) (st.prefix_hit_tokens - res->prefix_hits0));
 
     if (res->dec_steps > 0) {
         printf("decode-only steps: %llu, mean %.3f ms at a mean batch of "
@@ -550,14 +583,19 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
 static int
 slora_bench_submit(slora_engine_t *e, uint64_t id, const char *adapter,
     int32_t prompt_len, int32_t gen, int32_t vocab, float presence,
-    slora_rng_t *rng, int32_t *buf)
+    int32_t shared, slora_rng_t *rng, int32_t *buf)
 {
     int32_t          i;
     slora_err_t      err;
+    slora_rng_t      same;
     slora_request_t  req;
 
+    /* the shared part from a generator of its own, the same each time */
+    slora_rng_seed(&same, 7);
+
     for (i = 0; i < prompt_len; i++) {
-        buf[i] = (int32_t) (slora_rng_next(rng) % (uint64_t) vocab);
+        buf[i] = (int32_t) (slora_rng_next(i < shared ? &same : rng)
+                            % (uint64_t) vocab);
     }
 
     memset(&req, 0, sizeof(req));

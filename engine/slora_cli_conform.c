@@ -442,6 +442,9 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
     conf.weights = strcmp(device, "cpu") != 0 ? NULL
                    : weights != NULL ? weights : "f32";
     conf.margins = margins;
+    /* every run computes its prompts whole: a run alone must not take
+     * the batched run's K/V, the comparison's other side */
+    conf.no_prefix_cache = 1;
     conf.n_threads = job->threads;
     conf.prefetch_threads = job->loaders;
     conf.max_running = n_req;

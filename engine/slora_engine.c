@@ -238,6 +238,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     sc.slo_ttft_ms = conf->slo_ttft_ms;
     sc.fair_prefill = conf->fair_prefill;
     sc.fair_decode = conf->fair_decode;
+    sc.prefix_cache = !conf->no_prefix_cache;
     e->conf.schedule = policy->name;
 
     e->sched = slora_sched_create(&sc, e->pool, e->adapters, policy, err);
@@ -622,6 +623,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 {
     slora_catalog_stats_t       cs;
     slora_adapters_stats_t      as;
+    slora_prefix_stats_t        ps;
     const slora_engine_req_t   *q;
 
     memset(st, 0, sizeof(*st));
@@ -652,6 +654,13 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->last_step_decode = e->last_step_decode;
     st->adapter_pool_elems = as.pool_elems;
     st->adapter_used_elems = as.pool_used_elems;
+
+    slora_sched_prefix_stats(e->sched, &ps);
+    st->pages_cached = slora_pool_count(e->pool, SLORA_PAGE_CACHED);
+    st->prefix_pages = ps.pages;
+    st->prefix_lookups = ps.lookups;
+    st->prefix_hit_tokens = ps.hit_tokens;
+    st->prefix_evictions = ps.evictions;
 
     slora_catalog_stats(e->catalog, &cs);
 
@@ -1087,8 +1096,16 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         }
 
         if (stop) {
-            slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, tok,
-                              SLORA_FINISH_STOP, NULL, SLORA_ERRCODE_NONE);
+            if (cb != NULL) {
+                memset(&ev, 0, sizeof(ev));
+                ev.type = SLORA_EV_DONE;
+                ev.id = q->r.id;
+                ev.token = tok;
+                ev.finish = SLORA_FINISH_STOP;
+                ev.cached_tokens = q->r.n_cached;
+                cb(data, &ev);
+            }
+
             slora_engine_end(e, q);
             continue;
         }
@@ -1098,6 +1115,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             ev.type = SLORA_EV_TOKEN;
             ev.id = q->r.id;
             ev.token = tok;
+            ev.cached_tokens = q->r.n_cached;
 
             if (e->conf.margins) {
                 ev.margin = slora_engine_margin(row, vocab);

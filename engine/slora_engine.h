@@ -68,6 +68,8 @@ typedef struct {
     int32_t       hint_interval_ms; /* re-read slora:pinned and
                                        slora:popular; 0: 5000 */
     int           no_prefetch;      /* 1: no prefetch threads */
+    int           no_prefix_cache;  /* 1: every prompt computed whole
+                                       (slora_prefix.h) */
     int32_t       prefetch_threads; /* 0: default (half the cores, 1 to
                                        4) */
 
@@ -191,6 +193,11 @@ typedef struct {
                                        tie), valid during the call: */
     const int32_t    *top_ids;      /* [n_top] */
     const float      *top_logprobs; /* [n_top] */
+    int32_t           cached_tokens;    /* TOKEN, and the DONE of a stop
+                                           id: of the prompt, the tokens
+                                           the request's first admission
+                                           took from the prefix cache
+                                           (the same on every one) */
 } slora_event_t;
 
 
@@ -248,6 +255,15 @@ typedef struct {
     uint64_t          catalog_fetches;
     uint64_t          catalog_invalidations;
     uint64_t          catalog_reconnects;
+    int32_t           pages_cached;         /* KV pages the prefix cache
+                                               keeps that no request holds
+                                               (reclaimable; not in
+                                               pages_kv) */
+    int32_t           prefix_pages;         /* pages the prefix cache
+                                               indexes, held or not */
+    uint64_t          prefix_lookups;       /* admissions that looked */
+    uint64_t          prefix_hit_tokens;    /* tokens they took from it */
+    uint64_t          prefix_evictions;     /* pages reclaimed from it */
 } slora_engine_stats_t;
 
 

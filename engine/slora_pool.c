@@ -30,6 +30,8 @@ struct slora_pool_s {
     int32_t             n_free;
     uint8_t            *kind;           /* [n_pages]: slora_page_kind_e */
     int32_t             counts[SLORA_PAGE_KIND_N];
+    slora_pool_reclaim_pt  reclaim;     /* CACHED pages' keeper */
+    void               *reclaim_data;
 };
 
 
@@ -261,6 +263,43 @@ slora_pool_release(slora_pool_t *pool, int32_t n, const int32_t *pages)
         pool->kind[p] = SLORA_PAGE_FREE;
         pool->free_stack[pool->n_free++] = p;
     }
+}
+
+
+void
+slora_pool_set_kind(slora_pool_t *pool, int32_t page, slora_page_kind_e kind)
+{
+    slora_assert(page >= 0 && page < pool->n_pages);
+    slora_assert((kind == SLORA_PAGE_CACHED
+                  && pool->kind[page] == SLORA_PAGE_KV)
+                 || (kind == SLORA_PAGE_KV
+                     && pool->kind[page] == SLORA_PAGE_CACHED));
+
+    pool->counts[pool->kind[page]]--;
+    pool->counts[kind]++;
+    pool->kind[page] = (uint8_t) kind;
+}
+
+
+void
+slora_pool_set_reclaim(slora_pool_t *pool, slora_pool_reclaim_pt fn,
+    void *data)
+{
+    pool->reclaim = fn;
+    pool->reclaim_data = data;
+}
+
+
+int32_t
+slora_pool_reclaim(slora_pool_t *pool, int32_t n_free)
+{
+    if (pool->n_free < n_free && pool->reclaim != NULL
+        && pool->counts[SLORA_PAGE_CACHED] > 0)
+    {
+        pool->reclaim(pool->reclaim_data, n_free - pool->n_free);
+    }
+
+    return pool->n_free;
 }
 
 

@@ -43,6 +43,8 @@ typedef enum {
     SLORA_PAGE_FREE = 0,
     SLORA_PAGE_KV,
     SLORA_PAGE_ADAPTER,
+    SLORA_PAGE_CACHED,                  /* KV the prefix cache keeps and
+                                           no request holds: reclaimable */
     SLORA_PAGE_KIND_N
 } slora_page_kind_e;
 
@@ -88,6 +90,24 @@ int slora_pool_alloc(slora_pool_t *pool, slora_page_kind_e kind, int32_t n,
 void slora_pool_release(slora_pool_t *pool, int32_t n, const int32_t *pages);
 
 int32_t slora_pool_count(const slora_pool_t *pool, slora_page_kind_e kind);
+/* A KV page becoming CACHED (its last holder let go of it, the prefix
+ * cache keeps it) or back; no other change of kind goes through here. */
+void slora_pool_set_kind(slora_pool_t *pool, int32_t page,
+    slora_page_kind_e kind);
+
+/*
+ * Reclaimable pages: whoever keeps CACHED pages (the prefix cache) gives
+ * the pool a function that releases up to n of them and returns how many
+ * it did. slora_pool_reclaim() has it release enough for n_free pages to
+ * be free, if it can, and returns the free count; allocators call it
+ * before they evict anything of their own.
+ */
+typedef int32_t (*slora_pool_reclaim_pt)(void *data, int32_t n);
+
+void slora_pool_set_reclaim(slora_pool_t *pool, slora_pool_reclaim_pt fn,
+    void *data);
+int32_t slora_pool_reclaim(slora_pool_t *pool, int32_t n_free);
+
 /* Kind of one page (fragmentation reports, tests). */
 slora_page_kind_e slora_pool_page_kind(const slora_pool_t *pool,
     int32_t page);

@@ -43,6 +43,9 @@ static void slora_sched_move(slora_sched_t *s, slora_req_t *r,
     slora_req_state_e to);
 static int slora_sched_grow(slora_sched_t *s, slora_req_t *r, int32_t n_tok);
 static void slora_sched_drop(slora_sched_t *s, slora_req_t *r);
+static void slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r);
+static void slora_sched_share(slora_sched_t *s, slora_req_t *r);
+static void slora_sched_let_go(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_preempt(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_fail(slora_sched_t *s, slora_sched_step_t *step,
     slora_req_t *r);
@@ -140,6 +143,14 @@ slora_sched_create(const slora_sched_conf_t *conf, slora_pool_t *pool,
         return NULL;
     }
 
+    if (conf->prefix_cache) {
+        s->prefix = slora_prefix_create(pool, err);
+        if (s->prefix == NULL) {
+            slora_sched_free(s);
+            return NULL;
+        }
+    }
+
     s->policy = policy != NULL ? policy : &slora_sched_fcfs;
 
     if (s->policy->init != NULL && s->policy->init(s, err) != SLORA_OK) {
@@ -163,6 +174,7 @@ slora_sched_free(slora_sched_t *s)
         s->policy->free(s);
     }
 
+    slora_prefix_free(s->prefix);
     free(s->items);
     free(s->failed);
     free(s);
@@ -189,6 +201,10 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->retry_after_ms = 0;
     req->n_preempted = 0;
     req->run_from = 0;
+    req->adapter_gen = 0;
+    req->n_shared = 0;
+    req->unshared = 0;
+    req->n_cached = 0;
     req->seq = s->next_seq++;
     req->state = SLORA_REQ_NEW;
     slora_sched_move(s, req, SLORA_REQ_WAITING);
@@ -324,12 +340,15 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
             }
 
             r->pinned = 1;
+            r->adapter_gen = slora_adapter_gen(r->adapter);
         }
 
-        need = r->n_tokens;
+        slora_sched_take_prefix(s, r);
+
+        need = r->n_tokens - r->n_computed;
         chunk = need < budget ? need : budget;
 
-        if (slora_sched_grow(s, r, chunk) != SLORA_OK) {
+        if (slora_sched_grow(s, r, r->n_computed + chunk) != SLORA_OK) {
             if (s->running.n == 0) {
                 slora_err_set(&r->err, SLORA_ERROR, "%d tokens need more "
                               "KV pages than the pool has beside its "
@@ -337,6 +356,9 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
                 slora_sched_fail(s, step, r);
                 continue;
             }
+
+            slora_sched_let_go(s, r);
+            r->n_computed = 0;
 
             if (r->pinned) {
                 slora_adapter_release(s->adapters, r->adapter);
@@ -370,6 +392,10 @@ slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
         r->n_computed += step->items[i].n_tokens;
         slora_assert(r->n_computed <= r->n_tokens
                      && r->n_computed <= r->n_pages * s->tpp);
+
+        if (s->prefix != NULL) {
+            slora_sched_share(s, r);
+        }
 
         if (s->policy->computed != NULL) {
             s->policy->computed(s, &step->items[i]);
@@ -425,6 +451,18 @@ slora_sched_find(slora_sched_t *s, uint64_t id)
     }
 
     return NULL;
+}
+
+
+void
+slora_sched_prefix_stats(const slora_sched_t *s, slora_prefix_stats_t *st)
+{
+    if (s->prefix == NULL) {
+        memset(st, 0, sizeof(*st));
+        return;
+    }
+
+    slora_prefix_stats(s->prefix, st);
 }
 
 
@@ -575,8 +613,7 @@ slora_sched_grow(slora_sched_t *s, slora_req_t *r, int32_t n_tok)
 static void
 slora_sched_drop(slora_sched_t *s, slora_req_t *r)
 {
-    slora_pool_release(s->pool, r->n_pages, r->pages);
-    r->n_pages = 0;
+    slora_sched_let_go(s, r);
 
     if (r->pinned) {
         slora_adapter_release(s->adapters, r->adapter);
@@ -594,8 +631,7 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
 {
     slora_assert(r->state == SLORA_REQ_RUNNING);
 
-    slora_pool_release(s->pool, r->n_pages, r->pages);
-    r->n_pages = 0;
+    slora_sched_let_go(s, r);
     r->n_computed = 0;
 
     if (r->pinned) {
@@ -607,6 +643,70 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
 
     r->n_preempted++;
     s->preemptions++;
+}
+
+
+/*
+ * At admission: the longest run of cached pages that starts r's tokens
+ * under its adapter becomes the head of its page table, their tokens
+ * computed; at least the last token is left to compute, for its logits.
+ */
+static void
+slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)
+{
+    int32_t  n;
+
+    if (s->prefix == NULL) {
+        return;
+    }
+
+    slora_assert(r->n_pages == 0 && r->n_shared == 0);
+
+    n = slora_prefix_take(s->prefix, r->adapter, r->adapter_gen, r->tokens,
+                          (r->n_tokens - 1) / s->tpp, r->pages);
+
+    r->n_pages = n;
+    r->n_shared = n;
+    r->n_computed = n * s->tpp;
+
+    if (r->n_preempted == 0) {
+        r->n_cached = r->n_computed;
+    }
+}
+
+
+/* Enters r's full computed pages in the prefix cache, in order, until
+ * one has an equal entry (the request that made it keeps the prefix). */
+static void
+slora_sched_share(slora_sched_t *s, slora_req_t *r)
+{
+    while (!r->unshared && (r->n_shared + 1) * s->tpp <= r->n_computed) {
+        if (!slora_prefix_put(s->prefix, r->adapter, r->adapter_gen,
+                              r->tokens, r->n_shared, r->pages))
+        {
+            r->unshared = 1;
+            break;
+        }
+
+        r->n_shared++;
+    }
+}
+
+
+/* r's pages go: the entries it holds back to the cache, its own to the
+ * pool. */
+static void
+slora_sched_let_go(slora_sched_t *s, slora_req_t *r)
+{
+    if (r->n_shared > 0) {
+        slora_prefix_drop(s->prefix, r->n_shared, r->pages);
+    }
+
+    slora_pool_release(s->pool, r->n_pages - r->n_shared,
+                       r->pages + r->n_shared);
+    r->n_pages = 0;
+    r->n_shared = 0;
+    r->unshared = 0;
 }
 
 

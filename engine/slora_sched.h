@@ -22,6 +22,7 @@
 #include "slora_core.h"
 #include "slora_pool.h"
 #include "slora_adapter.h"
+#include "slora_prefix.h"
 
 
 /* A status beyond slora_core.h's and slora_catalog.h's: admission control
@@ -77,6 +78,14 @@ struct slora_req_s {
     void                *account;       /* fair: the tenant's counter */
     int32_t              n_preempted;   /* times put back to wait */
     int32_t              run_from;      /* n_tokens when last admitted */
+    uint64_t             adapter_gen;   /* the adapter's weights it runs */
+    int32_t              n_shared;      /* pages[0, n_shared): prefix
+                                           cache entries it holds */
+    int                  unshared;      /* a page it computed had an
+                                           equal entry: enters no more */
+    int32_t              n_cached;      /* prompt tokens its first
+                                           admission took from the
+                                           prefix cache */
 };
 
 
@@ -160,6 +169,8 @@ typedef struct {
                                            0: 1 */
     int32_t              fair_decode;   /* fair: charge per generated
                                            token; 0: 2 */
+    int                  prefix_cache;  /* 1: full KV pages are kept and
+                                           shared (slora_prefix.h) */
 } slora_sched_conf_t;
 
 
@@ -196,6 +207,10 @@ void slora_sched_finish(slora_sched_t *s, slora_req_t *req);
 int32_t slora_sched_reap(slora_sched_t *s, slora_req_t **out, int32_t cap);
 
 slora_req_t *slora_sched_find(slora_sched_t *s, uint64_t id);
+
+/* The prefix cache's figures; all 0 without one. */
+void slora_sched_prefix_stats(const slora_sched_t *s,
+    slora_prefix_stats_t *st);
 /* The oldest waiting request (then ->next), or NULL. */
 slora_req_t *slora_sched_waiting_head(slora_sched_t *s);
 /* Any request still in the scheduler (running first), or NULL. */

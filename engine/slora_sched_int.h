@@ -46,6 +46,7 @@ struct slora_sched_s {
     slora_sched_conf_t            conf;
     slora_pool_t                 *pool;
     slora_adapters_t             *adapters;
+    slora_prefix_t               *prefix;     /* NULL: none */
     const slora_sched_policy_t   *policy;
     void                         *policy_data;
     int32_t                       tpp;

@@ -734,8 +734,12 @@ test_many(void)
        (unsigned long long) st.host_evictions);
     ok(max_host <= 20 * one + one, "host tier within its budget: at most "
        "%zu bytes of %zu", max_host, 20 * one);
-    ok(st.pages_kv == 0 && st.pages_free + st.pages_adapter
-       == st.pages_total, "the pool holds only idle adapters at the end");
+    ok(st.pages_kv == 0
+       && st.pages_free + st.pages_adapter + st.pages_cached
+          == st.pages_total
+       && st.pages_cached == st.prefix_pages,
+       "the pool holds only idle adapters and the prefix cache's idle "
+       "pages at the end (%d)", st.pages_cached);
 
     /* a sample against each adapter alone, from the directory */
     memset(&conf, 0, sizeof(conf));

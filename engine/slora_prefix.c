@@ -1,0 +1,425 @@
+/*
+ * slora_prefix.c: the KV prefix cache (slora_prefix.h): entries by page
+ * id, a chained hash table over their keys, and the list of idle leaves
+ * the pool reclaims from.
+ *
+ * The one idea: an entry's key is (parent page, adapter, generation, the
+ * page's tokens), so equal keys mean equal prefixes and a hit is
+ * confirmed by comparing one page of tokens. Reclaiming only leaves
+ * (entries no request holds and no entry names as parent) keeps every
+ * entry reachable from the start of its prompt. Requests let go of their
+ * entries deepest first, so a chain's leaf goes on the list before its
+ * parent becomes a leaf; a parent left a leaf by a reclaim goes to the
+ * head of the list, as old as the child it outlived.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_prefix.h"
+
+
+typedef struct {
+    uint64_t             hash;
+    const void          *adapter;
+    uint64_t             gen;
+    int32_t              parent;        /* page of the entry before; -1 */
+    int32_t              next;          /* hash chain; -1: end */
+    int32_t              refs;          /* requests holding it */
+    int32_t              children;      /* entries naming it as parent */
+    int32_t              lru_prev;      /* idle leaves, oldest first */
+    int32_t              lru_next;
+    uint8_t              used;
+    uint8_t              on_lru;
+} slora_prefix_entry_t;
+
+
+struct slora_prefix_s {
+    slora_pool_t          *pool;
+    int32_t                tpp;
+    int32_t                n_pages;
+    slora_prefix_entry_t  *entry;       /* [n_pages], by page id */
+    int32_t               *tokens;      /* [n_pages][tpp] */
+    int32_t               *bucket;      /* [mask + 1]; -1: empty */
+    uint64_t               mask;
+    int32_t                lru_head;
+    int32_t                lru_tail;
+    slora_prefix_stats_t   stats;
+};
+
+
+static int32_t slora_prefix_reclaim_cb(void *data, int32_t n);
+static int32_t slora_prefix_find(slora_prefix_t *pc, uint64_t hash,
+    const void *adapter, uint64_t gen, int32_t parent, const int32_t *tokens);
+static uint64_t slora_prefix_hash(const void *adapter, uint64_t gen,
+    int32_t parent, const int32_t *tokens, int32_t tpp);
+static void slora_prefix_lru_push(slora_prefix_t *pc, int32_t page,
+    int head);
+static void slora_prefix_lru_remove(slora_prefix_t *pc, int32_t page);
+static void slora_prefix_unlink(slora_prefix_t *pc, int32_t page);
+
+
+slora_prefix_t *
+slora_prefix_create(slora_pool_t *pool, slora_err_t *err)
+{
+    uint64_t         n_buckets;
+    slora_prefix_t  *pc;
+
+    pc = calloc(1, sizeof(slora_prefix_t));
+    if (pc == NULL) {
+        slora_err_set(err, SLORA_ERROR, "prefix cache: out of memory");
+        return NULL;
+    }
+
+    pc->pool = pool;
+    pc->tpp = slora_pool_tokens_per_page(pool);
+    pc->n_pages = slora_pool_n_pages(pool);
+    pc->lru_head = -1;
+    pc->lru_tail = -1;
+
+    /* a power of two at least twice the entries there can be */
+    n_buckets = 2;
+    while (n_buckets < 2 * (uint64_t) pc->n_pages) {
+        n_buckets <<= 1;
+    }
+
+    pc->mask = n_buckets - 1;
+    pc->entry = calloc((size_t) pc->n_pages, sizeof(slora_prefix_entry_t));
+    pc->tokens = malloc((size_t) pc->n_pages * (size_t) pc->tpp
+                        * sizeof(int32_t));
+    pc->bucket = malloc((size_t) n_buckets * sizeof(int32_t));
+
+    if (pc->entry == NULL || pc->tokens == NULL || pc->bucket == NULL) {
+        slora_err_set(err, SLORA_ERROR, "prefix cache: out of memory for "
+                      "%d pages", pc->n_pages);
+        free(pc->entry);
+        free(pc->tokens);
+        free(pc->bucket);
+        free(pc);
+        return NULL;
+    }
+
+    memset(pc->bucket, 0xff, (size_t) n_buckets * sizeof(int32_t));
+
+    slora_pool_set_reclaim(pool, slora_prefix_reclaim_cb, pc);
+
+    return pc;
+}
+
+
+void
+slora_prefix_free(slora_prefix_t *pc)
+{
+    if (pc == NULL) {
+        return;
+    }
+
+    slora_prefix_reclaim(pc, pc->n_pages);
+    slora_pool_set_reclaim(pc->pool, NULL, NULL);
+
+    free(pc->entry);
+    free(pc->tokens);
+    free(pc->bucket);
+    free(pc);
+}
+
+
+int32_t
+slora_prefix_take(slora_prefix_t *pc, const void *adapter, uint64_t gen,
+    const int32_t *tokens, int32_t max_pages, int32_t *pages)
+{
+    int32_t                i, page, parent;
+    uint64_t               hash;
+    slora_prefix_entry_t  *e;
+
+    pc->stats.lookups++;
+    parent = -1;
+
+    for (i = 0; i < max_pages; i++) {
+        hash = slora_prefix_hash(adapter, gen, parent,
+                                 tokens + (int64_t) i * pc->tpp, pc->tpp);
+        page = slora_prefix_find(pc, hash, adapter, gen, parent,
+                                 tokens + (int64_t) i * pc->tpp);
+        if (page < 0) {
+            break;
+        }
+
+        e = &pc->entry[page];
+
+        if (e->refs++ == 0) {
+            if (e->on_lru) {
+                slora_prefix_lru_remove(pc, page);
+            }
+
+            slora_pool_set_kind(pc->pool, page, SLORA_PAGE_KV);
+            pc->stats.idle--;
+        }
+
+        pages[i] = page;
+        parent = page;
+    }
+
+    pc->stats.hit_tokens += (uint64_t) i * (uint64_t) pc->tpp;
+
+    return i;
+}
+
+
+int
+slora_prefix_put(slora_prefix_t *pc, const void *adapter, uint64_t gen,
+    const int32_t *tokens, int32_t i, const int32_t *pages)
+{
+    int32_t                page, parent;
+    uint64_t               hash;
+    const int32_t         *t;
+    slora_prefix_entry_t  *e;
+
+    parent = i > 0 ? pages[i - 1] : -1;
+    page = pages[i];
+    t = tokens + (int64_t) i * pc->tpp;
+
+    slora_assert(page >= 0 && page < pc->n_pages && !pc->entry[page].used);
+    slora_assert(parent < 0 || (pc->entry[parent].used
+                                && pc->entry[parent].refs > 0));
+
+    hash = slora_prefix_hash(adapter, gen, parent, t, pc->tpp);
+
+    if (slora_prefix_find(pc, hash, adapter, gen, parent, t) >= 0) {
+        return 0;
+    }
+
+    e = &pc->entry[page];
+    e->hash = hash;
+    e->adapter = adapter;
+    e->gen = gen;
+    e->parent = parent;
+    e->refs = 1;
+    e->children = 0;
+    e->used = 1;
+    e->on_lru = 0;
+    e->next = pc->bucket[hash & pc->mask];
+    pc->bucket[hash & pc->mask] = page;
+
+    memcpy(pc->tokens + (int64_t) page * pc->tpp, t,
+           (size_t) pc->tpp * sizeof(int32_t));
+
+    if (parent >= 0) {
+        pc->entry[parent].children++;
+    }
+
+    pc->stats.pages++;
+    pc->stats.entered++;
+
+    return 1;
+}
+
+
+void
+slora_prefix_drop(slora_prefix_t *pc, int32_t n, const int32_t *pages)
+{
+    int32_t                i;
+    slora_prefix_entry_t  *e;
+
+    /* deepest first: a leaf joins the list before its parent is one */
+    for (i = n - 1; i >= 0; i--) {
+        e = &pc->entry[pages[i]];
+        slora_assert(e->used && e->refs > 0);
+
+        if (--e->refs > 0) {
+            continue;
+        }
+
+        slora_pool_set_kind(pc->pool, pages[i], SLORA_PAGE_CACHED);
+        pc->stats.idle++;
+
+        if (e->children == 0) {
+            slora_prefix_lru_push(pc, pages[i], 0);
+        }
+    }
+}
+
+
+int32_t
+slora_prefix_reclaim(slora_prefix_t *pc, int32_t n)
+{
+    int32_t                done, page, parent;
+    slora_prefix_entry_t  *e, *p;
+
+    done = 0;
+
+    while (done < n && pc->lru_head >= 0) {
+        page = pc->lru_head;
+        e = &pc->entry[page];
+        parent = e->parent;
+
+        slora_prefix_lru_remove(pc, page);
+        slora_prefix_unlink(pc, page);
+        e->used = 0;
+
+        if (parent >= 0) {
+            p = &pc->entry[parent];
+
+            if (--p->children == 0 && p->refs == 0) {
+                slora_prefix_lru_push(pc, parent, 1);
+            }
+        }
+
+        slora_pool_release(pc->pool, 1, &page);
+
+        pc->stats.pages--;
+        pc->stats.idle--;
+        pc->stats.evictions++;
+        done++;
+    }
+
+    return done;
+}
+
+
+void
+slora_prefix_stats(const slora_prefix_t *pc, slora_prefix_stats_t *st)
+{
+    *st = pc->stats;
+}
+
+
+static int32_t
+slora_prefix_reclaim_cb(void *data, int32_t n)
+{
+    return slora_prefix_reclaim(data, n);
+}
+
+
+static int32_t
+slora_prefix_find(slora_prefix_t *pc, uint64_t hash, const void *adapter,
+    uint64_t gen, int32_t parent, const int32_t *tokens)
+{
+    int32_t                page;
+    slora_prefix_entry_t  *e;
+
+    for (page = pc->bucket[hash & pc->mask]; page >= 0; page = e->next) {
+        e = &pc->entry[page];
+
+        if (e->hash == hash && e->parent == parent && e->adapter == adapter
+            && e->gen == gen
+            && memcmp(pc->tokens + (int64_t) page * pc->tpp, tokens,
+                      (size_t) pc->tpp * sizeof(int32_t)) == 0)
+        {
+            return page;
+        }
+    }
+
+    return -1;
+}
+
+
+/* splitmix64's finalizer over the key's words, one after another */
+static uint64_t
+slora_prefix_hash(const void *adapter, uint64_t gen, int32_t parent,
+    const int32_t *tokens, int32_t tpp)
+{
+    int32_t   i;
+    uint64_t  h;
+
+    h = 0x9e3779b97f4a7c15ULL;
+
+#define SLORA_PREFIX_MIX(v)                                                   \
+    h ^= (uint64_t) (v);                                                      \
+    h += 0x9e3779b97f4a7c15ULL;                                               \
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;                              \
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;                              \
+    h ^= h >> 31
+
+    SLORA_PREFIX_MIX((uintptr_t) adapter);
+    SLORA_PREFIX_MIX(gen);
+    SLORA_PREFIX_MIX((uint32_t) parent);
+
+    for (i = 0; i < tpp; i++) {
+        SLORA_PREFIX_MIX((uint32_t) tokens[i]);
+    }
+
+#undef SLORA_PREFIX_MIX
+
+    return h;
+}
+
+
+/* To the tail (the most recent), or with head to the head (next out). */
+static void
+slora_prefix_lru_push(slora_prefix_t *pc, int32_t page, int head)
+{
+    slora_prefix_entry_t  *e;
+
+    e = &pc->entry[page];
+    slora_assert(!e->on_lru);
+
+    if (head) {
+        e->lru_prev = -1;
+        e->lru_next = pc->lru_head;
+
+        if (pc->lru_head >= 0) {
+            pc->entry[pc->lru_head].lru_prev = page;
+        } else {
+            pc->lru_tail = page;
+        }
+
+        pc->lru_head = page;
+
+    } else {
+        e->lru_next = -1;
+        e->lru_prev = pc->lru_tail;
+
+        if (pc->lru_tail >= 0) {
+            pc->entry[pc->lru_tail].lru_next = page;
+        } else {
+            pc->lru_head = page;
+        }
+
+        pc->lru_tail = page;
+    }
+
+    e->on_lru = 1;
+}
+
+
+static void
+slora_prefix_lru_remove(slora_prefix_t *pc, int32_t page)
+{
+    slora_prefix_entry_t  *e;
+
+    e = &pc->entry[page];
+    slora_assert(e->on_lru);
+
+    if (e->lru_prev >= 0) {
+        pc->entry[e->lru_prev].lru_next = e->lru_next;
+    } else {
+        pc->lru_head = e->lru_next;
+    }
+
+    if (e->lru_next >= 0) {
+        pc->entry[e->lru_next].lru_prev = e->lru_prev;
+    } else {
+        pc->lru_tail = e->lru_prev;
+    }
+
+    e->on_lru = 0;
+}
+
+
+/* Out of its hash chain. */
+static void
+slora_prefix_unlink(slora_prefix_t *pc, int32_t page)
+{
+    int32_t               *at;
+    slora_prefix_entry_t  *e;
+
+    e = &pc->entry[page];
+
+    for (at = &pc->bucket[e->hash & pc->mask]; *at != page;
+         at = &pc->entry[*at].next)
+    {
+        slora_assert(*at >= 0);
+    }
+
+    *at = e->next;
+}

@@ -1,0 +1,79 @@
+/*
+ * slora_prefix.h: the KV prefix cache. A full KV page of computed tokens
+ * is entered in the cache as its request computes it, and kept after the
+ * request ends, keyed by the adapter (and the generation of its weights),
+ * the page's tokens and the entry of the page before it; a request whose
+ * tokens start with the same pages under the same adapter holds those
+ * pages instead of computing them again. Tenants' system prompts, the
+ * turns of a chat and a request preempted and admitted again all begin
+ * with pages some request already computed.
+ *
+ * The one idea: an entry is a page, named by its page id, and its key
+ * names the whole prefix through its parent, so a lookup walks a prompt
+ * page by page and compares tokens, never trusting a hash alone. Pages
+ * are shared read-only: a request holds only full pages of positions
+ * below its first position to compute, and writes its new K/V into pages
+ * of its own. An entry no request holds is CACHED in the pool, which
+ * reclaims it (least recently let go of, leaves first, so that every
+ * entry's parent stays) when anything needs a page.
+ *
+ * Not thread-safe: the engine thread alone calls it, as it does the
+ * scheduler that owns it.
+ */
+
+#ifndef SLORA_PREFIX_H
+#define SLORA_PREFIX_H
+
+
+#include "slora_core.h"
+#include "slora_pool.h"
+
+
+typedef struct slora_prefix_s  slora_prefix_t;
+
+
+typedef struct {
+    int32_t          pages;             /* entries, held or not */
+    int32_t          idle;              /* of them, held by no request */
+    uint64_t         lookups;           /* slora_prefix_take calls */
+    uint64_t         hit_tokens;        /* tokens they found */
+    uint64_t         entered;           /* pages entered */
+    uint64_t         evictions;         /* pages reclaimed */
+} slora_prefix_stats_t;
+
+
+/* A cache over pool's pages; it becomes the pool's reclaimer. */
+slora_prefix_t *slora_prefix_create(slora_pool_t *pool, slora_err_t *err);
+/* Returns the pages no request holds to the pool, then frees the cache;
+ * the requests holding entries must have let go of them before. */
+void slora_prefix_free(slora_prefix_t *pc);
+
+/*
+ * The longest run of entries that starts tokens under (adapter, gen), at
+ * most max_pages of them: held by the caller (until slora_prefix_drop)
+ * and their page ids in pages[]. Returns how many.
+ */
+int32_t slora_prefix_take(slora_prefix_t *pc, const void *adapter,
+    uint64_t gen, const int32_t *tokens, int32_t max_pages, int32_t *pages);
+
+/*
+ * Enters page pages[i], whose tokens tokens[i * tpp, (i + 1) * tpp) have
+ * their K/V computed, under (adapter, gen); pages[0, i) must be entries
+ * the caller holds. Returns 1 when entered (the caller then holds it as
+ * an entry), 0 when an equal entry exists already (the page stays the
+ * caller's own, and so must every later one).
+ */
+int slora_prefix_put(slora_prefix_t *pc, const void *adapter, uint64_t gen,
+    const int32_t *tokens, int32_t i, const int32_t *pages);
+
+/* Lets go of the entries pages[0, n) that the caller held. */
+void slora_prefix_drop(slora_prefix_t *pc, int32_t n, const int32_t *pages);
+
+/* Releases up to n pages no request holds to the pool; returns how many
+ * (the pool's reclaimer). */
+int32_t slora_prefix_reclaim(slora_prefix_t *pc, int32_t n);
+
+void slora_prefix_stats(const slora_prefix_t *pc, slora_prefix_stats_t *st);
+
+
+#endif /* SLORA_PREFIX_H */

@@ -3,8 +3,8 @@
  * id, a chained hash table over their keys, and the list of idle leaves
  * the pool reclaims from.
  *
- * The one idea: an entry's key is (parent page, adapter, generation, the
- * page's tokens), so equal keys mean equal prefixes and a hit is
+ * The one idea: an entry's key is (parent page, owner, the page's
+ * tokens), so equal keys mean equal prefixes and a hit is
  * confirmed by comparing one page of tokens. Reclaiming only leaves
  * (entries no request holds and no entry names as parent) keeps every
  * entry reachable from the start of its prompt. Requests let go of their
@@ -21,8 +21,7 @@
 
 typedef struct {
     uint64_t             hash;
-    const void          *adapter;
-    uint64_t             gen;
+    slora_prefix_owner_t owner;
     int32_t              parent;        /* page of the entry before; -1 */
     int32_t              next;          /* hash chain; -1: end */
     int32_t              refs;          /* requests holding it */
@@ -50,13 +49,32 @@ struct slora_prefix_s {
 
 static int32_t slora_prefix_reclaim_cb(void *data, int32_t n);
 static int32_t slora_prefix_find(slora_prefix_t *pc, uint64_t hash,
-    const void *adapter, uint64_t gen, int32_t parent, const int32_t *tokens);
-static uint64_t slora_prefix_hash(const void *adapter, uint64_t gen,
+    const slora_prefix_owner_t *o, int32_t parent, const int32_t *tokens);
+static uint64_t slora_prefix_hash(const slora_prefix_owner_t *o,
     int32_t parent, const int32_t *tokens, int32_t tpp);
+static uint64_t slora_prefix_mix(uint64_t h, uint64_t v);
 static void slora_prefix_lru_push(slora_prefix_t *pc, int32_t page,
     int head);
 static void slora_prefix_lru_remove(slora_prefix_t *pc, int32_t page);
 static void slora_prefix_unlink(slora_prefix_t *pc, int32_t page);
+
+
+uint64_t
+slora_prefix_tenant(const char *name)
+{
+    uint64_t  h;
+
+    if (name == NULL || name[0] == '\0') {
+        return 0;
+    }
+
+    h = 0;
+    while (*name != '\0') {
+        h = slora_prefix_mix(h, (unsigned char) *name++);
+    }
+
+    return h != 0 ? h : 1;
+}
 
 
 slora_prefix_t *
@@ -125,7 +143,7 @@ slora_prefix_free(slora_prefix_t *pc)
 
 
 int32_t
-slora_prefix_take(slora_prefix_t *pc, const void *adapter, uint64_t gen,
+slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t max_pages, int32_t *pages)
 {
     int32_t                i, page, parent;
@@ -136,9 +154,9 @@ slora_prefix_take(slora_prefix_t *pc, const void *adapter, uint64_t gen,
     parent = -1;
 
     for (i = 0; i < max_pages; i++) {
-        hash = slora_prefix_hash(adapter, gen, parent,
-                                 tokens + (int64_t) i * pc->tpp, pc->tpp);
-        page = slora_prefix_find(pc, hash, adapter, gen, parent,
+        hash = slora_prefix_hash(o, parent, tokens + (int64_t) i * pc->tpp,
+                                 pc->tpp);
+        page = slora_prefix_find(pc, hash, o, parent,
                                  tokens + (int64_t) i * pc->tpp);
         if (page < 0) {
             break;
@@ -166,7 +184,7 @@ slora_prefix_take(slora_prefix_t *pc, const void *adapter, uint64_t gen,
 
 
 int
-slora_prefix_put(slora_prefix_t *pc, const void *adapter, uint64_t gen,
+slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t i, const int32_t *pages)
 {
     int32_t                page, parent;
@@ -182,16 +200,15 @@ slora_prefix_put(slora_prefix_t *pc, const void *adapter, uint64_t gen,
     slora_assert(parent < 0 || (pc->entry[parent].used
                                 && pc->entry[parent].refs > 0));
 
-    hash = slora_prefix_hash(adapter, gen, parent, t, pc->tpp);
+    hash = slora_prefix_hash(o, parent, t, pc->tpp);
 
-    if (slora_prefix_find(pc, hash, adapter, gen, parent, t) >= 0) {
+    if (slora_prefix_find(pc, hash, o, parent, t) >= 0) {
         return 0;
     }
 
     e = &pc->entry[page];
     e->hash = hash;
-    e->adapter = adapter;
-    e->gen = gen;
+    e->owner = *o;
     e->parent = parent;
     e->refs = 1;
     e->children = 0;
@@ -291,8 +308,8 @@ slora_prefix_reclaim_cb(void *data, int32_t n)
 
 
 static int32_t
-slora_prefix_find(slora_prefix_t *pc, uint64_t hash, const void *adapter,
-    uint64_t gen, int32_t parent, const int32_t *tokens)
+slora_prefix_find(slora_prefix_t *pc, uint64_t hash,
+    const slora_prefix_owner_t *o, int32_t parent, const int32_t *tokens)
 {
     int32_t                page;
     slora_prefix_entry_t  *e;
@@ -300,8 +317,9 @@ slora_prefix_find(slora_prefix_t *pc, uint64_t hash, const void *adapter,
     for (page = pc->bucket[hash & pc->mask]; page >= 0; page = e->next) {
         e = &pc->entry[page];
 
-        if (e->hash == hash && e->parent == parent && e->adapter == adapter
-            && e->gen == gen
+        if (e->hash == hash && e->parent == parent
+            && e->owner.adapter == o->adapter && e->owner.gen == o->gen
+            && e->owner.tenant == o->tenant
             && memcmp(pc->tokens + (int64_t) page * pc->tpp, tokens,
                       (size_t) pc->tpp * sizeof(int32_t)) == 0)
         {
@@ -313,34 +331,36 @@ slora_prefix_find(slora_prefix_t *pc, uint64_t hash, const void *adapter,
 }
 
 
-/* splitmix64's finalizer over the key's words, one after another */
 static uint64_t
-slora_prefix_hash(const void *adapter, uint64_t gen, int32_t parent,
+slora_prefix_hash(const slora_prefix_owner_t *o, int32_t parent,
     const int32_t *tokens, int32_t tpp)
 {
     int32_t   i;
     uint64_t  h;
 
-    h = 0x9e3779b97f4a7c15ULL;
-
-#define SLORA_PREFIX_MIX(v)                                                   \
-    h ^= (uint64_t) (v);                                                      \
-    h += 0x9e3779b97f4a7c15ULL;                                               \
-    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;                              \
-    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;                              \
-    h ^= h >> 31
-
-    SLORA_PREFIX_MIX((uintptr_t) adapter);
-    SLORA_PREFIX_MIX(gen);
-    SLORA_PREFIX_MIX((uint32_t) parent);
+    h = slora_prefix_mix(0, (uintptr_t) o->adapter);
+    h = slora_prefix_mix(h, o->gen);
+    h = slora_prefix_mix(h, o->tenant);
+    h = slora_prefix_mix(h, (uint32_t) parent);
 
     for (i = 0; i < tpp; i++) {
-        SLORA_PREFIX_MIX((uint32_t) tokens[i]);
+        h = slora_prefix_mix(h, (uint32_t) tokens[i]);
     }
 
-#undef SLORA_PREFIX_MIX
-
     return h;
+}
+
+
+/* One word more into h: splitmix64's step and finalizer. */
+static uint64_t
+slora_prefix_mix(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    h += 0x9e3779b97f4a7c15ULL;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+
+    return h ^ (h >> 31);
 }
 
 

@@ -1,12 +1,15 @@
 /*
  * slora_prefix.h: the KV prefix cache. A full KV page of computed tokens
  * is entered in the cache as its request computes it, and kept after the
- * request ends, keyed by the adapter (and the generation of its weights),
- * the page's tokens and the entry of the page before it; a request whose
- * tokens start with the same pages under the same adapter holds those
- * pages instead of computing them again. Tenants' system prompts, the
- * turns of a chat and a request preempted and admitted again all begin
- * with pages some request already computed.
+ * request ends, keyed by its owner (the adapter, the generation of its
+ * weights, the tenant), the page's tokens and the entry of the page
+ * before it; a request whose tokens start with the same pages under the
+ * same owner holds those pages instead of computing them again. A
+ * tenant's system prompt, the turns of a chat and a request preempted
+ * and admitted again all begin with pages some request already computed.
+ * Tenants never share pages: one could otherwise tell from its cached
+ * tokens, or from how soon its first token came, how another tenant's
+ * prompts begin.
  *
  * The one idea: an entry is a page, named by its page id, and its key
  * names the whole prefix through its parent, so a lookup walks a prompt
@@ -32,6 +35,14 @@
 typedef struct slora_prefix_s  slora_prefix_t;
 
 
+/* Whose K/V a page holds: requests share pages within one owner only. */
+typedef struct {
+    const void      *adapter;           /* NULL: the base model */
+    uint64_t         gen;               /* the adapter's weights */
+    uint64_t         tenant;            /* slora_prefix_tenant(); 0: none */
+} slora_prefix_owner_t;
+
+
 typedef struct {
     int32_t          pages;             /* entries, held or not */
     int32_t          idle;              /* of them, held by no request */
@@ -42,6 +53,9 @@ typedef struct {
 } slora_prefix_stats_t;
 
 
+/* The tenant part of an owner: a 64-bit hash of the name, 0 for none. */
+uint64_t slora_prefix_tenant(const char *name);
+
 /* A cache over pool's pages; it becomes the pool's reclaimer. */
 slora_prefix_t *slora_prefix_create(slora_pool_t *pool, slora_err_t *err);
 /* Returns the pages no request holds to the pool, then frees the cache;
@@ -49,21 +63,21 @@ slora_prefix_t *slora_prefix_create(slora_pool_t *pool, slora_err_t *err);
 void slora_prefix_free(slora_prefix_t *pc);
 
 /*
- * The longest run of entries that starts tokens under (adapter, gen), at
- * most max_pages of them: held by the caller (until slora_prefix_drop)
- * and their page ids in pages[]. Returns how many.
+ * The longest run of entries of owner o that starts tokens, at most
+ * max_pages of them: held by the caller (until slora_prefix_drop) and
+ * their page ids in pages[]. Returns how many.
  */
-int32_t slora_prefix_take(slora_prefix_t *pc, const void *adapter,
-    uint64_t gen, const int32_t *tokens, int32_t max_pages, int32_t *pages);
+int32_t slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
+    const int32_t *tokens, int32_t max_pages, int32_t *pages);
 
 /*
  * Enters page pages[i], whose tokens tokens[i * tpp, (i + 1) * tpp) have
- * their K/V computed, under (adapter, gen); pages[0, i) must be entries
- * the caller holds. Returns 1 when entered (the caller then holds it as
+ * their K/V computed, as owner o's; pages[0, i) must be entries the
+ * caller holds. Returns 1 when entered (the caller then holds it as
  * an entry), 0 when an equal entry exists already (the page stays the
  * caller's own, and so must every later one).
  */
-int slora_prefix_put(slora_prefix_t *pc, const void *adapter, uint64_t gen,
+int slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t i, const int32_t *pages);
 
 /* Lets go of the entries pages[0, n) that the caller held. */

@@ -201,7 +201,9 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->retry_after_ms = 0;
     req->n_preempted = 0;
     req->run_from = 0;
-    req->adapter_gen = 0;
+    req->owner.adapter = req->adapter;
+    req->owner.gen = 0;
+    req->owner.tenant = slora_prefix_tenant(req->tenant);
     req->n_shared = 0;
     req->unshared = 0;
     req->n_cached = 0;
@@ -340,7 +342,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
             }
 
             r->pinned = 1;
-            r->adapter_gen = slora_adapter_gen(r->adapter);
+            r->owner.gen = slora_adapter_gen(r->adapter);
         }
 
         slora_sched_take_prefix(s, r);
@@ -662,7 +664,7 @@ slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)
 
     slora_assert(r->n_pages == 0 && r->n_shared == 0);
 
-    n = slora_prefix_take(s->prefix, r->adapter, r->adapter_gen, r->tokens,
+    n = slora_prefix_take(s->prefix, &r->owner, r->tokens,
                           (r->n_tokens - 1) / s->tpp, r->pages);
 
     r->n_pages = n;
@@ -681,8 +683,8 @@ static void
 slora_sched_share(slora_sched_t *s, slora_req_t *r)
 {
     while (!r->unshared && (r->n_shared + 1) * s->tpp <= r->n_computed) {
-        if (!slora_prefix_put(s->prefix, r->adapter, r->adapter_gen,
-                              r->tokens, r->n_shared, r->pages))
+        if (!slora_prefix_put(s->prefix, &r->owner, r->tokens, r->n_shared,
+                              r->pages))
         {
             r->unshared = 1;
             break;

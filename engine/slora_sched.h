@@ -78,7 +78,9 @@ struct slora_req_s {
     void                *account;       /* fair: the tenant's counter */
     int32_t              n_preempted;   /* times put back to wait */
     int32_t              run_from;      /* n_tokens when last admitted */
-    uint64_t             adapter_gen;   /* the adapter's weights it runs */
+    slora_prefix_owner_t owner;         /* its pages': adapter, the
+                                           generation of the weights it
+                                           runs, tenant */
     int32_t              n_shared;      /* pages[0, n_shared): prefix
                                            cache entries it holds */
     int                  unshared;      /* a page it computed had an

@@ -93,11 +93,16 @@ fill(int32_t *t, int32_t n, int32_t seed)
 static void
 test_lookup(void)
 {
-    int              a, b;
-    int32_t          t[32], u[32], p[4], q[4], got[4], n;
-    slora_err_t      err;
-    slora_pool_t    *pool;
-    slora_prefix_t  *pc;
+    int                    a, b;
+    int32_t                t[32], u[32], p[4], q[4], got[4], n;
+    slora_err_t            err;
+    slora_pool_t          *pool;
+    slora_prefix_t        *pc;
+    slora_prefix_owner_t   oa = { &a, 0, 0 }, ob = { &b, 0, 0 },
+                           oa1 = { &a, 1, 0 }, obase = { NULL, 0, 0 },
+                           ot = { &a, 0, 0 };
+
+    ot.tenant = slora_prefix_tenant("t1");
 
     pool = mkpool(16);
     pc = slora_prefix_create(pool, &err);
@@ -106,33 +111,39 @@ test_lookup(void)
     u[20] = 999;                        /* page 2 differs */
 
     ok(slora_pool_alloc(pool, SLORA_PAGE_KV, 3, p) == SLORA_OK, "3 pages");
-    is_int(slora_prefix_put(pc, &a, 0, t, 0, p)
-           + slora_prefix_put(pc, &a, 0, t, 1, p)
-           + slora_prefix_put(pc, &a, 0, t, 2, p), 3,
+    is_int(slora_prefix_put(pc, &oa, t, 0, p)
+           + slora_prefix_put(pc, &oa, t, 1, p)
+           + slora_prefix_put(pc, &oa, t, 2, p), 3,
            "a request enters its 3 computed pages in order");
 
-    n = slora_prefix_take(pc, &a, 0, t, 4, got);
+    n = slora_prefix_take(pc, &oa, t, 4, got);
     ok(n == 3 && got[0] == p[0] && got[1] == p[1] && got[2] == p[2],
        "the same tokens take the 3 pages, in order (%d)", n);
     slora_prefix_drop(pc, n, got);
 
-    is_int(slora_prefix_take(pc, &a, 0, t, 2, got), 2,
+    is_int(slora_prefix_take(pc, &oa, t, 2, got), 2,
            "no more than asked");
     slora_prefix_drop(pc, 2, got);
-    is_int(slora_prefix_take(pc, &a, 0, t, 0, got), 0, "nor when none is");
-    is_int(slora_prefix_take(pc, &a, 0, u, 4, got), 2,
+    is_int(slora_prefix_take(pc, &oa, t, 0, got), 0, "nor when none is");
+    is_int(slora_prefix_take(pc, &oa, u, 4, got), 2,
            "a token differing in page 2 stops the run there");
     slora_prefix_drop(pc, 2, got);
-    is_int(slora_prefix_take(pc, &b, 0, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &ob, t, 4, got), 0,
            "another adapter's requests take none");
-    is_int(slora_prefix_take(pc, &a, 1, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &oa1, t, 4, got), 0,
            "nor the same adapter's next generation of weights");
-    is_int(slora_prefix_take(pc, NULL, 0, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &obase, t, 4, got), 0,
            "nor the base model");
+    is_int(slora_prefix_take(pc, &ot, t, 4, got), 0,
+           "nor a tenant's requests those of no tenant");
+    ok(slora_prefix_tenant("t1") != slora_prefix_tenant("t2")
+       && slora_prefix_tenant("t1") == ot.tenant
+       && slora_prefix_tenant(NULL) == 0 && slora_prefix_tenant("") == 0,
+       "a tenant's part is its name's hash, 0 for none");
 
     /* a second request computed the same first page on its own */
     ok(slora_pool_alloc(pool, SLORA_PAGE_KV, 1, q) == SLORA_OK, "1 page");
-    is_int(slora_prefix_put(pc, &a, 0, t, 0, q), 0,
+    is_int(slora_prefix_put(pc, &oa, t, 0, q), 0,
            "an equal page is not entered twice");
     slora_pool_release(pool, 1, q);
 
@@ -140,10 +151,10 @@ test_lookup(void)
     fill(u, 32, 2);
     memcpy(u + 8, t + 8, 8 * sizeof(int32_t));
     ok(slora_pool_alloc(pool, SLORA_PAGE_KV, 2, q) == SLORA_OK, "2 pages");
-    is_int(slora_prefix_put(pc, &a, 0, u, 0, q)
-           + slora_prefix_put(pc, &a, 0, u, 1, q), 2,
+    is_int(slora_prefix_put(pc, &oa, u, 0, q)
+           + slora_prefix_put(pc, &oa, u, 1, q), 2,
            "page 1's tokens after another page 0 are a page of their own");
-    n = slora_prefix_take(pc, &a, 0, u, 4, got);
+    n = slora_prefix_take(pc, &oa, u, 4, got);
     ok(n == 2 && got[1] == q[1], "and are found after it (%d)", n);
     slora_prefix_drop(pc, n, got);
 
@@ -172,6 +183,7 @@ test_reclaim(void)
     slora_pool_t          *pool;
     slora_prefix_t        *pc;
     slora_prefix_stats_t   st;
+    slora_prefix_owner_t   oa = { &a, 0, 0 };
 
     pool = mkpool(8);
     pc = slora_prefix_create(pool, &err);
@@ -181,13 +193,13 @@ test_reclaim(void)
 
     /* request 1: pages p0 p1 p2; request 2: p0 (taken) then q1 */
     slora_pool_alloc(pool, SLORA_PAGE_KV, 3, p);
-    slora_prefix_put(pc, &a, 0, t, 0, p);
-    slora_prefix_put(pc, &a, 0, t, 1, p);
-    slora_prefix_put(pc, &a, 0, t, 2, p);
+    slora_prefix_put(pc, &oa, t, 0, p);
+    slora_prefix_put(pc, &oa, t, 1, p);
+    slora_prefix_put(pc, &oa, t, 2, p);
 
-    is_int(slora_prefix_take(pc, &a, 0, u, 2, q), 1, "u shares page 0");
+    is_int(slora_prefix_take(pc, &oa, u, 2, q), 1, "u shares page 0");
     slora_pool_alloc(pool, SLORA_PAGE_KV, 1, q + 1);
-    is_int(slora_prefix_put(pc, &a, 0, u, 1, q), 1, "and enters its own 1");
+    is_int(slora_prefix_put(pc, &oa, u, 1, q), 1, "and enters its own 1");
 
     is_int(slora_prefix_reclaim(pc, 8), 0, "held entries are not reclaimed");
 
@@ -203,7 +215,7 @@ test_reclaim(void)
     ok(slora_pool_page_kind(pool, p[1]) == SLORA_PAGE_FREE
        && slora_pool_page_kind(pool, p[0]) == SLORA_PAGE_CACHED,
        "then its parent, a leaf now; page 0 stays for its other child");
-    n = slora_prefix_take(pc, &a, 0, u, 3, got);
+    n = slora_prefix_take(pc, &oa, u, 3, got);
     ok(n == 2 && got[0] == p[0] && got[1] == q[1],
        "the other chain is whole (%d)", n);
     slora_prefix_drop(pc, n, got);

@@ -70,6 +70,36 @@ for msg in ["What is the capital of France?",
     print(f"> {m}\n{text.strip()[:300]}\n[{n} tokens, first after "
           f"{ttft * 1000:.0f} ms, {tps:.0f} tokens/s]\n")
 
+# the prefix cache: one long system prompt asked about twice, greedy; the
+# second takes the first's KV pages and computes only the rest
+SYSTEM = ("You answer questions for the staff of a small lending library. "
+          "Be brief, polite and exact; say so when you do not know. "
+          "The library opens at nine and closes at six, Monday to "
+          "Saturday, and lends books for three weeks, films for one. ") * 4
+
+
+def ask(question):
+    body = json.dumps({"model": MODEL, "max_tokens": 32, "temperature": 0,
+                       "messages": [{"role": "system", "content": SYSTEM},
+                                    {"role": "user", "content": question}]})
+    req = urllib.request.Request(URL, body.encode(),
+                                 {"Content-Type": "application/json"})
+    t0 = time.time()
+    with urllib.request.urlopen(req, timeout=600) as r:
+        ans = json.load(r)
+    u = ans["usage"]
+    return (ans["choices"][0]["message"]["content"], u["prompt_tokens"],
+            u.get("prompt_tokens_details", {}).get("cached_tokens"),
+            time.time() - t0)
+
+
+a = ask("When does the library open?")
+b = ask("When does the library open?")
+print(f"prefix cache: a {a[1]}-token prompt twice: cached {a[2]} then "
+      f"{b[2]} tokens, answered in {a[3] * 1000:.0f} then "
+      f"{b[3] * 1000:.0f} ms, the answers "
+      + ("equal" if a[0] == b[0] else f"differ:\n  {a[0]!r}\n  {b[0]!r}"))
+
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))
       for k in range(16)]

@@ -293,6 +293,7 @@ slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
         s->t_start_ns = 0;
         s->t_end_ns = 0;
         s->logprobs = -1;
+        s->n_cached = 0;
 
         atomic_fetch_add(&q->slots_used, 1);
         *idx = i;

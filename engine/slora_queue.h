@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      11
+#define SLORA_QUEUE_VERSION      12
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -158,6 +158,10 @@ typedef struct {
     uint64_t           seed;
     int32_t            max_tokens;
     int32_t            n_prompt;
+    int32_t            n_cached;        /* of the prompt, the tokens taken
+                                           from the prefix cache: written
+                                           by the engine before it
+                                           publishes the first token */
     int32_t            n_stop_ids;
     int32_t            stop_ids[SLORA_QUEUE_STOP_IDS];
 
@@ -280,6 +284,12 @@ typedef struct {
     _Atomic uint64_t   pool_bytes;          /* the arena, every layer */
     _Atomic uint64_t   preemptions;         /* requests put back to wait */
     _Atomic uint64_t   slo_aborted;         /* refused by schedule=slo */
+    _Atomic int32_t    pages_cached;        /* KV pages the prefix cache
+                                               keeps, no request's */
+    _Atomic int32_t    prefix_pages;        /* pages it indexes */
+    _Atomic uint64_t   prefix_lookups;      /* admissions that looked */
+    _Atomic uint64_t   prefix_hit_tokens;   /* prompt tokens it gave */
+    _Atomic uint64_t   prefix_evictions;    /* pages reclaimed from it */
     slora_hist_t       step_seconds;
 
     /* request accounting, written by workers */

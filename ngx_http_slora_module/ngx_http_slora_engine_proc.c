@@ -354,6 +354,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.pool_bytes = smcf->pool;
     conf.host_cache_bytes = smcf->host_cache;
     conf.no_prefetch = !smcf->prefetch;
+    conf.no_prefix_cache = !smcf->prefix_cache;
     conf.prefetch_threads = (int32_t) smcf->prefetch_threads;
     conf.max_batch_tokens = (int32_t) smcf->max_batch_tokens;
     conf.max_running = (int32_t) smcf->max_running;
@@ -1048,6 +1049,9 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
     switch (ev->type) {
 
     case SLORA_EV_TOKEN:
+        /* before the token: a reader that sees it sees this too */
+        s->n_cached = ev->cached_tokens;
+
         if (slora_queue_publish(ec->q, i, ev->token, ev->logprob,
                                 ev->n_top, ev->top_ids, ev->top_logprobs)
             != SLORA_OK
@@ -1060,6 +1064,11 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_DONE:
+        if (ev->cached_tokens > 0) {
+            /* a stop id first: no TOKEN said it */
+            s->n_cached = ev->cached_tokens;
+        }
+
         slora_queue_finish(ec->q, i, ev->finish);
         ec->active[i] = 0;
         ec->n_active--;
@@ -1181,6 +1190,16 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
     atomic_store_explicit(&q->preemptions, st.preemptions,
                           memory_order_relaxed);
     atomic_store_explicit(&q->slo_aborted, st.slo_aborted,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->pages_cached, st.pages_cached,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->prefix_pages, st.prefix_pages,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->prefix_lookups, st.prefix_lookups,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->prefix_hit_tokens, st.prefix_hit_tokens,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->prefix_evictions, st.prefix_evictions,
                           memory_order_relaxed);
     atomic_store_explicit(&q->adapter_loads, st.adapter_loads,
                           memory_order_relaxed);

@@ -218,6 +218,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->slo_ttft = NGX_CONF_UNSET_MSEC;
     smcf->fair_prefill = NGX_CONF_UNSET;
     smcf->fair_decode = NGX_CONF_UNSET;
+    smcf->prefix_cache = NGX_CONF_UNSET;
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
     smcf->prefetch = NGX_CONF_UNSET;
     smcf->preload = NGX_CONF_UNSET;
@@ -249,6 +250,7 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->slo_ttft, 0);
     ngx_conf_init_value(smcf->fair_prefill, 1);
     ngx_conf_init_value(smcf->fair_decode, 2);
+    ngx_conf_init_value(smcf->prefix_cache, 1);
     ngx_conf_init_size_value(smcf->host_cache, 0);
     ngx_conf_init_value(smcf->prefetch, 1);
     ngx_conf_init_value(smcf->preload, 0);
@@ -299,9 +301,9 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->tokenizer_path, smcf->tensor_parallel,
                      smcf->preload, smcf->prefetch_threads);
 
-    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i", &smcf->schedule,
+    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode,
-                     smcf->top_logprobs);
+                     smcf->top_logprobs, smcf->prefix_cache);
 
     if (smcf->roots != NULL) {
         root = smcf->roots->elts;
@@ -580,6 +582,23 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
 
     if (key->len == 12 && ngx_strncmp(key->data, "fair_weights", 12) == 0) {
         return ngx_http_slora_fair_weights(cf, smcf, val);
+    }
+
+    if (key->len == 12 && ngx_strncmp(key->data, "prefix_cache", 12) == 0) {
+        if (val->len == 2 && ngx_strncmp(val->data, "on", 2) == 0) {
+            smcf->prefix_cache = 1;
+
+        } else if (val->len == 3 && ngx_strncmp(val->data, "off", 3) == 0) {
+            smcf->prefix_cache = 0;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: prefix_cache=\"%V\" must be"
+                               " \"on\" or \"off\"", val);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
     }
 
     if ((key->len == 4 && ngx_strncmp(key->data, "pool", 4) == 0)) {

@@ -67,6 +67,7 @@ typedef struct {
     ngx_msec_t                 slo_ttft;      /* 0: none */
     ngx_int_t                  fair_prefill;  /* fair_weights=P:D */
     ngx_int_t                  fair_decode;
+    ngx_flag_t                 prefix_cache;  /* prefix_cache=on|off */
     ngx_str_t                  adapter_dir;   /* "" when not configured */
     size_t                     host_cache;
     ngx_flag_t                 prefetch;      /* slora_adapters prefetch= */
@@ -127,6 +128,8 @@ typedef struct {
     time_t                     created;
 
     int32_t                    n_prompt;
+    int32_t                    n_cached;      /* of them, from the prefix
+                                                 cache (the slot's) */
     int32_t                    n_done;        /* output tokens consumed */
     int32_t                    max_tokens;
     ngx_int_t                  ttft_ms;       /* -1 until the first token */

@@ -1,7 +1,9 @@
 /*
  * ngx_http_slora_openai.c: the JSON bodies of OpenAI's API as this module
  * sends them: errors, chat.completion and text_completion objects, their
- * streaming chunks with the usage chunk, and the model list.
+ * streaming chunks with the usage chunk, and the model list. Usage
+ * counts the prompt's tokens the prefix cache gave as OpenAI does,
+ * prompt_tokens_details.cached_tokens.
  *
  * The one idea: these bodies are templates with a few escaped strings in
  * them, so they are printed straight into nginx buffers whose size is
@@ -228,9 +230,10 @@ static u_char *
 ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
 {
     return ngx_sprintf(p, "\"usage\":{\"prompt_tokens\":%D,"
-                       "\"completion_tokens\":%D,\"total_tokens\":%D}",
+                       "\"completion_tokens\":%D,\"total_tokens\":%D,"
+                       "\"prompt_tokens_details\":{\"cached_tokens\":%D}}",
                        ctx->n_prompt, ctx->n_done,
-                       ctx->n_prompt + ctx->n_done);
+                       ctx->n_prompt + ctx->n_done, ctx->n_cached);
 }
 
 

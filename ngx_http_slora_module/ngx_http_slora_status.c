@@ -69,7 +69,10 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL,"
         "\"preempted\":%uL,\"slo_aborted\":%uL},"
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
-        "\"pages_adapter\":%D,\"pages_used_peak\":%D,\"bytes\":%uL},"
+        "\"pages_adapter\":%D,\"pages_cached\":%D,\"pages_used_peak\":%D,"
+        "\"bytes\":%uL},"
+        "\"prefix_cache\":{\"pages\":%D,\"lookups\":%uL,"
+        "\"hit_tokens\":%uL,\"evictions\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
         "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,"
         "\"uploads_ahead\":%uL,\"pinned\":%D,"
@@ -90,8 +93,13 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->preemptions), ngx_http_slora_ld(q->slo_aborted),
         ngx_http_slora_ld(q->pages_total), ngx_http_slora_ld(q->pages_free),
         ngx_http_slora_ld(q->pages_kv), ngx_http_slora_ld(q->pages_adapter),
+        ngx_http_slora_ld(q->pages_cached),
         ngx_http_slora_ld(q->pages_used_peak),
         ngx_http_slora_ld(q->pool_bytes),
+        ngx_http_slora_ld(q->prefix_pages),
+        ngx_http_slora_ld(q->prefix_lookups),
+        ngx_http_slora_ld(q->prefix_hit_tokens),
+        ngx_http_slora_ld(q->prefix_evictions),
         ngx_http_slora_ld(q->adapters_in_pool),
         ngx_http_slora_ld(q->adapters_in_host),
         ngx_http_slora_ld(q->adapter_loads),
@@ -209,6 +217,7 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "slora_pool_pages{kind=\"free\"} %D\n"
         "slora_pool_pages{kind=\"kv\"} %D\n"
         "slora_pool_pages{kind=\"adapter\"} %D\n"
+        "slora_pool_pages{kind=\"cached\"} %D\n"
         "# HELP slora_adapter_loads_total Adapters loaded from disk.\n"
         "# TYPE slora_adapter_loads_total counter\n"
         "slora_adapter_loads_total %uL\n"
@@ -233,6 +242,7 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
         ngx_http_slora_ld(q->pages_free), ngx_http_slora_ld(q->pages_kv),
         ngx_http_slora_ld(q->pages_adapter),
+        ngx_http_slora_ld(q->pages_cached),
         ngx_http_slora_ld(q->adapter_loads),
         ngx_http_slora_ld(q->adapter_evictions),
         ngx_http_slora_ld(q->adapter_hits),
@@ -328,6 +338,28 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->catalog_fetches),
         ngx_http_slora_ld(q->catalog_invalidations),
         ngx_http_slora_ld(q->catalog_reconnects));
+
+    p = ngx_slprintf(p, end,
+        "# HELP slora_prefix_cache_pages KV pages the prefix cache indexes,"
+        " held by requests or not.\n"
+        "# TYPE slora_prefix_cache_pages gauge\n"
+        "slora_prefix_cache_pages %D\n"
+        "# HELP slora_prefix_cache_lookups_total Admissions that looked"
+        " their prompt up in the prefix cache.\n"
+        "# TYPE slora_prefix_cache_lookups_total counter\n"
+        "slora_prefix_cache_lookups_total %uL\n"
+        "# HELP slora_prefix_cache_hit_tokens_total Prompt tokens taken"
+        " from the prefix cache instead of computed.\n"
+        "# TYPE slora_prefix_cache_hit_tokens_total counter\n"
+        "slora_prefix_cache_hit_tokens_total %uL\n"
+        "# HELP slora_prefix_cache_evictions_total Pages reclaimed from the"
+        " prefix cache.\n"
+        "# TYPE slora_prefix_cache_evictions_total counter\n"
+        "slora_prefix_cache_evictions_total %uL\n",
+        ngx_http_slora_ld(q->prefix_pages),
+        ngx_http_slora_ld(q->prefix_lookups),
+        ngx_http_slora_ld(q->prefix_hit_tokens),
+        ngx_http_slora_ld(q->prefix_evictions));
 
     b->last = p;
 

@@ -418,6 +418,8 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     if (st == SLORA_SLOT_FINISHED) {
         ctx->finish = s->finish == SLORA_FINISH_LENGTH ? "length" : "stop";
+        /* an answer that stopped before any token has it from DONE */
+        ctx->n_cached = s->n_cached;
         ngx_http_slora_finish(r, ctx, &out, ll, 1);
         return;
     }
@@ -494,6 +496,8 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     ctx->t_last_ns = now;
+    /* written before the first token was published */
+    ctx->n_cached = s->n_cached;
     tokens = slora_queue_output(q, ctx->slot);
 
     for (i = 0; i < ctx->n_stop; i++) {

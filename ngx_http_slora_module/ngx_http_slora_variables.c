@@ -1,6 +1,7 @@
 /*
  * ngx_http_slora_variables.c: $slora_adapter, $slora_tenant,
- * $slora_prompt_tokens, $slora_completion_tokens, $slora_ttft_ms and
+ * $slora_prompt_tokens, $slora_cached_tokens (of the prompt, those the
+ * prefix cache gave), $slora_completion_tokens, $slora_ttft_ms and
  * $slora_finish_reason, for log_format and the like.
  *
  * The one idea: they all read the request context that the slora_api
@@ -15,6 +16,7 @@ typedef enum {
     NGX_HTTP_SLORA_VAR_ADAPTER = 0,
     NGX_HTTP_SLORA_VAR_TENANT,
     NGX_HTTP_SLORA_VAR_PROMPT_TOKENS,
+    NGX_HTTP_SLORA_VAR_CACHED_TOKENS,
     NGX_HTTP_SLORA_VAR_COMPLETION_TOKENS,
     NGX_HTTP_SLORA_VAR_TTFT_MS,
     NGX_HTTP_SLORA_VAR_FINISH_REASON
@@ -35,6 +37,9 @@ static ngx_http_variable_t  ngx_http_slora_vars[] = {
 
     { ngx_string("slora_prompt_tokens"), NULL, ngx_http_slora_variable,
       NGX_HTTP_SLORA_VAR_PROMPT_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("slora_cached_tokens"), NULL, ngx_http_slora_variable,
+      NGX_HTTP_SLORA_VAR_CACHED_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("slora_completion_tokens"), NULL, ngx_http_slora_variable,
       NGX_HTTP_SLORA_VAR_COMPLETION_TOKENS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -102,6 +107,10 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         n = ctx->n_prompt;
         break;
 
+    case NGX_HTTP_SLORA_VAR_CACHED_TOKENS:
+        n = ctx->n_cached;
+        break;
+
     case NGX_HTTP_SLORA_VAR_COMPLETION_TOKENS:
         n = ctx->n_done;
         break;
@@ -119,6 +128,7 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     if (data == NGX_HTTP_SLORA_VAR_PROMPT_TOKENS
+        || data == NGX_HTTP_SLORA_VAR_CACHED_TOKENS
         || data == NGX_HTTP_SLORA_VAR_COMPLETION_TOKENS
         || data == NGX_HTTP_SLORA_VAR_TTFT_MS)
     {

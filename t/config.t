@@ -117,6 +117,20 @@ EOF
     is(scalar @$left, 0, '... and spawns no process') or diag(join("\n", @$left));
 }
 
+# The prefix cache is on or off; another value is refused, saying so.
+for my $v (qw(on off)) {
+    my ($rc, $out) = try_conf(http_with(
+        engine => "    $engine prefix_cache=$v;"));
+    is($rc, 0, "nginx -t passes with prefix_cache=$v") or diag($out);
+}
+{
+    my ($rc, $out) = try_conf(http_with(
+        engine => "    $engine prefix_cache=yes;  # BAD"));
+    my $want = 'slora_engine: prefix_cache="yes" must be "on" or "off"';
+    like($out, qr/\[emerg\] \Q$want\E/,
+         'prefix_cache=yes: the [emerg] says it must be on or off');
+}
+
 # Bad values, one per configuration.
 my @bad = (
     ['threads=abc', engine => "    $engine threads=abc;  # BAD"],
@@ -139,6 +153,8 @@ my @bad = (
     ['tokenizer= that is no model',
      engine => "    $engine tokenizer=/nonexistent.gguf;  # BAD"],
     ['weights=q4', engine => "    $engine weights=q4;  # BAD"],
+    ['prefix_cache=yes', engine => "    $engine prefix_cache=yes;  # BAD"],
+    ['prefix_cache=', engine => "    $engine prefix_cache=;  # BAD"],
     ['duplicate slora_engine',
      engine => "    $engine;\n    $engine;  # BAD"],
     ['slora_adapters without dir=',

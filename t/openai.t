@@ -4,7 +4,9 @@
 # t/python/openai_client.py uses the client for chat and text completions,
 # streamed and not, on the base model and the adapter, plus two errors.
 # The script records each check; this file makes each a TAP test, and also
-# requires that all the expected checks ran.
+# requires that all the expected checks ran. Then the prefix cache: a
+# repeated prompt reports its cached tokens in usage, the metrics and the
+# access log, and a second server with prefix_cache=off reports none.
 
 use strict;
 use warnings;
@@ -51,7 +53,12 @@ my $s = SloraTest::Server->new(name => 'openai', port => $PORT,
 make_adapters($s->prefix . '/adapters', $model, ['tuned'], rank => 8);
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
-    engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=256');
+    engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=256',
+    http_extra => "    log_format cached '\$http_x_test_id "
+                  . "\$slora_prompt_tokens \$slora_cached_tokens';\n"
+                  . "    slora_tenant \$http_x_tenant;\n",
+    server_extra => "        access_log %%PREFIX%%/logs/cached.log "
+                    . "cached;\n");
 $s->start;
 pass('nginx started on SmolLM2, engine ready');
 
@@ -275,10 +282,212 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'top_logprobs past the server\'s 5: 400 saying so');
 }
 
+# The prefix cache. The same greedy chat twice under one adapter, its
+# system message long enough to fill several KV pages (a page holds 8
+# tokens at least; the page size is not assumed): the first computes its
+# prompt whole, usage.prompt_tokens_details.cached_tokens 0; the second
+# takes pages of it from the cache, more than 0 tokens and fewer than the
+# prompt (its last token is always computed), and answers the same text.
+# The metrics' hit tokens grow by what the answers report, and so do the
+# status's; the access log's $slora_cached_tokens says the same. Under
+# another adapter the prompt finds nothing (its KV is another), then
+# itself; a stream's usage chunk reports the cached tokens too.
+my $SYSTEM = 'Quillon Point museum notes. The lighthouse at Quillon Point '
+    . 'was built in 1871 from granite quarried on the island, and its '
+    . 'first keeper, Agnes Marrow, kept a log of every ship that passed '
+    . 'for thirty-two years. The lens is a second-order Fresnel lens made '
+    . 'in Paris; it turned on a bath of mercury and was wound by hand '
+    . 'every four hours. In 1923 the light was electrified, and in 1968 '
+    . 'the last keeper left. The museum now holds the keepers\' logs, a '
+    . 'collection of brass instruments, charts of the reefs to the north, '
+    . 'and the foghorn, which visitors may sound at noon on Sundays. When '
+    . 'visitors ask a question, answer in one short sentence, plainly, '
+    . 'using only these notes.';
+
+sub prefix_body {
+    my ($m, %extra) = @_;
+    return { model => $m, temperature => 0, max_tokens => 24,
+             messages => [{ role => 'system', content => $SYSTEM },
+                          { role => 'user',
+                            content => 'When was the lighthouse built?' }],
+             %extra };
+}
+
+sub prefix_chat {
+    my ($port, $m, $id, %h) = @_;
+    my $r = json_req($port, '/v1/chat/completions', prefix_body($m),
+                     headers => { 'Content-Type' => 'application/json',
+                                  'X-Test-Id' => $id, %h });
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $u = ref $j->{usage} eq 'HASH' ? $j->{usage} : {};
+    my $d = ref $u->{prompt_tokens_details} eq 'HASH'
+            ? $u->{prompt_tokens_details} : {};
+    return { status => $r->{status}, body => $r->{body},
+             text => $j->{choices} ? $j->{choices}[0]{message}{content}
+                                   : undef,
+             prompt => $u->{prompt_tokens} // -1,
+             cached => $d->{cached_tokens} };
+}
+
+sub metric {
+    my ($port, $name) = @_;
+    my $m = http_req($port, 'GET', '/metrics');
+    my ($v) = $m->{body} =~ /^\Q$name\E (\d+)$/m;
+    return $v;
+}
+
+sub show { my ($r) = @_; return "$r->{status}: " . substr($r->{body}, 0, 300) }
+
+my $prefix_text;        # the answer, for the server without the cache
+{
+    my $HIT = 'slora_prefix_cache_hit_tokens_total';
+    my $LOOK = 'slora_prefix_cache_lookups_total';
+    my ($h0, $l0) = (metric($PORT, $HIT), metric($PORT, $LOOK));
+    ok(defined $h0 && defined $l0, "/metrics has $HIT and $LOOK");
+    $h0 //= 0;
+    $l0 //= 0;
+
+    my $one = prefix_chat($PORT, 'base', 'prefix1');
+    my $two = prefix_chat($PORT, 'base', 'prefix2');
+    $prefix_text = $one->{text};
+    ok($one->{status} == 200 && $one->{prompt} > 100 && defined $one->{cached}
+       && $one->{cached} == 0,
+       "a long prompt ($one->{prompt} tokens) first: cached_tokens 0")
+        or diag(show($one));
+    ok($two->{status} == 200 && $two->{prompt} == $one->{prompt}
+       && defined $two->{cached} && $two->{cached} > 0
+       && $two->{cached} < $two->{prompt},
+       'the same prompt again: cached_tokens '
+       . ($two->{cached} // 'undef') . ", more than 0, fewer than "
+       . $two->{prompt}) or diag(show($two));
+    ok(defined $one->{text} && length $one->{text}
+       && defined $two->{text} && $two->{text} eq $one->{text},
+       '... and the same text as computed whole')
+        or diag(json_encode([$one->{text}, $two->{text}]));
+
+    my $want = $h0 + ($one->{cached} // 0) + ($two->{cached} // 0);
+    wait_for(5, sub { (metric($PORT, $HIT) // 0) >= $want });
+    is(metric($PORT, $HIT), $want,
+       "$HIT grew by the cached tokens reported (" . ($want - $h0) . ')');
+    cmp_ok((metric($PORT, $LOOK) // 0) - $l0, '>=', 2,
+           "$LOOK grew by the two admissions at least");
+
+    my $st = wait_for(5, sub {
+        my $x = $s->status or return 0;
+        return $x->{requests}{running} == 0 ? $x : 0;
+    }) // {};
+    my $pc = ref $st->{prefix_cache} eq 'HASH' ? $st->{prefix_cache} : {};
+    ok(($pc->{hit_tokens} // -1) == $want && ($pc->{pages} // 0) > 0
+       && ($pc->{lookups} // 0) >= $l0 + 2,
+       'status prefix_cache: the same hit tokens, pages indexed, lookups')
+        or diag(json_encode($pc));
+    ok(($st->{pool}{pages_cached} // 0) > 0,
+       'idle, the pool keeps cached pages no request holds ('
+       . ($st->{pool}{pages_cached} // 'undef') . ')')
+        or diag(json_encode($st->{pool}));
+    my $m = http_req($PORT, 'GET', '/metrics')->{body};
+    my ($mc) = $m =~ /^slora_pool_pages\{kind="cached"\} (\d+)$/m;
+    my ($mp) = $m =~ /^slora_prefix_cache_pages (\d+)$/m;
+    ok(defined $mc && $mc == ($st->{pool}{pages_cached} // -1)
+       && defined $mp && $mp == ($pc->{pages} // -1),
+       'metrics: slora_pool_pages{kind="cached"} and '
+       . 'slora_prefix_cache_pages as the status says');
+    my $ev = 'slora_prefix_cache_evictions_total';
+    ok($m =~ /^# TYPE $ev counter\n$ev \d+$/m, "metrics: $ev, a counter");
+
+    my $lines = wait_for(5, sub {
+        my $l = SloraTest::_slurp($s->prefix . '/logs/cached.log') // '';
+        return $l =~ /^prefix2 /m ? $l : 0;
+    }) // '';
+    my ($la) = $lines =~ /^prefix1 (\S+ \S+)$/m;
+    my ($lb) = $lines =~ /^prefix2 (\S+ \S+)$/m;
+    is(($la // '') . ', ' . ($lb // ''),
+       "$one->{prompt} 0, $two->{prompt} " . ($two->{cached} // '?'),
+       '$slora_prompt_tokens and $slora_cached_tokens in the access log');
+
+    my $ta = prefix_chat($PORT, 'tuned', 'prefix3');
+    my $tb = prefix_chat($PORT, 'tuned', 'prefix4');
+    ok($ta->{status} == 200 && defined $ta->{cached} && $ta->{cached} == 0,
+       'the prompt under another adapter: nothing cached for it')
+        or diag(show($ta));
+    ok($tb->{status} == 200 && defined $tb->{cached} && $tb->{cached} > 0
+       && $tb->{cached} < $tb->{prompt}
+       && defined $ta->{text} && ($tb->{text} // '') eq $ta->{text},
+       '... then its own pages, the same text (cached_tokens '
+       . ($tb->{cached} // 'undef') . ')') or diag(show($tb));
+
+    # tenants never share pages: what another tenant's prompts begin
+    # with must not show in a tenant's cached tokens
+    my $ua = prefix_chat($PORT, 'base', 'prefix5', 'X-Tenant' => 'acme');
+    my $ub = prefix_chat($PORT, 'base', 'prefix6', 'X-Tenant' => 'acme');
+    my $uc = prefix_chat($PORT, 'base', 'prefix7', 'X-Tenant' => 'bolt');
+    ok($ua->{status} == 200 && defined $ua->{cached} && $ua->{cached} == 0,
+       'a tenant: none of the pages of requests without one')
+        or diag(show($ua));
+    ok($ub->{status} == 200 && ($ub->{cached} // 0) > 0
+       && ($ub->{text} // '') eq ($one->{text} // '-'),
+       '... then its own, the same text (cached_tokens '
+       . ($ub->{cached} // 'undef') . ')') or diag(show($ub));
+    ok($uc->{status} == 200 && defined $uc->{cached} && $uc->{cached} == 0,
+       'another tenant: none of the first tenant\'s') or diag(show($uc));
+
+    my $sx = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode(prefix_body('base',
+                              stream => JSON::PP::true(),
+                              stream_options => {
+                                  include_usage => JSON::PP::true() })),
+                          headers => { 'Content-Type' =>
+                                       'application/json' });
+    run_streams([$sx], 60);
+    my ($sbad, $sum) = $sx->sse_check('chat', model => 'base');
+    my $su = $sum->{usage} // {};
+    my $sc = ref $su->{prompt_tokens_details} eq 'HASH'
+             ? $su->{prompt_tokens_details}{cached_tokens} : undef;
+    ok(!@$sbad && ($su->{prompt_tokens} // -1) == $one->{prompt}
+       && defined $sc && $sc > 0 && $sc < $one->{prompt}
+       && $sum->{text} eq ($one->{text} // "\0"),
+       'a stream of it: the usage chunk reports cached_tokens '
+       . ($sc // 'undef') . ', the same text')
+        or diag(join('; ', @$sbad) . ' ' . json_encode($su));
+}
+
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
 my @bad = $s->bad_log_lines(errors => 1);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
     or diag(join("\n", @bad));
+
+# prefix_cache=off: the repeat is computed whole again, cached_tokens 0,
+# and answers what the server with the cache answered.
+{
+    my $o = SloraTest::Server->new(name => 'openai-nocache', port => $PORT,
+                                   ready_timeout => 120);
+    $o->{http} = slora_http(
+        model => $model,
+        engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=256 '
+                  . 'prefix_cache=off');
+    $o->start;
+    my $one = prefix_chat($PORT, 'base', 'off1');
+    my $two = prefix_chat($PORT, 'base', 'off2');
+    ok($one->{status} == 200 && $two->{status} == 200
+       && defined $one->{cached} && $one->{cached} == 0
+       && defined $two->{cached} && $two->{cached} == 0,
+       'prefix_cache=off: the repeat reports cached_tokens 0 too')
+        or diag(show($two));
+    ok(defined $prefix_text && ($one->{text} // '') eq $prefix_text
+       && ($two->{text} // '') eq $prefix_text,
+       '... and the text the server with the cache gave')
+        or diag(json_encode([$prefix_text, $one->{text}, $two->{text}]));
+    is(metric($PORT, 'slora_prefix_cache_hit_tokens_total'), 0,
+       '... no hit tokens counted');
+    is(json_encode(($o->status // {})->{prefix_cache}),
+       '{"evictions":0,"hit_tokens":0,"lookups":0,"pages":0}',
+       '... and the status\'s prefix_cache all 0: no lookups, no pages');
+    my $ostop = $o->stop;
+    ok($ostop->{graceful}, 'nginx without the cache exits on QUIT');
+    my @obad = $o->bad_log_lines(errors => 1);
+    ok(!@obad, '... no [error], [alert], [crit] or [emerg] in its log')
+        or diag(join("\n", @obad));
+}
 
 done_testing();

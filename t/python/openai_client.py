@@ -25,9 +25,14 @@ def check(name, ok, detail=""):
 
 
 def usage_ok(u, need_text=True):
+    """Counts that add up, and the prompt's tokens the prefix cache gave
+    (prompt_tokens_details.cached_tokens): some or none, never all."""
     return (u is not None and u.prompt_tokens > 0
             and (u.completion_tokens > 0 or not need_text)
-            and u.total_tokens == u.prompt_tokens + u.completion_tokens)
+            and u.total_tokens == u.prompt_tokens + u.completion_tokens
+            and u.prompt_tokens_details is not None
+            and isinstance(u.prompt_tokens_details.cached_tokens, int)
+            and 0 <= u.prompt_tokens_details.cached_tokens < u.prompt_tokens)
 
 
 def chat_pair(client, model, prompt, max_tokens, need_text=True):
@@ -79,7 +84,7 @@ def chat_pair(client, model, prompt, max_tokens, need_text=True):
     check(f"chat stream {model}: one finish_reason, the same",
           finishes == [c.finish_reason], finishes)
     check(f"chat stream {model}: usage equals the non-streamed usage",
-          usage is not None
+          usage_ok(usage, need_text)
           and usage.prompt_tokens == r.usage.prompt_tokens
           and usage.completion_tokens == r.usage.completion_tokens, usage)
     return text
@@ -115,7 +120,7 @@ def text_pair(client, model, prompt, max_tokens):
     check(f"completion stream {model}: one finish_reason, the same",
           finishes == [c.finish_reason], finishes)
     check(f"completion stream {model}: usage equals the non-streamed usage",
-          usage is not None
+          usage_ok(usage)
           and usage.completion_tokens == r.usage.completion_tokens
           and usage.prompt_tokens == r.usage.prompt_tokens, usage)
 

@@ -183,6 +183,31 @@ slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
 }
 
 
+int32_t
+slora_prefix_peek(slora_prefix_t *pc, const slora_prefix_owner_t *o,
+    const int32_t *tokens, int32_t max_pages)
+{
+    int32_t   i, page, parent;
+    uint64_t  hash;
+
+    parent = -1;
+
+    for (i = 0; i < max_pages; i++) {
+        hash = slora_prefix_hash(o, parent, tokens + (int64_t) i * pc->tpp,
+                                 pc->tpp);
+        page = slora_prefix_find(pc, hash, o, parent,
+                                 tokens + (int64_t) i * pc->tpp);
+        if (page < 0) {
+            break;
+        }
+
+        parent = page;
+    }
+
+    return i;
+}
+
+
 int
 slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t i, const int32_t *pages)

@@ -70,6 +70,11 @@ void slora_prefix_free(slora_prefix_t *pc);
 int32_t slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t max_pages, int32_t *pages);
 
+/* How many pages slora_prefix_take would take now, taking none: for
+ * estimates of what a waiting request will have to compute. */
+int32_t slora_prefix_peek(slora_prefix_t *pc, const slora_prefix_owner_t *o,
+    const int32_t *tokens, int32_t max_pages);
+
 /*
  * Enters page pages[i], whose tokens tokens[i * tpp, (i + 1) * tpp) have
  * their K/V computed, as owner o's; pages[0, i) must be entries the

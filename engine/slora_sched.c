@@ -529,6 +529,24 @@ slora_sched_abort(slora_sched_t *s, slora_sched_step_t *step,
 }
 
 
+int32_t
+slora_sched_cached(slora_sched_t *s, const slora_req_t *r)
+{
+    slora_prefix_owner_t  o;
+
+    if (s->prefix == NULL) {
+        return 0;
+    }
+
+    /* the generation its admission will pin */
+    o = r->owner;
+    o.gen = r->adapter != NULL ? slora_adapter_gen(r->adapter) : 0;
+
+    return slora_prefix_peek(s->prefix, &o, r->tokens,
+                             (r->n_tokens - 1) / s->tpp) * s->tpp;
+}
+
+
 int
 slora_sched_resident(const slora_req_t *r)
 {

@@ -72,6 +72,10 @@ struct slora_sched_s {
 int slora_sched_abort(slora_sched_t *s, slora_sched_step_t *step,
     slora_req_t *r);
 
+/* The tokens of waiting request r that the prefix cache would give it
+ * if it were admitted now (0 without a cache). */
+int32_t slora_sched_cached(slora_sched_t *s, const slora_req_t *r);
+
 /* Whether r needs no adapter upload to run: the base model, or its
  * adapter is in the pool. */
 int slora_sched_resident(const slora_req_t *r);

@@ -13,7 +13,9 @@
  * estimates each request's time to first token:
  *
  *     P     = the prefill tokens of running requests still to compute
- *             + those of the kept requests ahead of it + its own
+ *             + those of the kept requests ahead of it + its own, less
+ *             those the prefix cache would give it at admission (for
+ *             the requests estimated; the others count whole)
  *     D     = the running requests (one decode token each per step)
  *     steps = ceil(P / max(1, max_batch_tokens - D))
  *     est   = its wait so far + steps * per_step + (P + steps * D)
@@ -235,8 +237,9 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
 
     for (e = st->order; e < st->order + n; e++) {
         r = e->r;
-        p_i = p + r->n_tokens;
         slo = slora_sched_slo_of(s, r);
+        p_i = p + r->n_tokens
+              - (slo > 0 && !e->started ? slora_sched_cached(s, r) : 0);
 
         if (slo > 0 && !e->started) {
             wait = now_ns > r->arrival_ns ? now_ns - r->arrival_ns : 0;
@@ -257,8 +260,7 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
                               "estimated at %.3f s, above its SLO of %.3f s "
                               "(%d requests and %lld tokens to prefill "
                               "ahead of it)", est / 1e9, (double) slo / 1e9,
-                              ahead + s->running.n, (long long) (p_i
-                                                   - r->n_tokens));
+                              ahead + s->running.n, (long long) p);
 
                 /* aborted or, the step's list full, left out of this
                  * plan and aborted at the next: either way not ahead */

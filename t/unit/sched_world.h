@@ -50,6 +50,7 @@ typedef struct {
 static slora_model_config_t  cfg;
 static char                  tmp[256];
 static fake_backend_t        fb;
+static int                   world_prefix_cache;    /* mkworld's */
 
 
 /* A temporary folder named after the test, the model shape the pool and
@@ -206,6 +207,7 @@ mkworld(world_t *w, const slora_sched_policy_t *policy, int32_t pages,
     sc.max_running = running;
     sc.slo_ttft_ms = slo_ms;
     sc.cluster_ms = cluster_ms;
+    sc.prefix_cache = world_prefix_cache;
 
     w->s = slora_sched_create(&sc, w->pool, w->set, policy, &err);
     if (w->s == NULL) {

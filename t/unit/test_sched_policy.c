@@ -15,7 +15,9 @@
  * And edges: a preempted request that had its first token is never
  * aborted; the estimate counts running decodes' tokens in every step and
  * none of them as prefill; one plan's aborts stop at the cap; clustering
- * never passes a higher priority. The fair share is test_sched_fair.c's.
+ * never passes a higher priority; with the prefix cache, a prompt's
+ * cached tokens are not counted as prefill to come. The fair share is
+ * test_sched_fair.c's.
  */
 
 #include "sched_world.h"
@@ -29,6 +31,7 @@ static void test_cluster(void);
 static void test_abort_started(void);
 static void test_abort_decodes(void);
 static void test_abort_cap(void);
+static void test_abort_cached(int on);
 
 
 int
@@ -50,6 +53,8 @@ main(void)
     test_abort_started();
     test_abort_decodes();
     test_abort_cap();
+    test_abort_cached(0);
+    test_abort_cached(1);
 
     world_done();
 
@@ -568,3 +573,58 @@ test_abort_cap(void)
 }
 
 
+
+
+/*
+ * 10 ms a step and 1 ms a token, an SLO of 100 ms, a budget of 64: a
+ * request of 48 prompt tokens runs (est 58 ms), then one of 120 whose
+ * first 48 are the same (est 140 ms whole: aborted). With the cache its
+ * 6 cached pages are not prefill to come (est 92 ms): admitted, from
+ * position 48.
+ */
+static void
+test_abort_cached(int on)
+{
+    treq_t              *a, *b;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    world_prefix_cache = on;
+    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
+    world_prefix_cache = 0;
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    a = mkreq(1, 48, 2, NULL, 0);
+    submit(&w, a, T0);
+    while (run_step(&w, &st, T0)) {
+        w.bad += st.n_failed != 0;
+    }
+
+    b = mkreq(2, 120, 2, NULL, 0);
+    submit(&w, b, T0);
+    run_step(&w, &st, T0);
+
+    if (on) {
+        ok(st.n_failed == 0 && st.n_items == 1 && st.items[0].req == &b->r
+           && st.items[0].pos == 48,
+           "cache on: admitted past its 48 cached tokens (%d failed, "
+           "from %d)", st.n_failed, st.n_items ? st.items[0].pos : -1);
+    } else {
+        ok(st.n_failed == 1 && b->r.err.code == SLORA_ABORTED
+           && strstr(b->r.err.msg, "estimated at 0.140 s") != NULL,
+           "cache off: aborted, estimated at 140 ms: %s", b->r.err.msg);
+    }
+
+    while (run_step(&w, &st, T0)) {
+        /* b's last steps */
+    }
+    ok(a->done && w.bad == 0 && b->done == on,
+       "cache %s: the first ran; the second %s", on ? "on" : "off",
+       on ? "too" : "did not");
+
+    free(a->r.pages);
+    free(a);
+    free(b->r.pages);
+    free(b);
+    freeworld(&w);
+}

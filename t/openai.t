@@ -431,6 +431,27 @@ my $prefix_text;        # the answer, for the server without the cache
     ok($uc->{status} == 200 && defined $uc->{cached} && $uc->{cached} == 0,
        'another tenant: none of the first tenant\'s') or diag(show($uc));
 
+    # a chat's next turn: the first turn's prompt, its answer and a new
+    # question; it starts with the first turn's prompt, whose pages are
+    # cached (all but the last part-full one: what a repeat takes, at
+    # least), and then the answer, whose tokens the first turn computed
+    my $turn = json_req($PORT, '/v1/chat/completions', {
+        model => 'base', temperature => 0, max_tokens => 8,
+        messages => [{ role => 'system', content => $SYSTEM },
+                     { role => 'user',
+                       content => 'When was the lighthouse built?' },
+                     { role => 'assistant', content => $one->{text} // '' },
+                     { role => 'user', content => 'And who kept it?' }] },
+        headers => { 'Content-Type' => 'application/json' });
+    my $tu = ref $turn->{json} eq 'HASH' ? $turn->{json}{usage} // {} : {};
+    my $tc = ref $tu->{prompt_tokens_details} eq 'HASH'
+             ? $tu->{prompt_tokens_details}{cached_tokens} : undef;
+    ok($turn->{status} == 200 && defined $tc && defined $two->{cached}
+       && $tc >= $two->{cached} && $tc < ($tu->{prompt_tokens} // 0),
+       "a chat's next turn takes the first turn's pages: $tc of "
+       . ($tu->{prompt_tokens} // '?') . " tokens (a repeat of the first "
+       . 'took ' . ($two->{cached} // '?') . ')') or diag(show($turn));
+
     my $sx = stream_start($PORT, 'POST', '/v1/chat/completions',
                           body => json_encode(prefix_body('base',
                               stream => JSON::PP::true(),

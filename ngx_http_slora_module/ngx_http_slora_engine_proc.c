@@ -412,9 +412,10 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                   "slora engine: ready: model \"%s\" (%s, %d layers,"
-                  " context %d) on %s, %d adapters%s%V", model, mc->name,
-                  mc->n_layers, n_ctx, conf.device, n,
-                  url ? ", catalog " : "", &smcf->redis_url);
+                  " context %d) on %s, %d adapters%s%V, prefix cache %s",
+                  model, mc->name, mc->n_layers, n_ctx, conf.device, n,
+                  url ? ", catalog " : "", &smcf->redis_url,
+                  conf.no_prefix_cache ? "off" : "on");
 }
 
 

@@ -690,6 +690,13 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
 }
 
 
+int32_t
+slora_engine_prefix_flush(slora_engine_t *e)
+{
+    return slora_sched_prefix_flush(e->sched);
+}
+
+
 void
 slora_engine_free_runs(const slora_engine_t *e, int32_t *runs,
     int32_t *longest)

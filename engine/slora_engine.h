@@ -364,6 +364,15 @@ int slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
     slora_err_t *err);
 
 /*
+ * Forgets every page the prefix cache keeps, as if it had never kept
+ * any: none is found again; those no request holds go back to the pool
+ * now, those running requests hold when they let go of them. Returns
+ * how many went back now (0 without the cache). For operators (cold-
+ * cache measurements, dropping what earlier prompts left in memory).
+ */
+int32_t slora_engine_prefix_flush(slora_engine_t *e);
+
+/*
  * Reads every adapter the catalog lists (with Redis: those read so far)
  * into the host tier, in the list's order, each one that fits in what is
  * left of the tier's budget (host_cache_bytes); those already in host

@@ -10,7 +10,9 @@
  * entry reachable from the start of its prompt. Requests let go of their
  * entries deepest first, so a chain's leaf goes on the list before its
  * parent becomes a leaf; a parent left a leaf by a reclaim goes to the
- * head of the list, as old as the child it outlived.
+ * head of the list, as old as the child it outlived. A flush moves the
+ * cache to a new epoch: entries of an older one are never found, and go
+ * to the pool as soon as no request holds them.
  */
 
 #include <stdlib.h>
@@ -28,6 +30,7 @@ typedef struct {
     int32_t              children;      /* entries naming it as parent */
     int32_t              lru_prev;      /* idle leaves, oldest first */
     int32_t              lru_next;
+    uint32_t             epoch;         /* slora_prefix_flush's count */
     uint8_t              used;
     uint8_t              on_lru;
 } slora_prefix_entry_t;
@@ -43,6 +46,7 @@ struct slora_prefix_s {
     uint64_t               mask;
     int32_t                lru_head;
     int32_t                lru_tail;
+    uint32_t               epoch;
     slora_prefix_stats_t   stats;
 };
 
@@ -57,6 +61,8 @@ static void slora_prefix_lru_push(slora_prefix_t *pc, int32_t page,
     int head);
 static void slora_prefix_lru_remove(slora_prefix_t *pc, int32_t page);
 static void slora_prefix_unlink(slora_prefix_t *pc, int32_t page);
+static int32_t slora_prefix_forget(slora_prefix_t *pc, int32_t page,
+    int32_t *parent);
 
 
 uint64_t
@@ -225,6 +231,12 @@ slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     slora_assert(parent < 0 || (pc->entry[parent].used
                                 && pc->entry[parent].refs > 0));
 
+    /* after a flush a page is never found under its old parent: a child
+     * entered there would never be found either */
+    if (parent >= 0 && pc->entry[parent].epoch != pc->epoch) {
+        return 0;
+    }
+
     hash = slora_prefix_hash(o, parent, t, pc->tpp);
 
     if (slora_prefix_find(pc, hash, o, parent, t) >= 0) {
@@ -234,6 +246,7 @@ slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     e = &pc->entry[page];
     e->hash = hash;
     e->owner = *o;
+    e->epoch = pc->epoch;
     e->parent = parent;
     e->refs = 1;
     e->children = 0;
@@ -259,7 +272,7 @@ slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
 void
 slora_prefix_drop(slora_prefix_t *pc, int32_t n, const int32_t *pages)
 {
-    int32_t                i;
+    int32_t                i, parent;
     slora_prefix_entry_t  *e;
 
     /* deepest first: a leaf joins the list before its parent is one */
@@ -274,10 +287,29 @@ slora_prefix_drop(slora_prefix_t *pc, int32_t n, const int32_t *pages)
         slora_pool_set_kind(pc->pool, pages[i], SLORA_PAGE_CACHED);
         pc->stats.idle++;
 
-        if (e->children == 0) {
-            slora_prefix_lru_push(pc, pages[i], 0);
+        if (e->children > 0) {
+            continue;
         }
+
+        if (e->epoch != pc->epoch) {
+            /* flushed while held: never found again, so gone now */
+            (void) slora_prefix_forget(pc, pages[i], &parent);
+            continue;
+        }
+
+        slora_prefix_lru_push(pc, pages[i], 0);
     }
+}
+
+
+int32_t
+slora_prefix_flush(slora_prefix_t *pc)
+{
+    pc->epoch++;
+
+    /* the idle entries are the list's leaves and, leaf by leaf, their
+     * parents: all of them */
+    return slora_prefix_reclaim(pc, pc->n_pages);
 }
 
 
@@ -285,36 +317,68 @@ int32_t
 slora_prefix_reclaim(slora_prefix_t *pc, int32_t n)
 {
     int32_t                done, page, parent;
-    slora_prefix_entry_t  *e, *p;
+    slora_prefix_entry_t  *p;
 
     done = 0;
 
     while (done < n && pc->lru_head >= 0) {
         page = pc->lru_head;
-        e = &pc->entry[page];
-        parent = e->parent;
-
         slora_prefix_lru_remove(pc, page);
-        slora_prefix_unlink(pc, page);
-        e->used = 0;
+        done += slora_prefix_forget(pc, page, &parent);
 
         if (parent >= 0) {
             p = &pc->entry[parent];
 
-            if (--p->children == 0 && p->refs == 0) {
+            if (p->children == 0 && p->refs == 0) {
                 slora_prefix_lru_push(pc, parent, 1);
             }
         }
+    }
 
+    return done;
+}
+
+
+/*
+ * An idle leaf out of the cache, its page to the pool, and *parent the
+ * entry it hung from (-1: none). A parent of an older epoch left an idle
+ * leaf goes with it, and so on up: it is never found, so nothing keeps
+ * it. Returns the pages released.
+ */
+static int32_t
+slora_prefix_forget(slora_prefix_t *pc, int32_t page, int32_t *parent)
+{
+    int32_t                n;
+    slora_prefix_entry_t  *e, *p;
+
+    for (n = 1; ; n++) {
+        e = &pc->entry[page];
+        slora_assert(e->used && e->refs == 0 && e->children == 0
+                     && !e->on_lru);
+
+        *parent = e->parent;
+        slora_prefix_unlink(pc, page);
+        e->used = 0;
         slora_pool_release(pc->pool, 1, &page);
 
         pc->stats.pages--;
         pc->stats.idle--;
         pc->stats.evictions++;
-        done++;
-    }
 
-    return done;
+        if (*parent < 0) {
+            return n;
+        }
+
+        p = &pc->entry[*parent];
+        p->children--;
+
+        /* a parent with children had none on the list */
+        if (p->epoch == pc->epoch || p->refs > 0 || p->children > 0) {
+            return n;
+        }
+
+        page = *parent;
+    }
 }
 
 
@@ -344,7 +408,7 @@ slora_prefix_find(slora_prefix_t *pc, uint64_t hash,
 
         if (e->hash == hash && e->parent == parent
             && e->owner.adapter == o->adapter && e->owner.gen == o->gen
-            && e->owner.tenant == o->tenant
+            && e->owner.tenant == o->tenant && e->epoch == pc->epoch
             && memcmp(pc->tokens + (int64_t) page * pc->tpp, tokens,
                       (size_t) pc->tpp * sizeof(int32_t)) == 0)
         {

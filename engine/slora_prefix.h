@@ -88,6 +88,10 @@ int slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
 /* Lets go of the entries pages[0, n) that the caller held. */
 void slora_prefix_drop(slora_prefix_t *pc, int32_t n, const int32_t *pages);
 
+/* Forgets every entry: none is found again; those no request holds are
+ * released now (returns how many), those held when let go of. */
+int32_t slora_prefix_flush(slora_prefix_t *pc);
+
 /* Releases up to n pages no request holds to the pool; returns how many
  * (the pool's reclaimer). */
 int32_t slora_prefix_reclaim(slora_prefix_t *pc, int32_t n);

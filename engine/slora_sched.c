@@ -456,6 +456,13 @@ slora_sched_find(slora_sched_t *s, uint64_t id)
 }
 
 
+int32_t
+slora_sched_prefix_flush(slora_sched_t *s)
+{
+    return s->prefix != NULL ? slora_prefix_flush(s->prefix) : 0;
+}
+
+
 void
 slora_sched_prefix_stats(const slora_sched_t *s, slora_prefix_stats_t *st)
 {

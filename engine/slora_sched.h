@@ -210,6 +210,9 @@ int32_t slora_sched_reap(slora_sched_t *s, slora_req_t **out, int32_t cap);
 
 slora_req_t *slora_sched_find(slora_sched_t *s, uint64_t id);
 
+/* slora_prefix_flush() on the cache, 0 without one. */
+int32_t slora_sched_prefix_flush(slora_sched_t *s);
+
 /* The prefix cache's figures; all 0 without one. */
 void slora_sched_prefix_stats(const slora_sched_t *s,
     slora_prefix_stats_t *st);

@@ -40,6 +40,7 @@ static slora_pool_geom_t     geom = { 2, 32, 64, 128, 4, 0, 1 };
 
 static void test_lookup(void);
 static void test_reclaim(void);
+static void test_flush(void);
 static void test_sched(int on);
 static void test_preempt(int on);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
@@ -55,6 +56,7 @@ main(void)
 
     test_lookup();
     test_reclaim();
+    test_flush();
     test_sched(1);
     test_sched(0);
     test_preempt(1);
@@ -238,6 +240,79 @@ test_reclaim(void)
     is_int(slora_prefix_reclaim(pc, 1), 0, "nothing left to reclaim");
 
     slora_pool_release(pool, n + 2, all);
+    slora_prefix_free(pc);
+    slora_pool_free(pool);
+}
+
+
+/*
+ * A flush: the idle entries go at once, held ones when let go of, and
+ * none is found again, nor can a holder of flushed pages enter more; the
+ * cache works as before for what comes after.
+ */
+static void
+test_flush(void)
+{
+    int                    a;
+    int32_t                t[32], u[32], p[4], q[3], got[4], n;
+    slora_err_t            err;
+    slora_pool_t          *pool;
+    slora_prefix_t        *pc;
+    slora_prefix_stats_t   st;
+    slora_prefix_owner_t   oa = { &a, 0, 0 };
+
+    pool = mkpool(16);
+    pc = slora_prefix_create(pool, &err);
+    fill(t, 32, 4);
+    fill(u, 32, 5);
+
+    /* u's 3 pages idle; t's first 2 held by a request that computes on */
+    slora_pool_alloc(pool, SLORA_PAGE_KV, 3, q);
+    slora_prefix_put(pc, &oa, u, 0, q);
+    slora_prefix_put(pc, &oa, u, 1, q);
+    slora_prefix_put(pc, &oa, u, 2, q);
+    slora_prefix_drop(pc, 3, q);
+    slora_pool_alloc(pool, SLORA_PAGE_KV, 4, p);
+    slora_prefix_put(pc, &oa, t, 0, p);
+    slora_prefix_put(pc, &oa, t, 1, p);
+
+    n = slora_pool_count(pool, SLORA_PAGE_FREE);
+    is_int(slora_prefix_flush(pc), 3, "a flush releases the 3 idle pages");
+    is_int(slora_pool_count(pool, SLORA_PAGE_FREE), n + 3,
+           "... to the pool");
+    ok(slora_prefix_take(pc, &oa, u, 3, got) == 0
+       && slora_prefix_take(pc, &oa, t, 2, got) == 0
+       && slora_prefix_peek(pc, &oa, t, 2) == 0,
+       "nothing flushed is found, held or not");
+    is_int(slora_prefix_put(pc, &oa, t, 2, p), 0,
+           "a holder of flushed pages enters no more after them");
+
+    slora_prefix_stats(pc, &st);
+    ok(st.pages == 2 && st.idle == 0, "the held 2 stay until let go of "
+       "(%d pages, %d idle)", st.pages, st.idle);
+    slora_prefix_drop(pc, 2, p);
+    slora_pool_release(pool, 2, p + 2);
+    slora_prefix_stats(pc, &st);
+    ok(st.pages == 0 && st.idle == 0
+       && slora_pool_count(pool, SLORA_PAGE_CACHED) == 0
+       && slora_pool_count(pool, SLORA_PAGE_FREE) == slora_pool_n_pages(pool),
+       "let go of, they go to the pool at once");
+
+    /* a flushed chain held in part: its idle tail goes now, its held
+     * head when let go of, deepest first */
+    slora_pool_alloc(pool, SLORA_PAGE_KV, 3, q);
+    slora_prefix_put(pc, &oa, u, 0, q);
+    slora_prefix_put(pc, &oa, u, 1, q);
+    slora_prefix_put(pc, &oa, u, 2, q);
+    slora_prefix_drop(pc, 3, q);
+    is_int(slora_prefix_take(pc, &oa, u, 2, got), 2, "after a flush the "
+           "cache keeps and finds pages again");
+    is_int(slora_prefix_flush(pc), 1, "a flush under a holder of 2 of 3 "
+           "releases the third");
+    slora_prefix_drop(pc, 2, got);
+    is_int(slora_pool_count(pool, SLORA_PAGE_FREE), slora_pool_n_pages(pool),
+           "and the 2 when let go of");
+
     slora_prefix_free(pc);
     slora_pool_free(pool);
 }

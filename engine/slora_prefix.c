@@ -52,6 +52,9 @@ struct slora_prefix_s {
 
 
 static int32_t slora_prefix_reclaim_cb(void *data, int32_t n);
+static int32_t slora_prefix_match(slora_prefix_t *pc,
+    const slora_prefix_owner_t *o, const int32_t *tokens, int32_t i,
+    int32_t parent);
 static int32_t slora_prefix_find(slora_prefix_t *pc, uint64_t hash,
     const slora_prefix_owner_t *o, int32_t parent, const int32_t *tokens);
 static uint64_t slora_prefix_hash(const slora_prefix_owner_t *o,
@@ -153,17 +156,13 @@ slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t max_pages, int32_t *pages)
 {
     int32_t                i, page, parent;
-    uint64_t               hash;
     slora_prefix_entry_t  *e;
 
     pc->stats.lookups++;
     parent = -1;
 
     for (i = 0; i < max_pages; i++) {
-        hash = slora_prefix_hash(o, parent, tokens + (int64_t) i * pc->tpp,
-                                 pc->tpp);
-        page = slora_prefix_find(pc, hash, o, parent,
-                                 tokens + (int64_t) i * pc->tpp);
+        page = slora_prefix_match(pc, o, tokens, i, parent);
         if (page < 0) {
             break;
         }
@@ -193,16 +192,12 @@ int32_t
 slora_prefix_peek(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t max_pages)
 {
-    int32_t   i, page, parent;
-    uint64_t  hash;
+    int32_t  i, page, parent;
 
     parent = -1;
 
     for (i = 0; i < max_pages; i++) {
-        hash = slora_prefix_hash(o, parent, tokens + (int64_t) i * pc->tpp,
-                                 pc->tpp);
-        page = slora_prefix_find(pc, hash, o, parent,
-                                 tokens + (int64_t) i * pc->tpp);
+        page = slora_prefix_match(pc, o, tokens, i, parent);
         if (page < 0) {
             break;
         }
@@ -393,6 +388,20 @@ static int32_t
 slora_prefix_reclaim_cb(void *data, int32_t n)
 {
     return slora_prefix_reclaim(data, n);
+}
+
+
+/* The entry of page i of tokens after the entry parent, or -1. */
+static int32_t
+slora_prefix_match(slora_prefix_t *pc, const slora_prefix_owner_t *o,
+    const int32_t *tokens, int32_t i, int32_t parent)
+{
+    const int32_t  *t;
+
+    t = tokens + (int64_t) i * pc->tpp;
+
+    return slora_prefix_find(pc, slora_prefix_hash(o, parent, t, pc->tpp),
+                             o, parent, t);
 }
 
 

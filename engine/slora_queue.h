@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      12
+#define SLORA_QUEUE_VERSION      13
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -67,7 +67,9 @@ typedef enum {
  *             catalog knows), sorted by name, each "d" (the tenant's
  *             default) or "-", the name and a NUL;
  *   ADAPTERS  the adapter list with tiers, comma-separated JSON objects;
- *   LOAD, UNLOAD, PIN, UNPIN  on the adapter named in slot->adapter.
+ *   LOAD, UNLOAD, PIN, UNPIN  on the adapter named in slot->adapter;
+ *   PREFIX_FLUSH  empties the prefix cache: the pages it returned to the
+ *             pool now, in decimal digits.
  * Listings start after the name in slot->adapter ("": from the first); one
  * that did not fit sets more and leaves the last name it wrote there.
  */
@@ -78,7 +80,8 @@ typedef enum {
     SLORA_OP_LOAD,
     SLORA_OP_UNLOAD,
     SLORA_OP_PIN,
-    SLORA_OP_UNPIN
+    SLORA_OP_UNPIN,
+    SLORA_OP_PREFIX_FLUSH
 } slora_op_e;
 
 

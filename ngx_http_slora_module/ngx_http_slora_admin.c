@@ -1,9 +1,9 @@
 /*
  * ngx_http_slora_admin.c: requests that ask the engine something rather
  * than generate: the slora_admin endpoints (load, unload, pin, unpin an
- * adapter; list the adapters with their tiers) and, with the catalog in
- * Redis, the model list of a tenant. Who may call the admin endpoints is
- * nginx's business (allow/deny in their location).
+ * adapter; list the adapters with their tiers; flush the prefix cache)
+ * and, with the catalog in Redis, the model list of a tenant. Who may call
+ * the admin endpoints is nginx's business (allow/deny in their location).
  *
  * The one idea: such a request travels exactly like a generation, through
  * a slot with an op kind (engine/slora_queue.h), so the worker never
@@ -48,8 +48,9 @@ static struct {
 
 
 /*
- * GET <loc>adapters, POST <loc>adapters/NAME/{load,unload,pin,unpin}:
- * matched on the end of the URI, as slora_api does.
+ * GET <loc>adapters, POST <loc>adapters/NAME/{load,unload,pin,unpin},
+ * POST <loc>prefix_cache/flush: matched on the end of the URI, as
+ * slora_api does.
  */
 ngx_int_t
 ngx_http_slora_admin_handler(ngx_http_request_t *r)
@@ -63,6 +64,7 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
     ngx_http_slora_ctx_t  *ctx;
 
     static ngx_str_t       list = ngx_string("/adapters");
+    static ngx_str_t       flush = ngx_string("/prefix_cache/flush");
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -79,6 +81,12 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
         && ngx_strncmp(end - list.len, list.data, list.len) == 0)
     {
         get = 1;
+
+    } else if ((size_t) (end - p) >= flush.len
+               && ngx_strncmp(end - flush.len, flush.data, flush.len) == 0)
+    {
+        get = 0;
+        op = SLORA_OP_PREFIX_FLUSH;
 
     } else {
         /* .../adapters/NAME/OP */
@@ -151,7 +159,7 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
     n.data = name;
     n.len = len;
 
-    if (!get && !ngx_http_slora_valid_name(&n)) {
+    if (name != NULL && !ngx_http_slora_valid_name(&n)) {
         return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_request_error",
                                          "invalid_value", NULL,
@@ -170,7 +178,7 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
     ctx->op = op;
     ctx->model = n;
 
-    return ngx_http_slora_op_start(r, ctx, NULL, get ? NULL : &n);
+    return ngx_http_slora_op_start(r, ctx, NULL, name ? &n : NULL);
 }
 
 
@@ -428,6 +436,7 @@ ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
     u_char       *p;
     size_t        skip;
+    ngx_int_t     n;
     ngx_buf_t    *b;
     const char   *verb;
 
@@ -446,6 +455,21 @@ ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         p = ngx_http_slora_lit(p, "{\"object\":\"list\",\"data\":[");
         p = ngx_cpymem(p, ctx->text + skip, ctx->text_len - skip);
         p = ngx_http_slora_lit(p, "]}\n");
+
+    } else if (ctx->op == SLORA_OP_PREFIX_FLUSH) {
+        /* the engine answers the pages it returned, in digits */
+        n = ngx_atoi(ctx->text, ctx->text_len);
+        if (n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "slora: the engine's answer to a prefix cache"
+                          " flush is not a count: \"%*s\"",
+                          ngx_min(ctx->text_len, 32), ctx->text);
+            return NULL;
+        }
+
+        p = ngx_sprintf(p, "{\"object\":\"prefix_cache.operation\","
+                        "\"op\":\"flush\",\"ok\":true,\"flushed\":%i}\n",
+                        n);
 
     } else {
         verb = ctx->op == SLORA_OP_LOAD ? "load"

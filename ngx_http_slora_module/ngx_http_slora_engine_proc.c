@@ -12,13 +12,14 @@
  * engine never waits on a worker: output buffers hold max_tokens.
  *
  * Requests that are not generations (slot->op: the model list of a
- * tenant, the admin operations on adapters) are answered here, on the
- * engine's thread, into the slot's prompt buffer; one whose catalog entry
- * is still being read from Redis waits in the pending set and is retried
- * after every step, which runs whenever the engine's wake fd says the
- * catalog has news. An engine error becomes an HTTP status and an OpenAI
- * error code in the slot (ngx_http_slora_engine_fail), so the worker
- * answers 403, 404 or 503 for what the engine found at resolution.
+ * tenant, the admin operations on adapters and on the prefix cache) are
+ * answered here, on the engine's thread, into the slot's prompt buffer;
+ * one whose catalog entry is still being read from Redis waits in the
+ * pending set and is retried after every step, which runs whenever the
+ * engine's wake fd says the catalog has news. An engine error becomes an
+ * HTTP status and an OpenAI error code in the slot
+ * (ngx_http_slora_engine_fail), so the worker answers 403, 404 or 503 for
+ * what the engine found at resolution.
  *
  * The engine reads its channel (QUIT drains running requests, TERMINATE
  * exits), updates nginx's clock, and bumps the zone's epoch so that slots
@@ -78,6 +79,8 @@ static void ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec);
 static int ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
     slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err);
 static int ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err);
+static int ngx_http_slora_engine_flush(ngx_http_slora_engine_ctx_t *ec,
     slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err);
 static ngx_uint_t ngx_http_slora_engine_put(slora_slot_t *s, u_char *buf,
     size_t cap, const u_char *rec, size_t len, const char *name);
@@ -761,6 +764,10 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         rc = slora_engine_adapter_unpin(e, s->adapter, &err);
         break;
 
+    case SLORA_OP_PREFIX_FLUSH:
+        rc = ngx_http_slora_engine_flush(ec, s, buf, cap, &err);
+        break;
+
     default:
         rc = slora_err_set(&err, SLORA_ERROR, "slot %u: unknown op %u", i,
                            s->op);
@@ -1000,6 +1007,34 @@ ngx_http_slora_engine_list(ngx_http_slora_engine_ctx_t *ec,
     if (n == max && s->answer_len > 0) {
         s->more = 1;
     }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * PREFIX_FLUSH: empties the prefix cache and answers how many pages went
+ * back to the pool now, in digits. The stats are published before the
+ * worker learns of the answer, so that a /status asked right after it
+ * shows the cache empty rather than what the last publication saw.
+ */
+static int
+ngx_http_slora_engine_flush(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, u_char *buf, size_t cap, slora_err_t *err)
+{
+    int32_t  n;
+
+    if (cap < NGX_INT32_LEN) {
+        return slora_err_set(err, SLORA_ERROR, "the answer does not fit"
+                             " the slot (raise max_ctx)");
+    }
+
+    n = slora_engine_prefix_flush(ec->engine);
+
+    s->answer_len = ngx_sprintf(buf, "%D", n) - buf;
+    s->more = 0;
+
+    ngx_http_slora_engine_stats(ec);
 
     return SLORA_OK;
 }

@@ -1,5 +1,6 @@
 # catalog.t: the adapter catalog in Redis behind a real nginx: tenant
-# routing, 200+ adapters under a Poisson stream with power-law
+# routing, the admin endpoints (adapter operations, the prefix cache's
+# flush), 200+ adapters under a Poisson stream with power-law
 # popularity, Redis and adapter-file faults, and path confinement.
 #
 # A redis-server is started by the test on a loopback port (a failed
@@ -295,6 +296,114 @@ pass('nginx with slora_catalog started, engine ready');
     is($res->{status}, 405, 'GET on an operation: 405');
 }
 
+# ---- admin: the prefix cache's flush ----
+# A greedy chat whose system message fills several KV pages (some 150
+# tokens; a page holds 8 at least), twice: the second takes pages of it
+# from the prefix cache. POST <loc>prefix_cache/flush returns every kept
+# page to the pool at once, so the status, asked right after its answer,
+# shows none kept and none indexed; the same chat then finds nothing and
+# computes the same text whole, and the one after it finds pages again.
+
+{
+    my $SYSTEM = 'Quillon Point museum notes. The lighthouse at Quillon '
+        . 'Point was built in 1871 from granite quarried on the island, '
+        . 'and its first keeper, Agnes Marrow, kept a log of every ship '
+        . 'that passed for thirty-two years. The lens is a second-order '
+        . 'Fresnel lens made in Paris; it turned on a bath of mercury and '
+        . 'was wound by hand every four hours. In 1923 the light was '
+        . 'electrified, and in 1968 the last keeper left. The museum now '
+        . 'holds the keepers\' logs, a collection of brass instruments, '
+        . 'charts of the reefs to the north, and the foghorn, which '
+        . 'visitors may sound at noon on Sundays. When visitors ask a '
+        . 'question, answer in one short sentence, plainly, using only '
+        . 'these notes.';
+    my $chat = sub {
+        my $r = json_req($PORT, '/v1/chat/completions',
+            { model => 'base', temperature => 0, max_tokens => $MAX,
+              messages => [{ role => 'system', content => $SYSTEM },
+                           { role => 'user',
+                             content => 'When was the lighthouse built?' }]
+            }, timeout => 60);
+        my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+        my $u = ref $j->{usage} eq 'HASH' ? $j->{usage} : {};
+        my $d = ref $u->{prompt_tokens_details} eq 'HASH'
+                ? $u->{prompt_tokens_details} : {};
+        return { status => $r->{status}, body => $r->{body},
+                 text => text_of($r), prompt => $u->{prompt_tokens} // -1,
+                 cached => $d->{cached_tokens} };
+    };
+    my $show = sub {
+        my ($r) = @_;
+        return "$r->{status}: " . substr($r->{body} // '', 0, 300);
+    };
+    my $idle = sub {
+        return wait_for(5, sub {
+            my $x = $s->status or return 0;
+            return $x->{requests}{running} == 0 ? $x : 0;
+        }) // {};
+    };
+
+    my $one = $chat->();
+    my $two = $chat->();
+    ok($one->{status} == 200 && $one->{prompt} > 100
+       && defined $one->{text},
+       "a long greedy chat ($one->{prompt} prompt tokens): 200")
+        or diag($show->($one));
+    ok($two->{status} == 200 && ($two->{cached} // 0) > 0
+       && $two->{cached} < $two->{prompt}
+       && ($two->{text} // '') eq ($one->{text} // ''),
+       'the same chat again: cached_tokens ' . ($two->{cached} // 'undef')
+       . ', the same text') or diag($show->($two));
+
+    my $st = $idle->();
+    my $kept = $st->{pool}{pages_cached} // 0;
+    ok($kept > 0 && ($st->{prefix_cache}{pages} // 0) > 0,
+       "idle, the prefix cache keeps $kept pages no request holds")
+        or diag(json_encode([$st->{pool}, $st->{prefix_cache}]));
+    my $free = $st->{pool}{pages_free} // 0;
+
+    my $res = http_req($PORT, 'POST', '/admin/prefix_cache/flush');
+    is($res->{status}, 200, 'POST /admin/prefix_cache/flush: 200')
+        or diag($res->{body});
+    my $j = ref $res->{json} eq 'HASH' ? $res->{json} : {};
+    ok(($j->{object} // '') eq 'prefix_cache.operation'
+       && ($j->{op} // '') eq 'flush' && $j->{ok}
+       && ($j->{flushed} // 0) > 0 && $j->{flushed} == $kept,
+       "... answers {\"flushed\":" . ($j->{flushed} // 'undef')
+       . "}: the $kept kept pages, back in the pool")
+        or diag($res->{body});
+    like($res->{headers}{'content-type'} // '', qr{^application/json},
+         '... as JSON');
+
+    # no wait: the engine publishes its stats before it answers
+    $st = $s->status // {};
+    is($st->{prefix_cache}{pages}, 0,
+       'status right after: prefix_cache.pages 0');
+    is($st->{pool}{pages_cached}, 0, '... pool.pages_cached 0');
+    is($st->{pool}{pages_free}, $free + $kept,
+       '... and pool.pages_free grew by them');
+
+    my $three = $chat->();
+    ok($three->{status} == 200 && defined $three->{cached}
+       && $three->{cached} == 0
+       && ($three->{text} // '') eq ($one->{text} // ''),
+       'the same chat after the flush: cached_tokens 0, the same text')
+        or diag($show->($three));
+    my $four = $chat->();
+    ok($four->{status} == 200 && ($four->{cached} // 0) > 0
+       && ($four->{text} // '') eq ($one->{text} // ''),
+       '... and once more: cached_tokens ' . ($four->{cached} // 'undef')
+       . ' again, the same text') or diag($show->($four));
+
+    $res = http_req($PORT, 'GET', '/admin/prefix_cache/flush');
+    is($res->{status}, 405, 'GET on the flush: 405');
+    is($res->{headers}{allow}, 'POST', '... Allow: POST');
+    is($res->{json}{error}{code}, 'method_not_allowed',
+       '... code method_not_allowed');
+    $res = http_req($PORT, 'POST', '/admin/prefix_cache');
+    is($res->{status}, 404, 'POST /admin/prefix_cache (no op): 404');
+}
+
 # ---- 2. scale: a Poisson stream with power-law popularity ----
 
 {
@@ -486,6 +595,8 @@ pass('nginx with slora_catalog started, engine ready');
        'admin location allowing 127.0.0.2 only: 403 for 127.0.0.1');
     $res = http_req($PORT, 'POST', '/admin2/adapters/a000/pin');
     is($res->{status}, 403, '... for an operation too');
+    $res = http_req($PORT, 'POST', '/admin2/prefix_cache/flush');
+    is($res->{status}, 403, '... and for the prefix cache\'s flush');
 }
 
 my $r = $s->stop;

@@ -2,8 +2,11 @@
 # bench/chat-stream.py: what a user of the server sees, on a device
 # machine: waits until the engine behind BASE is ready (its /status), then
 # streams three chat completions one by one, printing each answer, its
-# token count, time to first token and tokens/s, then 16 at once for the
-# aggregate tokens/s. Standard library only (the device has no PyPI).
+# token count, time to first token and tokens/s; asks one long prompt
+# twice (the second takes the first's KV pages from the prefix cache:
+# its cached tokens, both times and whether the answers are equal); then
+# 16 at once for the aggregate tokens/s. Standard library only (the
+# device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
 

@@ -674,9 +674,10 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
 
 
 /*
- * At admission: the longest run of cached pages that starts r's tokens
- * under its adapter becomes the head of its page table, their tokens
- * computed; at least the last token is left to compute, for its logits.
+ * At admission: the longest run of cached pages of r's owner (adapter,
+ * weights, tenant) that starts r's tokens becomes the head of its page
+ * table, their tokens computed; at least the last token is left to
+ * compute, for its logits.
  */
 static void
 slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)

@@ -14,7 +14,9 @@
 #
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
-# logs in $OUT (steps-<model><TAG>.csv), for A/B runs in one call.
+# logs in $OUT (steps-<model><TAG>.csv), for A/B runs in one call. The
+# prefix cache is on, as the server's default: a second round's prompts
+# take their KV pages from it; PREFIX_CACHE=off computes every prompt.
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -55,7 +57,8 @@ env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
     access_log logs/access.log;
     slora_engine model=$1 $2 device=cuda
                  cuda_lib=$A/libslora_cuda.so slots=64 max_running=32
-                 max_ctx=2048 max_tokens=512;
+                 max_ctx=2048 max_tokens=512
+                 prefix_cache=${PREFIX_CACHE:-on};
     server {
         listen 127.0.0.1:18080;
         location /v1/ { slora_api openai; }

@@ -104,6 +104,8 @@ start_nginx() {
     local p=$PREFIX/nginx
     rm -rf "$p"
     mkdir -p "$p/conf" "$p/logs" "$p/tmp"
+    # the prefix cache off unless PREFIX_CACHE=on: the figures are of
+    # prompts computed, as they were before it
     cat > "$p/conf/nginx.conf" <<EOF
 load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
 daemon off;
@@ -121,7 +123,8 @@ http {
     uwsgi_temp_path $p/tmp/uwsgi;
     scgi_temp_path $p/tmp/scgi;
     slora_engine model=$1 device=cpu threads=1 slots=128 max_running=$7
-                 max_ctx=512 max_tokens=256 pool=$4;
+                 max_ctx=512 max_tokens=256 pool=$4
+                 prefix_cache=${PREFIX_CACHE:-off};
     slora_adapters dir=$2 host_cache=$5 prefetch=$6;
     slora_catalog redis://127.0.0.1:$REDIS_PORT/$3 roots=$2;
     server {

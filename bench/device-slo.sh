@@ -73,12 +73,15 @@ fi
 
 # the engine process runs as nginx's user, who may not reach $OUT
 STEPS=$P/steps-nginx.csv
+# the prefix cache off unless PREFIX_CACHE=on: the figures are of
+# prompts computed, as they were before it
 device_nginx_conf $P/conf/nginx.conf $MODULE 4096 \
     "env SLORA_STEP_LOG=$STEPS;" <<CONF
     access_log off;
     slora_engine model=$MODEL tokenizer=$TOKENIZER $GPU slots=4096
                  max_running=256 max_batch_tokens=4096 max_ctx=1100
-                 max_tokens=600 schedule=slo slo_ttft=6s;
+                 max_tokens=600 schedule=slo slo_ttft=6s
+                 prefix_cache=${PREFIX_CACHE:-off};
     slora_adapters dir=$ADAPTERS host_cache=${HOST_CACHE_MIB}m preload=on;
     server {
         listen 127.0.0.1:18090 backlog=4096;

@@ -58,6 +58,8 @@ trap stop_nginx EXIT
 start_nginx() {    # policy max_batch_tokens max_running
     rm -rf "$PREFIX"
     mkdir -p "$PREFIX/logs" "$PREFIX/conf"
+    # the prefix cache off unless PREFIX_CACHE=on: the figures are of
+    # prompts computed, as they were before it
     cat > "$PREFIX/conf/nginx.conf" <<EOF
 load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
 daemon off;
@@ -70,7 +72,8 @@ http {
     access_log off;
     slora_engine model=$MODEL device=cpu threads=$THREADS slots=64
                  max_running=$3 max_batch_tokens=$2 max_ctx=512
-                 max_tokens=64 schedule=$1;
+                 max_tokens=64 schedule=$1
+                 prefix_cache=${PREFIX_CACHE:-off};
     slora_tenant \$http_x_tenant;
     server {
         listen 127.0.0.1:$PORT;

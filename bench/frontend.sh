@@ -56,6 +56,8 @@ fi
 
 rm -rf "$PREFIX"
 mkdir -p "$PREFIX/logs" "$PREFIX/conf"
+# the prefix cache off unless PREFIX_CACHE=on: the figures are of
+# prompts computed, as they were before it
 cat > "$PREFIX/conf/nginx.conf" <<EOF
 load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
 daemon off;
@@ -69,7 +71,8 @@ http {
     slora_engine model=$ROOT/$MODEL device=cpu threads=1
                  slots=$((max_conc + 8)) max_running=$((max_conc + 8))
                  max_batch_tokens=$((max_conc * 4 + 64))
-                 max_ctx=4096 max_tokens=4000;
+                 max_ctx=4096 max_tokens=4000
+                 prefix_cache=${PREFIX_CACHE:-off};
     server {
         listen 127.0.0.1:$PORT;
         location /v1/ { slora_api openai; }

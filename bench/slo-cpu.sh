@@ -108,6 +108,8 @@ start_server() {
     fi
     rm -rf "$prefix"
     mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
+    # the prefix cache off unless PREFIX_CACHE=on: the figures are of
+    # prompts computed, as they were before it
     cat > "$prefix/conf/nginx.conf" <<EOF
 load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
 daemon off;
@@ -126,7 +128,7 @@ http {
     scgi_temp_path $prefix/tmp/scgi;
     slora_engine model=$MODEL device=cpu threads=$THREADS slots=1024
                  max_running=$MAX_RUNNING max_ctx=2048 max_tokens=1024
-                 $params;
+                 prefix_cache=${PREFIX_CACHE:-off} $params;
     slora_adapters dir=$ADAPTERS;
     server {
         listen 127.0.0.1:$PORT;

@@ -8,6 +8,7 @@
  * any allocation; and in the scheduler, a repeated prompt starts past
  * its cached pages with its last token left to compute, an adapter's
  * requests share only among themselves, and the pool ends as it started.
+ * The engine's tokens with it are test_engine_prefix.c's.
  */
 
 #include <unistd.h>

@@ -153,15 +153,15 @@ slora_prefix_free(slora_prefix_t *pc)
 
 int32_t
 slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
-    const int32_t *tokens, int32_t max_pages, int32_t *pages)
+    const int32_t *tokens, int32_t from, int32_t max_pages, int32_t *pages)
 {
     int32_t                i, page, parent;
     slora_prefix_entry_t  *e;
 
     pc->stats.lookups++;
-    parent = -1;
+    parent = from > 0 ? pages[from - 1] : -1;
 
-    for (i = 0; i < max_pages; i++) {
+    for (i = from; i < max_pages; i++) {
         page = slora_prefix_match(pc, o, tokens, i, parent);
         if (page < 0) {
             break;
@@ -182,7 +182,9 @@ slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
         parent = page;
     }
 
-    pc->stats.hit_tokens += (uint64_t) i * (uint64_t) pc->tpp;
+    if (i > from) {
+        pc->stats.hit_tokens += (uint64_t) (i - from) * (uint64_t) pc->tpp;
+    }
 
     return i;
 }

@@ -64,11 +64,12 @@ void slora_prefix_free(slora_prefix_t *pc);
 
 /*
  * The longest run of entries of owner o that starts tokens, at most
- * max_pages of them: held by the caller (until slora_prefix_drop) and
- * their page ids in pages[]. Returns how many.
+ * max_pages of them, held by the caller (until slora_prefix_drop), their
+ * page ids in pages[]; pages[0, from) are entries of that run the caller
+ * holds already, and the run goes on after them. Returns its length.
  */
 int32_t slora_prefix_take(slora_prefix_t *pc, const slora_prefix_owner_t *o,
-    const int32_t *tokens, int32_t max_pages, int32_t *pages);
+    const int32_t *tokens, int32_t from, int32_t max_pages, int32_t *pages);
 
 /* How many pages slora_prefix_take would take now, taking none: for
  * estimates of what a waiting request will have to compute. */

@@ -20,9 +20,13 @@
  *      the pool is dry, idle adapters are evicted first, then the newest
  *      running request is preempted (it may be the one growing);
  *   2. admission, in the policy's order, while the budget and max_running
- *      allow: the request's adapter is made resident and pinned and its
- *      first chunk's pages allocated, or the request waits (head of line);
- *      before it, the policy may abort waiting requests;
+ *      allow: the request's adapter is made resident and pinned, the
+ *      prefix cache's pages of its tokens taken and its first chunk's
+ *      pages allocated, or the request waits (head of line); before it,
+ *      the policy may abort waiting requests. A request whose next page
+ *      a running request is computing (the same tokens under the same
+ *      owner: a burst of one system prompt) is admitted to compute
+ *      nothing until that page is cached, then takes it and goes on;
  *   3. the step's sequences are grouped by adapter for the LoRA kernels.
  * Every change of a request's state goes through slora_sched_move(),
  * which tells the policy (its moved hook).
@@ -44,6 +48,7 @@ static void slora_sched_move(slora_sched_t *s, slora_req_t *r,
 static int slora_sched_grow(slora_sched_t *s, slora_req_t *r, int32_t n_tok);
 static void slora_sched_drop(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r);
+static int slora_sched_computing(slora_sched_t *s, const slora_req_t *r);
 static void slora_sched_share(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_let_go(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_preempt(slora_sched_t *s, slora_req_t *r);
@@ -206,6 +211,7 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->owner.tenant = slora_prefix_tenant(req->tenant);
     req->n_shared = 0;
     req->unshared = 0;
+    req->awaits = 0;
     req->n_cached = 0;
     req->seq = s->next_seq++;
     req->state = SLORA_REQ_NEW;
@@ -255,6 +261,18 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
     /* 1. running requests, oldest first */
 
     for (r = s->running.head; r != NULL; r = next) {
+        if (r->awaits) {
+            /* the page it waited for may be cached now, and more */
+            slora_sched_take_prefix(s, r);
+
+            if (slora_sched_computing(s, r)) {
+                next = r->next;
+                continue;
+            }
+
+            r->awaits = 0;
+        }
+
         need = r->n_tokens - r->n_computed;
         slora_assert(need >= 1);
 
@@ -346,6 +364,12 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         }
 
         slora_sched_take_prefix(s, r);
+
+        if (s->prefix != NULL && slora_sched_computing(s, r)) {
+            r->awaits = 1;
+            slora_sched_move(s, r, SLORA_REQ_RUNNING);
+            continue;
+        }
 
         need = r->n_tokens - r->n_computed;
         chunk = need < budget ? need : budget;
@@ -674,10 +698,11 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
 
 
 /*
- * At admission: the longest run of cached pages of r's owner (adapter,
- * weights, tenant) that starts r's tokens becomes the head of its page
- * table, their tokens computed; at least the last token is left to
- * compute, for its logits.
+ * Before r computes anything (at admission, and while it awaits a page):
+ * the longest run of cached pages of r's owner (adapter, weights,
+ * tenant) that starts r's tokens becomes the head of its page table,
+ * their tokens computed; at least the last token is left to compute, for
+ * its logits.
  */
 static void
 slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)
@@ -688,9 +713,10 @@ slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)
         return;
     }
 
-    slora_assert(r->n_pages == 0 && r->n_shared == 0);
+    slora_assert(r->n_pages == r->n_shared
+                 && r->n_computed == r->n_shared * s->tpp);
 
-    n = slora_prefix_take(s->prefix, &r->owner, r->tokens,
+    n = slora_prefix_take(s->prefix, &r->owner, r->tokens, r->n_shared,
                           (r->n_tokens - 1) / s->tpp, r->pages);
 
     r->n_pages = n;
@@ -700,6 +726,46 @@ slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)
     if (r->n_preempted == 0) {
         r->n_cached = r->n_computed;
     }
+}
+
+
+/*
+ * Whether another running request, one that computes, is computing the
+ * page r would compute next and will enter it in the cache: the same
+ * owner, the same page before it (the same entry) and the same tokens in
+ * it. Then r is better off taking it than computing it too.
+ */
+static int
+slora_sched_computing(slora_sched_t *s, const slora_req_t *r)
+{
+    int32_t             k, end;
+    const slora_req_t  *q;
+
+    k = r->n_shared;
+    end = (k + 1) * s->tpp;
+
+    if (k >= (r->n_tokens - 1) / s->tpp) {
+        return 0;                           /* no page it could take */
+    }
+
+    for (q = s->running.head; q != NULL; q = q->next) {
+        if (q == r || q->awaits || q->unshared || q->n_shared != k
+            || q->n_computed >= end || q->n_tokens < end
+            || q->owner.adapter != r->owner.adapter
+            || q->owner.gen != r->owner.gen
+            || q->owner.tenant != r->owner.tenant
+            || (k > 0 && q->pages[k - 1] != r->pages[k - 1])
+            || memcmp(q->tokens + k * s->tpp, r->tokens + k * s->tpp,
+                      (size_t) s->tpp * sizeof(int32_t))
+               != 0)
+        {
+            continue;
+        }
+
+        return 1;
+    }
+
+    return 0;
 }
 
 
@@ -735,6 +801,7 @@ slora_sched_let_go(slora_sched_t *s, slora_req_t *r)
     r->n_pages = 0;
     r->n_shared = 0;
     r->unshared = 0;
+    r->awaits = 0;
 }
 
 

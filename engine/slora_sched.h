@@ -85,6 +85,9 @@ struct slora_req_s {
                                            cache entries it holds */
     int                  unshared;      /* a page it computed had an
                                            equal entry: enters no more */
+    int                  awaits;        /* running, it computes nothing
+                                           while another request computes
+                                           its next page, to take it */
     int32_t              n_cached;      /* prompt tokens its first
                                            admission took from the
                                            prefix cache */

@@ -44,6 +44,7 @@ static void test_reclaim(void);
 static void test_flush(void);
 static void test_sched(int on);
 static void test_preempt(int on);
+static void test_burst(int on, int cancel);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
@@ -62,6 +63,9 @@ main(void)
     test_sched(0);
     test_preempt(1);
     test_preempt(0);
+    test_burst(1, 0);
+    test_burst(0, 0);
+    test_burst(1, 1);
 
     return done_testing();
 }
@@ -119,25 +123,25 @@ test_lookup(void)
            + slora_prefix_put(pc, &oa, t, 2, p), 3,
            "a request enters its 3 computed pages in order");
 
-    n = slora_prefix_take(pc, &oa, t, 4, got);
+    n = slora_prefix_take(pc, &oa, t, 0, 4, got);
     ok(n == 3 && got[0] == p[0] && got[1] == p[1] && got[2] == p[2],
        "the same tokens take the 3 pages, in order (%d)", n);
     slora_prefix_drop(pc, n, got);
 
-    is_int(slora_prefix_take(pc, &oa, t, 2, got), 2,
+    is_int(slora_prefix_take(pc, &oa, t, 0, 2, got), 2,
            "no more than asked");
     slora_prefix_drop(pc, 2, got);
-    is_int(slora_prefix_take(pc, &oa, t, 0, got), 0, "nor when none is");
-    is_int(slora_prefix_take(pc, &oa, u, 4, got), 2,
+    is_int(slora_prefix_take(pc, &oa, t, 0, 0, got), 0, "nor when none is");
+    is_int(slora_prefix_take(pc, &oa, u, 0, 4, got), 2,
            "a token differing in page 2 stops the run there");
     slora_prefix_drop(pc, 2, got);
-    is_int(slora_prefix_take(pc, &ob, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &ob, t, 0, 4, got), 0,
            "another adapter's requests take none");
-    is_int(slora_prefix_take(pc, &oa1, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &oa1, t, 0, 4, got), 0,
            "nor the same adapter's next generation of weights");
-    is_int(slora_prefix_take(pc, &obase, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &obase, t, 0, 4, got), 0,
            "nor the base model");
-    is_int(slora_prefix_take(pc, &ot, t, 4, got), 0,
+    is_int(slora_prefix_take(pc, &ot, t, 0, 4, got), 0,
            "nor a tenant's requests those of no tenant");
     ok(slora_prefix_tenant("t1") != slora_prefix_tenant("t2")
        && slora_prefix_tenant("t1") == ot.tenant
@@ -157,7 +161,7 @@ test_lookup(void)
     is_int(slora_prefix_put(pc, &oa, u, 0, q)
            + slora_prefix_put(pc, &oa, u, 1, q), 2,
            "page 1's tokens after another page 0 are a page of their own");
-    n = slora_prefix_take(pc, &oa, u, 4, got);
+    n = slora_prefix_take(pc, &oa, u, 0, 4, got);
     ok(n == 2 && got[1] == q[1], "and are found after it (%d)", n);
     slora_prefix_drop(pc, n, got);
 
@@ -200,7 +204,7 @@ test_reclaim(void)
     slora_prefix_put(pc, &oa, t, 1, p);
     slora_prefix_put(pc, &oa, t, 2, p);
 
-    is_int(slora_prefix_take(pc, &oa, u, 2, q), 1, "u shares page 0");
+    is_int(slora_prefix_take(pc, &oa, u, 0, 2, q), 1, "u shares page 0");
     slora_pool_alloc(pool, SLORA_PAGE_KV, 1, q + 1);
     is_int(slora_prefix_put(pc, &oa, u, 1, q), 1, "and enters its own 1");
 
@@ -218,7 +222,7 @@ test_reclaim(void)
     ok(slora_pool_page_kind(pool, p[1]) == SLORA_PAGE_FREE
        && slora_pool_page_kind(pool, p[0]) == SLORA_PAGE_CACHED,
        "then its parent, a leaf now; page 0 stays for its other child");
-    n = slora_prefix_take(pc, &oa, u, 3, got);
+    n = slora_prefix_take(pc, &oa, u, 0, 3, got);
     ok(n == 2 && got[0] == p[0] && got[1] == q[1],
        "the other chain is whole (%d)", n);
     slora_prefix_drop(pc, n, got);
@@ -281,8 +285,8 @@ test_flush(void)
     is_int(slora_prefix_flush(pc), 3, "a flush releases the 3 idle pages");
     is_int(slora_pool_count(pool, SLORA_PAGE_FREE), n + 3,
            "... to the pool");
-    ok(slora_prefix_take(pc, &oa, u, 3, got) == 0
-       && slora_prefix_take(pc, &oa, t, 2, got) == 0
+    ok(slora_prefix_take(pc, &oa, u, 0, 3, got) == 0
+       && slora_prefix_take(pc, &oa, t, 0, 2, got) == 0
        && slora_prefix_peek(pc, &oa, t, 2) == 0,
        "nothing flushed is found, held or not");
     is_int(slora_prefix_put(pc, &oa, t, 2, p), 0,
@@ -306,7 +310,7 @@ test_flush(void)
     slora_prefix_put(pc, &oa, u, 1, q);
     slora_prefix_put(pc, &oa, u, 2, q);
     slora_prefix_drop(pc, 3, q);
-    is_int(slora_prefix_take(pc, &oa, u, 2, got), 2, "after a flush the "
+    is_int(slora_prefix_take(pc, &oa, u, 0, 2, got), 2, "after a flush the "
            "cache keeps and finds pages again");
     is_int(slora_prefix_flush(pc), 1, "a flush under a holder of 2 of 3 "
            "releases the third");
@@ -485,6 +489,125 @@ test_preempt(int on)
     slora_pool_free(pool);
     free(q[0]);
     free(q[1]);
+}
+
+
+/*
+ * A burst of 4 requests of the same 40 prompt tokens (5 pages), admitted
+ * together: with the cache, the first computes them and the others
+ * await its pages, then take 4 and compute their last 8 (64 prompt
+ * tokens computed in all, not 160), and end with their tokens. With
+ * cancel, in steps of 16 tokens, the first is cancelled after its first
+ * step, its 2 pages cached: the second takes them and computes the other
+ * 24, the last two await it and compute 8 each (56).
+ */
+static void
+test_burst(int on, int cancel)
+{
+    int                   bad;
+    int32_t               t[40], i, steps, computed, want;
+    slora_err_t           err;
+    slora_pool_t         *pool;
+    slora_sched_t        *s;
+    slora_adapters_t     *set;
+    slora_sched_conf_t    sc;
+    slora_sched_step_t    st;
+    slora_sched_item_t   *it;
+    slora_req_t          *reaped[4];
+    treq_t               *q[4], *u;
+
+    pool = mkpool(64);
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+
+    memset(&sc, 0, sizeof(sc));
+    sc.max_batch_tokens = cancel ? 16 : 64;
+    sc.max_running = 8;
+    sc.prefix_cache = on;
+    s = slora_sched_create(&sc, pool, set, NULL, &err);
+    if (set == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    fill(t, 40, 6);
+    for (i = 0; i < 4; i++) {
+        q[i] = mkreq((uint64_t) i + 1, t, 40, 3, NULL);
+        if (slora_sched_submit(s, &q[i]->r, &err) != SLORA_OK) {
+            BAIL_OUT("%s", err.msg);
+        }
+    }
+
+    bad = 0;
+    computed = 0;
+
+    for (steps = 0; steps < 200; steps++) {
+        if (cancel && steps == 1) {
+            q[0]->r.cancelled = 1;
+            bad += slora_sched_reap(s, reaped, 4) != 1;
+            free(q[0]->r.pages);
+            q[0]->r.pages = NULL;
+        }
+
+        slora_sched_plan(s, &st);
+        if (st.n_items == 0) {
+            bad += st.n_failed;
+            break;
+        }
+
+        for (i = 0; i < st.n_items; i++) {
+            it = &st.items[i];
+            bad += it->pos != it->req->n_computed
+                   || it->req->n_pages * TPP < it->pos + it->n_tokens;
+            computed += it->pos < it->req->n_prompt ? it->n_tokens : 0;
+        }
+
+        slora_sched_advance(s, &st);
+
+        for (i = 0; i < st.n_items; i++) {
+            it = &st.items[i];
+            if (!it->logits) {
+                continue;
+            }
+
+            u = (treq_t *) it->req;
+            u->r.tokens[u->r.n_tokens++] = 1000 + u->gen++;
+
+            if (u->gen == u->want) {
+                slora_sched_finish(s, &u->r);
+                free(u->r.pages);
+                u->r.pages = NULL;
+                u->done = 1;
+            }
+        }
+    }
+
+    for (i = cancel; i < 4; i++) {
+        bad += !q[i]->done || q[i]->r.n_tokens != 43
+               || memcmp(q[i]->r.tokens, t, sizeof(t)) != 0;
+    }
+
+    want = !on ? 160 : cancel ? 16 + 24 + 2 * 8 : 40 + 3 * 8;
+    ok(bad == 0 && computed == want,
+       "cache %s%s: every request ends with its tokens; %d prompt tokens "
+       "computed, want %d", on ? "on" : "off",
+       cancel ? ", the first cancelled" : "", computed, want);
+
+    if (on && !cancel) {
+        ok(q[0]->r.n_cached == 0 && q[1]->r.n_cached == 32
+           && q[2]->r.n_cached == 32 && q[3]->r.n_cached == 32,
+           "the first computed them, the others took 32 each");
+    }
+
+    is_int(slora_pool_count(pool, SLORA_PAGE_KV), 0, "no page held at the "
+           "end");
+
+    slora_sched_free(s);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+
+    for (i = 0; i < 4; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
 }
 
 

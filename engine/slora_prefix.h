@@ -80,8 +80,9 @@ int32_t slora_prefix_peek(slora_prefix_t *pc, const slora_prefix_owner_t *o,
  * Enters page pages[i], whose tokens tokens[i * tpp, (i + 1) * tpp) have
  * their K/V computed, as owner o's; pages[0, i) must be entries the
  * caller holds. Returns 1 when entered (the caller then holds it as
- * an entry), 0 when an equal entry exists already (the page stays the
- * caller's own, and so must every later one).
+ * an entry), 0 when an equal entry exists already or a flush forgot the
+ * pages before it (the page stays the caller's own, and so must every
+ * later one).
  */
 int slora_prefix_put(slora_prefix_t *pc, const slora_prefix_owner_t *o,
     const int32_t *tokens, int32_t i, const int32_t *pages);

@@ -70,11 +70,7 @@ static slora_model_config_t   mcfg;
 
 
 static void on_event(void *data, const slora_event_t *ev);
-static slora_engine_t *engine_up(const slora_engine_conf_t *conf,
-    const char *what);
 static int drain(slora_engine_t *e, sink_t *s, int max_steps);
-static void make_adapter(const char *root, const char *name, int32_t rank,
-    uint32_t mask, uint64_t seed, float scale);
 static void test_batching(void);
 static void test_pool_trace(void);
 static void test_preload(void);
@@ -148,7 +144,8 @@ test_batching(void)
 
     for (i = 0; i < 8; i++) {
         snprintf(name, sizeof(name), "ad%d", i);
-        make_adapter(root, name, ranks[i % 4], masks[i], 1000 + i, 1.0f);
+        tiny_adapter_make(&mcfg, root, name, ranks[i % 4], masks[i],
+                          1000 + i, 1.0f);
     }
 
     /* a catalog entry whose config is broken, and a hidden folder */
@@ -164,7 +161,7 @@ test_batching(void)
     conf.max_batch_tokens = 96;
     conf.max_running = 48;
 
-    e = engine_up(&conf, "engine up");
+    e = tiny_engine_up(&conf, "engine up");
     if (e == NULL) {
         return;
     }
@@ -516,7 +513,7 @@ test_pool_trace(void)
     conf.host_cache_bytes = 20 * 4 * 512 * 4 * (size_t) mcfg.n_layers;
     conf.pool_bytes = (size_t) 264 * 512 * 4 * (size_t) mcfg.n_layers;
 
-    e = engine_up(&conf, "engine over 2000 adapters");
+    e = tiny_engine_up(&conf, "engine over 2000 adapters");
     if (e == NULL) {
         return;
     }
@@ -663,7 +660,7 @@ test_preload(void)
 
     /* without preload: the reference tokens of r0005 and its image's
      * size, which every adapter of the catalog shares */
-    e = engine_up(&conf, "preload: reference engine up");
+    e = tiny_engine_up(&conf, "preload: reference engine up");
     if (e == NULL) {
         return;
     }
@@ -682,7 +679,7 @@ test_preload(void)
 
     /* a host tier of 10.5 images */
     conf.host_cache_bytes = image * 10 + image / 2;
-    e = engine_up(&conf, "preload engine up");
+    e = tiny_engine_up(&conf, "preload engine up");
     if (e == NULL) {
         return;
     }
@@ -734,10 +731,10 @@ test_preload(void)
      * no config */
     snprintf(root, sizeof(root), "%s/pre", tmp);
     mkdir(root, 0755);
-    make_adapter(root, "ad0", 8, 0x05, 1, 1.0f);
-    make_adapter(root, "ad1", 16, 0x7f, 2, 1.0f);
-    make_adapter(root, "ad2", 8, 0x05, 3, 1.0f);
-    make_adapter(root, "ad3", 4, 0x01, 4, 1.0f);
+    tiny_adapter_make(&mcfg, root, "ad0", 8, 0x05, 1, 1.0f);
+    tiny_adapter_make(&mcfg, root, "ad1", 16, 0x7f, 2, 1.0f);
+    tiny_adapter_make(&mcfg, root, "ad2", 8, 0x05, 3, 1.0f);
+    tiny_adapter_make(&mcfg, root, "ad3", 4, 0x01, 4, 1.0f);
 
     snprintf(path, sizeof(path), "%s/ad2/adapter_model.safetensors", root);
     f = fopen(path, "w");
@@ -747,7 +744,7 @@ test_preload(void)
 
     conf.adapter_dir = root;
     conf.host_cache_bytes = 0;
-    e = engine_up(&conf, "folder engine up");
+    e = tiny_engine_up(&conf, "folder engine up");
     if (e == NULL) {
         return;
     }
@@ -760,7 +757,7 @@ test_preload(void)
 
     snprintf(path, sizeof(path), "%s/broken", root);
     mkdir(path, 0755);
-    e = engine_up(&conf, "folder engine with a broken entry up");
+    e = tiny_engine_up(&conf, "folder engine with a broken entry up");
     if (e == NULL) {
         return;
     }
@@ -827,22 +824,6 @@ on_event(void *data, const slora_event_t *ev)
     }
 }
 
-
-/* An engine of conf, passed as what, or NULL, failed and said why. */
-static slora_engine_t *
-engine_up(const slora_engine_conf_t *conf, const char *what)
-{
-    slora_err_t      err;
-    slora_engine_t  *e;
-
-    e = slora_engine_init(conf, &err);
-
-    if (!ok(e != NULL, "%s", what)) {
-        diag("%s", err.msg);
-    }
-
-    return e;
-}
 
 static int
 drain(slora_engine_t *e, sink_t *s, int max_steps)
@@ -1076,7 +1057,7 @@ test_cancel_many(void)
     conf.max_batch_tokens = 512;
     conf.max_running = 64;
 
-    e = engine_up(&conf, "cancels: engine up");
+    e = tiny_engine_up(&conf, "cancels: engine up");
     if (e == NULL) {
         return;
     }
@@ -1217,26 +1198,6 @@ test_fault(const char *mode, int want)
 }
 
 
-static void
-make_adapter(const char *root, const char *name, int32_t rank, uint32_t mask,
-    uint64_t seed, float scale)
-{
-    char                 dir[500];
-    slora_err_t          err;
-    slora_adapter_gen_t  gen;
-
-    gen.rank = rank;
-    gen.alpha = (float) rank;
-    gen.proj_mask = mask;
-    gen.seed = seed;
-    gen.scale = scale;
-
-    snprintf(dir, sizeof(dir), "%s/%s", root, name);
-    if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
-        BAIL_OUT("%s", err.msg);
-    }
-}
-
 
 /* What test_logprobs keeps of its TOKEN events, by request id (< 8). */
 typedef struct {
@@ -1294,7 +1255,7 @@ test_logprobs(void)
     conf.model_path = model;
     conf.n_threads = 1;
 
-    e = engine_up(&conf, "logprobs: engine up");
+    e = tiny_engine_up(&conf, "logprobs: engine up");
     if (e == NULL) {
         return;
     }

@@ -38,10 +38,6 @@ static void test_prefix(void);
 static void prefix_run(slora_engine_t *e, const int32_t *prompt,
     px_sink_t *ps);
 static void on_prefix(void *data, const slora_event_t *ev);
-static slora_engine_t *engine_up(const slora_engine_conf_t *conf,
-    const char *what);
-static void make_adapter(const char *root, const char *name, int32_t rank,
-    uint32_t mask, uint64_t seed);
 
 
 int
@@ -67,42 +63,6 @@ main(void)
 }
 
 
-/* An engine of conf, passed as what, or NULL, failed and said why. */
-static slora_engine_t *
-engine_up(const slora_engine_conf_t *conf, const char *what)
-{
-    slora_err_t      err;
-    slora_engine_t  *e;
-
-    e = slora_engine_init(conf, &err);
-
-    if (!ok(e != NULL, "%s", what)) {
-        diag("%s", err.msg);
-    }
-
-    return e;
-}
-
-
-static void
-make_adapter(const char *root, const char *name, int32_t rank, uint32_t mask,
-    uint64_t seed)
-{
-    char                 dir[500];
-    slora_err_t          err;
-    slora_adapter_gen_t  gen;
-
-    gen.rank = rank;
-    gen.alpha = (float) rank;
-    gen.proj_mask = mask;
-    gen.seed = seed;
-    gen.scale = 1.0f;
-
-    snprintf(dir, sizeof(dir), "%s/%s", root, name);
-    if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK) {
-        BAIL_OUT("%s", err.msg);
-    }
-}
 
 
 static void
@@ -209,7 +169,7 @@ test_prefix(void)
 
     snprintf(root, sizeof(root), "%s/adapters", tmp);
     mkdir(root, 0755);
-    make_adapter(root, "ad1", 16, 0x05, 1001);
+    tiny_adapter_make(&mcfg, root, "ad1", 16, 0x05, 1001, 1.0f);
 
     memset(&conf, 0, sizeof(conf));
     conf.model_path = model;
@@ -217,7 +177,7 @@ test_prefix(void)
     conf.n_threads = 1;
     conf.no_prefix_cache = 1;
 
-    e = engine_up(&conf, "prefix: engine up without the cache");
+    e = tiny_engine_up(&conf, "prefix: engine up without the cache");
     if (e == NULL) {
         return;
     }
@@ -235,7 +195,7 @@ test_prefix(void)
        "prefix off: no lookups, hits or pages");
 
     conf.no_prefix_cache = 0;
-    e = engine_up(&conf, "prefix: engine up with the cache");
+    e = tiny_engine_up(&conf, "prefix: engine up with the cache");
     if (e == NULL) {
         return;
     }

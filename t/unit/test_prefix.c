@@ -48,6 +48,8 @@ static void test_burst(int on, int cancel);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
+static int drive(slora_sched_t *s, treq_t **q, int32_t n, int cancel,
+    int32_t *computed);
 
 
 int
@@ -505,16 +507,13 @@ static void
 test_burst(int on, int cancel)
 {
     int                   bad;
-    int32_t               t[40], i, steps, computed, want;
+    int32_t               t[40], i, computed, want;
     slora_err_t           err;
     slora_pool_t         *pool;
     slora_sched_t        *s;
     slora_adapters_t     *set;
     slora_sched_conf_t    sc;
-    slora_sched_step_t    st;
-    slora_sched_item_t   *it;
-    slora_req_t          *reaped[4];
-    treq_t               *q[4], *u;
+    treq_t               *q[4];
 
     pool = mkpool(64);
     set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
@@ -531,54 +530,10 @@ test_burst(int on, int cancel)
     fill(t, 40, 6);
     for (i = 0; i < 4; i++) {
         q[i] = mkreq((uint64_t) i + 1, t, 40, 3, NULL);
-        if (slora_sched_submit(s, &q[i]->r, &err) != SLORA_OK) {
-            BAIL_OUT("%s", err.msg);
-        }
     }
 
-    bad = 0;
     computed = 0;
-
-    for (steps = 0; steps < 200; steps++) {
-        if (cancel && steps == 1) {
-            q[0]->r.cancelled = 1;
-            bad += slora_sched_reap(s, reaped, 4) != 1;
-            free(q[0]->r.pages);
-            q[0]->r.pages = NULL;
-        }
-
-        slora_sched_plan(s, &st);
-        if (st.n_items == 0) {
-            bad += st.n_failed;
-            break;
-        }
-
-        for (i = 0; i < st.n_items; i++) {
-            it = &st.items[i];
-            bad += it->pos != it->req->n_computed
-                   || it->req->n_pages * TPP < it->pos + it->n_tokens;
-            computed += it->pos < it->req->n_prompt ? it->n_tokens : 0;
-        }
-
-        slora_sched_advance(s, &st);
-
-        for (i = 0; i < st.n_items; i++) {
-            it = &st.items[i];
-            if (!it->logits) {
-                continue;
-            }
-
-            u = (treq_t *) it->req;
-            u->r.tokens[u->r.n_tokens++] = 1000 + u->gen++;
-
-            if (u->gen == u->want) {
-                slora_sched_finish(s, &u->r);
-                free(u->r.pages);
-                u->r.pages = NULL;
-                u->done = 1;
-            }
-        }
-    }
+    bad = drive(s, q, 4, cancel, &computed);
 
     for (i = cancel; i < 4; i++) {
         bad += !q[i]->done || q[i]->r.n_tokens != 43
@@ -638,10 +593,26 @@ mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt, int32_t want,
 static void
 run_all(slora_sched_t *s, treq_t **q, int32_t n)
 {
+    is_int(drive(s, q, n, 0, NULL), 0, "requests %llu..: every chunk "
+           "where its request stands", (unsigned long long) q[0]->r.id);
+}
+
+
+/*
+ * run_all's driver: submits q[0, n) and plays the steps until nothing
+ * is left; with cancel, q[0] is cancelled after the first step; the
+ * prompt tokens computed are added up in *computed (if not NULL).
+ * Returns the broken invariants.
+ */
+static int
+drive(slora_sched_t *s, treq_t **q, int32_t n, int cancel,
+    int32_t *computed)
+{
     int                  bad;
     int32_t              i, steps;
     slora_err_t          err;
     treq_t              *t;
+    slora_req_t         *reaped[1];
     slora_sched_step_t   st;
     slora_sched_item_t  *it;
 
@@ -654,6 +625,13 @@ run_all(slora_sched_t *s, treq_t **q, int32_t n)
     bad = 0;
 
     for (steps = 0; steps < 1000; steps++) {
+        if (cancel && steps == 1) {
+            q[0]->r.cancelled = 1;
+            bad += slora_sched_reap(s, reaped, 1) != 1;
+            free(q[0]->r.pages);
+            q[0]->r.pages = NULL;
+        }
+
         slora_sched_plan(s, &st);
         if (st.n_items == 0) {
             bad += st.n_failed;
@@ -669,6 +647,10 @@ run_all(slora_sched_t *s, treq_t **q, int32_t n)
             if (t->r.n_preempted > t->preempted) {
                 t->preempted = t->r.n_preempted;
                 t->resumed_at = it->pos;
+            }
+
+            if (computed != NULL && it->pos < it->req->n_prompt) {
+                *computed += it->n_tokens;
             }
         }
 
@@ -692,6 +674,5 @@ run_all(slora_sched_t *s, treq_t **q, int32_t n)
         }
     }
 
-    is_int(bad, 0, "requests %llu..: every chunk where its request stands",
-           (unsigned long long) q[0]->r.id);
+    return bad;
 }

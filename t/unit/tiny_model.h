@@ -1,9 +1,10 @@
 /*
  * tiny_model.h: the tiny random GGUF model that the engine-level unit
  * tests run on (2 layers, hidden 64, vocabulary 96), written by
- * slora_mkmodel into a test's temporary folder. One definition for every
- * test that needs it; a failure bails out, since nothing can be tested
- * without it.
+ * slora_mkmodel into a test's temporary folder, and what those tests do
+ * with it: an engine up as a check, random adapter folders. One
+ * definition for every test that needs them; a failure to make the
+ * model or an adapter bails out, since nothing can be tested without it.
  */
 
 #ifndef TINY_MODEL_H
@@ -15,6 +16,8 @@
 #include "tap.h"
 #include "slora_mkmodel.h"
 #include "slora_model.h"
+#include "slora_engine.h"
+#include "slora_adapter.h"
 
 
 /* dir/tiny.gguf from seed with a context of max_ctx; its path into
@@ -44,6 +47,45 @@ tiny_model_make(const char *dir, uint64_t seed, int32_t max_ctx, char *path,
 
     *cfg = m->cfg;
     slora_model_free(m);
+}
+
+
+/* An engine of conf, checked as what (NULL: failed, and said why). */
+static inline slora_engine_t *
+tiny_engine_up(const slora_engine_conf_t *conf, const char *what)
+{
+    slora_err_t      err;
+    slora_engine_t  *e;
+
+    e = slora_engine_init(conf, &err);
+
+    if (!ok(e != NULL, "%s", what)) {
+        diag("%s", err.msg);
+    }
+
+    return e;
+}
+
+
+/* root/name: a random PEFT adapter for the model of cfg. */
+static inline void
+tiny_adapter_make(const slora_model_config_t *cfg, const char *root,
+    const char *name, int32_t rank, uint32_t mask, uint64_t seed, float scale)
+{
+    char                 dir[500];
+    slora_err_t          err;
+    slora_adapter_gen_t  gen;
+
+    gen.rank = rank;
+    gen.alpha = (float) rank;
+    gen.proj_mask = mask;
+    gen.seed = seed;
+    gen.scale = scale;
+
+    snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    if (slora_adapter_write_random(dir, cfg, &gen, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
 }
 
 

@@ -99,6 +99,28 @@ fill(int32_t *t, int32_t n, int32_t seed)
 }
 
 
+/* A request's pages: n_alloc from the pool, the first n_enter of them
+ * (tokens t computed) entered in order as owner o's; setup, so a failure
+ * bails out. */
+static void
+computed_pages(slora_pool_t *pool, slora_prefix_t *pc,
+    const slora_prefix_owner_t *o, const int32_t *t, int32_t n_alloc,
+    int32_t n_enter, int32_t *pages)
+{
+    int32_t  i;
+
+    if (slora_pool_alloc(pool, SLORA_PAGE_KV, n_alloc, pages) != SLORA_OK) {
+        BAIL_OUT("no %d pages for a request", n_alloc);
+    }
+
+    for (i = 0; i < n_enter; i++) {
+        if (slora_prefix_put(pc, o, t, i, pages) != 1) {
+            BAIL_OUT("page %d not entered", i);
+        }
+    }
+}
+
+
 static void
 test_lookup(void)
 {
@@ -201,10 +223,7 @@ test_reclaim(void)
     u[12] = 998;                        /* shares page 0 only */
 
     /* request 1: pages p0 p1 p2; request 2: p0 (taken) then q1 */
-    slora_pool_alloc(pool, SLORA_PAGE_KV, 3, p);
-    slora_prefix_put(pc, &oa, t, 0, p);
-    slora_prefix_put(pc, &oa, t, 1, p);
-    slora_prefix_put(pc, &oa, t, 2, p);
+    computed_pages(pool, pc, &oa, t, 3, 3, p);
 
     is_int(slora_prefix_take(pc, &oa, u, 0, 2, q), 1, "u shares page 0");
     slora_pool_alloc(pool, SLORA_PAGE_KV, 1, q + 1);
@@ -274,14 +293,9 @@ test_flush(void)
     fill(u, 32, 5);
 
     /* u's 3 pages idle; t's first 2 held by a request that computes on */
-    slora_pool_alloc(pool, SLORA_PAGE_KV, 3, q);
-    slora_prefix_put(pc, &oa, u, 0, q);
-    slora_prefix_put(pc, &oa, u, 1, q);
-    slora_prefix_put(pc, &oa, u, 2, q);
+    computed_pages(pool, pc, &oa, u, 3, 3, q);
     slora_prefix_drop(pc, 3, q);
-    slora_pool_alloc(pool, SLORA_PAGE_KV, 4, p);
-    slora_prefix_put(pc, &oa, t, 0, p);
-    slora_prefix_put(pc, &oa, t, 1, p);
+    computed_pages(pool, pc, &oa, t, 4, 2, p);
 
     n = slora_pool_count(pool, SLORA_PAGE_FREE);
     is_int(slora_prefix_flush(pc), 3, "a flush releases the 3 idle pages");
@@ -307,10 +321,7 @@ test_flush(void)
 
     /* a flushed chain held in part: its idle tail goes now, its held
      * head when let go of, deepest first */
-    slora_pool_alloc(pool, SLORA_PAGE_KV, 3, q);
-    slora_prefix_put(pc, &oa, u, 0, q);
-    slora_prefix_put(pc, &oa, u, 1, q);
-    slora_prefix_put(pc, &oa, u, 2, q);
+    computed_pages(pool, pc, &oa, u, 3, 3, q);
     slora_prefix_drop(pc, 3, q);
     is_int(slora_prefix_take(pc, &oa, u, 0, 2, got), 2, "after a flush the "
            "cache keeps and finds pages again");

@@ -7,8 +7,9 @@
  * by the row offsets of the segment, and each thread block owns one
  * segment's slice of the output, so one launch serves any mix of ranks
  * and blocks past a segment's rank leave at once. MBGMV gives each warp
- * one A row (shrink) or one rank stripe of B (expand, summed over warps
- * in shared memory), reading 16 bytes per lane; MBGMM tiles tokens x
+ * a quarter of an A row (shrink) or one rank stripe of B (expand), the
+ * partial sums meeting in shared memory, reading 16 bytes per lane and
+ * a segment's tokens at once; MBGMM tiles tokens x
  * rank (shrink) and tokens x columns (expand) through shared memory so
  * a gathered row is read once per 64 tokens. Sums are fp32; v is fp32.
  * Projections that read the same x (q, k and v) share a launch: the
@@ -39,9 +40,11 @@ extern "C" {
 
 
 #define SLORA_GMV_MAX_SEG    SLORA_LORA_GMV_MAX_SEG
-#define SLORA_GMV_SH_WARPS   4     /* A rows per shrink block */
 #define SLORA_GMV_EX_WARPS   8     /* rank stripes per expand block */
-#define SLORA_GMV_EX_TOKENS  2     /* a decode expand's tokens at once */
+#define SLORA_GMV_SH_SLICES  4     /* warps a decode A row is split over */
+#define SLORA_GMV_SH_ROWS    (SLORA_GMV_EX_WARPS / SLORA_GMV_SH_SLICES)
+                                   /* A rows a decode shrink block */
+#define SLORA_GMV_TOKENS     2     /* a decode kernel's tokens at once */
 #define SLORA_GMV_EX_COLS    (SLORA_CUDA_WARP * SLORA_CUDA_VEC)
 #define SLORA_GMM_TM         64    /* tokens per MBGMM tile */
 #define SLORA_GMM_TN         32    /* ranks per shrink tile */
@@ -86,9 +89,57 @@ static_assert(SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP == SLORA_GMM_THREADS
 
 
 /*
+ * sum[m] = x[t + m, kb:ke] . a[kb:ke] for the T tokens from t (past t_end
+ * the last token again): one warp, 16 bytes a lane, each chunk of a read
+ * once for the T tokens; every lane gets the sums. Each token's sum runs
+ * in the same order whatever T.
+ */
+
+template <int T>
+static __device__ __forceinline__ void
+slora_gmv_dot(float (&sum)[T], const uint16_t *x, int64_t ld_x,
+    const uint16_t *a, int32_t kb, int32_t ke, int32_t t, int32_t t_end,
+    int32_t lane)
+{
+    int32_t          i, e, m;
+    const uint16_t  *xt[T];
+    float            fa[SLORA_CUDA_VEC], fx[SLORA_CUDA_VEC];
+
+#pragma unroll
+    for (m = 0; m < T; m++) {
+        xt[m] = x + (int64_t) min(t + m, t_end - 1) * ld_x;
+        sum[m] = 0.0f;
+    }
+
+#pragma unroll 4
+    for (i = kb + lane * SLORA_CUDA_VEC; i < ke;
+         i += SLORA_CUDA_WARP * SLORA_CUDA_VEC)
+    {
+        slora_ld8(fa, a + i);
+
+#pragma unroll
+        for (m = 0; m < T; m++) {
+            slora_ld8(fx, xt[m] + i);
+
+#pragma unroll
+            for (e = 0; e < SLORA_CUDA_VEC; e++) {
+                sum[m] = fmaf(fa[e], fx[e], sum[m]);
+            }
+        }
+    }
+
+#pragma unroll
+    for (m = 0; m < T; m++) {
+        sum[m] = slora_warp_sum(sum[m]);
+    }
+}
+
+
+/*
  * v[t, j] = x[t, kb:ke] . A row j[kb:ke] for the tokens [t0, t1) of a
- * short segment: one warp, 16 bytes a lane; lane 0 stores the sum (a
- * slice's partial when the reduction is split over blocks).
+ * short segment: one warp; lane 0 stores the sums (a slice's partials
+ * when the reduction is split over blocks: the MBGMM kernel's short
+ * segments).
  */
 
 static __device__ __forceinline__ void
@@ -96,60 +147,126 @@ slora_gmv_shrink_row(float *v, int64_t ld_v, const uint16_t *x, int64_t ld_x,
     const uint16_t *a, int32_t kb, int32_t ke, int32_t t0, int32_t t1,
     int32_t j, int32_t lane)
 {
-    int32_t          t, i, e;
-    const uint16_t  *xt;
-    float            acc, fa[SLORA_CUDA_VEC], fx[SLORA_CUDA_VEC];
+    int32_t  t;
+    float    sum[1];
 
     for (t = t0; t < t1; t++) {
-        xt = x + (int64_t) t * ld_x;
-        acc = 0.0f;
-
-#pragma unroll 4
-        for (i = kb + lane * SLORA_CUDA_VEC; i < ke;
-             i += SLORA_CUDA_WARP * SLORA_CUDA_VEC)
-        {
-            slora_ld8(fa, a + i);
-            slora_ld8(fx, xt + i);
-
-#pragma unroll
-            for (e = 0; e < SLORA_CUDA_VEC; e++) {
-                acc = fmaf(fa[e], fx[e], acc);
-            }
-        }
-
-        acc = slora_warp_sum(acc);
+        slora_gmv_dot<1>(sum, x, ld_x, a, kb, ke, t, t1, lane);
 
         if (lane == 0) {
-            v[(int64_t) t * ld_v + j] = acc;
+            v[(int64_t) t * ld_v + j] = sum[0];
         }
     }
 }
 
 
-/* v[t, j] = x[t,:] . A_s[j,:]; one warp per (segment, A row). */
+/*
+ * v[t, j] = x[t,:] . A row j for the tokens [t0, t1) of a short segment
+ * and its A rows j0 .. j0 + SLORA_GMV_SH_ROWS - 1 below r, on a block of
+ * 8 warps: warp w takes row j0 + w / 4 and slice w % 4 of its K (whole
+ * rounds of the lanes' 16 bytes), T tokens a pass, so a row's loads are
+ * in flight together (at 4096 a warp's four rounds, one wait on memory
+ * where a warp the row waited four, and twice that for a segment of two
+ * tokens); the slices' sums meet in part and are added in slice order,
+ * so v is the same bits run after run. A decode shrink and expand of
+ * one rank-16 projection 4096 wide took 9.6 us where a warp a row took
+ * 14.2 at batch 1, 13.3 where 17.0 at 64 distinct adapters; at 256, 25.4
+ * where 23.7 (bench/RESULTS.md, 2026-12-01 15:35). Every thread of the
+ * block calls it (it synchronises the block).
+ */
 
+template <int T>
+using slora_gmv_slices_t =
+    float[SLORA_GMV_SH_ROWS][SLORA_GMV_SH_SLICES][T];
+
+template <int T>
+static __device__ __forceinline__ void
+slora_gmv_shrink_rows(float *v, int64_t ld_v, const uint16_t *x,
+    int64_t ld_x, const uint16_t *base, const int64_t *rows, int32_t r,
+    int32_t j0, int32_t in_dim, int32_t t0, int32_t t1,
+    slora_gmv_slices_t<T> &part)
+{
+    int32_t  warp, lane, jr, q, j, per, kb, ke, t, m, w;
+    float    sum, sums[T];
+
+    warp = threadIdx.x / SLORA_CUDA_WARP;
+    lane = threadIdx.x % SLORA_CUDA_WARP;
+    jr = warp / SLORA_GMV_SH_SLICES;
+    q = warp % SLORA_GMV_SH_SLICES;
+    j = j0 + jr;
+
+    /* the slice: whole rounds of 256 elements, the last one short */
+    per = (in_dim + SLORA_GMV_EX_COLS - 1) / SLORA_GMV_EX_COLS;
+    per = (per + SLORA_GMV_SH_SLICES - 1) / SLORA_GMV_SH_SLICES
+          * SLORA_GMV_EX_COLS;
+    kb = min(in_dim, q * per);
+    ke = min(in_dim, kb + per);
+
+    for (t = t0; t < t1; t += T) {
+        if (j < r) {
+            slora_gmv_dot<T>(sums, x, ld_x, base + rows[j], kb, ke, t, t1,
+                             lane);
+
+            if (lane == 0) {
+
+#pragma unroll
+                for (m = 0; m < T; m++) {
+                    part[jr][q][m] = sums[m];
+                }
+            }
+        }
+
+        __syncthreads();
+
+        if ((int32_t) threadIdx.x < SLORA_GMV_SH_ROWS * T) {
+            jr = threadIdx.x / T;
+            m = threadIdx.x % T;
+
+            if (j0 + jr < r && t + m < t1) {
+                sum = 0.0f;
+
+                for (w = 0; w < SLORA_GMV_SH_SLICES; w++) {
+                    sum += part[jr][w][m];
+                }
+
+                v[(int64_t) (t + m) * ld_v + j0 + jr] = sum;
+            }
+        }
+
+        __syncthreads();
+    }
+}
+
+
+/* v[t, j] = x[t,:] . A_s[j,:]; a block per (segment, SLORA_GMV_SH_ROWS A
+ * rows, projection), T of a segment's tokens a pass. */
+
+template <int T>
 static __global__ void
+__launch_bounds__(SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP)
 slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
     const uint16_t *__restrict__ x, int64_t ld_x,
     const uint16_t *__restrict__ base, int32_t in_dim,
     const int32_t *__restrict__ indptr, const slora_lora_proj_t pj)
 {
-    int32_t  s, j, k;
+    __shared__ slora_gmv_slices_t<T>  part;
+
+    int32_t  s, j0, k, r;
 
     slora_pdl_enter();
 
     s = blockIdx.x;
     k = blockIdx.z;
-    j = blockIdx.y * SLORA_GMV_SH_WARPS + threadIdx.x / SLORA_CUDA_WARP;
+    j0 = blockIdx.y * SLORA_GMV_SH_ROWS;
+    r = slora_pj(pj, rank, k)[s];
 
-    if (j >= slora_pj(pj, rank, k)[s]) {
+    if (j0 >= r) {
         return;
     }
 
-    slora_gmv_shrink_row(v + k * v_stride, ld_v, x, ld_x,
-                         base + slora_pj(pj, rows, k)[s][j], 0, in_dim,
-                         indptr[s], indptr[s + 1], j,
-                         threadIdx.x % SLORA_CUDA_WARP);
+    slora_gmv_shrink_rows<T>(v + k * v_stride, ld_v, x, ld_x, base,
+                             slora_pj(pj, rows, k)[s], r, j0, in_dim,
+                             indptr[s], indptr[s + 1], part);
 }
 
 
@@ -753,12 +870,14 @@ slora_lora_shrink_cuda(float *v, int64_t ld_v, int64_t v_stride,
 
     if (max_seg_len <= SLORA_GMV_MAX_SEG) {
         grid = dim3(sg->n_segs,
-                    (max_rank + SLORA_GMV_SH_WARPS - 1) / SLORA_GMV_SH_WARPS,
+                    (max_rank + SLORA_GMV_SH_ROWS - 1) / SLORA_GMV_SH_ROWS,
                     n_proj);
 
-        slora_launch(slora_gmv_shrink, grid,
-            SLORA_GMV_SH_WARPS * SLORA_CUDA_WARP, 0, st, v, ld_v, v_stride, x,
-            ld_x, base, in_dim, sg->seg_indptr, pj);
+        slora_launch(max_seg_len == 1
+                     ? slora_gmv_shrink<1>
+                     : slora_gmv_shrink<SLORA_GMV_TOKENS>,
+            grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, v, ld_v,
+            v_stride, x, ld_x, base, in_dim, sg->seg_indptr, pj);
 
         return slora_cuda_launched();
     }
@@ -919,14 +1038,14 @@ slora_lora_expand_launch(uint16_t *const *y, float *const *d, int64_t ld,
         if (d != NULL) {
             slora_launch(max_seg_len == 1
                          ? slora_gmv_expand<1, true>
-                         : slora_gmv_expand<SLORA_GMV_EX_TOKENS, true>,
+                         : slora_gmv_expand<SLORA_GMV_TOKENS, true>,
                 grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld, v,
                 ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
 
         } else {
             slora_launch(max_seg_len == 1
                          ? slora_gmv_expand<1, false>
-                         : slora_gmv_expand<SLORA_GMV_EX_TOKENS, false>,
+                         : slora_gmv_expand<SLORA_GMV_TOKENS, false>,
                 grid, SLORA_GMV_EX_WARPS * SLORA_CUDA_WARP, 0, st, ld, v,
                 ld_v, v_stride, base, sg->seg_indptr, sg->scale, pj);
         }

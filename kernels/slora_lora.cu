@@ -171,7 +171,7 @@ slora_gmv_shrink_row(float *v, int64_t ld_v, const uint16_t *x, int64_t ld_x,
  * so v is the same bits run after run. A decode shrink and expand of
  * one rank-16 projection 4096 wide took 9.6 us where a warp a row took
  * 14.2 at batch 1, 13.3 where 17.0 at 64 distinct adapters; at 256, 25.4
- * where 23.7 (bench/RESULTS.md, 2026-12-01 15:35). Every thread of the
+ * where 23.7 (bench/RESULTS.md, 2026-12-01 14:33-14:59). Every thread of the
  * block calls it (it synchronises the block).
  */
 
@@ -186,7 +186,7 @@ slora_gmv_shrink_rows(float *v, int64_t ld_v, const uint16_t *x,
     int32_t j0, int32_t in_dim, int32_t t0, int32_t t1,
     slora_gmv_slices_t<T> &part)
 {
-    int32_t  warp, lane, jr, q, j, per, kb, ke, t, m, w;
+    int32_t  warp, lane, jr, q, j, per, kb, ke, t, m, w, row, tok;
     float    sum, sums[T];
 
     warp = threadIdx.x / SLORA_CUDA_WARP;
@@ -218,18 +218,19 @@ slora_gmv_shrink_rows(float *v, int64_t ld_v, const uint16_t *x,
 
         __syncthreads();
 
+        /* a thread a (row, token) adds the row's slices up, in order */
         if ((int32_t) threadIdx.x < SLORA_GMV_SH_ROWS * T) {
-            jr = threadIdx.x / T;
-            m = threadIdx.x % T;
+            row = threadIdx.x / T;
+            tok = threadIdx.x % T;
 
-            if (j0 + jr < r && t + m < t1) {
+            if (j0 + row < r && t + tok < t1) {
                 sum = 0.0f;
 
                 for (w = 0; w < SLORA_GMV_SH_SLICES; w++) {
-                    sum += part[jr][w][m];
+                    sum += part[row][w][tok];
                 }
 
-                v[(int64_t) (t + m) * ld_v + j0 + jr] = sum;
+                v[(int64_t) (t + tok) * ld_v + j0 + row] = sum;
             }
         }
 

@@ -1,7 +1,8 @@
 /*
  * slora_sched_int.h: the scheduler's private layout, shared by the
  * mechanism (slora_sched.c) and the policies that need more than the
- * queues' order (slora_sched_slo.c, slora_sched_fair.c).
+ * queues' order (slora_sched_slo.c, with slora_sched_ahead.c, and
+ * slora_sched_fair.c).
  *
  * The one idea: a policy reads the queues and the step-time model and
  * keeps its own state behind s->policy_data; it changes the scheduler
@@ -79,6 +80,36 @@ int32_t slora_sched_cached(slora_sched_t *s, const slora_req_t *r);
 /* Whether r needs no adapter upload to run: the base model, or its
  * adapter is in the pool. */
 int slora_sched_resident(const slora_req_t *r);
+
+
+/*
+ * The pages requests ahead will have entered in the prefix cache
+ * (slora_sched_ahead.c), for the SLO estimate: a plan names every
+ * request's first page (first), then fills the set with the pages of the
+ * running requests that still compute their prompts and of each waiting
+ * request it keeps (add), and asks of each waiting request how many of
+ * its first pages are in it (pages). Zeroed, it is empty.
+ */
+typedef struct {
+    uint64_t            *keys;          /* open addressing; 0: empty */
+    uint32_t             cap;           /* a power of two, or 0 */
+    uint32_t             n;
+} slora_sched_keys_t;
+
+typedef struct {
+    slora_sched_keys_t   pages;         /* the pages ahead */
+    slora_sched_keys_t   firsts;        /* first pages named */
+    slora_sched_keys_t   shared;        /* ... by two requests or more */
+} slora_sched_ahead_t;
+
+void slora_sched_ahead_reset(slora_sched_ahead_t *a);
+void slora_sched_ahead_free(slora_sched_ahead_t *a);
+int slora_sched_ahead_first(slora_sched_t *s, slora_sched_ahead_t *a,
+    const slora_req_t *r);
+int slora_sched_ahead_add(slora_sched_t *s, slora_sched_ahead_t *a,
+    const slora_req_t *r);
+int32_t slora_sched_ahead_pages(const slora_sched_t *s,
+    const slora_sched_ahead_t *a, const slora_req_t *r);
 
 
 #endif /* SLORA_SCHED_INT_H */

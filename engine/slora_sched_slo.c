@@ -14,8 +14,10 @@
  *
  *     P     = the prefill tokens of running requests still to compute
  *             + those of the kept requests ahead of it + its own, less
- *             those the prefix cache would give it at admission (for
- *             the requests estimated; the others count whole)
+ *             those the prefix cache would give it at admission or the
+ *             requests ahead will have entered in it by then
+ *             (slora_sched_ahead.c; for the requests estimated: the
+ *             others count whole)
  *     D     = the running requests (one decode token each per step)
  *     steps = ceil(P / max(1, max_batch_tokens - D))
  *     est   = its wait so far + steps * per_step + (P + steps * D)
@@ -65,6 +67,7 @@ typedef struct {
     int32_t              cap;
     int32_t              next;          /* entries before it are taken */
     int                  valid;         /* order built by this plan */
+    slora_sched_ahead_t  ahead;         /* pages the kept ones enter */
 } slora_slo_t;
 
 
@@ -177,6 +180,7 @@ slora_sched_slo_free(slora_sched_t *s)
     }
 
     free(st->order);
+    slora_sched_ahead_free(&st->ahead);
     free(st);
     s->policy_data = NULL;
 }
@@ -186,7 +190,8 @@ static void
 slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
     int64_t now_ns)
 {
-    int32_t             n, cap, ahead, budget, d;
+    int32_t             n, cap, ahead, budget, d, cached, ahead_pages;
+    int                 ahead_ok;
     int64_t             p, p_i, slo, wait, steps, tokens;
     double              est, excess;
     slora_slo_t        *st;
@@ -227,9 +232,31 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
     budget = s->conf.max_batch_tokens - d > 1 ? s->conf.max_batch_tokens - d
                                               : 1;
     p = 0;
+    ahead_ok = s->prefix != NULL;
+    slora_sched_ahead_reset(&st->ahead);
+
+    /* the first pages, which tell the requests that share a beginning */
+    for (r = s->running.head; ahead_ok && r != NULL; r = r->next) {
+        if (r->n_tokens - r->n_computed > 1 && !r->unshared) {
+            ahead_ok = slora_sched_ahead_first(s, &st->ahead, r) == SLORA_OK;
+        }
+    }
+
+    for (e = st->order; ahead_ok && e < st->order + n; e++) {
+        if (!e->started) {
+            ahead_ok = slora_sched_ahead_first(s, &st->ahead, e->r)
+                       == SLORA_OK;
+        }
+    }
+
     for (r = s->running.head; r != NULL; r = r->next) {
         if (r->n_tokens - r->n_computed > 1) {
             p += r->n_tokens - r->n_computed;
+
+            if (ahead_ok && !r->unshared) {
+                ahead_ok = slora_sched_ahead_add(s, &st->ahead, r)
+                           == SLORA_OK;
+            }
         }
     }
 
@@ -238,8 +265,17 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
     for (e = st->order; e < st->order + n; e++) {
         r = e->r;
         slo = slora_sched_slo_of(s, r);
-        p_i = p + r->n_tokens
-              - (slo > 0 && !e->started ? slora_sched_cached(s, r) : 0);
+        cached = 0;
+
+        if (slo > 0 && !e->started) {
+            cached = slora_sched_cached(s, r);
+            ahead_pages = ahead_ok
+                          ? slora_sched_ahead_pages(s, &st->ahead, r) : 0;
+            cached = ahead_pages * s->tpp > cached ? ahead_pages * s->tpp
+                                                   : cached;
+        }
+
+        p_i = p + r->n_tokens - cached;
 
         if (slo > 0 && !e->started) {
             wait = now_ns > r->arrival_ns ? now_ns - r->arrival_ns : 0;
@@ -272,6 +308,10 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
         p = p_i;
         st->order[st->n++] = *e;
         ahead++;
+
+        if (ahead_ok && !e->started) {
+            ahead_ok = slora_sched_ahead_add(s, &st->ahead, r) == SLORA_OK;
+        }
     }
 
     st->valid = 1;

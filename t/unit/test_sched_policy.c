@@ -16,7 +16,8 @@
  * aborted; the estimate counts running decodes' tokens in every step and
  * none of them as prefill; one plan's aborts stop at the cap; clustering
  * never passes a higher priority; with the prefix cache, a prompt's
- * cached tokens are not counted as prefill to come. The fair share is
+ * cached tokens are not counted as prefill to come, nor those a request
+ * ahead of it in the same burst will have computed. The fair share is
  * test_sched_fair.c's.
  */
 
@@ -32,6 +33,10 @@ static void test_abort_started(void);
 static void test_abort_decodes(void);
 static void test_abort_cap(void);
 static void test_abort_cached(int on);
+static void test_abort_burst(int on);
+static void test_abort_burst_tenants(void);
+static void test_abort_burst_many(void);
+static void test_abort_computing(void);
 
 
 int
@@ -55,6 +60,11 @@ main(void)
     test_abort_cap();
     test_abort_cached(0);
     test_abort_cached(1);
+    test_abort_burst(0);
+    test_abort_burst(1);
+    test_abort_burst_tenants();
+    test_abort_burst_many();
+    test_abort_computing();
 
     world_done();
 
@@ -621,6 +631,232 @@ test_abort_cached(int on)
     ok(a->done && w.bad == 0 && b->done == on,
        "cache %s: the first ran; the second %s", on ? "on" : "off",
        on ? "too" : "did not");
+
+    free(a->r.pages);
+    free(a);
+    free(b->r.pages);
+    free(b);
+    freeworld(&w);
+}
+
+
+/*
+ * The same model, six requests of the same 48-token prompt at once (a
+ * burst that begins alike: a system prompt). Counted whole, the first
+ * is estimated at 58 ms and the second at 116 (two steps, 96 tokens):
+ * five are aborted. With the cache the first computes the prompt and the
+ * others take its 5 full pages, computing their last 8 tokens: 66, 74,
+ * 92, 100 ms, and the sixth 108, aborted; the five admitted all finish,
+ * having computed the prompt's pages once.
+ */
+static void
+test_abort_burst(int on)
+{
+    treq_t              *q[6];
+    world_t              w;
+    slora_sched_step_t   st;
+    int32_t              i, n_done, prefill;
+
+    world_prefix_cache = on;
+    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
+    world_prefix_cache = 0;
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    for (i = 0; i < 6; i++) {
+        q[i] = mkreq((uint64_t) i + 1, 48, 2, NULL, 0);
+        submit(&w, q[i], T0);
+    }
+
+    prefill = 0;
+    run_step(&w, &st, T0);
+
+    for (i = 0; i < st.n_items; i++) {
+        prefill += st.items[i].pos < st.items[i].req->n_prompt
+                   ? st.items[i].n_tokens : 0;
+    }
+
+    if (on) {
+        ok(st.n_failed == 1 && st.failed[0] == &q[5]->r
+           && strstr(q[5]->r.err.msg, "estimated at 0.108 s") != NULL,
+           "cache on: the sixth aborted, estimated at 108 ms (%d failed): "
+           "%s", st.n_failed, q[5]->r.err.msg);
+    } else {
+        ok(st.n_failed == 5 && q[0]->r.err.code == SLORA_OK
+           && strstr(q[1]->r.err.msg, "estimated at 0.116 s") != NULL,
+           "cache off: five aborted, the second estimated at 116 ms (%d "
+           "failed): %s", st.n_failed, q[1]->r.err.msg);
+    }
+
+    while (run_step(&w, &st, T0)) {
+        for (i = 0; i < st.n_items; i++) {
+            prefill += st.items[i].pos < st.items[i].req->n_prompt
+                       ? st.items[i].n_tokens : 0;
+        }
+    }
+
+    n_done = 0;
+    for (i = 0; i < 6; i++) {
+        n_done += q[i]->done;
+    }
+
+    ok(n_done == (on ? 5 : 1) && w.bad == 0
+       && prefill == (on ? 48 + 4 * 8 : 48),
+       "cache %s: %d finished, %d prompt tokens computed", on ? "on" : "off",
+       n_done, prefill);
+
+    for (i = 0; i < 6; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * The burst of test_abort_burst from two tenants in turn, a, b, a, b,
+ * a, b, the cache on: tenants never share pages, so b's requests take
+ * nothing from a's ahead of them. a's: 58, 66, 74 ms, admitted; b's,
+ * each counted whole behind them: 116, 124, 132 ms, aborted.
+ */
+static void
+test_abort_burst_tenants(void)
+{
+    treq_t              *q[6];
+    world_t              w;
+    slora_sched_step_t   st;
+    int32_t              i, a_failed;
+
+    world_prefix_cache = 1;
+    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
+    world_prefix_cache = 0;
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    for (i = 0; i < 6; i++) {
+        q[i] = mkreq((uint64_t) i + 1, 48, 2, i % 2 == 0 ? "a" : "b", 0);
+        submit(&w, q[i], T0);
+    }
+
+    run_step(&w, &st, T0);
+
+    a_failed = 0;
+    for (i = 0; i < st.n_failed; i++) {
+        a_failed += st.failed[i] == &q[0]->r || st.failed[i] == &q[2]->r
+                    || st.failed[i] == &q[4]->r;
+    }
+
+    ok(st.n_failed == 3 && a_failed == 0
+       && strstr(q[1]->r.err.msg, "estimated at 0.116 s") != NULL
+       && strstr(q[5]->r.err.msg, "estimated at 0.132 s") != NULL,
+       "tenants apart: b's three aborted, a's kept (%d failed): %s",
+       st.n_failed, q[5]->r.err.msg);
+
+    while (run_step(&w, &st, T0)) {
+        /* a's requests run */
+    }
+
+    ok(q[0]->done && q[2]->done && q[4]->done && w.bad == 0,
+       "a's three finished");
+
+    for (i = 0; i < 6; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * 40 requests of 64-token prompts, each its own, then 40 more of the
+ * same prompts in the same order, an SLO of 3335 ms: each of the second
+ * forty will take its twin's 7 pages, so the last is estimated at 3330
+ * ms (2560 + 40 * 8 tokens, 45 steps): none aborted. Counted whole it
+ * would be at 5920. The set of pages ahead names 320 pages by then, past
+ * its first size: a page lost as it grew would cost its request 56
+ * tokens more and the last its SLO.
+ */
+static void
+test_abort_burst_many(void)
+{
+    treq_t              *q[80];
+    world_t              w;
+    slora_sched_step_t   st;
+    int32_t              i, t;
+
+    world_prefix_cache = 1;
+    mkworld(&w, &slora_sched_slo, 2048, 64, 64, 3335, 0);
+    world_prefix_cache = 0;
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    for (i = 0; i < 80; i++) {
+        q[i] = mkreq((uint64_t) i + 1, 64, 2, NULL, 0);
+
+        for (t = 0; t < 64; t++) {
+            q[i]->r.tokens[t] = 100 * (i % 40) + t;
+        }
+
+        submit(&w, q[i], T0);
+    }
+
+    run_step(&w, &st, T0);
+
+    ok(st.n_failed == 0,
+       "40 prompts then the same 40: none aborted (%d failed)%s%s",
+       st.n_failed, st.n_failed > 0 ? ": " : "",
+       st.n_failed > 0 ? st.failed[0]->err.msg : "");
+
+    while (run_step(&w, &st, T0)) {
+        /* they run, or are aborted waiting for a slot */
+    }
+
+    ok(w.bad == 0, "no invariant broken");
+
+    for (i = 0; i < 80; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * 10 ms a step and 1 ms a token, a budget of 32, an SLO of 90 ms, the
+ * cache on: a request of 64 prompt tokens (est 84 ms) has computed 32 of
+ * them (4 pages cached) when one of the same prompt arrives. Counting
+ * only the cached pages it would be estimated at 97 ms (a's 32 tokens
+ * left and its own 32, 3 steps beside a's decode): aborted. The pages a
+ * is computing are its too, 7 of its 8 full pages: 32 + 8 tokens, 62
+ * ms, kept.
+ */
+static void
+test_abort_computing(void)
+{
+    treq_t              *a, *b;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    world_prefix_cache = 1;
+    mkworld(&w, &slora_sched_slo, 256, 32, 32, 90, 0);
+    world_prefix_cache = 0;
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    a = mkreq(1, 64, 2, NULL, 0);
+    submit(&w, a, T0);
+    run_step(&w, &st, T0);
+
+    b = mkreq(2, 64, 2, NULL, 0);
+    submit(&w, b, T0);
+    run_step(&w, &st, T0);
+
+    ok(st.n_failed == 0 && b->r.err.code == SLORA_OK,
+       "a prompt another is computing: kept (%d failed)%s%s",
+       st.n_failed, st.n_failed > 0 ? ": " : "",
+       st.n_failed > 0 ? b->r.err.msg : "");
+
+    while (run_step(&w, &st, T0)) {
+        /* both run */
+    }
+
+    ok(a->done && b->done && w.bad == 0, "both finished");
 
     free(a->r.pages);
     free(a);

@@ -89,7 +89,11 @@ static const char  slora_replay_usage[] =
     "  --device D            cpu (default), cuda or cuda:N\n"
     "  --tp N                tensor parallel over N GPUs from D on (1)\n"
     "  --host-cache MIB      the host tier's budget\n"
-    "  --preload 1           read every adapter into the host tier first\n";
+    "  --preload 1           read every adapter into the host tier first\n"
+    "  --shared-prefix N     the first N tokens of every prompt are the\n"
+    "                        same (a system prompt) (0)\n"
+    "  --prefix-cache 0      every prompt computed whole: no KV pages kept\n"
+    "                        and shared between requests (1)\n";
 
 
 static int slora_replay_read(const char *path, slora_replay_t *rp);
@@ -104,7 +108,7 @@ static int slora_replay_cmp(const void *a, const void *b);
 static int slora_replay_by_arrival(const void *a, const void *b);
 static void slora_replay_free(slora_replay_t *rp);
 static int slora_replay_play(slora_engine_t *e, slora_replay_t *rp,
-    int32_t *buf, slora_rng_t *rng, double slo);
+    int32_t *buf, slora_rng_t *rng, int32_t shared, double slo);
 
 
 int
@@ -112,7 +116,7 @@ slora_cli_replay(int argc, char **argv)
 {
     int                    i, rc;
     int32_t                n, t, n_traces, max_ctx, max_waiting, v, preload,
-                           loaded, *buf;
+                           loaded, shared, prefix_cache, *buf;
     uint64_t               first_id;
     double                 slo;
     char                  *end;
@@ -128,6 +132,8 @@ slora_cli_replay(int argc, char **argv)
     n_traces = 0;
     slo = 0;
     preload = 0;
+    shared = 0;
+    prefix_cache = 1;
     conf.max_running = 64;
     conf.max_batch_tokens = 512;
 
@@ -205,6 +211,12 @@ slora_cli_replay(int argc, char **argv)
             } else if (strcmp(opt, "--preload") == 0 && v <= 1) {
                 preload = v;
 
+            } else if (strcmp(opt, "--shared-prefix") == 0) {
+                shared = v;
+
+            } else if (strcmp(opt, "--prefix-cache") == 0 && v <= 1) {
+                prefix_cache = v;
+
             } else {
                 fprintf(stderr, "slora replay: %s \"%s\": unknown option or "
                         "bad value (see --help)\n", opt, val);
@@ -244,6 +256,7 @@ slora_cli_replay(int argc, char **argv)
     conf.max_ctx = conf.max_ctx > 0 ? conf.max_ctx : max_ctx;
     conf.max_waiting = max_waiting;
     conf.slo_ttft_ms = (int32_t) (slo * 1e3);
+    conf.no_prefix_cache = !prefix_cache;
 
     e = slora_engine_init(&conf, &err);
     if (e == NULL) {
@@ -271,7 +284,9 @@ slora_cli_replay(int argc, char **argv)
             printf("== trace %s\n", traces[t]);
         }
 
-        if (slora_replay_play(e, &rp[t], buf, &rng, slo) != SLORA_OK) {
+        if (slora_replay_play(e, &rp[t], buf, &rng, shared, slo)
+            != SLORA_OK)
+        {
             goto done;
         }
     }
@@ -296,13 +311,14 @@ done:
 /* One trace, in real time from now, then its report. */
 static int
 slora_replay_play(slora_engine_t *e, slora_replay_t *rp, int32_t *buf,
-    slora_rng_t *rng, double slo)
+    slora_rng_t *rng, int32_t shared, double slo)
 {
     int                  step;
     int32_t              n, v, vocab;
     int64_t              t0, now, due, wait;
     slora_err_t          err;
     slora_request_t      req;
+    slora_rng_t          same;
     slora_replay_req_t  *q;
     struct timespec      ts;
 
@@ -319,8 +335,13 @@ slora_replay_play(slora_engine_t *e, slora_replay_t *rp, int32_t *buf,
         {
             q = &rp->reqs[n];
 
+            /* the shared part from a generator of its own, the same each
+             * time (slora bench's) */
+            slora_rng_seed(&same, 7);
+
             for (v = 0; v < q->prompt; v++) {
-                buf[v] = (int32_t) (slora_rng_next(rng) % (uint64_t) vocab);
+                buf[v] = (int32_t) (slora_rng_next(v < shared ? &same : rng)
+                                    % (uint64_t) vocab);
             }
 
             memset(&req, 0, sizeof(req));

@@ -37,6 +37,9 @@ static void test_abort_burst(int on);
 static void test_abort_burst_tenants(void);
 static void test_abort_burst_many(void);
 static void test_abort_computing(void);
+static void slo_world(world_t *w, int cache, int32_t pages, int32_t budget,
+    int32_t running, int32_t slo_ms);
+static void free_reqs(treq_t **q, int32_t n);
 
 
 int
@@ -595,14 +598,11 @@ test_abort_cap(void)
 static void
 test_abort_cached(int on)
 {
-    treq_t              *a, *b;
+    treq_t              *a, *b, *q[2];
     world_t              w;
     slora_sched_step_t   st;
 
-    world_prefix_cache = on;
-    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
-    world_prefix_cache = 0;
-    feed_model(w.s, 10 * MS, 1 * MS);
+    slo_world(&w, on, 256, 64, 32, 100);
 
     a = mkreq(1, 48, 2, NULL, 0);
     submit(&w, a, T0);
@@ -632,10 +632,9 @@ test_abort_cached(int on)
        "cache %s: the first ran; the second %s", on ? "on" : "off",
        on ? "too" : "did not");
 
-    free(a->r.pages);
-    free(a);
-    free(b->r.pages);
-    free(b);
+    q[0] = a;
+    q[1] = b;
+    free_reqs(q, 2);
     freeworld(&w);
 }
 
@@ -657,10 +656,7 @@ test_abort_burst(int on)
     slora_sched_step_t   st;
     int32_t              i, n_done, prefill;
 
-    world_prefix_cache = on;
-    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
-    world_prefix_cache = 0;
-    feed_model(w.s, 10 * MS, 1 * MS);
+    slo_world(&w, on, 256, 64, 32, 100);
 
     for (i = 0; i < 6; i++) {
         q[i] = mkreq((uint64_t) i + 1, 48, 2, NULL, 0);
@@ -704,10 +700,7 @@ test_abort_burst(int on)
        "cache %s: %d finished, %d prompt tokens computed", on ? "on" : "off",
        n_done, prefill);
 
-    for (i = 0; i < 6; i++) {
-        free(q[i]->r.pages);
-        free(q[i]);
-    }
+    free_reqs(q, 6);
     freeworld(&w);
 }
 
@@ -726,10 +719,7 @@ test_abort_burst_tenants(void)
     slora_sched_step_t   st;
     int32_t              i, a_failed;
 
-    world_prefix_cache = 1;
-    mkworld(&w, &slora_sched_slo, 256, 64, 32, 100, 0);
-    world_prefix_cache = 0;
-    feed_model(w.s, 10 * MS, 1 * MS);
+    slo_world(&w, 1, 256, 64, 32, 100);
 
     for (i = 0; i < 6; i++) {
         q[i] = mkreq((uint64_t) i + 1, 48, 2, i % 2 == 0 ? "a" : "b", 0);
@@ -757,10 +747,7 @@ test_abort_burst_tenants(void)
     ok(q[0]->done && q[2]->done && q[4]->done && w.bad == 0,
        "a's three finished");
 
-    for (i = 0; i < 6; i++) {
-        free(q[i]->r.pages);
-        free(q[i]);
-    }
+    free_reqs(q, 6);
     freeworld(&w);
 }
 
@@ -782,10 +769,7 @@ test_abort_burst_many(void)
     slora_sched_step_t   st;
     int32_t              i, t;
 
-    world_prefix_cache = 1;
-    mkworld(&w, &slora_sched_slo, 2048, 64, 64, 3335, 0);
-    world_prefix_cache = 0;
-    feed_model(w.s, 10 * MS, 1 * MS);
+    slo_world(&w, 1, 2048, 64, 64, 3335);
 
     for (i = 0; i < 80; i++) {
         q[i] = mkreq((uint64_t) i + 1, 64, 2, NULL, 0);
@@ -810,10 +794,7 @@ test_abort_burst_many(void)
 
     ok(w.bad == 0, "no invariant broken");
 
-    for (i = 0; i < 80; i++) {
-        free(q[i]->r.pages);
-        free(q[i]);
-    }
+    free_reqs(q, 80);
     freeworld(&w);
 }
 
@@ -830,14 +811,11 @@ test_abort_burst_many(void)
 static void
 test_abort_computing(void)
 {
-    treq_t              *a, *b;
+    treq_t              *a, *b, *q[2];
     world_t              w;
     slora_sched_step_t   st;
 
-    world_prefix_cache = 1;
-    mkworld(&w, &slora_sched_slo, 256, 32, 32, 90, 0);
-    world_prefix_cache = 0;
-    feed_model(w.s, 10 * MS, 1 * MS);
+    slo_world(&w, 1, 256, 32, 32, 90);
 
     a = mkreq(1, 64, 2, NULL, 0);
     submit(&w, a, T0);
@@ -858,9 +836,33 @@ test_abort_computing(void)
 
     ok(a->done && b->done && w.bad == 0, "both finished");
 
-    free(a->r.pages);
-    free(a);
-    free(b->r.pages);
-    free(b);
+    q[0] = a;
+    q[1] = b;
+    free_reqs(q, 2);
     freeworld(&w);
+}
+
+
+/* 10 ms a step and 1 ms a token, schedule=slo, the prefix cache on or
+ * off */
+static void
+slo_world(world_t *w, int cache, int32_t pages, int32_t budget,
+    int32_t running, int32_t slo_ms)
+{
+    world_prefix_cache = cache;
+    mkworld(w, &slora_sched_slo, pages, budget, running, slo_ms, 0);
+    world_prefix_cache = 0;
+    feed_model(w->s, 10 * MS, 1 * MS);
+}
+
+
+static void
+free_reqs(treq_t **q, int32_t n)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
 }

@@ -310,7 +310,6 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_int_t                rc;
     ngx_buf_t               *b;
     ngx_uint_t               status;
-    ngx_chain_t              out;
     slora_slot_t            *s;
     ngx_http_slora_op_err_t  e;
 
@@ -380,25 +379,8 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return;
     }
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    rc = ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+    ngx_http_finalize_request(r, rc);
 }
 
 

@@ -166,10 +166,8 @@ ngx_http_slora_route(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_slora_models(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_str_t                    tenant;
-    ngx_chain_t                  out;
     slora_queue_t               *q;
     const char                  *down;
     ngx_http_slora_ctx_t        *ctx;
@@ -215,23 +213,7 @@ ngx_http_slora_models(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }
 
 
@@ -870,10 +852,8 @@ ngx_http_slora_send_error(ngx_http_request_t *r, ngx_uint_t status,
 {
     u_char                *p, msg[512];
     va_list                args;
-    ngx_int_t              rc;
     ngx_buf_t             *b;
     ngx_uint_t             level;
-    ngx_chain_t            out;
     const char            *retry;
     ngx_http_slora_ctx_t  *ctx;
 
@@ -894,8 +874,6 @@ ngx_http_slora_send_error(ngx_http_request_t *r, ngx_uint_t status,
     b->last = ngx_http_slora_error_json(b->last, type, code, param, msg,
                                         p - msg);
     *b->last++ = '\n';
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
     /* the engine's estimate of when a retry may be admitted, else 1 s */
     ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
@@ -919,20 +897,7 @@ ngx_http_slora_send_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_slora_send_body(r, status, b, "application/json");
 }
 
 
@@ -954,4 +919,37 @@ ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
     h->value.len = ngx_strlen(value);
 
     return NGX_OK;
+}
+
+
+/*
+ * Sends b, a whole response body of the given type, with its status and
+ * length, and returns what a handler returns (an event handler passes it
+ * to ngx_http_finalize_request()).
+ */
+ngx_int_t
+ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b, const char *type)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }

@@ -203,6 +203,8 @@ ngx_int_t ngx_http_slora_send_error(ngx_http_request_t *r,
     const char *param, const char *fmt, ...);
 ngx_int_t ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
     const char *value);
+ngx_int_t ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b, const char *type);
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */

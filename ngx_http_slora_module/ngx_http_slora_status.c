@@ -16,8 +16,6 @@
 #define NGX_HTTP_SLORA_METRICS_SIZE  16384
 
 
-static ngx_int_t ngx_http_slora_send_text(ngx_http_request_t *r,
-    ngx_buf_t *b, const char *type);
 static u_char *ngx_http_slora_hist(u_char *p, u_char *end, const char *name,
     const char *help, slora_hist_t *h);
 static u_char *ngx_http_slora_hist_fine(u_char *p, u_char *end,
@@ -127,7 +125,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->tokens_prompt),
         ngx_http_slora_ld(q->tokens_completion));
 
-    return ngx_http_slora_send_text(r, b, "application/json");
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }
 
 
@@ -363,7 +361,8 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
 
     b->last = p;
 
-    return ngx_http_slora_send_text(r, b, "text/plain; version=0.0.4");
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b,
+                                    "text/plain; version=0.0.4");
 }
 
 
@@ -421,34 +420,6 @@ ngx_http_slora_prom_hist(u_char *p, u_char *end, const char *name,
 
     return ngx_slprintf(p, end, "%s_sum %.9f\n%s_count %uL\n", name, sum,
                         name, count);
-}
-
-
-static ngx_int_t
-ngx_http_slora_send_text(ngx_http_request_t *r, ngx_buf_t *b,
-    const char *type)
-{
-    ngx_int_t    rc;
-    ngx_chain_t  out;
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = ngx_strlen(type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 

@@ -738,7 +738,6 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     u_char       *p, *last;
     ngx_int_t     rc;
     ngx_buf_t    *b;
-    ngx_chain_t   body;
 
     /* unless a stop string cut the text, what the detokenizer holds back
      * belongs to it */
@@ -759,25 +758,8 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             return;
         }
 
-        b->last_buf = (r == r->main) ? 1 : 0;
-        b->last_in_chain = 1;
-
-        r->headers_out.status = NGX_HTTP_OK;
-        r->headers_out.content_length_n = b->last - b->pos;
-        ngx_str_set(&r->headers_out.content_type, "application/json");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-        rc = ngx_http_send_header(r);
-
-        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
-
-        body.buf = b;
-        body.next = NULL;
-
-        ngx_http_finalize_request(r, ngx_http_output_filter(r, &body));
+        rc = ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+        ngx_http_finalize_request(r, rc);
         return;
     }
 

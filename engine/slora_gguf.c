@@ -113,6 +113,8 @@ static const slora_gguf_kv_t *slora_gguf_lookup(const slora_gguf_t *g,
     const char *key, slora_err_t *err);
 static int slora_gguf_int(slora_gguf_type_e t, const uint8_t *p,
     int64_t *s, uint64_t *u);
+static int slora_gguf_get_int(const slora_gguf_t *g, const char *key,
+    int64_t lo, int64_t hi, int64_t *out, slora_err_t *err);
 static uint32_t slora_gguf_load_u32(const uint8_t *p);
 static uint64_t slora_gguf_load_u64(const uint8_t *p);
 
@@ -971,51 +973,14 @@ slora_gguf_int(slora_gguf_type_e t, const uint8_t *p, int64_t *s,
 }
 
 
-int
-slora_gguf_get_u32(const slora_gguf_t *g, const char *key, uint32_t *out,
-    slora_err_t *err)
-{
-    int                     sig;
-    int64_t                 s;
-    uint64_t                u;
-    const slora_gguf_kv_t  *kv;
-
-    kv = slora_gguf_lookup(g, key, err);
-    if (kv == NULL) {
-        return SLORA_DECLINED;
-    }
-
-    sig = slora_gguf_int(kv->type, kv->val, &s, &u);
-
-    if (sig < 0) {
-        return slora_err_set(err, SLORA_ERROR, "%s: key '%s' has type %s, "
-                             "expected an integer", g->path, key,
-                             slora_gguf_type_name(kv->type));
-    }
-
-    if (sig == 1) {
-        if (s < 0) {
-            return slora_err_set(err, SLORA_ERROR, "%s: key '%s': %lld is "
-                                 "negative", g->path, key, (long long) s);
-        }
-        u = (uint64_t) s;
-    }
-
-    if (u > UINT32_MAX) {
-        return slora_err_set(err, SLORA_ERROR, "%s: key '%s': %llu does not "
-                             "fit in 32 bits", g->path, key,
-                             (unsigned long long) u);
-    }
-
-    *out = (uint32_t) u;
-
-    return SLORA_OK;
-}
-
-
-int
-slora_gguf_get_i32(const slora_gguf_t *g, const char *key, int32_t *out,
-    slora_err_t *err)
+/*
+ * The integer under key, of any of GGUF's integer types, into [lo, hi]:
+ * SLORA_DECLINED where the key is absent, an error naming the key where
+ * its type or value does not do.
+ */
+static int
+slora_gguf_get_int(const slora_gguf_t *g, const char *key, int64_t lo,
+    int64_t hi, int64_t *out, slora_err_t *err)
 {
     int                     sig;
     int64_t                 s;
@@ -1036,22 +1001,55 @@ slora_gguf_get_i32(const slora_gguf_t *g, const char *key, int32_t *out,
     }
 
     if (sig == 0) {
-        if (u > INT32_MAX) {
-            return slora_err_set(err, SLORA_ERROR, "%s: key '%s': %llu does "
-                                 "not fit in 32 bits", g->path, key,
-                                 (unsigned long long) u);
+        if (u > (uint64_t) hi) {
+            return slora_err_set(err, SLORA_ERROR, "%s: key '%s': %llu is "
+                                 "over %lld", g->path, key,
+                                 (unsigned long long) u, (long long) hi);
         }
         s = (int64_t) u;
     }
 
-    if (s < INT32_MIN || s > INT32_MAX) {
-        return slora_err_set(err, SLORA_ERROR, "%s: key '%s': %lld does not "
-                             "fit in 32 bits", g->path, key, (long long) s);
+    if (s < lo || s > hi) {
+        return slora_err_set(err, SLORA_ERROR, "%s: key '%s': %lld is "
+                             "outside [%lld, %lld]", g->path, key,
+                             (long long) s, (long long) lo, (long long) hi);
     }
 
-    *out = (int32_t) s;
+    *out = s;
 
     return SLORA_OK;
+}
+
+
+int
+slora_gguf_get_u32(const slora_gguf_t *g, const char *key, uint32_t *out,
+    slora_err_t *err)
+{
+    int      rc;
+    int64_t  v;
+
+    rc = slora_gguf_get_int(g, key, 0, UINT32_MAX, &v, err);
+    if (rc == SLORA_OK) {
+        *out = (uint32_t) v;
+    }
+
+    return rc;
+}
+
+
+int
+slora_gguf_get_i32(const slora_gguf_t *g, const char *key, int32_t *out,
+    slora_err_t *err)
+{
+    int      rc;
+    int64_t  v;
+
+    rc = slora_gguf_get_int(g, key, INT32_MIN, INT32_MAX, &v, err);
+    if (rc == SLORA_OK) {
+        *out = (int32_t) v;
+    }
+
+    return rc;
 }
 
 

@@ -23,6 +23,8 @@ static u_char *ngx_http_slora_hist_fine(u_char *p, u_char *end,
 static u_char *ngx_http_slora_prom_hist(u_char *p, u_char *end,
     const char *name, const char *help, _Atomic uint64_t *bucket,
     const double *le, int n, double sum, uint64_t count);
+static ngx_int_t ngx_http_slora_status_start(ngx_http_request_t *r,
+    size_t size, slora_queue_t **q, ngx_buf_t **b);
 static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
 
 #define ngx_http_slora_ld(v)  atomic_load_explicit(&(v), memory_order_relaxed)
@@ -31,31 +33,14 @@ static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_slora_status_handler(ngx_http_request_t *r)
 {
-    int64_t                      hb;
-    ngx_int_t                    rc;
-    ngx_buf_t                   *b;
-    slora_queue_t               *q;
-    ngx_http_slora_main_conf_t  *smcf;
+    int64_t         hb;
+    ngx_int_t       rc;
+    ngx_buf_t      *b;
+    slora_queue_t  *q;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_slora_status_start(r, NGX_HTTP_SLORA_STATUS_SIZE, &q, &b);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    q = ngx_http_slora_queue(smcf);
-
-    if (q == NULL) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_SLORA_STATUS_SIZE);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     hb = ngx_http_slora_ld(q->heartbeat_ns);
@@ -132,31 +117,14 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_slora_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                      *p, *end;
-    ngx_int_t                    rc, i;
-    ngx_buf_t                   *b;
-    slora_queue_t               *q;
-    ngx_http_slora_main_conf_t  *smcf;
+    u_char         *p, *end;
+    ngx_int_t       rc, i;
+    ngx_buf_t      *b;
+    slora_queue_t  *q;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_slora_status_start(r, NGX_HTTP_SLORA_METRICS_SIZE, &q, &b);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    q = ngx_http_slora_queue(smcf);
-
-    if (q == NULL) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_SLORA_METRICS_SIZE);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = b->last;
@@ -420,6 +388,42 @@ ngx_http_slora_prom_hist(u_char *p, u_char *end, const char *name,
 
     return ngx_slprintf(p, end, "%s_sum %.9f\n%s_count %uL\n", name, sum,
                         name, count);
+}
+
+
+/*
+ * What both handlers do first: GET or HEAD only, the body discarded, the
+ * zone mapped (503 before the engine made it), a buffer of size bytes.
+ */
+static ngx_int_t
+ngx_http_slora_status_start(ngx_http_request_t *r, size_t size,
+    slora_queue_t **q, ngx_buf_t **b)
+{
+    ngx_int_t                    rc;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    *q = ngx_http_slora_queue(smcf);
+
+    if (*q == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    *b = ngx_create_temp_buf(r->pool, size);
+    if (*b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -395,6 +395,19 @@ my $prefix_text;        # the answer, for the server without the cache
     my $ev = 'slora_prefix_cache_evictions_total';
     ok($m =~ /^# TYPE $ev counter\n$ev \d+$/m, "metrics: $ev, a counter");
 
+    # both answer GET with their own type and a length, and only GET
+    for my $t (['/status', qr{^application/json$}],
+               ['/metrics', qr{^text/plain; version=0\.0\.4$}]) {
+        my ($path, $type) = @$t;
+        my $g = http_req($PORT, 'GET', $path);
+        ok($g->{status} == 200 && ($g->{headers}{'content-type'} // '') =~ $type
+           && ($g->{headers}{'content-length'} // -1) == length($g->{body}),
+           "GET $path: 200, its type and length")
+            or diag("$g->{status} " . json_encode($g->{headers}));
+        is(http_req($PORT, 'POST', $path, body => '{}')->{status}, 405,
+           "POST $path: 405");
+    }
+
     my $lines = wait_for(5, sub {
         my $l = SloraTest::_slurp($s->prefix . '/logs/cached.log') // '';
         return $l =~ /^prefix2 /m ? $l : 0;

@@ -56,13 +56,21 @@ size_t slora_attention_workspace_size(int32_t max_ctx, int nth);
  * positions 0 .. pos(r) of r's sequence, for the n_heads query heads of
  * each row; head h reads kv head h / (n_heads / n_kv_heads). The keys
  * and values of the new rows must already be stored. Work is cut into
- * (sequence, head) tasks; a call runs those of share ith of nth (tasks
- * ith, ith + nth, ...) in slice ith of work, so the shares of one call
- * may run at once on different threads. A single-threaded caller passes
- * 0, 1. */
+ * (sequence, head, query row) units; a call runs those of share ith of
+ * nth (units ith, ith + nth, ...) in slice ith of work, so the shares of
+ * one call may run at once on different threads. A single-threaded
+ * caller passes 0, 1. */
 int slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
     int32_t n_heads, const slora_paged_kv_t *c, const slora_seq_index_t *ix,
     void *work, size_t work_size, int ith, int nth);
+
+/* The same on the given instruction set (SLORA_QISA_*, slora_qmatmul.h);
+ * every supported one gives the same bits. -1 where isa is not
+ * supported. */
+int slora_attention_isa(float *out, int64_t ld_out, const float *q,
+    int64_t ld_q, int32_t n_heads, const slora_paged_kv_t *c,
+    const slora_seq_index_t *ix, void *work, size_t work_size, int ith,
+    int nth, int isa);
 
 
 /*

@@ -1,28 +1,36 @@
 /*
  * slora_attention_cpu.c: paged attention and the KV store on the CPU.
  *
- * The one idea: one (sequence, head) pair is one task; its queries walk
- * the sequence's page table page by page, so a position never costs a
- * division, and keys of a page are read contiguously. A call runs the
- * tasks of one share (ith, ith + nth, ...), whose scores live in share
- * ith's slice of the workspace; softmax runs in float with the maximum
- * subtracted first. Dot products keep 16 partial sums, a fixed order the
- * compiler vectorizes without being allowed to reassociate.
+ * The one idea: one query row of one head is one unit of work; it walks
+ * its sequence's page table page by page, so a position never costs a
+ * division, and keys of a page are read contiguously. The units are dealt
+ * out row by row (unit u to share u mod nth), so that a single long
+ * prompt, whose rows cost in proportion to their position, splits evenly
+ * however few its heads; a share's scores live in its slice of the
+ * workspace. Softmax runs in float with the maximum subtracted first. Dot
+ * products keep 16 partial sums, a fixed order the compiler vectorizes
+ * without being allowed to reassociate; where the processor has AVX2 and
+ * the head dim is a multiple of 16, slora_attention_x86_cpu.c computes
+ * the same row, to the bit, some three times faster. So a row's result
+ * depends on nothing but its own query and context: not on the share,
+ * the batch or the instruction set.
  */
 
 #include <math.h>
 #include <string.h>
 
-#include "slora_attention.h"
+#include "slora_attention_int.h"
+#include "slora_qmatmul.h"
 #include "slora_vec_cpu.h"
 
 
 static int slora_attn_check(const slora_paged_kv_t *c,
     const slora_seq_index_t *ix);
 static int32_t slora_attn_max_ctx(const slora_seq_index_t *ix);
-static void slora_attn_row(float *o, const float *qh, const float *kv,
+static void slora_attn_row(float *o, const float *qh,
     const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
     int32_t kvh, float *sc);
+static slora_attn_row_pt slora_attn_row_for(int32_t head_dim, int isa);
 
 
 int
@@ -83,10 +91,22 @@ slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
     int32_t n_heads, const slora_paged_kv_t *c, const slora_seq_index_t *ix,
     void *work, size_t work_size, int ith, int nth)
 {
-    int32_t         max_ctx, group, s, h, r, p;
-    int64_t         n_tasks, task;
-    const int32_t  *pages;
-    float          *sc;
+    return slora_attention_isa(out, ld_out, q, ld_q, n_heads, c, ix, work,
+                               work_size, ith, nth, SLORA_QISA_AUTO);
+}
+
+
+int
+slora_attention_isa(float *out, int64_t ld_out, const float *q,
+    int64_t ld_q, int32_t n_heads, const slora_paged_kv_t *c,
+    const slora_seq_index_t *ix, void *work, size_t work_size, int ith,
+    int nth, int isa)
+{
+    int32_t            max_ctx, group, s, h, r, p;
+    int64_t            unit;
+    const int32_t     *pages;
+    float             *sc;
+    slora_attn_row_pt  row;
 
     if (out == NULL || q == NULL || work == NULL || nth < 1 || ith < 0
         || ith >= nth
@@ -98,6 +118,11 @@ slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
         return -1;
     }
 
+    row = slora_attn_row_for(c->head_dim, isa);
+    if (row == NULL) {
+        return -1;
+    }
+
     max_ctx = slora_attn_max_ctx(ix);
 
     if (work_size < slora_attention_workspace_size(max_ctx, nth)) {
@@ -105,25 +130,51 @@ slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
     }
 
     group = n_heads / c->n_kv_heads;
-    n_tasks = (int64_t) ix->n_seqs * n_heads;
     sc = (float *) work + (size_t) ith * max_ctx;
+    unit = 0;
 
-    for (task = ith; task < n_tasks; task += nth) {
-        s = (int32_t) (task / n_heads);
-        h = (int32_t) (task % n_heads);
+    for (s = 0; s < ix->n_seqs; s++) {
         pages = ix->kv_indices + ix->kv_indptr[s];
 
-        for (r = ix->qo_indptr[s]; r < ix->qo_indptr[s + 1]; r++) {
-            p = ix->seq_pos[s] + (r - ix->qo_indptr[s]);
+        for (h = 0; h < n_heads; h++) {
+            for (r = ix->qo_indptr[s]; r < ix->qo_indptr[s + 1]; r++) {
+                if (unit++ % nth != ith) {
+                    continue;
+                }
 
-            slora_attn_row(out + (int64_t) r * ld_out
-                               + (int64_t) h * c->head_dim,
-                           q + (int64_t) r * ld_q + (int64_t) h * c->head_dim,
-                           c->kv, c, pages, p + 1, h / group, sc);
+                p = ix->seq_pos[s] + (r - ix->qo_indptr[s]);
+
+                row(out + (int64_t) r * ld_out + (int64_t) h * c->head_dim,
+                    q + (int64_t) r * ld_q + (int64_t) h * c->head_dim, c,
+                    pages, p + 1, h / group, sc);
+            }
         }
     }
 
     return 0;
+}
+
+
+/* The row for isa (SLORA_QISA_AUTO: the best this processor runs); NULL
+ * where isa is not supported. A head dim AVX2's row does not take goes
+ * to the portable one. */
+static slora_attn_row_pt
+slora_attn_row_for(int32_t head_dim, int isa)
+{
+    if (!slora_qmatmul_isa_supported(isa)) {
+        return NULL;
+    }
+
+#ifdef SLORA_ATTN_X86
+    if (isa != SLORA_QISA_C
+        && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)
+        && head_dim % 16 == 0 && head_dim <= SLORA_ATTN_AVX2_MAX_DIM)
+    {
+        return slora_attn_row_avx2;
+    }
+#endif
+
+    return slora_attn_row;
 }
 
 
@@ -165,9 +216,8 @@ slora_attn_max_ctx(const slora_seq_index_t *ix)
 
 
 static void
-slora_attn_row(float *o, const float *qh, const float *kv,
-    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
-    int32_t kvh, float *sc)
+slora_attn_row(float *o, const float *qh, const slora_paged_kv_t *c,
+    const int32_t *pages, int32_t n_ctx, int32_t kvh, float *sc)
 {
     int32_t       t, j, n, d, pi, tpp;
     int64_t       kv_dim;
@@ -181,7 +231,8 @@ slora_attn_row(float *o, const float *qh, const float *kv,
     mx = -INFINITY;
 
     for (t = 0, pi = 0; t < n_ctx; pi++) {
-        page = kv + (int64_t) pages[pi] * c->page_elems + (int64_t) kvh * d;
+        page = c->kv + (int64_t) pages[pi] * c->page_elems
+               + (int64_t) kvh * d;
         n = n_ctx - t < tpp ? n_ctx - t : tpp;
 
         for (j = 0; j < n; j++, t++) {
@@ -201,7 +252,7 @@ slora_attn_row(float *o, const float *qh, const float *kv,
     memset(o, 0, (size_t) d * sizeof(float));
 
     for (t = 0, pi = 0; t < n_ctx; pi++) {
-        page = kv + (int64_t) pages[pi] * c->page_elems
+        page = c->kv + (int64_t) pages[pi] * c->page_elems
                + (int64_t) tpp * kv_dim + (int64_t) kvh * d;
         n = n_ctx - t < tpp ? n_ctx - t : tpp;
 

@@ -92,6 +92,9 @@ $(CUDA_AT_TEST): $(CUDA_BUILD)/test_attention_cuda.o \
         $(CUDA_BUILD)/slora_attention_prefill.o $(CUDA_BUILD)/slora_rope.o \
         $(CUDA_BUILD)/slora_random.o \
         $(CUDA_BUILD)/cpu/slora_attention_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_attention_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
         $(CUDA_BUILD)/cpu/slora_rope_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++

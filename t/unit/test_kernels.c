@@ -26,6 +26,7 @@
 #include "slora_attention.h"
 #include "slora_lora.h"
 #include "slora_gemv.h"
+#include "slora_qmatmul.h"
 
 
 static void test_gemv(void);
@@ -444,7 +445,7 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
     size_t                ws;
     slora_paged_kv_t      c;
     slora_seq_index_t     ix;
-    int                   bad, ith;
+    int                   bad, ith, isa;
 
     kv_dim = (int64_t) nkv * hd;
     page_elems = 2 * tpp * kv_dim + 8;
@@ -570,6 +571,30 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
        == 0 && memcmp(out1, out, qo2[NS] * nh * hd * sizeof(float)) == 0,
        "attention in %d shares == 1 share", nth);
 
+    /* every instruction set this processor runs gives the portable
+     * code's bits, in any number of shares */
+    bad = 0;
+    for (ith = nth - 1; ith >= 0; ith--) {
+        bad += slora_attention_isa(out1, nh * hd, q, nh * hd, nh, &c, &ix,
+                                   work, ws, ith, nth, SLORA_QISA_C) != 0;
+    }
+
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+        memset(out, 0x5a, qo2[NS] * nh * hd * sizeof(float));
+
+        if (!slora_qmatmul_isa_supported(isa)) {
+            ok(slora_attention_isa(out, nh * hd, q, nh * hd, nh, &c, &ix,
+                                   work, ws, 0, 1, isa) == -1,
+               "attention isa %d: not on this CPU, refused", isa);
+            continue;
+        }
+
+        ok(bad == 0 && slora_attention_isa(out, nh * hd, q, nh * hd, nh, &c,
+                                           &ix, work, ws, 0, 1, isa) == 0
+           && memcmp(out1, out, qo2[NS] * nh * hd * sizeof(float)) == 0,
+           "attention isa %d, hd %d: the portable code's bits", isa, hd);
+    }
+
     free(pages); free(arena); free(k); free(v); free(q); free(out);
     free(ref); free(sc); free(work); free(out1);
 }
@@ -582,6 +607,9 @@ test_attention(void)
     test_attention_case(9, 3, 64, 8, 2);
     test_attention_case(8, 8, 32, 16, 1);
     test_attention_case(6, 1, 8, 1, 3);
+    test_attention_case(4, 4, 128, 16, 2);
+    test_attention_case(3, 3, 48, 4, 3);
+    test_attention_case(2, 1, 80, 5, 2);
 }
 
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# cpu-vs-llamacpp.sh: CPU decode speed of slora against llama.cpp, on
-# SmolLM2-135M-Instruct Q4_1 with the same number of threads.
+# cpu-vs-llamacpp.sh: CPU decode and prompt speed of slora against
+# llama.cpp, on SmolLM2-135M-Instruct Q4_1 with the same number of threads.
 #
 # 1. llama.cpp: `llama-bench -p 0 -n GEN -t THREADS -r 1` (token
-#    generation only), from the reference build under ref/build.
+#    generation only), then `-p PROMPT -n 0` (a prompt's processing
+#    only), from the reference build under ref/build.
 # 2. slora, base model: `slora bench` with a 1-token prompt, so its single
 #    stream is decode too; then REQUESTS requests with CONCURRENCY in
 #    flight.
 # 3. slora, N_ADAPTERS random rank-RANK adapters (q,k,v,o) written by
 #    `slora mkadapter`, used round robin by the same batched run.
+# 4. slora, prompts of PROMPT tokens one at a time, one token generated
+#    each: its tokens/s with prompts, against llama.cpp's pp figure.
 # Each measurement is repeated REPEAT times (3).  It prints one table:
 # median and best tokens/s, and the ratio of each row to its peer
 # (llama.cpp for the single stream, slora's own single stream for the
@@ -18,7 +21,8 @@
 # both peers slow down, OpenMP's barriers more than most.
 #
 # usage: bench/cpu-vs-llamacpp.sh      (environment: THREADS GEN REQUESTS
-#                                        CONCURRENCY N_ADAPTERS RANK REPEAT)
+#                                        CONCURRENCY N_ADAPTERS RANK REPEAT
+#                                        PROMPT)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,6 +34,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 N_ADAPTERS=${N_ADAPTERS:-8}
 RANK=${RANK:-8}
 REPEAT=${REPEAT:-3}
+PROMPT=${PROMPT:-512}
 LLAMA_BENCH=${LLAMA_BENCH:-ref/build/bin/llama-bench}
 SLORA=${SLORA:-bin/slora}
 
@@ -73,6 +78,14 @@ import json, sys
 print("%.2f" % json.loads(open(sys.argv[1]).readline())["avg_ts"])' \
         "$tmp/llama.jsonl" | tee -a "$tmp/llama.single"
 
+    echo "+ $LLAMA_BENCH -m $MODEL -t $THREADS -p $PROMPT -n 0 -r 1 -o jsonl"
+    "$LLAMA_BENCH" -m "$MODEL" -t "$THREADS" -p "$PROMPT" -n 0 -r 1 \
+        -o jsonl 2> "$tmp/llama.err" > "$tmp/llama.jsonl"
+    python3 -c '
+import json, sys
+print("%.2f" % json.loads(open(sys.argv[1]).readline())["avg_ts"])' \
+        "$tmp/llama.jsonl" | tee -a "$tmp/llama.prompt"
+
     for kind in base lora; do
         extra=
         if [ "$kind" = lora ]; then
@@ -87,14 +100,23 @@ print("%.2f" % json.loads(open(sys.argv[1]).readline())["avg_ts"])' \
         sed -n 's/^batched: .*: \([0-9.]*\) tokens\/s generated.*/\1/p' \
             "$tmp/out" >> "$tmp/$kind.batched"
     done
+
+    echo "+ $SLORA bench --model $MODEL --threads $THREADS" \
+         "--prompt-len $PROMPT --gen 1 --requests 2 --concurrency 1 --single 0"
+    "$SLORA" bench --model "$MODEL" --threads "$THREADS" \
+        --prompt-len "$PROMPT" --gen 1 --requests 2 --concurrency 1 \
+        --single 0 > "$tmp/out"
+    cat "$tmp/out"
+    sed -n 's/^batched: .*, \([0-9.]*\) tokens\/s with prompts.*/\1/p' \
+        "$tmp/out" >> "$tmp/base.prompt"
 done
 
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end"
 echo
 python3 - "$tmp" "$THREADS" "$GEN" "$REQUESTS" "$CONCURRENCY" \
-    "$N_ADAPTERS" "$RANK" "$REPEAT" <<'PY'
+    "$N_ADAPTERS" "$RANK" "$REPEAT" "$PROMPT" <<'PY'
 import statistics, sys
-tmp, t, gen, req, conc, nad, rank, rep = sys.argv[1:9]
+tmp, t, gen, req, conc, nad, rank, rep, prompt = sys.argv[1:10]
 
 
 def figs(name):
@@ -107,6 +129,8 @@ s_base = figs("base.single")
 s_lora = figs("lora.single")
 b_base = figs("base.batched")
 b_lora = figs("lora.batched")
+p_llama = figs("llama.prompt")
+p_base = figs("base.prompt")
 
 
 def ratio(a, b):
@@ -129,4 +153,13 @@ print("| run (%s threads, %s runs each) | decode tokens/s, median / best "
 print("|---|---|---|")
 for name, f, r in rows:
     print("| %s | %.1f / %.1f | %s |" % (name, f[0], f[1], r))
+print()
+print("| run (%s threads, %s runs each) | prompt tokens/s, median / best "
+      "| ratio, median / best |" % (t, rep))
+print("|---|---|---|")
+print("| llama.cpp llama-bench pp%s | %.1f / %.1f | 1.00 (peer) |"
+      % (prompt, p_llama[0], p_llama[1]))
+print("| slora, %s-token prompts one at a time (+1 token) | %.1f / %.1f "
+      "| %s of llama.cpp |" % (prompt, p_base[0], p_base[1],
+                               ratio(p_base, p_llama)))
 PY

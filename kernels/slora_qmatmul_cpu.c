@@ -43,7 +43,6 @@ static void slora_q41_mm(slora_qmm_t *mm, int64_t ld_y, const void *xq,
 static void slora_qmm_run(const slora_qmm_t *mm, slora_qtile_fn tile,
     const slora_qisa_t *k, float *y, int64_t n, int32_t out, int ith,
     int nth);
-static void slora_q_block(slora_block_q8_0_t *y, const float *x);
 static float slora_q_f16_to_f32(uint16_t h);
 static uint16_t slora_q_f32_to_f16(float f);
 static float slora_q_tree(float *a);
@@ -71,17 +70,7 @@ static const slora_qisa_t  slora_qisa_avx512 = {
 int
 slora_quantize_q8_0(slora_block_q8_0_t *dst, const float *src, int64_t n)
 {
-    int64_t  b;
-
-    if (dst == NULL || src == NULL || n < 0 || n % SLORA_QK8_0 != 0) {
-        return -1;
-    }
-
-    for (b = 0; b < n / SLORA_QK8_0; b++) {
-        slora_q_block(dst + b, src + b * SLORA_QK8_0);
-    }
-
-    return 0;
+    return slora_quantize_q8_0_isa(dst, src, n, SLORA_QISA_AUTO);
 }
 
 
@@ -624,17 +613,6 @@ slora_qmm_run(const slora_qmm_t *mm, slora_qtile_fn tile,
             tile(mm, y + t * mm->ld_y + cb, cb, ce, t, nt);
         }
     }
-}
-
-
-/* ggml's Q8_0 for a weight block: d = max|x| / 127, q = round(x / d). */
-
-static void
-slora_q_block(slora_block_q8_0_t *y, const float *x)
-{
-    int32_t  sum;
-
-    y->d = slora_qblk_c((uint8_t *) y->qs, &sum, x, 0);
 }
 
 

@@ -48,18 +48,18 @@ typedef struct {
 int slora_kv_store(const slora_paged_kv_t *c, const slora_seq_index_t *ix,
     const float *k, int64_t ld_k, const float *v, int64_t ld_v);
 
-/* Bytes of workspace slora_attention needs: a row of scores per share
- * (nth of them) for contexts up to max_ctx positions. */
+/* Bytes of workspace slora_attention needs: a few rows of scores per
+ * share (nth of them) for contexts up to max_ctx positions. */
 size_t slora_attention_workspace_size(int32_t max_ctx, int nth);
 
 /* out[r, h*head_dim ..] = softmax(q_h . K^T / sqrt(head_dim)) V over
  * positions 0 .. pos(r) of r's sequence, for the n_heads query heads of
  * each row; head h reads kv head h / (n_heads / n_kv_heads). The keys
  * and values of the new rows must already be stored. Work is cut into
- * (sequence, head, query row) units; a call runs those of share ith of
- * nth (units ith, ith + nth, ...) in slice ith of work, so the shares of
- * one call may run at once on different threads. A single-threaded
- * caller passes 0, 1. */
+ * units of a few consecutive query rows of one head; a call runs those of
+ * share ith of nth (units ith, ith + nth, ...) in slice ith of work, so
+ * the shares of one call may run at once on different threads. A
+ * single-threaded caller passes 0, 1. */
 int slora_attention(float *out, int64_t ld_out, const float *q, int64_t ld_q,
     int32_t n_heads, const slora_paged_kv_t *c, const slora_seq_index_t *ix,
     void *work, size_t work_size, int ith, int nth);

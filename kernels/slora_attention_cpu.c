@@ -1,19 +1,20 @@
 /*
  * slora_attention_cpu.c: paged attention and the KV store on the CPU.
  *
- * The one idea: one query row of one head is one unit of work; it walks
- * its sequence's page table page by page, so a position never costs a
- * division, and keys of a page are read contiguously. The units are dealt
- * out row by row (unit u to share u mod nth), so that a single long
- * prompt, whose rows cost in proportion to their position, splits evenly
- * however few its heads; a share's scores live in its slice of the
- * workspace. Softmax runs in float with the maximum subtracted first. Dot
- * products keep 16 partial sums, a fixed order the compiler vectorizes
- * without being allowed to reassociate; where the processor has AVX2 and
- * the head dim is a multiple of 16, slora_attention_x86_cpu.c computes
- * the same row, to the bit, some three times faster. So a row's result
- * depends on nothing but its own query and context: not on the share,
- * the batch or the instruction set.
+ * The one idea: up to SLORA_ATTN_ROWS consecutive query rows of one head
+ * are one unit of work; a row walks its sequence's page table page by
+ * page, so a position never costs a division, and keys of a page are read
+ * contiguously. The units are dealt out in turn (unit u to share u mod
+ * nth), so that a single long prompt, whose rows cost in proportion to
+ * their position, splits evenly however few its heads; a share's scores
+ * live in its slice of the workspace. Softmax runs in float with the
+ * maximum subtracted first. Dot products keep 16 partial sums, a fixed
+ * order the compiler vectorizes without being allowed to reassociate;
+ * where the processor has AVX2 and the head dim is a multiple of 16,
+ * slora_attention_x86_cpu.c computes the same rows, to the bit, several
+ * times faster, reading a block's keys and values once for all its rows.
+ * So a row's result depends on nothing but its own query and context:
+ * not on the share, the batch or the instruction set.
  */
 
 #include <math.h>
@@ -30,7 +31,10 @@ static int32_t slora_attn_max_ctx(const slora_seq_index_t *ix);
 static void slora_attn_row(float *o, const float *qh,
     const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
     int32_t kvh, float *sc);
-static slora_attn_row_pt slora_attn_row_for(int32_t head_dim, int isa);
+static void slora_attn_rows(float *o, int64_t ld_o, const float *q,
+    int64_t ld_q, const slora_paged_kv_t *c, const int32_t *pages,
+    int32_t n_ctx, int32_t nr, int32_t kvh, float *sc);
+static slora_attn_rows_pt slora_attn_rows_for(int32_t head_dim, int isa);
 
 
 int
@@ -82,7 +86,7 @@ slora_attention_workspace_size(int32_t max_ctx, int nth)
         nth = 1;
     }
 
-    return (size_t) max_ctx * (size_t) nth * sizeof(float);
+    return (size_t) max_ctx * (size_t) nth * SLORA_ATTN_ROWS * sizeof(float);
 }
 
 
@@ -102,11 +106,11 @@ slora_attention_isa(float *out, int64_t ld_out, const float *q,
     const slora_seq_index_t *ix, void *work, size_t work_size, int ith,
     int nth, int isa)
 {
-    int32_t            max_ctx, group, s, h, r, p;
-    int64_t            unit;
-    const int32_t     *pages;
-    float             *sc;
-    slora_attn_row_pt  row;
+    int32_t             max_ctx, group, s, h, r, nr, p;
+    int64_t             unit;
+    const int32_t      *pages;
+    float              *sc;
+    slora_attn_rows_pt  rows;
 
     if (out == NULL || q == NULL || work == NULL || nth < 1 || ith < 0
         || ith >= nth
@@ -118,8 +122,8 @@ slora_attention_isa(float *out, int64_t ld_out, const float *q,
         return -1;
     }
 
-    row = slora_attn_row_for(c->head_dim, isa);
-    if (row == NULL) {
+    rows = slora_attn_rows_for(c->head_dim, isa);
+    if (rows == NULL) {
         return -1;
     }
 
@@ -130,23 +134,28 @@ slora_attention_isa(float *out, int64_t ld_out, const float *q,
     }
 
     group = n_heads / c->n_kv_heads;
-    sc = (float *) work + (size_t) ith * max_ctx;
+    sc = (float *) work + (size_t) ith * SLORA_ATTN_ROWS * max_ctx;
     unit = 0;
 
     for (s = 0; s < ix->n_seqs; s++) {
         pages = ix->kv_indices + ix->kv_indptr[s];
 
         for (h = 0; h < n_heads; h++) {
-            for (r = ix->qo_indptr[s]; r < ix->qo_indptr[s + 1]; r++) {
+            for (r = ix->qo_indptr[s]; r < ix->qo_indptr[s + 1];
+                 r += SLORA_ATTN_ROWS)
+            {
                 if (unit++ % nth != ith) {
                     continue;
                 }
 
                 p = ix->seq_pos[s] + (r - ix->qo_indptr[s]);
+                nr = ix->qo_indptr[s + 1] - r;
+                nr = nr < SLORA_ATTN_ROWS ? nr : SLORA_ATTN_ROWS;
 
-                row(out + (int64_t) r * ld_out + (int64_t) h * c->head_dim,
-                    q + (int64_t) r * ld_q + (int64_t) h * c->head_dim, c,
-                    pages, p + 1, h / group, sc);
+                rows(out + (int64_t) r * ld_out + (int64_t) h * c->head_dim,
+                     ld_out,
+                     q + (int64_t) r * ld_q + (int64_t) h * c->head_dim, ld_q,
+                     c, pages, p + 1, nr, h / group, sc);
             }
         }
     }
@@ -155,11 +164,11 @@ slora_attention_isa(float *out, int64_t ld_out, const float *q,
 }
 
 
-/* The row for isa (SLORA_QISA_AUTO: the best this processor runs); NULL
- * where isa is not supported. A head dim AVX2's row does not take goes
- * to the portable one. */
-static slora_attn_row_pt
-slora_attn_row_for(int32_t head_dim, int isa)
+/* The rows for isa (SLORA_QISA_AUTO: the best this processor runs); NULL
+ * where isa is not supported. A head dim AVX2's rows do not take goes to
+ * the portable ones. */
+static slora_attn_rows_pt
+slora_attn_rows_for(int32_t head_dim, int isa)
 {
     if (!slora_qmatmul_isa_supported(isa)) {
         return NULL;
@@ -170,11 +179,26 @@ slora_attn_row_for(int32_t head_dim, int isa)
         && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)
         && head_dim % 16 == 0 && head_dim <= SLORA_ATTN_AVX2_MAX_DIM)
     {
-        return slora_attn_row_avx2;
+        return slora_attn_rows_avx2;
     }
 #endif
 
-    return slora_attn_row;
+    return slora_attn_rows;
+}
+
+
+/* The portable rows: one after the other. */
+static void
+slora_attn_rows(float *o, int64_t ld_o, const float *q, int64_t ld_q,
+    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
+    int32_t nr, int32_t kvh, float *sc)
+{
+    int32_t  r;
+
+    for (r = 0; r < nr; r++) {
+        slora_attn_row(o + r * ld_o, q + r * ld_q, c, pages, n_ctx + r, kvh,
+                       sc);
+    }
 }
 
 

@@ -1,9 +1,9 @@
 /*
  * slora_attention_int.h: what attention's two CPU files share:
  * slora_attention_cpu.c (the entry points, the share of work and the
- * portable row) and slora_attention_x86_cpu.c (the same row in AVX2,
+ * portable rows) and slora_attention_x86_cpu.c (the same rows in AVX2,
  * compiled for it by a function attribute), which gives the portable
- * row's bits.
+ * rows' bits.
  */
 
 #ifndef SLORA_ATTENTION_INT_H
@@ -19,14 +19,19 @@
 #endif
 
 
+/* query rows a unit of work takes at once (consecutive positions) */
+#define SLORA_ATTN_ROWS  4
+
+
 /*
- * One query row of one head: o = softmax(qh . K^T / sqrt(d)) V over the
- * first n_ctx positions of the sequence whose page ids are pages, kv head
- * kvh; sc holds n_ctx scores.
+ * nr <= SLORA_ATTN_ROWS consecutive query rows of one head, row r at q +
+ * r ld_q with the first n_ctx + r positions of the sequence whose page
+ * ids are pages: o + r ld_o = softmax(q_r . K^T / sqrt(d)) V over kv head
+ * kvh; sc holds nr rows of n_ctx + nr - 1 scores.
  */
-typedef void (*slora_attn_row_pt)(float *o, const float *qh,
-    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
-    int32_t kvh, float *sc);
+typedef void (*slora_attn_rows_pt)(float *o, int64_t ld_o, const float *q,
+    int64_t ld_q, const slora_paged_kv_t *c, const int32_t *pages,
+    int32_t n_ctx, int32_t nr, int32_t kvh, float *sc);
 
 
 #ifdef SLORA_ATTN_X86
@@ -34,9 +39,9 @@ typedef void (*slora_attn_row_pt)(float *o, const float *qh,
 /* head_dim a multiple of 16, at most SLORA_ATTN_AVX2_MAX_DIM */
 #define SLORA_ATTN_AVX2_MAX_DIM  256
 
-void slora_attn_row_avx2(float *o, const float *qh,
-    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
-    int32_t kvh, float *sc);
+void slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q,
+    int64_t ld_q, const slora_paged_kv_t *c, const int32_t *pages,
+    int32_t n_ctx, int32_t nr, int32_t kvh, float *sc);
 
 #endif
 

@@ -8,10 +8,14 @@
  * partial sums in two registers, each lane multiplying then adding in
  * the same order (no FMA: it would round once where the portable code
  * rounds twice), then the same folding tree, done for eight keys at once
- * by shuffles that add the same pairs. The output row stays in registers
- * over all positions, 64 columns a pass, each column adding w v in
- * position order as slora_vec_axpy does. Softmax's exponentials stay the
- * C library's expf, one by one.
+ * by shuffles that add the same pairs. The output row stays in registers,
+ * 64 columns a pass, each column adding w v in position order as
+ * slora_vec_axpy does. Softmax's exponentials stay the C library's expf,
+ * one by one. A call takes up to SLORA_ATTN_ROWS consecutive query rows
+ * of one head and walks the keys and values once for all of them: eight
+ * keys, then sixteen values at a time, stay in L1 while every row uses
+ * them, so a long context, whose K and V outgrow L2, is read from memory
+ * once a block of rows instead of once a row.
  */
 
 #include <math.h>
@@ -26,6 +30,8 @@
 
 #define SLORA_ATTN_AVX2   __attribute__((target("avx2")))
 #define SLORA_ATTN_INLINE SLORA_ATTN_AVX2 __attribute__((always_inline))
+#define SLORA_ATTN_GROUP  16            /* positions whose values stay in
+                                           L1 while every row adds them */
 
 
 static inline __m256 slora_attn_sums(const float *q, const float *k,
@@ -34,9 +40,10 @@ static inline __m256 slora_attn_dot8(const float *q,
     const float *const *k, int32_t d) SLORA_ATTN_INLINE;
 static inline float slora_attn_dot1(const float *q, const float *k,
     int32_t d) SLORA_ATTN_INLINE;
-static inline void slora_attn_pv(float *o, const float *sc,
-    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
-    int32_t kvh, int32_t col, float w, const int nv) SLORA_ATTN_INLINE;
+static inline void slora_attn_pv(float *o, int64_t ld_o, const float *sc,
+    int32_t stride, const slora_paged_kv_t *c, const int32_t *pages,
+    int32_t n_ctx, int32_t nr, int32_t kvh, int32_t col, const float *w,
+    const int nv) SLORA_ATTN_INLINE;
 
 
 /*
@@ -123,123 +130,180 @@ slora_attn_dot1(const float *q, const float *k, int32_t d)
 
 
 /*
- * Columns [col, col + 8 nv) of o = w sum_t sc[t] v_t (kv head kvh's part
- * of the V rows), every column adding
- * sc[t] v_t[j] in position order from 0, as slora_vec_axpy does, then
- * scaled by w.
+ * Columns [col, col + 8 nv) of the rows' outputs, o_r = w_r sum_t
+ * sc_r[t] v_t over row r's n_ctx + r positions (kv head kvh's part of
+ * the V rows): sixteen positions at a time, every row adds them to its
+ * columns in position order, as slora_vec_axpy does, keeping its sums in
+ * o_r between the groups (a float stored and loaded is the same float);
+ * then each row is scaled by its w_r.
  */
 static inline void
-slora_attn_pv(float *o, const float *sc, const slora_paged_kv_t *c,
-    const int32_t *pages, int32_t n_ctx, int32_t kvh, int32_t col, float w,
-    const int nv)
+slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
+    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
+    int32_t nr, int32_t kvh, int32_t col, const float *w, const int nv)
 {
     __m256        acc[8], p;
-    int32_t       t, j, n, tpp, pi;
+    int32_t       t, t1, e, j, x, n, tpp, pi, n_max, r;
     int64_t       kv_dim;
-    const float  *row;
+    const float  *page, *row, *s;
+    float        *or;
     int           u;
 
     tpp = c->tokens_per_page;
     kv_dim = (int64_t) c->n_kv_heads * c->head_dim;
+    n_max = n_ctx + nr - 1;
+
+    for (t = 0, pi = 0; t < n_max; pi++) {
+        page = c->kv + (int64_t) pages[pi] * c->page_elems
+               + (int64_t) tpp * kv_dim + (int64_t) kvh * c->head_dim + col;
+        n = n_max - t < tpp ? n_max - t : tpp;
+
+        for (j = 0; j < n; j += SLORA_ATTN_GROUP) {
+            t1 = t + j;
+            e = j + SLORA_ATTN_GROUP < n ? j + SLORA_ATTN_GROUP : n;
+
+            for (r = 0; r < nr; r++) {
+                if (t1 >= n_ctx + r) {
+                    continue;
+                }
+
+                or = o + r * ld_o + col;
+                s = sc + r * stride + t1;
 
 #pragma GCC unroll 8
-    for (u = 0; u < nv; u++) {
-        acc[u] = _mm256_setzero_ps();
-    }
+                for (u = 0; u < nv; u++) {
+                    acc[u] = t1 == 0 ? _mm256_setzero_ps()
+                                     : _mm256_loadu_ps(or + 8 * u);
+                }
 
-    for (t = 0, pi = 0; t < n_ctx; pi++) {
-        row = c->kv + (int64_t) pages[pi] * c->page_elems
-              + (int64_t) tpp * kv_dim + (int64_t) kvh * c->head_dim + col;
-        n = n_ctx - t < tpp ? n_ctx - t : tpp;
+                row = page + (int64_t) j * kv_dim;
 
-        for (j = 0; j < n; j++, t++, row += kv_dim) {
-            p = _mm256_set1_ps(sc[t]);
+                for (x = j; x < e && t + x < n_ctx + r; x++) {
+                    p = _mm256_set1_ps(*s++);
 
 #pragma GCC unroll 8
-            for (u = 0; u < nv; u++) {
-                acc[u] = _mm256_add_ps(acc[u],
-                                       _mm256_mul_ps(p, _mm256_loadu_ps(row
-                                                                   + 8 * u)));
+                    for (u = 0; u < nv; u++) {
+                        acc[u] = _mm256_add_ps(acc[u],
+                                     _mm256_mul_ps(p, _mm256_loadu_ps(row
+                                                                + 8 * u)));
+                    }
+
+                    row += kv_dim;
+                }
+
+#pragma GCC unroll 8
+                for (u = 0; u < nv; u++) {
+                    _mm256_storeu_ps(or + 8 * u, acc[u]);
+                }
             }
         }
+
+        t += n;
     }
 
-    p = _mm256_set1_ps(w);
+    for (r = 0; r < nr; r++) {
+        or = o + r * ld_o + col;
+        p = _mm256_set1_ps(w[r]);
 
 #pragma GCC unroll 8
-    for (u = 0; u < nv; u++) {
-        _mm256_storeu_ps(o + col + 8 * u, _mm256_mul_ps(acc[u], p));
+        for (u = 0; u < nv; u++) {
+            _mm256_storeu_ps(or + 8 * u,
+                             _mm256_mul_ps(_mm256_loadu_ps(or + 8 * u), p));
+        }
     }
 }
 
 
 SLORA_ATTN_AVX2 void
-slora_attn_row_avx2(float *o, const float *qh, const slora_paged_kv_t *c,
-    const int32_t *pages, int32_t n_ctx, int32_t kvh, float *sc)
+slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
+    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
+    int32_t nr, int32_t kvh, float *sc)
 {
-    int32_t       t, j, n, d, pi, tpp, m, col, left;
+    int32_t       t, t0, j, n, d, pi, tpp, m, col, left, n_max, r, i;
     int64_t       kv_dim;
-    const float  *page, *k[8];
-    float         scale, mx, sum, w;
+    const float  *page, *k[8], *qr;
+    float        *sr, scale, mx, sum, w[SLORA_ATTN_ROWS];
 
     d = c->head_dim;
     tpp = c->tokens_per_page;
     kv_dim = (int64_t) c->n_kv_heads * d;
     scale = 1.0f / sqrtf((float) d);
+    n_max = n_ctx + nr - 1;
 
-    /* the scores, eight keys at a time wherever they lie in pages */
+    /* the scores, eight keys at a time wherever they lie in pages, every
+     * row in turn while they are in L1 (each row up to its own context) */
     m = 0;
 
-    for (t = 0, pi = 0; t < n_ctx; pi++) {
+    for (t = 0, pi = 0; t < n_max; pi++) {
         page = c->kv + (int64_t) pages[pi] * c->page_elems
                + (int64_t) kvh * d;
-        n = n_ctx - t < tpp ? n_ctx - t : tpp;
+        n = n_max - t < tpp ? n_max - t : tpp;
 
         for (j = 0; j < n; j++, t++) {
             k[m++] = page + (int64_t) j * kv_dim;
 
-            if (m == 8) {
-                _mm256_storeu_ps(sc + t - 7,
-                                 _mm256_mul_ps(slora_attn_dot8(qh, k, d),
-                                               _mm256_set1_ps(scale)));
-                m = 0;
+            if (m < 8 && t + 1 < n_max) {
+                continue;
             }
+
+            t0 = t + 1 - m;
+
+            for (r = 0; r < nr; r++) {
+                qr = q + r * ld_q;
+                sr = sc + r * n_max;
+
+                if (m == 8 && t < n_ctx + r) {
+                    _mm256_storeu_ps(sr + t0,
+                                     _mm256_mul_ps(slora_attn_dot8(qr, k, d),
+                                                   _mm256_set1_ps(scale)));
+                    continue;
+                }
+
+                for (i = 0; i < m && t0 + i < n_ctx + r; i++) {
+                    sr[t0 + i] = slora_attn_dot1(qr, k[i], d) * scale;
+                }
+            }
+
+            m = 0;
         }
     }
 
-    for (j = 0; j < m; j++) {
-        sc[n_ctx - m + j] = slora_attn_dot1(qh, k[j], d) * scale;
+    for (r = 0; r < nr; r++) {
+        sr = sc + r * n_max;
+        mx = -INFINITY;
+
+        for (t = 0; t < n_ctx + r; t++) {
+            mx = sr[t] > mx ? sr[t] : mx;
+        }
+
+        sum = 0.0f;
+
+        for (t = 0; t < n_ctx + r; t++) {
+            sr[t] = expf(sr[t] - mx);
+            sum += sr[t];
+        }
+
+        w[r] = 1.0f / sum;
     }
-
-    mx = -INFINITY;
-
-    for (t = 0; t < n_ctx; t++) {
-        mx = sc[t] > mx ? sc[t] : mx;
-    }
-
-    sum = 0.0f;
-
-    for (t = 0; t < n_ctx; t++) {
-        sc[t] = expf(sc[t] - mx);
-        sum += sc[t];
-    }
-
-    w = 1.0f / sum;
 
     for (col = 0; col < d; col += 64) {
         left = d - col;
 
         if (left >= 64) {
-            slora_attn_pv(o, sc, c, pages, n_ctx, kvh, col, w, 8);
+            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
+                          w, 8);
 
         } else if (left == 48) {
-            slora_attn_pv(o, sc, c, pages, n_ctx, kvh, col, w, 6);
+            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
+                          w, 6);
 
         } else if (left == 32) {
-            slora_attn_pv(o, sc, c, pages, n_ctx, kvh, col, w, 4);
+            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
+                          w, 4);
 
         } else {
-            slora_attn_pv(o, sc, c, pages, n_ctx, kvh, col, w, 2);
+            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
+                          w, 2);
         }
     }
 }

@@ -434,7 +434,7 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
 {
     enum { NS = 3 };
     static const int32_t  ctx[NS] = { 37, 1, 90 };
-    static const int32_t  nnew[NS] = { 5, 1, 1 };
+    static const int32_t  nnew[NS] = { 11, 1, 3 };
     int32_t               s, t, j, i, h, np, total_pages, *pages;
     int32_t               qo[NS + 1], pos0[NS], kvp[NS + 1], qo2[NS + 1];
     int32_t               pos2[NS];

@@ -146,7 +146,7 @@ slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
     int32_t       t, t1, e, j, x, n, tpp, pi, n_max, r;
     int64_t       kv_dim;
     const float  *page, *row, *s;
-    float        *or;
+    float        *dst;
     int           u;
 
     tpp = c->tokens_per_page;
@@ -167,13 +167,13 @@ slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
                     continue;
                 }
 
-                or = o + r * ld_o + col;
+                dst = o + r * ld_o + col;
                 s = sc + r * stride + t1;
 
 #pragma GCC unroll 8
                 for (u = 0; u < nv; u++) {
                     acc[u] = t1 == 0 ? _mm256_setzero_ps()
-                                     : _mm256_loadu_ps(or + 8 * u);
+                                     : _mm256_loadu_ps(dst + 8 * u);
                 }
 
                 row = page + (int64_t) j * kv_dim;
@@ -193,7 +193,7 @@ slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
 
 #pragma GCC unroll 8
                 for (u = 0; u < nv; u++) {
-                    _mm256_storeu_ps(or + 8 * u, acc[u]);
+                    _mm256_storeu_ps(dst + 8 * u, acc[u]);
                 }
             }
         }
@@ -202,13 +202,13 @@ slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
     }
 
     for (r = 0; r < nr; r++) {
-        or = o + r * ld_o + col;
+        dst = o + r * ld_o + col;
         p = _mm256_set1_ps(w[r]);
 
 #pragma GCC unroll 8
         for (u = 0; u < nv; u++) {
-            _mm256_storeu_ps(or + 8 * u,
-                             _mm256_mul_ps(_mm256_loadu_ps(or + 8 * u), p));
+            _mm256_storeu_ps(dst + 8 * u,
+                             _mm256_mul_ps(_mm256_loadu_ps(dst + 8 * u), p));
         }
     }
 }

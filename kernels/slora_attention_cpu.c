@@ -8,11 +8,12 @@
  * nth), so that a single long prompt, whose rows cost in proportion to
  * their position, splits evenly however few its heads; a share's scores
  * live in its slice of the workspace. Softmax runs in float with the
- * maximum subtracted first. Dot products keep 16 partial sums, a fixed
- * order the compiler vectorizes without being allowed to reassociate;
- * where the processor has AVX2 and the head dim is a multiple of 16,
- * slora_attention_x86_cpu.c computes the same rows, to the bit, several
- * times faster, reading a block's keys and values once for all its rows.
+ * maximum subtracted first, by slora_vec_cpu.h's exp. Dot products keep
+ * 16 partial sums, a fixed order the compiler vectorizes without being
+ * allowed to reassociate; where the processor has AVX2 and the head dim
+ * is a multiple of 16, slora_attention_x86_cpu.c computes the same rows,
+ * to the bit, several times faster, reading a block's keys and values
+ * once for all its rows and taking eight exponentials at once.
  * So a row's result depends on nothing but its own query and context:
  * not on the share, the batch or the instruction set.
  */
@@ -269,7 +270,7 @@ slora_attn_row(float *o, const float *qh, const slora_paged_kv_t *c,
     sum = 0.0f;
 
     for (t = 0; t < n_ctx; t++) {
-        sc[t] = expf(sc[t] - mx);
+        sc[t] = slora_expf(sc[t] - mx);
         sum += sc[t];
     }
 

@@ -10,8 +10,8 @@
  * rounds twice), then the same folding tree, done for eight keys at once
  * by shuffles that add the same pairs. The output row stays in registers,
  * 64 columns a pass, each column adding w v in position order as
- * slora_vec_axpy does. Softmax's exponentials stay the C library's expf,
- * one by one. A call takes up to SLORA_ATTN_ROWS consecutive query rows
+ * slora_vec_axpy does. Softmax's exponentials are slora_expf's, eight at a
+ * time in four-lane doubles, every operation the scalar one's. A call takes up to SLORA_ATTN_ROWS consecutive query rows
  * of one head and walks the keys and values once for all of them: eight
  * keys, then sixteen values at a time, stay in L1 while every row uses
  * them, so a long context, whose K and V outgrow L2, is read from memory
@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "slora_attention_int.h"
+#include "slora_vec_cpu.h"
 
 
 #ifdef SLORA_ATTN_X86
@@ -40,6 +41,8 @@ static inline __m256 slora_attn_dot8(const float *q,
     const float *const *k, int32_t d) SLORA_ATTN_INLINE;
 static inline float slora_attn_dot1(const float *q, const float *k,
     int32_t d) SLORA_ATTN_INLINE;
+static inline __m128 slora_attn_exp4(__m128 x) SLORA_ATTN_INLINE;
+static inline __m256 slora_attn_exp8(__m256 x) SLORA_ATTN_INLINE;
 static inline void slora_attn_pv(float *o, int64_t ld_o, const float *sc,
     int32_t stride, const slora_paged_kv_t *c, const int32_t *pages,
     int32_t n_ctx, int32_t nr, int32_t kvh, int32_t col, const float *w,
@@ -126,6 +129,56 @@ slora_attn_dot1(const float *q, const float *k, int32_t d)
     e = _mm_add_ss(e, _mm_shuffle_ps(e, e, 1));
 
     return _mm_cvtss_f32(e) + 0.0f;
+}
+
+
+/* slora_expf of four floats, its double arithmetic lane by lane */
+static inline __m128
+slora_attn_exp4(__m128 x)
+{
+    __m256d  z, kd, r, r2, y, s;
+    __m256i  ki, t;
+
+    z = _mm256_mul_pd(_mm256_set1_pd(SLORA_EXP_INVLN2N), _mm256_cvtps_pd(x));
+    kd = _mm256_add_pd(z, _mm256_set1_pd(SLORA_EXP_SHIFT));
+    ki = _mm256_castpd_si256(kd);
+    kd = _mm256_sub_pd(kd, _mm256_set1_pd(SLORA_EXP_SHIFT));
+    r = _mm256_sub_pd(z, kd);
+
+    t = _mm256_i64gather_epi64((const long long *) slora_exp_tab,
+                               _mm256_and_si256(ki, _mm256_set1_epi64x(31)),
+                               8);
+    s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64(ki, 47)));
+
+    z = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(SLORA_EXP_C0), r),
+                      _mm256_set1_pd(SLORA_EXP_C1));
+    r2 = _mm256_mul_pd(r, r);
+    y = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(SLORA_EXP_C2), r),
+                      _mm256_set1_pd(1.0));
+    y = _mm256_add_pd(_mm256_mul_pd(z, r2), y);
+
+    return _mm256_cvtpd_ps(_mm256_mul_pd(y, s));
+}
+
+
+/* slora_expf of eight floats, its out-of-range answers included */
+static inline __m256
+slora_attn_exp8(__m256 x)
+{
+    __m256  y;
+
+    y = _mm256_set_m128(slora_attn_exp4(_mm256_extractf128_ps(x, 1)),
+                        slora_attn_exp4(_mm256_castps256_ps128(x)));
+
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY),
+                         _mm256_cmp_ps(x, _mm256_set1_ps(SLORA_EXP_MAX),
+                                       _CMP_GT_OQ));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(),
+                         _mm256_cmp_ps(x, _mm256_set1_ps(SLORA_EXP_MIN),
+                                       _CMP_LT_OQ));
+
+    return _mm256_blendv_ps(y, _mm256_add_ps(x, x),
+                            _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 
@@ -276,10 +329,20 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
             mx = sr[t] > mx ? sr[t] : mx;
         }
 
+        for (t = 0; t + 8 <= n_ctx + r; t += 8) {
+            _mm256_storeu_ps(sr + t,
+                             slora_attn_exp8(_mm256_sub_ps(_mm256_loadu_ps(sr
+                                                                       + t),
+                                                           _mm256_set1_ps(mx))));
+        }
+
+        for ( /* void */ ; t < n_ctx + r; t++) {
+            sr[t] = slora_expf(sr[t] - mx);
+        }
+
         sum = 0.0f;
 
         for (t = 0; t < n_ctx + r; t++) {
-            sr[t] = expf(sr[t] - mx);
             sum += sr[t];
         }
 

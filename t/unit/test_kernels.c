@@ -27,6 +27,7 @@
 #include "slora_lora.h"
 #include "slora_gemv.h"
 #include "slora_qmatmul.h"
+#include "slora_vec_cpu.h"
 
 
 static void test_gemv(void);
@@ -430,7 +431,7 @@ test_act_embed(void)
 
 static void
 test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
-    int nth)
+    int nth, float qscale)
 {
     enum { NS = 3 };
     static const int32_t  ctx[NS] = { 37, 1, 90 };
@@ -511,6 +512,9 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
     ix.seq_pos = pos2;
 
     q = frand_vec(qo2[NS] * nh * hd);
+    for (i = 0; i < qo2[NS] * nh * hd; i++) {
+        q[i] *= qscale;
+    }
     out = malloc(qo2[NS] * nh * hd * sizeof(float));
     ref = malloc(qo2[NS] * nh * hd * sizeof(double));
     sc = malloc(128 * sizeof(double));
@@ -600,16 +604,62 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
 }
 
 
+/*
+ * slora_expf against the C library's expf: within one ulp over [-110,
+ * 90] in steps that hit every binade, and the C library's answers for
+ * NaN, the infinities and what lies past either end.
+ */
+static void
+test_exp(void)
+{
+    static const float  edge[] = { -INFINITY, INFINITY, -1e30f, 1e30f,
+                                   -103.97f, -103.9f, -87.5f, -0.0f, 0.0f,
+                                   88.72f, 88.73f, 1e-30f, -1e-30f };
+    float               x, got, want;
+    int32_t             far, i, d;
+
+    far = 0;
+
+    for (x = -110.0f; x <= 90.0f; x += 0.00137f) {
+        got = slora_expf(x);
+        want = expf(x);
+        memcpy(&i, &got, 4);
+        memcpy(&d, &want, 4);
+        far += abs(i - d) > 1;
+    }
+
+    ok(far == 0, "slora_expf within 1 ulp of expf over [-110, 90] (%d off)",
+       far);
+
+    far = 0;
+
+    for (i = 0; i < (int32_t) (sizeof(edge) / sizeof(edge[0])); i++) {
+        got = slora_expf(edge[i]);
+        want = expf(edge[i]);
+        far += !(got == want
+                 || fabsf(got - want) <= 1.2e-7f * fabsf(want));
+    }
+
+    ok(far == 0 && isnan(slora_expf(NAN)),
+       "slora_expf's edges: the infinities, overflow, underflow, zeros, NaN");
+}
+
+
 static void
 test_attention(void)
 {
-    test_attention_case(4, 2, 16, 3, 2);
-    test_attention_case(9, 3, 64, 8, 2);
-    test_attention_case(8, 8, 32, 16, 1);
-    test_attention_case(6, 1, 8, 1, 3);
-    test_attention_case(4, 4, 128, 16, 2);
-    test_attention_case(3, 3, 48, 4, 3);
-    test_attention_case(2, 1, 80, 5, 2);
+    test_attention_case(4, 2, 16, 3, 2, 1.0f);
+    test_attention_case(9, 3, 64, 8, 2, 1.0f);
+    test_attention_case(8, 8, 32, 16, 1, 1.0f);
+    test_attention_case(6, 1, 8, 1, 3, 1.0f);
+    test_attention_case(4, 4, 128, 16, 2, 1.0f);
+    test_attention_case(3, 3, 48, 4, 3, 1.0f);
+    test_attention_case(2, 1, 80, 5, 2, 1.0f);
+
+    /* scores tens of units apart: exponentials that underflow, some to
+     * subnormals, some to 0 */
+    test_attention_case(4, 2, 64, 8, 2, 200.0f);
+    test_exp();
 }
 
 

@@ -74,7 +74,8 @@ struct slora_req_s {
                                            scheduler; NULL: anonymous */
     int32_t              retry_after_ms;    /* aborted: when a retry may
                                                be admitted */
-    int32_t              n_charged;     /* fair: tokens charged */
+    int32_t              n_charged;     /* fair: tokens charged, the
+                                           prompt's less the cached */
     void                *account;       /* fair: the tenant's counter */
     int32_t              n_preempted;   /* times put back to wait */
     int32_t              run_from;      /* n_tokens when last admitted */

@@ -4,8 +4,10 @@
  * 2024), as a scheduler policy.
  *
  * The one idea: every tenant has a counter of the service it received,
- * in weighted tokens (fair_prefill per prompt token, charged when a
- * request is admitted; fair_decode per generated token, charged as each
+ * in weighted tokens (fair_prefill per prompt token computed, charged
+ * when a request is admitted, less those the prefix cache gives it, or
+ * at its first chunk when it was admitted to wait for pages another
+ * request is computing; fair_decode per generated token, charged as each
  * is sampled), and admission always serves the backlogged tenant with
  * the smallest counter. A tenant that becomes backlogged again has its
  * counter lifted to the smallest counter of those backlogged (or, when
@@ -103,6 +105,8 @@ static int slora_fair_before(const slora_req_t *a, const slora_req_t *b);
 static slora_fair_tenant_t *slora_fair_account(slora_fair_t *f,
     const char *name);
 static int64_t slora_fair_floor(slora_fair_t *f);
+static void slora_fair_charge_prompt(slora_sched_t *s, slora_req_t *r,
+    int32_t cached);
 static void slora_fair_remove(slora_fair_t *f, slora_fair_tenant_t *t);
 static void slora_fair_grow(slora_fair_t *f);
 
@@ -226,9 +230,8 @@ slora_sched_fair_moved(slora_sched_t *s, slora_req_t *r,
         f->backlogged = t;
     }
 
-    if (r->state == SLORA_REQ_RUNNING && r->n_charged == 0) {
-        t->counter += (int64_t) r->n_prompt * s->conf.fair_prefill;
-        r->n_charged = r->n_prompt;
+    if (r->state == SLORA_REQ_RUNNING && r->n_charged == 0 && !r->awaits) {
+        slora_fair_charge_prompt(s, r, r->n_computed);
     }
 
     if (r->state == SLORA_REQ_DONE) {
@@ -315,6 +318,12 @@ slora_sched_fair_computed(slora_sched_t *s, const slora_sched_item_t *it)
 {
     slora_fair_tenant_t  *t;
 
+    if (it->req->n_charged == 0) {
+        /* admitted while it awaited another's pages: its first chunk
+         * starts after all it took from the cache */
+        slora_fair_charge_prompt(s, it->req, it->pos);
+    }
+
     if (!it->logits) {
         return;
     }
@@ -323,6 +332,21 @@ slora_sched_fair_computed(slora_sched_t *s, const slora_sched_item_t *it)
     t = it->req->account;
     t->counter += s->conf.fair_decode;
     it->req->n_charged++;
+}
+
+
+/* Charges r's prompt once, less the first cached tokens the prefix cache
+ * gave it: the service it receives is what is computed for it. */
+static void
+slora_fair_charge_prompt(slora_sched_t *s, slora_req_t *r, int32_t cached)
+{
+    slora_fair_tenant_t  *t;
+
+    slora_assert(cached < r->n_prompt);
+
+    t = r->account;
+    t->counter += (int64_t) (r->n_prompt - cached) * s->conf.fair_prefill;
+    r->n_charged = r->n_prompt - cached;
 }
 
 

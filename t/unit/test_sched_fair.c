@@ -12,7 +12,10 @@
  * tenant with a request running only when far below; and no ping-pong in
  * long runs. And edges: the victim is of the tenant with the larger
  * counter; a lone request's waiver ends after 3 preemptions of a victim;
- * a preempted request's prompt is charged once.
+ * a preempted request's prompt is charged once. With the prefix cache,
+ * a prompt is charged less what the cache gave it, at admission or, for
+ * a request that waited for another's pages, at its first chunk; so a
+ * tenant whose prompts hit the cache is served by what it costs.
  */
 
 #include "sched_world.h"
@@ -28,6 +31,8 @@ static void test_fair_no_preempt(void);
 static void test_fair_far_below(void);
 static void test_fair_victim_counter(void);
 static void test_fair_waiver_cap(void);
+static void test_fair_cached(void);
+static void test_fair_cached_share(void);
 
 
 int
@@ -45,6 +50,8 @@ main(void)
     test_fair_far_below();
     test_fair_victim_counter();
     test_fair_waiver_cap();
+    test_fair_cached();
+    test_fair_cached_share();
 
     world_done();
 
@@ -760,6 +767,147 @@ test_fair_waiver_cap(void)
     free(f);
     for (i = 0; i < 4; i++) {
         free(qu[i]);
+    }
+    freeworld(&w);
+}
+
+
+/*
+ * A 40-token prompt run once enters 5 pages in the cache; the same prompt
+ * again takes 4 of them (its last token is computed for its logits) and
+ * is charged its last 8 tokens and 2 generated. Two such prompts at once
+ * in a fresh world: the second waits for the first's pages, then takes
+ * them, and is charged the same.
+ */
+static void
+test_fair_cached(void)
+{
+    treq_t              *a, *b, *c, *d;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    world_prefix_cache = 1;
+    mkworld(&w, &slora_sched_fair, 256, 64, 4, 0, 0);
+    world_prefix_cache = 0;
+
+    a = mkreq(1, 40, 2, "t", 0);
+    submit(&w, a, T0);
+    while (run_step(&w, &st, T0 + 10)) {
+        /* drain */
+    }
+
+    b = mkreq(2, 40, 2, "t", 0);
+    submit(&w, b, T0 + 20);
+    while (run_step(&w, &st, T0 + 30)) {
+        /* drain */
+    }
+
+    ok(a->done && b->done && a->gen == 2 && b->gen == 2, "fair, cached: "
+       "both ended with their tokens");
+    is_int(a->r.n_charged, 40 + 2, "fair, cached: the first prompt is "
+           "charged whole, and its 2 tokens");
+    is_int(b->r.n_cached, 32, "fair, cached: the second took 4 pages from "
+           "the cache");
+    is_int(b->r.n_charged, 8 + 2, "fair, cached: and is charged the 8 "
+           "tokens computed for it, and its 2");
+    is_int(w.bad, 0, "fair, cached: no invariant broken");
+
+    free(a);
+    free(b);
+    freeworld(&w);
+
+    world_prefix_cache = 1;
+    mkworld(&w, &slora_sched_fair, 256, 64, 4, 0, 0);
+    world_prefix_cache = 0;
+
+    c = mkreq(3, 40, 2, "t", 0);
+    d = mkreq(4, 40, 2, "t", 0);
+    submit(&w, c, T0);
+    submit(&w, d, T0 + 1);
+    while (run_step(&w, &st, T0 + 10)) {
+        /* drain */
+    }
+
+    ok(c->done && d->done && c->gen == 2 && d->gen == 2, "fair, a burst: "
+       "both ended with their tokens");
+    is_int(d->r.n_cached, 32, "fair, a burst: the second waited for the "
+           "first's pages and took 4");
+    is_int(c->r.n_charged + d->r.n_charged, 40 + 2 + 8 + 2, "fair, a "
+           "burst: the prompt is charged once whole, then its last 8 "
+           "tokens (%d and %d)", c->r.n_charged, d->r.n_charged);
+    is_int(w.bad, 0, "fair, a burst: no invariant broken");
+
+    free(c);
+    free(d);
+    freeworld(&w);
+}
+
+
+/*
+ * Tenant "long" asks the same 64-token prompt 20 times (after a first
+ * run, 56 tokens of each come from the cache: 8 computed and 4 generated,
+ * 16 weighted tokens), tenant "short" 20 distinct 8-token prompts (the
+ * same 16). Both cost alike, so they are served alike: until the short
+ * tenant's last admission, about as many of the long one's. Charged whole
+ * prompts, the long tenant would get one admission to the other's 4.5.
+ */
+static void
+test_fair_cached_share(void)
+{
+    int                  i, long_before, short_last;
+    treq_t              *warm, *lg[20], *sh[20];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    world_prefix_cache = 1;
+    mkworld(&w, &slora_sched_fair, 512, 64, 2, 0, 0);
+    world_prefix_cache = 0;
+
+    warm = mkreq(1, 64, 4, "long", 0);
+    submit(&w, warm, T0);
+    while (run_step(&w, &st, T0 + 10)) {
+        /* drain */
+    }
+
+    for (i = 0; i < 20; i++) {
+        lg[i] = mkreq(100 + i, 64, 4, "long", 0);
+        submit(&w, lg[i], T0 + 100 + i);
+    }
+
+    for (i = 0; i < 20; i++) {
+        sh[i] = mkreq(200 + i, 8, 4, "short", 0);
+        sh[i]->r.tokens[0] = 50 + i;
+        submit(&w, sh[i], T0 + 200 + i);
+    }
+
+    while (run_step(&w, &st, T0 + 1000)) {
+        /* drain */
+    }
+
+    short_last = 0;
+    for (i = 0; i < 20; i++) {
+        short_last = sh[i]->admitted > short_last ? sh[i]->admitted
+                                                  : short_last;
+    }
+
+    long_before = 0;
+    for (i = 0; i < 20; i++) {
+        long_before += lg[i]->admitted < short_last;
+    }
+
+    ok(long_before >= 16, "fair, cached: %d of the long tenant's cached "
+       "prompts admitted beside the short tenant's 20", long_before);
+    is_int(lg[19]->r.n_charged, 8 + 4, "fair, cached: a long prompt is "
+           "charged its 8 computed tokens and its 4");
+    is_int(w.bad, 0, "fair, cached: no invariant broken");
+    is_int(slora_pool_count(w.pool, SLORA_PAGE_FREE)
+           + slora_pool_count(w.pool, SLORA_PAGE_CACHED), 512,
+           "fair, cached: every page free or cached");
+
+    free(warm);
+    for (i = 0; i < 20; i++) {
+        free(lg[i]);
+        free(sh[i]);
     }
     freeworld(&w);
 }

@@ -354,6 +354,7 @@ slora_replay_play(slora_engine_t *e, slora_replay_t *rp, int32_t *buf,
             req.sampling.top_p = 1;
             req.sampling.repeat_penalty = 1;
             q->sent_ns = t0 + (int64_t) (q->arrival * 1e9);
+            req.arrived_ns = q->sent_ns;
             q->state = 1;
 
             if (slora_engine_submit(e, &req, &err) != SLORA_OK) {

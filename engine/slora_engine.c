@@ -332,6 +332,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 {
     int                       rc;
     int32_t                   i, vocab, cap;
+    int64_t                   now;
     size_t                    size;
     slora_engine_req_t       *q;
     const slora_sampling_t   *sp;
@@ -445,7 +446,9 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->r.n_prompt = req->n_prompt;
     q->r.n_tokens = req->n_prompt;
     q->r.cap = cap;
-    q->r.arrival_ns = slora_now_ns();
+    now = slora_now_ns();
+    q->r.arrival_ns = req->arrived_ns > 0 && req->arrived_ns < now
+                      ? req->arrived_ns : now;
     memcpy(q->r.tokens, req->prompt, (size_t) req->n_prompt * sizeof(int32_t));
 
     q->stop_ids = q->r.tokens + cap;

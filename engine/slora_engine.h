@@ -127,6 +127,10 @@ typedef struct {
                                        comes to the host) */
     int32_t           top_logprobs; /* and this many of the likeliest
                                        tokens, 0..SLORA_LOGPROBS_MAX */
+    int64_t           arrived_ns;   /* when it reached the server
+                                       (slora_now_ns()'s clock), where
+                                       its SLO's time starts; 0, or
+                                       later than the submit: then */
 } slora_request_t;
 
 

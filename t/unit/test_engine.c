@@ -30,6 +30,10 @@
  *   (f) a forward that fails (the faulty backend, build/t/): each
  *       request of the batch gets its own ERROR and is ended; the step
  *       returns SLORA_ERROR, or SLORA_FATAL for a lost device.
+ *   (h) schedule=slo counts a request's wait from when it reached the
+ *       server (slora_request_t.arrived_ns), not from its submission: one
+ *       that arrived 2 s ago with an SLO of 1 s is refused at once, the
+ *       one submitted beside it without a time runs.
  */
 
 #include <libgen.h>
@@ -80,6 +84,7 @@ static void test_cancel_many(void);
 static void test_logprobs(void);
 static void on_logprob(void *data, const slora_event_t *ev);
 static void test_fault(const char *mode, int want);
+static void test_slo_arrival(void);
 static int32_t count_tier(slora_engine_t *e, const char *tier,
     int32_t *first_n);
 
@@ -110,6 +115,7 @@ main(void)
     test_logprobs();
     test_fault("error", SLORA_ERROR);
     test_fault("lost", SLORA_FATAL);
+    test_slo_arrival();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -1356,6 +1362,65 @@ test_logprobs(void)
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
        && strstr(err.msg, "top_logprobs 21 not in [0, 20]") != NULL,
        "top_logprobs past the most: %s", err.msg);
+
+    slora_engine_free(e);
+}
+
+
+static void
+test_slo_arrival(void)
+{
+    int                   i;
+    int32_t               prompt[8];
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    static sink_t         s;
+
+    for (i = 0; i < 8; i++) {
+        prompt[i] = (i * 13 + 3) % mcfg.vocab;
+    }
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.n_threads = 2;
+    conf.schedule = "slo";
+    conf.slo_ttft_ms = 1000;
+
+    e = slora_engine_init(&conf, &err);
+    if (!ok(e != NULL, "slo: engine up")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    memset(&s, 0, sizeof(s));
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 8;
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+    req.sampling.max_tokens = 4;
+
+    /* steps to learn from */
+    req.id = 1;
+    (void) slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+
+    req.id = 2;
+    req.arrived_ns = slora_now_ns() - 2000000000LL;
+    (void) slora_engine_submit(e, &req, &err);
+    req.id = 3;
+    req.arrived_ns = 0;
+    (void) slora_engine_submit(e, &req, &err);
+    drain(e, &s, 100);
+
+    ok(s.done[1] && s.n[1] == 4, "slo: the first request ran");
+    ok(s.failed[2] == 1 && !s.done[2] && strstr(s.last_error, "SLO")
+       != NULL, "slo: the one that arrived 2 s ago is refused: %s",
+       s.last_error);
+    ok(s.done[3] && s.n[3] == 4 && s.failed[3] == 0, "slo: the one beside "
+       "it, arrived now, runs");
 
     slora_engine_free(e);
 }

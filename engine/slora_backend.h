@@ -88,6 +88,11 @@ struct slora_backend_s {
      * step slow once */
     int64_t            setup_ns;
 
+    /* how long the last forward spent in attention over the KV pages
+     * (0: not measured, as on the GPU), for the step-time model's
+     * context term (slora_sched.h) */
+    int64_t            attention_ns;
+
     void        *data;
 };
 

@@ -294,6 +294,8 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
         return slora_err_set(err, SLORA_ERROR, "cpu backend: no batch");
     }
 
+    b->attention_ns = 0;
+
     memset(&st, 0, sizeof(st));
     st.batch = batch;
     st.layer_off = pool_layer_off;
@@ -341,6 +343,8 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
             return slora_err_prefix(err, "cpu backend: layer %d", l);
         }
     }
+
+    b->attention_ns = st.attention_ns;
 
     if (slora_cpu_logits(c, &st) != SLORA_OK) {
         return slora_err_set(err, SLORA_ERROR, "cpu backend: logits failed");
@@ -392,6 +396,7 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     const float                   *next_norm;
     float                         *x, *h, *q, *k, *v, *att, *o, *g, *u;
     int32_t                        n, hidden;
+    int64_t                        t0;
     slora_cpu_linear_op_t          lin;
     slora_cpu_attn_op_t            at;
     slora_cpu_act_op_t             act;
@@ -457,7 +462,9 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
         return slora_err_set(err, SLORA_ERROR, "paged kv store failed");
     }
 
+    t0 = slora_now_ns();
     slora_threads_run_n(c->pool, at.nth, slora_cpu_attn_share, &at);
+    st->attention_ns += slora_now_ns() - t0;
 
     if (atomic_load(&at.failed)) {
         return slora_err_set(err, SLORA_ERROR, "paged attention failed");

@@ -111,6 +111,7 @@ typedef struct {
     slora_seq_index_t             ix;
     slora_lora_segs_t             segs[SLORA_PROJ_N];
     slora_batch_info_t            info;
+    int64_t                       attention_ns;
 } slora_cpu_step_t;
 
 

@@ -602,12 +602,15 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     e->last_step_device_ns = rc == SLORA_OK ? e->backend->device_ns : 0;
     e->last_step_captured = rc == SLORA_OK ? e->backend->captured : 0;
     e->last_step_setup_ns = rc == SLORA_OK ? e->backend->setup_ns : 0;
+    e->last_step_attention_ns = rc == SLORA_OK ? e->backend->attention_ns
+                                               : 0;
     slora_engine_log_step(e, &step, &t);
     e->last_step_prefill = step.n_prefill;
     e->last_step_decode = step.n_decode;
 
     if (rc == SLORA_OK) {
-        slora_sched_observe(e->sched, step.n_tokens, e->last_step_ns);
+        slora_sched_observe(e->sched, &step, e->last_step_ns,
+                            e->last_step_attention_ns);
     }
 
     return rc;

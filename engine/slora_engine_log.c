@@ -22,10 +22,15 @@
  * new decode graph (slora_backend_t.captured: 1 or 0), which costs the
  * host every launch of the step where a replay costs one, and the part
  * of the forward spent making GEMM plans for shapes new to the backend
- * (slora_backend_t.setup_ns; 0 on the CPU), which a cold step pays.
+ * (slora_backend_t.setup_ns; 0 on the CPU), which a cold step pays;
+ * last, the step's attention work (slora_sched_step_t.n_pairs) and the
+ * forward's time in attention where the backend measures it
+ * (slora_backend_t.attention_ns; 0 on the GPU), which the SLO policy's
+ * step model reads.
  *
  *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed,
- *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured,setup_ms
+ *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured,setup_ms,
+ *   pairs,attention_ms
  */
 
 #include <errno.h>
@@ -60,7 +65,7 @@ slora_engine_log_open(slora_engine_t *e)
     if (ftell(e->step_log) == 0) {
         fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
               "failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,"
-              "captured,setup_ms\n", e->step_log);
+              "captured,setup_ms,pairs,attention_ms\n", e->step_log);
     }
 }
 
@@ -74,7 +79,7 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     }
 
     fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,"
-            "%.3f,%.3f,%d,%.3f\n",
+            "%.3f,%.3f,%d,%.3f,%lld,%.3f\n",
             (double) (t->start - e->log_t0) / 1e6,
             (double) (t->run - t->start) / 1e6,
             (double) (t->end - t->run) / 1e6, step->n_items, step->n_prefill,
@@ -85,7 +90,9 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
             (double) (t->planned - t->resolved) / 1e6,
             (double) (t->run - t->planned) / 1e6,
             (double) e->last_step_device_ns / 1e6, e->last_step_captured,
-            (double) e->last_step_setup_ns / 1e6);
+            (double) e->last_step_setup_ns / 1e6,
+            (long long) step->n_pairs,
+            (double) e->last_step_attention_ns / 1e6);
 }
 
 

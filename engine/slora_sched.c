@@ -825,6 +825,7 @@ slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r, int32_t chunk)
     it->logits = r->n_computed + chunk == r->n_tokens;
 
     step->n_tokens += chunk;
+    step->n_pairs += slora_sched_pairs(r->n_computed, r->n_computed + chunk);
 
     if (r->n_tokens - r->n_computed == 1) {
         step->n_decode++;

@@ -110,12 +110,24 @@ typedef struct {
     int32_t              n_tokens;
     int32_t              n_decode;
     int32_t              n_prefill;     /* tokens of prefill chunks */
+    int64_t              n_pairs;       /* attention's work: each token's
+                                           context (its position + 1),
+                                           summed */
     slora_req_t        **failed;        /* [n_failed]: out of the sched */
     int32_t              n_failed;
 } slora_sched_step_t;
 
 
 typedef struct slora_sched_s  slora_sched_t;
+
+
+/* Attention's work to compute positions [from, to) of a sequence: each
+ * token attends to its position + 1 keys (slora_sched_step_t.n_pairs). */
+static inline int64_t
+slora_sched_pairs(int64_t from, int64_t to)
+{
+    return (to * (to + 1) - from * (from + 1)) / 2;
+}
 
 
 /*
@@ -232,13 +244,25 @@ uint64_t slora_sched_aborted(const slora_sched_t *s);
 
 /*
  * The step-time model (slora_sched_slo.c): the owner reports every step
- * it ran, its tokens and its wall time; the model keeps exponentially
- * weighted means and fits time = per_step + per_token * tokens to them,
- * which the SLO policy's estimates use. Both are 0 before any step.
+ * it ran: its tokens and attention work (step->n_tokens, n_pairs), its
+ * wall time, and the part of that spent in attention where the backend
+ * measures it (slora_backend_t.attention_ns; 0: not measured). The model
+ * keeps exponentially weighted means and fits
+ *     time = per_step + per_token * tokens + per_pair * pairs
+ * to them, which the SLO policy's estimates use: per_pair from the
+ * attention time over the work, the line from the rest. Where attention
+ * is not measured per_pair is 0 and the line takes all the time. All are
+ * 0 before any step.
  */
-void slora_sched_observe(slora_sched_t *s, int32_t n_tokens, int64_t ns);
-void slora_sched_step_model(const slora_sched_t *s, int64_t *per_step_ns,
-    int64_t *per_token_ns);
+typedef struct {
+    int64_t              per_step_ns;
+    int64_t              per_token_ns;
+    double               per_pair_ns;
+} slora_sched_model_t;
+
+void slora_sched_observe(slora_sched_t *s, const slora_sched_step_t *step,
+    int64_t ns, int64_t attention_ns);
+void slora_sched_step_model(const slora_sched_t *s, slora_sched_model_t *m);
 
 
 #endif /* SLORA_SCHED_H */

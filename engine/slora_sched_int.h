@@ -30,16 +30,21 @@ typedef struct {
 } slora_req_queue_t;
 
 
-/* Exponentially weighted means of the steps run, and the line fitted to
- * them (slora_sched_slo.c). */
+/* Exponentially weighted means of points (x, y) and of x^2 and x*y. */
 typedef struct {
-    double               n;             /* tokens */
-    double               t;             /* ns */
-    double               nn;            /* tokens^2 */
-    double               nt;            /* tokens * ns */
+    double               x;
+    double               y;
+    double               xx;
+    double               xy;
+} slora_sched_means_t;
+
+
+/* The steps run, and the model fitted to them (slora_sched_slo.c). */
+typedef struct {
+    slora_sched_means_t  tokens;        /* tokens, ns less attention's */
+    slora_sched_means_t  attention;     /* work, ns in attention */
     uint64_t             samples;
-    int64_t              per_step_ns;
-    int64_t              per_token_ns;
+    slora_sched_model_t  model;
 } slora_sched_timing_t;
 
 

@@ -110,15 +110,31 @@ exact(const treq_t *q)
 }
 
 
-/* Steps of 8 and 64 tokens lying on t = per_step + per_tok * n. */
+/* Reports a step of n tokens and attention work pairs that took ns,
+ * attention_ns of it in attention (0: not measured). */
+static inline void
+observe(slora_sched_t *s, int32_t n, int64_t pairs, int64_t ns,
+    int64_t attention_ns)
+{
+    slora_sched_step_t  st;
+
+    memset(&st, 0, sizeof(st));
+    st.n_tokens = n;
+    st.n_pairs = pairs;
+    slora_sched_observe(s, &st, ns, attention_ns);
+}
+
+
+/* Steps of 8 and 64 tokens lying on t = per_step + per_tok * n, their
+ * attention not measured. */
 static inline void
 feed_model(slora_sched_t *s, int64_t per_step, int64_t per_tok)
 {
     int  i;
 
     for (i = 0; i < 40; i++) {
-        slora_sched_observe(s, i % 2 ? 8 : 64,
-                            per_step + per_tok * (i % 2 ? 8 : 64));
+        observe(s, i % 2 ? 8 : 64, 1000, per_step + per_tok * (i % 2 ? 8 : 64),
+                0);
     }
 }
 

@@ -21,6 +21,8 @@
  * test_sched_fair.c's.
  */
 
+#include <math.h>
+
 #include "sched_world.h"
 
 
@@ -37,6 +39,8 @@ static void test_abort_burst(int on);
 static void test_abort_burst_tenants(void);
 static void test_abort_burst_many(void);
 static void test_abort_computing(void);
+static void test_abort_context(void);
+static void test_abort_defer(void);
 static void slo_world(world_t *w, int cache, int32_t pages, int32_t budget,
     int32_t running, int32_t slo_ms);
 static void free_reqs(treq_t **q, int32_t n);
@@ -68,6 +72,8 @@ main(void)
     test_abort_burst_tenants();
     test_abort_burst_many();
     test_abort_computing();
+    test_abort_context();
+    test_abort_defer();
 
     world_done();
 
@@ -128,47 +134,106 @@ test_lcfs(void)
 static void
 test_step_model(void)
 {
-    int            i;
-    int64_t        a, b;
-    world_t        w;
+    int                  i;
+    int32_t              n;
+    double               t;
+    world_t              w;
+    slora_sched_model_t  m;
 
     mkworld(&w, &slora_sched_slo, 16, 64, 4, 0, 0);
 
-    slora_sched_step_model(w.s, &a, &b);
-    ok(a == 0 && b == 0, "no step seen: a zero model");
+    slora_sched_step_model(w.s, &m);
+    ok(m.per_step_ns == 0 && m.per_token_ns == 0 && m.per_pair_ns == 0,
+       "no step seen: a zero model");
 
     /* t = 10 ms + 1 ms a token, sizes 8 and 64 */
     feed_model(w.s, 10 * MS, 1 * MS);
-    slora_sched_step_model(w.s, &a, &b);
-    ok(a == 10 * MS && b == 1 * MS, "the line through the steps: %lld ns "
-       "a step, %lld ns a token", (long long) a, (long long) b);
+    slora_sched_step_model(w.s, &m);
+    ok(m.per_step_ns == 10 * MS && m.per_token_ns == 1 * MS
+       && m.per_pair_ns == 0, "the line through the steps: %lld ns a "
+       "step, %lld ns a token; attention not measured, nothing a pair",
+       (long long) m.per_step_ns, (long long) m.per_token_ns);
 
     /* the machine gets slower: t = 20 ms + 3 ms a token */
     for (i = 0; i < 200; i++) {
-        slora_sched_observe(w.s, i % 2 ? 8 : 64,
-                            20 * MS + 3 * MS * (i % 2 ? 8 : 64));
+        observe(w.s, i % 2 ? 8 : 64, 0, 20 * MS + 3 * MS * (i % 2 ? 8 : 64),
+                0);
     }
-    slora_sched_step_model(w.s, &a, &b);
-    ok(llabs(a - 20 * MS) < MS / 100 && llabs(b - 3 * MS) < MS / 100,
+    slora_sched_step_model(w.s, &m);
+    ok(llabs(m.per_step_ns - 20 * MS) < MS / 100
+       && llabs(m.per_token_ns - 3 * MS) < MS / 100,
        "recent steps weigh most: %lld and %lld after 200 new steps",
-       (long long) a, (long long) b);
+       (long long) m.per_step_ns, (long long) m.per_token_ns);
+
+    freeworld(&w);
+
+    /*
+     * Attention measured: t = 10 ms + 1 ms a token + 2 ms + 2 us a pair
+     * (attention's own part a step: its dispatch in every layer), over
+     * prompts of 64 tokens at contexts 0 to 960 and decode steps of 8
+     * at context 500: the pairs do not follow the tokens, and a line
+     * alone would put them on the tokens; attention's time over its
+     * work alone would put its part a step on the decodes' pairs.
+     */
+    mkworld(&w, &slora_sched_slo, 16, 64, 4, 0, 0);
+    for (i = 0; i < 64; i++) {
+        int64_t  pairs;
+
+        n = i % 2 ? 8 : 64;
+        pairs = i % 2 ? 8 * 500 : slora_sched_pairs(64 * (i % 16),
+                                                    64 * (i % 16) + 64);
+        observe(w.s, n, pairs, 12 * MS + n * MS + 2000 * pairs,
+                2 * MS + 2000 * pairs);
+    }
+    slora_sched_step_model(w.s, &m);
+    ok(m.per_step_ns == 12 * MS && m.per_token_ns == MS
+       && fabs(m.per_pair_ns - 2000) < 1e-6, "attention measured: %lld ns "
+       "a step, %lld a token, %.3f a pair", (long long) m.per_step_ns,
+       (long long) m.per_token_ns, m.per_pair_ns);
+
+    /* then decodes alone, their work all alike: the slope found stands */
+    for (i = 0; i < 100; i++) {
+        observe(w.s, 8, 8 * 500, 12 * MS + 8 * MS + 2000 * 8 * 500,
+                2 * MS + 2000 * 8 * 500);
+    }
+    slora_sched_step_model(w.s, &m);
+    t = (double) m.per_step_ns + 8.0 * (double) m.per_token_ns
+        + 8 * 500 * m.per_pair_ns;
+    ok(fabs(m.per_pair_ns - 2000) < 1 && fabs(t - 28 * MS) < MS / 100,
+       "100 decode steps later: %.3f ns a pair; such a step is still "
+       "put at %.3f ms", m.per_pair_ns, t / MS);
+
+    freeworld(&w);
+
+    /* a backend's attention time past the step's own is not believed */
+    mkworld(&w, &slora_sched_slo, 16, 64, 4, 0, 0);
+    for (i = 0; i < 40; i++) {
+        n = i % 2 ? 8 : 64;
+        observe(w.s, n, 100 * n * (i % 5), 10 * MS + n * MS,
+                10 * MS + n * MS + 1);
+    }
+    slora_sched_step_model(w.s, &m);
+    ok(m.per_step_ns == 10 * MS && m.per_token_ns == MS
+       && m.per_pair_ns == 0, "attention times longer than their steps "
+       "are read as none: %lld, %lld, %.3f", (long long) m.per_step_ns,
+       (long long) m.per_token_ns, m.per_pair_ns);
 
     freeworld(&w);
 
     /* steps of one size: the time goes to the tokens */
     mkworld(&w, &slora_sched_slo, 16, 64, 4, 0, 0);
     for (i = 0; i < 10; i++) {
-        slora_sched_observe(w.s, 10, 5 * MS);
+        observe(w.s, 10, 0, 5 * MS, 0);
     }
-    slora_sched_step_model(w.s, &a, &b);
-    ok(a == 0 && b == MS / 2, "one size only: 0 a step, %lld a token",
-       (long long) b);
+    slora_sched_step_model(w.s, &m);
+    ok(m.per_step_ns == 0 && m.per_token_ns == MS / 2, "one size only: 0 "
+       "a step, %lld a token", (long long) m.per_token_ns);
 
     /* a step that took longer with fewer tokens: no negative slope */
-    slora_sched_observe(w.s, 2, 50 * MS);
-    slora_sched_step_model(w.s, &a, &b);
-    ok(a >= 0 && b >= 0, "no negative term (%lld, %lld)", (long long) a,
-       (long long) b);
+    observe(w.s, 2, 0, 50 * MS, 0);
+    slora_sched_step_model(w.s, &m);
+    ok(m.per_step_ns >= 0 && m.per_token_ns >= 0, "no negative term (%lld, "
+       "%lld)", (long long) m.per_step_ns, (long long) m.per_token_ns);
 
     freeworld(&w);
 }
@@ -183,8 +248,10 @@ test_step_model(void)
  *   r4   P = 80, two steps: est 20 + 80 = 100, equal: kept;
  *   r5   P = 96: est 116: aborted; r6, r7 likewise (still 96 ahead
  *        counted, the aborted adding nothing);
- *   r8   its own SLO of 116 ms (deadline after the others): P = 80 + 16,
- *        est 116: kept. Had r5..r7 counted, P would be 144 and est 174.
+ *   r8   its own SLO of 126 ms (deadline after the others): P = 80 + 16,
+ *        est 116, but in r4's step, which would end at 116 ms, past r4's
+ *        SLO: deferred to the third step, est 30 + 96 = 126: kept. Had
+ *        r5..r7 counted, P would be 144 and est 174.
  */
 static void
 test_abort(void)
@@ -200,7 +267,7 @@ test_abort(void)
     for (i = 0; i < 10; i++) {
         q[i] = mkreq(i, 16, 3, NULL, 0);
     }
-    q[8]->r.ttft_slo_ms = 116;
+    q[8]->r.ttft_slo_ms = 126;
 
     for (i = 0; i < 9; i++) {
         submit(&w, q[i], T0);
@@ -865,4 +932,117 @@ free_reqs(treq_t **q, int32_t n)
         free(q[i]->r.pages);
         free(q[i]);
     }
+}
+
+
+/*
+ * The context term: steps of 10 ms + 1 ms a token + 1 us a pair, their
+ * attention measured; budget 512, SLO 600 ms. A 512-token prompt attends
+ * over 131328 pairs: est 10 + 512 + 131.3 ms, past its SLO, though its
+ * tokens alone (522 ms) are not; a 256-token one, 10 + 256 + 32.9: kept.
+ */
+static void
+test_abort_context(void)
+{
+    int                  i;
+    int64_t              pairs;
+    treq_t              *a, *b;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_slo, 256, 512, 4, 600, 0);
+
+    for (i = 0; i < 40; i++) {
+        pairs = i % 2 ? 4 * 300 : slora_sched_pairs(0, 64 + 8 * i);
+        observe(w.s, i % 2 ? 4 : 64 + 8 * i, pairs,
+                10 * MS + (i % 2 ? 4 : 64 + 8 * i) * MS + 1000 * pairs,
+                1000 * pairs);
+    }
+
+    a = mkreq(1, 512, 2, NULL, 0);
+    b = mkreq(2, 256, 2, NULL, 0);
+    submit(&w, a, T0);
+    submit(&w, b, T0 + 1);
+
+    run_step(&w, &st, T0 + 1);
+
+    ok(a->r.state == SLORA_REQ_DONE && a->r.err.code == SLORA_ABORTED,
+       "the 512-token prompt is refused on its attention's work");
+    ok(strstr(a->r.err.msg, "estimated at 0.653 s") != NULL, "its estimate "
+       "counts the work: %s", a->r.err.msg);
+    ok(b->r.state == SLORA_REQ_RUNNING && st.n_prefill == 256, "the "
+       "256-token prompt is admitted");
+
+    while (run_step(&w, &st, T0 + 1)) {
+        /* drain */
+    }
+    ok(b->done && w.bad == 0, "it completes");
+
+    free(b->r.pages);
+    free(a);
+    free(b);
+    freeworld(&w);
+}
+
+
+/*
+ * Budget 64, 10 ms a step and 1 ms a token. r1 (16 tokens, SLO 100 ms)
+ * came 60 ms ago: est 26 ms, 40 left to its SLO. r2 (32 tokens, SLO 1 s)
+ * in its step would end it at 58 ms, making r1 late: deferred to the
+ * next step. r3 (32 tokens, SLO 65 ms) likewise, but deferred it would
+ * be late itself (est 68 ms): refused. r4 (8 tokens, SLO 1 s) comes after
+ * r2 and waits with it. So the first plan admits r1 alone; its step ends
+ * at 26 ms, where with all three it would end at 66, past r1's SLO.
+ */
+static void
+test_abort_defer(void)
+{
+    treq_t              *r1, *r2, *r3, *r4;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_slo, 256, 64, 8, 1000, 0);
+    feed_model(w.s, 10 * MS, 1 * MS);
+
+    r1 = mkreq(1, 16, 2, NULL, 0);
+    r1->r.ttft_slo_ms = 100;
+    r2 = mkreq(2, 32, 2, NULL, 0);
+    r3 = mkreq(3, 32, 2, NULL, 0);
+    r3->r.ttft_slo_ms = 65;
+    r4 = mkreq(4, 8, 2, NULL, 0);
+    submit(&w, r1, T0 - 60 * MS);
+    submit(&w, r2, T0);
+    submit(&w, r3, T0);
+    submit(&w, r4, T0);
+
+    run_step(&w, &st, T0);
+
+    ok(st.n_items == 1 && st.items[0].req == &r1->r && st.n_prefill == 16,
+       "the first step is r1's alone (%d items, %d tokens)", st.n_items,
+       st.n_prefill);
+    ok(r3->r.state == SLORA_REQ_DONE && r3->r.err.code == SLORA_ABORTED
+       && strstr(r3->r.err.msg, "unless it made those getting their "
+                 "first token in its step (1)") != NULL,
+       "r3 is refused: in time only at r1's cost: %s", r3->r.err.msg);
+    ok(r2->r.state == SLORA_REQ_WAITING && r4->r.state == SLORA_REQ_WAITING,
+       "r2 and r4 wait for the next step");
+    is_int(st.n_failed, 1, "only r3 is refused");
+
+    run_step(&w, &st, T0 + 26 * MS);
+
+    ok(r2->r.state == SLORA_REQ_RUNNING && r4->r.state == SLORA_REQ_RUNNING
+       && st.n_prefill == 40, "the next step admits r2 and r4 (%d prefill "
+       "tokens)", st.n_prefill);
+
+    while (run_step(&w, &st, T0 + 100 * MS)) {
+        /* drain */
+    }
+    ok(r1->done && r2->done && r4->done && w.bad == 0, "r1, r2, r4 "
+       "complete");
+
+    free(r1);
+    free(r2);
+    free(r3);
+    free(r4);
+    freeworld(&w);
 }

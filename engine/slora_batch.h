@@ -24,7 +24,8 @@ typedef struct {
     float            scale;                      /* lora_alpha / r */
     uint32_t         proj_mask;                  /* 1 << SLORA_PROJ_* */
     const int64_t   *a_rows[SLORA_PROJ_N];       /* [rank]: A is [rank, in] */
-    const int64_t   *b_rows[SLORA_PROJ_N];       /* [rank]: B^T is [rank, out] */
+    const int64_t   *b_rows[SLORA_PROJ_N];       /* [rank]: B^T is
+                                                    [rank, out] */
 } slora_lora_t;
 
 

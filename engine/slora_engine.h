@@ -14,8 +14,8 @@
  * slora_engine_wake_fd() to become readable (or a new request) before
  * stepping again. A step whose backend failed ends its own requests;
  * SLORA_FATAL says the backend cannot go on (a GPU's context is lost)
- * and the owner should start over in a new process. A prefetch thread reads adapters from disk into the
- * host tier ahead of need.
+ * and the owner should start over in a new process. A prefetch thread
+ * reads adapters from disk into the host tier ahead of need.
  *
  * Not thread-safe: one thread owns an engine.
  */

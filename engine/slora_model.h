@@ -80,7 +80,8 @@ typedef struct {
 typedef struct {
     float                  *tok_embd;   /* [vocab, hidden] */
     float                  *out_norm;   /* [hidden] */
-    float                  *output;     /* [vocab, hidden]; == tok_embd if tied */
+    float                  *output;     /* [vocab, hidden]; == tok_embd
+                                           if tied */
     slora_layer_weights_t  *layers;     /* [n_layers] */
 } slora_model_weights_t;
 
@@ -92,7 +93,8 @@ typedef struct {
     slora_model_config_t    cfg;
     slora_model_weights_t   w;
     char                    path[1024];
-    slora_gguf_t           *gguf;       /* kept open for the tokenizer, or NULL */
+    slora_gguf_t           *gguf;       /* kept open for the tokenizer, or
+                                           NULL */
     void                   *mem;        /* one allocation behind all weights */
     size_t                  mem_size;
     /* a random model whose weights were left for the backend to make

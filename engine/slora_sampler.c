@@ -1,8 +1,9 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
  * chain: repetition penalty, frequency and presence penalties, then
- * greedy or temperature, top-k, softmax, top-p, one uniform draw; the draw itself is the kernel family's
- * (kernels/slora_sample.h), which the GPU does to the same token.
+ * greedy or temperature, top-k, softmax, top-p, one uniform draw; the
+ * draw itself is the kernel family's (kernels/slora_sample.h), which the
+ * GPU does to the same token.
  *
  * The one idea: each request has its own generator, seeded from its
  * seed, and a draw takes one number of it, so the result depends on the

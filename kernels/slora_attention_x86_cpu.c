@@ -11,11 +11,12 @@
  * by shuffles that add the same pairs. The output row stays in registers,
  * 64 columns a pass, each column adding w v in position order as
  * slora_vec_axpy does. Softmax's exponentials are slora_expf's, eight at a
- * time in four-lane doubles, every operation the scalar one's. A call takes up to SLORA_ATTN_ROWS consecutive query rows
- * of one head and walks the keys and values once for all of them: eight
- * keys, then sixteen values at a time, stay in L1 while every row uses
- * them, so a long context, whose K and V outgrow L2, is read from memory
- * once a block of rows instead of once a row.
+ * time in four-lane doubles, every operation the scalar one's. A call
+ * takes up to SLORA_ATTN_ROWS consecutive query rows of one head and
+ * walks the keys and values once for all of them: eight keys, then
+ * sixteen values at a time, stay in L1 while every row uses them, so a
+ * long context, whose K and V outgrow L2, is read from memory once a
+ * block of rows instead of once a row.
  */
 
 #include <math.h>
@@ -276,6 +277,7 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
     int64_t       kv_dim;
     const float  *page, *k[8], *qr;
     float        *sr, scale, mx, sum, w[SLORA_ATTN_ROWS];
+    __m256        e8;
 
     d = c->head_dim;
     tpp = c->tokens_per_page;
@@ -330,10 +332,8 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
         }
 
         for (t = 0; t + 8 <= n_ctx + r; t += 8) {
-            _mm256_storeu_ps(sr + t,
-                             slora_attn_exp8(_mm256_sub_ps(_mm256_loadu_ps(sr
-                                                                       + t),
-                                                           _mm256_set1_ps(mx))));
+            e8 = _mm256_sub_ps(_mm256_loadu_ps(sr + t), _mm256_set1_ps(mx));
+            _mm256_storeu_ps(sr + t, slora_attn_exp8(e8));
         }
 
         for ( /* void */ ; t < n_ctx + r; t++) {

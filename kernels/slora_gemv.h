@@ -60,9 +60,9 @@ int slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out,
 int32_t slora_gemv_mma_rows(int32_t out, int32_t share);
 
 /* The same with the launch's shape named, for t/kernels' timings: loads
- * in flight a lane (4, 8 or 16; slora_gemv_cuda: 4 at n = 1, else 8) and at most
- * max_blocks blocks of 8 warps, each warp then taking rows a grid apart
- * (0: a block per 8 rows, slora_gemv_cuda's). */
+ * in flight a lane (4, 8 or 16; slora_gemv_cuda: 4 at n = 1, else 8) and
+ * at most max_blocks blocks of 8 warps, each warp then taking rows a grid
+ * apart (0: a block per 8 rows, slora_gemv_cuda's). */
 int slora_gemv_cuda_shape(void *y, int64_t ld_y, int f32_out,
     const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
     int32_t n, int32_t out, int32_t in, int32_t unroll, int32_t max_blocks,

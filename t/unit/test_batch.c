@@ -204,7 +204,8 @@ test_check(void)
     f.a_down[0] = -1;
     refused(&f, "adapter 0: down_proj row 0 outside", "a negative A row");
     f.b_v[7] = -1;
-    refused(&f, "adapter 1: v_proj row 7 outside", "a negative B^T row, rank 8");
+    refused(&f, "adapter 1: v_proj row 7 outside",
+            "a negative B^T row, rank 8");
     f.b_v[7] = LIMIT - slora_proj_out_dim(&cfg, SLORA_PROJ_V) + 1;
     refused(&f, "adapter 1: v_proj row 7 outside",
             "v's B^T row past the arena by its own width");

@@ -630,6 +630,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     slora_catalog_stats_t       cs;
     slora_adapters_stats_t      as;
     slora_prefix_stats_t        ps;
+    slora_sched_model_t         model;
     const slora_engine_req_t   *q;
 
     memset(st, 0, sizeof(*st));
@@ -657,6 +658,10 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->last_step_ns = e->last_step_ns;
     st->last_step_device_ns = e->last_step_device_ns;
     st->last_step_prefill = e->last_step_prefill;
+    slora_sched_step_model(e->sched, &model);
+    st->model_step_ns = model.per_step_ns;
+    st->model_token_ns = model.per_token_ns;
+    st->model_pair_ns = model.per_pair_ns;
     st->last_step_decode = e->last_step_decode;
     st->adapter_pool_elems = as.pool_elems;
     st->adapter_used_elems = as.pool_used_elems;

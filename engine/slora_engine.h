@@ -231,6 +231,12 @@ typedef struct {
     int64_t           last_step_device_ns;  /* the device's part of it
                                                (0: not measured) */
     int32_t           last_step_prefill;    /* its prefill tokens */
+    int64_t           model_step_ns;        /* the step-time model
+                                               (slora_sched.h): a step's
+                                               own time, */
+    int64_t           model_token_ns;       /* a token's, */
+    double            model_pair_ns;        /* attention's per token and
+                                               key (0: not timed) */
     int32_t           last_step_decode;     /* its decode tokens */
     int64_t           adapter_pool_elems;   /* pages of resident adapters,
                                                in elements of one layer */

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      13
+#define SLORA_QUEUE_VERSION      14
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -293,6 +293,11 @@ typedef struct {
     _Atomic uint64_t   prefix_lookups;      /* admissions that looked */
     _Atomic uint64_t   prefix_hit_tokens;   /* prompt tokens it gave */
     _Atomic uint64_t   prefix_evictions;    /* pages reclaimed from it */
+    _Atomic int64_t    model_step_ns;       /* the step-time model: a
+                                               step's own time, */
+    _Atomic int64_t    model_token_ns;      /* a token's, */
+    _Atomic int64_t    model_pair_ps;       /* attention's per token and
+                                               key, in picoseconds */
     slora_hist_t       step_seconds;
 
     /* request accounting, written by workers */

@@ -1238,6 +1238,13 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->prefix_evictions, st.prefix_evictions,
                           memory_order_relaxed);
+    atomic_store_explicit(&q->model_step_ns, st.model_step_ns,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->model_token_ns, st.model_token_ns,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->model_pair_ps,
+                          (int64_t) (st.model_pair_ns * 1000.0 + 0.5),
+                          memory_order_relaxed);
     atomic_store_explicit(&q->adapter_loads, st.adapter_loads,
                           memory_order_relaxed);
     atomic_store_explicit(&q->adapter_evictions, st.adapter_evictions,

@@ -51,6 +51,8 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"slots\":{\"total\":%uD,\"used\":%uD},"
         "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL,"
         "\"preempted\":%uL,\"slo_aborted\":%uL},"
+        "\"step_model\":{\"per_step_ms\":%.3f,\"per_token_ms\":%.3f,"
+        "\"per_pair_ns\":%.3f},"
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
         "\"pages_adapter\":%D,\"pages_cached\":%D,\"pages_used_peak\":%D,"
         "\"bytes\":%uL},"
@@ -74,6 +76,9 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
         ngx_http_slora_ld(q->requests_total),
         ngx_http_slora_ld(q->preemptions), ngx_http_slora_ld(q->slo_aborted),
+        (double) ngx_http_slora_ld(q->model_step_ns) / 1e6,
+        (double) ngx_http_slora_ld(q->model_token_ns) / 1e6,
+        (double) ngx_http_slora_ld(q->model_pair_ps) / 1e3,
         ngx_http_slora_ld(q->pages_total), ngx_http_slora_ld(q->pages_free),
         ngx_http_slora_ld(q->pages_kv), ngx_http_slora_ld(q->pages_adapter),
         ngx_http_slora_ld(q->pages_cached),
@@ -204,7 +209,14 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "# HELP slora_slo_aborted_total Requests refused by schedule=slo"
         " (429 slo_unattainable).\n"
         "# TYPE slora_slo_aborted_total counter\n"
-        "slora_slo_aborted_total %uL\n",
+        "slora_slo_aborted_total %uL\n"
+        "# HELP slora_step_model_seconds The engine's step-time model, its"
+        " terms: a step's own time, a token's, attention's per token and"
+        " key.\n"
+        "# TYPE slora_step_model_seconds gauge\n"
+        "slora_step_model_seconds{term=\"step\"} %.6f\n"
+        "slora_step_model_seconds{term=\"token\"} %.6f\n"
+        "slora_step_model_seconds{term=\"pair\"} %.12f\n",
         ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
         ngx_http_slora_ld(q->pages_free), ngx_http_slora_ld(q->pages_kv),
         ngx_http_slora_ld(q->pages_adapter),
@@ -214,7 +226,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->adapter_hits),
         ngx_http_slora_ld(q->restarts),
         ngx_http_slora_ld(q->preemptions),
-        ngx_http_slora_ld(q->slo_aborted));
+        ngx_http_slora_ld(q->slo_aborted),
+        (double) ngx_http_slora_ld(q->model_step_ns) / 1e9,
+        (double) ngx_http_slora_ld(q->model_token_ns) / 1e9,
+        (double) ngx_http_slora_ld(q->model_pair_ps) / 1e12);
 
     p = ngx_slprintf(p, end,
         "# HELP slora_adapter_uploads_total Adapters copied from the host"

@@ -8,7 +8,8 @@
 #    before any compute with 429, a Retry-After in whole seconds and an
 #    OpenAI error body naming the SLO (a stream too: the status comes
 #    before any event); every other one succeeds with the text its prompt
-#    gave alone; the first of the burst is never refused.
+#    gave alone; the first of the burst is never refused. The status and
+#    the metrics show the step-time model the estimates stood on.
 # 3. schedule=fair against fcfs: a flooding tenant keeps 10 streams open
 #    on 2 running slots while a quiet tenant sends requests one after
 #    another. For each quiet request we count the flood requests whose
@@ -207,6 +208,24 @@ is($burst[0]{st}->result->{status}, 200,
     my $log = SloraTest::_slurp($s->prefix . '/logs/access.log');
     my @l = grep { / 429 / } split /\n/, $log;
     is(scalar @l, $n_429, 'the access log has them');
+
+    # the step-time model the estimates stood on, fitted to the steps run:
+    # the CPU times its attention, so every term is there
+    my $sm = ($s->status // {})->{step_model} // {};
+    ok(($sm->{per_token_ms} // 0) > 0 && ($sm->{per_pair_ns} // 0) > 0
+       && ($sm->{per_step_ms} // -1) >= 0 && $sm->{per_token_ms} < 1000,
+       'status shows the step model: '
+       . join(', ', map { "$_ $sm->{$_}" } sort keys %$sm));
+    my $m3 = http_req($PORT, 'GET', '/metrics');
+    my ($tok) = $m3->{body}
+        =~ /^slora_step_model_seconds\{term="token"\} ([0-9.]+)$/m;
+    my ($pair) = $m3->{body}
+        =~ /^slora_step_model_seconds\{term="pair"\} ([0-9.]+)$/m;
+    ok(defined $tok && defined $pair
+       && abs($tok * 1e3 - $sm->{per_token_ms}) < 0.002
+       && abs($pair * 1e9 - $sm->{per_pair_ns}) < 0.002,
+       'so do the metrics, in seconds (' . ($tok // 'none') . ', '
+       . ($pair // 'none') . ')');
 }
 
 my $stop = $s->stop;

@@ -267,12 +267,11 @@ slora_attn_row(float *o, const float *qh, const slora_paged_kv_t *c,
         }
     }
 
-    sum = 0.0f;
-
     for (t = 0; t < n_ctx; t++) {
         sc[t] = slora_expf(sc[t] - mx);
-        sum += sc[t];
     }
+
+    sum = slora_vec_sum(sc, n_ctx);
 
     memset(o, 0, (size_t) d * sizeof(float));
 

@@ -34,14 +34,17 @@
 #define SLORA_ATTN_INLINE SLORA_ATTN_AVX2 __attribute__((always_inline))
 #define SLORA_ATTN_GROUP  16            /* positions whose values stay in
                                            L1 while every row adds them */
+#define SLORA_ATTN_QREGS  8             /* registers of q held for the
+                                           eight keys of a score block */
 
 
-static inline __m256 slora_attn_sums(const float *q, const float *k,
-    int32_t d) SLORA_ATTN_INLINE;
+static inline __m256 slora_attn_sums(const __m256 *qv, const float *q,
+    const float *k, int32_t d) SLORA_ATTN_INLINE;
 static inline __m256 slora_attn_dot8(const float *q,
     const float *const *k, int32_t d) SLORA_ATTN_INLINE;
 static inline float slora_attn_dot1(const float *q, const float *k,
     int32_t d) SLORA_ATTN_INLINE;
+static inline float slora_attn_fold(__m256 s) SLORA_ATTN_INLINE;
 static inline __m128 slora_attn_exp4(__m128 x) SLORA_ATTN_INLINE;
 static inline __m256 slora_attn_exp8(__m256 x) SLORA_ATTN_INLINE;
 static inline void slora_attn_pv(float *o, int64_t ld_o, const float *sc,
@@ -52,22 +55,24 @@ static inline void slora_attn_pv(float *o, int64_t ld_o, const float *sc,
 
 /*
  * slora_vec_dot's sixteen sums of q . k, folded once: lane j holds
- * acc[j] + acc[j + 8].
+ * acc[j] + acc[j + 8]. qv holds q's first SLORA_ATTN_QREGS * 8 floats.
  */
 static inline __m256
-slora_attn_sums(const float *q, const float *k, int32_t d)
+slora_attn_sums(const __m256 *qv, const float *q, const float *k, int32_t d)
 {
-    __m256   a, b;
+    __m256   a, b, q0, q1;
     int32_t  i;
 
     a = _mm256_setzero_ps();
     b = _mm256_setzero_ps();
 
+#pragma GCC unroll 8
     for (i = 0; i < d; i += 16) {
-        a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(q + i),
-                                           _mm256_loadu_ps(k + i)));
-        b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_loadu_ps(q + i + 8),
-                                           _mm256_loadu_ps(k + i + 8)));
+        q0 = i < 8 * SLORA_ATTN_QREGS ? qv[i / 8] : _mm256_loadu_ps(q + i);
+        q1 = i < 8 * SLORA_ATTN_QREGS ? qv[i / 8 + 1]
+                                      : _mm256_loadu_ps(q + i + 8);
+        a = _mm256_add_ps(a, _mm256_mul_ps(q0, _mm256_loadu_ps(k + i)));
+        b = _mm256_add_ps(b, _mm256_mul_ps(q1, _mm256_loadu_ps(k + i + 8)));
     }
 
     return _mm256_add_ps(a, b);
@@ -77,17 +82,24 @@ slora_attn_sums(const float *q, const float *k, int32_t d)
 /*
  * The dot products of q with eight keys, in key order: slora_vec_dot's
  * tree, acc[j] + acc[j + 4], then (acc[0] + acc[2]) + (acc[1] + acc[3]),
- * then + 0 (its empty tail), for all eight by shuffles.
+ * then + 0 (its empty tail), for all eight by shuffles. Inlined where d
+ * is a constant, q's first 64 floats stay in registers for all eight.
  */
 static inline __m256
 slora_attn_dot8(const float *q, const float *const *k, int32_t d)
 {
-    __m256  s[8], v01, v23, v45, v67, e0123, e4567, r;
+    __m256  qv[SLORA_ATTN_QREGS], s[8], v01, v23, v45, v67, e0123, e4567,
+            r;
     int     m;
 
 #pragma GCC unroll 8
+    for (m = 0; m < SLORA_ATTN_QREGS; m++) {
+        qv[m] = 8 * m < d ? _mm256_loadu_ps(q + 8 * m) : _mm256_setzero_ps();
+    }
+
+#pragma GCC unroll 8
     for (m = 0; m < 8; m++) {
-        s[m] = slora_attn_sums(q, k[m], d);
+        s[m] = slora_attn_sums(qv, q, k[m], d);
     }
 
     /* [lo(s0) | lo(s1)] + [hi(s0) | hi(s1)]: keys 0 and 1's acc[j] +
@@ -121,15 +133,30 @@ slora_attn_dot8(const float *q, const float *const *k, int32_t d)
 static inline float
 slora_attn_dot1(const float *q, const float *k, int32_t d)
 {
-    __m256  s;
+    __m256  qv[SLORA_ATTN_QREGS];
+    int     m;
+
+#pragma GCC unroll 8
+    for (m = 0; m < SLORA_ATTN_QREGS; m++) {
+        qv[m] = 8 * m < d ? _mm256_loadu_ps(q + 8 * m) : _mm256_setzero_ps();
+    }
+
+    return slora_attn_fold(slora_attn_sums(qv, q, k, d)) + 0.0f;
+}
+
+
+/* Eight sums folded as slora_vec_dot and slora_vec_sum fold theirs:
+ * s[j] + s[j + 4], then (s[0] + s[2]) + (s[1] + s[3]). */
+static inline float
+slora_attn_fold(__m256 s)
+{
     __m128  v, e;
 
-    s = slora_attn_sums(q, k, d);
     v = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     e = _mm_add_ps(v, _mm_movehl_ps(v, v));
     e = _mm_add_ss(e, _mm_shuffle_ps(e, e, 1));
 
-    return _mm_cvtss_f32(e) + 0.0f;
+    return _mm_cvtss_f32(e);
 }
 
 
@@ -276,8 +303,9 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
     int32_t       t, t0, j, n, d, pi, tpp, m, col, left, n_max, r, i;
     int64_t       kv_dim;
     const float  *page, *k[8], *qr;
-    float        *sr, scale, mx, sum, w[SLORA_ATTN_ROWS];
-    __m256        e8;
+    float        *sr, scale, mx, tail, w[SLORA_ATTN_ROWS];
+    __m128        m4;
+    __m256        e8, m8, acc, s8;
 
     d = c->head_dim;
     tpp = c->tokens_per_page;
@@ -308,9 +336,12 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
                 sr = sc + r * n_max;
 
                 if (m == 8 && t < n_ctx + r) {
+                    /* d a constant where it is common: q in registers */
+                    s8 = d == 64 ? slora_attn_dot8(qr, k, 64)
+                         : d == 128 ? slora_attn_dot8(qr, k, 128)
+                         : slora_attn_dot8(qr, k, d);
                     _mm256_storeu_ps(sr + t0,
-                                     _mm256_mul_ps(slora_attn_dot8(qr, k, d),
-                                                   _mm256_set1_ps(scale)));
+                                     _mm256_mul_ps(s8, _mm256_set1_ps(scale)));
                     continue;
                 }
 
@@ -323,30 +354,44 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
         }
     }
 
+    /* softmax: the largest score (the same whatever the order), the
+     * exponentials and slora_vec_sum's eight sums, a block at a time */
     for (r = 0; r < nr; r++) {
         sr = sc + r * n_max;
-        mx = -INFINITY;
+        n = n_ctx + r;
+        m8 = _mm256_set1_ps(-INFINITY);
 
-        for (t = 0; t < n_ctx + r; t++) {
+        for (t = 0; t + 8 <= n; t += 8) {
+            m8 = _mm256_max_ps(_mm256_loadu_ps(sr + t), m8);
+        }
+
+        m4 = _mm_max_ps(_mm256_castps256_ps128(m8),
+                        _mm256_extractf128_ps(m8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        mx = _mm_cvtss_f32(m4);
+
+        for ( /* void */ ; t < n; t++) {
             mx = sr[t] > mx ? sr[t] : mx;
         }
 
-        for (t = 0; t + 8 <= n_ctx + r; t += 8) {
-            e8 = _mm256_sub_ps(_mm256_loadu_ps(sr + t), _mm256_set1_ps(mx));
-            _mm256_storeu_ps(sr + t, slora_attn_exp8(e8));
+        acc = _mm256_setzero_ps();
+
+        for (t = 0; t + 8 <= n; t += 8) {
+            e8 = slora_attn_exp8(_mm256_sub_ps(_mm256_loadu_ps(sr + t),
+                                               _mm256_set1_ps(mx)));
+            _mm256_storeu_ps(sr + t, e8);
+            acc = _mm256_add_ps(acc, e8);
         }
 
-        for ( /* void */ ; t < n_ctx + r; t++) {
+        tail = 0.0f;
+
+        for ( /* void */ ; t < n; t++) {
             sr[t] = slora_expf(sr[t] - mx);
+            tail += sr[t];
         }
 
-        sum = 0.0f;
-
-        for (t = 0; t < n_ctx + r; t++) {
-            sum += sr[t];
-        }
-
-        w[r] = 1.0f / sum;
+        w[r] = 1.0f / (slora_attn_fold(acc) + tail);
     }
 
     for (col = 0; col < d; col += 64) {

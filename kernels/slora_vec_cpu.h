@@ -1,11 +1,12 @@
 /*
  * slora_vec_cpu.h: the vector loops the CPU twins share: a dot product,
- * y += w x and exp. They are written so that -O2 vectorizes them without
- * -march flags or intrinsics.
+ * a sum, y += w x and exp. They are written so that -O2 vectorizes them
+ * without -march flags or intrinsics.
  *
- * The one idea: the dot product keeps 16 running sums and folds them in a
- * fixed tree, so its result depends only on n, never on how the caller
- * shared the work out between threads. And exp is ours, not the C
+ * The one idea: the dot product keeps 16 running sums and the sum 8, each
+ * folded in a fixed tree, so a result depends only on n, never on how the
+ * caller shared the work out between threads, and a vector twin gives its
+ * bits with a register of sums. And exp is ours, not the C
  * library's, so that a vector twin (slora_attention_x86_cpu.c) can give
  * its bits: the C library picks its own expf at run time (with FMA where
  * the processor has it), and a vector expf of its own would not match it.
@@ -106,6 +107,38 @@ slora_vec_dot(const float *restrict a, const float *restrict b, int32_t n)
 
     for (j = 0; j < 8; j++) {
         acc[j] += acc[j + 8];
+    }
+
+    for (j = 0; j < 4; j++) {
+        acc[j] += acc[j + 4];
+    }
+
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+}
+
+
+/* The sum of x[0, n): eight running sums over the blocks of eight, the
+ * rest in order, folded as slora_vec_dot folds. */
+static inline float
+slora_vec_sum(const float *x, int32_t n)
+{
+    float    acc[8], tail;
+    int32_t  i, j;
+
+    for (j = 0; j < 8; j++) {
+        acc[j] = 0.0f;
+    }
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        for (j = 0; j < 8; j++) {
+            acc[j] += x[i + j];
+        }
+    }
+
+    tail = 0.0f;
+
+    for ( /* void */ ; i < n; i++) {
+        tail += x[i];
     }
 
     for (j = 0; j < 4; j++) {

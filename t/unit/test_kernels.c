@@ -6,10 +6,11 @@
  * gather, the paged KV store and attention over shuffled pages, and the
  * LoRA shrink/expand over segments mixing ranks 8..128 and base-only
  * rows with adapter rows scattered through an arena, and the thin
- * projection (the CUDA GEMV's reference) with strides and a bias. Every
- * kernel that
- * takes a share (ith of nth) is also run as 3 shares, last share first,
- * and must give the single-share result to the bit.
+ * projection (the CUDA GEMV's reference) with strides and a bias; the
+ * vector helpers slora_expf and slora_vec_sum. Every kernel that takes a
+ * share (ith of nth) is also run as 3 shares, last share first, and must
+ * give the single-share result to the bit; attention in every
+ * instruction set the processor has gives the portable code's bits.
  */
 
 #include <stdint.h>
@@ -645,6 +646,56 @@ test_exp(void)
 }
 
 
+/*
+ * slora_vec_sum: its eight sums and their tree, written out here, to the
+ * bit (the AVX2 softmax adds the same pairs), and within float rounding
+ * of the exact sum, for every length from 0 to 67.
+ */
+static void
+test_sum(void)
+{
+    float    x[67], acc[8], want, got, tail;
+    double   exact;
+    int32_t  n, i, j, bits, far;
+
+    for (i = 0; i < 67; i++) {
+        x[i] = (float) ((i * 7919) % 1000) / 97.0f + 1e-3f * (float) i;
+    }
+
+    bits = 0;
+    far = 0;
+
+    for (n = 0; n <= 67; n++) {
+        memset(acc, 0, sizeof(acc));
+        exact = 0;
+
+        for (i = 0; i < n; i++) {
+            exact += x[i];
+        }
+
+        for (i = 0; i + 8 <= n; i += 8) {
+            for (j = 0; j < 8; j++) {
+                acc[j] += x[i + j];
+            }
+        }
+
+        for (tail = 0.0f; i < n; i++) {
+            tail += x[i];
+        }
+
+        want = ((acc[0] + acc[4]) + (acc[2] + acc[6]))
+               + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail;
+        got = slora_vec_sum(x, n);
+
+        bits += memcmp(&want, &got, sizeof(float)) != 0;
+        far += fabs(got - exact) > 1e-6 * (exact + 1);
+    }
+
+    is_int(bits, 0, "slora_vec_sum: its sums and tree to the bit, n 0-67");
+    is_int(far, 0, "slora_vec_sum: within rounding of the exact sum");
+}
+
+
 static void
 test_attention(void)
 {
@@ -660,6 +711,7 @@ test_attention(void)
      * subnormals, some to 0 */
     test_attention_case(4, 2, 64, 8, 2, 200.0f);
     test_exp();
+    test_sum();
 }
 
 

@@ -19,6 +19,13 @@ int slora_silu_mul(float *out, int64_t ld_out, const float *g, int64_t ld_g,
     const float *u, int64_t ld_u, int64_t n_rows, int64_t dim, int ith,
     int nth);
 
+/* The same in instruction set isa (slora_qmatmul.h's SLORA_QISA_*; AUTO:
+ * the best this processor runs), with the same bits in each; -1 where
+ * isa is not supported. */
+int slora_silu_mul_isa(float *out, int64_t ld_out, const float *g,
+    int64_t ld_g, const float *u, int64_t ld_u, int64_t n_rows, int64_t dim,
+    int ith, int nth, int isa);
+
 
 /* CUDA twin (kernels/slora_act.cu): bf16 device memory (raw bits); dim
  * and the strides are multiples of 8, pointers 16-byte aligned. stream

@@ -24,6 +24,7 @@
 
 #include "slora_attention_int.h"
 #include "slora_vec_cpu.h"
+#include "slora_vec_x86_cpu.h"
 
 
 #ifdef SLORA_ATTN_X86
@@ -45,8 +46,6 @@ static inline __m256 slora_attn_dot8(const float *q,
 static inline float slora_attn_dot1(const float *q, const float *k,
     int32_t d) SLORA_ATTN_INLINE;
 static inline float slora_attn_fold(__m256 s) SLORA_ATTN_INLINE;
-static inline __m128 slora_attn_exp4(__m128 x) SLORA_ATTN_INLINE;
-static inline __m256 slora_attn_exp8(__m256 x) SLORA_ATTN_INLINE;
 static inline void slora_attn_pv(float *o, int64_t ld_o, const float *sc,
     int32_t stride, const slora_paged_kv_t *c, const int32_t *pages,
     int32_t n_ctx, int32_t nr, int32_t kvh, int32_t col, const float *w,
@@ -157,56 +156,6 @@ slora_attn_fold(__m256 s)
     e = _mm_add_ss(e, _mm_shuffle_ps(e, e, 1));
 
     return _mm_cvtss_f32(e);
-}
-
-
-/* slora_expf of four floats, its double arithmetic lane by lane */
-static inline __m128
-slora_attn_exp4(__m128 x)
-{
-    __m256d  z, kd, r, r2, y, s;
-    __m256i  ki, t;
-
-    z = _mm256_mul_pd(_mm256_set1_pd(SLORA_EXP_INVLN2N), _mm256_cvtps_pd(x));
-    kd = _mm256_add_pd(z, _mm256_set1_pd(SLORA_EXP_SHIFT));
-    ki = _mm256_castpd_si256(kd);
-    kd = _mm256_sub_pd(kd, _mm256_set1_pd(SLORA_EXP_SHIFT));
-    r = _mm256_sub_pd(z, kd);
-
-    t = _mm256_i64gather_epi64((const long long *) slora_exp_tab,
-                               _mm256_and_si256(ki, _mm256_set1_epi64x(31)),
-                               8);
-    s = _mm256_castsi256_pd(_mm256_add_epi64(t, _mm256_slli_epi64(ki, 47)));
-
-    z = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(SLORA_EXP_C0), r),
-                      _mm256_set1_pd(SLORA_EXP_C1));
-    r2 = _mm256_mul_pd(r, r);
-    y = _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(SLORA_EXP_C2), r),
-                      _mm256_set1_pd(1.0));
-    y = _mm256_add_pd(_mm256_mul_pd(z, r2), y);
-
-    return _mm256_cvtpd_ps(_mm256_mul_pd(y, s));
-}
-
-
-/* slora_expf of eight floats, its out-of-range answers included */
-static inline __m256
-slora_attn_exp8(__m256 x)
-{
-    __m256  y;
-
-    y = _mm256_set_m128(slora_attn_exp4(_mm256_extractf128_ps(x, 1)),
-                        slora_attn_exp4(_mm256_castps256_ps128(x)));
-
-    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY),
-                         _mm256_cmp_ps(x, _mm256_set1_ps(SLORA_EXP_MAX),
-                                       _CMP_GT_OQ));
-    y = _mm256_blendv_ps(y, _mm256_setzero_ps(),
-                         _mm256_cmp_ps(x, _mm256_set1_ps(SLORA_EXP_MIN),
-                                       _CMP_LT_OQ));
-
-    return _mm256_blendv_ps(y, _mm256_add_ps(x, x),
-                            _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
 
@@ -378,7 +327,7 @@ slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
         acc = _mm256_setzero_ps();
 
         for (t = 0; t + 8 <= n; t += 8) {
-            e8 = slora_attn_exp8(_mm256_sub_ps(_mm256_loadu_ps(sr + t),
+            e8 = slora_vec_exp8(_mm256_sub_ps(_mm256_loadu_ps(sr + t),
                                                _mm256_set1_ps(mx)));
             _mm256_storeu_ps(sr + t, e8);
             acc = _mm256_add_ps(acc, e8);

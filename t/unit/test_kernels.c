@@ -397,6 +397,53 @@ test_act_embed(void)
     ok(bad == 0 && memcmp(out3, out, n * d * sizeof(float)) == 0,
        "silu_mul in 3 shares == 1 share");
 
+    /* every instruction set, to the portable row's bits, over a row
+     * with exp's edges in it and a width with a tail past the blocks */
+    {
+        static const float  edge[] = { 100.0f, -100.0f, 88.8f, -88.8f,
+                                       104.0f, -104.0f, 0.0f, -0.0f,
+                                       1e-30f, -1e-30f, INFINITY, -INFINITY,
+                                       3.0f };
+        float   *want, *got, *ge;
+        int      isa, same, ran;
+        int64_t  w;
+
+        ge = malloc(n * d * sizeof(float));
+        memcpy(ge, g, n * d * sizeof(float));
+
+        for (i = 0; i < 13; i++) {
+            ge[i] = edge[i];
+        }
+
+        want = malloc(n * d * sizeof(float));
+        got = malloc(n * d * sizeof(float));
+
+        for (w = d; w >= 13; w -= d - 13) {
+            ok(slora_silu_mul_isa(want, w, ge, w, u, w, n, w, 0, 1,
+                                  SLORA_QISA_C) == 0,
+               "silu_mul, portable, width %lld", (long long) w);
+
+            for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+                if (!slora_qmatmul_isa_supported(isa)) {
+                    ok(slora_silu_mul_isa(got, w, ge, w, u, w, n, w, 0, 1,
+                                          isa) == -1,
+                       "silu_mul isa %d: not on this CPU, refused", isa);
+                    continue;
+                }
+
+                ran = slora_silu_mul_isa(got, w, ge, w, u, w, n, w, 0, 1,
+                                         isa) == 0;
+                same = memcmp(got, want, n * w * sizeof(float)) == 0;
+                ok(ran && same, "silu_mul isa %d, width %lld: the portable "
+                   "row's bits", isa, (long long) w);
+            }
+        }
+
+        free(want);
+        free(got);
+        free(ge);
+    }
+
     ok(slora_silu_mul(g, d, g, d, u, d, n, d, 0, 1) == 0
        && rel_err(g, ref, n * d) < 1e-6, "silu_mul in place");
 

@@ -166,8 +166,9 @@ slora_attention_isa(float *out, int64_t ld_out, const float *q,
 
 
 /* The rows for isa (SLORA_QISA_AUTO: the best this processor runs); NULL
- * where isa is not supported. A head dim AVX2's rows do not take goes to
- * the portable ones. */
+ * where isa is not supported. AVX-512's rows need SLORA_QISA_AVX512's
+ * processor (AVX2's run on one without VNNI); a head dim the x86 rows do
+ * not take goes to the portable ones. */
 static slora_attn_rows_pt
 slora_attn_rows_for(int32_t head_dim, int isa)
 {
@@ -176,11 +177,18 @@ slora_attn_rows_for(int32_t head_dim, int isa)
     }
 
 #ifdef SLORA_ATTN_X86
-    if (isa != SLORA_QISA_C
-        && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)
-        && head_dim % 16 == 0 && head_dim <= SLORA_ATTN_AVX2_MAX_DIM)
-    {
-        return slora_attn_rows_avx2;
+    if (head_dim % 16 == 0 && head_dim <= SLORA_ATTN_X86_MAX_DIM) {
+        if ((isa == SLORA_QISA_AUTO || isa == SLORA_QISA_AVX512)
+            && slora_qmatmul_isa_supported(SLORA_QISA_AVX512))
+        {
+            return slora_attn_rows_avx512;
+        }
+
+        if (isa != SLORA_QISA_C
+            && slora_qmatmul_isa_supported(SLORA_QISA_AVX2))
+        {
+            return slora_attn_rows_avx2;
+        }
     }
 #endif
 

@@ -1,9 +1,9 @@
 /*
  * slora_attention_int.h: what attention's two CPU files share:
  * slora_attention_cpu.c (the entry points, the share of work and the
- * portable rows) and slora_attention_x86_cpu.c (the same rows in AVX2,
- * compiled for it by a function attribute), which gives the portable
- * rows' bits.
+ * portable rows) and slora_attention_x86_cpu.c (the same rows in AVX2
+ * and in AVX-512, each compiled for its instruction set), which give the
+ * portable rows' bits.
  */
 
 #ifndef SLORA_ATTENTION_INT_H
@@ -36,10 +36,13 @@ typedef void (*slora_attn_rows_pt)(float *o, int64_t ld_o, const float *q,
 
 #ifdef SLORA_ATTN_X86
 
-/* head_dim a multiple of 16, at most SLORA_ATTN_AVX2_MAX_DIM */
-#define SLORA_ATTN_AVX2_MAX_DIM  256
+/* head_dim a multiple of 16, at most SLORA_ATTN_X86_MAX_DIM */
+#define SLORA_ATTN_X86_MAX_DIM  256
 
 void slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q,
+    int64_t ld_q, const slora_paged_kv_t *c, const int32_t *pages,
+    int32_t n_ctx, int32_t nr, int32_t kvh, float *sc);
+void slora_attn_rows_avx512(float *o, int64_t ld_o, const float *q,
     int64_t ld_q, const slora_paged_kv_t *c, const int32_t *pages,
     int32_t n_ctx, int32_t nr, int32_t kvh, float *sc);
 

@@ -1,22 +1,25 @@
 /*
- * slora_attention_x86_cpu.c: one query row of paged attention in AVX2,
- * for head dims that are multiples of 16; slora_attention_cpu.c chooses
- * it at run time where the processor has AVX2.
+ * slora_attention_x86_cpu.c: query rows of paged attention in AVX2 and in
+ * AVX-512, for head dims that are multiples of 16; slora_attention_cpu.c
+ * chooses the widest the processor has at run time. Both are compiled
+ * here from one body (slora_attention_rows_x86.h), each under its
+ * instruction set's target.
  *
- * The one idea: it gives the portable row's bits (slora_attention_cpu.c,
+ * The one idea: they give the portable row's bits (slora_attention_cpu.c,
  * slora_vec_cpu.h), only faster. A score is slora_vec_dot's sixteen
- * partial sums in two registers, each lane multiplying then adding in
- * the same order (no FMA: it would round once where the portable code
- * rounds twice), then the same folding tree, done for eight keys at once
- * by shuffles that add the same pairs. The output row stays in registers,
- * 64 columns a pass, each column adding w v in position order as
- * slora_vec_axpy does. Softmax's exponentials are slora_expf's, eight at a
- * time in four-lane doubles, every operation the scalar one's. A call
- * takes up to SLORA_ATTN_ROWS consecutive query rows of one head and
- * walks the keys and values once for all of them: eight keys, then
- * sixteen values at a time, stay in L1 while every row uses them, so a
- * long context, whose K and V outgrow L2, is read from memory once a
- * block of rows instead of once a row.
+ * partial sums in two AVX2 registers or one AVX-512 register, each lane
+ * multiplying then adding in the same order (no FMA: it would round once
+ * where the portable code rounds twice; the build passes
+ * -ffp-contract=off), then the same folding tree, done for eight keys at
+ * once by shuffles that add the same pairs. The output row stays in
+ * registers, 64 or 128 columns a pass, each column adding w v in
+ * position order as slora_vec_axpy does. Softmax's exponentials are
+ * slora_expf's, eight at a time in four-lane doubles, every operation
+ * the scalar one's. A call takes up to SLORA_ATTN_ROWS consecutive query
+ * rows of one head and walks the keys and values once for all of them:
+ * eight keys, then sixteen values at a time, stay in L1 while every row
+ * uses them, so a long context, whose K and V outgrow L2, is read from
+ * memory once a block of rows instead of once a row.
  */
 
 #include <math.h>
@@ -31,338 +34,78 @@
 
 #include <immintrin.h>
 
-#define SLORA_ATTN_AVX2   __attribute__((target("avx2")))
-#define SLORA_ATTN_INLINE SLORA_ATTN_AVX2 __attribute__((always_inline))
+#define SLORA_ATTN_INLINE __attribute__((always_inline))
 #define SLORA_ATTN_GROUP  16            /* positions whose values stay in
                                            L1 while every row adds them */
 #define SLORA_ATTN_QREGS  8             /* registers of q held for the
                                            eight keys of a score block */
 
 
-static inline __m256 slora_attn_sums(const __m256 *qv, const float *q,
-    const float *k, int32_t d) SLORA_ATTN_INLINE;
-static inline __m256 slora_attn_dot8(const float *q,
-    const float *const *k, int32_t d) SLORA_ATTN_INLINE;
-static inline float slora_attn_dot1(const float *q, const float *k,
-    int32_t d) SLORA_ATTN_INLINE;
-static inline float slora_attn_fold(__m256 s) SLORA_ATTN_INLINE;
-static inline void slora_attn_pv(float *o, int64_t ld_o, const float *sc,
-    int32_t stride, const slora_paged_kv_t *c, const int32_t *pages,
-    int32_t n_ctx, int32_t nr, int32_t kvh, int32_t col, const float *w,
-    const int nv) SLORA_ATTN_INLINE;
+/* AVX2: eight floats a register */
+
+#pragma GCC push_options
+#pragma GCC target("avx2")
+
+#define SLORA_ATTN_W          8
+#define SLORA_V               __m256
+#define SLORA_V_LOAD          _mm256_loadu_ps
+#define SLORA_V_STORE         _mm256_storeu_ps
+#define SLORA_V_ADD           _mm256_add_ps
+#define SLORA_V_MUL           _mm256_mul_ps
+#define SLORA_V_SET1          _mm256_set1_ps
+#define SLORA_V_ZERO          _mm256_setzero_ps
+#define slora_attn_sums       slora_attn_sums_avx2
+#define slora_attn_qregs      slora_attn_qregs_avx2
+#define slora_attn_dot8       slora_attn_dot8_avx2
+#define slora_attn_fold       slora_attn_fold_avx2
+#define slora_attn_dot1       slora_attn_dot1_avx2
+#define slora_attn_pv         slora_attn_pv_avx2
+#define slora_attn_rows       slora_attn_rows_avx2
+
+#include "slora_attention_rows_x86.h"
+
+#undef SLORA_ATTN_W
+#undef SLORA_V
+#undef SLORA_V_LOAD
+#undef SLORA_V_STORE
+#undef SLORA_V_ADD
+#undef SLORA_V_MUL
+#undef SLORA_V_SET1
+#undef SLORA_V_ZERO
+#undef slora_attn_sums
+#undef slora_attn_qregs
+#undef slora_attn_dot8
+#undef slora_attn_fold
+#undef slora_attn_dot1
+#undef slora_attn_pv
+#undef slora_attn_rows
+
+#pragma GCC pop_options
 
 
-/*
- * slora_vec_dot's sixteen sums of q . k, folded once: lane j holds
- * acc[j] + acc[j + 8]. qv holds q's first SLORA_ATTN_QREGS * 8 floats.
- */
-static inline __m256
-slora_attn_sums(const __m256 *qv, const float *q, const float *k, int32_t d)
-{
-    __m256   a, b, q0, q1;
-    int32_t  i;
+/* AVX-512: sixteen */
 
-    a = _mm256_setzero_ps();
-    b = _mm256_setzero_ps();
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512vl,avx512bw,avx512dq")
 
-#pragma GCC unroll 8
-    for (i = 0; i < d; i += 16) {
-        q0 = i < 8 * SLORA_ATTN_QREGS ? qv[i / 8] : _mm256_loadu_ps(q + i);
-        q1 = i < 8 * SLORA_ATTN_QREGS ? qv[i / 8 + 1]
-                                      : _mm256_loadu_ps(q + i + 8);
-        a = _mm256_add_ps(a, _mm256_mul_ps(q0, _mm256_loadu_ps(k + i)));
-        b = _mm256_add_ps(b, _mm256_mul_ps(q1, _mm256_loadu_ps(k + i + 8)));
-    }
+#define SLORA_ATTN_W          16
+#define SLORA_V               __m512
+#define SLORA_V_LOAD          _mm512_loadu_ps
+#define SLORA_V_STORE         _mm512_storeu_ps
+#define SLORA_V_ADD           _mm512_add_ps
+#define SLORA_V_MUL           _mm512_mul_ps
+#define SLORA_V_SET1          _mm512_set1_ps
+#define SLORA_V_ZERO          _mm512_setzero_ps
+#define slora_attn_sums       slora_attn_sums_avx512
+#define slora_attn_qregs      slora_attn_qregs_avx512
+#define slora_attn_dot8       slora_attn_dot8_avx512
+#define slora_attn_fold       slora_attn_fold_avx512
+#define slora_attn_dot1       slora_attn_dot1_avx512
+#define slora_attn_pv         slora_attn_pv_avx512
+#define slora_attn_rows       slora_attn_rows_avx512
 
-    return _mm256_add_ps(a, b);
-}
+#include "slora_attention_rows_x86.h"
 
-
-/*
- * The dot products of q with eight keys, in key order: slora_vec_dot's
- * tree, acc[j] + acc[j + 4], then (acc[0] + acc[2]) + (acc[1] + acc[3]),
- * then + 0 (its empty tail), for all eight by shuffles. Inlined where d
- * is a constant, q's first 64 floats stay in registers for all eight.
- */
-static inline __m256
-slora_attn_dot8(const float *q, const float *const *k, int32_t d)
-{
-    __m256  qv[SLORA_ATTN_QREGS], s[8], v01, v23, v45, v67, e0123, e4567,
-            r;
-    int     m;
-
-#pragma GCC unroll 8
-    for (m = 0; m < SLORA_ATTN_QREGS; m++) {
-        qv[m] = 8 * m < d ? _mm256_loadu_ps(q + 8 * m) : _mm256_setzero_ps();
-    }
-
-#pragma GCC unroll 8
-    for (m = 0; m < 8; m++) {
-        s[m] = slora_attn_sums(qv, q, k[m], d);
-    }
-
-    /* [lo(s0) | lo(s1)] + [hi(s0) | hi(s1)]: keys 0 and 1's acc[j] +
-     * acc[j + 4], j < 4 */
-    v01 = _mm256_add_ps(_mm256_permute2f128_ps(s[0], s[1], 0x20),
-                        _mm256_permute2f128_ps(s[0], s[1], 0x31));
-    v23 = _mm256_add_ps(_mm256_permute2f128_ps(s[2], s[3], 0x20),
-                        _mm256_permute2f128_ps(s[2], s[3], 0x31));
-    v45 = _mm256_add_ps(_mm256_permute2f128_ps(s[4], s[5], 0x20),
-                        _mm256_permute2f128_ps(s[4], s[5], 0x31));
-    v67 = _mm256_add_ps(_mm256_permute2f128_ps(s[6], s[7], 0x20),
-                        _mm256_permute2f128_ps(s[6], s[7], 0x31));
-
-    /* acc[0] + acc[2] and acc[1] + acc[3]: [k0 k0 k2 k2 | k1 k1 k3 k3] */
-    e0123 = _mm256_add_ps(_mm256_shuffle_ps(v01, v23, 0x44),
-                          _mm256_shuffle_ps(v01, v23, 0xee));
-    e4567 = _mm256_add_ps(_mm256_shuffle_ps(v45, v67, 0x44),
-                          _mm256_shuffle_ps(v45, v67, 0xee));
-
-    /* their sum: [k0 k2 k4 k6 | k1 k3 k5 k7], + the empty tail */
-    r = _mm256_add_ps(_mm256_shuffle_ps(e0123, e4567, 0x88),
-                      _mm256_shuffle_ps(e0123, e4567, 0xdd));
-    r = _mm256_add_ps(r, _mm256_setzero_ps());
-
-    return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6,
-                                                          3, 7));
-}
-
-
-/* One key's dot product, the same tree. */
-static inline float
-slora_attn_dot1(const float *q, const float *k, int32_t d)
-{
-    __m256  qv[SLORA_ATTN_QREGS];
-    int     m;
-
-#pragma GCC unroll 8
-    for (m = 0; m < SLORA_ATTN_QREGS; m++) {
-        qv[m] = 8 * m < d ? _mm256_loadu_ps(q + 8 * m) : _mm256_setzero_ps();
-    }
-
-    return slora_attn_fold(slora_attn_sums(qv, q, k, d)) + 0.0f;
-}
-
-
-/* Eight sums folded as slora_vec_dot and slora_vec_sum fold theirs:
- * s[j] + s[j + 4], then (s[0] + s[2]) + (s[1] + s[3]). */
-static inline float
-slora_attn_fold(__m256 s)
-{
-    __m128  v, e;
-
-    v = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    e = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    e = _mm_add_ss(e, _mm_shuffle_ps(e, e, 1));
-
-    return _mm_cvtss_f32(e);
-}
-
-
-/*
- * Columns [col, col + 8 nv) of the rows' outputs, o_r = w_r sum_t
- * sc_r[t] v_t over row r's n_ctx + r positions (kv head kvh's part of
- * the V rows): sixteen positions at a time, every row adds them to its
- * columns in position order, as slora_vec_axpy does, keeping its sums in
- * o_r between the groups (a float stored and loaded is the same float);
- * then each row is scaled by its w_r.
- */
-static inline void
-slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
-    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
-    int32_t nr, int32_t kvh, int32_t col, const float *w, const int nv)
-{
-    __m256        acc[8], p;
-    int32_t       t, t1, e, j, x, n, tpp, pi, n_max, r;
-    int64_t       kv_dim;
-    const float  *page, *row, *s;
-    float        *dst;
-    int           u;
-
-    tpp = c->tokens_per_page;
-    kv_dim = (int64_t) c->n_kv_heads * c->head_dim;
-    n_max = n_ctx + nr - 1;
-
-    for (t = 0, pi = 0; t < n_max; pi++) {
-        page = c->kv + (int64_t) pages[pi] * c->page_elems
-               + (int64_t) tpp * kv_dim + (int64_t) kvh * c->head_dim + col;
-        n = n_max - t < tpp ? n_max - t : tpp;
-
-        for (j = 0; j < n; j += SLORA_ATTN_GROUP) {
-            t1 = t + j;
-            e = j + SLORA_ATTN_GROUP < n ? j + SLORA_ATTN_GROUP : n;
-
-            for (r = 0; r < nr; r++) {
-                if (t1 >= n_ctx + r) {
-                    continue;
-                }
-
-                dst = o + r * ld_o + col;
-                s = sc + r * stride + t1;
-
-#pragma GCC unroll 8
-                for (u = 0; u < nv; u++) {
-                    acc[u] = t1 == 0 ? _mm256_setzero_ps()
-                                     : _mm256_loadu_ps(dst + 8 * u);
-                }
-
-                row = page + (int64_t) j * kv_dim;
-
-                for (x = j; x < e && t + x < n_ctx + r; x++) {
-                    p = _mm256_set1_ps(*s++);
-
-#pragma GCC unroll 8
-                    for (u = 0; u < nv; u++) {
-                        acc[u] = _mm256_add_ps(acc[u],
-                                     _mm256_mul_ps(p, _mm256_loadu_ps(row
-                                                                + 8 * u)));
-                    }
-
-                    row += kv_dim;
-                }
-
-#pragma GCC unroll 8
-                for (u = 0; u < nv; u++) {
-                    _mm256_storeu_ps(dst + 8 * u, acc[u]);
-                }
-            }
-        }
-
-        t += n;
-    }
-
-    for (r = 0; r < nr; r++) {
-        dst = o + r * ld_o + col;
-        p = _mm256_set1_ps(w[r]);
-
-#pragma GCC unroll 8
-        for (u = 0; u < nv; u++) {
-            _mm256_storeu_ps(dst + 8 * u,
-                             _mm256_mul_ps(_mm256_loadu_ps(dst + 8 * u), p));
-        }
-    }
-}
-
-
-SLORA_ATTN_AVX2 void
-slora_attn_rows_avx2(float *o, int64_t ld_o, const float *q, int64_t ld_q,
-    const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
-    int32_t nr, int32_t kvh, float *sc)
-{
-    int32_t       t, t0, j, n, d, pi, tpp, m, col, left, n_max, r, i;
-    int64_t       kv_dim;
-    const float  *page, *k[8], *qr;
-    float        *sr, scale, mx, tail, w[SLORA_ATTN_ROWS];
-    __m128        m4;
-    __m256        e8, m8, acc, s8;
-
-    d = c->head_dim;
-    tpp = c->tokens_per_page;
-    kv_dim = (int64_t) c->n_kv_heads * d;
-    scale = 1.0f / sqrtf((float) d);
-    n_max = n_ctx + nr - 1;
-
-    /* the scores, eight keys at a time wherever they lie in pages, every
-     * row in turn while they are in L1 (each row up to its own context) */
-    m = 0;
-
-    for (t = 0, pi = 0; t < n_max; pi++) {
-        page = c->kv + (int64_t) pages[pi] * c->page_elems
-               + (int64_t) kvh * d;
-        n = n_max - t < tpp ? n_max - t : tpp;
-
-        for (j = 0; j < n; j++, t++) {
-            k[m++] = page + (int64_t) j * kv_dim;
-
-            if (m < 8 && t + 1 < n_max) {
-                continue;
-            }
-
-            t0 = t + 1 - m;
-
-            for (r = 0; r < nr; r++) {
-                qr = q + r * ld_q;
-                sr = sc + r * n_max;
-
-                if (m == 8 && t < n_ctx + r) {
-                    /* d a constant where it is common: q in registers */
-                    s8 = d == 64 ? slora_attn_dot8(qr, k, 64)
-                         : d == 128 ? slora_attn_dot8(qr, k, 128)
-                         : slora_attn_dot8(qr, k, d);
-                    _mm256_storeu_ps(sr + t0,
-                                     _mm256_mul_ps(s8, _mm256_set1_ps(scale)));
-                    continue;
-                }
-
-                for (i = 0; i < m && t0 + i < n_ctx + r; i++) {
-                    sr[t0 + i] = slora_attn_dot1(qr, k[i], d) * scale;
-                }
-            }
-
-            m = 0;
-        }
-    }
-
-    /* softmax: the largest score (the same whatever the order), the
-     * exponentials and slora_vec_sum's eight sums, a block at a time */
-    for (r = 0; r < nr; r++) {
-        sr = sc + r * n_max;
-        n = n_ctx + r;
-        m8 = _mm256_set1_ps(-INFINITY);
-
-        for (t = 0; t + 8 <= n; t += 8) {
-            m8 = _mm256_max_ps(_mm256_loadu_ps(sr + t), m8);
-        }
-
-        m4 = _mm_max_ps(_mm256_castps256_ps128(m8),
-                        _mm256_extractf128_ps(m8, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-        mx = _mm_cvtss_f32(m4);
-
-        for ( /* void */ ; t < n; t++) {
-            mx = sr[t] > mx ? sr[t] : mx;
-        }
-
-        acc = _mm256_setzero_ps();
-
-        for (t = 0; t + 8 <= n; t += 8) {
-            e8 = slora_vec_exp8(_mm256_sub_ps(_mm256_loadu_ps(sr + t),
-                                               _mm256_set1_ps(mx)));
-            _mm256_storeu_ps(sr + t, e8);
-            acc = _mm256_add_ps(acc, e8);
-        }
-
-        tail = 0.0f;
-
-        for ( /* void */ ; t < n; t++) {
-            sr[t] = slora_expf(sr[t] - mx);
-            tail += sr[t];
-        }
-
-        w[r] = 1.0f / (slora_attn_fold(acc) + tail);
-    }
-
-    for (col = 0; col < d; col += 64) {
-        left = d - col;
-
-        if (left >= 64) {
-            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
-                          w, 8);
-
-        } else if (left == 48) {
-            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
-                          w, 6);
-
-        } else if (left == 32) {
-            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
-                          w, 4);
-
-        } else {
-            slora_attn_pv(o, ld_o, sc, n_max, c, pages, n_ctx, nr, kvh, col,
-                          w, 2);
-        }
-    }
-}
+#pragma GCC pop_options
 
 #endif /* SLORA_ATTN_X86 */

@@ -200,7 +200,7 @@ my $model = tiny_model();
     unlink $log;
     is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
                   . 'failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,'
-                  . 'captured,setup_ms',
+                  . 'captured,setup_ms,pairs,attention_ms',
        '... the header first');
     is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
     my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
@@ -213,7 +213,7 @@ my $model = tiny_model();
     ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
        '... host and forward times');
     ok(!grep({ my $r = $_; my $parts = 0; $parts += $r->[$_] for 9 .. 12;
-               @$r != 16 || grep({ $r->[$_] < 0 } 9 .. 12)
+               @$r != 18 || grep({ $r->[$_] < 0 } 9 .. 12)
                || abs($parts - $r->[1]) > 0.01 } @rows),
        '... and the host time\'s four parts, which add up to it')
         or diag(join("\n", @lines));
@@ -223,6 +223,13 @@ my $model = tiny_model();
        '... nor graph captures') or diag(join("\n", @lines));
     ok(!grep({ $_->[15] ne '0.000' } @rows),
        '... nor GEMM plans') or diag(join("\n", @lines));
+    is_deeply([map { $_->[16] } @rows[0 .. 4]], [6, 4, 5, 6, 7],
+              '... the attention work: 1 + 2 + 3 keys for the prompt, '
+              . 'then its context for each token')
+        or diag(join("\n", @lines));
+    ok(!grep({ $_->[17] <= 0 || $_->[17] > $_->[2] } @rows),
+       '... and the CPU\'s time in attention, within the forward\'s')
+        or diag(join("\n", @lines));
 
     # bench/steps.py reads it back: 10 steps, the parts named
     open(my $f, '>', $log) or die;
@@ -240,8 +247,12 @@ my $model = tiny_model();
     # a GPU's log marks the steps that captured a decode graph (two
     # here) and those that made GEMM plans (the first, 84.5 ms)
     my @gpu = @lines;
-    $gpu[$_] =~ s/,0,0\.000$/,1,0.000/ for 2, 3;
-    $gpu[1] =~ s/,0\.000$/,84.500/;
+    for my $i (1 .. 3) {
+        my @c = split /,/, $gpu[$i];
+        $c[14] = 1 if $i >= 2;
+        $c[15] = '84.500' if $i == 1;
+        $gpu[$i] = join ',', @c;
+    }
     open($f, '>', $log) or die;
     print $f join("\n", @gpu), "\n";
     close $f;

@@ -978,6 +978,7 @@ test_abort_context(void)
     }
     ok(b->done && w.bad == 0, "it completes");
 
+    free(a->r.pages);
     free(b->r.pages);
     free(a);
     free(b);
@@ -1040,6 +1041,7 @@ test_abort_defer(void)
     ok(r1->done && r2->done && r4->done && w.bad == 0, "r1, r2, r4 "
        "complete");
 
+    free(r3->r.pages);
     free(r1);
     free(r2);
     free(r3);

@@ -1,9 +1,10 @@
 /*
  * slora_attention_rows_x86.h: the body of paged attention's x86 rows,
  * included by slora_attention_x86_cpu.c once for each instruction set it
- * compiles them for (no include guard): SLORA_ATTN_W floats a register
- * of sums and outputs (8: AVX2, 16: AVX-512), SLORA_V_* the operations on
- * such a register, and the names below defined to the instance's own.
+ * compiles them for (no include guard): SLORA_ATTN_TARGET its target
+ * attribute, SLORA_ATTN_W floats a register of sums and outputs (8: AVX2,
+ * 16: AVX-512), SLORA_V_* the operations on such a register, and the
+ * names below defined to the instance's own.
  *
  * The one idea: both instances give the portable rows' bits. A lane
  * holds one of slora_vec_dot's sixteen partial sums, or one output
@@ -245,7 +246,7 @@ slora_attn_pv(float *o, int64_t ld_o, const float *sc, int32_t stride,
 }
 
 
-void
+SLORA_ATTN_TARGET void
 slora_attn_rows(float *o, int64_t ld_o, const float *q, int64_t ld_q,
     const slora_paged_kv_t *c, const int32_t *pages, int32_t n_ctx,
     int32_t nr, int32_t kvh, float *sc)

@@ -2,7 +2,7 @@
  * slora_attention_x86_cpu.c: query rows of paged attention in AVX2 and in
  * AVX-512, for head dims that are multiples of 16; slora_attention_cpu.c
  * chooses the widest the processor has at run time. Both are compiled
- * here from one body (slora_attention_rows_x86.h), each under its
+ * here from one body (slora_attention_rows_x86.h), each with its
  * instruction set's target.
  *
  * The one idea: they give the portable row's bits (slora_attention_cpu.c,
@@ -34,7 +34,7 @@
 
 #include <immintrin.h>
 
-#define SLORA_ATTN_INLINE __attribute__((always_inline))
+#define SLORA_ATTN_INLINE SLORA_ATTN_TARGET __attribute__((always_inline))
 #define SLORA_ATTN_GROUP  16            /* positions whose values stay in
                                            L1 while every row adds them */
 #define SLORA_ATTN_QREGS  8             /* registers of q held for the
@@ -43,9 +43,7 @@
 
 /* AVX2: eight floats a register */
 
-#pragma GCC push_options
-#pragma GCC target("avx2")
-
+#define SLORA_ATTN_TARGET     __attribute__((target("avx2")))
 #define SLORA_ATTN_W          8
 #define SLORA_V               __m256
 #define SLORA_V_LOAD          _mm256_loadu_ps
@@ -64,6 +62,7 @@
 
 #include "slora_attention_rows_x86.h"
 
+#undef SLORA_ATTN_TARGET
 #undef SLORA_ATTN_W
 #undef SLORA_V
 #undef SLORA_V_LOAD
@@ -80,14 +79,11 @@
 #undef slora_attn_pv
 #undef slora_attn_rows
 
-#pragma GCC pop_options
-
 
 /* AVX-512: sixteen */
 
-#pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512vl,avx512bw,avx512dq")
-
+#define SLORA_ATTN_TARGET     __attribute__((target("avx2,avx512f,avx512vl," \
+                                                    "avx512bw,avx512dq")))
 #define SLORA_ATTN_W          16
 #define SLORA_V               __m512
 #define SLORA_V_LOAD          _mm512_loadu_ps
@@ -105,7 +101,5 @@
 #define slora_attn_rows       slora_attn_rows_avx512
 
 #include "slora_attention_rows_x86.h"
-
-#pragma GCC pop_options
 
 #endif /* SLORA_ATTN_X86 */

@@ -46,7 +46,7 @@ slora_silu_mul_isa(float *out, int64_t ld_out, const float *g,
 
     row = slora_silu_mul_row;
 
-#ifdef SLORA_ACT_X86
+#ifdef SLORA_VEC_X86
     if (isa != SLORA_QISA_C && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)) {
         row = slora_silu_mul_row_avx2;
     }

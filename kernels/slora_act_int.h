@@ -14,10 +14,6 @@
 #include "slora_act.h"
 #include "slora_vec_cpu.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define SLORA_ACT_X86  1
-#endif
-
 
 /* o[i] = g[i] / (1 + exp(-g[i])) * u[i], i < dim: the portable row */
 static inline void
@@ -33,7 +29,7 @@ slora_silu_mul_row(float *o, const float *g, const float *u, int64_t dim)
 }
 
 
-#ifdef SLORA_ACT_X86
+#ifdef SLORA_VEC_X86
 void slora_silu_mul_row_avx2(float *o, const float *g, const float *u,
     int64_t dim);
 #endif

@@ -11,7 +11,7 @@
 #include "slora_vec_x86_cpu.h"
 
 
-#ifdef SLORA_ACT_X86
+#ifdef SLORA_VEC_X86
 
 __attribute__((target("avx2"))) void
 slora_silu_mul_row_avx2(float *o, const float *g, const float *u,
@@ -30,4 +30,4 @@ slora_silu_mul_row_avx2(float *o, const float *g, const float *u,
     slora_silu_mul_row(o + i, g + i, u + i, dim - i);
 }
 
-#endif /* SLORA_ACT_X86 */
+#endif /* SLORA_VEC_X86 */

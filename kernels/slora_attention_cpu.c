@@ -176,7 +176,7 @@ slora_attn_rows_for(int32_t head_dim, int isa)
         return NULL;
     }
 
-#ifdef SLORA_ATTN_X86
+#ifdef SLORA_VEC_X86
     if (head_dim % 16 == 0 && head_dim <= SLORA_ATTN_X86_MAX_DIM) {
         if ((isa == SLORA_QISA_AUTO || isa == SLORA_QISA_AVX512)
             && slora_qmatmul_isa_supported(SLORA_QISA_AVX512))

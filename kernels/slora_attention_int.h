@@ -13,10 +13,7 @@
 #include <stdint.h>
 
 #include "slora_attention.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define SLORA_ATTN_X86  1
-#endif
+#include "slora_vec_cpu.h"
 
 
 /* query rows a unit of work takes at once (consecutive positions) */
@@ -34,7 +31,7 @@ typedef void (*slora_attn_rows_pt)(float *o, int64_t ld_o, const float *q,
     int32_t n_ctx, int32_t nr, int32_t kvh, float *sc);
 
 
-#ifdef SLORA_ATTN_X86
+#ifdef SLORA_VEC_X86
 
 /* head_dim a multiple of 16, at most SLORA_ATTN_X86_MAX_DIM */
 #define SLORA_ATTN_X86_MAX_DIM  256

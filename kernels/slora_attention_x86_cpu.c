@@ -30,7 +30,7 @@
 #include "slora_vec_x86_cpu.h"
 
 
-#ifdef SLORA_ATTN_X86
+#ifdef SLORA_VEC_X86
 
 #include <immintrin.h>
 
@@ -102,4 +102,4 @@
 
 #include "slora_attention_rows_x86.h"
 
-#endif /* SLORA_ATTN_X86 */
+#endif /* SLORA_VEC_X86 */

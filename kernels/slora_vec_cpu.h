@@ -21,6 +21,13 @@
 #include <string.h>
 
 
+/* where the x86 twins (slora_vec_x86_cpu.h) are built: they are chosen
+ * at run time by what the processor has */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SLORA_VEC_X86  1
+#endif
+
+
 /*
  * expf as glibc computes it without FMA (ARM's optimized-routines
  * algorithm, within 0.502 ulp): x = (k + r) ln2 / 32 with k an integer

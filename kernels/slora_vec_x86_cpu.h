@@ -12,11 +12,11 @@
 #define SLORA_VEC_X86_CPU_H
 
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "slora_vec_cpu.h"
+
+#ifdef SLORA_VEC_X86
 
 #include <immintrin.h>
-
-#include "slora_vec_cpu.h"
 
 #define SLORA_VEC_AVX2_INLINE  __attribute__((target("avx2"), always_inline))
 
@@ -75,7 +75,7 @@ slora_vec_exp8(__m256 x)
 }
 
 
-#endif /* x86-64, GCC or clang */
+#endif /* SLORA_VEC_X86 */
 
 
 #endif /* SLORA_VEC_X86_CPU_H */

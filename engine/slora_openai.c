@@ -334,6 +334,7 @@ slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
     req->temperature = 1.0;
     req->top_p = 1.0;
     req->repetition_penalty = 1.0;
+    req->n = 1;
 }
 
 
@@ -579,11 +580,15 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
     double   d;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "n");
-    if (item && !cJSON_IsNull(item)
-        && slora_openai_int(item, "n", 1, 1, 1, 1, &d, err) != SLORA_OK)
-    {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "n", "Only n=1 is supported");
+    if (item && !cJSON_IsNull(item)) {
+        if (slora_openai_int(item, "n", 1, SLORA_OPENAI_MAX_N, 1,
+                             SLORA_OPENAI_MAX_N, &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->n = (uint32_t) d;
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "stream");

@@ -24,6 +24,7 @@
 
 
 #define SLORA_OPENAI_MAX_STOPS  4
+#define SLORA_OPENAI_MAX_N      16      /* choices a request may ask for */
 #define SLORA_OPENAI_MSG_LEN    256
 
 
@@ -65,6 +66,7 @@ typedef struct {
     double                presence_penalty; /* -2..2, 0: off */
     double                repetition_penalty; /* vLLM's, > 0, 1: off */
     uint64_t              seed;
+    uint32_t              n;                /* choices, 1..MAX_N */
     slora_openai_str_t    stop[SLORA_OPENAI_MAX_STOPS];
     uint32_t              n_stop;           /* non-empty stop strings */
     unsigned              has_seed:1;

@@ -170,7 +170,7 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
                                          SLORA_QUEUE_ADAPTER_LEN);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t));
+    ctx = ngx_http_slora_ctx_create(r, 1);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -190,7 +190,6 @@ ngx_http_slora_op_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_op_err_t  e;
 
     ctx->request = r;
-    ctx->ttft_ms = -1;
 
     if (tenant != NULL) {
         ctx->tenant = *tenant;
@@ -281,9 +280,9 @@ ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     s->max_tokens = 0;
     s->n_stop_ids = 0;
 
-    ctx->slot = idx;
-    ctx->gen = s->gen;
-    ctx->have_slot = 1;
+    ctx->choice[0].slot = idx;
+    ctx->choice[0].gen = s->gen;
+    ctx->choice[0].have_slot = 1;
     ctx->finished = 0;
 
     if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {
@@ -313,7 +312,7 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     slora_slot_t            *s;
     ngx_http_slora_op_err_t  e;
 
-    s = slora_queue_slot(q, ctx->slot);
+    s = slora_queue_slot(q, ctx->choice[0].slot);
 
     if (st == SLORA_SLOT_FAILED) {
         status = s->err_status ? (ngx_uint_t) s->err_status
@@ -338,7 +337,7 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     if (ngx_http_slora_op_keep(r, ctx, (u_char *) slora_queue_prompt(q,
-                                                         ctx->slot), n)
+                                                 ctx->choice[0].slot), n)
         != NGX_OK)
     {
         ngx_http_slora_stream_release(ctx);
@@ -384,29 +383,32 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* Appends a page of the engine's answer to ctx->text. */
+/* Appends a page of the engine's answer to the op's text. */
 static ngx_int_t
 ngx_http_slora_op_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     const u_char *data, size_t len)
 {
-    u_char  *p;
-    size_t   cap;
+    u_char                   *p;
+    size_t                    cap;
+    ngx_http_slora_choice_t  *ch;
 
-    if (ctx->text_len + len > ctx->text_cap) {
-        cap = ngx_max(ctx->text_cap * 2, ctx->text_len + len);
+    ch = &ctx->choice[0];
+
+    if (ch->text_len + len > ch->text_cap) {
+        cap = ngx_max(ch->text_cap * 2, ch->text_len + len);
 
         p = ngx_pnalloc(r->pool, cap);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(p, ctx->text, ctx->text_len);
-        ctx->text = p;
-        ctx->text_cap = cap;
+        ngx_memcpy(p, ch->text, ch->text_len);
+        ch->text = p;
+        ch->text_cap = cap;
     }
 
-    ngx_memcpy(ctx->text + ctx->text_len, data, len);
-    ctx->text_len += len;
+    ngx_memcpy(ch->text + ch->text_len, data, len);
+    ch->text_len += len;
 
     return NGX_OK;
 }
@@ -416,13 +418,16 @@ ngx_http_slora_op_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 static ngx_buf_t *
 ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
-    u_char       *p;
-    size_t        skip;
-    ngx_int_t     n;
-    ngx_buf_t    *b;
-    const char   *verb;
+    u_char                   *p;
+    size_t                    skip;
+    ngx_int_t                 n;
+    ngx_buf_t                *b;
+    const char               *verb;
+    ngx_http_slora_choice_t  *ch;
 
-    b = ngx_create_temp_buf(r->pool, ctx->text_len + 6 * ctx->model.len
+    ch = &ctx->choice[0];
+
+    b = ngx_create_temp_buf(r->pool, ch->text_len + 6 * ctx->model.len
                                      + 256);
     if (b == NULL) {
         return NULL;
@@ -432,20 +437,20 @@ ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     if (ctx->op == SLORA_OP_ADAPTERS) {
         /* the engine puts a comma before every object */
-        skip = (ctx->text_len && ctx->text[0] == ',') ? 1 : 0;
+        skip = (ch->text_len && ch->text[0] == ',') ? 1 : 0;
 
         p = ngx_http_slora_lit(p, "{\"object\":\"list\",\"data\":[");
-        p = ngx_cpymem(p, ctx->text + skip, ctx->text_len - skip);
+        p = ngx_cpymem(p, ch->text + skip, ch->text_len - skip);
         p = ngx_http_slora_lit(p, "]}\n");
 
     } else if (ctx->op == SLORA_OP_PREFIX_FLUSH) {
         /* the engine answers the pages it returned, in digits */
-        n = ngx_atoi(ctx->text, ctx->text_len);
+        n = ngx_atoi(ch->text, ch->text_len);
         if (n == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "slora: the engine's answer to a prefix cache"
                           " flush is not a count: \"%*s\"",
-                          ngx_min(ctx->text_len, 32), ctx->text);
+                          ngx_min(ch->text_len, 32), ch->text);
             return NULL;
         }
 
@@ -479,12 +484,14 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     u_char                      *p, *rec, *end, *nul;
     ngx_buf_t                   *b;
     ngx_uint_t                   first;
+    ngx_http_slora_choice_t     *ch;
     ngx_http_slora_main_conf_t  *smcf;
 
+    ch = &ctx->choice[0];
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
 
-    b = ngx_create_temp_buf(r->pool, 7 * ctx->text_len
-                                     + 160 * (ctx->text_len / 2 + 1)
+    b = ngx_create_temp_buf(r->pool, 7 * ch->text_len
+                                     + 160 * (ch->text_len / 2 + 1)
                                      + 12 * smcf->model_id.len + 512);
     if (b == NULL) {
         return NULL;
@@ -504,8 +511,8 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         first = 0;
     }
 
-    rec = ctx->text;
-    end = ctx->text + ctx->text_len;
+    rec = ch->text;
+    end = ch->text + ch->text_len;
 
     while (rec + 1 < end) {
         nul = ngx_strlchr(rec + 1, end, '\0');

@@ -59,12 +59,11 @@ ngx_http_slora_header_filter(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t));
+        ctx = ngx_http_slora_ctx_create(r, 0);
         if (ctx == NULL) {
             return NGX_ERROR;
         }
 
-        ctx->ttft_ms = -1;
         ngx_http_set_ctx(r, ctx, ngx_http_slora_module);
     }
 

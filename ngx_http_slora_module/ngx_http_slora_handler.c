@@ -197,7 +197,7 @@ ngx_http_slora_models(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t));
+        ctx = ngx_http_slora_ctx_create(r, 1);
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -445,7 +445,6 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 {
     u_char                      *p;
     int32_t                     *ids, n, n_ctx, limit, max_tokens;
-    uint32_t                     idx;
     ngx_int_t                    rc;
     ngx_str_t                    text, adapter, model;
     ngx_uint_t                   i, names;
@@ -455,6 +454,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     const char                  *down;
     ngx_http_slora_ctx_t        *ctx;
     ngx_http_slora_kind_e        kind;
+    ngx_http_slora_choice_t     *ch;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
@@ -617,7 +617,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     /* the request context */
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t));
+    ctx = ngx_http_slora_ctx_create(r, req->n);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -630,7 +630,6 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->adapter = adapter;
     ctx->n_prompt = n;
     ctx->max_tokens = max_tokens;
-    ctx->ttft_ms = -1;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
     ctx->logprobs = req->logprobs;
@@ -672,50 +671,58 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                       &ctx->model);
     }
 
-    /* a slot */
+    /* a slot a choice, all or none */
 
-    if (slora_queue_claim(q, hint++ + (uint32_t) ngx_pid, &idx) != SLORA_OK)
-    {
-        return ngx_http_slora_fail(e, NGX_HTTP_TOO_MANY_REQUESTS,
-                                   "rate_limit_error", "rate_limit_exceeded",
-                                   NULL, "All %uD request slots are busy;"
-                                   " retry shortly", q->geom.n_slots);
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
+
+        if (slora_queue_claim(q, hint++ + (uint32_t) ngx_pid, &ch->slot)
+            != SLORA_OK)
+        {
+            ngx_http_slora_stream_release(ctx);
+
+            return ngx_http_slora_fail(e, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       "rate_limit_error",
+                                       "rate_limit_exceeded", NULL,
+                                       "All %uD request slots are busy;"
+                                       " retry shortly", q->geom.n_slots);
+        }
+
+        ch->have_slot = 1;
+        s = slora_queue_slot(q, ch->slot);
+        ch->gen = s->gen;
+
+        /* an empty string may have no data: memcpy's source must not be
+         * NULL even for 0 bytes */
+        if (adapter.len) {
+            ngx_memcpy(s->adapter, adapter.data, adapter.len);
+        }
+        s->adapter[adapter.len] = '\0';
+
+        if (ctx->tenant.len) {
+            ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
+        }
+        s->tenant[ctx->tenant.len] = '\0';
+        s->temperature = (float) req->temperature;
+        s->top_p = (float) req->top_p;
+        s->top_k = (int32_t) req->top_k;
+        s->repeat_penalty = (float) req->repetition_penalty;
+        s->frequency_penalty = (float) req->frequency_penalty;
+        s->presence_penalty = (float) req->presence_penalty;
+        s->logprobs = req->logprobs ? req->top_logprobs : -1;
+        /* a given seed makes each choice's draws its own and repeatable */
+        s->seed = req->has_seed ? req->seed + i
+                                : ((uint64_t) ngx_random() << 32)
+                                  ^ (uint64_t) ngx_random()
+                                  ^ (uint64_t) ctx->t_start_ns;
+        s->max_tokens = max_tokens;
+        s->n_prompt = n;
+        s->n_stop_ids = req->ignore_eos ? 0 : smcf->n_stop_ids;
+        ngx_memcpy(s->stop_ids, smcf->stop_ids,
+                   s->n_stop_ids * sizeof(int32_t));
+        ngx_memcpy(slora_queue_prompt(q, ch->slot), ids,
+                   n * sizeof(int32_t));
     }
-
-    s = slora_queue_slot(q, idx);
-
-    /* an empty string may have no data: memcpy's source must not be
-     * NULL even for 0 bytes */
-    if (adapter.len) {
-        ngx_memcpy(s->adapter, adapter.data, adapter.len);
-    }
-    s->adapter[adapter.len] = '\0';
-
-    if (ctx->tenant.len) {
-        ngx_memcpy(s->tenant, ctx->tenant.data, ctx->tenant.len);
-    }
-    s->tenant[ctx->tenant.len] = '\0';
-    s->temperature = (float) req->temperature;
-    s->top_p = (float) req->top_p;
-    s->top_k = (int32_t) req->top_k;
-    s->repeat_penalty = (float) req->repetition_penalty;
-    s->frequency_penalty = (float) req->frequency_penalty;
-    s->presence_penalty = (float) req->presence_penalty;
-    s->logprobs = req->logprobs ? req->top_logprobs : -1;
-    s->seed = req->has_seed ? req->seed
-                           : ((uint64_t) ngx_random() << 32)
-                             ^ (uint64_t) ngx_random()
-                             ^ (uint64_t) ctx->t_start_ns;
-    s->max_tokens = max_tokens;
-    s->n_prompt = n;
-    s->n_stop_ids = req->ignore_eos ? 0 : smcf->n_stop_ids;
-    ngx_memcpy(s->stop_ids, smcf->stop_ids,
-               s->n_stop_ids * sizeof(int32_t));
-    ngx_memcpy(slora_queue_prompt(q, idx), ids, n * sizeof(int32_t));
-
-    ctx->slot = idx;
-    ctx->gen = s->gen;
-    ctx->have_slot = 1;
 
     if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {
         return ngx_http_slora_fail(e, NGX_HTTP_SERVICE_UNAVAILABLE,

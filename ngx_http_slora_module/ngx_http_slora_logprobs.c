@@ -51,8 +51,8 @@ static ngx_int_t ngx_http_slora_lp_chat_entry(ngx_http_request_t *r,
  * completion before its text. */
 ngx_int_t
 ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    int32_t token, const slora_logprob_t *zrec, int32_t max_top,
-    size_t offset)
+    ngx_http_slora_choice_t *ch, int32_t token, const slora_logprob_t *zrec,
+    int32_t max_top, size_t offset)
 {
     u_char                   num[32];
     float                    logprob;
@@ -67,24 +67,24 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                     ngx_min(max_top, SLORA_QUEUE_TOP_MAX));
     ngx_memcpy(top, zrec->top, (size_t) n_top * sizeof(slora_top_t));
 
-    part = ctx->lp.part;
+    part = ch->lp.part;
 
     if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
         if ((part[0].len && ngx_http_slora_lp_put(r, &part[0],
                                                   (u_char *) ",", 1)
                             != NGX_OK)
-            || ngx_http_slora_lp_chat_entry(r, &ctx->lp, token, logprob,
+            || ngx_http_slora_lp_chat_entry(r, &ch->lp, token, logprob,
                                             n_top, top)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        ctx->lp.n++;
+        ch->lp.n++;
         return NGX_OK;
     }
 
-    if (ngx_http_slora_lp_token(r, &ctx->lp, token, &raw, &text) != NGX_OK) {
+    if (ngx_http_slora_lp_token(r, &ch->lp, token, &raw, &text) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -110,7 +110,7 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     for (j = 0; j < n_top; j++) {
-        if (ngx_http_slora_lp_token(r, &ctx->lp, top[j].id, &raw, &text)
+        if (ngx_http_slora_lp_token(r, &ch->lp, top[j].id, &raw, &text)
             != NGX_OK
             || (j && ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
                                            (u_char *) ",", 1)
@@ -138,23 +138,23 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ctx->lp.n++;
+    ch->lp.n++;
 
     return NGX_OK;
 }
 
 
-/* Bytes ngx_http_slora_lp_json may write. */
+/* Bytes ngx_http_slora_lp_json may write for a choice (NULL: none). */
 size_t
-ngx_http_slora_lp_max(ngx_http_slora_ctx_t *ctx)
+ngx_http_slora_lp_max(ngx_http_slora_choice_t *ch)
 {
     size_t      n;
     ngx_uint_t  j;
 
     n = 128;
 
-    for (j = 0; j < 4; j++) {
-        n += ctx->lp.part[j].len;
+    for (j = 0; ch != NULL && j < 4; j++) {
+        n += ch->lp.part[j].len;
     }
 
     return n;
@@ -168,16 +168,16 @@ ngx_http_slora_lp_max(ngx_http_slora_ctx_t *ctx)
  */
 u_char *
 ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,
-    ngx_uint_t whole)
+    ngx_http_slora_choice_t *ch, ngx_uint_t whole)
 {
     ngx_uint_t               j;
     ngx_http_slora_lpbuf_t  *part;
 
-    if (!ctx->logprobs || (ctx->lp.n == 0 && !whole)) {
+    if (!ctx->logprobs || (ch->lp.n == 0 && !whole)) {
         return ngx_http_slora_lit(p, "null");
     }
 
-    part = ctx->lp.part;
+    part = ch->lp.part;
 
     if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
         p = ngx_http_slora_lit(p, "{\"content\":[");
@@ -200,7 +200,7 @@ ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,
         part[j].len = 0;
     }
 
-    ctx->lp.n = 0;
+    ch->lp.n = 0;
 
     return p;
 }

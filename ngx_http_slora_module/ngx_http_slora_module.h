@@ -115,10 +115,45 @@ typedef struct {
 } ngx_http_slora_lp_t;
 
 
+typedef struct ngx_http_slora_ctx_s  ngx_http_slora_ctx_t;
+
+
+/*
+ * One slot of a request and what came of it: a choice of a generation
+ * (a request asks for n of them, each its own engine request), or an
+ * op's one slot (ngx_http_slora_admin.c), whose answer gathers in text.
+ */
 typedef struct {
+    ngx_http_slora_ctx_t      *ctx;
+    ngx_uint_t                 index;         /* "index" in the answer */
+
+    uint32_t                   slot;
+    uint32_t                   gen;
+    ngx_connection_t          *wc;            /* the slot's eventfd */
+
+    int32_t                    n_done;        /* output tokens consumed */
+    int32_t                    n_cached;      /* prompt tokens from the
+                                                 prefix cache (the slot's) */
+    int64_t                    t_last_ns;
+    const char                *finish;        /* "stop", "length", NULL */
+
+    slora_detok_t              detok;
+    u_char                    *text;          /* held back or accumulated */
+    size_t                     text_len;
+    size_t                     text_cap;
+    size_t                     n_chars;       /* code points generated,
+                                                 counted with logprobs */
+
+    ngx_http_slora_lp_t        lp;            /* with logprobs */
+
+    unsigned                   have_slot:1;
+    unsigned                   finished:1;
+} ngx_http_slora_choice_t;
+
+
+struct ngx_http_slora_ctx_s {
     ngx_http_request_t        *request;
     ngx_http_slora_kind_e      kind;
-    ngx_uint_t                 status;        /* counted at the end */
 
     ngx_str_t                  model;         /* as the client named it */
     ngx_str_t                  adapter;       /* "" for the base model */
@@ -128,35 +163,22 @@ typedef struct {
     time_t                     created;
 
     int32_t                    n_prompt;
-    int32_t                    n_cached;      /* of them, from the prefix
-                                                 cache (the slot's) */
-    int32_t                    n_done;        /* output tokens consumed */
     int32_t                    max_tokens;
-    ngx_int_t                  ttft_ms;       /* -1 until the first token */
+    ngx_int_t                  ttft_ms;       /* -1 until a first token */
     ngx_uint_t                 retry_after;   /* seconds, for a 429 the
                                                  engine gave; 0: default */
-    const char                *finish;        /* "stop", "length", NULL */
 
-    uint32_t                   slot;
-    uint32_t                   gen;
-    ngx_connection_t          *wc;            /* the slot's eventfd */
+    ngx_http_slora_choice_t   *choice;        /* n_choices of them */
+    ngx_uint_t                 n_choices;
+    ngx_uint_t                 n_finished;
+
     ngx_event_t                tick;
     ngx_msec_t                 deadline;      /* absolute, ngx_current_msec */
     int64_t                    t_start_ns;
-    int64_t                    t_last_ns;
 
-    slora_detok_t              detok;
     ngx_str_t                  stop[NGX_HTTP_SLORA_MAX_STOPS];
     ngx_uint_t                 n_stop;
     size_t                     stop_max;
-
-    u_char                    *text;          /* held back or accumulated */
-    size_t                     text_len;
-    size_t                     text_cap;
-    size_t                     n_chars;       /* code points generated,
-                                                 counted with logprobs */
-
-    ngx_http_slora_lp_t        lp;            /* with logprobs */
 
     ngx_chain_t               *free;
     ngx_chain_t               *busy;
@@ -168,12 +190,10 @@ typedef struct {
     unsigned                   stream:1;
     unsigned                   include_usage:1;
     unsigned                   logprobs:1;
-    unsigned                   have_slot:1;
     unsigned                   header_sent:1;
-    unsigned                   role_sent:1;
     unsigned                   finished:1;
     unsigned                   errpage_sent:1;
-} ngx_http_slora_ctx_t;
+};
 
 
 extern ngx_module_t  ngx_http_slora_module;
@@ -211,10 +231,14 @@ ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 size_t ngx_http_slora_error_max(size_t msg_len);
 u_char *ngx_http_slora_error_json(u_char *p, const char *type,
     const char *code, const char *param, const u_char *msg, size_t len);
-size_t ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx, size_t len);
+size_t ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, size_t len);
 u_char *ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
-    const u_char *text, size_t len, const char *finish, ngx_uint_t role);
+    ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
+    const char *finish, ngx_uint_t role);
 u_char *ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx);
+int32_t ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx);
+int32_t ngx_http_slora_cached_tokens(ngx_http_slora_ctx_t *ctx);
 ngx_buf_t *ngx_http_slora_response_json(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
@@ -222,13 +246,15 @@ ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
 
 /* ngx_http_slora_logprobs.c */
 ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, int32_t token, const slora_logprob_t *zrec,
-    int32_t max_top, size_t offset);
-size_t ngx_http_slora_lp_max(ngx_http_slora_ctx_t *ctx);
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
+    const slora_logprob_t *zrec, int32_t max_top, size_t offset);
+size_t ngx_http_slora_lp_max(ngx_http_slora_choice_t *ch);
 u_char *ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,
-    ngx_uint_t whole);
+    ngx_http_slora_choice_t *ch, ngx_uint_t whole);
 
 /* ngx_http_slora_stream.c */
+ngx_http_slora_ctx_t *ngx_http_slora_ctx_create(ngx_http_request_t *r,
+    ngx_uint_t n);
 ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 void ngx_http_slora_stream_exit_process(void);

@@ -1,9 +1,11 @@
 /*
  * ngx_http_slora_openai.c: the JSON bodies of OpenAI's API as this module
  * sends them: errors, chat.completion and text_completion objects, their
- * streaming chunks with the usage chunk, and the model list. Usage
- * counts the prompt's tokens the prefix cache gave as OpenAI does,
- * prompt_tokens_details.cached_tokens.
+ * streaming chunks with the usage chunk, and the model list. A request
+ * for n choices has n entries in its body and chunks that each carry their
+ * choice's index; usage counts its prompt once and the completions of all
+ * its choices. Usage counts the prompt's tokens the prefix cache gave as
+ * OpenAI does, prompt_tokens_details.cached_tokens.
  *
  * The one idea: these bodies are templates with a few escaped strings in
  * them, so they are printed straight into nginx buffers whose size is
@@ -52,21 +54,26 @@ ngx_http_slora_error_json(u_char *p, const char *type, const char *code,
 }
 
 
+/* Bytes a chunk of choice ch (NULL: none) with len bytes of text may
+ * take. */
 size_t
-ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx, size_t len)
+ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, size_t len)
 {
     return NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * (ctx->model.len + len)
-           + ngx_http_slora_lp_max(ctx);
+           + ngx_http_slora_lp_max(ch);
 }
 
 
 u_char *
 ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
-    const u_char *text, size_t len, const char *finish, ngx_uint_t role)
+    ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
+    const char *finish, ngx_uint_t role)
 {
     if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
         p = ngx_http_slora_head_json(p, ctx, "chat.completion.chunk");
-        p = ngx_http_slora_lit(p, ",\"choices\":[{\"index\":0,\"delta\":{");
+        p = ngx_sprintf(p, ",\"choices\":[{\"index\":%ui,\"delta\":{",
+                        ch->index);
 
         if (role) {
             p = ngx_http_slora_lit(p, "\"role\":\"assistant\","
@@ -78,14 +85,14 @@ ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
         }
 
         p = ngx_http_slora_lit(p, "},\"logprobs\":");
-        p = ngx_http_slora_lp_json(p, ctx, 0);
+        p = ngx_http_slora_lp_json(p, ctx, ch, 0);
 
     } else {
         p = ngx_http_slora_head_json(p, ctx, "text_completion");
         p = ngx_http_slora_lit(p, ",\"choices\":[{\"text\":");
         p = ngx_http_slora_json_str(p, text, len);
-        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":");
-        p = ngx_http_slora_lp_json(p, ctx, 0);
+        p = ngx_sprintf(p, ",\"index\":%ui,\"logprobs\":", ch->index);
+        p = ngx_http_slora_lp_json(p, ctx, ch, 0);
     }
 
     p = ngx_http_slora_lit(p, ",\"finish_reason\":");
@@ -120,36 +127,57 @@ ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx)
 ngx_buf_t *
 ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
-    u_char     *p;
-    ngx_buf_t  *b;
+    u_char                   *p;
+    size_t                    size;
+    ngx_buf_t                *b;
+    ngx_uint_t                i;
+    ngx_http_slora_choice_t  *ch;
 
-    b = ngx_create_temp_buf(r->pool,
-                            ngx_http_slora_chunk_max(ctx, ctx->text_len));
+    size = 0;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
+        size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len);
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
         return NULL;
     }
 
-    p = b->last;
+    p = ngx_http_slora_head_json(b->last, ctx,
+                                 ctx->kind == NGX_HTTP_SLORA_CHAT
+                                 ? "chat.completion" : "text_completion");
+    p = ngx_http_slora_lit(p, ",\"choices\":[");
 
-    if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
-        p = ngx_http_slora_head_json(p, ctx, "chat.completion");
-        p = ngx_http_slora_lit(p, ",\"choices\":[{\"index\":0,\"message\":"
-                          "{\"role\":\"assistant\",\"content\":");
-        p = ngx_http_slora_json_str(p, ctx->text, ctx->text_len);
-        p = ngx_http_slora_lit(p, "},\"logprobs\":");
-        p = ngx_http_slora_lp_json(p, ctx, 1);
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
 
-    } else {
-        p = ngx_http_slora_head_json(p, ctx, "text_completion");
-        p = ngx_http_slora_lit(p, ",\"choices\":[{\"text\":");
-        p = ngx_http_slora_json_str(p, ctx->text, ctx->text_len);
-        p = ngx_http_slora_lit(p, ",\"index\":0,\"logprobs\":");
-        p = ngx_http_slora_lp_json(p, ctx, 1);
+        if (i) {
+            *p++ = ',';
+        }
+
+        if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
+            p = ngx_sprintf(p, "{\"index\":%ui,\"message\":"
+                            "{\"role\":\"assistant\",\"content\":",
+                            ch->index);
+            p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
+            p = ngx_http_slora_lit(p, "},\"logprobs\":");
+            p = ngx_http_slora_lp_json(p, ctx, ch, 1);
+
+        } else {
+            p = ngx_http_slora_lit(p, "{\"text\":");
+            p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
+            p = ngx_sprintf(p, ",\"index\":%ui,\"logprobs\":", ch->index);
+            p = ngx_http_slora_lp_json(p, ctx, ch, 1);
+        }
+
+        p = ngx_http_slora_lit(p, ",\"finish_reason\":");
+        p = ngx_http_slora_json_cstr(p, ch->finish);
+        *p++ = '}';
     }
 
-    p = ngx_http_slora_lit(p, ",\"finish_reason\":");
-    p = ngx_http_slora_json_cstr(p, ctx->finish);
-    p = ngx_http_slora_lit(p, "}],");
+    p = ngx_http_slora_lit(p, "],");
     p = ngx_http_slora_usage_obj(p, ctx);
     *p++ = '}';
     *p++ = '\n';
@@ -157,6 +185,43 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     b->last = p;
 
     return b;
+}
+
+
+/* The completion tokens of all the request's choices. */
+int32_t
+ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx)
+{
+    int32_t     n;
+    ngx_uint_t  i;
+
+    n = 0;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        n += ctx->choice[i].n_done;
+    }
+
+    return n;
+}
+
+
+/* The prompt tokens the prefix cache gave: the fewest any choice took (a
+ * choice's prompt may take the pages another choice of it computed). */
+int32_t
+ngx_http_slora_cached_tokens(ngx_http_slora_ctx_t *ctx)
+{
+    int32_t     n;
+    ngx_uint_t  i;
+
+    n = 0;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        if (i == 0 || ctx->choice[i].n_cached < n) {
+            n = ctx->choice[i].n_cached;
+        }
+    }
+
+    return n;
 }
 
 
@@ -229,11 +294,15 @@ ngx_http_slora_head_json(u_char *p, ngx_http_slora_ctx_t *ctx,
 static u_char *
 ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
 {
+    int32_t  n;
+
+    n = ngx_http_slora_completion_tokens(ctx);
+
     return ngx_sprintf(p, "\"usage\":{\"prompt_tokens\":%D,"
                        "\"completion_tokens\":%D,\"total_tokens\":%D,"
                        "\"prompt_tokens_details\":{\"cached_tokens\":%D}}",
-                       ctx->n_prompt, ctx->n_done,
-                       ctx->n_prompt + ctx->n_done, ctx->n_cached);
+                       ctx->n_prompt, n, ctx->n_prompt + n,
+                       ngx_http_slora_cached_tokens(ctx));
 }
 
 

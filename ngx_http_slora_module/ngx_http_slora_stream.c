@@ -1,10 +1,12 @@
 /*
- * ngx_http_slora_stream.c: a request from the moment its slot is submitted
- * until it ends: the slot's eventfd in the worker's event loop, reading
- * published tokens, detokenizing, stop strings, and sending either SSE
- * chunks (stream) or one JSON body at the end.
+ * ngx_http_slora_stream.c: a request from the moment its slots are
+ * submitted until it ends: each slot's eventfd in the worker's event loop,
+ * reading published tokens, detokenizing, stop strings, and sending either
+ * SSE chunks (stream) or one JSON body at the end. A request for n choices
+ * has n slots, one engine request each; its chunks carry their choice's
+ * index, the body all n, and the usage their sum.
  *
- * The one idea: the worker reacts to three events and never waits. The
+ * The one idea: the worker reacts to three events and never waits. A
  * slot's eventfd (registered with ngx_get_connection only while the
  * request lives, edge-triggered, so it is drained in the handler) says
  * tokens or the end were published; the client's write event says a slow
@@ -17,7 +19,8 @@
  * A stream's response header waits for the engine's first event (a token,
  * the end, or an error): the engine resolves the tenant and the adapter
  * after the slot is submitted, and a request refused then (403, 404, 503)
- * gets that status rather than a 200 with an error event in it.
+ * gets that status rather than a 200 with an error event in it. One
+ * choice's failure fails the request: its other slots are let go.
  */
 
 #include "ngx_http_slora_module.h"
@@ -28,22 +31,34 @@
 static void ngx_http_slora_wake(ngx_event_t *ev);
 static void ngx_http_slora_tick(ngx_event_t *ev);
 static void ngx_http_slora_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_slora_watch(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch);
 static void ngx_http_slora_pump(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
+static ngx_int_t ngx_http_slora_ready(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, slora_queue_t *q);
 static ngx_int_t ngx_http_slora_take_tokens(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, slora_queue_t *q, ngx_chain_t ***ll);
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    slora_queue_t *q, ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, int32_t token, ngx_uint_t flush);
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
+    ngx_uint_t flush);
 static ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, size_t len, ngx_chain_t ***ll);
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
+    ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len,
     ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
+static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    ngx_chain_t ***ll);
+static void ngx_http_slora_choice_fail(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    slora_queue_t *q);
 static void ngx_http_slora_finish(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, ngx_chain_t **out, ngx_chain_t **ll,
-    ngx_uint_t flush);
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t *out, ngx_chain_t **ll);
 static void ngx_http_slora_send_last(ngx_http_request_t *r,
     ngx_chain_t *out);
 static ngx_int_t ngx_http_slora_open(ngx_http_request_t *r,
@@ -51,7 +66,9 @@ static ngx_int_t ngx_http_slora_open(ngx_http_request_t *r,
 static ngx_int_t ngx_http_slora_send_header(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static void ngx_http_slora_delivered(slora_queue_t *q,
-    ngx_http_slora_ctx_t *ctx, int32_t from);
+    ngx_http_slora_choice_t *ch, int32_t from);
+static void ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch);
 static void ngx_http_slora_cleanup(void *data);
 
 
@@ -60,13 +77,37 @@ static ngx_connection_t  **ngx_http_slora_conns;
 static ngx_uint_t          ngx_http_slora_n_conns;
 
 
+/* A request context with n choices (n may be 0: an error page's). */
+ngx_http_slora_ctx_t *
+ngx_http_slora_ctx_create(ngx_http_request_t *r, ngx_uint_t n)
+{
+    ngx_uint_t             i;
+    ngx_http_slora_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_ctx_t)
+                               + n * sizeof(ngx_http_slora_choice_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->choice = (ngx_http_slora_choice_t *) (ctx + 1);
+    ctx->n_choices = n;
+    ctx->ttft_ms = -1;
+
+    for (i = 0; i < n; i++) {
+        ctx->choice[i].ctx = ctx;
+        ctx->choice[i].index = i;
+    }
+
+    return ctx;
+}
+
+
 ngx_int_t
 ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
-    uint64_t                     v;
-    ngx_int_t                    fd;
+    ngx_uint_t                   i;
     slora_queue_t               *q;
-    ngx_connection_t            *wc;
     ngx_http_cleanup_t          *cln;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
@@ -77,8 +118,7 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     cln = ngx_http_cleanup_add(r, 0);
     if (cln == NULL) {
-        ngx_http_slora_stream_release(ctx);
-        return NGX_ERROR;
+        goto failed;
     }
 
     cln->handler = ngx_http_slora_cleanup;
@@ -90,48 +130,15 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                                           * sizeof(ngx_connection_t *),
                                           ngx_cycle->log);
         if (ngx_http_slora_conns == NULL) {
-            ngx_http_slora_stream_release(ctx);
-            return NGX_ERROR;
+            goto failed;
         }
     }
 
-    fd = ngx_http_slora_slot_fd(ctx->slot);
-    if (fd == -1 || ctx->slot >= ngx_http_slora_n_conns) {
-        ngx_http_slora_stream_release(ctx);
-        return NGX_ERROR;
-    }
-
-    /* counts left from the slot's previous request */
-    while (read(fd, &v, sizeof(v)) > 0) { /* void */ }
-
-    wc = ngx_get_connection(fd, r->connection->log);
-    if (wc == NULL) {
-        ngx_http_slora_stream_release(ctx);
-        return NGX_ERROR;
-    }
-
-    wc->data = ctx;
-    wc->read->handler = ngx_http_slora_wake;
-    wc->read->log = r->connection->log;
-    wc->write->log = r->connection->log;
-    ctx->wc = wc;
-    ngx_http_slora_conns[ctx->slot] = wc;
-
-    if (ngx_handle_read_event(wc->read, 0) != NGX_OK) {
-        ngx_http_slora_stream_release(ctx);
-        return NGX_ERROR;
-    }
-
-    if (ctx->text == NULL) {
-        ctx->text_cap = 1024;
-        ctx->text = ngx_pnalloc(r->pool, ctx->text_cap);
-        if (ctx->text == NULL) {
-            ngx_http_slora_stream_release(ctx);
-            return NGX_ERROR;
+    for (i = 0; i < ctx->n_choices; i++) {
+        if (ngx_http_slora_watch(r, &ctx->choice[i]) != NGX_OK) {
+            goto failed;
         }
     }
-
-    slora_detok_init(&ctx->detok);
 
     ctx->deadline = ngx_current_msec + slcf->deadline;
     ctx->tick.handler = ngx_http_slora_tick;
@@ -142,14 +149,66 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_slora_write_handler;
 
-    if (slora_queue_submit(q, ctx->slot) != SLORA_OK) {
-        ngx_http_slora_stream_release(ctx);
-        return NGX_ERROR;
+    for (i = 0; i < ctx->n_choices; i++) {
+        if (slora_queue_submit(q, ctx->choice[i].slot) != SLORA_OK) {
+            goto failed;
+        }
     }
 
     ngx_http_slora_submit_notify();
 
     return NGX_DONE;
+
+failed:
+
+    ngx_http_slora_stream_release(ctx);
+    return NGX_ERROR;
+}
+
+
+/* Puts a choice's slot eventfd into the event loop, its text ready. */
+static ngx_int_t
+ngx_http_slora_watch(ngx_http_request_t *r, ngx_http_slora_choice_t *ch)
+{
+    uint64_t           v;
+    ngx_int_t          fd;
+    ngx_connection_t  *wc;
+
+    fd = ngx_http_slora_slot_fd(ch->slot);
+    if (fd == -1 || ch->slot >= ngx_http_slora_n_conns) {
+        return NGX_ERROR;
+    }
+
+    /* counts left from the slot's previous request */
+    while (read(fd, &v, sizeof(v)) > 0) { /* void */ }
+
+    wc = ngx_get_connection(fd, r->connection->log);
+    if (wc == NULL) {
+        return NGX_ERROR;
+    }
+
+    wc->data = ch;
+    wc->read->handler = ngx_http_slora_wake;
+    wc->read->log = r->connection->log;
+    wc->write->log = r->connection->log;
+    ch->wc = wc;
+    ngx_http_slora_conns[ch->slot] = wc;
+
+    if (ngx_handle_read_event(wc->read, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ch->text == NULL) {
+        ch->text_cap = 1024;
+        ch->text = ngx_pnalloc(r->pool, ch->text_cap);
+        if (ch->text == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    slora_detok_init(&ch->detok);
+
+    return NGX_OK;
 }
 
 
@@ -157,7 +216,7 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
  * The worker is exiting. After a graceful QUIT no stream is left; after
  * TERM (fast shutdown) the streams still open would otherwise just be
  * cut, so each gets its error event (or a 503 before its header) and
- * [DONE] while its connection is still there, and its slot is given
+ * [DONE] while its connection is still there, and its slots are given
  * back, as when the engine fails. The writes are one attempt each: what
  * the socket does not take is lost with the process.
  */
@@ -165,9 +224,10 @@ ngx_http_slora_stream_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 void
 ngx_http_slora_stream_exit_process(void)
 {
-    ngx_uint_t             i;
-    ngx_connection_t      *wc;
-    ngx_http_slora_ctx_t  *ctx;
+    ngx_uint_t                i;
+    ngx_connection_t         *wc;
+    ngx_http_slora_ctx_t     *ctx;
+    ngx_http_slora_choice_t  *ch;
 
     for (i = 0; i < ngx_http_slora_n_conns; i++) {
         wc = ngx_http_slora_conns[i];
@@ -176,10 +236,11 @@ ngx_http_slora_stream_exit_process(void)
             continue;
         }
 
-        ctx = wc->data;
+        ch = wc->data;
+        ctx = ch != NULL ? ch->ctx : NULL;
 
         if (ctx != NULL && !ctx->finished) {
-            /* releases the slot and wc, which clears conns[i] */
+            /* releases the slots and their wc, which clears conns[] */
             ngx_http_slora_stream_fail(ctx->request, ctx,
                                        NGX_HTTP_SERVICE_UNAVAILABLE,
                                        "server_error", "shutting_down",
@@ -200,13 +261,15 @@ ngx_http_slora_stream_exit_process(void)
 static void
 ngx_http_slora_wake(ngx_event_t *ev)
 {
-    uint64_t               v;
-    ngx_connection_t      *wc, *c;
-    ngx_http_request_t    *r;
-    ngx_http_slora_ctx_t  *ctx;
+    uint64_t                  v;
+    ngx_connection_t         *wc, *c;
+    ngx_http_request_t       *r;
+    ngx_http_slora_ctx_t     *ctx;
+    ngx_http_slora_choice_t  *ch;
 
     wc = ev->data;
-    ctx = wc->data;
+    ch = wc->data;
+    ctx = ch->ctx;
     r = ctx->request;
     c = r->connection;
 
@@ -225,12 +288,14 @@ static void
 ngx_http_slora_tick(ngx_event_t *ev)
 {
     uint32_t                     st;
+    ngx_uint_t                   i;
     const char                  *down;
     slora_slot_t                *s;
     slora_queue_t               *q;
     ngx_connection_t            *c;
     ngx_http_request_t          *r;
     ngx_http_slora_ctx_t        *ctx;
+    ngx_http_slora_choice_t     *ch;
     ngx_http_slora_main_conf_t  *smcf;
 
     ctx = ev->data;
@@ -239,13 +304,12 @@ ngx_http_slora_tick(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (ctx->finished || !ctx->have_slot) {
+    if (ctx->finished) {
         return;
     }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
-    s = slora_queue_slot(q, ctx->slot);
 
     if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0) {
         ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
@@ -255,9 +319,20 @@ ngx_http_slora_tick(ngx_event_t *ev)
         goto done;
     }
 
-    st = atomic_load_explicit(&s->state, memory_order_acquire);
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
 
-    if (st == SLORA_SLOT_SUBMITTED || st == SLORA_SLOT_RUNNING) {
+        if (!ch->have_slot) {
+            continue;
+        }
+
+        s = slora_queue_slot(q, ch->slot);
+        st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+        if (st != SLORA_SLOT_SUBMITTED && st != SLORA_SLOT_RUNNING) {
+            continue;
+        }
+
         down = ngx_http_slora_engine_down(q);
 
         if (down == NULL && st == SLORA_SLOT_RUNNING
@@ -326,46 +401,41 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     int32_t                      n0;
     uint32_t                     st;
     ngx_int_t                    rc;
-    ngx_uint_t                   status;
+    ngx_uint_t                   i;
     ngx_chain_t                 *out, **ll;
     slora_slot_t                *s;
     slora_queue_t               *q;
+    ngx_http_slora_choice_t     *ch;
     ngx_http_slora_main_conf_t  *smcf;
 
-    if (ctx->finished || !ctx->have_slot) {
-        return;
-    }
-
-    if (ctx->stream && ctx->busy) {
-        /* a slow client: the tokens wait in the slot */
+    if (ctx->finished) {
         return;
     }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
-    s = slora_queue_slot(q, ctx->slot);
-
-    /* the state first: once terminal, n_out is final */
-    st = atomic_load_explicit(&s->state, memory_order_acquire);
 
     if (ctx->op != SLORA_OP_GENERATE) {
-        ngx_http_slora_op_pump(r, ctx, q, st);
+        ch = &ctx->choice[0];
+
+        if (ch->have_slot) {
+            s = slora_queue_slot(q, ch->slot);
+            st = atomic_load_explicit(&s->state, memory_order_acquire);
+            ngx_http_slora_op_pump(r, ctx, q, st);
+        }
+
+        return;
+    }
+
+    if (ctx->stream && ctx->busy) {
+        /* a slow client: the tokens wait in the slots */
         return;
     }
 
     if (ctx->stream && !ctx->header_sent) {
-        if (atomic_load_explicit(&s->n_out, memory_order_acquire) == 0
-            && st != SLORA_SLOT_FINISHED)
-        {
-            if (st != SLORA_SLOT_FAILED) {
-                return;
-            }
+        rc = ngx_http_slora_ready(r, ctx, q);
 
-            /* refused before any token: a real status, below */
-
-        } else if (ngx_http_slora_open(r, ctx) != NGX_OK) {
-            ngx_http_slora_stream_release(ctx);
-            ngx_http_finalize_request(r, NGX_ERROR);
+        if (rc != NGX_OK) {
             return;
         }
 
@@ -377,50 +447,73 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     out = NULL;
     ll = &out;
-    n0 = ctx->n_done;
 
-    rc = ngx_http_slora_take_tokens(r, ctx, q, &ll);
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
 
-    if (rc == NGX_ERROR) {
-        ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "server_error", "internal_error",
-                                    "The output could not be decoded");
-        return;
-    }
+        if (ch->finished) {
+            continue;
+        }
 
-    if (rc == NGX_DONE) {
-        /* a stop string matched */
-        ctx->finish = "stop";
-        ngx_http_slora_finish(r, ctx, &out, ll, 0);
-        return;
-    }
+        s = slora_queue_slot(q, ch->slot);
 
-    if (st == SLORA_SLOT_FAILED) {
-        if (out && ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
-            ngx_http_slora_stream_release(ctx);
-            ngx_http_finalize_request(r, NGX_ERROR);
+        /* the state first: once terminal, n_out is final */
+        st = atomic_load_explicit(&s->state, memory_order_acquire);
+        n0 = ch->n_done;
+
+        rc = ngx_http_slora_take_tokens(r, ctx, ch, q, &ll);
+
+        if (rc == NGX_OK && st == SLORA_SLOT_FINISHED) {
+            ch->finish = s->finish == SLORA_FINISH_LENGTH ? "length"
+                                                          : "stop";
+            /* an answer that stopped before any token has it from DONE */
+            ch->n_cached = s->n_cached;
+
+            /* what the detokenizer holds back belongs to the text, unless
+             * a stop string cut it */
+            rc = ngx_http_slora_append(r, ctx, ch, 0, 1);
+
+            if (rc == NGX_OK) {
+                rc = NGX_DONE;
+            }
+
+        } else if (rc == NGX_DONE) {
+            /* a stop string matched */
+            ch->finish = "stop";
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_slora_stream_fail(r, ctx,
+                                        NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "server_error", "internal_error",
+                                        "The output could not be decoded");
             return;
         }
 
-        status = s->err_status ? (ngx_uint_t) s->err_status
-                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
-        ctx->retry_after = s->retry_after > 0 ? (ngx_uint_t) s->retry_after
-                                              : 0;
+        if (ctx->stream) {
+            ngx_http_slora_delivered(q, ch, n0);
+        }
 
-        ngx_http_slora_stream_fail(r, ctx, status,
-                                   ngx_http_slora_error_type(status),
-                                   s->err_code[0]
-                                   ? s->err_code
-                                   : ngx_http_slora_error_code(status),
-                                   s->err);
-        return;
+        if (rc == NGX_DONE) {
+            if (ngx_http_slora_choice_end(r, ctx, ch, &ll) != NGX_OK) {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        if (st == SLORA_SLOT_FAILED) {
+            if (out && ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
+                goto failed;
+            }
+
+            ngx_http_slora_choice_fail(r, ctx, ch, q);
+            return;
+        }
     }
 
-    if (st == SLORA_SLOT_FINISHED) {
-        ctx->finish = s->finish == SLORA_FINISH_LENGTH ? "length" : "stop";
-        /* an answer that stopped before any token has it from DONE */
-        ctx->n_cached = s->n_cached;
-        ngx_http_slora_finish(r, ctx, &out, ll, 1);
+    if (ctx->n_finished == ctx->n_choices) {
+        ngx_http_slora_finish(r, ctx, out, ll);
         return;
     }
 
@@ -428,44 +521,94 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         return;
     }
 
-    if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
-        ngx_http_slora_stream_release(ctx);
-        ngx_http_finalize_request(r, NGX_ERROR);
+    if (ngx_http_slora_send(r, ctx, out) != NGX_ERROR) {
         return;
     }
 
-    if (ctx->stream) {
-        ngx_http_slora_delivered(q, ctx, n0);
-    }
+failed:
+
+    ngx_http_slora_stream_release(ctx);
+    ngx_http_finalize_request(r, NGX_ERROR);
 }
 
 
-/* Counts, for tokens from..n_done just written, the time since the engine
- * published each: what the worker adds to a stream's latency. */
+/*
+ * A stream's header goes out with the engine's first event for any of its
+ * choices: NGX_OK once sent. A choice refused before any token fails the
+ * request with the engine's status instead (NGX_DONE).
+ */
+static ngx_int_t
+ngx_http_slora_ready(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    slora_queue_t *q)
+{
+    uint32_t                  st;
+    ngx_uint_t                i, ready;
+    slora_slot_t             *s;
+    ngx_http_slora_choice_t  *ch;
+
+    ready = 0;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
+        s = slora_queue_slot(q, ch->slot);
+        st = atomic_load_explicit(&s->state, memory_order_acquire);
+
+        if (atomic_load_explicit(&s->n_out, memory_order_acquire) > 0
+            || st == SLORA_SLOT_FINISHED)
+        {
+            ready = 1;
+
+        } else if (st == SLORA_SLOT_FAILED) {
+            /* refused before any token: a real status */
+            ngx_http_slora_choice_fail(r, ctx, ch, q);
+            return NGX_DONE;
+        }
+    }
+
+    if (!ready) {
+        return NGX_AGAIN;
+    }
+
+    if (ngx_http_slora_open(r, ctx) != NGX_OK) {
+        ngx_http_slora_stream_release(ctx);
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Counts, for a choice's tokens from..n_done just taken, the time since the
+ * engine published each: what the worker adds to a stream's latency. */
 static void
-ngx_http_slora_delivered(slora_queue_t *q, ngx_http_slora_ctx_t *ctx,
+ngx_http_slora_delivered(slora_queue_t *q, ngx_http_slora_choice_t *ch,
     int32_t from)
 {
     int32_t   k;
     int64_t   now, *published;
 
-    now = slora_now_ns();
-    published = slora_queue_published(q, ctx->slot);
+    if (from == ch->n_done) {
+        return;
+    }
 
-    for (k = from; k < ctx->n_done; k++) {
+    now = slora_now_ns();
+    published = slora_queue_published(q, ch->slot);
+
+    for (k = from; k < ch->n_done; k++) {
         slora_hist_fine_observe(&q->delivery_seconds, now - published[k]);
     }
 }
 
 
 /*
- * Detokenizes the newly published tokens into ctx->text and, when
+ * Detokenizes a choice's newly published tokens into ch->text and, when
  * streaming, turns what no stop string can still claim into chunk events.
- * NGX_DONE: a stop string matched and ctx->text ends before it.
+ * NGX_DONE: a stop string matched and ch->text ends before it.
  */
 static ngx_int_t
 ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    slora_queue_t *q, ngx_chain_t ***ll)
+    ngx_http_slora_choice_t *ch, slora_queue_t *q, ngx_chain_t ***ll)
 {
     size_t                  from, match, safe, which, chars;
     int32_t                 n, k, *tokens;
@@ -474,48 +617,51 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_text_t   stops[NGX_HTTP_SLORA_MAX_STOPS];
     ngx_uint_t              i;
 
-    s = slora_queue_slot(q, ctx->slot);
+    s = slora_queue_slot(q, ch->slot);
     n = atomic_load_explicit(&s->n_out, memory_order_acquire);
 
-    if (n <= ctx->n_done) {
+    if (n <= ch->n_done) {
         return NGX_OK;
     }
 
     now = slora_now_ns();
 
-    if (ctx->n_done == 0) {
-        ctx->ttft_ms = (ngx_int_t) ((now - ctx->t_start_ns) / 1000000);
-        slora_hist_observe(&q->ttft_seconds, (now - ctx->t_start_ns) / 1e9);
+    if (ch->n_done == 0) {
+        if (ctx->ttft_ms < 0) {
+            ctx->ttft_ms = (ngx_int_t) ((now - ctx->t_start_ns) / 1000000);
+            slora_hist_observe(&q->ttft_seconds,
+                               (now - ctx->t_start_ns) / 1e9);
+        }
 
     } else {
-        for (k = ctx->n_done; k < n; k++) {
+        for (k = ch->n_done; k < n; k++) {
             slora_hist_observe(&q->inter_token_seconds,
-                               (now - ctx->t_last_ns) / 1e9
-                               / (n - ctx->n_done));
+                               (now - ch->t_last_ns) / 1e9
+                               / (n - ch->n_done));
         }
     }
 
-    ctx->t_last_ns = now;
+    ch->t_last_ns = now;
     /* written before the first token was published */
-    ctx->n_cached = s->n_cached;
-    tokens = slora_queue_output(q, ctx->slot);
+    ch->n_cached = s->n_cached;
+    tokens = slora_queue_output(q, ch->slot);
 
     for (i = 0; i < ctx->n_stop; i++) {
         stops[i].data = ctx->stop[i].data;
         stops[i].len = ctx->stop[i].len;
     }
 
-    for (k = ctx->n_done; k < n; k++) {
-        from = ctx->text_len;
-        chars = ctx->n_chars;
+    for (k = ch->n_done; k < n; k++) {
+        from = ch->text_len;
+        chars = ch->n_chars;
 
-        if (ngx_http_slora_append(r, ctx, tokens[k], 0) != NGX_OK) {
+        if (ngx_http_slora_append(r, ctx, ch, tokens[k], 0) != NGX_OK) {
             return NGX_ERROR;
         }
 
         if (ctx->logprobs
-            && ngx_http_slora_lp_add(r, ctx, tokens[k],
-                                     slora_queue_logprob(q, ctx->slot,
+            && ngx_http_slora_lp_add(r, ctx, ch, tokens[k],
+                                     slora_queue_logprob(q, ch->slot,
                                                          (uint32_t) k),
                                      (int32_t) q->geom.top_cap, chars)
                != NGX_OK)
@@ -523,26 +669,26 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        ctx->n_done++;
-        safe = ctx->text_len;
+        ch->n_done++;
+        safe = ch->text_len;
 
         if (ctx->n_stop) {
             /* a new match can only start this close to the new bytes */
             from = from > ctx->stop_max ? from - ctx->stop_max : 0;
 
-            match = ngx_http_slora_stop_scan(ctx->text + from,
-                                             ctx->text_len - from, stops,
+            match = ngx_http_slora_stop_scan(ch->text + from,
+                                             ch->text_len - from, stops,
                                              ctx->n_stop, &which, &safe);
             safe += from;
 
-            if (match + from < ctx->text_len) {
-                ctx->text_len = match + from;
+            if (match + from < ch->text_len) {
+                ch->text_len = match + from;
                 return NGX_DONE;
             }
         }
 
         if (ctx->stream && safe > 0
-            && ngx_http_slora_emit_text(r, ctx, safe, ll) != NGX_OK)
+            && ngx_http_slora_emit_text(r, ctx, ch, safe, ll) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -553,10 +699,10 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
 
 /* Appends the text of a token (or, with flush, what the detokenizer holds
- * back) to ctx->text, growing it as needed. */
+ * back) to ch->text, growing it as needed. */
 static ngx_int_t
 ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    int32_t token, ngx_uint_t flush)
+    ngx_http_slora_choice_t *ch, int32_t token, ngx_uint_t flush)
 {
     int                          rc;
     u_char                      *p;
@@ -569,68 +715,68 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         n = 0;
 
         if (flush) {
-            rc = slora_detok_flush(&ctx->detok, (char *) ctx->text
-                                   + ctx->text_len,
-                                   ctx->text_cap - ctx->text_len, &n);
+            rc = slora_detok_flush(&ch->detok, (char *) ch->text
+                                   + ch->text_len,
+                                   ch->text_cap - ch->text_len, &n);
 
         } else {
-            rc = slora_detok_push(&ctx->detok, smcf->tokenizer, token, 1,
-                                  (char *) ctx->text + ctx->text_len,
-                                  ctx->text_cap - ctx->text_len, &n);
+            rc = slora_detok_push(&ch->detok, smcf->tokenizer, token, 1,
+                                  (char *) ch->text + ch->text_len,
+                                  ch->text_cap - ch->text_len, &n);
         }
 
         if (rc == SLORA_OK) {
             /* code points, for a completion's text_offset: the bytes
              * that are not continuations */
-            for (p = ctx->text + ctx->text_len;
-                 ctx->logprobs && p < ctx->text + ctx->text_len + n;
+            for (p = ch->text + ch->text_len;
+                 ctx->logprobs && p < ch->text + ch->text_len + n;
                  p++)
             {
-                ctx->n_chars += (*p & 0xc0) != 0x80;
+                ch->n_chars += (*p & 0xc0) != 0x80;
             }
 
-            ctx->text_len += n;
+            ch->text_len += n;
             return NGX_OK;
         }
 
-        if (rc != SLORA_BUSY || ctx->text_cap > 64 * 1024 * 1024) {
+        if (rc != SLORA_BUSY || ch->text_cap > 64 * 1024 * 1024) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "slora: cannot decode token %D", token);
             return NGX_ERROR;
         }
 
-        p = ngx_pnalloc(r->pool, ctx->text_cap * 2);
+        p = ngx_pnalloc(r->pool, ch->text_cap * 2);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(p, ctx->text, ctx->text_len);
-        ctx->text = p;
-        ctx->text_cap *= 2;
+        ngx_memcpy(p, ch->text, ch->text_len);
+        ch->text = p;
+        ch->text_cap *= 2;
     }
 }
 
 
-/* Sends ctx->text[0..len) as one chunk event and drops it from text. */
+/* Sends ch->text[0..len) as one chunk event and drops it from text. */
 static ngx_int_t
 ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    size_t len, ngx_chain_t ***ll)
+    ngx_http_slora_choice_t *ch, size_t len, ngx_chain_t ***ll)
 {
     u_char  *p, *last;
 
-    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, len));
+    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, len));
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    last = ngx_http_slora_chunk_json(p, ctx, ctx->text, len, NULL, 0);
+    last = ngx_http_slora_chunk_json(p, ctx, ch, ch->text, len, NULL, 0);
 
     if (ngx_http_slora_emit(r, ctx, p, last - p, ll) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_memmove(ctx->text, ctx->text + len, ctx->text_len - len);
-    ctx->text_len -= len;
+    ngx_memmove(ch->text, ch->text + len, ch->text_len - len);
+    ch->text_len -= len;
 
     return NGX_OK;
 }
@@ -728,25 +874,73 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* The end of a request that generated: the last text, then the final
- * chunk, usage and [DONE] (stream) or the whole JSON body. *out heads
- * the events not yet sent, *ll is where the next one links. */
+/* A choice's end: its slot let go and, in a stream, its last text and
+ * the chunk with its finish_reason. */
+static ngx_int_t
+ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, ngx_chain_t ***ll)
+{
+    u_char  *p, *last;
+
+    ngx_http_slora_choice_release(ctx, ch);
+    ch->finished = 1;
+    ctx->n_finished++;
+
+    if (!ctx->stream) {
+        return NGX_OK;
+    }
+
+    if (ch->text_len
+        && ngx_http_slora_emit_text(r, ctx, ch, ch->text_len, ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, 0));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_chunk_json(p, ctx, ch, (u_char *) "", 0,
+                                     ch->finish, 0);
+
+    return ngx_http_slora_emit(r, ctx, p, last - p, ll);
+}
+
+
+/* A choice the engine failed fails its request, with the engine's status
+ * and message. */
+static void
+ngx_http_slora_choice_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, slora_queue_t *q)
+{
+    ngx_uint_t     status;
+    slora_slot_t  *s;
+
+    s = slora_queue_slot(q, ch->slot);
+
+    status = s->err_status ? (ngx_uint_t) s->err_status
+                           : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ctx->retry_after = s->retry_after > 0 ? (ngx_uint_t) s->retry_after : 0;
+
+    ngx_http_slora_stream_fail(r, ctx, status,
+                               ngx_http_slora_error_type(status),
+                               s->err_code[0]
+                               ? s->err_code
+                               : ngx_http_slora_error_code(status),
+                               s->err);
+}
+
+
+/* The end of a request whose choices all ended: usage and [DONE] after the
+ * events in out (stream), or the whole JSON body. */
 static void
 ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    ngx_chain_t **out, ngx_chain_t **ll, ngx_uint_t flush)
+    ngx_chain_t *out, ngx_chain_t **ll)
 {
-    u_char       *p, *last;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-
-    /* unless a stop string cut the text, what the detokenizer holds back
-     * belongs to it */
-    if (flush && ngx_http_slora_append(r, ctx, 0, 1) != NGX_OK) {
-        ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                    "server_error", "internal_error",
-                                    "The output could not be decoded");
-        return;
-    }
+    u_char     *p, *last;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
 
     ngx_http_slora_stream_release(ctx);
     ctx->finished = 1;
@@ -763,24 +957,12 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return;
     }
 
-    if (ctx->text_len
-        && ngx_http_slora_emit_text(r, ctx, ctx->text_len, &ll) != NGX_OK)
-    {
-        goto failed;
-    }
-
-    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, 0));
-    if (p == NULL) {
-        goto failed;
-    }
-
-    last = ngx_http_slora_chunk_json(p, ctx, (u_char *) "", 0, ctx->finish,
-                                     0);
-    if (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK) {
-        goto failed;
-    }
-
     if (ctx->include_usage) {
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, NULL, 0));
+        if (p == NULL) {
+            goto failed;
+        }
+
         last = ngx_http_slora_usage_json(p, ctx);
         if (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK) {
             goto failed;
@@ -791,7 +973,7 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         goto failed;
     }
 
-    ngx_http_slora_send_last(r, *out);
+    ngx_http_slora_send_last(r, out);
     return;
 
 failed:
@@ -807,9 +989,10 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     u_char       *p, *last, copy[SLORA_QUEUE_ERR_LEN];
     u_char        code_copy[SLORA_QUEUE_CODE_LEN];
     size_t        len;
+    ngx_uint_t    i;
     ngx_chain_t  *out, **ll;
 
-    /* msg and code may live in the slot, which is gone once released */
+    /* msg and code may live in a slot, which is gone once released */
     ngx_cpystrn(copy, (u_char *) msg, sizeof(copy));
     msg = (const char *) copy;
     ngx_cpystrn(code_copy, (u_char *) code, sizeof(code_copy));
@@ -817,7 +1000,10 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     ngx_http_slora_stream_release(ctx);
     ctx->finished = 1;
-    ctx->finish = NULL;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        ctx->choice[i].finish = NULL;
+    }
 
     if (!ctx->header_sent) {
         ngx_http_finalize_request(r,
@@ -871,13 +1057,14 @@ ngx_http_slora_send_last(ngx_http_request_t *r, ngx_chain_t *out)
 }
 
 
-/* A stream's header and, for chat, the role chunk: sent when the engine
- * has something for it. */
+/* A stream's header and, for chat, each choice's role chunk: sent when
+ * the engine has something for it. */
 static ngx_int_t
 ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
     u_char       *p;
     size_t        n;
+    ngx_uint_t    i;
     ngx_chain_t  *out, **ll;
 
     if (ngx_http_slora_send_header(r, ctx) != NGX_OK) {
@@ -891,17 +1078,22 @@ ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     out = NULL;
     ll = &out;
 
-    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, 0));
-    if (p == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i < ctx->n_choices; i++) {
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, NULL, 0));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_slora_chunk_json(p, ctx, &ctx->choice[i], NULL, 0,
+                                      NULL, 1)
+            - p;
+
+        if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    n = ngx_http_slora_chunk_json(p, ctx, NULL, 0, NULL, 1) - p;
-    ctx->role_sent = 1;
-
-    if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK
-        || ngx_http_slora_send(r, ctx, out) == NGX_ERROR)
-    {
+    if (ngx_http_slora_send(r, ctx, out) == NGX_ERROR) {
         return NGX_ERROR;
     }
 
@@ -983,13 +1175,32 @@ ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
-/*
- * Lets go of the slot and the eventfd (idempotent). A slot the engine still
- * runs gets its cancel flag; the engine frees its pages at the next step
- * and, holding the last bit, returns the slot to FREE.
- */
+/* Lets go of every slot of the request and its tick (idempotent). */
 void
 ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx)
+{
+    ngx_uint_t  i;
+
+    if (ctx->tick.timer_set) {
+        ngx_del_timer(&ctx->tick);
+    }
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        ngx_http_slora_choice_release(ctx, &ctx->choice[i]);
+    }
+}
+
+
+/*
+ * Lets go of a choice's slot and eventfd (idempotent). A slot the engine
+ * still runs gets its cancel flag; the engine frees its pages at the next
+ * step and, holding the last bit, returns the slot to FREE. The prompt's
+ * tokens count once a request that reached the engine, with its first
+ * choice.
+ */
+static void
+ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
 {
     uint32_t                     st;
     slora_slot_t                *s;
@@ -997,11 +1208,7 @@ ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx)
     ngx_connection_t            *wc;
     ngx_http_slora_main_conf_t  *smcf;
 
-    if (ctx->tick.timer_set) {
-        ngx_del_timer(&ctx->tick);
-    }
-
-    wc = ctx->wc;
+    wc = ch->wc;
 
     if (wc != NULL) {
         if (wc->read->active) {
@@ -1010,31 +1217,34 @@ ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx)
 
         ngx_free_connection(wc);
         wc->fd = (ngx_socket_t) -1;
-        ngx_http_slora_conns[ctx->slot] = NULL;
-        ctx->wc = NULL;
+        ngx_http_slora_conns[ch->slot] = NULL;
+        ch->wc = NULL;
     }
 
-    if (!ctx->have_slot) {
+    if (!ch->have_slot) {
         return;
     }
 
     smcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
-    s = slora_queue_slot(q, ctx->slot);
+    s = slora_queue_slot(q, ch->slot);
 
     st = atomic_load_explicit(&s->state, memory_order_acquire);
 
-    if (st != SLORA_SLOT_FINISHED && st != SLORA_SLOT_FAILED) {
+    if (st == SLORA_SLOT_SUBMITTED || st == SLORA_SLOT_RUNNING) {
         atomic_store(&s->cancel, 1);
         ngx_http_slora_submit_notify();
     }
 
-    slora_queue_release(q, ctx->slot, SLORA_REF_WORKER);
-    ctx->have_slot = 0;
+    slora_queue_release(q, ch->slot, SLORA_REF_WORKER);
+    ch->have_slot = 0;
 
-    atomic_fetch_add_explicit(&q->tokens_prompt, ctx->n_prompt,
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&q->tokens_completion, ctx->n_done,
+    if (ch->index == 0 && st != SLORA_SLOT_CLAIMED) {
+        atomic_fetch_add_explicit(&q->tokens_prompt, ctx->n_prompt,
+                                  memory_order_relaxed);
+    }
+
+    atomic_fetch_add_explicit(&q->tokens_completion, ch->n_done,
                               memory_order_relaxed);
 }
 

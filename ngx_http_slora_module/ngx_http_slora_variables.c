@@ -108,11 +108,11 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_SLORA_VAR_CACHED_TOKENS:
-        n = ctx->n_cached;
+        n = ngx_http_slora_cached_tokens(ctx);
         break;
 
     case NGX_HTTP_SLORA_VAR_COMPLETION_TOKENS:
-        n = ctx->n_done;
+        n = ngx_http_slora_completion_tokens(ctx);
         break;
 
     case NGX_HTTP_SLORA_VAR_TTFT_MS:
@@ -120,9 +120,9 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     default: /* NGX_HTTP_SLORA_VAR_FINISH_REASON */
-        if (ctx->finish) {
-            s.data = (u_char *) ctx->finish;
-            s.len = ngx_strlen(ctx->finish);
+        if (ctx->n_choices && ctx->choice[0].finish) {
+            s.data = (u_char *) ctx->choice[0].finish;
+            s.len = ngx_strlen(ctx->choice[0].finish);
         }
         break;
     }

@@ -85,9 +85,10 @@ my @cases = (
     ['temperature a string', 'POST', $CHAT, chat(temperature => 'hot'), 400],
     ['temperature negative', 'POST', $CHAT, chat(temperature => -1), 400],
     ['stream a string', 'POST', $CHAT, chat(stream => 'yes'), 400],
-    ['n = 2', 'POST', $CHAT, chat(n => 2), 400],
-    ['n = 2, streamed', 'POST', $CHAT,
-     chat(n => 2, stream => JSON::PP::true()), 400],
+    ['n = 0', 'POST', $CHAT, chat(n => 0), 400],
+    ['n = 17, streamed', 'POST', $CHAT,
+     chat(n => 17, stream => JSON::PP::true()), 400],
+    ['n a string', 'POST', $COMP, comp(n => '2'), 400],
     ['invalid UTF-8 in content', 'POST', $CHAT,
      qq({"model":"base","messages":[{"role":"user","content":"a\xff\xfeb"}],)
      . qq("max_tokens":4}), 400],
@@ -158,6 +159,20 @@ for my $c (@cases) {
                 . substr($r->{body} // '', 0, 300));
 }
 
+# More choices than the server has slots: 429, the slots it took for the
+# first eight given back (below).
+{
+    my $r = http_req($PORT, 'POST', $CHAT, body => chat(n => 9),
+                     headers => { 'Content-Type' => 'application/json' });
+    my @why = check_error_object($r->{json});
+    push @why, "status $r->{status}" if $r->{status} != 429;
+    push @why, 'error.type ' . ($r->{json}{error}{type} // 'none')
+        if !@why && $r->{json}{error}{type} ne 'rate_limit_error';
+    push @why, 'no Retry-After' unless $r->{headers}{'retry-after'};
+    ok(!@why, 'n = 9 on 8 slots: 429 rate_limit_error with Retry-After')
+        or diag(join('; ', @why) . ': ' . substr($r->{body} // '', 0, 300));
+}
+
 # The status endpoint counts no request left running or holding a slot.
 my $st = wait_for(5, sub {
     my $x = $s->status or return 0;
@@ -191,6 +206,30 @@ for my $g (['chat, base', $CHAT, chat()],
                                 + $u->{completion_tokens},
        "good request: $g->[0]: one choice with its text, finish_reason and"
        . ' usage') or diag("$r->{status}: " . substr($r->{body}, 0, 300));
+}
+
+# As many choices as slots: each its index, text and finish_reason; usage
+# counts the prompt once and each choice's tokens (one log-probability
+# entry a token).
+{
+    my $r = http_req($PORT, 'POST', $CHAT,
+                     body => chat(n => 8, temperature => 1, seed => 5,
+                                  logprobs => JSON::PP::true()),
+                     headers => { 'Content-Type' => 'application/json' });
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $c = ref $j->{choices} eq 'ARRAY' ? $j->{choices} : [];
+    my $u = ref $j->{usage} eq 'HASH' ? $j->{usage} : {};
+    my $tokens = 0;
+    $tokens += scalar @{ $_->{logprobs}{content} // [] } for @$c;
+    ok($r->{status} == 200
+       && join(',', map { $_->{index} // '?' } @$c) eq '0,1,2,3,4,5,6,7'
+       && !grep({ !defined $_->{message}{content}
+                  || ($_->{finish_reason} // '') !~ /^(?:stop|length)$/ }
+                @$c)
+       && $tokens > 0 && ($u->{completion_tokens} // -1) == $tokens
+       && $u->{total_tokens} == $u->{prompt_tokens} + $tokens,
+       'n = 8 on 8 slots: eight choices, usage their tokens')
+        or diag("$r->{status}: " . substr($r->{body}, 0, 300));
 }
 
 my $stop = $s->stop;

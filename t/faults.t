@@ -1,6 +1,7 @@
 # faults.t: what happens to a stream when something goes wrong around it.
 #
-# A client that disconnects mid-stream frees its slot and its KV pages; a
+# A client that disconnects mid-stream frees its slots (a request of n
+# choices has n) and its KV pages; a
 # `kill -9` of the engine fails the open stream with an error event within
 # 2 s and the master respawns the engine (new pid, restarts + 1, new
 # epoch), which then serves the same greedy text as before; a reload (HUP)
@@ -55,9 +56,9 @@ sub complete {
 }
 
 sub open_stream {
-    my ($n) = @_;
+    my ($n, %o) = @_;
     return stream_start($PORT, 'POST', '/v1/completions',
-                        body => body($n, stream => JSON::PP::true()),
+                        body => body($n, stream => JSON::PP::true(), %o),
                         headers => { 'Content-Type' => 'application/json' });
 }
 
@@ -97,14 +98,15 @@ ok($idle, 'idle: no slot used, KV pages settled');
 my $idle_kv = $idle->{pool}{pages_kv};
 diag("idle pool: " . json_encode($idle->{pool}));
 
-# 1. Disconnects: four streams, each closed after a few events.
+# 1. Disconnects: four streams, one of them of three choices, each closed
+# after a few events.
 {
-    my @st = map { open_stream($N) } 1 .. 4;
+    my @st = ((map { open_stream($N) } 1 .. 3), open_stream($N, n => 3));
     my $got = 0;
     $got += ($_->wait_events(3, 10) >= 3) for @st;
     is($got, 4, 'four streams running');
     my $busy = $s->status;
-    is($busy->{slots}{used}, 4, 'four slots used mid-stream');
+    is($busy->{slots}{used}, 6, 'six slots used mid-stream (3 + 3 choices)');
     cmp_ok($busy->{pool}{pages_kv}, '>', $idle_kv,
            'KV pages held mid-stream');
     ok(!(grep { $_->{done} } @st), 'no stream finished yet');
@@ -147,11 +149,11 @@ diag("idle pool: " . json_encode($idle->{pool}));
     is($again->{text}, $short->{text}, 'new workers serve the same text');
 }
 
-# 3. kill -9 of the engine mid-stream.
+# 3. kill -9 of the engine mid-stream, the stream of two choices.
 {
     my $before = $s->status;
     my $epid = $before->{engine}{pid};
-    my $st = open_stream($N);
+    my $st = open_stream($N, n => 2);
     ok($st->wait_events(3, 10) >= 3, 'stream running before the kill');
     ok(kill('KILL', $epid), "engine $epid killed");
     $st->wait_done(15);

@@ -2,7 +2,8 @@
 #
 # nginx runs on the real SmolLM2-135M-Instruct with one adapter, and
 # t/python/openai_client.py uses the client for chat and text completions,
-# streamed and not, on the base model and the adapter, plus two errors.
+# streamed and not, on the base model and the adapter, with n choices,
+# plus two errors.
 # The script records each check; this file makes each a TAP test, and also
 # requires that all the expected checks ran. Then the prefix cache: a
 # repeated prompt reports its cached tokens in usage, the metrics and the
@@ -40,6 +41,15 @@ my @WANT_CHECKS = (
     'chat logprobs: one entry a token, two alternatives each',
     'chat logprobs: the entries\' tokens make the text',
     'completion logprobs: tokens, figures, alternatives, offsets',
+    'n=3: three choices, indexes 0, 1, 2', 'n=3: three different draws',
+    'n=3: usage counts the prompt once and every choice\'s tokens',
+    'n=3: choice 0 is n=1\'s answer with seed 11 + 0',
+    'n=3: choice 2 is n=1\'s answer with seed 11 + 2',
+    'n=3 stream: one id, each choice\'s text the body\'s',
+    'n=3 stream: role once a choice, one finish_reason a choice, the body\'s',
+    'n=3 stream: usage equals the body\'s',
+    'completion n=2 greedy: both choices are the n=1 text',
+    'completion n=2 stream: each choice\'s text under its index',
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(

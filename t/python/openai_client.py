@@ -4,8 +4,8 @@ Python package, the way a user's program would.
 usage: openai_client.py BASE_URL ADAPTER
 
 It lists the models, runs chat and text completions, streamed and not,
-on the base model and on ADAPTER, and checks that the client parses
-every answer.  The one idea to know: each check is recorded, never
+on the base model and on ADAPTER, with one choice and with n, and checks
+that the client parses every answer.  The one idea to know: each check is recorded, never
 asserted here; the script prints one JSON line {"checks": [[name, ok,
 detail], ...]} and exits 0 when every check passed, so the calling .t
 file turns each into a TAP test and a missing check is visible.
@@ -152,6 +152,88 @@ def logprobs(client, model):
           and "".join(lp.tokens) == r.choices[0].text, lp)
 
 
+def stream_choices(stream):
+    """A stream's text, roles and finish_reasons by choice index, its ids
+    and its usage."""
+    texts, roles, finishes, ids, usage = {}, {}, {}, set(), None
+    for chunk in stream:
+        ids.add(chunk.id)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            texts.setdefault(ch.index, "")
+            if getattr(ch, "delta", None) is not None:
+                if ch.delta.role:
+                    roles.setdefault(ch.index, []).append(ch.delta.role)
+                texts[ch.index] += ch.delta.content or ""
+            else:
+                texts[ch.index] += ch.text or ""
+            if ch.finish_reason:
+                finishes.setdefault(ch.index, []).append(ch.finish_reason)
+    return texts, roles, finishes, ids, usage
+
+
+def choices(client, model):
+    """n choices. Sampled with a seed, each choice is a draw of its own
+    (choice i of seed s is the answer n=1 gives with seed s + i); usage
+    counts the prompt once and every choice's tokens; a stream carries
+    each choice's text under its index, the body's text. Greedy, every
+    choice is the n=1 answer."""
+    kw = dict(model=model, max_tokens=16, temperature=1.0, seed=11,
+              messages=[{"role": "user",
+                         "content": "Write a line about the sea."}])
+    r = client.chat.completions.create(n=3, logprobs=True, **kw)
+    idx = [c.index for c in r.choices]
+    check("n=3: three choices, indexes 0, 1, 2", idx == [0, 1, 2], idx)
+    texts = {c.index: c.message.content or "" for c in r.choices}
+    check("n=3: three different draws", len(set(texts.values())) == 3,
+          texts)
+    ntok = [len(c.logprobs.content) if c.logprobs else -1
+            for c in r.choices]
+    check("n=3: usage counts the prompt once and every choice's tokens",
+          usage_ok(r.usage) and r.usage.completion_tokens == sum(ntok)
+          and min(ntok) > 0, f"{r.usage} {ntok}")
+    for i in (0, 2):
+        one = client.chat.completions.create(**{**kw, "seed": 11 + i})
+        check(f"n=3: choice {i} is n=1's answer with seed 11 + {i}",
+              (one.choices[0].message.content or "") == texts[i]
+              and one.choices[0].finish_reason
+              == r.choices[i].finish_reason,
+              f"{one.choices[0].message.content!r} vs {texts[i]!r}")
+
+    stexts, roles, finishes, ids, usage = stream_choices(
+        client.chat.completions.create(
+            n=3, stream=True, stream_options={"include_usage": True}, **kw))
+    check("n=3 stream: one id, each choice's text the body's",
+          len(ids) == 1 and stexts == texts, f"{stexts} vs {texts}")
+    check("n=3 stream: role once a choice, one finish_reason a choice, "
+          "the body's",
+          roles == {i: ["assistant"] for i in range(3)}
+          and finishes == {c.index: [c.finish_reason] for c in r.choices},
+          f"{roles} {finishes}")
+    check("n=3 stream: usage equals the body's",
+          usage is not None
+          and usage.completion_tokens == r.usage.completion_tokens
+          and usage.prompt_tokens == r.usage.prompt_tokens, usage)
+
+    g = dict(model=model, prompt="The capital of France is", max_tokens=8,
+             temperature=0)
+    one = client.completions.create(**g)
+    r = client.completions.create(n=2, **g)
+    check("completion n=2 greedy: both choices are the n=1 text",
+          [c.index for c in r.choices] == [0, 1]
+          and all(c.text == one.choices[0].text for c in r.choices)
+          and r.usage.completion_tokens == 2 * one.usage.completion_tokens,
+          f"{[c.text for c in r.choices]} vs {one.choices[0].text!r}")
+    stexts, _, finishes, _, _ = stream_choices(
+        client.completions.create(n=2, stream=True, **g))
+    check("completion n=2 stream: each choice's text under its index",
+          stexts == {0: one.choices[0].text, 1: one.choices[0].text}
+          and finishes == {0: [one.choices[0].finish_reason],
+                           1: [one.choices[0].finish_reason]},
+          f"{stexts} {finishes}")
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -192,6 +274,7 @@ def main():
     text_pair(client, "base", "The capital of France is", 16)
     chat_pair(client, adapter, "Name three fruits.", 16, need_text=False)
     logprobs(client, "base")
+    choices(client, adapter)
     errors(client)
 
     print(json.dumps({"checks": checks}))

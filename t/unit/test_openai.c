@@ -130,13 +130,15 @@ static const bad_case_t  bad_cases[] = {
     { "ignore_eos a number", CHAT,
       "{\"model\":\"base\"," MSGS ",\"ignore_eos\":1}",
       400, "invalid_type", "ignore_eos" },
-    { "n = 2", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":2}",
+    { "n = 0", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":0}",
       400, "invalid_value", "n" },
-    { "n = 2, streamed", CHAT,
-      "{\"model\":\"base\"," MSGS ",\"n\":2,\"stream\":true}",
+    { "n = 17, streamed", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"n\":17,\"stream\":true}",
+      400, "invalid_value", "n" },
+    { "n = 1.5", COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"n\":1.5}",
       400, "invalid_value", "n" },
     { "n a string", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":\"1\"}",
-      400, "invalid_value", "n" },
+      400, "invalid_type", "n" },
     { "stream_options a list", CHAT,
       "{\"model\":\"base\"," MSGS ",\"stream_options\":[]}",
       400, "invalid_type", "stream_options" },
@@ -344,7 +346,7 @@ test_chat(void)
                "{\"role\":\"assistant\",\"content\":null},"
                "{\"role\":\"user\"}],"
                "\"max_completion_tokens\":7,\"temperature\":0,"
-               "\"top_p\":0.5,\"top_k\":40,\"seed\":-3,\"n\":1,"
+               "\"top_p\":0.5,\"top_k\":40,\"seed\":-3,\"n\":3,"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                "\"ignore_eos\":true,\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
@@ -376,6 +378,7 @@ test_chat(void)
        "chat: absent content is empty");
 
     is_int(req.max_tokens, 7, "chat: max_completion_tokens");
+    is_int(req.n, 3, "chat: n");
     ok(req.temperature == 0.0, "chat: temperature 0");
     ok(req.top_p == 0.5, "chat: top_p");
     is_int(req.top_k, 40, "chat: top_k");
@@ -398,7 +401,7 @@ test_chat(void)
        && req.top_k == 0 && !req.has_seed && !req.stream
        && !req.include_usage && req.n_stop == 0 && !req.ignore_eos
        && req.frequency_penalty == 0 && req.presence_penalty == 0
-       && req.repetition_penalty == 1.0,
+       && req.repetition_penalty == 1.0 && req.n == 1,
        "chat: defaults");
     ok(req.prompt.data == NULL, "chat: no prompt");
     slora_openai_req_free(&req);
@@ -582,8 +585,8 @@ test_bad(void)
            "message: repetition_penalty range");
     slora_openai_req_free(&req);
 
-    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"n\":3}", &req, &err);
-    is_str(err.msg, "Only n=1 is supported", "message: n");
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"n\":17}", &req, &err);
+    is_str(err.msg, "n must be an integer from 1 to 16", "message: n");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"a\xff\"}", &req, &err);

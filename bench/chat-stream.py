@@ -4,8 +4,9 @@
 # streams three chat completions one by one, printing each answer, its
 # token count, time to first token and tokens/s; asks one long prompt
 # twice (the second takes the first's KV pages from the prefix cache:
-# its cached tokens, both times and whether the answers are equal); then
-# 16 at once for the aggregate tokens/s. Standard library only (the
+# its cached tokens, both times and whether the answers are equal); four
+# sampled choices of one prompt in one request (n=4); then 16 at once for
+# the aggregate tokens/s. Standard library only (the
 # device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
@@ -102,6 +103,27 @@ print(f"prefix cache: a {a[1]}-token prompt twice: cached {a[2]} then "
       f"{b[2]} tokens, answered in {a[3] * 1000:.0f} then "
       f"{b[3] * 1000:.0f} ms, the answers "
       + ("equal" if a[0] == b[0] else f"differ:\n  {a[0]!r}\n  {b[0]!r}"))
+
+# n choices: four sampled answers to one prompt in one request, four
+# engine requests that share the prompt's pages
+body = json.dumps({"model": MODEL, "max_tokens": 48, "temperature": 0.8,
+                   "seed": 3, "n": 4,
+                   "messages": [{"role": "system", "content": SYSTEM},
+                                {"role": "user",
+                                 "content": "Suggest a film for tonight."}]})
+t0 = time.time()
+with urllib.request.urlopen(urllib.request.Request(
+        URL, body.encode(), {"Content-Type": "application/json"}),
+        timeout=600) as r:
+    ans = json.load(r)
+u = ans["usage"]
+print(f"n=4: {len(ans['choices'])} choices, {u['completion_tokens']} tokens"
+      f" in {(time.time() - t0) * 1000:.0f} ms, "
+      f"{u['prompt_tokens_details']['cached_tokens']} of "
+      f"{u['prompt_tokens']} prompt tokens cached")
+for c in ans["choices"]:
+    print(f"  [{c['index']}] {c['message']['content'].strip()[:100]!r} "
+          f"({c['finish_reason']})")
 
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))

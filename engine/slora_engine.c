@@ -381,6 +381,25 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              (double) sp->presence_penalty);
     }
 
+    if (sp->n_logit_bias < 0 || sp->n_logit_bias > SLORA_LOGIT_BIAS_MAX) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: %d logit "
+                             "biases (0 to %d)", (unsigned long long) req->id,
+                             sp->n_logit_bias, SLORA_LOGIT_BIAS_MAX);
+    }
+
+    for (i = 0; i < sp->n_logit_bias; i++) {
+        if (sp->logit_bias_ids[i] < 0 || sp->logit_bias_ids[i] >= vocab
+            || !(sp->logit_bias[i] >= -100 && sp->logit_bias[i] <= 100))
+        {
+            return slora_err_set(err, SLORA_ERROR, "request %llu: logit "
+                                 "bias %g on token %d (tokens 0 to %d, "
+                                 "biases -100 to 100)",
+                                 (unsigned long long) req->id,
+                                 (double) sp->logit_bias[i],
+                                 sp->logit_bias_ids[i], vocab - 1);
+        }
+    }
+
     if (req->logprobs && (req->top_logprobs < 0
                           || req->top_logprobs > SLORA_LOGPROBS_MAX))
     {

@@ -85,6 +85,10 @@ typedef struct {
 } slora_engine_conf_t;
 
 
+/* The most tokens a request's logit_bias may name (OpenAI's limit). */
+#define SLORA_LOGIT_BIAS_MAX  300
+
+
 typedef struct {
     float         temperature;      /* 0: greedy */
     int32_t       top_k;            /* 0: off */
@@ -94,6 +98,12 @@ typedef struct {
     int32_t       max_tokens;       /* new tokens at most, > 0 */
     float         frequency_penalty; /* OpenAI's, -2..2, 0: off */
     float         presence_penalty; /* OpenAI's, -2..2, 0: off */
+    /* OpenAI's logit_bias: logit_bias[k] (-100..100) is added to the
+     * logit of token logit_bias_ids[k] (distinct ids) before anything
+     * else; 0 entries: off */
+    int32_t       n_logit_bias;
+    int32_t       logit_bias_ids[SLORA_LOGIT_BIAS_MAX];
+    float         logit_bias[SLORA_LOGIT_BIAS_MAX];
 } slora_sampling_t;
 
 

@@ -3,13 +3,15 @@
  * requests (see slora_openai.h) with cJSON, without nginx.
  *
  * The one idea: the checks run in a fixed order (body, model, messages or
- * prompt, sampling, n, stream, stream_options, stop) and the first failure
+ * prompt, sampling, n, stream, stream_options, log-probabilities,
+ * logit_bias, what is not served, stop) and the first failure
  * is the answer, so a request with several mistakes always gets the same
  * error. Strings are copied out of the cJSON tree into the request's arena
  * and the tree is dropped before returning; nothing returned points into
  * the caller's body.
  */
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,8 @@ static int slora_openai_sampling(cJSON *root,
     slora_openai_err_t *err);
 static int slora_openai_logprobs(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err);
@@ -170,6 +174,7 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     if (slora_openai_sampling(root, lim, req, err) != SLORA_OK
         || slora_openai_options(root, req, err) != SLORA_OK
         || slora_openai_logprobs(root, lim, req, err) != SLORA_OK
+        || slora_openai_logit_bias(root, req, err) != SLORA_OK
         || slora_openai_unsupported(root, req->kind, err) != SLORA_OK)
     {
         goto done;
@@ -706,6 +711,79 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
 
 
 /*
+ * logit_bias: an object of token ids (in decimal) to a bias from -100 to
+ * 100 that the sampler adds to the token's logit, at most
+ * SLORA_OPENAI_MAX_BIAS of them, each id once; {} or null: none. Whether
+ * an id is in the vocabulary is the caller's to check.
+ */
+static int
+slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char       *end;
+    long        id;
+    cJSON      *item, *b;
+    uint32_t    k;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "logit_bias");
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsObject(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "logit_bias", "logit_bias must be an object"
+                                 " of token ids to biases");
+    }
+
+    cJSON_ArrayForEach(b, item) {
+        if (req->n_logit_bias == SLORA_OPENAI_MAX_BIAS) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "logit_bias",
+                                     "logit_bias may name at most %d tokens",
+                                     SLORA_OPENAI_MAX_BIAS);
+        }
+
+        errno = 0;
+        id = strtol(b->string, &end, 10);
+
+        if (b->string[0] < '0' || b->string[0] > '9' || *end != '\0'
+            || errno != 0 || id > INT32_MAX)
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "logit_bias",
+                                     "logit_bias keys must be token ids,"
+                                     " not \"%.32s\"", b->string);
+        }
+
+        if (!cJSON_IsNumber(b) || !(b->valuedouble >= -100
+                                    && b->valuedouble <= 100))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "logit_bias",
+                                     "the logit_bias of token %ld must be a"
+                                     " number from -100 to 100", id);
+        }
+
+        for (k = 0; k < req->n_logit_bias; k++) {
+            if (req->logit_bias_ids[k] == (int32_t) id) {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_value", "logit_bias",
+                                         "logit_bias names token %ld twice",
+                                         id);
+            }
+        }
+
+        req->logit_bias_ids[req->n_logit_bias] = (int32_t) id;
+        req->logit_bias[req->n_logit_bias] = (float) b->valuedouble;
+        req->n_logit_bias++;
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
  * Fields that ask for what this server does not do: refused with 400
  * unsupported_parameter rather than ignored, since a client asking for
  * prompt log-probabilities, tool calls or a JSON-only answer would
@@ -713,7 +791,7 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
  * values, which clients send by default, pass: false, 0, null, "", [],
  * {}, best_of 1, tool_choice "none" or "auto", response_format {"type":
  * "text"}. (Chat's logprobs and top_logprobs, and a completion's
- * logprobs, are served: slora_openai_logprobs.)
+ * logprobs, are served: slora_openai_logprobs; so is logit_bias.)
  */
 static int
 slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
@@ -726,8 +804,8 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
 
     static const char  *fields[] = {
         "top_logprobs", "echo", "best_of", "suffix", "tools", "functions",
-        "tool_choice", "function_call", "response_format", "logit_bias",
-        "audio", "prediction"
+        "tool_choice", "function_call", "response_format", "audio",
+        "prediction"
     };
 
     /* chat's top_logprobs is served; a completion has none */

@@ -25,6 +25,7 @@
 
 #define SLORA_OPENAI_MAX_STOPS  4
 #define SLORA_OPENAI_MAX_N      16      /* choices a request may ask for */
+#define SLORA_OPENAI_MAX_BIAS   300     /* tokens logit_bias may name */
 #define SLORA_OPENAI_MSG_LEN    256
 
 
@@ -67,6 +68,9 @@ typedef struct {
     double                repetition_penalty; /* vLLM's, > 0, 1: off */
     uint64_t              seed;
     uint32_t              n;                /* choices, 1..MAX_N */
+    uint32_t              n_logit_bias;     /* distinct token ids */
+    int32_t               logit_bias_ids[SLORA_OPENAI_MAX_BIAS];
+    float                 logit_bias[SLORA_OPENAI_MAX_BIAS]; /* -100..100 */
     slora_openai_str_t    stop[SLORA_OPENAI_MAX_STOPS];
     uint32_t              n_stop;           /* non-empty stop strings */
     unsigned              has_seed:1;

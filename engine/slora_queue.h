@@ -32,13 +32,14 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      14
+#define SLORA_QUEUE_VERSION      15
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
 #define SLORA_QUEUE_CODE_LEN     32     /* OpenAI error code */
 #define SLORA_QUEUE_ERR_LEN      256
 #define SLORA_QUEUE_STOP_IDS     16
+#define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
 #define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of
                                     two, twice the names that fit (each
@@ -167,6 +168,9 @@ typedef struct {
                                            publishes the first token */
     int32_t            n_stop_ids;
     int32_t            stop_ids[SLORA_QUEUE_STOP_IDS];
+    int32_t            n_logit_bias;    /* added to these tokens' logits */
+    int32_t            logit_bias_ids[SLORA_QUEUE_BIAS_MAX];
+    float              logit_bias[SLORA_QUEUE_BIAS_MAX];
 
     int32_t            finish;          /* slora_finish_e */
     int32_t            err_status;      /* HTTP status of a failure */

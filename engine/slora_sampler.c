@@ -1,6 +1,7 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
- * chain: repetition penalty, frequency and presence penalties, then
+ * chain, OpenAI's logit bias first: the bias, repetition penalty,
+ * frequency and presence penalties, then
  * greedy or temperature, top-k, softmax, top-p, one uniform draw; the
  * draw itself is the kernel family's (kernels/slora_sample.h), which the
  * GPU does to the same token.
@@ -133,7 +134,12 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
     slora_rng_t *rng, float *logits, const int32_t *history, int32_t n,
     int32_t n_prompt)
 {
+    int32_t       k;
     slora_draw_t  dr;
+
+    for (k = 0; k < sp->n_logit_bias; k++) {
+        logits[sp->logit_bias_ids[k]] += sp->logit_bias[k];
+    }
 
     if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f) {
         slora_sampler_penalize(s, sp->repeat_penalty, logits, history, n);
@@ -208,7 +214,8 @@ int
 slora_sampling_plain(const slora_sampling_t *sp)
 {
     return (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f)
-           && sp->frequency_penalty == 0 && sp->presence_penalty == 0;
+           && sp->frequency_penalty == 0 && sp->presence_penalty == 0
+           && sp->n_logit_bias == 0;
 }
 
 

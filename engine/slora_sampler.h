@@ -36,11 +36,12 @@ slora_sampler_t *slora_sampler_create(int32_t vocab, slora_err_t *err);
 void slora_sampler_free(slora_sampler_t *s);
 
 /*
- * Samples one id from logits[vocab], which it modifies. history[n] are
- * the request's tokens so far, its n_prompt prompt tokens first: the
- * repetition penalty looks at all of them, OpenAI's frequency and
- * presence penalties at the generated ones only (as OpenAI and vLLM do):
- * a generated token's logit loses count * frequency_penalty +
+ * Samples one id from logits[vocab], which it modifies. The logit bias
+ * comes first (added to its tokens' logits), then the penalties.
+ * history[n] are the request's tokens so far, its n_prompt prompt tokens
+ * first: the repetition penalty looks at all of them, OpenAI's frequency
+ * and presence penalties at the generated ones only (as OpenAI and vLLM
+ * do): a generated token's logit loses count * frequency_penalty +
  * presence_penalty. temperature <= 0 is greedy: the largest logit, the
  * lowest id on ties.
  */
@@ -62,7 +63,8 @@ double slora_logprobs(const float *logits, int32_t vocab, int32_t k,
 int slora_sampling_greedy(const slora_sampling_t *sp);
 
 /* 1 when sp needs nothing but the row's logits (no penalty, as every
- * penalty reads the tokens so far): a backend can pick its id. */
+ * penalty reads the tokens so far, and no logit bias): a backend can pick
+ * its id. */
 int slora_sampling_plain(const slora_sampling_t *sp);
 
 /* sp as a draw (kernels/slora_sample.h): inv_temp 0 when greedy, else

@@ -35,6 +35,11 @@
 #include <ngx_channel.h>
 
 
+/* a slot's logit_bias fits the engine's request */
+_Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
+               "logit_bias: the request holds fewer entries than a slot");
+
+
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
 #define NGX_HTTP_SLORA_LIST_REC_MIN   89  /* the shortest record of the
@@ -584,7 +589,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->max_tokens <= 0
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
         || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS
-        || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap)
+        || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
+        || s->n_logit_bias < 0 || s->n_logit_bias > SLORA_QUEUE_BIAS_MAX)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
                          "request slot holds invalid sizes");
@@ -609,6 +615,11 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.repeat_penalty = s->repeat_penalty;
     req.sampling.frequency_penalty = s->frequency_penalty;
     req.sampling.presence_penalty = s->presence_penalty;
+    req.sampling.n_logit_bias = s->n_logit_bias;
+    ngx_memcpy(req.sampling.logit_bias_ids, s->logit_bias_ids,
+               s->n_logit_bias * sizeof(int32_t));
+    ngx_memcpy(req.sampling.logit_bias, s->logit_bias,
+               s->n_logit_bias * sizeof(float));
     req.logprobs = s->logprobs >= 0;
     req.top_logprobs = s->logprobs >= 0 ? s->logprobs : 0;
     req.sampling.seed = s->seed;

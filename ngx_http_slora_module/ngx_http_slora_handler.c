@@ -18,6 +18,11 @@
 #include "slora_openai.h"
 
 
+/* a request's logit_bias fits its slot */
+_Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
+               "logit_bias: the slot holds fewer entries than a request");
+
+
 typedef struct {
     ngx_uint_t         status;
     const char        *type;
@@ -581,6 +586,23 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                    "prompt", "The prompt is empty");
     }
 
+    /* logit_bias: tokens the tokenizer has */
+
+    for (i = 0; i < req->n_logit_bias; i++) {
+        if (req->logit_bias_ids[i]
+            >= slora_tokenizer_n_vocab(smcf->tokenizer))
+        {
+            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", "logit_bias",
+                                       "logit_bias names token %D, not in"
+                                       " the vocabulary of %D tokens",
+                                       req->logit_bias_ids[i],
+                                       slora_tokenizer_n_vocab(
+                                           smcf->tokenizer));
+        }
+    }
+
     /* max_tokens: capped by the directive, and by the context */
 
     limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
@@ -710,6 +732,11 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->frequency_penalty = (float) req->frequency_penalty;
         s->presence_penalty = (float) req->presence_penalty;
         s->logprobs = req->logprobs ? req->top_logprobs : -1;
+        s->n_logit_bias = req->n_logit_bias;
+        ngx_memcpy(s->logit_bias_ids, req->logit_bias_ids,
+                   req->n_logit_bias * sizeof(int32_t));
+        ngx_memcpy(s->logit_bias, req->logit_bias,
+                   req->n_logit_bias * sizeof(float));
         /* a given seed makes each choice's draws its own and repeatable */
         s->seed = req->has_seed ? req->seed + i
                                 : ((uint64_t) ngx_random() << 32)

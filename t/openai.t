@@ -163,6 +163,63 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'presence_penalty 2.5: 400 invalid_value naming the field');
 }
 
+# OpenAI's logit_bias: +100 on a token makes a greedy answer that token
+# over and over; -100 on the greedy answer's first token makes the first
+# token its likeliest alternative; with n choices every choice has it; a
+# token past the vocabulary is a 400 naming the field.
+{
+    my $tok = sub {
+        my ($text) = @_;
+        my ($rc, $out) = SloraTest::run_cmd(
+            slora_bin(), 'tokenize', '--model', $model, '--no-bos',
+            '--no-special', '--text', $text);
+        my @ids = $out =~ /(\d+)/g;
+        return $rc == 0 && @ids == 1 ? $ids[0] : undef;
+    };
+    my %b = (model => 'base', temperature => 0, max_tokens => 4,
+             ignore_eos => JSON::PP::true(),
+             messages => [{ role => 'user', content => 'Name a colour.' }]);
+    my $banana = $tok->(' banana');
+    ok(defined $banana, "' banana' is one token: " . ($banana // 'no'));
+    my $r = json_req($PORT, '/v1/chat/completions',
+                     { %b, logit_bias => { $banana => 100 } });
+    is($r->{json}{choices}[0]{message}{content} // '',
+       ' banana banana banana banana',
+       'logit_bias +100 on it: four of it');
+
+    my $lp = json_req($PORT, '/v1/chat/completions',
+                      { %b, logprobs => JSON::PP::true(),
+                        top_logprobs => 2 });
+    my $first = $lp->{json}{choices}[0]{logprobs}{content}[0] // {};
+    my ($t1, $t2) = map { $_->{token} } @{ $first->{top_logprobs} // [] };
+    my $id1 = defined $t1 ? $tok->($t1) : undef;
+    ok(defined $id1 && defined $t2,
+       'the greedy answer\'s first token and its alternative: '
+       . ($t1 // '?') . ' (' . ($id1 // '?') . '), ' . ($t2 // '?'));
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, n => 2, logprobs => JSON::PP::true(),
+                    logit_bias => { ($id1 // 0) => -100 } });
+    my @firsts = map { $_->{logprobs}{content}[0]{token} // '?' }
+                 @{ $r->{json}{choices} // [] };
+    ok($r->{status} == 200 && @firsts == 2
+       && !grep({ $_ ne ($t2 // '') } @firsts),
+       'logit_bias -100 on it: each of two choices starts with the '
+       . 'alternative (' . join(', ', @firsts) . ')');
+
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, logit_bias => { 49152 => 1 } });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'logit_bias'
+       && ($r->{json}{error}{message} // '') =~ /vocabulary of 49152/,
+       'logit_bias on token 49152: 400 naming logit_bias: '
+       . ($r->{json}{error}{message} // $r->{status}));
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { %b, logit_bias => { 5 => 101 } });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'logit_bias',
+       'logit_bias 101: 400 naming logit_bias');
+}
+
 # Log-probabilities. Greedy, so each token is its row's likeliest: it
 # heads its alternatives with the same figure; the alternatives come
 # likeliest first and their probabilities sum to at most 1; the tokens'

@@ -402,6 +402,23 @@ test_batching(void)
        && strstr(err.msg, "vocabulary") != NULL, "token id: %s", err.msg);
     req.n_prompt = 0;
     is_int(slora_engine_submit(e, &req, &err), SLORA_ERROR, "empty prompt");
+    req.prompt = prompt[0];
+    req.n_prompt = n_prompt[0];
+    req.sampling.n_logit_bias = 1;
+    req.sampling.logit_bias_ids[0] = mcfg.vocab;
+    req.sampling.logit_bias[0] = 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "logit bias 1 on token") != NULL,
+       "logit bias on a token past the vocabulary: %s", err.msg);
+    req.sampling.logit_bias_ids[0] = 0;
+    req.sampling.logit_bias[0] = 101;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR,
+       "logit bias 101: refused");
+    req.sampling.n_logit_bias = SLORA_LOGIT_BIAS_MAX + 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "logit biases") != NULL,
+       "%d logit biases: %s", SLORA_LOGIT_BIAS_MAX + 1, err.msg);
+    req.sampling.n_logit_bias = 0;
 
     /* a broken adapter fails its request only */
     memset(&s, 0, sizeof(s));

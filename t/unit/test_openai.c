@@ -209,9 +209,27 @@ static const bad_case_t  bad_cases[] = {
     { "chat: response_format without a type", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":{}}",
       400, "unsupported_parameter", "response_format" },
-    { "chat: logit_bias", CHAT,
-      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"50256\":-100}}",
-      400, "unsupported_parameter", "logit_bias" },
+    { "logit_bias a list", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":[1]}",
+      400, "invalid_type", "logit_bias" },
+    { "logit_bias key not a token id", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"hello\":1}}",
+      400, "invalid_value", "logit_bias" },
+    { "logit_bias key negative", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"logit_bias\":{\"-5\":1}}",
+      400, "invalid_value", "logit_bias" },
+    { "logit_bias key past int32", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"2147483648\":1}}",
+      400, "invalid_value", "logit_bias" },
+    { "logit_bias 100.5", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"5\":100.5}}",
+      400, "invalid_value", "logit_bias" },
+    { "logit_bias a string value", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"5\":\"1\"}}",
+      400, "invalid_value", "logit_bias" },
+    { "logit_bias one token twice", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"logit_bias\":{\"5\":1,\"05\":2}}",
+      400, "invalid_value", "logit_bias" },
     { "completions: logprobs 6", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"logprobs\":6}",
       400, "invalid_value", "logprobs" },
@@ -272,6 +290,7 @@ static void test_query(void);
 static void test_utf8(void);
 static int parse(slora_openai_kind_e kind, const char *body,
     slora_openai_req_t *req, slora_openai_err_t *err);
+static const char *bias_body(int n);
 static int streq(const slora_openai_str_t *s, const char *want);
 static int nstreq(const char *a, const char *b);
 static void qarg(slora_openai_str_t *arg, const char *s);
@@ -302,6 +321,27 @@ parse(slora_openai_kind_e kind, const char *body, slora_openai_req_t *req,
     free(copy);
 
     return rc;
+}
+
+
+/* A chat body whose logit_bias names tokens 0..n-1 (n <= 1000). */
+static const char *
+bias_body(int n)
+{
+    int          k;
+    char        *p;
+    static char  body[16384];
+
+    p = body + sprintf(body, "{\"model\":\"base\"," MSGS
+                       ",\"logit_bias\":{");
+
+    for (k = 0; k < n; k++) {
+        p += sprintf(p, "%s\"%d\":1", k ? "," : "", k);
+    }
+
+    strcpy(p, "}}");
+
+    return body;
 }
 
 
@@ -416,6 +456,29 @@ test_chat(void)
     is_int(rc, SLORA_OK, "chat: logprobs false, tools [], tool_choice "
            "auto, response_format text, logit_bias {}: accepted");
     slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logit_bias\":"
+               "{\"0\":-100,\"49151\":100,\"7\":0.5}}", &req, &err);
+    ok(rc == SLORA_OK && req.n_logit_bias == 3
+       && req.logit_bias_ids[0] == 0 && req.logit_bias[0] == -100.0f
+       && req.logit_bias_ids[1] == 49151 && req.logit_bias[1] == 100.0f
+       && req.logit_bias_ids[2] == 7 && req.logit_bias[2] == 0.5f,
+       "logit_bias: three tokens, in order, at the ends of the range");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_BIAS), &req, &err);
+    ok(rc == SLORA_OK && req.n_logit_bias == SLORA_OPENAI_MAX_BIAS
+       && req.logit_bias_ids[SLORA_OPENAI_MAX_BIAS - 1]
+          == SLORA_OPENAI_MAX_BIAS - 1,
+       "logit_bias: %d tokens accepted", SLORA_OPENAI_MAX_BIAS);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_BIAS + 1), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "logit_bias") == 0
+       && strcmp(err.msg, "logit_bias may name at most 300 tokens") == 0,
+       "logit_bias: one more refused: %s", err.msg);
+    slora_openai_req_free(&req);
+
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
                "\"echo\":false,\"best_of\":1,\"suffix\":\"\"}", &req, &err);
     is_int(rc, SLORA_OK, "completions: echo false, best_of 1, suffix \"\": "

@@ -4,7 +4,9 @@
  * top-k or top-p set and renormalized; the repetition penalty moves the
  * right logits; OpenAI's frequency and presence penalties take count *
  * frequency + presence off each generated token's logit and leave the
- * prompt's tokens alone; the same seed gives the same draws.
+ * prompt's tokens alone; OpenAI's logit bias is added to its tokens'
+ * logits before the penalties, and a row with one is not plain; the same
+ * seed gives the same draws.
  */
 
 #include <math.h>
@@ -29,6 +31,7 @@ static void test_greedy(slora_sampler_t *s);
 static void test_distributions(slora_sampler_t *s);
 static void test_penalty(slora_sampler_t *s);
 static void test_openai_penalties(slora_sampler_t *s);
+static void test_logit_bias(slora_sampler_t *s);
 static void test_logprobs(void);
 static void test_seed(slora_sampler_t *s);
 
@@ -48,6 +51,7 @@ main(void)
     test_distributions(s);
     test_penalty(s);
     test_openai_penalties(s);
+    test_logit_bias(s);
     test_logprobs();
     test_seed(s);
 
@@ -62,7 +66,8 @@ test_greedy(slora_sampler_t *s)
 {
     float             l[V];
     slora_rng_t       rng;
-    slora_sampling_t  sp = { 0, 0, 1, 1, 0, 1, 0, 0 };
+    slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
+                             .max_tokens = 1 };
 
     slora_rng_seed(&rng, 1);
 
@@ -85,7 +90,8 @@ static void
 test_distributions(slora_sampler_t *s)
 {
     double            freq[V], want[V];
-    slora_sampling_t  sp = { 1, 0, 1, 1, 0, 1, 0, 0 };
+    slora_sampling_t  sp = { .temperature = 1, .top_p = 1,
+                             .repeat_penalty = 1, .max_tokens = 1 };
 
     draw(s, &sp, 7, freq);
     softmax_cut(1, 0, 1, want);
@@ -134,7 +140,8 @@ test_penalty(slora_sampler_t *s)
     float             l[V];
     int32_t           hist[] = { 6, 6, 4, 99, -1 };
     slora_rng_t       rng;
-    slora_sampling_t  sp = { 0, 0, 1, 2, 0, 1, 0, 0 };
+    slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 2,
+                             .max_tokens = 1 };
 
     slora_rng_seed(&rng, 1);
 
@@ -170,7 +177,10 @@ test_openai_penalties(slora_sampler_t *s)
     float             l[V];
     int32_t           hist[] = { 6, 6, 2, 6, 2, 2, 6, 6, 99 };
     slora_rng_t       rng;
-    slora_sampling_t  sp = { 0, 0, 1, 1, 0, 1, 0.5f, 0.25f };
+    slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
+                             .max_tokens = 1,
+                             .frequency_penalty = 0.5f,
+                             .presence_penalty = 0.25f };
 
     slora_rng_seed(&rng, 1);
 
@@ -232,6 +242,70 @@ test_openai_penalties(slora_sampler_t *s)
  * whole row the probabilities sum to 1; k 0 asks for the sum alone.
  */
 static void
+test_logit_bias(slora_sampler_t *s)
+{
+    int               i;
+    float             l[V];
+    double            freq[V], want[V], sum;
+    int32_t           hist[1];
+    slora_rng_t       rng;
+    slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
+                             .max_tokens = 1 };
+
+    slora_rng_seed(&rng, 3);
+
+    sp.n_logit_bias = 2;
+    sp.logit_bias_ids[0] = 4;
+    sp.logit_bias[0] = 5;           /* -1 -> 4: above 6's 3 */
+    sp.logit_bias_ids[1] = 1;
+    sp.logit_bias[1] = -100;
+
+    ok(!slora_sampling_plain(&sp) && !slora_sampling_greedy(&sp),
+       "logit bias: neither plain nor greedy (the host samples it)");
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 4,
+           "logit bias +5 on token 4: greedy takes it");
+    ok(l[4] == 4.0f && l[1] == -99.0f && l[6] == 3.0f,
+       "logit bias: added to its tokens' logits, the others as they were");
+
+    sp.logit_bias[0] = -100;
+    memcpy(l, base, sizeof(l));
+    sp.n_logit_bias = 1;
+    sp.logit_bias_ids[0] = 6;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 0,
+           "logit bias -100 on the argmax: greedy takes the next");
+
+    /* before the repetition penalty: (-1 + 5) / 2, not -1 * 2 + 5 */
+    sp.logit_bias_ids[0] = 4;
+    sp.logit_bias[0] = 5;
+    sp.repeat_penalty = 2;
+    hist[0] = 4;
+    memcpy(l, base, sizeof(l));
+    (void) slora_sample(s, &sp, &rng, l, hist, 1, 1);
+    ok(l[4] == 2.0f, "logit bias: applied before the repetition penalty"
+       " (got %g)", (double) l[4]);
+
+    /* sampled: softmax(base + bias) */
+    sp.repeat_penalty = 1;
+    sp.temperature = 1;
+    sp.logit_bias[0] = 3;
+    draw(s, &sp, 21, freq);
+
+    sum = 0;
+    for (i = 0; i < V; i++) {
+        want[i] = exp(base[i] + (i == 4 ? 3 : 0));
+        sum += want[i];
+    }
+    for (i = 0; i < V; i++) {
+        want[i] /= sum;
+    }
+
+    check(freq, want, "T=1 with +3 on token 4");
+}
+
+
+static void
 test_logprobs(void)
 {
     int       i;
@@ -290,7 +364,8 @@ test_seed(slora_sampler_t *s)
     float             l[V];
     int32_t           a[64], b[64], c[64];
     slora_rng_t       r1, r2, r3;
-    slora_sampling_t  sp = { 1.5f, 0, 1, 1, 0, 1, 0, 0 };
+    slora_sampling_t  sp = { .temperature = 1.5f, .top_p = 1,
+                             .repeat_penalty = 1, .max_tokens = 1 };
 
     slora_rng_seed(&r1, 42);
     slora_rng_seed(&r2, 42);

@@ -5,8 +5,8 @@
 # token count, time to first token and tokens/s; asks one long prompt
 # twice (the second takes the first's KV pages from the prefix cache:
 # its cached tokens, both times and whether the answers are equal); four
-# sampled choices of one prompt in one request (n=4); then 16 at once for
-# the aggregate tokens/s. Standard library only (the
+# sampled choices of one prompt in one request (n=4); a logit_bias that
+# forces a token; then 16 at once for the aggregate tokens/s. Standard library only (the
 # device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
@@ -124,6 +124,19 @@ print(f"n=4: {len(ans['choices'])} choices, {u['completion_tokens']} tokens"
 for c in ans["choices"]:
     print(f"  [{c['index']}] {c['message']['content'].strip()[:100]!r} "
           f"({c['finish_reason']})")
+
+# logit_bias: +100 on one token (SmolLM2's " banana", 21285) makes a
+# greedy answer that token over and over
+body = json.dumps({"model": MODEL, "max_tokens": 4, "temperature": 0,
+                   "ignore_eos": True, "logit_bias": {"21285": 100},
+                   "messages": [{"role": "user",
+                                 "content": "Name a colour."}]})
+with urllib.request.urlopen(urllib.request.Request(
+        URL, body.encode(), {"Content-Type": "application/json"}),
+        timeout=600) as r:
+    ans = json.load(r)
+print(f"logit_bias +100 on token 21285: "
+      f"{ans['choices'][0]['message']['content']!r}")
 
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))

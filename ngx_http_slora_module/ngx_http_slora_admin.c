@@ -308,22 +308,13 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     uint32_t                 more, n;
     ngx_int_t                rc;
     ngx_buf_t               *b;
-    ngx_uint_t               status;
     slora_slot_t            *s;
     ngx_http_slora_op_err_t  e;
 
     s = slora_queue_slot(q, ctx->choice[0].slot);
 
     if (st == SLORA_SLOT_FAILED) {
-        status = s->err_status ? (ngx_uint_t) s->err_status
-                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        ngx_http_slora_stream_fail(r, ctx, status,
-                                   ngx_http_slora_error_type(status),
-                                   s->err_code[0]
-                                   ? s->err_code
-                                   : ngx_http_slora_error_code(status),
-                                   s->err);
+        ngx_http_slora_choice_fail(r, ctx, &ctx->choice[0], q);
         return;
     }
 

@@ -262,6 +262,9 @@ void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
 void ngx_http_slora_stream_fail(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t status, const char *type,
     const char *code, const char *msg);
+void ngx_http_slora_choice_fail(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    slora_queue_t *q);
 const char *ngx_http_slora_error_type(ngx_uint_t status);
 const char *ngx_http_slora_error_code(ngx_uint_t status);
 

@@ -54,9 +54,6 @@ static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     ngx_chain_t ***ll);
-static void ngx_http_slora_choice_fail(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
-    slora_queue_t *q);
 static void ngx_http_slora_finish(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out, ngx_chain_t **ll);
 static void ngx_http_slora_send_last(ngx_http_request_t *r,
@@ -908,9 +905,9 @@ ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* A choice the engine failed fails its request, with the engine's status
- * and message. */
-static void
+/* A choice (or an op's slot) the engine failed fails its request, with the
+ * engine's status and message. */
+void
 ngx_http_slora_choice_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, slora_queue_t *q)
 {

@@ -281,7 +281,6 @@ ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     s->n_stop_ids = 0;
 
     ctx->choice[0].slot = idx;
-    ctx->choice[0].gen = s->gen;
     ctx->choice[0].have_slot = 1;
     ctx->finished = 0;
 

@@ -712,7 +712,6 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
         ch->have_slot = 1;
         s = slora_queue_slot(q, ch->slot);
-        ch->gen = s->gen;
 
         /* an empty string may have no data: memcpy's source must not be
          * NULL even for 0 bytes */

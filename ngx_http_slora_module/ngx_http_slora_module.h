@@ -128,7 +128,6 @@ typedef struct {
     ngx_uint_t                 index;         /* "index" in the answer */
 
     uint32_t                   slot;
-    uint32_t                   gen;
     ngx_connection_t          *wc;            /* the slot's eventfd */
 
     int32_t                    n_done;        /* output tokens consumed */

@@ -31,7 +31,7 @@ const double  slora_hist_fine_le[SLORA_HIST_FINE_BUCKETS - 1] = {
 };
 
 const int  slora_status_codes[SLORA_STATUS_N - 1] = {
-    200, 400, 404, 405, 408, 413, 429, 499, 500, 503, 504
+    200, 400, 401, 403, 404, 405, 408, 413, 429, 499, 500, 503, 504
 };
 
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      15
+#define SLORA_QUEUE_VERSION      16
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -113,7 +113,7 @@ extern const double  slora_hist_fine_le[SLORA_HIST_FINE_BUCKETS - 1];
 
 
 /* HTTP statuses counted in requests_total; the last index is "other". */
-#define SLORA_STATUS_N  12
+#define SLORA_STATUS_N  14
 
 extern const int  slora_status_codes[SLORA_STATUS_N - 1];
 

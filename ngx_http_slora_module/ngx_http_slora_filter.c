@@ -3,7 +3,10 @@
  * error pages inside slora_api locations into OpenAI's error shape, so a
  * client sees {"error": {...}} for every failure, including those nginx
  * answers before the module runs: 413 (client_max_body_size), 400 (a bad
- * request line or chunked body), 408 (client_body_timeout), 500.
+ * request line or chunked body), 408 (client_body_timeout), 500, and
+ * what the configuration answers in front of the API: 401 for a missing
+ * or unknown API key (`return 401`), 403 (allow/deny), 429 (limit_req,
+ * limit_conn; with Retry-After).
  *
  * The one idea: nginx marks such responses with r->err_status (its special
  * response handler sets it; the module's own JSON errors do not), so the
@@ -76,10 +79,8 @@ ngx_http_slora_header_filter(ngx_http_request_t *r)
     }
 
     b->last = ngx_http_slora_error_json(b->last,
-                                        r->err_status
-                                        >= NGX_HTTP_INTERNAL_SERVER_ERROR
-                                        ? "server_error"
-                                        : "invalid_request_error",
+                                        ngx_http_slora_error_type(
+                                            r->err_status),
                                         code, NULL, (u_char *) msg, len);
     *b->last++ = '\n';
     b->last_buf = 1;
@@ -95,6 +96,12 @@ ngx_http_slora_header_filter(ngx_http_request_t *r)
     if (r->headers_out.content_length) {
         r->headers_out.content_length->hash = 0;
         r->headers_out.content_length = NULL;
+    }
+
+    if (r->err_status == NGX_HTTP_TOO_MANY_REQUESTS
+        && ngx_http_slora_add_header(r, "Retry-After", "1") != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);
@@ -136,6 +143,18 @@ static const char *
 ngx_http_slora_errpage_text(ngx_uint_t status, const char **code)
 {
     switch (status) {
+
+    case NGX_HTTP_UNAUTHORIZED:
+        *code = "invalid_api_key";
+        return "Incorrect or missing API key (Authorization: Bearer KEY)";
+
+    case NGX_HTTP_FORBIDDEN:
+        *code = "permission_denied";
+        return "You are not allowed to use this server";
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        *code = "rate_limit_exceeded";
+        return "Too many requests; retry shortly";
 
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
         *code = "request_too_large";

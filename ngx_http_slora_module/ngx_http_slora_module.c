@@ -328,12 +328,7 @@ ngx_http_slora_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     slcf->api = NGX_HTTP_SLORA_API_NONE;
-     */
-
+    slcf->api = NGX_CONF_UNSET_UINT;
     slcf->tenant = NGX_CONF_UNSET_PTR;
     slcf->chat_template = NGX_CONF_UNSET;
     slcf->deadline = NGX_CONF_UNSET_MSEC;
@@ -348,6 +343,10 @@ ngx_http_slora_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_slora_loc_conf_t  *prev = parent;
     ngx_http_slora_loc_conf_t  *conf = child;
 
+    /* an `if` block or a nested location of an API location answers its
+     * errors in the API's shape too (ngx_http_slora_filter.c); only the
+     * location that says slora_api serves it */
+    ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_SLORA_API_NONE);
     ngx_conf_merge_ptr_value(conf->tenant, prev->tenant, NULL);
     ngx_conf_merge_value(conf->chat_template, prev->chat_template,
                          NGX_HTTP_SLORA_CHAT_AUTO);
@@ -1043,7 +1042,7 @@ ngx_http_slora_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (slcf->api != NGX_HTTP_SLORA_API_NONE) {
+    if (slcf->api != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
     }
 

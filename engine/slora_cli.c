@@ -107,6 +107,24 @@ slora_cli_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
 
 int
+slora_cli_number(const char *s, double min, double max, double *out)
+{
+    char    *end;
+    double   v;
+
+    errno = 0;
+    v = strtod(s, &end);
+
+    if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max)) {
+        return SLORA_ERROR;
+    }
+
+    *out = v;
+    return SLORA_OK;
+}
+
+
+int
 slora_cli_int_list(const char *s, long min, long max, int32_t *out,
     int32_t cap, int32_t *n)
 {

@@ -28,6 +28,10 @@ int slora_cli_replay(int argc, char **argv);
  * Returns what slora_engine_step() did, SLORA_FATAL as SLORA_ERROR. */
 int slora_cli_step(slora_engine_t *e, slora_event_cb cb, void *data);
 
+/* Parses a number in [min, max] (strtod's syntax, the whole string):
+ * SLORA_OK, or SLORA_ERROR on anything else. */
+int slora_cli_number(const char *s, double min, double max, double *out);
+
 /* Parses "a,b,c" into out[0..cap), each in [min, max]: 0, or -1 on
  * anything else (an empty list too). */
 int slora_cli_int_list(const char *s, long min, long max, int32_t *out,

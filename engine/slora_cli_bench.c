@@ -34,6 +34,9 @@ typedef struct {
     int32_t     penalized;          /* the first K: a presence penalty */
     int32_t     shared;             /* prompt tokens every request shares
                                        (a system prompt), at the start */
+    float       temperature;        /* 0: greedy; else drawn at it, each
+                                       request seeded by its id */
+    float       top_p;
 } slora_bench_prompts_t;
 
 
@@ -94,6 +97,9 @@ static const char  slora_bench_usage[] =
     "  --penalized K         the first K requests of each run carry a\n"
     "                        presence penalty (0.5), so their rows are\n"
     "                        sampled on the host (0)\n"
+    "  --temperature T       every request drawn at T, seeded by its id\n"
+    "                        (0: greedy, the default)\n"
+    "  --top-p P             and cut to its top P (1: no cut)\n"
     "  --shared-prefix N     the first N tokens of every prompt are the\n"
     "                        same (a system prompt) (0)\n"
     "  --prefix-cache 0      every prompt computed whole: no KV pages kept\n"
@@ -122,7 +128,8 @@ static void slora_bench_print(slora_engine_t *e,
     const slora_bench_result_t *res);
 static int slora_bench_submit(slora_engine_t *e, uint64_t id,
     const char *adapter, int32_t prompt_len, int32_t gen, int32_t vocab,
-    float presence, int32_t shared, slora_rng_t *rng, int32_t *buf);
+    const slora_bench_prompts_t *pr, int penalized, slora_rng_t *rng,
+    int32_t *buf);
 static void slora_bench_event(void *data, const slora_event_t *ev);
 
 
@@ -130,7 +137,7 @@ int
 slora_cli_bench(int argc, char **argv)
 {
     int                    i, k, rc, step;
-    double                 single, secs;
+    double                 single, secs, v;
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
     int32_t                pool_mib, do_single, batches[16], n_batches,
                            prefix_cache;
@@ -157,7 +164,9 @@ slora_cli_bench(int argc, char **argv)
     pool_mib = 0;
     n_batches = 0;
     memset(&pr, 0, sizeof(pr));
+    pr.top_p = 1;
     memset(&none, 0, sizeof(none));
+    none.top_p = 1;
     prefix_cache = 1;
     step_tokens = 0;
     host_mib = 0;
@@ -233,6 +242,14 @@ slora_cli_bench(int argc, char **argv)
 
         } else if (strcmp(opt, "--penalized") == 0) {
             rc = slora_bench_num(val, 0, 1 << 20, &pr.penalized);
+
+        } else if (strcmp(opt, "--temperature") == 0) {
+            rc = slora_cli_number(val, 0, 100, &v);
+            pr.temperature = (float) v;
+
+        } else if (strcmp(opt, "--top-p") == 0) {
+            rc = slora_cli_number(val, 0, 1, &v);
+            pr.top_p = (float) v;
 
         } else if (strcmp(opt, "--shared-prefix") == 0) {
             rc = slora_bench_num(val, 0, 1 << 20, &pr.shared);
@@ -354,7 +371,7 @@ slora_cli_bench(int argc, char **argv)
         adapter = n_names > 0 ? names[0] : NULL;
         t0 = slora_now_ns();
 
-        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, 0, pr.shared,
+        if (slora_bench_submit(e, 0, adapter, plen, gen, vocab, &pr, 0,
                                &rng, buf)
             != SLORA_OK)
         {
@@ -498,9 +515,8 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
         while (bs.in_flight < conc && submitted < n_req) {
             adapter = n_names > 0 ? names[submitted % n_names] : NULL;
             if (slora_bench_submit(e, (uint64_t) submitted + 1, adapter,
-                                   plen, gen, vocab,
-                                   submitted < pr->penalized ? 0.5f : 0,
-                                   pr->shared, rng, buf)
+                                   plen, gen, vocab, pr,
+                                   submitted < pr->penalized, rng, buf)
                 != SLORA_OK)
             {
                 return SLORA_ERROR;
@@ -582,8 +598,9 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
 
 static int
 slora_bench_submit(slora_engine_t *e, uint64_t id, const char *adapter,
-    int32_t prompt_len, int32_t gen, int32_t vocab, float presence,
-    int32_t shared, slora_rng_t *rng, int32_t *buf)
+    int32_t prompt_len, int32_t gen, int32_t vocab,
+    const slora_bench_prompts_t *pr, int penalized, slora_rng_t *rng,
+    int32_t *buf)
 {
     int32_t          i;
     slora_err_t      err;
@@ -594,7 +611,7 @@ slora_bench_submit(slora_engine_t *e, uint64_t id, const char *adapter,
     slora_rng_seed(&same, 7);
 
     for (i = 0; i < prompt_len; i++) {
-        buf[i] = (int32_t) (slora_rng_next(i < shared ? &same : rng)
+        buf[i] = (int32_t) (slora_rng_next(i < pr->shared ? &same : rng)
                             % (uint64_t) vocab);
     }
 
@@ -604,9 +621,11 @@ slora_bench_submit(slora_engine_t *e, uint64_t id, const char *adapter,
     req.prompt = buf;
     req.n_prompt = prompt_len;
     req.sampling.max_tokens = gen;
-    req.sampling.top_p = 1;
+    req.sampling.temperature = pr->temperature;
+    req.sampling.top_p = pr->top_p;
     req.sampling.repeat_penalty = 1;
-    req.sampling.presence_penalty = presence;
+    req.sampling.presence_penalty = penalized ? 0.5f : 0;
+    req.sampling.seed = id;
 
     if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
         fprintf(stderr, "slora bench: %s\n", err.msg);

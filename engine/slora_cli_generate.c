@@ -59,8 +59,6 @@ static const char  slora_generate_usage[] =
     "  --ids 1               print the generated token ids, not the text\n";
 
 
-static int slora_generate_num(const char *s, double min, double max,
-    double *out);
 static void slora_generate_event(void *data, const slora_event_t *ev);
 
 
@@ -131,46 +129,46 @@ slora_cli_generate(int argc, char **argv)
             chat = opt[2] == 'c';
 
         } else if (strcmp(opt, "--max-tokens") == 0) {
-            rc = slora_generate_num(val, 1, 1 << 20, &v);
+            rc = slora_cli_number(val, 1, 1 << 20, &v);
             req.sampling.max_tokens = (int32_t) v;
 
         } else if (strcmp(opt, "--temperature") == 0) {
-            rc = slora_generate_num(val, 0, 100, &v);
+            rc = slora_cli_number(val, 0, 100, &v);
             req.sampling.temperature = (float) v;
 
         } else if (strcmp(opt, "--top-k") == 0) {
-            rc = slora_generate_num(val, 0, 1 << 30, &v);
+            rc = slora_cli_number(val, 0, 1 << 30, &v);
             req.sampling.top_k = (int32_t) v;
 
         } else if (strcmp(opt, "--top-p") == 0) {
-            rc = slora_generate_num(val, 0, 1, &v);
+            rc = slora_cli_number(val, 0, 1, &v);
             req.sampling.top_p = (float) v;
 
         } else if (strcmp(opt, "--repeat-penalty") == 0) {
-            rc = slora_generate_num(val, 0, 100, &v);
+            rc = slora_cli_number(val, 0, 100, &v);
             req.sampling.repeat_penalty = (float) v;
 
         } else if (strcmp(opt, "--frequency-penalty") == 0) {
-            rc = slora_generate_num(val, -2, 2, &v);
+            rc = slora_cli_number(val, -2, 2, &v);
             req.sampling.frequency_penalty = (float) v;
 
         } else if (strcmp(opt, "--presence-penalty") == 0) {
-            rc = slora_generate_num(val, -2, 2, &v);
+            rc = slora_cli_number(val, -2, 2, &v);
             req.sampling.presence_penalty = (float) v;
 
         } else if (strcmp(opt, "--seed") == 0) {
-            rc = slora_generate_num(val, 0, 1e15, &v);
+            rc = slora_cli_number(val, 0, 1e15, &v);
             req.sampling.seed = (uint64_t) v;
 
         } else if (strcmp(opt, "--threads") == 0) {
-            rc = slora_generate_num(val, 1, 1024, &v);
+            rc = slora_cli_number(val, 1, 1024, &v);
             conf.n_threads = (int32_t) v;
 
         } else if (strcmp(opt, "--device") == 0) {
             conf.device = val;
 
         } else if (strcmp(opt, "--ids") == 0) {
-            rc = slora_generate_num(val, 0, 1, &v);
+            rc = slora_cli_number(val, 0, 1, &v);
             print_ids = v > 0;
 
         } else {
@@ -375,20 +373,3 @@ slora_generate_event(void *data, const slora_event_t *ev)
     }
 }
 
-
-static int
-slora_generate_num(const char *s, double min, double max, double *out)
-{
-    char    *end;
-    double   v;
-
-    errno = 0;
-    v = strtod(s, &end);
-
-    if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max)) {
-        return SLORA_ERROR;
-    }
-
-    *out = v;
-    return SLORA_OK;
-}

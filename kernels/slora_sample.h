@@ -155,6 +155,13 @@ int32_t slora_sample_row(const float *row, int32_t vocab,
     const slora_draw_t *dr, void *scratch);
 size_t slora_sample_scratch_size(int32_t vocab);
 
+/* The draw's weights, w[i] = slora_sample_weight(row[i] * inv_temp -
+ * max) for i < n, with isa's instructions (SLORA_QISA_AUTO, _C, _AVX2 of
+ * slora_qmatmul.h: each gives the same bits): 0, or -1 where this CPU
+ * cannot run isa. slora_sample_row takes them with SLORA_QISA_AUTO. */
+int slora_sample_weights_isa(uint64_t *w, const float *row, int32_t n,
+    float inv_temp, float max, int isa);
+
 
 /* CUDA twin (kernels/slora_sample.cu): ids[r] = slora_sample_row of row
  * r of logits (ld floats apart) with draws[r], for r < n, but for rows

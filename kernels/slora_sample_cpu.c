@@ -8,11 +8,14 @@
  * growing prefixes, 64 first, until the running sum of their weights
  * reaches its share; the draw then walks the kept ids in id order. The
  * GPU finds the same cuts by radix selection and the same id by a scan.
+ * The weights, a row's main cost, go four at a time in AVX2 where the
+ * processor has it (slora_sample_x86_cpu.c), to the same bits.
  */
 
 #include <stdlib.h>
 
-#include "slora_sample.h"
+#include "slora_sample_int.h"
+#include "slora_qmatmul.h"
 
 
 typedef struct {
@@ -62,9 +65,8 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
     w = scratch;
     c = (slora_sample_cand_t *) (w + vocab);
 
-    for (i = 0; i < vocab; i++) {
-        w[i] = slora_sample_weight(row[i] * dr->inv_temp - max);
-    }
+    (void) slora_sample_weights_isa(w, row, vocab, dr->inv_temp, max,
+                                    SLORA_QISA_AUTO);
 
     cut_k = dr->top_k > 0 && dr->top_k < vocab;
     cut_p = dr->top_p > 0.0f && dr->top_p < 1.0f;
@@ -152,6 +154,29 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
     }
 
     return vocab - 1;                   /* not reached: sum > target */
+}
+
+
+int
+slora_sample_weights_isa(uint64_t *w, const float *row, int32_t n,
+    float inv_temp, float max, int isa)
+{
+    if (w == NULL || row == NULL || n < 0
+        || !slora_qmatmul_isa_supported(isa))
+    {
+        return -1;
+    }
+
+#ifdef SLORA_VEC_X86
+    if (isa != SLORA_QISA_C && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)) {
+        slora_sample_weights_avx2(w, row, n, inv_temp, max);
+        return 0;
+    }
+#endif
+
+    slora_sample_weights_row(w, row, n, inv_temp, max);
+
+    return 0;
 }
 
 

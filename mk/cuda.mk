@@ -120,6 +120,9 @@ cuda: $(CUDA_SM_TEST)
 
 $(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
         $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_sample_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 

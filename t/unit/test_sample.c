@@ -5,7 +5,9 @@
  * grid of u lands on each kept id as often as its weight says (to within
  * two), with the top-k and top-p cuts where the definitions put them;
  * and on rows of 49152 logits, the cuts the kernel finds by selection
- * equal those of a full sort written out here.
+ * equal those of a full sort written out here; every instruction set
+ * this CPU has gives the portable weights' bits (the AVX2 ones), on
+ * ordinary logits and on the edges (-27.8, -inf, NaN, the maximum).
  *
  * The one idea: the GPU twin is checked against this one to the token
  * (t/kernels/test_sample_cuda.cu); here it is checked against the
@@ -18,6 +20,7 @@
 
 #include "tap.h"
 #include "slora_sample.h"
+#include "slora_qmatmul.h"
 
 
 #define V     10
@@ -35,6 +38,7 @@ static void test_edges(void);
 static void test_draws(void);
 static void counts(const slora_draw_t *dr, int64_t *n);
 static void test_large(void);
+static void test_weights_isa(void);
 static int32_t sorted_draw(const float *r, int32_t vocab,
     const slora_draw_t *dr);
 
@@ -48,6 +52,7 @@ main(void)
     test_edges();
     test_draws();
     test_large();
+    test_weights_isa();
 
     return done_testing();
 }
@@ -427,4 +432,73 @@ sorted_draw(const float *r, int32_t vocab, const slora_draw_t *dr)
     }
 
     return vocab - 1;
+}
+
+
+static void
+test_weights_isa(void)
+{
+    int        isa, ran;
+    int32_t    i, n, lens[3] = { 49152, 4099, 3 };
+    float     *r, max, t;
+    uint64_t  *want, *got;
+    uint32_t   x;
+
+    static const float  edge[] = { 0.0f, -0.0f, -27.8f, -27.799999f,
+                                   -27.800001f, -INFINITY, NAN, -1e-30f,
+                                   -0.34657359f, -13.5f, 1e-7f };
+
+    r = malloc(49152 * sizeof(float));
+    want = malloc(49152 * sizeof(uint64_t));
+    got = malloc(49152 * sizeof(uint64_t));
+    if (r == NULL || want == NULL || got == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    /* logits from -40 to 8 by a fixed generator, the edges first */
+    x = 12345;
+    for (i = 0; i < 49152; i++) {
+        x = x * 1664525u + 1013904223u;
+        r[i] = (float) (x >> 8) / (float) (1 << 24) * 48.0f - 40.0f;
+    }
+    for (i = 0; i < (int32_t) (sizeof(edge) / sizeof(edge[0])); i++) {
+        r[i] = edge[i];
+    }
+
+    for (t = 0.5f; t <= 2.0f; t *= 4.0f) {
+        max = -INFINITY;
+        for (i = 0; i < 49152; i++) {
+            max = r[i] * t > max ? r[i] * t : max;
+        }
+
+        for (n = 0; n < 3; n++) {
+            ok(slora_sample_weights_isa(want, r, lens[n], t, max,
+                                        SLORA_QISA_C) == 0,
+               "weights, portable, %d logits, 1/T %g", lens[n], (double) t);
+
+            for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+                if (!slora_qmatmul_isa_supported(isa)) {
+                    ok(slora_sample_weights_isa(got, r, lens[n], t, max,
+                                                isa) == -1,
+                       "weights isa %d: not on this CPU, refused", isa);
+                    continue;
+                }
+
+                memset(got, 0xa5, (size_t) lens[n] * sizeof(uint64_t));
+                ran = slora_sample_weights_isa(got, r, lens[n], t, max, isa)
+                      == 0;
+                ok(ran && memcmp(got, want, (size_t) lens[n]
+                                            * sizeof(uint64_t)) == 0,
+                   "weights isa %d, %d logits, 1/T %g: the portable bits",
+                   isa, lens[n], (double) t);
+            }
+        }
+    }
+
+    ok(want[5] == 0 && want[6] == 0 && want[2] == 0,
+       "-inf, NaN and -27.8 weigh nothing");
+
+    free(r);
+    free(want);
+    free(got);
 }

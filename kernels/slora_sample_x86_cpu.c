@@ -1,0 +1,88 @@
+/*
+ * slora_sample_x86_cpu.c: a draw's weights (slora_sample_weight) four at
+ * a time in AVX2; slora_sample_cpu.c chooses them at run time where the
+ * processor has AVX2.
+ *
+ * The one idea: each lane does slora_sample_weight's IEEE operations in
+ * its order, a multiply and an add apart (never fused), so the weights
+ * are the scalar's bits and the draw the GPU's: the scaled logit in
+ * float, its double, n by the 1.5 2^52 rounding, r in two steps, the
+ * Taylor series by Horner, 2^(n + 40) built in the exponent's bits, and
+ * the round down of a product below 2^41 read from the bits of it plus
+ * 2^52. Lanes at or below -27.8, -inf and NaN weigh 0, as the scalar's.
+ */
+
+#include "slora_sample_int.h"
+#include "slora_vec_x86_cpu.h"
+
+
+#ifdef SLORA_VEC_X86
+
+#define SLORA_SAMPLE_TWO52  4503599627370496.0          /* 2^52 */
+
+
+__attribute__((target("avx2"))) void
+slora_sample_weights_avx2(uint64_t *w, const float *row, int32_t n,
+    float inv_temp, float max)
+{
+    int      k;
+    int32_t  i;
+    __m128   d, keep;
+    __m256d  x, m, nn, r, p, v;
+    __m256i  e, u;
+
+    static const double  taylor[12] = {
+        2.505210838544172e-08, 2.755731922398589e-07,
+        2.7557319223985893e-06, 2.48015873015873e-05,
+        0.0001984126984126984, 0.001388888888888889,
+        0.008333333333333333, 0.041666666666666664,
+        0.16666666666666666, 0.5, 1.0, 1.0
+    };
+
+    for (i = 0; i + 4 <= n; i += 4) {
+        d = _mm_sub_ps(_mm_mul_ps(_mm_loadu_ps(row + i),
+                                  _mm_set1_ps(inv_temp)),
+                       _mm_set1_ps(max));
+        keep = _mm_cmp_ps(d, _mm_set1_ps(-27.8f), _CMP_GT_OQ);
+
+        x = _mm256_cvtps_pd(d);
+        m = _mm256_set1_pd(6755399441055744.0);
+        nn = _mm256_sub_pd(_mm256_add_pd(
+                 _mm256_mul_pd(x, _mm256_set1_pd(1.4426950408889634)), m),
+                 m);
+
+        /* -n: the sign flipped, as the scalar's unary minus */
+        m = _mm256_xor_pd(nn, _mm256_set1_pd(-0.0));
+        r = _mm256_add_pd(_mm256_mul_pd(m,
+                              _mm256_set1_pd(0.6931471803691238)), x);
+        r = _mm256_add_pd(_mm256_mul_pd(m,
+                              _mm256_set1_pd(1.9082149292705877e-10)), r);
+
+        p = _mm256_set1_pd(taylor[0]);
+
+        for (k = 1; k < 12; k++) {
+            p = _mm256_add_pd(_mm256_mul_pd(p, r),
+                              _mm256_set1_pd(taylor[k]));
+        }
+
+        /* 2^(n + 40): n is a whole number in [-40, 0] where it counts;
+         * then the round down of a product below 2^41 */
+        e = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(nn));
+        e = _mm256_slli_epi64(_mm256_add_epi64(e,
+                                  _mm256_set1_epi64x(40 + 1023)), 52);
+        v = _mm256_mul_pd(p, _mm256_castsi256_pd(e));
+        v = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        u = _mm256_sub_epi64(
+                _mm256_castpd_si256(_mm256_add_pd(
+                    v, _mm256_set1_pd(SLORA_SAMPLE_TWO52))),
+                _mm256_castpd_si256(_mm256_set1_pd(SLORA_SAMPLE_TWO52)));
+
+        u = _mm256_and_si256(u, _mm256_cvtepi32_epi64(
+                                    _mm_castps_si128(keep)));
+        _mm256_storeu_si256((__m256i *) (w + i), u);
+    }
+
+    slora_sample_weights_row(w + i, row + i, n - i, inv_temp, max);
+}
+
+#endif /* SLORA_VEC_X86 */

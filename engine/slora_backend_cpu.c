@@ -58,6 +58,9 @@ static void slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st);
 static int slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     slora_err_t *err);
 static int slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st);
+static int slora_cpu_picks(slora_cpu_t *c, const slora_batch_t *batch,
+    slora_err_t *err);
+static void slora_cpu_pick_share(void *ctx, int ith, int nth);
 static int slora_cpu_grow(slora_cpu_buf_t *buf, size_t need,
     slora_err_t *err);
 static void slora_cpu_buf_free(slora_cpu_buf_t *buf);
@@ -282,7 +285,7 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
     slora_cpu_t             *c = b->data;
     const slora_model_t     *m = c->model;
     slora_cpu_step_t         st;
-    int32_t                  l, n, r;
+    int32_t                  l, n;
 
     if (m == NULL || c->arena == NULL) {
         return slora_err_set(err, SLORA_ERROR,
@@ -351,30 +354,80 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
     }
 
     if (batch->ids != NULL) {
-        slora_argmax_rows(batch->ids, batch->logits, c->cfg.vocab,
-                          batch->n_logits, c->cfg.vocab);
-
-        /* the rows drawn rather than taken greedily */
-        for (r = 0; batch->draws != NULL && r < batch->n_logits; r++) {
-            if (batch->draws[r].inv_temp <= 0.0f) {
-                continue;
-            }
-
-            if (slora_cpu_grow(&c->draw_work,
-                               slora_sample_scratch_size(c->cfg.vocab), err)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-            batch->ids[r] = slora_sample_row(batch->logits
-                                             + (size_t) r * c->cfg.vocab,
-                                             c->cfg.vocab, &batch->draws[r],
-                                             c->draw_work.p);
-        }
+        return slora_cpu_picks(c, batch, err);
     }
 
     return SLORA_OK;
+}
+
+
+/* What a share of a step's picks works on. */
+typedef struct {
+    slora_cpu_t           *c;
+    const slora_batch_t   *batch;
+    size_t                 scratch;     /* bytes of draw_work a share */
+} slora_cpu_picks_t;
+
+
+/*
+ * The id of every logits row: its argmax, or its draw where draws says
+ * so (slora_sample_row). Rows are independent, so with more than one the
+ * pool's threads take them side by side, share ith the rows ith, ith +
+ * nth, ..., each with a scratch of its own in draw_work.
+ */
+static int
+slora_cpu_picks(slora_cpu_t *c, const slora_batch_t *batch, slora_err_t *err)
+{
+    int                nth;
+    slora_cpu_picks_t  pk;
+
+    nth = batch->n_logits > 1 ? c->n_threads : 1;
+
+    pk.c = c;
+    pk.batch = batch;
+    pk.scratch = batch->draws != NULL
+                 ? slora_sample_scratch_size(c->cfg.vocab) : 0;
+
+    if (pk.scratch > 0
+        && slora_cpu_grow(&c->draw_work, pk.scratch * (size_t) nth, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (nth == 1) {
+        slora_cpu_pick_share(&pk, 0, 1);
+
+    } else {
+        slora_threads_run(c->pool, slora_cpu_pick_share, &pk);
+    }
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_cpu_pick_share(void *ctx, int ith, int nth)
+{
+    slora_cpu_picks_t    *pk = ctx;
+    const slora_batch_t  *bt = pk->batch;
+    int32_t               r, vocab;
+    const float          *row;
+
+    vocab = pk->c->cfg.vocab;
+
+    for (r = ith; r < bt->n_logits; r += nth) {
+        row = bt->logits + (size_t) r * vocab;
+
+        if (bt->draws != NULL && bt->draws[r].inv_temp > 0.0f) {
+            bt->ids[r] = slora_sample_row(row, vocab, &bt->draws[r],
+                                          (char *) pk->c->draw_work.p
+                                          + pk->scratch * (size_t) ith);
+
+        } else {
+            slora_argmax_rows(&bt->ids[r], row, vocab, 1, vocab);
+        }
+    }
 }
 
 

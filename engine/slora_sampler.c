@@ -17,6 +17,7 @@
 
 #include "slora_sampler.h"
 #include "slora_argmax.h"
+#include "slora_qmatmul.h"
 #include "slora_sample.h"
 
 
@@ -176,11 +177,7 @@ slora_logprobs(const float *logits, int32_t vocab, int32_t k, int32_t *ids,
         m = logits[i] > m ? logits[i] : m;
     }
 
-    sum = 0;
-
-    for (i = 0; i < vocab; i++) {
-        sum += exp((double) logits[i] - m);
-    }
+    (void) slora_sample_sumexp_isa(&sum, logits, vocab, m, SLORA_QISA_AUTO);
 
     lse = (double) m + log(sum);
 

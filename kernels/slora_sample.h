@@ -162,6 +162,13 @@ size_t slora_sample_scratch_size(int32_t vocab);
 int slora_sample_weights_isa(uint64_t *w, const float *row, int32_t n,
     float inv_temp, float max, int isa);
 
+/* The sum of slora_expf(row[i] - max) for i < n, in double, eight
+ * running sums (i % 8) folded pairwise, with isa's instructions (each
+ * gives the same bits): a log-softmax's denominator. 0, or -1 where this
+ * CPU cannot run isa. */
+int slora_sample_sumexp_isa(double *sum, const float *row, int32_t n,
+    float max, int isa);
+
 
 /* CUDA twin (kernels/slora_sample.cu): ids[r] = slora_sample_row of row
  * r of logits (ld floats apart) with draws[r], for r < n, but for rows

@@ -180,6 +180,33 @@ slora_sample_weights_isa(uint64_t *w, const float *row, int32_t n,
 }
 
 
+int
+slora_sample_sumexp_isa(double *sum, const float *row, int32_t n,
+    float max, int isa)
+{
+    double  s[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+
+    if (sum == NULL || row == NULL || n < 0
+        || !slora_qmatmul_isa_supported(isa))
+    {
+        return -1;
+    }
+
+#ifdef SLORA_VEC_X86
+    if (isa != SLORA_QISA_C && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)) {
+        slora_sample_sumexp_avx2(s, row, n, max);
+        *sum = slora_sample_sumexp_fold(s);
+        return 0;
+    }
+#endif
+
+    slora_sample_sumexp_row(s, row, 0, n, max);
+    *sum = slora_sample_sumexp_fold(s);
+
+    return 0;
+}
+
+
 /* Larger keys first. */
 static int
 slora_sample_cmp(const void *a, const void *b)

@@ -29,9 +29,32 @@ slora_sample_weights_row(uint64_t *w, const float *row, int32_t n,
 }
 
 
+/* s[i % 8] += slora_expf(row[i] - max) for from <= i < n, then the
+ * eight sums folded: the portable sum of exponentials */
+static inline void
+slora_sample_sumexp_row(double *s, const float *row, int32_t from,
+    int32_t n, float max)
+{
+    int32_t  i;
+
+    for (i = from; i < n; i++) {
+        s[i % 8] += (double) slora_expf(row[i] - max);
+    }
+}
+
+
+static inline double
+slora_sample_sumexp_fold(const double *s)
+{
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+
 #ifdef SLORA_VEC_X86
 void slora_sample_weights_avx2(uint64_t *w, const float *row, int32_t n,
     float inv_temp, float max);
+void slora_sample_sumexp_avx2(double *s, const float *row, int32_t n,
+    float max);
 #endif
 
 

@@ -10,6 +10,8 @@
  * Taylor series by Horner, 2^(n + 40) built in the exponent's bits, and
  * the round down of a product below 2^41 read from the bits of it plus
  * 2^52. Lanes at or below -27.8, -inf and NaN weigh 0, as the scalar's.
+ * And a log-softmax's sum of exponentials (slora_sample_sumexp_isa) in
+ * eight lanes, slora_expf's bits each, summed as the portable loop does.
  */
 
 #include "slora_sample_int.h"
@@ -83,6 +85,31 @@ slora_sample_weights_avx2(uint64_t *w, const float *row, int32_t n,
     }
 
     slora_sample_weights_row(w + i, row + i, n - i, inv_temp, max);
+}
+
+/* The eight running sums of slora_sample_sumexp_row in two vectors of
+ * four, each exponential slora_vec_exp8's (slora_expf's bits). */
+__attribute__((target("avx2"))) void
+slora_sample_sumexp_avx2(double *s, const float *row, int32_t n, float max)
+{
+    int32_t  i;
+    __m256   e;
+    __m256d  lo, hi;
+
+    lo = _mm256_setzero_pd();
+    hi = _mm256_setzero_pd();
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        e = slora_vec_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i),
+                                         _mm256_set1_ps(max)));
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+
+    _mm256_storeu_pd(s, lo);
+    _mm256_storeu_pd(s + 4, hi);
+
+    slora_sample_sumexp_row(s, row, i, n, max);
 }
 
 #endif /* SLORA_VEC_X86 */

@@ -7,7 +7,8 @@
  * and on rows of 49152 logits, the cuts the kernel finds by selection
  * equal those of a full sort written out here; every instruction set
  * this CPU has gives the portable weights' bits (the AVX2 ones), on
- * ordinary logits and on the edges (-27.8, -inf, NaN, the maximum).
+ * ordinary logits and on the edges (-27.8, -inf, NaN, the maximum), and
+ * the portable sum of exponentials' bits, which is libm's sum to 1e-7.
  *
  * The one idea: the GPU twin is checked against this one to the token
  * (t/kernels/test_sample_cuda.cu); here it is checked against the
@@ -497,6 +498,44 @@ test_weights_isa(void)
 
     ok(want[5] == 0 && want[6] == 0 && want[2] == 0,
        "-inf, NaN and -27.8 weigh nothing");
+
+    /* the sum of exponentials, without the NaN */
+    r[6] = -1.0f;
+    max = -INFINITY;
+    for (i = 0; i < 49152; i++) {
+        max = r[i] > max ? r[i] : max;
+    }
+
+    for (n = 0; n < 3; n++) {
+        double  ref, base, sum;
+
+        ref = 0;
+        for (i = 0; i < lens[n]; i++) {
+            ref += exp((double) r[i] - (double) max);
+        }
+
+        base = -1;
+        ran = slora_sample_sumexp_isa(&base, r, lens[n], max, SLORA_QISA_C)
+              == 0;
+        ok(ran && fabs(base - ref) <= 1e-7 * ref,
+           "sum of exponentials, portable, %d logits: %.12g, libm's %.12g",
+           lens[n], base, ref);
+
+        for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+            if (!slora_qmatmul_isa_supported(isa)) {
+                ok(slora_sample_sumexp_isa(&sum, r, lens[n], max, isa) == -1,
+                   "sum of exponentials isa %d: not on this CPU, refused",
+                   isa);
+                continue;
+            }
+
+            sum = -1;
+            ok(slora_sample_sumexp_isa(&sum, r, lens[n], max, isa) == 0
+               && memcmp(&sum, &base, sizeof(sum)) == 0,
+               "sum of exponentials isa %d, %d logits: the portable bits",
+               isa, lens[n]);
+        }
+    }
 
     free(r);
     free(want);

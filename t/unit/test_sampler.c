@@ -321,8 +321,10 @@ test_logprobs(void)
     }
     want = log(want);
 
+    /* the exponentials are slora_expf's (a float's, within an ulp),
+     * summed in double: the log-probabilities go out as floats */
     lse = slora_logprobs(base, V, 4, ids, lp);
-    ok(fabs(lse - want) < 1e-9, "logprobs: log sum exp %.9f (want %.9f)",
+    ok(fabs(lse - want) < 1e-7, "logprobs: log sum exp %.9f (want %.9f)",
        lse, want);
     ok(ids[0] == 6 && ids[1] == 0 && ids[2] == 1 && ids[3] == 5,
        "the 4 likeliest in order, ties by id: %d %d %d %d", ids[0], ids[1],
@@ -341,7 +343,7 @@ test_logprobs(void)
 
     ids[0] = -7;
     lse = slora_logprobs(base, V, 0, ids, lp);
-    ok(fabs(lse - want) < 1e-9 && ids[0] == -7,
+    ok(fabs(lse - want) < 1e-7 && ids[0] == -7,
        "k 0: the sum alone, no id written");
 
     lse = slora_logprobs(base, V, 1, ids, lp);

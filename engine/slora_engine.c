@@ -177,11 +177,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->ids = malloc((size_t) e->conf.max_running * sizeof(int32_t));
     e->draws = malloc((size_t) e->conf.max_running * sizeof(slora_draw_t));
     e->host_rows = malloc((size_t) e->conf.max_running);
-    e->lp_row = malloc((size_t) cfg->vocab * sizeof(float));
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
         || e->loras == NULL || e->logits == NULL || e->ids == NULL
-        || e->draws == NULL || e->host_rows == NULL || e->lp_row == NULL)
+        || e->draws == NULL || e->host_rows == NULL)
     {
         slora_err_set(err, SLORA_ERROR, "engine: out of memory");
         goto failed;
@@ -246,8 +245,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         goto failed;
     }
 
-    e->sampler = slora_sampler_create(cfg->vocab, err);
-    if (e->sampler == NULL) {
+    if (slora_engine_host_init(&e->host, cfg->vocab, e->conf.max_running,
+                               err)
+        != SLORA_OK)
+    {
         goto failed;
     }
 
@@ -300,7 +301,7 @@ slora_engine_free(slora_engine_t *e)
     }
 
     slora_sched_free(e->sched);
-    slora_sampler_free(e->sampler);
+    slora_engine_host_free(&e->host);
     slora_adapters_free(e->adapters);
     slora_pool_free(e->pool);
 
@@ -318,7 +319,6 @@ slora_engine_free(slora_engine_t *e)
     free(e->ids);
     free(e->draws);
     free(e->host_rows);
-    free(e->lp_row);
     free(e->names);
     free(e->infos);
     free(e->hint_pins);
@@ -1019,15 +1019,13 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data)
 {
     int                       stop;
-    float                    *row;
-    double                    lse;
-    int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab,
-                              n_top;
+    int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab;
     slora_err_t               err;
     slora_batch_t             batch;
     slora_event_t             ev;
     slora_engine_req_t       *q;
     slora_batch_seq_t        *sq;
+    slora_engine_pick_t      *pk;
     const slora_adapter_t    *last;
     const slora_sched_item_t *it;
 
@@ -1095,6 +1093,9 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     e->tokens_prefilled += (uint64_t) step->n_prefill;
     e->tokens_decoded += (uint64_t) step->n_decode;
 
+    /* log-probabilities and the host's draws, rows side by side */
+    slora_engine_host_picks(e, step, &batch);
+
     for (i = 0; i < step->n_items; i++) {
         it = &step->items[i];
         if (!it->logits) {
@@ -1102,28 +1103,8 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         }
 
         q = (slora_engine_req_t *) it->req;
-        row = e->logits + (size_t) e->seqs[i].logits_row * vocab;
-        lse = 0;
-        n_top = 0;
-
-        if (q->top_logprobs >= 0) {
-            /* the raw row: sampling may change it (penalties) */
-            memcpy(e->lp_row, row, (size_t) vocab * sizeof(float));
-            n_top = q->top_logprobs < vocab ? q->top_logprobs : vocab;
-            lse = slora_logprobs(e->lp_row, vocab, n_top, e->lp_ids,
-                                 e->lp_top);
-        }
-
-        if (batch.ids != NULL
-            && (batch.host_rows == NULL
-                || !batch.host_rows[e->seqs[i].logits_row]))
-        {
-            tok = batch.ids[e->seqs[i].logits_row];
-
-        } else {
-            tok = slora_sample(e->sampler, &q->sampling, &q->rng, row,
-                               q->r.tokens, q->r.n_tokens, q->r.n_prompt);
-        }
+        pk = &e->host.picks[i];
+        tok = pk->on_host ? pk->tok : batch.ids[e->seqs[i].logits_row];
 
         q->r.tokens[q->r.n_tokens++] = tok;
 
@@ -1155,14 +1136,17 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             ev.cached_tokens = q->r.n_cached;
 
             if (e->conf.margins) {
-                ev.margin = slora_engine_margin(row, vocab);
+                ev.margin = slora_engine_margin(e->logits
+                                                + (size_t) e->seqs[i]
+                                                  .logits_row * vocab,
+                                                vocab);
             }
 
             if (q->top_logprobs >= 0) {
-                ev.logprob = (float) ((double) e->lp_row[tok] - lse);
-                ev.n_top = n_top;
-                ev.top_ids = e->lp_ids;
-                ev.top_logprobs = e->lp_top;
+                ev.logprob = pk->logprob;
+                ev.n_top = pk->n_top;
+                ev.top_ids = pk->top_ids;
+                ev.top_logprobs = pk->top_lp;
             }
 
             cb(data, &ev);

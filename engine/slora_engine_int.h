@@ -19,6 +19,7 @@
 #include "slora_sched.h"
 #include "slora_sampler.h"
 #include "slora_prefetch.h"
+#include "slora_threads.h"
 
 
 #define SLORA_ENGINE_MAX_CTX        4096
@@ -49,6 +50,27 @@ struct slora_engine_req_s {
 };
 
 
+/* What the host works out for a step's item (slora_engine_host.c). */
+typedef struct {
+    int32_t                 tok;
+    int32_t                 n_top;
+    float                   logprob;        /* the token's, raw */
+    int32_t                 top_ids[SLORA_LOGPROBS_MAX];
+    float                   top_lp[SLORA_LOGPROBS_MAX];
+    uint8_t                 on_host;        /* else the backend's id */
+} slora_engine_pick_t;
+
+
+typedef struct {
+    slora_threads_t        *pool;           /* NULL: the engine's thread */
+    int                     n;              /* threads (shares) */
+    slora_sampler_t       **samplers;       /* [n] */
+    float                  *lp_rows;        /* [n][vocab]: raw copies */
+    int32_t                *items;          /* [max_running] */
+    slora_engine_pick_t    *picks;          /* [max_running], by item */
+} slora_engine_host_t;
+
+
 struct slora_engine_s {
     slora_engine_conf_t     conf;
     slora_model_t          *model;
@@ -57,7 +79,7 @@ struct slora_engine_s {
     int64_t                *layer_off;      /* [n_layers] */
     slora_adapters_t       *adapters;
     slora_sched_t          *sched;
-    slora_sampler_t        *sampler;
+    slora_engine_host_t     host;
 
     int32_t                *tokens;         /* [max_batch_tokens] */
     slora_batch_seq_t      *seqs;           /* [max_running] */
@@ -66,9 +88,6 @@ struct slora_engine_s {
     int32_t                *ids;            /* [max_running] */
     slora_draw_t           *draws;          /* [max_running] */
     uint8_t                *host_rows;      /* [max_running] */
-    float                  *lp_row;         /* [vocab]: a row's raw logits */
-    int32_t                 lp_ids[SLORA_LOGPROBS_MAX];
-    float                   lp_top[SLORA_LOGPROBS_MAX];
 
     const char            **names;
     slora_adapter_info_t   *infos;
@@ -138,6 +157,13 @@ typedef struct {
 
 void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     const slora_engine_times_t *t);
+
+/* slora_engine_host.c */
+int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
+    int32_t max_running, slora_err_t *err);
+void slora_engine_host_free(slora_engine_host_t *h);
+void slora_engine_host_picks(slora_engine_t *e,
+    const slora_sched_step_t *step, const slora_batch_t *batch);
 void slora_engine_log_close(slora_engine_t *e);
 
 

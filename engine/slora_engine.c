@@ -246,7 +246,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     }
 
     if (slora_engine_host_init(&e->host, cfg->vocab, e->conf.max_running,
-                               err)
+                               e->conf.n_threads, err)
         != SLORA_OK)
     {
         goto failed;

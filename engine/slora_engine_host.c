@@ -16,7 +16,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "slora_engine_int.h"
 
@@ -35,18 +34,18 @@ typedef struct {
 static void slora_engine_host_share(void *ctx, int ith, int nth);
 
 
+/* n_threads: the engine's (its threads= setting), of which the host's
+ * part takes up to SLORA_ENGINE_HOST_THREADS. */
 int
 slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
-    int32_t max_running, slora_err_t *err)
+    int32_t max_running, int32_t n_threads, slora_err_t *err)
 {
-    int   i;
-    long  cores;
+    int  i;
 
     memset(h, 0, sizeof(slora_engine_host_t));
 
-    cores = sysconf(_SC_NPROCESSORS_ONLN);
-    h->n = cores < 1 ? 1 : cores > SLORA_ENGINE_HOST_THREADS
-                           ? SLORA_ENGINE_HOST_THREADS : (int) cores;
+    h->n = n_threads < 1 ? 1 : n_threads > SLORA_ENGINE_HOST_THREADS
+                               ? SLORA_ENGINE_HOST_THREADS : n_threads;
 
     h->samplers = calloc((size_t) h->n, sizeof(slora_sampler_t *));
     h->lp_rows = malloc((size_t) h->n * (size_t) vocab * sizeof(float));

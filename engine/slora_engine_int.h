@@ -160,7 +160,7 @@ void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
 
 /* slora_engine_host.c */
 int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
-    int32_t max_running, slora_err_t *err);
+    int32_t max_running, int32_t n_threads, slora_err_t *err);
 void slora_engine_host_free(slora_engine_host_t *h);
 void slora_engine_host_picks(slora_engine_t *e,
     const slora_sched_step_t *step, const slora_batch_t *batch);

@@ -7,8 +7,9 @@
 # share account, and with Redis its adapters and SLO). The module gives
 # each of nginx's refusals OpenAI's error shape: 401 invalid_api_key, 429
 # rate_limit_error with Retry-After, so an OpenAI client raises the
-# exception a user expects, and counts them in its metrics. A known key is served, under its tenant (the
-# access log's $slora_tenant), and the key is not in the log.
+# exception a user expects, and counts them in its metrics. A known key
+# is served, under its tenant (the access log's $slora_tenant), and the
+# key is not in the log.
 
 use strict;
 use warnings;
@@ -149,7 +150,8 @@ is($out, "auth 401\nok 1\nrate 429\n",
 # The metrics count the refusals under their statuses.
 {
     my $m = http_req($PORT, 'GET', '/metrics');
-    my %n = ($m->{body} // '') =~ /^slora_requests_total\{status="(\d+)"\} (\d+)$/mg;
+    my %n = ($m->{body} // '')
+            =~ /^slora_requests_total\{status="(\d+)"\} (\d+)$/mg;
     ok(($n{401} // 0) == 4 && ($n{429} // 0) == 2,
        'slora_requests_total: 4 with 401, 2 with 429 (' . ($n{401} // 0)
        . ', ' . ($n{429} // 0) . ')');

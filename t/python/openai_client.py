@@ -5,10 +5,11 @@ usage: openai_client.py BASE_URL ADAPTER
 
 It lists the models, runs chat and text completions, streamed and not,
 on the base model and on ADAPTER, with one choice and with n, and checks
-that the client parses every answer.  The one idea to know: each check is recorded, never
-asserted here; the script prints one JSON line {"checks": [[name, ok,
-detail], ...]} and exits 0 when every check passed, so the calling .t
-file turns each into a TAP test and a missing check is visible.
+that the client parses every answer.  The one idea to know: each check
+is recorded, never asserted here; the script prints one JSON line
+{"checks": [[name, ok, detail], ...]} and exits 0 when every check
+passed, so the calling .t file turns each into a TAP test and a missing
+check is visible.
 """
 
 import json

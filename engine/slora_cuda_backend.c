@@ -1233,14 +1233,14 @@ slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err)
 
 
 /* The step's results back to the host: the argmax ids, and the logits
- * rows that host_rows names; or every logits row. Each into its batch
- * row. */
+ * rows that host_rows names (copied straight into the batch's rows); or
+ * every logits row. Each into its batch row. */
 
 static int
 slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
 {
     const slora_batch_t  *bt = st->batch;
-    int32_t               m, i, vocab, *ids;
+    int32_t               m, i, j, vocab, *ids;
     float                *rows;
 
     m = st->info.n_logits;
@@ -1261,17 +1261,31 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
             return SLORA_ERROR;
         }
 
-        for (i = 0; bt->host_rows != NULL && i < m; i++) {
-            if (bt->host_rows[st->lrow[i]]
-                && slora_cuda_check(cudaMemcpyAsync(
-                                        (float *) c->lout_host.p
-                                        + (int64_t) i * vocab,
-                                        (float *) c->lout.p
-                                        + (int64_t) i * vocab,
-                                        (size_t) vocab * sizeof(float),
-                                        cudaMemcpyDeviceToHost, c->stream),
-                                    "logits row", err)
-                   != SLORA_OK)
+        /* the host's rows straight into the batch's (the engine keeps
+         * them in this backend's pinned memory), neighbours in one copy */
+        for (i = 0; bt->host_rows != NULL && i < m; i = j) {
+            for (j = i; j < m && bt->host_rows[st->lrow[j]]
+                        && st->lrow[j] == st->lrow[i] + (j - i);
+                 j++)
+            {
+                /* void */
+            }
+
+            if (j == i) {
+                j++;
+                continue;
+            }
+
+            if (slora_cuda_check(cudaMemcpyAsync(
+                                     bt->logits
+                                     + (int64_t) st->lrow[i] * vocab,
+                                     (float *) c->lout.p
+                                     + (int64_t) i * vocab,
+                                     (size_t) (j - i) * vocab
+                                     * sizeof(float),
+                                     cudaMemcpyDeviceToHost, c->stream),
+                                 "logits rows", err)
+                != SLORA_OK)
             {
                 return SLORA_ERROR;
             }
@@ -1282,16 +1296,9 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
         }
 
         ids = c->ids_host.p;
-        rows = c->lout_host.p;
 
         for (i = 0; i < m; i++) {
             bt->ids[st->lrow[i]] = ids[i];
-
-            if (bt->host_rows != NULL && bt->host_rows[st->lrow[i]]) {
-                memcpy(bt->logits + (int64_t) st->lrow[i] * vocab,
-                       rows + (int64_t) i * vocab,
-                       (size_t) vocab * sizeof(float));
-            }
         }
 
         return SLORA_OK;

@@ -172,8 +172,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->tokens = malloc((size_t) e->conf.max_batch_tokens * sizeof(int32_t));
     e->seqs = calloc((size_t) e->conf.max_running, sizeof(slora_batch_seq_t));
     e->loras = calloc((size_t) e->conf.max_running, sizeof(slora_lora_t));
-    e->logits = malloc((size_t) e->conf.max_running * (size_t) cfg->vocab
-                       * sizeof(float));
+    /* the backend's host memory: a GPU copies rows straight into it */
+    e->logits_bytes = (size_t) e->conf.max_running * (size_t) cfg->vocab
+                      * sizeof(float);
+    e->logits = slora_host_alloc(&e->backend->host_mem, e->logits_bytes);
     e->ids = malloc((size_t) e->conf.max_running * sizeof(int32_t));
     e->draws = malloc((size_t) e->conf.max_running * sizeof(slora_draw_t));
     e->host_rows = malloc((size_t) e->conf.max_running);
@@ -306,6 +308,7 @@ slora_engine_free(slora_engine_t *e)
     slora_pool_free(e->pool);
 
     if (e->backend != NULL) {
+        slora_host_free(&e->backend->host_mem, e->logits, e->logits_bytes);
         e->backend->free(e->backend);
     }
 
@@ -315,7 +318,6 @@ slora_engine_free(slora_engine_t *e)
     free(e->tokens);
     free(e->seqs);
     free(e->loras);
-    free(e->logits);
     free(e->ids);
     free(e->draws);
     free(e->host_rows);

@@ -84,7 +84,9 @@ struct slora_engine_s {
     int32_t                *tokens;         /* [max_batch_tokens] */
     slora_batch_seq_t      *seqs;           /* [max_running] */
     slora_lora_t           *loras;          /* [max_running] */
-    float                  *logits;         /* [max_running, vocab] */
+    float                  *logits;         /* [max_running, vocab], in the
+                                               backend's host memory */
+    size_t                  logits_bytes;
     int32_t                *ids;            /* [max_running] */
     slora_draw_t           *draws;          /* [max_running] */
     uint8_t                *host_rows;      /* [max_running] */

@@ -54,6 +54,7 @@ static const char  slora_generate_usage[] =
     "  --frequency-penalty F OpenAI's, -2..2, over generated tokens (0)\n"
     "  --presence-penalty P  OpenAI's, -2..2, over generated tokens (0)\n"
     "  --seed S              sampling seed (0)\n"
+    "  --json 1              JSON mode: the output is one JSON object\n"
     "  --threads N           CPU threads (all cores)\n"
     "  --device D            cpu (default), cuda or cuda:N\n"
     "  --ids 1               print the generated token ids, not the text\n";
@@ -167,6 +168,10 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--device") == 0) {
             conf.device = val;
 
+        } else if (strcmp(opt, "--json") == 0) {
+            rc = slora_cli_number(val, 0, 1, &v);
+            req.sampling.json = v > 0;
+
         } else if (strcmp(opt, "--ids") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);
             print_ids = v > 0;
@@ -198,6 +203,7 @@ slora_cli_generate(int argc, char **argv)
 
     conf.model_path = model;
     conf.max_running = 1;
+    conf.tokenizer = tok;
     e = slora_engine_init(&conf, &err);
     if (e == NULL) {
         fprintf(stderr, "slora generate: %s\n", err.msg);

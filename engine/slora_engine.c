@@ -254,6 +254,14 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         goto failed;
     }
 
+    if (conf->tokenizer != NULL) {
+        e->json_vocab = slora_json_vocab_create(conf->tokenizer, cfg->vocab,
+                                                err);
+        if (e->json_vocab == NULL) {
+            goto failed;
+        }
+    }
+
     return e;
 
 failed:
@@ -304,6 +312,7 @@ slora_engine_free(slora_engine_t *e)
 
     slora_sched_free(e->sched);
     slora_engine_host_free(&e->host);
+    slora_json_vocab_free(e->json_vocab);
     slora_adapters_free(e->adapters);
     slora_pool_free(e->pool);
 
@@ -402,6 +411,14 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
+    if (sp->json != 0 && (sp->json != 1 || e->json_vocab == NULL)) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: JSON mode %s",
+                             (unsigned long long) req->id,
+                             sp->json != 1 ? "is 0 or 1"
+                             : "needs the model's tokenizer, which this "
+                               "engine was not given");
+    }
+
     if (req->logprobs && (req->top_logprobs < 0
                           || req->top_logprobs > SLORA_LOGPROBS_MAX))
     {
@@ -483,6 +500,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->top_logprobs = req->logprobs ? req->top_logprobs : -1;
     q->max_tokens = sp->max_tokens;
     slora_rng_seed(&q->rng, sp->seed);
+    slora_json_init(&q->json);
 
     if ((req->tenant != NULL && (q->tenant = strdup(req->tenant)) == NULL)
         || (req->adapter != NULL && req->adapter[0] != '\0'
@@ -1108,6 +1126,19 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         pk = &e->host.picks[i];
         tok = pk->on_host ? pk->tok : batch.ids[e->seqs[i].logits_row];
 
+        if (q->sampling.json
+            && (tok < 0 || !slora_json_feed_token(&q->json, e->json_vocab,
+                                                  tok)))
+        {
+            /* no token of the vocabulary goes on with the object */
+            slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
+                              SLORA_FINISH_NONE, "JSON mode: no token of "
+                              "the vocabulary continues the output",
+                              SLORA_ERRCODE_NONE);
+            slora_engine_end(e, q);
+            continue;
+        }
+
         q->r.tokens[q->r.n_tokens++] = tok;
 
         stop = 0;
@@ -1152,6 +1183,13 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             }
 
             cb(data, &ev);
+        }
+
+        if (q->sampling.json && slora_json_done(&q->json)) {
+            slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
+                              SLORA_FINISH_STOP, NULL, SLORA_ERRCODE_NONE);
+            slora_engine_end(e, q);
+            continue;
         }
 
         if (q->r.n_tokens == q->r.cap) {

@@ -3,8 +3,9 @@
  * the unified pool, the adapter tiers and the scheduler; callers submit
  * requests of token ids and call slora_engine_step() in a loop, receiving
  * tokens through a callback. The nginx engine process, the command-line
- * tool and the tests all drive it the same way. Nothing here knows text:
- * tokenizing and stop strings belong to the caller.
+ * tool and the tests all drive it the same way. Nothing here knows text
+ * (tokenizing and stop strings belong to the caller) but the tokens'
+ * bytes, from the caller's tokenizer, that JSON mode checks.
  *
  * Adapters and tenants come from the catalog (slora_catalog.h): the
  * adapter directory, or Redis. With Redis a request whose tenant or
@@ -27,6 +28,7 @@
 #include "slora_core.h"
 #include "slora_model.h"
 #include "slora_catalog.h"
+#include "slora_tokenizer.h"
 
 
 typedef struct slora_engine_s  slora_engine_t;
@@ -82,6 +84,9 @@ typedef struct {
                                        0: 1 */
     int32_t       fair_decode;      /* fair: weight of a generated token;
                                        0: 2 */
+    const slora_tokenizer_t *tokenizer; /* the model's, for JSON mode
+                                       (slora_sampling_t.json); NULL:
+                                       JSON mode is refused */
 } slora_engine_conf_t;
 
 
@@ -104,6 +109,11 @@ typedef struct {
     int32_t       n_logit_bias;
     int32_t       logit_bias_ids[SLORA_LOGIT_BIAS_MAX];
     float         logit_bias[SLORA_LOGIT_BIAS_MAX];
+    /* 1: JSON mode (OpenAI's response_format json_object): only tokens
+     * that keep the output the start of a JSON object are drawn, after
+     * the bias, the penalties and the temperature alike, and the request
+     * ends (DONE, STOP, token -1) as the object closes (slora_json.h) */
+    int32_t       json;
 } slora_sampling_t;
 
 
@@ -155,7 +165,8 @@ typedef enum {
 
 typedef enum {
     SLORA_FINISH_NONE = 0,
-    SLORA_FINISH_STOP,              /* a stop id was sampled */
+    SLORA_FINISH_STOP,              /* a stop id was sampled, or JSON
+                                       mode's object closed */
     SLORA_FINISH_LENGTH,            /* max_tokens or context reached */
     SLORA_FINISH_CANCEL             /* slora_engine_cancel() */
 } slora_finish_e;

@@ -1,8 +1,8 @@
 /*
  * slora_engine_host.c: the host's part of a step's rows: the
  * log-probabilities a request asked for, and the tokens drawn on the
- * host (a penalty, a logit bias, or a backend that does not draw), each
- * row by itself, over a pool of threads.
+ * host (a penalty, a logit bias, JSON mode, or a backend that does not
+ * draw), each row by itself, over a pool of threads.
  *
  * The one idea: a row's work reads its logits, its request's history and
  * generator, and a scratch of its own, so rows go side by side; what
@@ -185,13 +185,18 @@ slora_engine_host_share(void *ctx, int ith, int nth)
         {
             pk->tok = bt->ids[lrow];
 
+        } else if (q->sampling.json
+                   && slora_json_mask(&q->json, e->json_vocab, row) == 0)
+        {
+            pk->tok = -1;
+
         } else {
             pk->tok = slora_sample(e->host.samplers[ith], &q->sampling,
                                    &q->rng, row, q->r.tokens, q->r.n_tokens,
                                    q->r.n_prompt);
         }
 
-        if (q->top_logprobs >= 0) {
+        if (q->top_logprobs >= 0 && pk->tok >= 0) {
             pk->logprob = (float) ((double) raw[pk->tok] - lse);
         }
     }

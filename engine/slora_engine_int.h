@@ -20,6 +20,7 @@
 #include "slora_sampler.h"
 #include "slora_prefetch.h"
 #include "slora_threads.h"
+#include "slora_json.h"
 
 
 #define SLORA_ENGINE_MAX_CTX        4096
@@ -40,6 +41,8 @@ struct slora_engine_req_s {
     int32_t                 n_stop;
     int32_t                 max_tokens;     /* as asked */
     int32_t                 top_logprobs;   /* -1: no logprobs */
+    slora_json_t            json;           /* JSON mode: the output so
+                                               far (sampling.json) */
     char                   *tenant;         /* NULL: none */
     char                   *adapter;        /* as asked; NULL: none */
     slora_engine_req_t     *next_resolving;
@@ -52,7 +55,8 @@ struct slora_engine_req_s {
 
 /* What the host works out for a step's item (slora_engine_host.c). */
 typedef struct {
-    int32_t                 tok;
+    int32_t                 tok;            /* -1: JSON mode allowed no
+                                               token */
     int32_t                 n_top;
     float                   logprob;        /* the token's, raw */
     int32_t                 top_ids[SLORA_LOGPROBS_MAX];
@@ -80,6 +84,8 @@ struct slora_engine_s {
     slora_adapters_t       *adapters;
     slora_sched_t          *sched;
     slora_engine_host_t     host;
+    slora_json_vocab_t     *json_vocab;     /* NULL: no tokenizer, no JSON
+                                               mode */
 
     int32_t                *tokens;         /* [max_batch_tokens] */
     slora_batch_seq_t      *seqs;           /* [max_running] */

@@ -212,7 +212,7 @@ slora_sampling_plain(const slora_sampling_t *sp)
 {
     return (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f)
            && sp->frequency_penalty == 0 && sp->presence_penalty == 0
-           && sp->n_logit_bias == 0;
+           && sp->n_logit_bias == 0 && !sp->json;
 }
 
 

@@ -1,0 +1,378 @@
+/*
+ * slora_json_mask.c: the tokens JSON mode lets the sampler draw
+ * (slora_json.h): every token's bytes, grouped by first byte, and the
+ * mask of a logits row for an automaton state.
+ *
+ * The one idea: a token is allowed when a copy of the state takes its
+ * bytes, so the grammar lives in one place (slora_json.c); the mask only
+ * avoids trying what cannot pass. Tokens are grouped in runs by their
+ * first two bytes: a first byte the state refuses drops every run it
+ * begins, a second byte its run (a byte-level vocabulary has some twenty
+ * thousand tokens that begin with a blank, and after a blank most go no
+ * further); and inside a string a token of plain string text (marked
+ * once, as the bytes that leave a string's state unchanged) is allowed
+ * without a try.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_json.h"
+
+
+/* The tokens of one byte b1, or of at least two beginning b1 b2. */
+typedef struct {
+    uint8_t     b1;
+    uint8_t     b2;
+    uint8_t     single;
+    int32_t     start;          /* ids[start, end) */
+    int32_t     end;
+} slora_json_run_t;
+
+
+struct slora_json_vocab_s {
+    int32_t     n_vocab;
+    uint32_t   *off;            /* [n_vocab + 1]: id's bytes are
+                                   bytes[off[id], off[id + 1]) */
+    char       *bytes;
+    slora_json_run_t  *runs;    /* [n_runs], by first byte */
+    int32_t     n_runs;
+    int32_t    *ids;            /* the tokens with bytes, run by run */
+    int32_t    *never;          /* [n_never]: control tokens, no bytes */
+    int32_t     n_never;
+    uint8_t    *plain;          /* [n_vocab]: plain string text */
+};
+
+
+static slora_json_vocab_t *slora_json_vocab_alloc(int32_t n_vocab,
+    size_t n_bytes, slora_err_t *err);
+static int slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err);
+static int32_t slora_json_key(const char *p, uint32_t len);
+
+
+slora_json_vocab_t *
+slora_json_vocab_create(const slora_tokenizer_t *t, int32_t n_vocab,
+    slora_err_t *err)
+{
+    char                *p;
+    size_t               len, total;
+    int32_t              id, n_tok;
+    slora_json_vocab_t  *v;
+
+    n_tok = slora_tokenizer_n_vocab(t);
+    total = 0;
+
+    /* two passes: the bytes' size, then the bytes */
+    for (id = 0; id < n_vocab && id < n_tok; id++) {
+        if (slora_tokenizer_is_special(t, id)) {
+            continue;
+        }
+
+        if (slora_tokenizer_token_bytes(t, id, NULL, 0, &len) == SLORA_ERROR)
+        {
+            slora_err_set(err, SLORA_ERROR, "json: token %d has no bytes",
+                          id);
+            return NULL;
+        }
+
+        total += len;
+    }
+
+    v = slora_json_vocab_alloc(n_vocab, total, err);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    p = v->bytes;
+
+    for (id = 0; id < n_vocab; id++) {
+        v->off[id] = (uint32_t) (p - v->bytes);
+        len = 0;
+
+        if (id < n_tok && !slora_tokenizer_is_special(t, id)
+            && slora_tokenizer_token_bytes(t, id, p,
+                                           total - (size_t) (p - v->bytes),
+                                           &len) != SLORA_OK)
+        {
+            slora_json_vocab_free(v);
+            slora_err_set(err, SLORA_ERROR, "json: token %d's bytes", id);
+            return NULL;
+        }
+
+        p += len;
+    }
+
+    v->off[n_vocab] = (uint32_t) (p - v->bytes);
+
+    if (slora_json_vocab_index(v, err) != SLORA_OK) {
+        slora_json_vocab_free(v);
+        return NULL;
+    }
+
+    return v;
+}
+
+
+slora_json_vocab_t *
+slora_json_vocab_from(const char *const *tokens, const size_t *lens,
+    int32_t n_vocab, slora_err_t *err)
+{
+    size_t               total;
+    int32_t              id;
+    slora_json_vocab_t  *v;
+
+    total = 0;
+
+    for (id = 0; id < n_vocab; id++) {
+        total += lens[id];
+    }
+
+    v = slora_json_vocab_alloc(n_vocab, total, err);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    total = 0;
+
+    for (id = 0; id < n_vocab; id++) {
+        v->off[id] = (uint32_t) total;
+        memcpy(v->bytes + total, tokens[id], lens[id]);
+        total += lens[id];
+    }
+
+    v->off[n_vocab] = (uint32_t) total;
+
+    if (slora_json_vocab_index(v, err) != SLORA_OK) {
+        slora_json_vocab_free(v);
+        return NULL;
+    }
+
+    return v;
+}
+
+
+void
+slora_json_vocab_free(slora_json_vocab_t *v)
+{
+    if (v == NULL) {
+        return;
+    }
+
+    free(v->off);
+    free(v->bytes);
+    free(v->ids);
+    free(v->runs);
+    free(v->never);
+    free(v->plain);
+    free(v);
+}
+
+
+int32_t
+slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
+    float *row)
+{
+    int                      in_text, took1, took2;
+    char                     c;
+    int32_t                  r, k, id, n;
+    slora_json_t             at1, at2, t;
+    const slora_json_run_t  *run;
+
+    /* plain text tokens leave such a state as it is */
+    in_text = slora_json_in_text(j);
+    took1 = 0;
+    n = 0;
+
+    for (r = 0; r < v->n_runs; r++) {
+        run = &v->runs[r];
+
+        if (r == 0 || run->b1 != v->runs[r - 1].b1) {
+            at1 = *j;
+            c = (char) run->b1;
+            took1 = slora_json_feed(&at1, &c, 1);
+        }
+
+        if (took1 && run->single) {
+            n += run->end - run->start;
+            continue;
+        }
+
+        /* the second byte is tried when a token of the run needs it */
+        took2 = -1;
+
+        for (k = run->start; took1 && k < run->end; k++) {
+            id = v->ids[k];
+
+            if (in_text && v->plain[id]) {
+                n++;
+                continue;
+            }
+
+            if (took2 == -1) {
+                at2 = at1;
+                c = (char) run->b2;
+                took2 = slora_json_feed(&at2, &c, 1);
+
+                if (!took2) {
+                    break;
+                }
+            }
+
+            t = at2;
+
+            if (slora_json_feed(&t, v->bytes + v->off[id] + 2,
+                                v->off[id + 1] - v->off[id] - 2))
+            {
+                n++;
+
+            } else {
+                row[id] = -INFINITY;
+            }
+        }
+
+        /* a byte refused: the rest of the run (all of it, or from the
+         * token that tried the second byte on) */
+        for ( /* void */ ; k < run->end; k++) {
+            row[v->ids[k]] = -INFINITY;
+        }
+    }
+
+    for (k = 0; k < v->n_never; k++) {
+        row[v->never[k]] = -INFINITY;
+    }
+
+    return n;
+}
+
+
+int
+slora_json_feed_token(slora_json_t *j, const slora_json_vocab_t *v,
+    int32_t id)
+{
+    if (id < 0 || id >= v->n_vocab || v->off[id] == v->off[id + 1]) {
+        return 0;
+    }
+
+    return slora_json_feed(j, v->bytes + v->off[id],
+                           v->off[id + 1] - v->off[id]);
+}
+
+
+static slora_json_vocab_t *
+slora_json_vocab_alloc(int32_t n_vocab, size_t n_bytes, slora_err_t *err)
+{
+    slora_json_vocab_t  *v;
+
+    if (n_vocab <= 0 || n_bytes >= UINT32_MAX) {
+        slora_err_set(err, SLORA_ERROR, "json: a vocabulary of %d tokens, "
+                      "%zu bytes", n_vocab, n_bytes);
+        return NULL;
+    }
+
+    v = calloc(1, sizeof(slora_json_vocab_t));
+    if (v == NULL) {
+        slora_err_set(err, SLORA_ERROR, "json: out of memory");
+        return NULL;
+    }
+
+    v->n_vocab = n_vocab;
+    v->off = malloc(((size_t) n_vocab + 1) * sizeof(uint32_t));
+    v->bytes = malloc(n_bytes + 1);
+    v->ids = malloc((size_t) n_vocab * sizeof(int32_t));
+    v->runs = malloc((size_t) n_vocab * sizeof(slora_json_run_t));
+    v->never = malloc((size_t) n_vocab * sizeof(int32_t));
+    v->plain = calloc((size_t) n_vocab, 1);
+
+    if (v->off == NULL || v->bytes == NULL || v->ids == NULL
+        || v->runs == NULL || v->never == NULL || v->plain == NULL)
+    {
+        slora_json_vocab_free(v);
+        slora_err_set(err, SLORA_ERROR, "json: out of memory");
+        return NULL;
+    }
+
+    return v;
+}
+
+
+/* Sorts the tokens into runs by their first two bytes (a token of one
+ * byte first) and marks the plain text ones: no '"' (which could leave a
+ * string and come back to another), and taken inside a string to end
+ * inside it, past any escape or UTF-8 sequence. */
+static int
+slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
+{
+    int32_t            id, key, *count;
+    uint32_t           len;
+    const char        *p;
+    slora_json_t       in_string, t;
+    slora_json_run_t  *run;
+
+    /* key: b1 << 9, then 256 + b2 for tokens of two bytes or more */
+    count = calloc(256 * 512 + 1, sizeof(int32_t));
+    if (count == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "json: out of memory");
+    }
+
+    slora_json_init(&in_string);
+
+    if (!slora_json_feed(&in_string, "{\"", 2)) {
+        free(count);
+        return slora_err_set(err, SLORA_ERROR, "json: the automaton");
+    }
+
+    v->n_never = 0;
+
+    for (id = 0; id < v->n_vocab; id++) {
+        len = v->off[id + 1] - v->off[id];
+        p = v->bytes + v->off[id];
+
+        if (len == 0) {
+            v->never[v->n_never++] = id;
+            continue;
+        }
+
+        count[slora_json_key(p, len) + 1]++;
+
+        t = in_string;
+        v->plain[id] = memchr(p, '"', len) == NULL
+                       && slora_json_feed(&t, p, len)
+                       && slora_json_in_text(&t);
+    }
+
+    v->n_runs = 0;
+
+    for (key = 0; key < 256 * 512; key++) {
+        if (count[key + 1] > 0) {
+            run = &v->runs[v->n_runs++];
+            run->b1 = (uint8_t) (key >> 9);
+            run->single = (key & 256) == 0;
+            run->b2 = (uint8_t) key;
+            run->start = count[key];
+            run->end = count[key] + count[key + 1];
+        }
+
+        count[key + 1] += count[key];
+    }
+
+    for (id = 0; id < v->n_vocab; id++) {
+        len = v->off[id + 1] - v->off[id];
+
+        if (len > 0) {
+            v->ids[count[slora_json_key(v->bytes + v->off[id], len)]++] = id;
+        }
+    }
+
+    free(count);
+
+    return SLORA_OK;
+}
+
+
+static int32_t
+slora_json_key(const char *p, uint32_t len)
+{
+    return ((int32_t) (unsigned char) p[0] << 9)
+           | (len > 1 ? 256 | (unsigned char) p[1] : 0);
+}

@@ -54,6 +54,8 @@ static int slora_openai_sampling(cJSON *root,
 static int slora_openai_logprobs(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_response_format(cJSON *root,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
@@ -175,6 +177,7 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
         || slora_openai_options(root, req, err) != SLORA_OK
         || slora_openai_logprobs(root, lim, req, err) != SLORA_OK
         || slora_openai_logit_bias(root, req, err) != SLORA_OK
+        || slora_openai_response_format(root, req, err) != SLORA_OK
         || slora_openai_unsupported(root, req->kind, err) != SLORA_OK)
     {
         goto done;
@@ -784,14 +787,66 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
 
 
 /*
+ * response_format: {"type": "json_object"} is JSON mode (the answer is
+ * one JSON object: slora_json.h); {"type": "text"} and null are the
+ * default. A JSON schema is refused with 400 unsupported_parameter: this
+ * server cannot hold an answer to one. Served on completions too, as
+ * vLLM does.
+ */
+static int
+slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON       *item, *type;
+    const char  *t;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "response_format");
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(item, "type");
+
+    if (!cJSON_IsObject(item) || !cJSON_IsString(type)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "response_format", "response_format must "
+                                 "be an object with a type");
+    }
+
+    t = type->valuestring;
+
+    if (strcmp(t, "json_object") == 0) {
+        req->json = 1;
+        return SLORA_OK;
+    }
+
+    if (strcmp(t, "text") == 0) {
+        return SLORA_OK;
+    }
+
+    if (strcmp(t, "json_schema") == 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "response_format",
+                                 "response_format json_schema is not "
+                                 "supported by this server; json_object is");
+    }
+
+    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                             "response_format", "response_format's type "
+                             "must be \"text\", \"json_object\" or "
+                             "\"json_schema\"");
+}
+
+
+/*
  * Fields that ask for what this server does not do: refused with 400
  * unsupported_parameter rather than ignored, since a client asking for
- * prompt log-probabilities, tool calls or a JSON-only answer would
- * otherwise take an answer without them for one with them. Their neutral
- * values, which clients send by default, pass: false, 0, null, "", [],
- * {}, best_of 1, tool_choice "none" or "auto", response_format {"type":
- * "text"}. (Chat's logprobs and top_logprobs, and a completion's
- * logprobs, are served: slora_openai_logprobs; so is logit_bias.)
+ * prompt log-probabilities or tool calls would otherwise take an answer
+ * without them for one with them. Their neutral values, which clients
+ * send by default, pass: false, 0, null, "", [], {}, best_of 1,
+ * tool_choice "none" or "auto". (Chat's logprobs and top_logprobs, and a
+ * completion's logprobs, are served: slora_openai_logprobs; so are
+ * logit_bias and response_format.)
  */
 static int
 slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
@@ -799,13 +854,12 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
 {
     int          asks;
     size_t       i;
-    cJSON       *item, *type;
+    cJSON       *item;
     const char  *name;
 
     static const char  *fields[] = {
         "top_logprobs", "echo", "best_of", "suffix", "tools", "functions",
-        "tool_choice", "function_call", "response_format", "audio",
-        "prediction"
+        "tool_choice", "function_call", "audio", "prediction"
     };
 
     /* chat's top_logprobs is served; a completion has none */
@@ -831,13 +885,6 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
                    && !(strcmp(name, "function_call") == 0
                         && (strcmp(item->valuestring, "none") == 0
                             || strcmp(item->valuestring, "auto") == 0));
-
-        } else if (strcmp(name, "response_format") == 0
-                   && cJSON_IsObject(item))
-        {
-            type = cJSON_GetObjectItemCaseSensitive(item, "type");
-            asks = !(cJSON_IsString(type)
-                     && strcmp(type->valuestring, "text") == 0);
 
         } else {
             asks = cJSON_IsTrue(item) || cJSON_GetArraySize(item) > 0;

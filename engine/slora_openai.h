@@ -78,6 +78,8 @@ typedef struct {
     unsigned              include_usage:1;
     unsigned              ignore_eos:1;     /* EOS ids do not stop it */
     unsigned              logprobs:1;       /* each token's log-probability */
+    unsigned              json:1;           /* response_format json_object:
+                                               JSON mode */
     int32_t               top_logprobs;     /* and this many alternatives */
 
     slora_openai_block_t *arena;

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      16
+#define SLORA_QUEUE_VERSION      17
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -159,6 +159,8 @@ typedef struct {
                                            alternatives each token's
                                            log-probability comes with */
     int32_t            top_k;
+    int32_t            json;            /* 1: JSON mode (response_format
+                                           json_object) */
     uint64_t           seed;
     int32_t            max_tokens;
     int32_t            n_prompt;

@@ -373,6 +373,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.slo_ttft_ms = (int32_t) smcf->slo_ttft;
     conf.fair_prefill = (int32_t) smcf->fair_prefill;
     conf.fair_decode = (int32_t) smcf->fair_decode;
+    conf.tokenizer = smcf->tokenizer;
     conf.redis_url = url;
     conf.adapter_roots = (const char *const *) roots;
     conf.n_adapter_roots = (int32_t) n_roots;
@@ -615,6 +616,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.repeat_penalty = s->repeat_penalty;
     req.sampling.frequency_penalty = s->frequency_penalty;
     req.sampling.presence_penalty = s->presence_penalty;
+    req.sampling.json = s->json;
     req.sampling.n_logit_bias = s->n_logit_bias;
     ngx_memcpy(req.sampling.logit_bias_ids, s->logit_bias_ids,
                s->n_logit_bias * sizeof(int32_t));

@@ -731,6 +731,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->frequency_penalty = (float) req->frequency_penalty;
         s->presence_penalty = (float) req->presence_penalty;
         s->logprobs = req->logprobs ? req->top_logprobs : -1;
+        s->json = req->json;
         s->n_logit_bias = req->n_logit_bias;
         ngx_memcpy(s->logit_bias_ids, req->logit_bias_ids,
                    req->n_logit_bias * sizeof(int32_t));

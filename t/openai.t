@@ -50,6 +50,11 @@ my @WANT_CHECKS = (
     'n=3 stream: usage equals the body\'s',
     'completion n=2 greedy: both choices are the n=1 text',
     'completion n=2 stream: each choice\'s text under its index',
+    'json mode: the answer is a JSON object',
+    'json mode: finish_reason stop as it closes',
+    'json mode: without it the answer is not one',
+    'json mode stream: the text equals the non-streamed text',
+    'json mode n=3 sampled: each an object, or cut at max_tokens',
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(
@@ -218,6 +223,51 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     ok($r->{status} == 400
        && ($r->{json}{error}{param} // '') eq 'logit_bias',
        'logit_bias 101: 400 naming logit_bias');
+}
+
+# JSON mode beyond the client's checks: on a text completion (vLLM serves
+# response_format there too) and on the adapter, an answer that ends with
+# "stop" is one JSON object, and one that ends with "length" is not yet
+# whole; a JSON schema is refused with a 400 naming the field.
+{
+    my $whole = sub {
+        my ($t) = @_;
+        my $o = eval { JSON::PP->new->decode($t // '') };
+        return ref $o eq 'HASH';
+    };
+    my $r = json_req($PORT, '/v1/completions',
+                     { model => 'base', temperature => 0, max_tokens => 80,
+                       prompt => "A JSON object describing a cat:\n",
+                       response_format => { type => 'json_object' } });
+    my $c = $r->{json}{choices}[0] // {};
+    ok($r->{status} == 200 && ($c->{finish_reason} // '') eq 'stop'
+       && $whole->($c->{text}),
+       'completion in JSON mode: an object, finish stop: '
+       . one_line($c->{text} // ''));
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { model => 'tuned', temperature => 1, seed => 3,
+                    max_tokens => 48, n => 2,
+                    messages => [{ role => 'user', content => 'A cat.' }],
+                    response_format => { type => 'json_object' } });
+    my @bad = grep {
+        my $w = $whole->($_->{message}{content});
+        !($w && $_->{finish_reason} eq 'stop'
+          || !$w && $_->{finish_reason} eq 'length'
+             && ($_->{message}{content} // '') =~ /^\s*\{/)
+    } @{ $r->{json}{choices} // [] };
+    ok($r->{status} == 200 && @{ $r->{json}{choices} // [] } == 2 && !@bad,
+       'the adapter in JSON mode, two sampled choices: objects, or begun '
+       . 'ones cut at max_tokens');
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { model => 'base', max_tokens => 8,
+                    messages => [{ role => 'user', content => 'hi' }],
+                    response_format => { type => 'json_schema',
+                                         json_schema => { name => 'x' } } });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
+       && ($r->{json}{error}{param} // '') eq 'response_format',
+       'response_format json_schema: 400 unsupported_parameter: '
+       . ($r->{json}{error}{message} // $r->{status}));
 }
 
 # Log-probabilities. Greedy, so each token is its row's likeliest: it

@@ -4,8 +4,8 @@ Python package, the way a user's program would.
 usage: openai_client.py BASE_URL ADAPTER
 
 It lists the models, runs chat and text completions, streamed and not,
-on the base model and on ADAPTER, with one choice and with n, and checks
-that the client parses every answer.  The one idea to know: each check
+on the base model and on ADAPTER, with one choice and with n, and in
+JSON mode, and checks that the client parses every answer.  The one idea to know: each check
 is recorded, never asserted here; the script prints one JSON line
 {"checks": [[name, ok, detail], ...]} and exits 0 when every check
 passed, so the calling .t file turns each into a TAP test and a missing
@@ -235,6 +235,60 @@ def choices(client, model):
           f"{stexts} {finishes}")
 
 
+def json_mode(client):
+    """response_format json_object: the answer is one JSON object, the
+    same streamed; where the same question without it is prose. Sampled
+    choices are objects too, or cut by max_tokens."""
+    msgs = [{"role": "user", "content":
+             "Reply in JSON: what are three fruits and their colours?"}]
+    fmt = {"type": "json_object"}
+    r = client.chat.completions.create(model="base", messages=msgs,
+                                       max_tokens=120, temperature=0,
+                                       response_format=fmt)
+    text = r.choices[0].message.content or ""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    check("json mode: the answer is a JSON object", isinstance(obj, dict),
+          repr(text))
+    check("json mode: finish_reason stop as it closes",
+          r.choices[0].finish_reason == "stop", r.choices[0].finish_reason)
+
+    plain = client.chat.completions.create(model="base", messages=msgs,
+                                           max_tokens=40, temperature=0)
+    ptext = plain.choices[0].message.content or ""
+    try:
+        pobj = json.loads(ptext)
+    except ValueError:
+        pobj = None
+    check("json mode: without it the answer is not one",
+          not isinstance(pobj, dict), repr(ptext))
+
+    stream = client.chat.completions.create(model="base", messages=msgs,
+                                            max_tokens=120, temperature=0,
+                                            response_format=fmt, stream=True)
+    parts = [ch.choices[0].delta.content or "" for ch in stream
+             if ch.choices]
+    check("json mode stream: the text equals the non-streamed text",
+          "".join(parts) == text, repr("".join(parts)))
+
+    r = client.chat.completions.create(model="base", messages=msgs,
+                                       max_tokens=60, temperature=1, seed=5,
+                                       n=3, response_format=fmt)
+    bad = []
+    for c in r.choices:
+        try:
+            whole = isinstance(json.loads(c.message.content), dict)
+        except ValueError:
+            whole = False
+        if not (whole and c.finish_reason == "stop"
+                or not whole and c.finish_reason == "length"):
+            bad.append((c.finish_reason, c.message.content))
+    check("json mode n=3 sampled: each an object, or cut at max_tokens",
+          not bad and len(r.choices) == 3, bad)
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -276,6 +330,7 @@ def main():
     chat_pair(client, adapter, "Name three fruits.", 16, need_text=False)
     logprobs(client, "base")
     choices(client, adapter)
+    json_mode(client)
     errors(client)
 
     print(json.dumps({"checks": checks}))

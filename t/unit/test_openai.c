@@ -202,13 +202,20 @@ static const bad_case_t  bad_cases[] = {
     { "chat: tool_choice required", CHAT,
       "{\"model\":\"base\"," MSGS ",\"tool_choice\":\"required\"}",
       400, "unsupported_parameter", "tool_choice" },
-    { "chat: response_format json_object", CHAT,
+    { "chat: response_format json_schema", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
-      "{\"type\":\"json_object\"}}",
+      "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}",
       400, "unsupported_parameter", "response_format" },
     { "chat: response_format without a type", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":{}}",
-      400, "unsupported_parameter", "response_format" },
+      400, "invalid_type", "response_format" },
+    { "chat: response_format a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":\"json\"}",
+      400, "invalid_type", "response_format" },
+    { "chat: response_format type yaml", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"yaml\"}}",
+      400, "invalid_value", "response_format" },
     { "logit_bias a list", CHAT,
       "{\"model\":\"base\"," MSGS ",\"logit_bias\":[1]}",
       400, "invalid_type", "logit_bias" },
@@ -455,6 +462,24 @@ test_chat(void)
                "\"audio\":null,\"prediction\":null}", &req, &err);
     is_int(rc, SLORA_OK, "chat: logprobs false, tools [], tool_choice "
            "auto, response_format text, logit_bias {}: accepted");
+    ok(!req.json, "response_format text is not JSON mode");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"json_object\"}}", &req, &err);
+    ok(rc == SLORA_OK && req.json, "chat: response_format json_object is "
+       "JSON mode");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"response_format\":{\"type\":\"json_object\"}}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.json, "completions: so is it there");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "null}", &req, &err);
+    ok(rc == SLORA_OK && !req.json, "response_format null: not JSON mode");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logit_bias\":"

@@ -49,6 +49,7 @@ static slora_json_vocab_t *slora_json_vocab_alloc(int32_t n_vocab,
     size_t n_bytes, slora_err_t *err);
 static int slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err);
 static int32_t slora_json_key(const char *p, uint32_t len);
+static int slora_json_cmp(const void *a, const void *b);
 
 
 slora_json_vocab_t *
@@ -303,26 +304,28 @@ slora_json_vocab_alloc(int32_t n_vocab, size_t n_bytes, slora_err_t *err)
 static int
 slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
 {
-    int32_t            id, key, *count;
+    int32_t            id, k, n, key;
     uint32_t           len;
+    uint64_t          *sorted;
     const char        *p;
     slora_json_t       in_string, t;
     slora_json_run_t  *run;
 
-    /* key: b1 << 9, then 256 + b2 for tokens of two bytes or more */
-    count = calloc(256 * 512 + 1, sizeof(int32_t));
-    if (count == NULL) {
+    /* each token with bytes as its key << 32 | its id */
+    sorted = malloc((size_t) v->n_vocab * sizeof(uint64_t));
+    if (sorted == NULL) {
         return slora_err_set(err, SLORA_ERROR, "json: out of memory");
     }
 
     slora_json_init(&in_string);
 
     if (!slora_json_feed(&in_string, "{\"", 2)) {
-        free(count);
+        free(sorted);
         return slora_err_set(err, SLORA_ERROR, "json: the automaton");
     }
 
     v->n_never = 0;
+    n = 0;
 
     for (id = 0; id < v->n_vocab; id++) {
         len = v->off[id + 1] - v->off[id];
@@ -333,7 +336,8 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
             continue;
         }
 
-        count[slora_json_key(p, len) + 1]++;
+        sorted[n++] = ((uint64_t) slora_json_key(p, len) << 32)
+                      | (uint32_t) id;
 
         t = in_string;
         v->plain[id] = memchr(p, '"', len) == NULL
@@ -341,35 +345,45 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
                        && slora_json_in_text(&t);
     }
 
-    v->n_runs = 0;
+    qsort(sorted, (size_t) n, sizeof(uint64_t), slora_json_cmp);
 
-    for (key = 0; key < 256 * 512; key++) {
-        if (count[key + 1] > 0) {
+    v->n_runs = 0;
+    run = NULL;
+
+    for (k = 0; k < n; k++) {
+        key = (int32_t) (sorted[k] >> 32);
+        v->ids[k] = (int32_t) (uint32_t) sorted[k];
+
+        if (run == NULL || key != ((int32_t) run->b1 << 9)
+                                  + (run->single ? 0 : 256 + run->b2))
+        {
             run = &v->runs[v->n_runs++];
             run->b1 = (uint8_t) (key >> 9);
             run->single = (key & 256) == 0;
             run->b2 = (uint8_t) key;
-            run->start = count[key];
-            run->end = count[key] + count[key + 1];
+            run->start = k;
         }
 
-        count[key + 1] += count[key];
+        run->end = k + 1;
     }
 
-    for (id = 0; id < v->n_vocab; id++) {
-        len = v->off[id + 1] - v->off[id];
-
-        if (len > 0) {
-            v->ids[count[slora_json_key(v->bytes + v->off[id], len)]++] = id;
-        }
-    }
-
-    free(count);
+    free(sorted);
 
     return SLORA_OK;
 }
 
 
+static int
+slora_json_cmp(const void *a, const void *b)
+{
+    uint64_t  x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+/* A token's run: b1 << 9, then 256 + b2 for tokens of two bytes or
+ * more, so that a token of one byte comes before the longer ones. */
 static int32_t
 slora_json_key(const char *p, uint32_t len)
 {

@@ -1,0 +1,131 @@
+/*
+ * fuzz_json.c: libFuzzer harness for JSON mode's automaton and mask
+ * (slora_json.h), which every token of a JSON-mode answer goes through.
+ *
+ * The input is fed to an automaton up to the first byte it refuses.
+ * Oracles beyond the sanitizers: feeding it whole and byte by byte take
+ * the same bytes to the same verdict; a text the automaton calls a whole
+ * object is one cJSON parses as an object; and at the state reached, the
+ * mask of a vocabulary (the 256 bytes, and the input's pieces between
+ * 0xff bytes, which no JSON text holds, as multi-byte tokens) allows
+ * exactly the tokens that trying each one allows, and counts them.
+ *
+ * The one idea: the mask's shortcuts (runs by first two bytes, plain
+ * text tokens taken without a try) must never differ from the automaton
+ * itself, whatever the tokens are.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "slora_json.h"
+
+
+#define FUZZ_JSON_PIECES  64
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                  whole;
+    char                 bytes[256];
+    float               *row;
+    size_t               taken, lens[256 + FUZZ_JSON_PIECES], i, start;
+    int32_t              n, id, allowed;
+    cJSON               *doc;
+    const char          *toks[256 + FUZZ_JSON_PIECES];
+    slora_err_t          err;
+    slora_json_t         j, k, t;
+    slora_json_vocab_t  *v;
+
+    slora_json_init(&j);
+
+    for (taken = 0; taken < size; taken++) {
+        t = j;
+        if (!slora_json_feed(&t, (const char *) data + taken, 1)) {
+            break;
+        }
+        j = t;
+    }
+
+    slora_json_init(&k);
+    whole = slora_json_feed(&k, (const char *) data, size);
+
+    if (whole != (taken == size)
+        || (whole && slora_json_done(&k) != slora_json_done(&j)))
+    {
+        abort();
+    }
+
+    if (whole && slora_json_done(&j)) {
+        doc = cJSON_ParseWithLength((const char *) data, size);
+        if (doc == NULL || !cJSON_IsObject(doc)) {
+            abort();
+        }
+        cJSON_Delete(doc);
+    }
+
+    for (i = 0; i < 256; i++) {
+        bytes[i] = (char) i;
+        toks[i] = bytes + i;
+        lens[i] = 1;
+    }
+
+    n = 256;
+
+    for (start = 0, i = 0; i <= size && n < 256 + FUZZ_JSON_PIECES; i++) {
+        if (i == size || data[i] == 0xff) {
+            if (i - start > 1) {
+                toks[n] = (const char *) data + start;
+                lens[n++] = i - start;
+            }
+            start = i + 1;
+        }
+    }
+
+    v = slora_json_vocab_from(toks, lens, n, &err);
+    row = calloc((size_t) n, sizeof(float));
+
+    if (v == NULL || row == NULL) {
+        abort();
+    }
+
+    allowed = 0;
+
+    if (slora_json_mask(&j, v, row) < 0) {
+        abort();
+    }
+
+    for (id = 0; id < n; id++) {
+        t = j;
+
+        if (slora_json_feed_token(&t, v, id)) {
+            allowed++;
+            if (row[id] != 0) {
+                abort();
+            }
+
+        } else if (row[id] != -INFINITY) {
+            abort();
+        }
+    }
+
+    for (id = 0; id < n; id++) {
+        row[id] = 0;
+    }
+
+    if (slora_json_mask(&j, v, row) != allowed) {
+        abort();
+    }
+
+    free(row);
+    slora_json_vocab_free(v);
+
+    return 0;
+}

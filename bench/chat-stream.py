@@ -6,8 +6,9 @@
 # twice (the second takes the first's KV pages from the prefix cache:
 # its cached tokens, both times and whether the answers are equal); four
 # sampled choices of one prompt in one request (n=4); a logit_bias that
-# forces a token; then 16 at once for the aggregate tokens/s. Standard library only (the
-# device has no PyPI).
+# forces a token; JSON mode (greedy, and four sampled choices: each
+# parsed); then 16 at once for the aggregate tokens/s. Standard library
+# only (the device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
 
@@ -137,6 +138,30 @@ with urllib.request.urlopen(urllib.request.Request(
     ans = json.load(r)
 print(f"logit_bias +100 on token 21285: "
       f"{ans['choices'][0]['message']['content']!r}")
+
+# JSON mode: response_format json_object, greedy and n=4 sampled; each
+# answer parsed (a "length" one was cut by max_tokens before it closed)
+for n, temp in ((1, 0), (4, 1.0)):
+    body = json.dumps({"model": MODEL, "max_tokens": 96, "temperature": temp,
+                       "seed": 5, "n": n,
+                       "response_format": {"type": "json_object"},
+                       "messages": [{"role": "user", "content":
+                                     "Reply in JSON: what are three "
+                                     "fruits and their colours?"}]})
+    t0 = time.time()
+    with urllib.request.urlopen(urllib.request.Request(
+            URL, body.encode(), {"Content-Type": "application/json"}),
+            timeout=600) as r:
+        ans = json.load(r)
+    print(f"JSON mode n={n} T={temp}: {ans['usage']['completion_tokens']} "
+          f"tokens in {(time.time() - t0) * 1000:.0f} ms")
+    for c in ans["choices"]:
+        try:
+            kind = type(json.loads(c["message"]["content"])).__name__
+        except ValueError:
+            kind = "not whole"
+        print(f"  [{c['index']}] {kind}, {c['finish_reason']}: "
+              f"{' '.join(c['message']['content'].split())[:100]!r}")
 
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))

@@ -55,6 +55,9 @@ def summary(path, rows, window, top):
     if setups:
         line += (f" ({len(setups)} steps made GEMM plans: "
                  f"{sum(num(r, 'setup_ms') for r in setups) / 1e3:.3f} s)")
+    rows_ms = sum(num(r, "rows_ms") for r in rows) / 1e3
+    if rows_ms > 0:
+        line += f" (rows worked out on the host: {rows_ms:.3f} s)"
     if parts:
         line += " (host: " + ", ".join(
             f"{k[:-3]} {sum(num(r, k) for r in rows) / 1e3:.1f} s"

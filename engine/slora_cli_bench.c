@@ -52,6 +52,7 @@ typedef struct {
     int64_t     total_ns;           /* every step */
     int64_t     dec_ns;             /* decode-only steps */
     int64_t     dec_dev_ns;         /* their device part */
+    int64_t     dec_rows_ns;        /* their host rows */
     uint64_t    dec_steps;
     int64_t     full_ns;            /* decode-only steps of every request
                                        in flight (concurrency of them):
@@ -435,9 +436,9 @@ slora_cli_bench(int argc, char **argv)
         goto done;
     }
 
-    printf("%6s %9s %14s %12s %12s %12s %12s %12s\n", "batch", "adapters",
-           "decode step", "on device", "full step", "decode tok/s",
-           "overall tok/s", "prefill s");
+    printf("%6s %9s %14s %12s %12s %12s %12s %12s %12s\n", "batch",
+           "adapters", "decode step", "on device", "host rows", "full step",
+           "decode tok/s", "overall tok/s", "prefill s");
 
     for (i = 0; i < n_batches; i++) {
         for (k = 0; k < (n_names > 0 ? 2 : 1); k++) {
@@ -450,12 +451,14 @@ slora_cli_bench(int argc, char **argv)
                 goto done;
             }
 
-            printf("%6d %9d %11.3f ms %9.3f ms %9.3f ms %12.1f %12.1f "
-                   "%12.3f\n",
+            printf("%6d %9d %11.3f ms %9.3f ms %9.3f ms %9.3f ms %12.1f "
+                   "%12.1f %12.3f\n",
                    batches[i], k == 0 ? 0 : n_names,
                    res.dec_steps > 0 ? (double) res.dec_ns / 1e6
                                        / (double) res.dec_steps : 0.0,
                    res.dec_steps > 0 ? (double) res.dec_dev_ns / 1e6
+                                       / (double) res.dec_steps : 0.0,
+                   res.dec_steps > 0 ? (double) res.dec_rows_ns / 1e6
                                        / (double) res.dec_steps : 0.0,
                    res.full_steps > 0 ? (double) res.full_ns / 1e6
                                         / (double) res.full_steps : 0.0,
@@ -536,6 +539,7 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
         if (st.last_step_prefill == 0 && st.last_step_decode > 0) {
             res->dec_ns += st.last_step_ns;
             res->dec_dev_ns += st.last_step_device_ns;
+            res->dec_rows_ns += st.last_step_rows_ns;
             res->dec_steps++;
             res->dec_tokens += st.last_step_decode;
 

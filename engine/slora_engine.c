@@ -632,6 +632,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     slora_engine_warm(e);
 
     t.run = slora_now_ns();
+    e->last_step_rows_ns = 0;
     rc = slora_engine_run(e, &step, cb, data);
 
     slora_engine_peaks(e);
@@ -696,6 +697,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->tokens_decoded = e->tokens_decoded;
     st->last_step_ns = e->last_step_ns;
     st->last_step_device_ns = e->last_step_device_ns;
+    st->last_step_rows_ns = e->last_step_rows_ns;
     st->last_step_prefill = e->last_step_prefill;
     slora_sched_step_model(e->sched, &model);
     st->model_step_ns = model.per_step_ns;
@@ -1040,6 +1042,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 {
     int                       stop;
     int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab;
+    int64_t                   t0;
     slora_err_t               err;
     slora_batch_t             batch;
     slora_event_t             ev;
@@ -1114,7 +1117,9 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     e->tokens_decoded += (uint64_t) step->n_decode;
 
     /* log-probabilities and the host's draws, rows side by side */
+    t0 = slora_now_ns();
     slora_engine_host_picks(e, step, &batch);
+    e->last_step_rows_ns = slora_now_ns() - t0;
 
     for (i = 0; i < step->n_items; i++) {
         it = &step->items[i];

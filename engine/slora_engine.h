@@ -251,6 +251,10 @@ typedef struct {
     int64_t           last_step_ns;
     int64_t           last_step_device_ns;  /* the device's part of it
                                                (0: not measured) */
+    int64_t           last_step_rows_ns;    /* its rows worked out on
+                                               the host after the
+                                               forward: log-probabilities,
+                                               host draws, JSON masks */
     int32_t           last_step_prefill;    /* its prefill tokens */
     int64_t           model_step_ns;        /* the step-time model
                                                (slora_sched.h): a step's

@@ -121,6 +121,7 @@ struct slora_engine_s {
     int32_t                 last_step_captured;
     int64_t                 last_step_setup_ns;
     int64_t                 last_step_attention_ns;
+    int64_t                 last_step_rows_ns;  /* its host rows */
     int32_t                 last_step_prefill;
     int32_t                 last_step_decode;
     size_t                  host_bytes_peak;

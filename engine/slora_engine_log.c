@@ -26,11 +26,13 @@
  * last, the step's attention work (slora_sched_step_t.n_pairs) and the
  * forward's time in attention where the backend measures it
  * (slora_backend_t.attention_ns; 0 on the GPU), which the SLO policy's
- * step model reads.
+ * step model reads; and the part of the forward's time the host spent
+ * after it on the rows it works out (slora_engine_host.c: log-
+ * probabilities, draws with penalties or biases, JSON masks).
  *
  *   ms,host_ms,run_ms,items,prefill,decode,running,waiting,failed,
  *   install_ms,resolve_ms,plan_ms,warm_ms,device_ms,captured,setup_ms,
- *   pairs,attention_ms
+ *   pairs,attention_ms,rows_ms
  */
 
 #include <errno.h>
@@ -65,7 +67,8 @@ slora_engine_log_open(slora_engine_t *e)
     if (ftell(e->step_log) == 0) {
         fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
               "failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,"
-              "captured,setup_ms,pairs,attention_ms\n", e->step_log);
+              "captured,setup_ms,pairs,attention_ms,rows_ms\n",
+              e->step_log);
     }
 }
 
@@ -79,7 +82,7 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     }
 
     fprintf(e->step_log, "%.3f,%.3f,%.3f,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.3f,"
-            "%.3f,%.3f,%d,%.3f,%lld,%.3f\n",
+            "%.3f,%.3f,%d,%.3f,%lld,%.3f,%.3f\n",
             (double) (t->start - e->log_t0) / 1e6,
             (double) (t->run - t->start) / 1e6,
             (double) (t->end - t->run) / 1e6, step->n_items, step->n_prefill,
@@ -92,7 +95,8 @@ slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
             (double) e->last_step_device_ns / 1e6, e->last_step_captured,
             (double) e->last_step_setup_ns / 1e6,
             (long long) step->n_pairs,
-            (double) e->last_step_attention_ns / 1e6);
+            (double) e->last_step_attention_ns / 1e6,
+            (double) e->last_step_rows_ns / 1e6);
 }
 
 

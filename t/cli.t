@@ -200,7 +200,7 @@ my $model = tiny_model();
     unlink $log;
     is($lines[0], 'ms,host_ms,run_ms,items,prefill,decode,running,waiting,'
                   . 'failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,'
-                  . 'captured,setup_ms,pairs,attention_ms',
+                  . 'captured,setup_ms,pairs,attention_ms,rows_ms',
        '... the header first');
     is(scalar(grep { /^ms,/ } @lines), 1, '... and once over two runs');
     my @rows = map { [split /,/] } grep { !/^ms,/ } @lines;
@@ -213,7 +213,7 @@ my $model = tiny_model();
     ok(!grep({ $_->[1] < 0 || $_->[2] <= 0 } @rows),
        '... host and forward times');
     ok(!grep({ my $r = $_; my $parts = 0; $parts += $r->[$_] for 9 .. 12;
-               @$r != 18 || grep({ $r->[$_] < 0 } 9 .. 12)
+               @$r != 19 || grep({ $r->[$_] < 0 } 9 .. 12)
                || abs($parts - $r->[1]) > 0.01 } @rows),
        '... and the host time\'s four parts, which add up to it')
         or diag(join("\n", @lines));
@@ -229,6 +229,9 @@ my $model = tiny_model();
         or diag(join("\n", @lines));
     ok(!grep({ $_->[17] <= 0 || $_->[17] > $_->[2] } @rows),
        '... and the CPU\'s time in attention, within the forward\'s')
+        or diag(join("\n", @lines));
+    ok(!grep({ $_->[18] < 0 || $_->[18] > $_->[2] } @rows),
+       '... and the host rows\' time, within the forward\'s')
         or diag(join("\n", @lines));
 
     # bench/steps.py reads it back: 10 steps, the parts named
@@ -283,11 +286,30 @@ my $model = tiny_model();
     # batch 1 every decode-only step is one, at 4 at least one is
     for my $r (@rows) {
         my ($b, $dec, $full) =
-            $r =~ /^\s+(\d+)\s+\d+\s+([\d.]+) ms\s+[\d.]+ ms\s+([\d.]+) ms\s/;
+            $r =~ /^\s+(\d+)\s+\d+\s+([\d.]+) ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/;
         ok(defined $full && $full > 0, "... a full step at batch $b ("
            . ($full // 'none') . ' ms)') or diag($r);
         is($full, $dec, '... at batch 1 the mean decode step') if $b == 1;
     }
+}
+
+# the host rows column: a decode step's rows worked out on the host (a
+# presence penalty on every request here) take time, greedy ones none
+{
+    my %rows;
+    for my $pen (0, 4) {
+        my ($rc, $out, $err) = SloraTest::run_cmd(
+            $slora, 'bench', '--model', $model, '--threads', '1',
+            '--prompt-len', '8', '--gen', '8', '--single', '0',
+            '--batches', '4', '--penalized', $pen);
+        ($rows{$pen}) =
+            $out =~ /^\s+4\s+0\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/m;
+        ok($rc == 0 && defined $rows{$pen},
+           "bench --penalized $pen: a host rows figure ("
+           . ($rows{$pen} // 'none') . ' ms)') or diag("$out\n$err");
+    }
+    ok(($rows{4} // 0) > 0 && ($rows{0} // 1) < ($rows{4} // 0),
+       '... some with four penalized rows a step, less without');
 }
 
 # the batched run's full steps: 6 requests, 4 in flight, 8 tokens each:

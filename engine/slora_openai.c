@@ -389,6 +389,13 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
             return SLORA_ERROR;
         }
 
+        /* OpenAI's newer "developer" is its instructions' role, which the
+         * models served here were tuned to read as "system" */
+        if (s.len == 9 && memcmp(s.data, "developer", 9) == 0) {
+            s.data = "system";
+            s.len = 6;
+        }
+
         if (!((s.len == 6 && memcmp(s.data, "system", 6) == 0)
               || (s.len == 4 && memcmp(s.data, "user", 4) == 0)
               || (s.len == 9 && memcmp(s.data, "assistant", 9) == 0)))
@@ -396,7 +403,7 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_value", "messages.role",
                                      "messages[%zu].role must be system,"
-                                     " user or assistant", i);
+                                     " developer, user or assistant", i);
         }
 
         cm->role = s.data;

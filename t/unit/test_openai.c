@@ -560,6 +560,14 @@ test_chat(void)
     is_int(req.max_tokens, 3, "chat: max_tokens null falls back to"
            " max_completion_tokens");
     slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\",\"messages\":[{\"role\":"
+               "\"developer\",\"content\":\"be brief\"},{\"role\":"
+               "\"user\",\"content\":\"hi\"}]}", &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2 && req.msgs[0].role_len == 6
+       && memcmp(req.msgs[0].role, "system", 6) == 0,
+       "chat: a developer message is a system one");
+    slora_openai_req_free(&req);
 }
 
 
@@ -650,8 +658,8 @@ test_bad(void)
 
     rc = parse(CHAT, "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
                "\"content\":\"hi\"},{\"role\":\"bot\"}]}", &req, &err);
-    is_str(err.msg, "messages[1].role must be system, user or assistant",
-           "message: the message's index");
+    is_str(err.msg, "messages[1].role must be system, developer, user or "
+           "assistant", "message: the message's index");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"stop\":[1,2,3,4,5]}",

@@ -10,8 +10,10 @@
  *       accepts it; every text it takes without being done is completed
  *       by a few bytes into one the validator accepts (no dead end).
  *   (c) the mask against trying every token, on a vocabulary of all 256
- *       bytes and multi-byte tokens, and on SmolLM2's 49152 tokens, at
- *       the states of random walks that draw allowed tokens.
+ *       bytes and multi-byte tokens, on SmolLM2's 49152 tokens, and on
+ *       Llama 2's SentencePiece and Llama 3's byte-level vocabularies
+ *       (llama.cpp's vocab files: SLORA_VOCAB_DIR), at the states of
+ *       random walks that draw allowed tokens.
  *   (d) the engine on SmolLM2 (CPU): a greedy JSON-mode chat answer is
  *       an object cJSON parses and ends STOP as it closes, where the
  *       same request without JSON mode is not one; sampled answers are
@@ -31,6 +33,7 @@
 
 
 #define SMOLLM2  "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 #define DOC_MAX  4096
 
 
@@ -43,6 +46,7 @@ static void test_mask_small(void);
 static void test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
     const char *name, int walks, int steps, double close, uint64_t seed);
 static void test_smollm2(void);
+static void test_llama_vocabs(void);
 static void on_event(void *data, const slora_event_t *ev);
 static size_t detok(const slora_tokenizer_t *t, const int32_t *ids,
     int32_t n, char *out, size_t cap);
@@ -54,6 +58,7 @@ main(void)
     test_cases();
     test_against_reference();
     test_mask_small();
+    test_llama_vocabs();
     test_smollm2();
 
     return done_testing();
@@ -376,8 +381,8 @@ test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
                 break;
             }
 
-            /* a random allowed token; a closer now and then (close: how
-             * often), so walks end */
+            /* a random allowed token; now and then (close: how often) a
+             * closer, or a string's end, so walks end */
             pick = (int32_t) (slora_rng_uniform(&rng) * (double) allowed);
 
             for (id = 0; id < n_vocab; id++) {
@@ -386,7 +391,7 @@ test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
                 }
             }
 
-            if (slora_rng_uniform(&rng) < close) {
+            if (slora_rng_uniform(&rng) < close && !slora_json_in_text(&j)) {
                 t = j;
                 if (slora_json_feed(&t, "}", 1)) {
                     j = t;
@@ -394,6 +399,14 @@ test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
                 }
                 t = j;
                 if (slora_json_feed(&t, "]", 1)) {
+                    j = t;
+                    continue;
+                }
+            }
+
+            if (slora_rng_uniform(&rng) < close && slora_json_in_text(&j)) {
+                t = j;
+                if (slora_json_feed(&t, "\"", 1)) {
                     j = t;
                     continue;
                 }
@@ -411,6 +424,45 @@ test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
     ok(any_done, "%s: some walks close their object", name);
 
     free(row);
+}
+
+
+/* (c) on the Llama family's two kinds of vocabulary */
+static void
+test_llama_vocabs(void)
+{
+    int                  i;
+    char                 path[512];
+    const char          *dir;
+    slora_err_t          err;
+    slora_tokenizer_t   *t;
+    slora_json_vocab_t  *v;
+
+    static const char   *names[] = { "llama-spm", "llama-bpe" };
+
+    dir = getenv("SLORA_VOCAB_DIR");
+    dir = dir ? dir : VOCAB_DIR_DEFAULT;
+
+    for (i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/ggml-vocab-%s.gguf", dir, names[i]);
+
+        t = slora_tokenizer_load(path, &err);
+        if (t == NULL) {
+            BAIL_OUT("%s: %s (tools/fetch-reference, or SLORA_VOCAB_DIR)",
+                     path, err.msg);
+        }
+
+        v = slora_json_vocab_create(t, slora_tokenizer_n_vocab(t), &err);
+        if (v == NULL) {
+            BAIL_OUT("%s", err.msg);
+        }
+
+        test_mask_vocab(v, slora_tokenizer_n_vocab(t), names[i], 8, 30, 0.3,
+                        11 + (uint64_t) i);
+
+        slora_json_vocab_free(v);
+        slora_tokenizer_free(t);
+    }
 }
 
 
@@ -495,7 +547,7 @@ test_smollm2(void)
         BAIL_OUT("%s", err.msg);
     }
 
-    test_mask_vocab(v, slora_tokenizer_n_vocab(tok), "SmolLM2", 6, 40, 0.3,
+    test_mask_vocab(v, slora_tokenizer_n_vocab(tok), "SmolLM2", 12, 40, 0.3,
                     9);
 
     /* (d) */

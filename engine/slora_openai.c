@@ -64,6 +64,10 @@ static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_ids(cJSON *item, slora_openai_prompt_t *p,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_string(cJSON *item, const char *param,
     slora_openai_str_t *out, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -152,25 +156,12 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
             goto done;
         }
 
-    } else {
-        item = cJSON_GetObjectItemCaseSensitive(root, "prompt");
-
-        if (cJSON_IsArray(item) && cJSON_GetArraySize(item) == 1) {
-            item = cJSON_GetArrayItem(item, 0);
-        }
-
-        if (item == NULL) {
-            slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                              "missing_required_parameter", "prompt",
-                              "you must provide a prompt parameter");
-            goto done;
-        }
-
-        if (slora_openai_string(item, "prompt", &req->prompt, req, err)
-            != SLORA_OK)
-        {
-            goto done;
-        }
+    } else if (slora_openai_prompts(cJSON_GetObjectItemCaseSensitive(root,
+                                                                     "prompt"),
+                                    req, err)
+               != SLORA_OK)
+    {
+        goto done;
     }
 
     if (slora_openai_sampling(root, lim, req, err) != SLORA_OK
@@ -185,6 +176,14 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 
     item = cJSON_GetObjectItemCaseSensitive(root, "stop");
     if (slora_openai_stop(item, lim, req, err) != SLORA_OK) {
+        goto done;
+    }
+
+    if (req->n_prompts * req->n > SLORA_OPENAI_MAX_N) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value", "n",
+                          "n (%u) times the %u prompts must be at most %d"
+                          " choices", req->n, req->n_prompts,
+                          SLORA_OPENAI_MAX_N);
         goto done;
     }
 
@@ -261,11 +260,12 @@ slora_openai_parse_query(const slora_openai_query_t *args,
 
     req->model.data = slora_openai_copy(req, model, model_len);
     req->model.len = model_len;
-    req->prompt.data = slora_openai_copy(req, args->prompt.data,
-                                         args->prompt.len);
-    req->prompt.len = args->prompt.len;
+    req->prompts[0].text.data = slora_openai_copy(req, args->prompt.data,
+                                                  args->prompt.len);
+    req->prompts[0].text.len = args->prompt.len;
+    req->n_prompts = 1;
 
-    if (req->model.data == NULL || req->prompt.data == NULL) {
+    if (req->model.data == NULL || req->prompts[0].text.data == NULL) {
         return slora_openai_nomem(err);
     }
 
@@ -277,12 +277,13 @@ slora_openai_parse_query(const slora_openai_query_t *args,
 
         m->role = "user";
         m->role_len = 4;
-        m->content = req->prompt.data;
-        m->content_len = req->prompt.len;
+        m->content = req->prompts[0].text.data;
+        m->content_len = req->prompts[0].text.len;
 
         req->kind = SLORA_OPENAI_CHAT;
         req->msgs = m;
         req->n_msgs = 1;
+        req->n_prompts = 0;
     }
 
     return SLORA_OK;
@@ -715,6 +716,132 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
     }
 
     req->top_logprobs = (int32_t) d;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * prompt (completions), as OpenAI takes it: a string, an array of
+ * strings, an array of token ids, or an array of arrays of token ids.
+ * Each string or id array is a prompt of its own with n choices (the
+ * answer's choice index is prompt * n + choice); at most
+ * SLORA_OPENAI_MAX_N prompts. Token ids go to the model as given (no
+ * BOS added); whether they are in the vocabulary is the caller's to
+ * check.
+ */
+static int
+slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int                     size;
+    cJSON                  *el;
+    slora_openai_prompt_t  *p;
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "missing_required_parameter", "prompt",
+                                 "you must provide a prompt parameter");
+    }
+
+    if (cJSON_IsString(item)) {
+        req->n_prompts = 1;
+        return slora_openai_string(item, "prompt", &req->prompts[0].text,
+                                   req, err);
+    }
+
+    size = cJSON_IsArray(item) ? cJSON_GetArraySize(item) : -1;
+
+    if (size <= 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 size < 0 ? "invalid_type" : "invalid_value",
+                                 "prompt", "prompt must be a string, an "
+                                 "array of strings, or token ids");
+    }
+
+    /* one prompt of token ids */
+    if (cJSON_IsNumber(cJSON_GetArrayItem(item, 0))) {
+        req->n_prompts = 1;
+        return slora_openai_ids(item, &req->prompts[0], req, err);
+    }
+
+    if (size > SLORA_OPENAI_MAX_N) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "prompt", "prompt may hold at most %d "
+                                 "prompts", SLORA_OPENAI_MAX_N);
+    }
+
+    cJSON_ArrayForEach(el, item) {
+        p = &req->prompts[req->n_prompts++];
+
+        if (cJSON_IsString(el)) {
+            if (slora_openai_string(el, "prompt", &p->text, req, err)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+        } else if (cJSON_IsArray(el)) {
+            if (slora_openai_ids(el, p, req, err) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+
+        } else {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "prompt",
+                                     "prompt[%u] must be a string or an "
+                                     "array of token ids",
+                                     req->n_prompts - 1);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A non-empty array of token ids: whole numbers from 0 to 2^31 - 1. */
+static int
+slora_openai_ids(cJSON *item, slora_openai_prompt_t *p,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int       size;
+    cJSON    *el;
+    int32_t  *ids;
+    uint32_t  n;
+
+    size = cJSON_GetArraySize(item);
+
+    if (size <= 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "prompt", "a prompt of token ids must hold"
+                                 " one at least");
+    }
+
+    ids = slora_openai_alloc(req, (size_t) size * sizeof(int32_t));
+    if (ids == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    n = 0;
+
+    cJSON_ArrayForEach(el, item) {
+        if (!cJSON_IsNumber(el) || !(el->valuedouble >= 0
+                                     && el->valuedouble <= INT32_MAX)
+            || el->valuedouble != (double) (int32_t) el->valuedouble)
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "prompt",
+                                     "token ids must be integers from 0 to"
+                                     " 2147483647");
+        }
+
+        ids[n++] = (int32_t) el->valuedouble;
+    }
+
+    p->text.data = NULL;
+    p->text.len = 0;
+    p->ids = ids;
+    p->n_ids = n;
 
     return SLORA_OK;
 }

@@ -24,7 +24,8 @@
 
 
 #define SLORA_OPENAI_MAX_STOPS  4
-#define SLORA_OPENAI_MAX_N      16      /* choices a request may ask for */
+#define SLORA_OPENAI_MAX_N      16      /* choices a request may ask for:
+                                           n times its prompts */
 #define SLORA_OPENAI_MAX_BIAS   300     /* tokens logit_bias may name */
 #define SLORA_OPENAI_MSG_LEN    256
 
@@ -53,10 +54,22 @@ typedef struct {
 
 typedef struct slora_openai_block_s  slora_openai_block_t;
 
+
+/* A completion's prompt: text, or token ids as the client gave them. */
+typedef struct {
+    slora_openai_str_t    text;             /* data NULL: ids */
+    const int32_t        *ids;              /* [n_ids], each >= 0 */
+    uint32_t              n_ids;
+} slora_openai_prompt_t;
+
+
 typedef struct {
     slora_openai_kind_e   kind;
     slora_openai_str_t    model;
-    slora_openai_str_t    prompt;           /* completion */
+    slora_openai_prompt_t prompts[SLORA_OPENAI_MAX_N]; /* completion:
+                                               [n_prompts], each with n
+                                               choices, in order */
+    uint32_t              n_prompts;
     slora_chat_msg_t     *msgs;             /* chat: [n_msgs] */
     uint32_t              n_msgs;
     int64_t               max_tokens;       /* -1: not given */

@@ -33,6 +33,14 @@ typedef struct {
 } ngx_http_slora_err_t;
 
 
+/* A prompt's token ids, and the new tokens its choices may have. */
+typedef struct {
+    int32_t           *ids;
+    int32_t            n;
+    int32_t            max_tokens;
+} ngx_http_slora_prompt_t;
+
+
 typedef enum {
     NGX_HTTP_SLORA_ROUTE_CHAT = 0,
     NGX_HTTP_SLORA_ROUTE_COMPLETIONS,
@@ -54,6 +62,10 @@ static ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r,
     const char *name, slora_openai_str_t *out);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_err_t *e);
+static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
+    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
@@ -449,11 +461,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_err_t *e)
 {
     u_char                      *p;
-    int32_t                     *ids, n, n_ctx, limit, max_tokens;
-    ngx_int_t                    rc;
+    int32_t                      n, n_all, n_ctx, limit;
     ngx_str_t                    text, adapter, model;
-    ngx_uint_t                   i, names;
-    slora_err_t                  err;
+    ngx_uint_t                   i, k, names, n_prompts;
     slora_slot_t                *s;
     slora_queue_t               *q;
     const char                  *down;
@@ -462,6 +472,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_choice_t     *ch;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
+    ngx_http_slora_prompt_t     *pi, prompt[SLORA_OPENAI_MAX_N];
+    const slora_openai_prompt_t *pr;
 
     static uint32_t              hint;
 
@@ -532,58 +544,77 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         adapter = model;
     }
 
-    /* the prompt's token ids */
-
-    if (kind == NGX_HTTP_SLORA_CHAT) {
-        if (ngx_http_slora_render(r, req, &text, e) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-    } else {
-        text.data = (u_char *) req->prompt.data;
-        text.len = req->prompt.len;
-    }
+    /* each prompt's token ids (a chat has one, a completion up to
+     * SLORA_OPENAI_MAX_N) and its max_tokens: capped by the directive,
+     * and by the context */
 
     n_ctx = atomic_load(&q->n_ctx);
     if (n_ctx <= 0 || (uint32_t) n_ctx > q->geom.prompt_cap) {
         n_ctx = (int32_t) q->geom.prompt_cap;
     }
 
-    ids = ngx_palloc(r->pool, n_ctx * sizeof(int32_t));
-    if (ids == NULL) {
-        return NGX_ERROR;
-    }
+    limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
+                              q->geom.output_cap);
 
-    err.msg[0] = '\0';
-    n = 0;
-
-    rc = slora_tokenizer_encode(smcf->tokenizer, (const char *) text.data,
-                                text.len, 1,
-                                kind == NGX_HTTP_SLORA_CHAT, ids, n_ctx,
-                                &n, &err);
-
-    if (rc == SLORA_BUSY || (rc == SLORA_OK && n >= n_ctx)) {
-        return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "invalid_request_error",
-                                   "context_length_exceeded",
-                                   kind == NGX_HTTP_SLORA_CHAT
-                                   ? "messages" : "prompt",
-                                   "This model's maximum context length is"
-                                   " %D tokens. However, your prompt"
-                                   " resulted in %D tokens", n_ctx, n);
-    }
-
-    if (rc != SLORA_OK) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_prompt",
-                                   NULL, "The prompt cannot be tokenized: %s",
-                                   err.msg);
-    }
-
-    if (n == 0) {
+    if (req->max_tokens > limit) {
         return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
                                    "invalid_request_error", "invalid_value",
-                                   "prompt", "The prompt is empty");
+                                   "max_tokens",
+                                   "max_tokens is too large: %i. This server"
+                                   " allows at most %D completion tokens",
+                                   (ngx_int_t) req->max_tokens, limit);
+    }
+
+    n_prompts = kind == NGX_HTTP_SLORA_CHAT ? 1 : req->n_prompts;
+    n_all = 0;
+
+    for (k = 0; k < n_prompts; k++) {
+        if (kind == NGX_HTTP_SLORA_CHAT) {
+            if (ngx_http_slora_render(r, req, &text, e) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            pr = NULL;
+
+        } else {
+            pr = &req->prompts[k];
+            text.data = (u_char *) pr->text.data;
+            text.len = pr->text.len;
+        }
+
+        if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, pr, n_ctx,
+                                      &prompt[k], e)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        n = prompt[k].n;
+        n_all += n;
+
+        if (req->max_tokens > 0) {
+            prompt[k].max_tokens = (int32_t) req->max_tokens;
+
+            if (n + prompt[k].max_tokens > n_ctx) {
+                return ngx_http_slora_fail(e,
+                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                           "invalid_request_error",
+                                           "context_length_exceeded",
+                                           "max_tokens",
+                                           "This model's maximum context"
+                                           " length is %D tokens. However,"
+                                           " you requested %D tokens (%D in"
+                                           " the prompt, %D for the"
+                                           " completion)", n_ctx,
+                                           n + prompt[k].max_tokens, n,
+                                           prompt[k].max_tokens);
+            }
+
+        } else {
+            prompt[k].max_tokens = ngx_min(NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS,
+                                           limit);
+            prompt[k].max_tokens = ngx_min(prompt[k].max_tokens, n_ctx - n);
+        }
     }
 
     /* logit_bias: tokens the tokenizer has */
@@ -603,43 +634,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         }
     }
 
-    /* max_tokens: capped by the directive, and by the context */
-
-    limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
-                              q->geom.output_cap);
-
-    if (req->max_tokens > limit) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   "max_tokens",
-                                   "max_tokens is too large: %i. This server"
-                                   " allows at most %D completion tokens",
-                                   (ngx_int_t) req->max_tokens, limit);
-    }
-
-    if (req->max_tokens > 0) {
-        max_tokens = (int32_t) req->max_tokens;
-
-        if (n + max_tokens > n_ctx) {
-            return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "invalid_request_error",
-                                       "context_length_exceeded",
-                                       "max_tokens",
-                                       "This model's maximum context length"
-                                       " is %D tokens. However, you requested"
-                                       " %D tokens (%D in the prompt, %D for"
-                                       " the completion)", n_ctx,
-                                       n + max_tokens, n, max_tokens);
-        }
-
-    } else {
-        max_tokens = ngx_min(NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS, limit);
-        max_tokens = ngx_min(max_tokens, n_ctx - n);
-    }
-
     /* the request context */
 
-    ctx = ngx_http_slora_ctx_create(r, req->n);
+    ctx = ngx_http_slora_ctx_create(r, n_prompts * req->n);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -650,8 +647,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->kind = kind;
     ctx->model = model;
     ctx->adapter = adapter;
-    ctx->n_prompt = n;
-    ctx->max_tokens = max_tokens;
+    ctx->n_prompt = n_all;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
     ctx->logprobs = req->logprobs;
@@ -693,10 +689,12 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                       &ctx->model);
     }
 
-    /* a slot a choice, all or none */
+    /* a slot a choice, all or none; prompt k's choices are k * n to
+     * k * n + n - 1 */
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
+        pi = &prompt[i / req->n];
 
         if (slora_queue_claim(q, hint++ + (uint32_t) ngx_pid, &ch->slot)
             != SLORA_OK)
@@ -742,13 +740,13 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                 : ((uint64_t) ngx_random() << 32)
                                   ^ (uint64_t) ngx_random()
                                   ^ (uint64_t) ctx->t_start_ns;
-        s->max_tokens = max_tokens;
-        s->n_prompt = n;
+        s->max_tokens = pi->max_tokens;
+        s->n_prompt = pi->n;
         s->n_stop_ids = req->ignore_eos ? 0 : smcf->n_stop_ids;
         ngx_memcpy(s->stop_ids, smcf->stop_ids,
                    s->n_stop_ids * sizeof(int32_t));
-        ngx_memcpy(slora_queue_prompt(q, ch->slot), ids,
-                   n * sizeof(int32_t));
+        ngx_memcpy(slora_queue_prompt(q, ch->slot), pi->ids,
+                   pi->n * sizeof(int32_t));
     }
 
     if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {
@@ -758,6 +756,89 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * A prompt's token ids into out: text tokenized (a chat's rendered
+ * template with special tokens parsed, a completion's without; BOS
+ * where the model wants one), or the client's token ids as they are,
+ * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
+ * one that fills the context (413).
+ */
+static ngx_int_t
+ngx_http_slora_prompt_ids(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
+    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
+{
+    int32_t      n, vocab;
+    uint32_t     i;
+    ngx_int_t    rc;
+    slora_err_t  err;
+
+    out->ids = ngx_palloc(r->pool, n_ctx * sizeof(int32_t));
+    if (out->ids == NULL) {
+        return NGX_ERROR;
+    }
+
+    err.msg[0] = '\0';
+    n = 0;
+
+    if (pr != NULL && pr->text.data == NULL) {
+        vocab = slora_tokenizer_n_vocab(smcf->tokenizer);
+        n = (int32_t) ngx_min(pr->n_ids, (uint32_t) n_ctx);
+        rc = pr->n_ids >= (uint32_t) n_ctx ? SLORA_BUSY : SLORA_OK;
+
+        for (i = 0; i < (uint32_t) n; i++) {
+            if (pr->ids[i] >= vocab) {
+                return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_request_error",
+                                           "invalid_value", "prompt",
+                                           "token %D of the prompt is not in"
+                                           " the vocabulary of %D tokens",
+                                           pr->ids[i], vocab);
+            }
+
+            out->ids[i] = pr->ids[i];
+        }
+
+        n = (int32_t) ngx_min(pr->n_ids, (uint32_t) NGX_MAX_INT32_VALUE);
+
+    } else {
+        rc = slora_tokenizer_encode(smcf->tokenizer,
+                                    (const char *) text->data, text->len, 1,
+                                    kind == NGX_HTTP_SLORA_CHAT, out->ids,
+                                    n_ctx, &n, &err);
+    }
+
+    if (rc == SLORA_BUSY || (rc == SLORA_OK && n >= n_ctx)) {
+        return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "invalid_request_error",
+                                   "context_length_exceeded",
+                                   kind == NGX_HTTP_SLORA_CHAT
+                                   ? "messages" : "prompt",
+                                   "This model's maximum context length is"
+                                   " %D tokens. However, your prompt"
+                                   " resulted in %D tokens", n_ctx, n);
+    }
+
+    if (rc != SLORA_OK) {
+        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_prompt",
+                                   NULL, "The prompt cannot be tokenized: %s",
+                                   err.msg);
+    }
+
+    if (n == 0) {
+        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", "invalid_value",
+                                   "prompt", "The prompt is empty");
+    }
+
+    out->n = n;
+
+    return NGX_OK;
 }
 
 

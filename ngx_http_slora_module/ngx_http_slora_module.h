@@ -162,7 +162,6 @@ struct ngx_http_slora_ctx_s {
     time_t                     created;
 
     int32_t                    n_prompt;
-    int32_t                    max_tokens;
     ngx_int_t                  ttft_ms;       /* -1 until a first token */
     ngx_uint_t                 retry_after;   /* seconds, for a 429 the
                                                  engine gave; 0: default */

@@ -50,6 +50,10 @@ my @WANT_CHECKS = (
     'n=3 stream: usage equals the body\'s',
     'completion n=2 greedy: both choices are the n=1 text',
     'completion n=2 stream: each choice\'s text under its index',
+    'prompts: two prompts, n=2: four choices, each its prompt\'s answer',
+    'prompts: usage counts both prompts and the four choices',
+    'prompts stream: each prompt\'s text under its index',
+    'prompts: token ids answer as their text',
     'json mode: the answer is a JSON object',
     'json mode: finish_reason stop as it closes',
     'json mode: without it the answer is not one',
@@ -77,9 +81,16 @@ $s->{http} = slora_http(
 $s->start;
 pass('nginx started on SmolLM2, engine ready');
 
+# the client's prompt of token ids: the text's, as the server tokenizes it
+my ($rc_ids, $ids_out) = SloraTest::run_cmd(
+    slora_bin(), 'tokenize', '--model', $model, '--text',
+    'The capital of France is');
+my @ids = $ids_out =~ /(\d+)/g;
+ok($rc_ids == 0 && @ids >= 4, 'the prompt of token ids: ' . join(',', @ids));
+
 my ($rc, $out, $err) = SloraTest::run_cmd(
     'python3', repo_root() . '/t/python/openai_client.py',
-    "http://127.0.0.1:$PORT/v1", 'tuned');
+    "http://127.0.0.1:$PORT/v1", 'tuned', join(',', @ids));
 my ($line) = grep { /^\{"checks"/ } split /\n/, $out;
 my $res = json_decode_safe($line // '');
 ok($res && ref $res->{checks} eq 'ARRAY', 'the client script reported')
@@ -223,6 +234,25 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     ok($r->{status} == 400
        && ($r->{json}{error}{param} // '') eq 'logit_bias',
        'logit_bias 101: 400 naming logit_bias');
+}
+
+# Prompts the worker refuses: a token id past the vocabulary, more
+# choices than 16 over the prompts.
+{
+    my $r = json_req($PORT, '/v1/completions',
+                     { model => 'base', max_tokens => 4,
+                       prompt => [[1, 2], [3, 49152]] });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{param} // '') eq 'prompt'
+       && ($r->{json}{error}{message} // '') =~ /49152/,
+       'a prompt token id past the vocabulary: 400 naming prompt: '
+       . ($r->{json}{error}{message} // $r->{status}));
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', max_tokens => 4, n => 6,
+                    prompt => ['a', 'b', 'c'] });
+    ok($r->{status} == 400 && ($r->{json}{error}{param} // '') eq 'n',
+       'three prompts of six choices: 400 naming n: '
+       . ($r->{json}{error}{message} // $r->{status}));
 }
 
 # JSON mode beyond the client's checks: on a text completion (vLLM serves

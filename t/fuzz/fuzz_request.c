@@ -44,6 +44,7 @@ static void fuzz_check_str(const slora_openai_str_t *s, const char *what);
 static void fuzz_check_req(const slora_openai_req_t *req);
 static void fuzz_check_err(const slora_openai_err_t *err);
 static void fuzz_worker(const slora_openai_req_t *req);
+static void fuzz_encode(const char *text, size_t n, int chat);
 static void fuzz_query(const uint8_t *data, size_t size);
 static void fuzz_fail(const char *what) __attribute__((noreturn));
 
@@ -173,7 +174,6 @@ fuzz_worker(const slora_openai_req_t *req)
     int          rc;
     char        *text;
     size_t       cap, n;
-    int32_t      n_ids;
     uint32_t     i;
     slora_err_t  err;
 
@@ -209,14 +209,30 @@ fuzz_worker(const slora_openai_req_t *req)
             fuzz_fail("a parsed chat does not render");
         }
 
-    } else {
-        n = req->prompt.len;
+        fuzz_encode(text, n, 1);
+        free(text);
+        return;
     }
 
+    /* a completion's text prompts; token id prompts are not encoded */
+    for (i = 0; i < req->n_prompts; i++) {
+        if (req->prompts[i].text.data != NULL) {
+            fuzz_encode(req->prompts[i].text.data, req->prompts[i].text.len,
+                        0);
+        }
+    }
+}
+
+
+static void
+fuzz_encode(const char *text, size_t n, int chat)
+{
+    int          rc;
+    int32_t      n_ids;
+    slora_err_t  err;
+
     n_ids = 0;
-    rc = slora_tokenizer_encode(fuzz_tok,
-                                text ? text : req->prompt.data, n, 1,
-                                req->kind == SLORA_OPENAI_CHAT, fuzz_ids,
+    rc = slora_tokenizer_encode(fuzz_tok, text, n, 1, chat, fuzz_ids,
                                 FUZZ_N_CTX, &n_ids, &err);
 
     if (rc == SLORA_ERROR) {
@@ -227,15 +243,13 @@ fuzz_worker(const slora_openai_req_t *req)
     if (rc == SLORA_OK && (n_ids < 0 || n_ids > FUZZ_N_CTX)) {
         fuzz_fail("encode: token count out of range");
     }
-
-    free(text);
 }
 
 
 static void
 fuzz_check_req(const slora_openai_req_t *req)
 {
-    uint32_t  i;
+    uint32_t  i, k;
 
     fuzz_check_str(&req->model, "model");
 
@@ -256,7 +270,28 @@ fuzz_check_req(const slora_openai_req_t *req)
         }
 
     } else {
-        fuzz_check_str(&req->prompt, "prompt");
+        if (req->n_prompts == 0 || req->n_prompts > SLORA_OPENAI_MAX_N
+            || req->n_prompts * req->n > SLORA_OPENAI_MAX_N)
+        {
+            fuzz_fail("prompts out of range");
+        }
+
+        for (i = 0; i < req->n_prompts; i++) {
+            if (req->prompts[i].text.data != NULL) {
+                fuzz_check_str(&req->prompts[i].text, "prompt");
+
+            } else if (req->prompts[i].n_ids == 0) {
+                fuzz_fail("an empty prompt of token ids");
+            }
+
+            for (k = 0; req->prompts[i].text.data == NULL
+                        && k < req->prompts[i].n_ids; k++)
+            {
+                if (req->prompts[i].ids[k] < 0) {
+                    fuzz_fail("a negative token id");
+                }
+            }
+        }
     }
 
     if (req->n_stop > SLORA_OPENAI_MAX_STOPS) {

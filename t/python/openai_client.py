@@ -1,7 +1,10 @@
 """openai_client.py: drives a slora server with the official `openai`
 Python package, the way a user's program would.
 
-usage: openai_client.py BASE_URL ADAPTER
+usage: openai_client.py BASE_URL ADAPTER [IDS]
+
+IDS: "The capital of France is" as the server's tokenizer gives it,
+comma-separated (`slora tokenize`), for the prompt of token ids.
 
 It lists the models, runs chat and text completions, streamed and not,
 on the base model and on ADAPTER, with one choice and with n, and in
@@ -235,6 +238,46 @@ def choices(client, model):
           f"{stexts} {finishes}")
 
 
+def prompts(client):
+    """A completion of two prompts with n=2: four choices, prompt k's at
+    indexes 2k and 2k + 1, each (greedy) the prompt's own answer; usage
+    counts both prompts. A prompt of token ids answers as its text."""
+    a, b = "The capital of France is", "Water boils at"
+    one = {}
+    for p in (a, b):
+        r = client.completions.create(model="base", prompt=p, max_tokens=8,
+                                      temperature=0)
+        one[p] = (r.choices[0].text, r.usage.prompt_tokens,
+                  r.usage.completion_tokens)
+    r = client.completions.create(model="base", prompt=[a, b], n=2,
+                                  max_tokens=8, temperature=0)
+    got = sorted((c.index, c.text) for c in r.choices)
+    want = [(0, one[a][0]), (1, one[a][0]), (2, one[b][0]), (3, one[b][0])]
+    check("prompts: two prompts, n=2: four choices, each its prompt's "
+          "answer", got == want, got)
+    check("prompts: usage counts both prompts and the four choices",
+          r.usage.prompt_tokens == one[a][1] + one[b][1]
+          and r.usage.completion_tokens == 2 * (one[a][2] + one[b][2]),
+          r.usage)
+
+    parts = {}
+    for chunk in client.completions.create(model="base", prompt=[a, b],
+                                           max_tokens=8, temperature=0,
+                                           stream=True):
+        for ch in chunk.choices:
+            parts[ch.index] = parts.get(ch.index, "") + (ch.text or "")
+    check("prompts stream: each prompt's text under its index",
+          parts == {0: one[a][0], 1: one[b][0]}, parts)
+
+    ids = [int(x) for x in sys.argv[3].split(",")] if len(sys.argv) > 3 \
+        else []
+    r = client.completions.create(model="base", prompt=ids, max_tokens=8,
+                                  temperature=0)
+    check("prompts: token ids answer as their text",
+          r.choices[0].text == one[a][0]
+          and r.usage.prompt_tokens == len(ids), (ids, r.choices[0].text))
+
+
 def json_mode(client):
     """response_format json_object: the answer is one JSON object, the
     same streamed; where the same question without it is prose. Sampled
@@ -330,6 +373,7 @@ def main():
     chat_pair(client, adapter, "Name three fruits.", 16, need_text=False)
     logprobs(client, "base")
     choices(client, adapter)
+    prompts(client)
     json_mode(client)
     errors(client)
 

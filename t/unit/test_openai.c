@@ -167,9 +167,35 @@ static const bad_case_t  bad_cases[] = {
       400, "invalid_type", "prompt" },
     { "completions: prompt missing", COMP, "{\"model\":\"base\"}",
       400, "missing_required_parameter", "prompt" },
-    { "completions: two prompts", COMP,
-      "{\"model\":\"base\",\"prompt\":[\"a\",\"b\"]}",
+    { "completions: an empty prompt array", COMP,
+      "{\"model\":\"base\",\"prompt\":[]}",
+      400, "invalid_value", "prompt" },
+    { "completions: an empty token array", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"a\",[]]}",
+      400, "invalid_value", "prompt" },
+    { "completions: a token id 1.5", COMP,
+      "{\"model\":\"base\",\"prompt\":[1,1.5]}",
+      400, "invalid_value", "prompt" },
+    { "completions: a token id -1", COMP,
+      "{\"model\":\"base\",\"prompt\":[[1],[-1]]}",
+      400, "invalid_value", "prompt" },
+    { "completions: a token id past 2^31 - 1", COMP,
+      "{\"model\":\"base\",\"prompt\":[2147483648]}",
+      400, "invalid_value", "prompt" },
+    { "completions: a token id a string", COMP,
+      "{\"model\":\"base\",\"prompt\":[1,\"2\"]}",
+      400, "invalid_value", "prompt" },
+    { "completions: a prompt an object", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"a\",{}]}",
       400, "invalid_type", "prompt" },
+    { "completions: 17 prompts", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"a\",\"a\",\"a\",\"a\",\"a\","
+      "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+      "\"a\"]}",
+      400, "invalid_value", "prompt" },
+    { "completions: 3 prompts of 6 choices", COMP,
+      "{\"model\":\"base\",\"prompt\":[\"a\",\"b\",\"c\"],\"n\":6}",
+      400, "invalid_value", "n" },
     { "completions: invalid UTF-8", COMP,
       "{\"model\":\"base\",\"prompt\":\"\xed\xa0\x80\",\"max_tokens\":4}",
       400, "invalid_utf8", NULL },
@@ -450,7 +476,7 @@ test_chat(void)
        && req.frequency_penalty == 0 && req.presence_penalty == 0
        && req.repetition_penalty == 1.0 && req.n == 1,
        "chat: defaults");
-    ok(req.prompt.data == NULL, "chat: no prompt");
+    ok(req.n_prompts == 0, "chat: no prompt");
     slora_openai_req_free(&req);
 
     /* the neutral values of what is refused when asked for: clients send
@@ -584,8 +610,8 @@ test_completion(void)
 
     is_int(rc, SLORA_OK, "completion: parses (messages ignored)");
     is_int(req.kind, COMP, "completion: kind");
-    ok(streq(&req.prompt, "Once upon"), "completion: one-element prompt"
-       " array");
+    ok(req.n_prompts == 1 && streq(&req.prompts[0].text, "Once upon"),
+       "completion: one-element prompt array");
     ok(req.msgs == NULL && req.n_msgs == 0, "completion: no messages");
     is_int(req.max_tokens, 2147483647, "completion: max_tokens 2^31 - 1");
     ok(req.n_stop == 1 && streq(&req.stop[0], "AB"), "completion: stop"
@@ -602,7 +628,33 @@ test_completion(void)
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"\"}", &req, &err);
     is_int(rc, SLORA_OK, "completion: an empty prompt parses (the handler"
            " refuses it after tokenizing)");
-    ok(streq(&req.prompt, ""), "completion: empty prompt");
+    ok(streq(&req.prompts[0].text, ""), "completion: empty prompt");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[\"a\",\"bc\",\"d\"],"
+               "\"n\":5}", &req, &err);
+    ok(rc == SLORA_OK && req.n_prompts == 3 && req.n == 5
+       && streq(&req.prompts[0].text, "a")
+       && streq(&req.prompts[1].text, "bc")
+       && streq(&req.prompts[2].text, "d"),
+       "completion: three prompts, in order, 15 choices");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[1,0,2147483647]}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.n_prompts == 1
+       && req.prompts[0].text.data == NULL && req.prompts[0].n_ids == 3
+       && req.prompts[0].ids[0] == 1 && req.prompts[0].ids[1] == 0
+       && req.prompts[0].ids[2] == 2147483647,
+       "completion: a prompt of token ids");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[[5,6],\"x\",[7]]}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.n_prompts == 3 && req.prompts[0].n_ids == 2
+       && req.prompts[0].ids[1] == 6 && streq(&req.prompts[1].text, "x")
+       && req.prompts[2].n_ids == 1 && req.prompts[2].ids[0] == 7,
+       "completion: token arrays and text, one prompt each");
     slora_openai_req_free(&req);
 }
 
@@ -700,7 +752,7 @@ test_bad(void)
 
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"a\\u0000b\"}", &req,
                &err);
-    ok(rc == SLORA_OK && streq(&req.prompt, "a"),
+    ok(rc == SLORA_OK && streq(&req.prompts[0].text, "a"),
        "an escaped NUL ends the string, as the handler always did");
     slora_openai_req_free(&req);
 }
@@ -858,7 +910,7 @@ test_query(void)
 
     rc = slora_openai_parse_query(&q, &req, &err);
     ok(rc == SLORA_OK && req.kind == COMP && streq(&req.model, "ad0")
-       && streq(&req.prompt, "tell me") && req.msgs == NULL
+       && streq(&req.prompts[0].text, "tell me") && req.msgs == NULL
        && req.max_tokens == -1 && req.temperature == 1.0 && req.stream,
        "query: chat=yes is a completion; defaults");
     slora_openai_req_free(&req);

@@ -83,15 +83,19 @@ SYSTEM = ("You answer questions for the staff of a small lending library. "
           "Saturday, and lends books for three weeks, films for one. ") * 4
 
 
-def ask(question):
-    body = json.dumps({"model": MODEL, "max_tokens": 32, "temperature": 0,
-                       "messages": [{"role": "system", "content": SYSTEM},
-                                    {"role": "user", "content": question}]})
-    req = urllib.request.Request(URL, body.encode(),
+def post(body):
+    """One chat completion, not streamed: its answer, parsed."""
+    req = urllib.request.Request(URL, json.dumps(body).encode(),
                                  {"Content-Type": "application/json"})
-    t0 = time.time()
     with urllib.request.urlopen(req, timeout=600) as r:
-        ans = json.load(r)
+        return json.load(r)
+
+
+def ask(question):
+    t0 = time.time()
+    ans = post({"model": MODEL, "max_tokens": 32, "temperature": 0,
+                "messages": [{"role": "system", "content": SYSTEM},
+                             {"role": "user", "content": question}]})
     u = ans["usage"]
     return (ans["choices"][0]["message"]["content"], u["prompt_tokens"],
             u.get("prompt_tokens_details", {}).get("cached_tokens"),
@@ -107,16 +111,12 @@ print(f"prefix cache: a {a[1]}-token prompt twice: cached {a[2]} then "
 
 # n choices: four sampled answers to one prompt in one request, four
 # engine requests that share the prompt's pages
-body = json.dumps({"model": MODEL, "max_tokens": 48, "temperature": 0.8,
-                   "seed": 3, "n": 4,
-                   "messages": [{"role": "system", "content": SYSTEM},
-                                {"role": "user",
-                                 "content": "Suggest a film for tonight."}]})
 t0 = time.time()
-with urllib.request.urlopen(urllib.request.Request(
-        URL, body.encode(), {"Content-Type": "application/json"}),
-        timeout=600) as r:
-    ans = json.load(r)
+ans = post({"model": MODEL, "max_tokens": 48, "temperature": 0.8, "seed": 3,
+            "n": 4,
+            "messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user",
+                          "content": "Suggest a film for tonight."}]})
 u = ans["usage"]
 print(f"n=4: {len(ans['choices'])} choices, {u['completion_tokens']} tokens"
       f" in {(time.time() - t0) * 1000:.0f} ms, "
@@ -128,31 +128,22 @@ for c in ans["choices"]:
 
 # logit_bias: +100 on one token (SmolLM2's " banana", 21285) makes a
 # greedy answer that token over and over
-body = json.dumps({"model": MODEL, "max_tokens": 4, "temperature": 0,
-                   "ignore_eos": True, "logit_bias": {"21285": 100},
-                   "messages": [{"role": "user",
-                                 "content": "Name a colour."}]})
-with urllib.request.urlopen(urllib.request.Request(
-        URL, body.encode(), {"Content-Type": "application/json"}),
-        timeout=600) as r:
-    ans = json.load(r)
+ans = post({"model": MODEL, "max_tokens": 4, "temperature": 0,
+            "ignore_eos": True, "logit_bias": {"21285": 100},
+            "messages": [{"role": "user", "content": "Name a colour."}]})
 print(f"logit_bias +100 on token 21285: "
       f"{ans['choices'][0]['message']['content']!r}")
 
 # JSON mode: response_format json_object, greedy and n=4 sampled; each
 # answer parsed (a "length" one was cut by max_tokens before it closed)
 for n, temp in ((1, 0), (4, 1.0)):
-    body = json.dumps({"model": MODEL, "max_tokens": 96, "temperature": temp,
-                       "seed": 5, "n": n,
-                       "response_format": {"type": "json_object"},
-                       "messages": [{"role": "user", "content":
-                                     "Reply in JSON: what are three "
-                                     "fruits and their colours?"}]})
     t0 = time.time()
-    with urllib.request.urlopen(urllib.request.Request(
-            URL, body.encode(), {"Content-Type": "application/json"}),
-            timeout=600) as r:
-        ans = json.load(r)
+    ans = post({"model": MODEL, "max_tokens": 96, "temperature": temp,
+                "seed": 5, "n": n,
+                "response_format": {"type": "json_object"},
+                "messages": [{"role": "user", "content":
+                              "Reply in JSON: what are three fruits and "
+                              "their colours?"}]})
     print(f"JSON mode n={n} T={temp}: {ans['usage']['completion_tokens']} "
           f"tokens in {(time.time() - t0) * 1000:.0f} ms")
     for c in ans["choices"]:

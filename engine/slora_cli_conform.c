@@ -27,7 +27,8 @@
  * with known drift.
  *
  * --sample T makes the requests sampled instead (temperature T, top-k 40,
- * top-p 0.95, a seed each). The device under test then draws them where
+ * top-p 0.95, min-p 0.05 on the odd-numbered, a seed each). The device
+ * under test then draws them where
  * its backend can (on a GPU: slora_sample.cu), while the reference, which
  * takes every row's logits to report margins, draws them on the host
  * with the CPU twin. Against a reference on the same device, so on the
@@ -92,7 +93,8 @@ static const char  slora_conform_usage[] =
     "                        (exact, the default), q8_0 or native (the\n"
     "                        reference on the CPU is always f32)\n"
     "  --sample T            sampled requests at temperature T, top-k 40,\n"
-    "                        top-p 0.95, drawn by the device's backend (0:\n"
+    "                        top-p 0.95 (and min-p 0.05 on the odd-\n"
+    "                        numbered), drawn by the device's backend (0:\n"
     "                        greedy)\n"
     "  --logprobs 1          the odd-numbered requests ask for\n"
     "                        log-probabilities; their gap between runs is\n"
@@ -499,6 +501,7 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
             req.sampling.temperature = run->temperature;
             req.sampling.top_k = 40;
             req.sampling.top_p = 0.95f;
+            req.sampling.min_p = r % 2 ? 0.05f : 0;
             req.sampling.seed = 1000 + (uint64_t) r;
         }
 

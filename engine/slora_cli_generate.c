@@ -50,6 +50,7 @@ static const char  slora_generate_usage[] =
     "  --temperature T       0 is greedy (0)\n"
     "  --top-k K             0 is off (0)\n"
     "  --top-p P             1 is off (1)\n"
+    "  --min-p P             0 is off (0)\n"
     "  --repeat-penalty R    1 is off (1)\n"
     "  --frequency-penalty F OpenAI's, -2..2, over generated tokens (0)\n"
     "  --presence-penalty P  OpenAI's, -2..2, over generated tokens (0)\n"
@@ -144,6 +145,10 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--top-p") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);
             req.sampling.top_p = (float) v;
+
+        } else if (strcmp(opt, "--min-p") == 0) {
+            rc = slora_cli_number(val, 0, 1, &v);
+            req.sampling.min_p = (float) v;
 
         } else if (strcmp(opt, "--repeat-penalty") == 0) {
             rc = slora_cli_number(val, 0, 100, &v);

@@ -377,17 +377,19 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 
     if (!(sp->temperature >= 0) || !isfinite(sp->temperature)
         || sp->top_k < 0 || !(sp->top_p >= 0 && sp->top_p <= 1)
+        || !(sp->min_p >= 0 && sp->min_p <= 1)
         || !(sp->repeat_penalty >= 0) || !isfinite(sp->repeat_penalty)
         || !(sp->frequency_penalty >= -2 && sp->frequency_penalty <= 2)
         || !(sp->presence_penalty >= -2 && sp->presence_penalty <= 2))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: bad sampling "
-                             "(temperature %g, top_k %d, top_p %g, "
+                             "(temperature %g, top_k %d, top_p %g, min_p %g, "
                              "repeat_penalty %g, frequency_penalty %g, "
                              "presence_penalty %g)",
                              (unsigned long long) req->id,
                              (double) sp->temperature, sp->top_k,
-                             (double) sp->top_p, (double) sp->repeat_penalty,
+                             (double) sp->top_p, (double) sp->min_p,
+                             (double) sp->repeat_penalty,
                              (double) sp->frequency_penalty,
                              (double) sp->presence_penalty);
     }

@@ -98,6 +98,9 @@ typedef struct {
     float         temperature;      /* 0: greedy */
     int32_t       top_k;            /* 0: off */
     float         top_p;            /* 1: off */
+    float         min_p;            /* 0: off; else keep what is at least
+                                       min_p as likely as the likeliest
+                                       (after the temperature) */
     float         repeat_penalty;   /* 1, or 0 and less: off */
     uint64_t      seed;
     int32_t       max_tokens;       /* new tokens at most, > 0 */

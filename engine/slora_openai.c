@@ -547,6 +547,19 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
         req->top_p = item->valuedouble;
     }
 
+    item = cJSON_GetObjectItemCaseSensitive(root, "min_p");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsNumber(item)
+            || !(item->valuedouble >= 0 && item->valuedouble <= 1))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "min_p",
+                                     "min_p must be a number in [0, 1]");
+        }
+
+        req->min_p = item->valuedouble;
+    }
+
     item = cJSON_GetObjectItemCaseSensitive(root, "top_k");
     if (item && !cJSON_IsNull(item)) {
         if (slora_openai_int(item, "top_k", 0, 1000000, 0, 1000000, &d, err)

@@ -75,6 +75,7 @@ typedef struct {
     int64_t               max_tokens;       /* -1: not given */
     double                temperature;      /* default 1 */
     double                top_p;            /* default 1 */
+    double                min_p;            /* vLLM's, 0..1, 0: off */
     int32_t               top_k;            /* 0: off */
     double                frequency_penalty; /* -2..2, 0: off */
     double                presence_penalty; /* -2..2, 0: off */

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      17
+#define SLORA_QUEUE_VERSION      18
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -152,6 +152,7 @@ typedef struct {
 
     float              temperature;
     float              top_p;
+    float              min_p;
     float              repeat_penalty;
     float              frequency_penalty;
     float              presence_penalty;

@@ -229,6 +229,7 @@ slora_sampling_draw(const slora_sampling_t *sp, slora_rng_t *rng,
     dr->inv_temp = 1.0f / sp->temperature;
     dr->top_k = sp->top_k;
     dr->top_p = sp->top_p;
+    dr->min_p = sp->min_p;
     dr->u = slora_rng_uniform(rng);
 }
 

@@ -90,13 +90,15 @@ slora_sample_block(T v, T *red, F op)
 
 /*
  * The largest key x >= lo of the row such that the candidates with keys
- * >= x weigh at least need (by_weight) or number at least need: the
- * key of the candidate where the running sum, in key order, first
- * reaches need. The caller makes sure the candidates >= lo reach it.
+ * >= x weigh at least need (by_weight: min-p's weights, min_w the least)
+ * or number at least need: the key of the candidate where the running
+ * sum, in key order, first reaches need. The caller makes sure the
+ * candidates >= lo reach it.
  */
 static __device__ uint64_t
 slora_sample_select(const float *row, int32_t vocab, float inv, float max,
-    uint64_t lo, uint64_t need, int by_weight, slora_sample_smem_t *sm)
+    uint64_t lo, uint64_t need, int by_weight, uint64_t min_w,
+    slora_sample_smem_t *sm)
 {
     int32_t   i, shift, d;
     uint64_t  key, prefix, above, acc, w;
@@ -124,7 +126,8 @@ slora_sample_select(const float *row, int32_t vocab, float inv, float max,
                 continue;
             }
 
-            w = by_weight ? slora_sample_weight(__fsub_rn(s, max)) : 1;
+            w = by_weight ? slora_sample_weight_min(__fsub_rn(s, max), min_w)
+                          : 1;
 
             if (w > 0) {
                 atomicAdd(&sm->hist[(key >> shift) & 255], (slora_u64_t) w);
@@ -166,7 +169,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
     const float   *row;
     slora_draw_t   dr;
     float          inv, max, s;
-    uint64_t       lo, w, mine, excl, target, run, key;
+    uint64_t       lo, w, mine, excl, target, run, key, min_w;
     int32_t        i, chunk, i0, i1, o, lane, warp;
     slora_u64_t    v, t;
 
@@ -175,6 +178,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
     row = x + (int64_t) blockIdx.x * ld;
     dr = draws[blockIdx.x];
     inv = dr.inv_temp;
+    min_w = slora_sample_min_weight(dr.min_p);
 
     if (!(inv > 0.0f)) {
         return;                     /* greedy: its argmax is there */
@@ -197,7 +201,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
 
     if (dr.top_k > 0 && dr.top_k < vocab) {
         lo = slora_sample_select(row, vocab, inv, max, 0,
-                                 (uint64_t) dr.top_k, 0, &sm);
+                                 (uint64_t) dr.top_k, 0, 0, &sm);
     }
 
     if (dr.top_p > 0.0f && dr.top_p < 1.0f) {
@@ -205,14 +209,14 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
         for (i = threadIdx.x; i < vocab; i += SLORA_SAMPLE_THREADS) {
             s = __fmul_rn(row[i], inv);
             if (slora_sample_key(s, i) >= lo) {
-                w += slora_sample_weight(__fsub_rn(s, max));
+                w += slora_sample_weight_min(__fsub_rn(s, max), min_w);
             }
         }
         w = slora_sample_block((slora_u64_t) w, sm.red, slora_sample_add());
 
         lo = slora_sample_select(row, vocab, inv, max, lo,
                                  slora_sample_top_p_need(dr.top_p, w), 1,
-                                 &sm);
+                                 min_w, &sm);
     }
 
     /* the kept weights in id order: a chunk a thread, then a scan */
@@ -224,7 +228,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
     for (i = i0; i < i1; i++) {
         s = __fmul_rn(row[i], inv);
         if (slora_sample_key(s, i) >= lo) {
-            mine += slora_sample_weight(__fsub_rn(s, max));
+            mine += slora_sample_weight_min(__fsub_rn(s, max), min_w);
         }
     }
 
@@ -264,7 +268,7 @@ slora_sample_kernel(int32_t *__restrict__ ids, const float *__restrict__ x,
             key = slora_sample_key(s, i);
 
             if (key >= lo) {
-                run += slora_sample_weight(__fsub_rn(s, max));
+                run += slora_sample_weight_min(__fsub_rn(s, max), min_w);
                 if (run > target) {
                     ids[blockIdx.x] = i;
                     break;

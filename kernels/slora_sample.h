@@ -3,9 +3,11 @@
  * top-k and top-p, the same to the token on the CPU and on the GPU.
  *
  * A row's candidates are its ids, ordered by scaled logit s = logit /
- * temperature, high first, and by id on ties. The top-k set is the first
- * k of them; the top-p set the shortest prefix of that whose weight is
- * at least top_p of the top-k set's; the draw walks the top-p set in id
+ * temperature, high first, and by id on ties. min_p first drops those
+ * that weigh less than min_p of the likeliest (vLLM's and llama.cpp's
+ * min-p, on the scaled logits). The top-k set is the first k of what is
+ * left; the top-p set the shortest prefix of that whose weight is at
+ * least top_p of the top-k set's; the draw walks the top-p set in id
  * order to where the running weight passes u times its whole weight.
  *
  * The one idea: every weight is an integer, round down of exp(s - max)
@@ -47,7 +49,7 @@ typedef struct {
     float     inv_temp;     /* 1 / temperature, > 0 */
     int32_t   top_k;        /* 0: off */
     float     top_p;        /* in (0, 1); anything else: off */
-    int32_t   pad;
+    float     min_p;        /* in (0, 1]; anything else: off */
     double    u;            /* the draw, in [0, 1) */
 } slora_draw_t;
 
@@ -91,6 +93,31 @@ slora_sample_weight(float d)
     memcpy(&scale, &bits, sizeof(scale));
 
     return (uint64_t) (p * scale);
+}
+
+
+/* The least weight min_p keeps: ceil(min_p 2^40), the likeliest weighing
+ * 2^40; 0 (all) when min_p is off. */
+SLORA_SAMPLE_FN uint64_t
+slora_sample_min_weight(float min_p)
+{
+    if (!(min_p > 0.0f && min_p <= 1.0f)) {
+        return 0;
+    }
+
+    return (uint64_t) ceil((double) min_p * 1099511627776.0);
+}
+
+
+/* A weight, or 0 under min_w (slora_sample_min_weight). */
+SLORA_SAMPLE_FN uint64_t
+slora_sample_weight_min(float d, uint64_t min_w)
+{
+    uint64_t  w;
+
+    w = slora_sample_weight(d);
+
+    return w >= min_w ? w : 0;
 }
 
 

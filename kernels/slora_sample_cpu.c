@@ -46,7 +46,7 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
 {
     slora_sample_cand_t  *c;
     float                 max, s;
-    uint64_t              lo, *w, sum, need, run, target;
+    uint64_t              lo, *w, sum, need, run, target, min_w;
     int32_t               i, k, n, m;
     int                   cut_k, cut_p;
 
@@ -67,6 +67,13 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
 
     (void) slora_sample_weights_isa(w, row, vocab, dr->inv_temp, max,
                                     SLORA_QISA_AUTO);
+
+    /* min-p: what weighs less than its share of the likeliest, nothing */
+    min_w = slora_sample_min_weight(dr->min_p);
+
+    for (i = 0; min_w > 0 && i < vocab; i++) {
+        w[i] = w[i] >= min_w ? w[i] : 0;
+    }
 
     cut_k = dr->top_k > 0 && dr->top_k < vocab;
     cut_p = dr->top_p > 0.0f && dr->top_p < 1.0f;

@@ -613,6 +613,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.temperature = s->temperature;
     req.sampling.top_k = s->top_k;
     req.sampling.top_p = s->top_p;
+    req.sampling.min_p = s->min_p;
     req.sampling.repeat_penalty = s->repeat_penalty;
     req.sampling.frequency_penalty = s->frequency_penalty;
     req.sampling.presence_penalty = s->presence_penalty;

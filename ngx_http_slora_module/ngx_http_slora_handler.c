@@ -724,6 +724,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->tenant[ctx->tenant.len] = '\0';
         s->temperature = (float) req->temperature;
         s->top_p = (float) req->top_p;
+        s->min_p = (float) req->min_p;
         s->top_k = (int32_t) req->top_k;
         s->repeat_penalty = (float) req->repetition_penalty;
         s->frequency_penalty = (float) req->frequency_penalty;

@@ -236,6 +236,27 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'logit_bias 101: 400 naming logit_bias');
 }
 
+# min_p (vLLM's extension) reaches the draw: at temperature 2 a seeded
+# answer wanders from the greedy one; with min_p 1 only the likeliest
+# token is ever kept, so it is the greedy answer.
+{
+    my %b = (model => 'base', max_tokens => 24, seed => 9,
+             messages => [{ role => 'user',
+                            content => 'Name three colours.' }]);
+    my $g = json_req($PORT, '/v1/chat/completions',
+                     { %b, temperature => 0 });
+    my $gt = $g->{json}{choices}[0]{message}{content} // '';
+    my $hot = json_req($PORT, '/v1/chat/completions',
+                       { %b, temperature => 2 });
+    my $ht = $hot->{json}{choices}[0]{message}{content} // '';
+    ok(length($gt) && length($ht) && $ht ne $gt,
+       'temperature 2: not the greedy answer: ' . one_line($ht));
+    my $m = json_req($PORT, '/v1/chat/completions',
+                     { %b, temperature => 2, min_p => 1 });
+    is($m->{json}{choices}[0]{message}{content} // '', $gt,
+       'temperature 2 with min_p 1: the greedy answer');
+}
+
 # Prompts the worker refuses: a token id past the vocabulary, more
 # choices than 16 over the prompts.
 {

@@ -2,7 +2,7 @@
  * test_sample_cuda.cu: the draw of a token on the GPU (kernels/
  * slora_sample.cu) against its CPU twin, to the token: rows of random
  * logits at SmolLM2's and Llama's vocabularies, with temperature, top-k,
- * top-p and both, logits with many ties, NaN and -inf among them, a row
+ * top-p, min-p and all of them, logits with many ties, NaN and -inf among them, a row
  * of nothing but -inf, and greedy rows, whose ids are left alone; then
  * the time of a batch of 256 rows. Speaks TAP.
  *
@@ -121,9 +121,9 @@ test_vocab(int32_t vocab, int ties, const char *what)
        ROWS);
 
     if (first >= 0) {
-        diag("row %d: cpu %d gpu %d (inv_temp %g top_k %d top_p %g u %.17g)",
-             first, cpu[first], gpu[first], dr[first].inv_temp,
-             dr[first].top_k, dr[first].top_p, dr[first].u);
+        diag("row %d: cpu %d gpu %d (inv_temp %g top_k %d top_p %g min_p %g"
+             " u %.17g)", first, cpu[first], gpu[first], dr[first].inv_temp,
+             dr[first].top_k, dr[first].top_p, dr[first].min_p, dr[first].u);
     }
 
     CK(cudaFree(d_x));
@@ -134,12 +134,14 @@ test_vocab(int32_t vocab, int ties, const char *what)
 
 
 /* Temperatures 0.3 to 2, top-k off, 1, 40 or most of the vocabulary,
- * top-p off, 0.5, 0.9 or 0.99, in turn, and a fresh u. */
+ * top-p off, 0.5, 0.9 or 0.99, min-p off, 0.01, 0.1 or 0.5, in turn,
+ * and a fresh u. */
 static void
 draw_params(slora_draw_t *dr, int32_t r, int32_t vocab)
 {
     static const float  temp[] = { 0.3f, 0.7f, 1.0f, 2.0f };
     static const float  top_p[] = { 0.0f, 0.5f, 0.9f, 0.99f };
+    static const float  min_p[] = { 0.0f, 0.01f, 0.1f, 0.5f };
     int32_t             top_k[4];
 
     top_k[0] = 0;
@@ -150,6 +152,7 @@ draw_params(slora_draw_t *dr, int32_t r, int32_t vocab)
     dr->inv_temp = r % 11 == 5 ? 0.0f : 1.0f / temp[r % 4];
     dr->top_k = top_k[(r / 4) % 4];
     dr->top_p = top_p[(r / 16) % 4];
+    dr->min_p = min_p[(r / 64) % 4];
     dr->u = (double) (rng_next() >> 11) * (1.0 / 9007199254740992.0);
 }
 

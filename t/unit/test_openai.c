@@ -103,6 +103,12 @@ static const bad_case_t  bad_cases[] = {
       400, "invalid_value", "temperature" },
     { "top_p 0", CHAT, "{\"model\":\"base\"," MSGS ",\"top_p\":0}",
       400, "invalid_value", "top_p" },
+    { "min_p 1.5", CHAT, "{\"model\":\"base\"," MSGS ",\"min_p\":1.5}",
+      400, "invalid_value", "min_p" },
+    { "min_p -0.1", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+      "\"min_p\":-0.1}", 400, "invalid_value", "min_p" },
+    { "min_p a string", CHAT, "{\"model\":\"base\"," MSGS ",\"min_p\":"
+      "\"0.1\"}", 400, "invalid_value", "min_p" },
     { "top_k negative", CHAT, "{\"model\":\"base\"," MSGS ",\"top_k\":-1}",
       400, "invalid_value", "top_k" },
     { "frequency_penalty 2.5", CHAT,
@@ -419,7 +425,8 @@ test_chat(void)
                "{\"role\":\"assistant\",\"content\":null},"
                "{\"role\":\"user\"}],"
                "\"max_completion_tokens\":7,\"temperature\":0,"
-               "\"top_p\":0.5,\"top_k\":40,\"seed\":-3,\"n\":3,"
+               "\"top_p\":0.5,\"top_k\":40,\"min_p\":0.05,\"seed\":-3,"
+               "\"n\":3,"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                "\"ignore_eos\":true,\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
@@ -454,6 +461,7 @@ test_chat(void)
     is_int(req.n, 3, "chat: n");
     ok(req.temperature == 0.0, "chat: temperature 0");
     ok(req.top_p == 0.5, "chat: top_p");
+    ok(req.min_p == 0.05, "chat: min_p");
     is_int(req.top_k, 40, "chat: top_k");
     ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
     ok(req.stream && req.include_usage, "chat: stream, include_usage");
@@ -471,6 +479,7 @@ test_chat(void)
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS "}", &req, &err);
     is_int(rc, SLORA_OK, "chat: a minimal body parses");
     ok(req.max_tokens == -1 && req.temperature == 1.0 && req.top_p == 1.0
+       && req.min_p == 0
        && req.top_k == 0 && !req.has_seed && !req.stream
        && !req.include_usage && req.n_stop == 0 && !req.ignore_eos
        && req.frequency_penalty == 0 && req.presence_penalty == 0

@@ -3,7 +3,8 @@
  * slora_sample.h): the integer weights follow exp() within their round
  * down and are monotonic, the keys order by scaled logit then id, and a
  * grid of u lands on each kept id as often as its weight says (to within
- * two), with the top-k and top-p cuts where the definitions put them;
+ * two), with the min-p, top-k and top-p cuts where the definitions put
+ * them;
  * and on rows of 49152 logits, the cuts the kernel finds by selection
  * equal those of a full sort written out here; every instruction set
  * this CPU has gives the portable weights' bits (the AVX2 ones), on
@@ -40,6 +41,8 @@ static void test_draws(void);
 static void counts(const slora_draw_t *dr, int64_t *n);
 static void test_large(void);
 static void test_weights_isa(void);
+static uint64_t ref_weight(const float *r, int32_t i,
+    const slora_draw_t *dr, float max);
 static int32_t sorted_draw(const float *r, int32_t vocab,
     const slora_draw_t *dr);
 
@@ -231,6 +234,28 @@ test_draws(void)
     counts(&dr, n);
     is_int(n[5], GRID, "top-p 0.3: the top token alone");
 
+    /* min-p: 1 and 3 weigh 0.61 of 5, 8 0.22, 0 0.14 */
+    dr.top_p = 0;
+    dr.min_p = 0.5f;
+    counts(&dr, n);
+    ok(n[5] > 0 && n[1] > 0 && n[3] > 0
+       && n[0] + n[2] + n[4] + n[8] + n[9] == 0,
+       "min-p 0.5 keeps 5, 1 and 3, nothing else");
+    ok(fabs((double) n[5] - GRID * kept[0] / (kept[0] + 2 * kept[1]))
+       <= 2.0, "... renormalized over the three");
+    dr.min_p = 0.2f;
+    counts(&dr, n);
+    ok(n[8] > 0 && n[0] == 0, "min-p 0.2 keeps 8 (0.22), not 0 (0.14)");
+    dr.min_p = 1.0f;
+    counts(&dr, n);
+    is_int(n[5], GRID, "min-p 1: the top token alone");
+    dr.min_p = 0.5f;
+    dr.top_k = 2;
+    counts(&dr, n);
+    ok(n[5] > 0 && n[1] > 0 && n[3] == 0, "min-p 0.5 and top-k 2: 5 and 1");
+    dr.top_k = 0;
+    dr.min_p = 0;
+
     /* temperature: T = 0.5 doubles every gap */
     dr.top_p = 0;
     dr.inv_temp = 2.0f;
@@ -293,8 +318,9 @@ test_large(void)
 {
     static const int32_t  ks[] = { 0, 1, 40, 1000 };
     static const float    ps[] = { 1.0f, 0.5f, 0.95f, 0.999f };
+    static const float    ms[] = { 0.0f, 0.05f, 0.3f };
 
-    int32_t        vocab, r, i, ki, pi, same, n;
+    int32_t        vocab, r, i, ki, pi, mi, same, n;
     float         *lg, spread;
     void          *scratch;
     slora_draw_t   dr;
@@ -320,18 +346,21 @@ test_large(void)
 
         for (ki = 0; ki < 4; ki++) {
             for (pi = 0; pi < 4; pi++) {
-                memset(&dr, 0, sizeof(dr));
-                dr.inv_temp = r % 2 ? 1.0f / 0.7f : 1.0f;
-                dr.top_k = ks[ki];
-                dr.top_p = ps[pi];
-                z ^= z << 13;
-                z ^= z >> 7;
-                z ^= z << 17;
-                dr.u = (double) (z >> 11) * (1.0 / 9007199254740992.0);
+                for (mi = 0; mi < 3; mi++) {
+                    memset(&dr, 0, sizeof(dr));
+                    dr.inv_temp = r % 2 ? 1.0f / 0.7f : 1.0f;
+                    dr.top_k = ks[ki];
+                    dr.top_p = ps[pi];
+                    dr.min_p = ms[mi];
+                    z ^= z << 13;
+                    z ^= z >> 7;
+                    z ^= z << 17;
+                    dr.u = (double) (z >> 11) * (1.0 / 9007199254740992.0);
 
-                same += slora_sample_row(lg, vocab, &dr, scratch)
-                        == sorted_draw(lg, vocab, &dr);
-                n++;
+                    same += slora_sample_row(lg, vocab, &dr, scratch)
+                            == sorted_draw(lg, vocab, &dr);
+                    n++;
+                }
             }
         }
     }
@@ -360,7 +389,20 @@ ref_cmp(const void *a, const void *b)
 
 
 /* The draw by its definition: every weighing candidate sorted, the cuts
- * read off the sorted running sum, the kept walked in id order. */
+ * read off the sorted running sum, the kept walked in id order; min-p
+ * as its share of the likeliest's weight, 2^40. */
+static uint64_t
+ref_weight(const float *r, int32_t i, const slora_draw_t *dr, float max)
+{
+    uint64_t  w;
+
+    w = slora_sample_weight(r[i] * dr->inv_temp - max);
+
+    return dr->min_p > 0.0f
+           && (double) w < (double) dr->min_p * 1099511627776.0 ? 0 : w;
+}
+
+
 static int32_t
 sorted_draw(const float *r, int32_t vocab, const slora_draw_t *dr)
 {
@@ -378,7 +420,7 @@ sorted_draw(const float *r, int32_t vocab, const slora_draw_t *dr)
     c = malloc((size_t) vocab * sizeof(ref_cand_t));
     n = 0;
     for (i = 0; i < vocab; i++) {
-        w = slora_sample_weight(r[i] * dr->inv_temp - max);
+        w = ref_weight(r, i, dr, max);
         if (w > 0) {
             c[n].key = slora_sample_key(r[i] * dr->inv_temp, i);
             c[n].weight = w;
@@ -417,7 +459,7 @@ sorted_draw(const float *r, int32_t vocab, const slora_draw_t *dr)
     sum = 0;
     for (i = 0; i < vocab; i++) {
         if (lo == 0 || slora_sample_key(r[i] * dr->inv_temp, i) >= lo) {
-            sum += slora_sample_weight(r[i] * dr->inv_temp - max);
+            sum += ref_weight(r, i, dr, max);
         }
     }
 
@@ -425,7 +467,7 @@ sorted_draw(const float *r, int32_t vocab, const slora_draw_t *dr)
     run = 0;
     for (i = 0; i < vocab; i++) {
         if (lo == 0 || slora_sample_key(r[i] * dr->inv_temp, i) >= lo) {
-            run += slora_sample_weight(r[i] * dr->inv_temp - max);
+            run += ref_weight(r, i, dr, max);
             if (run > target) {
                 return i;
             }

@@ -258,7 +258,7 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
 }
 
 # Prompts the worker refuses: a token id past the vocabulary, more
-# choices than 16 over the prompts.
+# choices than 16 over the prompts, token ids past the context.
 {
     my $r = json_req($PORT, '/v1/completions',
                      { model => 'base', max_tokens => 4,
@@ -273,6 +273,14 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                     prompt => ['a', 'b', 'c'] });
     ok($r->{status} == 400 && ($r->{json}{error}{param} // '') eq 'n',
        'three prompts of six choices: 400 naming n: '
+       . ($r->{json}{error}{message} // $r->{status}));
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', max_tokens => 4,
+                    prompt => ['a', [(7) x 1500]] });
+    ok($r->{status} == 413
+       && ($r->{json}{error}{code} // '') eq 'context_length_exceeded'
+       && ($r->{json}{error}{message} // '') =~ /1500 tokens/,
+       'a second prompt of 1500 token ids past the context of 1024: 413: '
        . ($r->{json}{error}{message} // $r->{status}));
 }
 

@@ -2,9 +2,9 @@
  * test_sample_cuda.cu: the draw of a token on the GPU (kernels/
  * slora_sample.cu) against its CPU twin, to the token: rows of random
  * logits at SmolLM2's and Llama's vocabularies, with temperature, top-k,
- * top-p, min-p and all of them, logits with many ties, NaN and -inf among them, a row
- * of nothing but -inf, and greedy rows, whose ids are left alone; then
- * the time of a batch of 256 rows. Speaks TAP.
+ * top-p, min-p and all of them, logits with many ties, NaN and -inf
+ * among them, a row of nothing but -inf, and greedy rows, whose ids are
+ * left alone; then the time of a batch of 256 rows. Speaks TAP.
  *
  * The one idea: the twins share their weights and keys
  * (kernels/slora_sample.h) and sum integers, so any difference at all is

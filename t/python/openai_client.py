@@ -7,9 +7,10 @@ IDS: "The capital of France is" as the server's tokenizer gives it,
 comma-separated (`slora tokenize`), for the prompt of token ids.
 
 It lists the models, runs chat and text completions, streamed and not,
-on the base model and on ADAPTER, with one choice and with n, and in
-JSON mode, and checks that the client parses every answer.  The one idea to know: each check
-is recorded, never asserted here; the script prints one JSON line
+on the base model and on ADAPTER, with one choice and with n, several
+prompts and token ids, and in JSON mode, and checks that the client
+parses every answer.  The one idea to know: each check is recorded,
+never asserted here; the script prints one JSON line
 {"checks": [[name, ok, detail], ...]} and exits 0 when every check
 passed, so the calling .t file turns each into a TAP test and a missing
 check is visible.

@@ -66,8 +66,9 @@ static int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_ids(cJSON *item, slora_openai_prompt_t *p,
-    slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_ids(cJSON *item, const char *param,
+    slora_openai_prompt_t *p, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_string(cJSON *item, const char *param,
     slora_openai_str_t *out, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -190,6 +191,85 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     rc = SLORA_OK;
 
 done:
+
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+int
+slora_openai_parse_tokenize(const char *body, size_t len,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int                    chat;
+    cJSON                 *root;
+    slora_openai_limits_t  lim;
+
+    root = cJSON_ParseWithLength(body, len);
+    chat = root != NULL
+           && cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
+    cJSON_Delete(root);
+
+    lim = slora_openai_default_limits;
+    lim.model_optional = 1;
+
+    if (slora_openai_parse(body, len, chat ? SLORA_OPENAI_CHAT
+                                           : SLORA_OPENAI_COMPLETION,
+                           &lim, req, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (!chat && (req->n_prompts != 1 || req->prompts[0].text.data == NULL))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "prompt", "tokenize takes one prompt, a "
+                                 "string, or messages");
+    }
+
+    return SLORA_OK;
+}
+
+
+int
+slora_openai_parse_detokenize(const char *body, size_t len,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int     rc;
+    cJSON  *root, *item;
+
+    slora_openai_defaults(req, SLORA_OPENAI_COMPLETION);
+
+    if (!slora_openai_utf8_valid(body, len)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 NULL, "The request body is not valid"
+                                 " UTF-8");
+    }
+
+    root = cJSON_ParseWithLength(body, len);
+
+    if (root == NULL || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_json",
+                                 NULL, "The request body is not a valid"
+                                 " JSON object");
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "tokens");
+
+    if (!cJSON_IsArray(item)) {
+        rc = slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                               item ? "invalid_type"
+                                    : "missing_required_parameter",
+                               "tokens", "tokens must be an array of token"
+                               " ids");
+
+    } else {
+        req->n_prompts = 1;
+        rc = slora_openai_ids(item, "tokens", &req->prompts[0], req, err);
+    }
 
     cJSON_Delete(root);
 
@@ -775,7 +855,7 @@ slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
     /* one prompt of token ids */
     if (cJSON_IsNumber(cJSON_GetArrayItem(item, 0))) {
         req->n_prompts = 1;
-        return slora_openai_ids(item, &req->prompts[0], req, err);
+        return slora_openai_ids(item, "prompt", &req->prompts[0], req, err);
     }
 
     if (size > SLORA_OPENAI_MAX_N) {
@@ -795,7 +875,7 @@ slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
             }
 
         } else if (cJSON_IsArray(el)) {
-            if (slora_openai_ids(el, p, req, err) != SLORA_OK) {
+            if (slora_openai_ids(el, "prompt", p, req, err) != SLORA_OK) {
                 return SLORA_ERROR;
             }
 
@@ -814,7 +894,7 @@ slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
 
 /* A non-empty array of token ids: whole numbers from 0 to 2^31 - 1. */
 static int
-slora_openai_ids(cJSON *item, slora_openai_prompt_t *p,
+slora_openai_ids(cJSON *item, const char *param, slora_openai_prompt_t *p,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int       size;
@@ -826,8 +906,8 @@ slora_openai_ids(cJSON *item, slora_openai_prompt_t *p,
 
     if (size <= 0) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "prompt", "a prompt of token ids must hold"
-                                 " one at least");
+                                 param, "%s must hold one token id at"
+                                 " least", param);
     }
 
     ids = slora_openai_alloc(req, (size_t) size * sizeof(int32_t));
@@ -843,7 +923,7 @@ slora_openai_ids(cJSON *item, slora_openai_prompt_t *p,
             || el->valuedouble != (double) (int32_t) el->valuedouble)
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "prompt",
+                                     "invalid_value", param,
                                      "token ids must be integers from 0 to"
                                      " 2147483647");
         }

@@ -141,6 +141,17 @@ int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 int slora_openai_parse_query(const slora_openai_query_t *args,
     slora_openai_req_t *req, slora_openai_err_t *err);
 
+/*
+ * The token endpoints (vLLM's /tokenize and /detokenize). Tokenize: a
+ * chat's messages or one prompt string (req->kind says which), model
+ * optional; other fields as slora_openai_parse takes them. Detokenize:
+ * "tokens", an array of token ids, into req->prompts[0].
+ */
+int slora_openai_parse_tokenize(const char *body, size_t len,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+int slora_openai_parse_detokenize(const char *body, size_t len,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+
 void slora_openai_req_free(slora_openai_req_t *req);
 
 /* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0. */

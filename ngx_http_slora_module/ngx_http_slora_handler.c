@@ -3,7 +3,9 @@
  * OpenAI paths, reads the request (JSON body or the GET stream's query)
  * and has engine/slora_openai.c check it, renders the chat template,
  * tokenizes, and hands the token ids to a request slot;
- * ngx_http_slora_stream.c takes it from there.
+ * ngx_http_slora_stream.c takes it from there. The token endpoints
+ * (vLLM's tokenize and detokenize) are answered here, by the worker's
+ * tokenizer alone.
  *
  * The one idea: every check that needs no GPU runs here, in the worker,
  * before a slot is taken: the request's shape (slora_openai_parse), an
@@ -15,6 +17,7 @@
  */
 
 #include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
 #include "slora_openai.h"
 
 
@@ -46,6 +49,8 @@ typedef enum {
     NGX_HTTP_SLORA_ROUTE_COMPLETIONS,
     NGX_HTTP_SLORA_ROUTE_MODELS,
     NGX_HTTP_SLORA_ROUTE_STREAM,
+    NGX_HTTP_SLORA_ROUTE_TOKENIZE,
+    NGX_HTTP_SLORA_ROUTE_DETOKENIZE,
     NGX_HTTP_SLORA_ROUTE_NONE
 } ngx_http_slora_route_e;
 
@@ -66,6 +71,10 @@ static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
+    slora_openai_req_t *req, ngx_str_t *body);
+static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
+    slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
@@ -162,7 +171,9 @@ ngx_http_slora_route(ngx_http_request_t *r)
         { ngx_string("/chat/completions"), NGX_HTTP_SLORA_ROUTE_CHAT },
         { ngx_string("/completions"), NGX_HTTP_SLORA_ROUTE_COMPLETIONS },
         { ngx_string("/models"), NGX_HTTP_SLORA_ROUTE_MODELS },
-        { ngx_string("/stream"), NGX_HTTP_SLORA_ROUTE_STREAM }
+        { ngx_string("/stream"), NGX_HTTP_SLORA_ROUTE_STREAM },
+        { ngx_string("/tokenize"), NGX_HTTP_SLORA_ROUTE_TOKENIZE },
+        { ngx_string("/detokenize"), NGX_HTTP_SLORA_ROUTE_DETOKENIZE }
     };
 
     u = &r->uri;
@@ -262,6 +273,21 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     if (req == NULL || ngx_http_slora_read_body(r, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
+    }
+
+    switch (ngx_http_slora_route(r)) {
+
+    case NGX_HTTP_SLORA_ROUTE_TOKENIZE:
+        ngx_http_finalize_request(r, ngx_http_slora_tokenize(r, req, &body));
+        return;
+
+    case NGX_HTTP_SLORA_ROUTE_DETOKENIZE:
+        ngx_http_finalize_request(r,
+                                  ngx_http_slora_detokenize(r, req, &body));
+        return;
+
+    default:
+        break;
     }
 
     if (slora_openai_parse((const char *) body.data, body.len, kind,
@@ -757,6 +783,163 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * POST tokenize (vLLM's): a chat's messages, rendered as a chat request
+ * would be, or one prompt string, as the server tokenizes them:
+ * {"count", "max_model_len", "tokens"}. Every adapter shares the base
+ * model's tokenizer, so model is optional and not looked up.
+ */
+static ngx_int_t
+ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
+    ngx_str_t *body)
+{
+    u_char                      *p;
+    int32_t                      n_ctx, i;
+    ngx_buf_t                   *b;
+    ngx_str_t                    text;
+    slora_queue_t               *q;
+    slora_openai_err_t           oe;
+    ngx_http_slora_err_t         e;
+    ngx_http_slora_kind_e        kind;
+    ngx_http_slora_prompt_t      prompt;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (slora_openai_parse_tokenize((const char *) body->data, body->len,
+                                    req, &oe)
+        != SLORA_OK)
+    {
+        return ngx_http_slora_send_parse_err(r, &oe);
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+    kind = req->kind == SLORA_OPENAI_CHAT ? NGX_HTTP_SLORA_CHAT
+                                          : NGX_HTTP_SLORA_COMPLETION;
+
+    n_ctx = atomic_load(&q->n_ctx);
+    if (n_ctx <= 0 || (uint32_t) n_ctx > q->geom.prompt_cap) {
+        n_ctx = (int32_t) q->geom.prompt_cap;
+    }
+
+    ngx_memzero(&e, sizeof(e));
+    text.data = (u_char *) req->prompts[0].text.data;
+    text.len = req->prompts[0].text.len;
+
+    if ((kind == NGX_HTTP_SLORA_CHAT
+         && ngx_http_slora_render(r, req, &text, &e) != NGX_OK)
+        || ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, n_ctx,
+                                     &prompt, &e)
+           != NGX_OK)
+    {
+        return e.status ? ngx_http_slora_send_err(r, &e)
+                        : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, 64 + (size_t) prompt.n * 12);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "{\"count\":%D,\"max_model_len\":%D,"
+                    "\"tokens\":[", prompt.n, n_ctx);
+
+    for (i = 0; i < prompt.n; i++) {
+        p = ngx_sprintf(p, i ? ",%D" : "%D", prompt.ids[i]);
+    }
+
+    b->last = ngx_cpymem(p, "]}\n", 3);
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
+/*
+ * POST detokenize (vLLM's): "tokens", ids of the vocabulary, to their
+ * text, control tokens as their text, a byte sequence that is not UTF-8
+ * as U+FFFD: {"prompt"}.
+ */
+static ngx_int_t
+ngx_http_slora_detokenize(ngx_http_request_t *r, slora_openai_req_t *req,
+    ngx_str_t *body)
+{
+    u_char                      *text, *p;
+    size_t                       len, cap, n;
+    int32_t                      vocab;
+    uint32_t                     i;
+    ngx_buf_t                   *b;
+    slora_detok_t                d;
+    slora_openai_err_t           oe;
+    slora_openai_prompt_t       *pr;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    if (slora_openai_parse_detokenize((const char *) body->data, body->len,
+                                      req, &oe)
+        != SLORA_OK)
+    {
+        return ngx_http_slora_send_parse_err(r, &oe);
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    vocab = slora_tokenizer_n_vocab(smcf->tokenizer);
+    pr = &req->prompts[0];
+    cap = 64;
+
+    for (i = 0; i < pr->n_ids; i++) {
+        if (pr->ids[i] >= vocab
+            || slora_tokenizer_token_bytes(smcf->tokenizer, pr->ids[i],
+                                           NULL, 0, &len) == SLORA_ERROR)
+        {
+            return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                             "invalid_request_error",
+                                             "invalid_value", "tokens",
+                                             "token %D is not in the"
+                                             " vocabulary of %D tokens",
+                                             pr->ids[i], vocab);
+        }
+
+        cap += 3 * (len + 8);
+    }
+
+    text = ngx_pnalloc(r->pool, cap);
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    slora_detok_init(&d);
+    len = 0;
+
+    for (i = 0; i < pr->n_ids; i++) {
+        if (slora_detok_push(&d, smcf->tokenizer, pr->ids[i], 0,
+                             (char *) text + len, cap - len, &n)
+            != SLORA_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len += n;
+    }
+
+    if (slora_detok_flush(&d, (char *) text + len, cap - len, &n)
+        != SLORA_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len += n;
+
+    b = ngx_create_temp_buf(r->pool, 6 * len + 32);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"prompt\":\"", 11);
+    p += ngx_http_slora_json_escape(p, text, len);
+    b->last = ngx_cpymem(p, "\"}\n", 3);
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }
 
 

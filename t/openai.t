@@ -257,6 +257,41 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'temperature 2 with min_p 1: the greedy answer');
 }
 
+# The token endpoints: a prompt's ids are those `slora tokenize` gives
+# and a completion of them counts; a chat's count is the chat request's
+# prompt_tokens; detokenize gives the text back; bad ids are a 400; GET
+# is a 405.
+{
+    my $r = json_req($PORT, '/v1/tokenize',
+                     { prompt => 'The capital of France is' });
+    is(join(',', @{ $r->{json}{tokens} // [] }), join(',', @ids),
+       'tokenize: the ids slora tokenize gives: '
+       . join(',', @{ $r->{json}{tokens} // [] }));
+    ok(($r->{json}{count} // 0) == @ids
+       && ($r->{json}{max_model_len} // 0) == 1024,
+       'tokenize: their count, and the context of 1024');
+    my @msgs = ({ role => 'system', content => 'Be brief.' },
+                { role => 'user', content => 'Name a colour.' });
+    my $t = json_req($PORT, '/v1/tokenize', { messages => \@msgs });
+    my $c = json_req($PORT, '/v1/chat/completions',
+                     { model => 'base', max_tokens => 2,
+                       messages => \@msgs });
+    ok(($t->{json}{count} // -1) == ($c->{json}{usage}{prompt_tokens} // -2),
+       'tokenize of a chat: as many as the chat\'s prompt_tokens ('
+       . ($t->{json}{count} // '?') . ')');
+    my $d = json_req($PORT, '/v1/detokenize',
+                     { tokens => [map { $_ + 0 } @ids] });
+    is($d->{json}{prompt} // '', 'The capital of France is',
+       'detokenize: the text back');
+    $d = json_req($PORT, '/v1/detokenize', { tokens => [1, 49152] });
+    ok($d->{status} == 400 && ($d->{json}{error}{param} // '') eq 'tokens',
+       'detokenize of token 49152: 400 naming tokens: '
+       . ($d->{json}{error}{message} // $d->{status}));
+    my $g = SloraTest::http_req($PORT, 'GET', '/v1/tokenize');
+    ok($g->{status} == 405 && ($g->{headers}{allow} // '') eq 'POST',
+       'GET tokenize: 405, Allow: POST');
+}
+
 # Prompts the worker refuses: a token id past the vocabulary, more
 # choices than 16 over the prompts, token ids past the context.
 {

@@ -1,12 +1,13 @@
 /*
  * fuzz_request.c: libFuzzer harness for what a worker does with a client's
  * request before it takes a slot: slora_openai_parse() of the body as a
- * chat and as a text completion, and of the GET stream's arguments (the
- * input split at '&'); then, for each request that parses, the chat
- * template render and the tokenization with SmolLM2's tokenizer, as
- * ngx_http_slora_handler.c does them (template from the model, the
- * render buffer grown on SLORA_BUSY, encode with special tokens parsed for
- * chat only, into a 4096-token context).
+ * chat and as a text completion, as the token endpoints' bodies, and of
+ * the GET stream's arguments (the input split at '&'); then, for each
+ * request that parses, the chat template render and the tokenization
+ * with SmolLM2's tokenizer, as ngx_http_slora_handler.c does them
+ * (template from the model, the render buffer grown on SLORA_BUSY,
+ * encode with special tokens parsed for chat only, into a 4096-token
+ * context).
  *
  * Oracles beyond the sanitizers: a refused request carries a 400 or 500,
  * a type and a one-line message; a parsed one holds only NUL-terminated,
@@ -45,6 +46,7 @@ static void fuzz_check_req(const slora_openai_req_t *req);
 static void fuzz_check_err(const slora_openai_err_t *err);
 static void fuzz_worker(const slora_openai_req_t *req);
 static void fuzz_encode(const char *text, size_t n, int chat);
+static void fuzz_tokens(const uint8_t *data, size_t size);
 static void fuzz_query(const uint8_t *data, size_t size);
 static void fuzz_fail(const char *what) __attribute__((noreturn));
 
@@ -106,8 +108,58 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fuzz_query(data, size);
+    fuzz_tokens(data, size);
 
     return 0;
+}
+
+
+/* The token endpoints' bodies: a tokenize request parses as one of the
+ * two kinds with one text prompt, a detokenize one into one prompt of
+ * ids; a refusal as any other. */
+static void
+fuzz_tokens(const uint8_t *data, size_t size)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_tokenize((const char *) data, size, &req, &err);
+
+    if (rc == SLORA_OK) {
+        fuzz_check_req(&req);
+
+        if (req.kind == SLORA_OPENAI_COMPLETION
+            && (req.n_prompts != 1 || req.prompts[0].text.data == NULL))
+        {
+            fuzz_fail("tokenize: not one text prompt");
+        }
+
+        fuzz_worker(&req);
+
+    } else {
+        fuzz_check_err(&err);
+    }
+
+    slora_openai_req_free(&req);
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_detokenize((const char *) data, size, &req,
+                                       &err);
+
+    if (rc == SLORA_OK) {
+        if (req.n_prompts != 1 || req.prompts[0].text.data != NULL
+            || req.prompts[0].n_ids == 0)
+        {
+            fuzz_fail("detokenize: not one prompt of ids");
+        }
+
+    } else {
+        fuzz_check_err(&err);
+    }
+
+    slora_openai_req_free(&req);
 }
 
 

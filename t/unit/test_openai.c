@@ -322,6 +322,7 @@ static const query_case_t  query_cases[] = {
 
 static void test_chat(void);
 static void test_completion(void);
+static void test_tokens(void);
 static void test_long_strings(void);
 static void test_bad(void);
 static void test_limits(void);
@@ -948,6 +949,7 @@ main(void)
 {
     test_chat();
     test_completion();
+    test_tokens();
     test_long_strings();
     test_bad();
     test_limits();
@@ -955,6 +957,81 @@ main(void)
     test_utf8();
 
     return done_testing();
+}
+
+
+/* The token endpoints' bodies. */
+static void
+test_tokens(void)
+{
+    int                  rc;
+    const char          *b;
+    slora_openai_req_t   req;
+    slora_openai_err_t   err;
+
+    b = "{\"prompt\":\"Hello\"}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_OK && req.kind == COMP && req.n_prompts == 1
+       && streq(&req.prompts[0].text, "Hello"),
+       "tokenize: a prompt string, no model");
+    slora_openai_req_free(&req);
+
+    b = "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"hi\"}]}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_OK && req.kind == CHAT && req.n_msgs == 1,
+       "tokenize: messages make a chat");
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":[\"a\",\"b\"]}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "prompt") == 0,
+       "tokenize: two prompts refused: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":[1,2]}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "prompt") == 0,
+       "tokenize: token ids refused");
+    slora_openai_req_free(&req);
+
+    b = "{}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")
+       == 0, "tokenize: nothing to tokenize");
+    slora_openai_req_free(&req);
+
+    b = "{\"tokens\":[9906,0,2147483647]}";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_OK && req.n_prompts == 1 && req.prompts[0].n_ids == 3
+       && req.prompts[0].ids[0] == 9906 && req.prompts[0].ids[2]
+          == 2147483647, "detokenize: token ids");
+    slora_openai_req_free(&req);
+
+    b = "{\"tokens\":\"9906\"}";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "tokens") == 0, "detokenize: tokens a string");
+    slora_openai_req_free(&req);
+
+    b = "{\"tokens\":[1,-2]}";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "tokens") == 0,
+       "detokenize: a negative id: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    b = "{\"tokens\":[1]";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_json") == 0,
+       "detokenize: malformed JSON");
+    slora_openai_req_free(&req);
+
+    b = "{}";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")
+       == 0, "detokenize: no tokens");
+    slora_openai_req_free(&req);
 }
 
 

@@ -71,6 +71,7 @@ static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
 static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
@@ -574,10 +575,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
      * SLORA_OPENAI_MAX_N) and its max_tokens: capped by the directive,
      * and by the context */
 
-    n_ctx = atomic_load(&q->n_ctx);
-    if (n_ctx <= 0 || (uint32_t) n_ctx > q->geom.prompt_cap) {
-        n_ctx = (int32_t) q->geom.prompt_cap;
-    }
+    n_ctx = ngx_http_slora_n_ctx(q);
 
     limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
                               q->geom.output_cap);
@@ -786,6 +784,23 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 }
 
 
+/* The context a prompt and its answer share: the engine's, once it has
+ * published it, else the slots' prompt buffers. */
+static int32_t
+ngx_http_slora_n_ctx(slora_queue_t *q)
+{
+    int32_t  n_ctx;
+
+    n_ctx = atomic_load(&q->n_ctx);
+
+    if (n_ctx <= 0 || (uint32_t) n_ctx > q->geom.prompt_cap) {
+        n_ctx = (int32_t) q->geom.prompt_cap;
+    }
+
+    return n_ctx;
+}
+
+
 /*
  * POST tokenize (vLLM's): a chat's messages, rendered as a chat request
  * would be, or one prompt string, as the server tokenizes them:
@@ -819,10 +834,7 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     kind = req->kind == SLORA_OPENAI_CHAT ? NGX_HTTP_SLORA_CHAT
                                           : NGX_HTTP_SLORA_COMPLETION;
 
-    n_ctx = atomic_load(&q->n_ctx);
-    if (n_ctx <= 0 || (uint32_t) n_ctx > q->geom.prompt_cap) {
-        n_ctx = (int32_t) q->geom.prompt_cap;
-    }
+    n_ctx = ngx_http_slora_n_ctx(q);
 
     ngx_memzero(&e, sizeof(e));
     text.data = (u_char *) req->prompts[0].text.data;

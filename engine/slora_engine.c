@@ -421,6 +421,13 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                                "engine was not given");
     }
 
+    if (sp->min_tokens < 0 || sp->min_tokens > sp->max_tokens) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: min_tokens "
+                             "%d not in [0, max_tokens %d]",
+                             (unsigned long long) req->id, sp->min_tokens,
+                             sp->max_tokens);
+    }
+
     if (req->logprobs && (req->top_logprobs < 0
                           || req->top_logprobs > SLORA_LOGPROBS_MAX))
     {
@@ -1002,6 +1009,7 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
         row = e->seqs[i].logits_row;
         e->host_rows[row] = q->top_logprobs >= 0
                             || !slora_sampling_plain(&q->sampling)
+                            || slora_engine_holds_stops(q)
                             || (!slora_sampling_greedy(&q->sampling)
                                 && !e->backend->draws);
         host |= e->host_rows[row];

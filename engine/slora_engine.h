@@ -104,6 +104,10 @@ typedef struct {
     float         repeat_penalty;   /* 1, or 0 and less: off */
     uint64_t      seed;
     int32_t       max_tokens;       /* new tokens at most, > 0 */
+    int32_t       min_tokens;       /* vLLM's: no stop id is drawn before
+                                       this many new tokens (0..
+                                       max_tokens); such rows are the
+                                       host's until then */
     float         frequency_penalty; /* OpenAI's, -2..2, 0: off */
     float         presence_penalty; /* OpenAI's, -2..2, 0: off */
     /* OpenAI's logit_bias: logit_bias[k] (-100..100) is added to the

@@ -1,8 +1,9 @@
 /*
  * slora_engine_host.c: the host's part of a step's rows: the
  * log-probabilities a request asked for, and the tokens drawn on the
- * host (a penalty, a logit bias, JSON mode, or a backend that does not
- * draw), each row by itself, over a pool of threads.
+ * host (a penalty, a logit bias, JSON mode, stop ids held back by
+ * min_tokens, or a backend that does not draw), each row by itself, over
+ * a pool of threads.
  *
  * The one idea: a row's work reads its logits, its request's history and
  * generator, and a scratch of its own, so rows go side by side; what
@@ -14,6 +15,7 @@
  * figure is the raw one.
  */
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,7 +158,7 @@ slora_engine_host_share(void *ctx, int ith, int nth)
     const slora_batch_t      *bt = job->batch;
     double                    lse;
     float                    *row, *raw;
-    int32_t                   k, i, vocab, lrow;
+    int32_t                   k, i, j, vocab, lrow;
     slora_engine_req_t       *q;
     slora_engine_pick_t      *pk;
 
@@ -191,6 +193,12 @@ slora_engine_host_share(void *ctx, int ith, int nth)
             pk->tok = -1;
 
         } else {
+            for (j = 0; slora_engine_holds_stops(q) && j < q->n_stop; j++) {
+                if (q->stop_ids[j] >= 0 && q->stop_ids[j] < vocab) {
+                    row[q->stop_ids[j]] = -INFINITY;
+                }
+            }
+
             pk->tok = slora_sample(e->host.samplers[ith], &q->sampling,
                                    &q->rng, row, q->r.tokens, q->r.n_tokens,
                                    q->r.n_prompt);

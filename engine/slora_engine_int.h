@@ -168,6 +168,11 @@ void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     const slora_engine_times_t *t);
 
 /* slora_engine_host.c */
+/* 1 while q's stop ids may not be drawn yet (sampling.min_tokens). */
+#define slora_engine_holds_stops(q)                                           \
+    ((q)->n_stop > 0                                                          \
+     && (q)->r.n_tokens - (q)->r.n_prompt < (q)->sampling.min_tokens)
+
 int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
     int32_t max_running, int32_t n_threads, slora_err_t *err);
 void slora_engine_host_free(slora_engine_host_t *h);

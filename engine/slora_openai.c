@@ -711,6 +711,20 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->stream = cJSON_IsTrue(item) ? 1 : 0;
     }
 
+    /* vLLM's: the model's end-of-sequence ids are not drawn before this
+     * many tokens (the handler checks it against max_tokens) */
+    item = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");
+    if (item && !cJSON_IsNull(item)) {
+        if (slora_openai_int(item, "min_tokens", 0, INT32_MAX, 0, INT32_MAX,
+                             &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        req->min_tokens = (int64_t) d;
+    }
+
     /* vLLM's extension, which load generators use to get exactly
      * max_tokens: the model's end-of-sequence ids do not stop it */
     item = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos");

@@ -73,6 +73,7 @@ typedef struct {
     slora_chat_msg_t     *msgs;             /* chat: [n_msgs] */
     uint32_t              n_msgs;
     int64_t               max_tokens;       /* -1: not given */
+    int64_t               min_tokens;       /* vLLM's, 0: none */
     double                temperature;      /* default 1 */
     double                top_p;            /* default 1 */
     double                min_p;            /* vLLM's, 0..1, 0: off */

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      18
+#define SLORA_QUEUE_VERSION      19
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -164,6 +164,7 @@ typedef struct {
                                            json_object) */
     uint64_t           seed;
     int32_t            max_tokens;
+    int32_t            min_tokens;      /* stop ids held back until then */
     int32_t            n_prompt;
     int32_t            n_cached;        /* of the prompt, the tokens taken
                                            from the prefix cache: written

@@ -627,6 +627,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.top_logprobs = s->logprobs >= 0 ? s->logprobs : 0;
     req.sampling.seed = s->seed;
     req.sampling.max_tokens = s->max_tokens;
+    req.sampling.min_tokens = s->min_tokens;
     req.arrived_ns = s->t_submit_ns;
 
     err.msg[0] = '\0';

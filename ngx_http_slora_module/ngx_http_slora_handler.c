@@ -639,6 +639,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                            limit);
             prompt[k].max_tokens = ngx_min(prompt[k].max_tokens, n_ctx - n);
         }
+
+        if (req->min_tokens > prompt[k].max_tokens) {
+            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", "min_tokens",
+                                       "min_tokens (%i) must be at most"
+                                       " max_tokens (%D)",
+                                       (ngx_int_t) req->min_tokens,
+                                       prompt[k].max_tokens);
+        }
     }
 
     /* logit_bias: tokens the tokenizer has */
@@ -766,6 +776,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                   ^ (uint64_t) ngx_random()
                                   ^ (uint64_t) ctx->t_start_ns;
         s->max_tokens = pi->max_tokens;
+        s->min_tokens = (int32_t) req->min_tokens;
         s->n_prompt = pi->n;
         s->n_stop_ids = req->ignore_eos ? 0 : smcf->n_stop_ids;
         ngx_memcpy(s->stop_ids, smcf->stop_ids,

@@ -236,6 +236,32 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'logit_bias 101: 400 naming logit_bias');
 }
 
+# min_tokens (vLLM's): an answer that ends on end-of-text within a few
+# tokens runs on to at least min_tokens, the same text first; more than
+# max_tokens is a 400.
+{
+    my %b = (model => 'base', temperature => 0, max_tokens => 40,
+             messages => [{ role => 'user',
+                            content => 'What is the capital of France?' }]);
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $at = $a->{json}{choices}[0]{message}{content} // '';
+    my $an = $a->{json}{usage}{completion_tokens} // 99;
+    ok($an < 20 && ($a->{json}{choices}[0]{finish_reason} // '') eq 'stop',
+       "without min_tokens it ends on end-of-text after $an tokens");
+    my $m = json_req($PORT, '/v1/chat/completions',
+                     { %b, min_tokens => 20 });
+    my $mt = $m->{json}{choices}[0]{message}{content} // '';
+    ok(($m->{json}{usage}{completion_tokens} // 0) >= 20
+       && index($mt, $at) == 0,
+       'min_tokens 20: ' . ($m->{json}{usage}{completion_tokens} // '?')
+       . ' tokens, the same text first: ' . one_line($mt));
+    my $x = json_req($PORT, '/v1/chat/completions',
+                     { %b, min_tokens => 41 });
+    ok($x->{status} == 400
+       && ($x->{json}{error}{param} // '') eq 'min_tokens',
+       'min_tokens 41 over max_tokens 40: 400 naming min_tokens');
+}
+
 # min_p (vLLM's extension) reaches the draw: at temperature 2 a seeded
 # answer wanders from the greedy one; with min_p 1 only the likeliest
 # token is ever kept, so it is the greedy answer.

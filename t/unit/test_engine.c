@@ -377,6 +377,12 @@ test_batching(void)
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
        && strstr(err.msg, "max_tokens >= 1") != NULL,
        "max_tokens 0 is refused: %s", err.msg);
+    req.sampling.max_tokens = 4;
+    req.sampling.min_tokens = 5;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "min_tokens") != NULL,
+       "min_tokens over max_tokens is refused: %s", err.msg);
+    req.sampling.min_tokens = 0;
     req.sampling.max_tokens = 8;
 
     /* refusals */

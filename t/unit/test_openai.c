@@ -105,6 +105,10 @@ static const bad_case_t  bad_cases[] = {
       400, "invalid_value", "top_p" },
     { "min_p 1.5", CHAT, "{\"model\":\"base\"," MSGS ",\"min_p\":1.5}",
       400, "invalid_value", "min_p" },
+    { "min_tokens -1", CHAT, "{\"model\":\"base\"," MSGS ",\"min_tokens\":"
+      "-1}", 400, "invalid_value", "min_tokens" },
+    { "min_tokens 2.5", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+      "\"min_tokens\":2.5}", 400, "invalid_value", "min_tokens" },
     { "min_p -0.1", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
       "\"min_p\":-0.1}", 400, "invalid_value", "min_p" },
     { "min_p a string", CHAT, "{\"model\":\"base\"," MSGS ",\"min_p\":"
@@ -427,7 +431,7 @@ test_chat(void)
                "{\"role\":\"user\"}],"
                "\"max_completion_tokens\":7,\"temperature\":0,"
                "\"top_p\":0.5,\"top_k\":40,\"min_p\":0.05,\"seed\":-3,"
-               "\"n\":3,"
+               "\"n\":3,\"min_tokens\":4,"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                "\"ignore_eos\":true,\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
@@ -463,6 +467,7 @@ test_chat(void)
     ok(req.temperature == 0.0, "chat: temperature 0");
     ok(req.top_p == 0.5, "chat: top_p");
     ok(req.min_p == 0.05, "chat: min_p");
+    ok(req.min_tokens == 4, "chat: min_tokens");
     is_int(req.top_k, 40, "chat: top_k");
     ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
     ok(req.stream && req.include_usage, "chat: stream, include_usage");

@@ -711,6 +711,33 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->stream = cJSON_IsTrue(item) ? 1 : 0;
     }
 
+    /* vLLM's: token ids that end the answer as the model's own
+     * end-of-sequence ids do (ignore_eos leaves them in force); whether
+     * they are in the vocabulary is the caller's to check */
+    item = cJSON_GetObjectItemCaseSensitive(root, "stop_token_ids");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsArray(item)
+            || cJSON_GetArraySize(item) > SLORA_OPENAI_MAX_STOP_IDS)
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "stop_token_ids",
+                                     "stop_token_ids must be an array of"
+                                     " up to %d token ids",
+                                     SLORA_OPENAI_MAX_STOP_IDS);
+        }
+
+        cJSON_ArrayForEach(opt, item) {
+            if (slora_openai_int(opt, "stop_token_ids", 0, INT32_MAX, 0,
+                                 INT32_MAX, &d, err)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            req->stop_ids[req->n_stop_ids++] = (int32_t) d;
+        }
+    }
+
     /* vLLM's: the model's end-of-sequence ids are not drawn before this
      * many tokens (the handler checks it against max_tokens) */
     item = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");

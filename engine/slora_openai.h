@@ -24,6 +24,7 @@
 
 
 #define SLORA_OPENAI_MAX_STOPS  4
+#define SLORA_OPENAI_MAX_STOP_IDS  16   /* stop_token_ids a request names */
 #define SLORA_OPENAI_MAX_N      16      /* choices a request may ask for:
                                            n times its prompts */
 #define SLORA_OPENAI_MAX_BIAS   300     /* tokens logit_bias may name */
@@ -87,6 +88,9 @@ typedef struct {
     int32_t               logit_bias_ids[SLORA_OPENAI_MAX_BIAS];
     float                 logit_bias[SLORA_OPENAI_MAX_BIAS]; /* -100..100 */
     slora_openai_str_t    stop[SLORA_OPENAI_MAX_STOPS];
+    int32_t               stop_ids[SLORA_OPENAI_MAX_STOP_IDS]; /* vLLM's
+                                               stop_token_ids */
+    uint32_t              n_stop_ids;
     uint32_t              n_stop;           /* non-empty stop strings */
     unsigned              has_seed:1;
     unsigned              stream:1;

@@ -32,13 +32,13 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      19
+#define SLORA_QUEUE_VERSION      20
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
 #define SLORA_QUEUE_CODE_LEN     32     /* OpenAI error code */
 #define SLORA_QUEUE_ERR_LEN      256
-#define SLORA_QUEUE_STOP_IDS     16
+#define SLORA_QUEUE_STOP_IDS     32     /* the model's and a request's */
 #define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
 #define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of

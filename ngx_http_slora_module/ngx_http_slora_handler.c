@@ -22,6 +22,10 @@
 
 
 /* a request's logit_bias fits its slot */
+_Static_assert(NGX_HTTP_SLORA_MODEL_STOP_IDS + SLORA_OPENAI_MAX_STOP_IDS
+               <= SLORA_QUEUE_STOP_IDS,
+               "stop ids: the slot holds fewer than the model's and a"
+               " request's");
 _Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
                "logit_bias: the slot holds fewer entries than a request");
 
@@ -651,7 +655,20 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         }
     }
 
-    /* logit_bias: tokens the tokenizer has */
+    /* logit_bias and stop_token_ids: tokens the tokenizer has */
+
+    for (i = 0; i < req->n_stop_ids; i++) {
+        if (req->stop_ids[i] >= slora_tokenizer_n_vocab(smcf->tokenizer)) {
+            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", "stop_token_ids",
+                                       "stop_token_ids names token %D, not"
+                                       " in the vocabulary of %D tokens",
+                                       req->stop_ids[i],
+                                       slora_tokenizer_n_vocab(
+                                           smcf->tokenizer));
+        }
+    }
 
     for (i = 0; i < req->n_logit_bias; i++) {
         if (req->logit_bias_ids[i]
@@ -781,6 +798,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->n_stop_ids = req->ignore_eos ? 0 : smcf->n_stop_ids;
         ngx_memcpy(s->stop_ids, smcf->stop_ids,
                    s->n_stop_ids * sizeof(int32_t));
+        ngx_memcpy(s->stop_ids + s->n_stop_ids, req->stop_ids,
+                   req->n_stop_ids * sizeof(int32_t));
+        s->n_stop_ids += req->n_stop_ids;
         ngx_memcpy(slora_queue_prompt(q, ch->slot), pi->ids,
                    pi->n * sizeof(int32_t));
     }

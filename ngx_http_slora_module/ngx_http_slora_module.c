@@ -745,9 +745,9 @@ ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
     smcf->model_template = slora_tokenizer_chat_template(smcf->tokenizer);
     smcf->n_stop_ids = slora_tokenizer_stop_ids(smcf->tokenizer,
                                                  smcf->stop_ids,
-                                                 SLORA_QUEUE_STOP_IDS);
-    if (smcf->n_stop_ids > SLORA_QUEUE_STOP_IDS) {
-        smcf->n_stop_ids = SLORA_QUEUE_STOP_IDS;
+                                                 NGX_HTTP_SLORA_MODEL_STOP_IDS);
+    if (smcf->n_stop_ids > NGX_HTTP_SLORA_MODEL_STOP_IDS) {
+        smcf->n_stop_ids = NGX_HTTP_SLORA_MODEL_STOP_IDS;
     }
 
     return NGX_CONF_OK;

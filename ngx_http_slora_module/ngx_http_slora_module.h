@@ -44,6 +44,11 @@ typedef enum {
 } ngx_http_slora_kind_e;
 
 
+/* The model's own stop ids a slot carries; a request's stop_token_ids
+ * fill the rest of SLORA_QUEUE_STOP_IDS. */
+#define NGX_HTTP_SLORA_MODEL_STOP_IDS  16
+
+
 typedef struct {
     ngx_flag_t                 enabled;       /* slora_engine given */
     ngx_str_t                  model;         /* full path */
@@ -83,7 +88,7 @@ typedef struct {
 
     slora_tokenizer_t         *tokenizer;
     slora_chat_e               model_template;
-    int32_t                    stop_ids[SLORA_QUEUE_STOP_IDS];
+    int32_t                    stop_ids[NGX_HTTP_SLORA_MODEL_STOP_IDS];
     int32_t                    n_stop_ids;
 } ngx_http_slora_main_conf_t;
 

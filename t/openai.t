@@ -236,6 +236,38 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'logit_bias 101: 400 naming logit_bias');
 }
 
+# stop_token_ids (vLLM's): SmolLM2's ' Paris' ends the greedy answer
+# before it, as the model's own end-of-text would; ignore_eos leaves it
+# in force; a token past the vocabulary is a 400.
+{
+    my ($rc, $out) = SloraTest::run_cmd(
+        slora_bin(), 'tokenize', '--model', $model, '--no-bos',
+        '--no-special', '--text', ' Paris');
+    my ($paris) = $out =~ /^(\d+)\s*$/;
+    my %b = (model => 'base', temperature => 0, max_tokens => 40,
+             messages => [{ role => 'user',
+                            content => 'What is the capital of France?' }]);
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $at = $a->{json}{choices}[0]{message}{content} // '';
+    my $s = json_req($PORT, '/v1/chat/completions',
+                     { %b, stop_token_ids => [($paris // 0) + 0] });
+    my $st = $s->{json}{choices}[0]{message}{content} // '';
+    ok(defined $paris && $at =~ / Paris/ && $st ne ''
+       && index($at, "$st Paris") == 0
+       && ($s->{json}{choices}[0]{finish_reason} // '') eq 'stop',
+       "stop_token_ids [' Paris']: the answer up to it, stop: $st");
+    $s = json_req($PORT, '/v1/chat/completions',
+                  { %b, stop_token_ids => [($paris // 0) + 0],
+                    ignore_eos => JSON::PP::true() });
+    is($s->{json}{choices}[0]{message}{content} // '', $st,
+       '... with ignore_eos too');
+    $s = json_req($PORT, '/v1/chat/completions',
+                  { %b, stop_token_ids => [49152] });
+    ok($s->{status} == 400
+       && ($s->{json}{error}{param} // '') eq 'stop_token_ids',
+       'stop_token_ids [49152]: 400 naming it');
+}
+
 # min_tokens (vLLM's): an answer that ends on end-of-text within a few
 # tokens runs on to at least min_tokens, the same text first; more than
 # max_tokens is a 400.

@@ -105,6 +105,13 @@ static const bad_case_t  bad_cases[] = {
       400, "invalid_value", "top_p" },
     { "min_p 1.5", CHAT, "{\"model\":\"base\"," MSGS ",\"min_p\":1.5}",
       400, "invalid_value", "min_p" },
+    { "stop_token_ids a number", CHAT, "{\"model\":\"base\"," MSGS
+      ",\"stop_token_ids\":5}", 400, "invalid_value", "stop_token_ids" },
+    { "stop_token_ids -1", CHAT, "{\"model\":\"base\"," MSGS
+      ",\"stop_token_ids\":[1,-1]}", 400, "invalid_value", "stop_token_ids" },
+    { "stop_token_ids 17 of them", COMP, "{\"model\":\"base\",\"prompt\":"
+      "\"x\",\"stop_token_ids\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
+      400, "invalid_value", "stop_token_ids" },
     { "min_tokens -1", CHAT, "{\"model\":\"base\"," MSGS ",\"min_tokens\":"
       "-1}", 400, "invalid_value", "min_tokens" },
     { "min_tokens 2.5", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
@@ -431,7 +438,7 @@ test_chat(void)
                "{\"role\":\"user\"}],"
                "\"max_completion_tokens\":7,\"temperature\":0,"
                "\"top_p\":0.5,\"top_k\":40,\"min_p\":0.05,\"seed\":-3,"
-               "\"n\":3,\"min_tokens\":4,"
+               "\"n\":3,\"min_tokens\":4,\"stop_token_ids\":[7042,0],"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                "\"ignore_eos\":true,\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
@@ -468,6 +475,8 @@ test_chat(void)
     ok(req.top_p == 0.5, "chat: top_p");
     ok(req.min_p == 0.05, "chat: min_p");
     ok(req.min_tokens == 4, "chat: min_tokens");
+    ok(req.n_stop_ids == 2 && req.stop_ids[0] == 7042
+       && req.stop_ids[1] == 0, "chat: stop_token_ids");
     is_int(req.top_k, 40, "chat: top_k");
     ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
     ok(req.stream && req.include_usage, "chat: stream, include_usage");

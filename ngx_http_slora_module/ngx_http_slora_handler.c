@@ -80,6 +80,9 @@ static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
+static ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
+    const int32_t *ids, uint32_t n, const char *param,
+    ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
@@ -657,32 +660,14 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     /* logit_bias and stop_token_ids: tokens the tokenizer has */
 
-    for (i = 0; i < req->n_stop_ids; i++) {
-        if (req->stop_ids[i] >= slora_tokenizer_n_vocab(smcf->tokenizer)) {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_value", "stop_token_ids",
-                                       "stop_token_ids names token %D, not"
-                                       " in the vocabulary of %D tokens",
-                                       req->stop_ids[i],
-                                       slora_tokenizer_n_vocab(
-                                           smcf->tokenizer));
-        }
-    }
-
-    for (i = 0; i < req->n_logit_bias; i++) {
-        if (req->logit_bias_ids[i]
-            >= slora_tokenizer_n_vocab(smcf->tokenizer))
-        {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_value", "logit_bias",
-                                       "logit_bias names token %D, not in"
-                                       " the vocabulary of %D tokens",
-                                       req->logit_bias_ids[i],
-                                       slora_tokenizer_n_vocab(
-                                           smcf->tokenizer));
-        }
+    if (ngx_http_slora_vocab_ids(smcf, req->stop_ids, req->n_stop_ids,
+                                 "stop_token_ids", e)
+        != NGX_OK
+        || ngx_http_slora_vocab_ids(smcf, req->logit_bias_ids,
+                                    req->n_logit_bias, "logit_bias", e)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     /* the request context */
@@ -910,11 +895,11 @@ ngx_http_slora_detokenize(ngx_http_request_t *r, slora_openai_req_t *req,
 {
     u_char                      *text, *p;
     size_t                       len, cap, n;
-    int32_t                      vocab;
     uint32_t                     i;
     ngx_buf_t                   *b;
     slora_detok_t                d;
     slora_openai_err_t           oe;
+    ngx_http_slora_err_t         e;
     slora_openai_prompt_t       *pr;
     ngx_http_slora_main_conf_t  *smcf;
 
@@ -926,23 +911,21 @@ ngx_http_slora_detokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    vocab = slora_tokenizer_n_vocab(smcf->tokenizer);
     pr = &req->prompts[0];
     cap = 64;
 
-    for (i = 0; i < pr->n_ids; i++) {
-        if (pr->ids[i] >= vocab
-            || slora_tokenizer_token_bytes(smcf->tokenizer, pr->ids[i],
-                                           NULL, 0, &len) == SLORA_ERROR)
-        {
-            return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                             "invalid_request_error",
-                                             "invalid_value", "tokens",
-                                             "token %D is not in the"
-                                             " vocabulary of %D tokens",
-                                             pr->ids[i], vocab);
-        }
+    ngx_memzero(&e, sizeof(e));
 
+    if (ngx_http_slora_vocab_ids(smcf, pr->ids, pr->n_ids, "tokens", &e)
+        != NGX_OK)
+    {
+        return ngx_http_slora_send_err(r, &e);
+    }
+
+    for (i = 0; i < pr->n_ids; i++) {
+        len = 0;
+        (void) slora_tokenizer_token_bytes(smcf->tokenizer, pr->ids[i],
+                                           NULL, 0, &len);
         cap += 3 * (len + 8);
     }
 
@@ -999,8 +982,7 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
-    int32_t      n, vocab;
-    uint32_t     i;
+    int32_t      n;
     ngx_int_t    rc;
     slora_err_t  err;
 
@@ -1013,24 +995,18 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     n = 0;
 
     if (pr != NULL && pr->text.data == NULL) {
-        vocab = slora_tokenizer_n_vocab(smcf->tokenizer);
-        n = (int32_t) ngx_min(pr->n_ids, (uint32_t) n_ctx);
-        rc = pr->n_ids >= (uint32_t) n_ctx ? SLORA_BUSY : SLORA_OK;
-
-        for (i = 0; i < (uint32_t) n; i++) {
-            if (pr->ids[i] >= vocab) {
-                return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error",
-                                           "invalid_value", "prompt",
-                                           "token %D of the prompt is not in"
-                                           " the vocabulary of %D tokens",
-                                           pr->ids[i], vocab);
-            }
-
-            out->ids[i] = pr->ids[i];
+        if (ngx_http_slora_vocab_ids(smcf, pr->ids, pr->n_ids, "prompt", e)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         n = (int32_t) ngx_min(pr->n_ids, (uint32_t) NGX_MAX_INT32_VALUE);
+        rc = n >= n_ctx ? SLORA_BUSY : SLORA_OK;
+
+        if (rc == SLORA_OK) {
+            ngx_memcpy(out->ids, pr->ids, n * sizeof(int32_t));
+        }
 
     } else {
         rc = slora_tokenizer_encode(smcf->tokenizer,
@@ -1064,6 +1040,33 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     }
 
     out->n = n;
+
+    return NGX_OK;
+}
+
+
+/* A 400 naming param unless every one of ids[0..n) is in the tokenizer's
+ * vocabulary. */
+static ngx_int_t
+ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
+    const int32_t *ids, uint32_t n, const char *param,
+    ngx_http_slora_err_t *e)
+{
+    int32_t   vocab;
+    uint32_t  i;
+
+    vocab = slora_tokenizer_n_vocab(smcf->tokenizer);
+
+    for (i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", param,
+                                       "%s names token %D, not in the"
+                                       " vocabulary of %D tokens", param,
+                                       ids[i], vocab);
+        }
+    }
 
     return NGX_OK;
 }

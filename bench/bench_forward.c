@@ -290,6 +290,7 @@ main(int argc, char **argv)
     seq.n_pages = ctx_pages;
     seq.lora = rank > 0 ? 0 : -1;
     seq.logits_row = 0;
+    seq.n_rows = 1;
 
     memset(&b, 0, sizeof(b));
     b.n_seqs = 1;

@@ -596,9 +596,10 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
 
 
 /*
- * h holds the output-normed rows; the last row of every sequence that
- * asked for logits is gathered, multiplied by the output matrix, and its
- * logits land in its batch row. When the rows asked for are 0, 1, ... in
+ * h holds the output-normed rows; the last n_rows rows of every
+ * sequence that asked for logits (its last token's, or a prompt's every
+ * token's) are gathered, multiplied by the output matrix, and their
+ * logits land in their batch rows. When the rows asked for are 0, 1, ... in
  * sequence order (the usual case) the GEMM writes the batch's logits
  * directly.
  */
@@ -611,7 +612,7 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
     float                *lx = c->lx.p;
     float                *lout;
     const float          *h = c->h.p;
-    int32_t               s, i, m, last, hidden, vocab;
+    int32_t               s, i, j, m, first, hidden, vocab;
     slora_cpu_linear_op_t  lin;
 
     hidden = c->cfg.hidden;
@@ -623,11 +624,15 @@ slora_cpu_logits(slora_cpu_t *c, slora_cpu_step_t *st)
             continue;
         }
 
-        last = st->ix.qo_indptr[s + 1] - 1;
-        memcpy(lx + (int64_t) m * hidden, h + (int64_t) last * hidden,
-               (size_t) hidden * sizeof(float));
-        lrow[m] = bt->seqs[s].logits_row;
-        m++;
+        first = st->ix.qo_indptr[s + 1] - bt->seqs[s].n_rows;
+
+        for (j = 0; j < bt->seqs[s].n_rows; j++) {
+            memcpy(lx + (int64_t) m * hidden,
+                   h + (int64_t) (first + j) * hidden,
+                   (size_t) hidden * sizeof(float));
+            lrow[m] = bt->seqs[s].logits_row + j;
+            m++;
+        }
     }
 
     if (m == 0) {

@@ -114,16 +114,24 @@ slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
         }
 
         if (sq->logits_row >= 0) {
-            if (sq->logits_row >= bt->n_logits || bt->logits == NULL
-                || sq->n_tokens == 0)
+            if (sq->n_rows < 1 || sq->n_rows > sq->n_tokens
+                || sq->logits_row > bt->n_logits - sq->n_rows
+                || bt->logits == NULL)
             {
                 return slora_err_set(err, SLORA_ERROR, "%s: batch: sequence "
-                                     "%d: logits row %d of %d", who, s,
-                                     sq->logits_row, bt->n_logits);
+                                     "%d: logits rows %d..%d of %d", who, s,
+                                     sq->logits_row,
+                                     sq->logits_row + sq->n_rows - 1,
+                                     bt->n_logits);
             }
 
             info->direct &= sq->logits_row == info->n_logits;
-            info->n_logits++;
+            info->n_logits += sq->n_rows;
+
+        } else if (sq->n_rows != 0) {
+            return slora_err_set(err, SLORA_ERROR, "%s: batch: sequence %d: "
+                                 "%d logits rows without a first",
+                                 who, s, sq->n_rows);
         }
 
         if (sq->pos + sq->n_tokens > info->max_ctx) {

@@ -35,7 +35,12 @@ typedef struct {
     int32_t          n_pages;
     const int32_t   *pages;         /* covers positions [0, pos + n_tokens) */
     int32_t          lora;          /* index into loras[], -1: base model */
-    int32_t          logits_row;    /* row in logits for its last token, -1 */
+    int32_t          logits_row;    /* -1: no logits; else the row of the
+                                       first of its last n_rows tokens,
+                                       the others in the rows after */
+    int32_t          n_rows;        /* 1 (its last token), up to n_tokens
+                                       (a prompt's log-probabilities);
+                                       0 without logits */
 } slora_batch_seq_t;
 
 
@@ -64,8 +69,10 @@ typedef struct {
 
 /* What a backend derives from a batch once, before any compute. */
 typedef struct {
-    int32_t                   n_logits;    /* sequences that want logits */
-    int                       direct;      /* their rows are 0, 1, ... */
+    int32_t                   n_logits;    /* logits rows, every
+                                              sequence's summed */
+    int                       direct;      /* their rows are 0, 1, ...
+                                              in token order */
     int32_t                   max_rank;    /* largest rank in use */
     uint32_t                  proj_mask;   /* 1 << SLORA_PROJ_* of the
                                               projections an adapter of

@@ -662,6 +662,10 @@ slora_bench_event(void *data, const slora_event_t *ev)
         bs->in_flight--;
         bs->failed++;
         break;
+
+    case SLORA_EV_SCORE:
+        /* none of its requests asks for a prompt's log-probabilities */
+        break;
     }
 }
 

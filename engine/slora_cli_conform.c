@@ -553,6 +553,10 @@ slora_conform_event(void *data, const slora_event_t *ev)
         fprintf(stderr, "slora conform: request %d: %s\n", r, ev->error);
         run->failed++;
         break;
+
+    case SLORA_EV_SCORE:
+        /* none of its requests asks for a prompt's log-probabilities */
+        break;
     }
 }
 

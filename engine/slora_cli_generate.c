@@ -11,6 +11,7 @@
  */
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ typedef struct {
     int                       failed;
     int                       ids;          /* print ids, not text */
     int64_t                   t_first;
+    int32_t                   n_scored;     /* prompt tokens scored */
+    double                    score;        /* their log-probabilities,
+                                               summed */
 } slora_gen_state_t;
 
 
@@ -56,6 +60,9 @@ static const char  slora_generate_usage[] =
     "  --presence-penalty P  OpenAI's, -2..2, over generated tokens (0)\n"
     "  --seed S              sampling seed (0)\n"
     "  --json 1              JSON mode: the output is one JSON object\n"
+    "  --prompt-logprobs 1   the prompt's log-probability under the model\n"
+    "                        (and adapter) and its perplexity, on stderr;\n"
+    "                        --max-tokens may then be 0\n"
     "  --threads N           CPU threads (all cores)\n"
     "  --device D            cpu (default), cuda or cuda:N\n"
     "  --ids 1               print the generated token ids, not the text\n";
@@ -131,7 +138,7 @@ slora_cli_generate(int argc, char **argv)
             chat = opt[2] == 'c';
 
         } else if (strcmp(opt, "--max-tokens") == 0) {
-            rc = slora_cli_number(val, 1, 1 << 20, &v);
+            rc = slora_cli_number(val, 0, 1 << 20, &v);
             req.sampling.max_tokens = (int32_t) v;
 
         } else if (strcmp(opt, "--temperature") == 0) {
@@ -176,6 +183,10 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--json") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);
             req.sampling.json = v > 0;
+
+        } else if (strcmp(opt, "--prompt-logprobs") == 0) {
+            rc = slora_cli_number(val, 0, 1, &v);
+            req.prompt_logprobs = v > 0;
 
         } else if (strcmp(opt, "--ids") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);
@@ -277,6 +288,12 @@ slora_cli_generate(int argc, char **argv)
         goto done;
     }
 
+    if (req.sampling.max_tokens == 0 && !req.prompt_logprobs) {
+        fprintf(stderr, "slora generate: --max-tokens 0 needs "
+                "--prompt-logprobs 1\n");
+        goto done;
+    }
+
     if (n_ids + req.sampling.max_tokens > max_ctx) {
         req.sampling.max_tokens = max_ctx - n_ids;
     }
@@ -314,6 +331,13 @@ slora_cli_generate(int argc, char **argv)
 
     if (gs.failed) {
         goto done;
+    }
+
+    if (req.prompt_logprobs) {
+        fprintf(stderr, "slora generate: the prompt's log-probability %.4f "
+                "over its %d tokens after the first (perplexity %.4f)\n",
+                gs.score, gs.n_scored,
+                gs.n_scored > 0 ? exp(-gs.score / gs.n_scored) : 1.0);
     }
 
     fprintf(stderr, "slora generate: %d prompt tokens, %d generated in "
@@ -380,6 +404,11 @@ slora_generate_event(void *data, const slora_event_t *ev)
         fprintf(stderr, "slora generate: %s\n", ev->error);
         gs->done = 1;
         gs->failed = 1;
+        break;
+
+    case SLORA_EV_SCORE:
+        gs->n_scored++;
+        gs->score += ev->logprob;
         break;
     }
 }

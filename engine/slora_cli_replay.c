@@ -445,6 +445,10 @@ slora_replay_event(void *data, const slora_event_t *ev)
                     (unsigned long long) ev->id, ev->error);
         }
         break;
+
+    case SLORA_EV_SCORE:
+        /* none of its requests asks for a prompt's log-probabilities */
+        break;
     }
 }
 

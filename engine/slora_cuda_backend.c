@@ -1143,7 +1143,8 @@ slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n, slora_err_t *err)
 
 
 /*
- * The last row of every sequence that wants logits is gathered (the
+ * The rows of every sequence that wants logits (its last token's, or a
+ * prompt's every token's: slora_batch_seq_t.n_rows) are gathered (the
  * embedding kernel over h), multiplied by the output matrix in fp32, and
  * either its id (the argmax, or the draw of a sampled row) or the whole
  * row comes back to the host.

@@ -199,7 +199,7 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     char                 *hb, *db;
     int64_t              *rows, **a_tab, **b_tab;
     const int64_t       **seg_a, **seg_b;
-    int32_t              *lidx, s, p, i, g, ns, ng, m, r, len;
+    int32_t              *lidx, s, p, i, j, g, ns, ng, m, r, len;
     slora_lora_segs_t     tl;
     size_t                k;
     int64_t              *tab_a_dev, *tab_b_dev;
@@ -244,14 +244,14 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     m = 0;
 
     for (s = 0; s < ns; s++) {
-        if (bt->seqs[s].logits_row >= 0) {
-            lidx[m] = bx.qo_indptr[s + 1] - 1;
-            st->lrow[m] = bt->seqs[s].logits_row;
+        for (j = 0; j < bt->seqs[s].n_rows; j++) {
+            lidx[m] = bx.qo_indptr[s + 1] - bt->seqs[s].n_rows + j;
+            st->lrow[m] = bt->seqs[s].logits_row + j;
 
             /* the draws in the device's row order */
             if (bt->draws != NULL) {
                 ((slora_draw_t *) (hb + lay->draws))[m] =
-                    bt->draws[bt->seqs[s].logits_row];
+                    bt->draws[st->lrow[m]];
             }
 
             m++;

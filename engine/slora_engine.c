@@ -41,6 +41,9 @@ static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 static void slora_engine_picks(slora_engine_t *e,
     const slora_sched_step_t *step, slora_batch_t *batch);
 static float slora_engine_margin(const float *logits, int32_t vocab);
+static void slora_engine_scores(slora_engine_t *e,
+    const slora_sched_item_t *it, int32_t first, slora_event_cb cb,
+    void *data);
 
 
 slora_engine_t *
@@ -172,13 +175,16 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->tokens = malloc((size_t) e->conf.max_batch_tokens * sizeof(int32_t));
     e->seqs = calloc((size_t) e->conf.max_running, sizeof(slora_batch_seq_t));
     e->loras = calloc((size_t) e->conf.max_running, sizeof(slora_lora_t));
+    /* a row for every running request's last token, and the rows a step
+     * gives prompts' log-probabilities (slora_sched_conf_t.score_rows) */
+    e->max_rows = e->conf.max_running + SLORA_ENGINE_SCORE_ROWS;
     /* the backend's host memory: a GPU copies rows straight into it */
-    e->logits_bytes = (size_t) e->conf.max_running * (size_t) cfg->vocab
+    e->logits_bytes = (size_t) e->max_rows * (size_t) cfg->vocab
                       * sizeof(float);
     e->logits = slora_host_alloc(&e->backend->host_mem, e->logits_bytes);
-    e->ids = malloc((size_t) e->conf.max_running * sizeof(int32_t));
-    e->draws = malloc((size_t) e->conf.max_running * sizeof(slora_draw_t));
-    e->host_rows = malloc((size_t) e->conf.max_running);
+    e->ids = malloc((size_t) e->max_rows * sizeof(int32_t));
+    e->draws = malloc((size_t) e->max_rows * sizeof(slora_draw_t));
+    e->host_rows = malloc((size_t) e->max_rows);
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
         || e->loras == NULL || e->logits == NULL || e->ids == NULL
@@ -240,6 +246,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     sc.fair_prefill = conf->fair_prefill;
     sc.fair_decode = conf->fair_decode;
     sc.prefix_cache = !conf->no_prefix_cache;
+    sc.score_rows = SLORA_ENGINE_SCORE_ROWS;
     e->conf.schedule = policy->name;
 
     e->sched = slora_sched_create(&sc, e->pool, e->adapters, policy, err);
@@ -248,7 +255,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     }
 
     if (slora_engine_host_init(&e->host, cfg->vocab, e->conf.max_running,
-                               e->conf.n_threads, err)
+                               e->max_rows, e->conf.n_threads, err)
         != SLORA_OK)
     {
         goto failed;
@@ -365,12 +372,13 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
-    if (sp->max_tokens < 1
+    if (sp->max_tokens < (req->prompt_logprobs ? 0 : 1)
         || (int64_t) req->n_prompt + sp->max_tokens > e->conf.max_ctx)
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: %d prompt "
                              "tokens + max_tokens %d must fit the context of "
-                             "%d (max_tokens >= 1)",
+                             "%d (max_tokens >= 1, or 0 with the prompt's "
+                             "log-probabilities)",
                              (unsigned long long) req->id, req->n_prompt,
                              sp->max_tokens, e->conf.max_ctx);
     }
@@ -428,8 +436,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              sp->max_tokens);
     }
 
-    if (req->logprobs && (req->top_logprobs < 0
-                          || req->top_logprobs > SLORA_LOGPROBS_MAX))
+    if ((req->logprobs || req->prompt_logprobs)
+        && (req->top_logprobs < 0 || req->top_logprobs > SLORA_LOGPROBS_MAX))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: top_logprobs "
                              "%d not in [0, %d]", (unsigned long long) req->id,
@@ -493,6 +501,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->r.n_prompt = req->n_prompt;
     q->r.n_tokens = req->n_prompt;
     q->r.cap = cap;
+    q->r.score_to = req->prompt_logprobs ? req->n_prompt - 1 : 0;
+    q->score_top = req->prompt_logprobs ? req->top_logprobs : 0;
     now = slora_now_ns();
     q->r.arrival_ns = req->arrived_ns > 0 && req->arrived_ns < now
                       ? req->arrived_ns : now;
@@ -985,7 +995,7 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     slora_batch_t *batch)
 {
     slora_engine_req_t  *q;
-    int32_t              i, row;
+    int32_t              i, j, row;
     int                  sampled, host;
 
     batch->ids = NULL;
@@ -1002,11 +1012,20 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     for (i = 0; i < step->n_items; i++) {
         q = (slora_engine_req_t *) step->items[i].req;
 
+        /* a prompt's rows before its last token's: the host scores
+         * them, from their logits; nothing is drawn there */
+        for (j = 0; j < step->items[i].n_rows - step->items[i].logits; j++) {
+            row = e->seqs[i].logits_row + j;
+            e->host_rows[row] = 1;
+            memset(&e->draws[row], 0, sizeof(slora_draw_t));
+            host = 1;
+        }
+
         if (!step->items[i].logits) {
             continue;
         }
 
-        row = e->seqs[i].logits_row;
+        row = slora_engine_last_row(e, i);
         e->host_rows[row] = q->top_logprobs >= 0
                             || !slora_sampling_plain(&q->sampling)
                             || slora_engine_holds_stops(q)
@@ -1031,7 +1050,7 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
             continue;
         }
 
-        row = e->seqs[i].logits_row;
+        row = slora_engine_last_row(e, i);
 
         if (e->host_rows[row]) {
             /* the host draws it, from its own generator */
@@ -1080,7 +1099,9 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         sq->pos = it->pos;
         sq->n_pages = it->req->n_pages;
         sq->pages = it->req->pages;
-        sq->logits_row = it->logits ? n_logits++ : -1;
+        sq->logits_row = it->n_rows > 0 ? n_logits : -1;
+        sq->n_rows = it->n_rows;
+        n_logits += it->n_rows;
 
         if (it->req->adapter == NULL) {
             sq->lora = -1;
@@ -1133,13 +1154,26 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 
     for (i = 0; i < step->n_items; i++) {
         it = &step->items[i];
+        q = (slora_engine_req_t *) it->req;
+
+        if (it->n_rows > it->logits) {
+            slora_engine_scores(e, it, e->seqs[i].logits_row, cb, data);
+        }
+
         if (!it->logits) {
             continue;
         }
 
-        q = (slora_engine_req_t *) it->req;
+        if (q->r.n_tokens == q->r.cap) {
+            /* max_tokens 0: the prompt was all it asked for */
+            slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
+                              SLORA_FINISH_LENGTH, NULL, SLORA_ERRCODE_NONE);
+            slora_engine_end(e, q);
+            continue;
+        }
+
         pk = &e->host.picks[i];
-        tok = pk->on_host ? pk->tok : batch.ids[e->seqs[i].logits_row];
+        tok = pk->on_host ? pk->tok : batch.ids[slora_engine_last_row(e, i)];
 
         if (q->sampling.json
             && (tok < 0 || !slora_json_feed_token(&q->json, e->json_vocab,
@@ -1185,8 +1219,9 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 
             if (e->conf.margins) {
                 ev.margin = slora_engine_margin(e->logits
-                                                + (size_t) e->seqs[i]
-                                                  .logits_row * vocab,
+                                                + (size_t)
+                                                  slora_engine_last_row(e, i)
+                                                  * vocab,
                                                 vocab);
             }
 
@@ -1215,6 +1250,39 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     }
 
     return SLORA_OK;
+}
+
+
+/* SCORE events for the prompt rows of an item from row first on (all of
+ * its rows but a last one that picks), in the prompt's order. */
+static void
+slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
+    int32_t first, slora_event_cb cb, void *data)
+{
+    int32_t                     j, pos;
+    slora_event_t               ev;
+    const slora_engine_pick_t  *sc;
+
+    if (cb == NULL) {
+        return;
+    }
+
+    pos = it->pos + it->n_tokens - it->n_rows;
+
+    for (j = 0; j < it->n_rows - it->logits; j++) {
+        sc = &e->host.scores[first + j];
+
+        memset(&ev, 0, sizeof(ev));
+        ev.type = SLORA_EV_SCORE;
+        ev.id = it->req->id;
+        ev.token = sc->tok;
+        ev.pos = pos + j + 1;
+        ev.logprob = sc->logprob;
+        ev.n_top = sc->n_top;
+        ev.top_ids = sc->top_ids;
+        ev.top_logprobs = sc->top_lp;
+        cb(data, &ev);
+    }
 }
 
 

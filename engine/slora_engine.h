@@ -103,7 +103,8 @@ typedef struct {
                                        (after the temperature) */
     float         repeat_penalty;   /* 1, or 0 and less: off */
     uint64_t      seed;
-    int32_t       max_tokens;       /* new tokens at most, > 0 */
+    int32_t       max_tokens;       /* new tokens at most, > 0 (or 0
+                                       with prompt_logprobs) */
     int32_t       min_tokens;       /* vLLM's: no stop id is drawn before
                                        this many new tokens (0..
                                        max_tokens); such rows are the
@@ -154,6 +155,16 @@ typedef struct {
                                        comes to the host) */
     int32_t           top_logprobs; /* and this many of the likeliest
                                        tokens, 0..SLORA_LOGPROBS_MAX */
+    int               prompt_logprobs;  /* 1: SCORE events give every
+                                       prompt token after the first its
+                                       log-probability (with logprobs'
+                                       top_logprobs alternatives), all
+                                       before the first TOKEN; the
+                                       prompt is computed whole, none of
+                                       it taken from the prefix cache.
+                                       max_tokens may then be 0: the
+                                       request ends (DONE, LENGTH, token
+                                       -1) once its prompt is scored */
     int64_t           arrived_ns;   /* when it reached the server
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or
@@ -166,7 +177,10 @@ typedef struct {
 typedef enum {
     SLORA_EV_TOKEN = 0,             /* token: one new token */
     SLORA_EV_DONE,                  /* finish: why it ended */
-    SLORA_EV_ERROR                  /* error: text; the request is over */
+    SLORA_EV_ERROR,                 /* error: text; the request is over */
+    SLORA_EV_SCORE                  /* token: the prompt's at pos, with
+                                       its log-probability after the
+                                       tokens before it (prompt_logprobs) */
 } slora_event_e;
 
 
@@ -216,10 +230,13 @@ typedef struct {
                                            admitted; else 0 */
     float             margin;       /* TOKEN with conf.margins: the top
                                        logit less the second; else 0 */
-    float             logprob;      /* TOKEN of a request with logprobs:
-                                       the token's log-probability under
-                                       the model (its raw logits, before
-                                       penalties and temperature) */
+    int32_t           pos;          /* SCORE: token's place in the
+                                       prompt, 1..n_prompt - 1, in order */
+    float             logprob;      /* TOKEN of a request with logprobs,
+                                       and SCORE: the token's
+                                       log-probability under the model
+                                       (its raw logits, before penalties
+                                       and temperature) */
     int32_t           n_top;        /* its top_logprobs alternatives,
                                        likeliest first (lower id on a
                                        tie), valid during the call: */

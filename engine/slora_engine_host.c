@@ -30,17 +30,23 @@ typedef struct {
     const slora_sched_step_t   *step;
     const slora_batch_t        *batch;
     int32_t                     n;          /* rows in e->host.items */
+    int32_t                     n_scores;   /* in e->host.score_rows */
 } slora_engine_host_job_t;
 
 
 static void slora_engine_host_share(void *ctx, int ith, int nth);
+static void slora_engine_host_pick(slora_engine_host_job_t *job, int ith,
+    int32_t i);
+static void slora_engine_host_score(slora_engine_host_job_t *job,
+    int32_t i, int32_t row);
 
 
 /* n_threads: the engine's (its threads= setting), of which the host's
  * part takes up to SLORA_ENGINE_HOST_THREADS. */
 int
 slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
-    int32_t max_running, int32_t n_threads, slora_err_t *err)
+    int32_t max_running, int32_t max_rows, int32_t n_threads,
+    slora_err_t *err)
 {
     int  i;
 
@@ -53,9 +59,13 @@ slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
     h->lp_rows = malloc((size_t) h->n * (size_t) vocab * sizeof(float));
     h->items = malloc((size_t) max_running * sizeof(int32_t));
     h->picks = calloc((size_t) max_running, sizeof(slora_engine_pick_t));
+    h->score_items = malloc((size_t) max_rows * sizeof(int32_t));
+    h->score_rows = malloc((size_t) max_rows * sizeof(int32_t));
+    h->scores = calloc((size_t) max_rows, sizeof(slora_engine_pick_t));
 
     if (h->samplers == NULL || h->lp_rows == NULL || h->items == NULL
-        || h->picks == NULL)
+        || h->picks == NULL || h->score_items == NULL
+        || h->score_rows == NULL || h->scores == NULL)
     {
         return slora_err_set(err, SLORA_ERROR, "engine: out of memory");
     }
@@ -93,6 +103,9 @@ slora_engine_host_free(slora_engine_host_t *h)
     free(h->lp_rows);
     free(h->items);
     free(h->picks);
+    free(h->score_items);
+    free(h->score_rows);
+    free(h->scores);
     memset(h, 0, sizeof(slora_engine_host_t));
 }
 
@@ -101,29 +114,39 @@ slora_engine_host_free(slora_engine_host_t *h)
  * Marks the step's items whose rows the host works on (picks[i].on_host)
  * and works them out: picks[i].tok, and with log-probabilities its
  * figure and the likeliest alternatives. The other items' tokens are the
- * backend's (batch->ids).
+ * backend's (batch->ids). And scores the prompt rows of items that owe
+ * a prompt's log-probabilities (every row of theirs but a last one that
+ * picks): scores[row].
  */
 void
 slora_engine_host_picks(slora_engine_t *e, const slora_sched_step_t *step,
     const slora_batch_t *batch)
 {
-    int32_t                   i, row;
+    int32_t                   i, j, row;
     slora_engine_req_t       *q;
     slora_engine_host_t      *h;
     slora_engine_host_job_t   job;
+    const slora_sched_item_t *it;
 
     h = &e->host;
     job.n = 0;
+    job.n_scores = 0;
 
     for (i = 0; i < step->n_items; i++) {
+        it = &step->items[i];
         h->picks[i].on_host = 0;
 
-        if (!step->items[i].logits) {
+        for (j = 0; j < it->n_rows - it->logits; j++) {
+            h->score_items[job.n_scores] = i;
+            h->score_rows[job.n_scores++] = e->seqs[i].logits_row + j;
+        }
+
+        if (!it->logits) {
             continue;
         }
 
-        q = (slora_engine_req_t *) step->items[i].req;
-        row = e->seqs[i].logits_row;
+        q = (slora_engine_req_t *) it->req;
+        row = slora_engine_last_row(e, i);
 
         if (q->top_logprobs >= 0 || batch->ids == NULL
             || (batch->host_rows != NULL && batch->host_rows[row]))
@@ -133,7 +156,7 @@ slora_engine_host_picks(slora_engine_t *e, const slora_sched_step_t *step,
         }
     }
 
-    if (job.n == 0) {
+    if (job.n + job.n_scores == 0) {
         return;
     }
 
@@ -141,7 +164,7 @@ slora_engine_host_picks(slora_engine_t *e, const slora_sched_step_t *step,
     job.step = step;
     job.batch = batch;
 
-    if (job.n == 1 || h->pool == NULL) {
+    if (job.n + job.n_scores == 1 || h->pool == NULL) {
         slora_engine_host_share(&job, 0, 1);
         return;
     }
@@ -154,58 +177,100 @@ static void
 slora_engine_host_share(void *ctx, int ith, int nth)
 {
     slora_engine_host_job_t  *job = ctx;
+    int32_t                   k;
+
+    for (k = ith; k < job->n + job->n_scores; k += nth) {
+        if (k < job->n) {
+            slora_engine_host_pick(job, ith, job->e->host.items[k]);
+
+        } else {
+            slora_engine_host_score(job, job->e->host.score_items[k - job->n],
+                                    job->e->host.score_rows[k - job->n]);
+        }
+    }
+}
+
+
+/* Item i's pick, by share ith. */
+static void
+slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
+{
     slora_engine_t           *e = job->e;
     const slora_batch_t      *bt = job->batch;
     double                    lse;
     float                    *row, *raw;
-    int32_t                   k, i, j, vocab, lrow;
+    int32_t                   j, vocab, lrow;
     slora_engine_req_t       *q;
     slora_engine_pick_t      *pk;
 
     vocab = e->model->cfg.vocab;
     raw = e->host.lp_rows + (size_t) ith * (size_t) vocab;
+    q = (slora_engine_req_t *) job->step->items[i].req;
+    pk = &e->host.picks[i];
+    lrow = slora_engine_last_row(e, i);
+    row = e->logits + (size_t) lrow * (size_t) vocab;
+    lse = 0;
+    pk->n_top = 0;
 
-    for (k = ith; k < job->n; k += nth) {
-        i = e->host.items[k];
-        q = (slora_engine_req_t *) job->step->items[i].req;
-        pk = &e->host.picks[i];
-        lrow = e->seqs[i].logits_row;
-        row = e->logits + (size_t) lrow * (size_t) vocab;
-        lse = 0;
-        pk->n_top = 0;
-
-        if (q->top_logprobs >= 0) {
-            /* the raw row: the draw may change it (penalties, a bias) */
-            memcpy(raw, row, (size_t) vocab * sizeof(float));
-            pk->n_top = q->top_logprobs < vocab ? q->top_logprobs : vocab;
-            lse = slora_logprobs(raw, vocab, pk->n_top, pk->top_ids,
-                                 pk->top_lp);
-        }
-
-        if (bt->ids != NULL
-            && (bt->host_rows == NULL || !bt->host_rows[lrow]))
-        {
-            pk->tok = bt->ids[lrow];
-
-        } else if (q->sampling.json
-                   && slora_json_mask(&q->json, e->json_vocab, row) == 0)
-        {
-            pk->tok = -1;
-
-        } else {
-            for (j = 0; slora_engine_holds_stops(q) && j < q->n_stop; j++) {
-                if (q->stop_ids[j] >= 0 && q->stop_ids[j] < vocab) {
-                    row[q->stop_ids[j]] = -INFINITY;
-                }
-            }
-
-            pk->tok = slora_sample(e->host.samplers[ith], &q->sampling,
-                                   &q->rng, row, q->r.tokens, q->r.n_tokens,
-                                   q->r.n_prompt);
-        }
-
-        if (q->top_logprobs >= 0 && pk->tok >= 0) {
-            pk->logprob = (float) ((double) raw[pk->tok] - lse);
-        }
+    if (q->top_logprobs >= 0) {
+        /* the raw row: the draw may change it (penalties, a bias) */
+        memcpy(raw, row, (size_t) vocab * sizeof(float));
+        pk->n_top = q->top_logprobs < vocab ? q->top_logprobs : vocab;
+        lse = slora_logprobs(raw, vocab, pk->n_top, pk->top_ids, pk->top_lp);
     }
+
+    if (bt->ids != NULL && (bt->host_rows == NULL || !bt->host_rows[lrow])) {
+        pk->tok = bt->ids[lrow];
+
+    } else if (q->sampling.json
+               && slora_json_mask(&q->json, e->json_vocab, row) == 0)
+    {
+        pk->tok = -1;
+
+    } else {
+        for (j = 0; slora_engine_holds_stops(q) && j < q->n_stop; j++) {
+            if (q->stop_ids[j] >= 0 && q->stop_ids[j] < vocab) {
+                row[q->stop_ids[j]] = -INFINITY;
+            }
+        }
+
+        pk->tok = slora_sample(e->host.samplers[ith], &q->sampling, &q->rng,
+                               row, q->r.tokens, q->r.n_tokens,
+                               q->r.n_prompt);
+    }
+
+    if (q->top_logprobs >= 0 && pk->tok >= 0) {
+        pk->logprob = (float) ((double) raw[pk->tok] - lse);
+    }
+}
+
+
+/* The prompt token after the position of item i's logits row `row`: its
+ * log-probability and its request's alternatives, into scores[row]. */
+static void
+slora_engine_host_score(slora_engine_host_job_t *job, int32_t i,
+    int32_t row)
+{
+    slora_engine_t            *e = job->e;
+    double                     lse;
+    int32_t                    vocab, pos;
+    const float               *logits;
+    slora_engine_req_t        *q;
+    slora_engine_pick_t       *sc;
+    const slora_sched_item_t  *it;
+
+    vocab = e->model->cfg.vocab;
+    it = &job->step->items[i];
+    q = (slora_engine_req_t *) it->req;
+    sc = &e->host.scores[row];
+
+    /* the row's position, whose logits say what comes at pos + 1 */
+    pos = it->pos + it->n_tokens - it->n_rows + (row - e->seqs[i].logits_row);
+    slora_assert(pos >= 0 && pos < q->r.score_to);
+
+    logits = e->logits + (size_t) row * (size_t) vocab;
+    sc->tok = q->r.tokens[pos + 1];
+    sc->n_top = q->score_top < vocab ? q->score_top : vocab;
+    lse = slora_logprobs(logits, vocab, sc->n_top, sc->top_ids, sc->top_lp);
+    sc->logprob = (float) ((double) logits[sc->tok] - lse);
 }

@@ -29,6 +29,8 @@
 #define SLORA_ENGINE_LOOKAHEAD      64      /* waiting requests prefetched */
 #define SLORA_ENGINE_WARM           16      /* and uploaded ahead */
 #define SLORA_ENGINE_WARM_RESERVE   16      /* 1/16 of the pool stays free */
+#define SLORA_ENGINE_SCORE_ROWS     256     /* a step's logits rows for
+                                               prompts' log-probabilities */
 
 
 typedef struct slora_engine_req_s  slora_engine_req_t;
@@ -41,6 +43,9 @@ struct slora_engine_req_s {
     int32_t                 n_stop;
     int32_t                 max_tokens;     /* as asked */
     int32_t                 top_logprobs;   /* -1: no logprobs */
+    int32_t                 score_top;      /* alternatives of a prompt
+                                               token's log-probability
+                                               (r.score_to) */
     slora_json_t            json;           /* JSON mode: the output so
                                                far (sampling.json) */
     char                   *tenant;         /* NULL: none */
@@ -72,7 +77,17 @@ typedef struct {
     float                  *lp_rows;        /* [n][vocab]: raw copies */
     int32_t                *items;          /* [max_running] */
     slora_engine_pick_t    *picks;          /* [max_running], by item */
+    int32_t                *score_items;    /* [max_rows]: the item of a
+                                               prompt row to score, */
+    int32_t                *score_rows;     /* [max_rows]: and its row */
+    slora_engine_pick_t    *scores;         /* [max_rows], by row: tok the
+                                               prompt's token scored */
 } slora_engine_host_t;
+
+
+/* The logits row of item i's last token, the one its pick reads. */
+#define slora_engine_last_row(e, i)                                           \
+    ((e)->seqs[i].logits_row + (e)->seqs[i].n_rows - 1)
 
 
 struct slora_engine_s {
@@ -90,12 +105,15 @@ struct slora_engine_s {
     int32_t                *tokens;         /* [max_batch_tokens] */
     slora_batch_seq_t      *seqs;           /* [max_running] */
     slora_lora_t           *loras;          /* [max_running] */
-    float                  *logits;         /* [max_running, vocab], in the
+    float                  *logits;         /* [max_rows, vocab], in the
                                                backend's host memory */
     size_t                  logits_bytes;
-    int32_t                *ids;            /* [max_running] */
-    slora_draw_t           *draws;          /* [max_running] */
-    uint8_t                *host_rows;      /* [max_running] */
+    int32_t                *ids;            /* [max_rows] */
+    slora_draw_t           *draws;          /* [max_rows] */
+    uint8_t                *host_rows;      /* [max_rows] */
+    int32_t                 max_rows;       /* logits rows of a step:
+                                               max_running and
+                                               SLORA_ENGINE_SCORE_ROWS */
 
     const char            **names;
     slora_adapter_info_t   *infos;
@@ -174,7 +192,8 @@ void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
      && (q)->r.n_tokens - (q)->r.n_prompt < (q)->sampling.min_tokens)
 
 int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
-    int32_t max_running, int32_t n_threads, slora_err_t *err);
+    int32_t max_running, int32_t max_rows, int32_t n_threads,
+    slora_err_t *err);
 void slora_engine_host_free(slora_engine_host_t *h);
 void slora_engine_host_picks(slora_engine_t *e,
     const slora_sched_step_t *step, const slora_batch_t *batch);

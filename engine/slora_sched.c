@@ -54,6 +54,9 @@ static void slora_sched_let_go(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_preempt(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_fail(slora_sched_t *s, slora_sched_step_t *step,
     slora_req_t *r);
+static int32_t slora_sched_score_rows(const slora_req_t *r, int32_t chunk);
+static int32_t slora_sched_score_cap(const slora_req_t *r, int32_t chunk,
+    int32_t left);
 static void slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r,
     int32_t chunk);
 static int slora_sched_item_cmp(const void *a, const void *b);
@@ -112,12 +115,14 @@ slora_sched_create(const slora_sched_conf_t *conf, slora_pool_t *pool,
     }
 
     if (conf->slo_ttft_ms < 0 || conf->cluster_ms < -1
-        || conf->fair_prefill < 0 || conf->fair_decode < 0)
+        || conf->fair_prefill < 0 || conf->fair_decode < 0
+        || conf->score_rows < 0)
     {
         slora_err_set(err, SLORA_ERROR, "scheduler: slo_ttft_ms %d, "
-                      "cluster_ms %d, fair weights %d:%d: none may be "
-                      "negative", conf->slo_ttft_ms, conf->cluster_ms,
-                      conf->fair_prefill, conf->fair_decode);
+                      "cluster_ms %d, fair weights %d:%d, score_rows %d: "
+                      "none may be negative", conf->slo_ttft_ms,
+                      conf->cluster_ms, conf->fair_prefill,
+                      conf->fair_decode, conf->score_rows);
         return NULL;
     }
 
@@ -132,6 +137,8 @@ slora_sched_create(const slora_sched_conf_t *conf, slora_pool_t *pool,
                                                : SLORA_SCHED_CLUSTER_MS;
     s->conf.fair_prefill = conf->fair_prefill > 0 ? conf->fair_prefill : 1;
     s->conf.fair_decode = conf->fair_decode > 0 ? conf->fair_decode : 2;
+    s->conf.score_rows = conf->score_rows > 0 ? conf->score_rows
+                                              : SLORA_SCHED_SCORE_ROWS;
     s->pool = pool;
     s->adapters = adapters;
     s->tpp = slora_pool_tokens_per_page(pool);
@@ -190,7 +197,8 @@ int
 slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
 {
     slora_assert(req->n_prompt >= 1 && req->n_tokens == req->n_prompt
-                 && req->cap >= req->n_tokens);
+                 && req->cap >= req->n_tokens
+                 && req->score_to >= 0 && req->score_to < req->n_prompt);
 
     req->max_pages = (req->cap + s->tpp - 1) / s->tpp;
     req->pages = malloc((size_t) req->max_pages * sizeof(int32_t));
@@ -213,6 +221,7 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->unshared = 0;
     req->awaits = 0;
     req->n_cached = 0;
+    req->n_scored = 0;
     req->seq = s->next_seq++;
     req->state = SLORA_REQ_NEW;
     slora_sched_move(s, req, SLORA_REQ_WAITING);
@@ -233,7 +242,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
     int64_t now_ns)
 {
     int          rc;
-    int32_t      budget, reserve, need, chunk;
+    int32_t      budget, reserve, need, chunk, score;
     slora_req_t  *r, *next, *victim;
 
     memset(step, 0, sizeof(*step));
@@ -241,6 +250,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
     step->failed = s->failed;
 
     budget = s->conf.max_batch_tokens;
+    score = s->conf.score_rows;
 
     /* 0. the policy's preemption */
 
@@ -282,6 +292,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
 
         } else {
             chunk = need < budget - reserve ? need : budget - reserve;
+            chunk = slora_sched_score_cap(r, chunk, score);
             if (chunk <= 0) {
                 next = r->next;
                 continue;
@@ -322,6 +333,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         next = r->next;
         slora_sched_add_item(step, r, chunk);
         budget -= chunk;
+        score -= slora_sched_score_rows(r, chunk);
     }
 
     /* 2. admission */
@@ -373,6 +385,20 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
 
         need = r->n_tokens - r->n_computed;
         chunk = need < budget ? need : budget;
+        chunk = slora_sched_score_cap(r, chunk, score);
+
+        if (chunk <= 0) {
+            /* the step's rows for prompts' log-probabilities are taken:
+             * the next step's are its */
+            slora_sched_let_go(s, r);
+            r->n_computed = 0;
+
+            if (r->pinned) {
+                slora_adapter_release(s->adapters, r->adapter);
+                r->pinned = 0;
+            }
+            break;
+        }
 
         if (slora_sched_grow(s, r, r->n_computed + chunk) != SLORA_OK) {
             if (s->running.n == 0) {
@@ -397,6 +423,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
 
         slora_sched_add_item(step, r, chunk);
         budget -= chunk;
+        score -= slora_sched_score_rows(r, chunk);
     }
 
     /* 3. adapter clustering */
@@ -416,6 +443,12 @@ slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
         r = step->items[i].req;
         slora_assert(r->n_computed == step->items[i].pos);
         r->n_computed += step->items[i].n_tokens;
+
+        if (r->n_scored < r->score_to && r->n_computed > r->n_scored) {
+            r->n_scored = r->n_computed < r->score_to ? r->n_computed
+                                                      : r->score_to;
+        }
+
         slora_assert(r->n_computed <= r->n_tokens
                      && r->n_computed <= r->n_pages * s->tpp);
 
@@ -565,7 +598,7 @@ slora_sched_cached(slora_sched_t *s, const slora_req_t *r)
 {
     slora_prefix_owner_t  o;
 
-    if (s->prefix == NULL) {
+    if (s->prefix == NULL || r->n_scored < r->score_to) {
         return 0;
     }
 
@@ -709,7 +742,8 @@ slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r)
 {
     int32_t  n;
 
-    if (s->prefix == NULL) {
+    if (s->prefix == NULL || r->n_scored < r->score_to) {
+        /* a prompt owing log-probabilities computes its every position */
         return;
     }
 
@@ -744,7 +778,7 @@ slora_sched_computing(slora_sched_t *s, const slora_req_t *r)
     k = r->n_shared;
     end = (k + 1) * s->tpp;
 
-    if (k >= (r->n_tokens - 1) / s->tpp) {
+    if (k >= (r->n_tokens - 1) / s->tpp || r->n_scored < r->score_to) {
         return 0;                           /* no page it could take */
     }
 
@@ -813,6 +847,47 @@ slora_sched_fail(slora_sched_t *s, slora_sched_step_t *step, slora_req_t *r)
 }
 
 
+/*
+ * The logits rows r's next chunk of chunk tokens takes for the prompt
+ * positions it owes (score_to): those of the chunk from n_scored on, to
+ * the chunk's end, which is before score_to or the prompt's last token
+ * (whose row is the first token's, counted with them). 0: it owes none
+ * there.
+ */
+static int32_t
+slora_sched_score_rows(const slora_req_t *r, int32_t chunk)
+{
+    int32_t  from;
+
+    if (r->n_scored >= r->score_to) {
+        return 0;
+    }
+
+    from = r->n_computed > r->n_scored ? r->n_computed : r->n_scored;
+
+    return r->n_computed + chunk > from ? r->n_computed + chunk - from : 0;
+}
+
+
+/* chunk, cut so that r's rows for owed positions fit in the step's
+ * left; 0: none fits. */
+static int32_t
+slora_sched_score_cap(const slora_req_t *r, int32_t chunk, int32_t left)
+{
+    int32_t  from;
+
+    if (r->n_scored >= r->score_to
+        || slora_sched_score_rows(r, chunk) <= left)
+    {
+        return chunk;
+    }
+
+    from = r->n_computed > r->n_scored ? r->n_computed : r->n_scored;
+
+    return from - r->n_computed + (left > 0 ? left : 0);
+}
+
+
 static void
 slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r, int32_t chunk)
 {
@@ -823,8 +898,14 @@ slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r, int32_t chunk)
     it->pos = r->n_computed;
     it->n_tokens = chunk;
     it->logits = r->n_computed + chunk == r->n_tokens;
+    it->n_rows = slora_sched_score_rows(r, chunk);
+
+    if (it->n_rows == 0) {
+        it->n_rows = it->logits;
+    }
 
     step->n_tokens += chunk;
+    step->n_rows += it->n_rows;
     step->n_pairs += slora_sched_pairs(r->n_computed, r->n_computed + chunk);
 
     if (r->n_tokens - r->n_computed == 1) {

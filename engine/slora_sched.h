@@ -92,6 +92,15 @@ struct slora_req_s {
     int32_t              n_cached;      /* prompt tokens its first
                                            admission took from the
                                            prefix cache */
+    int32_t              score_to;      /* the caller's: positions
+                                           [0, score_to) of the prompt
+                                           owe their logits (a prompt's
+                                           log-probabilities: n_prompt -
+                                           1); 0: none. While any is owed
+                                           nothing comes from the prefix
+                                           cache */
+    int32_t              n_scored;      /* positions [0, n_scored) of
+                                           them were delivered */
 };
 
 
@@ -101,6 +110,10 @@ typedef struct {
     int32_t              pos;
     int32_t              n_tokens;
     int                  logits;        /* the chunk ends at n_tokens */
+    int32_t              n_rows;        /* its last n_rows tokens want
+                                           logits: 1 with logits, more
+                                           where the prompt's owed ones
+                                           (score_to) come first, else 0 */
 } slora_sched_item_t;
 
 
@@ -110,6 +123,7 @@ typedef struct {
     int32_t              n_tokens;
     int32_t              n_decode;
     int32_t              n_prefill;     /* tokens of prefill chunks */
+    int32_t              n_rows;        /* logits rows, the items' */
     int64_t              n_pairs;       /* attention's work: each token's
                                            context (its position + 1),
                                            summed */
@@ -189,6 +203,10 @@ typedef struct {
                                            token; 0: 2 */
     int                  prefix_cache;  /* 1: full KV pages are kept and
                                            shared (slora_prefix.h) */
+    int32_t              score_rows;    /* logits rows a step gives the
+                                           prompt positions requests owe
+                                           (score_to), their last rows
+                                           included; 0: 256 */
 } slora_sched_conf_t;
 
 

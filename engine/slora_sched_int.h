@@ -21,6 +21,7 @@
                                          * least: up to max_running more
                                          * where no running request fails */
 #define SLORA_SCHED_CLUSTER_MS  100
+#define SLORA_SCHED_SCORE_ROWS  256
 
 
 typedef struct {

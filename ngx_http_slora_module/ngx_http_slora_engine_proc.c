@@ -1115,6 +1115,10 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         }
         break;
 
+    case SLORA_EV_SCORE:
+        /* no slot asks for a prompt's log-probabilities yet */
+        return;
+
     case SLORA_EV_DONE:
         if (ev->cached_tokens > 0) {
             /* a stop id first: no TOKEN said it */

@@ -97,8 +97,8 @@ fixture(fixture_t *f)
     f->loras[1].a_rows[SLORA_PROJ_V] = f->a_v;
     f->loras[1].b_rows[SLORA_PROJ_V] = f->b_v;
 
-    f->seqs[0] = (slora_batch_seq_t) { 3, 5, 2, f->pages0, 0, 0 };
-    f->seqs[1] = (slora_batch_seq_t) { 1, 7, 2, f->pages1, -1, 1 };
+    f->seqs[0] = (slora_batch_seq_t) { 3, 5, 2, f->pages0, 0, 0, 1 };
+    f->seqs[1] = (slora_batch_seq_t) { 1, 7, 2, f->pages1, -1, 1, 1 };
 
     f->bt.n_seqs = 2;
     f->bt.n_tokens = 4;
@@ -233,18 +233,44 @@ test_check(void)
        "logits rows 1, 0: accepted, not direct");
     fixture(&f);
     f.seqs[1].logits_row = -1;
+    f.seqs[1].n_rows = 0;
     rc = check(&f, &info, &err);
     ok(rc == SLORA_OK && info.direct && info.n_logits == 1,
        "one sequence without logits: accepted, 1 row");
+    f.seqs[1].n_rows = 1;
+    refused(&f, "sequence 1: 1 logits rows without a first",
+            "rows without a first row");
     fixture(&f);
     f.seqs[1].logits_row = 2;
-    refused(&f, "logits row 2 of 2", "a logits row past n_logits");
+    refused(&f, "logits rows 2..2 of 2", "a logits row past n_logits");
     f.bt.logits = NULL;
-    refused(&f, "logits row 0 of 2", "logits rows without logits");
+    refused(&f, "logits rows 0..0 of 2", "logits rows without logits");
     f.seqs[1].n_tokens = 0;
     f.bt.n_tokens = 3;
-    refused(&f, "sequence 1: logits row 1", "logits of a sequence with no "
-            "token");
+    refused(&f, "sequence 1: logits rows 1..1", "logits of a sequence with "
+            "no token");
+
+    /* every token of a sequence with a row (a prompt's log-probabilities) */
+    fixture(&f);
+    f.seqs[0].n_rows = 3;
+    f.seqs[1].logits_row = 3;
+    f.bt.n_logits = 4;
+    rc = check(&f, &info, &err);
+    ok(rc == SLORA_OK && info.direct && info.n_logits == 4,
+       "3 rows and 1: accepted, direct, 4 rows");
+    f.seqs[0].logits_row = 1;
+    f.seqs[1].logits_row = 0;
+    rc = check(&f, &info, &err);
+    ok(rc == SLORA_OK && !info.direct && info.n_logits == 4,
+       "rows 1..3 and 0: accepted, not direct");
+    f.seqs[0].logits_row = 0;
+    f.seqs[1].logits_row = 3;
+    f.seqs[0].n_rows = 4;
+    refused(&f, "sequence 0: logits rows 0..3 of 4", "more rows than tokens");
+    f.seqs[0].n_rows = 3;
+    f.seqs[1].logits_row = 3;
+    f.bt.n_logits = 3;
+    refused(&f, "sequence 1: logits rows 3..3 of 3", "rows past n_logits");
 
     /* counts */
     f.bt.n_tokens = 5;
@@ -305,7 +331,7 @@ test_index(void)
         pages[i][0] = 2 * i;
         pages[i][1] = 2 * i + 1;
         seqs[i] = (slora_batch_seq_t) { n_tok[i], at[i], 2, pages[i],
-                                        lora[i], -1 };
+                                        lora[i], -1, 0 };
     }
 
     f.bt.n_seqs = 5;

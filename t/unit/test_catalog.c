@@ -955,6 +955,10 @@ on_event(void *data, const slora_event_t *ev)
         snprintf(sk->error[ev->id], sizeof(sk->error[ev->id]), "%s",
                  ev->error);
         break;
+
+    case SLORA_EV_SCORE:
+        /* none of its requests asks for a prompt's log-probabilities */
+        break;
     }
 }
 

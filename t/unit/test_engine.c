@@ -850,6 +850,11 @@ on_event(void *data, const slora_event_t *ev)
         s->error_id = (int) ev->id;
         snprintf(s->last_error, sizeof(s->last_error), "%s", ev->error);
         break;
+
+    case SLORA_EV_SCORE:
+        /* none of its requests asks for them (test_score.c) */
+        s->errors++;
+        break;
     }
 }
 

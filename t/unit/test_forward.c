@@ -491,6 +491,7 @@ step(tenv_t *env, tseq_t *seqs, int n, const int *chunk, const int *row,
         bs[nb].pages = seqs[i].pages;
         bs[nb].lora = seqs[i].lora;
         bs[nb].logits_row = row[i];
+        bs[nb].n_rows = row[i] >= 0;
 
         for (j = 0; j < chunk[i]; j++) {
             toks[nt++] = seqs[i].toks[seqs[i].done + j];

@@ -115,6 +115,7 @@ run_case(slora_backend_t *be, const slora_model_t *m, const int64_t *loff,
     seq.pages = pages;
     seq.lora = -1;
     seq.logits_row = 0;
+    seq.n_rows = 1;
 
     memset(&b, 0, sizeof(b));
     b.n_seqs = 1;

@@ -106,6 +106,7 @@ greedy(env_t *e, const slora_model_t *m, int32_t *toks, int32_t n,
     seq.pages = pages;
     seq.lora = -1;
     seq.logits_row = 0;
+    seq.n_rows = 1;
 
     memset(&b, 0, sizeof(b));
     b.n_seqs = 1;
@@ -179,6 +180,7 @@ test_batch_invariance(env_t *e, const char *mode, const slora_model_t *m,
         seqs[s].n_pages = SEQ_PAGES;
         seqs[s].lora = -1;
         seqs[s].logits_row = s;
+        seqs[s].n_rows = 1;
         total += len;
     }
 

@@ -981,6 +981,10 @@ on_event(void *data, const slora_event_t *ev)
         snprintf(s->error[ev->id], sizeof(s->error[0]), "%s",
                  ev->error ? ev->error : "");
         break;
+
+    case SLORA_EV_SCORE:
+        /* none of its requests asks for a prompt's log-probabilities */
+        break;
     }
 }
 

@@ -31,6 +31,7 @@ static slora_model_config_t  cfg;
 static char                  tmp[256];
 static fake_backend_t        fb;
 static int32_t               max_tokens;    /* the scheduler's budget */
+static int32_t               score_rows;    /* mksched's; 0: the default */
 
 
 static treq_t *mkreq(uint64_t id, int32_t n_prompt, int32_t want,
@@ -45,6 +46,7 @@ static void test_adapters(void);
 static void test_fail_cancel(void);
 static void test_reserve(void);
 static void test_adapter_wait(void);
+static void test_scores(void);
 
 
 int
@@ -67,6 +69,7 @@ main(void)
     test_fail_cancel();
     test_reserve();
     test_adapter_wait();
+    test_scores();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -458,6 +461,74 @@ test_adapter_wait(void)
 
 
 /* Plans and plays one step; returns 0 when there was nothing to do. */
+/*
+ * A prompt owing its log-probabilities (score_to) takes a logits row for
+ * each of its positions, in chunks cut to the step's score_rows (8
+ * here), its last chunk's rows ending with the first token's; a request
+ * beside it keeps its one row a step.
+ */
+static void
+test_scores(void)
+{
+    int                  bad, i, cut, rows_ok;
+    int32_t              want[4] = { 8, 8, 8, 6 }, scored[4];
+    treq_t              *a, *b;
+    slora_pool_t        *pool;
+    slora_sched_t       *s;
+    slora_adapters_t    *set;
+    slora_sched_step_t   st;
+
+    score_rows = 8;
+    s = mksched(64, 64, 2, &slora_sched_fcfs, &pool, &set);
+    score_rows = 0;
+
+    a = mkreq(1, 30, 2, NULL);
+    a->r.score_to = 29;
+    b = mkreq(2, 10, 6, NULL);
+    slora_sched_submit(s, &a->r, NULL);
+    slora_sched_submit(s, &b->r, NULL);
+
+    bad = 0;
+    cut = 1;
+    rows_ok = 1;
+
+    for (i = 0; i < 4; i++) {
+        run_step(s, &st, &bad);
+        scored[i] = a->r.n_scored;
+        cut &= st.items[0].req == &a->r && st.items[0].pos == 8 * i
+               && st.items[0].n_tokens == want[i]
+               && st.items[0].n_rows == want[i]
+               && st.items[0].logits == (i == 3);
+        rows_ok &= st.n_rows == want[i] + 1
+                   && st.items[1].req == &b->r && st.items[1].n_rows == 1;
+    }
+
+    ok(cut, "a prompt of 30 owing 29 scores: chunks of 8, 8, 8 and 6, a "
+       "row a token, the last with the first token's");
+    ok(rows_ok, "the request beside it: one row a step, the step's rows "
+       "counted");
+    ok(scored[0] == 8 && scored[1] == 16 && scored[2] == 24
+       && scored[3] == 29, "n_scored: %d, %d, %d, %d", scored[0], scored[1],
+       scored[2], scored[3]);
+
+    run_step(s, &st, &bad);
+    ok(st.items[0].req == &a->r && st.items[0].n_tokens == 1
+       && st.items[0].n_rows == 1, "then it decodes as any other");
+
+    for (i = 0; i < 10 && run_step(s, &st, &bad); i++) {
+        /* drain */
+    }
+
+    ok(a->done && b->done && bad == 0, "both done, no invariant broken");
+
+    free(a);
+    free(b);
+    slora_sched_free(s);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+}
+
+
 static int
 run_step(slora_sched_t *s, slora_sched_step_t *st, int *bad)
 {
@@ -524,6 +595,7 @@ mksched(int32_t pages, int32_t budget, int32_t running,
     memset(&sc, 0, sizeof(sc));
     sc.max_batch_tokens = budget;
     sc.max_running = running;
+    sc.score_rows = score_rows;
     max_tokens = budget;
     s = slora_sched_create(&sc, *pool, *set, policy, &err);
     if (s == NULL) {

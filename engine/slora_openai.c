@@ -590,7 +590,11 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
     }
 
     if (item && !cJSON_IsNull(item)) {
-        if (slora_openai_int(item, "max_tokens", 1, lim->max_tokens, 1,
+        /* 0: a completion's echo alone (slora_openai_logprobs) */
+        if (slora_openai_int(item, "max_tokens",
+                             req->kind == SLORA_OPENAI_COMPLETION ? 0 : 1,
+                             lim->max_tokens,
+                             req->kind == SLORA_OPENAI_COMPLETION ? 0 : 1,
                              lim->max_tokens, &d, err)
             != SLORA_OK)
         {
@@ -789,18 +793,40 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
  * Log-probabilities. Chat: logprobs true, and top_logprobs alternatives
  * (0 to the limit; more than 0 only with logprobs). Completions: logprobs
  * N, the legacy API's, asks for the token's log-probability and N
- * alternatives (0 to the limit, at most 5 as OpenAI's).
+ * alternatives (0 to the limit, at most 5 as OpenAI's); and echo true
+ * puts the prompt before the completion, its tokens among the
+ * log-probabilities (the first with null ones), which is how a client
+ * scores a text: max_tokens may then be 0, the prompt alone.
  */
 static int
 slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    cJSON   *lp, *top;
+    cJSON   *lp, *top, *echo;
     double   d, most;
 
     lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
 
     if (req->kind == SLORA_OPENAI_COMPLETION) {
+        echo = cJSON_GetObjectItemCaseSensitive(root, "echo");
+
+        if (echo != NULL && !cJSON_IsNull(echo)) {
+            if (!cJSON_IsBool(echo)) {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_type", "echo",
+                                         "echo must be a boolean");
+            }
+
+            req->echo = cJSON_IsTrue(echo) ? 1 : 0;
+        }
+
+        if (req->max_tokens == 0 && !req->echo) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "max_tokens",
+                                     "max_tokens must be at least 1 "
+                                     "(0 only with echo)");
+        }
+
         if (lp == NULL || cJSON_IsNull(lp)) {
             return SLORA_OK;
         }
@@ -1113,7 +1139,7 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
  * without them for one with them. Their neutral values, which clients
  * send by default, pass: false, 0, null, "", [], {}, best_of 1,
  * tool_choice "none" or "auto". (Chat's logprobs and top_logprobs, and a
- * completion's logprobs, are served: slora_openai_logprobs; so are
+ * completion's logprobs and echo, are served: slora_openai_logprobs; so are
  * logit_bias and response_format.)
  */
 static int
@@ -1130,12 +1156,16 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
         "tool_choice", "function_call", "audio", "prediction"
     };
 
-    /* chat's top_logprobs is served; a completion has none */
-    for (i = kind == SLORA_OPENAI_CHAT ? 1 : 0;
-         i < sizeof(fields) / sizeof(fields[0]);
-         i++)
-    {
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         name = fields[i];
+
+        /* chat's top_logprobs is served, and a completion's echo */
+        if (strcmp(name, kind == SLORA_OPENAI_CHAT ? "top_logprobs" : "echo")
+            == 0)
+        {
+            continue;
+        }
+
         item = cJSON_GetObjectItemCaseSensitive(root, name);
 
         if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {

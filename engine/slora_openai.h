@@ -73,7 +73,8 @@ typedef struct {
     uint32_t              n_prompts;
     slora_chat_msg_t     *msgs;             /* chat: [n_msgs] */
     uint32_t              n_msgs;
-    int64_t               max_tokens;       /* -1: not given */
+    int64_t               max_tokens;       /* -1: not given; 0: only a
+                                               completion with echo */
     int64_t               min_tokens;       /* vLLM's, 0: none */
     double                temperature;      /* default 1 */
     double                top_p;            /* default 1 */
@@ -99,6 +100,9 @@ typedef struct {
     unsigned              logprobs:1;       /* each token's log-probability */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */
+    unsigned              echo:1;           /* completion: the prompt
+                                               before the completion, and
+                                               among the logprobs */
     int32_t               top_logprobs;     /* and this many alternatives */
 
     slora_openai_block_t *arena;

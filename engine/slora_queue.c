@@ -65,7 +65,7 @@ slora_queue_lp_size(const slora_queue_geom_t *g)
 static int
 slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
 {
-    size_t    slots, prompt, output, published, logprobs, off;
+    size_t    slots, prompt, output, published, logprobs, scores, off;
     uint32_t  cap;
 
     if (g->n_slots == 0 || g->n_slots > (1u << 20)
@@ -88,6 +88,9 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
            != SLORA_OK
         || slora_mul_size((size_t) g->n_slots * slora_queue_lp_size(g),
                           g->output_cap, &logprobs)
+           != SLORA_OK
+        || slora_mul_size((size_t) g->n_slots * slora_queue_lp_size(g),
+                          g->prompt_cap, &scores)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -111,6 +114,9 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
     h->name_ix_off = off;
     off = SLORA_ALIGN(off + SLORA_QUEUE_NAME_SLOTS
                             * sizeof(slora_name_slot_t));
+    /* last: the one region init leaves as the mapping gave it */
+    h->scores_off = off;
+    off = SLORA_ALIGN(off + scores);
 
     h->size = off;
     h->ring_cap = cap;
@@ -163,8 +169,11 @@ slora_queue_init(void *base, size_t size, const slora_queue_geom_t *g,
                              (size_t) q->size, size);
     }
 
+    /* the prompts' log-probability records are written before they are
+     * read (slora_queue_score), so pages no request with echo touched
+     * stay unmapped */
     memset((char *) base + sizeof(slora_queue_t), 0,
-           q->size - sizeof(slora_queue_t));
+           q->scores_off - sizeof(slora_queue_t));
 
     slora_ring_init(slora_queue_ring(q), q->ring_cap);
 
@@ -245,6 +254,17 @@ slora_queue_logprob(slora_queue_t *q, uint32_t i, uint32_t k)
 
     return (slora_logprob_t *) ((char *) q + q->logprobs_off
                                 + ((size_t) i * q->geom.output_cap + k)
+                                  * slora_queue_lp_size(&q->geom));
+}
+
+
+slora_logprob_t *
+slora_queue_score(slora_queue_t *q, uint32_t i, uint32_t k)
+{
+    slora_assert(i < q->geom.n_slots && k < q->geom.prompt_cap);
+
+    return (slora_logprob_t *) ((char *) q + q->scores_off
+                                + ((size_t) i * q->geom.prompt_cap + k)
                                   * slora_queue_lp_size(&q->geom));
 }
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      20
+#define SLORA_QUEUE_VERSION      21
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -162,6 +162,13 @@ typedef struct {
     int32_t            top_k;
     int32_t            json;            /* 1: JSON mode (response_format
                                            json_object) */
+    int32_t            prompt_logprobs; /* 1: every prompt token after the
+                                           first gets its log-probability
+                                           record (slora_queue_score),
+                                           with logprobs' alternatives,
+                                           before the first token is
+                                           published or the slot
+                                           finishes; max_tokens may be 0 */
     uint64_t           seed;
     int32_t            max_tokens;
     int32_t            min_tokens;      /* stop ids held back until then */
@@ -247,6 +254,9 @@ typedef struct {
     uint64_t           names_off;       /* char [SLORA_QUEUE_NAMES_BYTES] */
     uint64_t           name_ix_off;     /* slora_name_slot_t
                                            [SLORA_QUEUE_NAME_SLOTS] */
+    uint64_t           scores_off;      /* slora_logprob_t records,
+                                           [n_slots][prompt_cap]; not
+                                           zeroed by init */
 
     /* engine state, written by the engine */
     _Atomic uint32_t   epoch;           /* 0: no engine ever started */
@@ -340,6 +350,11 @@ int64_t *slora_queue_published(slora_queue_t *q, uint32_t i);
 /* Output token k's log-probability record (written, as the token, before
  * n_out passes k; filled only for a slot that asked for them). */
 slora_logprob_t *slora_queue_logprob(slora_queue_t *q, uint32_t i,
+    uint32_t k);
+/* Prompt token k's log-probability record, k >= 1, for a slot with
+ * prompt_logprobs (written by the engine before it publishes the first
+ * token or finishes the slot; never zeroed, so read only then). */
+slora_logprob_t *slora_queue_score(slora_queue_t *q, uint32_t i,
     uint32_t k);
 slora_ring_t *slora_queue_ring(slora_queue_t *q);
 

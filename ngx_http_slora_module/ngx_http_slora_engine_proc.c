@@ -587,7 +587,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     }
 
     if (s->n_prompt <= 0 || (uint32_t) s->n_prompt > ec->q->geom.prompt_cap
-        || s->max_tokens <= 0
+        || (s->prompt_logprobs != 0 && s->prompt_logprobs != 1)
+        || s->max_tokens < (s->prompt_logprobs ? 0 : 1)
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
         || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS
         || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
@@ -625,6 +626,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
                s->n_logit_bias * sizeof(float));
     req.logprobs = s->logprobs >= 0;
     req.top_logprobs = s->logprobs >= 0 ? s->logprobs : 0;
+    req.prompt_logprobs = s->prompt_logprobs;
     req.sampling.seed = s->seed;
     req.sampling.max_tokens = s->max_tokens;
     req.sampling.min_tokens = s->min_tokens;
@@ -1083,8 +1085,10 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
 {
     ngx_http_slora_engine_ctx_t  *ec = data;
 
-    uint32_t       i;
-    slora_slot_t  *s;
+    int32_t           j;
+    uint32_t          i;
+    slora_slot_t     *s;
+    slora_logprob_t  *lp;
 
     i = (uint32_t) (ev->id & 0xffffffff);
 
@@ -1116,7 +1120,18 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_SCORE:
-        /* no slot asks for a prompt's log-probabilities yet */
+        /* read by the worker once the first token or the end is
+         * published, both release stores after this */
+        if (ev->pos > 0 && (uint32_t) ev->pos < ec->q->geom.prompt_cap) {
+            lp = slora_queue_score(ec->q, i, (uint32_t) ev->pos);
+            lp->logprob = ev->logprob;
+            lp->n_top = ngx_min(ev->n_top, (int32_t) ec->q->geom.top_cap);
+
+            for (j = 0; j < lp->n_top; j++) {
+                lp->top[j].id = ev->top_ids[j];
+                lp->top[j].logprob = ev->top_logprobs[j];
+            }
+        }
         return;
 
     case SLORA_EV_DONE:

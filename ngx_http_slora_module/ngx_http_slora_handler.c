@@ -623,7 +623,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         n = prompt[k].n;
         n_all += n;
 
-        if (req->max_tokens > 0) {
+        if (req->max_tokens >= 0) {
             prompt[k].max_tokens = (int32_t) req->max_tokens;
 
             if (n + prompt[k].max_tokens > n_ctx) {
@@ -687,6 +687,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
     ctx->logprobs = req->logprobs;
+    ctx->echo = req->echo;
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
     ctx->n_stop = req->n_stop;
@@ -766,6 +767,10 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->frequency_penalty = (float) req->frequency_penalty;
         s->presence_penalty = (float) req->presence_penalty;
         s->logprobs = req->logprobs ? req->top_logprobs : -1;
+        /* echo's log-probabilities; with max_tokens 0 the engine's part
+         * is the prompt's alone, and those are what it computes */
+        s->prompt_logprobs = req->echo
+                             && (req->logprobs || pi->max_tokens == 0);
         s->json = req->json;
         s->n_logit_bias = req->n_logit_bias;
         ngx_memcpy(s->logit_bias_ids, req->logit_bias_ids,

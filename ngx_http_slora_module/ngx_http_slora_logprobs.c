@@ -48,7 +48,8 @@ static ngx_int_t ngx_http_slora_lp_chat_entry(ngx_http_request_t *r,
 
 /* The entry of one output token, taken with its record in the zone
  * (of at most max_top alternatives) and the code points of the
- * completion before its text. */
+ * completion before its text; or of an echoed prompt's token, the first
+ * without a record (zrec NULL: null figures). */
 ngx_int_t
 ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, int32_t token, const slora_logprob_t *zrec,
@@ -62,10 +63,13 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_lpbuf_t  *part;
 
     /* a copy, its count bounded: the zone is another process's */
-    logprob = zrec->logprob;
-    n_top = ngx_min(ngx_max(zrec->n_top, 0),
-                    ngx_min(max_top, SLORA_QUEUE_TOP_MAX));
-    ngx_memcpy(top, zrec->top, (size_t) n_top * sizeof(slora_top_t));
+    logprob = zrec != NULL ? zrec->logprob : 0;
+    n_top = zrec != NULL ? ngx_min(ngx_max(zrec->n_top, 0),
+                                   ngx_min(max_top, SLORA_QUEUE_TOP_MAX))
+                         : 0;
+    if (n_top > 0) {
+        ngx_memcpy(top, zrec->top, (size_t) n_top * sizeof(slora_top_t));
+    }
 
     part = ch->lp.part;
 
@@ -98,10 +102,32 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     if (ngx_http_slora_lp_str(r, &part[NGX_HTTP_SLORA_LP_TOKENS], &text)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (zrec == NULL) {
+        if (ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_LOGPROBS],
+                                  (u_char *) "null", 4)
+            != NGX_OK
+            || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
+                                     (u_char *) "null", 4)
+               != NGX_OK
+            || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_OFFSETS],
+                                     num,
+                                     ngx_sprintf(num, "%uz", offset) - num)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ch->lp.n++;
+        return NGX_OK;
+    }
+
+    if (ngx_http_slora_lp_num(r, &part[NGX_HTTP_SLORA_LP_LOGPROBS], logprob)
         != NGX_OK
-        || ngx_http_slora_lp_num(r, &part[NGX_HTTP_SLORA_LP_LOGPROBS],
-                                 logprob)
-           != NGX_OK
         || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
                                  (u_char *) "{", 1)
            != NGX_OK)

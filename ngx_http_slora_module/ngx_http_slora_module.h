@@ -149,9 +149,13 @@ typedef struct {
                                                  counted with logprobs */
 
     ngx_http_slora_lp_t        lp;            /* with logprobs */
+    size_t                     scan_from;     /* text's bytes before it no
+                                                 stop string may match in
+                                                 (the echoed prompt's) */
 
     unsigned                   have_slot:1;
     unsigned                   finished:1;
+    unsigned                   echoed:1;      /* its prompt taken */
 } ngx_http_slora_choice_t;
 
 
@@ -193,6 +197,8 @@ struct ngx_http_slora_ctx_s {
     unsigned                   stream:1;
     unsigned                   include_usage:1;
     unsigned                   logprobs:1;
+    unsigned                   echo:1;        /* a completion's prompt
+                                                 comes first */
     unsigned                   header_sent:1;
     unsigned                   finished:1;
     unsigned                   errpage_sent:1;

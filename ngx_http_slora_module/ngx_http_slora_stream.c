@@ -40,6 +40,9 @@ static ngx_int_t ngx_http_slora_ready(ngx_http_request_t *r,
 static ngx_int_t ngx_http_slora_take_tokens(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     slora_queue_t *q, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_take_echo(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    slora_queue_t *q, ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
     ngx_uint_t flush);
@@ -617,6 +620,14 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     s = slora_queue_slot(q, ch->slot);
     n = atomic_load_explicit(&s->n_out, memory_order_acquire);
 
+    if (ctx->echo && !ch->echoed
+        && (n > 0 || atomic_load_explicit(&s->state, memory_order_acquire)
+                     == SLORA_SLOT_FINISHED)
+        && ngx_http_slora_take_echo(r, ctx, ch, q, ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (n <= ch->n_done) {
         return NGX_OK;
     }
@@ -670,8 +681,10 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         safe = ch->text_len;
 
         if (ctx->n_stop) {
-            /* a new match can only start this close to the new bytes */
+            /* a new match can only start this close to the new bytes,
+             * and not in an echoed prompt */
             from = from > ctx->stop_max ? from - ctx->stop_max : 0;
+            from = ngx_max(from, ch->scan_from);
 
             match = ngx_http_slora_stop_scan(ch->text + from,
                                              ch->text_len - from, stops,
@@ -689,6 +702,62 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         {
             return NGX_ERROR;
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A completion's echo, once the choice's first token or its end is
+ * published (the engine wrote its prompt's log-probability records
+ * before either): the prompt's text starts the choice's text, sent at
+ * once when streaming, and with logprobs its tokens' entries start the
+ * list, the first token's with null figures (nothing comes before it).
+ */
+static ngx_int_t
+ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, slora_queue_t *q, ngx_chain_t ***ll)
+{
+    size_t          chars;
+    int32_t         k, n, *ids;
+    slora_slot_t   *s;
+
+    s = slora_queue_slot(q, ch->slot);
+    ids = slora_queue_prompt(q, ch->slot);
+    /* the worker's own writes, checked when it made them */
+    n = s->n_prompt;
+    ch->echoed = 1;
+
+    for (k = 0; k < n; k++) {
+        chars = ch->n_chars;
+
+        if (ngx_http_slora_append(r, ctx, ch, ids[k], 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->logprobs
+            && ngx_http_slora_lp_add(r, ctx, ch, ids[k],
+                                     k > 0 ? slora_queue_score(q, ch->slot,
+                                                               (uint32_t) k)
+                                           : NULL,
+                                     (int32_t) q->geom.top_cap, chars)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ch->scan_from = ch->text_len;
+
+    if (ctx->stream && ch->text_len > 0) {
+        if (ngx_http_slora_emit_text(r, ctx, ch, ch->text_len, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ch->scan_from = 0;
     }
 
     return NGX_OK;

@@ -551,6 +551,161 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'top_logprobs past the server\'s 5: 400 saying so');
 }
 
+# echo (a completion's): the prompt starts the text, and with logprobs
+# its tokens start the lists, the first with null figures; so a client
+# scores a text (max_tokens 0: the prompt alone, finish_reason length).
+# Echo changes nothing of the completion after the prompt; the prompt's
+# figures are the same whether it is asked with max_tokens 0 or 12, as
+# text or as token ids, streamed or not; a text the model has just seen
+# is far likelier the second time; a stop string inside the echoed prompt
+# (at its very end) stops nothing. Chat has no echo.
+{
+    my $P = 'The capital of France is';
+    my %g = (model => 'tuned', prompt => $P, temperature => 0,
+             max_tokens => 12, logprobs => 2);
+    my $plain = json_req($PORT, '/v1/completions', \%g);
+    my $pc = $plain->{json}{choices}[0] // {};
+    my $e12 = json_req($PORT, '/v1/completions',
+                       { %g, echo => JSON::PP::true() });
+    my $c = $e12->{json}{choices}[0] // {};
+    my $l = $c->{logprobs} // {};
+    my @tok = @{ $l->{tokens} // [] };
+    my @tlp = @{ $l->{token_logprobs} // [] };
+    my @top = @{ $l->{top_logprobs} // [] };
+    my @off = @{ $l->{text_offset} // [] };
+    my $n_p = $e12->{json}{usage}{prompt_tokens} // -1;
+    my $n_c = $e12->{json}{usage}{completion_tokens} // -1;
+    my $pl = $pc->{logprobs} // {};
+    ok($e12->{status} == 200 && ($c->{text} // '') eq $P . ($pc->{text} // '')
+       && $n_c == ($plain->{json}{usage}{completion_tokens} // -2)
+       && ($c->{finish_reason} // '') eq ($pc->{finish_reason} // '?'),
+       'echo: the text is the prompt and then the completion without echo'
+       . ' (' . one_line($c->{text} // '') . ')');
+    ok(@tok == $n_p + $n_c && @tlp == @tok && @top == @tok && @off == @tok
+       && join('', @tok) eq ($c->{text} // ''),
+       "echo logprobs: one entry a token of the prompt ($n_p) and the "
+       . "completion ($n_c), the tokens making the text");
+    ok(!defined $tlp[0] && !defined $top[0]
+       && !grep({ !defined $_ || $_ > 0 } @tlp[1 .. $#tlp]),
+       '... the first with null figures, every other a log-probability');
+    my $offs_ok = @off && $off[0] == 0;
+    for my $i (1 .. $#off) {
+        $offs_ok &&= $off[$i] == $off[$i - 1] + length($tok[$i - 1]);
+    }
+    ok($offs_ok, '... text_offset counts the prompt\'s characters first');
+    is(json_encode([@tlp[$n_p .. $#tlp]]),
+       json_encode($pl->{token_logprobs} // []),
+       '... the completion\'s figures those of the request without echo');
+    my $top_bad = 0;
+    for my $i (1 .. $n_p - 1) {
+        my @v = values %{ $top[$i] // {} };
+        my $best = (sort { $b <=> $a } @v)[0] // 1;
+        $top_bad++ unless @v >= 1 && @v <= 2 && $tlp[$i] <= $best;
+    }
+    is($top_bad, 0, '... each prompt token no likelier than its '
+       . 'likeliest alternative');
+
+    my $e0 = json_req($PORT, '/v1/completions',
+                      { %g, echo => JSON::PP::true(), max_tokens => 0 });
+    my $c0 = $e0->{json}{choices}[0] // {};
+    my $l0 = $c0->{logprobs} // {};
+    ok($e0->{status} == 200 && ($c0->{text} // '') eq $P
+       && ($c0->{finish_reason} // '') eq 'length'
+       && ($e0->{json}{usage}{completion_tokens} // -1) == 0,
+       'echo, max_tokens 0: the prompt alone, finish_reason length, no '
+       . 'completion tokens');
+    is(json_encode([$l0->{tokens}, $l0->{token_logprobs}, $l0->{top_logprobs},
+                    $l0->{text_offset}]),
+       json_encode([[@tok[0 .. $n_p - 1]], [@tlp[0 .. $n_p - 1]],
+                    [@top[0 .. $n_p - 1]], [@off[0 .. $n_p - 1]]]),
+       '... the prompt\'s entries those it had with max_tokens 12');
+
+    my $tk = json_req($PORT, '/v1/tokenize', { prompt => $P });
+    my $ids = $tk->{json}{tokens} // [];
+    my $ei = json_req($PORT, '/v1/completions',
+                      { %g, prompt => $ids, echo => JSON::PP::true(),
+                        max_tokens => 0 });
+    my $li = $ei->{json}{choices}[0]{logprobs} // {};
+    ok(@$ids == $n_p && ($ei->{json}{choices}[0]{text} // '') eq $P
+       && json_encode($li->{token_logprobs} // [])
+          eq json_encode($l0->{token_logprobs} // [1]),
+       'echo of the prompt as token ids: its text, the same figures');
+
+    my $e0n = json_req($PORT, '/v1/completions',
+                       { model => 'tuned', prompt => $P, max_tokens => 0,
+                         echo => JSON::PP::true() });
+    my $cn = $e0n->{json}{choices}[0] // {};
+    ok($e0n->{status} == 200 && ($cn->{text} // '') eq $P
+       && exists $cn->{logprobs} && !defined $cn->{logprobs},
+       'echo, max_tokens 0, no logprobs: the prompt, logprobs null');
+
+    my $st = stream_start($PORT, 'POST', '/v1/completions',
+                          body => json_encode({ %g, echo => JSON::PP::true(),
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' =>
+                                       'application/json' });
+    run_streams([$st], 60);
+    my ($stext, @stlp) = ('');
+    for my $ev (@{ $st->{events} }) {
+        my $ch = $ev->{json} ? $ev->{json}{choices}[0] : undef;
+        next unless ref $ch eq 'HASH';
+        $stext .= $ch->{text} // '';
+        push @stlp, @{ $ch->{logprobs}{token_logprobs} }
+            if ref $ch->{logprobs} eq 'HASH';
+    }
+    my ($first) = grep { $_->{json} && ($_->{json}{choices}[0]{text} // '')
+                         ne '' } @{ $st->{events} };
+    ok($stext eq ($c->{text} // "\0")
+       && json_encode(\@stlp) eq json_encode(\@tlp)
+       && ($first->{json}{choices}[0]{text} // '') eq $P,
+       'echo stream: the prompt first, a chunk of its own, then the same '
+       . 'text and figures');
+
+    my $twice = 'The lighthouse keeper climbed the stairs at dusk.';
+    my $er = json_req($PORT, '/v1/completions',
+                      { model => 'base', prompt => "$twice $twice",
+                        echo => JSON::PP::true(), max_tokens => 0,
+                        logprobs => 0 });
+    my @r = @{ $er->{json}{choices}[0]{logprobs}{token_logprobs} // [] };
+    my $half = int(@r / 2);
+    my ($s1, $s2) = (0, 0);
+    $s1 += $_ // 0 for @r[1 .. $half - 1];
+    $s2 += $_ // 0 for @r[$half + 1 .. $#r];
+    ok(@r > 10 && $s2 > $s1 / 4, sprintf('a sentence the model has just '
+       . 'read scores far likelier: %.2f after %.2f', $s2, $s1));
+
+    my $es = json_req($PORT, '/v1/completions',
+                      { %g, echo => JSON::PP::true(), stop => [' is'] });
+    my $ct = $es->{json}{choices}[0]{text} // '';
+    ok($es->{status} == 200 && index($ct, $P) == 0
+       && length($ct) > length($P) && index(substr($ct, length($P)),
+                                            ' is') < 0,
+       'a stop string in the echoed prompt stops nothing: '
+       . one_line($ct));
+
+    my $n2 = json_req($PORT, '/v1/completions',
+                      { %g, echo => JSON::PP::true(), n => 2,
+                        prompt => [$P, 'Water is'] });
+    my @ch = @{ $n2->{json}{choices} // [] };
+    ok(@ch == 4 && !grep({ index($_->{text} // '',
+                                 $_->{index} < 2 ? $P : 'Water is') != 0 }
+                         @ch),
+       'echo with two prompts and n 2: each choice starts with its prompt');
+
+    my $bad = json_req($PORT, '/v1/chat/completions',
+                       { model => 'base', echo => JSON::PP::true(),
+                         messages => [{ role => 'user', content => 'hi' }] });
+    ok($bad->{status} == 400
+       && ($bad->{json}{error}{code} // '') eq 'unsupported_parameter'
+       && ($bad->{json}{error}{param} // '') eq 'echo',
+       'chat with echo: 400 unsupported_parameter');
+    $bad = json_req($PORT, '/v1/completions',
+                    { model => 'base', prompt => $P, max_tokens => 0 });
+    ok($bad->{status} == 400
+       && ($bad->{json}{error}{param} // '') eq 'max_tokens',
+       'a completion of max_tokens 0 without echo: 400 naming max_tokens');
+}
+
 # The prefix cache. The same greedy chat twice under one adapter, its
 # system message long enough to fill several KV pages (a page holds 8
 # tokens at least; the page size is not assumed): the first computes its

@@ -289,9 +289,16 @@ static const bad_case_t  bad_cases[] = {
     { "completions: top_logprobs 2", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"top_logprobs\":2}",
       400, "unsupported_parameter", "top_logprobs" },
-    { "completions: echo", COMP,
-      "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true}",
+    { "chat: echo", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"echo\":true}",
       400, "unsupported_parameter", "echo" },
+    { "completions: echo a string", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":\"yes\"}",
+      400, "invalid_type", "echo" },
+    { "completions: max_tokens -1 with echo", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true,"
+      "\"max_tokens\":-1}",
+      400, "invalid_value", "max_tokens" },
     { "completions: best_of 2", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":2}",
       400, "unsupported_parameter", "best_of" },
@@ -559,10 +566,29 @@ test_chat(void)
     is_int(rc, SLORA_OK, "completions: echo false, best_of 1, suffix \"\": "
            "accepted");
     slora_openai_req_free(&req);
-    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true}",
-               &req, &err);
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"echo\":true}", &req,
+               &err);
     is_str(err.msg, "echo is not supported by this server",
            "message: an unsupported parameter");
+    slora_openai_req_free(&req);
+
+    /* a completion's echo: the prompt scored, max_tokens 0 with it */
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true,"
+               "\"logprobs\":1,\"max_tokens\":0}", &req, &err);
+    ok(rc == SLORA_OK && req.echo && req.logprobs && req.top_logprobs == 1
+       && req.max_tokens == 0, "completions: echo, logprobs 1, max_tokens 0");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.echo && !req.logprobs && req.max_tokens == -1,
+       "completions: echo alone");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":false,"
+               "\"max_tokens\":0}", &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "max_tokens") == 0
+       && strcmp(err.msg, "max_tokens must be at least 1 (0 only with "
+                 "echo)") == 0, "completions: max_tokens 0 without echo: %s",
+       err.msg);
     slora_openai_req_free(&req);
 
     /* log-probabilities: chat's flag and alternatives, a completion's

@@ -35,8 +35,11 @@
  * same logits, every token must be equal.
  *
  * --logprobs makes the odd-numbered requests ask for their tokens'
- * log-probabilities and prints, over the tokens where two runs agree,
- * how far apart those are: the device's figures against the reference's.
+ * log-probabilities, and their prompts' (every prompt position's logits
+ * row, as echo asks), and prints, over the tokens where two runs agree
+ * and over every prompt position, how far apart those are: the device's
+ * figures against the reference's. A run that does not score a prompt's
+ * every position, once and in order, fails the verdict.
  *
  * --penalties F,P,R gives the odd-numbered requests OpenAI's frequency
  * and presence penalties F and P and the repetition penalty R.
@@ -64,6 +67,10 @@ typedef struct {
     int32_t    *n_out;          /* [n_req] */
     float      *margin;         /* [n_req, gen]: the reference's */
     float      *logprob;        /* [n_req, gen], with --logprobs */
+    float      *score;          /* [n_req, plen]: the prompt's, by
+                                   position, with --logprobs */
+    int32_t    *n_score;        /* [n_req]: positions scored in order */
+    int32_t     plen;
     int32_t     gen;
     float       temperature;    /* 0: greedy */
     int32_t     done;
@@ -96,9 +103,9 @@ static const char  slora_conform_usage[] =
     "                        top-p 0.95 (and min-p 0.05 on the odd-\n"
     "                        numbered), drawn by the device's backend (0:\n"
     "                        greedy)\n"
-    "  --logprobs 1          the odd-numbered requests ask for\n"
-    "                        log-probabilities; their gap between runs is\n"
-    "                        printed\n"
+    "  --logprobs 1          the odd-numbered requests ask for their\n"
+    "                        tokens' and prompts' log-probabilities; their\n"
+    "                        gaps between runs are printed\n"
     "  --penalties F,P,R     frequency and presence penalties (-2..2) and\n"
     "                        repetition penalty (> 0) of the odd-numbered\n"
     "                        requests (0,0,1: none)\n";
@@ -129,11 +136,14 @@ static void slora_conform_event(void *data, const slora_event_t *ev);
 static int32_t slora_conform_part(const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t r);
 static int slora_conform_alloc(slora_conform_run_t *run, int32_t n_req,
-    int32_t gen);
+    int32_t plen, int32_t gen);
 static int slora_conform_drift(const char *what, const slora_conform_run_t *a,
     const slora_conform_run_t *b, int32_t n_req);
 static int slora_conform_float_cmp(const void *a, const void *b);
 static void slora_conform_lp_gap(const char *what,
+    const slora_conform_run_t *a, const slora_conform_run_t *b,
+    int32_t n_req);
+static int slora_conform_score_gap(const char *what,
     const slora_conform_run_t *a, const slora_conform_run_t *b,
     int32_t n_req);
 
@@ -323,7 +333,7 @@ slora_cli_conform(int argc, char **argv)
          * rows of the device under test are its backend's to draw */
         runs[i].temperature = (float) temperature;
 
-        if (slora_conform_alloc(&runs[i], n_req, gen) != SLORA_OK
+        if (slora_conform_alloc(&runs[i], n_req, plen, gen) != SLORA_OK
             || slora_conform_device(&job, i < 2 ? device : ref,
                                     i < 2 ? weights : NULL,
                                     i < 2 ? tp : ref_tp, i % 2,
@@ -384,6 +394,19 @@ slora_cli_conform(int argc, char **argv)
                              &runs[0], n_req);
         slora_conform_lp_gap("device against reference", &runs[0],
                              &runs[2], n_req);
+
+        if (slora_conform_score_gap("device batched against alone",
+                                    &runs[1], &runs[0], n_req)
+            != SLORA_OK
+            || slora_conform_score_gap("device against reference",
+                                       &runs[0], &runs[2], n_req)
+               != SLORA_OK
+            || slora_conform_score_gap("reference batched against alone",
+                                       &runs[3], &runs[2], n_req)
+               != SLORA_OK)
+        {
+            bad = 1;
+        }
     }
 
     printf("%s\n", bad ? "PARTS" : "ALL EQUAL");
@@ -396,6 +419,8 @@ done:
         free(runs[i].n_out);
         free(runs[i].margin);
         free(runs[i].logprob);
+        free(runs[i].score);
+        free(runs[i].n_score);
     }
 
     free(prompts);
@@ -405,16 +430,21 @@ done:
 
 
 static int
-slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t gen)
+slora_conform_alloc(slora_conform_run_t *run, int32_t n_req, int32_t plen,
+    int32_t gen)
 {
     run->out = calloc((size_t) n_req * (size_t) gen, sizeof(int32_t));
     run->n_out = calloc((size_t) n_req, sizeof(int32_t));
     run->margin = calloc((size_t) n_req * (size_t) gen, sizeof(float));
     run->logprob = calloc((size_t) n_req * (size_t) gen, sizeof(float));
+    run->score = calloc((size_t) n_req * (size_t) plen, sizeof(float));
+    run->n_score = calloc((size_t) n_req, sizeof(int32_t));
+    run->plen = plen;
     run->gen = gen;
 
     return run->out != NULL && run->n_out != NULL && run->margin != NULL
-           && run->logprob != NULL
+           && run->logprob != NULL && run->score != NULL
+           && run->n_score != NULL
            ? SLORA_OK : SLORA_ERROR;
 }
 
@@ -496,6 +526,7 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
         req.sampling.frequency_penalty = r % 2 ? job->frequency : 0;
         req.sampling.presence_penalty = r % 2 ? job->presence : 0;
         req.logprobs = r % 2 ? job->logprobs : 0;
+        req.prompt_logprobs = req.logprobs;
 
         if (run->temperature > 0) {
             req.sampling.temperature = run->temperature;
@@ -555,7 +586,13 @@ slora_conform_event(void *data, const slora_event_t *ev)
         break;
 
     case SLORA_EV_SCORE:
-        /* none of its requests asks for a prompt's log-probabilities */
+        /* positions 1, 2, ... in order: n_score counts those */
+        if (r >= 0 && ev->pos == run->n_score[r] + 1
+            && ev->pos < run->plen)
+        {
+            run->score[r * run->plen + ev->pos] = ev->logprob;
+            run->n_score[r]++;
+        }
         break;
     }
 }
@@ -689,4 +726,40 @@ slora_conform_lp_gap(const char *what, const slora_conform_run_t *a,
 
     printf("logprobs, %s: %.4f at most, %.4f on average, over %d agreeing "
            "tokens\n", what, top, n > 0 ? sum / n : 0.0, n);
+}
+
+
+/* The prompts' log-probabilities of two runs (the odd-numbered
+ * requests'): how far apart over every position; SLORA_ERROR when a run
+ * did not score a prompt whole, in order. */
+static int
+slora_conform_score_gap(const char *what, const slora_conform_run_t *a,
+    const slora_conform_run_t *b, int32_t n_req)
+{
+    int      whole;
+    int32_t  r, i, n;
+    double   d, top, sum;
+
+    n = 0;
+    top = 0;
+    sum = 0;
+    whole = 1;
+
+    for (r = 1; r < n_req; r += 2) {
+        whole &= a->n_score[r] == a->plen - 1 && b->n_score[r] == b->plen - 1;
+
+        for (i = 1; i < a->plen && whole; i++) {
+            d = fabs((double) a->score[r * a->plen + i]
+                     - (double) b->score[r * b->plen + i]);
+            top = d > top ? d : top;
+            sum += d;
+            n++;
+        }
+    }
+
+    printf("prompt logprobs, %s: %.4f at most, %.4f on average, over %d "
+           "positions%s\n", what, top, n > 0 ? sum / n : 0.0, n,
+           whole ? "" : "; A PROMPT NOT SCORED WHOLE");
+
+    return whole ? SLORA_OK : SLORA_ERROR;
 }

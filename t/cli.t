@@ -58,11 +58,18 @@ my $model = tiny_model();
     like($out, qr/^logprobs, device against reference: 0\.0000 at most, 0\.0000 on average, over 8 agreeing tokens$/m,
          'conform --logprobs: exact runs, the same figures for request '
          . '1\'s 8 tokens') or diag("$out\n$err");
+    like($out, qr/^prompt logprobs, device against reference: 0\.0000 at most, 0\.0000 on average, over 31 positions$/m,
+         '... and for its prompt\'s 31 positions after the first')
+        or diag("$out\n$err");
     ($rc, $out, $err) = SloraTest::run_cmd(@cmd, '--weights', 'q8_0');
     my ($gap, $n) = $out =~ /^logprobs, device against reference: ([\d.]+) at most, [\d.]+ on average, over (\d+) agreeing tokens$/m;
     ok(defined $gap && $gap > 0 && $gap < 0.1 && $n > 0,
        'q8_0 against f32: log-probabilities apart, a little ('
        . ($gap // '?') . " over " . ($n // '?') . ' tokens)')
+        or diag("$out\n$err");
+    my ($pgap) = $out =~ /^prompt logprobs, device against reference: ([\d.]+) at most, [\d.]+ on average, over 31 positions$/m;
+    ok(defined $pgap && $pgap > 0 && $pgap < 0.1,
+       '... and the prompt\'s too (' . ($pgap // '?') . ')')
         or diag("$out\n$err");
 }
 

@@ -7,7 +7,9 @@
 # its cached tokens, both times and whether the answers are equal); four
 # sampled choices of one prompt in one request (n=4); a logit_bias that
 # forces a token; JSON mode (greedy, and four sampled choices: each
-# parsed); then 16 at once for the aggregate tokens/s. Standard library
+# parsed); a text scored with echo, and a greedy continuation scored
+# back against generation's figures; then 16 at once for the aggregate
+# tokens/s. Standard library
 # only (the device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
@@ -153,6 +155,44 @@ for n, temp in ((1, 0), (4, 1.0)):
             kind = "not whole"
         print(f"  [{c['index']}] {kind}, {c['finish_reason']}: "
               f"{' '.join(c['message']['content'].split())[:100]!r}")
+
+# echo: a text scored by the model (a completion of max_tokens 0 with
+# echo and logprobs), and a greedy continuation's figures as generating
+# it gave them against those of the same tokens scored as a prompt
+CURL = URL.replace("/chat/completions", "/completions")
+
+
+def complete(body):
+    req = urllib.request.Request(CURL, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.load(r)
+
+
+TEXT = "The library lends books for three weeks and films for one week."
+t0 = time.time()
+sc = complete({"model": MODEL, "prompt": TEXT + " " + TEXT, "echo": True,
+               "logprobs": 1, "max_tokens": 0})
+lp = sc["choices"][0]["logprobs"]["token_logprobs"]
+half = len(lp) // 2
+print(f"echo: {len(lp)} prompt tokens scored in "
+      f"{(time.time() - t0) * 1000:.0f} ms, the text "
+      f"{sum(lp[1:half]):.2f} then repeated {sum(lp[half + 1:]):.2f}, "
+      f"{sc['choices'][0]['finish_reason']}")
+gen = complete({"model": MODEL, "prompt": TEXT, "temperature": 0,
+                "max_tokens": 12, "logprobs": 1, "echo": True})
+g = gen["choices"][0]
+n_p = gen["usage"]["prompt_tokens"]
+back = complete({"model": MODEL, "prompt": g["text"], "echo": True,
+                 "logprobs": 1, "max_tokens": 0})
+b_lp = back["choices"][0]["logprobs"]
+same = b_lp["tokens"] == g["logprobs"]["tokens"]
+gap = max(abs(x - y) for x, y in zip(b_lp["token_logprobs"][n_p:],
+                                     g["logprobs"]["token_logprobs"][n_p:]))
+print(f"echo: a greedy continuation of {len(g['logprobs']['tokens']) - n_p} "
+      f"tokens scored back: "
+      + (f"its figures within {gap:.4f} of generation's" if same
+         else "retokenized otherwise, not compared"))
 
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))

@@ -692,6 +692,45 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                          @ch),
        'echo with two prompts and n 2: each choice starts with its prompt');
 
+    # lm-evaluation-harness's loglikelihood request, as its
+    # local-completions model sends it: contexts and continuations as
+    # token ids, echo, logprobs 1, max_tokens 1, temperature 0; it sums
+    # token_logprobs[ctxlen:-1] of each choice by index, and calls the
+    # continuation greedy when each of its tokens is its row's likeliest
+    my @ctx = @$ids;
+    my %cont;
+    for my $w (' Paris', ' London') {
+        my $t = json_req($PORT, '/v1/tokenize', { prompt => "$P$w" });
+        my @all = @{ $t->{json}{tokens} // [] };
+        $cont{$w} = [@all[@ctx .. $#all]];
+    }
+    my $h = json_req($PORT, '/v1/completions',
+                     { model => 'base', temperature => 0, max_tokens => 1,
+                       logprobs => 1, seed => 1234, echo => JSON::PP::true(),
+                       prompt => [[@ctx, @{ $cont{' Paris'} }],
+                                  [@ctx, @{ $cont{' London'} }]] });
+    my @hc = sort { $a->{index} <=> $b->{index} }
+             @{ $h->{json}{choices} // [] };
+    my (@ll, @greedy);
+    for my $c (@hc) {
+        my $hl = $c->{logprobs} // {};
+        my @t = @{ $hl->{token_logprobs} // [] };
+        my @tp = @{ $hl->{top_logprobs} // [] };
+        my ($sum, $g) = (0, 1);
+        for my $i (scalar(@ctx) .. $#t - 1) {
+            $sum += $t[$i] // -1e9;
+            my $best = (sort { $b <=> $a } values %{ $tp[$i] // {} })[0];
+            $g = 0 unless defined $best && $t[$i] == $best;
+        }
+        push @ll, $sum;
+        push @greedy, $g;
+    }
+    ok($h->{status} == 200 && @hc == 2 && @{ $cont{' Paris'} }
+       && $ll[0] > $ll[1] && $greedy[0] && !$greedy[1],
+       sprintf('lm-evaluation-harness\'s loglikelihood: " Paris" after "%s"'
+               . ' %.3f, greedy; " London" %.3f, not', $P, $ll[0] // 0,
+               $ll[1] // 0));
+
     my $bad = json_req($PORT, '/v1/chat/completions',
                        { model => 'base', echo => JSON::PP::true(),
                          messages => [{ role => 'user', content => 'hi' }] });

@@ -33,7 +33,7 @@ static ngx_int_t ngx_http_slora_op_keep(ngx_http_request_t *r,
 static ngx_buf_t *ngx_http_slora_op_body(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static ngx_buf_t *ngx_http_slora_models_body(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx);
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t *found);
 
 
 static struct {
@@ -307,6 +307,7 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     uint32_t                 more, n;
     ngx_int_t                rc;
     ngx_buf_t               *b;
+    ngx_uint_t               found;
     slora_slot_t            *s;
     ngx_http_slora_op_err_t  e;
 
@@ -360,9 +361,21 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     ctx->finished = 1;
+    found = 1;
 
-    b = ctx->op == SLORA_OP_MODELS ? ngx_http_slora_models_body(r, ctx)
+    b = ctx->op == SLORA_OP_MODELS ? ngx_http_slora_models_body(r, ctx, &found)
                                    : ngx_http_slora_op_body(r, ctx);
+
+    if (b == NULL && !found) {
+        ngx_http_finalize_request(r,
+            ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                      "invalid_request_error",
+                                      "model_not_found", "model",
+                                      "The model `%V` does not exist",
+                                      &ctx->model));
+        return;
+    }
+
     if (b == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -465,75 +478,90 @@ ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
-/* A tenant's model list (or, without a tenant, the base model and every
+/*
+ * A tenant's model list (or, without a tenant, the base model and every
  * adapter the catalog knows), from the engine's records: a flag byte
- * ("d": the tenant's default), the name, a NUL. */
+ * ("d": the tenant's default), the name, a NUL. With ctx->model (GET
+ * .../models/{id}) only that model's object, NULL with *found 0 when the
+ * list lacks it.
+ */
 static ngx_buf_t *
-ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t *found)
 {
     u_char                      *p, *rec, *end, *nul;
+    ngx_str_t                    id, base;
     ngx_buf_t                   *b;
-    ngx_uint_t                   first;
+    ngx_uint_t                   n, one;
     ngx_http_slora_choice_t     *ch;
     ngx_http_slora_main_conf_t  *smcf;
 
     ch = &ctx->choice[0];
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    one = ctx->model.len > 0;
+    *found = 0;
 
     b = ngx_create_temp_buf(r->pool, 7 * ch->text_len
                                      + 160 * (ch->text_len / 2 + 1)
-                                     + 12 * smcf->model_id.len + 512);
+                                     + 12 * smcf->model_id.len
+                                     + 6 * ctx->model.len + 512);
     if (b == NULL) {
         return NULL;
     }
 
-    p = ngx_http_slora_lit(b->last, "{\"object\":\"list\",\"data\":[");
-    first = 1;
+    p = one ? b->last
+            : ngx_http_slora_lit(b->last, "{\"object\":\"list\",\"data\":[");
+    n = 0;
 
     if (ctx->tenant.len == 0) {
-        p = ngx_sprintf(p, "{\"id\":\"base\",\"object\":\"model\","
-                        "\"created\":%T,\"owned_by\":\"slora\"},{\"id\":\"",
-                        ngx_time());
-        p += ngx_http_slora_json_escape(p, smcf->model_id.data,
-                                        smcf->model_id.len);
-        p = ngx_sprintf(p, "\",\"object\":\"model\",\"created\":%T,"
-                        "\"owned_by\":\"slora\"}", ngx_time());
-        first = 0;
+        ngx_str_set(&base, "base");
+
+        if (!one || ngx_http_slora_same(&ctx->model, &base)
+            || ngx_http_slora_same(&ctx->model, &smcf->model_id))
+        {
+            p = ngx_http_slora_model_obj(p, one ? &ctx->model : &base, NULL,
+                                         0);
+            n++;
+        }
+
+        if (!one) {
+            *p++ = ',';
+            p = ngx_http_slora_model_obj(p, &smcf->model_id, NULL, 0);
+            n++;
+        }
     }
 
     rec = ch->text;
     end = ch->text + ch->text_len;
 
-    while (rec + 1 < end) {
+    while (rec + 1 < end && !(one && n > 0)) {
         nul = ngx_strlchr(rec + 1, end, '\0');
         if (nul == NULL) {
             break;
         }
 
-        if (!first) {
-            *p++ = ',';
+        id.data = rec + 1;
+        id.len = nul - rec - 1;
+
+        if (!one || ngx_http_slora_same(&ctx->model, &id)) {
+            if (n++ > 0) {
+                *p++ = ',';
+            }
+
+            p = ngx_http_slora_model_obj(p, &id, &smcf->model_id,
+                                         rec[0] == 'd');
         }
 
-        first = 0;
-
-        p = ngx_http_slora_lit(p, "{\"id\":\"");
-        p += ngx_http_slora_json_escape(p, rec + 1, nul - rec - 1);
-        p = ngx_sprintf(p, "\",\"object\":\"model\",\"created\":%T,"
-                        "\"owned_by\":\"slora\",\"parent\":\"", ngx_time());
-        p += ngx_http_slora_json_escape(p, smcf->model_id.data,
-                                        smcf->model_id.len);
-        *p++ = '"';
-
-        if (rec[0] == 'd') {
-            p = ngx_http_slora_lit(p, ",\"default\":true");
-        }
-
-        *p++ = '}';
         rec = nul + 1;
     }
 
-    p = ngx_http_slora_lit(p, "]}\n");
+    if (one && n == 0) {
+        return NULL;
+    }
+
+    p = one ? ngx_http_slora_lit(p, "\n") : ngx_http_slora_lit(p, "]}\n");
     b->last = p;
+    *found = 1;
 
     return b;
 }

@@ -61,6 +61,10 @@ typedef enum {
 
 static ngx_http_slora_route_e ngx_http_slora_route(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_models(ngx_http_request_t *r);
+static ngx_int_t ngx_http_slora_model_path(ngx_http_request_t *r,
+    ngx_str_t *id);
+static ngx_int_t ngx_http_slora_model_one(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_queue_t *q, ngx_str_t *id);
 static void ngx_http_slora_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_get_stream(ngx_http_request_t *r);
 static slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);
@@ -165,12 +169,13 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
 }
 
 
-/* Routes by the end of the URI, so regex locations work as well. */
+/* Routes by the end of the URI, so regex locations work as well;
+ * .../models/{id} is the models route too. */
 static ngx_http_slora_route_e
 ngx_http_slora_route(ngx_http_request_t *r)
 {
     size_t      i;
-    ngx_str_t  *u;
+    ngx_str_t  *u, id;
 
     static struct {
         ngx_str_t               suffix;
@@ -186,6 +191,10 @@ ngx_http_slora_route(ngx_http_request_t *r)
 
     u = &r->uri;
 
+    if (ngx_http_slora_model_path(r, &id) == NGX_OK) {
+        return NGX_HTTP_SLORA_ROUTE_MODELS;
+    }
+
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (u->len >= routes[i].suffix.len
             && ngx_strncmp(u->data + u->len - routes[i].suffix.len,
@@ -199,11 +208,13 @@ ngx_http_slora_route(ngx_http_request_t *r)
 }
 
 
+/* OpenAI's model list, or with .../models/{id} one model's object (404
+ * model_not_found when the caller may not use it, or it is none). */
 static ngx_int_t
 ngx_http_slora_models(ngx_http_request_t *r)
 {
     ngx_buf_t                   *b;
-    ngx_str_t                    tenant;
+    ngx_str_t                    tenant, id;
     slora_queue_t               *q;
     const char                  *down;
     ngx_http_slora_ctx_t        *ctx;
@@ -213,6 +224,10 @@ ngx_http_slora_models(ngx_http_request_t *r)
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
+
+    if (ngx_http_slora_model_path(r, &id) != NGX_OK) {
+        ngx_str_null(&id);
+    }
 
     down = ngx_http_slora_engine_down(q);
     if (down != NULL) {
@@ -240,14 +255,86 @@ ngx_http_slora_models(ngx_http_request_t *r)
 
         ctx->op = SLORA_OP_MODELS;
         ctx->tenant = tenant;
+        ctx->model = id;
 
         return ngx_http_slora_op_start(r, ctx, &tenant, NULL);
+    }
+
+    if (id.len) {
+        return ngx_http_slora_model_one(r, smcf, q, &id);
     }
 
     b = ngx_http_slora_models_json(r, smcf, q);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
+/* The id of a .../models/{id} URI: what follows the first "/models/",
+ * not empty. */
+static ngx_int_t
+ngx_http_slora_model_path(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char  *p, *last;
+
+    last = r->uri.data + r->uri.len;
+    p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/models/",
+                         sizeof("/models/") - 2);
+
+    if (p == NULL || p + sizeof("/models/") - 1 >= last) {
+        return NGX_DECLINED;
+    }
+
+    id->data = p + sizeof("/models/") - 1;
+    id->len = last - id->data;
+
+    return NGX_OK;
+}
+
+
+/* One model's object from the zone's names: the base model (as "base" or
+ * its id) or an adapter. */
+static ngx_int_t
+ngx_http_slora_model_one(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_queue_t *q, ngx_str_t *id)
+{
+    ngx_str_t   base;
+    ngx_buf_t  *b;
+    ngx_uint_t  adapter;
+
+    ngx_str_set(&base, "base");
+    adapter = 0;
+
+    if (!ngx_http_slora_same(id, &base)
+        && !ngx_http_slora_same(id, &smcf->model_id))
+    {
+        if (!ngx_http_slora_valid_name(id)
+            || slora_queue_find_name(q, (const char *) id->data, id->len)
+               < 0)
+        {
+            return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                             "invalid_request_error",
+                                             "model_not_found", "model",
+                                             "The model `%V` does not exist",
+                                             id);
+        }
+
+        adapter = 1;
+    }
+
+    b = ngx_create_temp_buf(r->pool,
+                            ngx_http_slora_model_max(id->len,
+                                                     smcf->model_id.len) + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_http_slora_model_obj(b->last, id,
+                                       adapter ? &smcf->model_id : NULL, 0);
+    *b->last++ = '\n';
 
     return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }

@@ -33,6 +33,8 @@
 
 /* copies a string literal, returns the end */
 #define ngx_http_slora_lit(p, s)  ngx_cpymem(p, s, sizeof(s) - 1)
+#define ngx_http_slora_same(a, b)                                             \
+    ((a)->len == (b)->len && ngx_strncmp((a)->data, (b)->data, (a)->len) == 0)
 
 #define NGX_HTTP_SLORA_API_NONE            0
 #define NGX_HTTP_SLORA_API_OPENAI          1
@@ -252,6 +254,9 @@ ngx_buf_t *ngx_http_slora_response_json(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_queue_t *q);
+size_t ngx_http_slora_model_max(size_t id_len, size_t parent_len);
+u_char *ngx_http_slora_model_obj(u_char *p, ngx_str_t *id, ngx_str_t *parent,
+    ngx_uint_t is_default);
 
 /* ngx_http_slora_logprobs.c */
 ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,

@@ -232,14 +232,17 @@ ngx_http_slora_models_json(ngx_http_request_t *r,
     u_char      *p;
     size_t       size;
     uint32_t     pos;
+    ngx_str_t    base, id;
     ngx_buf_t   *b;
     const char  *name;
 
-    size = NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * smcf->model_id.len;
+    size = NGX_HTTP_SLORA_JSON_OVERHEAD + ngx_http_slora_model_max(4, 0)
+           + ngx_http_slora_model_max(smcf->model_id.len, 0);
     pos = 0;
 
     while (q && (name = slora_queue_next_name(q, &pos)) != NULL) {
-        size += 128 + 6 * (ngx_strlen(name) + smcf->model_id.len);
+        size += ngx_http_slora_model_max(ngx_strlen(name),
+                                         smcf->model_id.len);
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -247,29 +250,61 @@ ngx_http_slora_models_json(ngx_http_request_t *r,
         return NULL;
     }
 
-    p = ngx_sprintf(b->last, "{\"object\":\"list\",\"data\":["
-                    "{\"id\":\"base\",\"object\":\"model\",\"created\":%T,"
-                    "\"owned_by\":\"slora\"},{\"id\":", ngx_time());
-    p = ngx_http_slora_json_str(p, smcf->model_id.data, smcf->model_id.len);
-    p = ngx_sprintf(p, ",\"object\":\"model\",\"created\":%T,"
-                    "\"owned_by\":\"slora\"}", ngx_time());
+    ngx_str_set(&base, "base");
+    p = ngx_http_slora_lit(b->last, "{\"object\":\"list\",\"data\":[");
+    p = ngx_http_slora_model_obj(p, &base, NULL, 0);
+    *p++ = ',';
+    p = ngx_http_slora_model_obj(p, &smcf->model_id, NULL, 0);
 
     pos = 0;
 
     while (q && (name = slora_queue_next_name(q, &pos)) != NULL) {
-        p = ngx_http_slora_lit(p, ",{\"id\":");
-        p = ngx_http_slora_json_cstr(p, name);
-        p = ngx_sprintf(p, ",\"object\":\"model\",\"created\":%T,"
-                        "\"owned_by\":\"slora\",\"parent\":", ngx_time());
-        p = ngx_http_slora_json_str(p, smcf->model_id.data,
-                                    smcf->model_id.len);
-        *p++ = '}';
+        id.data = (u_char *) name;
+        id.len = ngx_strlen(name);
+        *p++ = ',';
+        p = ngx_http_slora_model_obj(p, &id, &smcf->model_id, 0);
     }
 
     p = ngx_http_slora_lit(p, "]}\n");
     b->last = p;
 
     return b;
+}
+
+
+/* Bytes ngx_http_slora_model_obj may write for an id and a parent of
+ * these lengths. */
+size_t
+ngx_http_slora_model_max(size_t id_len, size_t parent_len)
+{
+    return 128 + 6 * (id_len + parent_len);
+}
+
+
+/* A model object: {"id", "object": "model", "created", "owned_by"}, an
+ * adapter's with its "parent" (the base model's id), a tenant's default
+ * adapter's with "default": true. */
+u_char *
+ngx_http_slora_model_obj(u_char *p, ngx_str_t *id, ngx_str_t *parent,
+    ngx_uint_t is_default)
+{
+    p = ngx_http_slora_lit(p, "{\"id\":");
+    p = ngx_http_slora_json_str(p, id->data, id->len);
+    p = ngx_sprintf(p, ",\"object\":\"model\",\"created\":%T,"
+                    "\"owned_by\":\"slora\"", ngx_time());
+
+    if (parent != NULL) {
+        p = ngx_http_slora_lit(p, ",\"parent\":");
+        p = ngx_http_slora_json_str(p, parent->data, parent->len);
+    }
+
+    if (is_default) {
+        p = ngx_http_slora_lit(p, ",\"default\":true");
+    }
+
+    *p++ = '}';
+
+    return p;
 }
 
 

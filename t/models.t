@@ -96,6 +96,24 @@ for my $round (1, 2) {
     is_deeply($dflt, ['x0349y'], '... x0349y marked as the default');
 }
 
+# one model (GET .../models/{id}), from the engine's list for the tenant
+{
+    my $one = http_req($PORT, 'GET', '/t/big/v1/models/x0349y');
+    my $j = $one->{json} // {};
+    ok($one->{status} == 200 && ($j->{id} // '') eq 'x0349y'
+       && ($j->{object} // '') eq 'model' && $j->{default}
+       && defined $j->{parent},
+       'GET /t/big/v1/models/x0349y: the default adapter\'s object');
+    $one = http_req($PORT, 'GET', '/t/big/v1/models/x0699');
+    ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'x0699'
+       && !$one->{json}{default}, '... x0699, the last page\'s');
+    $one = http_req($PORT, 'GET', '/t/big/v1/models/x06');
+    ok($one->{status} == 404
+       && ($one->{json}{error}{code} // '') eq 'model_not_found',
+       '... x06, a prefix of names it may use but none itself: 404 '
+       . 'model_not_found');
+}
+
 # "all": the catalog's found adapters, which requests fill: an adapter
 # is found when a request names it
 my @asked = qw(x0699 x07 x0001 x0349y x0350 x0349);
@@ -140,6 +158,24 @@ EOF
 $f->start;
 my $res = http_req($PORT, 'GET', '/admin/adapters');
 is($res->{status}, 200, 'GET /admin/adapters over a folder of 702: 200');
+# one model from the zone's names (they all fit)
+{
+    my $one = http_req($PORT, 'GET', '/v1/models/x0001');
+    ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'x0001'
+       && defined $one->{json}{parent},
+       'GET /v1/models/x0001 from the zone: its object, with its parent');
+    $one = http_req($PORT, 'GET', '/v1/models/base');
+    ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'base'
+       && !exists $one->{json}{parent}, '... base: the base model\'s');
+    $one = http_req($PORT, 'GET', '/v1/models/x9999');
+    ok($one->{status} == 404
+       && ($one->{json}{error}{code} // '') eq 'model_not_found'
+       && ($one->{json}{error}{message} // '') =~ /x9999/,
+       '... x9999: 404 model_not_found naming it');
+    $one = http_req($PORT, 'POST', '/v1/models/x0001', body => '{}');
+    ok($one->{status} == 405 && ($one->{headers}{allow} // '') =~ /GET/,
+       '... a POST: 405, Allow GET') or diag("$one->{status} $one->{body}");
+}
 my @listed = map { $_->{name} } @{ $res->{json}{data} // [] };
 is_deeply(\@listed, \@want, '... each once, in name order')
     or diag(scalar(@listed) . " listed: @listed[0 .. 20]");
@@ -169,6 +205,17 @@ is($st, 200, 'GET /v1/models: 200');
 is_deeply([grep { /^z/ } @$ids], \@long,
           "... all $L, from the engine, in name order")
     or diag(scalar(grep { /^z/ } @$ids) . ' listed');
+{
+    my $one = http_req($PORT, 'GET', "/v1/models/$long[-1]");
+    ok($one->{status} == 200 && ($one->{json}{id} // '') eq $long[-1],
+       'GET /v1/models/{the last}, a name not in the zone: from the '
+       . 'engine\'s list');
+    $one = http_req($PORT, 'GET', '/v1/models/base');
+    ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'base',
+       '... base too');
+    $one = http_req($PORT, 'GET', '/v1/models/z' . ('9' x 119));
+    is($one->{status}, 404, '... a name none of them: 404');
+}
 for my $n ($long[0], $long[-1]) {
     my $res = json_req($PORT, '/v1/chat/completions',
                        { model => $n, max_tokens => 2, temperature => 0,

@@ -192,6 +192,30 @@ my $model = tiny_model();
        "a frequency penalty past 2 is refused: $err");
 }
 
+# generate --prompt-logprobs: the prompt's log-probability over its tokens
+# after the first (as many as tokenize gives, less one), and its
+# perplexity; --max-tokens 0 needs it
+{
+    my @cmd = ($slora, 'generate', '--model', $model, '--threads', '1',
+               '--max-tokens', '0', '--prompt-logprobs', '1');
+    my ($rc, undef, $err) = SloraTest::run_cmd(@cmd, '--prompt',
+                                               'one two three four five');
+    my ($lp, $n, $ppl) = $err =~ /log-probability (-[\d.]+) over its (\d+) tokens after the first \(perplexity ([\d.]+)\)/;
+    my ($rc2, $ids) = SloraTest::run_cmd($slora, 'tokenize',
+        '--model', $model, '--text', 'one two three four five');
+    my @ids = $ids =~ /(\d+)/g;
+    ok($rc == 0 && $rc2 == 0 && defined $n && $n == @ids - 1
+       && abs(exp(-$lp / $n) - $ppl) < 1e-3 * $ppl,
+       "generate --prompt-logprobs: $n tokens, perplexity "
+       . ($ppl // '?') . ' = exp(-log-probability / tokens)')
+        or diag($err);
+    my ($rc3, undef, $err3) = SloraTest::run_cmd($slora, 'generate',
+        '--model', $model, '--threads', '1', '--max-tokens', '0',
+        '--prompt', 'one two');
+    ok($rc3 >> 8 == 1 && $err3 =~ /--max-tokens 0 needs --prompt-logprobs 1/,
+       "--max-tokens 0 alone is refused: $err3");
+}
+
 # $SLORA_STEP_LOG: one CSV line a step, appended, the header once
 {
     my $log = "/tmp/slora-steps-$$.csv";

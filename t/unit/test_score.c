@@ -15,7 +15,11 @@
  *   (d) a prompt the prefix cache holds is computed whole for its scores
  *       (no token cached) and then enters the cache; with max_tokens > 0
  *       the scores come before the first token, which generation's are;
- *   (e) max_tokens 0 without the prompt's log-probabilities is refused.
+ *   (e) max_tokens 0 without the prompt's log-probabilities is refused;
+ *   (f) in a pool too small for two such prompts at once, the newer,
+ *       admitted as the older decodes, is put back to wait while
+ *       scoring and computed again: it scores each position still once,
+ *       in order, the same figures.
  */
 
 #include <math.h>
@@ -61,7 +65,8 @@ static slora_tokenizer_t  *tok;
 static sink_t              sk;
 
 
-static slora_engine_t *engine(const char *adapters, int32_t batch_tokens);
+static slora_engine_t *engine(const char *adapters, int32_t batch_tokens,
+    size_t pool);
 static void submit(slora_engine_t *e, uint64_t id, const int32_t *prompt,
     int32_t n, int32_t max_tokens, int score, const char *adapter);
 static void drain(slora_engine_t *e);
@@ -81,11 +86,12 @@ static const char  text[] =
 int
 main(void)
 {
-    double           first, last;
-    int32_t          p[MAXPOS], q[MAXPOS], n_p, n_q, i, k;
-    slora_err_t      err;
-    slora_engine_t  *e;
-    slora_request_t  req;
+    double                first, last;
+    int32_t               p[MAXPOS], q[MAXPOS], n_p, n_q, i, k;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_stats_t  st;
 
     tok = slora_tokenizer_load(SMOLLM2, &err);
     if (tok == NULL) {
@@ -95,7 +101,7 @@ main(void)
     n_p = encode(text, p, MAXPOS);
 
     /* (a) */
-    e = engine("random:n=2,ranks=8+16,targets=q+k+v+o,seed=5", 0);
+    e = engine("random:n=2,ranks=8+16,targets=q+k+v+o,seed=5", 0, 0);
     memset(&sk, 0, sizeof(sk));
     submit(e, 0, p, n_p, GEN, 0, NULL);
     drain(e);
@@ -165,7 +171,7 @@ main(void)
 
     /* (c) the first scoring again, 16 tokens a step, beside generations;
      * then a prompt longer than a step scores, from the same engine */
-    e = engine(NULL, 16);
+    e = engine(NULL, 16, 0);
     memset(&sk, 0, sizeof(sk));
     submit(e, 0, p, n_p, GEN, 0, NULL);
     drain(e);
@@ -182,7 +188,7 @@ main(void)
        "the generation beside them gives its tokens");
     slora_engine_free(e);
 
-    e = engine(NULL, 0);
+    e = engine(NULL, 0, 0);
     memset(&sk, 0, sizeof(sk));
 
     for (i = 0; i < COPIES; i++) {
@@ -214,6 +220,27 @@ main(void)
     is_int(sk.errors, 0, "no request failed");
 
     slora_engine_free(e);
+
+    /* (f) the KV of one 320-token prompt and some: SmolLM2's f32 KV is
+     * 30 layers x 2 x 192 x 4 bytes a token, 46 KB */
+    memcpy(&sk.s_lp[7], &sk.s_lp[0], sizeof(sk.s_lp[0]));
+    e = engine(NULL, 64, (size_t) 480 * 30 * 2 * 192 * 4);
+    memset(sk.s_n, 0, sizeof(sk.s_n));
+    memset(sk.s_order, 0, sizeof(sk.s_order));
+    submit(e, 0, q, n_q, 8, 1, NULL);
+    submit(e, 1, q, n_q, 2, 1, NULL);
+    drain(e);
+    slora_engine_stats(e, &st);
+    ok(st.preemptions > 0 && sk.errors == 0, "two such prompts in a pool "
+       "for one and a half: %llu preemptions, no failure",
+       (unsigned long long) st.preemptions);
+    ok(sk.s_n[0] == n_q - 1 && sk.s_order[0] && sk.s_n[1] == n_q - 1
+       && sk.s_order[1], "each position still scored once, in order");
+    ok(max_diff(0, 7, n_q) < 1e-4 && max_diff(1, 7, n_q) < 1e-4,
+       "the same figures (%.2e, %.2e)", max_diff(0, 7, n_q),
+       max_diff(1, 7, n_q));
+
+    slora_engine_free(e);
     slora_tokenizer_free(tok);
 
     return done_testing();
@@ -221,7 +248,7 @@ main(void)
 
 
 static slora_engine_t *
-engine(const char *adapters, int32_t batch_tokens)
+engine(const char *adapters, int32_t batch_tokens, size_t pool)
 {
     slora_err_t          err;
     slora_engine_t      *e;
@@ -233,6 +260,7 @@ engine(const char *adapters, int32_t batch_tokens)
     conf.n_threads = 2;
     conf.max_running = 4;
     conf.max_batch_tokens = batch_tokens;
+    conf.pool_bytes = pool;
     conf.no_prefetch = 1;
 
     e = slora_engine_init(&conf, &err);

@@ -12,6 +12,9 @@
 # (bench/device-pack.sh one) on a machine without .carry/c: the 7B shape
 # only, with tok.gguf's tokenizer (SmolLM2's).
 #
+# SCORE=1 then times scoring texts (bench/score.py: echo with logprobs
+# against a plain completion of the same prompt).
+#
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
 # logs in $OUT (steps-<model><TAG>.csv), for A/B runs in one call. The
@@ -73,6 +76,9 @@ for round in $(seq "$ROUNDS"); do
     [ "$ROUNDS" = 1 ] || echo "-- round $round"
     python3 bench/chat-stream.py http://127.0.0.1:18080
 done
+# SCORE=1: what scoring a text (echo) costs against computing it
+[ "${SCORE:-0}" = 0 ] || python3 bench/score.py http://127.0.0.1:18080 base \
+    "${SCORE_WORDS:-250,1500}" 3
 
     kill -QUIT $pid
     wait $pid

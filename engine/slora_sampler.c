@@ -169,43 +169,22 @@ slora_logprobs(const float *logits, int32_t vocab, int32_t k, int32_t *ids,
 {
     float    m;
     double   sum, lse;
-    int32_t  i, j, n;
+    int32_t  j;
 
-    m = logits[0];
+    k = k < vocab ? k : vocab;
 
-    for (i = 1; i < vocab; i++) {
-        m = logits[i] > m ? logits[i] : m;
-    }
-
+    (void) slora_sample_top_isa(&m, ids, logits, vocab, k, SLORA_QISA_AUTO);
     (void) slora_sample_sumexp_isa(&sum, logits, vocab, m, SLORA_QISA_AUTO);
 
     lse = (double) m + log(sum);
 
-    /* insertion into the k best so far: a later id never passes an equal
-     * logit, so ties keep the lower id first */
-    n = 0;
-
-    for (i = 0; i < vocab && k > 0; i++) {
-        if (n == k && !(logits[i] > logits[ids[k - 1]])) {
-            continue;
-        }
-
-        j = n < k ? n++ : k - 1;
-
-        while (j > 0 && logits[i] > logits[ids[j - 1]]) {
-            ids[j] = ids[j - 1];
-            j--;
-        }
-
-        ids[j] = i;
-    }
-
-    for (j = 0; j < n; j++) {
+    for (j = 0; j < k; j++) {
         logprobs[j] = (float) ((double) logits[ids[j]] - lse);
     }
 
     return lse;
 }
+
 
 int
 slora_sampling_plain(const slora_sampling_t *sp)

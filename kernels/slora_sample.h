@@ -196,6 +196,15 @@ int slora_sample_weights_isa(uint64_t *w, const float *row, int32_t n,
 int slora_sample_sumexp_isa(double *sum, const float *row, int32_t n,
     float max, int isa);
 
+/* The row's largest logit as the scan m = row[i] > m ? row[i] : m from
+ * row[0] gives it (*max), and its k likeliest ids (k <= n), likeliest
+ * first, the lower id first on a tie, as inserting each id in turn
+ * gives them, with isa's instructions (each gives the same answer): a
+ * log-softmax's shift and its top alternatives. 0, or -1 where this CPU
+ * cannot run isa. */
+int slora_sample_top_isa(float *max, int32_t *ids, const float *row,
+    int32_t n, int32_t k, int isa);
+
 
 /* CUDA twin (kernels/slora_sample.cu): ids[r] = slora_sample_row of row
  * r of logits (ld floats apart) with draws[r], for r < n, but for rows

@@ -214,6 +214,40 @@ slora_sample_sumexp_isa(double *sum, const float *row, int32_t n,
 }
 
 
+int
+slora_sample_top_isa(float *max, int32_t *ids, const float *row, int32_t n,
+    int32_t k, int isa)
+{
+    float    m;
+    int32_t  i, got;
+
+    if (max == NULL || row == NULL || n < 1 || k < 0 || k > n
+        || (k > 0 && ids == NULL) || !slora_qmatmul_isa_supported(isa))
+    {
+        return -1;
+    }
+
+#ifdef SLORA_VEC_X86
+    if (isa != SLORA_QISA_C && slora_qmatmul_isa_supported(SLORA_QISA_AVX2)) {
+        slora_sample_top_avx2(max, ids, row, n, k);
+        return 0;
+    }
+#endif
+
+    m = row[0];
+
+    for (i = 1; i < n; i++) {
+        m = row[i] > m ? row[i] : m;
+    }
+
+    *max = m;
+    got = 0;
+    slora_sample_top_row(ids, &got, row, 0, n, k);
+
+    return 0;
+}
+
+
 /* Larger keys first. */
 static int
 slora_sample_cmp(const void *a, const void *b)

@@ -43,6 +43,32 @@ slora_sample_sumexp_row(double *s, const float *row, int32_t from,
 }
 
 
+/* The k best of row[from, n) into ids[0, *got), *got of them so far:
+ * insertion, a later id never passing an equal logit (ties keep the lower
+ * id first) */
+static inline void
+slora_sample_top_row(int32_t *ids, int32_t *got, const float *row,
+    int32_t from, int32_t n, int32_t k)
+{
+    int32_t  i, j;
+
+    for (i = from; i < n && k > 0; i++) {
+        if (*got == k && !(row[i] > row[ids[k - 1]])) {
+            continue;
+        }
+
+        j = *got < k ? (*got)++ : k - 1;
+
+        while (j > 0 && row[i] > row[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+
+        ids[j] = i;
+    }
+}
+
+
 static inline double
 slora_sample_sumexp_fold(const double *s)
 {
@@ -55,6 +81,8 @@ void slora_sample_weights_avx2(uint64_t *w, const float *row, int32_t n,
     float inv_temp, float max);
 void slora_sample_sumexp_avx2(double *s, const float *row, int32_t n,
     float max);
+void slora_sample_top_avx2(float *max, int32_t *ids, const float *row,
+    int32_t n, int32_t k);
 #endif
 
 

@@ -11,7 +11,8 @@
  * the round down of a product below 2^41 read from the bits of it plus
  * 2^52. Lanes at or below -27.8, -inf and NaN weigh 0, as the scalar's.
  * And a log-softmax's sum of exponentials (slora_sample_sumexp_isa) in
- * eight lanes, slora_expf's bits each, summed as the portable loop does.
+ * eight lanes, slora_expf's bits each, summed as the portable loop does;
+ * its shift and top alternatives (slora_sample_top_isa), the scan's.
  */
 
 #include "slora_sample_int.h"
@@ -110,6 +111,72 @@ slora_sample_sumexp_avx2(double *s, const float *row, int32_t n, float max)
     _mm256_storeu_pd(s + 4, hi);
 
     slora_sample_sumexp_row(s, row, i, n, max);
+}
+
+/*
+ * The max and the k best in eight lanes. Each lane keeps m = x > m ? x :
+ * m from row[0] (_mm256_max_ps(x, m) is that, NaN included), and the
+ * lanes' answers fold the same way, so the max is the scan's. The k best
+ * are the scalar insertion's: the first k ids go through it one by one,
+ * then only blocks of eight with a logit above the k-th best so far,
+ * each in index order, so no id the scan would take is skipped and none
+ * is taken out of turn.
+ */
+__attribute__((target("avx2"))) void
+slora_sample_top_avx2(float *max, int32_t *ids, const float *row,
+    int32_t n, int32_t k)
+{
+    int32_t  i, got, lane;
+    float    m, lanes[8];
+    __m256   vm;
+
+    vm = _mm256_set1_ps(row[0]);
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        vm = _mm256_max_ps(_mm256_loadu_ps(row + i), vm);
+    }
+
+    _mm256_storeu_ps(lanes, vm);
+    m = row[0];
+
+    for (lane = 0; lane < 8; lane++) {
+        m = lanes[lane] > m ? lanes[lane] : m;
+    }
+
+    for ( /* void */ ; i < n; i++) {
+        m = row[i] > m ? row[i] : m;
+    }
+
+    *max = m;
+
+    if (k == 0) {
+        return;
+    }
+
+    got = 0;
+
+    for (i = 0; i < n && got < k; i++) {
+        slora_sample_top_row(ids, &got, row, i, i + 1, k);
+    }
+
+    for ( /* void */ ; i < n && (i & 7) != 0; i++) {
+        slora_sample_top_row(ids, &got, row, i, i + 1, k);
+    }
+
+    for ( /* void */ ; i + 8 <= n; i += 8) {
+        if (got == k
+            && _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i),
+                                                _mm256_set1_ps(row[ids[k - 1]]),
+                                                _CMP_GT_OQ))
+               == 0)
+        {
+            continue;
+        }
+
+        slora_sample_top_row(ids, &got, row, i, i + 8, k);
+    }
+
+    slora_sample_top_row(ids, &got, row, i, n, k);
 }
 
 #endif /* SLORA_VEC_X86 */

@@ -9,7 +9,10 @@
  * equal those of a full sort written out here; every instruction set
  * this CPU has gives the portable weights' bits (the AVX2 ones), on
  * ordinary logits and on the edges (-27.8, -inf, NaN, the maximum), and
- * the portable sum of exponentials' bits, which is libm's sum to 1e-7.
+ * the portable sum of exponentials' bits, which is libm's sum to 1e-7;
+ * and a log-softmax's shift and top alternatives (slora_sample_top_isa)
+ * as a full sort gives them, the same from every instruction set, ties,
+ * -inf and NaN among the logits.
  *
  * The one idea: the GPU twin is checked against this one to the token
  * (t/kernels/test_sample_cuda.cu); here it is checked against the
@@ -41,6 +44,7 @@ static void test_draws(void);
 static void counts(const slora_draw_t *dr, int64_t *n);
 static void test_large(void);
 static void test_weights_isa(void);
+static void test_top_isa(void);
 static uint64_t ref_weight(const float *r, int32_t i,
     const slora_draw_t *dr, float max);
 static int32_t sorted_draw(const float *r, int32_t vocab,
@@ -57,6 +61,7 @@ main(void)
     test_draws();
     test_large();
     test_weights_isa();
+    test_top_isa();
 
     return done_testing();
 }
@@ -582,4 +587,141 @@ test_weights_isa(void)
     free(r);
     free(want);
     free(got);
+}
+
+
+typedef struct {
+    float    v;
+    int32_t  id;
+} top_ref_t;
+
+
+/* likelier first, the lower id first on a tie */
+static int
+top_ref_cmp(const void *a, const void *b)
+{
+    const top_ref_t  *x = a, *y = b;
+
+    if (x->v != y->v) {
+        return x->v > y->v ? -1 : 1;
+    }
+
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+
+static void
+test_top_isa(void)
+{
+    int          isa, c, bad_ref, bad_isa;
+    float       *r, max, want_max, got_max;
+    int32_t      i, n, k, j, want[20], got[20];
+    top_ref_t   *sorted;
+
+    static const int32_t  lens[] = { 1, 7, 8, 9, 23, 100, 49152 };
+    static const int32_t  ks[] = { 0, 1, 2, 5, 20 };
+
+    r = malloc(49152 * sizeof(float));
+    sorted = malloc(49152 * sizeof(top_ref_t));
+    if (r == NULL || sorted == NULL) {
+        BAIL_OUT("no memory");
+    }
+
+    bad_ref = 0;
+    bad_isa = 0;
+
+    /* case 0: ties (logits in steps of 1/4); 1: spread; 2: with -inf;
+     * 3: NaN in the middle; 4: NaN first */
+    for (c = 0; c < 5; c++) {
+        tap_seed(100 + (uint64_t) c);
+
+        for (i = 0; i < 49152; i++) {
+            r[i] = c == 0 ? (float) tap_irand(64) / 4.0f - 8.0f
+                          : tap_frand() * 30.0f - 15.0f;
+        }
+
+        if (c == 2) {
+            for (i = 0; i < 49152; i += 3) {
+                r[i] = -INFINITY;
+            }
+        }
+
+        if (c >= 3) {
+            r[c == 3 ? 5 : 0] = NAN;
+            r[c == 3 ? 40 : 17] = NAN;
+        }
+
+        for (j = 0; j < (int32_t) (sizeof(lens) / sizeof(lens[0])); j++) {
+            n = lens[j];
+
+            for (i = 0; i < n; i++) {
+                sorted[i].v = r[i];
+                sorted[i].id = i;
+            }
+
+            qsort(sorted, (size_t) n, sizeof(top_ref_t), top_ref_cmp);
+
+            for (k = 0; k < (int32_t) (sizeof(ks) / sizeof(ks[0])); k++) {
+                if (ks[k] > n) {
+                    continue;
+                }
+
+                if (slora_sample_top_isa(&want_max, want, r, n, ks[k],
+                                         SLORA_QISA_C)
+                    != 0)
+                {
+                    bad_ref++;
+                    continue;
+                }
+
+                /* without NaN: the sort's order and max */
+                if (c < 3) {
+                    max = r[0];
+                    for (i = 1; i < n; i++) {
+                        max = r[i] > max ? r[i] : max;
+                    }
+
+                    bad_ref += memcmp(&max, &want_max, sizeof(max)) != 0;
+
+                    for (i = 0; i < ks[k]; i++) {
+                        bad_ref += want[i] != sorted[i].id;
+                    }
+                }
+
+                for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512;
+                     isa++)
+                {
+                    if (!slora_qmatmul_isa_supported(isa)) {
+                        bad_isa += slora_sample_top_isa(&got_max, got, r, n,
+                                                        ks[k], isa)
+                                   != -1;
+                        continue;
+                    }
+
+                    memset(got, 0xff, sizeof(got));
+                    bad_isa += slora_sample_top_isa(&got_max, got, r, n,
+                                                    ks[k], isa)
+                               != 0
+                               || memcmp(&got_max, &want_max,
+                                         sizeof(got_max)) != 0
+                               || memcmp(got, want,
+                                         (size_t) ks[k] * sizeof(int32_t))
+                                  != 0;
+                }
+            }
+        }
+    }
+
+    is_int(bad_ref, 0, "top alternatives, portable: a full sort's, likelier "
+           "first and lower ids first on a tie, the scan's max, over "
+           "lengths 1 to 49152 and k 0 to 20");
+    is_int(bad_isa, 0, "every instruction set: the portable max and ids, "
+           "NaN first or in the middle included; those this CPU lacks "
+           "refused");
+    ok(slora_sample_top_isa(&got_max, got, r, 4, 5, SLORA_QISA_C) == -1
+       && slora_sample_top_isa(&got_max, got, r, 0, 0, SLORA_QISA_C) == -1,
+       "k past n, or no logits: refused");
+
+    free(r);
+    free(sorted);
 }

@@ -67,6 +67,10 @@ struct slora_backend_s {
      * engine samples such rows itself from the logits */
     int                draws;
 
+    /* forward scores the rows batch->score_tok names (slora_batch.h);
+     * 0: the engine scores them itself from their logits */
+    int                scores;
+
     /* load_model takes a random model whose weights were left out
      * (slora_model_t.random_deferred) and makes them itself */
     int                makes_random;

@@ -14,6 +14,7 @@
 #include "slora_core.h"
 #include "slora_model.h"
 #include "slora_sample.h"
+#include "slora_score.h"
 
 
 /* An adapter resident in the pool, as the kernels see it. Row offsets are
@@ -64,6 +65,14 @@ typedef struct {
      * backend writes into logits as well, for the engine to sample
      * itself (a penalty, log-probabilities); their ids are not read */
     const uint8_t            *host_rows;
+    /* NULL, or [n_logits] beside ids (a backend whose `scores` is set):
+     * rows whose log-softmax the backend works out itself (a prompt's
+     * positions), scores[row] the log-probability of token
+     * score_tok[row] and its score_k likeliest (slora_score.h); -1: not
+     * such a row. Their logits and ids are not read. */
+    const int32_t            *score_tok;
+    int32_t                   score_k;
+    slora_score_t            *scores;         /* [n_logits] */
 } slora_batch_t;
 
 

@@ -154,6 +154,7 @@ slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
     b->read_arena = slora_cuda_read_arena;
     b->forward = slora_cuda_forward;
     b->draws = 1;
+    b->scores = 1;
     b->makes_random = 1;
     b->mem_free = slora_cuda_mem_free;
     b->free = slora_cuda_free;
@@ -1199,6 +1200,16 @@ slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
                              "refused");
     }
 
+    /* a prompt's rows scored where they are (slora_score.h) */
+    if (st->score_tok != NULL
+        && slora_score_rows_cuda(c->scores.p, c->lout.p, vocab, vocab,
+                                 st->score_tok, m, bt->score_k, c->stream)
+           != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: scores "
+                             "refused");
+    }
+
     return SLORA_OK;
 }
 
@@ -1292,6 +1303,19 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
             }
         }
 
+        if (bt->score_tok != NULL
+            && slora_cuda_check(cudaMemcpyAsync(c->scores_host.p,
+                                                c->scores.p,
+                                                (size_t) m
+                                                * sizeof(slora_score_t),
+                                                cudaMemcpyDeviceToHost,
+                                                c->stream),
+                                "scores", err)
+               != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
         if (slora_cuda_step_sync(c, err) != SLORA_OK) {
             return SLORA_ERROR;
         }
@@ -1300,6 +1324,11 @@ slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st, slora_err_t *err)
 
         for (i = 0; i < m; i++) {
             bt->ids[st->lrow[i]] = ids[i];
+
+            if (bt->score_tok != NULL && bt->score_tok[st->lrow[i]] >= 0) {
+                bt->scores[st->lrow[i]] =
+                    ((slora_score_t *) c->scores_host.p)[i];
+            }
         }
 
         return SLORA_OK;

@@ -86,6 +86,7 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
     key.n_splits = n_splits;
     key.argmax = st->batch->ids != NULL;
     key.draws = st->draws != NULL;
+    key.score_k = st->score_tok != NULL ? st->batch->score_k : -1;
     key.work = work > 0;
     key.n_segs = st->n_segs;
     key.max_seg_len = st->max_seg_len;

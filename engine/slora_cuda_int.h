@@ -111,6 +111,7 @@ typedef struct {
     int32_t                   n_splits;
     int32_t                   argmax;
     int32_t                   draws;
+    int32_t                   score_k;          /* -1: no scores */
     int32_t                   work;
     int32_t                   n_segs;           /* LoRA launches' grids */
     int32_t                   max_seg_len;
@@ -213,6 +214,7 @@ typedef struct {
     slora_cuda_buf_t          lx;               /* [m, hidden] */
     slora_cuda_buf_t          lout;             /* [m, vocab] f32 */
     slora_cuda_buf_t          ids;              /* [m] argmax */
+    slora_cuda_buf_t          scores;           /* [m] slora_score_t */
     slora_cuda_buf_t          ix;               /* the step's indices */
     slora_cuda_buf_t          rope;             /* slora_rope_table() */
     int32_t                   rope_pos;         /* positions it holds */
@@ -226,6 +228,7 @@ typedef struct {
     slora_cuda_buf_t          ix_host;
     slora_cuda_buf_t          lout_host;
     slora_cuda_buf_t          ids_host;
+    slora_cuda_buf_t          scores_host;
 
     slora_cuda_prof_t        *prof;             /* NULL: off */
 
@@ -255,8 +258,8 @@ typedef struct {
 typedef struct {
     size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr,
                               tiles;
-    size_t                    kv_indices, rank, scale, lidx, draws, seg_a,
-                              seg_b;
+    size_t                    kv_indices, rank, scale, lidx, draws,
+                              score_tok, seg_a, seg_b;
     size_t                    rows, total;
 } slora_cuda_layout_t;
 
@@ -273,6 +276,7 @@ typedef struct {
     const int32_t            *pos;              /* device */
     const int32_t            *lidx;             /* device, [m] */
     const slora_draw_t       *draws;            /* device, [m], or NULL */
+    const int32_t            *score_tok;        /* device, [m], or NULL */
     int32_t                  *lrow;             /* host, [m] */
     int32_t                   n_segs;           /* LoRA segments */
     int32_t                   max_seg_len;      /* tokens of the longest */

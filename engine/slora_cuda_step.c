@@ -61,7 +61,8 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
                  + slora_cuda_up(SLORA_PROJ_N * ns * sizeof(int32_t));
     lay->lidx = lay->scale + slora_cuda_up(ns * sizeof(float));
     lay->draws = lay->lidx + slora_cuda_up(m * sizeof(int32_t));
-    lay->seg_a = lay->draws + slora_cuda_up(m * sizeof(slora_draw_t));
+    lay->score_tok = lay->draws + slora_cuda_up(m * sizeof(slora_draw_t));
+    lay->seg_a = lay->score_tok + slora_cuda_up(m * sizeof(int32_t));
     lay->seg_b = lay->seg_a + slora_cuda_up(SLORA_PROJ_N * ns
                                             * sizeof(void *));
     lay->kv_indices = lay->seg_b + slora_cuda_up(SLORA_PROJ_N * ns
@@ -107,6 +108,13 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
                            err)
            != SLORA_OK
         || slora_cuda_grow(c, &c->ids, m * sizeof(int32_t), 0, err) != SLORA_OK
+        || (bt->score_tok != NULL
+            && (slora_cuda_grow(c, &c->scores, m * sizeof(slora_score_t), 0,
+                                err)
+                != SLORA_OK
+                || slora_cuda_grow(c, &c->scores_host,
+                                   m * sizeof(slora_score_t), 1, err)
+                   != SLORA_OK))
         || slora_cuda_grow(c, &c->ix, lay->total, 0, err) != SLORA_OK
         || slora_cuda_host_grow(&c->seg_lora, ns * sizeof(int32_t), err)
            != SLORA_OK
@@ -248,10 +256,16 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
             lidx[m] = bx.qo_indptr[s + 1] - bt->seqs[s].n_rows + j;
             st->lrow[m] = bt->seqs[s].logits_row + j;
 
-            /* the draws in the device's row order */
+            /* the draws and the scored tokens in the device's row
+             * order */
             if (bt->draws != NULL) {
                 ((slora_draw_t *) (hb + lay->draws))[m] =
                     bt->draws[st->lrow[m]];
+            }
+
+            if (bt->score_tok != NULL) {
+                ((int32_t *) (hb + lay->score_tok))[m] =
+                    bt->score_tok[st->lrow[m]];
             }
 
             m++;
@@ -316,6 +330,8 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     st->lidx = (const int32_t *) (db + lay->lidx);
     st->draws = bt->draws != NULL
                 ? (const slora_draw_t *) (db + lay->draws) : NULL;
+    st->score_tok = bt->score_tok != NULL
+                    ? (const int32_t *) (db + lay->score_tok) : NULL;
 
     st->ix.n_seqs = ns;
     st->ix.qo_indptr = (const int32_t *) (db + lay->qo);

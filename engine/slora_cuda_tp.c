@@ -222,6 +222,7 @@ slora_cuda_tp_create(int device, int32_t tp_n, slora_err_t *err)
     b->read_arena = slora_cuda_tp_read_arena;
     b->forward = slora_cuda_tp_forward;
     b->draws = 1;
+    b->scores = 1;
     b->makes_random = 1;
     b->mem_free = slora_cuda_tp_mem_free;
     b->free = slora_cuda_tp_free;

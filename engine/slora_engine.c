@@ -185,10 +185,13 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->ids = malloc((size_t) e->max_rows * sizeof(int32_t));
     e->draws = malloc((size_t) e->max_rows * sizeof(slora_draw_t));
     e->host_rows = malloc((size_t) e->max_rows);
+    e->score_tok = malloc((size_t) e->max_rows * sizeof(int32_t));
+    e->scores = malloc((size_t) e->max_rows * sizeof(slora_score_t));
 
     if (e->layer_off == NULL || e->tokens == NULL || e->seqs == NULL
         || e->loras == NULL || e->logits == NULL || e->ids == NULL
-        || e->draws == NULL || e->host_rows == NULL)
+        || e->draws == NULL || e->host_rows == NULL || e->score_tok == NULL
+        || e->scores == NULL)
     {
         slora_err_set(err, SLORA_ERROR, "engine: out of memory");
         goto failed;
@@ -337,6 +340,8 @@ slora_engine_free(slora_engine_t *e)
     free(e->ids);
     free(e->draws);
     free(e->host_rows);
+    free(e->score_tok);
+    free(e->scores);
     free(e->names);
     free(e->infos);
     free(e->hint_pins);
@@ -987,20 +992,26 @@ slora_engine_peaks(slora_engine_t *e)
  * backend then writes too (host_rows), when a row needs the tokens so
  * far (a penalty), asks for log-probabilities, or is sampled by a
  * backend that does not draw; the other rows of the step stay the
- * backend's. With margins every row comes to the host.
+ * backend's. A prompt's rows are scored by a backend that scores
+ * (score_tok), else on the host from their logits. With margins every
+ * row comes to the host.
  */
 
 static void
 slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     slora_batch_t *batch)
 {
-    slora_engine_req_t  *q;
-    int32_t              i, j, row;
-    int                  sampled, host;
+    int32_t                    i, j, row;
+    int                        sampled, host;
+    slora_engine_req_t        *q;
+    const slora_sched_item_t  *it;
 
     batch->ids = NULL;
     batch->draws = NULL;
     batch->host_rows = NULL;
+    batch->score_tok = NULL;
+    batch->score_k = 0;
+    batch->scores = NULL;
 
     if (e->conf.margins) {
         return;
@@ -1010,22 +1021,36 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     host = 0;
 
     for (i = 0; i < step->n_items; i++) {
-        q = (slora_engine_req_t *) step->items[i].req;
+        it = &step->items[i];
+        q = (slora_engine_req_t *) it->req;
 
-        /* a prompt's rows before its last token's: the host scores
-         * them, from their logits; nothing is drawn there */
-        for (j = 0; j < step->items[i].n_rows - step->items[i].logits; j++) {
+        /* a prompt's rows before its last token's: scored by the
+         * backend, or by the host from their logits; nothing is drawn
+         * there */
+        for (j = 0; j < it->n_rows - it->logits; j++) {
             row = e->seqs[i].logits_row + j;
-            e->host_rows[row] = 1;
             memset(&e->draws[row], 0, sizeof(slora_draw_t));
-            host = 1;
+
+            if (e->backend->scores) {
+                e->host_rows[row] = 0;
+                e->score_tok[row] =
+                    q->r.tokens[it->pos + it->n_tokens - it->n_rows + j + 1];
+                batch->score_tok = e->score_tok;
+                batch->score_k = q->score_top > batch->score_k
+                                 ? q->score_top : batch->score_k;
+
+            } else {
+                e->host_rows[row] = 1;
+                host = 1;
+            }
         }
 
-        if (!step->items[i].logits) {
+        if (!it->logits) {
             continue;
         }
 
         row = slora_engine_last_row(e, i);
+        e->score_tok[row] = -1;
         e->host_rows[row] = q->top_logprobs >= 0
                             || !slora_sampling_plain(&q->sampling)
                             || slora_engine_holds_stops(q)
@@ -1038,6 +1063,7 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
 
     batch->ids = e->ids;
     batch->host_rows = host ? e->host_rows : NULL;
+    batch->scores = batch->score_tok != NULL ? e->scores : NULL;
 
     if (!sampled) {
         return;

@@ -25,6 +25,10 @@
 #define SLORA_ENGINE_HOST_THREADS  8
 
 
+_Static_assert(SLORA_SCORE_TOP_MAX >= SLORA_LOGPROBS_MAX,
+               "a scored row holds every alternative a request may ask for");
+
+
 typedef struct {
     slora_engine_t             *e;
     const slora_sched_step_t   *step;
@@ -246,17 +250,18 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
 
 
 /* The prompt token after the position of item i's logits row `row`: its
- * log-probability and its request's alternatives, into scores[row]. */
+ * log-probability and its request's alternatives, into scores[row]: the
+ * backend's, or worked out here from the row (slora_score.h). */
 static void
 slora_engine_host_score(slora_engine_host_job_t *job, int32_t i,
     int32_t row)
 {
     slora_engine_t            *e = job->e;
-    double                     lse;
     int32_t                    vocab, pos;
-    const float               *logits;
+    slora_score_t              own;
     slora_engine_req_t        *q;
     slora_engine_pick_t       *sc;
+    const slora_score_t       *bs;
     const slora_sched_item_t  *it;
 
     vocab = e->model->cfg.vocab;
@@ -268,9 +273,22 @@ slora_engine_host_score(slora_engine_host_job_t *job, int32_t i,
     pos = it->pos + it->n_tokens - it->n_rows + (row - e->seqs[i].logits_row);
     slora_assert(pos >= 0 && pos < q->r.score_to);
 
-    logits = e->logits + (size_t) row * (size_t) vocab;
     sc->tok = q->r.tokens[pos + 1];
-    sc->n_top = q->score_top < vocab ? q->score_top : vocab;
-    lse = slora_logprobs(logits, vocab, sc->n_top, sc->top_ids, sc->top_lp);
-    sc->logprob = (float) ((double) logits[sc->tok] - lse);
+
+    if (job->batch->score_tok != NULL && job->batch->score_tok[row] >= 0) {
+        /* the backend's: its request's share of the step's alternatives */
+        bs = &job->batch->scores[row];
+
+    } else {
+        /* the same from the row's logits, here */
+        bs = &own;
+        slora_score_rows(&own, e->logits + (size_t) row * (size_t) vocab,
+                         vocab, vocab, &sc->tok, 1,
+                         q->score_top < vocab ? q->score_top : vocab);
+    }
+
+    sc->n_top = q->score_top < bs->n_top ? q->score_top : bs->n_top;
+    sc->logprob = bs->logprob;
+    memcpy(sc->top_ids, bs->top_ids, (size_t) sc->n_top * sizeof(int32_t));
+    memcpy(sc->top_lp, bs->top_lp, (size_t) sc->n_top * sizeof(float));
 }

@@ -111,6 +111,11 @@ struct slora_engine_s {
     int32_t                *ids;            /* [max_rows] */
     slora_draw_t           *draws;          /* [max_rows] */
     uint8_t                *host_rows;      /* [max_rows] */
+    int32_t                *score_tok;      /* [max_rows]: the prompt
+                                               token a row scores, for a
+                                               backend that scores (-1:
+                                               none) */
+    slora_score_t          *scores;         /* [max_rows]: its answers */
     int32_t                 max_rows;       /* logits rows of a step:
                                                max_running and
                                                SLORA_ENGINE_SCORE_ROWS */

@@ -126,6 +126,21 @@ $(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
+# The scores' own test (kernels/slora_score.*): a row's token
+# log-probability and likeliest ids on the GPU against the CPU twin's.
+CUDA_SC_TEST  := $(CUDA_BUILD)/test_score_cuda
+
+cuda: $(CUDA_SC_TEST)
+
+$(CUDA_SC_TEST): $(CUDA_BUILD)/test_score_cuda.o \
+        $(CUDA_BUILD)/slora_score.o $(CUDA_BUILD)/cpu/slora_score_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_sample_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_sample_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
+
 # The thin projections' own test (kernels/slora_gemv.*): against the CPU
 # twin, then the read rate of every launch shape.
 CUDA_GV_TEST  := $(CUDA_BUILD)/test_gemv_cuda

@@ -1,0 +1,47 @@
+/*
+ * slora_score_cpu.c: a row's token log-probability and its likeliest
+ * alternatives on the CPU (slora_score.h), the GPU twin's reference: the
+ * max and the k best of slora_sample_top_isa, the sum of exponentials of
+ * slora_sample_sumexp_isa, both with the best instructions this CPU has
+ * (every one gives the same answer).
+ */
+
+#include <math.h>
+
+#include "slora_score.h"
+#include "slora_sample.h"
+#include "slora_qmatmul.h"
+
+
+void
+slora_score_rows(slora_score_t *out, const float *logits, int64_t ld,
+    int32_t vocab, const int32_t *tok, int32_t n, int32_t k)
+{
+    float          max;
+    double         sum, lse;
+    int32_t        r, j;
+    const float   *row;
+    slora_score_t  *o;
+
+    for (r = 0; r < n; r++) {
+        if (tok[r] < 0 || tok[r] >= vocab) {
+            continue;
+        }
+
+        row = logits + r * ld;
+        o = &out[r];
+        o->n_top = k;
+
+        (void) slora_sample_top_isa(&max, o->top_ids, row, vocab, k,
+                                    SLORA_QISA_AUTO);
+        (void) slora_sample_sumexp_isa(&sum, row, vocab, max,
+                                       SLORA_QISA_AUTO);
+
+        lse = (double) max + log(sum);
+        o->logprob = (float) ((double) row[tok[r]] - lse);
+
+        for (j = 0; j < k; j++) {
+            o->top_lp[j] = (float) ((double) row[o->top_ids[j]] - lse);
+        }
+    }
+}

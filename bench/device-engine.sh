@@ -13,7 +13,8 @@
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
 # built here: test_kernels_cuda, test_attention_cuda, test_convert_cuda,
-# test_sample_cuda, test_gemv_cuda), the base projections' speed
+# test_sample_cuda, test_score_cuda, test_gemv_cuda), the base
+# projections' speed
 # (bench_gemm_cuda), greedy
 # conformance with adapters on some projections only,
 # then `slora bench --batches` on the Llama-7B shape
@@ -82,15 +83,17 @@ if [ "$MODE" = bench ]; then
     gunzip -c $A/test_attention_cuda.gz > /tmp/test_attention_cuda
     gunzip -c $A/test_convert_cuda.gz > /tmp/test_convert_cuda
     gunzip -c $A/test_sample_cuda.gz > /tmp/test_sample_cuda
+    gunzip -c $A/test_score_cuda.gz > /tmp/test_score_cuda
     gunzip -c $A/test_gemv_cuda.gz > /tmp/test_gemv_cuda
     gunzip -c $A/bench_gemm_cuda.gz > /tmp/bench_gemm_cuda
     chmod +x /tmp/test_kernels_cuda /tmp/test_attention_cuda \
-        /tmp/test_convert_cuda /tmp/test_sample_cuda /tmp/test_gemv_cuda \
-        /tmp/bench_gemm_cuda
+        /tmp/test_convert_cuda /tmp/test_sample_cuda /tmp/test_score_cuda \
+        /tmp/test_gemv_cuda /tmp/bench_gemm_cuda
     step "kernels" /tmp/test_kernels_cuda
     step "attention" /tmp/test_attention_cuda
     step "conversions" /tmp/test_convert_cuda
     step "sampling" /tmp/test_sample_cuda
+    step "scores" /tmp/test_score_cuda
     step "gemv" /tmp/test_gemv_cuda
     step "gemm" /tmp/bench_gemm_cuda
     echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"

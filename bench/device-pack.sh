@@ -72,8 +72,8 @@ if [ $MODE = one ]; then
         git worktree remove --force "$W"
     fi
     for t in test_kernels_cuda test_attention_cuda test_allreduce_cuda \
-             test_convert_cuda test_sample_cuda test_gemv_cuda \
-             bench_gemm_cuda; do
+             test_convert_cuda test_sample_cuda test_score_cuda \
+             test_gemv_cuda bench_gemm_cuda; do
         gzip -9 -c build/cuda/$t > $T/$t.gz
     done
     cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" $T/libcjson.so.1

@@ -51,6 +51,7 @@ static void slora_sched_take_prefix(slora_sched_t *s, slora_req_t *r);
 static int slora_sched_computing(slora_sched_t *s, const slora_req_t *r);
 static void slora_sched_share(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_let_go(slora_sched_t *s, slora_req_t *r);
+static void slora_sched_unadmit(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_preempt(slora_sched_t *s, slora_req_t *r);
 static void slora_sched_fail(slora_sched_t *s, slora_sched_step_t *step,
     slora_req_t *r);
@@ -390,13 +391,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         if (chunk <= 0) {
             /* the step's rows for prompts' log-probabilities are taken:
              * the next step's are its */
-            slora_sched_let_go(s, r);
-            r->n_computed = 0;
-
-            if (r->pinned) {
-                slora_adapter_release(s->adapters, r->adapter);
-                r->pinned = 0;
-            }
+            slora_sched_unadmit(s, r);
             break;
         }
 
@@ -409,13 +404,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
                 continue;
             }
 
-            slora_sched_let_go(s, r);
-            r->n_computed = 0;
-
-            if (r->pinned) {
-                slora_adapter_release(s->adapters, r->adapter);
-                r->pinned = 0;
-            }
+            slora_sched_unadmit(s, r);
             break;
         }
 
@@ -710,11 +699,11 @@ slora_sched_drop(slora_sched_t *s, slora_req_t *r)
 }
 
 
+/* r as it was before its admission: no pages, nothing computed, no pin
+ * on its adapter. */
 static void
-slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
+slora_sched_unadmit(slora_sched_t *s, slora_req_t *r)
 {
-    slora_assert(r->state == SLORA_REQ_RUNNING);
-
     slora_sched_let_go(s, r);
     r->n_computed = 0;
 
@@ -722,7 +711,15 @@ slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
         slora_adapter_release(s->adapters, r->adapter);
         r->pinned = 0;
     }
+}
 
+
+static void
+slora_sched_preempt(slora_sched_t *s, slora_req_t *r)
+{
+    slora_assert(r->state == SLORA_REQ_RUNNING);
+
+    slora_sched_unadmit(s, r);
     slora_sched_move(s, r, SLORA_REQ_WAITING);
 
     r->n_preempted++;

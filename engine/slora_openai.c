@@ -51,6 +51,11 @@ static int slora_openai_content(cJSON *content, size_t i,
 static int slora_openai_sampling(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static cJSON *slora_openai_root(const char *body, size_t len,
+    slora_openai_err_t *err);
+static int slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_logprobs(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -89,29 +94,41 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    int          rc;
-    cJSON       *root, *item;
-    const char  *end;
+    int     rc;
+    cJSON  *root;
 
     slora_openai_defaults(req, kind);
 
-    if (lim == NULL) {
-        lim = &slora_openai_default_limits;
+    root = slora_openai_root(body, len, err);
+    if (root == NULL) {
+        return SLORA_ERROR;
     }
 
-    slora_assert(lim->max_stops <= SLORA_OPENAI_MAX_STOPS
-                 && lim->max_tokens >= 1 && lim->max_top_logprobs >= 0);
+    rc = slora_openai_fields(root, kind, lim, req, err);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+/* The body as a JSON object: not empty, UTF-8, one object and only white
+ * space after it; NULL with err set otherwise. */
+static cJSON *
+slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
+{
+    cJSON       *root;
+    const char  *end;
 
     if (len == 0) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, NULL, NULL,
-                                 "The request body is empty; send a JSON"
-                                 " object");
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, NULL, NULL,
+                          "The request body is empty; send a JSON object");
+        return NULL;
     }
 
     if (!slora_openai_utf8_valid(body, len)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
-                                 NULL, "The request body is not valid"
-                                 " UTF-8");
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8", NULL,
+                          "The request body is not valid UTF-8");
+        return NULL;
     }
 
     end = NULL;
@@ -126,10 +143,30 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 
     if (root == NULL || !cJSON_IsObject(root) || end != body + len) {
         cJSON_Delete(root);
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_json",
-                                 NULL, "The request body is not a valid"
-                                 " JSON object");
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_json", NULL,
+                          "The request body is not a valid JSON object");
+        return NULL;
     }
+
+    return root;
+}
+
+
+/* A request's fields from its object, req holding the defaults. */
+static int
+slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int     rc;
+    cJSON  *item;
+
+    if (lim == NULL) {
+        lim = &slora_openai_default_limits;
+    }
+
+    slora_assert(lim->max_stops <= SLORA_OPENAI_MAX_STOPS
+                 && lim->max_tokens >= 1 && lim->max_top_logprobs >= 0);
 
     rc = SLORA_ERROR;
 
@@ -192,33 +229,39 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 
 done:
 
-    cJSON_Delete(root);
-
     return rc;
 }
+
+
 
 
 int
 slora_openai_parse_tokenize(const char *body, size_t len,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int                    chat;
+    int                    chat, rc;
     cJSON                 *root;
     slora_openai_limits_t  lim;
 
-    root = cJSON_ParseWithLength(body, len);
-    chat = root != NULL
-           && cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
-    cJSON_Delete(root);
+    slora_openai_defaults(req, SLORA_OPENAI_COMPLETION);
+
+    root = slora_openai_root(body, len, err);
+    if (root == NULL) {
+        return SLORA_ERROR;
+    }
+
+    /* messages: a chat's, rendered as a chat request would be */
+    chat = cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
+    slora_openai_defaults(req, chat ? SLORA_OPENAI_CHAT
+                                    : SLORA_OPENAI_COMPLETION);
 
     lim = slora_openai_default_limits;
     lim.model_optional = 1;
 
-    if (slora_openai_parse(body, len, chat ? SLORA_OPENAI_CHAT
-                                           : SLORA_OPENAI_COMPLETION,
-                           &lim, req, err)
-        != SLORA_OK)
-    {
+    rc = slora_openai_fields(root, req->kind, &lim, req, err);
+    cJSON_Delete(root);
+
+    if (rc != SLORA_OK) {
         return SLORA_ERROR;
     }
 

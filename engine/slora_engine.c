@@ -176,8 +176,17 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     e->seqs = calloc((size_t) e->conf.max_running, sizeof(slora_batch_seq_t));
     e->loras = calloc((size_t) e->conf.max_running, sizeof(slora_lora_t));
     /* a row for every running request's last token, and the rows a step
-     * gives prompts' log-probabilities (slora_sched_conf_t.score_rows) */
-    e->max_rows = e->conf.max_running + SLORA_ENGINE_SCORE_ROWS;
+     * gives prompts' log-probabilities (slora_sched_conf_t.score_rows):
+     * on the host a row's logits are the vocabulary's floats, so a few;
+     * a backend that scores them sends back a few numbers a row, so a
+     * step's whole budget */
+    e->score_rows = SLORA_ENGINE_SCORE_ROWS;
+
+    if (e->backend->scores && e->conf.max_batch_tokens > e->score_rows) {
+        e->score_rows = e->conf.max_batch_tokens;
+    }
+
+    e->max_rows = e->conf.max_running + e->score_rows;
     /* the backend's host memory: a GPU copies rows straight into it */
     e->logits_bytes = (size_t) e->max_rows * (size_t) cfg->vocab
                       * sizeof(float);
@@ -249,7 +258,7 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     sc.fair_prefill = conf->fair_prefill;
     sc.fair_decode = conf->fair_decode;
     sc.prefix_cache = !conf->no_prefix_cache;
-    sc.score_rows = SLORA_ENGINE_SCORE_ROWS;
+    sc.score_rows = e->score_rows;
     e->conf.schedule = policy->name;
 
     e->sched = slora_sched_create(&sc, e->pool, e->adapters, policy, err);

@@ -30,7 +30,9 @@
 #define SLORA_ENGINE_WARM           16      /* and uploaded ahead */
 #define SLORA_ENGINE_WARM_RESERVE   16      /* 1/16 of the pool stays free */
 #define SLORA_ENGINE_SCORE_ROWS     256     /* a step's logits rows for
-                                               prompts' log-probabilities */
+                                               prompts' log-probabilities
+                                               at least (scored on the
+                                               host: at most) */
 
 
 typedef struct slora_engine_req_s  slora_engine_req_t;
@@ -118,7 +120,12 @@ struct slora_engine_s {
     slora_score_t          *scores;         /* [max_rows]: its answers */
     int32_t                 max_rows;       /* logits rows of a step:
                                                max_running and
-                                               SLORA_ENGINE_SCORE_ROWS */
+                                               score_rows */
+    int32_t                 score_rows;     /* of them, a step's for
+                                               prompts' log-probabilities:
+                                               SLORA_ENGINE_SCORE_ROWS, or
+                                               max_batch_tokens where the
+                                               backend scores them */
 
     const char            **names;
     slora_adapter_info_t   *infos;

@@ -179,11 +179,14 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
      * gives prompts' log-probabilities (slora_sched_conf_t.score_rows):
      * on the host a row's logits are the vocabulary's floats, so a few;
      * a backend that scores them sends back a few numbers a row, so a
-     * step's whole budget */
+     * step's whole budget, up to where the pinned rows the engine keeps
+     * for every row (a pick may follow them) grow too large */
     e->score_rows = SLORA_ENGINE_SCORE_ROWS;
 
     if (e->backend->scores && e->conf.max_batch_tokens > e->score_rows) {
-        e->score_rows = e->conf.max_batch_tokens;
+        e->score_rows = e->conf.max_batch_tokens < SLORA_ENGINE_SCORE_ROWS_MAX
+                        ? e->conf.max_batch_tokens
+                        : SLORA_ENGINE_SCORE_ROWS_MAX;
     }
 
     e->max_rows = e->conf.max_running + e->score_rows;

@@ -33,6 +33,7 @@
                                                prompts' log-probabilities
                                                at least (scored on the
                                                host: at most) */
+#define SLORA_ENGINE_SCORE_ROWS_MAX 1024    /* and at most */
 
 
 typedef struct slora_engine_req_s  slora_engine_req_t;
@@ -124,8 +125,9 @@ struct slora_engine_s {
     int32_t                 score_rows;     /* of them, a step's for
                                                prompts' log-probabilities:
                                                SLORA_ENGINE_SCORE_ROWS, or
-                                               max_batch_tokens where the
-                                               backend scores them */
+                                               max_batch_tokens (up to
+                                               _MAX) where the backend
+                                               scores them */
 
     const char            **names;
     slora_adapter_info_t   *infos;

@@ -1,6 +1,9 @@
 /*
  * slora_openai.c: parses and checks OpenAI chat and text completion
- * requests (see slora_openai.h) with cJSON, without nginx.
+ * requests (see slora_openai.h) with cJSON, without nginx: the body, the
+ * model, messages or prompts, sampling and the options, and the token
+ * endpoints' requests; the fields that shape the answer are
+ * slora_openai_answer.c's, the primitives both use are here.
  *
  * The one idea: the checks run in a fixed order (body, model, messages or
  * prompt, sampling, n, stream, stream_options, log-probabilities,
@@ -18,12 +21,11 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "slora_openai.h"
+#include "slora_openai_int.h"
 #include "slora_tokenizer_int.h"
 
 
 #define SLORA_OPENAI_BLOCK   4096
-#define SLORA_OPENAI_BAD     "invalid_request_error"
 
 
 struct slora_openai_block_s {
@@ -39,9 +41,6 @@ const slora_openai_limits_t  slora_openai_default_limits = {
 };
 
 
-static void *slora_openai_alloc(slora_openai_req_t *req, size_t n);
-static char *slora_openai_copy(slora_openai_req_t *req, const char *s,
-    size_t len);
 static void slora_openai_defaults(slora_openai_req_t *req,
     slora_openai_kind_e kind);
 static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
@@ -56,37 +55,16 @@ static cJSON *slora_openai_root(const char *body, size_t len,
 static int slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_logprobs(cJSON *root,
-    const slora_openai_limits_t *lim, slora_openai_req_t *req,
-    slora_openai_err_t *err);
-static int slora_openai_response_format(cJSON *root,
-    slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err);
-static int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
-    slora_openai_err_t *err);
 static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
-    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_ids(cJSON *item, const char *param,
     slora_openai_prompt_t *p, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_string(cJSON *item, const char *param,
-    slora_openai_str_t *out, slora_openai_req_t *req,
-    slora_openai_err_t *err);
-static int slora_openai_int(cJSON *item, const char *param, double min,
-    double max, long long shown_min, long long shown_max, double *out,
-    slora_openai_err_t *err);
 static int slora_openai_atoi(const slora_openai_str_t *s, int64_t *out);
 static int slora_openai_penalty(cJSON *root, const char *param, double min,
     double max, double *out, slora_openai_err_t *err);
-static int slora_openai_nomem(slora_openai_err_t *err);
-static int slora_openai_fail(slora_openai_err_t *err, int status,
-    const char *type, const char *code, const char *param,
-    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 
 int
@@ -833,98 +811,6 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
 
 /*
- * Log-probabilities. Chat: logprobs true, and top_logprobs alternatives
- * (0 to the limit; more than 0 only with logprobs). Completions: logprobs
- * N, the legacy API's, asks for the token's log-probability and N
- * alternatives (0 to the limit, at most 5 as OpenAI's); and echo true
- * puts the prompt before the completion, its tokens among the
- * log-probabilities (the first with null ones), which is how a client
- * scores a text: max_tokens may then be 0, the prompt alone.
- */
-static int
-slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
-    slora_openai_req_t *req, slora_openai_err_t *err)
-{
-    cJSON   *lp, *top, *echo;
-    double   d, most;
-
-    lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
-
-    if (req->kind == SLORA_OPENAI_COMPLETION) {
-        echo = cJSON_GetObjectItemCaseSensitive(root, "echo");
-
-        if (echo != NULL && !cJSON_IsNull(echo)) {
-            if (!cJSON_IsBool(echo)) {
-                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                         "invalid_type", "echo",
-                                         "echo must be a boolean");
-            }
-
-            req->echo = cJSON_IsTrue(echo) ? 1 : 0;
-        }
-
-        if (req->max_tokens == 0 && !req->echo) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "max_tokens",
-                                     "max_tokens must be at least 1 "
-                                     "(0 only with echo)");
-        }
-
-        if (lp == NULL || cJSON_IsNull(lp)) {
-            return SLORA_OK;
-        }
-
-        most = lim->max_top_logprobs < 5 ? lim->max_top_logprobs : 5;
-
-        if (slora_openai_int(lp, "logprobs", 0, most, 0, (long long) most,
-                             &d, err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        req->logprobs = 1;
-        req->top_logprobs = (int32_t) d;
-
-        return SLORA_OK;
-    }
-
-    if (lp != NULL && !cJSON_IsNull(lp)) {
-        if (!cJSON_IsBool(lp)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "logprobs",
-                                     "logprobs must be a boolean");
-        }
-
-        req->logprobs = cJSON_IsTrue(lp) ? 1 : 0;
-    }
-
-    top = cJSON_GetObjectItemCaseSensitive(root, "top_logprobs");
-
-    if (top == NULL || cJSON_IsNull(top)) {
-        return SLORA_OK;
-    }
-
-    if (slora_openai_int(top, "top_logprobs", 0, lim->max_top_logprobs, 0,
-                         lim->max_top_logprobs, &d, err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    if (d > 0 && !req->logprobs) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "invalid_value", "top_logprobs",
-                                 "top_logprobs needs logprobs true");
-    }
-
-    req->top_logprobs = (int32_t) d;
-
-    return SLORA_OK;
-}
-
-
-/*
  * prompt (completions), as OpenAI takes it: a string, an array of
  * strings, an array of token ids, or an array of arrays of token ids.
  * Each string or id array is a prompt of its own with n choices (the
@@ -1050,246 +936,8 @@ slora_openai_ids(cJSON *item, const char *param, slora_openai_prompt_t *p,
 }
 
 
-/*
- * logit_bias: an object of token ids (in decimal) to a bias from -100 to
- * 100 that the sampler adds to the token's logit, at most
- * SLORA_OPENAI_MAX_BIAS of them, each id once; {} or null: none. Whether
- * an id is in the vocabulary is the caller's to check.
- */
-static int
-slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    char       *end;
-    long        id;
-    cJSON      *item, *b;
-    uint32_t    k;
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "logit_bias");
-    if (item == NULL || cJSON_IsNull(item)) {
-        return SLORA_OK;
-    }
-
-    if (!cJSON_IsObject(item)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "logit_bias", "logit_bias must be an object"
-                                 " of token ids to biases");
-    }
-
-    cJSON_ArrayForEach(b, item) {
-        if (req->n_logit_bias == SLORA_OPENAI_MAX_BIAS) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "logit_bias",
-                                     "logit_bias may name at most %d tokens",
-                                     SLORA_OPENAI_MAX_BIAS);
-        }
-
-        errno = 0;
-        id = strtol(b->string, &end, 10);
-
-        if (b->string[0] < '0' || b->string[0] > '9' || *end != '\0'
-            || errno != 0 || id > INT32_MAX)
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "logit_bias",
-                                     "logit_bias keys must be token ids,"
-                                     " not \"%.32s\"", b->string);
-        }
-
-        if (!cJSON_IsNumber(b) || !(b->valuedouble >= -100
-                                    && b->valuedouble <= 100))
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "logit_bias",
-                                     "the logit_bias of token %ld must be a"
-                                     " number from -100 to 100", id);
-        }
-
-        for (k = 0; k < req->n_logit_bias; k++) {
-            if (req->logit_bias_ids[k] == (int32_t) id) {
-                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                         "invalid_value", "logit_bias",
-                                         "logit_bias names token %ld twice",
-                                         id);
-            }
-        }
-
-        req->logit_bias_ids[req->n_logit_bias] = (int32_t) id;
-        req->logit_bias[req->n_logit_bias] = (float) b->valuedouble;
-        req->n_logit_bias++;
-    }
-
-    return SLORA_OK;
-}
-
-
-/*
- * response_format: {"type": "json_object"} is JSON mode (the answer is
- * one JSON object: slora_json.h); {"type": "text"} and null are the
- * default. A JSON schema is refused with 400 unsupported_parameter: this
- * server cannot hold an answer to one. Served on completions too, as
- * vLLM does.
- */
-static int
-slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    cJSON       *item, *type;
-    const char  *t;
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "response_format");
-    if (item == NULL || cJSON_IsNull(item)) {
-        return SLORA_OK;
-    }
-
-    type = cJSON_GetObjectItemCaseSensitive(item, "type");
-
-    if (!cJSON_IsObject(item) || !cJSON_IsString(type)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "response_format", "response_format must "
-                                 "be an object with a type");
-    }
-
-    t = type->valuestring;
-
-    if (strcmp(t, "json_object") == 0) {
-        req->json = 1;
-        return SLORA_OK;
-    }
-
-    if (strcmp(t, "text") == 0) {
-        return SLORA_OK;
-    }
-
-    if (strcmp(t, "json_schema") == 0) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", "response_format",
-                                 "response_format json_schema is not "
-                                 "supported by this server; json_object is");
-    }
-
-    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                             "response_format", "response_format's type "
-                             "must be \"text\", \"json_object\" or "
-                             "\"json_schema\"");
-}
-
-
-/*
- * Fields that ask for what this server does not do: refused with 400
- * unsupported_parameter rather than ignored, since a client asking for
- * prompt log-probabilities or tool calls would otherwise take an answer
- * without them for one with them. Their neutral values, which clients
- * send by default, pass: false, 0, null, "", [], {}, best_of 1,
- * tool_choice "none" or "auto". (Chat's logprobs and top_logprobs, and a
- * completion's logprobs and echo, are served: slora_openai_logprobs; so are
- * logit_bias and response_format.)
- */
-static int
-slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
-    slora_openai_err_t *err)
-{
-    int          asks;
-    size_t       i;
-    cJSON       *item;
-    const char  *name;
-
-    static const char  *fields[] = {
-        "top_logprobs", "echo", "best_of", "suffix", "tools", "functions",
-        "tool_choice", "function_call", "audio", "prediction"
-    };
-
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        name = fields[i];
-
-        /* chat's top_logprobs is served, and a completion's echo */
-        if (strcmp(name, kind == SLORA_OPENAI_CHAT ? "top_logprobs" : "echo")
-            == 0)
-        {
-            continue;
-        }
-
-        item = cJSON_GetObjectItemCaseSensitive(root, name);
-
-        if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
-            continue;
-        }
-
-        if (cJSON_IsNumber(item)) {
-            asks = item->valuedouble > (strcmp(name, "best_of") == 0 ? 1 : 0);
-
-        } else if (cJSON_IsString(item)) {
-            asks = item->valuestring[0] != '\0'
-                   && !(strcmp(name, "tool_choice") == 0
-                        && (strcmp(item->valuestring, "none") == 0
-                            || strcmp(item->valuestring, "auto") == 0))
-                   && !(strcmp(name, "function_call") == 0
-                        && (strcmp(item->valuestring, "none") == 0
-                            || strcmp(item->valuestring, "auto") == 0));
-
-        } else {
-            asks = cJSON_IsTrue(item) || cJSON_GetArraySize(item) > 0;
-        }
-
-        if (asks) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "unsupported_parameter", name,
-                                     "%s is not supported by this server",
-                                     name);
-        }
-    }
-
-    return SLORA_OK;
-}
-
-
-static int
-slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
-    slora_openai_req_t *req, slora_openai_err_t *err)
-{
-    cJSON  *s;
-
-    if (stop == NULL || cJSON_IsNull(stop)) {
-        return SLORA_OK;
-    }
-
-    if (cJSON_IsString(stop)) {
-        if (slora_openai_string(stop, "stop", &req->stop[0], req, err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        req->n_stop = req->stop[0].len ? 1 : 0;
-        return SLORA_OK;
-    }
-
-    if (!cJSON_IsArray(stop)
-        || (uint32_t) cJSON_GetArraySize(stop) > lim->max_stops)
-    {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "stop", "stop must be a string or an array"
-                                 " of up to %u strings", lim->max_stops);
-    }
-
-    cJSON_ArrayForEach(s, stop) {
-        if (slora_openai_string(s, "stop", &req->stop[req->n_stop], req, err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        if (req->stop[req->n_stop].len) {
-            req->n_stop++;
-        }
-    }
-
-    return SLORA_OK;
-}
-
-
 /* A JSON string, checked for UTF-8 and copied out of the cJSON tree. */
-static int
+int
 slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
@@ -1322,7 +970,7 @@ slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
 
 /* A JSON number that is a whole number in [min, max]; the message shows
  * the bounds as the integers they stand for. */
-static int
+int
 slora_openai_int(cJSON *item, const char *param, double min, double max,
     long long shown_min, long long shown_max, double *out,
     slora_openai_err_t *err)
@@ -1420,7 +1068,7 @@ slora_openai_atoi(const slora_openai_str_t *s, int64_t *out)
 }
 
 
-static void *
+void *
 slora_openai_alloc(slora_openai_req_t *req, size_t n)
 {
     void                  *p;
@@ -1451,7 +1099,7 @@ slora_openai_alloc(slora_openai_req_t *req, size_t n)
 }
 
 
-static char *
+char *
 slora_openai_copy(slora_openai_req_t *req, const char *s, size_t len)
 {
     char  *p;
@@ -1468,7 +1116,7 @@ slora_openai_copy(slora_openai_req_t *req, const char *s, size_t len)
 }
 
 
-static int
+int
 slora_openai_nomem(slora_openai_err_t *err)
 {
     return slora_openai_fail(err, 500, "server_error", NULL, NULL,
@@ -1476,7 +1124,7 @@ slora_openai_nomem(slora_openai_err_t *err)
 }
 
 
-static int
+int
 slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
     const char *code, const char *param, const char *fmt, ...)
 {

@@ -1,0 +1,56 @@
+/*
+ * slora_openai_int.h: what the parser's files share (slora_openai.c, the
+ * request itself, its arena and the primitives of every field;
+ * slora_openai_answer.c, the fields that shape the answer rather than
+ * the run): the error's type and the field parsers each file lends the
+ * other. Not for callers of the parser.
+ */
+
+#ifndef SLORA_OPENAI_INT_H
+#define SLORA_OPENAI_INT_H
+
+
+#include <cjson/cJSON.h>
+
+#include "slora_openai.h"
+
+
+#define SLORA_OPENAI_BAD     "invalid_request_error"
+
+
+/* slora_openai.c: the primitives */
+
+/* A JSON string, checked for UTF-8 and copied into req's arena. */
+int slora_openai_string(cJSON *item, const char *param,
+    slora_openai_str_t *out, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+/* A number that is an integer in [min, max] (shown as shown_min ..
+ * shown_max in the error). */
+int slora_openai_int(cJSON *item, const char *param, double min, double max,
+    long long shown_min, long long shown_max, double *out,
+    slora_openai_err_t *err);
+void *slora_openai_alloc(slora_openai_req_t *req, size_t n);
+char *slora_openai_copy(slora_openai_req_t *req, const char *s, size_t len);
+int slora_openai_nomem(slora_openai_err_t *err);
+/* Sets err (status, type, code, param, message); returns SLORA_ERROR. */
+int slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
+    const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+
+/* slora_openai_answer.c: log-probabilities and echo, logit_bias,
+ * response_format, what is not served, stop */
+
+int slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
+    slora_openai_err_t *err);
+int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+
+
+#endif /* SLORA_OPENAI_INT_H */

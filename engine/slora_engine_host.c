@@ -220,7 +220,8 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
         /* the raw row: the draw may change it (penalties, a bias) */
         memcpy(raw, row, (size_t) vocab * sizeof(float));
         pk->n_top = q->top_logprobs < vocab ? q->top_logprobs : vocab;
-        lse = slora_logprobs(raw, vocab, pk->n_top, pk->top_ids, pk->top_lp);
+        lse = slora_score_row(raw, vocab, pk->n_top, pk->top_ids,
+                              pk->top_lp);
     }
 
     if (bt->ids != NULL && (bt->host_rows == NULL || !bt->host_rows[lrow])) {

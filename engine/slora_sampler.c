@@ -11,13 +11,11 @@
  * seed alone, whatever else shares the batch.
  */
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "slora_sampler.h"
 #include "slora_argmax.h"
-#include "slora_qmatmul.h"
 #include "slora_sample.h"
 
 
@@ -160,29 +158,6 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
     slora_sampling_draw(sp, rng, &dr);
 
     return slora_sample_row(logits, s->vocab, &dr, s->scratch);
-}
-
-
-double
-slora_logprobs(const float *logits, int32_t vocab, int32_t k, int32_t *ids,
-    float *logprobs)
-{
-    float    m;
-    double   sum, lse;
-    int32_t  j;
-
-    k = k < vocab ? k : vocab;
-
-    (void) slora_sample_top_isa(&m, ids, logits, vocab, k, SLORA_QISA_AUTO);
-    (void) slora_sample_sumexp_isa(&sum, logits, vocab, m, SLORA_QISA_AUTO);
-
-    lse = (double) m + log(sum);
-
-    for (j = 0; j < k; j++) {
-        logprobs[j] = (float) ((double) logits[ids[j]] - lse);
-    }
-
-    return lse;
 }
 
 

@@ -49,15 +49,6 @@ int32_t slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
     slora_rng_t *rng, float *logits, const int32_t *history, int32_t n,
     int32_t n_prompt);
 
-/*
- * The log-softmax of logits[vocab], in part: returns the log of the sum
- * of exp(logits) (a token's log-probability is its logit less that), and
- * writes the k likeliest ids, likeliest first and the lower id first on a
- * tie, with their log-probabilities, into ids[k] and logprobs[k].
- */
-double slora_logprobs(const float *logits, int32_t vocab, int32_t k,
-    int32_t *ids, float *logprobs);
-
 /* 1 when sp picks the argmax of the raw logits (greedy, no penalty):
  * slora_sample would then return what slora_argmax_rows gives. */
 int slora_sampling_greedy(const slora_sampling_t *sp);

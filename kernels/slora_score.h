@@ -32,11 +32,22 @@ typedef struct {
 } slora_score_t;
 
 
+/*
+ * The log-softmax of row[vocab], in part: returns the log of the sum of
+ * exp(row) (a token's log-probability is its logit less that), and
+ * writes the k likeliest ids (k at most vocab), likeliest first and the
+ * lower id first on a tie, with their log-probabilities, into ids[k] and
+ * logprobs[k]. The CPU's, with slora_sample_top_isa and
+ * slora_sample_sumexp_isa; what every log-probability the host gives
+ * comes from.
+ */
+double slora_score_row(const float *row, int32_t vocab, int32_t k,
+    int32_t *ids, float *logprobs);
+
 /* For r < n with tok[r] >= 0: out[r] gets the log-probability of tok[r]
  * under row r of logits (ld floats apart, vocab wide) and its k
  * likeliest tokens (k <= SLORA_SCORE_TOP_MAX and <= vocab); rows with
- * tok[r] < 0 are left alone. The CPU's, with slora_sample_top_isa and
- * slora_sample_sumexp_isa. */
+ * tok[r] < 0 are left alone. The CPU's: slora_score_row's. */
 void slora_score_rows(slora_score_t *out, const float *logits, int64_t ld,
     int32_t vocab, const int32_t *tok, int32_t n, int32_t k);
 

@@ -13,6 +13,7 @@
 
 #include "tap.h"
 #include "slora_sampler.h"
+#include "slora_score.h"
 
 
 #define V       8
@@ -323,7 +324,7 @@ test_logprobs(void)
 
     /* the exponentials are slora_expf's (a float's, within an ulp),
      * summed in double: the log-probabilities go out as floats */
-    lse = slora_logprobs(base, V, 4, ids, lp);
+    lse = slora_score_row(base, V, 4, ids, lp);
     ok(fabs(lse - want) < 1e-7, "logprobs: log sum exp %.9f (want %.9f)",
        lse, want);
     ok(ids[0] == 6 && ids[1] == 0 && ids[2] == 1 && ids[3] == 5,
@@ -332,7 +333,7 @@ test_logprobs(void)
     ok(lp[0] == (float) (3.0 - want) && lp[2] == (float) (1.0 - want)
        && lp[2] == lp[3], "each the logit less log sum exp");
 
-    slora_logprobs(base, V, V, ids, lp);
+    slora_score_row(base, V, V, ids, lp);
     sum = 0;
     for (i = 0; i < V; i++) {
         sum += exp((double) lp[i]);
@@ -342,18 +343,18 @@ test_logprobs(void)
        "likely last", sum);
 
     ids[0] = -7;
-    lse = slora_logprobs(base, V, 0, ids, lp);
+    lse = slora_score_row(base, V, 0, ids, lp);
     ok(fabs(lse - want) < 1e-7 && ids[0] == -7,
        "k 0: the sum alone, no id written");
 
-    lse = slora_logprobs(base, V, 1, ids, lp);
+    lse = slora_score_row(base, V, 1, ids, lp);
     ok(ids[0] == 6, "k 1: the argmax");
 
-    slora_logprobs(base, V, 3, ids, lp);
+    slora_score_row(base, V, 3, ids, lp);
     ok(ids[0] == 6 && ids[1] == 0 && ids[2] == 1,
        "k 3 ending on a tie (ids 1 and 5 at 1.0): the lower id is kept");
 
-    slora_logprobs(tie, 3, 2, ids, lp);
+    slora_score_row(tie, 3, 2, ids, lp);
     ok(ids[0] == 0 && ids[1] == 1,
        "a later id equal to the last kept does not displace it");
 }

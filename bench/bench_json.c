@@ -69,7 +69,7 @@ main(int argc, char **argv)
     printf("%-18s %8s %10s\n", "after", "allowed", "us a row");
 
     for (i = 0; i < (int) (sizeof(texts) / sizeof(texts[0])); i++) {
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
 
         if (!slora_json_feed(&j, texts[i], strlen(texts[i]))) {
             fprintf(stderr, "bench_json: \"%s\" refused\n", texts[i]);

@@ -60,6 +60,8 @@ static const char  slora_generate_usage[] =
     "  --presence-penalty P  OpenAI's, -2..2, over generated tokens (0)\n"
     "  --seed S              sampling seed (0)\n"
     "  --json 1              JSON mode: the output is one JSON object\n"
+    "  --json-schema TEXT    the output is one object this JSON schema\n"
+    "                        admits (as response_format json_schema)\n"
     "  --prompt-logprobs 1   the prompt's log-probability under the model\n"
     "                        (and adapter) and its perplexity, on stderr;\n"
     "                        --max-tokens may then be 0\n"
@@ -183,6 +185,10 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--json") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);
             req.sampling.json = v > 0;
+
+        } else if (strcmp(opt, "--json-schema") == 0) {
+            req.json_schema = val;
+            req.json_schema_len = strlen(val);
 
         } else if (strcmp(opt, "--prompt-logprobs") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);

@@ -438,10 +438,12 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
-    if (sp->json != 0 && (sp->json != 1 || e->json_vocab == NULL)) {
+    if ((sp->json != 0 || req->json_schema != NULL)
+        && (sp->json < 0 || sp->json > 1 || e->json_vocab == NULL))
+    {
         return slora_err_set(err, SLORA_ERROR, "request %llu: JSON mode %s",
                              (unsigned long long) req->id,
-                             sp->json != 1 ? "is 0 or 1"
+                             e->json_vocab != NULL ? "is 0 or 1"
                              : "needs the model's tokenizer, which this "
                                "engine was not given");
     }
@@ -536,7 +538,21 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->top_logprobs = req->logprobs ? req->top_logprobs : -1;
     q->max_tokens = sp->max_tokens;
     slora_rng_seed(&q->rng, sp->seed);
-    slora_json_init(&q->json);
+    if (req->json_schema != NULL) {
+        q->schema = slora_json_schema_parse(req->json_schema,
+                                            req->json_schema_len, err);
+
+        if (q->schema == NULL) {
+            slora_err_prefix(err, "request %llu: response_format's schema",
+                             (unsigned long long) req->id);
+            slora_engine_req_free(q);
+            return SLORA_ERROR;
+        }
+
+        q->sampling.json = 1;
+    }
+
+    slora_json_init(&q->json, q->schema);
 
     if ((req->tenant != NULL && (q->tenant = strdup(req->tenant)) == NULL)
         || (req->adapter != NULL && req->adapter[0] != '\0'
@@ -965,6 +981,7 @@ slora_engine_req_free(slora_engine_req_t *q)
     free(q->r.pages);
     free(q->tenant);
     free(q->adapter);
+    slora_json_schema_free(q->schema);
     free(q);
 }
 

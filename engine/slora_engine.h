@@ -165,6 +165,14 @@ typedef struct {
                                        max_tokens may then be 0: the
                                        request ends (DONE, LENGTH, token
                                        -1) once its prompt is scored */
+    const char       *json_schema;  /* OpenAI's response_format
+                                       json_schema: the schema's text
+                                       (json_schema_len bytes), compiled
+                                       at submit (slora_json.h); the
+                                       output is one object it admits,
+                                       as JSON mode's is one object.
+                                       NULL: none */
+    size_t            json_schema_len;
     int64_t           arrived_ns;   /* when it reached the server
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or

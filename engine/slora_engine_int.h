@@ -51,6 +51,8 @@ struct slora_engine_req_s {
                                                (r.score_to) */
     slora_json_t            json;           /* JSON mode: the output so
                                                far (sampling.json) */
+    slora_json_schema_t    *schema;         /* its schema; NULL: any
+                                               object */
     char                   *tenant;         /* NULL: none */
     char                   *adapter;        /* as asked; NULL: none */
     slora_engine_req_t     *next_resolving;

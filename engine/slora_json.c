@@ -1,34 +1,35 @@
 /*
- * slora_json.c: the JSON-object automaton of JSON mode (slora_json.h):
- * one byte at a time, whether the text so far can still become a JSON
- * object, and whether it is one.
+ * slora_json.c: the automaton of constrained JSON output (slora_json.h):
+ * one byte at a time, whether the text so far can still become an
+ * object the schema admits, and whether it is one.
  *
- * The one idea: what may come next is one state of a dozen (before the
- * object, a key, the colon, a value, after a value, inside a string, a
- * number or a literal, done), and the open containers are a stack of
- * bits; a number has no end of its own, so the byte after it is taken
- * again as what follows a value. JSON mode asks for an object, so the
- * top-level value always ends with a '}' and never with a number.
+ * The one idea: the open values are a stack of frames, each naming its
+ * schema node; a container's frame knows what may come next in it (a
+ * key, the colon, a value, a comma or the closer), a scalar's how far
+ * its text has gone, and the byte-level details of strings and numbers
+ * (escapes, UTF-8 sequences, a number's part) live once beside the
+ * stack, since only the innermost value is ever being lexed. A value
+ * starts in its container's frame, which moves on to "after a value"
+ * before the value's frame is pushed, so that popping a finished value
+ * leaves the container ready for what follows. Numbers (and literals
+ * such as 1 beside 12) have no end of their own: the byte after them is
+ * taken again by their container.
  */
 
 #include <string.h>
 
-#include "slora_json.h"
+#include "slora_json_int.h"
 
 
+/* What may come next in a container. */
 enum {
-    SLORA_JSON_S_START = 0,     /* before the object: blanks, '{' */
-    SLORA_JSON_S_OBJ_FIRST,     /* after '{': a key or '}' */
-    SLORA_JSON_S_OBJ_KEY,       /* after ',' in an object: a key */
-    SLORA_JSON_S_COLON,         /* after a key: ':' */
-    SLORA_JSON_S_VALUE,         /* after ':', or ',' in an array */
-    SLORA_JSON_S_ARR_FIRST,     /* after '[': a value or ']' */
-    SLORA_JSON_S_AFTER,         /* after a value: ',' or the closer */
-    SLORA_JSON_S_KEY,           /* in a key's string */
-    SLORA_JSON_S_STRING,        /* in a value's string */
-    SLORA_JSON_S_NUMBER,        /* in a number: part is SLORA_JSON_N_* */
-    SLORA_JSON_S_LITERAL,       /* in true, false or null */
-    SLORA_JSON_S_DONE           /* the object closed */
+    SLORA_JSON_P_FIRST = 0,     /* after the opener: a member or the
+                                   closer */
+    SLORA_JSON_P_QUOTE,         /* after ',' in an object: a key's '"' */
+    SLORA_JSON_P_KEY,           /* in a declared key (OBJECT) */
+    SLORA_JSON_P_COLON,         /* after a key */
+    SLORA_JSON_P_VALUE,         /* after ':', or ',' in an array */
+    SLORA_JSON_P_AFTER          /* after a member: ',' or the closer */
 };
 
 
@@ -55,23 +56,62 @@ enum {
 };
 
 
-static const char  *slora_json_literals[] = { "true", "false", "null" };
+/* What a scalar's byte did: taken, refused, or the byte ended the value
+ * without being part of it (its container takes it again). */
+#define SLORA_JSON_AGAIN  2
+
+
+const slora_json_node_t  slora_json_builtin_nodes[SLORA_JSON_N_BUILTIN] = {
+    { SLORA_JSON_K_MAP, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE },
+    { SLORA_JSON_K_ANY, 0, 0, 0, SLORA_JSON_NONE },
+    { SLORA_JSON_K_ARRAY, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE },
+    { SLORA_JSON_K_STRING, 0, 0, 0, SLORA_JSON_NONE },
+    { SLORA_JSON_K_LITERAL, 3, 0, 0, SLORA_JSON_NONE },
+    { SLORA_JSON_K_NUMBER, 0, 0, 0, SLORA_JSON_NONE },
+};
+
+const slora_json_text_t  slora_json_builtin_texts[SLORA_JSON_TEXTS_BUILTIN]
+    = { { 0, 4 }, { 4, 5 }, { 9, 4 } };
+
+const slora_json_schema_t  slora_json_any_object = {
+    slora_json_builtin_nodes, NULL, slora_json_builtin_texts, NULL,
+    SLORA_JSON_BYTES_BUILTIN, SLORA_JSON_N_BUILTIN, SLORA_JSON_N_ANY_OBJECT
+};
 
 
 static int slora_json_byte(slora_json_t *j, unsigned c);
-static int slora_json_value(slora_json_t *j, unsigned c);
-static int slora_json_number(slora_json_t *j, unsigned c);
-static int slora_json_string(slora_json_t *j, unsigned c);
+static int slora_json_space(slora_json_t *j);
+static int slora_json_start(slora_json_t *j, uint32_t id, unsigned c);
+static int slora_json_object(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static int slora_json_key(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static uint64_t slora_json_keys(const slora_json_schema_t *s,
+    const slora_json_node_t *n, uint32_t from);
+static int slora_json_may_close(const slora_json_schema_t *s,
+    const slora_json_node_t *n, uint32_t from);
+static int slora_json_map(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static int slora_json_array(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static int slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static int slora_json_literal_over(const slora_json_t *j,
+    const slora_json_frame_t *f, const slora_json_node_t *n);
+static int slora_json_number(slora_json_t *j, int integer, unsigned c);
+static int slora_json_string(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
 static int slora_json_escape_digit(slora_json_t *j, unsigned c);
-static int slora_json_push(slora_json_t *j, int object);
-static int slora_json_pop(slora_json_t *j);
+static slora_json_frame_t *slora_json_push(slora_json_t *j, uint32_t id,
+    int container);
+static void slora_json_pop(slora_json_t *j);
 
 
 void
-slora_json_init(slora_json_t *j)
+slora_json_init(slora_json_t *j, const slora_json_schema_t *s)
 {
-    memset(j, 0, sizeof(slora_json_t));
-    j->state = SLORA_JSON_S_START;
+    memset(j, 0, offsetof(slora_json_t, frames));
+    j->schema = s != NULL ? s : &slora_json_any_object;
 }
 
 
@@ -93,14 +133,22 @@ slora_json_feed(slora_json_t *j, const char *p, size_t n)
 int
 slora_json_done(const slora_json_t *j)
 {
-    return j->state == SLORA_JSON_S_DONE;
+    return j->done;
 }
 
 
 int
 slora_json_in_text(const slora_json_t *j)
 {
-    return (j->state == SLORA_JSON_S_KEY || j->state == SLORA_JSON_S_STRING)
+    const slora_json_node_t  *n;
+
+    if (j->depth == 0) {
+        return 0;
+    }
+
+    n = &j->schema->nodes[j->frames[j->depth - 1].node];
+
+    return n->kind == SLORA_JSON_K_STRING && n->max == SLORA_JSON_NONE
            && j->part == SLORA_JSON_E_NONE && j->utf8 == 0 && j->hex == 0;
 }
 
@@ -108,165 +156,532 @@ slora_json_in_text(const slora_json_t *j)
 static int
 slora_json_byte(slora_json_t *j, unsigned c)
 {
-    int  object;
+    int                       rc;
+    slora_json_frame_t       *f;
+    const slora_json_node_t  *n;
 
-    switch (j->state) {
+    for ( ;; ) {
+        if (j->depth == 0) {
+            if (j->done) {
+                return 0;
+            }
 
-    case SLORA_JSON_S_KEY:
-    case SLORA_JSON_S_STRING:
-        return slora_json_string(j, c);
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                return slora_json_space(j);
+            }
 
-    case SLORA_JSON_S_NUMBER:
-        if (slora_json_number(j, c)) {
-            return 1;
+            j->spaces = 0;
+
+            return slora_json_start(j, j->schema->root, c);
         }
 
-        if (j->part != SLORA_JSON_N_ZERO && j->part != SLORA_JSON_N_INT
-            && j->part != SLORA_JSON_N_FRAC
-            && j->part != SLORA_JSON_N_EXP_DIGITS)
+        f = &j->frames[j->depth - 1];
+        n = &j->schema->nodes[f->node];
+
+        switch (n->kind) {
+
+        case SLORA_JSON_K_STRING:
+            return slora_json_string(j, f, n, c);
+
+        case SLORA_JSON_K_NUMBER:
+        case SLORA_JSON_K_INTEGER:
+            rc = slora_json_number(j, n->kind == SLORA_JSON_K_INTEGER, c);
+            break;
+
+        case SLORA_JSON_K_LITERAL:
+            rc = slora_json_literal(j, f, n, c);
+            break;
+
+        default:
+            if (f->phase == SLORA_JSON_P_KEY) {
+                return slora_json_key(j, f, n, c);
+            }
+
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                return slora_json_space(j);
+            }
+
+            j->spaces = 0;
+
+            return n->kind == SLORA_JSON_K_OBJECT
+                       ? slora_json_object(j, f, n, c)
+                   : n->kind == SLORA_JSON_K_MAP
+                       ? slora_json_map(j, f, n, c)
+                       : slora_json_array(j, f, n, c);
+        }
+
+        if (rc != SLORA_JSON_AGAIN) {
+            return rc;
+        }
+
+        /* the value ended before c: its container takes c */
+        slora_json_pop(j);
+    }
+}
+
+
+static int
+slora_json_space(slora_json_t *j)
+{
+    if (j->spaces == SLORA_JSON_SPACES_MAX) {
+        return 0;
+    }
+
+    j->spaces++;
+
+    return 1;
+}
+
+
+int
+slora_json_begins(const slora_json_schema_t *s, uint32_t id, unsigned c)
+{
+    uint32_t                  k;
+    const slora_json_text_t  *t;
+    const slora_json_node_t  *n;
+
+    n = &s->nodes[id];
+
+    switch (n->kind) {
+
+    case SLORA_JSON_K_ANY:
+        return c == '{' || c == '[' || c == '"' || c == '-'
+               || (c >= '0' && c <= '9') || c == 't' || c == 'f'
+               || c == 'n';
+
+    case SLORA_JSON_K_OBJECT:
+    case SLORA_JSON_K_MAP:
+        return c == '{';
+
+    case SLORA_JSON_K_ARRAY:
+        return c == '[';
+
+    case SLORA_JSON_K_STRING:
+        return c == '"';
+
+    case SLORA_JSON_K_NUMBER:
+    case SLORA_JSON_K_INTEGER:
+        return c == '-' || (c >= '0' && c <= '9');
+
+    case SLORA_JSON_K_LITERAL:
+        for (k = 0; k < n->n; k++) {
+            t = &s->texts[n->first + k];
+
+            if ((unsigned char) s->bytes[t->off] == c) {
+                return 1;
+            }
+        }
+
+        return 0;
+
+    default:            /* UNION: its alternatives are no unions */
+        for (k = 0; k < n->n; k++) {
+            if (slora_json_begins(s, s->alts[n->first + k], c)) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+}
+
+
+/* The first byte c (not a blank) of a value of node id. */
+static int
+slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
+{
+    uint32_t                    k;
+    uint64_t                    cand;
+    slora_json_frame_t         *f;
+    const slora_json_text_t    *t;
+    const slora_json_node_t    *n;
+    const slora_json_schema_t  *s;
+
+    s = j->schema;
+    n = &s->nodes[id];
+
+    switch (n->kind) {
+
+    case SLORA_JSON_K_ANY:
+        id = c == '{' ? SLORA_JSON_N_ANY_OBJECT
+             : c == '[' ? SLORA_JSON_N_ANY_ARRAY
+             : c == '"' ? SLORA_JSON_N_ANY_STRING
+             : (c == 't' || c == 'f' || c == 'n')
+               ? SLORA_JSON_N_TRUE_FALSE_NULL
+             : SLORA_JSON_N_ANY_NUMBER;
+
+        return slora_json_start(j, id, c);
+
+    case SLORA_JSON_K_UNION:
+        for (k = 0; k < n->n; k++) {
+            if (slora_json_begins(s, s->alts[n->first + k], c)) {
+                return slora_json_start(j, s->alts[n->first + k], c);
+            }
+        }
+
+        return 0;
+
+    case SLORA_JSON_K_OBJECT:
+    case SLORA_JSON_K_MAP:
+    case SLORA_JSON_K_ARRAY:
+        if (c != (n->kind == SLORA_JSON_K_ARRAY ? '[' : '{')) {
+            return 0;
+        }
+
+        return slora_json_push(j, id, 1) != NULL;
+
+    case SLORA_JSON_K_STRING:
+        if (c != '"' || slora_json_push(j, id, 0) == NULL) {
+            return 0;
+        }
+
+        j->part = SLORA_JSON_E_NONE;
+        return 1;
+
+    case SLORA_JSON_K_NUMBER:
+    case SLORA_JSON_K_INTEGER:
+        if ((c != '-' && (c < '0' || c > '9'))
+            || slora_json_push(j, id, 0) == NULL)
         {
             return 0;
         }
 
-        /* the number ended: c is what follows it */
-        j->state = SLORA_JSON_S_AFTER;
-        j->part = 0;
-        break;
+        j->part = c == '-' ? SLORA_JSON_N_MINUS
+                  : c == '0' ? SLORA_JSON_N_ZERO : SLORA_JSON_N_INT;
+        return 1;
 
-    case SLORA_JSON_S_LITERAL:
-        if (c != (unsigned char) slora_json_literals[j->literal][j->part]) {
+    default:            /* LITERAL */
+        cand = 0;
+
+        for (k = 0; k < n->n; k++) {
+            t = &s->texts[n->first + k];
+
+            if ((unsigned char) s->bytes[t->off] == c) {
+                cand |= (uint64_t) 1 << k;
+            }
+        }
+
+        if (cand == 0) {
             return 0;
         }
 
-        if (slora_json_literals[j->literal][++j->part] == '\0') {
-            j->state = SLORA_JSON_S_AFTER;
-            j->part = 0;
-            j->literal = 0;
-        }
-
-        return 1;
-
-    case SLORA_JSON_S_DONE:
-        return 0;
-
-    default:
-        break;
-    }
-
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-        if (j->spaces == SLORA_JSON_SPACES_MAX) {
+        f = slora_json_push(j, id, 0);
+        if (f == NULL) {
             return 0;
         }
 
-        j->spaces++;
+        f->a = 1;
+        f->cand = cand;
+
+        if (slora_json_literal_over(j, f, n)) {
+            slora_json_pop(j);
+        }
+
         return 1;
     }
+}
 
-    j->spaces = 0;
 
-    switch (j->state) {
+/* An object of declared properties, in order: a (of n) passed, so keys
+ * from a up to the first required one may come next. */
+static int
+slora_json_object(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
+{
+    const slora_json_schema_t  *s;
 
-    case SLORA_JSON_S_START:
-        return c == '{' && slora_json_push(j, 1);
+    s = j->schema;
 
-    case SLORA_JSON_S_OBJ_FIRST:
+    switch (f->phase) {
+
+    case SLORA_JSON_P_FIRST:
+    case SLORA_JSON_P_AFTER:
         if (c == '}') {
-            return slora_json_pop(j);
+            if (!slora_json_may_close(s, n, f->a)) {
+                return 0;
+            }
+
+            slora_json_pop(j);
+            return 1;
+        }
+
+        if (f->phase == SLORA_JSON_P_AFTER) {
+            if (c != ',' || f->a == n->n) {
+                return 0;
+            }
+
+            f->phase = SLORA_JSON_P_QUOTE;
+            return 1;
         }
 
         /* fall through */
 
-    case SLORA_JSON_S_OBJ_KEY:
-        if (c != '"') {
+    case SLORA_JSON_P_QUOTE:
+        if (c != '"' || f->a == n->n) {
             return 0;
         }
 
-        j->state = SLORA_JSON_S_KEY;
+        f->phase = SLORA_JSON_P_KEY;
+        f->b = 1;
+        f->cand = slora_json_keys(s, n, f->a);
         return 1;
 
-    case SLORA_JSON_S_COLON:
+    case SLORA_JSON_P_COLON:
         if (c != ':') {
             return 0;
         }
 
-        j->state = SLORA_JSON_S_VALUE;
+        f->phase = SLORA_JSON_P_VALUE;
         return 1;
 
-    case SLORA_JSON_S_ARR_FIRST:
-        if (c == ']') {
-            return slora_json_pop(j);
+    default:            /* VALUE */
+        f->phase = SLORA_JSON_P_AFTER;
+
+        return slora_json_start(j, s->props[n->first + f->a - 1].node, c);
+    }
+}
+
+
+/* A declared key's byte: the keys still matched narrow; the one whose
+ * closing quote comes is the property (keys are distinct JSON strings,
+ * so no other can match that far). */
+static int
+slora_json_key(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
+{
+    uint32_t                    k;
+    uint64_t                    cand;
+    const slora_json_text_t    *t;
+    const slora_json_schema_t  *s;
+
+    s = j->schema;
+    cand = 0;
+
+    for (k = f->a; k < n->n; k++) {
+        if (!(f->cand & ((uint64_t) 1 << k))) {
+            continue;
+        }
+
+        t = &s->props[n->first + k].key;
+
+        if (t->len > f->b && (unsigned char) s->bytes[t->off + f->b] == c) {
+            if (t->len == f->b + 1) {
+                f->a = k + 1;
+                f->phase = SLORA_JSON_P_COLON;
+                return 1;
+            }
+
+            cand |= (uint64_t) 1 << k;
+        }
+    }
+
+    if (cand == 0) {
+        return 0;
+    }
+
+    f->cand = cand;
+    f->b++;
+
+    return 1;
+}
+
+
+/* The keys that may come after a properties passed: up to the first
+ * required one, or to the last. */
+static uint64_t
+slora_json_keys(const slora_json_schema_t *s, const slora_json_node_t *n,
+    uint32_t from)
+{
+    uint32_t  k;
+    uint64_t  cand;
+
+    cand = 0;
+
+    for (k = from; k < n->n; k++) {
+        cand |= (uint64_t) 1 << k;
+
+        if (s->props[n->first + k].required) {
+            break;
+        }
+    }
+
+    return cand;
+}
+
+
+static int
+slora_json_may_close(const slora_json_schema_t *s, const slora_json_node_t *n,
+    uint32_t from)
+{
+    uint32_t  k;
+
+    for (k = from; k < n->n; k++) {
+        if (s->props[n->first + k].required) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* An object of any keys, each value of node n->first. */
+static int
+slora_json_map(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
+{
+    switch (f->phase) {
+
+    case SLORA_JSON_P_FIRST:
+    case SLORA_JSON_P_AFTER:
+        if (c == '}') {
+            slora_json_pop(j);
+            return 1;
+        }
+
+        if (f->phase == SLORA_JSON_P_AFTER) {
+            if (c != ',') {
+                return 0;
+            }
+
+            f->phase = SLORA_JSON_P_QUOTE;
+            return 1;
         }
 
         /* fall through */
 
-    case SLORA_JSON_S_VALUE:
-        return slora_json_value(j, c);
+    case SLORA_JSON_P_QUOTE:
+        f->phase = SLORA_JSON_P_COLON;
 
-    case SLORA_JSON_S_AFTER:
-        object = (int) ((j->objects >> (j->depth - 1)) & 1);
+        return c == '"' && slora_json_start(j, SLORA_JSON_N_ANY_STRING, c);
 
-        if (c == ',') {
-            j->state = object ? SLORA_JSON_S_OBJ_KEY : SLORA_JSON_S_VALUE;
-            return 1;
+    case SLORA_JSON_P_COLON:
+        if (c != ':') {
+            return 0;
         }
 
-        return c == (object ? '}' : ']') && slora_json_pop(j);
+        f->phase = SLORA_JSON_P_VALUE;
+        return 1;
 
-    default:
-        return 0;
+    default:            /* VALUE */
+        f->phase = SLORA_JSON_P_AFTER;
+
+        return slora_json_start(j, n->first, c);
     }
 }
 
 
-/* The first byte of a value. */
+/* An array of n->min..n->max items of node n->first; a counts them. */
 static int
-slora_json_value(slora_json_t *j, unsigned c)
+slora_json_array(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
 {
-    switch (c) {
+    switch (f->phase) {
 
-    case '{':
-        return slora_json_push(j, 1);
+    case SLORA_JSON_P_FIRST:
+    case SLORA_JSON_P_AFTER:
+        if (c == ']') {
+            if (f->a < n->min) {
+                return 0;
+            }
 
-    case '[':
-        return slora_json_push(j, 0);
-
-    case '"':
-        j->state = SLORA_JSON_S_STRING;
-        return 1;
-
-    case '-':
-        j->state = SLORA_JSON_S_NUMBER;
-        j->part = SLORA_JSON_N_MINUS;
-        return 1;
-
-    case '0':
-        j->state = SLORA_JSON_S_NUMBER;
-        j->part = SLORA_JSON_N_ZERO;
-        return 1;
-
-    case 't':
-    case 'f':
-    case 'n':
-        j->state = SLORA_JSON_S_LITERAL;
-        j->literal = c == 't' ? 0 : c == 'f' ? 1 : 2;
-        j->part = 1;
-        return 1;
-
-    default:
-        if (c >= '1' && c <= '9') {
-            j->state = SLORA_JSON_S_NUMBER;
-            j->part = SLORA_JSON_N_INT;
+            slora_json_pop(j);
             return 1;
         }
 
-        return 0;
+        if (f->phase == SLORA_JSON_P_AFTER) {
+            if (c != ',' || f->a == n->max) {
+                return 0;
+            }
+
+            f->phase = SLORA_JSON_P_VALUE;
+            return 1;
+        }
+
+        if (n->max == 0) {
+            return 0;
+        }
+
+        /* fall through */
+
+    default:            /* VALUE */
+        f->phase = SLORA_JSON_P_AFTER;
+        f->a++;
+
+        return slora_json_start(j, n->first, c);
     }
 }
 
 
-/* 1 when c goes on the number; 0 when it is not part of it. */
+/* A byte of one of some literal texts, a bytes in. */
 static int
-slora_json_number(slora_json_t *j, unsigned c)
+slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
+{
+    int                         over;
+    uint32_t                    k;
+    uint64_t                    cand;
+    const slora_json_text_t    *t;
+    const slora_json_schema_t  *s;
+
+    s = j->schema;
+    cand = 0;
+    over = 0;
+
+    for (k = 0; k < n->n; k++) {
+        if (!(f->cand & ((uint64_t) 1 << k))) {
+            continue;
+        }
+
+        t = &s->texts[n->first + k];
+
+        if (t->len == f->a) {
+            over = 1;
+
+        } else if ((unsigned char) s->bytes[t->off + f->a] == c) {
+            cand |= (uint64_t) 1 << k;
+        }
+    }
+
+    if (cand == 0) {
+        /* a text that ended here ends the value: c follows it */
+        return over ? SLORA_JSON_AGAIN : 0;
+    }
+
+    f->cand = cand;
+    f->a++;
+
+    if (slora_json_literal_over(j, f, n)) {
+        slora_json_pop(j);
+    }
+
+    return 1;
+}
+
+
+/* 1 when every text still matched has ended: the value is whole. */
+static int
+slora_json_literal_over(const slora_json_t *j, const slora_json_frame_t *f,
+    const slora_json_node_t *n)
+{
+    uint32_t  k;
+
+    for (k = 0; k < n->n; k++) {
+        if ((f->cand & ((uint64_t) 1 << k))
+            && j->schema->texts[n->first + k].len > f->a)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* A number's byte: taken, refused, or (the number whole) AGAIN. An
+ * integer has no fraction and no exponent. */
+static int
+slora_json_number(slora_json_t *j, int integer, unsigned c)
 {
     int  digit;
 
@@ -290,17 +705,17 @@ slora_json_number(slora_json_t *j, unsigned c)
         /* fall through */
 
     case SLORA_JSON_N_ZERO:
-        if (c == '.') {
+        if (c == '.' && !integer) {
             j->part = SLORA_JSON_N_DOT;
             return 1;
         }
 
-        if (c == 'e' || c == 'E') {
+        if ((c == 'e' || c == 'E') && !integer) {
             j->part = SLORA_JSON_N_EXP;
             return 1;
         }
 
-        return 0;
+        return SLORA_JSON_AGAIN;
 
     case SLORA_JSON_N_DOT:
     case SLORA_JSON_N_FRAC:
@@ -309,12 +724,16 @@ slora_json_number(slora_json_t *j, unsigned c)
             return 1;
         }
 
-        if (j->part == SLORA_JSON_N_FRAC && (c == 'e' || c == 'E')) {
+        if (j->part == SLORA_JSON_N_DOT) {
+            return 0;
+        }
+
+        if (c == 'e' || c == 'E') {
             j->part = SLORA_JSON_N_EXP;
             return 1;
         }
 
-        return 0;
+        return SLORA_JSON_AGAIN;
 
     case SLORA_JSON_N_EXP:
         if (c == '+' || c == '-') {
@@ -324,19 +743,24 @@ slora_json_number(slora_json_t *j, unsigned c)
 
         /* fall through */
 
-    default:            /* EXP_SIGN, EXP_DIGITS */
+    case SLORA_JSON_N_EXP_SIGN:
         if (!digit) {
             return 0;
         }
 
         j->part = SLORA_JSON_N_EXP_DIGITS;
         return 1;
+
+    default:            /* EXP_DIGITS */
+        return digit ? 1 : SLORA_JSON_AGAIN;
     }
 }
 
 
+/* A string's byte; a counts its characters (a \u escape pair is one). */
 static int
-slora_json_string(slora_json_t *j, unsigned c)
+slora_json_string(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
 {
     if (j->utf8) {
         if (c < j->lo || c > j->hi) {
@@ -396,21 +820,26 @@ slora_json_string(slora_json_t *j, unsigned c)
     }
 
     if (c == '"') {
-        j->state = j->state == SLORA_JSON_S_KEY ? SLORA_JSON_S_COLON
-                                                : SLORA_JSON_S_AFTER;
+        if (f->a < n->min) {
+            return 0;
+        }
+
+        slora_json_pop(j);
         return 1;
+    }
+
+    if (c < 0x20 || f->a == n->max) {
+        return 0;
     }
 
     if (c == '\\') {
         j->part = SLORA_JSON_E_BACKSLASH;
+        f->a++;
         return 1;
     }
 
-    if (c < 0x20) {
-        return 0;
-    }
-
     if (c < 0x80) {
+        f->a++;
         return 1;
     }
 
@@ -435,6 +864,8 @@ slora_json_string(slora_json_t *j, unsigned c)
     } else {
         return 0;
     }
+
+    f->a++;
 
     return 1;
 }
@@ -488,32 +919,31 @@ slora_json_escape_digit(slora_json_t *j, unsigned c)
 }
 
 
-static int
-slora_json_push(slora_json_t *j, int object)
+
+
+static slora_json_frame_t *
+slora_json_push(slora_json_t *j, uint32_t id, int container)
 {
-    if (j->depth == SLORA_JSON_DEPTH_MAX) {
-        return 0;
+    slora_json_frame_t  *f;
+
+    if (j->depth == SLORA_JSON_DEPTH_MAX + (container ? 0 : 1)) {
+        return NULL;
     }
 
-    if (object) {
-        j->objects |= (uint64_t) 1 << j->depth;
+    f = &j->frames[j->depth++];
+    f->node = id;
+    f->phase = SLORA_JSON_P_FIRST;
+    f->a = 0;
+    f->b = 0;
+    f->cand = 0;
 
-    } else {
-        j->objects &= ~((uint64_t) 1 << j->depth);
-    }
-
-    j->depth++;
-    j->state = object ? SLORA_JSON_S_OBJ_FIRST : SLORA_JSON_S_ARR_FIRST;
-
-    return 1;
+    return f;
 }
 
 
-static int
+static void
 slora_json_pop(slora_json_t *j)
 {
     j->depth--;
-    j->state = j->depth == 0 ? SLORA_JSON_S_DONE : SLORA_JSON_S_AFTER;
-
-    return 1;
+    j->done = j->depth == 0;
 }

@@ -1,23 +1,32 @@
 /*
- * slora_json.h: JSON mode (OpenAI's response_format {"type":
- * "json_object"}): the output is made to be one JSON object by letting
- * the sampler draw only tokens whose bytes keep it the start of one.
+ * slora_json.h: constrained JSON output. JSON mode (OpenAI's
+ * response_format {"type": "json_object"}) makes the output one JSON
+ * object; a JSON schema (response_format {"type": "json_schema"}) makes
+ * it one object the schema admits. The sampler draws only tokens whose
+ * bytes keep the text the start of such an object.
  *
- * Two parts. slora_json_t is the text so far as an automaton state: it
- * takes bytes one at a time and says whether they can still begin a JSON
- * object (RFC 8259 over UTF-8; strict: no lone surrogate escapes, no
- * overlong or surrogate UTF-8, no control bytes in strings, at most
- * SLORA_JSON_DEPTH_MAX open containers, at most SLORA_JSON_SPACES_MAX
- * whitespace bytes in a row, so that a model cannot loop in blanks), and
- * whether they now are one, closed. slora_json_vocab_t holds every
- * token's bytes, grouped by first byte, and masks a logits row: a
- * token's logit goes to -inf unless its bytes, fed to a copy of the
- * state, are taken. Control tokens (EOS among them) are never allowed:
- * the request ends as the object closes.
+ * Three parts. slora_json_schema_t is a schema compiled into a graph of
+ * nodes (slora_json_schema.c): what a value may be (any value, an object
+ * of declared properties in their order, a map, an array, a string, a
+ * number, an integer, one of some literal texts, one of some nodes told
+ * apart by their first byte). JSON mode's schema is the built-in one,
+ * "any object". slora_json_t is the text so far as an automaton state
+ * over a schema: it takes bytes one at a time and says whether they can
+ * still begin an object the schema admits (RFC 8259 over UTF-8; strict:
+ * no lone surrogate escapes, no overlong or surrogate UTF-8, no control
+ * bytes in strings, at most SLORA_JSON_DEPTH_MAX open containers, at
+ * most SLORA_JSON_SPACES_MAX whitespace bytes in a row, so that a model
+ * cannot loop in blanks), and whether they now are one, closed.
+ * slora_json_vocab_t holds every token's bytes, grouped by first byte,
+ * and masks a logits row: a token's logit goes to -inf unless its bytes,
+ * fed to a copy of the state, are taken. Control tokens (EOS among them)
+ * are never allowed: the request ends as the object closes.
  *
- * The one idea: the state is a small value with the open containers as
- * bits, so trying a token is copying it and feeding a few bytes; whole
- * groups of tokens fall at their first byte, and inside a string the
+ * The one idea: the state is a stack of small frames, one per open
+ * value, each naming its schema node and how far into it the text is;
+ * the node graph is shared and read-only, so trying a token is copying
+ * the frames in use and feeding a few bytes. Whole groups of tokens fall
+ * at their first byte, and inside a string without a length limit the
  * tokens of plain string text (most of a vocabulary) are allowed without
  * a try, since they leave the state as it was.
  */
@@ -26,22 +35,43 @@
 #define SLORA_JSON_H
 
 
+#include <stddef.h>
+#include <string.h>
+
 #include "slora_core.h"
 #include "slora_tokenizer.h"
 
 
-#define SLORA_JSON_DEPTH_MAX   64
-#define SLORA_JSON_SPACES_MAX  32
+#define SLORA_JSON_DEPTH_MAX    64      /* open containers */
+#define SLORA_JSON_SPACES_MAX   32
+#define SLORA_JSON_SCHEMA_MAX   16384   /* bytes of a schema's text */
+#define SLORA_JSON_CHOICES_MAX  64      /* properties of an object, values
+                                           of an enum */
+
+
+typedef struct slora_json_schema_s  slora_json_schema_t;
+
+
+/* One open value: its node and how far into it the text is. */
+typedef struct {
+    uint32_t    node;
+    uint8_t     phase;      /* an object's, a map's or an array's: what
+                               may come next */
+    uint8_t     pad[3];
+    uint32_t    a;          /* object: properties passed; array: items;
+                               string: characters; literal: bytes
+                               matched */
+    uint32_t    b;          /* object: a key's bytes matched */
+    uint64_t    cand;       /* literal: the texts still matched; object:
+                               the keys */
+} slora_json_frame_t;
 
 
 typedef struct {
-    uint64_t    objects;    /* bit d: the container at depth d + 1 is an
-                               object (else an array) */
-    uint8_t     depth;      /* open containers */
-    uint8_t     state;      /* what may come: SLORA_JSON_S_* */
-    uint8_t     part;       /* a number's part, a literal's bytes matched,
-                               a string's escape stage */
-    uint8_t     literal;    /* true, false, null */
+    const slora_json_schema_t  *schema;
+    uint8_t     depth;      /* frames in use */
+    uint8_t     done;       /* the object closed */
+    uint8_t     part;       /* a number's part, a string's escape stage */
     uint8_t     utf8;       /* a string's continuation bytes due */
     uint8_t     lo;         /* the next continuation byte's range */
     uint8_t     hi;
@@ -49,21 +79,58 @@ typedef struct {
     uint8_t     low;        /* this \u must be a low surrogate */
     uint8_t     spaces;     /* whitespace bytes in a row */
     uint16_t    code;       /* a \u escape's digits so far */
+    slora_json_frame_t  frames[SLORA_JSON_DEPTH_MAX + 1];
 } slora_json_t;
 
 
-void slora_json_init(slora_json_t *j);
+/*
+ * Compiles the JSON schema text[0..len) (draft 2020-12's keywords that
+ * shape a value: type, properties, required, additionalProperties,
+ * items, minItems, maxItems, minLength, maxLength, enum, const, anyOf,
+ * oneOf, allOf of one, $ref to a place in the same document, $defs;
+ * annotations such as title, description, default and format are
+ * ignored). The root must be an object. A keyword that would constrain
+ * what this compiler cannot (pattern, minimum, ...) is an error naming
+ * it and where, rather than a constraint silently dropped. Keys come in
+ * the order of properties; those not in required may be left out.
+ */
+slora_json_schema_t *slora_json_schema_parse(const char *text, size_t len,
+    slora_err_t *err);
 
-/* Feeds p[0..n): 1 when every byte keeps the text the start of a JSON
- * object (j then holds the state after them), 0 when one does not (j is
- * then left in between: feed a copy to try). */
+void slora_json_schema_free(slora_json_schema_t *s);
+
+
+/* Starts an output under schema s; NULL: JSON mode (any object). */
+void slora_json_init(slora_json_t *j, const slora_json_schema_t *s);
+
+/* dst = src, copying only the frames in use (inline: the mask copies a
+ * state for every token it tries). */
+static inline void
+slora_json_copy(slora_json_t *dst, const slora_json_t *src)
+{
+    uint8_t  k;
+
+    memcpy(dst, src, offsetof(slora_json_t, frames));
+
+    for (k = 0; k < src->depth; k++) {
+        dst->frames[k].node = src->frames[k].node;
+        dst->frames[k].phase = src->frames[k].phase;
+        dst->frames[k].a = src->frames[k].a;
+        dst->frames[k].b = src->frames[k].b;
+        dst->frames[k].cand = src->frames[k].cand;
+    }
+}
+
+/* Feeds p[0..n): 1 when every byte keeps the text the start of an object
+ * the schema admits (j then holds the state after them), 0 when one does
+ * not (j is then left in between: feed a copy to try). */
 int slora_json_feed(slora_json_t *j, const char *p, size_t n);
 
-/* 1 when the text is a whole JSON object: nothing may follow. */
+/* 1 when the text is a whole object: nothing may follow. */
 int slora_json_done(const slora_json_t *j);
 
-/* 1 inside a string, past any escape or UTF-8 sequence: where bytes of
- * text without '"' leave the state as it is. */
+/* 1 inside a string without a length limit, past any escape or UTF-8
+ * sequence: where bytes of text without '"' leave the state as it is. */
 int slora_json_in_text(const slora_json_t *j);
 
 

@@ -189,7 +189,7 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
         run = &v->runs[r];
 
         if (r == 0 || run->b1 != v->runs[r - 1].b1) {
-            at1 = *j;
+            slora_json_copy(&at1, j);
             c = (char) run->b1;
             took1 = slora_json_feed(&at1, &c, 1);
         }
@@ -211,7 +211,7 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
             }
 
             if (took2 == -1) {
-                at2 = at1;
+                slora_json_copy(&at2, &at1);
                 c = (char) run->b2;
                 took2 = slora_json_feed(&at2, &c, 1);
 
@@ -220,7 +220,12 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
                 }
             }
 
-            t = at2;
+            if (v->off[id + 1] - v->off[id] == 2) {
+                n++;
+                continue;
+            }
+
+            slora_json_copy(&t, &at2);
 
             if (slora_json_feed(&t, v->bytes + v->off[id] + 2,
                                 v->off[id + 1] - v->off[id] - 2))
@@ -317,7 +322,7 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
         return slora_err_set(err, SLORA_ERROR, "json: out of memory");
     }
 
-    slora_json_init(&in_string);
+    slora_json_init(&in_string, NULL);
 
     if (!slora_json_feed(&in_string, "{\"", 2)) {
         free(sorted);
@@ -339,7 +344,7 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
         sorted[n++] = ((uint64_t) slora_json_key(p, len) << 32)
                       | (uint32_t) id;
 
-        t = in_string;
+        slora_json_copy(&t, &in_string);
         v->plain[id] = memchr(p, '"', len) == NULL
                        && slora_json_feed(&t, p, len)
                        && slora_json_in_text(&t);

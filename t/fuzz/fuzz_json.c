@@ -1,8 +1,12 @@
 /*
- * fuzz_json.c: libFuzzer harness for JSON mode's automaton and mask
- * (slora_json.h), which every token of a JSON-mode answer goes through.
+ * fuzz_json.c: libFuzzer harness for constrained JSON output's schema
+ * compiler, automaton and mask (slora_json.h), which every token of a
+ * JSON-mode or JSON-schema answer goes through.
  *
- * The input is fed to an automaton up to the first byte it refuses.
+ * An input with a 0xfe byte is a schema's text before it (compiled; one
+ * the compiler refuses leaves JSON mode) and a document after it; one
+ * without is a document in JSON mode. The document is fed to an
+ * automaton up to the first byte it refuses.
  * Oracles beyond the sanitizers: feeding it whole and byte by byte take
  * the same bytes to the same verdict; a text the automaton calls a whole
  * object is one cJSON parses as an object; and at the state reached, the
@@ -41,10 +45,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON               *doc;
     const char          *toks[256 + FUZZ_JSON_PIECES];
     slora_err_t          err;
+    const uint8_t       *sep;
     slora_json_t         j, k, t;
     slora_json_vocab_t  *v;
+    slora_json_schema_t *schema;
 
-    slora_json_init(&j);
+    schema = NULL;
+    sep = memchr(data, 0xfe, size);
+
+    if (sep != NULL) {
+        schema = slora_json_schema_parse((const char *) data,
+                                         (size_t) (sep - data), &err);
+        size -= (size_t) (sep + 1 - data);
+        data = sep + 1;
+    }
+
+    slora_json_init(&j, schema);
 
     for (taken = 0; taken < size; taken++) {
         t = j;
@@ -54,7 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         j = t;
     }
 
-    slora_json_init(&k);
+    slora_json_init(&k, schema);
     whole = slora_json_feed(&k, (const char *) data, size);
 
     if (whole != (taken == size)
@@ -126,6 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(row);
     slora_json_vocab_free(v);
+    slora_json_schema_free(schema);
 
     return 0;
 }

@@ -117,7 +117,7 @@ test_cases(void)
     };
 
     for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
         n = strlen(good[i]);
 
         for (k = 0; k < n; k++) {
@@ -133,7 +133,7 @@ test_cases(void)
     }
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
         n = strlen(bad[i].s);
 
         for (k = 0; k < n; k++) {
@@ -153,12 +153,12 @@ test_cases(void)
 
         memset(deep, '[', sizeof(deep));
         memcpy(deep, "{\"a\":", 5);
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
         ok(slora_json_feed(&j, deep, 5 + 63)
            && !slora_json_feed(&j, "[", 1), "64 containers open, not 65");
 
         memset(blanks, ' ', sizeof(blanks));
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
         ok(slora_json_feed(&j, "{", 1) && slora_json_feed(&j, blanks, 32)
            && !slora_json_feed(&j, " ", 1), "32 blanks in a row, not 33");
         ok(slora_json_feed(&j, "\"a\"", 3)
@@ -201,7 +201,7 @@ test_against_reference(void)
 
         /* every cut is taken and not done */
         cut = (size_t) (slora_rng_uniform(&rng) * (double) n);
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
 
         if (!slora_json_feed(&j, doc, cut) || slora_json_done(&j)) {
             took_cut = 0;
@@ -233,7 +233,7 @@ test_against_reference(void)
             }
         }
 
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
         taken = slora_json_feed(&j, mut, m);
         done = taken && slora_json_done(&j);
         want = ref_valid(mut, m);
@@ -346,7 +346,7 @@ test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
 
     for (w = 0; w < walks; w++) {
         len = gen_object(&rng, doc, sizeof(doc), 0);
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
 
         if (!slora_json_feed(&j, doc,
                              (size_t) (slora_rng_uniform(&rng)
@@ -623,7 +623,7 @@ test_smollm2(void)
     cJSON_Delete(doc);
 
     for (i = 2; i < 4; i++) {
-        slora_json_init(&j);
+        slora_json_init(&j, NULL);
         prefixes = run.n[i] > 0;
 
         for (k = 0; k < run.n[i]; k++) {

@@ -1,0 +1,96 @@
+/*
+ * slora_json_int.h: a compiled JSON schema's node graph, shared by its
+ * compiler (slora_json_schema.c) and the automaton that walks it
+ * (slora_json.c).
+ *
+ * The one idea: every schema, JSON mode's included, begins with the same
+ * built-in nodes (any object, any value, any array, any string, the
+ * literals true, false and null, any number), so that "any value" inside
+ * a compiled schema and JSON mode itself are the same few nodes.
+ */
+
+#ifndef SLORA_JSON_INT_H
+#define SLORA_JSON_INT_H
+
+
+#include "slora_json.h"
+
+
+typedef enum {
+    SLORA_JSON_K_ANY = 0,       /* any value */
+    SLORA_JSON_K_OBJECT,        /* props[first, first + n), in order */
+    SLORA_JSON_K_MAP,           /* any keys, each value node first */
+    SLORA_JSON_K_ARRAY,         /* items of node first, min..max */
+    SLORA_JSON_K_STRING,        /* min..max characters */
+    SLORA_JSON_K_NUMBER,
+    SLORA_JSON_K_INTEGER,
+    SLORA_JSON_K_LITERAL,       /* one of texts[first, first + n) */
+    SLORA_JSON_K_UNION          /* one of alts[first, first + n), none
+                                   a union, no two beginning alike */
+} slora_json_kind_e;
+
+
+#define SLORA_JSON_NONE  UINT32_MAX     /* no maximum */
+
+
+typedef struct {
+    uint32_t    kind;
+    uint32_t    n;
+    uint32_t    first;
+    uint32_t    min;
+    uint32_t    max;
+} slora_json_node_t;
+
+
+/* bytes[off, off + len): a property's key as JSON text, quotes included,
+ * or a literal value's text */
+typedef struct {
+    uint32_t    off;
+    uint32_t    len;
+} slora_json_text_t;
+
+
+typedef struct {
+    slora_json_text_t  key;
+    uint32_t    node;
+    uint32_t    required;
+} slora_json_prop_t;
+
+
+struct slora_json_schema_s {
+    const slora_json_node_t  *nodes;
+    const slora_json_prop_t  *props;
+    const slora_json_text_t  *texts;
+    const uint32_t           *alts;
+    const char               *bytes;
+    uint32_t    n_nodes;
+    uint32_t    root;
+};
+
+
+/* The built-in nodes, first in every schema. */
+enum {
+    SLORA_JSON_N_ANY_OBJECT = 0,
+    SLORA_JSON_N_ANY,
+    SLORA_JSON_N_ANY_ARRAY,
+    SLORA_JSON_N_ANY_STRING,
+    SLORA_JSON_N_TRUE_FALSE_NULL,
+    SLORA_JSON_N_ANY_NUMBER,
+    SLORA_JSON_N_BUILTIN
+};
+
+#define SLORA_JSON_TEXTS_BUILTIN  3         /* true, false, null */
+#define SLORA_JSON_BYTES_BUILTIN  "truefalsenull"
+
+
+/* JSON mode's schema: the built-in nodes, rooted at any object. */
+extern const slora_json_schema_t  slora_json_any_object;
+extern const slora_json_node_t    slora_json_builtin_nodes[];
+extern const slora_json_text_t    slora_json_builtin_texts[];
+
+
+/* 1 when a value of node id may begin with byte c. */
+int slora_json_begins(const slora_json_schema_t *s, uint32_t id, unsigned c);
+
+
+#endif /* SLORA_JSON_INT_H */

@@ -1,0 +1,1316 @@
+/*
+ * slora_json_schema.c: a JSON schema compiled into the node graph the
+ * constrained-output automaton walks (slora_json.h, slora_json_int.h).
+ *
+ * The one idea: one pass turns each schema object into a node, with
+ * $ref as a placeholder node that points at its target's (so that a
+ * recursive definition is a cycle in the graph, not an endless
+ * compile), and a second pass settles what needed the whole graph:
+ * references are replaced by their targets (a cycle of references alone
+ * admits no value and is refused), and each anyOf is flattened and
+ * checked to tell its alternatives apart by their first byte (any value
+ * absorbs the others, a number an integer, literals merge), since the
+ * automaton must know which alternative a value is from its first byte.
+ * What a schema asks that the automaton cannot enforce is refused with
+ * the keyword and the place, never dropped.
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "slora_json_int.h"
+
+
+#define SLORA_JSON_K_REF        100     /* a placeholder while compiling */
+#define SLORA_JSON_NESTING_MAX  64      /* schema objects within each
+                                           other */
+#define SLORA_JSON_NODES_MAX    4096
+#define SLORA_JSON_PATH_LEN     160
+
+
+typedef struct {
+    const cJSON        *at;
+    uint32_t            node;
+} slora_json_memo_t;
+
+
+typedef struct {
+    slora_json_node_t  *nodes;
+    uint32_t            n_nodes;
+    uint32_t            cap_nodes;
+    slora_json_prop_t  *props;
+    uint32_t            n_props;
+    uint32_t            cap_props;
+    slora_json_text_t  *texts;
+    uint32_t            n_texts;
+    uint32_t            cap_texts;
+    uint32_t           *alts;
+    uint32_t            n_alts;
+    uint32_t            cap_alts;
+    char               *bytes;
+    uint32_t            n_bytes;
+    uint32_t            cap_bytes;
+    slora_json_memo_t  *memo;           /* $ref targets compiled */
+    uint32_t            n_memo;
+    uint32_t            cap_memo;
+    uint8_t            *settled;        /* [n_nodes], second pass */
+    const cJSON        *doc;
+    int                 nesting;
+    size_t              path_len;
+    char                path[SLORA_JSON_PATH_LEN];
+    slora_err_t        *err;
+} slora_json_build_t;
+
+
+/* Keywords that constrain what this compiler cannot enforce. */
+static const char  *slora_json_unsupported[] = {
+    "pattern", "patternProperties", "propertyNames", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minProperties",
+    "maxProperties", "dependentRequired", "dependentSchemas", "dependencies",
+    "prefixItems", "additionalItems", "contains", "minContains",
+    "maxContains", "uniqueItems", "not", "if", "then", "else",
+    "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
+    "$recursiveRef", NULL
+};
+
+
+/* Keywords that shape a value, which $ref, allOf and anyOf take alone. */
+static const char  *slora_json_shaping[] = {
+    "type", "properties", "required", "additionalProperties", "items",
+    "minItems", "maxItems", "minLength", "maxLength", "enum", "const",
+    "anyOf", "oneOf", "allOf", "$ref", NULL
+};
+
+
+static uint32_t slora_json_compile(slora_json_build_t *b, const cJSON *sch);
+static uint32_t slora_json_compile_type(slora_json_build_t *b,
+    const cJSON *sch, const char *type);
+static uint32_t slora_json_compile_object(slora_json_build_t *b,
+    const cJSON *sch);
+static uint32_t slora_json_compile_array(slora_json_build_t *b,
+    const cJSON *sch);
+static uint32_t slora_json_compile_string(slora_json_build_t *b,
+    const cJSON *sch);
+static uint32_t slora_json_compile_literals(slora_json_build_t *b,
+    const cJSON *values, int one);
+static uint32_t slora_json_compile_union(slora_json_build_t *b,
+    const cJSON *list, const char *keyword);
+static uint32_t slora_json_compile_types(slora_json_build_t *b,
+    const cJSON *sch, const cJSON *types);
+static uint32_t slora_json_compile_ref(slora_json_build_t *b,
+    const char *ref);
+static int slora_json_other(slora_json_build_t *b, const cJSON *sch,
+    const char *keyword);
+static int slora_json_count(slora_json_build_t *b, const cJSON *sch,
+    const char *keyword, uint32_t *out);
+static int slora_json_settle(slora_json_build_t *b);
+static int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
+static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
+static uint32_t slora_json_node(slora_json_build_t *b, uint32_t kind,
+    uint32_t n, uint32_t first);
+static int slora_json_text(slora_json_build_t *b, const cJSON *value,
+    slora_json_text_t *t);
+static int slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
+    uint32_t need, size_t size);
+static void slora_json_enter(slora_json_build_t *b, const char *a,
+    const char *c);
+static void slora_json_leave(slora_json_build_t *b, size_t len);
+static uint32_t slora_json_fail(slora_json_build_t *b, const char *fmt,
+    const char *arg);
+static slora_json_schema_t *slora_json_pack(slora_json_build_t *b,
+    uint32_t root);
+static char *slora_json_put(char *p, const void *from, size_t size);
+static void slora_json_build_free(slora_json_build_t *b);
+
+
+slora_json_schema_t *
+slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
+{
+    cJSON                *doc;
+    uint32_t              root;
+    slora_json_build_t    b;
+    slora_json_schema_t  *s;
+
+    if (len > SLORA_JSON_SCHEMA_MAX) {
+        slora_err_set(err, SLORA_ERROR, "the schema is %zu bytes, at most "
+                      "%d", len, SLORA_JSON_SCHEMA_MAX);
+        return NULL;
+    }
+
+    doc = cJSON_ParseWithLength(text, len);
+    if (doc == NULL) {
+        slora_err_set(err, SLORA_ERROR, "the schema is not JSON");
+        return NULL;
+    }
+
+    memset(&b, 0, sizeof(slora_json_build_t));
+    b.doc = doc;
+    b.err = err;
+    b.path[0] = '#';
+    b.path_len = 1;
+    s = NULL;
+
+    /* the built-in nodes, texts and bytes first */
+    if (slora_json_grow(&b, (void **) &b.nodes, &b.cap_nodes,
+                        SLORA_JSON_N_BUILTIN, sizeof(slora_json_node_t))
+        == SLORA_OK
+        && slora_json_grow(&b, (void **) &b.texts, &b.cap_texts,
+                           SLORA_JSON_TEXTS_BUILTIN,
+                           sizeof(slora_json_text_t)) == SLORA_OK
+        && slora_json_grow(&b, (void **) &b.bytes, &b.cap_bytes,
+                           sizeof(SLORA_JSON_BYTES_BUILTIN), 1) == SLORA_OK)
+    {
+        memcpy(b.nodes, slora_json_builtin_nodes,
+               sizeof(slora_json_node_t) * SLORA_JSON_N_BUILTIN);
+        b.n_nodes = SLORA_JSON_N_BUILTIN;
+        memcpy(b.texts, slora_json_builtin_texts,
+               sizeof(slora_json_text_t) * SLORA_JSON_TEXTS_BUILTIN);
+        b.n_texts = SLORA_JSON_TEXTS_BUILTIN;
+        b.n_bytes = sizeof(SLORA_JSON_BYTES_BUILTIN) - 1;
+        memcpy(b.bytes, SLORA_JSON_BYTES_BUILTIN, b.n_bytes);
+
+        root = slora_json_compile(&b, doc);
+
+        if (root != SLORA_JSON_NONE && slora_json_settle(&b) == SLORA_OK
+            && slora_json_resolve(&b, &root) == SLORA_OK)
+        {
+            if (b.nodes[root].kind != SLORA_JSON_K_OBJECT
+                && b.nodes[root].kind != SLORA_JSON_K_MAP)
+            {
+                slora_err_set(err, SLORA_ERROR, "the schema's root must be "
+                              "an object (\"type\": \"object\")");
+
+            } else {
+                s = slora_json_pack(&b, root);
+            }
+        }
+    }
+
+    slora_json_build_free(&b);
+    cJSON_Delete(doc);
+
+    return s;
+}
+
+
+void
+slora_json_schema_free(slora_json_schema_t *s)
+{
+    free(s);
+}
+
+
+static uint32_t
+slora_json_compile(slora_json_build_t *b, const cJSON *sch)
+{
+    int           i;
+    uint32_t      id;
+    const cJSON  *it, *ref, *all, *any, *type;
+
+    if (cJSON_IsTrue(sch)) {
+        return SLORA_JSON_N_ANY;
+    }
+
+    if (cJSON_IsFalse(sch)) {
+        return slora_json_fail(b, "the schema false at %s admits no value",
+                               NULL);
+    }
+
+    if (!cJSON_IsObject(sch)) {
+        return slora_json_fail(b, "a schema must be an object or a boolean "
+                               "(at %s)", NULL);
+    }
+
+    if (b->nesting == SLORA_JSON_NESTING_MAX) {
+        return slora_json_fail(b, "the schema nests too deep (at %s)", NULL);
+    }
+
+    for (i = 0; slora_json_unsupported[i] != NULL; i++) {
+        if (cJSON_GetObjectItemCaseSensitive(sch, slora_json_unsupported[i])
+            != NULL)
+        {
+            return slora_json_fail(b, "the schema keyword \"%s\" is not "
+                                   "supported (at %s)",
+                                   slora_json_unsupported[i]);
+        }
+    }
+
+    ref = cJSON_GetObjectItemCaseSensitive(sch, "$ref");
+    all = cJSON_GetObjectItemCaseSensitive(sch, "allOf");
+    any = cJSON_GetObjectItemCaseSensitive(sch, "anyOf");
+
+    if (any == NULL) {
+        any = cJSON_GetObjectItemCaseSensitive(sch, "oneOf");
+    }
+
+    b->nesting++;
+
+    if (ref != NULL) {
+        if (!cJSON_IsString(ref)) {
+            id = slora_json_fail(b, "$ref must be a string (at %s)", NULL);
+
+        } else {
+            id = slora_json_other(b, sch, "$ref") ? SLORA_JSON_NONE
+                 : slora_json_compile_ref(b, ref->valuestring);
+        }
+
+    } else if (all != NULL) {
+        if (!cJSON_IsArray(all) || cJSON_GetArraySize(all) != 1) {
+            id = slora_json_fail(b, "allOf of other than one schema is not "
+                                 "supported (at %s)", NULL);
+
+        } else if (slora_json_other(b, sch, "allOf")) {
+            id = SLORA_JSON_NONE;
+
+        } else {
+            slora_json_enter(b, "allOf", "0");
+            id = slora_json_compile(b, all->child);
+        }
+
+    } else if (any != NULL) {
+        id = slora_json_other(b, sch, any->string) ? SLORA_JSON_NONE
+             : slora_json_compile_union(b, any, any->string);
+
+    } else if ((it = cJSON_GetObjectItemCaseSensitive(sch, "enum")) != NULL) {
+        id = slora_json_compile_literals(b, it, 0);
+
+    } else if ((it = cJSON_GetObjectItemCaseSensitive(sch, "const")) != NULL)
+    {
+        id = slora_json_compile_literals(b, it, 1);
+
+    } else {
+        type = cJSON_GetObjectItemCaseSensitive(sch, "type");
+
+        if (cJSON_IsArray(type)) {
+            id = slora_json_compile_types(b, sch, type);
+
+        } else if (type != NULL && !cJSON_IsString(type)) {
+            id = slora_json_fail(b, "type must be a string or an array of "
+                                 "them (at %s)", NULL);
+
+        } else if (type != NULL) {
+            id = slora_json_compile_type(b, sch, type->valuestring);
+
+        } else if (cJSON_HasObjectItem(sch, "properties")
+                   || cJSON_HasObjectItem(sch, "required")
+                   || cJSON_HasObjectItem(sch, "additionalProperties"))
+        {
+            id = slora_json_compile_type(b, sch, "object");
+
+        } else if (cJSON_HasObjectItem(sch, "items")
+                   || cJSON_HasObjectItem(sch, "minItems")
+                   || cJSON_HasObjectItem(sch, "maxItems"))
+        {
+            id = slora_json_compile_type(b, sch, "array");
+
+        } else if (cJSON_HasObjectItem(sch, "minLength")
+                   || cJSON_HasObjectItem(sch, "maxLength"))
+        {
+            id = slora_json_compile_type(b, sch, "string");
+
+        } else {
+            id = SLORA_JSON_N_ANY;
+        }
+    }
+
+    b->nesting--;
+
+    return id;
+}
+
+
+static uint32_t
+slora_json_compile_type(slora_json_build_t *b, const cJSON *sch,
+    const char *type)
+{
+    uint32_t  id;
+
+    if (strcmp(type, "object") == 0) {
+        return slora_json_compile_object(b, sch);
+    }
+
+    if (strcmp(type, "array") == 0) {
+        return slora_json_compile_array(b, sch);
+    }
+
+    if (strcmp(type, "string") == 0) {
+        return slora_json_compile_string(b, sch);
+    }
+
+    if (strcmp(type, "number") == 0) {
+        return SLORA_JSON_N_ANY_NUMBER;
+    }
+
+    if (strcmp(type, "integer") == 0) {
+        return slora_json_node(b, SLORA_JSON_K_INTEGER, 0, 0);
+    }
+
+    if (strcmp(type, "boolean") == 0) {
+        return slora_json_node(b, SLORA_JSON_K_LITERAL, 2, 0);
+    }
+
+    if (strcmp(type, "null") == 0) {
+        id = slora_json_node(b, SLORA_JSON_K_LITERAL, 1, 2);
+        return id;
+    }
+
+    return slora_json_fail(b, "type \"%s\" is not a JSON Schema type "
+                           "(at %s)", type);
+}
+
+
+/* Declared properties, in their order (at most SLORA_JSON_CHOICES_MAX),
+ * or without any, a map of additionalProperties' values. */
+static uint32_t
+slora_json_compile_object(slora_json_build_t *b, const cJSON *sch)
+{
+    int                 n, k, i;
+    size_t              len;
+    cJSON              *key;
+    const char         *props_names[SLORA_JSON_CHOICES_MAX];
+    uint32_t            id, first, node;
+    const cJSON        *props, *req, *add, *it, *r;
+    slora_json_prop_t  *p;
+
+    props = cJSON_GetObjectItemCaseSensitive(sch, "properties");
+    req = cJSON_GetObjectItemCaseSensitive(sch, "required");
+    add = cJSON_GetObjectItemCaseSensitive(sch, "additionalProperties");
+
+    if ((props != NULL && !cJSON_IsObject(props))
+        || (req != NULL && !cJSON_IsArray(req)))
+    {
+        return slora_json_fail(b, "properties must be an object and "
+                               "required an array (at %s)", NULL);
+    }
+
+    for (r = req != NULL ? req->child : NULL; r != NULL; r = r->next) {
+        if (!cJSON_IsString(r)
+            || cJSON_GetObjectItemCaseSensitive(props, r->valuestring)
+               == NULL)
+        {
+            return slora_json_fail(b, "required names \"%s\", which is not "
+                                   "among properties (at %s)",
+                                   cJSON_IsString(r) ? r->valuestring : "?");
+        }
+    }
+
+    n = props != NULL ? cJSON_GetArraySize(props) : 0;
+
+    if (n == 0 && !cJSON_IsFalse(add)) {
+        if (add == NULL || cJSON_IsTrue(add)) {
+            return SLORA_JSON_N_ANY_OBJECT;
+        }
+
+        len = b->path_len;
+        slora_json_enter(b, "additionalProperties", NULL);
+        node = slora_json_compile(b, add);
+        slora_json_leave(b, len);
+
+        return node == SLORA_JSON_NONE
+               ? SLORA_JSON_NONE
+               : slora_json_node(b, SLORA_JSON_K_MAP, 0, node);
+    }
+
+    if (n > SLORA_JSON_CHOICES_MAX) {
+        return slora_json_fail(b, "an object of more than 64 properties is "
+                               "not supported (at %s)", NULL);
+    }
+
+    /* the properties are contiguous: reserve them, then compile */
+    if (slora_json_grow(b, (void **) &b->props, &b->cap_props,
+                        b->n_props + (uint32_t) n, sizeof(slora_json_prop_t))
+        != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    first = b->n_props;
+    b->n_props += (uint32_t) n;
+    id = slora_json_node(b, SLORA_JSON_K_OBJECT, (uint32_t) n, first);
+
+    if (id == SLORA_JSON_NONE) {
+        return SLORA_JSON_NONE;
+    }
+
+    k = 0;
+
+    for (it = props != NULL ? props->child : NULL; it != NULL; it = it->next)
+    {
+        key = cJSON_CreateString(it->string);
+
+        if (key == NULL
+            || slora_json_text(b, key, &b->props[first + k].key) != SLORA_OK)
+        {
+            cJSON_Delete(key);
+            return key == NULL ? slora_json_fail(b, "out of memory (at %s)",
+                                                 NULL)
+                               : SLORA_JSON_NONE;
+        }
+
+        cJSON_Delete(key);
+
+        for (i = 0; i < k; i++) {
+            if (strcmp(it->string, props_names[i]) == 0) {
+                return slora_json_fail(b, "properties names \"%s\" twice "
+                                       "(at %s)", it->string);
+            }
+        }
+
+        props_names[k] = it->string;
+
+        len = b->path_len;
+        slora_json_enter(b, "properties", it->string);
+        node = slora_json_compile(b, it);
+        slora_json_leave(b, len);
+
+        if (node == SLORA_JSON_NONE) {
+            return SLORA_JSON_NONE;
+        }
+
+        /* b->props may have moved */
+        p = &b->props[first + k];
+        p->node = node;
+        p->required = 0;
+
+        for (r = req != NULL ? req->child : NULL; r != NULL; r = r->next) {
+            p->required |= strcmp(r->valuestring, it->string) == 0;
+        }
+
+        k++;
+    }
+
+    return id;
+}
+
+
+static uint32_t
+slora_json_compile_array(slora_json_build_t *b, const cJSON *sch)
+{
+    size_t        len;
+    uint32_t      id, items, min, max;
+    const cJSON  *it;
+
+    min = 0;
+    max = SLORA_JSON_NONE;
+
+    if (slora_json_count(b, sch, "minItems", &min) != SLORA_OK
+        || slora_json_count(b, sch, "maxItems", &max) != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    if (min > max) {
+        return slora_json_fail(b, "minItems is above maxItems (at %s)",
+                               NULL);
+    }
+
+    it = cJSON_GetObjectItemCaseSensitive(sch, "items");
+
+    if (cJSON_IsArray(it)) {
+        return slora_json_fail(b, "items as an array (a tuple) is not "
+                               "supported (at %s)", NULL);
+    }
+
+    if (cJSON_IsFalse(it)) {
+        if (min > 0) {
+            return slora_json_fail(b, "items false with minItems admits no "
+                                   "value (at %s)", NULL);
+        }
+
+        max = 0;
+        items = SLORA_JSON_N_ANY;
+
+    } else if (it == NULL) {
+        items = SLORA_JSON_N_ANY;
+
+    } else {
+        len = b->path_len;
+        slora_json_enter(b, "items", NULL);
+        items = slora_json_compile(b, it);
+        slora_json_leave(b, len);
+
+        if (items == SLORA_JSON_NONE) {
+            return SLORA_JSON_NONE;
+        }
+    }
+
+    id = slora_json_node(b, SLORA_JSON_K_ARRAY, 0, items);
+
+    if (id != SLORA_JSON_NONE) {
+        b->nodes[id].min = min;
+        b->nodes[id].max = max;
+    }
+
+    return id;
+}
+
+
+static uint32_t
+slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
+{
+    uint32_t  id, min, max;
+
+    min = 0;
+    max = SLORA_JSON_NONE;
+
+    if (slora_json_count(b, sch, "minLength", &min) != SLORA_OK
+        || slora_json_count(b, sch, "maxLength", &max) != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    if (min > max) {
+        return slora_json_fail(b, "minLength is above maxLength (at %s)",
+                               NULL);
+    }
+
+    if (min == 0 && max == SLORA_JSON_NONE) {
+        return SLORA_JSON_N_ANY_STRING;
+    }
+
+    id = slora_json_node(b, SLORA_JSON_K_STRING, 0, 0);
+
+    if (id != SLORA_JSON_NONE) {
+        b->nodes[id].min = min;
+        b->nodes[id].max = max;
+    }
+
+    return id;
+}
+
+
+/* enum's values (one: const's value), each matched as its compact JSON
+ * text. */
+static uint32_t
+slora_json_compile_literals(slora_json_build_t *b, const cJSON *values,
+    int one)
+{
+    int           n, k;
+    uint32_t      first;
+    const cJSON  *v;
+
+    if (!one && (!cJSON_IsArray(values) || cJSON_GetArraySize(values) == 0))
+    {
+        return slora_json_fail(b, "enum must be an array of values (at %s)",
+                               NULL);
+    }
+
+    n = one ? 1 : cJSON_GetArraySize(values);
+
+    if (n > SLORA_JSON_CHOICES_MAX) {
+        return slora_json_fail(b, "an enum of more than 64 values is not "
+                               "supported (at %s)", NULL);
+    }
+
+    if (slora_json_grow(b, (void **) &b->texts, &b->cap_texts,
+                        b->n_texts + (uint32_t) n, sizeof(slora_json_text_t))
+        != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    first = b->n_texts;
+    b->n_texts += (uint32_t) n;
+    v = one ? values : values->child;
+
+    for (k = 0; k < n; k++, v = v->next) {
+        if (slora_json_text(b, v, &b->texts[first + k]) != SLORA_OK) {
+            return SLORA_JSON_NONE;
+        }
+    }
+
+    return slora_json_node(b, SLORA_JSON_K_LITERAL, (uint32_t) n, first);
+}
+
+
+/* anyOf or oneOf: the alternatives, settled later (slora_json_settle). */
+static uint32_t
+slora_json_compile_union(slora_json_build_t *b, const cJSON *list,
+    const char *keyword)
+{
+    int           n, k;
+    char          index[16];
+    size_t        len;
+    uint32_t      first, node;
+    const cJSON  *it;
+
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0) {
+        return slora_json_fail(b, "%s must be a non-empty array (at %s)",
+                               keyword);
+    }
+
+    n = cJSON_GetArraySize(list);
+
+    if (n > SLORA_JSON_CHOICES_MAX) {
+        return slora_json_fail(b, "%s of more than 64 schemas is not "
+                               "supported (at %s)", keyword);
+    }
+
+    if (slora_json_grow(b, (void **) &b->alts, &b->cap_alts,
+                        b->n_alts + (uint32_t) n, sizeof(uint32_t))
+        != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    first = b->n_alts;
+    b->n_alts += (uint32_t) n;
+    k = 0;
+
+    for (it = list->child; it != NULL; it = it->next, k++) {
+        snprintf(index, sizeof(index), "%d", k);
+        len = b->path_len;
+        slora_json_enter(b, keyword, index);
+        node = slora_json_compile(b, it);
+        slora_json_leave(b, len);
+
+        if (node == SLORA_JSON_NONE) {
+            return SLORA_JSON_NONE;
+        }
+
+        b->alts[first + k] = node;
+    }
+
+    return slora_json_node(b, SLORA_JSON_K_UNION, (uint32_t) n, first);
+}
+
+
+/* "type": [...]: a union of the schema read as each type. */
+static uint32_t
+slora_json_compile_types(slora_json_build_t *b, const cJSON *sch,
+    const cJSON *types)
+{
+    int           n, k;
+    uint32_t      first, node;
+    const cJSON  *t;
+
+    n = cJSON_GetArraySize(types);
+
+    if (n == 0 || n > 8) {
+        return slora_json_fail(b, "type as an array must name 1 to 8 types "
+                               "(at %s)", NULL);
+    }
+
+    if (slora_json_grow(b, (void **) &b->alts, &b->cap_alts,
+                        b->n_alts + (uint32_t) n, sizeof(uint32_t))
+        != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    first = b->n_alts;
+    b->n_alts += (uint32_t) n;
+    k = 0;
+
+    for (t = types->child; t != NULL; t = t->next, k++) {
+        if (!cJSON_IsString(t)) {
+            return slora_json_fail(b, "type as an array must hold strings "
+                                   "(at %s)", NULL);
+        }
+
+        node = slora_json_compile_type(b, sch, t->valuestring);
+
+        if (node == SLORA_JSON_NONE) {
+            return SLORA_JSON_NONE;
+        }
+
+        b->alts[first + k] = node;
+    }
+
+    return slora_json_node(b, SLORA_JSON_K_UNION, (uint32_t) n, first);
+}
+
+
+/* A JSON pointer into the same document ("#", "#/$defs/Name"): a
+ * placeholder node pointing at the target's, compiled once. */
+static uint32_t
+slora_json_compile_ref(slora_json_build_t *b, const char *ref)
+{
+    char          name[SLORA_JSON_PATH_LEN], saved[SLORA_JSON_PATH_LEN], *w;
+    size_t        len;
+    uint32_t      k, id, target;
+    const char   *p;
+    const cJSON  *at;
+
+    if (ref[0] != '#' || (ref[1] != '\0' && ref[1] != '/')) {
+        return slora_json_fail(b, "$ref \"%s\" is not a place in this "
+                               "schema (\"#/...\") (at %s)", ref);
+    }
+
+    at = b->doc;
+
+    for (p = ref + 1; *p == '/'; /* void */) {
+        p++;
+        w = name;
+
+        while (*p != '\0' && *p != '/' && w < name + sizeof(name) - 1) {
+            if (p[0] == '~' && (p[1] == '0' || p[1] == '1')) {
+                *w++ = p[1] == '0' ? '~' : '/';
+                p += 2;
+
+            } else {
+                *w++ = *p++;
+            }
+        }
+
+        *w = '\0';
+
+        at = cJSON_IsArray(at) ? cJSON_GetArrayItem(at, atoi(name))
+             : cJSON_GetObjectItemCaseSensitive(at, name);
+
+        if (at == NULL) {
+            return slora_json_fail(b, "$ref \"%s\" names nothing in the "
+                                   "schema (at %s)", ref);
+        }
+    }
+
+    if (*p != '\0') {
+        return slora_json_fail(b, "$ref \"%s\" is not a place in this "
+                               "schema (at %s)", ref);
+    }
+
+    for (k = 0; k < b->n_memo; k++) {
+        if (b->memo[k].at == at) {
+            return b->memo[k].node;
+        }
+    }
+
+    id = slora_json_node(b, SLORA_JSON_K_REF, 0, SLORA_JSON_NONE);
+
+    if (id == SLORA_JSON_NONE
+        || slora_json_grow(b, (void **) &b->memo, &b->cap_memo,
+                           b->n_memo + 1, sizeof(slora_json_memo_t))
+           != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    b->memo[b->n_memo].at = at;
+    b->memo[b->n_memo].node = id;
+    b->n_memo++;
+
+    len = b->path_len;
+    memcpy(saved, b->path, sizeof(saved));
+    b->path_len = 0;
+    slora_json_enter(b, ref, NULL);
+    target = slora_json_compile(b, at);
+    memcpy(b->path, saved, sizeof(saved));
+    b->path_len = len;
+
+    if (target == SLORA_JSON_NONE) {
+        return SLORA_JSON_NONE;
+    }
+
+    b->nodes[id].first = target;
+
+    return id;
+}
+
+
+/* 1 (having failed) when sch has shaping keywords beside keyword. */
+static int
+slora_json_other(slora_json_build_t *b, const cJSON *sch, const char *keyword)
+{
+    int  i;
+
+    for (i = 0; slora_json_shaping[i] != NULL; i++) {
+        if (strcmp(slora_json_shaping[i], keyword) != 0
+            && !(strcmp(keyword, "anyOf") == 0
+                 && strcmp(slora_json_shaping[i], "oneOf") == 0)
+            && cJSON_HasObjectItem(sch, slora_json_shaping[i]))
+        {
+            slora_json_fail(b, "%s beside other keywords that shape the "
+                            "value is not supported (at %s)", keyword);
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+slora_json_count(slora_json_build_t *b, const cJSON *sch, const char *keyword,
+    uint32_t *out)
+{
+    const cJSON  *it;
+
+    it = cJSON_GetObjectItemCaseSensitive(sch, keyword);
+
+    if (it == NULL) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsNumber(it) || it->valuedouble < 0
+        || it->valuedouble > 1e9 || floor(it->valuedouble) != it->valuedouble)
+    {
+        slora_json_fail(b, "%s must be a whole number, 0 to 1e9 (at %s)",
+                        keyword);
+        return SLORA_ERROR;
+    }
+
+    *out = (uint32_t) it->valuedouble;
+
+    return SLORA_OK;
+}
+
+
+/* The second pass: every reference to a placeholder goes to its target,
+ * then every union is flattened and checked. */
+static int
+slora_json_settle(slora_json_build_t *b)
+{
+    uint32_t            k;
+    slora_json_node_t  *n;
+
+    for (k = 0; k < b->n_props; k++) {
+        if (slora_json_resolve(b, &b->props[k].node) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+    }
+
+    for (k = 0; k < b->n_alts; k++) {
+        if (slora_json_resolve(b, &b->alts[k]) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+    }
+
+    for (k = 0; k < b->n_nodes; k++) {
+        n = &b->nodes[k];
+
+        if ((n->kind == SLORA_JSON_K_MAP || n->kind == SLORA_JSON_K_ARRAY)
+            && slora_json_resolve(b, &n->first) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    b->settled = calloc(b->n_nodes, 1);
+    if (b->settled == NULL) {
+        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
+    }
+
+    for (k = 0; k < b->n_nodes; k++) {
+        if (b->nodes[k].kind == SLORA_JSON_K_UNION
+            && slora_json_settle_union(b, k) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_json_resolve(slora_json_build_t *b, uint32_t *id)
+{
+    uint32_t  steps;
+
+    for (steps = 0; b->nodes[*id].kind == SLORA_JSON_K_REF; steps++) {
+        if (steps == b->n_nodes) {
+            return slora_err_set(b->err, SLORA_ERROR, "the schema's $refs "
+                                 "form a cycle that admits no value");
+        }
+
+        *id = b->nodes[*id].first;
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A union's alternatives, flattened (a union inside is settled first and
+ * its alternatives taken; one that leads back to itself is refused), any
+ * value absorbing the rest, a number the integers, the literals merged
+ * into one; then no two may begin with the same byte.
+ */
+static int
+slora_json_settle_union(slora_json_build_t *b, uint32_t id)
+{
+    int                 any, number, c;
+    uint32_t            k, i, m, a, n_lit, first, out, lit, owner[256];
+    slora_json_node_t  *n, *alt;
+    slora_json_schema_t view;
+
+    if (b->settled[id] == 2) {
+        return SLORA_OK;
+    }
+
+    if (b->settled[id] == 1) {
+        return slora_err_set(b->err, SLORA_ERROR, "an anyOf that contains "
+                             "itself is not supported");
+    }
+
+    b->settled[id] = 1;
+
+    for (k = 0; k < b->nodes[id].n; k++) {
+        a = b->alts[b->nodes[id].first + k];
+
+        if (b->nodes[a].kind == SLORA_JSON_K_UNION
+            && slora_json_settle_union(b, a) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    /* the flattened list goes at the end of alts; literals' texts at the
+     * end of texts */
+    any = 0;
+    number = 0;
+    n_lit = 0;
+    m = 0;
+    n = &b->nodes[id];
+
+    for (k = 0; k < n->n; k++) {
+        alt = &b->nodes[b->alts[n->first + k]];
+
+        if (alt->kind == SLORA_JSON_K_UNION) {
+            m += alt->n;
+
+        } else {
+            m++;
+        }
+    }
+
+    if (m > SLORA_JSON_CHOICES_MAX
+        || slora_json_grow(b, (void **) &b->alts, &b->cap_alts,
+                           b->n_alts + m, sizeof(uint32_t)) != SLORA_OK)
+    {
+        return m > SLORA_JSON_CHOICES_MAX
+               ? slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than "
+                               "64 schemas, flattened, is not supported")
+               : SLORA_ERROR;
+    }
+
+    n = &b->nodes[id];
+    first = b->n_alts;
+    out = first;
+
+    for (k = 0; k < n->n; k++) {
+        a = b->alts[n->first + k];
+        alt = &b->nodes[a];
+
+        if (alt->kind == SLORA_JSON_K_UNION) {
+            for (i = 0; i < alt->n; i++) {
+                b->alts[out++] = b->alts[alt->first + i];
+            }
+
+        } else {
+            b->alts[out++] = a;
+        }
+    }
+
+    b->n_alts = out;
+
+    for (k = first; k < out; k++) {
+        alt = &b->nodes[b->alts[k]];
+        any |= alt->kind == SLORA_JSON_K_ANY;
+        number |= alt->kind == SLORA_JSON_K_NUMBER;
+
+        if (alt->kind == SLORA_JSON_K_LITERAL) {
+            n_lit += alt->n;
+        }
+    }
+
+    b->settled[id] = 2;
+
+    if (any) {
+        b->nodes[id].kind = SLORA_JSON_K_ANY;
+        return SLORA_OK;
+    }
+
+    if (n_lit > SLORA_JSON_CHOICES_MAX) {
+        return slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than 64 "
+                             "values in all is not supported");
+    }
+
+    /* one literal node of every literal alternative's texts */
+    lit = SLORA_JSON_NONE;
+
+    if (n_lit > 0) {
+        if (slora_json_grow(b, (void **) &b->texts, &b->cap_texts,
+                            b->n_texts + n_lit, sizeof(slora_json_text_t))
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        lit = slora_json_node(b, SLORA_JSON_K_LITERAL, n_lit, b->n_texts);
+
+        if (lit == SLORA_JSON_NONE) {
+            return SLORA_ERROR;
+        }
+
+        for (k = first; k < out; k++) {
+            alt = &b->nodes[b->alts[k]];
+
+            if (alt->kind == SLORA_JSON_K_LITERAL) {
+                memcpy(&b->texts[b->n_texts], &b->texts[alt->first],
+                       alt->n * sizeof(slora_json_text_t));
+                b->n_texts += alt->n;
+            }
+        }
+    }
+
+    /* keep the others, and the merged literal once */
+    m = first;
+
+    for (k = first; k < out; k++) {
+        alt = &b->nodes[b->alts[k]];
+
+        if (alt->kind == SLORA_JSON_K_LITERAL
+            || (number && alt->kind == SLORA_JSON_K_INTEGER))
+        {
+            continue;
+        }
+
+        b->alts[m++] = b->alts[k];
+    }
+
+    if (lit != SLORA_JSON_NONE) {
+        b->alts[m++] = lit;
+    }
+
+    b->n_alts = m;
+    n = &b->nodes[id];
+    n->first = first;
+    n->n = m - first;
+
+    view.nodes = b->nodes;
+    view.props = b->props;
+    view.texts = b->texts;
+    view.alts = b->alts;
+    view.bytes = b->bytes;
+    view.n_nodes = b->n_nodes;
+    view.root = 0;
+
+    for (c = 0; c < 256; c++) {
+        owner[c] = SLORA_JSON_NONE;
+
+        for (k = first; k < m; k++) {
+            if (!slora_json_begins(&view, b->alts[k], (unsigned) c)) {
+                continue;
+            }
+
+            if (owner[c] != SLORA_JSON_NONE) {
+                return slora_err_set(b->err, SLORA_ERROR, "anyOf's "
+                                     "alternatives must begin differently "
+                                     "(an object, an array, a string, a "
+                                     "number, literals): two of them may "
+                                     "begin with '%c'", c);
+            }
+
+            owner[c] = k;
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+static uint32_t
+slora_json_node(slora_json_build_t *b, uint32_t kind, uint32_t n,
+    uint32_t first)
+{
+    slora_json_node_t  *node;
+
+    if (b->n_nodes == SLORA_JSON_NODES_MAX) {
+        return slora_json_fail(b, "the schema has too many parts (at %s)",
+                               NULL);
+    }
+
+    if (slora_json_grow(b, (void **) &b->nodes, &b->cap_nodes,
+                        b->n_nodes + 1, sizeof(slora_json_node_t))
+        != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    node = &b->nodes[b->n_nodes];
+    node->kind = kind;
+    node->n = n;
+    node->first = first;
+    node->min = 0;
+    node->max = SLORA_JSON_NONE;
+
+    return b->n_nodes++;
+}
+
+
+/* value's compact JSON text into bytes. */
+static int
+slora_json_text(slora_json_build_t *b, const cJSON *value,
+    slora_json_text_t *t)
+{
+    char    *s;
+    size_t   len;
+
+    s = cJSON_PrintUnformatted(value);
+    if (s == NULL) {
+        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
+    }
+
+    len = strlen(s);
+
+    if (len > SLORA_JSON_SCHEMA_MAX
+        || slora_json_grow(b, (void **) &b->bytes, &b->cap_bytes,
+                           b->n_bytes + (uint32_t) len + 1, 1) != SLORA_OK)
+    {
+        free(s);
+        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
+    }
+
+    memcpy(b->bytes + b->n_bytes, s, len);
+    free(s);
+    t->off = b->n_bytes;
+    t->len = (uint32_t) len;
+    b->n_bytes += (uint32_t) len;
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
+    uint32_t need, size_t size)
+{
+    void      *q;
+    uint32_t   n;
+
+    if (need <= *cap) {
+        return SLORA_OK;
+    }
+
+    n = *cap ? *cap : 16;
+
+    while (n < need) {
+        n *= 2;
+    }
+
+    q = realloc(*p, (size_t) n * size);
+    if (q == NULL) {
+        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
+    }
+
+    *p = q;
+    *cap = n;
+
+    return SLORA_OK;
+}
+
+
+/* The place in the schema, for errors: "/a" or "/a/c" appended. */
+static void
+slora_json_enter(slora_json_build_t *b, const char *a, const char *c)
+{
+    int  n;
+
+    n = snprintf(b->path + b->path_len, sizeof(b->path) - b->path_len,
+                 c != NULL ? "%s%s/%s" : "%s%s",
+                 b->path_len ? "/" : "", a, c != NULL ? c : "");
+
+    if (n > 0) {
+        b->path_len += (size_t) n;
+
+        if (b->path_len >= sizeof(b->path)) {
+            b->path_len = sizeof(b->path) - 1;
+        }
+    }
+}
+
+
+static void
+slora_json_leave(slora_json_build_t *b, size_t len)
+{
+    b->path_len = len;
+    b->path[len] = '\0';
+}
+
+
+/* Fails with fmt, whose first %s is arg when arg is given, then the
+ * place; returns SLORA_JSON_NONE. */
+static uint32_t
+slora_json_fail(slora_json_build_t *b, const char *fmt, const char *arg)
+{
+    char  what[SLORA_ERR_LEN];
+
+    if (arg != NULL) {
+        snprintf(what, sizeof(what), fmt, arg, b->path);
+
+    } else {
+        snprintf(what, sizeof(what), fmt, b->path);
+    }
+
+    slora_err_set(b->err, SLORA_ERROR, "%s", what);
+
+    return SLORA_JSON_NONE;
+}
+
+
+/* One block: the schema, then its arrays. */
+static slora_json_schema_t *
+slora_json_pack(slora_json_build_t *b, uint32_t root)
+{
+    char                 *p;
+    size_t                size;
+    slora_json_schema_t  *s;
+
+    size = sizeof(slora_json_schema_t)
+           + b->n_nodes * sizeof(slora_json_node_t)
+           + b->n_props * sizeof(slora_json_prop_t)
+           + b->n_texts * sizeof(slora_json_text_t)
+           + b->n_alts * sizeof(uint32_t) + b->n_bytes + 1;
+
+    s = malloc(size);
+    if (s == NULL) {
+        slora_err_set(b->err, SLORA_ERROR, "out of memory");
+        return NULL;
+    }
+
+    p = (char *) (s + 1);
+    s->nodes = (const slora_json_node_t *) p;
+    p = slora_json_put(p, b->nodes, b->n_nodes * sizeof(slora_json_node_t));
+    s->props = (const slora_json_prop_t *) p;
+    p = slora_json_put(p, b->props, b->n_props * sizeof(slora_json_prop_t));
+    s->texts = (const slora_json_text_t *) p;
+    p = slora_json_put(p, b->texts, b->n_texts * sizeof(slora_json_text_t));
+    s->alts = (const uint32_t *) p;
+    p = slora_json_put(p, b->alts, b->n_alts * sizeof(uint32_t));
+    s->bytes = p;
+    p = slora_json_put(p, b->bytes, b->n_bytes);
+    *p = '\0';
+    s->n_nodes = b->n_nodes;
+    s->root = root;
+
+    return s;
+}
+
+
+static char *
+slora_json_put(char *p, const void *from, size_t size)
+{
+    if (size) {
+        memcpy(p, from, size);
+    }
+
+    return p + size;
+}
+
+
+static void
+slora_json_build_free(slora_json_build_t *b)
+{
+    free(b->nodes);
+    free(b->props);
+    free(b->texts);
+    free(b->alts);
+    free(b->bytes);
+    free(b->memo);
+    free(b->settled);
+}

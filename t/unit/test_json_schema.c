@@ -1,0 +1,1035 @@
+/*
+ * test_json_schema.c: JSON schemas (slora_json.h's schema compiler, the
+ * automaton under a schema, the engine with response_format
+ * json_schema).
+ *
+ *   (a) schemas the compiler refuses, each with the keyword or the
+ *       reason and the place in its message.
+ *   (b) a validator written here for the subset (types, declared keys
+ *       in their order, each once, required ones present, lengths in
+ *       characters, item counts, enum and const by value, anyOf, $ref),
+ *       and a generator of documents a schema admits: on a schema using
+ *       every part, 3000 generated documents are taken whole (done only
+ *       at their last byte, every prefix taken); 3000 of their
+ *       mutations are taken whole only when the validator accepts them.
+ *   (c) the mask under a schema against trying every token of SmolLM2's
+ *       vocabulary, at states along generated documents.
+ *   (d) the engine on SmolLM2 (CPU): greedy and sampled answers under a
+ *       schema are documents the validator accepts (or, cut at
+ *       max_tokens, prefixes the automaton takes); a schema the compiler
+ *       refuses is refused at submit with its reason.
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "tap.h"
+#include "slora_json.h"
+#include "slora_engine.h"
+#include "slora_sampler.h"
+
+
+#define SMOLLM2  "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define DOC_MAX  8192
+
+
+/* Every part: an object of declared keys (some optional), a string with
+ * lengths, an integer, a number, a boolean, null through anyOf, an enum
+ * of mixed values, a const, an array with counts, a map, any value, and
+ * a recursive definition through $ref. */
+static const char  schema_all[] =
+    "{\"$defs\": {\"Node\": {\"type\": \"object\", \"properties\": {"
+    "  \"v\": {\"type\": \"integer\"},"
+    "  \"next\": {\"anyOf\": [{\"$ref\": \"#/$defs/Node\"},"
+    "                         {\"type\": \"null\"}]}},"
+    "  \"required\": [\"v\", \"next\"]}},"
+    " \"type\": \"object\", \"title\": \"all\", \"properties\": {"
+    "  \"name\": {\"type\": \"string\", \"minLength\": 2,"
+    "            \"maxLength\": 5, \"description\": \"d\"},"
+    "  \"age\": {\"type\": \"integer\"},"
+    "  \"score\": {\"type\": [\"number\", \"null\"]},"
+    "  \"ok\": {\"type\": \"boolean\"},"
+    "  \"kind\": {\"enum\": [\"a\", \"ab\", 1, 12, null, [1, 2], {\"x\": 1}]},"
+    "  \"fixed\": {\"const\": \"\\u00e9t\\u00e9\"},"
+    "  \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"string\","
+    "            \"maxLength\": 3}, \"minItems\": 1, \"maxItems\": 3},"
+    "  \"meta\": {\"type\": \"object\","
+    "            \"additionalProperties\": {\"type\": \"integer\"}},"
+    "  \"free\": {},"
+    "  \"list\": {\"$ref\": \"#/$defs/Node\"},"
+    "  \"empty\": {\"type\": \"object\", \"properties\": {},"
+    "             \"additionalProperties\": false}},"
+    " \"required\": [\"name\", \"ok\", \"kind\", \"tags\", \"list\"],"
+    " \"additionalProperties\": false}";
+
+
+typedef struct {
+    slora_rng_t   rng;
+    char         *out;
+    size_t        len;
+    size_t        cap;
+    const cJSON  *doc;                  /* the schema, for $ref */
+} gen_t;
+
+
+static void test_refusals(void);
+static void test_against_validator(void);
+static void test_mask_smollm2(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static void test_engine(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static int valid(const cJSON *sch, const cJSON *root, const cJSON *val);
+static int valid_type(const cJSON *sch, const cJSON *root, const cJSON *val,
+    const char *t);
+static const cJSON *deref(const cJSON *root, const cJSON *sch);
+static int gen(gen_t *g, const cJSON *sch, int depth);
+static void put(gen_t *g, const char *s);
+static void blank(gen_t *g);
+static size_t detok(const slora_tokenizer_t *t, const int32_t *ids,
+    int32_t n, char *out, size_t cap);
+
+
+int
+main(void)
+{
+    slora_err_t          err;
+    slora_tokenizer_t   *tok;
+    slora_json_vocab_t  *v;
+
+    test_refusals();
+    test_against_validator();
+
+    tok = slora_tokenizer_load(SMOLLM2, &err);
+    if (tok == NULL) {
+        BAIL_OUT("%s: %s (make models)", SMOLLM2, err.msg);
+    }
+
+    v = slora_json_vocab_create(tok, slora_tokenizer_n_vocab(tok), &err);
+    if (v == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    test_mask_smollm2(tok, v);
+    test_engine(tok, v);
+
+    slora_json_vocab_free(v);
+    slora_tokenizer_free(tok);
+
+    return done_testing();
+}
+
+
+/* (a) */
+static void
+test_refusals(void)
+{
+    size_t                i;
+    char                  big[SLORA_JSON_SCHEMA_MAX + 64];
+    slora_err_t           err;
+    slora_json_schema_t  *s;
+
+    static const struct { const char *schema; const char *says; }  bad[] = {
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\","
+          "\"pattern\":\"x\"}}}", "\"pattern\" is not supported (at "
+          "#/properties/a)" },
+        { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
+          "\"minimum\":0}}}", "\"minimum\"" },
+        { "{\"type\":\"array\"}", "root must be an object" },
+        { "{\"anyOf\":[{\"type\":\"object\"},{\"type\":\"null\"}]}",
+          "root must be an object" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
+          "{\"type\":\"object\"},{\"type\":\"object\",\"properties\":{}}]}}}",
+          "begin with '{'" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
+          "{\"type\":\"string\"},{\"enum\":[\"x\"]}]}}}", "begin with '\"'" },
+        { "{\"type\":\"object\",\"required\":[\"b\"],\"properties\":{\"a\":"
+          "{}}}", "\"b\", which is not among properties" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":"
+          "\"#/$defs/X\"}}}", "names nothing" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":"
+          "\"http://x/s.json\"}}}", "not a place in this schema" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/A\""
+          "}},\"$defs\":{\"A\":{\"$ref\":\"#/$defs/B\"},\"B\":{\"$ref\":"
+          "\"#/$defs/A\"}}}", "cycle" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":false}}",
+          "admits no value" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\","
+          "\"minItems\":3,\"maxItems\":2}}}", "minItems is above maxItems" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"date\"}}}",
+          "\"date\" is not a JSON Schema type" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\","
+          "\"maxLength\":-1}}}", "maxLength must be a whole number" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"allOf\":[{},{}]}}}",
+          "allOf of other than one" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\","
+          "\"type\":\"string\"}}}", "$ref beside other keywords" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{},\"a\":{}}}",
+          "\"a\" twice" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"items\":[{}]}}}",
+          "a tuple" },
+        { "[1]", "must be an object or a boolean" },
+        { "{\"type\":", "not JSON" },
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err.msg[0] = '\0';
+        s = slora_json_schema_parse(bad[i].schema, strlen(bad[i].schema),
+                                    &err);
+        ok(s == NULL && strstr(err.msg, bad[i].says) != NULL,
+           "refuses schema %zu: %s", i, err.msg);
+        slora_json_schema_free(s);
+    }
+
+    /* an enum of 65 values, a schema of more than the limit */
+    {
+        char  *p;
+        int    k;
+
+        p = big;
+        p += sprintf(p, "{\"type\":\"object\",\"properties\":{\"a\":"
+                     "{\"enum\":[0");
+        for (k = 1; k < 65; k++) {
+            p += sprintf(p, ",%d", k);
+        }
+        p += sprintf(p, "]}}}");
+
+        s = slora_json_schema_parse(big, (size_t) (p - big), &err);
+        ok(s == NULL && strstr(err.msg, "more than 64 values") != NULL,
+           "an enum of 65 values is refused: %s", err.msg);
+
+        memset(big, ' ', sizeof(big));
+        memcpy(big, "{\"type\":\"object\"}", 17);
+        s = slora_json_schema_parse(big, SLORA_JSON_SCHEMA_MAX + 1, &err);
+        ok(s == NULL && strstr(err.msg, "at most 16384") != NULL,
+           "a schema of 16385 bytes is refused: %s", err.msg);
+        s = slora_json_schema_parse(big, SLORA_JSON_SCHEMA_MAX, &err);
+        ok(s != NULL, "one of 16384 is taken");
+        slora_json_schema_free(s);
+    }
+}
+
+
+/* (b) */
+static void
+test_against_validator(void)
+{
+    int                   i, k, took, done, whole, agree, prefixes, mutated;
+    int                   valid_docs, accepted_mut;
+    char                  buf[DOC_MAX];
+    size_t                n, at;
+    cJSON                *sch, *val;
+    gen_t                 g;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_json_schema_t  *s;
+
+    s = slora_json_schema_parse(schema_all, strlen(schema_all), &err);
+    ok(s != NULL, "the schema of every part compiles: %s",
+       s == NULL ? err.msg : "");
+    if (s == NULL) {
+        return;
+    }
+
+    sch = cJSON_Parse(schema_all);
+    slora_rng_seed(&g.rng, 7);
+    g.out = buf;
+    g.cap = sizeof(buf);
+    g.doc = sch;
+    whole = 1;
+    prefixes = 1;
+    valid_docs = 0;
+    agree = 1;
+    accepted_mut = 0;
+    mutated = 0;
+
+    for (i = 0; i < 3000; i++) {
+        g.len = 0;
+
+        if (!gen(&g, sch, 0)) {
+            continue;
+        }
+
+        n = g.len;
+        val = cJSON_ParseWithLength(buf, n);
+        valid_docs += val != NULL && valid(sch, sch, val);
+        cJSON_Delete(val);
+
+        slora_json_init(&j, s);
+
+        for (at = 0; at < n; at++) {
+            if (!slora_json_feed(&j, buf + at, 1)
+                || slora_json_done(&j) != (at == n - 1))
+            {
+                break;
+            }
+        }
+
+        if (at != n) {
+            if (whole) {
+                diag("refused at byte %zu of %.*s", at, (int) n, buf);
+            }
+            whole = 0;
+        }
+
+        prefixes &= at == n;
+
+        /* a mutation: a byte changed, dropped or doubled */
+        k = (int) (slora_rng_next(&g.rng) % n);
+
+        switch (slora_rng_next(&g.rng) % 3) {
+        case 0:
+            buf[k] = "{}[],:\"0123456789.-eEtfnul ax\\"[slora_rng_next(&g.rng)
+                                                        % 30];
+            break;
+        case 1:
+            memmove(buf + k, buf + k + 1, n - k - 1);
+            n--;
+            break;
+        default:
+            if (n + 1 < sizeof(buf)) {
+                memmove(buf + k + 1, buf + k, n - k);
+                n++;
+            }
+            break;
+        }
+
+        slora_json_init(&j, s);
+        took = slora_json_feed(&j, buf, n);
+        done = took && slora_json_done(&j);
+        val = cJSON_ParseWithLength(buf, n);
+        mutated++;
+
+        if (done) {
+            accepted_mut++;
+
+            if (val == NULL || !valid(sch, sch, val)) {
+                if (agree) {
+                    diag("taken but invalid: %.*s", (int) n, buf);
+                }
+                agree = 0;
+            }
+        }
+
+        cJSON_Delete(val);
+    }
+
+    is_int(valid_docs, 3000, "3000 generated documents: the validator "
+           "accepts each");
+    ok(whole && prefixes, "the automaton takes each whole, done only at its "
+       "last byte");
+    ok(agree, "of %d mutations it takes %d whole, each one the validator "
+       "accepts", mutated, accepted_mut);
+    ok(accepted_mut > 100 && accepted_mut < mutated - 100, "and it both "
+       "takes and refuses some (%d of %d)", accepted_mut, mutated);
+
+    /* written cases */
+    {
+        static const char  *yes[] = {
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":12,\"tags\":[\"x\"],"
+            "\"list\":{\"v\":1,\"next\":null}}",
+            "{ \"name\" : \"\\u00e9\\ud83d\\ude00\" , \"ok\":false,"
+            "\"kind\":[1,2],\"tags\":[\"a\",\"b\",\"c\"],\"list\":{\"v\":-3,"
+            "\"next\":{\"v\":0,\"next\":null}},\"empty\":{}}",
+        };
+        static const char  *no[] = {
+            "{\"ok\":true,\"name\":\"ab\"",         /* out of order */
+            "{\"name\":\"a\"",                      /* too short */
+            "{\"name\":\"abcdef\"",                 /* too long */
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":\"b\"",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[]",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\",\"b\","
+            "\"c\",",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1.5",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null}}}",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"]}",
+            "{\"name\":\"ab\",\"zzz\":1",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"empty\":{\"a\"",
+        };
+
+        for (i = 0; i < (int) (sizeof(yes) / sizeof(yes[0])); i++) {
+            slora_json_init(&j, s);
+            ok(slora_json_feed(&j, yes[i], strlen(yes[i]))
+               && slora_json_done(&j), "takes %s", yes[i]);
+        }
+
+        for (i = 0; i < (int) (sizeof(no) / sizeof(no[0])); i++) {
+            slora_json_init(&j, s);
+            ok(!slora_json_feed(&j, no[i], strlen(no[i])), "refuses %s",
+               no[i]);
+        }
+    }
+
+    cJSON_Delete(sch);
+    slora_json_schema_free(s);
+}
+
+
+/* (c): the mask is what trying every token gives, at the states along
+ * generated documents */
+static void
+test_mask_smollm2(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   d, same, states;
+    char                  buf[DOC_MAX];
+    float                *row;
+    size_t                at, len;
+    cJSON                *sch;
+    int32_t               n_vocab, id, allowed, tried;
+    gen_t                 g;
+    slora_err_t           err;
+    slora_json_t          j, t;
+    slora_json_schema_t  *s;
+
+    s = slora_json_schema_parse(schema_all, strlen(schema_all), &err);
+    sch = cJSON_Parse(schema_all);
+    n_vocab = slora_tokenizer_n_vocab(tok);
+    row = malloc((size_t) n_vocab * sizeof(float));
+    slora_rng_seed(&g.rng, 11);
+    g.out = buf;
+    g.cap = sizeof(buf);
+    g.doc = sch;
+    same = 1;
+    states = 0;
+
+    for (d = 0; d < 3 && s != NULL && row != NULL; d++) {
+        g.len = 0;
+        if (!gen(&g, sch, 0)) {
+            continue;
+        }
+
+        slora_json_init(&j, s);
+
+        for (at = 0; at < g.len; at += 1 + at % 5) {
+            memset(row, 0, (size_t) n_vocab * sizeof(float));
+            allowed = slora_json_mask(&j, v, row);
+            tried = 0;
+
+            for (id = 0; id < n_vocab; id++) {
+                char    bytes[256];
+
+                slora_json_copy(&t, &j);
+
+                if (slora_tokenizer_is_special(tok, id)
+                    || slora_tokenizer_token_bytes(tok, id, bytes,
+                                                   sizeof(bytes), &len)
+                       != SLORA_OK)
+                {
+                    len = 0;
+                }
+
+                if (len > 0 && slora_json_feed(&t, bytes, len)) {
+                    tried++;
+                    same &= row[id] == 0;
+
+                } else {
+                    same &= row[id] < -1e30f;
+                }
+            }
+
+            same &= tried == allowed;
+            states++;
+
+            /* on to the next state along the document */
+            slora_json_feed(&j, buf + at, 1 + at % 5 < g.len - at
+                                          ? 1 + at % 5 : g.len - at);
+        }
+    }
+
+    ok(same && states > 20, "under a schema the mask is what trying every "
+       "token gives, at %d states", states);
+
+    free(row);
+    cJSON_Delete(sch);
+    slora_json_schema_free(s);
+}
+
+
+typedef struct {
+    int32_t   tokens[4][512];
+    int32_t   n[4];
+    int       finish[4];
+    int       errors;
+} run_t;
+
+
+static void
+on_event(void *data, const slora_event_t *ev)
+{
+    run_t  *run = data;
+
+    if (ev->type == SLORA_EV_TOKEN && run->n[ev->id] < 512) {
+        run->tokens[ev->id][run->n[ev->id]++] = ev->token;
+
+    } else if (ev->type == SLORA_EV_DONE) {
+        run->finish[ev->id] = ev->finish;
+
+    } else if (ev->type == SLORA_EV_ERROR) {
+        run->errors++;
+    }
+}
+
+
+/* (d) */
+static void
+test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   i, rc, prefixes;
+    char                  text[8192], prompt[1024];
+    size_t                n;
+    cJSON                *doc, *sch;
+    int32_t               ids[512], n_ids, stop[8], n_stop, k;
+    run_t                 run;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_engine_t       *e;
+    slora_chat_msg_t      msg;
+    slora_request_t       req;
+    slora_engine_conf_t   conf;
+    slora_json_schema_t  *s;
+
+    static const char  city[] =
+        "{\"type\":\"object\",\"properties\":{"
+        "\"name\":{\"type\":\"string\",\"maxLength\":24},"
+        "\"country\":{\"type\":\"string\",\"maxLength\":24},"
+        "\"population\":{\"type\":\"integer\"},"
+        "\"coastal\":{\"type\":\"boolean\"},"
+        "\"size\":{\"enum\":[\"small\",\"large\"]},"
+        "\"districts\":{\"type\":\"array\",\"items\":{\"type\":\"string\","
+        "\"maxLength\":16},\"minItems\":1,\"maxItems\":3}},"
+        "\"required\":[\"name\",\"country\",\"population\",\"coastal\","
+        "\"size\",\"districts\"]}";
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = SMOLLM2;
+    conf.n_threads = 2;
+    conf.max_running = 4;
+    conf.no_prefetch = 1;
+    conf.tokenizer = tok;
+
+    e = slora_engine_init(&conf, &err);
+    if (e == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    msg.role = "user";
+    msg.role_len = 4;
+    msg.content = "Describe a city in JSON.";
+    msg.content_len = strlen(msg.content);
+
+    if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
+                          prompt, sizeof(prompt), &n, &err) != SLORA_OK
+        || slora_tokenizer_encode(tok, prompt, n, 1, 1, ids, 512, &n_ids,
+                                  &err) != SLORA_OK)
+    {
+        BAIL_OUT("prompt: %s", err.msg);
+    }
+
+    n_stop = slora_tokenizer_stop_ids(tok, stop, 8);
+
+    memset(&run, 0, sizeof(run));
+    memset(&req, 0, sizeof(req));
+    req.prompt = ids;
+    req.n_prompt = n_ids;
+    req.stop_ids = stop;
+    req.n_stop_ids = n_stop;
+    req.sampling.top_p = 1;
+
+    /* 0: greedy under the schema; 1: the same without it; 2, 3: sampled
+     * under it */
+    for (i = 0; i < 4; i++) {
+        req.id = (uint64_t) i;
+        req.json_schema = i != 1 ? city : NULL;
+        req.json_schema_len = i != 1 ? strlen(city) : 0;
+        req.sampling.max_tokens = i == 1 ? 40 : 200;
+        req.sampling.temperature = i >= 2 ? 1.0f : 0;
+        req.sampling.seed = (uint64_t) i;
+
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            BAIL_OUT("submit: %s", err.msg);
+        }
+    }
+
+    do {
+        rc = slora_engine_step(e, on_event, &run);
+    } while (rc == SLORA_OK);
+
+    is_int(run.errors, 0, "no request failed");
+
+    s = slora_json_schema_parse(city, strlen(city), &err);
+    sch = cJSON_Parse(city);
+
+    for (i = 0; i < 4; i++) {
+        detok(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        diag("%s: %s", i == 0 ? "greedy" : i == 1 ? "without" : "sampled",
+             text);
+        doc = cJSON_Parse(text);
+
+        if (i == 1) {
+            ok(doc == NULL || !valid(sch, sch, doc), "without the schema "
+               "the answer is no document it admits");
+            cJSON_Delete(doc);
+            continue;
+        }
+
+        slora_json_init(&j, s);
+        prefixes = run.n[i] > 0;
+
+        for (k = 0; k < run.n[i]; k++) {
+            prefixes &= slora_json_feed_token(&j, v, run.tokens[i][k]);
+        }
+
+        ok(prefixes, "answer %d is at every token the start of a document "
+           "the schema admits", i);
+
+        if (run.finish[i] == SLORA_FINISH_STOP) {
+            ok(slora_json_done(&j) && doc != NULL && valid(sch, sch, doc),
+               "it ended as it closed, a document the validator accepts");
+
+        } else {
+            ok(run.finish[i] == SLORA_FINISH_LENGTH && run.n[i] == 200
+               && !slora_json_done(&j), "it ran to max_tokens, open");
+        }
+
+        cJSON_Delete(doc);
+    }
+
+    req.id = 8;
+    req.json_schema = "{\"type\":\"object\",\"properties\":{\"a\":"
+                      "{\"multipleOf\":2}}}";
+    req.json_schema_len = strlen(req.json_schema);
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "\"multipleOf\" is not supported") != NULL,
+       "a schema the compiler refuses is refused at submit: %s", err.msg);
+
+    cJSON_Delete(sch);
+    slora_json_schema_free(s);
+    slora_engine_free(e);
+}
+
+
+/* The validator, for the subset, with the compiler's reading: declared
+ * keys in their order, each once, no other (when properties are
+ * declared); integers written without a fraction or exponent are what
+ * the generator writes, so an integral number passes. */
+static int
+valid(const cJSON *sch, const cJSON *root, const cJSON *val)
+{
+    const cJSON  *it, *x, *types;
+
+    sch = deref(root, sch);
+
+    if (cJSON_IsTrue(sch) || (cJSON_IsObject(sch) && sch->child == NULL)) {
+        return 1;
+    }
+
+    if ((it = cJSON_GetObjectItemCaseSensitive(sch, "anyOf")) != NULL) {
+        for (x = it->child; x != NULL; x = x->next) {
+            if (valid(x, root, val)) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    if ((it = cJSON_GetObjectItemCaseSensitive(sch, "enum")) != NULL) {
+        for (x = it->child; x != NULL; x = x->next) {
+            if (cJSON_Compare(x, val, 1)) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    if ((it = cJSON_GetObjectItemCaseSensitive(sch, "const")) != NULL) {
+        return cJSON_Compare(it, val, 1);
+    }
+
+    types = cJSON_GetObjectItemCaseSensitive(sch, "type");
+
+    if (cJSON_IsArray(types)) {
+        for (x = types->child; x != NULL; x = x->next) {
+            if (valid_type(sch, root, val, x->valuestring)) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    return valid_type(sch, root, val, cJSON_IsString(types)
+                                      ? types->valuestring : "any");
+}
+
+
+static int
+valid_type(const cJSON *sch, const cJSON *root, const cJSON *val,
+    const char *t)
+{
+    int           n, shortest, longest;
+    size_t        chars;
+    const char   *p;
+    const cJSON  *it, *props, *req, *prop, *x;
+
+    if (strcmp(t, "object") == 0) {
+        if (!cJSON_IsObject(val)) {
+            return 0;
+        }
+
+        props = cJSON_GetObjectItemCaseSensitive(sch, "properties");
+        req = cJSON_GetObjectItemCaseSensitive(sch, "required");
+
+        if (props == NULL) {
+            x = cJSON_GetObjectItemCaseSensitive(sch,
+                                                 "additionalProperties");
+            for (it = val->child; it != NULL; it = it->next) {
+                if (x != NULL && !valid(x, root, it)) {
+                    return 0;
+                }
+            }
+
+            return 1;
+        }
+
+        /* declared keys, in order, once each */
+        prop = props->child;
+
+        for (it = val->child; it != NULL; it = it->next) {
+            while (prop != NULL && strcmp(prop->string, it->string) != 0) {
+                prop = prop->next;
+            }
+
+            if (prop == NULL || !valid(prop, root, it)) {
+                return 0;
+            }
+
+            prop = prop->next;
+        }
+
+        for (x = req != NULL ? req->child : NULL; x != NULL; x = x->next) {
+            if (cJSON_GetObjectItemCaseSensitive(val, x->valuestring)
+                == NULL)
+            {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    if (strcmp(t, "array") == 0) {
+        if (!cJSON_IsArray(val)) {
+            return 0;
+        }
+
+        n = cJSON_GetArraySize(val);
+        x = cJSON_GetObjectItemCaseSensitive(sch, "minItems");
+        if (x != NULL && n < x->valueint) {
+            return 0;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "maxItems");
+        if (x != NULL && n > x->valueint) {
+            return 0;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "items");
+        for (it = val->child; x != NULL && it != NULL; it = it->next) {
+            if (!valid(x, root, it)) {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    if (strcmp(t, "string") == 0) {
+        if (!cJSON_IsString(val)) {
+            return 0;
+        }
+
+        chars = 0;
+        for (p = val->valuestring; *p; p++) {
+            chars += ((unsigned char) *p & 0xc0) != 0x80;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "minLength");
+        shortest = x == NULL || chars >= (size_t) x->valueint;
+        x = cJSON_GetObjectItemCaseSensitive(sch, "maxLength");
+        longest = x == NULL || chars <= (size_t) x->valueint;
+
+        return shortest && longest;
+    }
+
+    if (strcmp(t, "integer") == 0) {
+        return cJSON_IsNumber(val) && floor(val->valuedouble)
+                                      == val->valuedouble;
+    }
+
+    if (strcmp(t, "number") == 0) {
+        return cJSON_IsNumber(val);
+    }
+
+    if (strcmp(t, "boolean") == 0) {
+        return cJSON_IsBool(val);
+    }
+
+    if (strcmp(t, "null") == 0) {
+        return cJSON_IsNull(val);
+    }
+
+    return 1;
+}
+
+
+static const cJSON *
+deref(const cJSON *root, const cJSON *sch)
+{
+    const cJSON  *ref;
+
+    ref = cJSON_GetObjectItemCaseSensitive(sch, "$ref");
+
+    if (cJSON_IsString(ref) && strncmp(ref->valuestring, "#/$defs/", 8) == 0)
+    {
+        return cJSON_GetObjectItemCaseSensitive(
+                   cJSON_GetObjectItemCaseSensitive(root, "$defs"),
+                   ref->valuestring + 8);
+    }
+
+    return sch;
+}
+
+
+/* A document sch admits, in the compiler's canonical form (declared keys
+ * in order, literals compact), with random blanks where JSON has them;
+ * 0 when it would not fit. */
+static int
+gen(gen_t *g, const cJSON *sch, int depth)
+{
+    int           k, n, min, max, first;
+    char         *s;
+    const cJSON  *it, *x, *req, *types;
+    const char   *t;
+
+    static const char  *words[] = { "a", "bc", "\\u00e9", "\\ud83d\\ude00",
+                                    "\\\"", "x y", "\xc3\xa9t\xc3\xa9" };
+
+    if (g->len + 64 > g->cap) {
+        return 0;
+    }
+
+    sch = deref(g->doc, sch);
+
+    if ((it = cJSON_GetObjectItemCaseSensitive(sch, "anyOf")) != NULL) {
+        n = cJSON_GetArraySize(it);
+        /* deep enough: the last alternative (null here) ends a chain */
+        k = depth > 4 ? n - 1 : (int) (slora_rng_next(&g->rng) % n);
+        return gen(g, cJSON_GetArrayItem(it, k), depth + 1);
+    }
+
+    if ((it = cJSON_GetObjectItemCaseSensitive(sch, "enum")) != NULL
+        || (it = cJSON_GetObjectItemCaseSensitive(sch, "const")) != NULL)
+    {
+        x = cJSON_IsArray(it) && !cJSON_HasObjectItem(sch, "const")
+            ? cJSON_GetArrayItem(it, (int) (slora_rng_next(&g->rng)
+                                            % cJSON_GetArraySize(it)))
+            : it;
+        s = cJSON_PrintUnformatted(x);
+        put(g, s);
+        free(s);
+        return g->len < g->cap;
+    }
+
+    types = cJSON_GetObjectItemCaseSensitive(sch, "type");
+
+    if (cJSON_IsArray(types)) {
+        t = cJSON_GetArrayItem(types, (int) (slora_rng_next(&g->rng)
+                                             % cJSON_GetArraySize(types)))
+            ->valuestring;
+
+    } else {
+        t = cJSON_IsString(types) ? types->valuestring : "any";
+    }
+
+    if (strcmp(t, "any") == 0) {
+        t = depth > 3 ? "null"
+            : (const char *[]) { "object", "array", "string", "number",
+                                 "boolean", "null" }[slora_rng_next(&g->rng)
+                                                      % 6];
+        sch = NULL;
+    }
+
+    if (strcmp(t, "object") == 0) {
+        put(g, "{");
+        first = 1;
+        it = cJSON_GetObjectItemCaseSensitive(sch, "properties");
+        req = cJSON_GetObjectItemCaseSensitive(sch, "required");
+
+        if (it == NULL) {
+            x = cJSON_GetObjectItemCaseSensitive(sch, "additionalProperties");
+            n = depth > 3 ? 0 : (int) (slora_rng_next(&g->rng) % 3);
+
+            for (k = 0; k < n; k++) {
+                blank(g);
+                put(g, k ? ",\"k" : "\"k");
+                put(g, words[slora_rng_next(&g->rng) % 2]);
+                put(g, "\":");
+                blank(g);
+                if (!gen(g, x, depth + 1)) {
+                    return 0;
+                }
+            }
+
+        } else {
+            for (x = it->child; x != NULL; x = x->next) {
+                int  required = 0;
+                const cJSON  *r;
+
+                for (r = req != NULL ? req->child : NULL; r; r = r->next) {
+                    required |= strcmp(r->valuestring, x->string) == 0;
+                }
+
+                if (!required && slora_rng_next(&g->rng) % 2) {
+                    continue;
+                }
+
+                blank(g);
+                put(g, first ? "\"" : ",\"");
+                put(g, x->string);
+                put(g, "\"");
+                blank(g);
+                put(g, ":");
+                blank(g);
+                first = 0;
+
+                if (!gen(g, x, depth + 1)) {
+                    return 0;
+                }
+
+                blank(g);
+            }
+        }
+
+        put(g, "}");
+        return g->len < g->cap;
+    }
+
+    if (strcmp(t, "array") == 0) {
+        x = cJSON_GetObjectItemCaseSensitive(sch, "minItems");
+        min = x != NULL ? x->valueint : 0;
+        x = cJSON_GetObjectItemCaseSensitive(sch, "maxItems");
+        max = x != NULL ? x->valueint : 3;
+        n = depth > 3 ? min
+            : min + (int) (slora_rng_next(&g->rng) % (max - min + 1));
+        x = cJSON_GetObjectItemCaseSensitive(sch, "items");
+        put(g, "[");
+
+        for (k = 0; k < n; k++) {
+            put(g, k ? "," : "");
+            blank(g);
+            if (!gen(g, x, depth + 1)) {
+                return 0;
+            }
+        }
+
+        put(g, "]");
+        return g->len < g->cap;
+    }
+
+    if (strcmp(t, "string") == 0) {
+        x = cJSON_GetObjectItemCaseSensitive(sch, "minLength");
+        min = x != NULL ? x->valueint : 0;
+        x = cJSON_GetObjectItemCaseSensitive(sch, "maxLength");
+        max = x != NULL ? x->valueint : 6;
+        n = min + (int) (slora_rng_next(&g->rng) % (max - min + 1));
+        put(g, "\"");
+
+        /* n characters: one-character words */
+        for (k = 0; k < n; k++) {
+            put(g, (const char *[]) { "a", "\\u00e9", "\\ud83d\\ude00",
+                                      "\\\"", " ", "\xc3\xa9", "\\n" }
+                   [slora_rng_next(&g->rng) % 7]);
+        }
+
+        put(g, "\"");
+        return g->len < g->cap;
+    }
+
+    if (strcmp(t, "integer") == 0 || strcmp(t, "number") == 0) {
+        char  num[32];
+
+        if (t[0] == 'i') {
+            snprintf(num, sizeof(num), "%d",
+                     (int) (slora_rng_next(&g->rng) % 2001) - 1000);
+
+        } else {
+            snprintf(num, sizeof(num), "%s",
+                     (const char *[]) { "0", "-1.5", "2e10", "3.25E-2",
+                                        "17" }[slora_rng_next(&g->rng) % 5]);
+        }
+
+        put(g, num);
+        return g->len < g->cap;
+    }
+
+    put(g, strcmp(t, "boolean") == 0
+           ? (slora_rng_next(&g->rng) % 2 ? "true" : "false") : "null");
+
+    return g->len < g->cap;
+}
+
+
+static void
+put(gen_t *g, const char *s)
+{
+    size_t  n;
+
+    n = strlen(s);
+
+    if (g->len + n < g->cap) {
+        memcpy(g->out + g->len, s, n);
+    }
+
+    g->len += n;
+}
+
+
+static void
+blank(gen_t *g)
+{
+    if (slora_rng_next(&g->rng) % 4 == 0) {
+        put(g, slora_rng_next(&g->rng) % 2 ? " " : "\n  ");
+    }
+}
+
+
+static size_t
+detok(const slora_tokenizer_t *t, const int32_t *ids, int32_t n, char *out,
+    size_t cap)
+{
+    size_t   len, at;
+    int32_t  i;
+
+    at = 0;
+
+    for (i = 0; i < n; i++) {
+        if (slora_tokenizer_token_bytes(t, ids[i], out + at, cap - at - 1,
+                                        &len)
+            != SLORA_OK)
+        {
+            break;
+        }
+        at += len;
+    }
+
+    out[at] = '\0';
+    return at;
+}

@@ -100,6 +100,11 @@ typedef struct {
     unsigned              logprobs:1;       /* each token's log-probability */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */
+    slora_openai_str_t    schema;           /* response_format json_schema:
+                                               the schema's compact text,
+                                               checked to compile
+                                               (slora_json.h); data NULL:
+                                               none */
     unsigned              echo:1;           /* completion: the prompt
                                                before the completion, and
                                                among the logprobs */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "slora_json.h"
 #include "slora_openai_int.h"
 
 
@@ -186,17 +187,23 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
 
 /*
  * response_format: {"type": "json_object"} is JSON mode (the answer is
- * one JSON object: slora_json.h); {"type": "text"} and null are the
- * default. A JSON schema is refused with 400 unsupported_parameter: this
- * server cannot hold an answer to one. Served on completions too, as
- * vLLM does.
+ * one JSON object: slora_json.h); {"type": "json_schema", "json_schema":
+ * {"name", "schema", "strict"}} makes it one object that schema admits,
+ * the schema compiled here once so that one this server cannot enforce
+ * is refused now, naming the keyword and where ("strict" is taken as
+ * true: the schema is always enforced); {"type": "text"} and null are
+ * the default. Served on completions too, as vLLM does.
  */
 int
 slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    cJSON       *item, *type;
-    const char  *t;
+    cJSON                *item, *type, *js, *sch, *name;
+    char                 *text;
+    size_t                len;
+    const char           *t;
+    slora_err_t           e;
+    slora_json_schema_t  *compiled;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "response_format");
     if (item == NULL || cJSON_IsNull(item)) {
@@ -222,17 +229,58 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
         return SLORA_OK;
     }
 
-    if (strcmp(t, "json_schema") == 0) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", "response_format",
-                                 "response_format json_schema is not "
-                                 "supported by this server; json_object is");
+    if (strcmp(t, "json_schema") != 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "response_format", "response_format's type "
+                                 "must be \"text\", \"json_object\" or "
+                                 "\"json_schema\"");
     }
 
-    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                             "response_format", "response_format's type "
-                             "must be \"text\", \"json_object\" or "
-                             "\"json_schema\"");
+    js = cJSON_GetObjectItemCaseSensitive(item, "json_schema");
+    sch = cJSON_GetObjectItemCaseSensitive(js, "schema");
+    name = cJSON_GetObjectItemCaseSensitive(js, "name");
+
+    if (!cJSON_IsObject(js) || !cJSON_IsObject(sch)
+        || (name != NULL && !cJSON_IsString(name)))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "response_format", "response_format's "
+                                 "json_schema must be an object with a "
+                                 "schema object (and a name string)");
+    }
+
+    text = cJSON_PrintUnformatted(sch);
+    if (text == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    len = strlen(text);
+
+    if (len > SLORA_JSON_SCHEMA_MAX) {
+        free(text);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "response_format", "response_format's "
+                                 "schema is %zu bytes written compactly; "
+                                 "this server takes at most %d", len,
+                                 SLORA_JSON_SCHEMA_MAX);
+    }
+
+    compiled = slora_json_schema_parse(text, len, &e);
+
+    if (compiled == NULL) {
+        free(text);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "response_format", "response_format's "
+                                 "schema: %s", e.msg);
+    }
+
+    slora_json_schema_free(compiled);
+
+    req->schema.data = slora_openai_copy(req, text, len);
+    req->schema.len = len;
+    free(text);
+
+    return req->schema.data != NULL ? SLORA_OK : slora_openai_nomem(err);
 }
 
 

@@ -65,7 +65,8 @@ slora_queue_lp_size(const slora_queue_geom_t *g)
 static int
 slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
 {
-    size_t    slots, prompt, output, published, logprobs, scores, off;
+    size_t    slots, prompt, output, published, logprobs, scores, schemas,
+              off;
     uint32_t  cap;
 
     if (g->n_slots == 0 || g->n_slots > (1u << 20)
@@ -91,6 +92,8 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
            != SLORA_OK
         || slora_mul_size((size_t) g->n_slots * slora_queue_lp_size(g),
                           g->prompt_cap, &scores)
+           != SLORA_OK
+        || slora_mul_size(g->n_slots, SLORA_QUEUE_SCHEMA_LEN, &schemas)
            != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -114,9 +117,11 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
     h->name_ix_off = off;
     off = SLORA_ALIGN(off + SLORA_QUEUE_NAME_SLOTS
                             * sizeof(slora_name_slot_t));
-    /* last: the one region init leaves as the mapping gave it */
+    /* last: the regions init leaves as the mapping gave them */
     h->scores_off = off;
     off = SLORA_ALIGN(off + scores);
+    h->schemas_off = off;
+    off = SLORA_ALIGN(off + schemas);
 
     h->size = off;
     h->ring_cap = cap;
@@ -169,9 +174,9 @@ slora_queue_init(void *base, size_t size, const slora_queue_geom_t *g,
                              (size_t) q->size, size);
     }
 
-    /* the prompts' log-probability records are written before they are
-     * read (slora_queue_score), so pages no request with echo touched
-     * stay unmapped */
+    /* the prompts' log-probability records and the schemas are written
+     * before they are read (slora_queue_score, slora_queue_schema), so
+     * pages no request with echo or a schema touched stay unmapped */
     memset((char *) base + sizeof(slora_queue_t), 0,
            q->scores_off - sizeof(slora_queue_t));
 
@@ -269,6 +274,15 @@ slora_queue_score(slora_queue_t *q, uint32_t i, uint32_t k)
 }
 
 
+char *
+slora_queue_schema(slora_queue_t *q, uint32_t i)
+{
+    slora_assert(i < q->geom.n_slots);
+
+    return (char *) q + q->schemas_off + (size_t) i * SLORA_QUEUE_SCHEMA_LEN;
+}
+
+
 slora_ring_t *
 slora_queue_ring(slora_queue_t *q)
 {
@@ -314,6 +328,7 @@ slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
         s->t_end_ns = 0;
         s->logprobs = -1;
         s->n_cached = 0;
+        s->schema_len = 0;
 
         atomic_fetch_add(&q->slots_used, 1);
         *idx = i;

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      21
+#define SLORA_QUEUE_VERSION      22
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -40,6 +40,8 @@
 #define SLORA_QUEUE_ERR_LEN      256
 #define SLORA_QUEUE_STOP_IDS     32     /* the model's and a request's */
 #define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
+#define SLORA_QUEUE_SCHEMA_LEN   16384  /* a response_format schema's
+                                           text (SLORA_JSON_SCHEMA_MAX) */
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
 #define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of
                                     two, twice the names that fit (each
@@ -162,6 +164,9 @@ typedef struct {
     int32_t            top_k;
     int32_t            json;            /* 1: JSON mode (response_format
                                            json_object) */
+    uint32_t           schema_len;      /* bytes of a response_format
+                                           json_schema's text in
+                                           slora_queue_schema(); 0: none */
     int32_t            prompt_logprobs; /* 1: every prompt token after the
                                            first gets its log-probability
                                            record (slora_queue_score),
@@ -256,6 +261,9 @@ typedef struct {
                                            [SLORA_QUEUE_NAME_SLOTS] */
     uint64_t           scores_off;      /* slora_logprob_t records,
                                            [n_slots][prompt_cap]; not
+                                           zeroed by init */
+    uint64_t           schemas_off;     /* char [n_slots]
+                                           [SLORA_QUEUE_SCHEMA_LEN]; not
                                            zeroed by init */
 
     /* engine state, written by the engine */
@@ -356,6 +364,9 @@ slora_logprob_t *slora_queue_logprob(slora_queue_t *q, uint32_t i,
  * token or finishes the slot; never zeroed, so read only then). */
 slora_logprob_t *slora_queue_score(slora_queue_t *q, uint32_t i,
     uint32_t k);
+/* Slot i's response_format schema text, slot->schema_len bytes (written
+ * by the worker before it submits; never zeroed). */
+char *slora_queue_schema(slora_queue_t *q, uint32_t i);
 slora_ring_t *slora_queue_ring(slora_queue_t *q);
 
 /* Worker side. claim: FREE -> CLAIMED, refs = WORKER, gen bumped; hint

@@ -592,7 +592,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
         || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS
         || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
-        || s->n_logit_bias < 0 || s->n_logit_bias > SLORA_QUEUE_BIAS_MAX)
+        || s->n_logit_bias < 0 || s->n_logit_bias > SLORA_QUEUE_BIAS_MAX
+        || s->schema_len > SLORA_QUEUE_SCHEMA_LEN)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
                          "request slot holds invalid sizes");
@@ -619,6 +620,11 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.frequency_penalty = s->frequency_penalty;
     req.sampling.presence_penalty = s->presence_penalty;
     req.sampling.json = s->json;
+
+    if (s->schema_len) {
+        req.json_schema = slora_queue_schema(ec->q, i);
+        req.json_schema_len = s->schema_len;
+    }
     req.sampling.n_logit_bias = s->n_logit_bias;
     ngx_memcpy(req.sampling.logit_bias_ids, s->logit_bias_ids,
                s->n_logit_bias * sizeof(int32_t));

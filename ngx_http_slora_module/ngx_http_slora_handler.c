@@ -18,6 +18,7 @@
 
 #include "ngx_http_slora_module.h"
 #include "ngx_http_slora_text.h"
+#include "slora_json.h"
 #include "slora_openai.h"
 
 
@@ -26,6 +27,9 @@ _Static_assert(NGX_HTTP_SLORA_MODEL_STOP_IDS + SLORA_OPENAI_MAX_STOP_IDS
                <= SLORA_QUEUE_STOP_IDS,
                "stop ids: the slot holds fewer than the model's and a"
                " request's");
+_Static_assert(SLORA_JSON_SCHEMA_MAX <= SLORA_QUEUE_SCHEMA_LEN,
+               "a slot's schema region holds the longest schema the parser"
+               " takes");
 _Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
                "logit_bias: the slot holds fewer entries than a request");
 
@@ -859,6 +863,12 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->prompt_logprobs = req->echo
                              && (req->logprobs || pi->max_tokens == 0);
         s->json = req->json;
+        s->schema_len = (uint32_t) req->schema.len;
+
+        if (req->schema.len) {
+            ngx_memcpy(slora_queue_schema(q, ch->slot), req->schema.data,
+                       req->schema.len);
+        }
         s->n_logit_bias = req->n_logit_bias;
         ngx_memcpy(s->logit_bias_ids, req->logit_bias_ids,
                    req->n_logit_bias * sizeof(int32_t));

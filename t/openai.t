@@ -59,6 +59,11 @@ my @WANT_CHECKS = (
     'json mode: without it the answer is not one',
     'json mode stream: the text equals the non-streamed text',
     'json mode n=3 sampled: each an object, or cut at max_tokens',
+    'json schema: the client validates the answer into its model',
+    'json schema: the keys in the model\'s order',
+    'json schema stream: the text equals the non-streamed text, which the '
+    . 'model validates',
+    'json schema with a pattern raises BadRequestError',
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(
@@ -380,7 +385,8 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
 # JSON mode beyond the client's checks: on a text completion (vLLM serves
 # response_format there too) and on the adapter, an answer that ends with
 # "stop" is one JSON object, and one that ends with "length" is not yet
-# whole; a JSON schema is refused with a 400 naming the field.
+# whole; the same under a JSON schema, whose keys come in order with their
+# types; a schema the server cannot enforce is a 400 naming the keyword.
 {
     my $whole = sub {
         my ($t) = @_;
@@ -410,16 +416,71 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     ok($r->{status} == 200 && @{ $r->{json}{choices} // [] } == 2 && !@bad,
        'the adapter in JSON mode, two sampled choices: objects, or begun '
        . 'ones cut at max_tokens');
+    # a JSON schema on a text completion and on the adapter: what ends
+    # with "stop" has the required keys in the schema's order (sorted
+    # here: canonical JSON), with their types
+    my $canon = JSON::PP->new->canonical;
+    my $schema = { type => 'object', required => ['name', 'legs', 'pet'],
+                   properties => {
+                       name => { type => 'string', maxLength => 12 },
+                       legs => { type => 'integer' },
+                       pet => { type => 'boolean' } } };
+    my $fmt = { type => 'json_schema',
+                json_schema => { name => 'cat', schema => $schema } };
+    my $fits = sub {
+        my ($t) = @_;
+        my $o = eval { JSON::PP->new->decode($t // '') };
+        return ref $o eq 'HASH' && join(',', sort keys %$o) eq 'legs,name,pet'
+               && ($t =~ /"legs".*"name".*"pet"/s)
+               && !ref $o->{name} && length($o->{name}) <= 12
+               && $o->{legs} =~ /^-?\d+$/ && JSON::PP::is_bool($o->{pet});
+    };
+    $r = json_req($PORT, '/v1/completions', $canon->encode(
+                  { model => 'base', temperature => 0, max_tokens => 80,
+                    prompt => "A JSON object describing a cat:\n",
+                    response_format => $fmt }));
+    $c = $r->{json}{choices}[0] // {};
+    ok($r->{status} == 200 && ($c->{finish_reason} // '') eq 'stop'
+       && $fits->($c->{text}),
+       'completion under a JSON schema: its keys in order, their types: '
+       . one_line($c->{text} // ''));
+    $r = json_req($PORT, '/v1/chat/completions', $canon->encode(
+                  { model => 'tuned', temperature => 1, seed => 4,
+                    max_tokens => 64, n => 2,
+                    messages => [{ role => 'user', content => 'A cat.' }],
+                    response_format => $fmt }));
+    @bad = grep {
+        !($_->{finish_reason} eq 'stop' && $fits->($_->{message}{content})
+          || $_->{finish_reason} eq 'length'
+             && ($_->{message}{content} // '') =~ /^\s*\{/)
+    } @{ $r->{json}{choices} // [] };
+    ok($r->{status} == 200 && @{ $r->{json}{choices} // [] } == 2 && !@bad,
+       'the adapter under a JSON schema, two sampled choices: documents '
+       . 'it admits, or begun ones cut at max_tokens');
     $r = json_req($PORT, '/v1/chat/completions',
                   { model => 'base', max_tokens => 8,
                     messages => [{ role => 'user', content => 'hi' }],
                     response_format => { type => 'json_schema',
                                          json_schema => { name => 'x' } } });
     ok($r->{status} == 400
-       && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
+       && ($r->{json}{error}{code} // '') eq 'invalid_type'
        && ($r->{json}{error}{param} // '') eq 'response_format',
-       'response_format json_schema: 400 unsupported_parameter: '
+       'response_format json_schema without a schema: 400: '
        . ($r->{json}{error}{message} // $r->{status}));
+    $r = json_req($PORT, '/v1/chat/completions',
+                  { model => 'base', max_tokens => 8,
+                    messages => [{ role => 'user', content => 'hi' }],
+                    response_format => { type => 'json_schema',
+                        json_schema => { name => 'x', schema => {
+                            type => 'object', properties => {
+                                n => { type => 'integer',
+                                       maximum => 9 } } } } } });
+    ok($r->{status} == 400
+       && ($r->{json}{error}{code} // '') eq 'invalid_value'
+       && ($r->{json}{error}{message} // '')
+          =~ m{"maximum" is not supported \(at #/properties/n\)},
+       'a schema the server cannot enforce: 400 naming the keyword and '
+       . 'where: ' . ($r->{json}{error}{message} // $r->{status}));
 }
 
 # Log-probabilities. Greedy, so each token is its row's likeliest: it

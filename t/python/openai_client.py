@@ -8,7 +8,7 @@ comma-separated (`slora tokenize`), for the prompt of token ids.
 
 It lists the models, runs chat and text completions, streamed and not,
 on the base model and on ADAPTER, with one choice and with n, several
-prompts and token ids, and in JSON mode, and checks that the client
+prompts and token ids, in JSON mode and under a JSON schema, and checks that the client
 parses every answer.  The one idea to know: each check is recorded,
 never asserted here; the script prints one JSON line
 {"checks": [[name, ok, detail], ...]} and exits 0 when every check
@@ -333,6 +333,70 @@ def json_mode(client):
           not bad and len(r.choices) == 3, bad)
 
 
+def json_schema(client):
+    """response_format json_schema, as the client's parse() sends it from
+    a pydantic model (strict: every field required, no other): the
+    client validates the answer into the model, whose keys come in the
+    model's order; streamed, the same text as not; a schema the server
+    cannot enforce raises BadRequestError naming the keyword."""
+    from typing import Annotated, List, Literal, Optional
+
+    import pydantic
+
+    class City(pydantic.BaseModel):
+        name: str = pydantic.Field(max_length=24)
+        country: str = pydantic.Field(max_length=24)
+        population: int
+        coastal: bool
+        size: Literal["small", "large"]
+        districts: List[Annotated[str, pydantic.Field(max_length=16)]] = \
+            pydantic.Field(min_length=1, max_length=3)
+        mayor: Optional[Annotated[str, pydantic.Field(max_length=24)]]
+
+    msgs = [{"role": "user", "content": "Describe a city in JSON."}]
+    r = client.chat.completions.parse(model="base", messages=msgs,
+                                      max_tokens=256, temperature=0,
+                                      response_format=City)
+    c = r.choices[0]
+    check("json schema: the client validates the answer into its model",
+          isinstance(c.message.parsed, City) and c.finish_reason == "stop",
+          c.message.content)
+    keys = list(json.loads(c.message.content or "{}").keys())
+    check("json schema: the keys in the model's order",
+          keys == list(City.model_fields), keys)
+
+    fmt = {"type": "json_schema", "json_schema": {
+        "name": "City", "schema": City.model_json_schema()}}
+    whole = client.chat.completions.create(model="base", messages=msgs,
+                                           max_tokens=256, temperature=0,
+                                           response_format=fmt)
+    stream = client.chat.completions.create(model="base", messages=msgs,
+                                            max_tokens=256, temperature=0,
+                                            response_format=fmt, stream=True)
+    parts = [ch.choices[0].delta.content or "" for ch in stream
+             if ch.choices]
+    text = whole.choices[0].message.content or ""
+    check("json schema stream: the text equals the non-streamed text, "
+          "which the model validates",
+          "".join(parts) == text
+          and isinstance(City.model_validate_json(text), City),
+          repr("".join(parts)))
+
+    class Mail(pydantic.BaseModel):
+        to: str = pydantic.Field(pattern="@")
+
+    try:
+        client.chat.completions.parse(model="base", messages=msgs,
+                                      max_tokens=8, response_format=Mail)
+        check("json schema with a pattern raises BadRequestError", False,
+              "no exception")
+    except openai.BadRequestError as e:
+        msg = (e.body or {}).get("message", "") \
+            if isinstance(e.body, dict) else ""
+        check("json schema with a pattern raises BadRequestError",
+              e.status_code == 400 and "pattern" in msg, e.body)
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -376,6 +440,7 @@ def main():
     choices(client, adapter)
     prompts(client)
     json_mode(client)
+    json_schema(client)
     errors(client)
 
     print(json.dumps({"checks": checks}))

@@ -245,10 +245,26 @@ static const bad_case_t  bad_cases[] = {
     { "chat: tool_choice required", CHAT,
       "{\"model\":\"base\"," MSGS ",\"tool_choice\":\"required\"}",
       400, "unsupported_parameter", "tool_choice" },
-    { "chat: response_format json_schema", CHAT,
+    { "chat: response_format json_schema without a schema", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}",
-      400, "unsupported_parameter", "response_format" },
+      400, "invalid_type", "response_format" },
+    { "chat: response_format json_schema with a name not a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{\"name\":1,"
+      "\"schema\":{\"type\":\"object\"}}}}",
+      400, "invalid_type", "response_format" },
+    { "chat: response_format json_schema the server cannot enforce", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+      "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":"
+      "{\"type\":\"string\",\"format\":\"email\",\"pattern\":\"@\"}}}}}}",
+      400, "invalid_value", "response_format" },
+    { "chat: response_format json_schema of an array", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
+      "{\"type\":\"array\"}}}}",
+      400, "invalid_value", "response_format" },
     { "chat: response_format without a type", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":{}}",
       400, "invalid_type", "response_format" },
@@ -532,6 +548,29 @@ test_chat(void)
                "\"response_format\":{\"type\":\"json_object\"}}", &req,
                &err);
     ok(rc == SLORA_OK && req.json, "completions: so is it there");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"c\","
+               "\"strict\":true,\"schema\":{\"type\": \"object\", "
+               "\"properties\": {\"a\": {\"type\": \"integer\", "
+               "\"description\": \"\\u00e9\"}}}}}}", &req, &err);
+    ok(rc == SLORA_OK && !req.json && req.schema.data != NULL
+       && req.schema.len == strlen(req.schema.data)
+       && strcmp(req.schema.data, "{\"type\":\"object\",\"properties\":"
+                 "{\"a\":{\"type\":\"integer\",\"description\":"
+                 "\"\xc3\xa9\"}}}") == 0,
+       "chat: response_format json_schema: its schema, compact: %s",
+       req.schema.data != NULL ? req.schema.data : "(none)");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
+               "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+               "\"string\",\"pattern\":\"@\"}}}}}}", &req, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "\"pattern\" is not supported "
+                                   "(at #/properties/a)") != NULL,
+       "a schema it cannot enforce: the keyword and where: %s", err.msg);
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"

@@ -115,12 +115,56 @@ slora_json_init(slora_json_t *j, const slora_json_schema_t *s)
 }
 
 
+static inline int
+slora_json_text_state(const slora_json_t *j)
+{
+    const slora_json_node_t  *n;
+
+    if (j->depth == 0 || j->part != SLORA_JSON_E_NONE || j->utf8 != 0
+        || j->hex != 0)
+    {
+        return 0;
+    }
+
+    n = &j->schema->nodes[j->frames[j->depth - 1].node];
+
+    return n->kind == SLORA_JSON_K_STRING && n->max == SLORA_JSON_NONE;
+}
+
+
+int
+slora_json_in_text(const slora_json_t *j)
+{
+    return slora_json_text_state(j);
+}
+
+
 int
 slora_json_feed(slora_json_t *j, const char *p, size_t n)
 {
-    size_t  i;
+    size_t   i, from;
+    unsigned  c;
 
     for (i = 0; i < n; i++) {
+        /* a string's plain ASCII text, in one sweep: it only counts */
+        if (slora_json_text_state(j)) {
+            from = i;
+
+            for ( /* void */ ; i < n; i++) {
+                c = (unsigned char) p[i];
+
+                if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+                    break;
+                }
+            }
+
+            j->frames[j->depth - 1].a += (uint32_t) (i - from);
+
+            if (i == n) {
+                break;
+            }
+        }
+
         if (!slora_json_byte(j, (unsigned char) p[i])) {
             return 0;
         }
@@ -134,22 +178,6 @@ int
 slora_json_done(const slora_json_t *j)
 {
     return j->done;
-}
-
-
-int
-slora_json_in_text(const slora_json_t *j)
-{
-    const slora_json_node_t  *n;
-
-    if (j->depth == 0) {
-        return 0;
-    }
-
-    n = &j->schema->nodes[j->frames[j->depth - 1].node];
-
-    return n->kind == SLORA_JSON_K_STRING && n->max == SLORA_JSON_NONE
-           && j->part == SLORA_JSON_E_NONE && j->utf8 == 0 && j->hex == 0;
 }
 
 

@@ -1,7 +1,7 @@
 /*
- * slora_json_mask.c: the tokens JSON mode lets the sampler draw
- * (slora_json.h): every token's bytes, grouped by first byte, and the
- * mask of a logits row for an automaton state.
+ * slora_json_mask.c: the tokens constrained JSON output lets the sampler
+ * draw (slora_json.h): every token's bytes, grouped by first byte, and
+ * the mask of a logits row for an automaton state.
  *
  * The one idea: a token is allowed when a copy of the state takes its
  * bytes, so the grammar lives in one place (slora_json.c); the mask only
@@ -9,9 +9,9 @@
  * first two bytes: a first byte the state refuses drops every run it
  * begins, a second byte its run (a byte-level vocabulary has some twenty
  * thousand tokens that begin with a blank, and after a blank most go no
- * further); and inside a string a token of plain string text (marked
- * once, as the bytes that leave a string's state unchanged) is allowed
- * without a try.
+ * further); and inside a string the tokens of plain string text (marked
+ * once, as the bytes that leave a string's state unchanged), which lead
+ * each run, are all allowed at once, without a try or a look.
  */
 
 #include <math.h>
@@ -26,7 +26,9 @@ typedef struct {
     uint8_t     b1;
     uint8_t     b2;
     uint8_t     single;
-    int32_t     start;          /* ids[start, end) */
+    int32_t     start;          /* ids[start, end), the plain text ones
+                                   first: ids[start, plain_end) */
+    int32_t     plain_end;
     int32_t     end;
 } slora_json_run_t;
 
@@ -202,13 +204,15 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
         /* the second byte is tried when a token of the run needs it */
         took2 = -1;
 
-        for (k = run->start; took1 && k < run->end; k++) {
-            id = v->ids[k];
+        k = run->start;
 
-            if (in_text && v->plain[id]) {
-                n++;
-                continue;
-            }
+        if (took1 && in_text) {
+            n += run->plain_end - run->start;
+            k = run->plain_end;
+        }
+
+        for ( /* void */ ; took1 && k < run->end; k++) {
+            id = v->ids[k];
 
             if (took2 == -1) {
                 slora_json_copy(&at2, &at1);
@@ -316,7 +320,8 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
     slora_json_t       in_string, t;
     slora_json_run_t  *run;
 
-    /* each token with bytes as its key << 32 | its id */
+    /* each token with bytes as its key << 33 | not plain << 32 | its id:
+     * runs by key, the plain text tokens first in each */
     sorted = malloc((size_t) v->n_vocab * sizeof(uint64_t));
     if (sorted == NULL) {
         return slora_err_set(err, SLORA_ERROR, "json: out of memory");
@@ -341,13 +346,13 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
             continue;
         }
 
-        sorted[n++] = ((uint64_t) slora_json_key(p, len) << 32)
-                      | (uint32_t) id;
-
         slora_json_copy(&t, &in_string);
         v->plain[id] = memchr(p, '"', len) == NULL
                        && slora_json_feed(&t, p, len)
                        && slora_json_in_text(&t);
+
+        sorted[n++] = ((uint64_t) slora_json_key(p, len) << 33)
+                      | ((uint64_t) !v->plain[id] << 32) | (uint32_t) id;
     }
 
     qsort(sorted, (size_t) n, sizeof(uint64_t), slora_json_cmp);
@@ -356,7 +361,7 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
     run = NULL;
 
     for (k = 0; k < n; k++) {
-        key = (int32_t) (sorted[k] >> 32);
+        key = (int32_t) (sorted[k] >> 33);
         v->ids[k] = (int32_t) (uint32_t) sorted[k];
 
         if (run == NULL || key != ((int32_t) run->b1 << 9)
@@ -367,9 +372,14 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
             run->single = (key & 256) == 0;
             run->b2 = (uint8_t) key;
             run->start = k;
+            run->plain_end = k;
         }
 
         run->end = k + 1;
+
+        if (v->plain[v->ids[k]]) {
+            run->plain_end = k + 1;
+        }
     }
 
     free(sorted);

@@ -110,6 +110,7 @@ static int slora_json_count(slora_json_build_t *b, const cJSON *sch,
 static int slora_json_settle(slora_json_build_t *b);
 static int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
 static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
+static uint32_t slora_json_alts(slora_json_build_t *b, uint32_t n);
 static uint32_t slora_json_node(slora_json_build_t *b, uint32_t kind,
     uint32_t n, uint32_t first);
 static int slora_json_text(slora_json_build_t *b, const cJSON *value,
@@ -650,15 +651,10 @@ slora_json_compile_union(slora_json_build_t *b, const cJSON *list,
                                "supported (at %s)", keyword);
     }
 
-    if (slora_json_grow(b, (void **) &b->alts, &b->cap_alts,
-                        b->n_alts + (uint32_t) n, sizeof(uint32_t))
-        != SLORA_OK)
-    {
+    first = slora_json_alts(b, (uint32_t) n);
+    if (first == SLORA_JSON_NONE) {
         return SLORA_JSON_NONE;
     }
-
-    first = b->n_alts;
-    b->n_alts += (uint32_t) n;
     k = 0;
 
     for (it = list->child; it != NULL; it = it->next, k++) {
@@ -695,15 +691,10 @@ slora_json_compile_types(slora_json_build_t *b, const cJSON *sch,
                                "(at %s)", NULL);
     }
 
-    if (slora_json_grow(b, (void **) &b->alts, &b->cap_alts,
-                        b->n_alts + (uint32_t) n, sizeof(uint32_t))
-        != SLORA_OK)
-    {
+    first = slora_json_alts(b, (uint32_t) n);
+    if (first == SLORA_JSON_NONE) {
         return SLORA_JSON_NONE;
     }
-
-    first = b->n_alts;
-    b->n_alts += (uint32_t) n;
     k = 0;
 
     for (t = types->child; t != NULL; t = t->next, k++) {
@@ -978,18 +969,17 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
         }
     }
 
-    if (m > SLORA_JSON_CHOICES_MAX
-        || slora_json_grow(b, (void **) &b->alts, &b->cap_alts,
-                           b->n_alts + m, sizeof(uint32_t)) != SLORA_OK)
-    {
-        return m > SLORA_JSON_CHOICES_MAX
-               ? slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than "
-                               "64 schemas, flattened, is not supported")
-               : SLORA_ERROR;
+    if (m > SLORA_JSON_CHOICES_MAX) {
+        return slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than "
+                             "64 schemas, flattened, is not supported");
+    }
+
+    first = slora_json_alts(b, m);
+    if (first == SLORA_JSON_NONE) {
+        return SLORA_ERROR;
     }
 
     n = &b->nodes[id];
-    first = b->n_alts;
     out = first;
 
     for (k = 0; k < n->n; k++) {
@@ -1005,8 +995,6 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
             b->alts[out++] = a;
         }
     }
-
-    b->n_alts = out;
 
     for (k = first; k < out; k++) {
         alt = &b->nodes[b->alts[k]];
@@ -1111,6 +1099,26 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
     }
 
     return SLORA_OK;
+}
+
+
+/* n alternatives' places at the end of alts: the first's index. */
+static uint32_t
+slora_json_alts(slora_json_build_t *b, uint32_t n)
+{
+    uint32_t  first;
+
+    if (slora_json_grow(b, (void **) &b->alts, &b->cap_alts, b->n_alts + n,
+                        sizeof(uint32_t))
+        != SLORA_OK)
+    {
+        return SLORA_JSON_NONE;
+    }
+
+    first = b->n_alts;
+    b->n_alts += n;
+
+    return first;
 }
 
 

@@ -27,6 +27,7 @@
 #include <cJSON.h>
 
 #include "tap.h"
+#include "chat_text.h"
 #include "slora_json.h"
 #include "slora_engine.h"
 #include "slora_sampler.h"
@@ -48,8 +49,6 @@ static void test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
 static void test_smollm2(void);
 static void test_llama_vocabs(void);
 static void on_event(void *data, const slora_event_t *ev);
-static size_t detok(const slora_tokenizer_t *t, const int32_t *ids,
-    int32_t n, char *out, size_t cap);
 
 
 int
@@ -495,28 +494,6 @@ on_event(void *data, const slora_event_t *ev)
 
 
 /* The text of tokens. */
-static size_t
-detok(const slora_tokenizer_t *t, const int32_t *ids, int32_t n, char *out,
-    size_t cap)
-{
-    size_t   len, at;
-    int32_t  i;
-
-    at = 0;
-
-    for (i = 0; i < n; i++) {
-        if (slora_tokenizer_token_bytes(t, ids[i], out + at, cap - at - 1,
-                                        &len)
-            != SLORA_OK)
-        {
-            break;
-        }
-        at += len;
-    }
-
-    out[at] = '\0';
-    return at;
-}
 
 
 /* (c) on SmolLM2's vocabulary, and (d) */
@@ -524,15 +501,13 @@ static void
 test_smollm2(void)
 {
     int                   i, rc, prefixes;
-    char                  text[8192], prompt[1024];
-    size_t                n;
+    char                  text[8192];
     cJSON                *doc;
     int32_t               ids[512], n_ids, stop[8], n_stop, k;
     run_t                 run;
     slora_err_t           err;
     slora_json_t          j;
     slora_engine_t       *e;
-    slora_chat_msg_t      msg;
     slora_request_t       req;
     slora_tokenizer_t    *tok;
     slora_json_vocab_t   *v;
@@ -564,18 +539,7 @@ test_smollm2(void)
         BAIL_OUT("%s", err.msg);
     }
 
-    msg.role = "user";
-    msg.role_len = 4;
-    msg.content = "Reply in JSON: what are three fruits and their colours?";
-    msg.content_len = strlen(msg.content);
-
-    if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
-                          prompt, sizeof(prompt), &n, &err) != SLORA_OK
-        || slora_tokenizer_encode(tok, prompt, n, 1, 1, ids, 512, &n_ids,
-                                  &err) != SLORA_OK)
-    {
-        BAIL_OUT("prompt: %s", err.msg);
-    }
+    n_ids = chat_text_prompt(tok, "Reply in JSON: what are three fruits and their colours?", ids, 512);
 
     n_stop = slora_tokenizer_stop_ids(tok, stop, 8);
 
@@ -607,7 +571,7 @@ test_smollm2(void)
 
     is_int(run.errors, 0, "no request failed");
 
-    detok(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    chat_text_bytes(tok, run.tokens[0], run.n[0], text, sizeof(text));
     diag("JSON mode, greedy: %s", text);
     doc = cJSON_Parse(text);
     ok(doc != NULL && cJSON_IsObject(doc), "the greedy answer in JSON mode "
@@ -615,7 +579,7 @@ test_smollm2(void)
     cJSON_Delete(doc);
     is_int(run.finish[0], SLORA_FINISH_STOP, "and it ended as it closed");
 
-    detok(tok, run.tokens[1], run.n[1], text, sizeof(text));
+    chat_text_bytes(tok, run.tokens[1], run.n[1], text, sizeof(text));
     diag("without: %.200s", text);
     doc = cJSON_Parse(text);
     ok(doc == NULL || !cJSON_IsObject(doc), "without JSON mode the answer "
@@ -630,7 +594,7 @@ test_smollm2(void)
             prefixes &= slora_json_feed_token(&j, v, run.tokens[i][k]);
         }
 
-        detok(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        chat_text_bytes(tok, run.tokens[i], run.n[i], text, sizeof(text));
         diag("JSON mode, seed %d: %s", i, text);
         ok(prefixes, "sampled answer %d is at every token the start of an "
            "object", i);

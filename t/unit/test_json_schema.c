@@ -28,6 +28,7 @@
 #include <cJSON.h>
 
 #include "tap.h"
+#include "chat_text.h"
 #include "slora_json.h"
 #include "slora_engine.h"
 #include "slora_sampler.h"
@@ -89,8 +90,6 @@ static const cJSON *deref(const cJSON *root, const cJSON *sch);
 static int gen(gen_t *g, const cJSON *sch, int depth);
 static void put(gen_t *g, const char *s);
 static void blank(gen_t *g);
-static size_t detok(const slora_tokenizer_t *t, const int32_t *ids,
-    int32_t n, char *out, size_t cap);
 
 
 int
@@ -481,15 +480,13 @@ static void
 test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 {
     int                   i, rc, prefixes;
-    char                  text[8192], prompt[1024];
-    size_t                n;
+    char                  text[8192];
     cJSON                *doc, *sch;
     int32_t               ids[512], n_ids, stop[8], n_stop, k;
     run_t                 run;
     slora_err_t           err;
     slora_json_t          j;
     slora_engine_t       *e;
-    slora_chat_msg_t      msg;
     slora_request_t       req;
     slora_engine_conf_t   conf;
     slora_json_schema_t  *s;
@@ -518,18 +515,7 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         BAIL_OUT("%s", err.msg);
     }
 
-    msg.role = "user";
-    msg.role_len = 4;
-    msg.content = "Describe a city in JSON.";
-    msg.content_len = strlen(msg.content);
-
-    if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
-                          prompt, sizeof(prompt), &n, &err) != SLORA_OK
-        || slora_tokenizer_encode(tok, prompt, n, 1, 1, ids, 512, &n_ids,
-                                  &err) != SLORA_OK)
-    {
-        BAIL_OUT("prompt: %s", err.msg);
-    }
+    n_ids = chat_text_prompt(tok, "Describe a city in JSON.", ids, 512);
 
     n_stop = slora_tokenizer_stop_ids(tok, stop, 8);
 
@@ -566,7 +552,7 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     sch = cJSON_Parse(city);
 
     for (i = 0; i < 4; i++) {
-        detok(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        chat_text_bytes(tok, run.tokens[i], run.n[i], text, sizeof(text));
         diag("%s: %s", i == 0 ? "greedy" : i == 1 ? "without" : "sampled",
              text);
         doc = cJSON_Parse(text);
@@ -1011,25 +997,3 @@ blank(gen_t *g)
 }
 
 
-static size_t
-detok(const slora_tokenizer_t *t, const int32_t *ids, int32_t n, char *out,
-    size_t cap)
-{
-    size_t   len, at;
-    int32_t  i;
-
-    at = 0;
-
-    for (i = 0; i < n; i++) {
-        if (slora_tokenizer_token_bytes(t, ids[i], out + at, cap - at - 1,
-                                        &len)
-            != SLORA_OK)
-        {
-            break;
-        }
-        at += len;
-    }
-
-    out[at] = '\0';
-    return at;
-}

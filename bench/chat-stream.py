@@ -7,9 +7,10 @@
 # its cached tokens, both times and whether the answers are equal); four
 # sampled choices of one prompt in one request (n=4); a logit_bias that
 # forces a token; JSON mode (greedy, and four sampled choices: each
-# parsed); a text scored with echo, and a greedy continuation scored
-# back against generation's figures; then 16 at once for the aggregate
-# tokens/s. Standard library
+# parsed); a JSON schema (greedy, and four sampled choices: each checked
+# for the schema's keys in order and their types); a text scored with
+# echo, and a greedy continuation scored back against generation's
+# figures; then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
@@ -154,6 +155,51 @@ for n, temp in ((1, 0), (4, 1.0)):
         except ValueError:
             kind = "not whole"
         print(f"  [{c['index']}] {kind}, {c['finish_reason']}: "
+              f"{' '.join(c['message']['content'].split())[:100]!r}")
+
+# response_format json_schema: greedy and n=4 sampled; each answer
+# checked for the schema's keys in its order and their types (a
+# "length" one was cut by max_tokens before it closed)
+CITY = {"type": "object", "required": ["name", "population", "coastal",
+                                       "size", "districts"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 24},
+            "population": {"type": "integer"},
+            "coastal": {"type": "boolean"},
+            "size": {"enum": ["small", "large"]},
+            "districts": {"type": "array", "minItems": 1, "maxItems": 3,
+                          "items": {"type": "string", "maxLength": 16}}}}
+
+
+def admits(text):
+    try:
+        o = json.loads(text)
+    except ValueError:
+        return "not whole"
+    ok = (list(o) == list(CITY["properties"])
+          and isinstance(o["name"], str) and len(o["name"]) <= 24
+          and type(o["population"]) is int
+          and isinstance(o["coastal"], bool)
+          and o["size"] in ("small", "large")
+          and 1 <= len(o["districts"]) <= 3
+          and all(isinstance(d, str) and len(d) <= 16
+                  for d in o["districts"]))
+    return "admitted" if ok else "NOT ADMITTED"
+
+
+for n, temp in ((1, 0), (4, 1.0)):
+    t0 = time.time()
+    ans = post({"model": MODEL, "max_tokens": 160, "temperature": temp,
+                "seed": 5, "n": n,
+                "response_format": {"type": "json_schema", "json_schema": {
+                    "name": "city", "schema": CITY}},
+                "messages": [{"role": "user", "content":
+                              "Describe a city in JSON."}]})
+    print(f"JSON schema n={n} T={temp}: {ans['usage']['completion_tokens']} "
+          f"tokens in {(time.time() - t0) * 1000:.0f} ms")
+    for c in ans["choices"]:
+        print(f"  [{c['index']}] {admits(c['message']['content'])}, "
+              f"{c['finish_reason']}: "
               f"{' '.join(c['message']['content'].split())[:100]!r}")
 
 # echo: a text scored by the model (a completion of max_tokens 0 with

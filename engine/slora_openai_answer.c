@@ -1,9 +1,10 @@
 /*
  * slora_openai_answer.c: the request fields that shape the answer rather
  * than the run (slora_openai.h): log-probabilities and a completion's
- * echo, logit_bias, response_format, the fields this server refuses
- * rather than ignores, and stop strings. slora_openai.c calls them in
- * its fixed order, so the first mistake is the answer.
+ * echo, logit_bias, response_format and vLLM's guided_json (a JSON
+ * schema, compiled here to refuse what cannot be held), the fields this
+ * server refuses rather than ignores, and stop strings. slora_openai.c
+ * calls them in its fixed order, so the first mistake is the answer.
  *
  * The one idea: each takes the parsed object and the request, sets the
  * fields it owns or fails with the field's OpenAI error, and never reads
@@ -18,6 +19,10 @@
 
 #include "slora_json.h"
 #include "slora_openai_int.h"
+
+
+static int slora_openai_schema(cJSON *sch, const char *param,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 
 
 /*
@@ -198,12 +203,8 @@ int
 slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    cJSON                *item, *type, *js, *sch, *name;
-    char                 *text;
-    size_t                len;
-    const char           *t;
-    slora_err_t           e;
-    slora_json_schema_t  *compiled;
+    cJSON       *item, *type, *js, *sch, *name;
+    const char  *t;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "response_format");
     if (item == NULL || cJSON_IsNull(item)) {
@@ -249,6 +250,84 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
                                  "schema object (and a name string)");
     }
 
+    return slora_openai_schema(sch, "response_format", req, err);
+}
+
+
+/*
+ * vLLM's guided decoding: guided_json (a schema, as an object or as its
+ * text) is response_format json_schema's twin; the others (a regex, a
+ * grammar, a choice of strings, a whitespace pattern) are refused
+ * rather than ignored, since the answer would not be held to them.
+ */
+int
+slora_openai_guided(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int           rc;
+    cJSON        *item, *doc;
+    size_t        i;
+
+    static const char  *refused[] = {
+        "guided_regex", "guided_choice", "guided_grammar",
+        "guided_whitespace_pattern", "structured_outputs"
+    };
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, refused[i]);
+
+        if (item != NULL && !cJSON_IsNull(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", refused[i],
+                                     "%s is not supported by this server; "
+                                     "guided_json and response_format are",
+                                     refused[i]);
+        }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "guided_json", "guided_json and a JSON "
+                                 "response_format: give one");
+    }
+
+    if (cJSON_IsObject(item)) {
+        return slora_openai_schema(item, "guided_json", req, err);
+    }
+
+    doc = cJSON_IsString(item) ? cJSON_Parse(item->valuestring) : NULL;
+
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "guided_json", "guided_json must be a "
+                                 "schema: an object, or its JSON text");
+    }
+
+    rc = slora_openai_schema(doc, "guided_json", req, err);
+    cJSON_Delete(doc);
+
+    return rc;
+}
+
+
+/* A schema object, compiled once here so that one this server cannot
+ * enforce is refused now, and kept as its compact text. */
+static int
+slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char                 *text;
+    size_t                len;
+    slora_err_t           e;
+    slora_json_schema_t  *compiled;
+
     text = cJSON_PrintUnformatted(sch);
     if (text == NULL) {
         return slora_openai_nomem(err);
@@ -259,10 +338,9 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     if (len > SLORA_JSON_SCHEMA_MAX) {
         free(text);
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "response_format", "response_format's "
-                                 "schema is %zu bytes written compactly; "
-                                 "this server takes at most %d", len,
-                                 SLORA_JSON_SCHEMA_MAX);
+                                 param, "%s's schema is %zu bytes written "
+                                 "compactly; this server takes at most %d",
+                                 param, len, SLORA_JSON_SCHEMA_MAX);
     }
 
     compiled = slora_json_schema_parse(text, len, &e);
@@ -270,8 +348,7 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     if (compiled == NULL) {
         free(text);
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "response_format", "response_format's "
-                                 "schema: %s", e.msg);
+                                 param, "%s's schema: %s", param, e.msg);
     }
 
     slora_json_schema_free(compiled);

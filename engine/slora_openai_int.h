@@ -39,13 +39,15 @@ int slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
 
 
 /* slora_openai_answer.c: log-probabilities and echo, logit_bias,
- * response_format, what is not served, stop */
+ * response_format and vLLM's guided decoding, what is not served, stop */
 
 int slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
 int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err);

@@ -260,6 +260,23 @@ static const bad_case_t  bad_cases[] = {
       "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":"
       "{\"type\":\"string\",\"format\":\"email\",\"pattern\":\"@\"}}}}}}",
       400, "invalid_value", "response_format" },
+    { "chat: guided_json beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_object\"},\"guided_json\":{\"type\":\"object\"}}",
+      400, "invalid_value", "guided_json" },
+    { "completions: guided_json text that is not a schema", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":\"[1]\"}",
+      400, "invalid_type", "guided_json" },
+    { "completions: guided_json the server cannot enforce", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
+      "{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}}",
+      400, "invalid_value", "guided_json" },
+    { "chat: guided_choice", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\",\"b\"]}",
+      400, "unsupported_parameter", "guided_choice" },
+    { "completions: guided_regex", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":\"a+\"}",
+      400, "unsupported_parameter", "guided_regex" },
     { "chat: response_format json_schema of an array", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
@@ -562,6 +579,25 @@ test_chat(void)
                  "\"\xc3\xa9\"}}}") == 0,
        "chat: response_format json_schema: its schema, compact: %s",
        req.schema.data != NULL ? req.schema.data : "(none)");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
+               "{\"type\": \"object\", \"required\": [\"a\"], "
+               "\"properties\": {\"a\": {\"type\": \"string\"}}}}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\",\"required\":"
+                 "[\"a\"],\"properties\":{\"a\":{\"type\":\"string\"}}}")
+          == 0, "completions: vLLM's guided_json is the schema: %s",
+       req.schema.data != NULL ? req.schema.data : "(none)");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_json\":"
+               "\"{\\\"type\\\": \\\"object\\\"}\"}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\"}") == 0,
+       "chat: so is guided_json's text: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"

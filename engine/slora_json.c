@@ -81,6 +81,8 @@ const slora_json_schema_t  slora_json_any_object = {
 
 static int slora_json_byte(slora_json_t *j, unsigned c);
 static int slora_json_space(slora_json_t *j);
+static int slora_json_begins(const slora_json_schema_t *s, uint32_t id,
+    unsigned c);
 static int slora_json_start(slora_json_t *j, uint32_t id, unsigned c);
 static int slora_json_object(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
@@ -261,7 +263,8 @@ slora_json_space(slora_json_t *j)
 }
 
 
-int
+/* 1 when a value of node id may begin with byte c. */
+static int
 slora_json_begins(const slora_json_schema_t *s, uint32_t id, unsigned c)
 {
     uint32_t                  k;

@@ -89,8 +89,4 @@ extern const slora_json_node_t    slora_json_builtin_nodes[];
 extern const slora_json_text_t    slora_json_builtin_texts[];
 
 
-/* 1 when a value of node id may begin with byte c. */
-int slora_json_begins(const slora_json_schema_t *s, uint32_t id, unsigned c);
-
-
 #endif /* SLORA_JSON_INT_H */

@@ -110,6 +110,8 @@ static int slora_json_count(slora_json_build_t *b, const cJSON *sch,
 static int slora_json_settle(slora_json_build_t *b);
 static int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
 static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
+static void slora_json_first_bytes(slora_json_build_t *b, uint32_t id,
+    uint64_t set[4]);
 static uint32_t slora_json_alts(slora_json_build_t *b, uint32_t n);
 static uint32_t slora_json_node(slora_json_build_t *b, uint32_t kind,
     uint32_t n, uint32_t first);
@@ -925,9 +927,9 @@ static int
 slora_json_settle_union(slora_json_build_t *b, uint32_t id)
 {
     int                 any, number, c;
-    uint32_t            k, i, m, a, n_lit, first, out, lit, owner[256];
+    uint32_t            k, i, m, a, n_lit, first, out, lit, w;
+    uint64_t            seen[4], set[4];
     slora_json_node_t  *n, *alt;
-    slora_json_schema_t view;
 
     if (b->settled[id] == 2) {
         return SLORA_OK;
@@ -1070,23 +1072,17 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
     n->first = first;
     n->n = m - first;
 
-    view.nodes = b->nodes;
-    view.props = b->props;
-    view.texts = b->texts;
-    view.alts = b->alts;
-    view.bytes = b->bytes;
-    view.n_nodes = b->n_nodes;
-    view.root = 0;
+    /* each alternative's first bytes, as 256 bits: none twice */
+    memset(seen, 0, sizeof(seen));
 
-    for (c = 0; c < 256; c++) {
-        owner[c] = SLORA_JSON_NONE;
+    for (k = first; k < m; k++) {
+        slora_json_first_bytes(b, b->alts[k], set);
 
-        for (k = first; k < m; k++) {
-            if (!slora_json_begins(&view, b->alts[k], (unsigned) c)) {
-                continue;
-            }
+        for (w = 0; w < 4; w++) {
+            if (seen[w] & set[w]) {
+                c = (int) (w * 64 + (uint32_t) __builtin_ctzll(seen[w]
+                                                               & set[w]));
 
-            if (owner[c] != SLORA_JSON_NONE) {
                 return slora_err_set(b->err, SLORA_ERROR, "anyOf's "
                                      "alternatives must begin differently "
                                      "(an object, an array, a string, a "
@@ -1094,11 +1090,60 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
                                      "begin with '%c'", c);
             }
 
-            owner[c] = k;
+            seen[w] |= set[w];
         }
     }
 
     return SLORA_OK;
+}
+
+
+/* The bytes a value of node id (no union) may begin with, as 256 bits:
+ * what slora_json_begins says, byte by byte, in one pass. */
+static void
+slora_json_first_bytes(slora_json_build_t *b, uint32_t id, uint64_t set[4])
+{
+    uint32_t                  k;
+    const char               *p;
+    const slora_json_node_t  *n;
+
+    memset(set, 0, 4 * sizeof(uint64_t));
+    n = &b->nodes[id];
+
+#define slora_json_bit(c)  set[(unsigned char) (c) >> 6]                    \
+                               |= (uint64_t) 1 << ((unsigned char) (c) & 63)
+
+    switch (n->kind) {
+
+    case SLORA_JSON_K_OBJECT:
+    case SLORA_JSON_K_MAP:
+        slora_json_bit('{');
+        break;
+
+    case SLORA_JSON_K_ARRAY:
+        slora_json_bit('[');
+        break;
+
+    case SLORA_JSON_K_STRING:
+        slora_json_bit('"');
+        break;
+
+    case SLORA_JSON_K_LITERAL:
+        for (k = 0; k < n->n; k++) {
+            slora_json_bit(b->bytes[b->texts[n->first + k].off]);
+        }
+        break;
+
+    default:            /* NUMBER, INTEGER (ANY absorbs a union) */
+        slora_json_bit('-');
+
+        for (p = "0123456789"; *p; p++) {
+            slora_json_bit(*p);
+        }
+        break;
+    }
+
+#undef slora_json_bit
 }
 
 

@@ -1271,8 +1271,10 @@ slora_json_enter(slora_json_build_t *b, const char *a, const char *c)
     if (n > 0) {
         b->path_len += (size_t) n;
 
+        /* too long to show whole: its start, and "..." */
         if (b->path_len >= sizeof(b->path)) {
             b->path_len = sizeof(b->path) - 1;
+            memcpy(b->path + b->path_len - 3, "...", 3);
         }
     }
 }

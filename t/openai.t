@@ -481,6 +481,27 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
           =~ m{"maximum" is not supported \(at #/properties/n\)},
        'a schema the server cannot enforce: 400 naming the keyword and '
        . 'where: ' . ($r->{json}{error}{message} // $r->{status}));
+
+    # hostile schemas: too long, nested too deep; each a 400 that says so
+    my $deep = { type => 'string' };
+    $deep = { type => 'array', items => $deep } for 1 .. 80;
+    for my $case (
+        [ { type => 'object', description => 'x' x 17000 },
+          qr/at most 16384/, 'a schema of 17 KB' ],
+        [ { type => 'object', properties => { a => $deep } },
+          qr/nests too deep/, 'a schema nested 80 deep' ])
+    {
+        $r = json_req($PORT, '/v1/chat/completions',
+                      { model => 'base', max_tokens => 8,
+                        messages => [{ role => 'user', content => 'hi' }],
+                        response_format => { type => 'json_schema',
+                            json_schema => { name => 'x',
+                                             schema => $case->[0] } } });
+        ok($r->{status} == 400
+           && ($r->{json}{error}{message} // '') =~ $case->[1],
+           "$case->[2]: 400: " . ($r->{json}{error}{message}
+                                  // $r->{status}));
+    }
 }
 
 # Log-probabilities. Greedy, so each token is its row's likeliest: it

@@ -17,7 +17,9 @@
 # host memory), as many as --host-cache holds. `slora replay` plays a
 # trace at its arrival times and reports as loadgen does, early abort
 # included; `slora mkadapter --count --ranks` writes the folders with
-# ranks in turn; bad option values are refused by name.
+# ranks in turn; `slora generate --json-schema` answers with an object
+# the schema admits and refuses a keyword it cannot enforce; bad option
+# values are refused by name.
 
 use strict;
 use warnings;
@@ -26,6 +28,7 @@ use lib 't/lib';
 use SloraTest;
 use Test::More;
 use File::Temp qw(tempdir);
+use JSON::PP;
 
 my $slora = repo_root() . '/bin/slora';
 ok(-x $slora, 'bin/slora is built') or BAIL_OUT('run make first');
@@ -214,6 +217,34 @@ my $model = tiny_model();
         '--prompt', 'one two');
     ok($rc3 >> 8 == 1 && $err3 =~ /--max-tokens 0 needs --prompt-logprobs 1/,
        "--max-tokens 0 alone is refused: $err3");
+}
+
+# generate --json-schema: the tiny model's random answer is still one
+# object the schema admits, its keys in order; a schema with a keyword the
+# engine cannot enforce is refused, naming it
+{
+    my $schema = '{"type":"object","required":["n","tag"],"properties":'
+                 . '{"n":{"type":"integer"},"tag":{"enum":["a","b"]},'
+                 . '"more":{"type":"array","maxItems":2,'
+                 . '"items":{"type":"boolean"}}}}';
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'one two', '--max-tokens', '120',
+        '--json-schema', $schema);
+    my $o = eval { JSON::PP->new->decode($out) };
+    ok($rc == 0 && ref $o eq 'HASH' && $o->{n} =~ /^-?\d+$/
+       && $o->{tag} =~ /^[ab]$/ && $out =~ /"n".*"tag"/s
+       && (!exists $o->{more} || @{ $o->{more} } <= 2),
+       'generate --json-schema: an object the schema admits: '
+       . join(' ', split ' ', $out)) or diag($err);
+    ($rc, undef, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'one two', '--json-schema',
+        '{"type":"object","properties":{"n":{"type":"integer",'
+        . '"multipleOf":2}}}');
+    ok($rc >> 8 == 1
+       && $err =~ m{"multipleOf" is not supported \(at #/properties/n\)},
+       "a schema it cannot enforce is refused: $err");
 }
 
 # $SLORA_STEP_LOG: one CSV line a step, appended, the header once

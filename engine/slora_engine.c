@@ -538,6 +538,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->top_logprobs = req->logprobs ? req->top_logprobs : -1;
     q->max_tokens = sp->max_tokens;
     slora_rng_seed(&q->rng, sp->seed);
+
     if (req->json_schema != NULL) {
         q->schema = slora_json_schema_parse(req->json_schema,
                                             req->json_schema_len, err);

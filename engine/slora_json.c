@@ -62,12 +62,12 @@ enum {
 
 
 const slora_json_node_t  slora_json_builtin_nodes[SLORA_JSON_N_BUILTIN] = {
-    { SLORA_JSON_K_MAP, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE },
-    { SLORA_JSON_K_ANY, 0, 0, 0, SLORA_JSON_NONE },
-    { SLORA_JSON_K_ARRAY, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE },
-    { SLORA_JSON_K_STRING, 0, 0, 0, SLORA_JSON_NONE },
-    { SLORA_JSON_K_LITERAL, 3, 0, 0, SLORA_JSON_NONE },
-    { SLORA_JSON_K_NUMBER, 0, 0, 0, SLORA_JSON_NONE },
+    { SLORA_JSON_K_MAP, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0 },
+    { SLORA_JSON_K_ANY, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
+    { SLORA_JSON_K_ARRAY, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0 },
+    { SLORA_JSON_K_STRING, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
+    { SLORA_JSON_K_LITERAL, 3, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
+    { SLORA_JSON_K_NUMBER, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
 };
 
 const slora_json_text_t  slora_json_builtin_texts[SLORA_JSON_TEXTS_BUILTIN]
@@ -100,6 +100,10 @@ static int slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static int slora_json_literal_over(const slora_json_t *j,
     const slora_json_frame_t *f, const slora_json_node_t *n);
+static int slora_json_bounded(slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c, int rc);
+static int slora_json_reachable(const slora_json_node_t *n, int neg,
+    uint64_t v, uint32_t digits);
 static int slora_json_number(slora_json_t *j, int integer, unsigned c);
 static int slora_json_string(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
@@ -216,6 +220,11 @@ slora_json_byte(slora_json_t *j, unsigned c)
         case SLORA_JSON_K_NUMBER:
         case SLORA_JSON_K_INTEGER:
             rc = slora_json_number(j, n->kind == SLORA_JSON_K_INTEGER, c);
+
+            if (n->bounded && rc != 0) {
+                rc = slora_json_bounded(f, n, c, rc);
+            }
+
             break;
 
         case SLORA_JSON_K_LITERAL:
@@ -371,11 +380,26 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
 
     case SLORA_JSON_K_NUMBER:
     case SLORA_JSON_K_INTEGER:
-        if ((c != '-' && (c < '0' || c > '9'))
-            || slora_json_push(j, id, 0) == NULL)
+        if (c != '-' && (c < '0' || c > '9')) {
+            return 0;
+        }
+
+        if (n->bounded
+            && !slora_json_reachable(n, c == '-', c == '-' ? 0 : c - '0',
+                                     c != '-'))
         {
             return 0;
         }
+
+        f = slora_json_push(j, id, 0);
+        if (f == NULL) {
+            return 0;
+        }
+
+        /* a bounded integer's sign, digits and value so far */
+        f->b = c == '-';
+        f->a = c != '-';
+        f->cand = c == '-' ? 0 : c - '0';
 
         j->part = c == '-' ? SLORA_JSON_N_MINUS
                   : c == '0' ? SLORA_JSON_N_ZERO : SLORA_JSON_N_INT;
@@ -706,6 +730,76 @@ slora_json_literal_over(const slora_json_t *j, const slora_json_frame_t *f,
     }
 
     return 1;
+}
+
+
+/*
+ * A bounded integer's byte that its lexer took (rc 1) or that ended it
+ * (AGAIN): a digit must leave the integer able to end inside lo..hi,
+ * and the integer may end only there. The value so far is f->cand (its
+ * magnitude, f->a digits, negative when f->b).
+ */
+static int
+slora_json_bounded(slora_json_frame_t *f, const slora_json_node_t *n,
+    unsigned c, int rc)
+{
+    __int128  v;
+
+    if (rc == SLORA_JSON_AGAIN) {
+        v = f->b ? -(__int128) f->cand : (__int128) f->cand;
+
+        return f->a > 0 && v >= n->lo && v <= n->hi ? SLORA_JSON_AGAIN : 0;
+    }
+
+    /* a digit: 19 of them at most, past which no int64 bound reaches */
+    if (f->a == 19
+        || !slora_json_reachable(n, (int) f->b, f->cand * 10 + (c - '0'),
+                                 f->a + 1))
+    {
+        return 0;
+    }
+
+    f->cand = f->cand * 10 + (c - '0');
+    f->a++;
+
+    return 1;
+}
+
+
+/*
+ * Whether an integer begun as the sign and the digits (digits of them,
+ * magnitude v) can still end inside n->lo..n->hi: as it is, or with k
+ * more digits, magnitude v * 10^k up to v * 10^k + 10^k - 1, for k up to
+ * 19 digits in all (a leading zero takes none).
+ */
+static int
+slora_json_reachable(const slora_json_node_t *n, int neg, uint64_t v,
+    uint32_t digits)
+{
+    uint32_t  k;
+    __int128  p, low, high, lo, hi;
+
+    if (digits == 0) {
+        /* a bare '-': some negative integer, or -0 */
+        return n->lo <= 0;
+    }
+
+    for (k = 0, p = 1; digits + k <= 19; k++, p *= 10) {
+        if (k > 0 && v == 0) {
+            break;
+        }
+
+        low = (__int128) v * p;
+        high = low + p - 1;
+        lo = neg ? -high : low;
+        hi = neg ? -low : high;
+
+        if (lo <= n->hi && hi >= n->lo) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

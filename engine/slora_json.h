@@ -86,7 +86,8 @@ typedef struct {
 /*
  * Compiles the JSON schema text[0..len) (draft 2020-12's keywords that
  * shape a value: type, properties, required, additionalProperties,
- * items, minItems, maxItems, minLength, maxLength, enum, const, anyOf,
+ * items, minItems, maxItems, minLength, maxLength, an integer's
+ * minimum, maximum and their exclusive forms, enum, const, anyOf,
  * oneOf, allOf of one, $ref to a place in the same document, $defs;
  * annotations such as title, description, default and format are
  * ignored). The root must be an object. A keyword that would constrain

@@ -23,7 +23,7 @@ typedef enum {
     SLORA_JSON_K_ARRAY,         /* items of node first, min..max */
     SLORA_JSON_K_STRING,        /* min..max characters */
     SLORA_JSON_K_NUMBER,
-    SLORA_JSON_K_INTEGER,
+    SLORA_JSON_K_INTEGER,       /* bounded: lo..hi */
     SLORA_JSON_K_LITERAL,       /* one of texts[first, first + n) */
     SLORA_JSON_K_UNION          /* one of alts[first, first + n), none
                                    a union, no two beginning alike */
@@ -39,6 +39,9 @@ typedef struct {
     uint32_t    first;
     uint32_t    min;
     uint32_t    max;
+    uint32_t    bounded;    /* INTEGER: lo..hi hold */
+    int64_t     lo;
+    int64_t     hi;
 } slora_json_node_t;
 
 

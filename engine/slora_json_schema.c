@@ -68,8 +68,8 @@ typedef struct {
 
 /* Keywords that constrain what this compiler cannot enforce. */
 static const char  *slora_json_unsupported[] = {
-    "pattern", "patternProperties", "propertyNames", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minProperties",
+    "pattern", "patternProperties", "propertyNames", "multipleOf",
+    "minProperties",
     "maxProperties", "dependentRequired", "dependentSchemas", "dependencies",
     "prefixItems", "additionalItems", "contains", "minContains",
     "maxContains", "uniqueItems", "not", "if", "then", "else",
@@ -82,13 +82,24 @@ static const char  *slora_json_unsupported[] = {
 static const char  *slora_json_shaping[] = {
     "type", "properties", "required", "additionalProperties", "items",
     "minItems", "maxItems", "minLength", "maxLength", "enum", "const",
-    "anyOf", "oneOf", "allOf", "$ref", NULL
+    "anyOf", "oneOf", "allOf", "$ref", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", NULL
+};
+
+
+/* The bounds of a number, held for an integer only. */
+static const char  *slora_json_bounds[] = {
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL
 };
 
 
 static uint32_t slora_json_compile(slora_json_build_t *b, const cJSON *sch);
 static uint32_t slora_json_compile_type(slora_json_build_t *b,
     const cJSON *sch, const char *type);
+static uint32_t slora_json_compile_integer(slora_json_build_t *b,
+    const cJSON *sch);
+static int64_t slora_json_int64(double x);
+static const char *slora_json_bounded(const cJSON *sch);
 static uint32_t slora_json_compile_object(slora_json_build_t *b,
     const cJSON *sch);
 static uint32_t slora_json_compile_array(slora_json_build_t *b,
@@ -315,6 +326,11 @@ slora_json_compile(slora_json_build_t *b, const cJSON *sch)
         {
             id = slora_json_compile_type(b, sch, "string");
 
+        } else if (slora_json_bounded(sch) != NULL) {
+            id = slora_json_fail(b, "%s without \"type\": \"integer\" is "
+                                 "not supported (at %s)",
+                                 slora_json_bounded(sch));
+
         } else {
             id = SLORA_JSON_N_ANY;
         }
@@ -345,11 +361,17 @@ slora_json_compile_type(slora_json_build_t *b, const cJSON *sch,
     }
 
     if (strcmp(type, "number") == 0) {
+        if (slora_json_bounded(sch) != NULL) {
+            return slora_json_fail(b, "%s on a number is not supported, on "
+                                   "an integer it is (at %s)",
+                                   slora_json_bounded(sch));
+        }
+
         return SLORA_JSON_N_ANY_NUMBER;
     }
 
     if (strcmp(type, "integer") == 0) {
-        return slora_json_node(b, SLORA_JSON_K_INTEGER, 0, 0);
+        return slora_json_compile_integer(b, sch);
     }
 
     if (strcmp(type, "boolean") == 0) {
@@ -363,6 +385,92 @@ slora_json_compile_type(slora_json_build_t *b, const cJSON *sch,
 
     return slora_json_fail(b, "type \"%s\" is not a JSON Schema type "
                            "(at %s)", type);
+}
+
+
+/* An integer, within minimum..maximum and past the exclusive bounds:
+ * lo..hi as int64 (a fractional bound rounded inward). */
+static uint32_t
+slora_json_compile_integer(slora_json_build_t *b, const cJSON *sch)
+{
+    int           i;
+    double        x, lo, hi;
+    uint32_t      id;
+    const cJSON  *it;
+
+    lo = -9223372036854775808.0;
+    hi = 9223372036854775807.0;
+
+    for (i = 0; slora_json_bounds[i] != NULL; i++) {
+        it = cJSON_GetObjectItemCaseSensitive(sch, slora_json_bounds[i]);
+
+        if (it == NULL) {
+            continue;
+        }
+
+        if (!cJSON_IsNumber(it)) {
+            return slora_json_fail(b, "%s must be a number (at %s)",
+                                   slora_json_bounds[i]);
+        }
+
+        x = it->valuedouble;
+
+        switch (i) {
+        case 0:
+            lo = fmax(lo, ceil(x));
+            break;
+        case 1:
+            hi = fmin(hi, floor(x));
+            break;
+        case 2:
+            lo = fmax(lo, floor(x) + 1);
+            break;
+        default:
+            hi = fmin(hi, ceil(x) - 1);
+            break;
+        }
+    }
+
+    if (lo > hi) {
+        return slora_json_fail(b, "the bounds admit no integer (at %s)",
+                               NULL);
+    }
+
+    id = slora_json_node(b, SLORA_JSON_K_INTEGER, 0, 0);
+
+    if (id != SLORA_JSON_NONE && slora_json_bounded(sch) != NULL) {
+        b->nodes[id].bounded = 1;
+        b->nodes[id].lo = slora_json_int64(lo);
+        b->nodes[id].hi = slora_json_int64(hi);
+    }
+
+    return id;
+}
+
+
+/* A whole double as int64, clamped (a bound past 2^53 is as exact as
+ * the JSON number that gave it). */
+static int64_t
+slora_json_int64(double x)
+{
+    return x <= -9223372036854775808.0 ? INT64_MIN
+           : x >= 9223372036854775807.0 ? INT64_MAX : (int64_t) x;
+}
+
+
+/* The first bound keyword sch has; NULL: none. */
+static const char *
+slora_json_bounded(const cJSON *sch)
+{
+    int  i;
+
+    for (i = 0; slora_json_bounds[i] != NULL; i++) {
+        if (cJSON_HasObjectItem(sch, slora_json_bounds[i])) {
+            return slora_json_bounds[i];
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -1191,6 +1299,9 @@ slora_json_node(slora_json_build_t *b, uint32_t kind, uint32_t n,
     node->first = first;
     node->min = 0;
     node->max = SLORA_JSON_NONE;
+    node->bounded = 0;
+    node->lo = INT64_MIN;
+    node->hi = INT64_MAX;
 
     return b->n_nodes++;
 }

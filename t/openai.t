@@ -423,7 +423,8 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     my $schema = { type => 'object', required => ['name', 'legs', 'pet'],
                    properties => {
                        name => { type => 'string', maxLength => 12 },
-                       legs => { type => 'integer' },
+                       legs => { type => 'integer', minimum => 0,
+                                 maximum => 8 },
                        pet => { type => 'boolean' } } };
     my $fmt = { type => 'json_schema',
                 json_schema => { name => 'cat', schema => $schema } };
@@ -433,7 +434,8 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
         return ref $o eq 'HASH' && join(',', sort keys %$o) eq 'legs,name,pet'
                && ($t =~ /"legs".*"name".*"pet"/s)
                && !ref $o->{name} && length($o->{name}) <= 12
-               && $o->{legs} =~ /^-?\d+$/ && JSON::PP::is_bool($o->{pet});
+               && $o->{legs} =~ /^-?\d+$/ && $o->{legs} >= 0
+               && $o->{legs} <= 8 && JSON::PP::is_bool($o->{pet});
     };
     $r = json_req($PORT, '/v1/completions', $canon->encode(
                   { model => 'base', temperature => 0, max_tokens => 80,
@@ -474,11 +476,11 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                         json_schema => { name => 'x', schema => {
                             type => 'object', properties => {
                                 n => { type => 'integer',
-                                       maximum => 9 } } } } } });
+                                       multipleOf => 3 } } } } } });
     ok($r->{status} == 400
        && ($r->{json}{error}{code} // '') eq 'invalid_value'
        && ($r->{json}{error}{message} // '')
-          =~ m{"maximum" is not supported \(at #/properties/n\)},
+          =~ m{"multipleOf" is not supported \(at #/properties/n\)},
        'a schema the server cannot enforce: 400 naming the keyword and '
        . 'where: ' . ($r->{json}{error}{message} // $r->{status}));
 

@@ -346,7 +346,7 @@ def json_schema(client):
     class City(pydantic.BaseModel):
         name: str = pydantic.Field(max_length=24)
         country: str = pydantic.Field(max_length=24)
-        population: int
+        population: int = pydantic.Field(ge=0, le=40000000)
         coastal: bool
         size: Literal["small", "large"]
         districts: List[Annotated[str, pydantic.Field(max_length=16)]] = \

@@ -51,7 +51,9 @@ static const char  schema_all[] =
     " \"type\": \"object\", \"title\": \"all\", \"properties\": {"
     "  \"name\": {\"type\": \"string\", \"minLength\": 2,"
     "            \"maxLength\": 5, \"description\": \"d\"},"
-    "  \"age\": {\"type\": \"integer\"},"
+    "  \"age\": {\"type\": \"integer\", \"minimum\": -5,"
+    "          \"maximum\": 120},"
+    "  \"count\": {\"type\": \"integer\", \"exclusiveMinimum\": 0.5},"
     "  \"score\": {\"type\": [\"number\", \"null\"]},"
     "  \"ok\": {\"type\": \"boolean\"},"
     "  \"kind\": {\"enum\": [\"a\", \"ab\", 1, 12, null, [1, 2], {\"x\": 1}]},"
@@ -79,6 +81,7 @@ typedef struct {
 
 static void test_refusals(void);
 static void test_against_validator(void);
+static void test_integer_bounds(void);
 static void test_mask_smollm2(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_engine(const slora_tokenizer_t *tok,
@@ -101,6 +104,7 @@ main(void)
 
     test_refusals();
     test_against_validator();
+    test_integer_bounds();
 
     tok = slora_tokenizer_load(SMOLLM2, &err);
     if (tok == NULL) {
@@ -135,8 +139,12 @@ test_refusals(void)
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\","
           "\"pattern\":\"x\"}}}", "\"pattern\" is not supported (at "
           "#/properties/a)" },
+        { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
+          "\"minimum\":0}}}", "minimum on a number is not supported" },
+        { "{\"type\":\"object\",\"properties\":{\"n\":{\"maximum\":0}}}",
+          "maximum without \"type\": \"integer\"" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
-          "\"minimum\":0}}}", "\"minimum\"" },
+          "\"minimum\":2.5,\"exclusiveMaximum\":3}}}", "admit no integer" },
         { "{\"type\":\"array\"}", "root must be an object" },
         { "{\"anyOf\":[{\"type\":\"object\"},{\"type\":\"null\"}]}",
           "root must be an object" },
@@ -333,6 +341,11 @@ test_against_validator(void)
             "{ \"name\" : \"\\u00e9\\ud83d\\ude00\" , \"ok\":false,"
             "\"kind\":[1,2],\"tags\":[\"a\",\"b\",\"c\"],\"list\":{\"v\":-3,"
             "\"next\":{\"v\":0,\"next\":null}},\"empty\":{}}",
+            "{\"name\":\"ab\",\"age\":-0,\"count\":1,\"ok\":true,"
+            "\"kind\":1,\"tags\":[\"x\"],\"list\":{\"v\":1,"
+            "\"next\":null}}",
+            "{\"name\":\"ab\",\"age\":120,\"ok\":true,\"kind\":1,"
+            "\"tags\":[\"x\"],\"list\":{\"v\":1,\"next\":null}}",
         };
         static const char  *no[] = {
             "{\"ok\":true,\"name\":\"ab\"",         /* out of order */
@@ -348,6 +361,12 @@ test_against_validator(void)
             "\"list\":{\"v\":1,\"next\":null}}}",
             "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"]}",
             "{\"name\":\"ab\",\"zzz\":1",
+            "{\"name\":\"ab\",\"age\":121",   /* past maximum */
+            "{\"name\":\"ab\",\"age\":-6",    /* under minimum */
+            "{\"name\":\"ab\",\"age\":1200",
+            "{\"name\":\"ab\",\"age\":-10",
+            "{\"name\":\"ab\",\"count\":0,",  /* exclusive 0.5 */
+            "{\"name\":\"ab\",\"count\":-",
             "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
             "\"list\":{\"v\":1,\"next\":null},\"empty\":{\"a\"",
         };
@@ -367,6 +386,124 @@ test_against_validator(void)
 
     cJSON_Delete(sch);
     slora_json_schema_free(s);
+}
+
+
+/* (b) for bounded integers: every integer from -300 to 300, and those
+ * at the ends of each range, is taken whole iff it lies inside; and
+ * every prefix taken can still be finished (no dead end) */
+static void
+test_integer_bounds(void)
+{
+    int                   r, agree, finish;
+    char                  schema[256], doc[64];
+    size_t                len, at;
+    int64_t               v, probe[8];
+    slora_err_t           err;
+    slora_json_t          j, t;
+    slora_json_schema_t  *s;
+
+    static const struct { const char *bounds; int64_t lo, hi; }  ranges[] = {
+        { "\"minimum\":-15,\"maximum\":27", -15, 27 },
+        { "\"minimum\":3,\"maximum\":3", 3, 3 },
+        { "\"minimum\":-100,\"exclusiveMaximum\":-6.5", -100, -7 },
+        { "\"minimum\":0,\"maximum\":9", 0, 9 },
+        { "\"exclusiveMinimum\":9,\"maximum\":99", 10, 99 },
+        { "\"minimum\":1000", 1000, INT64_MAX },
+        { "\"maximum\":5", INT64_MIN, 5 },
+        { "\"minimum\":1000000000000000,\"maximum\":1000000000000010",
+          1000000000000000LL, 1000000000000010LL },
+    };
+
+    agree = 1;
+    finish = 1;
+
+    for (r = 0; r < (int) (sizeof(ranges) / sizeof(ranges[0])); r++) {
+        snprintf(schema, sizeof(schema), "{\"type\":\"object\",\"required\":"
+                 "[\"x\"],\"properties\":{\"x\":{\"type\":\"integer\",%s}}}",
+                 ranges[r].bounds);
+        s = slora_json_schema_parse(schema, strlen(schema), &err);
+        if (s == NULL) {
+            ok(0, "range %d compiles: %s", r, err.msg);
+            continue;
+        }
+
+        probe[0] = ranges[r].lo;
+        probe[1] = ranges[r].lo == INT64_MIN ? INT64_MIN : ranges[r].lo - 1;
+        probe[2] = ranges[r].hi;
+        probe[3] = ranges[r].hi == INT64_MAX ? INT64_MAX : ranges[r].hi + 1;
+        probe[4] = INT64_MIN;
+        probe[5] = INT64_MAX;
+        probe[6] = ranges[r].lo / 10;
+        probe[7] = ranges[r].hi / 10;
+
+        for (v = -308; v <= 300; v++) {
+            snprintf(doc, sizeof(doc), "{\"x\":%lld}",
+                     (long long) (v < -300 ? probe[-301 - v] : v));
+            len = strlen(doc);
+
+            slora_json_init(&j, s);
+
+            if ((slora_json_feed(&j, doc, len) && slora_json_done(&j))
+                != ((v < -300 ? probe[-301 - v] : v) >= ranges[r].lo
+                    && (v < -300 ? probe[-301 - v] : v) <= ranges[r].hi))
+            {
+                if (agree) {
+                    diag("range %d: %s", r, doc);
+                }
+                agree = 0;
+            }
+
+            /* each prefix taken, and finished by some digits and '}' */
+            slora_json_init(&j, s);
+
+            for (at = 0; at < len && slora_json_feed(&j, doc + at, 1);
+                 at++)
+            {
+                int  d, n, found;
+
+                /* a whole document is finished already */
+                found = slora_json_done(&j);
+                slora_json_copy(&t, &j);
+
+                for (n = 0; n < 20 && !found; n++) {
+                    slora_json_t  u;
+
+                    slora_json_copy(&u, &t);
+                    found = slora_json_feed(&u, "}", 1)
+                            && slora_json_done(&u);
+
+                    for (d = 0; d <= 9 && !found; d++) {
+                        char  c = (char) ('0' + d);
+
+                        slora_json_copy(&u, &t);
+                        if (slora_json_feed(&u, &c, 1)) {
+                            slora_json_copy(&t, &u);
+                            break;
+                        }
+                    }
+
+                    if (d > 9 && !found) {
+                        break;
+                    }
+                }
+
+                if (!found && at >= 5) {
+                    if (finish) {
+                        diag("range %d: %.*s is a dead end", r,
+                             (int) at + 1, doc);
+                    }
+                    finish = 0;
+                }
+            }
+        }
+
+        slora_json_schema_free(s);
+    }
+
+    ok(agree, "bounded integers: each of 609 a range is taken iff inside "
+       "it, over 8 ranges (int64's ends among them)");
+    ok(finish, "and every prefix taken can still become one inside");
 }
 
 
@@ -756,8 +893,29 @@ valid_type(const cJSON *sch, const cJSON *root, const cJSON *val,
     }
 
     if (strcmp(t, "integer") == 0) {
-        return cJSON_IsNumber(val) && floor(val->valuedouble)
-                                      == val->valuedouble;
+        if (!cJSON_IsNumber(val) || floor(val->valuedouble)
+                                    != val->valuedouble)
+        {
+            return 0;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "minimum");
+        if (x != NULL && val->valuedouble < x->valuedouble) {
+            return 0;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "maximum");
+        if (x != NULL && val->valuedouble > x->valuedouble) {
+            return 0;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "exclusiveMinimum");
+        if (x != NULL && val->valuedouble <= x->valuedouble) {
+            return 0;
+        }
+
+        x = cJSON_GetObjectItemCaseSensitive(sch, "exclusiveMaximum");
+        return x == NULL || val->valuedouble < x->valuedouble;
     }
 
     if (strcmp(t, "number") == 0) {
@@ -953,8 +1111,18 @@ gen(gen_t *g, const cJSON *sch, int depth)
         char  num[32];
 
         if (t[0] == 'i') {
+            int  lo = -1000, hi = 1000;
+
+            x = cJSON_GetObjectItemCaseSensitive(sch, "minimum");
+            lo = x != NULL ? (int) ceil(x->valuedouble) : lo;
+            x = cJSON_GetObjectItemCaseSensitive(sch, "exclusiveMinimum");
+            lo = x != NULL ? (int) floor(x->valuedouble) + 1 : lo;
+            x = cJSON_GetObjectItemCaseSensitive(sch, "maximum");
+            hi = x != NULL ? (int) floor(x->valuedouble) : hi;
+            hi = hi > lo + 2000 ? lo + 2000 : hi;
             snprintf(num, sizeof(num), "%d",
-                     (int) (slora_rng_next(&g->rng) % 2001) - 1000);
+                     lo + (int) (slora_rng_next(&g->rng)
+                                 % (uint64_t) (hi - lo + 1)));
 
         } else {
             snprintf(num, sizeof(num), "%s",

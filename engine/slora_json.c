@@ -16,6 +16,9 @@
  * taken again by their container.
  */
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "slora_json_int.h"
@@ -56,18 +59,26 @@ enum {
 };
 
 
+/* A bounded number's frame: b's flags and, above them, its fraction's
+ * digits. */
+#define SLORA_JSON_B_NEG    1
+#define SLORA_JSON_B_POINT  2
+#define SLORA_JSON_B_FRAC   8           /* b >> this: fraction digits */
+#define SLORA_JSON_FRAC_MAX 40
+
+
 /* What a scalar's byte did: taken, refused, or the byte ended the value
  * without being part of it (its container takes it again). */
 #define SLORA_JSON_AGAIN  2
 
 
 const slora_json_node_t  slora_json_builtin_nodes[SLORA_JSON_N_BUILTIN] = {
-    { SLORA_JSON_K_MAP, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0 },
-    { SLORA_JSON_K_ANY, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
-    { SLORA_JSON_K_ARRAY, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0 },
-    { SLORA_JSON_K_STRING, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
-    { SLORA_JSON_K_LITERAL, 3, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
-    { SLORA_JSON_K_NUMBER, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0 },
+    { SLORA_JSON_K_MAP, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
+    { SLORA_JSON_K_ANY, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
+    { SLORA_JSON_K_ARRAY, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
+    { SLORA_JSON_K_STRING, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
+    { SLORA_JSON_K_LITERAL, 3, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
+    { SLORA_JSON_K_NUMBER, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
 };
 
 const slora_json_text_t  slora_json_builtin_texts[SLORA_JSON_TEXTS_BUILTIN]
@@ -104,6 +115,13 @@ static int slora_json_bounded(slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c, int rc);
 static int slora_json_reachable(const slora_json_node_t *n, int neg,
     uint64_t v, uint32_t digits);
+static int slora_json_fbounded(slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c, int rc);
+static int slora_json_freachable(const slora_json_node_t *n, int neg,
+    int point, uint64_t m, uint32_t digits, uint32_t frac);
+static int slora_json_fmeets(double a, int a_open, double b, int b_open,
+    const slora_json_node_t *n);
+static double slora_json_decimal(int neg, uint64_t m, uint32_t frac);
 static int slora_json_number(slora_json_t *j, int integer, unsigned c);
 static int slora_json_string(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
@@ -222,7 +240,9 @@ slora_json_byte(slora_json_t *j, unsigned c)
             rc = slora_json_number(j, n->kind == SLORA_JSON_K_INTEGER, c);
 
             if (n->bounded && rc != 0) {
-                rc = slora_json_bounded(f, n, c, rc);
+                rc = n->kind == SLORA_JSON_K_INTEGER
+                     ? slora_json_bounded(f, n, c, rc)
+                     : slora_json_fbounded(f, n, c, rc);
             }
 
             break;
@@ -385,8 +405,12 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
         }
 
         if (n->bounded
-            && !slora_json_reachable(n, c == '-', c == '-' ? 0 : c - '0',
-                                     c != '-'))
+            && !(n->kind == SLORA_JSON_K_INTEGER
+                 ? slora_json_reachable(n, c == '-', c == '-' ? 0 : c - '0',
+                                        c != '-')
+                 : slora_json_freachable(n, c == '-', 0,
+                                         c == '-' ? 0 : c - '0',
+                                         c != '-', 0)))
         {
             return 0;
         }
@@ -396,8 +420,9 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
             return 0;
         }
 
-        /* a bounded integer's sign, digits and value so far */
-        f->b = c == '-';
+        /* a bounded number's sign, digits and their value so far: a, b
+         * (SLORA_JSON_B_*) and cand */
+        f->b = c == '-' ? SLORA_JSON_B_NEG : 0;
         f->a = c != '-';
         f->cand = c == '-' ? 0 : c - '0';
 
@@ -746,15 +771,16 @@ slora_json_bounded(slora_json_frame_t *f, const slora_json_node_t *n,
     __int128  v;
 
     if (rc == SLORA_JSON_AGAIN) {
-        v = f->b ? -(__int128) f->cand : (__int128) f->cand;
+        v = (f->b & SLORA_JSON_B_NEG) ? -(__int128) f->cand
+                                      : (__int128) f->cand;
 
         return f->a > 0 && v >= n->lo && v <= n->hi ? SLORA_JSON_AGAIN : 0;
     }
 
     /* a digit: 19 of them at most, past which no int64 bound reaches */
     if (f->a == 19
-        || !slora_json_reachable(n, (int) f->b, f->cand * 10 + (c - '0'),
-                                 f->a + 1))
+        || !slora_json_reachable(n, (int) (f->b & SLORA_JSON_B_NEG),
+                                 f->cand * 10 + (c - '0'), f->a + 1))
     {
         return 0;
     }
@@ -800,6 +826,172 @@ slora_json_reachable(const slora_json_node_t *n, int neg, uint64_t v,
     }
 
     return 0;
+}
+
+
+/*
+ * A bounded number's byte that its lexer took (rc 1) or that ended it
+ * (AGAIN), as slora_json_bounded is an integer's: no exponent; a digit
+ * or the point must leave the number able to end inside flo..fhi; it
+ * may end only there, its value read from its text as a validator reads
+ * it. Its digits are cand (at most 19 of them once the first that is
+ * not 0 came), f->a of them, the fraction's in b's high bits.
+ */
+static int
+slora_json_fbounded(slora_json_frame_t *f, const slora_json_node_t *n,
+    unsigned c, int rc)
+{
+    int       neg, point;
+    double    v;
+    uint32_t  frac;
+    uint64_t  m;
+
+    neg = (f->b & SLORA_JSON_B_NEG) != 0;
+    point = (f->b & SLORA_JSON_B_POINT) != 0;
+    frac = f->b >> SLORA_JSON_B_FRAC;
+
+    if (rc == SLORA_JSON_AGAIN) {
+        v = slora_json_decimal(neg, f->cand, frac);
+
+        return slora_json_fmeets(v, 0, v, 0, n) ? SLORA_JSON_AGAIN : 0;
+    }
+
+    if (c == 'e' || c == 'E') {
+        return 0;
+    }
+
+    if (c == '.') {
+        if (!slora_json_freachable(n, neg, 1, f->cand, f->a, 0)) {
+            return 0;
+        }
+
+        f->b |= SLORA_JSON_B_POINT;
+        return 1;
+    }
+
+    /* a digit */
+    if (f->cand >= 1000000000000000000ULL
+        || (point && frac == SLORA_JSON_FRAC_MAX))
+    {
+        return 0;
+    }
+
+    m = f->cand * 10 + (c - '0');
+    frac += point;
+
+    if (!slora_json_freachable(n, neg, point, m, f->a + 1, frac)) {
+        return 0;
+    }
+
+    f->cand = m;
+    f->a++;
+    f->b = (f->b & (SLORA_JSON_B_NEG | SLORA_JSON_B_POINT))
+           | (frac << SLORA_JSON_B_FRAC);
+
+    return 1;
+}
+
+
+/*
+ * Whether a number begun as the sign and digits (m their value, frac of
+ * them after the point, when there is one) can still end inside
+ * flo..fhi: its values are [m, m + 1) scaled by 10^-frac after the
+ * point; before it, [m 10^k, (m + 1) 10^k) for k more digits (none
+ * after a leading 0), up to 19 digits; a bare '-', (-inf, 0].
+ */
+static int
+slora_json_freachable(const slora_json_node_t *n, int neg, int point,
+    uint64_t m, uint32_t digits, uint32_t frac)
+{
+    double    a, b, p;
+    uint32_t  k;
+
+    if (digits == 0) {
+        return slora_json_fmeets(-INFINITY, 1, 0, 0, n);
+    }
+
+    /* (read as doubles, a and b may meet: the values hold a's still) */
+    if (point || (m == 0 && digits == 1)) {
+        a = slora_json_decimal(0, m, frac);
+        b = fmax(slora_json_decimal(0, m + 1, frac), nextafter(a, INFINITY));
+
+        return neg ? slora_json_fmeets(-b, 1, -a, 0, n)
+                   : slora_json_fmeets(a, 0, b, 1, n);
+    }
+
+    for (k = 0, p = 1; digits + k <= 19; k++, p *= 10) {
+        a = (double) m * p;
+        b = fmax((double) (m + 1) * p, nextafter(a, INFINITY));
+
+        if (neg ? slora_json_fmeets(-b, 1, -a, 0, n)
+                : slora_json_fmeets(a, 0, b, 1, n))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Whether the interval a..b (each end open when said) meets flo..fhi. */
+static int
+slora_json_fmeets(double a, int a_open, double b, int b_open,
+    const slora_json_node_t *n)
+{
+    int     lo_open, hi_open;
+    double  lo, hi;
+
+    lo = a > n->flo ? a : n->flo;
+    lo_open = a > n->flo ? a_open
+              : a < n->flo ? (n->excl & 1) != 0
+              : a_open || (n->excl & 1);
+    hi = b < n->fhi ? b : n->fhi;
+    hi_open = b < n->fhi ? b_open
+              : b > n->fhi ? (n->excl & 2) != 0
+              : b_open || (n->excl & 2);
+
+    return lo < hi || (lo == hi && !lo_open && !hi_open);
+}
+
+
+/* The value of the decimal digits m with frac of them after the point,
+ * as strtod reads their text (as a JSON parser reads the number). */
+static double
+slora_json_decimal(int neg, uint64_t m, uint32_t frac)
+{
+    int   n;
+    char  digits[32], text[80], *p;
+
+    n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) m);
+    p = text;
+
+    if (neg) {
+        *p++ = '-';
+    }
+
+    if ((uint32_t) n > frac) {
+        memcpy(p, digits, (size_t) n - frac);
+        p += n - frac;
+
+    } else {
+        *p++ = '0';
+    }
+
+    if (frac > 0) {
+        *p++ = '.';
+
+        for ( /* void */ ; (uint32_t) n < frac; frac--) {
+            *p++ = '0';
+        }
+
+        memcpy(p, digits + n - frac, frac);
+        p += frac;
+    }
+
+    *p = '\0';
+
+    return strtod(text, NULL);
 }
 
 

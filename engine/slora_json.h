@@ -60,10 +60,12 @@ typedef struct {
     uint8_t     pad[3];
     uint32_t    a;          /* object: properties passed; array: items;
                                string: characters; literal: bytes
-                               matched */
-    uint32_t    b;          /* object: a key's bytes matched */
+                               matched; bounded number: digits */
+    uint32_t    b;          /* object: a key's bytes matched; bounded
+                               number: sign, point, fraction digits */
     uint64_t    cand;       /* literal: the texts still matched; object:
-                               the keys */
+                               the keys; bounded number: its digits'
+                               value */
 } slora_json_frame_t;
 
 
@@ -86,12 +88,12 @@ typedef struct {
 /*
  * Compiles the JSON schema text[0..len) (draft 2020-12's keywords that
  * shape a value: type, properties, required, additionalProperties,
- * items, minItems, maxItems, minLength, maxLength, an integer's
- * minimum, maximum and their exclusive forms, enum, const, anyOf,
- * oneOf, allOf of one, $ref to a place in the same document, $defs;
- * annotations such as title, description, default and format are
+ * items, minItems, maxItems, minLength, maxLength, a number's or an
+ * integer's minimum, maximum and their exclusive forms, enum, const,
+ * anyOf, oneOf, allOf of one, $ref to a place in the same document,
+ * $defs; annotations such as title, description, default and format are
  * ignored). The root must be an object. A keyword that would constrain
- * what this compiler cannot (pattern, minimum, ...) is an error naming
+ * what this compiler cannot (pattern, multipleOf, ...) is an error naming
  * it and where, rather than a constraint silently dropped. Keys come in
  * the order of properties; those not in required may be left out.
  */

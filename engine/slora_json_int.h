@@ -22,7 +22,7 @@ typedef enum {
     SLORA_JSON_K_MAP,           /* any keys, each value node first */
     SLORA_JSON_K_ARRAY,         /* items of node first, min..max */
     SLORA_JSON_K_STRING,        /* min..max characters */
-    SLORA_JSON_K_NUMBER,
+    SLORA_JSON_K_NUMBER,        /* bounded: flo..fhi, no exponent */
     SLORA_JSON_K_INTEGER,       /* bounded: lo..hi */
     SLORA_JSON_K_LITERAL,       /* one of texts[first, first + n) */
     SLORA_JSON_K_UNION          /* one of alts[first, first + n), none
@@ -39,9 +39,13 @@ typedef struct {
     uint32_t    first;
     uint32_t    min;
     uint32_t    max;
-    uint32_t    bounded;    /* INTEGER: lo..hi hold */
+    uint32_t    bounded;    /* INTEGER: lo..hi hold; NUMBER: flo..fhi,
+                               each end open where excl says */
     int64_t     lo;
     int64_t     hi;
+    double      flo;
+    double      fhi;
+    uint32_t    excl;       /* 1: flo open; 2: fhi open */
 } slora_json_node_t;
 
 

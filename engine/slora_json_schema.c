@@ -98,6 +98,8 @@ static uint32_t slora_json_compile_type(slora_json_build_t *b,
     const cJSON *sch, const char *type);
 static uint32_t slora_json_compile_integer(slora_json_build_t *b,
     const cJSON *sch);
+static uint32_t slora_json_compile_number(slora_json_build_t *b,
+    const cJSON *sch);
 static int64_t slora_json_int64(double x);
 static const char *slora_json_bounded(const cJSON *sch);
 static uint32_t slora_json_compile_object(slora_json_build_t *b,
@@ -327,8 +329,8 @@ slora_json_compile(slora_json_build_t *b, const cJSON *sch)
             id = slora_json_compile_type(b, sch, "string");
 
         } else if (slora_json_bounded(sch) != NULL) {
-            id = slora_json_fail(b, "%s without \"type\": \"integer\" is "
-                                 "not supported (at %s)",
+            id = slora_json_fail(b, "%s without \"type\" \"integer\" or "
+                                 "\"number\" is not supported (at %s)",
                                  slora_json_bounded(sch));
 
         } else {
@@ -361,13 +363,9 @@ slora_json_compile_type(slora_json_build_t *b, const cJSON *sch,
     }
 
     if (strcmp(type, "number") == 0) {
-        if (slora_json_bounded(sch) != NULL) {
-            return slora_json_fail(b, "%s on a number is not supported, on "
-                                   "an integer it is (at %s)",
-                                   slora_json_bounded(sch));
-        }
-
-        return SLORA_JSON_N_ANY_NUMBER;
+        return slora_json_bounded(sch) == NULL
+               ? SLORA_JSON_N_ANY_NUMBER
+               : slora_json_compile_number(b, sch);
     }
 
     if (strcmp(type, "integer") == 0) {
@@ -442,6 +440,63 @@ slora_json_compile_integer(slora_json_build_t *b, const cJSON *sch)
         b->nodes[id].bounded = 1;
         b->nodes[id].lo = slora_json_int64(lo);
         b->nodes[id].hi = slora_json_int64(hi);
+    }
+
+    return id;
+}
+
+
+/* A number within its bounds, each end closed or open (the tighter of
+ * minimum and exclusiveMinimum, of maximum and exclusiveMaximum; at a
+ * tie the open one); written without an exponent. */
+static uint32_t
+slora_json_compile_number(slora_json_build_t *b, const cJSON *sch)
+{
+    int                 i, open;
+    double              x;
+    uint32_t            id;
+    const cJSON        *it;
+    slora_json_node_t  *n;
+
+    id = slora_json_node(b, SLORA_JSON_K_NUMBER, 0, 0);
+    if (id == SLORA_JSON_NONE) {
+        return SLORA_JSON_NONE;
+    }
+
+    n = &b->nodes[id];
+    n->bounded = 1;
+    n->flo = -INFINITY;
+    n->fhi = INFINITY;
+    n->excl = 0;
+
+    for (i = 0; slora_json_bounds[i] != NULL; i++) {
+        it = cJSON_GetObjectItemCaseSensitive(sch, slora_json_bounds[i]);
+
+        if (it == NULL) {
+            continue;
+        }
+
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+            return slora_json_fail(b, "%s must be a number (at %s)",
+                                   slora_json_bounds[i]);
+        }
+
+        x = it->valuedouble;
+        open = i >= 2;
+
+        if (i % 2 == 0 && (x > n->flo || (x == n->flo && open))) {
+            n->flo = x;
+            n->excl = (n->excl & ~1u) | (open ? 1u : 0);
+
+        } else if (i % 2 == 1 && (x < n->fhi || (x == n->fhi && open))) {
+            n->fhi = x;
+            n->excl = (n->excl & ~2u) | (open ? 2u : 0);
+        }
+    }
+
+    if (n->flo > n->fhi || (n->flo == n->fhi && n->excl)) {
+        return slora_json_fail(b, "the bounds admit no number (at %s)",
+                               NULL);
     }
 
     return id;
@@ -1302,6 +1357,9 @@ slora_json_node(slora_json_build_t *b, uint32_t kind, uint32_t n,
     node->bounded = 0;
     node->lo = INT64_MIN;
     node->hi = INT64_MAX;
+    node->flo = 0;
+    node->fhi = 0;
+    node->excl = 0;
 
     return b->n_nodes++;
 }

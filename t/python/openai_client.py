@@ -348,6 +348,7 @@ def json_schema(client):
         country: str = pydantic.Field(max_length=24)
         population: int = pydantic.Field(ge=0, le=40000000)
         coastal: bool
+        rating: float = pydantic.Field(ge=0, le=5)
         size: Literal["small", "large"]
         districts: List[Annotated[str, pydantic.Field(max_length=16)]] = \
             pydantic.Field(min_length=1, max_length=3)

@@ -82,6 +82,7 @@ typedef struct {
 static void test_refusals(void);
 static void test_against_validator(void);
 static void test_integer_bounds(void);
+static void test_number_bounds(void);
 static void test_mask_smollm2(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_engine(const slora_tokenizer_t *tok,
@@ -105,6 +106,7 @@ main(void)
     test_refusals();
     test_against_validator();
     test_integer_bounds();
+    test_number_bounds();
 
     tok = slora_tokenizer_load(SMOLLM2, &err);
     if (tok == NULL) {
@@ -140,9 +142,11 @@ test_refusals(void)
           "\"pattern\":\"x\"}}}", "\"pattern\" is not supported (at "
           "#/properties/a)" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
-          "\"minimum\":0}}}", "minimum on a number is not supported" },
+          "\"minimum\":1,\"exclusiveMaximum\":1}}}", "admit no number" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"maximum\":0}}}",
-          "maximum without \"type\": \"integer\"" },
+          "maximum without \"type\" \"integer\" or \"number\"" },
+        { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
+          "\"exclusiveMinimum\":true}}}", "exclusiveMinimum must be a number" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
           "\"minimum\":2.5,\"exclusiveMaximum\":3}}}", "admit no integer" },
         { "{\"type\":\"array\"}", "root must be an object" },
@@ -503,6 +507,149 @@ test_integer_bounds(void)
 
     ok(agree, "bounded integers: each of 609 a range is taken iff inside "
        "it, over 8 ranges (int64's ends among them)");
+    ok(finish, "and every prefix taken can still become one inside");
+}
+
+
+/* (b) for bounded numbers: decimals from -20 to 20 in a few spellings
+ * (trailing zeros, no fraction, -0, long fractions, an exponent) are
+ * taken whole iff strtod reads them inside the bounds, without an
+ * exponent (one of more than 19 significant digits only if inside);
+ * every prefix taken can still be finished */
+static void
+test_number_bounds(void)
+{
+    int                   r, k, w, agree, finish, inside, taken;
+    int                   long_digits;
+    char                  schema[256], doc[96], num[64];
+    double                x;
+    size_t                len, at;
+    slora_err_t           err;
+    slora_json_t          j, t, u;
+    slora_json_schema_t  *s;
+
+    static const struct {
+        const char  *bounds;
+        double       lo, hi;
+        int          excl;
+    }  ranges[] = {
+        { "\"minimum\":0,\"maximum\":1", 0, 1, 0 },
+        { "\"exclusiveMinimum\":0,\"exclusiveMaximum\":1", 0, 1, 3 },
+        { "\"minimum\":-2.5,\"maximum\":3.75", -2.5, 3.75, 0 },
+        { "\"minimum\":0.1,\"exclusiveMaximum\":0.3", 0.1, 0.3, 2 },
+        { "\"exclusiveMinimum\":-1.05", -1.05, INFINITY, 1 },
+        { "\"maximum\":-12.125", -INFINITY, -12.125, 0 },
+    };
+
+    static const char  *extra[] = {
+        "0", "-0", "1", "1.0", "0.1", "0.10", "0.09999", "0.3", "0.2999999",
+        "0.30000000000000004", "0.1000000000000000000001", "3.75",
+        "3.7500001", "-2.5", "-2.50", "-2.5000001", "-1.05", "-1.0499",
+        "-12.125", "-12.1249", "1e0", "0.5E-1", "-12.125e0", "99",
+    };
+
+    agree = 1;
+    finish = 1;
+
+    for (r = 0; r < (int) (sizeof(ranges) / sizeof(ranges[0])); r++) {
+        snprintf(schema, sizeof(schema), "{\"type\":\"object\",\"required\":"
+                 "[\"x\"],\"properties\":{\"x\":{\"type\":\"number\",%s}}}",
+                 ranges[r].bounds);
+        s = slora_json_schema_parse(schema, strlen(schema), &err);
+        if (s == NULL) {
+            ok(0, "range %d compiles: %s", r, err.msg);
+            continue;
+        }
+
+        for (k = -20000 - (int) (sizeof(extra) / sizeof(extra[0]));
+             k <= 20000; k += k < -20000 ? 1 : 3)
+        {
+            for (w = 0; w < 3; w++) {
+                if (k < -20000) {
+                    if (w > 0) {
+                        break;
+                    }
+                    snprintf(num, sizeof(num), "%s", extra[-20001 - k]);
+
+                } else {
+                    /* k / 1000 as 3 fraction digits, 1, or trimmed */
+                    snprintf(num, sizeof(num), w == 0 ? "%.3f" : w == 1
+                             ? "%.1f" : "%.0f", k / 1000.0);
+                }
+
+                snprintf(doc, sizeof(doc), "{\"x\":%s}", num);
+                len = strlen(doc);
+                x = strtod(num, NULL);
+                long_digits = strspn(num + strspn(num, "-0."), "0123456789.")
+                              > 20;
+                inside = strpbrk(num, "eE") == NULL
+                         && ((ranges[r].excl & 1) ? x > ranges[r].lo
+                                                  : x >= ranges[r].lo)
+                         && ((ranges[r].excl & 2) ? x < ranges[r].hi
+                                                  : x <= ranges[r].hi);
+
+                slora_json_init(&j, s);
+                taken = slora_json_feed(&j, doc, len) && slora_json_done(&j);
+
+                /* past 19 significant digits the automaton ends a
+                 * number (it may only refuse such a one) */
+                if (long_digits ? taken && !inside : taken != inside) {
+                    if (agree) {
+                        diag("range %d: %s taken %d", r, doc, taken);
+                    }
+                    agree = 0;
+                }
+
+                /* each prefix taken is finished by '}' now, or after some
+                 * more digits (a '0' after a bare point or '-' first) */
+                slora_json_init(&j, s);
+
+                for (at = 0; at < len && slora_json_feed(&j, doc + at, 1);
+                     at++)
+                {
+                    int  n, d, found;
+
+                    found = slora_json_done(&j) || at < 5;
+                    slora_json_copy(&t, &j);
+
+                    for (n = 0; n < 24 && !found; n++) {
+                        slora_json_copy(&u, &t);
+                        found = slora_json_feed(&u, "}", 1)
+                                && slora_json_done(&u);
+
+                        /* the highest digit that keeps it reachable,
+                         * then the point: each keeps some end inside */
+                        for (d = 0; d <= 10 && !found; d++) {
+                            char  c = d == 10 ? '.' : (char) ('9' - d);
+
+                            slora_json_copy(&u, &t);
+                            if (slora_json_feed(&u, &c, 1)) {
+                                slora_json_copy(&t, &u);
+                                break;
+                            }
+                        }
+
+                        if (d > 10 && !found) {
+                            break;
+                        }
+                    }
+
+                    if (!found) {
+                        if (finish) {
+                            diag("range %d: %.*s is a dead end", r,
+                                 (int) at + 1, doc);
+                        }
+                        finish = 0;
+                    }
+                }
+            }
+        }
+
+        slora_json_schema_free(s);
+    }
+
+    ok(agree, "bounded numbers: some 40000 decimals a range, over 6 ranges, "
+       "taken iff strtod reads them inside, never with an exponent");
     ok(finish, "and every prefix taken can still become one inside");
 }
 

@@ -83,6 +83,7 @@ static void test_refusals(void);
 static void test_against_validator(void);
 static void test_integer_bounds(void);
 static void test_number_bounds(void);
+static int finishable(const slora_json_t *j, const char *tries);
 static void test_mask_smollm2(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_engine(const slora_tokenizer_t *tok,
@@ -393,6 +394,46 @@ test_against_validator(void)
 }
 
 
+/* 1 when j is whole, or '}' makes it whole now or after some bytes,
+ * each the first of tries that j takes (24 of them at most). */
+static int
+finishable(const slora_json_t *j, const char *tries)
+{
+    int            n;
+    const char    *c;
+    slora_json_t   t, u;
+
+    if (slora_json_done(j)) {
+        return 1;
+    }
+
+    slora_json_copy(&t, j);
+
+    for (n = 0; n < 24; n++) {
+        slora_json_copy(&u, &t);
+
+        if (slora_json_feed(&u, "}", 1) && slora_json_done(&u)) {
+            return 1;
+        }
+
+        for (c = tries; *c != '\0'; c++) {
+            slora_json_copy(&u, &t);
+
+            if (slora_json_feed(&u, c, 1)) {
+                slora_json_copy(&t, &u);
+                break;
+            }
+        }
+
+        if (*c == '\0') {
+            return 0;
+        }
+    }
+
+    return 0;
+}
+
+
 /* (b) for bounded integers: every integer from -300 to 300, and those
  * at the ends of each range, is taken whole iff it lies inside; and
  * every prefix taken can still be finished (no dead end) */
@@ -404,7 +445,7 @@ test_integer_bounds(void)
     size_t                len, at;
     int64_t               v, probe[8];
     slora_err_t           err;
-    slora_json_t          j, t;
+    slora_json_t          j;
     slora_json_schema_t  *s;
 
     static const struct { const char *bounds; int64_t lo, hi; }  ranges[] = {
@@ -464,35 +505,7 @@ test_integer_bounds(void)
             for (at = 0; at < len && slora_json_feed(&j, doc + at, 1);
                  at++)
             {
-                int  d, n, found;
-
-                /* a whole document is finished already */
-                found = slora_json_done(&j);
-                slora_json_copy(&t, &j);
-
-                for (n = 0; n < 20 && !found; n++) {
-                    slora_json_t  u;
-
-                    slora_json_copy(&u, &t);
-                    found = slora_json_feed(&u, "}", 1)
-                            && slora_json_done(&u);
-
-                    for (d = 0; d <= 9 && !found; d++) {
-                        char  c = (char) ('0' + d);
-
-                        slora_json_copy(&u, &t);
-                        if (slora_json_feed(&u, &c, 1)) {
-                            slora_json_copy(&t, &u);
-                            break;
-                        }
-                    }
-
-                    if (d > 9 && !found) {
-                        break;
-                    }
-                }
-
-                if (!found && at >= 5) {
+                if (at >= 5 && !finishable(&j, "0123456789")) {
                     if (finish) {
                         diag("range %d: %.*s is a dead end", r,
                              (int) at + 1, doc);
@@ -525,7 +538,7 @@ test_number_bounds(void)
     double                x;
     size_t                len, at;
     slora_err_t           err;
-    slora_json_t          j, t, u;
+    slora_json_t          j;
     slora_json_schema_t  *s;
 
     static const struct {
@@ -600,41 +613,14 @@ test_number_bounds(void)
                     agree = 0;
                 }
 
-                /* each prefix taken is finished by '}' now, or after some
-                 * more digits (a '0' after a bare point or '-' first) */
+                /* each prefix taken is finished by '}' now, or after the
+                 * highest digits that keep it reachable, or the point */
                 slora_json_init(&j, s);
 
                 for (at = 0; at < len && slora_json_feed(&j, doc + at, 1);
                      at++)
                 {
-                    int  n, d, found;
-
-                    found = slora_json_done(&j) || at < 5;
-                    slora_json_copy(&t, &j);
-
-                    for (n = 0; n < 24 && !found; n++) {
-                        slora_json_copy(&u, &t);
-                        found = slora_json_feed(&u, "}", 1)
-                                && slora_json_done(&u);
-
-                        /* the highest digit that keeps it reachable,
-                         * then the point: each keeps some end inside */
-                        for (d = 0; d <= 10 && !found; d++) {
-                            char  c = d == 10 ? '.' : (char) ('9' - d);
-
-                            slora_json_copy(&u, &t);
-                            if (slora_json_feed(&u, &c, 1)) {
-                                slora_json_copy(&t, &u);
-                                break;
-                            }
-                        }
-
-                        if (d > 10 && !found) {
-                            break;
-                        }
-                    }
-
-                    if (!found) {
+                    if (at >= 5 && !finishable(&j, "9876543210.")) {
                         if (finish) {
                             diag("range %d: %.*s is a dead end", r,
                                  (int) at + 1, doc);

@@ -1,18 +1,15 @@
 /*
  * slora_json_schema.c: a JSON schema compiled into the node graph the
- * constrained-output automaton walks (slora_json.h, slora_json_int.h).
+ * constrained-output automaton walks (slora_json.h, slora_json_int.h):
+ * the first pass, the builder's primitives and the packing of the graph
+ * into one block; the second pass is slora_json_settle.c.
  *
  * The one idea: one pass turns each schema object into a node, with
  * $ref as a placeholder node that points at its target's (so that a
  * recursive definition is a cycle in the graph, not an endless
- * compile), and a second pass settles what needed the whole graph:
- * references are replaced by their targets (a cycle of references alone
- * admits no value and is refused), and each anyOf is flattened and
- * checked to tell its alternatives apart by their first byte (any value
- * absorbs the others, a number an integer, literals merge), since the
- * automaton must know which alternative a value is from its first byte.
- * What a schema asks that the automaton cannot enforce is refused with
- * the keyword and the place, never dropped.
+ * compile); what needs the whole graph (references, unions) waits for
+ * the second. What a schema asks that the automaton cannot enforce is
+ * refused with the keyword and the place, never dropped.
  */
 
 #include <math.h>
@@ -20,50 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
-#include "slora_json_int.h"
-
-
-#define SLORA_JSON_K_REF        100     /* a placeholder while compiling */
-#define SLORA_JSON_NESTING_MAX  64      /* schema objects within each
-                                           other */
-#define SLORA_JSON_NODES_MAX    4096
-#define SLORA_JSON_PATH_LEN     160
-
-
-typedef struct {
-    const cJSON        *at;
-    uint32_t            node;
-} slora_json_memo_t;
-
-
-typedef struct {
-    slora_json_node_t  *nodes;
-    uint32_t            n_nodes;
-    uint32_t            cap_nodes;
-    slora_json_prop_t  *props;
-    uint32_t            n_props;
-    uint32_t            cap_props;
-    slora_json_text_t  *texts;
-    uint32_t            n_texts;
-    uint32_t            cap_texts;
-    uint32_t           *alts;
-    uint32_t            n_alts;
-    uint32_t            cap_alts;
-    char               *bytes;
-    uint32_t            n_bytes;
-    uint32_t            cap_bytes;
-    slora_json_memo_t  *memo;           /* $ref targets compiled */
-    uint32_t            n_memo;
-    uint32_t            cap_memo;
-    uint8_t            *settled;        /* [n_nodes], second pass */
-    const cJSON        *doc;
-    int                 nesting;
-    size_t              path_len;
-    char                path[SLORA_JSON_PATH_LEN];
-    slora_err_t        *err;
-} slora_json_build_t;
+#include "slora_json_build.h"
 
 
 /* Keywords that constrain what this compiler cannot enforce. */
@@ -120,18 +74,8 @@ static int slora_json_other(slora_json_build_t *b, const cJSON *sch,
     const char *keyword);
 static int slora_json_count(slora_json_build_t *b, const cJSON *sch,
     const char *keyword, uint32_t *out);
-static int slora_json_settle(slora_json_build_t *b);
-static int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
-static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
-static void slora_json_first_bytes(slora_json_build_t *b, uint32_t id,
-    uint64_t set[4]);
-static uint32_t slora_json_alts(slora_json_build_t *b, uint32_t n);
-static uint32_t slora_json_node(slora_json_build_t *b, uint32_t kind,
-    uint32_t n, uint32_t first);
 static int slora_json_text(slora_json_build_t *b, const cJSON *value,
     slora_json_text_t *t);
-static int slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
-    uint32_t need, size_t size);
 static void slora_json_enter(slora_json_build_t *b, const char *a,
     const char *c);
 static void slora_json_leave(slora_json_build_t *b, size_t len);
@@ -1015,303 +959,7 @@ slora_json_count(slora_json_build_t *b, const cJSON *sch, const char *keyword,
 }
 
 
-/* The second pass: every reference to a placeholder goes to its target,
- * then every union is flattened and checked. */
-static int
-slora_json_settle(slora_json_build_t *b)
-{
-    uint32_t            k;
-    slora_json_node_t  *n;
-
-    for (k = 0; k < b->n_props; k++) {
-        if (slora_json_resolve(b, &b->props[k].node) != SLORA_OK) {
-            return SLORA_ERROR;
-        }
-    }
-
-    for (k = 0; k < b->n_alts; k++) {
-        if (slora_json_resolve(b, &b->alts[k]) != SLORA_OK) {
-            return SLORA_ERROR;
-        }
-    }
-
-    for (k = 0; k < b->n_nodes; k++) {
-        n = &b->nodes[k];
-
-        if ((n->kind == SLORA_JSON_K_MAP || n->kind == SLORA_JSON_K_ARRAY)
-            && slora_json_resolve(b, &n->first) != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-    }
-
-    b->settled = calloc(b->n_nodes, 1);
-    if (b->settled == NULL) {
-        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
-    }
-
-    for (k = 0; k < b->n_nodes; k++) {
-        if (b->nodes[k].kind == SLORA_JSON_K_UNION
-            && slora_json_settle_union(b, k) != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-    }
-
-    return SLORA_OK;
-}
-
-
-static int
-slora_json_resolve(slora_json_build_t *b, uint32_t *id)
-{
-    uint32_t  steps;
-
-    for (steps = 0; b->nodes[*id].kind == SLORA_JSON_K_REF; steps++) {
-        if (steps == b->n_nodes) {
-            return slora_err_set(b->err, SLORA_ERROR, "the schema's $refs "
-                                 "form a cycle that admits no value");
-        }
-
-        *id = b->nodes[*id].first;
-    }
-
-    return SLORA_OK;
-}
-
-
-/*
- * A union's alternatives, flattened (a union inside is settled first and
- * its alternatives taken; one that leads back to itself is refused), any
- * value absorbing the rest, a number the integers, the literals merged
- * into one; then no two may begin with the same byte.
- */
-static int
-slora_json_settle_union(slora_json_build_t *b, uint32_t id)
-{
-    int                 any, number, c;
-    uint32_t            k, i, m, a, n_lit, first, out, lit, w;
-    uint64_t            seen[4], set[4];
-    slora_json_node_t  *n, *alt;
-
-    if (b->settled[id] == 2) {
-        return SLORA_OK;
-    }
-
-    if (b->settled[id] == 1) {
-        return slora_err_set(b->err, SLORA_ERROR, "an anyOf that contains "
-                             "itself is not supported");
-    }
-
-    b->settled[id] = 1;
-
-    for (k = 0; k < b->nodes[id].n; k++) {
-        a = b->alts[b->nodes[id].first + k];
-
-        if (b->nodes[a].kind == SLORA_JSON_K_UNION
-            && slora_json_settle_union(b, a) != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-    }
-
-    /* the flattened list goes at the end of alts; literals' texts at the
-     * end of texts */
-    any = 0;
-    number = 0;
-    n_lit = 0;
-    m = 0;
-    n = &b->nodes[id];
-
-    for (k = 0; k < n->n; k++) {
-        alt = &b->nodes[b->alts[n->first + k]];
-
-        if (alt->kind == SLORA_JSON_K_UNION) {
-            m += alt->n;
-
-        } else {
-            m++;
-        }
-    }
-
-    if (m > SLORA_JSON_CHOICES_MAX) {
-        return slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than "
-                             "64 schemas, flattened, is not supported");
-    }
-
-    first = slora_json_alts(b, m);
-    if (first == SLORA_JSON_NONE) {
-        return SLORA_ERROR;
-    }
-
-    n = &b->nodes[id];
-    out = first;
-
-    for (k = 0; k < n->n; k++) {
-        a = b->alts[n->first + k];
-        alt = &b->nodes[a];
-
-        if (alt->kind == SLORA_JSON_K_UNION) {
-            for (i = 0; i < alt->n; i++) {
-                b->alts[out++] = b->alts[alt->first + i];
-            }
-
-        } else {
-            b->alts[out++] = a;
-        }
-    }
-
-    for (k = first; k < out; k++) {
-        alt = &b->nodes[b->alts[k]];
-        any |= alt->kind == SLORA_JSON_K_ANY;
-        number |= alt->kind == SLORA_JSON_K_NUMBER;
-
-        if (alt->kind == SLORA_JSON_K_LITERAL) {
-            n_lit += alt->n;
-        }
-    }
-
-    b->settled[id] = 2;
-
-    if (any) {
-        b->nodes[id].kind = SLORA_JSON_K_ANY;
-        return SLORA_OK;
-    }
-
-    if (n_lit > SLORA_JSON_CHOICES_MAX) {
-        return slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than 64 "
-                             "values in all is not supported");
-    }
-
-    /* one literal node of every literal alternative's texts */
-    lit = SLORA_JSON_NONE;
-
-    if (n_lit > 0) {
-        if (slora_json_grow(b, (void **) &b->texts, &b->cap_texts,
-                            b->n_texts + n_lit, sizeof(slora_json_text_t))
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        lit = slora_json_node(b, SLORA_JSON_K_LITERAL, n_lit, b->n_texts);
-
-        if (lit == SLORA_JSON_NONE) {
-            return SLORA_ERROR;
-        }
-
-        for (k = first; k < out; k++) {
-            alt = &b->nodes[b->alts[k]];
-
-            if (alt->kind == SLORA_JSON_K_LITERAL) {
-                memcpy(&b->texts[b->n_texts], &b->texts[alt->first],
-                       alt->n * sizeof(slora_json_text_t));
-                b->n_texts += alt->n;
-            }
-        }
-    }
-
-    /* keep the others, and the merged literal once */
-    m = first;
-
-    for (k = first; k < out; k++) {
-        alt = &b->nodes[b->alts[k]];
-
-        if (alt->kind == SLORA_JSON_K_LITERAL
-            || (number && alt->kind == SLORA_JSON_K_INTEGER))
-        {
-            continue;
-        }
-
-        b->alts[m++] = b->alts[k];
-    }
-
-    if (lit != SLORA_JSON_NONE) {
-        b->alts[m++] = lit;
-    }
-
-    b->n_alts = m;
-    n = &b->nodes[id];
-    n->first = first;
-    n->n = m - first;
-
-    /* each alternative's first bytes, as 256 bits: none twice */
-    memset(seen, 0, sizeof(seen));
-
-    for (k = first; k < m; k++) {
-        slora_json_first_bytes(b, b->alts[k], set);
-
-        for (w = 0; w < 4; w++) {
-            if (seen[w] & set[w]) {
-                c = (int) (w * 64 + (uint32_t) __builtin_ctzll(seen[w]
-                                                               & set[w]));
-
-                return slora_err_set(b->err, SLORA_ERROR, "anyOf's "
-                                     "alternatives must begin differently "
-                                     "(an object, an array, a string, a "
-                                     "number, literals): two of them may "
-                                     "begin with '%c'", c);
-            }
-
-            seen[w] |= set[w];
-        }
-    }
-
-    return SLORA_OK;
-}
-
-
-/* The bytes a value of node id (no union) may begin with, as 256 bits:
- * what slora_json_begins says, byte by byte, in one pass. */
-static void
-slora_json_first_bytes(slora_json_build_t *b, uint32_t id, uint64_t set[4])
-{
-    uint32_t                  k;
-    const char               *p;
-    const slora_json_node_t  *n;
-
-    memset(set, 0, 4 * sizeof(uint64_t));
-    n = &b->nodes[id];
-
-#define slora_json_bit(c)  set[(unsigned char) (c) >> 6]                    \
-                               |= (uint64_t) 1 << ((unsigned char) (c) & 63)
-
-    switch (n->kind) {
-
-    case SLORA_JSON_K_OBJECT:
-    case SLORA_JSON_K_MAP:
-        slora_json_bit('{');
-        break;
-
-    case SLORA_JSON_K_ARRAY:
-        slora_json_bit('[');
-        break;
-
-    case SLORA_JSON_K_STRING:
-        slora_json_bit('"');
-        break;
-
-    case SLORA_JSON_K_LITERAL:
-        for (k = 0; k < n->n; k++) {
-            slora_json_bit(b->bytes[b->texts[n->first + k].off]);
-        }
-        break;
-
-    default:            /* NUMBER, INTEGER (ANY absorbs a union) */
-        slora_json_bit('-');
-
-        for (p = "0123456789"; *p; p++) {
-            slora_json_bit(*p);
-        }
-        break;
-    }
-
-#undef slora_json_bit
-}
-
-
-/* n alternatives' places at the end of alts: the first's index. */
-static uint32_t
+uint32_t
 slora_json_alts(slora_json_build_t *b, uint32_t n)
 {
     uint32_t  first;
@@ -1330,7 +978,7 @@ slora_json_alts(slora_json_build_t *b, uint32_t n)
 }
 
 
-static uint32_t
+uint32_t
 slora_json_node(slora_json_build_t *b, uint32_t kind, uint32_t n,
     uint32_t first)
 {
@@ -1398,7 +1046,7 @@ slora_json_text(slora_json_build_t *b, const cJSON *value,
 }
 
 
-static int
+int
 slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
     uint32_t need, size_t size)
 {

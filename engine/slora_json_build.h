@@ -1,0 +1,81 @@
+/*
+ * slora_json_build.h: the JSON schema compiler's builder, shared by its
+ * first pass (slora_json_schema.c: a node for each schema object) and
+ * its second (slora_json_settle.c: references resolved, unions
+ * settled). Not for the automaton.
+ *
+ * The one idea: the graph grows in arrays addressed by index, so that a
+ * node, a property or an alternative may be reserved before what it
+ * points at is compiled, and moved arrays never leave a pointer stale.
+ */
+
+#ifndef SLORA_JSON_BUILD_H
+#define SLORA_JSON_BUILD_H
+
+
+#include <cjson/cJSON.h>
+
+#include "slora_json_int.h"
+
+
+#define SLORA_JSON_K_REF        100     /* a placeholder while compiling */
+#define SLORA_JSON_NESTING_MAX  64      /* schema objects within each
+                                           other */
+#define SLORA_JSON_NODES_MAX    4096
+#define SLORA_JSON_PATH_LEN     160
+
+
+typedef struct {
+    const cJSON        *at;
+    uint32_t            node;
+} slora_json_memo_t;
+
+
+typedef struct {
+    slora_json_node_t  *nodes;
+    uint32_t            n_nodes;
+    uint32_t            cap_nodes;
+    slora_json_prop_t  *props;
+    uint32_t            n_props;
+    uint32_t            cap_props;
+    slora_json_text_t  *texts;
+    uint32_t            n_texts;
+    uint32_t            cap_texts;
+    uint32_t           *alts;
+    uint32_t            n_alts;
+    uint32_t            cap_alts;
+    char               *bytes;
+    uint32_t            n_bytes;
+    uint32_t            cap_bytes;
+    slora_json_memo_t  *memo;           /* $ref targets compiled */
+    uint32_t            n_memo;
+    uint32_t            cap_memo;
+    uint8_t            *settled;        /* [n_nodes], second pass */
+    const cJSON        *doc;
+    int                 nesting;
+    size_t              path_len;
+    char                path[SLORA_JSON_PATH_LEN];
+    slora_err_t        *err;
+} slora_json_build_t;
+
+
+
+/* Makes *p hold need elements of size bytes (doubling). */
+int slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
+    uint32_t need, size_t size);
+
+/* A new node: its index, or SLORA_JSON_NONE (b->err set). */
+uint32_t slora_json_node(slora_json_build_t *b, uint32_t kind, uint32_t n,
+    uint32_t first);
+
+/* n alternatives' places at the end of alts: the first's index. */
+uint32_t slora_json_alts(slora_json_build_t *b, uint32_t n);
+
+/* The second pass: references to their targets, unions settled. */
+int slora_json_settle(slora_json_build_t *b);
+
+/* *id past any placeholder to the node it stands for. */
+int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
+
+
+#endif /* SLORA_JSON_BUILD_H */

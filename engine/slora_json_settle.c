@@ -1,0 +1,316 @@
+/*
+ * slora_json_settle.c: the JSON schema compiler's second pass
+ * (slora_json_build.h): what needed the whole graph.
+ *
+ * The one idea: references are replaced by their targets (a cycle of
+ * references alone admits no value and is refused), and each anyOf is
+ * flattened and checked to tell its alternatives apart by their first
+ * byte (any value absorbs the others, a number an integer, literals
+ * merge), since the automaton must know which alternative a value is
+ * from its first byte.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_json_build.h"
+
+
+static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
+static void slora_json_first_bytes(slora_json_build_t *b, uint32_t id,
+    uint64_t set[4]);
+
+
+/* The second pass: every reference to a placeholder goes to its target,
+ * then every union is flattened and checked. */
+int
+slora_json_settle(slora_json_build_t *b)
+{
+    uint32_t            k;
+    slora_json_node_t  *n;
+
+    for (k = 0; k < b->n_props; k++) {
+        if (slora_json_resolve(b, &b->props[k].node) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+    }
+
+    for (k = 0; k < b->n_alts; k++) {
+        if (slora_json_resolve(b, &b->alts[k]) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+    }
+
+    for (k = 0; k < b->n_nodes; k++) {
+        n = &b->nodes[k];
+
+        if ((n->kind == SLORA_JSON_K_MAP || n->kind == SLORA_JSON_K_ARRAY)
+            && slora_json_resolve(b, &n->first) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    b->settled = calloc(b->n_nodes, 1);
+    if (b->settled == NULL) {
+        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
+    }
+
+    for (k = 0; k < b->n_nodes; k++) {
+        if (b->nodes[k].kind == SLORA_JSON_K_UNION
+            && slora_json_settle_union(b, k) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+int
+slora_json_resolve(slora_json_build_t *b, uint32_t *id)
+{
+    uint32_t  steps;
+
+    for (steps = 0; b->nodes[*id].kind == SLORA_JSON_K_REF; steps++) {
+        if (steps == b->n_nodes) {
+            return slora_err_set(b->err, SLORA_ERROR, "the schema's $refs "
+                                 "form a cycle that admits no value");
+        }
+
+        *id = b->nodes[*id].first;
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A union's alternatives, flattened (a union inside is settled first and
+ * its alternatives taken; one that leads back to itself is refused), any
+ * value absorbing the rest, a number the integers, the literals merged
+ * into one; then no two may begin with the same byte.
+ */
+static int
+slora_json_settle_union(slora_json_build_t *b, uint32_t id)
+{
+    int                 any, number, c;
+    uint32_t            k, i, m, a, n_lit, first, out, lit, w;
+    uint64_t            seen[4], set[4];
+    slora_json_node_t  *n, *alt;
+
+    if (b->settled[id] == 2) {
+        return SLORA_OK;
+    }
+
+    if (b->settled[id] == 1) {
+        return slora_err_set(b->err, SLORA_ERROR, "an anyOf that contains "
+                             "itself is not supported");
+    }
+
+    b->settled[id] = 1;
+
+    for (k = 0; k < b->nodes[id].n; k++) {
+        a = b->alts[b->nodes[id].first + k];
+
+        if (b->nodes[a].kind == SLORA_JSON_K_UNION
+            && slora_json_settle_union(b, a) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    /* the flattened list goes at the end of alts; literals' texts at the
+     * end of texts */
+    any = 0;
+    number = 0;
+    n_lit = 0;
+    m = 0;
+    n = &b->nodes[id];
+
+    for (k = 0; k < n->n; k++) {
+        alt = &b->nodes[b->alts[n->first + k]];
+
+        if (alt->kind == SLORA_JSON_K_UNION) {
+            m += alt->n;
+
+        } else {
+            m++;
+        }
+    }
+
+    if (m > SLORA_JSON_CHOICES_MAX) {
+        return slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than "
+                             "64 schemas, flattened, is not supported");
+    }
+
+    first = slora_json_alts(b, m);
+    if (first == SLORA_JSON_NONE) {
+        return SLORA_ERROR;
+    }
+
+    n = &b->nodes[id];
+    out = first;
+
+    for (k = 0; k < n->n; k++) {
+        a = b->alts[n->first + k];
+        alt = &b->nodes[a];
+
+        if (alt->kind == SLORA_JSON_K_UNION) {
+            for (i = 0; i < alt->n; i++) {
+                b->alts[out++] = b->alts[alt->first + i];
+            }
+
+        } else {
+            b->alts[out++] = a;
+        }
+    }
+
+    for (k = first; k < out; k++) {
+        alt = &b->nodes[b->alts[k]];
+        any |= alt->kind == SLORA_JSON_K_ANY;
+        number |= alt->kind == SLORA_JSON_K_NUMBER;
+
+        if (alt->kind == SLORA_JSON_K_LITERAL) {
+            n_lit += alt->n;
+        }
+    }
+
+    b->settled[id] = 2;
+
+    if (any) {
+        b->nodes[id].kind = SLORA_JSON_K_ANY;
+        return SLORA_OK;
+    }
+
+    if (n_lit > SLORA_JSON_CHOICES_MAX) {
+        return slora_err_set(b->err, SLORA_ERROR, "an anyOf of more than 64 "
+                             "values in all is not supported");
+    }
+
+    /* one literal node of every literal alternative's texts */
+    lit = SLORA_JSON_NONE;
+
+    if (n_lit > 0) {
+        if (slora_json_grow(b, (void **) &b->texts, &b->cap_texts,
+                            b->n_texts + n_lit, sizeof(slora_json_text_t))
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        lit = slora_json_node(b, SLORA_JSON_K_LITERAL, n_lit, b->n_texts);
+
+        if (lit == SLORA_JSON_NONE) {
+            return SLORA_ERROR;
+        }
+
+        for (k = first; k < out; k++) {
+            alt = &b->nodes[b->alts[k]];
+
+            if (alt->kind == SLORA_JSON_K_LITERAL) {
+                memcpy(&b->texts[b->n_texts], &b->texts[alt->first],
+                       alt->n * sizeof(slora_json_text_t));
+                b->n_texts += alt->n;
+            }
+        }
+    }
+
+    /* keep the others, and the merged literal once */
+    m = first;
+
+    for (k = first; k < out; k++) {
+        alt = &b->nodes[b->alts[k]];
+
+        if (alt->kind == SLORA_JSON_K_LITERAL
+            || (number && alt->kind == SLORA_JSON_K_INTEGER))
+        {
+            continue;
+        }
+
+        b->alts[m++] = b->alts[k];
+    }
+
+    if (lit != SLORA_JSON_NONE) {
+        b->alts[m++] = lit;
+    }
+
+    b->n_alts = m;
+    n = &b->nodes[id];
+    n->first = first;
+    n->n = m - first;
+
+    /* each alternative's first bytes, as 256 bits: none twice */
+    memset(seen, 0, sizeof(seen));
+
+    for (k = first; k < m; k++) {
+        slora_json_first_bytes(b, b->alts[k], set);
+
+        for (w = 0; w < 4; w++) {
+            if (seen[w] & set[w]) {
+                c = (int) (w * 64 + (uint32_t) __builtin_ctzll(seen[w]
+                                                               & set[w]));
+
+                return slora_err_set(b->err, SLORA_ERROR, "anyOf's "
+                                     "alternatives must begin differently "
+                                     "(an object, an array, a string, a "
+                                     "number, literals): two of them may "
+                                     "begin with '%c'", c);
+            }
+
+            seen[w] |= set[w];
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* The bytes a value of node id (no union) may begin with, as 256 bits:
+ * what slora_json_begins says, byte by byte, in one pass. */
+static void
+slora_json_first_bytes(slora_json_build_t *b, uint32_t id, uint64_t set[4])
+{
+    uint32_t                  k;
+    const char               *p;
+    const slora_json_node_t  *n;
+
+    memset(set, 0, 4 * sizeof(uint64_t));
+    n = &b->nodes[id];
+
+#define slora_json_bit(c)  set[(unsigned char) (c) >> 6]                    \
+                               |= (uint64_t) 1 << ((unsigned char) (c) & 63)
+
+    switch (n->kind) {
+
+    case SLORA_JSON_K_OBJECT:
+    case SLORA_JSON_K_MAP:
+        slora_json_bit('{');
+        break;
+
+    case SLORA_JSON_K_ARRAY:
+        slora_json_bit('[');
+        break;
+
+    case SLORA_JSON_K_STRING:
+        slora_json_bit('"');
+        break;
+
+    case SLORA_JSON_K_LITERAL:
+        for (k = 0; k < n->n; k++) {
+            slora_json_bit(b->bytes[b->texts[n->first + k].off]);
+        }
+        break;
+
+    default:            /* NUMBER, INTEGER (ANY absorbs a union) */
+        slora_json_bit('-');
+
+        for (p = "0123456789"; *p; p++) {
+            slora_json_bit(*p);
+        }
+        break;
+    }
+
+#undef slora_json_bit
+}

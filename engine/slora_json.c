@@ -73,12 +73,14 @@ enum {
 
 
 const slora_json_node_t  slora_json_builtin_nodes[SLORA_JSON_N_BUILTIN] = {
-    { SLORA_JSON_K_MAP, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
-    { SLORA_JSON_K_ANY, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
-    { SLORA_JSON_K_ARRAY, 0, SLORA_JSON_N_ANY, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
-    { SLORA_JSON_K_STRING, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
-    { SLORA_JSON_K_LITERAL, 3, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
-    { SLORA_JSON_K_NUMBER, 0, 0, 0, SLORA_JSON_NONE, 0, 0, 0, 0, 0, 0 },
+    { .kind = SLORA_JSON_K_MAP, .first = SLORA_JSON_N_ANY,
+      .max = SLORA_JSON_NONE },
+    { .kind = SLORA_JSON_K_ANY, .max = SLORA_JSON_NONE },
+    { .kind = SLORA_JSON_K_ARRAY, .first = SLORA_JSON_N_ANY,
+      .max = SLORA_JSON_NONE },
+    { .kind = SLORA_JSON_K_STRING, .max = SLORA_JSON_NONE },
+    { .kind = SLORA_JSON_K_LITERAL, .n = 3, .max = SLORA_JSON_NONE },
+    { .kind = SLORA_JSON_K_NUMBER, .max = SLORA_JSON_NONE },
 };
 
 const slora_json_text_t  slora_json_builtin_texts[SLORA_JSON_TEXTS_BUILTIN]
@@ -166,7 +168,7 @@ slora_json_in_text(const slora_json_t *j)
 int
 slora_json_feed(slora_json_t *j, const char *p, size_t n)
 {
-    size_t   i, from;
+    size_t    i, from;
     unsigned  c;
 
     for (i = 0; i < n; i++) {

@@ -27,13 +27,12 @@
 #include <cJSON.h>
 
 #include "tap.h"
-#include "chat_text.h"
+#include "chat_run.h"
 #include "slora_json.h"
 #include "slora_engine.h"
 #include "slora_sampler.h"
 
 
-#define SMOLLM2  "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 #define DOC_MAX  4096
 
@@ -48,7 +47,6 @@ static void test_mask_vocab(const slora_json_vocab_t *v, int32_t n_vocab,
     const char *name, int walks, int steps, double close, uint64_t seed);
 static void test_smollm2(void);
 static void test_llama_vocabs(void);
-static void on_event(void *data, const slora_event_t *ev);
 
 
 int
@@ -466,56 +464,29 @@ test_llama_vocabs(void)
 }
 
 
-typedef struct {
-    int32_t         tokens[4][256];
-    int32_t         n[4];
-    slora_finish_e  finish[4];
-    int             errors;
-} run_t;
 
 
-static void
-on_event(void *data, const slora_event_t *ev)
-{
-    run_t  *r = data;
-    int     i = (int) ev->id;
-
-    if (ev->type == SLORA_EV_TOKEN && r->n[i] < 256) {
-        r->tokens[i][r->n[i]++] = ev->token;
-
-    } else if (ev->type == SLORA_EV_DONE) {
-        r->finish[i] = ev->finish;
-
-    } else if (ev->type == SLORA_EV_ERROR) {
-        diag("request %d: %s", i, ev->error);
-        r->errors++;
-    }
-}
-
-
-/* The text of tokens. */
 
 
 /* (c) on SmolLM2's vocabulary, and (d) */
 static void
 test_smollm2(void)
 {
-    int                   i, rc, prefixes;
+    int                   i, prefixes;
     char                  text[8192];
     cJSON                *doc;
-    int32_t               ids[512], n_ids, stop[8], n_stop, k;
-    run_t                 run;
+    int32_t               ids[CHAT_RUN_TOKENS], stop[8], k;
+    chat_run_t            run;
     slora_err_t           err;
     slora_json_t          j;
     slora_engine_t       *e;
     slora_request_t       req;
     slora_tokenizer_t    *tok;
     slora_json_vocab_t   *v;
-    slora_engine_conf_t   conf;
 
-    tok = slora_tokenizer_load(SMOLLM2, &err);
+    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
     if (tok == NULL) {
-        BAIL_OUT("%s: %s (make models)", SMOLLM2, err.msg);
+        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
     }
 
     v = slora_json_vocab_create(tok, slora_tokenizer_n_vocab(tok), &err);
@@ -527,29 +498,11 @@ test_smollm2(void)
                     9);
 
     /* (d) */
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = SMOLLM2;
-    conf.n_threads = 2;
-    conf.max_running = 4;
-    conf.no_prefetch = 1;
-    conf.tokenizer = tok;
+    e = chat_run_engine(tok);
 
-    e = slora_engine_init(&conf, &err);
-    if (e == NULL) {
-        BAIL_OUT("%s", err.msg);
-    }
-
-    n_ids = chat_text_prompt(tok, "Reply in JSON: what are three fruits and their colours?", ids, 512);
-
-    n_stop = slora_tokenizer_stop_ids(tok, stop, 8);
-
-    memset(&run, 0, sizeof(run));
-    memset(&req, 0, sizeof(req));
-    req.prompt = ids;
-    req.n_prompt = n_ids;
-    req.stop_ids = stop;
-    req.n_stop_ids = n_stop;
-    req.sampling.top_p = 1;
+    chat_run_request(&req, tok,
+                     "Reply in JSON: what are three fruits and their colours?",
+                     ids, stop);
 
     /* 0: JSON mode, greedy; 1: the same without; 2, 3: JSON mode at
      * temperature 1 */
@@ -565,13 +518,11 @@ test_smollm2(void)
         }
     }
 
-    do {
-        rc = slora_engine_step(e, on_event, &run);
-    } while (rc == SLORA_OK);
+    chat_run_steps(e, &run);
 
     is_int(run.errors, 0, "no request failed");
 
-    chat_text_bytes(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
     diag("JSON mode, greedy: %s", text);
     doc = cJSON_Parse(text);
     ok(doc != NULL && cJSON_IsObject(doc), "the greedy answer in JSON mode "
@@ -579,7 +530,7 @@ test_smollm2(void)
     cJSON_Delete(doc);
     is_int(run.finish[0], SLORA_FINISH_STOP, "and it ended as it closed");
 
-    chat_text_bytes(tok, run.tokens[1], run.n[1], text, sizeof(text));
+    chat_run_text(tok, run.tokens[1], run.n[1], text, sizeof(text));
     diag("without: %.200s", text);
     doc = cJSON_Parse(text);
     ok(doc == NULL || !cJSON_IsObject(doc), "without JSON mode the answer "
@@ -594,7 +545,7 @@ test_smollm2(void)
             prefixes &= slora_json_feed_token(&j, v, run.tokens[i][k]);
         }
 
-        chat_text_bytes(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        chat_run_text(tok, run.tokens[i], run.n[i], text, sizeof(text));
         diag("JSON mode, seed %d: %s", i, text);
         ok(prefixes, "sampled answer %d is at every token the start of an "
            "object", i);
@@ -619,11 +570,7 @@ test_smollm2(void)
 
     slora_engine_free(e);
 
-    conf.tokenizer = NULL;
-    e = slora_engine_init(&conf, &err);
-    if (e == NULL) {
-        BAIL_OUT("%s", err.msg);
-    }
+    e = chat_run_engine(NULL);
 
     req.sampling.json = 1;
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR

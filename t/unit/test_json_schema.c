@@ -28,13 +28,12 @@
 #include <cJSON.h>
 
 #include "tap.h"
-#include "chat_text.h"
+#include "chat_run.h"
 #include "slora_json.h"
 #include "slora_engine.h"
 #include "slora_sampler.h"
 
 
-#define SMOLLM2  "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define DOC_MAX  8192
 
 
@@ -109,9 +108,9 @@ main(void)
     test_integer_bounds();
     test_number_bounds();
 
-    tok = slora_tokenizer_load(SMOLLM2, &err);
+    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
     if (tok == NULL) {
-        BAIL_OUT("%s: %s (make models)", SMOLLM2, err.msg);
+        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
     }
 
     v = slora_json_vocab_create(tok, slora_tokenizer_n_vocab(tok), &err);
@@ -147,7 +146,8 @@ test_refusals(void)
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"maximum\":0}}}",
           "maximum without \"type\" \"integer\" or \"number\"" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
-          "\"exclusiveMinimum\":true}}}", "exclusiveMinimum must be a number" },
+          "\"exclusiveMinimum\":true}}}",
+          "exclusiveMinimum must be a number" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
           "\"minimum\":2.5,\"exclusiveMaximum\":3}}}", "admit no integer" },
         { "{\"type\":\"array\"}", "root must be an object" },
@@ -720,45 +720,22 @@ test_mask_smollm2(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 }
 
 
-typedef struct {
-    int32_t   tokens[4][512];
-    int32_t   n[4];
-    int       finish[4];
-    int       errors;
-} run_t;
 
-
-static void
-on_event(void *data, const slora_event_t *ev)
-{
-    run_t  *run = data;
-
-    if (ev->type == SLORA_EV_TOKEN && run->n[ev->id] < 512) {
-        run->tokens[ev->id][run->n[ev->id]++] = ev->token;
-
-    } else if (ev->type == SLORA_EV_DONE) {
-        run->finish[ev->id] = ev->finish;
-
-    } else if (ev->type == SLORA_EV_ERROR) {
-        run->errors++;
-    }
-}
 
 
 /* (d) */
 static void
 test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 {
-    int                   i, rc, prefixes;
+    int                   i, prefixes;
     char                  text[8192];
     cJSON                *doc, *sch;
-    int32_t               ids[512], n_ids, stop[8], n_stop, k;
-    run_t                 run;
+    int32_t               ids[CHAT_RUN_TOKENS], stop[8], k;
+    chat_run_t            run;
     slora_err_t           err;
     slora_json_t          j;
     slora_engine_t       *e;
     slora_request_t       req;
-    slora_engine_conf_t   conf;
     slora_json_schema_t  *s;
 
     static const char  city[] =
@@ -773,29 +750,9 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         "\"required\":[\"name\",\"country\",\"population\",\"coastal\","
         "\"size\",\"districts\"]}";
 
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = SMOLLM2;
-    conf.n_threads = 2;
-    conf.max_running = 4;
-    conf.no_prefetch = 1;
-    conf.tokenizer = tok;
+    e = chat_run_engine(tok);
 
-    e = slora_engine_init(&conf, &err);
-    if (e == NULL) {
-        BAIL_OUT("%s", err.msg);
-    }
-
-    n_ids = chat_text_prompt(tok, "Describe a city in JSON.", ids, 512);
-
-    n_stop = slora_tokenizer_stop_ids(tok, stop, 8);
-
-    memset(&run, 0, sizeof(run));
-    memset(&req, 0, sizeof(req));
-    req.prompt = ids;
-    req.n_prompt = n_ids;
-    req.stop_ids = stop;
-    req.n_stop_ids = n_stop;
-    req.sampling.top_p = 1;
+    chat_run_request(&req, tok, "Describe a city in JSON.", ids, stop);
 
     /* 0: greedy under the schema; 1: the same without it; 2, 3: sampled
      * under it */
@@ -812,9 +769,7 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         }
     }
 
-    do {
-        rc = slora_engine_step(e, on_event, &run);
-    } while (rc == SLORA_OK);
+    chat_run_steps(e, &run);
 
     is_int(run.errors, 0, "no request failed");
 
@@ -822,7 +777,7 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     sch = cJSON_Parse(city);
 
     for (i = 0; i < 4; i++) {
-        chat_text_bytes(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        chat_run_text(tok, run.tokens[i], run.n[i], text, sizeof(text));
         diag("%s: %s", i == 0 ? "greedy" : i == 1 ? "without" : "sampled",
              text);
         doc = cJSON_Parse(text);

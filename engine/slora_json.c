@@ -101,6 +101,10 @@ static int slora_json_object(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static int slora_json_key(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
+static int slora_json_tagged(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static void slora_json_tag(slora_json_t *j, const slora_json_frame_t *lit,
+    slora_json_frame_t *up);
 static uint64_t slora_json_keys(const slora_json_schema_t *s,
     const slora_json_node_t *n, uint32_t from);
 static int slora_json_may_close(const slora_json_schema_t *s,
@@ -255,7 +259,9 @@ slora_json_byte(slora_json_t *j, unsigned c)
 
         default:
             if (f->phase == SLORA_JSON_P_KEY) {
-                return slora_json_key(j, f, n, c);
+                return n->kind == SLORA_JSON_K_TAGGED
+                       ? slora_json_tagged(j, f, n, c)
+                       : slora_json_key(j, f, n, c);
             }
 
             if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
@@ -268,6 +274,8 @@ slora_json_byte(slora_json_t *j, unsigned c)
                        ? slora_json_object(j, f, n, c)
                    : n->kind == SLORA_JSON_K_MAP
                        ? slora_json_map(j, f, n, c)
+                   : n->kind == SLORA_JSON_K_TAGGED
+                       ? slora_json_tagged(j, f, n, c)
                        : slora_json_array(j, f, n, c);
         }
 
@@ -313,6 +321,7 @@ slora_json_begins(const slora_json_schema_t *s, uint32_t id, unsigned c)
 
     case SLORA_JSON_K_OBJECT:
     case SLORA_JSON_K_MAP:
+    case SLORA_JSON_K_TAGGED:
         return c == '{';
 
     case SLORA_JSON_K_ARRAY:
@@ -385,6 +394,7 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
 
     case SLORA_JSON_K_OBJECT:
     case SLORA_JSON_K_MAP:
+    case SLORA_JSON_K_TAGGED:
     case SLORA_JSON_K_ARRAY:
         if (c != (n->kind == SLORA_JSON_K_ARRAY ? '[' : '{')) {
             return 0;
@@ -565,6 +575,89 @@ slora_json_key(slora_json_t *j, slora_json_frame_t *f,
     f->b++;
 
     return 1;
+}
+
+
+/*
+ * A tagged union's object until its tag is read: the objects' shared
+ * first key, then its value, a literal of all their tags; popping that
+ * literal (slora_json_tag) turns this frame into the frame of the object
+ * whose tag it was, one property passed.
+ */
+static int
+slora_json_tagged(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
+{
+    const slora_json_text_t    *t;
+    const slora_json_schema_t  *s;
+
+    s = j->schema;
+    t = &s->props[s->nodes[s->alts[n->first]].first].key;
+
+    switch (f->phase) {
+
+    case SLORA_JSON_P_FIRST:
+        if (c != '"') {
+            return 0;
+        }
+
+        f->phase = SLORA_JSON_P_KEY;
+        f->b = 1;
+        return 1;
+
+    case SLORA_JSON_P_KEY:
+        if ((unsigned char) s->bytes[t->off + f->b] != c) {
+            return 0;
+        }
+
+        if (++f->b == t->len) {
+            f->phase = SLORA_JSON_P_COLON;
+        }
+
+        return 1;
+
+    case SLORA_JSON_P_COLON:
+        if (c != ':') {
+            return 0;
+        }
+
+        f->phase = SLORA_JSON_P_VALUE;
+        return 1;
+
+    case SLORA_JSON_P_VALUE:
+        f->phase = SLORA_JSON_P_AFTER;
+
+        return slora_json_start(j, n->min, c);
+
+    default:            /* never: the tag's end made this an object */
+        return 0;
+    }
+}
+
+
+/* The tag literal lit, whole, picks its tagged union's object: the text
+ * that ended where lit did (tags are distinct, so one did). */
+static void
+slora_json_tag(slora_json_t *j, const slora_json_frame_t *lit,
+    slora_json_frame_t *up)
+{
+    uint32_t                    k;
+    const slora_json_node_t    *n, *tags;
+    const slora_json_schema_t  *s;
+
+    s = j->schema;
+    n = &s->nodes[up->node];
+    tags = &s->nodes[n->min];
+
+    for (k = 0; k < tags->n; k++) {
+        if ((lit->cand & ((uint64_t) 1 << k))
+            && s->texts[tags->first + k].len == lit->a)
+        {
+            up->node = s->alts[n->first + k];
+            up->a = 1;
+            return;
+        }
+    }
 }
 
 
@@ -1263,6 +1356,16 @@ slora_json_push(slora_json_t *j, uint32_t id, int container)
 static void
 slora_json_pop(slora_json_t *j)
 {
+    slora_json_frame_t  *up;
+
     j->depth--;
     j->done = j->depth == 0;
+
+    if (j->depth > 0) {
+        up = &j->frames[j->depth - 1];
+
+        if (j->schema->nodes[up->node].kind == SLORA_JSON_K_TAGGED) {
+            slora_json_tag(j, &j->frames[j->depth], up);
+        }
+    }
 }

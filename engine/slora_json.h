@@ -90,9 +90,11 @@ typedef struct {
  * shape a value: type, properties, required, additionalProperties,
  * items, minItems, maxItems, minLength, maxLength, a number's or an
  * integer's minimum, maximum and their exclusive forms, enum, const,
- * anyOf, oneOf, allOf of one, $ref to a place in the same document,
- * $defs; annotations such as title, description, default and format are
- * ignored). The root must be an object. A keyword that would constrain
+ * anyOf, oneOf (alternatives beginning differently, or objects told
+ * apart by a shared first required key's const), allOf of one, $ref to
+ * a place in the same document, $defs; annotations such as title,
+ * description, default and format are ignored). The root must be an
+ * object, or a union of objects told apart so. A keyword that would constrain
  * what this compiler cannot (pattern, multipleOf, ...) is an error naming
  * it and where, rather than a constraint silently dropped. Keys come in
  * the order of properties; those not in required may be left out.

@@ -25,8 +25,13 @@ typedef enum {
     SLORA_JSON_K_NUMBER,        /* bounded: flo..fhi, no exponent */
     SLORA_JSON_K_INTEGER,       /* bounded: lo..hi */
     SLORA_JSON_K_LITERAL,       /* one of texts[first, first + n) */
-    SLORA_JSON_K_UNION          /* one of alts[first, first + n), none
+    SLORA_JSON_K_UNION,         /* one of alts[first, first + n), none
                                    a union, no two beginning alike */
+    SLORA_JSON_K_TAGGED         /* one of the objects alts[first,
+                                   first + n), told apart by their
+                                   shared first key's value: one of the
+                                   literal node min's texts, the k-th
+                                   the k-th object's */
 } slora_json_kind_e;
 
 

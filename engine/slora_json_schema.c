@@ -139,7 +139,8 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
             && slora_json_resolve(&b, &root) == SLORA_OK)
         {
             if (b.nodes[root].kind != SLORA_JSON_K_OBJECT
-                && b.nodes[root].kind != SLORA_JSON_K_MAP)
+                && b.nodes[root].kind != SLORA_JSON_K_MAP
+                && b.nodes[root].kind != SLORA_JSON_K_TAGGED)
             {
                 slora_err_set(err, SLORA_ERROR, "the schema's root must be "
                               "an object (\"type\": \"object\")");

@@ -6,8 +6,10 @@
  * references alone admits no value and is refused), and each anyOf is
  * flattened and checked to tell its alternatives apart by their first
  * byte (any value absorbs the others, a number an integer, literals
- * merge), since the automaton must know which alternative a value is
- * from its first byte.
+ * merge, objects that share a first required key whose values are
+ * distinct constants become one tagged union), since the automaton must
+ * know which alternative a value is from its first byte, or an object
+ * from its first member.
  */
 
 #include <stdlib.h>
@@ -17,6 +19,9 @@
 
 
 static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
+static int slora_json_settle_tagged(slora_json_build_t *b, uint32_t id);
+static const slora_json_text_t *slora_json_tag_of(slora_json_build_t *b,
+    uint32_t id);
 static void slora_json_first_bytes(slora_json_build_t *b, uint32_t id,
     uint64_t set[4]);
 
@@ -241,6 +246,20 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
     n->first = first;
     n->n = m - first;
 
+    if (slora_json_settle_tagged(b, id) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    n = &b->nodes[id];
+    first = n->first;
+    m = first + n->n;
+
+    if (n->n == 1) {
+        /* one alternative left: the union is it */
+        b->nodes[id] = b->nodes[b->alts[first]];
+        return SLORA_OK;
+    }
+
     /* each alternative's first bytes, as 256 bits: none twice */
     memset(seen, 0, sizeof(seen));
 
@@ -251,6 +270,13 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
             if (seen[w] & set[w]) {
                 c = (int) (w * 64 + (uint32_t) __builtin_ctzll(seen[w]
                                                                & set[w]));
+
+                if (c == '{') {
+                    return slora_err_set(b->err, SLORA_ERROR, "anyOf's "
+                                         "objects must share a first "
+                                         "required property whose const "
+                                         "value tells them apart");
+                }
 
                 return slora_err_set(b->err, SLORA_ERROR, "anyOf's "
                                      "alternatives must begin differently "
@@ -264,6 +290,135 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * A settled union's objects, when there are two or more and each's first
+ * property is required, has the same key and a value of one constant,
+ * distinct from the others': one tagged union node in their stead, whose
+ * tag literal lists their constants in the objects' order. Otherwise the
+ * union stays as it was (and its first-byte check refuses it).
+ */
+static int
+slora_json_settle_tagged(slora_json_build_t *b, uint32_t id)
+{
+    uint32_t                  k, i, m, n_obj, lit, tagged, objs;
+    slora_json_node_t        *n;
+    const slora_json_text_t  *t, *u, *key, *key0;
+
+    n = &b->nodes[id];
+    n_obj = 0;
+    key0 = NULL;
+
+    for (k = n->first; k < n->first + n->n; k++) {
+        if (b->nodes[b->alts[k]].kind != SLORA_JSON_K_OBJECT) {
+            continue;
+        }
+
+        t = slora_json_tag_of(b, b->alts[k]);
+        if (t == NULL) {
+            return SLORA_OK;
+        }
+
+        key = &b->props[b->nodes[b->alts[k]].first].key;
+
+        if (key0 == NULL) {
+            key0 = key;
+
+        } else if (key->len != key0->len
+                   || memcmp(b->bytes + key->off, b->bytes + key0->off,
+                             key->len) != 0)
+        {
+            return SLORA_OK;
+        }
+
+        /* no tag twice */
+        for (i = n->first; i < k; i++) {
+            if (b->nodes[b->alts[i]].kind != SLORA_JSON_K_OBJECT) {
+                continue;
+            }
+
+            u = slora_json_tag_of(b, b->alts[i]);
+
+            if (u->len == t->len
+                && memcmp(b->bytes + u->off, b->bytes + t->off, t->len) == 0)
+            {
+                return SLORA_OK;
+            }
+        }
+
+        n_obj++;
+    }
+
+    if (n_obj < 2) {
+        return SLORA_OK;
+    }
+
+    if (slora_json_grow(b, (void **) &b->texts, &b->cap_texts,
+                        b->n_texts + n_obj, sizeof(slora_json_text_t))
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    lit = slora_json_node(b, SLORA_JSON_K_LITERAL, n_obj, b->n_texts);
+    tagged = lit != SLORA_JSON_NONE
+             ? slora_json_node(b, SLORA_JSON_K_TAGGED, n_obj, 0)
+             : SLORA_JSON_NONE;
+    objs = tagged != SLORA_JSON_NONE ? slora_json_alts(b, n_obj)
+                                     : SLORA_JSON_NONE;
+
+    if (objs == SLORA_JSON_NONE) {
+        return SLORA_ERROR;
+    }
+
+    b->nodes[tagged].first = objs;
+    b->nodes[tagged].min = lit;
+
+    /* the objects move to the tagged node; the union keeps the rest */
+    n = &b->nodes[id];
+    m = n->first;
+
+    for (k = n->first; k < n->first + n->n; k++) {
+        if (b->nodes[b->alts[k]].kind == SLORA_JSON_K_OBJECT) {
+            b->texts[b->n_texts++] = *slora_json_tag_of(b, b->alts[k]);
+            b->alts[objs++] = b->alts[k];
+
+        } else {
+            b->alts[m++] = b->alts[k];
+        }
+    }
+
+    b->alts[m++] = tagged;
+    n->n = m - n->first;
+
+    return SLORA_OK;
+}
+
+
+/* An object's tag: the text of its first property's one constant value,
+ * when that property is required; NULL when it has none. */
+static const slora_json_text_t *
+slora_json_tag_of(slora_json_build_t *b, uint32_t id)
+{
+    const slora_json_prop_t  *p;
+    const slora_json_node_t  *n, *v;
+
+    n = &b->nodes[id];
+
+    if (n->n == 0) {
+        return NULL;
+    }
+
+    p = &b->props[n->first];
+    v = &b->nodes[p->node];
+
+    if (!p->required || v->kind != SLORA_JSON_K_LITERAL || v->n != 1) {
+        return NULL;
+    }
+
+    return &b->texts[v->first];
 }
 
 
@@ -286,6 +441,7 @@ slora_json_first_bytes(slora_json_build_t *b, uint32_t id, uint64_t set[4])
 
     case SLORA_JSON_K_OBJECT:
     case SLORA_JSON_K_MAP:
+    case SLORA_JSON_K_TAGGED:
         slora_json_bit('{');
         break;
 

@@ -39,8 +39,9 @@
 
 /* Every part: an object of declared keys (some optional), a string with
  * lengths, an integer, a number, a boolean, null through anyOf, an enum
- * of mixed values, a const, an array with counts, a map, any value, and
- * a recursive definition through $ref. */
+ * of mixed values, a const, an array with counts, a map, any value, a
+ * recursive definition through $ref, and two tagged unions (objects told
+ * apart by their first key's constant: strings, and 1 beside 12). */
 static const char  schema_all[] =
     "{\"$defs\": {\"Node\": {\"type\": \"object\", \"properties\": {"
     "  \"v\": {\"type\": \"integer\"},"
@@ -64,7 +65,21 @@ static const char  schema_all[] =
     "  \"free\": {},"
     "  \"list\": {\"$ref\": \"#/$defs/Node\"},"
     "  \"empty\": {\"type\": \"object\", \"properties\": {},"
-    "             \"additionalProperties\": false}},"
+    "             \"additionalProperties\": false},"
+    "  \"pet\": {\"anyOf\": [{\"type\": \"object\", \"properties\": {"
+    "              \"kind\": {\"const\": \"cat\"}, \"lives\": {"
+    "              \"type\": \"integer\", \"minimum\": 1,"
+    "              \"maximum\": 9}}, \"required\": [\"kind\", \"lives\"]},"
+    "            {\"type\": \"object\", \"properties\": {"
+    "              \"kind\": {\"const\": \"dog\"},"
+    "              \"good\": {\"type\": \"boolean\"}},"
+    "             \"required\": [\"kind\"]},"
+    "            {\"type\": \"null\"}]},"
+    "  \"shape\": {\"anyOf\": [{\"type\": \"object\", \"properties\": {"
+    "              \"n\": {\"const\": 1}, \"r\": {\"type\": \"number\"}},"
+    "              \"required\": [\"n\", \"r\"]},"
+    "            {\"type\": \"object\", \"properties\": {"
+    "              \"n\": {\"const\": 12}}, \"required\": [\"n\"]}]}},"
     " \"required\": [\"name\", \"ok\", \"kind\", \"tags\", \"list\"],"
     " \"additionalProperties\": false}";
 
@@ -155,7 +170,19 @@ test_refusals(void)
           "root must be an object" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
           "{\"type\":\"object\"},{\"type\":\"object\",\"properties\":{}}]}}}",
-          "begin with '{'" },
+          "objects must share a first required property" },
+        { "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"t\":"
+          "{\"const\":1}},\"required\":[\"t\"]},{\"type\":\"object\","
+          "\"properties\":{\"t\":{\"const\":1}},\"required\":[\"t\"]}]}",
+          "objects must share a first required property" },
+        { "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"t\":"
+          "{\"const\":1}},\"required\":[\"t\"]},{\"type\":\"object\","
+          "\"properties\":{\"u\":{\"const\":2}},\"required\":[\"u\"]}]}",
+          "objects must share a first required property" },
+        { "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"t\":"
+          "{\"const\":1}}},{\"type\":\"object\","
+          "\"properties\":{\"t\":{\"const\":2}},\"required\":[\"t\"]}]}",
+          "objects must share a first required property" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
           "{\"type\":\"string\"},{\"enum\":[\"x\"]}]}}}", "begin with '\"'" },
         { "{\"type\":\"object\",\"required\":[\"b\"],\"properties\":{\"a\":"
@@ -351,6 +378,15 @@ test_against_validator(void)
             "\"next\":null}}",
             "{\"name\":\"ab\",\"age\":120,\"ok\":true,\"kind\":1,"
             "\"tags\":[\"x\"],\"list\":{\"v\":1,\"next\":null}}",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"x\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\":{\"kind\":\"cat\","
+            "\"lives\":9},\"shape\":{\"n\":1,\"r\":2.5}}",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"x\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\": { \"kind\" : "
+            "\"dog\" } ,\"shape\":{\"n\":12 }}",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"x\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\":null,"
+            "\"shape\":{\"n\":12}}",
         };
         static const char  *no[] = {
             "{\"ok\":true,\"name\":\"ab\"",         /* out of order */
@@ -374,6 +410,21 @@ test_against_validator(void)
             "{\"name\":\"ab\",\"count\":-",
             "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
             "\"list\":{\"v\":1,\"next\":null},\"empty\":{\"a\"",
+            /* tagged unions: a tag of neither, the other's key, a
+             * missing member, the tag not first, 1's member after 12 */
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\":{\"kind\":\"cow\"",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\":{\"kind\":\"dog\","
+            "\"lives\"",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\":{\"kind\":\"cat\"}",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"pet\":{\"lives\"",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"shape\":{\"n\":12,\"r\"",
+            "{\"name\":\"ab\",\"ok\":true,\"kind\":1,\"tags\":[\"a\"],"
+            "\"list\":{\"v\":1,\"next\":null},\"shape\":{\"n\":1}",
         };
 
         for (i = 0; i < (int) (sizeof(yes) / sizeof(yes[0])); i++) {

@@ -1,0 +1,247 @@
+/*
+ * slora_tool_scan.c: tool calls read out of a chat answer's text
+ * (slora_tool_scan.h).
+ *
+ * The one idea: a call is a fixed sequence of parts, so the scanner is a
+ * state per part: blanks may come between parts, fixed text ("name",
+ * the tags) is matched a byte at a time, the name is gathered, and the
+ * arguments are passed through while their object's depth is followed,
+ * a string's brackets and escaped quotes not counting.
+ */
+
+#include <string.h>
+
+#include "slora_tool_scan.h"
+
+
+enum {
+    SLORA_TOOL_S_TAG_OPEN = 0,  /* tagged: "<tool_call>" */
+    SLORA_TOOL_S_OPEN,          /* '{' */
+    SLORA_TOOL_S_NAME_KEY,      /* "\"name\"" */
+    SLORA_TOOL_S_NAME_COLON,    /* ':' */
+    SLORA_TOOL_S_NAME_QUOTE,    /* '"' */
+    SLORA_TOOL_S_NAME,          /* the name's bytes, then '"' */
+    SLORA_TOOL_S_COMMA,         /* ',' */
+    SLORA_TOOL_S_ARGS_KEY,      /* "\"arguments\"" */
+    SLORA_TOOL_S_ARGS_COLON,    /* ':' */
+    SLORA_TOOL_S_ARGS_OPEN,     /* '{' */
+    SLORA_TOOL_S_ARGS,          /* the arguments' object */
+    SLORA_TOOL_S_CLOSE,         /* '}' */
+    SLORA_TOOL_S_TAG_CLOSE,     /* tagged: "</tool_call>" */
+    SLORA_TOOL_S_AFTER,         /* bare: blanks only */
+    SLORA_TOOL_S_TRAIL,         /* tagged: text after the calls, left */
+    SLORA_TOOL_S_NOT
+};
+
+
+/* The fixed text of the states that match one. */
+static const char  *slora_tool_fixed[] = {
+    "<tool_call>", "{", "\"name\"", ":", "\"", NULL, ",", "\"arguments\"",
+    ":", "{", NULL, "}", "</tool_call>", NULL, NULL, NULL
+};
+
+
+static int slora_tool_blank(unsigned c);
+static int slora_tool_name_byte(unsigned c);
+
+
+void
+slora_tool_scan_init(slora_tool_scan_t *t, int tagged)
+{
+    memset(t, 0, sizeof(slora_tool_scan_t));
+    t->tagged = tagged != 0;
+    t->state = tagged ? SLORA_TOOL_S_TAG_OPEN : SLORA_TOOL_S_OPEN;
+}
+
+
+size_t
+slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
+    slora_tool_ev_e *ev, size_t *off, size_t *len)
+{
+    size_t       i, from;
+    unsigned     c;
+    const char  *fixed;
+
+    *ev = SLORA_TOOL_MORE;
+    *off = 0;
+    *len = 0;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) piece[i];
+
+        switch (t->state) {
+
+        case SLORA_TOOL_S_NOT:
+            *ev = SLORA_TOOL_NOT;
+            return i;
+
+        case SLORA_TOOL_S_TRAIL:
+            return n;
+
+        case SLORA_TOOL_S_AFTER:
+            if (!slora_tool_blank(c)) {
+                t->state = SLORA_TOOL_S_NOT;
+                *ev = SLORA_TOOL_NOT;
+                return i;
+            }
+
+            continue;
+
+        case SLORA_TOOL_S_NAME:
+            if (c == '"' && t->name_len > 0) {
+                t->name[t->name_len] = '\0';
+                t->state = SLORA_TOOL_S_COMMA;
+                t->n_calls++;
+                *ev = SLORA_TOOL_NAME;
+                return i + 1;
+            }
+
+            if (!slora_tool_name_byte(c)
+                || t->name_len == SLORA_TOOL_NAME_MAX)
+            {
+                break;
+            }
+
+            t->name[t->name_len++] = (char) c;
+            continue;
+
+        case SLORA_TOOL_S_ARGS:
+            /* a run of the arguments' bytes, to their closer or the
+             * piece's end */
+            from = i;
+
+            for ( /* void */ ; i < n; i++) {
+                c = (unsigned char) piece[i];
+
+                if (t->in_string) {
+                    if (t->escape) {
+                        t->escape = 0;
+
+                    } else if (c == '\\') {
+                        t->escape = 1;
+
+                    } else if (c == '"') {
+                        t->in_string = 0;
+                    }
+
+                    continue;
+                }
+
+                if (c == '"') {
+                    t->in_string = 1;
+
+                } else if (c == '{' || c == '[') {
+                    t->depth++;
+
+                } else if ((c == '}' || c == ']') && --t->depth == 0) {
+                    t->state = SLORA_TOOL_S_CLOSE;
+                    i++;
+                    break;
+                }
+            }
+
+            *ev = SLORA_TOOL_ARGS;
+            *off = from;
+            *len = i - from;
+            return i;
+
+        default:
+            break;
+        }
+
+        if (t->state == SLORA_TOOL_S_NAME) {
+            /* a byte no name may hold */
+            t->state = SLORA_TOOL_S_NOT;
+            *ev = SLORA_TOOL_NOT;
+            return i;
+        }
+
+        /* the states of fixed text: blanks before it, then its bytes */
+        fixed = slora_tool_fixed[t->state];
+
+        if (t->matched == 0 && slora_tool_blank(c)) {
+            continue;
+        }
+
+        if ((unsigned char) fixed[t->matched] != c) {
+            if (t->state == SLORA_TOOL_S_TAG_OPEN && t->n_calls > 0) {
+                /* text after the calls: they stand */
+                t->state = SLORA_TOOL_S_TRAIL;
+                return n;
+            }
+
+            t->state = SLORA_TOOL_S_NOT;
+            *ev = SLORA_TOOL_NOT;
+            return i;
+        }
+
+        if (fixed[++t->matched] != '\0') {
+            continue;
+        }
+
+        t->matched = 0;
+
+        switch (t->state) {
+
+        case SLORA_TOOL_S_NAME_QUOTE:
+            t->name_len = 0;
+            t->state = SLORA_TOOL_S_NAME;
+            break;
+
+        case SLORA_TOOL_S_ARGS_OPEN:
+            t->depth = 1;
+            t->in_string = 0;
+            t->escape = 0;
+            t->state = SLORA_TOOL_S_ARGS;
+            *ev = SLORA_TOOL_ARGS;
+            *off = i;
+            *len = 1;
+            return i + 1;
+
+        case SLORA_TOOL_S_CLOSE:
+            t->state = t->tagged ? SLORA_TOOL_S_TAG_CLOSE
+                                 : SLORA_TOOL_S_AFTER;
+            *ev = SLORA_TOOL_END;
+            return i + 1;
+
+        case SLORA_TOOL_S_TAG_CLOSE:
+            t->state = SLORA_TOOL_S_TAG_OPEN;
+            break;
+
+        default:
+            t->state++;
+            break;
+        }
+    }
+
+    return n;
+}
+
+
+int
+slora_tool_scan_whole(const slora_tool_scan_t *t)
+{
+    if (t->n_calls == 0) {
+        return 0;
+    }
+
+    return t->state == SLORA_TOOL_S_AFTER || t->state == SLORA_TOOL_S_TRAIL
+           || (t->state == SLORA_TOOL_S_TAG_OPEN && t->matched == 0);
+}
+
+
+static int
+slora_tool_blank(unsigned c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+
+/* What OpenAI allows in a function's name: letters, digits, '_', '-';
+ * '.' too, which some clients use for namespaces. */
+static int
+slora_tool_name_byte(unsigned c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}

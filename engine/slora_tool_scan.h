@@ -1,0 +1,68 @@
+/*
+ * slora_tool_scan.h: tool calls read out of a chat answer's text as it
+ * streams. Two shapes: the bare object {"name": "f", "arguments": {...}}
+ * that tool_choice "required" or a named function constrains an answer
+ * to, and, when the model chose freely (tool_choice "auto"), such
+ * objects each inside <tool_call> ... </tool_call>, as the chat prompt
+ * tells it to write them.
+ *
+ * The one idea: the text is fed in the pieces it is detokenized in, and
+ * the scanner says as soon as a call's name is known and which bytes are
+ * its arguments, so that a stream sends the arguments as they come; the
+ * arguments are the exact text of their JSON object, found by its depth
+ * (strings and escapes followed), not reprinted.
+ */
+
+#ifndef SLORA_TOOL_SCAN_H
+#define SLORA_TOOL_SCAN_H
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define SLORA_TOOL_NAME_MAX  64     /* OpenAI's limit on a function name */
+
+
+typedef enum {
+    SLORA_TOOL_MORE = 0,    /* all of the piece taken, nothing to say */
+    SLORA_TOOL_NAME,        /* a call begins: its name is in t->name */
+    SLORA_TOOL_ARGS,        /* piece[*off, *off + *len) is arguments text */
+    SLORA_TOOL_END,         /* the call is whole */
+    SLORA_TOOL_NOT          /* the text is not tool calls (from the byte
+                               before the return on; nothing more is
+                               taken) */
+} slora_tool_ev_e;
+
+
+typedef struct {
+    uint8_t     state;
+    uint8_t     tagged;     /* calls inside <tool_call> tags */
+    uint8_t     in_string;
+    uint8_t     escape;
+    uint32_t    depth;      /* of the arguments' containers */
+    uint32_t    matched;    /* bytes of the current fixed text matched */
+    uint32_t    n_calls;    /* calls whose name was reported */
+    uint32_t    name_len;
+    char        name[SLORA_TOOL_NAME_MAX + 1];
+} slora_tool_scan_t;
+
+
+void slora_tool_scan_init(slora_tool_scan_t *t, int tagged);
+
+/*
+ * Takes bytes of piece[0..n) up to the first that has something to say
+ * and returns how many it took, what it says in *ev; for ARGS, the
+ * arguments' bytes among those taken in *off and *len. Call again with
+ * the rest. After NOT it takes nothing more.
+ */
+size_t slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
+    slora_tool_ev_e *ev, size_t *off, size_t *len);
+
+/* 1 when the text so far is whole calls: at least one, each ended (and
+ * in tags, closed), blanks after them; or, in tags, anything after a
+ * closed call that does not begin another. */
+int slora_tool_scan_whole(const slora_tool_scan_t *t);
+
+
+#endif /* SLORA_TOOL_SCAN_H */

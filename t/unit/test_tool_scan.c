@@ -1,0 +1,208 @@
+/*
+ * test_tool_scan.c: tool calls read out of an answer's text
+ * (engine/slora_tool_scan.c).
+ *
+ * Each written text is fed whole, a byte at a time and in random
+ * pieces; every way must give the same names, each call's arguments as
+ * their exact text (nested objects, brackets and escaped quotes inside
+ * strings), where the text stops being calls, and whether it ends as
+ * whole calls.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+#include "slora_tool_scan.h"
+
+
+typedef struct {
+    char     names[4][SLORA_TOOL_NAME_MAX + 1];
+    char     args[4][256];
+    int      n_calls;
+    int      n_ends;
+    long     not_at;        /* byte where NOT came; -1: never */
+    int      whole;
+} scan_out_t;
+
+
+/* Feeds text in pieces of step bytes (0: random 1..7) into out. */
+static void
+scan(const char *text, int tagged, size_t step, scan_out_t *out)
+{
+    size_t             at, n, took, off, len, piece;
+    slora_tool_ev_e    ev;
+    slora_tool_scan_t  t;
+
+    memset(out, 0, sizeof(scan_out_t));
+    out->not_at = -1;
+    slora_tool_scan_init(&t, tagged);
+    n = strlen(text);
+    at = 0;
+
+    while (at < n && out->not_at < 0) {
+        piece = step ? step : 1 + (size_t) (rand() % 7);
+        piece = piece > n - at ? n - at : piece;
+
+        /* one piece, event after event */
+        while (piece > 0) {
+            took = slora_tool_scan(&t, text + at, piece, &ev, &off, &len);
+
+            switch (ev) {
+
+            case SLORA_TOOL_NAME:
+                if (out->n_calls < 4) {
+                    strcpy(out->names[out->n_calls], t.name);
+                }
+                out->n_calls++;
+                break;
+
+            case SLORA_TOOL_ARGS:
+                if (out->n_calls >= 1 && out->n_calls <= 4) {
+                    strncat(out->args[out->n_calls - 1], text + at + off,
+                            len);
+                }
+                break;
+
+            case SLORA_TOOL_END:
+                out->n_ends++;
+                break;
+
+            case SLORA_TOOL_NOT:
+                out->not_at = (long) (at + took);
+                break;
+
+            default:
+                break;
+            }
+
+            if (ev == SLORA_TOOL_NOT) {
+                break;
+            }
+
+            at += took;
+            piece -= took;
+        }
+    }
+
+    out->whole = slora_tool_scan_whole(&t);
+}
+
+
+/* The same text, three ways of feeding it, one answer. */
+static void
+check(const char *what, const char *text, int tagged, int n_calls,
+    const char *names[], const char *args[], long not_at, int whole)
+{
+    int         k, same, i;
+    scan_out_t  o[3];
+
+    scan(text, tagged, 100000, &o[0]);
+    scan(text, tagged, 1, &o[1]);
+    scan(text, tagged, 0, &o[2]);
+
+    same = 1;
+
+    for (i = 0; i < 3; i++) {
+        same &= o[i].n_calls == n_calls && o[i].not_at == not_at
+                && o[i].whole == whole;
+
+        for (k = 0; same && k < n_calls; k++) {
+            same &= strcmp(o[i].names[k], names[k]) == 0
+                    && strcmp(o[i].args[k], args[k]) == 0;
+        }
+
+        if (!same) {
+            diag("fed %s: %d calls, not at %ld, whole %d; first %s(%s)",
+                 i == 0 ? "whole" : i == 1 ? "bytewise" : "in pieces",
+                 o[i].n_calls, o[i].not_at, o[i].whole, o[i].names[0],
+                 o[i].args[0]);
+            break;
+        }
+    }
+
+    ok(same, "%s", what);
+}
+
+
+int
+main(void)
+{
+    srand(5);
+
+    check("a bare call, compact", "{\"name\":\"get_time\",\"arguments\":{}}",
+          0, 1, (const char *[]) { "get_time" }, (const char *[]) { "{}" },
+          -1, 1);
+
+    check("a bare call with blanks everywhere, and after",
+          " {\n  \"name\" : \"get_weather\" ,\n  \"arguments\" :  "
+          "{\"city\": \"Paris\"}\n}\n ",
+          0, 1, (const char *[]) { "get_weather" },
+          (const char *[]) { "{\"city\": \"Paris\"}" }, -1, 1);
+
+    check("arguments with nesting, brackets and escaped quotes in strings",
+          "{\"name\":\"f\",\"arguments\":{\"q\":\"a}\\\"{b]\",\"n\":[1,{\"x\":"
+          "[2]}],\"e\":\"\\\\\"}}",
+          0, 1, (const char *[]) { "f" },
+          (const char *[]) { "{\"q\":\"a}\\\"{b]\",\"n\":[1,{\"x\":[2]}],"
+                             "\"e\":\"\\\\\"}" }, -1, 1);
+
+    check("cut inside the arguments: not whole",
+          "{\"name\":\"f\",\"arguments\":{\"q\":\"abc",
+          0, 1, (const char *[]) { "f" },
+          (const char *[]) { "{\"q\":\"abc" }, -1, 0);
+
+    check("cut before the name ends: no call yet", "{\"name\":\"get_ti",
+          0, 0, NULL, NULL, -1, 0);
+
+    check("a bare call, then text", "{\"name\":\"f\",\"arguments\":{}} ok",
+          0, 1, (const char *[]) { "f" }, (const char *[]) { "{}" }, 28, 0);
+
+    check("the arguments first: not a call",
+          "{\"arguments\":{},\"name\":\"f\"}", 0, 0, NULL, NULL, 2, 0);
+
+    check("a name no function may have", "{\"name\":\"a b\"", 0, 0, NULL,
+          NULL, 10, 0);
+
+    check("arguments not an object", "{\"name\":\"f\",\"arguments\":\"{}\"}",
+          0, 1, (const char *[]) { "f" }, (const char *[]) { "" }, 24, 0);
+
+    check("two calls in tags, text after them left",
+          "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n"
+          "</tool_call>\n<tool_call>\n{\"name\": \"b.c-d_2\", \"arguments\": "
+          "{}}\n</tool_call>\nDone.",
+          1, 2, (const char *[]) { "a", "b.c-d_2" },
+          (const char *[]) { "{\"x\": 1}", "{}" }, -1, 1);
+
+    check("text, not a call", "Sure! <tool_call>", 1, 0, NULL, NULL, 0, 0);
+
+    check("blanks, then a tag begun and broken", "\n <tool_cal>", 1, 0,
+          NULL, NULL, 11, 0);
+
+    check("a tag not closed: not whole",
+          "<tool_call>{\"name\":\"a\",\"arguments\":{}}", 1, 1,
+          (const char *[]) { "a" }, (const char *[]) { "{}" }, -1, 0);
+
+    check("a closing tag half written: not whole",
+          "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_", 1, 1,
+          (const char *[]) { "a" }, (const char *[]) { "{}" }, -1, 0);
+
+    check("nothing yet: no call, not whole", "", 1, 0, NULL, NULL, -1, 0);
+
+    {
+        char  name[80];
+
+        memset(name, 'x', 65);
+        sprintf(name + 65, "\"");
+        {
+            char  text[128];
+
+            sprintf(text, "{\"name\":\"%s", name);
+            check("a name of 65 bytes", text, 0, 0, NULL, NULL, 73, 0);
+        }
+    }
+
+    return done_testing();
+}

@@ -186,7 +186,9 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         || slora_openai_logit_bias(root, req, err) != SLORA_OK
         || slora_openai_response_format(root, req, err) != SLORA_OK
         || slora_openai_guided(root, req, err) != SLORA_OK
-        || slora_openai_unsupported(root, req->kind, err) != SLORA_OK)
+        || slora_openai_unsupported(root, req->kind, err) != SLORA_OK
+        || (kind == SLORA_OPENAI_CHAT
+            && slora_openai_tools(root, req, err) != SLORA_OK))
     {
         goto done;
     }
@@ -453,7 +455,8 @@ static int
 slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    size_t              i;
+    int                 rc, prev_tool;
+    size_t              i, k;
     cJSON              *m, *role;
     slora_chat_msg_t   *cm;
     slora_openai_str_t  s;
@@ -473,7 +476,11 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
         return slora_openai_nomem(err);
     }
 
+    /* k: the client's message; i: the chat's (tool messages in a row
+     * are one turn) */
     i = 0;
+    k = 0;
+    prev_tool = 0;
 
     cJSON_ArrayForEach(m, msgs) {
         cm = &req->msgs[i];
@@ -481,7 +488,7 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
         if (!cJSON_IsObject(m)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", "messages",
-                                     "messages[%zu] must be an object", i);
+                                     "messages[%zu] must be an object", k);
         }
 
         role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -501,12 +508,14 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
 
         if (!((s.len == 6 && memcmp(s.data, "system", 6) == 0)
               || (s.len == 4 && memcmp(s.data, "user", 4) == 0)
+              || (s.len == 4 && memcmp(s.data, "tool", 4) == 0)
               || (s.len == 9 && memcmp(s.data, "assistant", 9) == 0)))
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_value", "messages.role",
                                      "messages[%zu].role must be system,"
-                                     " developer, user or assistant", i);
+                                     " developer, user, assistant or tool",
+                                     k);
         }
 
         cm->role = s.data;
@@ -514,14 +523,25 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
 
         if (slora_openai_content(cJSON_GetObjectItemCaseSensitive(m,
                                                                   "content"),
-                                 i, cm, req, err)
+                                 k, cm, req, err)
             != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
-        i++;
+        rc = slora_openai_tool_message(m, k, cm,
+                                       prev_tool ? &req->msgs[i - 1] : NULL,
+                                       req, err);
+        if (rc == SLORA_ERROR) {
+            return SLORA_ERROR;
+        }
+
+        prev_tool = s.len == 4 && memcmp(s.data, "tool", 4) == 0;
+        i += rc != SLORA_DONE;
+        k++;
     }
+
+    req->n_msgs = (uint32_t) i;
 
     return SLORA_OK;
 }

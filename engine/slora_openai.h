@@ -43,6 +43,18 @@ typedef struct {
 } slora_openai_str_t;
 
 
+/* What a chat's answer may or must be, with tools. */
+typedef enum {
+    SLORA_OPENAI_TOOLS_OFF = 0,     /* text: no tools, or tool_choice
+                                       "none" */
+    SLORA_OPENAI_TOOLS_AUTO,        /* text, or calls the model writes in
+                                       <tool_call> tags */
+    SLORA_OPENAI_TOOLS_REQUIRED,    /* a call of one of the tools
+                                       (schema) */
+    SLORA_OPENAI_TOOLS_NAMED        /* a call of tool_name (schema) */
+} slora_openai_tools_e;
+
+
 typedef struct {
     uint32_t              max_stops;        /* 0..SLORA_OPENAI_MAX_STOPS */
     int32_t               max_tokens;       /* upper bound of the field */
@@ -108,6 +120,13 @@ typedef struct {
     unsigned              echo:1;           /* completion: the prompt
                                                before the completion, and
                                                among the logprobs */
+    unsigned              tool_one:1;       /* parallel_tool_calls false:
+                                               at most one call */
+    slora_openai_tools_e  tools;            /* chat: tools, told to the
+                                               model in the system
+                                               message; a call that must
+                                               come is schema */
+    slora_openai_str_t    tool_name;        /* TOOLS_NAMED: the function */
     int32_t               top_logprobs;     /* and this many alternatives */
 
     slora_openai_block_t *arena;

@@ -21,10 +21,6 @@
 #include "slora_openai_int.h"
 
 
-static int slora_openai_schema(cJSON *sch, const char *param,
-    slora_openai_req_t *req, slora_openai_err_t *err);
-
-
 /*
  * Log-probabilities. Chat: logprobs true, and top_logprobs alternatives
  * (0 to the limit; more than 0 only with logprobs). Completions: logprobs
@@ -319,7 +315,7 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
 
 /* A schema object, compiled once here so that one this server cannot
  * enforce is refused now, and kept as its compact text. */
-static int
+int
 slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
@@ -369,7 +365,8 @@ slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
  * send by default, pass: false, 0, null, "", [], {}, best_of 1,
  * tool_choice "none" or "auto". (Chat's logprobs and top_logprobs, and a
  * completion's logprobs and echo, are served: slora_openai_logprobs; so are
- * logit_bias and response_format.)
+ * logit_bias and response_format; chat's tools and tool_choice:
+ * slora_openai_tools.)
  */
 int
 slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
@@ -388,9 +385,13 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         name = fields[i];
 
-        /* chat's top_logprobs is served, and a completion's echo */
+        /* chat's top_logprobs and tools are served, and a completion's
+         * echo */
         if (strcmp(name, kind == SLORA_OPENAI_CHAT ? "top_logprobs" : "echo")
-            == 0)
+            == 0
+            || (kind == SLORA_OPENAI_CHAT
+                && (strcmp(name, "tools") == 0
+                    || strcmp(name, "tool_choice") == 0)))
         {
             continue;
         }

@@ -2,7 +2,7 @@
  * slora_openai_int.h: what the parser's files share (slora_openai.c, the
  * request itself, its arena and the primitives of every field;
  * slora_openai_answer.c, the fields that shape the answer rather than
- * the run): the error's type and the field parsers each file lends the
+ * the run; slora_openai_tools.c, function calling): the error's type and the field parsers each file lends the
  * other. Not for callers of the parser.
  */
 
@@ -53,6 +53,19 @@ int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err);
 int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
+/* A schema object, compiled (a 400 naming param if it cannot be
+ * enforced) and kept in req->schema as its compact text. */
+int slora_openai_schema(cJSON *sch, const char *param,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+
+
+/* slora_openai_tools.c: function calling */
+
+int slora_openai_tools(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
+    slora_chat_msg_t *prev, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 
 
 #endif /* SLORA_OPENAI_INT_H */

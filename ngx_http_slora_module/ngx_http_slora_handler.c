@@ -779,6 +779,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->include_usage = req->include_usage;
     ctx->logprobs = req->logprobs;
     ctx->echo = req->echo;
+    ctx->tools = req->tools;
+    ctx->tool_one = req->tool_one;
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
     ctx->n_stop = req->n_stop;
@@ -823,6 +825,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
         pi = &prompt[i / req->n];
+        ngx_http_slora_tool_start(ctx, ch);
 
         if (slora_queue_claim(q, hint++ + (uint32_t) ngx_pid, &ch->slot)
             != SLORA_OK)

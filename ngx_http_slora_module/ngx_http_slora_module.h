@@ -23,9 +23,12 @@
 #include "slora_engine.h"
 #include "slora_queue.h"
 #include "slora_tokenizer.h"
+#include "slora_tool_scan.h"
 
 
 #define NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS  256
+#define NGX_HTTP_SLORA_MAX_CALLS           16   /* tool calls an answer
+                                                   may make */
 #define NGX_HTTP_SLORA_MAX_STOPS           4
 #define NGX_HTTP_SLORA_TICK_MS             500
 #define NGX_HTTP_SLORA_STALE_MS            60000
@@ -125,6 +128,15 @@ typedef struct {
 typedef struct ngx_http_slora_ctx_s  ngx_http_slora_ctx_t;
 
 
+/* A tool call read from a whole answer: its arguments are text's bytes
+ * [args, args + args_len). */
+typedef struct {
+    char                       name[SLORA_TOOL_NAME_MAX + 1];
+    size_t                     args;
+    size_t                     args_len;
+} ngx_http_slora_call_t;
+
+
 /*
  * One slot of a request and what came of it: a choice of a generation
  * (a request asks for n of them, each its own engine request), or an
@@ -155,9 +167,24 @@ typedef struct {
                                                  stop string may match in
                                                  (the echoed prompt's) */
 
+    slora_tool_scan_t          tool;          /* with tools: the answer
+                                                 read as calls */
+    size_t                     tool_fed;      /* text's bytes the scanner
+                                                 took while undecided
+                                                 (held back) */
+    ngx_http_slora_call_t     *calls;         /* not streaming: the calls
+                                                 read, at the end */
+    ngx_uint_t                 n_calls;       /* calls read (or begun in
+                                                 the stream) */
+
     unsigned                   have_slot:1;
     unsigned                   finished:1;
     unsigned                   echoed:1;      /* its prompt taken */
+    unsigned                   tool_text:1;   /* the answer is text, not
+                                                 calls */
+    unsigned                   tool_shut:1;   /* no more calls: one was
+                                                 asked for, or what came
+                                                 after them was none */
 } ngx_http_slora_choice_t;
 
 
@@ -195,12 +222,15 @@ struct ngx_http_slora_ctx_s {
 
     slora_op_e                 op;            /* GENERATE, or an op of
                                                  ngx_http_slora_admin.c */
+    ngx_uint_t                 tools;         /* slora_openai_tools_e */
 
     unsigned                   stream:1;
     unsigned                   include_usage:1;
     unsigned                   logprobs:1;
     unsigned                   echo:1;        /* a completion's prompt
                                                  comes first */
+    unsigned                   tool_one:1;    /* parallel_tool_calls
+                                                 false */
     unsigned                   header_sent:1;
     unsigned                   finished:1;
     unsigned                   errpage_sent:1;
@@ -247,6 +277,9 @@ size_t ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx,
 u_char *ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
     const char *finish, ngx_uint_t role);
+u_char *ngx_http_slora_tool_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, ngx_uint_t k, const char *name,
+    const u_char *args, size_t len);
 u_char *ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx);
 int32_t ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx);
 int32_t ngx_http_slora_cached_tokens(ngx_http_slora_ctx_t *ctx);
@@ -271,6 +304,9 @@ ngx_http_slora_ctx_t *ngx_http_slora_ctx_create(ngx_http_request_t *r,
     ngx_uint_t n);
 ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
+ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len,
+    ngx_chain_t ***ll);
 void ngx_http_slora_stream_exit_process(void);
 void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
 void ngx_http_slora_stream_fail(ngx_http_request_t *r,
@@ -281,6 +317,17 @@ void ngx_http_slora_choice_fail(ngx_http_request_t *r,
     slora_queue_t *q);
 const char *ngx_http_slora_error_type(ngx_uint_t status);
 const char *ngx_http_slora_error_code(ngx_uint_t status);
+
+/* ngx_http_slora_tools.c */
+void ngx_http_slora_tool_start(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch);
+ngx_int_t ngx_http_slora_tool_take(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
+    ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_tool_read(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
+const char *ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch);
 
 /* ngx_http_slora_admin.c */
 ngx_int_t ngx_http_slora_admin_handler(ngx_http_request_t *r);

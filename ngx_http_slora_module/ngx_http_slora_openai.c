@@ -4,7 +4,9 @@
  * streaming chunks with the usage chunk, and the model list. A request
  * for n choices has n entries in its body and chunks that each carry their
  * choice's index; usage counts its prompt once and the completions of all
- * its choices. Usage counts the prompt's tokens the prefix cache gave as
+ * its choices. A chat answer read as tool calls (ngx_http_slora_tools.c)
+ * has them in "tool_calls" and a null content; a stream's chunks start
+ * each call (id, type, name) and then carry its arguments' text. Usage counts the prompt's tokens the prefix cache gave as
  * OpenAI does, prompt_tokens_details.cached_tokens.
  *
  * The one idea: these bodies are templates with a few escaped strings in
@@ -27,6 +29,10 @@ static u_char *ngx_http_slora_head_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, const char *object);
 static u_char *ngx_http_slora_usage_obj(u_char *p,
     ngx_http_slora_ctx_t *ctx);
+static u_char *ngx_http_slora_calls_json(u_char *p,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
+static u_char *ngx_http_slora_call_id(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, ngx_uint_t k);
 
 
 size_t
@@ -109,6 +115,45 @@ ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
 }
 
 
+/* A stream's chunk of tool call k of choice ch: its start (name given:
+ * id, type, the name and empty arguments) or a piece of its arguments.
+ * It takes at most ngx_http_slora_chunk_max(ctx, ch, len) bytes. */
+u_char *
+ngx_http_slora_tool_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, ngx_uint_t k, const char *name,
+    const u_char *args, size_t len)
+{
+    p = ngx_http_slora_head_json(p, ctx, "chat.completion.chunk");
+    p = ngx_sprintf(p, ",\"choices\":[{\"index\":%ui,\"delta\":"
+                    "{\"tool_calls\":[{\"index\":%ui,", ch->index, k);
+
+    if (name != NULL) {
+        p = ngx_http_slora_call_id(p, ctx, ch, k);
+        p = ngx_http_slora_lit(p, ",\"type\":\"function\",\"function\":"
+                                  "{\"name\":");
+        p = ngx_http_slora_json_cstr(p, name);
+        p = ngx_http_slora_lit(p, ",\"arguments\":\"\"}}]}");
+
+    } else {
+        p = ngx_http_slora_lit(p, "\"function\":{\"arguments\":");
+        p = ngx_http_slora_json_str(p, args, len);
+        p = ngx_http_slora_lit(p, "}}]}");
+    }
+
+    p = ngx_http_slora_lit(p, ",\"logprobs\":");
+    p = ngx_http_slora_lp_json(p, ctx, ch, 0);
+    p = ngx_http_slora_lit(p, ",\"finish_reason\":null}]");
+
+    if (ctx->include_usage) {
+        p = ngx_http_slora_lit(p, ",\"usage\":null");
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
 u_char *
 ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx)
 {
@@ -137,7 +182,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
-        size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len);
+        size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len)
+                + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD;
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -161,7 +207,14 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
             p = ngx_sprintf(p, "{\"index\":%ui,\"message\":"
                             "{\"role\":\"assistant\",\"content\":",
                             ch->index);
-            p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
+
+            if (ch->n_calls > 0) {
+                p = ngx_http_slora_calls_json(p, ctx, ch);
+
+            } else {
+                p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
+            }
+
             p = ngx_http_slora_lit(p, "},\"logprobs\":");
             p = ngx_http_slora_lp_json(p, ctx, ch, 1);
 
@@ -185,6 +238,61 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     b->last = p;
 
     return b;
+}
+
+
+/* A message's tool calls: a null content, then "tool_calls", each call's
+ * arguments its text in ch->text; at most n_calls * the overhead bytes
+ * and 6 times the text. */
+static u_char *
+ngx_http_slora_calls_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    ngx_uint_t              k;
+    ngx_http_slora_call_t  *call;
+
+    p = ngx_http_slora_lit(p, "null,\"tool_calls\":[");
+
+    for (k = 0; k < ch->n_calls; k++) {
+        call = &ch->calls[k];
+
+        if (k) {
+            *p++ = ',';
+        }
+
+        *p++ = '{';
+        p = ngx_http_slora_call_id(p, ctx, ch, k);
+        p = ngx_http_slora_lit(p, ",\"type\":\"function\",\"function\":"
+                                  "{\"name\":");
+        p = ngx_http_slora_json_cstr(p, call->name);
+        p = ngx_http_slora_lit(p, ",\"arguments\":");
+        p = ngx_http_slora_json_str(p, ch->text + call->args,
+                                    call->args_len);
+        p = ngx_http_slora_lit(p, "}}");
+    }
+
+    *p++ = ']';
+
+    return p;
+}
+
+
+/* "id": "call_" and the request's id's random part, the choice's index
+ * and the call's, two hex digits each (a request has at most 16 of
+ * either). */
+static u_char *
+ngx_http_slora_call_id(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, ngx_uint_t k)
+{
+    size_t  skip;
+
+    skip = sizeof("chatcmpl-") - 1;
+
+    p = ngx_http_slora_lit(p, "\"id\":\"call_");
+    p = ngx_cpymem(p, ctx->id + skip, ctx->id_len - skip);
+    p = ngx_sprintf(p, "%02xi%02xi\"", ch->index & 0xff, k & 0xff);
+
+    return p;
 }
 
 

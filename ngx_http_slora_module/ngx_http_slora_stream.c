@@ -49,9 +49,6 @@ static ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
 static ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
     ngx_chain_t ***ll);
-static ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len,
-    ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
 static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
@@ -612,6 +609,7 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 {
     size_t                  from, match, safe, which, chars;
     int32_t                 n, k, *tokens;
+    ngx_int_t               rc;
     int64_t                 now;
     slora_slot_t           *s;
     ngx_http_slora_text_t   stops[NGX_HTTP_SLORA_MAX_STOPS];
@@ -697,10 +695,18 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             }
         }
 
-        if (ctx->stream && safe > 0
-            && ngx_http_slora_emit_text(r, ctx, ch, safe, ll) != NGX_OK)
-        {
-            return NGX_ERROR;
+        if (ctx->stream && safe > 0) {
+            rc = ctx->tools && !ch->tool_text
+                 ? ngx_http_slora_tool_take(r, ctx, ch, safe, ll)
+                 : NGX_DECLINED;
+
+            if (rc == NGX_DECLINED) {
+                rc = ngx_http_slora_emit_text(r, ctx, ch, safe, ll);
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_ERROR;
+            }
         }
     }
 
@@ -849,7 +855,7 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
 
 /* Frames data as one SSE event into a recycled buffer linked at **ll. */
-static ngx_int_t
+ngx_int_t
 ngx_http_slora_emit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     const u_char *data, size_t len, ngx_chain_t ***ll)
 {
@@ -940,20 +946,38 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* A choice's end: its slot let go and, in a stream, its last text and
- * the chunk with its finish_reason. */
+/* A choice's end: its slot let go, its answer read as calls when there
+ * were tools, and, in a stream, its last text and the chunk with its
+ * finish_reason. */
 static ngx_int_t
 ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_chain_t ***ll)
 {
-    u_char  *p, *last;
+    u_char     *p, *last;
+    ngx_int_t   rc;
 
     ngx_http_slora_choice_release(ctx, ch);
     ch->finished = 1;
     ctx->n_finished++;
 
     if (!ctx->stream) {
+        if (ctx->tools
+            && ngx_http_slora_tool_read(r, ctx, ch) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ch->finish = ngx_http_slora_tool_finish(ctx, ch);
         return NGX_OK;
+    }
+
+    /* the held-back rest: calls, or text (also what never became one) */
+    rc = ctx->tools && !ch->tool_text && ch->text_len
+         ? ngx_http_slora_tool_take(r, ctx, ch, ch->text_len, ll)
+         : NGX_DECLINED;
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
     if (ch->text_len
@@ -961,6 +985,8 @@ ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     {
         return NGX_ERROR;
     }
+
+    ch->finish = ngx_http_slora_tool_finish(ctx, ch);
 
     p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, 0));
     if (p == NULL) {

@@ -64,6 +64,18 @@ my @WANT_CHECKS = (
     'json schema stream: the text equals the non-streamed text, which the '
     . 'model validates',
     'json schema with a pattern raises BadRequestError',
+    'tools named: a call of that function, content null, finish stop',
+    'tools named: its arguments are what its parameters admit',
+    'tools required: a call of one of them, finish tool_calls',
+    'tools required: its arguments are what that one\'s parameters admit',
+    'tools required stream: one call, id, type and name once, the '
+    . 'arguments and finish the non-streamed ones',
+    'tools parse(): pydantic_function_tool\'s arguments parsed into its '
+    . 'model',
+    'tools auto: the model chose text; the stream\'s text is the same',
+    'tools conversation: the call and its result go back, a text answer',
+    'tools conversation: the call and the result are in the prompt',
+    'tools required with a pattern raises BadRequestError naming it',
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(
@@ -163,14 +175,15 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                        repetition_penalty => 1 });
     is($r->{json}{choices}[0]{message}{content} // '', $pt,
        'penalties at their neutral values change nothing');
-    $r = json_req($PORT, '/v1/chat/completions',
-                  { %b, tools => [{ type => 'function',
-                                    function => { name => 'f' } }] });
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', prompt => 'x', max_tokens => 4,
+                    tools => [{ type => 'function',
+                                function => { name => 'f' } }] });
     ok($r->{status} == 400
        && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
        && ($r->{json}{error}{param} // '') eq 'tools',
-       'tools asked for: 400 unsupported_parameter, not an answer '
-       . 'without them');
+       'tools on a text completion: 400 unsupported_parameter, not an '
+       . 'answer without them');
     $r = json_req($PORT, '/v1/chat/completions',
                   { %b, logprobs => JSON::PP::false(), tools => [],
                     response_format => { type => 'text' } });

@@ -8,8 +8,8 @@ comma-separated (`slora tokenize`), for the prompt of token ids.
 
 It lists the models, runs chat and text completions, streamed and not,
 on the base model and on ADAPTER, with one choice and with n, several
-prompts and token ids, in JSON mode and under a JSON schema, and checks that the client
-parses every answer.  The one idea to know: each check is recorded,
+prompts and token ids, in JSON mode and under a JSON schema, with tools
+(function calling), and checks that the client parses every answer.  The one idea to know: each check is recorded,
 never asserted here; the script prints one JSON line
 {"checks": [[name, ok, detail], ...]} and exits 0 when every check
 passed, so the calling .t file turns each into a TAP test and a missing
@@ -398,6 +398,170 @@ def json_schema(client):
               e.status_code == 400 and "pattern" in msg, e.body)
 
 
+def tools(client):
+    """Function calling: a named function and tool_choice "required" give
+    a call whose arguments its parameters admit (the stream the same call
+    in pieces); the client's pydantic_function_tool and parse() get the
+    arguments as the model; with "auto" SmolLM2-135M answers in text; a
+    call and its result sent back are rendered into the prompt and
+    answered; parameters the server cannot enforce are a 400."""
+    import pydantic
+
+    class GetWeather(pydantic.BaseModel):
+        city: str = pydantic.Field(max_length=32)
+        unit: str = pydantic.Field(json_schema_extra={
+            "enum": ["celsius", "fahrenheit"]})
+
+    weather = {"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "maxLength": 32},
+            "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"]}}}
+    clock = {"type": "function", "function": {
+        "name": "get_time", "description": "The time in a timezone",
+        "parameters": {"type": "object", "properties": {
+            "timezone": {"type": "string", "maxLength": 32}},
+            "required": ["timezone"], "additionalProperties": False}}}
+
+    def admits(name, args):
+        try:
+            a = json.loads(args)
+        except ValueError:
+            return False
+        if name == "get_weather":
+            return (isinstance(a.get("city"), str) and len(a["city"]) <= 32
+                    and set(a) <= {"city", "unit"}
+                    and a.get("unit", "celsius") in ("celsius",
+                                                     "fahrenheit"))
+        return (name == "get_time" and set(a) == {"timezone"}
+                and isinstance(a["timezone"], str))
+
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    r = client.chat.completions.create(
+        model="base", messages=ask, max_tokens=64, temperature=0,
+        tools=[weather, clock],
+        tool_choice={"type": "function", "function": {"name": "get_time"}})
+    c = r.choices[0]
+    calls = c.message.tool_calls or []
+    check("tools named: a call of that function, content null, finish stop",
+          len(calls) == 1 and calls[0].type == "function"
+          and calls[0].function.name == "get_time"
+          and calls[0].id.startswith("call_") and c.message.content is None
+          and c.finish_reason == "stop", c.message)
+    check("tools named: its arguments are what its parameters admit",
+          calls and admits("get_time", calls[0].function.arguments),
+          calls and calls[0].function.arguments)
+
+    ask = [{"role": "user", "content": "What time is it in Tokyo?"}]
+    kw = dict(model="base", messages=ask, max_tokens=64, temperature=0,
+              tools=[weather, clock], tool_choice="required")
+    r = client.chat.completions.create(**kw)
+    c = r.choices[0]
+    calls = c.message.tool_calls or []
+    check("tools required: a call of one of them, finish tool_calls",
+          len(calls) == 1 and calls[0].function.name in ("get_weather",
+                                                         "get_time")
+          and c.message.content is None and c.finish_reason == "tool_calls",
+          c.message)
+    check("tools required: its arguments are what that one's parameters "
+          "admit", calls and admits(calls[0].function.name,
+                                    calls[0].function.arguments),
+          calls and calls[0].function.arguments)
+
+    ids, names, args, finish, text = set(), [], "", [], ""
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        if not chunk.choices:
+            continue
+        d = chunk.choices[0].delta
+        text += d.content or ""
+        for tc in d.tool_calls or []:
+            if tc.id:
+                ids.add((tc.index, tc.id, tc.type))
+            if tc.function and tc.function.name:
+                names.append(tc.function.name)
+            if tc.function and tc.function.arguments:
+                args += tc.function.arguments
+        if chunk.choices[0].finish_reason:
+            finish.append(chunk.choices[0].finish_reason)
+    check("tools required stream: one call, id, type and name once, the "
+          "arguments and finish the non-streamed ones",
+          calls and len(ids) == 1 and list(ids)[0][0] == 0
+          and list(ids)[0][2] == "function"
+          and names == [calls[0].function.name]
+          and args == calls[0].function.arguments
+          and finish == ["tool_calls"] and text == "",
+          (ids, names, args, finish, text))
+
+    r = client.chat.completions.parse(
+        model="base", messages=[{"role": "user",
+                                 "content": "Weather in Rome, celsius?"}],
+        max_tokens=64, temperature=0,
+        tools=[openai.pydantic_function_tool(GetWeather)],
+        tool_choice="required")
+    calls = r.choices[0].message.tool_calls or []
+    check("tools parse(): pydantic_function_tool's arguments parsed into "
+          "its model",
+          len(calls) == 1 and calls[0].function.name == "GetWeather"
+          and isinstance(calls[0].function.parsed_arguments, GetWeather),
+          calls)
+
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    kw = dict(model="base", messages=ask, max_tokens=48, temperature=0,
+              tools=[weather, clock])
+    whole = client.chat.completions.create(**kw)
+    parts = [ch.choices[0].delta.content or ""
+             for ch in client.chat.completions.create(stream=True, **kw)
+             if ch.choices]
+    c = whole.choices[0]
+    check("tools auto: the model chose text; the stream's text is the same",
+          c.message.tool_calls is None and (c.message.content or "") != ""
+          and "".join(parts) == c.message.content
+          and c.finish_reason in ("stop", "length"),
+          (c.message, "".join(parts)))
+
+    first = client.chat.completions.create(
+        model="base", messages=ask, max_tokens=64, temperature=0,
+        tools=[weather, clock], tool_choice="required")
+    msg = first.choices[0].message
+    conv = ask + [msg.model_dump(exclude_none=True)] + [
+        {"role": "tool", "tool_call_id": tc.id,
+         "content": json.dumps({"temperature_c": 14, "sky": "rain"})}
+        for tc in msg.tool_calls or []]
+    r = client.chat.completions.create(model="base", messages=conv,
+                                       max_tokens=32, temperature=0,
+                                       tools=[weather, clock],
+                                       tool_choice="none")
+    c = r.choices[0]
+    check("tools conversation: the call and its result go back, a text "
+          "answer", msg.tool_calls and c.message.tool_calls is None
+          and (c.message.content or "") != ""
+          and c.finish_reason in ("stop", "length"), c.message)
+    plain = client.chat.completions.create(model="base", messages=ask,
+                                           max_tokens=1, tools=[weather,
+                                                                clock],
+                                           tool_choice="none")
+    check("tools conversation: the call and the result are in the prompt",
+          r.usage.prompt_tokens > plain.usage.prompt_tokens + 40,
+          (r.usage.prompt_tokens, plain.usage.prompt_tokens))
+
+    bad = {"type": "function", "function": {
+        "name": "send", "parameters": {"type": "object", "properties": {
+            "to": {"type": "string", "pattern": "@"}}}}}
+    try:
+        client.chat.completions.create(model="base", messages=ask,
+                                       max_tokens=8, tools=[bad],
+                                       tool_choice="required")
+        check("tools required with a pattern raises BadRequestError "
+              "naming it", False, "no exception")
+    except openai.BadRequestError as e:
+        msg = (e.body or {}).get("message", "") \
+            if isinstance(e.body, dict) else ""
+        check("tools required with a pattern raises BadRequestError "
+              "naming it", e.status_code == 400 and "pattern" in msg
+              and "tools[0]" in msg, e.body)
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -442,6 +606,7 @@ def main():
     prompts(client)
     json_mode(client)
     json_schema(client)
+    tools(client)
     errors(client)
 
     print(json.dumps({"checks": checks}))

@@ -67,7 +67,7 @@ static const bad_case_t  bad_cases[] = {
       "[{\"content\":\"hi\"}]}",
       400, "missing_required_parameter", "messages.role" },
     { "role unknown", CHAT, "{\"model\":\"base\",\"messages\":"
-      "[{\"role\":\"tool\",\"content\":\"hi\"}]}",
+      "[{\"role\":\"function\",\"content\":\"hi\"}]}",
       400, "invalid_value", "messages.role" },
     { "model missing", CHAT, "{" MSGS "}",
       400, "missing_required_parameter", "model" },
@@ -239,12 +239,72 @@ static const bad_case_t  bad_cases[] = {
     { "chat: top_logprobs 1.5", CHAT,
       "{\"model\":\"base\"," MSGS ",\"logprobs\":true,\"top_logprobs\":1.5}",
       400, "invalid_value", "top_logprobs" },
-    { "chat: tools", CHAT, "{\"model\":\"base\"," MSGS ",\"tools\":[{"
-      "\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+    { "completions: tools", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
       400, "unsupported_parameter", "tools" },
-    { "chat: tool_choice required", CHAT,
+    { "chat: functions (the legacy form of tools)", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"functions\":[{\"name\":\"f\"}]}",
+      400, "unsupported_parameter", "functions" },
+    { "chat: tool_choice required without tools", CHAT,
       "{\"model\":\"base\"," MSGS ",\"tool_choice\":\"required\"}",
-      400, "unsupported_parameter", "tool_choice" },
+      400, "invalid_value", "tool_choice" },
+    { "chat: tools an object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":{\"type\":\"function\"}}",
+      400, "invalid_type", "tools" },
+    { "chat: a tool not a function", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"web\","
+      "\"function\":{\"name\":\"f\"}}]}", 400, "invalid_type", "tools" },
+    { "chat: a tool's name with a space", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"get weather\"}}]}",
+      400, "invalid_value", "tools" },
+    { "chat: tools naming a function twice", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\"}},{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\"}}]}", 400, "invalid_value", "tools" },
+    { "chat: a tool's parameters an array", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\",\"parameters\":[]}}]}",
+      400, "invalid_type", "tools" },
+    { "chat: tool_choice names a function not among tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":"
+      "\"function\",\"function\":{\"name\":\"g\"}}}",
+      400, "invalid_value", "tool_choice" },
+    { "chat: tool_choice a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tool_choice\":1}",
+      400, "invalid_type", "tool_choice" },
+    { "chat: tool_choice any", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tool_choice\":\"any\"}",
+      400, "invalid_value", "tool_choice" },
+    { "chat: a required call whose parameters cannot be enforced", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+      "\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}}}],"
+      "\"tool_choice\":\"required\"}", 400, "invalid_value", "tools" },
+    { "chat: tools beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\"}}],\"response_format\":"
+      "{\"type\":\"json_object\"}}", 400, "invalid_value", "tool_choice" },
+    { "chat: parallel_tool_calls a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"parallel_tool_calls\":\"no\"}",
+      400, "invalid_type", "parallel_tool_calls" },
+    { "chat: a tool message's tool_call_id a number", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"tool\","
+      "\"tool_call_id\":1,\"content\":\"x\"}]}",
+      400, "invalid_type", "messages" },
+    { "chat: an assistant's tool_calls an object", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"assistant\","
+      "\"tool_calls\":{}}]}", 400, "invalid_type", "messages" },
+    { "chat: a tool call without arguments", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"assistant\","
+      "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+      "\"function\":{\"name\":\"f\"}}]}]}",
+      400, "invalid_type", "messages" },
+    { "chat: a user's tool_calls", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+      "\"content\":\"x\",\"tool_calls\":[]}]}",
+      400, "invalid_type", "messages" },
     { "chat: response_format json_schema without a schema", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}",
@@ -835,8 +895,8 @@ test_bad(void)
 
     rc = parse(CHAT, "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
                "\"content\":\"hi\"},{\"role\":\"bot\"}]}", &req, &err);
-    is_str(err.msg, "messages[1].role must be system, developer, user or "
-           "assistant", "message: the message's index");
+    is_str(err.msg, "messages[1].role must be system, developer, user, "
+           "assistant or tool", "message: the message's index");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"stop\":[1,2,3,4,5]}",

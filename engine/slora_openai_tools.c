@@ -1,0 +1,708 @@
+/*
+ * slora_openai_tools.c: OpenAI's function calling, the request's side:
+ * tools and tool_choice; the assistant's earlier tool_calls and the tool
+ * messages that answer them, rendered into the chat; and, when the
+ * answer must be a call, the schema that holds it to one.
+ *
+ * The one idea: the model is told of the tools and shown its earlier
+ * calls in the one format open chat models are tuned on for tools
+ * (Hermes', as Qwen2.5's and SmolLM2's templates write it): the tools'
+ * JSON inside <tools></tools> at the end of the system message, each
+ * call as {"name", "arguments"} inside <tool_call></tool_call>, each
+ * result inside <tool_response></tool_response> in a user turn. A call
+ * that must come (tool_choice "required" or a function named) is a JSON
+ * schema over that same object, the function's name a const, so the
+ * constrained decoder of response_format does the work: the objects of
+ * several tools form a tagged union told apart by the name.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_openai_int.h"
+#include "slora_json.h"
+#include "slora_tool_scan.h"
+
+
+#define SLORA_OPENAI_TOOLS_MAX  64      /* a tagged union's alternatives */
+
+
+static const char  slora_openai_tools_head[] =
+    "# Tools\n\n"
+    "You may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML "
+    "tags:\n<tools>";
+
+static const char  slora_openai_tools_tail[] =
+    "\n</tools>\n\n"
+    "For each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\n"
+    "<tool_call>\n"
+    "{\"name\": <function-name>, \"arguments\": <args-json-object>}\n"
+    "</tool_call>";
+
+
+static int slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err);
+static int slora_openai_tool_choice(cJSON *choice, cJSON *tools,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static void slora_openai_tool_refs(cJSON *sch, const char *base);
+static int slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_tool_name_ok(const char *name);
+static cJSON *slora_openai_tool_function(cJSON *tool);
+static char *slora_openai_cat(slora_openai_req_t *req, const char *a,
+    size_t a_len, const char *b, size_t b_len, const char *c, size_t c_len);
+
+
+/*
+ * tools, tool_choice and parallel_tool_calls of a chat request (after
+ * its messages): req->tools says what the answer may or must be, the
+ * system message tells the model of the tools, and a call that must
+ * come is req->schema.
+ */
+int
+slora_openai_tools(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON  *tools, *choice, *parallel;
+
+    tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    choice = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
+    parallel = cJSON_GetObjectItemCaseSensitive(root, "parallel_tool_calls");
+
+    if (parallel != NULL && !cJSON_IsNull(parallel)
+        && !cJSON_IsBool(parallel))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "parallel_tool_calls", "parallel_tool_calls"
+                                 " must be a boolean");
+    }
+
+    req->tool_one = cJSON_IsFalse(parallel);
+
+    if (tools != NULL && !cJSON_IsNull(tools)
+        && slora_openai_tool_list(tools, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (tools != NULL && cJSON_GetArraySize(tools) == 0) {
+        tools = NULL;
+    }
+
+    if (slora_openai_tool_choice(choice, tools, req, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (req->tools == SLORA_OPENAI_TOOLS_OFF) {
+        return SLORA_OK;
+    }
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "tool_choice", "tools and a JSON "
+                                 "response_format (or guided_json) cannot "
+                                 "both shape the answer: give one, or "
+                                 "tool_choice \"none\"");
+    }
+
+    if (req->tools != SLORA_OPENAI_TOOLS_AUTO
+        && slora_openai_tool_schema(tools, req, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    return slora_openai_tool_prompt(tools, req, err);
+}
+
+
+/* tools: an array of at most 64 functions, names valid and distinct,
+ * parameters (when given) an object. */
+static int
+slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
+{
+    int     i, k;
+    cJSON  *tool, *fn, *name, *params, *type, *other;
+
+    if (!cJSON_IsArray(tools)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "tools", "tools must be an array");
+    }
+
+    if (cJSON_GetArraySize(tools) > SLORA_OPENAI_TOOLS_MAX) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "tools", "tools may list at most %d "
+                                 "functions", SLORA_OPENAI_TOOLS_MAX);
+    }
+
+    i = 0;
+
+    cJSON_ArrayForEach(tool, tools) {
+        type = cJSON_GetObjectItemCaseSensitive(tool, "type");
+        fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
+
+        if (!cJSON_IsObject(tool) || !cJSON_IsString(type)
+            || strcmp(type->valuestring, "function") != 0
+            || !cJSON_IsObject(fn))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "tools", "tools[%d] "
+                                     "must be {\"type\": \"function\", "
+                                     "\"function\": {...}}", i);
+        }
+
+        name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+
+        if (!cJSON_IsString(name)
+            || !slora_openai_tool_name_ok(name->valuestring))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "tools", "tools[%d]."
+                                     "function.name must be 1 to %d "
+                                     "letters, digits, '_', '-' or '.'",
+                                     i, SLORA_TOOL_NAME_MAX);
+        }
+
+        if (params != NULL && !cJSON_IsNull(params)
+            && !cJSON_IsObject(params))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "tools", "tools[%d]."
+                                     "function.parameters must be a JSON "
+                                     "schema object", i);
+        }
+
+        k = 0;
+
+        cJSON_ArrayForEach(other, tools) {
+            if (k++ == i) {
+                break;
+            }
+
+            if (strcmp(cJSON_GetObjectItemCaseSensitive(
+                           slora_openai_tool_function(other), "name")
+                           ->valuestring,
+                       name->valuestring) == 0)
+            {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_value", "tools",
+                                         "tools name the function \"%s\" "
+                                         "twice", name->valuestring);
+            }
+        }
+
+        i++;
+    }
+
+    return SLORA_OK;
+}
+
+
+/* tool_choice: "none", "auto" (the default with tools), "required", or
+ * {"type": "function", "function": {"name": ...}}, which must be one of
+ * tools. Without tools only "none" and "auto" mean anything. */
+static int
+slora_openai_tool_choice(cJSON *choice, cJSON *tools,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    cJSON       *fn, *name, *tool, *type;
+    const char  *s;
+
+    if (choice == NULL || cJSON_IsNull(choice)) {
+        req->tools = tools != NULL ? SLORA_OPENAI_TOOLS_AUTO
+                                   : SLORA_OPENAI_TOOLS_OFF;
+        return SLORA_OK;
+    }
+
+    if (cJSON_IsString(choice)) {
+        s = choice->valuestring;
+
+        if (strcmp(s, "none") == 0) {
+            req->tools = SLORA_OPENAI_TOOLS_OFF;
+            return SLORA_OK;
+        }
+
+        if (strcmp(s, "auto") == 0) {
+            req->tools = tools != NULL ? SLORA_OPENAI_TOOLS_AUTO
+                                       : SLORA_OPENAI_TOOLS_OFF;
+            return SLORA_OK;
+        }
+
+        if (strcmp(s, "required") != 0) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "tool_choice",
+                                     "tool_choice must be \"none\", "
+                                     "\"auto\", \"required\" or a "
+                                     "function");
+        }
+
+        if (tools == NULL) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "tool_choice",
+                                     "tool_choice \"required\" needs "
+                                     "tools");
+        }
+
+        req->tools = SLORA_OPENAI_TOOLS_REQUIRED;
+        return SLORA_OK;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(choice, "type");
+    fn = cJSON_GetObjectItemCaseSensitive(choice, "function");
+    name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+
+    if (!cJSON_IsObject(choice) || !cJSON_IsString(type)
+        || strcmp(type->valuestring, "function") != 0
+        || !cJSON_IsString(name))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "tool_choice", "tool_choice must be "
+                                 "\"none\", \"auto\", \"required\" or "
+                                 "{\"type\": \"function\", \"function\": "
+                                 "{\"name\": ...}}");
+    }
+
+    cJSON_ArrayForEach(tool, tools) {
+        if (strcmp(cJSON_GetObjectItemCaseSensitive(
+                       slora_openai_tool_function(tool), "name")->valuestring,
+                   name->valuestring) == 0)
+        {
+            req->tools = SLORA_OPENAI_TOOLS_NAMED;
+            return slora_openai_string(name, "tool_choice", &req->tool_name,
+                                       req, err);
+        }
+    }
+
+    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                             "tool_choice", "tool_choice names the function "
+                             "\"%.64s\", which is not among tools",
+                             name->valuestring);
+}
+
+
+/*
+ * The schema of the call that must come: {"name": const, "arguments":
+ * the function's parameters} for the named function, or an anyOf of one
+ * such object per tool. A parameters schema's own "#..." references are
+ * moved to where it now sits. Each function's parameters are compiled
+ * alone first, so that one this server cannot enforce is named.
+ */
+static int
+slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int                   rc, k;
+    char                 *text, base[64];
+    cJSON                *sch, *any, *obj, *props, *tool, *fn, *name;
+    cJSON                *params, *args, *req_list;
+    slora_err_t           e;
+    slora_json_schema_t  *compiled;
+
+    sch = NULL;
+    any = NULL;
+
+    if (req->tools == SLORA_OPENAI_TOOLS_REQUIRED) {
+        sch = cJSON_CreateObject();
+        any = cJSON_AddArrayToObject(sch, "anyOf");
+
+        if (any == NULL) {
+            cJSON_Delete(sch);
+            return slora_openai_nomem(err);
+        }
+    }
+
+    k = 0;
+    rc = SLORA_OK;
+
+    cJSON_ArrayForEach(tool, tools) {
+        fn = slora_openai_tool_function(tool);
+        name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+
+        if (req->tools == SLORA_OPENAI_TOOLS_NAMED
+            && strcmp(name->valuestring, req->tool_name.data) != 0)
+        {
+            continue;
+        }
+
+        /* no parameters: a function of none, {} */
+        args = cJSON_IsObject(params)
+               ? cJSON_Duplicate(params, 1)
+               : cJSON_Parse("{\"type\":\"object\",\"properties\":{},"
+                             "\"additionalProperties\":false}");
+        text = args != NULL ? cJSON_PrintUnformatted(args) : NULL;
+
+        if (text == NULL) {
+            cJSON_Delete(args);
+            rc = slora_openai_nomem(err);
+            break;
+        }
+
+        compiled = slora_json_schema_parse(text, strlen(text), &e);
+        free(text);
+
+        if (compiled == NULL) {
+            cJSON_Delete(args);
+            rc = slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                   "invalid_value", "tools", "tools[%d]."
+                                   "function.parameters: %s", k, e.msg);
+            break;
+        }
+
+        slora_json_schema_free(compiled);
+
+        if (any != NULL) {
+            snprintf(base, sizeof(base), "/anyOf/%d/properties/arguments",
+                     cJSON_GetArraySize(any));
+
+        } else {
+            snprintf(base, sizeof(base), "/properties/arguments");
+        }
+
+        slora_openai_tool_refs(args, base);
+
+        obj = cJSON_CreateObject();
+        props = cJSON_AddStringToObject(obj, "type", "object") != NULL
+                ? cJSON_AddObjectToObject(obj, "properties") : NULL;
+        req_list = cJSON_CreateStringArray((const char *[]) { "name",
+                                                              "arguments" },
+                                           2);
+
+        if (obj == NULL || props == NULL || req_list == NULL
+            || cJSON_AddStringToObject(cJSON_AddObjectToObject(props, "name"),
+                                       "const", name->valuestring) == NULL)
+        {
+            cJSON_Delete(obj);
+            cJSON_Delete(args);
+            cJSON_Delete(req_list);
+            rc = slora_openai_nomem(err);
+            break;
+        }
+
+        cJSON_AddItemToObject(props, "arguments", args);
+        cJSON_AddItemToObject(obj, "required", req_list);
+
+        if (any != NULL) {
+            cJSON_AddItemToArray(any, obj);
+
+        } else {
+            sch = obj;
+        }
+
+        k++;
+    }
+
+    if (rc == SLORA_OK) {
+        rc = slora_openai_schema(sch, "tools", req, err);
+    }
+
+    cJSON_Delete(sch);
+
+    return rc;
+}
+
+
+/* Every "$ref": "#..." in a schema that now sits at base: "#" + base +
+ * the rest. Values (const, enum, default, examples) are not schemas and
+ * are left as they are. */
+static void
+slora_openai_tool_refs(cJSON *sch, const char *base)
+{
+    char   *moved;
+    size_t  len;
+    cJSON  *it;
+
+    cJSON_ArrayForEach(it, sch) {
+        if (it->string != NULL
+            && (strcmp(it->string, "const") == 0
+                || strcmp(it->string, "enum") == 0
+                || strcmp(it->string, "default") == 0
+                || strcmp(it->string, "examples") == 0))
+        {
+            continue;
+        }
+
+        if (it->string != NULL && strcmp(it->string, "$ref") == 0
+            && cJSON_IsString(it) && it->valuestring[0] == '#')
+        {
+            len = strlen(base) + strlen(it->valuestring) + 1;
+            moved = malloc(len);
+
+            if (moved != NULL) {
+                snprintf(moved, len, "#%s%s", base, it->valuestring + 1);
+                cJSON_SetValuestring(it, moved);
+                free(moved);
+            }
+
+            continue;
+        }
+
+        if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+            slora_openai_tool_refs(it, base);
+        }
+    }
+}
+
+
+/* The tools, told to the model at the end of the system message (one
+ * made for them when the chat has none). */
+static int
+slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char              *list, *json, *p, *block;
+    size_t             len, n;
+    cJSON             *tool;
+    slora_chat_msg_t  *msgs, *sys;
+
+    len = 0;
+
+    cJSON_ArrayForEach(tool, tools) {
+        json = cJSON_PrintUnformatted(tool);
+        if (json == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        len += 1 + strlen(json);
+        free(json);
+    }
+
+    list = slora_openai_alloc(req, len + 1);
+    if (list == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    p = list;
+
+    cJSON_ArrayForEach(tool, tools) {
+        json = cJSON_PrintUnformatted(tool);
+        if (json == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        n = strlen(json);
+        *p++ = '\n';
+        memcpy(p, json, n);
+        p += n;
+        free(json);
+    }
+
+    *p = '\0';
+
+    block = slora_openai_cat(req, slora_openai_tools_head,
+                             sizeof(slora_openai_tools_head) - 1, list, len,
+                             slora_openai_tools_tail,
+                             sizeof(slora_openai_tools_tail) - 1);
+    if (block == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    len = strlen(block);
+
+    if (req->msgs[0].role_len == 6
+        && memcmp(req->msgs[0].role, "system", 6) == 0)
+    {
+        sys = &req->msgs[0];
+        sys->content = slora_openai_cat(req, sys->content, sys->content_len,
+                                        "\n\n", sys->content_len ? 2 : 0,
+                                        block, len);
+        if (sys->content == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        sys->content_len = strlen(sys->content);
+        return SLORA_OK;
+    }
+
+    msgs = slora_openai_alloc(req,
+                              (req->n_msgs + 1) * sizeof(slora_chat_msg_t));
+    if (msgs == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    msgs[0].role = "system";
+    msgs[0].role_len = 6;
+    msgs[0].content = block;
+    msgs[0].content_len = len;
+    memcpy(&msgs[1], req->msgs, req->n_msgs * sizeof(slora_chat_msg_t));
+    req->msgs = msgs;
+    req->n_msgs++;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A message's part in function calling, after its content was read: an
+ * assistant's tool_calls follow its content, each {"name", "arguments"}
+ * in <tool_call> tags; a tool message's content goes inside
+ * <tool_response> tags, in a user turn, joined to the tool message
+ * before it (prev, or NULL) as one turn.
+ * SLORA_DONE: the message was joined to prev.
+ */
+int
+slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
+    slora_chat_msg_t *prev, slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    char        *args, *call;
+    size_t       n;
+    cJSON       *calls, *c, *fn, *name, *a, *id;
+    const char  *text;
+
+    if (cm->role_len == 4 && memcmp(cm->role, "tool", 4) == 0) {
+        id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+
+        if (id != NULL && !cJSON_IsString(id)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages",
+                                     "messages[%zu].tool_call_id must be a "
+                                     "string", i);
+        }
+
+        text = slora_openai_cat(req, "<tool_response>\n", 16, cm->content,
+                                cm->content_len, "\n</tool_response>", 17);
+        if (text == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        cm->role = "user";
+        cm->role_len = 4;
+
+        if (prev != NULL) {
+            prev->content = slora_openai_cat(req, prev->content,
+                                             prev->content_len, "\n", 1,
+                                             text, strlen(text));
+            if (prev->content == NULL) {
+                return slora_openai_nomem(err);
+            }
+
+            prev->content_len = strlen(prev->content);
+            return SLORA_DONE;
+        }
+
+        cm->content = text;
+        cm->content_len = strlen(text);
+        return SLORA_OK;
+    }
+
+    calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+
+    if (calls == NULL || cJSON_IsNull(calls)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsArray(calls)
+        || !(cm->role_len == 9 && memcmp(cm->role, "assistant", 9) == 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "messages", "messages[%zu].tool_calls must "
+                                 "be an array, in an assistant message", i);
+    }
+
+    cJSON_ArrayForEach(c, calls) {
+        fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+
+        if (!cJSON_IsString(name)
+            || !slora_openai_tool_name_ok(name->valuestring)
+            || !(cJSON_IsString(a) || cJSON_IsObject(a)))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages",
+                                     "messages[%zu].tool_calls must each be "
+                                     "{\"function\": {\"name\", "
+                                     "\"arguments\"}}", i);
+        }
+
+        args = cJSON_IsString(a) ? NULL : cJSON_PrintUnformatted(a);
+        text = cJSON_IsString(a) ? a->valuestring : args;
+
+        if (text == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        if (!slora_openai_utf8_valid(text, strlen(text))) {
+            free(args);
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_utf8", "messages",
+                                     "messages[%zu].tool_calls' arguments "
+                                     "are not valid UTF-8", i);
+        }
+
+        n = strlen(name->valuestring) + strlen(text) + 64;
+        call = malloc(n);
+
+        if (call != NULL) {
+            snprintf(call, n, "<tool_call>\n{\"name\": \"%s\", \"arguments\""
+                     ": %s}\n</tool_call>", name->valuestring,
+                     text[0] != '\0' ? text : "{}");
+            cm->content = slora_openai_cat(req, cm->content, cm->content_len,
+                                           "\n", cm->content_len ? 1 : 0,
+                                           call, strlen(call));
+            free(call);
+        }
+
+        free(args);
+
+        if (call == NULL || cm->content == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        cm->content_len = strlen(cm->content);
+    }
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_openai_tool_name_ok(const char *name)
+{
+    size_t  i;
+
+    for (i = 0; name[i] != '\0'; i++) {
+        if (!((name[i] >= 'a' && name[i] <= 'z')
+              || (name[i] >= 'A' && name[i] <= 'Z')
+              || (name[i] >= '0' && name[i] <= '9')
+              || name[i] == '_' || name[i] == '-' || name[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return i > 0 && i <= SLORA_TOOL_NAME_MAX;
+}
+
+
+/* A checked tool's function object. */
+static cJSON *
+slora_openai_tool_function(cJSON *tool)
+{
+    return cJSON_GetObjectItemCaseSensitive(tool, "function");
+}
+
+
+/* a, b and c joined, NUL-terminated, in req's arena. */
+static char *
+slora_openai_cat(slora_openai_req_t *req, const char *a, size_t a_len,
+    const char *b, size_t b_len, const char *c, size_t c_len)
+{
+    char  *p;
+
+    p = slora_openai_alloc(req, a_len + b_len + c_len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    memcpy(p, a, a_len);
+    memcpy(p + a_len, b, b_len);
+    memcpy(p + a_len + b_len, c, c_len);
+    p[a_len + b_len + c_len] = '\0';
+
+    return p;
+}

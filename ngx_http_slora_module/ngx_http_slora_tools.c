@@ -1,0 +1,173 @@
+/*
+ * ngx_http_slora_tools.c: a chat answer read as tool calls, when the
+ * request had tools (engine/slora_openai_tools.c). With tool_choice
+ * "required" or a named function the answer is held to a bare
+ * {"name", "arguments"} object by its schema; with "auto" the model
+ * writes such objects in <tool_call> tags, or plain text.
+ *
+ * The one idea: the text goes through the scanner (engine/
+ * slora_tool_scan.h) as it is detokenized. A stream holds the answer's
+ * first bytes back while they could still be a call: once a name is
+ * read, the call's start and then its arguments go out as they come;
+ * once they cannot be, all of it goes out as text, as without tools. A
+ * whole answer is read at its end into calls whose arguments are
+ * spans of its text. Either way the choice ends "tool_calls" when the
+ * model chose to call (OpenAI keeps "stop" for a function the client
+ * named).
+ */
+
+#include "ngx_http_slora_module.h"
+#include "slora_openai.h"
+
+
+/*
+ * A stream's choice: its text's first len bytes (held back from
+ * ch->tool_fed on) through the scanner, and the chunks they make.
+ * NGX_DECLINED: the answer is text; send text[0..len) as such.
+ */
+ngx_int_t
+ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, size_t len, ngx_chain_t ***ll)
+{
+    u_char           *p, *last;
+    size_t            at, took, off, n;
+    slora_tool_ev_e   ev;
+
+    for (at = ch->tool_fed; at < len; at += took) {
+        took = slora_tool_scan(&ch->tool, (const char *) ch->text + at,
+                               len - at, &ev, &off, &n);
+
+        if (ev == SLORA_TOOL_NOT) {
+            if (ch->n_calls == 0) {
+                ch->tool_text = 1;
+                ch->tool_fed = 0;
+                return NGX_DECLINED;
+            }
+
+            /* what follows the calls is dropped */
+            ch->tool_shut = 1;
+            took = len - at;
+            continue;
+        }
+
+        if (ev == SLORA_TOOL_NAME) {
+            if (ch->n_calls == NGX_HTTP_SLORA_MAX_CALLS
+                || (ctx->tool_one && ch->n_calls == 1))
+            {
+                ch->tool_shut = 1;
+            }
+
+            if (ch->tool_shut) {
+                continue;
+            }
+
+            ch->n_calls++;
+
+        } else if (ev != SLORA_TOOL_ARGS || ch->tool_shut) {
+            continue;
+        }
+
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, n)
+                                 + SLORA_TOOL_NAME_MAX * 6);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = ngx_http_slora_tool_chunk_json(p, ctx, ch, ch->n_calls - 1,
+                                              ev == SLORA_TOOL_NAME
+                                              ? ch->tool.name : NULL,
+                                              ch->text + at + off, n);
+
+        if (ngx_http_slora_emit(r, ctx, p, last - p, ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ch->n_calls == 0) {
+        /* still undecided: hold what was read */
+        ch->tool_fed = len;
+        return NGX_OK;
+    }
+
+    ngx_memmove(ch->text, ch->text + len, ch->text_len - len);
+    ch->text_len -= len;
+    ch->tool_fed = 0;
+
+    return NGX_OK;
+}
+
+
+/* A choice's scanner, before its first token. */
+void
+ngx_http_slora_tool_start(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    slora_tool_scan_init(&ch->tool, ctx->tools == SLORA_OPENAI_TOOLS_AUTO);
+}
+
+
+/* A whole answer (not streamed) read into ch->calls; none when it is
+ * text. */
+ngx_int_t
+ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    size_t                  at, took, off, n;
+    slora_tool_ev_e         ev;
+    ngx_http_slora_call_t  *call;
+
+    ch->n_calls = 0;
+    ch->calls = ngx_pcalloc(r->pool, NGX_HTTP_SLORA_MAX_CALLS
+                                     * sizeof(ngx_http_slora_call_t));
+    if (ch->calls == NULL) {
+        return NGX_ERROR;
+    }
+
+    slora_tool_scan_init(&ch->tool, ctx->tools == SLORA_OPENAI_TOOLS_AUTO);
+    call = NULL;
+
+    for (at = 0; at < ch->text_len; at += took) {
+        took = slora_tool_scan(&ch->tool, (const char *) ch->text + at,
+                               ch->text_len - at, &ev, &off, &n);
+
+        if (ev == SLORA_TOOL_NOT) {
+            break;
+        }
+
+        if (ev == SLORA_TOOL_NAME) {
+            if (ch->n_calls == NGX_HTTP_SLORA_MAX_CALLS
+                || (ctx->tool_one && ch->n_calls == 1))
+            {
+                break;
+            }
+
+            call = &ch->calls[ch->n_calls++];
+            ngx_memcpy(call->name, ch->tool.name, ch->tool.name_len + 1);
+
+        } else if (ev == SLORA_TOOL_ARGS) {
+            if (call->args_len == 0) {
+                call->args = at + off;
+            }
+
+            call->args_len += n;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* The choice's finish_reason, now that it ended. */
+const char *
+ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    if (ch->n_calls > 0 && ch->finish != NULL
+        && ngx_strcmp(ch->finish, "stop") == 0
+        && ctx->tools != SLORA_OPENAI_TOOLS_NAMED)
+    {
+        return "tool_calls";
+    }
+
+    return ch->finish;
+}

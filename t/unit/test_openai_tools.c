@@ -1,0 +1,304 @@
+/*
+ * test_openai_tools.c: function calling in the request parser
+ * (engine/slora_openai_tools.c).
+ *
+ *   (a) tool_choice: tools alone are "auto", "none" turns them off,
+ *       "required" and a named function give the schema of a call, each
+ *       the exact compact text, which the automaton holds an answer to:
+ *       a call of a listed function with arguments its parameters admit,
+ *       and nothing else.
+ *   (b) the chat the model sees: the tools in <tools> at the end of the
+ *       system message (one made when there is none), an assistant's
+ *       tool_calls in <tool_call> tags after its content, tool messages
+ *       in a row one user turn of <tool_response>s.
+ *   (c) a parameters schema's own $defs still reached where it now sits.
+ *
+ * Bad tools and tool_choice values are in test_openai.c's table.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+#include "slora_openai.h"
+#include "slora_json.h"
+
+
+#define WEATHER                                                            \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","       \
+    "\"description\":\"Weather in a city\",\"parameters\":{\"type\":"      \
+    "\"object\",\"properties\":{\"city\":{\"type\":\"string\"},"           \
+    "\"unit\":{\"enum\":[\"C\",\"F\"]}},\"required\":[\"city\"]}}}"
+#define TIME                                                               \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}"
+#define USER  "{\"role\":\"user\",\"content\":\"Weather in Paris?\"}"
+
+
+static int parse(const char *body, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int takes(const slora_openai_str_t *schema, const char *doc);
+static int str_is(const char *s, size_t len, const char *want);
+
+
+static void
+test_choice(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               WEATHER "]}", &req, &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_AUTO
+       && req.schema.data == NULL && !req.tool_one,
+       "tools without tool_choice: auto, no schema: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               WEATHER "],\"tool_choice\":\"none\"}", &req, &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_OFF
+       && req.n_msgs == 1 && req.schema.data == NULL,
+       "tool_choice none: no tools, the chat as it was");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],"
+               "\"tool_choice\":\"auto\",\"parallel_tool_calls\":false}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_OFF
+       && req.n_msgs == 1 && req.tool_one,
+       "tool_choice auto without tools: plain text; parallel_tool_calls "
+       "false kept");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               WEATHER "," TIME "],\"tool_choice\":{\"type\":\"function\","
+               "\"function\":{\"name\":\"get_weather\"}}}", &req, &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_NAMED
+       && str_is(req.tool_name.data, req.tool_name.len, "get_weather"),
+       "a named function: %s", err.msg);
+    ok(str_is(req.schema.data, req.schema.len,
+              "{\"type\":\"object\",\"properties\":{\"name\":{\"const\":"
+              "\"get_weather\"},\"arguments\":{\"type\":\"object\","
+              "\"properties\":{\"city\":{\"type\":\"string\"},\"unit\":"
+              "{\"enum\":[\"C\",\"F\"]}},\"required\":[\"city\"]}},"
+              "\"required\":[\"name\",\"arguments\"]}"),
+       "its schema: the name a const, the arguments its parameters");
+    ok(takes(&req.schema, "{\"name\": \"get_weather\", \"arguments\": "
+             "{\"city\": \"Paris\", \"unit\": \"C\"}}"),
+       "which takes a call of it");
+    ok(!takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}")
+       && !takes(&req.schema, "{\"name\":\"get_weather\",\"arguments\":"
+                 "{\"unit\":\"C\"}}")
+       && !takes(&req.schema, "{\"arguments\":{\"city\":\"x\"},"
+                 "\"name\":\"get_weather\"}"),
+       "and not another function's, one without a required argument, "
+       "or the name after the arguments");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               WEATHER "," TIME "],\"tool_choice\":\"required\"}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_REQUIRED,
+       "tool_choice required: %s", err.msg);
+    ok(str_is(req.schema.data, req.schema.len,
+              "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"name\":"
+              "{\"const\":\"get_weather\"},\"arguments\":{\"type\":"
+              "\"object\",\"properties\":{\"city\":{\"type\":\"string\"},"
+              "\"unit\":{\"enum\":[\"C\",\"F\"]}},\"required\":[\"city\"]}},"
+              "\"required\":[\"name\",\"arguments\"]},{\"type\":\"object\","
+              "\"properties\":{\"name\":{\"const\":\"get_time\"},"
+              "\"arguments\":{\"type\":\"object\",\"properties\":{},"
+              "\"additionalProperties\":false}},"
+              "\"required\":[\"name\",\"arguments\"]}]}"),
+       "its schema: an anyOf of each tool's call, no parameters an empty "
+       "object");
+    ok(takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}")
+       && takes(&req.schema, "{\"name\":\"get_weather\",\"arguments\":"
+                "{\"city\":\"Paris\"}}"),
+       "which takes a call of either");
+    ok(!takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":"
+              "{\"city\":\"Paris\"}}")
+       && !takes(&req.schema, "{\"name\":\"get_date\",\"arguments\":{}}")
+       && !takes(&req.schema, "{\"name\":\"get_weather\",\"arguments\":"
+                 "{}}"),
+       "and not arguments of the other, an unknown name, or a missing "
+       "argument");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_chat(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               TIME "]}", &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && str_is(req.msgs[0].role, req.msgs[0].role_len, "system"),
+       "no system message: one is made for the tools");
+    ok(str_is(req.msgs[0].content, req.msgs[0].content_len,
+              "# Tools\n\nYou may call one or more functions to assist with "
+              "the user query.\n\nYou are provided with function signatures "
+              "within <tools></tools> XML tags:\n<tools>\n" TIME
+              "\n</tools>\n\nFor each function call, return a json object "
+              "with function name and arguments within "
+              "<tool_call></tool_call> XML tags:\n<tool_call>\n"
+              "{\"name\": <function-name>, \"arguments\": "
+              "<args-json-object>}\n</tool_call>"),
+       "it tells of the tools, Hermes' words");
+    ok(str_is(req.msgs[1].content, req.msgs[1].content_len,
+              "Weather in Paris?"), "the user's message follows");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":["
+               "{\"role\":\"system\",\"content\":\"Be brief.\"}," USER ","
+               "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+               "{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+               "{\"name\":\"get_weather\",\"arguments\":"
+               "\"{\\\"city\\\": \\\"Paris\\\"}\"}},"
+               "{\"id\":\"call_2\",\"type\":\"function\",\"function\":"
+               "{\"name\":\"get_time\",\"arguments\":\"\"}}]},"
+               "{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
+               "\"content\":\"sunny\"},"
+               "{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
+               "\"content\":[{\"type\":\"text\",\"text\":\"noon\"}]},"
+               "{\"role\":\"user\",\"content\":\"And tomorrow?\"}],"
+               "\"tools\":[" WEATHER "," TIME "]}", &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 5, "a conversation with calls and "
+       "results: 5 turns (%s)", err.msg);
+
+    if (rc == SLORA_OK && req.n_msgs == 5) {
+        ok(strncmp(req.msgs[0].content, "Be brief.\n\n# Tools\n", 19) == 0
+           && strstr(req.msgs[0].content, "<tools>\n" WEATHER "\n" TIME
+                     "\n</tools>") != NULL,
+           "the system message, then the tools, one a line");
+        ok(str_is(req.msgs[2].role, req.msgs[2].role_len, "assistant")
+           && str_is(req.msgs[2].content, req.msgs[2].content_len,
+                     "<tool_call>\n{\"name\": \"get_weather\", "
+                     "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"
+                     "<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+                     "{}}\n</tool_call>"),
+           "the assistant's calls in tags, empty arguments as {}");
+        ok(str_is(req.msgs[3].role, req.msgs[3].role_len, "user")
+           && str_is(req.msgs[3].content, req.msgs[3].content_len,
+                     "<tool_response>\nsunny\n</tool_response>\n"
+                     "<tool_response>\nnoon\n</tool_response>"),
+           "the two results one user turn");
+        ok(str_is(req.msgs[4].content, req.msgs[4].content_len,
+                  "And tomorrow?"), "then the user's next message");
+    }
+
+    slora_openai_req_free(&req);
+
+    /* an assistant's text before its call */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER ","
+               "{\"role\":\"assistant\",\"content\":\"Let me see.\","
+               "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+               "\"function\":{\"name\":\"get_time\",\"arguments\":"
+               "{\"tz\":\"UTC\"}}}]}]}", &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && str_is(req.msgs[1].content, req.msgs[1].content_len,
+                 "Let me see.\n<tool_call>\n{\"name\": \"get_time\", "
+                 "\"arguments\": {\"tz\":\"UTC\"}}\n</tool_call>"),
+       "content, then the call (arguments given as an object)");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_refs(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"model\":\"base\",\"messages\":[" USER "],\"tools\":[" TIME ","
+        "{\"type\":\"function\",\"function\":{\"name\":\"move\","
+        "\"parameters\":{\"$defs\":{\"Point\":{\"type\":\"object\","
+        "\"properties\":{\"x\":{\"type\":\"integer\"}},"
+        "\"required\":[\"x\"]}},\"type\":\"object\",\"properties\":{"
+        "\"to\":{\"$ref\":\"#/$defs/Point\"},"
+        "\"tag\":{\"const\":{\"$ref\":\"#/x\"}}},"
+        "\"required\":[\"to\"]}}}],\"tool_choice\":\"required\"}";
+
+    rc = parse(body, &req, &err);
+    ok(rc == SLORA_OK, "a parameters schema with $defs: %s", err.msg);
+    ok(rc == SLORA_OK
+       && strstr(req.schema.data, "\"$ref\":\"#/anyOf/1/properties/"
+                 "arguments/$defs/Point\"") != NULL
+       && strstr(req.schema.data, "\"const\":{\"$ref\":\"#/x\"}") != NULL,
+       "its $ref moved to where it sits, a const's text left alone");
+    ok(rc == SLORA_OK
+       && takes(&req.schema, "{\"name\":\"move\",\"arguments\":{\"to\":"
+                "{\"x\":3}}}")
+       && !takes(&req.schema, "{\"name\":\"move\",\"arguments\":{\"to\":"
+                 "{\"y\":3}}}"),
+       "and the referenced definition holds the arguments");
+    slora_openai_req_free(&req);
+}
+
+
+int
+main(void)
+{
+    test_choice();
+    test_chat();
+    test_refs();
+
+    return done_testing();
+}
+
+
+static int
+parse(const char *body, slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    memset(err, 0, sizeof(slora_openai_err_t));
+
+    return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, NULL,
+                              req, err);
+}
+
+
+/* 1 when doc is whole under the schema. */
+static int
+takes(const slora_openai_str_t *schema, const char *doc)
+{
+    int                   whole;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_json_schema_t  *s;
+
+    if (schema->data == NULL) {
+        return 0;
+    }
+
+    s = slora_json_schema_parse(schema->data, schema->len, &err);
+    if (s == NULL) {
+        diag("schema: %s", err.msg);
+        return 0;
+    }
+
+    slora_json_init(&j, s);
+    whole = slora_json_feed(&j, doc, strlen(doc)) && slora_json_done(&j);
+    slora_json_schema_free(s);
+
+    return whole;
+}
+
+
+static int
+str_is(const char *s, size_t len, const char *want)
+{
+    if (s == NULL || len != strlen(want) || memcmp(s, want, len) != 0) {
+        diag("got:  %.*s", (int) len, s ? s : "(null)");
+        diag("want: %s", want);
+        return 0;
+    }
+
+    return 1;
+}

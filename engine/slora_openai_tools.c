@@ -5,8 +5,9 @@
  * answer must be a call, the schema that holds it to one.
  *
  * The one idea: the model is told of the tools and shown its earlier
- * calls in the one format open chat models are tuned on for tools
- * (Hermes', as Qwen2.5's and SmolLM2's templates write it): the tools'
+ * calls in the format most open chat models are tuned on for tools
+ * (Hermes', as Qwen2.5's template writes it; SmolLM's tool instructions
+ * use the same tags): the tools'
  * JSON inside <tools></tools> at the end of the system message, each
  * call as {"name", "arguments"} inside <tool_call></tool_call>, each
  * result inside <tool_response></tool_response> in a user turn. A call

@@ -62,6 +62,8 @@ static const char  slora_generate_usage[] =
     "  --json 1              JSON mode: the output is one JSON object\n"
     "  --json-schema TEXT    the output is one object this JSON schema\n"
     "                        admits (as response_format json_schema)\n"
+    "  --choice JSON         the output is one of these texts, a JSON\n"
+    "                        array of strings (as vLLM's guided_choice)\n"
     "  --prompt-logprobs 1   the prompt's log-probability under the model\n"
     "                        (and adapter) and its perplexity, on stderr;\n"
     "                        --max-tokens may then be 0\n"
@@ -186,9 +188,12 @@ slora_cli_generate(int argc, char **argv)
             rc = slora_cli_number(val, 0, 1, &v);
             req.sampling.json = v > 0;
 
-        } else if (strcmp(opt, "--json-schema") == 0) {
+        } else if (strcmp(opt, "--json-schema") == 0
+                   || strcmp(opt, "--choice") == 0)
+        {
             req.json_schema = val;
             req.json_schema_len = strlen(val);
+            req.json_choice = strcmp(opt, "--choice") == 0;
 
         } else if (strcmp(opt, "--prompt-logprobs") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);

@@ -540,12 +540,17 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_rng_seed(&q->rng, sp->seed);
 
     if (req->json_schema != NULL) {
-        q->schema = slora_json_schema_parse(req->json_schema,
-                                            req->json_schema_len, err);
+        q->schema = req->json_choice
+                    ? slora_json_choice_parse(req->json_schema,
+                                              req->json_schema_len, err)
+                    : slora_json_schema_parse(req->json_schema,
+                                              req->json_schema_len, err);
 
         if (q->schema == NULL) {
-            slora_err_prefix(err, "request %llu: response_format's schema",
-                             (unsigned long long) req->id);
+            slora_err_prefix(err, "request %llu: %s",
+                             (unsigned long long) req->id,
+                             req->json_choice ? "guided_choice"
+                                              : "response_format's schema");
             slora_engine_req_free(q);
             return SLORA_ERROR;
         }

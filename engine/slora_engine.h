@@ -173,6 +173,10 @@ typedef struct {
                                        as JSON mode's is one object.
                                        NULL: none */
     size_t            json_schema_len;
+    int               json_choice;  /* 1: json_schema is vLLM's
+                                       guided_choice, a JSON array of
+                                       texts; the output is one of them
+                                       as it is (slora_json_choice_parse) */
     int64_t           arrived_ns;   /* when it reached the server
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or

@@ -88,7 +88,7 @@ const slora_json_text_t  slora_json_builtin_texts[SLORA_JSON_TEXTS_BUILTIN]
 
 const slora_json_schema_t  slora_json_any_object = {
     slora_json_builtin_nodes, NULL, slora_json_builtin_texts, NULL,
-    SLORA_JSON_BYTES_BUILTIN, SLORA_JSON_N_BUILTIN, SLORA_JSON_N_ANY_OBJECT
+    SLORA_JSON_BYTES_BUILTIN, SLORA_JSON_N_BUILTIN, SLORA_JSON_N_ANY_OBJECT, 0
 };
 
 
@@ -224,7 +224,9 @@ slora_json_byte(slora_json_t *j, unsigned c)
                 return 0;
             }
 
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if ((c == ' ' || c == '\t' || c == '\n' || c == '\r')
+                && !j->schema->raw)
+            {
                 return slora_json_space(j);
             }
 

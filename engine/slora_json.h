@@ -104,6 +104,15 @@ slora_json_schema_t *slora_json_schema_parse(const char *text, size_t len,
 
 void slora_json_schema_free(slora_json_schema_t *s);
 
+/*
+ * vLLM's guided_choice: text[0..len) is a JSON array of 1 to 64
+ * non-empty strings, none the start of another; the output is one of
+ * them as it is (not as JSON), nothing before or after it. Freed with
+ * slora_json_schema_free.
+ */
+slora_json_schema_t *slora_json_choice_parse(const char *text, size_t len,
+    slora_err_t *err);
+
 
 /* Starts an output under schema s; NULL: JSON mode (any object). */
 void slora_json_init(slora_json_t *j, const slora_json_schema_t *s);

@@ -77,6 +77,8 @@ struct slora_json_schema_s {
     const char               *bytes;
     uint32_t    n_nodes;
     uint32_t    root;
+    uint32_t    raw;        /* the root is text as it is, no blanks
+                               before it (slora_json_choice_parse) */
 };
 
 

@@ -1160,6 +1160,7 @@ slora_json_pack(slora_json_build_t *b, uint32_t root)
     *p = '\0';
     s->n_nodes = b->n_nodes;
     s->root = root;
+    s->raw = 0;
 
     return s;
 }

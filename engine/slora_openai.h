@@ -117,6 +117,10 @@ typedef struct {
                                                checked to compile
                                                (slora_json.h); data NULL:
                                                none */
+    unsigned              schema_choice:1;  /* schema is vLLM's
+                                               guided_choice: a JSON array
+                                               of the texts the answer is
+                                               one of */
     unsigned              echo:1;           /* completion: the prompt
                                                before the completion, and
                                                among the logprobs */

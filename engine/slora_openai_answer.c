@@ -21,6 +21,10 @@
 #include "slora_openai_int.h"
 
 
+static int slora_openai_choice(cJSON *item, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+
+
 /*
  * Log-probabilities. Chat: logprobs true, and top_logprobs alternatives
  * (0 to the limit; more than 0 only with logprobs). Completions: logprobs
@@ -252,9 +256,10 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
 
 /*
  * vLLM's guided decoding: guided_json (a schema, as an object or as its
- * text) is response_format json_schema's twin; the others (a regex, a
- * grammar, a choice of strings, a whitespace pattern) are refused
- * rather than ignored, since the answer would not be held to them.
+ * text) is response_format json_schema's twin; guided_choice (an array
+ * of strings) makes the answer one of them, as they are; the others (a
+ * regex, a grammar, a whitespace pattern) are refused rather than
+ * ignored, since the answer would not be held to them.
  */
 int
 slora_openai_guided(cJSON *root, slora_openai_req_t *req,
@@ -265,8 +270,8 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     size_t        i;
 
     static const char  *refused[] = {
-        "guided_regex", "guided_choice", "guided_grammar",
-        "guided_whitespace_pattern", "structured_outputs"
+        "guided_regex", "guided_grammar", "guided_whitespace_pattern",
+        "structured_outputs"
     };
 
     for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
@@ -276,9 +281,24 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "unsupported_parameter", refused[i],
                                      "%s is not supported by this server; "
-                                     "guided_json and response_format are",
-                                     refused[i]);
+                                     "guided_json, guided_choice and "
+                                     "response_format are", refused[i]);
         }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_choice");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        doc = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
+
+        if (doc != NULL && !cJSON_IsNull(doc)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "guided_choice",
+                                     "guided_choice and guided_json: give "
+                                     "one");
+        }
+
+        return slora_openai_choice(item, req, err);
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
@@ -310,6 +330,73 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     cJSON_Delete(doc);
 
     return rc;
+}
+
+
+/* guided_choice: its strings, checked as a client's strings are
+ * (UTF-8) and compiled once here (none empty, none the start of
+ * another), kept as the array's compact text. */
+static int
+slora_openai_choice(cJSON *item, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char                 *text;
+    size_t                len;
+    cJSON                *it;
+    slora_err_t           e;
+    slora_openai_str_t    s;
+    slora_json_schema_t  *compiled;
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "guided_choice", "guided_choice and a "
+                                 "JSON response_format: give one");
+    }
+
+    if (!cJSON_IsArray(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "guided_choice", "guided_choice must be an "
+                                 "array of strings");
+    }
+
+    cJSON_ArrayForEach(it, item) {
+        if (!cJSON_IsString(it)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "guided_choice",
+                                     "guided_choice must be an array of "
+                                     "strings");
+        }
+
+        if (slora_openai_string(it, "guided_choice", &s, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    text = cJSON_PrintUnformatted(item);
+    if (text == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    len = strlen(text);
+    compiled = slora_json_choice_parse(text, len, &e);
+
+    if (compiled == NULL) {
+        free(text);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "guided_choice", "guided_choice: %s",
+                                 e.msg);
+    }
+
+    slora_json_schema_free(compiled);
+
+    req->schema.data = slora_openai_copy(req, text, len);
+    req->schema.len = len;
+    req->schema_choice = 1;
+    free(text);
+
+    return req->schema.data != NULL ? SLORA_OK : slora_openai_nomem(err);
 }
 
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      22
+#define SLORA_QUEUE_VERSION      23
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -167,6 +167,10 @@ typedef struct {
     uint32_t           schema_len;      /* bytes of a response_format
                                            json_schema's text in
                                            slora_queue_schema(); 0: none */
+    int32_t            schema_choice;   /* 1: that text is vLLM's
+                                           guided_choice, a JSON array of
+                                           the texts the answer is one
+                                           of */
     int32_t            prompt_logprobs; /* 1: every prompt token after the
                                            first gets its log-probability
                                            record (slora_queue_score),

@@ -593,7 +593,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS
         || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
         || s->n_logit_bias < 0 || s->n_logit_bias > SLORA_QUEUE_BIAS_MAX
-        || s->schema_len > SLORA_QUEUE_SCHEMA_LEN)
+        || s->schema_len > SLORA_QUEUE_SCHEMA_LEN
+        || (s->schema_choice != 0 && s->schema_choice != 1))
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
                          "request slot holds invalid sizes");
@@ -624,7 +625,9 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     if (s->schema_len) {
         req.json_schema = slora_queue_schema(ec->q, i);
         req.json_schema_len = s->schema_len;
+        req.json_choice = s->schema_choice;
     }
+
     req.sampling.n_logit_bias = s->n_logit_bias;
     ngx_memcpy(req.sampling.logit_bias_ids, s->logit_bias_ids,
                s->n_logit_bias * sizeof(int32_t));

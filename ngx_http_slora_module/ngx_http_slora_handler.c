@@ -867,6 +867,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                              && (req->logprobs || pi->max_tokens == 0);
         s->json = req->json;
         s->schema_len = (uint32_t) req->schema.len;
+        s->schema_choice = req->schema_choice;
 
         if (req->schema.len) {
             ngx_memcpy(slora_queue_schema(q, ch->slot), req->schema.data,

@@ -247,6 +247,22 @@ my $model = tiny_model();
        "a schema it cannot enforce is refused: $err");
 }
 
+# generate --choice: the answer is one of the texts, as it is; texts of
+# which one starts another are refused
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'one two', '--max-tokens', '20',
+        '--choice', '["red apple","green pear","blue {plum}"]');
+    ok($rc == 0 && $out =~ /\A(?:red apple|green pear|blue \{plum\})\n?\z/,
+       "generate --choice: one of the texts: $out") or diag($err);
+    ($rc, undef, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'one two', '--choice', '["red","red apple"]');
+    ok($rc >> 8 == 1 && $err =~ /one is the start of the other/,
+       "choices of which one starts another are refused: $err");
+}
+
 # $SLORA_STEP_LOG: one CSV line a step, appended, the header once
 {
     my $log = "/tmp/slora-steps-$$.csv";

@@ -64,6 +64,9 @@ my @WANT_CHECKS = (
     'json schema stream: the text equals the non-streamed text, which the '
     . 'model validates',
     'json schema with a pattern raises BadRequestError',
+    'guided_choice: the answer is one of the texts, finish stop; streamed '
+    . 'the same',
+    'guided_choice: completions, 3 sampled choices, each a text',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',
     'tools required: a call of one of them, finish tool_calls',

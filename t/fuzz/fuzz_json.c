@@ -4,12 +4,14 @@
  * JSON-mode or JSON-schema answer goes through.
  *
  * An input with a 0xfe byte is a schema's text before it (compiled; one
- * the compiler refuses leaves JSON mode) and a document after it; one
- * without is a document in JSON mode. The document is fed to an
- * automaton up to the first byte it refuses.
+ * the compiler refuses leaves JSON mode; one beginning '[' is a
+ * guided_choice list of texts) and a document after it; one without is
+ * a document in JSON mode. The document is fed to an automaton up to
+ * the first byte it refuses.
  * Oracles beyond the sanitizers: feeding it whole and byte by byte take
  * the same bytes to the same verdict; a text the automaton calls a whole
- * object is one cJSON parses as an object; and at the state reached, the
+ * object is one cJSON parses as an object (under a choice, one of the
+ * texts exactly); and at the state reached, the
  * mask of a vocabulary (the 256 bytes, and the input's pieces between
  * 0xff bytes, which no JSON text holds, as multi-byte tokens) allows
  * exactly the tokens that trying each one allows, and counts them.
@@ -42,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     float               *row;
     size_t               taken, lens[256 + FUZZ_JSON_PIECES], i, start;
     int32_t              n, id, allowed;
-    cJSON               *doc;
+    cJSON               *doc, *choices;
     const char          *toks[256 + FUZZ_JSON_PIECES];
     slora_err_t          err;
     const uint8_t       *sep;
@@ -53,7 +55,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     schema = NULL;
     sep = memchr(data, 0xfe, size);
 
-    if (sep != NULL) {
+    choices = NULL;
+
+    if (sep != NULL && sep > data && data[0] == '[') {
+        schema = slora_json_choice_parse((const char *) data,
+                                         (size_t) (sep - data), &err);
+        choices = schema != NULL
+                  ? cJSON_ParseWithLength((const char *) data,
+                                          (size_t) (sep - data))
+                  : NULL;
+        size -= (size_t) (sep + 1 - data);
+        data = sep + 1;
+
+    } else if (sep != NULL) {
         schema = slora_json_schema_parse((const char *) data,
                                          (size_t) (sep - data), &err);
         size -= (size_t) (sep + 1 - data);
@@ -79,13 +93,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    if (whole && slora_json_done(&j)) {
+    if (whole && slora_json_done(&j) && choices != NULL) {
+        i = 0;
+
+        cJSON_ArrayForEach(doc, choices) {
+            i |= strlen(doc->valuestring) == size
+                 && memcmp(doc->valuestring, data, size) == 0;
+        }
+
+        if (!i) {
+            abort();
+        }
+
+    } else if (whole && slora_json_done(&j)) {
         doc = cJSON_ParseWithLength((const char *) data, size);
         if (doc == NULL || !cJSON_IsObject(doc)) {
             abort();
         }
         cJSON_Delete(doc);
     }
+
+    cJSON_Delete(choices);
 
     for (i = 0; i < 256; i++) {
         bytes[i] = (char) i;

@@ -8,8 +8,9 @@ comma-separated (`slora tokenize`), for the prompt of token ids.
 
 It lists the models, runs chat and text completions, streamed and not,
 on the base model and on ADAPTER, with one choice and with n, several
-prompts and token ids, in JSON mode and under a JSON schema, with tools
-(function calling), and checks that the client parses every answer.  The one idea to know: each check is recorded,
+prompts and token ids, in JSON mode, under a JSON schema and vLLM's
+guided_choice, with tools (function calling), and checks that the client
+parses every answer.  The one idea to know: each check is recorded,
 never asserted here; the script prints one JSON line
 {"checks": [[name, ok, detail], ...]} and exits 0 when every check
 passed, so the calling .t file turns each into a TAP test and a missing
@@ -398,6 +399,37 @@ def json_schema(client):
               e.status_code == 400 and "pattern" in msg, e.body)
 
 
+def guided_choice(client):
+    """vLLM's guided_choice, sent as the client's extra_body: the answer
+    is one of the texts as they are, on chat (streamed the same) and on
+    completions (each of n sampled choices)."""
+    texts = ["positive", "negative", "neutral"]
+    msgs = [{"role": "user", "content": "Is this review positive, "
+             "negative or neutral? \"Cold food, rude waiter.\""}]
+    kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
+              extra_body={"guided_choice": texts})
+    r = client.chat.completions.create(**kw)
+    c = r.choices[0]
+    parts = [ch.choices[0].delta.content or ""
+             for ch in client.chat.completions.create(stream=True, **kw)
+             if ch.choices]
+    check("guided_choice: the answer is one of the texts, finish stop; "
+          "streamed the same",
+          c.message.content in texts and c.finish_reason == "stop"
+          and "".join(parts) == c.message.content,
+          (c.message.content, c.finish_reason, parts))
+    r = client.completions.create(model="base", prompt="My favourite "
+                                  "colour is", max_tokens=8, n=3,
+                                  temperature=1.2, seed=5,
+                                  extra_body={"guided_choice": [
+                                      " red", " green", " blue and gold"]})
+    got = [ch.text for ch in r.choices]
+    check("guided_choice: completions, 3 sampled choices, each a text",
+          len(got) == 3 and all(t in (" red", " green", " blue and gold")
+                                for t in got)
+          and all(ch.finish_reason == "stop" for ch in r.choices), got)
+
+
 def tools(client):
     """Function calling: a named function and tool_choice "required" give
     a call whose arguments its parameters admit (the stream the same call
@@ -606,6 +638,7 @@ def main():
     prompts(client)
     json_mode(client)
     json_schema(client)
+    guided_choice(client)
     tools(client)
     errors(client)
 

@@ -331,9 +331,27 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
       "{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}}",
       400, "invalid_value", "guided_json" },
-    { "chat: guided_choice", CHAT,
-      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\",\"b\"]}",
-      400, "unsupported_parameter", "guided_choice" },
+    { "chat: guided_choice a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":\"a\"}",
+      400, "invalid_type", "guided_choice" },
+    { "chat: guided_choice of a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\",1]}",
+      400, "invalid_type", "guided_choice" },
+    { "completions: guided_choice, one the start of another", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_choice\":"
+      "[\"yes\",\"yes!\"]}", 400, "invalid_value", "guided_choice" },
+    { "chat: guided_choice beside guided_json", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"guided_json\":{\"type\":\"object\"}}",
+      400, "invalid_value", "guided_choice" },
+    { "chat: guided_choice beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"response_format\":{\"type\":\"json_object\"}}",
+      400, "invalid_value", "guided_choice" },
+    { "chat: guided_choice beside tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "invalid_value", "tool_choice" },
     { "completions: guided_regex", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":\"a+\"}",
       400, "unsupported_parameter", "guided_regex" },
@@ -650,6 +668,15 @@ test_chat(void)
                  "[\"a\"],\"properties\":{\"a\":{\"type\":\"string\"}}}")
           == 0, "completions: vLLM's guided_json is the schema: %s",
        req.schema.data != NULL ? req.schema.data : "(none)");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_choice\":"
+               "[\"yes\", \"no\", \"\\u00e9\"]}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_choice && req.schema.data != NULL
+       && strcmp(req.schema.data, "[\"yes\",\"no\",\"\xc3\xa9\"]") == 0
+       && !req.json,
+       "chat: guided_choice: the texts' array, compact, marked a choice: "
+       "%s", req.schema.data != NULL ? req.schema.data : err.msg);
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_json\":"

@@ -1,0 +1,142 @@
+/*
+ * slora_json_choice.c: a choice of texts as a schema (slora_json.h):
+ * vLLM's guided_choice, whose answer is one of some strings, as they
+ * are, not as JSON.
+ *
+ * The one idea: the automaton already matches a node of literal texts
+ * byte by byte and is done when its root value ends, so a choice is a
+ * schema of one such node at the root, marked raw (no blanks before
+ * it). No text may be the start of another: the answer ends when its
+ * value does, and "yes" could never end beside "yes please".
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "slora_json_int.h"
+
+
+slora_json_schema_t *
+slora_json_choice_parse(const char *text, size_t len, slora_err_t *err)
+{
+    int                   n, i, k;
+    char                 *p;
+    size_t                size, n_bytes, a, b;
+    cJSON                *doc, *it, *other;
+    slora_json_text_t    *texts;
+    slora_json_node_t    *nodes;
+    slora_json_schema_t  *s;
+
+    if (len > SLORA_JSON_SCHEMA_MAX) {
+        slora_err_set(err, SLORA_ERROR, "the choices are %zu bytes as "
+                      "JSON; at most %d", len, SLORA_JSON_SCHEMA_MAX);
+        return NULL;
+    }
+
+    doc = cJSON_ParseWithLength(text, len);
+    n = cJSON_GetArraySize(doc);
+
+    if (!cJSON_IsArray(doc) || n == 0 || n > SLORA_JSON_CHOICES_MAX) {
+        cJSON_Delete(doc);
+        slora_err_set(err, SLORA_ERROR, "the choices must be an array of "
+                      "1 to %d strings", SLORA_JSON_CHOICES_MAX);
+        return NULL;
+    }
+
+    n_bytes = 0;
+    i = 0;
+
+    cJSON_ArrayForEach(it, doc) {
+        if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
+            cJSON_Delete(doc);
+            slora_err_set(err, SLORA_ERROR, "choice %d is not a non-empty "
+                          "string", i);
+            return NULL;
+        }
+
+        a = strlen(it->valuestring);
+        n_bytes += a;
+        k = 0;
+
+        cJSON_ArrayForEach(other, doc) {
+            if (k == i) {
+                break;
+            }
+
+            b = strlen(other->valuestring);
+
+            if (memcmp(it->valuestring, other->valuestring,
+                       a < b ? a : b) == 0)
+            {
+                slora_err_set(err, SLORA_ERROR, a == b
+                              ? "choices %d and %d are the same text"
+                              : "choice %d and choice %d: one is the "
+                                "start of the other, so the shorter "
+                                "could never end", k, i);
+                cJSON_Delete(doc);
+                return NULL;
+            }
+
+            k++;
+        }
+
+        i++;
+    }
+
+    /* the built-in nodes and one of literal texts, packed as
+     * slora_json_schema_parse packs */
+    size = sizeof(slora_json_schema_t)
+           + (SLORA_JSON_N_BUILTIN + 1) * sizeof(slora_json_node_t)
+           + (SLORA_JSON_TEXTS_BUILTIN + n) * sizeof(slora_json_text_t)
+           + sizeof(SLORA_JSON_BYTES_BUILTIN) - 1 + n_bytes + 1;
+
+    s = malloc(size);
+    if (s == NULL) {
+        cJSON_Delete(doc);
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        return NULL;
+    }
+
+    nodes = (slora_json_node_t *) (s + 1);
+    texts = (slora_json_text_t *) (nodes + SLORA_JSON_N_BUILTIN + 1);
+    p = (char *) (texts + SLORA_JSON_TEXTS_BUILTIN + n);
+
+    memcpy(nodes, slora_json_builtin_nodes,
+           SLORA_JSON_N_BUILTIN * sizeof(slora_json_node_t));
+    memset(&nodes[SLORA_JSON_N_BUILTIN], 0, sizeof(slora_json_node_t));
+    nodes[SLORA_JSON_N_BUILTIN].kind = SLORA_JSON_K_LITERAL;
+    nodes[SLORA_JSON_N_BUILTIN].n = (uint32_t) n;
+    nodes[SLORA_JSON_N_BUILTIN].first = SLORA_JSON_TEXTS_BUILTIN;
+    nodes[SLORA_JSON_N_BUILTIN].max = SLORA_JSON_NONE;
+
+    memcpy(texts, slora_json_builtin_texts,
+           SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t));
+    memcpy(p, SLORA_JSON_BYTES_BUILTIN, sizeof(SLORA_JSON_BYTES_BUILTIN) - 1);
+    a = sizeof(SLORA_JSON_BYTES_BUILTIN) - 1;
+    i = SLORA_JSON_TEXTS_BUILTIN;
+
+    cJSON_ArrayForEach(it, doc) {
+        b = strlen(it->valuestring);
+        texts[i].off = (uint32_t) a;
+        texts[i].len = (uint32_t) b;
+        memcpy(p + a, it->valuestring, b);
+        a += b;
+        i++;
+    }
+
+    p[a] = '\0';
+    cJSON_Delete(doc);
+
+    s->nodes = nodes;
+    s->props = NULL;
+    s->texts = texts;
+    s->alts = NULL;
+    s->bytes = p;
+    s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
+    s->root = SLORA_JSON_N_BUILTIN;
+    s->raw = 1;
+
+    return s;
+}

@@ -8,7 +8,9 @@
 # sampled choices of one prompt in one request (n=4); a logit_bias that
 # forces a token; JSON mode (greedy, and four sampled choices: each
 # parsed); a JSON schema (greedy, and four sampled choices: each checked
-# for the schema's keys in order and their types); a text scored with
+# for the schema's keys in order and their types); tool calls under
+# tool_choice "required" (each checked against its function's
+# parameters) and guided_choice; a text scored with
 # echo, and a greedy continuation scored back against generation's
 # figures; then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
@@ -201,6 +203,67 @@ for n, temp in ((1, 0), (4, 1.0)):
         print(f"  [{c['index']}] {admits(c['message']['content'])}, "
               f"{c['finish_reason']}: "
               f"{' '.join(c['message']['content'].split())[:100]!r}")
+
+# tools: tool_choice "required" over two functions, greedy and n=4
+# sampled; each answer checked to be a call of one of them with
+# arguments its parameters admit (a "length" one was cut first)
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "parameters": {
+        "type": "object", "required": ["city"], "properties": {
+            "city": {"type": "string", "maxLength": 32},
+            "unit": {"enum": ["celsius", "fahrenheit"]}}}}},
+         {"type": "function", "function": {
+             "name": "get_time", "parameters": {
+                 "type": "object", "required": ["timezone"],
+                 "additionalProperties": False, "properties": {
+                     "timezone": {"type": "string", "maxLength": 32}}}}}]
+
+
+def call_ok(m):
+    calls = m.get("tool_calls") or []
+    if len(calls) != 1 or m.get("content") is not None:
+        return "NOT A CALL"
+    f = calls[0]["function"]
+    try:
+        a = json.loads(f["arguments"])
+    except ValueError:
+        return "not whole"
+    if f["name"] == "get_weather":
+        ok = (isinstance(a.get("city"), str) and set(a) <= {"city", "unit"}
+              and a.get("unit", "celsius") in ("celsius", "fahrenheit"))
+    else:
+        ok = (f["name"] == "get_time" and set(a) == {"timezone"}
+              and isinstance(a["timezone"], str))
+    return "admitted" if ok else "NOT ADMITTED"
+
+
+for n, temp in ((1, 0), (4, 1.0)):
+    t0 = time.time()
+    ans = post({"model": MODEL, "max_tokens": 64, "temperature": temp,
+                "seed": 5, "n": n, "tools": TOOLS,
+                "tool_choice": "required",
+                "messages": [{"role": "user", "content":
+                              "What is the weather in Lisbon?"}]})
+    print(f"tools required n={n} T={temp}: "
+          f"{ans['usage']['completion_tokens']} tokens in "
+          f"{(time.time() - t0) * 1000:.0f} ms")
+    for c in ans["choices"]:
+        m = c["message"]
+        f = (m.get("tool_calls") or [{}])[0].get("function", {})
+        args = " ".join(str(f.get("arguments")).split())[:80]
+        print(f"  [{c['index']}] {call_ok(m)}, {c['finish_reason']}: "
+              f"{f.get('name')}({args})")
+
+# guided_choice: n=4 sampled answers, each one of the texts
+TEXTS = ["positive", "negative", "neutral"]
+ans = post({"model": MODEL, "max_tokens": 8, "temperature": 1.0, "seed": 5,
+            "n": 4, "guided_choice": TEXTS,
+            "messages": [{"role": "user", "content": "Sentiment of \"The "
+                          "food was cold.\"?"}]})
+got = [c["message"]["content"] for c in ans["choices"]]
+print(f"guided_choice n=4 T=1.0: {got}, "
+      + ("each one of the texts" if all(g in TEXTS for g in got)
+         else "NOT ALL TEXTS"))
 
 # echo: a text scored by the model (a completion of max_tokens 0 with
 # echo and logprobs), and a greedy continuation's figures as generating

@@ -920,6 +920,33 @@ test_bad(void)
            " 9223372036854775807", "message: seed range");
     slora_openai_req_free(&req);
 
+    /* a message quoting the client's text stays one line of UTF-8, cut
+     * where a character ends */
+    {
+        char    body[2048], *p;
+        size_t  k;
+
+        p = body + sprintf(body, "{\"model\":\"base\"," MSGS
+                           ",\"response_format\":{\"type\":\"json_schema\","
+                           "\"json_schema\":{\"schema\":{\"type\":\"object\","
+                           "\"properties\":{\"a\":{\"type\":\"x\\ny\\u0001z ");
+
+        for (k = 0; k < 200; k++) {
+            p += sprintf(p, "\xc3\xa9");
+        }
+
+        sprintf(p, "\"}}}}}}");
+        rc = parse(CHAT, body, &req, &err);
+        ok(rc == SLORA_ERROR && strchr(err.msg, '\n') == NULL
+           && strchr(err.msg, '\x01') == NULL
+           && strstr(err.msg, "type \"x y z ") != NULL
+           && err.len == strlen(err.msg)
+           && slora_openai_utf8_valid(err.msg, err.len),
+           "message: the client's newline and control byte blanks, cut "
+           "on a character: %zu bytes", err.len);
+        slora_openai_req_free(&req);
+    }
+
     rc = parse(CHAT, "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
                "\"content\":\"hi\"},{\"role\":\"bot\"}]}", &req, &err);
     is_str(err.msg, "messages[1].role must be system, developer, user, "

@@ -12,6 +12,7 @@
  *       tool_calls in <tool_call> tags after its content, tool messages
  *       in a row one user turn of <tool_response>s.
  *   (c) a parameters schema's own $defs still reached where it now sits.
+ *   (d) the tokenize endpoint's chat renders the tools the same way.
  *
  * Bad tools and tool_choice values are in test_openai.c's table.
  */
@@ -153,6 +154,20 @@ test_chat(void)
     ok(str_is(req.msgs[1].content, req.msgs[1].content_len,
               "Weather in Paris?"), "the user's message follows");
     slora_openai_req_free(&req);
+
+    /* vLLM's tokenize of a chat with tools counts what the model sees */
+    {
+        static const char  body[] = "{\"messages\":[" USER "],\"tools\":["
+                                    TIME "]}";
+
+        rc = slora_openai_parse_tokenize(body, strlen(body), &req, &err);
+        ok(rc == SLORA_OK && req.n_msgs == 2
+           && strstr(req.msgs[0].content, "<tools>\n" TIME "\n</tools>")
+              != NULL,
+           "tokenize renders the tools as the chat request does: %s",
+           err.msg);
+        slora_openai_req_free(&req);
+    }
 
     rc = parse("{\"model\":\"base\",\"messages\":["
                "{\"role\":\"system\",\"content\":\"Be brief.\"}," USER ","

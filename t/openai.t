@@ -73,6 +73,8 @@ my @WANT_CHECKS = (
     'tools required: its arguments are what that one\'s parameters admit',
     'tools required stream: one call, id, type and name once, the '
     . 'arguments and finish the non-streamed ones',
+    'tools required n=2 stream: each choice\'s call under its index, the '
+    . 'body\'s',
     'tools parse(): pydantic_function_tool\'s arguments parsed into its '
     . 'model',
     'tools auto: the model chose text; the stream\'s text is the same',

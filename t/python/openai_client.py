@@ -525,6 +525,24 @@ def tools(client):
           and finish == ["tool_calls"] and text == "",
           (ids, names, args, finish, text))
 
+    kw = dict(kw, n=2, temperature=1.0, seed=3)
+    body = client.chat.completions.create(**kw)
+    got = {}
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        for c in chunk.choices:
+            g = got.setdefault(c.index, {"name": "", "args": "",
+                                         "finish": None})
+            for tc in c.delta.tool_calls or []:
+                g["name"] += (tc.function and tc.function.name) or ""
+                g["args"] += (tc.function and tc.function.arguments) or ""
+            g["finish"] = c.finish_reason or g["finish"]
+    want = {c.index: {"name": c.message.tool_calls[0].function.name,
+                      "args": c.message.tool_calls[0].function.arguments,
+                      "finish": c.finish_reason}
+            for c in body.choices if c.message.tool_calls}
+    check("tools required n=2 stream: each choice's call under its index, "
+          "the body's", len(want) == 2 and got == want, (got, want))
+
     r = client.chat.completions.parse(
         model="base", messages=[{"role": "user",
                                  "content": "Weather in Rome, celsius?"}],

@@ -438,6 +438,17 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
+    if (req->json_trigger != NULL
+        && (req->json_schema == NULL || req->json_choice || sp->json
+            || req->json_trigger_len == 0
+            || req->json_trigger_len > SLORA_JSON_TRIGGER_MAX))
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: a schema's "
+                             "trigger is 1 to %d bytes, with a JSON schema "
+                             "alone", (unsigned long long) req->id,
+                             SLORA_JSON_TRIGGER_MAX);
+    }
+
     if ((sp->json != 0 || req->json_schema != NULL)
         && (sp->json < 0 || sp->json > 1 || e->json_vocab == NULL))
     {
@@ -555,7 +566,14 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
             return SLORA_ERROR;
         }
 
-        q->sampling.json = 1;
+        /* a lazy schema holds from its trigger on */
+        q->sampling.json = req->json_trigger == NULL;
+
+        if (req->json_trigger != NULL) {
+            memcpy(q->trigger.text, req->json_trigger,
+                   req->json_trigger_len);
+            q->trigger.len = (uint32_t) req->json_trigger_len;
+        }
     }
 
     slora_json_init(&q->json, q->schema);
@@ -1236,9 +1254,17 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         pk = &e->host.picks[i];
         tok = pk->on_host ? pk->tok : batch.ids[slora_engine_last_row(e, i)];
 
-        if (q->sampling.json
-            && (tok < 0 || !slora_json_feed_token(&q->json, e->json_vocab,
-                                                  tok)))
+        if (!q->sampling.json && tok >= 0
+            && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
+        {
+            /* the trigger came: the schema holds from the next token */
+            q->sampling.json = 1;
+            slora_json_init(&q->json, q->schema);
+
+        } else if (q->sampling.json
+                   && (tok < 0 || !slora_json_feed_token(&q->json,
+                                                         e->json_vocab,
+                                                         tok)))
         {
             /* no token of the vocabulary goes on with the object */
             slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
@@ -1296,7 +1322,14 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             cb(data, &ev);
         }
 
-        if (q->sampling.json && slora_json_done(&q->json)) {
+        if (q->sampling.json && slora_json_done(&q->json)
+            && q->trigger.len > 0)
+        {
+            /* a lazy schema's value is whole: free until its trigger
+             * comes again */
+            q->sampling.json = 0;
+
+        } else if (q->sampling.json && slora_json_done(&q->json)) {
             slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
                               SLORA_FINISH_STOP, NULL, SLORA_ERRCODE_NONE);
             slora_engine_end(e, q);

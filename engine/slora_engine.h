@@ -177,6 +177,18 @@ typedef struct {
                                        guided_choice, a JSON array of
                                        texts; the output is one of them
                                        as it is (slora_json_choice_parse) */
+    const char       *json_trigger; /* with json_schema: the schema holds
+                                       only after the output's text ends
+                                       with these json_trigger_len bytes
+                                       (1..SLORA_JSON_TRIGGER_MAX), until
+                                       the value it admits is whole, and
+                                       again after the next time; the
+                                       value's end does not end the
+                                       request (a tool call the model
+                                       chose to make: "<tool_call>").
+                                       NULL: from the first token, to
+                                       the end */
+    size_t            json_trigger_len;
     int64_t           arrived_ns;   /* when it reached the server
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or

@@ -53,6 +53,8 @@ struct slora_engine_req_s {
                                                far (sampling.json) */
     slora_json_schema_t    *schema;         /* its schema; NULL: any
                                                object */
+    slora_json_trigger_t    trigger;        /* a lazy schema's: sampling.json
+                                               is set while it holds */
     char                   *tenant;         /* NULL: none */
     char                   *adapter;        /* as asked; NULL: none */
     slora_engine_req_t     *next_resolving;

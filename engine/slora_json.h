@@ -175,4 +175,25 @@ int slora_json_feed_token(slora_json_t *j, const slora_json_vocab_t *v,
     int32_t id);
 
 
+/*
+ * A lazy schema's trigger: text after which the output must be a value
+ * the schema admits (then free again until the next time it comes), as
+ * a model that chose to call a tool writes "<tool_call>" before the
+ * call. The output's last bytes are kept to find it.
+ */
+#define SLORA_JSON_TRIGGER_MAX  32
+
+typedef struct {
+    char        text[SLORA_JSON_TRIGGER_MAX];
+    uint32_t    len;                    /* 0: none */
+    char        tail[SLORA_JSON_TRIGGER_MAX];
+    uint32_t    tail_len;
+} slora_json_trigger_t;
+
+/* 1 when the output, token id's bytes appended, ends with the trigger's
+ * text (which the tail then forgets, so it is found once). */
+int slora_json_trigger_feed(slora_json_trigger_t *t,
+    const slora_json_vocab_t *v, int32_t id);
+
+
 #endif /* SLORA_JSON_H */

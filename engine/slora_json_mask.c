@@ -11,7 +11,8 @@
  * thousand tokens that begin with a blank, and after a blank most go no
  * further); and inside a string the tokens of plain string text (marked
  * once, as the bytes that leave a string's state unchanged), which lead
- * each run, are all allowed at once, without a try or a look.
+ * each run, are all allowed at once, without a try or a look. A lazy
+ * schema's trigger is looked for in the same tokens' bytes.
  */
 
 #include <math.h>
@@ -266,6 +267,41 @@ slora_json_feed_token(slora_json_t *j, const slora_json_vocab_t *v,
 
     return slora_json_feed(j, v->bytes + v->off[id],
                            v->off[id + 1] - v->off[id]);
+}
+
+
+int
+slora_json_trigger_feed(slora_json_trigger_t *t,
+    const slora_json_vocab_t *v, int32_t id)
+{
+    size_t       n, keep;
+    const char  *p;
+
+    if (t->len == 0 || id < 0 || id >= v->n_vocab) {
+        return 0;
+    }
+
+    p = v->bytes + v->off[id];
+    n = v->off[id + 1] - v->off[id];
+
+    /* the tail: the last len bytes of the output */
+    if (n >= t->len) {
+        memcpy(t->tail, p + n - t->len, t->len);
+        t->tail_len = t->len;
+
+    } else {
+        keep = t->tail_len + n > t->len ? t->len - n : t->tail_len;
+        memmove(t->tail, t->tail + t->tail_len - keep, keep);
+        memcpy(t->tail + keep, p, n);
+        t->tail_len = (uint32_t) (keep + n);
+    }
+
+    if (t->tail_len == t->len && memcmp(t->tail, t->text, t->len) == 0) {
+        t->tail_len = 0;
+        return 1;
+    }
+
+    return 0;
 }
 
 

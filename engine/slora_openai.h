@@ -121,6 +121,11 @@ typedef struct {
                                                guided_choice: a JSON array
                                                of the texts the answer is
                                                one of */
+    slora_openai_str_t    schema_trigger;   /* the schema holds only after
+                                               the answer's text ends with
+                                               this (tools, "auto":
+                                               "<tool_call>"); data NULL:
+                                               throughout */
     unsigned              echo:1;           /* completion: the prompt
                                                before the completion, and
                                                among the logprobs */

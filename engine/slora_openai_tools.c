@@ -14,7 +14,9 @@
  * that must come (tool_choice "required" or a function named) is a JSON
  * schema over that same object, the function's name a const, so the
  * constrained decoder of response_format does the work: the objects of
- * several tools form a tagged union told apart by the name.
+ * several tools form a tagged union told apart by the name. With "auto"
+ * the same schema holds lazily, from the moment the model writes
+ * <tool_call> until the call is whole.
  */
 
 #include <stdio.h>
@@ -27,6 +29,7 @@
 
 
 #define SLORA_OPENAI_TOOLS_MAX  64      /* a tagged union's alternatives */
+#define SLORA_OPENAI_TOOL_TRIGGER  "<tool_call>"
 
 
 static const char  slora_openai_tools_head[] =
@@ -68,7 +71,8 @@ int
 slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    cJSON  *tools, *choice, *parallel;
+    cJSON               *tools, *choice, *parallel;
+    slora_openai_err_t   lenient;
 
     tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     choice = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
@@ -115,6 +119,23 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         && slora_openai_tool_schema(tools, req, err) != SLORA_OK)
     {
         return SLORA_ERROR;
+    }
+
+    if (req->tools == SLORA_OPENAI_TOOLS_AUTO) {
+        /* a call the model chooses to write is held to the tools' schema
+         * from its tag on; tools whose schema cannot be enforced (or is
+         * too long) leave it free */
+        if (slora_openai_tool_schema(tools, req, &lenient) == SLORA_OK
+            && req->schema.len + sizeof(SLORA_OPENAI_TOOL_TRIGGER) - 1
+               <= SLORA_JSON_SCHEMA_MAX)
+        {
+            req->schema_trigger.data = SLORA_OPENAI_TOOL_TRIGGER;
+            req->schema_trigger.len = sizeof(SLORA_OPENAI_TOOL_TRIGGER) - 1;
+
+        } else {
+            req->schema.data = NULL;
+            req->schema.len = 0;
+        }
     }
 
     return slora_openai_tool_prompt(tools, req, err);
@@ -287,9 +308,9 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 
 
 /*
- * The schema of the call that must come: {"name": const, "arguments":
- * the function's parameters} for the named function, or an anyOf of one
- * such object per tool. A parameters schema's own "#..." references are
+ * The schema of a call: {"name": const, "arguments": the function's
+ * parameters} for the named function, or an anyOf of one such object
+ * per tool ("required", and "auto" from its trigger on). A parameters schema's own "#..." references are
  * moved to where it now sits. Each function's parameters are compiled
  * alone first, so that one this server cannot enforce is named.
  */
@@ -307,7 +328,7 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     sch = NULL;
     any = NULL;
 
-    if (req->tools == SLORA_OPENAI_TOOLS_REQUIRED) {
+    if (req->tools != SLORA_OPENAI_TOOLS_NAMED) {
         sch = cJSON_CreateObject();
         any = cJSON_AddArrayToObject(sch, "anyOf");
 

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      23
+#define SLORA_QUEUE_VERSION      24
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -40,8 +40,11 @@
 #define SLORA_QUEUE_ERR_LEN      256
 #define SLORA_QUEUE_STOP_IDS     32     /* the model's and a request's */
 #define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
-#define SLORA_QUEUE_SCHEMA_LEN   16384  /* a response_format schema's
-                                           text (SLORA_JSON_SCHEMA_MAX) */
+#define SLORA_QUEUE_SCHEMA_LEN   (16384 + 32)  /* a response_format
+                                           schema's text and a lazy
+                                           one's trigger
+                                           (SLORA_JSON_SCHEMA_MAX +
+                                           SLORA_JSON_TRIGGER_MAX) */
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
 #define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of
                                     two, twice the names that fit (each
@@ -171,6 +174,10 @@ typedef struct {
                                            guided_choice, a JSON array of
                                            the texts the answer is one
                                            of */
+    uint32_t           trigger_len;     /* a lazy schema's trigger, its
+                                           bytes after the schema's in
+                                           slora_queue_schema(); 0: the
+                                           schema holds throughout */
     int32_t            prompt_logprobs; /* 1: every prompt token after the
                                            first gets its log-probability
                                            record (slora_queue_score),

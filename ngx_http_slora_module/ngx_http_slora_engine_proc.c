@@ -594,6 +594,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
         || s->n_logit_bias < 0 || s->n_logit_bias > SLORA_QUEUE_BIAS_MAX
         || s->schema_len > SLORA_QUEUE_SCHEMA_LEN
+        || s->trigger_len > SLORA_QUEUE_SCHEMA_LEN - s->schema_len
+        || (s->trigger_len > 0 && s->schema_len == 0)
         || (s->schema_choice != 0 && s->schema_choice != 1))
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
@@ -626,6 +628,11 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         req.json_schema = slora_queue_schema(ec->q, i);
         req.json_schema_len = s->schema_len;
         req.json_choice = s->schema_choice;
+
+        if (s->trigger_len) {
+            req.json_trigger = slora_queue_schema(ec->q, i) + s->schema_len;
+            req.json_trigger_len = s->trigger_len;
+        }
     }
 
     req.sampling.n_logit_bias = s->n_logit_bias;

@@ -27,9 +27,10 @@ _Static_assert(NGX_HTTP_SLORA_MODEL_STOP_IDS + SLORA_OPENAI_MAX_STOP_IDS
                <= SLORA_QUEUE_STOP_IDS,
                "stop ids: the slot holds fewer than the model's and a"
                " request's");
-_Static_assert(SLORA_JSON_SCHEMA_MAX <= SLORA_QUEUE_SCHEMA_LEN,
+_Static_assert(SLORA_JSON_SCHEMA_MAX + SLORA_JSON_TRIGGER_MAX
+               <= SLORA_QUEUE_SCHEMA_LEN,
                "a slot's schema region holds the longest schema the parser"
-               " takes");
+               " takes and a trigger");
 _Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
                "logit_bias: the slot holds fewer entries than a request");
 
@@ -868,10 +869,12 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->json = req->json;
         s->schema_len = (uint32_t) req->schema.len;
         s->schema_choice = req->schema_choice;
+        s->trigger_len = (uint32_t) req->schema_trigger.len;
 
         if (req->schema.len) {
-            ngx_memcpy(slora_queue_schema(q, ch->slot), req->schema.data,
-                       req->schema.len);
+            ngx_memcpy(ngx_cpymem(slora_queue_schema(q, ch->slot),
+                                  req->schema.data, req->schema.len),
+                       req->schema_trigger.data, req->schema_trigger.len);
         }
         s->n_logit_bias = req->n_logit_bias;
         ngx_memcpy(s->logit_bias_ids, req->logit_bias_ids,

@@ -22,6 +22,10 @@
  *       taken whole, done at its last byte, nothing before or after it,
  *       no other; the mask against every SmolLM2 token along each; the
  *       engine's greedy and sampled answers one of the texts.
+ *   (f) a lazy schema: its trigger found at the end of the output
+ *       however the tokens split it, once; the engine's greedy answer
+ *       the free one up to the trigger, a value the schema admits right
+ *       after it, and free again after that.
  */
 
 #include <math.h>
@@ -106,6 +110,8 @@ static void test_mask_smollm2(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_choice(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
+static void test_trigger(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
 static int mask_agrees(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v, const slora_json_t *j, float *row);
 static void test_engine(const slora_tokenizer_t *tok,
@@ -144,6 +150,7 @@ main(void)
     test_mask_smollm2(tok, v);
     test_engine(tok, v);
     test_choice(tok, v);
+    test_trigger(tok, v);
 
     slora_json_vocab_free(v);
     slora_tokenizer_free(tok);
@@ -1006,6 +1013,130 @@ test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        && strstr(err.msg, "the start of the other") != NULL,
        "choices the compiler refuses are refused at submit: %s", err.msg);
 
+    slora_engine_free(e);
+}
+
+
+/* (f) */
+static void
+test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                    i, k, fired, at_end, whole, after;
+    char                   text[CHAT_RUN_TOKENS * 8], trig[64];
+    size_t                 n;
+    int32_t                ids[256], stop[4];
+    chat_run_t             run;
+    slora_err_t            err;
+    slora_json_t           j;
+    slora_engine_t        *e;
+    slora_request_t        req;
+    slora_json_vocab_t    *tv;
+    slora_json_schema_t   *s;
+    slora_json_trigger_t   t;
+
+    static const char    *toks[] = { "<tool", "_call", ">", "<tool_call>",
+                                     "x<tool_call>", "<tool_call>y", "\n",
+                                     "_call>" };
+    static const size_t   lens[] = { 5, 5, 1, 11, 12, 12, 1, 6 };
+    static const struct { int32_t ids[4]; int n; int fires; }  cases[] = {
+        { { 0, 1, 2 }, 3, 1 },          /* split in three */
+        { { 3 }, 1, 1 },                /* one token */
+        { { 4 }, 1, 1 },                /* at a token's end */
+        { { 5 }, 1, 0 },                /* not at the end */
+        { { 6, 0, 7 }, 3, 1 },          /* after other text */
+        { { 0, 6, 1, 2 }, 4, 0 },       /* broken by a newline */
+    };
+    static const char  one[] = "{\"type\":\"object\",\"properties\":{"
+                               "\"n\":{\"type\":\"integer\"}},"
+                               "\"required\":[\"n\"]}";
+
+    tv = slora_json_vocab_from(toks, lens, 8, &err);
+    if (tv == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    at_end = 1;
+
+    for (i = 0; i < (int) (sizeof(cases) / sizeof(cases[0])); i++) {
+        memset(&t, 0, sizeof(t));
+        memcpy(t.text, "<tool_call>", 11);
+        t.len = 11;
+        fired = 0;
+
+        for (k = 0; k < cases[i].n; k++) {
+            fired += slora_json_trigger_feed(&t, tv, cases[i].ids[k]);
+        }
+
+        at_end &= fired == cases[i].fires
+                  && slora_json_trigger_feed(&t, tv, 6) == 0;
+    }
+
+    ok(at_end, "a trigger is found at the output's end however tokens "
+       "split it, not inside a token, not across other text, once");
+    slora_json_vocab_free(tv);
+
+    /* the engine: the free greedy answer; then with a schema that holds
+     * from its first few bytes on */
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Describe a city in JSON.", ids, stop);
+    req.id = 0;
+    req.sampling.max_tokens = 48;
+    req.sampling.temperature = 0;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+
+    for (k = 1; k <= run.n[0]; k++) {
+        chat_run_text(tok, run.tokens[0], k, trig, sizeof(trig));
+        if (strlen(trig) >= 3) {
+            break;
+        }
+    }
+
+    n = strlen(trig);
+    ok(n >= 3 && n <= SLORA_JSON_TRIGGER_MAX, "the trigger: the free "
+       "answer's first %d tokens, \"%s\"", k, trig);
+
+    req.id = 1;
+    req.json_schema = one;
+    req.json_schema_len = strlen(one);
+    req.json_trigger = trig;
+    req.json_trigger_len = n;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[1], run.n[1], text, sizeof(text));
+    diag("lazy: %s", text);
+
+    s = slora_json_schema_parse(one, strlen(one), &err);
+    slora_json_init(&j, s);
+    whole = strncmp(text, trig, n) == 0;
+
+    for (i = k; whole && i < run.n[1] && !slora_json_done(&j); i++) {
+        whole = slora_json_feed_token(&j, v, run.tokens[1][i]);
+    }
+
+    after = run.n[1] - i;
+    ok(whole && slora_json_done(&j), "the same answer to the trigger, then "
+       "a value the schema admits");
+    ok(after > 0, "and it goes on after the value (%d tokens more), the "
+       "value's end no end of the answer", after);
+
+    req.id = 2;
+    req.json_trigger_len = SLORA_JSON_TRIGGER_MAX + 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "trigger") != NULL, "a trigger of %d bytes is "
+       "refused: %s", SLORA_JSON_TRIGGER_MAX + 1, err.msg);
+
+    slora_json_schema_free(s);
     slora_engine_free(e);
 }
 

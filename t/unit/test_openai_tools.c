@@ -52,8 +52,25 @@ test_choice(void)
     rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
                WEATHER "]}", &req, &err);
     ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_AUTO
-       && req.schema.data == NULL && !req.tool_one,
-       "tools without tool_choice: auto, no schema: %s", err.msg);
+       && !req.tool_one
+       && str_is(req.schema_trigger.data, req.schema_trigger.len,
+                 "<tool_call>"),
+       "tools without tool_choice: auto, a call held to the schema from "
+       "\"<tool_call>\" on: %s", err.msg);
+    ok(takes(&req.schema, "{\"name\": \"get_weather\", \"arguments\": "
+             "{\"city\": \"Paris\"}}")
+       && !takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}"),
+       "that schema: a call of one of the tools");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               "{\"type\":\"function\",\"function\":{\"name\":\"f\","
+               "\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":"
+               "{\"type\":\"string\",\"pattern\":\"x\"}}}}}]}", &req, &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_AUTO
+       && req.schema.data == NULL && req.schema_trigger.data == NULL,
+       "auto with parameters the schema compiler refuses: calls left free, "
+       "no error: %s", err.msg);
     slora_openai_req_free(&req);
 
     rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["

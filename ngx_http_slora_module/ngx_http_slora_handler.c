@@ -872,8 +872,12 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->trigger_len = (uint32_t) req->schema_trigger.len;
 
         if (req->schema.len) {
-            ngx_memcpy(ngx_cpymem(slora_queue_schema(q, ch->slot),
-                                  req->schema.data, req->schema.len),
+            ngx_memcpy(slora_queue_schema(q, ch->slot), req->schema.data,
+                       req->schema.len);
+        }
+
+        if (req->schema_trigger.len) {
+            ngx_memcpy(slora_queue_schema(q, ch->slot) + req->schema.len,
                        req->schema_trigger.data, req->schema_trigger.len);
         }
         s->n_logit_bias = req->n_logit_bias;

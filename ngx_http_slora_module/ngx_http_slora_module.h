@@ -176,6 +176,9 @@ typedef struct {
                                                  read, at the end */
     ngx_uint_t                 n_calls;       /* calls read (or begun in
                                                  the stream) */
+    size_t                     tool_content;  /* not streaming: text's
+                                                 bytes before the calls
+                                                 that are content */
 
     unsigned                   have_slot:1;
     unsigned                   finished:1;
@@ -185,6 +188,10 @@ typedef struct {
     unsigned                   tool_shut:1;   /* no more calls: one was
                                                  asked for, or what came
                                                  after them was none */
+    unsigned                   tool_tagged:1; /* "auto": a tag came, the
+                                                 scanner reads from it */
+    unsigned                   tool_spoke:1;  /* "auto": text before it
+                                                 went out */
 } ngx_http_slora_choice_t;
 
 
@@ -306,6 +313,9 @@ ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len,
+    ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
     ngx_chain_t ***ll);
 void ngx_http_slora_stream_exit_process(void);
 void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);

@@ -241,9 +241,9 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
-/* A message's tool calls: a null content, then "tool_calls", each call's
- * arguments its text in ch->text; at most n_calls * the overhead bytes
- * and 6 times the text. */
+/* A message's tool calls: the text before them as content (or null),
+ * then "tool_calls", each call's arguments its text in ch->text; at most
+ * n_calls * the overhead bytes and 6 times the text. */
 static u_char *
 ngx_http_slora_calls_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
@@ -251,7 +251,14 @@ ngx_http_slora_calls_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_uint_t              k;
     ngx_http_slora_call_t  *call;
 
-    p = ngx_http_slora_lit(p, "null,\"tool_calls\":[");
+    if (ch->tool_content > 0) {
+        p = ngx_http_slora_json_str(p, ch->text, ch->tool_content);
+
+    } else {
+        p = ngx_http_slora_lit(p, "null");
+    }
+
+    p = ngx_http_slora_lit(p, ",\"tool_calls\":[");
 
     for (k = 0; k < ch->n_calls; k++) {
         call = &ch->calls[k];

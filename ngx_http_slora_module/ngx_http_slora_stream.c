@@ -46,9 +46,6 @@ static ngx_int_t ngx_http_slora_take_echo(ngx_http_request_t *r,
 static ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
     ngx_uint_t flush);
-static ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
-    ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
 static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
@@ -698,11 +695,7 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         if (ctx->stream && safe > 0) {
             rc = ctx->tools && !ch->tool_text
                  ? ngx_http_slora_tool_take(r, ctx, ch, safe, ll)
-                 : NGX_DECLINED;
-
-            if (rc == NGX_DECLINED) {
-                rc = ngx_http_slora_emit_text(r, ctx, ch, safe, ll);
-            }
+                 : ngx_http_slora_emit_text(r, ctx, ch, safe, ll);
 
             if (rc != NGX_OK) {
                 return NGX_ERROR;
@@ -830,7 +823,7 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
 
 /* Sends ch->text[0..len) as one chunk event and drops it from text. */
-static ngx_int_t
+ngx_int_t
 ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, size_t len, ngx_chain_t ***ll)
 {
@@ -953,8 +946,7 @@ static ngx_int_t
 ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_chain_t ***ll)
 {
-    u_char     *p, *last;
-    ngx_int_t   rc;
+    u_char  *p, *last;
 
     ngx_http_slora_choice_release(ctx, ch);
     ch->finished = 1;
@@ -972,11 +964,9 @@ ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     /* the held-back rest: calls, or text (also what never became one) */
-    rc = ctx->tools && !ch->tool_text && ch->text_len
-         ? ngx_http_slora_tool_take(r, ctx, ch, ch->text_len, ll)
-         : NGX_DECLINED;
-
-    if (rc == NGX_ERROR) {
+    if (ctx->tools && !ch->tool_text && ch->text_len
+        && ngx_http_slora_tool_take(r, ctx, ch, ch->text_len, ll) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

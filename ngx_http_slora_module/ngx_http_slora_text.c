@@ -104,3 +104,32 @@ ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
 
     return len;
 }
+
+
+size_t
+ngx_http_slora_tool_text(const unsigned char *text, size_t len, int spoke,
+    int *content, int *tag)
+{
+    size_t                 n, m, i, which, safe;
+    ngx_http_slora_text_t  call;
+
+    call.data = (const unsigned char *) "<tool_call>";
+    call.len = sizeof("<tool_call>") - 1;
+
+    m = ngx_http_slora_stop_scan(text, len, &call, 1, &which, &safe);
+    n = m < len ? m : safe;
+    *tag = m < len;
+    *content = spoke;
+
+    for (i = 0; i < n && !*content; i++) {
+        *content = !(text[i] == ' ' || text[i] == '\t' || text[i] == '\n'
+                     || text[i] == '\r');
+    }
+
+    if (!*content && !*tag) {
+        /* blanks alone so far: a call or text may follow */
+        return 0;
+    }
+
+    return n;
+}

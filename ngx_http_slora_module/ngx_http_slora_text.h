@@ -1,7 +1,8 @@
 /*
  * ngx_http_slora_text.h: pure text helpers the worker needs around the
- * tokenizer: JSON string escaping and stop-string matching with
- * hold-back, so a unit test can check them without nginx. (Client
+ * tokenizer: JSON string escaping, stop-string matching with hold-back,
+ * and the text before a tool call, so a unit test can check them
+ * without nginx. (Client
  * strings are validated as UTF-8 by the request parser, slora_openai.c.)
  */
 
@@ -33,6 +34,19 @@ size_t ngx_http_slora_json_escape(unsigned char *dst,
 size_t ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
     const ngx_http_slora_text_t *stops, size_t n_stops, size_t *which,
     size_t *safe);
+
+
+/*
+ * With tools and tool_choice "auto": how much of the first text[0..len)
+ * of an answer is settled before a call. Returns that many bytes; *tag
+ * is 1 when "<tool_call>" begins right after them, and *content says
+ * whether they are text to send (1) or blanks before the call, which are
+ * no text (0). What could still be the tag's start is held back, and so
+ * are blanks while nothing else came (spoke 0): whether they are text
+ * is not known yet.
+ */
+size_t ngx_http_slora_tool_text(const unsigned char *text, size_t len,
+    int spoke, int *content, int *tag);
 
 
 #endif /* NGX_HTTP_SLORA_TEXT_H */

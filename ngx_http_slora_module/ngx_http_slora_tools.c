@@ -9,29 +9,61 @@
  * slora_tool_scan.h) as it is detokenized. A stream holds the answer's
  * first bytes back while they could still be a call: once a name is
  * read, the call's start and then its arguments go out as they come;
- * once they cannot be, all of it goes out as text, as without tools. A
- * whole answer is read at its end into calls whose arguments are
- * spans of its text. Either way the choice ends "tool_calls" when the
+ * once they cannot be, all of it goes out as text, as without tools.
+ * With "auto", text before the first <tool_call> goes out as text as it
+ * comes (blanks alone before a call are none), the calls after it. A
+ * whole answer is read at its end into that text and calls whose
+ * arguments are spans of its text. Either way the choice ends "tool_calls" when the
  * model chose to call (OpenAI keeps "stop" for a function the client
  * named).
  */
 
 #include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
 #include "slora_openai.h"
 
 
 /*
  * A stream's choice: its text's first len bytes (held back from
- * ch->tool_fed on) through the scanner, and the chunks they make.
- * NGX_DECLINED: the answer is text; send text[0..len) as such.
+ * ch->tool_fed on) through the scanner, and the chunks they make: text
+ * before a call, the call's start, its arguments; or, once the answer
+ * cannot be a call, all of it as text (ch->tool_text: from then on the
+ * caller sends text itself).
  */
 ngx_int_t
 ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, size_t len, ngx_chain_t ***ll)
 {
+    int               content, tag;
     u_char           *p, *last;
     size_t            at, took, off, n;
     slora_tool_ev_e   ev;
+
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO && !ch->tool_tagged) {
+        /* text before a call goes out as text; blanks before it do not */
+        n = ngx_http_slora_tool_text(ch->text, len, ch->tool_spoke,
+                                     &content, &tag);
+
+        if (n > 0 && content) {
+            if (ngx_http_slora_emit_text(r, ctx, ch, n, ll) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ch->tool_spoke = 1;
+
+        } else if (n > 0) {
+            ngx_memmove(ch->text, ch->text + n, ch->text_len - n);
+            ch->text_len -= n;
+        }
+
+        len -= n;
+
+        if (!tag) {
+            return NGX_OK;
+        }
+
+        ch->tool_tagged = 1;
+    }
 
     for (at = ch->tool_fed; at < len; at += took) {
         took = slora_tool_scan(&ch->tool, (const char *) ch->text + at,
@@ -41,7 +73,7 @@ ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             if (ch->n_calls == 0) {
                 ch->tool_text = 1;
                 ch->tool_fed = 0;
-                return NGX_DECLINED;
+                return ngx_http_slora_emit_text(r, ctx, ch, len, ll);
             }
 
             /* what follows the calls is dropped */
@@ -112,11 +144,26 @@ ngx_int_t
 ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
 {
+    int                     content, tag;
     size_t                  at, took, off, n;
     slora_tool_ev_e         ev;
     ngx_http_slora_call_t  *call;
 
     ch->n_calls = 0;
+    ch->tool_content = 0;
+    at = 0;
+
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO) {
+        /* the text before the first tag, content unless blanks alone */
+        at = ngx_http_slora_tool_text(ch->text, ch->text_len, 0, &content,
+                                      &tag);
+        if (!tag) {
+            return NGX_OK;
+        }
+
+        ch->tool_content = content ? at : 0;
+    }
+
     ch->calls = ngx_pcalloc(r->pool, NGX_HTTP_SLORA_MAX_CALLS
                                      * sizeof(ngx_http_slora_call_t));
     if (ch->calls == NULL) {
@@ -126,7 +173,7 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     slora_tool_scan_init(&ch->tool, ctx->tools == SLORA_OPENAI_TOOLS_AUTO);
     call = NULL;
 
-    for (at = 0; at < ch->text_len; at += took) {
+    for ( /* void */ ; at < ch->text_len; at += took) {
         took = slora_tool_scan(&ch->tool, (const char *) ch->text + at,
                                ch->text_len - at, &ev, &off, &n);
 

@@ -1,7 +1,7 @@
 /*
  * test_sse.c: the module's pure pieces without nginx: SSE framing, the
  * text helpers (UTF-8 validation, JSON escaping, stop strings with
- * hold-back), and the shared-zone ABI of engine/slora_queue.h (ring,
+ * hold-back, the text before a tool call), and the shared-zone ABI of engine/slora_queue.h (ring,
  * slot ownership, token publishing, adapter names), including producers
  * racing on the ring from several threads.
  *
@@ -26,6 +26,7 @@ static const char *frame(const char *data, size_t len);
 static void test_sse(void);
 static void test_escape(void);
 static void test_stop(void);
+static void test_tool_text(void);
 static void test_ring(void);
 static void test_ring_threads(void);
 static void test_queue(void);
@@ -100,6 +101,53 @@ test_escape(void)
 
     n = ngx_http_slora_json_escape(buf, U("\xc3\xa9"), 2);
     ok(n == 2 && memcmp(buf, "\xc3\xa9", 2) == 0, "UTF-8 passes through");
+}
+
+
+/* "auto" tools: what of an answer's start is text before a call */
+static void
+test_tool_text(void)
+{
+    int     content, tag;
+    size_t  n;
+
+    static const struct {
+        const char  *text;
+        int          spoke;
+        size_t       n;
+        int          content, tag;
+    } cases[] = {
+        { "Sure.", 0, 5, 1, 0 },                /* text, no tag */
+        { "Sure. <tool_ca", 0, 6, 1, 0 },       /* a tag's start held */
+        { "Sure.\n<tool_call>{", 0, 6, 1, 1 },  /* text, then the tag */
+        { "\n <tool_call>", 0, 2, 0, 1 },       /* blanks: no text */
+        { "\n <tool", 0, 0, 0, 0 },             /* blanks held */
+        { "\n ", 1, 2, 1, 0 },                  /* after text: text */
+        { "<tool_call>", 0, 0, 0, 1 },          /* the tag at once */
+        { "a <tool_cal> b", 0, 14, 1, 0 },      /* no tag at all */
+        { "", 0, 0, 0, 0 },
+    };
+    size_t  i;
+    int     all;
+
+    all = 1;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = ngx_http_slora_tool_text(U(cases[i].text),
+                                     strlen(cases[i].text), cases[i].spoke,
+                                     &content, &tag);
+
+        if (n != cases[i].n || tag != cases[i].tag
+            || (n > 0 && content != cases[i].content))
+        {
+            diag("\"%s\": %zu bytes, content %d, tag %d", cases[i].text,
+                 n, content, tag);
+            all = 0;
+        }
+    }
+
+    ok(all, "tools: text before a call goes out, a tag's start and "
+       "blanks alone are held, blanks before a tag are no text");
 }
 
 
@@ -541,6 +589,7 @@ main(void)
     test_sse();
     test_escape();
     test_stop();
+    test_tool_text();
     test_ring();
     test_ring_threads();
     test_queue();

@@ -1,0 +1,61 @@
+/*
+ * mask_check.h: the JSON tests' check of a mask against the automaton
+ * itself: every token of a real vocabulary tried on a copy of the state.
+ *
+ * The one idea: the mask's shortcuts must allow exactly what trying each
+ * token's bytes allows, at any state, whatever the schema.
+ */
+
+#ifndef MASK_CHECK_H
+#define MASK_CHECK_H
+
+
+#include <string.h>
+
+#include "slora_json.h"
+#include "slora_tokenizer.h"
+
+
+/* 1 when j's mask is what trying every token's bytes gives; row is
+ * [n_vocab] scratch. */
+static int
+mask_agrees(const slora_tokenizer_t *tok, const slora_json_vocab_t *v,
+    const slora_json_t *j, float *row)
+{
+    int            same;
+    char           bytes[256];
+    size_t         len;
+    int32_t        id, n_vocab, allowed, tried;
+    slora_json_t   t;
+
+    n_vocab = slora_tokenizer_n_vocab(tok);
+    memset(row, 0, (size_t) n_vocab * sizeof(float));
+    allowed = slora_json_mask(j, v, row);
+    tried = 0;
+    same = 1;
+
+    for (id = 0; id < n_vocab; id++) {
+        slora_json_copy(&t, j);
+
+        if (slora_tokenizer_is_special(tok, id)
+            || slora_tokenizer_token_bytes(tok, id, bytes, sizeof(bytes),
+                                           &len)
+               != SLORA_OK)
+        {
+            len = 0;
+        }
+
+        if (len > 0 && slora_json_feed(&t, bytes, len)) {
+            tried++;
+            same &= row[id] == 0;
+
+        } else {
+            same &= row[id] < -1e30f;
+        }
+    }
+
+    return same && tried == allowed;
+}
+
+
+#endif /* MASK_CHECK_H */

@@ -1,0 +1,336 @@
+/*
+ * test_json_choice.c: answers held to a schema in other ways than one
+ * whole JSON document (slora_json.h).
+ *
+ *   (a) a choice of texts (vLLM's guided_choice): the lists refused; each
+ *       text taken whole, done at its last byte, nothing before or after
+ *       it, no other; the mask against every SmolLM2 token along each;
+ *       the engine's greedy and sampled answers one of the texts.
+ *   (b) a lazy schema (tools, "auto"): its trigger found at the end of
+ *       the output however the tokens split it, once; the engine's
+ *       greedy answer the free one up to the trigger, a value the schema
+ *       admits right after it, and free again after that.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "chat_run.h"
+#include "mask_check.h"
+#include "slora_json.h"
+#include "slora_engine.h"
+
+
+static void test_choice(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static void test_trigger(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+
+
+int
+main(void)
+{
+    slora_err_t          err;
+    slora_tokenizer_t   *tok;
+    slora_json_vocab_t  *v;
+
+    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
+    if (tok == NULL) {
+        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
+    }
+
+    v = slora_json_vocab_create(tok, slora_tokenizer_n_vocab(tok), &err);
+    if (v == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    test_choice(tok, v);
+    test_trigger(tok, v);
+
+    slora_json_vocab_free(v);
+    slora_tokenizer_free(tok);
+
+    return done_testing();
+}
+
+
+/* (a) */
+static void
+test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   i, k, whole, others, same, in;
+    char                  text[CHAT_RUN_TOKENS * 8], big[1024];
+    size_t                n, at;
+    float                *row;
+    int32_t               ids[256], stop[4];
+    chat_run_t            run;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_json_schema_t  *s;
+
+    static const char  *choices[] = { "positive", "negative", "neutral",
+                                      "{\"x\": 1}", "\xc3\xa9t\xc3\xa9" };
+    static const char   list[] = "[\"positive\",\"negative\",\"neutral\","
+                                 "\"{\\\"x\\\": 1}\",\"\u00e9t\u00e9\"]";
+    static const struct { const char *list; const char *says; }  bad[] = {
+        { "[\"yes\",\"yes please\"]", "one is the start of the other" },
+        { "[\"a\",\"b\",\"a\"]", "the same text" },
+        { "[\"a\",\"\"]", "choice 1 is not a non-empty string" },
+        { "[\"a\",2]", "choice 1 is not a non-empty string" },
+        { "[]", "an array of 1 to 64 strings" },
+        { "{\"a\":1}", "an array of 1 to 64 strings" },
+        { "[\"a\"", "an array of 1 to 64 strings" },
+    };
+
+    for (i = 0; i < (int) (sizeof(bad) / sizeof(bad[0])); i++) {
+        err.msg[0] = '\0';
+        s = slora_json_choice_parse(bad[i].list, strlen(bad[i].list), &err);
+        ok(s == NULL && strstr(err.msg, bad[i].says) != NULL,
+           "choices %s refused: %s", bad[i].list, err.msg);
+        slora_json_schema_free(s);
+    }
+
+    n = (size_t) sprintf(big, "[\"c0\"");
+    for (k = 1; k < 65; k++) {
+        n += (size_t) sprintf(big + n, ",\"c%d\"", k);
+    }
+    sprintf(big + n, "]");
+    s = slora_json_choice_parse(big, strlen(big), &err);
+    ok(s == NULL, "65 choices refused");
+    slora_json_schema_free(s);
+
+    s = slora_json_choice_parse(list, strlen(list), &err);
+    ok(s != NULL, "five choices, JSON among them, compile: %s",
+       s ? "" : err.msg);
+    if (s == NULL) {
+        return;
+    }
+
+    whole = 1;
+    others = 1;
+
+    for (i = 0; i < 5; i++) {
+        slora_json_init(&j, s);
+        n = strlen(choices[i]);
+
+        for (at = 0; at < n; at++) {
+            whole &= slora_json_feed(&j, choices[i] + at, 1)
+                     && slora_json_done(&j) == (at == n - 1);
+        }
+
+        /* nothing after it */
+        others &= !slora_json_feed(&j, " ", 1);
+    }
+
+    ok(whole, "each text taken whole, done only at its last byte");
+    ok(others, "and nothing taken after it");
+
+    {
+        static const char  *no[] = { " positive", "Positive", "pos itive",
+                                     "\"positive\"", "neutra", "x" };
+
+        others = 1;
+
+        for (i = 0; i < (int) (sizeof(no) / sizeof(no[0])); i++) {
+            slora_json_init(&j, s);
+            others &= !(slora_json_feed(&j, no[i], strlen(no[i]))
+                        && slora_json_done(&j));
+        }
+
+        ok(others, "no blank before, no other case, spelling, quotes, "
+           "part or text");
+    }
+
+    /* the mask along each text */
+    row = malloc((size_t) slora_tokenizer_n_vocab(tok) * sizeof(float));
+    same = row != NULL;
+
+    for (i = 0; i < 5 && same; i++) {
+        slora_json_init(&j, s);
+        n = strlen(choices[i]);
+
+        for (at = 0; at < n && same; at++) {
+            same &= mask_agrees(tok, v, &j, row);
+            slora_json_feed(&j, choices[i] + at, 1);
+        }
+    }
+
+    ok(same, "the mask is what trying each of SmolLM2's tokens gives, "
+       "at every byte of each text");
+    free(row);
+    slora_json_schema_free(s);
+
+    /* the engine: greedy, and sampled twice */
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Is this review positive, negative or "
+                     "neutral? \"The food was cold and the waiter rude.\"",
+                     ids, stop);
+
+    for (i = 0; i < 3; i++) {
+        req.id = (uint64_t) i;
+        req.json_schema = list;
+        req.json_schema_len = strlen(list);
+        req.json_choice = 1;
+        req.sampling.max_tokens = 16;
+        req.sampling.temperature = i > 0 ? 1.5f : 0;
+        req.sampling.seed = (uint64_t) i;
+
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            BAIL_OUT("submit: %s", err.msg);
+        }
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    is_int(run.errors, 0, "no choice request failed");
+
+    for (i = 0; i < 3; i++) {
+        chat_run_text(tok, run.tokens[i], run.n[i], text, sizeof(text));
+        in = 0;
+
+        for (k = 0; k < 5; k++) {
+            in |= strcmp(text, choices[k]) == 0;
+        }
+
+        ok(in && run.finish[i] == SLORA_FINISH_STOP, "answer %d is one of "
+           "the texts, ending as it does: %s", i, text);
+    }
+
+    req.id = 9;
+    req.json_schema = "[\"a\",\"ab\"]";
+    req.json_schema_len = strlen(req.json_schema);
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "guided_choice") != NULL
+       && strstr(err.msg, "the start of the other") != NULL,
+       "choices the compiler refuses are refused at submit: %s", err.msg);
+
+    slora_engine_free(e);
+}
+
+
+/* (b) */
+static void
+test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                    i, k, fired, at_end, whole, after;
+    char                   text[CHAT_RUN_TOKENS * 8], trig[64];
+    size_t                 n;
+    int32_t                ids[256], stop[4];
+    chat_run_t             run;
+    slora_err_t            err;
+    slora_json_t           j;
+    slora_engine_t        *e;
+    slora_request_t        req;
+    slora_json_vocab_t    *tv;
+    slora_json_schema_t   *s;
+    slora_json_trigger_t   t;
+
+    static const char    *toks[] = { "<tool", "_call", ">", "<tool_call>",
+                                     "x<tool_call>", "<tool_call>y", "\n",
+                                     "_call>" };
+    static const size_t   lens[] = { 5, 5, 1, 11, 12, 12, 1, 6 };
+    static const struct { int32_t ids[4]; int n; int fires; }  cases[] = {
+        { { 0, 1, 2 }, 3, 1 },          /* split in three */
+        { { 3 }, 1, 1 },                /* one token */
+        { { 4 }, 1, 1 },                /* at a token's end */
+        { { 5 }, 1, 0 },                /* not at the end */
+        { { 6, 0, 7 }, 3, 1 },          /* after other text */
+        { { 0, 6, 1, 2 }, 4, 0 },       /* broken by a newline */
+    };
+    static const char  one[] = "{\"type\":\"object\",\"properties\":{"
+                               "\"n\":{\"type\":\"integer\"}},"
+                               "\"required\":[\"n\"]}";
+
+    tv = slora_json_vocab_from(toks, lens, 8, &err);
+    if (tv == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    at_end = 1;
+
+    for (i = 0; i < (int) (sizeof(cases) / sizeof(cases[0])); i++) {
+        memset(&t, 0, sizeof(t));
+        memcpy(t.text, "<tool_call>", 11);
+        t.len = 11;
+        fired = 0;
+
+        for (k = 0; k < cases[i].n; k++) {
+            fired += slora_json_trigger_feed(&t, tv, cases[i].ids[k]);
+        }
+
+        at_end &= fired == cases[i].fires
+                  && slora_json_trigger_feed(&t, tv, 6) == 0;
+    }
+
+    ok(at_end, "a trigger is found at the output's end however tokens "
+       "split it, not inside a token, not across other text, once");
+    slora_json_vocab_free(tv);
+
+    /* the engine: the free greedy answer; then with a schema that holds
+     * from its first few bytes on */
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Describe a city in JSON.", ids, stop);
+    req.id = 0;
+    req.sampling.max_tokens = 48;
+    req.sampling.temperature = 0;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+
+    for (k = 1; k <= run.n[0]; k++) {
+        chat_run_text(tok, run.tokens[0], k, trig, sizeof(trig));
+        if (strlen(trig) >= 3) {
+            break;
+        }
+    }
+
+    n = strlen(trig);
+    ok(n >= 3 && n <= SLORA_JSON_TRIGGER_MAX, "the trigger: the free "
+       "answer's first %d tokens, \"%s\"", k, trig);
+
+    req.id = 1;
+    req.json_schema = one;
+    req.json_schema_len = strlen(one);
+    req.json_trigger = trig;
+    req.json_trigger_len = n;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[1], run.n[1], text, sizeof(text));
+    diag("lazy: %s", text);
+
+    s = slora_json_schema_parse(one, strlen(one), &err);
+    slora_json_init(&j, s);
+    whole = strncmp(text, trig, n) == 0;
+
+    for (i = k; whole && i < run.n[1] && !slora_json_done(&j); i++) {
+        whole = slora_json_feed_token(&j, v, run.tokens[1][i]);
+    }
+
+    after = run.n[1] - i;
+    ok(whole && slora_json_done(&j), "the same answer to the trigger, then "
+       "a value the schema admits");
+    ok(after > 0, "and it goes on after the value (%d tokens more), the "
+       "value's end no end of the answer", after);
+
+    req.id = 2;
+    req.json_trigger_len = SLORA_JSON_TRIGGER_MAX + 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "trigger") != NULL, "a trigger of %d bytes is "
+       "refused: %s", SLORA_JSON_TRIGGER_MAX + 1, err.msg);
+
+    slora_json_schema_free(s);
+    slora_engine_free(e);
+}

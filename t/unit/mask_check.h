@@ -1,6 +1,7 @@
 /*
  * mask_check.h: the JSON tests' check of a mask against the automaton
- * itself: every token of a real vocabulary tried on a copy of the state.
+ * itself: every token of a real vocabulary (SmolLM2's, loaded here) tried
+ * on a copy of the state.
  *
  * The one idea: the mask's shortcuts must allow exactly what trying each
  * token's bytes allows, at any state, whatever the schema.
@@ -12,8 +13,31 @@
 
 #include <string.h>
 
+#include "tap.h"
+#include "chat_run.h"
 #include "slora_json.h"
 #include "slora_tokenizer.h"
+
+
+/* SmolLM2's tokenizer (*tok) and its JSON vocabulary; bails out. */
+static slora_json_vocab_t *
+mask_check_vocab(slora_tokenizer_t **tok)
+{
+    slora_err_t          err;
+    slora_json_vocab_t  *v;
+
+    *tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
+    if (*tok == NULL) {
+        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
+    }
+
+    v = slora_json_vocab_create(*tok, slora_tokenizer_n_vocab(*tok), &err);
+    if (v == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    return v;
+}
 
 
 /* 1 when j's mask is what trying every token's bytes gives; row is

@@ -32,19 +32,10 @@ static void test_trigger(const slora_tokenizer_t *tok,
 int
 main(void)
 {
-    slora_err_t          err;
     slora_tokenizer_t   *tok;
     slora_json_vocab_t  *v;
 
-    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
-    if (tok == NULL) {
-        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
-    }
-
-    v = slora_json_vocab_create(tok, slora_tokenizer_n_vocab(tok), &err);
-    if (v == NULL) {
-        BAIL_OUT("%s", err.msg);
-    }
+    v = mask_check_vocab(&tok);
 
     test_choice(tok, v);
     test_trigger(tok, v);

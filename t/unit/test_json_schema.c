@@ -117,7 +117,6 @@ static void blank(gen_t *g);
 int
 main(void)
 {
-    slora_err_t          err;
     slora_tokenizer_t   *tok;
     slora_json_vocab_t  *v;
 
@@ -126,15 +125,7 @@ main(void)
     test_integer_bounds();
     test_number_bounds();
 
-    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
-    if (tok == NULL) {
-        BAIL_OUT("%s: %s (make models)", CHAT_RUN_MODEL, err.msg);
-    }
-
-    v = slora_json_vocab_create(tok, slora_tokenizer_n_vocab(tok), &err);
-    if (v == NULL) {
-        BAIL_OUT("%s", err.msg);
-    }
+    v = mask_check_vocab(&tok);
 
     test_mask_smollm2(tok, v);
     test_engine(tok, v);

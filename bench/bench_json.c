@@ -2,8 +2,10 @@
  * bench_json.c: times JSON mode's mask (slora_json_mask) on SmolLM2's
  * 49152 tokens at states of each kind: before the object, after '{', in
  * a key, after it, after ':', in a string value, in a number, after '[',
- * in a literal, after a backslash. Prints the tokens each state allows
- * and the best of five rounds of 200 masks, in microseconds a row.
+ * in a literal, after a backslash; then under a tool call's schema (two
+ * functions told apart by name, as tool_choice "required" sends it) and
+ * a guided_choice. Prints the tokens each state allows and the best of
+ * five rounds of 200 masks, in microseconds a row.
  *
  *     bench_json [model.gguf]
  *
@@ -27,24 +29,80 @@
 #define BENCH_JSON_MASKS   200
 
 
+/* One state's line: the text fed under schema s, the tokens it allows
+ * and the best round's microseconds a row. */
+static int
+bench_json_state(const char *what, const slora_json_schema_t *s,
+    const char *text, const slora_json_vocab_t *v, float *row)
+{
+    int            r, k;
+    double         best, us;
+    int32_t        n;
+    int64_t        t0;
+    slora_json_t   j;
+
+    slora_json_init(&j, s);
+
+    if (!slora_json_feed(&j, text, strlen(text))) {
+        fprintf(stderr, "bench_json: \"%s\" refused\n", text);
+        return 1;
+    }
+
+    best = 1e30;
+    n = 0;
+
+    for (r = 0; r < BENCH_JSON_ROUNDS; r++) {
+        t0 = slora_now_ns();
+
+        for (k = 0; k < BENCH_JSON_MASKS; k++) {
+            n = slora_json_mask(&j, v, row);
+        }
+
+        us = (double) (slora_now_ns() - t0) / 1e3 / BENCH_JSON_MASKS;
+        best = us < best ? us : best;
+    }
+
+    printf("%-14s %-58s %8d %8.1f\n", what, text, n, best);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
-    int                  i, r, k;
-    float               *row;
-    double               best, us;
-    int32_t              n_vocab, n;
-    int64_t              t0;
-    const char          *path;
-    slora_err_t          err;
-    slora_json_t         j;
-    slora_tokenizer_t   *t;
-    slora_json_vocab_t  *v;
+    int                   i;
+    float                *row;
+    int32_t               n_vocab;
+    int64_t               t0;
+    const char           *path;
+    slora_err_t           err;
+    slora_tokenizer_t    *t;
+    slora_json_vocab_t   *v;
+    slora_json_schema_t  *call_s, *choice_s;
 
     static const char  *texts[] = {
         "", "{", "{\"na", "{\"name\"", "{\"name\":", "{\"name\": \"App",
         "{\"a\": 12", "{\"a\": [", "{\"a\": tr", "{\"a\": \"\\",
     };
+    static const char   call[] =
+        "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"name\":"
+        "{\"const\":\"get_weather\"},\"arguments\":{\"type\":\"object\","
+        "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":32},"
+        "\"unit\":{\"enum\":[\"celsius\",\"fahrenheit\"]}},\"required\":"
+        "[\"city\"]}},\"required\":[\"name\",\"arguments\"]},{\"type\":"
+        "\"object\",\"properties\":{\"name\":{\"const\":\"get_time\"},"
+        "\"arguments\":{\"type\":\"object\",\"properties\":{\"timezone\":"
+        "{\"type\":\"string\"}},\"required\":[\"timezone\"]}},"
+        "\"required\":[\"name\",\"arguments\"]}]}";
+    static const char  *calls[] = {
+        "", "{", "{\"name\": ", "{\"name\": \"get_", "{\"name\": "
+        "\"get_weather\", \"arguments\": ", "{\"name\": \"get_weather\", "
+        "\"arguments\": {\"city\": \"Lis", "{\"name\": \"get_weather\", "
+        "\"arguments\": {\"city\": \"Lisbon\", \"unit\": ",
+    };
+    static const char   choice[] = "[\"positive\",\"negative\",\"neutral\"]";
+    static const char  *choices[] = { "", "ne" };
 
     path = argc > 1 ? argv[1] : "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -66,33 +124,38 @@ main(int argc, char **argv)
 
     printf("%d tokens, their table in %.1f ms\n", n_vocab,
            (double) (slora_now_ns() - t0) / 1e6);
-    printf("%-18s %8s %10s\n", "after", "allowed", "us a row");
 
-    for (i = 0; i < (int) (sizeof(texts) / sizeof(texts[0])); i++) {
-        slora_json_init(&j, NULL);
-
-        if (!slora_json_feed(&j, texts[i], strlen(texts[i]))) {
-            fprintf(stderr, "bench_json: \"%s\" refused\n", texts[i]);
-            return 1;
-        }
-
-        best = 1e30;
-        n = 0;
-
-        for (r = 0; r < BENCH_JSON_ROUNDS; r++) {
-            t0 = slora_now_ns();
-
-            for (k = 0; k < BENCH_JSON_MASKS; k++) {
-                n = slora_json_mask(&j, v, row);
-            }
-
-            us = (double) (slora_now_ns() - t0) / 1e3 / BENCH_JSON_MASKS;
-            best = us < best ? us : best;
-        }
-
-        printf("%-18s %8d %10.1f\n", texts[i], n, best);
+    call_s = slora_json_schema_parse(call, strlen(call), &err);
+    choice_s = call_s != NULL ? slora_json_choice_parse(choice,
+                                                        strlen(choice), &err)
+                              : NULL;
+    if (choice_s == NULL) {
+        fprintf(stderr, "bench_json: %s\n", err.msg);
+        return 1;
     }
 
+    for (i = 0; i < (int) (sizeof(texts) / sizeof(texts[0])); i++) {
+        if (bench_json_state("JSON mode", NULL, texts[i], v, row) != 0) {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < (int) (sizeof(calls) / sizeof(calls[0])); i++) {
+        if (bench_json_state("a tool call", call_s, calls[i], v, row) != 0) {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < (int) (sizeof(choices) / sizeof(choices[0])); i++) {
+        if (bench_json_state("guided_choice", choice_s, choices[i], v, row)
+            != 0)
+        {
+            return 1;
+        }
+    }
+
+    slora_json_schema_free(call_s);
+    slora_json_schema_free(choice_s);
     free(row);
     slora_json_vocab_free(v);
     slora_tokenizer_free(t);

@@ -169,6 +169,30 @@ slora_json_in_text(const slora_json_t *j)
 }
 
 
+int64_t
+slora_json_text_room(const slora_json_t *j)
+{
+    const slora_json_node_t   *n;
+    const slora_json_frame_t  *f;
+
+    if (j->depth == 0 || j->part != SLORA_JSON_E_NONE || j->utf8 != 0
+        || j->hex != 0)
+    {
+        return -1;
+    }
+
+    f = &j->frames[j->depth - 1];
+    n = &j->schema->nodes[f->node];
+
+    if (n->kind != SLORA_JSON_K_STRING) {
+        return -1;
+    }
+
+    return n->max == SLORA_JSON_NONE ? INT64_MAX
+                                     : (int64_t) n->max - (int64_t) f->a;
+}
+
+
 int
 slora_json_feed(slora_json_t *j, const char *p, size_t n)
 {

@@ -147,6 +147,10 @@ int slora_json_done(const slora_json_t *j);
  * sequence: where bytes of text without '"' leave the state as it is. */
 int slora_json_in_text(const slora_json_t *j);
 
+/* Inside a string, between characters: how many more it may hold
+ * (INT64_MAX: no maxLength); -1 elsewhere. */
+int64_t slora_json_text_room(const slora_json_t *j);
+
 
 typedef struct slora_json_vocab_s  slora_json_vocab_t;
 

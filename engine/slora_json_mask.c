@@ -10,8 +10,10 @@
  * begins, a second byte its run (a byte-level vocabulary has some twenty
  * thousand tokens that begin with a blank, and after a blank most go no
  * further); and inside a string the tokens of plain string text (marked
- * once, as the bytes that leave a string's state unchanged), which lead
- * each run, are all allowed at once, without a try or a look. A lazy
+ * once, as the bytes that leave a string's state unchanged but for its
+ * count of characters, which is kept), which lead each run, are all
+ * allowed at once without a try or a look, or in a string with a
+ * maxLength each by its count. A lazy
  * schema's trigger is looked for in the same tokens' bytes.
  */
 
@@ -45,6 +47,7 @@ struct slora_json_vocab_s {
     int32_t    *never;          /* [n_never]: control tokens, no bytes */
     int32_t     n_never;
     uint8_t    *plain;          /* [n_vocab]: plain string text */
+    uint16_t   *chars;          /* [n_vocab]: a plain one's characters */
 };
 
 
@@ -169,6 +172,7 @@ slora_json_vocab_free(slora_json_vocab_t *v)
     free(v->runs);
     free(v->never);
     free(v->plain);
+    free(v->chars);
     free(v);
 }
 
@@ -177,14 +181,16 @@ int32_t
 slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
     float *row)
 {
-    int                      in_text, took1, took2;
+    int                      took1, took2;
     char                     c;
     int32_t                  r, k, id, n;
+    int64_t                  room;
     slora_json_t             at1, at2, t;
     const slora_json_run_t  *run;
 
-    /* plain text tokens leave such a state as it is */
-    in_text = slora_json_in_text(j);
+    /* plain text tokens leave such a state as it is but for the
+     * characters it counts: all fit, or those within room */
+    room = slora_json_text_room(j);
     took1 = 0;
     n = 0;
 
@@ -207,9 +213,21 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
 
         k = run->start;
 
-        if (took1 && in_text) {
+        if (took1 && room == INT64_MAX) {
             n += run->plain_end - run->start;
             k = run->plain_end;
+
+        } else if (took1 && room >= 0) {
+            for ( /* void */ ; k < run->plain_end; k++) {
+                id = v->ids[k];
+
+                if (v->chars[id] <= room) {
+                    n++;
+
+                } else {
+                    row[id] = -INFINITY;
+                }
+            }
         }
 
         for ( /* void */ ; took1 && k < run->end; k++) {
@@ -329,9 +347,11 @@ slora_json_vocab_alloc(int32_t n_vocab, size_t n_bytes, slora_err_t *err)
     v->runs = malloc((size_t) n_vocab * sizeof(slora_json_run_t));
     v->never = malloc((size_t) n_vocab * sizeof(int32_t));
     v->plain = calloc((size_t) n_vocab, 1);
+    v->chars = calloc((size_t) n_vocab, sizeof(uint16_t));
 
     if (v->off == NULL || v->bytes == NULL || v->ids == NULL
-        || v->runs == NULL || v->never == NULL || v->plain == NULL)
+        || v->runs == NULL || v->never == NULL || v->plain == NULL
+        || v->chars == NULL)
     {
         slora_json_vocab_free(v);
         slora_err_set(err, SLORA_ERROR, "json: out of memory");
@@ -385,7 +405,10 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
         slora_json_copy(&t, &in_string);
         v->plain[id] = memchr(p, '"', len) == NULL
                        && slora_json_feed(&t, p, len)
-                       && slora_json_in_text(&t);
+                       && slora_json_in_text(&t)
+                       && t.frames[t.depth - 1].a <= UINT16_MAX;
+        v->chars[id] = v->plain[id] ? (uint16_t) t.frames[t.depth - 1].a
+                                    : 0;
 
         sorted[n++] = ((uint64_t) slora_json_key(p, len) << 33)
                       | ((uint64_t) !v->plain[id] << 32) | (uint32_t) id;

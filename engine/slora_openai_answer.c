@@ -334,18 +334,14 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
 
 
 /* guided_choice: its strings, checked as a client's strings are
- * (UTF-8) and compiled once here (none empty, none the start of
- * another), kept as the array's compact text. */
+ * (UTF-8), then compiled and kept as a schema is (none empty, none the
+ * start of another). */
 static int
 slora_openai_choice(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    char                 *text;
-    size_t                len;
-    cJSON                *it;
-    slora_err_t           e;
-    slora_openai_str_t    s;
-    slora_json_schema_t  *compiled;
+    cJSON               *it;
+    slora_openai_str_t   s;
 
     if (req->json || req->schema.data != NULL) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
@@ -374,34 +370,15 @@ slora_openai_choice(cJSON *item, slora_openai_req_t *req,
         }
     }
 
-    text = cJSON_PrintUnformatted(item);
-    if (text == NULL) {
-        return slora_openai_nomem(err);
-    }
-
-    len = strlen(text);
-    compiled = slora_json_choice_parse(text, len, &e);
-
-    if (compiled == NULL) {
-        free(text);
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "guided_choice", "guided_choice: %s",
-                                 e.msg);
-    }
-
-    slora_json_schema_free(compiled);
-
-    req->schema.data = slora_openai_copy(req, text, len);
-    req->schema.len = len;
     req->schema_choice = 1;
-    free(text);
 
-    return req->schema.data != NULL ? SLORA_OK : slora_openai_nomem(err);
+    return slora_openai_schema(item, "guided_choice", req, err);
 }
 
 
-/* A schema object, compiled once here so that one this server cannot
- * enforce is refused now, and kept as its compact text. */
+/* A schema object (or, with req->schema_choice, guided_choice's array),
+ * compiled once here so that one this server cannot enforce is refused
+ * now, and kept as its compact text. */
 int
 slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
     slora_openai_err_t *err)
@@ -426,12 +403,15 @@ slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
                                  param, len, SLORA_JSON_SCHEMA_MAX);
     }
 
-    compiled = slora_json_schema_parse(text, len, &e);
+    compiled = req->schema_choice ? slora_json_choice_parse(text, len, &e)
+                                  : slora_json_schema_parse(text, len, &e);
 
     if (compiled == NULL) {
         free(text);
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s's schema: %s", param, e.msg);
+                                 param, "%s%s: %s", param,
+                                 req->schema_choice ? "" : "'s schema",
+                                 e.msg);
     }
 
     slora_json_schema_free(compiled);

@@ -53,8 +53,9 @@ int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err);
 int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
-/* A schema object, compiled (a 400 naming param if it cannot be
- * enforced) and kept in req->schema as its compact text. */
+/* A schema object (req->schema_choice: guided_choice's array), compiled
+ * (a 400 naming param if it cannot be enforced) and kept in req->schema
+ * as its compact text. */
 int slora_openai_schema(cJSON *sch, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err);
 

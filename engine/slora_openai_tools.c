@@ -52,6 +52,9 @@ static int slora_openai_tool_choice(cJSON *choice, cJSON *tools,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static cJSON *slora_openai_tool_params(cJSON *params);
+static void slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static void slora_openai_tool_refs(cJSON *sch, const char *base);
 static int slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -310,20 +313,19 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 /*
  * The schema of a call: {"name": const, "arguments": the function's
  * parameters} for the named function, or an anyOf of one such object
- * per tool ("required", and "auto" from its trigger on). A parameters schema's own "#..." references are
- * moved to where it now sits. Each function's parameters are compiled
- * alone first, so that one this server cannot enforce is named.
+ * per tool ("required", and "auto" from its trigger on). A parameters
+ * schema's own "#..." references are moved to where it now sits. It is
+ * compiled once; when it cannot be, the function whose parameters are
+ * at fault is named (slora_openai_tool_blame).
  */
 static int
 slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    int                   rc, k;
-    char                 *text, base[64];
-    cJSON                *sch, *any, *obj, *props, *tool, *fn, *name;
-    cJSON                *params, *args, *req_list;
-    slora_err_t           e;
-    slora_json_schema_t  *compiled;
+    int     rc;
+    char    base[64];
+    cJSON  *sch, *any, *obj, *props, *tool, *fn, *name, *params, *args;
+    cJSON  *req_list;
 
     sch = NULL;
     any = NULL;
@@ -338,7 +340,6 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         }
     }
 
-    k = 0;
     rc = SLORA_OK;
 
     cJSON_ArrayForEach(tool, tools) {
@@ -352,31 +353,12 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
             continue;
         }
 
-        /* no parameters: a function of none, {} */
-        args = cJSON_IsObject(params)
-               ? cJSON_Duplicate(params, 1)
-               : cJSON_Parse("{\"type\":\"object\",\"properties\":{},"
-                             "\"additionalProperties\":false}");
-        text = args != NULL ? cJSON_PrintUnformatted(args) : NULL;
+        args = slora_openai_tool_params(params);
 
-        if (text == NULL) {
-            cJSON_Delete(args);
+        if (args == NULL) {
             rc = slora_openai_nomem(err);
             break;
         }
-
-        compiled = slora_json_schema_parse(text, strlen(text), &e);
-        free(text);
-
-        if (compiled == NULL) {
-            cJSON_Delete(args);
-            rc = slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                   "invalid_value", "tools", "tools[%d]."
-                                   "function.parameters: %s", k, e.msg);
-            break;
-        }
-
-        slora_json_schema_free(compiled);
 
         if (any != NULL) {
             snprintf(base, sizeof(base), "/anyOf/%d/properties/arguments",
@@ -415,17 +397,82 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         } else {
             sch = obj;
         }
-
-        k++;
     }
 
     if (rc == SLORA_OK) {
         rc = slora_openai_schema(sch, "tools", req, err);
+
+        if (rc == SLORA_ERROR && err->status == 400) {
+            slora_openai_tool_blame(tools, req, err);
+        }
     }
 
     cJSON_Delete(sch);
 
     return rc;
+}
+
+
+/* A function's parameters as a schema of its own (none: a function of
+ * none, {}); NULL: out of memory. */
+static cJSON *
+slora_openai_tool_params(cJSON *params)
+{
+    return cJSON_IsObject(params)
+           ? cJSON_Duplicate(params, 1)
+           : cJSON_Parse("{\"type\":\"object\",\"properties\":{},"
+                         "\"additionalProperties\":false}");
+}
+
+
+/* The calls' schema was refused: the first function in it whose
+ * parameters the compiler refuses alone is named in err, with the
+ * compiler's reason and place inside them (a refusal no one function
+ * causes, such as the whole's size, stays as it was). */
+static void
+slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int                   i, refused;
+    char                 *text;
+    cJSON                *tool, *fn, *args;
+    slora_err_t           e;
+    slora_json_schema_t  *compiled;
+
+    i = -1;
+
+    cJSON_ArrayForEach(tool, tools) {
+        i++;
+        fn = slora_openai_tool_function(tool);
+
+        if (req->tools == SLORA_OPENAI_TOOLS_NAMED
+            && strcmp(cJSON_GetObjectItemCaseSensitive(fn, "name")
+                          ->valuestring, req->tool_name.data) != 0)
+        {
+            continue;
+        }
+
+        args = slora_openai_tool_params(
+                   cJSON_GetObjectItemCaseSensitive(fn, "parameters"));
+        text = args != NULL ? cJSON_PrintUnformatted(args) : NULL;
+        cJSON_Delete(args);
+
+        if (text == NULL) {
+            return;
+        }
+
+        compiled = slora_json_schema_parse(text, strlen(text), &e);
+        refused = compiled == NULL;
+        slora_json_schema_free(compiled);
+        free(text);
+
+        if (refused) {
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                              "tools", "tools[%d].function.parameters: %s",
+                              i, e.msg);
+            return;
+        }
+    }
 }
 
 

@@ -17,6 +17,7 @@
  * Bad tools and tool_choice values are in test_openai.c's table.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +144,39 @@ test_choice(void)
        "and not arguments of the other, an unknown name, or a missing "
        "argument");
     slora_openai_req_free(&req);
+}
+
+
+/* A call's schema the compiler refuses names the function at fault by
+ * its place in tools, a named one as well. */
+static void
+test_blame(void)
+{
+    int                 rc, i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  *choice[] = {
+        "\"required\"",
+        "{\"type\":\"function\",\"function\":{\"name\":\"g\"}}"
+    };
+    char  body[1024];
+
+    for (i = 0; i < 2; i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"base\",\"messages\":["
+                 USER "],\"tools\":[" TIME ",{\"type\":\"function\","
+                 "\"function\":{\"name\":\"g\",\"parameters\":{\"type\":"
+                 "\"object\",\"properties\":{\"a\":{\"type\":\"string\","
+                 "\"pattern\":\"x\"}}}}}],\"tool_choice\":%s}", choice[i]);
+        rc = parse(body, &req, &err);
+        ok(rc == SLORA_ERROR && err.status == 400
+           && strstr(err.msg, "tools[1].function.parameters: the schema "
+                              "keyword \"pattern\" is not supported (at "
+                              "#/properties/a)") != NULL,
+           "%s: the function at fault named, the place inside its "
+           "parameters: %s", i ? "named" : "required", err.msg);
+        slora_openai_req_free(&req);
+    }
 }
 
 
@@ -279,6 +313,7 @@ int
 main(void)
 {
     test_choice();
+    test_blame();
     test_chat();
     test_refs();
 

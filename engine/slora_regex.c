@@ -1,0 +1,1396 @@
+/*
+ * slora_regex.c: a pattern's syntax tree (slora_regex_parse.c) into the
+ * deterministic automaton slora_regex.h describes, and the questions
+ * constrained output asks of it.
+ *
+ * Four steps. Thompson's construction makes a byte automaton with empty
+ * moves: each set of code points, cut to what a JSON string can hold,
+ * becomes the UTF-8 byte sequences of its ranges. Bytes that every
+ * state treats alike share a class, so the subset construction that
+ * follows tries each class once, within a budget of work that turns a
+ * pattern whose automaton would blow up into a refusal rather than a
+ * stalled worker. Trimming keeps the states from which a match can
+ * still be reached. Last, each state's least and most characters to a
+ * match, and with both a minLength and a maxLength the exact lengths,
+ * so that slora_regex_viable is exact: a string the automaton lets
+ * continue can always end in an admitted match.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_regex_int.h"
+
+
+#define SLORA_RE_NFA_MAX     65536          /* byte automaton's states */
+#define SLORA_RE_WORK_MAX    (1u << 21)     /* subset construction */
+#define SLORA_RE_BITS_MAX    (1u << 22)     /* states x lengths */
+#define SLORA_RE_LENGTHS_WORK_MAX  (1u << 23)  /* edges x lengths */
+#define SLORA_RE_FAR         (UINT32_MAX - 1)   /* no match reachable */
+
+
+typedef enum {
+    SLORA_RE_S_BYTE = 0,        /* lo..hi to out */
+    SLORA_RE_S_SPLIT,           /* to out and out2 */
+    SLORA_RE_S_EPS,             /* to out */
+    SLORA_RE_S_MATCH,
+    SLORA_RE_S_FAIL             /* nowhere */
+} slora_re_state_e;
+
+
+typedef struct {
+    uint8_t     kind;
+    uint8_t     lo;
+    uint8_t     hi;
+    uint32_t    out;
+    uint32_t    out2;
+} slora_re_state_t;
+
+
+/* A piece of the byte automaton: from start, out of end's dangling out */
+typedef struct {
+    uint32_t    start;
+    uint32_t    end;
+} slora_re_frag_t;
+
+
+typedef struct {
+    const slora_re_tree_t  *tree;
+    slora_re_state_t       *s;
+    uint32_t                n;
+    uint32_t                cap;
+    slora_err_t            *err;
+} slora_re_nfa_t;
+
+
+/* The deterministic automaton while it is built. */
+typedef struct {
+    uint32_t   *sets;           /* each state's byte automaton states */
+    size_t      n_sets;
+    size_t      cap_sets;
+    uint32_t   *set_off;        /* [n + 1] */
+    uint32_t   *set_hash;
+    uint32_t   *seen;           /* [byte automaton's states]: marks */
+    uint32_t    seen_gen;
+    uint16_t   *next;           /* [cap_rows][n_classes] */
+    uint32_t    cap_rows;
+    uint32_t    n;
+    uint32_t   *table;          /* hash table of states, 2 * MAX */
+    uint32_t    n_classes;
+    uint8_t     classes[256];
+    uint8_t     rep[256];       /* a class's first byte */
+} slora_re_dfa_t;
+
+
+/* Edges by state: to[off[s], off[s + 1]), each w 1 (a lead byte: one
+ * character more) or 0. */
+typedef struct {
+    uint32_t   *off;
+    uint32_t   *to;
+    uint8_t    *w;
+    uint32_t    n;
+} slora_re_edges_t;
+
+
+static int slora_re_emit(slora_re_nfa_t *a, uint32_t id,
+    slora_re_frag_t *f);
+static int slora_re_emit_set(slora_re_nfa_t *a, const slora_re_node_t *node,
+    slora_re_frag_t *f);
+static int slora_re_utf8(slora_re_nfa_t *a, uint32_t lo, uint32_t hi,
+    uint32_t end, uint32_t *start);
+static int slora_re_encode(uint32_t cp, uint8_t *b);
+static uint32_t slora_re_state(slora_re_nfa_t *a, uint32_t kind,
+    uint32_t out, uint32_t out2);
+static void slora_re_patch(slora_re_nfa_t *a, uint32_t end, uint32_t to);
+static int slora_re_subsets(slora_re_nfa_t *a, uint32_t start,
+    slora_re_dfa_t *d, slora_err_t *err);
+static uint32_t slora_re_closure(const slora_re_nfa_t *a, uint32_t *stack,
+    uint32_t n_stack, uint32_t *mark, uint32_t gen, uint32_t *out,
+    size_t *work);
+static int slora_re_same(slora_re_dfa_t *d, const uint32_t *a,
+    const uint32_t *b, uint32_t n);
+static int slora_re_intern(slora_re_dfa_t *d, const uint32_t *set,
+    uint32_t n, uint32_t *id);
+static slora_regex_t *slora_re_finish(const slora_re_nfa_t *a,
+    const slora_re_dfa_t *d, uint32_t min, uint32_t max, slora_err_t *err);
+static int slora_re_edges(slora_re_edges_t *e, const uint16_t *next,
+    const uint8_t *lead, uint32_t n, uint32_t n_classes);
+static void slora_re_edges_free(slora_re_edges_t *e);
+static int slora_re_least(const slora_re_edges_t *e, uint32_t n,
+    const uint8_t *accept, uint32_t *dist);
+static int slora_re_most(const slora_re_edges_t *e, uint32_t n,
+    const uint8_t *accept, uint32_t *most);
+static void slora_re_fold(uint32_t *m, uint32_t m_next, uint32_t w);
+static void slora_re_lengths(const slora_re_edges_t *e, uint32_t n,
+    const uint8_t *accept, uint32_t max, uint32_t words, uint64_t *bits);
+static void slora_re_parts(const slora_regex_t *r, const uint32_t **least,
+    const uint32_t **most, const uint8_t **accept, const uint64_t **bits);
+static size_t slora_re_align(size_t n);
+
+
+slora_regex_t *
+slora_regex_compile(const char *pattern, size_t len, uint32_t min,
+    uint32_t max, int how, slora_err_t *err)
+{
+    uint32_t          match;
+    slora_regex_t    *r;
+    slora_re_frag_t   f;
+    slora_re_nfa_t    a;
+    slora_re_dfa_t    d;
+    slora_re_tree_t   t;
+
+    memset(&t, 0, sizeof(slora_re_tree_t));
+    memset(&a, 0, sizeof(slora_re_nfa_t));
+    memset(&d, 0, sizeof(slora_re_dfa_t));
+    a.tree = &t;
+    a.err = err;
+    r = NULL;
+
+    if (slora_re_parse(&t, pattern, len, how, err) == SLORA_OK
+        && slora_re_emit(&a, t.root, &f) == SLORA_OK)
+    {
+        match = slora_re_state(&a, SLORA_RE_S_MATCH, 0, 0);
+
+        if (match != SLORA_REGEX_NONE) {
+            slora_re_patch(&a, f.end, match);
+
+            if (slora_re_subsets(&a, f.start, &d, err) == SLORA_OK) {
+                r = slora_re_finish(&a, &d, min, max, err);
+            }
+        }
+    }
+
+    slora_re_tree_free(&t);
+    free(a.s);
+    free(d.sets);
+    free(d.set_off);
+    free(d.set_hash);
+    free(d.seen);
+    free(d.next);
+    free(d.table);
+
+    return r;
+}
+
+
+/* slora_regex_viable with a minLength or a maxLength. */
+int
+slora_regex_viable_within(const slora_regex_t *r, uint32_t s,
+    uint32_t chars)
+{
+    uint32_t         lo, hi, w, last;
+    uint64_t         m;
+    const uint8_t   *accept;
+    const uint32_t  *least, *most;
+    const uint64_t  *bits;
+
+    if (s >= r->n_states || (r->max != SLORA_REGEX_NONE && chars > r->max))
+    {
+        return 0;
+    }
+
+    slora_re_parts(r, &least, &most, &accept, &bits);
+
+    lo = chars < r->min ? r->min - chars : 0;
+
+    if (r->max != SLORA_REGEX_NONE && least[s] > r->max - chars) {
+        return 0;
+    }
+
+    if (most[s] != SLORA_REGEX_NONE && most[s] < lo) {
+        return 0;
+    }
+
+    if (r->words == 0) {
+        return 1;
+    }
+
+    /* both bounds: some length L in lo..hi a match can end at */
+    hi = r->max - chars;
+    bits += (size_t) s * r->words;
+
+    for (w = lo / 64, last = hi / 64; w <= last; w++) {
+        m = bits[w];
+
+        if (w == lo / 64) {
+            m &= ~(uint64_t) 0 << (lo % 64);
+        }
+
+        if (w == last && hi % 64 != 63) {
+            m &= ((uint64_t) 1 << (hi % 64 + 1)) - 1;
+        }
+
+        if (m) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+slora_regex_accepts(const slora_regex_t *r, uint32_t s, uint32_t chars)
+{
+    const uint8_t   *accept;
+    const uint32_t  *least, *most;
+    const uint64_t  *bits;
+
+    if (s >= r->n_states) {
+        return 0;
+    }
+
+    slora_re_parts(r, &least, &most, &accept, &bits);
+
+    return accept[s] && chars >= r->min
+           && (r->max == SLORA_REGEX_NONE || chars <= r->max);
+}
+
+
+int
+slora_regex_final(const slora_regex_t *r, uint32_t s, uint32_t chars)
+{
+    uint32_t  c, t;
+
+    if (!slora_regex_accepts(r, s, chars)) {
+        return 0;
+    }
+
+    for (c = 0; c < 256; c++) {
+        t = slora_regex_next(r, s, c);
+
+        if (t != SLORA_REGEX_DEAD
+            && slora_regex_viable(r, t,
+                                  chars + (uint32_t) slora_regex_lead(c)))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+slora_regex_match(const slora_regex_t *r, const char *text, size_t n)
+{
+    size_t    i;
+    uint32_t  s, chars;
+
+    s = 0;
+    chars = 0;
+
+    for (i = 0; i < n; i++) {
+        s = slora_regex_next(r, s, (unsigned char) text[i]);
+
+        if (s == SLORA_REGEX_DEAD) {
+            return 0;
+        }
+
+        chars += slora_regex_lead((unsigned char) text[i]);
+    }
+
+    return slora_regex_accepts(r, s, chars);
+}
+
+
+/* Thompson's construction, node by node. */
+static int
+slora_re_emit(slora_re_nfa_t *a, uint32_t id, slora_re_frag_t *f)
+{
+    uint32_t                k, end, split, count;
+    slora_re_frag_t         g;
+    const slora_re_node_t  *node;
+
+    node = &a->tree->nodes[id];
+
+    switch (node->kind) {
+
+    case SLORA_RE_SET:
+        return slora_re_emit_set(a, node, f);
+
+    case SLORA_RE_CAT:
+        for (k = 0; k < node->n; k++) {
+            if (slora_re_emit(a, a->tree->kids[node->a + k], &g)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            if (k == 0) {
+                f->start = g.start;
+
+            } else {
+                slora_re_patch(a, f->end, g.start);
+            }
+
+            f->end = g.end;
+        }
+
+        return SLORA_OK;
+
+    case SLORA_RE_ALT:
+        end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+
+        if (end == SLORA_REGEX_NONE) {
+            return SLORA_ERROR;
+        }
+
+        for (k = 0; k < node->n; k++) {
+            if (slora_re_emit(a, a->tree->kids[node->a + k], &g)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            slora_re_patch(a, g.end, end);
+
+            if (k == 0) {
+                f->start = g.start;
+                continue;
+            }
+
+            split = slora_re_state(a, SLORA_RE_S_SPLIT, g.start, f->start);
+
+            if (split == SLORA_REGEX_NONE) {
+                return SLORA_ERROR;
+            }
+
+            f->start = split;
+        }
+
+        f->end = end;
+        return SLORA_OK;
+
+    case SLORA_RE_REPEAT:
+        /* min copies, then a loop or max - min optional ones */
+        end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+
+        if (end == SLORA_REGEX_NONE) {
+            return SLORA_ERROR;
+        }
+
+        f->start = end;
+        f->end = end;
+        count = node->max == SLORA_REGEX_NONE ? node->min + 1 : node->max;
+
+        for (k = 0; k < count; k++) {
+            if (slora_re_emit(a, node->a, &g) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+
+            if (k < node->min) {
+                slora_re_patch(a, f->end, g.start);
+                f->end = g.end;
+                continue;
+            }
+
+            /* an optional copy: skip it, or take it (and, unbounded,
+             * come back to the choice) */
+            split = slora_re_state(a, SLORA_RE_S_SPLIT, g.start,
+                                   SLORA_REGEX_NONE);
+            end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+
+            if (split == SLORA_REGEX_NONE || end == SLORA_REGEX_NONE) {
+                return SLORA_ERROR;
+            }
+
+            slora_re_patch(a, f->end, split);
+            a->s[split].out2 = end;
+            slora_re_patch(a, g.end,
+                           node->max == SLORA_REGEX_NONE ? split : end);
+            f->end = end;
+        }
+
+        return SLORA_OK;
+
+    default:                    /* EMPTY */
+        f->start = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+        f->end = f->start;
+        return f->start == SLORA_REGEX_NONE ? SLORA_ERROR : SLORA_OK;
+    }
+}
+
+
+/* One code point of the set, as a string's text can hold it: no
+ * surrogates (not UTF-8), and of the control characters only those JSON
+ * writes with a short escape (\b \t \n \f \r). */
+static int
+slora_re_emit_set(slora_re_nfa_t *a, const slora_re_node_t *node,
+    slora_re_frag_t *f)
+{
+    static const slora_re_range_t  writable[] = {
+        { 0x08, 0x0a }, { 0x0c, 0x0d }, { 0x20, 0xd7ff },
+        { 0xe000, SLORA_RE_CODE_MAX }
+    };
+
+    uint32_t                 k, w, lo, hi, end, start;
+    const slora_re_range_t  *r;
+
+    end = slora_re_state(a, SLORA_RE_S_EPS, SLORA_REGEX_NONE, 0);
+    start = slora_re_state(a, SLORA_RE_S_FAIL, 0, 0);
+
+    if (end == SLORA_REGEX_NONE || start == SLORA_REGEX_NONE) {
+        return SLORA_ERROR;
+    }
+
+    for (k = 0; k < node->n; k++) {
+        r = &a->tree->ranges[node->a + k];
+
+        for (w = 0; w < sizeof(writable) / sizeof(writable[0]); w++) {
+            lo = r->lo > writable[w].lo ? r->lo : writable[w].lo;
+            hi = r->hi < writable[w].hi ? r->hi : writable[w].hi;
+
+            if (lo <= hi && slora_re_utf8(a, lo, hi, end, &start)
+                            != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+        }
+    }
+
+    f->start = start;
+    f->end = end;
+
+    return SLORA_OK;
+}
+
+
+/* The code points lo..hi (one UTF-8 length, no surrogates) as byte
+ * sequences whose every position is a plain byte range, each a chain of
+ * states to end, joined to *start by a split. */
+static int
+slora_re_utf8(slora_re_nfa_t *a, uint32_t lo, uint32_t hi, uint32_t end,
+    uint32_t *start)
+{
+    static const uint32_t  last[] = { 0x7f, 0x7ff, 0xffff };
+
+    int       n, k, i;
+    uint8_t   bl[4], bh[4];
+    uint32_t  m, at, split;
+
+    /* cut where the encoding's length changes */
+    for (k = 0; k < 3; k++) {
+        if (lo <= last[k] && hi > last[k]) {
+            return slora_re_utf8(a, lo, last[k], end, start) != SLORA_OK
+                   ? SLORA_ERROR
+                   : slora_re_utf8(a, last[k] + 1, hi, end, start);
+        }
+    }
+
+    n = slora_re_encode(lo, bl);
+
+    /* cut until each continuation position spans whole ranges */
+    for (i = 1; i < n; i++) {
+        m = (1u << (6 * i)) - 1;
+
+        if ((lo & ~m) == (hi & ~m)) {
+            continue;
+        }
+
+        if ((lo & m) != 0) {
+            return slora_re_utf8(a, lo, lo | m, end, start) != SLORA_OK
+                   ? SLORA_ERROR
+                   : slora_re_utf8(a, (lo | m) + 1, hi, end, start);
+        }
+
+        if ((hi & m) != m) {
+            return slora_re_utf8(a, lo, (hi & ~m) - 1, end, start)
+                   != SLORA_OK
+                   ? SLORA_ERROR
+                   : slora_re_utf8(a, hi & ~m, hi, end, start);
+        }
+    }
+
+    slora_re_encode(hi, bh);
+    at = end;
+
+    for (k = n - 1; k >= 0; k--) {
+        at = slora_re_state(a, SLORA_RE_S_BYTE, at, 0);
+
+        if (at == SLORA_REGEX_NONE) {
+            return SLORA_ERROR;
+        }
+
+        a->s[at].lo = bl[k];
+        a->s[at].hi = bh[k];
+    }
+
+    if (a->s[*start].kind == SLORA_RE_S_FAIL) {
+        *start = at;
+        return SLORA_OK;
+    }
+
+    split = slora_re_state(a, SLORA_RE_S_SPLIT, at, *start);
+
+    if (split == SLORA_REGEX_NONE) {
+        return SLORA_ERROR;
+    }
+
+    *start = split;
+
+    return SLORA_OK;
+}
+
+
+static int
+slora_re_encode(uint32_t cp, uint8_t *b)
+{
+    if (cp < 0x80) {
+        b[0] = (uint8_t) cp;
+        return 1;
+    }
+
+    if (cp < 0x800) {
+        b[0] = (uint8_t) (0xc0 | cp >> 6);
+        b[1] = (uint8_t) (0x80 | (cp & 0x3f));
+        return 2;
+    }
+
+    if (cp < 0x10000) {
+        b[0] = (uint8_t) (0xe0 | cp >> 12);
+        b[1] = (uint8_t) (0x80 | ((cp >> 6) & 0x3f));
+        b[2] = (uint8_t) (0x80 | (cp & 0x3f));
+        return 3;
+    }
+
+    b[0] = (uint8_t) (0xf0 | cp >> 18);
+    b[1] = (uint8_t) (0x80 | ((cp >> 12) & 0x3f));
+    b[2] = (uint8_t) (0x80 | ((cp >> 6) & 0x3f));
+    b[3] = (uint8_t) (0x80 | (cp & 0x3f));
+
+    return 4;
+}
+
+
+static uint32_t
+slora_re_state(slora_re_nfa_t *a, uint32_t kind, uint32_t out,
+    uint32_t out2)
+{
+    uint32_t           cap;
+    slora_re_state_t  *more;
+
+    if (a->n == a->cap) {
+        if (a->n == SLORA_RE_NFA_MAX) {
+            slora_err_set(a->err, SLORA_ERROR, "too large to hold as an "
+                          "automaton (more than %d states "
+                          "before determinizing)", SLORA_RE_NFA_MAX);
+            return SLORA_REGEX_NONE;
+        }
+
+        cap = a->cap ? 2 * a->cap : 256;
+        more = realloc(a->s, cap * sizeof(slora_re_state_t));
+
+        if (more == NULL) {
+            slora_err_set(a->err, SLORA_ERROR, "out of memory");
+            return SLORA_REGEX_NONE;
+        }
+
+        a->s = more;
+        a->cap = cap;
+    }
+
+    a->s[a->n].kind = (uint8_t) kind;
+    a->s[a->n].lo = 0;
+    a->s[a->n].hi = 0;
+    a->s[a->n].out = out;
+    a->s[a->n].out2 = out2;
+
+    return a->n++;
+}
+
+
+static void
+slora_re_patch(slora_re_nfa_t *a, uint32_t end, uint32_t to)
+{
+    a->s[end].out = to;
+}
+
+
+/* The subset construction, class by class from the start's closure,
+ * states numbered as found (the start 0). */
+static int
+slora_re_subsets(slora_re_nfa_t *a, uint32_t start, slora_re_dfa_t *d,
+    slora_err_t *err)
+{
+    int        cut[257], rc;
+    size_t     work;
+    uint32_t   b, k, i, c, n, id, gen, *mark, *stack, *set;
+    const uint32_t  *from;
+
+    /* the classes: cut at every range's ends, and where a byte stops or
+     * starts being a continuation byte (characters are counted by
+     * class) */
+    memset(cut, 0, sizeof(cut));
+    cut[0x80] = 1;
+    cut[0xc0] = 1;
+
+    for (k = 0; k < a->n; k++) {
+        if (a->s[k].kind == SLORA_RE_S_BYTE) {
+            cut[a->s[k].lo] = 1;
+            cut[a->s[k].hi + 1] = 1;
+        }
+    }
+
+    d->n_classes = 0;
+
+    for (b = 0; b < 256; b++) {
+        if (b > 0 && cut[b]) {
+            d->n_classes++;
+        }
+
+        if (b == 0 || cut[b]) {
+            d->rep[d->n_classes] = (uint8_t) b;
+        }
+
+        d->classes[b] = (uint8_t) d->n_classes;
+    }
+
+    d->n_classes++;
+
+    mark = calloc(a->n, sizeof(uint32_t));
+    stack = malloc(a->n * sizeof(uint32_t));
+    set = malloc(a->n * sizeof(uint32_t));
+    d->table = malloc(2 * SLORA_REGEX_STATES_MAX * sizeof(uint32_t));
+    d->set_off = malloc((SLORA_REGEX_STATES_MAX + 1) * sizeof(uint32_t));
+    d->set_hash = malloc(SLORA_REGEX_STATES_MAX * sizeof(uint32_t));
+    d->seen = calloc(a->n, sizeof(uint32_t));
+
+    if (mark == NULL || stack == NULL || set == NULL || d->table == NULL
+        || d->set_off == NULL || d->set_hash == NULL || d->seen == NULL)
+    {
+        free(mark);
+        free(stack);
+        free(set);
+        return slora_err_set(err, SLORA_ERROR, "out of memory");
+    }
+
+    memset(d->table, 0xff, 2 * SLORA_REGEX_STATES_MAX * sizeof(uint32_t));
+    d->set_off[0] = 0;
+    gen = 1;
+    work = 0;
+
+    stack[0] = start;
+    n = slora_re_closure(a, stack, 1, mark, gen++, set, &work);
+
+    if (n == 0) {
+        slora_err_set(err, SLORA_ERROR, "admits no text a JSON string can "
+                      "hold");
+        rc = SLORA_DECLINED;
+        goto failed;
+    }
+
+    rc = slora_re_intern(d, set, n, &id);
+
+    if (rc != SLORA_OK) {
+        goto failed;
+    }
+
+    for (i = 0; i < d->n; i++) {
+        for (c = 0; c < d->n_classes; c++) {
+            from = d->sets + d->set_off[i];
+            n = 0;
+
+            for (k = 0; k < d->set_off[i + 1] - d->set_off[i]; k++) {
+                if (a->s[from[k]].kind == SLORA_RE_S_BYTE
+                    && a->s[from[k]].lo <= d->rep[c]
+                    && d->rep[c] <= a->s[from[k]].hi)
+                {
+                    stack[n++] = a->s[from[k]].out;
+                }
+            }
+
+            work += d->set_off[i + 1] - d->set_off[i];
+            n = n ? slora_re_closure(a, stack, n, mark, gen++, set, &work)
+                  : 0;
+
+            if (work > SLORA_RE_WORK_MAX) {
+                slora_err_set(err, SLORA_ERROR, "too complex to hold as an "
+                              "automaton");
+                rc = SLORA_DECLINED;
+                goto failed;
+            }
+
+            if (n == 0) {
+                d->next[(size_t) i * d->n_classes + c] = SLORA_REGEX_DEAD;
+                continue;
+            }
+
+            rc = slora_re_intern(d, set, n, &id);
+            work += n;
+
+            if (rc != SLORA_OK) {
+                goto failed;
+            }
+
+            d->next[(size_t) i * d->n_classes + c] = (uint16_t) id;
+        }
+    }
+
+    free(mark);
+    free(stack);
+    free(set);
+
+    return SLORA_OK;
+
+failed:
+
+    if (rc == SLORA_BUSY) {
+        slora_err_set(err, SLORA_ERROR, "needs more than %d states as "
+                      "an automaton", SLORA_REGEX_STATES_MAX);
+
+    } else if (rc == SLORA_ERROR) {
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+    }
+
+    free(mark);
+    free(stack);
+    free(set);
+
+    return SLORA_ERROR;
+}
+
+
+/* The byte and match states reached from stack[0..n) by empty moves,
+ * in out (in no order): their count; *work grows by the states
+ * visited. */
+static uint32_t
+slora_re_closure(const slora_re_nfa_t *a, uint32_t *stack, uint32_t n_stack,
+    uint32_t *mark, uint32_t gen, uint32_t *out, size_t *work)
+{
+    uint32_t                 n, s;
+    const slora_re_state_t  *st;
+
+    n = 0;
+
+    while (n_stack > 0) {
+        s = stack[--n_stack];
+        (*work)++;
+
+        if (s == SLORA_REGEX_NONE || mark[s] == gen) {
+            continue;
+        }
+
+        mark[s] = gen;
+        st = &a->s[s];
+
+        switch (st->kind) {
+        case SLORA_RE_S_SPLIT:
+            stack[n_stack++] = st->out2;
+            stack[n_stack++] = st->out;
+            break;
+        case SLORA_RE_S_EPS:
+            stack[n_stack++] = st->out;
+            break;
+        case SLORA_RE_S_FAIL:
+            break;
+        default:
+            out[n++] = s;
+            break;
+        }
+    }
+
+    return n;
+}
+
+
+/* The state of set[0..n): found, or added (its row of next states
+ * made room for). SLORA_BUSY: too many states; SLORA_ERROR: out of
+ * memory. */
+static int
+slora_re_intern(slora_re_dfa_t *d, const uint32_t *set, uint32_t n,
+    uint32_t *id)
+{
+    size_t     need, cap;
+    uint16_t  *rows;
+    uint32_t   h, k, slot, *more;
+
+    /* a hash that does not depend on the order of the set */
+    h = n;
+
+    for (k = 0; k < n; k++) {
+        slot = set[k] * 0x9e3779b1u;
+        slot ^= slot >> 15;
+        h += slot * 0x85ebca77u;
+    }
+
+    for (slot = h & (2 * SLORA_REGEX_STATES_MAX - 1); ;
+         slot = (slot + 1) & (2 * SLORA_REGEX_STATES_MAX - 1))
+    {
+        k = d->table[slot];
+
+        if (k == SLORA_REGEX_NONE) {
+            break;
+        }
+
+        if (d->set_hash[k] == h && d->set_off[k + 1] - d->set_off[k] == n
+            && slora_re_same(d, d->sets + d->set_off[k], set, n))
+        {
+            *id = k;
+            return SLORA_OK;
+        }
+    }
+
+    if (d->n == SLORA_REGEX_STATES_MAX) {
+        return SLORA_BUSY;
+    }
+
+    if (d->n == d->cap_rows) {
+        cap = d->cap_rows ? 2 * d->cap_rows : 64;
+        rows = realloc(d->next, cap * d->n_classes * sizeof(uint16_t));
+
+        if (rows == NULL) {
+            return SLORA_ERROR;
+        }
+
+        d->next = rows;
+        d->cap_rows = (uint32_t) cap;
+    }
+
+    need = d->n_sets + n;
+
+    if (need > d->cap_sets) {
+        cap = d->cap_sets ? 2 * d->cap_sets : 1024;
+
+        while (cap < need) {
+            cap *= 2;
+        }
+
+        more = realloc(d->sets, cap * sizeof(uint32_t));
+
+        if (more == NULL) {
+            return SLORA_ERROR;
+        }
+
+        d->sets = more;
+        d->cap_sets = cap;
+    }
+
+    memcpy(d->sets + d->n_sets, set, n * sizeof(uint32_t));
+    d->n_sets = need;
+    d->set_hash[d->n] = h;
+    d->set_off[d->n + 1] = (uint32_t) need;
+    d->table[slot] = d->n;
+    *id = d->n++;
+
+    return SLORA_OK;
+}
+
+
+/* 1 when the sets a[0..n) and b[0..n), each without repeats, hold the
+ * same states (in any order). */
+static int
+slora_re_same(slora_re_dfa_t *d, const uint32_t *a, const uint32_t *b,
+    uint32_t n)
+{
+    uint32_t  k;
+
+    d->seen_gen++;
+
+    for (k = 0; k < n; k++) {
+        d->seen[a[k]] = d->seen_gen;
+    }
+
+    for (k = 0; k < n; k++) {
+        if (d->seen[b[k]] != d->seen_gen) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* Trims the automaton to the states a match can be reached from,
+ * renumbered in order (the start stays 0), and lays out the block. */
+static slora_regex_t *
+slora_re_finish(const slora_re_nfa_t *a, const slora_re_dfa_t *d,
+    uint32_t min, uint32_t max, slora_err_t *err)
+{
+    size_t           size;
+    uint8_t         *accept, *lead, *r_accept;
+    uint16_t        *next;
+    uint32_t         i, k, c, n, t, words, *dist, *keep, *r_least, *r_most;
+    uint64_t        *r_bits;
+    const uint32_t  *set;
+    slora_regex_t   *r;
+    slora_re_edges_t e;
+
+    accept = calloc(d->n, 1);
+    dist = malloc(d->n * sizeof(uint32_t));
+    keep = malloc(d->n * sizeof(uint32_t));
+    lead = malloc(d->n_classes);
+    memset(&e, 0, sizeof(slora_re_edges_t));
+    r = NULL;
+
+    if (accept == NULL || dist == NULL || keep == NULL || lead == NULL) {
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        goto done;
+    }
+
+    for (i = 0; i < d->n; i++) {
+        set = d->sets + d->set_off[i];
+
+        for (k = 0; k < d->set_off[i + 1] - d->set_off[i]; k++) {
+            accept[i] |= a->s[set[k]].kind == SLORA_RE_S_MATCH;
+        }
+    }
+
+    for (c = 0; c < d->n_classes; c++) {
+        lead[c] = (uint8_t) slora_regex_lead(d->rep[c]);
+    }
+
+    if (slora_re_edges(&e, d->next, lead, d->n, d->n_classes) != SLORA_OK
+        || slora_re_least(&e, d->n, accept, dist) != SLORA_OK)
+    {
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        goto done;
+    }
+
+    if (dist[0] == SLORA_RE_FAR) {
+        slora_err_set(err, SLORA_ERROR, "admits no text a JSON string can "
+                      "hold");
+        goto done;
+    }
+
+    n = 0;
+
+    for (i = 0; i < d->n; i++) {
+        keep[i] = dist[i] == SLORA_RE_FAR ? SLORA_REGEX_DEAD : n++;
+    }
+
+    words = 0;
+
+    if (min > 0 && max != SLORA_REGEX_NONE) {
+        words = max / 64 + 1;
+
+        if ((uint64_t) n * (max + 1) > SLORA_RE_BITS_MAX
+            || (uint64_t) e.n * (max + 1) > SLORA_RE_LENGTHS_WORK_MAX)
+        {
+            slora_err_set(err, SLORA_ERROR, "with both minLength and "
+                          "maxLength %u, its automaton of %u states is too "
+                          "large to hold", max, n);
+            goto done;
+        }
+    }
+
+    size = slora_re_align(sizeof(slora_regex_t))
+           + slora_re_align((size_t) n * d->n_classes * sizeof(uint16_t))
+           + 2 * slora_re_align((size_t) n * sizeof(uint32_t))
+           + slora_re_align(n)
+           + (size_t) n * words * sizeof(uint64_t);
+
+    r = calloc(1, size);
+
+    if (r == NULL) {
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        goto done;
+    }
+
+    r->size = (uint32_t) size;
+    r->n_states = n;
+    r->n_classes = d->n_classes;
+    r->min = min;
+    r->max = max;
+    r->words = words;
+    memcpy(r->classes, d->classes, 256);
+
+    next = (uint16_t *) (r + 1);
+
+    for (i = 0; i < d->n; i++) {
+        if (keep[i] == SLORA_REGEX_DEAD) {
+            continue;
+        }
+
+        for (c = 0; c < d->n_classes; c++) {
+            t = d->next[(size_t) i * d->n_classes + c];
+            next[(size_t) keep[i] * d->n_classes + c] =
+                (uint16_t) (t == SLORA_REGEX_DEAD ? SLORA_REGEX_DEAD
+                                                  : keep[t]);
+        }
+    }
+
+    slora_re_parts(r, (const uint32_t **) &r_least,
+                   (const uint32_t **) &r_most, (const uint8_t **) &r_accept,
+                   (const uint64_t **) &r_bits);
+
+    for (i = 0; i < d->n; i++) {
+        if (keep[i] != SLORA_REGEX_DEAD) {
+            r_accept[keep[i]] = accept[i];
+            r_least[keep[i]] = dist[i];
+        }
+    }
+
+    slora_re_edges_free(&e);
+
+    if (slora_re_edges(&e, next, lead, n, d->n_classes) != SLORA_OK
+        || slora_re_most(&e, n, r_accept, r_most) != SLORA_OK)
+    {
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        free(r);
+        r = NULL;
+        goto done;
+    }
+
+    if (words) {
+        slora_re_lengths(&e, n, r_accept, max, words, r_bits);
+    }
+
+    if (!slora_regex_viable(r, 0, 0)) {
+        slora_err_set(err, SLORA_ERROR, "admits no string of minLength to "
+                      "maxLength characters");
+        free(r);
+        r = NULL;
+    }
+
+done:
+
+    slora_re_edges_free(&e);
+    free(accept);
+    free(dist);
+    free(keep);
+    free(lead);
+
+    return r;
+}
+
+
+/* The automaton's edges, one per state and next state and kind (a lead
+ * byte's, which counts a character, or a continuation byte's): the
+ * classes that lead alike are one edge. */
+static int
+slora_re_edges(slora_re_edges_t *e, const uint16_t *next,
+    const uint8_t *lead, uint32_t n, uint32_t n_classes)
+{
+    uint32_t   s, c, t, key, *seen;
+
+    e->off = malloc((n + 1) * sizeof(uint32_t));
+    e->to = malloc((size_t) n * n_classes * sizeof(uint32_t));
+    e->w = malloc((size_t) n * n_classes);
+    seen = malloc(2 * (size_t) n * sizeof(uint32_t));
+
+    if (e->off == NULL || e->to == NULL || e->w == NULL || seen == NULL) {
+        free(seen);
+        return SLORA_ERROR;
+    }
+
+    memset(seen, 0xff, 2 * (size_t) n * sizeof(uint32_t));
+    e->n = 0;
+
+    for (s = 0; s < n; s++) {
+        e->off[s] = e->n;
+
+        for (c = 0; c < n_classes; c++) {
+            t = next[(size_t) s * n_classes + c];
+
+            if (t == SLORA_REGEX_DEAD) {
+                continue;
+            }
+
+            key = 2 * t + lead[c];
+
+            if (seen[key] == s) {
+                continue;
+            }
+
+            seen[key] = s;
+            e->to[e->n] = t;
+            e->w[e->n] = lead[c];
+            e->n++;
+        }
+    }
+
+    e->off[n] = e->n;
+    free(seen);
+
+    return SLORA_OK;
+}
+
+
+static void
+slora_re_edges_free(slora_re_edges_t *e)
+{
+    free(e->off);
+    free(e->to);
+    free(e->w);
+    memset(e, 0, sizeof(slora_re_edges_t));
+}
+
+
+/* dist[s]: the fewest characters from s to a match, SLORA_RE_FAR where
+ * none is reachable: breadth first from the matches over the reversed
+ * edges, a level a character (a continuation byte's edge stays in its
+ * level). */
+static int
+slora_re_least(const slora_re_edges_t *e, uint32_t n, const uint8_t *accept,
+    uint32_t *dist)
+{
+    uint32_t   s, k, u, v, d, n_cur, n_nxt, i, nd;
+    uint32_t  *in_off, *in_from, *cur, *nxt, *tmp;
+    uint8_t   *in_w;
+
+    in_off = calloc(n + 1, sizeof(uint32_t));
+    in_from = malloc((e->n + 1) * sizeof(uint32_t));
+    in_w = malloc(e->n + 1);
+    cur = malloc(2 * (size_t) n * sizeof(uint32_t) + 1);
+    nxt = malloc(2 * (size_t) n * sizeof(uint32_t) + 1);
+
+    if (in_off == NULL || in_from == NULL || in_w == NULL || cur == NULL
+        || nxt == NULL)
+    {
+        free(in_off);
+        free(in_from);
+        free(in_w);
+        free(cur);
+        free(nxt);
+        return SLORA_ERROR;
+    }
+
+    for (k = 0; k < e->n; k++) {
+        in_off[e->to[k] + 1]++;
+    }
+
+    for (s = 0; s < n; s++) {
+        in_off[s + 1] += in_off[s];
+    }
+
+    for (s = 0; s < n; s++) {
+        for (k = e->off[s]; k < e->off[s + 1]; k++) {
+            v = e->to[k];
+            i = in_off[v]++;
+            in_from[i] = s;
+            in_w[i] = e->w[k];
+        }
+    }
+
+    /* in_off[v] now ends v's list: shift back to starts */
+    for (s = n; s > 0; s--) {
+        in_off[s] = in_off[s - 1];
+    }
+
+    in_off[0] = 0;
+
+    n_cur = 0;
+
+    for (s = 0; s < n; s++) {
+        dist[s] = accept[s] ? 0 : SLORA_RE_FAR;
+
+        if (accept[s]) {
+            cur[n_cur++] = s;
+        }
+    }
+
+    for (d = 0; n_cur > 0; d++) {
+        n_nxt = 0;
+
+        for (i = 0; i < n_cur; i++) {
+            v = cur[i];
+
+            if (dist[v] != d) {
+                continue;
+            }
+
+            for (k = in_off[v]; k < in_off[v + 1]; k++) {
+                u = in_from[k];
+                nd = d + in_w[k];
+
+                if (nd >= dist[u]) {
+                    continue;
+                }
+
+                dist[u] = nd;
+
+                if (in_w[k]) {
+                    nxt[n_nxt++] = u;
+
+                } else {
+                    cur[n_cur++] = u;
+                }
+            }
+        }
+
+        tmp = cur;
+        cur = nxt;
+        nxt = tmp;
+        n_cur = n_nxt;
+    }
+
+    free(in_off);
+    free(in_from);
+    free(in_w);
+    free(cur);
+    free(nxt);
+
+    return SLORA_OK;
+}
+
+
+/* most[s]: the most characters from s to a match, SLORA_REGEX_NONE where
+ * a loop lies on the way (every state kept reaches a match, so each
+ * value is at least 0). Depth first without recursion; a state met again
+ * while open is on a loop. */
+static int
+slora_re_most(const slora_re_edges_t *e, uint32_t n, const uint8_t *accept,
+    uint32_t *most)
+{
+    enum { WHITE = 0, GREY, BLACK };
+
+    uint8_t   *color;
+    uint32_t  *stack, *at, top, s, t, k, u, v;
+
+    color = calloc(n, 1);
+    stack = malloc(n * sizeof(uint32_t));
+    at = malloc(n * sizeof(uint32_t));
+
+    if (color == NULL || stack == NULL || at == NULL) {
+        free(color);
+        free(stack);
+        free(at);
+        return SLORA_ERROR;
+    }
+
+    (void) accept;
+
+    for (s = 0; s < n; s++) {
+        most[s] = 0;
+    }
+
+    for (s = 0; s < n; s++) {
+        if (color[s] != WHITE) {
+            continue;
+        }
+
+        top = 0;
+        stack[0] = s;
+        at[0] = e->off[s];
+        color[s] = GREY;
+
+        for ( ;; ) {
+            v = stack[top];
+
+            if (at[top] == e->off[v + 1]) {
+                color[v] = BLACK;
+
+                if (top == 0) {
+                    break;
+                }
+
+                /* fold into the parent over the edge it took */
+                top--;
+                u = stack[top];
+                k = at[top] - 1;
+                slora_re_fold(&most[u], most[v], e->w[k]);
+                continue;
+            }
+
+            k = at[top]++;
+            t = e->to[k];
+
+            if (color[t] == GREY) {
+                most[v] = SLORA_REGEX_NONE;
+
+            } else if (color[t] == BLACK) {
+                slora_re_fold(&most[v], most[t], e->w[k]);
+
+            } else {
+                top++;
+                stack[top] = t;
+                at[top] = e->off[t];
+                color[t] = GREY;
+            }
+        }
+    }
+
+    free(color);
+    free(stack);
+    free(at);
+
+    return SLORA_OK;
+}
+
+
+/* *m = max(*m, m_next + w), where SLORA_REGEX_NONE is unbounded. */
+static void
+slora_re_fold(uint32_t *m, uint32_t m_next, uint32_t w)
+{
+    if (m_next == SLORA_REGEX_NONE) {
+        *m = SLORA_REGEX_NONE;
+
+    } else if (*m != SLORA_REGEX_NONE && m_next + w > *m) {
+        *m = m_next + w;
+    }
+}
+
+
+/* bits[s]: bit L set when a match ends exactly L characters on from s,
+ * for L up to max. Length by length: a lead byte's edge moves a length
+ * on by one; a continuation byte's keeps it (chains of those are at
+ * most three long, so four sweeps settle them). */
+static void
+slora_re_lengths(const slora_re_edges_t *e, uint32_t n,
+    const uint8_t *accept, uint32_t max, uint32_t words, uint64_t *bits)
+{
+    int        sweep;
+    uint32_t   L, s, k;
+    uint64_t   bit;
+
+#define slora_re_bit(st, l)                                                  \
+    (bits[(size_t) (st) * words + (l) / 64] >> ((l) % 64) & 1)
+
+    for (L = 0; L <= max; L++) {
+        bit = (uint64_t) 1 << (L % 64);
+
+        for (s = 0; s < n; s++) {
+            if (L == 0) {
+                bits[(size_t) s * words] |= accept[s] ? 1 : 0;
+                continue;
+            }
+
+            for (k = e->off[s]; k < e->off[s + 1]; k++) {
+                if (e->w[k] && slora_re_bit(e->to[k], L - 1)) {
+                    bits[(size_t) s * words + L / 64] |= bit;
+                    break;
+                }
+            }
+        }
+
+        for (sweep = 0; sweep < 4; sweep++) {
+            for (s = 0; s < n; s++) {
+                for (k = e->off[s]; k < e->off[s + 1]; k++) {
+                    if (!e->w[k] && slora_re_bit(e->to[k], L)) {
+                        bits[(size_t) s * words + L / 64] |= bit;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+#undef slora_re_bit
+}
+
+
+static void
+slora_re_parts(const slora_regex_t *r, const uint32_t **least,
+    const uint32_t **most, const uint8_t **accept, const uint64_t **bits)
+{
+    const char  *p;
+
+    p = (const char *) r + slora_re_align(sizeof(slora_regex_t))
+        + slora_re_align((size_t) r->n_states * r->n_classes
+                         * sizeof(uint16_t));
+    *least = (const uint32_t *) p;
+    p += slora_re_align((size_t) r->n_states * sizeof(uint32_t));
+    *most = (const uint32_t *) p;
+    p += slora_re_align((size_t) r->n_states * sizeof(uint32_t));
+    *accept = (const uint8_t *) p;
+    p += slora_re_align(r->n_states);
+    *bits = (const uint64_t *) p;
+}
+
+
+static size_t
+slora_re_align(size_t n)
+{
+    return (n + 7) & ~(size_t) 7;
+}

@@ -1,0 +1,72 @@
+/*
+ * slora_regex_int.h: a pattern's syntax tree, shared by its parser
+ * (slora_regex_parse.c) and the automaton's builder (slora_regex.c).
+ *
+ * The one idea: every character a pattern can name (a literal, a class,
+ * ".", an escape) is a set of code points as sorted ranges, so the
+ * builder sees only sets, concatenation, alternation and repetition;
+ * where a top-level alternative is not anchored, the parser has already
+ * put "any text" before or after it.
+ */
+
+#ifndef SLORA_REGEX_INT_H
+#define SLORA_REGEX_INT_H
+
+
+#include "slora_regex.h"
+
+
+#define SLORA_RE_NODES_MAX   8192
+#define SLORA_RE_RANGES_MAX  65536
+#define SLORA_RE_DEPTH_MAX   64         /* groups within each other */
+#define SLORA_RE_CODE_MAX    0x10ffff
+
+
+typedef enum {
+    SLORA_RE_EMPTY = 0,         /* the empty text */
+    SLORA_RE_SET,               /* one code point of ranges[a, a + n) */
+    SLORA_RE_CAT,               /* kids[a, a + n) one after another */
+    SLORA_RE_ALT,               /* one of kids[a, a + n) */
+    SLORA_RE_REPEAT             /* node a, min..max times */
+} slora_re_kind_e;
+
+
+typedef struct {
+    uint32_t    kind;
+    uint32_t    a;
+    uint32_t    n;
+    uint32_t    min;
+    uint32_t    max;            /* SLORA_REGEX_NONE: no limit */
+} slora_re_node_t;
+
+
+typedef struct {
+    uint32_t    lo;
+    uint32_t    hi;
+} slora_re_range_t;
+
+
+typedef struct {
+    slora_re_node_t   *nodes;
+    uint32_t           n_nodes;
+    uint32_t           cap_nodes;
+    slora_re_range_t  *ranges;
+    uint32_t           n_ranges;
+    uint32_t           cap_ranges;
+    uint32_t          *kids;
+    uint32_t           n_kids;
+    uint32_t           cap_kids;
+    uint32_t           root;
+} slora_re_tree_t;
+
+
+/* Parses pattern[0..len) into t (zeroed by the caller; its arrays freed
+ * with slora_re_tree_free whatever the outcome); how: SLORA_REGEX_SEARCH
+ * or SLORA_REGEX_WHOLE. */
+int slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
+    int how, slora_err_t *err);
+
+void slora_re_tree_free(slora_re_tree_t *t);
+
+
+#endif /* SLORA_REGEX_INT_H */

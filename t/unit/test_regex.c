@@ -1,0 +1,470 @@
+/*
+ * test_regex.c: a schema's pattern as an automaton (slora_regex.h).
+ *
+ *   (a) written cases: ECMA-262's syntax and JSON Schema's meaning (a
+ *       match anywhere unless anchored), classes, escapes, code points
+ *       beyond ASCII, quantifiers, a '{' that is no quantifier;
+ *   (b) refusals, each with its reason;
+ *   (c) against PCRE2 on random texts, pattern by pattern;
+ *   (d) lengths: for patterns whose texts use a small alphabet, every
+ *       text up to the longest admitted one: a whole match exactly where
+ *       PCRE2 matches and the length is admitted, and a prefix viable
+ *       exactly where some admitted match begins with it, so the
+ *       automaton never lets a string go where it cannot end.
+ */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
+
+#include "tap.h"
+#include "slora_regex.h"
+
+
+typedef struct {
+    const char  *pattern;
+    const char  *text;
+    int          match;
+} regex_case_t;
+
+
+static int regex_run(const char *pattern, const char *text, uint32_t min,
+    uint32_t max);
+static int regex_pcre(pcre2_code *re, pcre2_match_data *md,
+    const char *text, size_t n);
+static void test_cases(void);
+static void test_refused(void);
+static void test_pcre(void);
+static void test_lengths(void);
+static uint64_t regex_rand(uint64_t *s);
+
+
+int
+main(void)
+{
+    test_cases();
+    test_refused();
+    test_pcre();
+    test_lengths();
+
+    return done_testing();
+}
+
+
+/* 1: a whole match; 0: none; -1: refused. */
+static int
+regex_run(const char *pattern, const char *text, uint32_t min, uint32_t max)
+{
+    int             m;
+    slora_err_t     err;
+    slora_regex_t  *r;
+
+    memset(&err, 0, sizeof(err));
+    r = slora_regex_compile(pattern, strlen(pattern), min, max,
+                            SLORA_REGEX_SEARCH, &err);
+
+    if (r == NULL) {
+        diag("%s: %s", pattern, err.msg);
+        return -1;
+    }
+
+    m = slora_regex_match(r, text, strlen(text));
+    free(r);
+
+    return m;
+}
+
+
+/* (a) */
+static void
+test_cases(void)
+{
+    static const regex_case_t  cases[] = {
+        /* unanchored: anywhere */
+        { "abc", "xxabcxx", 1 }, { "abc", "abx", 0 }, { "^abc", "abcx", 1 },
+        { "^abc", "xabc", 0 }, { "abc$", "xabc", 1 }, { "abc$", "abcx", 0 },
+        { "^abc$", "abc", 1 }, { "^abc$", "abcc", 0 }, { "", "", 1 },
+        { "", "anything", 1 }, { "^$", "", 1 }, { "^$", "a", 0 },
+        /* a top-level alternative's own anchors */
+        { "^a|b$", "ax", 1 }, { "^a|b$", "xb", 1 }, { "^a|b$", "xa", 0 },
+        { "^a|b$", "bx", 0 }, { "^(a|b)$", "a", 1 }, { "^(a|b)$", "ab", 0 },
+        /* classes and escapes */
+        { "^\\d{3}-\\d{4}$", "555-1234", 1 },
+        { "^\\d{3}-\\d{4}$", "555-123", 0 },
+        { "^\\d{3}-\\d{4}$", "55a-1234", 0 },
+        { "^[A-Z]{2}$", "US", 1 }, { "^[A-Z]{2}$", "Us", 0 },
+        { "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", "ana@example.org", 1 },
+        { "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", "ana @example.org", 0 },
+        { "^[^@\\s]+@[^@\\s]+\\.[a-z]{2,}$", "ana@example.o", 0 },
+        { "^\\w+$", "snake_case9", 1 }, { "^\\w+$", "kebab-case", 0 },
+        { "^\\W$", "-", 1 }, { "^\\D\\S$", "a_", 1 }, { "^\\D$", "7", 0 },
+        { "^[a-c-]+$", "a-c", 1 }, { "^[-x]$", "-", 1 },
+        { "^[\\d.]+$", "1.5", 1 },
+        { "^[\\]]$", "]", 1 }, { "^[^]$", "q", 1 },
+        { "^[\\b]$", "\b", 1 }, { "^\\x41\\u0042\\u{43}$", "ABC", 1 },
+        { "^\\cJ$", "\n", 1 }, { "^\\t\\n$", "\t\n", 1 },
+        { "^a\\.b\\*c\\+d\\?e\\(f\\)\\[g\\]\\{h\\}\\|i\\^j\\$k\\\\l\\/m$",
+          "a.b*c+d?e(f)[g]{h}|i^j$k\\l/m", 1 },
+        /* "." and the line terminators */
+        { "^.$", "x", 1 }, { "^.$", "\n", 0 }, { "^.$", "\r", 0 },
+        { "^.$", "\xe2\x80\xa8", 0 }, { "^a.c$", "a\tc", 1 },
+        /* code points, not bytes */
+        { "^.$", "\xc3\xa9", 1 }, { "^.$", "\xe6\x97\xa5", 1 },
+        { "^.$", "\xf0\x9f\x98\x80", 1 }, { "^..$", "\xf0\x9f\x98\x80", 0 },
+        { "^[\xc3\xa0-\xc3\xbf]{2}$", "\xc3\xa9\xc3\xa8", 1 },
+        { "^[\xc3\xa0-\xc3\xbf]{2}$", "ee", 0 },
+        { "^[^a]$", "\xe4\xb8\x80", 1 }, { "^\\u00e9$", "\xc3\xa9", 1 },
+        { "^\\uD83D\\uDE00$", "\xf0\x9f\x98\x80", 1 },
+        { "^\\u{1F600}$", "\xf0\x9f\x98\x80", 1 },
+        { "^\\s$", "\xe3\x80\x80", 1 }, { "^\\s$", "\xc2\xa0", 1 },
+        /* quantifiers, greedy or lazy, and groups */
+        { "^a{2,3}$", "a", 0 }, { "^a{2,3}$", "aa", 1 },
+        { "^a{2,3}$", "aaaa", 0 }, { "^a{2,}$", "aaaaaaa", 1 },
+        { "^a{0}b$", "b", 1 }, { "^a+?b*?c??$", "aab", 1 },
+        { "^(?:ab)+$", "abab", 1 }, { "^(?:ab)+$", "aba", 0 },
+        { "^(?<year>\\d{4})-(?<m>\\d\\d)$", "2026-12", 1 },
+        { "^(a|bc|)d$", "d", 1 }, { "^(a|bc|)d$", "bcd", 1 },
+        { "^(a(b(c)?)?)?$", "ab", 1 }, { "^(a(b(c)?)?)?$", "ac", 0 },
+        /* a '{' that is no quantifier is itself, as are ']' and '}' */
+        { "^a{$", "a{", 1 }, { "^a{,2}$", "a{,2}", 1 }, { "^}]$", "}]", 1 },
+        { "^x{1,2$", "x{1,2", 1 },
+        /* only what a JSON string can hold: \x01 cannot be written */
+        { "^a\\x01?b$", "ab", 1 }, { "^a[\\x00-\\x1f]b$", "a\nb", 1 },
+        { "^a[\\x00-\\x1f]b$", "a\x01" "b", 0 },
+    };
+
+    size_t  i;
+    char    name[160];
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(name, sizeof(name), "/%s/ %s \"%.40s\"", cases[i].pattern,
+                 cases[i].match ? "matches" : "does not match", cases[i].text);
+        is_int(regex_run(cases[i].pattern, cases[i].text, 0,
+                         SLORA_REGEX_NONE),
+               cases[i].match, "%s", name);
+    }
+
+    is_int(regex_run("^a+$", "aaa", 2, 3), 1, "a+ at 3 characters, 2..3");
+    is_int(regex_run("^a+$", "aaaa", 2, 3), 0, "not at 4");
+    is_int(regex_run("^a+$", "a", 2, 3), 0, "not at 1");
+    is_int(regex_run("^.+$", "\xc3\xa9\xc3\xa9", 0, 2), 1,
+           "lengths count characters, not bytes");
+}
+
+
+/* (b) */
+static void
+test_refused(void)
+{
+    static const char  *refused[][2] = {
+        { "(a)\\1", "back references" }, { "\\k<x>", "back references" },
+        { "a(?=b)", "lookahead" }, { "a(?!b)", "lookahead" },
+        { "(?<=a)b", "lookbehind" }, { "(?<!a)b", "lookbehind" },
+        { "\\bword\\b", "word boundaries" }, { "a\\B", "word boundaries" },
+        { "\\p{L}", "property escapes" }, { "a^b", "anchor" },
+        { "(^a)", "anchor" }, { "a$b", "anchor" }, { "(a$)", "anchor" },
+        { "*a", "nothing to repeat" }, { "a**", "nothing to repeat" },
+        { "a{2}{3}", "nothing to repeat" }, { "a{3,2}", "below n" },
+        { "a{1001}", "above 1000" }, { "(a", "without its ')'" },
+        { "a)", "unmatched ')'" }, { "[a", "without its ']'" },
+        { "[z-a]", "out of order" }, { "[\\d-z]", "class escape" },
+        { "\\q", "unknown escape" }, { "a\\", "at the end" },
+        { "\\x4", "hex escape" }, { "\\u{110000}", "hex escape" },
+        { "(?x)", "unknown group" }, { "\\07", "octal" },
+        { "^\\x01$", "no text a JSON string can hold" },
+        { "^[]$", "no text a JSON string can hold" },
+        { "^[\\ud800-\\udfff]$", "no text a JSON string can hold" },
+        { "(a|b)*a(a|b){14}", "automaton" },
+        { "((((a{1000}){10}){10}){10})", "automaton" },
+        { "\xff", "not UTF-8" },
+    };
+
+    size_t          i;
+    slora_err_t     err;
+    slora_regex_t  *r;
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        r = slora_regex_compile(refused[i][0], strlen(refused[i][0]), 0,
+                                SLORA_REGEX_NONE, SLORA_REGEX_SEARCH, &err);
+        ok(r == NULL && strstr(err.msg, refused[i][1]) != NULL,
+           "/%s/ refused: %s", refused[i][0], err.msg);
+        free(r);
+    }
+
+    memset(&err, 0, sizeof(err));
+    r = slora_regex_compile("^ab$", 4, 3, 5, SLORA_REGEX_SEARCH, &err);
+    ok(r == NULL && strstr(err.msg, "minLength to maxLength") != NULL,
+       "^ab$ within 3..5 characters refused: %s", err.msg);
+    free(r);
+
+    memset(&err, 0, sizeof(err));
+    r = slora_regex_compile("^(ab)+$", 7, 3, 3, SLORA_REGEX_SEARCH, &err);
+    ok(r == NULL, "^(ab)+$ at exactly 3 characters refused: %s", err.msg);
+    free(r);
+}
+
+
+/* (c) */
+static void
+test_pcre(void)
+{
+    static const struct {
+        const char  *pattern;
+        const char  *alphabet;
+    } pats[] = {
+        { "^\\d{3}-\\d{4}$", "0123456789-a" },
+        { "\\d{2}", "01a-" },
+        { "^(ab|a)(bc|c)*$", "abc" },
+        { "a.c", "abc\n" },
+        { "^[^ab]*a[ab]?$", "abcx" },
+        { "(foo|bar)+baz", "fobarz" },
+        { "^x|y$", "xyz" },
+        { "^\\w+@\\w+\\.(c|or)[a-z]$", "a@.co" },
+        { "^(a|b)*a(a|b){3}$", "ab" },
+        { "^[0-9a-f]{4}(-[0-9a-f]{4})*$", "0af-g" },
+        { "^\\s*\\S+\\s*$", " \tab" },
+        { "^(?:(?:25[0-5]|2[0-4]\\d|1?\\d?\\d)\\.){3}"
+          "(?:25[0-5]|2[0-4]\\d|1?\\d?\\d)$", "0125.9" },
+        { "^[+]?[1-9]\\d{1,4}$", "+019" },
+        { "^(\xc3\xa9|e)+\xe6\x97\xa5?$", "e\xc3\xa9\xe6\x97\xa5" },
+    };
+
+    int                  ours, theirs, same, hits;
+    char                 text[32];
+    size_t               i, n, len, k, pos;
+    uint64_t             seed;
+    int                  errcode;
+    PCRE2_SIZE           erroff;
+    pcre2_code          *re;
+    slora_err_t          err;
+    slora_regex_t       *r;
+    pcre2_match_data    *md;
+    const char          *al;
+    size_t               al_chars[16], n_al, at;
+
+    seed = 0x5eed;
+
+    for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+        re = pcre2_compile((PCRE2_SPTR) pats[i].pattern, PCRE2_ZERO_TERMINATED,
+                           PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode,
+                           &erroff, NULL);
+        memset(&err, 0, sizeof(err));
+        r = slora_regex_compile(pats[i].pattern, strlen(pats[i].pattern), 0,
+                                SLORA_REGEX_NONE, SLORA_REGEX_SEARCH, &err);
+
+        if (re == NULL || r == NULL) {
+            ok(0, "/%s/ compiles (%s)", pats[i].pattern, err.msg);
+            pcre2_code_free(re);
+            free(r);
+            continue;
+        }
+
+        md = pcre2_match_data_create_from_pattern(re, NULL);
+
+        /* the alphabet's characters (UTF-8) */
+        al = pats[i].alphabet;
+        n_al = 0;
+
+        for (at = 0; al[at] != '\0'; n_al++) {
+            al_chars[n_al] = at;
+            at++;
+
+            while ((al[at] & 0xc0) == 0x80) {
+                at++;
+            }
+        }
+
+        al_chars[n_al] = at;
+        same = 1;
+        hits = 0;
+
+        for (n = 0; n < 4000 && same; n++) {
+            len = regex_rand(&seed) % 12;
+            pos = 0;
+
+            for (k = 0; k < len; k++) {
+                at = regex_rand(&seed) % n_al;
+                memcpy(text + pos, al + al_chars[at],
+                       al_chars[at + 1] - al_chars[at]);
+                pos += al_chars[at + 1] - al_chars[at];
+
+                if (pos > sizeof(text) - 5) {
+                    break;
+                }
+            }
+
+            ours = slora_regex_match(r, text, pos);
+            theirs = regex_pcre(re, md, text, pos);
+            hits += theirs;
+
+            if (ours != theirs) {
+                same = 0;
+                diag("/%s/ \"%.*s\": ours %d, PCRE2 %d", pats[i].pattern,
+                     (int) pos, text, ours, theirs);
+            }
+        }
+
+        ok(same && hits > 0, "/%s/ as PCRE2 on 4000 texts of its "
+           "alphabet (%d matches)", pats[i].pattern, hits);
+
+        pcre2_match_data_free(md);
+        pcre2_code_free(re);
+        free(r);
+    }
+}
+
+
+static int
+regex_pcre(pcre2_code *re, pcre2_match_data *md, const char *text, size_t n)
+{
+    return pcre2_match(re, (PCRE2_SPTR) text, n, 0, 0, md, NULL) >= 0;
+}
+
+
+/* (d) every text over the alphabet up to length top: whole matches and
+ * viable prefixes as the enumeration says */
+static void
+test_lengths(void)
+{
+    static const struct {
+        const char  *pattern;
+        uint32_t     min;
+        uint32_t     max;
+        uint32_t     top;           /* every admitted text is this long
+                                       at most */
+    } pats[] = {
+        { "^(ab)+$", 0, 6, 7 },
+        { "^(ab)+$", 3, 6, 7 },
+        { "^(ab)+$", 3, SLORA_REGEX_NONE, 0 },
+        { "^a*b?a*$", 2, 4, 5 },
+        { "^(a|bb|abb)*$", 3, 5, 6 },
+        { "^(aab|b)*a?$", 4, 4, 5 },
+        { "^(ab|abb|b){1,3}$", 4, SLORA_REGEX_NONE, 9 },
+        { "^(ab|abb|b){1,3}$", 0, 2, 3 },
+        { "^[ab]{2,5}$", 3, SLORA_REGEX_NONE, 5 },
+    };
+
+    int              errcode, good, matches, is_match, want_match;
+    char             text[16];
+    uint8_t         *adm;
+    size_t           i, n_texts, t, k, len, p;
+    uint32_t         s, chars, top;
+    PCRE2_SIZE       erroff;
+    pcre2_code      *re;
+    slora_err_t      err;
+    slora_regex_t   *r;
+    pcre2_match_data  *md;
+
+    for (i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+        top = pats[i].top ? pats[i].top : 8;
+        re = pcre2_compile((PCRE2_SPTR) pats[i].pattern, PCRE2_ZERO_TERMINATED,
+                           PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode,
+                           &erroff, NULL);
+        md = pcre2_match_data_create_from_pattern(re, NULL);
+        memset(&err, 0, sizeof(err));
+        r = slora_regex_compile(pats[i].pattern, strlen(pats[i].pattern),
+                                pats[i].min, pats[i].max, SLORA_REGEX_SEARCH,
+                                &err);
+
+        if (r == NULL) {
+            ok(0, "/%s/ %u..%u compiles: %s", pats[i].pattern, pats[i].min,
+               pats[i].max, err.msg);
+            pcre2_match_data_free(md);
+            pcre2_code_free(re);
+            continue;
+        }
+
+        /* texts over {a, b} by length then value: text t of length len
+         * has index (2^len - 1) + value; adm[t]: an admitted match */
+        n_texts = ((size_t) 2 << top) - 1;
+        adm = calloc(n_texts, 1);
+        good = 1;
+        matches = 0;
+
+        for (len = 0; len <= top; len++) {
+            for (t = 0; t < ((size_t) 1 << len); t++) {
+                for (k = 0; k < len; k++) {
+                    text[k] = (t >> (len - 1 - k)) & 1 ? 'b' : 'a';
+                }
+
+                want_match = regex_pcre(re, md, text, len)
+                             && len >= pats[i].min && len <= pats[i].max;
+                is_match = slora_regex_match(r, text, len);
+                adm[((size_t) 1 << len) - 1 + t] = (uint8_t) want_match;
+                matches += want_match;
+
+                if (is_match != want_match) {
+                    diag("\"%.*s\": match %d, want %d", (int) len, text,
+                         is_match, want_match);
+                    good = 0;
+                }
+            }
+        }
+
+        /* a prefix is viable when an admitted text of length <= top
+         * begins with it; with no maximum, only where top covers it
+         * (texts up to top - 2 here, whose completions are short) */
+        for (len = 0; len <= top && good; len++) {
+            for (t = 0; t < ((size_t) 1 << len) && good; t++) {
+                int    want = 0, viable;
+                size_t l2, u;
+
+                for (l2 = len; l2 <= top && !want; l2++) {
+                    for (u = 0; u < ((size_t) 1 << (l2 - len)); u++) {
+                        if (adm[((size_t) 1 << l2) - 1
+                                + (t << (l2 - len)) + u])
+                        {
+                            want = 1;
+                            break;
+                        }
+                    }
+                }
+
+                s = 0;
+                chars = 0;
+
+                for (p = 0; p < len && s != SLORA_REGEX_DEAD; p++) {
+                    s = slora_regex_next(r, s, (t >> (len - 1 - p)) & 1
+                                               ? 'b' : 'a');
+                    chars++;
+                }
+
+                viable = s != SLORA_REGEX_DEAD
+                         && slora_regex_viable(r, s, chars);
+
+                if (pats[i].max == SLORA_REGEX_NONE && len + 2 > top) {
+                    continue;
+                }
+
+                if (viable != want) {
+                    diag("prefix of %zu: viable %d, want %d", len, viable,
+                         want);
+                    good = 0;
+                }
+            }
+        }
+
+        ok(good && matches > 0, "/%s/ with %u..%d characters: %d admitted "
+           "texts up to %u, matches and viable prefixes exact",
+           pats[i].pattern, pats[i].min,
+           pats[i].max == SLORA_REGEX_NONE ? -1 : (int) pats[i].max, matches,
+           top);
+
+        free(adm);
+        free(r);
+        pcre2_match_data_free(md);
+        pcre2_code_free(re);
+    }
+}
+
+
+static uint64_t
+regex_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+
+    return *s;
+}

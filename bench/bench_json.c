@@ -3,8 +3,10 @@
  * 49152 tokens at states of each kind: before the object, after '{', in
  * a key, after it, after ':', in a string value, in a number, after '[',
  * in a literal, after a backslash; then under a tool call's schema (two
- * functions told apart by name, as tool_choice "required" sends it) and
- * a guided_choice. Prints the tokens each state allows and the best of
+ * functions told apart by name, as tool_choice "required" sends it), a
+ * guided_choice, strings with patterns (a zip code's digits, an email
+ * address's free text, a name with both length bounds) and a
+ * guided_regex. Prints the tokens each state allows and the best of
  * five rounds of 200 masks, in microseconds a row.
  *
  *     bench_json [model.gguf]
@@ -79,7 +81,7 @@ main(int argc, char **argv)
     slora_err_t           err;
     slora_tokenizer_t    *t;
     slora_json_vocab_t   *v;
-    slora_json_schema_t  *call_s, *choice_s;
+    slora_json_schema_t  *call_s, *choice_s, *pat_s, *re_s;
 
     static const char  *texts[] = {
         "", "{", "{\"na", "{\"name\"", "{\"name\":", "{\"name\": \"App",
@@ -103,6 +105,20 @@ main(int argc, char **argv)
     };
     static const char   choice[] = "[\"positive\",\"negative\",\"neutral\"]";
     static const char  *choices[] = { "", "ne" };
+    static const char   pat[] =
+        "{\"type\":\"object\",\"properties\":{\"zip\":{\"type\":\"string\","
+        "\"pattern\":\"^\\\\d{5}(-\\\\d{4})?$\"},\"email\":{\"type\":"
+        "\"string\",\"pattern\":\"^[^@\\\\s]+@[^@\\\\s]+\\\\.[a-z]{2,}$\"},"
+        "\"name\":{\"type\":\"string\",\"pattern\":\"^\\\\S+ \\\\S+$\","
+        "\"minLength\":5,\"maxLength\":40}},\"required\":[\"zip\","
+        "\"email\",\"name\"]}";
+    static const char  *pats[] = {
+        "{\"zip\": \"12", "{\"zip\": \"12345\", \"email\": \"ana",
+        "{\"zip\": \"12345\", \"email\": \"ana@example.org\", \"name\": "
+        "\"Ada Love",
+    };
+    static const char   re[] = "(Yes|No), because [a-z ]{5,40}\\.";
+    static const char  *res[] = { "", "No, because the sky" };
 
     path = argc > 1 ? argv[1] : "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -129,7 +145,12 @@ main(int argc, char **argv)
     choice_s = call_s != NULL ? slora_json_choice_parse(choice,
                                                         strlen(choice), &err)
                               : NULL;
-    if (choice_s == NULL) {
+    pat_s = choice_s != NULL ? slora_json_schema_parse(pat, strlen(pat),
+                                                       &err)
+                             : NULL;
+    re_s = pat_s != NULL ? slora_json_regex_parse(re, strlen(re), &err)
+                         : NULL;
+    if (re_s == NULL) {
         fprintf(stderr, "bench_json: %s\n", err.msg);
         return 1;
     }
@@ -154,8 +175,22 @@ main(int argc, char **argv)
         }
     }
 
+    for (i = 0; i < (int) (sizeof(pats) / sizeof(pats[0])); i++) {
+        if (bench_json_state("patterns", pat_s, pats[i], v, row) != 0) {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < (int) (sizeof(res) / sizeof(res[0])); i++) {
+        if (bench_json_state("guided_regex", re_s, res[i], v, row) != 0) {
+            return 1;
+        }
+    }
+
     slora_json_schema_free(call_s);
     slora_json_schema_free(choice_s);
+    slora_json_schema_free(pat_s);
+    slora_json_schema_free(re_s);
     free(row);
     slora_json_vocab_free(v);
     slora_tokenizer_free(t);

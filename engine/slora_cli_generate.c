@@ -18,6 +18,7 @@
 
 #include "slora_cli.h"
 #include "slora_engine.h"
+#include "slora_json.h"
 #include "slora_tokenizer.h"
 
 
@@ -64,6 +65,8 @@ static const char  slora_generate_usage[] =
     "                        admits (as response_format json_schema)\n"
     "  --choice JSON         the output is one of these texts, a JSON\n"
     "                        array of strings (as vLLM's guided_choice)\n"
+    "  --regex RE            the output is a text this regular expression\n"
+    "                        matches whole (as vLLM's guided_regex)\n"
     "  --prompt-logprobs 1   the prompt's log-probability under the model\n"
     "                        (and adapter) and its perplexity, on stderr;\n"
     "                        --max-tokens may then be 0\n"
@@ -189,11 +192,15 @@ slora_cli_generate(int argc, char **argv)
             req.sampling.json = v > 0;
 
         } else if (strcmp(opt, "--json-schema") == 0
-                   || strcmp(opt, "--choice") == 0)
+                   || strcmp(opt, "--choice") == 0
+                   || strcmp(opt, "--regex") == 0)
         {
             req.json_schema = val;
             req.json_schema_len = strlen(val);
-            req.json_choice = strcmp(opt, "--choice") == 0;
+            req.json_form = strcmp(opt, "--choice") == 0
+                            ? SLORA_JSON_FORM_CHOICE
+                            : strcmp(opt, "--regex") == 0
+                            ? SLORA_JSON_FORM_REGEX : SLORA_JSON_FORM_SCHEMA;
 
         } else if (strcmp(opt, "--prompt-logprobs") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);

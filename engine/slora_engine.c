@@ -439,7 +439,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     if (req->json_trigger != NULL
-        && (req->json_schema == NULL || req->json_choice || sp->json
+        && (req->json_schema == NULL
+            || req->json_form != SLORA_JSON_FORM_SCHEMA || sp->json
             || req->json_trigger_len == 0
             || req->json_trigger_len > SLORA_JSON_TRIGGER_MAX))
     {
@@ -551,17 +552,13 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_rng_seed(&q->rng, sp->seed);
 
     if (req->json_schema != NULL) {
-        q->schema = req->json_choice
-                    ? slora_json_choice_parse(req->json_schema,
-                                              req->json_schema_len, err)
-                    : slora_json_schema_parse(req->json_schema,
-                                              req->json_schema_len, err);
+        q->schema = slora_json_form_parse(req->json_form, req->json_schema,
+                                          req->json_schema_len, err);
 
         if (q->schema == NULL) {
             slora_err_prefix(err, "request %llu: %s",
                              (unsigned long long) req->id,
-                             req->json_choice ? "guided_choice"
-                                              : "response_format's schema");
+                             slora_json_form_name(req->json_form));
             slora_engine_req_free(q);
             return SLORA_ERROR;
         }
@@ -1254,6 +1251,11 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         pk = &e->host.picks[i];
         tok = pk->on_host ? pk->tok : batch.ids[slora_engine_last_row(e, i)];
 
+        stop = 0;
+        for (j = 0; j < q->n_stop; j++) {
+            stop |= q->stop_ids[j] == tok;
+        }
+
         if (!q->sampling.json && tok >= 0
             && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
         {
@@ -1262,6 +1264,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             slora_json_init(&q->json, q->schema);
 
         } else if (q->sampling.json
+                   && !(stop && slora_json_may_end(&q->json))
                    && (tok < 0 || !slora_json_feed_token(&q->json,
                                                          e->json_vocab,
                                                          tok)))
@@ -1276,11 +1279,6 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         }
 
         q->r.tokens[q->r.n_tokens++] = tok;
-
-        stop = 0;
-        for (j = 0; j < q->n_stop; j++) {
-            stop |= q->stop_ids[j] == tok;
-        }
 
         if (stop) {
             if (cb != NULL) {

@@ -173,10 +173,12 @@ typedef struct {
                                        as JSON mode's is one object.
                                        NULL: none */
     size_t            json_schema_len;
-    int               json_choice;  /* 1: json_schema is vLLM's
-                                       guided_choice, a JSON array of
-                                       texts; the output is one of them
-                                       as it is (slora_json_choice_parse) */
+    int               json_form;    /* what json_schema's text is
+                                       (slora_json_form_e): a JSON schema,
+                                       vLLM's guided_choice (a JSON array
+                                       of texts; the output one of them as
+                                       it is) or its guided_regex (the
+                                       output a text it matches whole) */
     const char       *json_trigger; /* with json_schema: the schema holds
                                        only after the output's text ends
                                        with these json_trigger_len bytes

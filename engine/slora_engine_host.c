@@ -41,6 +41,8 @@ typedef struct {
 static void slora_engine_host_share(void *ctx, int ith, int nth);
 static void slora_engine_host_pick(slora_engine_host_job_t *job, int ith,
     int32_t i);
+static int32_t slora_engine_host_json(slora_engine_t *e,
+    slora_engine_req_t *q, float *row, float *scratch);
 static void slora_engine_host_score(slora_engine_host_job_t *job,
     int32_t i, int32_t row);
 
@@ -228,7 +230,7 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
         pk->tok = bt->ids[lrow];
 
     } else if (q->sampling.json
-               && slora_json_mask(&q->json, e->json_vocab, row) == 0)
+               && slora_engine_host_json(e, q, row, raw) == 0)
     {
         pk->tok = -1;
 
@@ -247,6 +249,44 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
     if (q->top_logprobs >= 0 && pk->tok >= 0) {
         pk->logprob = (float) ((double) raw[pk->tok] - lse);
     }
+}
+
+
+/* Masks row to the tokens that keep q's output one its schema admits
+ * (slora_json_mask); where the output may end as it is (a guided regex's
+ * match), the request's stop tokens stay as they were, their logits
+ * kept in scratch (a copy of the row, or [vocab] to spare) at their
+ * places. How many tokens may follow. */
+static int32_t
+slora_engine_host_json(slora_engine_t *e, slora_engine_req_t *q, float *row,
+    float *scratch)
+{
+    int       may_end;
+    int32_t   j, n, vocab, id;
+
+    vocab = e->model->cfg.vocab;
+    may_end = slora_json_may_end(&q->json);
+
+    for (j = 0; may_end && q->top_logprobs < 0 && j < q->n_stop; j++) {
+        id = q->stop_ids[j];
+
+        if (id >= 0 && id < vocab) {
+            scratch[id] = row[id];
+        }
+    }
+
+    n = slora_json_mask(&q->json, e->json_vocab, row);
+
+    for (j = 0; may_end && j < q->n_stop; j++) {
+        id = q->stop_ids[j];
+
+        if (id >= 0 && id < vocab && row[id] == -INFINITY) {
+            row[id] = scratch[id];
+            n++;
+        }
+    }
+
+    return n;
 }
 
 

@@ -13,7 +13,10 @@
  * before the value's frame is pushed, so that popping a finished value
  * leaves the container ready for what follows. Numbers (and literals
  * such as 1 beside 12) have no end of their own: the byte after them is
- * taken again by their container.
+ * taken again by their container. A string with a pattern hands its
+ * text's bytes (an escape's as the character it stands for) to the
+ * pattern's automaton, whose state its frame keeps; a raw root of that
+ * kind is guided_regex's whole answer.
  */
 
 #include <math.h>
@@ -21,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "slora_json_int.h"
+#include "slora_json_lex.h"
 
 
 /* What may come next in a container. */
@@ -34,42 +37,6 @@ enum {
     SLORA_JSON_P_VALUE,         /* after ':', or ',' in an array */
     SLORA_JSON_P_AFTER          /* after a member: ',' or the closer */
 };
-
-
-/* A number's parts; ZERO, INT, FRAC and EXP_DIGITS end a whole number. */
-enum {
-    SLORA_JSON_N_MINUS = 0,
-    SLORA_JSON_N_ZERO,
-    SLORA_JSON_N_INT,
-    SLORA_JSON_N_DOT,
-    SLORA_JSON_N_FRAC,
-    SLORA_JSON_N_EXP,
-    SLORA_JSON_N_EXP_SIGN,
-    SLORA_JSON_N_EXP_DIGITS
-};
-
-
-/* A string's escape stages: after '\', then (after a high surrogate)
- * the '\' and the 'u' of the low surrogate that must follow. */
-enum {
-    SLORA_JSON_E_NONE = 0,
-    SLORA_JSON_E_BACKSLASH,
-    SLORA_JSON_E_LOW_BACKSLASH,
-    SLORA_JSON_E_LOW_U
-};
-
-
-/* A bounded number's frame: b's flags and, above them, its fraction's
- * digits. */
-#define SLORA_JSON_B_NEG    1
-#define SLORA_JSON_B_POINT  2
-#define SLORA_JSON_B_FRAC   8           /* b >> this: fraction digits */
-#define SLORA_JSON_FRAC_MAX 40
-
-
-/* What a scalar's byte did: taken, refused, or the byte ended the value
- * without being part of it (its container takes it again). */
-#define SLORA_JSON_AGAIN  2
 
 
 const slora_json_node_t  slora_json_builtin_nodes[SLORA_JSON_N_BUILTIN] = {
@@ -87,9 +54,18 @@ const slora_json_text_t  slora_json_builtin_texts[SLORA_JSON_TEXTS_BUILTIN]
     = { { 0, 4 }, { 4, 5 }, { 9, 4 } };
 
 const slora_json_schema_t  slora_json_any_object = {
-    slora_json_builtin_nodes, NULL, slora_json_builtin_texts, NULL,
-    SLORA_JSON_BYTES_BUILTIN, SLORA_JSON_N_BUILTIN, SLORA_JSON_N_ANY_OBJECT, 0
+    .nodes = slora_json_builtin_nodes,
+    .texts = slora_json_builtin_texts,
+    .bytes = SLORA_JSON_BYTES_BUILTIN,
+    .n_nodes = SLORA_JSON_N_BUILTIN,
+    .root = SLORA_JSON_N_ANY_OBJECT
 };
+
+
+/* A string's short escapes after the '\\', and the characters they
+ * stand for, in the same order. */
+static const char  slora_json_escapes[] = "\"\\/bfnrt";
+static const char  slora_json_unescaped[] = "\"\\/\b\f\n\r\t";
 
 
 static int slora_json_byte(slora_json_t *j, unsigned c);
@@ -117,21 +93,15 @@ static int slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static int slora_json_literal_over(const slora_json_t *j,
     const slora_json_frame_t *f, const slora_json_node_t *n);
-static int slora_json_bounded(slora_json_frame_t *f,
-    const slora_json_node_t *n, unsigned c, int rc);
-static int slora_json_reachable(const slora_json_node_t *n, int neg,
-    uint64_t v, uint32_t digits);
-static int slora_json_fbounded(slora_json_frame_t *f,
-    const slora_json_node_t *n, unsigned c, int rc);
-static int slora_json_freachable(const slora_json_node_t *n, int neg,
-    int point, uint64_t m, uint32_t digits, uint32_t frac);
-static int slora_json_fmeets(double a, int a_open, double b, int b_open,
-    const slora_json_node_t *n);
-static double slora_json_decimal(int neg, uint64_t m, uint32_t frac);
-static int slora_json_number(slora_json_t *j, int integer, unsigned c);
 static int slora_json_string(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static int slora_json_escape_digit(slora_json_t *j, unsigned c);
+static int slora_json_pattern(slora_json_t *j, slora_json_frame_t *f,
+    const slora_regex_t *r, unsigned c);
+static int slora_json_pattern_takes(const slora_json_frame_t *f,
+    const slora_regex_t *r, unsigned c);
+static int slora_json_pattern_take(slora_json_frame_t *f,
+    const slora_regex_t *r, unsigned c);
 static slora_json_frame_t *slora_json_push(slora_json_t *j, uint32_t id,
     int container);
 static void slora_json_pop(slora_json_t *j);
@@ -158,7 +128,8 @@ slora_json_text_state(const slora_json_t *j)
 
     n = &j->schema->nodes[j->frames[j->depth - 1].node];
 
-    return n->kind == SLORA_JSON_K_STRING && n->max == SLORA_JSON_NONE;
+    return n->kind == SLORA_JSON_K_STRING && n->max == SLORA_JSON_NONE
+           && n->n == 0;
 }
 
 
@@ -184,12 +155,38 @@ slora_json_text_room(const slora_json_t *j)
     f = &j->frames[j->depth - 1];
     n = &j->schema->nodes[f->node];
 
-    if (n->kind != SLORA_JSON_K_STRING) {
+    if (n->kind != SLORA_JSON_K_STRING || n->n != 0) {
         return -1;
     }
 
     return n->max == SLORA_JSON_NONE ? INT64_MAX
                                      : (int64_t) n->max - (int64_t) f->a;
+}
+
+
+const slora_regex_t *
+slora_json_in_pattern(const slora_json_t *j, uint32_t *state,
+    uint32_t *chars, int *raw)
+{
+    const slora_json_node_t   *n;
+    const slora_json_frame_t  *f;
+
+    if (j->depth == 0 || j->part != SLORA_JSON_E_NONE) {
+        return NULL;
+    }
+
+    f = &j->frames[j->depth - 1];
+    n = &j->schema->nodes[f->node];
+
+    if (n->kind != SLORA_JSON_K_STRING || n->n == 0) {
+        return NULL;
+    }
+
+    *state = (uint32_t) f->cand;
+    *chars = f->a;
+    *raw = (int) j->schema->raw;
+
+    return slora_json_regex(j->schema, n);
 }
 
 
@@ -232,6 +229,31 @@ int
 slora_json_done(const slora_json_t *j)
 {
     return j->done;
+}
+
+
+int
+slora_json_may_end(const slora_json_t *j)
+{
+    const slora_json_node_t   *n;
+    const slora_json_frame_t  *f;
+
+    if (!j->schema->raw || j->done) {
+        return 0;
+    }
+
+    n = &j->schema->nodes[j->schema->root];
+
+    if (n->kind != SLORA_JSON_K_STRING || n->n == 0) {
+        return 0;
+    }
+
+    f = &j->frames[0];
+
+    return j->depth == 0
+           ? slora_regex_accepts(slora_json_regex(j->schema, n), 0, 0)
+           : slora_regex_accepts(slora_json_regex(j->schema, n),
+                                 (uint32_t) f->cand, f->a);
 }
 
 
@@ -429,6 +451,14 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
         return slora_json_push(j, id, 1) != NULL;
 
     case SLORA_JSON_K_STRING:
+        if (s->raw) {
+            /* guided_regex: no quotes, the first byte is the text's */
+            f = slora_json_push(j, id, 0);
+            j->part = SLORA_JSON_E_NONE;
+
+            return f != NULL && slora_json_string(j, f, n, c);
+        }
+
         if (c != '"' || slora_json_push(j, id, 0) == NULL) {
             return 0;
         }
@@ -879,327 +909,15 @@ slora_json_literal_over(const slora_json_t *j, const slora_json_frame_t *f,
 }
 
 
-/*
- * A bounded integer's byte that its lexer took (rc 1) or that ended it
- * (AGAIN): a digit must leave the integer able to end inside lo..hi,
- * and the integer may end only there. The value so far is f->cand (its
- * magnitude, f->a digits, negative when f->b).
- */
-static int
-slora_json_bounded(slora_json_frame_t *f, const slora_json_node_t *n,
-    unsigned c, int rc)
-{
-    __int128  v;
-
-    if (rc == SLORA_JSON_AGAIN) {
-        v = (f->b & SLORA_JSON_B_NEG) ? -(__int128) f->cand
-                                      : (__int128) f->cand;
-
-        return f->a > 0 && v >= n->lo && v <= n->hi ? SLORA_JSON_AGAIN : 0;
-    }
-
-    /* a digit: 19 of them at most, past which no int64 bound reaches */
-    if (f->a == 19
-        || !slora_json_reachable(n, (int) (f->b & SLORA_JSON_B_NEG),
-                                 f->cand * 10 + (c - '0'), f->a + 1))
-    {
-        return 0;
-    }
-
-    f->cand = f->cand * 10 + (c - '0');
-    f->a++;
-
-    return 1;
-}
-
-
-/*
- * Whether an integer begun as the sign and the digits (digits of them,
- * magnitude v) can still end inside n->lo..n->hi: as it is, or with k
- * more digits, magnitude v * 10^k up to v * 10^k + 10^k - 1, for k up to
- * 19 digits in all (a leading zero takes none).
- */
-static int
-slora_json_reachable(const slora_json_node_t *n, int neg, uint64_t v,
-    uint32_t digits)
-{
-    uint32_t  k;
-    __int128  p, low, high, lo, hi;
-
-    if (digits == 0) {
-        /* a bare '-': some negative integer, or -0 */
-        return n->lo <= 0;
-    }
-
-    for (k = 0, p = 1; digits + k <= 19; k++, p *= 10) {
-        if (k > 0 && v == 0) {
-            break;
-        }
-
-        low = (__int128) v * p;
-        high = low + p - 1;
-        lo = neg ? -high : low;
-        hi = neg ? -low : high;
-
-        if (lo <= n->hi && hi >= n->lo) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * A bounded number's byte that its lexer took (rc 1) or that ended it
- * (AGAIN), as slora_json_bounded is an integer's: no exponent; a digit
- * or the point must leave the number able to end inside flo..fhi; it
- * may end only there, its value read from its text as a validator reads
- * it. Its digits are cand (at most 19 of them once the first that is
- * not 0 came), f->a of them, the fraction's in b's high bits.
- */
-static int
-slora_json_fbounded(slora_json_frame_t *f, const slora_json_node_t *n,
-    unsigned c, int rc)
-{
-    int       neg, point;
-    double    v;
-    uint32_t  frac;
-    uint64_t  m;
-
-    neg = (f->b & SLORA_JSON_B_NEG) != 0;
-    point = (f->b & SLORA_JSON_B_POINT) != 0;
-    frac = f->b >> SLORA_JSON_B_FRAC;
-
-    if (rc == SLORA_JSON_AGAIN) {
-        v = slora_json_decimal(neg, f->cand, frac);
-
-        return slora_json_fmeets(v, 0, v, 0, n) ? SLORA_JSON_AGAIN : 0;
-    }
-
-    if (c == 'e' || c == 'E') {
-        return 0;
-    }
-
-    if (c == '.') {
-        if (!slora_json_freachable(n, neg, 1, f->cand, f->a, 0)) {
-            return 0;
-        }
-
-        f->b |= SLORA_JSON_B_POINT;
-        return 1;
-    }
-
-    /* a digit */
-    if (f->cand >= 1000000000000000000ULL
-        || (point && frac == SLORA_JSON_FRAC_MAX))
-    {
-        return 0;
-    }
-
-    m = f->cand * 10 + (c - '0');
-    frac += point;
-
-    if (!slora_json_freachable(n, neg, point, m, f->a + 1, frac)) {
-        return 0;
-    }
-
-    f->cand = m;
-    f->a++;
-    f->b = (f->b & (SLORA_JSON_B_NEG | SLORA_JSON_B_POINT))
-           | (frac << SLORA_JSON_B_FRAC);
-
-    return 1;
-}
-
-
-/*
- * Whether a number begun as the sign and digits (m their value, frac of
- * them after the point, when there is one) can still end inside
- * flo..fhi: its values are [m, m + 1) scaled by 10^-frac after the
- * point; before it, [m 10^k, (m + 1) 10^k) for k more digits (none
- * after a leading 0), up to 19 digits; a bare '-', (-inf, 0].
- */
-static int
-slora_json_freachable(const slora_json_node_t *n, int neg, int point,
-    uint64_t m, uint32_t digits, uint32_t frac)
-{
-    double    a, b, p;
-    uint32_t  k;
-
-    if (digits == 0) {
-        return slora_json_fmeets(-INFINITY, 1, 0, 0, n);
-    }
-
-    /* (read as doubles, a and b may meet: the values hold a's still) */
-    if (point || (m == 0 && digits == 1)) {
-        a = slora_json_decimal(0, m, frac);
-        b = fmax(slora_json_decimal(0, m + 1, frac), nextafter(a, INFINITY));
-
-        return neg ? slora_json_fmeets(-b, 1, -a, 0, n)
-                   : slora_json_fmeets(a, 0, b, 1, n);
-    }
-
-    for (k = 0, p = 1; digits + k <= 19; k++, p *= 10) {
-        a = (double) m * p;
-        b = fmax((double) (m + 1) * p, nextafter(a, INFINITY));
-
-        if (neg ? slora_json_fmeets(-b, 1, -a, 0, n)
-                : slora_json_fmeets(a, 0, b, 1, n))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* Whether the interval a..b (each end open when said) meets flo..fhi. */
-static int
-slora_json_fmeets(double a, int a_open, double b, int b_open,
-    const slora_json_node_t *n)
-{
-    int     lo_open, hi_open;
-    double  lo, hi;
-
-    lo = a > n->flo ? a : n->flo;
-    lo_open = a > n->flo ? a_open
-              : a < n->flo ? (n->excl & 1) != 0
-              : a_open || (n->excl & 1);
-    hi = b < n->fhi ? b : n->fhi;
-    hi_open = b < n->fhi ? b_open
-              : b > n->fhi ? (n->excl & 2) != 0
-              : b_open || (n->excl & 2);
-
-    return lo < hi || (lo == hi && !lo_open && !hi_open);
-}
-
-
-/* The value of the decimal digits m with frac of them after the point,
- * as strtod reads their text (as a JSON parser reads the number). */
-static double
-slora_json_decimal(int neg, uint64_t m, uint32_t frac)
-{
-    int   n;
-    char  digits[32], text[80], *p;
-
-    n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) m);
-    p = text;
-
-    if (neg) {
-        *p++ = '-';
-    }
-
-    if ((uint32_t) n > frac) {
-        memcpy(p, digits, (size_t) n - frac);
-        p += n - frac;
-
-    } else {
-        *p++ = '0';
-    }
-
-    if (frac > 0) {
-        *p++ = '.';
-
-        for ( /* void */ ; (uint32_t) n < frac; frac--) {
-            *p++ = '0';
-        }
-
-        memcpy(p, digits + n - frac, frac);
-        p += frac;
-    }
-
-    *p = '\0';
-
-    return strtod(text, NULL);
-}
-
-
-/* A number's byte: taken, refused, or (the number whole) AGAIN. An
- * integer has no fraction and no exponent. */
-static int
-slora_json_number(slora_json_t *j, int integer, unsigned c)
-{
-    int  digit;
-
-    digit = c >= '0' && c <= '9';
-
-    switch (j->part) {
-
-    case SLORA_JSON_N_MINUS:
-        if (!digit) {
-            return 0;
-        }
-
-        j->part = c == '0' ? SLORA_JSON_N_ZERO : SLORA_JSON_N_INT;
-        return 1;
-
-    case SLORA_JSON_N_INT:
-        if (digit) {
-            return 1;
-        }
-
-        /* fall through */
-
-    case SLORA_JSON_N_ZERO:
-        if (c == '.' && !integer) {
-            j->part = SLORA_JSON_N_DOT;
-            return 1;
-        }
-
-        if ((c == 'e' || c == 'E') && !integer) {
-            j->part = SLORA_JSON_N_EXP;
-            return 1;
-        }
-
-        return SLORA_JSON_AGAIN;
-
-    case SLORA_JSON_N_DOT:
-    case SLORA_JSON_N_FRAC:
-        if (digit) {
-            j->part = SLORA_JSON_N_FRAC;
-            return 1;
-        }
-
-        if (j->part == SLORA_JSON_N_DOT) {
-            return 0;
-        }
-
-        if (c == 'e' || c == 'E') {
-            j->part = SLORA_JSON_N_EXP;
-            return 1;
-        }
-
-        return SLORA_JSON_AGAIN;
-
-    case SLORA_JSON_N_EXP:
-        if (c == '+' || c == '-') {
-            j->part = SLORA_JSON_N_EXP_SIGN;
-            return 1;
-        }
-
-        /* fall through */
-
-    case SLORA_JSON_N_EXP_SIGN:
-        if (!digit) {
-            return 0;
-        }
-
-        j->part = SLORA_JSON_N_EXP_DIGITS;
-        return 1;
-
-    default:            /* EXP_DIGITS */
-        return digit ? 1 : SLORA_JSON_AGAIN;
-    }
-}
-
-
 /* A string's byte; a counts its characters (a \u escape pair is one). */
 static int
 slora_json_string(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c)
 {
+    if (n->n) {
+        return slora_json_pattern(j, f, slora_json_regex(j->schema, n), c);
+    }
+
     if (j->utf8) {
         if (c < j->lo || c > j->hi) {
             return 0;
@@ -1304,6 +1022,103 @@ slora_json_string(slora_json_t *j, slora_json_frame_t *f,
     }
 
     f->a++;
+
+    return 1;
+}
+
+
+/* A byte of a string with a pattern: its text runs through the
+ * pattern's automaton (f->cand its state, f->a its characters), which
+ * takes only UTF-8; an escape's character goes in as the one it stands
+ * for. Every character is written as itself or with its short escape
+ * (\u escapes are not written), so the automaton, which holds only what
+ * can be written so, never waits on one. */
+static int
+slora_json_pattern(slora_json_t *j, slora_json_frame_t *f,
+    const slora_regex_t *r, unsigned c)
+{
+    const char  *e;
+
+    if (j->schema->raw) {
+        /* guided_regex's text as it is, done where nothing extends it */
+        if (!slora_json_pattern_take(f, r, c)) {
+            return 0;
+        }
+
+        if (slora_regex_final(r, (uint32_t) f->cand, f->a)) {
+            slora_json_pop(j);
+        }
+
+        return 1;
+    }
+
+    if (j->part == SLORA_JSON_E_BACKSLASH) {
+        e = strchr(slora_json_escapes, (int) c);
+
+        if (c == '\0' || e == NULL) {
+            return 0;
+        }
+
+        j->part = SLORA_JSON_E_NONE;
+
+        return slora_json_pattern_take(f, r, (unsigned char)
+                   slora_json_unescaped[e - slora_json_escapes]);
+    }
+
+    if (c == '"') {
+        if (!slora_regex_accepts(r, (uint32_t) f->cand, f->a)) {
+            return 0;
+        }
+
+        slora_json_pop(j);
+        return 1;
+    }
+
+    if (c < 0x20) {
+        return 0;
+    }
+
+    if (c != '\\') {
+        return slora_json_pattern_take(f, r, c);
+    }
+
+    /* a backslash only where some escape's character may follow */
+    for (e = slora_json_unescaped; *e; e++) {
+        if (slora_json_pattern_takes(f, r, (unsigned char) *e)) {
+            j->part = SLORA_JSON_E_BACKSLASH;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* 1 when the pattern's automaton may take byte c in frame f. */
+static int
+slora_json_pattern_takes(const slora_json_frame_t *f,
+    const slora_regex_t *r, unsigned c)
+{
+    uint32_t  s;
+
+    s = slora_regex_next(r, (uint32_t) f->cand, c);
+
+    return s != SLORA_REGEX_DEAD
+           && slora_regex_viable(r, s, f->a + slora_regex_lead(c));
+}
+
+
+/* Byte c into the pattern's automaton, if it may take it. */
+static int
+slora_json_pattern_take(slora_json_frame_t *f, const slora_regex_t *r,
+    unsigned c)
+{
+    if (!slora_json_pattern_takes(f, r, c)) {
+        return 0;
+    }
+
+    f->cand = slora_regex_next(r, (uint32_t) f->cand, c);
+    f->a += (uint32_t) slora_regex_lead(c);
 
     return 1;
 }

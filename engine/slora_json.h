@@ -20,7 +20,9 @@
  * slora_json_vocab_t holds every token's bytes, grouped by first byte,
  * and masks a logits row: a token's logit goes to -inf unless its bytes,
  * fed to a copy of the state, are taken. Control tokens (EOS among them)
- * are never allowed: the request ends as the object closes.
+ * are never allowed: the request ends as the object closes (the engine
+ * lets its stop tokens through only where slora_json_may_end says the
+ * answer may end early, as a guided regex's may).
  *
  * The one idea: the state is a stack of small frames, one per open
  * value, each naming its schema node and how far into it the text is;
@@ -39,6 +41,7 @@
 #include <string.h>
 
 #include "slora_core.h"
+#include "slora_regex.h"
 #include "slora_tokenizer.h"
 
 
@@ -88,21 +91,41 @@ typedef struct {
 /*
  * Compiles the JSON schema text[0..len) (draft 2020-12's keywords that
  * shape a value: type, properties, required, additionalProperties,
- * items, minItems, maxItems, minLength, maxLength, a number's or an
- * integer's minimum, maximum and their exclusive forms, enum, const,
- * anyOf, oneOf (alternatives beginning differently, or objects told
- * apart by a shared first required key's const), allOf of one, $ref to
- * a place in the same document, $defs; annotations such as title,
- * description, default and format are ignored). The root must be an
- * object, or a union of objects told apart so. A keyword that would constrain
- * what this compiler cannot (pattern, multipleOf, ...) is an error naming
- * it and where, rather than a constraint silently dropped. Keys come in
- * the order of properties; those not in required may be left out.
+ * items, minItems, maxItems, minLength, maxLength, a string's pattern
+ * (slora_regex.h), a number's or an integer's minimum, maximum and their
+ * exclusive forms, enum, const, anyOf, oneOf (alternatives beginning
+ * differently, or objects told apart by a shared first required key's
+ * const), allOf of one, $ref to a place in the same document, $defs;
+ * annotations such as title, description, default and format are
+ * ignored). The root must be an object, or a union of objects told
+ * apart so. A keyword that would constrain what this compiler cannot
+ * (multipleOf, uniqueItems, ...) and a pattern the automaton cannot hold
+ * are errors naming it and where, rather than a constraint silently
+ * dropped. Keys come in the order of properties; those not in required
+ * may be left out.
  */
 slora_json_schema_t *slora_json_schema_parse(const char *text, size_t len,
     slora_err_t *err);
 
 void slora_json_schema_free(slora_json_schema_t *s);
+
+/* What a request's schema text is. */
+typedef enum {
+    SLORA_JSON_FORM_SCHEMA = 0,     /* a JSON schema */
+    SLORA_JSON_FORM_CHOICE,         /* vLLM's guided_choice: a JSON array
+                                       of texts */
+    SLORA_JSON_FORM_REGEX           /* vLLM's guided_regex: a regular
+                                       expression, as it is */
+} slora_json_form_e;
+
+/* Compiles text[0..len) as a schema of that form (each parser below). */
+slora_json_schema_t *slora_json_form_parse(int form, const char *text,
+    size_t len, slora_err_t *err);
+
+/* The request field a form comes in, for messages: "response_format's
+ * schema", "guided_choice", "guided_regex". */
+const char *slora_json_form_name(int form);
+
 
 /*
  * vLLM's guided_choice: text[0..len) is a JSON array of 1 to 64
@@ -111,6 +134,16 @@ void slora_json_schema_free(slora_json_schema_t *s);
  * slora_json_schema_free.
  */
 slora_json_schema_t *slora_json_choice_parse(const char *text, size_t len,
+    slora_err_t *err);
+
+/*
+ * vLLM's guided_regex: text[0..len) is a regular expression
+ * (slora_regex.h's syntax) the whole output matches, as it is (not as
+ * JSON). The output is done where nothing can extend the match, and may
+ * end before, wherever it is one (slora_json_may_end). Freed with
+ * slora_json_schema_free.
+ */
+slora_json_schema_t *slora_json_regex_parse(const char *text, size_t len,
     slora_err_t *err);
 
 
@@ -143,6 +176,11 @@ int slora_json_feed(slora_json_t *j, const char *p, size_t n);
 /* 1 when the text is a whole object: nothing may follow. */
 int slora_json_done(const slora_json_t *j);
 
+/* 1 when the text may end here though more could follow: a guided
+ * regex's output that is a match (the sampler then lets the model's end
+ * of text through). */
+int slora_json_may_end(const slora_json_t *j);
+
 /* 1 inside a string without a length limit, past any escape or UTF-8
  * sequence: where bytes of text without '"' leave the state as it is. */
 int slora_json_in_text(const slora_json_t *j);
@@ -150,6 +188,14 @@ int slora_json_in_text(const slora_json_t *j);
 /* Inside a string, between characters: how many more it may hold
  * (INT64_MAX: no maxLength); -1 elsewhere. */
 int64_t slora_json_text_room(const slora_json_t *j);
+
+/* Inside a string with a pattern, past any escape: the pattern's
+ * automaton, with its state, the characters so far and whether every
+ * byte goes to it as it is (*raw 1: a guided regex's text; 0: a JSON
+ * string, where a quote ends it and a backslash begins an escape); the
+ * mask runs tokens' bytes through it directly. NULL elsewhere. */
+const slora_regex_t *slora_json_in_pattern(const slora_json_t *j,
+    uint32_t *state, uint32_t *chars, int *raw);
 
 
 typedef struct slora_json_vocab_s  slora_json_vocab_t;

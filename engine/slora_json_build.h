@@ -47,6 +47,9 @@ typedef struct {
     char               *bytes;
     uint32_t            n_bytes;
     uint32_t            cap_bytes;
+    char               *regexes;        /* patterns' automata */
+    uint32_t            n_regexes;      /* bytes */
+    uint32_t            cap_regexes;
     slora_json_memo_t  *memo;           /* $ref targets compiled */
     uint32_t            n_memo;
     uint32_t            cap_memo;

@@ -1,13 +1,17 @@
 /*
- * slora_json_choice.c: a choice of texts as a schema (slora_json.h):
- * vLLM's guided_choice, whose answer is one of some strings, as they
- * are, not as JSON.
+ * slora_json_choice.c: answers held to other than one JSON document, as
+ * schemas (slora_json.h): vLLM's guided_choice, whose answer is one of
+ * some strings, and its guided_regex, whose answer is a text the
+ * regular expression matches whole; both as they are, not as JSON.
  *
  * The one idea: the automaton already matches a node of literal texts
- * byte by byte and is done when its root value ends, so a choice is a
- * schema of one such node at the root, marked raw (no blanks before
- * it). No text may be the start of another: the answer ends when its
- * value does, and "yes" could never end beside "yes please".
+ * byte by byte, and a string's pattern by its automaton, and is done
+ * when its root value ends, so each is a schema of one such node at the
+ * root, marked raw (no blanks before it, no quotes around it). No
+ * choice may be the start of another: the answer ends when its value
+ * does, and "yes" could never end beside "yes please". A regex's answer
+ * ends where nothing can extend the match, and may end (with the
+ * model's end of text) wherever it is a match.
  */
 
 #include <stdlib.h>
@@ -137,6 +141,99 @@ slora_json_choice_parse(const char *text, size_t len, slora_err_t *err)
     s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
     s->root = SLORA_JSON_N_BUILTIN;
     s->raw = 1;
+
+    return s;
+}
+
+
+slora_json_schema_t *
+slora_json_form_parse(int form, const char *text, size_t len,
+    slora_err_t *err)
+{
+    switch (form) {
+    case SLORA_JSON_FORM_SCHEMA:
+        return slora_json_schema_parse(text, len, err);
+    case SLORA_JSON_FORM_CHOICE:
+        return slora_json_choice_parse(text, len, err);
+    case SLORA_JSON_FORM_REGEX:
+        return slora_json_regex_parse(text, len, err);
+    default:
+        slora_err_set(err, SLORA_ERROR, "no schema form %d", form);
+        return NULL;
+    }
+}
+
+
+const char *
+slora_json_form_name(int form)
+{
+    return form == SLORA_JSON_FORM_CHOICE ? "guided_choice"
+           : form == SLORA_JSON_FORM_REGEX ? "guided_regex"
+           : "response_format's schema";
+}
+
+
+slora_json_schema_t *
+slora_json_regex_parse(const char *text, size_t len, slora_err_t *err)
+{
+    size_t                size;
+    slora_regex_t        *r;
+    slora_json_node_t    *nodes;
+    slora_json_schema_t  *s;
+
+    r = slora_regex_compile(text, len, 0, SLORA_REGEX_NONE,
+                            SLORA_REGEX_WHOLE, err);
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if (slora_regex_final(r, 0, 0)) {
+        free(r);
+        slora_err_set(err, SLORA_ERROR, "the regex matches only the empty "
+                      "text");
+        return NULL;
+    }
+
+    /* the built-in nodes and one string of that pattern, its automaton
+     * last, 8-byte aligned */
+    size = sizeof(slora_json_schema_t)
+           + (SLORA_JSON_N_BUILTIN + 1) * sizeof(slora_json_node_t)
+           + SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t)
+           + sizeof(SLORA_JSON_BYTES_BUILTIN);
+    size = (size + 7) & ~(size_t) 7;
+
+    s = malloc(size + r->size);
+    if (s == NULL) {
+        free(r);
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        return NULL;
+    }
+
+    nodes = (slora_json_node_t *) (s + 1);
+    memcpy(nodes, slora_json_builtin_nodes,
+           SLORA_JSON_N_BUILTIN * sizeof(slora_json_node_t));
+    memset(&nodes[SLORA_JSON_N_BUILTIN], 0, sizeof(slora_json_node_t));
+    nodes[SLORA_JSON_N_BUILTIN].kind = SLORA_JSON_K_STRING;
+    nodes[SLORA_JSON_N_BUILTIN].n = 1;
+    nodes[SLORA_JSON_N_BUILTIN].first = 0;
+    nodes[SLORA_JSON_N_BUILTIN].max = SLORA_JSON_NONE;
+
+    s->nodes = nodes;
+    s->props = NULL;
+    s->texts = (const slora_json_text_t *) (nodes + SLORA_JSON_N_BUILTIN + 1);
+    memcpy((void *) s->texts, slora_json_builtin_texts,
+           SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t));
+    s->alts = NULL;
+    s->bytes = (const char *) (s->texts + SLORA_JSON_TEXTS_BUILTIN);
+    memcpy((void *) s->bytes, SLORA_JSON_BYTES_BUILTIN,
+           sizeof(SLORA_JSON_BYTES_BUILTIN));
+    s->regexes = (const char *) s + size;
+    memcpy((void *) s->regexes, r, r->size);
+    s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
+    s->root = SLORA_JSON_N_BUILTIN;
+    s->raw = 1;
+
+    free(r);
 
     return s;
 }

@@ -14,6 +14,7 @@
 
 
 #include "slora_json.h"
+#include "slora_regex.h"
 
 
 typedef enum {
@@ -21,7 +22,9 @@ typedef enum {
     SLORA_JSON_K_OBJECT,        /* props[first, first + n), in order */
     SLORA_JSON_K_MAP,           /* any keys, each value node first */
     SLORA_JSON_K_ARRAY,         /* items of node first, min..max */
-    SLORA_JSON_K_STRING,        /* min..max characters */
+    SLORA_JSON_K_STRING,        /* min..max characters; n = 1: its text
+                                   matches the pattern whose automaton
+                                   is at regexes + first */
     SLORA_JSON_K_NUMBER,        /* bounded: flo..fhi, no exponent */
     SLORA_JSON_K_INTEGER,       /* bounded: lo..hi */
     SLORA_JSON_K_LITERAL,       /* one of texts[first, first + n) */
@@ -75,11 +78,21 @@ struct slora_json_schema_s {
     const slora_json_text_t  *texts;
     const uint32_t           *alts;
     const char               *bytes;
+    const char               *regexes;  /* patterns' automata, each
+                                           8-byte aligned */
     uint32_t    n_nodes;
     uint32_t    root;
     uint32_t    raw;        /* the root is text as it is, no blanks
                                before it (slora_json_choice_parse) */
 };
+
+
+/* The automaton of a string node's pattern (n->n == 1). */
+static inline const slora_regex_t *
+slora_json_regex(const slora_json_schema_t *s, const slora_json_node_t *n)
+{
+    return (const slora_regex_t *) (const void *) (s->regexes + n->first);
+}
 
 
 /* The built-in nodes, first in every schema. */

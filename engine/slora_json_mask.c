@@ -13,7 +13,11 @@
  * once, as the bytes that leave a string's state unchanged but for its
  * count of characters, which is kept), which lead each run, are all
  * allowed at once without a try or a look, or in a string with a
- * maxLength each by its count. A lazy
+ * maxLength each by its count. Inside a string with a pattern, the
+ * tokens are walked in the order of their bytes through the pattern's
+ * automaton, a table lookup a byte: a token goes on from the states of
+ * the prefix it shares with the one before it, and a prefix the
+ * automaton refuses drops every token that begins with it. A lazy
  * schema's trigger is looked for in the same tokens' bytes.
  */
 
@@ -22,6 +26,10 @@
 #include <string.h>
 
 #include "slora_json.h"
+
+
+#define SLORA_JSON_WALK_MAX  256     /* a token's bytes walked through a
+                                       pattern's automaton */
 
 
 /* The tokens of one byte b1, or of at least two beginning b1 b2. */
@@ -47,6 +55,15 @@ struct slora_json_vocab_s {
     int32_t    *never;          /* [n_never]: control tokens, no bytes */
     int32_t     n_never;
     uint8_t    *plain;          /* [n_vocab]: plain string text */
+    int32_t    *lex;            /* [n_lex]: the tokens with bytes, in
+                                   the order of their bytes */
+    uint32_t   *lex_off;        /* [n_lex]: their bytes' offsets */
+    uint16_t   *lex_len;        /* [n_lex]: and lengths (at most
+                                   65535; longer ones walk 0 bytes) */
+    uint8_t    *lcp;            /* [n_lex]: the bytes token lex[k]
+                                   shares with lex[k - 1] (at most
+                                   255) */
+    int32_t     n_lex;
     uint16_t   *chars;          /* [n_vocab]: a plain one's characters */
 };
 
@@ -55,6 +72,12 @@ static slora_json_vocab_t *slora_json_vocab_alloc(int32_t n_vocab,
     size_t n_bytes, slora_err_t *err);
 static int slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err);
 static int32_t slora_json_key(const char *p, uint32_t len);
+static int32_t slora_json_mask_pattern(const slora_json_t *j,
+    const slora_json_vocab_t *v, const slora_regex_t *re, uint32_t state,
+    uint32_t chars, int raw, float *row);
+static int slora_json_raw_byte(unsigned c);
+static int slora_json_vocab_lex(slora_json_vocab_t *v, slora_err_t *err);
+static int slora_json_lex_cmp(const void *a, const void *b);
 static int slora_json_cmp(const void *a, const void *b);
 
 
@@ -172,6 +195,10 @@ slora_json_vocab_free(slora_json_vocab_t *v)
     free(v->runs);
     free(v->never);
     free(v->plain);
+    free(v->lex);
+    free(v->lex_off);
+    free(v->lex_len);
+    free(v->lcp);
     free(v->chars);
     free(v);
 }
@@ -181,20 +208,27 @@ int32_t
 slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
     float *row)
 {
-    int                      took1, took2;
+    int                      took1, took2, raw;
     char                     c;
     int32_t                  r, k, id, n;
     int64_t                  room;
+    uint32_t                 state, chars;
     slora_json_t             at1, at2, t;
+    const slora_regex_t     *re;
     const slora_json_run_t  *run;
 
     /* plain text tokens leave such a state as it is but for the
      * characters it counts: all fit, or those within room */
     room = slora_json_text_room(j);
+    re = slora_json_in_pattern(j, &state, &chars, &raw);
     took1 = 0;
     n = 0;
 
-    for (r = 0; r < v->n_runs; r++) {
+    if (re != NULL) {
+        n = slora_json_mask_pattern(j, v, re, state, chars, raw, row);
+    }
+
+    for (r = 0; re == NULL && r < v->n_runs; r++) {
         run = &v->runs[r];
 
         if (r == 0 || run->b1 != v->runs[r - 1].b1) {
@@ -275,6 +309,99 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
 }
 
 
+/* The mask inside a string with a pattern (or a guided regex's text),
+ * token by token in the order of their bytes: st[d] is the automaton's
+ * state after the first d bytes of the token before, and a token goes
+ * on from the bytes it shares with it (walked); a prefix that led to no
+ * state drops the tokens that share it without a look. A token holding
+ * a byte the automaton does not take as it is (inside a JSON string: a
+ * quote, a backslash, a control byte), or too long to walk, is tried on
+ * a copy of the state. A state is viable after a token when it is after
+ * each of its bytes, so only the last is asked. */
+static int32_t
+slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
+    const slora_regex_t *re, uint32_t state, uint32_t chars, int raw,
+    float *row)
+{
+    int32_t         k, id, n;
+    uint32_t        d, len, walked, s;
+    uint32_t        st[SLORA_JSON_WALK_MAX + 1], ch[SLORA_JSON_WALK_MAX + 1];
+    slora_json_t    t;
+    const uint8_t  *p;
+
+    st[0] = state;
+    ch[0] = chars;
+    walked = 0;
+    n = 0;
+
+    for (k = 0; k < v->n_lex; k++) {
+        if (v->lcp[k] < walked) {
+            walked = v->lcp[k];
+        }
+
+        if (walked > 0 && st[walked] == SLORA_REGEX_DEAD) {
+            row[v->lex[k]] = -INFINITY;
+            continue;
+        }
+
+        id = v->lex[k];
+        p = (const uint8_t *) v->bytes + v->lex_off[k];
+        len = v->lex_len[k] != 0 ? v->lex_len[k]
+                                 : v->off[id + 1] - v->off[id];
+
+        for (d = walked; d < len && d < SLORA_JSON_WALK_MAX; d++) {
+            if (!raw && !slora_json_raw_byte(p[d])) {
+                break;
+            }
+
+            s = slora_regex_next(re, st[d], p[d]);
+            st[d + 1] = s;
+            ch[d + 1] = ch[d] + (uint32_t) slora_regex_lead(p[d]);
+
+            if (s == SLORA_REGEX_DEAD) {
+                d++;
+                break;
+            }
+        }
+
+        walked = d;
+
+        if (d > 0 && st[d] == SLORA_REGEX_DEAD) {
+            row[id] = -INFINITY;
+
+        } else if (d == len) {
+            if (slora_regex_viable(re, st[d], ch[d])) {
+                n++;
+
+            } else {
+                row[id] = -INFINITY;
+            }
+
+        } else {
+            slora_json_copy(&t, j);
+
+            if (slora_json_feed(&t, (const char *) p, len)) {
+                n++;
+
+            } else {
+                row[id] = -INFINITY;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/* A byte a string's pattern takes as it is: not the string's end, an
+ * escape's start or a control byte. */
+static int
+slora_json_raw_byte(unsigned c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
+
 int
 slora_json_feed_token(slora_json_t *j, const slora_json_vocab_t *v,
     int32_t id)
@@ -347,11 +474,16 @@ slora_json_vocab_alloc(int32_t n_vocab, size_t n_bytes, slora_err_t *err)
     v->runs = malloc((size_t) n_vocab * sizeof(slora_json_run_t));
     v->never = malloc((size_t) n_vocab * sizeof(int32_t));
     v->plain = calloc((size_t) n_vocab, 1);
+    v->lex = malloc((size_t) n_vocab * sizeof(int32_t));
+    v->lex_off = malloc((size_t) n_vocab * sizeof(uint32_t));
+    v->lex_len = malloc((size_t) n_vocab * sizeof(uint16_t));
+    v->lcp = malloc((size_t) n_vocab);
     v->chars = calloc((size_t) n_vocab, sizeof(uint16_t));
 
     if (v->off == NULL || v->bytes == NULL || v->ids == NULL
         || v->runs == NULL || v->never == NULL || v->plain == NULL
-        || v->chars == NULL)
+        || v->lex == NULL || v->lex_off == NULL || v->lex_len == NULL
+        || v->lcp == NULL || v->chars == NULL)
     {
         slora_json_vocab_free(v);
         slora_err_set(err, SLORA_ERROR, "json: out of memory");
@@ -443,7 +575,85 @@ slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err)
 
     free(sorted);
 
+    return slora_json_vocab_lex(v, err);
+}
+
+
+/* The tokens with bytes in the order of their bytes, and how many bytes
+ * each shares with the one before. */
+typedef struct {
+    const char  *p;
+    uint32_t     len;
+    int32_t      id;
+} slora_json_lex_t;
+
+
+static int
+slora_json_vocab_lex(slora_json_vocab_t *v, slora_err_t *err)
+{
+    int32_t            id, k;
+    uint32_t           m, common;
+    slora_json_lex_t  *all;
+
+    all = malloc((size_t) v->n_vocab * sizeof(slora_json_lex_t));
+    if (all == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "json: out of memory");
+    }
+
+    v->n_lex = 0;
+
+    for (id = 0; id < v->n_vocab; id++) {
+        if (v->off[id + 1] > v->off[id]) {
+            all[v->n_lex].p = v->bytes + v->off[id];
+            all[v->n_lex].len = v->off[id + 1] - v->off[id];
+            all[v->n_lex].id = id;
+            v->n_lex++;
+        }
+    }
+
+    qsort(all, (size_t) v->n_lex, sizeof(slora_json_lex_t),
+          slora_json_lex_cmp);
+
+    for (k = 0; k < v->n_lex; k++) {
+        v->lex[k] = all[k].id;
+        v->lex_off[k] = v->off[all[k].id];
+        v->lex_len[k] = (uint16_t) (all[k].len <= UINT16_MAX ? all[k].len
+                                                              : 0);
+        common = 0;
+
+        if (k > 0) {
+            m = all[k].len < all[k - 1].len ? all[k].len : all[k - 1].len;
+
+            while (common < m && common < 255
+                   && all[k].p[common] == all[k - 1].p[common])
+            {
+                common++;
+            }
+        }
+
+        v->lcp[k] = (uint8_t) common;
+    }
+
+    free(all);
+
     return SLORA_OK;
+}
+
+
+static int
+slora_json_lex_cmp(const void *a, const void *b)
+{
+    int                      c;
+    const slora_json_lex_t  *x = a, *y = b;
+
+    c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+
+    if (c != 0) {
+        return c;
+    }
+
+    return x->len < y->len ? -1 : x->len > y->len ? 1
+           : x->id < y->id ? -1 : x->id > y->id;
 }
 
 

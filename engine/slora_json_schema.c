@@ -22,7 +22,7 @@
 
 /* Keywords that constrain what this compiler cannot enforce. */
 static const char  *slora_json_unsupported[] = {
-    "pattern", "patternProperties", "propertyNames", "multipleOf",
+    "patternProperties", "propertyNames", "multipleOf",
     "minProperties",
     "maxProperties", "dependentRequired", "dependentSchemas", "dependencies",
     "prefixItems", "additionalItems", "contains", "minContains",
@@ -35,7 +35,8 @@ static const char  *slora_json_unsupported[] = {
 /* Keywords that shape a value, which $ref, allOf and anyOf take alone. */
 static const char  *slora_json_shaping[] = {
     "type", "properties", "required", "additionalProperties", "items",
-    "minItems", "maxItems", "minLength", "maxLength", "enum", "const",
+    "minItems", "maxItems", "minLength", "maxLength", "pattern", "enum",
+    "const",
     "anyOf", "oneOf", "allOf", "$ref", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", NULL
 };
@@ -236,6 +237,13 @@ slora_json_compile(slora_json_build_t *b, const cJSON *sch)
         id = slora_json_other(b, sch, any->string) ? SLORA_JSON_NONE
              : slora_json_compile_union(b, any, any->string);
 
+    } else if (cJSON_HasObjectItem(sch, "pattern")
+               && (cJSON_HasObjectItem(sch, "enum")
+                   || cJSON_HasObjectItem(sch, "const")))
+    {
+        id = slora_json_fail(b, "pattern beside enum or const is not "
+                             "supported (at %s)", NULL);
+
     } else if ((it = cJSON_GetObjectItemCaseSensitive(sch, "enum")) != NULL) {
         id = slora_json_compile_literals(b, it, 0);
 
@@ -269,7 +277,8 @@ slora_json_compile(slora_json_build_t *b, const cJSON *sch)
             id = slora_json_compile_type(b, sch, "array");
 
         } else if (cJSON_HasObjectItem(sch, "minLength")
-                   || cJSON_HasObjectItem(sch, "maxLength"))
+                   || cJSON_HasObjectItem(sch, "maxLength")
+                   || cJSON_HasObjectItem(sch, "pattern"))
         {
             id = slora_json_compile_type(b, sch, "string");
 
@@ -660,10 +669,16 @@ slora_json_compile_array(slora_json_build_t *b, const cJSON *sch)
 }
 
 
+/* A string of minLength..maxLength characters; with a pattern, its
+ * automaton (which keeps the lengths too) appended to the schema's. */
 static uint32_t
 slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
 {
-    uint32_t  id, min, max;
+    char            why[200];
+    uint32_t        id, min, max, off;
+    slora_err_t     rerr;
+    const cJSON    *pattern;
+    slora_regex_t  *r;
 
     min = 0;
     max = SLORA_JSON_NONE;
@@ -679,11 +694,45 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
                                NULL);
     }
 
-    if (min == 0 && max == SLORA_JSON_NONE) {
+    pattern = cJSON_GetObjectItemCaseSensitive(sch, "pattern");
+
+    if (pattern != NULL && !cJSON_IsString(pattern)) {
+        return slora_json_fail(b, "pattern must be a string (at %s)", NULL);
+    }
+
+    if (min == 0 && max == SLORA_JSON_NONE && pattern == NULL) {
         return SLORA_JSON_N_ANY_STRING;
     }
 
-    id = slora_json_node(b, SLORA_JSON_K_STRING, 0, 0);
+    off = 0;
+
+    if (pattern != NULL) {
+        memset(&rerr, 0, sizeof(slora_err_t));
+        r = slora_regex_compile(pattern->valuestring,
+                                strlen(pattern->valuestring), min,
+                                max == SLORA_JSON_NONE ? SLORA_REGEX_NONE
+                                                       : max,
+                                SLORA_REGEX_SEARCH, &rerr);
+        if (r == NULL) {
+            snprintf(why, sizeof(why), "%.199s", rerr.msg);
+            return slora_json_fail(b, "pattern: %s (at %s)", why);
+        }
+
+        off = b->n_regexes;
+
+        if (slora_json_grow(b, (void **) &b->regexes, &b->cap_regexes,
+                            b->n_regexes + r->size, 1) != SLORA_OK)
+        {
+            free(r);
+            return SLORA_JSON_NONE;
+        }
+
+        memcpy(b->regexes + off, r, r->size);
+        b->n_regexes += r->size;
+        free(r);
+    }
+
+    id = slora_json_node(b, SLORA_JSON_K_STRING, pattern != NULL, off);
 
     if (id != SLORA_JSON_NONE) {
         b->nodes[id].min = min;
@@ -1139,6 +1188,8 @@ slora_json_pack(slora_json_build_t *b, uint32_t root)
            + b->n_props * sizeof(slora_json_prop_t)
            + b->n_texts * sizeof(slora_json_text_t)
            + b->n_alts * sizeof(uint32_t) + b->n_bytes + 1;
+    size = (size + 7) & ~(size_t) 7;
+    size += b->n_regexes;
 
     s = malloc(size);
     if (s == NULL) {
@@ -1158,6 +1209,8 @@ slora_json_pack(slora_json_build_t *b, uint32_t root)
     s->bytes = p;
     p = slora_json_put(p, b->bytes, b->n_bytes);
     *p = '\0';
+    s->regexes = (const char *) s + size - b->n_regexes;
+    slora_json_put((char *) s->regexes, b->regexes, b->n_regexes);
     s->n_nodes = b->n_nodes;
     s->root = root;
     s->raw = 0;
@@ -1185,6 +1238,7 @@ slora_json_build_free(slora_json_build_t *b)
     free(b->texts);
     free(b->alts);
     free(b->bytes);
+    free(b->regexes);
     free(b->memo);
     free(b->settled);
 }

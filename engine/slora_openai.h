@@ -20,6 +20,7 @@
 
 
 #include "slora_core.h"
+#include "slora_json.h"
 #include "slora_tokenizer.h"
 
 
@@ -117,10 +118,11 @@ typedef struct {
                                                checked to compile
                                                (slora_json.h); data NULL:
                                                none */
-    unsigned              schema_choice:1;  /* schema is vLLM's
-                                               guided_choice: a JSON array
+    unsigned              schema_form:2;    /* slora_json_form_e: schema
+                                               is a JSON schema, or vLLM's
+                                               guided_choice (a JSON array
                                                of the texts the answer is
-                                               one of */
+                                               one of) or guided_regex */
     slora_openai_str_t    schema_trigger;   /* the schema holds only after
                                                the answer's text ends with
                                                this (tools, "auto":

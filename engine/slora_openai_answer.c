@@ -21,6 +21,10 @@
 #include "slora_openai_int.h"
 
 
+static int slora_openai_regex(cJSON *item, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_schema_text(const char *text, size_t len,
+    const char *param, slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_choice(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 
@@ -257,9 +261,10 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
 /*
  * vLLM's guided decoding: guided_json (a schema, as an object or as its
  * text) is response_format json_schema's twin; guided_choice (an array
- * of strings) makes the answer one of them, as they are; the others (a
- * regex, a grammar, a whitespace pattern) are refused rather than
- * ignored, since the answer would not be held to them.
+ * of strings) makes the answer one of them, as they are; guided_regex
+ * (a string) a text the regular expression matches whole; the others
+ * (a grammar, a whitespace pattern) are refused rather than ignored,
+ * since the answer would not be held to them. One of them at most.
  */
 int
 slora_openai_guided(cJSON *root, slora_openai_req_t *req,
@@ -268,10 +273,14 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     int           rc;
     cJSON        *item, *doc;
     size_t        i;
+    const char   *first;
 
     static const char  *refused[] = {
-        "guided_regex", "guided_grammar", "guided_whitespace_pattern",
-        "structured_outputs"
+        "guided_grammar", "guided_whitespace_pattern", "structured_outputs"
+    };
+
+    static const char  *guided[] = {
+        "guided_json", "guided_choice", "guided_regex"
     };
 
     for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
@@ -281,24 +290,41 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "unsupported_parameter", refused[i],
                                      "%s is not supported by this server; "
-                                     "guided_json, guided_choice and "
-                                     "response_format are", refused[i]);
+                                     "guided_json, guided_choice, "
+                                     "guided_regex and response_format "
+                                     "are", refused[i]);
         }
+    }
+
+    first = NULL;
+
+    for (i = 0; i < sizeof(guided) / sizeof(guided[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, guided[i]);
+
+        if (item == NULL || cJSON_IsNull(item)) {
+            continue;
+        }
+
+        if (first != NULL) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", guided[i],
+                                     "%s and %s: give one", guided[i],
+                                     first);
+        }
+
+        first = guided[i];
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "guided_choice");
 
     if (item != NULL && !cJSON_IsNull(item)) {
-        doc = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
-
-        if (doc != NULL && !cJSON_IsNull(doc)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "guided_choice",
-                                     "guided_choice and guided_json: give "
-                                     "one");
-        }
-
         return slora_openai_choice(item, req, err);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_regex");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_regex(item, req, err);
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
@@ -370,55 +396,91 @@ slora_openai_choice(cJSON *item, slora_openai_req_t *req,
         }
     }
 
-    req->schema_choice = 1;
+    req->schema_form = SLORA_JSON_FORM_CHOICE;
 
     return slora_openai_schema(item, "guided_choice", req, err);
 }
 
 
-/* A schema object (or, with req->schema_choice, guided_choice's array),
- * compiled once here so that one this server cannot enforce is refused
- * now, and kept as its compact text. */
+/* guided_regex: a string, checked as a client's strings are (UTF-8),
+ * then compiled and kept as a schema's text is. */
+static int
+slora_openai_regex(cJSON *item, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    slora_openai_str_t  s;
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "guided_regex", "guided_regex and a "
+                                 "JSON response_format: give one");
+    }
+
+    if (slora_openai_string(item, "guided_regex", &s, req, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    req->schema_form = SLORA_JSON_FORM_REGEX;
+
+    return slora_openai_schema_text(s.data, s.len, "guided_regex", req, err);
+}
+
+
+/* A schema object (or, by req->schema_form, guided_choice's array) as
+ * its compact text, kept by slora_openai_schema_text. */
 int
 slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    char                 *text;
-    size_t                len;
-    slora_err_t           e;
-    slora_json_schema_t  *compiled;
+    int    rc;
+    char  *text;
 
     text = cJSON_PrintUnformatted(sch);
     if (text == NULL) {
         return slora_openai_nomem(err);
     }
 
-    len = strlen(text);
+    rc = slora_openai_schema_text(text, strlen(text), param, req, err);
+    free(text);
+
+    return rc;
+}
+
+
+/* A schema's text of req->schema_form, compiled once here so that one
+ * this server cannot enforce is refused now, and kept. */
+static int
+slora_openai_schema_text(const char *text, size_t len, const char *param,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    slora_err_t           e;
+    slora_json_schema_t  *compiled;
 
     if (len > SLORA_JSON_SCHEMA_MAX) {
-        free(text);
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s's schema is %zu bytes written "
-                                 "compactly; this server takes at most %d",
-                                 param, len, SLORA_JSON_SCHEMA_MAX);
+                                 param, "%s%s is %zu bytes%s; this server "
+                                 "takes at most %d", param,
+                                 req->schema_form == SLORA_JSON_FORM_REGEX
+                                 ? "" : "'s schema", len,
+                                 req->schema_form == SLORA_JSON_FORM_REGEX
+                                 ? "" : " written compactly",
+                                 SLORA_JSON_SCHEMA_MAX);
     }
 
-    compiled = req->schema_choice ? slora_json_choice_parse(text, len, &e)
-                                  : slora_json_schema_parse(text, len, &e);
+    compiled = slora_json_form_parse(req->schema_form, text, len, &e);
 
     if (compiled == NULL) {
-        free(text);
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  param, "%s%s: %s", param,
-                                 req->schema_choice ? "" : "'s schema",
-                                 e.msg);
+                                 req->schema_form == SLORA_JSON_FORM_SCHEMA
+                                 ? "'s schema" : "", e.msg);
     }
 
     slora_json_schema_free(compiled);
 
     req->schema.data = slora_openai_copy(req, text, len);
     req->schema.len = len;
-    free(text);
 
     return req->schema.data != NULL ? SLORA_OK : slora_openai_nomem(err);
 }

@@ -112,10 +112,10 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     if (req->json || req->schema.data != NULL) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "tool_choice", "tools and a JSON "
-                                 "response_format (or guided_json or "
-                                 "guided_choice) cannot both shape the "
-                                 "answer: give one, or tool_choice "
-                                 "\"none\"");
+                                 "response_format (or guided_json, "
+                                 "guided_choice or guided_regex) cannot "
+                                 "both shape the answer: give one, or "
+                                 "tool_choice \"none\"");
     }
 
     if (req->tools != SLORA_OPENAI_TOOLS_AUTO

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      24
+#define SLORA_QUEUE_VERSION      25
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -170,10 +170,10 @@ typedef struct {
     uint32_t           schema_len;      /* bytes of a response_format
                                            json_schema's text in
                                            slora_queue_schema(); 0: none */
-    int32_t            schema_choice;   /* 1: that text is vLLM's
-                                           guided_choice, a JSON array of
-                                           the texts the answer is one
-                                           of */
+    int32_t            schema_form;     /* what that text is
+                                           (slora_json_form_e): a JSON
+                                           schema, vLLM's guided_choice
+                                           or its guided_regex */
     uint32_t           trigger_len;     /* a lazy schema's trigger, its
                                            bytes after the schema's in
                                            slora_queue_schema(); 0: the

@@ -32,6 +32,7 @@
 
 #include "ngx_http_slora_module.h"
 #include "ngx_http_slora_text.h"
+#include "slora_json.h"
 #include <ngx_channel.h>
 
 
@@ -596,7 +597,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->schema_len > SLORA_QUEUE_SCHEMA_LEN
         || s->trigger_len > SLORA_QUEUE_SCHEMA_LEN - s->schema_len
         || (s->trigger_len > 0 && s->schema_len == 0)
-        || (s->schema_choice != 0 && s->schema_choice != 1))
+        || s->schema_form < SLORA_JSON_FORM_SCHEMA
+        || s->schema_form > SLORA_JSON_FORM_REGEX)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
                          "request slot holds invalid sizes");
@@ -627,7 +629,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     if (s->schema_len) {
         req.json_schema = slora_queue_schema(ec->q, i);
         req.json_schema_len = s->schema_len;
-        req.json_choice = s->schema_choice;
+        req.json_form = s->schema_form;
 
         if (s->trigger_len) {
             req.json_trigger = slora_queue_schema(ec->q, i) + s->schema_len;

@@ -868,7 +868,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                              && (req->logprobs || pi->max_tokens == 0);
         s->json = req->json;
         s->schema_len = (uint32_t) req->schema.len;
-        s->schema_choice = req->schema_choice;
+        s->schema_form = req->schema_form;
         s->trigger_len = (uint32_t) req->schema_trigger.len;
 
         if (req->schema.len) {

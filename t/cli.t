@@ -263,6 +263,22 @@ my $model = tiny_model();
        "choices of which one starts another are refused: $err");
 }
 
+# generate --regex: the answer matches the expression whole; one the
+# automaton cannot hold is refused with its reason
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'The year the war ended was', '--max-tokens', '12',
+        '--regex', ' (1[89]|20)[0-9]{2}\\.');
+    ok($rc == 0 && $out =~ /\A (?:1[89]|20)[0-9]{2}\.\n?\z/,
+       "generate --regex: a whole match: $out") or diag($err);
+    ($rc, undef, $err) = SloraTest::run_cmd(
+        $slora, 'generate', '--model', $model, '--threads', '1',
+        '--prompt', 'one two', '--regex', '(a)\\1');
+    ok($rc >> 8 == 1 && $err =~ /guided_regex: back references are not/,
+       "a regex with a back reference is refused: $err");
+}
+
 # $SLORA_STEP_LOG: one CSV line a step, appended, the header once
 {
     my $log = "/tmp/slora-steps-$$.csv";

@@ -63,10 +63,15 @@ my @WANT_CHECKS = (
     'json schema: the keys in the model\'s order',
     'json schema stream: the text equals the non-streamed text, which the '
     . 'model validates',
-    'json schema with a pattern raises BadRequestError',
+    'json schema with patterns: the client validates each field against '
+    . 'its pattern',
+    'json schema with a back reference raises BadRequestError naming it',
     'guided_choice: the answer is one of the texts, finish stop; streamed '
     . 'the same',
     'guided_choice: completions, 3 sampled choices, each a text',
+    'guided_regex: the answer matches it whole, finish stop; streamed the '
+    . 'same',
+    'guided_regex: completions, 3 sampled choices, each a match',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',
     'tools required: a call of one of them, finish tool_calls',
@@ -80,7 +85,7 @@ my @WANT_CHECKS = (
     'tools auto: the model chose text; the stream\'s text is the same',
     'tools conversation: the call and its result go back, a text answer',
     'tools conversation: the call and the result are in the prompt',
-    'tools required with a pattern raises BadRequestError naming it',
+    'tools required with a lookahead raises BadRequestError naming it',
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(

@@ -5,7 +5,8 @@
  *
  * An input with a 0xfe byte is a schema's text before it (compiled; one
  * the compiler refuses leaves JSON mode; one beginning '[' is a
- * guided_choice list of texts) and a document after it; one without is
+ * guided_choice list of texts; one beginning '~' is a guided_regex, the
+ * bytes after the '~') and a document after it; one without is
  * a document in JSON mode. The document is fed to an automaton up to
  * the first byte it refuses.
  * Oracles beyond the sanitizers: feeding it whole and byte by byte take
@@ -39,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                  whole;
+    int                  whole, regex;
     char                 bytes[256];
     float               *row;
     size_t               taken, lens[256 + FUZZ_JSON_PIECES], i, start;
@@ -53,11 +54,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     slora_json_schema_t *schema;
 
     schema = NULL;
+    regex = 0;
     sep = memchr(data, 0xfe, size);
 
     choices = NULL;
 
-    if (sep != NULL && sep > data && data[0] == '[') {
+    if (sep != NULL && sep > data && data[0] == '~') {
+        schema = slora_json_regex_parse((const char *) data + 1,
+                                        (size_t) (sep - data) - 1, &err);
+        regex = schema != NULL;
+        size -= (size_t) (sep + 1 - data);
+        data = sep + 1;
+
+    } else if (sep != NULL && sep > data && data[0] == '[') {
         schema = slora_json_choice_parse((const char *) data,
                                          (size_t) (sep - data), &err);
         choices = schema != NULL
@@ -105,7 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
 
-    } else if (whole && slora_json_done(&j)) {
+    } else if (whole && slora_json_done(&j) && !regex) {
         doc = cJSON_ParseWithLength((const char *) data, size);
         if (doc == NULL || !cJSON_IsObject(doc)) {
             abort();

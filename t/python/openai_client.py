@@ -339,7 +339,8 @@ def json_schema(client):
     a pydantic model (strict: every field required, no other): the
     client validates the answer into the model, whose keys come in the
     model's order; streamed, the same text as not; a schema the server
-    cannot enforce raises BadRequestError naming the keyword."""
+    cannot enforce raises BadRequestError naming it; fields with
+    patterns come back as the client's own validation of them admits."""
     from typing import Annotated, List, Literal, Optional
 
     import pydantic
@@ -384,19 +385,35 @@ def json_schema(client):
           and isinstance(City.model_validate_json(text), City),
           repr("".join(parts)))
 
-    class Mail(pydantic.BaseModel):
-        to: str = pydantic.Field(pattern="@")
+    class Contact(pydantic.BaseModel):
+        phone: str = pydantic.Field(pattern=r"^\+?[1-9]\d{6,11}$")
+        zip: str = pydantic.Field(pattern=r"^\d{5}(-\d{4})?$")
+        handle: str = pydantic.Field(pattern=r"^@[a-z_]{3,12}$",
+                                     max_length=10)
 
+    asks = [{"role": "user", "content": "A contact for Ada in JSON."}]
+    r = client.chat.completions.parse(model="base", messages=asks,
+                                      max_tokens=128, temperature=0,
+                                      response_format=Contact)
+    c = r.choices[0]
+    check("json schema with patterns: the client validates each field "
+          "against its pattern", isinstance(c.message.parsed, Contact)
+          and c.finish_reason == "stop", c.message.content)
+
+    twice = {"type": "json_schema", "json_schema": {
+        "name": "Twice", "schema": {"type": "object", "properties": {
+            "word": {"type": "string", "pattern": r"^(\w+) \1$"}}}}}
     try:
-        client.chat.completions.parse(model="base", messages=msgs,
-                                      max_tokens=8, response_format=Mail)
-        check("json schema with a pattern raises BadRequestError", False,
-              "no exception")
+        client.chat.completions.create(model="base", messages=msgs,
+                                       max_tokens=8, response_format=twice)
+        check("json schema with a back reference raises BadRequestError "
+              "naming it", False, "no exception")
     except openai.BadRequestError as e:
         msg = (e.body or {}).get("message", "") \
             if isinstance(e.body, dict) else ""
-        check("json schema with a pattern raises BadRequestError",
-              e.status_code == 400 and "pattern" in msg, e.body)
+        check("json schema with a back reference raises BadRequestError "
+              "naming it", e.status_code == 400 and "pattern" in msg
+              and "back references" in msg, e.body)
 
 
 def guided_choice(client):
@@ -427,6 +444,40 @@ def guided_choice(client):
     check("guided_choice: completions, 3 sampled choices, each a text",
           len(got) == 3 and all(t in (" red", " green", " blue and gold")
                                 for t in got)
+          and all(ch.finish_reason == "stop" for ch in r.choices), got)
+
+
+def guided_regex(client):
+    """vLLM's guided_regex, sent as the client's extra_body: the answer is
+    a text the expression matches whole (Python's re.fullmatch agrees),
+    ending stop, the stream the same text; on completions, n sampled
+    choices each one."""
+    import re
+
+    date = r"\d{4}-\d{2}-\d{2}"
+    msgs = [{"role": "user", "content": "When did the Apollo 11 landing "
+             "happen? Give the date."}]
+    kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
+              extra_body={"guided_regex": date})
+    r = client.chat.completions.create(**kw)
+    c = r.choices[0]
+    parts = [ch.choices[0].delta.content or ""
+             for ch in client.chat.completions.create(stream=True, **kw)
+             if ch.choices]
+    check("guided_regex: the answer matches it whole, finish stop; "
+          "streamed the same",
+          re.fullmatch(date, c.message.content or "") is not None
+          and c.finish_reason == "stop"
+          and "".join(parts) == c.message.content,
+          (c.message.content, c.finish_reason, parts))
+    verdict = r"(yes|no)\. [A-Z][a-z ]{3,30}\."
+    r = client.completions.create(model="base", prompt="Q: Do fish swim? "
+                                  "A:", max_tokens=24, n=3,
+                                  temperature=1.0, seed=5,
+                                  extra_body={"guided_regex": " " + verdict})
+    got = [ch.text for ch in r.choices]
+    check("guided_regex: completions, 3 sampled choices, each a match",
+          len(got) == 3 and all(re.fullmatch(" " + verdict, t) for t in got)
           and all(ch.finish_reason == "stop" for ch in r.choices), got)
 
 
@@ -597,19 +648,19 @@ def tools(client):
 
     bad = {"type": "function", "function": {
         "name": "send", "parameters": {"type": "object", "properties": {
-            "to": {"type": "string", "pattern": "@"}}}}}
+            "to": {"type": "string", "pattern": "^(?=.*@)"}}}}}
     try:
         client.chat.completions.create(model="base", messages=ask,
                                        max_tokens=8, tools=[bad],
                                        tool_choice="required")
-        check("tools required with a pattern raises BadRequestError "
+        check("tools required with a lookahead raises BadRequestError "
               "naming it", False, "no exception")
     except openai.BadRequestError as e:
         msg = (e.body or {}).get("message", "") \
             if isinstance(e.body, dict) else ""
-        check("tools required with a pattern raises BadRequestError "
+        check("tools required with a lookahead raises BadRequestError "
               "naming it", e.status_code == 400 and "pattern" in msg
-              and "tools[0]" in msg, e.body)
+              and "lookahead" in msg and "tools[0]" in msg, e.body)
 
 
 def errors(client):
@@ -657,6 +708,7 @@ def main():
     json_mode(client)
     json_schema(client)
     guided_choice(client)
+    guided_regex(client)
     tools(client)
     errors(client)
 

@@ -10,7 +10,17 @@
  *       the output however the tokens split it, once; the engine's
  *       greedy answer the free one up to the trigger, a value the schema
  *       admits right after it, and free again after that.
+ *   (c) a regular expression (vLLM's guided_regex): the text as it is,
+ *       may end wherever it is a match, done where nothing extends it;
+ *       the mask against every token along texts; the engine's greedy
+ *       and sampled answers each a whole match as PCRE2 reads the
+ *       expression, ending with the model's end of text where the match
+ *       could go on.
  */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +37,9 @@ static void test_choice(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_trigger(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
+static void test_regex(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static int regex_whole(const char *re, const char *text);
 
 
 int
@@ -39,6 +52,7 @@ main(void)
 
     test_choice(tok, v);
     test_trigger(tok, v);
+    test_regex(tok, v);
 
     slora_json_vocab_free(v);
     slora_tokenizer_free(tok);
@@ -165,7 +179,7 @@ test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         req.id = (uint64_t) i;
         req.json_schema = list;
         req.json_schema_len = strlen(list);
-        req.json_choice = 1;
+        req.json_form = SLORA_JSON_FORM_CHOICE;
         req.sampling.max_tokens = 16;
         req.sampling.temperature = i > 0 ? 1.5f : 0;
         req.sampling.seed = (uint64_t) i;
@@ -324,4 +338,161 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 
     slora_json_schema_free(s);
     slora_engine_free(e);
+}
+
+
+/* (c) */
+static void
+test_regex(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   i, good, same, steps;
+    char                  text[CHAT_RUN_TOKENS * 8];
+    float                *row;
+    size_t                n, at;
+    int32_t               ids[CHAT_RUN_TOKENS], stop[8];
+    chat_run_t            run;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_json_schema_t  *s;
+
+    static const char  zip[] = "\\d{5}(-\\d{4})?";
+    static const char  *texts[] = { "12345", "12345-6789" };
+
+    static const struct {
+        const char  *prompt;
+        const char  *re;
+        int          max_tokens;
+    } asks[] = {
+        { "How many legs does a spider have? Answer with a number.",
+          "[0-9]+", 8 },
+        { "Is the sky green? Answer yes or no, then say why in a few words.",
+          "(Yes|No), because [a-z ]{5,40}\\.", 48 },
+        { "Give a date in ISO format.", "\\d{4}-\\d{2}-\\d{2}", 16 },
+    };
+
+    s = slora_json_regex_parse(zip, strlen(zip), &err);
+    ok(s != NULL, "guided_regex %s compiles: %s", zip, s ? "" : err.msg);
+    if (s == NULL) {
+        return;
+    }
+
+    slora_json_init(&j, s);
+    good = !slora_json_may_end(&j) && slora_json_feed(&j, "1234", 4)
+           && !slora_json_may_end(&j) && slora_json_feed(&j, "5", 1)
+           && slora_json_may_end(&j) && !slora_json_done(&j)
+           && slora_json_feed(&j, "-678", 4) && !slora_json_may_end(&j)
+           && slora_json_feed(&j, "9", 1) && slora_json_done(&j)
+           && !slora_json_may_end(&j) && !slora_json_feed(&j, "0", 1);
+    ok(good, "12345 may end, 12345-678 may not, 12345-6789 is done and "
+       "takes nothing more");
+
+    slora_json_init(&j, s);
+    ok(!slora_json_feed(&j, " 1", 2) && (slora_json_init(&j, s), 1)
+       && !slora_json_feed(&j, "\"1", 2) && (slora_json_init(&j, s), 1)
+       && !slora_json_feed(&j, "123456", 6),
+       "no blank or quote before it, no sixth digit");
+
+    row = malloc((size_t) slora_tokenizer_n_vocab(tok) * sizeof(float));
+    same = row != NULL;
+    steps = 0;
+
+    for (i = 0; i < 2 && same; i++) {
+        slora_json_init(&j, s);
+        n = strlen(texts[i]);
+
+        for (at = 0; at < n && same; at++) {
+            same &= mask_agrees(tok, v, &j, row);
+            slora_json_feed(&j, texts[i] + at, 1);
+            steps++;
+        }
+    }
+
+    slora_json_schema_free(s);
+
+    /* quotes and backslashes are the text's own bytes here */
+    s = slora_json_regex_parse("\"[a-z\\\\]+\"", 10, &err);
+    slora_json_init(&j, s);
+    ok(s != NULL && slora_json_feed(&j, "\"a\\b\"", 5)
+       && slora_json_done(&j), "a regex of quotes and a backslash takes "
+       "them as they are: %s", s ? "" : err.msg);
+
+    for (at = 0; s != NULL && at < 5 && same; at++) {
+        slora_json_init(&j, s);
+        slora_json_feed(&j, "\"a\\b\"", at);
+        same &= mask_agrees(tok, v, &j, row);
+        steps++;
+    }
+
+    ok(same, "the mask is what trying each of SmolLM2's tokens gives, at "
+       "every byte (%d states)", steps);
+    free(row);
+    slora_json_schema_free(s);
+
+    s = slora_json_regex_parse("(|)", 3, &err);
+    ok(s == NULL && strstr(err.msg, "only the empty text") != NULL,
+       "a regex of the empty text alone refused: %s", err.msg);
+
+    /* the engine: each prompt greedy, then sampled */
+    e = chat_run_engine(tok);
+
+    for (i = 0; i < 3; i++) {
+        int  k;
+
+        chat_run_request(&req, tok, asks[i].prompt, ids, stop);
+
+        for (k = 0; k < 2; k++) {
+            req.id = (uint64_t) k;
+            req.json_schema = asks[i].re;
+            req.json_schema_len = strlen(asks[i].re);
+            req.json_form = SLORA_JSON_FORM_REGEX;
+            req.sampling.max_tokens = asks[i].max_tokens;
+            req.sampling.temperature = k > 0 ? 1.0f : 0;
+            req.sampling.seed = (uint64_t) i + 3;
+
+            if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+                BAIL_OUT("submit: %s", err.msg);
+            }
+        }
+
+        chat_run_steps(e, &run);
+        is_int(run.errors, 0, "/%s/: no request failed", asks[i].re);
+
+        for (k = 0; k < 2; k++) {
+            chat_run_text(tok, run.tokens[k], run.n[k], text, sizeof(text));
+            ok(run.finish[k] == SLORA_FINISH_STOP
+               && regex_whole(asks[i].re, text),
+               "/%s/ %s: \"%s\", a whole match as PCRE2 reads it, ending "
+               "stop", asks[i].re, k ? "sampled" : "greedy", text);
+        }
+    }
+
+    slora_engine_free(e);
+}
+
+
+/* 1 when PCRE2 matches re against the whole of text. */
+static int
+regex_whole(const char *re, const char *text)
+{
+    int                 m, errcode;
+    PCRE2_SIZE          erroff;
+    pcre2_code         *code;
+    pcre2_match_data   *md;
+
+    code = pcre2_compile((PCRE2_SPTR) re, PCRE2_ZERO_TERMINATED,
+                         PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
+                         &errcode, &erroff, NULL);
+    if (code == NULL) {
+        return 0;
+    }
+
+    md = pcre2_match_data_create_from_pattern(code, NULL);
+    m = pcre2_match(code, (PCRE2_SPTR) text, strlen(text), 0, 0, md, NULL)
+        >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+
+    return m;
 }

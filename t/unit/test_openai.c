@@ -280,7 +280,7 @@ static const bad_case_t  bad_cases[] = {
     { "chat: a required call whose parameters cannot be enforced", CHAT,
       "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
       "\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
-      "\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}}}],"
+      "\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"(?=x)\"}}}}}],"
       "\"tool_choice\":\"required\"}", 400, "invalid_value", "tools" },
     { "chat: tools beside response_format json_object", CHAT,
       "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
@@ -318,7 +318,7 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
       "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":"
-      "{\"type\":\"string\",\"format\":\"email\",\"pattern\":\"@\"}}}}}}",
+      "{\"type\":\"string\",\"format\":\"email\",\"pattern\":\"(?=@)\"}}}}}}",
       400, "invalid_value", "response_format" },
     { "chat: guided_json beside response_format json_object", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
@@ -352,9 +352,29 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
       "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
       400, "invalid_value", "tool_choice" },
-    { "completions: guided_regex", COMP,
-      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":\"a+\"}",
-      400, "unsupported_parameter", "guided_regex" },
+    { "completions: guided_regex a number", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":5}",
+      400, "invalid_type", "guided_regex" },
+    { "chat: guided_regex with a lookahead", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a(?=b)\"}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex matching only the empty text", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"(|)\"}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex beside guided_choice", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"guided_regex\":\"a\"}", 400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a\","
+      "\"response_format\":{\"type\":\"json_object\"}}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex beside tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a\","
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "invalid_value", "tool_choice" },
+    { "completions: guided_grammar", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_grammar\":\"a\"}",
+      400, "unsupported_parameter", "guided_grammar" },
     { "chat: response_format json_schema of an array", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
@@ -672,11 +692,21 @@ test_chat(void)
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_choice\":"
                "[\"yes\", \"no\", \"\\u00e9\"]}", &req, &err);
-    ok(rc == SLORA_OK && req.schema_choice && req.schema.data != NULL
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_CHOICE
+       && req.schema.data != NULL
        && strcmp(req.schema.data, "[\"yes\",\"no\",\"\xc3\xa9\"]") == 0
        && !req.json,
        "chat: guided_choice: the texts' array, compact, marked a choice: "
        "%s", req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":"
+               "\"(yes|no)\\\\.\\\"\"}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_REGEX
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "(yes|no)\\.\"") == 0 && !req.json,
+       "completions: guided_regex: its text as it is, marked a regex: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_json\":"
@@ -690,9 +720,10 @@ test_chat(void)
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
                "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
                "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
-               "\"string\",\"pattern\":\"@\"}}}}}}", &req, &err);
-    ok(rc == SLORA_ERROR && strstr(err.msg, "\"pattern\" is not supported "
-                                   "(at #/properties/a)") != NULL,
+               "\"string\",\"pattern\":\"(?=@)\"}}}}}}", &req, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "pattern: lookahead is not "
+                                   "supported at byte 2 (at "
+                                   "#/properties/a)") != NULL,
        "a schema it cannot enforce: the keyword and where: %s", err.msg);
     slora_openai_req_free(&req);
 

@@ -50,6 +50,8 @@ typedef struct {
     char               *regexes;        /* patterns' automata */
     uint32_t            n_regexes;      /* bytes */
     uint32_t            cap_regexes;
+    size_t              regex_work;     /* the patterns' budget, shared
+                                           (slora_regex_compile) */
     slora_json_memo_t  *memo;           /* $ref targets compiled */
     uint32_t            n_memo;
     uint32_t            cap_memo;

@@ -182,7 +182,7 @@ slora_json_regex_parse(const char *text, size_t len, slora_err_t *err)
     slora_json_schema_t  *s;
 
     r = slora_regex_compile(text, len, 0, SLORA_REGEX_NONE,
-                            SLORA_REGEX_WHOLE, err);
+                            SLORA_REGEX_WHOLE, NULL, err);
     if (r == NULL) {
         return NULL;
     }

@@ -42,6 +42,42 @@ static const char  *slora_json_shaping[] = {
 };
 
 
+/*
+ * The formats a string is held to as patterns are (where it has no
+ * pattern of its own): JSON Schema's date, time and date-time (RFC
+ * 3339: a day 01-31 whatever the month, a time with its offset), email
+ * (a dot-atom local part, a domain of two labels or more), hostname
+ * (labels of letters, digits and inner hyphens, of any length: the
+ * 63-byte limit would make its automaton 50 times larger), ipv4, uuid
+ * and uri (a scheme, then URI characters). Other formats (ipv6,
+ * duration, ...) stay annotations.
+ */
+#define SLORA_JSON_DATE  "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+#define SLORA_JSON_TIME  "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"      \
+                         "(\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3])"    \
+                         ":[0-5][0-9])"
+#define SLORA_JSON_ATOM  "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+#define SLORA_JSON_LABEL "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+#define SLORA_JSON_OCTET "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#define SLORA_JSON_HEX4  "[0-9a-fA-F]{4}"
+
+static const char  *slora_json_formats[][2] = {
+    { "date", "^" SLORA_JSON_DATE "$" },
+    { "time", "^" SLORA_JSON_TIME "$" },
+    { "date-time", "^" SLORA_JSON_DATE "[Tt]" SLORA_JSON_TIME "$" },
+    { "email", "^" SLORA_JSON_ATOM "(\\." SLORA_JSON_ATOM ")*@"
+      SLORA_JSON_LABEL "(\\." SLORA_JSON_LABEL ")+$" },
+    { "hostname", "^" SLORA_JSON_LABEL "(\\." SLORA_JSON_LABEL ")*$" },
+    { "ipv4", "^(" SLORA_JSON_OCTET "\\.){3}" SLORA_JSON_OCTET "$" },
+    { "uuid", "^" SLORA_JSON_HEX4 SLORA_JSON_HEX4 "-" SLORA_JSON_HEX4 "-"
+      SLORA_JSON_HEX4 "-" SLORA_JSON_HEX4 "-" SLORA_JSON_HEX4
+      SLORA_JSON_HEX4 SLORA_JSON_HEX4 "$" },
+    { "uri", "^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;="
+      "%-]+$" },
+    { NULL, NULL }
+};
+
+
 /* The bounds of a number, held for an integer only. */
 static const char  *slora_json_bounds[] = {
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL
@@ -61,6 +97,7 @@ static uint32_t slora_json_compile_object(slora_json_build_t *b,
     const cJSON *sch);
 static uint32_t slora_json_compile_array(slora_json_build_t *b,
     const cJSON *sch);
+static const char *slora_json_format(const cJSON *sch);
 static uint32_t slora_json_compile_string(slora_json_build_t *b,
     const cJSON *sch);
 static uint32_t slora_json_compile_literals(slora_json_build_t *b,
@@ -109,6 +146,7 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
     }
 
     memset(&b, 0, sizeof(slora_json_build_t));
+    b.regex_work = SLORA_REGEX_WORK_MAX;
     b.doc = doc;
     b.err = err;
     b.path[0] = '#';
@@ -669,14 +707,16 @@ slora_json_compile_array(slora_json_build_t *b, const cJSON *sch)
 }
 
 
-/* A string of minLength..maxLength characters; with a pattern, its
- * automaton (which keeps the lengths too) appended to the schema's. */
+/* A string of minLength..maxLength characters; with a pattern (or a
+ * format held as one), its automaton (which keeps the lengths too)
+ * appended to the schema's. */
 static uint32_t
 slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
 {
     char            why[200];
     uint32_t        id, min, max, off;
     slora_err_t     rerr;
+    const char     *re, *what;
     const cJSON    *pattern;
     slora_regex_t  *r;
 
@@ -700,22 +740,24 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
         return slora_json_fail(b, "pattern must be a string (at %s)", NULL);
     }
 
-    if (min == 0 && max == SLORA_JSON_NONE && pattern == NULL) {
+    re = pattern != NULL ? pattern->valuestring : slora_json_format(sch);
+    what = pattern != NULL ? "pattern" : "format";
+
+    if (min == 0 && max == SLORA_JSON_NONE && re == NULL) {
         return SLORA_JSON_N_ANY_STRING;
     }
 
     off = 0;
 
-    if (pattern != NULL) {
+    if (re != NULL) {
         memset(&rerr, 0, sizeof(slora_err_t));
-        r = slora_regex_compile(pattern->valuestring,
-                                strlen(pattern->valuestring), min,
+        r = slora_regex_compile(re, strlen(re), min,
                                 max == SLORA_JSON_NONE ? SLORA_REGEX_NONE
                                                        : max,
-                                SLORA_REGEX_SEARCH, &rerr);
+                                SLORA_REGEX_SEARCH, &b->regex_work, &rerr);
         if (r == NULL) {
-            snprintf(why, sizeof(why), "%.199s", rerr.msg);
-            return slora_json_fail(b, "pattern: %s (at %s)", why);
+            snprintf(why, sizeof(why), "%s: %.190s", what, rerr.msg);
+            return slora_json_fail(b, "%s (at %s)", why);
         }
 
         off = b->n_regexes;
@@ -732,7 +774,7 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
         free(r);
     }
 
-    id = slora_json_node(b, SLORA_JSON_K_STRING, pattern != NULL, off);
+    id = slora_json_node(b, SLORA_JSON_K_STRING, re != NULL, off);
 
     if (id != SLORA_JSON_NONE) {
         b->nodes[id].min = min;
@@ -740,6 +782,26 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
     }
 
     return id;
+}
+
+
+/* The pattern a string's format is held to, or NULL (none, or one
+ * that stays an annotation). */
+static const char *
+slora_json_format(const cJSON *sch)
+{
+    int           i;
+    const cJSON  *format;
+
+    format = cJSON_GetObjectItemCaseSensitive(sch, "format");
+
+    for (i = 0; cJSON_IsString(format) && slora_json_formats[i][0]; i++) {
+        if (strcmp(format->valuestring, slora_json_formats[i][0]) == 0) {
+            return slora_json_formats[i][1];
+        }
+    }
+
+    return NULL;
 }
 
 

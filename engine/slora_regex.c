@@ -23,9 +23,7 @@
 
 
 #define SLORA_RE_NFA_MAX     65536          /* byte automaton's states */
-#define SLORA_RE_WORK_MAX    (1u << 21)     /* subset construction */
 #define SLORA_RE_BITS_MAX    (1u << 22)     /* states x lengths */
-#define SLORA_RE_LENGTHS_WORK_MAX  (1u << 23)  /* edges x lengths */
 #define SLORA_RE_FAR         (UINT32_MAX - 1)   /* no match reachable */
 
 
@@ -59,6 +57,7 @@ typedef struct {
     slora_re_state_t       *s;
     uint32_t                n;
     uint32_t                cap;
+    size_t                  work_left;  /* the compile's budget */
     slora_err_t            *err;
 } slora_re_nfa_t;
 
@@ -111,7 +110,7 @@ static int slora_re_same(slora_re_dfa_t *d, const uint32_t *a,
     const uint32_t *b, uint32_t n);
 static int slora_re_intern(slora_re_dfa_t *d, const uint32_t *set,
     uint32_t n, uint32_t *id);
-static slora_regex_t *slora_re_finish(const slora_re_nfa_t *a,
+static slora_regex_t *slora_re_finish(slora_re_nfa_t *a,
     const slora_re_dfa_t *d, uint32_t min, uint32_t max, slora_err_t *err);
 static int slora_re_edges(slora_re_edges_t *e, const uint16_t *next,
     const uint8_t *lead, uint32_t n, uint32_t n_classes);
@@ -119,7 +118,7 @@ static void slora_re_edges_free(slora_re_edges_t *e);
 static int slora_re_least(const slora_re_edges_t *e, uint32_t n,
     const uint8_t *accept, uint32_t *dist);
 static int slora_re_most(const slora_re_edges_t *e, uint32_t n,
-    const uint8_t *accept, uint32_t *most);
+    uint32_t *most);
 static void slora_re_fold(uint32_t *m, uint32_t m_next, uint32_t w);
 static void slora_re_lengths(const slora_re_edges_t *e, uint32_t n,
     const uint8_t *accept, uint32_t max, uint32_t words, uint64_t *bits);
@@ -130,7 +129,7 @@ static size_t slora_re_align(size_t n);
 
 slora_regex_t *
 slora_regex_compile(const char *pattern, size_t len, uint32_t min,
-    uint32_t max, int how, slora_err_t *err)
+    uint32_t max, int how, size_t *budget, slora_err_t *err)
 {
     uint32_t          match;
     slora_regex_t    *r;
@@ -144,6 +143,7 @@ slora_regex_compile(const char *pattern, size_t len, uint32_t min,
     memset(&d, 0, sizeof(slora_re_dfa_t));
     a.tree = &t;
     a.err = err;
+    a.work_left = budget != NULL ? *budget : SLORA_REGEX_WORK_MAX;
     r = NULL;
 
     if (slora_re_parse(&t, pattern, len, how, err) == SLORA_OK
@@ -168,6 +168,10 @@ slora_regex_compile(const char *pattern, size_t len, uint32_t min,
     free(d.seen);
     free(d.next);
     free(d.table);
+
+    if (budget != NULL) {
+        *budget = a.work_left;
+    }
 
     return r;
 }
@@ -704,7 +708,7 @@ slora_re_subsets(slora_re_nfa_t *a, uint32_t start, slora_re_dfa_t *d,
             n = n ? slora_re_closure(a, stack, n, mark, gen++, set, &work)
                   : 0;
 
-            if (work > SLORA_RE_WORK_MAX) {
+            if (work > a->work_left) {
                 slora_err_set(err, SLORA_ERROR, "too complex to hold as an "
                               "automaton");
                 rc = SLORA_DECLINED;
@@ -730,6 +734,7 @@ slora_re_subsets(slora_re_nfa_t *a, uint32_t start, slora_re_dfa_t *d,
     free(mark);
     free(stack);
     free(set);
+    a->work_left -= work;
 
     return SLORA_OK;
 
@@ -904,7 +909,7 @@ slora_re_same(slora_re_dfa_t *d, const uint32_t *a, const uint32_t *b,
 /* Trims the automaton to the states a match can be reached from,
  * renumbered in order (the start stays 0), and lays out the block. */
 static slora_regex_t *
-slora_re_finish(const slora_re_nfa_t *a, const slora_re_dfa_t *d,
+slora_re_finish(slora_re_nfa_t *a, const slora_re_dfa_t *d,
     uint32_t min, uint32_t max, slora_err_t *err)
 {
     size_t           size;
@@ -964,14 +969,17 @@ slora_re_finish(const slora_re_nfa_t *a, const slora_re_dfa_t *d,
     if (min > 0 && max != SLORA_REGEX_NONE) {
         words = max / 64 + 1;
 
+        /* the lengths' sweeps: five over the edges a length */
         if ((uint64_t) n * (max + 1) > SLORA_RE_BITS_MAX
-            || (uint64_t) e.n * (max + 1) > SLORA_RE_LENGTHS_WORK_MAX)
+            || (uint64_t) e.n * (max + 1) * 5 > a->work_left)
         {
             slora_err_set(err, SLORA_ERROR, "with both minLength and "
                           "maxLength %u, its automaton of %u states is too "
                           "large to hold", max, n);
             goto done;
         }
+
+        a->work_left -= (size_t) e.n * (max + 1) * 5;
     }
 
     size = slora_re_align(sizeof(slora_regex_t))
@@ -1024,7 +1032,7 @@ slora_re_finish(const slora_re_nfa_t *a, const slora_re_dfa_t *d,
     slora_re_edges_free(&e);
 
     if (slora_re_edges(&e, next, lead, n, d->n_classes) != SLORA_OK
-        || slora_re_most(&e, n, r_accept, r_most) != SLORA_OK)
+        || slora_re_most(&e, n, r_most) != SLORA_OK)
     {
         slora_err_set(err, SLORA_ERROR, "out of memory");
         free(r);
@@ -1230,8 +1238,7 @@ slora_re_least(const slora_re_edges_t *e, uint32_t n, const uint8_t *accept,
  * value is at least 0). Depth first without recursion; a state met again
  * while open is on a loop. */
 static int
-slora_re_most(const slora_re_edges_t *e, uint32_t n, const uint8_t *accept,
-    uint32_t *most)
+slora_re_most(const slora_re_edges_t *e, uint32_t n, uint32_t *most)
 {
     enum { WHITE = 0, GREY, BLACK };
 
@@ -1248,8 +1255,6 @@ slora_re_most(const slora_re_edges_t *e, uint32_t n, const uint8_t *accept,
         free(at);
         return SLORA_ERROR;
     }
-
-    (void) accept;
 
     for (s = 0; s < n; s++) {
         most[s] = 0;

@@ -42,6 +42,8 @@
 #define SLORA_REGEX_STATES_MAX   4096       /* of the automaton */
 #define SLORA_REGEX_REPEAT_MAX   1000       /* n and m of {n,m} */
 #define SLORA_REGEX_NONE         UINT32_MAX /* no maximum length */
+#define SLORA_REGEX_WORK_MAX     (1u << 21) /* steps a compile may take,
+                                               some 10 ms */
 #define SLORA_REGEX_DEAD         0xffff     /* no next state */
 
 
@@ -69,13 +71,15 @@ typedef struct slora_regex_s {
 
 /*
  * Compiles pattern[0..len) for strings of min..max characters (max
- * SLORA_REGEX_NONE: no limit), as a search or for the whole text. NULL
- * with err set when the pattern is refused, admits no string of those
- * lengths, or is too large to hold as an automaton. The block is
- * malloc'ed, r->size bytes.
+ * SLORA_REGEX_NONE: no limit), as a search or for the whole text, in at
+ * most *budget steps (decreased by those taken, so that several
+ * patterns can share one; NULL: SLORA_REGEX_WORK_MAX). NULL with err set
+ * when the pattern is refused, admits no string of those lengths, or is
+ * too large or too complex to hold as an automaton within the budget.
+ * The block is malloc'ed, r->size bytes.
  */
 slora_regex_t *slora_regex_compile(const char *pattern, size_t len,
-    uint32_t min, uint32_t max, int how, slora_err_t *err);
+    uint32_t min, uint32_t max, int how, size_t *budget, slora_err_t *err);
 
 
 static inline const uint16_t *

@@ -65,6 +65,8 @@ my @WANT_CHECKS = (
     . 'model validates',
     'json schema with patterns: the client validates each field against '
     . 'its pattern',
+    'json schema with formats: the client validates a date, a date-time, '
+    . 'a UUID and an IPv4 address',
     'json schema with a back reference raises BadRequestError naming it',
     'guided_choice: the answer is one of the texts, finish stop; streamed '
     . 'the same',

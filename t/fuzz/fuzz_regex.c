@@ -63,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sep = memchr(data, 0xfe, size);
     n_pat = sep != NULL ? (size_t) (sep - data) : size;
 
-    r = slora_regex_compile((const char *) data, n_pat, min, max, how,
+    r = slora_regex_compile((const char *) data, n_pat, min, max, how, NULL,
                             &err);
 
     if (r == NULL) {

@@ -340,7 +340,8 @@ def json_schema(client):
     client validates the answer into the model, whose keys come in the
     model's order; streamed, the same text as not; a schema the server
     cannot enforce raises BadRequestError naming it; fields with
-    patterns come back as the client's own validation of them admits."""
+    patterns or formats come back as the client's own validation of them
+    admits."""
     from typing import Annotated, List, Literal, Optional
 
     import pydantic
@@ -399,6 +400,27 @@ def json_schema(client):
     check("json schema with patterns: the client validates each field "
           "against its pattern", isinstance(c.message.parsed, Contact)
           and c.finish_reason == "stop", c.message.content)
+
+    import datetime
+    import ipaddress
+    import uuid
+
+    class Event(pydantic.BaseModel):
+        day: datetime.date
+        starts: datetime.datetime
+        ticket: uuid.UUID
+        server: ipaddress.IPv4Address
+
+    asks = [{"role": "user", "content": "A concert in JSON: its day, its "
+             "start, a ticket id and a server address."}]
+    r = client.chat.completions.parse(model="base", messages=asks,
+                                      max_tokens=160, temperature=0,
+                                      response_format=Event)
+    c = r.choices[0]
+    check("json schema with formats: the client validates a date, a "
+          "date-time, a UUID and an IPv4 address",
+          isinstance(c.message.parsed, Event) and c.finish_reason == "stop",
+          c.message.content)
 
     twice = {"type": "json_schema", "json_schema": {
         "name": "Twice", "schema": {"type": "object", "properties": {

@@ -11,7 +11,9 @@
  *   (c) the engine: SmolLM2's greedy and sampled answers under the
  *       schema parse, and each string matches its pattern as PCRE2 reads
  *       it, within its lengths;
- *   (d) the schema compiler's refusals of patterns, naming where.
+ *   (d) the schema compiler's refusals of patterns, naming where;
+ *   (e) formats held as patterns: a value of each taken, values a format
+ *       does not admit refused, ipv6 left an annotation.
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -96,6 +98,7 @@ static void test_mask(const slora_tokenizer_t *tok,
 static void test_engine(const slora_tokenizer_t *tok);
 static int check_answer(const char *text, int i);
 static void test_refused(void);
+static void test_formats(void);
 
 
 int
@@ -118,6 +121,7 @@ main(void)
     test_mask(tok, v, s);
     test_engine(tok);
     test_refused();
+    test_formats();
 
     slora_json_schema_free(s);
     slora_json_vocab_free(v);
@@ -336,9 +340,28 @@ test_refused(void)
           "{\"type\": \"string\"}}}", "$ref beside other keywords" },
     };
 
+    static const char  one[] =
+        "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": "
+        "\"string\", \"pattern\": \"(a|b)*a(a|b){9}\"}}}";
+    static const char  two[] =
+        "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": "
+        "\"string\", \"pattern\": \"(a|b)*a(a|b){9}\"}, \"b\": {\"type\": "
+        "\"string\", \"pattern\": \"(a|b)*b(a|b){9}\"}}}";
+
     size_t                i;
     slora_err_t           err;
     slora_json_schema_t  *s;
+
+    /* the patterns of a schema share one budget of work */
+    s = slora_json_schema_parse(one, strlen(one), &err);
+    ok(s != NULL, "a pattern of a thousand states compiles: %s",
+       s ? "" : err.msg);
+    slora_json_schema_free(s);
+    s = slora_json_schema_parse(two, strlen(two), &err);
+    ok(s == NULL && strstr(err.msg, "too complex") != NULL
+       && strstr(err.msg, "#/properties/b") != NULL,
+       "two of them in one schema exceed its budget: %s", err.msg);
+    slora_json_schema_free(s);
 
     for (i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
         memset(&err, 0, sizeof(err));
@@ -348,4 +371,71 @@ test_refused(void)
            "refused: %s", err.msg);
         slora_json_schema_free(s);
     }
+}
+
+
+/* (e) */
+static void
+test_formats(void)
+{
+    static const char  fmt_schema[] =
+        "{\"type\": \"object\", \"properties\": {"
+        "\"d\": {\"type\": \"string\", \"format\": \"date\"},"
+        "\"t\": {\"type\": \"string\", \"format\": \"time\"},"
+        "\"dt\": {\"type\": \"string\", \"format\": \"date-time\"},"
+        "\"e\": {\"type\": \"string\", \"format\": \"email\"},"
+        "\"h\": {\"type\": \"string\", \"format\": \"hostname\"},"
+        "\"ip\": {\"type\": \"string\", \"format\": \"ipv4\"},"
+        "\"u\": {\"type\": \"string\", \"format\": \"uuid\"},"
+        "\"uri\": {\"type\": \"string\", \"format\": \"uri\"},"
+        "\"v6\": {\"type\": \"string\", \"format\": \"ipv6\"}}}";
+
+    static const char  *keys[] = { "d", "t", "dt", "e", "h", "ip", "u", "uri",
+                                   "v6" };
+    static const char  *good_values[] = {
+        "2024-02-29", "23:59:60.5+05:30", "1969-07-20T20:17:40Z",
+        "ada.lovelace+notes@math.example.org", "a-1.example", "192.168.0.255",
+        "123e4567-E89B-12d3-a456-426614174000",
+        "https://example.org/a?b=c#d", "not an address",
+    };
+    static const char  *bad_values[] = {
+        "2024-13-01", "12:00:00", "1969-07-20 20:17:40Z", "ada@localhost",
+        "-a.example", "256.1.1.1", "123e4567-e89b-12d3-a456-42661417400",
+        "no scheme here", NULL,
+    };
+
+    int                   taken;
+    char                  doc[256];
+    size_t                i, n;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_json_schema_t  *s;
+
+    s = slora_json_schema_parse(fmt_schema, strlen(fmt_schema), &err);
+    ok(s != NULL, "a schema of every format held compiles: %s",
+       s ? "" : err.msg);
+    if (s == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        n = (size_t) snprintf(doc, sizeof(doc), "{\"%s\": \"%s\"}", keys[i],
+                              good_values[i]);
+        slora_json_init(&j, s);
+        ok(slora_json_feed(&j, doc, n) && slora_json_done(&j),
+           "format of \"%s\": \"%s\" taken", keys[i], good_values[i]);
+
+        if (bad_values[i] == NULL) {
+            continue;
+        }
+
+        n = (size_t) snprintf(doc, sizeof(doc), "{\"%s\": \"%s\"}", keys[i],
+                              bad_values[i]);
+        slora_json_init(&j, s);
+        taken = slora_json_feed(&j, doc, n);
+        ok(!taken, "format of \"%s\": \"%s\" refused", keys[i],
+           bad_values[i]);
+    }
+
+    slora_json_schema_free(s);
 }

@@ -61,7 +61,7 @@ regex_run(const char *pattern, const char *text, uint32_t min, uint32_t max)
 
     memset(&err, 0, sizeof(err));
     r = slora_regex_compile(pattern, strlen(pattern), min, max,
-                            SLORA_REGEX_SEARCH, &err);
+                            SLORA_REGEX_SEARCH, NULL, &err);
 
     if (r == NULL) {
         diag("%s: %s", pattern, err.msg);
@@ -186,20 +186,21 @@ test_refused(void)
     for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         memset(&err, 0, sizeof(err));
         r = slora_regex_compile(refused[i][0], strlen(refused[i][0]), 0,
-                                SLORA_REGEX_NONE, SLORA_REGEX_SEARCH, &err);
+                                SLORA_REGEX_NONE, SLORA_REGEX_SEARCH, NULL,
+                                &err);
         ok(r == NULL && strstr(err.msg, refused[i][1]) != NULL,
            "/%s/ refused: %s", refused[i][0], err.msg);
         free(r);
     }
 
     memset(&err, 0, sizeof(err));
-    r = slora_regex_compile("^ab$", 4, 3, 5, SLORA_REGEX_SEARCH, &err);
+    r = slora_regex_compile("^ab$", 4, 3, 5, SLORA_REGEX_SEARCH, NULL, &err);
     ok(r == NULL && strstr(err.msg, "minLength to maxLength") != NULL,
        "^ab$ within 3..5 characters refused: %s", err.msg);
     free(r);
 
     memset(&err, 0, sizeof(err));
-    r = slora_regex_compile("^(ab)+$", 7, 3, 3, SLORA_REGEX_SEARCH, &err);
+    r = slora_regex_compile("^(ab)+$", 7, 3, 3, SLORA_REGEX_SEARCH, NULL, &err);
     ok(r == NULL, "^(ab)+$ at exactly 3 characters refused: %s", err.msg);
     free(r);
 }
@@ -251,7 +252,8 @@ test_pcre(void)
                            &erroff, NULL);
         memset(&err, 0, sizeof(err));
         r = slora_regex_compile(pats[i].pattern, strlen(pats[i].pattern), 0,
-                                SLORA_REGEX_NONE, SLORA_REGEX_SEARCH, &err);
+                                SLORA_REGEX_NONE, SLORA_REGEX_SEARCH, NULL,
+                                &err);
 
         if (re == NULL || r == NULL) {
             ok(0, "/%s/ compiles (%s)", pats[i].pattern, err.msg);
@@ -365,7 +367,7 @@ test_lengths(void)
         memset(&err, 0, sizeof(err));
         r = slora_regex_compile(pats[i].pattern, strlen(pats[i].pattern),
                                 pats[i].min, pats[i].max, SLORA_REGEX_SEARCH,
-                                &err);
+                                NULL, &err);
 
         if (r == NULL) {
             ok(0, "/%s/ %u..%u compiles: %s", pats[i].pattern, pats[i].min,

@@ -10,7 +10,8 @@
 # parsed); a JSON schema (greedy, and four sampled choices: each checked
 # for the schema's keys in order and their types); tool calls under
 # tool_choice "required" (each checked against its function's
-# parameters) and guided_choice; a text scored with
+# parameters), guided_choice, guided_regex and a schema of patterns and
+# formats (each answer checked here); a text scored with
 # echo, and a greedy continuation scored back against generation's
 # figures; then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
@@ -264,6 +265,49 @@ got = [c["message"]["content"] for c in ans["choices"]]
 print(f"guided_choice n=4 T=1.0: {got}, "
       + ("each one of the texts" if all(g in TEXTS for g in got)
          else "NOT ALL TEXTS"))
+
+# guided_regex: n=4 sampled answers, each a whole match (the number
+# form may end on the model's end of text, the date where it is whole);
+# a schema of patterns and formats, each string checked here
+import re
+
+for rx, ask in ((r"[0-9]+", "How many legs does a spider have? Answer "
+                 "with a number."),
+                (r"\d{4}-\d{2}-\d{2}", "Give a date in ISO format.")):
+    ans = post({"model": MODEL, "max_tokens": 16, "temperature": 0.7,
+                "seed": 7, "n": 4, "guided_regex": rx,
+                "messages": [{"role": "user", "content": ask}]})
+    got = [(c["message"]["content"], c["finish_reason"])
+           for c in ans["choices"]]
+    whole = [re.fullmatch(rx, g) is not None for g, _ in got]
+    stops = sum(f == "stop" for _, f in got)
+    print(f"guided_regex {rx} n=4 T=0.7: {got}, "
+          + ("each a match" if all(whole) else "NOT ALL MATCHES")
+          + f", {stops} of 4 ended by the model or the match")
+
+CHECKS = {"zip": r"\d{5}(-\d{4})?", "day": r"\d{4}-\d{2}-\d{2}",
+          "id": r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"}
+PSCHEMA = {"type": "object", "properties": {
+    "zip": {"type": "string", "pattern": "^" + CHECKS["zip"] + "$"},
+    "day": {"type": "string", "format": "date"},
+    "id": {"type": "string", "format": "uuid"}},
+    "required": ["zip", "day", "id"]}
+ans = post({"model": MODEL, "max_tokens": 96, "temperature": 1.0, "seed": 3,
+            "n": 4, "response_format": {"type": "json_schema", "json_schema":
+                                        {"name": "p", "schema": PSCHEMA}},
+            "messages": [{"role": "user", "content": "A zip code, a day "
+                          "and an id as JSON."}]})
+bad = []
+for c in ans["choices"]:
+    try:
+        doc = json.loads(c["message"]["content"])
+        if not all(re.fullmatch(rx, doc[k]) for k, rx in CHECKS.items()):
+            bad.append(doc)
+    except (ValueError, KeyError, TypeError):
+        bad.append((c["finish_reason"], c["message"]["content"]))
+print(f"patterns and formats n=4 T=1.0: {len(ans['choices']) - len(bad)} "
+      f"of 4 parse with every string matching"
+      + ("" if not bad else f"; not: {bad}"))
 
 # echo: a text scored by the model (a completion of max_tokens 0 with
 # echo and logprobs), and a greedy continuation's figures as generating

@@ -280,7 +280,9 @@ slora_engine_host_json(slora_engine_t *e, slora_engine_req_t *q, float *row,
     for (j = 0; may_end && j < q->n_stop; j++) {
         id = q->stop_ids[j];
 
-        if (id >= 0 && id < vocab && row[id] == -INFINITY) {
+        if (id >= 0 && id < vocab && row[id] == -INFINITY
+            && scratch[id] != -INFINITY)
+        {
             row[id] = scratch[id];
             n++;
         }

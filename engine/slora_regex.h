@@ -8,9 +8,10 @@
  * guided_regex, as the whole text. What is taken: literal
  * characters and escapes (\t \n \r \v \f \0 \xHH \uHHHH \u{H...} \cX, a
  * syntax character escaped), ".", classes with ranges and negation,
- * \d \D \w \W \s \S, groups (capturing, (?:...), (?<name>...)),
- * alternation, the quantifiers * + ? {n} {n,} {n,m} (greedy or lazy,
- * the same for a match). What is refused, with its reason: back
+ * \d \D \w \W \s \S, groups (capturing, (?:...), (?<name>...) and
+ * Python's (?P<name>...)), alternation, the quantifiers * + ? {n} {n,}
+ * {n,m} (greedy or lazy, the same for a match), the anchors ^ $ (and
+ * Python's \A \Z) at the ends. What is refused, with its reason: back
  * references, lookaround, word boundaries, Unicode property escapes,
  * anchors anywhere else.
  *

@@ -49,9 +49,13 @@ static const slora_re_range_t  slora_re_eol[] = {
 
 #define slora_re_n(a)  (sizeof(a) / sizeof((a)[0]))
 
+#define SLORA_RE_BEGIN  1           /* slora_re_anchor's kinds */
+#define SLORA_RE_END    2
+
 
 static uint32_t slora_re_alt(slora_re_parser_t *ps, int top);
 static uint32_t slora_re_seq(slora_re_parser_t *ps, int top);
+static int slora_re_anchor(slora_re_parser_t *ps, size_t *len);
 static uint32_t slora_re_atom(slora_re_parser_t *ps);
 static uint32_t slora_re_quantify(slora_re_parser_t *ps, uint32_t atom);
 static int slora_re_braces(slora_re_parser_t *ps, uint32_t *min,
@@ -188,7 +192,8 @@ slora_re_alt(slora_re_parser_t *ps, int top)
 static uint32_t
 slora_re_seq(slora_re_parser_t *ps, int top)
 {
-    int        begins, ends;
+    int        begins, ends, anchor;
+    size_t     len;
     uint32_t   id, n, cap, *items, *more;
 
     items = NULL;
@@ -198,25 +203,27 @@ slora_re_seq(slora_re_parser_t *ps, int top)
     ends = 0;
     id = 0;
 
-    if (top && ps->p < ps->end && *ps->p == '^') {
+    if (top && slora_re_anchor(ps, &len) == SLORA_RE_BEGIN) {
         begins = 1;
-        ps->p++;
+        ps->p += len;
     }
 
     while (ps->p < ps->end && *ps->p != '|' && *ps->p != ')') {
-        if (*ps->p == '$' || *ps->p == '^') {
-            if (!top || *ps->p == '^'
-                || (ps->p + 1 < ps->end && ps->p[1] != '|'))
+        anchor = slora_re_anchor(ps, &len);
+
+        if (anchor != 0) {
+            if (!top || anchor == SLORA_RE_BEGIN
+                || (ps->p + len < ps->end && ps->p[len] != '|'))
             {
-                id = slora_re_fail(ps, "an anchor (^ or $) is supported only "
-                                   "at the start or the end of the "
-                                   "pattern or of a top-level "
+                id = slora_re_fail(ps, "an anchor (^, $, \\A, \\Z) is "
+                                   "supported only at the start or the "
+                                   "end of the pattern or of a top-level "
                                    "alternative");
                 break;
             }
 
             ends = 1;
-            ps->p++;
+            ps->p += len;
             break;
         }
 
@@ -276,6 +283,32 @@ slora_re_seq(slora_re_parser_t *ps, int top)
     free(items);
 
     return id;
+}
+
+
+/* An anchor at ps->p: SLORA_RE_BEGIN (^, or Python's \\A), SLORA_RE_END
+ * ($, or Python's \\Z, both the very end here), or 0; *len its bytes. */
+static int
+slora_re_anchor(slora_re_parser_t *ps, size_t *len)
+{
+    if (ps->p == ps->end) {
+        return 0;
+    }
+
+    *len = 1;
+
+    if (*ps->p == '^' || *ps->p == '$') {
+        return *ps->p == '^' ? SLORA_RE_BEGIN : SLORA_RE_END;
+    }
+
+    if (*ps->p == '\\' && ps->p + 1 < ps->end
+        && (ps->p[1] == 'A' || ps->p[1] == 'Z'))
+    {
+        *len = 2;
+        return ps->p[1] == 'A' ? SLORA_RE_BEGIN : SLORA_RE_END;
+    }
+
+    return 0;
 }
 
 
@@ -512,7 +545,15 @@ slora_re_group(slora_re_parser_t *ps)
         {
             return slora_re_fail(ps, "lookbehind is not supported");
 
-        } else if (ps->p < ps->end && *ps->p == '<') {
+        } else if (ps->p + 1 < ps->end && *ps->p == 'P' && ps->p[1] == '=') {
+            return slora_re_fail(ps, "back references are not supported");
+
+        } else if (ps->p < ps->end
+                   && (*ps->p == '<'
+                       || (*ps->p == 'P' && ps->p + 1 < ps->end
+                           && ps->p[1] == '<')))
+        {
+            /* a name, as ECMA-262 (?<name>) or Python (?P<name>) */
             while (ps->p < ps->end && *ps->p != '>') {
                 ps->p++;
             }

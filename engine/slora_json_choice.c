@@ -22,15 +22,20 @@
 #include "slora_json_int.h"
 
 
+static slora_json_schema_t *slora_json_raw_schema(uint32_t n_texts,
+    size_t n_bytes, size_t regex_size, slora_json_node_t **root,
+    slora_json_text_t **texts, char **bytes, slora_err_t *err);
+
+
 slora_json_schema_t *
 slora_json_choice_parse(const char *text, size_t len, slora_err_t *err)
 {
     int                   n, i, k;
     char                 *p;
-    size_t                size, n_bytes, a, b;
+    size_t                n_bytes, a, b;
     cJSON                *doc, *it, *other;
     slora_json_text_t    *texts;
-    slora_json_node_t    *nodes;
+    slora_json_node_t    *root;
     slora_json_schema_t  *s;
 
     if (len > SLORA_JSON_SCHEMA_MAX) {
@@ -89,58 +94,29 @@ slora_json_choice_parse(const char *text, size_t len, slora_err_t *err)
         i++;
     }
 
-    /* the built-in nodes and one of literal texts, packed as
-     * slora_json_schema_parse packs */
-    size = sizeof(slora_json_schema_t)
-           + (SLORA_JSON_N_BUILTIN + 1) * sizeof(slora_json_node_t)
-           + (SLORA_JSON_TEXTS_BUILTIN + n) * sizeof(slora_json_text_t)
-           + sizeof(SLORA_JSON_BYTES_BUILTIN) - 1 + n_bytes + 1;
-
-    s = malloc(size);
+    s = slora_json_raw_schema((uint32_t) n, n_bytes, 0, &root, &texts, &p,
+                              err);
     if (s == NULL) {
         cJSON_Delete(doc);
-        slora_err_set(err, SLORA_ERROR, "out of memory");
         return NULL;
     }
 
-    nodes = (slora_json_node_t *) (s + 1);
-    texts = (slora_json_text_t *) (nodes + SLORA_JSON_N_BUILTIN + 1);
-    p = (char *) (texts + SLORA_JSON_TEXTS_BUILTIN + n);
-
-    memcpy(nodes, slora_json_builtin_nodes,
-           SLORA_JSON_N_BUILTIN * sizeof(slora_json_node_t));
-    memset(&nodes[SLORA_JSON_N_BUILTIN], 0, sizeof(slora_json_node_t));
-    nodes[SLORA_JSON_N_BUILTIN].kind = SLORA_JSON_K_LITERAL;
-    nodes[SLORA_JSON_N_BUILTIN].n = (uint32_t) n;
-    nodes[SLORA_JSON_N_BUILTIN].first = SLORA_JSON_TEXTS_BUILTIN;
-    nodes[SLORA_JSON_N_BUILTIN].max = SLORA_JSON_NONE;
-
-    memcpy(texts, slora_json_builtin_texts,
-           SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t));
-    memcpy(p, SLORA_JSON_BYTES_BUILTIN, sizeof(SLORA_JSON_BYTES_BUILTIN) - 1);
-    a = sizeof(SLORA_JSON_BYTES_BUILTIN) - 1;
-    i = SLORA_JSON_TEXTS_BUILTIN;
+    root->kind = SLORA_JSON_K_LITERAL;
+    root->n = (uint32_t) n;
+    root->first = SLORA_JSON_TEXTS_BUILTIN;
+    a = 0;
+    i = 0;
 
     cJSON_ArrayForEach(it, doc) {
         b = strlen(it->valuestring);
-        texts[i].off = (uint32_t) a;
+        texts[i].off = (uint32_t) (sizeof(SLORA_JSON_BYTES_BUILTIN) - 1 + a);
         texts[i].len = (uint32_t) b;
         memcpy(p + a, it->valuestring, b);
         a += b;
         i++;
     }
 
-    p[a] = '\0';
     cJSON_Delete(doc);
-
-    s->nodes = nodes;
-    s->props = NULL;
-    s->texts = texts;
-    s->alts = NULL;
-    s->bytes = p;
-    s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
-    s->root = SLORA_JSON_N_BUILTIN;
-    s->raw = 1;
 
     return s;
 }
@@ -176,9 +152,10 @@ slora_json_form_name(int form)
 slora_json_schema_t *
 slora_json_regex_parse(const char *text, size_t len, slora_err_t *err)
 {
-    size_t                size;
+    char                 *p;
     slora_regex_t        *r;
-    slora_json_node_t    *nodes;
+    slora_json_text_t    *texts;
+    slora_json_node_t    *root;
     slora_json_schema_t  *s;
 
     r = slora_regex_compile(text, len, 0, SLORA_REGEX_NONE,
@@ -194,46 +171,78 @@ slora_json_regex_parse(const char *text, size_t len, slora_err_t *err)
         return NULL;
     }
 
-    /* the built-in nodes and one string of that pattern, its automaton
-     * last, 8-byte aligned */
-    size = sizeof(slora_json_schema_t)
-           + (SLORA_JSON_N_BUILTIN + 1) * sizeof(slora_json_node_t)
-           + SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t)
-           + sizeof(SLORA_JSON_BYTES_BUILTIN);
-    size = (size + 7) & ~(size_t) 7;
-
-    s = malloc(size + r->size);
+    s = slora_json_raw_schema(0, 0, r->size, &root, &texts, &p, err);
     if (s == NULL) {
         free(r);
+        return NULL;
+    }
+
+    root->kind = SLORA_JSON_K_STRING;
+    root->n = 1;
+    memcpy((void *) s->regexes, r, r->size);
+
+    free(r);
+
+    return s;
+}
+
+
+/*
+ * A raw schema's block, packed as slora_json_schema_parse packs one: the
+ * built-in nodes, then its root (*root, zeroed but for max NONE); the
+ * built-in texts, then n_texts more (*texts); the built-in bytes, then
+ * n_bytes more (*bytes) and a NUL; a pattern's automaton of regex_size
+ * bytes at s->regexes, 8-byte aligned.
+ */
+static slora_json_schema_t *
+slora_json_raw_schema(uint32_t n_texts, size_t n_bytes, size_t regex_size,
+    slora_json_node_t **root, slora_json_text_t **texts, char **bytes,
+    slora_err_t *err)
+{
+    char                 *p;
+    size_t                size;
+    slora_json_text_t    *t;
+    slora_json_node_t    *nodes;
+    slora_json_schema_t  *s;
+
+    size = sizeof(slora_json_schema_t)
+           + (SLORA_JSON_N_BUILTIN + 1) * sizeof(slora_json_node_t)
+           + (SLORA_JSON_TEXTS_BUILTIN + n_texts) * sizeof(slora_json_text_t)
+           + sizeof(SLORA_JSON_BYTES_BUILTIN) + n_bytes;
+    size = (size + 7) & ~(size_t) 7;
+
+    s = malloc(size + regex_size);
+    if (s == NULL) {
         slora_err_set(err, SLORA_ERROR, "out of memory");
         return NULL;
     }
 
     nodes = (slora_json_node_t *) (s + 1);
+    t = (slora_json_text_t *) (nodes + SLORA_JSON_N_BUILTIN + 1);
+    p = (char *) (t + SLORA_JSON_TEXTS_BUILTIN + n_texts);
+
     memcpy(nodes, slora_json_builtin_nodes,
            SLORA_JSON_N_BUILTIN * sizeof(slora_json_node_t));
     memset(&nodes[SLORA_JSON_N_BUILTIN], 0, sizeof(slora_json_node_t));
-    nodes[SLORA_JSON_N_BUILTIN].kind = SLORA_JSON_K_STRING;
-    nodes[SLORA_JSON_N_BUILTIN].n = 1;
-    nodes[SLORA_JSON_N_BUILTIN].first = 0;
     nodes[SLORA_JSON_N_BUILTIN].max = SLORA_JSON_NONE;
+    memcpy(t, slora_json_builtin_texts,
+           SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t));
+    memcpy(p, SLORA_JSON_BYTES_BUILTIN, sizeof(SLORA_JSON_BYTES_BUILTIN) - 1);
+    p[sizeof(SLORA_JSON_BYTES_BUILTIN) - 1 + n_bytes] = '\0';
 
     s->nodes = nodes;
     s->props = NULL;
-    s->texts = (const slora_json_text_t *) (nodes + SLORA_JSON_N_BUILTIN + 1);
-    memcpy((void *) s->texts, slora_json_builtin_texts,
-           SLORA_JSON_TEXTS_BUILTIN * sizeof(slora_json_text_t));
+    s->texts = t;
     s->alts = NULL;
-    s->bytes = (const char *) (s->texts + SLORA_JSON_TEXTS_BUILTIN);
-    memcpy((void *) s->bytes, SLORA_JSON_BYTES_BUILTIN,
-           sizeof(SLORA_JSON_BYTES_BUILTIN));
+    s->bytes = p;
     s->regexes = (const char *) s + size;
-    memcpy((void *) s->regexes, r, r->size);
     s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
     s->root = SLORA_JSON_N_BUILTIN;
     s->raw = 1;
 
-    free(r);
+    *root = &nodes[SLORA_JSON_N_BUILTIN];
+    *texts = t + SLORA_JSON_TEXTS_BUILTIN;
+    *bytes = p + sizeof(SLORA_JSON_BYTES_BUILTIN) - 1;
 
     return s;
 }

@@ -41,18 +41,11 @@ const slora_openai_limits_t  slora_openai_default_limits = {
 };
 
 
-static void slora_openai_defaults(slora_openai_req_t *req,
-    slora_openai_kind_e kind);
 static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_content(cJSON *content, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_sampling(cJSON *root,
-    const slora_openai_limits_t *lim, slora_openai_req_t *req,
-    slora_openai_err_t *err);
-static cJSON *slora_openai_root(const char *body, size_t len,
-    slora_openai_err_t *err);
-static int slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
@@ -92,7 +85,7 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 
 /* The body as a JSON object: not empty, UTF-8, one object and only white
  * space after it; NULL with err set otherwise. */
-static cJSON *
+cJSON *
 slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
 {
     cJSON       *root;
@@ -132,7 +125,7 @@ slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
 
 
 /* A request's fields from its object, req holding the defaults. */
-static int
+int
 slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err)
@@ -438,7 +431,7 @@ slora_openai_utf8_valid(const char *s, size_t len)
 }
 
 
-static void
+void
 slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
 {
     memset(req, 0, sizeof(slora_openai_req_t));

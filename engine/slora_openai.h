@@ -139,6 +139,11 @@ typedef struct {
                                                come is schema */
     slora_openai_str_t    tool_name;        /* TOOLS_NAMED: the function */
     int32_t               top_logprobs;     /* and this many alternatives */
+    unsigned              responses:1;      /* a Responses API request,
+                                               as the chat it means */
+    slora_openai_str_t    resp_echo;        /* responses: the fields the
+                                               response object echoes,
+                                               compact JSON members */
 
     slora_openai_block_t *arena;
 } slora_openai_req_t;
@@ -177,6 +182,15 @@ extern const slora_openai_limits_t  slora_openai_default_limits;
  * req holds nothing to use. Either way the caller frees req.
  */
 int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+
+/*
+ * The same for a Responses API body (POST /v1/responses): checked in its
+ * own terms, then parsed as the chat request it means; req->kind is
+ * SLORA_OPENAI_CHAT, req->responses 1 and req->resp_echo set.
+ */
+int slora_openai_parse_responses(const char *body, size_t len,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
 

@@ -20,6 +20,16 @@
 
 /* slora_openai.c: the primitives */
 
+/* req zeroed and given its kind's defaults. */
+void slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind);
+/* The body as a JSON object; NULL with err set when it is not one. */
+cJSON *slora_openai_root(const char *body, size_t len,
+    slora_openai_err_t *err);
+/* A chat or completion request's fields from its object. */
+int slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+
 /* A JSON string, checked for UTF-8 and copied into req's arena. */
 int slora_openai_string(cJSON *item, const char *param,
     slora_openai_str_t *out, slora_openai_req_t *req,

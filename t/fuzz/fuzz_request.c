@@ -1,7 +1,8 @@
 /*
  * fuzz_request.c: libFuzzer harness for what a worker does with a client's
  * request before it takes a slot: slora_openai_parse() of the body as a
- * chat and as a text completion, as the token endpoints' bodies, and of
+ * chat and as a text completion, as a Responses API request, as the
+ * token endpoints' bodies, and of
  * the GET stream's arguments (the input split at '&'); then, for each
  * request that parses, the chat template render and the tokenization
  * with SmolLM2's tokenizer, as ngx_http_slora_handler.c does them
@@ -26,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "slora_openai.h"
 #include "slora_tokenizer.h"
 
@@ -47,6 +50,7 @@ static void fuzz_check_err(const slora_openai_err_t *err);
 static void fuzz_worker(const slora_openai_req_t *req);
 static void fuzz_encode(const char *text, size_t n, int chat);
 static void fuzz_tokens(const uint8_t *data, size_t size);
+static void fuzz_responses(const uint8_t *data, size_t size);
 static void fuzz_query(const uint8_t *data, size_t size);
 static void fuzz_fail(const char *what) __attribute__((noreturn));
 
@@ -107,10 +111,66 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         slora_openai_req_free(&req);
     }
 
+    fuzz_responses(data, size);
     fuzz_query(data, size);
     fuzz_tokens(data, size);
 
     return 0;
+}
+
+
+/* The body as a Responses API request: a chat, marked, with the echoed
+ * fields compact JSON members (they go into the response object as they
+ * are); a refusal as any other. */
+static void
+fuzz_responses(const uint8_t *data, size_t size)
+{
+    int                 rc;
+    char               *obj;
+    cJSON              *echo;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses((const char *) data, size, NULL, &req,
+                                      &err);
+
+    if (rc == SLORA_OK) {
+        if (req.kind != SLORA_OPENAI_CHAT || !req.responses
+            || req.resp_echo.data == NULL)
+        {
+            fuzz_fail("responses: not a marked chat with its echo");
+        }
+
+        fuzz_check_req(&req);
+        fuzz_check_str(&req.resp_echo, "resp_echo");
+
+        obj = malloc(req.resp_echo.len + 3);
+        if (obj == NULL) {
+            abort();
+        }
+
+        obj[0] = '{';
+        memcpy(obj + 1, req.resp_echo.data, req.resp_echo.len);
+        memcpy(obj + 1 + req.resp_echo.len, "}", 2);
+        echo = cJSON_Parse(obj);
+        free(obj);
+
+        if (echo == NULL || cJSON_GetArraySize(echo) != 10) {
+            fuzz_fail("responses: the echo is not ten JSON members");
+        }
+
+        cJSON_Delete(echo);
+        fuzz_worker(&req);
+
+    } else if (rc == SLORA_ERROR) {
+        fuzz_check_err(&err);
+
+    } else {
+        fuzz_fail("responses: neither OK nor ERROR");
+    }
+
+    slora_openai_req_free(&req);
 }
 
 

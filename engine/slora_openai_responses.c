@@ -1,0 +1,863 @@
+/*
+ * slora_openai_responses.c: OpenAI's Responses API request (POST
+ * /v1/responses), stateless: instructions and input (a string, or items:
+ * messages, the function calls an earlier answer made and their
+ * outputs), max_output_tokens, temperature, top_p, text.format (plain
+ * text, a JSON object, or a JSON schema), function tools with
+ * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields as
+ * on chat. What needs a stored response (previous_response_id,
+ * conversation, background) or a model of another kind (reasoning,
+ * images, files, built-in tools, log-probabilities) is refused with
+ * 400 unsupported_parameter, naming it.
+ *
+ * The one idea: a Responses request is a chat request in other clothes,
+ * so it is checked in its own terms and then rewritten as the chat
+ * request it means (a cJSON tree) and parsed by slora_openai.c like any
+ * other: one set of checks for messages, sampling, schemas and tools.
+ * Errors the chat parser finds name the Responses field where one maps.
+ * The fields the answer echoes (instructions, tools, text, ...) are kept
+ * as one compact JSON fragment, req->resp_echo, for the worker to paste
+ * into the response object.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "slora_openai_int.h"
+
+
+#define SLORA_OPENAI_RESP_ITEMS  4096   /* input items a request may send */
+
+
+static int slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err);
+static int slora_openai_resp_input(cJSON *root, cJSON *msgs,
+    slora_openai_err_t *err);
+static int slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
+    slora_openai_err_t *err);
+static cJSON *slora_openai_resp_text(cJSON *content, size_t i,
+    const char *what, slora_openai_err_t *err);
+static int slora_openai_resp_call(cJSON *it, size_t i, cJSON *msgs,
+    cJSON **last, slora_openai_err_t *err);
+static int slora_openai_resp_output(cJSON *it, size_t i, cJSON *msgs,
+    slora_openai_err_t *err);
+static int slora_openai_resp_tools(cJSON *root, cJSON *chat,
+    slora_openai_err_t *err);
+static int slora_openai_resp_format(cJSON *root, cJSON *chat,
+    slora_openai_err_t *err);
+static int slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static void slora_openai_resp_rename(slora_openai_err_t *err);
+static int slora_openai_resp_is(cJSON *item, const char *s);
+
+
+int
+slora_openai_parse_responses(const char *body, size_t len,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int          rc;
+    cJSON       *root, *chat, *msgs, *item;
+    size_t       i;
+
+    /* what the chat request takes as it is */
+    static const char  *same[] = {
+        "model", "temperature", "top_p", "stream", "parallel_tool_calls",
+        "seed", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
+        "presence_penalty", "logit_bias", "stop", "stop_token_ids",
+        "min_tokens", "ignore_eos"
+    };
+
+    slora_openai_defaults(req, SLORA_OPENAI_CHAT);
+    req->responses = 1;
+
+    root = slora_openai_root(body, len, err);
+    if (root == NULL) {
+        return SLORA_ERROR;
+    }
+
+    rc = SLORA_ERROR;
+    msgs = NULL;
+
+    chat = cJSON_CreateObject();
+    if (chat == NULL) {
+        slora_openai_nomem(err);
+        goto done;
+    }
+
+    if (slora_openai_resp_refuse(root, err) != SLORA_OK) {
+        goto done;
+    }
+
+    for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, same[i]);
+
+        if (item != NULL
+            && !cJSON_AddItemToObject(chat, same[i],
+                                      cJSON_Duplicate(item, 1)))
+        {
+            slora_openai_nomem(err);
+            goto done;
+        }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "max_output_tokens");
+    if (item != NULL
+        && !cJSON_AddItemToObject(chat, "max_tokens",
+                                  cJSON_Duplicate(item, 1)))
+    {
+        slora_openai_nomem(err);
+        goto done;
+    }
+
+    msgs = cJSON_AddArrayToObject(chat, "messages");
+    if (msgs == NULL) {
+        slora_openai_nomem(err);
+        goto done;
+    }
+
+    if (slora_openai_resp_input(root, msgs, err) != SLORA_OK
+        || slora_openai_resp_tools(root, chat, err) != SLORA_OK
+        || slora_openai_resp_format(root, chat, err) != SLORA_OK)
+    {
+        goto done;
+    }
+
+    if (slora_openai_fields(chat, SLORA_OPENAI_CHAT, lim, req, err)
+        != SLORA_OK)
+    {
+        slora_openai_resp_rename(err);
+        goto done;
+    }
+
+    rc = slora_openai_resp_echo(root, req, err);
+
+done:
+
+    cJSON_Delete(chat);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+/* The fields a stateless server of a text model cannot honour. */
+static int
+slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err)
+{
+    size_t       i;
+    cJSON       *item, *sub;
+    const char  *why;
+
+    static const struct {
+        const char  *name;
+        const char  *why;
+    } fields[] = {
+        { "previous_response_id", "this server keeps no responses; send"
+          " the conversation's items in input" },
+        { "conversation", "this server keeps no conversations; send the"
+          " conversation's items in input" },
+        { "prompt", "this server keeps no prompt templates" },
+        { "context_management", "this server does not compact contexts" },
+        { "max_tool_calls", "use parallel_tool_calls false for at most one"
+          " call" },
+        { "include", "this server adds nothing to its output items" },
+        { "top_logprobs", "this server gives log-probabilities on"
+          " /v1/chat/completions" }
+    };
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, fields[i].name);
+
+        if (item == NULL || cJSON_IsNull(item)
+            || (cJSON_IsArray(item) && cJSON_GetArraySize(item) == 0)
+            || (cJSON_IsNumber(item) && item->valuedouble == 0
+                && strcmp(fields[i].name, "top_logprobs") == 0))
+        {
+            continue;
+        }
+
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", fields[i].name,
+                                 "%s is not supported by this server: %s",
+                                 fields[i].name, fields[i].why);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "background");
+    if (cJSON_IsTrue(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "background",
+                                 "background is not supported by this"
+                                 " server: a response is answered while"
+                                 " the request waits (stream it to see it"
+                                 " grow)");
+    }
+
+    /* a text model: no reasoning effort, no verbosity */
+    why = NULL;
+    item = cJSON_GetObjectItemCaseSensitive(root, "reasoning");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        cJSON_ArrayForEach(sub, item) {
+            if (!cJSON_IsNull(sub)) {
+                why = "reasoning";
+            }
+        }
+
+        if (!cJSON_IsObject(item)) {
+            why = "reasoning";
+        }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "text");
+    sub = cJSON_IsObject(item)
+          ? cJSON_GetObjectItemCaseSensitive(item, "verbosity") : NULL;
+
+    if (sub != NULL && !cJSON_IsNull(sub)
+        && !slora_openai_resp_is(sub, "medium"))
+    {
+        why = "text.verbosity";
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "truncation");
+    if (item != NULL && !cJSON_IsNull(item)
+        && !slora_openai_resp_is(item, "disabled"))
+    {
+        why = "truncation";
+    }
+
+    if (why != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", why,
+                                 "%s is not supported by this server's"
+                                 " model", why);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* instructions, then input, as chat messages. */
+static int
+slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_err_t *err)
+{
+    size_t   i;
+    cJSON   *input, *it, *m, *type, *last;
+
+    it = cJSON_GetObjectItemCaseSensitive(root, "instructions");
+
+    if (it != NULL && !cJSON_IsNull(it)) {
+        if (!cJSON_IsString(it)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "instructions",
+                                     "instructions must be a string");
+        }
+
+        m = cJSON_CreateObject();
+        if (m == NULL || !cJSON_AddItemToArray(msgs, m)
+            || cJSON_AddStringToObject(m, "role", "system") == NULL
+            || cJSON_AddStringToObject(m, "content", it->valuestring) == NULL)
+        {
+            return slora_openai_nomem(err);
+        }
+    }
+
+    input = cJSON_GetObjectItemCaseSensitive(root, "input");
+
+    if (cJSON_IsString(input)) {
+        m = cJSON_CreateObject();
+        if (m == NULL || !cJSON_AddItemToArray(msgs, m)
+            || cJSON_AddStringToObject(m, "role", "user") == NULL
+            || cJSON_AddStringToObject(m, "content", input->valuestring)
+               == NULL)
+        {
+            return slora_openai_nomem(err);
+        }
+
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsArray(input) || cJSON_GetArraySize(input) == 0
+        || cJSON_GetArraySize(input) > SLORA_OPENAI_RESP_ITEMS)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 input ? "invalid_type"
+                                       : "missing_required_parameter",
+                                 "input", "input must be a string or a"
+                                 " non-empty array of up to %d items",
+                                 SLORA_OPENAI_RESP_ITEMS);
+    }
+
+    i = 0;
+    last = NULL;
+
+    cJSON_ArrayForEach(it, input) {
+        if (!cJSON_IsObject(it)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "input",
+                                     "input[%zu] must be an object", i);
+        }
+
+        type = cJSON_GetObjectItemCaseSensitive(it, "type");
+
+        if (type == NULL || slora_openai_resp_is(type, "message")) {
+            if (slora_openai_resp_message(it, i, msgs, err) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+
+            m = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+            last = slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(
+                                            m, "role"), "assistant")
+                   ? m : NULL;
+
+        } else if (slora_openai_resp_is(type, "function_call")) {
+            if (slora_openai_resp_call(it, i, msgs, &last, err) != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+        } else if (slora_openai_resp_is(type, "function_call_output")) {
+            if (slora_openai_resp_output(it, i, msgs, err) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+
+            last = NULL;
+
+        } else {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", "input",
+                                     "input[%zu]: items of type %s are not"
+                                     " supported by this server (message,"
+                                     " function_call and"
+                                     " function_call_output are)", i,
+                                     cJSON_IsString(type)
+                                     ? type->valuestring : "(not a string)");
+        }
+
+        i++;
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A message item: role and content (a string, or text parts). */
+static int
+slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
+    slora_openai_err_t *err)
+{
+    cJSON  *role, *content, *m;
+
+    role = cJSON_GetObjectItemCaseSensitive(it, "role");
+
+    if (!(slora_openai_resp_is(role, "user")
+          || slora_openai_resp_is(role, "assistant")
+          || slora_openai_resp_is(role, "system")
+          || slora_openai_resp_is(role, "developer")))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "input", "input[%zu].role must be user,"
+                                 " assistant, system or developer", i);
+    }
+
+    content = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(
+                                         it, "content"),
+                                     i, "content", err);
+    if (content == NULL) {
+        return SLORA_ERROR;
+    }
+
+    m = cJSON_CreateObject();
+
+    if (m == NULL || !cJSON_AddItemToArray(msgs, m)) {
+        cJSON_Delete(m);
+        cJSON_Delete(content);
+        return slora_openai_nomem(err);
+    }
+
+    if (cJSON_AddStringToObject(m, "role", role->valuestring) == NULL
+        || !cJSON_AddItemToObject(m, "content", content))
+    {
+        return slora_openai_nomem(err);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A content (a string, or an array of input_text and output_text parts)
+ * as a string item; NULL with err set when it is none of those. */
+static cJSON *
+slora_openai_resp_text(cJSON *content, size_t i, const char *what,
+    slora_openai_err_t *err)
+{
+    cJSON   *part, *type, *text, *parts, *out;
+
+    if (cJSON_IsString(content)) {
+        text = cJSON_CreateString(content->valuestring);
+        if (text == NULL) {
+            slora_openai_nomem(err);
+        }
+
+        return text;
+    }
+
+    if (!cJSON_IsArray(content)) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type", "input",
+                          "input[%zu].%s must be a string or an array of"
+                          " text parts", i, what);
+        return NULL;
+    }
+
+    parts = cJSON_CreateArray();
+    if (parts == NULL) {
+        slora_openai_nomem(err);
+        return NULL;
+    }
+
+    cJSON_ArrayForEach(part, content) {
+        type = cJSON_GetObjectItemCaseSensitive(part, "type");
+        text = cJSON_GetObjectItemCaseSensitive(part, "text");
+
+        if (!(slora_openai_resp_is(type, "input_text")
+              || slora_openai_resp_is(type, "output_text"))
+            || !cJSON_IsString(text))
+        {
+            cJSON_Delete(parts);
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                              cJSON_IsString(type) ? "unsupported_parameter"
+                                                   : "invalid_type",
+                              "input", "input[%zu].%s: only input_text and"
+                              " output_text parts are supported by this"
+                              " server's model", i, what);
+            return NULL;
+        }
+
+        out = cJSON_CreateObject();
+
+        if (out == NULL || !cJSON_AddItemToArray(parts, out)) {
+            cJSON_Delete(out);
+            cJSON_Delete(parts);
+            slora_openai_nomem(err);
+            return NULL;
+        }
+
+        if (cJSON_AddStringToObject(out, "type", "text") == NULL
+            || cJSON_AddStringToObject(out, "text", text->valuestring)
+               == NULL)
+        {
+            cJSON_Delete(parts);
+            slora_openai_nomem(err);
+            return NULL;
+        }
+    }
+
+    return parts;
+}
+
+
+/* A function_call item: a call of the assistant message before it (the
+ * one last points to, made if there is none). */
+static int
+slora_openai_resp_call(cJSON *it, size_t i, cJSON *msgs, cJSON **last,
+    slora_openai_err_t *err)
+{
+    cJSON  *id, *name, *args, *calls, *c, *fn;
+
+    id = cJSON_GetObjectItemCaseSensitive(it, "call_id");
+    name = cJSON_GetObjectItemCaseSensitive(it, "name");
+    args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
+
+    if (!cJSON_IsString(id) || !cJSON_IsString(name)
+        || !cJSON_IsString(args))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "input", "input[%zu]: a function_call item"
+                                 " needs the strings call_id, name and"
+                                 " arguments", i);
+    }
+
+    if (*last == NULL) {
+        *last = cJSON_CreateObject();
+
+        if (*last == NULL || !cJSON_AddItemToArray(msgs, *last)
+            || cJSON_AddStringToObject(*last, "role", "assistant") == NULL
+            || cJSON_AddNullToObject(*last, "content") == NULL)
+        {
+            return slora_openai_nomem(err);
+        }
+    }
+
+    calls = cJSON_GetObjectItemCaseSensitive(*last, "tool_calls");
+    if (calls == NULL) {
+        calls = cJSON_AddArrayToObject(*last, "tool_calls");
+    }
+
+    c = cJSON_CreateObject();
+
+    if (calls == NULL || c == NULL || !cJSON_AddItemToArray(calls, c)
+        || cJSON_AddStringToObject(c, "id", id->valuestring) == NULL
+        || cJSON_AddStringToObject(c, "type", "function") == NULL
+        || (fn = cJSON_AddObjectToObject(c, "function")) == NULL
+        || cJSON_AddStringToObject(fn, "name", name->valuestring) == NULL
+        || cJSON_AddStringToObject(fn, "arguments", args->valuestring)
+           == NULL)
+    {
+        return slora_openai_nomem(err);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A function_call_output item: a tool message answering call_id. */
+static int
+slora_openai_resp_output(cJSON *it, size_t i, cJSON *msgs,
+    slora_openai_err_t *err)
+{
+    cJSON  *id, *out, *m;
+
+    id = cJSON_GetObjectItemCaseSensitive(it, "call_id");
+
+    if (!cJSON_IsString(id)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "input", "input[%zu]: a function_call_output"
+                                 " item needs the string call_id", i);
+    }
+
+    out = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(it,
+                                                                  "output"),
+                                 i, "output", err);
+    if (out == NULL) {
+        return SLORA_ERROR;
+    }
+
+    m = cJSON_CreateObject();
+
+    if (m == NULL || !cJSON_AddItemToArray(msgs, m)) {
+        cJSON_Delete(m);
+        cJSON_Delete(out);
+        return slora_openai_nomem(err);
+    }
+
+    if (cJSON_AddStringToObject(m, "role", "tool") == NULL
+        || cJSON_AddStringToObject(m, "tool_call_id", id->valuestring)
+           == NULL
+        || !cJSON_AddItemToObject(m, "content", out))
+    {
+        return slora_openai_nomem(err);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* tools ({"type": "function", "name", "parameters", ...}, flat) and
+ * tool_choice ({"type": "function", "name"} for one) in chat's shape. */
+static int
+slora_openai_resp_tools(cJSON *root, cJSON *chat, slora_openai_err_t *err)
+{
+    size_t       i, k;
+    cJSON       *tools, *tool, *type, *ct, *fn, *choice, *item;
+
+    static const char  *keep[] = {
+        "name", "description", "parameters", "strict"
+    };
+
+    tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+
+    if (tools != NULL && !cJSON_IsNull(tools)) {
+        if (!cJSON_IsArray(tools)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "tools",
+                                     "tools must be an array");
+        }
+
+        ct = cJSON_AddArrayToObject(chat, "tools");
+        if (ct == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        i = 0;
+
+        cJSON_ArrayForEach(tool, tools) {
+            type = cJSON_GetObjectItemCaseSensitive(tool, "type");
+
+            if (!slora_openai_resp_is(type, "function")) {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         cJSON_IsString(type)
+                                         ? "unsupported_parameter"
+                                         : "invalid_type",
+                                         "tools", "tools[%zu]: only"
+                                         " function tools are supported by"
+                                         " this server", i);
+            }
+
+            item = cJSON_CreateObject();
+
+            if (item == NULL || !cJSON_AddItemToArray(ct, item)
+                || cJSON_AddStringToObject(item, "type", "function") == NULL
+                || (fn = cJSON_AddObjectToObject(item, "function")) == NULL)
+            {
+                cJSON_Delete(item);
+                return slora_openai_nomem(err);
+            }
+
+            for (k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+                type = cJSON_GetObjectItemCaseSensitive(tool, keep[k]);
+
+                if (type != NULL
+                    && !cJSON_AddItemToObject(fn, keep[k],
+                                              cJSON_Duplicate(type, 1)))
+                {
+                    return slora_openai_nomem(err);
+                }
+            }
+
+            i++;
+        }
+    }
+
+    choice = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
+
+    if (choice == NULL || cJSON_IsNull(choice)) {
+        return SLORA_OK;
+    }
+
+    if (cJSON_IsString(choice)) {
+        item = cJSON_Duplicate(choice, 0);
+
+    } else if (slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(
+                                        choice, "type"), "function")
+               && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(choice,
+                                                                  "name")))
+    {
+        item = cJSON_CreateObject();
+
+        if (item != NULL
+            && (cJSON_AddStringToObject(item, "type", "function") == NULL
+                || (fn = cJSON_AddObjectToObject(item, "function")) == NULL
+                || cJSON_AddStringToObject(fn, "name",
+                       cJSON_GetObjectItemCaseSensitive(choice, "name")
+                       ->valuestring) == NULL))
+        {
+            cJSON_Delete(item);
+            item = NULL;
+        }
+
+    } else {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "tool_choice",
+                                 "tool_choice must be \"none\", \"auto\","
+                                 " \"required\" or {\"type\": \"function\","
+                                 " \"name\"}");
+    }
+
+    if (item == NULL || !cJSON_AddItemToObject(chat, "tool_choice", item)) {
+        return slora_openai_nomem(err);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* text.format as chat's response_format: text (none), json_object, or
+ * json_schema with its name, schema, strict and description. */
+static int
+slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
+{
+    size_t   k;
+    cJSON   *text, *format, *type, *rf, *js, *item;
+
+    static const char  *keep[] = {
+        "name", "schema", "strict", "description"
+    };
+
+    text = cJSON_GetObjectItemCaseSensitive(root, "text");
+
+    if (text == NULL || cJSON_IsNull(text)) {
+        return SLORA_OK;
+    }
+
+    format = cJSON_IsObject(text)
+             ? cJSON_GetObjectItemCaseSensitive(text, "format") : NULL;
+
+    if (!cJSON_IsObject(text)
+        || (format != NULL && !cJSON_IsNull(format)
+            && !cJSON_IsObject(format)))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "text.format", "text must be an object and"
+                                 " text.format an object");
+    }
+
+    if (format == NULL || cJSON_IsNull(format)) {
+        return SLORA_OK;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(format, "type");
+
+    if (slora_openai_resp_is(type, "text")) {
+        return SLORA_OK;
+    }
+
+    rf = cJSON_AddObjectToObject(chat, "response_format");
+    if (rf == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    if (slora_openai_resp_is(type, "json_object")) {
+        return cJSON_AddStringToObject(rf, "type", "json_object") != NULL
+               ? SLORA_OK : slora_openai_nomem(err);
+    }
+
+    if (!slora_openai_resp_is(type, "json_schema")) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "text.format", "text.format.type must be"
+                                 " text, json_object or json_schema");
+    }
+
+    if (cJSON_AddStringToObject(rf, "type", "json_schema") == NULL
+        || (js = cJSON_AddObjectToObject(rf, "json_schema")) == NULL)
+    {
+        return slora_openai_nomem(err);
+    }
+
+    for (k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+        item = cJSON_GetObjectItemCaseSensitive(format, keep[k]);
+
+        if (item != NULL
+            && !cJSON_AddItemToObject(js, keep[k], cJSON_Duplicate(item, 1)))
+        {
+            return slora_openai_nomem(err);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* The fields the response object echoes, as the request gave them or
+ * their defaults, printed compact without the outer braces. */
+static int
+slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char        *text;
+    size_t       i, n;
+    cJSON       *echo, *item, *def;
+
+    static const char  *fields[] = {
+        "instructions", "max_output_tokens", "metadata",
+        "parallel_tool_calls", "temperature", "text", "tool_choice",
+        "tools", "top_p", "user"
+    };
+
+    echo = cJSON_CreateObject();
+    if (echo == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, fields[i]);
+
+        if (item != NULL && !cJSON_IsNull(item)) {
+            def = cJSON_Duplicate(item, 1);
+
+        } else if (strcmp(fields[i], "metadata") == 0) {
+            def = cJSON_CreateObject();
+
+        } else if (strcmp(fields[i], "parallel_tool_calls") == 0) {
+            def = cJSON_CreateTrue();
+
+        } else if (strcmp(fields[i], "temperature") == 0
+                   || strcmp(fields[i], "top_p") == 0)
+        {
+            def = cJSON_CreateNumber(1);
+
+        } else if (strcmp(fields[i], "text") == 0) {
+            def = cJSON_Parse("{\"format\":{\"type\":\"text\"}}");
+
+        } else if (strcmp(fields[i], "tool_choice") == 0) {
+            def = cJSON_CreateString("auto");
+
+        } else if (strcmp(fields[i], "tools") == 0) {
+            def = cJSON_CreateArray();
+
+        } else {
+            def = cJSON_CreateNull();
+        }
+
+        if (!cJSON_AddItemToObject(echo, fields[i], def)) {
+            cJSON_Delete(def);
+            cJSON_Delete(echo);
+            return slora_openai_nomem(err);
+        }
+    }
+
+    text = cJSON_PrintUnformatted(echo);
+    cJSON_Delete(echo);
+
+    if (text == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    /* "{...}" less its braces */
+    n = strlen(text);
+    req->resp_echo.data = slora_openai_copy(req, text + 1, n - 2);
+    req->resp_echo.len = n - 2;
+    free(text);
+
+    return req->resp_echo.data != NULL ? SLORA_OK : slora_openai_nomem(err);
+}
+
+
+/* A chat parser's error, named as the Responses request names the
+ * field, in its param and at the start of its message. */
+static void
+slora_openai_resp_rename(slora_openai_err_t *err)
+{
+    char    msg[SLORA_OPENAI_MSG_LEN];
+    size_t  i, n;
+
+    static const struct {
+        const char  *chat;
+        const char  *resp;
+    } names[] = {
+        { "messages", "input" },
+        { "max_tokens", "max_output_tokens" },
+        { "response_format", "text.format" }
+    };
+
+    if (err->param == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        n = strlen(names[i].chat);
+
+        if (strncmp(err->param, names[i].chat, n) != 0
+            || (err->param[n] != '\0' && err->param[n] != '.'))
+        {
+            continue;
+        }
+
+        err->param = names[i].resp;
+
+        if (strncmp(err->msg, names[i].chat, n) == 0) {
+            snprintf(msg, sizeof(msg), "%s%s", names[i].resp, err->msg + n);
+            memcpy(err->msg, msg, sizeof(msg));
+            err->len = strlen(err->msg);
+        }
+
+        return;
+    }
+}
+
+
+static int
+slora_openai_resp_is(cJSON *item, const char *s)
+{
+    return cJSON_IsString(item) && strcmp(item->valuestring, s) == 0;
+}

@@ -1,0 +1,382 @@
+/*
+ * test_openai_responses.c: the Responses API request
+ * (engine/slora_openai_responses.c).
+ *
+ *   (a) each Responses request parses to the same request as the chat
+ *       request it means, field by field: input as a string and as
+ *       items, instructions, text parts, max_output_tokens and sampling,
+ *       text.format (json_object, json_schema), flat function tools with
+ *       tool_choice "required" and a named function, an earlier
+ *       function_call with its function_call_output, vLLM's extras.
+ *   (b) the echoed fields: the defaults, and what the request gave.
+ *   (c) refusals: a 400 naming the Responses field (previous_response_id,
+ *       a reasoning effort, an image part, a built-in tool, an unknown
+ *       item type, a bad schema under text.format, max_output_tokens 0,
+ *       no input), with its code, and a message that speaks of the
+ *       Responses fields, not of the chat's they became.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+#include "slora_openai.h"
+
+
+#define WEATHER_PARAMS                                                     \
+    "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"\
+    "\"required\":[\"city\"]}"
+
+
+static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
+static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
+static void check_same(const char *resp, const char *chat, const char *what);
+static void check_refused(const char *resp, const char *param,
+    const char *code, const char *what);
+
+
+static void
+test_same(void)
+{
+    check_same("{\"model\":\"base\",\"input\":\"Hello!\"}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hello!\"}]}",
+               "input as a string: one user message");
+
+    check_same("{\"model\":\"demo\",\"instructions\":\"Be brief.\","
+               "\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+               "\"input_text\",\"text\":\"Hi \"},{\"type\":\"input_text\","
+               "\"text\":\"there\"}]},{\"type\":\"message\",\"role\":"
+               "\"assistant\",\"content\":[{\"type\":\"output_text\","
+               "\"text\":\"Hello.\"}]},{\"role\":\"developer\",\"content\":"
+               "\"Now in French.\"},{\"role\":\"user\",\"content\":\"Bye\"}],"
+               "\"max_output_tokens\":40,\"temperature\":0.5,\"top_p\":0.9,"
+               "\"stream\":true,\"seed\":7,\"top_k\":20}",
+               "{\"model\":\"demo\",\"messages\":[{\"role\":\"system\","
+               "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":"
+               "\"Hi there\"},{\"role\":\"assistant\",\"content\":"
+               "\"Hello.\"},{\"role\":\"system\",\"content\":\"Now in "
+               "French.\"},{\"role\":\"user\",\"content\":\"Bye\"}],"
+               "\"max_tokens\":40,\"temperature\":0.5,\"top_p\":0.9,"
+               "\"stream\":true,\"seed\":7,\"top_k\":20}",
+               "instructions, items with text parts, an assistant turn, "
+               "developer, sampling, stream and vLLM's top_k");
+
+    check_same("{\"model\":\"base\",\"input\":\"Name a city.\",\"text\":"
+               "{\"format\":{\"type\":\"json_object\"}}}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Name a city.\"}],\"response_format\":"
+               "{\"type\":\"json_object\"}}",
+               "text.format json_object: JSON mode");
+
+    check_same("{\"model\":\"base\",\"input\":\"Name a city.\",\"text\":"
+               "{\"format\":{\"type\":\"json_schema\",\"name\":\"city\","
+               "\"strict\":true,\"schema\":" WEATHER_PARAMS "}}}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Name a city.\"}],\"response_format\":"
+               "{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+               "\"city\",\"strict\":true,\"schema\":" WEATHER_PARAMS "}}}",
+               "text.format json_schema: the schema held");
+
+    check_same("{\"model\":\"base\",\"input\":\"Hi\",\"text\":{\"format\":"
+               "{\"type\":\"text\"}}}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"}]}",
+               "text.format text: free text");
+
+    check_same("{\"model\":\"base\",\"input\":\"Weather in Paris?\","
+               "\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\","
+               "\"description\":\"Weather in a city\",\"parameters\":"
+               WEATHER_PARAMS ",\"strict\":true}],\"tool_choice\":"
+               "\"required\",\"parallel_tool_calls\":false}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Weather in Paris?\"}],\"tools\":[{\"type\":"
+               "\"function\",\"function\":{\"name\":\"get_weather\","
+               "\"description\":\"Weather in a city\",\"parameters\":"
+               WEATHER_PARAMS ",\"strict\":true}}],\"tool_choice\":"
+               "\"required\",\"parallel_tool_calls\":false}",
+               "flat function tools, tool_choice required, "
+               "parallel_tool_calls");
+
+    check_same("{\"model\":\"base\",\"input\":\"Weather?\",\"tools\":["
+               "{\"type\":\"function\",\"name\":\"get_weather\","
+               "\"parameters\":" WEATHER_PARAMS "},{\"type\":\"function\","
+               "\"name\":\"get_time\",\"parameters\":{}}],\"tool_choice\":"
+               "{\"type\":\"function\",\"name\":\"get_time\"}}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Weather?\"}],\"tools\":[{\"type\":"
+               "\"function\",\"function\":{\"name\":\"get_weather\","
+               "\"parameters\":" WEATHER_PARAMS "}},{\"type\":\"function\","
+               "\"function\":{\"name\":\"get_time\",\"parameters\":{}}}],"
+               "\"tool_choice\":{\"type\":\"function\",\"function\":"
+               "{\"name\":\"get_time\"}}}",
+               "tool_choice naming a function");
+
+    check_same("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+               "\"content\":\"Weather in Paris and Rome?\"},{\"type\":"
+               "\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+               "\"output_text\",\"text\":\"Checking.\"}]},{\"type\":"
+               "\"function_call\",\"call_id\":\"c1\",\"name\":"
+               "\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+               "\\\"Paris\\\"}\"},{\"type\":\"function_call\",\"call_id\":"
+               "\"c2\",\"name\":\"get_weather\",\"arguments\":"
+               "\"{\\\"city\\\":\\\"Rome\\\"}\"},{\"type\":"
+               "\"function_call_output\",\"call_id\":\"c1\",\"output\":"
+               "\"18 C\"},{\"type\":\"function_call_output\",\"call_id\":"
+               "\"c2\",\"output\":[{\"type\":\"input_text\",\"text\":"
+               "\"21 C\"}]}],\"tools\":[{\"type\":\"function\",\"name\":"
+               "\"get_weather\",\"parameters\":" WEATHER_PARAMS "}]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Weather in Paris and Rome?\"},{\"role\":"
+               "\"assistant\",\"content\":\"Checking.\",\"tool_calls\":["
+               "{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+               "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+               "\\\"Paris\\\"}\"}},{\"id\":\"c2\",\"type\":\"function\","
+               "\"function\":{\"name\":\"get_weather\",\"arguments\":"
+               "\"{\\\"city\\\":\\\"Rome\\\"}\"}}]},{\"role\":\"tool\","
+               "\"tool_call_id\":\"c1\",\"content\":\"18 C\"},{\"role\":"
+               "\"tool\",\"tool_call_id\":\"c2\",\"content\":\"21 C\"}],"
+               "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+               "\"get_weather\",\"parameters\":" WEATHER_PARAMS "}}]}",
+               "function_call items join the assistant message before "
+               "them, their outputs are tool messages");
+
+    check_same("{\"model\":\"base\",\"input\":[{\"type\":\"function_call\","
+               "\"call_id\":\"c1\",\"name\":\"now\",\"arguments\":\"{}\"},"
+               "{\"type\":\"function_call_output\",\"call_id\":\"c1\","
+               "\"output\":\"noon\"},{\"role\":\"user\",\"content\":"
+               "\"And?\"}],\"reasoning\":{\"effort\":null},\"store\":false,"
+               "\"truncation\":\"disabled\",\"metadata\":{\"k\":\"v\"},"
+               "\"include\":[],\"top_logprobs\":0}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"assistant\","
+               "\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"
+               "\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
+               "\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\","
+               "\"content\":\"noon\"},{\"role\":\"user\",\"content\":"
+               "\"And?\"}]}",
+               "a call with no message before it; fields that ask for "
+               "nothing (a null effort, store, metadata, empty include) "
+               "taken");
+}
+
+
+static void
+test_echo(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  body[] = "{\"model\":\"base\",\"input\":\"Hi\"}";
+    static const char  body2[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"instructions\":\"Be "
+        "brief.\",\"max_output_tokens\":9,\"temperature\":0.25,"
+        "\"metadata\":{\"k\":\"v\"},\"tools\":[{\"type\":\"function\","
+        "\"name\":\"f\"}],\"tool_choice\":\"none\",\"user\":\"u1\"}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, &req,
+                                      &err);
+    ok(rc == SLORA_OK && req.responses && req.kind == SLORA_OPENAI_CHAT,
+       "a Responses request is marked, a chat underneath: %s", err.msg);
+    is_str(req.resp_echo.data,
+           "\"instructions\":null,\"max_output_tokens\":null,\"metadata\":"
+           "{},\"parallel_tool_calls\":true,\"temperature\":1,\"text\":"
+           "{\"format\":{\"type\":\"text\"}},\"tool_choice\":\"auto\","
+           "\"tools\":[],\"top_p\":1,\"user\":null",
+           "the echo: every field at its default");
+    ok(req.resp_echo.len == strlen(req.resp_echo.data),
+       "its length is its text's");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(body2, sizeof(body2) - 1, NULL, &req,
+                                      &err);
+    ok(rc == SLORA_OK, "a request of echoed fields parses: %s", err.msg);
+    is_str(req.resp_echo.data,
+           "\"instructions\":\"Be brief.\",\"max_output_tokens\":9,"
+           "\"metadata\":{\"k\":\"v\"},\"parallel_tool_calls\":true,"
+           "\"temperature\":0.25,\"text\":{\"format\":{\"type\":\"text\"}},"
+           "\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\","
+           "\"name\":\"f\"}],\"top_p\":1,\"user\":\"u1\"",
+           "the echo: what the request gave");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_refused(void)
+{
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\","
+                  "\"previous_response_id\":\"resp_1\"}",
+                  "previous_response_id", "unsupported_parameter",
+                  "previous_response_id: no responses are kept");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"conversation\":"
+                  "\"conv_1\"}", "conversation", "unsupported_parameter",
+                  "conversation");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"background\":true}",
+                  "background", "unsupported_parameter", "background");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"reasoning\":"
+                  "{\"effort\":\"high\"}}", "reasoning",
+                  "unsupported_parameter", "a reasoning effort");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
+                  "\"message.output_text.logprobs\"]}", "include",
+                  "unsupported_parameter", "include");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"top_logprobs\":3}",
+                  "top_logprobs", "unsupported_parameter", "top_logprobs");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"truncation\":"
+                  "\"auto\"}", "truncation", "unsupported_parameter",
+                  "truncation auto");
+    check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+                  "\"content\":[{\"type\":\"input_image\",\"image_url\":"
+                  "\"http://x/y.png\"}]}]}", "input",
+                  "unsupported_parameter", "an image part");
+    check_refused("{\"model\":\"base\",\"input\":[{\"type\":\"reasoning\","
+                  "\"id\":\"rs_1\",\"summary\":[]}]}", "input",
+                  "unsupported_parameter", "a reasoning item");
+    check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"robot\","
+                  "\"content\":\"Hi\"}]}", "input", "invalid_value",
+                  "an unknown role");
+    check_refused("{\"model\":\"base\",\"input\":[{\"type\":"
+                  "\"function_call\",\"name\":\"f\",\"arguments\":\"{}\"}]}",
+                  "input", "invalid_type", "a function_call without call_id");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"tools\":["
+                  "{\"type\":\"web_search\"}]}", "tools",
+                  "unsupported_parameter", "a built-in tool");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"tool_choice\":"
+                  "{\"type\":\"allowed_tools\",\"tools\":[]}}", "tool_choice",
+                  "unsupported_parameter", "tool_choice allowed_tools");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+                  "{\"format\":{\"type\":\"json_schema\",\"name\":\"x\","
+                  "\"schema\":{\"type\":\"number\",\"multipleOf\":3}}}}",
+                  "text.format", "invalid_value",
+                  "a schema keyword the server cannot hold, named as "
+                  "text.format");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+                  "{\"format\":{\"type\":\"grammar\"}}}", "text.format",
+                  "invalid_value", "an unknown format");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\","
+                  "\"max_output_tokens\":0}", "max_output_tokens",
+                  "invalid_value", "max_output_tokens 0, named so");
+    check_refused("{\"model\":\"base\"}", "input",
+                  "missing_required_parameter", "no input");
+    check_refused("{\"model\":\"base\",\"input\":[]}", "input",
+                  "invalid_type", "an empty input");
+    check_refused("{\"input\":\"Hi\"}", "model",
+                  "missing_required_parameter", "no model");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"temperature\":3}",
+                  "temperature", "invalid_value", "temperature out of range");
+}
+
+
+int
+main(void)
+{
+    test_same();
+    test_echo();
+    test_refused();
+
+    done_testing();
+}
+
+
+/* The Responses body resp and the chat body chat parse alike. */
+static void
+check_same(const char *resp, const char *chat, const char *what)
+{
+    int                 rc_a, rc_b;
+    slora_openai_req_t  a, b;
+    slora_openai_err_t  err_a, err_b;
+
+    memset(&err_a, 0, sizeof(err_a));
+    memset(&err_b, 0, sizeof(err_b));
+
+    rc_a = slora_openai_parse_responses(resp, strlen(resp), NULL, &a,
+                                        &err_a);
+    rc_b = slora_openai_parse(chat, strlen(chat), SLORA_OPENAI_CHAT, NULL,
+                              &b, &err_b);
+
+    ok(rc_a == SLORA_OK && rc_b == SLORA_OK && a.responses && !b.responses
+       && same_req(&a, &b),
+       "%s (%s / %s)", what, err_a.msg, err_b.msg);
+
+    slora_openai_req_free(&a);
+    slora_openai_req_free(&b);
+}
+
+
+static void
+check_refused(const char *resp, const char *param, const char *code,
+    const char *what)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(resp, strlen(resp), NULL, &req, &err);
+
+    ok(rc == SLORA_ERROR && err.status == 400 && err.param != NULL
+       && strcmp(err.param, param) == 0 && err.code != NULL
+       && strcmp(err.code, code) == 0 && err.len == strlen(err.msg)
+       && err.len > 0 && strstr(err.msg, "messages") == NULL
+       && strstr(err.msg, "max_tokens") == NULL
+       && strstr(err.msg, "response_format") == NULL,
+       "refused, %s: %s %s: %s", what, err.param ? err.param : "(null)",
+       err.code ? err.code : "(null)", err.msg);
+
+    slora_openai_req_free(&req);
+}
+
+
+static int
+same_req(const slora_openai_req_t *a, const slora_openai_req_t *b)
+{
+    uint32_t  i;
+
+    if (a->n_msgs != b->n_msgs) {
+        diag("messages: %u against %u", a->n_msgs, b->n_msgs);
+        return 0;
+    }
+
+    for (i = 0; i < a->n_msgs; i++) {
+        if (a->msgs[i].role_len != b->msgs[i].role_len
+            || a->msgs[i].content_len != b->msgs[i].content_len
+            || memcmp(a->msgs[i].role, b->msgs[i].role,
+                      a->msgs[i].role_len) != 0
+            || memcmp(a->msgs[i].content, b->msgs[i].content,
+                      a->msgs[i].content_len) != 0)
+        {
+            diag("message %u: %.*s: \"%.*s\" against %.*s: \"%.*s\"", i,
+                 (int) a->msgs[i].role_len, a->msgs[i].role,
+                 (int) a->msgs[i].content_len, a->msgs[i].content,
+                 (int) b->msgs[i].role_len, b->msgs[i].role,
+                 (int) b->msgs[i].content_len, b->msgs[i].content);
+            return 0;
+        }
+    }
+
+    return same_str(&a->model, &b->model)
+           && a->max_tokens == b->max_tokens
+           && a->temperature == b->temperature && a->top_p == b->top_p
+           && a->top_k == b->top_k && a->seed == b->seed
+           && a->has_seed == b->has_seed && a->stream == b->stream
+           && a->json == b->json && same_str(&a->schema, &b->schema)
+           && a->schema_form == b->schema_form
+           && same_str(&a->schema_trigger, &b->schema_trigger)
+           && a->tools == b->tools && same_str(&a->tool_name, &b->tool_name)
+           && a->tool_one == b->tool_one && a->n == b->n
+           && a->logprobs == b->logprobs;
+}
+
+
+static int
+same_str(const slora_openai_str_t *a, const slora_openai_str_t *b)
+{
+    if (a->data == NULL || b->data == NULL) {
+        return a->data == b->data;
+    }
+
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}

@@ -60,6 +60,7 @@ typedef enum {
     NGX_HTTP_SLORA_ROUTE_STREAM,
     NGX_HTTP_SLORA_ROUTE_TOKENIZE,
     NGX_HTTP_SLORA_ROUTE_DETOKENIZE,
+    NGX_HTTP_SLORA_ROUTE_RESPONSES,
     NGX_HTTP_SLORA_ROUTE_NONE
 } ngx_http_slora_route_e;
 
@@ -191,7 +192,8 @@ ngx_http_slora_route(ngx_http_request_t *r)
         { ngx_string("/models"), NGX_HTTP_SLORA_ROUTE_MODELS },
         { ngx_string("/stream"), NGX_HTTP_SLORA_ROUTE_STREAM },
         { ngx_string("/tokenize"), NGX_HTTP_SLORA_ROUTE_TOKENIZE },
-        { ngx_string("/detokenize"), NGX_HTTP_SLORA_ROUTE_DETOKENIZE }
+        { ngx_string("/detokenize"), NGX_HTTP_SLORA_ROUTE_DETOKENIZE },
+        { ngx_string("/responses"), NGX_HTTP_SLORA_ROUTE_RESPONSES }
     };
 
     u = &r->uri;
@@ -390,10 +392,13 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
         break;
     }
 
-    if (slora_openai_parse((const char *) body.data, body.len, kind,
-                           &lim, req, &oe)
-        != SLORA_OK)
-    {
+    rc = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_RESPONSES
+         ? slora_openai_parse_responses((const char *) body.data, body.len,
+                                        &lim, req, &oe)
+         : slora_openai_parse((const char *) body.data, body.len, kind,
+                              &lim, req, &oe);
+
+    if (rc != SLORA_OK) {
         ngx_http_finalize_request(r, ngx_http_slora_send_parse_err(r, &oe));
         return;
     }
@@ -408,6 +413,13 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
+        /* a Responses request's messages are its input */
+        if (req->responses && e.param != NULL
+            && ngx_strcmp(e.param, "messages") == 0)
+        {
+            e.param = "input";
+        }
+
         ngx_http_finalize_request(r, ngx_http_slora_send_err(r, &e));
         return;
     }
@@ -592,7 +604,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_uint_t                   i, k, names, n_prompts;
     slora_slot_t                *s;
     slora_queue_t               *q;
-    const char                  *down;
+    const char                  *down, *max_name;
     ngx_http_slora_ctx_t        *ctx;
     ngx_http_slora_kind_e        kind;
     ngx_http_slora_choice_t     *ch;
@@ -679,12 +691,14 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
                               q->geom.output_cap);
 
+    max_name = req->responses ? "max_output_tokens" : "max_tokens";
+
     if (req->max_tokens > limit) {
         return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
                                    "invalid_request_error", "invalid_value",
-                                   "max_tokens",
-                                   "max_tokens is too large: %i. This server"
-                                   " allows at most %D completion tokens",
+                                   max_name,
+                                   "%s is too large: %i. This server allows"
+                                   " at most %D completion tokens", max_name,
                                    (ngx_int_t) req->max_tokens, limit);
     }
 
@@ -723,7 +737,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                            "invalid_request_error",
                                            "context_length_exceeded",
-                                           "max_tokens",
+                                           max_name,
                                            "This model's maximum context"
                                            " length is %D tokens. However,"
                                            " you requested %D tokens (%D in"
@@ -744,8 +758,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                        "invalid_request_error",
                                        "invalid_value", "min_tokens",
                                        "min_tokens (%i) must be at most"
-                                       " max_tokens (%D)",
-                                       (ngx_int_t) req->min_tokens,
+                                       " %s (%D)",
+                                       (ngx_int_t) req->min_tokens, max_name,
                                        prompt[k].max_tokens);
         }
     }
@@ -792,9 +806,20 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         ctx->stop_max = ngx_max(ctx->stop_max, req->stop[i].len);
     }
 
-    p = ngx_cpymem(ctx->id, kind == NGX_HTTP_SLORA_CHAT ? "chatcmpl-"
-                                                             : "cmpl-",
-                   kind == NGX_HTTP_SLORA_CHAT ? 9 : 5);
+    if (req->responses) {
+        ctx->resp = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_resp_t));
+        if (ctx->resp == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->resp_echo.data = (u_char *) req->resp_echo.data;
+        ctx->resp_echo.len = req->resp_echo.len;
+    }
+
+    p = ngx_cpymem(ctx->id, req->responses ? "resp_"
+                            : kind == NGX_HTTP_SLORA_CHAT ? "chatcmpl-"
+                            : "cmpl-",
+                   req->responses ? 5 : kind == NGX_HTTP_SLORA_CHAT ? 9 : 5);
     p = ngx_sprintf(p, "%08xD%08xD%08xD", (uint32_t) ngx_random(),
                     (uint32_t) ngx_random(), (uint32_t) ngx_random());
     ctx->id_len = p - ctx->id;

@@ -128,6 +128,31 @@ typedef struct {
 typedef struct ngx_http_slora_ctx_s  ngx_http_slora_ctx_t;
 
 
+/* A Responses answer's output item: the message, or a function call;
+ * its text (or arguments) is [off, off + len) of the answer's kept
+ * text. */
+typedef struct {
+    ngx_uint_t                 call;          /* 1: a function_call */
+    char                       name[SLORA_TOOL_NAME_MAX + 1];
+    size_t                     off;
+    size_t                     len;
+} ngx_http_slora_item_t;
+
+
+/* A Responses answer as it goes out (ngx_http_slora_responses.c): its
+ * items, the text they hold (a stream's events drop what they send from
+ * the choice's text, and the done events and the last response object
+ * need all of it), and the next event's sequence_number. */
+typedef struct {
+    ngx_http_slora_item_t      item[NGX_HTTP_SLORA_MAX_CALLS + 1];
+    ngx_uint_t                 n_items;
+    ngx_uint_t                 open;          /* the last item still takes
+                                                 text */
+    ngx_http_slora_lpbuf_t     kept;
+    ngx_uint_t                 seq;
+} ngx_http_slora_resp_t;
+
+
 /* A tool call read from a whole answer: its arguments are text's bytes
  * [args, args + args_len). */
 typedef struct {
@@ -231,6 +256,11 @@ struct ngx_http_slora_ctx_s {
                                                  ngx_http_slora_admin.c */
     ngx_uint_t                 tools;         /* slora_openai_tools_e */
 
+    ngx_http_slora_resp_t     *resp;          /* a Responses API request:
+                                                 its answer's items */
+    ngx_str_t                  resp_echo;     /* the request's fields the
+                                                 response object echoes */
+
     unsigned                   stream:1;
     unsigned                   include_usage:1;
     unsigned                   logprobs:1;
@@ -276,6 +306,8 @@ ngx_int_t ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
+u_char *ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len);
+u_char *ngx_http_slora_json_cstr(u_char *p, const char *s);
 size_t ngx_http_slora_error_max(size_t msg_len);
 u_char *ngx_http_slora_error_json(u_char *p, const char *type,
     const char *code, const char *param, const u_char *msg, size_t len);
@@ -314,6 +346,9 @@ ngx_int_t ngx_http_slora_stream_start(ngx_http_request_t *r,
 ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const u_char *data, size_t len,
     ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_emit_event(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *event, const u_char *data,
+    size_t len, ngx_chain_t ***ll);
 ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
     ngx_chain_t ***ll);
@@ -338,6 +373,26 @@ ngx_int_t ngx_http_slora_tool_read(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 const char *ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);
+
+/* ngx_http_slora_responses.c: the Responses API's answer */
+ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_text(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const u_char *text, size_t len,
+    ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_call(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *name, const u_char *args,
+    size_t len, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_end(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_finish(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_fail(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *code, const u_char *msg,
+    size_t len, ngx_chain_t ***ll);
+ngx_buf_t *ngx_http_slora_resp_body(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
 
 /* ngx_http_slora_admin.c */
 ngx_int_t ngx_http_slora_admin_handler(ngx_http_request_t *r);

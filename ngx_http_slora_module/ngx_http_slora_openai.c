@@ -22,9 +22,6 @@
 #define NGX_HTTP_SLORA_JSON_OVERHEAD  512
 
 
-static u_char *ngx_http_slora_json_str(u_char *p, const u_char *s,
-    size_t len);
-static u_char *ngx_http_slora_json_cstr(u_char *p, const char *s);
 static u_char *ngx_http_slora_head_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, const char *object);
 static u_char *ngx_http_slora_usage_obj(u_char *p,
@@ -456,7 +453,7 @@ ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
 }
 
 
-static u_char *
+u_char *
 ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len)
 {
     *p++ = '"';
@@ -467,7 +464,7 @@ ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len)
 }
 
 
-static u_char *
+u_char *
 ngx_http_slora_json_cstr(u_char *p, const char *s)
 {
     if (s == NULL) {

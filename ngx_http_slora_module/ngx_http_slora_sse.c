@@ -20,18 +20,25 @@ static size_t ngx_http_slora_sse_lines(unsigned char *p,
 
 
 size_t
-ngx_http_slora_sse_frame(unsigned char *dst, size_t cap,
+ngx_http_slora_sse_frame(unsigned char *dst, size_t cap, const char *event,
     const unsigned char *data, size_t len)
 {
-    size_t  need;
+    size_t  need, head;
 
-    need = ngx_http_slora_sse_lines(NULL, data, len);
+    head = event != NULL ? sizeof("event: \n") - 1 + strlen(event) : 0;
+    need = head + ngx_http_slora_sse_lines(NULL, data, len);
 
     if (dst == NULL || need > cap) {
         return need;
     }
 
-    (void) ngx_http_slora_sse_lines(dst, data, len);
+    if (event != NULL) {
+        memcpy(dst, "event: ", 7);
+        memcpy(dst + 7, event, head - 8);
+        dst[head - 1] = '\n';
+    }
+
+    (void) ngx_http_slora_sse_lines(dst + head, data, len);
 
     return need;
 }

@@ -829,15 +829,22 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 {
     u_char  *p, *last;
 
-    p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, len));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    if (ctx->resp != NULL) {
+        if (ngx_http_slora_resp_text(r, ctx, ch->text, len, ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
-    last = ngx_http_slora_chunk_json(p, ctx, ch, ch->text, len, NULL, 0);
+    } else {
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, len));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
 
-    if (ngx_http_slora_emit(r, ctx, p, last - p, ll) != NGX_OK) {
-        return NGX_ERROR;
+        last = ngx_http_slora_chunk_json(p, ctx, ch, ch->text, len, NULL, 0);
+
+        if (ngx_http_slora_emit(r, ctx, p, last - p, ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     ngx_memmove(ch->text, ch->text + len, ch->text_len - len);
@@ -852,11 +859,20 @@ ngx_int_t
 ngx_http_slora_emit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     const u_char *data, size_t len, ngx_chain_t ***ll)
 {
+    return ngx_http_slora_emit_event(r, ctx, NULL, data, len, ll);
+}
+
+
+/* The same, the event named (NULL: unnamed). */
+ngx_int_t
+ngx_http_slora_emit_event(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *event, const u_char *data, size_t len, ngx_chain_t ***ll)
+{
     size_t        need, size;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    need = ngx_http_slora_sse_frame(NULL, 0, data, len);
+    need = ngx_http_slora_sse_frame(NULL, 0, event, data, len);
 
     cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
     if (cl == NULL) {
@@ -879,7 +895,7 @@ ngx_http_slora_emit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     b->pos = b->start;
     b->last = b->start + ngx_http_slora_sse_frame(b->start,
                                                   b->end - b->start,
-                                                  data, len);
+                                                  event, data, len);
     b->temporary = 1;
     b->flush = 0;
     b->last_buf = 0;
@@ -978,6 +994,10 @@ ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     ch->finish = ngx_http_slora_tool_finish(ctx, ch);
 
+    if (ctx->resp != NULL) {
+        return ngx_http_slora_resp_end(r, ctx, ch, ll);
+    }
+
     p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, 0));
     if (p == NULL) {
         return NGX_ERROR;
@@ -1028,7 +1048,8 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ctx->finished = 1;
 
     if (!ctx->stream) {
-        b = ngx_http_slora_response_json(r, ctx);
+        b = ctx->resp != NULL ? ngx_http_slora_resp_body(r, ctx)
+                              : ngx_http_slora_response_json(r, ctx);
         if (b == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -1036,6 +1057,16 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
         rc = ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
         ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ctx->resp != NULL) {
+        /* the Responses API's stream ends with its last event */
+        if (ngx_http_slora_resp_finish(r, ctx, &ll) != NGX_OK) {
+            goto failed;
+        }
+
+        ngx_http_slora_send_last(r, out);
         return;
     }
 
@@ -1111,9 +1142,12 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     out = NULL;
     ll = &out;
 
-    if (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK
-        || ngx_http_slora_emit(r, ctx, (u_char *) "[DONE]", 6, &ll)
-           != NGX_OK)
+    if (ctx->resp != NULL
+        ? ngx_http_slora_resp_fail(r, ctx, code, (u_char *) msg, len, &ll)
+          != NGX_OK
+        : (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK
+           || ngx_http_slora_emit(r, ctx, (u_char *) "[DONE]", 6, &ll)
+              != NGX_OK))
     {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
@@ -1139,8 +1173,9 @@ ngx_http_slora_send_last(ngx_http_request_t *r, ngx_chain_t *out)
 }
 
 
-/* A stream's header and, for chat, each choice's role chunk: sent when
- * the engine has something for it. */
+/* A stream's header and, for chat, each choice's role chunk (for the
+ * Responses API its first events): sent when the engine has something
+ * for it. */
 static ngx_int_t
 ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
@@ -1153,12 +1188,22 @@ ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ctx->kind != NGX_HTTP_SLORA_CHAT) {
+    out = NULL;
+    ll = &out;
+
+    if (ctx->resp != NULL) {
+        if (ngx_http_slora_resp_open(r, ctx, &ll) != NGX_OK
+            || ngx_http_slora_send(r, ctx, out) == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
-    out = NULL;
-    ll = &out;
+    if (ctx->kind != NGX_HTTP_SLORA_CHAT) {
+        return NGX_OK;
+    }
 
     for (i = 0; i < ctx->n_choices; i++) {
         p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, NULL, 0));

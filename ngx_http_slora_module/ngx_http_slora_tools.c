@@ -99,6 +99,19 @@ ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             continue;
         }
 
+        if (ctx->resp != NULL) {
+            if (ngx_http_slora_resp_call(r, ctx,
+                                         ev == SLORA_TOOL_NAME
+                                         ? ch->tool.name : NULL,
+                                         ch->text + at + off, n, ll)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, n)
                                  + SLORA_TOOL_NAME_MAX * 6);
         if (p == NULL) {

@@ -4,7 +4,8 @@
 # choices has n) and its KV pages; a
 # `kill -9` of the engine fails the open stream with an error event within
 # 2 s and the master respawns the engine (new pid, restarts + 1, new
-# epoch), which then serves the same greedy text as before; a reload (HUP)
+# epoch), which then serves the same greedy text as before (a Responses
+# API stream gets its error event and response.failed); a reload (HUP)
 # mid-stream lets the stream finish, byte for byte, and keeps the engine;
 # QUIT mid-stream lets the stream finish before nginx exits.  The one idea
 # to know: the stream must last long enough for the fault to land in its
@@ -206,6 +207,50 @@ diag("idle pool: " . json_encode($idle->{pool}));
     });
     ok($clean, 'no slot or KV page left from the dead epoch')
         or diag('status now: ' . json_encode($s->status));
+}
+
+# 3b. kill -9 of the engine mid-stream of a Responses API stream: an
+# error event, then response.failed with the error and the text sent so
+# far, and nothing after it.
+{
+    my $epid = $s->engine_pid;
+    my $st = stream_start($PORT, 'POST', '/v1/responses',
+        body => json_encode({ model => 'base', input => $PROMPT,
+                              max_output_tokens => $N, temperature => 0,
+                              ignore_eos => JSON::PP::true(),
+                              stream => JSON::PP::true() }),
+        headers => { 'Content-Type' => 'application/json' });
+    ok($st->wait_events(6, 10) >= 6, 'responses stream running before the '
+       . 'kill');
+    ok(kill('KILL', $epid), "engine $epid killed");
+    $st->wait_done(15);
+    my @ev = @{ $st->{events} };
+    my @names = map { $_->{event} // '(none)' } @ev;
+    my $sent = join('', map { $_->{json}{delta} // '' }
+                        grep { ($_->{event} // '') eq
+                               'response.output_text.delta' } @ev);
+    my ($err, $failed) = @ev >= 2 ? @ev[-2, -1] : ({}, {});
+    ok(($err->{event} // '') eq 'error'
+       && ($err->{json}{type} // '') eq 'error'
+       && ($err->{json}{code} // '') eq 'engine_failed'
+       && ($err->{json}{message} // '') =~ /engine/,
+       'an error event, engine_failed, with a message')
+        or diag('last events: ' . join(' ', @names[-4 .. -1]));
+    my $r = $failed->{json}{response} // {};
+    ok(($failed->{event} // '') eq 'response.failed'
+       && ($r->{status} // '') eq 'failed'
+       && ($r->{error}{code} // '') eq 'engine_failed'
+       && length($sent) > 0
+       && ($r->{output}[0]{content}[0]{text} // "\0") eq $sent,
+       'then response.failed, last: the error and the text sent so far');
+    ok(!grep({ /response\.(completed|incomplete)/ } @names),
+       '... and no response.completed: it did not pretend to end');
+    ok($st->{done} && !@{ $st->{errors} }, 'the stream then ends, well '
+       . 'framed') or diag(join("\n", @{ $st->{errors} }));
+    ok(wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid} != $epid;
+    }), 'engine respawned and ready');
 }
 
 # 4. QUIT mid-stream: the stream completes, then nginx exits.

@@ -3,7 +3,8 @@
 # nginx runs on the real SmolLM2-135M-Instruct with one adapter, and
 # t/python/openai_client.py uses the client for chat and text completions,
 # streamed and not, on the base model and the adapter, with n choices,
-# plus two errors.
+# plus two errors; t/python/responses_client.py the Responses API beside
+# chat.
 # The script records each check; this file makes each a TAP test, and also
 # requires that all the expected checks ran. Then the prefix cache: a
 # repeated prompt reports its cached tokens in usage, the metrics and the
@@ -117,22 +118,58 @@ my ($rc_ids, $ids_out) = SloraTest::run_cmd(
 my @ids = $ids_out =~ /(\d+)/g;
 ok($rc_ids == 0 && @ids >= 4, 'the prompt of token ids: ' . join(',', @ids));
 
-my ($rc, $out, $err) = SloraTest::run_cmd(
-    'python3', repo_root() . '/t/python/openai_client.py',
-    "http://127.0.0.1:$PORT/v1", 'tuned', join(',', @ids));
-my ($line) = grep { /^\{"checks"/ } split /\n/, $out;
-my $res = json_decode_safe($line // '');
-ok($res && ref $res->{checks} eq 'ARRAY', 'the client script reported')
-    or diag("rc=$rc\nstdout: $out\nstderr: $err");
-my @checks = $res ? @{ $res->{checks} } : ();
-my %ran = map { $_->[0] => 1 } @checks;
-my @missing = grep { !$ran{$_} } @WANT_CHECKS;
-ok(!@missing, 'each of the script\'s ' . scalar(@WANT_CHECKS)
-   . ' unconditional checks ran') or diag("missing: @missing");
-for my $c (@checks) {
-    ok($c->[1], "openai client: $c->[0]") or diag($c->[2]);
+client_checks('openai_client.py', \@WANT_CHECKS, 'tuned', join(',', @ids));
+
+# The Responses API (POST /v1/responses) through the client's responses
+# resource: each answer the chat's, streamed through its own helper.
+client_checks('responses_client.py', [
+    (map {
+        ("responses $_: a response object, one message of output_text",
+         "responses $_: the chat's answer, its token counts",
+         "responses $_: status as the chat's finish_reason",
+         "responses $_ stream: the events in order, one id, numbered",
+         "responses $_ stream: the deltas are the non-streamed text, and "
+         . "the last event's",
+         "responses $_: instructions are the chat's system message")
+    } 'base', 'tuned'),
+    'max_output_tokens: status incomplete, reason max_output_tokens, 5 '
+    . 'tokens',
+    'max_output_tokens stream: response.incomplete last, the same text, '
+    . 'no response.completed',
+    'parse(): the answer validated into the pydantic model',
+    'tools required: a function_call item, the chat\'s call',
+    'tools required stream: the events in order, the same call',
+    'tools auto: the chat\'s text and calls as items; streamed the same, '
+    . 'in order',
+    'tools conversation: the call and its output sent back are the '
+    . 'chat\'s, the same answer',
+    'previous_response_id raises BadRequestError naming it',
+    'tools raises BadRequestError naming it',
+    'reasoning raises BadRequestError naming it',
+    'an unknown model raises NotFoundError',
+], 'tuned');
+
+# Runs a t/python client script against the server; each of its checks
+# is a test, and each of want must have run.
+sub client_checks {
+    my ($script, $want, @args) = @_;
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        'python3', repo_root() . "/t/python/$script",
+        "http://127.0.0.1:$PORT/v1", @args);
+    my ($line) = grep { /^\{"checks"/ } split /\n/, $out;
+    my $res = json_decode_safe($line // '');
+    ok($res && ref $res->{checks} eq 'ARRAY', "$script reported")
+        or diag("rc=$rc\nstdout: $out\nstderr: $err");
+    my @checks = $res ? @{ $res->{checks} } : ();
+    my %ran = map { $_->[0] => 1 } @checks;
+    my @missing = grep { !$ran{$_} } @$want;
+    ok(!@missing, "each of $script\'s " . scalar(@$want)
+       . ' unconditional checks ran') or diag("missing: @missing");
+    for my $c (@checks) {
+        ok($c->[1], "$script: $c->[0]") or diag($c->[2]);
+    }
+    is($rc, 0, "$script exits 0") or diag($err);
 }
-is($rc, 0, 'the client script exits 0') or diag($err);
 
 # ignore_eos (vLLM's extension): an answer that ends on SmolLM2's
 # end-of-text runs on to max_tokens instead, the same text first.

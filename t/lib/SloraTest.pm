@@ -702,10 +702,13 @@ sub _body {
             push @{ $self->{comments} }, $ev;
             next;
         }
-        if ($block =~ /\A data:\ ([^\n\r]*) \z/x) {
-            $ev->{data} = $1;
-            $ev->{json} = SloraTest::json_decode_safe($1)
-                unless $1 eq '[DONE]';
+        # one data line, after the event's name where it has one (the
+        # Responses API's events)
+        if ($block =~ /\A (?:event:\ ([^\n\r]*)\n)? data:\ ([^\n\r]*) \z/x) {
+            $ev->{event} = $1;
+            $ev->{data} = $2;
+            $ev->{json} = SloraTest::json_decode_safe($2)
+                unless $2 eq '[DONE]';
         }
         push @{ $self->{events} }, $ev;
     }

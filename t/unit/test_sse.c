@@ -39,7 +39,7 @@ frame(const char *data, size_t len)
     static unsigned char  buf[256];
     size_t                n;
 
-    n = ngx_http_slora_sse_frame(buf, sizeof(buf) - 1, U(data), len);
+    n = ngx_http_slora_sse_frame(buf, sizeof(buf) - 1, NULL, U(data), len);
     buf[n < sizeof(buf) ? n : sizeof(buf) - 1] = '\0';
 
     return (const char *) buf;
@@ -68,16 +68,29 @@ test_sse(void)
            "a CR at the end breaks, the byte past the end unread");
 
     memset(buf, 'x', sizeof(buf));
-    n = ngx_http_slora_sse_frame(buf, 5, U("hello"), 5);
+    n = ngx_http_slora_sse_frame(buf, 5, NULL, U("hello"), 5);
     is_int(n, 13, "size needed is returned when cap is short");
     ok(buf[0] == 'x', "nothing is written when cap is short");
 
-    n = ngx_http_slora_sse_frame(NULL, 0, U("a\r\n"), 3);
+    n = ngx_http_slora_sse_frame(NULL, 0, NULL, U("a\r\n"), 3);
     is_int(n, 16, "measuring with NULL dst");
 
-    n = ngx_http_slora_sse_frame(buf, 13, U("hello"), 5);
+    n = ngx_http_slora_sse_frame(buf, 13, NULL, U("hello"), 5);
     ok(n == 13 && memcmp(buf, "data: hello\n\n", 13) == 0,
        "an exact fit is written");
+
+    memset(buf, 'x', sizeof(buf));
+    n = ngx_http_slora_sse_frame(buf, sizeof(buf), "response.created",
+                                 U("{}\n"), 3);
+    ok(n == 41 && memcmp(buf, "event: response.created\ndata: {}\ndata: "
+                              "\n\n", 41) == 0 && buf[41] == 'x',
+       "a named event: its event line, then the data lines");
+    is_int(ngx_http_slora_sse_frame(NULL, 0, "e", U("x"), 1), 18,
+           "measuring a named event");
+    memset(buf, 'x', sizeof(buf));
+    n = ngx_http_slora_sse_frame(buf, 17, "e", U("x"), 1);
+    ok(n == 18 && buf[0] == 'x', "a named event that does not fit is not "
+       "written");
 }
 
 

@@ -1,0 +1,719 @@
+/*
+ * ngx_http_slora_responses.c: the answer to a Responses API request
+ * (POST .../responses; the request is engine/slora_openai_responses.c's):
+ * a response object whose output is a message of output_text and the
+ * function calls the answer made, or, streamed, the API's named events:
+ * response.created and .in_progress; for each item
+ * response.output_item.added, then a message's content_part.added,
+ * output_text.delta events, output_text.done and content_part.done, or
+ * a call's function_call_arguments.delta events and .done; then
+ * response.output_item.done; at the end response.completed (or
+ * .incomplete when max_output_tokens cut it, or an error event and
+ * response.failed when the engine failed it), each with its
+ * sequence_number. No [DONE] ends it: the last event does.
+ *
+ * The one idea: the stream's other code does not change. It still hands
+ * over text and calls as they come (ngx_http_slora_emit_text,
+ * ngx_http_slora_tool_take) and ends choices and requests; here those
+ * become items, and the items keep their text, because the done events
+ * and the last response object repeat all of it. Ids are the request's
+ * random part: resp_, msg_, fc_ and call_ with the item's index.
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
+
+
+#define NGX_HTTP_SLORA_RESP_OVERHEAD  1024
+#define NGX_HTTP_SLORA_RESP_ID_LEN    24      /* the id's random hex */
+
+
+static ngx_int_t ngx_http_slora_resp_add(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t call, const char *name,
+    ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_resp_close(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *status, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_resp_keep(ngx_http_request_t *r,
+    ngx_http_slora_resp_t *resp, const u_char *text, size_t len);
+static ngx_int_t ngx_http_slora_resp_send(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *type, u_char *p, u_char *last,
+    ngx_chain_t ***ll);
+static u_char *ngx_http_slora_resp_head(u_char *p,
+    ngx_http_slora_ctx_t *ctx, const char *type);
+static u_char *ngx_http_slora_resp_at(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t k);
+static u_char *ngx_http_slora_resp_item(u_char *p,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
+    const u_char *base, ngx_uint_t k, const char *status);
+static u_char *ngx_http_slora_resp_part(u_char *p, const u_char *text,
+    size_t len);
+static u_char *ngx_http_slora_resp_object(u_char *p,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
+    const u_char *base, const char *status, const char *code,
+    const u_char *msg, size_t len);
+static size_t ngx_http_slora_resp_max(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_resp_t *resp, size_t extra);
+static u_char *ngx_http_slora_resp_id(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const char *prefix, ngx_uint_t k);
+static const char *ngx_http_slora_resp_status(ngx_http_slora_ctx_t *ctx);
+static u_char *ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp);
+
+
+/* response.created and response.in_progress. */
+ngx_int_t
+ngx_http_slora_resp_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    u_char      *p, *last;
+    ngx_uint_t   i;
+
+    static const char  *types[] = {
+        "response.created", "response.in_progress"
+    };
+
+    for (i = 0; i < 2; i++) {
+        p = ngx_pnalloc(r->pool, ngx_http_slora_resp_max(ctx, ctx->resp, 0));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = ngx_http_slora_resp_head(p, ctx, types[i]);
+        last = ngx_http_slora_lit(last, ",\"response\":");
+        last = ngx_http_slora_resp_object(last, ctx, ctx->resp, NULL,
+                                          "in_progress", NULL, NULL, 0);
+        *last++ = '}';
+
+        if (ngx_http_slora_resp_send(r, ctx, types[i], p, last, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* Text of the answer: an output_text.delta of the message, which opens
+ * first if it is not open. */
+ngx_int_t
+ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const u_char *text, size_t len, ngx_chain_t ***ll)
+{
+    u_char                 *p, *last;
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+
+    if (resp->open && resp->item[resp->n_items - 1].call
+        && ngx_http_slora_resp_close(r, ctx, "completed", ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!resp->open && ngx_http_slora_resp_add(r, ctx, 0, NULL, ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_slora_resp_keep(r, resp, text, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx, "response.output_text.delta");
+    last = ngx_http_slora_resp_at(last, ctx, resp->n_items - 1);
+    last = ngx_http_slora_lit(last, ",\"content_index\":0,\"delta\":");
+    last = ngx_http_slora_json_str(last, text, len);
+    last = ngx_http_slora_lit(last, ",\"logprobs\":[]}");
+
+    return ngx_http_slora_resp_send(r, ctx, "response.output_text.delta", p,
+                                    last, ll);
+}
+
+
+/* A call of the answer: its start (name given), which closes what was
+ * open, or a piece of its arguments. */
+ngx_int_t
+ngx_http_slora_resp_call(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *name, const u_char *args, size_t len, ngx_chain_t ***ll)
+{
+    u_char                 *p, *last;
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+
+    if (name != NULL) {
+        if (resp->open
+            && ngx_http_slora_resp_close(r, ctx, "completed", ll) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_slora_resp_add(r, ctx, 1, name, ll);
+    }
+
+    if (!resp->open || !resp->item[resp->n_items - 1].call) {
+        /* the scanner gives arguments only after a name */
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_slora_resp_keep(r, resp, args, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx,
+                                    "response.function_call_arguments.delta");
+    last = ngx_http_slora_resp_at(last, ctx, resp->n_items - 1);
+    last = ngx_http_slora_lit(last, ",\"delta\":");
+    last = ngx_http_slora_json_str(last, args, len);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx,
+                                    "response.function_call_arguments.delta",
+                                    p, last, ll);
+}
+
+
+/* The choice's end: what is open closes (an answer of nothing is an
+ * empty message), incomplete when max_output_tokens cut it. */
+ngx_int_t
+ngx_http_slora_resp_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, ngx_chain_t ***ll)
+{
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+
+    if (resp->n_items == 0
+        && ngx_http_slora_resp_add(r, ctx, 0, NULL, ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!resp->open) {
+        return NGX_OK;
+    }
+
+    return ngx_http_slora_resp_close(r, ctx,
+                                     ngx_http_slora_resp_status(ctx), ll);
+}
+
+
+/* The stream's last event: response.completed or .incomplete, the whole
+ * response object with its usage. */
+ngx_int_t
+ngx_http_slora_resp_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_chain_t ***ll)
+{
+    u_char      *p, *last;
+    const char  *status, *type;
+
+    status = ngx_http_slora_resp_status(ctx);
+    type = status[0] == 'c' ? "response.completed" : "response.incomplete";
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_resp_max(ctx, ctx->resp, 0));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx, type);
+    last = ngx_http_slora_lit(last, ",\"response\":");
+    last = ngx_http_slora_resp_object(last, ctx, ctx->resp,
+                                      ngx_http_slora_resp_base(ctx->resp),
+                                      status, NULL, NULL, 0);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx, type, p, last, ll);
+}
+
+
+/* A stream the engine failed after it began: an error event, then
+ * response.failed with what was answered before and the error. */
+ngx_int_t
+ngx_http_slora_resp_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *code, const u_char *msg, size_t len, ngx_chain_t ***ll)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool,
+                    ngx_http_slora_resp_max(ctx, ctx->resp, 12 * len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx, "error");
+    last = ngx_http_slora_lit(last, ",\"code\":");
+    last = ngx_http_slora_json_cstr(last, code);
+    last = ngx_http_slora_lit(last, ",\"message\":");
+    last = ngx_http_slora_json_str(last, msg, len);
+    last = ngx_http_slora_lit(last, ",\"param\":null}");
+
+    if (ngx_http_slora_resp_send(r, ctx, "error", p, last, ll) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = last;
+    last = ngx_http_slora_resp_head(p, ctx, "response.failed");
+    last = ngx_http_slora_lit(last, ",\"response\":");
+    last = ngx_http_slora_resp_object(last, ctx, ctx->resp,
+                                      ngx_http_slora_resp_base(ctx->resp),
+                                      "failed", code, msg, len);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx, "response.failed", p, last, ll);
+}
+
+
+/* The whole answer's response object: the message (the text before the
+ * calls, if any) and the calls read from it. */
+ngx_buf_t *
+ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    u_char                   *p;
+    ngx_buf_t                *b;
+    ngx_uint_t                k;
+    ngx_http_slora_resp_t    *resp;
+    ngx_http_slora_item_t    *it;
+    ngx_http_slora_choice_t  *ch;
+
+    resp = ctx->resp;
+    ch = &ctx->choice[0];
+    resp->n_items = 0;
+
+    if (ch->n_calls == 0 || ch->tool_content > 0) {
+        it = &resp->item[resp->n_items++];
+        it->call = 0;
+        it->off = 0;
+        it->len = ch->n_calls ? ch->tool_content : ch->text_len;
+    }
+
+    for (k = 0; k < ch->n_calls; k++) {
+        it = &resp->item[resp->n_items++];
+        it->call = 1;
+        ngx_memcpy(it->name, ch->calls[k].name, sizeof(it->name));
+        it->off = ch->calls[k].args;
+        it->len = ch->calls[k].args_len;
+    }
+
+    b = ngx_create_temp_buf(r->pool, ngx_http_slora_resp_max(ctx, resp, 0));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_http_slora_resp_object(b->last, ctx, resp, ch->text,
+                                   ngx_http_slora_resp_status(ctx), NULL,
+                                   NULL, 0);
+    *p++ = '\n';
+    b->last = p;
+
+    return b;
+}
+
+
+/* A new item, open: output_item.added, and for a message its
+ * content_part.added. */
+static ngx_int_t
+ngx_http_slora_resp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t call, const char *name, ngx_chain_t ***ll)
+{
+    u_char                 *p, *last;
+    ngx_uint_t              k;
+    ngx_http_slora_item_t  *it;
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+
+    if (resp->n_items == NGX_HTTP_SLORA_MAX_CALLS + 1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "slora: a response of more than %d items",
+                      NGX_HTTP_SLORA_MAX_CALLS + 1);
+        return NGX_ERROR;
+    }
+
+    k = resp->n_items++;
+    it = &resp->item[k];
+    it->call = call;
+    it->off = resp->kept.len;
+    it->len = 0;
+    it->name[0] = '\0';
+
+    if (name != NULL) {
+        ngx_cpystrn((u_char *) it->name, (u_char *) name, sizeof(it->name));
+    }
+
+    resp->open = 1;
+
+    p = ngx_pnalloc(r->pool, 2 * NGX_HTTP_SLORA_RESP_OVERHEAD);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx, "response.output_item.added");
+    last = ngx_sprintf(last, ",\"output_index\":%ui,\"item\":", k);
+    last = ngx_http_slora_resp_item(last, ctx, resp, NULL, k, "in_progress");
+    *last++ = '}';
+
+    if (ngx_http_slora_resp_send(r, ctx, "response.output_item.added", p,
+                                 last, ll)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (call) {
+        return NGX_OK;
+    }
+
+    p = last;
+    last = ngx_http_slora_resp_head(p, ctx, "response.content_part.added");
+    last = ngx_http_slora_resp_at(last, ctx, k);
+    last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
+    last = ngx_http_slora_resp_part(last, (u_char *) "", 0);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx, "response.content_part.added", p,
+                                    last, ll);
+}
+
+
+/* The open item's done events, with all its text. */
+static ngx_int_t
+ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *status, ngx_chain_t ***ll)
+{
+    u_char                 *p, *last, *text;
+    ngx_uint_t              k;
+    ngx_http_slora_item_t  *it;
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+    k = resp->n_items - 1;
+    it = &resp->item[k];
+    text = ngx_http_slora_resp_base(resp) + it->off;
+    resp->open = 0;
+
+    p = ngx_pnalloc(r->pool, 3 * (NGX_HTTP_SLORA_RESP_OVERHEAD
+                                  + 6 * it->len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (it->call) {
+        last = ngx_http_slora_resp_head(p, ctx,
+                                     "response.function_call_arguments.done");
+        last = ngx_http_slora_resp_at(last, ctx, k);
+        last = ngx_http_slora_lit(last, ",\"name\":");
+        last = ngx_http_slora_json_cstr(last, it->name);
+        last = ngx_http_slora_lit(last, ",\"arguments\":");
+        last = ngx_http_slora_json_str(last, text, it->len);
+        *last++ = '}';
+
+        if (ngx_http_slora_resp_send(r, ctx,
+                                     "response.function_call_arguments.done",
+                                     p, last, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        last = ngx_http_slora_resp_head(p, ctx, "response.output_text.done");
+        last = ngx_http_slora_resp_at(last, ctx, k);
+        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
+        last = ngx_http_slora_json_str(last, text, it->len);
+        last = ngx_http_slora_lit(last, ",\"logprobs\":[]}");
+
+        if (ngx_http_slora_resp_send(r, ctx, "response.output_text.done", p,
+                                     last, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = last;
+        last = ngx_http_slora_resp_head(p, ctx, "response.content_part.done");
+        last = ngx_http_slora_resp_at(last, ctx, k);
+        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
+        last = ngx_http_slora_resp_part(last, text, it->len);
+        *last++ = '}';
+
+        if (ngx_http_slora_resp_send(r, ctx, "response.content_part.done", p,
+                                     last, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    p = last;
+    last = ngx_http_slora_resp_head(p, ctx, "response.output_item.done");
+    last = ngx_sprintf(last, ",\"output_index\":%ui,\"item\":", k);
+    last = ngx_http_slora_resp_item(last, ctx, resp,
+                                    ngx_http_slora_resp_base(resp), k,
+                                    status);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx, "response.output_item.done", p,
+                                    last, ll);
+}
+
+
+/* Appends text to the answer's kept text and to the open item. */
+static ngx_int_t
+ngx_http_slora_resp_keep(ngx_http_request_t *r, ngx_http_slora_resp_t *resp,
+    const u_char *text, size_t len)
+{
+    u_char                  *p;
+    size_t                   cap;
+    ngx_http_slora_lpbuf_t  *kept;
+
+    kept = &resp->kept;
+
+    if (kept->len + len > kept->cap) {
+        cap = ngx_max(2 * kept->cap, kept->len + len);
+        cap = ngx_max(cap, 256);
+
+        p = ngx_pnalloc(r->pool, cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (kept->len) {
+            ngx_memcpy(p, kept->data, kept->len);
+        }
+
+        kept->data = p;
+        kept->cap = cap;
+    }
+
+    if (len) {
+        ngx_memcpy(kept->data + kept->len, text, len);
+    }
+
+    kept->len += len;
+    resp->item[resp->n_items - 1].len += len;
+
+    return NGX_OK;
+}
+
+
+/* Frames p..last as the event type. */
+static ngx_int_t
+ngx_http_slora_resp_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *type, u_char *p, u_char *last, ngx_chain_t ***ll)
+{
+    return ngx_http_slora_emit_event(r, ctx, type, p, last - p, ll);
+}
+
+
+/* An event's start: its type and sequence_number (the next). */
+static u_char *
+ngx_http_slora_resp_head(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const char *type)
+{
+    return ngx_sprintf(p, "{\"type\":\"%s\",\"sequence_number\":%ui", type,
+                       ctx->resp->seq++);
+}
+
+
+/* Item k's item_id and output_index. */
+static u_char *
+ngx_http_slora_resp_at(u_char *p, ngx_http_slora_ctx_t *ctx, ngx_uint_t k)
+{
+    p = ngx_http_slora_lit(p, ",\"item_id\":");
+    p = ngx_http_slora_resp_id(p, ctx,
+                               ctx->resp->item[k].call ? "fc_" : "msg_", k);
+    return ngx_sprintf(p, ",\"output_index\":%ui", k);
+}
+
+
+/* Item k as an output item; base NULL: as it starts (no text yet). */
+static u_char *
+ngx_http_slora_resp_item(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_resp_t *resp, const u_char *base, ngx_uint_t k,
+    const char *status)
+{
+    ngx_http_slora_item_t  *it;
+
+    it = &resp->item[k];
+
+    p = ngx_http_slora_lit(p, "{\"id\":");
+    p = ngx_http_slora_resp_id(p, ctx, it->call ? "fc_" : "msg_", k);
+    p = ngx_sprintf(p, ",\"type\":\"%s\",\"status\":\"%s\"",
+                    it->call ? "function_call" : "message", status);
+
+    if (it->call) {
+        p = ngx_http_slora_lit(p, ",\"call_id\":");
+        p = ngx_http_slora_resp_id(p, ctx, "call_", k);
+        p = ngx_http_slora_lit(p, ",\"name\":");
+        p = ngx_http_slora_json_cstr(p, it->name);
+        p = ngx_http_slora_lit(p, ",\"arguments\":");
+        p = base != NULL ? ngx_http_slora_json_str(p, base + it->off, it->len)
+                         : ngx_http_slora_lit(p, "\"\"");
+
+    } else {
+        p = ngx_http_slora_lit(p, ",\"role\":\"assistant\",\"content\":[");
+
+        if (base != NULL) {
+            p = ngx_http_slora_resp_part(p, base + it->off, it->len);
+        }
+
+        *p++ = ']';
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* An output_text part. */
+static u_char *
+ngx_http_slora_resp_part(u_char *p, const u_char *text, size_t len)
+{
+    p = ngx_http_slora_lit(p, "{\"type\":\"output_text\",\"text\":");
+    p = ngx_http_slora_json_str(p, text, len);
+    return ngx_http_slora_lit(p, ",\"annotations\":[],\"logprobs\":[]}");
+}
+
+
+/*
+ * The response object: status, the error (code given) or why it is
+ * incomplete, the request's echoed fields, the items with their text in
+ * base (NULL: none yet) and, once it ended, the usage.
+ */
+static u_char *
+ngx_http_slora_resp_object(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_resp_t *resp, const u_char *base, const char *status,
+    const char *code, const u_char *msg, size_t len)
+{
+    int32_t     n;
+    ngx_uint_t  k, done, incomplete;
+
+    incomplete = ngx_strcmp(status, "incomplete") == 0;
+    done = incomplete || ngx_strcmp(status, "completed") == 0;
+
+    p = ngx_http_slora_lit(p, "{\"id\":");
+    p = ngx_http_slora_json_str(p, ctx->id, ctx->id_len);
+    p = ngx_sprintf(p, ",\"object\":\"response\",\"created_at\":%T,"
+                    "\"status\":\"%s\",\"background\":false,\"error\":",
+                    ctx->created, status);
+
+    if (code != NULL) {
+        p = ngx_http_slora_lit(p, "{\"code\":");
+        p = ngx_http_slora_json_cstr(p, code);
+        p = ngx_http_slora_lit(p, ",\"message\":");
+        p = ngx_http_slora_json_str(p, msg, len);
+        *p++ = '}';
+
+    } else {
+        p = ngx_http_slora_lit(p, "null");
+    }
+
+    p = ngx_http_slora_lit(p, ",\"incomplete_details\":");
+    p = incomplete
+        ? ngx_http_slora_lit(p, "{\"reason\":\"max_output_tokens\"}")
+        : ngx_http_slora_lit(p, "null");
+
+    *p++ = ',';
+    p = ngx_cpymem(p, ctx->resp_echo.data, ctx->resp_echo.len);
+    p = ngx_http_slora_lit(p, ",\"model\":");
+    p = ngx_http_slora_json_str(p, ctx->model.data, ctx->model.len);
+    p = ngx_http_slora_lit(p, ",\"output\":[");
+
+    for (k = 0; base != NULL && k < resp->n_items; k++) {
+        if (k) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_slora_resp_item(p, ctx, resp, base, k,
+                                     done ? status : "incomplete");
+    }
+
+    p = ngx_http_slora_lit(p, "],\"previous_response_id\":null,"
+                              "\"reasoning\":{\"effort\":null,"
+                              "\"summary\":null},\"service_tier\":"
+                              "\"default\",\"store\":false,"
+                              "\"truncation\":\"disabled\",\"usage\":");
+
+    if (!done) {
+        p = ngx_http_slora_lit(p, "null}");
+        return p;
+    }
+
+    n = ngx_http_slora_completion_tokens(ctx);
+
+    return ngx_sprintf(p, "{\"input_tokens\":%D,\"input_tokens_details\":"
+                       "{\"cached_tokens\":%D},\"output_tokens\":%D,"
+                       "\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                       "\"total_tokens\":%D}}",
+                       ctx->n_prompt, ngx_http_slora_cached_tokens(ctx), n,
+                       ctx->n_prompt + n);
+}
+
+
+/* Bytes a response object (and an event around it) may take, with extra
+ * bytes more. */
+static size_t
+ngx_http_slora_resp_max(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_resp_t *resp, size_t extra)
+{
+    size_t      size;
+    ngx_uint_t  k;
+
+    size = 2 * NGX_HTTP_SLORA_RESP_OVERHEAD + ctx->resp_echo.len
+           + 6 * ctx->model.len + extra;
+
+    for (k = 0; k < resp->n_items; k++) {
+        size += NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * resp->item[k].len
+                + 6 * sizeof(resp->item[k].name);
+    }
+
+    return size;
+}
+
+
+/* "prefix" and the request's random hex, then k's two hex digits, in
+ * quotes. */
+static u_char *
+ngx_http_slora_resp_id(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const char *prefix, ngx_uint_t k)
+{
+    *p++ = '"';
+    p = ngx_cpymem(p, prefix, ngx_strlen(prefix));
+    p = ngx_cpymem(p, ctx->id + ctx->id_len - NGX_HTTP_SLORA_RESP_ID_LEN,
+                   NGX_HTTP_SLORA_RESP_ID_LEN);
+    return ngx_sprintf(p, "%02xi\"", k & 0xff);
+}
+
+
+/* completed, or incomplete when max_output_tokens ended the answer. */
+static const char *
+ngx_http_slora_resp_status(ngx_http_slora_ctx_t *ctx)
+{
+    const char  *finish;
+
+    finish = ctx->choice[0].finish;
+
+    return finish != NULL && ngx_strcmp(finish, "length") == 0
+           ? "incomplete" : "completed";
+}
+
+
+/* The kept text (an answer of no text yet has none: its items are
+ * empty, not absent). */
+static u_char *
+ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
+{
+    return resp->kept.data != NULL ? resp->kept.data : (u_char *) "";
+}

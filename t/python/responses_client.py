@@ -1,0 +1,319 @@
+"""responses_client.py: drives a slora server's Responses API
+(POST /v1/responses) with the official `openai` Python package, the way
+an agent framework built on it would.
+
+usage: responses_client.py BASE_URL ADAPTER
+
+It asks the same things through client.responses and through
+client.chat.completions and checks that they answer alike (greedy, so
+the same text, the same calls, the same token counts): plain input,
+instructions, an adapter, max_output_tokens cutting the answer, a JSON
+schema read by responses.parse(), function tools (tool_choice required)
+and a conversation that sends the call and its output back. Streams go
+through the client's own responses.stream() helper, which checks the
+events' order, indexes and ids as it assembles them. The one idea to
+know: as in openai_client.py, each check is recorded, never asserted
+here; one JSON line {"checks": [[name, ok, detail], ...]} is printed and
+the exit status is 0 when every check passed.
+"""
+
+import json
+import sys
+
+import openai
+from pydantic import BaseModel
+
+checks = []
+
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string"},
+                   "unit": {"enum": ["C", "F"]}},
+    "required": ["city", "unit"],
+}
+ASK = "What is the weather in Paris?"
+
+
+def check(name, ok, detail=""):
+    checks.append([name, bool(ok), str(detail)[:300]])
+    return ok
+
+
+def chat_text(client, model, msgs, max_tokens, **kw):
+    r = client.chat.completions.create(model=model, messages=msgs,
+                                       max_tokens=max_tokens, temperature=0,
+                                       **kw)
+    return r.choices[0].message.content or "", r.usage, r.choices[0]
+
+
+def streamed(client, **kw):
+    """The helper's events and final response (None when the stream ended
+    otherwise), and the deltas' text."""
+    with client.responses.stream(**kw) as s:
+        events = list(s)
+        final = None
+        try:
+            final = s.get_final_response()
+        except RuntimeError:
+            pass
+    text = "".join(e.delta for e in events
+                   if e.type == "response.output_text.delta")
+    return events, final, text
+
+
+def order_ok(events, kinds):
+    """The events in the Responses order: created, in_progress, then per
+    item added ... done, then the last; sequence numbers 0, 1, 2..."""
+    types = [e.type for e in events]
+    seq = [e.sequence_number for e in events]
+    inner = [t for t in types[2:-1]
+             if not t.endswith(".delta")]
+    want = []
+    for k in kinds:
+        if k == "message":
+            want += ["response.output_item.added",
+                     "response.content_part.added",
+                     "response.output_text.done",
+                     "response.content_part.done",
+                     "response.output_item.done"]
+        else:
+            want += ["response.output_item.added",
+                     "response.function_call_arguments.done",
+                     "response.output_item.done"]
+    return (types[:2] == ["response.created", "response.in_progress"]
+            and inner == want and seq == list(range(len(events)))
+            and len({e.response.id for e in events
+                     if e.type.startswith("response.")
+                     and hasattr(e, "response")}) == 1)
+
+
+def text(client, model, label, max_tokens=24):
+    """Plain input and instructions: the chat's answer, token counts and
+    all; streamed the same."""
+    r = client.responses.create(model=model, input=ASK,
+                                max_output_tokens=max_tokens, temperature=0)
+    want, usage, c = chat_text(client, model,
+                               [{"role": "user", "content": ASK}],
+                               max_tokens)
+    msg = r.output[0] if r.output else None
+    check(f"{label}: a response object, one message of output_text",
+          r.object == "response" and r.id.startswith("resp_")
+          and len(r.output) == 1 and msg.type == "message"
+          and msg.role == "assistant" and msg.content[0].type == "output_text"
+          and r.model == model, r)
+    check(f"{label}: the chat's answer, its token counts",
+          r.output_text == want
+          and r.usage.input_tokens == usage.prompt_tokens
+          and r.usage.output_tokens == usage.completion_tokens
+          and r.usage.total_tokens == usage.total_tokens,
+          f"{r.output_text!r} vs {want!r}; {r.usage} vs {usage}")
+    check(f"{label}: status as the chat's finish_reason",
+          (r.status, c.finish_reason) in (("completed", "stop"),
+                                          ("incomplete", "length")),
+          (r.status, c.finish_reason))
+
+    events, final, stext = streamed(client, model=model, input=ASK,
+                                    max_output_tokens=max_tokens,
+                                    temperature=0)
+    last = events[-1] if events else None
+    check(f"{label} stream: the events in order, one id, numbered",
+          order_ok(events, ["message"]), [e.type for e in events][:8])
+    check(f"{label} stream: the deltas are the non-streamed text, and the "
+          f"last event's",
+          stext == r.output_text and last is not None
+          and last.response.output[0].content[0].text == stext
+          and last.response.status == r.status
+          and last.response.usage.output_tokens == r.usage.output_tokens,
+          f"{stext!r} vs {r.output_text!r}")
+
+    r = client.responses.create(model=model, input=ASK,
+                                instructions="Answer in French.",
+                                max_output_tokens=max_tokens, temperature=0)
+    want, usage, _ = chat_text(client, model,
+                               [{"role": "system",
+                                 "content": "Answer in French."},
+                                {"role": "user", "content": ASK}],
+                               max_tokens)
+    check(f"{label}: instructions are the chat's system message",
+          r.output_text == want and r.instructions == "Answer in French."
+          and r.usage.input_tokens == usage.prompt_tokens,
+          f"{r.output_text!r} vs {want!r}")
+
+
+def cut(client):
+    """max_output_tokens ends it: incomplete, and why; streamed, the last
+    event is response.incomplete."""
+    r = client.responses.create(model="base", input="Count to one hundred.",
+                                max_output_tokens=5, temperature=0)
+    check("max_output_tokens: status incomplete, reason "
+          "max_output_tokens, 5 tokens",
+          r.status == "incomplete"
+          and r.incomplete_details.reason == "max_output_tokens"
+          and r.output[0].status == "incomplete"
+          and r.usage.output_tokens == 5 and r.max_output_tokens == 5, r)
+    events, final, stext = streamed(client, model="base",
+                                    input="Count to one hundred.",
+                                    max_output_tokens=5, temperature=0)
+    check("max_output_tokens stream: response.incomplete last, the same "
+          "text, no response.completed",
+          events and events[-1].type == "response.incomplete"
+          and final is None and stext == r.output_text,
+          [e.type for e in events][-3:])
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+def schema(client):
+    """text.format json_schema, as responses.parse() sends a pydantic
+    model: the client validates the answer into it."""
+    r = client.responses.parse(model="base", input="Name a city in France.",
+                               text_format=City, temperature=0,
+                               max_output_tokens=60)
+    check("parse(): the answer validated into the pydantic model",
+          isinstance(r.output_parsed, City) and r.status == "completed"
+          and r.text.format.type == "json_schema", r.output_text)
+
+
+def tools(client):
+    """A call required: a function_call item with the chat's arguments;
+    streamed, the same call; sent back with its output, the chat's
+    answer to the same conversation."""
+    fn = [{"type": "function", "name": "get_weather",
+           "description": "Weather in a city", "parameters": WEATHER}]
+    r = client.responses.create(model="base", input=ASK, tools=fn,
+                                tool_choice="required", temperature=0)
+    call = r.output[-1] if r.output else None
+    c = client.chat.completions.create(
+        model="base", messages=[{"role": "user", "content": ASK}],
+        tools=[{"type": "function",
+                "function": {"name": "get_weather",
+                             "description": "Weather in a city",
+                             "parameters": WEATHER}}],
+        tool_choice="required", temperature=0)
+    cc = c.choices[0].message.tool_calls[0]
+    args = json.loads(call.arguments) if call is not None \
+        and call.type == "function_call" else None
+    check("tools required: a function_call item, the chat's call",
+          call is not None and call.type == "function_call"
+          and call.name == "get_weather" and call.call_id.startswith("call_")
+          and call.arguments == cc.function.arguments
+          and isinstance(args, dict) and args.get("unit") in ("C", "F")
+          and isinstance(args.get("city"), str), r.output)
+
+    events, final, _ = streamed(client, model="base", input=ASK, tools=fn,
+                                tool_choice="required", temperature=0)
+    fc = final.output[-1] if final and final.output else None
+    check("tools required stream: the events in order, the same call",
+          order_ok(events, ["function_call"]) and fc is not None
+          and fc.type == "function_call" and fc.name == "get_weather"
+          and fc.arguments == call.arguments
+          and "".join(e.delta for e in events if e.type
+                      == "response.function_call_arguments.delta")
+          == call.arguments,
+          [e.type for e in events][:6])
+
+    # "auto": the model chooses; whatever it chose, the chat's, as items
+    ra = client.responses.create(model="base", input=ASK, tools=fn,
+                                 temperature=0, max_output_tokens=60)
+    ca = client.chat.completions.create(
+        model="base", messages=[{"role": "user", "content": ASK}],
+        tools=[{"type": "function",
+                "function": {"name": "get_weather",
+                             "description": "Weather in a city",
+                             "parameters": WEATHER}}],
+        temperature=0, max_tokens=60).choices[0].message
+    want = ([("message", ca.content)] if ca.content else []) + [
+        ("function_call", (t.function.name, t.function.arguments))
+        for t in ca.tool_calls or []]
+    got = [("message", o.content[0].text) if o.type == "message"
+           else (o.type, (o.name, o.arguments)) for o in ra.output]
+    events, final, _ = streamed(client, model="base", input=ASK, tools=fn,
+                                temperature=0, max_output_tokens=60)
+    last = events[-1].response if events \
+        and events[-1].type in ("response.completed",
+                                "response.incomplete") else None
+    sgot = [("message", o.content[0].text) if o.type == "message"
+            else (o.type, (o.name, o.arguments))
+            for o in (last.output if last else [])]
+    check("tools auto: the chat's text and calls as items; streamed the "
+          "same, in order",
+          got == want and sgot == want
+          and order_ok(events, [k for k, _ in want]), (got, want, sgot))
+
+    back = [{"role": "user", "content": ASK},
+            {"type": "function_call", "call_id": call.call_id,
+             "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id,
+             "output": "18 C, sunny"}]
+    r2 = client.responses.create(model="base", input=back, tools=fn,
+                                 temperature=0, max_output_tokens=30)
+    want, usage, _ = chat_text(
+        client, "base",
+        [{"role": "user", "content": ASK},
+         {"role": "assistant", "content": None,
+          "tool_calls": [{"id": call.call_id, "type": "function",
+                          "function": {"name": call.name,
+                                       "arguments": call.arguments}}]},
+         {"role": "tool", "tool_call_id": call.call_id,
+          "content": "18 C, sunny"}], 30,
+        tools=[{"type": "function",
+                "function": {"name": "get_weather",
+                             "description": "Weather in a city",
+                             "parameters": WEATHER}}])
+    check("tools conversation: the call and its output sent back are the "
+          "chat's, the same answer",
+          r2.usage.input_tokens == usage.prompt_tokens
+          and r2.output_text == want
+          and r2.usage.input_tokens > r.usage.input_tokens,
+          f"{r2.output_text!r} vs {want!r}; {r2.usage.input_tokens} vs "
+          f"{usage.prompt_tokens}")
+
+
+def errors(client):
+    """What a stateless text server cannot do is a 400 naming it; an
+    unknown model a 404."""
+    for name, kw in (("previous_response_id",
+                      dict(previous_response_id="resp_0")),
+                     ("tools", dict(tools=[{"type": "web_search"}])),
+                     ("reasoning", dict(reasoning={"effort": "high"}))):
+        try:
+            client.responses.create(model="base", input="Hi", **kw)
+            check(f"{name} raises BadRequestError naming it", False,
+                  "no error")
+        except openai.BadRequestError as e:
+            check(f"{name} raises BadRequestError naming it",
+                  e.status_code == 400 and e.param == name, e.body)
+    try:
+        client.responses.create(model="no-such-adapter", input="Hi")
+        check("an unknown model raises NotFoundError", False, "no error")
+    except openai.NotFoundError as e:
+        check("an unknown model raises NotFoundError",
+              e.code == "model_not_found", e.body)
+
+
+def main():
+    base_url, adapter = sys.argv[1], sys.argv[2]
+    client = openai.OpenAI(base_url=base_url, api_key="unused",
+                           max_retries=0, timeout=120)
+
+    text(client, "base", "responses base")
+    text(client, adapter, "responses tuned", max_tokens=12)
+    cut(client)
+    schema(client)
+    tools(client)
+    errors(client)
+
+    print(json.dumps({"checks": checks}))
+    return 0 if all(c[1] for c in checks) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Exception as e:  # an unexpected failure is one failed check
+        check("client ran without an exception", False, repr(e))
+        print(json.dumps({"checks": checks}))
+        sys.exit(1)

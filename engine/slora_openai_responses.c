@@ -7,8 +7,10 @@
  * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields as
  * on chat. What needs a stored response (previous_response_id,
  * conversation, background) or a model of another kind (reasoning,
- * images, files, built-in tools, log-probabilities) is refused with
- * 400 unsupported_parameter, naming it.
+ * images, files, built-in tools) is refused with 400
+ * unsupported_parameter, naming it. include's
+ * "message.output_text.logprobs" and top_logprobs give the message's
+ * log-probabilities.
  *
  * The one idea: a Responses request is a chat request in other clothes,
  * so it is checked in its own terms and then rewritten as the chat
@@ -45,6 +47,8 @@ static int slora_openai_resp_output(cJSON *it, size_t i, cJSON *msgs,
 static int slora_openai_resp_tools(cJSON *root, cJSON *chat,
     slora_openai_err_t *err);
 static int slora_openai_resp_format(cJSON *root, cJSON *chat,
+    slora_openai_err_t *err);
+static int slora_openai_resp_logprobs(cJSON *root, cJSON *chat,
     slora_openai_err_t *err);
 static int slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -119,7 +123,8 @@ slora_openai_parse_responses(const char *body, size_t len,
 
     if (slora_openai_resp_input(root, msgs, err) != SLORA_OK
         || slora_openai_resp_tools(root, chat, err) != SLORA_OK
-        || slora_openai_resp_format(root, chat, err) != SLORA_OK)
+        || slora_openai_resp_format(root, chat, err) != SLORA_OK
+        || slora_openai_resp_logprobs(root, chat, err) != SLORA_OK)
     {
         goto done;
     }
@@ -162,19 +167,12 @@ slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err)
         { "context_management", "this server does not compact contexts" },
         { "max_tool_calls", "use parallel_tool_calls false for at most one"
           " call" },
-        { "include", "this server adds nothing to its output items" },
-        { "top_logprobs", "this server gives log-probabilities on"
-          " /v1/chat/completions" }
     };
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, fields[i].name);
 
-        if (item == NULL || cJSON_IsNull(item)
-            || (cJSON_IsArray(item) && cJSON_GetArraySize(item) == 0)
-            || (cJSON_IsNumber(item) && item->valuedouble == 0
-                && strcmp(fields[i].name, "top_logprobs") == 0))
-        {
+        if (item == NULL || cJSON_IsNull(item)) {
             continue;
         }
 
@@ -738,6 +736,91 @@ slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
 }
 
 
+/*
+ * include and top_logprobs: "message.output_text.logprobs" (or
+ * alternatives asked for) gives the message's tokens' log-probabilities,
+ * as chat's logprobs and top_logprobs; the other values name parts of
+ * items this server never makes (searches, images, reasoning), so there
+ * is nothing of them to add. Not with tools: the tokens of calls have
+ * nowhere to go.
+ */
+static int
+slora_openai_resp_logprobs(cJSON *root, cJSON *chat, slora_openai_err_t *err)
+{
+    int          lp;
+    size_t       i;
+    cJSON       *include, *item, *top, *tools;
+
+    static const char  *known[] = {
+        "message.output_text.logprobs", "file_search_call.results",
+        "web_search_call.results", "web_search_call.action.sources",
+        "message.input_image.image_url",
+        "computer_call_output.output.image_url",
+        "code_interpreter_call.outputs", "reasoning.encrypted_content"
+    };
+
+    lp = 0;
+    include = cJSON_GetObjectItemCaseSensitive(root, "include");
+
+    if (include != NULL && !cJSON_IsNull(include)) {
+        if (!cJSON_IsArray(include)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "include",
+                                     "include must be an array of strings");
+        }
+
+        cJSON_ArrayForEach(item, include) {
+            for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+                if (slora_openai_resp_is(item, known[i])) {
+                    break;
+                }
+            }
+
+            if (i == sizeof(known) / sizeof(known[0])) {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_value", "include",
+                                         "include: %s is not a value the"
+                                         " Responses API knows",
+                                         cJSON_IsString(item)
+                                         ? item->valuestring
+                                         : "(not a string)");
+            }
+
+            lp |= i == 0;
+        }
+    }
+
+    top = cJSON_GetObjectItemCaseSensitive(root, "top_logprobs");
+
+    if (top != NULL && !cJSON_IsNull(top)) {
+        if (!cJSON_AddItemToObject(chat, "top_logprobs",
+                                   cJSON_Duplicate(top, 0)))
+        {
+            return slora_openai_nomem(err);
+        }
+
+        lp |= cJSON_IsNumber(top) && top->valuedouble > 0;
+    }
+
+    if (!lp) {
+        return SLORA_OK;
+    }
+
+    tools = cJSON_GetObjectItemCaseSensitive(chat, "tools");
+
+    if (cJSON_GetArraySize(tools) > 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "include",
+                                 "log-probabilities with tools are not"
+                                 " supported by this server's Responses"
+                                 " API");
+    }
+
+    return cJSON_AddTrueToObject(chat, "logprobs") != NULL
+           ? SLORA_OK : slora_openai_nomem(err);
+}
+
+
 /* The fields the response object echoes, as the request gave them or
  * their defaults, printed compact without the outer braces. */
 static int
@@ -751,7 +834,7 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     static const char  *fields[] = {
         "instructions", "max_output_tokens", "metadata",
         "parallel_tool_calls", "temperature", "text", "tool_choice",
-        "tools", "top_p", "user"
+        "tools", "top_logprobs", "top_p", "user"
     };
 
     echo = cJSON_CreateObject();
@@ -775,6 +858,9 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
                    || strcmp(fields[i], "top_p") == 0)
         {
             def = cJSON_CreateNumber(1);
+
+        } else if (strcmp(fields[i], "top_logprobs") == 0) {
+            def = cJSON_CreateNumber(0);
 
         } else if (strcmp(fields[i], "text") == 0) {
             def = cJSON_Parse("{\"format\":{\"type\":\"text\"}}");

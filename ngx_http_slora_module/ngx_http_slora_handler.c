@@ -116,6 +116,22 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_SLORA_ROUTE_NONE:
         ngx_http_discard_request_body(r);
+
+        if (ngx_strlcasestrn(r->uri.data, r->uri.data + r->uri.len,
+                             (u_char *) "/responses/",
+                             sizeof("/responses/") - 2)
+            != NULL)
+        {
+            /* retrieve, delete, cancel, input_items of a response */
+            return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                             "invalid_request_error",
+                                             "not_found", NULL,
+                                             "This server keeps no"
+                                             " responses: %V %V has none"
+                                             " to find", &r->method_name,
+                                             &r->uri);
+        }
+
         return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
                                          "invalid_request_error",
                                          "unknown_url", NULL,

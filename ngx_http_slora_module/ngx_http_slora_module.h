@@ -149,6 +149,9 @@ typedef struct {
     ngx_uint_t                 open;          /* the last item still takes
                                                  text */
     ngx_http_slora_lpbuf_t     kept;
+    ngx_http_slora_lpbuf_t     kept_lp;       /* the message's tokens'
+                                                 log-probability entries,
+                                                 chat's */
     ngx_uint_t                 seq;
 } ngx_http_slora_resp_t;
 
@@ -378,8 +381,8 @@ const char *ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
 ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t ***ll);
 ngx_int_t ngx_http_slora_resp_text(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, const u_char *text, size_t len,
-    ngx_chain_t ***ll);
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    const u_char *text, size_t len, ngx_chain_t ***ll);
 ngx_int_t ngx_http_slora_resp_call(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *name, const u_char *args,
     size_t len, ngx_chain_t ***ll);

@@ -10,7 +10,9 @@
  * response.output_item.done; at the end response.completed (or
  * .incomplete when max_output_tokens cut it, or an error event and
  * response.failed when the engine failed it), each with its
- * sequence_number. No [DONE] ends it: the last event does.
+ * sequence_number. No [DONE] ends it: the last event does. With
+ * logprobs, each delta carries the entries of the tokens taken since
+ * the one before (chat's entries), and the message's part all of them.
  *
  * The one idea: the stream's other code does not change. It still hands
  * over text and calls as they come (ngx_http_slora_emit_text,
@@ -35,6 +37,10 @@ static ngx_int_t ngx_http_slora_resp_close(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *status, ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_resp_keep(ngx_http_request_t *r,
     ngx_http_slora_resp_t *resp, const u_char *text, size_t len);
+static ngx_int_t ngx_http_slora_resp_keep_lp(ngx_http_request_t *r,
+    ngx_http_slora_resp_t *resp, ngx_http_slora_choice_t *ch);
+static ngx_int_t ngx_http_slora_resp_grow(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, size_t len);
 static ngx_int_t ngx_http_slora_resp_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *type, u_char *p, u_char *last,
     ngx_chain_t ***ll);
@@ -45,8 +51,8 @@ static u_char *ngx_http_slora_resp_at(u_char *p, ngx_http_slora_ctx_t *ctx,
 static u_char *ngx_http_slora_resp_item(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
     const u_char *base, ngx_uint_t k, const char *status);
-static u_char *ngx_http_slora_resp_part(u_char *p, const u_char *text,
-    size_t len);
+static u_char *ngx_http_slora_resp_part(u_char *p,
+    ngx_http_slora_resp_t *resp, const u_char *text, size_t len);
 static u_char *ngx_http_slora_resp_object(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
     const u_char *base, const char *status, const char *code,
@@ -98,10 +104,12 @@ ngx_http_slora_resp_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
  * first if it is not open. */
 ngx_int_t
 ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    const u_char *text, size_t len, ngx_chain_t ***ll)
+    ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
+    ngx_chain_t ***ll)
 {
     u_char                 *p, *last;
     ngx_http_slora_resp_t  *resp;
+    ngx_http_slora_lpbuf_t *lp;
 
     resp = ctx->resp;
 
@@ -120,7 +128,11 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
+    /* the entries of the tokens taken since the delta before */
+    lp = &ch->lp.part[0];
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len
+                             + lp->len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -129,7 +141,13 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     last = ngx_http_slora_resp_at(last, ctx, resp->n_items - 1);
     last = ngx_http_slora_lit(last, ",\"content_index\":0,\"delta\":");
     last = ngx_http_slora_json_str(last, text, len);
-    last = ngx_http_slora_lit(last, ",\"logprobs\":[]}");
+    last = ngx_http_slora_lit(last, ",\"logprobs\":[");
+    last = ngx_cpymem(last, lp->data, lp->len);
+    last = ngx_http_slora_lit(last, "]}");
+
+    if (ngx_http_slora_resp_keep_lp(r, resp, ch) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_slora_resp_send(r, ctx, "response.output_text.delta", p,
                                     last, ll);
@@ -202,6 +220,13 @@ ngx_http_slora_resp_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     if (!resp->open) {
         return NGX_OK;
+    }
+
+    /* entries of tokens a stop string cut, or the last ones */
+    if (!resp->item[resp->n_items - 1].call
+        && ngx_http_slora_resp_keep_lp(r, resp, ch) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_slora_resp_close(r, ctx,
@@ -305,6 +330,9 @@ ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         it->len = ch->calls[k].args_len;
     }
 
+    /* the whole answer's entries (not with tools: only a message) */
+    resp->kept_lp = ch->lp.part[0];
+
     b = ngx_create_temp_buf(r->pool, ngx_http_slora_resp_max(ctx, resp, 0));
     if (b == NULL) {
         return NULL;
@@ -378,7 +406,7 @@ ngx_http_slora_resp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     last = ngx_http_slora_resp_head(p, ctx, "response.content_part.added");
     last = ngx_http_slora_resp_at(last, ctx, k);
     last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
-    last = ngx_http_slora_resp_part(last, (u_char *) "", 0);
+    last = ngx_http_slora_resp_part(last, NULL, (u_char *) "", 0);
     *last++ = '}';
 
     return ngx_http_slora_resp_send(r, ctx, "response.content_part.added", p,
@@ -403,7 +431,7 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     resp->open = 0;
 
     p = ngx_pnalloc(r->pool, 3 * (NGX_HTTP_SLORA_RESP_OVERHEAD
-                                  + 6 * it->len));
+                                  + 6 * it->len + resp->kept_lp.len));
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -431,7 +459,9 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         last = ngx_http_slora_resp_at(last, ctx, k);
         last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
         last = ngx_http_slora_json_str(last, text, it->len);
-        last = ngx_http_slora_lit(last, ",\"logprobs\":[]}");
+        last = ngx_http_slora_lit(last, ",\"logprobs\":[");
+        last = ngx_cpymem(last, resp->kept_lp.data, resp->kept_lp.len);
+        last = ngx_http_slora_lit(last, "]}");
 
         if (ngx_http_slora_resp_send(r, ctx, "response.output_text.done", p,
                                      last, ll)
@@ -444,7 +474,7 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         last = ngx_http_slora_resp_head(p, ctx, "response.content_part.done");
         last = ngx_http_slora_resp_at(last, ctx, k);
         last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
-        last = ngx_http_slora_resp_part(last, text, it->len);
+        last = ngx_http_slora_resp_part(last, resp, text, it->len);
         *last++ = '}';
 
         if (ngx_http_slora_resp_send(r, ctx, "response.content_part.done", p,
@@ -473,35 +503,82 @@ static ngx_int_t
 ngx_http_slora_resp_keep(ngx_http_request_t *r, ngx_http_slora_resp_t *resp,
     const u_char *text, size_t len)
 {
-    u_char                  *p;
-    size_t                   cap;
-    ngx_http_slora_lpbuf_t  *kept;
-
-    kept = &resp->kept;
-
-    if (kept->len + len > kept->cap) {
-        cap = ngx_max(2 * kept->cap, kept->len + len);
-        cap = ngx_max(cap, 256);
-
-        p = ngx_pnalloc(r->pool, cap);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (kept->len) {
-            ngx_memcpy(p, kept->data, kept->len);
-        }
-
-        kept->data = p;
-        kept->cap = cap;
+    if (ngx_http_slora_resp_grow(r, &resp->kept, len) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (len) {
-        ngx_memcpy(kept->data + kept->len, text, len);
+        ngx_memcpy(resp->kept.data + resp->kept.len, text, len);
     }
 
-    kept->len += len;
+    resp->kept.len += len;
     resp->item[resp->n_items - 1].len += len;
+
+    return NGX_OK;
+}
+
+
+/* Moves the choice's waiting log-probability entries to the message's. */
+static ngx_int_t
+ngx_http_slora_resp_keep_lp(ngx_http_request_t *r,
+    ngx_http_slora_resp_t *resp, ngx_http_slora_choice_t *ch)
+{
+    size_t                   sep;
+    ngx_http_slora_lpbuf_t  *lp, *kept;
+
+    lp = &ch->lp.part[0];
+    kept = &resp->kept_lp;
+
+    if (lp->len == 0) {
+        return NGX_OK;
+    }
+
+    sep = kept->len > 0;
+
+    if (ngx_http_slora_resp_grow(r, kept, sep + lp->len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (sep) {
+        kept->data[kept->len++] = ',';
+    }
+
+    ngx_memcpy(kept->data + kept->len, lp->data, lp->len);
+    kept->len += lp->len;
+
+    lp->len = 0;
+    ch->lp.n = 0;
+
+    return NGX_OK;
+}
+
+
+/* Room in b for len more bytes. */
+static ngx_int_t
+ngx_http_slora_resp_grow(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
+    size_t len)
+{
+    u_char  *p;
+    size_t   cap;
+
+    if (b->len + len <= b->cap) {
+        return NGX_OK;
+    }
+
+    cap = ngx_max(2 * b->cap, b->len + len);
+    cap = ngx_max(cap, 256);
+
+    p = ngx_pnalloc(r->pool, cap);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (b->len) {
+        ngx_memcpy(p, b->data, b->len);
+    }
+
+    b->data = p;
+    b->cap = cap;
 
     return NGX_OK;
 }
@@ -565,7 +642,7 @@ ngx_http_slora_resp_item(u_char *p, ngx_http_slora_ctx_t *ctx,
         p = ngx_http_slora_lit(p, ",\"role\":\"assistant\",\"content\":[");
 
         if (base != NULL) {
-            p = ngx_http_slora_resp_part(p, base + it->off, it->len);
+            p = ngx_http_slora_resp_part(p, resp, base + it->off, it->len);
         }
 
         *p++ = ']';
@@ -577,13 +654,21 @@ ngx_http_slora_resp_item(u_char *p, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* An output_text part. */
+/* An output_text part, with the message's entries (resp NULL: none
+ * yet). */
 static u_char *
-ngx_http_slora_resp_part(u_char *p, const u_char *text, size_t len)
+ngx_http_slora_resp_part(u_char *p, ngx_http_slora_resp_t *resp,
+    const u_char *text, size_t len)
 {
     p = ngx_http_slora_lit(p, "{\"type\":\"output_text\",\"text\":");
     p = ngx_http_slora_json_str(p, text, len);
-    return ngx_http_slora_lit(p, ",\"annotations\":[],\"logprobs\":[]}");
+    p = ngx_http_slora_lit(p, ",\"annotations\":[],\"logprobs\":[");
+
+    if (resp != NULL) {
+        p = ngx_cpymem(p, resp->kept_lp.data, resp->kept_lp.len);
+    }
+
+    return ngx_http_slora_lit(p, "]}");
 }
 
 
@@ -672,7 +757,7 @@ ngx_http_slora_resp_max(ngx_http_slora_ctx_t *ctx,
     ngx_uint_t  k;
 
     size = 2 * NGX_HTTP_SLORA_RESP_OVERHEAD + ctx->resp_echo.len
-           + 6 * ctx->model.len + extra;
+           + 6 * ctx->model.len + resp->kept_lp.len + extra;
 
     for (k = 0; k < resp->n_items; k++) {
         size += NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * resp->item[k].len

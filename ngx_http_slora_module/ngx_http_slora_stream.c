@@ -830,7 +830,9 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     u_char  *p, *last;
 
     if (ctx->resp != NULL) {
-        if (ngx_http_slora_resp_text(r, ctx, ch->text, len, ll) != NGX_OK) {
+        if (ngx_http_slora_resp_text(r, ctx, ch, ch->text, len, ll)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 

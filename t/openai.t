@@ -136,6 +136,10 @@ client_checks('responses_client.py', [
     . 'tokens',
     'max_output_tokens stream: response.incomplete last, the same text, '
     . 'no response.completed',
+    'logprobs: the chat\'s entries, two alternatives each, the tokens the '
+    . 'text',
+    'logprobs stream: the deltas carry each entry once, the done event and '
+    . 'the last object all of them',
     'parse(): the answer validated into the pydantic model',
     'tools required: a function_call item, the chat\'s call',
     'tools required stream: the events in order, the same call',
@@ -146,6 +150,7 @@ client_checks('responses_client.py', [
     'previous_response_id raises BadRequestError naming it',
     'tools raises BadRequestError naming it',
     'reasoning raises BadRequestError naming it',
+    'retrieve raises NotFoundError: no responses are kept',
     'an unknown model raises NotFoundError',
 ], 'tuned');
 

@@ -156,8 +156,8 @@ fuzz_responses(const uint8_t *data, size_t size)
         echo = cJSON_Parse(obj);
         free(obj);
 
-        if (echo == NULL || cJSON_GetArraySize(echo) != 10) {
-            fuzz_fail("responses: the echo is not ten JSON members");
+        if (echo == NULL || cJSON_GetArraySize(echo) != 11) {
+            fuzz_fail("responses: the echo is not eleven JSON members");
         }
 
         cJSON_Delete(echo);

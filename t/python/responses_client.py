@@ -7,7 +7,8 @@ usage: responses_client.py BASE_URL ADAPTER
 It asks the same things through client.responses and through
 client.chat.completions and checks that they answer alike (greedy, so
 the same text, the same calls, the same token counts): plain input,
-instructions, an adapter, max_output_tokens cutting the answer, a JSON
+instructions, an adapter, max_output_tokens cutting the answer,
+log-probabilities, a JSON
 schema read by responses.parse(), function tools (tool_choice required)
 and a conversation that sends the call and its output back. Streams go
 through the client's own responses.stream() helper, which checks the
@@ -161,6 +162,44 @@ def cut(client):
           [e.type for e in events][-3:])
 
 
+def logprobs(client):
+    """include's message.output_text.logprobs with top_logprobs: the
+    chat's entries, alternatives and all; streamed, the deltas' entries
+    are the same ones, and the done events' all of them."""
+    kw = dict(model="base", input="Count to five.", max_output_tokens=12,
+              temperature=0, top_logprobs=2,
+              include=["message.output_text.logprobs"])
+    r = client.responses.create(**kw)
+    lp = r.output[0].content[0].logprobs or []
+    c = client.chat.completions.create(
+        model="base", messages=[{"role": "user", "content": "Count to five."}],
+        max_tokens=12, temperature=0, logprobs=True, top_logprobs=2)
+    want = [(e.token, e.logprob, [(t.token, t.logprob)
+                                  for t in e.top_logprobs])
+            for e in c.choices[0].logprobs.content]
+    got = [(e.token, e.logprob, [(t.token, t.logprob)
+                                 for t in e.top_logprobs]) for e in lp]
+    check("logprobs: the chat's entries, two alternatives each, the "
+          "tokens the text",
+          got == want and len(got) == r.usage.output_tokens
+          and all(len(e[2]) == 2 for e in got)
+          and "".join(e[0] for e in got) == r.output_text, (got, want))
+
+    events, final, _ = streamed(client, **kw)
+    deltas = [(e.token, e.logprob) for ev in events
+              if ev.type == "response.output_text.delta"
+              for e in ev.logprobs]
+    done = [ev for ev in events if ev.type == "response.output_text.done"]
+    last = events[-1].response.output[0].content[0].logprobs \
+        if events else []
+    check("logprobs stream: the deltas carry each entry once, the done "
+          "event and the last object all of them",
+          deltas == [(t, l) for t, l, _ in want] and len(done) == 1
+          and [(e.token, e.logprob) for e in done[0].logprobs] == deltas
+          and [(e.token, e.logprob) for e in last] == deltas,
+          (deltas, want))
+
+
 class City(BaseModel):
     name: str
     country: str
@@ -287,6 +326,13 @@ def errors(client):
             check(f"{name} raises BadRequestError naming it",
                   e.status_code == 400 and e.param == name, e.body)
     try:
+        client.responses.retrieve("resp_0")
+        check("retrieve raises NotFoundError: no responses are kept", False,
+              "no error")
+    except openai.NotFoundError as e:
+        check("retrieve raises NotFoundError: no responses are kept",
+              "keeps no responses" in str(e), e.body)
+    try:
         client.responses.create(model="no-such-adapter", input="Hi")
         check("an unknown model raises NotFoundError", False, "no error")
     except openai.NotFoundError as e:
@@ -302,6 +348,7 @@ def main():
     text(client, "base", "responses base")
     text(client, adapter, "responses tuned", max_tokens=12)
     cut(client)
+    logprobs(client)
     schema(client)
     tools(client)
     errors(client)

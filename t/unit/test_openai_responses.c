@@ -7,12 +7,13 @@
  *       items, instructions, text parts, max_output_tokens and sampling,
  *       text.format (json_object, json_schema), flat function tools with
  *       tool_choice "required" and a named function, an earlier
- *       function_call with its function_call_output, vLLM's extras.
+ *       function_call with its function_call_output, vLLM's extras,
+ *       include's logprobs and top_logprobs.
  *   (b) the echoed fields: the defaults, and what the request gave.
  *   (c) refusals: a 400 naming the Responses field (previous_response_id,
  *       a reasoning effort, an image part, a built-in tool, an unknown
  *       item type, a bad schema under text.format, max_output_tokens 0,
- *       no input), with its code, and a message that speaks of the
+ *       logprobs with tools, no input), with its code, and a message that speaks of the
  *       Responses fields, not of the chat's they became.
  */
 
@@ -63,6 +64,22 @@ test_same(void)
                "\"stream\":true,\"seed\":7,\"top_k\":20}",
                "instructions, items with text parts, an assistant turn, "
                "developer, sampling, stream and vLLM's top_k");
+
+    check_same("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
+               "\"message.output_text.logprobs\"],\"top_logprobs\":2}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"}],\"logprobs\":true,\"top_logprobs\":2}",
+               "include's message.output_text.logprobs and top_logprobs: "
+               "chat's logprobs");
+    check_same("{\"model\":\"base\",\"input\":\"Hi\",\"top_logprobs\":3}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"}],\"logprobs\":true,\"top_logprobs\":3}",
+               "top_logprobs alone asks for them too");
+    check_same("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
+               "\"reasoning.encrypted_content\"]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"}]}",
+               "include of parts of items never made: nothing to add");
 
     check_same("{\"model\":\"base\",\"input\":\"Name a city.\",\"text\":"
                "{\"format\":{\"type\":\"json_object\"}}}",
@@ -185,7 +202,7 @@ test_echo(void)
            "\"instructions\":null,\"max_output_tokens\":null,\"metadata\":"
            "{},\"parallel_tool_calls\":true,\"temperature\":1,\"text\":"
            "{\"format\":{\"type\":\"text\"}},\"tool_choice\":\"auto\","
-           "\"tools\":[],\"top_p\":1,\"user\":null",
+           "\"tools\":[],\"top_logprobs\":0,\"top_p\":1,\"user\":null",
            "the echo: every field at its default");
     ok(req.resp_echo.len == strlen(req.resp_echo.data),
        "its length is its text's");
@@ -199,7 +216,8 @@ test_echo(void)
            "\"metadata\":{\"k\":\"v\"},\"parallel_tool_calls\":true,"
            "\"temperature\":0.25,\"text\":{\"format\":{\"type\":\"text\"}},"
            "\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\","
-           "\"name\":\"f\"}],\"top_p\":1,\"user\":\"u1\"",
+           "\"name\":\"f\"}],\"top_logprobs\":0,\"top_p\":1,"
+           "\"user\":\"u1\"",
            "the echo: what the request gave");
     slora_openai_req_free(&req);
 }
@@ -221,10 +239,15 @@ test_refused(void)
                   "{\"effort\":\"high\"}}", "reasoning",
                   "unsupported_parameter", "a reasoning effort");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
-                  "\"message.output_text.logprobs\"]}", "include",
-                  "unsupported_parameter", "include");
-    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"top_logprobs\":3}",
-                  "top_logprobs", "unsupported_parameter", "top_logprobs");
+                  "\"message.output_text.logprobs\"],\"tools\":[{\"type\":"
+                  "\"function\",\"name\":\"f\"}]}", "include",
+                  "unsupported_parameter", "log-probabilities with tools");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
+                  "\"message.everything\"]}", "include", "invalid_value",
+                  "an include value the API does not know");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"top_logprobs\":"
+                  "21}", "top_logprobs", "invalid_value",
+                  "top_logprobs above 20");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"truncation\":"
                   "\"auto\"}", "truncation", "unsupported_parameter",
                   "truncation auto");
@@ -367,7 +390,8 @@ same_req(const slora_openai_req_t *a, const slora_openai_req_t *b)
            && same_str(&a->schema_trigger, &b->schema_trigger)
            && a->tools == b->tools && same_str(&a->tool_name, &b->tool_name)
            && a->tool_one == b->tool_one && a->n == b->n
-           && a->logprobs == b->logprobs;
+           && a->logprobs == b->logprobs
+           && a->top_logprobs == b->top_logprobs;
 }
 
 

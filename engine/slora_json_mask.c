@@ -64,6 +64,8 @@ struct slora_json_vocab_s {
                                    shares with lex[k - 1] (at most
                                    255) */
     int32_t     n_lex;
+    int32_t     lex_first[257]; /* lex[lex_first[b]] is the first token
+                                   whose first byte is b or more */
     uint16_t   *chars;          /* [n_vocab]: a plain one's characters */
 };
 
@@ -313,7 +315,8 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
  * token by token in the order of their bytes: st[d] is the automaton's
  * state after the first d bytes of the token before, and a token goes
  * on from the bytes it shares with it (walked); a prefix that led to no
- * state drops the tokens that share it without a look. A token holding
+ * state drops the tokens that share it without a look (a first byte's
+ * all at once, from lex_first). A token holding
  * a byte the automaton does not take as it is (inside a JSON string: a
  * quote, a backslash, a control byte), or too long to walk, is tried on
  * a copy of the state. A state is viable after a token when it is after
@@ -323,7 +326,7 @@ slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
     const slora_regex_t *re, uint32_t state, uint32_t chars, int raw,
     float *row)
 {
-    int32_t         k, id, n;
+    int32_t         k, id, n, end;
     uint32_t        d, len, walked, s;
     uint32_t        st[SLORA_JSON_WALK_MAX + 1], ch[SLORA_JSON_WALK_MAX + 1];
     slora_json_t    t;
@@ -340,7 +343,16 @@ slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
         }
 
         if (walked > 0 && st[walked] == SLORA_REGEX_DEAD) {
-            row[v->lex[k]] = -INFINITY;
+            /* a refused first byte drops its tokens at once */
+            end = walked == 1
+                  ? v->lex_first[(uint8_t) v->bytes[v->lex_off[k]] + 1]
+                  : k + 1;
+
+            while (k < end) {
+                row[v->lex[k++]] = -INFINITY;
+            }
+
+            k--;
             continue;
         }
 
@@ -632,6 +644,14 @@ slora_json_vocab_lex(slora_json_vocab_t *v, slora_err_t *err)
         }
 
         v->lcp[k] = (uint8_t) common;
+    }
+
+    for (m = 0, k = 0; m <= 256; m++) {
+        while (k < v->n_lex && (uint8_t) all[k].p[0] < m) {
+            k++;
+        }
+
+        v->lex_first[m] = k;
     }
 
     free(all);

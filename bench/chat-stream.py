@@ -11,7 +11,8 @@
 # for the schema's keys in order and their types); tool calls under
 # tool_choice "required" (each checked against its function's
 # parameters), guided_choice, guided_regex and a schema of patterns and
-# formats (each answer checked here); a text scored with
+# formats (each answer checked here); a Responses API stream (its
+# events, its text against chat's); a text scored with
 # echo, and a greedy continuation scored back against generation's
 # figures; then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
@@ -308,6 +309,35 @@ for c in ans["choices"]:
 print(f"patterns and formats n=4 T=1.0: {len(ans['choices']) - len(bad)} "
       f"of 4 parse with every string matching"
       + ("" if not bad else f"; not: {bad}"))
+
+# the Responses API: a greedy streamed response, its named events
+# counted, its text against the chat's greedy answer to the same question
+RURL = URL.replace("/chat/completions", "/responses")
+Q = "What is the capital of France?"
+req = urllib.request.Request(RURL, json.dumps({
+    "model": MODEL, "input": Q, "max_output_tokens": 48, "temperature": 0,
+    "stream": True}).encode(), {"Content-Type": "application/json"})
+t0 = time.time()
+kinds, deltas, last = {}, [], None
+with urllib.request.urlopen(req, timeout=600) as r:
+    for line in r:
+        line = line.decode().strip()
+        if line.startswith("data: "):
+            ev = json.loads(line[6:])
+            kinds[ev["type"]] = kinds.get(ev["type"], 0) + 1
+            if ev["type"] == "response.output_text.delta":
+                deltas.append(ev["delta"])
+            last = ev
+dt = time.time() - t0
+want = post({"model": MODEL, "max_tokens": 48, "temperature": 0,
+             "messages": [{"role": "user", "content": Q}]})
+text = "".join(deltas)
+print(f"responses stream: {sum(kinds.values())} events "
+      f"({kinds.get('response.output_text.delta', 0)} deltas), last "
+      f"{last['type'] if last else None} in {dt * 1000:.0f} ms: "
+      f"{text.strip()[:80]!r}, "
+      + ("the chat's answer" if text == want["choices"][0]["message"]
+         ["content"] else "NOT the chat's answer"))
 
 # echo: a text scored by the model (a completion of max_tokens 0 with
 # echo and logprobs), and a greedy continuation's figures as generating

@@ -33,8 +33,6 @@ static ngx_int_t ngx_http_slora_lp_token(ngx_http_request_t *r,
     ngx_str_t *text);
 static ngx_int_t ngx_http_slora_lp_room(ngx_http_request_t *r,
     ngx_http_slora_lpbuf_t *b, size_t need);
-static ngx_int_t ngx_http_slora_lp_put(ngx_http_request_t *r,
-    ngx_http_slora_lpbuf_t *b, const u_char *data, size_t len);
 static ngx_int_t ngx_http_slora_lp_str(ngx_http_request_t *r,
     ngx_http_slora_lpbuf_t *b, ngx_str_t *s);
 static ngx_int_t ngx_http_slora_lp_num(ngx_http_request_t *r,
@@ -384,7 +382,8 @@ ngx_http_slora_lp_room(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
 }
 
 
-static ngx_int_t
+/* Appends data to b, which grows as needed. */
+ngx_int_t
 ngx_http_slora_lp_put(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
     const u_char *data, size_t len)
 {

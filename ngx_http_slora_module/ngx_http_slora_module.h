@@ -338,6 +338,8 @@ ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
     const slora_logprob_t *zrec, int32_t max_top, size_t offset);
 size_t ngx_http_slora_lp_max(ngx_http_slora_choice_t *ch);
+ngx_int_t ngx_http_slora_lp_put(ngx_http_request_t *r,
+    ngx_http_slora_lpbuf_t *b, const u_char *data, size_t len);
 u_char *ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_uint_t whole);
 

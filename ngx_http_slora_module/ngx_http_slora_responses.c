@@ -39,8 +39,6 @@ static ngx_int_t ngx_http_slora_resp_keep(ngx_http_request_t *r,
     ngx_http_slora_resp_t *resp, const u_char *text, size_t len);
 static ngx_int_t ngx_http_slora_resp_keep_lp(ngx_http_request_t *r,
     ngx_http_slora_resp_t *resp, ngx_http_slora_choice_t *ch);
-static ngx_int_t ngx_http_slora_resp_grow(ngx_http_request_t *r,
-    ngx_http_slora_lpbuf_t *b, size_t len);
 static ngx_int_t ngx_http_slora_resp_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *type, u_char *p, u_char *last,
     ngx_chain_t ***ll);
@@ -503,15 +501,10 @@ static ngx_int_t
 ngx_http_slora_resp_keep(ngx_http_request_t *r, ngx_http_slora_resp_t *resp,
     const u_char *text, size_t len)
 {
-    if (ngx_http_slora_resp_grow(r, &resp->kept, len) != NGX_OK) {
+    if (ngx_http_slora_lp_put(r, &resp->kept, text, len) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (len) {
-        ngx_memcpy(resp->kept.data + resp->kept.len, text, len);
-    }
-
-    resp->kept.len += len;
     resp->item[resp->n_items - 1].len += len;
 
     return NGX_OK;
@@ -523,62 +516,25 @@ static ngx_int_t
 ngx_http_slora_resp_keep_lp(ngx_http_request_t *r,
     ngx_http_slora_resp_t *resp, ngx_http_slora_choice_t *ch)
 {
-    size_t                   sep;
-    ngx_http_slora_lpbuf_t  *lp, *kept;
+    ngx_http_slora_lpbuf_t  *lp;
 
     lp = &ch->lp.part[0];
-    kept = &resp->kept_lp;
 
     if (lp->len == 0) {
         return NGX_OK;
     }
 
-    sep = kept->len > 0;
-
-    if (ngx_http_slora_resp_grow(r, kept, sep + lp->len) != NGX_OK) {
+    if ((resp->kept_lp.len > 0
+         && ngx_http_slora_lp_put(r, &resp->kept_lp, (u_char *) ",", 1)
+            != NGX_OK)
+        || ngx_http_slora_lp_put(r, &resp->kept_lp, lp->data, lp->len)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    if (sep) {
-        kept->data[kept->len++] = ',';
-    }
-
-    ngx_memcpy(kept->data + kept->len, lp->data, lp->len);
-    kept->len += lp->len;
 
     lp->len = 0;
     ch->lp.n = 0;
-
-    return NGX_OK;
-}
-
-
-/* Room in b for len more bytes. */
-static ngx_int_t
-ngx_http_slora_resp_grow(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
-    size_t len)
-{
-    u_char  *p;
-    size_t   cap;
-
-    if (b->len + len <= b->cap) {
-        return NGX_OK;
-    }
-
-    cap = ngx_max(2 * b->cap, b->len + len);
-    cap = ngx_max(cap, 256);
-
-    p = ngx_pnalloc(r->pool, cap);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (b->len) {
-        ngx_memcpy(p, b->data, b->len);
-    }
-
-    b->data = p;
-    b->cap = cap;
 
     return NGX_OK;
 }

@@ -22,12 +22,8 @@ import sys
 
 import openai
 
-checks = []
+from client_checks import check, run
 
-
-def check(name, ok, detail=""):
-    checks.append([name, bool(ok), str(detail)[:300]])
-    return ok
 
 
 def usage_ok(u, need_text=True):
@@ -734,14 +730,6 @@ def main():
     tools(client)
     errors(client)
 
-    print(json.dumps({"checks": checks}))
-    return 0 if all(c[1] for c in checks) else 1
-
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Exception as e:  # an unexpected failure is one failed check
-        check("client ran without an exception", False, repr(e))
-        print(json.dumps({"checks": checks}))
-        sys.exit(1)
+    run(main)

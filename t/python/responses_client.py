@@ -24,7 +24,8 @@ import sys
 import openai
 from pydantic import BaseModel
 
-checks = []
+from client_checks import check, run
+
 
 WEATHER = {
     "type": "object",
@@ -33,11 +34,6 @@ WEATHER = {
     "required": ["city", "unit"],
 }
 ASK = "What is the weather in Paris?"
-
-
-def check(name, ok, detail=""):
-    checks.append([name, bool(ok), str(detail)[:300]])
-    return ok
 
 
 def chat_text(client, model, msgs, max_tokens, **kw):
@@ -353,14 +349,6 @@ def main():
     tools(client)
     errors(client)
 
-    print(json.dumps({"checks": checks}))
-    return 0 if all(c[1] for c in checks) else 1
-
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Exception as e:  # an unexpected failure is one failed check
-        check("client ran without an exception", False, repr(e))
-        print(json.dumps({"checks": checks}))
-        sys.exit(1)
+    run(main)

@@ -144,6 +144,15 @@ typedef struct {
     slora_openai_str_t    resp_echo;        /* responses: the fields the
                                                response object echoes,
                                                compact JSON members */
+    slora_openai_str_t    resp_conv;        /* responses: the
+                                               conversation so far (the
+                                               previous response's and
+                                               this input's messages, not
+                                               the instructions), a JSON
+                                               array of chat messages */
+    slora_openai_str_t    resp_prev;        /* previous_response_id, or
+                                               data NULL */
+    unsigned              resp_store:1;     /* store: not false */
 
     slora_openai_block_t *arena;
 } slora_openai_req_t;
@@ -186,13 +195,24 @@ int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     slora_openai_err_t *err);
 
 /*
+ * A stored conversation for a Responses request's previous_response_id:
+ * SLORA_OK with *conv the JSON array of its chat messages (the caller's
+ * memory, alive while the parse runs), SLORA_DECLINED when there is none
+ * the caller may see.
+ */
+typedef int (*slora_openai_prev_pt)(void *data, const char *id, size_t len,
+    const char **conv, size_t *conv_len);
+
+/*
  * The same for a Responses API body (POST /v1/responses): checked in its
  * own terms, then parsed as the chat request it means; req->kind is
- * SLORA_OPENAI_CHAT, req->responses 1 and req->resp_echo set.
+ * SLORA_OPENAI_CHAT, req->responses 1, req->resp_echo and req->resp_conv
+ * set. previous_response_id is looked up with prev (NULL: the server
+ * keeps no responses, and it is refused).
  */
 int slora_openai_parse_responses(const char *body, size_t len,
-    const slora_openai_limits_t *lim, slora_openai_req_t *req,
-    slora_openai_err_t *err);
+    const slora_openai_limits_t *lim, slora_openai_prev_pt prev,
+    void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err);
 
 /* The same for the GET stream endpoint: a completion, or with chat=1 a
  * chat of one user message; stream is set; model defaults to "base". */

@@ -1,12 +1,14 @@
 /*
  * slora_openai_responses.c: OpenAI's Responses API request (POST
- * /v1/responses), stateless: instructions and input (a string, or items:
+ * /v1/responses): instructions and input (a string, or items:
  * messages, the function calls an earlier answer made and their
  * outputs), max_output_tokens, temperature, top_p, text.format (plain
  * text, a JSON object, or a JSON schema), function tools with
  * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields as
- * on chat. What needs a stored response (previous_response_id,
- * conversation, background) or a model of another kind (reasoning,
+ * on chat; previous_response_id, where the server keeps responses
+ * (the caller's lookup gives the conversation so far). What needs a
+ * stored conversation (conversation, background), a response where none
+ * are kept (previous_response_id), or a model of another kind (reasoning,
  * images, files, built-in tools) is refused with 400
  * unsupported_parameter, naming it. include's
  * "message.output_text.logprobs" and top_logprobs give the message's
@@ -19,7 +21,9 @@
  * Errors the chat parser finds name the Responses field where one maps.
  * The fields the answer echoes (instructions, tools, text, ...) are kept
  * as one compact JSON fragment, req->resp_echo, for the worker to paste
- * into the response object.
+ * into the response object, and the conversation (all messages but the
+ * instructions) as req->resp_conv, for the worker to store with the
+ * answer.
  */
 
 #include <stdio.h>
@@ -33,9 +37,16 @@
 #define SLORA_OPENAI_RESP_ITEMS  4096   /* input items a request may send */
 
 
-static int slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err);
-static int slora_openai_resp_input(cJSON *root, cJSON *msgs,
+static int slora_openai_resp_refuse(cJSON *root, int stored,
     slora_openai_err_t *err);
+static int slora_openai_resp_prev(cJSON *root, cJSON *msgs,
+    slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_resp_input(cJSON *root, cJSON *msgs,
+    slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_resp_conv(cJSON *msgs, int skip,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
     slora_openai_err_t *err);
 static cJSON *slora_openai_resp_text(cJSON *content, size_t i,
@@ -58,8 +69,8 @@ static int slora_openai_resp_is(cJSON *item, const char *s);
 
 int
 slora_openai_parse_responses(const char *body, size_t len,
-    const slora_openai_limits_t *lim, slora_openai_req_t *req,
-    slora_openai_err_t *err)
+    const slora_openai_limits_t *lim, slora_openai_prev_pt prev,
+    void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int          rc;
     cJSON       *root, *chat, *msgs, *item;
@@ -90,7 +101,7 @@ slora_openai_parse_responses(const char *body, size_t len,
         goto done;
     }
 
-    if (slora_openai_resp_refuse(root, err) != SLORA_OK) {
+    if (slora_openai_resp_refuse(root, prev != NULL, err) != SLORA_OK) {
         goto done;
     }
 
@@ -121,7 +132,8 @@ slora_openai_parse_responses(const char *body, size_t len,
         goto done;
     }
 
-    if (slora_openai_resp_input(root, msgs, err) != SLORA_OK
+    if (slora_openai_resp_input(root, msgs, prev, prev_data, req, err)
+        != SLORA_OK
         || slora_openai_resp_tools(root, chat, err) != SLORA_OK
         || slora_openai_resp_format(root, chat, err) != SLORA_OK
         || slora_openai_resp_logprobs(root, chat, err) != SLORA_OK)
@@ -136,6 +148,15 @@ slora_openai_parse_responses(const char *body, size_t len,
         goto done;
     }
 
+    item = cJSON_GetObjectItemCaseSensitive(root, "store");
+    if (item != NULL && !cJSON_IsNull(item) && !cJSON_IsBool(item)) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                          "store", "store must be a boolean");
+        goto done;
+    }
+
+    req->resp_store = !cJSON_IsFalse(item);
+
     rc = slora_openai_resp_echo(root, req, err);
 
 done:
@@ -147,9 +168,10 @@ done:
 }
 
 
-/* The fields a stateless server of a text model cannot honour. */
+/* The fields a server of a text model cannot honour (stored: it keeps
+ * responses). */
 static int
-slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err)
+slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
 {
     size_t       i;
     cJSON       *item, *sub;
@@ -159,8 +181,9 @@ slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err)
         const char  *name;
         const char  *why;
     } fields[] = {
-        { "previous_response_id", "this server keeps no responses; send"
-          " the conversation's items in input" },
+        { "previous_response_id", "this server keeps no responses"
+          " (slora_responses_store); send the conversation's items in"
+          " input" },
         { "conversation", "this server keeps no conversations; send the"
           " conversation's items in input" },
         { "prompt", "this server keeps no prompt templates" },
@@ -172,7 +195,9 @@ slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err)
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, fields[i].name);
 
-        if (item == NULL || cJSON_IsNull(item)) {
+        if (item == NULL || cJSON_IsNull(item)
+            || (stored && i == 0))
+        {
             continue;
         }
 
@@ -236,16 +261,20 @@ slora_openai_resp_refuse(cJSON *root, slora_openai_err_t *err)
 }
 
 
-/* instructions, then input, as chat messages. */
+/* instructions, the previous response's conversation, then input, as
+ * chat messages; req->resp_conv all but the instructions. */
 static int
-slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_err_t *err)
+slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
+    void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
 {
+    int      skip;
     size_t   i;
     cJSON   *input, *it, *m, *type, *last;
 
     it = cJSON_GetObjectItemCaseSensitive(root, "instructions");
+    skip = it != NULL && !cJSON_IsNull(it);
 
-    if (it != NULL && !cJSON_IsNull(it)) {
+    if (skip) {
         if (!cJSON_IsString(it)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", "instructions",
@@ -261,6 +290,12 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_err_t *err)
         }
     }
 
+    if (slora_openai_resp_prev(root, msgs, prev, prev_data, req, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
     input = cJSON_GetObjectItemCaseSensitive(root, "input");
 
     if (cJSON_IsString(input)) {
@@ -273,7 +308,7 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_err_t *err)
             return slora_openai_nomem(err);
         }
 
-        return SLORA_OK;
+        return slora_openai_resp_conv(msgs, skip, req, err);
     }
 
     if (!cJSON_IsArray(input) || cJSON_GetArraySize(input) == 0
@@ -336,7 +371,108 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_err_t *err)
         i++;
     }
 
+    return slora_openai_resp_conv(msgs, skip, req, err);
+}
+
+
+/*
+ * previous_response_id: the stored conversation's messages, appended
+ * after the instructions and before the input (which are this
+ * request's alone).
+ */
+static int
+slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
+    void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int          rc;
+    size_t       conv_len;
+    cJSON       *id, *conv, *m;
+    const char  *conv_text;
+
+    id = cJSON_GetObjectItemCaseSensitive(root, "previous_response_id");
+
+    if (id == NULL || cJSON_IsNull(id)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsString(id)
+        || slora_openai_string(id, "previous_response_id", &req->resp_prev,
+                               req, err) != SLORA_OK)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "previous_response_id",
+                                 "previous_response_id must be a string");
+    }
+
+    conv = NULL;
+    rc = prev(prev_data, req->resp_prev.data, req->resp_prev.len,
+              &conv_text, &conv_len);
+
+    if (rc == SLORA_OK) {
+        conv = cJSON_ParseWithLength(conv_text, conv_len);
+    }
+
+    if (rc != SLORA_OK || !cJSON_IsArray(conv)) {
+        cJSON_Delete(conv);
+        return slora_openai_fail(err, 404, SLORA_OPENAI_BAD,
+                                 "previous_response_not_found",
+                                 "previous_response_id",
+                                 "Previous response with id '%.64s' not"
+                                 " found", req->resp_prev.data);
+    }
+
+    while ((m = cJSON_DetachItemFromArray(conv, 0)) != NULL) {
+        if (!cJSON_AddItemToArray(msgs, m)) {
+            cJSON_Delete(m);
+            cJSON_Delete(conv);
+            return slora_openai_nomem(err);
+        }
+    }
+
+    cJSON_Delete(conv);
+
     return SLORA_OK;
+}
+
+
+/* req->resp_conv: the messages but the first skip (the instructions),
+ * printed compact. */
+static int
+slora_openai_resp_conv(cJSON *msgs, int skip, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char   *text;
+    cJSON  *conv, *m;
+
+    conv = cJSON_CreateArray();
+    if (conv == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    cJSON_ArrayForEach(m, msgs) {
+        if (skip) {
+            skip--;
+            continue;
+        }
+
+        if (!cJSON_AddItemReferenceToArray(conv, m)) {
+            cJSON_Delete(conv);
+            return slora_openai_nomem(err);
+        }
+    }
+
+    text = cJSON_PrintUnformatted(conv);
+    cJSON_Delete(conv);
+
+    if (text == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    req->resp_conv.len = strlen(text);
+    req->resp_conv.data = slora_openai_copy(req, text, req->resp_conv.len);
+    free(text);
+
+    return req->resp_conv.data != NULL ? SLORA_OK : slora_openai_nomem(err);
 }
 
 

@@ -122,14 +122,8 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
                              sizeof("/responses/") - 2)
             != NULL)
         {
-            /* retrieve, delete, cancel, input_items of a response */
-            return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
-                                             "invalid_request_error",
-                                             "not_found", NULL,
-                                             "This server keeps no"
-                                             " responses: %V %V has none"
-                                             " to find", &r->method_name,
-                                             &r->uri);
+            /* retrieve or delete a response (ngx_http_slora_store.c) */
+            return ngx_http_slora_store_handler(r);
         }
 
         return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -241,11 +235,9 @@ ngx_http_slora_models(ngx_http_request_t *r)
     slora_queue_t               *q;
     const char                  *down;
     ngx_http_slora_ctx_t        *ctx;
-    ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
 
     if (ngx_http_slora_model_path(r, &id) != NGX_OK) {
@@ -263,11 +255,7 @@ ngx_http_slora_models(ngx_http_request_t *r)
     if (smcf->redis_url.len || !slora_queue_names_all(q)) {
         /* only the engine knows what a tenant may use, or every adapter
          * where their names did not all fit the zone: ask it */
-        ngx_str_null(&tenant);
-
-        if (slcf->tenant != NULL
-            && ngx_http_complex_value(r, slcf->tenant, &tenant) != NGX_OK)
-        {
+        if (ngx_http_slora_tenant(r, &tenant) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -410,7 +398,10 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_RESPONSES
          ? slora_openai_parse_responses((const char *) body.data, body.len,
-                                        &lim, req, &oe)
+                                        &lim,
+                                        smcf->store != NULL
+                                        ? ngx_http_slora_store_prev : NULL,
+                                        r, req, &oe)
          : slora_openai_parse((const char *) body.data, body.len, kind,
                               &lim, req, &oe);
 
@@ -624,7 +615,6 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_ctx_t        *ctx;
     ngx_http_slora_kind_e        kind;
     ngx_http_slora_choice_t     *ch;
-    ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
     ngx_http_slora_prompt_t     *pi, prompt[SLORA_OPENAI_MAX_N];
     const slora_openai_prompt_t *pr;
@@ -637,7 +627,6 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     model.len = req->model.len;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
 
     down = ngx_http_slora_engine_down(q);
@@ -830,6 +819,11 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
         ctx->resp_echo.data = (u_char *) req->resp_echo.data;
         ctx->resp_echo.len = req->resp_echo.len;
+        ctx->resp_conv.data = (u_char *) req->resp_conv.data;
+        ctx->resp_conv.len = req->resp_conv.len;
+        ctx->resp_prev.data = (u_char *) req->resp_prev.data;
+        ctx->resp_prev.len = req->resp_prev.len;
+        ctx->resp_store = req->resp_store && smcf->store != NULL;
     }
 
     p = ngx_cpymem(ctx->id, req->responses ? "resp_"
@@ -840,8 +834,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                     (uint32_t) ngx_random(), (uint32_t) ngx_random());
     ctx->id_len = p - ctx->id;
 
-    if (slcf->tenant != NULL
-        && ngx_http_complex_value(r, slcf->tenant, &ctx->tenant) != NGX_OK)
+    if (ngx_http_slora_tenant(r, &ctx->tenant) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1451,4 +1444,21 @@ ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* The request's tenant: slora_tenant's value, or none. */
+ngx_int_t
+ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
+{
+    ngx_http_slora_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+    ngx_str_null(tenant);
+
+    if (slcf->tenant == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_complex_value(r, slcf->tenant, tenant);
 }

@@ -119,6 +119,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       0,
       (void *) ngx_http_slora_admin_handler },
 
+    { ngx_string("slora_responses_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_slora_store_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 

@@ -90,6 +90,7 @@ typedef struct {
 
     uint32_t                   hash;          /* of every field above */
     ngx_shm_zone_t            *zone;
+    ngx_shm_zone_t            *store;         /* slora_responses_store */
 
     slora_tokenizer_t         *tokenizer;
     slora_chat_e               model_template;
@@ -263,6 +264,10 @@ struct ngx_http_slora_ctx_s {
                                                  its answer's items */
     ngx_str_t                  resp_echo;     /* the request's fields the
                                                  response object echoes */
+    ngx_str_t                  resp_conv;     /* its conversation so far,
+                                                 chat messages in JSON */
+    ngx_str_t                  resp_prev;     /* previous_response_id */
+    unsigned                   resp_store:1;  /* stored when it ends */
 
     unsigned                   stream:1;
     unsigned                   include_usage:1;
@@ -307,6 +312,7 @@ ngx_int_t ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
 ngx_int_t ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b, const char *type);
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
+ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
 
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
 u_char *ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len);
@@ -398,6 +404,19 @@ ngx_int_t ngx_http_slora_resp_fail(ngx_http_request_t *r,
     size_t len, ngx_chain_t ***ll);
 ngx_buf_t *ngx_http_slora_resp_body(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
+
+/* ngx_http_slora_store.c: the Responses API's stored responses */
+char *ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj);
+ngx_int_t ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj);
+ngx_int_t ngx_http_slora_store_delete(ngx_http_request_t *r,
+    const u_char *id, size_t len, ngx_str_t *tenant);
+ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
+int ngx_http_slora_store_prev(void *data, const char *id, size_t len,
+    const char **conv, size_t *conv_len);
 
 /* ngx_http_slora_admin.c */
 ngx_int_t ngx_http_slora_admin_handler(ngx_http_request_t *r);

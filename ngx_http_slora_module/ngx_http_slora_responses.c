@@ -19,7 +19,9 @@
  * ngx_http_slora_tool_take) and ends choices and requests; here those
  * become items, and the items keep their text, because the done events
  * and the last response object repeat all of it. Ids are the request's
- * random part: resp_, msg_, fc_ and call_ with the item's index.
+ * random part: resp_, msg_, fc_ and call_ with the item's index. Where
+ * slora_responses_store keeps responses, one that ended is stored
+ * (ngx_http_slora_store.c) before its last event or its body goes out.
  */
 
 #include "ngx_http_slora_module.h"
@@ -60,6 +62,9 @@ static size_t ngx_http_slora_resp_max(ngx_http_slora_ctx_t *ctx,
 static u_char *ngx_http_slora_resp_id(u_char *p, ngx_http_slora_ctx_t *ctx,
     const char *prefix, ngx_uint_t k);
 static const char *ngx_http_slora_resp_status(ngx_http_slora_ctx_t *ctx);
+static ngx_int_t ngx_http_slora_resp_record(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
+    const u_char *base, u_char *obj, u_char *obj_end);
 static u_char *ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp);
 
 
@@ -238,7 +243,7 @@ ngx_int_t
 ngx_http_slora_resp_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_chain_t ***ll)
 {
-    u_char      *p, *last;
+    u_char      *p, *last, *obj;
     const char  *status, *type;
 
     status = ngx_http_slora_resp_status(ctx);
@@ -251,9 +256,21 @@ ngx_http_slora_resp_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     last = ngx_http_slora_resp_head(p, ctx, type);
     last = ngx_http_slora_lit(last, ",\"response\":");
+    obj = last;
     last = ngx_http_slora_resp_object(last, ctx, ctx->resp,
                                       ngx_http_slora_resp_base(ctx->resp),
                                       status, NULL, NULL, 0);
+
+    /* stored before the client hears of the end, so that its next
+     * request finds it */
+    if (ngx_http_slora_resp_record(r, ctx, ctx->resp,
+                                   ngx_http_slora_resp_base(ctx->resp),
+                                   obj, last)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     *last++ = '}';
 
     return ngx_http_slora_resp_send(r, ctx, type, p, last, ll);
@@ -339,6 +356,13 @@ ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     p = ngx_http_slora_resp_object(b->last, ctx, resp, ch->text,
                                    ngx_http_slora_resp_status(ctx), NULL,
                                    NULL, 0);
+
+    if (ngx_http_slora_resp_record(r, ctx, resp, ch->text, b->last, p)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     *p++ = '\n';
     b->last = p;
 
@@ -681,11 +705,14 @@ ngx_http_slora_resp_object(u_char *p, ngx_http_slora_ctx_t *ctx,
                                      done ? status : "incomplete");
     }
 
-    p = ngx_http_slora_lit(p, "],\"previous_response_id\":null,"
-                              "\"reasoning\":{\"effort\":null,"
-                              "\"summary\":null},\"service_tier\":"
-                              "\"default\",\"store\":false,"
-                              "\"truncation\":\"disabled\",\"usage\":");
+    p = ngx_http_slora_lit(p, "],\"previous_response_id\":");
+    p = ctx->resp_prev.len
+        ? ngx_http_slora_json_str(p, ctx->resp_prev.data, ctx->resp_prev.len)
+        : ngx_http_slora_lit(p, "null");
+    p = ngx_sprintf(p, ",\"reasoning\":{\"effort\":null,\"summary\":null},"
+                    "\"service_tier\":\"default\",\"store\":%s,"
+                    "\"truncation\":\"disabled\",\"usage\":",
+                    ctx->resp_store ? "true" : "false");
 
     if (!done) {
         p = ngx_http_slora_lit(p, "null}");
@@ -713,7 +740,8 @@ ngx_http_slora_resp_max(ngx_http_slora_ctx_t *ctx,
     ngx_uint_t  k;
 
     size = 2 * NGX_HTTP_SLORA_RESP_OVERHEAD + ctx->resp_echo.len
-           + 6 * ctx->model.len + resp->kept_lp.len + extra;
+           + 6 * (ctx->model.len + ctx->resp_prev.len) + resp->kept_lp.len
+           + extra;
 
     for (k = 0; k < resp->n_items; k++) {
         size += NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * resp->item[k].len
@@ -757,4 +785,99 @@ static u_char *
 ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
 {
     return resp->kept.data != NULL ? resp->kept.data : (u_char *) "";
+}
+
+
+/*
+ * A response that ended, kept in slora_responses_store (unless store was
+ * false, or there is no store): its object obj..obj_end, and its
+ * conversation, the request's and then the answer as chat's assistant
+ * message (content: the message's text, or null; tool_calls: its calls
+ * with their call ids), for a later previous_response_id.
+ */
+static ngx_int_t
+ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_resp_t *resp, const u_char *base, u_char *obj,
+    u_char *obj_end)
+{
+    u_char                 *p, *conv;
+    size_t                  size;
+    ngx_str_t               id, c, o;
+    ngx_uint_t              k, calls, text;
+    ngx_http_slora_item_t  *it;
+
+    if (!ctx->resp_store || ctx->resp_conv.len < 2) {
+        return NGX_OK;
+    }
+
+    size = ctx->resp_conv.len + NGX_HTTP_SLORA_RESP_OVERHEAD;
+
+    for (k = 0; k < resp->n_items; k++) {
+        size += NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * resp->item[k].len;
+    }
+
+    conv = ngx_pnalloc(r->pool, size);
+    if (conv == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the request's messages, less the array's end */
+    p = ngx_cpymem(conv, ctx->resp_conv.data, ctx->resp_conv.len - 1);
+
+    if (ctx->resp_conv.len > 2) {
+        *p++ = ',';
+    }
+
+    p = ngx_http_slora_lit(p, "{\"role\":\"assistant\",\"content\":");
+    text = 0;
+    calls = 0;
+
+    for (k = 0; k < resp->n_items; k++) {
+        it = &resp->item[k];
+
+        if (!it->call) {
+            p = ngx_http_slora_json_str(p, base + it->off, it->len);
+            text = 1;
+        }
+    }
+
+    if (!text) {
+        p = ngx_http_slora_lit(p, "null");
+    }
+
+    for (k = 0; k < resp->n_items; k++) {
+        it = &resp->item[k];
+
+        if (!it->call) {
+            continue;
+        }
+
+        p = calls++ ? ngx_http_slora_lit(p, ",{\"id\":")
+                    : ngx_http_slora_lit(p, ",\"tool_calls\":[{\"id\":");
+        p = ngx_http_slora_resp_id(p, ctx, "call_", k);
+        p = ngx_http_slora_lit(p, ",\"type\":\"function\",\"function\":"
+                                  "{\"name\":");
+        p = ngx_http_slora_json_cstr(p, it->name);
+        p = ngx_http_slora_lit(p, ",\"arguments\":");
+        p = ngx_http_slora_json_str(p, base + it->off, it->len);
+        p = ngx_http_slora_lit(p, "}}");
+    }
+
+    if (calls) {
+        *p++ = ']';
+    }
+
+    p = ngx_http_slora_lit(p, "}]");
+
+    id.data = ctx->id;
+    id.len = ctx->id_len;
+    c.data = conv;
+    c.len = p - conv;
+    o.data = obj;
+    o.len = obj_end - obj;
+
+    /* one that does not fit is logged, and the answer goes on */
+    (void) ngx_http_slora_store_put(r, &id, &ctx->tenant, &c, &o);
+
+    return NGX_OK;
 }

@@ -172,6 +172,16 @@ my @bad = (
      loc => "            slora_api openai;\n"
             . "            slora_deadline never;  # BAD"],
     ['slora_status in http{}', http_extra => "    slora_status;  # BAD"],
+    ['slora_responses_store 16k (under 32k)',
+     http_extra => "    slora_responses_store 16k;  # BAD"],
+    ['slora_responses_store lots',
+     http_extra => "    slora_responses_store lots;  # BAD"],
+    ['duplicate slora_responses_store',
+     http_extra => "    slora_responses_store 1m;\n"
+                   . "    slora_responses_store 1m;  # BAD"],
+    ['slora_responses_store in a location',
+     loc => "            slora_api openai;\n"
+            . "            slora_responses_store 1m;  # BAD"],
     ['slora_engine in a location',
      loc => "            slora_api openai;\n"
             . "            slora_engine model=$model;  # BAD"],

@@ -105,7 +105,8 @@ $s->{http} = slora_http(
     engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=256',
     http_extra => "    log_format cached '\$http_x_test_id "
                   . "\$slora_prompt_tokens \$slora_cached_tokens';\n"
-                  . "    slora_tenant \$http_x_tenant;\n",
+                  . "    slora_tenant \$http_x_tenant;\n"
+                  . "    slora_responses_store 1m;\n",
     server_extra => "        access_log %%PREFIX%%/logs/cached.log "
                     . "cached;\n");
 $s->start;
@@ -147,10 +148,16 @@ client_checks('responses_client.py', [
     . 'in order',
     'tools conversation: the call and its output sent back are the '
     . 'chat\'s, the same answer',
-    'previous_response_id raises BadRequestError naming it',
+    'store: previous_response_id continues the conversation, the chat\'s '
+    . 'answer to all of it',
+    'store: a streamed response is stored too; retrieve gives its object',
+    'store: a call\'s output sent on its response\'s id is the whole '
+    . 'conversation sent at once',
+    'store: another tenant finds none of it',
+    'store: deleted, it is neither retrieved nor continued',
+    'store: store false keeps none',
     'tools raises BadRequestError naming it',
     'reasoning raises BadRequestError naming it',
-    'retrieve raises NotFoundError: no responses are kept',
     'an unknown model raises NotFoundError',
 ], 'tuned');
 

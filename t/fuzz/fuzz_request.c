@@ -51,6 +51,8 @@ static void fuzz_worker(const slora_openai_req_t *req);
 static void fuzz_encode(const char *text, size_t n, int chat);
 static void fuzz_tokens(const uint8_t *data, size_t size);
 static void fuzz_responses(const uint8_t *data, size_t size);
+static int fuzz_prev(void *data, const char *id, size_t len,
+    const char **conv, size_t *conv_len);
 static void fuzz_query(const uint8_t *data, size_t size);
 static void fuzz_fail(const char *what) __attribute__((noreturn));
 
@@ -119,6 +121,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 
+/* A store of every "resp_..." id: a user's question and a call. */
+static int
+fuzz_prev(void *data, const char *id, size_t len, const char **conv,
+    size_t *conv_len)
+{
+    static const char  stored[] =
+        "[{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":"
+        "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{}\"}}]}]";
+
+    (void) data;
+
+    if (len < 5 || memcmp(id, "resp_", 5) != 0) {
+        return SLORA_DECLINED;
+    }
+
+    *conv = stored;
+    *conv_len = sizeof(stored) - 1;
+
+    return SLORA_OK;
+}
+
+
 /* The body as a Responses API request: a chat, marked, with the echoed
  * fields compact JSON members (they go into the response object as they
  * are); a refusal as any other. */
@@ -132,8 +158,8 @@ fuzz_responses(const uint8_t *data, size_t size)
     slora_openai_err_t  err;
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_parse_responses((const char *) data, size, NULL, &req,
-                                      &err);
+    rc = slora_openai_parse_responses((const char *) data, size, NULL,
+                                      fuzz_prev, NULL, &req, &err);
 
     if (rc == SLORA_OK) {
         if (req.kind != SLORA_OPENAI_CHAT || !req.responses
@@ -144,6 +170,14 @@ fuzz_responses(const uint8_t *data, size_t size)
 
         fuzz_check_req(&req);
         fuzz_check_str(&req.resp_echo, "resp_echo");
+        fuzz_check_str(&req.resp_conv, "resp_conv");
+
+        echo = cJSON_ParseWithLength(req.resp_conv.data, req.resp_conv.len);
+        if (!cJSON_IsArray(echo)) {
+            fuzz_fail("responses: the conversation is not a JSON array");
+        }
+
+        cJSON_Delete(echo);
 
         obj = malloc(req.resp_echo.len + 3);
         if (obj == NULL) {

@@ -10,7 +10,8 @@ the same text, the same calls, the same token counts): plain input,
 instructions, an adapter, max_output_tokens cutting the answer,
 log-probabilities, a JSON
 schema read by responses.parse(), function tools (tool_choice required)
-and a conversation that sends the call and its output back. Streams go
+and a conversation that sends the call and its output back, and the
+stored responses (previous_response_id, retrieve, delete). Streams go
 through the client's own responses.stream() helper, which checks the
 events' order, indexes and ids as it assembles them. The one idea to
 know: as in openai_client.py, each check is recorded, never asserted
@@ -307,12 +308,98 @@ def tools(client):
           f"{usage.prompt_tokens}")
 
 
+def stored(client):
+    """slora_responses_store: a response continued by its id is the chat
+    of the whole conversation (text, calls and their outputs); streamed
+    ones are stored too; retrieve gives the object, delete takes it away,
+    store false keeps none, another tenant sees none."""
+    first = "My name is Ada. Say hi."
+    r1 = client.responses.create(model="base", input=first, temperature=0,
+                                 max_output_tokens=20)
+    r2 = client.responses.create(model="base", input="What is my name?",
+                                 previous_response_id=r1.id, temperature=0,
+                                 max_output_tokens=20)
+    want, usage, _ = chat_text(client, "base",
+                               [{"role": "user", "content": first},
+                                {"role": "assistant",
+                                 "content": r1.output_text},
+                                {"role": "user",
+                                 "content": "What is my name?"}], 20)
+    check("store: previous_response_id continues the conversation, the "
+          "chat's answer to all of it",
+          r1.store and r2.previous_response_id == r1.id
+          and r2.output_text == want
+          and r2.usage.input_tokens == usage.prompt_tokens,
+          f"{r2.output_text!r} vs {want!r}; {r2.usage.input_tokens} vs "
+          f"{usage.prompt_tokens}")
+
+    events, final, stext = streamed(client, model="base",
+                                    input="And my name again?",
+                                    previous_response_id=r2.id,
+                                    temperature=0, max_output_tokens=12)
+    last = events[-1].response if events else None
+    got = client.responses.retrieve(last.id) if last else None
+    check("store: a streamed response is stored too; retrieve gives its "
+          "object",
+          got is not None and got.id == last.id
+          and got.output_text == stext and got.status == last.status
+          and got.previous_response_id == r2.id
+          and got.usage.output_tokens == last.usage.output_tokens,
+          got)
+
+    fn = [{"type": "function", "name": "get_weather",
+           "description": "Weather in a city", "parameters": WEATHER}]
+    call = client.responses.create(model="base", input=ASK, tools=fn,
+                                   tool_choice="required", temperature=0)
+    fc = call.output[-1]
+    out = [{"type": "function_call_output", "call_id": fc.call_id,
+            "output": "18 C, sunny"}]
+    cont = client.responses.create(model="base", input=out, tools=fn,
+                                   previous_response_id=call.id,
+                                   temperature=0, max_output_tokens=30)
+    whole = client.responses.create(
+        model="base", tools=fn, temperature=0, max_output_tokens=30,
+        input=[{"role": "user", "content": ASK},
+               {"type": "function_call", "call_id": fc.call_id,
+                "name": fc.name, "arguments": fc.arguments}] + out)
+    check("store: a call's output sent on its response's id is the whole "
+          "conversation sent at once",
+          cont.output_text == whole.output_text
+          and cont.usage.input_tokens == whole.usage.input_tokens,
+          f"{cont.output_text!r} vs {whole.output_text!r}")
+
+    other = client.with_options(default_headers={"X-Tenant": "other"})
+    try:
+        other.responses.retrieve(r1.id)
+        check("store: another tenant finds none of it", False, "found")
+    except openai.NotFoundError:
+        check("store: another tenant finds none of it", True)
+
+    client.responses.delete(r1.id)
+    gone = []
+    for f in (lambda: client.responses.retrieve(r1.id),
+              lambda: client.responses.create(
+                  model="base", input="Hi", previous_response_id=r1.id)):
+        try:
+            f()
+        except openai.NotFoundError as e:
+            gone.append(e.code if e.code else "not_found")
+    check("store: deleted, it is neither retrieved nor continued",
+          gone == ["not_found", "previous_response_not_found"], gone)
+
+    r = client.responses.create(model="base", input="Hi", store=False,
+                                max_output_tokens=4)
+    try:
+        client.responses.retrieve(r.id)
+        check("store: store false keeps none", False, "found")
+    except openai.NotFoundError:
+        check("store: store false keeps none", r.store is False)
+
+
 def errors(client):
     """What a stateless text server cannot do is a 400 naming it; an
     unknown model a 404."""
-    for name, kw in (("previous_response_id",
-                      dict(previous_response_id="resp_0")),
-                     ("tools", dict(tools=[{"type": "web_search"}])),
+    for name, kw in (("tools", dict(tools=[{"type": "web_search"}])),
                      ("reasoning", dict(reasoning={"effort": "high"}))):
         try:
             client.responses.create(model="base", input="Hi", **kw)
@@ -321,13 +408,6 @@ def errors(client):
         except openai.BadRequestError as e:
             check(f"{name} raises BadRequestError naming it",
                   e.status_code == 400 and e.param == name, e.body)
-    try:
-        client.responses.retrieve("resp_0")
-        check("retrieve raises NotFoundError: no responses are kept", False,
-              "no error")
-    except openai.NotFoundError as e:
-        check("retrieve raises NotFoundError: no responses are kept",
-              "keeps no responses" in str(e), e.body)
     try:
         client.responses.create(model="no-such-adapter", input="Hi")
         check("an unknown model raises NotFoundError", False, "no error")
@@ -347,6 +427,7 @@ def main():
     logprobs(client)
     schema(client)
     tools(client)
+    stored(client)
     errors(client)
 
 

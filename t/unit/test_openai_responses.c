@@ -9,8 +9,11 @@
  *       tool_choice "required" and a named function, an earlier
  *       function_call with its function_call_output, vLLM's extras,
  *       include's logprobs and top_logprobs.
- *   (b) the echoed fields: the defaults, and what the request gave.
- *   (c) refusals: a 400 naming the Responses field (previous_response_id,
+ *   (b) previous_response_id through a lookup: the stored conversation
+ *       after the instructions, before the input; the conversation to
+ *       store; an unknown id a 404, and a 400 where nothing is stored.
+ *   (c) the echoed fields: the defaults, and what the request gave.
+ *   (d) refusals: a 400 naming the Responses field (previous_response_id,
  *       a reasoning effort, an image part, a built-in tool, an unknown
  *       item type, a bad schema under text.format, max_output_tokens 0,
  *       logprobs with tools, no input), with its code, and a message that speaks of the
@@ -31,6 +34,15 @@
     "\"required\":[\"city\"]}"
 
 
+#define STORED                                                             \
+    "[{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"             \
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"      \
+    "\"call_1\",\"type\":\"function\",\"function\":{\"name\":"              \
+    "\"get_weather\",\"arguments\":\"{}\"}}]}]"
+
+
+static int prev_lookup(void *data, const char *id, size_t len,
+    const char **conv, size_t *conv_len);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -179,6 +191,84 @@ test_same(void)
 }
 
 
+/* previous_response_id: the stored conversation goes before the input,
+ * after this request's instructions; resp_conv is both, without the
+ * instructions; an id not stored is a 404; store false is kept. */
+static void
+test_previous(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_a\","
+        "\"instructions\":\"Be brief.\",\"input\":[{\"type\":"
+        "\"function_call_output\",\"call_id\":\"call_1\",\"output\":"
+        "\"18 C\"}],\"store\":false}";
+    static const char  unknown[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_b\","
+        "\"input\":\"Hi\"}";
+
+    check_same(body,
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"system\","
+               "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":"
+               "\"Weather in Paris?\"},{\"role\":\"assistant\",\"content\":"
+               "null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":"
+               "\"function\",\"function\":{\"name\":\"get_weather\","
+               "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+               "\"call_1\",\"content\":\"18 C\"}]}",
+               "previous_response_id: its conversation after the "
+               "instructions, before the input");
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_OK && !req.resp_store && req.resp_prev.data != NULL
+       && strcmp(req.resp_prev.data, "resp_a") == 0,
+       "the previous id kept, store false kept: %s", err.msg);
+    is_str(req.resp_conv.data,
+           "[{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
+           "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
+           "\"id\":\"call_1\",\"type\":\"function\",\"function\":{"
+           "\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},{\"role\":"
+           "\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"18 C\"}]",
+           "the conversation to store: the stored one and the input, no "
+           "instructions");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(unknown, sizeof(unknown) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 404
+       && strcmp(err.code, "previous_response_not_found") == 0
+       && strcmp(err.param, "previous_response_id") == 0,
+       "an id not stored: 404 previous_response_not_found: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(unknown, sizeof(unknown) - 1, NULL,
+                                      NULL, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "unsupported_parameter") == 0,
+       "no store: previous_response_id a 400: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_OK && req.resp_conv.len == strlen(req.resp_conv.data),
+       "its length is its text's");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses("{\"model\":\"base\",\"input\":"
+                                      "\"Hi\"}", 29, NULL, prev_lookup,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_OK && req.resp_store && req.resp_prev.data == NULL
+       && strcmp(req.resp_conv.data,
+                 "[{\"role\":\"user\",\"content\":\"Hi\"}]") == 0,
+       "without one: store by default, the conversation the input's");
+    slora_openai_req_free(&req);
+}
+
+
 static void
 test_echo(void)
 {
@@ -194,8 +284,8 @@ test_echo(void)
         "\"name\":\"f\"}],\"tool_choice\":\"none\",\"user\":\"u1\"}";
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, &req,
-                                      &err);
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, NULL,
+                                      NULL, &req, &err);
     ok(rc == SLORA_OK && req.responses && req.kind == SLORA_OPENAI_CHAT,
        "a Responses request is marked, a chat underneath: %s", err.msg);
     is_str(req.resp_echo.data,
@@ -208,8 +298,8 @@ test_echo(void)
        "its length is its text's");
     slora_openai_req_free(&req);
 
-    rc = slora_openai_parse_responses(body2, sizeof(body2) - 1, NULL, &req,
-                                      &err);
+    rc = slora_openai_parse_responses(body2, sizeof(body2) - 1, NULL, NULL,
+                                      NULL, &req, &err);
     ok(rc == SLORA_OK, "a request of echoed fields parses: %s", err.msg);
     is_str(req.resp_echo.data,
            "\"instructions\":\"Be brief.\",\"max_output_tokens\":9,"
@@ -297,6 +387,7 @@ int
 main(void)
 {
     test_same();
+    test_previous();
     test_echo();
     test_refused();
 
@@ -315,8 +406,8 @@ check_same(const char *resp, const char *chat, const char *what)
     memset(&err_a, 0, sizeof(err_a));
     memset(&err_b, 0, sizeof(err_b));
 
-    rc_a = slora_openai_parse_responses(resp, strlen(resp), NULL, &a,
-                                        &err_a);
+    rc_a = slora_openai_parse_responses(resp, strlen(resp), NULL,
+                                        prev_lookup, NULL, &a, &err_a);
     rc_b = slora_openai_parse(chat, strlen(chat), SLORA_OPENAI_CHAT, NULL,
                               &b, &err_b);
 
@@ -338,7 +429,8 @@ check_refused(const char *resp, const char *param, const char *code,
     slora_openai_err_t  err;
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_parse_responses(resp, strlen(resp), NULL, &req, &err);
+    rc = slora_openai_parse_responses(resp, strlen(resp), NULL, NULL, NULL,
+                                      &req, &err);
 
     ok(rc == SLORA_ERROR && err.status == 400 && err.param != NULL
        && strcmp(err.param, param) == 0 && err.code != NULL
@@ -403,4 +495,22 @@ same_str(const slora_openai_str_t *a, const slora_openai_str_t *b)
     }
 
     return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+
+/* The store the tests see: resp_a holds STORED. */
+static int
+prev_lookup(void *data, const char *id, size_t len, const char **conv,
+    size_t *conv_len)
+{
+    (void) data;
+
+    if (len != 6 || memcmp(id, "resp_a", 6) != 0) {
+        return SLORA_DECLINED;
+    }
+
+    *conv = STORED;
+    *conv_len = sizeof(STORED) - 1;
+
+    return SLORA_OK;
 }

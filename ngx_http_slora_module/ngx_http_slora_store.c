@@ -1,0 +1,543 @@
+/*
+ * ngx_http_slora_store.c: the Responses API's stored responses
+ * (`slora_responses_store SIZE;`): a shared-memory zone every worker
+ * reads and writes, holding each stored response's object (for GET
+ * .../responses/{id}) and its conversation (the chat messages that led
+ * to it and its answer, as a JSON array), which a later request's
+ * previous_response_id continues. A response belongs to its tenant:
+ * another tenant finds nothing, as for an id never stored.
+ *
+ * The one idea: a bounded LRU cache, not a database. Records live in a
+ * slab pool, found by an rbtree keyed on the id's CRC32 (the id breaks
+ * ties) and ordered in a queue by last use; when the pool is full the
+ * least recently used records are dropped until the new one fits, so a
+ * conversation that is still being continued stays and an abandoned one
+ * goes. Every operation holds the zone's mutex only to copy bytes in or
+ * out; nothing under it waits for anything else.
+ */
+
+#include "ngx_http_slora_module.h"
+
+
+#define NGX_HTTP_SLORA_STORE_ID  40     /* an id's bytes, at most */
+
+
+typedef struct {
+    ngx_rbtree_t               rbtree;
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                lru;           /* most recently used first */
+} ngx_http_slora_store_sh_t;
+
+
+typedef struct {
+    ngx_http_slora_store_sh_t *sh;
+    ngx_slab_pool_t           *shpool;
+} ngx_http_slora_store_t;
+
+
+/* A stored response: its conversation's bytes, then its object's. */
+typedef struct {
+    ngx_rbtree_node_t          node;          /* key: ngx_crc32 of id */
+    ngx_queue_t                queue;
+    u_char                     id[NGX_HTTP_SLORA_STORE_ID];
+    size_t                     id_len;
+    u_char                     tenant[SLORA_QUEUE_TENANT_LEN];
+    size_t                     tenant_len;
+    size_t                     conv_len;
+    size_t                     obj_len;
+    u_char                     data[1];
+} ngx_http_slora_stored_t;
+
+
+static ngx_int_t ngx_http_slora_store_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_slora_store_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_slora_stored_t *ngx_http_slora_store_find(
+    ngx_http_slora_store_t *st, const u_char *id, size_t len,
+    ngx_str_t *tenant);
+static void ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec);
+static ngx_http_slora_store_t *ngx_http_slora_store_of(
+    ngx_http_request_t *r);
+
+
+/* slora_responses_store SIZE; (http) */
+char *
+ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_slora_main_conf_t *smcf = conf;
+
+    ssize_t                  size;
+    ngx_str_t               *value, name;
+    ngx_http_slora_store_t  *st;
+
+    if (smcf->store != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_responses_store \"%V\": a size of %uz"
+                           " or more (k, m)", &value[1], 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    st = ngx_pcalloc(cf->pool, sizeof(ngx_http_slora_store_t));
+    if (st == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "slora_responses");
+
+    smcf->store = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_slora_module);
+    if (smcf->store == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->store->data) {
+        return "is duplicate";
+    }
+
+    smcf->store->init = ngx_http_slora_store_init_zone;
+    smcf->store->data = st;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_slora_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_slora_store_t  *old = data;
+
+    size_t                   len;
+    ngx_http_slora_store_t  *st;
+
+    st = shm_zone->data;
+
+    if (old) {
+        st->sh = old->sh;
+        st->shpool = old->shpool;
+        return NGX_OK;
+    }
+
+    st->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        st->sh = st->shpool->data;
+        return NGX_OK;
+    }
+
+    st->sh = ngx_slab_alloc(st->shpool, sizeof(ngx_http_slora_store_sh_t));
+    if (st->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->shpool->data = st->sh;
+
+    ngx_rbtree_init(&st->sh->rbtree, &st->sh->sentinel,
+                    ngx_http_slora_store_insert);
+    ngx_queue_init(&st->sh->lru);
+
+    len = sizeof(" in slora_responses_store \"\"") + shm_zone->shm.name.len;
+
+    st->shpool->log_ctx = ngx_slab_alloc(st->shpool, len);
+    if (st->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(st->shpool->log_ctx, " in slora_responses_store \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full pool is not an error here: the oldest records make room */
+    st->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/* Copies the record of id the tenant may see: its conversation into
+ * *conv and its object into *obj (either may be NULL), from r's pool.
+ * NGX_DECLINED: none. */
+ngx_int_t
+ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj)
+{
+    ngx_int_t                 rc;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id, len, tenant);
+
+    if (rec != NULL) {
+        rc = NGX_OK;
+
+        if (conv != NULL) {
+            conv->len = rec->conv_len;
+            conv->data = ngx_pnalloc(r->pool, rec->conv_len);
+
+            if (conv->data == NULL) {
+                rc = NGX_ERROR;
+
+            } else {
+                ngx_memcpy(conv->data, rec->data, rec->conv_len);
+            }
+        }
+
+        if (obj != NULL && rc == NGX_OK) {
+            obj->len = rec->obj_len;
+            obj->data = ngx_pnalloc(r->pool, rec->obj_len);
+
+            if (obj->data == NULL) {
+                rc = NGX_ERROR;
+
+            } else {
+                ngx_memcpy(obj->data, rec->data + rec->conv_len,
+                           rec->obj_len);
+            }
+        }
+
+        ngx_queue_remove(&rec->queue);
+        ngx_queue_insert_head(&st->sh->lru, &rec->queue);
+    }
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return rc;
+}
+
+
+/* Stores a response (replacing one of the same id), dropping the least
+ * recently used ones until it fits. NGX_DECLINED: it cannot fit (one of
+ * more than half the zone is not tried: it would empty the store). */
+ngx_int_t
+ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj)
+{
+    size_t                    size;
+    ngx_queue_t              *q;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    st = ngx_http_slora_store_of(r);
+
+    if (st == NULL || id->len > NGX_HTTP_SLORA_STORE_ID
+        || tenant->len > SLORA_QUEUE_TENANT_LEN)
+    {
+        return NGX_DECLINED;
+    }
+
+    size = offsetof(ngx_http_slora_stored_t, data) + conv->len + obj->len;
+
+    if (size > (size_t) (st->shpool->end - st->shpool->start) / 2) {
+        /* dropping every other response would not make room */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "slora: response %V (%uz bytes) does not fit"
+                      " slora_responses_store (half of it at most)", id,
+                      size);
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
+    if (rec != NULL) {
+        ngx_http_slora_store_drop(st, rec);
+    }
+
+    for ( ;; ) {
+        rec = ngx_slab_alloc_locked(st->shpool, size);
+
+        if (rec != NULL || ngx_queue_empty(&st->sh->lru)) {
+            break;
+        }
+
+        q = ngx_queue_last(&st->sh->lru);
+        ngx_http_slora_store_drop(st,
+            ngx_queue_data(q, ngx_http_slora_stored_t, queue));
+    }
+
+    if (rec == NULL) {
+        ngx_shmtx_unlock(&st->shpool->mutex);
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "slora: response %V (%uz bytes) does not fit"
+                      " slora_responses_store", id, size);
+        return NGX_DECLINED;
+    }
+
+    rec->node.key = ngx_crc32_short(id->data, id->len);
+    ngx_memcpy(rec->id, id->data, id->len);
+    rec->id_len = id->len;
+    ngx_memcpy(rec->tenant, tenant->data, tenant->len);
+    rec->tenant_len = tenant->len;
+    rec->conv_len = conv->len;
+    rec->obj_len = obj->len;
+    ngx_memcpy(rec->data, conv->data, conv->len);
+    ngx_memcpy(rec->data + conv->len, obj->data, obj->len);
+
+    ngx_rbtree_insert(&st->sh->rbtree, &rec->node);
+    ngx_queue_insert_head(&st->sh->lru, &rec->queue);
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* Deletes the record of id the tenant may see; NGX_DECLINED: none. */
+ngx_int_t
+ngx_http_slora_store_delete(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant)
+{
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id, len, tenant);
+    if (rec != NULL) {
+        ngx_http_slora_store_drop(st, rec);
+    }
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return rec != NULL ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * GET .../responses/{id}: the stored response object; DELETE: it goes,
+ * answered {"id", "object": "response.deleted", "deleted": true}. Not
+ * stored (or another tenant's, or no store): 404; another method 405.
+ */
+ngx_int_t
+ngx_http_slora_store_handler(ngx_http_request_t *r)
+{
+    u_char     *p, *last;
+    ngx_str_t   id, tenant, obj;
+    ngx_buf_t  *b;
+
+    last = r->uri.data + r->uri.len;
+    p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/responses/",
+                         sizeof("/responses/") - 2);
+    id.data = p + sizeof("/responses/") - 1;
+    id.len = last - id.data;
+
+    if (ngx_strlchr(id.data, last, '/') != NULL) {
+        /* .../input_items, .../cancel */
+        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                         "invalid_request_error",
+                                         "unknown_url", NULL,
+                                         "Unknown request URL: %V %V",
+                                         &r->method_name, &r->uri);
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_DELETE))) {
+        if (ngx_http_slora_add_header(r, "Allow", "GET, DELETE") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "invalid_request_error",
+                                         "method_not_allowed", NULL,
+                                         "Method %V is not allowed for %V",
+                                         &r->method_name, &r->uri);
+    }
+
+    if (ngx_http_slora_store_of(r) == NULL) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                         "invalid_request_error",
+                                         "not_found", NULL,
+                                         "This server keeps no responses"
+                                         " (slora_responses_store): %V %V"
+                                         " has none to find",
+                                         &r->method_name, &r->uri);
+    }
+
+    if (ngx_http_slora_tenant(r, &tenant) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_DELETE) {
+        if (ngx_http_slora_store_delete(r, id.data, id.len, &tenant)
+            != NGX_OK)
+        {
+            goto none;
+        }
+
+        b = ngx_create_temp_buf(r->pool, 128 + 6 * id.len);
+        if (b == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->last = ngx_http_slora_lit(b->last, "{\"id\":");
+        b->last = ngx_http_slora_json_str(b->last, id.data, id.len);
+        b->last = ngx_http_slora_lit(b->last, ",\"object\":"
+                                     "\"response.deleted\","
+                                     "\"deleted\":true}\n");
+
+        return ngx_http_slora_send_body(r, NGX_HTTP_OK, b,
+                                        "application/json");
+    }
+
+    if (ngx_http_slora_store_get(r, id.data, id.len, &tenant, NULL, &obj)
+        != NGX_OK)
+    {
+        goto none;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = obj.data;
+    b->last = obj.data + obj.len;
+    b->memory = 1;
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+
+none:
+
+    return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                     "invalid_request_error", "not_found",
+                                     NULL, "Response with id '%V' not found",
+                                     &id);
+}
+
+
+/* The parser's lookup of previous_response_id (data: the request): the
+ * conversation of a response the request's tenant stored. */
+int
+ngx_http_slora_store_prev(void *data, const char *id, size_t len,
+    const char **conv, size_t *conv_len)
+{
+    ngx_str_t            tenant, c;
+    ngx_http_request_t  *r = data;
+
+    if (ngx_http_slora_tenant(r, &tenant) != NGX_OK
+        || ngx_http_slora_store_get(r, (const u_char *) id, len, &tenant,
+                                    &c, NULL)
+           != NGX_OK)
+    {
+        return SLORA_DECLINED;
+    }
+
+    *conv = (const char *) c.data;
+    *conv_len = c.len;
+
+    return SLORA_OK;
+}
+
+
+/* The store's zone; NULL when slora_responses_store is not set. */
+static ngx_http_slora_store_t *
+ngx_http_slora_store_of(ngx_http_request_t *r)
+{
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    return smcf->store != NULL ? smcf->store->data : NULL;
+}
+
+
+/* Under the mutex: the record of id, if it is the tenant's. */
+static ngx_http_slora_stored_t *
+ngx_http_slora_store_find(ngx_http_slora_store_t *st, const u_char *id,
+    size_t len, ngx_str_t *tenant)
+{
+    ngx_int_t                 rc;
+    uint32_t                  hash;
+    ngx_rbtree_node_t        *node, *sentinel;
+    ngx_http_slora_stored_t  *rec;
+
+    hash = ngx_crc32_short((u_char *) id, len);
+    node = st->sh->rbtree.root;
+    sentinel = st->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+        if (hash != node->key) {
+            node = hash < node->key ? node->left : node->right;
+            continue;
+        }
+
+        rec = (ngx_http_slora_stored_t *) node;
+        rc = ngx_memn2cmp((u_char *) id, rec->id, len, rec->id_len);
+
+        if (rc == 0) {
+            return tenant->len == rec->tenant_len
+                   && ngx_memcmp(tenant->data, rec->tenant, tenant->len)
+                      == 0
+                   ? rec : NULL;
+        }
+
+        node = rc < 0 ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* Under the mutex: a record out of the tree, the queue and the pool. */
+static void
+ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec)
+{
+    ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
+    ngx_queue_remove(&rec->queue);
+    ngx_slab_free_locked(st->shpool, rec);
+}
+
+
+/* The tree's order: the id's CRC32, then the id. */
+static void
+ngx_http_slora_store_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t        **p;
+    ngx_http_slora_stored_t   *a, *b;
+
+    for ( ;; ) {
+        if (node->key != temp->key) {
+            p = node->key < temp->key ? &temp->left : &temp->right;
+
+        } else {
+            a = (ngx_http_slora_stored_t *) node;
+            b = (ngx_http_slora_stored_t *) temp;
+            p = ngx_memn2cmp(a->id, b->id, a->id_len, b->id_len) < 0
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}

@@ -1,0 +1,106 @@
+# store.t: slora_responses_store at its smallest (32 KiB), where it must
+# drop responses to keep new ones: a run of responses with long inputs
+# leaves the first dropped (GET is a 404, previous_response_id a 404
+# previous_response_not_found) and the last kept (GET gives its object,
+# previous_response_id continues it); a response too large for the zone
+# is answered all the same, not stored (nor does it drop the others to
+# try), and logged; a reload keeps what is stored. The one idea to know: eviction is by last use, so a
+# response read again (here the second) outlives those stored before it.
+# (t/openai.t checks the store's meaning through the official client.)
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18119;
+
+my $model = tiny_model();
+my $s = SloraTest::Server->new(name => 'store', port => $PORT);
+mkdir $s->prefix . '/adapters';
+$s->{http} = slora_http(
+    model => $model, adapters => $s->prefix . '/adapters',
+    engine => 'threads=1 slots=8 max_ctx=1024 max_tokens=64',
+    http_extra => "    slora_responses_store 32k;\n");
+$s->start;
+pass('nginx started with a 32k store');
+
+# ~1.6 KB of input: its conversation and its object take a page or more
+my $LONG = join(' ', map { "word$_" } 1 .. 260);
+
+sub respond {
+    my (%b) = @_;
+    my $r = json_req($PORT, '/v1/responses',
+                     { model => 'base', max_output_tokens => 2,
+                       temperature => 0, %b });
+    return ($r->{status}, $r->{json} // {}, $r->{body});
+}
+
+sub get_resp {
+    my ($id) = @_;
+    my $r = http_req($PORT, 'GET', "/v1/responses/$id");
+    return ($r->{status}, $r->{json} // {});
+}
+
+my @ids;
+for my $i (1 .. 14) {
+    my ($st, $j, $body) = respond(input => "$i: $LONG");
+    push @ids, $j->{id} // '';
+    if ($st != 200 || !$j->{store}) {
+        fail("response $i stored") or diag($body);
+    }
+    # the second is read after each new one: the most recently used
+    get_resp($ids[1]) if $i > 2;
+}
+is(scalar(grep { /^resp_/ } @ids), 14, 'fourteen responses answered');
+
+my ($st_first, $first) = get_resp($ids[0]);
+is($st_first, 404, 'the first, least recently used, is dropped');
+is($first->{error}{code} // '', 'not_found', '... a 404 not_found');
+
+my ($st_last, $last) = get_resp($ids[-1]);
+is($st_last, 200, 'the last is kept');
+is($last->{id} // '', $ids[-1], '... GET gives its object');
+
+my ($st_second) = get_resp($ids[1]);
+is($st_second, 200, 'the second, read after each new one, is kept too');
+
+my ($st_prev, $prev) = respond(input => 'And then?',
+                               previous_response_id => $ids[0]);
+is($st_prev, 404, 'continuing the dropped one: 404');
+is($prev->{error}{code} // '', 'previous_response_not_found',
+   '... previous_response_not_found, naming the field')
+    && is($prev->{error}{param}, 'previous_response_id',
+          '... param previous_response_id');
+
+my ($st_cont, $cont) = respond(input => 'And then?',
+                               previous_response_id => $ids[-1]);
+is($st_cont, 200, 'continuing the last one: 200');
+cmp_ok($cont->{usage}{input_tokens} // 0, '>', 300,
+       '... its input holds the stored conversation');
+
+# a response larger than the zone: answered, not stored, logged
+my ($st_big, $big) = respond(input => 'Hi',
+                             metadata => { map { ("k$_" => 'x' x 2000) }
+                                           1 .. 20 });
+is($st_big, 200, 'a response larger than the store is answered');
+my ($st_bget) = get_resp($big->{id} // 'none');
+is($st_bget, 404, '... and not stored');
+like($s->error_log, qr/does not fit slora_responses_store/,
+     '... which the error log says');
+my ($st_kept) = get_resp($ids[-1]);
+is($st_kept, 200, '... and which dropped nothing to try');
+
+# a reload keeps the zone and what it holds
+$s->signal('HUP');
+ok(wait_for(10, sub { my ($st) = get_resp($ids[-1]); $st == 200 }),
+   'after a reload the last response is still kept');
+
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg]')
+    or diag(join("\n", @bad));
+
+$s->stop;
+done_testing();

@@ -143,17 +143,7 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
     if (get ? !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
             : r->method != NGX_HTTP_POST)
     {
-        if (ngx_http_slora_add_header(r, "Allow", get ? "GET, HEAD" : "POST")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "invalid_request_error",
-                                         "method_not_allowed", NULL,
-                                         "Method %V is not allowed for %V",
-                                         &r->method_name, &r->uri);
+        return ngx_http_slora_not_allowed(r, get ? "GET, HEAD" : "POST");
     }
 
     n.data = name;

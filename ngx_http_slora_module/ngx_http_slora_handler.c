@@ -167,13 +167,19 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
 
     ngx_http_discard_request_body(r);
 
-    if (ngx_http_slora_add_header(r, "Allow",
-                                  route == NGX_HTTP_SLORA_ROUTE_MODELS
-                                  ? "GET, HEAD"
-                                  : route == NGX_HTTP_SLORA_ROUTE_STREAM
-                                  ? "GET" : "POST")
-        != NGX_OK)
-    {
+    return ngx_http_slora_not_allowed(r,
+                                      route == NGX_HTTP_SLORA_ROUTE_MODELS
+                                      ? "GET, HEAD"
+                                      : route == NGX_HTTP_SLORA_ROUTE_STREAM
+                                      ? "GET" : "POST");
+}
+
+
+/* 405, with the methods the URI takes in Allow. */
+ngx_int_t
+ngx_http_slora_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    if (ngx_http_slora_add_header(r, "Allow", allow) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -313,6 +313,8 @@ ngx_int_t ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b, const char *type);
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
+ngx_int_t ngx_http_slora_not_allowed(ngx_http_request_t *r,
+    const char *allow);
 
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
 u_char *ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len);

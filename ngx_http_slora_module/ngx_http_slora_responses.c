@@ -66,6 +66,7 @@ static ngx_int_t ngx_http_slora_resp_record(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
     const u_char *base, u_char *obj, u_char *obj_end);
 static u_char *ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp);
+static u_char *ngx_http_slora_resp_raw(u_char *p, ngx_http_slora_lpbuf_t *b);
 
 
 /* response.created and response.in_progress. */
@@ -145,7 +146,7 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     last = ngx_http_slora_lit(last, ",\"content_index\":0,\"delta\":");
     last = ngx_http_slora_json_str(last, text, len);
     last = ngx_http_slora_lit(last, ",\"logprobs\":[");
-    last = ngx_cpymem(last, lp->data, lp->len);
+    last = ngx_http_slora_resp_raw(last, lp);
     last = ngx_http_slora_lit(last, "]}");
 
     if (ngx_http_slora_resp_keep_lp(r, resp, ch) != NGX_OK) {
@@ -482,7 +483,7 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
         last = ngx_http_slora_json_str(last, text, it->len);
         last = ngx_http_slora_lit(last, ",\"logprobs\":[");
-        last = ngx_cpymem(last, resp->kept_lp.data, resp->kept_lp.len);
+        last = ngx_http_slora_resp_raw(last, &resp->kept_lp);
         last = ngx_http_slora_lit(last, "]}");
 
         if (ngx_http_slora_resp_send(r, ctx, "response.output_text.done", p,
@@ -645,7 +646,7 @@ ngx_http_slora_resp_part(u_char *p, ngx_http_slora_resp_t *resp,
     p = ngx_http_slora_lit(p, ",\"annotations\":[],\"logprobs\":[");
 
     if (resp != NULL) {
-        p = ngx_cpymem(p, resp->kept_lp.data, resp->kept_lp.len);
+        p = ngx_http_slora_resp_raw(p, &resp->kept_lp);
     }
 
     return ngx_http_slora_lit(p, "]}");
@@ -880,4 +881,13 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     (void) ngx_http_slora_store_put(r, &id, &ctx->tenant, &c, &o);
 
     return NGX_OK;
+}
+
+
+/* b's bytes as they are (an empty buffer may have no data: memcpy's
+ * source must not be NULL even for 0 bytes). */
+static u_char *
+ngx_http_slora_resp_raw(u_char *p, ngx_http_slora_lpbuf_t *b)
+{
+    return b->len ? ngx_cpymem(p, b->data, b->len) : p;
 }

@@ -282,7 +282,11 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->node.key = ngx_crc32_short(id->data, id->len);
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
-    ngx_memcpy(rec->tenant, tenant->data, tenant->len);
+    /* no tenant has no data: memcpy's source must not be NULL */
+    if (tenant->len) {
+        ngx_memcpy(rec->tenant, tenant->data, tenant->len);
+    }
+
     rec->tenant_len = tenant->len;
     rec->conv_len = conv->len;
     rec->obj_len = obj->len;
@@ -352,15 +356,7 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_DELETE))) {
-        if (ngx_http_slora_add_header(r, "Allow", "GET, DELETE") != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "invalid_request_error",
-                                         "method_not_allowed", NULL,
-                                         "Method %V is not allowed for %V",
-                                         &r->method_name, &r->uri);
+        return ngx_http_slora_not_allowed(r, "GET, DELETE");
     }
 
     if (ngx_http_slora_store_of(r) == NULL) {
@@ -486,8 +482,9 @@ ngx_http_slora_store_find(ngx_http_slora_store_t *st, const u_char *id,
 
         if (rc == 0) {
             return tenant->len == rec->tenant_len
-                   && ngx_memcmp(tenant->data, rec->tenant, tenant->len)
-                      == 0
+                   && (tenant->len == 0
+                       || ngx_memcmp(tenant->data, rec->tenant, tenant->len)
+                          == 0)
                    ? rec : NULL;
         }
 

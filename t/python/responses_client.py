@@ -35,6 +35,13 @@ WEATHER = {
     "required": ["city", "unit"],
 }
 ASK = "What is the weather in Paris?"
+# the function as Responses (flat) and chat (nested) write it
+TOOLS = [{"type": "function", "name": "get_weather",
+          "description": "Weather in a city", "parameters": WEATHER}]
+CHAT_TOOLS = [{"type": "function",
+               "function": {"name": "get_weather",
+                            "description": "Weather in a city",
+                            "parameters": WEATHER}}]
 
 
 def chat_text(client, model, msgs, max_tokens, **kw):
@@ -217,17 +224,12 @@ def tools(client):
     """A call required: a function_call item with the chat's arguments;
     streamed, the same call; sent back with its output, the chat's
     answer to the same conversation."""
-    fn = [{"type": "function", "name": "get_weather",
-           "description": "Weather in a city", "parameters": WEATHER}]
-    r = client.responses.create(model="base", input=ASK, tools=fn,
+    r = client.responses.create(model="base", input=ASK, tools=TOOLS,
                                 tool_choice="required", temperature=0)
     call = r.output[-1] if r.output else None
     c = client.chat.completions.create(
         model="base", messages=[{"role": "user", "content": ASK}],
-        tools=[{"type": "function",
-                "function": {"name": "get_weather",
-                             "description": "Weather in a city",
-                             "parameters": WEATHER}}],
+        tools=CHAT_TOOLS,
         tool_choice="required", temperature=0)
     cc = c.choices[0].message.tool_calls[0]
     args = json.loads(call.arguments) if call is not None \
@@ -239,7 +241,7 @@ def tools(client):
           and isinstance(args, dict) and args.get("unit") in ("C", "F")
           and isinstance(args.get("city"), str), r.output)
 
-    events, final, _ = streamed(client, model="base", input=ASK, tools=fn,
+    events, final, _ = streamed(client, model="base", input=ASK, tools=TOOLS,
                                 tool_choice="required", temperature=0)
     fc = final.output[-1] if final and final.output else None
     check("tools required stream: the events in order, the same call",
@@ -252,21 +254,18 @@ def tools(client):
           [e.type for e in events][:6])
 
     # "auto": the model chooses; whatever it chose, the chat's, as items
-    ra = client.responses.create(model="base", input=ASK, tools=fn,
+    ra = client.responses.create(model="base", input=ASK, tools=TOOLS,
                                  temperature=0, max_output_tokens=60)
     ca = client.chat.completions.create(
         model="base", messages=[{"role": "user", "content": ASK}],
-        tools=[{"type": "function",
-                "function": {"name": "get_weather",
-                             "description": "Weather in a city",
-                             "parameters": WEATHER}}],
+        tools=CHAT_TOOLS,
         temperature=0, max_tokens=60).choices[0].message
     want = ([("message", ca.content)] if ca.content else []) + [
         ("function_call", (t.function.name, t.function.arguments))
         for t in ca.tool_calls or []]
     got = [("message", o.content[0].text) if o.type == "message"
            else (o.type, (o.name, o.arguments)) for o in ra.output]
-    events, final, _ = streamed(client, model="base", input=ASK, tools=fn,
+    events, final, _ = streamed(client, model="base", input=ASK, tools=TOOLS,
                                 temperature=0, max_output_tokens=60)
     last = events[-1].response if events \
         and events[-1].type in ("response.completed",
@@ -284,7 +283,7 @@ def tools(client):
              "name": call.name, "arguments": call.arguments},
             {"type": "function_call_output", "call_id": call.call_id,
              "output": "18 C, sunny"}]
-    r2 = client.responses.create(model="base", input=back, tools=fn,
+    r2 = client.responses.create(model="base", input=back, tools=TOOLS,
                                  temperature=0, max_output_tokens=30)
     want, usage, _ = chat_text(
         client, "base",
@@ -295,10 +294,7 @@ def tools(client):
                                        "arguments": call.arguments}}]},
          {"role": "tool", "tool_call_id": call.call_id,
           "content": "18 C, sunny"}], 30,
-        tools=[{"type": "function",
-                "function": {"name": "get_weather",
-                             "description": "Weather in a city",
-                             "parameters": WEATHER}}])
+        tools=CHAT_TOOLS)
     check("tools conversation: the call and its output sent back are the "
           "chat's, the same answer",
           r2.usage.input_tokens == usage.prompt_tokens
@@ -347,18 +343,16 @@ def stored(client):
           and got.usage.output_tokens == last.usage.output_tokens,
           got)
 
-    fn = [{"type": "function", "name": "get_weather",
-           "description": "Weather in a city", "parameters": WEATHER}]
-    call = client.responses.create(model="base", input=ASK, tools=fn,
+    call = client.responses.create(model="base", input=ASK, tools=TOOLS,
                                    tool_choice="required", temperature=0)
     fc = call.output[-1]
     out = [{"type": "function_call_output", "call_id": fc.call_id,
             "output": "18 C, sunny"}]
-    cont = client.responses.create(model="base", input=out, tools=fn,
+    cont = client.responses.create(model="base", input=out, tools=TOOLS,
                                    previous_response_id=call.id,
                                    temperature=0, max_output_tokens=30)
     whole = client.responses.create(
-        model="base", tools=fn, temperature=0, max_output_tokens=30,
+        model="base", tools=TOOLS, temperature=0, max_output_tokens=30,
         input=[{"role": "user", "content": ASK},
                {"type": "function_call", "call_id": fc.call_id,
                 "name": fc.name, "arguments": fc.arguments}] + out)

@@ -45,14 +45,20 @@ static const char  *slora_json_shaping[] = {
 /*
  * The formats a string is held to as patterns are (where it has no
  * pattern of its own): JSON Schema's date, time and date-time (RFC
- * 3339: a day 01-31 whatever the month, a time with its offset), email
+ * 3339: a day of the calendar, its month's length and leap years
+ * (February 29th in years divisible by 4, of centuries by 400) kept;
+ * a time with its offset), email
  * (a dot-atom local part, a domain of two labels or more), hostname
  * (labels of letters, digits and inner hyphens, of any length: the
  * 63-byte limit would make its automaton 50 times larger), ipv4, uuid
  * and uri (a scheme, then URI characters). Other formats (ipv6,
  * duration, ...) stay annotations.
  */
-#define SLORA_JSON_DATE  "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+#define SLORA_JSON_DATE                                                    \
+    "([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"                 \
+    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"        \
+    "|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])" \
+    "00)-02-29)"
 #define SLORA_JSON_TIME  "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"      \
                          "(\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3])"    \
                          ":[0-5][0-9])"

@@ -404,6 +404,18 @@ test_formats(void)
         "no scheme here", NULL,
     };
 
+    static const struct {
+        const char  *text;
+        int          valid;
+    } days[] = {
+        { "2024-01-31", 1 }, { "2024-04-30", 1 }, { "2024-04-31", 0 },
+        { "2023-02-28", 1 }, { "2023-02-29", 0 }, { "2024-02-29", 1 },
+        { "1900-02-29", 0 }, { "2000-02-29", 1 }, { "2100-02-29", 0 },
+        { "1996-02-29", 1 }, { "2024-02-30", 0 }, { "2024-06-31", 0 },
+        { "2024-11-30", 1 }, { "2024-11-31", 0 }, { "2024-12-31", 1 },
+        { "0000-02-29", 1 }, { "2024-00-10", 0 }, { "2024-07-00", 0 },
+    };
+
     int                   taken;
     char                  doc[256];
     size_t                i, n;
@@ -416,6 +428,16 @@ test_formats(void)
        s ? "" : err.msg);
     if (s == NULL) {
         return;
+    }
+
+    /* the calendar: months' lengths and leap years */
+    for (i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+        n = (size_t) snprintf(doc, sizeof(doc), "{\"d\": \"%s\"}",
+                              days[i].text);
+        slora_json_init(&j, s);
+        taken = slora_json_feed(&j, doc, n) && slora_json_done(&j);
+        ok(taken == days[i].valid, "date \"%s\" %s", days[i].text,
+           days[i].valid ? "taken" : "refused");
     }
 
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

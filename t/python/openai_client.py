@@ -92,6 +92,16 @@ def chat_pair(client, model, prompt, max_tokens, need_text=True):
     return text
 
 
+def chat_and_stream(client, kw):
+    """One chat request, whole and then streamed: the whole answer's
+    choice and the stream's content pieces."""
+    c = client.chat.completions.create(**kw).choices[0]
+    parts = [ch.choices[0].delta.content or ""
+             for ch in client.chat.completions.create(stream=True, **kw)
+             if ch.choices]
+    return c, parts
+
+
 def text_pair(client, model, prompt, max_tokens):
     """Text completion, not streamed then streamed; compares them."""
     r = client.completions.create(model=model, prompt=prompt,
@@ -443,11 +453,7 @@ def guided_choice(client):
              "negative or neutral? \"Cold food, rude waiter.\""}]
     kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
               extra_body={"guided_choice": texts})
-    r = client.chat.completions.create(**kw)
-    c = r.choices[0]
-    parts = [ch.choices[0].delta.content or ""
-             for ch in client.chat.completions.create(stream=True, **kw)
-             if ch.choices]
+    c, parts = chat_and_stream(client, kw)
     check("guided_choice: the answer is one of the texts, finish stop; "
           "streamed the same",
           c.message.content in texts and c.finish_reason == "stop"
@@ -477,11 +483,7 @@ def guided_regex(client):
              "happen? Give the date."}]
     kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
               extra_body={"guided_regex": date})
-    r = client.chat.completions.create(**kw)
-    c = r.choices[0]
-    parts = [ch.choices[0].delta.content or ""
-             for ch in client.chat.completions.create(stream=True, **kw)
-             if ch.choices]
+    c, parts = chat_and_stream(client, kw)
     check("guided_regex: the answer matches it whole, finish stop; "
           "streamed the same",
           re.fullmatch(date, c.message.content or "") is not None
@@ -628,11 +630,7 @@ def tools(client):
     ask = [{"role": "user", "content": "What is the weather in Paris?"}]
     kw = dict(model="base", messages=ask, max_tokens=48, temperature=0,
               tools=[weather, clock])
-    whole = client.chat.completions.create(**kw)
-    parts = [ch.choices[0].delta.content or ""
-             for ch in client.chat.completions.create(stream=True, **kw)
-             if ch.choices]
-    c = whole.choices[0]
+    c, parts = chat_and_stream(client, kw)
     check("tools auto: the model chose text; the stream's text is the same",
           c.message.tool_calls is None and (c.message.content or "") != ""
           and "".join(parts) == c.message.content

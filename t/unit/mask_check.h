@@ -11,6 +11,7 @@
 #define MASK_CHECK_H
 
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
@@ -79,6 +80,43 @@ mask_agrees(const slora_tokenizer_t *tok, const slora_json_vocab_t *v,
     }
 
     return same && tried == allowed;
+}
+
+
+/* 1 when s's mask agrees (mask_agrees) at every byte of each of
+ * texts[0..n), fed a byte at a time; *states counts the states
+ * checked. */
+static int mask_agrees_along(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v, const slora_json_schema_t *s,
+    const char **texts, size_t n, size_t *states) __attribute__((unused));
+
+static int
+mask_agrees_along(const slora_tokenizer_t *tok, const slora_json_vocab_t *v,
+    const slora_json_schema_t *s, const char **texts, size_t n,
+    size_t *states)
+{
+    int            same;
+    float         *row;
+    size_t         i, at, len;
+    slora_json_t   j;
+
+    row = malloc((size_t) slora_tokenizer_n_vocab(tok) * sizeof(float));
+    same = row != NULL;
+
+    for (i = 0; i < n && same; i++) {
+        slora_json_init(&j, s);
+        len = strlen(texts[i]);
+
+        for (at = 0; at < len && same; at++) {
+            same = mask_agrees(tok, v, &j, row);
+            slora_json_feed(&j, texts[i] + at, 1);
+            (*states)++;
+        }
+    }
+
+    free(row);
+
+    return same;
 }
 
 

@@ -185,10 +185,12 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
         {
             if (b.nodes[root].kind != SLORA_JSON_K_OBJECT
                 && b.nodes[root].kind != SLORA_JSON_K_MAP
-                && b.nodes[root].kind != SLORA_JSON_K_TAGGED)
+                && b.nodes[root].kind != SLORA_JSON_K_TAGGED
+                && b.nodes[root].kind != SLORA_JSON_K_ARRAY)
             {
                 slora_err_set(err, SLORA_ERROR, "the schema's root must be "
-                              "an object (\"type\": \"object\")");
+                              "an object or an array (\"type\": "
+                              "\"object\" or \"array\")");
 
             } else {
                 s = slora_json_pack(&b, root);

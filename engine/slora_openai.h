@@ -44,14 +44,18 @@ typedef struct {
 } slora_openai_str_t;
 
 
+#define SLORA_OPENAI_CALLS_MAX  16      /* tool calls an answer may make */
+
+
 /* What a chat's answer may or must be, with tools. */
 typedef enum {
     SLORA_OPENAI_TOOLS_OFF = 0,     /* text: no tools, or tool_choice
                                        "none" */
     SLORA_OPENAI_TOOLS_AUTO,        /* text, or calls the model writes in
                                        <tool_call> tags */
-    SLORA_OPENAI_TOOLS_REQUIRED,    /* a call of one of the tools
-                                       (schema) */
+    SLORA_OPENAI_TOOLS_REQUIRED,    /* one or more calls of the tools, a
+                                       JSON array (schema); one bare call
+                                       with tool_one */
     SLORA_OPENAI_TOOLS_NAMED        /* a call of tool_name (schema) */
 } slora_openai_tools_e;
 

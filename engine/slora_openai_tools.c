@@ -11,12 +11,14 @@
  * JSON inside <tools></tools> at the end of the system message, each
  * call as {"name", "arguments"} inside <tool_call></tool_call>, each
  * result inside <tool_response></tool_response> in a user turn. A call
- * that must come (tool_choice "required" or a function named) is a JSON
- * schema over that same object, the function's name a const, so the
- * constrained decoder of response_format does the work: the objects of
- * several tools form a tagged union told apart by the name. With "auto"
- * the same schema holds lazily, from the moment the model writes
- * <tool_call> until the call is whole.
+ * that must come is a JSON schema over that same object, the function's
+ * name a const, so the constrained decoder of response_format does the
+ * work: the objects of several tools form a tagged union told apart by
+ * the name. tool_choice "required" holds the answer to a JSON array of
+ * one to 16 such calls (as vLLM does; one bare call when
+ * parallel_tool_calls is false), a function named to one bare call. With
+ * "auto" the call's schema holds lazily, from the moment the model
+ * writes <tool_call> until the call is whole.
  */
 
 #include <stdio.h>
@@ -146,7 +148,7 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
 
 
 /* tools: an array of at most 64 functions, names valid and distinct,
- * parameters (when given) an object. */
+ * parameters (when given) the schema of an object. */
 static int
 slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
 {
@@ -200,6 +202,20 @@ slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
                                      "invalid_type", "tools", "tools[%d]."
                                      "function.parameters must be a JSON "
                                      "schema object", i);
+        }
+
+        type = cJSON_GetObjectItemCaseSensitive(params, "type");
+
+        if (type != NULL
+            && !(cJSON_IsString(type)
+                 && strcmp(type->valuestring, "object") == 0))
+        {
+            /* a call's arguments are an object */
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "tools", "tools[%d]."
+                                     "function.parameters must describe "
+                                     "an object (\"type\": \"object\")",
+                                     i);
         }
 
         k = 0;
@@ -311,24 +327,45 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 
 
 /*
- * The schema of a call: {"name": const, "arguments": the function's
- * parameters} for the named function, or an anyOf of one such object
- * per tool ("required", and "auto" from its trigger on). A parameters
- * schema's own "#..." references are moved to where it now sits. It is
- * compiled once; when it cannot be, the function whose parameters are
- * at fault is named (slora_openai_tool_blame).
+ * The schema of the answer's calls: {"name": const, "arguments": the
+ * function's parameters} for the named function, or an anyOf of one
+ * such object per tool ("auto" from its trigger on, and "required" with
+ * parallel_tool_calls false); "required" lists one to
+ * SLORA_OPENAI_CALLS_MAX of them in an array. A parameters schema's own
+ * "#..." references are moved to where it now sits. It is compiled
+ * once; when it cannot be, the function whose parameters are at fault
+ * is named (slora_openai_tool_blame).
  */
 static int
 slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    int     rc;
-    char    base[64];
-    cJSON  *sch, *any, *obj, *props, *tool, *fn, *name, *params, *args;
-    cJSON  *req_list;
+    int          rc;
+    char         base[64];
+    cJSON       *sch, *any, *obj, *props, *tool, *fn, *name, *params, *args;
+    cJSON       *req_list, *list;
+    const char  *at;
 
     sch = NULL;
     any = NULL;
+    list = NULL;
+    at = "";
+
+    if (req->tools == SLORA_OPENAI_TOOLS_REQUIRED && !req->tool_one) {
+        list = cJSON_CreateObject();
+
+        if (list == NULL
+            || cJSON_AddStringToObject(list, "type", "array") == NULL
+            || cJSON_AddNumberToObject(list, "minItems", 1) == NULL
+            || cJSON_AddNumberToObject(list, "maxItems",
+                                       SLORA_OPENAI_CALLS_MAX) == NULL)
+        {
+            cJSON_Delete(list);
+            return slora_openai_nomem(err);
+        }
+
+        at = "/items";
+    }
 
     if (req->tools != SLORA_OPENAI_TOOLS_NAMED) {
         sch = cJSON_CreateObject();
@@ -336,6 +373,7 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
 
         if (any == NULL) {
             cJSON_Delete(sch);
+            cJSON_Delete(list);
             return slora_openai_nomem(err);
         }
     }
@@ -361,8 +399,8 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         }
 
         if (any != NULL) {
-            snprintf(base, sizeof(base), "/anyOf/%d/properties/arguments",
-                     cJSON_GetArraySize(any));
+            snprintf(base, sizeof(base), "%s/anyOf/%d/properties/arguments",
+                     at, cJSON_GetArraySize(any));
 
         } else {
             snprintf(base, sizeof(base), "/properties/arguments");
@@ -397,6 +435,11 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         } else {
             sch = obj;
         }
+    }
+
+    if (list != NULL) {
+        cJSON_AddItemToObject(list, "items", sch);
+        sch = list;
     }
 
     if (rc == SLORA_OK) {

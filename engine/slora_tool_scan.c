@@ -4,9 +4,10 @@
  *
  * The one idea: a call is a fixed sequence of parts, so the scanner is a
  * state per part: blanks may come between parts, fixed text ("name",
- * the tags) is matched a byte at a time, the name is gathered, and the
- * arguments are passed through while their object's depth is followed,
- * a string's brackets and escaped quotes not counting.
+ * the tags, a list's brackets) is matched a byte at a time, the name is
+ * gathered, and the arguments are passed through while their object's
+ * depth is followed, a string's brackets and escaped quotes not
+ * counting.
  */
 
 #include <string.h>
@@ -30,6 +31,8 @@ enum {
     SLORA_TOOL_S_TAG_CLOSE,     /* tagged: "</tool_call>" */
     SLORA_TOOL_S_AFTER,         /* bare: blanks only */
     SLORA_TOOL_S_TRAIL,         /* tagged: text after the calls, left */
+    SLORA_TOOL_S_LIST_OPEN,     /* listed: '[' */
+    SLORA_TOOL_S_LIST_NEXT,     /* listed: ',' then a call, or ']' */
     SLORA_TOOL_S_NOT
 };
 
@@ -37,7 +40,7 @@ enum {
 /* The fixed text of the states that match one. */
 static const char  *slora_tool_fixed[] = {
     "<tool_call>", "{", "\"name\"", ":", "\"", NULL, ",", "\"arguments\"",
-    ":", "{", NULL, "}", "</tool_call>", NULL, NULL, NULL
+    ":", "{", NULL, "}", "</tool_call>", NULL, NULL, "[", NULL, NULL
 };
 
 
@@ -46,11 +49,13 @@ static int slora_tool_name_byte(unsigned c);
 
 
 void
-slora_tool_scan_init(slora_tool_scan_t *t, int tagged)
+slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape)
 {
     memset(t, 0, sizeof(slora_tool_scan_t));
-    t->tagged = tagged != 0;
-    t->state = tagged ? SLORA_TOOL_S_TAG_OPEN : SLORA_TOOL_S_OPEN;
+    t->shape = (uint8_t) shape;
+    t->state = shape == SLORA_TOOL_TAGGED ? SLORA_TOOL_S_TAG_OPEN
+               : shape == SLORA_TOOL_LISTED ? SLORA_TOOL_S_LIST_OPEN
+               : SLORA_TOOL_S_OPEN;
 }
 
 
@@ -86,6 +91,21 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
             }
 
             continue;
+
+        case SLORA_TOOL_S_LIST_NEXT:
+            if (slora_tool_blank(c)) {
+                continue;
+            }
+
+            if (c == ',' || c == ']') {
+                t->state = c == ',' ? SLORA_TOOL_S_OPEN : SLORA_TOOL_S_AFTER;
+                continue;
+            }
+
+            /* what follows a listed call is neither: the calls stand */
+            t->state = SLORA_TOOL_S_NOT;
+            *ev = SLORA_TOOL_NOT;
+            return i;
 
         case SLORA_TOOL_S_NAME:
             if (c == '"' && t->name_len > 0) {
@@ -199,10 +219,15 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
             return i + 1;
 
         case SLORA_TOOL_S_CLOSE:
-            t->state = t->tagged ? SLORA_TOOL_S_TAG_CLOSE
-                                 : SLORA_TOOL_S_AFTER;
+            t->state = t->shape == SLORA_TOOL_TAGGED ? SLORA_TOOL_S_TAG_CLOSE
+                       : t->shape == SLORA_TOOL_LISTED ? SLORA_TOOL_S_LIST_NEXT
+                       : SLORA_TOOL_S_AFTER;
             *ev = SLORA_TOOL_END;
             return i + 1;
+
+        case SLORA_TOOL_S_LIST_OPEN:
+            t->state = SLORA_TOOL_S_OPEN;
+            break;
 
         case SLORA_TOOL_S_TAG_CLOSE:
             t->state = SLORA_TOOL_S_TAG_OPEN;

@@ -1,10 +1,12 @@
 /*
  * slora_tool_scan.h: tool calls read out of a chat answer's text as it
- * streams. Two shapes: the bare object {"name": "f", "arguments": {...}}
- * that tool_choice "required" or a named function constrains an answer
- * to, and, when the model chose freely (tool_choice "auto"), such
- * objects each inside <tool_call> ... </tool_call>, as the chat prompt
- * tells it to write them.
+ * streams. Three shapes: the bare object {"name": "f", "arguments":
+ * {...}} that a named function (or tool_choice "required" with
+ * parallel_tool_calls false) constrains an answer to; a JSON array of
+ * one or more such objects, what "required" constrains it to; and, when
+ * the model chose freely (tool_choice "auto"), such objects each inside
+ * <tool_call> ... </tool_call>, as the chat prompt tells it to write
+ * them.
  *
  * The one idea: the text is fed in the pieces it is detokenized in, and
  * the scanner says as soon as a call's name is known and which bytes are
@@ -35,9 +37,16 @@ typedef enum {
 } slora_tool_ev_e;
 
 
+typedef enum {
+    SLORA_TOOL_BARE = 0,    /* one object */
+    SLORA_TOOL_TAGGED,      /* objects inside <tool_call> tags */
+    SLORA_TOOL_LISTED       /* a JSON array of objects */
+} slora_tool_shape_e;
+
+
 typedef struct {
     uint8_t     state;
-    uint8_t     tagged;     /* calls inside <tool_call> tags */
+    uint8_t     shape;      /* slora_tool_shape_e */
     uint8_t     in_string;
     uint8_t     escape;
     uint32_t    depth;      /* of the arguments' containers */
@@ -48,7 +57,7 @@ typedef struct {
 } slora_tool_scan_t;
 
 
-void slora_tool_scan_init(slora_tool_scan_t *t, int tagged);
+void slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape);
 
 /*
  * Takes bytes of piece[0..n) up to the first that has something to say
@@ -59,9 +68,9 @@ void slora_tool_scan_init(slora_tool_scan_t *t, int tagged);
 size_t slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
     slora_tool_ev_e *ev, size_t *off, size_t *len);
 
-/* 1 when the text so far is whole calls: at least one, each ended (and
- * in tags, closed), blanks after them; or, in tags, anything after a
- * closed call that does not begin another. */
+/* 1 when the text so far is whole calls: at least one, each ended (in
+ * tags, closed; in a list, the list closed), blanks after them; or, in
+ * tags, anything after a closed call that does not begin another. */
 int slora_tool_scan_whole(const slora_tool_scan_t *t);
 
 

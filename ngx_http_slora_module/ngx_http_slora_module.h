@@ -21,14 +21,14 @@
 #include <ngx_http.h>
 
 #include "slora_engine.h"
+#include "slora_openai.h"
 #include "slora_queue.h"
 #include "slora_tokenizer.h"
 #include "slora_tool_scan.h"
 
 
 #define NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS  256
-#define NGX_HTTP_SLORA_MAX_CALLS           16   /* tool calls an answer
-                                                   may make */
+#define NGX_HTTP_SLORA_MAX_CALLS           SLORA_OPENAI_CALLS_MAX
 #define NGX_HTTP_SLORA_MAX_STOPS           4
 #define NGX_HTTP_SLORA_TICK_MS             500
 #define NGX_HTTP_SLORA_STALE_MS            60000

@@ -1,8 +1,9 @@
 /*
  * ngx_http_slora_tools.c: a chat answer read as tool calls, when the
  * request had tools (engine/slora_openai_tools.c). With tool_choice
- * "required" or a named function the answer is held to a bare
- * {"name", "arguments"} object by its schema; with "auto" the model
+ * "required" the answer is held by its schema to a JSON array of one or
+ * more {"name", "arguments"} objects, with a named function (or
+ * parallel_tool_calls false) to one bare object; with "auto" the model
  * writes such objects in <tool_call> tags, or plain text.
  *
  * The one idea: the text goes through the scanner (engine/
@@ -13,14 +14,17 @@
  * With "auto", text before the first <tool_call> goes out as text as it
  * comes (blanks alone before a call are none), the calls after it. A
  * whole answer is read at its end into that text and calls whose
- * arguments are spans of its text. Either way the choice ends "tool_calls" when the
- * model chose to call (OpenAI keeps "stop" for a function the client
- * named).
+ * arguments are spans of its text. Either way the choice ends
+ * "tool_calls" when the model chose to call (OpenAI keeps "stop" for a
+ * function the client named).
  */
 
 #include "ngx_http_slora_module.h"
 #include "ngx_http_slora_text.h"
 #include "slora_openai.h"
+
+
+static slora_tool_shape_e ngx_http_slora_tool_shape(ngx_http_slora_ctx_t *ctx);
 
 
 /*
@@ -147,7 +151,26 @@ void
 ngx_http_slora_tool_start(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
 {
-    slora_tool_scan_init(&ch->tool, ctx->tools == SLORA_OPENAI_TOOLS_AUTO);
+    slora_tool_scan_init(&ch->tool, ngx_http_slora_tool_shape(ctx));
+}
+
+
+/* The shape the answer's calls come in: the request's schema
+ * (engine/slora_openai_tools.c) lists them for "required", holds a named
+ * function (or "required" with parallel_tool_calls false) to one; with
+ * "auto" the model tags them. */
+static slora_tool_shape_e
+ngx_http_slora_tool_shape(ngx_http_slora_ctx_t *ctx)
+{
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO) {
+        return SLORA_TOOL_TAGGED;
+    }
+
+    if (ctx->tools == SLORA_OPENAI_TOOLS_REQUIRED && !ctx->tool_one) {
+        return SLORA_TOOL_LISTED;
+    }
+
+    return SLORA_TOOL_BARE;
 }
 
 
@@ -183,7 +206,7 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    slora_tool_scan_init(&ch->tool, ctx->tools == SLORA_OPENAI_TOOLS_AUTO);
+    slora_tool_scan_init(&ch->tool, ngx_http_slora_tool_shape(ctx));
     call = NULL;
 
     for ( /* void */ ; at < ch->text_len; at += took) {

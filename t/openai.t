@@ -81,8 +81,13 @@ my @WANT_CHECKS = (
     'tools required: its arguments are what that one\'s parameters admit',
     'tools required stream: one call, id, type and name once, the '
     . 'arguments and finish the non-streamed ones',
-    'tools required n=2 stream: each choice\'s call under its index, the '
+    'tools required n=2 stream: each choice\'s calls under its index, the '
     . 'body\'s',
+    'tools required, two asked: two calls (get_weather, get_time), each '
+    . 'admitted, ids distinct, finish tool_calls',
+    'tools required, two asked, streamed: the same calls under indexes 0 '
+    . 'and 1',
+    'tools required, two asked, parallel_tool_calls false: one call',
     'tools parse(): pydantic_function_tool\'s arguments parsed into its '
     . 'model',
     'tools auto: the model chose text; the stream\'s text is the same',
@@ -144,6 +149,8 @@ client_checks('responses_client.py', [
     'parse(): the answer validated into the pydantic model',
     'tools required: a function_call item, the chat\'s call',
     'tools required stream: the events in order, the same call',
+    'tools required, two asked: two function_call items, the chat\'s '
+    . 'calls, call ids distinct; streamed the same, in order',
     'tools auto: the chat\'s text and calls as items; streamed the same, '
     . 'in order',
     'tools conversation: the call and its output sent back are the '

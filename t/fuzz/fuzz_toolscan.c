@@ -3,8 +3,9 @@
  * answer (engine/slora_tool_scan.h), which a worker runs on every
  * detokenized piece of an answer to a request with tools.
  *
- * The input's first byte picks the form (even: bare calls, odd: in
- * <tool_call> tags) and the rest is the answer's text. Oracles beyond
+ * The input's first byte picks the form (modulo 3: a bare call, calls
+ * in <tool_call> tags, a JSON array of calls) and the rest is the
+ * answer's text. Oracles beyond
  * the sanitizers: fed whole, a byte at a time, and in pieces whose sizes
  * the text's own bytes give, the scanner reports the same calls (names,
  * each call's arguments as the same bytes), stops at the same byte when
@@ -38,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Feeds text[0..n) in pieces of step bytes (0: sizes from the text). */
 static void
-fuzz_tool_feed(const char *text, size_t n, int tagged, size_t step,
-    fuzz_tool_out_t *o)
+fuzz_tool_feed(const char *text, size_t n, slora_tool_shape_e shape,
+    size_t step, fuzz_tool_out_t *o)
 {
     size_t             at, piece, took, off, len, k;
     slora_tool_ev_e    ev;
@@ -48,7 +49,7 @@ fuzz_tool_feed(const char *text, size_t n, int tagged, size_t step,
     memset(o, 0, sizeof(fuzz_tool_out_t));
     o->not_at = -1;
     o->args_contiguous = 1;
-    slora_tool_scan_init(&t, tagged);
+    slora_tool_scan_init(&t, shape);
 
     for (at = 0; at < n && o->not_at < 0; /* void */) {
         piece = step ? step : 1 + (unsigned char) text[at] % 9;
@@ -107,19 +108,20 @@ fuzz_tool_feed(const char *text, size_t n, int tagged, size_t step,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int              tagged, i;
-    size_t           k;
-    fuzz_tool_out_t  o[3];
+    int                 i;
+    size_t              k;
+    fuzz_tool_out_t     o[3];
+    slora_tool_shape_e  shape;
 
     if (size == 0) {
         return 0;
     }
 
-    tagged = data[0] & 1;
+    shape = (slora_tool_shape_e) (data[0] % 3);
 
-    fuzz_tool_feed((const char *) data + 1, size - 1, tagged, size, &o[0]);
-    fuzz_tool_feed((const char *) data + 1, size - 1, tagged, 1, &o[1]);
-    fuzz_tool_feed((const char *) data + 1, size - 1, tagged, 0, &o[2]);
+    fuzz_tool_feed((const char *) data + 1, size - 1, shape, size, &o[0]);
+    fuzz_tool_feed((const char *) data + 1, size - 1, shape, 1, &o[1]);
+    fuzz_tool_feed((const char *) data + 1, size - 1, shape, 0, &o[2]);
 
     for (i = 0; i < 3; i++) {
         if (!o[i].args_contiguous) {

@@ -504,7 +504,8 @@ def guided_regex(client):
 def tools(client):
     """Function calling: a named function and tool_choice "required" give
     a call whose arguments its parameters admit (the stream the same call
-    in pieces); the client's pydantic_function_tool and parse() get the
+    in pieces); "required" asked for two things gives two calls, or one
+    with parallel_tool_calls false; the client's pydantic_function_tool and parse() get the
     arguments as the model; with "auto" SmolLM2-135M answers in text; a
     call and its result sent back are rendered into the prompt and
     answered; parameters the server cannot enforce are a 400."""
@@ -601,18 +602,50 @@ def tools(client):
     got = {}
     for chunk in client.chat.completions.create(stream=True, **kw):
         for c in chunk.choices:
-            g = got.setdefault(c.index, {"name": "", "args": "",
-                                         "finish": None})
+            g = got.setdefault(c.index, {"calls": {}, "finish": None})
             for tc in c.delta.tool_calls or []:
-                g["name"] += (tc.function and tc.function.name) or ""
-                g["args"] += (tc.function and tc.function.arguments) or ""
+                call = g["calls"].setdefault(tc.index, ["", ""])
+                call[0] += (tc.function and tc.function.name) or ""
+                call[1] += (tc.function and tc.function.arguments) or ""
             g["finish"] = c.finish_reason or g["finish"]
-    want = {c.index: {"name": c.message.tool_calls[0].function.name,
-                      "args": c.message.tool_calls[0].function.arguments,
+    want = {c.index: {"calls": {i: [t.function.name, t.function.arguments]
+                                for i, t in enumerate(c.message.tool_calls)},
                       "finish": c.finish_reason}
             for c in body.choices if c.message.tool_calls}
-    check("tools required n=2 stream: each choice's call under its index, "
+    check("tools required n=2 stream: each choice's calls under its index, "
           "the body's", len(want) == 2 and got == want, (got, want))
+
+    ask = [{"role": "user",
+            "content": "Get the weather in Paris, and the time in Tokyo."}]
+    kw = dict(model="base", messages=ask, max_tokens=96, temperature=0,
+              tools=[weather, clock], tool_choice="required")
+    c = client.chat.completions.create(**kw).choices[0]
+    calls = c.message.tool_calls or []
+    check("tools required, two asked: two calls (get_weather, get_time), "
+          "each admitted, ids distinct, finish tool_calls",
+          [t.function.name for t in calls] == ["get_weather", "get_time"]
+          and all(admits(t.function.name, t.function.arguments)
+                  for t in calls)
+          and len({t.id for t in calls}) == 2
+          and c.finish_reason == "tool_calls", c.message)
+    got = {}
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        for tc in (chunk.choices[0].delta.tool_calls or []
+                   if chunk.choices else []):
+            g = got.setdefault(tc.index, ["", ""])
+            g[0] += (tc.function and tc.function.name) or ""
+            g[1] += (tc.function and tc.function.arguments) or ""
+    check("tools required, two asked, streamed: the same calls under "
+          "indexes 0 and 1",
+          got == {i: [t.function.name, t.function.arguments]
+                  for i, t in enumerate(calls)}, (got, calls))
+    c = client.chat.completions.create(parallel_tool_calls=False,
+                                       **kw).choices[0]
+    check("tools required, two asked, parallel_tool_calls false: one call",
+          len(c.message.tool_calls or []) == 1
+          and admits(c.message.tool_calls[0].function.name,
+                     c.message.tool_calls[0].function.arguments)
+          and c.finish_reason == "tool_calls", c.message)
 
     r = client.chat.completions.parse(
         model="base", messages=[{"role": "user",

@@ -253,6 +253,29 @@ def tools(client):
           == call.arguments,
           [e.type for e in events][:6])
 
+    # two asked for: two function_call items, the chat's two calls
+    two = "Get the weather in Paris, and the weather in Tokyo."
+    r = client.responses.create(model="base", input=two, tools=TOOLS,
+                                tool_choice="required", temperature=0)
+    cc = client.chat.completions.create(
+        model="base", messages=[{"role": "user", "content": two}],
+        tools=CHAT_TOOLS, tool_choice="required",
+        temperature=0).choices[0].message.tool_calls or []
+    want = [("get_weather", t.function.arguments) for t in cc]
+    got = [(o.name, o.arguments) for o in r.output
+           if o.type == "function_call"]
+    events, final, _ = streamed(client, model="base", input=two, tools=TOOLS,
+                                tool_choice="required", temperature=0)
+    sgot = [(o.name, o.arguments) for o in (final.output if final else [])
+            if o.type == "function_call"]
+    check("tools required, two asked: two function_call items, the chat's "
+          "calls, call ids distinct; streamed the same, in order",
+          len(want) == 2 and got == want and sgot == want
+          and len(r.output) == 2
+          and len({o.call_id for o in r.output}) == 2
+          and order_ok(events, ["function_call", "function_call"]),
+          (got, want, sgot))
+
     # "auto": the model chooses; whatever it chose, the chat's, as items
     ra = client.responses.create(model="base", input=ASK, tools=TOOLS,
                                  temperature=0, max_output_tokens=60)

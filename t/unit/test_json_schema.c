@@ -14,6 +14,9 @@
  *       mutations are taken whole only when the validator accepts them.
  *   (c) the mask under a schema against trying every token of SmolLM2's
  *       vocabulary, at states along generated documents.
+ *   (e) an array at the root (the list of tool calls that tool_choice
+ *       "required" asks for): its items and counts held, done at its
+ *       ']', nothing after; the mask agrees along such lists.
  *   (d) the engine on SmolLM2 (CPU): greedy and sampled answers under a
  *       schema are documents the validator accepts (or, cut at
  *       max_tokens, prefixes the automaton takes); a schema the compiler
@@ -101,6 +104,8 @@ static void test_against_validator(void);
 static void test_integer_bounds(void);
 static void test_number_bounds(void);
 static int finishable(const slora_json_t *j, const char *tries);
+static void test_array_root(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
 static void test_mask_smollm2(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_engine(const slora_tokenizer_t *tok,
@@ -128,6 +133,7 @@ main(void)
     v = mask_check_vocab(&tok);
 
     test_mask_smollm2(tok, v);
+    test_array_root(tok, v);
     test_engine(tok, v);
 
     slora_json_vocab_free(v);
@@ -159,7 +165,7 @@ test_refusals(void)
           "exclusiveMinimum must be a number" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
           "\"minimum\":2.5,\"exclusiveMaximum\":3}}}", "admit no integer" },
-        { "{\"type\":\"array\"}", "root must be an object" },
+        { "{\"type\":\"string\"}", "root must be an object or an array" },
         { "{\"anyOf\":[{\"type\":\"object\"},{\"type\":\"null\"}]}",
           "root must be an object" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
@@ -733,6 +739,69 @@ test_mask_smollm2(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 
     free(row);
     cJSON_Delete(sch);
+    slora_json_schema_free(s);
+}
+
+
+/* (e) */
+static void
+test_array_root(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   i, all;
+    size_t                states;
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_json_schema_t  *s;
+
+    static const char  schema[] =
+        "{\"type\":\"array\",\"minItems\":1,\"maxItems\":3,\"items\":"
+        "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}},"
+        "\"required\":[\"n\"]}}";
+    static const char  *yes[] = {
+        "[{\"n\":1}]",
+        "\n [ {\"n\": -2} , {\"n\":3},{\"n\":0} ]",
+    };
+    static const char  *no[] = {
+        "[]",                                   /* fewer than 1 */
+        "[{\"n\":1},{\"n\":2},{\"n\":3},",      /* more than 3 */
+        "{\"n\":1}",                            /* not a list */
+        "[{\"n\":\"1\"}",                       /* an item of the wrong type */
+        "[{\"n\":1}] ",                         /* anything after ']' */
+        "[{\"n\":1}]x",
+    };
+
+    memset(&err, 0, sizeof(slora_err_t));
+    s = slora_json_schema_parse(schema, sizeof(schema) - 1, &err);
+    ok(s != NULL, "an array at the root compiles%s%s",
+       s == NULL ? ": " : "", s == NULL ? err.msg : "");
+
+    if (s == NULL) {
+        return;
+    }
+
+    all = 1;
+
+    for (i = 0; i < (int) (sizeof(yes) / sizeof(yes[0])); i++) {
+        slora_json_init(&j, s);
+        all &= slora_json_feed(&j, yes[i], strlen(yes[i]))
+               && slora_json_done(&j);
+    }
+
+    slora_json_init(&j, s);
+    all &= slora_json_feed(&j, "[{\"n\":1}", 8) && !slora_json_done(&j);
+    ok(all, "lists of 1 and 3 items taken, done at their ']' and not "
+       "before");
+
+    for (i = 0; i < (int) (sizeof(no) / sizeof(no[0])); i++) {
+        slora_json_init(&j, s);
+        ok(!slora_json_feed(&j, no[i], strlen(no[i])), "refuses %s", no[i]);
+    }
+
+    states = 0;
+    all = mask_agrees_along(tok, v, s, yes, 2, &states);
+    ok(all && states > 30, "the mask is what trying every token gives "
+       "along them, at %zu states", states);
+
     slora_json_schema_free(s);
 }
 

@@ -266,6 +266,10 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
       "\"function\":{\"name\":\"f\",\"parameters\":[]}}]}",
       400, "invalid_type", "tools" },
+    { "chat: a tool's parameters the schema of an array", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
+      "\"function\":{\"name\":\"f\",\"parameters\":{\"type\":"
+      "\"array\"}}}]}", 400, "invalid_value", "tools" },
     { "chat: tool_choice names a function not among tools", CHAT,
       "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
       "\"function\":{\"name\":\"f\"}}],\"tool_choice\":{\"type\":"
@@ -375,10 +379,10 @@ static const bad_case_t  bad_cases[] = {
     { "completions: guided_grammar", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_grammar\":\"a\"}",
       400, "unsupported_parameter", "guided_grammar" },
-    { "chat: response_format json_schema of an array", CHAT,
+    { "chat: response_format json_schema of a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
-      "{\"type\":\"array\"}}}}",
+      "{\"type\":\"string\"}}}}",
       400, "invalid_value", "response_format" },
     { "chat: response_format without a type", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":{}}",

@@ -35,11 +35,23 @@
 #define TIME                                                               \
     "{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}"
 #define USER  "{\"role\":\"user\",\"content\":\"Weather in Paris?\"}"
+/* the schemas of a call of WEATHER and of TIME */
+#define CALLS                                                              \
+    "{\"type\":\"object\",\"properties\":{\"name\":"                       \
+    "{\"const\":\"get_weather\"},\"arguments\":{\"type\":"                 \
+    "\"object\",\"properties\":{\"city\":{\"type\":\"string\"},"           \
+    "\"unit\":{\"enum\":[\"C\",\"F\"]}},\"required\":[\"city\"]}},"        \
+    "\"required\":[\"name\",\"arguments\"]},{\"type\":\"object\","         \
+    "\"properties\":{\"name\":{\"const\":\"get_time\"},"                   \
+    "\"arguments\":{\"type\":\"object\",\"properties\":{},"                \
+    "\"additionalProperties\":false}},"                                    \
+    "\"required\":[\"name\",\"arguments\"]}"
 
 
 static int parse(const char *body, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int takes(const slora_openai_str_t *schema, const char *doc);
+static int takes_calls(const slora_openai_str_t *schema, int n);
 static int str_is(const char *s, size_t len, const char *want);
 
 
@@ -117,20 +129,13 @@ test_choice(void)
     slora_openai_req_free(&req);
 
     rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
-               WEATHER "," TIME "],\"tool_choice\":\"required\"}", &req,
-               &err);
-    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_REQUIRED,
-       "tool_choice required: %s", err.msg);
+               WEATHER "," TIME "],\"tool_choice\":\"required\","
+               "\"parallel_tool_calls\":false}", &req, &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_REQUIRED
+       && req.tool_one,
+       "tool_choice required, parallel_tool_calls false: %s", err.msg);
     ok(str_is(req.schema.data, req.schema.len,
-              "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"name\":"
-              "{\"const\":\"get_weather\"},\"arguments\":{\"type\":"
-              "\"object\",\"properties\":{\"city\":{\"type\":\"string\"},"
-              "\"unit\":{\"enum\":[\"C\",\"F\"]}},\"required\":[\"city\"]}},"
-              "\"required\":[\"name\",\"arguments\"]},{\"type\":\"object\","
-              "\"properties\":{\"name\":{\"const\":\"get_time\"},"
-              "\"arguments\":{\"type\":\"object\",\"properties\":{},"
-              "\"additionalProperties\":false}},"
-              "\"required\":[\"name\",\"arguments\"]}]}"),
+              "{\"anyOf\":[" CALLS "]}"),
        "its schema: an anyOf of each tool's call, no parameters an empty "
        "object");
     ok(takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}")
@@ -141,9 +146,38 @@ test_choice(void)
               "{\"city\":\"Paris\"}}")
        && !takes(&req.schema, "{\"name\":\"get_date\",\"arguments\":{}}")
        && !takes(&req.schema, "{\"name\":\"get_weather\",\"arguments\":"
-                 "{}}"),
-       "and not arguments of the other, an unknown name, or a missing "
-       "argument");
+                 "{}}")
+       && !takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":{}}]"),
+       "and not arguments of the other, an unknown name, a missing "
+       "argument, or a list");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               WEATHER "," TIME "],\"tool_choice\":\"required\"}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_REQUIRED
+       && !req.tool_one,
+       "tool_choice required (parallel calls by default): %s", err.msg);
+    ok(str_is(req.schema.data, req.schema.len,
+              "{\"type\":\"array\",\"minItems\":1,\"maxItems\":16,"
+              "\"items\":{\"anyOf\":[" CALLS "]}}"),
+       "its schema: a list of 1 to 16 calls, each of one of the tools");
+    ok(takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":{}}]")
+       && takes(&req.schema, " [ {\"name\":\"get_weather\",\"arguments\":"
+                "{\"city\":\"Paris\"}} , {\"name\":\"get_time\","
+                "\"arguments\":{}} ]"),
+       "which takes one call, or two of different functions");
+    ok(!takes(&req.schema, "[]")
+       && !takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}")
+       && !takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":"
+                 "{\"city\":\"Paris\"}}]")
+       && !takes(&req.schema, "[{\"name\":\"get_weather\",\"arguments\":"
+                 "{}}]"),
+       "and not an empty list, a bare call, or a list holding a call its "
+       "function does not take");
+    ok(takes_calls(&req.schema, 16) && !takes_calls(&req.schema, 17),
+       "16 calls taken, 17 refused");
+    slora_openai_req_free(&req);
     slora_openai_req_free(&req);
 }
 
@@ -297,15 +331,16 @@ test_refs(void)
     rc = parse(body, &req, &err);
     ok(rc == SLORA_OK, "a parameters schema with $defs: %s", err.msg);
     ok(rc == SLORA_OK
-       && strstr(req.schema.data, "\"$ref\":\"#/anyOf/1/properties/"
-                 "arguments/$defs/Point\"") != NULL
+       && strstr(req.schema.data, "\"$ref\":\"#/items/anyOf/1/"
+                 "properties/arguments/$defs/Point\"") != NULL
        && strstr(req.schema.data, "\"const\":{\"$ref\":\"#/x\"}") != NULL,
-       "its $ref moved to where it sits, a const's text left alone");
+       "its $ref moved to where it sits (in the list's items), a "
+       "const's text left alone");
     ok(rc == SLORA_OK
-       && takes(&req.schema, "{\"name\":\"move\",\"arguments\":{\"to\":"
-                "{\"x\":3}}}")
-       && !takes(&req.schema, "{\"name\":\"move\",\"arguments\":{\"to\":"
-                 "{\"y\":3}}}"),
+       && takes(&req.schema, "[{\"name\":\"move\",\"arguments\":{\"to\":"
+                "{\"x\":3}}}]")
+       && !takes(&req.schema, "[{\"name\":\"move\",\"arguments\":"
+                 "{\"to\":{\"y\":3}}}]"),
        "and the referenced definition holds the arguments");
     slora_openai_req_free(&req);
 }
@@ -357,6 +392,27 @@ takes(const slora_openai_str_t *schema, const char *doc)
     slora_json_schema_free(s);
 
     return whole;
+}
+
+
+/* Whether schema takes a list of n calls of get_time. */
+static int
+takes_calls(const slora_openai_str_t *schema, int n)
+{
+    int    k;
+    char  *p, doc[64 * 40];
+
+    p = doc;
+    *p++ = '[';
+
+    for (k = 0; k < n; k++) {
+        p += sprintf(p, "%s{\"name\":\"get_time\",\"arguments\":{}}",
+                     k > 0 ? "," : "");
+    }
+
+    strcpy(p, "]");
+
+    return takes(schema, doc);
 }
 
 

@@ -2,8 +2,8 @@
  * test_tool_scan.c: tool calls read out of an answer's text
  * (engine/slora_tool_scan.c).
  *
- * Each written text is fed whole, a byte at a time and in random
- * pieces; every way must give the same names, each call's arguments as
+ * Each written text (a bare call, calls in tags, a JSON array of calls)
+ * is fed whole, a byte at a time and in random pieces; every way must give the same names, each call's arguments as
  * their exact text (nested objects, brackets and escaped quotes inside
  * strings), where the text stops being calls, and whether it ends as
  * whole calls.
@@ -30,7 +30,8 @@ typedef struct {
 
 /* Feeds text in pieces of step bytes (0: random 1..7) into out. */
 static void
-scan(const char *text, int tagged, size_t step, scan_out_t *out)
+scan(const char *text, slora_tool_shape_e shape, size_t step,
+    scan_out_t *out)
 {
     size_t             at, n, took, off, len, piece;
     slora_tool_ev_e    ev;
@@ -38,7 +39,7 @@ scan(const char *text, int tagged, size_t step, scan_out_t *out)
 
     memset(out, 0, sizeof(scan_out_t));
     out->not_at = -1;
-    slora_tool_scan_init(&t, tagged);
+    slora_tool_scan_init(&t, shape);
     n = strlen(text);
     at = 0;
 
@@ -93,15 +94,16 @@ scan(const char *text, int tagged, size_t step, scan_out_t *out)
 
 /* The same text, three ways of feeding it, one answer. */
 static void
-check(const char *what, const char *text, int tagged, int n_calls,
+check(const char *what, const char *text, slora_tool_shape_e shape,
+    int n_calls,
     const char *names[], const char *args[], long not_at, int whole)
 {
     int         k, same, i;
     scan_out_t  o[3];
 
-    scan(text, tagged, 100000, &o[0]);
-    scan(text, tagged, 1, &o[1]);
-    scan(text, tagged, 0, &o[2]);
+    scan(text, shape, 100000, &o[0]);
+    scan(text, shape, 1, &o[1]);
+    scan(text, shape, 0, &o[2]);
 
     same = 1;
 
@@ -133,63 +135,106 @@ main(void)
     srand(5);
 
     check("a bare call, compact", "{\"name\":\"get_time\",\"arguments\":{}}",
-          0, 1, (const char *[]) { "get_time" }, (const char *[]) { "{}" },
-          -1, 1);
+          SLORA_TOOL_BARE, 1, (const char *[]) { "get_time" },
+          (const char *[]) { "{}" }, -1, 1);
 
     check("a bare call with blanks everywhere, and after",
           " {\n  \"name\" : \"get_weather\" ,\n  \"arguments\" :  "
           "{\"city\": \"Paris\"}\n}\n ",
-          0, 1, (const char *[]) { "get_weather" },
+          SLORA_TOOL_BARE, 1, (const char *[]) { "get_weather" },
           (const char *[]) { "{\"city\": \"Paris\"}" }, -1, 1);
 
     check("arguments with nesting, brackets and escaped quotes in strings",
           "{\"name\":\"f\",\"arguments\":{\"q\":\"a}\\\"{b]\",\"n\":[1,{\"x\":"
           "[2]}],\"e\":\"\\\\\"}}",
-          0, 1, (const char *[]) { "f" },
+          SLORA_TOOL_BARE, 1, (const char *[]) { "f" },
           (const char *[]) { "{\"q\":\"a}\\\"{b]\",\"n\":[1,{\"x\":[2]}],"
                              "\"e\":\"\\\\\"}" }, -1, 1);
 
     check("cut inside the arguments: not whole",
           "{\"name\":\"f\",\"arguments\":{\"q\":\"abc",
-          0, 1, (const char *[]) { "f" },
+          SLORA_TOOL_BARE, 1, (const char *[]) { "f" },
           (const char *[]) { "{\"q\":\"abc" }, -1, 0);
 
     check("cut before the name ends: no call yet", "{\"name\":\"get_ti",
-          0, 0, NULL, NULL, -1, 0);
+          SLORA_TOOL_BARE, 0, NULL, NULL, -1, 0);
 
     check("a bare call, then text", "{\"name\":\"f\",\"arguments\":{}} ok",
-          0, 1, (const char *[]) { "f" }, (const char *[]) { "{}" }, 28, 0);
+          SLORA_TOOL_BARE, 1, (const char *[]) { "f" },
+          (const char *[]) { "{}" }, 28, 0);
 
     check("the arguments first: not a call",
-          "{\"arguments\":{},\"name\":\"f\"}", 0, 0, NULL, NULL, 2, 0);
+          "{\"arguments\":{},\"name\":\"f\"}", SLORA_TOOL_BARE, 0, NULL, NULL,
+          2, 0);
 
-    check("a name no function may have", "{\"name\":\"a b\"", 0, 0, NULL,
-          NULL, 10, 0);
+    check("a name no function may have", "{\"name\":\"a b\"", SLORA_TOOL_BARE,
+          0, NULL, NULL, 10, 0);
 
     check("arguments not an object", "{\"name\":\"f\",\"arguments\":\"{}\"}",
-          0, 1, (const char *[]) { "f" }, (const char *[]) { "" }, 24, 0);
+          SLORA_TOOL_BARE, 1, (const char *[]) { "f" },
+          (const char *[]) { "" }, 24, 0);
 
     check("two calls in tags, text after them left",
           "<tool_call>\n{\"name\": \"a\", \"arguments\": {\"x\": 1}}\n"
           "</tool_call>\n<tool_call>\n{\"name\": \"b.c-d_2\", \"arguments\": "
           "{}}\n</tool_call>\nDone.",
-          1, 2, (const char *[]) { "a", "b.c-d_2" },
+          SLORA_TOOL_TAGGED, 2, (const char *[]) { "a", "b.c-d_2" },
           (const char *[]) { "{\"x\": 1}", "{}" }, -1, 1);
 
-    check("text, not a call", "Sure! <tool_call>", 1, 0, NULL, NULL, 0, 0);
+    check("text, not a call", "Sure! <tool_call>", SLORA_TOOL_TAGGED, 0, NULL,
+          NULL, 0, 0);
 
-    check("blanks, then a tag begun and broken", "\n <tool_cal>", 1, 0,
-          NULL, NULL, 11, 0);
+    check("blanks, then a tag begun and broken", "\n <tool_cal>",
+          SLORA_TOOL_TAGGED, 0, NULL, NULL, 11, 0);
 
     check("a tag not closed: not whole",
-          "<tool_call>{\"name\":\"a\",\"arguments\":{}}", 1, 1,
+          "<tool_call>{\"name\":\"a\",\"arguments\":{}}", SLORA_TOOL_TAGGED, 1,
           (const char *[]) { "a" }, (const char *[]) { "{}" }, -1, 0);
 
     check("a closing tag half written: not whole",
-          "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_", 1, 1,
+          "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_",
+          SLORA_TOOL_TAGGED, 1, (const char *[]) { "a" },
+          (const char *[]) { "{}" }, -1, 0);
+
+    check("nothing yet: no call, not whole", "", SLORA_TOOL_TAGGED, 0, NULL,
+          NULL, -1, 0);
+
+    check("a list of three calls, compact",
+          "[{\"name\":\"a\",\"arguments\":{\"x\":[1,{\"y\":\"]\"}]}},"
+          "{\"name\":\"b\",\"arguments\":{}},{\"name\":\"a\",\"arguments\":"
+          "{\"x\":2}}]",
+          SLORA_TOOL_LISTED, 3, (const char *[]) { "a", "b", "a" },
+          (const char *[]) { "{\"x\":[1,{\"y\":\"]\"}]}", "{}", "{\"x\":2}" },
+          -1, 1);
+
+    check("a list of one call, blanks everywhere (as SmolLM2 writes it)",
+          "\n[\n\n{\n\"name\": \"get_weather\"\n\n,\"arguments\": {\n"
+          "\"city\": \"Paris\"\n}\n}\n\n]\n",
+          SLORA_TOOL_LISTED, 1, (const char *[]) { "get_weather" },
+          (const char *[]) { "{\n\"city\": \"Paris\"\n}" }, -1, 1);
+
+    check("a list not closed: not whole",
+          "[{\"name\":\"a\",\"arguments\":{}} ,", SLORA_TOOL_LISTED, 1,
           (const char *[]) { "a" }, (const char *[]) { "{}" }, -1, 0);
 
-    check("nothing yet: no call, not whole", "", 1, 0, NULL, NULL, -1, 0);
+    check("a list, then text: the calls, not whole",
+          "[{\"name\":\"a\",\"arguments\":{}}] ok", SLORA_TOOL_LISTED, 1,
+          (const char *[]) { "a" }, (const char *[]) { "{}" }, 30, 0);
+
+    check("a list's call followed by neither ',' nor ']'",
+          "[{\"name\":\"a\",\"arguments\":{}} {", SLORA_TOOL_LISTED, 1,
+          (const char *[]) { "a" }, (const char *[]) { "{}" }, 29, 0);
+
+    check("an empty list: no call", "[ ]", SLORA_TOOL_LISTED, 0, NULL, NULL,
+          2, 0);
+
+    check("a bare call where a list is asked: not calls",
+          "{\"name\":\"a\",\"arguments\":{}}", SLORA_TOOL_LISTED, 0, NULL,
+          NULL, 0, 0);
+
+    check("a list where a bare call is asked: not calls",
+          "[{\"name\":\"a\",\"arguments\":{}}]", SLORA_TOOL_BARE, 0, NULL,
+          NULL, 0, 0);
 
     {
         char  name[80];
@@ -200,7 +245,8 @@ main(void)
             char  text[128];
 
             sprintf(text, "{\"name\":\"%s", name);
-            check("a name of 65 bytes", text, 0, 0, NULL, NULL, 73, 0);
+            check("a name of 65 bytes", text, SLORA_TOOL_BARE, 0, NULL, NULL,
+                  73, 0);
         }
     }
 

@@ -218,6 +218,26 @@ int slora_openai_parse_responses(const char *body, size_t len,
     const slora_openai_limits_t *lim, slora_openai_prev_pt prev,
     void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err);
 
+/* A stored response's input_items query, as it came (percent-decoded);
+ * data NULL when absent. */
+typedef struct {
+    slora_openai_str_t    limit;            /* 1..100, default 20 */
+    slora_openai_str_t    order;            /* "asc" or "desc" (default) */
+    slora_openai_str_t    after;            /* an item id: the page after */
+} slora_openai_items_q_t;
+
+/*
+ * GET .../responses/{id}/input_items: the input items of the stored
+ * response id[0..id_len) whose conversation (chat messages, the answer
+ * last) is conv[0..conv_len), a page of them as the API's list object
+ * {"object": "list", "data", "first_id", "last_id", "has_more"} in *out
+ * (malloc'd; the caller frees it). A bad limit, order or after: 400 in
+ * err.
+ */
+int slora_openai_input_items(const char *conv, size_t conv_len,
+    const char *id, size_t id_len, const slora_openai_items_q_t *q,
+    char **out, slora_openai_err_t *err);
+
 /* The same for the GET stream endpoint: a completion, or with chat=1 a
  * chat of one user message; stream is set; model defaults to "base". */
 int slora_openai_parse_query(const slora_openai_query_t *args,

@@ -77,8 +77,6 @@ static slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);
 static void ngx_http_slora_req_cleanup(void *data);
 static ngx_int_t ngx_http_slora_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r,
-    const char *name, slora_openai_str_t *out);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
@@ -100,8 +98,6 @@ static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
     const char *fmt, ...);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
     ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_send_parse_err(ngx_http_request_t *r,
-    slora_openai_err_t *oe);
 
 
 ngx_int_t
@@ -515,7 +511,7 @@ ngx_http_slora_req_cleanup(void *data)
 
 /* An argument of the query string, percent-decoded, '+' as a space; the
  * request line itself is left as it came (the access log shows it). */
-static ngx_int_t
+ngx_int_t
 ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
     slora_openai_str_t *out)
 {
@@ -1334,7 +1330,8 @@ ngx_http_slora_send_err(ngx_http_request_t *r, ngx_http_slora_err_t *e)
 }
 
 
-static ngx_int_t
+/* A parser's error as the API's error object. */
+ngx_int_t
 ngx_http_slora_send_parse_err(ngx_http_request_t *r, slora_openai_err_t *oe)
 {
     return ngx_http_slora_send_error(r, (ngx_uint_t) oe->status, oe->type,

@@ -315,6 +315,10 @@ ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_not_allowed(ngx_http_request_t *r,
     const char *allow);
+ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
+    slora_openai_str_t *out);
+ngx_int_t ngx_http_slora_send_parse_err(ngx_http_request_t *r,
+    slora_openai_err_t *oe);
 
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
 u_char *ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len);

@@ -4,7 +4,7 @@
  * reads and writes, holding each stored response's object (for GET
  * .../responses/{id}) and its conversation (the chat messages that led
  * to it and its answer, as a JSON array), which a later request's
- * previous_response_id continues. A response belongs to its tenant:
+ * previous_response_id continues and .../input_items lists. A response belongs to its tenant:
  * another tenant finds nothing, as for an id never stored.
  *
  * The one idea: a bounded LRU cache, not a database. Records live in a
@@ -58,6 +58,8 @@ static ngx_http_slora_stored_t *ngx_http_slora_store_find(
     ngx_str_t *tenant);
 static void ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec);
+static ngx_int_t ngx_http_slora_store_items(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_str_t *tenant);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
     ngx_http_request_t *r);
 
@@ -330,29 +332,46 @@ ngx_http_slora_store_delete(ngx_http_request_t *r, const u_char *id,
 
 /*
  * GET .../responses/{id}: the stored response object; DELETE: it goes,
- * answered {"id", "object": "response.deleted", "deleted": true}. Not
- * stored (or another tenant's, or no store): 404; another method 405.
+ * answered {"id", "object": "response.deleted", "deleted": true}; GET
+ * .../responses/{id}/input_items: a page of its input items. Not stored
+ * (or another tenant's, or no store): 404; another method 405.
  */
 ngx_int_t
 ngx_http_slora_store_handler(ngx_http_request_t *r)
 {
-    u_char     *p, *last;
-    ngx_str_t   id, tenant, obj;
-    ngx_buf_t  *b;
+    u_char      *p, *last, *slash;
+    ngx_str_t    id, tenant, obj;
+    ngx_buf_t   *b;
+    ngx_uint_t   items;
 
     last = r->uri.data + r->uri.len;
     p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/responses/",
                          sizeof("/responses/") - 2);
     id.data = p + sizeof("/responses/") - 1;
     id.len = last - id.data;
+    items = 0;
 
-    if (ngx_strlchr(id.data, last, '/') != NULL) {
-        /* .../input_items, .../cancel */
-        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
-                                         "invalid_request_error",
-                                         "unknown_url", NULL,
-                                         "Unknown request URL: %V %V",
-                                         &r->method_name, &r->uri);
+    slash = ngx_strlchr(id.data, last, '/');
+
+    if (slash != NULL) {
+        items = (size_t) (last - slash) == sizeof("/input_items") - 1
+                && ngx_strncmp(slash, "/input_items",
+                               sizeof("/input_items") - 1) == 0;
+
+        if (!items || slash == id.data) {
+            /* .../cancel, and others */
+            return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                             "invalid_request_error",
+                                             "unknown_url", NULL,
+                                             "Unknown request URL: %V %V",
+                                             &r->method_name, &r->uri);
+        }
+
+        id.len = slash - id.data;
+    }
+
+    if (items && r->method != NGX_HTTP_GET) {
+        return ngx_http_slora_not_allowed(r, "GET");
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_DELETE))) {
@@ -395,6 +414,10 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
                                         "application/json");
     }
 
+    if (items) {
+        return ngx_http_slora_store_items(r, &id, &tenant);
+    }
+
     if (ngx_http_slora_store_get(r, id.data, id.len, &tenant, NULL, &obj)
         != NGX_OK)
     {
@@ -418,6 +441,69 @@ none:
                                      "invalid_request_error", "not_found",
                                      NULL, "Response with id '%V' not found",
                                      &id);
+}
+
+
+/* GET .../responses/{id}/input_items: the engine's page of the stored
+ * conversation's input items (engine/slora_openai_items.c), by the
+ * query's limit, order and after. */
+static ngx_int_t
+ngx_http_slora_store_items(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant)
+{
+    char                    *text;
+    ngx_int_t                rc;
+    ngx_str_t                conv;
+    ngx_buf_t               *b;
+    slora_openai_err_t       oe;
+    slora_openai_items_q_t   q;
+
+    rc = ngx_http_slora_store_get(r, id->data, id->len, tenant, &conv, NULL);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                         "invalid_request_error",
+                                         "not_found", NULL, "Response with "
+                                         "id '%V' not found", id);
+    }
+
+    ngx_memzero(&q, sizeof(slora_openai_items_q_t));
+
+    if (ngx_http_slora_query_arg(r, "limit", &q.limit) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "order", &q.order) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "after", &q.after) == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&oe, sizeof(slora_openai_err_t));
+
+    if (slora_openai_input_items((const char *) conv.data, conv.len,
+                                 (const char *) id->data, id->len, &q,
+                                 &text, &oe)
+        != SLORA_OK)
+    {
+        return ngx_http_slora_send_parse_err(r, &oe);
+    }
+
+    b = ngx_create_temp_buf(r->pool, ngx_strlen(text) + 1);
+
+    if (b != NULL) {
+        b->last = ngx_cpymem(b->last, text, ngx_strlen(text));
+        *b->last++ = '\n';
+    }
+
+    free(text);
+
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }
 
 

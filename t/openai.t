@@ -160,6 +160,10 @@ client_checks('responses_client.py', [
     'store: a streamed response is stored too; retrieve gives its object',
     'store: a call\'s output sent on its response\'s id is the whole '
     . 'conversation sent at once',
+    'input_items: the continued response\'s input, oldest first: the '
+    . 'question, the call, its output (not the answer); pages of 1 and '
+    . 'newest first the same items',
+    'input_items: another tenant\'s response is NotFoundError',
     'store: another tenant finds none of it',
     'store: deleted, it is neither retrieved nor continued',
     'store: store false keeps none',

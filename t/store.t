@@ -4,8 +4,10 @@
 # previous_response_not_found) and the last kept (GET gives its object,
 # previous_response_id continues it); a response too large for the zone
 # is answered all the same, not stored (nor does it drop the others to
-# try), and logged; a reload keeps what is stored. The one idea to know: eviction is by last use, so a
-# response read again (here the second) outlives those stored before it.
+# try), and logged; input_items lists a kept one's input, pages checked
+# by their query; a reload keeps what is stored. The one idea to know:
+# eviction is by last use, so a response read again (here the second)
+# outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
 use strict;
@@ -80,6 +82,31 @@ my ($st_cont, $cont) = respond(input => 'And then?',
 is($st_cont, 200, 'continuing the last one: 200');
 cmp_ok($cont->{usage}{input_tokens} // 0, '>', 300,
        '... its input holds the stored conversation');
+
+# input_items through HTTP: a dropped response's is a 404, the kept one's
+# lists its input; the query's faults are 400s naming the field; only GET
+my $items = http_req($PORT, 'GET', "/v1/responses/$ids[0]/input_items");
+is($items->{status}, 404, 'input_items of the dropped one: 404');
+$items = http_req($PORT, 'GET',
+                  "/v1/responses/$cont->{id}/input_items?order=asc");
+my @texts = map { $_->{content}[0]{text} // '' }
+            @{ $items->{json}{data} // [] };
+is_deeply([ map { $_->{role} // '' } @{ $items->{json}{data} // [] } ],
+          [ 'user', 'assistant', 'user' ],
+          'input_items of the continued one: its input, the stored answer '
+          . 'between');
+is($texts[2] // '', 'And then?', '... the last its own input');
+for my $q (['limit=0', 'limit'], ['limit=abc', 'limit'],
+           ['order=sideways', 'order'], ['after=msg_nope', 'after'])
+{
+    my $r = http_req($PORT, 'GET',
+                     "/v1/responses/$cont->{id}/input_items?$q->[0]");
+    is($r->{status} . ' ' . ($r->{json}{error}{param} // ''),
+       "400 $q->[1]", "input_items?$q->[0]: 400 naming $q->[1]");
+}
+my $post = http_req($PORT, 'POST', "/v1/responses/$cont->{id}/input_items");
+is($post->{status} . ' ' . ($post->{headers}{allow} // ''), '405 GET',
+   'input_items POST: 405, Allow: GET');
 
 # a response larger than the zone: answered, not stored, logged
 my ($st_big, $big) = respond(input => 'Hi',

@@ -330,8 +330,9 @@ def tools(client):
 def stored(client):
     """slora_responses_store: a response continued by its id is the chat
     of the whole conversation (text, calls and their outputs); streamed
-    ones are stored too; retrieve gives the object, delete takes it away,
-    store false keeps none, another tenant sees none."""
+    ones are stored too; retrieve gives the object, input_items its input,
+    delete takes it away, store false keeps none, another tenant sees
+    none."""
     first = "My name is Ada. Say hi."
     r1 = client.responses.create(model="base", input=first, temperature=0,
                                  max_output_tokens=20)
@@ -385,7 +386,33 @@ def stored(client):
           and cont.usage.input_tokens == whole.usage.input_tokens,
           f"{cont.output_text!r} vs {whole.output_text!r}")
 
+    items = list(client.responses.input_items.list(cont.id, order="asc"))
+    paged = list(client.responses.input_items.list(cont.id, order="asc",
+                                                   limit=1))
+    newest = client.responses.input_items.list(cont.id)
+    kinds = [(i.type, getattr(i, "role", None)) for i in items]
+    check("input_items: the continued response's input, oldest first: the "
+          "question, the call, its output (not the answer); pages of 1 and "
+          "newest first the same items",
+          kinds == [("message", "user"), ("function_call", None),
+                    ("function_call_output", None)]
+          and items[0].content[0].text == ASK
+          and items[1].call_id == fc.call_id
+          and items[1].arguments == fc.arguments
+          and items[2].call_id == fc.call_id
+          and items[2].output == "18 C, sunny"
+          and [i.id for i in paged] == [i.id for i in items]
+          and [i.id for i in newest.data] == [i.id for i in items][::-1]
+          and not newest.has_more, (kinds, items))
+
     other = client.with_options(default_headers={"X-Tenant": "other"})
+    try:
+        other.responses.input_items.list(cont.id)
+        check("input_items: another tenant's response is NotFoundError",
+              False, "no exception")
+    except openai.NotFoundError as e:
+        check("input_items: another tenant's response is NotFoundError",
+              e.status_code == 404, e.body)
     try:
         other.responses.retrieve(r1.id)
         check("store: another tenant finds none of it", False, "found")

@@ -15,6 +15,11 @@
  *            [/INST]                    (Mistral-7B-Instruct-v0.3: the
  *            system text goes into the last user turn)
  *
+ * Llama 2's and Mistral's official templates have no add_generation_prompt
+ * (their text always ends ready for the answer). Continuing the last
+ * message (an assistant's) stops the text where its content ends, as
+ * transformers cuts the rendered text for continue_final_message.
+ *
  * The one idea: rendering is a pure function of the messages; it writes
  * what fits and always reports the full size, so callers size a buffer in
  * one retry, as snprintf allows.
@@ -192,9 +197,10 @@ slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
 
 int
 slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
-    int n_msgs, char *buf, size_t cap, size_t *n, slora_err_t *err)
+    int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
+    slora_err_t *err)
 {
-    int                i, role, first;
+    int                i, role, first, open;
     size_t             cl, sl;
     const char        *c, *sys;
     slora_chat_out_t   o;
@@ -225,6 +231,18 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
         }
     }
 
+    open = (flags & SLORA_CHAT_CONTINUE) != 0;
+
+    if (open && ((flags & SLORA_CHAT_GEN_PROMPT)
+                 || slora_chat_role(&msgs[n_msgs - 1])
+                    != SLORA_ROLE_ASSISTANT))
+    {
+        return slora_err_set(err, SLORA_ERROR, "chat template %s: only an "
+                             "assistant's last message can be continued, "
+                             "and without a generation prompt",
+                             slora_chat_names[tmpl]);
+    }
+
     o.buf = buf;
     o.cap = cap;
     o.n = 0;
@@ -241,10 +259,16 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
             slora_chat_put(&o, msgs[i].role, msgs[i].role_len);
             slora_chat_puts(&o, "\n");
             slora_chat_put(&o, msgs[i].content, msgs[i].content_len);
-            slora_chat_puts(&o, "<|im_end|>\n");
+
+            if (!open || i < n_msgs - 1) {
+                slora_chat_puts(&o, "<|im_end|>\n");
+            }
         }
 
-        slora_chat_puts(&o, "<|im_start|>assistant\n");
+        if (flags & SLORA_CHAT_GEN_PROMPT) {
+            slora_chat_puts(&o, "<|im_start|>assistant\n");
+        }
+
         break;
 
     case SLORA_CHAT_LLAMA3:
@@ -257,11 +281,17 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
             slora_chat_put(&o, msgs[i].role, msgs[i].role_len);
             slora_chat_puts(&o, "<|end_header_id|>\n\n");
             slora_chat_put(&o, c, cl);
-            slora_chat_puts(&o, "<|eot_id|>");
+
+            if (!open || i < n_msgs - 1) {
+                slora_chat_puts(&o, "<|eot_id|>");
+            }
         }
 
-        slora_chat_puts(&o, "<|start_header_id|>assistant<|end_header_id|>"
-                            "\n\n");
+        if (flags & SLORA_CHAT_GEN_PROMPT) {
+            slora_chat_puts(&o, "<|start_header_id|>assistant"
+                                "<|end_header_id|>\n\n");
+        }
+
         break;
 
     case SLORA_CHAT_LLAMA2:
@@ -300,7 +330,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                 slora_chat_trim(&c, &cl);
                 slora_chat_puts(&o, " ");
                 slora_chat_put(&o, c, cl);
-                slora_chat_puts(&o, " </s>");
+
+                if (!open || i < n_msgs - 1) {
+                    slora_chat_puts(&o, " </s>");
+                }
             }
         }
 
@@ -332,7 +365,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                 slora_chat_trim(&c, &cl);
                 slora_chat_puts(&o, " ");
                 slora_chat_put(&o, c, cl);
-                slora_chat_puts(&o, "</s>");
+
+                if (!open || i < n_msgs - 1) {
+                    slora_chat_puts(&o, "</s>");
+                }
             }
         }
 

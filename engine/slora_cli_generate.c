@@ -264,7 +264,8 @@ slora_cli_generate(int argc, char **argv)
         msg.content_len = strlen(text);
         tmpl = slora_tokenizer_chat_template(tok);
 
-        k = slora_chat_render(tmpl, &msg, 1, NULL, 0, &n, &err);
+        k = slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, NULL, 0,
+                              &n, &err);
         if (k != SLORA_OK && k != SLORA_BUSY) {
             fprintf(stderr, "slora generate: %s\n", err.msg);
             goto done;
@@ -272,7 +273,8 @@ slora_cli_generate(int argc, char **argv)
 
         text_buf = malloc(n + 1);
         if (text_buf == NULL
-            || slora_chat_render(tmpl, &msg, 1, text_buf, n + 1, &n, &err)
+            || slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT,
+                                 text_buf, n + 1, &n, &err)
                != SLORA_OK)
         {
             fprintf(stderr, "slora generate: chat template: %s\n",

@@ -207,11 +207,13 @@ slora_cli_tokenize(int argc, char **argv)
         msg.content = text;
         msg.content_len = len;
 
-        (void) slora_chat_render(tmpl, &msg, 1, NULL, 0, &n, &err);
+        (void) slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, NULL, 0,
+                                 &n, &err);
         prompt = malloc(n + 1);
 
         if (prompt == NULL
-            || slora_chat_render(tmpl, &msg, 1, prompt, n + 1, &n, &err)
+            || slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, prompt,
+                                 n + 1, &n, &err)
                != SLORA_OK)
         {
             fprintf(stderr, "slora tokenize: %s\n",

@@ -43,6 +43,8 @@ const slora_openai_limits_t  slora_openai_default_limits = {
 
 static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_prompt_end(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_content(cJSON *content, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_sampling(cJSON *root,
@@ -162,7 +164,9 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     if (kind == SLORA_OPENAI_CHAT) {
         item = cJSON_GetObjectItemCaseSensitive(root, "messages");
 
-        if (slora_openai_messages(item, req, err) != SLORA_OK) {
+        if (slora_openai_messages(item, req, err) != SLORA_OK
+            || slora_openai_prompt_end(root, req, err) != SLORA_OK)
+        {
             goto done;
         }
 
@@ -442,6 +446,73 @@ slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
     req->top_p = 1.0;
     req->repetition_penalty = 1.0;
     req->n = 1;
+    req->chat_flags = SLORA_CHAT_GEN_PROMPT;
+}
+
+
+/*
+ * vLLM's add_generation_prompt (default true) and continue_final_message
+ * (default false), booleans: the chat's text ends with the assistant's
+ * header, or, continuing, inside the last message, an assistant's, so
+ * that the answer goes on from its text (a prefilled answer). Both true
+ * is a 400, as in vLLM.
+ */
+static int
+slora_openai_prompt_end(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int          i;
+    cJSON       *item;
+    const char  *name;
+
+    static const char  *names[] = { "add_generation_prompt",
+                                    "continue_final_message" };
+
+    for (i = 0; i < 2; i++) {
+        name = names[i];
+        item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+        if (item == NULL || cJSON_IsNull(item)) {
+            continue;
+        }
+
+        if (!cJSON_IsBool(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", name, "%s must be a "
+                                     "boolean", name);
+        }
+
+        if (i == 0 && cJSON_IsFalse(item)) {
+            req->chat_flags &= ~SLORA_CHAT_GEN_PROMPT;
+
+        } else if (i == 1 && cJSON_IsTrue(item)) {
+            req->chat_flags |= SLORA_CHAT_CONTINUE;
+        }
+    }
+
+    if (!(req->chat_flags & SLORA_CHAT_CONTINUE)) {
+        return SLORA_OK;
+    }
+
+    if (req->chat_flags & SLORA_CHAT_GEN_PROMPT) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "continue_final_message",
+                                 "continue_final_message and "
+                                 "add_generation_prompt cannot both be "
+                                 "true: set add_generation_prompt false");
+    }
+
+    if (req->msgs[req->n_msgs - 1].role_len != sizeof("assistant") - 1
+        || memcmp(req->msgs[req->n_msgs - 1].role, "assistant",
+                  sizeof("assistant") - 1) != 0)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "continue_final_message",
+                                 "continue_final_message needs the last "
+                                 "message to be an assistant's");
+    }
+
+    return SLORA_OK;
 }
 
 

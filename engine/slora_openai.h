@@ -137,6 +137,9 @@ typedef struct {
                                                among the logprobs */
     unsigned              tool_one:1;       /* parallel_tool_calls false:
                                                at most one call */
+    unsigned              chat_flags;       /* chat: slora_chat_render's
+                                               flags (add_generation_prompt,
+                                               continue_final_message) */
     slora_openai_tools_e  tools;            /* chat: tools, told to the
                                                model in the system
                                                message; a call that must

@@ -121,17 +121,27 @@ slora_chat_e slora_tokenizer_chat_template(const slora_tokenizer_t *t);
 /* Guesses a template from a Jinja template's text. */
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
 
+/* slora_chat_render's flags: the assistant's header after the messages
+ * (the Jinja templates' add_generation_prompt); the last message, an
+ * assistant's, left open for the model to continue (transformers'
+ * continue_final_message: the text ends where its content does). */
+#define SLORA_CHAT_GEN_PROMPT  0x01
+#define SLORA_CHAT_CONTINUE    0x02
+
 /*
- * Renders messages and the assistant prompt into buf, as text holding
- * special-token strings: what the model's official Jinja template gives,
- * less the leading BOS, which encode adds (encode the text with
- * add_special = 1, parse_special = 1), and a NUL after it. *n = the text's
- * bytes, not counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be
- * NULL with cap 0 to ask for the size). Roles: system, user, assistant;
- * others give SLORA_ERROR.
+ * Renders messages (and, as flags say, the assistant prompt, or the last
+ * message left open) into buf, as text holding special-token strings:
+ * what the model's official Jinja template gives, less the leading BOS,
+ * which encode adds (encode the text with add_special = 1,
+ * parse_special = 1), and a NUL after it. *n = the text's bytes, not
+ * counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be NULL with
+ * cap 0 to ask for the size). Roles: system, user, assistant; others
+ * give SLORA_ERROR, as does SLORA_CHAT_CONTINUE with the last message
+ * not an assistant's, or with SLORA_CHAT_GEN_PROMPT.
  */
 int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
-    int n_msgs, char *buf, size_t cap, size_t *n, slora_err_t *err);
+    int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
+    slora_err_t *err);
 
 
 #endif /* SLORA_TOKENIZER_H */

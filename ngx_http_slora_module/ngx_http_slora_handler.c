@@ -1274,7 +1274,8 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
         n = 0;
 
         rc = slora_chat_render(tmpl, req->msgs, (int) req->n_msgs,
-                               (char *) text->data, cap, &n, &err);
+                               req->chat_flags, (char *) text->data, cap, &n,
+                               &err);
 
         if (rc == SLORA_BUSY && n + 1 > cap) {
             cap = n + 1;

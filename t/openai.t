@@ -94,6 +94,12 @@ my @WANT_CHECKS = (
     'tools conversation: the call and its result go back, a text answer',
     'tools conversation: the call and the result are in the prompt',
     'tools required with a lookahead raises BadRequestError naming it',
+    (map {
+        ("continue_final_message $_: the rest of the greedy answer, the "
+         . 'prompt 6 tokens longer',
+         "continue_final_message $_ with the generation prompt raises "
+         . 'BadRequestError')
+    } 'base', 'tuned'),
 );
 
 my ($rc_imp, undef, $err_imp) = SloraTest::run_cmd(

@@ -339,7 +339,7 @@ fuzz_worker(const slora_openai_req_t *req)
 
             n = 0;
             rc = slora_chat_render(fuzz_tmpl, req->msgs, (int) req->n_msgs,
-                                   text, cap, &n, &err);
+                                   req->chat_flags, text, cap, &n, &err);
 
             if (rc == SLORA_BUSY && n + 1 > cap) {
                 free(text);

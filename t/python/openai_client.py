@@ -712,6 +712,44 @@ def tools(client):
               and "lookahead" in msg and "tools[0]" in msg, e.body)
 
 
+def prefill(client, model):
+    """vLLM's continue_final_message: an assistant message holding the
+    first tokens of the greedy answer, continued, gives the rest of that
+    answer, its prompt longer by exactly those tokens; with the
+    generation prompt as well, a 400."""
+    ask = [{"role": "user", "content": "Name three colors of the rainbow."}]
+    r = client.chat.completions.create(model=model, messages=ask,
+                                       max_tokens=24, temperature=0,
+                                       logprobs=True)
+    whole = r.choices[0].message.content
+    toks = [t.token for t in r.choices[0].logprobs.content]
+    head = "".join(toks[:6])
+    c = client.chat.completions.create(
+        model=model, messages=ask + [{"role": "assistant", "content": head}],
+        max_tokens=len(toks) - 6, temperature=0,
+        extra_body={"continue_final_message": True,
+                    "add_generation_prompt": False})
+    check(f"continue_final_message {model}: the rest of the greedy answer, "
+          "the prompt 6 tokens longer",
+          len(toks) > 8 and whole.startswith(head)
+          and c.choices[0].message.content == whole[len(head):]
+          and c.usage.prompt_tokens == r.usage.prompt_tokens + 6,
+          (whole, head, c.choices[0].message.content,
+           r.usage.prompt_tokens, c.usage.prompt_tokens))
+    try:
+        client.chat.completions.create(
+            model=model, max_tokens=4,
+            messages=ask + [{"role": "assistant", "content": head}],
+            extra_body={"continue_final_message": True})
+        check(f"continue_final_message {model} with the generation prompt "
+              "raises BadRequestError", False, "no exception")
+    except openai.BadRequestError as e:
+        check(f"continue_final_message {model} with the generation prompt "
+              "raises BadRequestError",
+              e.status_code == 400 and isinstance(e.body, dict)
+              and e.body.get("param") == "continue_final_message", e.body)
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -759,6 +797,8 @@ def main():
     guided_choice(client)
     guided_regex(client)
     tools(client)
+    prefill(client, "base")
+    prefill(client, adapter)
     errors(client)
 
 

@@ -77,7 +77,8 @@ chat_run_request(slora_request_t *req, const slora_tokenizer_t *tok,
     msg.content_len = strlen(content);
 
     if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
-                          prompt, sizeof(prompt), &n, &err) != SLORA_OK
+                          SLORA_CHAT_GEN_PROMPT, prompt, sizeof(prompt), &n,
+                          &err) != SLORA_OK
         || slora_tokenizer_encode(tok, prompt, n, 1, 1, ids,
                                   CHAT_RUN_TOKENS, &n_ids, &err)
            != SLORA_OK)

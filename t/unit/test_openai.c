@@ -290,6 +290,17 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"tools\":[{\"type\":\"function\","
       "\"function\":{\"name\":\"f\"}}],\"response_format\":"
       "{\"type\":\"json_object\"}}", 400, "invalid_value", "tool_choice" },
+    { "chat: continue_final_message with the generation prompt", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"assistant\","
+      "\"content\":\"Hi\"}],\"continue_final_message\":true}",
+      400, "invalid_value", "continue_final_message" },
+    { "chat: continue_final_message of a user's message", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"continue_final_message\":true,"
+      "\"add_generation_prompt\":false}",
+      400, "invalid_value", "continue_final_message" },
+    { "chat: add_generation_prompt a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"add_generation_prompt\":\"no\"}",
+      400, "invalid_type", "add_generation_prompt" },
     { "chat: parallel_tool_calls a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"parallel_tool_calls\":\"no\"}",
       400, "invalid_type", "parallel_tool_calls" },
@@ -840,6 +851,24 @@ test_chat(void)
     ok(rc == SLORA_OK && req.n_msgs == 2 && req.msgs[0].role_len == 6
        && memcmp(req.msgs[0].role, "system", 6) == 0,
        "chat: a developer message is a system one");
+    is_int(req.chat_flags, SLORA_CHAT_GEN_PROMPT, "chat: by default the "
+           "generation prompt, nothing continued");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\",\"messages\":[{\"role\":"
+               "\"user\",\"content\":\"hi\"},{\"role\":\"assistant\","
+               "\"content\":\"Hel\"}],\"continue_final_message\":true,"
+               "\"add_generation_prompt\":false}", &req, &err);
+    ok(rc == SLORA_OK && req.chat_flags == SLORA_CHAT_CONTINUE,
+       "chat: continue_final_message with add_generation_prompt false: the "
+       "last message continued, no prompt (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS
+               ",\"add_generation_prompt\":false,"
+               "\"continue_final_message\":null}", &req, &err);
+    ok(rc == SLORA_OK && req.chat_flags == 0,
+       "chat: add_generation_prompt false alone: neither");
     slora_openai_req_free(&req);
 }
 

@@ -596,16 +596,17 @@ test_chat(const slora_tokenizer_t *smol)
     slora_chat_msg_t               bad[2], ws[3];
 
     for (i = 0; i < SLORA_CHAT_N; i++) {
-        rc = slora_chat_render((slora_chat_e) i, msgs, 4, buf, sizeof(buf),
-                               &n, &err);
+        rc = slora_chat_render((slora_chat_e) i, msgs, 4,
+                               SLORA_CHAT_GEN_PROMPT, buf, sizeof(buf), &n,
+                               &err);
         ok(rc == SLORA_OK && n == strlen(want[i]), "chat %s: renders",
            slora_chat_name((slora_chat_e) i));
         is_str(buf, want[i], "chat %s: system+user+assistant+user gives "
                "the official template's text",
                slora_chat_name((slora_chat_e) i));
 
-        rc = slora_chat_render((slora_chat_e) i, msgs, 4, buf, 10, &n,
-                               &err);
+        rc = slora_chat_render((slora_chat_e) i, msgs, 4,
+                               SLORA_CHAT_GEN_PROMPT, buf, 10, &n, &err);
         ok(rc == SLORA_BUSY && n == strlen(want[i]),
            "chat %s: small buffer is SLORA_BUSY with the size needed",
            slora_chat_name((slora_chat_e) i));
@@ -619,16 +620,71 @@ test_chat(const slora_tokenizer_t *smol)
     ok(slora_chat_from_name("vicuna", &e) == SLORA_DECLINED,
        "chat: unknown name declined");
 
+    /*
+     * The last message an assistant's, left open (continue_final_message):
+     * each template's text up to where that content ends, as transformers
+     * cuts the rendered text; without the generation prompt alone, the
+     * messages closed and no assistant header (Llama 2's and Mistral's
+     * templates have no such switch: their text is the same).
+     */
+    {
+        static const char  *open[SLORA_CHAT_N] = {
+            "<|im_start|>system\nYou are terse.<|im_end|>\n"
+            "<|im_start|>user\nHi!<|im_end|>\n"
+            "<|im_start|>assistant\nHello.",
+            "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi! [/INST]"
+            " Hello.",
+            "<|start_header_id|>system<|end_header_id|>\n\nYou are terse."
+            "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!"
+            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+            "Hello.",
+            /* Mistral's template puts the system text into the user
+             * turn that is the last message, so behind an assistant's
+             * it has none to go in: dropped, as the official one does */
+            "[INST] Hi![/INST] Hello.",
+        };
+        static const char  *closed[SLORA_CHAT_N] = {
+            "<|im_start|>system\nYou are terse.<|im_end|>\n"
+            "<|im_start|>user\nHi!<|im_end|>\n",
+            "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi! [/INST]",
+            "<|start_header_id|>system<|end_header_id|>\n\nYou are terse."
+            "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!"
+            "<|eot_id|>",
+            "[INST] You are terse.\n\nHi![/INST]",
+        };
+
+        for (i = 0; i < SLORA_CHAT_N; i++) {
+            rc = slora_chat_render((slora_chat_e) i, msgs, 3,
+                                   SLORA_CHAT_CONTINUE, buf, sizeof(buf), &n,
+                                   &err);
+            is_str(rc == SLORA_OK ? buf : err.msg, open[i], "chat %s: the "
+                   "assistant's last message continued",
+                   slora_chat_name((slora_chat_e) i));
+            rc = slora_chat_render((slora_chat_e) i, msgs, 2, 0, buf,
+                                   sizeof(buf), &n, &err);
+            is_str(rc == SLORA_OK ? buf : err.msg, closed[i], "chat %s: no "
+                   "generation prompt", slora_chat_name((slora_chat_e) i));
+        }
+
+        ok(slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_CONTINUE,
+                             buf, sizeof(buf), &n, &err) == SLORA_ERROR
+           && slora_chat_render(SLORA_CHAT_CHATML, msgs, 3,
+                                SLORA_CHAT_CONTINUE|SLORA_CHAT_GEN_PROMPT,
+                                buf, sizeof(buf), &n, &err) == SLORA_ERROR,
+           "chat: continuing a user's message, or with the generation "
+           "prompt, is SLORA_ERROR (%s)", err.msg);
+    }
+
     bad[0] = msgs[1];
     bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1 };
-    ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, buf, sizeof(buf), &n,
-                         &err) == SLORA_ERROR
+    ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
+                         sizeof(buf), &n, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,
        "chat: role tool is SLORA_ERROR (%s)", err.msg);
 
     bad[1] = msgs[1];
-    ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, buf, sizeof(buf), &n,
-                         &err) == SLORA_ERROR,
+    ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
+                         sizeof(buf), &n, &err) == SLORA_ERROR,
        "chat llama2: user, user is SLORA_ERROR (%s)", err.msg);
 
     /*
@@ -639,8 +695,8 @@ test_chat(const slora_tokenizer_t *smol)
      */
     bad[0] = msgs[1];
     bad[1] = msgs[0];
-    ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, buf, sizeof(buf), &n,
-                         &err) == SLORA_OK
+    ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
+                         sizeof(buf), &n, &err) == SLORA_OK
        && n == strlen("<|im_start|>user\n") + msgs[1].content_len
                + strlen("<|im_end|>\n<|im_start|>system\n")
                + msgs[0].content_len
@@ -649,55 +705,56 @@ test_chat(const slora_tokenizer_t *smol)
                  "<|im_start|>assistant\n",
                  strlen("<|im_start|>assistant\n")) == 0,
        "chat chatml: a later system message is rendered in place");
-    ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, buf, sizeof(buf), &n,
-                         &err) == SLORA_ERROR,
+    ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
+                         sizeof(buf), &n, &err) == SLORA_ERROR,
        "chat llama2: a system message after the first is SLORA_ERROR");
-    ok(slora_chat_render(SLORA_CHAT_MISTRAL, bad, 2, buf, sizeof(buf), &n,
-                         &err) == SLORA_ERROR,
+    ok(slora_chat_render(SLORA_CHAT_MISTRAL, bad, 2, SLORA_CHAT_GEN_PROMPT,
+                         buf, sizeof(buf), &n, &err) == SLORA_ERROR,
        "chat mistral: a system message after the first is SLORA_ERROR");
 
     /* A system message alone: Llama 2 and Mistral have no user turn to
      * put it in, ChatML renders it. */
-    ok(slora_chat_render(SLORA_CHAT_LLAMA2, msgs, 1, buf, sizeof(buf), &n,
-                         &err) == SLORA_ERROR
+    ok(slora_chat_render(SLORA_CHAT_LLAMA2, msgs, 1, SLORA_CHAT_GEN_PROMPT,
+                         buf, sizeof(buf), &n, &err) == SLORA_ERROR
        && strstr(err.msg, "no user message") != NULL,
        "chat llama2: a system message alone is SLORA_ERROR (%s)", err.msg);
-    ok(slora_chat_render(SLORA_CHAT_MISTRAL, msgs, 1, buf, sizeof(buf), &n,
-                         &err) == SLORA_ERROR
+    ok(slora_chat_render(SLORA_CHAT_MISTRAL, msgs, 1, SLORA_CHAT_GEN_PROMPT,
+                         buf, sizeof(buf), &n, &err) == SLORA_ERROR
        && strstr(err.msg, "no user message") != NULL,
        "chat mistral: a system message alone is SLORA_ERROR (%s)", err.msg);
-    is_int(slora_chat_render(SLORA_CHAT_CHATML, msgs, 1, buf, sizeof(buf),
-                             &n, &err), SLORA_OK,
+    is_int(slora_chat_render(SLORA_CHAT_CHATML, msgs, 1, SLORA_CHAT_GEN_PROMPT,
+                             buf, sizeof(buf), &n, &err), SLORA_OK,
            "chat chatml: a system message alone renders");
 
     /* The text and its NUL must fit: exactly the text's size is too
      * small, one more holds both; NULL with 0 asks for the size. */
     memset(buf, 'x', sizeof(buf));
-    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, buf,
-                           strlen(want[SLORA_CHAT_CHATML]), &n, &err);
+    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_GEN_PROMPT,
+                           buf, strlen(want[SLORA_CHAT_CHATML]), &n, &err);
     ok(rc == SLORA_BUSY && n == strlen(want[SLORA_CHAT_CHATML]),
        "chat: a buffer of exactly the text's size is SLORA_BUSY");
-    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, buf,
-                           strlen(want[SLORA_CHAT_CHATML]) + 1, &n, &err);
+    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_GEN_PROMPT,
+                           buf, strlen(want[SLORA_CHAT_CHATML]) + 1, &n, &err);
     ok(rc == SLORA_OK && n == strlen(want[SLORA_CHAT_CHATML])
        && buf[n] == '\0' && memcmp(buf, want[SLORA_CHAT_CHATML], n) == 0,
        "chat: one byte more holds the text and its NUL");
-    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, NULL, 0, &n, &err);
+    rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_GEN_PROMPT,
+                           NULL, 0, &n, &err);
     ok(rc == SLORA_BUSY && n == strlen(want[SLORA_CHAT_CHATML]),
        "chat: NULL and 0 give the size");
 
     /* Jinja's trim is Python's strip(): \t to \r, space and \x1c to \x1f
      * go from both ends; \x08 and \x0e are not whitespace and stay. */
     ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11 };
-    rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, buf, sizeof(buf), &n,
-                           &err);
+    rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
+                           buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: the content's ASCII whitespace trimmed at both ends");
     ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5 };
-    rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, buf, sizeof(buf), &n,
-                           &err);
+    rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
+                           buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\n\x08Hi!\x0e"
            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
@@ -705,15 +762,15 @@ test_chat(const slora_tokenizer_t *smol)
     ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3 };
     ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10 };
     ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1 };
-    rc = slora_chat_render(SLORA_CHAT_MISTRAL, ws, 3, buf, sizeof(buf), &n,
-                           &err);
+    rc = slora_chat_render(SLORA_CHAT_MISTRAL, ws, 3, SLORA_CHAT_GEN_PROMPT,
+                           buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "[INST] Hi![/INST] Hello.</s>[INST] x[/INST]",
            "chat mistral: the assistant's text trimmed");
     ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1 };
     ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7 };
-    rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, buf, sizeof(buf), &n,
-                           &err);
+    rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, SLORA_CHAT_GEN_PROMPT,
+                           buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "[INST] <<SYS>>\nS\n<</SYS>>\n\n  Hi! [/INST]",
            "chat llama2: after the system block only the user text's end is "

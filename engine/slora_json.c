@@ -69,7 +69,7 @@ static const char  slora_json_unescaped[] = "\"\\/\b\f\n\r\t";
 
 
 static int slora_json_byte(slora_json_t *j, unsigned c);
-static int slora_json_space(slora_json_t *j);
+static int slora_json_space(slora_json_t *j, unsigned c);
 static int slora_json_begins(const slora_json_schema_t *s, uint32_t id,
     unsigned c);
 static int slora_json_start(slora_json_t *j, uint32_t id, unsigned c);
@@ -273,10 +273,11 @@ slora_json_byte(slora_json_t *j, unsigned c)
             if ((c == ' ' || c == '\t' || c == '\n' || c == '\r')
                 && !j->schema->raw)
             {
-                return slora_json_space(j);
+                return slora_json_space(j, c);
             }
 
             j->spaces = 0;
+            j->lines = 0;
 
             return slora_json_start(j, j->schema->root, c);
         }
@@ -313,10 +314,11 @@ slora_json_byte(slora_json_t *j, unsigned c)
             }
 
             if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-                return slora_json_space(j);
+                return slora_json_space(j, c);
             }
 
             j->spaces = 0;
+            j->lines = 0;
 
             return n->kind == SLORA_JSON_K_OBJECT
                        ? slora_json_object(j, f, n, c)
@@ -338,13 +340,16 @@ slora_json_byte(slora_json_t *j, unsigned c)
 
 
 static int
-slora_json_space(slora_json_t *j)
+slora_json_space(slora_json_t *j, unsigned c)
 {
-    if (j->spaces == SLORA_JSON_SPACES_MAX) {
+    if (j->spaces == SLORA_JSON_SPACES_MAX
+        || (c == '\n' && j->lines == SLORA_JSON_LINES_MAX))
+    {
         return 0;
     }
 
     j->spaces++;
+    j->lines += c == '\n';
 
     return 1;
 }

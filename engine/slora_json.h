@@ -15,8 +15,10 @@
  * still begin an object the schema admits (RFC 8259 over UTF-8; strict:
  * no lone surrogate escapes, no overlong or surrogate UTF-8, no control
  * bytes in strings, at most SLORA_JSON_DEPTH_MAX open containers, at
- * most SLORA_JSON_SPACES_MAX whitespace bytes in a row, so that a model
- * cannot loop in blanks), and whether they now are one, closed.
+ * most SLORA_JSON_SPACES_MAX whitespace bytes in a row, of them at most
+ * SLORA_JSON_LINES_MAX line breaks, so that a model cannot loop in
+ * blanks: SmolLM2 asked a greeting under a schema wrote runs of 32 line
+ * breaks until max_tokens), and whether they now are one, closed.
  * slora_json_vocab_t holds every token's bytes, grouped by first byte,
  * and masks a logits row: a token's logit goes to -inf unless its bytes,
  * fed to a copy of the state, are taken. Control tokens (EOS among them)
@@ -47,6 +49,7 @@
 
 #define SLORA_JSON_DEPTH_MAX    64      /* open containers */
 #define SLORA_JSON_SPACES_MAX   32
+#define SLORA_JSON_LINES_MAX    2
 #define SLORA_JSON_SCHEMA_MAX   16384   /* bytes of a schema's text */
 #define SLORA_JSON_CHOICES_MAX  64      /* properties of an object, values
                                            of an enum */
@@ -83,6 +86,7 @@ typedef struct {
     uint8_t     hex;        /* \u digits due */
     uint8_t     low;        /* this \u must be a low surrogate */
     uint8_t     spaces;     /* whitespace bytes in a row */
+    uint8_t     lines;      /* line breaks among them */
     uint16_t    code;       /* a \u escape's digits so far */
     slora_json_frame_t  frames[SLORA_JSON_DEPTH_MAX + 1];
 } slora_json_t;

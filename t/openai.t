@@ -69,6 +69,8 @@ my @WANT_CHECKS = (
     'json schema with formats: the client validates a date, a date-time, '
     . 'a UUID and an IPv4 address',
     'json schema with a back reference raises BadRequestError naming it',
+    'json schema, three greetings: each a whole object, finish stop, no '
+    . 'run of three line breaks',
     'guided_choice: the answer is one of the texts, finish stop; streamed '
     . 'the same',
     'guided_choice: completions, 3 sampled choices, each a text',

@@ -340,6 +340,32 @@ def json_mode(client):
           not bad and len(r.choices) == 3, bad)
 
 
+def json_blanks(client):
+    """A schema's answer to a greeting: SmolLM2 filled its tokens with runs
+    of line breaks until max_tokens cut the object (32 blanks a run were
+    allowed, all of them line breaks); with 2 line breaks a run at most,
+    each answer is a whole object."""
+    sch = {"type": "object", "required": ["answer", "mood"],
+           "properties": {"answer": {"type": "string"},
+                          "mood": {"enum": ["happy", "sad"]}}}
+    got = []
+    for ask in ("Hello", "Hi!", "Thanks, bye."):
+        c = client.chat.completions.create(
+            model="base", messages=[{"role": "user", "content": ask}],
+            max_tokens=120, temperature=0,
+            response_format={"type": "json_schema", "json_schema": {
+                "name": "reply", "schema": sch}}).choices[0]
+        try:
+            whole = set(json.loads(c.message.content)) == {"answer", "mood"}
+        except ValueError:
+            whole = False
+        got.append((c.finish_reason, whole, c.message.content))
+    check("json schema, three greetings: each a whole object, finish stop, "
+          "no run of three line breaks",
+          all(f == "stop" and w and "\n\n\n" not in t for f, w, t in got),
+          got)
+
+
 def json_schema(client):
     """response_format json_schema, as the client's parse() sends it from
     a pydantic model (strict: every field required, no other): the
@@ -647,6 +673,7 @@ def tools(client):
                      c.message.tool_calls[0].function.arguments)
           and c.finish_reason == "tool_calls", c.message)
 
+
     r = client.chat.completions.parse(
         model="base", messages=[{"role": "user",
                                  "content": "Weather in Rome, celsius?"}],
@@ -794,6 +821,7 @@ def main():
     prompts(client)
     json_mode(client)
     json_schema(client)
+    json_blanks(client)
     guided_choice(client)
     guided_regex(client)
     tools(client)

@@ -4,8 +4,8 @@
  *   (a) the automaton on written cases: objects it takes whole (and is
  *       done only at their last byte), texts it refuses, where.
  *   (b) against a strict recursive-descent validator written here from
- *       RFC 8259 (with the automaton's two limits: depth 64, 32 blanks
- *       in a row): 20000 random objects, each cut and mutated; the
+ *       RFC 8259 (with the automaton's limits: depth 64, 32 blanks in
+ *       a row, 2 line breaks among them): 20000 random objects, each cut and mutated; the
  *       automaton takes a text whole and is done iff the validator
  *       accepts it; every text it takes without being done is completed
  *       by a few bytes into one the validator accepts (no dead end).
@@ -144,7 +144,8 @@ test_cases(void)
         ok(!ref_valid(bad[i].s, n), "the reference refuses it too");
     }
 
-    /* the limits: 64 open containers, 32 blanks in a row */
+    /* the limits: 64 open containers, 32 blanks in a row, 2 line breaks
+     * among them */
     {
         char  deep[200], blanks[64];
 
@@ -160,6 +161,15 @@ test_cases(void)
            && !slora_json_feed(&j, " ", 1), "32 blanks in a row, not 33");
         ok(slora_json_feed(&j, "\"a\"", 3)
            && slora_json_feed(&j, blanks, 32), "and 32 more after a key");
+
+        slora_json_init(&j, NULL);
+        ok(slora_json_feed(&j, "{\n \r\n\t ", 6)
+           && !slora_json_feed(&j, "\n", 1),
+           "2 line breaks in a run of blanks (\\r not one), not 3");
+        slora_json_init(&j, NULL);
+        ok(slora_json_feed(&j, "{\n\n\"a\"\n\n:\n\n1\n\n}", 15)
+           && slora_json_done(&j),
+           "and 2 more after each token, the count starting again");
     }
 }
 
@@ -588,7 +598,7 @@ test_smollm2(void)
 
 /* The reference: RFC 8259's grammar by recursive descent, an object at
  * the top, with the automaton's limits (64 open containers, 32 blanks
- * in a row). */
+ * in a row, 2 line breaks among them). */
 typedef struct {
     const u_char  *p;
     const u_char  *end;
@@ -602,15 +612,17 @@ static int ref_value(ref_t *r);
 static int
 ref_ws(ref_t *r)
 {
-    int  k;
+    int  k, lines;
+
+    lines = 0;
 
     for (k = 0; r->p < r->end && (*r->p == ' ' || *r->p == '\t'
                                   || *r->p == '\n' || *r->p == '\r'); k++)
     {
-        r->p++;
+        lines += *r->p++ == '\n';
     }
 
-    return k <= SLORA_JSON_SPACES_MAX;
+    return k <= SLORA_JSON_SPACES_MAX && lines <= SLORA_JSON_LINES_MAX;
 }
 
 

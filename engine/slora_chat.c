@@ -200,7 +200,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
     slora_err_t *err)
 {
-    int                i, role, first, open;
+    int                i, role, first, open, last;
     size_t             cl, sl;
     const char        *c, *sys;
     slora_chat_out_t   o;
@@ -243,6 +243,9 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                              slora_chat_names[tmpl]);
     }
 
+    /* the message whose end is not written: none, or the last */
+    last = open ? n_msgs - 1 : n_msgs;
+
     o.buf = buf;
     o.cap = cap;
     o.n = 0;
@@ -260,7 +263,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
             slora_chat_puts(&o, "\n");
             slora_chat_put(&o, msgs[i].content, msgs[i].content_len);
 
-            if (!open || i < n_msgs - 1) {
+            if (i != last) {
                 slora_chat_puts(&o, "<|im_end|>\n");
             }
         }
@@ -282,7 +285,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
             slora_chat_puts(&o, "<|end_header_id|>\n\n");
             slora_chat_put(&o, c, cl);
 
-            if (!open || i < n_msgs - 1) {
+            if (i != last) {
                 slora_chat_puts(&o, "<|eot_id|>");
             }
         }
@@ -331,7 +334,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                 slora_chat_puts(&o, " ");
                 slora_chat_put(&o, c, cl);
 
-                if (!open || i < n_msgs - 1) {
+                if (i != last) {
                     slora_chat_puts(&o, " </s>");
                 }
             }
@@ -366,7 +369,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                 slora_chat_puts(&o, " ");
                 slora_chat_put(&o, c, cl);
 
-                if (!open || i < n_msgs - 1) {
+                if (i != last) {
                     slora_chat_puts(&o, "</s>");
                 }
             }

@@ -57,7 +57,6 @@ static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
 static int slora_openai_ids(cJSON *item, const char *param,
     slora_openai_prompt_t *p, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_atoi(const slora_openai_str_t *s, int64_t *out);
 static void slora_openai_clean(char *msg, size_t *len);
 static int slora_openai_penalty(cJSON *root, const char *param, double min,
     double max, double *out, slora_openai_err_t *err);
@@ -1122,7 +1121,7 @@ slora_openai_penalty(cJSON *root, const char *param, double min, double max,
 
 
 /* Decimal digits only, no sign, at most INT64_MAX (nginx's ngx_atoi). */
-static int
+int
 slora_openai_atoi(const slora_openai_str_t *s, int64_t *out)
 {
     size_t   i;

@@ -39,6 +39,9 @@ int slora_openai_string(cJSON *item, const char *param,
 int slora_openai_int(cJSON *item, const char *param, double min, double max,
     long long shown_min, long long shown_max, double *out,
     slora_openai_err_t *err);
+/* A query argument's decimal digits (no sign, no blanks) as an integer;
+ * SLORA_ERROR when it is not one or overflows. */
+int slora_openai_atoi(const slora_openai_str_t *s, int64_t *out);
 void *slora_openai_alloc(slora_openai_req_t *req, size_t n);
 char *slora_openai_copy(slora_openai_req_t *req, const char *s, size_t len);
 int slora_openai_nomem(slora_openai_err_t *err);

@@ -29,7 +29,7 @@
 
 
 static int slora_openai_items_query(const slora_openai_items_q_t *q,
-    long *limit, int *asc, slora_openai_err_t *err);
+    int64_t *limit, int *asc, slora_openai_err_t *err);
 static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
     cJSON *items);
 static cJSON *slora_openai_item(cJSON *items, const char *prefix,
@@ -42,10 +42,10 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
     size_t id_len, const slora_openai_items_q_t *q, char **out,
     slora_openai_err_t *err)
 {
-    int     asc, rc, n, i, from, step, k, more;
-    long    limit;
-    char    hex[64], *text;
-    cJSON  *msgs, *msg, *all, *page, *list, *it, *first, *last, *ids;
+    int      asc, rc, n, i, from, step, k, more;
+    int64_t  limit;
+    char     hex[64], *text;
+    cJSON   *msgs, *msg, *all, *page, *list, *it, *first, *last, *ids;
 
     *out = NULL;
 
@@ -188,33 +188,20 @@ done:
 /* limit: 1 to 100, default 20; order: "asc" or "desc", the default (as
  * OpenAI lists them: newest first). */
 static int
-slora_openai_items_query(const slora_openai_items_q_t *q, long *limit,
+slora_openai_items_query(const slora_openai_items_q_t *q, int64_t *limit,
     int *asc, slora_openai_err_t *err)
 {
-    size_t  i;
-
     *limit = 20;
     *asc = 0;
 
-    if (q->limit.data != NULL) {
-        *limit = 0;
-
-        for (i = 0; i < q->limit.len && i < 4; i++) {
-            if (q->limit.data[i] < '0' || q->limit.data[i] > '9') {
-                break;
-            }
-
-            *limit = *limit * 10 + (q->limit.data[i] - '0');
-        }
-
-        if (i != q->limit.len || *limit < 1
-            || *limit > SLORA_OPENAI_ITEMS_LIMIT)
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "limit", "limit must "
-                                     "be an integer from 1 to %d",
-                                     SLORA_OPENAI_ITEMS_LIMIT);
-        }
+    if (q->limit.data != NULL
+        && (slora_openai_atoi(&q->limit, limit) != SLORA_OK
+            || *limit < 1 || *limit > SLORA_OPENAI_ITEMS_LIMIT))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "invalid_value", "limit", "limit must "
+                                 "be an integer from 1 to %d",
+                                 SLORA_OPENAI_ITEMS_LIMIT);
     }
 
     if (q->order.data != NULL) {

@@ -93,6 +93,12 @@ my @WANT_CHECKS = (
     'tools parse(): pydantic_function_tool\'s arguments parsed into its '
     . 'model',
     'tools auto: the model chose text; the stream\'s text is the same',
+    (map {
+        ("tools auto $_, text then a call: the text the content, the call "
+         . 'a call, finish tool_calls',
+         "tools auto $_, text then a call, streamed: the same text, then "
+         . 'the same call under index 0')
+    } 'base', 'tuned'),
     'tools conversation: the call and its result go back, a text answer',
     'tools conversation: the call and the result are in the prompt',
     'tools required with a lookahead raises BadRequestError naming it',
@@ -161,6 +167,8 @@ client_checks('responses_client.py', [
     . 'calls, call ids distinct; streamed the same, in order',
     'tools auto: the chat\'s text and calls as items; streamed the same, '
     . 'in order',
+    'tools auto, text then a call: a message item, then a function_call '
+    . 'item, the chat\'s; streamed the same, in order',
     'tools conversation: the call and its output sent back are the '
     . 'chat\'s, the same answer',
     'store: previous_response_id continues the conversation, the chat\'s '

@@ -24,3 +24,16 @@ def run(main):
         check("client ran without an exception", False, repr(e))
     print(json.dumps({"checks": checks}))
     sys.exit(0 if all(c[1] for c in checks) else 1)
+
+
+def call_steer(client):
+    """A logit_bias that keeps a model from answering a call's result
+    itself: the token where "<tool_response>" parts from "<tool_call>",
+    read from the server's tokenizer, banned. SmolLM2-135M, shown earlier
+    turns of a sentence then a call, writes the sentence and then
+    <tool_response> with a result it made up; with the ban it writes
+    <tool_call>, so "auto" runs its text-then-call path on a real model."""
+    ids = [client.post("/tokenize", cast_to=object, body={"prompt": t})
+           ["tokens"] for t in ("<tool_call>", "<tool_response>")]
+    part = next(i for i, (a, b) in enumerate(zip(*ids)) if a != b)
+    return {str(ids[1][part]): -100}

@@ -22,7 +22,7 @@ import sys
 
 import openai
 
-from client_checks import check, run
+from client_checks import call_steer, check, run
 
 
 
@@ -527,12 +527,14 @@ def guided_regex(client):
           and all(ch.finish_reason == "stop" for ch in r.choices), got)
 
 
-def tools(client):
+def tools(client, adapter):
     """Function calling: a named function and tool_choice "required" give
     a call whose arguments its parameters admit (the stream the same call
     in pieces); "required" asked for two things gives two calls, or one
     with parallel_tool_calls false; the client's pydantic_function_tool and parse() get the
-    arguments as the model; with "auto" SmolLM2-135M answers in text; a
+    arguments as the model; with "auto" SmolLM2-135M answers in text,
+    and, shown earlier turns of a sentence then a call (call_steer), the
+    sentence as content and then the call, on the base and the adapter; a
     call and its result sent back are rendered into the prompt and
     answered; parameters the server cannot enforce are a 400."""
     import pydantic
@@ -697,6 +699,58 @@ def tools(client):
           and c.finish_reason in ("stop", "length"),
           (c.message, "".join(parts)))
 
+    # "auto" when the model writes a sentence and then a call: the
+    # sentence is the content, the call a call, streamed the same
+    def shot(city):
+        return [{"role": "user",
+                 "content": f"What is the weather in {city}?"},
+                {"role": "assistant", "content": "One moment.",
+                 "tool_calls": [{"id": "call_" + city, "type": "function",
+                                 "function": {"name": "get_weather",
+                                              "arguments": json.dumps(
+                                                  {"city": city})}}]},
+                {"role": "tool", "tool_call_id": "call_" + city,
+                 "content": "sunny"},
+                {"role": "assistant", "content": f"It is sunny in {city}."}]
+
+    for model in ("base", adapter):
+        kw = dict(model=model, messages=shot("Paris") + shot("London") + [
+            {"role": "user", "content": "What is the weather in Rome?"}],
+            max_tokens=48, temperature=0, tools=[weather, clock],
+            logit_bias=call_steer(client))
+        c = client.chat.completions.create(**kw).choices[0]
+        calls = c.message.tool_calls or []
+        check(f"tools auto {model}, text then a call: the text the content, "
+              "the call a call, finish tool_calls",
+              (c.message.content or "").strip() != ""
+              and "<tool" not in c.message.content and len(calls) == 1
+              and calls[0].function.name == "get_weather"
+              and admits("get_weather", calls[0].function.arguments)
+              and c.finish_reason == "tool_calls", c.message)
+        got = {"text": "", "calls": {}, "finish": []}
+        for chunk in client.chat.completions.create(stream=True, **kw):
+            if not chunk.choices:
+                continue
+            d = chunk.choices[0].delta
+            got["text"] += d.content or ""
+            for tc in d.tool_calls or []:
+                g = got["calls"].setdefault(tc.index, ["", "", ""])
+                g[0] += tc.id or ""
+                g[1] += (tc.function and tc.function.name) or ""
+                g[2] += (tc.function and tc.function.arguments) or ""
+            if chunk.choices[0].finish_reason:
+                got["finish"].append(chunk.choices[0].finish_reason)
+        want = {"text": c.message.content or "",
+                "calls": {i: [got["calls"].get(i, [""])[0],
+                              t.function.name, t.function.arguments]
+                          for i, t in enumerate(calls)},
+                "finish": ["tool_calls"]}
+        check(f"tools auto {model}, text then a call, streamed: the same "
+              "text, then the same call under index 0",
+              calls and got == want
+              and all(g[0].startswith("call_")
+                      for g in got["calls"].values()), (got, want))
+
     first = client.chat.completions.create(
         model="base", messages=ask, max_tokens=64, temperature=0,
         tools=[weather, clock], tool_choice="required")
@@ -824,7 +878,7 @@ def main():
     json_blanks(client)
     guided_choice(client)
     guided_regex(client)
-    tools(client)
+    tools(client, adapter)
     prefill(client, "base")
     prefill(client, adapter)
     errors(client)

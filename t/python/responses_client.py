@@ -25,7 +25,7 @@ import sys
 import openai
 from pydantic import BaseModel
 
-from client_checks import check, run
+from client_checks import call_steer, check, run
 
 
 WEATHER = {
@@ -220,6 +220,34 @@ def schema(client):
           and r.text.format.type == "json_schema", r.output_text)
 
 
+def auto_items(client, msgs, inp, **bias):
+    """tool_choice "auto" asked of chat (msgs) and of Responses (inp, the
+    same conversation as items), greedy: the Responses output as (kind,
+    what) pairs, the chat's answer as the same pairs, the streamed
+    response's pairs, and the stream's events."""
+    extra = {"extra_body": bias} if bias else {}
+    ra = client.responses.create(model="base", input=inp, tools=TOOLS,
+                                 temperature=0, max_output_tokens=60,
+                                 **extra)
+    ca = client.chat.completions.create(
+        model="base", messages=msgs, tools=CHAT_TOOLS, temperature=0,
+        max_tokens=60, **bias).choices[0].message
+    want = ([("message", ca.content)] if ca.content else []) + [
+        ("function_call", (t.function.name, t.function.arguments))
+        for t in ca.tool_calls or []]
+    got = [("message", o.content[0].text) if o.type == "message"
+           else (o.type, (o.name, o.arguments)) for o in ra.output]
+    events, final, _ = streamed(client, model="base", input=inp, tools=TOOLS,
+                                temperature=0, max_output_tokens=60, **extra)
+    last = events[-1].response if events \
+        and events[-1].type in ("response.completed",
+                                "response.incomplete") else None
+    sgot = [("message", o.content[0].text) if o.type == "message"
+            else (o.type, (o.name, o.arguments))
+            for o in (last.output if last else [])]
+    return got, want, sgot, events
+
+
 def tools(client):
     """A call required: a function_call item with the chat's arguments;
     streamed, the same call; sent back with its output, the chat's
@@ -277,29 +305,45 @@ def tools(client):
           (got, want, sgot))
 
     # "auto": the model chooses; whatever it chose, the chat's, as items
-    ra = client.responses.create(model="base", input=ASK, tools=TOOLS,
-                                 temperature=0, max_output_tokens=60)
-    ca = client.chat.completions.create(
-        model="base", messages=[{"role": "user", "content": ASK}],
-        tools=CHAT_TOOLS,
-        temperature=0, max_tokens=60).choices[0].message
-    want = ([("message", ca.content)] if ca.content else []) + [
-        ("function_call", (t.function.name, t.function.arguments))
-        for t in ca.tool_calls or []]
-    got = [("message", o.content[0].text) if o.type == "message"
-           else (o.type, (o.name, o.arguments)) for o in ra.output]
-    events, final, _ = streamed(client, model="base", input=ASK, tools=TOOLS,
-                                temperature=0, max_output_tokens=60)
-    last = events[-1].response if events \
-        and events[-1].type in ("response.completed",
-                                "response.incomplete") else None
-    sgot = [("message", o.content[0].text) if o.type == "message"
-            else (o.type, (o.name, o.arguments))
-            for o in (last.output if last else [])]
+    got, want, sgot, events = auto_items(
+        client, [{"role": "user", "content": ASK}], ASK)
     check("tools auto: the chat's text and calls as items; streamed the "
           "same, in order",
           got == want and sgot == want
           and order_ok(events, [k for k, _ in want]), (got, want, sgot))
+
+    # shown earlier turns of a sentence then a call (call_steer), the
+    # model writes both: a message item, then a function_call item
+    msgs, items = [], []
+    for city in ("Paris", "London"):
+        args = json.dumps({"city": city, "unit": "C"})
+        msgs += [{"role": "user",
+                  "content": f"What is the weather in {city}?"},
+                 {"role": "assistant", "content": "One moment.",
+                  "tool_calls": [{"id": "call_" + city, "type": "function",
+                                  "function": {"name": "get_weather",
+                                               "arguments": args}}]},
+                 {"role": "tool", "tool_call_id": "call_" + city,
+                  "content": "sunny"},
+                 {"role": "assistant", "content": f"It is sunny in {city}."}]
+        items += [{"role": "user",
+                   "content": f"What is the weather in {city}?"},
+                  {"role": "assistant", "content": "One moment."},
+                  {"type": "function_call", "call_id": "call_" + city,
+                   "name": "get_weather", "arguments": args},
+                  {"type": "function_call_output", "call_id": "call_" + city,
+                   "output": "sunny"},
+                  {"role": "assistant", "content": f"It is sunny in {city}."}]
+    last = {"role": "user", "content": "What is the weather in Rome?"}
+    got, want, sgot, events = auto_items(client, msgs + [last],
+                                         items + [last],
+                                         logit_bias=call_steer(client))
+    check("tools auto, text then a call: a message item, then a "
+          "function_call item, the chat's; streamed the same, in order",
+          [k for k, _ in want] == ["message", "function_call"]
+          and got == want and sgot == want
+          and order_ok(events, ["message", "function_call"]),
+          (got, want, sgot))
 
     back = [{"role": "user", "content": ASK},
             {"type": "function_call", "call_id": call.call_id,

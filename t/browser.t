@@ -7,7 +7,10 @@
 # with a ReadableStream.  The page is opened with auto=1 and
 # transport=both; Chromium's --dump-dom prints the DOM once the virtual
 # time budget has run out, which does not happen while a request is
-# pending.
+# pending. The page runs twice: over HTTP/1.1, and over TLS where the
+# browser and nginx agree on HTTP/2 by ALPN (a certificate made for the
+# run, which Chromium is told to accept); both must show the same text,
+# and the access log the protocol each request came in.
 
 use strict;
 use warnings;
@@ -18,6 +21,7 @@ use Test::More;
 use File::Path qw(make_path);
 
 my $PORT = 18103;
+my $TLS_PORT = 18113;
 my $PROMPT = 'Say hello & tell me <one> fact about "cats".';
 my $MAX_TOKENS = 24;
 
@@ -31,10 +35,20 @@ my $s = SloraTest::Server->new(name => 'browser', port => $PORT,
                                ready_timeout => 120);
 mkdir $s->prefix . '/adapters';
 my $root = repo_root();
+my $pfx = $s->prefix;
+my ($rc_tls, undef, $err_tls) = SloraTest::run_cmd(
+    'openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', "$pfx/tls.key", '-out', "$pfx/tls.crt");
+is($rc_tls, 0, 'a TLS certificate for the run (openssl)')
+    or BAIL_OUT("openssl: $err_tls");
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=256',
-    server_extra => "        location / {\n"
+    server_extra => "        listen 127.0.0.1:$TLS_PORT ssl http2;\n"
+                    . "        ssl_certificate $pfx/tls.crt;\n"
+                    . "        ssl_certificate_key $pfx/tls.key;\n"
+                    . "        location / {\n"
                     . "            root $root/conf/html;\n"
                     . "        }\n");
 $s->start;
@@ -56,45 +70,9 @@ ok(length $want, 'reference text non-empty');
 
 my %q = (auto => 1, transport => 'both', model => 'base',
          max_tokens => $MAX_TOKENS, temperature => 0, prompt => $PROMPT);
-my $url = "http://127.0.0.1:$PORT/index.html?"
-          . join('&', map { "$_=" . uri_escape($q{$_}) } sort keys %q);
-my $profile = $s->prefix . '/chromium-profile';
-make_path($profile);
-my ($rc, $dom, $err) = SloraTest::run_cmd(
-    'timeout', '90', $chromium, '--headless', '--no-sandbox', '--disable-gpu',
-    '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync',
-    "--user-data-dir=$profile", '--virtual-time-budget=30000',
-    '--dump-dom', $url);
-is($rc, 0, 'chromium ran') or diag($err);
-SloraTest::_spew($s->prefix . '/dom.html', $dom);
-
-for my $id (qw(answer-es answer-fetch)) {
-    my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
-                                   \s*<div\ class="who">[^<]*</div>
-                                   \s*<pre\ class="text">(.*?)</pre>}sx;
-    ok(defined $attrs, "$id is in the DOM") or next;
-    my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
-    my ($fin) = $attrs =~ /\bdata-finish="([^"]*)"/;
-    my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
-    is($state, 'done', "$id: stream finished")
-        or diag($why // 'no error shown');
-    is(html_unescape($text // ''), $want,
-       "$id: the streamed DOM text is the non-streamed greedy text");
-    is($fin, $finish, "$id: finish_reason $finish");
-}
-
-# Both transports reached the server.
-my @log = $s->access_log_lines;
-ok((grep { m{"GET /v1/stream\?[^"]* HTTP/1\.1" id=\S* a=base} && /^\d+ 200 / }
-    @log), 'the EventSource GET stream was served (200)');
-# URLSearchParams writes spaces as '+'; decoding the query must not
-# rewrite the request line that $request logs.
-my ($es_line) = grep { m{"GET /v1/stream\?} } @log;
-like($es_line // '', qr{"GET /v1/stream\?\S*prompt=Say\+hello\+\S* HTTP/1\.1"},
-     'the logged request line is the one the browser sent');
-ok((grep { m{"POST /v1/chat/completions HTTP/1\.1"} && /^\d+ 200 / } @log)
-   >= 2, 'the fetch() POST stream was served (200)');
+my $query = join('&', map { "$_=" . uri_escape($q{$_}) } sort keys %q);
+page("http://127.0.0.1:$PORT", '1.1');
+page("https://127.0.0.1:$TLS_PORT", '2.0');
 
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
@@ -103,6 +81,58 @@ ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
     or diag(join("\n", @bad));
 
 done_testing();
+
+
+# page(origin, protocol): the demo page opened from origin in Chromium,
+# both transports' answers in its DOM checked against the reference, and
+# the access log's lines of its requests in that HTTP version.
+sub page {
+    my ($origin, $proto) = @_;
+    my ($label) = $origin =~ m{^(\w+)};
+    my $profile = $s->prefix . "/chromium-profile-$label";
+    make_path($profile);
+    my ($rc, $dom, $err) = SloraTest::run_cmd(
+        'timeout', '90', $chromium, '--headless', '--no-sandbox',
+        '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--ignore-certificate-errors',
+        "--user-data-dir=$profile", '--virtual-time-budget=30000',
+        '--dump-dom', "$origin/index.html?$query");
+    is($rc, 0, "$label: chromium ran") or diag($err);
+    SloraTest::_spew($s->prefix . "/dom-$label.html", $dom);
+
+    for my $id (qw(answer-es answer-fetch)) {
+        my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
+                                       \s*<div\ class="who">[^<]*</div>
+                                       \s*<pre\ class="text">(.*?)</pre>}sx;
+        ok(defined $attrs, "$label: $id is in the DOM") or next;
+        my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
+        my ($fin) = $attrs =~ /\bdata-finish="([^"]*)"/;
+        my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
+        is($state, 'done', "$label: $id: stream finished")
+            or diag($why // 'no error shown');
+        is(html_unescape($text // ''), $want,
+           "$label: $id: the streamed DOM text is the non-streamed greedy "
+           . 'text');
+        is($fin, $finish, "$label: $id: finish_reason $finish");
+    }
+
+    # Both transports reached the server, in that HTTP version.
+    my @log = $s->access_log_lines;
+    ok((grep { m{"GET /v1/stream\?[^"]* HTTP/\Q$proto\E" id=\S* a=base}
+               && /^\d+ 200 / } @log),
+       "$label: the EventSource GET stream was served (200) over HTTP/"
+       . "$proto");
+    # URLSearchParams writes spaces as '+'; decoding the query must not
+    # rewrite the request line that $request logs.
+    my ($es_line) = grep { m{"GET /v1/stream\?\S* HTTP/\Q$proto\E"} } @log;
+    like($es_line // '',
+         qr{"GET /v1/stream\?\S*prompt=Say\+hello\+\S* HTTP/\Q$proto\E"},
+         "$label: the logged request line is the one the browser sent");
+    ok((grep { m{"POST /v1/chat/completions HTTP/\Q$proto\E"}
+               && /^\d+ 200 / } @log) >= ($proto eq '1.1' ? 2 : 1),
+       "$label: the fetch() POST stream was served (200)");
+}
 
 
 sub uri_escape {

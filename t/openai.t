@@ -138,11 +138,12 @@ my ($rc_ids, $ids_out) = SloraTest::run_cmd(
 my @ids = $ids_out =~ /(\d+)/g;
 ok($rc_ids == 0 && @ids >= 4, 'the prompt of token ids: ' . join(',', @ids));
 
-client_checks('openai_client.py', \@WANT_CHECKS, 'tuned', join(',', @ids));
+python_checks('openai_client.py', \@WANT_CHECKS, "http://127.0.0.1:$PORT/v1",
+              'tuned', join(',', @ids));
 
 # The Responses API (POST /v1/responses) through the client's responses
 # resource: each answer the chat's, streamed through its own helper.
-client_checks('responses_client.py', [
+python_checks('responses_client.py', [
     (map {
         ("responses $_: a response object, one message of output_text",
          "responses $_: the chat's answer, its token counts",
@@ -186,29 +187,7 @@ client_checks('responses_client.py', [
     'tools raises BadRequestError naming it',
     'reasoning raises BadRequestError naming it',
     'an unknown model raises NotFoundError',
-], 'tuned');
-
-# Runs a t/python client script against the server; each of its checks
-# is a test, and each of want must have run.
-sub client_checks {
-    my ($script, $want, @args) = @_;
-    my ($rc, $out, $err) = SloraTest::run_cmd(
-        'python3', repo_root() . "/t/python/$script",
-        "http://127.0.0.1:$PORT/v1", @args);
-    my ($line) = grep { /^\{"checks"/ } split /\n/, $out;
-    my $res = json_decode_safe($line // '');
-    ok($res && ref $res->{checks} eq 'ARRAY', "$script reported")
-        or diag("rc=$rc\nstdout: $out\nstderr: $err");
-    my @checks = $res ? @{ $res->{checks} } : ();
-    my %ran = map { $_->[0] => 1 } @checks;
-    my @missing = grep { !$ran{$_} } @$want;
-    ok(!@missing, "each of $script\'s " . scalar(@$want)
-       . ' unconditional checks ran') or diag("missing: @missing");
-    for my $c (@checks) {
-        ok($c->[1], "$script: $c->[0]") or diag($c->[2]);
-    }
-    is($rc, 0, "$script exits 0") or diag($err);
-}
+], "http://127.0.0.1:$PORT/v1", 'tuned');
 
 # ignore_eos (vLLM's extension): an answer that ends on SmolLM2's
 # end-of-text runs on to max_tokens instead, the same text first.

@@ -35,6 +35,7 @@ our @EXPORT = qw(
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
     check_error_object slora_http tenant_location start_redis stop_redis
+    python_checks
 );
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -229,6 +230,31 @@ $http_extra
 $server_extra
     }
 EOF
+}
+
+
+# python_checks(script, [want], args...): runs t/python/<script> with
+# args and makes each check it reports (client_checks.py) a TAP test; each
+# name in want must have run, and the script must exit 0.
+sub python_checks {
+    my ($script, $want, @args) = @_;
+    my ($rc, $out, $err) = run_cmd('python3', "$ROOT/t/python/$script",
+                                   @args);
+    my ($line) = grep { /^\{"checks"/ } split /\n/, $out;
+    my $res = json_decode_safe($line // '');
+    Test::More::ok($res && ref $res->{checks} eq 'ARRAY', "$script reported")
+        or Test::More::diag("rc=$rc\nstdout: $out\nstderr: $err");
+    my @checks = $res ? @{ $res->{checks} } : ();
+    my %ran = map { $_->[0] => 1 } @checks;
+    my @missing = grep { !$ran{$_} } @$want;
+    Test::More::ok(!@missing, "each of $script\'s " . scalar(@$want)
+                   . ' unconditional checks ran')
+        or Test::More::diag("missing: @missing");
+    for my $c (@checks) {
+        Test::More::ok($c->[1], "$script: $c->[0]")
+            or Test::More::diag($c->[2]);
+    }
+    Test::More::is($rc, 0, "$script exits 0") or Test::More::diag($err);
 }
 
 

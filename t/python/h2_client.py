@@ -1,0 +1,355 @@
+"""h2_client.py: the API over HTTP/2, frame by frame, with the `h2`
+protocol library on a plain socket (cleartext, prior knowledge: what a
+TLS-terminating proxy or gRPC-style client speaks to nginx).
+
+usage: h2_client.py H2_PORT HTTP1_PORT ADAPTER
+
+nginx listens on H2_PORT with `http2` and on HTTP1_PORT without. Each
+answer over HTTP/2 is checked against the same request made over
+HTTP/1.1 (greedy, so the same text): a chat answer whole and streamed
+as SSE; six streams at once on one connection, their DATA frames
+interleaved, each its own answer; a stream the client resets mid-answer
+(RST_STREAM), which must free the engine's slot and stop its tokens,
+and the connection then serving the next stream; a body spread over
+many DATA frames and flow-control windows; a reader that grants no
+window, whose answer waits while other clients are served and then
+comes whole, and one that never grants it, ended by send_timeout; and
+the errors (413, 400) in OpenAI's shape. As in
+openai_client.py each check is recorded, never asserted: one JSON line
+{"checks": [[name, ok, detail], ...]} is printed, exit 0 when all
+passed.
+"""
+
+import json
+import socket
+import sys
+import time
+import urllib.request
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+
+from client_checks import check, run
+
+
+class Conn:
+    """One HTTP/2 connection: streams opened with request(), frames read
+    by pump() into each stream's record (status, headers, body bytes,
+    ended, reset code) and into the order DATA frames came in."""
+
+    def __init__(self, port, window=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True))
+        self.h2.initiate_connection()
+        if window is not None:
+            self.h2.update_settings(
+                {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.streams, self.order, self.pending = {}, [], {}
+        self.hold = set()   # streams whose DATA is not acknowledged
+        self.flush()
+
+    def flush(self):
+        out = self.h2.data_to_send()
+        if out:
+            self.sock.sendall(out)
+
+    def request(self, path, body, method="POST"):
+        sid = self.h2.get_next_available_stream_id()
+        headers = [(":method", method), (":path", path),
+                   (":scheme", "http"), (":authority", "127.0.0.1")]
+        if body is not None:
+            headers += [("content-type", "application/json"),
+                        ("content-length", str(len(body)))]
+        self.h2.send_headers(sid, headers, end_stream=body is None)
+        self.streams[sid] = {"status": None, "headers": {}, "body": b"",
+                             "ended": False, "reset": None, "frames": 0}
+        if body is not None:
+            self.pending[sid] = body
+        self.send_pending()
+        return sid
+
+    def send_pending(self):
+        """Sends what the peer's windows allow of the bodies not yet
+        sent; the rest waits for a WINDOW_UPDATE."""
+        for sid, body in list(self.pending.items()):
+            if self.streams[sid]["ended"] or self.streams[sid]["reset"]:
+                del self.pending[sid]
+                continue
+            while body:
+                n = min(self.h2.local_flow_control_window(sid),
+                        self.h2.max_outbound_frame_size, len(body))
+                if n <= 0:
+                    break
+                self.h2.send_data(sid, body[:n], end_stream=n == len(body))
+                body = body[n:]
+            if body:
+                self.pending[sid] = body
+            else:
+                del self.pending[sid]
+        self.flush()
+
+    def reset(self, sid):
+        self.h2.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
+        self.pending.pop(sid, None)
+        self.streams[sid]["reset"] = "sent"
+        self.flush()
+
+    def grant(self, sid, n):
+        self.hold.discard(sid)
+        self.h2.increment_flow_control_window(n, stream_id=sid)
+        self.h2.increment_flow_control_window(n)
+        self.flush()
+
+    def pump(self, until, timeout=60):
+        """Reads frames until until() is true; False on a timeout."""
+        end = time.time() + timeout
+        while not until():
+            left = end - time.time()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(1 << 16)
+            except socket.timeout:
+                return False
+            if not data:
+                return until()
+            for ev in self.h2.receive_data(data):
+                self.event(ev)
+            self.send_pending()
+        return True
+
+    def event(self, ev):
+        st = self.streams.get(getattr(ev, "stream_id", None))
+        if isinstance(ev, h2.events.ResponseReceived) and st:
+            st["headers"] = {k.decode(): v.decode() for k, v in ev.headers}
+            st["status"] = int(st["headers"][":status"])
+        elif isinstance(ev, h2.events.DataReceived) and st:
+            st["body"] += ev.data
+            st["frames"] += 1
+            self.order.append(ev.stream_id)
+            if ev.stream_id not in self.hold:
+                self.h2.acknowledge_received_data(ev.flow_controlled_length,
+                                                  ev.stream_id)
+        elif isinstance(ev, h2.events.StreamEnded) and st:
+            st["ended"] = True
+        elif isinstance(ev, h2.events.StreamReset) and st:
+            st["reset"] = st["reset"] or ev.error_code
+
+    def done(self, *sids):
+        return lambda: all(self.streams[s]["ended"] or self.streams[s]["reset"]
+                           for s in sids)
+
+    def close(self):
+        self.h2.close_connection()
+        self.flush()
+        self.sock.close()
+
+
+def sse_text(body):
+    """The deltas' text of an SSE body, and whether it ended in [DONE]
+    after a finish_reason."""
+    text, finish, events = "", None, []
+    for block in body.decode().split("\n\n"):
+        if not block.startswith("data: "):
+            continue
+        data = block[6:]
+        events.append(data)
+        if data == "[DONE]":
+            continue
+        ch = json.loads(data)["choices"]
+        for c in ch:
+            text += (c.get("delta") or {}).get("content") or c.get("text") or ""
+            finish = c.get("finish_reason") or finish
+    return text, finish, bool(events) and events[-1] == "[DONE]"
+
+
+def http1(port, path, req):
+    """The same request over HTTP/1.1: (status, JSON)."""
+    r = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                               data=json.dumps(req).encode(),
+                               headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(r, timeout=60) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def status(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status",
+                                timeout=10) as resp:
+        return json.load(resp)
+
+
+def chat(model, prompt, max_tokens, **kw):
+    return dict(model=model, max_tokens=max_tokens, temperature=0,
+                messages=[{"role": "user", "content": prompt}], **kw)
+
+
+def answer(j):
+    c = j["choices"][0]
+    return c["message"]["content"] if "message" in c else c["text"]
+
+
+def main():
+    h2port, port, adapter = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    path = "/v1/chat/completions"
+
+    # one answer whole and streamed
+    req = chat("base", "What is the capital of France?", 24)
+    _, ref = http1(port, path, req)
+    c = Conn(h2port)
+    a = c.request(path, json.dumps(req).encode())
+    b = c.request(path, json.dumps(dict(req, stream=True)).encode())
+    c.pump(c.done(a, b))
+    sa, sb = c.streams[a], c.streams[b]
+    got = json.loads(sa["body"]) if sa["status"] == 200 else {}
+    check("h2 chat: 200, application/json, the HTTP/1.1 answer and token "
+          "counts",
+          sa["status"] == 200 and sa["ended"]
+          and sa["headers"].get("content-type", "").startswith(
+              "application/json")
+          and got and answer(got) == answer(ref)
+          and all(got["usage"][k] == ref["usage"][k]
+                  for k in ("prompt_tokens", "completion_tokens")),
+          (sa["status"], got, ref))
+    text, finish, done = sse_text(sb["body"])
+    check("h2 stream: text/event-stream, the deltas the HTTP/1.1 answer, "
+          "its finish_reason, [DONE] last",
+          sb["status"] == 200 and sb["ended"]
+          and sb["headers"].get("content-type", "").startswith(
+              "text/event-stream")
+          and text == answer(ref)
+          and finish == ref["choices"][0]["finish_reason"] and done,
+          (sb["status"], text, answer(ref), finish, done))
+
+    # six streams at once on one connection
+    reqs = [(path, chat(m, p, 32))
+            for m in ("base", adapter)
+            for p in ("Name three colours.", "Count to five.")] + [
+        ("/v1/completions", dict(model=m, prompt="Once upon a time",
+                                 max_tokens=32, temperature=0))
+        for m in ("base", adapter)]
+    want = [answer(http1(port, p, r)[1]) for p, r in reqs]
+    sids = [c.request(p, json.dumps(dict(r, stream=True)).encode())
+            for p, r in reqs]
+    c.pump(c.done(*sids))
+    texts = [sse_text(c.streams[s]["body"])[0] for s in sids]
+    first = {s: c.order.index(s) for s in sids if s in c.order}
+    last = {s: len(c.order) - 1 - c.order[::-1].index(s)
+            for s in sids if s in c.order}
+    overlap = any(first[x] < last[y] and first[y] < last[x]
+                  for x in first for y in first if x != y)
+    check("h2 multiplexed: six streams at once on one connection (chat and "
+          "completions, base and adapter), each its own answer",
+          texts == want and all(c.streams[s]["ended"] for s in sids),
+          (texts, want))
+    check("h2 multiplexed: the streams' DATA frames interleave (answered "
+          "together, not one after another)", overlap,
+          [c.order[i] for i in range(min(len(c.order), 40))])
+
+    # a stream reset mid-answer frees its slot; the connection goes on
+    before = status(port)["tokens"]["completion"]
+    long = chat("base", "Write a long story about a lighthouse.", 1000,
+                stream=True, ignore_eos=True)
+    s = c.request(path, json.dumps(long).encode())
+    c.pump(lambda: c.streams[s]["body"].count(b"data: ") >= 5)
+    c.reset(s)
+    freed = False
+    for _ in range(50):
+        st = status(port)
+        if st["slots"]["used"] == 0 and st["requests"]["running"] == 0:
+            freed = True
+            break
+        time.sleep(0.1)
+    spent = status(port)["tokens"]["completion"] - before
+    time.sleep(1.0)
+    later = status(port)["tokens"]["completion"] - before
+    check("h2 reset: RST_STREAM mid-answer frees the engine's slot, its "
+          "tokens stop well short of max_tokens",
+          freed and spent == later and spent < 500, (freed, spent, later))
+    n = c.request(path, json.dumps(req).encode())
+    c.pump(c.done(n))
+    check("h2 reset: the same connection then serves another stream",
+          c.streams[n]["status"] == 200
+          and answer(json.loads(c.streams[n]["body"])) == answer(ref),
+          c.streams[n])
+
+    # a body over many frames and windows: 512 KB of blanks in the JSON
+    pad = json.dumps(req)[:-1] + " " * (512 * 1024) + "}"
+    p = c.request(path, pad.encode())
+    c.pump(c.done(p))
+    sp = c.streams[p]
+    check("h2 body: 512 KB over many DATA frames and windows read whole, "
+          "the small body's answer",
+          sp["status"] == 200
+          and answer(json.loads(sp["body"])) == answer(ref), sp["status"])
+
+    # the errors, in OpenAI's shape
+    e = c.request(path, b'{"model": "base", "messages": [')
+    big = c.request(path, b'{"pad": "' + b"x" * (2 << 20) + b'"}')
+    c.pump(c.done(e, big))
+    se, sbig = c.streams[e], c.streams[big]
+    err = json.loads(se["body"] or b"{}").get("error", {})
+    check("h2 malformed JSON: 400, OpenAI's error object",
+          se["status"] == 400 and err.get("code") == "invalid_json"
+          and err.get("type") == "invalid_request_error", se)
+    err = json.loads(sbig["body"] or b"{}").get("error", {})
+    check("h2 body over client_max_body_size: 413, OpenAI's error object",
+          sbig["status"] == 413 and err.get("code") == "request_too_large",
+          (sbig["status"], sbig["body"][:200]))
+    c.close()
+
+    # a reader that grants no window: the engine runs the request to its
+    # end all the same (its tokens wait in the slot, not its KV pages),
+    # other clients are served, and the answer comes whole once granted
+    slow = Conn(h2port, window=0)
+    sreq = chat(adapter, "Name three colours.", 32, stream=True)
+    s = slow.request(path, json.dumps(sreq).encode())
+    slow.hold.add(s)
+    slow.pump(lambda: slow.streams[s]["status"] is not None, timeout=30)
+    t0 = time.time()
+    _, other = http1(port, path, req)
+    waited = time.time() - t0
+    idle = False
+    for _ in range(100):
+        st = status(port)
+        if st["requests"]["running"] == 0 and st["pool"]["pages_kv"] == 0:
+            idle = True
+            break
+        time.sleep(0.1)
+    slow.pump(lambda: False, timeout=0.2)
+    held = slow.streams[s]["body"]
+    slow.grant(s, 1 << 20)
+    slow.pump(slow.done(s))
+    text, finish, done = sse_text(slow.streams[s]["body"])
+    check("h2 no window: nothing sent while the window is shut, the "
+          "engine's request run to its end meanwhile (its tokens wait in "
+          "the slot), another client answered; then the whole stream",
+          held == b"" and idle and answer(other) == answer(ref)
+          and waited < 30 and text == want[2] and done,
+          (held[:80], idle, waited, text, want[2]))
+    slow.close()
+
+    # a reader that never grants one: send_timeout (5 s in http2.t) ends
+    # the stream, and its slot is let go
+    stuck = Conn(h2port, window=0)
+    s = stuck.request(path, json.dumps(sreq).encode())
+    stuck.hold.add(s)
+    t0 = time.time()
+    stuck.pump(lambda: stuck.streams[s]["reset"] is not None, timeout=30)
+    took = time.time() - t0
+    check("h2 never a window: send_timeout resets the stream, its slot "
+          "let go", stuck.streams[s]["reset"] is not None and 4 < took < 20
+          and status(port)["slots"]["used"] == 0,
+          (stuck.streams[s], took, status(port)["slots"]))
+    stuck.close()
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,7 +1,8 @@
 # faults.t: what happens to a stream when something goes wrong around it.
 #
 # A client that disconnects mid-stream frees its slots (a request of n
-# choices has n) and its KV pages; a
+# choices has n) and its KV pages; one that stops reading holds its slot,
+# not the engine, until it reads again or send_timeout lets it go; a
 # `kill -9` of the engine fails the open stream with an error event within
 # 2 s and the master respawns the engine (new pid, restarts + 1, new
 # epoch), which then serves the same greedy text as before (a Responses
@@ -22,6 +23,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $PORT = 18104;
+my $SLOW_PORT = 18114;     # a small send buffer, for the slow readers
 my $STREAM_SECONDS = 3;
 my $MAX_CTX = 4096;
 my $PROMPT = 'Once upon a time';
@@ -33,7 +35,9 @@ my $s = SloraTest::Server->new(name => 'faults', port => $PORT);
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => "threads=1 slots=16 max_running=16 max_ctx=$MAX_CTX "
-              . 'max_tokens=4000');
+              . 'max_tokens=4000',
+    server_extra => "        listen 127.0.0.1:$SLOW_PORT sndbuf=4096;\n"
+                    . "        send_timeout 6s;\n");
 mkdir $s->prefix . '/adapters';
 $s->start;
 pass('nginx started, engine ready');
@@ -121,6 +125,74 @@ diag("idle pool: " . json_encode($idle->{pool}));
     ok($back, sprintf('after the disconnects: slots and KV pages back to '
                       . 'idle in %.2f s', time() - $t))
         or diag('status now: ' . json_encode($s->status));
+}
+
+# 1b. A client that stops reading (HTTP/1.1, a small window): the engine
+# runs its request to the end all the same, its tokens waiting in its slot
+# (its KV pages back in the pool), and serves others; read again, the
+# stream is whole. One that never reads again is let go after
+# send_timeout (6 s here), and its slot with it.
+{
+    my %b = (ignore_eos => JSON::PP::true());
+    # a second's tokens, well inside send_timeout, and at 600 or more
+    # some 90 KB of events, far over the two buffers
+    my $n = int($rate);
+    $n = 600 if $n < 600;
+    $n = 2000 if $n > 2000;
+    my $r = json_req($PORT, '/v1/completions', body($n, %b), timeout => 120);
+    my $want = $r->{json} ? $r->{json}{choices}[0]{text} : undef;
+    ok(defined $want && $r->{json}{usage}{completion_tokens} == $n,
+       "the non-streamed reference: $n tokens");
+    my $slow_stream = sub {
+        my ($id) = @_;
+        return stream_start($SLOW_PORT, 'POST', '/v1/completions',
+                            body => body($n, stream => JSON::PP::true(), %b),
+                            headers => { 'Content-Type' => 'application/json',
+                                         'X-Test-Id' => $id },
+                            rcvbuf => 4096);
+    };
+    my $logged = sub {
+        my ($id) = @_;
+        return grep { / id=\Q$id\E / } $s->access_log_lines;
+    };
+
+    my $slow = $slow_stream->('slow');
+    my $began = wait_for(10, sub {
+        my $x = $s->status;
+        return $x && $x->{requests}{running} == 1;
+    });
+    my $ran = wait_for(60, sub {
+        my $x = $s->status or return 0;
+        return $x->{requests}{running} == 0 && $x->{requests}{waiting} == 0
+               && $x->{pool}{pages_kv} == $idle_kv ? $x : 0;
+    });
+    ok($began && $ran && $ran->{slots}{used} == 1,
+       'a client that stops reading: its request run to the end (KV pages '
+       . 'back), its tokens waiting in its one slot')
+        or diag('status: ' . json_encode($s->status));
+    ok(!$logged->('slow'), '... the response not all sent yet (not logged)');
+    my $other = complete(16);
+    is($other->{text}, $short->{text},
+       '... another request answered meanwhile');
+    $slow->wait_done(60);
+    my ($bad, $sum) = $slow->sse_check('text', model => 'base');
+    ok(!@$bad, '... read again, the stream is well-formed')
+        or diag(join("\n", @$bad));
+    ok(defined $want && $sum->{text} eq $want,
+       '... and the whole text, the non-streamed one')
+        or diag('got ' . length($sum->{text}) . ' chars of '
+                . length($want // ''));
+
+    my $stuck = $slow_stream->('stuck');
+    my $t = time();
+    my $gone = wait_for(30, sub { $logged->('stuck') });
+    my $took = time() - $t;
+    ok($gone && $took >= 6, sprintf('a client that never reads again is '
+                                    . 'let go after send_timeout (%.1f s)',
+                                    $took));
+    ok(wait_for(5, sub { my $x = $s->status; $x && $x->{slots}{used} == 0 }),
+       '... and its slot with it');
+    $stuck->abort;
 }
 
 # 2. Reload (HUP) mid-stream: the stream finishes; the engine stays.

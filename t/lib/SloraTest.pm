@@ -443,6 +443,7 @@ use warnings;
 
 use Errno qw(EAGAIN EINTR EWOULDBLOCK);
 use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
 use Time::HiRes qw(time);
 
 
@@ -456,10 +457,19 @@ sub new {
         raw_chunks => [],
     }, $class;
 
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $port, Proto => 'tcp',
-                                     Timeout => 5)
-        or die "connect 127.0.0.1:$port: $!\n";
+    # rcvbuf => N: a receive buffer that small, set before connecting so
+    # that the window offered is small too (a client slow to read)
+    my $sock = $o{rcvbuf}
+        ? IO::Socket::INET->new(Proto => 'tcp')
+        : IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                Proto => 'tcp', Timeout => 5);
+    die "socket: $!\n" unless $sock;
+    if ($o{rcvbuf}) {
+        setsockopt($sock, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf})
+            or die "SO_RCVBUF: $!\n";
+        $sock->connect(pack_sockaddr_in($port, inet_aton('127.0.0.1')))
+            or die "connect 127.0.0.1:$port: $!\n";
+    }
     $self->{sock} = $sock;
 
     my $body = $o{body} // '';

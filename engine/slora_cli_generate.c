@@ -36,6 +36,8 @@ typedef struct {
     int32_t                   n_scored;     /* prompt tokens scored */
     double                    score;        /* their log-probabilities,
                                                summed */
+    int32_t                   accepted;     /* prediction tokens taken */
+    int32_t                   rejected;     /* and not */
 } slora_gen_state_t;
 
 
@@ -60,6 +62,10 @@ static const char  slora_generate_usage[] =
     "  --frequency-penalty F OpenAI's, -2..2, over generated tokens (0)\n"
     "  --presence-penalty P  OpenAI's, -2..2, over generated tokens (0)\n"
     "  --seed S              sampling seed (0)\n"
+    "  --prediction TEXT     what the output is expected to be, mostly\n"
+    "                        (OpenAI's predicted outputs): drafts from it\n"
+    "                        are checked several tokens a step; the\n"
+    "                        output is the same, the steps fewer\n"
     "  --json 1              JSON mode: the output is one JSON object\n"
     "  --json-schema TEXT    the output is one object this JSON schema\n"
     "                        admits (as response_format json_schema)\n"
@@ -88,7 +94,9 @@ slora_cli_generate(int argc, char **argv)
     int32_t               *ids, n_ids, stop[SLORA_GEN_MAX_STOP], n_stop;
     int32_t                max_ctx;
     int64_t                t0;
-    const char            *opt, *val, *model, *adapter, *text;
+    const char            *opt, *val, *model, *adapter, *text, *prediction;
+    int32_t               *pred, n_pred;
+    slora_engine_stats_t   st;
     slora_err_t            err;
     slora_chat_e           tmpl;
     slora_engine_t        *e;
@@ -107,6 +115,8 @@ slora_cli_generate(int argc, char **argv)
     model = NULL;
     adapter = NULL;
     text = NULL;
+    prediction = NULL;
+    pred = NULL;
     chat = 0;
     print_ids = 0;
 
@@ -175,6 +185,9 @@ slora_cli_generate(int argc, char **argv)
         } else if (strcmp(opt, "--presence-penalty") == 0) {
             rc = slora_cli_number(val, -2, 2, &v);
             req.sampling.presence_penalty = (float) v;
+
+        } else if (strcmp(opt, "--prediction") == 0) {
+            prediction = val;
 
         } else if (strcmp(opt, "--seed") == 0) {
             rc = slora_cli_number(val, 0, 1e15, &v);
@@ -318,6 +331,26 @@ slora_cli_generate(int argc, char **argv)
         req.sampling.max_tokens = max_ctx - n_ids;
     }
 
+    n_pred = 0;
+
+    if (prediction != NULL) {
+        pred = malloc((size_t) max_ctx * sizeof(int32_t));
+        if (pred == NULL
+            || slora_tokenizer_encode(tok, prediction, strlen(prediction), 0,
+                                      0, pred, max_ctx, &n_pred, &err)
+               != SLORA_OK)
+        {
+            fprintf(stderr, "slora generate: prediction: %s\n",
+                    pred == NULL ? "no memory"
+                    : err.code == SLORA_BUSY ? "longer than the context"
+                    : err.msg);
+            goto done;
+        }
+    }
+
+    req.prediction = pred;
+    req.n_prediction = n_pred;
+
     n_stop = slora_tokenizer_stop_ids(tok, stop, SLORA_GEN_MAX_STOP);
     n_stop = n_stop < SLORA_GEN_MAX_STOP ? n_stop : SLORA_GEN_MAX_STOP;
 
@@ -360,6 +393,13 @@ slora_cli_generate(int argc, char **argv)
                 gs.n_scored > 0 ? exp(-gs.score / gs.n_scored) : 1.0);
     }
 
+    if (prediction != NULL) {
+        slora_engine_stats(e, &st);
+        fprintf(stderr, "slora generate: the prediction's %d tokens: %d "
+                "taken, %d rejected; %llu steps\n", n_pred, gs.accepted,
+                gs.rejected, (unsigned long long) st.steps);
+    }
+
     fprintf(stderr, "slora generate: %d prompt tokens, %d generated in "
             "%.2f s (first token %.0f ms, %.1f tokens/s after it)\n", n_ids,
             gs.n_gen, secs, (double) (gs.t_first - t0) / 1e6,
@@ -371,6 +411,7 @@ slora_cli_generate(int argc, char **argv)
 done:
 
     free(ids);
+    free(pred);
     free(text_buf);
     slora_engine_free(e);
     slora_tokenizer_free(tok);
@@ -417,6 +458,8 @@ slora_generate_event(void *data, const slora_event_t *ev)
         if (gs->n_gen == 0) {
             gs->t_first = slora_now_ns();
         }
+        gs->accepted = ev->accepted_prediction;
+        gs->rejected = ev->rejected_prediction;
         gs->done = 1;
         break;
 

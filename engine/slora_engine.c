@@ -44,6 +44,17 @@ static float slora_engine_margin(const float *logits, int32_t vocab);
 static void slora_engine_scores(slora_engine_t *e,
     const slora_sched_item_t *it, int32_t first, slora_event_cb cb,
     void *data);
+static int slora_engine_on_host(const slora_engine_t *e,
+    const slora_engine_req_t *q);
+static void slora_engine_drafts(slora_engine_t *e);
+static void slora_engine_verify(slora_engine_t *e,
+    const slora_sched_item_t *it, int32_t i, const slora_batch_t *batch,
+    slora_event_cb cb, void *data);
+static int slora_engine_take(slora_engine_t *e, slora_engine_req_t *q,
+    int32_t tok, const slora_engine_pick_t *pk, int32_t row,
+    slora_event_cb cb, void *data);
+static void slora_engine_done(slora_engine_req_t *q, int32_t tok,
+    slora_finish_e finish, slora_event_cb cb, void *data);
 
 
 slora_engine_t *
@@ -482,6 +493,25 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              (unsigned long long) req->id);
     }
 
+    if (req->n_prediction < 0 || req->n_prediction > e->conf.max_ctx
+        || (req->n_prediction > 0 && req->prediction == NULL))
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: a prediction "
+                             "of %d tokens (0 to the context, %d)",
+                             (unsigned long long) req->id, req->n_prediction,
+                             e->conf.max_ctx);
+    }
+
+    for (i = 0; i < req->n_prediction; i++) {
+        if (req->prediction[i] < 0 || req->prediction[i] >= vocab) {
+            return slora_err_set(err, SLORA_ERROR, "request %llu: "
+                                 "prediction token %d is %d, outside the "
+                                 "vocabulary (%d)",
+                                 (unsigned long long) req->id, i,
+                                 req->prediction[i], vocab);
+        }
+    }
+
     if (req->adapter != NULL && req->adapter[0] != '\0'
         && strcmp(req->adapter, "default") != 0
         && !slora_catalog_valid_name(req->adapter))
@@ -519,7 +549,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 
     cap = req->n_prompt + sp->max_tokens;
     size = sizeof(slora_engine_req_t)
-           + (size_t) (cap + req->n_stop_ids) * sizeof(int32_t);
+           + (size_t) (cap + req->n_stop_ids + req->n_prediction)
+             * sizeof(int32_t);
 
     q = calloc(1, size);
     if (q == NULL) {
@@ -545,6 +576,12 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         memcpy(q->stop_ids, req->stop_ids,
                (size_t) q->n_stop * sizeof(int32_t));
     }
+
+    if (req->n_prediction > 0) {
+        memcpy(q->stop_ids + q->n_stop, req->prediction,
+               (size_t) req->n_prediction * sizeof(int32_t));
+    }
+    slora_draft_init(&q->draft, q->stop_ids + q->n_stop, req->n_prediction);
 
     q->sampling = *sp;
     q->top_logprobs = req->logprobs ? req->top_logprobs : -1;
@@ -677,6 +714,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
     slora_engine_prefetch(e);
     t.resolved = slora_now_ns();
 
+    slora_engine_drafts(e);
     slora_sched_plan(e->sched, &step);
     t.planned = slora_now_ns();
 
@@ -1077,7 +1115,7 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
         /* a prompt's rows before its last token's: scored by the
          * backend, or by the host from their logits; nothing is drawn
          * there */
-        for (j = 0; j < it->n_rows - it->logits; j++) {
+        for (j = 0; j < it->n_rows - it->logits - it->draft; j++) {
             row = e->seqs[i].logits_row + j;
             memset(&e->draws[row], 0, sizeof(slora_draw_t));
 
@@ -1099,16 +1137,17 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
             continue;
         }
 
-        row = slora_engine_last_row(e, i);
-        e->score_tok[row] = -1;
-        e->host_rows[row] = q->top_logprobs >= 0
-                            || !slora_sampling_plain(&q->sampling)
-                            || slora_engine_holds_stops(q)
-                            || (!slora_sampling_greedy(&q->sampling)
-                                && !e->backend->draws);
-        host |= e->host_rows[row];
-        sampled |= !e->host_rows[row]
-                   && !slora_sampling_greedy(&q->sampling);
+        /* the last token's row, and a draft's before it: picks */
+        for (row = slora_engine_last_row(e, i) - it->draft;
+             row <= slora_engine_last_row(e, i);
+             row++)
+        {
+            e->score_tok[row] = -1;
+            e->host_rows[row] = slora_engine_on_host(e, q);
+            host |= e->host_rows[row];
+            sampled |= !e->host_rows[row]
+                       && !slora_sampling_greedy(&q->sampling);
+        }
     }
 
     batch->ids = e->ids;
@@ -1134,7 +1173,13 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
             continue;
         }
 
-        slora_sampling_draw(&q->sampling, &q->rng, &e->draws[row]);
+        /* a draft's rows draw what the tokens would have drawn one a
+         * step; the step keeps as many draws as it takes tokens */
+        q->rng_before = q->rng;
+
+        for (j = row - step->items[i].draft; j <= row; j++) {
+            slora_sampling_draw(&q->sampling, &q->rng, &e->draws[j]);
+        }
     }
 
     batch->draws = e->draws;
@@ -1145,19 +1190,16 @@ static int
 slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data)
 {
-    int                       stop;
-    int32_t                   i, j, n_tok, n_loras, n_logits, tok, vocab;
+    int32_t                   i, n_tok, n_loras, n_logits, row;
     int64_t                   t0;
     slora_err_t               err;
     slora_batch_t             batch;
-    slora_event_t             ev;
     slora_engine_req_t       *q;
     slora_batch_seq_t        *sq;
     slora_engine_pick_t      *pk;
     const slora_adapter_t    *last;
     const slora_sched_item_t *it;
 
-    vocab = e->model->cfg.vocab;
     n_tok = 0;
     n_loras = 0;
     n_logits = 0;
@@ -1232,7 +1274,7 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
         it = &step->items[i];
         q = (slora_engine_req_t *) it->req;
 
-        if (it->n_rows > it->logits) {
+        if (it->n_rows - it->draft > it->logits) {
             slora_engine_scores(e, it, e->seqs[i].logits_row, cb, data);
         }
 
@@ -1248,100 +1290,237 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
             continue;
         }
 
+        if (it->draft > 0) {
+            slora_engine_verify(e, it, i, &batch, cb, data);
+            continue;
+        }
+
         pk = &e->host.picks[i];
-        tok = pk->on_host ? pk->tok : batch.ids[slora_engine_last_row(e, i)];
-
-        stop = 0;
-        for (j = 0; j < q->n_stop; j++) {
-            stop |= q->stop_ids[j] == tok;
-        }
-
-        if (!q->sampling.json && tok >= 0
-            && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
-        {
-            /* the trigger came: the schema holds from the next token */
-            q->sampling.json = 1;
-            slora_json_init(&q->json, q->schema);
-
-        } else if (q->sampling.json
-                   && !(stop && slora_json_may_end(&q->json))
-                   && (tok < 0 || !slora_json_feed_token(&q->json,
-                                                         e->json_vocab,
-                                                         tok)))
-        {
-            /* no token of the vocabulary goes on with the object */
-            slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
-                              SLORA_FINISH_NONE, "JSON mode: no token of "
-                              "the vocabulary continues the output",
-                              SLORA_ERRCODE_NONE);
-            slora_engine_end(e, q);
-            continue;
-        }
-
-        q->r.tokens[q->r.n_tokens++] = tok;
-
-        if (stop) {
-            if (cb != NULL) {
-                memset(&ev, 0, sizeof(ev));
-                ev.type = SLORA_EV_DONE;
-                ev.id = q->r.id;
-                ev.token = tok;
-                ev.finish = SLORA_FINISH_STOP;
-                ev.cached_tokens = q->r.n_cached;
-                cb(data, &ev);
-            }
-
-            slora_engine_end(e, q);
-            continue;
-        }
-
-        if (cb != NULL) {
-            memset(&ev, 0, sizeof(ev));
-            ev.type = SLORA_EV_TOKEN;
-            ev.id = q->r.id;
-            ev.token = tok;
-            ev.cached_tokens = q->r.n_cached;
-
-            if (e->conf.margins) {
-                ev.margin = slora_engine_margin(e->logits
-                                                + (size_t)
-                                                  slora_engine_last_row(e, i)
-                                                  * vocab,
-                                                vocab);
-            }
-
-            if (q->top_logprobs >= 0) {
-                ev.logprob = pk->logprob;
-                ev.n_top = pk->n_top;
-                ev.top_ids = pk->top_ids;
-                ev.top_logprobs = pk->top_lp;
-            }
-
-            cb(data, &ev);
-        }
-
-        if (q->sampling.json && slora_json_done(&q->json)
-            && q->trigger.len > 0)
-        {
-            /* a lazy schema's value is whole: free until its trigger
-             * comes again */
-            q->sampling.json = 0;
-
-        } else if (q->sampling.json && slora_json_done(&q->json)) {
-            slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
-                              SLORA_FINISH_STOP, NULL, SLORA_ERRCODE_NONE);
-            slora_engine_end(e, q);
-            continue;
-        }
-
-        if (q->r.n_tokens == q->r.cap) {
-            slora_engine_emit(cb, data, SLORA_EV_DONE, q->r.id, -1,
-                              SLORA_FINISH_LENGTH, NULL, SLORA_ERRCODE_NONE);
-            slora_engine_end(e, q);
-        }
+        row = slora_engine_last_row(e, i);
+        (void) slora_engine_take(e, q, pk->on_host ? pk->tok : batch.ids[row],
+                                 pk, row, cb, data);
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * Takes token tok as q's next (the pick of logits row row, pk the
+ * host's pick or NULL): a stop id ends the request (DONE), JSON mode
+ * follows it, else a TOKEN event; max_tokens reached ends it too.
+ * Returns 1 when q ended (and is freed).
+ */
+static int
+slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
+    const slora_engine_pick_t *pk, int32_t row, slora_event_cb cb,
+    void *data)
+{
+    int            stop;
+    int32_t        j;
+    slora_event_t  ev;
+
+    stop = 0;
+    for (j = 0; j < q->n_stop; j++) {
+        stop |= q->stop_ids[j] == tok;
+    }
+
+    if (!q->sampling.json && tok >= 0
+        && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
+    {
+        /* the trigger came: the schema holds from the next token */
+        q->sampling.json = 1;
+        slora_json_init(&q->json, q->schema);
+
+    } else if (q->sampling.json
+               && !(stop && slora_json_may_end(&q->json))
+               && (tok < 0 || !slora_json_feed_token(&q->json,
+                                                     e->json_vocab, tok)))
+    {
+        /* no token of the vocabulary goes on with the object */
+        slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
+                          SLORA_FINISH_NONE, "JSON mode: no token of "
+                          "the vocabulary continues the output",
+                          SLORA_ERRCODE_NONE);
+        slora_engine_end(e, q);
+        return 1;
+    }
+
+    q->r.tokens[q->r.n_tokens++] = tok;
+
+    if (stop) {
+        slora_engine_done(q, tok, SLORA_FINISH_STOP, cb, data);
+        slora_engine_end(e, q);
+        return 1;
+    }
+
+    if (cb != NULL) {
+        memset(&ev, 0, sizeof(ev));
+        ev.type = SLORA_EV_TOKEN;
+        ev.id = q->r.id;
+        ev.token = tok;
+        ev.cached_tokens = q->r.n_cached;
+
+        if (e->conf.margins) {
+            ev.margin = slora_engine_margin(e->logits
+                                            + (size_t) row
+                                              * e->model->cfg.vocab,
+                                            e->model->cfg.vocab);
+        }
+
+        if (q->top_logprobs >= 0 && pk != NULL) {
+            ev.logprob = pk->logprob;
+            ev.n_top = pk->n_top;
+            ev.top_ids = pk->top_ids;
+            ev.top_logprobs = pk->top_lp;
+        }
+
+        cb(data, &ev);
+    }
+
+    if (q->sampling.json && slora_json_done(&q->json)
+        && q->trigger.len > 0)
+    {
+        /* a lazy schema's value is whole: free until its trigger comes
+         * again */
+        q->sampling.json = 0;
+
+    } else if (q->sampling.json && slora_json_done(&q->json)) {
+        slora_engine_done(q, -1, SLORA_FINISH_STOP, cb, data);
+        slora_engine_end(e, q);
+        return 1;
+    }
+
+    if (q->r.n_tokens == q->r.cap) {
+        slora_engine_done(q, -1, SLORA_FINISH_LENGTH, cb, data);
+        slora_engine_end(e, q);
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Item i ran q's last token and its draft (slora_draft.h): the draft's
+ * tokens stay as far as each is the pick of the row before it, then the
+ * pick that differs (or, with the whole draft taken, the last row's)
+ * comes too; the generator keeps one draw a token taken.
+ */
+static void
+slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
+    int32_t i, const slora_batch_t *batch, slora_event_cb cb, void *data)
+{
+    int32_t              row, taken, j, *draft;
+    slora_engine_req_t  *q;
+
+    q = (slora_engine_req_t *) it->req;
+    row = e->seqs[i].logits_row;
+    draft = q->r.tokens + q->r.n_tokens - it->draft;
+
+    for (taken = 0; taken < it->draft && batch->ids[row + taken] == draft[taken];
+         taken++)
+    {
+        /* the draft's token is the pick */
+    }
+
+    slora_draft_taken(&q->draft, it->draft, taken);
+
+    if (!slora_sampling_greedy(&q->sampling)) {
+        q->rng = q->rng_before;
+        for (j = 0; j <= taken; j++) {
+            (void) slora_rng_uniform(&q->rng);
+        }
+    }
+
+    slora_sched_settle(e->sched, &q->r, taken);
+
+    for (j = 0; j <= taken; j++) {
+        if (slora_engine_take(e, q, batch->ids[row + j], NULL, row + j, cb,
+                              data))
+        {
+            return;
+        }
+    }
+}
+
+
+/*
+ * Drafts for the running requests that decode with a prediction: set
+ * after their last token, the plan runs them with it as far as the step
+ * has room. None where the host picks the rows (penalties, log-
+ * probabilities, held stops, margins), where JSON holds or may (a
+ * schema), or where only the last token is left.
+ */
+static void
+slora_engine_drafts(slora_engine_t *e)
+{
+    int32_t              n, room;
+    slora_req_t         *r;
+    slora_engine_req_t  *q;
+
+    if (e->conf.margins) {
+        return;
+    }
+
+    for (r = slora_sched_first(e->sched);
+         r != NULL && r->state == SLORA_REQ_RUNNING;
+         r = r->next)
+    {
+        q = (slora_engine_req_t *) r;
+
+        if (q->draft.n_pred == 0 || r->awaits || r->n_draft > 0
+            || r->n_tokens - r->n_computed != 1 || r->n_tokens <= r->n_prompt
+            || q->schema != NULL || slora_engine_on_host(e, q))
+        {
+            continue;
+        }
+
+        room = r->cap - r->n_tokens - 1;
+        n = slora_draft_propose(&q->draft, r->tokens, r->n_tokens,
+                                r->n_tokens - r->n_prompt,
+                                r->tokens + r->n_tokens,
+                                room < SLORA_DRAFT_MAX ? room
+                                                       : SLORA_DRAFT_MAX);
+        r->n_tokens += n;
+        r->n_draft = n;
+    }
+}
+
+
+/* Whether q's pick is the host's: a penalty or a bias, log-
+ * probabilities, stop ids held back, or a draw the backend cannot make. */
+static int
+slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
+{
+    return q->top_logprobs >= 0
+           || !slora_sampling_plain(&q->sampling)
+           || slora_engine_holds_stops(q)
+           || (!slora_sampling_greedy(&q->sampling) && !e->backend->draws);
+}
+
+
+/* q's DONE event: its token (a stop id, or -1), why, the prompt's cached
+ * tokens and its drafts' tokens taken and not. */
+static void
+slora_engine_done(slora_engine_req_t *q, int32_t tok, slora_finish_e finish,
+    slora_event_cb cb, void *data)
+{
+    slora_event_t  ev;
+
+    if (cb == NULL) {
+        return;
+    }
+
+    memset(&ev, 0, sizeof(ev));
+    ev.type = SLORA_EV_DONE;
+    ev.id = q->r.id;
+    ev.token = tok;
+    ev.finish = finish;
+    ev.cached_tokens = q->r.n_cached;
+    ev.accepted_prediction = (int32_t) q->draft.accepted;
+    ev.rejected_prediction = (int32_t) q->draft.rejected;
+    cb(data, &ev);
 }
 
 
@@ -1361,7 +1540,7 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
 
     pos = it->pos + it->n_tokens - it->n_rows;
 
-    for (j = 0; j < it->n_rows - it->logits; j++) {
+    for (j = 0; j < it->n_rows - it->logits - it->draft; j++) {
         sc = &e->host.scores[first + j];
 
         memset(&ev, 0, sizeof(ev));

@@ -195,6 +195,20 @@ typedef struct {
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or
                                        later than the submit: then */
+    const int32_t    *prediction;   /* [n_prediction]: what the output is
+                                       expected to be, mostly (OpenAI's
+                                       predicted outputs): drafts from it
+                                       are computed beside the last token
+                                       and kept as far as they are what
+                                       would have been picked
+                                       (slora_draft.h). The output is the
+                                       same as without; DONE events count
+                                       the draft tokens taken and not.
+                                       Requests that need their rows on
+                                       the host (penalties, log-
+                                       probabilities, min_tokens, JSON)
+                                       run without drafts. NULL: none */
+    int32_t           n_prediction; /* 0..max_ctx */
 } slora_request_t;
 
 
@@ -273,6 +287,11 @@ typedef struct {
                                            the request's first admission
                                            took from the prefix cache
                                            (the same on every one) */
+    int32_t           accepted_prediction;  /* DONE: draft tokens from
+                                           the prediction that were
+                                           taken */
+    int32_t           rejected_prediction;  /* DONE: and computed, not
+                                           taken */
 } slora_event_t;
 
 

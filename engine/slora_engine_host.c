@@ -142,7 +142,7 @@ slora_engine_host_picks(slora_engine_t *e, const slora_sched_step_t *step,
         it = &step->items[i];
         h->picks[i].on_host = 0;
 
-        for (j = 0; j < it->n_rows - it->logits; j++) {
+        for (j = 0; j < it->n_rows - it->logits - it->draft; j++) {
             h->score_items[job.n_scores] = i;
             h->score_rows[job.n_scores++] = e->seqs[i].logits_row + j;
         }

@@ -21,6 +21,7 @@
 #include "slora_prefetch.h"
 #include "slora_threads.h"
 #include "slora_json.h"
+#include "slora_draft.h"
 
 
 #define SLORA_ENGINE_MAX_CTX        4096
@@ -55,6 +56,11 @@ struct slora_engine_req_s {
                                                object */
     slora_json_trigger_t    trigger;        /* a lazy schema's: sampling.json
                                                is set while it holds */
+    slora_draft_t           draft;          /* from its prediction (kept
+                                               after stop_ids) */
+    slora_rng_t             rng_before;     /* rng before a draft's rows
+                                               drew: a step redraws as many
+                                               as it took tokens */
     char                   *tenant;         /* NULL: none */
     char                   *adapter;        /* as asked; NULL: none */
     slora_engine_req_t     *next_resolving;

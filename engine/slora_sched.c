@@ -243,7 +243,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
     int64_t now_ns)
 {
     int          rc;
-    int32_t      budget, reserve, need, chunk, score;
+    int32_t      budget, reserve, need, chunk, score, room;
     slora_req_t  *r, *next, *victim;
 
     memset(step, 0, sizeof(*step));
@@ -266,7 +266,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
 
     reserve = 0;
     for (r = s->running.head; r != NULL; r = r->next) {
-        reserve += r->n_tokens - r->n_computed == 1;
+        reserve += r->n_tokens - r->n_draft - r->n_computed == 1;
     }
 
     /* 1. running requests, oldest first */
@@ -287,9 +287,17 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         need = r->n_tokens - r->n_computed;
         slora_assert(need >= 1);
 
-        if (need == 1) {
-            chunk = 1;
+        if (need - r->n_draft == 1) {
+            /* its last token, and its draft as far as the step's tokens
+             * beyond those reserved and its rows allow */
             reserve--;
+            room = budget - 1 - reserve < score ? budget - 1 - reserve
+                                                : score;
+            if (r->n_draft > room) {
+                slora_sched_undraft(r, room > 0 ? r->n_draft - room
+                                                : r->n_draft);
+            }
+            chunk = 1 + r->n_draft;
 
         } else {
             chunk = need < budget - reserve ? need : budget - reserve;
@@ -301,6 +309,13 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         }
 
         while (slora_sched_grow(s, r, r->n_computed + chunk) != SLORA_OK) {
+            if (r->n_draft > 0) {
+                /* no pages for a draft: the token alone */
+                slora_sched_undraft(r, r->n_draft);
+                chunk = 1;
+                continue;
+            }
+
             victim = s->running.tail;
 
             if (victim == r && s->running.head == r) {
@@ -313,7 +328,10 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
                 break;
             }
 
-            if (victim != r && victim->n_tokens - victim->n_computed == 1) {
+            if (victim != r
+                && victim->n_tokens - victim->n_draft - victim->n_computed
+                   == 1)
+            {
                 reserve--;
             }
 
@@ -334,7 +352,7 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         next = r->next;
         slora_sched_add_item(step, r, chunk);
         budget -= chunk;
-        score -= slora_sched_score_rows(r, chunk);
+        score -= slora_sched_score_rows(r, chunk) + r->n_draft;
     }
 
     /* 2. admission */
@@ -433,6 +451,14 @@ slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
         slora_assert(r->n_computed == step->items[i].pos);
         r->n_computed += step->items[i].n_tokens;
 
+        if (step->items[i].draft > 0) {
+            /* shared once slora_sched_settle has said what stays */
+            if (s->policy->computed != NULL) {
+                s->policy->computed(s, &step->items[i]);
+            }
+            continue;
+        }
+
         if (r->n_scored < r->score_to && r->n_computed > r->n_scored) {
             r->n_scored = r->n_computed < r->score_to ? r->n_computed
                                                       : r->score_to;
@@ -449,6 +475,32 @@ slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
             s->policy->computed(s, &step->items[i]);
         }
     }
+}
+
+
+void
+slora_sched_settle(slora_sched_t *s, slora_req_t *req, int32_t taken)
+{
+    slora_assert(req->n_draft > 0 && taken >= 0 && taken <= req->n_draft
+                 && req->n_computed == req->n_tokens);
+
+    req->n_tokens -= req->n_draft;
+    req->n_computed = req->n_tokens + taken;
+    req->n_draft = 0;
+
+    if (s->prefix != NULL) {
+        slora_sched_share(s, req);
+    }
+}
+
+
+void
+slora_sched_undraft(slora_req_t *req, int32_t n)
+{
+    slora_assert(n >= 0 && n <= req->n_draft);
+
+    req->n_tokens -= n;
+    req->n_draft -= n;
 }
 
 
@@ -705,6 +757,7 @@ static void
 slora_sched_unadmit(slora_sched_t *s, slora_req_t *r)
 {
     slora_sched_let_go(s, r);
+    slora_sched_undraft(r, r->n_draft);
     r->n_computed = 0;
 
     if (r->pinned) {
@@ -896,16 +949,17 @@ slora_sched_add_item(slora_sched_step_t *step, slora_req_t *r, int32_t chunk)
     it->n_tokens = chunk;
     it->logits = r->n_computed + chunk == r->n_tokens;
     it->n_rows = slora_sched_score_rows(r, chunk);
+    it->draft = r->n_draft;
 
     if (it->n_rows == 0) {
-        it->n_rows = it->logits;
+        it->n_rows = it->logits + it->draft;
     }
 
     step->n_tokens += chunk;
     step->n_rows += it->n_rows;
     step->n_pairs += slora_sched_pairs(r->n_computed, r->n_computed + chunk);
 
-    if (r->n_tokens - r->n_computed == 1) {
+    if (r->n_tokens - r->n_draft - r->n_computed == 1) {
         step->n_decode++;
     } else {
         step->n_prefill += chunk;

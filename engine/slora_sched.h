@@ -101,6 +101,16 @@ struct slora_req_s {
                                            cache */
     int32_t              n_scored;      /* positions [0, n_scored) of
                                            them were delivered */
+    int32_t              n_draft;       /* tokens[n_tokens - n_draft,
+                                           n_tokens): a draft the engine
+                                           set after the last token
+                                           (speculative decoding,
+                                           slora_draft.h): computed with
+                                           it in one item, each position's
+                                           logits taken, the plan cuts it
+                                           to what the step has room for
+                                           (0: none); slora_sched_settle
+                                           keeps what was taken */
 };
 
 
@@ -113,7 +123,11 @@ typedef struct {
     int32_t              n_rows;        /* its last n_rows tokens want
                                            logits: 1 with logits, more
                                            where the prompt's owed ones
-                                           (score_to) come first, else 0 */
+                                           (score_to) come first, or the
+                                           draft's, else 0 */
+    int32_t              draft;         /* of the tokens, the last this
+                                           many are a draft (req->n_draft
+                                           then), each one's row a pick */
 } slora_sched_item_t;
 
 
@@ -232,8 +246,17 @@ void slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step);
 void slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
     int64_t now_ns);
 
-/* The step ran: its chunks' K/V are in the cache. */
+/* The step ran: its chunks' K/V are in the cache (a draft's, until
+ * slora_sched_settle says how much of it stays). */
 void slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step);
+
+/* After a step that computed req's draft: its first taken tokens were
+ * right and stay, computed; the rest go (tokens back to before the
+ * draft, whose taken part the caller appends again). */
+void slora_sched_settle(slora_sched_t *s, slora_req_t *req, int32_t taken);
+
+/* Takes req's draft back (all of it, or its last n tokens). */
+void slora_sched_undraft(slora_req_t *req, int32_t n);
 
 /* Takes req out of the scheduler: frees its pages and its adapter pin. */
 void slora_sched_finish(slora_sched_t *s, slora_req_t *req);

@@ -45,6 +45,11 @@ static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_prompt_end(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_text(cJSON *content, const char *param,
+    const char *what, slora_openai_str_t *out, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_content(cJSON *content, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_sampling(cJSON *root,
@@ -185,7 +190,8 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         || slora_openai_guided(root, req, err) != SLORA_OK
         || slora_openai_unsupported(root, req->kind, err) != SLORA_OK
         || (kind == SLORA_OPENAI_CHAT
-            && slora_openai_tools(root, req, err) != SLORA_OK))
+            && (slora_openai_tools(root, req, err) != SLORA_OK
+                || slora_openai_prediction(root, req, err) != SLORA_OK)))
     {
         goto done;
     }
@@ -617,9 +623,7 @@ static int
 slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    char               *p;
-    size_t              len, n;
-    cJSON              *part, *text;
+    char                what[48];
     slora_openai_str_t  s;
 
     if (content == NULL || cJSON_IsNull(content)) {
@@ -628,16 +632,36 @@ slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
         return SLORA_OK;
     }
 
-    if (!cJSON_IsArray(content)) {
-        if (slora_openai_string(content, "messages.content", &s, req, err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
+    snprintf(what, sizeof(what), "messages[%zu].content", i);
 
-        cm->content = s.data;
-        cm->content_len = s.len;
-        return SLORA_OK;
+    if (slora_openai_text(content, "messages.content", what, &s, req, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    cm->content = s.data;
+    cm->content_len = s.len;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A content: a string, or an array of text parts ({"type": "text",
+ * "text": ...}) joined; param names it in errors, what in their
+ * messages.
+ */
+static int
+slora_openai_text(cJSON *content, const char *param, const char *what,
+    slora_openai_str_t *out, slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    char    *p;
+    size_t   len, n;
+    cJSON   *part, *text;
+
+    if (!cJSON_IsArray(content)) {
+        return slora_openai_string(content, param, out, req, err);
     }
 
     len = 0;
@@ -647,9 +671,8 @@ slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
 
         if (!cJSON_IsString(text)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "messages.content",
-                                     "messages[%zu].content parts must be"
-                                     " text parts", i);
+                                     "invalid_type", param,
+                                     "%s parts must be text parts", what);
         }
 
         len += strlen(text->valuestring);
@@ -660,7 +683,8 @@ slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
         return slora_openai_nomem(err);
     }
 
-    cm->content = p;
+    out->data = p;
+    out->len = len;
 
     cJSON_ArrayForEach(part, content) {
         text = cJSON_GetObjectItemCaseSensitive(part, "text");
@@ -670,15 +694,49 @@ slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
     }
 
     *p = '\0';
-    cm->content_len = len;
 
-    if (!slora_openai_utf8_valid(cm->content, len)) {
+    if (!slora_openai_utf8_valid(out->data, len)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
-                                 "messages.content", "messages[%zu].content"
-                                 " is not valid UTF-8", i);
+                                 param, "%s is not valid UTF-8", what);
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * OpenAI's predicted outputs (chat): prediction {"type": "content",
+ * "content": text}, what the answer is expected to be, mostly (an edited
+ * text's original); the engine checks drafts from it several tokens a
+ * step (slora_draft.h). Null or absent: none.
+ */
+static int
+slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON  *item, *type, *content;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "prediction");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    content = cJSON_GetObjectItemCaseSensitive(item, "content");
+
+    if (!cJSON_IsObject(item) || !cJSON_IsString(type)
+        || strcmp(type->valuestring, "content") != 0
+        || !(cJSON_IsString(content) || cJSON_IsArray(content)))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "prediction", "prediction must be "
+                                 "{\"type\": \"content\", \"content\": a "
+                                 "string or text parts}");
+    }
+
+    return slora_openai_text(content, "prediction", "prediction.content",
+                             &req->prediction, req, err);
 }
 
 

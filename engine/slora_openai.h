@@ -160,6 +160,10 @@ typedef struct {
     slora_openai_str_t    resp_prev;        /* previous_response_id, or
                                                data NULL */
     unsigned              resp_store:1;     /* store: not false */
+    slora_openai_str_t    prediction;       /* chat: the text the answer
+                                               is expected to be, mostly
+                                               (predicted outputs); data
+                                               NULL: none */
 
     slora_openai_block_t *arena;
 } slora_openai_req_t;

@@ -495,7 +495,7 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
  * tool_choice "none" or "auto". (Chat's logprobs and top_logprobs, and a
  * completion's logprobs and echo, are served: slora_openai_logprobs; so are
  * logit_bias and response_format; chat's tools and tool_choice:
- * slora_openai_tools.)
+ * slora_openai_tools; chat's prediction: slora_openai_prediction.)
  */
 int
 slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
@@ -514,13 +514,14 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         name = fields[i];
 
-        /* chat's top_logprobs and tools are served, and a completion's
-         * echo */
+        /* chat's top_logprobs, tools and prediction are served, and a
+         * completion's echo */
         if (strcmp(name, kind == SLORA_OPENAI_CHAT ? "top_logprobs" : "echo")
             == 0
             || (kind == SLORA_OPENAI_CHAT
                 && (strcmp(name, "tools") == 0
-                    || strcmp(name, "tool_choice") == 0)))
+                    || strcmp(name, "tool_choice") == 0
+                    || strcmp(name, "prediction") == 0)))
         {
             continue;
         }

@@ -328,6 +328,9 @@ slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
         s->t_end_ns = 0;
         s->logprobs = -1;
         s->n_cached = 0;
+        s->n_prediction = 0;
+        s->accepted_prediction = 0;
+        s->rejected_prediction = 0;
         s->schema_len = 0;
 
         atomic_fetch_add(&q->slots_used, 1);

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      25
+#define SLORA_QUEUE_VERSION      26
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -189,6 +189,15 @@ typedef struct {
     int32_t            max_tokens;
     int32_t            min_tokens;      /* stop ids held back until then */
     int32_t            n_prompt;
+    int32_t            n_prediction;    /* a prediction of the output
+                                           (slora_request_t.prediction):
+                                           its tokens follow the prompt's
+                                           in the slot's prompt buffer */
+    int32_t            accepted_prediction; /* written by the engine
+                                           before it finishes the slot:
+                                           the prediction's draft tokens
+                                           taken, */
+    int32_t            rejected_prediction; /* and computed, not taken */
     int32_t            n_cached;        /* of the prompt, the tokens taken
                                            from the prefix cache: written
                                            by the engine before it

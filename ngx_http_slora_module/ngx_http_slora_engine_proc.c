@@ -588,6 +588,9 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     }
 
     if (s->n_prompt <= 0 || (uint32_t) s->n_prompt > ec->q->geom.prompt_cap
+        || s->n_prediction < 0
+        || (uint32_t) s->n_prediction > ec->q->geom.prompt_cap
+                                        - (uint32_t) s->n_prompt
         || (s->prompt_logprobs != 0 && s->prompt_logprobs != 1)
         || s->max_tokens < (s->prompt_logprobs ? 0 : 1)
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
@@ -615,6 +618,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.tenant = s->tenant[0] ? s->tenant : NULL;
     req.prompt = slora_queue_prompt(ec->q, i);
     req.n_prompt = s->n_prompt;
+    req.prediction = req.prompt + s->n_prompt;
+    req.n_prediction = s->n_prediction;
     req.stop_ids = s->stop_ids;
     req.n_stop_ids = s->n_stop_ids;
     req.sampling.temperature = s->temperature;
@@ -1157,6 +1162,9 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
             /* a stop id first: no TOKEN said it */
             s->n_cached = ev->cached_tokens;
         }
+
+        s->accepted_prediction = ev->accepted_prediction;
+        s->rejected_prediction = ev->rejected_prediction;
 
         slora_queue_finish(ec->q, i, ev->finish);
         ec->active[i] = 0;

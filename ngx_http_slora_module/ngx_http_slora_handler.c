@@ -608,8 +608,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_err_t *e)
 {
     u_char                      *p;
-    int32_t                      n, n_all, n_ctx, limit;
+    int32_t                      n, n_all, n_ctx, limit, n_pred, *pred;
     ngx_str_t                    text, adapter, model;
+    slora_err_t                  err;
     ngx_uint_t                   i, k, names, n_prompts;
     slora_slot_t                *s;
     slora_queue_t               *q;
@@ -771,6 +772,33 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         }
     }
 
+    /* a prediction's token ids, which follow each prompt's in its slot
+     * as far as they fit: a prediction only saves steps */
+
+    n_pred = 0;
+    pred = NULL;
+
+    if (req->prediction.data != NULL) {
+        pred = ngx_palloc(r->pool, n_ctx * sizeof(int32_t));
+        if (pred == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (slora_tokenizer_encode(smcf->tokenizer, req->prediction.data,
+                                   req->prediction.len, 0, 0, pred, n_ctx,
+                                   &n_pred, &err)
+            == SLORA_ERROR)
+        {
+            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request_error",
+                                       "invalid_value", "prediction",
+                                       "The prediction cannot be tokenized:"
+                                       " %s", err.msg);
+        }
+
+        n_pred = ngx_min(n_pred, n_ctx);
+    }
+
     /* logit_bias and stop_token_ids: tokens the tokenizer has */
 
     if (ngx_http_slora_vocab_ids(smcf, req->stop_ids, req->n_stop_ids,
@@ -799,6 +827,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->n_prompt = n_all;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
+    ctx->prediction = req->prediction.data != NULL;
     ctx->logprobs = req->logprobs;
     ctx->echo = req->echo;
     ctx->tools = req->tools;
@@ -937,6 +966,13 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->n_stop_ids += req->n_stop_ids;
         ngx_memcpy(slora_queue_prompt(q, ch->slot), pi->ids,
                    pi->n * sizeof(int32_t));
+        s->n_prediction = ngx_min(n_pred,
+                                  (int32_t) q->geom.prompt_cap - pi->n);
+
+        if (s->n_prediction > 0) {
+            ngx_memcpy(slora_queue_prompt(q, ch->slot) + pi->n, pred,
+                       s->n_prediction * sizeof(int32_t));
+        }
     }
 
     if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {

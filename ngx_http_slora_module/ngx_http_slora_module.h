@@ -181,6 +181,10 @@ typedef struct {
     int32_t                    n_done;        /* output tokens consumed */
     int32_t                    n_cached;      /* prompt tokens from the
                                                  prefix cache (the slot's) */
+    int32_t                    accepted;      /* the prediction's draft
+                                                 tokens taken (the
+                                                 slot's, at the end), */
+    int32_t                    rejected;      /* and not */
     int64_t                    t_last_ns;
     const char                *finish;        /* "stop", "length", NULL */
 
@@ -271,6 +275,8 @@ struct ngx_http_slora_ctx_s {
 
     unsigned                   stream:1;
     unsigned                   include_usage:1;
+    unsigned                   prediction:1;  /* usage says what came of
+                                                 it */
     unsigned                   logprobs:1;
     unsigned                   echo:1;        /* a completion's prompt
                                                  comes first */

@@ -19,7 +19,7 @@
 #include "ngx_http_slora_text.h"
 
 
-#define NGX_HTTP_SLORA_JSON_OVERHEAD  512
+#define NGX_HTTP_SLORA_JSON_OVERHEAD  640
 
 
 static u_char *ngx_http_slora_head_json(u_char *p,
@@ -441,15 +441,37 @@ ngx_http_slora_head_json(u_char *p, ngx_http_slora_ctx_t *ctx,
 static u_char *
 ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
 {
-    int32_t  n;
+    int32_t     n, accepted, rejected;
+    ngx_uint_t  i;
 
     n = ngx_http_slora_completion_tokens(ctx);
 
-    return ngx_sprintf(p, "\"usage\":{\"prompt_tokens\":%D,"
-                       "\"completion_tokens\":%D,\"total_tokens\":%D,"
-                       "\"prompt_tokens_details\":{\"cached_tokens\":%D}}",
-                       ctx->n_prompt, n, ctx->n_prompt + n,
-                       ngx_http_slora_cached_tokens(ctx));
+    p = ngx_sprintf(p, "\"usage\":{\"prompt_tokens\":%D,"
+                    "\"completion_tokens\":%D,\"total_tokens\":%D,"
+                    "\"prompt_tokens_details\":{\"cached_tokens\":%D}",
+                    ctx->n_prompt, n, ctx->n_prompt + n,
+                    ngx_http_slora_cached_tokens(ctx));
+
+    if (ctx->prediction) {
+        /* OpenAI's: the prediction's tokens the answer took, and those
+         * it did not */
+        accepted = 0;
+        rejected = 0;
+
+        for (i = 0; i < ctx->n_choices; i++) {
+            accepted += ctx->choice[i].accepted;
+            rejected += ctx->choice[i].rejected;
+        }
+
+        p = ngx_sprintf(p, ",\"completion_tokens_details\":"
+                        "{\"accepted_prediction_tokens\":%D,"
+                        "\"rejected_prediction_tokens\":%D}",
+                        accepted, rejected);
+    }
+
+    *p++ = '}';
+
+    return p;
 }
 
 

@@ -462,6 +462,8 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                                                           : "stop";
             /* an answer that stopped before any token has it from DONE */
             ch->n_cached = s->n_cached;
+            ch->accepted = s->accepted_prediction;
+            ch->rejected = s->rejected_prediction;
 
             /* what the detokenizer holds back belongs to the text, unless
              * a stop string cut it */

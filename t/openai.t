@@ -103,6 +103,13 @@ my @WANT_CHECKS = (
     'tools conversation: the call and the result are in the prompt',
     'tools required with a lookahead raises BadRequestError naming it',
     (map {
+        ("prediction $_: the answer without it, most of its tokens taken "
+         . 'from the prediction',
+         "prediction $_ stream: the same text, the same "
+         . 'completion_tokens_details')
+    } 'base', 'tuned'),
+    'a completion\'s prediction raises BadRequestError naming it',
+    (map {
         ("continue_final_message $_: the rest of the greedy answer, the "
          . 'prompt 6 tokens longer',
          "continue_final_message $_ with the generation prompt raises "

@@ -831,6 +831,43 @@ def prefill(client, model):
               and e.body.get("param") == "continue_final_message", e.body)
 
 
+def prediction(client, model):
+    """OpenAI's predicted outputs: an answer asked again with an edit of
+    it as the prediction is the same answer, most of its tokens taken from
+    the prediction (usage's completion_tokens_details), streamed the same;
+    without a prediction usage has no such details."""
+    kw = dict(model=model, max_tokens=96, temperature=0, messages=[
+        {"role": "user", "content": "Write a Python function that adds "
+                                    "two numbers."}])
+    ref = client.chat.completions.create(**kw)
+    want = ref.choices[0].message.content or ""
+    cut = len(want) // 3
+    edited = want[:cut] + "\n# added\n" + want[cut:]
+    pr = {"type": "content", "content": edited}
+    r = client.chat.completions.create(prediction=pr, **kw)
+    d = r.usage.completion_tokens_details
+    check(f"prediction {model}: the answer without it, most of its "
+          "tokens taken from the prediction",
+          r.choices[0].message.content == want
+          and r.choices[0].finish_reason == ref.choices[0].finish_reason
+          and r.usage.completion_tokens == ref.usage.completion_tokens
+          and d is not None
+          and d.accepted_prediction_tokens * 2 > r.usage.completion_tokens
+          and d.rejected_prediction_tokens >= 0
+          and ref.usage.completion_tokens_details is None,
+          (r.choices[0].message.content, want, d))
+    text, usage = "", None
+    for chunk in client.chat.completions.create(
+            prediction=pr, stream=True, stream_options={"include_usage": True},
+            **kw):
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+        usage = chunk.usage or usage
+    check(f"prediction {model} stream: the same text, the same "
+          "completion_tokens_details", text == want and usage is not None
+          and usage.completion_tokens_details == d, (text, usage))
+
+
 def errors(client):
     try:
         client.chat.completions.create(
@@ -857,6 +894,19 @@ def errors(client):
     except openai.APIError as e:
         check("max_tokens=0 raises BadRequestError", False, repr(e))
 
+    name = "a completion's prediction raises BadRequestError naming it"
+    try:
+        client.completions.create(
+            model="base", prompt="def f(", max_tokens=4,
+            extra_body={"prediction": {"type": "content", "content": "x"}})
+        check(name, False, "no exception")
+    except openai.BadRequestError as e:
+        check(name, isinstance(e.body, dict)
+              and e.body.get("param") == "prediction"
+              and e.body.get("code") == "unsupported_parameter", e.body)
+    except openai.APIError as e:
+        check(name, False, repr(e))
+
 
 def main():
     base_url, adapter = sys.argv[1], sys.argv[2]
@@ -881,6 +931,8 @@ def main():
     tools(client, adapter)
     prefill(client, "base")
     prefill(client, adapter)
+    prediction(client, "base")
+    prediction(client, adapter)
     errors(client)
 
 

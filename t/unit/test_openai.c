@@ -451,6 +451,29 @@ static const bad_case_t  bad_cases[] = {
     { "completions: suffix", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\"}",
       400, "unsupported_parameter", "suffix" },
+    { "completions: prediction (chat's alone)", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"prediction\":"
+      "{\"type\":\"content\",\"content\":\"x\"}}",
+      400, "unsupported_parameter", "prediction" },
+    { "chat: prediction a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"prediction\":\"x\"}",
+      400, "invalid_value", "prediction" },
+    { "chat: prediction of another type", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"prediction\":"
+      "{\"type\":\"audio\",\"content\":\"x\"}}",
+      400, "invalid_value", "prediction" },
+    { "chat: prediction without content", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"prediction\":"
+      "{\"type\":\"content\"}}",
+      400, "invalid_value", "prediction" },
+    { "chat: prediction content a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"prediction\":"
+      "{\"type\":\"content\",\"content\":7}}",
+      400, "invalid_value", "prediction" },
+    { "chat: prediction parts not text", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"prediction\":"
+      "{\"type\":\"content\",\"content\":[{\"type\":\"image_url\"}]}}",
+      400, "invalid_type", "prediction" },
 };
 
 
@@ -666,6 +689,24 @@ test_chat(void)
     is_int(rc, SLORA_OK, "chat: logprobs false, tools [], tool_choice "
            "auto, response_format text, logit_bias {}: accepted");
     ok(!req.json, "response_format text is not JSON mode");
+    ok(req.prediction.data == NULL, "chat: prediction null is none");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"prediction\":"
+               "{\"type\":\"content\",\"content\":\"def f(x):\"}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.prediction.len == 9
+       && memcmp(req.prediction.data, "def f(x):", 9) == 0,
+       "chat: prediction's content, a string");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"prediction\":"
+               "{\"type\":\"content\",\"content\":[{\"type\":\"text\","
+               "\"text\":\"def \"},{\"type\":\"text\",\"text\":\"f():\"}]}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.prediction.len == 8
+       && memcmp(req.prediction.data, "def f():", 8) == 0,
+       "chat: prediction's content, text parts joined");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"

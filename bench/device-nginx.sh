@@ -13,7 +13,9 @@
 # only, with tok.gguf's tokenizer (SmolLM2's).
 #
 # SCORE=1 then times scoring texts (bench/score.py: echo with logprobs
-# against a plain completion of the same prompt).
+# against a plain completion of the same prompt); PREDICTION=1 what
+# chat's prediction saves (bench/prediction.py: the answer the same,
+# asked without and with four predictions).
 #
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
@@ -79,6 +81,9 @@ done
 # SCORE=1: what scoring a text (echo) costs against computing it
 [ "${SCORE:-0}" = 0 ] || python3 bench/score.py http://127.0.0.1:18080 base \
     "${SCORE_WORDS:-250,1500}" 3
+# PREDICTION=1: what a prediction of the answer saves
+[ "${PREDICTION:-0}" = 0 ] \
+    || python3 bench/prediction.py http://127.0.0.1:18080/v1 base 3
 
     kill -QUIT $pid
     wait $pid

@@ -5,10 +5,14 @@ without a prediction, then with four: the answer itself, the answer
 with an identifier renamed throughout (an edit that changes a token
 every line or so), the answer with a paragraph inserted in its middle,
 and an unrelated text. Every answer must be the one without a
-prediction (the run says so per row); the table gives the median
+prediction, or part from it only where bf16's drift can flip a
+near-tie (the GPU's verify steps and decode steps compute the same
+logits by different kernels): the run says per row where an answer
+parts and by how much the token it parts at led the runner-up without
+a prediction. The table gives the median
 seconds of `rounds` runs, tokens/s, the speed-up against no
 prediction, and the prediction tokens taken and rejected. Prints
-figures, asserts nothing but that the answers agree.
+figures, asserts nothing.
 
 usage: prediction.py [BASE_URL] [MODEL] [ROUNDS]
        (http://127.0.0.1:8080/v1, base, 3)
@@ -46,6 +50,36 @@ def ask(base, model, content, prediction=None):
             d.get("rejected_prediction_tokens", 0))
 
 
+def margins(base, model, content):
+    """The answer without a prediction, token by token, with each token's
+    lead over the runner-up (log-probabilities; greedy, so the pick is
+    the top one)."""
+    body = {"model": model, "temperature": 0, "max_tokens": 256,
+            "logprobs": True, "top_logprobs": 2,
+            "messages": [{"role": "user", "content": content}]}
+    req = urllib.request.Request(base + "/chat/completions",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        out = json.load(r)
+    return [(e["token"], e["top_logprobs"][0]["logprob"]
+             - e["top_logprobs"][1]["logprob"])
+            for e in out["choices"][0]["logprobs"]["content"]]
+
+
+def parting(want, got, toks):
+    """Where got parts from want: the token of want it parts at and that
+    token's lead over the runner-up, as "token k (lead m)"."""
+    c = next((i for i, (a, b) in enumerate(zip(want, got)) if a != b),
+             min(len(want), len(got)))
+    n = 0
+    for k, (t, lead) in enumerate(toks):
+        n += len(t)
+        if n > c:
+            return f"token {k} (lead {lead:.3f})"
+    return f"at its end ({len(toks)} tokens)"
+
+
 def renamed(text):
     """An identifier renamed throughout: the first word of 4+ letters that
     recurs, else every "the"."""
@@ -77,15 +111,21 @@ def main():
                  ("unrelated", TASKS[(k + 1) % len(TASKS)] * 8)]
         plain = None
 
+        toks = None
+
         for name, pred in kinds:
             runs = [ask(base, model, task, pred) for _ in range(rounds)]
             secs = statistics.median(r[1] for r in runs)
             n = runs[0][2]
             plain = plain or secs
+            bad = next((r[0] for r in runs if r[0] != want), None)
+            if bad is not None:
+                toks = toks or margins(base, model, task)
             print(f"| {k + 1} | {name} | {n} | {secs:.3f} | "
                   f"{n / secs:.1f} | {plain / secs:.2f}x | {runs[0][3]} | "
                   f"{runs[0][4]} | "
-                  f"{'yes' if all(r[0] == want for r in runs) else 'NO'} |")
+                  + ("yes" if bad is None
+                     else "parts at " + parting(want, bad, toks)) + " |")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@
  * request's last token and a draft of the tokens the prediction says
  * come next in one step, takes every position's pick, and keeps the
  * draft's tokens as far as they equal the picks, then the first pick
- * that differs: the output is the one it would be without a draft, in
- * fewer steps where the prediction is right.
+ * that differs: the output is the one it would be without a draft (the
+ * CPU backend's kernels give a position the same logits in a chunk as
+ * alone; a GPU's may differ in bf16 at a near-tie), in fewer steps where
+ * the prediction is right.
  *
  * The one idea: a cursor into the prediction says where the output
  * stands in it. The output's newest token moves it on where it is the

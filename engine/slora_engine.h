@@ -202,8 +202,11 @@ typedef struct {
                                        and kept as far as they are what
                                        would have been picked
                                        (slora_draft.h). The output is the
-                                       same as without; DONE events count
-                                       the draft tokens taken and not.
+                                       same as without (on the CPU; a
+                                       GPU's verify steps may flip a
+                                       bf16 near-tie, as batching may);
+                                       DONE events count the draft tokens
+                                       taken and not.
                                        Requests that need their rows on
                                        the host (penalties, log-
                                        probabilities, min_tokens, JSON)

@@ -824,6 +824,8 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->prefix_lookups = ps.lookups;
     st->prefix_hit_tokens = ps.hit_tokens;
     st->prefix_evictions = ps.evictions;
+    st->prediction_accepted = e->draft_accepted;
+    st->prediction_rejected = e->draft_rejected;
 
     slora_catalog_stats(e->catalog, &cs);
 
@@ -1425,6 +1427,8 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
     }
 
     slora_draft_taken(&q->draft, it->draft, taken);
+    e->draft_accepted += (uint64_t) taken;
+    e->draft_rejected += (uint64_t) (it->draft - taken);
 
     if (!slora_sampling_greedy(&q->sampling)) {
         q->rng = q->rng_before;

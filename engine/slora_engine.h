@@ -370,6 +370,9 @@ typedef struct {
                                                indexes, held or not */
     uint64_t          prefix_lookups;       /* admissions that looked */
     uint64_t          prefix_hit_tokens;    /* tokens they took from it */
+    uint64_t          prediction_accepted;  /* predictions' draft tokens
+                                               taken (slora_draft.h), */
+    uint64_t          prediction_rejected;  /* and computed, not taken */
     uint64_t          prefix_evictions;     /* pages reclaimed from it */
 } slora_engine_stats_t;
 

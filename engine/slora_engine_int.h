@@ -158,6 +158,9 @@ struct slora_engine_s {
     uint64_t                steps;
     uint64_t                tokens_prefilled;
     uint64_t                tokens_decoded;
+    uint64_t                draft_accepted; /* predictions' draft tokens
+                                               taken, */
+    uint64_t                draft_rejected; /* and not */
     int64_t                 last_step_ns;
     int64_t                 last_step_device_ns;
     int32_t                 last_step_captured;

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      26
+#define SLORA_QUEUE_VERSION      27
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -339,6 +339,9 @@ typedef struct {
     _Atomic uint64_t   prefix_lookups;      /* admissions that looked */
     _Atomic uint64_t   prefix_hit_tokens;   /* prompt tokens it gave */
     _Atomic uint64_t   prefix_evictions;    /* pages reclaimed from it */
+    _Atomic uint64_t   prediction_accepted; /* predictions' draft tokens
+                                               taken, */
+    _Atomic uint64_t   prediction_rejected; /* and not */
     _Atomic int64_t    model_step_ns;       /* the step-time model: a
                                                step's own time, */
     _Atomic int64_t    model_token_ns;      /* a token's, */

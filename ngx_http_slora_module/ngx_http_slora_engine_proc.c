@@ -1298,6 +1298,10 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
                           memory_order_relaxed);
     atomic_store_explicit(&q->prefix_evictions, st.prefix_evictions,
                           memory_order_relaxed);
+    atomic_store_explicit(&q->prediction_accepted, st.prediction_accepted,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->prediction_rejected, st.prediction_rejected,
+                          memory_order_relaxed);
     atomic_store_explicit(&q->model_step_ns, st.model_step_ns,
                           memory_order_relaxed);
     atomic_store_explicit(&q->model_token_ns, st.model_token_ns,

@@ -196,6 +196,41 @@ python_checks('responses_client.py', [
     'an unknown model raises NotFoundError',
 ], "http://127.0.0.1:$PORT/v1", 'tuned');
 
+# chat's prediction: /status and /metrics count the draft tokens its
+# answers took and did not, as their usage says
+{
+    my $before = $s->status;
+    my %b = (model => 'tuned', temperature => 0, max_tokens => 48,
+             messages => [{ role => 'user',
+                            content => 'Write a Python function that adds '
+                                       . 'two numbers.' }]);
+    my $ref = json_req($PORT, '/v1/chat/completions', \%b);
+    my $text = $ref->{json} ? $ref->{json}{choices}[0]{message}{content}
+                            : '';
+    my $r = json_req($PORT, '/v1/chat/completions',
+                     { %b, prediction => { type => 'content',
+                                           content => "$text\n# more" } });
+    my $d = $r->{json} ? $r->{json}{usage}{completion_tokens_details} : {};
+    my $after = $s->status;
+    ok($d->{accepted_prediction_tokens}
+       && $after->{prediction}{accepted} - $before->{prediction}{accepted}
+          == $d->{accepted_prediction_tokens}
+       && $after->{prediction}{rejected} - $before->{prediction}{rejected}
+          == $d->{rejected_prediction_tokens},
+       "/status's prediction counts what the answer's usage says ("
+       . ($d->{accepted_prediction_tokens} // '?') . ' taken, '
+       . ($d->{rejected_prediction_tokens} // '?') . ' not)')
+        or diag(json_encode([$before->{prediction}, $after->{prediction},
+                             $d]));
+    my $m = http_req($PORT, 'GET', '/metrics');
+    like($m->{body},
+         qr/^slora_prediction_tokens_total\{kind="accepted"\}
+             \ \Q$after->{prediction}{accepted}\E\n
+             slora_prediction_tokens_total\{kind="rejected"\}
+             \ \Q$after->{prediction}{rejected}\E$/mx,
+         '/metrics has the same counts');
+}
+
 # ignore_eos (vLLM's extension): an answer that ends on SmolLM2's
 # end-of-text runs on to max_tokens instead, the same text first.
 {

@@ -186,6 +186,16 @@ def status(port):
         return json.load(resp)
 
 
+def status_until(port, cond, seconds):
+    """Whether the status comes to satisfy cond within seconds."""
+    end = time.time() + seconds
+    while time.time() < end:
+        if cond(status(port)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def chat(model, prompt, max_tokens, **kw):
     return dict(model=model, max_tokens=max_tokens, temperature=0,
                 messages=[{"role": "user", "content": prompt}], **kw)
@@ -260,13 +270,8 @@ def main():
     s = c.request(path, json.dumps(long).encode())
     c.pump(lambda: c.streams[s]["body"].count(b"data: ") >= 5)
     c.reset(s)
-    freed = False
-    for _ in range(50):
-        st = status(port)
-        if st["slots"]["used"] == 0 and st["requests"]["running"] == 0:
-            freed = True
-            break
-        time.sleep(0.1)
+    freed = status_until(port, lambda st: st["slots"]["used"] == 0
+                         and st["requests"]["running"] == 0, 5)
     spent = status(port)["tokens"]["completion"] - before
     time.sleep(1.0)
     later = status(port)["tokens"]["completion"] - before
@@ -316,13 +321,8 @@ def main():
     t0 = time.time()
     _, other = http1(port, path, req)
     waited = time.time() - t0
-    idle = False
-    for _ in range(100):
-        st = status(port)
-        if st["requests"]["running"] == 0 and st["pool"]["pages_kv"] == 0:
-            idle = True
-            break
-        time.sleep(0.1)
+    idle = status_until(port, lambda st: st["requests"]["running"] == 0
+                        and st["pool"]["pages_kv"] == 0, 10)
     slow.pump(lambda: False, timeout=0.2)
     held = slow.streams[s]["body"]
     slow.grant(s, 1 << 20)

@@ -490,7 +490,8 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
  * Fields that ask for what this server does not do: refused with 400
  * unsupported_parameter rather than ignored, since a client asking for
  * prompt log-probabilities or tool calls would otherwise take an answer
- * without them for one with them. Their neutral values, which clients
+ * without them for one with them, or one asking to store a completion
+ * would look for it later in vain. Their neutral values, which clients
  * send by default, pass: false, 0, null, "", [], {}, best_of 1,
  * tool_choice "none" or "auto". (Chat's logprobs and top_logprobs, and a
  * completion's logprobs and echo, are served: slora_openai_logprobs; so are
@@ -508,7 +509,7 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
 
     static const char  *fields[] = {
         "top_logprobs", "echo", "best_of", "suffix", "tools", "functions",
-        "tool_choice", "function_call", "audio", "prediction"
+        "tool_choice", "function_call", "audio", "prediction", "store"
     };
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -551,8 +552,12 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
         if (asks) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "unsupported_parameter", name,
-                                     "%s is not supported by this server",
-                                     name);
+                                     "%s is not supported by this server%s",
+                                     name,
+                                     strcmp(name, "store") == 0
+                                     ? " (no completion is kept; the"
+                                       " Responses API stores responses)"
+                                     : "");
         }
     }
 

@@ -451,6 +451,12 @@ static const bad_case_t  bad_cases[] = {
     { "completions: suffix", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\"}",
       400, "unsupported_parameter", "suffix" },
+    { "chat: store true (no completion is kept)", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"store\":true}",
+      400, "unsupported_parameter", "store" },
+    { "completions: store true", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"store\":true}",
+      400, "unsupported_parameter", "store" },
     { "completions: prediction (chat's alone)", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"prediction\":"
       "{\"type\":\"content\",\"content\":\"x\"}}",
@@ -685,7 +691,8 @@ test_chat(void)
                "\"top_logprobs\":0,\"tools\":[],\"tool_choice\":\"auto\","
                "\"functions\":null,\"function_call\":\"none\","
                "\"response_format\":{\"type\":\"text\"},\"logit_bias\":{},"
-               "\"audio\":null,\"prediction\":null}", &req, &err);
+               "\"audio\":null,\"prediction\":null,\"store\":false}", &req,
+               &err);
     is_int(rc, SLORA_OK, "chat: logprobs false, tools [], tool_choice "
            "auto, response_format text, logit_bias {}: accepted");
     ok(!req.json, "response_format text is not JSON mode");

@@ -222,6 +222,17 @@ python_checks('responses_client.py', [
        . ($d->{rejected_prediction_tokens} // '?') . ' not)')
         or diag(json_encode([$before->{prediction}, $after->{prediction},
                              $d]));
+    # a prediction longer than the context is cut to what fits beside
+    # the prompt: the same answer
+    my $long = json_req($PORT, '/v1/chat/completions',
+                        { %b, prediction => { type => 'content',
+                                              content => $text x 60 } });
+    ok($long->{status} == 200 && $long->{json}
+       && $long->{json}{choices}[0]{message}{content} eq $text,
+       'a prediction of some ' . 60 * length($text) . ' bytes, over the '
+       . 'context: the same answer')
+        or diag($long->{body});
+    $after = $s->status;
     my $m = http_req($PORT, 'GET', '/metrics');
     like($m->{body},
          qr/^slora_prediction_tokens_total\{kind="accepted"\}

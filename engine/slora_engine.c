@@ -34,27 +34,14 @@
 static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_refuse(slora_event_cb cb, void *data,
     const slora_req_t *r);
-static void slora_engine_end(slora_engine_t *e, slora_engine_req_t *q);
 static void slora_engine_peaks(slora_engine_t *e);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data);
 static void slora_engine_picks(slora_engine_t *e,
     const slora_sched_step_t *step, slora_batch_t *batch);
-static float slora_engine_margin(const float *logits, int32_t vocab);
 static void slora_engine_scores(slora_engine_t *e,
     const slora_sched_item_t *it, int32_t first, slora_event_cb cb,
     void *data);
-static int slora_engine_on_host(const slora_engine_t *e,
-    const slora_engine_req_t *q);
-static void slora_engine_drafts(slora_engine_t *e);
-static void slora_engine_verify(slora_engine_t *e,
-    const slora_sched_item_t *it, int32_t i, const slora_batch_t *batch,
-    slora_event_cb cb, void *data);
-static int slora_engine_take(slora_engine_t *e, slora_engine_req_t *q,
-    int32_t tok, const slora_engine_pick_t *pk, int32_t row,
-    slora_event_cb cb, void *data);
-static void slora_engine_done(slora_engine_req_t *q, int32_t tok,
-    slora_finish_e finish, slora_event_cb cb, void *data);
 
 
 slora_engine_t *
@@ -1028,7 +1015,7 @@ slora_engine_refuse(slora_event_cb cb, void *data, const slora_req_t *r)
 }
 
 
-static void
+void
 slora_engine_end(slora_engine_t *e, slora_engine_req_t *q)
 {
     slora_sched_finish(e->sched, &q->r);
@@ -1307,227 +1294,6 @@ slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
 }
 
 
-/*
- * Takes token tok as q's next (the pick of logits row row, pk the
- * host's pick or NULL): a stop id ends the request (DONE), JSON mode
- * follows it, else a TOKEN event; max_tokens reached ends it too.
- * Returns 1 when q ended (and is freed).
- */
-static int
-slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
-    const slora_engine_pick_t *pk, int32_t row, slora_event_cb cb,
-    void *data)
-{
-    int            stop;
-    int32_t        j;
-    slora_event_t  ev;
-
-    stop = 0;
-    for (j = 0; j < q->n_stop; j++) {
-        stop |= q->stop_ids[j] == tok;
-    }
-
-    if (!q->sampling.json && tok >= 0
-        && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
-    {
-        /* the trigger came: the schema holds from the next token */
-        q->sampling.json = 1;
-        slora_json_init(&q->json, q->schema);
-
-    } else if (q->sampling.json
-               && !(stop && slora_json_may_end(&q->json))
-               && (tok < 0 || !slora_json_feed_token(&q->json,
-                                                     e->json_vocab, tok)))
-    {
-        /* no token of the vocabulary goes on with the object */
-        slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
-                          SLORA_FINISH_NONE, "JSON mode: no token of "
-                          "the vocabulary continues the output",
-                          SLORA_ERRCODE_NONE);
-        slora_engine_end(e, q);
-        return 1;
-    }
-
-    q->r.tokens[q->r.n_tokens++] = tok;
-
-    if (stop) {
-        slora_engine_done(q, tok, SLORA_FINISH_STOP, cb, data);
-        slora_engine_end(e, q);
-        return 1;
-    }
-
-    if (cb != NULL) {
-        memset(&ev, 0, sizeof(ev));
-        ev.type = SLORA_EV_TOKEN;
-        ev.id = q->r.id;
-        ev.token = tok;
-        ev.cached_tokens = q->r.n_cached;
-
-        if (e->conf.margins) {
-            ev.margin = slora_engine_margin(e->logits
-                                            + (size_t) row
-                                              * e->model->cfg.vocab,
-                                            e->model->cfg.vocab);
-        }
-
-        if (q->top_logprobs >= 0 && pk != NULL) {
-            ev.logprob = pk->logprob;
-            ev.n_top = pk->n_top;
-            ev.top_ids = pk->top_ids;
-            ev.top_logprobs = pk->top_lp;
-        }
-
-        cb(data, &ev);
-    }
-
-    if (q->sampling.json && slora_json_done(&q->json)
-        && q->trigger.len > 0)
-    {
-        /* a lazy schema's value is whole: free until its trigger comes
-         * again */
-        q->sampling.json = 0;
-
-    } else if (q->sampling.json && slora_json_done(&q->json)) {
-        slora_engine_done(q, -1, SLORA_FINISH_STOP, cb, data);
-        slora_engine_end(e, q);
-        return 1;
-    }
-
-    if (q->r.n_tokens == q->r.cap) {
-        slora_engine_done(q, -1, SLORA_FINISH_LENGTH, cb, data);
-        slora_engine_end(e, q);
-        return 1;
-    }
-
-    return 0;
-}
-
-
-/*
- * Item i ran q's last token and its draft (slora_draft.h): the draft's
- * tokens stay as far as each is the pick of the row before it, then the
- * pick that differs (or, with the whole draft taken, the last row's)
- * comes too; the generator keeps one draw a token taken.
- */
-static void
-slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
-    int32_t i, const slora_batch_t *batch, slora_event_cb cb, void *data)
-{
-    int32_t              row, taken, j, *draft;
-    slora_engine_req_t  *q;
-
-    q = (slora_engine_req_t *) it->req;
-    row = e->seqs[i].logits_row;
-    draft = q->r.tokens + q->r.n_tokens - it->draft;
-
-    for (taken = 0; taken < it->draft && batch->ids[row + taken] == draft[taken];
-         taken++)
-    {
-        /* the draft's token is the pick */
-    }
-
-    slora_draft_taken(&q->draft, it->draft, taken);
-    e->draft_accepted += (uint64_t) taken;
-    e->draft_rejected += (uint64_t) (it->draft - taken);
-
-    if (!slora_sampling_greedy(&q->sampling)) {
-        q->rng = q->rng_before;
-        for (j = 0; j <= taken; j++) {
-            (void) slora_rng_uniform(&q->rng);
-        }
-    }
-
-    slora_sched_settle(e->sched, &q->r, taken);
-
-    for (j = 0; j <= taken; j++) {
-        if (slora_engine_take(e, q, batch->ids[row + j], NULL, row + j, cb,
-                              data))
-        {
-            return;
-        }
-    }
-}
-
-
-/*
- * Drafts for the running requests that decode with a prediction: set
- * after their last token, the plan runs them with it as far as the step
- * has room. None where the host picks the rows (penalties, log-
- * probabilities, held stops, margins), where JSON holds or may (a
- * schema), or where only the last token is left.
- */
-static void
-slora_engine_drafts(slora_engine_t *e)
-{
-    int32_t              n, room;
-    slora_req_t         *r;
-    slora_engine_req_t  *q;
-
-    if (e->conf.margins) {
-        return;
-    }
-
-    for (r = slora_sched_first(e->sched);
-         r != NULL && r->state == SLORA_REQ_RUNNING;
-         r = r->next)
-    {
-        q = (slora_engine_req_t *) r;
-
-        if (q->draft.n_pred == 0 || r->awaits || r->n_draft > 0
-            || r->n_tokens - r->n_computed != 1 || r->n_tokens <= r->n_prompt
-            || q->schema != NULL || slora_engine_on_host(e, q))
-        {
-            continue;
-        }
-
-        room = r->cap - r->n_tokens - 1;
-        n = slora_draft_propose(&q->draft, r->tokens, r->n_tokens,
-                                r->n_tokens - r->n_prompt,
-                                r->tokens + r->n_tokens,
-                                room < SLORA_DRAFT_MAX ? room
-                                                       : SLORA_DRAFT_MAX);
-        r->n_tokens += n;
-        r->n_draft = n;
-    }
-}
-
-
-/* Whether q's pick is the host's: a penalty or a bias, log-
- * probabilities, stop ids held back, or a draw the backend cannot make. */
-static int
-slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
-{
-    return q->top_logprobs >= 0
-           || !slora_sampling_plain(&q->sampling)
-           || slora_engine_holds_stops(q)
-           || (!slora_sampling_greedy(&q->sampling) && !e->backend->draws);
-}
-
-
-/* q's DONE event: its token (a stop id, or -1), why, the prompt's cached
- * tokens and its drafts' tokens taken and not. */
-static void
-slora_engine_done(slora_engine_req_t *q, int32_t tok, slora_finish_e finish,
-    slora_event_cb cb, void *data)
-{
-    slora_event_t  ev;
-
-    if (cb == NULL) {
-        return;
-    }
-
-    memset(&ev, 0, sizeof(ev));
-    ev.type = SLORA_EV_DONE;
-    ev.id = q->r.id;
-    ev.token = tok;
-    ev.finish = finish;
-    ev.cached_tokens = q->r.n_cached;
-    ev.accepted_prediction = (int32_t) q->draft.accepted;
-    ev.rejected_prediction = (int32_t) q->draft.rejected;
-    cb(data, &ev);
-}
-
-
 /* SCORE events for the prompt rows of an item from row first on (all of
  * its rows but a last one that picks), in the prompt's order. */
 static void
@@ -1558,29 +1324,4 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
         ev.top_logprobs = sc->top_lp;
         cb(data, &ev);
     }
-}
-
-
-/* The largest logit less the second largest: how near a greedy choice
- * was to going the other way. */
-static float
-slora_engine_margin(const float *logits, int32_t vocab)
-{
-    float    a, b;
-    int32_t  i;
-
-    a = -INFINITY;
-    b = -INFINITY;
-
-    for (i = 0; i < vocab; i++) {
-        if (logits[i] > a) {
-            b = a;
-            a = logits[i];
-
-        } else if (logits[i] > b) {
-            b = logits[i];
-        }
-    }
-
-    return a - b;
 }

@@ -1,9 +1,11 @@
 /*
- * slora_engine_int.h: the engine's private layout, shared by its two
- * files: slora_engine.c (life, submission, steps, stats) and
- * slora_engine_adapters.c (adapters by name through the catalog, requests
- * waiting on the catalog or on a read, prefetch and hints, the admin
- * operations).
+ * slora_engine_int.h: the engine's private layout, shared by its files:
+ * slora_engine.c (life, submission, steps, stats), slora_engine_take.c
+ * (what a step's picks do to their requests, drafts and their
+ * verifying), slora_engine_host.c (the rows worked out on the host) and
+ * slora_engine_adapters.c (adapters by name through the catalog,
+ * requests waiting on the catalog or on a read, prefetch and hints, the
+ * admin operations).
  */
 
 #ifndef SLORA_ENGINE_INT_H
@@ -178,6 +180,25 @@ struct slora_engine_s {
 
 
 int slora_engine_catalog(slora_engine_t *e, slora_err_t *err);
+/* Takes q out of the scheduler and frees it. */
+void slora_engine_end(slora_engine_t *e, slora_engine_req_t *q);
+
+/* slora_engine_take.c */
+/* Takes tok, the pick of logits row row (pk the host's pick, or NULL), as
+ * q's next token; 1 when q ended (and is freed). */
+int slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
+    const slora_engine_pick_t *pk, int32_t row, slora_event_cb cb,
+    void *data);
+/* Item i of the step ran q's last token and its draft: keeps the draft
+ * as far as it equals the picks, then the pick that differs. */
+void slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
+    int32_t i, const slora_batch_t *batch, slora_event_cb cb, void *data);
+/* Sets the drafts of the running requests with predictions, before the
+ * plan. */
+void slora_engine_drafts(slora_engine_t *e);
+/* Whether q's pick is the host's (slora_engine_picks). */
+int slora_engine_on_host(const slora_engine_t *e,
+    const slora_engine_req_t *q);
 void slora_engine_emit(slora_event_cb cb, void *data,
     slora_event_e type, uint64_t id, int32_t token, slora_finish_e finish,
     const char *error, slora_errcode_e code);

@@ -326,6 +326,10 @@ ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_slora_send_parse_err(ngx_http_request_t *r,
     slora_openai_err_t *oe);
 
+/* ngx_http_slora_models.c */
+ngx_int_t ngx_http_slora_models(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_model_path(ngx_http_request_t *r, ngx_str_t *id);
+
 /* ngx_http_slora_openai.c: each *_json writes at most *_max bytes */
 u_char *ngx_http_slora_json_str(u_char *p, const u_char *s, size_t len);
 u_char *ngx_http_slora_json_cstr(u_char *p, const char *s);

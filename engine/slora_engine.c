@@ -1079,7 +1079,7 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
     slora_batch_t *batch)
 {
     int32_t                    i, j, row;
-    int                        sampled, host;
+    int                        sampled, host, on_host;
     slora_engine_req_t        *q;
     const slora_sched_item_t  *it;
 
@@ -1126,16 +1126,18 @@ slora_engine_picks(slora_engine_t *e, const slora_sched_step_t *step,
             continue;
         }
 
-        /* the last token's row, and a draft's before it: picks */
+        /* the last token's row, and a draft's before it: picks, all
+         * the host's or all the backend's */
+        on_host = slora_engine_on_host(e, q);
+        host |= on_host;
+        sampled |= !on_host && !slora_sampling_greedy(&q->sampling);
+
         for (row = slora_engine_last_row(e, i) - it->draft;
              row <= slora_engine_last_row(e, i);
              row++)
         {
             e->score_tok[row] = -1;
-            e->host_rows[row] = slora_engine_on_host(e, q);
-            host |= e->host_rows[row];
-            sampled |= !e->host_rows[row]
-                       && !slora_sampling_greedy(&q->sampling);
+            e->host_rows[row] = (uint8_t) on_host;
         }
     }
 

@@ -54,6 +54,7 @@ static char                   root[300];
 static slora_model_config_t   mcfg;
 
 
+static slora_engine_t *engine_up(int cache, const char *what);
 static void on_event(void *data, const slora_event_t *ev);
 static uint64_t run(slora_engine_t *e, const dr_req_t *rq, int n,
     int together, dr_sink_t *ds);
@@ -101,7 +102,6 @@ test_drafts(void)
     uint32_t              x;
     uint64_t              steps_plain, steps_pred;
     slora_engine_t       *e;
-    slora_engine_conf_t   conf;
     dr_req_t              rq[NREQ];
     static dr_sink_t      ref, got, bat;
 
@@ -115,13 +115,7 @@ test_drafts(void)
         junk[i] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
     }
 
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = root;
-    conf.n_threads = 1;
-    conf.no_prefix_cache = 1;
-
-    e = tiny_engine_up(&conf, "drafts: engine up");
+    e = engine_up(0, "drafts: engine up");
     if (e == NULL) {
         return;
     }
@@ -260,7 +254,6 @@ test_prefix(void)
     int                   i;
     int32_t               prompt[20], turn[128], edit[160], n_edit;
     slora_engine_t       *e;
-    slora_engine_conf_t   conf;
     dr_req_t              rq[2];
     static dr_sink_t      first, on, off;
 
@@ -268,14 +261,8 @@ test_prefix(void)
         prompt[i] = (i * 37 + 5) % mcfg.vocab;
     }
 
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = root;
-    conf.n_threads = 1;
-    conf.no_prefix_cache = 1;
-
     /* without the cache: the first request and the next turn */
-    e = tiny_engine_up(&conf, "prefix: engine up without the cache");
+    e = engine_up(0, "prefix: engine up without the cache");
     if (e == NULL) {
         return;
     }
@@ -309,8 +296,7 @@ test_prefix(void)
     rq[0].pred = edit;
     rq[0].n_pred = n_edit;
 
-    conf.no_prefix_cache = 0;
-    e = tiny_engine_up(&conf, "prefix: engine up with the cache");
+    e = engine_up(1, "prefix: engine up with the cache");
     if (e == NULL) {
         return;
     }
@@ -325,6 +311,23 @@ test_prefix(void)
        "prefix: the next turn takes %d cached tokens, the pages that "
        "request computed, and answers as with the cache off",
        on.cached[0]);
+}
+
+
+/* The tiny model's engine, one thread, the adapters' folder, the prefix
+ * cache on or off. */
+static slora_engine_t *
+engine_up(int cache, const char *what)
+{
+    slora_engine_conf_t  conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = root;
+    conf.n_threads = 1;
+    conf.no_prefix_cache = !cache;
+
+    return tiny_engine_up(&conf, what);
 }
 
 

@@ -66,6 +66,9 @@ static const char  slora_generate_usage[] =
     "                        (OpenAI's predicted outputs): drafts from it\n"
     "                        are checked several tokens a step; the\n"
     "                        output is the same, the steps fewer\n"
+    "  --lookup 1            without a prediction, drafts from the\n"
+    "                        prompt and the output so far (prompt\n"
+    "                        lookup): the same output\n"
     "  --json 1              JSON mode: the output is one JSON object\n"
     "  --json-schema TEXT    the output is one object this JSON schema\n"
     "                        admits (as response_format json_schema)\n"
@@ -188,6 +191,10 @@ slora_cli_generate(int argc, char **argv)
 
         } else if (strcmp(opt, "--prediction") == 0) {
             prediction = val;
+
+        } else if (strcmp(opt, "--lookup") == 0) {
+            rc = slora_cli_number(val, 0, 1, &v);
+            conf.draft_lookup = (int) v;
 
         } else if (strcmp(opt, "--seed") == 0) {
             rc = slora_cli_number(val, 0, 1e15, &v);
@@ -398,6 +405,14 @@ slora_cli_generate(int argc, char **argv)
         fprintf(stderr, "slora generate: the prediction's %d tokens: %d "
                 "taken, %d rejected; %llu steps\n", n_pred, gs.accepted,
                 gs.rejected, (unsigned long long) st.steps);
+
+    } else if (conf.draft_lookup) {
+        slora_engine_stats(e, &st);
+        fprintf(stderr, "slora generate: lookup's drafts: %llu tokens "
+                "taken, %llu rejected; %llu steps\n",
+                (unsigned long long) st.lookup_accepted,
+                (unsigned long long) st.lookup_rejected,
+                (unsigned long long) st.steps);
     }
 
     fprintf(stderr, "slora generate: %d prompt tokens, %d generated in "

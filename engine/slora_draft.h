@@ -17,6 +17,13 @@
  * it stood on (else from the start), at which the prediction holds the
  * output's last few tokens, so the draft follows the output again once
  * it has rejoined the prediction.
+ *
+ * Without a prediction the engine may draft from the request's own
+ * tokens (prompt lookup, `speculate=lookup`): the same cursor walks the
+ * prompt and the output so far, and where it loses the output it goes
+ * to just after the latest earlier place that holds the output's last
+ * SLORA_DRAFT_MATCH tokens, so an answer that quotes its prompt, or
+ * repeats itself, is drafted from what it quotes.
  */
 
 #ifndef SLORA_DRAFT_H
@@ -29,13 +36,17 @@
 #define SLORA_DRAFT_MAX    16      /* draft tokens of one step, at most */
 #define SLORA_DRAFT_FIRST  4       /* a request's first draft length */
 #define SLORA_DRAFT_MATCH  3       /* output tokens that rejoin the
-                                      prediction, at most */
+                                      prediction, at most; lookup's
+                                      place, all of them */
 
 
 typedef struct {
-    const int32_t   *pred;          /* [n_pred] */
+    const int32_t   *pred;          /* [n_pred] (none in lookup) */
     int32_t          n_pred;
-    int32_t          at;            /* pred[0, at) is behind the output */
+    int32_t          at;            /* pred[0, at) is behind the output
+                                       (lookup: out[at] is the next
+                                       token's guess, at > 0) */
+    unsigned         lookup:1;      /* drafts from the output itself */
     int32_t          len;           /* the next draft's length: doubles
                                        while drafts are taken whole, halves
                                        when one is cut (1..SLORA_DRAFT_MAX) */
@@ -45,12 +56,17 @@ typedef struct {
 
 
 void slora_draft_init(slora_draft_t *d, const int32_t *pred, int32_t n_pred);
+void slora_draft_init_lookup(slora_draft_t *d);
+
+/* Whether d can draft at all: a prediction, or lookup. */
+#define slora_draft_on(d)  ((d)->n_pred > 0 || (d)->lookup)
 
 /*
  * The draft after the output so far, out[0, n_out) of which the last
  * n_new are new (generated, not the prompt; n_new >= 1): at most max
- * tokens into draft[]; returns how many (0: the prediction says
- * nothing here).
+ * tokens into draft[]; returns how many (0: the prediction, or the
+ * output, says nothing here). Lookup copies from out[] itself, so
+ * draft[] must not overlap out[0, n_out).
  */
 int32_t slora_draft_propose(slora_draft_t *d, const int32_t *out,
     int32_t n_out, int32_t n_new, int32_t *draft, int32_t max);

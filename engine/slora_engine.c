@@ -126,6 +126,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         goto failed;
     }
 
+    if (e->conf.lookup_running <= 0) {
+        e->conf.lookup_running = SLORA_ENGINE_LOOKUP_RUNNING;
+    }
+
     /* a backend that makes a random model's weights itself gets none
      * from the host (the 70B shape would be 280 GB of f32 there) */
     e->model = e->backend->makes_random
@@ -568,7 +572,13 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         memcpy(q->stop_ids + q->n_stop, req->prediction,
                (size_t) req->n_prediction * sizeof(int32_t));
     }
-    slora_draft_init(&q->draft, q->stop_ids + q->n_stop, req->n_prediction);
+    if (req->n_prediction == 0 && e->conf.draft_lookup) {
+        slora_draft_init_lookup(&q->draft);
+
+    } else {
+        slora_draft_init(&q->draft, q->stop_ids + q->n_stop,
+                         req->n_prediction);
+    }
 
     q->sampling = *sp;
     q->top_logprobs = req->logprobs ? req->top_logprobs : -1;
@@ -811,8 +821,10 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->prefix_lookups = ps.lookups;
     st->prefix_hit_tokens = ps.hit_tokens;
     st->prefix_evictions = ps.evictions;
-    st->prediction_accepted = e->draft_accepted;
-    st->prediction_rejected = e->draft_rejected;
+    st->prediction_accepted = e->prediction_accepted;
+    st->prediction_rejected = e->prediction_rejected;
+    st->lookup_accepted = e->lookup_accepted;
+    st->lookup_rejected = e->lookup_rejected;
 
     slora_catalog_stats(e->catalog, &cs);
 

@@ -72,6 +72,15 @@ typedef struct {
     int           no_prefetch;      /* 1: no prefetch threads */
     int           no_prefix_cache;  /* 1: every prompt computed whole
                                        (slora_prefix.h) */
+    int           draft_lookup;     /* 1: a request without a prediction
+                                       drafts from its own tokens (prompt
+                                       lookup, slora_draft.h), */
+    int32_t       lookup_running;   /* while the engine holds at most
+                                       this many requests, running or
+                                       waiting; 0: 1 (where a step has
+                                       few rows, drafts cost little
+                                       beside it; in a full one each
+                                       costs a row's share) */
     int32_t       prefetch_threads; /* 0: default (half the cores, 1 to
                                        4) */
 
@@ -373,6 +382,10 @@ typedef struct {
     uint64_t          prediction_accepted;  /* predictions' draft tokens
                                                taken (slora_draft.h), */
     uint64_t          prediction_rejected;  /* and computed, not taken */
+    uint64_t          lookup_accepted;      /* drafts from requests' own
+                                               tokens (speculate=lookup):
+                                               taken, */
+    uint64_t          lookup_rejected;      /* and computed, not taken */
     uint64_t          prefix_evictions;     /* pages reclaimed from it */
 } slora_engine_stats_t;
 

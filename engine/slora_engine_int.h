@@ -31,6 +31,15 @@
 #define SLORA_ENGINE_REAP           64
 #define SLORA_ENGINE_LOOKAHEAD      64      /* waiting requests prefetched */
 #define SLORA_ENGINE_WARM           16      /* and uploaded ahead */
+#define SLORA_ENGINE_LOOKUP_RUNNING 1       /* speculate=lookup drafts while
+                                               the engine holds this many
+                                               requests, at most (on the
+                                               CPU a row costs near half a
+                                               lone step; on a GPU a step
+                                               with drafts leaves the
+                                               decode graph: bench/
+                                               RESULTS.md, "Prompt
+                                               lookup") */
 #define SLORA_ENGINE_WARM_RESERVE   16      /* 1/16 of the pool stays free */
 #define SLORA_ENGINE_SCORE_ROWS     256     /* a step's logits rows for
                                                prompts' log-probabilities
@@ -160,9 +169,12 @@ struct slora_engine_s {
     uint64_t                steps;
     uint64_t                tokens_prefilled;
     uint64_t                tokens_decoded;
-    uint64_t                draft_accepted; /* predictions' draft tokens
+    uint64_t                prediction_accepted; /* predictions' draft
+                                               tokens taken, */
+    uint64_t                prediction_rejected; /* and not */
+    uint64_t                lookup_accepted; /* lookup's draft tokens
                                                taken, */
-    uint64_t                draft_rejected; /* and not */
+    uint64_t                lookup_rejected; /* and not */
     int64_t                 last_step_ns;
     int64_t                 last_step_device_ns;
     int32_t                 last_step_captured;

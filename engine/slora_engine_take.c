@@ -141,8 +141,15 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
     }
 
     slora_draft_taken(&q->draft, it->draft, taken);
-    e->draft_accepted += (uint64_t) taken;
-    e->draft_rejected += (uint64_t) (it->draft - taken);
+
+    if (q->draft.lookup) {
+        e->lookup_accepted += (uint64_t) taken;
+        e->lookup_rejected += (uint64_t) (it->draft - taken);
+
+    } else {
+        e->prediction_accepted += (uint64_t) taken;
+        e->prediction_rejected += (uint64_t) (it->draft - taken);
+    }
 
     if (!slora_sampling_greedy(&q->sampling)) {
         q->rng = q->rng_before;
@@ -164,8 +171,8 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
 
 
 /*
- * Drafts for the running requests that decode with a prediction: set
- * after their last token, the plan runs them with it as far as the step
+ * Drafts for the running requests that decode with a prediction, or
+ * with lookup (speculate=lookup): set after their last token, the plan runs them with it as far as the step
  * has room. None where the host picks the rows (penalties, log-
  * probabilities, held stops, margins), where JSON holds or may (a
  * schema), or where only the last token is left.
@@ -173,6 +180,7 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
 void
 slora_engine_drafts(slora_engine_t *e)
 {
+    int                  lookup;
     int32_t              n, room;
     slora_req_t         *r;
     slora_engine_req_t  *q;
@@ -181,13 +189,20 @@ slora_engine_drafts(slora_engine_t *e)
         return;
     }
 
+    /* lookup's drafts where the engine holds few requests: in a full
+     * step each costs a row's share of it (slora_engine.h) */
+    lookup = e->conf.draft_lookup
+             && slora_sched_running(e->sched) + slora_sched_waiting(e->sched)
+                <= e->conf.lookup_running;
+
     for (r = slora_sched_first(e->sched);
          r != NULL && r->state == SLORA_REQ_RUNNING;
          r = r->next)
     {
         q = (slora_engine_req_t *) r;
 
-        if (q->draft.n_pred == 0 || r->awaits || r->n_draft > 0
+        if (!slora_draft_on(&q->draft) || (q->draft.lookup && !lookup)
+            || r->awaits || r->n_draft > 0
             || r->n_tokens - r->n_computed != 1 || r->n_tokens <= r->n_prompt
             || q->schema != NULL || slora_engine_on_host(e, q))
         {
@@ -236,8 +251,10 @@ slora_engine_done(slora_engine_req_t *q, int32_t tok, slora_finish_e finish,
     ev.token = tok;
     ev.finish = finish;
     ev.cached_tokens = q->r.n_cached;
-    ev.accepted_prediction = (int32_t) q->draft.accepted;
-    ev.rejected_prediction = (int32_t) q->draft.rejected;
+    if (!q->draft.lookup) {
+        ev.accepted_prediction = (int32_t) q->draft.accepted;
+        ev.rejected_prediction = (int32_t) q->draft.rejected;
+    }
     cb(data, &ev);
 }
 

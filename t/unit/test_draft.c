@@ -7,6 +7,10 @@
  * whole in few steps; one with an edit in its middle (tokens changed,
  * inserted, deleted) is followed again after the edit; an unrelated one
  * costs nothing but a few rejected tokens; none proposes nothing.
+ * Lookup (drafts from the prompt and the output themselves): an output
+ * that quotes its prompt, with an edit or not, or that repeats itself,
+ * is drafted from what it repeats, from the latest place that holds its
+ * last three tokens; an output that repeats nothing is never drafted.
  */
 
 #include "tap.h"
@@ -26,32 +30,61 @@ typedef struct {
 } run_t;
 
 
+static run_t run_drafts(slora_draft_t *d, const int32_t *prompt,
+    int32_t n_prompt, const int32_t *want, int32_t n_want, int32_t max);
+
+
 /* Generates want[0, n_want) after a prompt of N_PROMPT tokens with
  * drafts from pred, at most max a step. */
 static run_t
 run(const int32_t *want, int32_t n_want, const int32_t *pred, int32_t n_pred,
     int32_t max)
 {
-    int32_t        out[N_PROMPT + 512], draft[SLORA_DRAFT_MAX + 4];
-    int32_t        n_out, n_new, n, taken, i;
-    run_t          r;
+    int32_t        prompt[N_PROMPT], i;
     slora_draft_t  d;
 
-    memset(&r, 0, sizeof(r));
-    slora_draft_init(&d, pred, n_pred);
-
     for (i = 0; i < N_PROMPT; i++) {
-        out[i] = 1000 + i;
+        prompt[i] = 1000 + i;
     }
 
+    slora_draft_init(&d, pred, n_pred);
+
+    return run_drafts(&d, prompt, N_PROMPT, want, n_want, max);
+}
+
+
+/* The same with lookup after the prompt given. */
+static run_t
+run_lookup(const int32_t *prompt, int32_t n_prompt, const int32_t *want,
+    int32_t n_want)
+{
+    slora_draft_t  d;
+
+    slora_draft_init_lookup(&d);
+
+    return run_drafts(&d, prompt, n_prompt, want, n_want, SLORA_DRAFT_MAX);
+}
+
+
+static run_t
+run_drafts(slora_draft_t *d, const int32_t *prompt, int32_t n_prompt,
+    const int32_t *want, int32_t n_want, int32_t max)
+{
+    int32_t        out[1024], draft[SLORA_DRAFT_MAX + 4];
+    int32_t        n_out, n_new, n, taken, i;
+    run_t          r;
+
+    memset(&r, 0, sizeof(r));
+    memcpy(out, prompt, (size_t) n_prompt * sizeof(int32_t));
+
     /* the prompt's step gives the first token */
-    out[N_PROMPT] = want[0];
-    n_out = N_PROMPT + 1;
+    out[n_prompt] = want[0];
+    n_out = n_prompt + 1;
     n_new = 1;
     r.steps = 1;
 
     while (n_new < n_want) {
-        n = slora_draft_propose(&d, out, n_out, n_new, draft, max);
+        n = slora_draft_propose(d, out, n_out, n_new, draft, max);
         r.overran |= n > max;
         r.longest = n > r.longest ? n : r.longest;
 
@@ -63,7 +96,7 @@ run(const int32_t *want, int32_t n_want, const int32_t *pred, int32_t n_pred,
         }
 
         if (n > 0) {
-            slora_draft_taken(&d, n, taken);
+            slora_draft_taken(d, n, taken);
         }
 
         /* the draft's taken tokens, then the pick after them */
@@ -74,8 +107,8 @@ run(const int32_t *want, int32_t n_want, const int32_t *pred, int32_t n_pred,
         r.steps++;
     }
 
-    r.accepted = d.accepted;
-    r.rejected = d.rejected;
+    r.accepted = d->accepted;
+    r.rejected = d->rejected;
 
     return r;
 }
@@ -170,6 +203,94 @@ main(void)
         got = slora_draft_propose(&d, out, 5, 2, d4, 8);
         ok(got == 1 && d4[0] == 9 && d.at == 7,
            "two do: \"8 4\" is at 5, the draft what follows");
+    }
+
+    /* lookup: an output that quotes its prompt (the prompt is some
+     * words, then the 200 tokens) is drafted from it as a prediction
+     * of them would be, after the first three tokens place it */
+    {
+        int32_t  prompt[220];
+
+        for (i = 0; i < 20; i++) {
+            prompt[i] = 8000 + i;
+        }
+        memcpy(prompt + 20, want, 200 * sizeof(int32_t));
+
+        r = run_lookup(prompt, 220, want, 200);
+        ok(r.rejected <= SLORA_DRAFT_MAX && r.accepted >= 199 - r.steps
+           && r.steps < 25,
+           "lookup: an output that quotes its prompt, in %d steps of 200, "
+           "%lld tokens from drafts, %lld rejected (past its end)",
+           r.steps, (long long) r.accepted, (long long) r.rejected);
+
+        /* the quote with tokens 100-104 changed: rejoined after them */
+        memcpy(pred, want, 200 * sizeof(int32_t));
+        for (i = 100; i < 105; i++) {
+            pred[i] = 7000 + i;
+        }
+        r = run_lookup(prompt, 220, pred, 200);
+        ok(r.accepted >= 170 && r.rejected <= SLORA_DRAFT_MAX
+           && r.steps < 40,
+           "lookup: an edited quote followed again after the edit (%lld "
+           "from drafts, %lld rejected, %d steps)", (long long) r.accepted,
+           (long long) r.rejected, r.steps);
+
+        /* an output the prompt and itself never hold three tokens of */
+        r = run_lookup(prompt, 20, want, 300);
+        ok(r.accepted == 0 && r.rejected == 0 && r.steps == 300,
+           "lookup: an output that repeats nothing is never drafted");
+    }
+
+    /* an output that repeats itself: a phrase of 23 tokens 12 times */
+    for (i = 0; i < 276; i++) {
+        pred[i] = want[i % 23];
+    }
+    r = run_lookup(want + 250, 5, pred, 276);
+    ok(r.rejected <= SLORA_DRAFT_MAX && r.accepted >= 276 - 23 - r.steps
+       && r.steps < 45,
+       "lookup: a phrase said 12 times, drafted from its last time after "
+       "the first (%d steps, %lld from drafts, %lld rejected)", r.steps,
+       (long long) r.accepted, (long long) r.rejected);
+
+    /* one token over and over */
+    for (i = 0; i < 100; i++) {
+        pred[i] = 42;
+    }
+    r = run_lookup(want, 5, pred, 100);
+    ok(r.rejected <= SLORA_DRAFT_MAX && r.steps < 16,
+       "lookup: one token 100 times, in %d steps: the repeat runs on "
+       "into the draft", r.steps);
+
+    {
+        int32_t        out[] = { 1, 2, 3, 9, 5, 1, 2, 3, 8, 6, 2, 3, 7, 1, 2,
+                                 3 };
+        int32_t        d4[8], got;
+        slora_draft_t  d;
+
+        /* the latest place of "1 2 3" gives "8 6 2 3 7 ..." */
+        slora_draft_init_lookup(&d);
+        got = slora_draft_propose(&d, out, 16, 1, d4, 8);
+        ok(got == 4 && d4[0] == 8 && d4[1] == 6 && d4[3] == 3 && d.at == 8,
+           "lookup: the latest earlier place of the last three tokens");
+
+        /* "2 3" alone (at 10) does not place "... 7 2 3" */
+        slora_draft_init_lookup(&d);
+        out[13] = 0;
+        got = slora_draft_propose(&d, out, 16, 1, d4, 8);
+        is_int(got, 0, "lookup: two tokens alone do not place the output");
+
+        /* "5 6 5 6 5" at the end: period 2, drafted on through the
+         * draft (the output's end is never read past) */
+        slora_draft_init_lookup(&d);
+        out[11] = 5;
+        out[12] = 6;
+        out[13] = 5;
+        out[14] = 6;
+        out[15] = 5;
+        got = slora_draft_propose(&d, out, 16, 1, d4, 8);
+        ok(got == SLORA_DRAFT_FIRST && d.at == 14 && d4[0] == 6
+           && d4[1] == 5 && d4[2] == 6 && d4[3] == 5,
+           "lookup: a repeat of period 2 drafts on repeating it");
     }
 
     return done_testing();

@@ -9,7 +9,13 @@
  * own tokens; max_tokens and stop ids end it where they would; a request
  * whose rows the host picks (a penalty) drafts nothing; and no rejected
  * draft's K/V reaches the prefix cache: a later turn that takes the
- * cached pages answers as it does with the cache off.
+ * cached pages answers as it does with the cache off. With lookup
+ * (drafts from a request's own tokens, slora_engine_conf_t.draft_lookup)
+ * every request gives its tokens again, alone and together, a
+ * prediction still drafts from the prediction, and the drafts taken are
+ * lookup's, not reported as a prediction's; by default only a lone
+ * request drafts, and with more allowed a batch's requests draft
+ * beside each other.
  */
 
 #include <sys/stat.h>
@@ -54,7 +60,7 @@ static char                   root[300];
 static slora_model_config_t   mcfg;
 
 
-static slora_engine_t *engine_up(int cache, const char *what);
+static slora_engine_t *engine_up(int cache, int lookup, const char *what);
 static void on_event(void *data, const slora_event_t *ev);
 static uint64_t run(slora_engine_t *e, const dr_req_t *rq, int n,
     int together, dr_sink_t *ds);
@@ -63,6 +69,7 @@ static int32_t edit_of(const int32_t *src, int32_t n, const int32_t *junk,
     int32_t *out);
 static void test_drafts(void);
 static void test_prefix(void);
+static void test_lookup(void);
 
 
 int
@@ -82,6 +89,7 @@ main(void)
 
     test_drafts();
     test_prefix();
+    test_lookup();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -115,7 +123,7 @@ test_drafts(void)
         junk[i] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
     }
 
-    e = engine_up(0, "drafts: engine up");
+    e = engine_up(0, 0, "drafts: engine up");
     if (e == NULL) {
         return;
     }
@@ -262,7 +270,7 @@ test_prefix(void)
     }
 
     /* without the cache: the first request and the next turn */
-    e = engine_up(0, "prefix: engine up without the cache");
+    e = engine_up(0, 0, "prefix: engine up without the cache");
     if (e == NULL) {
         return;
     }
@@ -296,7 +304,7 @@ test_prefix(void)
     rq[0].pred = edit;
     rq[0].n_pred = n_edit;
 
-    e = engine_up(1, "prefix: engine up with the cache");
+    e = engine_up(1, 0, "prefix: engine up with the cache");
     if (e == NULL) {
         return;
     }
@@ -316,8 +324,155 @@ test_prefix(void)
 
 /* The tiny model's engine, one thread, the adapters' folder, the prefix
  * cache on or off. */
+/*
+ * Lookup: the prompt holds a run of the model's own greedy output, so
+ * that its next output repeats what the prompt holds; each request
+ * (greedy, sampled, the adapter's, a penalty's) gives the tokens it gives
+ * without lookup, alone and six together, and a prediction is still
+ * drafted from.
+ */
+static void
+test_lookup(void)
+{
+    int                   i, bad;
+    int32_t               prompt[20 + MAXGEN];
+    uint32_t              x;
+    uint64_t              steps_plain, steps_lookup, taken, lost;
+    slora_engine_t       *e;
+    dr_req_t              rq[NREQ];
+    slora_engine_stats_t  a, b;
+    static dr_sink_t      ref, got, bat;
+
+    x = 4242;
+    for (i = 0; i < 20; i++) {
+        x = x * 1664525 + 1013904223;
+        prompt[i] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
+    }
+
+    e = engine_up(0, 0, "lookup: engine up without it");
+    if (e == NULL) {
+        return;
+    }
+
+    /* the prompt: 20 tokens, then their greedy output's first 100 */
+    memset(rq, 0, sizeof(rq));
+    rq[0].prompt = prompt;
+    rq[0].n_prompt = 20;
+    rq[0].max_tokens = 100;
+    rq[0].stop = -1;
+    (void) run(e, rq, 1, 0, &ref);
+    memcpy(prompt + 20, ref.tokens[0], 100 * sizeof(int32_t));
+
+    /* the references: 0 greedy, 1 sampled, 2 the adapter's, 3 with a
+     * penalty, 4 greedy with its output predicted */
+    for (i = 0; i < 5; i++) {
+        rq[i].prompt = prompt;
+        rq[i].n_prompt = 120;
+        rq[i].max_tokens = 100;
+        rq[i].stop = -1;
+    }
+    rq[1].temperature = 1.0f;
+    rq[2].adapter = "ad1";
+    rq[3].frequency_penalty = 0.5f;
+
+    steps_plain = run(e, rq, 1, 0, &ref);
+    (void) run(e, rq + 1, 3, 0, &bat);
+    for (i = 1; i < 4; i++) {
+        memcpy(ref.tokens[i], bat.tokens[i - 1], sizeof(ref.tokens[i]));
+        ref.n[i] = bat.n[i - 1];
+        ref.finish[i] = bat.finish[i - 1];
+    }
+    slora_engine_free(e);
+
+    /* the default: drafts while the engine holds one request */
+    e = engine_up(0, -1, "lookup: engine up with it");
+    if (e == NULL) {
+        return;
+    }
+
+    slora_engine_stats(e, &a);
+    steps_lookup = run(e, rq, 1, 0, &got);
+    slora_engine_stats(e, &b);
+    taken = b.lookup_accepted - a.lookup_accepted;
+    lost = b.lookup_rejected - a.lookup_rejected;
+    ok(same(&got, 0, &ref, 0) && taken >= 20,
+       "lookup, greedy: the same %d tokens, %llu from drafts (%llu "
+       "rejected)", got.n[0], (unsigned long long) taken,
+       (unsigned long long) lost);
+    ok(steps_lookup + taken / 2 <= steps_plain,
+       "... in %llu steps, not %llu", (unsigned long long) steps_lookup,
+       (unsigned long long) steps_plain);
+    ok(got.accepted[0] == 0 && got.rejected[0] == 0
+       && b.prediction_accepted == 0 && b.prediction_rejected == 0,
+       "... none of it counted as a prediction's");
+
+    bad = 0;
+    for (i = 1; i < 4; i++) {
+        slora_engine_stats(e, &a);
+        (void) run(e, rq + i, 1, 0, &got);
+        slora_engine_stats(e, &b);
+        bad += !same(&got, 0, &ref, i);
+        if (i == 3) {
+            ok(b.lookup_accepted == a.lookup_accepted
+               && b.lookup_rejected == a.lookup_rejected,
+               "lookup, a penalty (rows picked on the host): no drafts");
+        }
+    }
+    is_int(bad, 0, "lookup: sampled, the adapter's, a penalty's: each "
+           "its tokens without lookup");
+
+    /* a prediction drafts from the prediction, not the prompt */
+    rq[4].pred = ref.tokens[0];
+    rq[4].n_pred = ref.n[0];
+    slora_engine_stats(e, &a);
+    (void) run(e, rq + 4, 1, 0, &got);
+    slora_engine_stats(e, &b);
+    ok(same(&got, 0, &ref, 0) && got.accepted[0] >= 80
+       && b.lookup_accepted == a.lookup_accepted
+       && b.lookup_rejected == a.lookup_rejected,
+       "lookup, a request with a prediction: drafted from it (%d taken), "
+       "not by lookup", got.accepted[0]);
+
+    /* six together, 0-3 again and 4, 5 as 0, 1: above the default's
+     * one request, no drafts (they all end at once, at max_tokens) */
+    rq[4] = rq[0];
+    rq[5] = rq[1];
+    slora_engine_stats(e, &a);
+    (void) run(e, rq, 6, 1, &bat);
+    slora_engine_stats(e, &b);
+    bad = 0;
+    for (i = 0; i < 6; i++) {
+        bad += !same(&bat, i, &ref, i < 4 ? i : i - 4);
+    }
+    ok(bad == 0 && b.lookup_accepted == a.lookup_accepted
+       && b.lookup_rejected == a.lookup_rejected,
+       "lookup, six at once on the default: each its own tokens, no "
+       "drafts");
+    slora_engine_free(e);
+
+    /* drafts while eight are held: the six draft beside each other */
+    e = engine_up(0, 8, "lookup: engine up with it for eight");
+    if (e == NULL) {
+        return;
+    }
+
+    slora_engine_stats(e, &a);
+    (void) run(e, rq, 6, 1, &bat);
+    slora_engine_stats(e, &b);
+    bad = 0;
+    for (i = 0; i < 6; i++) {
+        bad += !same(&bat, i, &ref, i < 4 ? i : i - 4);
+    }
+    ok(bad == 0 && b.lookup_accepted - a.lookup_accepted >= 60,
+       "lookup for eight, six at once: each its own tokens, %llu from "
+       "drafts", (unsigned long long) (b.lookup_accepted - a.lookup_accepted));
+
+    slora_engine_free(e);
+}
+
+
 static slora_engine_t *
-engine_up(int cache, const char *what)
+engine_up(int cache, int lookup, const char *what)
 {
     slora_engine_conf_t  conf;
 
@@ -326,6 +481,8 @@ engine_up(int cache, const char *what)
     conf.adapter_dir = root;
     conf.n_threads = 1;
     conf.no_prefix_cache = !cache;
+    conf.draft_lookup = lookup != 0;
+    conf.lookup_running = lookup > 0 ? lookup : 0;
 
     return tiny_engine_up(&conf, what);
 }

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      27
+#define SLORA_QUEUE_VERSION      28
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -342,6 +342,9 @@ typedef struct {
     _Atomic uint64_t   prediction_accepted; /* predictions' draft tokens
                                                taken, */
     _Atomic uint64_t   prediction_rejected; /* and not */
+    _Atomic uint64_t   lookup_accepted;     /* lookup's draft tokens
+                                               (speculate=lookup) taken, */
+    _Atomic uint64_t   lookup_rejected;     /* and not */
     _Atomic int64_t    model_step_ns;       /* the step-time model: a
                                                step's own time, */
     _Atomic int64_t    model_token_ns;      /* a token's, */

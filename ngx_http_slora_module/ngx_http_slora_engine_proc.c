@@ -364,6 +364,8 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.host_cache_bytes = smcf->host_cache;
     conf.no_prefetch = !smcf->prefetch;
     conf.no_prefix_cache = !smcf->prefix_cache;
+    conf.draft_lookup = (int) smcf->draft_lookup;
+    conf.lookup_running = (int32_t) smcf->lookup_requests;
     conf.prefetch_threads = (int32_t) smcf->prefetch_threads;
     conf.max_batch_tokens = (int32_t) smcf->max_batch_tokens;
     conf.max_running = (int32_t) smcf->max_running;
@@ -422,10 +424,11 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                   "slora engine: ready: model \"%s\" (%s, %d layers,"
-                  " context %d) on %s, %d adapters%s%V, prefix cache %s",
+                  " context %d) on %s, %d adapters%s%V, prefix cache %s%s",
                   model, mc->name, mc->n_layers, n_ctx, conf.device, n,
                   url ? ", catalog " : "", &smcf->redis_url,
-                  conf.no_prefix_cache ? "off" : "on");
+                  conf.no_prefix_cache ? "off" : "on",
+                  conf.draft_lookup ? ", speculate lookup" : "");
 }
 
 
@@ -1301,6 +1304,10 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
     atomic_store_explicit(&q->prediction_accepted, st.prediction_accepted,
                           memory_order_relaxed);
     atomic_store_explicit(&q->prediction_rejected, st.prediction_rejected,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->lookup_accepted, st.lookup_accepted,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->lookup_rejected, st.lookup_rejected,
                           memory_order_relaxed);
     atomic_store_explicit(&q->model_step_ns, st.model_step_ns,
                           memory_order_relaxed);

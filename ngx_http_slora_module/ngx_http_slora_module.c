@@ -226,6 +226,8 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->fair_prefill = NGX_CONF_UNSET;
     smcf->fair_decode = NGX_CONF_UNSET;
     smcf->prefix_cache = NGX_CONF_UNSET;
+    smcf->draft_lookup = NGX_CONF_UNSET;
+    smcf->lookup_requests = NGX_CONF_UNSET;
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
     smcf->prefetch = NGX_CONF_UNSET;
     smcf->preload = NGX_CONF_UNSET;
@@ -258,6 +260,8 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->fair_prefill, 1);
     ngx_conf_init_value(smcf->fair_decode, 2);
     ngx_conf_init_value(smcf->prefix_cache, 1);
+    ngx_conf_init_value(smcf->draft_lookup, 0);
+    ngx_conf_init_value(smcf->lookup_requests, 0);
     ngx_conf_init_size_value(smcf->host_cache, 0);
     ngx_conf_init_value(smcf->prefetch, 1);
     ngx_conf_init_value(smcf->preload, 0);
@@ -308,9 +312,10 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->tokenizer_path, smcf->tensor_parallel,
                      smcf->preload, smcf->prefetch_threads);
 
-    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i|%i", &smcf->schedule,
+    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i|%i|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode,
-                     smcf->top_logprobs, smcf->prefix_cache);
+                     smcf->top_logprobs, smcf->prefix_cache,
+                     smcf->draft_lookup, smcf->lookup_requests);
 
     if (smcf->roots != NULL) {
         root = smcf->roots->elts;
@@ -403,6 +408,13 @@ ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (smcf->model.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "slora_engine: model=PATH is required");
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->lookup_requests != NGX_CONF_UNSET && smcf->draft_lookup != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_engine: speculate_requests= needs"
+                           " speculate=lookup");
         return NGX_CONF_ERROR;
     }
 
@@ -607,6 +619,23 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
         return NGX_CONF_OK;
     }
 
+    if (key->len == 9 && ngx_strncmp(key->data, "speculate", 9) == 0) {
+        if (val->len == 6 && ngx_strncmp(val->data, "lookup", 6) == 0) {
+            smcf->draft_lookup = 1;
+
+        } else if (val->len == 3 && ngx_strncmp(val->data, "off", 3) == 0) {
+            smcf->draft_lookup = 0;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: speculate=\"%V\" must be"
+                               " \"lookup\" or \"off\"", val);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
     if ((key->len == 4 && ngx_strncmp(key->data, "pool", 4) == 0)) {
         size = ngx_parse_offset(val);
         if (size == NGX_ERROR) {
@@ -652,6 +681,11 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
                && ngx_strncmp(key->data, "top_logprobs", 12) == 0)
     {
         np = &smcf->top_logprobs;
+
+    } else if (key->len == 18
+               && ngx_strncmp(key->data, "speculate_requests", 18) == 0)
+    {
+        np = &smcf->lookup_requests;
     }
 
     if (np == NULL) {

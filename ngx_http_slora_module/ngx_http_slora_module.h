@@ -78,6 +78,9 @@ typedef struct {
     ngx_int_t                  fair_prefill;  /* fair_weights=P:D */
     ngx_int_t                  fair_decode;
     ngx_flag_t                 prefix_cache;  /* prefix_cache=on|off */
+    ngx_flag_t                 draft_lookup;  /* speculate=lookup|off */
+    ngx_int_t                  lookup_requests;  /* speculate_requests=;
+                                                 0: the engine's */
     ngx_str_t                  adapter_dir;   /* "" when not configured */
     size_t                     host_cache;
     ngx_flag_t                 prefetch;      /* slora_adapters prefetch= */

@@ -59,6 +59,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"prefix_cache\":{\"pages\":%D,\"lookups\":%uL,"
         "\"hit_tokens\":%uL,\"evictions\":%uL},"
         "\"prediction\":{\"accepted\":%uL,\"rejected\":%uL},"
+        "\"lookup\":{\"accepted\":%uL,\"rejected\":%uL},"
         "\"adapters\":{\"in_pool\":%D,\"in_host\":%D,\"loads\":%uL,"
         "\"evictions\":%uL,\"hits\":%uL,\"uploads\":%uL,"
         "\"uploads_ahead\":%uL,\"pinned\":%D,"
@@ -91,6 +92,8 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->prefix_evictions),
         ngx_http_slora_ld(q->prediction_accepted),
         ngx_http_slora_ld(q->prediction_rejected),
+        ngx_http_slora_ld(q->lookup_accepted),
+        ngx_http_slora_ld(q->lookup_rejected),
         ngx_http_slora_ld(q->adapters_in_pool),
         ngx_http_slora_ld(q->adapters_in_host),
         ngx_http_slora_ld(q->adapter_loads),
@@ -344,13 +347,21 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         " predictions, taken into answers or computed and not taken.\n"
         "# TYPE slora_prediction_tokens_total counter\n"
         "slora_prediction_tokens_total{kind=\"accepted\"} %uL\n"
-        "slora_prediction_tokens_total{kind=\"rejected\"} %uL\n",
+        "slora_prediction_tokens_total{kind=\"rejected\"} %uL\n"
+        "# HELP slora_lookup_tokens_total Draft tokens from requests' own"
+        " prompts and outputs (speculate=lookup), taken into answers or"
+        " computed and not taken.\n"
+        "# TYPE slora_lookup_tokens_total counter\n"
+        "slora_lookup_tokens_total{kind=\"accepted\"} %uL\n"
+        "slora_lookup_tokens_total{kind=\"rejected\"} %uL\n",
         ngx_http_slora_ld(q->prefix_pages),
         ngx_http_slora_ld(q->prefix_lookups),
         ngx_http_slora_ld(q->prefix_hit_tokens),
         ngx_http_slora_ld(q->prefix_evictions),
         ngx_http_slora_ld(q->prediction_accepted),
-        ngx_http_slora_ld(q->prediction_rejected));
+        ngx_http_slora_ld(q->prediction_rejected),
+        ngx_http_slora_ld(q->lookup_accepted),
+        ngx_http_slora_ld(q->lookup_rejected));
 
     b->last = p;
 

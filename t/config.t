@@ -131,6 +131,30 @@ for my $v (qw(on off)) {
          'prefix_cache=yes: the [emerg] says it must be on or off');
 }
 
+# Speculation is lookup or off; another value is refused, saying so.
+for my $v (qw(lookup off)) {
+    my ($rc, $out) = try_conf(http_with(
+        engine => "    $engine speculate=$v;"));
+    is($rc, 0, "nginx -t passes with speculate=$v") or diag($out);
+}
+{
+    my ($rc, $out) = try_conf(http_with(
+        engine => "    $engine speculate=ngram;  # BAD"));
+    my $want = 'slora_engine: speculate="ngram" must be "lookup" or "off"';
+    like($out, qr/\[emerg\] \Q$want\E/,
+         'speculate=ngram: the [emerg] says it must be lookup or off');
+}
+{
+    my ($rc, $out) = try_conf(http_with(
+        engine => "    $engine speculate=lookup speculate_requests=8;"));
+    is($rc, 0, 'nginx -t passes with speculate_requests=8') or diag($out);
+    ($rc, $out) = try_conf(http_with(
+        engine => "    $engine speculate_requests=8;  # BAD"));
+    my $want = 'slora_engine: speculate_requests= needs speculate=lookup';
+    like($out, qr/\[emerg\] \Q$want\E/,
+         'speculate_requests= without speculate=lookup: the [emerg] says so');
+}
+
 # Bad values, one per configuration.
 my @bad = (
     ['threads=abc', engine => "    $engine threads=abc;  # BAD"],
@@ -138,6 +162,8 @@ my @bad = (
     ['unknown parameter', engine => "    $engine bogus=1;  # BAD"],
     ['no model=', engine => "    slora_engine device=cpu threads=1;  # BAD"],
     ['max_batch_tokens=0', engine => "    $engine max_batch_tokens=0;  # BAD"],
+    ['speculate_requests=0',
+     engine => "    $engine speculate=lookup speculate_requests=0;  # BAD"],
     ['max_running=-1', engine => "    $engine max_running=-1;  # BAD"],
     ['slots=0', engine => "    $engine slots=0;  # BAD"],
     ['max_ctx=abc', engine => "    $engine max_ctx=abc;  # BAD"],

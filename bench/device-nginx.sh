@@ -15,7 +15,10 @@
 # SCORE=1 then times scoring texts (bench/score.py: echo with logprobs
 # against a plain completion of the same prompt); PREDICTION=1 what
 # chat's prediction saves (bench/prediction.py: the answer the same,
-# asked without and with four predictions).
+# asked without and with four predictions). LOOKUP=1 runs each model
+# twice, without and with `speculate=lookup` (LOOKUP_REQUESTS=N: its
+# speculate_requests), bench/lookup.py's tasks on each (instead of the
+# chats), then its table.
 #
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
@@ -55,6 +58,10 @@ ROUNDS=${ROUNDS:-1}
 TAG=${TAG:-}
 
 serve() {
+# LOOKUP_REQUESTS=N: the lookup server's speculate_requests
+SPECULATE_REQUESTS=
+[ "${SPECULATE:-off}" = lookup ] && [ -n "${LOOKUP_REQUESTS:-}" ] \
+    && SPECULATE_REQUESTS=speculate_requests=$LOOKUP_REQUESTS
 rm -f "$OUT/steps-$3$TAG.csv"
 device_nginx_conf $P/conf/nginx.conf $K/ngx_http_slora_module.so 1024 \
     "user root;
@@ -63,7 +70,8 @@ env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
     slora_engine model=$1 $2 device=cuda
                  cuda_lib=$A/libslora_cuda.so slots=64 max_running=32
                  max_ctx=2048 max_tokens=512
-                 prefix_cache=${PREFIX_CACHE:-on};
+                 prefix_cache=${PREFIX_CACHE:-on}
+                 speculate=${SPECULATE:-off} $SPECULATE_REQUESTS;
     server {
         listen 127.0.0.1:18080;
         location /v1/ { slora_api openai; }
@@ -74,10 +82,15 @@ CONF
 LD_LIBRARY_PATH=$LIBS $K/nginx -p $P -e logs/error.log -c conf/nginx.conf &
 pid=$!
 
-for round in $(seq "$ROUNDS"); do
-    [ "$ROUNDS" = 1 ] || echo "-- round $round"
-    python3 bench/chat-stream.py http://127.0.0.1:18080
-done
+if [ "${LOOKUP:-0}" != 0 ]; then
+    python3 bench/lookup.py run http://127.0.0.1:18080 \
+        "$OUT/lookup-$3-${SPECULATE:-off}.json" base 3
+else
+    for round in $(seq "$ROUNDS"); do
+        [ "$ROUNDS" = 1 ] || echo "-- round $round"
+        python3 bench/chat-stream.py http://127.0.0.1:18080
+    done
+fi
 # SCORE=1: what scoring a text (echo) costs against computing it
 [ "${SCORE:-0}" = 0 ] || python3 bench/score.py http://127.0.0.1:18080 base \
     "${SCORE_WORDS:-250,1500}" 3
@@ -93,7 +106,19 @@ done
     rm -f $P/logs/*
 }
 
-if [ "$K" = "$C/t" ]; then
+if [ "${LOOKUP:-0}" != 0 ] && [ "$K" = "$C/c" ]; then
+    for SPECULATE in off lookup; do
+        serve /tmp/smollm2.gguf "" smollm2
+    done
+    python3 bench/lookup.py compare "$OUT/lookup-smollm2-off.json" \
+        "$OUT/lookup-smollm2-lookup.json"
+    for SPECULATE in off lookup; do
+        serve random:llama-7b,vocab=49152 tokenizer=/tmp/smollm2.gguf \
+            llama-7b
+    done
+    python3 bench/lookup.py compare "$OUT/lookup-llama-7b-off.json" \
+        "$OUT/lookup-llama-7b-lookup.json"
+elif [ "$K" = "$C/t" ]; then
     serve random:llama-7b,vocab=49152 tokenizer=$C/t/tok.gguf llama-7b
 else
     serve /tmp/smollm2.gguf "" smollm2

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# lookup-cpu.sh: what `slora_engine speculate=lookup` saves on the CPU,
+# SmolLM2-135M-Instruct through nginx: bench/lookup.py's tasks asked of
+# a server without it, then of one with it (a fresh nginx each, only
+# that parameter differs), then the table. Figures only, no assertion.
+#
+# usage: bench/lookup-cpu.sh   (environment, with defaults:
+#   ROUNDS=3  THREADS=2  PORT=18178  OUT=build/bench/lookup-cpu)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-2}
+PORT=${PORT:-18178}
+OUT=${OUT:-$ROOT/build/bench/lookup-cpu}
+NGINX=${NGINX:-/usr/sbin/nginx}
+MODEL=$ROOT/models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+make -s lib cli module fetch-model >/dev/null
+mkdir -p "$OUT"
+
+pid=
+stop_server() {
+    [ -n "$pid" ] || return 0
+    kill -QUIT "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=
+}
+trap stop_server EXIT
+
+# serve MODE: nginx with speculate=MODE, ready
+serve() {
+    local prefix=$OUT/$1/server
+    rm -rf "$prefix"
+    mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
+    cat > "$prefix/conf/nginx.conf" <<EOF
+load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
+daemon off;
+master_process on;
+worker_processes 1;
+pid $prefix/logs/nginx.pid;
+lock_file $prefix/logs/nginx.lock;
+error_log $prefix/logs/error.log notice;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+    slora_engine model=$MODEL device=cpu threads=$THREADS slots=64
+                 max_running=16 max_ctx=2048 max_tokens=512
+                 speculate=$1;
+    server {
+        listen 127.0.0.1:$PORT;
+        location /v1/ { slora_api openai; slora_deadline 600s; }
+        location = /status { slora_status; }
+    }
+}
+EOF
+    "$NGINX" -p "$prefix/" -c "$prefix/conf/nginx.conf" \
+        -e "$prefix/logs/error.log" >"$prefix/logs/stderr.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 600); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "lookup-cpu: nginx ($1) exited:" >&2
+            tail -5 "$prefix/logs/error.log" "$prefix/logs/stderr.log" >&2
+            exit 1
+        fi
+        if curl -s "http://127.0.0.1:$PORT/status" | grep -q '"ready":true'
+        then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "lookup-cpu: nginx ($1) not ready in 60 s" >&2
+    exit 1
+}
+
+for mode in off lookup; do
+    serve $mode
+    python3 bench/lookup.py run "http://127.0.0.1:$PORT" "$OUT/$mode.json" \
+        base "$ROUNDS"
+    stop_server
+done
+
+echo "lookup-cpu: $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)," \
+     "$(nproc) cores, threads=$THREADS, rounds $ROUNDS"
+python3 bench/lookup.py compare "$OUT/off.json" "$OUT/lookup.json"

@@ -16,7 +16,8 @@
 # device_nginx_conf FILE MODULE CONNECTIONS [MAIN]: writes an nginx.conf
 # for a server run in the foreground under a prefix of its own: the
 # module, MAIN's extra main-context lines, one master, two workers, temp
-# paths under the prefix, and the http{} body read from stdin.
+# paths under the prefix, and the http{} body read from stdin (the CPU
+# benches use it too: bench/lookup-cpu.sh).
 
 device_cublas_dir() {
     python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null

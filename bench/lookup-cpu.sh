@@ -9,6 +9,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. bench/device-lib.sh       # device_nginx_conf, a server's nginx.conf
 ROOT=$PWD
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
@@ -34,27 +35,14 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# serve MODE: nginx with speculate=MODE, ready
+# serve MODE: nginx with speculate=MODE (lookup.py waits for its engine)
 serve() {
     local prefix=$OUT/$1/server
     rm -rf "$prefix"
     mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
-    cat > "$prefix/conf/nginx.conf" <<EOF
-load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
-daemon off;
-master_process on;
-worker_processes 1;
-pid $prefix/logs/nginx.pid;
-lock_file $prefix/logs/nginx.lock;
-error_log $prefix/logs/error.log notice;
-events { worker_connections 1024; }
-http {
+    device_nginx_conf "$prefix/conf/nginx.conf" \
+        "$ROOT/build/nginx/objs/ngx_http_slora_module.so" 1024 <<EOF
     access_log off;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
     slora_engine model=$MODEL device=cpu threads=$THREADS slots=64
                  max_running=16 max_ctx=2048 max_tokens=512
                  speculate=$1;
@@ -63,25 +51,10 @@ http {
         location /v1/ { slora_api openai; slora_deadline 600s; }
         location = /status { slora_status; }
     }
-}
 EOF
-    "$NGINX" -p "$prefix/" -c "$prefix/conf/nginx.conf" \
-        -e "$prefix/logs/error.log" >"$prefix/logs/stderr.log" 2>&1 &
+    "$NGINX" -p "$prefix/" -c conf/nginx.conf -e logs/error.log \
+        >"$prefix/logs/stderr.log" 2>&1 &
     pid=$!
-    for _ in $(seq 600); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "lookup-cpu: nginx ($1) exited:" >&2
-            tail -5 "$prefix/logs/error.log" "$prefix/logs/stderr.log" >&2
-            exit 1
-        fi
-        if curl -s "http://127.0.0.1:$PORT/status" | grep -q '"ready":true'
-        then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "lookup-cpu: nginx ($1) not ready in 60 s" >&2
-    exit 1
 }
 
 for mode in off lookup; do

@@ -70,6 +70,8 @@ static int32_t edit_of(const int32_t *src, int32_t n, const int32_t *junk,
 static void test_drafts(void);
 static void test_prefix(void);
 static void test_lookup(void);
+static uint64_t references(slora_engine_t *e, const int32_t *prompt,
+    int32_t n_prompt, int32_t max_tokens, dr_req_t *rq, dr_sink_t *ref);
 
 
 int
@@ -128,26 +130,8 @@ test_drafts(void)
         return;
     }
 
-    /* the references, each alone and without a prediction: 0 greedy,
-     * 1 sampled, 2 under the adapter, 3 with a penalty */
     memset(rq, 0, sizeof(rq));
-    for (i = 0; i < 4; i++) {
-        rq[i].prompt = prompt;
-        rq[i].n_prompt = 20;
-        rq[i].max_tokens = 120;
-        rq[i].stop = -1;
-    }
-    rq[1].temperature = 1.0f;
-    rq[2].adapter = "ad1";
-    rq[3].frequency_penalty = 0.5f;
-
-    steps_plain = run(e, rq, 1, 0, &ref);
-    (void) run(e, rq + 1, 3, 0, &bat);
-    for (i = 1; i < 4; i++) {
-        memcpy(ref.tokens[i], bat.tokens[i - 1], sizeof(ref.tokens[i]));
-        ref.n[i] = bat.n[i - 1];
-        ref.finish[i] = bat.finish[i - 1];
-    }
+    steps_plain = references(e, prompt, 20, 120, rq, &ref);
     ok(ref.n[0] == 120 && ref.n[1] == 120 && ref.n[2] == 120,
        "references: 120 tokens each (%d, %d, %d) in %llu steps",
        ref.n[0], ref.n[1], ref.n[2], (unsigned long long) steps_plain);
@@ -363,25 +347,9 @@ test_lookup(void)
     (void) run(e, rq, 1, 0, &ref);
     memcpy(prompt + 20, ref.tokens[0], 100 * sizeof(int32_t));
 
-    /* the references: 0 greedy, 1 sampled, 2 the adapter's, 3 with a
-     * penalty, 4 greedy with its output predicted */
-    for (i = 0; i < 5; i++) {
-        rq[i].prompt = prompt;
-        rq[i].n_prompt = 120;
-        rq[i].max_tokens = 100;
-        rq[i].stop = -1;
-    }
-    rq[1].temperature = 1.0f;
-    rq[2].adapter = "ad1";
-    rq[3].frequency_penalty = 0.5f;
-
-    steps_plain = run(e, rq, 1, 0, &ref);
-    (void) run(e, rq + 1, 3, 0, &bat);
-    for (i = 1; i < 4; i++) {
-        memcpy(ref.tokens[i], bat.tokens[i - 1], sizeof(ref.tokens[i]));
-        ref.n[i] = bat.n[i - 1];
-        ref.finish[i] = bat.finish[i - 1];
-    }
+    /* the references, and 4 greedy with its output predicted */
+    steps_plain = references(e, prompt, 120, 100, rq, &ref);
+    rq[4] = rq[0];
     slora_engine_free(e);
 
     /* the default: drafts while the engine holds one request */
@@ -468,6 +436,40 @@ test_lookup(void)
        "drafts", (unsigned long long) (b.lookup_accepted - a.lookup_accepted));
 
     slora_engine_free(e);
+}
+
+
+/* The references, each alone and without a prediction, set in rq[0, 4)
+ * and run into ref: 0 greedy, 1 sampled, 2 under the adapter, 3 with a
+ * penalty; returns request 0's steps. */
+static uint64_t
+references(slora_engine_t *e, const int32_t *prompt, int32_t n_prompt,
+    int32_t max_tokens, dr_req_t *rq, dr_sink_t *ref)
+{
+    int               i;
+    uint64_t          steps;
+    static dr_sink_t  alone;
+
+    for (i = 0; i < 4; i++) {
+        memset(&rq[i], 0, sizeof(rq[i]));
+        rq[i].prompt = prompt;
+        rq[i].n_prompt = n_prompt;
+        rq[i].max_tokens = max_tokens;
+        rq[i].stop = -1;
+    }
+    rq[1].temperature = 1.0f;
+    rq[2].adapter = "ad1";
+    rq[3].frequency_penalty = 0.5f;
+
+    steps = run(e, rq, 1, 0, ref);
+    (void) run(e, rq + 1, 3, 0, &alone);
+    for (i = 1; i < 4; i++) {
+        memcpy(ref->tokens[i], alone.tokens[i - 1], sizeof(ref->tokens[i]));
+        ref->n[i] = alone.n[i - 1];
+        ref->finish[i] = alone.finish[i - 1];
+    }
+
+    return steps;
 }
 
 

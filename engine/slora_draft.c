@@ -63,6 +63,9 @@ slora_draft_propose(slora_draft_t *d, const int32_t *out, int32_t n_out,
         at = slora_draft_rejoin_latest(out, n_out, SLORA_DRAFT_MATCH);
 
         if (at < 0) {
+            /* lost: one token later equal to out[at] by chance must
+             * not place the output again */
+            d->at = 0;
             return 0;
         }
 

@@ -279,6 +279,24 @@ main(void)
         got = slora_draft_propose(&d, out, 16, 1, d4, 8);
         is_int(got, 0, "lookup: two tokens alone do not place the output");
 
+        /* a place lost stays lost: after a cut draft and a token that
+         * places the output nowhere, one token equal to the old place's
+         * next does not place it again */
+        {
+            int32_t  lost[] = { 1, 2, 3, 4, 5, 9, 1, 2, 3, 7, 4 };
+
+            slora_draft_init_lookup(&d);
+            got = slora_draft_propose(&d, lost, 9, 1, d4, 8);
+            ok(got == 4 && d.at == 3 && d4[0] == 4,
+               "lookup: \"1 2 3\" placed at 3");
+            slora_draft_taken(&d, got, 0);
+            got = slora_draft_propose(&d, lost, 10, 1, d4, 8);
+            is_int(got, 0, "lookup: \"2 3 7\" is nowhere before");
+            got = slora_draft_propose(&d, lost, 11, 1, d4, 8);
+            is_int(got, 0, "lookup: then 4, the old place's next, alone "
+                   "does not place the output");
+        }
+
         /* "5 6 5 6 5" at the end: period 2, drafted on through the
          * draft (the output's end is never read past) */
         slora_draft_init_lookup(&d);

@@ -70,6 +70,7 @@ static int32_t edit_of(const int32_t *src, int32_t n, const int32_t *junk,
 static void test_drafts(void);
 static void test_prefix(void);
 static void test_lookup(void);
+static void random_tokens(uint32_t *x, int32_t *out, int32_t n);
 static uint64_t references(slora_engine_t *e, const int32_t *prompt,
     int32_t n_prompt, int32_t max_tokens, dr_req_t *rq, dr_sink_t *ref);
 
@@ -116,14 +117,8 @@ test_drafts(void)
     static dr_sink_t      ref, got, bat;
 
     x = 777;
-    for (i = 0; i < 20; i++) {
-        x = x * 1664525 + 1013904223;
-        prompt[i] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
-    }
-    for (i = 0; i < 120; i++) {
-        x = x * 1664525 + 1013904223;
-        junk[i] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
-    }
+    random_tokens(&x, prompt, 20);
+    random_tokens(&x, junk, 120);
 
     e = engine_up(0, 0, "drafts: engine up");
     if (e == NULL) {
@@ -328,10 +323,7 @@ test_lookup(void)
     static dr_sink_t      ref, got, bat;
 
     x = 4242;
-    for (i = 0; i < 20; i++) {
-        x = x * 1664525 + 1013904223;
-        prompt[i] = (int32_t) ((x >> 8) % (uint32_t) mcfg.vocab);
-    }
+    random_tokens(&x, prompt, 20);
 
     e = engine_up(0, 0, "lookup: engine up without it");
     if (e == NULL) {
@@ -436,6 +428,19 @@ test_lookup(void)
        "drafts", (unsigned long long) (b.lookup_accepted - a.lookup_accepted));
 
     slora_engine_free(e);
+}
+
+
+/* n tokens of the model's vocabulary from the generator *x. */
+static void
+random_tokens(uint32_t *x, int32_t *out, int32_t n)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        *x = *x * 1664525 + 1013904223;
+        out[i] = (int32_t) ((*x >> 8) % (uint32_t) mcfg.vocab);
+    }
 }
 
 

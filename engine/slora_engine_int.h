@@ -35,9 +35,7 @@
                                                the engine holds this many
                                                requests, at most (on the
                                                CPU a row costs near half a
-                                               lone step; on a GPU a step
-                                               with drafts leaves the
-                                               decode graph: bench/
+                                               lone step: bench/
                                                RESULTS.md, "Prompt
                                                lookup") */
 #define SLORA_ENGINE_WARM_RESERVE   16      /* 1/16 of the pool stays free */

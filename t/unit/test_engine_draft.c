@@ -71,6 +71,8 @@ static void test_drafts(void);
 static void test_prefix(void);
 static void test_lookup(void);
 static void random_tokens(uint32_t *x, int32_t *out, int32_t n);
+static void plain_req(dr_req_t *r, const int32_t *prompt, int32_t n_prompt,
+    int32_t max_tokens);
 static uint64_t references(slora_engine_t *e, const int32_t *prompt,
     int32_t n_prompt, int32_t max_tokens, dr_req_t *rq, dr_sink_t *ref);
 
@@ -255,10 +257,7 @@ test_prefix(void)
     }
 
     memset(rq, 0, sizeof(rq));
-    rq[0].prompt = prompt;
-    rq[0].n_prompt = 20;
-    rq[0].max_tokens = 120;
-    rq[0].stop = -1;
+    plain_req(&rq[0], prompt, 20, 120);
     (void) run(e, rq, 1, 0, &first);
 
     memcpy(turn, prompt, 20 * sizeof(int32_t));
@@ -266,10 +265,7 @@ test_prefix(void)
     for (i = 120; i < 128; i++) {
         turn[i] = (i * 11) % mcfg.vocab;
     }
-    rq[1].prompt = turn;
-    rq[1].n_prompt = 128;
-    rq[1].max_tokens = 24;
-    rq[1].stop = -1;
+    plain_req(&rq[1], turn, 128, 24);
     (void) run(e, rq + 1, 1, 0, &off);
     slora_engine_free(e);
 
@@ -332,10 +328,7 @@ test_lookup(void)
 
     /* the prompt: 20 tokens, then their greedy output's first 100 */
     memset(rq, 0, sizeof(rq));
-    rq[0].prompt = prompt;
-    rq[0].n_prompt = 20;
-    rq[0].max_tokens = 100;
-    rq[0].stop = -1;
+    plain_req(&rq[0], prompt, 20, 100);
     (void) run(e, rq, 1, 0, &ref);
     memcpy(prompt + 20, ref.tokens[0], 100 * sizeof(int32_t));
 
@@ -444,6 +437,20 @@ random_tokens(uint32_t *x, int32_t *out, int32_t n)
 }
 
 
+/* A request of max_tokens greedy tokens after prompt, without a
+ * prediction, a stop id or an adapter. */
+static void
+plain_req(dr_req_t *r, const int32_t *prompt, int32_t n_prompt,
+    int32_t max_tokens)
+{
+    memset(r, 0, sizeof(*r));
+    r->prompt = prompt;
+    r->n_prompt = n_prompt;
+    r->max_tokens = max_tokens;
+    r->stop = -1;
+}
+
+
 /* The references, each alone and without a prediction, set in rq[0, 4)
  * and run into ref: 0 greedy, 1 sampled, 2 under the adapter, 3 with a
  * penalty; returns request 0's steps. */
@@ -456,11 +463,7 @@ references(slora_engine_t *e, const int32_t *prompt, int32_t n_prompt,
     static dr_sink_t  alone;
 
     for (i = 0; i < 4; i++) {
-        memset(&rq[i], 0, sizeof(rq[i]));
-        rq[i].prompt = prompt;
-        rq[i].n_prompt = n_prompt;
-        rq[i].max_tokens = max_tokens;
-        rq[i].stop = -1;
+        plain_req(&rq[i], prompt, n_prompt, max_tokens);
     }
     rq[1].temperature = 1.0f;
     rq[2].adapter = "ad1";

@@ -50,7 +50,8 @@ slora_draft_propose(slora_draft_t *d, const int32_t *out, int32_t n_out,
     src = d->lookup ? out : d->pred;
     n_src = d->lookup ? n_out - 1 : d->n_pred;
 
-    if (d->at < n_src && (d->at > 0 || !d->lookup)
+    if (d->at < n_src
+        && (!d->lookup || (d->at > 0 && n_out == d->n_seen + 1))
         && src[d->at] == out[n_out - 1])
     {
         /* the newest token is the source's next */
@@ -95,6 +96,8 @@ slora_draft_propose(slora_draft_t *d, const int32_t *out, int32_t n_out,
         d->at = at;
     }
 
+    d->n_seen = n_out;
+
     n = d->lookup ? max : n_src - d->at;
     n = n < d->len ? n : d->len;
     n = n < max ? n : max;
@@ -127,6 +130,7 @@ slora_draft_taken(slora_draft_t *d, int32_t n, int32_t taken)
     d->accepted += taken;
     d->rejected += n - taken;
     d->at += taken;
+    d->n_seen += taken;
 
     if (taken == n) {
         d->len = d->len * 2 < SLORA_DRAFT_MAX ? d->len * 2 : SLORA_DRAFT_MAX;

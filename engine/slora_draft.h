@@ -46,6 +46,12 @@ typedef struct {
     int32_t          at;            /* pred[0, at) is behind the output
                                        (lookup: out[at] is the next
                                        token's guess, at > 0) */
+    int32_t          n_seen;        /* lookup: the output's length the
+                                       cursor stands for (at the last
+                                       proposal, and what it took since):
+                                       an output that grew otherwise
+                                       (steps without a proposal) is
+                                       placed again, not followed */
     unsigned         lookup:1;      /* drafts from the output itself */
     int32_t          len;           /* the next draft's length: doubles
                                        while drafts are taken whole, halves

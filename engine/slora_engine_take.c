@@ -172,8 +172,8 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
 
 /*
  * Drafts for the running requests that decode with a prediction, or
- * with lookup (speculate=lookup): set after their last token, the plan runs them with it as far as the step
- * has room. None where the host picks the rows (penalties, log-
+ * with lookup (speculate=lookup): set after their last token, the plan
+ * runs them with it as far as the step has room. None where the host picks the rows (penalties, log-
  * probabilities, held stops, margins), where JSON holds or may (a
  * schema), or where only the last token is left.
  */

@@ -295,6 +295,13 @@ main(void)
             got = slora_draft_propose(&d, lost, 11, 1, d4, 8);
             is_int(got, 0, "lookup: then 4, the old place's next, alone "
                    "does not place the output");
+
+            /* nor after steps that proposed nothing (a held request) */
+            slora_draft_init_lookup(&d);
+            got = slora_draft_propose(&d, lost, 9, 1, d4, 8);
+            got = slora_draft_propose(&d, lost, 11, 1, d4, 8);
+            is_int(got, 0, "lookup: an output grown by two without a "
+                   "proposal is placed again, not followed");
         }
 
         /* "5 6 5 6 5" at the end: period 2, drafted on through the

@@ -12,6 +12,9 @@
 #                                     (those the machine's GPUs allow)
 #   bash bench/device-tp.sh shared    TP=4 and 8 with ranks sharing the
 #                                     GPUs there are: tokens, not speed
+#                                     (TPS= the TPs; LOOKUP=1: the TP
+#                                     side drafts, conform --lookup 1;
+#                                     GEN= tokens a request, 32)
 #
 # check: the one-shot all-reduce's test and timings (t/kernels); `slora
 # conform` of TP=2 against TP=1 on the Llama-7B shape with adapters of
@@ -222,12 +225,12 @@ if [ "$MODE" = shared ]; then
             STEP_TIMEOUT=300 step "conform 70b-8layer tp$tp (shared) vs tp$ref" \
                 $S conform --model random:llama-70b,layers=8 --device cuda \
                 --tp $tp --ref cuda --ref-tp $ref --adapters "$MIX" \
-                --requests 5 --gen 32
+                --requests 5 --gen ${GEN:-32} ${LOOKUP:+--lookup 1}
         done
     done
 
     echo
-    grep -E "^== conform|tensor parallel|^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|drift" "$OUT/tp.log" | head -80
+    grep -E "^== conform|tensor parallel|^(request|[0-9a-z]+ on|ALL|PARTS| +[0-9]+ +(none|yes))|drift|^lookup" "$OUT/tp.log" | head -80
     exit 0
 fi
 

@@ -73,6 +73,8 @@ typedef struct {
     int32_t     plen;
     int32_t     gen;
     float       temperature;    /* 0: greedy */
+    uint64_t    lookup_accepted;    /* --lookup: the drafts' tokens taken, */
+    uint64_t    lookup_rejected;    /* and not */
     int32_t     done;
     int32_t     failed;
 } slora_conform_run_t;
@@ -108,7 +110,12 @@ static const char  slora_conform_usage[] =
     "                        gaps between runs are printed\n"
     "  --penalties F,P,R     frequency and presence penalties (-2..2) and\n"
     "                        repetition penalty (> 0) of the odd-numbered\n"
-    "                        requests (0,0,1: none)\n";
+    "                        requests (0,0,1: none)\n"
+    "  --lookup 1            the device under test drafts from each\n"
+    "                        request's own tokens (speculate=lookup, alone\n"
+    "                        and batched) and checks the drafts; its\n"
+    "                        tokens are still compared with the\n"
+    "                        reference's (which runs without)\n";
 
 
 /* what every run of one conform shares */
@@ -126,6 +133,7 @@ typedef struct {
     float                        presence;
     float                        repetition;
     int                          logprobs;  /* --logprobs */
+    int                          lookup;    /* --lookup */
 } slora_conform_job_t;
 
 
@@ -153,7 +161,7 @@ slora_cli_conform(int argc, char **argv)
 {
     int                   i, rc, bad;
     long                  v;
-    int                   logprobs;
+    int                   logprobs, lookup;
     double                temperature, pf, pp, pr;
     char                 *end;
     const char           *opt, *val, *model, *device, *ref, *dir, *weights;
@@ -188,6 +196,7 @@ slora_cli_conform(int argc, char **argv)
     pp = 0;
     pr = 1;
     logprobs = 0;
+    lookup = 0;
 
     for (i = 1; i < argc; i++) {
         opt = argv[i];
@@ -250,6 +259,13 @@ slora_cli_conform(int argc, char **argv)
                 return 1;
             }
             logprobs = (int) v;
+        } else if (strcmp(opt, "--lookup") == 0) {
+            if (*end != '\0' || v < 0 || v > 1) {
+                fprintf(stderr, "slora conform: --lookup \"%s\": not 0 or "
+                        "1\n", val);
+                return 1;
+            }
+            lookup = (int) v;
         } else if (strcmp(opt, "--penalties") == 0) {
             if (sscanf(val, "%lf,%lf,%lf%n", &pf, &pp, &pr, &p) != 3
                 || val[p] != '\0' || !(pf >= -2 && pf <= 2)
@@ -324,20 +340,24 @@ slora_cli_conform(int argc, char **argv)
     job.presence = (float) pp;
     job.repetition = (float) pr;
     job.logprobs = logprobs;
+    job.lookup = lookup;
 
     memset(runs, 0, sizeof(runs));
     rc = 1;
 
     for (i = 0; i < 4; i++) {
         /* the reference's rows all come back, with margins; sampled
-         * rows of the device under test are its backend's to draw */
+         * rows of the device under test are its backend's to draw, and
+         * with lookup its rows are picked where it drafts (margins keep
+         * every row on the host, which drafts skip) */
         runs[i].temperature = (float) temperature;
 
         if (slora_conform_alloc(&runs[i], n_req, plen, gen) != SLORA_OK
             || slora_conform_device(&job, i < 2 ? device : ref,
                                     i < 2 ? weights : NULL,
                                     i < 2 ? tp : ref_tp, i % 2,
-                                    i >= 2 || temperature == 0, &runs[i])
+                                    i >= 2 || (temperature == 0 && !lookup),
+                                    &runs[i])
                != SLORA_OK)
         {
             fprintf(stderr, "slora conform: the %s run failed\n", names[i]);
@@ -360,7 +380,7 @@ slora_cli_conform(int argc, char **argv)
         printf("%7d  %7s  batched %s", r,
                dir != NULL && r > 0 ? "yes" : "none",
                batch_part < 0 ? "equal" : "parts");
-        if (batch_part >= 0 && temperature > 0) {
+        if (batch_part >= 0 && (temperature > 0 || lookup)) {
             printf(" at %d", batch_part);
 
         } else if (batch_part >= 0) {
@@ -377,9 +397,18 @@ slora_cli_conform(int argc, char **argv)
         printf(" (%d tokens)\n", runs[0].n_out[r]);
     }
 
-    /* margins of both sides only when greedy: a sampled device's rows
-     * stay on the device */
-    if (temperature == 0) {
+    if (lookup) {
+        printf("lookup's drafts on %s: alone %llu tokens taken, %llu "
+               "rejected; batched %llu taken, %llu rejected\n", device,
+               (unsigned long long) runs[0].lookup_accepted,
+               (unsigned long long) runs[0].lookup_rejected,
+               (unsigned long long) runs[1].lookup_accepted,
+               (unsigned long long) runs[1].lookup_rejected);
+    }
+
+    /* margins of both sides only when greedy without lookup: a sampled
+     * device's rows stay on the device, as a drafting one's do */
+    if (temperature == 0 && !lookup) {
         if (slora_conform_drift("device batched against alone", &runs[1],
                                 &runs[0], n_req) != SLORA_OK
             || slora_conform_drift("device against reference", &runs[0],
@@ -460,6 +489,7 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
     slora_err_t                  err;
     slora_engine_t              *e;
     slora_engine_conf_t          conf;
+    slora_engine_stats_t         st;
     slora_request_t              req;
 
     n_req = job->n_req;
@@ -474,6 +504,10 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
     conf.weights = strcmp(device, "cpu") != 0 ? NULL
                    : weights != NULL ? weights : "f32";
     conf.margins = margins;
+    /* --lookup: every request drafts, alone and batched (the margins'
+     * runs draft nothing) */
+    conf.draft_lookup = job->lookup;
+    conf.lookup_running = job->n_req;
     /* every run computes its prompts whole: a run alone must not take
      * the batched run's K/V, the comparison's other side */
     conf.no_prefix_cache = 1;
@@ -551,6 +585,10 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
             }
         }
     }
+
+    slora_engine_stats(e, &st);
+    run->lookup_accepted = st.lookup_accepted;
+    run->lookup_rejected = st.lookup_rejected;
 
     slora_engine_free(e);
 

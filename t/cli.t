@@ -17,7 +17,8 @@
 # host memory), as many as --host-cache holds. `slora replay` plays a
 # trace at its arrival times and reports as loadgen does, early abort
 # included; `slora mkadapter --count --ranks` writes the folders with
-# ranks in turn; `slora generate --json-schema` answers with an object
+# ranks in turn; `slora conform --lookup 1` drafts on the device under
+# test and still agrees; `slora generate --json-schema` answers with an object
 # the schema admits and refuses a keyword it cannot enforce; bad option
 # values are refused by name.
 
@@ -74,6 +75,22 @@ my $model = tiny_model();
     ok(defined $pgap && $pgap > 0 && $pgap < 0.1,
        '... and the prompt\'s too (' . ($pgap // '?') . ')')
         or diag("$out\n$err");
+}
+
+# conform --lookup: the device under test drafts from each request's own
+# tokens, alone and batched, adapters among them; its tokens are still
+# the reference's, and it says how many drafts it took
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--ref', 'cpu', '--threads', '1', '--requests', '4', '--gen', '64',
+        '--adapters', 'random:n=3,ranks=4+8,targets=q+v', '--lookup', '1');
+    is($rc, 0, 'conform --lookup exits 0') or diag("$out\n$err");
+    like($out, qr/ALL EQUAL\s*$/, '... and says ALL EQUAL');
+    my ($alone, $batched) = $out =~ /^lookup's drafts on cpu: alone (\d+) tokens taken, \d+ rejected; batched (\d+) taken, \d+ rejected$/m;
+    ok(defined $alone && $alone > 0 && $batched > 0,
+       '... with draft tokens taken alone (' . ($alone // '?')
+       . ') and batched (' . ($batched // '?') . ')') or diag($out);
 }
 
 # conform --penalties: the odd-numbered requests sampled on the host from

@@ -26,6 +26,8 @@ static char *ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_slora_engine_param(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf, ngx_str_t *key, ngx_str_t *val);
+static char *ngx_http_slora_engine_flag(ngx_conf_t *cf, ngx_str_t *key,
+    ngx_str_t *val, const char *on, ngx_flag_t *flag);
 static char *ngx_http_slora_fair_weights(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf, ngx_str_t *val);
 static char *ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
@@ -603,37 +605,13 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
     }
 
     if (key->len == 12 && ngx_strncmp(key->data, "prefix_cache", 12) == 0) {
-        if (val->len == 2 && ngx_strncmp(val->data, "on", 2) == 0) {
-            smcf->prefix_cache = 1;
-
-        } else if (val->len == 3 && ngx_strncmp(val->data, "off", 3) == 0) {
-            smcf->prefix_cache = 0;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "slora_engine: prefix_cache=\"%V\" must be"
-                               " \"on\" or \"off\"", val);
-            return NGX_CONF_ERROR;
-        }
-
-        return NGX_CONF_OK;
+        return ngx_http_slora_engine_flag(cf, key, val, "on",
+                                          &smcf->prefix_cache);
     }
 
     if (key->len == 9 && ngx_strncmp(key->data, "speculate", 9) == 0) {
-        if (val->len == 6 && ngx_strncmp(val->data, "lookup", 6) == 0) {
-            smcf->draft_lookup = 1;
-
-        } else if (val->len == 3 && ngx_strncmp(val->data, "off", 3) == 0) {
-            smcf->draft_lookup = 0;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "slora_engine: speculate=\"%V\" must be"
-                               " \"lookup\" or \"off\"", val);
-            return NGX_CONF_ERROR;
-        }
-
-        return NGX_CONF_OK;
+        return ngx_http_slora_engine_flag(cf, key, val, "lookup",
+                                          &smcf->draft_lookup);
     }
 
     if ((key->len == 4 && ngx_strncmp(key->data, "pool", 4) == 0)) {
@@ -712,6 +690,34 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "slora_engine: invalid value \"%V\" for \"%V\"",
                        val, key);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* A parameter of two values: `on` (its word for yes: "on", "lookup")
+ * sets *flag, "off" clears it. */
+static char *
+ngx_http_slora_engine_flag(ngx_conf_t *cf, ngx_str_t *key, ngx_str_t *val,
+    const char *on, ngx_flag_t *flag)
+{
+    size_t  n;
+
+    n = ngx_strlen(on);
+
+    if (val->len == n && ngx_strncmp(val->data, on, n) == 0) {
+        *flag = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (val->len == 3 && ngx_strncmp(val->data, "off", 3) == 0) {
+        *flag = 0;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_engine: %V=\"%V\" must be \"%s\" or \"off\"",
+                       key, val, on);
 
     return NGX_CONF_ERROR;
 }

@@ -1,11 +1,12 @@
 /*
  * slora_engine_log.c: the engine's step log, one CSV line a step, for
  * finding where a serving run's time went: $SLORA_STEP_LOG names the
- * file (appended to; in nginx, `env SLORA_STEP_LOG=/path;` reaches the
- * engine process, which runs as nginx's user: the file must be writable
- * by it). Unset, nothing is written and nothing is measured beyond what
- * a step measures anyway; a file that cannot be opened is said on
- * stderr (nginx's error log) and the engine runs without.
+ * file (appended to, a line at a time, made 0644; in nginx, `env
+ * SLORA_STEP_LOG=/path;` reaches the engine process, which runs as
+ * nginx's user: the file must be writable by it). Unset, nothing is
+ * written and nothing is measured beyond what a step measures anyway; a
+ * file that cannot be opened is said on stderr (nginx's error log) and
+ * the engine runs without.
  *
  * The one idea: the same line from any driver of the engine (the nginx
  * engine process, `slora replay`, `slora bench`), so two runs of one
@@ -36,9 +37,12 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "slora_engine_int.h"
 
@@ -46,7 +50,9 @@
 void
 slora_engine_log_open(slora_engine_t *e)
 {
-    const char  *path;
+    int           fd;
+    const char   *path;
+    struct stat   st;
 
     e->step_log = NULL;
     e->log_t0 = slora_now_ns();
@@ -56,15 +62,27 @@ slora_engine_log_open(slora_engine_t *e)
         return;
     }
 
-    e->step_log = fopen(path, "a");
-    if (e->step_log == NULL) {
+    /* a mode of its own: a daemonized nginx runs with umask 0 */
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+    if (fd == -1 || fstat(fd, &st) == -1
+        || (e->step_log = fdopen(fd, "a")) == NULL)
+    {
         /* stderr: under nginx, the error log */
         fprintf(stderr, "slora engine: SLORA_STEP_LOG \"%s\": %s; no step "
                 "log\n", path, strerror(errno));
+
+        if (fd != -1) {
+            close(fd);
+        }
+
         return;
     }
 
-    if (ftell(e->step_log) == 0) {
+    /* a line at a time: `tail -f` follows it, a killed engine loses none */
+    setvbuf(e->step_log, NULL, _IOLBF, 0);
+
+    if (st.st_size == 0) {
         fputs("ms,host_ms,run_ms,items,prefill,decode,running,waiting,"
               "failed,install_ms,resolve_ms,plan_ms,warm_ms,device_ms,"
               "captured,setup_ms,pairs,attention_ms,rows_ms\n",

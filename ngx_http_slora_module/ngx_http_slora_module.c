@@ -1180,6 +1180,7 @@ ngx_http_slora_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_slora_init_module(ngx_cycle_t *cycle)
 {
+    ngx_int_t                    pid;
     ngx_core_conf_t             *ccf;
     ngx_http_slora_main_conf_t  *smcf;
 
@@ -1191,18 +1192,39 @@ ngx_http_slora_init_module(ngx_cycle_t *cycle)
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
 
-    if (ccf->daemon && !ngx_daemonized) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "slora: \"daemon on\" is not supported: the engine"
-                      " process is spawned before nginx daemonizes and would"
-                      " lose its parent; set \"daemon off;\" in the main"
-                      " context (or run nginx -g \"daemon off;\", as with"
-                      " systemd Type=simple or in a container)");
-        return NGX_ERROR;
-    }
-
     if (ngx_test_config) {
         return NGX_OK;
+    }
+
+    if (ccf->daemon && !ngx_daemonized && !ngx_inherited
+        && ngx_is_init_cycle(cycle->old_cycle))
+    {
+        /*
+         * "daemon on" (Debian's systemd unit): nginx daemonizes after
+         * init_module, and the process that spawned the engine would exit,
+         * leaving it without the master that reaps and respawns it; so the
+         * first start daemonizes here, before the spawn, as main() would
+         * have, and main() is told it is done
+         */
+        pid = ngx_daemon(cycle->log);
+
+        if (pid == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (pid > 0) {
+            /*
+             * the parent, where nginx's own ngx_daemon() has not exited
+             * in it: Debian's (its pid file patch) gives it the daemon's
+             * pid to write the pid file with, so that the file is there
+             * when systemd reads it after this exit
+             */
+            ngx_pid = (ngx_pid_t) pid;
+            exit(ngx_create_pidfile(&ccf->pid, cycle->log) == NGX_OK ? 0 : 1);
+        }
+
+        ngx_daemonized = 1;
+        ccf->daemon = 0;
     }
 
     return ngx_http_slora_engine_start(cycle, smcf);

@@ -3,8 +3,10 @@
 #
 # A test makes a SloraTest::Server (a fresh prefix t/servroot-<name>/ with
 # every path Debian's nginx compiled in overridden), starts it in the
-# foreground (daemon off) as a child, and waits until the status endpoint
-# says the engine is ready.  The one idea to know: every byte the server
+# foreground (daemon off) as a child, or with daemon => 1 as Debian's
+# systemd unit does (-g 'daemon on; master_process on;', the master read
+# from the pid file), and waits until the status endpoint says the engine
+# is ready.  The one idea to know: every byte the server
 # sends is checked as it is read.  SloraTest::Stream parses the chunked
 # transfer coding and the SSE events on top of it strictly, so a test sees
 # framing errors as data and can assert on them, and many streams run at
@@ -945,7 +947,7 @@ my $OWNER = $$;
 
 
 # new(name => 'stream', port => 18101, http => TEXT, main => TEXT,
-# workers => 2, status => '/status'): makes the fresh prefix
+# workers => 2, status => '/status', daemon => 0): makes the fresh prefix
 # t/servroot-<name>/ (removed first) with conf/ logs/ tmp/ html/.  In the
 # http text %%PREFIX%% %%PORT%% %%ROOT%% are replaced.
 sub new {
@@ -1024,11 +1026,11 @@ sub config_text {
         s/%%ROOT%%/$root/g;
     }
 
+    my $daemon = $self->{daemon} ? '' : "daemon off;\nmaster_process on;\n";
+
     return <<"EOF";
 load_module $m;
-daemon off;
-master_process on;
-worker_processes $self->{workers};
+${daemon}worker_processes $self->{workers};
 pid $p/logs/nginx.pid;
 lock_file $p/logs/nginx.lock;
 error_log $p/logs/error.log info;
@@ -1059,7 +1061,10 @@ sub write_config {
 
 sub nginx_args {
     my ($self, @extra) = @_;
-    return ($self->sanitizer_env, '/usr/sbin/nginx', @extra,
+    my @daemon = $self->{daemon} ? ('-g', 'daemon on; master_process on;')
+                                 : ();
+
+    return ($self->sanitizer_env, '/usr/sbin/nginx', @daemon, @extra,
             '-p', "$self->{prefix}/", '-c', $self->conf_path,
             '-e', "$self->{prefix}/logs/error.log");
 }
@@ -1122,7 +1127,9 @@ sub test_config {
 
 
 # Starts nginx and waits for the engine; dies with the error log's tail
-# when it does not come up.
+# when it does not come up. Daemonized, the command's own process is
+# waited for (its pid and wait status in launcher and launcher_status)
+# and pid is the master's, from the pid file.
 sub start {
     my ($self) = @_;
     $self->write_config;
@@ -1140,6 +1147,21 @@ sub start {
     $self->{stopped} = 0;
     push @LIVE, $self;
     push @ALL, $self;
+
+    if ($self->{daemon}) {
+        $self->{launcher} = $pid;
+        SloraTest::wait_for($self->{ready_timeout},
+                            sub { waitpid($pid, WNOHANG) == $pid })
+            or die "nginx -g 'daemon on' (pid $pid) did not return in "
+                   . "$self->{ready_timeout} s\n" . $self->log_tail;
+        $self->{launcher_status} = $?;
+        my $master = SloraTest::wait_for(10, sub {
+            my $p = SloraTest::_slurp("$self->{prefix}/logs/nginx.pid");
+            return $p && $p =~ /^(\d+)$/m ? $1 : 0;
+        }) or die "no pid file after nginx daemonized (launcher status "
+                  . "$self->{launcher_status})\n" . $self->log_tail;
+        $self->{pid} = $master;
+    }
 
     $self->wait_ready($self->{ready_timeout})
         or die "nginx (pid $pid) did not become ready in "
@@ -1212,10 +1234,18 @@ sub signal {
 }
 
 
-# Waits for the master to exit; returns its wait status or undef.
+# Waits for the master to exit; returns its wait status or undef (a
+# daemonized master, not this process's child, exits with 0 here).
 sub wait_exit {
     my ($self, $timeout) = @_;
     my $end = time() + $timeout;
+    if ($self->{daemon}) {
+        SloraTest::wait_for($timeout,
+                            sub { !SloraTest::proc_alive($self->{pid}) })
+            or return undef;
+        $self->{stopped} = 1;
+        return $self->{exit_status} = 0;
+    }
     while (time() < $end) {
         my $r = waitpid($self->{pid}, WNOHANG);
         if ($r == $self->{pid}) {

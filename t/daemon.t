@@ -1,0 +1,136 @@
+# daemon.t: nginx run as Debian's systemd unit runs it, with
+# -g 'daemon on; master_process on;' (Type=forking, the master read from
+# the pid file).
+#
+# `nginx -t` passes; the command returns at once with status 0, leaving a
+# master in a session of its own whose child the engine is: the module
+# daemonizes before it spawns the engine, so the engine keeps the master
+# that reaps and respawns it (spawned before nginx's own daemonizing, its
+# parent would be the command's process, gone). A completion is answered;
+# the step log the engine opens is not world-writable under the daemon's
+# umask 0; a killed engine is respawned by that master and answers the
+# same greedy text; `nginx -s reload` (the unit's ExecReload) keeps the
+# engine; QUIT (the unit's ExecStop) ends the master, its workers and
+# the engine.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18116;
+
+my $model = tiny_model(layers => 2, hidden => 64, seed => 5);
+my $s = SloraTest::Server->new(name => 'daemon', port => $PORT,
+                               daemon => 1);
+# the engine runs as the workers' user: a folder anyone may write
+mkdir($s->prefix . '/steps') && chmod(01777, $s->prefix . '/steps')
+    or die "mkdir: $!";
+my $steps = $s->prefix . '/steps/steps.csv';
+$s->{main} = "env SLORA_STEP_LOG=$steps;";
+$s->{http} = slora_http(model => $model,
+                        engine => 'threads=1 slots=8 max_running=8');
+
+# The parent pid and session id of a process, from /proc.
+sub ppid_sid {
+    my ($pid) = @_;
+    open(my $fh, '<', "/proc/$pid/stat") or return ();
+    my $st = <$fh>;
+    return $st =~ /^\d+ \(.*\) \S+ (\d+) \d+ (\d+)/ ? ($1, $2) : ();
+}
+
+# The pids whose parent is $pid.
+sub children {
+    my ($pid) = @_;
+    my @c;
+    for my $d (glob('/proc/[0-9]*')) {
+        my ($pp) = ppid_sid((split m{/}, $d)[-1]);
+        push @c, (split m{/}, $d)[-1] if defined $pp && $pp == $pid;
+    }
+    return sort { $a <=> $b } @c;
+}
+
+sub complete {
+    my $r = json_req($PORT, '/v1/completions',
+                     json_encode({ model => 'base', prompt => 'Once upon',
+                                   max_tokens => 12, temperature => 0 }),
+                     timeout => 60);
+    return $r->{status} == 200 && $r->{json}
+           ? $r->{json}{choices}[0]{text} : "HTTP $r->{status}: $r->{body}";
+}
+
+my ($rc, $out) = $s->test_config;
+is($rc, 0, "nginx -t with daemon on passes") or diag($out);
+like($out, qr/test is successful/, 'nginx -t says so');
+
+$s->start;
+is($s->{launcher_status}, 0, 'the nginx command returned with status 0')
+    or diag($s->log_tail);
+my $master = $s->pid;
+isnt($master, $s->{launcher}, 'the master is not the command\'s process');
+my ($mppid, $msid) = ppid_sid($master);
+is($msid, $master, 'the master leads a session of its own (setsid)');
+isnt($mppid, $s->{launcher}, 'the master outlived its launcher');
+
+my $epid = $s->engine_pid;
+ok($epid, "the engine runs (pid $epid)");
+is((ppid_sid($epid))[0], $master, 'the engine is the master\'s child');
+my @kids = children($master);
+is(scalar(@kids), 3, 'the master has two workers and the engine')
+    or diag("children: @kids");
+ok((grep { $_ == $epid } @kids), 'the engine among them');
+
+my $text = complete();
+like($text, qr/\S/, 'a completion is answered')
+    or diag($text);
+
+ok(-s $steps, 'the engine writes its step log');
+my $mode = (stat($steps))[2] & 07777;
+is(sprintf('%04o', $mode), '0644',
+   'the step log is 0644 under the daemon\'s umask 0');
+
+# A killed engine: the daemonized master reaps and respawns it.
+my $before = $s->status;
+ok(kill('KILL', $epid), "engine $epid killed");
+my $new = SloraTest::wait_for(30, sub {
+    my $st = $s->status or return 0;
+    my $p = $st->{engine}{pid};
+    return $st->{engine}{ready} && $p && $p != $epid ? $st : 0;
+});
+ok($new, 'a new engine is ready');
+my $epid2 = $new ? $new->{engine}{pid} : 0;
+is((ppid_sid($epid2))[0], $master, 'respawned by the master');
+is($new->{engine}{restarts}, ($before->{engine}{restarts} // 0) + 1,
+   'restarts counted');
+is(complete(), $text, 'the respawned engine answers the same text');
+
+# nginx -s reload, as the unit's ExecReload: new workers, the same engine.
+my @workers = grep { $_ != $epid2 } children($master);
+($rc, $out) = SloraTest::run_cmd($s->nginx_args('-s', 'reload'));
+is($rc, 0, 'nginx -s reload') or diag($out);
+ok(SloraTest::wait_for(20, sub {
+    my @now = grep { $_ != $epid2 } children($master);
+    return @now == 2 && !grep { my $w = $_; grep { $_ == $w } @workers }
+                                @now;
+}), 'the master runs two new workers');
+like($s->error_log, qr/engine configuration unchanged, keeping engine process $epid2/,
+     'the reload keeps the engine');
+is($s->engine_pid, $epid2, 'the same engine after the reload');
+is(complete(), $text, 'and it answers');
+
+# QUIT, as the unit's ExecStop: every process of this nginx ends.
+my @all = ($master, children($master));
+my $r = $s->stop;
+ok($r->{graceful}, 'the master exits on QUIT');
+ok($r->{engine_gone}, 'the engine exits with it');
+ok(SloraTest::wait_for(10, sub { !grep { proc_alive($_) } @all }),
+   'no process of this nginx is left');
+
+my @bad = $s->bad_log_lines(
+    errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/]);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine')
+    or diag(join("\n", @bad));
+
+done_testing();

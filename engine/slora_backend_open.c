@@ -9,9 +9,19 @@
  * slora_backend_cuda_create(device, tp, err), returning the same vtable
  * the CPU backend fills; everything after that goes through the vtable
  * (and the few helpers here that fill in an entry a backend left out).
+ *
+ * Which file: the one named (cuda_lib=, --cuda-lib), else
+ * $SLORA_CUDA_LIB, else libslora_cuda.so beside the object this code is
+ * linked into (the nginx module as `make install` lays it out, in
+ * nginx's modules folder), else libslora_cuda.so on the loader's path.
  */
 
+#define _GNU_SOURCE
+
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,7 @@ typedef slora_backend_t *(*slora_backend_cuda_create_pt)(int device,
 
 
 static int slora_backend_gpu(const char *device, int *gpu, slora_err_t *err);
+static const char *slora_backend_beside(char *buf, size_t size);
 
 
 slora_backend_t *
@@ -32,6 +43,7 @@ slora_backend_open(const char *device, int32_t tp, int n_threads,
 {
     void                          *h;
     int                            gpu = 0;
+    char                           beside[PATH_MAX];
     slora_backend_cuda_create_pt   create;
 
     if (tp < 1 || tp > 64) {
@@ -69,7 +81,7 @@ slora_backend_open(const char *device, int32_t tp, int n_threads,
     }
 
     if (lib == NULL || lib[0] == '\0') {
-        lib = "libslora_cuda.so";
+        lib = slora_backend_beside(beside, sizeof(beside));
     }
 
     h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
@@ -89,6 +101,34 @@ slora_backend_open(const char *device, int32_t tp, int n_threads,
     }
 
     return create(gpu, tp, err);
+}
+
+
+/* libslora_cuda.so beside the object holding this code where one is
+ * there, else the bare name for the loader's path */
+
+static const char *
+slora_backend_beside(char *buf, size_t size)
+{
+    int          n;
+    Dl_info      info;
+    const char  *slash;
+
+    if (dladdr((void *) slora_backend_beside, &info) == 0
+        || info.dli_fname == NULL
+        || (slash = strrchr(info.dli_fname, '/')) == NULL)
+    {
+        return "libslora_cuda.so";
+    }
+
+    n = snprintf(buf, size, "%.*s/libslora_cuda.so",
+                 (int) (slash - info.dli_fname), info.dli_fname);
+
+    if (n < 0 || (size_t) n >= size || access(buf, R_OK) != 0) {
+        return "libslora_cuda.so";
+    }
+
+    return buf;
 }
 
 

@@ -6,6 +6,13 @@
 #   make run      install what is missing, fetch the model, make demo
 #                 adapters, build, and run nginx in the foreground on
 #                 http://127.0.0.1:8080/ with conf/nginx.conf (prefix run/)
+#   make install  the module into the system's nginx as Debian lays a
+#                 module package out (uninstall takes it away): the .so
+#                 in MODULES_DIR with the CUDA backend beside it where
+#                 one was built, its load_module line in
+#                 NGINX_CONF_DIR/modules-available, enabled by a link in
+#                 modules-enabled (which Debian's nginx.conf includes),
+#                 bin/slora in BINDIR; DESTDIR stages it
 #
 # Debian's copy of nginx's configure writes no top-level Makefile, so the
 # module is built with `make -f objs/Makefile modules`. configure runs once
@@ -27,7 +34,13 @@ RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
 APT_PACKAGES   := nginx nginx-dev libcjson-dev libpcre2-dev \
                   libopenblas-dev libhiredis-dev pkg-config curl
 
-.PHONY: module run run-deps run-adapters
+MODULES_DIR    ?= /usr/lib/nginx/modules
+NGINX_CONF_DIR ?= /etc/nginx
+BINDIR         ?= /usr/local/bin
+LOAD_CONF      := modules-available/mod-http-slora.conf
+LOAD_LINK      := modules-enabled/50-mod-http-slora.conf
+
+.PHONY: module run run-deps run-adapters install uninstall
 
 all: module
 
@@ -83,3 +96,21 @@ run: run-deps
 	@echo
 	$(NGINX) -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
 	    -e $(RUN_PREFIX)/logs/error.log
+
+install: module cli
+	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(NGINX_CONF_DIR)/modules-available \
+	    $(DESTDIR)$(NGINX_CONF_DIR)/modules-enabled
+	install -m 0644 $(MODULE_SO) $(DESTDIR)$(MODULES_DIR)/
+	if [ -f $(CUDA_SO) ]; then \
+	    install -m 0644 $(CUDA_SO) $(DESTDIR)$(MODULES_DIR)/; fi
+	install -m 0755 bin/slora $(DESTDIR)$(BINDIR)/
+	echo 'load_module $(MODULES_DIR)/ngx_http_slora_module.so;' \
+	    > $(DESTDIR)$(NGINX_CONF_DIR)/$(LOAD_CONF)
+	ln -sfn ../$(LOAD_CONF) $(DESTDIR)$(NGINX_CONF_DIR)/$(LOAD_LINK)
+
+uninstall:
+	rm -f $(DESTDIR)$(MODULES_DIR)/ngx_http_slora_module.so \
+	    $(DESTDIR)$(MODULES_DIR)/libslora_cuda.so $(DESTDIR)$(BINDIR)/slora \
+	    $(DESTDIR)$(NGINX_CONF_DIR)/$(LOAD_LINK) \
+	    $(DESTDIR)$(NGINX_CONF_DIR)/$(LOAD_CONF)

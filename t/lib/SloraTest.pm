@@ -947,9 +947,10 @@ my $OWNER = $$;
 
 
 # new(name => 'stream', port => 18101, http => TEXT, main => TEXT,
-# workers => 2, status => '/status', daemon => 0): makes the fresh prefix
-# t/servroot-<name>/ (removed first) with conf/ logs/ tmp/ html/.  In the
-# http text %%PREFIX%% %%PORT%% %%ROOT%% are replaced.
+# workers => 2, status => '/status', daemon => 0, module => PATH): makes
+# the fresh prefix t/servroot-<name>/ (removed first) with conf/ logs/
+# tmp/ html/.  In the http text %%PREFIX%% %%PORT%% %%ROOT%% are
+# replaced.  module '' writes no load_module line (main's text loads it).
 sub new {
     my ($class, %o) = @_;
     my $prefix = SloraTest::repo_root() . "/t/servroot-$o{name}";
@@ -1017,6 +1018,7 @@ sub config_text {
     my ($self) = @_;
     my $p = $self->{prefix};
     my $m = $self->{module} // SloraTest::module_path();
+    my $load = $m eq '' ? '' : "load_module $m;\n";
     my $http = $self->{http} // '';
     my $root = SloraTest::repo_root();
 
@@ -1029,8 +1031,7 @@ sub config_text {
     my $daemon = $self->{daemon} ? '' : "daemon off;\nmaster_process on;\n";
 
     return <<"EOF";
-load_module $m;
-${daemon}worker_processes $self->{workers};
+${load}${daemon}worker_processes $self->{workers};
 pid $p/logs/nginx.pid;
 lock_file $p/logs/nginx.lock;
 error_log $p/logs/error.log info;
@@ -1164,7 +1165,7 @@ sub start {
     }
 
     $self->wait_ready($self->{ready_timeout})
-        or die "nginx (pid $pid) did not become ready in "
+        or die "nginx (pid $self->{pid}) did not become ready in "
                . "$self->{ready_timeout} s; last status: "
                . ($self->{last_status_error} // 'none') . "\n"
                . $self->log_tail;

@@ -10,8 +10,9 @@
 # the step log the engine opens is not world-writable under the daemon's
 # umask 0; a killed engine is respawned by that master and answers the
 # same greedy text; `nginx -s reload` (the unit's ExecReload) keeps the
-# engine; QUIT (the unit's ExecStop) ends the master, its workers and
-# the engine.
+# engine; a binary upgrade (USR2, QUIT to the old master) hands over to
+# the new master's own engine; QUIT (the unit's ExecStop) ends the
+# master, its workers and the engine.
 
 use strict;
 use warnings;
@@ -119,6 +120,39 @@ like($s->error_log, qr/engine configuration unchanged, keeping engine process $e
      'the reload keeps the engine');
 is($s->engine_pid, $epid2, 'the same engine after the reload');
 is(complete(), $text, 'and it answers');
+
+# A binary upgrade (USR2, then QUIT to the old master): the new master,
+# the old one's child, spawns an engine of its own, and serves once the
+# old master, its workers and its engine are gone.
+my @old = ($master, children($master));
+ok(kill('USR2', $master), 'USR2 to the master');
+my $pidfile = $s->prefix . '/logs/nginx.pid';
+my $new_master = SloraTest::wait_for(20, sub {
+    my $p = SloraTest::_slurp($pidfile) // '';
+    return $p =~ /^(\d+)$/m && $1 != $master ? $1 : 0;
+});
+ok($new_master, "a new master ($new_master) wrote the pid file");
+is((ppid_sid($new_master))[0], $master, 'the old master\'s child');
+my $engine_of = sub {
+    my ($m) = @_;
+    for my $c (children($m)) {
+        my $cmd = SloraTest::_slurp("/proc/$c/cmdline") // '';
+        return $c if $cmd =~ /slora engine/;
+    }
+    return 0;
+};
+my $epid3 = SloraTest::wait_for(20, sub { $engine_of->($new_master) });
+ok($epid3 && $epid3 != $epid2, "the new master runs its own engine ($epid3)");
+ok(kill('QUIT', $master), 'QUIT to the old master');
+ok(SloraTest::wait_for(20, sub { !grep { proc_alive($_) } @old }),
+   'the old master, its workers and its engine are gone');
+$s->{pid} = $new_master;
+ok(SloraTest::wait_for(20, sub { my $st = $s->status;
+                                 $st && $st->{engine}{ready}
+                                 && $st->{engine}{pid} == $epid3 }),
+   'the status is the new engine\'s');
+is(complete(), $text, 'the new engine answers the same text');
+$master = $new_master;
 
 # QUIT, as the unit's ExecStop: every process of this nginx ends.
 my @all = ($master, children($master));

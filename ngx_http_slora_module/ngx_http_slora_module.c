@@ -1227,6 +1227,13 @@ ngx_http_slora_init_module(ngx_cycle_t *cycle)
         ccf->daemon = 0;
     }
 
+    if (!ccf->master) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "slora: \"master_process off\": nginx respawns no"
+                      " process then, so an engine that dies stays dead"
+                      " (requests get 503 until nginx restarts)");
+    }
+
     return ngx_http_slora_engine_start(cycle, smcf);
 }
 

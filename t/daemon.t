@@ -12,7 +12,8 @@
 # same greedy text; `nginx -s reload` (the unit's ExecReload) keeps the
 # engine; a binary upgrade (USR2, QUIT to the old master) hands over to
 # the new master's own engine; QUIT (the unit's ExecStop) ends the
-# master, its workers and the engine.
+# master, its workers and the engine. With master_process off nothing is
+# respawned, and the log says so.
 
 use strict;
 use warnings;
@@ -166,5 +167,25 @@ my @bad = $s->bad_log_lines(
     errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/]);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine')
     or diag(join("\n", @bad));
+
+# master_process off: nginx respawns nothing, which the log warns of at
+# start; a killed engine stays dead and requests get 503.
+my $one = SloraTest::Server->new(name => 'daemon-single', port => $PORT,
+                                 master => 0);
+$one->{http} = slora_http(model => $model,
+                          engine => 'threads=1 slots=8 max_running=8');
+$one->start;
+like($one->error_log, qr/\[warn\] .*"master_process off": nginx respawns no process/,
+     'master_process off: the log warns that nothing is respawned');
+like(complete(), qr/\S/, 'a completion is answered');
+my $lone = $one->engine_pid;
+ok(kill('KILL', $lone), "engine $lone killed");
+ok(SloraTest::wait_for(10, sub { !proc_alive($lone) }), 'it is gone');
+my $gone = json_req($PORT, '/v1/completions',
+                    json_encode({ model => 'base', prompt => 'Once upon',
+                                  max_tokens => 4 }), timeout => 30);
+is($gone->{status}, 503, 'then requests get 503');
+is($gone->{json}{error}{code}, 'engine_not_ready', 'engine_not_ready');
+ok($one->stop->{graceful}, 'nginx stops on QUIT');
 
 done_testing();

@@ -947,10 +947,11 @@ my $OWNER = $$;
 
 
 # new(name => 'stream', port => 18101, http => TEXT, main => TEXT,
-# workers => 2, status => '/status', daemon => 0, module => PATH): makes
-# the fresh prefix t/servroot-<name>/ (removed first) with conf/ logs/
-# tmp/ html/.  In the http text %%PREFIX%% %%PORT%% %%ROOT%% are
-# replaced.  module '' writes no load_module line (main's text loads it).
+# workers => 2, status => '/status', daemon => 0, master => 1,
+# module => PATH): makes the fresh prefix t/servroot-<name>/ (removed
+# first) with conf/ logs/ tmp/ html/.  In the http text %%PREFIX%%
+# %%PORT%% %%ROOT%% are replaced.  module '' writes no load_module line
+# (main's text loads it); master 0 is master_process off.
 sub new {
     my ($class, %o) = @_;
     my $prefix = SloraTest::repo_root() . "/t/servroot-$o{name}";
@@ -1028,7 +1029,9 @@ sub config_text {
         s/%%ROOT%%/$root/g;
     }
 
-    my $daemon = $self->{daemon} ? '' : "daemon off;\nmaster_process on;\n";
+    my $daemon = $self->{daemon} ? ''
+               : "daemon off;\nmaster_process "
+                 . (($self->{master} // 1) ? 'on' : 'off') . ";\n";
 
     return <<"EOF";
 ${load}${daemon}worker_processes $self->{workers};

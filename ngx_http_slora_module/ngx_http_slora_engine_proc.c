@@ -22,7 +22,7 @@
  * what the engine found at resolution.
  *
  * The engine reads its channel (QUIT drains running requests, TERMINATE
- * exits), updates nginx's clock, and bumps the zone's epoch so that slots
+ * exits, REOPEN reopens the logs), updates nginx's clock, and bumps the zone's epoch so that slots
  * a dead predecessor was running are failed instead of left hanging; the
  * master's side and the process's setup are in
  * ngx_http_slora_engine_spawn.c.
@@ -506,6 +506,15 @@ ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec)
 
         case NGX_CMD_TERMINATE:
             ngx_http_slora_engine_exit(ec, 0);
+            break;
+
+        case NGX_CMD_REOPEN:
+            /* USR1 (logrotate): the error log, and stderr with it, as a
+             * worker reopens them; the master made the new files the
+             * workers' user's, which the engine runs as */
+            ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
+                          "slora engine: reopening logs");
+            ngx_reopen_files(ec->cycle, (ngx_uid_t) -1);
             break;
 
         case NGX_CMD_OPEN_CHANNEL:

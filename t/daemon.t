@@ -10,7 +10,8 @@
 # the step log the engine opens is not world-writable under the daemon's
 # umask 0; a killed engine is respawned by that master and answers the
 # same greedy text; `nginx -s reload` (the unit's ExecReload) keeps the
-# engine; a binary upgrade (USR2, QUIT to the old master) hands over to
+# engine; `nginx -s reopen` (logrotate) moves the engine's lines to the
+# new log; a binary upgrade (USR2, QUIT to the old master) hands over to
 # the new master's own engine; QUIT (the unit's ExecStop) ends the
 # master, its workers and the engine. With master_process off nothing is
 # respawned, and the log says so.
@@ -122,6 +123,17 @@ like($s->error_log, qr/engine configuration unchanged, keeping engine process $e
 is($s->engine_pid, $epid2, 'the same engine after the reload');
 is(complete(), $text, 'and it answers');
 
+# nginx -s reopen, as logrotate's postrotate: the engine writes into the
+# new error log, not the one moved away.
+my $elog = $s->prefix . '/logs/error.log';
+rename($elog, "$elog.1") or die "rename: $!";
+($rc, $out) = SloraTest::run_cmd($s->nginx_args('-s', 'reopen'));
+is($rc, 0, 'nginx -s reopen') or diag($out);
+ok(SloraTest::wait_for(10, sub {
+       (SloraTest::_slurp("$elog.1") // '')
+           =~ /$epid2#\d+: slora engine: reopening logs/ }),
+   'the engine is told, and says so in the log it leaves');
+
 # A binary upgrade (USR2, then QUIT to the old master): the new master,
 # the old one's child, spawns an engine of its own, and serves once the
 # old master, its workers and its engine are gone.
@@ -147,6 +159,10 @@ ok($epid3 && $epid3 != $epid2, "the new master runs its own engine ($epid3)");
 ok(kill('QUIT', $master), 'QUIT to the old master');
 ok(SloraTest::wait_for(20, sub { !grep { proc_alive($_) } @old }),
    'the old master, its workers and its engine are gone');
+like($s->error_log, qr/$epid2#\d+: slora engine: exit/,
+     'the old engine\'s last line is in the new log');
+unlike(SloraTest::_slurp("$elog.1"), qr/$epid2#\d+: slora engine: exit/,
+       'not in the one moved away');
 $s->{pid} = $new_master;
 ok(SloraTest::wait_for(20, sub { my $st = $s->status;
                                  $st && $st->{engine}{ready}
@@ -163,6 +179,10 @@ ok($r->{engine_gone}, 'the engine exits with it');
 ok(SloraTest::wait_for(10, sub { !grep { proc_alive($_) } @all }),
    'no process of this nginx is left');
 
+my @rotated = grep { /\[(?:alert|crit|emerg|error)\]/ && !/exited on signal 9/ }
+              split /\n/, SloraTest::_slurp("$elog.1");
+ok(!@rotated, 'nothing bad in the log moved away either')
+    or diag(join("\n", @rotated));
 my @bad = $s->bad_log_lines(
     errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/]);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine')

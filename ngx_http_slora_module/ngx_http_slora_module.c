@@ -114,6 +114,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       0,
       (void *) ngx_http_slora_metrics_handler },
 
+    { ngx_string("slora_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_slora_set_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) ngx_http_slora_health_handler },
+
     { ngx_string("slora_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_slora_set_handler,

@@ -448,6 +448,7 @@ void ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 /* ngx_http_slora_status.c */
 ngx_int_t ngx_http_slora_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_status_init(ngx_conf_t *cf);
 
 /* ngx_http_slora_filter.c */

@@ -1,7 +1,8 @@
 /*
- * ngx_http_slora_status.c: the slora_status (JSON) and slora_metrics
- * (Prometheus text) handlers, and the log-phase handler that counts every
- * slora_api response by status.
+ * ngx_http_slora_status.c: the slora_status (JSON), slora_metrics
+ * (Prometheus text) and slora_health (a probe's status code) handlers,
+ * and the log-phase handler that counts every slora_api response by
+ * status.
  *
  * The one idea: all numbers live in the shared zone, written by whoever
  * knows them (the engine its pool and adapter figures and step times,
@@ -125,6 +126,41 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * What a load balancer's or an orchestrator's probe asks, answered by the
+ * status code: 200 where a request would go to the engine now, else 503
+ * with the error such a request gets (engine_not_ready, and why).
+ */
+
+ngx_int_t
+ngx_http_slora_health_handler(ngx_http_request_t *r)
+{
+    ngx_int_t       rc;
+    ngx_buf_t      *b;
+    const char     *down;
+    slora_queue_t  *q;
+
+    static const char  ok[] = "{\"status\":\"ok\"}\n";
+
+    rc = ngx_http_slora_status_start(r, sizeof(ok) - 1, &q, &b);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    down = ngx_http_slora_engine_down(q);
+    if (down != NULL) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "server_error", "engine_not_ready",
+                                         NULL, "The engine is not ready: %s",
+                                         down);
+    }
+
+    b->last = ngx_cpymem(b->last, ok, sizeof(ok) - 1);
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
 ngx_int_t
 ngx_http_slora_metrics_handler(ngx_http_request_t *r)
 {
@@ -205,6 +241,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         "# HELP slora_adapter_hits_total Adapters found in the pool.\n"
         "# TYPE slora_adapter_hits_total counter\n"
         "slora_adapter_hits_total %uL\n"
+        "# HELP slora_engine_ready Whether requests go to the engine now"
+        " (1), or get 503 engine_not_ready (0).\n"
+        "# TYPE slora_engine_ready gauge\n"
+        "slora_engine_ready %d\n"
         "# HELP slora_engine_restarts_total Engine process restarts.\n"
         "# TYPE slora_engine_restarts_total counter\n"
         "slora_engine_restarts_total %uD\n"
@@ -230,6 +270,7 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->adapter_loads),
         ngx_http_slora_ld(q->adapter_evictions),
         ngx_http_slora_ld(q->adapter_hits),
+        ngx_http_slora_engine_down(q) == NULL,
         ngx_http_slora_ld(q->restarts),
         ngx_http_slora_ld(q->preemptions),
         ngx_http_slora_ld(q->slo_aborted),

@@ -89,6 +89,18 @@ my $text = complete();
 like($text, qr/\S/, 'a completion is answered')
     or diag($text);
 
+# The probe's endpoint: 200 while requests go to the engine.
+my $h = SloraTest::http_req($PORT, 'GET', '/health');
+is($h->{status}, 200, 'slora_health: 200');
+is_deeply($h->{json}, { status => 'ok' }, 'saying ok');
+$h = SloraTest::http_req($PORT, 'HEAD', '/health');
+is($h->{status}, 200, 'HEAD too');
+is($h->{body}, '', 'with no body');
+$h = SloraTest::http_req($PORT, 'POST', '/health', body => '{}');
+is($h->{status}, 405, 'POST is 405');
+like(SloraTest::http_req($PORT, 'GET', '/metrics')->{body},
+     qr/^slora_engine_ready 1$/m, 'metrics: slora_engine_ready 1');
+
 ok(-s $steps, 'the engine writes its step log');
 my $mode = (stat($steps))[2] & 07777;
 is(sprintf('%04o', $mode), '0644',
@@ -206,6 +218,13 @@ my $gone = json_req($PORT, '/v1/completions',
                                   max_tokens => 4 }), timeout => 30);
 is($gone->{status}, 503, 'then requests get 503');
 is($gone->{json}{error}{code}, 'engine_not_ready', 'engine_not_ready');
+$h = SloraTest::http_req($PORT, 'GET', '/health');
+is($h->{status}, 503, 'slora_health: 503');
+is($h->{json}{error}{code}, 'engine_not_ready', 'engine_not_ready');
+like($h->{json}{error}{message}, qr/the engine process is gone/,
+     'saying why');
+like(SloraTest::http_req($PORT, 'GET', '/metrics')->{body},
+     qr/^slora_engine_ready 0$/m, 'metrics: slora_engine_ready 0');
 ok($one->stop->{graceful}, 'nginx stops on QUIT');
 
 done_testing();

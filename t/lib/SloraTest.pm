@@ -229,6 +229,10 @@ $http_extra
         location = /metrics {
             slora_metrics;
         }
+
+        location = /health {
+            slora_health;
+        }
 $server_extra
     }
 EOF

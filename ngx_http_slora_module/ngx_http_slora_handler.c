@@ -166,10 +166,42 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
 }
 
 
-/* 405, with the methods the URI takes in Allow. */
+/*
+ * 405, with the methods the URI takes in Allow; but OPTIONS is answered,
+ * 204 with those methods and OPTIONS in Allow, so that a browser's CORS
+ * preflight gets the Access-Control-* headers the configuration adds to
+ * it (add_header), not an error.
+ */
 ngx_int_t
 ngx_http_slora_not_allowed(ngx_http_request_t *r, const char *allow)
 {
+    u_char     *p;
+    ngx_int_t   rc;
+    size_t      len;
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        len = ngx_strlen(allow);
+        p = ngx_pnalloc(r->pool, len + sizeof(", OPTIONS"));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(p, allow, len), ", OPTIONS",
+                   sizeof(", OPTIONS"));
+
+        if (ngx_http_slora_add_header(r, "Allow", (char *) p) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        rc = ngx_http_send_header(r);
+
+        return rc == NGX_ERROR || rc > NGX_OK ? rc : NGX_OK;
+    }
+
     if (ngx_http_slora_add_header(r, "Allow", allow) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -11,6 +11,14 @@
 # browser and nginx agree on HTTP/2 by ALPN (a certificate made for the
 # run, which Chromium is told to accept); both must show the same text,
 # and the access log the protocol each request came in.
+#
+# Then from another origin (a server of its own on another port) calling
+# the API across origins: through a location with the module README's
+# CORS configuration (add_header with a map of allowed origins; the
+# module answers the fetch's preflight OPTIONS with 204) both transports
+# show the same text; through the plain /v1/, which adds no such
+# headers, the browser refuses both. Asked directly, the preflight
+# answers an origin the map does not allow without the headers.
 
 use strict;
 use warnings;
@@ -22,6 +30,7 @@ use File::Path qw(make_path);
 
 my $PORT = 18103;
 my $TLS_PORT = 18113;
+my $PAGE_PORT = 18124;      # the other origin's page
 my $PROMPT = 'Say hello & tell me <one> fact about "cats".';
 my $MAX_TOKENS = 24;
 
@@ -42,15 +51,39 @@ my ($rc_tls, undef, $err_tls) = SloraTest::run_cmd(
     '-keyout', "$pfx/tls.key", '-out', "$pfx/tls.crt");
 is($rc_tls, 0, 'a TLS certificate for the run (openssl)')
     or BAIL_OUT("openssl: $err_tls");
+my $page_origin = "http://127.0.0.1:$PAGE_PORT";
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=256',
+    http_extra => <<"EOF",
+    map \$http_origin \$cors_origin {
+        default            "";
+        "$page_origin"     \$http_origin;
+    }
+
+    server {
+        listen 127.0.0.1:$PAGE_PORT;
+        location / {
+            root $root/conf/html;
+        }
+    }
+EOF
     server_extra => "        listen 127.0.0.1:$TLS_PORT ssl http2;\n"
                     . "        ssl_certificate $pfx/tls.crt;\n"
                     . "        ssl_certificate_key $pfx/tls.key;\n"
                     . "        location / {\n"
                     . "            root $root/conf/html;\n"
-                    . "        }\n");
+                    . "        }\n"
+                    . <<'EOF');
+        location /cors/v1/ {
+            slora_api openai;
+            add_header Access-Control-Allow-Origin  $cors_origin always;
+            add_header Access-Control-Allow-Methods "GET, POST, DELETE, OPTIONS" always;
+            add_header Access-Control-Allow-Headers "Authorization, Content-Type" always;
+            add_header Access-Control-Max-Age       600 always;
+            add_header Vary                         Origin always;
+        }
+EOF
 $s->start;
 pass('nginx started on SmolLM2, engine ready');
 
@@ -73,6 +106,32 @@ my %q = (auto => 1, transport => 'both', model => 'base',
 my $query = join('&', map { "$_=" . uri_escape($q{$_}) } sort keys %q);
 page("http://127.0.0.1:$PORT", '1.1');
 page("https://127.0.0.1:$TLS_PORT", '2.0');
+
+# Across origins: the preflight asked directly, then the page.
+my $pre = http_req($PORT, 'OPTIONS', '/cors/v1/chat/completions',
+                   headers => { Origin => $page_origin,
+                                'Access-Control-Request-Method' => 'POST',
+                                'Access-Control-Request-Headers'
+                                    => 'content-type' });
+is($pre->{status}, 204, 'a preflight OPTIONS: 204');
+is($pre->{headers}{allow}, 'POST, OPTIONS', '... Allow: POST, OPTIONS');
+is($pre->{headers}{'access-control-allow-origin'}, $page_origin,
+   '... allowing the page\'s origin');
+like($pre->{headers}{'access-control-allow-headers'} // '', qr/Content-Type/,
+     '... and Content-Type');
+my $evil = http_req($PORT, 'OPTIONS', '/cors/v1/chat/completions',
+                    headers => { Origin => 'http://evil.example' });
+ok($evil->{status} == 204
+   && !exists $evil->{headers}{'access-control-allow-origin'},
+   'an origin the map does not allow gets no Access-Control-Allow-Origin');
+my $err = http_req($PORT, 'POST', '/cors/v1/chat/completions',
+                   body => '{', headers => { Origin => $page_origin });
+ok($err->{status} == 400
+   && ($err->{headers}{'access-control-allow-origin'} // '') eq $page_origin,
+   'an error carries it too (always), so the page can read it');
+
+cross_origin("http://127.0.0.1:$PORT/cors/v1/", 1);
+cross_origin("http://127.0.0.1:$PORT/v1/", 0);
 
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
@@ -132,6 +191,46 @@ sub page {
     ok((grep { m{"POST /v1/chat/completions HTTP/\Q$proto\E"}
                && /^\d+ 200 / } @log) >= ($proto eq '1.1' ? 2 : 1),
        "$label: the fetch() POST stream was served (200)");
+}
+
+
+# cross_origin(api, allowed): the demo page from the other origin with
+# api= the API at another; allowed, both transports' answers are the
+# reference, else the browser refuses both.
+sub cross_origin {
+    my ($api, $allowed) = @_;
+    my $label = $allowed ? 'cors' : 'no-cors';
+    my $profile = $s->prefix . "/chromium-profile-$label";
+    make_path($profile);
+    my $q = "$query&api=" . uri_escape($api);
+    my ($rc, $dom, $err) = SloraTest::run_cmd(
+        'timeout', '90', $chromium, '--headless', '--no-sandbox',
+        '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', "--user-data-dir=$profile",
+        '--virtual-time-budget=30000', '--dump-dom',
+        "$page_origin/index.html?$q");
+    is($rc, 0, "$label: chromium ran") or diag($err);
+    SloraTest::_spew($s->prefix . "/dom-$label.html", $dom);
+
+    for my $id (qw(answer-es answer-fetch)) {
+        my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
+                                       \s*<div\ class="who">[^<]*</div>
+                                       \s*<pre\ class="text">(.*?)</pre>}sx;
+        ok(defined $attrs, "$label: $id is in the DOM") or next;
+        my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
+        my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
+        if ($allowed) {
+            is($state, 'done', "$label: $id: stream finished across origins")
+                or diag($why // 'no error shown');
+            is(html_unescape($text // ''), $want,
+               "$label: $id: the greedy text");
+        } else {
+            is($state, 'error', "$label: $id: the browser refused it")
+                or diag("state $state: " . ($text // ''));
+            is($text // '', '', "$label: $id: no text reached the page");
+        }
+    }
 }
 
 

@@ -9,7 +9,9 @@
 # rate_limit_error with Retry-After, so an OpenAI client raises the
 # exception a user expects, and counts them in its metrics. A known key
 # is served, under its tenant (the access log's $slora_tenant), and the
-# key is not in the log.
+# key is not in the log. With CORS (the module README's configuration),
+# a browser's preflight, which carries no key, is let through to the
+# module's 204 while the request itself still needs its key.
 
 use strict;
 use warnings;
@@ -34,6 +36,13 @@ $s->{http} = slora_http(
 
     limit_req_zone $key_tenant zone=per_key:1m rate=1r/m;
     limit_req_status 429;
+
+    # a browser's preflight carries no key: refuse the rest only
+    map $request_method:$key_tenant $key_refused {
+        "~^OPTIONS:"  0;
+        "~:$"         1;
+        default       0;
+    }
 EOF
     server_extra => <<'EOF');
         location /keyed/v1/ {
@@ -43,6 +52,18 @@ EOF
 
             slora_api openai;
             slora_tenant $key_tenant;
+        }
+
+        location /browser/v1/ {
+            if ($key_refused) {
+                return 401;
+            }
+
+            slora_api openai;
+            slora_tenant $key_tenant;
+            add_header Access-Control-Allow-Origin  $http_origin always;
+            add_header Access-Control-Allow-Methods "GET, POST, OPTIONS" always;
+            add_header Access-Control-Allow-Headers "Authorization, Content-Type" always;
         }
 
         location /limited/v1/ {
@@ -96,6 +117,34 @@ my $m = http_req($PORT, 'GET', '/keyed/v1/models',
 ok($m->{status} == 200 && ref $m->{json}{data} eq 'ARRAY',
    'sk-bob: the model list');
 
+# Keys and CORS: the preflight without a key is answered, the request
+# without one is still refused (and says so to the page), with one served.
+my $origin = 'http://app.example';
+my $pre = http_req($PORT, 'OPTIONS', '/browser/v1/chat/completions',
+                   headers => { Origin => $origin,
+                                'Access-Control-Request-Method' => 'POST',
+                                'Access-Control-Request-Headers'
+                                    => 'authorization,content-type' });
+ok($pre->{status} == 204
+   && ($pre->{headers}{'access-control-allow-origin'} // '') eq $origin
+   && ($pre->{headers}{'access-control-allow-headers'} // '')
+      =~ /Authorization/,
+   'browser: a preflight without a key: 204 with the CORS headers')
+    or diag("$pre->{status} " . join(', ', %{ $pre->{headers} }));
+my $nokey = http_req($PORT, 'POST', '/browser/v1/chat/completions',
+                     body => $BODY, headers => { Origin => $origin });
+ok($nokey->{status} == 401
+   && ($nokey->{json}{error}{code} // '') eq 'invalid_api_key'
+   && ($nokey->{headers}{'access-control-allow-origin'} // '') eq $origin,
+   'browser: the request without a key: 401 invalid_api_key, readable '
+   . 'by the page') or diag("$nokey->{status} $nokey->{body}");
+my $keyed = http_req($PORT, 'POST', '/browser/v1/chat/completions',
+                     body => $BODY,
+                     headers => { Origin => $origin,
+                                  Authorization => 'Bearer sk-alice',
+                                  'Content-Type' => 'application/json' });
+is($keyed->{status}, 200, 'browser: with a key, served');
+
 # One request a minute a key: the second within the minute is a 429 in
 # OpenAI's shape, with Retry-After; another key has its own budget.
 my $first = post('/limited/v1/chat/completions', 'sk-bob');
@@ -147,13 +196,14 @@ is($out, "auth 401\nok 1\nrate 429\n",
    'the openai client: AuthenticationError, an answer, RateLimitError')
     or diag("rc=$rc $err");
 
-# The metrics count the refusals under their statuses.
+# The metrics count the refusals under their statuses (the 401s: three
+# refusals, the browser's request without a key, the client's).
 {
     my $m = http_req($PORT, 'GET', '/metrics');
     my %n = ($m->{body} // '')
             =~ /^slora_requests_total\{status="(\d+)"\} (\d+)$/mg;
-    ok(($n{401} // 0) == 4 && ($n{429} // 0) == 2,
-       'slora_requests_total: 4 with 401, 2 with 429 (' . ($n{401} // 0)
+    ok(($n{401} // 0) == 5 && ($n{429} // 0) == 2,
+       'slora_requests_total: 5 with 401, 2 with 429 (' . ($n{401} // 0)
        . ', ' . ($n{429} // 0) . ')');
 }
 

@@ -36,8 +36,6 @@
 
 static uint32_t slora_catalog_hash(slora_catalog_kind_e kind,
     const char *name);
-static slora_catalog_entry_t *slora_catalog_find(slora_catalog_t *cat,
-    slora_catalog_kind_e kind, const char *name);
 static slora_catalog_entry_t *slora_catalog_insert(slora_catalog_t *cat,
     slora_catalog_kind_e kind, const char *name);
 static void slora_catalog_drop(slora_catalog_t *cat,
@@ -468,7 +466,7 @@ slora_catalog_hash(slora_catalog_kind_e kind, const char *name)
 }
 
 
-static slora_catalog_entry_t *
+slora_catalog_entry_t *
 slora_catalog_find(slora_catalog_t *cat, slora_catalog_kind_e kind,
     const char *name)
 {
@@ -581,7 +579,6 @@ slora_catalog_lookup(slora_catalog_t *cat, slora_catalog_kind_e kind,
     struct stat               sb;
     const char               *what;
     slora_catalog_entry_t    *en, *next;
-    slora_catalog_adapter_t  *ad;
 
     what = kind == SLORA_CAT_ADAPTER ? "adapter" : "tenant";
 
@@ -593,17 +590,22 @@ slora_catalog_lookup(slora_catalog_t *cat, slora_catalog_kind_e kind,
 
     en = slora_catalog_find(cat, kind, name);
 
-    if (en == NULL) {
+    if (en == NULL
+        || (!cat->redis && en->state == SLORA_CAT_MISSING))
+    {
         cat->stats.cache_misses++;
 
         if (!cat->redis) {
-            /* a folder added to the directory since */
+            /* a folder added to the directory since, or back */
             snprintf(path, sizeof(path), "%s/%s", cat->dir ? cat->dir : "",
                      name);
             if (kind == SLORA_CAT_ADAPTER && cat->dir != NULL
+                && !slora_adapter_is_random(cat->dir)
                 && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
             {
-                if (slora_catalog_put(cat, name, path, &ad, err) != SLORA_OK) {
+                if (slora_catalog_put_folder(cat, name, path, &sb, err)
+                    != SLORA_OK)
+                {
                     return SLORA_ERROR;
                 }
                 *out = slora_catalog_find(cat, kind, name);

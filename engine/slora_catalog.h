@@ -143,6 +143,19 @@ int slora_catalog_tenant_allows(const slora_catalog_tenant_t *t,
 int slora_catalog_put(slora_catalog_t *cat, const char *name,
     const char *dir, slora_catalog_adapter_t **out, slora_err_t *err);
 
+/*
+ * The directory source, read again where the folder changed since the
+ * last read (its mtime: a sub-folder added, removed or renamed into
+ * place): a new sub-folder is an adapter; one gone is unknown from then
+ * on; one replaced by another of its name gets a new version (its
+ * inode and mtime), so that the owner drops its cached copies. Files
+ * rewritten inside an adapter's folder are not seen: replace the folder.
+ * Returns 1 when the adapters changed, 0 when not (or not a directory
+ * catalog), SLORA_ERROR when the folder cannot be read (the entries
+ * stay as they were).
+ */
+int slora_catalog_refresh(slora_catalog_t *cat, slora_err_t *err);
+
 /* Counts one use of an adapter; counts go to slora:popular in batches. */
 void slora_catalog_hit(slora_catalog_t *cat, slora_catalog_adapter_t *a);
 

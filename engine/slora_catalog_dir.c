@@ -87,22 +87,23 @@ slora_catalog_confine(char **roots, int32_t n_roots, const char *name,
 int
 slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err)
 {
-    DIR                      *d;
-    char                      path[1280];
-    struct stat               sb;
-    struct dirent            *de;
-    slora_err_t               skip;
-    slora_catalog_adapter_t  *ad;
+    DIR            *d;
+    char            path[1280];
+    struct stat     sb;
+    struct dirent  *de;
+    slora_err_t     skip;
 
     if (slora_adapter_is_random(cat->dir)) {
         return slora_catalog_scan_random(cat, err);
     }
 
-    d = opendir(cat->dir);
-    if (d == NULL) {
+    /* the mtime before the read: a change during it is seen next time */
+    if (stat(cat->dir, &sb) != 0 || (d = opendir(cat->dir)) == NULL) {
         return slora_err_set(err, SLORA_ERROR, "adapter dir %s: %s",
                              cat->dir, strerror(errno));
     }
+
+    cat->dir_mtime = sb.st_mtim;
 
     while ((de = readdir(d)) != NULL) {
         if (!slora_catalog_valid_name(de->d_name)) {
@@ -115,10 +116,106 @@ slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err)
         }
 
         /* a folder whose path leads outside the roots is left out */
-        (void) slora_catalog_put(cat, de->d_name, path, &ad, &skip);
+        (void) slora_catalog_put_folder(cat, de->d_name, path, &sb, &skip);
     }
 
     closedir(d);
+
+    return SLORA_OK;
+}
+
+
+int
+slora_catalog_refresh(slora_catalog_t *cat, slora_err_t *err)
+{
+    uint32_t                 b;
+    struct stat              sb;
+    slora_catalog_entry_t   *en;
+
+    if (cat->redis || cat->dir == NULL || slora_adapter_is_random(cat->dir)) {
+        return 0;
+    }
+
+    if (stat(cat->dir, &sb) != 0) {
+        return slora_err_set(err, SLORA_ERROR, "adapter dir %s: %s",
+                             cat->dir, strerror(errno));
+    }
+
+    if (sb.st_mtim.tv_sec == cat->dir_mtime.tv_sec
+        && sb.st_mtim.tv_nsec == cat->dir_mtime.tv_nsec)
+    {
+        return 0;
+    }
+
+    for (b = 0; b <= cat->mask; b++) {
+        for (en = cat->buckets[b]; en != NULL; en = en->next) {
+            en->seen = 0;
+        }
+    }
+
+    cat->scan_changes = 0;
+
+    if (slora_catalog_scan(cat, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    /* what the scan did not see is gone; its data stays the owner's */
+    for (b = 0; b <= cat->mask; b++) {
+        for (en = cat->buckets[b]; en != NULL; en = en->next) {
+            if (en->kind == SLORA_CAT_ADAPTER && en->state == SLORA_CAT_FOUND
+                && !en->seen)
+            {
+                slora_catalog_adapter_clear(&en->ad);
+                en->state = SLORA_CAT_MISSING;
+                cat->n_negative++;
+                cat->list_fresh = 0;
+                cat->scan_changes++;
+            }
+        }
+    }
+
+    return cat->scan_changes > 0;
+}
+
+
+/*
+ * An adapter entry for a sub-folder of the directory, sb its stat():
+ * its version is the folder's inode and mtime, so a folder replaced by
+ * another of its name is a new version.
+ */
+int
+slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
+    const char *path, const struct stat *sb, slora_err_t *err)
+{
+    char                      version[64];
+    slora_catalog_entry_t    *en;
+    slora_catalog_adapter_t  *ad;
+
+    snprintf(version, sizeof(version), "dir:%llu:%lld.%09ld",
+             (unsigned long long) sb->st_ino, (long long) sb->st_mtim.tv_sec,
+             sb->st_mtim.tv_nsec);
+
+    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+
+    if (en != NULL && en->state == SLORA_CAT_FOUND && en->ad.version != NULL
+        && strcmp(en->ad.version, version) == 0)
+    {
+        en->seen = 1;
+        return SLORA_OK;
+    }
+
+    if (slora_catalog_put(cat, name, path, &ad, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    cat->scan_changes++;
+    ad->version = strdup(version);
+    if (ad->version == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "catalog: no memory");
+    }
+
+    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+    en->seen = 1;
 
     return SLORA_OK;
 }

@@ -14,6 +14,7 @@
 
 
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include <hiredis/hiredis.h>
 
@@ -54,6 +55,8 @@ struct slora_catalog_entry_s {
     int                         fetching;
     char                       *msg;        /* REFUSED, UNAVAILABLE */
     uint32_t                    hits;       /* uses not yet sent */
+    int                         seen;       /* in the directory's last
+                                               scan */
     slora_catalog_adapter_t     ad;
     slora_catalog_tenant_t      tn;
     char                       *name;
@@ -88,6 +91,8 @@ typedef struct {
 struct slora_catalog_s {
     int                         redis;
     char                       *dir;
+    struct timespec             dir_mtime;  /* at the last scan */
+    int32_t                     scan_changes;   /* entries it put */
     char                      **roots;      /* realpath()s */
     int32_t                     n_roots;
 
@@ -133,6 +138,8 @@ struct slora_catalog_s {
 
 
 /* slora_catalog.c */
+slora_catalog_entry_t *slora_catalog_find(slora_catalog_t *cat,
+    slora_catalog_kind_e kind, const char *name);
 void slora_catalog_adapter_clear(slora_catalog_adapter_t *ad);
 void slora_catalog_tenant_clear(slora_catalog_tenant_t *tn);
 void slora_catalog_msg_free(slora_catalog_msg_t *m);
@@ -152,6 +159,8 @@ int slora_catalog_add_root(slora_catalog_t *cat, const char *root,
 int slora_catalog_confine(char **roots, int32_t n_roots,
     const char *name, const char *path, char **out, slora_err_t *err);
 int slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err);
+int slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
+    const char *path, const struct stat *sb, slora_err_t *err);
 
 
 #endif /* SLORA_CATALOG_INT_H */

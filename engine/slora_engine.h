@@ -451,6 +451,12 @@ void slora_engine_free_runs(const slora_engine_t *e, int32_t *runs,
  * With Redis: those read so far. */
 int32_t slora_engine_adapters(slora_engine_t *e, const char ***names);
 
+/* The adapter folder read again where it changed (slora_catalog_refresh:
+ * adapters added, removed, replaced); 1 when the adapters changed, 0 when
+ * not or with Redis, SLORA_ERROR when the folder cannot be read. A stat()
+ * when nothing changed: a driver calls it every second or so. */
+int slora_engine_refresh_adapters(slora_engine_t *e, slora_err_t *err);
+
 /* The tenant's catalog entry (Redis only), for its model list; valid
  * until the next step. SLORA_AGAIN: the catalog is reading it (call
  * again after the wake fd), SLORA_DECLINED: unknown, SLORA_UNAVAILABLE:

@@ -115,6 +115,13 @@ slora_engine_adapters(slora_engine_t *e, const char ***names)
 
 
 int
+slora_engine_refresh_adapters(slora_engine_t *e, slora_err_t *err)
+{
+    return slora_catalog_refresh(e->catalog, err);
+}
+
+
+int
 slora_engine_tenant(slora_engine_t *e, const char *name,
     const slora_catalog_tenant_t **t, slora_err_t *err)
 {
@@ -479,9 +486,15 @@ slora_engine_catalog(slora_engine_t *e, slora_err_t *err)
     n = slora_catalog_adapters(e->catalog, &cl);
 
     for (i = 0; i < n; i++) {
+        /* its version too (the folder's), or the first request's look
+         * at the catalog would take it for a new one and drop what
+         * preload read */
         if (slora_adapters_add(e->adapters, cl[i]->name, cl[i]->path, &a,
                                err)
-            != SLORA_OK)
+            != SLORA_OK
+            || slora_adapters_set_source(e->adapters, a, cl[i]->path,
+                                         cl[i]->sha256, cl[i]->version, err)
+               < 0)
         {
             return SLORA_ERROR;
         }

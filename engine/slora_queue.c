@@ -526,6 +526,13 @@ slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
 }
 
 
+void
+slora_queue_names_stale(slora_queue_t *q)
+{
+    atomic_store_explicit(&q->names_all, 0, memory_order_release);
+}
+
+
 int
 slora_queue_names_all(slora_queue_t *q)
 {

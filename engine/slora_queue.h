@@ -424,6 +424,10 @@ int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token,
  * SLORA_QUEUE_NAMES_BYTES (the rest: an error, and names_all 0). */
 int slora_queue_set_names(slora_queue_t *q, const char **names,
     uint32_t n, slora_err_t *err);
+/* The published names are no longer all the engine's adapters (its
+ * folder changed since): workers leave the names they lack, and lists,
+ * to the engine from then on. */
+void slora_queue_names_stale(slora_queue_t *q);
 /* Whether the published names are all the engine's adapters: if not, a
  * name missing from them may still be one, which only the engine knows,
  * and a list of them is the engine's to answer. */

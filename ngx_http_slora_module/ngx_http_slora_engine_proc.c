@@ -42,6 +42,7 @@ _Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
 
 
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
+#define NGX_HTTP_SLORA_REFRESH_NS     (1000 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
 #define NGX_HTTP_SLORA_LIST_REC_MIN   89  /* the shortest record of the
                                              adapter list: a one-letter
@@ -65,7 +66,10 @@ typedef struct {
     uint32_t                     n_dirty;
     uint32_t                     n_pending;
     int64_t                      stats_ns;    /* last published */
+    int64_t                      refresh_ns;  /* the adapter folder's
+                                                 last look */
     unsigned                     redis:1;
+    unsigned                     refresh_failed:1;
     unsigned                     quitting:1;
 } ngx_http_slora_engine_ctx_t;
 
@@ -73,6 +77,7 @@ typedef struct {
 static void ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec);
+static void ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec);
 static ngx_uint_t ngx_http_slora_engine_take(
     ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec,
@@ -284,6 +289,10 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             }
         }
 
+        if (slora_now_ns() - ec.refresh_ns >= NGX_HTTP_SLORA_REFRESH_NS) {
+            ngx_http_slora_engine_refresh(&ec);
+        }
+
         /* before the workers learn of a request's end, so a client that
          * asks /status right after its answer sees it gone */
         if (ec.n_active || was_active
@@ -473,6 +482,51 @@ ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec)
     }
 
     ngx_http_slora_engine_wake(ec);
+}
+
+
+/*
+ * The adapter folder, looked at again (a stat, every second and before a
+ * model list): where adapters were added, removed or replaced, the names
+ * the workers hold are stale, and they ask the engine from then on.
+ */
+static void
+ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec)
+{
+    int           rc;
+    int32_t       n;
+    slora_err_t   err;
+    const char  **names;
+
+    ec->refresh_ns = slora_now_ns();
+    err.msg[0] = '\0';
+
+    rc = slora_engine_refresh_adapters(ec->engine, &err);
+
+    if (rc == SLORA_ERROR) {
+        if (!ec->refresh_failed) {
+            ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                          "slora engine: %s; serving the adapters read"
+                          " before", err.msg);
+            ec->refresh_failed = 1;
+        }
+
+        return;
+    }
+
+    ec->refresh_failed = 0;
+
+    if (rc == 1) {
+        n = slora_engine_adapters(ec->engine, &names);
+
+        if (slora_queue_names_all(ec->q)) {
+            slora_queue_names_stale(ec->q);
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
+                      "slora engine: the adapter folder changed: %D"
+                      " adapters now", n);
+    }
 }
 
 
@@ -960,6 +1014,7 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
     }
 
     if (own == NULL) {
+        ngx_http_slora_engine_refresh(ec);
         n = slora_engine_adapters(ec->engine, &names);
     }
 

@@ -1,0 +1,100 @@
+# folder.t: the adapter folder (slora_adapters dir=) while nginx runs.
+#
+# The engine looks at the folder again every second (its mtime: a
+# sub-folder added, removed or renamed into place). An adapter folder
+# renamed into it is served within seconds and listed, with its own
+# weights (the same greedy text as an adapter made from the same seed);
+# one removed is a 404 model_not_found and leaves the list; one replaced
+# (removed, and another renamed in under its name) answers with the new
+# weights, not the copy the engine had cached. The error log says when
+# the folder changed. Requests keep working throughout.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use File::Path qw(remove_tree);
+
+my $PORT = 18126;
+
+my $model = tiny_model(layers => 2, hidden => 64, seed => 11);
+my $s = SloraTest::Server->new(name => 'folder', port => $PORT);
+my $dir = $s->prefix . '/adapters';
+my $stage = $s->prefix . '/stage';     # the same file system: rename()
+make_adapters($dir, $model, [qw(a1 b c)]);      # seeds 1, 2, 3
+make_adapters($stage, $model, [qw(t1 t2 t3)]);  # seeds 1, 2, 3
+$s->{http} = slora_http(model => $model, adapters => $dir,
+                        engine => 'threads=1 slots=8 max_running=8');
+$s->start;
+
+sub complete {
+    my ($name) = @_;
+    my $r = json_req($PORT, '/v1/completions',
+                     json_encode({ model => $name, prompt => 'Once upon',
+                                   max_tokens => 8, temperature => 0 }),
+                     timeout => 60);
+    return { status => $r->{status},
+             code => $r->{json} && $r->{json}{error}
+                     ? $r->{json}{error}{code} : undef,
+             text => $r->{status} == 200
+                     ? $r->{json}{choices}[0]{text} : undef };
+}
+
+sub listed {
+    my $r = http_req($PORT, 'GET', '/v1/models');
+    return { map { $_->{id} => 1 } @{ $r->{json}{data} // [] } };
+}
+
+# waits until complete($name) satisfies $ok; returns its last answer
+sub until_answer {
+    my ($name, $ok) = @_;
+    my $last;
+    SloraTest::wait_for(15, sub { $last = complete($name); $ok->($last) });
+    return $last;
+}
+
+my %text = map { $_ => complete($_)->{text} } qw(a1 b c);
+ok(defined $text{$_}, "$_ answers at start") for qw(a1 b c);
+isnt($text{a1}, $text{c}, 'seeds 1 and 3 give different texts (the '
+     . 'replacement below can be told apart)');
+is(complete('new')->{code}, 'model_not_found', 'new: unknown at start');
+
+# Added: renamed into the folder.
+rename("$stage/t2", "$dir/new") or die "rename: $!";
+my $new = until_answer('new', sub { $_[0]{status} == 200 });
+is($new->{status}, 200, 'new: served once renamed into the folder');
+is($new->{text}, $text{b}, 'new: its own weights (b\'s seed, b\'s text)');
+ok(listed()->{new}, 'new: listed in /v1/models');
+is(http_req($PORT, 'GET', '/v1/models/new')->{status}, 200,
+   'new: GET /v1/models/new');
+
+# Removed.
+remove_tree("$dir/b");
+my $gone = until_answer('b', sub { $_[0]{status} != 200 });
+is("$gone->{status} " . ($gone->{code} // ''), '404 model_not_found',
+   'b: 404 model_not_found once removed');
+ok(!listed()->{b}, 'b: no longer listed');
+is(http_req($PORT, 'GET', '/v1/models/b')->{status}, 404,
+   'b: GET /v1/models/b is 404');
+
+# Replaced: the old folder removed, another renamed in under its name.
+remove_tree("$dir/a1");
+rename("$stage/t3", "$dir/a1") or die "rename: $!";
+my $re = until_answer('a1', sub { $_[0]{status} == 200
+                                  && ($_[0]{text} // '') ne $text{a1} });
+is($re->{text}, $text{c}, 'a1: replaced, the new weights answer (c\'s '
+   . 'seed, c\'s text), not the cached old ones');
+
+is(complete('c')->{text}, $text{c}, 'c: unchanged throughout');
+like($s->error_log, qr/slora engine: the adapter folder changed: \d+ adapters now/,
+     'the error log says the folder changed');
+
+my $stop = $s->stop;
+ok($stop->{graceful}, 'nginx exits on QUIT');
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg]')
+    or diag(join("\n", @bad));
+
+done_testing();

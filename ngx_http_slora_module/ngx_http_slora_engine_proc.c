@@ -22,7 +22,8 @@
  * what the engine found at resolution.
  *
  * The engine reads its channel (QUIT drains running requests, TERMINATE
- * exits, REOPEN reopens the logs), updates nginx's clock, and bumps the zone's epoch so that slots
+ * exits, REOPEN reopens the logs), updates nginx's clock, looks at the
+ * adapter folder every second, and bumps the zone's epoch so that slots
  * a dead predecessor was running are failed instead of left hanging; the
  * master's side and the process's setup are in
  * ngx_http_slora_engine_spawn.c.
@@ -518,10 +519,7 @@ ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec)
 
     if (rc == 1) {
         n = slora_engine_adapters(ec->engine, &names);
-
-        if (slora_queue_names_all(ec->q)) {
-            slora_queue_names_stale(ec->q);
-        }
+        slora_queue_names_stale(ec->q);
 
         ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                       "slora engine: the adapter folder changed: %D"

@@ -117,7 +117,38 @@ slora_engine_adapters(slora_engine_t *e, const char ***names)
 int
 slora_engine_refresh_adapters(slora_engine_t *e, slora_err_t *err)
 {
-    return slora_catalog_refresh(e->catalog, err);
+    int                       rc;
+    int32_t                   i, n;
+    slora_err_t               one;
+    slora_adapter_t          *a;
+    slora_catalog_adapter_t  *ca;
+
+    rc = slora_catalog_refresh(e->catalog, err);
+
+    if (rc != 1) {
+        return rc;
+    }
+
+    /* an adapter whose folder is gone has a source no more: its copies
+     * leave host memory now, and the pool now or, where requests still
+     * hold it, as the last one ends (slora_adapters_set_source) */
+    n = slora_adapters_count(e->adapters);
+
+    for (i = 0; i < n; i++) {
+        a = slora_adapters_get(e->adapters, i);
+
+        if (slora_adapter_tier(a) != SLORA_TIER_DISK
+            && slora_catalog_adapter(e->catalog, slora_adapter_name(a), &ca,
+                                     &one)
+               == SLORA_DECLINED)
+        {
+            (void) slora_adapters_set_source(e->adapters, a,
+                                             slora_adapter_dir(a), NULL,
+                                             "removed", &one);
+        }
+    }
+
+    return 1;
 }
 
 

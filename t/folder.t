@@ -4,9 +4,9 @@
 # sub-folder added, removed or renamed into place). An adapter folder
 # renamed into it is served within seconds and listed, with its own
 # weights (the same greedy text as an adapter made from the same seed);
-# one removed is a 404 model_not_found and leaves the list; one replaced
-# (removed, and another renamed in under its name) answers with the new
-# weights, not the copy the engine had cached. The error log says when
+# one removed is a 404 model_not_found, leaves the list and host memory;
+# one replaced (removed, and another renamed in under its name) answers
+# with the new weights, not the copy the engine had cached. The error log says when
 # the folder changed. Requests keep working throughout.
 
 use strict;
@@ -71,6 +71,8 @@ is(http_req($PORT, 'GET', '/v1/models/new')->{status}, 200,
    'new: GET /v1/models/new');
 
 # Removed.
+my $in_host = $s->status->{adapters}{in_host};
+cmp_ok($in_host, '>=', 3, "the adapters used are in host memory ($in_host)");
 remove_tree("$dir/b");
 my $gone = until_answer('b', sub { $_[0]{status} != 200 });
 is("$gone->{status} " . ($gone->{code} // ''), '404 model_not_found',
@@ -78,6 +80,10 @@ is("$gone->{status} " . ($gone->{code} // ''), '404 model_not_found',
 ok(!listed()->{b}, 'b: no longer listed');
 is(http_req($PORT, 'GET', '/v1/models/b')->{status}, 404,
    'b: GET /v1/models/b is 404');
+ok(SloraTest::wait_for(5, sub {
+       $s->status->{adapters}{in_host} == $in_host - 1 }),
+   'b: its copy left host memory')
+    or diag(json_encode($s->status->{host}));
 
 # Replaced: the old folder removed, another renamed in under its name.
 remove_tree("$dir/a1");

@@ -214,6 +214,24 @@ ngx_http_slora_not_allowed(ngx_http_request_t *r, const char *allow)
 }
 
 
+/* 503 engine_not_ready saying why, or NGX_DECLINED where requests go to
+ * the engine now. */
+ngx_int_t
+ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q)
+{
+    const char  *down;
+
+    down = ngx_http_slora_engine_down(q);
+    if (down == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "server_error", "engine_not_ready", NULL,
+                                     "The engine is not ready: %s", down);
+}
+
+
 /* Routes by the end of the URI, so regex locations work as well;
  * .../models/{id} is the models route too. */
 static ngx_http_slora_route_e

@@ -19,10 +19,10 @@ static ngx_int_t ngx_http_slora_model_one(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_slora_models(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_str_t                    tenant, id;
     slora_queue_t               *q;
-    const char                  *down;
     ngx_http_slora_ctx_t        *ctx;
     ngx_http_slora_main_conf_t  *smcf;
 
@@ -33,12 +33,9 @@ ngx_http_slora_models(ngx_http_request_t *r)
         ngx_str_null(&id);
     }
 
-    down = ngx_http_slora_engine_down(q);
-    if (down != NULL) {
-        return ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "server_error", "engine_not_ready",
-                                         NULL, "The engine is not ready: %s",
-                                         down);
+    rc = ngx_http_slora_not_ready(r, q);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (smcf->redis_url.len || !slora_queue_names_all(q)) {

@@ -137,7 +137,6 @@ ngx_http_slora_health_handler(ngx_http_request_t *r)
 {
     ngx_int_t       rc;
     ngx_buf_t      *b;
-    const char     *down;
     slora_queue_t  *q;
 
     static const char  ok[] = "{\"status\":\"ok\"}\n";
@@ -147,12 +146,9 @@ ngx_http_slora_health_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    down = ngx_http_slora_engine_down(q);
-    if (down != NULL) {
-        return ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "server_error", "engine_not_ready",
-                                         NULL, "The engine is not ready: %s",
-                                         down);
+    rc = ngx_http_slora_not_ready(r, q);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     b->last = ngx_cpymem(b->last, ok, sizeof(ok) - 1);

@@ -148,32 +148,18 @@ done_testing();
 sub page {
     my ($origin, $proto) = @_;
     my ($label) = $origin =~ m{^(\w+)};
-    my $profile = $s->prefix . "/chromium-profile-$label";
-    make_path($profile);
-    my ($rc, $dom, $err) = SloraTest::run_cmd(
-        'timeout', '90', $chromium, '--headless', '--no-sandbox',
-        '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', '--ignore-certificate-errors',
-        "--user-data-dir=$profile", '--virtual-time-budget=30000',
-        '--dump-dom', "$origin/index.html?$query");
-    is($rc, 0, "$label: chromium ran") or diag($err);
-    SloraTest::_spew($s->prefix . "/dom-$label.html", $dom);
+    my $dom = chromium_dom($label, "$origin/index.html?$query",
+                           '--ignore-certificate-errors');
 
     for my $id (qw(answer-es answer-fetch)) {
-        my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
-                                       \s*<div\ class="who">[^<]*</div>
-                                       \s*<pre\ class="text">(.*?)</pre>}sx;
-        ok(defined $attrs, "$label: $id is in the DOM") or next;
-        my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
-        my ($fin) = $attrs =~ /\bdata-finish="([^"]*)"/;
-        my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
-        is($state, 'done', "$label: $id: stream finished")
-            or diag($why // 'no error shown');
-        is(html_unescape($text // ''), $want,
+        my $a = answer($dom, $id);
+        ok($a, "$label: $id is in the DOM") or next;
+        is($a->{state}, 'done', "$label: $id: stream finished")
+            or diag($a->{why} // 'no error shown');
+        is($a->{text}, $want,
            "$label: $id: the streamed DOM text is the non-streamed greedy "
            . 'text');
-        is($fin, $finish, "$label: $id: finish_reason $finish");
+        is($a->{finish}, $finish, "$label: $id: finish_reason $finish");
     }
 
     # Both transports reached the server, in that HTTP version.
@@ -200,37 +186,57 @@ sub page {
 sub cross_origin {
     my ($api, $allowed) = @_;
     my $label = $allowed ? 'cors' : 'no-cors';
+    my $dom = chromium_dom($label, "$page_origin/index.html?$query&api="
+                                   . uri_escape($api));
+
+    for my $id (qw(answer-es answer-fetch)) {
+        my $a = answer($dom, $id);
+        ok($a, "$label: $id is in the DOM") or next;
+        if ($allowed) {
+            is($a->{state}, 'done',
+               "$label: $id: stream finished across origins")
+                or diag($a->{why} // 'no error shown');
+            is($a->{text}, $want, "$label: $id: the greedy text");
+        } else {
+            is($a->{state}, 'error', "$label: $id: the browser refused it")
+                or diag("state $a->{state}: $a->{text}");
+            is($a->{text}, '', "$label: $id: no text reached the page");
+        }
+    }
+}
+
+
+# chromium_dom(label, url, flags...): the page's DOM once Chromium's
+# virtual time has run out (kept as dom-<label>.html in the prefix).
+sub chromium_dom {
+    my ($label, $url, @flags) = @_;
     my $profile = $s->prefix . "/chromium-profile-$label";
     make_path($profile);
-    my $q = "$query&api=" . uri_escape($api);
     my ($rc, $dom, $err) = SloraTest::run_cmd(
         'timeout', '90', $chromium, '--headless', '--no-sandbox',
         '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update',
-        '--disable-sync', "--user-data-dir=$profile",
-        '--virtual-time-budget=30000', '--dump-dom',
-        "$page_origin/index.html?$q");
+        '--disable-sync', @flags, "--user-data-dir=$profile",
+        '--virtual-time-budget=30000', '--dump-dom', $url);
     is($rc, 0, "$label: chromium ran") or diag($err);
     SloraTest::_spew($s->prefix . "/dom-$label.html", $dom);
+    return $dom;
+}
 
-    for my $id (qw(answer-es answer-fetch)) {
-        my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
-                                       \s*<div\ class="who">[^<]*</div>
-                                       \s*<pre\ class="text">(.*?)</pre>}sx;
-        ok(defined $attrs, "$label: $id is in the DOM") or next;
-        my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
-        my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
-        if ($allowed) {
-            is($state, 'done', "$label: $id: stream finished across origins")
-                or diag($why // 'no error shown');
-            is(html_unescape($text // ''), $want,
-               "$label: $id: the greedy text");
-        } else {
-            is($state, 'error', "$label: $id: the browser refused it")
-                or diag("state $state: " . ($text // ''));
-            is($text // '', '', "$label: $id: no text reached the page");
-        }
-    }
+
+# answer(dom, id): the page's answer div: its state, finish reason, text
+# (unescaped) and error; undef where it is not in the DOM.
+sub answer {
+    my ($dom, $id) = @_;
+    my ($attrs, $text) = $dom =~ m{<div\ ([^>]*\bid="\Q$id\E"[^>]*)>
+                                   \s*<div\ class="who">[^<]*</div>
+                                   \s*<pre\ class="text">(.*?)</pre>}sx;
+    return undef unless defined $attrs;
+    my ($state) = $attrs =~ /\bdata-state="([^"]*)"/;
+    my ($fin) = $attrs =~ /\bdata-finish="([^"]*)"/;
+    my ($why) = $dom =~ m{id="\Q$id\E".*?<div class="err">([^<]*)}s;
+    return { state => $state // '', finish => $fin, why => $why,
+             text => html_unescape($text // '') };
 }
 
 

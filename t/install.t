@@ -40,8 +40,8 @@ my ($rc, $out, $err) = make('install', "DESTDIR=$stage");
 is($rc, 0, 'make install DESTDIR=... succeeds') or diag("$out$err");
 
 my $mod = "$stage/usr/lib/nginx/modules/ngx_http_slora_module.so";
-is(compare($mod, SloraTest::module_path()), 0,
-   'the module in /usr/lib/nginx/modules, the build\'s bytes');
+is(compare($mod, repo_root() . '/build/nginx/objs/ngx_http_slora_module.so'),
+   0, 'the module in /usr/lib/nginx/modules, the build\'s bytes');
 ok(-x "$stage/usr/local/bin/slora", 'slora in /usr/local/bin');
 my $avail = "$stage/etc/nginx/modules-available/mod-http-slora.conf";
 is(SloraTest::_slurp($avail),

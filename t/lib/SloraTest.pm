@@ -1024,6 +1024,11 @@ sub config_text {
     my $p = $self->{prefix};
     my $m = $self->{module} // SloraTest::module_path();
     my $load = $m eq '' ? '' : "load_module $m;\n";
+
+    # sanitized, a binary upgrade's new nginx (an exec, with only the env
+    # directive's variables) needs the runtime preloaded too
+    $load .= "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
+        if $ENV{SLORA_NGINX_PRELOAD};
     my $http = $self->{http} // '';
     my $root = SloraTest::repo_root();
 

@@ -17,7 +17,8 @@
 # for a server run in the foreground under a prefix of its own: the
 # module, MAIN's extra main-context lines, one master, two workers, temp
 # paths under the prefix, and the http{} body read from stdin (the CPU
-# benches use it too: bench/lookup-cpu.sh).
+# benches use it too: bench/lookup-cpu.sh). NGINX_DAEMON=on daemonizes
+# it instead.
 
 device_cublas_dir() {
     python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null
@@ -52,7 +53,7 @@ device_nginx_conf() {
         echo "load_module $2;"
         [ -n "${4:-}" ] && echo "$4"
         cat <<CONF
-daemon off;
+daemon ${NGINX_DAEMON:-off};
 master_process on;
 worker_processes 2;
 pid logs/nginx.pid;

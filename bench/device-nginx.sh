@@ -20,6 +20,11 @@
 # speculate_requests), bench/lookup.py's tasks on each (instead of the
 # chats), then its table.
 #
+# DAEMON=1 runs nginx as Debian's systemd unit does (daemon on, the
+# master from the pid file) with the CUDA backend beside the module, as
+# `make install` lays them out, and no cuda_lib=: the engine finds it
+# there; /health is asked before and after.
+#
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
 # logs in $OUT (steps-<model><TAG>.csv), for A/B runs in one call. The
@@ -63,12 +68,20 @@ SPECULATE_REQUESTS=
 [ "${SPECULATE:-off}" = lookup ] && [ -n "${LOOKUP_REQUESTS:-}" ] \
     && SPECULATE_REQUESTS=speculate_requests=$LOOKUP_REQUESTS
 rm -f "$OUT/steps-$3$TAG.csv"
+CUDA_LIB=cuda_lib=$A/libslora_cuda.so
+NGINX_DAEMON=off
+if [ "${DAEMON:-0}" != 0 ]; then
+    [ -f $K/libslora_cuda.so ] || cp $A/libslora_cuda.so $K/
+    CUDA_LIB=
+    NGINX_DAEMON=on
+fi
+NGINX_DAEMON=$NGINX_DAEMON \
 device_nginx_conf $P/conf/nginx.conf $K/ngx_http_slora_module.so 1024 \
     "user root;
 env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
     access_log logs/access.log;
     slora_engine model=$1 $2 device=cuda
-                 cuda_lib=$A/libslora_cuda.so slots=64 max_running=32
+                 $CUDA_LIB slots=64 max_running=32
                  max_ctx=2048 max_tokens=512
                  prefix_cache=${PREFIX_CACHE:-on}
                  speculate=${SPECULATE:-off} $SPECULATE_REQUESTS;
@@ -76,11 +89,22 @@ env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
         listen 127.0.0.1:18080;
         location /v1/ { slora_api openai; }
         location = /status { slora_status; }
+        location = /health { slora_health; }
     }
 CONF
 
-LD_LIBRARY_PATH=$LIBS $K/nginx -p $P -e logs/error.log -c conf/nginx.conf &
-pid=$!
+if [ "$NGINX_DAEMON" = on ]; then
+    LD_LIBRARY_PATH=$LIBS $K/nginx -p $P -e logs/error.log \
+        -c conf/nginx.conf
+    echo "nginx -g daemon on: returned $?; master $(cat $P/logs/nginx.pid)"
+    pid=$(cat $P/logs/nginx.pid)
+    echo "health at start: $(curl -s http://127.0.0.1:18080/health)"
+    ps -o pid,ppid,cmd --ppid "$pid"
+else
+    LD_LIBRARY_PATH=$LIBS $K/nginx -p $P -e logs/error.log \
+        -c conf/nginx.conf &
+    pid=$!
+fi
 
 if [ "${LOOKUP:-0}" != 0 ]; then
     python3 bench/lookup.py run http://127.0.0.1:18080 \
@@ -98,8 +122,14 @@ fi
 [ "${PREDICTION:-0}" = 0 ] \
     || python3 bench/prediction.py http://127.0.0.1:18080/v1 base 3
 
+    [ "$NGINX_DAEMON" = off ] \
+        || echo "health after: $(curl -s http://127.0.0.1:18080/health)"
     kill -QUIT $pid
-    wait $pid
+    if [ "$NGINX_DAEMON" = on ]; then
+        while kill -0 $pid 2>/dev/null; do sleep 0.1; done
+    else
+        wait $pid
+    fi
     grep -E "ready|emerg|alert|crit" $P/logs/error.log | head -5
     python3 bench/steps.py "$OUT/steps-$3$TAG.csv" | grep -E "^(==|total)"
     cp $P/logs/error.log "$OUT/nginx-error-$3$TAG.log"

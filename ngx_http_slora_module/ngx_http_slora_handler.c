@@ -93,6 +93,12 @@ static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
     const char *fmt, ...);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
     ngx_http_slora_err_t *e);
+static ngx_int_t ngx_http_slora_send_verror(ngx_http_request_t *r,
+    ngx_uint_t level, ngx_uint_t status, const char *type, const char *code,
+    const char *param, const char *fmt, va_list args);
+static ngx_int_t ngx_http_slora_send_error_at(ngx_http_request_t *r,
+    ngx_uint_t level, ngx_uint_t status, const char *type, const char *code,
+    const char *param, const char *fmt, ...);
 
 
 ngx_int_t
@@ -215,9 +221,10 @@ ngx_http_slora_not_allowed(ngx_http_request_t *r, const char *allow)
 
 
 /* 503 engine_not_ready saying why, or NGX_DECLINED where requests go to
- * the engine now. */
+ * the engine now; a probe's 503 is its answer, logged at info, not warn. */
 ngx_int_t
-ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q)
+ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q,
+    ngx_uint_t probe)
 {
     const char  *down;
 
@@ -226,9 +233,28 @@ ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q)
         return NGX_DECLINED;
     }
 
-    return ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "server_error", "engine_not_ready", NULL,
-                                     "The engine is not ready: %s", down);
+    return ngx_http_slora_send_error_at(r, probe ? NGX_LOG_INFO : NGX_LOG_WARN,
+                                        NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "server_error", "engine_not_ready",
+                                        NULL, "The engine is not ready: %s",
+                                        down);
+}
+
+
+static ngx_int_t
+ngx_http_slora_send_error_at(ngx_http_request_t *r, ngx_uint_t level,
+    ngx_uint_t status, const char *type, const char *code, const char *param,
+    const char *fmt, ...)
+{
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_slora_send_verror(r, level, status, type, code, param, fmt,
+                                    args);
+    va_end(args);
+
+    return rc;
 }
 
 
@@ -1296,24 +1322,38 @@ ngx_http_slora_send_parse_err(ngx_http_request_t *r, slora_openai_err_t *oe)
 }
 
 
+/* Logged at warn for a server error, at info for the client's. */
 ngx_int_t
 ngx_http_slora_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...)
 {
+    va_list    args;
+    ngx_int_t  rc;
+
+    va_start(args, fmt);
+    rc = ngx_http_slora_send_verror(r,
+                                    status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+                                    ? NGX_LOG_WARN : NGX_LOG_INFO,
+                                    status, type, code, param, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_slora_send_verror(ngx_http_request_t *r, ngx_uint_t level,
+    ngx_uint_t status, const char *type, const char *code, const char *param,
+    const char *fmt, va_list args)
+{
     u_char                *p, msg[512];
-    va_list                args;
     ngx_buf_t             *b;
-    ngx_uint_t             level;
     const char            *retry;
     ngx_http_slora_ctx_t  *ctx;
 
-    va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
-    va_end(args);
 
-    level = status >= NGX_HTTP_INTERNAL_SERVER_ERROR ? NGX_LOG_WARN
-                                                     : NGX_LOG_INFO;
     ngx_log_error(level, r->connection->log, 0, "slora: %ui %*s", status,
                   p - msg, msg);
 

@@ -33,7 +33,7 @@ ngx_http_slora_models(ngx_http_request_t *r)
         ngx_str_null(&id);
     }
 
-    rc = ngx_http_slora_not_ready(r, q);
+    rc = ngx_http_slora_not_ready(r, q, 0);
     if (rc != NGX_DECLINED) {
         return rc;
     }

@@ -299,7 +299,8 @@ ngx_int_t ngx_http_slora_zone_add(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf);
 slora_queue_t *ngx_http_slora_queue(ngx_http_slora_main_conf_t *smcf);
 const char *ngx_http_slora_engine_down(slora_queue_t *q);
-ngx_int_t ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q);
+ngx_int_t ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q,
+    ngx_uint_t probe);
 
 /* ngx_http_slora_engine_spawn.c */
 ngx_int_t ngx_http_slora_engine_start(ngx_cycle_t *cycle,

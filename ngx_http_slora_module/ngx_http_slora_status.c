@@ -146,7 +146,7 @@ ngx_http_slora_health_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    rc = ngx_http_slora_not_ready(r, q);
+    rc = ngx_http_slora_not_ready(r, q, 1);
     if (rc != NGX_DECLINED) {
         return rc;
     }

@@ -228,6 +228,13 @@ like($h->{json}{error}{message}, qr/the engine process is gone/,
      'saying why');
 like(SloraTest::http_req($PORT, 'GET', '/metrics')->{body},
      qr/^slora_engine_ready 0$/m, 'metrics: slora_engine_ready 0');
+# a probe's 503 is its answer, not an incident: info, not warn
+my $log = $one->error_log;
+like($log, qr/\[info\] .*slora: 503 The engine is not ready.*"GET \/health /,
+     'the probe\'s 503 is logged at info');
+unlike($log, qr/\[warn\] .*"GET \/health /, '... not at warn');
+like($log, qr/\[warn\] .*slora: 503 .*"POST \/v1\/completions /,
+     'a request\'s 503 still at warn');
 ok($one->stop->{graceful}, 'nginx stops on QUIT');
 
 done_testing();

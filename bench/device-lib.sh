@@ -13,6 +13,11 @@
 # on the machine by the calls before), checked against its sha256; says
 # which part is missing and fails otherwise.
 #
+# device_nginx_stop PID [ENGINE]: QUIT to the nginx master PID (a child
+# of the caller), 10 s for it to end, then KILL; ENGINE, its engine's
+# pid, is killed too if still there a second later. The CPU benches
+# (bench/lookup-cpu.sh, bench/slo-cpu.sh) stop their servers with it.
+#
 # device_nginx_conf FILE MODULE CONNECTIONS [MAIN]: writes an nginx.conf
 # for a server run in the foreground under a prefix of its own: the
 # module, MAIN's extra main-context lines, one master, two workers, temp
@@ -45,6 +50,21 @@ device_smollm2() {
         echo "SmolLM2's parts do not make the model (sha256 differs)" >&2
         rm -f "$1"
         return 1
+    fi
+}
+
+device_nginx_stop() {
+    local master=$1 engine=${2:-} _
+    kill -QUIT "$master" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$master" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$master" 2>/dev/null || true
+    wait "$master" 2>/dev/null || true
+    if [ -n "$engine" ] && kill -0 "$engine" 2>/dev/null; then
+        sleep 1
+        kill -KILL "$engine" 2>/dev/null || true
     fi
 }
 

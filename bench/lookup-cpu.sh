@@ -24,13 +24,7 @@ mkdir -p "$OUT"
 pid=
 stop_server() {
     [ -n "$pid" ] || return 0
-    kill -QUIT "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    device_nginx_stop "$pid"
     pid=
 }
 trap stop_server EXIT

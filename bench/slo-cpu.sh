@@ -27,6 +27,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. bench/device-lib.sh       # device_nginx_stop
 ROOT=$PWD
 POLICIES=${POLICIES:-"fcfs lcfs slo"}
 RATE=${RATE:-}
@@ -79,19 +80,7 @@ engine=
 
 stop_server() {
     [ -n "$pid" ] || return 0
-    kill -QUIT "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    if [ -n "$engine" ] && kill -0 "$engine" 2>/dev/null; then
-        sleep 1
-        kill -KILL "$engine" 2>/dev/null || true
-    fi
+    device_nginx_stop "$pid" "$engine"
     pid=
     engine=
 }

@@ -297,8 +297,6 @@ test_prefix(void)
 }
 
 
-/* The tiny model's engine, one thread, the adapters' folder, the prefix
- * cache on or off. */
 /*
  * Lookup: the prompt holds a run of the model's own greedy output, so
  * that its next output repeats what the prompt holds; each request
@@ -481,6 +479,8 @@ references(slora_engine_t *e, const int32_t *prompt, int32_t n_prompt,
 }
 
 
+/* The tiny model's engine, one thread, the adapters' folder, the prefix
+ * cache on or off, lookup on or off. */
 static slora_engine_t *
 engine_up(int cache, int lookup, const char *what)
 {

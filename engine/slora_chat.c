@@ -14,22 +14,36 @@
  *   mistral  [INST] {user}[/INST] {reply}</s>[INST] {system}\n\n{user}
  *            [/INST]                    (Mistral-7B-Instruct-v0.3: the
  *            system text goes into the last user turn)
+ *   llama3.1 llama3's turns after a system header that is always there:
+ *            <|start_header_id|>system<|end_header_id|>\n\n
+ *            [Environment: ipython\n]Cutting Knowledge Date: December
+ *            2023\nToday Date: 26 Jul 2024\n\n{system}<|eot_id|>; a
+ *            tool's result an ipython turn, its content as a JSON
+ *            string                            (Llama 3.1 and 3.3)
+ *   llama3.2 the same with today's date (strftime_now("%d %b %Y"))
+ *                                          (Llama 3.2)
+ *
+ * Tools and calls are the caller's to put into the messages' content
+ * (engine/slora_openai_tools.c), in the format the template's model
+ * reads; SLORA_CHAT_TOOLS says a request has them.
  *
  * Llama 2's and Mistral's official templates have no add_generation_prompt
  * (their text always ends ready for the answer). Continuing the last
  * message (an assistant's) stops the text where its content ends, as
  * transformers cuts the rendered text for continue_final_message.
  *
- * The one idea: rendering is a pure function of the messages; it writes
- * what fits and always reports the full size, so callers size a buffer in
- * one retry, as snprintf allows.
+ * The one idea: rendering is a pure function of the messages (and, for
+ * llama3.2, the day); it writes what fits and always reports the full
+ * size, so callers size a buffer in one retry, as snprintf allows.
  */
 
 #define _GNU_SOURCE
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "slora_pyjson.h"
 #include "slora_tokenizer.h"
 
 
@@ -42,20 +56,24 @@ typedef struct {
 
 static void slora_chat_put(slora_chat_out_t *o, const char *s, size_t n);
 static void slora_chat_puts(slora_chat_out_t *o, const char *s);
-static void slora_chat_trim(const char **s, size_t *n);
 static int slora_chat_space(char c);
 static int slora_chat_role(const slora_chat_msg_t *m);
 static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
     int first, slora_chat_e tmpl, slora_err_t *err);
+static void slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
+    const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
+    unsigned flags);
+static void slora_chat_put_cb(void *data, const char *s, size_t n);
 
 
 #define SLORA_ROLE_SYSTEM     0
 #define SLORA_ROLE_USER       1
 #define SLORA_ROLE_ASSISTANT  2
+#define SLORA_ROLE_TOOL       3
 
 
 static const char  *slora_chat_names[SLORA_CHAT_N] = {
-    "chatml", "llama2", "llama3", "mistral"
+    "chatml", "llama2", "llama3", "mistral", "llama3.1", "llama3.2"
 };
 
 
@@ -92,7 +110,12 @@ slora_chat_detect(const char *jinja, size_t len)
     }
 
     if (memmem(jinja, len, "<|start_header_id|>", 19) != NULL) {
-        return SLORA_CHAT_LLAMA3;
+        if (memmem(jinja, len, "Cutting Knowledge Date", 22) == NULL) {
+            return SLORA_CHAT_LLAMA3;
+        }
+
+        return memmem(jinja, len, "strftime_now", 12) != NULL
+               ? SLORA_CHAT_LLAMA32 : SLORA_CHAT_LLAMA31;
     }
 
     if (memmem(jinja, len, "[INST]", 6) != NULL) {
@@ -101,6 +124,96 @@ slora_chat_detect(const char *jinja, size_t len)
     }
 
     return SLORA_CHAT_CHATML;
+}
+
+
+/*
+ * Llama 3.1's template (3.2's with today's date): the system header
+ * always, then each turn as llama3 writes it, but a tool's result an
+ * ipython turn whose content is written as a JSON string (the template
+ * tests "is iterable", which a string is), and the messages the caller
+ * marked verbatim not trimmed.
+ */
+static void
+slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
+    const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
+    unsigned flags)
+{
+    int          i;
+    char         date[32];
+    size_t       cl;
+    time_t       now;
+    struct tm    tm;
+    const char  *c;
+
+    if (tmpl == SLORA_CHAT_LLAMA32) {
+        now = time(NULL);
+
+        if (localtime_r(&now, &tm) == NULL
+            || strftime(date, sizeof(date), "%d %b %Y", &tm) == 0)
+        {
+            snprintf(date, sizeof(date), "26 Jul 2024");
+        }
+
+    } else {
+        snprintf(date, sizeof(date), "26 Jul 2024");
+    }
+
+    slora_chat_puts(o, "<|start_header_id|>system<|end_header_id|>\n\n");
+
+    if (flags & SLORA_CHAT_TOOLS) {
+        slora_chat_puts(o, "Environment: ipython\n");
+    }
+
+    slora_chat_puts(o, "Cutting Knowledge Date: December 2023\nToday Date: ");
+    slora_chat_puts(o, date);
+    slora_chat_puts(o, "\n\n");
+
+    if (first) {
+        c = msgs[0].content;
+        cl = msgs[0].content_len;
+        slora_chat_trim(&c, &cl);
+        slora_chat_put(o, c, cl);
+    }
+
+    slora_chat_puts(o, "<|eot_id|>");
+
+    for (i = first; i < n_msgs; i++) {
+        c = msgs[i].content;
+        cl = msgs[i].content_len;
+
+        if (slora_chat_role(&msgs[i]) == SLORA_ROLE_TOOL) {
+            slora_chat_puts(o, "<|start_header_id|>ipython"
+                               "<|end_header_id|>\n\n");
+            slora_pyjson_string(c, cl, slora_chat_put_cb, o);
+
+        } else {
+            if (!msgs[i].verbatim) {
+                slora_chat_trim(&c, &cl);
+            }
+
+            slora_chat_puts(o, "<|start_header_id|>");
+            slora_chat_put(o, msgs[i].role, msgs[i].role_len);
+            slora_chat_puts(o, "<|end_header_id|>\n\n");
+            slora_chat_put(o, c, cl);
+        }
+
+        if (i != last) {
+            slora_chat_puts(o, "<|eot_id|>");
+        }
+    }
+
+    if (flags & SLORA_CHAT_GEN_PROMPT) {
+        slora_chat_puts(o, "<|start_header_id|>assistant"
+                           "<|end_header_id|>\n\n");
+    }
+}
+
+
+static void
+slora_chat_put_cb(void *data, const char *s, size_t n)
+{
+    slora_chat_put(data, s, n);
 }
 
 
@@ -133,7 +246,7 @@ slora_chat_space(char c)
 
 /* Python's str.strip(), which Jinja's trim is, for ASCII whitespace at
  * both ends (Unicode's other spaces, such as U+00A0, stay). */
-static void
+void
 slora_chat_trim(const char **s, size_t *n)
 {
     while (*n > 0 && slora_chat_space((*s)[0])) {
@@ -160,6 +273,10 @@ slora_chat_role(const slora_chat_msg_t *m)
 
     if (m->role_len == 9 && memcmp(m->role, "assistant", 9) == 0) {
         return SLORA_ROLE_ASSISTANT;
+    }
+
+    if (m->role_len == 4 && memcmp(m->role, "tool", 4) == 0) {
+        return SLORA_ROLE_TOOL;
     }
 
     return -1;
@@ -220,7 +337,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     for (i = 0; i < n_msgs; i++) {
         role = slora_chat_role(&msgs[i]);
 
-        if (role < 0) {
+        if (role < 0
+            || (role == SLORA_ROLE_TOOL && tmpl != SLORA_CHAT_LLAMA31
+                && tmpl != SLORA_CHAT_LLAMA32))
+        {
             return slora_err_set(err, SLORA_ERROR, "chat template %s: "
                                  "message %d: role \"%.*s\" is not system, "
                                  "user or assistant",
@@ -295,6 +415,11 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                                 "<|end_header_id|>\n\n");
         }
 
+        break;
+
+    case SLORA_CHAT_LLAMA31:
+    case SLORA_CHAT_LLAMA32:
+        slora_chat_llama31(&o, tmpl, msgs, n_msgs, first, last, flags);
         break;
 
     case SLORA_CHAT_LLAMA2:

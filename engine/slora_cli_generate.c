@@ -282,6 +282,7 @@ slora_cli_generate(int argc, char **argv)
         msg.role_len = 4;
         msg.content = text;
         msg.content_len = strlen(text);
+        msg.verbatim = 0;
         tmpl = slora_tokenizer_chat_template(tok);
 
         k = slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, NULL, 0,

@@ -33,7 +33,8 @@ slora_cli_tokenize_usage(FILE *f)
         "  --no-special    treat special-token text as plain text\n"
         "  --chat          wrap the text as a user turn of the chat "
         "template\n"
-        "  --template NAME chatml, llama2, llama3 or mistral (with --chat)\n"
+        "  --template NAME chatml, llama2, llama3, llama3.1, llama3.2 or\n"
+        "                  mistral (with --chat)\n"
         "  --pieces        print each id with its text, one per line\n");
 }
 
@@ -206,6 +207,7 @@ slora_cli_tokenize(int argc, char **argv)
         msg.role_len = 4;
         msg.content = text;
         msg.content_len = len;
+        msg.verbatim = 0;
 
         (void) slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, NULL, 0,
                                  &n, &err);

@@ -440,11 +440,12 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
-    if (req->json_trigger != NULL
-        && (req->json_schema == NULL
+    if ((req->json_trigger_lead && req->json_trigger == NULL)
+        || (req->json_trigger != NULL
+            && (req->json_schema == NULL
             || req->json_form != SLORA_JSON_FORM_SCHEMA || sp->json
             || req->json_trigger_len == 0
-            || req->json_trigger_len > SLORA_JSON_TRIGGER_MAX))
+            || req->json_trigger_len > SLORA_JSON_TRIGGER_MAX)))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: a schema's "
                              "trigger is 1 to %d bytes, with a JSON schema "
@@ -604,6 +605,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
             memcpy(q->trigger.text, req->json_trigger,
                    req->json_trigger_len);
             q->trigger.len = (uint32_t) req->json_trigger_len;
+            q->trigger.lead = req->json_trigger_lead != 0;
         }
     }
 

@@ -200,6 +200,11 @@ typedef struct {
                                        NULL: from the first token, to
                                        the end */
     size_t            json_trigger_len;
+    int               json_trigger_lead; /* 1: the trigger is the
+                                       value's first bytes and counts only
+                                       as the output's first (Llama 3.1's
+                                       call: '{"name":'); the value whole
+                                       ends the request */
     int64_t           arrived_ns;   /* when it reached the server
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or

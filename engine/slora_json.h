@@ -234,7 +234,11 @@ int slora_json_feed_token(slora_json_t *j, const slora_json_vocab_t *v,
  * A lazy schema's trigger: text after which the output must be a value
  * the schema admits (then free again until the next time it comes), as
  * a model that chose to call a tool writes "<tool_call>" before the
- * call. The output's last bytes are kept to find it.
+ * call. The output's last bytes are kept to find it. A lead trigger is
+ * the value's own first bytes, and counts only as the output's first
+ * (blanks before them aside): a Llama 3.1 answer that begins '{"name":'
+ * is a call, held to the schema from those bytes on
+ * (slora_json_trigger_lead), and the value whole is the output whole.
  */
 #define SLORA_JSON_TRIGGER_MAX  32
 
@@ -243,11 +247,26 @@ typedef struct {
     uint32_t    len;                    /* 0: none */
     char        tail[SLORA_JSON_TRIGGER_MAX];
     uint32_t    tail_len;
+    uint32_t    lead;                   /* a lead trigger */
+    uint32_t    seen;                   /* lead: its bytes the output
+                                           began with (after blanks);
+                                           len once found or not */
+    uint32_t    at;                     /* lead, found: of them, those
+                                           before the token that
+                                           completed it */
 } slora_json_trigger_t;
 
 /* 1 when the output, token id's bytes appended, ends with the trigger's
- * text (which the tail then forgets, so it is found once). */
+ * text (which the tail then forgets, so it is found once); a lead
+ * trigger, when the output's first bytes but blanks are its text, the
+ * token that completes them maybe running on. */
 int slora_json_trigger_feed(slora_json_trigger_t *t,
+    const slora_json_vocab_t *v, int32_t id);
+
+/* A lead trigger just found by token id: j (fresh) takes the output so
+ * far, the trigger's bytes before id and id's own (with the blanks it
+ * may begin with). 1 when it took them all. */
+int slora_json_trigger_lead(const slora_json_trigger_t *t, slora_json_t *j,
     const slora_json_vocab_t *v, int32_t id);
 
 

@@ -431,7 +431,7 @@ int
 slora_json_trigger_feed(slora_json_trigger_t *t,
     const slora_json_vocab_t *v, int32_t id)
 {
-    size_t       n, keep;
+    size_t       n, keep, skip;
     const char  *p;
 
     if (t->len == 0 || id < 0 || id >= v->n_vocab) {
@@ -440,6 +440,33 @@ slora_json_trigger_feed(slora_json_trigger_t *t,
 
     p = v->bytes + v->off[id];
     n = v->off[id + 1] - v->off[id];
+
+    if (t->lead) {
+        /* blanks before it are no text yet */
+        for (skip = 0; t->seen == 0 && skip < n && (p[skip] == ' '
+                       || p[skip] == '\n' || p[skip] == '\t'
+                       || p[skip] == '\r'); skip++)
+        {
+            /* void */
+        }
+
+        if (t->seen >= t->len || skip == n) {
+            return 0;
+        }
+
+        keep = t->len - t->seen < n - skip ? t->len - t->seen : n - skip;
+
+        if (memcmp(p + skip, t->text + t->seen, keep) != 0) {
+            t->seen = t->len;
+            t->at = t->len;
+            return 0;
+        }
+
+        t->at = t->seen;
+        t->seen += (uint32_t) keep;
+
+        return t->seen == t->len;
+    }
 
     /* the tail: the last len bytes of the output */
     if (n >= t->len) {
@@ -459,6 +486,15 @@ slora_json_trigger_feed(slora_json_trigger_t *t,
     }
 
     return 0;
+}
+
+
+int
+slora_json_trigger_lead(const slora_json_trigger_t *t, slora_json_t *j,
+    const slora_json_vocab_t *v, int32_t id)
+{
+    return slora_json_feed(j, t->text, t->at)
+           && slora_json_feed_token(j, v, id);
 }
 
 

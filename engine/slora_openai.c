@@ -37,7 +37,7 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML
 };
 
 
@@ -147,6 +147,7 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
                  && lim->max_tokens >= 1 && lim->max_top_logprobs >= 0);
 
     rc = SLORA_ERROR;
+    req->tool_format = slora_openai_tool_format(lim->chat);
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
     if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {
@@ -221,7 +222,7 @@ done:
 
 int
 slora_openai_parse_tokenize(const char *body, size_t len,
-    slora_openai_req_t *req, slora_openai_err_t *err)
+    slora_chat_e tmpl, slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int                    chat, rc;
     cJSON                 *root;
@@ -241,6 +242,7 @@ slora_openai_parse_tokenize(const char *body, size_t len,
 
     lim = slora_openai_default_limits;
     lim.model_optional = 1;
+    lim.chat = tmpl;
 
     rc = slora_openai_fields(root, req->kind, &lim, req, err);
     cJSON_Delete(root);
@@ -386,6 +388,7 @@ slora_openai_parse_query(const slora_openai_query_t *args,
         m->role_len = 4;
         m->content = req->prompts[0].text.data;
         m->content_len = req->prompts[0].text.len;
+        m->verbatim = 0;
 
         req->kind = SLORA_OPENAI_CHAT;
         req->msgs = m;
@@ -545,6 +548,8 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     if (req->msgs == NULL) {
         return slora_openai_nomem(err);
     }
+
+    memset(req->msgs, 0, req->n_msgs * sizeof(slora_chat_msg_t));
 
     /* k: the client's message; i: the chat's (tool messages in a row
      * are one turn) */

@@ -47,6 +47,21 @@ typedef struct {
 #define SLORA_OPENAI_CALLS_MAX  16      /* tool calls an answer may make */
 
 
+/* How tools, the model's calls and their results are written into the
+ * chat: the format the chat template's model was tuned on. */
+typedef enum {
+    SLORA_OPENAI_TOOLFMT_HERMES = 0,    /* the tools in <tools> tags in the
+                                           system message, calls in
+                                           <tool_call> tags, results in
+                                           <tool_response> tags */
+    SLORA_OPENAI_TOOLFMT_LLAMA3         /* Llama 3.1's: the tools before
+                                           the first user text, a call the
+                                           whole answer {"name",
+                                           "parameters"}, one a message,
+                                           results ipython turns */
+} slora_openai_toolfmt_e;
+
+
 /* What a chat's answer may or must be, with tools. */
 typedef enum {
     SLORA_OPENAI_TOOLS_OFF = 0,     /* text: no tools, or tool_choice
@@ -67,6 +82,10 @@ typedef struct {
                                                logprobs (completions) */
     int                   model_optional;   /* a missing or null model
                                                reads as "default" */
+    slora_chat_e          chat;             /* the template the chat is
+                                               rendered with: tools are
+                                               written in its model's
+                                               format */
 } slora_openai_limits_t;
 
 
@@ -132,6 +151,10 @@ typedef struct {
                                                this (tools, "auto":
                                                "<tool_call>"); data NULL:
                                                throughout */
+    unsigned              trigger_lead:1;   /* the trigger is the value's
+                                               own first bytes, and only
+                                               the answer's (Llama 3.1's
+                                               call: '{"name":') */
     unsigned              echo:1;           /* completion: the prompt
                                                before the completion, and
                                                among the logprobs */
@@ -141,9 +164,9 @@ typedef struct {
                                                flags (add_generation_prompt,
                                                continue_final_message) */
     slora_openai_tools_e  tools;            /* chat: tools, told to the
-                                               model in the system
-                                               message; a call that must
-                                               come is schema */
+                                               model in its format; a call
+                                               that must come is schema */
+    slora_openai_toolfmt_e tool_format;     /* chat: that format */
     slora_openai_str_t    tool_name;        /* TOOLS_NAMED: the function */
     int32_t               top_logprobs;     /* and this many alternatives */
     unsigned              responses:1;      /* a Responses API request,
@@ -253,11 +276,12 @@ int slora_openai_parse_query(const slora_openai_query_t *args,
 /*
  * The token endpoints (vLLM's /tokenize and /detokenize). Tokenize: a
  * chat's messages or one prompt string (req->kind says which), model
- * optional; other fields as slora_openai_parse takes them. Detokenize:
- * "tokens", an array of token ids, into req->prompts[0].
+ * optional; other fields as slora_openai_parse takes them, the chat to
+ * be rendered with template tmpl. Detokenize: "tokens", an array of
+ * token ids, into req->prompts[0].
  */
 int slora_openai_parse_tokenize(const char *body, size_t len,
-    slora_openai_req_t *req, slora_openai_err_t *err);
+    slora_chat_e tmpl, slora_openai_req_t *req, slora_openai_err_t *err);
 int slora_openai_parse_detokenize(const char *body, size_t len,
     slora_openai_req_t *req, slora_openai_err_t *err);
 

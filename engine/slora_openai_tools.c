@@ -19,6 +19,15 @@
  * parallel_tool_calls is false), a function named to one bare call. With
  * "auto" the call's schema holds lazily, from the moment the model
  * writes <tool_call> until the call is whole.
+ *
+ * A model whose template has a format of its own is told in that one
+ * (slora_openai_tool_format). Llama 3.1's (and 3.2's, 3.3's): the tools
+ * as indented JSON before the first user text, with its template's own
+ * instruction; a call is the whole answer, {"name", "parameters"}, one a
+ * message (its template renders no more), so "required" holds the
+ * answer to one bare call too, and "auto" holds it from the answer's
+ * first bytes '{"name":' on; results are ipython turns
+ * (engine/slora_chat.c).
  */
 
 #include <stdio.h>
@@ -27,11 +36,13 @@
 
 #include "slora_openai_int.h"
 #include "slora_json.h"
+#include "slora_pyjson.h"
 #include "slora_tool_scan.h"
 
 
 #define SLORA_OPENAI_TOOLS_MAX  64      /* a tagged union's alternatives */
 #define SLORA_OPENAI_TOOL_TRIGGER  "<tool_call>"
+#define SLORA_OPENAI_LLAMA3_TRIGGER  "{\"name\":"
 
 
 static const char  slora_openai_tools_head[] =
@@ -39,6 +50,15 @@ static const char  slora_openai_tools_head[] =
     "You may call one or more functions to assist with the user query.\n\n"
     "You are provided with function signatures within <tools></tools> XML "
     "tags:\n<tools>";
+
+/* Llama 3.1's template's words before the tools, in the first user
+ * message (tools_in_user_message, its default) */
+static const char  slora_openai_llama3_head[] =
+    "Given the following functions, please respond with a JSON for a "
+    "function call with its proper arguments that best answers the given "
+    "prompt.\n\n"
+    "Respond in the format {\"name\": function name, \"parameters\": "
+    "dictionary of argument name and its value}.Do not use variables.\n\n";
 
 static const char  slora_openai_tools_tail[] =
     "\n</tools>\n\n"
@@ -60,23 +80,40 @@ static void slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
 static void slora_openai_tool_refs(cJSON *sch, const char *base);
 static int slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_tool_prompt_llama3(cJSON *tools,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_tool_call_llama3(cJSON *calls, size_t i,
+    slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_tool_verbatim(slora_pyjson_text_t *t,
+    slora_chat_msg_t *m, slora_openai_req_t *req, slora_openai_err_t *err);
+
 static int slora_openai_tool_name_ok(const char *name);
 static cJSON *slora_openai_tool_function(cJSON *tool);
 static char *slora_openai_cat(slora_openai_req_t *req, const char *a,
     size_t a_len, const char *b, size_t b_len, const char *c, size_t c_len);
 
 
+/* The tool format of a chat template's model. */
+slora_openai_toolfmt_e
+slora_openai_tool_format(slora_chat_e chat)
+{
+    return chat == SLORA_CHAT_LLAMA31 || chat == SLORA_CHAT_LLAMA32
+           ? SLORA_OPENAI_TOOLFMT_LLAMA3 : SLORA_OPENAI_TOOLFMT_HERMES;
+}
+
+
 /*
  * tools, tool_choice and parallel_tool_calls of a chat request (after
  * its messages): req->tools says what the answer may or must be, the
- * system message tells the model of the tools, and a call that must
- * come is req->schema.
+ * chat tells the model of the tools, and a call that must come is
+ * req->schema.
  */
 int
 slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
     cJSON               *tools, *choice, *parallel;
+    const char          *trigger;
     slora_openai_err_t   lenient;
 
     tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
@@ -111,6 +148,11 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         return SLORA_OK;
     }
 
+    if (req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3) {
+        /* one call a message is all its template renders */
+        req->tool_one = 1;
+    }
+
     if (req->json || req->schema.data != NULL) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "tool_choice", "tools and a JSON "
@@ -130,12 +172,16 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         /* a call the model chooses to write is held to the tools' schema
          * from its tag on; tools whose schema cannot be enforced (or is
          * too long) leave it free */
+        trigger = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3
+                  ? SLORA_OPENAI_LLAMA3_TRIGGER : SLORA_OPENAI_TOOL_TRIGGER;
+
         if (slora_openai_tool_schema(tools, req, &lenient) == SLORA_OK
-            && req->schema.len + sizeof(SLORA_OPENAI_TOOL_TRIGGER) - 1
-               <= SLORA_JSON_SCHEMA_MAX)
+            && req->schema.len + strlen(trigger) <= SLORA_JSON_SCHEMA_MAX)
         {
-            req->schema_trigger.data = SLORA_OPENAI_TOOL_TRIGGER;
-            req->schema_trigger.len = sizeof(SLORA_OPENAI_TOOL_TRIGGER) - 1;
+            req->schema_trigger.data = trigger;
+            req->schema_trigger.len = strlen(trigger);
+            req->trigger_lead =
+                req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3;
 
         } else {
             req->schema.data = NULL;
@@ -143,7 +189,9 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         }
     }
 
-    return slora_openai_tool_prompt(tools, req, err);
+    return req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3
+           ? slora_openai_tool_prompt_llama3(tools, req, err)
+           : slora_openai_tool_prompt(tools, req, err);
 }
 
 
@@ -327,8 +375,8 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 
 
 /*
- * The schema of the answer's calls: {"name": const, "arguments": the
- * function's parameters} for the named function, or an anyOf of one
+ * The schema of the answer's calls: {"name": const, "arguments" (Llama
+ * 3.1's "parameters"): the function's parameters} for the named function, or an anyOf of one
  * such object per tool ("auto" from its trigger on, and "required" with
  * parallel_tool_calls false); "required" lists one to
  * SLORA_OPENAI_CALLS_MAX of them in an array. A parameters schema's own
@@ -344,8 +392,10 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     char         base[64];
     cJSON       *sch, *any, *obj, *props, *tool, *fn, *name, *params, *args;
     cJSON       *req_list, *list;
-    const char  *at;
+    const char  *at, *key;
 
+    key = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3 ? "parameters"
+                                                          : "arguments";
     sch = NULL;
     any = NULL;
     list = NULL;
@@ -399,11 +449,11 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         }
 
         if (any != NULL) {
-            snprintf(base, sizeof(base), "%s/anyOf/%d/properties/arguments",
-                     at, cJSON_GetArraySize(any));
+            snprintf(base, sizeof(base), "%s/anyOf/%d/properties/%s",
+                     at, cJSON_GetArraySize(any), key);
 
         } else {
-            snprintf(base, sizeof(base), "/properties/arguments");
+            snprintf(base, sizeof(base), "/properties/%s", key);
         }
 
         slora_openai_tool_refs(args, base);
@@ -411,8 +461,7 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         obj = cJSON_CreateObject();
         props = cJSON_AddStringToObject(obj, "type", "object") != NULL
                 ? cJSON_AddObjectToObject(obj, "properties") : NULL;
-        req_list = cJSON_CreateStringArray((const char *[]) { "name",
-                                                              "arguments" },
+        req_list = cJSON_CreateStringArray((const char *[]) { "name", key },
                                            2);
 
         if (obj == NULL || props == NULL || req_list == NULL
@@ -426,7 +475,7 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
             break;
         }
 
-        cJSON_AddItemToObject(props, "arguments", args);
+        cJSON_AddItemToObject(props, key, args);
         cJSON_AddItemToObject(obj, "required", req_list);
 
         if (any != NULL) {
@@ -676,6 +725,11 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
                                      "string", i);
         }
 
+        if (req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3) {
+            /* a turn of its own, which the template writes */
+            return SLORA_OK;
+        }
+
         text = slora_openai_cat(req, "<tool_response>\n", 16, cm->content,
                                 cm->content_len, "\n</tool_response>", 17);
         if (text == NULL) {
@@ -714,6 +768,12 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
                                  "messages", "messages[%zu].tool_calls must "
                                  "be an array, in an assistant message", i);
+    }
+
+    if (req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3
+        && cJSON_GetArraySize(calls) > 0)
+    {
+        return slora_openai_tool_call_llama3(calls, i, cm, req, err);
     }
 
     cJSON_ArrayForEach(c, calls) {
@@ -770,6 +830,139 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * Llama 3.1's tools: its template's words, then each tool as
+ * json.dumps(tool, indent=4) and a blank line, then the first user
+ * message's text trimmed, all as that message's content, verbatim; the
+ * system header says "Environment: ipython" (SLORA_CHAT_TOOLS).
+ */
+static int
+slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    uint32_t             first;
+    const char          *c;
+    size_t               cl;
+    cJSON               *tool;
+    slora_chat_msg_t    *m;
+    slora_pyjson_text_t  t;
+
+    first = req->n_msgs > 0 && req->msgs[0].role_len == 6
+            && memcmp(req->msgs[0].role, "system", 6) == 0;
+
+    if (first >= req->n_msgs
+        || !(req->msgs[first].role_len == 4
+             && memcmp(req->msgs[first].role, "user", 4) == 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "messages", "this model's chat template "
+                                 "(%s) puts the tools into the first user "
+                                 "message: the messages must begin with one "
+                                 "(after a system message)",
+                                 slora_chat_name(SLORA_CHAT_LLAMA31));
+    }
+
+    m = &req->msgs[first];
+    c = m->content;
+    cl = m->content_len;
+    slora_chat_trim(&c, &cl);
+
+    memset(&t, 0, sizeof(t));
+    slora_pyjson_append(&t, slora_openai_llama3_head,
+                          sizeof(slora_openai_llama3_head) - 1);
+
+    cJSON_ArrayForEach(tool, tools) {
+        slora_pyjson_write(tool, 4, slora_pyjson_append, &t);
+        slora_pyjson_append(&t, "\n\n", 2);
+    }
+
+    slora_pyjson_append(&t, c, cl);
+
+    if (slora_openai_tool_verbatim(&t, m, req, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    req->chat_flags |= SLORA_CHAT_TOOLS;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * An assistant's call in Llama 3.1's format: its content becomes
+ * {"name": "f", "parameters": ARGS}, ARGS the arguments as json.dumps
+ * writes them (parsed first, as vLLM does before its template sees
+ * them), verbatim; what text the message had is not rendered (its
+ * template drops it too). One call a message: its template raises on
+ * more.
+ */
+static int
+slora_openai_tool_call_llama3(cJSON *calls, size_t i, slora_chat_msg_t *cm,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    cJSON               *fn, *name, *a, *args;
+    slora_pyjson_text_t  t;
+
+    if (cJSON_GetArraySize(calls) != 1) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "messages", "messages[%zu] makes %d tool "
+                                 "calls: this model's chat template (%s) "
+                                 "takes one a message", i,
+                                 cJSON_GetArraySize(calls),
+                                 slora_chat_name(SLORA_CHAT_LLAMA31));
+    }
+
+    fn = cJSON_GetObjectItemCaseSensitive(calls->child, "function");
+    name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+
+    if (!cJSON_IsString(name) || !slora_openai_tool_name_ok(name->valuestring)
+        || !(cJSON_IsString(a) || cJSON_IsObject(a)))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "messages", "messages[%zu].tool_calls must "
+                                 "each be {\"function\": {\"name\", "
+                                 "\"arguments\"}}", i);
+    }
+
+    args = !cJSON_IsString(a) ? cJSON_Duplicate(a, 1)
+           : a->valuestring[0] == '\0' ? cJSON_CreateObject()
+           : cJSON_Parse(a->valuestring);
+
+    if (args == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "messages", "messages[%zu].tool_calls' "
+                                 "arguments are not JSON", i);
+    }
+
+    memset(&t, 0, sizeof(t));
+    slora_pyjson_append(&t, "{\"name\": \"", strlen("{\"name\": \""));
+    slora_pyjson_append(&t, name->valuestring, strlen(name->valuestring));
+    slora_pyjson_append(&t, "\", \"parameters\": ",
+                        strlen("\", \"parameters\": "));
+    slora_pyjson_write(args, -1, slora_pyjson_append, &t);
+    slora_pyjson_append(&t, "}", 1);
+    cJSON_Delete(args);
+
+    return slora_openai_tool_verbatim(&t, cm, req, err);
+}
+
+
+/* The text t, written for the model, as m's content as it is (t's
+ * buffer freed). */
+static int
+slora_openai_tool_verbatim(slora_pyjson_text_t *t, slora_chat_msg_t *m,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    m->content = t->failed ? NULL : slora_openai_copy(req, t->buf, t->n);
+    m->content_len = t->n;
+    m->verbatim = 1;
+    free(t->buf);
+
+    return m->content != NULL ? SLORA_OK : slora_openai_nomem(err);
 }
 
 

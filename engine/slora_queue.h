@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      28
+#define SLORA_QUEUE_VERSION      29
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -178,6 +178,9 @@ typedef struct {
                                            bytes after the schema's in
                                            slora_queue_schema(); 0: the
                                            schema holds throughout */
+    int32_t            trigger_lead;    /* 1: a lead trigger
+                                           (slora_request_t's
+                                           json_trigger_lead) */
     int32_t            prompt_logprobs; /* 1: every prompt token after the
                                            first gets its log-probability
                                            record (slora_queue_score),

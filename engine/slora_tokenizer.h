@@ -98,6 +98,11 @@ typedef enum {
     SLORA_CHAT_LLAMA2,
     SLORA_CHAT_LLAMA3,
     SLORA_CHAT_MISTRAL,
+    SLORA_CHAT_LLAMA31,     /* Llama 3.1 and 3.3: a system header always,
+                               with the knowledge and a fixed date; tools
+                               as JSON in the first user message, calls
+                               as {"name", "parameters"} */
+    SLORA_CHAT_LLAMA32,     /* Llama 3.2: the same, today's date */
     SLORA_CHAT_N
 } slora_chat_e;
 
@@ -107,16 +112,25 @@ typedef struct {
     size_t       role_len;
     const char  *content;
     size_t       content_len;
+    unsigned     verbatim;      /* the content as it is, where the
+                                   template writes it untrimmed: a call,
+                                   the tools' block before the first
+                                   user text (llama3.1, llama3.2) */
 } slora_chat_msg_t;
 
 
-/* "chatml", "llama2", "llama3", "mistral" -> SLORA_OK; else SLORA_DECLINED */
+/* "chatml", "llama2", "llama3", "mistral", "llama3.1", "llama3.2" ->
+ * SLORA_OK; else SLORA_DECLINED */
 int slora_chat_from_name(const char *name, slora_chat_e *out);
 const char *slora_chat_name(slora_chat_e tmpl);
 
 /* Guessed from tokenizer.chat_template metadata, tokenizer_config.json,
  * or the vocabulary; ChatML when nothing says otherwise. */
 slora_chat_e slora_tokenizer_chat_template(const slora_tokenizer_t *t);
+
+/* Jinja's trim (Python's str.strip()) of s[0..*n): ASCII whitespace
+ * (space, \t to \r, \x1c to \x1f) off both ends. */
+void slora_chat_trim(const char **s, size_t *n);
 
 /* Guesses a template from a Jinja template's text. */
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
@@ -127,6 +141,9 @@ slora_chat_e slora_chat_detect(const char *jinja, size_t len);
  * continue_final_message: the text ends where its content does). */
 #define SLORA_CHAT_GEN_PROMPT  0x01
 #define SLORA_CHAT_CONTINUE    0x02
+/* the request has tools: llama3.1's system header says "Environment:
+ * ipython" */
+#define SLORA_CHAT_TOOLS       0x04
 
 /*
  * Renders messages (and, as flags say, the assistant prompt, or the last
@@ -135,9 +152,12 @@ slora_chat_e slora_chat_detect(const char *jinja, size_t len);
  * which encode adds (encode the text with add_special = 1,
  * parse_special = 1), and a NUL after it. *n = the text's bytes, not
  * counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be NULL with
- * cap 0 to ask for the size). Roles: system, user, assistant; others
- * give SLORA_ERROR, as does SLORA_CHAT_CONTINUE with the last message
- * not an assistant's, or with SLORA_CHAT_GEN_PROMPT.
+ * cap 0 to ask for the size). Roles: system, user, assistant, and for
+ * llama3.1 and llama3.2 tool (a tool's result: an ipython turn, the
+ * content a JSON string, as their templates write it); others give
+ * SLORA_ERROR, as does SLORA_CHAT_CONTINUE with the last message not an
+ * assistant's, or with SLORA_CHAT_GEN_PROMPT. llama3.2's date is today's
+ * (local time), as transformers' strftime_now gives it.
  */
 int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,

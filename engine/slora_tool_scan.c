@@ -49,10 +49,12 @@ static int slora_tool_name_byte(unsigned c);
 
 
 void
-slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape)
+slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape,
+    int params)
 {
     memset(t, 0, sizeof(slora_tool_scan_t));
     t->shape = (uint8_t) shape;
+    t->params = params != 0;
     t->state = shape == SLORA_TOOL_TAGGED ? SLORA_TOOL_S_TAG_OPEN
                : shape == SLORA_TOOL_LISTED ? SLORA_TOOL_S_LIST_OPEN
                : SLORA_TOOL_S_OPEN;
@@ -177,7 +179,8 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
         }
 
         /* the states of fixed text: blanks before it, then its bytes */
-        fixed = slora_tool_fixed[t->state];
+        fixed = t->state == SLORA_TOOL_S_ARGS_KEY && t->params
+                ? "\"parameters\"" : slora_tool_fixed[t->state];
 
         if (t->matched == 0 && slora_tool_blank(c)) {
             continue;

@@ -6,7 +6,7 @@
  * one or more such objects, what "required" constrains it to; and, when
  * the model chose freely (tool_choice "auto"), such objects each inside
  * <tool_call> ... </tool_call>, as the chat prompt tells it to write
- * them.
+ * them. Llama 3.1's calls name their arguments "parameters".
  *
  * The one idea: the text is fed in the pieces it is detokenized in, and
  * the scanner says as soon as a call's name is known and which bytes are
@@ -49,6 +49,7 @@ typedef struct {
     uint8_t     shape;      /* slora_tool_shape_e */
     uint8_t     in_string;
     uint8_t     escape;
+    uint8_t     params;     /* the arguments' key is "parameters" */
     uint32_t    depth;      /* of the arguments' containers */
     uint32_t    matched;    /* bytes of the current fixed text matched */
     uint32_t    n_calls;    /* calls whose name was reported */
@@ -57,7 +58,10 @@ typedef struct {
 } slora_tool_scan_t;
 
 
-void slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape);
+/* params: the arguments' key is "parameters" (Llama 3.1's calls), not
+ * "arguments". */
+void slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape,
+    int params);
 
 /*
  * Takes bytes of piece[0..n) up to the first that has something to say

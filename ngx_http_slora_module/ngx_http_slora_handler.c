@@ -79,6 +79,7 @@ static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
+static slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
@@ -320,6 +321,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     lim = slora_openai_default_limits;
     lim.model_optional = slcf->tenant != NULL;
     lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
+    lim.chat = ngx_http_slora_chat_template(r);
 
     req = ngx_http_slora_req_create(r);
 
@@ -777,6 +779,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->echo = req->echo;
     ctx->tools = req->tools;
     ctx->tool_one = req->tool_one;
+    ctx->tool_llama3 = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3;
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
     ctx->n_stop = req->n_stop;
@@ -880,6 +883,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->schema_len = (uint32_t) req->schema.len;
         s->schema_form = req->schema_form;
         s->trigger_len = (uint32_t) req->schema_trigger.len;
+        s->trigger_lead = req->trigger_lead;
 
         if (req->schema.len) {
             ngx_memcpy(slora_queue_schema(q, ch->slot), req->schema.data,
@@ -969,7 +973,8 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_main_conf_t  *smcf;
 
     if (slora_openai_parse_tokenize((const char *) body->data, body->len,
-                                    req, &oe)
+                                    ngx_http_slora_chat_template(r), req,
+                                    &oe)
         != SLORA_OK)
     {
         return ngx_http_slora_send_parse_err(r, &oe);
@@ -1222,6 +1227,22 @@ ngx_http_slora_valid_name(ngx_str_t *name)
 }
 
 
+/* The chat template of r's location: slora_chat_template, or the
+ * model's. */
+static slora_chat_e
+ngx_http_slora_chat_template(ngx_http_request_t *r)
+{
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+
+    return slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
+           ? smcf->model_template : (slora_chat_e) slcf->chat_template;
+}
+
+
 static ngx_int_t
 ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_str_t *text, ngx_http_slora_err_t *e)
@@ -1231,14 +1252,8 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_uint_t                   i;
     slora_err_t                  err;
     slora_chat_e                 tmpl;
-    ngx_http_slora_loc_conf_t   *slcf;
-    ngx_http_slora_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
-
-    tmpl = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
-           ? smcf->model_template : (slora_chat_e) slcf->chat_template;
+    tmpl = ngx_http_slora_chat_template(r);
 
     cap = 256;
     for (i = 0; i < req->n_msgs; i++) {

@@ -285,6 +285,9 @@ struct ngx_http_slora_ctx_s {
                                                  comes first */
     unsigned                   tool_one:1;    /* parallel_tool_calls
                                                  false */
+    unsigned                   tool_llama3:1; /* calls in Llama 3.1's
+                                                 format: the answer
+                                                 {"name", "parameters"} */
     unsigned                   header_sent:1;
     unsigned                   finished:1;
     unsigned                   errpage_sent:1;

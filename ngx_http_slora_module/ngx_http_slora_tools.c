@@ -4,7 +4,9 @@
  * "required" the answer is held by its schema to a JSON array of one or
  * more {"name", "arguments"} objects, with a named function (or
  * parallel_tool_calls false) to one bare object; with "auto" the model
- * writes such objects in <tool_call> tags, or plain text.
+ * writes such objects in <tool_call> tags, or plain text. A model told
+ * of the tools in Llama 3.1's format writes one bare object, its
+ * arguments under "parameters", as the whole answer, or plain text.
  *
  * The one idea: the text goes through the scanner (engine/
  * slora_tool_scan.h) as it is detokenized. A stream holds the answer's
@@ -43,7 +45,9 @@ ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     size_t            at, took, off, n;
     slora_tool_ev_e   ev;
 
-    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO && !ch->tool_tagged) {
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO && !ctx->tool_llama3
+        && !ch->tool_tagged)
+    {
         /* text before a call goes out as text; blanks before it do not */
         n = ngx_http_slora_tool_text(ch->text, len, ch->tool_spoke,
                                      &content, &tag);
@@ -151,17 +155,22 @@ void
 ngx_http_slora_tool_start(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
 {
-    slora_tool_scan_init(&ch->tool, ngx_http_slora_tool_shape(ctx));
+    slora_tool_scan_init(&ch->tool, ngx_http_slora_tool_shape(ctx),
+                         ctx->tool_llama3);
 }
 
 
 /* The shape the answer's calls come in: the request's schema
  * (engine/slora_openai_tools.c) lists them for "required", holds a named
  * function (or "required" with parallel_tool_calls false) to one; with
- * "auto" the model tags them. */
+ * "auto" the model tags them; in Llama 3.1's format the answer is one. */
 static slora_tool_shape_e
 ngx_http_slora_tool_shape(ngx_http_slora_ctx_t *ctx)
 {
+    if (ctx->tool_llama3) {
+        return SLORA_TOOL_BARE;
+    }
+
     if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO) {
         return SLORA_TOOL_TAGGED;
     }
@@ -189,7 +198,7 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ch->tool_content = 0;
     at = 0;
 
-    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO) {
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO && !ctx->tool_llama3) {
         /* the text before the first tag, content unless blanks alone */
         at = ngx_http_slora_tool_text(ch->text, ch->text_len, 0, &content,
                                       &tag);
@@ -206,7 +215,7 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    slora_tool_scan_init(&ch->tool, ngx_http_slora_tool_shape(ctx));
+    ngx_http_slora_tool_start(ctx, ch);
     call = NULL;
 
     for ( /* void */ ; at < ch->text_len; at += took) {

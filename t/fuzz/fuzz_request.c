@@ -1,7 +1,9 @@
 /*
  * fuzz_request.c: libFuzzer harness for what a worker does with a client's
  * request before it takes a slot: slora_openai_parse() of the body as a
- * chat and as a text completion, as a Responses API request, as the
+ * chat (for the model's template and for Llama 3.1's, whose tools are
+ * written another way) and as a text completion, as a Responses API
+ * request (the last chat's template), as the
  * token endpoints' bodies, and of
  * the GET stream's arguments (the input split at '&'); then, for each
  * request that parses, the chat template render and the tokenization
@@ -83,16 +85,24 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                  k, rc;
-    slora_openai_req_t   req;
-    slora_openai_err_t   err;
-    slora_openai_kind_e  kinds[2] = { SLORA_OPENAI_CHAT,
-                                      SLORA_OPENAI_COMPLETION };
+    int                    k, rc;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+    slora_openai_kind_e    kinds[3] = { SLORA_OPENAI_CHAT,
+                                        SLORA_OPENAI_COMPLETION,
+                                        SLORA_OPENAI_CHAT };
 
-    for (k = 0; k < 2; k++) {
+    /* the chat twice: for the model's template, and for Llama 3.1's,
+     * whose tools and calls are written another way */
+    for (k = 0; k < 3; k++) {
         memset(&err, 0, sizeof(err));
+        lim = slora_openai_default_limits;
+        fuzz_tmpl = k < 2 ? slora_tokenizer_chat_template(fuzz_tok)
+                          : SLORA_CHAT_LLAMA31;
+        lim.chat = fuzz_tmpl;
 
-        rc = slora_openai_parse((const char *) data, size, kinds[k], NULL,
+        rc = slora_openai_parse((const char *) data, size, kinds[k], &lim,
                                 &req, &err);
 
         if (rc == SLORA_OK) {
@@ -219,7 +229,8 @@ fuzz_tokens(const uint8_t *data, size_t size)
     slora_openai_err_t  err;
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_parse_tokenize((const char *) data, size, &req, &err);
+    rc = slora_openai_parse_tokenize((const char *) data, size, fuzz_tmpl,
+                                     &req, &err);
 
     if (rc == SLORA_OK) {
         fuzz_check_req(&req);

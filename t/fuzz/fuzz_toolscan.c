@@ -4,8 +4,9 @@
  * detokenized piece of an answer to a request with tools.
  *
  * The input's first byte picks the form (modulo 3: a bare call, calls
- * in <tool_call> tags, a JSON array of calls) and the rest is the
- * answer's text. Oracles beyond
+ * in <tool_call> tags, a JSON array of calls) and the arguments' key
+ * (the next bit of its third: "arguments" or Llama 3.1's "parameters")
+ * and the rest is the answer's text. Oracles beyond
  * the sanitizers: fed whole, a byte at a time, and in pieces whose sizes
  * the text's own bytes give, the scanner reports the same calls (names,
  * each call's arguments as the same bytes), stops at the same byte when
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Feeds text[0..n) in pieces of step bytes (0: sizes from the text). */
 static void
 fuzz_tool_feed(const char *text, size_t n, slora_tool_shape_e shape,
-    size_t step, fuzz_tool_out_t *o)
+    int params, size_t step, fuzz_tool_out_t *o)
 {
     size_t             at, piece, took, off, len, k;
     slora_tool_ev_e    ev;
@@ -49,7 +50,7 @@ fuzz_tool_feed(const char *text, size_t n, slora_tool_shape_e shape,
     memset(o, 0, sizeof(fuzz_tool_out_t));
     o->not_at = -1;
     o->args_contiguous = 1;
-    slora_tool_scan_init(&t, shape);
+    slora_tool_scan_init(&t, shape, params);
 
     for (at = 0; at < n && o->not_at < 0; /* void */) {
         piece = step ? step : 1 + (unsigned char) text[at] % 9;
@@ -108,7 +109,7 @@ fuzz_tool_feed(const char *text, size_t n, slora_tool_shape_e shape,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                 i;
+    int                 i, params;
     size_t              k;
     fuzz_tool_out_t     o[3];
     slora_tool_shape_e  shape;
@@ -118,10 +119,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     shape = (slora_tool_shape_e) (data[0] % 3);
+    params = data[0] / 3 % 2;
 
-    fuzz_tool_feed((const char *) data + 1, size - 1, shape, size, &o[0]);
-    fuzz_tool_feed((const char *) data + 1, size - 1, shape, 1, &o[1]);
-    fuzz_tool_feed((const char *) data + 1, size - 1, shape, 0, &o[2]);
+    fuzz_tool_feed((const char *) data + 1, size - 1, shape, params, size,
+                   &o[0]);
+    fuzz_tool_feed((const char *) data + 1, size - 1, shape, params, 1,
+                   &o[1]);
+    fuzz_tool_feed((const char *) data + 1, size - 1, shape, params, 0,
+                   &o[2]);
 
     for (i = 0; i < 3; i++) {
         if (!o[i].args_contiguous) {

@@ -22,8 +22,7 @@ import sys
 
 import openai
 
-from client_checks import call_steer, check, run
-
+from client_checks import CLOCK, WEATHER, admits, call_steer, check, run
 
 
 def usage_ok(u, need_text=True):
@@ -544,30 +543,7 @@ def tools(client, adapter):
         unit: str = pydantic.Field(json_schema_extra={
             "enum": ["celsius", "fahrenheit"]})
 
-    weather = {"type": "function", "function": {
-        "name": "get_weather", "description": "The weather in a city",
-        "parameters": {"type": "object", "properties": {
-            "city": {"type": "string", "maxLength": 32},
-            "unit": {"enum": ["celsius", "fahrenheit"]}},
-            "required": ["city"]}}}
-    clock = {"type": "function", "function": {
-        "name": "get_time", "description": "The time in a timezone",
-        "parameters": {"type": "object", "properties": {
-            "timezone": {"type": "string", "maxLength": 32}},
-            "required": ["timezone"], "additionalProperties": False}}}
-
-    def admits(name, args):
-        try:
-            a = json.loads(args)
-        except ValueError:
-            return False
-        if name == "get_weather":
-            return (isinstance(a.get("city"), str) and len(a["city"]) <= 32
-                    and set(a) <= {"city", "unit"}
-                    and a.get("unit", "celsius") in ("celsius",
-                                                     "fahrenheit"))
-        return (name == "get_time" and set(a) == {"timezone"}
-                and isinstance(a["timezone"], str))
+    weather, clock = WEATHER, CLOCK
 
     ask = [{"role": "user", "content": "What is the weather in Paris?"}]
     r = client.chat.completions.create(

@@ -75,6 +75,7 @@ chat_run_request(slora_request_t *req, const slora_tokenizer_t *tok,
     msg.role_len = 4;
     msg.content = content;
     msg.content_len = strlen(content);
+    msg.verbatim = 0;
 
     if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
                           SLORA_CHAT_GEN_PROMPT, prompt, sizeof(prompt), &n,

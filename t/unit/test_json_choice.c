@@ -35,6 +35,7 @@
 
 static void test_choice(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
+static void test_trigger_lead(const slora_tokenizer_t *tok);
 static void test_trigger(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_regex(const slora_tokenizer_t *tok,
@@ -322,6 +323,172 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
        && strstr(err.msg, "trigger") != NULL, "a trigger of %d bytes is "
        "refused: %s", SLORA_JSON_TRIGGER_MAX + 1, err.msg);
+
+    slora_json_schema_free(s);
+    slora_engine_free(e);
+
+    test_trigger_lead(tok);
+}
+
+
+/*
+ * A lead trigger (Llama 3.1's call, '{"name":'): found only as the
+ * output's first bytes, however tokens split them or run on past them,
+ * and the value held from those bytes on; in the engine, an answer that
+ * begins otherwise is the free answer, and one that begins with it is
+ * the call, ending where the call does.
+ */
+static void
+test_trigger_lead(const slora_tokenizer_t *tok)
+{
+    int                    i, k, fired, good, taken;
+    char                   text[CHAT_RUN_TOKENS * 8], free_text[CHAT_RUN_TOKENS * 8];
+    int32_t                ids[256], stop[4], brace;
+    chat_run_t             run;
+    slora_err_t            err;
+    slora_json_t           j;
+    slora_engine_t        *e;
+    slora_request_t        req;
+    slora_json_vocab_t    *tv;
+    slora_json_schema_t   *s;
+    slora_json_trigger_t   t;
+
+    static const char    *toks[] = { "{\"", "name", "\":", "\":\"", " {",
+                                     "x", "\":\"y", "\n", "\"name\":",
+                                     " {\"name\":" };
+    static const size_t   lens[] = { 2, 4, 2, 3, 2, 1, 4, 1, 7, 9 };
+    static const struct { int32_t ids[4]; int n; int fires; uint32_t at; }
+        cases[] = {
+        { { 0, 1, 2 }, 3, 1, 6 },       /* split in three */
+        { { 0, 1, 3 }, 3, 1, 6 },       /* the last runs on past it */
+        { { 0, 1, 6 }, 3, 1, 6 },       /* further */
+        { { 7, 0, 1, 2 }, 4, 1, 6 },    /* after a blank */
+        { { 4, 8 }, 2, 1, 1 },          /* after a blank in its token */
+        { { 9 }, 1, 1, 0 },             /* one token, a blank first */
+        { { 4, 0, 1, 2 }, 4, 0, 0 },    /* a brace twice */
+        { { 5, 0, 1, 2 }, 4, 0, 0 },    /* text first */
+        { { 0, 5, 1, 2 }, 4, 0, 0 },    /* broken */
+    };
+    static const char  call[] =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"const\":"
+        "\"get_time\"},\"parameters\":{\"type\":\"object\","
+        "\"properties\":{},\"additionalProperties\":false}},"
+        "\"required\":[\"name\",\"parameters\"]}";
+
+    tv = slora_json_vocab_from(toks, lens, 10, &err);
+    s = slora_json_schema_parse(call, strlen(call), &err);
+    if (tv == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    good = 1;
+
+    for (i = 0; i < (int) (sizeof(cases) / sizeof(cases[0])); i++) {
+        memset(&t, 0, sizeof(t));
+        memcpy(t.text, "{\"name\":", 8);
+        t.len = 8;
+        t.lead = 1;
+        fired = 0;
+
+        for (k = 0; k < cases[i].n && !fired; k++) {
+            fired = slora_json_trigger_feed(&t, tv, cases[i].ids[k]);
+        }
+
+        taken = 0;
+
+        if (fired) {
+            slora_json_init(&j, s);
+            taken = slora_json_trigger_lead(&t, &j, tv,
+                                            cases[i].ids[k - 1]);
+        }
+
+        good &= fired == cases[i].fires && (!fired || t.at == cases[i].at)
+                && slora_json_trigger_feed(&t, tv, 0) == 0
+                && slora_json_trigger_feed(&t, tv, 2) == 0
+                && taken == (fired && cases[i].ids[k - 1] != 6);
+
+        if (!good) {
+            diag("case %d: fired %d at %u, taken %d", i, fired, t.at, taken);
+            break;
+        }
+    }
+
+    ok(good, "a lead trigger is found only as the output's first bytes "
+       "but blanks, however split, the token that ends it maybe running "
+       "on; the value then takes those bytes (\"y\" is no name the "
+       "schema has)");
+    slora_json_vocab_free(tv);
+
+    /* the engine: the free greedy answer, then the same with the lead
+     * trigger (it begins otherwise: the same answer), then with the
+     * tokens '{"', 'name' and '":' pushed up (the model writes them
+     * first, in that order: the call, the schema's one value, and the
+     * answer ends with it) */
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "What time is it?", ids, stop);
+    req.sampling.max_tokens = 40;
+    req.sampling.temperature = 0;
+
+    for (k = 0; k < 2; k++) {
+        req.id = (uint64_t) k;
+        req.json_schema = k ? call : NULL;
+        req.json_schema_len = k ? strlen(call) : 0;
+        req.json_trigger = k ? "{\"name\":" : NULL;
+        req.json_trigger_len = k ? 8 : 0;
+        req.json_trigger_lead = k;
+
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            BAIL_OUT("submit: %s", err.msg);
+        }
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[0], run.n[0], free_text,
+                  sizeof(free_text));
+    chat_run_text(tok, run.tokens[1], run.n[1], text, sizeof(text));
+    ok(run.n[0] == run.n[1] && strcmp(text, free_text) == 0
+       && strncmp(free_text, "{\"name\":", 8) != 0,
+       "an answer that does not begin with the lead trigger is the free "
+       "one (%d tokens)", run.n[1]);
+
+    req.id = 2;
+    req.sampling.n_logit_bias = 3;
+
+    for (k = 0; k < 3; k++) {
+        brace = slora_tokenizer_find(tok, toks[k], lens[k]);
+        req.sampling.logit_bias_ids[k] = brace;
+        req.sampling.logit_bias[k] = 100;
+        good &= brace >= 0;
+    }
+
+    ok(good, "SmolLM2 has the tokens '{\"', 'name' and '\":'");
+
+    /* pushed, '{"' wants to come inside the empty parameters too, where
+     * it may not: the model fills the blanks it may write there first */
+    req.sampling.max_tokens = 120;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[2], run.n[2], text, sizeof(text));
+    diag("lead: %s", text);
+    slora_json_init(&j, s);
+    ok(strncmp(text, "{\"name\":", 8) == 0
+       && slora_json_feed(&j, text, strlen(text)) && slora_json_done(&j)
+       && run.n[2] < req.sampling.max_tokens,
+       "an answer that begins with it is the call the schema holds, and "
+       "ends with it");
+
+    req.json_trigger = NULL;
+    req.json_trigger_len = 0;
+    req.id = 3;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "trigger") != NULL,
+       "a lead without a trigger is refused: %s", err.msg);
 
     slora_json_schema_free(s);
     slora_engine_free(e);

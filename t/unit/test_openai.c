@@ -1311,7 +1311,8 @@ test_tokens(void)
     slora_openai_err_t   err;
 
     b = "{\"prompt\":\"Hello\"}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
+                                     &req, &err);
     ok(rc == SLORA_OK && req.kind == COMP && req.n_prompts == 1
        && streq(&req.prompts[0].text, "Hello"),
        "tokenize: a prompt string, no model");
@@ -1319,26 +1320,30 @@ test_tokens(void)
 
     b = "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":"
         "\"hi\"}]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
+                                     &req, &err);
     ok(rc == SLORA_OK && req.kind == CHAT && req.n_msgs == 1,
        "tokenize: messages make a chat");
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[\"a\",\"b\"]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
+                                     &req, &err);
     ok(rc == SLORA_ERROR && err.status == 400
        && strcmp(err.param, "prompt") == 0,
        "tokenize: two prompts refused: %s", err.msg);
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[1,2]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
+                                     &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "prompt") == 0,
        "tokenize: token ids refused");
     slora_openai_req_free(&req);
 
     b = "{}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
+                                     &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")
        == 0, "tokenize: nothing to tokenize");
     slora_openai_req_free(&req);

@@ -13,6 +13,12 @@
  *       in a row one user turn of <tool_response>s.
  *   (c) a parameters schema's own $defs still reached where it now sits.
  *   (d) the tokenize endpoint's chat renders the tools the same way.
+ *   (e) Llama 3.1's format: the tools as json.dumps(indent=4) before the
+ *       first user text with its template's words, calls as the whole
+ *       assistant message {"name", "parameters"}, one a message, results
+ *       tool turns of their own; "required" one bare call, "auto" a lead
+ *       trigger '{"name":'; rendered, the official template's text (as
+ *       tools/chat-reference gave it).
  *
  * Bad tools and tool_choice values are in test_openai.c's table.
  */
@@ -50,6 +56,8 @@
 
 static int parse(const char *body, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int parse_as(const char *body, slora_chat_e tmpl,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int takes(const slora_openai_str_t *schema, const char *doc);
 static int takes_calls(const slora_openai_str_t *schema, int n);
 static int str_is(const char *s, size_t len, const char *want);
@@ -247,7 +255,8 @@ test_chat(void)
         static const char  body[] = "{\"messages\":[" USER "],\"tools\":["
                                     TIME "]}";
 
-        rc = slora_openai_parse_tokenize(body, strlen(body), &req, &err);
+        rc = slora_openai_parse_tokenize(body, strlen(body),
+                                         SLORA_CHAT_CHATML, &req, &err);
         ok(rc == SLORA_OK && req.n_msgs == 2
            && strstr(req.msgs[0].content, "<tools>\n" TIME "\n</tools>")
               != NULL,
@@ -312,6 +321,141 @@ test_chat(void)
 
 
 static void
+test_llama3(void)
+{
+    int                 rc;
+    char                buf[4096];
+    size_t              n;
+    slora_err_t         e;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    /* tools/chat-reference on Llama-3.1-8B-Instruct's template */
+    static const char  want[] =
+        "<|start_header_id|>system<|end_header_id|>\n\nEnvironment: "
+        "ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 "
+        "Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user"
+        "<|end_header_id|>\n\nGiven the following functions, please "
+        "respond with a JSON for a function call with its proper arguments "
+        "that best answers the given prompt.\n\nRespond in the format "
+        "{\"name\": function name, \"parameters\": dictionary of argument "
+        "name and its value}.Do not use variables.\n\n{\n    \"type\": "
+        "\"function\",\n    \"function\": {\n        \"name\": "
+        "\"get_weather\",\n        \"description\": \"Weather in a "
+        "city\",\n        \"parameters\": {\n            \"type\": "
+        "\"object\",\n            \"properties\": {\n                "
+        "\"city\": {\n                    \"type\": \"string\"\n        "
+        "        },\n                \"unit\": {\n                    "
+        "\"enum\": [\n                        \"C\",\n                  "
+        "      \"F\"\n                    ]\n                }\n         "
+        "   },\n            \"required\": [\n                \"city\"\n "
+        "           ]\n        }\n    }\n}\n\n{\n    \"type\": "
+        "\"function\",\n    \"function\": {\n        \"name\": "
+        "\"get_time\"\n    }\n}\n\nWeather in Paris?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": "
+        "\"get_weather\", \"parameters\": {\"city\": \"Paris\", \"n\": "
+        "[1, 2.5, -0.001, true, null]}}<|eot_id|><|start_header_id|>ipython"
+        "<|end_header_id|>\n\n\"sunny\"<|eot_id|><|start_header_id|>"
+        "ipython<|end_header_id|>\n\n\"noon\"<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nAnd tomorrow?"
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+
+    rc = parse_as("{\"model\":\"base\",\"messages\":["
+                  "{\"role\":\"system\",\"content\":\"Be brief.\"}," USER ","
+                  "{\"role\":\"assistant\",\"content\":\"Let me see.\","
+                  "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+                  "\"function\":{\"name\":\"get_weather\",\"arguments\":"
+                  "\"{\\\"city\\\":\\\"Paris\\\",\\\"n\\\":"
+                  "[1,2.5,-1e-3,true,null]}\"}}]},"
+                  "{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
+                  "\"content\":\"sunny\"},"
+                  "{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
+                  "\"content\":\"noon\"},"
+                  "{\"role\":\"user\",\"content\":\"And tomorrow?\"}],"
+                  "\"tools\":[" WEATHER "," TIME "]}", SLORA_CHAT_LLAMA31,
+                  &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 6
+       && (req.chat_flags & SLORA_CHAT_TOOLS),
+       "llama3.1: a conversation with a call and two results: 6 turns, "
+       "the tools flag (%s)", err.msg);
+    rc = rc == SLORA_OK
+         ? slora_chat_render(SLORA_CHAT_LLAMA31, req.msgs, (int) req.n_msgs,
+                             req.chat_flags, buf, sizeof(buf), &n, &e)
+         : SLORA_ERROR;
+    is_str(rc == SLORA_OK ? buf : "", want, "llama3.1: rendered, the "
+           "official template's text: the tools before the first user "
+           "text, the call as the assistant's message (its text dropped, "
+           "the arguments as json.dumps writes them), each result an "
+           "ipython turn");
+    ok(req.tools == SLORA_OPENAI_TOOLS_AUTO
+       && str_is(req.schema_trigger.data, req.schema_trigger.len,
+                 "{\"name\":") && req.trigger_lead
+       && takes(&req.schema, "{\"name\":\"get_weather\",\"parameters\":"
+                "{\"city\":\"Rome\"}}")
+       && !takes(&req.schema, "{\"name\":\"get_weather\",\"arguments\":"
+                 "{\"city\":\"Rome\"}}"),
+       "llama3.1 auto: a lead trigger '{\"name\":', the schema a call "
+       "with \"parameters\"");
+    slora_openai_req_free(&req);
+
+    rc = parse_as("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+                  WEATHER "," TIME "],\"tool_choice\":\"required\"}",
+                  SLORA_CHAT_LLAMA31, &req, &err);
+    ok(rc == SLORA_OK && req.tool_one && req.schema_trigger.data == NULL
+       && takes(&req.schema, "{\"name\":\"get_time\",\"parameters\":{}}")
+       && !takes_calls(&req.schema, 1),
+       "llama3.1 required: one bare call, not a list (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse_as("{\"model\":\"base\",\"messages\":[" USER ","
+                  "{\"role\":\"assistant\",\"tool_calls\":["
+                  "{\"id\":\"a\",\"type\":\"function\",\"function\":"
+                  "{\"name\":\"get_time\",\"arguments\":\"{}\"}},"
+                  "{\"id\":\"b\",\"type\":\"function\",\"function\":"
+                  "{\"name\":\"get_time\",\"arguments\":\"{}\"}}]}],"
+                  "\"tools\":[" TIME "]}", SLORA_CHAT_LLAMA31, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "one a message") != NULL,
+       "llama3.1: two calls in one message is a 400 (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse_as("{\"model\":\"base\",\"messages\":[" USER ","
+                  "{\"role\":\"assistant\",\"tool_calls\":["
+                  "{\"id\":\"a\",\"type\":\"function\",\"function\":"
+                  "{\"name\":\"get_time\",\"arguments\":\"{no\"}}]}],"
+                  "\"tools\":[" TIME "]}", SLORA_CHAT_LLAMA31, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "not JSON") != NULL,
+       "llama3.1: a call's arguments that are not JSON: 400 (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse_as("{\"model\":\"base\",\"messages\":[{\"role\":"
+                  "\"system\",\"content\":\"x\"}],\"tools\":[" TIME "]}",
+                  SLORA_CHAT_LLAMA31, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "first user message") != NULL,
+       "llama3.1: tools with no user message to go into: 400 (%s)",
+       err.msg);
+    slora_openai_req_free(&req);
+
+    /* the tokenize endpoint renders them the same way */
+    {
+        static const char  body[] = "{\"messages\":[" USER "],\"tools\":["
+                                    TIME "]}";
+
+        rc = slora_openai_parse_tokenize(body, strlen(body),
+                                         SLORA_CHAT_LLAMA32, &req, &err);
+        ok(rc == SLORA_OK && req.n_msgs == 1 && req.msgs[0].verbatim
+           && strncmp(req.msgs[0].content, "Given the following", 19) == 0
+           && (req.chat_flags & SLORA_CHAT_TOOLS),
+           "tokenize with llama3.2: the tools in the user message (%s)",
+           err.msg);
+        slora_openai_req_free(&req);
+    }
+}
+
+
+static void
 test_refs(void)
 {
     int                 rc;
@@ -352,6 +496,7 @@ main(void)
     test_choice();
     test_blame();
     test_chat();
+    test_llama3();
     test_refs();
 
     return done_testing();
@@ -361,9 +506,22 @@ main(void)
 static int
 parse(const char *body, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    memset(err, 0, sizeof(slora_openai_err_t));
+    return parse_as(body, SLORA_CHAT_CHATML, req, err);
+}
 
-    return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, NULL,
+
+/* A chat to be rendered with template tmpl. */
+static int
+parse_as(const char *body, slora_chat_e tmpl, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    slora_openai_limits_t  lim;
+
+    memset(err, 0, sizeof(slora_openai_err_t));
+    lim = slora_openai_default_limits;
+    lim.chat = tmpl;
+
+    return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,
                               req, err);
 }
 

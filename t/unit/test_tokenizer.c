@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 
 #include <dirent.h>
+#include <time.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -558,14 +559,48 @@ test_invalid_utf8(const slora_tokenizer_t *t)
 }
 
 
+/* Llama 3.1's system header and a first user turn, as its template
+ * writes them for "You are terse." and "Hi!" */
+#define LLAMA31_HEAD                                                         \
+    "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge "      \
+    "Date: December 2023\nToday Date: 26 Jul 2024\n\nYou are terse."      \
+    "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!"
+
+
+/* The text template tmpl should give, from want written with Llama 3.1's
+ * date: llama3.2's has today's (local time, as strftime_now). */
+static const char *
+chat_dated(slora_chat_e tmpl, const char *want, char *out, size_t cap)
+{
+    char         date[32];
+    time_t       now;
+    struct tm    tm;
+    const char  *at;
+
+    at = strstr(want, "26 Jul 2024");
+
+    if (tmpl != SLORA_CHAT_LLAMA32 || at == NULL) {
+        return want;
+    }
+
+    now = time(NULL);
+    localtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%d %b %Y", &tm);
+    snprintf(out, cap, "%.*s%s%s", (int) (at - want), want, date,
+             at + strlen("26 Jul 2024"));
+
+    return out;
+}
+
+
 static void
 test_chat(const slora_tokenizer_t *smol)
 {
     static const slora_chat_msg_t  msgs[] = {
-        { "system", 6, "You are terse.", 14 },
-        { "user", 4, "Hi!", 3 },
-        { "assistant", 9, "Hello.", 6 },
-        { "user", 4, "What is 2+2?", 12 },
+        { "system", 6, "You are terse.", 14, 0 },
+        { "user", 4, "Hi!", 3, 0 },
+        { "assistant", 9, "Hello.", 6, 0 },
+        { "user", 4, "What is 2+2?", 12, 0 },
     };
     static const char             *want[SLORA_CHAT_N] = {
         /* chatml: SmolLM2's and Qwen2's template */
@@ -587,27 +622,43 @@ test_chat(const slora_tokenizer_t *smol)
         /* mistral: Mistral-7B-Instruct-v0.3's template, less bos_token */
         "[INST] Hi![/INST] Hello.</s>[INST] You are terse.\n\n"
         "What is 2+2?[/INST]",
+        /* llama3.1: Llama-3.1-8B-Instruct's template (3.3's is the same),
+         * as tools/chat-reference renders it */
+        LLAMA31_HEAD
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello."
+        "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+        "What is 2+2?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        /* llama3.2: Llama-3.2-3B-Instruct's, today's date in place of
+         * 3.1's (chat_dated) */
+        LLAMA31_HEAD
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello."
+        "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+        "What is 2+2?<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
     };
-    char                           buf[1024];
+    char                           buf[1024], dated[1024];
     size_t                         n;
     int                            i, rc;
+    const char                    *w;
     slora_chat_e                   e;
     slora_err_t                    err;
     slora_chat_msg_t               bad[2], ws[3];
 
     for (i = 0; i < SLORA_CHAT_N; i++) {
+        w = chat_dated((slora_chat_e) i, want[i], dated, sizeof(dated));
         rc = slora_chat_render((slora_chat_e) i, msgs, 4,
                                SLORA_CHAT_GEN_PROMPT, buf, sizeof(buf), &n,
                                &err);
-        ok(rc == SLORA_OK && n == strlen(want[i]), "chat %s: renders",
+        ok(rc == SLORA_OK && n == strlen(w), "chat %s: renders",
            slora_chat_name((slora_chat_e) i));
-        is_str(buf, want[i], "chat %s: system+user+assistant+user gives "
+        is_str(buf, w, "chat %s: system+user+assistant+user gives "
                "the official template's text",
                slora_chat_name((slora_chat_e) i));
 
         rc = slora_chat_render((slora_chat_e) i, msgs, 4,
                                SLORA_CHAT_GEN_PROMPT, buf, 10, &n, &err);
-        ok(rc == SLORA_BUSY && n == strlen(want[i]),
+        ok(rc == SLORA_BUSY && n == strlen(w),
            "chat %s: small buffer is SLORA_BUSY with the size needed",
            slora_chat_name((slora_chat_e) i));
 
@@ -642,6 +693,10 @@ test_chat(const slora_tokenizer_t *smol)
              * turn that is the last message, so behind an assistant's
              * it has none to go in: dropped, as the official one does */
             "[INST] Hi![/INST] Hello.",
+            LLAMA31_HEAD "<|eot_id|><|start_header_id|>assistant"
+            "<|end_header_id|>\n\nHello.",
+            LLAMA31_HEAD "<|eot_id|><|start_header_id|>assistant"
+            "<|end_header_id|>\n\nHello.",
         };
         static const char  *closed[SLORA_CHAT_N] = {
             "<|im_start|>system\nYou are terse.<|im_end|>\n"
@@ -651,18 +706,24 @@ test_chat(const slora_tokenizer_t *smol)
             "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!"
             "<|eot_id|>",
             "[INST] You are terse.\n\nHi![/INST]",
+            LLAMA31_HEAD "<|eot_id|>",
+            LLAMA31_HEAD "<|eot_id|>",
         };
 
         for (i = 0; i < SLORA_CHAT_N; i++) {
             rc = slora_chat_render((slora_chat_e) i, msgs, 3,
                                    SLORA_CHAT_CONTINUE, buf, sizeof(buf), &n,
                                    &err);
-            is_str(rc == SLORA_OK ? buf : err.msg, open[i], "chat %s: the "
-                   "assistant's last message continued",
+            is_str(rc == SLORA_OK ? buf : err.msg,
+                   chat_dated((slora_chat_e) i, open[i], dated,
+                              sizeof(dated)),
+                   "chat %s: the assistant's last message continued",
                    slora_chat_name((slora_chat_e) i));
             rc = slora_chat_render((slora_chat_e) i, msgs, 2, 0, buf,
                                    sizeof(buf), &n, &err);
-            is_str(rc == SLORA_OK ? buf : err.msg, closed[i], "chat %s: no "
+            is_str(rc == SLORA_OK ? buf : err.msg,
+                   chat_dated((slora_chat_e) i, closed[i], dated,
+                              sizeof(dated)), "chat %s: no "
                    "generation prompt", slora_chat_name((slora_chat_e) i));
         }
 
@@ -676,7 +737,7 @@ test_chat(const slora_tokenizer_t *smol)
     }
 
     bad[0] = msgs[1];
-    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1 };
+    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1, 0 };
     ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
                          sizeof(buf), &n, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,
@@ -745,30 +806,30 @@ test_chat(const slora_tokenizer_t *smol)
 
     /* Jinja's trim is Python's strip(): \t to \r, space and \x1c to \x1f
      * go from both ends; \x08 and \x0e are not whitespace and stay. */
-    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: the content's ASCII whitespace trimmed at both ends");
-    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\n\x08Hi!\x0e"
            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: \\x08 and \\x0e are not trimmed");
-    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3 };
-    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10 };
-    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3, 0 };
+    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10, 0 };
+    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1, 0 };
     rc = slora_chat_render(SLORA_CHAT_MISTRAL, ws, 3, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "[INST] Hi![/INST] Hello.</s>[INST] x[/INST]",
            "chat mistral: the assistant's text trimmed");
-    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1 };
-    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7 };
+    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1, 0 };
+    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
@@ -784,6 +845,103 @@ test_chat(const slora_tokenizer_t *smol)
        && slora_chat_detect("[INST] <<SYS>>", 14) == SLORA_CHAT_LLAMA2
        && slora_chat_detect("{{ '[INST] ' }}", 15) == SLORA_CHAT_MISTRAL,
        "chat: Jinja markers pick llama3, llama2, mistral");
+}
+
+
+/*
+ * Llama 3.1's turns of function calling, as engine/slora_openai_tools.c
+ * puts them into the messages (the tools' block before the first user
+ * text, the call as the assistant's content, both verbatim; the result a
+ * tool message), against tools/chat-reference's rendering of the same
+ * conversation by the official template; and the three Llama 3.x
+ * templates told apart by their own text.
+ */
+static void
+test_chat_llama31(const char *dir)
+{
+    static const char  tools_block[] =
+        "Given the following functions, please respond with a JSON for a "
+        "function call with its proper arguments that best answers the "
+        "given prompt.\n\nRespond in the format {\"name\": function name, "
+        "\"parameters\": dictionary of argument name and its value}.Do not "
+        "use variables.\n\n{\n    \"type\": \"function\",\n    "
+        "\"function\": {\n        \"name\": \"w\"\n    }\n}\n\nWeather?";
+    static const char  want[] =
+        "<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython"
+        "\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024"
+        "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n";
+    static const char  tail[] =
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        "{\"name\": \"w\", \"parameters\": {}}<|eot_id|>"
+        "<|start_header_id|>ipython<|end_header_id|>\n\n"
+        "\" \\\"sunny\\\"\\n\\\\ \xc3\xa9\\u0001\"<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    static const struct {
+        const char    *file;
+        slora_chat_e   tmpl;
+    } files[] = {
+        { "meta-llama-Llama-3.1-8B-Instruct.jinja", SLORA_CHAT_LLAMA31 },
+        { "meta-llama-Llama-3.2-3B-Instruct.jinja", SLORA_CHAT_LLAMA32 },
+        { "meta-llama-Llama-3.3-70B-Instruct.jinja", SLORA_CHAT_LLAMA31 },
+    };
+    char               buf[2048], expect[1024], path[512], *text;
+    size_t             n, len;
+    FILE              *f;
+    unsigned           i, rc;
+    slora_err_t        err;
+    slora_chat_msg_t   msgs[3];
+
+    msgs[0] = (slora_chat_msg_t) { "user", 4, tools_block,
+                                   sizeof(tools_block) - 1, 1 };
+    msgs[1] = (slora_chat_msg_t) { "assistant", 9,
+                                   "{\"name\": \"w\", \"parameters\": {}}",
+                                   31, 1 };
+    msgs[2] = (slora_chat_msg_t) { "tool", 4, " \"sunny\"\n\\ \xc3\xa9\x01",
+                                   14, 0 };
+
+    snprintf(expect, sizeof(expect), "%s%s%s", want, tools_block, tail);
+    rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 3,
+                           SLORA_CHAT_GEN_PROMPT|SLORA_CHAT_TOOLS, buf,
+                           sizeof(buf), &n, &err);
+    is_str(rc == SLORA_OK ? buf : err.msg, expect, "chat llama3.1: tools, a "
+           "call and its result: the official template's text (the "
+           "result an ipython turn, a JSON string)");
+
+    /* the same turns, the first not marked verbatim: trimmed, as any
+     * user text (here the same: the block has no blanks at its ends) */
+    msgs[0] = (slora_chat_msg_t) { "user", 4, "  Hi \n", 6, 0 };
+    rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 1, 0, buf, sizeof(buf),
+                           &n, &err);
+    ok(rc == SLORA_OK && strstr(buf, "\n\nHi<|eot_id|>") != NULL
+       && strstr(buf, "Environment") == NULL,
+       "chat llama3.1: a user text trimmed; no tools, no Environment line");
+    msgs[0].verbatim = 1;
+    rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 1, 0, buf, sizeof(buf),
+                           &n, &err);
+    ok(rc == SLORA_OK && strstr(buf, "\n\n  Hi \n<|eot_id|>") != NULL,
+       "chat llama3.1: a verbatim text kept as it is");
+
+    msgs[0] = (slora_chat_msg_t) { "user", 4, "Hi", 2, 0 };
+    ok(slora_chat_render(SLORA_CHAT_LLAMA3, &msgs[1], 2, 0, buf, sizeof(buf),
+                         &n, &err) == SLORA_ERROR
+       && strstr(err.msg, "role \"tool\"") != NULL,
+       "chat llama3: a tool message is SLORA_ERROR (%s)", err.msg);
+
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/templates/%s", dir, files[i].file);
+        f = fopen(path, "rb");
+        text = f != NULL ? malloc(65536) : NULL;
+        len = text != NULL ? fread(text, 1, 65536, f) : 0;
+
+        if (f != NULL) {
+            fclose(f);
+        }
+
+        ok(len > 0 && slora_chat_detect(text, len) == files[i].tmpl,
+           "chat: %s is %s", files[i].file,
+           slora_chat_name(files[i].tmpl));
+        free(text);
+    }
 }
 
 
@@ -1066,6 +1224,7 @@ main(void)
     test_invalid_utf8(smol);
     test_stops(smol);
     test_chat(smol);
+    test_chat_llama31(dir);
     test_speed(smol);
     test_json(smol, smol_path, 0);
     test_json(smol, smol_path, 1);

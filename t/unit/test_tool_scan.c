@@ -28,9 +28,10 @@ typedef struct {
 } scan_out_t;
 
 
-/* Feeds text in pieces of step bytes (0: random 1..7) into out. */
+/* Feeds text in pieces of step bytes (0: random 1..7) into out; params:
+ * the arguments' key is "parameters". */
 static void
-scan(const char *text, slora_tool_shape_e shape, size_t step,
+scan(const char *text, slora_tool_shape_e shape, int params, size_t step,
     scan_out_t *out)
 {
     size_t             at, n, took, off, len, piece;
@@ -39,7 +40,7 @@ scan(const char *text, slora_tool_shape_e shape, size_t step,
 
     memset(out, 0, sizeof(scan_out_t));
     out->not_at = -1;
-    slora_tool_scan_init(&t, shape);
+    slora_tool_scan_init(&t, shape, params);
     n = strlen(text);
     at = 0;
 
@@ -94,16 +95,16 @@ scan(const char *text, slora_tool_shape_e shape, size_t step,
 
 /* The same text, three ways of feeding it, one answer. */
 static void
-check(const char *what, const char *text, slora_tool_shape_e shape,
-    int n_calls,
-    const char *names[], const char *args[], long not_at, int whole)
+check_as(const char *what, const char *text, slora_tool_shape_e shape,
+    int params, int n_calls, const char *names[], const char *args[],
+    long not_at, int whole)
 {
     int         k, same, i;
     scan_out_t  o[3];
 
-    scan(text, shape, 100000, &o[0]);
-    scan(text, shape, 1, &o[1]);
-    scan(text, shape, 0, &o[2]);
+    scan(text, shape, params, 100000, &o[0]);
+    scan(text, shape, params, 1, &o[1]);
+    scan(text, shape, params, 0, &o[2]);
 
     same = 1;
 
@@ -129,10 +130,34 @@ check(const char *what, const char *text, slora_tool_shape_e shape,
 }
 
 
+static void
+check(const char *what, const char *text, slora_tool_shape_e shape,
+    int n_calls, const char *names[], const char *args[], long not_at,
+    int whole)
+{
+    check_as(what, text, shape, 0, n_calls, names, args, not_at, whole);
+}
+
+
 int
 main(void)
 {
     srand(5);
+
+    /* Llama 3.1's calls: "parameters", and only that key */
+    check_as("a Llama 3.1 call", "{\"name\": \"get_weather\", "
+             "\"parameters\": {\"city\": \"Paris\"}}", SLORA_TOOL_BARE, 1,
+             1, (const char *[]) { "get_weather" },
+             (const char *[]) { "{\"city\": \"Paris\"}" }, -1, 1);
+    check_as("a Llama 3.1 call named with \"arguments\": not a call",
+             "{\"name\": \"f\", \"arguments\": {}}", SLORA_TOOL_BARE, 1, 1,
+             (const char *[]) { "f" }, (const char *[]) { "" }, 15, 0);
+    check_as("a call with \"parameters\" where \"arguments\" is the key: "
+             "not a call", "{\"name\": \"f\", \"parameters\": {}}",
+             SLORA_TOOL_BARE, 0, 1, (const char *[]) { "f" },
+             (const char *[]) { "" }, 15, 0);
+    check_as("a Llama 3.1 answer in words: not a call", "Paris is sunny.",
+             SLORA_TOOL_BARE, 1, 0, NULL, NULL, 0, 0);
 
     check("a bare call, compact", "{\"name\":\"get_time\",\"arguments\":{}}",
           SLORA_TOOL_BARE, 1, (const char *[]) { "get_time" },

@@ -1,0 +1,253 @@
+"""llama3_client.py: Llama 3.1's chat template and its tool format,
+through the official openai client and the token endpoints.
+
+usage: llama3_client.py BASE_URL_3_1 BASE_URL_3_2 TEMPLATES_DIR
+
+BASE_URL_3_1 is a location with `slora_chat_template llama3.1`,
+BASE_URL_3_2 one with `llama3.2`; TEMPLATES_DIR holds Meta's own Jinja
+templates (llama.cpp's models/templates, from the reference sdist).
+
+- The prompt the server builds (its /tokenize, read back by /detokenize)
+  is the text tools/chat-reference renders with Meta's template, for a
+  plain chat, one without a system message, one with tools, one with a
+  call and its results sent back, one without the generation prompt,
+  and with 3.2's template (today's date).
+- tool_choice naming a function, and "required" (one call: Llama 3.1's
+  template has one a message), give a call whose arguments the
+  function's parameters admit, the stream the same call.
+- "auto": a model shown earlier calls in the format answers with one,
+  held to the tools' schema from its first bytes, and parsed into
+  tool_calls, streamed the same; asked what needs no tool it answers in
+  text. SmolLM2 was not tuned on Llama 3.1's turns: shown the calls it
+  begins its answer with a newline and then text or the call, so JSON's
+  first token '{"' is nudged (logit_bias +5).
+- A call and its result sent back are answered, the prompt counted as
+  /tokenize counts it; two calls in one assistant message, and tools
+  with no user message to put them in, are 400s.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import openai
+
+from client_checks import CLOCK, WEATHER, admits, check, run
+
+def reference(template, messages, tools=None, gen=True):
+    """tools/chat-reference's rendering of the chat with template."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    req = {"template": template, "messages": messages,
+           "add_generation_prompt": gen}
+    if tools is not None:
+        req["tools"] = tools
+    return subprocess.run([os.path.join(root, "tools", "chat-reference")],
+                          input=json.dumps(req), capture_output=True,
+                          text=True, check=True).stdout
+
+
+def served(client, messages, tools=None, gen=True):
+    """The server's prompt for the chat, as its token ids read back."""
+    body = {"messages": messages, "add_generation_prompt": gen}
+    if tools is not None:
+        body["tools"] = tools
+    ids = client.post("/tokenize", cast_to=object, body=body)["tokens"]
+    return client.post("/detokenize", cast_to=object,
+                       body={"tokens": ids})["prompt"], len(ids)
+
+
+def call_turns(city, result):
+    """A question, the model's call in Llama 3.1's format, its result and
+    the answer."""
+    return [{"role": "user", "content": f"What is the weather in {city}?"},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "call_" + city, "type": "function",
+                             "function": {"name": "get_weather",
+                                          "arguments": json.dumps(
+                                              {"city": city})}}]},
+            {"role": "tool", "tool_call_id": "call_" + city,
+             "content": result},
+            {"role": "assistant", "content": f"It is {result} in {city}."}]
+
+
+def streamed_calls(client, kw):
+    """A stream's calls by index ([id, name, arguments]) and finish."""
+    got, finish = {}, []
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        if not chunk.choices:
+            continue
+        d = chunk.choices[0].delta
+        for tc in d.tool_calls or []:
+            g = got.setdefault(tc.index, ["", "", ""])
+            g[0] += tc.id or ""
+            g[1] += (tc.function and tc.function.name) or ""
+            g[2] += (tc.function and tc.function.arguments) or ""
+        if chunk.choices[0].finish_reason:
+            finish.append(chunk.choices[0].finish_reason)
+    return got, finish
+
+
+def renders(client31, client32, tdir):
+    t31 = os.path.join(tdir, "meta-llama-Llama-3.1-8B-Instruct.jinja")
+    t32 = os.path.join(tdir, "meta-llama-Llama-3.2-3B-Instruct.jinja")
+    system = {"role": "system", "content": "  You are terse. "}
+    cases = [
+        ("a plain chat", [system,
+                          {"role": "user", "content": "Hi!"},
+                          {"role": "assistant", "content": "Hello."},
+                          {"role": "user", "content": "What is 2+2?"}],
+         None, True),
+        ("no system message", [{"role": "user", "content": " Hi! "}],
+         None, True),
+        ("tools", [system, {"role": "user", "content": "Weather in Rome?"}],
+         [WEATHER, CLOCK], True),
+        ("a call and its results sent back",
+         call_turns("Paris", "sunny \"and\" 20\u00b0C\n")
+         + [{"role": "user", "content": "And the time in Tokyo?"},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "c2", "type": "function", "function": {
+                 "name": "get_time",
+                 "arguments": "{\"timezone\": \"Asia/Tokyo\", "
+                              "\"n\": [1, 2.5, true, null]}"}}]},
+            {"role": "tool", "tool_call_id": "c2", "content": "noon"}],
+         [WEATHER, CLOCK], True),
+        ("without the generation prompt",
+         [system, {"role": "user", "content": "Hi!"}], [CLOCK], False),
+    ]
+    for what, msgs, tools, gen in cases:
+        want = reference(t31, msgs, tools, gen)
+        got, _ = served(client31, msgs, tools, gen)
+        check(f"llama3.1 {what}: the server's prompt is Meta's template's "
+              "text", got == want, json.dumps([got, want])[-300:])
+    msgs = [{"role": "user", "content": "Hi!"}]
+    want = reference(t32, msgs, [CLOCK])
+    got, _ = served(client32, msgs, [CLOCK])
+    check("llama3.2 tools: the server's prompt is Meta's template's text, "
+          "today's date", got == want, json.dumps([got, want])[-300:])
+
+
+def calls(client):
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    kw = dict(model="base", messages=ask, max_tokens=64, temperature=0,
+              tools=[WEATHER, CLOCK],
+              tool_choice={"type": "function",
+                           "function": {"name": "get_time"}})
+    c = client.chat.completions.create(**kw).choices[0]
+    got = c.message.tool_calls or []
+    check("named: one call of that function, its arguments admitted, "
+          "content null, finish stop",
+          len(got) == 1 and got[0].function.name == "get_time"
+          and admits("get_time", got[0].function.arguments)
+          and c.message.content is None and c.finish_reason == "stop",
+          c.message)
+    s, finish = streamed_calls(client, kw)
+    check("named stream: the same call under index 0",
+          list(s) == [0] and s[0][1:] == ["get_time",
+                                          got[0].function.arguments]
+          and s[0][0].startswith("call_") and finish == ["stop"],
+          (s, finish))
+
+    ask = [{"role": "user",
+            "content": "What is the weather in Paris and the time in Rome?"}]
+    kw = dict(model="base", messages=ask, max_tokens=64, temperature=0,
+              tools=[WEATHER, CLOCK], tool_choice="required")
+    c = client.chat.completions.create(**kw).choices[0]
+    got = c.message.tool_calls or []
+    check("required: one call (one a message in Llama 3.1's format), "
+          "admitted, finish tool_calls",
+          len(got) == 1 and admits(got[0].function.name,
+                                   got[0].function.arguments)
+          and c.finish_reason == "tool_calls", c.message)
+    s, finish = streamed_calls(client, kw)
+    check("required stream: the same call",
+          got and list(s) == [0]
+          and s[0][1:] == [got[0].function.name, got[0].function.arguments]
+          and finish == ["tool_calls"], (s, finish))
+
+
+def auto(client):
+    shots = call_turns("Paris", "sunny") + call_turns("London", "rainy")
+    brace = client.post("/tokenize", cast_to=object,
+                        body={"prompt": "{\""})["tokens"]
+    kw = dict(model="base", max_tokens=64, temperature=0,
+              tools=[WEATHER, CLOCK], logit_bias={str(brace[0]): 5},
+              messages=shots + [{"role": "user",
+                                 "content": "What is the weather in Rome?"}])
+    c = client.chat.completions.create(**kw).choices[0]
+    got = c.message.tool_calls or []
+    check("auto, shown calls in its format: the answer a call, admitted, "
+          "content null, finish tool_calls",
+          len(got) == 1 and got[0].function.name == "get_weather"
+          and admits("get_weather", got[0].function.arguments)
+          and c.message.content is None
+          and c.finish_reason == "tool_calls", c.message)
+    s, finish = streamed_calls(client, kw)
+    check("auto stream: the same call under index 0",
+          got and list(s) == [0]
+          and s[0][1:] == ["get_weather", got[0].function.arguments]
+          and finish == ["tool_calls"], (s, finish))
+
+    kw = dict(model="base", max_tokens=32, temperature=0,
+              tools=[WEATHER, CLOCK],
+              messages=[{"role": "user",
+                         "content": "Write a haiku about the sea."}])
+    c = client.chat.completions.create(**kw).choices[0]
+    parts = [ch.choices[0].delta.content or ""
+             for ch in client.chat.completions.create(stream=True, **kw)
+             if ch.choices]
+    check("auto, nothing to call: text, the stream the same",
+          c.message.tool_calls is None and (c.message.content or "") != ""
+          and "".join(parts) == c.message.content, c.message)
+
+
+def conversation(client):
+    msgs = call_turns("Paris", "sunny")[:3]
+    r = client.chat.completions.create(model="base", messages=msgs,
+                                       max_tokens=24, temperature=0,
+                                       tools=[WEATHER, CLOCK])
+    c = r.choices[0]
+    _, n = served(client, msgs, [WEATHER, CLOCK])
+    check("a call and its result sent back: answered, the prompt the "
+          "tokens /tokenize counts",
+          r.usage.prompt_tokens == n and c.finish_reason in ("stop",
+                                                             "length"),
+          (r.usage, n, c.message))
+
+    two = [{"role": "user", "content": "Weather and time?"},
+           {"role": "assistant", "content": None, "tool_calls": [
+               {"id": "a", "type": "function", "function": {
+                   "name": "get_weather", "arguments": "{\"city\": \"X\"}"}},
+               {"id": "b", "type": "function", "function": {
+                   "name": "get_time", "arguments": "{\"timezone\": \"Y\"}"}}
+           ]}]
+    try:
+        client.chat.completions.create(model="base", messages=two,
+                                       max_tokens=8, tools=[WEATHER, CLOCK])
+        check("two calls in one message raise BadRequestError", False)
+    except openai.BadRequestError as e:
+        check("two calls in one message raise BadRequestError",
+              "one a message" in str(e), e)
+
+    try:
+        client.chat.completions.create(
+            model="base", max_tokens=8, tools=[CLOCK],
+            messages=[{"role": "system", "content": "Be brief."}])
+        check("tools with no user message raise BadRequestError", False)
+    except openai.BadRequestError as e:
+        check("tools with no user message raise BadRequestError",
+              "first user message" in str(e), e)
+
+
+def main():
+    base31, base32, tdir = sys.argv[1], sys.argv[2], sys.argv[3]
+    client31 = openai.OpenAI(base_url=base31, api_key="unused")
+    client32 = openai.OpenAI(base_url=base32, api_key="unused")
+    renders(client31, client32, tdir)
+    calls(client31)
+    auto(client31)
+    conversation(client31)
+
+
+if __name__ == "__main__":
+    run(main)

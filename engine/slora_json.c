@@ -339,17 +339,27 @@ slora_json_byte(slora_json_t *j, unsigned c)
 }
 
 
+/* A blank between tokens: one before a line break (a space, a tab, the
+ * '\r' of "\r\n"), one line break, after it an indent of at most
+ * SLORA_JSON_INDENT a level open and one more. */
 static int
 slora_json_space(slora_json_t *j, unsigned c)
 {
-    if (j->spaces == SLORA_JSON_SPACES_MAX
-        || (c == '\n' && j->lines == SLORA_JSON_LINES_MAX))
-    {
+    if (c == '\n') {
+        if (j->lines) {
+            return 0;
+        }
+
+        j->lines = 1;
+        j->spaces = 0;
+        return 1;
+    }
+
+    if (j->spaces >= (j->lines ? SLORA_JSON_INDENT * (j->depth + 1) : 1)) {
         return 0;
     }
 
     j->spaces++;
-    j->lines += c == '\n';
 
     return 1;
 }

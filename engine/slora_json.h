@@ -14,11 +14,13 @@
  * over a schema: it takes bytes one at a time and says whether they can
  * still begin an object the schema admits (RFC 8259 over UTF-8; strict:
  * no lone surrogate escapes, no overlong or surrogate UTF-8, no control
- * bytes in strings, at most SLORA_JSON_DEPTH_MAX open containers, at
- * most SLORA_JSON_SPACES_MAX whitespace bytes in a row, of them at most
- * SLORA_JSON_LINES_MAX line breaks, so that a model cannot loop in
- * blanks: SmolLM2 asked a greeting under a schema wrote runs of 32 line
- * breaks until max_tokens), and whether they now are one, closed.
+ * bytes in strings, at most SLORA_JSON_DEPTH_MAX open containers; and
+ * blanks between tokens as a printer writes them: none, one, or one
+ * line break and an indent of at most SLORA_JSON_INDENT a level open
+ * and one level more, so that a model cannot loop in blanks: SmolLM2
+ * asked a greeting under a schema wrote runs of 32 line breaks until
+ * max_tokens, and pushed towards '{"' filled an empty object with 32
+ * blanks twice), and whether they now are one, closed.
  * slora_json_vocab_t holds every token's bytes, grouped by first byte,
  * and masks a logits row: a token's logit goes to -inf unless its bytes,
  * fed to a copy of the state, are taken. Control tokens (EOS among them)
@@ -48,8 +50,8 @@
 
 
 #define SLORA_JSON_DEPTH_MAX    64      /* open containers */
-#define SLORA_JSON_SPACES_MAX   32
-#define SLORA_JSON_LINES_MAX    2
+#define SLORA_JSON_INDENT       4       /* blanks a level after a line
+                                           break */
 #define SLORA_JSON_SCHEMA_MAX   16384   /* bytes of a schema's text */
 #define SLORA_JSON_CHOICES_MAX  64      /* properties of an object, values
                                            of an enum */
@@ -85,8 +87,9 @@ typedef struct {
     uint8_t     hi;
     uint8_t     hex;        /* \u digits due */
     uint8_t     low;        /* this \u must be a low surrogate */
-    uint8_t     spaces;     /* whitespace bytes in a row */
-    uint8_t     lines;      /* line breaks among them */
+    uint8_t     spaces;     /* blanks in a row, since the line break
+                                   among them if one came */
+    uint8_t     lines;      /* a line break among them */
     uint16_t    code;       /* a \u escape's digits so far */
     slora_json_frame_t  frames[SLORA_JSON_DEPTH_MAX + 1];
 } slora_json_t;

@@ -4,8 +4,9 @@
  *   (a) the automaton on written cases: objects it takes whole (and is
  *       done only at their last byte), texts it refuses, where.
  *   (b) against a strict recursive-descent validator written here from
- *       RFC 8259 (with the automaton's limits: depth 64, 32 blanks in
- *       a row, 2 line breaks among them): 20000 random objects, each cut and mutated; the
+ *       RFC 8259 (with the automaton's limits: depth 64; blanks between
+ *       tokens none, one, or a line break and an indent of at most 4 a
+ *       level and 4): 20000 random objects, each cut and mutated; the
  *       automaton takes a text whole and is done iff the validator
  *       accepts it; every text it takes without being done is completed
  *       by a few bytes into one the validator accepts (no dead end).
@@ -144,8 +145,9 @@ test_cases(void)
         ok(!ref_valid(bad[i].s, n), "the reference refuses it too");
     }
 
-    /* the limits: 64 open containers, 32 blanks in a row, 2 line breaks
-     * among them */
+    /* the limits: 64 open containers; blanks between two tokens as a
+     * printer writes them: none, one, or a line break (one blank before
+     * it at most) and an indent of at most 4 a level open, and 4 */
     {
         char  deep[200], blanks[64];
 
@@ -157,19 +159,26 @@ test_cases(void)
 
         memset(blanks, ' ', sizeof(blanks));
         slora_json_init(&j, NULL);
-        ok(slora_json_feed(&j, "{", 1) && slora_json_feed(&j, blanks, 32)
-           && !slora_json_feed(&j, " ", 1), "32 blanks in a row, not 33");
-        ok(slora_json_feed(&j, "\"a\"", 3)
-           && slora_json_feed(&j, blanks, 32), "and 32 more after a key");
-
+        ok(slora_json_feed(&j, "{ ", 2) && !slora_json_feed(&j, " ", 1),
+           "one blank between tokens, not two");
         slora_json_init(&j, NULL);
-        ok(slora_json_feed(&j, "{\n \r\n\t ", 6)
-           && !slora_json_feed(&j, "\n", 1),
-           "2 line breaks in a run of blanks (\\r not one), not 3");
+        ok(slora_json_feed(&j, "{\r\n", 3) && slora_json_feed(&j, blanks, 8)
+           && !slora_json_feed(&j, " ", 1),
+           "a line break (\\r\\n) and an indent of 8 in an object, not 9");
+        ok(slora_json_feed(&j, "\"a\":", 4) && slora_json_feed(&j, "{\n", 2)
+           && slora_json_feed(&j, blanks, 12) && !slora_json_feed(&j, " ", 1),
+           "12 a level deeper, not 13");
         slora_json_init(&j, NULL);
-        ok(slora_json_feed(&j, "{\n\n\"a\"\n\n:\n\n1\n\n}", 15)
+        ok(slora_json_feed(&j, "{\n\t", 3) && !slora_json_feed(&j, "\n", 1),
+           "one line break between tokens, not two");
+        slora_json_init(&j, NULL);
+        ok(slora_json_feed(&j, "\n{\n\"a\"\n:\n1 }", 12)
            && slora_json_done(&j),
-           "and 2 more after each token, the count starting again");
+           "and again after each token, the count starting again");
+        slora_json_init(&j, NULL);
+        ok(slora_json_feed(&j, "{\"a\": [\n        1,\n        2\n    ],"
+                           "\n    \"b\": {}\n}", 49)
+           && slora_json_done(&j), "a 4-space pretty print is taken");
     }
 }
 
@@ -597,8 +606,9 @@ test_smollm2(void)
 
 
 /* The reference: RFC 8259's grammar by recursive descent, an object at
- * the top, with the automaton's limits (64 open containers, 32 blanks
- * in a row, 2 line breaks among them). */
+ * the top, with the automaton's limits (64 open containers; between
+ * tokens none, one blank, or a line break with at most one blank
+ * before it and an indent of at most 4 a level open, and 4, after). */
 typedef struct {
     const u_char  *p;
     const u_char  *end;
@@ -612,17 +622,30 @@ static int ref_value(ref_t *r);
 static int
 ref_ws(ref_t *r)
 {
-    int  k, lines;
+    int  before, after, lines;
 
+    before = 0;
+    after = 0;
     lines = 0;
 
-    for (k = 0; r->p < r->end && (*r->p == ' ' || *r->p == '\t'
-                                  || *r->p == '\n' || *r->p == '\r'); k++)
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t'
+                             || *r->p == '\n' || *r->p == '\r'))
     {
-        lines += *r->p++ == '\n';
+        if (*r->p == '\n') {
+            lines++;
+
+        } else if (lines) {
+            after++;
+
+        } else {
+            before++;
+        }
+
+        r->p++;
     }
 
-    return k <= SLORA_JSON_SPACES_MAX && lines <= SLORA_JSON_LINES_MAX;
+    return lines <= 1 && before <= 1
+           && after <= SLORA_JSON_INDENT * (r->depth + 1);
 }
 
 

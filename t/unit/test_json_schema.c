@@ -1327,9 +1327,17 @@ put(gen_t *g, const char *s)
 }
 
 
+/* Now and then a blank or a line break and an indent, as a printer
+ * writes them: one run between two tokens. */
 static void
 blank(gen_t *g)
 {
+    if (g->len > 0 && g->len <= g->cap
+        && (g->out[g->len - 1] == ' ' || g->out[g->len - 1] == '\n'))
+    {
+        return;
+    }
+
     if (slora_rng_next(&g->rng) % 4 == 0) {
         put(g, slora_rng_next(&g->rng) % 2 ? " " : "\n  ");
     }

@@ -40,8 +40,6 @@ static const char  *slora_adapter_proj_path[SLORA_PROJ_N] = {
 };
 
 
-static char *slora_adapter_read_file(const char *path, size_t max,
-    size_t *len, slora_err_t *err);
 static int slora_adapter_proj_by_name(const char *s, size_t len);
 static int slora_adapter_targets(const char *path, const cJSON *t,
     uint32_t *mask, slora_err_t *err);
@@ -72,8 +70,12 @@ slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
 
     snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
 
-    text = slora_adapter_read_file(path, SLORA_ADAPTER_CONFIG_MAX, &len, err);
+    text = slora_read_file(path, SLORA_ADAPTER_CONFIG_MAX, &len, err);
     if (text == NULL) {
+        if (err != NULL) {
+            err->code = SLORA_ERROR;
+        }
+
         return SLORA_ERROR;
     }
 
@@ -411,45 +413,6 @@ slora_adapter_image_free(slora_adapter_image_t *img)
     slora_host_free(img->mem, img->host, img->bytes);
     img->host = NULL;
     slora_adapter_plan_free(&img->plan);
-}
-
-
-static char *
-slora_adapter_read_file(const char *path, size_t max, size_t *len,
-    slora_err_t *err)
-{
-    FILE    *f;
-    char    *buf;
-    size_t   n;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        slora_err_set(err, SLORA_ERROR, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-
-    buf = malloc(max + 1);
-    if (buf == NULL) {
-        fclose(f);
-        slora_err_set(err, SLORA_ERROR, "%s: no memory", path);
-        return NULL;
-    }
-
-    n = fread(buf, 1, max + 1, f);
-
-    if (ferror(f) || n > max) {
-        slora_err_set(err, SLORA_ERROR, "%s: %s", path,
-                      n > max ? "file too large" : "read error");
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-
-    return buf;
 }
 
 

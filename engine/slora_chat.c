@@ -25,7 +25,10 @@
  *
  * Tools and calls are the caller's to put into the messages' content
  * (engine/slora_openai_tools.c), in the format the template's model
- * reads; SLORA_CHAT_TOOLS says a request has them.
+ * reads; SLORA_CHAT_TOOLS says a request has them. So is a ChatML
+ * template's default system message (slora_chat_default_system reads it
+ * out of the Jinja text: SmolLM2's, Qwen2.5's), which the parser puts
+ * first in a chat without one.
  *
  * Llama 2's and Mistral's official templates have no add_generation_prompt
  * (their text always ends ready for the answer). Continuing the last
@@ -40,6 +43,7 @@
 #define _GNU_SOURCE
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -214,6 +218,108 @@ static void
 slora_chat_put_cb(void *data, const char *s, size_t n)
 {
     slora_chat_put(data, s, n);
+}
+
+
+char *
+slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
+    const char *text, size_t len, size_t *n, slora_err_t *err)
+{
+    int                k;
+    char              *prompt;
+    const char        *sys;
+    slora_chat_msg_t   msgs[2];
+
+    sys = tmpl == slora_tokenizer_chat_template(t)
+          ? slora_tokenizer_chat_system(t) : NULL;
+    k = 0;
+
+    if (sys != NULL) {
+        msgs[k++] = (slora_chat_msg_t) { "system", 6, sys, strlen(sys), 0 };
+    }
+
+    msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0 };
+
+    if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, NULL, 0, n,
+                          err)
+        == SLORA_ERROR)
+    {
+        return NULL;
+    }
+
+    prompt = malloc(*n + 1);
+
+    if (prompt == NULL) {
+        slora_err_set(err, SLORA_ERROR, "chat template: out of memory");
+        return NULL;
+    }
+
+    if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, prompt,
+                          *n + 1, n, err)
+        != SLORA_OK)
+    {
+        free(prompt);
+        return NULL;
+    }
+
+    return prompt;
+}
+
+
+char *
+slora_chat_default_system(slora_chat_e tmpl, const char *jinja, size_t len)
+{
+    char        *text;
+    size_t       n, skip;
+    const char  *p, *end, *at, *stop;
+
+    static const char  head[] = "<|im_start|>system";
+    static const char  tail[] = "<|im_end|>";
+
+    if (tmpl != SLORA_CHAT_CHATML) {
+        return NULL;
+    }
+
+    end = jinja + len;
+
+    for (p = jinja;
+         (at = memmem(p, (size_t) (end - p), head, sizeof(head) - 1))
+         != NULL;
+         p = at + 1)
+    {
+        at += sizeof(head) - 1;
+        skip = at < end && *at == '\n' ? 1
+               : end - at >= 2 && at[0] == '\\' && at[1] == 'n' ? 2 : 0;
+
+        if (skip == 0) {
+            continue;
+        }
+
+        stop = memmem(at + skip, (size_t) (end - at - skip), tail,
+                      sizeof(tail) - 1);
+        n = stop != NULL ? (size_t) (stop - at - skip) : 0;
+
+        if (n == 0 || memchr(at + skip, '\'', n) != NULL
+            || memchr(at + skip, '"', n) != NULL
+            || memchr(at + skip, '{', n) != NULL
+            || memchr(at + skip, '}', n) != NULL
+            || memchr(at + skip, '\\', n) != NULL
+            || memchr(at + skip, '\n', n) != NULL)
+        {
+            continue;
+        }
+
+        text = malloc(n + 1);
+
+        if (text != NULL) {
+            memcpy(text, at + skip, n);
+            text[n] = '\0';
+        }
+
+        return text;
+    }
+
+    return NULL;
 }
 
 

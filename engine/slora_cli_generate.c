@@ -90,7 +90,7 @@ static void slora_generate_event(void *data, const slora_event_t *ev);
 int
 slora_cli_generate(int argc, char **argv)
 {
-    int                    i, k, rc, chat, print_ids;
+    int                    i, rc, chat, print_ids;
     char                  *text_buf;
     size_t                 n;
     double                 v, secs;
@@ -101,10 +101,8 @@ slora_cli_generate(int argc, char **argv)
     int32_t               *pred, n_pred;
     slora_engine_stats_t   st;
     slora_err_t            err;
-    slora_chat_e           tmpl;
     slora_engine_t        *e;
     slora_request_t        req;
-    slora_chat_msg_t       msg;
     slora_gen_state_t      gs;
     slora_tokenizer_t     *tok;
     slora_engine_conf_t    conf;
@@ -278,28 +276,11 @@ slora_cli_generate(int argc, char **argv)
     }
 
     if (chat) {
-        msg.role = "user";
-        msg.role_len = 4;
-        msg.content = text;
-        msg.content_len = strlen(text);
-        msg.verbatim = 0;
-        tmpl = slora_tokenizer_chat_template(tok);
-
-        k = slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, NULL, 0,
-                              &n, &err);
-        if (k != SLORA_OK && k != SLORA_BUSY) {
+        text_buf = slora_chat_user_prompt(tok,
+                                          slora_tokenizer_chat_template(tok),
+                                          text, strlen(text), &n, &err);
+        if (text_buf == NULL) {
             fprintf(stderr, "slora generate: %s\n", err.msg);
-            goto done;
-        }
-
-        text_buf = malloc(n + 1);
-        if (text_buf == NULL
-            || slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT,
-                                 text_buf, n + 1, &n, &err)
-               != SLORA_OK)
-        {
-            fprintf(stderr, "slora generate: chat template: %s\n",
-                    text_buf ? err.msg : "no memory");
             goto done;
         }
         text = text_buf;

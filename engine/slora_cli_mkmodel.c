@@ -15,6 +15,9 @@
 #include "slora_mkmodel.h"
 
 
+#define SLORA_MKMODEL_TEMPLATE_MAX  (1u << 20)  /* a chat template's bytes */
+
+
 static const char  slora_mkmodel_usage[] =
     "usage: slora mkmodel --out PATH [options]\n"
     "\n"
@@ -37,7 +40,9 @@ static const char  slora_mkmodel_usage[] =
     "  --tied 0|1            output shares the token embeddings (0)\n"
     "  --dtype T             f32 (default) or f16\n"
     "  --tokenizer GGUF      copy tokenizer.* metadata from this GGUF\n"
-    "                        (gguf output only)\n";
+    "                        (gguf output only)\n"
+    "  --chat-template FILE  a Jinja chat template for\n"
+    "                        tokenizer.chat_template (with --tokenizer)\n";
 
 
 static int32_t *slora_mkmodel_field(slora_mkmodel_conf_t *c,
@@ -49,15 +54,18 @@ static int slora_mkmodel_int(const char *opt, const char *s, long min,
 int
 slora_cli_mkmodel(int argc, char **argv)
 {
-    int                    i, vocab_given;
+    int                    i, rc, vocab_given;
+    char                  *chat_template;
     long                   v;
+    size_t                 len;
     int32_t               *field;
-    const char            *opt, *val, *out;
+    const char            *opt, *val, *out, *template_path;
     slora_err_t            err;
     slora_mkmodel_conf_t   c;
 
     slora_mkmodel_defaults(&c);
     out = NULL;
+    template_path = NULL;
     vocab_given = 0;
 
     for (i = 1; i < argc; i++) {
@@ -121,6 +129,9 @@ slora_cli_mkmodel(int argc, char **argv)
         } else if (strcmp(opt, "--tokenizer") == 0) {
             c.tokenizer = val;
 
+        } else if (strcmp(opt, "--chat-template") == 0) {
+            template_path = val;
+
         } else if (strcmp(opt, "--seed") == 0) {
             if (slora_mkmodel_int(opt, val, 0, 0x7fffffffL, &v) != 0) {
                 return 1;
@@ -160,7 +171,24 @@ slora_cli_mkmodel(int argc, char **argv)
         c.vocab = 0;
     }
 
-    if (slora_mkmodel(&c, out, &err) != 0) {
+    chat_template = NULL;
+
+    if (template_path != NULL) {
+        chat_template = slora_read_file(template_path,
+                                        SLORA_MKMODEL_TEMPLATE_MAX, &len,
+                                        &err);
+        if (chat_template == NULL) {
+            fprintf(stderr, "slora mkmodel: --chat-template %s\n", err.msg);
+            return 1;
+        }
+
+        c.chat_template = chat_template;
+    }
+
+    rc = slora_mkmodel(&c, out, &err);
+    free(chat_template);
+
+    if (rc != 0) {
         fprintf(stderr, "slora mkmodel: %s\n", err.msg);
         return 1;
     }

@@ -116,7 +116,6 @@ slora_cli_tokenize(int argc, char **argv)
     const char         *model, *tmpl_name;
     slora_err_t         err;
     slora_chat_e        tmpl;
-    slora_chat_msg_t    msg;
     slora_tokenizer_t  *t;
 
     model = NULL;
@@ -203,23 +202,10 @@ slora_cli_tokenize(int argc, char **argv)
             goto done;
         }
 
-        msg.role = "user";
-        msg.role_len = 4;
-        msg.content = text;
-        msg.content_len = len;
-        msg.verbatim = 0;
+        prompt = slora_chat_user_prompt(t, tmpl, text, len, &n, &err);
 
-        (void) slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, NULL, 0,
-                                 &n, &err);
-        prompt = malloc(n + 1);
-
-        if (prompt == NULL
-            || slora_chat_render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, prompt,
-                                 n + 1, &n, &err)
-               != SLORA_OK)
-        {
-            fprintf(stderr, "slora tokenize: %s\n",
-                    prompt ? err.msg : "out of memory");
+        if (prompt == NULL) {
+            fprintf(stderr, "slora tokenize: %s\n", err.msg);
             goto done;
         }
 

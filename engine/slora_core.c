@@ -1,10 +1,13 @@
 /*
- * slora_core.c: the error object, checked size arithmetic and the clock.
+ * slora_core.c: the error object, checked size arithmetic, the clock and
+ * a small file read whole.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "slora_core.h"
@@ -84,6 +87,70 @@ slora_add_size(size_t a, size_t b, size_t *out)
 
     *out = a + b;
     return SLORA_OK;
+}
+
+
+char *
+slora_read_file(const char *path, size_t max, size_t *len, slora_err_t *err)
+{
+    FILE         *f;
+    char         *buf, *p;
+    size_t        cap, n;
+    struct stat   st;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        slora_err_set(err, SLORA_DECLINED, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+
+    /* a regular file's size to begin with; a pipe's grows as it comes */
+    cap = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)
+          && (uint64_t) st.st_size <= max
+          ? (size_t) st.st_size + 1 : 4096;
+    buf = NULL;
+    n = 0;
+
+    for ( ;; ) {
+        p = realloc(buf, cap + 1);
+        if (p == NULL) {
+            slora_err_set(err, SLORA_ERROR, "%s: out of memory", path);
+            goto failed;
+        }
+
+        buf = p;
+        n += fread(buf + n, 1, cap - n, f);
+
+        if (n > max) {
+            slora_err_set(err, SLORA_ERROR, "%s: more than %zu bytes", path,
+                          max);
+            goto failed;
+        }
+
+        if (n < cap || ferror(f)) {
+            break;
+        }
+
+        cap = cap > max / 2 ? max + 1 : cap * 2;
+    }
+
+    if (ferror(f)) {
+        slora_err_set(err, SLORA_ERROR, "%s: read error", path);
+        goto failed;
+    }
+
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+
+    return buf;
+
+failed:
+
+    fclose(f);
+    free(buf);
+
+    return NULL;
 }
 
 

@@ -62,6 +62,12 @@ void slora_assert_fail(const char *cond, const char *file, int line)
 int slora_mul_size(size_t a, size_t b, size_t *out);
 int slora_add_size(size_t a, size_t b, size_t *out);
 
+/* The file at path (a pipe too), at most max bytes, read whole into a
+ * malloc()ed buffer with a NUL after its *len bytes; NULL with err set:
+ * SLORA_DECLINED when it cannot be opened, SLORA_ERROR else. */
+char *slora_read_file(const char *path, size_t max, size_t *len,
+    slora_err_t *err);
+
 /* Monotonic clock in nanoseconds. */
 int64_t slora_now_ns(void);
 

@@ -153,11 +153,21 @@ slora_mkmodel(const slora_mkmodel_conf_t *conf, const char *out,
             key = slora_gguf_kv_key(tok, i, &len);
 
             if (len > 10 && memcmp(key, "tokenizer.", 10) == 0
+                && !(c.chat_template != NULL
+                     && len == sizeof("tokenizer.chat_template") - 1
+                     && memcmp(key, "tokenizer.chat_template", len) == 0)
                 && slora_gguf_writer_copy_kv(mk.gw, tok, i, err) != SLORA_OK)
             {
                 goto done;
             }
         }
+    }
+
+    if (c.chat_template != NULL
+        && slora_gguf_writer_str(mk.gw, "tokenizer.chat_template",
+                                 c.chat_template, err) != SLORA_OK)
+    {
+        goto done;
     }
 
     if (slora_mk_tensor(&mk, "model.embed_tokens.weight", "token_embd.weight",
@@ -283,6 +293,11 @@ slora_mk_check(slora_mkmodel_conf_t *c, slora_gguf_t **tok,
 
     if (c->dtype != SLORA_DT_F32 && c->dtype != SLORA_DT_F16) {
         return slora_err_set(err, SLORA_ERROR, "dtype must be f32 or f16");
+    }
+
+    if (c->chat_template != NULL && c->tokenizer == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "a chat template goes with a "
+                             "tokenizer (--tokenizer)");
     }
 
     if (c->tokenizer == NULL) {

@@ -30,6 +30,9 @@ typedef struct {
     int            tied;
     slora_dtype_e  dtype;           /* SLORA_DT_F32 or SLORA_DT_F16 */
     const char    *tokenizer;       /* GGUF to copy tokenizer.* from, or NULL */
+    const char    *chat_template;   /* a Jinja chat template's text for
+                                       tokenizer.chat_template (the
+                                       tokenizer's replaced), or NULL */
 } slora_mkmodel_conf_t;
 
 

@@ -37,7 +37,7 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL
 };
 
 
@@ -45,6 +45,8 @@ static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_prompt_end(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_default_system(const char *text,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_text(cJSON *content, const char *param,
     const char *what, slora_openai_str_t *out, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -170,6 +172,8 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         item = cJSON_GetObjectItemCaseSensitive(root, "messages");
 
         if (slora_openai_messages(item, req, err) != SLORA_OK
+            || slora_openai_default_system(lim->system, req, err)
+               != SLORA_OK
             || slora_openai_prompt_end(root, req, err) != SLORA_OK)
         {
             goto done;
@@ -222,11 +226,12 @@ done:
 
 int
 slora_openai_parse_tokenize(const char *body, size_t len,
-    slora_chat_e tmpl, slora_openai_req_t *req, slora_openai_err_t *err)
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err)
 {
     int                    chat, rc;
     cJSON                 *root;
-    slora_openai_limits_t  lim;
+    slora_openai_limits_t  tl;
 
     slora_openai_defaults(req, SLORA_OPENAI_COMPLETION);
 
@@ -240,11 +245,10 @@ slora_openai_parse_tokenize(const char *body, size_t len,
     slora_openai_defaults(req, chat ? SLORA_OPENAI_CHAT
                                     : SLORA_OPENAI_COMPLETION);
 
-    lim = slora_openai_default_limits;
-    lim.model_optional = 1;
-    lim.chat = tmpl;
+    tl = lim != NULL ? *lim : slora_openai_default_limits;
+    tl.model_optional = 1;
 
-    rc = slora_openai_fields(root, req->kind, &lim, req, err);
+    rc = slora_openai_fields(root, req->kind, &tl, req, err);
     cJSON_Delete(root);
 
     if (rc != SLORA_OK) {
@@ -308,7 +312,7 @@ slora_openai_parse_detokenize(const char *body, size_t len,
 
 int
 slora_openai_parse_query(const slora_openai_query_t *args,
-    slora_openai_req_t *req, slora_openai_err_t *err)
+    const char *system, slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int                 chat;
     char                buf[32];
@@ -394,6 +398,10 @@ slora_openai_parse_query(const slora_openai_query_t *args,
         req->msgs = m;
         req->n_msgs = 1;
         req->n_prompts = 0;
+
+        if (slora_openai_default_system(system, req, err) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
     }
 
     return SLORA_OK;
@@ -455,6 +463,48 @@ slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
     req->repetition_penalty = 1.0;
     req->n = 1;
     req->chat_flags = SLORA_CHAT_GEN_PROMPT;
+}
+
+
+/* A chat without a system message begins with the template's default
+ * one (text; NULL: none), as the template writes it. */
+static int
+slora_openai_default_system(const char *text, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    if (text == NULL
+        || (req->msgs[0].role_len == 6
+            && memcmp(req->msgs[0].role, "system", 6) == 0))
+    {
+        return SLORA_OK;
+    }
+
+    return slora_openai_system(req, text, strlen(text), err);
+}
+
+
+int
+slora_openai_system(slora_openai_req_t *req, const char *text, size_t len,
+    slora_openai_err_t *err)
+{
+    slora_chat_msg_t  *msgs;
+
+    msgs = slora_openai_alloc(req,
+                              (req->n_msgs + 1) * sizeof(slora_chat_msg_t));
+    if (msgs == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    memset(&msgs[0], 0, sizeof(slora_chat_msg_t));
+    msgs[0].role = "system";
+    msgs[0].role_len = 6;
+    msgs[0].content = text;
+    msgs[0].content_len = len;
+    memcpy(&msgs[1], req->msgs, req->n_msgs * sizeof(slora_chat_msg_t));
+    req->msgs = msgs;
+    req->n_msgs++;
+
+    return SLORA_OK;
 }
 
 

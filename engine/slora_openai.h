@@ -86,6 +86,11 @@ typedef struct {
                                                rendered with: tools are
                                                written in its model's
                                                format */
+    const char           *system;           /* that template's default
+                                               system message, which a
+                                               chat without one begins
+                                               with (as the template
+                                               writes it); NULL: none */
 } slora_openai_limits_t;
 
 
@@ -269,19 +274,21 @@ int slora_openai_input_items(const char *conv, size_t conv_len,
     char **out, slora_openai_err_t *err);
 
 /* The same for the GET stream endpoint: a completion, or with chat=1 a
- * chat of one user message; stream is set; model defaults to "base". */
+ * chat of one user message (after system, the template's default system
+ * message, when not NULL); stream is set; model defaults to "base". */
 int slora_openai_parse_query(const slora_openai_query_t *args,
-    slora_openai_req_t *req, slora_openai_err_t *err);
+    const char *system, slora_openai_req_t *req, slora_openai_err_t *err);
 
 /*
  * The token endpoints (vLLM's /tokenize and /detokenize). Tokenize: a
  * chat's messages or one prompt string (req->kind says which), model
- * optional; other fields as slora_openai_parse takes them, the chat to
- * be rendered with template tmpl. Detokenize: "tokens", an array of
- * token ids, into req->prompts[0].
+ * optional; other fields as slora_openai_parse takes them under lim
+ * (NULL: the defaults). Detokenize: "tokens", an array of token ids,
+ * into req->prompts[0].
  */
 int slora_openai_parse_tokenize(const char *body, size_t len,
-    slora_chat_e tmpl, slora_openai_req_t *req, slora_openai_err_t *err);
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 int slora_openai_parse_detokenize(const char *body, size_t len,
     slora_openai_req_t *req, slora_openai_err_t *err);
 

@@ -76,6 +76,9 @@ int slora_openai_schema(cJSON *sch, const char *param,
 /* slora_openai_tools.c: function calling */
 
 slora_openai_toolfmt_e slora_openai_tool_format(slora_chat_e chat);
+/* A system message of text[0..len) put before the chat's messages. */
+int slora_openai_system(slora_openai_req_t *req, const char *text,
+    size_t len, slora_openai_err_t *err);
 int slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,

@@ -82,7 +82,7 @@ static int slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_tool_prompt_llama3(cJSON *tools,
     slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_tool_call_llama3(cJSON *calls, size_t i,
+static int slora_openai_tool_calls(cJSON *calls, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_tool_verbatim(slora_pyjson_text_t *t,
     slora_chat_msg_t *m, slora_openai_req_t *req, slora_openai_err_t *err);
@@ -611,108 +611,64 @@ slora_openai_tool_refs(cJSON *sch, const char *base)
 
 
 /* The tools, told to the model at the end of the system message (one
- * made for them when the chat has none). */
+ * made for them when the chat has none), each as tojson writes it. */
 static int
 slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    char              *list, *json, *p, *block;
-    size_t             len, n;
-    cJSON             *tool;
-    slora_chat_msg_t  *msgs, *sys;
+    cJSON                *tool;
+    slora_chat_msg_t     *sys;
+    slora_pyjson_text_t   t;
 
-    len = 0;
+    sys = req->msgs[0].role_len == 6
+          && memcmp(req->msgs[0].role, "system", 6) == 0
+          ? &req->msgs[0] : NULL;
+
+    memset(&t, 0, sizeof(t));
+
+    if (sys != NULL) {
+        slora_pyjson_append(&t, sys->content, sys->content_len);
+        slora_pyjson_append(&t, "\n\n", 2);
+    }
+
+    slora_pyjson_append(&t, slora_openai_tools_head,
+                        sizeof(slora_openai_tools_head) - 1);
 
     cJSON_ArrayForEach(tool, tools) {
-        json = cJSON_PrintUnformatted(tool);
-        if (json == NULL) {
-            return slora_openai_nomem(err);
+        slora_pyjson_append(&t, "\n", 1);
+        slora_pyjson_write(tool, -1, slora_pyjson_append, &t);
+    }
+
+    slora_pyjson_append(&t, slora_openai_tools_tail,
+                        sizeof(slora_openai_tools_tail) - 1);
+
+    if (sys == NULL) {
+        if (slora_openai_system(req, "", 0, err) != SLORA_OK) {
+            free(t.buf);
+            return SLORA_ERROR;
         }
 
-        len += 1 + strlen(json);
-        free(json);
-    }
-
-    list = slora_openai_alloc(req, len + 1);
-    if (list == NULL) {
-        return slora_openai_nomem(err);
-    }
-
-    p = list;
-
-    cJSON_ArrayForEach(tool, tools) {
-        json = cJSON_PrintUnformatted(tool);
-        if (json == NULL) {
-            return slora_openai_nomem(err);
-        }
-
-        n = strlen(json);
-        *p++ = '\n';
-        memcpy(p, json, n);
-        p += n;
-        free(json);
-    }
-
-    *p = '\0';
-
-    block = slora_openai_cat(req, slora_openai_tools_head,
-                             sizeof(slora_openai_tools_head) - 1, list, len,
-                             slora_openai_tools_tail,
-                             sizeof(slora_openai_tools_tail) - 1);
-    if (block == NULL) {
-        return slora_openai_nomem(err);
-    }
-
-    len = strlen(block);
-
-    if (req->msgs[0].role_len == 6
-        && memcmp(req->msgs[0].role, "system", 6) == 0)
-    {
         sys = &req->msgs[0];
-        sys->content = slora_openai_cat(req, sys->content, sys->content_len,
-                                        "\n\n", sys->content_len ? 2 : 0,
-                                        block, len);
-        if (sys->content == NULL) {
-            return slora_openai_nomem(err);
-        }
-
-        sys->content_len = strlen(sys->content);
-        return SLORA_OK;
     }
 
-    msgs = slora_openai_alloc(req,
-                              (req->n_msgs + 1) * sizeof(slora_chat_msg_t));
-    if (msgs == NULL) {
-        return slora_openai_nomem(err);
-    }
-
-    msgs[0].role = "system";
-    msgs[0].role_len = 6;
-    msgs[0].content = block;
-    msgs[0].content_len = len;
-    memcpy(&msgs[1], req->msgs, req->n_msgs * sizeof(slora_chat_msg_t));
-    req->msgs = msgs;
-    req->n_msgs++;
-
-    return SLORA_OK;
+    return slora_openai_tool_verbatim(&t, sys, req, err);
 }
 
 
 /*
  * A message's part in function calling, after its content was read: an
- * assistant's tool_calls follow its content, each {"name", "arguments"}
- * in <tool_call> tags; a tool message's content goes inside
- * <tool_response> tags, in a user turn, joined to the tool message
- * before it (prev, or NULL) as one turn.
- * SLORA_DONE: the message was joined to prev.
+ * assistant's tool_calls as its template writes them
+ * (slora_openai_tool_calls); in Hermes' format a tool message's content
+ * goes inside <tool_response> tags, in a user turn, joined to the tool
+ * message before it (prev, or NULL) as one turn (in Llama 3.1's it is a
+ * turn of its own, which the template writes). SLORA_DONE: the message
+ * was joined to prev.
  */
 int
 slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_chat_msg_t *prev, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    char        *args, *call;
-    size_t       n;
-    cJSON       *calls, *c, *fn, *name, *a, *id;
+    cJSON       *calls, *id;
     const char  *text;
 
     if (cm->role_len == 4 && memcmp(cm->role, "tool", 4) == 0) {
@@ -770,66 +726,11 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
                                  "be an array, in an assistant message", i);
     }
 
-    if (req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3
-        && cJSON_GetArraySize(calls) > 0)
-    {
-        return slora_openai_tool_call_llama3(calls, i, cm, req, err);
+    if (cJSON_GetArraySize(calls) == 0) {
+        return SLORA_OK;
     }
 
-    cJSON_ArrayForEach(c, calls) {
-        fn = cJSON_GetObjectItemCaseSensitive(c, "function");
-        name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-        a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-
-        if (!cJSON_IsString(name)
-            || !slora_openai_tool_name_ok(name->valuestring)
-            || !(cJSON_IsString(a) || cJSON_IsObject(a)))
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "messages",
-                                     "messages[%zu].tool_calls must each be "
-                                     "{\"function\": {\"name\", "
-                                     "\"arguments\"}}", i);
-        }
-
-        args = cJSON_IsString(a) ? NULL : cJSON_PrintUnformatted(a);
-        text = cJSON_IsString(a) ? a->valuestring : args;
-
-        if (text == NULL) {
-            return slora_openai_nomem(err);
-        }
-
-        if (!slora_openai_utf8_valid(text, strlen(text))) {
-            free(args);
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_utf8", "messages",
-                                     "messages[%zu].tool_calls' arguments "
-                                     "are not valid UTF-8", i);
-        }
-
-        n = strlen(name->valuestring) + strlen(text) + 64;
-        call = malloc(n);
-
-        if (call != NULL) {
-            snprintf(call, n, "<tool_call>\n{\"name\": \"%s\", \"arguments\""
-                     ": %s}\n</tool_call>", name->valuestring,
-                     text[0] != '\0' ? text : "{}");
-            cm->content = slora_openai_cat(req, cm->content, cm->content_len,
-                                           "\n", cm->content_len ? 1 : 0,
-                                           call, strlen(call));
-            free(call);
-        }
-
-        free(args);
-
-        if (call == NULL || cm->content == NULL) {
-            return slora_openai_nomem(err);
-        }
-
-        cm->content_len = strlen(cm->content);
-    }
-
-    return SLORA_OK;
+    return slora_openai_tool_calls(calls, i, cm, req, err);
 }
 
 
@@ -892,21 +793,26 @@ slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
 
 
 /*
- * An assistant's call in Llama 3.1's format: its content becomes
- * {"name": "f", "parameters": ARGS}, ARGS the arguments as json.dumps
- * writes them (parsed first, as vLLM does before its template sees
- * them), verbatim; what text the message had is not rendered (its
- * template drops it too). One call a message: its template raises on
- * more.
+ * An assistant's tool_calls as its template writes them, each call
+ * {"name": "f", "arguments": ARGS}: Hermes' after the message's text,
+ * each in <tool_call> tags; Llama 3.1's the whole message, one call (its
+ * template raises on more), its key "parameters", the text not rendered
+ * (its template drops it). ARGS: the arguments parsed (a string's JSON
+ * text, "" as {}) and written as json.dumps writes them, as vLLM parses
+ * them before its template's tojson sees them.
  */
 static int
-slora_openai_tool_call_llama3(cJSON *calls, size_t i, slora_chat_msg_t *cm,
+slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    cJSON               *fn, *name, *a, *args;
+    int                  llama3, k;
+    cJSON               *c, *fn, *name, *a, *args;
+    const char          *code, *fail;
     slora_pyjson_text_t  t;
 
-    if (cJSON_GetArraySize(calls) != 1) {
+    llama3 = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3;
+
+    if (llama3 && cJSON_GetArraySize(calls) != 1) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "messages", "messages[%zu] makes %d tool "
                                  "calls: this model's chat template (%s) "
@@ -915,37 +821,75 @@ slora_openai_tool_call_llama3(cJSON *calls, size_t i, slora_chat_msg_t *cm,
                                  slora_chat_name(SLORA_CHAT_LLAMA31));
     }
 
-    fn = cJSON_GetObjectItemCaseSensitive(calls->child, "function");
-    name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-    a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-
-    if (!cJSON_IsString(name) || !slora_openai_tool_name_ok(name->valuestring)
-        || !(cJSON_IsString(a) || cJSON_IsObject(a)))
-    {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "messages", "messages[%zu].tool_calls must "
-                                 "each be {\"function\": {\"name\", "
-                                 "\"arguments\"}}", i);
-    }
-
-    args = !cJSON_IsString(a) ? cJSON_Duplicate(a, 1)
-           : a->valuestring[0] == '\0' ? cJSON_CreateObject()
-           : cJSON_Parse(a->valuestring);
-
-    if (args == NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "messages", "messages[%zu].tool_calls' "
-                                 "arguments are not JSON", i);
-    }
-
     memset(&t, 0, sizeof(t));
-    slora_pyjson_append(&t, "{\"name\": \"", strlen("{\"name\": \""));
-    slora_pyjson_append(&t, name->valuestring, strlen(name->valuestring));
-    slora_pyjson_append(&t, "\", \"parameters\": ",
-                        strlen("\", \"parameters\": "));
-    slora_pyjson_write(args, -1, slora_pyjson_append, &t);
-    slora_pyjson_append(&t, "}", 1);
-    cJSON_Delete(args);
+    code = "invalid_value";
+    fail = NULL;
+    k = 0;
+
+    if (!llama3) {
+        slora_pyjson_append(&t, cm->content, cm->content_len);
+    }
+
+    cJSON_ArrayForEach(c, calls) {
+        fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+        name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+
+        if (!cJSON_IsString(name)
+            || !slora_openai_tool_name_ok(name->valuestring)
+            || !(cJSON_IsString(a) || cJSON_IsObject(a)))
+        {
+            code = "invalid_type";
+            fail = " must each be {\"function\": {\"name\", "
+                   "\"arguments\"}}";
+            break;
+        }
+
+        args = !cJSON_IsString(a) ? cJSON_Duplicate(a, 1)
+               : a->valuestring[0] == '\0' ? cJSON_CreateObject()
+               : cJSON_Parse(a->valuestring);
+
+        if (args == NULL) {
+            fail = "' arguments are not JSON";
+            break;
+        }
+
+        if (!llama3) {
+            slora_pyjson_append(&t, "\n", cm->content_len || k ? 1 : 0);
+            slora_pyjson_append(&t, "<tool_call>\n", strlen("<tool_call>\n"));
+        }
+
+        slora_pyjson_append(&t, "{\"name\": \"", strlen("{\"name\": \""));
+        slora_pyjson_append(&t, name->valuestring, strlen(name->valuestring));
+        slora_pyjson_append(&t, llama3 ? "\", \"parameters\": "
+                                       : "\", \"arguments\": ",
+                            strlen(llama3 ? "\", \"parameters\": "
+                                          : "\", \"arguments\": "));
+        slora_pyjson_write(args, -1, slora_pyjson_append, &t);
+        slora_pyjson_append(&t, "}", 1);
+        cJSON_Delete(args);
+
+        if (!llama3) {
+            slora_pyjson_append(&t, "\n</tool_call>",
+                                strlen("\n</tool_call>"));
+        }
+
+        k++;
+    }
+
+    if (fail == NULL && !t.failed
+        && !slora_openai_utf8_valid(t.buf, t.n))
+    {
+        code = "invalid_utf8";
+        fail = "' arguments are not valid UTF-8";
+    }
+
+    if (fail != NULL) {
+        free(t.buf);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, code,
+                                 "messages", "messages[%zu].tool_calls%s",
+                                 i, fail);
+    }
 
     return slora_openai_tool_verbatim(&t, cm, req, err);
 }

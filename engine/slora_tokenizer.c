@@ -214,6 +214,7 @@ slora_tokenizer_free(slora_tokenizer_t *t)
     free(t->map.slots);
     free(t->merges);
     free(t->specials);
+    free(t->chat_system);
     free(t);
 }
 
@@ -1178,6 +1179,13 @@ slora_chat_e
 slora_tokenizer_chat_template(const slora_tokenizer_t *t)
 {
     return t->chat;
+}
+
+
+const char *
+slora_tokenizer_chat_system(const slora_tokenizer_t *t)
+{
+    return t->chat_system;
 }
 
 

@@ -128,12 +128,31 @@ const char *slora_chat_name(slora_chat_e tmpl);
  * or the vocabulary; ChatML when nothing says otherwise. */
 slora_chat_e slora_tokenizer_chat_template(const slora_tokenizer_t *t);
 
+/* The system message the model's template writes when a chat has none
+ * (SmolLM2's "You are a helpful AI assistant named SmolLM, ...", Qwen2.5's
+ * "You are Qwen, ..."), or NULL. */
+const char *slora_tokenizer_chat_system(const slora_tokenizer_t *t);
+
+/* One user message as a chat prompt in template tmpl (the generation
+ * prompt after it; the model's default system message before it when
+ * tmpl is the model's own), a malloc()ed NUL-terminated text of *n
+ * bytes; NULL with err set. The slora tool's --chat. */
+char *slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
+    const char *text, size_t len, size_t *n, slora_err_t *err);
+
 /* Jinja's trim (Python's str.strip()) of s[0..*n): ASCII whitespace
  * (space, \t to \r, \x1c to \x1f) off both ends. */
 void slora_chat_trim(const char **s, size_t *n);
 
 /* Guesses a template from a Jinja template's text. */
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
+
+/* A ChatML template's default system message: the literal text of a
+ * system turn the template writes itself ('<|im_start|>system\n' TEXT
+ * '<|im_end|>', the line break a real one or Jinja's escape), TEXT
+ * plain (no quote, brace or escape); a malloc()ed copy, or NULL. */
+char *slora_chat_default_system(slora_chat_e tmpl, const char *jinja,
+    size_t len);
 
 /* slora_chat_render's flags: the assistant's header after the messages
  * (the Jinja templates' add_generation_prompt); the last message, an

@@ -109,6 +109,8 @@ struct slora_tokenizer_s {
     unsigned            ignore_merges:1;
 
     slora_chat_e        chat;
+    char               *chat_system;    /* the template's default system
+                                           message, or NULL */
     char                pre[64];       /* pre-tokenizer name, for messages */
     char                path[256];
 };

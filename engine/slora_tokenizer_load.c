@@ -34,8 +34,6 @@ static int slora_tok_gguf_merges(slora_tokenizer_t *t, const slora_gguf_t *g,
     slora_err_t *err);
 static void slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl,
     size_t len);
-static char *slora_tok_read_file(const char *path, size_t *len,
-    slora_err_t *err);
 static int slora_tok_json_pre(slora_tokenizer_t *t, const cJSON *pre,
     slora_err_t *err);
 static int slora_tok_json_is_spm(const cJSON *root);
@@ -352,6 +350,7 @@ slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
 {
     if (tmpl != NULL && len > 0) {
         t->chat = slora_chat_detect(tmpl, len);
+        t->chat_system = slora_chat_default_system(t->chat, tmpl, len);
         return;
     }
 
@@ -374,50 +373,6 @@ slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
 
 
 /* tokenizer.json */
-
-
-static char *
-slora_tok_read_file(const char *path, size_t *len, slora_err_t *err)
-{
-    FILE         *f;
-    char         *buf;
-    struct stat   st;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        slora_err_set(err, SLORA_DECLINED, "%s: cannot open", path);
-        return NULL;
-    }
-
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 0
-        || (uint64_t) st.st_size > SLORA_TOK_JSON_MAX)
-    {
-        fclose(f);
-        slora_err_set(err, SLORA_ERROR, "%s: not a regular file of at most "
-                      "%u bytes", path, SLORA_TOK_JSON_MAX);
-        return NULL;
-    }
-
-    buf = malloc((size_t) st.st_size + 1);
-    if (buf == NULL) {
-        fclose(f);
-        slora_err_set(err, SLORA_ERROR, "%s: out of memory", path);
-        return NULL;
-    }
-
-    *len = fread(buf, 1, (size_t) st.st_size, f);
-    fclose(f);
-
-    if (*len != (size_t) st.st_size) {
-        free(buf);
-        slora_err_set(err, SLORA_ERROR, "%s: short read", path);
-        return NULL;
-    }
-
-    buf[*len] = '\0';
-
-    return buf;
-}
 
 
 static int
@@ -577,7 +532,7 @@ slora_tok_load_json(const char *path, const char *config_path,
     slora_tokenizer_t  *t;
 
     t = NULL;
-    text = slora_tok_read_file(path, &len, err);
+    text = slora_read_file(path, SLORA_TOK_JSON_MAX, &len, err);
     if (text == NULL) {
         if (err != NULL) {
             err->code = SLORA_ERROR;
@@ -821,7 +776,8 @@ slora_tok_json_config(slora_tokenizer_t *t, const cJSON *root,
     const cJSON  *v, *it;
 
     cfg = NULL;
-    text = slora_tok_read_file(config_path, &len, err);
+    text = slora_read_file(config_path, SLORA_TOK_JSON_MAX, &len,
+                           err);
 
     if (text == NULL && err != NULL && err->code == SLORA_ERROR) {
         return SLORA_ERROR;

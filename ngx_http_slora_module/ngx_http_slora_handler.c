@@ -80,6 +80,8 @@ static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
 static slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
+static void ngx_http_slora_chat_limits(ngx_http_request_t *r,
+    slora_openai_limits_t *lim);
 static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
@@ -321,7 +323,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     lim = slora_openai_default_limits;
     lim.model_optional = slcf->tenant != NULL;
     lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
-    lim.chat = ngx_http_slora_chat_template(r);
+    ngx_http_slora_chat_limits(r, &lim);
 
     req = ngx_http_slora_req_create(r);
 
@@ -390,6 +392,7 @@ ngx_http_slora_get_stream(ngx_http_request_t *r)
     slora_openai_err_t     oe;
     slora_openai_query_t   args;
     ngx_http_slora_err_t   e;
+    slora_openai_limits_t  lim;
 
     ngx_memzero(&args, sizeof(args));
 
@@ -409,7 +412,10 @@ ngx_http_slora_get_stream(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (slora_openai_parse_query(&args, req, &oe) != SLORA_OK) {
+    lim = slora_openai_default_limits;
+    ngx_http_slora_chat_limits(r, &lim);
+
+    if (slora_openai_parse_query(&args, lim.system, req, &oe) != SLORA_OK) {
         return ngx_http_slora_send_parse_err(r, &oe);
     }
 
@@ -968,13 +974,16 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     slora_queue_t               *q;
     slora_openai_err_t           oe;
     ngx_http_slora_err_t         e;
+    slora_openai_limits_t        lim;
     ngx_http_slora_kind_e        kind;
     ngx_http_slora_prompt_t      prompt;
     ngx_http_slora_main_conf_t  *smcf;
 
+    lim = slora_openai_default_limits;
+    ngx_http_slora_chat_limits(r, &lim);
+
     if (slora_openai_parse_tokenize((const char *) body->data, body->len,
-                                    ngx_http_slora_chat_template(r), req,
-                                    &oe)
+                                    &lim, req, &oe)
         != SLORA_OK)
     {
         return ngx_http_slora_send_parse_err(r, &oe);
@@ -1240,6 +1249,24 @@ ngx_http_slora_chat_template(ngx_http_request_t *r)
 
     return slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
            ? smcf->model_template : (slora_chat_e) slcf->chat_template;
+}
+
+
+/* What the request parser needs of the chat template: which one (tools
+ * go in its format) and, the model's own, its default system message. */
+static void
+ngx_http_slora_chat_limits(ngx_http_request_t *r, slora_openai_limits_t *lim)
+{
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+
+    lim->chat = ngx_http_slora_chat_template(r);
+    lim->system = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
+                  && smcf->tokenizer != NULL
+                  ? slora_tokenizer_chat_system(smcf->tokenizer) : NULL;
 }
 
 

@@ -273,7 +273,7 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
 {
     my %b = (model => 'base', temperature => 0, max_tokens => 48,
              messages => [{ role => 'user', content =>
-                            'Say the word "yes" twenty times.' }]);
+                            'List the days of the week twice.' }]);
     my $plain = json_req($PORT, '/v1/chat/completions', \%b);
     my $pt = $plain->{json}{choices}[0]{message}{content} // '';
     my %seen;
@@ -384,7 +384,8 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     my ($paris) = $out =~ /^(\d+)\s*$/;
     my %b = (model => 'base', temperature => 0, max_tokens => 40,
              messages => [{ role => 'user',
-                            content => 'What is the capital of France?' }]);
+                            content => 'Name the capital of France in a'
+                                       . ' sentence.' }]);
     my $a = json_req($PORT, '/v1/chat/completions', \%b);
     my $at = $a->{json}{choices}[0]{message}{content} // '';
     my $s = json_req($PORT, '/v1/chat/completions',
@@ -412,7 +413,7 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
 {
     my %b = (model => 'base', temperature => 0, max_tokens => 40,
              messages => [{ role => 'user',
-                            content => 'What is the capital of France?' }]);
+                            content => 'What is 2+2?' }]);
     my $a = json_req($PORT, '/v1/chat/completions', \%b);
     my $at = $a->{json}{choices}[0]{message}{content} // '';
     my $an = $a->{json}{usage}{completion_tokens} // 99;

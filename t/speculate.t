@@ -30,16 +30,14 @@ sub ask {
              messages => [ { role => 'user', content => $content } ] };
 }
 
-my $HASH = 'Explain what a hash table is.';
+my $EXPLAIN = 'Explain what a linked list is.';
 my @REQS = (
-    [ hash => ask('base', 160, $HASH) ],
-    [ code => ask('base', 160, "Rename the variable x to count in this"
-                  . " Python function:\n\ndef total(items):\n    x = 0\n"
-                  . "    for item in items:\n        x = x + item\n"
-                  . "    return x\n") ],
+    [ explain => ask('base', 160, $EXPLAIN) ],
+    [ code => ask('base', 160, 'Write a Python function that returns the'
+                  . ' sum of a list of numbers.') ],
     [ tuned => ask('tuned', 120, 'List the planets of the solar system,'
                    . ' one a line.') ],
-    [ seeded => ask('base', 120, $HASH, temperature => 0.7, seed => 5) ],
+    [ seeded => ask('base', 120, $EXPLAIN, temperature => 0.7, seed => 5) ],
     [ colours => ask('base', 60, 'Name three colours.') ],
 );
 
@@ -154,7 +152,7 @@ ok($taken > $n_tokens / 10,
 }
 
 # Streamed: the same text, the same usage.
-for my $name (qw(hash seeded)) {
+for my $name (qw(explain seeded)) {
     my ($body) = map { $_->[1] } grep { $_->[0] eq $name } @REQS;
     my $got = streamed($PORT, $body);
     ok(!@{ $got->{bad} } && $got->{text} eq ($plain{$name}{text} // ''),
@@ -166,7 +164,7 @@ for my $name (qw(hash seeded)) {
 # Four at once: drafts of some rows beside others' plain tokens in one
 # step, each answer still its own.
 {
-    my @names = qw(hash code tuned seeded);
+    my @names = qw(explain code tuned seeded);
     my %body = map { $_->[0] => $_->[1] } @REQS;
     my @st = map {
         stream_start($PORT, 'POST', '/v1/chat/completions',

@@ -40,6 +40,7 @@
 
 static slora_tokenizer_t  *fuzz_tok;
 static slora_chat_e        fuzz_tmpl;
+static slora_openai_limits_t  fuzz_lim;    /* the last chat's */
 static int32_t             fuzz_ids[FUZZ_N_CTX];
 
 
@@ -88,22 +89,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int                    k, rc;
     slora_openai_req_t     req;
     slora_openai_err_t     err;
-    slora_openai_limits_t  lim;
     slora_openai_kind_e    kinds[3] = { SLORA_OPENAI_CHAT,
                                         SLORA_OPENAI_COMPLETION,
                                         SLORA_OPENAI_CHAT };
 
-    /* the chat twice: for the model's template, and for Llama 3.1's,
-     * whose tools and calls are written another way */
+    /* the chat twice: for the model's template (with its default
+     * system message), and for Llama 3.1's, whose tools and calls are
+     * written another way */
     for (k = 0; k < 3; k++) {
         memset(&err, 0, sizeof(err));
-        lim = slora_openai_default_limits;
+        fuzz_lim = slora_openai_default_limits;
         fuzz_tmpl = k < 2 ? slora_tokenizer_chat_template(fuzz_tok)
                           : SLORA_CHAT_LLAMA31;
-        lim.chat = fuzz_tmpl;
+        fuzz_lim.chat = fuzz_tmpl;
+        fuzz_lim.system = k < 2 ? slora_tokenizer_chat_system(fuzz_tok)
+                                : NULL;
 
-        rc = slora_openai_parse((const char *) data, size, kinds[k], &lim,
-                                &req, &err);
+        rc = slora_openai_parse((const char *) data, size, kinds[k],
+                                &fuzz_lim, &req, &err);
 
         if (rc == SLORA_OK) {
             if (req.kind != kinds[k]) {
@@ -229,7 +232,7 @@ fuzz_tokens(const uint8_t *data, size_t size)
     slora_openai_err_t  err;
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_parse_tokenize((const char *) data, size, fuzz_tmpl,
+    rc = slora_openai_parse_tokenize((const char *) data, size, &fuzz_lim,
                                      &req, &err);
 
     if (rc == SLORA_OK) {
@@ -306,7 +309,7 @@ fuzz_query(const uint8_t *data, size_t size)
 
     memset(&err, 0, sizeof(err));
 
-    rc = slora_openai_parse_query(&q, &req, &err);
+    rc = slora_openai_parse_query(&q, NULL, &req, &err);
 
     if (rc == SLORA_OK) {
         if (!req.stream || req.max_tokens == 0) {

@@ -265,7 +265,7 @@ def main():
 
     # a stream reset mid-answer frees its slot; the connection goes on
     before = status(port)["tokens"]["completion"]
-    long = chat("base", "Write a long story about a lighthouse.", 1000,
+    long = chat("base", "Write a long story about a lighthouse.", 900,
                 stream=True, ignore_eos=True)
     s = c.request(path, json.dumps(long).encode())
     c.pump(lambda: c.streams[s]["body"].count(b"data: ") >= 5)

@@ -342,10 +342,12 @@ def json_mode(client):
 def json_blanks(client):
     """A schema's answer to a greeting: SmolLM2 filled its tokens with runs
     of line breaks until max_tokens cut the object (32 blanks a run were
-    allowed, all of them line breaks); with 2 line breaks a run at most,
-    each answer is a whole object."""
+    allowed, all of them line breaks); with a printer's blanks (one line
+    break between two tokens at most), and the answer's text held to 80
+    characters (after its default system message SmolLM2 answers "A: A:
+    A: ..." until cut), each answer is a whole object."""
     sch = {"type": "object", "required": ["answer", "mood"],
-           "properties": {"answer": {"type": "string"},
+           "properties": {"answer": {"type": "string", "maxLength": 80},
                           "mood": {"enum": ["happy", "sad"]}}}
     got = []
     for ask in ("Hello", "Hi!", "Thanks, bye."):
@@ -619,7 +621,10 @@ def tools(client, adapter):
     check("tools required n=2 stream: each choice's calls under its index, "
           "the body's", len(want) == 2 and got == want, (got, want))
 
-    ask = [{"role": "user",
+    # (a system message of its own: after its default one SmolLM2 makes
+    # one call)
+    ask = [{"role": "system", "content": "You are a helpful assistant."},
+           {"role": "user",
             "content": "Get the weather in Paris, and the time in Tokyo."}]
     kw = dict(model="base", messages=ask, max_tokens=96, temperature=0,
               tools=[weather, clock], tool_choice="required")

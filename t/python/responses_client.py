@@ -281,19 +281,24 @@ def tools(client):
           == call.arguments,
           [e.type for e in events][:6])
 
-    # two asked for: two function_call items, the chat's two calls
+    # two asked for: two function_call items, the chat's two calls (with
+    # instructions: after its default system message SmolLM2 makes one)
     two = "Get the weather in Paris, and the weather in Tokyo."
+    says = "Answer with function calls."
     r = client.responses.create(model="base", input=two, tools=TOOLS,
-                                tool_choice="required", temperature=0)
+                                instructions=says, tool_choice="required",
+                                temperature=0)
     cc = client.chat.completions.create(
-        model="base", messages=[{"role": "user", "content": two}],
+        model="base", messages=[{"role": "system", "content": says},
+                                {"role": "user", "content": two}],
         tools=CHAT_TOOLS, tool_choice="required",
         temperature=0).choices[0].message.tool_calls or []
     want = [("get_weather", t.function.arguments) for t in cc]
     got = [(o.name, o.arguments) for o in r.output
            if o.type == "function_call"]
     events, final, _ = streamed(client, model="base", input=two, tools=TOOLS,
-                                tool_choice="required", temperature=0)
+                                instructions=says, tool_choice="required",
+                                temperature=0)
     sgot = [(o.name, o.arguments) for o in (final.output if final else [])
             if o.type == "function_call"]
     check("tools required, two asked: two function_call items, the chat's "

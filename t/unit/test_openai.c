@@ -1216,7 +1216,7 @@ test_query(void)
         qarg(&q.temperature, c->temperature);
         memset(&err, 0, sizeof(err));
 
-        rc = slora_openai_parse_query(&q, &req, &err);
+        rc = slora_openai_parse_query(&q, NULL, &req, &err);
 
         if (c->status == 0) {
             ok(rc == SLORA_OK, "query %s: parses", c->name);
@@ -1244,7 +1244,7 @@ test_query(void)
     qarg(&q.max_tokens, "12");
     qarg(&q.temperature, "0");
 
-    rc = slora_openai_parse_query(&q, &req, &err);
+    rc = slora_openai_parse_query(&q, NULL, &req, &err);
     ok(rc == SLORA_OK && req.kind == CHAT && streq(&req.model, "base")
        && req.n_msgs == 1 && req.msgs[0].role_len == 4
        && req.msgs[0].content_len == 7
@@ -1259,7 +1259,7 @@ test_query(void)
     qarg(&q.max_tokens, NULL);
     qarg(&q.temperature, NULL);
 
-    rc = slora_openai_parse_query(&q, &req, &err);
+    rc = slora_openai_parse_query(&q, NULL, &req, &err);
     ok(rc == SLORA_OK && req.kind == COMP && streq(&req.model, "ad0")
        && streq(&req.prompts[0].text, "tell me") && req.msgs == NULL
        && req.max_tokens == -1 && req.temperature == 1.0 && req.stream,
@@ -1311,8 +1311,7 @@ test_tokens(void)
     slora_openai_err_t   err;
 
     b = "{\"prompt\":\"Hello\"}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
-                                     &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_OK && req.kind == COMP && req.n_prompts == 1
        && streq(&req.prompts[0].text, "Hello"),
        "tokenize: a prompt string, no model");
@@ -1320,30 +1319,26 @@ test_tokens(void)
 
     b = "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":"
         "\"hi\"}]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
-                                     &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_OK && req.kind == CHAT && req.n_msgs == 1,
        "tokenize: messages make a chat");
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[\"a\",\"b\"]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
-                                     &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_ERROR && err.status == 400
        && strcmp(err.param, "prompt") == 0,
        "tokenize: two prompts refused: %s", err.msg);
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[1,2]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
-                                     &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "prompt") == 0,
        "tokenize: token ids refused");
     slora_openai_req_free(&req);
 
     b = "{}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), SLORA_CHAT_CHATML,
-                                     &req, &err);
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")
        == 0, "tokenize: nothing to tokenize");
     slora_openai_req_free(&req);

@@ -8,9 +8,10 @@
  *       a call of a listed function with arguments its parameters admit,
  *       and nothing else.
  *   (b) the chat the model sees: the tools in <tools> at the end of the
- *       system message (one made when there is none), an assistant's
- *       tool_calls in <tool_call> tags after its content, tool messages
- *       in a row one user turn of <tool_response>s.
+ *       system message (one made when there is none), each as tojson
+ *       writes it, an assistant's tool_calls in <tool_call> tags after
+ *       its content (arguments parsed and written the same way), tool
+ *       messages in a row one user turn of <tool_response>s.
  *   (c) a parameters schema's own $defs still reached where it now sits.
  *   (d) the tokenize endpoint's chat renders the tools the same way.
  *   (e) Llama 3.1's format: the tools as json.dumps(indent=4) before the
@@ -19,6 +20,7 @@
  *       tool turns of their own; "required" one bare call, "auto" a lead
  *       trigger '{"name":'; rendered, the official template's text (as
  *       tools/chat-reference gave it).
+ *   (f) a template's default system message begins a chat without one.
  *
  * Bad tools and tool_choice values are in test_openai.c's table.
  */
@@ -40,6 +42,14 @@
     "\"unit\":{\"enum\":[\"C\",\"F\"]}},\"required\":[\"city\"]}}}"
 #define TIME                                                               \
     "{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}"
+/* the two as json.dumps writes them (tojson, in the prompt) */
+#define WEATHER_PY                                                         \
+    "{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", " \
+    "\"description\": \"Weather in a city\", \"parameters\": {\"type\": "  \
+    "\"object\", \"properties\": {\"city\": {\"type\": \"string\"}, "    \
+    "\"unit\": {\"enum\": [\"C\", \"F\"]}}, \"required\": [\"city\"]}}}"
+#define TIME_PY                                                            \
+    "{\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}"
 #define USER  "{\"role\":\"user\",\"content\":\"Weather in Paris?\"}"
 /* the schemas of a call of WEATHER and of TIME */
 #define CALLS                                                              \
@@ -239,7 +249,7 @@ test_chat(void)
     ok(str_is(req.msgs[0].content, req.msgs[0].content_len,
               "# Tools\n\nYou may call one or more functions to assist with "
               "the user query.\n\nYou are provided with function signatures "
-              "within <tools></tools> XML tags:\n<tools>\n" TIME
+              "within <tools></tools> XML tags:\n<tools>\n" TIME_PY
               "\n</tools>\n\nFor each function call, return a json object "
               "with function name and arguments within "
               "<tool_call></tool_call> XML tags:\n<tool_call>\n"
@@ -255,10 +265,10 @@ test_chat(void)
         static const char  body[] = "{\"messages\":[" USER "],\"tools\":["
                                     TIME "]}";
 
-        rc = slora_openai_parse_tokenize(body, strlen(body),
-                                         SLORA_CHAT_CHATML, &req, &err);
+        rc = slora_openai_parse_tokenize(body, strlen(body), NULL,
+                                         &req, &err);
         ok(rc == SLORA_OK && req.n_msgs == 2
-           && strstr(req.msgs[0].content, "<tools>\n" TIME "\n</tools>")
+           && strstr(req.msgs[0].content, "<tools>\n" TIME_PY "\n</tools>")
               != NULL,
            "tokenize renders the tools as the chat request does: %s",
            err.msg);
@@ -284,8 +294,8 @@ test_chat(void)
 
     if (rc == SLORA_OK && req.n_msgs == 5) {
         ok(strncmp(req.msgs[0].content, "Be brief.\n\n# Tools\n", 19) == 0
-           && strstr(req.msgs[0].content, "<tools>\n" WEATHER "\n" TIME
-                     "\n</tools>") != NULL,
+           && strstr(req.msgs[0].content, "<tools>\n" WEATHER_PY "\n"
+                     TIME_PY "\n</tools>") != NULL,
            "the system message, then the tools, one a line");
         ok(str_is(req.msgs[2].role, req.msgs[2].role_len, "assistant")
            && str_is(req.msgs[2].content, req.msgs[2].content_len,
@@ -314,7 +324,7 @@ test_chat(void)
     ok(rc == SLORA_OK && req.n_msgs == 2
        && str_is(req.msgs[1].content, req.msgs[1].content_len,
                  "Let me see.\n<tool_call>\n{\"name\": \"get_time\", "
-                 "\"arguments\": {\"tz\":\"UTC\"}}\n</tool_call>"),
+                 "\"arguments\": {\"tz\": \"UTC\"}}\n</tool_call>"),
        "content, then the call (arguments given as an object)");
     slora_openai_req_free(&req);
 }
@@ -443,8 +453,12 @@ test_llama3(void)
         static const char  body[] = "{\"messages\":[" USER "],\"tools\":["
                                     TIME "]}";
 
-        rc = slora_openai_parse_tokenize(body, strlen(body),
-                                         SLORA_CHAT_LLAMA32, &req, &err);
+        slora_openai_limits_t  lim;
+
+        lim = slora_openai_default_limits;
+        lim.chat = SLORA_CHAT_LLAMA32;
+        rc = slora_openai_parse_tokenize(body, strlen(body), &lim, &req,
+                                         &err);
         ok(rc == SLORA_OK && req.n_msgs == 1 && req.msgs[0].verbatim
            && strncmp(req.msgs[0].content, "Given the following", 19) == 0
            && (req.chat_flags & SLORA_CHAT_TOOLS),
@@ -452,6 +466,63 @@ test_llama3(void)
            err.msg);
         slora_openai_req_free(&req);
     }
+}
+
+
+/* (f) a template's default system message: a chat without a system
+ * message begins with it (before the tools' block, as Qwen2.5's
+ * template writes them), one with its own keeps that */
+static void
+test_default_system(void)
+{
+    int                    rc;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+
+    static const char  plain[] = "{\"model\":\"base\",\"messages\":["
+                                 USER "]}";
+    static const char  tools[] = "{\"model\":\"base\",\"messages\":["
+                                 USER "],\"tools\":[" TIME "]}";
+    static const char  own[] = "{\"model\":\"base\",\"messages\":["
+                               "{\"role\":\"system\",\"content\":"
+                               "\"Terse.\"}," USER "]}";
+
+    lim = slora_openai_default_limits;
+    lim.system = "You are Qwen.";
+    memset(&err, 0, sizeof(err));
+
+    rc = slora_openai_parse(plain, strlen(plain), SLORA_OPENAI_CHAT, &lim,
+                            &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && str_is(req.msgs[0].role, req.msgs[0].role_len, "system")
+       && str_is(req.msgs[0].content, req.msgs[0].content_len,
+                 "You are Qwen."),
+       "no system message: the template's default first (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse(tools, strlen(tools), SLORA_OPENAI_CHAT, &lim,
+                            &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && strncmp(req.msgs[0].content, "You are Qwen.\n\n# Tools\n", 23)
+          == 0, "with tools: the default, then the tools (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse(own, strlen(own), SLORA_OPENAI_CHAT, &lim, &req,
+                            &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && str_is(req.msgs[0].content, req.msgs[0].content_len, "Terse."),
+       "a system message of its own: kept, no default");
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER ","
+               "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\","
+               "\"type\":\"function\",\"function\":{\"name\":"
+               "\"get_time\",\"arguments\":\"{no\"}}]}]}", &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "not JSON") != NULL,
+       "a call's arguments that are not JSON: 400 (%s)", err.msg);
+    slora_openai_req_free(&req);
 }
 
 
@@ -497,6 +568,7 @@ main(void)
     test_blame();
     test_chat();
     test_llama3();
+    test_default_system();
     test_refs();
 
     return done_testing();

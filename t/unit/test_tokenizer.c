@@ -839,6 +839,10 @@ test_chat(const slora_tokenizer_t *smol)
 
     is_str(slora_chat_name(slora_tokenizer_chat_template(smol)), "chatml",
            "smollm2: chat template detected as ChatML");
+    is_str(slora_tokenizer_chat_system(smol) ? slora_tokenizer_chat_system(smol)
+                                             : "(none)",
+           "You are a helpful AI assistant named SmolLM, trained by Hugging "
+           "Face", "smollm2: its template's default system message");
 
     ok(slora_chat_detect("{{ '<|start_header_id|>' }}", 26)
        == SLORA_CHAT_LLAMA3
@@ -926,6 +930,49 @@ test_chat_llama31(const char *dir)
                          &n, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,
        "chat llama3: a tool message is SLORA_ERROR (%s)", err.msg);
+
+    /* the default system message a ChatML template writes itself */
+    {
+        static const struct {
+            const char  *file;
+            const char  *system;
+        } defaults[] = {
+            { "Qwen-Qwen2.5-7B-Instruct.jinja", "You are Qwen, created by "
+              "Alibaba Cloud. You are a helpful assistant." },
+            { "Qwen-Qwen3-0.6B.jinja", NULL },
+        };
+        static const char  own[] = "{{ '<|im_start|>system\\n' + "
+                                   "messages[0]['content'] + '<|im_end|>' }}";
+        char              *sys;
+
+        for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+            snprintf(path, sizeof(path), "%s/templates/%s", dir,
+                     defaults[i].file);
+            f = fopen(path, "rb");
+            text = f != NULL ? malloc(65536) : NULL;
+            len = text != NULL ? fread(text, 1, 65536, f) : 0;
+
+            if (f != NULL) {
+                fclose(f);
+            }
+
+            sys = len > 0 ? slora_chat_default_system(slora_chat_detect(text,
+                                                                        len),
+                                                      text, len)
+                          : NULL;
+            ok(len > 0 && (defaults[i].system == NULL
+                           ? sys == NULL
+                           : sys != NULL
+                             && strcmp(sys, defaults[i].system) == 0),
+               "chat: %s's default system message: %s", defaults[i].file,
+               sys ? sys : "none");
+            free(sys);
+            free(text);
+        }
+
+        ok(slora_chat_default_system(SLORA_CHAT_CHATML, own, sizeof(own) - 1)
+           == NULL, "chat: a system turn of the messages' text is no default");
+    }
 
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/templates/%s", dir, files[i].file);

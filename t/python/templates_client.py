@@ -1,17 +1,22 @@
-"""llama3_client.py: Llama 3.1's chat template and its tool format,
-through the official openai client and the token endpoints.
+"""templates_client.py: chat templates and their tool formats, through
+the official openai client and the token endpoints.
 
-usage: llama3_client.py BASE_URL_3_1 BASE_URL_3_2 TEMPLATES_DIR
+usage: templates_client.py SMOL_URL QWEN_URL TEMPLATES_DIR SMOL_GGUF
 
-BASE_URL_3_1 is a location with `slora_chat_template llama3.1`,
-BASE_URL_3_2 one with `llama3.2`; TEMPLATES_DIR holds Meta's own Jinja
-templates (llama.cpp's models/templates, from the reference sdist).
+SMOL_URL is a server on SmolLM2 (its own template under /v1, Llama
+3.1's under /l31/v1, 3.2's under /l32/v1), QWEN_URL one on a model with
+Qwen2.5-7B-Instruct's template; TEMPLATES_DIR holds the models' own
+Jinja templates (llama.cpp's models/templates, from the reference
+sdist); SmolLM2's is read from SMOL_GGUF.
 
 - The prompt the server builds (its /tokenize, read back by /detokenize)
-  is the text tools/chat-reference renders with Meta's template, for a
-  plain chat, one without a system message, one with tools, one with a
-  call and its results sent back, one without the generation prompt,
-  and with 3.2's template (today's date).
+  is the text tools/chat-reference renders with the model's template:
+  SmolLM2's (with the system message it writes when a chat has none);
+  Meta's Llama 3.1 for a plain chat, one without a system message, one
+  with tools, one with a call and its results sent back, one without
+  the generation prompt, and 3.2's (today's date); Qwen2.5's with its
+  default system message, tools (json.dumps as tojson writes them),
+  calls and results.
 - tool_choice naming a function, and "required" (one call: Llama 3.1's
   template has one a message), give a call whose arguments the
   function's parameters admit, the stream the same call.
@@ -28,6 +33,7 @@ templates (llama.cpp's models/templates, from the reference sdist).
 
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -35,8 +41,35 @@ import openai
 
 from client_checks import CLOCK, WEATHER, admits, check, run
 
+def gguf_chat_template(path):
+    """tokenizer.chat_template from a GGUF file's metadata."""
+    def value(f, t):
+        if t == 8:
+            n, = struct.unpack("<Q", f.read(8))
+            return f.read(n).decode("utf-8")
+        if t == 9:
+            et, n = struct.unpack("<IQ", f.read(12))
+            return [value(f, et) for _ in range(n)]
+        size = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8,
+                11: 8, 12: 8}[t]
+        return f.read(size)
+
+    with open(path, "rb") as f:
+        magic, _, _, n_kv = struct.unpack("<4sIQQ", f.read(24))
+        assert magic == b"GGUF"
+        for _ in range(n_kv):
+            n, = struct.unpack("<Q", f.read(8))
+            key = f.read(n).decode("utf-8")
+            t, = struct.unpack("<I", f.read(4))
+            v = value(f, t)
+            if key == "tokenizer.chat_template":
+                return v
+    return None
+
+
 def reference(template, messages, tools=None, gen=True):
-    """tools/chat-reference's rendering of the chat with template."""
+    """tools/chat-reference's rendering of the chat with template (a
+    file)."""
     root = os.path.join(os.path.dirname(__file__), "..", "..")
     req = {"template": template, "messages": messages,
            "add_generation_prompt": gen}
@@ -86,6 +119,46 @@ def streamed_calls(client, kw):
         if chunk.choices[0].finish_reason:
             finish.append(chunk.choices[0].finish_reason)
     return got, finish
+
+
+def renders_own(client, smol, qwen, tdir, smol_gguf):
+    """SmolLM2's own template, and Qwen2.5's."""
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                        f"smollm2-{os.getpid()}.jinja")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(gguf_chat_template(smol_gguf))
+    system = {"role": "system", "content": "You are terse."}
+    ask = {"role": "user", "content": "What is 2+2?"}
+    for what, msgs, gen in (("without a system message", [ask], True),
+                            ("with one", [system, ask], True),
+                            ("without the generation prompt", [ask], False)):
+        want = reference(path, msgs, None, gen)
+        got, _ = served(smol, msgs, None, gen)
+        check(f"smollm2 {what}: the server's prompt is its template's text",
+              got == want, json.dumps([got, want])[-300:])
+    os.unlink(path)
+
+    tq = os.path.join(tdir, "Qwen-Qwen2.5-7B-Instruct.jinja")
+    calls = call_turns("Paris", "sunny \"and\" 20\u00b0C") + [
+        {"role": "user", "content": "And the time in Tokyo and Rome?"},
+        {"role": "assistant", "content": "Let me see.", "tool_calls": [
+            {"id": "c2", "type": "function", "function": {
+                "name": "get_time",
+                "arguments": "{\"timezone\":\"Asia/Tokyo\","
+                             "\"n\":[1,2.5,true,null]}"}},
+            {"id": "c3", "type": "function", "function": {
+                "name": "get_time", "arguments": {"timezone": "Rome"}}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": "noon"},
+        {"role": "tool", "tool_call_id": "c3", "content": "five"}]
+    for what, msgs, tools in (
+            ("without a system message", [ask], None),
+            ("tools", [ask], [WEATHER, CLOCK]),
+            ("tools and a system message", [system, ask], [CLOCK]),
+            ("calls and their results sent back", calls, [WEATHER, CLOCK])):
+        want = reference(tq, msgs, tools)
+        got, _ = served(qwen, msgs, tools)
+        check(f"qwen2.5 {what}: the server's prompt is the template's text",
+              got == want, json.dumps([got, want])[-300:])
 
 
 def renders(client31, client32, tdir):
@@ -240,10 +313,15 @@ def conversation(client):
 
 
 def main():
-    base31, base32, tdir = sys.argv[1], sys.argv[2], sys.argv[3]
-    client31 = openai.OpenAI(base_url=base31, api_key="unused")
-    client32 = openai.OpenAI(base_url=base32, api_key="unused")
-    renders(client31, client32, tdir)
+    smol_url, qwen_url, tdir, smol_gguf = sys.argv[1:5]
+
+    def client(url):
+        return openai.OpenAI(base_url=url, api_key="unused")
+
+    client31 = client(smol_url + "/l31/v1")
+    renders_own(client31, client(smol_url + "/v1"),
+                client(qwen_url + "/v1"), tdir, smol_gguf)
+    renders(client31, client(smol_url + "/l32/v1"), tdir)
     calls(client31)
     auto(client31)
     conversation(client31)

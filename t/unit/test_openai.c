@@ -1118,6 +1118,7 @@ test_limits(void)
     slora_openai_limits_t  lim;
     const char            *body;
 
+    lim = slora_openai_default_limits;
     lim.max_stops = 1;
     lim.max_tokens = 16;
     lim.max_top_logprobs = 2;

@@ -760,10 +760,10 @@ slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
     {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "messages", "this model's chat template "
-                                 "(%s) puts the tools into the first user "
-                                 "message: the messages must begin with one "
-                                 "(after a system message)",
-                                 slora_chat_name(SLORA_CHAT_LLAMA31));
+                                 "(Llama 3.1's tool format) puts the tools "
+                                 "into the first user message: the messages "
+                                 "must begin with one (after a system "
+                                 "message)");
     }
 
     m = &req->msgs[first];
@@ -773,7 +773,7 @@ slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
 
     memset(&t, 0, sizeof(t));
     slora_pyjson_append(&t, slora_openai_llama3_head,
-                          sizeof(slora_openai_llama3_head) - 1);
+                        sizeof(slora_openai_llama3_head) - 1);
 
     cJSON_ArrayForEach(tool, tools) {
         slora_pyjson_write(tool, 4, slora_pyjson_append, &t);
@@ -815,10 +815,9 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
     if (llama3 && cJSON_GetArraySize(calls) != 1) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "messages", "messages[%zu] makes %d tool "
-                                 "calls: this model's chat template (%s) "
-                                 "takes one a message", i,
-                                 cJSON_GetArraySize(calls),
-                                 slora_chat_name(SLORA_CHAT_LLAMA31));
+                                 "calls: this model's chat template "
+                                 "(Llama 3.1's tool format) takes one a "
+                                 "message", i, cJSON_GetArraySize(calls));
     }
 
     memset(&t, 0, sizeof(t));

@@ -25,6 +25,8 @@ import threading
 import time
 import urllib.request
 
+from json_city import CITY
+
 BASE = sys.argv[1].rstrip("/")
 MAX_TOKENS = int(sys.argv[2]) if len(sys.argv) > 2 else 128
 URL = BASE + "/v1/chat/completions"
@@ -164,15 +166,6 @@ for n, temp in ((1, 0), (4, 1.0)):
 # response_format json_schema: greedy and n=4 sampled; each answer
 # checked for the schema's keys in its order and their types (a
 # "length" one was cut by max_tokens before it closed)
-CITY = {"type": "object", "required": ["name", "population", "coastal",
-                                       "size", "districts"],
-        "properties": {
-            "name": {"type": "string", "maxLength": 24},
-            "population": {"type": "integer"},
-            "coastal": {"type": "boolean"},
-            "size": {"enum": ["small", "large"]},
-            "districts": {"type": "array", "minItems": 1, "maxItems": 3,
-                          "items": {"type": "string", "maxLength": 16}}}}
 
 
 def admits(text):

@@ -13,18 +13,11 @@ import json
 import sys
 import urllib.request
 
+from json_city import CITY
+
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
 MODEL = json.load(urllib.request.urlopen(BASE + "/v1/models"))["data"][0]["id"]
 
-CITY = {"type": "object", "required": ["name", "population", "coastal",
-                                       "size", "districts"],
-        "properties": {
-            "name": {"type": "string", "maxLength": 24},
-            "population": {"type": "integer"},
-            "coastal": {"type": "boolean"},
-            "size": {"enum": ["small", "large"]},
-            "districts": {"type": "array", "minItems": 1, "maxItems": 3,
-                          "items": {"type": "string", "maxLength": 16}}}}
 PROMPTS = ["Describe a city in JSON.", "Hello!", "Give me a JSON object.",
            "What is the capital of France?", "List three fruits.",
            "Tell me about Tokyo.", "Write a short poem.",

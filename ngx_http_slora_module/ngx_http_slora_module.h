@@ -302,8 +302,6 @@ ngx_int_t ngx_http_slora_zone_add(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf);
 slora_queue_t *ngx_http_slora_queue(ngx_http_slora_main_conf_t *smcf);
 const char *ngx_http_slora_engine_down(slora_queue_t *q);
-ngx_int_t ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q,
-    ngx_uint_t probe);
 
 /* ngx_http_slora_engine_spawn.c */
 ngx_int_t ngx_http_slora_engine_start(ngx_cycle_t *cycle,
@@ -318,21 +316,25 @@ void ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data);
 
 /* ngx_http_slora_handler.c */
 ngx_int_t ngx_http_slora_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
+ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
+ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
+    slora_openai_str_t *out);
+
+/* ngx_http_slora_reply.c */
 ngx_int_t ngx_http_slora_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, const char *code,
     const char *param, const char *fmt, ...);
+ngx_int_t ngx_http_slora_send_parse_err(ngx_http_request_t *r,
+    slora_openai_err_t *oe);
+ngx_int_t ngx_http_slora_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+ngx_int_t ngx_http_slora_not_ready(ngx_http_request_t *r, slora_queue_t *q,
+    ngx_uint_t probe);
 ngx_int_t ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
     const char *value);
 ngx_int_t ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b, const char *type);
-ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
-ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
-ngx_int_t ngx_http_slora_not_allowed(ngx_http_request_t *r,
-    const char *allow);
-ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
-    slora_openai_str_t *out);
-ngx_int_t ngx_http_slora_send_parse_err(ngx_http_request_t *r,
-    slora_openai_err_t *oe);
 
 /* ngx_http_slora_models.c */
 ngx_int_t ngx_http_slora_models(ngx_http_request_t *r);

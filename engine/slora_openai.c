@@ -472,14 +472,19 @@ static int
 slora_openai_default_system(const char *text, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    if (text == NULL
-        || (req->msgs[0].role_len == 6
-            && memcmp(req->msgs[0].role, "system", 6) == 0))
-    {
+    if (text == NULL || slora_openai_has_system(req)) {
         return SLORA_OK;
     }
 
     return slora_openai_system(req, text, strlen(text), err);
+}
+
+
+int
+slora_openai_has_system(const slora_openai_req_t *req)
+{
+    return req->n_msgs > 0 && req->msgs[0].role_len == 6
+           && memcmp(req->msgs[0].role, "system", 6) == 0;
 }
 
 

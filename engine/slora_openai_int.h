@@ -76,6 +76,8 @@ int slora_openai_schema(cJSON *sch, const char *param,
 /* slora_openai_tools.c: function calling */
 
 slora_openai_toolfmt_e slora_openai_tool_format(slora_chat_e chat);
+/* 1 when the chat's first message is a system message. */
+int slora_openai_has_system(const slora_openai_req_t *req);
 /* A system message of text[0..len) put before the chat's messages. */
 int slora_openai_system(slora_openai_req_t *req, const char *text,
     size_t len, slora_openai_err_t *err);

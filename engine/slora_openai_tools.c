@@ -620,9 +620,7 @@ slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_chat_msg_t     *sys;
     slora_pyjson_text_t   t;
 
-    sys = req->msgs[0].role_len == 6
-          && memcmp(req->msgs[0].role, "system", 6) == 0
-          ? &req->msgs[0] : NULL;
+    sys = slora_openai_has_system(req) ? &req->msgs[0] : NULL;
 
     memset(&t, 0, sizeof(t));
 
@@ -751,8 +749,7 @@ slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
     slora_chat_msg_t    *m;
     slora_pyjson_text_t  t;
 
-    first = req->n_msgs > 0 && req->msgs[0].role_len == 6
-            && memcmp(req->msgs[0].role, "system", 6) == 0;
+    first = slora_openai_has_system(req);
 
     if (first >= req->n_msgs
         || !(req->msgs[first].role_len == 4

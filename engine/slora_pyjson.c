@@ -3,7 +3,7 @@
  *
  * The one idea: the writer walks the tree once and hands every piece to
  * a put callback, so the chat renderer writes straight into its buffer
- * and slora_pyjson_dumps() into a growing one.
+ * and the parser into a growing text (slora_pyjson_append).
  */
 
 #include <math.h>
@@ -178,25 +178,6 @@ slora_pyjson_number(double d, slora_pyjson_put_pt put, void *data)
     }
 
     put(data, buf, (size_t) n);
-}
-
-
-char *
-slora_pyjson_dumps(const cJSON *v, int indent)
-{
-    slora_pyjson_text_t  b;
-
-    memset(&b, 0, sizeof(b));
-
-    slora_pyjson_write(v, indent, slora_pyjson_append, &b);
-    slora_pyjson_append(&b, "", 1);
-
-    if (b.failed) {
-        free(b.buf);
-        return NULL;
-    }
-
-    return b.buf;
 }
 
 

@@ -47,9 +47,6 @@ void slora_pyjson_write(const cJSON *v, int indent, slora_pyjson_put_pt put,
 void slora_pyjson_string(const char *s, size_t n, slora_pyjson_put_pt put,
     void *data);
 
-/* The same into a malloc()ed NUL-terminated text; NULL: out of memory. */
-char *slora_pyjson_dumps(const cJSON *v, int indent);
-
 /* A put that appends s[0..n) to the slora_pyjson_text_t data. */
 void slora_pyjson_append(void *data, const char *s, size_t n);
 

@@ -28,17 +28,24 @@
  * (slora_backend_t.fence): the first user of those pages, its admission
  * or whoever gets them after an eviction, fences first. An admin
  * pin is one more reference, so a pinned adapter is never idle. A change
- * of source (the catalog moved or rewrote it) bumps gen: copies of the old
- * source are dropped when nobody uses them ("stale" until then), and a
- * host image read off-thread for an older gen is refused at install.
+ * of source (the catalog moved or rewrote it, or its files were rewritten
+ * in place: their stamp, taken before the oldest copy was read) bumps
+ * gen: copies of the old source are dropped when nobody uses them
+ * ("stale" until then), and a host image read off-thread for an older
+ * gen is refused at install.
  */
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "slora_adapter.h"
 #include "slora_convert.h"
 #include "slora_names.h"
+
+
+/* How long a rewritten file goes unchanged before it is read again. */
+#define SLORA_ADAPTER_SETTLE_NS  1000000000LL
 
 
 typedef struct {
@@ -64,6 +71,7 @@ struct slora_adapter_s {
     int                     planned;
     slora_adapter_conf_t    conf;
     slora_adapter_plan_t    plan;
+    slora_adapter_stamp_t   stamp;      /* the files of the copies */
 
     void                   *host;       /* [n_layers][n_pages][page_elems]
                                            values of host_elem bytes */
@@ -121,6 +129,8 @@ static int slora_adapter_load_host(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 static void slora_adapter_take_image(slora_adapters_t *set,
     slora_adapter_t *a, slora_adapter_image_t *img);
+static void slora_adapter_new_source(slora_adapters_t *set,
+    slora_adapter_t *a);
 static int slora_adapter_str_differ(const char *a, const char *b);
 static int slora_adapter_dup(char **dst, const char *src);
 static int slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
@@ -848,7 +858,59 @@ slora_adapters_set_source(slora_adapters_t *set, slora_adapter_t *a,
     a->dir = d;
     a->sha256 = h;
     a->version = v;
+
+    slora_adapter_new_source(set, a);
+
+    return 1;
+}
+
+
+int
+slora_adapters_check_files(slora_adapters_t *set, slora_adapter_t *a)
+{
+    int64_t                settled;
+    struct timespec        ts;
+    slora_adapter_stamp_t  now;
+
+    if (!a->stamp.valid || a->stale
+        || (a->host == NULL && a->pages == NULL))
+    {
+        return 0;
+    }
+
+    slora_adapter_stamp(a->dir, &now);
+
+    if (slora_adapter_stamp_same(&now, &a->stamp)) {
+        return 0;
+    }
+
+    /* a file changed within the last second may be half written: its
+     * writer gets until a second passes without a change (ctime moves
+     * with every write, and no utime() sets it) */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    settled = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec
+              - SLORA_ADAPTER_SETTLE_NS;
+
+    if (now.config.ctime_ns > settled || now.weights.ctime_ns > settled) {
+        return 0;
+    }
+
+    slora_adapter_new_source(set, a);
+
+    return 1;
+}
+
+
+/*
+ * a's source changed: its copies go (the pool copy at the last release
+ * where requests hold it) and a host image read for the old source is
+ * refused at install.
+ */
+static void
+slora_adapter_new_source(slora_adapters_t *set, slora_adapter_t *a)
+{
     a->gen++;
+    a->stamp.valid = 0;
 
     if (a->admin_pin) {
         a->admin_pin = 0;
@@ -868,8 +930,6 @@ slora_adapters_set_source(slora_adapters_t *set, slora_adapter_t *a,
             a->stale = 1;
         }
     }
-
-    return 1;
 }
 
 
@@ -1051,6 +1111,11 @@ slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
     slora_assert(a->host == NULL);
     slora_assert(img->plan.page_elems == slora_pool_page_elems(set->pool)
                  && img->plan.slices == slora_pool_slices(set->pool));
+
+    /* the stamp is the oldest copy's: a pool copy keeps its own */
+    if (a->pages == NULL) {
+        a->stamp = img->stamp;
+    }
 
     if (a->pages == NULL || !a->planned) {
         if (a->planned) {

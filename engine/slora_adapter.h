@@ -76,6 +76,27 @@ typedef enum {
 } slora_tier_e;
 
 
+/*
+ * What a PEFT folder's two files were when an adapter was read from it
+ * (stat(): device, inode, size, mtime, ctime of adapter_config.json and
+ * of adapter_model.safetensors). A file rewritten in place keeps its
+ * name and the folder's mtime, not these.
+ */
+typedef struct {
+    uint64_t               dev;
+    uint64_t               ino;
+    int64_t                size;
+    int64_t                mtime_ns;
+    int64_t                ctime_ns;
+} slora_file_stamp_t;
+
+typedef struct {
+    slora_file_stamp_t     config;
+    slora_file_stamp_t     weights;
+    int                    valid;       /* 0: not a folder (random) */
+} slora_adapter_stamp_t;
+
+
 /* An adapter read from disk into page images, not yet in a set. */
 typedef struct {
     slora_adapter_conf_t   conf;
@@ -86,6 +107,7 @@ typedef struct {
     size_t                 bytes;
     int32_t                elem_size;   /* slora_host_elem_size(mem) */
     const slora_host_mem_t *mem;    /* where host came from */
+    slora_adapter_stamp_t  stamp;   /* the files, taken before reading */
 } slora_adapter_image_t;
 
 
@@ -176,6 +198,12 @@ void *slora_adapter_image_layer(const slora_adapter_image_t *img,
 int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
     slora_err_t *err);
 
+/* The stamp of folder dir's files now; a file that cannot be stat()ed
+ * has a stamp of zeros. */
+void slora_adapter_stamp(const char *dir, slora_adapter_stamp_t *stamp);
+int slora_adapter_stamp_same(const slora_adapter_stamp_t *a,
+    const slora_adapter_stamp_t *b);
+
 /*
  * Reads the PEFT folder dir into img, for pages of page_elems elements in
  * slices parts (slora_pool_slices()), its host copy from mem (NULL: the
@@ -246,6 +274,18 @@ int32_t slora_adapters_evict(slora_adapters_t *set, int32_t n_free);
 int slora_adapters_set_source(slora_adapters_t *set, slora_adapter_t *a,
     const char *dir, const char *sha256, const char *version,
     slora_err_t *err);
+
+/*
+ * Looks at the files a's copies were read from (a folder's, not a random
+ * adapter's): where they were rewritten in place and neither has changed
+ * for a second (a writer done with them, not half way), the copies are
+ * dropped as for a new source (gen bumped; the pool copy at
+ * the last release where requests hold it; an admin pin dropped), and
+ * the next use reads the files again. Returns 1 then, else 0. Two
+ * stat()s; a driver calls it for the adapters in host memory or the pool
+ * every second or so.
+ */
+int slora_adapters_check_files(slora_adapters_t *set, slora_adapter_t *a);
 
 /*
  * Gives a the host copy img read (off this thread) from the source of

@@ -278,6 +278,9 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     img->mem = mem;
     n_layers = cfg->n_layers;
 
+    /* before the read: a rewrite during it differs from the stamp */
+    slora_adapter_stamp(dir, &img->stamp);
+
     if (slora_adapter_read_config(dir, cfg, &img->conf, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
@@ -404,6 +407,65 @@ done:
     }
 
     return rc;
+}
+
+
+void
+slora_adapter_stamp(const char *dir, slora_adapter_stamp_t *stamp)
+{
+    int                   i;
+    char                  path[1280];
+    struct stat           sb;
+    slora_file_stamp_t   *fs;
+    static const char    *file[2] = {
+        "adapter_config.json", "adapter_model.safetensors"
+    };
+
+    memset(stamp, 0, sizeof(*stamp));
+    stamp->valid = 1;
+
+    for (i = 0; i < 2; i++) {
+        fs = i == 0 ? &stamp->config : &stamp->weights;
+        snprintf(path, sizeof(path), "%s/%s", dir, file[i]);
+
+        if (stat(path, &sb) != 0) {
+            continue;
+        }
+
+        fs->dev = (uint64_t) sb.st_dev;
+        fs->ino = (uint64_t) sb.st_ino;
+        fs->size = (int64_t) sb.st_size;
+        fs->mtime_ns = (int64_t) sb.st_mtim.tv_sec * 1000000000
+                       + sb.st_mtim.tv_nsec;
+        fs->ctime_ns = (int64_t) sb.st_ctim.tv_sec * 1000000000
+                       + sb.st_ctim.tv_nsec;
+    }
+}
+
+
+int
+slora_adapter_stamp_same(const slora_adapter_stamp_t *a,
+    const slora_adapter_stamp_t *b)
+{
+    int                        i;
+    const slora_file_stamp_t  *x, *y;
+
+    if (a->valid != b->valid) {
+        return 0;
+    }
+
+    for (i = 0; i < 2; i++) {
+        x = i == 0 ? &a->config : &a->weights;
+        y = i == 0 ? &b->config : &b->weights;
+
+        if (x->dev != y->dev || x->ino != y->ino || x->size != y->size
+            || x->mtime_ns != y->mtime_ns || x->ctime_ns != y->ctime_ns)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

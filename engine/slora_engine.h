@@ -462,6 +462,14 @@ int32_t slora_engine_adapters(slora_engine_t *e, const char ***names);
  * when nothing changed: a driver calls it every second or so. */
 int slora_engine_refresh_adapters(slora_engine_t *e, slora_err_t *err);
 
+/* The files of the folder's adapters with copies in host memory or the
+ * pool (slora_adapters_check_files), 64 a call in turn: returns how many
+ * were found rewritten in place and dropped, to be read again at their
+ * next use, *name one of them (NULL if none). Two stat()s an adapter
+ * (some 0.5 ms for 64); nothing with Redis. A driver calls it every
+ * second or so. */
+int32_t slora_engine_check_files(slora_engine_t *e, const char **name);
+
 /* The tenant's catalog entry (Redis only), for its model list; valid
  * until the next step. SLORA_AGAIN: the catalog is reading it (call
  * again after the wake fd), SLORA_DECLINED: unknown, SLORA_UNAVAILABLE:

@@ -25,6 +25,9 @@
 
 #define SLORA_ENGINE_PRELOAD_THREADS  64
 
+/* Adapters whose files a refresh looks at, at most (in turn). */
+#define SLORA_ENGINE_FILES_CHECKS     64
+
 
 /* One adapter of a preload: read by whichever thread claims it. */
 typedef struct {
@@ -111,6 +114,44 @@ slora_engine_adapters(slora_engine_t *e, const char ***names)
     *names = list;
 
     return n;
+}
+
+
+int32_t
+slora_engine_check_files(slora_engine_t *e, const char **name)
+{
+    int32_t           i, n, looked, rewritten;
+    slora_adapter_t  *a;
+
+    *name = NULL;
+    rewritten = 0;
+
+    /* files rewritten inside a folder leave its mtime as it was: those
+     * of the adapters with copies are looked at, a share a call in turn
+     * (two stat()s each, some 7 us); Redis's entries change by version */
+    n = e->redis ? 0 : slora_adapters_count(e->adapters);
+    looked = 0;
+
+    for (i = 0; i < n && looked < SLORA_ENGINE_FILES_CHECKS; i++) {
+        if (e->files_next >= n) {
+            e->files_next = 0;
+        }
+
+        a = slora_adapters_get(e->adapters, e->files_next++);
+
+        if (slora_adapter_tier(a) == SLORA_TIER_DISK) {
+            continue;
+        }
+
+        looked++;
+
+        if (slora_adapters_check_files(e->adapters, a)) {
+            rewritten++;
+            *name = slora_adapter_name(a);
+        }
+    }
+
+    return rewritten;
 }
 
 

@@ -154,6 +154,9 @@ struct slora_engine_s {
 
     slora_catalog_t        *catalog;
     int                     redis;
+    int32_t                 files_next;     /* the adapter whose files
+                                               the next refresh looks at
+                                               first */
     slora_prefetch_t       *prefetch;
     int                     wake_fd;
     slora_engine_req_t     *resolving;      /* arrival order */

@@ -79,6 +79,8 @@ static void ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec);
+static void ngx_http_slora_engine_check_files(
+    ngx_http_slora_engine_ctx_t *ec);
 static ngx_uint_t ngx_http_slora_engine_take(
     ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec,
@@ -292,6 +294,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 
         if (slora_now_ns() - ec.refresh_ns >= NGX_HTTP_SLORA_REFRESH_NS) {
             ngx_http_slora_engine_refresh(&ec);
+            ngx_http_slora_engine_check_files(&ec);
         }
 
         /* before the workers learn of a request's end, so a client that
@@ -524,6 +527,24 @@ ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec)
         ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                       "slora engine: the adapter folder changed: %D"
                       " adapters now", n);
+    }
+}
+
+
+/* Every second: adapters' files rewritten in place (no name changes). */
+static void
+ngx_http_slora_engine_check_files(ngx_http_slora_engine_ctx_t *ec)
+{
+    int32_t      rewritten;
+    const char  *name;
+
+    rewritten = slora_engine_check_files(ec->engine, &name);
+
+    if (rewritten > 0) {
+        ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
+                      "slora engine: the files of adapter \"%s\"%s were"
+                      " rewritten in place: read again at its next use",
+                      name, rewritten > 1 ? " and others" : "");
     }
 }
 

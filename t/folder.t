@@ -6,8 +6,10 @@
 # weights (the same greedy text as an adapter made from the same seed);
 # one removed is a 404 model_not_found, leaves the list and host memory;
 # one replaced (removed, and another renamed in under its name) answers
-# with the new weights, not the copy the engine had cached. The error log says when
-# the folder changed. Requests keep working throughout.
+# with the new weights, not the copy the engine had cached; so does one
+# whose files were written over in place (once they settle for a
+# second). The error log says when the folder changed and which
+# adapter's files were rewritten. Requests keep working throughout.
 
 use strict;
 use warnings;
@@ -96,6 +98,28 @@ is($re->{text}, $text{c}, 'a1: replaced, the new weights answer (c\'s '
 is(complete('c')->{text}, $text{c}, 'c: unchanged throughout');
 like($s->error_log, qr/slora engine: the adapter folder changed: \d+ adapters now/,
      'the error log says the folder changed');
+
+# Rewritten in place, as PEFT's save_pretrained writes over a folder:
+# the same files truncated and written (inodes and the folders' mtimes
+# as they were), with t1's bytes (seed 1, a1's first text).
+my @mtimes = ((stat $dir)[9], (stat "$dir/c")[9]);
+my $ino = (stat "$dir/c/adapter_model.safetensors")[1];
+for my $f (qw(adapter_config.json adapter_model.safetensors)) {
+    open(my $in, '<:raw', "$stage/t1/$f") or die "$f: $!";
+    my $bytes = do { local $/; <$in> };
+    open(my $out, '>:raw', "$dir/c/$f") or die "$f: $!";
+    print {$out} $bytes;
+    close($out) or die "$f: $!";
+}
+is_deeply([(stat $dir)[9], (stat "$dir/c")[9],
+           (stat "$dir/c/adapter_model.safetensors")[1]], [@mtimes, $ino],
+          'c: rewritten in place (the same inode, no folder\'s mtime moved)');
+my $rw = until_answer('c', sub { $_[0]{status} == 200
+                                 && ($_[0]{text} // '') ne $text{c} });
+is($rw->{text}, $text{a1}, 'c: rewritten, the new weights answer (seed 1, '
+   . 'a1\'s first text), not the cached old ones');
+like($s->error_log, qr/slora engine: the files of adapter "c" were rewritten in place: read again at its next use/,
+     'the error log says c was rewritten');
 
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');

@@ -5,6 +5,7 @@
  * what the pages hold beyond the rows), and the tiers: the pool copy holds
  * exactly A and B^T row by row, pinned adapters are never evicted, idle
  * ones go least recently used first, the host tier keeps to its budget.
+ * Files rewritten in place are read again once they settle.
  * Tensor-parallel slices: images and the pool copy are slice-major (slice
  * s of a row at page_start + s * (pe / N) + q / N), with N = 1 the plain
  * layout, and widths or pages N does not divide are refused.
@@ -35,7 +36,9 @@ static void test_tiers(slora_rope_e rope);
 static void test_slices(void);
 static void test_slices_refused(void);
 static void test_warm(void);
+static void test_rewritten(void);
 static void test_names(void);
+static void copy_file(const char *from, const char *to);
 static int64_t slice_pos(const slora_adapter_plan_t *plan, int64_t row_off,
     int32_t width, int32_t j);
 static int check_rows(const char *dir, const slora_adapter_plan_t *plan,
@@ -63,6 +66,7 @@ main(void)
     test_slices();
     test_slices_refused();
     test_warm();
+    test_rewritten();
     test_names();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
@@ -1042,6 +1046,138 @@ test_warm(void)
     slora_adapters_free(set);
     slora_pool_free(pool);
     free(fb.arena);
+}
+
+
+/*
+ * Files rewritten in place (the folder's name, mtime and the files' names
+ * as they were): nothing changes while they are younger than a second (a
+ * writer may be half way), then the copies go as for a new source, the
+ * pool copy with its last holder, and the next acquire reads the new
+ * weights; a random adapter has no files to look at.
+ */
+static void
+test_rewritten(void)
+{
+    int                     i, same;
+    char                    dir[512], from[600], to[600], name[32];
+    uint64_t                gen0, loads;
+    struct stat             before, after;
+    slora_err_t             err;
+    slora_pool_t           *pool;
+    fake_backend_t          fb;
+    slora_adapter_t        *a[2], *r;
+    slora_adapters_t       *set;
+    const slora_lora_t     *lo;
+    slora_adapters_stats_t  s;
+    slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
+    slora_adapter_gen_t     gen = { 8, 16, 0x7f, 1, 0.5f };
+
+    memset(&fb, 0, sizeof(fb));
+    fb.b.write_arena = fake_write;
+    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
+    fb.n = (int64_t) 40 * 2 * 512;
+    fb.arena = calloc((size_t) fb.n, sizeof(float));
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+
+    for (i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "rw%d", i);
+        snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
+        gen.seed = 400 + i;
+        if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
+            BAIL_OUT("%s", err.msg);
+        }
+        slora_adapters_add(set, name, dir, &a[i], &err);
+    }
+
+    ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK
+       && slora_adapter_acquire(set, a[1], &err) == SLORA_OK,
+       "rewritten: rw0 and rw1 in use");
+    is_int(slora_adapters_check_files(set, a[0]), 0,
+           "rewritten: files as read: nothing to do");
+
+    /* rw1's weights written over rw0's, the file kept (fopen "w") */
+    snprintf(from, sizeof(from), "%s/rw1/adapter_model.safetensors", tmp);
+    snprintf(to, sizeof(to), "%s/rw0/adapter_model.safetensors", tmp);
+    stat(to, &before);
+    copy_file(from, to);
+    stat(to, &after);
+    ok(before.st_ino == after.st_ino, "rewritten: the same file, in place");
+
+    gen0 = slora_adapter_gen(a[0]);
+    ok(slora_adapters_check_files(set, a[0]) == 0
+       && slora_adapter_gen(a[0]) == gen0
+       && slora_adapter_tier(a[0]) == SLORA_TIER_POOL,
+       "rewritten: within a second of the write, the copies stay");
+
+    usleep(1100000);
+    ok(slora_adapters_check_files(set, a[0]) == 1
+       && slora_adapter_gen(a[0]) == gen0 + 1,
+       "rewritten: a second later, a new generation");
+    ok(slora_adapter_acquire(set, a[0], &err) == SLORA_BUSY,
+       "rewritten: the held copy is not acquired again (%s)", err.msg);
+    is_int(slora_adapters_check_files(set, a[0]), 0,
+           "rewritten: once stale, not again");
+    slora_adapter_release(set, a[0]);
+    ok(slora_adapter_tier(a[0]) == SLORA_TIER_DISK,
+       "rewritten: its last holder gone, no copy left");
+
+    slora_adapters_stats(set, &s);
+    loads = s.loads;
+    if (!ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK,
+            "rewritten: rw0 acquired again"))
+    {
+        diag("%s", err.msg);
+    }
+    slora_adapters_stats(set, &s);
+    is_int((int) (s.loads - loads), 1, "rewritten: read from disk again");
+    lo = slora_adapter_lora(a[0]);
+    same = memcmp(fb.arena + slora_pool_layer_offset(pool, 1)
+                  + lo->a_rows[SLORA_PROJ_V][0],
+                  fb.arena + slora_pool_layer_offset(pool, 1)
+                  + slora_adapter_lora(a[1])->a_rows[SLORA_PROJ_V][0],
+                  64 * sizeof(float))
+           == 0;
+    ok(same, "rewritten: rw0's v A rows now rw1's");
+    is_int(slora_adapters_check_files(set, a[0]), 0,
+           "rewritten: the new files are its own now");
+    slora_adapter_release(set, a[0]);
+    slora_adapter_release(set, a[1]);
+
+    slora_adapters_add(set, "rnd", "random:rank=8,targets=q+v,seed=5", &r,
+                       &err);
+    ok(slora_adapter_acquire(set, r, &err) == SLORA_OK
+       && slora_adapters_check_files(set, r) == 0,
+       "rewritten: a random adapter has no files to look at");
+    slora_adapter_release(set, r);
+
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+    free(fb.arena);
+}
+
+
+static void
+copy_file(const char *from, const char *to)
+{
+    char     buf[65536];
+    FILE    *in, *out;
+    size_t   n;
+
+    in = fopen(from, "rb");
+    out = fopen(to, "wb");
+    if (in == NULL || out == NULL) {
+        BAIL_OUT("cannot copy %s to %s", from, to);
+    }
+
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+        if (fwrite(buf, 1, n, out) != n) {
+            BAIL_OUT("cannot write %s", to);
+        }
+    }
+
+    fclose(in);
+    fclose(out);
 }
 
 

@@ -39,6 +39,9 @@ static void test_warm(void);
 static void test_rewritten(void);
 static void test_names(void);
 static void copy_file(const char *from, const char *to);
+static slora_pool_t *pool_40(const slora_pool_geom_t *g, fake_backend_t *fb);
+static void add_adapters(slora_adapters_t *set, const char *prefix,
+    uint64_t seed, int n, slora_adapter_t **a);
 static int64_t slice_pos(const slora_adapter_plan_t *plan, int64_t row_off,
     int32_t width, int32_t j);
 static int check_rows(const char *dir, const slora_adapter_plan_t *plan,
@@ -384,9 +387,9 @@ test_bad_tensors(void)
 static void
 test_tiers(slora_rope_e rope)
 {
-    int                     rc, i, bad, p, side, l;
+    int                     rc, bad, p, side, l;
     uint64_t                loads, gen0;
-    char                    dir[512], path[600], name[32], tname[160];
+    char                    dir[512], path[600], tname[160];
     float                  *ref, v;
     int32_t                 r, j, in, out, heads;
     int64_t                 off;
@@ -400,31 +403,17 @@ test_tiers(slora_rope_e rope)
     const slora_tensor_t   *t;
     slora_adapters_stats_t  s;
     slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
-    slora_adapter_gen_t     gen = { 8, 16, 0x7f, 1, 0.5f };
     const char             *rn;
 
     rn = rope == SLORA_ROPE_NORM ? "norm" : "neox";
     tiny_config(&cfg, rope);
 
     /* rank 8, all targets: 8192 elements a layer = 16 pages of 512 */
-    memset(&fb, 0, sizeof(fb));
-    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
-    fb.n = (int64_t) 40 * 2 * 512;
-    fb.arena = calloc((size_t) fb.n, sizeof(float));
-    fb.b.write_arena = fake_write;
+    pool = pool_40(&g, &fb);
 
     /* a host budget of about one adapter (2 layers * 16 pages * 2 KiB) */
     set = slora_adapters_create(&cfg, pool, &fb.b, 70000, &err);
-
-    for (i = 0; i < 4; i++) {
-        snprintf(name, sizeof(name), "t%d", i);
-        snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
-        gen.seed = 100 + i;
-        if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
-            BAIL_OUT("%s", err.msg);
-        }
-        slora_adapters_add(set, name, dir, &a[i], &err);
-    }
+    add_adapters(set, "t", 100, 4, a);
 
     rc = slora_adapter_acquire(set, a[0], &err);
     if (!ok(rc == SLORA_OK, "%s: acquire t0", rn)) {
@@ -723,11 +712,7 @@ test_slices(void)
     slora_adapter_image_free(&img1);
 
     /* a set over a pool of 2 slices uploads slice-major pages */
-    memset(&fb, 0, sizeof(fb));
-    fb.b.write_arena = fake_write;
-    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
-    fb.n = (int64_t) 40 * 2 * 512;
-    fb.arena = calloc((size_t) fb.n, sizeof(float));
+    pool = pool_40(&g, &fb);
     set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
 
     /* a first one takes pages 0..15, so "sliced" lands further on */
@@ -951,8 +936,7 @@ check_rows(const char *dir, const slora_adapter_plan_t *plan,
 static void
 test_warm(void)
 {
-    int                     i, same;
-    char                    dir[512], name[32];
+    int                     same;
     float                  *ref;
     slora_err_t             err;
     slora_pool_t           *pool;
@@ -962,26 +946,12 @@ test_warm(void)
     const slora_lora_t     *lo;
     slora_adapters_stats_t  s;
     slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
-    slora_adapter_gen_t     gen = { 8, 16, 0x7f, 1, 0.5f };
 
     /* 40 pages; each adapter takes 16 */
-    memset(&fb, 0, sizeof(fb));
-    fb.b.write_arena = fake_write;
+    pool = pool_40(&g, &fb);
     fb.b.fence = fake_fence;
-    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
-    fb.n = (int64_t) 40 * 2 * 512;
-    fb.arena = calloc((size_t) fb.n, sizeof(float));
     set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
-
-    for (i = 0; i < 3; i++) {
-        snprintf(name, sizeof(name), "w%d", i);
-        snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
-        gen.seed = 300 + i;
-        if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
-            BAIL_OUT("%s", err.msg);
-        }
-        slora_adapters_add(set, name, dir, &a[i], &err);
-    }
+    add_adapters(set, "w", 300, 3, a);
 
     is_int(slora_adapters_warm(set, a[0], 0, &err), SLORA_DECLINED,
            "warm: an adapter not in host memory is not read for it");
@@ -1059,8 +1029,8 @@ test_warm(void)
 static void
 test_rewritten(void)
 {
-    int                     i, same;
-    char                    dir[512], from[600], to[600], name[32];
+    int                     same;
+    char                    from[600], to[600];
     uint64_t                gen0, loads;
     struct stat             before, after;
     slora_err_t             err;
@@ -1071,24 +1041,10 @@ test_rewritten(void)
     const slora_lora_t     *lo;
     slora_adapters_stats_t  s;
     slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
-    slora_adapter_gen_t     gen = { 8, 16, 0x7f, 1, 0.5f };
 
-    memset(&fb, 0, sizeof(fb));
-    fb.b.write_arena = fake_write;
-    pool = slora_pool_create(&g, (size_t) 40 * 2 * 512 * 4, &err);
-    fb.n = (int64_t) 40 * 2 * 512;
-    fb.arena = calloc((size_t) fb.n, sizeof(float));
+    pool = pool_40(&g, &fb);
     set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
-
-    for (i = 0; i < 2; i++) {
-        snprintf(name, sizeof(name), "rw%d", i);
-        snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
-        gen.seed = 400 + i;
-        if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK) {
-            BAIL_OUT("%s", err.msg);
-        }
-        slora_adapters_add(set, name, dir, &a[i], &err);
-    }
+    add_adapters(set, "rw", 400, 2, a);
 
     ok(slora_adapter_acquire(set, a[0], &err) == SLORA_OK
        && slora_adapter_acquire(set, a[1], &err) == SLORA_OK,
@@ -1154,6 +1110,52 @@ test_rewritten(void)
     slora_adapters_free(set);
     slora_pool_free(pool);
     free(fb.arena);
+}
+
+
+/* A pool of 40 pages of g over fb's arena (f32, written by fake_write). */
+static slora_pool_t *
+pool_40(const slora_pool_geom_t *g, fake_backend_t *fb)
+{
+    slora_err_t    err;
+    slora_pool_t  *pool;
+
+    memset(fb, 0, sizeof(*fb));
+    fb->b.write_arena = fake_write;
+    pool = slora_pool_create(g, (size_t) 40 * 2 * 512 * 4, &err);
+    fb->n = (int64_t) 40 * 2 * 512;
+    fb->arena = calloc((size_t) fb->n, sizeof(float));
+
+    if (pool == NULL || fb->arena == NULL) {
+        BAIL_OUT("pool: %s", err.msg);
+    }
+
+    return pool;
+}
+
+
+/* n adapters PREFIX0, PREFIX1, ... (rank 8, every target, seeds seed,
+ * seed + 1, ...) written under tmp and registered in set as a[0..n). */
+static void
+add_adapters(slora_adapters_t *set, const char *prefix, uint64_t seed,
+    int n, slora_adapter_t **a)
+{
+    int                   i;
+    char                  dir[512], name[32];
+    slora_err_t           err;
+    slora_adapter_gen_t   gen = { 8, 16, 0x7f, 1, 0.5f };
+
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s%d", prefix, i);
+        snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
+        gen.seed = seed + (uint64_t) i;
+
+        if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK
+            || slora_adapters_add(set, name, dir, &a[i], &err) != SLORA_OK)
+        {
+            BAIL_OUT("%s", err.msg);
+        }
+    }
 }
 
 

@@ -9,6 +9,8 @@
 #                                           this build against that one)
 #   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000;
 #                                           NS="5 2000" RANKSETS=8 for less)
+#   bash bench/device-engine.sh heads      (.carry/t: Mistral NeMo's shape,
+#                                           a head size of its own)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
@@ -179,6 +181,34 @@ if [ "$MODE" = ab ]; then
     done
     awk '/^== ab .*: \/tmp/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \
         { print run, $0 }' "$OUT/engine.log"
+    exit 0
+fi
+
+if [ "$MODE" = heads ]; then
+    # a head size of its own (Mistral NeMo's shape: 32 heads of 128 over a
+    # hidden size of 5120, 8 KV heads): q and the attention 4096 wide, o
+    # reading 4096; greedy tokens on the GPU against the CPU's exact f32
+    # path on a 2-layer slice, base and with adapters of mixed ranks on
+    # every projection, then at TP=2 (two ranks sharing the GPU); then the
+    # whole shape's decode steps with 32 rank-16 q,k,v,o adapters
+    NEMO=random:mistral-nemo-12b
+    $S mkadapter --model $NEMO,layers=2 --out /tmp/adn --count 4 \
+        --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
+        > /dev/null
+    step "conform nemo-2layer base" $S conform --model $NEMO,layers=2 \
+        --device cuda --threads 16 --requests 5 --gen 16
+    step "conform nemo-2layer adapters" $S conform --model $NEMO,layers=2 \
+        --device cuda --threads 16 --adapters /tmp/adn --requests 5 --gen 16
+    step "conform nemo-2layer adapters tp2" env SLORA_TP_SHARE_GPUS=1 \
+        $S conform --model $NEMO,layers=2 --device cuda --tp 2 \
+        --threads 16 --adapters /tmp/adn --requests 5 --gen 16
+    $S mkadapter --model $NEMO --out /tmp/adn32 --count 32 --rank 16 \
+        --targets q,k,v,o > /dev/null
+    step "bench nemo-12b" $S bench --model $NEMO --device cuda \
+        --adapters /tmp/adn32 --prompt-len 256 --gen 128 --single 0 \
+        --step-tokens 4096 --batches 1,16,64
+    grep -E "^== |^conform|tokens equal|differ|^batch|decode step" \
+        "$OUT/engine.log" | head -60
     exit 0
 fi
 

@@ -32,6 +32,8 @@ static const char  slora_mkmodel_usage[] =
     "  --hidden N            hidden size (64)\n"
     "  --heads N             attention heads (4)\n"
     "  --kv-heads N          key/value heads (2)\n"
+    "  --head-dim N          head size of its own, as Mistral NeMo's\n"
+    "                        (default hidden / heads)\n"
     "  --ffn N               feed-forward size (128)\n"
     "  --vocab N             vocabulary size (256; the tokenizer's with\n"
     "                        --tokenizer)\n"
@@ -236,6 +238,10 @@ slora_mkmodel_field(slora_mkmodel_conf_t *c, const char *opt)
 
     if (strcmp(opt, "--kv-heads") == 0) {
         return &c->n_kv_heads;
+    }
+
+    if (strcmp(opt, "--head-dim") == 0) {
+        return &c->head_dim;
     }
 
     if (strcmp(opt, "--ffn") == 0) {

@@ -110,7 +110,7 @@ slora_mkmodel(const slora_mkmodel_conf_t *conf, const char *out,
     memset(&mk, 0, sizeof(mk));
     mk.conf = &c;
     mk.rng.state = c.seed;
-    mk.head_dim = c.hidden / c.n_heads;
+    mk.head_dim = c.head_dim != 0 ? c.head_dim : c.hidden / c.n_heads;
 
     h = c.hidden;
     f = c.ffn;
@@ -120,6 +120,9 @@ slora_mkmodel(const slora_mkmodel_conf_t *conf, const char *out,
     max = (size_t) c.vocab * (size_t) h;
     if ((size_t) f * (size_t) h > max) {
         max = (size_t) f * (size_t) h;
+    }
+    if ((size_t) q * (size_t) h > max) {
+        max = (size_t) q * (size_t) h;
     }
 
     mk.buf = malloc(max * sizeof(float));
@@ -281,14 +284,18 @@ slora_mk_check(slora_mkmodel_conf_t *c, slora_gguf_t **tok,
                              "vocab up to 2^20, heads and context >= 1)");
     }
 
-    if (c->hidden % c->n_heads != 0 || (c->hidden / c->n_heads) % 2 != 0
-        || c->n_heads % c->n_kv_heads != 0)
+    if (c->n_heads % c->n_kv_heads != 0
+        || (c->head_dim == 0
+            && (c->hidden % c->n_heads != 0
+                || (c->hidden / c->n_heads) % 2 != 0))
+        || c->head_dim < 0 || c->head_dim % 2 != 0 || c->head_dim > 512)
     {
         return slora_err_set(err, SLORA_ERROR, "hidden %d, heads %d, kv "
-                             "heads %d: heads must split hidden into an even "
-                             "head size, kv heads must divide heads",
+                             "heads %d, head size %d: kv heads must divide "
+                             "heads, and the head size (hidden / heads where "
+                             "not given) be even and at most 512",
                              (int) c->hidden, (int) c->n_heads,
-                             (int) c->n_kv_heads);
+                             (int) c->n_kv_heads, (int) c->head_dim);
     }
 
     if (c->dtype != SLORA_DT_F32 && c->dtype != SLORA_DT_F16) {
@@ -341,14 +348,14 @@ slora_mk_check(slora_mkmodel_conf_t *c, slora_gguf_t **tok,
 static int
 slora_mk_gguf_meta(slora_mk_t *mk, slora_err_t *err)
 {
-    int                          i;
+    int                          i, n;
     char                         key[96], name[96];
     const char                  *arch;
     const slora_mkmodel_conf_t  *c;
     struct {
         const char  *suffix;
         uint32_t     value;
-    }                            u[8];
+    }                            u[10];
 
     c = mk->conf;
     arch = c->qwen2 ? "qwen2" : "llama";
@@ -372,6 +379,12 @@ slora_mk_gguf_meta(slora_mk_t *mk, slora_err_t *err)
     u[6].value = (uint32_t) mk->head_dim;
     u[7].suffix = "vocab_size";
     u[7].value = (uint32_t) c->vocab;
+    /* a head size of its own, as convert_hf_to_gguf.py writes head_dim */
+    u[8].suffix = "attention.key_length";
+    u[8].value = (uint32_t) mk->head_dim;
+    u[9].suffix = "attention.value_length";
+    u[9].value = (uint32_t) mk->head_dim;
+    n = c->head_dim != 0 ? 10 : 8;
 
     if (slora_gguf_writer_str(mk->gw, "general.architecture", arch, err)
         != SLORA_OK
@@ -384,7 +397,7 @@ slora_mk_gguf_meta(slora_mk_t *mk, slora_err_t *err)
         return SLORA_ERROR;
     }
 
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < n; i++) {
         snprintf(key, sizeof(key), "%s.%s", arch, u[i].suffix);
         if (slora_gguf_writer_u32(mk->gw, key, u[i].value, err) != SLORA_OK) {
             return SLORA_ERROR;
@@ -427,6 +440,9 @@ slora_mk_config_json(const slora_mkmodel_conf_t *c, const char *dir,
             != NULL
          && cJSON_AddNumberToObject(root, "num_key_value_heads",
                                     c->n_kv_heads) != NULL
+         && (c->head_dim == 0
+             || cJSON_AddNumberToObject(root, "head_dim", c->head_dim)
+                != NULL)
          && cJSON_AddNumberToObject(root, "vocab_size", c->vocab) != NULL
          && cJSON_AddNumberToObject(root, "max_position_embeddings",
                                     c->max_ctx) != NULL

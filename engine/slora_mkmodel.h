@@ -23,6 +23,8 @@ typedef struct {
     int32_t        hidden;
     int32_t        n_heads;
     int32_t        n_kv_heads;
+    int32_t        head_dim;        /* 0: hidden / n_heads; else written
+                                       as the model's own (key_length) */
     int32_t        ffn;
     int32_t        vocab;           /* 0: the tokenizer's, else required */
     int32_t        max_ctx;

@@ -25,6 +25,7 @@
 
 #define SLORA_MODEL_MAX_LAYERS   1024
 #define SLORA_MODEL_MAX_DIM      (1 << 17)
+#define SLORA_MODEL_MAX_HEAD_DIM 512
 #define SLORA_MODEL_MAX_VOCAB    (1 << 22)
 #define SLORA_MODEL_ALIGN        16          /* floats: 64 bytes */
 #define SLORA_CONFIG_MAX         (16 * 1024 * 1024)
@@ -346,16 +347,28 @@ slora_model_load_gguf(slora_model_t *m, slora_model_src_t *src,
         c->qkv_bias = 1;
     }
 
-    if (slora_model_check_config(c, file, err) != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
+    /* a head size of its own (Mistral NeMo, Mistral Small 3: 128 where
+     * hidden / heads is 160); values as wide as keys */
     snprintf(key, sizeof(key), "%s.attention.key_length", arch);
     rc = slora_gguf_get_u32(g, key, &u, err);
-    if (rc == SLORA_ERROR || (rc == SLORA_OK && u != (uint32_t) c->head_dim))
+    if (rc == SLORA_ERROR || (rc == SLORA_OK && u > SLORA_MODEL_MAX_HEAD_DIM))
     {
-        return slora_err_set(err, SLORA_ERROR, "%s: %s is not hidden / "
-                             "heads = %d", file, key, (int) c->head_dim);
+        return slora_err_set(err, SLORA_ERROR, "%s: %s out of range (1 to "
+                             "%d)", file, key, SLORA_MODEL_MAX_HEAD_DIM);
+    }
+    c->head_dim = rc == SLORA_OK ? (int32_t) u : 0;
+
+    snprintf(key, sizeof(key), "%s.attention.value_length", arch);
+    rc = slora_gguf_get_u32(g, key, &u, err);
+    if (rc == SLORA_ERROR
+        || (rc == SLORA_OK && c->head_dim != 0 && u != (uint32_t) c->head_dim))
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: %s is not the key length "
+                             "%d", file, key, (int) c->head_dim);
+    }
+
+    if (slora_model_check_config(c, file, err) != SLORA_OK) {
+        return SLORA_ERROR;
     }
 
     snprintf(key, sizeof(key), "%s.rope.dimension_count", arch);
@@ -451,7 +464,6 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
     size_t len, slora_err_t *err)
 {
     int                    rc;
-    int32_t                head_dim;
     cJSON                 *root, *v, *a;
     const char            *type;
     slora_model_config_t  *c;
@@ -551,24 +563,18 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
         goto done;
     }
 
-    if (slora_model_check_config(c, file, err) != SLORA_OK) {
+    /* a head size of its own (MistralForCausalLM's head_dim) */
+    v = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
+    c->head_dim = 0;
+    if (v != NULL && !cJSON_IsNull(v)
+        && slora_json_int(root, file, "head_dim", 1, 0, &c->head_dim, err)
+           != SLORA_OK)
+    {
         goto done;
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(root, "head_dim");
-    if (v != NULL && !cJSON_IsNull(v)) {
-        if (slora_json_int(root, file, "head_dim", 1, 0, &head_dim, err)
-            != SLORA_OK)
-        {
-            goto done;
-        }
-
-        if (head_dim != c->head_dim) {
-            slora_err_set(err, SLORA_ERROR, "%s: head_dim %d is not "
-                          "hidden_size / num_attention_heads = %d", file,
-                          (int) head_dim, (int) c->head_dim);
-            goto done;
-        }
+    if (slora_model_check_config(c, file, err) != SLORA_OK) {
+        goto done;
     }
 
     rc = SLORA_OK;
@@ -669,14 +675,25 @@ slora_model_check_config(slora_model_config_t *c, const char *file,
                              (int) c->n_kv_heads, (int) c->max_ctx);
     }
 
-    if (c->hidden % c->n_heads != 0 || c->n_heads % c->n_kv_heads != 0
-        || (c->hidden / c->n_heads) % 2 != 0)
+    if (c->n_heads % c->n_kv_heads != 0
+        || (c->head_dim == 0
+            && (c->hidden % c->n_heads != 0
+                || (c->hidden / c->n_heads) % 2 != 0))
+        || c->head_dim % 2 != 0 || c->head_dim < 0
+        || c->head_dim > SLORA_MODEL_MAX_HEAD_DIM)
     {
         return slora_err_set(err, SLORA_ERROR, "%s: hidden %d, heads %d, kv "
-                             "heads %d: heads must divide hidden into an "
-                             "even head size, kv heads must divide heads",
-                             file, (int) c->hidden, (int) c->n_heads,
-                             (int) c->n_kv_heads);
+                             "heads %d, head size %d%s: kv heads must divide "
+                             "heads, and the head size be even and at most "
+                             "%d", file, (int) c->hidden, (int) c->n_heads,
+                             (int) c->n_kv_heads,
+                             (int) (c->head_dim != 0
+                                    ? c->head_dim : c->hidden / c->n_heads),
+                             c->head_dim != 0 ? ""
+                             : c->hidden % c->n_heads != 0
+                               ? " (hidden / heads, which do not divide)"
+                               : " (hidden / heads)",
+                             SLORA_MODEL_MAX_HEAD_DIM);
     }
 
     if (!(c->norm_eps > 0 && c->norm_eps < 1)
@@ -687,7 +704,9 @@ slora_model_check_config(slora_model_config_t *c, const char *file,
                              (double) c->norm_eps, (double) c->rope_theta);
     }
 
-    c->head_dim = c->hidden / c->n_heads;
+    if (c->head_dim == 0) {
+        c->head_dim = c->hidden / c->n_heads;
+    }
 
     return SLORA_OK;
 }

@@ -49,7 +49,9 @@ typedef struct {
     int32_t       hidden;           /* dim */
     int32_t       n_heads;
     int32_t       n_kv_heads;
-    int32_t       head_dim;         /* hidden / n_heads */
+    int32_t       head_dim;         /* the model's (GGUF key_length,
+                                       HF head_dim), else hidden /
+                                       n_heads */
     int32_t       ffn;              /* intermediate size */
     int32_t       vocab;
     int32_t       max_ctx;          /* context length from metadata */

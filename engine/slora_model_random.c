@@ -2,7 +2,9 @@
  * slora_model_random.c: models with random weights named by a spec
  * instead of a file, for benchmarks of shapes nobody should have to
  * download: "random:llama-7b", "random:llama-13b", "random:llama-70b",
- * "random:smollm2-135m", each optionally followed by overrides,
+ * "random:smollm2-135m", "random:mistral-nemo-12b" (a head size of
+ * its own: 32 heads of 128 over a hidden size of 5120), each optionally
+ * followed by overrides,
  * "random:llama-7b,layers=4,vocab=49152,seed=7".
  *
  * The one idea: every weight is a pure function of (seed, tensor,
@@ -32,7 +34,7 @@
 
 typedef struct {
     const char   *name;
-    int32_t       layers, hidden, heads, kv_heads, ffn, vocab;
+    int32_t       layers, hidden, heads, kv_heads, head_dim, ffn, vocab;
 } slora_random_shape_t;
 
 
@@ -55,11 +57,12 @@ typedef struct {
 
 
 static const slora_random_shape_t  slora_random_shapes[] = {
-    { "llama-7b",     32, 4096, 32, 32, 11008, 32000 },
-    { "llama-13b",    40, 5120, 40, 40, 13824, 32000 },
-    { "llama-70b",    80, 8192, 64,  8, 28672, 32000 },
-    { "smollm2-135m", 30,  576,  9,  3,  1536, 49152 },
-    { NULL, 0, 0, 0, 0, 0, 0 }
+    { "llama-7b",          32, 4096, 32, 32,   0, 11008,  32000 },
+    { "llama-13b",         40, 5120, 40, 40,   0, 13824,  32000 },
+    { "llama-70b",         80, 8192, 64,  8,   0, 28672,  32000 },
+    { "smollm2-135m",      30,  576,  9,  3,   0,  1536,  49152 },
+    { "mistral-nemo-12b",  40, 5120, 32,  8, 128, 14336, 131072 },
+    { NULL, 0, 0, 0, 0, 0, 0, 0 }
 };
 
 
@@ -303,8 +306,8 @@ slora_random_parse(const char *spec, slora_model_config_t *c, uint64_t *seed,
 
     if (s->name == NULL) {
         return slora_err_set(err, SLORA_ERROR, "%s: unknown shape: not "
-                             "llama-7b, llama-13b, llama-70b or "
-                             "smollm2-135m", spec);
+                             "llama-7b, llama-13b, llama-70b, "
+                             "smollm2-135m or mistral-nemo-12b", spec);
     }
 
     memset(c, 0, sizeof(*c));
@@ -314,6 +317,7 @@ slora_random_parse(const char *spec, slora_model_config_t *c, uint64_t *seed,
     c->hidden = s->hidden;
     c->n_heads = s->heads;
     c->n_kv_heads = s->kv_heads;
+    c->head_dim = s->head_dim;
     c->ffn = s->ffn;
     c->vocab = s->vocab;
     c->max_ctx = 4096;
@@ -354,6 +358,8 @@ slora_random_parse(const char *spec, slora_model_config_t *c, uint64_t *seed,
             c->n_heads = (int32_t) val;
         } else if (strcmp(key, "kv_heads") == 0) {
             c->n_kv_heads = (int32_t) val;
+        } else if (strcmp(key, "head_dim") == 0) {
+            c->head_dim = (int32_t) val;
         } else if (strcmp(key, "ffn") == 0) {
             c->ffn = (int32_t) val;
         } else if (strcmp(key, "vocab") == 0) {
@@ -364,20 +370,27 @@ slora_random_parse(const char *spec, slora_model_config_t *c, uint64_t *seed,
             *seed = (uint64_t) val;
         } else {
             return slora_err_set(err, SLORA_ERROR, "%s: unknown key \"%s\" "
-                                 "(layers, hidden, heads, kv_heads, ffn, "
-                                 "vocab, ctx, seed)", spec, key);
+                                 "(layers, hidden, heads, kv_heads, "
+                                 "head_dim, ffn, vocab, ctx, seed)", spec,
+                                 key);
         }
     }
 
-    if (c->hidden % c->n_heads != 0 || c->n_heads % c->n_kv_heads != 0
-        || (c->hidden / c->n_heads) % 2 != 0)
+    if (c->n_heads % c->n_kv_heads != 0 || c->head_dim % 2 != 0
+        || c->head_dim > 512
+        || (c->head_dim == 0
+            && (c->hidden % c->n_heads != 0
+                || (c->hidden / c->n_heads) % 2 != 0)))
     {
         return slora_err_set(err, SLORA_ERROR, "%s: hidden %d, heads %d, "
-                             "kv_heads %d do not fit together", spec,
-                             c->hidden, c->n_heads, c->n_kv_heads);
+                             "kv_heads %d, head_dim %d do not fit together",
+                             spec, c->hidden, c->n_heads, c->n_kv_heads,
+                             c->head_dim);
     }
 
-    c->head_dim = c->hidden / c->n_heads;
+    if (c->head_dim == 0) {
+        c->head_dim = c->hidden / c->n_heads;
+    }
 
     return SLORA_OK;
 }

@@ -1,7 +1,9 @@
 /*
  * test_forward.c: the CPU backend's paged, batched forward pass against a
  * plain reference written here (dense KV arrays, one token at a time,
- * double accumulators) on tiny random models built in memory.
+ * double accumulators) on tiny random models built in memory, whose
+ * heads are wider than hidden / heads (4 of 24 over 64: q and the
+ * attention 96 wide).
  *
  *   (a) three sequences over shuffled, non-contiguous pages: prefill in
  *       one chunk then decode, and prefill in uneven chunks that mix
@@ -33,11 +35,13 @@
 #define HIDDEN       64
 #define N_HEADS      4
 #define N_KV         2
-#define HEAD_DIM     16
+#define HEAD_DIM     24             /* not HIDDEN / N_HEADS: a head size
+                                       of its own, as Mistral NeMo's */
+#define Q_DIM        (N_HEADS * HEAD_DIM)
 #define KV_DIM       (N_KV * HEAD_DIM)
 #define FFN          96
 #define VOCAB        97
-#define PAGE_ELEMS   192            /* 3 tokens of K+V; 3, 6, 2 LoRA rows */
+#define PAGE_ELEMS   192            /* 2 tokens of K+V; 3, 4, 2 LoRA rows */
 #define TPP          (PAGE_ELEMS / (2 * KV_DIM))
 #define N_PAGES      640
 #define MAX_CTX      64
@@ -107,8 +111,9 @@ tiny_model(slora_rope_e rope, int bias)
     m = calloc(1, sizeof(slora_model_t));
     m->w.layers = calloc(N_LAYERS, sizeof(slora_layer_weights_t));
     m->mem_size = (2 * VOCAB * HIDDEN + HIDDEN
-                   + N_LAYERS * (4 * HIDDEN * HIDDEN + 3 * HIDDEN * FFN
-                                 + 4 * HIDDEN))
+                   + N_LAYERS * (2 * Q_DIM * HIDDEN
+                                 + 2 * KV_DIM * HIDDEN + 3 * HIDDEN * FFN
+                                 + 2 * HIDDEN + Q_DIM + 2 * KV_DIM))
                   * sizeof(float);
     m->mem = malloc(m->mem_size);
 
@@ -144,14 +149,14 @@ tiny_model(slora_rope_e rope, int bias)
 
         L->attn_norm = bump(m, &used, HIDDEN);
         fill(L->attn_norm, HIDDEN, 1, 0.2f);
-        L->wq = bump(m, &used, HIDDEN * HIDDEN);
-        fill(L->wq, HIDDEN * HIDDEN, 0, 2 * aw);
+        L->wq = bump(m, &used, Q_DIM * HIDDEN);
+        fill(L->wq, Q_DIM * HIDDEN, 0, 2 * aw);
         L->wk = bump(m, &used, KV_DIM * HIDDEN);
         fill(L->wk, KV_DIM * HIDDEN, 0, 2 * aw);
         L->wv = bump(m, &used, KV_DIM * HIDDEN);
         fill(L->wv, KV_DIM * HIDDEN, 0, aw);
-        L->wo = bump(m, &used, HIDDEN * HIDDEN);
-        fill(L->wo, HIDDEN * HIDDEN, 0, aw);
+        L->wo = bump(m, &used, HIDDEN * Q_DIM);
+        fill(L->wo, HIDDEN * Q_DIM, 0, aw);
         L->ffn_norm = bump(m, &used, HIDDEN);
         fill(L->ffn_norm, HIDDEN, 1, 0.2f);
         L->w_gate = bump(m, &used, FFN * HIDDEN);
@@ -162,8 +167,8 @@ tiny_model(slora_rope_e rope, int bias)
         fill(L->w_down, HIDDEN * FFN, 0, af);
 
         if (bias) {
-            L->bq = bump(m, &used, HIDDEN);
-            fill(L->bq, HIDDEN, 0, 0.5f);
+            L->bq = bump(m, &used, Q_DIM);
+            fill(L->bq, Q_DIM, 0, 0.5f);
             L->bk = bump(m, &used, KV_DIM);
             fill(L->bk, KV_DIM, 0, 0.5f);
             L->bv = bump(m, &used, KV_DIM);
@@ -301,8 +306,8 @@ ref_token(const slora_model_t *m, ref_cache_t *rc, int32_t tok, int pos,
     float *logits)
 {
     const slora_layer_weights_t  *L;
-    double   x[HIDDEN], h[HIDDEN], q[HIDDEN], k[KV_DIM], v[KV_DIM];
-    double   att[HIDDEN], o[HIDDEN], g[FFN], u[FFN], sc[MAX_CTX];
+    double   x[HIDDEN], h[HIDDEN], q[Q_DIM], k[KV_DIM], v[KV_DIM];
+    double   att[Q_DIM], o[HIDDEN], g[FFN], u[FFN], sc[MAX_CTX];
     double   lg[VOCAB], mx, sum, acc;
     int      l, i, t, hh, kh, j;
     float    eps = m->cfg.norm_eps;
@@ -315,7 +320,7 @@ ref_token(const slora_model_t *m, ref_cache_t *rc, int32_t tok, int pos,
         L = &m->w.layers[l];
 
         ref_rmsnorm(h, x, L->attn_norm, HIDDEN, eps);
-        ref_matvec(q, h, L->wq, L->bq, HIDDEN, HIDDEN);
+        ref_matvec(q, h, L->wq, L->bq, Q_DIM, HIDDEN);
         ref_matvec(k, h, L->wk, L->bk, KV_DIM, HIDDEN);
         ref_matvec(v, h, L->wv, L->bv, KV_DIM, HIDDEN);
         ref_rope(q, N_HEADS, pos, m->cfg.rope, m->cfg.rope_theta);
@@ -349,7 +354,7 @@ ref_token(const slora_model_t *m, ref_cache_t *rc, int32_t tok, int pos,
             }
         }
 
-        ref_matvec(o, att, L->wo, NULL, HIDDEN, HIDDEN);
+        ref_matvec(o, att, L->wo, NULL, HIDDEN, Q_DIM);
         for (i = 0; i < HIDDEN; i++) {
             x[i] += o[i];
         }
@@ -694,7 +699,7 @@ typedef struct {
 static int32_t
 proj_in(int p)
 {
-    return p == SLORA_PROJ_DOWN ? FFN : HIDDEN;
+    return p == SLORA_PROJ_DOWN ? FFN : p == SLORA_PROJ_O ? Q_DIM : HIDDEN;
 }
 
 
@@ -708,6 +713,8 @@ proj_out(int p)
     case SLORA_PROJ_GATE:
     case SLORA_PROJ_UP:
         return FFN;
+    case SLORA_PROJ_Q:
+        return Q_DIM;
     default:
         return HIDDEN;
     }

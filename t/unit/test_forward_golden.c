@@ -16,12 +16,18 @@
  * is a near-tie: at that step our token is llama.cpp's second choice and
  * its top two logits are within NEAR_TIE of each other.
  *
+ * head_dim.json is llama.cpp on a tiny model with a head size of its own
+ * (4 heads of 32 over a hidden size of 64, as Mistral NeMo has 32 of 128
+ * over 5120) that our mkmodel writes: the test writes it again, checks
+ * its bytes, and holds the forward pass to the same two checks.
+ *
  * The one idea: no pool, no engine: the test lays out a tiny arena of KV
  * pages itself, so a mismatch points at the model loader or the backend.
  */
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <math.h>
 #include <cjson/cJSON.h>
@@ -32,6 +38,8 @@
 #include "slora_model.h"
 #include "slora_batch.h"
 #include "slora_backend.h"
+#include "slora_adapter.h"
+#include "slora_mkmodel.h"
 
 
 #define GOLDEN_DIR   "t/golden/forward/"
@@ -46,6 +54,9 @@ static int run_case(slora_backend_t *be, const slora_model_t *m,
     const int64_t *loff, int64_t page_elems, const cJSON *cs, int n_predict,
     int32_t *got);
 static void check_q4_1(const cJSON *cs, const int32_t *got, int n_predict);
+static void run_model(const char *path, const cJSON *cases, int n_predict,
+    const cJSON *q4);
+static void run_head_dim(void);
 
 
 static int
@@ -260,34 +271,22 @@ check_q4_1(const cJSON *cs, const int32_t *got, int n_predict)
 }
 
 
-int
-main(void)
+/*
+ * The model at path on the CPU backend, against llama.cpp's cases; where
+ * q4 is given, each case's greedy run against its Q4_1 twin too.
+ */
+static void
+run_model(const char *path, const cJSON *cases, int n_predict,
+    const cJSON *q4)
 {
     slora_model_t     *m;
     slora_backend_t   *be;
     slora_err_t        err;
-    cJSON             *root, *q4, *cases, *cs, *model, *np, *qs, *q;
-    cJSON             *name;
+    const cJSON       *cs, *q, *name;
     int64_t           *loff, page_elems, n_pages;
     int32_t            l, kv_dim, got[N_PREDICT];
-    int                n_predict;
 
-    root = load_json(GOLDEN_DIR "f32.json");
-    q4 = load_json(GOLDEN_DIR "q4_1.json");
-
-    model = cJSON_GetObjectItem(root, "source_model");
-    cases = cJSON_GetObjectItem(root, "cases");
-    np = cJSON_GetObjectItem(root, "n_predict");
-
-    if (!cJSON_IsString(model) || !cJSON_IsArray(cases)
-        || !cJSON_IsNumber(np))
-    {
-        BAIL_OUT(GOLDEN_DIR "f32.json: no source_model, cases or n_predict");
-    }
-
-    n_predict = np->valueint;
-
-    m = slora_model_load(model->valuestring, &err);
+    m = slora_model_load(path, &err);
     if (m == NULL) {
         BAIL_OUT("%s (run tools/fetch-model)", err.msg);
     }
@@ -313,16 +312,16 @@ main(void)
         BAIL_OUT("%s", err.msg);
     }
 
-    qs = cJSON_GetObjectItem(q4, "cases");
-
     cJSON_ArrayForEach(cs, cases) {
-        if (run_case(be, m, loff, page_elems, cs, n_predict, got) != 0) {
+        if (run_case(be, m, loff, page_elems, cs, n_predict, got) != 0
+            || q4 == NULL)
+        {
             continue;
         }
 
         name = cJSON_GetObjectItem(cs, "name");
 
-        cJSON_ArrayForEach(q, qs) {
+        cJSON_ArrayForEach(q, q4) {
             if (cJSON_IsString(name)
                 && strcmp(cJSON_GetObjectItem(q, "name")->valuestring,
                           name->valuestring) == 0)
@@ -335,6 +334,91 @@ main(void)
     be->free(be);
     free(loff);
     slora_model_free(m);
+}
+
+
+/*
+ * head_dim.json: a tiny model with a head size of its own (4 heads of 32
+ * over a hidden size of 64), written again here by slora_mkmodel from the
+ * golden's "mkmodel" fields; its bytes must be the ones llama.cpp ran.
+ */
+static void
+run_head_dim(void)
+{
+    char                   path[64], hex[SLORA_SHA256_HEX];
+    cJSON                 *root, *mk, *sha, *cases, *np;
+    slora_err_t            err;
+    slora_mkmodel_conf_t   conf;
+
+    root = load_json(GOLDEN_DIR "head_dim.json");
+    mk = cJSON_GetObjectItem(root, "mkmodel");
+    sha = cJSON_GetObjectItem(root, "model_sha256");
+    cases = cJSON_GetObjectItem(root, "cases");
+    np = cJSON_GetObjectItem(root, "n_predict");
+
+    if (!cJSON_IsObject(mk) || !cJSON_IsString(sha) || !cJSON_IsArray(cases)
+        || !cJSON_IsNumber(np))
+    {
+        BAIL_OUT(GOLDEN_DIR "head_dim.json: no mkmodel, model_sha256, cases "
+                 "or n_predict");
+    }
+
+    slora_mkmodel_defaults(&conf);
+    conf.n_layers = cJSON_GetObjectItem(mk, "layers")->valueint;
+    conf.hidden = cJSON_GetObjectItem(mk, "hidden")->valueint;
+    conf.n_heads = cJSON_GetObjectItem(mk, "heads")->valueint;
+    conf.n_kv_heads = cJSON_GetObjectItem(mk, "kv_heads")->valueint;
+    conf.head_dim = cJSON_GetObjectItem(mk, "head_dim")->valueint;
+    conf.ffn = cJSON_GetObjectItem(mk, "ffn")->valueint;
+    conf.max_ctx = cJSON_GetObjectItem(mk, "ctx")->valueint;
+    conf.seed = (uint64_t) cJSON_GetObjectItem(mk, "seed")->valueint;
+    conf.tokenizer = cJSON_GetObjectItem(mk, "tokenizer")->valuestring;
+    conf.vocab = 0;
+
+    snprintf(path, sizeof(path), "/tmp/slora-test-head-dim-%d.gguf",
+             (int) getpid());
+
+    if (slora_mkmodel(&conf, path, &err) != SLORA_OK
+        || slora_sha256_file(path, hex, &err) != SLORA_OK)
+    {
+        BAIL_OUT("head_dim: %s", err.msg);
+    }
+
+    if (!ok(strcmp(hex, sha->valuestring) == 0, "head_dim: mkmodel writes "
+            "the model llama.cpp ran, byte for byte"))
+    {
+        diag("sha256 %s, the golden's %s", hex, sha->valuestring);
+    } else {
+        run_model(path, cases, np->valueint, NULL);
+    }
+
+    unlink(path);
+    cJSON_Delete(root);
+}
+
+
+int
+main(void)
+{
+    cJSON             *root, *q4, *cases, *model, *np;
+
+    root = load_json(GOLDEN_DIR "f32.json");
+    q4 = load_json(GOLDEN_DIR "q4_1.json");
+
+    model = cJSON_GetObjectItem(root, "source_model");
+    cases = cJSON_GetObjectItem(root, "cases");
+    np = cJSON_GetObjectItem(root, "n_predict");
+
+    if (!cJSON_IsString(model) || !cJSON_IsArray(cases)
+        || !cJSON_IsNumber(np))
+    {
+        BAIL_OUT(GOLDEN_DIR "f32.json: no source_model, cases or n_predict");
+    }
+
+    run_model(model->valuestring, cases, np->valueint,
+              cJSON_GetObjectItem(q4, "cases"));
+    run_head_dim();
+
     cJSON_Delete(root);
     cJSON_Delete(q4);
 

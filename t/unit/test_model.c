@@ -223,6 +223,33 @@ test_formats_agree(void)
     slora_model_free(g);
     slora_model_free(s);
 
+    /* a head size of its own (Mistral NeMo: 32 heads of 128, hidden
+     * 5120), wider and narrower than hidden / heads */
+    slora_mkmodel_defaults(&c);
+    c.seed = 9;
+    c.head_dim = 32;
+    g = make_and_load(&c, "wide-heads.gguf");
+    c.gguf = 0;
+    s = make_and_load(&c, "wide-heads-hf");
+    ok(g->cfg.head_dim == 32 && s->cfg.head_dim == 32 && g->cfg.hidden == 64
+       && g->cfg.n_heads == 4, "head_dim 32 over hidden 64 and 4 heads, in "
+       "both formats (GGUF key_length, HF head_dim)");
+    is_int(slora_proj_out_dim(&g->cfg, SLORA_PROJ_Q), 128, "q_proj out 128");
+    is_int(slora_proj_in_dim(&g->cfg, SLORA_PROJ_O), 128, "o_proj in 128");
+    is_int(slora_proj_out_dim(&g->cfg, SLORA_PROJ_K), 64, "k_proj out 64");
+    compare_models("llama head_dim 32", g, s);
+    slora_model_free(g);
+    slora_model_free(s);
+
+    slora_mkmodel_defaults(&c);
+    c.seed = 10;
+    c.head_dim = 8;
+    c.gguf = 0;
+    s = make_and_load(&c, "narrow-heads-hf");
+    ok(s->cfg.head_dim == 8 && slora_proj_out_dim(&s->cfg, SLORA_PROJ_Q)
+       == 32, "head_dim 8: q_proj out 32 over hidden 64");
+    slora_model_free(s);
+
     slora_mkmodel_defaults(&c);
     c.seed = 7;
     c.qwen2 = 1;
@@ -423,6 +450,32 @@ test_refusals(void)
           "\"num_attention_heads\":3,\"vocab_size\":256}", f);
     fclose(f);
     ok(load_fails(dst, "heads", &err), "heads not dividing hidden refused");
+
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":4,\"head_dim\":15,\"vocab_size\":256}",
+          f);
+    fclose(f);
+    ok(load_fails(dst, "head size 15", &err), "an odd head_dim refused");
+
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+          "\"head_dim\":32,\"vocab_size\":256,"
+          "\"tie_word_embeddings\":true}", f);
+    fclose(f);
+    ok(load_fails(dst, "'model.layers.0.self_attn.q_proj.weight': shape "
+                  "[64, 64] (2 dims), expected [128, 64]", &err),
+       "head_dim 32 against weights of 16: q_proj's shape refused");
+
+    slora_mkmodel_defaults(&c);
+    snprintf(dst, sizeof(dst), "%s/odd.gguf", tmpdir);
+    c.head_dim = 7;
+    ok(slora_mkmodel(&c, dst, &err) == SLORA_ERROR
+       && strstr(err.msg, "head size 7") != NULL,
+       "mkmodel refuses an odd head size: %s", err.msg);
 }
 
 

@@ -202,6 +202,14 @@ if [ "$MODE" = heads ]; then
     step "conform nemo-2layer adapters tp2" env SLORA_TP_SHARE_GPUS=1 \
         $S conform --model $NEMO,layers=2 --device cuda --tp 2 \
         --threads 16 --adapters /tmp/adn --requests 5 --gen 16
+    # Llama 3.1's RoPE scaling (rope_freqs): the GPU's angle table with
+    # the divisors against the CPU's turns, prompts of 300 positions
+    # past an original context of 256, heads of 128 over a hidden 256
+    $S mkmodel --out /tmp/r3.gguf --layers 2 --hidden 256 --heads 4 \
+        --kv-heads 2 --head-dim 128 --ffn 512 --vocab 4096 --ctx 2048 \
+        --rope-llama3 256 --seed 5 > /dev/null
+    step "conform rope-llama3" $S conform --model /tmp/r3.gguf \
+        --device cuda --threads 16 --requests 5 --gen 32 --prompt-len 300
     $S mkadapter --model $NEMO --out /tmp/adn32 --count 32 --rank 16 \
         --targets q,k,v,o > /dev/null
     step "bench nemo-12b" $S bench --model $NEMO --device cuda \

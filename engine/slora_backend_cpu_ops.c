@@ -491,6 +491,7 @@ slora_cpu_rope_share(void *ctx, int ith, int nth)
     if (slora_rope(op->q, op->c->q_dim, op->k, op->c->kv_dim, op->c->pos.p,
                    op->st->batch->n_tokens, cfg->n_heads, cfg->n_kv_heads,
                    cfg->head_dim, cfg->rope_theta,
+                   op->c->model->w.rope_freqs,
                    cfg->rope == SLORA_ROPE_NEOX ? SLORA_ROPE_LAYOUT_NEOX
                                                 : SLORA_ROPE_LAYOUT_NORM,
                    ith, nth)

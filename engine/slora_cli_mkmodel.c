@@ -34,6 +34,9 @@ static const char  slora_mkmodel_usage[] =
     "  --kv-heads N          key/value heads (2)\n"
     "  --head-dim N          head size of its own, as Mistral NeMo's\n"
     "                        (default hidden / heads)\n"
+    "  --rope-llama3 N       Llama 3.1's RoPE scaling (factor 8, low 1,\n"
+    "                        high 4) from an original context of N\n"
+    "                        (Llama 3.1's: 8192)\n"
     "  --ffn N               feed-forward size (128)\n"
     "  --vocab N             vocabulary size (256; the tokenizer's with\n"
     "                        --tokenizer)\n"
@@ -242,6 +245,10 @@ slora_mkmodel_field(slora_mkmodel_conf_t *c, const char *opt)
 
     if (strcmp(opt, "--head-dim") == 0) {
         return &c->head_dim;
+    }
+
+    if (strcmp(opt, "--rope-llama3") == 0) {
+        return &c->rope_llama3;
     }
 
     if (strcmp(opt, "--ffn") == 0) {

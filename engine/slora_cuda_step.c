@@ -167,7 +167,10 @@ slora_cuda_rope_grow(slora_cuda_t *c, int32_t n_pos, slora_err_t *err)
                              "memory");
     }
 
-    if (slora_rope_table(table, n_pos, hd, c->cfg.rope_theta) != 0) {
+    if (slora_rope_table(table, n_pos, hd, c->cfg.rope_theta,
+                         c->model->w.rope_freqs)
+        != 0)
+    {
         free(table);
         return slora_err_set(err, SLORA_ERROR, "cuda backend: RoPE table "
                              "refused");

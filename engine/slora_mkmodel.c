@@ -23,6 +23,7 @@
 #include "slora_model.h"
 #include "slora_gguf.h"
 #include "slora_safetensors.h"
+#include "slora_rope.h"
 
 
 #define SLORA_MK_STD  0.02
@@ -61,6 +62,7 @@ static int slora_mk_tensor(slora_mk_t *mk, const char *hf, const char *gg,
     int32_t layer, slora_mk_kind_e kind, int64_t rows, int64_t cols,
     slora_err_t *err);
 static int slora_mk_gguf_meta(slora_mk_t *mk, slora_err_t *err);
+static int slora_mk_rope_scaling(cJSON *root, int32_t old_ctx);
 static int slora_mk_config_json(const slora_mkmodel_conf_t *c,
     const char *dir, slora_err_t *err);
 static int slora_mk_check(slora_mkmodel_conf_t *c, slora_gguf_t **tok,
@@ -93,7 +95,7 @@ slora_mkmodel(const slora_mkmodel_conf_t *conf, const char *out,
     char                   path[1280];
     size_t                 max, len;
     int32_t                l, q, kv, h, f;
-    int64_t                i;
+    int64_t                i, dims[1];
     const char            *key;
     slora_mk_t             mk;
     slora_gguf_t          *tok;
@@ -171,6 +173,22 @@ slora_mkmodel(const slora_mkmodel_conf_t *conf, const char *out,
                                  c.chat_template, err) != SLORA_OK)
     {
         goto done;
+    }
+
+    /* Llama 3.1's frequency divisors, first, as convert_hf_to_gguf.py's
+     * generate_extra_tensors() puts them */
+    if (c.rope_llama3 && c.gguf) {
+        dims[0] = mk.head_dim / 2;
+
+        if (slora_rope_llama3_factors(mk.buf, mk.head_dim, 10000.0f, 8.0f,
+                                      1.0f, 4.0f, (float) c.rope_llama3)
+            != 0
+            || slora_gguf_writer_tensor(mk.gw, "rope_freqs.weight",
+                                        SLORA_DT_F32, 1, dims, mk.buf, err)
+               != SLORA_OK)
+        {
+            goto done;
+        }
     }
 
     if (slora_mk_tensor(&mk, "model.embed_tokens.weight", "token_embd.weight",
@@ -415,6 +433,24 @@ slora_mk_gguf_meta(slora_mk_t *mk, slora_err_t *err)
 }
 
 
+/* Llama 3.1's config.json rope_scaling, from old_ctx positions. */
+static int
+slora_mk_rope_scaling(cJSON *root, int32_t old_ctx)
+{
+    cJSON  *r;
+
+    r = cJSON_AddObjectToObject(root, "rope_scaling");
+
+    return r != NULL
+           && cJSON_AddStringToObject(r, "rope_type", "llama3") != NULL
+           && cJSON_AddNumberToObject(r, "factor", 8.0) != NULL
+           && cJSON_AddNumberToObject(r, "low_freq_factor", 1.0) != NULL
+           && cJSON_AddNumberToObject(r, "high_freq_factor", 4.0) != NULL
+           && cJSON_AddNumberToObject(r, "original_max_position_embeddings",
+                                      old_ctx) != NULL;
+}
+
+
 static int
 slora_mk_config_json(const slora_mkmodel_conf_t *c, const char *dir,
     slora_err_t *err)
@@ -448,6 +484,8 @@ slora_mk_config_json(const slora_mkmodel_conf_t *c, const char *dir,
                                     c->max_ctx) != NULL
          && cJSON_AddNumberToObject(root, "rms_norm_eps", 1e-5) != NULL
          && cJSON_AddNumberToObject(root, "rope_theta", 10000.0) != NULL
+         && (c->rope_llama3 == 0 || slora_mk_rope_scaling(root,
+                                                           c->rope_llama3))
          && cJSON_AddBoolToObject(root, "tie_word_embeddings", c->tied)
             != NULL
          && cJSON_AddStringToObject(root, "hidden_act", "silu") != NULL

@@ -30,6 +30,11 @@ typedef struct {
     int32_t        max_ctx;
     int            qwen2;           /* arch qwen2 (q/k/v biases), else llama */
     int            tied;
+    int32_t        rope_llama3;     /* 0, or Llama 3.1's RoPE scaling
+                                       (factor 8, low 1, high 4) from this
+                                       original context (Llama 3.1's
+                                       8192): GGUF rope_freqs.weight,
+                                       config.json rope_scaling */
     slora_dtype_e  dtype;           /* SLORA_DT_F32 or SLORA_DT_F16 */
     const char    *tokenizer;       /* GGUF to copy tokenizer.* from, or NULL */
     const char    *chat_template;   /* a Jinja chat template's text for

@@ -21,6 +21,7 @@
 #include "slora_model.h"
 #include "slora_gguf.h"
 #include "slora_safetensors.h"
+#include "slora_rope.h"
 
 
 #define SLORA_MODEL_MAX_LAYERS   1024
@@ -125,6 +126,10 @@ static int slora_json_num(const cJSON *root, const char *file,
 static void slora_model_name(slora_model_config_t *c, const char *s);
 static int slora_model_check_config(slora_model_config_t *c,
     const char *file, slora_err_t *err);
+static int slora_model_rope_freqs(slora_model_t *m, const slora_tensor_t *t,
+    const char *file, slora_err_t *err);
+static int slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
+    const char *file, slora_err_t *err);
 static const slora_tensor_t *slora_model_find(const slora_model_src_t *src,
     slora_wkind_e k, int32_t layer, char *name, size_t size);
 static int slora_model_shape(const slora_model_config_t *c, slora_wkind_e k,
@@ -220,6 +225,7 @@ slora_model_free(slora_model_t *m)
 
     slora_gguf_close(m->gguf);
     free(m->w.layers);
+    free(m->w.rope_freqs);
     free(m->mem);
     free(m);
 }
@@ -316,12 +322,11 @@ slora_model_load_gguf(slora_model_t *m, slora_model_src_t *src,
 
     snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
     rc = slora_gguf_get_cstr(g, key, type, sizeof(type), err);
-    if (rc == SLORA_ERROR
-        || (rc == SLORA_OK && strcmp(type, "none") != 0)
-        || slora_gguf_find_tensor(g, "rope_freqs.weight") != NULL)
+    if (rc == SLORA_ERROR || (rc == SLORA_OK && strcmp(type, "none") != 0))
     {
-        return slora_err_set(err, SLORA_ERROR, "%s: RoPE scaling is not "
-                             "supported", file);
+        return slora_err_set(err, SLORA_ERROR, "%s: RoPE scaling \"%s\" is "
+                             "not supported (Llama 3.1's rope_freqs is)",
+                             file, rc == SLORA_OK ? type : "?");
     }
 
     t = slora_gguf_find_tensor(g, "token_embd.weight");
@@ -368,6 +373,11 @@ slora_model_load_gguf(slora_model_t *m, slora_model_src_t *src,
     }
 
     if (slora_model_check_config(c, file, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    t = slora_gguf_find_tensor(g, "rope_freqs.weight");
+    if (t != NULL && slora_model_rope_freqs(m, t, file, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -464,7 +474,7 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
     size_t len, slora_err_t *err)
 {
     int                    rc;
-    cJSON                 *root, *v, *a;
+    cJSON                 *root, *v, *a, *scaling;
     const char            *type;
     slora_model_config_t  *c;
 
@@ -548,11 +558,9 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
         goto done;
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (v != NULL && !cJSON_IsNull(v)) {
-        slora_err_set(err, SLORA_ERROR, "%s: rope_scaling is not supported",
-                      file);
-        goto done;
+    scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (cJSON_IsNull(scaling)) {
+        scaling = NULL;
     }
 
     v = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
@@ -573,7 +581,10 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
         goto done;
     }
 
-    if (slora_model_check_config(c, file, err) != SLORA_OK) {
+    if (slora_model_check_config(c, file, err) != SLORA_OK
+        || (scaling != NULL
+            && slora_model_rope_scaling(m, scaling, file, err) != SLORA_OK))
+    {
         goto done;
     }
 
@@ -583,6 +594,101 @@ done:
 
     cJSON_Delete(root);
     return rc;
+}
+
+
+/* GGUF's rope_freqs.weight: [head_dim / 2] divisors, each finite and
+ * positive. */
+static int
+slora_model_rope_freqs(slora_model_t *m, const slora_tensor_t *t,
+    const char *file, slora_err_t *err)
+{
+    int32_t  i, half;
+
+    half = m->cfg.head_dim / 2;
+
+    if (t->n_dims != 1 || t->dims[0] != half) {
+        return slora_err_set(err, SLORA_ERROR, "%s: tensor "
+                             "'rope_freqs.weight' is not [%d] (head size "
+                             "%d)", file, (int) half, (int) m->cfg.head_dim);
+    }
+
+    m->w.rope_freqs = malloc((size_t) half * sizeof(float));
+    if (m->w.rope_freqs == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: out of memory", file);
+    }
+
+    if (slora_tensor_to_f32(t, m->w.rope_freqs, err) != SLORA_OK) {
+        return slora_err_prefix(err, "%s: rope_freqs.weight", file);
+    }
+
+    for (i = 0; i < half; i++) {
+        if (!(m->w.rope_freqs[i] > 0.0f && m->w.rope_freqs[i] < 1e6f)) {
+            return slora_err_set(err, SLORA_ERROR, "%s: rope_freqs.weight[%d]"
+                                 " is %g: not a frequency divisor", file,
+                                 (int) i, (double) m->w.rope_freqs[i]);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* config.json's rope_scaling: Llama 3.1's ("llama3") made into the
+ * divisors its GGUF conversion writes; any other kind refused. */
+static int
+slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
+    const char *file, slora_err_t *err)
+{
+    float        factor, low, high, old_ctx;
+    const cJSON  *type;
+
+    type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+    if (type == NULL) {
+        type = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    }
+
+    if (!cJSON_IsObject(rs) || !cJSON_IsString(type)
+        || strcmp(type->valuestring, "llama3") != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: rope_scaling %s%s%s is "
+                             "not supported (\"llama3\" is)", file,
+                             cJSON_IsString(type) ? "\"" : "",
+                             cJSON_IsString(type) ? type->valuestring
+                                                  : "without a rope_type",
+                             cJSON_IsString(type) ? "\"" : "");
+    }
+
+    if (slora_json_num(rs, file, "factor", 8.0, &factor, err) != SLORA_OK
+        || slora_json_num(rs, file, "low_freq_factor", 1.0, &low, err)
+           != SLORA_OK
+        || slora_json_num(rs, file, "high_freq_factor", 4.0, &high, err)
+           != SLORA_OK
+        || slora_json_num(rs, file, "original_max_position_embeddings",
+                          8192.0, &old_ctx, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    m->w.rope_freqs = malloc((size_t) (m->cfg.head_dim / 2) * sizeof(float));
+    if (m->w.rope_freqs == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: out of memory", file);
+    }
+
+    if (slora_rope_llama3_factors(m->w.rope_freqs, m->cfg.head_dim,
+                                  m->cfg.rope_theta, factor, low, high,
+                                  old_ctx)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: rope_scaling: factor "
+                             "%g, low_freq_factor %g, high_freq_factor %g, "
+                             "original_max_position_embeddings %g out of "
+                             "range", file, (double) factor, (double) low,
+                             (double) high, (double) old_ctx);
+    }
+
+    return SLORA_OK;
 }
 
 

@@ -85,6 +85,9 @@ typedef struct {
     float                  *output;     /* [vocab, hidden]; == tok_embd
                                            if tied */
     slora_layer_weights_t  *layers;     /* [n_layers] */
+    float                  *rope_freqs; /* [head_dim / 2] divisors of the
+                                           pairs' RoPE frequencies (Llama
+                                           3.1's rope_freqs), or NULL */
 } slora_model_weights_t;
 
 

@@ -2,9 +2,11 @@
  * slora_rope.h: rotary position embedding applied in place to the q and
  * k rows of a batch of tokens, each token at its own position.
  *
- * The one idea: pair i of a head turns by pos * theta^(-2i/head_dim);
- * the angle is computed in double so that long contexts keep the same
- * rotation on every backend. Two layouts name which elements form pair
+ * The one idea: pair i of a head turns by pos * theta^(-2i/head_dim),
+ * divided by factors[i] where the model scales its frequencies (Llama
+ * 3.1's rope_freqs: 1 for the fast pairs, 8 for the slow, smoothed
+ * between); the angle is computed in double so that long contexts keep
+ * the same rotation on every backend. Two layouts name which elements form pair
  * i: NORM takes (2i, 2i+1), NEOX takes (i, i + head_dim/2).
  *
  * The CUDA twin does no trigonometry: it reads the cos and sin of each
@@ -30,18 +32,32 @@
 /* q: [n_tok] rows of ld_q elements holding [n_heads, head_dim];
  * k: [n_tok] rows of ld_k elements holding [n_kv_heads, head_dim];
  * pos: [n_tok]. k may be NULL with n_kv_heads 0. head_dim is even.
+ * factors: [head_dim / 2] divisors of the pairs' frequencies, or NULL.
  * Turns the tokens of share ith of nth (tokens [n_tok*ith/nth,
  * n_tok*(ith+1)/nth)); a single-threaded caller passes 0, 1. */
 int slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout, int ith, int nth);
+    int32_t head_dim, float theta, const float *factors, int layout,
+    int ith, int nth);
 
 
 /* The angles' table of positions [0, n_pos): table[p * head_dim + i] is
  * the cos of pair i at position p and table[p * head_dim + head_dim/2 +
  * i] its sin, (float) of the double the CPU twin computes. */
 int slora_rope_table(float *table, int32_t n_pos, int32_t head_dim,
-    float theta);
+    float theta, const float *factors);
+
+/*
+ * Llama 3.1's frequency divisors (rope_scaling "llama3"), as
+ * convert_hf_to_gguf.py writes them into rope_freqs: a pair whose
+ * wavelength 2 pi / theta^(-2i/head_dim) is shorter than old_ctx /
+ * high is left (1), one longer than old_ctx / low is slowed by factor,
+ * and one between by 1 / ((1 - s) / factor + s), s = (old_ctx /
+ * wavelength - low) / (high - low). out: [head_dim / 2]. -1 on values
+ * out of range (factor and old_ctx > 0, high > low).
+ */
+int slora_rope_llama3_factors(float *out, int32_t head_dim, float theta,
+    float factor, float low, float high, float old_ctx);
 
 /* CUDA twin (kernels/slora_rope.cu): q and k are bf16 device memory (raw
  * bits), pos a device array of positions below the table's n_pos (the

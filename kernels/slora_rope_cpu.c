@@ -16,14 +16,15 @@
 
 
 static void slora_rope_angle(int32_t p, int32_t i, int32_t head_dim,
-    float theta, float *c, float *s);
+    float theta, const float *factors, float *c, float *s);
 static void slora_rope_pair(float *x, int64_t a, int64_t b, float c, float s);
 
 
 int
 slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
     const int32_t *pos, int64_t n_tok, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, float theta, int layout, int ith, int nth)
+    int32_t head_dim, float theta, const float *factors, int layout,
+    int ith, int nth)
 {
     int64_t  t, t1;
 
@@ -50,7 +51,7 @@ slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
         float     c, s;
 
         for (i = 0; i < half; i++) {
-            slora_rope_angle(pos[t], i, head_dim, theta, &c, &s);
+            slora_rope_angle(pos[t], i, head_dim, theta, factors, &c, &s);
 
             if (layout == SLORA_ROPE_LAYOUT_NORM) {
                 a = 2 * i;
@@ -76,7 +77,8 @@ slora_rope(float *q, int64_t ld_q, float *k, int64_t ld_k,
 
 
 int
-slora_rope_table(float *table, int32_t n_pos, int32_t head_dim, float theta)
+slora_rope_table(float *table, int32_t n_pos, int32_t head_dim, float theta,
+    const float *factors)
 {
     int32_t  p, i, half;
 
@@ -90,7 +92,7 @@ slora_rope_table(float *table, int32_t n_pos, int32_t head_dim, float theta)
 
     for (p = 0; p < n_pos; p++) {
         for (i = 0; i < half; i++) {
-            slora_rope_angle(p, i, head_dim, theta,
+            slora_rope_angle(p, i, head_dim, theta, factors,
                              &table[(int64_t) p * head_dim + i],
                              &table[(int64_t) p * head_dim + half + i]);
         }
@@ -100,13 +102,50 @@ slora_rope_table(float *table, int32_t n_pos, int32_t head_dim, float theta)
 }
 
 
+int
+slora_rope_llama3_factors(float *out, int32_t head_dim, float theta,
+    float factor, float low, float high, float old_ctx)
+{
+    int32_t  i;
+    double   freq, wavelen, smooth;
+
+    if (out == NULL || head_dim <= 0 || head_dim % 2 != 0 || theta <= 0.0f
+        || !(factor > 0.0f) || !(old_ctx > 0.0f) || !(high > low)
+        || !(low > 0.0f))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < head_dim / 2; i++) {
+        freq = pow((double) theta, -2.0 * i / (double) head_dim);
+        wavelen = 2 * M_PI / freq;
+
+        if (wavelen < (double) old_ctx / high) {
+            out[i] = 1.0f;
+
+        } else if (wavelen > (double) old_ctx / low) {
+            out[i] = factor;
+
+        } else {
+            smooth = ((double) old_ctx / wavelen - low) / (high - low);
+            out[i] = (float) (1.0 / ((1.0 - smooth) / factor + smooth));
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 slora_rope_angle(int32_t p, int32_t i, int32_t head_dim, float theta,
-    float *c, float *s)
+    const float *factors, float *c, float *s)
 {
     double  ang;
 
     ang = (double) p * pow((double) theta, -2.0 * i / (double) head_dim);
+    if (factors != NULL) {
+        ang /= (double) factors[i];
+    }
     *c = (float) cos(ang);
     *s = (float) sin(ang);
 }

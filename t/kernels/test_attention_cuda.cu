@@ -221,7 +221,7 @@ test_rope_store(void)
             d_d = (float *) dup_to_dev(df, n_rows * ld_d * 4);
         }
 
-        rc = slora_rope_table(table, n_pos, hd, 10000.0f);
+        rc = slora_rope_table(table, n_pos, hd, 10000.0f, NULL);
 
         c.kv = af;
         c.page_elems = page_elems;
@@ -234,7 +234,7 @@ test_rope_store(void)
         ix.kv_indptr = kvp;
         ix.kv_indices = kvi;
         rc |= slora_rope(qf, nh * hd, kf, kv_dim, pos, n_rows, nh, nkv, hd,
-                         10000.0f, layout, 0, 1);
+                         10000.0f, NULL, layout, 0, 1);
         rc |= slora_kv_store(&c, &ix, kf, kv_dim, vf, kv_dim);
 
         d_a = (uint16_t *) dup_to_dev(ah, arena * 2);

@@ -693,7 +693,7 @@ test_rope(void)
     int32_t   ci, layout, nh, nkv, hd, *pos, *d_pos, n_pos;
     int64_t   ti, n_tok, nq, nk, t;
     uint16_t *qh, *kh, *d_q, *d_k;
-    float    *qf, *kf, *qg, *kg, *table, *d_table;
+    float    *qf, *kf, *qg, *kg, *table, *d_table, ff[64];
     double    eq, ek;
     int       rc;
 
@@ -730,12 +730,19 @@ test_rope(void)
                 /* the angles' table, made on the host as the backend
                  * makes it */
                 table = (float *) malloc((size_t) n_pos * hd * 4);
-                rc = slora_rope_table(table, n_pos, hd, 10000.0f);
+                /* layout NORM with Llama 3.1's frequency divisors (an
+                 * old context of 1024 so that they vary over these
+                 * heads), NEOX without */
+                rc = slora_rope_llama3_factors(ff, hd, 10000.0f, 8.0f, 1.0f,
+                                               4.0f, 1024.0f);
+                rc |= slora_rope_table(table, n_pos, hd, 10000.0f,
+                                       layout == 0 ? ff : NULL);
                 d_table = (float *) dup_to_dev(table,
                                                (size_t) n_pos * hd * 4);
 
                 rc |= slora_rope(qf, nh * hd, kf, nkv * hd, pos, n_tok, nh,
-                                 nkv, hd, 10000.0f, layout, 0, 1);
+                                 nkv, hd, 10000.0f, layout == 0 ? ff : NULL,
+                                 layout, 0, 1);
                 rc |= slora_rope_cuda(d_q, nh * hd, d_k, nkv * hd, d_pos,
                                       n_tok, nh, nkv, hd, d_table, layout,
                                       NULL);

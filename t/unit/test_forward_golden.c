@@ -18,8 +18,10 @@
  *
  * head_dim.json is llama.cpp on a tiny model with a head size of its own
  * (4 heads of 32 over a hidden size of 64, as Mistral NeMo has 32 of 128
- * over 5120) that our mkmodel writes: the test writes it again, checks
- * its bytes, and holds the forward pass to the same two checks.
+ * over 5120), rope_llama3.json on one with Llama 3.1's RoPE scaling
+ * (rope_freqs.weight), both written by our mkmodel: the test writes each
+ * again, checks its bytes, and holds the forward pass to the same two
+ * checks.
  *
  * The one idea: no pool, no engine: the test lays out a tiny arena of KV
  * pages itself, so a mismatch points at the model loader or the backend.
@@ -56,7 +58,7 @@ static int run_case(slora_backend_t *be, const slora_model_t *m,
 static void check_q4_1(const cJSON *cs, const int32_t *got, int n_predict);
 static void run_model(const char *path, const cJSON *cases, int n_predict,
     const cJSON *q4);
-static void run_head_dim(void);
+static void run_mkmodel_golden(const char *name);
 
 
 static int
@@ -338,19 +340,22 @@ run_model(const char *path, const cJSON *cases, int n_predict,
 
 
 /*
- * head_dim.json: a tiny model with a head size of its own (4 heads of 32
- * over a hidden size of 64), written again here by slora_mkmodel from the
- * golden's "mkmodel" fields; its bytes must be the ones llama.cpp ran.
+ * A golden of a tiny model of ours (head_dim.json: 4 heads of 32 over a
+ * hidden size of 64; rope_llama3.json: Llama 3.1's RoPE scaling from an
+ * original context of 128), written again here by slora_mkmodel from
+ * the golden's "mkmodel" fields; its bytes must be the ones llama.cpp
+ * ran.
  */
 static void
-run_head_dim(void)
+run_mkmodel_golden(const char *name)
 {
-    char                   path[64], hex[SLORA_SHA256_HEX];
-    cJSON                 *root, *mk, *sha, *cases, *np;
+    char                   path[64], file[128], hex[SLORA_SHA256_HEX];
+    cJSON                 *root, *mk, *sha, *cases, *np, *r3;
     slora_err_t            err;
     slora_mkmodel_conf_t   conf;
 
-    root = load_json(GOLDEN_DIR "head_dim.json");
+    snprintf(file, sizeof(file), GOLDEN_DIR "%s.json", name);
+    root = load_json(file);
     mk = cJSON_GetObjectItem(root, "mkmodel");
     sha = cJSON_GetObjectItem(root, "model_sha256");
     cases = cJSON_GetObjectItem(root, "cases");
@@ -359,8 +364,7 @@ run_head_dim(void)
     if (!cJSON_IsObject(mk) || !cJSON_IsString(sha) || !cJSON_IsArray(cases)
         || !cJSON_IsNumber(np))
     {
-        BAIL_OUT(GOLDEN_DIR "head_dim.json: no mkmodel, model_sha256, cases "
-                 "or n_predict");
+        BAIL_OUT("%s: no mkmodel, model_sha256, cases or n_predict", file);
     }
 
     slora_mkmodel_defaults(&conf);
@@ -374,18 +378,20 @@ run_head_dim(void)
     conf.seed = (uint64_t) cJSON_GetObjectItem(mk, "seed")->valueint;
     conf.tokenizer = cJSON_GetObjectItem(mk, "tokenizer")->valuestring;
     conf.vocab = 0;
+    r3 = cJSON_GetObjectItem(mk, "rope_llama3");
+    conf.rope_llama3 = cJSON_IsNumber(r3) ? r3->valueint : 0;
 
-    snprintf(path, sizeof(path), "/tmp/slora-test-head-dim-%d.gguf",
+    snprintf(path, sizeof(path), "/tmp/slora-test-%s-%d.gguf", name,
              (int) getpid());
 
     if (slora_mkmodel(&conf, path, &err) != SLORA_OK
         || slora_sha256_file(path, hex, &err) != SLORA_OK)
     {
-        BAIL_OUT("head_dim: %s", err.msg);
+        BAIL_OUT("%s: %s", name, err.msg);
     }
 
-    if (!ok(strcmp(hex, sha->valuestring) == 0, "head_dim: mkmodel writes "
-            "the model llama.cpp ran, byte for byte"))
+    if (!ok(strcmp(hex, sha->valuestring) == 0, "%s: mkmodel writes the "
+            "model llama.cpp ran, byte for byte", name))
     {
         diag("sha256 %s, the golden's %s", hex, sha->valuestring);
     } else {
@@ -417,7 +423,8 @@ main(void)
 
     run_model(model->valuestring, cases, np->valueint,
               cJSON_GetObjectItem(q4, "cases"));
-    run_head_dim();
+    run_mkmodel_golden("head_dim");
+    run_mkmodel_golden("rope_llama3");
 
     cJSON_Delete(root);
     cJSON_Delete(q4);

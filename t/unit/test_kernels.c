@@ -269,7 +269,7 @@ test_rope(void)
             memcpy(k, k0, nk * sizeof(float));
 
             ok(slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd,
-                          theta, layout, 0, 1)
+                          theta, NULL, layout, 0, 1)
                == 0, "rope hd %d layout %d runs", hd, layout);
 
             q3 = malloc(nq * sizeof(float));
@@ -279,7 +279,7 @@ test_rope(void)
             bad = 0;
             for (ith = 2; ith >= 0; ith--) {
                 bad += slora_rope(q3, nh * hd, k3, nkv * hd, pos, n, nh, nkv,
-                                  hd, theta, layout, ith, 3);
+                                  hd, theta, NULL, layout, ith, 3);
             }
             ok(bad == 0 && memcmp(q3, q, nq * sizeof(float)) == 0
                && memcmp(k3, k, nk * sizeof(float)) == 0,
@@ -302,10 +302,10 @@ test_rope(void)
         permute_heads(qp, q0, n * nh, hd);
         permute_heads(kp, k0, n * nkv, hd);
 
-        slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd, theta,
+        slora_rope(q, nh * hd, k, nkv * hd, pos, n, nh, nkv, hd, theta, NULL,
                    SLORA_ROPE_LAYOUT_NEOX, 0, 1);
         slora_rope(qp, nh * hd, kp, nkv * hd, pos, n, nh, nkv, hd, theta,
-                   SLORA_ROPE_LAYOUT_NORM, 0, 1);
+                   NULL, SLORA_ROPE_LAYOUT_NORM, 0, 1);
         permute_heads(qpp, q, n * nh, hd);
 
         ok(memcmp(qpp, qp, nq * sizeof(float)) == 0,
@@ -320,7 +320,7 @@ test_rope(void)
 
         /* and the two layouts do differ on the same rows */
         memcpy(qpp, q0, nq * sizeof(float));
-        slora_rope(qpp, nh * hd, NULL, 0, pos, n, nh, 0, hd, theta,
+        slora_rope(qpp, nh * hd, NULL, 0, pos, n, nh, 0, hd, theta, NULL,
                    SLORA_ROPE_LAYOUT_NORM, 0, 1);
         ok(memcmp(qpp, q, nq * sizeof(float)) != 0,
            "rope hd %d: NORM and NEOX differ", hd);
@@ -330,7 +330,7 @@ test_rope(void)
     }
 
     memset(odd, 0, sizeof(odd));
-    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, 0, 0, 1) == -1,
+    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, NULL, 0, 0, 1) == -1,
        "rope refuses an odd head_dim");
 
     /* the CUDA twin's table holds the very cos and sin the CPU turns by:
@@ -341,7 +341,7 @@ test_rope(void)
         int       same;
 
         table = malloc(4096 * 128 * sizeof(float));
-        ok(slora_rope_table(table, 4096, 128, 500000.0f) == 0,
+        ok(slora_rope_table(table, 4096, 128, 500000.0f, NULL) == 0,
            "rope table of 4096 positions, head 128");
         same = 1;
         for (p = 0; p < 3; p++) {
@@ -349,15 +349,79 @@ test_rope(void)
                 unit[i] = i < 64 ? 1.0f : 0.0f;
             }
             slora_rope(unit, 128, NULL, 0, &tp[p], 1, 1, 0, 128, 500000.0f,
-                       SLORA_ROPE_LAYOUT_NEOX, 0, 1);
+                       NULL, SLORA_ROPE_LAYOUT_NEOX, 0, 1);
             same &= memcmp(unit, table + (int64_t) tp[p] * 128,
                            128 * sizeof(float)) == 0;
         }
         ok(same, "the table's rows are the angles slora_rope turns by");
         ok(table[64] == 0.0f && table[0] == 1.0f,
            "position 0: cos 1, sin 0");
-        ok(slora_rope_table(table, 4, 7, 1e4f) == -1,
+        ok(slora_rope_table(table, 4, 7, 1e4f, NULL) == -1,
            "rope table refuses an odd head_dim");
+        free(table);
+    }
+
+    /* frequency divisors: Llama 3.1's (head 128, theta 500000, factor 8,
+     * low 1, high 4, old context 8192) as convert_hf_to_gguf.py computes
+     * them: 29 fast pairs left, 29 slow ones divided by 8, six between */
+    {
+        int32_t        p, n1, n8, tp, t2;
+        float          ff[64], two[64], a[128], b[128], *table;
+        double         d;
+        static const double  mid[6] = {
+            1.207484, 1.553415, 2.026313, 2.69453, 3.684253, 5.257327
+        };
+
+        ok(slora_rope_llama3_factors(ff, 128, 500000.0f, 8.0f, 1.0f, 4.0f,
+                                     8192.0f) == 0, "llama3 factors");
+        n1 = n8 = 0;
+        d = 0;
+        for (i = 0; i < 64; i++) {
+            n1 += ff[i] == 1.0f && i < 29;
+            n8 += ff[i] == 8.0f && i >= 35;
+        }
+        for (i = 0; i < 6; i++) {
+            d = fmax(d, fabs(ff[29 + i] - mid[i]) / mid[i]);
+        }
+        ok(n1 == 29 && n8 == 29 && d < 1e-5, "llama3 factors: pairs 0-28 "
+           "1, 35-63 8, 29-34 the converter's (%.1e)", d);
+        ok(slora_rope_llama3_factors(ff, 128, 5e5f, 8.0f, 4.0f, 1.0f,
+                                     8192.0f) == -1,
+           "llama3 factors refuse high <= low");
+
+        /* dividing every frequency by 2 turns position 2p as none turns
+         * position p */
+        for (i = 0; i < 64; i++) {
+            two[i] = 2.0f;
+        }
+        tp = 1234;
+        t2 = 2 * tp;
+        for (i = 0; i < 128; i++) {
+            a[i] = b[i] = sinf(0.37f * (float) i) + 0.25f;
+        }
+        slora_rope(a, 128, NULL, 0, &t2, 1, 1, 0, 128, 500000.0f, two,
+                   SLORA_ROPE_LAYOUT_NORM, 0, 1);
+        slora_rope(b, 128, NULL, 0, &tp, 1, 1, 0, 128, 500000.0f, NULL,
+                   SLORA_ROPE_LAYOUT_NORM, 0, 1);
+        ok(memcmp(a, b, sizeof(a)) == 0, "rope: divisors of 2 at position "
+           "%d == none at %d", t2, tp);
+
+        /* the CUDA twin's table with the divisors is the CPU's turn */
+        table = malloc(64 * 128 * sizeof(float));
+        slora_rope_llama3_factors(ff, 128, 500000.0f, 8.0f, 1.0f, 4.0f,
+                                  8192.0f);
+        ok(slora_rope_table(table, 64, 128, 500000.0f, ff) == 0,
+           "rope table with divisors");
+        n1 = 1;
+        for (p = 0; p < 64; p += 21) {
+            for (i = 0; i < 128; i++) {
+                a[i] = i < 64 ? 1.0f : 0.0f;
+            }
+            slora_rope(a, 128, NULL, 0, &p, 1, 1, 0, 128, 500000.0f, ff,
+                       SLORA_ROPE_LAYOUT_NEOX, 0, 1);
+            n1 &= memcmp(a, table + (int64_t) p * 128, sizeof(a)) == 0;
+        }
+        ok(n1, "the table's rows with divisors are slora_rope's angles");
         free(table);
     }
 }

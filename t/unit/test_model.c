@@ -241,6 +241,30 @@ test_formats_agree(void)
     slora_model_free(g);
     slora_model_free(s);
 
+    /* Llama 3.1's RoPE scaling: GGUF's rope_freqs.weight and the HF
+     * config's rope_scaling make the same divisors */
+    slora_mkmodel_defaults(&c);
+    c.seed = 11;
+    c.rope_llama3 = 128;
+    g = make_and_load(&c, "rope-llama3.gguf");
+    c.gguf = 0;
+    s = make_and_load(&c, "rope-llama3-hf");
+    ok(g->w.rope_freqs != NULL && s->w.rope_freqs != NULL
+       && memcmp(g->w.rope_freqs, s->w.rope_freqs, 8 * sizeof(float)) == 0,
+       "llama3 RoPE scaling: the same divisors from both formats");
+    ok(g->w.rope_freqs[0] == 1.0f && g->w.rope_freqs[7] == 8.0f
+       && g->w.rope_freqs[2] > 1.0f && g->w.rope_freqs[2] < 8.0f,
+       "... 1 for the fastest pair, 8 for the slowest, between for one "
+       "between (%g %g %g)", g->w.rope_freqs[0], g->w.rope_freqs[2],
+       g->w.rope_freqs[7]);
+    compare_models("llama rope_llama3", g, s);
+    slora_model_free(g);
+    slora_model_free(s);
+    slora_mkmodel_defaults(&c);
+    g = make_and_load(&c, "no-rope-scaling.gguf");
+    ok(g->w.rope_freqs == NULL, "no RoPE scaling: no divisors");
+    slora_model_free(g);
+
     slora_mkmodel_defaults(&c);
     c.seed = 10;
     c.head_dim = 8;
@@ -388,6 +412,10 @@ test_refusals(void)
     ok(load_fails(dst, "token_embd.weight", &err),
        "token_embd of the wrong width refused");
 
+    rewrite(src, dst, NULL, "rope_freqs.weight", 2, 4, NULL);
+    ok(load_fails(dst, "'rope_freqs.weight' is not [8]", &err),
+       "RoPE divisors of the wrong shape refused");
+
     rewrite(src, dst, NULL, NULL, 0, 0, "gpt2");
     ok(load_fails(dst, "'gpt2' not supported", &err),
        "unsupported architecture refused");
@@ -422,9 +450,11 @@ test_refusals(void)
     fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
           "\"intermediate_size\":128,\"num_hidden_layers\":2,"
           "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
-          "\"vocab_size\":256,\"rope_scaling\":{\"type\":\"llama3\"}}", f);
+          "\"vocab_size\":256,\"rope_scaling\":{\"type\":\"linear\","
+          "\"factor\":2.0}}", f);
     fclose(f);
-    ok(load_fails(dst, "rope_scaling", &err), "rope_scaling refused");
+    ok(load_fails(dst, "rope_scaling \"linear\" is not supported", &err),
+       "rope_scaling other than llama3's refused");
 
     f = fopen(cfg, "w");
     fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"

@@ -1,5 +1,5 @@
 /*
- * slora_chat.c: the four chat templates, rendered in C to the exact text
+ * slora_chat.c: the chat templates, rendered in C to the exact text
  * the models' official Jinja templates produce (less the leading BOS,
  * which the encoder adds):
  *
@@ -14,6 +14,12 @@
  *   mistral  [INST] {user}[/INST] {reply}</s>[INST] {system}\n\n{user}
  *            [/INST]                    (Mistral-7B-Instruct-v0.3: the
  *            system text goes into the last user turn)
+ *   mistral-v3-tekken  the same without the spaces, the reply as it is
+ *                                       (Mistral NeMo)
+ *   mistral-v7-tekken  [SYSTEM_PROMPT]{system}[/SYSTEM_PROMPT][INST]
+ *            {user}[/INST]{reply}</s>   (Mistral Small 3, Devstral,
+ *            Ministral 3: the template's default system message, its
+ *            date today's, where a chat has none)
  *   llama3.1 llama3's turns after a system header that is always there:
  *            <|start_header_id|>system<|end_header_id|>\n\n
  *            [Environment: ipython\n]Cutting Knowledge Date: December
@@ -68,6 +74,9 @@ static void slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
     const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
     unsigned flags);
 static void slora_chat_put_cb(void *data, const char *s, size_t n);
+static char *slora_chat_jinja_default(const char *jinja, size_t len);
+static int slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja,
+    size_t len, const char *p, const char *end);
 
 
 #define SLORA_ROLE_SYSTEM     0
@@ -77,7 +86,8 @@ static void slora_chat_put_cb(void *data, const char *s, size_t n);
 
 
 static const char  *slora_chat_names[SLORA_CHAT_N] = {
-    "chatml", "llama2", "llama3", "mistral", "llama3.1", "llama3.2"
+    "chatml", "llama2", "llama3", "mistral", "llama3.1", "llama3.2",
+    "mistral-v3-tekken", "mistral-v7-tekken"
 };
 
 
@@ -123,8 +133,18 @@ slora_chat_detect(const char *jinja, size_t len)
     }
 
     if (memmem(jinja, len, "[INST]", 6) != NULL) {
-        return memmem(jinja, len, "<<SYS>>", 7) != NULL
-               ? SLORA_CHAT_LLAMA2 : SLORA_CHAT_MISTRAL;
+        if (memmem(jinja, len, "[SYSTEM_PROMPT]", 15) != NULL) {
+            return SLORA_CHAT_MISTRAL_V7;
+        }
+
+        if (memmem(jinja, len, "<<SYS>>", 7) != NULL) {
+            return SLORA_CHAT_LLAMA2;
+        }
+
+        /* NeMo's writes "[INST]" + content, v0.3's "[INST] " + ... */
+        return memmem(jinja, len, "\"[INST]\"", 8) != NULL
+               || memmem(jinja, len, "'[INST]'", 8) != NULL
+               ? SLORA_CHAT_MISTRAL_TEKKEN : SLORA_CHAT_MISTRAL;
     }
 
     return SLORA_CHAT_CHATML;
@@ -226,12 +246,16 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
     const char *text, size_t len, size_t *n, slora_err_t *err)
 {
     int                k;
-    char              *prompt;
+    char              *prompt, *dated;
     const char        *sys;
     slora_chat_msg_t   msgs[2];
 
     sys = tmpl == slora_tokenizer_chat_template(t)
           ? slora_tokenizer_chat_system(t) : NULL;
+    dated = slora_chat_system_text(sys);
+    if (dated != NULL) {
+        sys = dated;
+    }
     k = 0;
 
     if (sys != NULL) {
@@ -239,19 +263,20 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
     }
 
     msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0 };
+    prompt = NULL;
 
     if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, NULL, 0, n,
                           err)
         == SLORA_ERROR)
     {
-        return NULL;
+        goto done;
     }
 
     prompt = malloc(*n + 1);
 
     if (prompt == NULL) {
         slora_err_set(err, SLORA_ERROR, "chat template: out of memory");
-        return NULL;
+        goto done;
     }
 
     if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, prompt,
@@ -259,8 +284,12 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
         != SLORA_OK)
     {
         free(prompt);
-        return NULL;
+        prompt = NULL;
     }
+
+done:
+
+    free(dated);
 
     return prompt;
 }
@@ -275,6 +304,10 @@ slora_chat_default_system(slora_chat_e tmpl, const char *jinja, size_t len)
 
     static const char  head[] = "<|im_start|>system";
     static const char  tail[] = "<|im_end|>";
+
+    if (tmpl == SLORA_CHAT_MISTRAL_V7) {
+        return slora_chat_jinja_default(jinja, len);
+    }
 
     if (tmpl != SLORA_CHAT_CHATML) {
         return NULL;
@@ -320,6 +353,198 @@ slora_chat_default_system(slora_chat_e tmpl, const char *jinja, size_t len)
     }
 
     return NULL;
+}
+
+
+/*
+ * Mistral's v7 templates: `set default_system_message = EXPR %}`, EXPR
+ * string literals (either quote, Python's escapes) joined by +, and
+ * `today` where the template sets it to strftime_now("%Y-%m-%d") (kept
+ * as SLORA_CHAT_TODAY, made today's date by slora_chat_system_text).
+ * Anything else, or an empty text: NULL.
+ */
+static char *
+slora_chat_jinja_default(const char *jinja, size_t len)
+{
+    size_t              n;
+    const char         *p, *end;
+    slora_chat_out_t    o;
+
+    static const char   key[] = "default_system_message";
+
+    end = jinja + len;
+    p = memmem(jinja, len, key, sizeof(key) - 1);
+
+    if (p == NULL || memchr(jinja, SLORA_CHAT_TODAY, len) != NULL) {
+        return NULL;
+    }
+
+    p += sizeof(key) - 1;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (p == end || *p++ != '=') {
+        return NULL;
+    }
+
+    /* two passes: the size, then the text */
+    o.buf = NULL;
+    o.cap = 0;
+
+    for ( ;; ) {
+        o.n = 0;
+
+        if (slora_chat_jinja_concat(&o, jinja, len, p, end) != SLORA_OK) {
+            free(o.buf);
+            return NULL;
+        }
+
+        if (o.buf != NULL) {
+            break;
+        }
+
+        n = o.n;
+        if (n == 0) {
+            return NULL;
+        }
+
+        o.buf = malloc(n + 1);
+        o.cap = n + 1;
+        if (o.buf == NULL) {
+            return NULL;
+        }
+    }
+
+    o.buf[o.n] = '\0';
+
+    return o.buf;
+}
+
+
+/* EXPR of slora_chat_jinja_default from p, written to o. */
+static int
+slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja, size_t len,
+    const char *p, const char *end)
+{
+    char         q, e;
+    const char  *s;
+
+    static const char  today_dq[] = "today = strftime_now(\"%Y-%m-%d\")";
+    static const char  today_sq[] = "today = strftime_now('%Y-%m-%d')";
+
+    for ( ;; ) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n')) {
+            p++;
+        }
+
+        if (p == end) {
+            return SLORA_ERROR;
+        }
+
+        if (*p == '\'' || *p == '"') {
+            q = *p++;
+
+            for (s = p; p < end && *p != q; p++) {
+                if (*p != '\\') {
+                    continue;
+                }
+
+                slora_chat_put(o, s, (size_t) (p - s));
+
+                if (++p == end) {
+                    return SLORA_ERROR;
+                }
+
+                e = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r'
+                    : *p;
+
+                if (e == *p && *p != '\\' && *p != '\'' && *p != '"') {
+                    slora_chat_put(o, "\\", 1);  /* unknown: kept */
+                }
+
+                slora_chat_put(o, &e, 1);
+                s = p + 1;
+            }
+
+            if (p == end) {
+                return SLORA_ERROR;
+            }
+
+            slora_chat_put(o, s, (size_t) (p - s));
+            p++;
+
+        } else if (end - p >= 5 && memcmp(p, "today", 5) == 0
+                   && (memmem(jinja, len, today_dq, sizeof(today_dq) - 1)
+                       != NULL
+                       || memmem(jinja, len, today_sq, sizeof(today_sq) - 1)
+                          != NULL))
+        {
+            e = SLORA_CHAT_TODAY;
+            slora_chat_put(o, &e, 1);
+            p += 5;
+
+        } else {
+            return SLORA_ERROR;
+        }
+
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n')) {
+            p++;
+        }
+
+        if (p < end && *p == '+') {
+            p++;
+            continue;
+        }
+
+        return end - p >= 2 && (memcmp(p, "%}", 2) == 0
+                                || (end - p >= 3 && memcmp(p, "-%}", 3) == 0))
+               ? SLORA_OK : SLORA_ERROR;
+    }
+}
+
+
+char *
+slora_chat_system_text(const char *raw)
+{
+    char        *text, date[16], *d;
+    size_t       n, k;
+    time_t       now;
+    struct tm    tm;
+    const char  *p;
+
+    if (raw == NULL || strchr(raw, SLORA_CHAT_TODAY) == NULL) {
+        return NULL;
+    }
+
+    now = time(NULL);
+    localtime_r(&now, &tm);
+    k = strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+
+    n = 0;
+    for (p = raw; *p != '\0'; p++) {
+        n += *p == SLORA_CHAT_TODAY ? k : 1;
+    }
+
+    text = malloc(n + 1);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    for (p = raw, d = text; *p != '\0'; p++) {
+        if (*p == SLORA_CHAT_TODAY) {
+            memcpy(d, date, k);
+            d += k;
+
+        } else {
+            *d++ = *p;
+        }
+    }
+
+    *d = '\0';
+
+    return text;
 }
 
 
@@ -423,7 +648,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
     slora_err_t *err)
 {
-    int                i, role, first, open, last;
+    int                i, role, first, open, last, tekken;
     size_t             cl, sl;
     const char        *c, *sys;
     slora_chat_out_t   o;
@@ -574,18 +799,23 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
         break;
 
     case SLORA_CHAT_MISTRAL:
+    case SLORA_CHAT_MISTRAL_TEKKEN:
         if (slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
             != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
+        /* v0.3's: "[INST] " and " " + the reply trimmed; NeMo's (tekken)
+         * neither the spaces nor the trim */
+        tekken = tmpl == SLORA_CHAT_MISTRAL_TEKKEN;
+
         for (i = first; i < n_msgs; i++) {
             c = msgs[i].content;
             cl = msgs[i].content_len;
 
             if (slora_chat_role(&msgs[i]) == SLORA_ROLE_USER) {
-                slora_chat_puts(&o, "[INST] ");
+                slora_chat_puts(&o, tekken ? "[INST]" : "[INST] ");
 
                 if (i == n_msgs - 1 && sys != NULL) {
                     slora_chat_put(&o, sys, sl);
@@ -596,8 +826,40 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                 slora_chat_puts(&o, "[/INST]");
 
             } else {
-                slora_chat_trim(&c, &cl);
-                slora_chat_puts(&o, " ");
+                if (!tekken) {
+                    slora_chat_trim(&c, &cl);
+                    slora_chat_puts(&o, " ");
+                }
+
+                slora_chat_put(&o, c, cl);
+
+                if (i != last) {
+                    slora_chat_puts(&o, "</s>");
+                }
+            }
+        }
+
+        break;
+
+    case SLORA_CHAT_MISTRAL_V7:
+        /* the system message (the parser's default where a chat has
+         * none) in the block that opens the text; later ones too */
+        for (i = 0; i < n_msgs; i++) {
+            c = msgs[i].content;
+            cl = msgs[i].content_len;
+            role = slora_chat_role(&msgs[i]);
+
+            if (role == SLORA_ROLE_SYSTEM) {
+                slora_chat_puts(&o, "[SYSTEM_PROMPT]");
+                slora_chat_put(&o, c, cl);
+                slora_chat_puts(&o, "[/SYSTEM_PROMPT]");
+
+            } else if (role == SLORA_ROLE_USER) {
+                slora_chat_puts(&o, "[INST]");
+                slora_chat_put(&o, c, cl);
+                slora_chat_puts(&o, "[/INST]");
+
+            } else {
                 slora_chat_put(&o, c, cl);
 
                 if (i != last) {

@@ -472,8 +472,29 @@ static int
 slora_openai_default_system(const char *text, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
+    char    *dated, *copy;
+    size_t   n;
+
     if (text == NULL || slora_openai_has_system(req)) {
         return SLORA_OK;
+    }
+
+    /* today's date where the template writes it: a copy the request
+     * owns */
+    dated = slora_chat_system_text(text);
+
+    if (dated != NULL) {
+        n = strlen(dated);
+        copy = slora_openai_alloc(req, n + 1);
+
+        if (copy == NULL) {
+            free(dated);
+            return slora_openai_nomem(err);
+        }
+
+        memcpy(copy, dated, n + 1);
+        free(dated);
+        text = copy;
     }
 
     return slora_openai_system(req, text, strlen(text), err);

@@ -103,6 +103,10 @@ typedef enum {
                                as JSON in the first user message, calls
                                as {"name", "parameters"} */
     SLORA_CHAT_LLAMA32,     /* Llama 3.2: the same, today's date */
+    SLORA_CHAT_MISTRAL_TEKKEN,  /* Mistral NeMo: mistral's turns without
+                                   the spaces */
+    SLORA_CHAT_MISTRAL_V7,  /* Mistral Small 3, Devstral, Ministral 3:
+                               [SYSTEM_PROMPT] blocks, [INST] turns */
     SLORA_CHAT_N
 } slora_chat_e;
 
@@ -147,12 +151,23 @@ void slora_chat_trim(const char **s, size_t *n);
 /* Guesses a template from a Jinja template's text. */
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
 
-/* A ChatML template's default system message: the literal text of a
- * system turn the template writes itself ('<|im_start|>system\n' TEXT
- * '<|im_end|>', the line break a real one or Jinja's escape), TEXT
- * plain (no quote, brace or escape); a malloc()ed copy, or NULL. */
+/* A template's default system message, a malloc()ed copy or NULL:
+ * ChatML's, the literal text of a system turn the template writes
+ * itself ('<|im_start|>system\n' TEXT '<|im_end|>', the line break a
+ * real one or Jinja's escape), TEXT plain (no quote, brace or escape);
+ * Mistral v7's, its default_system_message (string literals joined by
+ * +, and today's date where the template writes it: SLORA_CHAT_TODAY
+ * in the copy). */
 char *slora_chat_default_system(slora_chat_e tmpl, const char *jinja,
     size_t len);
+
+/* Where a default system message holds today's date. */
+#define SLORA_CHAT_TODAY  '\x01'
+
+/* The default system message as a chat sends it: NULL where raw holds
+ * no date (raw is the text), else a malloc()ed copy with today's
+ * (local time, %Y-%m-%d, as strftime_now writes it). */
+char *slora_chat_system_text(const char *raw);
 
 /* slora_chat_render's flags: the assistant's header after the messages
  * (the Jinja templates' add_generation_prompt); the last message, an

@@ -15,7 +15,10 @@
 # - a tiny random Qwen2 model made with Qwen2.5-7B-Instruct's template
 #   (slora mkmodel --chat-template): its default system message and
 #   Hermes' tools, calls and results, exactly as that template writes
-#   them.
+#   them;
+# - four tiny models made with Mistral's templates (NeMo's, Small 3.2's,
+#   Devstral's, Ministral 3's): plain chats with and without a system
+#   message (the template's default, today's date in Small 3.2's).
 #
 # t/python/templates_client.py makes the checks with the openai client.
 
@@ -76,7 +79,37 @@ $q->{http} = slora_http(model => $qwen,
 $q->start;
 pass('nginx started on it');
 
+# Mistral's templates, each on a tiny model that carries it (SmolLM2's
+# vocabulary: the control words are plain text there, read back as
+# written)
+my @MISTRAL = ('mistralai-Mistral-Nemo-Instruct-2407.jinja',
+               'Mistral-Small-3.2-24B-Instruct-2506.jinja',
+               'unsloth-mistral-Devstral-Small-2507.jinja',
+               'mistralai-Ministral-3-14B-Reasoning-2512.jinja');
+my (@mservers, @mpairs);
+for my $i (0 .. $#MISTRAL) {
+    my $m = "$qdir/mistral$i.gguf";
+    my ($rc, undef, $err) = SloraTest::run_cmd(
+        slora_bin(), 'mkmodel', '--out', $m, '--tokenizer', real_model(),
+        '--chat-template', "$TEMPLATES/$MISTRAL[$i]", '--layers', 1,
+        '--hidden', 16, '--heads', 2, '--kv-heads', 1, '--ffn', 16,
+        '--tied', 1, '--ctx', 2048);
+    is($rc, 0, "a tiny model with $MISTRAL[$i]") or diag($err);
+    my $ms = SloraTest::Server->new(name => "templates-mistral$i",
+                                    port => 18150 + $i,
+                                    ready_timeout => 120);
+    $ms->{http} = slora_http(model => $m,
+                             engine => 'threads=1 slots=4 max_ctx=2048');
+    $ms->start;
+    push @mservers, $ms;
+    push @mpairs, 'http://127.0.0.1:' . (18150 + $i) . "=$MISTRAL[$i]";
+}
+
 python_checks('templates_client.py', [
+    (map { my $t = $_; map { "$t $_: the server's prompt is the template's "
+                             . 'text' }
+                        'without a system message', 'with one',
+                        'several turns' } @MISTRAL),
     (map { "smollm2 $_: the server's prompt is its template's text" }
      'without a system message', 'with one', 'without the generation '
      . 'prompt'),
@@ -103,10 +136,12 @@ python_checks('templates_client.py', [
     'two calls in one message raise BadRequestError',
     'tools with no user message raise BadRequestError',
 ], "http://127.0.0.1:$PORT", "http://127.0.0.1:$QPORT", $TEMPLATES,
-   real_model());
+   real_model(), @mpairs);
 
-unlike($s->error_log . $q->error_log, qr/\[(alert|emerg|crit)\]/,
+unlike(join('', map { $_->error_log } $s, $q, @mservers),
+       qr/\[(alert|emerg|crit)\]/,
        'no alert, crit or emerg in the error logs');
+$_->stop for @mservers;
 $q->stop;
 $s->stop;
 

@@ -2,6 +2,7 @@
 the official openai client and the token endpoints.
 
 usage: templates_client.py SMOL_URL QWEN_URL TEMPLATES_DIR SMOL_GGUF
+       [URL=TEMPLATE_FILE ...]
 
 SMOL_URL is a server on SmolLM2 (its own template under /v1, Llama
 3.1's under /l31/v1, 3.2's under /l32/v1), QWEN_URL one on a model with
@@ -26,6 +27,10 @@ sdist); SmolLM2's is read from SMOL_GGUF.
   text. SmolLM2 was not tuned on Llama 3.1's turns: shown the calls it
   begins its answer with a newline and then text or the call, so JSON's
   first token '{"' is nudged (logit_bias +5).
+- Mistral's templates (URL=TEMPLATE_FILE: a server on a model that
+  carries that template): NeMo's, Small 3.2's (its default system
+  message, today's date in it), Devstral's and Ministral 3's, with and
+  without a system message and over several turns.
 - A call and its result sent back are answered, the prompt counted as
   /tokenize counts it; two calls in one assistant message, and tools
   with no user message to put them in, are 400s.
@@ -67,12 +72,16 @@ def gguf_chat_template(path):
     return None
 
 
-def reference(template, messages, tools=None, gen=True):
+def reference(template, messages, tools=None, gen=True, bos=None,
+              eos=None):
     """tools/chat-reference's rendering of the chat with template (a
-    file)."""
+    file); bos and eos the model's where not Llama 3's."""
     root = os.path.join(os.path.dirname(__file__), "..", "..")
     req = {"template": template, "messages": messages,
            "add_generation_prompt": gen}
+    if bos is not None:
+        req["bos_token"] = bos
+        req["eos_token"] = eos
     if tools is not None:
         req["tools"] = tools
     return subprocess.run([os.path.join(root, "tools", "chat-reference")],
@@ -312,11 +321,36 @@ def conversation(client):
               "first user message" in str(e), e)
 
 
+def renders_mistral(pairs, tdir):
+    """Mistral's templates, each on a server whose model carries it
+    (pairs of URL and the template's file name): a chat without a system
+    message (the template's default, where it has one: today's date in
+    Mistral Small 3.2's), one with, and several turns."""
+    system = {"role": "system", "content": "You are terse."}
+    turns = [system, {"role": "user", "content": "Hi!"},
+             {"role": "assistant", "content": " Hello. "},
+             {"role": "user", "content": "What is 2+2?"}]
+    ask = {"role": "user", "content": "What is 2+2?"}
+    for url, name in pairs:
+        c = openai.OpenAI(base_url=url + "/v1", api_key="unused")
+        path = os.path.join(tdir, name)
+        for what, msgs in (("without a system message", [ask]),
+                           ("with one", [system, ask]),
+                           ("several turns", turns)):
+            want = reference(path, msgs, bos="<s>", eos="</s>")
+            got, _ = served(c, msgs)
+            check(f"{name} {what}: the server's prompt is the template's "
+                  "text", got == want, json.dumps([got, want])[-300:])
+
+
 def main():
     smol_url, qwen_url, tdir, smol_gguf = sys.argv[1:5]
+    mistral = [a.split("=", 1) for a in sys.argv[5:]]
 
     def client(url):
         return openai.OpenAI(base_url=url, api_key="unused")
+
+    renders_mistral(mistral, tdir)
 
     client31 = client(smol_url + "/l31/v1")
     renders_own(client31, client(smol_url + "/v1"),

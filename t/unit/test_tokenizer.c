@@ -636,6 +636,13 @@ test_chat(const slora_tokenizer_t *smol)
         "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
         "What is 2+2?<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        /* mistral-v3-tekken: Mistral-Nemo-Instruct-2407's, as
+         * tools/chat-reference renders it (bos <s>, eos </s>) */
+        "[INST]Hi![/INST]Hello.</s>[INST]You are terse.\n\n"
+        "What is 2+2?[/INST]",
+        /* mistral-v7-tekken: Mistral-Small-3.2-24B-Instruct-2506's */
+        "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi![/INST]"
+        "Hello.</s>[INST]What is 2+2?[/INST]",
     };
     char                           buf[1024], dated[1024];
     size_t                         n;
@@ -697,6 +704,9 @@ test_chat(const slora_tokenizer_t *smol)
             "<|end_header_id|>\n\nHello.",
             LLAMA31_HEAD "<|eot_id|><|start_header_id|>assistant"
             "<|end_header_id|>\n\nHello.",
+            "[INST]Hi![/INST]Hello.",
+            "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi![/INST]"
+            "Hello.",
         };
         static const char  *closed[SLORA_CHAT_N] = {
             "<|im_start|>system\nYou are terse.<|im_end|>\n"
@@ -708,6 +718,8 @@ test_chat(const slora_tokenizer_t *smol)
             "[INST] You are terse.\n\nHi![/INST]",
             LLAMA31_HEAD "<|eot_id|>",
             LLAMA31_HEAD "<|eot_id|>",
+            "[INST]You are terse.\n\nHi![/INST]",
+            "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi![/INST]",
         };
 
         for (i = 0; i < SLORA_CHAT_N; i++) {
@@ -887,6 +899,12 @@ test_chat_llama31(const char *dir)
         { "meta-llama-Llama-3.1-8B-Instruct.jinja", SLORA_CHAT_LLAMA31 },
         { "meta-llama-Llama-3.2-3B-Instruct.jinja", SLORA_CHAT_LLAMA32 },
         { "meta-llama-Llama-3.3-70B-Instruct.jinja", SLORA_CHAT_LLAMA31 },
+        { "mistralai-Mistral-Nemo-Instruct-2407.jinja",
+          SLORA_CHAT_MISTRAL_TEKKEN },
+        { "Mistral-Small-3.2-24B-Instruct-2506.jinja", SLORA_CHAT_MISTRAL_V7 },
+        { "unsloth-mistral-Devstral-Small-2507.jinja", SLORA_CHAT_MISTRAL_V7 },
+        { "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
+          SLORA_CHAT_MISTRAL_V7 },
     };
     char               buf[2048], expect[1024], path[512], *text;
     size_t             n, len;
@@ -972,6 +990,90 @@ test_chat_llama31(const char *dir)
 
         ok(slora_chat_default_system(SLORA_CHAT_CHATML, own, sizeof(own) - 1)
            == NULL, "chat: a system turn of the messages' text is no default");
+    }
+
+    /* Mistral v7's default_system_message: literals joined by +, escapes
+     * read as Jinja reads them, today's date where the template puts it */
+    {
+        char        *sys, *dated, today[16];
+        time_t       now;
+        struct tm    tm;
+
+        static const char  head[] = "You are Mistral Small 3, a Large "
+            "Language Model (LLM) created by Mistral AI, a French startup "
+            "headquartered in Paris.\nYour knowledge base was last updated "
+            "on 2023-10-01. The current date is \x01.\n\nWhen you're not";
+        static const char  quoted[] = "(e.g. \"What are some good "
+            "restaurants around me?\" => \"Where are you?\"";
+        static const char  devstral[] = "You are Devstral, a helpful "
+            "agentic model trained by Mistral AI and using the OpenHands "
+            "scaffold. You can interact with a computer to solve tasks.\n\n"
+            "<ROLE>\n";
+        static const char  joined[] = "{%- set default_system_message = "
+            "'a\\'b' + \"\\n\\\"c\\d\" -%}";
+        static const char  other[] = "{%- set default_system_message = "
+            "name + 'x' %}";
+
+        snprintf(path, sizeof(path), "%s/templates/%s", dir,
+                 "Mistral-Small-3.2-24B-Instruct-2506.jinja");
+        f = fopen(path, "rb");
+        text = f != NULL ? malloc(65536) : NULL;
+        len = text != NULL ? fread(text, 1, 65536, f) : 0;
+        if (f != NULL) {
+            fclose(f);
+        }
+
+        sys = len > 0 ? slora_chat_default_system(SLORA_CHAT_MISTRAL_V7,
+                                                  text, len)
+                      : NULL;
+        ok(sys != NULL && strncmp(sys, head, sizeof(head) - 1) == 0
+           && strstr(sys, quoted) != NULL
+           && strlen(sys) > 1500
+           && strcmp(sys + strlen(sys) - 15, "at the moment.") != 0
+           && strcmp(sys + strlen(sys) - 14, "at the moment.") == 0,
+           "chat: Mistral Small 3.2's default system message, its date "
+           "marked, its quotes read (%zu bytes)", sys ? strlen(sys) : 0);
+
+        now = time(NULL);
+        localtime_r(&now, &tm);
+        strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+        dated = slora_chat_system_text(sys);
+        ok(dated != NULL && strstr(dated, today) != NULL
+           && strchr(dated, SLORA_CHAT_TODAY) == NULL
+           && strlen(dated) == strlen(sys) + strlen(today) - 1,
+           "chat: the default as a chat sends it: today's date, %s", today);
+        ok(slora_chat_system_text("no date") == NULL,
+           "chat: a default without a date is sent as it is");
+        free(dated);
+        free(sys);
+        free(text);
+
+        snprintf(path, sizeof(path), "%s/templates/%s", dir,
+                 "unsloth-mistral-Devstral-Small-2507.jinja");
+        f = fopen(path, "rb");
+        text = f != NULL ? malloc(65536) : NULL;
+        len = text != NULL ? fread(text, 1, 65536, f) : 0;
+        if (f != NULL) {
+            fclose(f);
+        }
+        sys = len > 0 ? slora_chat_default_system(SLORA_CHAT_MISTRAL_V7,
+                                                  text, len)
+                      : NULL;
+        ok(sys != NULL && strncmp(sys, devstral, sizeof(devstral) - 1) == 0
+           && strchr(sys, SLORA_CHAT_TODAY) == NULL,
+           "chat: Devstral's default system message, single-quoted, no "
+           "date");
+        free(sys);
+        free(text);
+
+        sys = slora_chat_default_system(SLORA_CHAT_MISTRAL_V7, joined,
+                                        sizeof(joined) - 1);
+        is_str(sys, "a'b\n\"c\\d", "chat: literals joined, \\' \\n "
+               "\\\" read, an unknown escape kept");
+        free(sys);
+        ok(slora_chat_default_system(SLORA_CHAT_MISTRAL_V7, other,
+                                     sizeof(other) - 1) == NULL,
+           "chat: a default built of other names is none");
     }
 
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

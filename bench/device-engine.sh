@@ -10,7 +10,8 @@
 #   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000;
 #                                           NS="5 2000" RANKSETS=8 for less)
 #   bash bench/device-engine.sh heads      (.carry/t: Mistral NeMo's shape,
-#                                           a head size of its own)
+#                                           a head size of its own; Llama
+#                                           3.1's RoPE scaling; Qwen3)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
@@ -192,6 +193,26 @@ if [ "$MODE" = heads ]; then
     # every projection, then at TP=2 (two ranks sharing the GPU); then the
     # whole shape's decode steps with 32 rank-16 q,k,v,o adapters
     NEMO=random:mistral-nemo-12b
+    gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
+    chmod +x /tmp/test_kernels_cuda
+    step "kernels" /tmp/test_kernels_cuda
+    grep -E '^not ok|head_rmsnorm' "$OUT/engine.log" | head -8
+    # Qwen3's architecture (q and k heads RMS-normed before RoPE, heads of
+    # 128 over a hidden 512): base, adapters on every projection, TP=2
+    $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
+        --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
+        --ctx 2048 --seed 7 > /dev/null
+    $S mkadapter --model /tmp/q3.gguf --out /tmp/adq3 --count 4 \
+        --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
+        > /dev/null
+    step "conform qwen3" $S conform --model /tmp/q3.gguf --device cuda \
+        --threads 16 --requests 5 --gen 32 --prompt-len 64
+    step "conform qwen3 adapters" $S conform --model /tmp/q3.gguf \
+        --device cuda --threads 16 --adapters /tmp/adq3 --requests 5 \
+        --gen 32 --prompt-len 64
+    step "conform qwen3 adapters tp2" env SLORA_TP_SHARE_GPUS=1 $S conform \
+        --model /tmp/q3.gguf --device cuda --tp 2 --threads 16 \
+        --adapters /tmp/adq3 --requests 5 --gen 32 --prompt-len 64
     $S mkadapter --model $NEMO,layers=2 --out /tmp/adn --count 4 \
         --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
         > /dev/null

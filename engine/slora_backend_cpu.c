@@ -502,6 +502,8 @@ slora_cpu_layer(slora_cpu_t *c, slora_cpu_step_t *st, int32_t l,
     at.q = q;
     at.k = k;
     at.att = att;
+    at.q_norm = L->q_norm;
+    at.k_norm = L->k_norm;
     at.nth = c->n_threads;
 
     slora_cpu_par(c, n >= 4 ? SLORA_CPU_PAR_MIN : 0, slora_cpu_rope_share,

@@ -160,6 +160,8 @@ typedef struct {
     float                        *q;
     float                        *k;
     float                        *att;
+    const float                  *q_norm;       /* Qwen3's, or NULL */
+    const float                  *k_norm;
     int                           nth;          /* attention's shares */
     _Atomic int                   failed;
 } slora_cpu_attn_op_t;

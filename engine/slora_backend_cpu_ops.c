@@ -487,6 +487,22 @@ slora_cpu_rope_share(void *ctx, int ith, int nth)
 {
     slora_cpu_attn_op_t         *op = ctx;
     const slora_model_config_t  *cfg = &op->c->cfg;
+    int64_t                      n = op->st->batch->n_tokens;
+
+    /* Qwen3: each head of q and k RMS-normed first */
+    if (op->q_norm != NULL
+        && (slora_head_rmsnorm(op->q, op->c->q_dim, n, cfg->n_heads,
+                               cfg->head_dim, op->q_norm, cfg->norm_eps, ith,
+                               nth)
+            != 0
+            || slora_head_rmsnorm(op->k, op->c->kv_dim, n, cfg->n_kv_heads,
+                                  cfg->head_dim, op->k_norm, cfg->norm_eps,
+                                  ith, nth)
+               != 0))
+    {
+        atomic_store(&op->failed, 1);
+        return;
+    }
 
     if (slora_rope(op->q, op->c->q_dim, op->k, op->c->kv_dim, op->c->pos.p,
                    op->st->batch->n_tokens, cfg->n_heads, cfg->n_kv_heads,

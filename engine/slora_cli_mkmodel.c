@@ -41,7 +41,8 @@ static const char  slora_mkmodel_usage[] =
     "  --vocab N             vocabulary size (256; the tokenizer's with\n"
     "                        --tokenizer)\n"
     "  --ctx N               context length (256)\n"
-    "  --arch A              llama (default) or qwen2 (q/k/v biases)\n"
+    "  --arch A              llama (default), qwen2 (q/k/v biases) or\n"
+    "                        qwen3 (q and k heads RMS-normed)\n"
     "  --tied 0|1            output shares the token embeddings (0)\n"
     "  --dtype T             f32 (default) or f16\n"
     "  --tokenizer GGUF      copy tokenizer.* metadata from this GGUF\n"
@@ -112,9 +113,12 @@ slora_cli_mkmodel(int argc, char **argv)
             } else if (strcmp(val, "qwen2") == 0) {
                 c.qwen2 = 1;
 
+            } else if (strcmp(val, "qwen3") == 0) {
+                c.qwen3 = 1;
+
             } else {
-                fprintf(stderr, "slora mkmodel: --arch %s: llama or qwen2\n",
-                        val);
+                fprintf(stderr, "slora mkmodel: --arch %s: llama, qwen2 or "
+                        "qwen3\n", val);
                 return 1;
             }
 

@@ -658,7 +658,9 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.n_out = 3;
     lc.x = h;
     lc.ld_x = hidden;
-    lc.may_delta = cfg->head_dim % 16 == 0;   /* slora_rope_store_cuda's */
+    /* slora_rope_store_cuda's deltas; not where the heads are normed
+     * first (Qwen3): the norm reads the rows with LoRA's part in them */
+    lc.may_delta = cfg->head_dim % 16 == 0 && D->q_norm == NULL;
 
     if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
         || slora_cuda_linear(c, lc.forked, qkv, ld, h, hidden, D->wqkv,
@@ -672,6 +674,20 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
 
     if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK) {
         return SLORA_ERROR;
+    }
+
+    /* Qwen3: each head of q and k RMS-normed before RoPE */
+    if (D->q_norm != NULL
+        && (slora_head_rmsnorm_cuda(qkv, ld, n, cfg->n_heads, cfg->head_dim,
+                                    D->q_norm, cfg->norm_eps, c->stream)
+            != 0
+            || slora_head_rmsnorm_cuda(k, ld, n, cfg->n_kv_heads,
+                                       cfg->head_dim, D->k_norm,
+                                       cfg->norm_eps, c->stream)
+               != 0))
+    {
+        return slora_err_set(err, SLORA_ERROR, "q and k head norms "
+                             "refused");
     }
 
     /* RoPE and the new rows' K and V (LoRA's deltas added) into their

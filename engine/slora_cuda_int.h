@@ -94,6 +94,9 @@ typedef struct {
     uint16_t                 *attn_norm;        /* [hidden] */
     uint16_t                 *wqkv;             /* [q + 2 kv, hidden] */
     uint16_t                 *bqkv;             /* [q + 2 kv] or NULL */
+    uint16_t                 *q_norm;           /* [head_dim] or NULL:
+                                                   Qwen3's head norms */
+    uint16_t                 *k_norm;
     uint16_t                 *wo;               /* [hidden, q] */
     uint16_t                 *ffn_norm;         /* [hidden] */
     uint16_t                 *wgu;              /* [2 ffn, hidden] */

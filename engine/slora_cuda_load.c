@@ -100,7 +100,7 @@ slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
     c->kv_dim = c->cfg.n_kv_heads * cfg->head_dim;
     c->qkv_dim = c->q_dim + 2 * c->kv_dim;
 
-    c->allocs = calloc((size_t) cfg->n_layers * 8 + 4, sizeof(void *));
+    c->allocs = calloc((size_t) cfg->n_layers * 10 + 4, sizeof(void *));
     c->layers = calloc((size_t) cfg->n_layers, sizeof(slora_cuda_layer_t));
     if (c->allocs == NULL || c->layers == NULL) {
         return slora_err_set(err, SLORA_ERROR, "cuda backend: out of memory");
@@ -173,7 +173,8 @@ slora_cuda_load_layer(slora_cuda_t *c, int32_t l, slora_cuda_layer_t *D,
             || L->wv == NULL || L->wo == NULL || L->ffn_norm == NULL
             || L->w_gate == NULL || L->w_up == NULL || L->w_down == NULL
             || (L->bq != NULL) != (L->bk != NULL)
-            || (L->bq != NULL) != (L->bv != NULL)))
+            || (L->bq != NULL) != (L->bv != NULL)
+            || (L->q_norm != NULL) != (L->k_norm != NULL)))
     {
         return slora_err_set(err, SLORA_ERROR, "missing weights");
     }
@@ -230,6 +231,24 @@ slora_cuda_load_layer(slora_cuda_t *c, int32_t l, slora_cuda_layer_t *D,
 
     if (!ok) {
         return SLORA_ERROR;
+    }
+
+    /* the heads' norms: one vector every head shares, whole on every
+     * rank */
+    if (L->q_norm != NULL) {
+        D->q_norm = slora_cuda_weight(c, (size_t) c->cfg.head_dim, err);
+        D->k_norm = slora_cuda_weight(c, (size_t) c->cfg.head_dim, err);
+
+        if (D->q_norm == NULL || D->k_norm == NULL
+            || slora_cuda_upload(c, D->q_norm, L->q_norm,
+                                 (int64_t) c->cfg.head_dim, err)
+               != SLORA_OK
+            || slora_cuda_upload(c, D->k_norm, L->k_norm,
+                                 (int64_t) c->cfg.head_dim, err)
+               != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
     }
 
     if (L->bq != NULL) {

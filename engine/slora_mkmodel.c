@@ -51,6 +51,7 @@ typedef struct {
 typedef enum {
     SLORA_MK_RANDOM = 0,
     SLORA_MK_ONES,
+    SLORA_MK_NEAR_ONE,              /* 1 + N(0, 0.25): Qwen3's head norms */
     SLORA_MK_PERMUTE_Q,             /* random, GGUF llama permutes rows */
     SLORA_MK_PERMUTE_K
 } slora_mk_kind_e;
@@ -229,6 +230,18 @@ slora_mkmodel(const slora_mkmodel_conf_t *conf, const char *out,
             goto done;
         }
 
+        if (c.qwen3
+            && (slora_mk_tensor(&mk, "self_attn.q_norm.weight",
+                                "attn_q_norm.weight", l, SLORA_MK_NEAR_ONE,
+                                mk.head_dim, 0, err) != SLORA_OK
+                || slora_mk_tensor(&mk, "self_attn.k_norm.weight",
+                                   "attn_k_norm.weight", l,
+                                   SLORA_MK_NEAR_ONE, mk.head_dim, 0, err)
+                   != SLORA_OK))
+        {
+            goto done;
+        }
+
         if (slora_mk_tensor(&mk, "post_attention_layernorm.weight",
                             "ffn_norm.weight", l, SLORA_MK_ONES, h, 0, err)
             != SLORA_OK
@@ -376,7 +389,7 @@ slora_mk_gguf_meta(slora_mk_t *mk, slora_err_t *err)
     }                            u[10];
 
     c = mk->conf;
-    arch = c->qwen2 ? "qwen2" : "llama";
+    arch = c->qwen2 ? "qwen2" : c->qwen3 ? "qwen3" : "llama";
 
     snprintf(name, sizeof(name), "slora-tiny-%s-s%llu", arch,
              (unsigned long long) c->seed);
@@ -465,9 +478,11 @@ slora_mk_config_json(const slora_mkmodel_conf_t *c, const char *dir,
 
     ok = root != NULL && a != NULL
          && cJSON_AddItemToArray(a, cJSON_CreateString(
-                c->qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"))
+                c->qwen2 ? "Qwen2ForCausalLM"
+                : c->qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM"))
          && cJSON_AddStringToObject(root, "model_type",
-                                    c->qwen2 ? "qwen2" : "llama") != NULL
+                                    c->qwen2 ? "qwen2"
+                                    : c->qwen3 ? "qwen3" : "llama") != NULL
          && cJSON_AddNumberToObject(root, "hidden_size", c->hidden) != NULL
          && cJSON_AddNumberToObject(root, "intermediate_size", c->ffn) != NULL
          && cJSON_AddNumberToObject(root, "num_hidden_layers", c->n_layers)
@@ -540,6 +555,8 @@ slora_mk_tensor(slora_mk_t *mk, const char *hf, const char *gg,
     for (i = 0; i < n; i++) {
         mk->buf[i] = kind == SLORA_MK_ONES
                      ? 1.0f
+                     : kind == SLORA_MK_NEAR_ONE
+                     ? (float) (1.0 + 0.25 * slora_mk_normal(&mk->rng))
                      : (float) (SLORA_MK_STD * slora_mk_normal(&mk->rng));
 
         /* f16 models hold f16 values even where GGUF keeps f32 */
@@ -548,7 +565,7 @@ slora_mk_tensor(slora_mk_t *mk, const char *hf, const char *gg,
         }
     }
 
-    if (mk->gw != NULL && !mk->conf->qwen2
+    if (mk->gw != NULL && !mk->conf->qwen2 && !mk->conf->qwen3
         && (kind == SLORA_MK_PERMUTE_Q || kind == SLORA_MK_PERMUTE_K))
     {
         if (slora_model_permute_qk_rows(mk->buf,

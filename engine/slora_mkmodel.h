@@ -29,6 +29,8 @@ typedef struct {
     int32_t        vocab;           /* 0: the tokenizer's, else required */
     int32_t        max_ctx;
     int            qwen2;           /* arch qwen2 (q/k/v biases), else llama */
+    int            qwen3;           /* arch qwen3 (q and k heads RMS-normed,
+                                       the norms' weights about 1) */
     int            tied;
     int32_t        rope_llama3;     /* 0, or Llama 3.1's RoPE scaling
                                        (factor 8, low 1, high 4) from this

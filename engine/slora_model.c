@@ -44,6 +44,8 @@ typedef enum {
     SLORA_W_BQ,
     SLORA_W_BK,
     SLORA_W_BV,
+    SLORA_W_Q_NORM,
+    SLORA_W_K_NORM,
     SLORA_W_FFN_NORM,
     SLORA_W_GATE,
     SLORA_W_UP,
@@ -64,6 +66,8 @@ static const char  *slora_gguf_names[SLORA_W_N] = {
     "blk.%d.attn_q.bias",
     "blk.%d.attn_k.bias",
     "blk.%d.attn_v.bias",
+    "blk.%d.attn_q_norm.weight",
+    "blk.%d.attn_k_norm.weight",
     "blk.%d.ffn_norm.weight",
     "blk.%d.ffn_gate.weight",
     "blk.%d.ffn_up.weight",
@@ -82,6 +86,8 @@ static const char  *slora_hf_names[SLORA_W_N] = {
     "model.layers.%d.self_attn.q_proj.bias",
     "model.layers.%d.self_attn.k_proj.bias",
     "model.layers.%d.self_attn.v_proj.bias",
+    "model.layers.%d.self_attn.q_norm.weight",
+    "model.layers.%d.self_attn.k_norm.weight",
     "model.layers.%d.post_attention_layernorm.weight",
     "model.layers.%d.mlp.gate_proj.weight",
     "model.layers.%d.mlp.up_proj.weight",
@@ -140,8 +146,8 @@ static int slora_model_wanted(const slora_model_config_t *c,
     slora_wkind_e k);
 static int slora_model_fill(slora_model_t *m, const slora_model_src_t *src,
     slora_err_t *err);
-static int slora_model_refuse_extra(const slora_model_src_t *src,
-    slora_err_t *err);
+static int slora_model_refuse_extra(const slora_model_config_t *c,
+    const slora_model_src_t *src, slora_err_t *err);
 
 
 slora_model_t *
@@ -270,9 +276,14 @@ slora_model_load_gguf(slora_model_t *m, slora_model_src_t *src,
         c->rope = SLORA_ROPE_NEOX;
         c->qkv_bias = 1;
 
+    } else if (strcmp(arch, "qwen3") == 0) {
+        c->rope = SLORA_ROPE_NEOX;
+        c->qk_norm = 1;
+
     } else {
         return slora_err_set(err, SLORA_ERROR, "%s: architecture '%s' not "
-                             "supported (llama, qwen2 are)", file, arch);
+                             "supported (llama, qwen2, qwen3 are)", file,
+                             arch);
     }
 
     memcpy(c->arch, arch, sizeof(c->arch));
@@ -518,9 +529,16 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
         snprintf(c->arch, sizeof(c->arch), "qwen2");
         c->qkv_bias = 1;
 
+    } else if (strcmp(type, "Qwen3ForCausalLM") == 0
+               || strcmp(type, "qwen3") == 0)
+    {
+        snprintf(c->arch, sizeof(c->arch), "qwen3");
+        c->qk_norm = 1;
+
     } else {
         slora_err_set(err, SLORA_ERROR, "%s: architecture '%.64s' not "
-                      "supported (Llama, Mistral, Qwen2 are)", file, type);
+                      "supported (Llama, Mistral, Qwen2, Qwen3 are)", file,
+                      type);
         goto done;
     }
 
@@ -829,6 +847,10 @@ slora_model_wanted(const slora_model_config_t *c, slora_wkind_e k)
         return c->qkv_bias;
     }
 
+    if (k == SLORA_W_Q_NORM || k == SLORA_W_K_NORM) {
+        return c->qk_norm;
+    }
+
     return 1;
 }
 
@@ -872,6 +894,10 @@ slora_model_shape(const slora_model_config_t *c, slora_wkind_e k,
     case SLORA_W_BK:
     case SLORA_W_BV:
         dims[0] = kv;
+        return 1;
+    case SLORA_W_Q_NORM:
+    case SLORA_W_K_NORM:
+        dims[0] = c->head_dim;
         return 1;
     case SLORA_W_GATE:
     case SLORA_W_UP:
@@ -919,6 +945,10 @@ slora_model_slot(slora_model_t *m, slora_wkind_e k, int32_t layer)
         return &l->bk;
     case SLORA_W_BV:
         return &l->bv;
+    case SLORA_W_Q_NORM:
+        return &l->q_norm;
+    case SLORA_W_K_NORM:
+        return &l->k_norm;
     case SLORA_W_FFN_NORM:
         return &l->ffn_norm;
     case SLORA_W_GATE:
@@ -951,30 +981,33 @@ slora_model_find(const slora_model_src_t *src, slora_wkind_e k,
 /* Biases slora does not apply must not be there: a model that has them
  * would run wrong without a word. */
 static int
-slora_model_refuse_extra(const slora_model_src_t *src, slora_err_t *err)
+slora_model_refuse_extra(const slora_model_config_t *c,
+    const slora_model_src_t *src, slora_err_t *err)
 {
     int                    i;
     static const char     *gguf[] = {
         "blk.0.attn_output.bias", "blk.0.ffn_gate.bias", "blk.0.ffn_up.bias",
-        "blk.0.ffn_down.bias", NULL
+        "blk.0.ffn_down.bias", "blk.0.attn_q_norm.weight", NULL
     };
     static const char     *hf[] = {
         "model.layers.0.self_attn.o_proj.bias",
         "model.layers.0.mlp.gate_proj.bias", "model.layers.0.mlp.up_proj.bias",
-        "model.layers.0.mlp.down_proj.bias", NULL
+        "model.layers.0.mlp.down_proj.bias",
+        "model.layers.0.self_attn.q_norm.weight", NULL
     };
     const char           **list;
     const slora_tensor_t  *t;
 
     list = src->gguf != NULL ? gguf : hf;
 
-    for (i = 0; list[i] != NULL; i++) {
+    /* the last, q's norm, is Qwen3's own */
+    for (i = 0; list[i + (c->qk_norm ? 1 : 0)] != NULL; i++) {
         t = src->gguf != NULL ? slora_gguf_find_tensor(src->gguf, list[i])
                               : slora_safetensors_dir_find(src->dir, list[i]);
         if (t != NULL) {
-            return slora_err_set(err, SLORA_ERROR, "%s: tensor '%s': this "
-                                 "bias is not supported", src->file,
-                                 list[i]);
+            return slora_err_set(err, SLORA_ERROR, "%s: tensor '%s': "
+                                 "architecture %s does not apply it", src->file,
+                                 list[i], c->arch);
         }
     }
 
@@ -998,7 +1031,7 @@ slora_model_fill(slora_model_t *m, const slora_model_src_t *src,
 
     c = &m->cfg;
 
-    if (slora_model_refuse_extra(src, err) != SLORA_OK) {
+    if (slora_model_refuse_extra(&m->cfg, src, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 

@@ -43,7 +43,7 @@ typedef enum {
 
 
 typedef struct {
-    char          arch[32];         /* "llama", "qwen2", ... */
+    char          arch[32];         /* "llama", "qwen2", "qwen3" */
     char          name[128];        /* general.name or folder name */
     int32_t       n_layers;
     int32_t       hidden;           /* dim */
@@ -60,6 +60,8 @@ typedef struct {
     slora_rope_e  rope;
     int           tied_embeddings;  /* output uses tok_embd */
     int           qkv_bias;         /* Qwen2 */
+    int           qk_norm;          /* Qwen3: q and k heads RMS-normed
+                                       before RoPE */
 } slora_model_config_t;
 
 
@@ -72,6 +74,9 @@ typedef struct {
     float        *bq;               /* [n_heads * head_dim] or NULL */
     float        *bk;               /* [n_kv_heads * head_dim] or NULL */
     float        *bv;               /* [n_kv_heads * head_dim] or NULL */
+    float        *q_norm;           /* [head_dim] or NULL: each head of
+                                       q RMS-normed (Qwen3) */
+    float        *k_norm;           /* [head_dim] or NULL: of k */
     float        *ffn_norm;         /* [hidden] */
     float        *w_gate;           /* [ffn, hidden] */
     float        *w_up;             /* [ffn, hidden] */

@@ -1,6 +1,7 @@
 /*
  * slora_norm.cu: RMSNorm and residual-add + RMSNorm on the GPU, the
- * device twin of slora_norm_cpu.c.
+ * device twin of slora_norm_cpu.c, and the per-head RMSNorm of Qwen3's q
+ * and k (a warp a head).
  *
  * The one idea: one block per row; each thread walks the same 16-byte
  * chunks in both passes, so the fused variant writes the updated
@@ -120,6 +121,92 @@ slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
 
     return slora_norm_launch(out, ld_out, x, ld_x, res, ld_res, d, ld_d, w,
                              n_rows, dim, eps, stream);
+}
+
+
+/* A warp a head: lane l takes the 8-value chunks l, l + 32, ... */
+#define SLORA_HEAD_NORM_WARPS  4
+
+static __global__ void __launch_bounds__(SLORA_HEAD_NORM_WARPS * SLORA_CUDA_WARP)
+slora_head_rmsnorm_kernel(uint16_t *__restrict__ x, int64_t ld,
+    int64_t n_heads_all, int32_t n_heads, int32_t head_dim,
+    const uint16_t *__restrict__ w, float eps)
+{
+    int64_t    hh;
+    int32_t    c, lane, e;
+    uint16_t  *xh;
+    float      f[SLORA_CUDA_VEC], g[SLORA_CUDA_VEC], ss, scale;
+
+    slora_pdl_enter();
+
+    hh = (int64_t) blockIdx.x * SLORA_HEAD_NORM_WARPS
+         + threadIdx.x / SLORA_CUDA_WARP;
+    lane = threadIdx.x % SLORA_CUDA_WARP;
+
+    if (hh >= n_heads_all) {
+        return;
+    }
+
+    xh = x + (hh / n_heads) * ld + (hh % n_heads) * head_dim;
+    ss = 0.0f;
+
+    for (c = lane * SLORA_CUDA_VEC; c < head_dim;
+         c += SLORA_CUDA_WARP * SLORA_CUDA_VEC)
+    {
+        slora_ld8(f, xh + c);
+
+#pragma unroll
+        for (e = 0; e < SLORA_CUDA_VEC; e++) {
+            ss = fmaf(f[e], f[e], ss);
+        }
+    }
+
+    ss = slora_warp_sum(ss);
+    scale = rsqrtf(ss / (float) head_dim + eps);
+
+    for (c = lane * SLORA_CUDA_VEC; c < head_dim;
+         c += SLORA_CUDA_WARP * SLORA_CUDA_VEC)
+    {
+        slora_ld8(f, xh + c);
+        slora_ld8(g, w + c);
+
+#pragma unroll
+        for (e = 0; e < SLORA_CUDA_VEC; e++) {
+            f[e] = f[e] * scale * g[e];
+        }
+
+        slora_st8(xh + c, f);
+    }
+}
+
+
+extern "C" int
+slora_head_rmsnorm_cuda(uint16_t *x, int64_t ld, int64_t n_tok,
+    int32_t n_heads, int32_t head_dim, const uint16_t *w, float eps,
+    void *stream)
+{
+    int64_t  n;
+
+    if (x == NULL || w == NULL || n_tok < 0 || n_heads <= 0
+        || head_dim <= 0 || head_dim > 512 || head_dim % SLORA_CUDA_VEC != 0
+        || ld < (int64_t) n_heads * head_dim || ld % SLORA_CUDA_VEC != 0
+        || !slora_cuda_aligned(x) || !slora_cuda_aligned(w))
+    {
+        return -1;
+    }
+
+    n = n_tok * n_heads;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    slora_launch(slora_head_rmsnorm_kernel,
+        (unsigned) ((n + SLORA_HEAD_NORM_WARPS - 1) / SLORA_HEAD_NORM_WARPS),
+        SLORA_HEAD_NORM_WARPS * SLORA_CUDA_WARP, 0, (cudaStream_t) stream, x,
+        ld, n, n_heads, head_dim, w, eps);
+
+    return slora_cuda_launched();
 }
 
 

@@ -1,6 +1,7 @@
 /*
  * slora_norm.h: RMSNorm over rows, alone or fused with the residual add
- * that precedes it in every Llama block.
+ * that precedes it in every Llama block, and over each head of q and k
+ * (Qwen3).
  *
  * The one idea: the sum of squares is accumulated in double, as ggml
  * does, so a row of a few thousand floats normalizes the same way on
@@ -30,6 +31,14 @@ int slora_add_rmsnorm(float *out, int64_t ld_out, float *x, int64_t ld_x,
     int64_t dim, float eps, int ith, int nth);
 
 
+/* Each head of each token RMS-normed in place (Qwen3's q and k norms):
+ * x holds n_tok rows of ld elements, each n_heads heads of head_dim;
+ * head h of row t becomes rmsnorm(x[t, h*head_dim ...]) * w[:], w of
+ * head_dim. The tokens of share ith of nth. */
+int slora_head_rmsnorm(float *x, int64_t ld, int64_t n_tok, int32_t n_heads,
+    int32_t head_dim, const float *w, float eps, int ith, int nth);
+
+
 /* CUDA twins (kernels/slora_norm.cu): out, x, res and w are bf16 device
  * memory (raw bits), sums fp32; dim and every stride are multiples of 8,
  * pointers 16-byte aligned. stream is a cudaStream_t. The residual's d,
@@ -42,6 +51,10 @@ int slora_rmsnorm_cuda(uint16_t *out, int64_t ld_out, const uint16_t *x,
 int slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
     int64_t ld_x, const uint16_t *res, int64_t ld_res, const float *d,
     int64_t ld_d, const uint16_t *w, int64_t n_rows, int64_t dim, float eps,
+    void *stream);
+/* slora_head_rmsnorm's twin: a warp a head, head_dim at most 512. */
+int slora_head_rmsnorm_cuda(uint16_t *x, int64_t ld, int64_t n_tok,
+    int32_t n_heads, int32_t head_dim, const uint16_t *w, float eps,
     void *stream);
 
 #endif /* SLORA_NORM_H */

@@ -19,6 +19,34 @@ static void slora_norm_row(float *out, const float *x, const float *w,
 
 
 int
+slora_head_rmsnorm(float *x, int64_t ld, int64_t n_tok, int32_t n_heads,
+    int32_t head_dim, const float *w, float eps, int ith, int nth)
+{
+    int64_t  t, t1;
+
+    if (x == NULL || w == NULL || n_tok < 0 || n_heads <= 0 || head_dim <= 0
+        || ld < (int64_t) n_heads * head_dim || nth < 1 || ith < 0
+        || ith >= nth)
+    {
+        return -1;
+    }
+
+    t1 = n_tok * (ith + 1) / nth;
+
+    for (t = n_tok * ith / nth; t < t1; t++) {
+        if (slora_rmsnorm(x + t * ld, head_dim, x + t * ld, head_dim, w,
+                          n_heads, head_dim, eps, 0, 1)
+            != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
 slora_rmsnorm(float *out, int64_t ld_out, const float *x, int64_t ld_x,
     const float *w, int64_t n_rows, int64_t dim, float eps, int ith, int nth)
 {

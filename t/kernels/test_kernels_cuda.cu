@@ -91,6 +91,7 @@ static int test_lora_proj(pool_t *p, const int32_t *seg_len,
     const int32_t *seg_ad, int32_t n_segs, int32_t n_proj, const char *what);
 static void test_lora_all(void);
 static void test_norm(void);
+static void test_head_norm(void);
 static void test_act(void);
 static void test_rope(void);
 static void test_embed(void);
@@ -119,6 +120,7 @@ main(int argc, char **argv)
 
     test_lora_all();
     test_norm();
+    test_head_norm();
     test_act();
     test_rope();
     test_embed();
@@ -632,6 +634,69 @@ test_norm(void)
             free(oc); free(og); free(xg);
         }
     }
+}
+
+
+/* Qwen3's head norms: each head of each row of a q|k|v-like buffer
+ * (row stride wider than the heads), in place; the rest of the row
+ * untouched. */
+static void
+test_head_norm(void)
+{
+    static const int32_t  cfg[][3] = { { 32, 128, 17 }, { 4, 64, 1 },
+                                       { 8, 256, 5 } };
+
+    int32_t    ci, nh, hd, i, untouched;
+    int64_t    n_tok, ld, n;
+    uint16_t  *xh, *wh, *d_x, *d_w, *back;
+    float     *xf, *wf, *xg;
+    double     e;
+    int        rc;
+
+    for (ci = 0; ci < 3; ci++) {
+        nh = cfg[ci][0];
+        hd = cfg[ci][1];
+        n_tok = cfg[ci][2];
+        ld = (int64_t) nh * hd + 3 * hd;            /* k and v beyond */
+        n = n_tok * ld;
+        xh = (uint16_t *) malloc(n * 2);
+        back = (uint16_t *) malloc(n * 2);
+        wh = (uint16_t *) malloc(hd * 2);
+        xf = (float *) malloc(n * 4);
+        xg = (float *) malloc(n * 4);
+        wf = (float *) malloc(hd * 4);
+
+        fill(xh, xf, n, -3.0f, 3.0f);
+        fill(wh, wf, hd, 0.5f, 1.5f);
+        d_x = (uint16_t *) dup_to_dev(xh, n * 2);
+        d_w = (uint16_t *) dup_to_dev(wh, hd * 2);
+
+        rc = slora_head_rmsnorm(xf, ld, n_tok, nh, hd, wf, 1e-6f, 0, 1);
+        rc |= slora_head_rmsnorm_cuda(d_x, ld, n_tok, nh, hd, d_w, 1e-6f,
+                                      NULL);
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(back, d_x, n * 2, cudaMemcpyDeviceToHost));
+        from_dev_bf(xg, d_x, n);
+        e = rel_err(xg, xf, n);
+        untouched = 1;
+        for (i = 0; i < n; i++) {
+            if (i % ld >= (int64_t) nh * hd) {
+                untouched &= back[i] == xh[i];
+            }
+        }
+        note("head_rmsnorm", e);
+        ok(rc == 0 && e <= TOL_BF16 && untouched, "head_rmsnorm %lld tokens "
+           "x %d heads of %d: %.1e, the row past the heads untouched",
+           (long long) n_tok, nh, hd, e);
+
+        CK(cudaFree(d_x)); CK(cudaFree(d_w));
+        free(xh); free(back); free(wh); free(xf); free(xg); free(wf);
+    }
+
+    d_x = (uint16_t *) dmalloc(2048 * 2);
+    ok(slora_head_rmsnorm_cuda(d_x, 1024, 1, 1, 1024, d_x, 1e-6f, NULL)
+       == -1, "head_rmsnorm refuses a head over 512");
+    CK(cudaFree(d_x));
 }
 
 

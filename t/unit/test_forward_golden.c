@@ -19,7 +19,8 @@
  * head_dim.json is llama.cpp on a tiny model with a head size of its own
  * (4 heads of 32 over a hidden size of 64, as Mistral NeMo has 32 of 128
  * over 5120), rope_llama3.json on one with Llama 3.1's RoPE scaling
- * (rope_freqs.weight), both written by our mkmodel: the test writes each
+ * (rope_freqs.weight), qwen3.json on Qwen3's architecture (q and k heads
+ * RMS-normed before RoPE), all written by our mkmodel: the test writes each
  * again, checks its bytes, and holds the forward pass to the same two
  * checks.
  *
@@ -342,7 +343,8 @@ run_model(const char *path, const cJSON *cases, int n_predict,
 /*
  * A golden of a tiny model of ours (head_dim.json: 4 heads of 32 over a
  * hidden size of 64; rope_llama3.json: Llama 3.1's RoPE scaling from an
- * original context of 128), written again here by slora_mkmodel from
+ * original context of 128; qwen3.json: Qwen3's, its q and k heads
+ * RMS-normed), written again here by slora_mkmodel from
  * the golden's "mkmodel" fields; its bytes must be the ones llama.cpp
  * ran.
  */
@@ -350,7 +352,7 @@ static void
 run_mkmodel_golden(const char *name)
 {
     char                   path[64], file[128], hex[SLORA_SHA256_HEX];
-    cJSON                 *root, *mk, *sha, *cases, *np, *r3;
+    cJSON                 *root, *mk, *sha, *cases, *np, *r3, *arch;
     slora_err_t            err;
     slora_mkmodel_conf_t   conf;
 
@@ -380,6 +382,9 @@ run_mkmodel_golden(const char *name)
     conf.vocab = 0;
     r3 = cJSON_GetObjectItem(mk, "rope_llama3");
     conf.rope_llama3 = cJSON_IsNumber(r3) ? r3->valueint : 0;
+    arch = cJSON_GetObjectItem(mk, "arch");
+    conf.qwen3 = cJSON_IsString(arch)
+                 && strcmp(arch->valuestring, "qwen3") == 0;
 
     snprintf(path, sizeof(path), "/tmp/slora-test-%s-%d.gguf", name,
              (int) getpid());
@@ -425,6 +430,7 @@ main(void)
               cJSON_GetObjectItem(q4, "cases"));
     run_mkmodel_golden("head_dim");
     run_mkmodel_golden("rope_llama3");
+    run_mkmodel_golden("qwen3");
 
     cJSON_Delete(root);
     cJSON_Delete(q4);

@@ -172,6 +172,45 @@ test_norm(void)
         }
     }
 
+    /* Qwen3's head norms: each head of each row normed alone, in three
+     * shares as in one, the row past the heads untouched */
+    {
+        int64_t   t, hh, ldx = 4 * 16 + 7;
+        float    *hx, *hy, *hw, *hr;
+        int       same, shares;
+
+        hx = frand_vec(5 * ldx);
+        hy = malloc(5 * ldx * sizeof(float));
+        hr = malloc(5 * ldx * sizeof(float));
+        hw = frand_vec(16);
+        memcpy(hy, hx, 5 * ldx * sizeof(float));
+        memcpy(hr, hx, 5 * ldx * sizeof(float));
+
+        for (t = 0; t < 5; t++) {
+            for (hh = 0; hh < 4; hh++) {
+                slora_rmsnorm(hr + t * ldx + hh * 16, 16,
+                              hr + t * ldx + hh * 16, 16, hw, 1, 16, eps, 0,
+                              1);
+            }
+        }
+
+        ok(slora_head_rmsnorm(hy, ldx, 5, 4, 16, hw, eps, 0, 1) == 0
+           && memcmp(hy, hr, 5 * ldx * sizeof(float)) == 0,
+           "head rmsnorm: each head normed alone, the rest of the row as "
+           "it was");
+        memcpy(hy, hx, 5 * ldx * sizeof(float));
+        shares = 0;
+        for (t = 2; t >= 0; t--) {
+            shares += slora_head_rmsnorm(hy, ldx, 5, 4, 16, hw, eps, (int) t,
+                                         3);
+        }
+        same = memcmp(hy, hr, 5 * ldx * sizeof(float)) == 0;
+        ok(shares == 0 && same, "head rmsnorm: in 3 shares the same");
+        ok(slora_head_rmsnorm(hy, 63, 5, 4, 16, hw, eps, 0, 1) == -1,
+           "head rmsnorm refuses rows narrower than the heads");
+        free(hx); free(hy); free(hr); free(hw);
+    }
+
     ok(slora_rmsnorm(NULL, 4, NULL, 4, NULL, 1, 4, eps, 0, 1) == -1,
        "rmsnorm refuses NULL");
     x = frand_vec(8);

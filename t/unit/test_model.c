@@ -265,6 +265,29 @@ test_formats_agree(void)
     ok(g->w.rope_freqs == NULL, "no RoPE scaling: no divisors");
     slora_model_free(g);
 
+    /* Qwen3: q and k heads RMS-normed, in both formats, NEOX, no bias */
+    slora_mkmodel_defaults(&c);
+    c.seed = 12;
+    c.qwen3 = 1;
+    c.head_dim = 32;
+    g = make_and_load(&c, "qwen3.gguf");
+    c.gguf = 0;
+    s = make_and_load(&c, "qwen3-hf");
+    ok(g->cfg.qk_norm && s->cfg.qk_norm && !g->cfg.qkv_bias
+       && g->cfg.rope == SLORA_ROPE_NEOX && strcmp(g->cfg.arch, "qwen3") == 0
+       && strcmp(s->cfg.arch, "qwen3") == 0,
+       "qwen3: head norms, no biases, NEOX, in both formats");
+    ok(g->w.layers[1].q_norm != NULL && g->w.layers[1].k_norm != NULL
+       && memcmp(g->w.layers[1].q_norm, s->w.layers[1].q_norm,
+                 32 * sizeof(float)) == 0
+       && memcmp(g->w.layers[1].k_norm, s->w.layers[1].k_norm,
+                 32 * sizeof(float)) == 0
+       && g->w.layers[1].q_norm[0] != 1.0f,
+       "qwen3: the same head norms from both formats, not all ones");
+    compare_models("qwen3 head_dim 32", g, s);
+    slora_model_free(g);
+    slora_model_free(s);
+
     slora_mkmodel_defaults(&c);
     c.seed = 10;
     c.head_dim = 8;
@@ -411,6 +434,11 @@ test_refusals(void)
     rewrite(src, dst, NULL, "token_embd.weight", 200, 32, NULL);
     ok(load_fails(dst, "token_embd.weight", &err),
        "token_embd of the wrong width refused");
+
+    rewrite(src, dst, NULL, "blk.0.attn_q_norm.weight", 1, 16, NULL);
+    ok(load_fails(dst, "'blk.0.attn_q_norm.weight': architecture llama "
+                  "does not apply it", &err),
+       "a head norm in a llama model refused, not ignored");
 
     rewrite(src, dst, NULL, "rope_freqs.weight", 2, 4, NULL);
     ok(load_fails(dst, "'rope_freqs.weight' is not [8]", &err),

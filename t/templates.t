@@ -16,9 +16,10 @@
 #   (slora mkmodel --chat-template): its default system message and
 #   Hermes' tools, calls and results, exactly as that template writes
 #   them;
-# - four tiny models made with Mistral's templates (NeMo's, Small 3.2's,
-#   Devstral's, Ministral 3's): plain chats with and without a system
-#   message (the template's default, today's date in Small 3.2's).
+# - five tiny models made with Mistral's templates (NeMo's, Small 3.2's,
+#   Devstral's, Ministral 3's) and Qwen3's: plain chats with and without
+#   a system message (the template's default, today's date in Small
+#   3.2's).
 #
 # t/python/templates_client.py makes the checks with the openai client.
 
@@ -79,13 +80,14 @@ $q->{http} = slora_http(model => $qwen,
 $q->start;
 pass('nginx started on it');
 
-# Mistral's templates, each on a tiny model that carries it (SmolLM2's
-# vocabulary: the control words are plain text there, read back as
-# written)
+# Mistral's templates and Qwen3's, each on a tiny model that carries it
+# (SmolLM2's vocabulary: the control words are plain text there, read
+# back as written)
 my @MISTRAL = ('mistralai-Mistral-Nemo-Instruct-2407.jinja',
                'Mistral-Small-3.2-24B-Instruct-2506.jinja',
                'unsloth-mistral-Devstral-Small-2507.jinja',
-               'mistralai-Ministral-3-14B-Reasoning-2512.jinja');
+               'mistralai-Ministral-3-14B-Reasoning-2512.jinja',
+               'Qwen-Qwen3-0.6B.jinja');
 my (@mservers, @mpairs);
 for my $i (0 .. $#MISTRAL) {
     my $m = "$qdir/mistral$i.gguf";

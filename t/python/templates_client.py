@@ -27,10 +27,11 @@ sdist); SmolLM2's is read from SMOL_GGUF.
   text. SmolLM2 was not tuned on Llama 3.1's turns: shown the calls it
   begins its answer with a newline and then text or the call, so JSON's
   first token '{"' is nudged (logit_bias +5).
-- Mistral's templates (URL=TEMPLATE_FILE: a server on a model that
-  carries that template): NeMo's, Small 3.2's (its default system
-  message, today's date in it), Devstral's and Ministral 3's, with and
-  without a system message and over several turns.
+- Mistral's templates and Qwen3's (URL=TEMPLATE_FILE: a server on a
+  model that carries that template): NeMo's, Small 3.2's (its default
+  system message, today's date in it), Devstral's, Ministral 3's and
+  Qwen3-0.6B's, with and without a system message and over several
+  turns.
 - A call and its result sent back are answered, the prompt counted as
   /tokenize counts it; two calls in one assistant message, and tools
   with no user message to put them in, are 400s.
@@ -321,11 +322,12 @@ def conversation(client):
               "first user message" in str(e), e)
 
 
-def renders_mistral(pairs, tdir):
-    """Mistral's templates, each on a server whose model carries it
-    (pairs of URL and the template's file name): a chat without a system
-    message (the template's default, where it has one: today's date in
-    Mistral Small 3.2's), one with, and several turns."""
+def renders_carried(pairs, tdir):
+    """Mistral's templates and Qwen3's, each on a server whose model
+    carries it (pairs of URL and the template's file name): a chat
+    without a system message (the template's default, where it has one:
+    today's date in Mistral Small 3.2's), one with, and several turns
+    (Mistral's bos and eos; Qwen3's plain chats use neither)."""
     system = {"role": "system", "content": "You are terse."}
     turns = [system, {"role": "user", "content": "Hi!"},
              {"role": "assistant", "content": " Hello. "},
@@ -345,12 +347,12 @@ def renders_mistral(pairs, tdir):
 
 def main():
     smol_url, qwen_url, tdir, smol_gguf = sys.argv[1:5]
-    mistral = [a.split("=", 1) for a in sys.argv[5:]]
+    carried = [a.split("=", 1) for a in sys.argv[5:]]
 
     def client(url):
         return openai.OpenAI(base_url=url, api_key="unused")
 
-    renders_mistral(mistral, tdir)
+    renders_carried(carried, tdir)
 
     client31 = client(smol_url + "/l31/v1")
     renders_own(client31, client(smol_url + "/v1"),

@@ -41,6 +41,7 @@ static void byte_tokens(const slora_tokenizer_t *t, int32_t *byte_id);
 static void test_invalid_utf8(const slora_tokenizer_t *t);
 static void test_chat(const slora_tokenizer_t *smol);
 static void test_stops(const slora_tokenizer_t *t);
+static char *read_template(const char *dir, const char *file, size_t *len);
 static void test_json(const slora_tokenizer_t *smol, const char *gguf_path,
     int pairs);
 static void test_speed(const slora_tokenizer_t *t);
@@ -906,9 +907,8 @@ test_chat_llama31(const char *dir)
         { "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
           SLORA_CHAT_MISTRAL_V7 },
     };
-    char               buf[2048], expect[1024], path[512], *text;
+    char               buf[2048], expect[1024], *text;
     size_t             n, len;
-    FILE              *f;
     unsigned           i, rc;
     slora_err_t        err;
     slora_chat_msg_t   msgs[3];
@@ -964,15 +964,7 @@ test_chat_llama31(const char *dir)
         char              *sys;
 
         for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-            snprintf(path, sizeof(path), "%s/templates/%s", dir,
-                     defaults[i].file);
-            f = fopen(path, "rb");
-            text = f != NULL ? malloc(65536) : NULL;
-            len = text != NULL ? fread(text, 1, 65536, f) : 0;
-
-            if (f != NULL) {
-                fclose(f);
-            }
+            text = read_template(dir, defaults[i].file, &len);
 
             sys = len > 0 ? slora_chat_default_system(slora_chat_detect(text,
                                                                         len),
@@ -1014,14 +1006,7 @@ test_chat_llama31(const char *dir)
         static const char  other[] = "{%- set default_system_message = "
             "name + 'x' %}";
 
-        snprintf(path, sizeof(path), "%s/templates/%s", dir,
-                 "Mistral-Small-3.2-24B-Instruct-2506.jinja");
-        f = fopen(path, "rb");
-        text = f != NULL ? malloc(65536) : NULL;
-        len = text != NULL ? fread(text, 1, 65536, f) : 0;
-        if (f != NULL) {
-            fclose(f);
-        }
+        text = read_template(dir, "Mistral-Small-3.2-24B-Instruct-2506.jinja", &len);
 
         sys = len > 0 ? slora_chat_default_system(SLORA_CHAT_MISTRAL_V7,
                                                   text, len)
@@ -1048,14 +1033,7 @@ test_chat_llama31(const char *dir)
         free(sys);
         free(text);
 
-        snprintf(path, sizeof(path), "%s/templates/%s", dir,
-                 "unsloth-mistral-Devstral-Small-2507.jinja");
-        f = fopen(path, "rb");
-        text = f != NULL ? malloc(65536) : NULL;
-        len = text != NULL ? fread(text, 1, 65536, f) : 0;
-        if (f != NULL) {
-            fclose(f);
-        }
+        text = read_template(dir, "unsloth-mistral-Devstral-Small-2507.jinja", &len);
         sys = len > 0 ? slora_chat_default_system(SLORA_CHAT_MISTRAL_V7,
                                                   text, len)
                       : NULL;
@@ -1077,20 +1055,34 @@ test_chat_llama31(const char *dir)
     }
 
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/templates/%s", dir, files[i].file);
-        f = fopen(path, "rb");
-        text = f != NULL ? malloc(65536) : NULL;
-        len = text != NULL ? fread(text, 1, 65536, f) : 0;
-
-        if (f != NULL) {
-            fclose(f);
-        }
+        text = read_template(dir, files[i].file, &len);
 
         ok(len > 0 && slora_chat_detect(text, len) == files[i].tmpl,
            "chat: %s is %s", files[i].file,
            slora_chat_name(files[i].tmpl));
         free(text);
     }
+}
+
+
+/* dir/templates/file (llama.cpp's models folder), its first 64 KiB; a
+ * malloc()ed text (NULL and *len 0 when unread). */
+static char *
+read_template(const char *dir, const char *file, size_t *len)
+{
+    char   path[512], *text;
+    FILE  *f;
+
+    snprintf(path, sizeof(path), "%s/templates/%s", dir, file);
+    f = fopen(path, "rb");
+    text = f != NULL ? malloc(65536) : NULL;
+    *len = text != NULL ? fread(text, 1, 65536, f) : 0;
+
+    if (f != NULL) {
+        fclose(f);
+    }
+
+    return text;
 }
 
 

@@ -721,6 +721,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
 
         if (flags & SLORA_CHAT_GEN_PROMPT) {
             slora_chat_puts(&o, "<|im_start|>assistant\n");
+
+            if (flags & SLORA_CHAT_NO_THINK) {
+                slora_chat_puts(&o, "<think>\n\n</think>\n\n");
+            }
         }
 
         break;

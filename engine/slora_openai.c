@@ -37,13 +37,14 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0
 };
 
 
 static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_prompt_end(cJSON *root, slora_openai_req_t *req,
+static int slora_openai_prompt_end(cJSON *root,
+    const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_default_system(const char *text,
     slora_openai_req_t *req, slora_openai_err_t *err);
@@ -174,7 +175,7 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         if (slora_openai_messages(item, req, err) != SLORA_OK
             || slora_openai_default_system(lim->system, req, err)
                != SLORA_OK
-            || slora_openai_prompt_end(root, req, err) != SLORA_OK)
+            || slora_openai_prompt_end(root, lim, req, err) != SLORA_OK)
         {
             goto done;
         }
@@ -539,15 +540,53 @@ slora_openai_system(slora_openai_req_t *req, const char *text, size_t len,
  * (default false), booleans: the chat's text ends with the assistant's
  * header, or, continuing, inside the last message, an assistant's, so
  * that the answer goes on from its text (a prefilled answer). Both true
- * is a 400, as in vLLM.
+ * is a 400, as in vLLM. chat_template_kwargs, the template's variables:
+ * enable_thinking (a boolean; false gives Qwen3's empty think block
+ * where the template reads it, and nothing elsewhere, as a template
+ * ignores what it does not read); any other is a 400, the server not
+ * running the Jinja template itself.
  */
 static int
-slora_openai_prompt_end(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err)
+slora_openai_prompt_end(cJSON *root, const slora_openai_limits_t *lim,
+    slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int          i;
-    cJSON       *item;
+    cJSON       *item, *kw;
     const char  *name;
+
+    kw = cJSON_GetObjectItemCaseSensitive(root, "chat_template_kwargs");
+
+    if (kw != NULL && !cJSON_IsNull(kw) && !cJSON_IsObject(kw)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "chat_template_kwargs", "chat_template_kwargs "
+                                 "must be an object");
+    }
+
+    if (!cJSON_IsObject(kw)) {
+        kw = NULL;
+    }
+
+    cJSON_ArrayForEach(item, kw) {
+        if (strcmp(item->string, "enable_thinking") != 0) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter",
+                                     "chat_template_kwargs",
+                                     "chat_template_kwargs.%.64s is not "
+                                     "supported (enable_thinking is)",
+                                     item->string);
+        }
+
+        if (!cJSON_IsBool(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "chat_template_kwargs",
+                                     "chat_template_kwargs.enable_thinking "
+                                     "must be a boolean");
+        }
+
+        if (cJSON_IsFalse(item) && lim->think) {
+            req->chat_flags |= SLORA_CHAT_NO_THINK;
+        }
+    }
 
     static const char  *names[] = { "add_generation_prompt",
                                     "continue_final_message" };

@@ -91,6 +91,9 @@ typedef struct {
                                                chat without one begins
                                                with (as the template
                                                writes it); NULL: none */
+    int                   think;            /* that template reads
+                                               chat_template_kwargs'
+                                               enable_thinking */
 } slora_openai_limits_t;
 
 

@@ -1190,6 +1190,13 @@ slora_tokenizer_chat_system(const slora_tokenizer_t *t)
 
 
 int
+slora_tokenizer_chat_think(const slora_tokenizer_t *t)
+{
+    return t->chat_think;
+}
+
+
+int
 slora_tokenizer_token_bytes(const slora_tokenizer_t *t, int32_t id,
     char *buf, size_t cap, size_t *n)
 {

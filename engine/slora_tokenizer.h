@@ -137,6 +137,10 @@ slora_chat_e slora_tokenizer_chat_template(const slora_tokenizer_t *t);
  * "You are Qwen, ..."), or NULL. */
 const char *slora_tokenizer_chat_system(const slora_tokenizer_t *t);
 
+/* 1 where the model's template reads enable_thinking (Qwen3's: false
+ * writes an empty think block after the assistant's header). */
+int slora_tokenizer_chat_think(const slora_tokenizer_t *t);
+
 /* One user message as a chat prompt in template tmpl (the generation
  * prompt after it; the model's default system message before it when
  * tmpl is the model's own), a malloc()ed NUL-terminated text of *n
@@ -178,6 +182,9 @@ char *slora_chat_system_text(const char *raw);
 /* the request has tools: llama3.1's system header says "Environment:
  * ipython" */
 #define SLORA_CHAT_TOOLS       0x04
+/* chatml: after the assistant's header an empty think block, as Qwen3's
+ * template writes it with enable_thinking false */
+#define SLORA_CHAT_NO_THINK    0x08
 
 /*
  * Renders messages (and, as flags say, the assistant prompt, or the last

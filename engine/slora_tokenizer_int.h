@@ -111,6 +111,8 @@ struct slora_tokenizer_s {
     slora_chat_e        chat;
     char               *chat_system;    /* the template's default system
                                            message, or NULL */
+    unsigned            chat_think:1;   /* the template reads
+                                           enable_thinking (Qwen3's) */
     char                pre[64];       /* pre-tokenizer name, for messages */
     char                path[256];
 };

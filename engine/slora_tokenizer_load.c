@@ -351,6 +351,8 @@ slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
     if (tmpl != NULL && len > 0) {
         t->chat = slora_chat_detect(tmpl, len);
         t->chat_system = slora_chat_default_system(t->chat, tmpl, len);
+        t->chat_think = t->chat == SLORA_CHAT_CHATML
+                        && memmem(tmpl, len, "enable_thinking", 15) != NULL;
         return;
     }
 

@@ -1175,6 +1175,9 @@ ngx_http_slora_chat_limits(ngx_http_request_t *r, slora_openai_limits_t *lim)
     lim->system = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
                   && smcf->tokenizer != NULL
                   ? slora_tokenizer_chat_system(smcf->tokenizer) : NULL;
+    lim->think = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
+                 && smcf->tokenizer != NULL
+                 && slora_tokenizer_chat_think(smcf->tokenizer);
 }
 
 

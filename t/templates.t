@@ -113,8 +113,8 @@ python_checks('templates_client.py', [
                         'without a system message', 'with one',
                         'several turns' } @MISTRAL),
     (map { "Qwen-Qwen3-0.6B.jinja $_: the server's prompt is the "
-           . "template's text" } 'tools', 'calls and their results sent '
-                                          . 'back'),
+           . "template's text" } 'enable_thinking false', 'tools',
+                                 'calls and their results sent back'),
     (map { "smollm2 $_: the server's prompt is its template's text" }
      'without a system message', 'with one', 'without the generation '
      . 'prompt'),

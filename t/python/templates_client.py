@@ -74,12 +74,15 @@ def gguf_chat_template(path):
 
 
 def reference(template, messages, tools=None, gen=True, bos=None,
-              eos=None):
+              eos=None, kwargs=None):
     """tools/chat-reference's rendering of the chat with template (a
-    file); bos and eos the model's where not Llama 3's."""
+    file); bos and eos the model's where not Llama 3's; kwargs the
+    template's other variables."""
     root = os.path.join(os.path.dirname(__file__), "..", "..")
     req = {"template": template, "messages": messages,
            "add_generation_prompt": gen}
+    if kwargs is not None:
+        req["kwargs"] = kwargs
     if bos is not None:
         req["bos_token"] = bos
         req["eos_token"] = eos
@@ -90,9 +93,11 @@ def reference(template, messages, tools=None, gen=True, bos=None,
                           text=True, check=True).stdout
 
 
-def served(client, messages, tools=None, gen=True):
+def served(client, messages, tools=None, gen=True, kwargs=None):
     """The server's prompt for the chat, as its token ids read back."""
     body = {"messages": messages, "add_generation_prompt": gen}
+    if kwargs is not None:
+        body["chat_template_kwargs"] = kwargs
     if tools is not None:
         body["tools"] = tools
     ids = client.post("/tokenize", cast_to=object, body=body)["tokens"]
@@ -344,6 +349,12 @@ def renders_carried(pairs, tdir):
             check(f"{name} {what}: the server's prompt is the template's "
                   "text", got == want, json.dumps([got, want])[-300:])
         if name.startswith("Qwen-Qwen3"):
+            kw = {"enable_thinking": False}
+            want = reference(path, [system, ask], kwargs=kw)
+            got, _ = served(c, [system, ask], kwargs=kw)
+            check(f"{name} enable_thinking false: the server's prompt is "
+                  "the template's text", got == want and "<think>" in got,
+                  json.dumps([got, want])[-300:])
             # Hermes' tags, as Qwen3's template writes them too (a
             # call's content "": the template cannot read a null one)
             calls = call_turns("Paris", "sunny") + [ask]

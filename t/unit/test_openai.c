@@ -1152,6 +1152,48 @@ test_limits(void)
        "limits: top_logprobs above lim");
     slora_openai_req_free(&req);
 
+    /* chat_template_kwargs: enable_thinking false is Qwen3's empty think
+     * block where the template reads it, nothing where it does not */
+    body = "{\"model\":\"base\"," MSGS ",\"chat_template_kwargs\":"
+           "{\"enable_thinking\":false}}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.chat_flags == SLORA_CHAT_GEN_PROMPT,
+       "chat_template_kwargs: enable_thinking false, a template without it: "
+       "nothing");
+    slora_openai_req_free(&req);
+    lim.think = 1;
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK
+       && req.chat_flags == (SLORA_CHAT_GEN_PROMPT | SLORA_CHAT_NO_THINK),
+       "chat_template_kwargs: enable_thinking false, Qwen3's template: the "
+       "empty think block");
+    slora_openai_req_free(&req);
+    body = "{\"model\":\"base\"," MSGS ",\"chat_template_kwargs\":"
+           "{\"enable_thinking\":true}}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.chat_flags == SLORA_CHAT_GEN_PROMPT,
+       "chat_template_kwargs: enable_thinking true: as without");
+    slora_openai_req_free(&req);
+    body = "{\"model\":\"base\"," MSGS ",\"chat_template_kwargs\":"
+           "{\"enable_thinking\":false,\"custom\":1}}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "unsupported_parameter") == 0
+       && strstr(err.msg, "chat_template_kwargs.custom") != NULL,
+       "chat_template_kwargs: another variable is a 400 (%s)", err.msg);
+    slora_openai_req_free(&req);
+    body = "{\"model\":\"base\"," MSGS ",\"chat_template_kwargs\":"
+           "{\"enable_thinking\":\"no\"}}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_type") == 0,
+       "chat_template_kwargs: enable_thinking a string is a 400");
+    slora_openai_req_free(&req);
+    body = "{\"model\":\"base\"," MSGS ",\"chat_template_kwargs\":[1]}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "chat_template_kwargs") == 0,
+       "chat_template_kwargs: not an object is a 400");
+    slora_openai_req_free(&req);
+    lim.think = 0;
+
     body = "{\"model\":\"base\",\"prompt\":\"x\",\"logprobs\":3}";
     rc = slora_openai_parse(body, strlen(body), COMP, &lim, &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "logprobs") == 0

@@ -679,6 +679,15 @@ test_chat(const slora_tokenizer_t *smol)
     ok(slora_chat_from_name("vicuna", &e) == SLORA_DECLINED,
        "chat: unknown name declined");
 
+    /* Qwen3's enable_thinking false: an empty think block after the
+     * assistant's header */
+    rc = slora_chat_render(SLORA_CHAT_CHATML, &msgs[1], 1,
+                           SLORA_CHAT_GEN_PROMPT | SLORA_CHAT_NO_THINK, buf,
+                           sizeof(buf), &n, &err);
+    is_str(rc == SLORA_OK ? buf : err.msg, "<|im_start|>user\nHi!<|im_end|>\n"
+           "<|im_start|>assistant\n<think>\n\n</think>\n\n",
+           "chat chatml: no thinking, as Qwen3's template writes it");
+
     /*
      * The last message an assistant's, left open (continue_final_message):
      * each template's text up to where that content ends, as transformers

@@ -653,7 +653,8 @@ slora_model_rope_freqs(slora_model_t *m, const slora_tensor_t *t,
 
 
 /* config.json's rope_scaling: Llama 3.1's ("llama3") made into the
- * divisors its GGUF conversion writes; any other kind refused. */
+ * divisors its GGUF conversion writes, "default" none; any other kind
+ * refused. */
 static int
 slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
     const char *file, slora_err_t *err)
@@ -664,6 +665,13 @@ slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
     type = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (type == NULL) {
         type = cJSON_GetObjectItemCaseSensitive(rs, "type");
+    }
+
+    /* transformers' "default" is no scaling */
+    if (cJSON_IsObject(rs) && cJSON_IsString(type)
+        && strcmp(type->valuestring, "default") == 0)
+    {
+        return SLORA_OK;
     }
 
     if (!cJSON_IsObject(rs) || !cJSON_IsString(type)

@@ -417,6 +417,7 @@ test_refusals(void)
     FILE                  *f;
     slora_err_t            err;
     slora_gguf_t          *g;
+    slora_model_t         *m;
     slora_mkmodel_conf_t   c;
 
     snprintf(src, sizeof(src), "%s/llama.gguf", tmpdir);
@@ -483,6 +484,18 @@ test_refusals(void)
     fclose(f);
     ok(load_fails(dst, "rope_scaling \"linear\" is not supported", &err),
        "rope_scaling other than llama3's refused");
+
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+          "\"vocab_size\":256,\"tie_word_embeddings\":true,"
+          "\"rope_scaling\":{\"rope_type\":\"default\"}}", f);
+    fclose(f);
+    m = slora_model_load(dst, &err);
+    ok(m != NULL && m->w.rope_freqs == NULL,
+       "rope_scaling \"default\" is none: %s", m ? "loaded" : err.msg);
+    slora_model_free(m);
 
     f = fopen(cfg, "w");
     fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"

@@ -30,9 +30,6 @@
  *   (f) a forward that fails (the faulty backend, build/t/): each
  *       request of the batch gets its own ERROR and is ended; the step
  *       returns SLORA_ERROR, or SLORA_FATAL for a lost device.
- *   (i) files rewritten in place, 64 adapters a look in turn: of 70
- *       in host memory, the last one's rewrite is found by the second
- *       look, not the first, and only its copy is dropped.
  *   (h) schedule=slo counts a request's wait from when it reached the
  *       server (slora_request_t.arrived_ns), not from its submission: one
  *       that arrived 2 s ago with an SLO of 1 s is refused at once, the
@@ -88,7 +85,6 @@ static void test_logprobs(void);
 static void on_logprob(void *data, const slora_event_t *ev);
 static void test_fault(const char *mode, int want);
 static void test_slo_arrival(void);
-static void test_check_files(void);
 static int32_t count_tier(slora_engine_t *e, const char *tier,
     int32_t *first_n);
 
@@ -120,7 +116,6 @@ main(void)
     test_fault("error", SLORA_ERROR);
     test_fault("lost", SLORA_FATAL);
     test_slo_arrival();
-    test_check_files();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -800,69 +795,6 @@ test_preload(void)
        && strstr(err.msg, "broken/adapter_config.json") != NULL,
        "no config: preload fails naming it first: %s", err.msg);
     is_int(loaded, 3, "... the 3 readable are in host memory all the same");
-    slora_engine_free(e);
-}
-
-
-static void
-test_check_files(void)
-{
-    int                   i;
-    char                  root[400], name[32], path[500];
-    FILE                 *f;
-    int32_t               loaded, first_n;
-    slora_err_t           err;
-    const char           *which;
-    slora_engine_t       *e;
-    slora_engine_conf_t   conf;
-
-    snprintf(root, sizeof(root), "%s/files", tmp);
-    mkdir(root, 0755);
-
-    for (i = 0; i < 70; i++) {
-        snprintf(name, sizeof(name), "f%03d", i);
-        tiny_adapter_make(&mcfg, root, name, 8, 0x05, 100 + i, 1.0f);
-    }
-
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = root;
-    conf.n_threads = 2;
-    conf.max_batch_tokens = 64;
-    conf.max_running = 8;
-    conf.host_cache_bytes = (size_t) 64 << 20;
-
-    e = tiny_engine_up(&conf, "files: engine up");
-    if (e == NULL) {
-        return;
-    }
-
-    i = slora_engine_preload(e, &loaded, &err);
-    ok(i == SLORA_OK && loaded == 70, "files: 70 adapters in host memory "
-       "(%d)", loaded);
-
-    /* f069's config written over with the same text, a second ago */
-    snprintf(path, sizeof(path), "%s/f069/adapter_config.json", root);
-    f = fopen(path, "r+");
-    if (f == NULL || (i = fgetc(f)) == EOF || fseek(f, 0, SEEK_SET) != 0
-        || fputc(i, f) == EOF || fclose(f) != 0)
-    {
-        BAIL_OUT("cannot rewrite %s", path);
-    }
-    usleep(1100000);
-
-    is_int(slora_engine_check_files(e, &which), 0,
-           "files: the first look (f000..f063) finds nothing");
-    i = slora_engine_check_files(e, &which);
-    ok(i == 1 && which != NULL && strcmp(which, "f069") == 0,
-       "files: the second finds f069 (%d: %s)", i, which ? which : "none");
-    ok(count_tier(e, "disk", &first_n) == 1 && count_tier(e, "host",
-                                                            &first_n) == 69,
-       "files: f069's copy dropped, the 69 others kept");
-    is_int(slora_engine_check_files(e, &which)
-           + slora_engine_check_files(e, &which), 0,
-           "files: two more looks (all 69 again) find nothing");
-
     slora_engine_free(e);
 }
 

@@ -85,8 +85,6 @@ static void test_logprobs(void);
 static void on_logprob(void *data, const slora_event_t *ev);
 static void test_fault(const char *mode, int want);
 static void test_slo_arrival(void);
-static int32_t count_tier(slora_engine_t *e, const char *tier,
-    int32_t *first_n);
 
 
 int
@@ -724,9 +722,11 @@ test_preload(void)
        && st.adapters_in_pool == 0,
        "stats: 10 in host memory (%zu bytes), 10 loads, none dropped, "
        "none in the pool", st.host_bytes);
-    is_int(count_tier(e, "host", &first_n), 10, "the list says 10 in host");
+    is_int(tiny_count_tier(e, "host", &first_n), 10,
+           "the list says 10 in host");
     is_int(first_n, 10, "... r0000 to r0009, the catalog's first");
-    is_int(count_tier(e, "disk", &first_n), 14, "... the other 14 on disk");
+    is_int(tiny_count_tier(e, "disk", &first_n), 14,
+           "... the other 14 on disk");
 
     is_int(slora_engine_preload(e, &loaded, &err), SLORA_OK,
            "preload again");
@@ -796,29 +796,6 @@ test_preload(void)
        "no config: preload fails naming it first: %s", err.msg);
     is_int(loaded, 3, "... the 3 readable are in host memory all the same");
     slora_engine_free(e);
-}
-
-
-/* How many adapters the list shows in tier; *first_n: how many of the
- * list's first ones in a row are. */
-static int32_t
-count_tier(slora_engine_t *e, const char *tier, int32_t *first_n)
-{
-    int32_t                      i, n, c;
-    const slora_adapter_info_t  *list;
-
-    n = slora_engine_adapter_list(e, NULL, 0, &list);
-    c = 0;
-    *first_n = 0;
-
-    for (i = 0; i < n; i++) {
-        if (strcmp(list[i].tier, tier) == 0) {
-            c++;
-            *first_n += *first_n == i;
-        }
-    }
-
-    return c;
 }
 
 

@@ -23,8 +23,6 @@ static slora_model_config_t   mcfg;
 
 
 static void test_check_files(void);
-static int32_t count_tier(slora_engine_t *e, const char *tier,
-    int32_t *first_n);
 
 
 int
@@ -101,36 +99,12 @@ test_check_files(void)
     i = slora_engine_check_files(e, &which);
     ok(i == 1 && which != NULL && strcmp(which, "f069") == 0,
        "files: the second finds f069 (%d: %s)", i, which ? which : "none");
-    ok(count_tier(e, "disk", &first_n) == 1 && count_tier(e, "host",
-                                                            &first_n) == 69,
+    ok(tiny_count_tier(e, "disk", &first_n) == 1
+       && tiny_count_tier(e, "host", &first_n) == 69,
        "files: f069's copy dropped, the 69 others kept");
     is_int(slora_engine_check_files(e, &which)
            + slora_engine_check_files(e, &which), 0,
            "files: two more looks (all 69 again) find nothing");
 
     slora_engine_free(e);
-}
-
-
-
-/* How many adapters the list shows in tier; *first_n: how many of the
- * list's first ones in a row are. */
-static int32_t
-count_tier(slora_engine_t *e, const char *tier, int32_t *first_n)
-{
-    int32_t                      i, n, c;
-    const slora_adapter_info_t  *list;
-
-    n = slora_engine_adapter_list(e, NULL, 0, &list);
-    c = 0;
-    *first_n = 0;
-
-    for (i = 0; i < n; i++) {
-        if (strcmp(list[i].tier, tier) == 0) {
-            c++;
-            *first_n += *first_n == i;
-        }
-    }
-
-    return c;
 }

@@ -89,4 +89,27 @@ tiny_adapter_make(const slora_model_config_t *cfg, const char *root,
 }
 
 
+/* How many adapters the list shows in tier; *first_n: how many of the
+ * list's first ones in a row are. */
+static inline int32_t
+tiny_count_tier(slora_engine_t *e, const char *tier, int32_t *first_n)
+{
+    int32_t                      i, n, c;
+    const slora_adapter_info_t  *list;
+
+    n = slora_engine_adapter_list(e, NULL, 0, &list);
+    c = 0;
+    *first_n = 0;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(list[i].tier, tier) == 0) {
+            c++;
+            *first_n += *first_n == i;
+        }
+    }
+
+    return c;
+}
+
+
 #endif /* TINY_MODEL_H */

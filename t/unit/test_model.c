@@ -92,6 +92,23 @@ make_and_load(slora_mkmodel_conf_t *c, const char *name)
 }
 
 
+/* The model of c in both formats: name.gguf as *g, folder name-hf as
+ * *s. */
+static void
+make_both(slora_mkmodel_conf_t *c, const char *name, slora_model_t **g,
+    slora_model_t **s)
+{
+    char  file[128];
+
+    snprintf(file, sizeof(file), "%s.gguf", name);
+    c->gguf = 1;
+    *g = make_and_load(c, file);
+    snprintf(file, sizeof(file), "%s-hf", name);
+    c->gguf = 0;
+    *s = make_and_load(c, file);
+}
+
+
 static int
 same_floats(const float *a, const float *b, size_t n)
 {
@@ -198,9 +215,7 @@ test_formats_agree(void)
     c.vocab = 200;
     c.max_ctx = 512;
 
-    g = make_and_load(&c, "llama.gguf");
-    c.gguf = 0;
-    s = make_and_load(&c, "llama-hf");
+    make_both(&c, "llama", &g, &s);
 
     is_int(g->cfg.rope, SLORA_ROPE_NORM, "GGUF llama: NORM rope");
     is_int(s->cfg.rope, SLORA_ROPE_NEOX, "HF llama: NEOX rope");
@@ -228,9 +243,7 @@ test_formats_agree(void)
     slora_mkmodel_defaults(&c);
     c.seed = 9;
     c.head_dim = 32;
-    g = make_and_load(&c, "wide-heads.gguf");
-    c.gguf = 0;
-    s = make_and_load(&c, "wide-heads-hf");
+    make_both(&c, "wide-heads", &g, &s);
     ok(g->cfg.head_dim == 32 && s->cfg.head_dim == 32 && g->cfg.hidden == 64
        && g->cfg.n_heads == 4, "head_dim 32 over hidden 64 and 4 heads, in "
        "both formats (GGUF key_length, HF head_dim)");
@@ -246,9 +259,7 @@ test_formats_agree(void)
     slora_mkmodel_defaults(&c);
     c.seed = 11;
     c.rope_llama3 = 128;
-    g = make_and_load(&c, "rope-llama3.gguf");
-    c.gguf = 0;
-    s = make_and_load(&c, "rope-llama3-hf");
+    make_both(&c, "rope-llama3", &g, &s);
     ok(g->w.rope_freqs != NULL && s->w.rope_freqs != NULL
        && memcmp(g->w.rope_freqs, s->w.rope_freqs, 8 * sizeof(float)) == 0,
        "llama3 RoPE scaling: the same divisors from both formats");
@@ -270,9 +281,7 @@ test_formats_agree(void)
     c.seed = 12;
     c.qwen3 = 1;
     c.head_dim = 32;
-    g = make_and_load(&c, "qwen3.gguf");
-    c.gguf = 0;
-    s = make_and_load(&c, "qwen3-hf");
+    make_both(&c, "qwen3", &g, &s);
     ok(g->cfg.qk_norm && s->cfg.qk_norm && !g->cfg.qkv_bias
        && g->cfg.rope == SLORA_ROPE_NEOX && strcmp(g->cfg.arch, "qwen3") == 0
        && strcmp(s->cfg.arch, "qwen3") == 0,
@@ -303,9 +312,7 @@ test_formats_agree(void)
     c.tied = 1;
     c.dtype = SLORA_DT_F16;
 
-    g = make_and_load(&c, "qwen2.gguf");
-    c.gguf = 0;
-    s = make_and_load(&c, "qwen2-hf");
+    make_both(&c, "qwen2", &g, &s);
 
     ok(g->cfg.qkv_bias && s->cfg.qkv_bias, "qwen2: q/k/v biases");
     ok(g->cfg.rope == SLORA_ROPE_NEOX && s->cfg.rope == SLORA_ROPE_NEOX,

@@ -1008,8 +1008,12 @@ slora_model_refuse_extra(const slora_model_config_t *c,
 
     list = src->gguf != NULL ? gguf : hf;
 
-    /* the last, q's norm, is Qwen3's own */
-    for (i = 0; list[i + (c->qk_norm ? 1 : 0)] != NULL; i++) {
+    for (i = 0; list[i] != NULL; i++) {
+        /* q's norm is Qwen3's own */
+        if (c->qk_norm && strstr(list[i], "q_norm") != NULL) {
+            continue;
+        }
+
         t = src->gguf != NULL ? slora_gguf_find_tensor(src->gguf, list[i])
                               : slora_safetensors_dir_find(src->dir, list[i]);
         if (t != NULL) {

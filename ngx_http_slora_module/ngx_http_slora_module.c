@@ -1126,7 +1126,7 @@ ngx_http_slora_chat_template(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_slora_loc_conf_t  *slcf = conf;
 
-    char          name[16];
+    char          name[32];
     ngx_str_t    *value;
     slora_chat_e  tmpl;
 

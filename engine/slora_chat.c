@@ -30,8 +30,10 @@
  *                                          (Llama 3.2)
  *
  * Tools and calls are the caller's to put into the messages' content
- * (engine/slora_openai_tools.c), in the format the template's model
- * reads; SLORA_CHAT_TOOLS says a request has them. So is a ChatML
+ * (engine/slora_openai_tools.c, engine/slora_openai_mistral.c), in the
+ * format the template's model reads; SLORA_CHAT_TOOLS says a request has
+ * them; Mistral's templates take tool results and the tools' block as
+ * messages of their own (roles tool and tools), written as they are. So is a ChatML
  * template's default system message (slora_chat_default_system reads it
  * out of the Jinja text: SmolLM2's, Qwen2.5's), which the parser puts
  * first in a chat without one.
@@ -70,6 +72,12 @@ static int slora_chat_space(char c);
 static int slora_chat_role(const slora_chat_msg_t *m);
 static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
     int first, slora_chat_e tmpl, slora_err_t *err);
+static void slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
+    const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
+    unsigned flags);
+static int slora_chat_same(const slora_chat_msg_t *a,
+    const slora_chat_msg_t *b);
+static int slora_chat_mistrals(slora_chat_e tmpl);
 static void slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
     const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
     unsigned flags);
@@ -83,6 +91,7 @@ static int slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja,
 #define SLORA_ROLE_USER       1
 #define SLORA_ROLE_ASSISTANT  2
 #define SLORA_ROLE_TOOL       3
+#define SLORA_ROLE_TOOLS      4     /* Mistral's: the tools' block */
 
 
 static const char  *slora_chat_names[SLORA_CHAT_N] = {
@@ -259,10 +268,10 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
     k = 0;
 
     if (sys != NULL) {
-        msgs[k++] = (slora_chat_msg_t) { "system", 6, sys, strlen(sys), 0 };
+        msgs[k++] = (slora_chat_msg_t) { "system", 6, sys, strlen(sys), 0, 0 };
     }
 
-    msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0 };
+    msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0, 0 };
     prompt = NULL;
 
     if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, NULL, 0, n,
@@ -610,27 +619,40 @@ slora_chat_role(const slora_chat_msg_t *m)
         return SLORA_ROLE_TOOL;
     }
 
+    if (m->role_len == 5 && memcmp(m->role, "tools", 5) == 0) {
+        return SLORA_ROLE_TOOLS;
+    }
+
     return -1;
 }
 
 
 /* Llama 2 and Mistral: after one optional system message, user and
- * assistant alternate, user first (their templates raise otherwise). */
+ * assistant alternate, user first (their templates raise otherwise);
+ * Mistral's count no tool results, tools' block or calls among them. */
 static int
 slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
     slora_chat_e tmpl, slora_err_t *err)
 {
-    int  i, want;
+    int  i, k, role, want;
 
     if (first >= n_msgs) {
         return slora_err_set(err, SLORA_ERROR, "chat template %s: no user "
                              "message", slora_chat_names[tmpl]);
     }
 
-    for (i = first; i < n_msgs; i++) {
-        want = (i - first) % 2 == 0 ? SLORA_ROLE_USER : SLORA_ROLE_ASSISTANT;
+    for (i = first, k = 0; i < n_msgs; i++) {
+        role = slora_chat_role(&msgs[i]);
 
-        if (slora_chat_role(&msgs[i]) != want) {
+        if (role == SLORA_ROLE_TOOL || role == SLORA_ROLE_TOOLS
+            || msgs[i].calls)
+        {
+            continue;
+        }
+
+        want = k++ % 2 == 0 ? SLORA_ROLE_USER : SLORA_ROLE_ASSISTANT;
+
+        if (role != want) {
             return slora_err_set(err, SLORA_ERROR, "chat template %s: "
                                  "message %d: after an optional system "
                                  "message, roles must alternate user, "
@@ -643,12 +665,136 @@ slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
 }
 
 
+/*
+ * Mistral's templates: v0.3's ("[INST] ", the reply " " + trimmed),
+ * NeMo's (tekken: neither) and v7's ([SYSTEM_PROMPT] blocks). The
+ * tools' block goes before each user message equal to the last one
+ * (their "message == user_messages[-1]"), or with SLORA_CHAT_TOOLS_FIRST
+ * right after the system prompt; the system text of v0.3 and NeMo goes
+ * into the user message that is the chat's last (loop.last: none where
+ * the chat ends otherwise). Results, calls and the tools' block are the
+ * caller's text, written as it is.
+ */
+static void
+slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
+    const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
+    unsigned flags)
+{
+    int                      i, role, v7, tekken;
+    size_t                   cl;
+    const char              *c;
+    const slora_chat_msg_t  *tools, *lastu, *sys;
+
+    v7 = tmpl == SLORA_CHAT_MISTRAL_V7;
+    tekken = tmpl == SLORA_CHAT_MISTRAL_TEKKEN;
+    sys = first ? &msgs[0] : NULL;
+    tools = NULL;
+    lastu = NULL;
+
+    for (i = 0; i < n_msgs; i++) {
+        role = slora_chat_role(&msgs[i]);
+
+        if (role == SLORA_ROLE_TOOLS) {
+            tools = &msgs[i];
+
+        } else if (role == SLORA_ROLE_USER) {
+            lastu = &msgs[i];
+        }
+    }
+
+    if (tools != NULL && v7 && (flags & SLORA_CHAT_TOOLS_FIRST)
+        && sys == NULL)
+    {
+        slora_chat_put(o, tools->content, tools->content_len);
+    }
+
+    /* v7 writes its system messages where they are; the others, the
+     * first into the last user turn */
+    for (i = v7 ? 0 : first; i < n_msgs; i++) {
+        c = msgs[i].content;
+        cl = msgs[i].content_len;
+        role = slora_chat_role(&msgs[i]);
+
+        switch (role) {
+
+        case SLORA_ROLE_SYSTEM:
+            slora_chat_puts(o, "[SYSTEM_PROMPT]");
+            slora_chat_put(o, c, cl);
+            slora_chat_puts(o, "[/SYSTEM_PROMPT]");
+
+            if (tools != NULL && i == 0 && (flags & SLORA_CHAT_TOOLS_FIRST)) {
+                slora_chat_put(o, tools->content, tools->content_len);
+            }
+
+            break;
+
+        case SLORA_ROLE_USER:
+            if (tools != NULL && !(flags & SLORA_CHAT_TOOLS_FIRST)
+                && slora_chat_same(&msgs[i], lastu))
+            {
+                slora_chat_put(o, tools->content, tools->content_len);
+            }
+
+            slora_chat_puts(o, v7 || tekken ? "[INST]" : "[INST] ");
+
+            if (sys != NULL && !v7 && i == n_msgs - 1) {
+                slora_chat_put(o, sys->content, sys->content_len);
+                slora_chat_puts(o, "\n\n");
+            }
+
+            slora_chat_put(o, c, cl);
+            slora_chat_puts(o, "[/INST]");
+            break;
+
+        case SLORA_ROLE_TOOL:
+            slora_chat_put(o, c, cl);
+            break;
+
+        case SLORA_ROLE_ASSISTANT:
+            if (!v7 && !tekken && !msgs[i].calls) {
+                slora_chat_trim(&c, &cl);
+                slora_chat_puts(o, " ");
+            }
+
+            slora_chat_put(o, c, cl);
+
+            if (i != last) {
+                slora_chat_puts(o, "</s>");
+            }
+
+            break;
+
+        default:
+            break;
+        }
+    }
+}
+
+
+/* Two user messages equal, as Jinja's == finds their dicts (by role and
+ * content; b may be NULL). */
+static int
+slora_chat_same(const slora_chat_msg_t *a, const slora_chat_msg_t *b)
+{
+    return b != NULL && a->content_len == b->content_len
+           && memcmp(a->content, b->content, a->content_len) == 0;
+}
+
+
+static int
+slora_chat_mistrals(slora_chat_e tmpl)
+{
+    return tmpl == SLORA_CHAT_MISTRAL || tmpl == SLORA_CHAT_MISTRAL_TEKKEN
+           || tmpl == SLORA_CHAT_MISTRAL_V7;
+}
+
+
 int
 slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
     slora_err_t *err)
 {
-    int                i, role, first, open, last, tekken;
+    int                i, role, first, open, last;
     size_t             cl, sl;
     const char        *c, *sys;
     slora_chat_out_t   o;
@@ -670,7 +816,8 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
 
         if (role < 0
             || (role == SLORA_ROLE_TOOL && tmpl != SLORA_CHAT_LLAMA31
-                && tmpl != SLORA_CHAT_LLAMA32))
+                && tmpl != SLORA_CHAT_LLAMA32 && !slora_chat_mistrals(tmpl))
+            || (role == SLORA_ROLE_TOOLS && !slora_chat_mistrals(tmpl)))
         {
             return slora_err_set(err, SLORA_ERROR, "chat template %s: "
                                  "message %d: role \"%.*s\" is not system, "
@@ -804,74 +951,15 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
 
     case SLORA_CHAT_MISTRAL:
     case SLORA_CHAT_MISTRAL_TEKKEN:
-        if (slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
-            != SLORA_OK)
+    case SLORA_CHAT_MISTRAL_V7:
+        if (tmpl != SLORA_CHAT_MISTRAL_V7
+            && slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
+               != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
-        /* v0.3's: "[INST] " and " " + the reply trimmed; NeMo's (tekken)
-         * neither the spaces nor the trim */
-        tekken = tmpl == SLORA_CHAT_MISTRAL_TEKKEN;
-
-        for (i = first; i < n_msgs; i++) {
-            c = msgs[i].content;
-            cl = msgs[i].content_len;
-
-            if (slora_chat_role(&msgs[i]) == SLORA_ROLE_USER) {
-                slora_chat_puts(&o, tekken ? "[INST]" : "[INST] ");
-
-                if (i == n_msgs - 1 && sys != NULL) {
-                    slora_chat_put(&o, sys, sl);
-                    slora_chat_puts(&o, "\n\n");
-                }
-
-                slora_chat_put(&o, c, cl);
-                slora_chat_puts(&o, "[/INST]");
-
-            } else {
-                if (!tekken) {
-                    slora_chat_trim(&c, &cl);
-                    slora_chat_puts(&o, " ");
-                }
-
-                slora_chat_put(&o, c, cl);
-
-                if (i != last) {
-                    slora_chat_puts(&o, "</s>");
-                }
-            }
-        }
-
-        break;
-
-    case SLORA_CHAT_MISTRAL_V7:
-        /* the system message (the parser's default where a chat has
-         * none) in the block that opens the text; later ones too */
-        for (i = 0; i < n_msgs; i++) {
-            c = msgs[i].content;
-            cl = msgs[i].content_len;
-            role = slora_chat_role(&msgs[i]);
-
-            if (role == SLORA_ROLE_SYSTEM) {
-                slora_chat_puts(&o, "[SYSTEM_PROMPT]");
-                slora_chat_put(&o, c, cl);
-                slora_chat_puts(&o, "[/SYSTEM_PROMPT]");
-
-            } else if (role == SLORA_ROLE_USER) {
-                slora_chat_puts(&o, "[INST]");
-                slora_chat_put(&o, c, cl);
-                slora_chat_puts(&o, "[/INST]");
-
-            } else {
-                slora_chat_put(&o, c, cl);
-
-                if (i != last) {
-                    slora_chat_puts(&o, "</s>");
-                }
-            }
-        }
-
+        slora_chat_mistral(&o, tmpl, msgs, n_msgs, first, last, flags);
         break;
 
     default:

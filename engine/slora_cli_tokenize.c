@@ -33,8 +33,9 @@ slora_cli_tokenize_usage(FILE *f)
         "  --no-special    treat special-token text as plain text\n"
         "  --chat          wrap the text as a user turn of the chat "
         "template\n"
-        "  --template NAME chatml, llama2, llama3, llama3.1, llama3.2 or\n"
-        "                  mistral (with --chat)\n"
+        "  --template NAME chatml, llama2, llama3, llama3.1, llama3.2,\n"
+        "                  mistral, mistral-v3-tekken or mistral-v7-tekken\n"
+        "                  (with --chat)\n"
         "  --pieces        print each id with its text, one per line\n");
 }
 

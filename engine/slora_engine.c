@@ -35,6 +35,8 @@ static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_refuse(slora_event_cb cb, void *data,
     const slora_req_t *r);
 static void slora_engine_peaks(slora_engine_t *e);
+static int32_t slora_engine_control_id(const slora_engine_t *e,
+    const char *text, size_t len);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data);
 static void slora_engine_picks(slora_engine_t *e,
@@ -441,6 +443,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     if ((req->json_trigger_lead && req->json_trigger == NULL)
+        || req->json_trigger_lead < 0
+        || req->json_trigger_lead > SLORA_TRIGGER_ENDS
         || (req->json_trigger != NULL
             && (req->json_schema == NULL
             || req->json_form != SLORA_JSON_FORM_SCHEMA || sp->json
@@ -605,7 +609,10 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
             memcpy(q->trigger.text, req->json_trigger,
                    req->json_trigger_len);
             q->trigger.len = (uint32_t) req->json_trigger_len;
-            q->trigger.lead = req->json_trigger_lead != 0;
+            q->trigger.lead = req->json_trigger_lead == SLORA_TRIGGER_LEAD;
+            q->trigger_ends = req->json_trigger_lead != 0;
+            q->trigger.id = slora_engine_control_id(e, req->json_trigger,
+                                                    req->json_trigger_len);
         }
     }
 
@@ -1340,4 +1347,23 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
         ev.top_logprobs = sc->top_lp;
         cb(data, &ev);
     }
+}
+
+
+/* The control token whose text is text[0..len) (Mistral's
+ * [TOOL_CALLS]), -1 where the model's vocabulary has none. */
+static int32_t
+slora_engine_control_id(const slora_engine_t *e, const char *text,
+    size_t len)
+{
+    int32_t  id;
+
+    if (e->conf.tokenizer == NULL) {
+        return -1;
+    }
+
+    id = slora_tokenizer_find(e->conf.tokenizer, text, len);
+
+    return id >= 0 && slora_tokenizer_is_special(e->conf.tokenizer, id)
+           ? id : -1;
 }

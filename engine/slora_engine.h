@@ -31,6 +31,11 @@
 #include "slora_tokenizer.h"
 
 
+/* slora_request_t's json_trigger_lead */
+#define SLORA_TRIGGER_LEAD  1
+#define SLORA_TRIGGER_ENDS  2
+
+
 typedef struct slora_engine_s  slora_engine_t;
 
 
@@ -200,11 +205,15 @@ typedef struct {
                                        NULL: from the first token, to
                                        the end */
     size_t            json_trigger_len;
-    int               json_trigger_lead; /* 1: the trigger is the
-                                       value's first bytes and counts only
-                                       as the output's first (Llama 3.1's
-                                       call: '{"name":'); the value whole
-                                       ends the request */
+    int               json_trigger_lead; /* SLORA_TRIGGER_LEAD: the
+                                       trigger is the value's first bytes
+                                       and counts only as the output's
+                                       first (Llama 3.1's call:
+                                       '{"name":'), the value whole ends
+                                       the request; SLORA_TRIGGER_ENDS:
+                                       found anywhere, its value ends the
+                                       request (Mistral's list of calls);
+                                       0: the value whole, free again */
     int64_t           arrived_ns;   /* when it reached the server
                                        (slora_now_ns()'s clock), where
                                        its SLO's time starts; 0, or

@@ -63,6 +63,10 @@ struct slora_engine_req_s {
                                                far (sampling.json) */
     slora_json_schema_t    *schema;         /* its schema; NULL: any
                                                object */
+    unsigned                trigger_ends:1; /* the value whole is the
+                                               output whole: a lead
+                                               trigger's, and Mistral's
+                                               list of calls */
     slora_json_trigger_t    trigger;        /* a lazy schema's: sampling.json
                                                is set while it holds */
     slora_draft_t           draft;          /* from its prediction (kept

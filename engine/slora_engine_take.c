@@ -45,13 +45,15 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
         && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
     {
         /* the trigger came: the schema holds from the next token (a lead
-         * trigger's value has begun: from where it is; a token drawn
-         * freely that ran on past it where the schema does not go
-         * leaves the answer free) */
+         * trigger's value has begun, or the token ran on past the
+         * trigger: from where it is; a token drawn freely that ran on
+         * where the schema does not go leaves the answer free) */
         slora_json_init(&q->json, q->schema);
-        q->sampling.json = !q->trigger.lead
-                           || slora_json_trigger_lead(&q->trigger, &q->json,
-                                                      e->json_vocab, tok);
+        q->sampling.json = q->trigger.lead
+                           ? slora_json_trigger_lead(&q->trigger, &q->json,
+                                                     e->json_vocab, tok)
+                           : slora_json_trigger_past(&q->trigger, &q->json,
+                                                     e->json_vocab, tok);
 
     } else if (q->sampling.json
                && !(stop && slora_json_may_end(&q->json))
@@ -100,7 +102,7 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     }
 
     if (q->sampling.json && slora_json_done(&q->json)
-        && q->trigger.len > 0 && !q->trigger.lead)
+        && q->trigger.len > 0 && !q->trigger_ends)
     {
         /* a lazy schema's value is whole: free until its trigger comes
          * again */

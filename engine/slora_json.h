@@ -257,13 +257,30 @@ typedef struct {
     uint32_t    at;                     /* lead, found: of them, those
                                            before the token that
                                            completed it */
+    uint32_t    past;                   /* not lead, found: the bytes of
+                                           the token that completed it
+                                           past its end ("<tool_call>\n{"
+                                           in one token, or Mistral's
+                                           "][" after "[TOOL_CALLS") */
+    int32_t     id;                     /* the control token whose text
+                                           the trigger is (Mistral's
+                                           [TOOL_CALLS]: such a token has
+                                           no bytes here), found by its
+                                           id; -1: none */
 } slora_json_trigger_t;
 
-/* 1 when the output, token id's bytes appended, ends with the trigger's
- * text (which the tail then forgets, so it is found once); a lead
+/* 1 when the output, token id's bytes appended, holds the trigger's text
+ * ending in those bytes (t->past of them after it; the tail then forgets
+ * it, so it is found once), or id is the trigger's own control token; a
+ * lead
  * trigger, when the output's first bytes but blanks are its text, the
  * token that completes them maybe running on. */
 int slora_json_trigger_feed(slora_json_trigger_t *t,
+    const slora_json_vocab_t *v, int32_t id);
+
+/* A trigger (not lead) just found by token id: j (fresh) takes id's
+ * bytes past the trigger's end. 1 when it took them all. */
+int slora_json_trigger_past(const slora_json_trigger_t *t, slora_json_t *j,
     const slora_json_vocab_t *v, int32_t id);
 
 /* A lead trigger just found by token id: j (fresh) takes the output so

@@ -431,11 +431,18 @@ int
 slora_json_trigger_feed(slora_json_trigger_t *t,
     const slora_json_vocab_t *v, int32_t id)
 {
-    size_t       n, keep, skip;
+    char         c;
+    size_t       n, keep, skip, end, k, at;
     const char  *p;
 
     if (t->len == 0 || id < 0 || id >= v->n_vocab) {
         return 0;
+    }
+
+    if (id == t->id && !t->lead) {
+        t->past = 0;
+        t->tail_len = 0;
+        return 1;
     }
 
     p = v->bytes + v->off[id];
@@ -468,24 +475,56 @@ slora_json_trigger_feed(slora_json_trigger_t *t,
         return t->seen == t->len;
     }
 
-    /* the tail: the last len bytes of the output */
-    if (n >= t->len) {
-        memcpy(t->tail, p + n - t->len, t->len);
-        t->tail_len = t->len;
+    /* the trigger ending among the token's bytes: the output's last
+     * bytes before them are in the tail */
+    for (end = 1; end <= n; end++) {
+        if (t->tail_len + end < t->len) {
+            continue;
+        }
+
+        for (k = 0; k < t->len; k++) {
+            /* byte k of the trigger, at tail + p's byte end - len + k */
+            at = t->tail_len + end - t->len + k;
+            c = at < t->tail_len ? t->tail[at] : p[at - t->tail_len];
+
+            if (c != t->text[k]) {
+                break;
+            }
+        }
+
+        if (k == t->len) {
+            t->past = (uint32_t) (n - end);
+            t->tail_len = 0;
+            return 1;
+        }
+    }
+
+    /* the tail: the last len - 1 bytes of the output (a whole trigger
+     * would have been found) */
+    if (n >= t->len - 1) {
+        memcpy(t->tail, p + n - (t->len - 1), t->len - 1);
+        t->tail_len = t->len - 1;
 
     } else {
-        keep = t->tail_len + n > t->len ? t->len - n : t->tail_len;
+        keep = t->tail_len + n > t->len - 1 ? t->len - 1 - n : t->tail_len;
         memmove(t->tail, t->tail + t->tail_len - keep, keep);
         memcpy(t->tail + keep, p, n);
         t->tail_len = (uint32_t) (keep + n);
     }
 
-    if (t->tail_len == t->len && memcmp(t->tail, t->text, t->len) == 0) {
-        t->tail_len = 0;
+    return 0;
+}
+
+
+int
+slora_json_trigger_past(const slora_json_trigger_t *t, slora_json_t *j,
+    const slora_json_vocab_t *v, int32_t id)
+{
+    if (t->past == 0 || id == t->id) {
         return 1;
     }
 
-    return 0;
+    return slora_json_feed(j, v->bytes + v->off[id + 1] - t->past, t->past);
 }
 
 

@@ -37,7 +37,7 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0, 1
 };
 
 
@@ -150,7 +150,8 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
                  && lim->max_tokens >= 1 && lim->max_top_logprobs >= 0);
 
     rc = SLORA_ERROR;
-    req->tool_format = slora_openai_tool_format(lim->chat);
+    req->tool_format = slora_openai_tool_format(lim->chat, lim->call_ids);
+    req->tool_spaced = lim->chat == SLORA_CHAT_MISTRAL;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
     if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {
@@ -514,6 +515,14 @@ int
 slora_openai_system(slora_openai_req_t *req, const char *text, size_t len,
     slora_openai_err_t *err)
 {
+    return slora_openai_insert(req, 0, "system", text, len, err);
+}
+
+
+int
+slora_openai_insert(slora_openai_req_t *req, uint32_t at, const char *role,
+    const char *text, size_t len, slora_openai_err_t *err)
+{
     slora_chat_msg_t  *msgs;
 
     msgs = slora_openai_alloc(req,
@@ -522,12 +531,14 @@ slora_openai_system(slora_openai_req_t *req, const char *text, size_t len,
         return slora_openai_nomem(err);
     }
 
-    memset(&msgs[0], 0, sizeof(slora_chat_msg_t));
-    msgs[0].role = "system";
-    msgs[0].role_len = 6;
-    msgs[0].content = text;
-    msgs[0].content_len = len;
-    memcpy(&msgs[1], req->msgs, req->n_msgs * sizeof(slora_chat_msg_t));
+    memcpy(msgs, req->msgs, at * sizeof(slora_chat_msg_t));
+    memset(&msgs[at], 0, sizeof(slora_chat_msg_t));
+    msgs[at].role = role;
+    msgs[at].role_len = strlen(role);
+    msgs[at].content = text;
+    msgs[at].content_len = len;
+    memcpy(&msgs[at + 1], req->msgs + at,
+           (req->n_msgs - at) * sizeof(slora_chat_msg_t));
     req->msgs = msgs;
     req->n_msgs++;
 

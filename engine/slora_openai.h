@@ -54,11 +54,28 @@ typedef enum {
                                            system message, calls in
                                            <tool_call> tags, results in
                                            <tool_response> tags */
-    SLORA_OPENAI_TOOLFMT_LLAMA3         /* Llama 3.1's: the tools before
+    SLORA_OPENAI_TOOLFMT_LLAMA3,        /* Llama 3.1's: the tools before
                                            the first user text, a call the
                                            whole answer {"name",
                                            "parameters"}, one a message,
                                            results ipython turns */
+    SLORA_OPENAI_TOOLFMT_MISTRAL_LIST,  /* Mistral 7B v0.3's and NeMo's:
+                                           [AVAILABLE_TOOLS] before the
+                                           last user message, calls a JSON
+                                           list after [TOOL_CALLS], each
+                                           with its id; results
+                                           [TOOL_RESULTS]{"content",
+                                           "call_id"} */
+    SLORA_OPENAI_TOOLFMT_MISTRAL_IDS,   /* Small 3.2's: calls
+                                           [TOOL_CALLS]name[CALL_ID]id
+                                           [ARGS]{...}, results
+                                           [TOOL_RESULTS]id[TOOL_CONTENT]
+                                           ... */
+    SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS   /* Devstral's and Ministral 3's:
+                                           the tools after the system
+                                           prompt, calls [TOOL_CALLS]name
+                                           [ARGS]{...} after the text,
+                                           results without ids */
 } slora_openai_toolfmt_e;
 
 
@@ -94,6 +111,11 @@ typedef struct {
     int                   think;            /* that template reads
                                                chat_template_kwargs'
                                                enable_thinking */
+    int                   call_ids;         /* a mistral-v7-tekken
+                                               template writes call ids
+                                               (slora_tokenizer_chat_call_ids;
+                                               1 for one named in the
+                                               configuration) */
 } slora_openai_limits_t;
 
 
@@ -159,6 +181,10 @@ typedef struct {
                                                this (tools, "auto":
                                                "<tool_call>"); data NULL:
                                                throughout */
+    unsigned              trigger_ends:1;   /* the value whole ends the
+                                               answer (Mistral's list of
+                                               calls: its end of text
+                                               follows) */
     unsigned              trigger_lead:1;   /* the trigger is the value's
                                                own first bytes, and only
                                                the answer's (Llama 3.1's
@@ -175,6 +201,9 @@ typedef struct {
                                                model in its format; a call
                                                that must come is schema */
     slora_openai_toolfmt_e tool_format;     /* chat: that format */
+    unsigned              tool_spaced:1;    /* Mistral 7B v0.3's list: a
+                                               space after each opening
+                                               mark */
     slora_openai_str_t    tool_name;        /* TOOLS_NAMED: the function */
     int32_t               top_logprobs;     /* and this many alternatives */
     unsigned              responses:1;      /* a Responses API request,
@@ -220,6 +249,12 @@ typedef struct {
     slora_openai_str_t    max_tokens;
     slora_openai_str_t    temperature;
 } slora_openai_query_t;
+
+
+/* What begins the calls a model chooses to write, in its tool format:
+ * "<tool_call>" (Hermes'), '{"name":' (Llama 3.1's), "[TOOL_CALLS]"
+ * (Mistral's). */
+const char *slora_openai_tool_mark(slora_openai_toolfmt_e format);
 
 
 /* The limits nginx's handler applies: 4 stop strings, max_tokens up to

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "slora_openai.h"
+#include "slora_pyjson.h"
 
 
 #define SLORA_OPENAI_BAD     "invalid_request_error"
@@ -75,17 +76,34 @@ int slora_openai_schema(cJSON *sch, const char *param,
 
 /* slora_openai_tools.c: function calling */
 
-slora_openai_toolfmt_e slora_openai_tool_format(slora_chat_e chat);
+slora_openai_toolfmt_e slora_openai_tool_format(slora_chat_e chat,
+    int call_ids);
+int slora_openai_tool_verbatim(slora_pyjson_text_t *t, slora_chat_msg_t *m,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 /* 1 when the chat's first message is a system message. */
 int slora_openai_has_system(const slora_openai_req_t *req);
 /* A system message of text[0..len) put before the chat's messages. */
 int slora_openai_system(slora_openai_req_t *req, const char *text,
     size_t len, slora_openai_err_t *err);
+/* A message of role and text[0..len) put before the chat's message at
+ * (at == n_msgs: after the last). */
+int slora_openai_insert(slora_openai_req_t *req, uint32_t at,
+    const char *role, const char *text, size_t len, slora_openai_err_t *err);
 int slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_chat_msg_t *prev, slora_openai_req_t *req,
     slora_openai_err_t *err);
+
+
+/* slora_openai_mistral.c: function calling in Mistral's formats */
+
+int slora_openai_mistral_tools(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
+    slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
+int slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 
 
 #endif /* SLORA_OPENAI_INT_H */

@@ -27,7 +27,9 @@
  * message (its template renders no more), so "required" holds the
  * answer to one bare call too, and "auto" holds it from the answer's
  * first bytes '{"name":' on; results are ipython turns
- * (engine/slora_chat.c).
+ * (engine/slora_chat.c). Mistral's formats are written by
+ * engine/slora_openai_mistral.c; "auto" holds their list of calls from
+ * [TOOL_CALLS] on, and the answer ends with the list.
  */
 
 #include <stdio.h>
@@ -43,6 +45,7 @@
 #define SLORA_OPENAI_TOOLS_MAX  64      /* a tagged union's alternatives */
 #define SLORA_OPENAI_TOOL_TRIGGER  "<tool_call>"
 #define SLORA_OPENAI_LLAMA3_TRIGGER  "{\"name\":"
+#define SLORA_OPENAI_MISTRAL_TRIGGER  "[TOOL_CALLS]"
 
 
 static const char  slora_openai_tools_head[] =
@@ -84,8 +87,6 @@ static int slora_openai_tool_prompt_llama3(cJSON *tools,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_tool_calls(cJSON *calls, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_tool_verbatim(slora_pyjson_text_t *t,
-    slora_chat_msg_t *m, slora_openai_req_t *req, slora_openai_err_t *err);
 
 static int slora_openai_tool_name_ok(const char *name);
 static cJSON *slora_openai_tool_function(cJSON *tool);
@@ -93,12 +94,28 @@ static char *slora_openai_cat(slora_openai_req_t *req, const char *a,
     size_t a_len, const char *b, size_t b_len, const char *c, size_t c_len);
 
 
-/* The tool format of a chat template's model. */
+/* The tool format of a chat template's model; call_ids: a
+ * mistral-v7-tekken template that writes them (Small 3.2's). */
 slora_openai_toolfmt_e
-slora_openai_tool_format(slora_chat_e chat)
+slora_openai_tool_format(slora_chat_e chat, int call_ids)
 {
-    return chat == SLORA_CHAT_LLAMA31 || chat == SLORA_CHAT_LLAMA32
-           ? SLORA_OPENAI_TOOLFMT_LLAMA3 : SLORA_OPENAI_TOOLFMT_HERMES;
+    switch (chat) {
+
+    case SLORA_CHAT_LLAMA31:
+    case SLORA_CHAT_LLAMA32:
+        return SLORA_OPENAI_TOOLFMT_LLAMA3;
+
+    case SLORA_CHAT_MISTRAL:
+    case SLORA_CHAT_MISTRAL_TEKKEN:
+        return SLORA_OPENAI_TOOLFMT_MISTRAL_LIST;
+
+    case SLORA_CHAT_MISTRAL_V7:
+        return call_ids ? SLORA_OPENAI_TOOLFMT_MISTRAL_IDS
+                        : SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS;
+
+    default:
+        return SLORA_OPENAI_TOOLFMT_HERMES;
+    }
 }
 
 
@@ -168,13 +185,20 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         return SLORA_ERROR;
     }
 
-    if (req->tools == SLORA_OPENAI_TOOLS_AUTO) {
-        /* a call the model chooses to write is held to the tools' schema
-         * from its tag on; tools whose schema cannot be enforced (or is
-         * too long) leave it free */
-        trigger = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3
-                  ? SLORA_OPENAI_LLAMA3_TRIGGER : SLORA_OPENAI_TOOL_TRIGGER;
+    trigger = slora_openai_tool_mark(req->tool_format);
 
+    if (req->tools == SLORA_OPENAI_TOOLS_AUTO
+        && (req->tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_IDS
+            || req->tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS))
+    {
+        /* name[ARGS]{...} is no JSON value: such calls go free */
+        trigger = NULL;
+    }
+
+    if (req->tools == SLORA_OPENAI_TOOLS_AUTO && trigger != NULL) {
+        /* a call the model chooses to write is held to the tools' schema
+         * from its mark on; tools whose schema cannot be enforced (or is
+         * too long) leave it free */
         if (slora_openai_tool_schema(tools, req, &lenient) == SLORA_OK
             && req->schema.len + strlen(trigger) <= SLORA_JSON_SCHEMA_MAX)
         {
@@ -182,6 +206,8 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
             req->schema_trigger.len = strlen(trigger);
             req->trigger_lead =
                 req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3;
+            req->trigger_ends =
+                req->tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_LIST;
 
         } else {
             req->schema.data = NULL;
@@ -189,9 +215,37 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         }
     }
 
-    return req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3
-           ? slora_openai_tool_prompt_llama3(tools, req, err)
-           : slora_openai_tool_prompt(tools, req, err);
+    switch (req->tool_format) {
+
+    case SLORA_OPENAI_TOOLFMT_LLAMA3:
+        return slora_openai_tool_prompt_llama3(tools, req, err);
+
+    case SLORA_OPENAI_TOOLFMT_HERMES:
+        return slora_openai_tool_prompt(tools, req, err);
+
+    default:
+        return slora_openai_mistral_tools(tools, req, err);
+    }
+}
+
+
+/* What begins the calls a model chooses to write, in its format:
+ * Hermes' tag, Llama 3.1's call's own first bytes, Mistral's
+ * [TOOL_CALLS]. */
+const char *
+slora_openai_tool_mark(slora_openai_toolfmt_e format)
+{
+    switch (format) {
+
+    case SLORA_OPENAI_TOOLFMT_HERMES:
+        return SLORA_OPENAI_TOOL_TRIGGER;
+
+    case SLORA_OPENAI_TOOLFMT_LLAMA3:
+        return SLORA_OPENAI_LLAMA3_TRIGGER;
+
+    default:
+        return SLORA_OPENAI_MISTRAL_TRIGGER;
+    }
 }
 
 
@@ -401,7 +455,11 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     list = NULL;
     at = "";
 
-    if (req->tools == SLORA_OPENAI_TOOLS_REQUIRED && !req->tool_one) {
+    if ((req->tools == SLORA_OPENAI_TOOLS_REQUIRED && !req->tool_one)
+        || (req->tools == SLORA_OPENAI_TOOLS_AUTO
+            && req->tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_LIST))
+    {
+        /* "required", and Mistral's list after [TOOL_CALLS] */
         list = cJSON_CreateObject();
 
         if (list == NULL
@@ -659,8 +717,8 @@ slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
  * (slora_openai_tool_calls); in Hermes' format a tool message's content
  * goes inside <tool_response> tags, in a user turn, joined to the tool
  * message before it (prev, or NULL) as one turn (in Llama 3.1's it is a
- * turn of its own, which the template writes). SLORA_DONE: the message
- * was joined to prev.
+ * turn of its own, which the template writes; in Mistral's, one in their
+ * marks). SLORA_DONE: the message was joined to prev.
  */
 int
 slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
@@ -682,6 +740,11 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
         if (req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3) {
             /* a turn of its own, which the template writes */
             return SLORA_OK;
+        }
+
+        if (req->tool_format != SLORA_OPENAI_TOOLFMT_HERMES) {
+            /* Mistral's: its own mark, written as it is */
+            return slora_openai_mistral_result(m, i, cm, req, err);
         }
 
         text = slora_openai_cat(req, "<tool_response>\n", 16, cm->content,
@@ -794,16 +857,17 @@ slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
  * {"name": "f", "arguments": ARGS}: Hermes' after the message's text,
  * each in <tool_call> tags; Llama 3.1's the whole message, one call (its
  * template raises on more), its key "parameters", the text not rendered
- * (its template drops it). ARGS: the arguments parsed (a string's JSON
- * text, "" as {}) and written as json.dumps writes them, as vLLM parses
- * them before its template's tojson sees them.
+ * (its template drops it); Mistral's in theirs
+ * (engine/slora_openai_mistral.c). ARGS: the arguments parsed (a
+ * string's JSON text, "" as {}) and written as json.dumps writes them,
+ * as vLLM parses them before its template's tojson sees them.
  */
 static int
 slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int                  llama3, k;
-    cJSON               *c, *fn, *name, *a, *args;
+    int                  llama3, k, rc;
+    cJSON               *c, *fn, *name, *a, *args, *parsed;
     const char          *code, *fail;
     slora_pyjson_text_t  t;
 
@@ -817,14 +881,13 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
                                  "message", i, cJSON_GetArraySize(calls));
     }
 
-    memset(&t, 0, sizeof(t));
+    parsed = cJSON_CreateArray();
+    if (parsed == NULL) {
+        return slora_openai_nomem(err);
+    }
+
     code = "invalid_value";
     fail = NULL;
-    k = 0;
-
-    if (!llama3) {
-        slora_pyjson_append(&t, cm->content, cm->content_len);
-    }
 
     cJSON_ArrayForEach(c, calls) {
         fn = cJSON_GetObjectItemCaseSensitive(c, "function");
@@ -850,6 +913,47 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
             break;
         }
 
+        cJSON_AddItemToArray(parsed, args);
+
+        /* escapes may stand for what is no UTF-8 (a lone surrogate) */
+        memset(&t, 0, sizeof(t));
+        slora_pyjson_write(args, -1, slora_pyjson_append, &t);
+        k = !t.failed && !slora_openai_utf8_valid(t.buf, t.n);
+        free(t.buf);
+
+        if (k) {
+            code = "invalid_utf8";
+            fail = "' arguments are not valid UTF-8";
+            break;
+        }
+    }
+
+    if (fail != NULL) {
+        cJSON_Delete(parsed);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, code,
+                                 "messages", "messages[%zu].tool_calls%s",
+                                 i, fail);
+    }
+
+    if (req->tool_format != SLORA_OPENAI_TOOLFMT_HERMES && !llama3) {
+        rc = slora_openai_mistral_calls(calls, parsed, i, cm, req, err);
+        cJSON_Delete(parsed);
+        return rc;
+    }
+
+    memset(&t, 0, sizeof(t));
+    k = 0;
+
+    if (!llama3) {
+        slora_pyjson_append(&t, cm->content, cm->content_len);
+    }
+
+    args = parsed->child;
+
+    cJSON_ArrayForEach(c, calls) {
+        name = cJSON_GetObjectItemCaseSensitive(
+                   cJSON_GetObjectItemCaseSensitive(c, "function"), "name");
+
         if (!llama3) {
             slora_pyjson_append(&t, "\n", cm->content_len || k ? 1 : 0);
             slora_pyjson_append(&t, "<tool_call>\n", strlen("<tool_call>\n"));
@@ -863,29 +967,17 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
                                           : "\", \"arguments\": "));
         slora_pyjson_write(args, -1, slora_pyjson_append, &t);
         slora_pyjson_append(&t, "}", 1);
-        cJSON_Delete(args);
 
         if (!llama3) {
             slora_pyjson_append(&t, "\n</tool_call>",
                                 strlen("\n</tool_call>"));
         }
 
+        args = args->next;
         k++;
     }
 
-    if (fail == NULL && !t.failed
-        && !slora_openai_utf8_valid(t.buf, t.n))
-    {
-        code = "invalid_utf8";
-        fail = "' arguments are not valid UTF-8";
-    }
-
-    if (fail != NULL) {
-        free(t.buf);
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, code,
-                                 "messages", "messages[%zu].tool_calls%s",
-                                 i, fail);
-    }
+    cJSON_Delete(parsed);
 
     return slora_openai_tool_verbatim(&t, cm, req, err);
 }
@@ -893,7 +985,7 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
 
 /* The text t, written for the model, as m's content as it is (t's
  * buffer freed). */
-static int
+int
 slora_openai_tool_verbatim(slora_pyjson_text_t *t, slora_chat_msg_t *m,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {

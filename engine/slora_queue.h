@@ -178,7 +178,8 @@ typedef struct {
                                            bytes after the schema's in
                                            slora_queue_schema(); 0: the
                                            schema holds throughout */
-    int32_t            trigger_lead;    /* 1: a lead trigger
+    int32_t            trigger_lead;    /* 1: a lead trigger, 2: the
+                                           value ends the output
                                            (slora_request_t's
                                            json_trigger_lead) */
     int32_t            prompt_logprobs; /* 1: every prompt token after the

@@ -1197,6 +1197,13 @@ slora_tokenizer_chat_think(const slora_tokenizer_t *t)
 
 
 int
+slora_tokenizer_chat_call_ids(const slora_tokenizer_t *t)
+{
+    return t->chat_call_ids;
+}
+
+
+int
 slora_tokenizer_token_bytes(const slora_tokenizer_t *t, int32_t id,
     char *buf, size_t cap, size_t *n)
 {

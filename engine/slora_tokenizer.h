@@ -120,6 +120,10 @@ typedef struct {
                                    template writes it untrimmed: a call,
                                    the tools' block before the first
                                    user text (llama3.1, llama3.2) */
+    unsigned     calls;         /* an assistant's tool calls, written by
+                                   the caller in the template's format
+                                   (Mistral's templates count no such
+                                   message in the turns' alternation) */
 } slora_chat_msg_t;
 
 
@@ -140,6 +144,12 @@ const char *slora_tokenizer_chat_system(const slora_tokenizer_t *t);
 /* 1 where the model's template reads enable_thinking (Qwen3's: false
  * writes an empty think block after the assistant's header). */
 int slora_tokenizer_chat_think(const slora_tokenizer_t *t);
+
+/* Of a mistral-v7-tekken template: 1 where it writes call ids
+ * ([CALL_ID], [TOOL_CONTENT]: Mistral Small 3.2's) and its tools before
+ * the last user message, 0 where it writes neither and its tools after
+ * the system prompt (Devstral's, Ministral 3's). */
+int slora_tokenizer_chat_call_ids(const slora_tokenizer_t *t);
 
 /* One user message as a chat prompt in template tmpl (the generation
  * prompt after it; the model's default system message before it when
@@ -185,6 +195,10 @@ char *slora_chat_system_text(const char *raw);
 /* chatml: after the assistant's header an empty think block, as Qwen3's
  * template writes it with enable_thinking false */
 #define SLORA_CHAT_NO_THINK    0x08
+/* mistral-v7-tekken: the tools' message right after the system prompt
+ * (Devstral's and Ministral 3's templates), not before the last user
+ * message (Small 3.2's, and the older Mistral templates') */
+#define SLORA_CHAT_TOOLS_FIRST 0x10
 
 /*
  * Renders messages (and, as flags say, the assistant prompt, or the last
@@ -195,7 +209,12 @@ char *slora_chat_system_text(const char *raw);
  * counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be NULL with
  * cap 0 to ask for the size). Roles: system, user, assistant, and for
  * llama3.1 and llama3.2 tool (a tool's result: an ipython turn, the
- * content a JSON string, as their templates write it); others give
+ * content a JSON string, as their templates write it); for Mistral's
+ * templates tool (a result the caller wrote in the template's format,
+ * written as it is) and tools (the tools' block, written as it is where
+ * the template puts it: before each user message equal to the last
+ * one, or with SLORA_CHAT_TOOLS_FIRST after the system prompt); others
+ * give
  * SLORA_ERROR, as does SLORA_CHAT_CONTINUE with the last message not an
  * assistant's, or with SLORA_CHAT_GEN_PROMPT. llama3.2's date is today's
  * (local time), as transformers' strftime_now gives it.

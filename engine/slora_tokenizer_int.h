@@ -113,6 +113,8 @@ struct slora_tokenizer_s {
                                            message, or NULL */
     unsigned            chat_think:1;   /* the template reads
                                            enable_thinking (Qwen3's) */
+    unsigned            chat_call_ids:1;    /* Mistral v7's writes call
+                                               ids (Small 3.2's) */
     char                pre[64];       /* pre-tokenizer name, for messages */
     char                path[256];
 };

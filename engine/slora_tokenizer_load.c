@@ -353,8 +353,12 @@ slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
         t->chat_system = slora_chat_default_system(t->chat, tmpl, len);
         t->chat_think = t->chat == SLORA_CHAT_CHATML
                         && memmem(tmpl, len, "enable_thinking", 15) != NULL;
+        t->chat_call_ids = t->chat != SLORA_CHAT_MISTRAL_V7
+                           || memmem(tmpl, len, "[CALL_ID]", 9) != NULL;
         return;
     }
+
+    t->chat_call_ids = 1;
 
     if (slora_tokenizer_find(t, "<|im_start|>", 12) >= 0) {
         t->chat = SLORA_CHAT_CHATML;

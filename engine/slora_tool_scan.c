@@ -33,6 +33,13 @@ enum {
     SLORA_TOOL_S_TRAIL,         /* tagged: text after the calls, left */
     SLORA_TOOL_S_LIST_OPEN,     /* listed: '[' */
     SLORA_TOOL_S_LIST_NEXT,     /* listed: ',' then a call, or ']' */
+    SLORA_TOOL_S_MARK,          /* Mistral's: "[TOOL_CALLS]" */
+    SLORA_TOOL_S_FNAME,         /* named: the name's bytes, then '[' or
+                                   '{' */
+    SLORA_TOOL_S_BRACKET,       /* named: "[A" or "[C" */
+    SLORA_TOOL_S_ARGS_MARK,     /* named: "[ARGS]" */
+    SLORA_TOOL_S_ID_MARK,       /* named: "[CALL_ID]" */
+    SLORA_TOOL_S_ID,            /* named: the id's bytes, then '[' */
     SLORA_TOOL_S_NOT
 };
 
@@ -40,7 +47,8 @@ enum {
 /* The fixed text of the states that match one. */
 static const char  *slora_tool_fixed[] = {
     "<tool_call>", "{", "\"name\"", ":", "\"", NULL, ",", "\"arguments\"",
-    ":", "{", NULL, "}", "</tool_call>", NULL, NULL, "[", NULL, NULL
+    ":", "{", NULL, "}", "</tool_call>", NULL, NULL, "[", NULL,
+    "[TOOL_CALLS]", NULL, NULL, "[ARGS]", "[CALL_ID]", NULL, NULL
 };
 
 
@@ -57,7 +65,8 @@ slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape,
     t->params = params != 0;
     t->state = shape == SLORA_TOOL_TAGGED ? SLORA_TOOL_S_TAG_OPEN
                : shape == SLORA_TOOL_LISTED ? SLORA_TOOL_S_LIST_OPEN
-               : SLORA_TOOL_S_OPEN;
+               : shape == SLORA_TOOL_BARE ? SLORA_TOOL_S_OPEN
+               : SLORA_TOOL_S_MARK;
 }
 
 
@@ -100,7 +109,10 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
             }
 
             if (c == ',' || c == ']') {
-                t->state = c == ',' ? SLORA_TOOL_S_OPEN : SLORA_TOOL_S_AFTER;
+                /* what follows Mistral's list is let be */
+                t->state = c == ',' ? SLORA_TOOL_S_OPEN
+                           : t->shape == SLORA_TOOL_MISTRAL
+                           ? SLORA_TOOL_S_TRAIL : SLORA_TOOL_S_AFTER;
                 continue;
             }
 
@@ -125,6 +137,56 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
             }
 
             t->name[t->name_len++] = (char) c;
+            continue;
+
+        case SLORA_TOOL_S_FNAME:
+            if ((c == '[' || c == '{') && t->name_len > 0) {
+                /* the name is whole: '[' begins [ARGS] or [CALL_ID], '{'
+                 * the arguments (a text without the marks) */
+                t->name[t->name_len] = '\0';
+                t->state = c == '[' ? SLORA_TOOL_S_BRACKET
+                                    : SLORA_TOOL_S_ARGS_OPEN;
+                t->n_calls++;
+                *ev = SLORA_TOOL_NAME;
+                return c == '[' ? i + 1 : i;
+            }
+
+            if (!slora_tool_name_byte(c)
+                || t->name_len == SLORA_TOOL_NAME_MAX)
+            {
+                t->state = SLORA_TOOL_S_NOT;
+                *ev = SLORA_TOOL_NOT;
+                return i;
+            }
+
+            t->name[t->name_len++] = (char) c;
+            continue;
+
+        case SLORA_TOOL_S_BRACKET:
+            if (c != 'A' && c != 'C') {
+                t->state = SLORA_TOOL_S_NOT;
+                *ev = SLORA_TOOL_NOT;
+                return i;
+            }
+
+            t->state = c == 'A' ? SLORA_TOOL_S_ARGS_MARK
+                                : SLORA_TOOL_S_ID_MARK;
+            t->matched = 2;
+            continue;
+
+        case SLORA_TOOL_S_ID:
+            if (c == '[') {
+                t->state = SLORA_TOOL_S_ARGS_MARK;
+                t->matched = 1;
+                continue;
+            }
+
+            if (!slora_tool_name_byte(c)) {
+                t->state = SLORA_TOOL_S_NOT;
+                *ev = SLORA_TOOL_NOT;
+                return i;
+            }
+
             continue;
 
         case SLORA_TOOL_S_ARGS:
@@ -156,7 +218,9 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
                     t->depth++;
 
                 } else if ((c == '}' || c == ']') && --t->depth == 0) {
-                    t->state = SLORA_TOOL_S_CLOSE;
+                    /* a named call's arguments end it */
+                    t->state = t->shape == SLORA_TOOL_MISTRAL_NAMED
+                               ? SLORA_TOOL_S_MARK : SLORA_TOOL_S_CLOSE;
                     i++;
                     break;
                 }
@@ -187,7 +251,10 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
         }
 
         if ((unsigned char) fixed[t->matched] != c) {
-            if (t->state == SLORA_TOOL_S_TAG_OPEN && t->n_calls > 0) {
+            if ((t->state == SLORA_TOOL_S_TAG_OPEN
+                 || t->state == SLORA_TOOL_S_MARK)
+                && t->n_calls > 0)
+            {
                 /* text after the calls: they stand */
                 t->state = SLORA_TOOL_S_TRAIL;
                 return n;
@@ -223,8 +290,8 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
 
         case SLORA_TOOL_S_CLOSE:
             t->state = t->shape == SLORA_TOOL_TAGGED ? SLORA_TOOL_S_TAG_CLOSE
-                       : t->shape == SLORA_TOOL_LISTED ? SLORA_TOOL_S_LIST_NEXT
-                       : SLORA_TOOL_S_AFTER;
+                       : t->shape == SLORA_TOOL_BARE ? SLORA_TOOL_S_AFTER
+                       : SLORA_TOOL_S_LIST_NEXT;
             *ev = SLORA_TOOL_END;
             return i + 1;
 
@@ -234,6 +301,20 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
 
         case SLORA_TOOL_S_TAG_CLOSE:
             t->state = SLORA_TOOL_S_TAG_OPEN;
+            break;
+
+        case SLORA_TOOL_S_MARK:
+            t->name_len = 0;
+            t->state = t->shape == SLORA_TOOL_MISTRAL
+                       ? SLORA_TOOL_S_LIST_OPEN : SLORA_TOOL_S_FNAME;
+            break;
+
+        case SLORA_TOOL_S_ARGS_MARK:
+            t->state = SLORA_TOOL_S_ARGS_OPEN;
+            break;
+
+        case SLORA_TOOL_S_ID_MARK:
+            t->state = SLORA_TOOL_S_ID;
             break;
 
         default:
@@ -254,7 +335,8 @@ slora_tool_scan_whole(const slora_tool_scan_t *t)
     }
 
     return t->state == SLORA_TOOL_S_AFTER || t->state == SLORA_TOOL_S_TRAIL
-           || (t->state == SLORA_TOOL_S_TAG_OPEN && t->matched == 0);
+           || ((t->state == SLORA_TOOL_S_TAG_OPEN
+                || t->state == SLORA_TOOL_S_MARK) && t->matched == 0);
 }
 
 

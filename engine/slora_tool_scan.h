@@ -6,7 +6,10 @@
  * one or more such objects, what "required" constrains it to; and, when
  * the model chose freely (tool_choice "auto"), such objects each inside
  * <tool_call> ... </tool_call>, as the chat prompt tells it to write
- * them. Llama 3.1's calls name their arguments "parameters".
+ * them. Llama 3.1's calls name their arguments "parameters". Mistral's
+ * models write their calls after a [TOOL_CALLS] mark: a JSON array of
+ * such objects, or (the newer) each call's name, [ARGS] and its
+ * arguments' object.
  *
  * The one idea: the text is fed in the pieces it is detokenized in, and
  * the scanner says as soon as a call's name is known and which bytes are
@@ -30,7 +33,9 @@ typedef enum {
     SLORA_TOOL_MORE = 0,    /* all of the piece taken, nothing to say */
     SLORA_TOOL_NAME,        /* a call begins: its name is in t->name */
     SLORA_TOOL_ARGS,        /* piece[*off, *off + *len) is arguments text */
-    SLORA_TOOL_END,         /* the call is whole */
+    SLORA_TOOL_END,         /* the call is whole (not said of
+                                   MISTRAL_NAMED's, whose arguments'
+                                   end is the call's) */
     SLORA_TOOL_NOT          /* the text is not tool calls (from the byte
                                before the return on; nothing more is
                                taken) */
@@ -40,7 +45,13 @@ typedef enum {
 typedef enum {
     SLORA_TOOL_BARE = 0,    /* one object */
     SLORA_TOOL_TAGGED,      /* objects inside <tool_call> tags */
-    SLORA_TOOL_LISTED       /* a JSON array of objects */
+    SLORA_TOOL_LISTED,      /* a JSON array of objects */
+    SLORA_TOOL_MISTRAL,     /* [TOOL_CALLS], then a JSON array of objects
+                               (Mistral 7B v0.3's, NeMo's) */
+    SLORA_TOOL_MISTRAL_NAMED    /* each call [TOOL_CALLS]name[ARGS]{...}
+                                   ([CALL_ID]id before [ARGS] let be; the
+                                   name ending at '{' too: Mistral Small
+                                   3's, Devstral's, Ministral 3's) */
 } slora_tool_shape_e;
 
 
@@ -74,7 +85,8 @@ size_t slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
 
 /* 1 when the text so far is whole calls: at least one, each ended (in
  * tags, closed; in a list, the list closed), blanks after them; or, in
- * tags, anything after a closed call that does not begin another. */
+ * tags and after Mistral's marks, anything after a closed call that
+ * does not begin another. */
 int slora_tool_scan_whole(const slora_tool_scan_t *t);
 
 

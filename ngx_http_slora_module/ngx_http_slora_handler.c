@@ -693,7 +693,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->echo = req->echo;
     ctx->tools = req->tools;
     ctx->tool_one = req->tool_one;
-    ctx->tool_llama3 = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3;
+    ctx->tool_format = req->tool_format;
+    ngx_http_slora_tool_marks(ctx);
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
     ctx->n_stop = req->n_stop;
@@ -797,7 +798,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->schema_len = (uint32_t) req->schema.len;
         s->schema_form = req->schema_form;
         s->trigger_len = (uint32_t) req->schema_trigger.len;
-        s->trigger_lead = req->trigger_lead;
+        s->trigger_lead = req->trigger_lead ? SLORA_TRIGGER_LEAD
+                          : req->trigger_ends ? SLORA_TRIGGER_ENDS : 0;
 
         if (req->schema.len) {
             ngx_memcpy(slora_queue_schema(q, ch->slot), req->schema.data,
@@ -1178,6 +1180,9 @@ ngx_http_slora_chat_limits(ngx_http_request_t *r, slora_openai_limits_t *lim)
     lim->think = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
                  && smcf->tokenizer != NULL
                  && slora_tokenizer_chat_think(smcf->tokenizer);
+    lim->call_ids = slcf->chat_template != NGX_HTTP_SLORA_CHAT_AUTO
+                    || smcf->tokenizer == NULL
+                    || slora_tokenizer_chat_call_ids(smcf->tokenizer);
 }
 
 

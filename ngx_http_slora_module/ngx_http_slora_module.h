@@ -266,6 +266,11 @@ struct ngx_http_slora_ctx_s {
     slora_op_e                 op;            /* GENERATE, or an op of
                                                  ngx_http_slora_admin.c */
     ngx_uint_t                 tools;         /* slora_openai_tools_e */
+    int32_t                    tool_marks[3]; /* Mistral's control tokens
+                                                 of calls ([TOOL_CALLS],
+                                                 [ARGS], [CALL_ID]),
+                                                 detokenized as their text
+                                                 with tools; -1: none */
 
     ngx_http_slora_resp_t     *resp;          /* a Responses API request:
                                                  its answer's items */
@@ -285,9 +290,9 @@ struct ngx_http_slora_ctx_s {
                                                  comes first */
     unsigned                   tool_one:1;    /* parallel_tool_calls
                                                  false */
-    unsigned                   tool_llama3:1; /* calls in Llama 3.1's
-                                                 format: the answer
-                                                 {"name", "parameters"} */
+    unsigned                   tool_format:3; /* the model's format for
+                                                 calls
+                                                 (slora_openai_toolfmt_e) */
     unsigned                   header_sent:1;
     unsigned                   finished:1;
     unsigned                   errpage_sent:1;
@@ -410,6 +415,9 @@ ngx_int_t ngx_http_slora_tool_read(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 const char *ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);
+void ngx_http_slora_tool_marks(ngx_http_slora_ctx_t *ctx);
+ngx_uint_t ngx_http_slora_tool_shown(ngx_http_slora_ctx_t *ctx,
+    int32_t token);
 
 /* ngx_http_slora_responses.c: the Responses API's answer */
 ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,

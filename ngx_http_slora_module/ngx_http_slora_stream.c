@@ -787,7 +787,8 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                                    ch->text_cap - ch->text_len, &n);
 
         } else {
-            rc = slora_detok_push(&ch->detok, smcf->tokenizer, token, 1,
+            rc = slora_detok_push(&ch->detok, smcf->tokenizer, token,
+                                  !ngx_http_slora_tool_shown(ctx, token),
                                   (char *) ch->text + ch->text_len,
                                   ch->text_cap - ch->text_len, &n);
         }

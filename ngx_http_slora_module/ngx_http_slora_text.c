@@ -107,14 +107,14 @@ ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
 
 
 size_t
-ngx_http_slora_tool_text(const unsigned char *text, size_t len, int spoke,
-    int *content, int *tag)
+ngx_http_slora_tool_text(const unsigned char *text, size_t len,
+    const char *mark, int spoke, int *content, int *tag)
 {
     size_t                 n, m, i, which, safe;
     ngx_http_slora_text_t  call;
 
-    call.data = (const unsigned char *) "<tool_call>";
-    call.len = sizeof("<tool_call>") - 1;
+    call.data = (const unsigned char *) mark;
+    call.len = strlen(mark);
 
     m = ngx_http_slora_stop_scan(text, len, &call, 1, &which, &safe);
     n = m < len ? m : safe;

@@ -39,14 +39,15 @@ size_t ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
 /*
  * With tools and tool_choice "auto": how much of the first text[0..len)
  * of an answer is settled before a call. Returns that many bytes; *tag
- * is 1 when "<tool_call>" begins right after them, and *content says
+ * is 1 when mark (what begins the model's calls: "<tool_call>",
+ * "[TOOL_CALLS]") begins right after them, and *content says
  * whether they are text to send (1) or blanks before the call, which are
- * no text (0). What could still be the tag's start is held back, and so
+ * no text (0). What could still be the mark's start is held back, and so
  * are blanks while nothing else came (spoke 0): whether they are text
  * is not known yet.
  */
 size_t ngx_http_slora_tool_text(const unsigned char *text, size_t len,
-    int spoke, int *content, int *tag);
+    const char *mark, int spoke, int *content, int *tag);
 
 
 #endif /* NGX_HTTP_SLORA_TEXT_H */

@@ -6,7 +6,10 @@
  * parallel_tool_calls false) to one bare object; with "auto" the model
  * writes such objects in <tool_call> tags, or plain text. A model told
  * of the tools in Llama 3.1's format writes one bare object, its
- * arguments under "parameters", as the whole answer, or plain text.
+ * arguments under "parameters", as the whole answer, or plain text;
+ * one told in Mistral's writes text, then [TOOL_CALLS] and its calls
+ * (a JSON list, or name[ARGS]{...} each), that control token and its
+ * kin shown as text to the scanner (ngx_http_slora_tool_marks).
  *
  * The one idea: the text goes through the scanner (engine/
  * slora_tool_scan.h) as it is detokenized. A stream holds the answer's
@@ -45,12 +48,14 @@ ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     size_t            at, took, off, n;
     slora_tool_ev_e   ev;
 
-    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO && !ctx->tool_llama3
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO
+        && ctx->tool_format != SLORA_OPENAI_TOOLFMT_LLAMA3
         && !ch->tool_tagged)
     {
         /* text before a call goes out as text; blanks before it do not */
-        n = ngx_http_slora_tool_text(ch->text, len, ch->tool_spoke,
-                                     &content, &tag);
+        n = ngx_http_slora_tool_text(ch->text, len,
+                                     slora_openai_tool_mark(ctx->tool_format),
+                                     ch->tool_spoke, &content, &tag);
 
         if (n > 0 && content) {
             if (ngx_http_slora_emit_text(r, ctx, ch, n, ll) != NGX_OK) {
@@ -156,23 +161,35 @@ ngx_http_slora_tool_start(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
 {
     slora_tool_scan_init(&ch->tool, ngx_http_slora_tool_shape(ctx),
-                         ctx->tool_llama3);
+                         ctx->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3);
 }
 
 
 /* The shape the answer's calls come in: the request's schema
  * (engine/slora_openai_tools.c) lists them for "required", holds a named
  * function (or "required" with parallel_tool_calls false) to one; with
- * "auto" the model tags them; in Llama 3.1's format the answer is one. */
+ * "auto" the model writes them in its format: tagged, Mistral's after
+ * their mark; in Llama 3.1's format the answer is one. */
 static slora_tool_shape_e
 ngx_http_slora_tool_shape(ngx_http_slora_ctx_t *ctx)
 {
-    if (ctx->tool_llama3) {
+    if (ctx->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3) {
         return SLORA_TOOL_BARE;
     }
 
     if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO) {
-        return SLORA_TOOL_TAGGED;
+        switch (ctx->tool_format) {
+
+        case SLORA_OPENAI_TOOLFMT_MISTRAL_LIST:
+            return SLORA_TOOL_MISTRAL;
+
+        case SLORA_OPENAI_TOOLFMT_MISTRAL_IDS:
+        case SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS:
+            return SLORA_TOOL_MISTRAL_NAMED;
+
+        default:
+            return SLORA_TOOL_TAGGED;
+        }
     }
 
     if (ctx->tools == SLORA_OPENAI_TOOLS_REQUIRED && !ctx->tool_one) {
@@ -198,10 +215,13 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ch->tool_content = 0;
     at = 0;
 
-    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO && !ctx->tool_llama3) {
+    if (ctx->tools == SLORA_OPENAI_TOOLS_AUTO
+        && ctx->tool_format != SLORA_OPENAI_TOOLFMT_LLAMA3)
+    {
         /* the text before the first tag, content unless blanks alone */
-        at = ngx_http_slora_tool_text(ch->text, ch->text_len, 0, &content,
-                                      &tag);
+        at = ngx_http_slora_tool_text(ch->text, ch->text_len,
+                                      slora_openai_tool_mark(ctx->tool_format),
+                                      0, &content, &tag);
         if (!tag) {
             return NGX_OK;
         }
@@ -262,4 +282,46 @@ ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
     }
 
     return ch->finish;
+}
+
+
+/* Mistral's control tokens of calls, where the request has tools in
+ * their format and the vocabulary has them as such: the stream shows
+ * them as their text, which the scanner reads (others stay unseen). */
+void
+ngx_http_slora_tool_marks(ngx_http_slora_ctx_t *ctx)
+{
+    int32_t                      id;
+    ngx_uint_t                   i;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    static const char  *marks[] = { "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]" };
+
+    smcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_slora_module);
+
+    for (i = 0; i < 3; i++) {
+        id = -1;
+
+        if (ctx->tools != SLORA_OPENAI_TOOLS_OFF
+            && ctx->tool_format != SLORA_OPENAI_TOOLFMT_HERMES
+            && ctx->tool_format != SLORA_OPENAI_TOOLFMT_LLAMA3
+            && smcf->tokenizer != NULL)
+        {
+            id = slora_tokenizer_find(smcf->tokenizer, marks[i],
+                                      ngx_strlen(marks[i]));
+        }
+
+        ctx->tool_marks[i] = id;
+    }
+}
+
+
+/* 1 when token is one of the request's marks of calls: detokenized as
+ * its text, though it is a control token. */
+ngx_uint_t
+ngx_http_slora_tool_shown(ngx_http_slora_ctx_t *ctx, int32_t token)
+{
+    return token >= 0
+           && (token == ctx->tool_marks[0] || token == ctx->tool_marks[1]
+               || token == ctx->tool_marks[2]);
 }

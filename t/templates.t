@@ -19,7 +19,9 @@
 # - five tiny models made with Mistral's templates (NeMo's, Small 3.2's,
 #   Devstral's, Ministral 3's) and Qwen3's: plain chats with and without
 #   a system message (the template's default, today's date in Small
-#   3.2's).
+#   3.2's); Mistral's tools, calls with their ids (OpenAI's long ones
+#   cut to the 9 characters the templates take) and results, each in
+#   its template's own format.
 #
 # t/python/templates_client.py makes the checks with the openai client.
 
@@ -57,7 +59,8 @@ $s->{http} = slora_http(
         . "            slora_api openai;\n"
         . "            slora_chat_template $t;\n"
         . "        }\n"
-    } ['l31', 'llama3.1'], ['l32', 'llama3.2']));
+    } ['l31', 'llama3.1'], ['l32', 'llama3.2'], ['mn', 'mistral-v3-tekken'],
+      ['m7', 'mistral-v7-tekken']));
 $s->start;
 pass('nginx started on SmolLM2');
 
@@ -112,6 +115,15 @@ python_checks('templates_client.py', [
                              . 'text' }
                         'without a system message', 'with one',
                         'several turns' } @MISTRAL),
+    (map { my $t = $_; map { "$t $_: the server's prompt is the template's "
+                             . 'text' }
+                        'tools', 'calls and their results sent back',
+                        'the chat ending with the results' }
+     @MISTRAL[0 .. 3]),
+    "$MISTRAL[0]: call ids under 9 characters: a 400",
+    "$MISTRAL[1]: call ids under 9 characters: a 400",
+    "$MISTRAL[2]: call ids under 9 characters: the template's text",
+    "$MISTRAL[3]: call ids under 9 characters: the template's text",
     (map { "Qwen-Qwen3-0.6B.jinja $_: the server's prompt is the "
            . "template's text" } 'enable_thinking false', 'tools',
                                  'calls and their results sent back'),
@@ -126,6 +138,10 @@ python_checks('templates_client.py', [
     (map { "qwen2.5 $_: the server's prompt is the template's text" }
      'without a system message', 'tools', 'tools and a system message',
      'calls and their results sent back'),
+    (map { ("mistral $_ auto, shown calls in its format: the answer calls, "
+            . 'the first get_weather, each admitted, content null, finish '
+            . 'tool_calls', "mistral $_ auto stream: the same calls") }
+     'list', 'named'),
     'named: one call of that function, its arguments admitted, content '
     . 'null, finish stop',
     'named stream: the same call under index 0',

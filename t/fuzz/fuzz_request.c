@@ -89,19 +89,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int                    k, rc;
     slora_openai_req_t     req;
     slora_openai_err_t     err;
-    slora_openai_kind_e    kinds[3] = { SLORA_OPENAI_CHAT,
+    slora_openai_kind_e    kinds[4] = { SLORA_OPENAI_CHAT,
                                         SLORA_OPENAI_COMPLETION,
+                                        SLORA_OPENAI_CHAT,
                                         SLORA_OPENAI_CHAT };
 
-    /* the chat twice: for the model's template (with its default
-     * system message), and for Llama 3.1's, whose tools and calls are
-     * written another way */
-    for (k = 0; k < 3; k++) {
+    /* the chat for the model's template (with its default system
+     * message), for Llama 3.1's and for Mistral's (the size picks which),
+     * whose tools and calls are written other ways */
+    for (k = 0; k < 4; k++) {
         memset(&err, 0, sizeof(err));
         fuzz_lim = slora_openai_default_limits;
         fuzz_tmpl = k < 2 ? slora_tokenizer_chat_template(fuzz_tok)
-                          : SLORA_CHAT_LLAMA31;
+                    : k == 2 ? SLORA_CHAT_LLAMA31
+                    : size % 3 == 0 ? SLORA_CHAT_MISTRAL
+                    : size % 3 == 1 ? SLORA_CHAT_MISTRAL_TEKKEN
+                    : SLORA_CHAT_MISTRAL_V7;
         fuzz_lim.chat = fuzz_tmpl;
+        fuzz_lim.call_ids = size % 2;
         fuzz_lim.system = k < 2 ? slora_tokenizer_chat_system(fuzz_tok)
                                 : NULL;
 

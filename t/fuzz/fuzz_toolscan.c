@@ -118,8 +118,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    shape = (slora_tool_shape_e) (data[0] % 3);
-    params = data[0] / 3 % 2;
+    shape = (slora_tool_shape_e) (data[0] % 5);
+    params = data[0] / 5 % 2;
 
     fuzz_tool_feed((const char *) data + 1, size - 1, shape, params, size,
                    &o[0]);

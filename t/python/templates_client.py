@@ -289,6 +289,52 @@ def auto(client):
           and "".join(parts) == c.message.content, c.message)
 
 
+def auto_mistral(client, fmt):
+    """SmolLM2 told of the tools in Mistral's format (fmt: "list", NeMo's
+    template; "named", Small 3.2's) and shown two calls in it: the
+    answer a call, read back from after [TOOL_CALLS]. Mistral's "</s>"
+    (their end of text; here plain text) is a stop string."""
+    shots = []
+    for i, (city, result) in enumerate((("Paris", "sunny"),
+                                        ("London", "rainy"))):
+        t = mistral_calls([f"call_w{i}234567x", f"call_t{i}654321y"])
+        t[0]["content"] = f"What is the weather in {city}?"
+        t[1]["tool_calls"] = t[1]["tool_calls"][:1]
+        t[1]["tool_calls"][0]["function"]["arguments"] = json.dumps(
+            {"city": city})
+        t[4]["content"] = f"It is {result} in {city}."
+        shots += [t[0], t[1], dict(t[2], content=result), t[4]]
+    # the mark's first token favoured, and in the list's case the one
+    # that tells it from [TOOL_RESULTS]: in SmolLM2's vocabulary the mark
+    # is plain text of several tokens, where Mistral's models have one
+    mark = client.post("/tokenize", cast_to=object,
+                       body={"prompt": "[TOOL_CALLS]",
+                             "add_special_tokens": False})["tokens"]
+    bias = {str(mark[0]): 5}
+    if fmt == "list":
+        bias[str(mark[4])] = 2
+    kw = dict(model="base", max_tokens=64, temperature=0,
+              tools=[WEATHER, CLOCK], stop=["</s>"], logit_bias=bias,
+              messages=shots + [{"role": "user",
+                                 "content": "What is the weather in Rome?"}])
+    c = client.chat.completions.create(**kw).choices[0]
+    got = c.message.tool_calls or []
+    check(f"mistral {fmt} auto, shown calls in its format: the answer "
+          "calls, the first get_weather, each admitted, content null, "
+          "finish tool_calls",
+          got and got[0].function.name == "get_weather"
+          and all(admits(g.function.name, g.function.arguments)
+                  for g in got)
+          and c.message.content is None
+          and c.finish_reason == "tool_calls", c.message)
+    s, finish = streamed_calls(client, kw)
+    check(f"mistral {fmt} auto stream: the same calls",
+          got and list(s) == list(range(len(got)))
+          and all(s[k][1:] == [g.function.name, g.function.arguments]
+                  for k, g in enumerate(got))
+          and finish == ["tool_calls"], (s, finish))
+
+
 def conversation(client):
     msgs = call_turns("Paris", "sunny")[:3]
     r = client.chat.completions.create(model="base", messages=msgs,
@@ -348,6 +394,8 @@ def renders_carried(pairs, tdir):
             got, _ = served(c, msgs)
             check(f"{name} {what}: the server's prompt is the template's "
                   "text", got == want, json.dumps([got, want])[-300:])
+        if not name.startswith("Qwen-Qwen3"):
+            renders_mistral_tools(c, path, name, system)
         if name.startswith("Qwen-Qwen3"):
             kw = {"enable_thinking": False}
             want = reference(path, [system, ask], kwargs=kw)
@@ -369,6 +417,66 @@ def renders_carried(pairs, tdir):
                       json.dumps([got, want])[-300:])
 
 
+def mistral_calls(ids):
+    """A question, two calls in one message (ids: their two ids), their
+    results and the answer, then a question; the calls' content "" (some
+    of Mistral's templates cannot read a null one)."""
+    return [{"role": "user", "content": "Weather in Paris, and the time?"},
+            {"role": "assistant", "content": "",
+             "tool_calls": [
+                 {"id": ids[0], "type": "function",
+                  "function": {"name": "get_weather",
+                               "arguments": json.dumps({"city": "Paris"})}},
+                 {"id": ids[1], "type": "function",
+                  "function": {"name": "get_time", "arguments": json.dumps(
+                      {"timezone": "Europe/Paris"})}}]},
+            {"role": "tool", "tool_call_id": ids[0], "content": "sunny"},
+            {"role": "tool", "tool_call_id": ids[1], "content": "\"noon\""},
+            {"role": "assistant", "content": "Sunny, at noon."},
+            {"role": "user", "content": "And in Rome?"}]
+
+
+def renders_mistral_tools(c, path, name, system):
+    """Mistral's tool formats on a template's server: the tools where
+    the template puts them, two calls with their ids, their results, and
+    a chat that ends with the results (the system text of NeMo's then
+    dropped, as its template does). The server takes OpenAI's long ids,
+    of which the template reads the last 9 characters (the reference is
+    given those)."""
+    long_ids, ids = ["call_w1234567x", "call_t7654321y"], ["w1234567x",
+                                                         "t7654321y"]
+    for what, sent, want_msgs in (
+            ("tools", [system, {"role": "user", "content": "Hi!"}],
+             [system, {"role": "user", "content": "Hi!"}]),
+            ("calls and their results sent back",
+             mistral_calls(long_ids), mistral_calls(ids)),
+            ("the chat ending with the results",
+             [system] + mistral_calls(long_ids)[:4],
+             [system] + mistral_calls(ids)[:4])):
+        want = reference(path, want_msgs, [WEATHER, CLOCK], bos="<s>",
+                         eos="</s>")
+        got, _ = served(c, sent, [WEATHER, CLOCK])
+        check(f"{name} {what}: the server's prompt is the template's text",
+              got == want and "[AVAILABLE_TOOLS]" in got,
+              json.dumps([got, want])[-400:])
+    # where the template writes ids, one too short is a 400; where it
+    # writes none, any id does
+    with open(path, encoding="utf-8") as f:
+        writes_ids = "|length != 9" in f.read()
+    short = mistral_calls(["call_1", "call_2"])
+    try:
+        got, _ = served(c, short, [WEATHER, CLOCK])
+        want = reference(path, short, [WEATHER, CLOCK], bos="<s>",
+                         eos="</s>")
+        check(f"{name}: call ids under 9 characters: "
+              + ("a 400" if writes_ids else "the template's text"),
+              not writes_ids and got == want, json.dumps([got, want])[-300:])
+    except openai.BadRequestError as e:
+        check(f"{name}: call ids under 9 characters: "
+              + ("a 400" if writes_ids else "the template's text"),
+              writes_ids and "at least 9 characters" in str(e), str(e))
+
+
 def main():
     smol_url, qwen_url, tdir, smol_gguf = sys.argv[1:5]
     carried = [a.split("=", 1) for a in sys.argv[5:]]
@@ -384,6 +492,8 @@ def main():
     renders(client31, client(smol_url + "/l32/v1"), tdir)
     calls(client31)
     auto(client31)
+    auto_mistral(client(smol_url + "/mn/v1"), "list")
+    auto_mistral(client(smol_url + "/m7/v1"), "named")
     conversation(client31)
 
 

@@ -222,23 +222,26 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     slora_json_schema_t   *s;
     slora_json_trigger_t   t;
 
+    /* 8: a control token (no bytes), the trigger's own */
     static const char    *toks[] = { "<tool", "_call", ">", "<tool_call>",
                                      "x<tool_call>", "<tool_call>y", "\n",
-                                     "_call>" };
-    static const size_t   lens[] = { 5, 5, 1, 11, 12, 12, 1, 6 };
+                                     "_call>", "" };
+    static const size_t   lens[] = { 5, 5, 1, 11, 12, 12, 1, 6, 0 };
     static const struct { int32_t ids[4]; int n; int fires; }  cases[] = {
         { { 0, 1, 2 }, 3, 1 },          /* split in three */
         { { 3 }, 1, 1 },                /* one token */
         { { 4 }, 1, 1 },                /* at a token's end */
-        { { 5 }, 1, 0 },                /* not at the end */
+        { { 5 }, 1, 1 },                /* running on past it */
         { { 6, 0, 7 }, 3, 1 },          /* after other text */
         { { 0, 6, 1, 2 }, 4, 0 },       /* broken by a newline */
+        { { 6, 8 }, 2, 1 },             /* its control token */
+        { { 0, 8, 1, 2 }, 4, 1 },       /* that token, then no text */
     };
     static const char  one[] = "{\"type\":\"object\",\"properties\":{"
                                "\"n\":{\"type\":\"integer\"}},"
                                "\"required\":[\"n\"]}";
 
-    tv = slora_json_vocab_from(toks, lens, 8, &err);
+    tv = slora_json_vocab_from(toks, lens, 9, &err);
     if (tv == NULL) {
         BAIL_OUT("%s", err.msg);
     }
@@ -249,6 +252,7 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         memset(&t, 0, sizeof(t));
         memcpy(t.text, "<tool_call>", 11);
         t.len = 11;
+        t.id = 8;
         fired = 0;
 
         for (k = 0; k < cases[i].n; k++) {
@@ -259,8 +263,19 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
                   && slora_json_trigger_feed(&t, tv, 6) == 0;
     }
 
-    ok(at_end, "a trigger is found at the output's end however tokens "
-       "split it, not inside a token, not across other text, once");
+    ok(at_end, "a trigger is found however tokens split it, at a token's "
+       "end or inside one, not across other text, once; and at its own "
+       "control token");
+    memset(&t, 0, sizeof(t));
+    memcpy(t.text, "<tool_call>", 11);
+    t.len = 11;
+    t.id = 8;
+    ok(slora_json_trigger_feed(&t, tv, 0) == 0
+       && slora_json_trigger_feed(&t, tv, 6) == 0
+       && slora_json_trigger_feed(&t, tv, 5) == 1 && t.past == 1
+       && slora_json_trigger_feed(&t, tv, 3) == 1 && t.past == 0,
+       "a trigger that a token runs on past: the bytes past it counted, "
+       "for the schema to take");
     slora_json_vocab_free(tv);
 
     /* the engine: the free greedy answer; then with a schema that holds
@@ -388,6 +403,7 @@ test_trigger_lead(const slora_tokenizer_t *tok)
         memcpy(t.text, "{\"name\":", 8);
         t.len = 8;
         t.lead = 1;
+        t.id = -1;
         fired = 0;
 
         for (k = 0; k < cases[i].n && !fired; k++) {

@@ -66,6 +66,8 @@
 
 static int parse(const char *body, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int parse_v7(const char *body, int call_ids, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int parse_as(const char *body, slora_chat_e tmpl,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int takes(const slora_openai_str_t *schema, const char *doc);
@@ -560,6 +562,100 @@ test_refs(void)
     slora_openai_req_free(&req);
 }
 
+/* Mistral's formats: v0.3's list (the text tools/chat-reference renders
+ * with Mistral-7B-Instruct-v0.3's template, the ids the last 9
+ * characters of OpenAI's), and what "auto" holds in each. */
+static void
+test_mistral(void)
+{
+    int                 rc;
+    char                buf[4096];
+    size_t              n;
+    slora_err_t         e;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  chat[] =
+        "{\"model\":\"base\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"Be brief.\"}," USER ","
+        "{\"role\":\"assistant\",\"content\":\"Let me see.\",\"tool_calls\":["
+        "{\"id\":\"call_abcdefghi\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+        "\\\"Paris\\\"}\"}},{\"id\":\"jklmnopqr\",\"type\":\"function\","
+        "\"function\":{\"arguments\":\"\",\"name\":\"get_time\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_abcdefghi\","
+        "\"content\":\"sunny\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"jklmnopqr\","
+        "\"content\":\"noon\"},"
+        "{\"role\":\"assistant\",\"content\":\"  Sunny, at noon. \"},"
+        "{\"role\":\"user\",\"content\":\"And tomorrow?\"}],"
+        "\"tools\":[" WEATHER "," TIME "]}";
+    static const char  want[] =
+        "[INST] Weather in Paris?[/INST][TOOL_CALLS] [{\"name\": "
+        "\"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": "
+        "\"abcdefghi\"}, {\"arguments\": {}, \"name\": \"get_time\", "
+        "\"id\": \"jklmnopqr\"}]</s>[TOOL_RESULTS] {\"content\": sunny, "
+        "\"call_id\": \"abcdefghi\"}[/TOOL_RESULTS][TOOL_RESULTS] "
+        "{\"content\": noon, \"call_id\": \"jklmnopqr\"}[/TOOL_RESULTS] "
+        "Sunny, at noon.</s>[AVAILABLE_TOOLS] [{\"type\": \"function\", "
+        "\"function\": {\"name\": \"get_weather\", \"description\": "
+        "\"Weather in a city\", \"parameters\": {\"type\": \"object\", "
+        "\"properties\": {\"city\": {\"type\": \"string\"}, \"unit\": "
+        "{\"enum\": [\"C\", \"F\"]}}, \"required\": [\"city\"]}}}, "
+        "{\"type\": \"function\", \"function\": {\"name\": \"get_time\"}}]"
+        "[/AVAILABLE_TOOLS][INST] Be brief.\n\nAnd tomorrow?[/INST]";
+
+    rc = parse_as(chat, SLORA_CHAT_MISTRAL, &req, &err);
+    rc = rc == SLORA_OK
+         ? slora_chat_render(SLORA_CHAT_MISTRAL, req.msgs, (int) req.n_msgs,
+                             req.chat_flags, buf, sizeof(buf), &n, &e)
+         : SLORA_ERROR;
+    is_str(rc == SLORA_OK ? buf : err.msg, want, "mistral v0.3: the "
+           "official template's text: the calls a list after [TOOL_CALLS] "
+           "(their text dropped, the function's keys in their order), ids "
+           "the last 9 characters, each result with its call's id, the "
+           "tools before the last user message, the system text in it");
+    ok(req.tools == SLORA_OPENAI_TOOLS_AUTO
+       && str_is(req.schema_trigger.data, req.schema_trigger.len,
+                 "[TOOL_CALLS]") && !req.trigger_lead
+       && takes_calls(&req.schema, 2)
+       && !takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}"),
+       "mistral v0.3 auto: the schema, a list of calls, holds from "
+       "[TOOL_CALLS] on");
+    slora_openai_req_free(&req);
+
+    rc = parse_v7("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+                  WEATHER "," TIME "]}", 1, &req, &err);
+    ok(rc == SLORA_OK && req.tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_IDS
+       && req.schema.data == NULL && req.schema_trigger.data == NULL
+       && !(req.chat_flags & SLORA_CHAT_TOOLS_FIRST),
+       "mistral v7 with call ids (Small 3.2's) auto: calls go free, the "
+       "tools before the last user message (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse_v7("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+                  WEATHER "," TIME "],\"tool_choice\":\"required\"}", 0,
+                  &req, &err);
+    ok(rc == SLORA_OK && req.tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS
+       && takes_calls(&req.schema, 1) && req.schema_trigger.data == NULL
+       && (req.chat_flags & SLORA_CHAT_TOOLS_FIRST),
+       "mistral v7 without ids (Devstral's, Ministral 3's) required: a "
+       "list of calls from the answer's start, the tools after the system "
+       "prompt (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse_as("{\"model\":\"base\",\"messages\":[" USER ","
+                  "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\","
+                  "\"type\":\"function\",\"function\":{\"name\":\"get_time\","
+                  "\"arguments\":\"{}\"}}]}]}", SLORA_CHAT_MISTRAL_TEKKEN,
+                  &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "messages[1].tool_calls[].id") != NULL
+       && strstr(err.msg, "at least 9 characters") != NULL,
+       "mistral: a call id under 9 characters is a 400 (%s)", err.msg);
+    slora_openai_req_free(&req);
+}
+
 
 int
 main(void)
@@ -568,6 +664,7 @@ main(void)
     test_blame();
     test_chat();
     test_llama3();
+    test_mistral();
     test_default_system();
     test_refs();
 
@@ -592,6 +689,24 @@ parse_as(const char *body, slora_chat_e tmpl, slora_openai_req_t *req,
     memset(err, 0, sizeof(slora_openai_err_t));
     lim = slora_openai_default_limits;
     lim.chat = tmpl;
+
+    return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,
+                              req, err);
+}
+
+
+/* A chat for Mistral's v7 template; call_ids: the template writes
+ * them (Small 3.2's). */
+static int
+parse_v7(const char *body, int call_ids, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    slora_openai_limits_t  lim;
+
+    memset(err, 0, sizeof(slora_openai_err_t));
+    lim = slora_openai_default_limits;
+    lim.chat = SLORA_CHAT_MISTRAL_V7;
+    lim.call_ids = call_ids;
 
     return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,
                               req, err);

@@ -139,6 +139,11 @@ test_tool_text(void)
         { "<tool_call>", 0, 0, 0, 1 },          /* the tag at once */
         { "a <tool_cal> b", 0, 14, 1, 0 },      /* no tag at all */
         { "", 0, 0, 0, 0 },
+        /* Mistral's mark */
+        { "Sure.[TOOL_CALLS][{", 0, 5, 1, 2 },
+        { "Sure.[TOOL_CA", 0, 5, 1, 0 },
+        { "[TOOL_CALLS]f[ARGS]{}", 0, 0, 0, 2 },
+        { "x <tool_call>", 0, 13, 1, 0 },
     };
     size_t  i;
     int     all;
@@ -146,11 +151,14 @@ test_tool_text(void)
     all = 1;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* tag 2: Mistral's mark is the one looked for */
         n = ngx_http_slora_tool_text(U(cases[i].text),
-                                     strlen(cases[i].text), cases[i].spoke,
-                                     &content, &tag);
+                                     strlen(cases[i].text),
+                                     cases[i].tag == 2 || i > 8
+                                     ? "[TOOL_CALLS]" : "<tool_call>",
+                                     cases[i].spoke, &content, &tag);
 
-        if (n != cases[i].n || tag != cases[i].tag
+        if (n != cases[i].n || tag != (cases[i].tag != 0)
             || (n > 0 && content != cases[i].content))
         {
             diag("\"%s\": %zu bytes, content %d, tag %d", cases[i].text,
@@ -160,7 +168,8 @@ test_tool_text(void)
     }
 
     ok(all, "tools: text before a call goes out, a tag's start and "
-       "blanks alone are held, blanks before a tag are no text");
+       "blanks alone are held, blanks before a tag are no text; Mistral's "
+       "mark, where it is the one, as the tag (and the tag text there)");
 }
 
 

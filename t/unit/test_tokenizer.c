@@ -598,10 +598,10 @@ static void
 test_chat(const slora_tokenizer_t *smol)
 {
     static const slora_chat_msg_t  msgs[] = {
-        { "system", 6, "You are terse.", 14, 0 },
-        { "user", 4, "Hi!", 3, 0 },
-        { "assistant", 9, "Hello.", 6, 0 },
-        { "user", 4, "What is 2+2?", 12, 0 },
+        { "system", 6, "You are terse.", 14, 0, 0 },
+        { "user", 4, "Hi!", 3, 0, 0 },
+        { "assistant", 9, "Hello.", 6, 0, 0 },
+        { "user", 4, "What is 2+2?", 12, 0, 0 },
     };
     static const char             *want[SLORA_CHAT_N] = {
         /* chatml: SmolLM2's and Qwen2's template */
@@ -759,7 +759,7 @@ test_chat(const slora_tokenizer_t *smol)
     }
 
     bad[0] = msgs[1];
-    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1, 0 };
+    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1, 0, 0 };
     ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
                          sizeof(buf), &n, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,
@@ -828,30 +828,30 @@ test_chat(const slora_tokenizer_t *smol)
 
     /* Jinja's trim is Python's strip(): \t to \r, space and \x1c to \x1f
      * go from both ends; \x08 and \x0e are not whitespace and stay. */
-    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11, 0 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11, 0, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: the content's ASCII whitespace trimmed at both ends");
-    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5, 0 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5, 0, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\n\x08Hi!\x0e"
            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: \\x08 and \\x0e are not trimmed");
-    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3, 0 };
-    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10, 0 };
-    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1, 0 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3, 0, 0 };
+    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10, 0, 0 };
+    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1, 0, 0 };
     rc = slora_chat_render(SLORA_CHAT_MISTRAL, ws, 3, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "[INST] Hi![/INST] Hello.</s>[INST] x[/INST]",
            "chat mistral: the assistant's text trimmed");
-    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1, 0 };
-    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7, 0 };
+    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1, 0, 0 };
+    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7, 0, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, SLORA_CHAT_GEN_PROMPT,
                            buf, sizeof(buf), &n, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
@@ -923,12 +923,12 @@ test_chat_llama31(const char *dir)
     slora_chat_msg_t   msgs[3];
 
     msgs[0] = (slora_chat_msg_t) { "user", 4, tools_block,
-                                   sizeof(tools_block) - 1, 1 };
+                                   sizeof(tools_block) - 1, 1, 0 };
     msgs[1] = (slora_chat_msg_t) { "assistant", 9,
                                    "{\"name\": \"w\", \"parameters\": {}}",
-                                   31, 1 };
+                                   31, 1, 0 };
     msgs[2] = (slora_chat_msg_t) { "tool", 4, " \"sunny\"\n\\ \xc3\xa9\x01",
-                                   14, 0 };
+                                   14, 0, 0 };
 
     snprintf(expect, sizeof(expect), "%s%s%s", want, tools_block, tail);
     rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 3,
@@ -940,7 +940,7 @@ test_chat_llama31(const char *dir)
 
     /* the same turns, the first not marked verbatim: trimmed, as any
      * user text (here the same: the block has no blanks at its ends) */
-    msgs[0] = (slora_chat_msg_t) { "user", 4, "  Hi \n", 6, 0 };
+    msgs[0] = (slora_chat_msg_t) { "user", 4, "  Hi \n", 6, 0, 0 };
     rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 1, 0, buf, sizeof(buf),
                            &n, &err);
     ok(rc == SLORA_OK && strstr(buf, "\n\nHi<|eot_id|>") != NULL
@@ -952,7 +952,7 @@ test_chat_llama31(const char *dir)
     ok(rc == SLORA_OK && strstr(buf, "\n\n  Hi \n<|eot_id|>") != NULL,
        "chat llama3.1: a verbatim text kept as it is");
 
-    msgs[0] = (slora_chat_msg_t) { "user", 4, "Hi", 2, 0 };
+    msgs[0] = (slora_chat_msg_t) { "user", 4, "Hi", 2, 0, 0 };
     ok(slora_chat_render(SLORA_CHAT_LLAMA3, &msgs[1], 2, 0, buf, sizeof(buf),
                          &n, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,

@@ -261,6 +261,59 @@ main(void)
           "[{\"name\":\"a\",\"arguments\":{}}]", SLORA_TOOL_BARE, 0, NULL,
           NULL, 0, 0);
 
+    /* Mistral's: a list after [TOOL_CALLS] (v0.3 writes a space) */
+    check("Mistral v0.3: a list of two calls after the mark, text after it "
+          "let be",
+          "[TOOL_CALLS] [{\"name\": \"a\", \"arguments\": {\"x\": [1]}}, "
+          "{\"name\": \"b\", \"arguments\": {}}]</s> ok",
+          SLORA_TOOL_MISTRAL, 2, (const char *[]) { "a", "b" },
+          (const char *[]) { "{\"x\": [1]}", "{}" }, -1, 1);
+
+    check("NeMo: the list right after the mark, not closed: not whole",
+          "[TOOL_CALLS][{\"name\":\"a\",\"arguments\":{}}",
+          SLORA_TOOL_MISTRAL, 1, (const char *[]) { "a" },
+          (const char *[]) { "{}" }, -1, 0);
+
+    check("Mistral: text where the mark is asked: not calls",
+          "[TOOL_CALL] [", SLORA_TOOL_MISTRAL, 0, NULL, NULL, 10, 0);
+
+    check("Mistral: a bare call after the mark: not calls",
+          "[TOOL_CALLS]{\"name\":\"a\"", SLORA_TOOL_MISTRAL, 0, NULL, NULL,
+          12, 0);
+
+    /* Mistral's newer: [TOOL_CALLS]name[ARGS]{...}, each call */
+    check("Mistral Small 3: two named calls, text after them let be",
+          "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris {x}\", \"d\": "
+          "{\"n\": 1}}[TOOL_CALLS]get.time[ARGS] {}</s>",
+          SLORA_TOOL_MISTRAL_NAMED, 2,
+          (const char *[]) { "get_weather", "get.time" },
+          (const char *[]) { "{\"city\": \"Paris {x}\", \"d\": {\"n\": 1}}",
+                             "{}" }, -1, 1);
+
+    check("Mistral Small 3.2: a call id between the name and [ARGS] let be",
+          "[TOOL_CALLS]f[CALL_ID]aB3dE6gH9[ARGS]{\"a\":1}",
+          SLORA_TOOL_MISTRAL_NAMED, 1, (const char *[]) { "f" },
+          (const char *[]) { "{\"a\":1}" }, -1, 1);
+
+    check("Mistral: the name ended by '{' (a text without [ARGS])",
+          "[TOOL_CALLS]f{\"a\":\"}\"}", SLORA_TOOL_MISTRAL_NAMED, 1,
+          (const char *[]) { "f" }, (const char *[]) { "{\"a\":\"}\"}" },
+          -1, 1);
+
+    check("Mistral: arguments not ended: not whole",
+          "[TOOL_CALLS]f[ARGS]{\"a\":{}", SLORA_TOOL_MISTRAL_NAMED, 1,
+          (const char *[]) { "f" }, (const char *[]) { "{\"a\":{}" }, -1, 0);
+
+    check("Mistral: a mark broken after the name: not calls",
+          "[TOOL_CALLS]f[ARG]{}", SLORA_TOOL_MISTRAL_NAMED, 1,
+          (const char *[]) { "f" }, (const char *[]) { "" }, 17, 0);
+
+    check("Mistral: a name no function may have", "[TOOL_CALLS]a b[ARGS]{}",
+          SLORA_TOOL_MISTRAL_NAMED, 0, NULL, NULL, 13, 0);
+
+    check("Mistral: no name before [ARGS]", "[TOOL_CALLS][ARGS]{}",
+          SLORA_TOOL_MISTRAL_NAMED, 0, NULL, NULL, 12, 0);
+
     {
         char  name[80];
 

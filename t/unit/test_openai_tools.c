@@ -66,8 +66,8 @@
 
 static int parse(const char *body, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int parse_v7(const char *body, int call_ids, slora_openai_req_t *req,
-    slora_openai_err_t *err);
+static int parse_tmpl(const char *body, slora_chat_e tmpl, int call_ids,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int parse_as(const char *body, slora_chat_e tmpl,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int takes(const slora_openai_str_t *schema, const char *doc);
@@ -624,8 +624,9 @@ test_mistral(void)
        "[TOOL_CALLS] on");
     slora_openai_req_free(&req);
 
-    rc = parse_v7("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
-                  WEATHER "," TIME "]}", 1, &req, &err);
+    rc = parse_tmpl("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+                    WEATHER "," TIME "]}", SLORA_CHAT_MISTRAL_V7, 1, &req,
+                    &err);
     ok(rc == SLORA_OK && req.tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_IDS
        && req.schema.data == NULL && req.schema_trigger.data == NULL
        && !(req.chat_flags & SLORA_CHAT_TOOLS_FIRST),
@@ -633,9 +634,9 @@ test_mistral(void)
        "tools before the last user message (%s)", err.msg);
     slora_openai_req_free(&req);
 
-    rc = parse_v7("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
-                  WEATHER "," TIME "],\"tool_choice\":\"required\"}", 0,
-                  &req, &err);
+    rc = parse_tmpl("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+                    WEATHER "," TIME "],\"tool_choice\":\"required\"}",
+                    SLORA_CHAT_MISTRAL_V7, 0, &req, &err);
     ok(rc == SLORA_OK && req.tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS
        && takes_calls(&req.schema, 1) && req.schema_trigger.data == NULL
        && (req.chat_flags & SLORA_CHAT_TOOLS_FIRST),
@@ -684,28 +685,21 @@ static int
 parse_as(const char *body, slora_chat_e tmpl, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    slora_openai_limits_t  lim;
-
-    memset(err, 0, sizeof(slora_openai_err_t));
-    lim = slora_openai_default_limits;
-    lim.chat = tmpl;
-
-    return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,
-                              req, err);
+    return parse_tmpl(body, tmpl, 1, req, err);
 }
 
 
-/* A chat for Mistral's v7 template; call_ids: the template writes
- * them (Small 3.2's). */
+/* The same, call_ids saying whether a mistral-v7-tekken template writes
+ * them (Small 3.2's) or not (Devstral's, Ministral 3's). */
 static int
-parse_v7(const char *body, int call_ids, slora_openai_req_t *req,
-    slora_openai_err_t *err)
+parse_tmpl(const char *body, slora_chat_e tmpl, int call_ids,
+    slora_openai_req_t *req, slora_openai_err_t *err)
 {
     slora_openai_limits_t  lim;
 
     memset(err, 0, sizeof(slora_openai_err_t));
     lim = slora_openai_default_limits;
-    lim.chat = SLORA_CHAT_MISTRAL_V7;
+    lim.chat = tmpl;
     lim.call_ids = call_ids;
 
     return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,

@@ -93,6 +93,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       0,
       NULL },
 
+    { ngx_string("slora_reasoning"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_slora_loc_conf_t, reasoning),
+      NULL },
+
     { ngx_string("slora_deadline"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -352,6 +359,7 @@ ngx_http_slora_create_loc_conf(ngx_conf_t *cf)
     slcf->api = NGX_CONF_UNSET_UINT;
     slcf->tenant = NGX_CONF_UNSET_PTR;
     slcf->chat_template = NGX_CONF_UNSET;
+    slcf->reasoning = NGX_CONF_UNSET;
     slcf->deadline = NGX_CONF_UNSET_MSEC;
 
     return slcf;
@@ -371,6 +379,7 @@ ngx_http_slora_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->tenant, prev->tenant, NULL);
     ngx_conf_merge_value(conf->chat_template, prev->chat_template,
                          NGX_HTTP_SLORA_CHAT_AUTO);
+    ngx_conf_merge_value(conf->reasoning, prev->reasoning, 0);
     ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 120000);
 
     return NGX_CONF_OK;

@@ -106,6 +106,9 @@ typedef struct {
     ngx_uint_t                 api;
     ngx_http_complex_value_t  *tenant;
     ngx_int_t                  chat_template; /* CHAT_AUTO or slora_chat_e */
+    ngx_flag_t                 reasoning;     /* a chat answer's think
+                                                 block is its "reasoning",
+                                                 apart from its content */
     ngx_msec_t                 deadline;
 } ngx_http_slora_loc_conf_t;
 
@@ -228,6 +231,10 @@ typedef struct {
                                                  scanner reads from it */
     unsigned                   tool_spoke:1;  /* "auto": text before it
                                                  went out */
+    unsigned                   think:2;       /* NGX_HTTP_SLORA_THINK_* */
+    u_char                    *reason;        /* not streaming: the think
+                                                 block's text */
+    size_t                     reason_len;
 } ngx_http_slora_choice_t;
 
 
@@ -266,11 +273,17 @@ struct ngx_http_slora_ctx_s {
     slora_op_e                 op;            /* GENERATE, or an op of
                                                  ngx_http_slora_admin.c */
     ngx_uint_t                 tools;         /* slora_openai_tools_e */
-    int32_t                    tool_marks[3]; /* Mistral's control tokens
-                                                 of calls ([TOOL_CALLS],
-                                                 [ARGS], [CALL_ID]),
-                                                 detokenized as their text
-                                                 with tools; -1: none */
+    int32_t                    shown[5];      /* control tokens detokenized
+                                                 as their text: Mistral's
+                                                 marks of calls with tools
+                                                 ([TOOL_CALLS], [ARGS],
+                                                 [CALL_ID]), of a think
+                                                 block with reasoning
+                                                 ([THINK], [/THINK]); -1:
+                                                 none */
+    const char                *think_open;    /* slora_reasoning: the think
+                                                 block's marks; NULL: off */
+    const char                *think_close;
 
     ngx_http_slora_resp_t     *resp;          /* a Responses API request:
                                                  its answer's items */
@@ -356,6 +369,9 @@ size_t ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx,
 u_char *ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
     const char *finish, ngx_uint_t role);
+u_char *ngx_http_slora_reason_chunk_json(u_char *p,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    const u_char *text, size_t len);
 u_char *ngx_http_slora_tool_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_uint_t k, const char *name,
     const u_char *args, size_t len);
@@ -416,8 +432,13 @@ ngx_int_t ngx_http_slora_tool_read(ngx_http_request_t *r,
 const char *ngx_http_slora_tool_finish(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);
 void ngx_http_slora_tool_marks(ngx_http_slora_ctx_t *ctx);
-ngx_uint_t ngx_http_slora_tool_shown(ngx_http_slora_ctx_t *ctx,
-    int32_t token);
+
+/* ngx_http_slora_think.c: a reasoning model's think block */
+void ngx_http_slora_think_init(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t is_chat, slora_chat_e chat);
+ngx_int_t ngx_http_slora_think_take(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t *len,
+    ngx_uint_t final, ngx_chain_t ***ll);
 
 /* ngx_http_slora_responses.c: the Responses API's answer */
 ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,

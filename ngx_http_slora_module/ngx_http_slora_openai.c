@@ -30,6 +30,10 @@ static u_char *ngx_http_slora_calls_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 static u_char *ngx_http_slora_call_id(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_uint_t k);
+static u_char *ngx_http_slora_delta_json(u_char *p,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    const char *key, const u_char *text, size_t len, const char *finish,
+    ngx_uint_t role);
 
 
 size_t
@@ -73,6 +77,29 @@ ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
     const char *finish, ngx_uint_t role)
 {
+    return ngx_http_slora_delta_json(p, ctx, ch, "content", text, len,
+                                     finish, role);
+}
+
+
+/* A chat chunk of reasoning: delta.reasoning, the think block's text
+ * (ngx_http_slora_think.c); at most ngx_http_slora_chunk_max(ctx, ch,
+ * len) bytes. */
+u_char *
+ngx_http_slora_reason_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, const u_char *text, size_t len)
+{
+    return ngx_http_slora_delta_json(p, ctx, ch, "reasoning", text, len,
+                                     NULL, 0);
+}
+
+
+/* A chunk whose chat delta has text under key. */
+static u_char *
+ngx_http_slora_delta_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, const char *key, const u_char *text,
+    size_t len, const char *finish, ngx_uint_t role)
+{
     if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
         p = ngx_http_slora_head_json(p, ctx, "chat.completion.chunk");
         p = ngx_sprintf(p, ",\"choices\":[{\"index\":%ui,\"delta\":{",
@@ -83,7 +110,7 @@ ngx_http_slora_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
                                       "\"content\":\"\"");
 
         } else if (finish == NULL) {
-            p = ngx_http_slora_lit(p, "\"content\":");
+            p = ngx_sprintf(p, "\"%s\":", key);
             p = ngx_http_slora_json_str(p, text, len);
         }
 
@@ -180,7 +207,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
         size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len)
-                + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD;
+                + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD
+                + 6 * ch->reason_len + sizeof(",\"reasoning\":null");
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -210,6 +238,14 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
             } else {
                 p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
+            }
+
+            if (ctx->think_open != NULL) {
+                /* with reasoning on, null where the answer had none */
+                p = ngx_http_slora_lit(p, ",\"reasoning\":");
+                p = ch->reason_len > 0
+                    ? ngx_http_slora_json_str(p, ch->reason, ch->reason_len)
+                    : ngx_http_slora_lit(p, "null");
             }
 
             p = ngx_http_slora_lit(p, "},\"logprobs\":");

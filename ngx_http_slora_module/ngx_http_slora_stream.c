@@ -64,6 +64,8 @@ static void ngx_http_slora_delivered(slora_queue_t *q,
 static void ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);
 static void ngx_http_slora_cleanup(void *data);
+static ngx_uint_t ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx,
+    int32_t token);
 
 
 /* this worker's live eventfd connections, by slot, for exit_process */
@@ -694,6 +696,12 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             }
         }
 
+        if (ctx->stream && safe > 0
+            && ngx_http_slora_think_take(r, ctx, ch, &safe, 0, ll) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
         if (ctx->stream && safe > 0) {
             rc = ctx->tools && !ch->tool_text
                  ? ngx_http_slora_tool_take(r, ctx, ch, safe, ll)
@@ -788,7 +796,7 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
         } else {
             rc = slora_detok_push(&ch->detok, smcf->tokenizer, token,
-                                  !ngx_http_slora_tool_shown(ctx, token),
+                                  !ngx_http_slora_shown(ctx, token),
                                   (char *) ch->text + ch->text_len,
                                   ch->text_cap - ch->text_len, &n);
         }
@@ -968,10 +976,18 @@ ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_chain_t ***ll)
 {
     u_char  *p, *last;
+    size_t   len;
 
     ngx_http_slora_choice_release(ctx, ch);
     ch->finished = 1;
     ctx->n_finished++;
+
+    /* the think block's rest, all of it now */
+    len = ch->text_len;
+
+    if (ngx_http_slora_think_take(r, ctx, ch, &len, 1, ll) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (!ctx->stream) {
         if (ctx->tools
@@ -1387,4 +1403,21 @@ ngx_http_slora_cleanup(void *data)
     ngx_http_slora_ctx_t  *ctx = data;
 
     ngx_http_slora_stream_release(ctx);
+}
+
+
+/* 1 when token, a control token, is detokenized as its text: one of the
+ * request's marks of calls or of a think block. */
+static ngx_uint_t
+ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx, int32_t token)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < 5; i++) {
+        if (token >= 0 && token == ctx->shown[i]) {
+            return 1;
+        }
+    }
+
+    return 0;
 }

@@ -1,6 +1,6 @@
 /*
- * ngx_http_slora_text.c: JSON escaping and stop-string matching (see the
- * header). The one idea of stop strings: a stop string
+ * ngx_http_slora_text.c: JSON escaping, stop-string matching, the text
+ * before a tool call and a think block (see the header). The one idea of stop strings: a stop string
  * may arrive split over several tokens, so the tail of the generated text
  * that is a proper prefix of some stop string is held back until the
  * next token either completes the match or rules it out.
@@ -132,4 +132,58 @@ ngx_http_slora_tool_text(const unsigned char *text, size_t len,
     }
 
     return n;
+}
+
+
+size_t
+ngx_http_slora_think_scan(const unsigned char *text, size_t len,
+    const char *open, const char *close, unsigned *state, int final,
+    size_t *skip, size_t *reason)
+{
+    size_t  on, cn, i, k, held;
+
+    on = strlen(open);
+    cn = strlen(close);
+    *skip = 0;
+    *reason = 0;
+
+    if (*state == NGX_HTTP_SLORA_THINK_START) {
+        if (len >= on && memcmp(text, open, on) == 0) {
+            *skip = on;
+            *state = NGX_HTTP_SLORA_THINK_IN;
+
+        } else if (len < on && !final && memcmp(text, open, len) == 0) {
+            /* the mark may be coming */
+            return 0;
+
+        } else {
+            *state = NGX_HTTP_SLORA_THINK_OUT;
+            return 0;
+        }
+    }
+
+    if (*state != NGX_HTTP_SLORA_THINK_IN) {
+        return 0;
+    }
+
+    for (i = *skip; i + cn <= len; i++) {
+        if (memcmp(text + i, close, cn) == 0) {
+            *reason = i - *skip;
+            *state = NGX_HTTP_SLORA_THINK_OUT;
+            return i + cn;
+        }
+    }
+
+    /* the longest end that begins the closing mark is held */
+    held = 0;
+
+    for (k = cn - 1; !final && k > 0 && held == 0; k--) {
+        if (k <= len - *skip && memcmp(text + len - k, close, k) == 0) {
+            held = k;
+        }
+    }
+
+    *reason = len - *skip - held;
+
+    return len - held;
 }

@@ -1,7 +1,8 @@
 /*
  * ngx_http_slora_text.h: pure text helpers the worker needs around the
  * tokenizer: JSON string escaping, stop-string matching with hold-back,
- * and the text before a tool call, so a unit test can check them
+ * the text before a tool call, and a reasoning model's think block, so
+ * a unit test can check them
  * without nginx. (Client
  * strings are validated as UTF-8 by the request parser, slora_openai.c.)
  */
@@ -48,6 +49,26 @@ size_t ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
  */
 size_t ngx_http_slora_tool_text(const unsigned char *text, size_t len,
     const char *mark, int spoke, int *content, int *tag);
+
+
+/* A reasoning model's answer: its think block's state */
+#define NGX_HTTP_SLORA_THINK_START  0   /* nothing read: a block may open */
+#define NGX_HTTP_SLORA_THINK_IN     1   /* inside the block: reasoning */
+#define NGX_HTTP_SLORA_THINK_OUT    2   /* after it (or none): content */
+
+/*
+ * Reads the unsent answer text[0..len) for a think block that opens with
+ * open (its first bytes, nothing before them) and ends with close
+ * ("<think>", "</think>"), from *state on. *skip bytes are the opening
+ * mark, then *reason bytes reasoning; the return is all the bytes read
+ * (the closing mark too, once found: then *state is OUT and what follows
+ * is content). What could still be a mark's start is held back (not
+ * read) unless final (the answer ended: an unclosed block's rest is
+ * reasoning, an unopened one's content).
+ */
+size_t ngx_http_slora_think_scan(const unsigned char *text, size_t len,
+    const char *open, const char *close, unsigned *state, int final,
+    size_t *skip, size_t *reason);
 
 
 #endif /* NGX_HTTP_SLORA_TEXT_H */

@@ -311,17 +311,6 @@ ngx_http_slora_tool_marks(ngx_http_slora_ctx_t *ctx)
                                       ngx_strlen(marks[i]));
         }
 
-        ctx->tool_marks[i] = id;
+        ctx->shown[i] = id;
     }
-}
-
-
-/* 1 when token is one of the request's marks of calls: detokenized as
- * its text, though it is a control token. */
-ngx_uint_t
-ngx_http_slora_tool_shown(ngx_http_slora_ctx_t *ctx, int32_t token)
-{
-    return token >= 0
-           && (token == ctx->tool_marks[0] || token == ctx->tool_marks[1]
-               || token == ctx->tool_marks[2]);
 }

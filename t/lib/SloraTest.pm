@@ -806,7 +806,8 @@ sub result {
 
 # sse_check(mode): checks the event sequence of an OpenAI stream; returns
 # (list of problems, summary hash { text, finish, usage, id, roles,
-# content_events, error }).  mode 'chat' or 'text'.
+# content_events, error, reasoning (a chat's delta.reasoning, all before
+# its content) }).  mode 'chat' or 'text'.
 sub sse_check {
     my ($self, $mode, %o) = @_;
     my (@bad, %sum);
@@ -891,6 +892,13 @@ sub sse_check {
                 push @{ $sum{roles} }, [$i, $c->{delta}{role}];
             }
             $piece = $c->{delta}{content};
+            my $think = $c->{delta}{reasoning};
+            if (defined $think && length $think) {
+                $sum{reasoning} .= $think;
+                push @bad, "event $i: reasoning after content or "
+                           . 'finish_reason'
+                    if $sum{content_events} || @{ $sum{finish} };
+            }
         } else {
             $piece = $c->{text};
         }

@@ -173,6 +173,56 @@ test_tool_text(void)
 }
 
 
+/* A think block read as the answer comes, and at its end */
+static void
+test_think(void)
+{
+    int       all;
+    size_t    i, n, skip, reason;
+    unsigned  state;
+
+    static const struct {
+        const char  *text;
+        unsigned     state;             /* before */
+        int          final;
+        size_t       n, skip, reason;
+        unsigned     after;
+    } cases[] = {
+        { "<think>a b</think>\n\nOK", 0, 0, 18, 7, 3, 2 },  /* whole */
+        { "<thi", 0, 0, 0, 0, 0, 0 },           /* the mark may come */
+        { "<thi", 0, 1, 0, 0, 0, 2 },           /* ended: content */
+        { "Hi <think>", 0, 0, 0, 0, 0, 2 },     /* not first: content */
+        { "<think>ab</thi", 0, 0, 9, 7, 2, 1 }, /* the close held */
+        { "<think>ab</thi", 0, 1, 14, 7, 7, 1 },/* ended unclosed */
+        { "ab</", 1, 0, 2, 0, 2, 1 },           /* inside, held */
+        { "</think>x", 1, 0, 8, 0, 0, 2 },      /* the close at once */
+        { "x", 2, 0, 0, 0, 0, 2 },              /* content: nothing */
+        { "<think></think>", 0, 0, 15, 7, 0, 2 },   /* empty block */
+    };
+
+    all = 1;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        state = cases[i].state;
+        n = ngx_http_slora_think_scan(U(cases[i].text),
+                                      strlen(cases[i].text), "<think>",
+                                      "</think>", &state, cases[i].final,
+                                      &skip, &reason);
+
+        if (n != cases[i].n || skip != cases[i].skip
+            || reason != cases[i].reason || state != cases[i].after)
+        {
+            diag("\"%s\": read %zu, skip %zu, reason %zu, state %u",
+                 cases[i].text, n, skip, reason, state);
+            all = 0;
+        }
+    }
+
+    ok(all, "think blocks: the opening mark only first, reasoning up to "
+       "the closing one, marks' starts held back until the answer ends");
+}
+
+
 static void
 test_stop(void)
 {
@@ -612,6 +662,7 @@ main(void)
     test_escape();
     test_stop();
     test_tool_text();
+    test_think();
     test_ring();
     test_ring_threads();
     test_queue();

@@ -1,0 +1,145 @@
+/*
+ * ngx_http_slora_think.c: a reasoning model's think block, kept apart
+ * from its answer (slora_reasoning on). Qwen3's and QwQ's answers open
+ * with <think> and close it with </think>; Mistral's reasoning models
+ * (Magistral, Ministral 3's) write [THINK] ... [/THINK], control tokens
+ * that are then shown as their text. What the block holds is the
+ * message's "reasoning"
+ * (vLLM's field, once "reasoning_content"), streamed as delta.reasoning;
+ * what follows the closing mark is its content (text, or the tool calls
+ * read from it). A block never closed is reasoning to the end; an answer
+ * that does not begin with the mark has none. The Responses API's
+ * answers keep the block in their text.
+ *
+ * The one idea: the block is read off the front of the choice's unsent
+ * text before anything else looks at it (ngx_http_slora_think_scan, a
+ * pure function), so the stop strings see the whole answer, as the
+ * model wrote it, and the tool scanner only its content.
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_text.h"
+
+
+static ngx_int_t ngx_http_slora_think_keep(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch, const u_char *text, size_t len);
+
+
+/* The request's marks and the control tokens shown for them, where the
+ * location reads think blocks and the request is a chat (not the
+ * Responses API's) rendered with template chat. */
+void
+ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t is_chat, slora_chat_e chat)
+{
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    ctx->shown[3] = -1;
+    ctx->shown[4] = -1;
+
+    if (!slcf->reasoning || !is_chat || ctx->resp != NULL) {
+        return;
+    }
+
+    if (chat == SLORA_CHAT_MISTRAL_V7) {
+        ctx->think_open = "[THINK]";
+        ctx->think_close = "[/THINK]";
+
+        if (smcf->tokenizer != NULL) {
+            ctx->shown[3] = slora_tokenizer_find(smcf->tokenizer, "[THINK]",
+                                                 7);
+            ctx->shown[4] = slora_tokenizer_find(smcf->tokenizer,
+                                                 "[/THINK]", 8);
+        }
+
+    } else {
+        ctx->think_open = "<think>";
+        ctx->think_close = "</think>";
+    }
+}
+
+
+/*
+ * The front of ch->text[0..*len) read for the block (final: the answer
+ * ended): in a stream its reasoning goes out as chunks, else it is kept
+ * in ch->reason; the bytes read leave the text, *len counting what is
+ * left of the span. *len is 0 on return while the block may still be
+ * coming: nothing may go out as content yet.
+ */
+ngx_int_t
+ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, size_t *len, ngx_uint_t final,
+    ngx_chain_t ***ll)
+{
+    u_char    *p, *last;
+    size_t     n, skip, reason;
+    unsigned   state;
+
+    if (ctx->think_open == NULL || ch->think == NGX_HTTP_SLORA_THINK_OUT) {
+        return NGX_OK;
+    }
+
+    state = ch->think;
+    n = ngx_http_slora_think_scan(ch->text, *len, ctx->think_open,
+                                  ctx->think_close, &state, final != 0,
+                                  &skip, &reason);
+    ch->think = state;
+
+    if (reason > 0 && ctx->stream) {
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, reason));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = ngx_http_slora_reason_chunk_json(p, ctx, ch, ch->text + skip,
+                                                reason);
+
+        if (ngx_http_slora_emit(r, ctx, p, last - p, ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (reason > 0
+               && ngx_http_slora_think_keep(r, ch, ch->text + skip, reason)
+                  != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memmove(ch->text, ch->text + n, ch->text_len - n);
+    ch->text_len -= n;
+    *len -= n;
+
+    if (ch->think != NGX_HTTP_SLORA_THINK_OUT) {
+        *len = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Appends text[0..len) to the reasoning a whole answer keeps. */
+static ngx_int_t
+ngx_http_slora_think_keep(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
+    const u_char *text, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, ch->reason_len + len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ch->reason_len) {
+        ngx_memcpy(p, ch->reason, ch->reason_len);
+    }
+
+    ngx_memcpy(p + ch->reason_len, text, len);
+    ch->reason = p;
+    ch->reason_len += len;
+
+    return NGX_OK;
+}

@@ -1,0 +1,173 @@
+# reasoning.t: `slora_reasoning on` reads a chat answer's think block
+# (<think> ... </think>) into the message's "reasoning", apart from its
+# content, on the real SmolLM2-135M-Instruct through nginx.
+#
+# The same requests go to a location without it (/v1/) and to one with
+# it (/r/v1/; /m7/v1/ with Mistral's template and marks). guided_regex makes the model write a think block (or
+# none, or one never closed); the answer is greedy, so both locations
+# get the same text: with reasoning on, "<think>" + reasoning +
+# "</think>" + content must be the text the other location answered,
+# the block's text exactly what the pattern let in, and a stream's
+# delta.reasoning and delta.content the same as the whole answer's, the
+# reasoning all before the content. Without a block the answer is all
+# content and reasoning null; a block never closed is all reasoning.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18133;
+
+my $s = SloraTest::Server->new(name => 'reasoning', port => $PORT,
+                               ready_timeout => 120);
+$s->{http} = slora_http(
+    model => real_model(),
+    engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=128',
+    server_extra => "        location /r/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_reasoning on;\n"
+                    . "        }\n"
+                    . "        location /m7/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_chat_template mistral-v7-tekken;\n"
+                    . "            slora_reasoning on;\n"
+                    . "        }\n");
+$s->start;
+pass('nginx started on SmolLM2, /r/ with slora_reasoning on');
+
+sub ask {
+    my ($regex, %o) = @_;
+    return { model => 'base', max_tokens => 60, temperature => 0,
+             guided_regex => $regex, %o,
+             messages => [ { role => 'user',
+                             content => 'Think, then name a colour.' } ] };
+}
+
+sub whole {
+    my ($path, $body) = @_;
+    my $r = json_req($PORT, "$path/chat/completions", $body);
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $m = $j->{choices} ? $j->{choices}[0]{message} : {};
+    return { status => $r->{status}, body => $r->{body}, msg => $m,
+             finish => $j->{choices} ? $j->{choices}[0]{finish_reason}
+                                     : undef };
+}
+
+sub streamed {
+    my ($path, $body) = @_;
+    my $st = stream_start($PORT, 'POST', "$path/chat/completions",
+                          body => json_encode({ %$body,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(120);
+    my ($bad, $sum) = $st->sse_check('chat');
+    return { bad => $bad, text => $sum->{text},
+             reasoning => $sum->{reasoning} // '' };
+}
+
+# a closed block, then an answer
+my $closed = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}');
+my $off = whole('/v1', $closed);
+my $on = whole('/r/v1', $closed);
+is($off->{status}, 200, 'without reasoning: answered') or diag($off->{body});
+like($off->{msg}{content} // '', qr{^<think>[a-z ]+</think>\n\n},
+     'without reasoning: the think block is in the content');
+ok(!exists $off->{msg}{reasoning},
+   'without reasoning: the message has no reasoning field');
+is($on->{status}, 200, 'with reasoning: answered') or diag($on->{body});
+like($on->{msg}{reasoning} // '', qr{^[a-z ]{8,40}$},
+     'with reasoning: the block\'s text, without its marks, is the '
+     . 'reasoning');
+is('<think>' . ($on->{msg}{reasoning} // '') . '</think>'
+   . ($on->{msg}{content} // ''), $off->{msg}{content},
+   'with reasoning: "<think>" + reasoning + "</think>" + content is the '
+   . 'answer without it');
+like($on->{msg}{content} // '', qr{^\n\n[A-Za-z ]+$},
+     'with reasoning: the content is what follows the block');
+
+my $st = streamed('/r/v1', $closed);
+ok(!@{ $st->{bad} }, 'with reasoning, streamed: a well-formed stream, the '
+   . 'reasoning all before the content')
+    or diag(join("\n", @{ $st->{bad} }));
+is($st->{reasoning}, $on->{msg}{reasoning},
+   'with reasoning, streamed: delta.reasoning is the whole answer\'s '
+   . 'reasoning');
+is($st->{text}, $on->{msg}{content},
+   'with reasoning, streamed: delta.content is its content');
+my $st_off = streamed('/v1', $closed);
+is($st_off->{reasoning}, '', 'without reasoning, streamed: no '
+   . 'delta.reasoning');
+is($st_off->{text}, $off->{msg}{content},
+   'without reasoning, streamed: the block in the content');
+
+# no block: all content
+my $plain = ask('[A-Za-z ]{4,30}');
+$on = whole('/r/v1', $plain);
+$off = whole('/v1', $plain);
+ok($on->{status} == 200 && exists $on->{msg}{reasoning}
+   && !defined $on->{msg}{reasoning}
+   && ($on->{msg}{content} // '') eq ($off->{msg}{content} // 'x'),
+   'an answer without a block: reasoning null, the content all of it')
+    or diag($on->{body});
+$st = streamed('/r/v1', $plain);
+ok(!@{ $st->{bad} } && $st->{reasoning} eq ''
+   && $st->{text} eq $off->{msg}{content},
+   'an answer without a block, streamed: all content');
+
+# a block never closed: all reasoning
+my $open = ask('<think>[a-z ]{200}', max_tokens => 12);
+$on = whole('/r/v1', $open);
+$off = whole('/v1', $open);
+ok($on->{status} == 200 && ($on->{msg}{content} // 'x') eq ''
+   && '<think>' . ($on->{msg}{reasoning} // '') eq $off->{msg}{content}
+   && $on->{finish} eq 'length',
+   'a block the answer ran out inside: all of it reasoning, the content '
+   . 'empty, finish length')
+    or diag($on->{body});
+$st = streamed('/r/v1', $open);
+ok(!@{ $st->{bad} } && $st->{text} eq ''
+   && $st->{reasoning} eq $on->{msg}{reasoning},
+   'a block never closed, streamed: reasoning only');
+
+# a block not first: content
+my $late = ask('[A-Z][a-z]{2,8} <think>[a-z ]{4,20}</think>');
+$on = whole('/r/v1', $late);
+$off = whole('/v1', $late);
+ok(!defined $on->{msg}{reasoning}
+   && ($on->{msg}{content} // '') eq ($off->{msg}{content} // 'x'),
+   'a think block after other text is content')
+    or diag($on->{body});
+
+# Mistral's marks, with their template (plain text in SmolLM2's
+# vocabulary, control tokens in Mistral's, shown as text there)
+my $mistral = ask('\[THINK\][a-z ]{8,40}\[/THINK\][A-Za-z ]{2,30}');
+$on = whole('/m7/v1', $mistral);
+ok($on->{status} == 200 && ($on->{msg}{reasoning} // '') =~ /^[a-z ]{8,40}$/
+   && ($on->{msg}{content} // '') =~ /^[A-Za-z ]{2,30}$/,
+   'mistral-v7-tekken: a [THINK] block is the reasoning')
+    or diag($on->{body});
+$on = whole('/m7/v1', $closed);
+ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
+   && ($on->{msg}{content} // '') =~ /^<think>/,
+   'mistral-v7-tekken: a <think> block is not its mark: content')
+    or diag($on->{body});
+
+# stop strings see the whole answer: one inside the block ends it there
+my $stop = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}',
+               stop => ['</think>']);
+$on = whole('/r/v1', $stop);
+ok($on->{status} == 200 && length($on->{msg}{reasoning} // '') >= 8
+   && ($on->{msg}{content} // 'x') eq '' && $on->{finish} eq 'stop',
+   'a stop string that is the closing mark: the reasoning, no content')
+    or diag($on->{body});
+
+my $stop_res = $s->stop;
+ok($stop_res->{graceful}, 'nginx exits on QUIT');
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the log')
+    or diag(join("\n", @bad));
+
+done_testing();

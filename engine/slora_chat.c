@@ -28,6 +28,10 @@
  *            string                            (Llama 3.1 and 3.3)
  *   llama3.2 the same with today's date (strftime_now("%d %b %Y"))
  *                                          (Llama 3.2)
+ *   deepseek-r1  {system}<｜User｜>{user}<｜Assistant｜>{reply}
+ *            <｜end▁of▁sentence｜> ... <｜Assistant｜><think>\n
+ *            (DeepSeek-R1-Distill-Llama and -Qwen: the reply's text
+ *            after its last </think>)
  *
  * Tools and calls are the caller's to put into the messages' content
  * (engine/slora_openai_tools.c, engine/slora_openai_mistral.c), in the
@@ -75,6 +79,8 @@ static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
 static void slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
     const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
     unsigned flags);
+static void slora_chat_deepseek(slora_chat_out_t *o,
+    const slora_chat_msg_t *msgs, int n_msgs, int last, unsigned flags);
 static int slora_chat_same(const slora_chat_msg_t *a,
     const slora_chat_msg_t *b);
 static int slora_chat_mistrals(slora_chat_e tmpl);
@@ -96,8 +102,16 @@ static int slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja,
 
 static const char  *slora_chat_names[SLORA_CHAT_N] = {
     "chatml", "llama2", "llama3", "mistral", "llama3.1", "llama3.2",
-    "mistral-v3-tekken", "mistral-v7-tekken"
+    "mistral-v3-tekken", "mistral-v7-tekken", "deepseek-r1"
 };
+
+
+/* DeepSeek's marks: U+FF5C for the bars, U+2581 for the spaces */
+#define SLORA_R1_BAR    "\xef\xbd\x9c"
+#define SLORA_R1_USER   "<" SLORA_R1_BAR "User" SLORA_R1_BAR ">"
+#define SLORA_R1_ASSISTANT  "<" SLORA_R1_BAR "Assistant" SLORA_R1_BAR ">"
+#define SLORA_R1_EOS    "<" SLORA_R1_BAR "end\xe2\x96\x81of\xe2\x96\x81" \
+                        "sentence" SLORA_R1_BAR ">"
 
 
 int
@@ -128,6 +142,12 @@ slora_chat_name(slora_chat_e tmpl)
 slora_chat_e
 slora_chat_detect(const char *jinja, size_t len)
 {
+    if (memmem(jinja, len, SLORA_R1_USER, sizeof(SLORA_R1_USER) - 1)
+        != NULL)
+    {
+        return SLORA_CHAT_DEEPSEEK_R1;
+    }
+
     if (memmem(jinja, len, "<|im_start|>", 12) != NULL) {
         return SLORA_CHAT_CHATML;
     }
@@ -771,6 +791,72 @@ slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
 }
 
 
+/*
+ * DeepSeek-R1's distills: the last system message's text first (its
+ * template keeps the last one, wherever it was), then <｜User｜> + text,
+ * <｜Assistant｜> + the reply's text after its last </think> (the
+ * template drops earlier reasoning) + <｜end▁of▁sentence｜>; the
+ * generation prompt <｜Assistant｜><think>\n opens the answer's think
+ * block.
+ */
+static void
+slora_chat_deepseek(slora_chat_out_t *o, const slora_chat_msg_t *msgs,
+    int n_msgs, int last, unsigned flags)
+{
+    int                      i;
+    size_t                   cl;
+    const char              *c, *think;
+    const slora_chat_msg_t  *sys;
+
+    sys = NULL;
+
+    for (i = 0; i < n_msgs; i++) {
+        if (slora_chat_role(&msgs[i]) == SLORA_ROLE_SYSTEM) {
+            sys = &msgs[i];
+        }
+    }
+
+    if (sys != NULL) {
+        slora_chat_put(o, sys->content, sys->content_len);
+    }
+
+    for (i = 0; i < n_msgs; i++) {
+        c = msgs[i].content;
+        cl = msgs[i].content_len;
+
+        switch (slora_chat_role(&msgs[i])) {
+
+        case SLORA_ROLE_USER:
+            slora_chat_puts(o, SLORA_R1_USER);
+            slora_chat_put(o, c, cl);
+            break;
+
+        case SLORA_ROLE_ASSISTANT:
+            while ((think = memmem(c, cl, "</think>", 8)) != NULL) {
+                cl -= (size_t) (think + 8 - c);
+                c = think + 8;
+            }
+
+            slora_chat_puts(o, SLORA_R1_ASSISTANT);
+            slora_chat_put(o, c, cl);
+
+            if (i != last) {
+                slora_chat_puts(o, SLORA_R1_EOS);
+            }
+
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    if (flags & SLORA_CHAT_GEN_PROMPT) {
+        slora_chat_puts(o, SLORA_R1_ASSISTANT "<think>\n");
+    }
+}
+
+
 /* Two user messages equal, as Jinja's == finds their dicts (by role and
  * content; b may be NULL). */
 static int
@@ -947,6 +1033,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
             }
         }
 
+        break;
+
+    case SLORA_CHAT_DEEPSEEK_R1:
+        slora_chat_deepseek(&o, msgs, n_msgs, last, flags);
         break;
 
     case SLORA_CHAT_MISTRAL:

@@ -34,7 +34,8 @@ slora_cli_tokenize_usage(FILE *f)
         "  --chat          wrap the text as a user turn of the chat "
         "template\n"
         "  --template NAME chatml, llama2, llama3, llama3.1, llama3.2,\n"
-        "                  mistral, mistral-v3-tekken or mistral-v7-tekken\n"
+        "                  mistral, mistral-v3-tekken, mistral-v7-tekken or\n"
+        "                  deepseek-r1\n"
         "                  (with --chat)\n"
         "  --pieces        print each id with its text, one per line\n");
 }

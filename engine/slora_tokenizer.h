@@ -107,6 +107,10 @@ typedef enum {
                                    the spaces */
     SLORA_CHAT_MISTRAL_V7,  /* Mistral Small 3, Devstral, Ministral 3:
                                [SYSTEM_PROMPT] blocks, [INST] turns */
+    SLORA_CHAT_DEEPSEEK_R1, /* DeepSeek-R1's distills (on Llama and Qwen
+                               2.5): the system text, then <｜User｜> and
+                               <｜Assistant｜> turns, the answer opened
+                               with <think> */
     SLORA_CHAT_N
 } slora_chat_e;
 

@@ -369,6 +369,11 @@ slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
     } else if (slora_tokenizer_find(t, "[INST]", 6) >= 0) {
         t->chat = SLORA_CHAT_MISTRAL;
 
+    } else if (slora_tokenizer_find(t, "<\xef\xbd\x9cUser\xef\xbd\x9c>", 12)
+               >= 0)
+    {
+        t->chat = SLORA_CHAT_DEEPSEEK_R1;
+
     } else if (t->kind == SLORA_TOK_SPM) {
         t->chat = SLORA_CHAT_LLAMA2;
 

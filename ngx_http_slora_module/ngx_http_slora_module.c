@@ -1163,8 +1163,8 @@ ngx_http_slora_chat_template(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "slora_chat_template: unknown template \"%V\""
                        " (chatml, llama2, llama3, llama3.1, llama3.2, "
-                       "mistral, mistral-v3-tekken, mistral-v7-tekken or "
-                       "auto)",
+                       "mistral, mistral-v3-tekken, mistral-v7-tekken, "
+                       "deepseek-r1 or auto)",
                        &value[1]);
 
     return NGX_CONF_ERROR;

@@ -16,8 +16,9 @@
 #   (slora mkmodel --chat-template): its default system message and
 #   Hermes' tools, calls and results, exactly as that template writes
 #   them;
-# - five tiny models made with Mistral's templates (NeMo's, Small 3.2's,
-#   Devstral's, Ministral 3's) and Qwen3's: plain chats with and without
+# - six tiny models made with Mistral's templates (NeMo's, Small 3.2's,
+#   Devstral's, Ministral 3's), Qwen3's and DeepSeek-R1-Distill-Llama's
+#   (its earlier replies' reasoning dropped): plain chats with and without
 #   a system message (the template's default, today's date in Small
 #   3.2's); Mistral's tools, calls with their ids (OpenAI's long ones
 #   cut to the 9 characters the templates take) and results, each in
@@ -90,7 +91,8 @@ my @MISTRAL = ('mistralai-Mistral-Nemo-Instruct-2407.jinja',
                'Mistral-Small-3.2-24B-Instruct-2506.jinja',
                'unsloth-mistral-Devstral-Small-2507.jinja',
                'mistralai-Ministral-3-14B-Reasoning-2512.jinja',
-               'Qwen-Qwen3-0.6B.jinja');
+               'Qwen-Qwen3-0.6B.jinja',
+               'deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja');
 my (@mservers, @mpairs);
 for my $i (0 .. $#MISTRAL) {
     my $m = "$qdir/mistral$i.gguf";
@@ -127,6 +129,8 @@ python_checks('templates_client.py', [
     (map { "Qwen-Qwen3-0.6B.jinja $_: the server's prompt is the "
            . "template's text" } 'enable_thinking false', 'tools',
                                  'calls and their results sent back'),
+    "$MISTRAL[5] earlier reasoning dropped: the server's prompt is the "
+    . "template's text",
     (map { "smollm2 $_: the server's prompt is its template's text" }
      'without a system message', 'with one', 'without the generation '
      . 'prompt'),

@@ -394,7 +394,18 @@ def renders_carried(pairs, tdir):
             got, _ = served(c, msgs)
             check(f"{name} {what}: the server's prompt is the template's "
                   "text", got == want, json.dumps([got, want])[-300:])
-        if not name.startswith("Qwen-Qwen3"):
+        if name.startswith("deepseek-ai"):
+            msgs = [system, turns[1],
+                    {"role": "assistant",
+                     "content": "<think>\nx</think> a <think>y</think>Hello."},
+                    ask]
+            want = reference(path, msgs, bos="<s>", eos="</s>")
+            got, _ = served(c, msgs)
+            check(f"{name} earlier reasoning dropped: the server's prompt "
+                  "is the template's text",
+                  got == want and "Hello." in got and "<think>y" not in got,
+                  json.dumps([got, want])[-300:])
+        elif not name.startswith("Qwen-Qwen3"):
             renders_mistral_tools(c, path, name, system)
         if name.startswith("Qwen-Qwen3"):
             kw = {"enable_thinking": False}

@@ -562,6 +562,11 @@ test_invalid_utf8(const slora_tokenizer_t *t)
 
 /* Llama 3.1's system header and a first user turn, as its template
  * writes them for "You are terse." and "Hi!" */
+/* DeepSeek-R1's marks (U+FF5C bars, U+2581 spaces) */
+#define R1_USER       "<\xef\xbd\x9c" "User" "\xef\xbd\x9c>"
+#define R1_ASSISTANT  "<\xef\xbd\x9c" "Assistant" "\xef\xbd\x9c>"
+#define R1_EOS        "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence" \
+                      "\xef\xbd\x9c>"
 #define LLAMA31_HEAD                                                         \
     "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge "      \
     "Date: December 2023\nToday Date: 26 Jul 2024\n\nYou are terse."      \
@@ -644,6 +649,10 @@ test_chat(const slora_tokenizer_t *smol)
         /* mistral-v7-tekken: Mistral-Small-3.2-24B-Instruct-2506's */
         "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi![/INST]"
         "Hello.</s>[INST]What is 2+2?[/INST]",
+        /* deepseek-r1: DeepSeek-R1-Distill-Llama-8B's, as
+         * tools/chat-reference renders it */
+        "You are terse." R1_USER "Hi!" R1_ASSISTANT "Hello." R1_EOS R1_USER
+        "What is 2+2?" R1_ASSISTANT "<think>\n",
     };
     char                           buf[1024], dated[1024];
     size_t                         n;
@@ -717,6 +726,7 @@ test_chat(const slora_tokenizer_t *smol)
             "[INST]Hi![/INST]Hello.",
             "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi![/INST]"
             "Hello.",
+            "You are terse." R1_USER "Hi!" R1_ASSISTANT "Hello.",
         };
         static const char  *closed[SLORA_CHAT_N] = {
             "<|im_start|>system\nYou are terse.<|im_end|>\n"
@@ -730,6 +740,7 @@ test_chat(const slora_tokenizer_t *smol)
             LLAMA31_HEAD "<|eot_id|>",
             "[INST]You are terse.\n\nHi![/INST]",
             "[SYSTEM_PROMPT]You are terse.[/SYSTEM_PROMPT][INST]Hi![/INST]",
+            "You are terse." R1_USER "Hi!",
         };
 
         for (i = 0; i < SLORA_CHAT_N; i++) {
@@ -915,6 +926,10 @@ test_chat_llama31(const char *dir)
         { "unsloth-mistral-Devstral-Small-2507.jinja", SLORA_CHAT_MISTRAL_V7 },
         { "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
           SLORA_CHAT_MISTRAL_V7 },
+        { "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
+          SLORA_CHAT_DEEPSEEK_R1 },
+        { "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
+          SLORA_CHAT_DEEPSEEK_R1 },
     };
     char               buf[2048], expect[1024], *text;
     size_t             n, len;

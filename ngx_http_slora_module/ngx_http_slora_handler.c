@@ -720,7 +720,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         ctx->resp_store = req->resp_store && smcf->store != NULL;
     }
 
-    ngx_http_slora_think_init(r, ctx, kind == NGX_HTTP_SLORA_CHAT,
+    ngx_http_slora_think_init(r, ctx,
+                              kind == NGX_HTTP_SLORA_CHAT ? &text : NULL,
                               ngx_http_slora_chat_template(r));
 
     p = ngx_cpymem(ctx->id, req->responses ? "resp_"

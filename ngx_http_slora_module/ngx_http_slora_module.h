@@ -435,7 +435,7 @@ void ngx_http_slora_tool_marks(ngx_http_slora_ctx_t *ctx);
 
 /* ngx_http_slora_think.c: a reasoning model's think block */
 void ngx_http_slora_think_init(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, ngx_uint_t is_chat, slora_chat_e chat);
+    ngx_http_slora_ctx_t *ctx, ngx_str_t *prompt, slora_chat_e chat);
 ngx_int_t ngx_http_slora_think_take(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t *len,
     ngx_uint_t final, ngx_chain_t ***ll);

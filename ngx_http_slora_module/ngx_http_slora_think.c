@@ -3,8 +3,10 @@
  * from its answer (slora_reasoning on). Qwen3's and QwQ's answers open
  * with <think> and close it with </think>; Mistral's reasoning models
  * (Magistral, Ministral 3's) write [THINK] ... [/THINK], control tokens
- * that are then shown as their text. What the block holds is the
- * message's "reasoning"
+ * that are then shown as their text. A template that opens the block in
+ * its generation prompt (DeepSeek-R1's: <｜Assistant｜><think>\n) has the
+ * answer begin inside it. What the block holds is the message's
+ * "reasoning"
  * (vLLM's field, once "reasoning_content"), streamed as delta.reasoning;
  * what follows the closing mark is its content (text, or the tool calls
  * read from it). A block never closed is reasoning to the end; an answer
@@ -25,13 +27,16 @@ static ngx_int_t ngx_http_slora_think_keep(ngx_http_request_t *r,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len);
 
 
-/* The request's marks and the control tokens shown for them, where the
- * location reads think blocks and the request is a chat (not the
- * Responses API's) rendered with template chat. */
+/* The request's marks, the control tokens shown for them and where each
+ * choice's answer begins, where the location reads think blocks and the
+ * request is a chat (not the Responses API's): prompt, its text rendered
+ * with template chat (NULL: no chat). */
 void
 ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    ngx_uint_t is_chat, slora_chat_e chat)
+    ngx_str_t *prompt, slora_chat_e chat)
 {
+    size_t                       n, on;
+    ngx_uint_t                   i;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
@@ -41,7 +46,7 @@ ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ctx->shown[3] = -1;
     ctx->shown[4] = -1;
 
-    if (!slcf->reasoning || !is_chat || ctx->resp != NULL) {
+    if (!slcf->reasoning || prompt == NULL || ctx->resp != NULL) {
         return;
     }
 
@@ -59,6 +64,22 @@ ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     } else {
         ctx->think_open = "<think>";
         ctx->think_close = "</think>";
+    }
+
+    /* the prompt ends with the opening mark (and a line break) */
+    n = prompt->len;
+    on = ngx_strlen(ctx->think_open);
+
+    if (n > 0 && prompt->data[n - 1] == '\n') {
+        n--;
+    }
+
+    if (n >= on
+        && ngx_strncmp(prompt->data + n - on, ctx->think_open, on) == 0)
+    {
+        for (i = 0; i < ctx->n_choices; i++) {
+            ctx->choice[i].think = NGX_HTTP_SLORA_THINK_IN;
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 # content, on the real SmolLM2-135M-Instruct through nginx.
 #
 # The same requests go to a location without it (/v1/) and to one with
-# it (/r/v1/; /m7/v1/ with Mistral's template and marks). guided_regex makes the model write a think block (or
+# it (/r/v1/; /m7/v1/ with Mistral's template and marks; a tiny model
+# with DeepSeek-R1-Distill's template, whose prompt opens the block). guided_regex makes the model write a think block (or
 # none, or one never closed); the answer is greedy, so both locations
 # get the same text: with reasoning on, "<think>" + reasoning +
 # "</think>" + content must be the text the other location answered,
@@ -23,6 +24,28 @@ my $PORT = 18133;
 
 my $s = SloraTest::Server->new(name => 'reasoning', port => $PORT,
                                ready_timeout => 120);
+
+# a tiny model of random weights with DeepSeek-R1-Distill's template,
+# whose generation prompt opens the think block (SmolLM2's vocabulary)
+my $r1 = $s->prefix . '/r1.gguf';
+my ($rc_mk, undef, $err_mk) = SloraTest::run_cmd(
+    slora_bin(), 'mkmodel', '--out', $r1, '--tokenizer', real_model(),
+    '--chat-template', SloraTest::repo_root()
+    . '/ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates/'
+    . 'deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja', '--layers', 1,
+    '--hidden', 16, '--heads', 2, '--kv-heads', 1, '--ffn', 16,
+    '--tied', 1, '--ctx', 1024);
+is($rc_mk, 0, 'a tiny model with DeepSeek-R1-Distill\'s template')
+    or diag($err_mk);
+my $r1s = SloraTest::Server->new(name => 'reasoning-r1', port => $PORT + 1,
+                                 ready_timeout => 120);
+$r1s->{http} = slora_http(model => $r1,
+                          engine => 'threads=1 slots=4 max_ctx=1024',
+                          server_extra => "        location /r/v1/ {\n"
+                                          . "            slora_api openai;\n"
+                                          . "            slora_reasoning on;\n"
+                                          . "        }\n");
+$r1s->start;
 $s->{http} = slora_http(
     model => real_model(),
     engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=128',
@@ -155,6 +178,23 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
    'mistral-v7-tekken: a <think> block is not its mark: content')
     or diag($on->{body});
 
+# DeepSeek-R1's generation prompt opens the block: the answer begins
+# inside it
+{
+    my $body = ask('[a-z ]{4,30}</think>\n\n[A-Za-z ]{2,20}');
+    my $r = json_req($PORT + 1, '/r/v1/chat/completions', $body);
+    my $m = ref $r->{json} eq 'HASH' ? $r->{json}{choices}[0]{message} : {};
+    my $p = json_req($PORT + 1, '/v1/chat/completions', $body);
+    my $pm = ref $p->{json} eq 'HASH' ? $p->{json}{choices}[0]{message}
+                                      : {};
+    ok($r->{status} == 200 && ($m->{reasoning} // '') =~ /^[a-z ]{4,30}$/
+       && ($m->{reasoning} // '') . '</think>' . ($m->{content} // '')
+          eq ($pm->{content} // 'x'),
+       'a template that opens the block: the answer begins as reasoning, '
+       . 'its content after </think>')
+        or diag($r->{body});
+}
+
 # stop strings see the whole answer: one inside the block ends it there
 my $stop = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}',
                stop => ['</think>']);
@@ -164,6 +204,7 @@ ok($on->{status} == 200 && length($on->{msg}{reasoning} // '') >= 8
    'a stop string that is the closing mark: the reasoning, no content')
     or diag($on->{body});
 
+ok($r1s->stop->{graceful}, 'the second nginx exits on QUIT');
 my $stop_res = $s->stop;
 ok($stop_res->{graceful}, 'nginx exits on QUIT');
 my @bad = $s->bad_log_lines(errors => 1);

@@ -95,16 +95,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         SLORA_OPENAI_CHAT };
 
     /* the chat for the model's template (with its default system
-     * message), for Llama 3.1's and for Mistral's (the size picks which),
-     * whose tools and calls are written other ways */
+     * message), for Llama 3.1's and for Mistral's or DeepSeek-R1's (the
+     * size picks which), whose tools and calls are written other ways */
     for (k = 0; k < 4; k++) {
         memset(&err, 0, sizeof(err));
         fuzz_lim = slora_openai_default_limits;
         fuzz_tmpl = k < 2 ? slora_tokenizer_chat_template(fuzz_tok)
                     : k == 2 ? SLORA_CHAT_LLAMA31
-                    : size % 3 == 0 ? SLORA_CHAT_MISTRAL
-                    : size % 3 == 1 ? SLORA_CHAT_MISTRAL_TEKKEN
-                    : SLORA_CHAT_MISTRAL_V7;
+                    : size % 4 == 0 ? SLORA_CHAT_MISTRAL
+                    : size % 4 == 1 ? SLORA_CHAT_MISTRAL_TEKKEN
+                    : size % 4 == 2 ? SLORA_CHAT_MISTRAL_V7
+                    : SLORA_CHAT_DEEPSEEK_R1;
         fuzz_lim.chat = fuzz_tmpl;
         fuzz_lim.call_ids = size % 2;
         fuzz_lim.system = k < 2 ? slora_tokenizer_chat_system(fuzz_tok)

@@ -357,13 +357,18 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 
             last = NULL;
 
+        } else if (slora_openai_resp_is(type, "reasoning")) {
+            /* an earlier answer's reasoning (slora_reasoning), sent back
+             * with its output: not rendered, as the models' templates
+             * drop earlier reasoning */
+
         } else {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "unsupported_parameter", "input",
                                      "input[%zu]: items of type %s are not"
                                      " supported by this server (message,"
-                                     " function_call and"
-                                     " function_call_output are)", i,
+                                     " function_call, function_call_output"
+                                     " and reasoning are)", i,
                                      cJSON_IsString(type)
                                      ? type->valuestring : "(not a string)");
         }

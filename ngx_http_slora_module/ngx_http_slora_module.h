@@ -135,12 +135,18 @@ typedef struct {
 typedef struct ngx_http_slora_ctx_s  ngx_http_slora_ctx_t;
 
 
-/* A Responses answer's output item: the message, or a function call;
- * its text (or arguments) is [off, off + len) of the answer's kept
- * text. */
+/* A Responses answer's output item: the message, a function call, or
+ * the reasoning before them (slora_reasoning); its text (or arguments)
+ * is [off, off + len) of the answer's kept text, or of text where that
+ * is not NULL. */
+#define NGX_HTTP_SLORA_ITEM_MESSAGE    0
+#define NGX_HTTP_SLORA_ITEM_CALL       1
+#define NGX_HTTP_SLORA_ITEM_REASONING  2
+
 typedef struct {
-    ngx_uint_t                 call;          /* 1: a function_call */
+    ngx_uint_t                 kind;          /* NGX_HTTP_SLORA_ITEM_* */
     char                       name[SLORA_TOOL_NAME_MAX + 1];
+    const u_char              *text;
     size_t                     off;
     size_t                     len;
 } ngx_http_slora_item_t;
@@ -151,7 +157,7 @@ typedef struct {
  * the choice's text, and the done events and the last response object
  * need all of it), and the next event's sequence_number. */
 typedef struct {
-    ngx_http_slora_item_t      item[NGX_HTTP_SLORA_MAX_CALLS + 1];
+    ngx_http_slora_item_t      item[NGX_HTTP_SLORA_MAX_CALLS + 2];
     ngx_uint_t                 n_items;
     ngx_uint_t                 open;          /* the last item still takes
                                                  text */
@@ -446,6 +452,9 @@ ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,
 ngx_int_t ngx_http_slora_resp_text(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     const u_char *text, size_t len, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_reason(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const u_char *text, size_t len,
+    ngx_chain_t ***ll);
 ngx_int_t ngx_http_slora_resp_call(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *name, const u_char *args,
     size_t len, ngx_chain_t ***ll);

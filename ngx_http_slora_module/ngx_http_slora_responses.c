@@ -6,7 +6,10 @@
  * response.created and .in_progress; for each item
  * response.output_item.added, then a message's content_part.added,
  * output_text.delta events, output_text.done and content_part.done, or
- * a call's function_call_arguments.delta events and .done; then
+ * a call's function_call_arguments.delta events and .done, or the
+ * reasoning's (slora_reasoning: the think block, an item of type
+ * reasoning before the others) content_part.added, reasoning_text.delta
+ * events, reasoning_text.done and content_part.done; then
  * response.output_item.done; at the end response.completed (or
  * .incomplete when max_output_tokens cut it, or an error event and
  * response.failed when the engine failed it), each with its
@@ -19,7 +22,7 @@
  * ngx_http_slora_tool_take) and ends choices and requests; here those
  * become items, and the items keep their text, because the done events
  * and the last response object repeat all of it. Ids are the request's
- * random part: resp_, msg_, fc_ and call_ with the item's index. Where
+ * random part: resp_, msg_, fc_, rs_ and call_ with the item's index. Where
  * slora_responses_store keeps responses, one that ended is stored
  * (ngx_http_slora_store.c) before its last event or its body goes out.
  */
@@ -33,8 +36,10 @@
 
 
 static ngx_int_t ngx_http_slora_resp_add(ngx_http_request_t *r,
-    ngx_http_slora_ctx_t *ctx, ngx_uint_t call, const char *name,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t kind, const char *name,
     ngx_chain_t ***ll);
+static u_char *ngx_http_slora_resp_item_id(u_char *p,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t k);
 static ngx_int_t ngx_http_slora_resp_close(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *status, ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_resp_keep(ngx_http_request_t *r,
@@ -51,6 +56,8 @@ static u_char *ngx_http_slora_resp_at(u_char *p, ngx_http_slora_ctx_t *ctx,
 static u_char *ngx_http_slora_resp_item(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
     const u_char *base, ngx_uint_t k, const char *status);
+static u_char *ngx_http_slora_resp_reason_part(u_char *p,
+    const u_char *text, size_t len);
 static u_char *ngx_http_slora_resp_part(u_char *p,
     ngx_http_slora_resp_t *resp, const u_char *text, size_t len);
 static u_char *ngx_http_slora_resp_object(u_char *p,
@@ -117,13 +124,17 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     resp = ctx->resp;
 
-    if (resp->open && resp->item[resp->n_items - 1].call
+    if (resp->open
+        && resp->item[resp->n_items - 1].kind != NGX_HTTP_SLORA_ITEM_MESSAGE
         && ngx_http_slora_resp_close(r, ctx, "completed", ll) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (!resp->open && ngx_http_slora_resp_add(r, ctx, 0, NULL, ll) != NGX_OK)
+    if (!resp->open
+        && ngx_http_slora_resp_add(r, ctx, NGX_HTTP_SLORA_ITEM_MESSAGE, NULL,
+                                   ll)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -158,6 +169,48 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
+/* Reasoning of the answer (its think block, which comes first): a
+ * reasoning_text.delta of the reasoning item, which opens first if it is
+ * not open. */
+ngx_int_t
+ngx_http_slora_resp_reason(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const u_char *text, size_t len, ngx_chain_t ***ll)
+{
+    u_char                 *p, *last;
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+
+    if (!resp->open
+        && ngx_http_slora_resp_add(r, ctx, NGX_HTTP_SLORA_ITEM_REASONING,
+                                   NULL, ll)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (resp->item[resp->n_items - 1].kind != NGX_HTTP_SLORA_ITEM_REASONING
+        || ngx_http_slora_resp_keep(r, resp, text, len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx, "response.reasoning_text.delta");
+    last = ngx_http_slora_resp_at(last, ctx, resp->n_items - 1);
+    last = ngx_http_slora_lit(last, ",\"content_index\":0,\"delta\":");
+    last = ngx_http_slora_json_str(last, text, len);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx, "response.reasoning_text.delta",
+                                    p, last, ll);
+}
+
+
 /* A call of the answer: its start (name given), which closes what was
  * open, or a piece of its arguments. */
 ngx_int_t
@@ -176,10 +229,13 @@ ngx_http_slora_resp_call(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        return ngx_http_slora_resp_add(r, ctx, 1, name, ll);
+        return ngx_http_slora_resp_add(r, ctx, NGX_HTTP_SLORA_ITEM_CALL, name,
+                                       ll);
     }
 
-    if (!resp->open || !resp->item[resp->n_items - 1].call) {
+    if (!resp->open
+        || resp->item[resp->n_items - 1].kind != NGX_HTTP_SLORA_ITEM_CALL)
+    {
         /* the scanner gives arguments only after a name */
         return NGX_ERROR;
     }
@@ -216,8 +272,19 @@ ngx_http_slora_resp_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     resp = ctx->resp;
 
-    if (resp->n_items == 0
-        && ngx_http_slora_resp_add(r, ctx, 0, NULL, ll) != NGX_OK)
+    if (resp->open
+        && resp->item[resp->n_items - 1].kind == NGX_HTTP_SLORA_ITEM_REASONING
+        && ngx_http_slora_resp_close(r, ctx, "completed", ll) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if ((resp->n_items == 0
+         || resp->item[resp->n_items - 1].kind
+            == NGX_HTTP_SLORA_ITEM_REASONING)
+        && ngx_http_slora_resp_add(r, ctx, NGX_HTTP_SLORA_ITEM_MESSAGE, NULL,
+                                   ll)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -227,7 +294,7 @@ ngx_http_slora_resp_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     /* entries of tokens a stop string cut, or the last ones */
-    if (!resp->item[resp->n_items - 1].call
+    if (resp->item[resp->n_items - 1].kind == NGX_HTTP_SLORA_ITEM_MESSAGE
         && ngx_http_slora_resp_keep_lp(r, resp, ch) != NGX_OK)
     {
         return NGX_ERROR;
@@ -315,8 +382,9 @@ ngx_http_slora_resp_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* The whole answer's response object: the message (the text before the
- * calls, if any) and the calls read from it. */
+/* The whole answer's response object: the reasoning (where there was
+ * any), the message (the text before the calls, if any) and the calls
+ * read from it. */
 ngx_buf_t *
 ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
@@ -331,16 +399,24 @@ ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     ch = &ctx->choice[0];
     resp->n_items = 0;
 
+    if (ch->reason_len > 0) {
+        it = &resp->item[resp->n_items++];
+        it->kind = NGX_HTTP_SLORA_ITEM_REASONING;
+        it->text = ch->reason;
+        it->off = 0;
+        it->len = ch->reason_len;
+    }
+
     if (ch->n_calls == 0 || ch->tool_content > 0) {
         it = &resp->item[resp->n_items++];
-        it->call = 0;
+        it->kind = NGX_HTTP_SLORA_ITEM_MESSAGE;
         it->off = 0;
         it->len = ch->n_calls ? ch->tool_content : ch->text_len;
     }
 
     for (k = 0; k < ch->n_calls; k++) {
         it = &resp->item[resp->n_items++];
-        it->call = 1;
+        it->kind = NGX_HTTP_SLORA_ITEM_CALL;
         ngx_memcpy(it->name, ch->calls[k].name, sizeof(it->name));
         it->off = ch->calls[k].args;
         it->len = ch->calls[k].args_len;
@@ -375,7 +451,7 @@ ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
  * content_part.added. */
 static ngx_int_t
 ngx_http_slora_resp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
-    ngx_uint_t call, const char *name, ngx_chain_t ***ll)
+    ngx_uint_t kind, const char *name, ngx_chain_t ***ll)
 {
     u_char                 *p, *last;
     ngx_uint_t              k;
@@ -384,16 +460,17 @@ ngx_http_slora_resp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     resp = ctx->resp;
 
-    if (resp->n_items == NGX_HTTP_SLORA_MAX_CALLS + 1) {
+    if (resp->n_items == NGX_HTTP_SLORA_MAX_CALLS + 2) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "slora: a response of more than %d items",
-                      NGX_HTTP_SLORA_MAX_CALLS + 1);
+                      NGX_HTTP_SLORA_MAX_CALLS + 2);
         return NGX_ERROR;
     }
 
     k = resp->n_items++;
     it = &resp->item[k];
-    it->call = call;
+    it->kind = kind;
+    it->text = NULL;
     it->off = resp->kept.len;
     it->len = 0;
     it->name[0] = '\0';
@@ -421,7 +498,7 @@ ngx_http_slora_resp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (call) {
+    if (kind == NGX_HTTP_SLORA_ITEM_CALL) {
         return NGX_OK;
     }
 
@@ -429,7 +506,9 @@ ngx_http_slora_resp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     last = ngx_http_slora_resp_head(p, ctx, "response.content_part.added");
     last = ngx_http_slora_resp_at(last, ctx, k);
     last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
-    last = ngx_http_slora_resp_part(last, NULL, (u_char *) "", 0);
+    last = kind == NGX_HTTP_SLORA_ITEM_REASONING
+           ? ngx_http_slora_resp_reason_part(last, (u_char *) "", 0)
+           : ngx_http_slora_resp_part(last, NULL, (u_char *) "", 0);
     *last++ = '}';
 
     return ngx_http_slora_resp_send(r, ctx, "response.content_part.added", p,
@@ -459,7 +538,36 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (it->call) {
+    if (it->kind == NGX_HTTP_SLORA_ITEM_REASONING) {
+        last = ngx_http_slora_resp_head(p, ctx,
+                                        "response.reasoning_text.done");
+        last = ngx_http_slora_resp_at(last, ctx, k);
+        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
+        last = ngx_http_slora_json_str(last, text, it->len);
+        *last++ = '}';
+
+        if (ngx_http_slora_resp_send(r, ctx, "response.reasoning_text.done",
+                                     p, last, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = last;
+        last = ngx_http_slora_resp_head(p, ctx, "response.content_part.done");
+        last = ngx_http_slora_resp_at(last, ctx, k);
+        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
+        last = ngx_http_slora_resp_reason_part(last, text, it->len);
+        *last++ = '}';
+
+        if (ngx_http_slora_resp_send(r, ctx, "response.content_part.done", p,
+                                     last, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (it->kind == NGX_HTTP_SLORA_ITEM_CALL) {
         last = ngx_http_slora_resp_head(p, ctx,
                                      "response.function_call_arguments.done");
         last = ngx_http_slora_resp_at(last, ctx, k);
@@ -589,9 +697,19 @@ static u_char *
 ngx_http_slora_resp_at(u_char *p, ngx_http_slora_ctx_t *ctx, ngx_uint_t k)
 {
     p = ngx_http_slora_lit(p, ",\"item_id\":");
-    p = ngx_http_slora_resp_id(p, ctx,
-                               ctx->resp->item[k].call ? "fc_" : "msg_", k);
+    p = ngx_http_slora_resp_item_id(p, ctx, k);
     return ngx_sprintf(p, ",\"output_index\":%ui", k);
+}
+
+
+/* Item k's id: msg_, fc_ or rs_ by its kind. */
+static u_char *
+ngx_http_slora_resp_item_id(u_char *p, ngx_http_slora_ctx_t *ctx,
+    ngx_uint_t k)
+{
+    static const char  *prefix[] = { "msg_", "fc_", "rs_" };
+
+    return ngx_http_slora_resp_id(p, ctx, prefix[ctx->resp->item[k].kind], k);
 }
 
 
@@ -601,34 +719,59 @@ ngx_http_slora_resp_item(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_resp_t *resp, const u_char *base, ngx_uint_t k,
     const char *status)
 {
+    const u_char           *text;
     ngx_http_slora_item_t  *it;
 
+    static const char  *type[] = { "message", "function_call", "reasoning" };
+
     it = &resp->item[k];
+    text = it->text != NULL ? it->text : base != NULL ? base + it->off : NULL;
 
     p = ngx_http_slora_lit(p, "{\"id\":");
-    p = ngx_http_slora_resp_id(p, ctx, it->call ? "fc_" : "msg_", k);
+    p = ngx_http_slora_resp_item_id(p, ctx, k);
     p = ngx_sprintf(p, ",\"type\":\"%s\",\"status\":\"%s\"",
-                    it->call ? "function_call" : "message", status);
+                    type[it->kind], status);
 
-    if (it->call) {
+    if (it->kind == NGX_HTTP_SLORA_ITEM_REASONING) {
+        p = ngx_http_slora_lit(p, ",\"summary\":[],\"content\":[");
+
+        if (text != NULL) {
+            p = ngx_http_slora_resp_reason_part(p, text, it->len);
+        }
+
+        *p++ = ']';
+
+    } else if (it->kind == NGX_HTTP_SLORA_ITEM_CALL) {
         p = ngx_http_slora_lit(p, ",\"call_id\":");
         p = ngx_http_slora_resp_id(p, ctx, "call_", k);
         p = ngx_http_slora_lit(p, ",\"name\":");
         p = ngx_http_slora_json_cstr(p, it->name);
         p = ngx_http_slora_lit(p, ",\"arguments\":");
-        p = base != NULL ? ngx_http_slora_json_str(p, base + it->off, it->len)
+        p = text != NULL ? ngx_http_slora_json_str(p, text, it->len)
                          : ngx_http_slora_lit(p, "\"\"");
 
     } else {
         p = ngx_http_slora_lit(p, ",\"role\":\"assistant\",\"content\":[");
 
-        if (base != NULL) {
-            p = ngx_http_slora_resp_part(p, resp, base + it->off, it->len);
+        if (text != NULL) {
+            p = ngx_http_slora_resp_part(p, resp, text, it->len);
         }
 
         *p++ = ']';
     }
 
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* A reasoning_text part. */
+static u_char *
+ngx_http_slora_resp_reason_part(u_char *p, const u_char *text, size_t len)
+{
+    p = ngx_http_slora_lit(p, "{\"type\":\"reasoning_text\",\"text\":");
+    p = ngx_http_slora_json_str(p, text, len);
     *p++ = '}';
 
     return p;
@@ -836,7 +979,7 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     for (k = 0; k < resp->n_items; k++) {
         it = &resp->item[k];
 
-        if (!it->call) {
+        if (it->kind == NGX_HTTP_SLORA_ITEM_MESSAGE) {
             p = ngx_http_slora_json_str(p, base + it->off, it->len);
             text = 1;
         }
@@ -849,7 +992,7 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     for (k = 0; k < resp->n_items; k++) {
         it = &resp->item[k];
 
-        if (!it->call) {
+        if (it->kind != NGX_HTTP_SLORA_ITEM_CALL) {
             continue;
         }
 

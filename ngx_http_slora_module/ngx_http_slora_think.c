@@ -11,7 +11,8 @@
  * what follows the closing mark is its content (text, or the tool calls
  * read from it). A block never closed is reasoning to the end; an answer
  * that does not begin with the mark has none. The Responses API's
- * answers keep the block in their text.
+ * answers have it as an item of type reasoning before the others
+ * (ngx_http_slora_resp_reason).
  *
  * The one idea: the block is read off the front of the choice's unsent
  * text before anything else looks at it (ngx_http_slora_think_scan, a
@@ -29,7 +30,7 @@ static ngx_int_t ngx_http_slora_think_keep(ngx_http_request_t *r,
 
 /* The request's marks, the control tokens shown for them and where each
  * choice's answer begins, where the location reads think blocks and the
- * request is a chat (not the Responses API's): prompt, its text rendered
+ * request is a chat (or the Responses API's): prompt, its text rendered
  * with template chat (NULL: no chat). */
 void
 ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
@@ -46,7 +47,7 @@ ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ctx->shown[3] = -1;
     ctx->shown[4] = -1;
 
-    if (!slcf->reasoning || prompt == NULL || ctx->resp != NULL) {
+    if (!slcf->reasoning || prompt == NULL) {
         return;
     }
 
@@ -110,7 +111,14 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                                   &skip, &reason);
     ch->think = state;
 
-    if (reason > 0 && ctx->stream) {
+    if (reason > 0 && ctx->stream && ctx->resp != NULL) {
+        if (ngx_http_slora_resp_reason(r, ctx, ch->text + skip, reason, ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (reason > 0 && ctx->stream) {
         p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, reason));
         if (p == NULL) {
             return NGX_ERROR;

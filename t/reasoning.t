@@ -11,7 +11,9 @@
 # the block's text exactly what the pattern let in, and a stream's
 # delta.reasoning and delta.content the same as the whole answer's, the
 # reasoning all before the content. Without a block the answer is all
-# content and reasoning null; a block never closed is all reasoning.
+# content and reasoning null; a block never closed is all reasoning. The
+# Responses API has it as a reasoning item before the message, streamed
+# as reasoning_text events.
 
 use strict;
 use warnings;
@@ -195,6 +197,65 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag($r->{body});
 }
 
+# the Responses API: the reasoning an item of its own, before the message
+{
+    my $input = [ { role => 'user', content => 'Think, then name a colour.' } ];
+    my $chat = json_req($PORT + 1, '/r/v1/chat/completions',
+                        { model => 'base', max_tokens => 12, temperature => 0,
+                          messages => $input });
+    my $cm = ref $chat->{json} eq 'HASH'
+             ? $chat->{json}{choices}[0]{message} : {};
+    my $want = $cm->{reasoning} // '';
+    my $r = json_req($PORT + 1, '/r/v1/responses',
+                     { model => 'base', max_output_tokens => 12,
+                       temperature => 0, input => $input, store => JSON::PP::false() });
+    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
+    ok(length $want && $r->{status} == 200 && ref $out eq 'ARRAY' && @$out == 2
+       && $out->[0]{type} eq 'reasoning' && $out->[0]{id} =~ /^rs_/
+       && ($out->[0]{content}[0]{type} // '') eq 'reasoning_text'
+       && ($out->[0]{content}[0]{text} // '') eq $want
+       && $out->[1]{type} eq 'message'
+       && ($out->[1]{content}[0]{text} // 'x') eq ($cm->{content} // ''),
+       'responses: a reasoning item of the think block, the chat\'s '
+       . 'reasoning, then the message of its content')
+        or diag($r->{body});
+
+    my $st = stream_start($PORT + 1, 'POST', '/r/v1/responses',
+                          body => json_encode({
+                              model => 'base', max_output_tokens => 12,
+                              temperature => 0, input => $input,
+                              store => JSON::PP::false(),
+                              stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(120);
+    my @ev = grep { $_->{json} } @{ $st->{events} };
+    my $deltas = join '', map { $_->{json}{delta} }
+                 grep { ($_->{event} // '') eq 'response.reasoning_text.delta' }
+                 @ev;
+    my ($done) = grep { ($_->{event} // '') eq 'response.reasoning_text.done' }
+                 @ev;
+    my @added = map { $_->{json}{item}{type} }
+                grep { ($_->{event} // '') eq 'response.output_item.added' } @ev;
+    my ($last) = grep { ($_->{event} // '') eq 'response.incomplete'
+                        || ($_->{event} // '') eq 'response.completed' } @ev;
+    ok($deltas eq $want && $done && $done->{json}{text} eq $want
+       && "@added" eq 'reasoning message' && $last
+       && $last->{json}{response}{output}[0]{content}[0]{text} eq $want,
+       'responses, streamed: reasoning_text deltas, its done event and the '
+       . 'last response object hold the same reasoning, its item first')
+        or diag(join("\n", map { $_->{raw} } @{ $st->{events} }));
+
+    # the output sent back as input: the reasoning item taken, not
+    # rendered
+    my $next = json_req($PORT + 1, '/r/v1/responses',
+                        { model => 'base', max_output_tokens => 4,
+                          store => JSON::PP::false(),
+                          input => [ @$input, @$out,
+                                     { role => 'user', content => 'And?' } ] });
+    is($next->{status}, 200, 'responses: an earlier reasoning item sent '
+       . 'back as input is taken') or diag($next->{body});
+}
+
 # stop strings see the whole answer: one inside the block ends it there
 my $stop = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}',
                stop => ['</think>']);
@@ -205,6 +266,9 @@ ok($on->{status} == 200 && length($on->{msg}{reasoning} // '') >= 8
     or diag($on->{body});
 
 ok($r1s->stop->{graceful}, 'the second nginx exits on QUIT');
+my @bad_r1 = $r1s->bad_log_lines(errors => 1);
+ok(!@bad_r1, 'no [error], [alert], [crit] or [emerg] in its log')
+    or diag(join("\n", @bad_r1));
 my $stop_res = $s->stop;
 ok($stop_res->{graceful}, 'nginx exits on QUIT');
 my @bad = $s->bad_log_lines(errors => 1);

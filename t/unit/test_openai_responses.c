@@ -345,9 +345,16 @@ test_refused(void)
                   "\"content\":[{\"type\":\"input_image\",\"image_url\":"
                   "\"http://x/y.png\"}]}]}", "input",
                   "unsupported_parameter", "an image part");
-    check_refused("{\"model\":\"base\",\"input\":[{\"type\":\"reasoning\","
-                  "\"id\":\"rs_1\",\"summary\":[]}]}", "input",
-                  "unsupported_parameter", "a reasoning item");
+    check_same("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"id\":\"rs_1\","
+               "\"summary\":[],\"content\":[{\"type\":\"reasoning_text\","
+               "\"text\":\"hm\"}]},{\"role\":\"assistant\",\"content\":"
+               "\"Hello\"},{\"role\":\"user\",\"content\":\"And?\"}]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
+               "\"Hello\"},{\"role\":\"user\",\"content\":\"And?\"}]}",
+               "a reasoning item sent back: not rendered, as the templates "
+               "drop earlier reasoning");
     check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"robot\","
                   "\"content\":\"Hi\"}]}", "input", "invalid_value",
                   "an unknown role");

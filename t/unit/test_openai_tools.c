@@ -562,6 +562,7 @@ test_refs(void)
     slora_openai_req_free(&req);
 }
 
+
 /* Mistral's formats: v0.3's list (the text tools/chat-reference renders
  * with Mistral-7B-Instruct-v0.3's template, the ids the last 9
  * characters of OpenAI's), and what "auto" holds in each. */

@@ -813,6 +813,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         if (req->schema_trigger.len) {
             ngx_memcpy(slora_queue_schema(q, ch->slot) + req->schema.len,
                        req->schema_trigger.data, req->schema_trigger.len);
+
+        } else if (req->schema.len
+                   && req->schema_form == SLORA_JSON_FORM_SCHEMA)
+        {
+            /* a reasoning model's schema holds after its think block */
+            s->trigger_len = (uint32_t) ngx_http_slora_think_trigger(ctx,
+                                 (u_char *) slora_queue_schema(q, ch->slot)
+                                 + req->schema.len,
+                                 SLORA_QUEUE_SCHEMA_LEN - req->schema.len);
+            s->trigger_lead = s->trigger_len ? SLORA_TRIGGER_ENDS : 0;
         }
         s->n_logit_bias = req->n_logit_bias;
         ngx_memcpy(s->logit_bias_ids, req->logit_bias_ids,

@@ -290,6 +290,11 @@ struct ngx_http_slora_ctx_s {
     const char                *think_open;    /* slora_reasoning: the think
                                                  block's marks; NULL: off */
     const char                *think_close;
+    unsigned                   think_first:1; /* the answer is expected
+                                                 to think first (its
+                                                 prompt opened the block,
+                                                 or its template's model
+                                                 does) */
 
     ngx_http_slora_resp_t     *resp;          /* a Responses API request:
                                                  its answer's items */
@@ -442,6 +447,8 @@ void ngx_http_slora_tool_marks(ngx_http_slora_ctx_t *ctx);
 /* ngx_http_slora_think.c: a reasoning model's think block */
 void ngx_http_slora_think_init(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_str_t *prompt, slora_chat_e chat);
+size_t ngx_http_slora_think_trigger(ngx_http_slora_ctx_t *ctx, u_char *dst,
+    size_t cap);
 ngx_int_t ngx_http_slora_think_take(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t *len,
     ngx_uint_t final, ngx_chain_t ***ll);

@@ -26,6 +26,8 @@
 
 static ngx_int_t ngx_http_slora_think_keep(ngx_http_request_t *r,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len);
+static ngx_uint_t ngx_http_slora_ends_with(ngx_str_t *text,
+    const char *mark);
 
 
 /* The request's marks, the control tokens shown for them and where each
@@ -36,7 +38,6 @@ void
 ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_str_t *prompt, slora_chat_e chat)
 {
-    size_t                       n, on;
     ngx_uint_t                   i;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
@@ -67,21 +68,70 @@ ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         ctx->think_close = "</think>";
     }
 
-    /* the prompt ends with the opening mark (and a line break) */
-    n = prompt->len;
-    on = ngx_strlen(ctx->think_open);
+    if (ngx_http_slora_ends_with(prompt, ctx->think_open)) {
+        /* the prompt opened the block */
+        ctx->think_first = 1;
 
-    if (n > 0 && prompt->data[n - 1] == '\n') {
-        n--;
-    }
-
-    if (n >= on
-        && ngx_strncmp(prompt->data + n - on, ctx->think_open, on) == 0)
-    {
         for (i = 0; i < ctx->n_choices; i++) {
             ctx->choice[i].think = NGX_HTTP_SLORA_THINK_IN;
         }
+
+    } else {
+        /* a template whose model thinks first unless told not to
+         * (Qwen3's enable_thinking false closes an empty block) */
+        ctx->think_first = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
+                           && smcf->tokenizer != NULL
+                           && slora_tokenizer_chat_think(smcf->tokenizer)
+                           && !ngx_http_slora_ends_with(prompt,
+                                                        ctx->think_close);
     }
+}
+
+
+/*
+ * Where the answer thinks first (think_first), a schema the whole
+ * answer was to be held to (response_format, a call that must come)
+ * holds from the closing mark on, the value then ending the answer, as
+ * vLLM's structured output waits for its reasoning parser: its trigger,
+ * written into the slot's schema area after the schema. Returns the
+ * trigger's bytes (0: the schema holds from the first token).
+ */
+size_t
+ngx_http_slora_think_trigger(ngx_http_slora_ctx_t *ctx, u_char *dst,
+    size_t cap)
+{
+    size_t  n;
+
+    if (!ctx->think_first) {
+        return 0;
+    }
+
+    n = ngx_strlen(ctx->think_close);
+
+    if (n > cap) {
+        return 0;
+    }
+
+    ngx_memcpy(dst, ctx->think_close, n);
+
+    return n;
+}
+
+
+/* 1 when text ends with mark, line breaks after it aside. */
+static ngx_uint_t
+ngx_http_slora_ends_with(ngx_str_t *text, const char *mark)
+{
+    size_t  n, m;
+
+    n = text->len;
+    m = ngx_strlen(mark);
+
+    while (n > 0 && text->data[n - 1] == '\n') {
+        n--;
+    }
+
+    return n >= m && ngx_strncmp(text->data + n - m, mark, m) == 0;
 }
 
 

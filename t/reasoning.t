@@ -59,6 +59,11 @@ $s->{http} = slora_http(
                     . "            slora_api openai;\n"
                     . "            slora_chat_template mistral-v7-tekken;\n"
                     . "            slora_reasoning on;\n"
+                    . "        }\n"
+                    . "        location /r1/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_chat_template deepseek-r1;\n"
+                    . "            slora_reasoning on;\n"
                     . "        }\n");
 $s->start;
 pass('nginx started on SmolLM2, /r/ with slora_reasoning on');
@@ -194,6 +199,40 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
           eq ($pm->{content} // 'x'),
        'a template that opens the block: the answer begins as reasoning, '
        . 'its content after </think>')
+        or diag($r->{body});
+}
+
+# a JSON answer of a model that thinks first (SmolLM2 under
+# DeepSeek-R1's template, whose prompt opens the block): the schema holds
+# after the block (its closing mark favoured, so that it comes at once;
+# were the schema to hold from the first token, the mark could never
+# come and the whole answer would be reasoning)
+{
+    my $mark = json_req($PORT, '/v1/tokenize',
+                        { model => 'base', prompt => '</think>',
+                          add_special_tokens => JSON::PP::false() });
+    my @ids = ref $mark->{json} eq 'HASH' ? @{ $mark->{json}{tokens} } : ();
+    my $body = { model => 'base', max_tokens => 60, temperature => 0,
+                 logit_bias => { map { $_ => 8 } @ids },
+                 response_format => {
+                     type => 'json_schema',
+                     json_schema => { name => 'n', schema => {
+                         type => 'object', required => ['n'],
+                         additionalProperties => JSON::PP::false(),
+                         properties => { n => { type => 'integer',
+                                                minimum => 0,
+                                                maximum => 9 } } } } },
+                 messages => [ { role => 'user',
+                                 content => 'Pick a digit.' } ] };
+    my $r = json_req($PORT, '/r1/v1/chat/completions', $body);
+    my $c = ref $r->{json} eq 'HASH' ? $r->{json}{choices}[0] : {};
+    my $json = SloraTest::json_decode_safe($c->{message}{content} // '');
+    ok(@ids && $r->{status} == 200 && exists $c->{message}{reasoning}
+       && ref $json eq 'HASH' && defined $json->{n}
+       && $json->{n} =~ /^-?\d$/ && $c->{finish_reason} eq 'stop',
+       'a schema and a prompt that opens the think block: the block '
+       . '(here closed at once), then the content a value the schema '
+       . 'admits, which ends it')
         or diag($r->{body});
 }
 

@@ -223,6 +223,86 @@ test_think(void)
 }
 
 
+/* The split of a text fed in pieces of step bytes (0: random 1..5), as
+ * a stream reads it: reasoning into r, content into c. */
+static void
+think_fed(const char *text, size_t step, char *r, char *c)
+{
+    size_t    len, have, at, piece, took, skip, reason;
+    unsigned  state;
+    char      buf[256];
+
+    len = strlen(text);
+    state = NGX_HTTP_SLORA_THINK_START;
+    have = 0;
+    at = 0;
+    r[0] = '\0';
+    c[0] = '\0';
+
+    while (at < len || have > 0) {
+        piece = step ? step : 1 + (size_t) (rand() % 5);
+        piece = piece > len - at ? len - at : piece;
+        memcpy(buf + have, text + at, piece);
+        have += piece;
+        at += piece;
+
+        if (state != NGX_HTTP_SLORA_THINK_OUT) {
+            took = ngx_http_slora_think_scan(U(buf), have, "<think>",
+                                             "</think>", &state, at == len,
+                                             &skip, &reason);
+            strncat(r, buf + skip, reason);
+            memmove(buf, buf + took, have - took);
+            have -= took;
+
+            if (state != NGX_HTTP_SLORA_THINK_OUT && at < len) {
+                continue;
+            }
+        }
+
+        strncat(c, buf, have);
+        have = 0;
+    }
+}
+
+
+/* Fed whole, a byte at a time or in random pieces, a text splits the
+ * same: every hold-back lets go of what it held. */
+static void
+test_think_pieces(void)
+{
+    int     all;
+    size_t  i, k;
+    char    r[3][256], c[3][256];
+
+    static const char  *texts[] = {
+        "<think>a </thin b</think>\n\nok </think>",
+        "<think><think></think>x", "<thin", "<think>", "<think>a</",
+        "<thinkx>a</think>", "", "</think>", "<think></think>",
+        "<think>ab</th</think</think>c<think>d",
+    };
+
+    all = 1;
+
+    for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        think_fed(texts[i], 1000, r[0], c[0]);
+        think_fed(texts[i], 1, r[1], c[1]);
+        think_fed(texts[i], 0, r[2], c[2]);
+
+        for (k = 1; k < 3; k++) {
+            if (strcmp(r[k], r[0]) != 0 || strcmp(c[k], c[0]) != 0) {
+                diag("\"%s\" fed %s: reasoning \"%s\" content \"%s\", "
+                     "whole: \"%s\" \"%s\"", texts[i],
+                     k == 1 ? "bytewise" : "in pieces", r[k], c[k], r[0],
+                     c[0]);
+                all = 0;
+            }
+        }
+    }
+
+    ok(all, "think blocks fed in any pieces split as fed whole");
+}
+
+
 static void
 test_stop(void)
 {
@@ -663,6 +743,7 @@ main(void)
     test_stop();
     test_tool_text();
     test_think();
+    test_think_pieces();
     test_ring();
     test_ring_threads();
     test_queue();

@@ -443,6 +443,11 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     if ((req->json_trigger_lead && req->json_trigger == NULL)
+        || (req->json_gate != NULL
+            && (req->json_trigger == NULL
+                || req->json_trigger_lead == SLORA_TRIGGER_LEAD
+                || req->json_gate_len == 0
+                || req->json_gate_len > SLORA_JSON_TRIGGER_MAX))
         || req->json_trigger_lead < 0
         || req->json_trigger_lead > SLORA_TRIGGER_ENDS
         || (req->json_trigger != NULL
@@ -613,6 +618,13 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
             q->trigger_ends = req->json_trigger_lead != 0;
             q->trigger.id = slora_engine_control_id(e, req->json_trigger,
                                                     req->json_trigger_len);
+        }
+
+        if (req->json_gate != NULL) {
+            memcpy(q->gate.text, req->json_gate, req->json_gate_len);
+            q->gate.len = (uint32_t) req->json_gate_len;
+            q->gate.id = slora_engine_control_id(e, req->json_gate,
+                                                 req->json_gate_len);
         }
     }
 

@@ -205,6 +205,13 @@ typedef struct {
                                        NULL: from the first token, to
                                        the end */
     size_t            json_trigger_len;
+    const char       *json_gate;    /* with json_trigger: text the output
+                                       must have held before the trigger
+                                       counts (a reasoning model's
+                                       closing mark: its calls come after
+                                       its thinking), json_gate_len bytes;
+                                       NULL: none */
+    size_t            json_gate_len;
     int               json_trigger_lead; /* SLORA_TRIGGER_LEAD: the
                                        trigger is the value's first bytes
                                        and counts only as the output's

@@ -67,6 +67,8 @@ struct slora_engine_req_s {
                                                output whole: a lead
                                                trigger's, and Mistral's
                                                list of calls */
+    slora_json_trigger_t    gate;           /* the trigger's gate (len 0:
+                                               none, or passed) */
     slora_json_trigger_t    trigger;        /* a lazy schema's: sampling.json
                                                is set while it holds */
     slora_draft_t           draft;          /* from its prediction (kept

@@ -41,8 +41,15 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
         stop |= q->stop_ids[j] == tok;
     }
 
-    if (!q->sampling.json && tok >= 0
-        && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
+    if (q->gate.len > 0 && tok >= 0) {
+        /* the trigger counts from the gate on (the token that passes it
+         * is not looked at for the trigger) */
+        if (slora_json_trigger_feed(&q->gate, e->json_vocab, tok)) {
+            q->gate.len = 0;
+        }
+
+    } else if (!q->sampling.json && tok >= 0
+               && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
     {
         /* the trigger came: the schema holds from the next token (a lead
          * trigger's value has begun, or the token ran on past the

@@ -32,7 +32,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      29
+#define SLORA_QUEUE_VERSION      30
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -182,6 +182,10 @@ typedef struct {
                                            value ends the output
                                            (slora_request_t's
                                            json_trigger_lead) */
+    uint32_t           gate_len;        /* the trigger's gate, its bytes
+                                           after the trigger's
+                                           (slora_request_t's
+                                           json_gate); 0: none */
     int32_t            prompt_logprobs; /* 1: every prompt token after the
                                            first gets its log-probability
                                            record (slora_queue_score),

@@ -686,6 +686,9 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->trigger_len > SLORA_QUEUE_SCHEMA_LEN - s->schema_len
         || (s->trigger_len > 0 && s->schema_len == 0)
         || (s->trigger_lead != 0 && s->trigger_len == 0)
+        || s->gate_len > SLORA_QUEUE_SCHEMA_LEN - s->schema_len
+                         - s->trigger_len
+        || (s->gate_len > 0 && s->trigger_len == 0)
         || s->trigger_lead < 0 || s->trigger_lead > SLORA_TRIGGER_ENDS
         || s->schema_form < SLORA_JSON_FORM_SCHEMA
         || s->schema_form > SLORA_JSON_FORM_REGEX)
@@ -727,6 +730,11 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
             req.json_trigger = slora_queue_schema(ec->q, i) + s->schema_len;
             req.json_trigger_len = s->trigger_len;
             req.json_trigger_lead = s->trigger_lead;
+
+            if (s->gate_len) {
+                req.json_gate = req.json_trigger + s->trigger_len;
+                req.json_gate_len = s->gate_len;
+            }
         }
     }
 

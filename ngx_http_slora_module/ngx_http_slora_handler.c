@@ -810,9 +810,20 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                        req->schema.len);
         }
 
+        s->gate_len = 0;
+
         if (req->schema_trigger.len) {
             ngx_memcpy(slora_queue_schema(q, ch->slot) + req->schema.len,
                        req->schema_trigger.data, req->schema_trigger.len);
+
+            /* a reasoning model's calls come after its think block */
+            if (!req->trigger_lead) {
+                s->gate_len = (uint32_t) ngx_http_slora_think_trigger(ctx,
+                                  (u_char *) slora_queue_schema(q, ch->slot)
+                                  + req->schema.len + req->schema_trigger.len,
+                                  SLORA_QUEUE_SCHEMA_LEN - req->schema.len
+                                  - req->schema_trigger.len);
+            }
 
         } else if (req->schema.len
                    && req->schema_form == SLORA_JSON_FORM_SCHEMA)

@@ -89,12 +89,14 @@ ngx_http_slora_think_init(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
 
 /*
- * Where the answer thinks first (think_first), a schema the whole
- * answer was to be held to (response_format, a call that must come)
- * holds from the closing mark on, the value then ending the answer, as
- * vLLM's structured output waits for its reasoning parser: its trigger,
- * written into the slot's schema area after the schema. Returns the
- * trigger's bytes (0: the schema holds from the first token).
+ * Where the answer thinks first (think_first), its schema waits for the
+ * block's closing mark, as vLLM's structured output waits for its
+ * reasoning parser: one the whole answer was to be held to
+ * (response_format, a call that must come) has the mark as its trigger,
+ * the value then ending the answer; a lazy one (tools' "auto": calls
+ * after "<tool_call>") has it as its trigger's gate, so that a tag in
+ * the reasoning starts nothing. The mark is written at dst (the slot's
+ * schema area); returns its bytes (0: not thinking first).
  */
 size_t
 ngx_http_slora_think_trigger(ngx_http_slora_ctx_t *ctx, u_char *dst,

@@ -236,6 +236,23 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag($r->{body});
 }
 
+# tools ("auto") where the answer thinks first: the tag's trigger waits
+# behind the closing mark (its gate: unit-tested in test_json_choice),
+# and the answer comes back as the others do
+{
+    my $body = { model => 'base', max_tokens => 24, temperature => 0,
+                 tools => [ { type => 'function', function => {
+                     name => 'get_time', parameters => {
+                         type => 'object', properties => {} } } } ],
+                 messages => [ { role => 'user',
+                                 content => 'What time is it?' } ] };
+    my $r = json_req($PORT, '/r1/v1/chat/completions', $body);
+    my $m = ref $r->{json} eq 'HASH' ? $r->{json}{choices}[0]{message} : {};
+    ok($r->{status} == 200 && length($m->{reasoning} // ''),
+       'tools where the answer thinks first: answered, its reasoning apart')
+        or diag($r->{body});
+}
+
 # the Responses API: the reasoning an item of its own, before the message
 {
     my $input = [ { role => 'user', content => 'Think, then name a colour.' } ];

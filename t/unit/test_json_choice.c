@@ -209,11 +209,11 @@ test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 static void
 test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 {
-    int                    i, k, fired, at_end, whole, after;
+    int                    i, k, fired, at_end, whole, after, gated;
     char                   text[CHAT_RUN_TOKENS * 8], trig[64];
     size_t                 n;
     int32_t                ids[256], stop[4];
-    chat_run_t             run;
+    chat_run_t             run, run_free;
     slora_err_t            err;
     slora_json_t           j;
     slora_engine_t        *e;
@@ -292,6 +292,7 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 
     memset(&run, 0, sizeof(run));
     chat_run_steps(e, &run);
+    run_free = run;
 
     for (k = 1; k <= run.n[0]; k++) {
         chat_run_text(tok, run.tokens[0], k, trig, sizeof(trig));
@@ -333,6 +334,29 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     ok(after > 0, "and it goes on after the value (%d tokens more), the "
        "value's end no end of the answer", after);
 
+    /* behind a gate of the same text, the trigger passes the gate at
+     * the answer's start and does not fire there: the free answer (but
+     * for a second time the text comes) */
+    req.id = 3;
+    req.json_trigger_len = n;
+    req.json_gate = trig;
+    req.json_gate_len = n;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    memset(&run, 0, sizeof(run));
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+    gated = strstr(text + n, trig) == NULL && run.n[3] == run_free.n[0]
+            && memcmp(run.tokens[3], run_free.tokens[0],
+                      (size_t) run.n[3] * sizeof(int32_t)) == 0;
+    ok(gated, "a trigger behind a gate it passes at the start: the free "
+       "answer, the schema never held");
+
+    req.json_gate = NULL;
+    req.json_gate_len = 0;
     req.id = 2;
     req.json_trigger_len = SLORA_JSON_TRIGGER_MAX + 1;
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR

@@ -42,6 +42,9 @@ static u_char *ngx_http_slora_resp_item_id(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t k);
 static ngx_int_t ngx_http_slora_resp_close(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *status, ngx_chain_t ***ll);
+static u_char *ngx_http_slora_resp_text_done(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t k, const u_char *text, u_char *p,
+    ngx_chain_t ***ll);
 static ngx_int_t ngx_http_slora_resp_keep(ngx_http_request_t *r,
     ngx_http_slora_resp_t *resp, const u_char *text, size_t len);
 static ngx_int_t ngx_http_slora_resp_keep_lp(ngx_http_request_t *r,
@@ -538,36 +541,7 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (it->kind == NGX_HTTP_SLORA_ITEM_REASONING) {
-        last = ngx_http_slora_resp_head(p, ctx,
-                                        "response.reasoning_text.done");
-        last = ngx_http_slora_resp_at(last, ctx, k);
-        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
-        last = ngx_http_slora_json_str(last, text, it->len);
-        *last++ = '}';
-
-        if (ngx_http_slora_resp_send(r, ctx, "response.reasoning_text.done",
-                                     p, last, ll)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        p = last;
-        last = ngx_http_slora_resp_head(p, ctx, "response.content_part.done");
-        last = ngx_http_slora_resp_at(last, ctx, k);
-        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
-        last = ngx_http_slora_resp_reason_part(last, text, it->len);
-        *last++ = '}';
-
-        if (ngx_http_slora_resp_send(r, ctx, "response.content_part.done", p,
-                                     last, ll)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (it->kind == NGX_HTTP_SLORA_ITEM_CALL) {
+    if (it->kind == NGX_HTTP_SLORA_ITEM_CALL) {
         last = ngx_http_slora_resp_head(p, ctx,
                                      "response.function_call_arguments.done");
         last = ngx_http_slora_resp_at(last, ctx, k);
@@ -586,32 +560,9 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
 
     } else {
-        last = ngx_http_slora_resp_head(p, ctx, "response.output_text.done");
-        last = ngx_http_slora_resp_at(last, ctx, k);
-        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
-        last = ngx_http_slora_json_str(last, text, it->len);
-        last = ngx_http_slora_lit(last, ",\"logprobs\":[");
-        last = ngx_http_slora_resp_raw(last, &resp->kept_lp);
-        last = ngx_http_slora_lit(last, "]}");
+        last = ngx_http_slora_resp_text_done(r, ctx, k, text, p, ll);
 
-        if (ngx_http_slora_resp_send(r, ctx, "response.output_text.done", p,
-                                     last, ll)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        p = last;
-        last = ngx_http_slora_resp_head(p, ctx, "response.content_part.done");
-        last = ngx_http_slora_resp_at(last, ctx, k);
-        last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
-        last = ngx_http_slora_resp_part(last, resp, text, it->len);
-        *last++ = '}';
-
-        if (ngx_http_slora_resp_send(r, ctx, "response.content_part.done", p,
-                                     last, ll)
-            != NGX_OK)
-        {
+        if (last == NULL) {
             return NGX_ERROR;
         }
     }
@@ -626,6 +577,62 @@ ngx_http_slora_resp_close(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     return ngx_http_slora_resp_send(r, ctx, "response.output_item.done", p,
                                     last, ll);
+}
+
+
+/* A message's or reasoning's done events: output_text.done (with the
+ * message's entries) or reasoning_text.done, then content_part.done;
+ * written from p, the end returned (NULL: an error). */
+static u_char *
+ngx_http_slora_resp_text_done(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_uint_t k, const u_char *text, u_char *p,
+    ngx_chain_t ***ll)
+{
+    u_char                 *last;
+    ngx_uint_t              reasoning;
+    const char             *type;
+    ngx_http_slora_item_t  *it;
+    ngx_http_slora_resp_t  *resp;
+
+    resp = ctx->resp;
+    it = &resp->item[k];
+    reasoning = it->kind == NGX_HTTP_SLORA_ITEM_REASONING;
+    type = reasoning ? "response.reasoning_text.done"
+                     : "response.output_text.done";
+
+    last = ngx_http_slora_resp_head(p, ctx, type);
+    last = ngx_http_slora_resp_at(last, ctx, k);
+    last = ngx_http_slora_lit(last, ",\"content_index\":0,\"text\":");
+    last = ngx_http_slora_json_str(last, text, it->len);
+
+    if (!reasoning) {
+        last = ngx_http_slora_lit(last, ",\"logprobs\":[");
+        last = ngx_http_slora_resp_raw(last, &resp->kept_lp);
+        *last++ = ']';
+    }
+
+    *last++ = '}';
+
+    if (ngx_http_slora_resp_send(r, ctx, type, p, last, ll) != NGX_OK) {
+        return NULL;
+    }
+
+    p = last;
+    last = ngx_http_slora_resp_head(p, ctx, "response.content_part.done");
+    last = ngx_http_slora_resp_at(last, ctx, k);
+    last = ngx_http_slora_lit(last, ",\"content_index\":0,\"part\":");
+    last = reasoning ? ngx_http_slora_resp_reason_part(last, text, it->len)
+                     : ngx_http_slora_resp_part(last, resp, text, it->len);
+    *last++ = '}';
+
+    if (ngx_http_slora_resp_send(r, ctx, "response.content_part.done", p,
+                                 last, ll)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return last;
 }
 
 

@@ -12,6 +12,8 @@
 #   bash bench/device-engine.sh heads      (.carry/t: Mistral NeMo's shape,
 #                                           a head size of its own; Llama
 #                                           3.1's RoPE scaling; Qwen3)
+#   bash bench/device-engine.sh heads-profile  (.carry/t: where NeMo's
+#                                           decode step goes, op by op)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
@@ -182,6 +184,29 @@ if [ "$MODE" = ab ]; then
     done
     awk '/^== ab .*: \/tmp/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \
         { print run, $0 }' "$OUT/engine.log"
+    exit 0
+fi
+
+if [ "$MODE" = heads-profile ]; then
+    # where Mistral NeMo's decode step goes: the step profile
+    # ($SLORA_CUDA_PROFILE, op by op, no decode graphs) at batch 1 and 64
+    # with 32 rank-16 q,k,v,o adapters, beside the Llama-7B shape's at 64
+    NEMO=random:mistral-nemo-12b
+    $S mkadapter --model $NEMO --out /tmp/adn32 --count 32 --rank 16 \
+        --targets q,k,v,o > /dev/null
+    $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
+        --rank 16 --targets q,k,v,o > /dev/null
+    for b in 1 64; do
+        step "profile nemo-12b batch $b" env SLORA_CUDA_PROFILE=1 $S bench \
+            --model $NEMO --device cuda --adapters /tmp/adn32 \
+            --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
+            --batches $b
+    done
+    step "profile 7b batch 64" env SLORA_CUDA_PROFILE=1 $S bench \
+        --model random:llama-7b --device cuda --adapters /tmp/ad7 \
+        --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
+        --batches 64
+    grep -E "^== |^batch|decode step|^# " "$OUT/engine.log" | head -120
     exit 0
 fi
 

@@ -637,14 +637,16 @@ bench_read_kernel(const uint4 *__restrict__ src, int64_t n,
 
 /*
  * Decode attention at the Llama-7B shape (32 heads over 32 KV heads of
- * 128, pages of 43 tokens, in a shuffled order as a pool hands them
- * out), one layer's K and V in an arena of their own: microseconds a
+ * 128) and with four query heads to a KV head (32 over 8: Llama 3's,
+ * Mistral's), pages of 43 tokens, in a shuffled order as a pool hands
+ * them out, one layer's K and V in an arena of their own: microseconds a
  * call and the rate at which it reads K and V, beside the rate of
  * bench_read_kernel over the same number of bytes.
  */
 
 static void
-bench_attention_decode(void)
+bench_decode_heads(int32_t nkv, unsigned *d_sink, cudaEvent_t e0,
+    cudaEvent_t e1)
 {
     static const int32_t  shape[][2] = {
         { 1, 4096 }, { 16, 512 }, { 64, 320 }, { 64, 512 }, { 256, 512 }
@@ -653,27 +655,23 @@ bench_attention_decode(void)
     const int32_t       nh = 32, hd = 128, tpp = 43;
     int32_t             si, n_seqs, ctx;
     int64_t             page_elems, kv_bytes;
-    unsigned           *d_sink;
     void               *work;
     size_t              work_size;
     bench_batch_t       b;
-    cudaEvent_t         e0, e1;
     float               ms, ms_read;
     int                 rc, r;
 
-    page_elems = 2 * (int64_t) tpp * nh * hd;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    d_sink = (unsigned *) dmalloc(sizeof(unsigned));
-    printf("# decode attention, %d heads of %d, pages of %d: sequences x "
-           "context, us, K and V TB/s, a straight read's TB/s\n", nh, hd,
-           tpp);
+    page_elems = 2 * (int64_t) tpp * nkv * hd;
+    printf("# decode attention, %d heads of %d over %d KV heads, pages of "
+           "%d: sequences x context, us, K and V TB/s, a straight read's "
+           "TB/s\n", nh, hd, nkv, tpp);
 
     for (si = 0; si < (int32_t) (sizeof(shape) / sizeof(shape[0])); si++) {
         n_seqs = shape[si][0];
         ctx = shape[si][1];
         rc = bench_batch_make(&b, n_seqs, 1, ctx, tpp, page_elems, nh * hd);
-        work_size = slora_attention_decode_work_size(n_seqs, nh, nh, hd, ctx);
+        work_size = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
+                                                     ctx);
         work = work_size > 0 ? dmalloc(work_size) : NULL;
 
         for (r = 0; r < 23; r++) {
@@ -682,7 +680,7 @@ bench_attention_decode(void)
             }
 
             rc |= slora_attention_decode_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
-                                              nh, b.d_a, page_elems, tpp, nh,
+                                              nh, b.d_a, page_elems, tpp, nkv,
                                               hd, &b.dix, ctx, work,
                                               work_size, NULL);
         }
@@ -693,7 +691,7 @@ bench_attention_decode(void)
         ms /= 20;
 
         /* as many bytes as K and V hold, read straight through */
-        kv_bytes = (int64_t) n_seqs * ctx * 2 * nh * hd * 2;
+        kv_bytes = (int64_t) n_seqs * ctx * 2 * nkv * hd * 2;
 
         for (r = 0; r < 23; r++) {
             if (r == 3) {
@@ -720,6 +718,21 @@ bench_attention_decode(void)
 
         bench_batch_free(&b);
     }
+}
+
+
+static void
+bench_attention_decode(void)
+{
+    unsigned     *d_sink;
+    cudaEvent_t   e0, e1;
+
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    d_sink = (unsigned *) dmalloc(sizeof(unsigned));
+
+    bench_decode_heads(32, d_sink, e0, e1);
+    bench_decode_heads(8, d_sink, e0, e1);
 
     CK(cudaFree(d_sink));
     CK(cudaEventDestroy(e0));

@@ -42,6 +42,9 @@ static u_char *ngx_http_slora_resp_item_id(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t k);
 static ngx_int_t ngx_http_slora_resp_close(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *status, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_slora_resp_delta(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *type, const u_char *text,
+    size_t len, ngx_http_slora_lpbuf_t *lp, ngx_chain_t ***ll);
 static u_char *ngx_http_slora_resp_text_done(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t k, const u_char *text, u_char *p,
     ngx_chain_t ***ll);
@@ -121,9 +124,7 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len,
     ngx_chain_t ***ll)
 {
-    u_char                 *p, *last;
     ngx_http_slora_resp_t  *resp;
-    ngx_http_slora_lpbuf_t *lp;
 
     resp = ctx->resp;
 
@@ -147,28 +148,14 @@ ngx_http_slora_resp_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     /* the entries of the tokens taken since the delta before */
-    lp = &ch->lp.part[0];
-
-    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len
-                             + lp->len);
-    if (p == NULL) {
+    if (ngx_http_slora_resp_delta(r, ctx, "response.output_text.delta",
+                                  text, len, &ch->lp.part[0], ll)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    last = ngx_http_slora_resp_head(p, ctx, "response.output_text.delta");
-    last = ngx_http_slora_resp_at(last, ctx, resp->n_items - 1);
-    last = ngx_http_slora_lit(last, ",\"content_index\":0,\"delta\":");
-    last = ngx_http_slora_json_str(last, text, len);
-    last = ngx_http_slora_lit(last, ",\"logprobs\":[");
-    last = ngx_http_slora_resp_raw(last, lp);
-    last = ngx_http_slora_lit(last, "]}");
-
-    if (ngx_http_slora_resp_keep_lp(r, resp, ch) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_slora_resp_send(r, ctx, "response.output_text.delta", p,
-                                    last, ll);
+    return ngx_http_slora_resp_keep_lp(r, resp, ch);
 }
 
 
@@ -179,7 +166,6 @@ ngx_int_t
 ngx_http_slora_resp_reason(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     const u_char *text, size_t len, ngx_chain_t ***ll)
 {
-    u_char                 *p, *last;
     ngx_http_slora_resp_t  *resp;
 
     resp = ctx->resp;
@@ -198,19 +184,40 @@ ngx_http_slora_resp_reason(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
+    return ngx_http_slora_resp_delta(r, ctx, "response.reasoning_text.delta",
+                                     text, len, NULL, ll);
+}
+
+
+/* A delta event of type for the open item's text, with lp's entries (a
+ * message's; NULL: none, reasoning's). */
+static ngx_int_t
+ngx_http_slora_resp_delta(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *type, const u_char *text, size_t len,
+    ngx_http_slora_lpbuf_t *lp, ngx_chain_t ***ll)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len
+                             + (lp != NULL ? lp->len : 0));
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    last = ngx_http_slora_resp_head(p, ctx, "response.reasoning_text.delta");
-    last = ngx_http_slora_resp_at(last, ctx, resp->n_items - 1);
+    last = ngx_http_slora_resp_head(p, ctx, type);
+    last = ngx_http_slora_resp_at(last, ctx, ctx->resp->n_items - 1);
     last = ngx_http_slora_lit(last, ",\"content_index\":0,\"delta\":");
     last = ngx_http_slora_json_str(last, text, len);
+
+    if (lp != NULL) {
+        last = ngx_http_slora_lit(last, ",\"logprobs\":[");
+        last = ngx_http_slora_resp_raw(last, lp);
+        *last++ = ']';
+    }
+
     *last++ = '}';
 
-    return ngx_http_slora_resp_send(r, ctx, "response.reasoning_text.delta",
-                                    p, last, ll);
+    return ngx_http_slora_resp_send(r, ctx, type, p, last, ll);
 }
 
 

@@ -14,6 +14,9 @@
 #                                           3.1's RoPE scaling; Qwen3)
 #   bash bench/device-engine.sh heads-profile  (.carry/t: where NeMo's
 #                                           decode step goes, op by op)
+#   bash bench/device-engine.sh grouped    (.carry/t: decode attention for
+#                                           groups of query heads, tensor
+#                                           cores against CUDA cores)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
@@ -207,6 +210,60 @@ if [ "$MODE" = heads-profile ]; then
         --prompt-len 256 --gen 128 --single 0 --step-tokens 4096 \
         --batches 64
     grep -E "^== |^batch|decode step|^# " "$OUT/engine.log" | head -120
+    exit 0
+fi
+
+if [ "$MODE" = grouped ]; then
+    # the decode attention kernel for groups of query heads a KV head:
+    # the tensor-core kernel against the CUDA-core one
+    # ($SLORA_CUDA_DECODE_MMA=0) in one call: the kernel tests and their
+    # timings under each, greedy tokens against the CPU's exact path on
+    # models with groups of 3 (SmolLM2-135M's heads), 4 (Qwen3's, NeMo's)
+    # and 7 (Qwen2.5-7B's), then NeMo's whole decode step with 32
+    # rank-16 q,k,v,o adapters, the two kernels alternated twice
+    NEMO=random:mistral-nemo-12b
+    gunzip -c $A/test_attention_cuda.gz > /tmp/test_attention_cuda
+    chmod +x /tmp/test_attention_cuda
+    step "attention" /tmp/test_attention_cuda
+    step "attention cuda-cores" env SLORA_CUDA_DECODE_MMA=0 \
+        /tmp/test_attention_cuda
+    $S mkmodel --out /tmp/g3.gguf --layers 2 --hidden 576 --heads 9 \
+        --kv-heads 3 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
+        --seed 3 > /dev/null
+    $S mkmodel --out /tmp/g7.gguf --layers 2 --hidden 896 --heads 7 \
+        --kv-heads 1 --head-dim 128 --ffn 1024 --vocab 4096 --ctx 2048 \
+        --seed 4 > /dev/null
+    $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
+        --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
+        --ctx 2048 --seed 7 > /dev/null
+    for m in g3 g7 q3; do
+        $S mkadapter --model /tmp/$m.gguf --out /tmp/ad$m --count 4 \
+            --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
+            > /dev/null
+        step "conform $m adapters" $S conform --model /tmp/$m.gguf \
+            --device cuda --threads 16 --adapters /tmp/ad$m --requests 5 \
+            --gen 32 --prompt-len 300
+    done
+    $S mkadapter --model $NEMO,layers=2 --out /tmp/adn --count 4 \
+        --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
+        > /dev/null
+    step "conform nemo-2layer adapters" $S conform --model $NEMO,layers=2 \
+        --device cuda --threads 16 --adapters /tmp/adn --requests 5 --gen 16
+    $S mkadapter --model $NEMO --out /tmp/adn32 --count 32 --rank 16 \
+        --targets q,k,v,o > /dev/null
+    for i in 1 2; do
+        for k in mma cores; do
+            step "bench nemo-12b $k $i" env \
+                SLORA_CUDA_DECODE_MMA=$([ $k = mma ] && echo 1 || echo 0) \
+                $S bench --model $NEMO --device cuda --adapters /tmp/adn32 \
+                --prompt-len ${PROMPT} --gen 128 --single 0 \
+                --step-tokens 4096 --batches 1,16,64,256
+        done
+    done
+    grep -E "^== |^not ok|^# (decode|prefill)|^# +[0-9]+ x|decode step" \
+        "$OUT/engine.log" | head -150
+    awk '/^== bench .*: env/ { run = $4 " " $5 } /^ +[0-9]+ +(0|32) / \
+        { print run, $0 }' "$OUT/engine.log"
     exit 0
 fi
 

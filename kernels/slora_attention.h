@@ -108,16 +108,18 @@ int slora_attention_prefill_cuda(uint16_t *out, int64_t ld_out,
  * left alone.
  * The context is split over blocks (flash-decoding); the splits' partial
  * states need slora_attention_decode_work_size() bytes of device work
- * (0: one split, work may be NULL). Takes query groups of 1, 2, 3, 4 or 8
- * heads per kv head and head_dim 64, 128 or 256: other shapes return -2
- * and go to slora_attention_cuda. Same layout rules otherwise.
+ * (0: one split, work may be NULL). Takes query groups of 1 to 8 heads
+ * per kv head at head_dim 64 and 128 (groups of 3 and more on tensor
+ * cores), and of 1, 2, 3, 4 or 8 at 256: other shapes return -2 and go
+ * to slora_attention_cuda. Same layout rules otherwise.
  */
 size_t slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
     int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx);
 /* The split the decode kernel will use: positions per split and splits
  * (what a captured graph of a decode step depends on). */
-void slora_attention_decode_shape(int32_t n_seqs, int32_t n_kv_heads,
-    int32_t max_ctx, int32_t *chunk, int32_t *n_splits);
+void slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
+    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int32_t *chunk,
+    int32_t *n_splits);
 int slora_attention_decode_cuda(uint16_t *out, int64_t ld_out,
     const uint16_t *q, int64_t ld_q, int32_t n_heads, const uint16_t *kv,
     int64_t page_elems, int32_t tokens_per_page, int32_t n_kv_heads,

@@ -18,6 +18,12 @@
  * by their (max, sum) pairs; a split count is chosen so that even one
  * sequence fills the GPU. Blocks are launched a sequence's kv heads
  * first, so those running together read whole rows of the same pages.
+ *
+ * Groups of three query heads a KV head and more (Llama 3's, Mistral's,
+ * Qwen's) go to a second kernel on tensor cores, slora_dec_mma_kernel:
+ * there the CUDA-core kernel's per-position work, G dot products each
+ * reduced over 16 lanes, leaves it bound by issue far below the memory's
+ * rate. Both split the context alike and share the merge.
  */
 
 #include <stdint.h>
@@ -41,9 +47,17 @@ extern "C" {
 #define SLORA_DEC_UNROLL(G)  ((G) <= 2 ? 4 : (G) <= 4 ? 2 : 1)
 
 
+/* groups of this many query heads a KV head and more (up to
+ * SLORA_DEC_MMA_G) go to the tensor-core kernel at head sizes 64 and 128 */
+#define SLORA_DEC_MMA_MIN_G  3
+#define SLORA_DEC_MMA_G      8       /* the rows of an mma's A half */
+#define SLORA_DEC_TILE       16      /* positions a warp's mmas take */
+
+
 typedef struct {
     int64_t          page_elems;
     int32_t          tpp;
+    slora_fastdiv_t  tpp_div;        /* t / tpp without a division */
     int32_t          n_kv_heads;
     int32_t          n_heads;
     int32_t          chunk;          /* positions of one split */
@@ -79,6 +93,69 @@ slora_dec_merge(float *m, float *l, float *a, float m2, float l2,
 
 
 /*
+ * The block's warps merged, from sm[warp][j] = a warp's unnormalized sums
+ * for query head j of the group, then its reference maximum and its sum
+ * of exponentials (natural units): the output row with one split, else
+ * the split's state in part. Every thread of the block calls it after
+ * the warps' states are in sm.
+ */
+
+template <int HD, int GS>
+static __device__ __forceinline__ void
+slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
+    uint16_t *__restrict__ out, int64_t ld_out, const slora_dec_geom_t &g,
+    float *__restrict__ part, int32_t s, int32_t row, int32_t kvh,
+    int32_t split)
+{
+    const float  *pm;
+    float        *pp;
+    float         mm, ll, aa, e;
+    int32_t       i, j, d, w, head;
+
+    for (i = threadIdx.x; i < group * HD; i += SLORA_DEC_THREADS) {
+        j = i / HD;
+        d = i % HD;
+        head = kvh * group + j;
+
+        mm = -INFINITY;
+        for (w = 0; w < SLORA_DEC_WARPS; w++) {
+            mm = fmaxf(mm, sm[w][j][HD]);
+        }
+
+        ll = 0.0f;
+        aa = 0.0f;
+
+        if (mm != -INFINITY) {
+            for (w = 0; w < SLORA_DEC_WARPS; w++) {
+                pm = sm[w][j];
+
+                if (pm[HD] != -INFINITY) {
+                    e = __expf(pm[HD] - mm);
+                    ll += pm[HD + 1] * e;
+                    aa += pm[d] * e;
+                }
+            }
+        }
+
+        if (part == NULL) {
+            out[(int64_t) row * ld_out + (int64_t) head * HD + d] =
+                slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
+            continue;
+        }
+
+        pp = part + (((int64_t) s * g.n_heads + head) * g.n_splits + split)
+                    * (HD + 2);
+        pp[d] = aa;
+
+        if (d == 0) {
+            pp[HD] = mm;
+            pp[HD + 1] = ll;
+        }
+    }
+}
+
+
+/*
  * part: NULL with one split (the block writes the output), else
  * [n_seqs, n_heads, n_splits, HD + 2] floats: the split's unnormalized
  * sums, then its max and its sum of exponentials.
@@ -102,14 +179,13 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     __shared__ float  sm[SLORA_DEC_WARPS][G][HD + 2];
 
     int32_t          s, kvh, split, row, ctx, t0, t1, tb, t, warp, lane, sub,
-                     sl, j, i, o, kv_dim, head, d, w, u;
+                     sl, j, i, o, kv_dim, u;
     const int32_t   *pages;
     const uint16_t  *src;
     uint4            kr[U], vr[U];
-    float           *pp;
     float            qf[G][SLORA_CUDA_VEC], acc[G][SLORA_CUDA_VEC], m[G],
                      l[G], kf[SLORA_CUDA_VEC], vf[SLORA_CUDA_VEC], sc, mn, c,
-                     p, mo, lo, ao[SLORA_CUDA_VEC], qscale, mm, ll, aa, e;
+                     p, mo, lo, ao[SLORA_CUDA_VEC], qscale;
 
     slora_pdl_enter();
 
@@ -238,44 +314,366 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __syncthreads();
 
-    for (i = threadIdx.x; i < G * HD; i += SLORA_DEC_THREADS) {
-        j = i / HD;
-        d = i % HD;
-        head = kvh * G + j;
+    slora_dec_finish<HD, G>(sm, G, out, ld_out, g, part, s, row, kvh, split);
+}
 
-        mm = -INFINITY;
-        for (w = 0; w < SLORA_DEC_WARPS; w++) {
-            mm = fmaxf(mm, sm[w][j][HD]);
+
+/*
+ * The tensor-core kernel, for groups of SLORA_DEC_MMA_MIN_G to
+ * SLORA_DEC_MMA_G query heads a KV head (Llama 3's, Mistral's and Qwen's
+ * models): the CUDA-core kernel reduces every score over 16 lanes and
+ * keeps a softmax per lane, G times a position, and so runs out of issue
+ * slots long before memory (1.6-1.8 TB/s at G = 4, bench/RESULTS.md).
+ * Here a warp takes 16 positions at a time and does both products as
+ * mma.sync m16n8k16, bf16 in and fp32 sums:
+ *
+ *   S = Q K^T      the group's query heads as A's rows 0 .. 7 (8 .. 15
+ *                  zeros), the 16 positions as two n-tiles of K^T;
+ *   O^T += V^T P^T the head dimension as A's rows, the positions as k,
+ *                  the group's heads as B's 8 columns,
+ *
+ * so S's accumulators are P^T's B fragment as they stand (lane (g, t)
+ * holds head g at positions 2t, 2t + 1 and 2t + 8, 2t + 9, which is
+ * B's column g at those k). Nothing goes through shared memory before
+ * the end: each lane loads its K and V from the pages straight into
+ * fragments. K: 16 bytes of a position's row at k = 8t .. 8t + 7 of a
+ * 32-wide chunk feed two mmas (slora_mma_x2). V: the lane's four
+ * positions' 16-byte pieces at columns 64 j + 8 g .. + 7, paired by
+ * byte permutes into A's (row, two positions) words; O^T's tile mt = 4 j
+ * + w then holds columns 64 j + 8 g + 2 w (rows g) and + 1 (rows g + 8),
+ * which the end writes back in order. A tile's 16 loads a lane are in
+ * flight while the tile before is summed. The softmax is the prefill
+ * kernel's: exp2 with the scale folded in, a maximum that moves only
+ * when passed by 2^8 (a lazy rescale), each lane's part of the sums
+ * kept to the end.
+ */
+
+/* a lane's K and V fragments of one tile of 16 positions */
+template <int HD>
+struct slora_dec_frag {
+    uint4  k[2][HD / 32];               /* positions 8 nt + gr */
+    uint4  v[4][HD / 64];               /* positions 2 tq + {0, 1, 8, 9} */
+};
+
+
+/*
+ * Where the lane's loads of the tile at tb go: ko[nt] the K row of
+ * position tb + 8 nt + gr, vo[i] the V row's of tb + 2 tq + {0, 1, 8, 9},
+ * -1 past t1. pg is the page of lane i's position tb + i % 16, read a
+ * sweep ahead; it leaves the page of the position a sweep on, so that
+ * the loads never wait on the page table.
+ */
+
+template <int HD>
+static __device__ __forceinline__ void
+slora_dec_mma_offsets(int64_t *ko, int64_t *vo, int32_t &pg,
+    const int32_t *__restrict__ pages, const slora_dec_geom_t &g,
+    int32_t kvh, int32_t tb, int32_t t1, int32_t lane)
+{
+    constexpr int  SWEEP = SLORA_DEC_WARPS * SLORA_DEC_TILE;
+
+    int32_t  t, gr, tq;
+    int64_t  off;
+
+    gr = lane / 4;
+    tq = lane % 4;
+    t = tb + lane % SLORA_DEC_TILE;
+    off = pg < 0 ? -1
+                 : (int64_t) pg * g.page_elems
+                   + (int64_t) (t - (int32_t) slora_fastdiv((uint32_t) t,
+                                                            g.tpp_div)
+                                    * g.tpp) * g.n_kv_heads * HD
+                   + (int64_t) kvh * HD;
+    t += SWEEP;
+    pg = t < t1 ? pages[slora_fastdiv((uint32_t) t, g.tpp_div)] : -1;
+
+    ko[0] = __shfl_sync(0xffffffffu, off, gr);
+    ko[1] = __shfl_sync(0xffffffffu, off, 8 + gr);
+    vo[0] = __shfl_sync(0xffffffffu, off, 2 * tq);
+    vo[1] = __shfl_sync(0xffffffffu, off, 2 * tq + 1);
+    vo[2] = __shfl_sync(0xffffffffu, off, 2 * tq + 8);
+    vo[3] = __shfl_sync(0xffffffffu, off, 2 * tq + 9);
+}
+
+
+/* The lane's K fragments of a tile, zeros past t1 (masked columns then
+ * multiply zeros, never stale values). */
+
+template <int HD>
+static __device__ __forceinline__ void
+slora_dec_mma_load_k(slora_dec_frag<HD> &f, const uint16_t *__restrict__ kv,
+    const int64_t *ko, int32_t lane)
+{
+    int32_t  nt, c;
+
+#pragma unroll
+    for (nt = 0; nt < 2; nt++) {
+#pragma unroll
+        for (c = 0; c < HD / 32; c++) {
+            f.k[nt][c] = ko[nt] < 0
+                         ? make_uint4(0, 0, 0, 0)
+                         : *(const uint4 *) (kv + ko[nt] + c * 32
+                                             + (lane % 4) * SLORA_CUDA_VEC);
         }
+    }
+}
 
-        ll = 0.0f;
-        aa = 0.0f;
 
-        if (mm != -INFINITY) {
-            for (w = 0; w < SLORA_DEC_WARPS; w++) {
-                if (sm[w][j][HD] != -INFINITY) {
-                    e = __expf(sm[w][j][HD] - mm);
-                    ll += sm[w][j][HD + 1] * e;
-                    aa += sm[w][j][d] * e;
+/* The lane's V fragments of a tile (a page's V rows follow its tpp K
+ * rows), zeros past t1. */
+
+template <int HD>
+static __device__ __forceinline__ void
+slora_dec_mma_load_v(slora_dec_frag<HD> &f, const uint16_t *__restrict__ kv,
+    const int64_t *vo, const slora_dec_geom_t &g, int32_t lane)
+{
+    int32_t  i, j;
+
+#pragma unroll
+    for (i = 0; i < 4; i++) {
+#pragma unroll
+        for (j = 0; j < HD / 64; j++) {
+            f.v[i][j] = vo[i] < 0
+                        ? make_uint4(0, 0, 0, 0)
+                        : *(const uint4 *) (kv + vo[i]
+                                            + (int64_t) g.tpp * g.n_kv_heads
+                                              * HD
+                                            + j * 64
+                                            + (lane / 4) * SLORA_CUDA_VEC);
+        }
+    }
+}
+
+
+/* S = Q K^T for the tile: the group's heads gr at positions 8 nt + 2 tq
+ * + {0, 1} in sc[nt][0..1] (sc[nt][2..3]: the zero rows) */
+
+template <int HD>
+static __device__ __forceinline__ void
+slora_dec_mma_scores(const slora_dec_frag<HD> &f, const uint4 *qa,
+    float (*sc)[4])
+{
+    int32_t  nt, c;
+
+#pragma unroll
+    for (nt = 0; nt < 2; nt++) {
+        sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.0f;
+
+#pragma unroll
+        for (c = 0; c < HD / 32; c++) {
+            slora_mma_x2(sc[nt], qa[c], make_uint4(0, 0, 0, 0), f.k[nt][c]);
+        }
+    }
+}
+
+
+/* The tile's softmax and O^T += V^T P^T, for the lane. */
+
+template <int HD>
+static __device__ __forceinline__ void
+slora_dec_mma_accum(const slora_dec_frag<HD> &f, float (*sc)[4],
+    float (*oc)[4], float &m, float &l, float scale, int32_t tb, int32_t t1,
+    int32_t lane)
+{
+    int32_t          tq, nt, e, mt;
+    const uint32_t  *w0, *w1, *w2, *w3;
+    uint32_t         pb[2];
+    float            mx, corr, c0, c1;
+    bool             upd;
+
+    tq = lane % 4;
+
+    if (tb + SLORA_DEC_TILE > t1) {
+#pragma unroll
+        for (nt = 0; nt < 2; nt++) {
+#pragma unroll
+            for (e = 0; e < 2; e++) {
+                if (tb + 8 * nt + 2 * tq + e >= t1) {
+                    sc[nt][e] = -INFINITY;
                 }
             }
         }
+    }
 
-        if (part == NULL) {
-            out[(int64_t) row * ld_out + (int64_t) head * HD + d] =
-                slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
-            continue;
-        }
+    /* the online softmax of head gr over its quad's 16 scores */
+    mx = fmaxf(fmaxf(sc[0][0], sc[0][1]), fmaxf(sc[1][0], sc[1][1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    mx *= scale;
+    upd = mx > m + 8.0f;
+    corr = upd ? slora_ex2(m - mx) : 1.0f;
+    m = upd ? mx : m;
+    l *= corr;
 
-        pp = part + (((int64_t) s * g.n_heads + head) * g.n_splits + split)
-                    * (HD + 2);
-        pp[d] = aa;
-
-        if (d == 0) {
-            pp[HD] = mm;
-            pp[HD + 1] = ll;
+#pragma unroll
+    for (nt = 0; nt < 2; nt++) {
+#pragma unroll
+        for (e = 0; e < 2; e++) {
+            sc[nt][e] = slora_ex2(fmaf(sc[nt][e], scale, -m));
+            l += sc[nt][e];
         }
     }
+
+    /* O^T's columns are heads 2 tq and 2 tq + 1, whose quads start at
+     * lanes 8 tq and 8 tq + 4 */
+    if (__any_sync(0xffffffffu, upd)) {
+        c0 = __shfl_sync(0xffffffffu, corr, 8 * tq);
+        c1 = __shfl_sync(0xffffffffu, corr, 8 * tq + 4);
+
+#pragma unroll
+        for (mt = 0; mt < HD / 16; mt++) {
+            oc[mt][0] *= c0;
+            oc[mt][1] *= c1;
+            oc[mt][2] *= c0;
+            oc[mt][3] *= c1;
+        }
+    }
+
+    /* O^T += V^T P^T */
+
+    pb[0] = slora_pack_bf2(sc[0][0], sc[0][1]);
+    pb[1] = slora_pack_bf2(sc[1][0], sc[1][1]);
+
+#pragma unroll
+    for (mt = 0; mt < HD / 16; mt++) {
+        w0 = (const uint32_t *) &f.v[0][mt / 4];
+        w1 = (const uint32_t *) &f.v[1][mt / 4];
+        w2 = (const uint32_t *) &f.v[2][mt / 4];
+        w3 = (const uint32_t *) &f.v[3][mt / 4];
+        slora_mma(oc[mt], __byte_perm(w0[mt % 4], w1[mt % 4], 0x5410),
+                  __byte_perm(w0[mt % 4], w1[mt % 4], 0x7632),
+                  __byte_perm(w2[mt % 4], w3[mt % 4], 0x5410),
+                  __byte_perm(w2[mt % 4], w3[mt % 4], 0x7632),
+                  pb[0], pb[1]);
+    }
+}
+
+
+template <int HD>
+static __global__ void __launch_bounds__(SLORA_DEC_THREADS)
+slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
+    const uint16_t *__restrict__ q, int64_t ld_q,
+    const uint16_t *__restrict__ kv, slora_dec_geom_t g,
+    const int32_t *__restrict__ qo_indptr,
+    const int32_t *__restrict__ seq_pos,
+    const int32_t *__restrict__ kv_indptr,
+    const int32_t *__restrict__ kv_indices, float *__restrict__ part)
+{
+    constexpr int  NK = HD / 32;            /* 32-wide chunks of a K row */
+    constexpr int  NO = HD / 16;            /* O^T's 16-row tiles */
+    constexpr int  SWEEP = SLORA_DEC_WARPS * SLORA_DEC_TILE;
+
+    __shared__ float  sm[SLORA_DEC_WARPS][SLORA_DEC_MMA_G][HD + 2];
+
+    int32_t             s, kvh, split, group, row, ctx, t0, t1, tb, t, warp,
+                        lane, gr, tq, pg, c, mt, e, d, h;
+    int64_t             ko[2], vo[4];
+    const int32_t      *pages;
+    uint4               qa[NK];
+    float               oc[NO][4], sc[2][4], scale, m, l;
+    slora_dec_frag<HD>  f;
+
+    slora_pdl_enter();
+
+    s = blockIdx.y;
+
+    if (qo_indptr[s + 1] - qo_indptr[s] != 1) {
+        return;                         /* a prefill chunk: not ours */
+    }
+
+    kvh = blockIdx.x;
+    split = blockIdx.z;
+    group = g.n_heads / g.n_kv_heads;
+    warp = threadIdx.x / SLORA_CUDA_WARP;
+    lane = threadIdx.x % SLORA_CUDA_WARP;
+    gr = lane / 4;                      /* S's row (head), O^T's rows */
+    tq = lane % 4;                      /* S's columns, O^T's heads 2tq.. */
+    row = qo_indptr[s];
+    ctx = seq_pos[s] + 1;
+    t0 = split * g.chunk;
+    t1 = min(ctx, t0 + g.chunk);
+    pages = kv_indices + kv_indptr[s];
+
+    /* log2(e) folded in: the softmax runs on exp2 */
+    scale = rsqrtf((float) HD) * 1.4426950408889634f;
+
+#pragma unroll
+    for (c = 0; c < NK; c++) {
+        qa[c] = gr < group
+                ? *(const uint4 *) (q + (int64_t) row * ld_q
+                                    + (int64_t) (kvh * group + gr) * HD
+                                    + c * 32 + tq * SLORA_CUDA_VEC)
+                : make_uint4(0, 0, 0, 0);
+    }
+
+#pragma unroll
+    for (mt = 0; mt < NO; mt++) {
+        oc[mt][0] = oc[mt][1] = oc[mt][2] = oc[mt][3] = 0.0f;
+    }
+
+    m = -INFINITY;
+    l = 0.0f;
+
+    tb = t0 + warp * SLORA_DEC_TILE;
+    t = tb + lane % SLORA_DEC_TILE;
+    pg = t < t1 ? pages[slora_fastdiv((uint32_t) t, g.tpp_div)] : -1;
+
+    /* the next tile's K loads go out once this tile's scores have read
+     * K, its V loads once this tile's sums have read V: a tile's rows in
+     * flight through the mmas in the same registers (bench/RESULTS.md:
+     * 1.06x at 64 x 512 with groups of 4, and up to 1.26x over loading
+     * each tile after the last one's sums; a second set of registers
+     * for the next tile cost an SM a block and was slower at 16 x 512) */
+    if (tb < t1) {
+        slora_dec_mma_offsets<HD>(ko, vo, pg, pages, g, kvh, tb, t1, lane);
+        slora_dec_mma_load_k<HD>(f, kv, ko, lane);
+        slora_dec_mma_load_v<HD>(f, kv, vo, g, lane);
+    }
+
+    for (; tb < t1; tb += SWEEP) {
+        slora_dec_mma_scores<HD>(f, qa, sc);
+
+        if (tb + SWEEP < t1) {
+            slora_dec_mma_offsets<HD>(ko, vo, pg, pages, g, kvh, tb + SWEEP,
+                                      t1, lane);
+            slora_dec_mma_load_k<HD>(f, kv, ko, lane);
+        }
+
+        slora_dec_mma_accum<HD>(f, sc, oc, m, l, scale, tb, t1, lane);
+
+        if (tb + SWEEP < t1) {
+            slora_dec_mma_load_v<HD>(f, kv, vo, g, lane);
+        }
+    }
+
+    /* head gr's sum over its quad; the warp's state into sm with the
+     * maximum in natural units, as slora_dec_finish merges them */
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+
+    if (tq == 0 && gr < group) {
+        sm[warp][gr][HD] = m * 0.6931471805599453f;
+        sm[warp][gr][HD + 1] = l;
+    }
+
+#pragma unroll
+    for (e = 0; e < 2; e++) {
+        h = 2 * tq + e;
+
+        if (h < group) {
+#pragma unroll
+            for (mt = 0; mt < NO; mt++) {
+                d = (mt / 4) * 64 + gr * SLORA_CUDA_VEC + 2 * (mt % 4);
+                sm[warp][h][d] = oc[mt][e];
+                sm[warp][h][d + 1] = oc[mt][2 + e];
+            }
+        }
+    }
+
+    __syncthreads();
+
+    slora_dec_finish<HD, SLORA_DEC_MMA_G>(sm, group, out, ld_out, g, part, s,
+                                          row, kvh, split);
 }
 
 
@@ -323,15 +721,54 @@ slora_dec_combine(uint16_t *__restrict__ out, int64_t ld_out,
 }
 
 
-/* Splits of the context: enough blocks to fill the GPU, none shorter
- * than SLORA_DEC_MIN_CHUNK positions. */
-static void
-slora_dec_splits(int32_t n_seqs, int32_t n_kv_heads, int32_t max_ctx,
-    int32_t *chunk, int32_t *n_splits)
+/* $SLORA_CUDA_DECODE_MMA=0 sends every group to the CUDA-core kernel (an
+ * A/B in one device call) */
+static const bool  slora_dec_mma_on = slora_env_on("SLORA_CUDA_DECODE_MMA");
+
+
+/* The kernel a shape goes to and its split of the context. */
+typedef struct {
+    bool     mma;
+    int32_t  chunk;                     /* positions of one split */
+    int32_t  n_splits;
+} slora_dec_plan_t;
+
+
+/*
+ * -2 for a shape neither kernel takes, else the plan: the tensor-core
+ * kernel for groups of SLORA_DEC_MMA_MIN_G to SLORA_DEC_MMA_G at head
+ * sizes 64 and 128; splits that give the GPU enough blocks, none shorter
+ * than SLORA_DEC_MIN_CHUNK positions.
+ */
+static int
+slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
+    int32_t head_dim, int32_t max_ctx, slora_dec_plan_t *p)
 {
     int64_t  want;
-    int32_t  c;
+    int32_t  group, c;
 
+    if (n_seqs <= 0 || n_kv_heads <= 0 || n_heads <= 0
+        || n_heads % n_kv_heads != 0 || max_ctx <= 0)
+    {
+        return -1;
+    }
+
+    if (head_dim != 64 && head_dim != 128 && head_dim != 256) {
+        return -2;
+    }
+
+    group = n_heads / n_kv_heads;
+    p->mma = slora_dec_mma_on && group >= SLORA_DEC_MMA_MIN_G
+             && group <= SLORA_DEC_MMA_G && head_dim <= 128;
+
+    if (!p->mma && group != 1 && group != 2 && group != 3 && group != 4
+        && group != 8)
+    {
+        return -2;
+    }
+
+    /* the tensor-core kernel was slower with 3x and 6x the blocks
+     * (bench/RESULTS.md): a block's start costs more than a wave's tail */
     want = (SLORA_DEC_BLOCKS + (int64_t) n_seqs * n_kv_heads - 1)
            / ((int64_t) n_seqs * n_kv_heads);
     want = want < 1 ? 1 : want;
@@ -341,20 +778,28 @@ slora_dec_splits(int32_t n_seqs, int32_t n_kv_heads, int32_t max_ctx,
     c = (c + SLORA_DEC_MIN_CHUNK - 1) / SLORA_DEC_MIN_CHUNK
         * SLORA_DEC_MIN_CHUNK;
 
-    *chunk = c;
-    *n_splits = (max_ctx + c - 1) / c;
+    p->chunk = c;
+    p->n_splits = (max_ctx + c - 1) / c;
+
+    return 0;
 }
 
 
 extern "C" void
-slora_attention_decode_shape(int32_t n_seqs, int32_t n_kv_heads,
-    int32_t max_ctx, int32_t *chunk, int32_t *n_splits)
+slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
+    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int32_t *chunk,
+    int32_t *n_splits)
 {
+    slora_dec_plan_t  p;
+
     *chunk = 0;
     *n_splits = 0;
 
-    if (n_seqs > 0 && n_kv_heads > 0 && max_ctx > 0) {
-        slora_dec_splits(n_seqs, n_kv_heads, max_ctx, chunk, n_splits);
+    if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx, &p)
+        == 0)
+    {
+        *chunk = p.chunk;
+        *n_splits = p.n_splits;
     }
 }
 
@@ -363,21 +808,26 @@ extern "C" size_t
 slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
     int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx)
 {
-    int32_t  chunk, n_splits;
+    slora_dec_plan_t  p;
 
-    if (n_seqs <= 0 || n_kv_heads <= 0 || max_ctx <= 0) {
+    if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx, &p)
+        != 0)
+    {
         return 0;
     }
 
-    slora_dec_splits(n_seqs, n_kv_heads, max_ctx, &chunk, &n_splits);
-
-    return n_splits == 1 ? 0 : (size_t) n_seqs * n_heads * n_splits
-                                * (head_dim + 2) * sizeof(float);
+    return p.n_splits == 1 ? 0 : (size_t) n_seqs * n_heads * p.n_splits
+                                  * (head_dim + 2) * sizeof(float);
 }
 
 
 #define slora_dec_launch(hd, gr)                                              \
     slora_launch(slora_dec_kernel<hd, gr>, grid, SLORA_DEC_THREADS, 0, st,    \
+        out, ld_out, q, ld_q, kv, g,                                          \
+        ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
+
+#define slora_dec_mma_launch(hd)                                              \
+    slora_launch(slora_dec_mma_kernel<hd>, grid, SLORA_DEC_THREADS, 0, st,    \
         out, ld_out, q, ld_q, kv, g,                                          \
         ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
 
@@ -401,23 +851,25 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     size_t work_size, void *stream)
 {
     slora_dec_geom_t   g;
+    slora_dec_plan_t   p;
     cudaStream_t       st;
     float             *part;
     dim3               grid;
+    int                rc;
 
     if (n_kv_heads <= 0 || n_heads <= 0 || n_heads % n_kv_heads != 0) {
         return -1;
     }
 
-    switch (n_heads / n_kv_heads) {
-    case 1: case 2: case 3: case 4: case 8:
-        break;
-    default:
-        return -2;
+    if (ix != NULL && ix->n_seqs == 0) {
+        return 0;
     }
 
-    if (head_dim != 64 && head_dim != 128 && head_dim != 256) {
-        return -2;
+    rc = slora_dec_plan(ix != NULL ? ix->n_seqs : 0, n_heads, n_kv_heads,
+                        head_dim, max_ctx, &p);
+
+    if (rc != 0) {
+        return rc;
     }
 
     if (out == NULL || q == NULL || kv == NULL || ix == NULL
@@ -434,15 +886,13 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
         return -1;
     }
 
-    if (ix->n_seqs == 0) {
-        return 0;
-    }
-
     g.page_elems = page_elems;
     g.tpp = tokens_per_page;
+    g.tpp_div = slora_fastdiv_make((uint32_t) tokens_per_page);
     g.n_kv_heads = n_kv_heads;
     g.n_heads = n_heads;
-    slora_dec_splits(ix->n_seqs, n_kv_heads, max_ctx, &g.chunk, &g.n_splits);
+    g.chunk = p.chunk;
+    g.n_splits = p.n_splits;
 
     part = NULL;
 
@@ -466,12 +916,21 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
      * (bench/RESULTS.md, 2026-12-01 03:23-03:33) */
     grid = dim3(n_kv_heads, ix->n_seqs, g.n_splits);
 
-    switch (n_heads / n_kv_heads) {
-    slora_dec_case(1);
-    slora_dec_case(2);
-    slora_dec_case(3);
-    slora_dec_case(4);
-    slora_dec_case(8);
+    if (p.mma) {
+        if (head_dim == 64) {
+            slora_dec_mma_launch(64);
+        } else {
+            slora_dec_mma_launch(128);
+        }
+
+    } else {
+        switch (n_heads / n_kv_heads) {
+        slora_dec_case(1);
+        slora_dec_case(2);
+        slora_dec_case(3);
+        slora_dec_case(4);
+        slora_dec_case(8);
+        }
     }
 
     if (slora_cuda_launched() != 0) {

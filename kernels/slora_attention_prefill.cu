@@ -115,29 +115,6 @@ slora_ldsm_x4(uint32_t *r, const void *p)
 }
 
 
-/* 2^x in one instruction (denormal results flush to 0) */
-static __device__ __forceinline__ float
-slora_ex2(float x)
-{
-    float  y;
-
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-
-    return y;
-}
-
-
-static __device__ __forceinline__ uint32_t
-slora_pack_bf2(float lo, float hi)
-{
-    __nv_bfloat162  h;
-
-    h = __floats2bfloat162_rn(lo, hi);
-
-    return *(uint32_t *) &h;
-}
-
-
 /*
  * A thread's share of a K/V tile: rows threadIdx.x / V8 + i * (THREADS /
  * V8) for i < RPT, 16 bytes at column (threadIdx.x % V8) * 8 of each.

@@ -90,6 +90,29 @@ slora_f2bf(float f)
 }
 
 
+/* 2^x in one instruction (denormal results flush to 0) */
+static __device__ __forceinline__ float
+slora_ex2(float x)
+{
+    float  y;
+
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+
+    return y;
+}
+
+
+static __device__ __forceinline__ uint32_t
+slora_pack_bf2(float lo, float hi)
+{
+    __nv_bfloat162  h;
+
+    h = __floats2bfloat162_rn(lo, hi);
+
+    return *(uint32_t *) &h;
+}
+
+
 static __device__ __forceinline__ float
 slora_warp_sum(float v)
 {
@@ -183,12 +206,14 @@ slora_pdl_enter(void)
 }
 
 
+/* 1 unless the environment sets name to "0": the switches that turn a
+ * device path off for an A/B in one call */
 static inline int
-slora_pdl_read(void)
+slora_env_on(const char *name)
 {
     const char  *e;
 
-    e = getenv("SLORA_CUDA_PDL");
+    e = getenv(name);
 
     return e == NULL || strcmp(e, "0") != 0;
 }
@@ -199,7 +224,7 @@ static inline void
 slora_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
     cudaStream_t stream, A... args)
 {
-    static const int     pdl = slora_pdl_read();
+    static const int     pdl = slora_env_on("SLORA_CUDA_PDL");
     cudaLaunchConfig_t   cfg;
     cudaLaunchAttribute  attr;
 

@@ -651,7 +651,7 @@ slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
     int32_t out, int32_t in, int32_t tr, void *stream)
 {
-    static const int     pdl = slora_pdl_read();
+    static const int     pdl = slora_env_on("SLORA_CUDA_PDL");
     cudaLaunchConfig_t   cfg;
     cudaLaunchAttribute  attr;
 

@@ -309,10 +309,13 @@ test_attention(void)
 {
     /* heads, KV heads, head_dim, tokens a page: 43 is the pool's page
      * for Llama-7B's shape (slora_pool.c), 6 another that is no power
-     * of two */
+     * of two; groups of 1 to 8 query heads a KV head (7: Qwen2.5-7B's)
+     * and 32, which the decode kernel leaves to the tiled one */
     static const int32_t  cfg[][4] = {
         { 32, 8, 128, 43 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
-        { 32, 1, 64, 6 }, { 16, 4, 256, 4 }, { 32, 32, 128, 16 }
+        { 32, 1, 64, 6 }, { 16, 4, 256, 4 }, { 32, 32, 128, 16 },
+        { 28, 4, 128, 43 }, { 64, 8, 128, 16 }, { 16, 8, 64, 43 },
+        { 10, 2, 64, 7 }
     };
     /* prefill: rows of a chunk and where it starts; 300 rows from 70
      * span five row tiles and cross tile edges on the diagonal */
@@ -326,13 +329,15 @@ test_attention(void)
     uint16_t           *ah, *qh, *kh, *vh, *d_a, *d_q, *d_k, *d_v, *d_o,
                        *back;
     float              *af, *qf, *kf, *vf, *oc, *og, *work;
-    size_t              ws;
+    size_t              ws, dws;
+    void               *d_work;
+    int32_t             chunk, n_splits, group;
     slora_paged_kv_t    c;
     slora_seq_index_t   ix, dix;
     double              e;
     int                 rc, stored, ith;
 
-    for (ci = 0; ci < 6; ci++) {
+    for (ci = 0; ci < (int32_t) (sizeof(cfg) / sizeof(cfg[0])); ci++) {
         for (mode = 0; mode < 2; mode++) {
             nh = cfg[ci][0];
             nkv = cfg[ci][1];
@@ -351,8 +356,12 @@ test_attention(void)
 
             for (s = 0; s < n_seqs; s++) {
                 n_rows = mode == 0 ? 1 : pre_rows[s];
-                sp[s] = mode == 0 ? (int32_t) (rng_next() % 700)
-                                  : pre_pos[s];
+                /* decode: a first token, one long context (many
+                 * splits of the decode kernel), the rest at random */
+                sp[s] = mode == 1 ? pre_pos[s]
+                        : s == 0  ? 0
+                        : s == 1  ? 2000 + (int32_t) (rng_next() % 200)
+                        : (int32_t) (rng_next() % 700);
                 qo[s + 1] = qo[s] + (int32_t) n_rows;
                 np = (sp[s] + (int32_t) n_rows + tpp - 1) / tpp;
                 kvp[s + 1] = kvp[s] + np;
@@ -452,6 +461,48 @@ test_attention(void)
                "%.1e, kv store %s", mode == 0 ? "decode" : "prefill",
                nh, nkv, hd, tpp, n_seqs, max_ctx, e,
                stored ? "bit-exact" : "DIFFERS");
+
+            /* decode rows: the split kernel, on the same pages (or -2
+             * for a group it leaves to the tiled kernel) */
+            if (mode == 0) {
+                dws = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
+                                                       max_ctx);
+                d_work = dws > 0 ? dmalloc(dws) : NULL;
+                CK(cudaMemset(d_o, 0xff, nq * 2));
+                rc = slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd,
+                                                 nh, d_a, page_elems, tpp,
+                                                 nkv, hd, &dix, max_ctx,
+                                                 d_work, dws, NULL);
+                CK(cudaDeviceSynchronize());
+                slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
+                                             &chunk, &n_splits);
+
+                /* groups past 8 go to the tiled kernel, and so do 5 to 7
+                 * where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor cores
+                 * out of it */
+                group = nh / nkv;
+
+                if (group > 8
+                    || (!slora_env_on("SLORA_CUDA_DECODE_MMA")
+                        && group >= 5 && group <= 7))
+                {
+                    ok(rc == -2, "decode kernel h%d/%d: refused (-2), "
+                       "left to the tiled kernel", nh, nkv);
+
+                } else {
+                    from_dev_bf(og, d_o, nq);
+                    e = rel_err(og, oc, nq);
+                    note("attention decode kernel", e);
+                    ok(rc == 0 && e <= TOL_BF16,
+                       "decode kernel h%d/%d d%d page %d, %d seqs, ctx 1 .. "
+                       "%d, %d splits of %d: %.1e", nh, nkv, hd, tpp, n_seqs,
+                       max_ctx, n_splits, chunk, e);
+                }
+
+                if (d_work != NULL) {
+                    CK(cudaFree(d_work));
+                }
+            }
 
             CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));
             CK(cudaFree(d_v)); CK(cudaFree(d_o)); CK(cudaFree(d_qo));
@@ -637,22 +688,24 @@ bench_read_kernel(const uint4 *__restrict__ src, int64_t n,
 
 /*
  * Decode attention at the Llama-7B shape (32 heads over 32 KV heads of
- * 128) and with four query heads to a KV head (32 over 8: Llama 3's,
- * Mistral's), pages of 43 tokens, in a shuffled order as a pool hands
- * them out, one layer's K and V in an arena of their own: microseconds a
+ * 128) and with groups of query heads a KV head: four (32 over 8:
+ * Llama 3 8B's, Mistral's), seven (28 over 4: Qwen2.5-7B's), eight (64
+ * over 8: Llama 70B's) and three at head size 64 (15 over 5: SmolLM2
+ * 360M's); pages of 43 tokens, in a shuffled order as a pool hands them
+ * out, one layer's K and V in an arena of their own: microseconds a
  * call and the rate at which it reads K and V, beside the rate of
  * bench_read_kernel over the same number of bytes.
  */
 
 static void
-bench_decode_heads(int32_t nkv, unsigned *d_sink, cudaEvent_t e0,
-    cudaEvent_t e1)
+bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
+    cudaEvent_t e0, cudaEvent_t e1)
 {
     static const int32_t  shape[][2] = {
         { 1, 4096 }, { 16, 512 }, { 64, 320 }, { 64, 512 }, { 256, 512 }
     };
 
-    const int32_t       nh = 32, hd = 128, tpp = 43;
+    const int32_t       tpp = 43;
     int32_t             si, n_seqs, ctx;
     int64_t             page_elems, kv_bytes;
     void               *work;
@@ -731,8 +784,11 @@ bench_attention_decode(void)
     CK(cudaEventCreate(&e1));
     d_sink = (unsigned *) dmalloc(sizeof(unsigned));
 
-    bench_decode_heads(32, d_sink, e0, e1);
-    bench_decode_heads(8, d_sink, e0, e1);
+    bench_decode_heads(32, 32, 128, d_sink, e0, e1);
+    bench_decode_heads(32, 8, 128, d_sink, e0, e1);
+    bench_decode_heads(28, 4, 128, d_sink, e0, e1);
+    bench_decode_heads(64, 8, 128, d_sink, e0, e1);
+    bench_decode_heads(15, 5, 64, d_sink, e0, e1);
 
     CK(cudaFree(d_sink));
     CK(cudaEventDestroy(e0));

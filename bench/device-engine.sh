@@ -171,9 +171,10 @@ fi
 
 if [ "$MODE" = ab ]; then
     # this build against libslora_cuda_base.so (device-pack.sh BASE=...),
-    # alternated ROUNDS times at prompt 256 (PEFT's shape), so that a
-    # drift of the machine falls on both: decode step times, base and
-    # with 32 rank-16 q,k,v,o adapters, at batch 1, 16 and 64
+    # alternated ROUNDS times at prompt AB_PROMPT (256: PEFT's shape), so
+    # that a drift of the machine falls on both: decode step times, base
+    # and with 32 rank-16 q,k,v,o adapters, at batch AB_BATCHES (1, 16
+    # and 64)
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     for i in $(seq ${ROUNDS:-3}); do
@@ -181,8 +182,8 @@ if [ "$MODE" = ab ]; then
             step "ab $lib $i" env $([ $lib = base ] \
                 && echo SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so) \
                 $S bench --model random:llama-7b --device cuda \
-                --adapters /tmp/ad7 --prompt-len 256 --gen 128 --single 0 \
-                --step-tokens 4096 --batches ${AB_BATCHES:-1,16,64}
+                --adapters /tmp/ad7 --prompt-len ${AB_PROMPT:-256} --gen 128 \
+                --single 0 --step-tokens 4096 --batches ${AB_BATCHES:-1,16,64}
         done
     done
     awk '/^== ab .*: \/tmp/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \

@@ -320,7 +320,7 @@ test_attention(void)
     /* prefill: rows of a chunk and where it starts; 300 rows from 70
      * span five row tiles and cross tile edges on the diagonal */
     static const int32_t  pre_rows[] = { 1, 40, 100, 3, 300 };
-    static const int32_t  pre_pos[] = { 0, 17, 250, 1000, 70 };
+    static const int32_t  pre_pos[] = { 600, 17, 250, 1000, 70 };
 
     int32_t             ci, mode, nh, nkv, hd, tpp, kv_dim, n_seqs, s, n_pages,
                         max_q, max_ctx, np, *qo, *sp, *kvp, *kvi, *perm, i,
@@ -332,6 +332,10 @@ test_attention(void)
     size_t              ws, dws;
     void               *d_work;
     int32_t             chunk, n_splits, group;
+    int64_t             n_dec;
+    uint16_t           *raw;
+    float              *dc;
+    int                 kept;
     slora_paged_kv_t    c;
     slora_seq_index_t   ix, dix;
     double              e;
@@ -398,6 +402,7 @@ test_attention(void)
             vf = (float *) malloc(nk * 4);
             oc = (float *) malloc(nq * 4);
             og = (float *) malloc(nq * 4);
+            dc = (float *) malloc(nq * 4);
 
             fill(ah, af, arena, -1.5f, 1.5f);
             fill(qh, qf, nq, -1.5f, 1.5f);
@@ -462,46 +467,66 @@ test_attention(void)
                nh, nkv, hd, tpp, n_seqs, max_ctx, e,
                stored ? "bit-exact" : "DIFFERS");
 
-            /* decode rows: the split kernel, on the same pages (or -2
-             * for a group it leaves to the tiled kernel) */
-            if (mode == 0) {
-                dws = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
-                                                       max_ctx);
-                d_work = dws > 0 ? dmalloc(dws) : NULL;
-                CK(cudaMemset(d_o, 0xff, nq * 2));
-                rc = slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd,
-                                                 nh, d_a, page_elems, tpp,
-                                                 nkv, hd, &dix, max_ctx,
-                                                 d_work, dws, NULL);
-                CK(cudaDeviceSynchronize());
-                slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
-                                             &chunk, &n_splits);
+            /* the split decode kernel on the same pages: it takes the
+             * sequences of one row (every one in decode mode, the first
+             * of the prefill chunks) and leaves every other row as it
+             * was; -2 for a group it leaves to the tiled kernel */
+            dws = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
+                                                   max_ctx);
+            d_work = dws > 0 ? dmalloc(dws) : NULL;
+            CK(cudaMemset(d_o, 0xff, nq * 2));
+            rc = slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                             d_a, page_elems, tpp, nkv, hd,
+                                             &dix, max_ctx, d_work, dws,
+                                             NULL);
+            CK(cudaDeviceSynchronize());
+            slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
+                                         &chunk, &n_splits);
 
-                /* groups past 8 go to the tiled kernel, and so do 5 to 7
-                 * where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor cores
-                 * out of it */
-                group = nh / nkv;
+            /* groups past 8 go to the tiled kernel, and so do 5 to 7
+             * where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor cores out
+             * of it */
+            group = nh / nkv;
 
-                if (group > 8
-                    || (!slora_env_on("SLORA_CUDA_DECODE_MMA")
-                        && group >= 5 && group <= 7))
-                {
-                    ok(rc == -2, "decode kernel h%d/%d: refused (-2), "
-                       "left to the tiled kernel", nh, nkv);
+            if (group > 8
+                || (!slora_env_on("SLORA_CUDA_DECODE_MMA")
+                    && group >= 5 && group <= 7))
+            {
+                ok(rc == -2, "decode kernel h%d/%d: refused (-2), left to "
+                   "the tiled kernel", nh, nkv);
 
-                } else {
-                    from_dev_bf(og, d_o, nq);
-                    e = rel_err(og, oc, nq);
-                    note("attention decode kernel", e);
-                    ok(rc == 0 && e <= TOL_BF16,
-                       "decode kernel h%d/%d d%d page %d, %d seqs, ctx 1 .. "
-                       "%d, %d splits of %d: %.1e", nh, nkv, hd, tpp, n_seqs,
-                       max_ctx, n_splits, chunk, e);
+            } else {
+                raw = (uint16_t *) malloc(nq * 2);
+                CK(cudaMemcpy(raw, d_o, nq * 2, cudaMemcpyDeviceToHost));
+                n_dec = 0;
+                kept = 1;
+
+                for (s = 0; s < n_seqs; s++) {
+                    for (i = qo[s] * nh * hd; i < qo[s + 1] * nh * hd; i++) {
+                        if (qo[s + 1] - qo[s] == 1) {
+                            og[n_dec] = slora_bf16_to_f32(raw[i]);
+                            dc[n_dec++] = oc[i];
+
+                        } else {
+                            kept &= raw[i] == 0xffff;
+                        }
+                    }
                 }
 
-                if (d_work != NULL) {
-                    CK(cudaFree(d_work));
-                }
+                e = rel_err(og, dc, n_dec);
+                note("attention decode kernel", e);
+                ok(rc == 0 && e <= TOL_BF16 && kept && n_dec > 0,
+                   "decode kernel h%d/%d d%d page %d, %s batch of %d seqs, "
+                   "ctx <= %d, %d splits of %d: %.1e over %lld values, the "
+                   "chunks' rows %s", nh, nkv, hd, tpp,
+                   mode == 0 ? "decode" : "prefill", n_seqs, max_ctx,
+                   n_splits, chunk, e, (long long) n_dec,
+                   kept ? "untouched" : "WRITTEN");
+                free(raw);
+            }
+
+            if (d_work != NULL) {
+                CK(cudaFree(d_work));
             }
 
             CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_k));
@@ -509,7 +534,8 @@ test_attention(void)
             CK(cudaFree(d_sp)); CK(cudaFree(d_kvp)); CK(cudaFree(d_kvi));
             free(qo); free(sp); free(kvp); free(kvi); free(perm);
             free(ah); free(af); free(back); free(qh); free(qf); free(kh);
-            free(kf); free(vh); free(vf); free(oc); free(og); free(work);
+            free(kf); free(vh); free(vf); free(oc); free(og); free(dc);
+            free(work);
         }
     }
 }

@@ -108,7 +108,7 @@ int slora_attention_prefill_cuda(uint16_t *out, int64_t ld_out,
  * left alone.
  * The context is split over blocks (flash-decoding); the splits' partial
  * states need slora_attention_decode_work_size() bytes of device work
- * (0: one split, work may be NULL). Takes query groups of 1 to 8 heads
+ * (0: one split, work may be NULL). Takes query groups of 1 to 16 heads
  * per kv head at head_dim 64 and 128 (groups of 3 and more on tensor
  * cores), and of 1, 2, 3, 4 or 8 at 256: other shapes return -2 and go
  * to slora_attention_cuda. Same layout rules otherwise.

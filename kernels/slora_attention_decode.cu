@@ -19,8 +19,9 @@
  * sequence fills the GPU. Blocks are launched a sequence's kv heads
  * first, so those running together read whole rows of the same pages.
  *
- * Groups of three query heads a KV head and more (Llama 3's, Mistral's,
- * Qwen's) go to a second kernel on tensor cores, slora_dec_mma_kernel:
+ * Groups of 3 to 16 query heads a KV head (Llama 3's, Mistral's,
+ * Qwen's; Mistral Large's 12, Llama 3.1 405B's 16 on 8 GPUs) go to a
+ * second kernel on tensor cores, slora_dec_mma_kernel:
  * there the CUDA-core kernel's per-position work, G dot products each
  * reduced over 16 lanes, leaves it bound by issue far below the memory's
  * rate. Both split the context alike and share the merge.
@@ -50,7 +51,7 @@ extern "C" {
 /* groups of this many query heads a KV head and more (up to
  * SLORA_DEC_MMA_G) go to the tensor-core kernel at head sizes 64 and 128 */
 #define SLORA_DEC_MMA_MIN_G  3
-#define SLORA_DEC_MMA_G      8       /* the rows of an mma's A half */
+#define SLORA_DEC_MMA_G      16      /* the rows of an mma's A */
 #define SLORA_DEC_TILE       16      /* positions a warp's mmas take */
 
 
@@ -327,10 +328,12 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
  * Here a warp takes 16 positions at a time and does both products as
  * mma.sync m16n8k16, bf16 in and fp32 sums:
  *
- *   S = Q K^T      the group's query heads as A's rows 0 .. 7 (8 .. 15
- *                  zeros), the 16 positions as two n-tiles of K^T;
+ *   S = Q K^T      the group's query heads as A's rows 0 .. 7 and, for
+ *                  groups past 8, 8 .. 15 (else zeros), the 16
+ *                  positions as two n-tiles of K^T;
  *   O^T += V^T P^T the head dimension as A's rows, the positions as k,
- *                  the group's heads as B's 8 columns,
+ *                  the group's heads as B's 8 columns (two mmas, NB = 2,
+ *                  for groups past 8),
  *
  * so S's accumulators are P^T's B fragment as they stand (lane (g, t)
  * holds head g at positions 2t, 2t + 1 and 2t + 8, 2t + 9, which is
@@ -445,12 +448,12 @@ slora_dec_mma_load_v(slora_dec_frag<HD> &f, const uint16_t *__restrict__ kv,
 }
 
 
-/* S = Q K^T for the tile: the group's heads gr at positions 8 nt + 2 tq
- * + {0, 1} in sc[nt][0..1] (sc[nt][2..3]: the zero rows) */
+/* S = Q K^T for the tile: heads gr (and gr + 8 where NB is 2) at
+ * positions 8 nt + 2 tq + {0, 1} in sc[nt][0..1] (sc[nt][2..3]) */
 
-template <int HD>
+template <int HD, int NB>
 static __device__ __forceinline__ void
-slora_dec_mma_scores(const slora_dec_frag<HD> &f, const uint4 *qa,
+slora_dec_mma_scores(const slora_dec_frag<HD> &f, const uint4 (*qa)[HD / 32],
     float (*sc)[4])
 {
     int32_t  nt, c;
@@ -461,25 +464,28 @@ slora_dec_mma_scores(const slora_dec_frag<HD> &f, const uint4 *qa,
 
 #pragma unroll
         for (c = 0; c < HD / 32; c++) {
-            slora_mma_x2(sc[nt], qa[c], make_uint4(0, 0, 0, 0), f.k[nt][c]);
+            slora_mma_x2(sc[nt], qa[0][c],
+                         NB == 2 ? qa[NB - 1][c] : make_uint4(0, 0, 0, 0),
+                         f.k[nt][c]);
         }
     }
 }
 
 
-/* The tile's softmax and O^T += V^T P^T, for the lane. */
+/* The tile's softmax and O^T += V^T P^T, for the lane: head block j's
+ * row gr in m[j], l[j], its O^T in oc[j]. */
 
-template <int HD>
+template <int HD, int NB>
 static __device__ __forceinline__ void
 slora_dec_mma_accum(const slora_dec_frag<HD> &f, float (*sc)[4],
-    float (*oc)[4], float &m, float &l, float scale, int32_t tb, int32_t t1,
-    int32_t lane)
+    float (*oc)[HD / 16][4], float *m, float *l, float scale, int32_t tb,
+    int32_t t1, int32_t lane)
 {
-    int32_t          tq, nt, e, mt;
+    int32_t          tq, nt, e, mt, j;
     const uint32_t  *w0, *w1, *w2, *w3;
-    uint32_t         pb[2];
-    float            mx, corr, c0, c1;
-    bool             upd;
+    uint32_t         pb[NB][2], a[4];
+    float            mx, corr[NB], c0, c1;
+    bool             upd[NB];
 
     tq = lane % 4;
 
@@ -487,52 +493,57 @@ slora_dec_mma_accum(const slora_dec_frag<HD> &f, float (*sc)[4],
 #pragma unroll
         for (nt = 0; nt < 2; nt++) {
 #pragma unroll
-            for (e = 0; e < 2; e++) {
-                if (tb + 8 * nt + 2 * tq + e >= t1) {
+            for (e = 0; e < 4; e++) {
+                if (tb + 8 * nt + 2 * tq + e % 2 >= t1) {
                     sc[nt][e] = -INFINITY;
                 }
             }
         }
     }
 
-    /* the online softmax of head gr over its quad's 16 scores */
-    mx = fmaxf(fmaxf(sc[0][0], sc[0][1]), fmaxf(sc[1][0], sc[1][1]));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    mx *= scale;
-    upd = mx > m + 8.0f;
-    corr = upd ? slora_ex2(m - mx) : 1.0f;
-    m = upd ? mx : m;
-    l *= corr;
+    /* the online softmax of each row over its quad's 16 scores */
 
 #pragma unroll
-    for (nt = 0; nt < 2; nt++) {
+    for (j = 0; j < NB; j++) {
+        mx = fmaxf(fmaxf(sc[0][2 * j], sc[0][2 * j + 1]),
+                   fmaxf(sc[1][2 * j], sc[1][2 * j + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        mx *= scale;
+        upd[j] = mx > m[j] + 8.0f;
+        corr[j] = upd[j] ? slora_ex2(m[j] - mx) : 1.0f;
+        m[j] = upd[j] ? mx : m[j];
+        l[j] *= corr[j];
+
 #pragma unroll
-        for (e = 0; e < 2; e++) {
-            sc[nt][e] = slora_ex2(fmaf(sc[nt][e], scale, -m));
-            l += sc[nt][e];
+        for (nt = 0; nt < 2; nt++) {
+#pragma unroll
+            for (e = 2 * j; e < 2 * j + 2; e++) {
+                sc[nt][e] = slora_ex2(fmaf(sc[nt][e], scale, -m[j]));
+                l[j] += sc[nt][e];
+            }
         }
-    }
 
-    /* O^T's columns are heads 2 tq and 2 tq + 1, whose quads start at
-     * lanes 8 tq and 8 tq + 4 */
-    if (__any_sync(0xffffffffu, upd)) {
-        c0 = __shfl_sync(0xffffffffu, corr, 8 * tq);
-        c1 = __shfl_sync(0xffffffffu, corr, 8 * tq + 4);
+        /* O^T's columns are heads 8 j + 2 tq and + 1, whose quads start
+         * at lanes 8 tq and 8 tq + 4 */
+        if (__any_sync(0xffffffffu, upd[j])) {
+            c0 = __shfl_sync(0xffffffffu, corr[j], 8 * tq);
+            c1 = __shfl_sync(0xffffffffu, corr[j], 8 * tq + 4);
 
 #pragma unroll
-        for (mt = 0; mt < HD / 16; mt++) {
-            oc[mt][0] *= c0;
-            oc[mt][1] *= c1;
-            oc[mt][2] *= c0;
-            oc[mt][3] *= c1;
+            for (mt = 0; mt < HD / 16; mt++) {
+                oc[j][mt][0] *= c0;
+                oc[j][mt][1] *= c1;
+                oc[j][mt][2] *= c0;
+                oc[j][mt][3] *= c1;
+            }
         }
+
+        pb[j][0] = slora_pack_bf2(sc[0][2 * j], sc[0][2 * j + 1]);
+        pb[j][1] = slora_pack_bf2(sc[1][2 * j], sc[1][2 * j + 1]);
     }
 
     /* O^T += V^T P^T */
-
-    pb[0] = slora_pack_bf2(sc[0][0], sc[0][1]);
-    pb[1] = slora_pack_bf2(sc[1][0], sc[1][1]);
 
 #pragma unroll
     for (mt = 0; mt < HD / 16; mt++) {
@@ -540,16 +551,20 @@ slora_dec_mma_accum(const slora_dec_frag<HD> &f, float (*sc)[4],
         w1 = (const uint32_t *) &f.v[1][mt / 4];
         w2 = (const uint32_t *) &f.v[2][mt / 4];
         w3 = (const uint32_t *) &f.v[3][mt / 4];
-        slora_mma(oc[mt], __byte_perm(w0[mt % 4], w1[mt % 4], 0x5410),
-                  __byte_perm(w0[mt % 4], w1[mt % 4], 0x7632),
-                  __byte_perm(w2[mt % 4], w3[mt % 4], 0x5410),
-                  __byte_perm(w2[mt % 4], w3[mt % 4], 0x7632),
-                  pb[0], pb[1]);
+        a[0] = __byte_perm(w0[mt % 4], w1[mt % 4], 0x5410);
+        a[1] = __byte_perm(w0[mt % 4], w1[mt % 4], 0x7632);
+        a[2] = __byte_perm(w2[mt % 4], w3[mt % 4], 0x5410);
+        a[3] = __byte_perm(w2[mt % 4], w3[mt % 4], 0x7632);
+
+#pragma unroll
+        for (j = 0; j < NB; j++) {
+            slora_mma(oc[j][mt], a[0], a[1], a[2], a[3], pb[j][0], pb[j][1]);
+        }
     }
 }
 
 
-template <int HD>
+template <int HD, int NB>
 static __global__ void __launch_bounds__(SLORA_DEC_THREADS)
 slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     const uint16_t *__restrict__ q, int64_t ld_q,
@@ -563,14 +578,14 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     constexpr int  NO = HD / 16;            /* O^T's 16-row tiles */
     constexpr int  SWEEP = SLORA_DEC_WARPS * SLORA_DEC_TILE;
 
-    __shared__ float  sm[SLORA_DEC_WARPS][SLORA_DEC_MMA_G][HD + 2];
+    __shared__ float  sm[SLORA_DEC_WARPS][8 * NB][HD + 2];
 
     int32_t             s, kvh, split, group, row, ctx, t0, t1, tb, t, warp,
-                        lane, gr, tq, pg, c, mt, e, d, h;
+                        lane, gr, tq, pg, c, mt, e, d, h, j;
     int64_t             ko[2], vo[4];
     const int32_t      *pages;
-    uint4               qa[NK];
-    float               oc[NO][4], sc[2][4], scale, m, l;
+    uint4               qa[NB][NK];
+    float               oc[NB][NO][4], sc[2][4], scale, m[NB], l[NB];
     slora_dec_frag<HD>  f;
 
     slora_pdl_enter();
@@ -597,22 +612,29 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     /* log2(e) folded in: the softmax runs on exp2 */
     scale = rsqrtf((float) HD) * 1.4426950408889634f;
 
-#pragma unroll
-    for (c = 0; c < NK; c++) {
-        qa[c] = gr < group
-                ? *(const uint4 *) (q + (int64_t) row * ld_q
-                                    + (int64_t) (kvh * group + gr) * HD
-                                    + c * 32 + tq * SLORA_CUDA_VEC)
-                : make_uint4(0, 0, 0, 0);
-    }
+    /* the group's heads as S's rows: block j's row gr is head 8 j + gr */
 
 #pragma unroll
-    for (mt = 0; mt < NO; mt++) {
-        oc[mt][0] = oc[mt][1] = oc[mt][2] = oc[mt][3] = 0.0f;
-    }
+    for (j = 0; j < NB; j++) {
+        h = 8 * j + gr;
 
-    m = -INFINITY;
-    l = 0.0f;
+#pragma unroll
+        for (c = 0; c < NK; c++) {
+            qa[j][c] = h < group
+                       ? *(const uint4 *) (q + (int64_t) row * ld_q
+                                           + (int64_t) (kvh * group + h) * HD
+                                           + c * 32 + tq * SLORA_CUDA_VEC)
+                       : make_uint4(0, 0, 0, 0);
+        }
+
+#pragma unroll
+        for (mt = 0; mt < NO; mt++) {
+            oc[j][mt][0] = oc[j][mt][1] = oc[j][mt][2] = oc[j][mt][3] = 0.0f;
+        }
+
+        m[j] = -INFINITY;
+        l[j] = 0.0f;
+    }
 
     tb = t0 + warp * SLORA_DEC_TILE;
     t = tb + lane % SLORA_DEC_TILE;
@@ -631,7 +653,7 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     }
 
     for (; tb < t1; tb += SWEEP) {
-        slora_dec_mma_scores<HD>(f, qa, sc);
+        slora_dec_mma_scores<HD, NB>(f, qa, sc);
 
         if (tb + SWEEP < t1) {
             slora_dec_mma_offsets<HD>(ko, vo, pg, pages, g, kvh, tb + SWEEP,
@@ -639,41 +661,46 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
             slora_dec_mma_load_k<HD>(f, kv, ko, lane);
         }
 
-        slora_dec_mma_accum<HD>(f, sc, oc, m, l, scale, tb, t1, lane);
+        slora_dec_mma_accum<HD, NB>(f, sc, oc, m, l, scale, tb, t1, lane);
 
         if (tb + SWEEP < t1) {
             slora_dec_mma_load_v<HD>(f, kv, vo, g, lane);
         }
     }
 
-    /* head gr's sum over its quad; the warp's state into sm with the
+    /* each row's sum over its quad; the warp's state into sm with the
      * maximum in natural units, as slora_dec_finish merges them */
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-
-    if (tq == 0 && gr < group) {
-        sm[warp][gr][HD] = m * 0.6931471805599453f;
-        sm[warp][gr][HD + 1] = l;
-    }
 
 #pragma unroll
-    for (e = 0; e < 2; e++) {
-        h = 2 * tq + e;
+    for (j = 0; j < NB; j++) {
+        l[j] += __shfl_xor_sync(0xffffffffu, l[j], 1);
+        l[j] += __shfl_xor_sync(0xffffffffu, l[j], 2);
+        h = 8 * j + gr;
 
-        if (h < group) {
+        if (tq == 0 && h < group) {
+            sm[warp][h][HD] = m[j] * 0.6931471805599453f;
+            sm[warp][h][HD + 1] = l[j];
+        }
+
 #pragma unroll
-            for (mt = 0; mt < NO; mt++) {
-                d = (mt / 4) * 64 + gr * SLORA_CUDA_VEC + 2 * (mt % 4);
-                sm[warp][h][d] = oc[mt][e];
-                sm[warp][h][d + 1] = oc[mt][2 + e];
+        for (e = 0; e < 2; e++) {
+            h = 8 * j + 2 * tq + e;
+
+            if (h < group) {
+#pragma unroll
+                for (mt = 0; mt < NO; mt++) {
+                    d = (mt / 4) * 64 + gr * SLORA_CUDA_VEC + 2 * (mt % 4);
+                    sm[warp][h][d] = oc[j][mt][e];
+                    sm[warp][h][d + 1] = oc[j][mt][2 + e];
+                }
             }
         }
     }
 
     __syncthreads();
 
-    slora_dec_finish<HD, SLORA_DEC_MMA_G>(sm, group, out, ld_out, g, part, s,
-                                          row, kvh, split);
+    slora_dec_finish<HD, 8 * NB>(sm, group, out, ld_out, g, part, s, row,
+                                 kvh, split);
 }
 
 
@@ -829,9 +856,9 @@ slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
         out, ld_out, q, ld_q, kv, g,                                          \
         ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
 
-#define slora_dec_mma_launch(hd)                                              \
-    slora_launch(slora_dec_mma_kernel<hd>, grid, SLORA_DEC_THREADS, 0, st,    \
-        out, ld_out, q, ld_q, kv, g,                                          \
+#define slora_dec_mma_launch(hd, nb)                                          \
+    slora_launch(slora_dec_mma_kernel<hd, nb>, grid, SLORA_DEC_THREADS, 0,    \
+        st, out, ld_out, q, ld_q, kv, g,                                      \
         ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
 
 #define slora_dec_case(gr)                                                    \
@@ -920,10 +947,18 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     grid = dim3(n_kv_heads, ix->n_seqs, g.n_splits);
 
     if (p.mma) {
-        if (head_dim == 64) {
-            slora_dec_mma_launch(64);
+        /* one mma's 8 columns of heads, or two for groups past 8 */
+        if (n_heads / n_kv_heads <= 8) {
+            if (head_dim == 64) {
+                slora_dec_mma_launch(64, 1);
+            } else {
+                slora_dec_mma_launch(128, 1);
+            }
+
+        } else if (head_dim == 64) {
+            slora_dec_mma_launch(64, 2);
         } else {
-            slora_dec_mma_launch(128);
+            slora_dec_mma_launch(128, 2);
         }
 
     } else {

@@ -309,13 +309,15 @@ test_attention(void)
 {
     /* heads, KV heads, head_dim, tokens a page: 43 is the pool's page
      * for Llama-7B's shape (slora_pool.c), 6 another that is no power
-     * of two; groups of 1 to 8 query heads a KV head (7: Qwen2.5-7B's)
-     * and 32, which the decode kernel leaves to the tiled one */
+     * of two; groups of 1 to 16 query heads a KV head (7: Qwen2.5-7B's,
+     * 12: Mistral Large 2's, 16: Llama 3.1 405B's on 8 GPUs) and 32,
+     * which the decode kernel leaves to the tiled one */
     static const int32_t  cfg[][4] = {
         { 32, 8, 128, 43 }, { 9, 3, 64, 16 }, { 8, 8, 64, 8 },
         { 32, 1, 64, 6 }, { 16, 4, 256, 4 }, { 32, 32, 128, 16 },
         { 28, 4, 128, 43 }, { 64, 8, 128, 16 }, { 16, 8, 64, 43 },
-        { 10, 2, 64, 7 }
+        { 10, 2, 64, 7 }, { 96, 8, 128, 43 }, { 64, 4, 128, 16 },
+        { 18, 2, 64, 7 }
     };
     /* prefill: rows of a chunk and where it starts; 300 rows from 70
      * span five row tiles and cross tile edges on the diagonal */
@@ -483,14 +485,14 @@ test_attention(void)
             slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
                                          &chunk, &n_splits);
 
-            /* groups past 8 go to the tiled kernel, and so do 5 to 7
-             * where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor cores out
-             * of it */
+            /* groups past 16 go to the tiled kernel, and so do 5 to 7
+             * and 9 to 16 where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor
+             * cores out of it */
             group = nh / nkv;
 
-            if (group > 8
+            if (group > 16
                 || (!slora_env_on("SLORA_CUDA_DECODE_MMA")
-                    && group >= 5 && group <= 7))
+                    && ((group >= 5 && group <= 7) || group > 8)))
             {
                 ok(rc == -2, "decode kernel h%d/%d: refused (-2), left to "
                    "the tiled kernel", nh, nkv);
@@ -716,8 +718,10 @@ bench_read_kernel(const uint4 *__restrict__ src, int64_t n,
  * Decode attention at the Llama-7B shape (32 heads over 32 KV heads of
  * 128) and with groups of query heads a KV head: four (32 over 8:
  * Llama 3 8B's, Mistral's), seven (28 over 4: Qwen2.5-7B's), eight (64
- * over 8: Llama 70B's) and three at head size 64 (15 over 5: SmolLM2
- * 360M's); pages of 43 tokens, in a shuffled order as a pool hands them
+ * over 8: Llama 70B's), twelve (96 over 8: Mistral Large 2's), sixteen
+ * (64 over 4: Llama 3.1 405B's on 8 GPUs) and three at head size 64 (15
+ * over 5: SmolLM2 360M's); a group the decode kernel refuses goes to the
+ * tiled kernel, as the engine sends it; pages of 43 tokens, in a shuffled order as a pool hands them
  * out, one layer's K and V in an arena of their own: microseconds a
  * call and the rate at which it reads K and V, beside the rate of
  * bench_read_kernel over the same number of bytes.
@@ -738,7 +742,7 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
     size_t              work_size;
     bench_batch_t       b;
     float               ms, ms_read;
-    int                 rc, r;
+    int                 rc, r, bad, tiled;
 
     page_elems = 2 * (int64_t) tpp * nkv * hd;
     printf("# decode attention, %d heads of %d over %d KV heads, pages of "
@@ -748,7 +752,8 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
     for (si = 0; si < (int32_t) (sizeof(shape) / sizeof(shape[0])); si++) {
         n_seqs = shape[si][0];
         ctx = shape[si][1];
-        rc = bench_batch_make(&b, n_seqs, 1, ctx, tpp, page_elems, nh * hd);
+        bad = bench_batch_make(&b, n_seqs, 1, ctx, tpp, page_elems, nh * hd);
+        tiled = 0;
         work_size = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
                                                      ctx);
         work = work_size > 0 ? dmalloc(work_size) : NULL;
@@ -758,10 +763,22 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
                 CK(cudaEventRecord(e0, NULL));
             }
 
-            rc |= slora_attention_decode_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
-                                              nh, b.d_a, page_elems, tpp, nkv,
-                                              hd, &b.dix, ctx, work,
-                                              work_size, NULL);
+            rc = slora_attention_decode_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
+                                             nh, b.d_a, page_elems, tpp, nkv,
+                                             hd, &b.dix, ctx, work,
+                                             work_size, NULL);
+
+            /* a group the decode kernel leaves to the tiled one, as the
+             * engine sends it */
+            tiled = rc == -2;
+
+            if (tiled) {
+                rc = slora_attention_cuda(b.d_o, nh * hd, b.d_q, nh * hd, nh,
+                                          b.d_a, page_elems, tpp, nkv, hd,
+                                          &b.dix, 1, NULL);
+            }
+
+            bad |= rc;
         }
 
         CK(cudaEventRecord(e1, NULL));
@@ -787,9 +804,10 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
         CK(cudaEventElapsedTime(&ms_read, e0, e1));
         ms_read /= 20;
 
-        printf("# %5d x %-5d %10.1f %8.2f %8.2f%s\n", n_seqs, ctx, 1e3 * ms,
-               kv_bytes / ms / 1e9, kv_bytes / ms_read / 1e9,
-               rc ? "  (refused)" : "");
+        printf("# %5d x %-5d %10.1f %8.2f %8.2f%s%s\n", n_seqs, ctx,
+               1e3 * ms, kv_bytes / ms / 1e9, kv_bytes / ms_read / 1e9,
+               tiled ? "  (the tiled kernel)" : "",
+               bad ? "  (refused)" : "");
 
         if (work != NULL) {
             CK(cudaFree(work));
@@ -814,6 +832,8 @@ bench_attention_decode(void)
     bench_decode_heads(32, 8, 128, d_sink, e0, e1);
     bench_decode_heads(28, 4, 128, d_sink, e0, e1);
     bench_decode_heads(64, 8, 128, d_sink, e0, e1);
+    bench_decode_heads(96, 8, 128, d_sink, e0, e1);
+    bench_decode_heads(64, 4, 128, d_sink, e0, e1);
     bench_decode_heads(15, 5, 64, d_sink, e0, e1);
 
     CK(cudaFree(d_sink));

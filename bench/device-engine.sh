@@ -219,9 +219,10 @@ if [ "$MODE" = grouped ]; then
     # the tensor-core kernel against the CUDA-core one
     # ($SLORA_CUDA_DECODE_MMA=0) in one call: the kernel tests and their
     # timings under each, greedy tokens against the CPU's exact path on
-    # models with groups of 3 (SmolLM2-135M's heads), 4 (Qwen3's, NeMo's)
-    # and 7 (Qwen2.5-7B's), then NeMo's whole decode step with 32
-    # rank-16 q,k,v,o adapters, the two kernels alternated twice
+    # models with groups of 3 (SmolLM2-135M's heads), 4 (Qwen3's, NeMo's),
+    # 7 (Qwen2.5-7B's), 12 (Mistral Large 2's) and 16 (Llama 3.1 405B's
+    # on 8 GPUs), then NeMo's whole decode step with 32 rank-16 q,k,v,o
+    # adapters, the two kernels alternated twice (BENCH=0: not)
     NEMO=random:mistral-nemo-12b
     gunzip -c $A/test_attention_cuda.gz > /tmp/test_attention_cuda
     chmod +x /tmp/test_attention_cuda
@@ -237,7 +238,13 @@ if [ "$MODE" = grouped ]; then
     $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
         --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
         --ctx 2048 --seed 7 > /dev/null
-    for m in g3 g7 q3; do
+    $S mkmodel --out /tmp/g12.gguf --layers 2 --hidden 768 --heads 12 \
+        --kv-heads 1 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
+        --seed 5 > /dev/null
+    $S mkmodel --out /tmp/g16.gguf --layers 2 --hidden 1024 --heads 16 \
+        --kv-heads 1 --head-dim 128 --ffn 2048 --vocab 4096 --ctx 2048 \
+        --seed 6 > /dev/null
+    for m in g3 g7 q3 g12 g16; do
         $S mkadapter --model /tmp/$m.gguf --out /tmp/ad$m --count 4 \
             --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
             > /dev/null
@@ -252,7 +259,7 @@ if [ "$MODE" = grouped ]; then
         --device cuda --threads 16 --adapters /tmp/adn --requests 5 --gen 16
     $S mkadapter --model $NEMO --out /tmp/adn32 --count 32 --rank 16 \
         --targets q,k,v,o > /dev/null
-    for i in 1 2; do
+    for i in $([ "${BENCH:-1}" = 0 ] || echo 1 2); do
         for k in mma cores; do
             step "bench nemo-12b $k $i" env \
                 SLORA_CUDA_DECODE_MMA=$([ $k = mma ] && echo 1 || echo 0) \

@@ -66,6 +66,44 @@ typedef struct {
 } slora_dec_geom_t;
 
 
+/* The block's place: its sequence, kv head and split, the query row and
+ * the positions [t0, t1) it reads, the sequence's pages. */
+typedef struct {
+    int32_t          s;
+    int32_t          kvh;
+    int32_t          split;
+    int32_t          row;
+    int32_t          t0;
+    int32_t          t1;
+    const int32_t   *pages;
+} slora_dec_block_t;
+
+
+/* 0 for a sequence of more than one row (a prefill chunk's: not ours). */
+static __device__ __forceinline__ int
+slora_dec_block(slora_dec_block_t *b, const slora_dec_geom_t &g,
+    const int32_t *__restrict__ qo_indptr,
+    const int32_t *__restrict__ seq_pos,
+    const int32_t *__restrict__ kv_indptr,
+    const int32_t *__restrict__ kv_indices)
+{
+    b->s = blockIdx.y;
+
+    if (qo_indptr[b->s + 1] - qo_indptr[b->s] != 1) {
+        return 0;
+    }
+
+    b->kvh = blockIdx.x;
+    b->split = blockIdx.z;
+    b->row = qo_indptr[b->s];
+    b->t0 = b->split * g.chunk;
+    b->t1 = min(seq_pos[b->s] + 1, b->t0 + g.chunk);
+    b->pages = kv_indices + kv_indptr[b->s];
+
+    return 1;
+}
+
+
 /* Merges (m2, l2, a2) into (m, l, a): two online softmax states. */
 static __device__ __forceinline__ void
 slora_dec_merge(float *m, float *l, float *a, float m2, float l2,
@@ -105,8 +143,7 @@ template <int HD, int GS>
 static __device__ __forceinline__ void
 slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
     uint16_t *__restrict__ out, int64_t ld_out, const slora_dec_geom_t &g,
-    float *__restrict__ part, int32_t s, int32_t row, int32_t kvh,
-    int32_t split)
+    float *__restrict__ part, const slora_dec_block_t *b)
 {
     const float  *pm;
     float        *pp;
@@ -116,7 +153,7 @@ slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
     for (i = threadIdx.x; i < group * HD; i += SLORA_DEC_THREADS) {
         j = i / HD;
         d = i % HD;
-        head = kvh * group + j;
+        head = b->kvh * group + j;
 
         mm = -INFINITY;
         for (w = 0; w < SLORA_DEC_WARPS; w++) {
@@ -139,13 +176,13 @@ slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
         }
 
         if (part == NULL) {
-            out[(int64_t) row * ld_out + (int64_t) head * HD + d] =
+            out[(int64_t) b->row * ld_out + (int64_t) head * HD + d] =
                 slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
             continue;
         }
 
-        pp = part + (((int64_t) s * g.n_heads + head) * g.n_splits + split)
-                    * (HD + 2);
+        pp = part + (((int64_t) b->s * g.n_heads + head) * g.n_splits
+                     + b->split) * (HD + 2);
         pp[d] = aa;
 
         if (d == 0) {
@@ -179,10 +216,11 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __shared__ float  sm[SLORA_DEC_WARPS][G][HD + 2];
 
-    int32_t          s, kvh, split, row, ctx, t0, t1, tb, t, warp, lane, sub,
-                     sl, j, i, o, kv_dim, u;
-    const int32_t   *pages;
-    const uint16_t  *src;
+    int32_t            s, kvh, row, t0, t1, tb, t, warp, lane, sub, sl, j, i,
+                       o, kv_dim, u;
+    const int32_t     *pages;
+    const uint16_t    *src;
+    slora_dec_block_t  b;
     uint4            kr[U], vr[U];
     float            qf[G][SLORA_CUDA_VEC], acc[G][SLORA_CUDA_VEC], m[G],
                      l[G], kf[SLORA_CUDA_VEC], vf[SLORA_CUDA_VEC], sc, mn, c,
@@ -190,24 +228,21 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     slora_pdl_enter();
 
-    s = blockIdx.y;
-
-    if (qo_indptr[s + 1] - qo_indptr[s] != 1) {
-        return;                         /* a prefill chunk: not ours */
+    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices)) {
+        return;
     }
 
-    kvh = blockIdx.x;
-    split = blockIdx.z;
+    s = b.s;
+    kvh = b.kvh;
+    row = b.row;
+    t0 = b.t0;
+    t1 = b.t1;
+    pages = b.pages;
     warp = threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
     sub = lane / LPP;
     sl = lane % LPP;
     kv_dim = g.n_kv_heads * HD;
-    row = qo_indptr[s];
-    ctx = seq_pos[s] + 1;
-    t0 = split * g.chunk;
-    t1 = min(ctx, t0 + g.chunk);
-    pages = kv_indices + kv_indptr[s];
     qscale = rsqrtf((float) HD);
 
 #pragma unroll
@@ -315,7 +350,7 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __syncthreads();
 
-    slora_dec_finish<HD, G>(sm, G, out, ld_out, g, part, s, row, kvh, split);
+    slora_dec_finish<HD, G>(sm, G, out, ld_out, g, part, &b);
 }
 
 
@@ -580,34 +615,30 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __shared__ float  sm[SLORA_DEC_WARPS][8 * NB][HD + 2];
 
-    int32_t             s, kvh, split, group, row, ctx, t0, t1, tb, t, warp,
-                        lane, gr, tq, pg, c, mt, e, d, h, j;
+    int32_t             kvh, group, row, t1, tb, t, warp, lane, gr, tq, pg,
+                        c, mt, e, d, h, j;
     int64_t             ko[2], vo[4];
     const int32_t      *pages;
+    slora_dec_block_t   b;
     uint4               qa[NB][NK];
     float               oc[NB][NO][4], sc[2][4], scale, m[NB], l[NB];
     slora_dec_frag<HD>  f;
 
     slora_pdl_enter();
 
-    s = blockIdx.y;
-
-    if (qo_indptr[s + 1] - qo_indptr[s] != 1) {
-        return;                         /* a prefill chunk: not ours */
+    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices)) {
+        return;
     }
 
-    kvh = blockIdx.x;
-    split = blockIdx.z;
+    kvh = b.kvh;
+    row = b.row;
+    t1 = b.t1;
+    pages = b.pages;
     group = g.n_heads / g.n_kv_heads;
     warp = threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
     gr = lane / 4;                      /* S's row (head), O^T's rows */
     tq = lane % 4;                      /* S's columns, O^T's heads 2tq.. */
-    row = qo_indptr[s];
-    ctx = seq_pos[s] + 1;
-    t0 = split * g.chunk;
-    t1 = min(ctx, t0 + g.chunk);
-    pages = kv_indices + kv_indptr[s];
 
     /* log2(e) folded in: the softmax runs on exp2 */
     scale = rsqrtf((float) HD) * 1.4426950408889634f;
@@ -636,7 +667,7 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
         l[j] = 0.0f;
     }
 
-    tb = t0 + warp * SLORA_DEC_TILE;
+    tb = b.t0 + warp * SLORA_DEC_TILE;
     t = tb + lane % SLORA_DEC_TILE;
     pg = t < t1 ? pages[slora_fastdiv((uint32_t) t, g.tpp_div)] : -1;
 
@@ -699,8 +730,7 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __syncthreads();
 
-    slora_dec_finish<HD, 8 * NB>(sm, group, out, ld_out, g, part, s, row,
-                                 kvh, split);
+    slora_dec_finish<HD, 8 * NB>(sm, group, out, ld_out, g, part, &b);
 }
 
 

@@ -584,9 +584,11 @@ static void
 test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
     int nth, float qscale)
 {
-    enum { NS = 3 };
-    static const int32_t  ctx[NS] = { 37, 1, 90 };
-    static const int32_t  nnew[NS] = { 11, 1, 3 };
+    /* a prompt's chunk, a first token, a chunk at the end of a long
+     * context, and a decode row deep in one */
+    enum { NS = 4 };
+    static const int32_t  ctx[NS] = { 37, 1, 90, 61 };
+    static const int32_t  nnew[NS] = { 11, 1, 3, 1 };
     int32_t               s, t, j, i, h, np, total_pages, *pages;
     int32_t               qo[NS + 1], pos0[NS], kvp[NS + 1], qo2[NS + 1];
     int32_t               pos2[NS];

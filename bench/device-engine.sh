@@ -86,6 +86,14 @@ step() {
     return $rc
 }
 
+# Qwen3's architecture on a tiny model (q and k heads RMS-normed before
+# RoPE, heads of 128 over a hidden 512, 4 query heads a KV head)
+mkmodel_qwen3() {
+    $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
+        --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
+        --ctx 2048 --seed 7 > /dev/null
+}
+
 if [ "$MODE" = bench ]; then
     gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
     gunzip -c $A/test_attention_cuda.gz > /tmp/test_attention_cuda
@@ -235,9 +243,7 @@ if [ "$MODE" = grouped ]; then
     $S mkmodel --out /tmp/g7.gguf --layers 2 --hidden 896 --heads 7 \
         --kv-heads 1 --head-dim 128 --ffn 1024 --vocab 4096 --ctx 2048 \
         --seed 4 > /dev/null
-    $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
-        --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
-        --ctx 2048 --seed 7 > /dev/null
+    mkmodel_qwen3
     $S mkmodel --out /tmp/g12.gguf --layers 2 --hidden 768 --heads 12 \
         --kv-heads 1 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
         --seed 5 > /dev/null
@@ -289,9 +295,7 @@ if [ "$MODE" = heads ]; then
     grep -E '^not ok|head_rmsnorm' "$OUT/engine.log" | head -8
     # Qwen3's architecture (q and k heads RMS-normed before RoPE, heads of
     # 128 over a hidden 512): base, adapters on every projection, TP=2
-    $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
-        --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
-        --ctx 2048 --seed 7 > /dev/null
+    mkmodel_qwen3
     $S mkadapter --model /tmp/q3.gguf --out /tmp/adq3 --count 4 \
         --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
         > /dev/null

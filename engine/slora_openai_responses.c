@@ -4,8 +4,8 @@
  * messages, the function calls an earlier answer made and their
  * outputs), max_output_tokens, temperature, top_p, text.format (plain
  * text, a JSON object, or a JSON schema), function tools with
- * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields as
- * on chat; previous_response_id, where the server keeps responses
+ * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields
+ * and its guided_regex and guided_choice as on chat; previous_response_id, where the server keeps responses
  * (the caller's lookup gives the conversation so far). What needs a
  * stored conversation (conversation, background), a response where none
  * are kept (previous_response_id), or a model of another kind (reasoning,
@@ -81,7 +81,7 @@ slora_openai_parse_responses(const char *body, size_t len,
         "model", "temperature", "top_p", "stream", "parallel_tool_calls",
         "seed", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
         "presence_penalty", "logit_bias", "stop", "stop_token_ids",
-        "min_tokens", "ignore_eos"
+        "min_tokens", "ignore_eos", "guided_regex", "guided_choice"
     };
 
     slora_openai_defaults(req, SLORA_OPENAI_CHAT);

@@ -93,6 +93,18 @@ test_same(void)
                "\"content\":\"Hi\"}]}",
                "include of parts of items never made: nothing to add");
 
+    check_same("{\"model\":\"base\",\"input\":\"Yes or no?\","
+               "\"guided_choice\":[\"yes\",\"no\"]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Yes or no?\"}],\"guided_choice\":[\"yes\","
+               "\"no\"]}",
+               "vLLM's guided_choice, as on chat");
+    check_same("{\"model\":\"base\",\"input\":\"A year?\","
+               "\"guided_regex\":\"[0-9]{4}\"}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"A year?\"}],\"guided_regex\":\"[0-9]{4}\"}",
+               "vLLM's guided_regex, as on chat");
+
     check_same("{\"model\":\"base\",\"input\":\"Name a city.\",\"text\":"
                "{\"format\":{\"type\":\"json_object\"}}}",
                "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","

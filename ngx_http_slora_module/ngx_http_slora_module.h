@@ -121,12 +121,25 @@ typedef struct {
 } ngx_http_slora_lpbuf_t;
 
 
+/* A token of a whole answer: its first byte in the text and where its
+ * entry ends in part[0]. */
+typedef struct {
+    size_t                     text;
+    size_t                     entry;
+} ngx_http_slora_lp_mark_t;
+
+
 /* The entries of the tokens taken and not yet sent: chat's content list
  * in part[0]; a completion's tokens, token_logprobs, top_logprobs and
  * text_offset lists in part[0..3]. */
 typedef struct {
     ngx_http_slora_lpbuf_t     part[4];
     ngx_uint_t                 n;
+    ngx_array_t               *marks;         /* a whole Responses answer
+                                                 that may think first: its
+                                                 tokens' marks, so that the
+                                                 block's entries leave the
+                                                 message's */
     ngx_http_slora_lpbuf_t     raw;           /* scratch: a token's bytes */
     ngx_http_slora_lpbuf_t     text;          /* and its text */
 } ngx_http_slora_lp_t;
@@ -452,6 +465,8 @@ size_t ngx_http_slora_think_trigger(ngx_http_slora_ctx_t *ctx, u_char *dst,
 ngx_int_t ngx_http_slora_think_take(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t *len,
     ngx_uint_t final, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_think_mark(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch, size_t start);
 
 /* ngx_http_slora_responses.c: the Responses API's answer */
 ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,

@@ -15,7 +15,8 @@
  * response.failed when the engine failed it), each with its
  * sequence_number. No [DONE] ends it: the last event does. With
  * logprobs, each delta carries the entries of the tokens taken since
- * the one before (chat's entries), and the message's part all of them.
+ * the one before (chat's entries), and the message's part all of them:
+ * the message's tokens', not its think block's (ngx_http_slora_think.c).
  *
  * The one idea: the stream's other code does not change. It still hands
  * over text and calls as they come (ngx_http_slora_emit_text,

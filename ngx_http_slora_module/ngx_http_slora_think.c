@@ -18,6 +18,13 @@
  * text before anything else looks at it (ngx_http_slora_think_scan, a
  * pure function), so the stop strings see the whole answer, as the
  * model wrote it, and the tool scanner only its content.
+ *
+ * With logprobs, chat's entries cover every token, the block's too (its
+ * stream's reasoning chunks carry theirs, as vLLM's do); a Responses
+ * message's output_text has only the message's: the entries of the
+ * tokens that began in the block are dropped, in a stream as the block
+ * is read, in a whole answer by the tokens' marks
+ * (ngx_http_slora_think_mark).
  */
 
 #include "ngx_http_slora_module.h"
@@ -26,6 +33,8 @@
 
 static ngx_int_t ngx_http_slora_think_keep(ngx_http_request_t *r,
     ngx_http_slora_choice_t *ch, const u_char *text, size_t len);
+static void ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, size_t n);
 static ngx_uint_t ngx_http_slora_ends_with(ngx_str_t *text,
     const char *mark);
 
@@ -190,6 +199,10 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (n > 0 && ctx->resp != NULL && ctx->logprobs) {
+        ngx_http_slora_think_drop(ctx, ch, n);
+    }
+
     ngx_memmove(ch->text, ch->text + n, ch->text_len - n);
     ch->text_len -= n;
     *len -= n;
@@ -223,4 +236,75 @@ ngx_http_slora_think_keep(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
     ch->reason_len += len;
 
     return NGX_OK;
+}
+
+
+/* A whole answer's token that begins at text's byte start, its entry just
+ * taken: its mark. */
+ngx_int_t
+ngx_http_slora_think_mark(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
+    size_t start)
+{
+    ngx_http_slora_lp_mark_t  *m;
+
+    if (ch->lp.marks == NULL) {
+        ch->lp.marks = ngx_array_create(r->pool, 64,
+                                        sizeof(ngx_http_slora_lp_mark_t));
+        if (ch->lp.marks == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    m = ngx_array_push(ch->lp.marks);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->text = start;
+    m->entry = ch->lp.part[0].len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A Responses answer's block took the front n bytes of the text: the
+ * entries of the tokens that began in them leave the message's. In a
+ * stream those are the ones waiting (the block is read token by token);
+ * a whole answer, read at its end, finds them by their marks.
+ */
+static void
+ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch, size_t n)
+{
+    size_t                     cut;
+    ngx_uint_t                 i, k;
+    ngx_http_slora_lpbuf_t    *lp;
+    ngx_http_slora_lp_mark_t  *m;
+
+    lp = &ch->lp.part[0];
+
+    if (ctx->stream || ch->lp.marks == NULL) {
+        lp->len = 0;
+        ch->lp.n = 0;
+        return;
+    }
+
+    m = ch->lp.marks->elts;
+    k = 0;
+
+    for (i = 0; i < ch->lp.marks->nelts && m[i].text < n; i++) {
+        k = i + 1;
+    }
+
+    if (k == 0) {
+        return;
+    }
+
+    /* the entries through token k - 1 and the comma after them */
+    cut = m[k - 1].entry < lp->len ? m[k - 1].entry + 1 : lp->len;
+
+    ngx_memmove(lp->data, lp->data + cut, lp->len - cut);
+    lp->len -= cut;
+    ch->lp.n -= ngx_min(ch->lp.n, k);
 }

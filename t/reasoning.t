@@ -13,7 +13,8 @@
 # reasoning all before the content. Without a block the answer is all
 # content and reasoning null; a block never closed is all reasoning. The
 # Responses API has it as a reasoning item before the message, streamed
-# as reasoning_text events.
+# as reasoning_text events; with logprobs the message's output_text has
+# the entries of its own tokens only, whole and streamed.
 
 use strict;
 use warnings;
@@ -310,6 +311,97 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
                                      { role => 'user', content => 'And?' } ] });
     is($next->{status}, 200, 'responses: an earlier reasoning item sent '
        . 'back as input is taken') or diag($next->{body});
+}
+
+# the Responses API with logprobs: the message's output_text entries are
+# its own tokens', not the think block's (chat's cover every token). The
+# tiny R1 model's answer is all block (its prompt opens it and random
+# weights never close it), so its message has text and entries of none.
+{
+    my $input = [ { role => 'user', content => 'Think, then name a colour.' } ];
+    my $chat = json_req($PORT + 1, '/r/v1/chat/completions',
+                        { model => 'base', max_tokens => 12, temperature => 0,
+                          logprobs => JSON::PP::true(), messages => $input });
+    my $cj = ref $chat->{json} eq 'HASH' ? $chat->{json}{choices}[0] : {};
+    my $body = { model => 'base', max_output_tokens => 12, temperature => 0,
+                 include => [ 'message.output_text.logprobs' ],
+                 store => JSON::PP::false(), input => $input };
+    my $r = json_req($PORT + 1, '/r/v1/responses', $body);
+    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
+    my ($msg) = grep { $_->{type} eq 'message' } @$out;
+    my $part = $msg ? $msg->{content}[0] : {};
+    ok($chat->{status} == 200
+       && length($cj->{message}{reasoning} // '')
+       && @{ $cj->{logprobs}{content} // [] } == 12
+       && $r->{status} == 200 && ($out->[0]{type} // '') eq 'reasoning'
+       && ($part->{text} // 'x') eq ''
+       && ref $part->{logprobs} eq 'ARRAY' && !@{ $part->{logprobs} },
+       'responses with logprobs: the think block\'s 12 tokens have entries '
+       . 'in chat, none in the message\'s output_text')
+        or diag($chat->{body}, "\n", $r->{body});
+
+    my $st = stream_start($PORT + 1, 'POST', '/r/v1/responses',
+                          body => json_encode({ %$body,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(120);
+    my @ev = grep { $_->{json} } @{ $st->{events} };
+    my @entries = map { @{ $_->{json}{logprobs} // [] } }
+                  grep { ($_->{event} // '') =~ /^response\.output_text\./ }
+                  @ev;
+    my ($last) = grep { ($_->{event} // '') eq 'response.incomplete'
+                        || ($_->{event} // '') eq 'response.completed' } @ev;
+    my ($lm) = grep { $_->{type} eq 'message' }
+               @{ $last ? $last->{json}{response}{output} : [] };
+    ok($last && $lm && !@entries && !@{ $lm->{content}[0]{logprobs} // [] },
+       'responses with logprobs, streamed: no output_text event and not '
+       . 'the last response object carry the block\'s entries')
+        or diag(join("\n", map { $_->{raw} } @{ $st->{events} }));
+}
+
+# the same with a block that closes: SmolLM2 held to a think block and a
+# short answer (guided_regex); the message's entries spell its text, the
+# block's tokens none of them
+{
+    my $body = { model => 'base', max_output_tokens => 60, temperature => 0,
+                 guided_regex => '<think>[a-z ]{8,40}</think>\n\n'
+                                 . '[A-Za-z ]{2,30}',
+                 include => [ 'message.output_text.logprobs' ],
+                 store => JSON::PP::false(),
+                 input => 'Think, then name a colour.' };
+    my $r = json_req($PORT, '/r/v1/responses', $body);
+    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
+    my ($msg) = grep { $_->{type} eq 'message' } @$out;
+    my $part = $msg ? $msg->{content}[0] : {};
+    my $tokens = join '', map { $_->{token} } @{ $part->{logprobs} // [] };
+    ok($r->{status} == 200 && ($out->[0]{type} // '') eq 'reasoning'
+       && length($out->[0]{content}[0]{text} // '') >= 8
+       && ($part->{text} // '') =~ /^\n\n[A-Za-z ]+$/
+       && $tokens eq $part->{text},
+       'responses with logprobs, a closed block: the message\'s entries '
+       . 'spell its text, none of the block\'s')
+        or diag($r->{body});
+
+    my $st = stream_start($PORT, 'POST', '/r/v1/responses',
+                          body => json_encode({ %$body,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(120);
+    my @ev = grep { $_->{json} } @{ $st->{events} };
+    my @deltas = grep { ($_->{event} // '') eq 'response.output_text.delta' }
+                 @ev;
+    my $text = join '', map { $_->{json}{delta} } @deltas;
+    my $streamed = join '', map { $_->{token} }
+                   map { @{ $_->{json}{logprobs} // [] } } @deltas;
+    my ($done) = grep { ($_->{event} // '') eq 'response.output_text.done' }
+                 @ev;
+    my $kept = join '', map { $_->{token} }
+               @{ $done ? $done->{json}{logprobs} // [] : [] };
+    ok(length $text && $text eq ($part->{text} // '') && $streamed eq $text
+       && $kept eq $text,
+       'responses with logprobs, a closed block, streamed: the deltas\' and '
+       . 'the done event\'s entries spell the message\'s text')
+        or diag(join("\n", map { $_->{raw} } @{ $st->{events} }));
 }
 
 # stop strings see the whole answer: one inside the block ends it there

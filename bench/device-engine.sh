@@ -86,6 +86,14 @@ step() {
     return $rc
 }
 
+# the carried test binaries named, unzipped into /tmp and made runnable
+unpack() {
+    local t
+    for t in "$@"; do
+        gunzip -c "$A/$t.gz" > "/tmp/$t" && chmod +x "/tmp/$t" || return 1
+    done
+}
+
 # Qwen3's architecture on a tiny model (q and k heads RMS-normed before
 # RoPE, heads of 128 over a hidden 512, 4 query heads a KV head)
 mkmodel_qwen3() {
@@ -95,16 +103,8 @@ mkmodel_qwen3() {
 }
 
 if [ "$MODE" = bench ]; then
-    gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
-    gunzip -c $A/test_attention_cuda.gz > /tmp/test_attention_cuda
-    gunzip -c $A/test_convert_cuda.gz > /tmp/test_convert_cuda
-    gunzip -c $A/test_sample_cuda.gz > /tmp/test_sample_cuda
-    gunzip -c $A/test_score_cuda.gz > /tmp/test_score_cuda
-    gunzip -c $A/test_gemv_cuda.gz > /tmp/test_gemv_cuda
-    gunzip -c $A/bench_gemm_cuda.gz > /tmp/bench_gemm_cuda
-    chmod +x /tmp/test_kernels_cuda /tmp/test_attention_cuda \
-        /tmp/test_convert_cuda /tmp/test_sample_cuda /tmp/test_score_cuda \
-        /tmp/test_gemv_cuda /tmp/bench_gemm_cuda
+    unpack test_kernels_cuda test_attention_cuda test_convert_cuda \
+        test_sample_cuda test_score_cuda test_gemv_cuda bench_gemm_cuda
     step "kernels" /tmp/test_kernels_cuda
     step "attention" /tmp/test_attention_cuda
     step "conversions" /tmp/test_convert_cuda
@@ -232,8 +232,7 @@ if [ "$MODE" = grouped ]; then
     # on 8 GPUs), then NeMo's whole decode step with 32 rank-16 q,k,v,o
     # adapters, the two kernels alternated twice (BENCH=0: not)
     NEMO=random:mistral-nemo-12b
-    gunzip -c $A/test_attention_cuda.gz > /tmp/test_attention_cuda
-    chmod +x /tmp/test_attention_cuda
+    unpack test_attention_cuda
     step "attention" /tmp/test_attention_cuda
     step "attention cuda-cores" env SLORA_CUDA_DECODE_MMA=0 \
         /tmp/test_attention_cuda
@@ -289,8 +288,7 @@ if [ "$MODE" = heads ]; then
     # every projection, then at TP=2 (two ranks sharing the GPU); then the
     # whole shape's decode steps with 32 rank-16 q,k,v,o adapters
     NEMO=random:mistral-nemo-12b
-    gunzip -c $A/test_kernels_cuda.gz > /tmp/test_kernels_cuda
-    chmod +x /tmp/test_kernels_cuda
+    unpack test_kernels_cuda
     step "kernels" /tmp/test_kernels_cuda
     grep -E '^not ok|head_rmsnorm' "$OUT/engine.log" | head -8
     # Qwen3's architecture (q and k heads RMS-normed before RoPE, heads of

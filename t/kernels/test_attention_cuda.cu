@@ -552,7 +552,8 @@ test_attention(void)
  */
 
 /* The timed benches' batch: every sequence rows query rows at the end of
- * a context of ctx positions, its pages in a shuffled order as a pool
+ * a context of ctx positions (the first sequence's ctx0: one long
+ * context among short ones), its pages in a shuffled order as a pool
  * hands them out, random K, V and queries. */
 typedef struct {
     int32_t             *host[4];       /* qo, kv_indptr, seq_pos, pages */
@@ -566,14 +567,16 @@ typedef struct {
 
 static int
 bench_batch_make(bench_batch_t *b, int32_t n_seqs, int32_t rows,
-    int32_t ctx, int32_t tpp, int64_t page_elems, int32_t q_dim)
+    int32_t ctx0, int32_t ctx, int32_t tpp, int64_t page_elems,
+    int32_t q_dim)
 {
-    int32_t  s, np, *qo, *kvp, *sp, *kvi;
+    int32_t  s, np, np0, *qo, *kvp, *sp, *kvi;
     int64_t  i, n_pages, n_rows;
     int      rc;
 
+    np0 = (ctx0 + tpp - 1) / tpp;
     np = (ctx + tpp - 1) / tpp;
-    n_pages = (int64_t) n_seqs * np;
+    n_pages = np0 + (int64_t) (n_seqs - 1) * np;
     n_rows = (int64_t) n_seqs * rows;
     qo = (int32_t *) malloc((n_seqs + 1) * 4);
     kvp = (int32_t *) malloc((n_seqs + 1) * 4);
@@ -582,11 +585,11 @@ bench_batch_make(bench_batch_t *b, int32_t n_seqs, int32_t rows,
 
     for (s = 0; s <= n_seqs; s++) {
         qo[s] = s * rows;
-        kvp[s] = s * np;
+        kvp[s] = s == 0 ? 0 : np0 + (s - 1) * np;
     }
 
     for (s = 0; s < n_seqs; s++) {
-        sp[s] = ctx - rows;
+        sp[s] = (s == 0 ? ctx0 : ctx) - rows;
     }
 
     for (i = 0; i < n_pages; i++) {
@@ -657,7 +660,7 @@ bench_attention_prefill(void)
     for (si = 0; si < 2; si++) {
         n_seqs = shape[si][0];
         len = shape[si][1];
-        rc = bench_batch_make(&b, n_seqs, len, len, tpp, page_elems,
+        rc = bench_batch_make(&b, n_seqs, len, len, len, tpp, page_elems,
                               nh * hd);
 
         for (r = 0; r < 23; r++) {
@@ -721,22 +724,28 @@ bench_read_kernel(const uint4 *__restrict__ src, int64_t n,
  * over 8: Llama 70B's), twelve (96 over 8: Mistral Large 2's), sixteen
  * (64 over 4: Llama 3.1 405B's on 8 GPUs) and three at head size 64 (15
  * over 5: SmolLM2 360M's); a group the decode kernel refuses goes to the
- * tiled kernel, as the engine sends it; pages of 43 tokens, in a shuffled order as a pool hands them
- * out, one layer's K and V in an arena of their own: microseconds a
- * call and the rate at which it reads K and V, beside the rate of
- * bench_read_kernel over the same number of bytes.
+ * tiled kernel, as the engine sends it; pages of 43 tokens, in a
+ * shuffled order as a pool hands them out, one layer's K and V in an
+ * arena of their own: microseconds a call and the rate at which it reads
+ * K and V, beside the rate of bench_read_kernel over the same number of
+ * bytes.
  */
 
 static void
 bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
     cudaEvent_t e0, cudaEvent_t e1)
 {
-    static const int32_t  shape[][2] = {
-        { 1, 4096 }, { 16, 512 }, { 64, 320 }, { 64, 512 }, { 256, 512 }
+    /* sequences, their context, the first one's: the last two rows
+     * one long context among short ones */
+    static const int32_t  shape[][3] = {
+        { 1, 4096, 4096 }, { 16, 512, 512 }, { 64, 320, 320 },
+        { 64, 512, 512 }, { 256, 512, 512 }, { 64, 256, 4096 },
+        { 16, 128, 8192 }
     };
 
     const int32_t       tpp = 43;
-    int32_t             si, n_seqs, ctx;
+    int32_t             si, n_seqs, ctx, ctx0;
+    char                label[16];
     int64_t             page_elems, kv_bytes;
     void               *work;
     size_t              work_size;
@@ -752,10 +761,12 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
     for (si = 0; si < (int32_t) (sizeof(shape) / sizeof(shape[0])); si++) {
         n_seqs = shape[si][0];
         ctx = shape[si][1];
-        bad = bench_batch_make(&b, n_seqs, 1, ctx, tpp, page_elems, nh * hd);
+        ctx0 = shape[si][2];
+        bad = bench_batch_make(&b, n_seqs, 1, ctx0, ctx, tpp, page_elems,
+                               nh * hd);
         tiled = 0;
         work_size = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
-                                                     ctx);
+                                                     ctx0);
         work = work_size > 0 ? dmalloc(work_size) : NULL;
 
         for (r = 0; r < 23; r++) {
@@ -765,7 +776,7 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
 
             rc = slora_attention_decode_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
                                              nh, b.d_a, page_elems, tpp, nkv,
-                                             hd, &b.dix, ctx, work,
+                                             hd, &b.dix, ctx0, work,
                                              work_size, NULL);
 
             /* a group the decode kernel leaves to the tiled one, as the
@@ -787,7 +798,8 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
         ms /= 20;
 
         /* as many bytes as K and V hold, read straight through */
-        kv_bytes = (int64_t) n_seqs * ctx * 2 * nkv * hd * 2;
+        kv_bytes = ((int64_t) (n_seqs - 1) * ctx + ctx0) * 2 * nkv * hd
+                   * 2;
 
         for (r = 0; r < 23; r++) {
             if (r == 3) {
@@ -804,8 +816,14 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
         CK(cudaEventElapsedTime(&ms_read, e0, e1));
         ms_read /= 20;
 
-        printf("# %5d x %-5d %10.1f %8.2f %8.2f%s%s\n", n_seqs, ctx,
-               1e3 * ms, kv_bytes / ms / 1e9, kv_bytes / ms_read / 1e9,
+        label[0] = '\0';
+
+        if (ctx0 != ctx) {
+            snprintf(label, sizeof(label), ", one %d", ctx0);
+        }
+
+        printf("# %5d x %-5d%-11s %10.1f %8.2f %8.2f%s%s\n", n_seqs, ctx,
+               label, 1e3 * ms, kv_bytes / ms / 1e9, kv_bytes / ms_read / 1e9,
                tiled ? "  (the tiled kernel)" : "",
                bad ? "  (refused)" : "");
 

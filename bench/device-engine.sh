@@ -17,6 +17,9 @@
 #   bash bench/device-engine.sh grouped    (.carry/t: decode attention for
 #                                           groups of query heads, tensor
 #                                           cores against CUDA cores)
+#   bash bench/device-engine.sh attention-ab  (.carry/t from BASE=<commit>:
+#                                           the decode attention of this
+#                                           build against that one's)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
@@ -100,6 +103,43 @@ mkmodel_qwen3() {
     $S mkmodel --out /tmp/q3.gguf --arch qwen3 --layers 2 --hidden 512 \
         --heads 8 --kv-heads 2 --head-dim 128 --ffn 1024 --vocab 4096 \
         --ctx 2048 --seed 7 > /dev/null
+}
+
+# greedy tokens on the GPU against the CPU's exact path, adapters of
+# mixed ranks on every projection, on tiny models with groups of 3
+# (SmolLM2-135M's heads), 4 (Qwen3's), 7 (Qwen2.5-7B's), 12 (Mistral
+# Large 2's) and 16 (Llama 3.1 405B's on 8 GPUs) query heads a KV head,
+# prompts of 300; then a 2-layer slice of NeMo's shape (groups of 4,
+# heads of 128 over a hidden 5120)
+conform_groups() {
+    local m
+    $S mkmodel --out /tmp/g3.gguf --layers 2 --hidden 576 --heads 9 \
+        --kv-heads 3 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
+        --seed 3 > /dev/null
+    $S mkmodel --out /tmp/g7.gguf --layers 2 --hidden 896 --heads 7 \
+        --kv-heads 1 --head-dim 128 --ffn 1024 --vocab 4096 --ctx 2048 \
+        --seed 4 > /dev/null
+    mkmodel_qwen3
+    $S mkmodel --out /tmp/g12.gguf --layers 2 --hidden 768 --heads 12 \
+        --kv-heads 1 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
+        --seed 5 > /dev/null
+    $S mkmodel --out /tmp/g16.gguf --layers 2 --hidden 1024 --heads 16 \
+        --kv-heads 1 --head-dim 128 --ffn 2048 --vocab 4096 --ctx 2048 \
+        --seed 6 > /dev/null
+    for m in g3 g7 q3 g12 g16; do
+        $S mkadapter --model /tmp/$m.gguf --out /tmp/ad$m --count 4 \
+            --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
+            > /dev/null
+        step "conform $m adapters" $S conform --model /tmp/$m.gguf \
+            --device cuda --threads 16 --adapters /tmp/ad$m --requests 5 \
+            --gen 32 --prompt-len 300
+    done
+    $S mkadapter --model random:mistral-nemo-12b,layers=2 --out /tmp/adn \
+        --count 4 --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down \
+        --scale 0.3 > /dev/null
+    step "conform nemo-2layer adapters" $S conform \
+        --model random:mistral-nemo-12b,layers=2 --device cuda --threads 16 \
+        --adapters /tmp/adn --requests 5 --gen 16
 }
 
 if [ "$MODE" = bench ]; then
@@ -236,32 +276,7 @@ if [ "$MODE" = grouped ]; then
     step "attention" /tmp/test_attention_cuda
     step "attention cuda-cores" env SLORA_CUDA_DECODE_MMA=0 \
         /tmp/test_attention_cuda
-    $S mkmodel --out /tmp/g3.gguf --layers 2 --hidden 576 --heads 9 \
-        --kv-heads 3 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
-        --seed 3 > /dev/null
-    $S mkmodel --out /tmp/g7.gguf --layers 2 --hidden 896 --heads 7 \
-        --kv-heads 1 --head-dim 128 --ffn 1024 --vocab 4096 --ctx 2048 \
-        --seed 4 > /dev/null
-    mkmodel_qwen3
-    $S mkmodel --out /tmp/g12.gguf --layers 2 --hidden 768 --heads 12 \
-        --kv-heads 1 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
-        --seed 5 > /dev/null
-    $S mkmodel --out /tmp/g16.gguf --layers 2 --hidden 1024 --heads 16 \
-        --kv-heads 1 --head-dim 128 --ffn 2048 --vocab 4096 --ctx 2048 \
-        --seed 6 > /dev/null
-    for m in g3 g7 q3 g12 g16; do
-        $S mkadapter --model /tmp/$m.gguf --out /tmp/ad$m --count 4 \
-            --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
-            > /dev/null
-        step "conform $m adapters" $S conform --model /tmp/$m.gguf \
-            --device cuda --threads 16 --adapters /tmp/ad$m --requests 5 \
-            --gen 32 --prompt-len 300
-    done
-    $S mkadapter --model $NEMO,layers=2 --out /tmp/adn --count 4 \
-        --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \
-        > /dev/null
-    step "conform nemo-2layer adapters" $S conform --model $NEMO,layers=2 \
-        --device cuda --threads 16 --adapters /tmp/adn --requests 5 --gen 16
+    conform_groups
     $S mkadapter --model $NEMO --out /tmp/adn32 --count 32 --rank 16 \
         --targets q,k,v,o > /dev/null
     for i in $([ "${BENCH:-1}" = 0 ] || echo 1 2); do
@@ -276,6 +291,51 @@ if [ "$MODE" = grouped ]; then
     grep -E "^== |^not ok|^# (decode|prefill)|^# +[0-9]+ x|decode step" \
         "$OUT/engine.log" | head -150
     awk '/^== bench .*: env/ { run = $4 " " $5 } /^ +[0-9]+ +(0|32) / \
+        { print run, $0 }' "$OUT/engine.log"
+    exit 0
+fi
+
+if [ "$MODE" = attention-ab ]; then
+    # the decode attention of this build against BASE's (device-pack.sh
+    # BASE=...: test_attention_cuda_base and libslora_cuda_base.so) in
+    # one call: the kernel tests and timings of the two alternated twice,
+    # this build's under the CUDA-core path too; greedy tokens against
+    # the CPU (conform_groups, and the 7B shape's 2-layer slice: one
+    # query head a KV head); then the 7B shape's and NeMo's decode steps
+    # with 32 rank-16 q,k,v,o adapters, the two builds alternated twice
+    # (BENCH=0: not)
+    unpack test_attention_cuda test_attention_cuda_base
+    for i in 1 2; do
+        step "attention base $i" /tmp/test_attention_cuda_base
+        step "attention this $i" /tmp/test_attention_cuda
+    done
+    step "attention this cuda-cores" env SLORA_CUDA_DECODE_MMA=0 \
+        /tmp/test_attention_cuda
+    conform_groups
+    $S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7a \
+        --count 4 --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down \
+        --scale 0.3 > /dev/null
+    step "conform 7b-2layer adapters" $S conform \
+        --model random:llama-7b,layers=2 --device cuda --threads 16 \
+        --adapters /tmp/ad7a --requests 5 --gen 16 --prompt-len 600
+    for m in llama-7b mistral-nemo-12b; do
+        $S mkadapter --model random:$m --out /tmp/ad-$m --count 32 \
+            --rank 16 --targets q,k,v,o > /dev/null
+    done
+    for i in $([ "${BENCH:-1}" = 0 ] || echo 1 2); do
+        for m in llama-7b mistral-nemo-12b; do
+            for lib in base this; do
+                step "ab $m $lib $i" env $([ $lib = base ] \
+                    && echo SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so) \
+                    $S bench --model random:$m --device cuda \
+                    --adapters /tmp/ad-$m --prompt-len ${PROMPT} --gen 128 \
+                    --single 0 --step-tokens 4096 --batches 1,16,64,256
+            done
+        done
+    done
+    grep -E "^== |^not ok|^# (decode|prefill)|^# +[0-9]+ x|decode step" \
+        "$OUT/engine.log" | head -250
+    awk '/^== ab .*: env/ { run = $3 " " $4 " " $5 } /^ +[0-9]+ +(0|32) / \
         { print run, $0 }' "$OUT/engine.log"
     exit 0
 fi

@@ -17,8 +17,10 @@
 # gzipped), the peers, and tok.gguf, a tiny model that lends random
 # models SmolLM2's tokenizer. bench/device-tp.sh and bench/device-slo.sh
 # run from it. BASE=<commit> adds that commit's libslora_cuda.so as
-# libslora_cuda_base.so (built in a scratch worktree), and
-# device-engine.sh bench times it in the same call: an A/B on one GPU.
+# libslora_cuda_base.so and its test_attention_cuda as
+# test_attention_cuda_base (built in a scratch worktree), and
+# device-engine.sh bench, ab and attention-ab time them in the same call:
+# an A/B on one GPU.
 #
 # Then: run(carry [".carry/a"], "ls"), run(carry [".carry/b"], "ls") and,
 # while that machine is still warm, run(carry [".carry/c"], "bash
@@ -69,6 +71,8 @@ if [ $MODE = one ]; then
         git worktree add -q --detach "$W" "$BASE"
         make -C "$W" -j2 cuda > /dev/null
         cp "$W/build/libslora_cuda.so" $T/libslora_cuda_base.so
+        gzip -9 -c "$W/build/cuda/test_attention_cuda" \
+            > $T/test_attention_cuda_base.gz
         git worktree remove --force "$W"
     fi
     for t in test_kernels_cuda test_attention_cuda test_allreduce_cuda \

@@ -138,6 +138,10 @@ slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
             info->max_ctx = sq->pos + sq->n_tokens;
         }
 
+        if (sq->n_tokens == 1) {
+            info->dec_ctx += sq->pos + 1;
+        }
+
         if (sq->n_tokens > info->max_q_len) {
             info->max_q_len = sq->n_tokens;
         }

@@ -87,6 +87,8 @@ typedef struct {
                                               projections an adapter of
                                               the batch targets */
     int32_t                   max_ctx;     /* largest pos + n_tokens */
+    int64_t                   dec_ctx;     /* pos + 1 of the sequences of
+                                              one token, summed */
     int32_t                   max_q_len;   /* most tokens of one sequence */
     int32_t                   n_pages;     /* pages the sequences use */
 } slora_batch_info_t;

@@ -726,8 +726,9 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     rc = slora_attention_decode_cuda(att, c->q_dim, qkv, ld, cfg->n_heads,
                                      kv, st->page_elems, st->tokens_per_page,
                                      cfg->n_kv_heads, cfg->head_dim, &st->ix,
-                                     st->info.max_ctx, c->attn_work.p,
-                                     c->attn_work.cap, c->stream);
+                                     st->info.max_ctx, st->info.dec_ctx,
+                                     c->attn_work.p, c->attn_work.cap,
+                                     c->stream);
 
     if (rc == -2) {
         rc = slora_attention_cuda(att, c->q_dim, qkv, ld, cfg->n_heads, kv,

@@ -71,12 +71,14 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
     work = slora_attention_decode_work_size(st->batch->n_seqs, c->cfg.n_heads,
                                             c->cfg.n_kv_heads,
                                             c->cfg.head_dim,
-                                            st->info.max_ctx);
+                                            st->info.max_ctx,
+                                            st->info.dec_ctx);
     chunk = 0;
     n_splits = 0;
     slora_attention_decode_shape(st->batch->n_seqs, c->cfg.n_heads,
                                  c->cfg.n_kv_heads, c->cfg.head_dim,
-                                 st->info.max_ctx, &chunk, &n_splits);
+                                 st->info.max_ctx, st->info.dec_ctx, &chunk,
+                                 &n_splits);
 
     memset(&key, 0, sizeof(key));
     key.n_seqs = st->batch->n_seqs;

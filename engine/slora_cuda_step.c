@@ -99,7 +99,8 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
         || slora_cuda_grow(c, &c->attn_work,
                            slora_attention_decode_work_size(bt->n_seqs,
                                c->cfg.n_heads, c->cfg.n_kv_heads,
-                               c->cfg.head_dim, st->info.max_ctx),
+                               c->cfg.head_dim, st->info.max_ctx,
+                               st->info.dec_ctx),
                            0, err)
            != SLORA_OK
         || slora_cuda_grow(c, &c->lx, m * c->cfg.hidden * b16, 0, err)

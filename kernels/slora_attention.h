@@ -105,7 +105,8 @@ int slora_attention_prefill_cuda(uint16_t *out, int64_t ld_out,
 /*
  * Decode rows (kernels/slora_attention_decode.cu): the sequences of one
  * row, at position seq_pos[s] below max_ctx; sequences of more rows are
- * left alone.
+ * left alone. dec_ctx: the decode rows' contexts (seq_pos[s] + 1)
+ * summed, or 0 where the caller does not know it.
  * The context is split over blocks (flash-decoding); the splits' partial
  * states need slora_attention_decode_work_size() bytes of device work
  * (0: one split, work may be NULL). Takes query groups of 1 to 16 heads
@@ -114,16 +115,16 @@ int slora_attention_prefill_cuda(uint16_t *out, int64_t ld_out,
  * to slora_attention_cuda. Same layout rules otherwise.
  */
 size_t slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
-    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx);
+    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx);
 /* The split the decode kernel will use: positions per split and splits
  * (what a captured graph of a decode step depends on). */
 void slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
-    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int32_t *chunk,
-    int32_t *n_splits);
+    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx,
+    int32_t *chunk, int32_t *n_splits);
 int slora_attention_decode_cuda(uint16_t *out, int64_t ld_out,
     const uint16_t *q, int64_t ld_q, int32_t n_heads, const uint16_t *kv,
     int64_t page_elems, int32_t tokens_per_page, int32_t n_kv_heads,
     int32_t head_dim, const slora_seq_index_t *ix, int32_t max_ctx,
-    void *work, size_t work_size, void *stream);
+    int64_t dec_ctx, void *work, size_t work_size, void *stream);
 
 #endif /* SLORA_ATTENTION_H */

@@ -16,8 +16,11 @@
  * warp waits out a memory latency for every position it reads, and the
  * SMs hold too few warps to cover it. Warps and then splits are merged
  * by their (max, sum) pairs; a split count is chosen so that even one
- * sequence fills the GPU. Blocks are launched a sequence's kv heads
- * first, so those running together read whole rows of the same pages.
+ * sequence fills the GPU, and no split is longer than the batch's share
+ * of a block, so one long context among short ones does not leave a
+ * single block reading it after the rest are done. Blocks are launched
+ * a sequence's kv heads first, so those running together read whole
+ * rows of the same pages.
  *
  * Groups of 3 to 16 query heads a KV head (Llama 3's, Mistral's,
  * Qwen's; Mistral Large's 12, Llama 3.1 405B's 16 on 8 GPUs) go to a
@@ -79,14 +82,22 @@ typedef struct {
 } slora_dec_block_t;
 
 
-/* 0 for a sequence of more than one row (a prefill chunk's: not ours). */
+/*
+ * 0 for a sequence of more than one row (a prefill chunk's: not ours),
+ * and for a split past the sequence's context (a short one's, where a
+ * long one needs the splits): that split's state is marked empty (its
+ * maximum -inf, which the merge skips) and nothing else is written.
+ */
 static __device__ __forceinline__ int
 slora_dec_block(slora_dec_block_t *b, const slora_dec_geom_t &g,
     const int32_t *__restrict__ qo_indptr,
     const int32_t *__restrict__ seq_pos,
     const int32_t *__restrict__ kv_indptr,
-    const int32_t *__restrict__ kv_indices)
+    const int32_t *__restrict__ kv_indices, float *__restrict__ part,
+    int32_t hd)
 {
+    int32_t  group;
+
     b->s = blockIdx.y;
 
     if (qo_indptr[b->s + 1] - qo_indptr[b->s] != 1) {
@@ -95,9 +106,21 @@ slora_dec_block(slora_dec_block_t *b, const slora_dec_geom_t &g,
 
     b->kvh = blockIdx.x;
     b->split = blockIdx.z;
-    b->row = qo_indptr[b->s];
     b->t0 = b->split * g.chunk;
     b->t1 = min(seq_pos[b->s] + 1, b->t0 + g.chunk);
+
+    if (b->t0 >= b->t1) {
+        group = g.n_heads / g.n_kv_heads;
+
+        if (threadIdx.x < group) {
+            part[(((int64_t) b->s * g.n_heads + b->kvh * group + threadIdx.x)
+                  * g.n_splits + b->split) * (hd + 2) + hd] = -INFINITY;
+        }
+
+        return 0;
+    }
+
+    b->row = qo_indptr[b->s];
     b->pages = kv_indices + kv_indptr[b->s];
 
     return 1;
@@ -228,7 +251,9 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     slora_pdl_enter();
 
-    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices)) {
+    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices,
+                         part, HD))
+    {
         return;
     }
 
@@ -626,7 +651,9 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     slora_pdl_enter();
 
-    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices)) {
+    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices,
+                         part, HD))
+    {
         return;
     }
 
@@ -795,13 +822,17 @@ typedef struct {
  * -2 for a shape neither kernel takes, else the plan: the tensor-core
  * kernel for groups of SLORA_DEC_MMA_MIN_G to SLORA_DEC_MMA_G at head
  * sizes 64 and 128; splits that give the GPU enough blocks, none shorter
- * than SLORA_DEC_MIN_CHUNK positions.
+ * than SLORA_DEC_MIN_CHUNK positions, and none longer than the batch's
+ * share of a block (dec_ctx, the decode rows' contexts summed, over the
+ * blocks): one long context among many short ones is split although the
+ * sequences alone fill the GPU, instead of being read by one block after
+ * the others are done.
  */
 static int
 slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
-    int32_t head_dim, int32_t max_ctx, slora_dec_plan_t *p)
+    int32_t head_dim, int32_t max_ctx, int64_t dec_ctx, slora_dec_plan_t *p)
 {
-    int64_t  want, blocks;
+    int64_t  want, blocks, share;
     int32_t  group, c;
 
     if (n_seqs <= 0 || n_kv_heads <= 0 || n_heads <= 0
@@ -834,6 +865,8 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     want = want < 1 ? 1 : want;
 
     c = (int32_t) ((max_ctx + want - 1) / want);
+    share = (dec_ctx * n_kv_heads + blocks - 1) / blocks;
+    c = dec_ctx > 0 && share < c ? (int32_t) share : c;
     c = c < SLORA_DEC_MIN_CHUNK ? SLORA_DEC_MIN_CHUNK : c;
     c = (c + SLORA_DEC_MIN_CHUNK - 1) / SLORA_DEC_MIN_CHUNK
         * SLORA_DEC_MIN_CHUNK;
@@ -847,15 +880,16 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
 
 extern "C" void
 slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
-    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int32_t *chunk,
-    int32_t *n_splits)
+    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx,
+    int32_t *chunk, int32_t *n_splits)
 {
     slora_dec_plan_t  p;
 
     *chunk = 0;
     *n_splits = 0;
 
-    if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx, &p)
+    if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx,
+                       dec_ctx, &p)
         == 0)
     {
         *chunk = p.chunk;
@@ -866,11 +900,12 @@ slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
 
 extern "C" size_t
 slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
-    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx)
+    int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx)
 {
     slora_dec_plan_t  p;
 
-    if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx, &p)
+    if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx,
+                       dec_ctx, &p)
         != 0)
     {
         return 0;
@@ -907,8 +942,8 @@ extern "C" int
 slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     int64_t ld_q, int32_t n_heads, const uint16_t *kv, int64_t page_elems,
     int32_t tokens_per_page, int32_t n_kv_heads, int32_t head_dim,
-    const slora_seq_index_t *ix, int32_t max_ctx, void *work,
-    size_t work_size, void *stream)
+    const slora_seq_index_t *ix, int32_t max_ctx, int64_t dec_ctx,
+    void *work, size_t work_size, void *stream)
 {
     slora_dec_geom_t   g;
     slora_dec_plan_t   p;
@@ -926,7 +961,7 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     }
 
     rc = slora_dec_plan(ix != NULL ? ix->n_seqs : 0, n_heads, n_kv_heads,
-                        head_dim, max_ctx, &p);
+                        head_dim, max_ctx, dec_ctx, &p);
 
     if (rc != 0) {
         return rc;
@@ -959,7 +994,8 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     if (g.n_splits > 1) {
         if (work == NULL
             || work_size < slora_attention_decode_work_size(ix->n_seqs,
-                               n_heads, n_kv_heads, head_dim, max_ctx)
+                               n_heads, n_kv_heads, head_dim, max_ctx,
+                               dec_ctx)
             || g.n_splits > 65535)
         {
             return -1;

@@ -334,7 +334,7 @@ test_attention(void)
     size_t              ws, dws;
     void               *d_work;
     int32_t             chunk, n_splits, group;
-    int64_t             n_dec;
+    int64_t             n_dec, dec_ctx;
     uint16_t           *raw;
     float              *dc;
     int                 kept;
@@ -473,17 +473,23 @@ test_attention(void)
              * sequences of one row (every one in decode mode, the first
              * of the prefill chunks) and leaves every other row as it
              * was; -2 for a group it leaves to the tiled kernel */
+            dec_ctx = 0;
+
+            for (s = 0; s < n_seqs; s++) {
+                dec_ctx += qo[s + 1] - qo[s] == 1 ? sp[s] + 1 : 0;
+            }
+
             dws = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
-                                                   max_ctx);
+                                                   max_ctx, dec_ctx);
             d_work = dws > 0 ? dmalloc(dws) : NULL;
             CK(cudaMemset(d_o, 0xff, nq * 2));
             rc = slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd, nh,
                                              d_a, page_elems, tpp, nkv, hd,
-                                             &dix, max_ctx, d_work, dws,
-                                             NULL);
+                                             &dix, max_ctx, dec_ctx, d_work,
+                                             dws, NULL);
             CK(cudaDeviceSynchronize());
             slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
-                                         &chunk, &n_splits);
+                                         dec_ctx, &chunk, &n_splits);
 
             /* groups past 16 go to the tiled kernel, and so do 5 to 7
              * and 9 to 16 where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor
@@ -746,7 +752,7 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
     const int32_t       tpp = 43;
     int32_t             si, n_seqs, ctx, ctx0;
     char                label[16];
-    int64_t             page_elems, kv_bytes;
+    int64_t             page_elems, kv_bytes, dec_ctx;
     void               *work;
     size_t              work_size;
     bench_batch_t       b;
@@ -765,8 +771,9 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
         bad = bench_batch_make(&b, n_seqs, 1, ctx0, ctx, tpp, page_elems,
                                nh * hd);
         tiled = 0;
+        dec_ctx = (int64_t) (n_seqs - 1) * ctx + ctx0;
         work_size = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
-                                                     ctx0);
+                                                     ctx0, dec_ctx);
         work = work_size > 0 ? dmalloc(work_size) : NULL;
 
         for (r = 0; r < 23; r++) {
@@ -776,8 +783,8 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
 
             rc = slora_attention_decode_cuda(b.d_o, nh * hd, b.d_q, nh * hd,
                                              nh, b.d_a, page_elems, tpp, nkv,
-                                             hd, &b.dix, ctx0, work,
-                                             work_size, NULL);
+                                             hd, &b.dix, ctx0, dec_ctx,
+                                             work, work_size, NULL);
 
             /* a group the decode kernel leaves to the tiled one, as the
              * engine sends it */

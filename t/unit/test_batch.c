@@ -172,6 +172,11 @@ test_check(void)
        info.n_pages, info.n_logits, info.direct, info.max_ctx,
        info.max_q_len, info.max_rank, info.proj_mask);
 
+    /* the decode attention's share of a block: the one-token sequence's
+     * context (position 7), not the 3-token chunk's */
+    ok(info.dec_ctx == 8, "info: decode rows' contexts sum to 8 (%lld)",
+       (long long) info.dec_ctx);
+
     /* pages: positions [0, pos + n_tokens) must be covered */
     f.seqs[0].pos = 6;
     refused(&f, "2 pages cover 8 positions, need 9",

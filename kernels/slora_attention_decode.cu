@@ -810,11 +810,39 @@ slora_dec_combine(uint16_t *__restrict__ out, int64_t ld_out,
 static const bool  slora_dec_mma_on = slora_env_on("SLORA_CUDA_DECODE_MMA");
 
 
+typedef void (*slora_dec_kernel_t)(uint16_t *, int64_t, const uint16_t *,
+    int64_t, const uint16_t *, slora_dec_geom_t, const int32_t *,
+    const int32_t *, const int32_t *, const int32_t *, float *);
+
+
+/* The kernels: the tensor-core one's by head size and its mmas of heads
+ * (one for groups to 8, two past), the CUDA-core one's by head size and
+ * group. */
+static const slora_dec_kernel_t  slora_dec_mma_kernels[2][2] = {
+    { slora_dec_mma_kernel<64, 1>, slora_dec_mma_kernel<64, 2> },
+    { slora_dec_mma_kernel<128, 1>, slora_dec_mma_kernel<128, 2> }
+};
+
+static const int32_t  slora_dec_core_groups[] = { 1, 2, 3, 4, 8 };
+
+static const slora_dec_kernel_t  slora_dec_core_kernels[3][5] = {
+    { slora_dec_kernel<64, 1>, slora_dec_kernel<64, 2>,
+      slora_dec_kernel<64, 3>, slora_dec_kernel<64, 4>,
+      slora_dec_kernel<64, 8> },
+    { slora_dec_kernel<128, 1>, slora_dec_kernel<128, 2>,
+      slora_dec_kernel<128, 3>, slora_dec_kernel<128, 4>,
+      slora_dec_kernel<128, 8> },
+    { slora_dec_kernel<256, 1>, slora_dec_kernel<256, 2>,
+      slora_dec_kernel<256, 3>, slora_dec_kernel<256, 4>,
+      slora_dec_kernel<256, 8> }
+};
+
+
 /* The kernel a shape goes to and its split of the context. */
 typedef struct {
-    bool     mma;
-    int32_t  chunk;                     /* positions of one split */
-    int32_t  n_splits;
+    slora_dec_kernel_t  kernel;
+    int32_t             chunk;          /* positions of one split */
+    int32_t             n_splits;
 } slora_dec_plan_t;
 
 
@@ -833,7 +861,7 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     int32_t head_dim, int32_t max_ctx, int64_t dec_ctx, slora_dec_plan_t *p)
 {
     int64_t  want, blocks, share;
-    int32_t  group, c;
+    int32_t  group, h, i, c;
 
     if (n_seqs <= 0 || n_kv_heads <= 0 || n_heads <= 0
         || n_heads % n_kv_heads != 0 || max_ctx <= 0)
@@ -846,12 +874,23 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     }
 
     group = n_heads / n_kv_heads;
-    p->mma = slora_dec_mma_on && group >= SLORA_DEC_MMA_MIN_G
-             && group <= SLORA_DEC_MMA_G && head_dim <= 128;
+    h = head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2;
+    p->kernel = NULL;
 
-    if (!p->mma && group != 1 && group != 2 && group != 3 && group != 4
-        && group != 8)
+    if (slora_dec_mma_on && group >= SLORA_DEC_MMA_MIN_G
+        && group <= SLORA_DEC_MMA_G && head_dim <= 128)
     {
+        p->kernel = slora_dec_mma_kernels[h][group > 8];
+
+    } else {
+        for (i = 0; i < 5; i++) {
+            if (slora_dec_core_groups[i] == group) {
+                p->kernel = slora_dec_core_kernels[h][i];
+            }
+        }
+    }
+
+    if (p->kernel == NULL) {
         return -2;
     }
 
@@ -914,28 +953,6 @@ slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
     return p.n_splits == 1 ? 0 : (size_t) n_seqs * n_heads * p.n_splits
                                   * (head_dim + 2) * sizeof(float);
 }
-
-
-#define slora_dec_launch(hd, gr)                                              \
-    slora_launch(slora_dec_kernel<hd, gr>, grid, SLORA_DEC_THREADS, 0, st,    \
-        out, ld_out, q, ld_q, kv, g,                                          \
-        ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
-
-#define slora_dec_mma_launch(hd, nb)                                          \
-    slora_launch(slora_dec_mma_kernel<hd, nb>, grid, SLORA_DEC_THREADS, 0,    \
-        st, out, ld_out, q, ld_q, kv, g,                                      \
-        ix->qo_indptr, ix->seq_pos, ix->kv_indptr, ix->kv_indices, part)
-
-#define slora_dec_case(gr)                                                    \
-    case gr:                                                                  \
-        if (head_dim == 64) {                                                 \
-            slora_dec_launch(64, gr);                                         \
-        } else if (head_dim == 128) {                                         \
-            slora_dec_launch(128, gr);                                        \
-        } else {                                                              \
-            slora_dec_launch(256, gr);                                        \
-        }                                                                     \
-        break
 
 
 extern "C" int
@@ -1012,30 +1029,9 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
      * (bench/RESULTS.md, 2026-12-01 03:23-03:33) */
     grid = dim3(n_kv_heads, ix->n_seqs, g.n_splits);
 
-    if (p.mma) {
-        /* one mma's 8 columns of heads, or two for groups past 8 */
-        if (n_heads / n_kv_heads <= 8) {
-            if (head_dim == 64) {
-                slora_dec_mma_launch(64, 1);
-            } else {
-                slora_dec_mma_launch(128, 1);
-            }
-
-        } else if (head_dim == 64) {
-            slora_dec_mma_launch(64, 2);
-        } else {
-            slora_dec_mma_launch(128, 2);
-        }
-
-    } else {
-        switch (n_heads / n_kv_heads) {
-        slora_dec_case(1);
-        slora_dec_case(2);
-        slora_dec_case(3);
-        slora_dec_case(4);
-        slora_dec_case(8);
-        }
-    }
+    slora_launch(p.kernel, grid, SLORA_DEC_THREADS, 0, st, out, ld_out, q,
+        ld_q, kv, g, ix->qo_indptr, ix->seq_pos, ix->kv_indptr,
+        ix->kv_indices, part);
 
     if (slora_cuda_launched() != 0) {
         return -1;

@@ -112,20 +112,16 @@ mkmodel_qwen3() {
 # prompts of 300; then a 2-layer slice of NeMo's shape (groups of 4,
 # heads of 128 over a hidden 5120)
 conform_groups() {
-    local m
-    $S mkmodel --out /tmp/g3.gguf --layers 2 --hidden 576 --heads 9 \
-        --kv-heads 3 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
-        --seed 3 > /dev/null
-    $S mkmodel --out /tmp/g7.gguf --layers 2 --hidden 896 --heads 7 \
-        --kv-heads 1 --head-dim 128 --ffn 1024 --vocab 4096 --ctx 2048 \
-        --seed 4 > /dev/null
+    local m spec
+    # name hidden heads kv-heads head-dim ffn seed
+    for spec in "g3 576 9 3 64 1536 3" "g7 896 7 1 128 1024 4" \
+                "g12 768 12 1 64 1536 5" "g16 1024 16 1 128 2048 6"; do
+        set -- $spec
+        $S mkmodel --out /tmp/$1.gguf --layers 2 --hidden $2 --heads $3 \
+            --kv-heads $4 --head-dim $5 --ffn $6 --vocab 4096 --ctx 2048 \
+            --seed $7 > /dev/null
+    done
     mkmodel_qwen3
-    $S mkmodel --out /tmp/g12.gguf --layers 2 --hidden 768 --heads 12 \
-        --kv-heads 1 --head-dim 64 --ffn 1536 --vocab 4096 --ctx 2048 \
-        --seed 5 > /dev/null
-    $S mkmodel --out /tmp/g16.gguf --layers 2 --hidden 1024 --heads 16 \
-        --kv-heads 1 --head-dim 128 --ffn 2048 --vocab 4096 --ctx 2048 \
-        --seed 6 > /dev/null
     for m in g3 g7 q3 g12 g16; do
         $S mkadapter --model /tmp/$m.gguf --out /tmp/ad$m --count 4 \
             --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down --scale 0.3 \

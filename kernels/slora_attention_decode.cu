@@ -852,15 +852,15 @@ typedef struct {
  * sizes 64 and 128; splits that give the GPU enough blocks, none shorter
  * than SLORA_DEC_MIN_CHUNK positions, and none longer than the batch's
  * share of a block (dec_ctx, the decode rows' contexts summed, over the
- * blocks): one long context among many short ones is split although the
- * sequences alone fill the GPU, instead of being read by one block after
- * the others are done.
+ * blocks, up to a power of two): one long context among many short ones
+ * is split although the sequences alone fill the GPU, instead of being
+ * read by one block after the others are done.
  */
 static int
 slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     int32_t head_dim, int32_t max_ctx, int64_t dec_ctx, slora_dec_plan_t *p)
 {
-    int64_t  want, blocks, share;
+    int64_t  want, blocks, share, pow2;
     int32_t  group, h, i, c;
 
     if (n_seqs <= 0 || n_kv_heads <= 0 || n_heads <= 0
@@ -904,8 +904,15 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     want = want < 1 ? 1 : want;
 
     c = (int32_t) ((max_ctx + want - 1) / want);
+
+    /* the share up to a power of two: a captured decode graph holds the
+     * split, and a share that moved with every step's contexts would
+     * have a batch captured anew every few dozen steps */
     share = (dec_ctx * n_kv_heads + blocks - 1) / blocks;
-    c = dec_ctx > 0 && share < c ? (int32_t) share : c;
+
+    for (pow2 = SLORA_DEC_MIN_CHUNK; pow2 < share; pow2 *= 2) { /* void */ }
+
+    c = dec_ctx > 0 && pow2 < c ? (int32_t) pow2 : c;
     c = c < SLORA_DEC_MIN_CHUNK ? SLORA_DEC_MIN_CHUNK : c;
     c = (c + SLORA_DEC_MIN_CHUNK - 1) / SLORA_DEC_MIN_CHUNK
         * SLORA_DEC_MIN_CHUNK;

@@ -211,12 +211,12 @@ typedef struct {
     slora_openai_str_t    resp_echo;        /* responses: the fields the
                                                response object echoes,
                                                compact JSON members */
-    slora_openai_str_t    resp_conv;        /* responses: the
-                                               conversation so far (the
-                                               previous response's and
-                                               this input's messages, not
-                                               the instructions), a JSON
-                                               array of chat messages */
+    slora_openai_str_t    resp_conv;        /* responses: this input's
+                                               messages (not the previous
+                                               response's, which the store
+                                               keeps, nor the
+                                               instructions), a JSON array
+                                               of chat messages */
     slora_openai_str_t    resp_prev;        /* previous_response_id, or
                                                data NULL */
     unsigned              resp_store:1;     /* store: not false */

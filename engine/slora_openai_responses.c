@@ -21,9 +21,10 @@
  * Errors the chat parser finds name the Responses field where one maps.
  * The fields the answer echoes (instructions, tools, text, ...) are kept
  * as one compact JSON fragment, req->resp_echo, for the worker to paste
- * into the response object, and the conversation (all messages but the
- * instructions) as req->resp_conv, for the worker to store with the
- * answer.
+ * into the response object, and this request's input messages (not the
+ * instructions, nor the conversation of the response it continues, which
+ * the store keeps already) as req->resp_conv, for the worker to store
+ * with the answer.
  */
 
 #include <stdio.h>
@@ -262,7 +263,7 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
 
 
 /* instructions, the previous response's conversation, then input, as
- * chat messages; req->resp_conv all but the instructions. */
+ * chat messages; req->resp_conv the input's alone. */
 static int
 slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
@@ -295,6 +296,8 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     {
         return SLORA_ERROR;
     }
+
+    skip = cJSON_GetArraySize(msgs);
 
     input = cJSON_GetObjectItemCaseSensitive(root, "input");
 
@@ -440,8 +443,8 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 }
 
 
-/* req->resp_conv: the messages but the first skip (the instructions),
- * printed compact. */
+/* req->resp_conv: the messages but the first skip (the instructions and
+ * the previous response's conversation), printed compact. */
 static int
 slora_openai_resp_conv(cJSON *msgs, int skip, slora_openai_req_t *req,
     slora_openai_err_t *err)

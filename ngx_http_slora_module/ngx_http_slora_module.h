@@ -313,8 +313,8 @@ struct ngx_http_slora_ctx_s {
                                                  its answer's items */
     ngx_str_t                  resp_echo;     /* the request's fields the
                                                  response object echoes */
-    ngx_str_t                  resp_conv;     /* its conversation so far,
-                                                 chat messages in JSON */
+    ngx_str_t                  resp_conv;     /* its input's messages,
+                                                 chat's, in JSON */
     ngx_str_t                  resp_prev;     /* previous_response_id */
     unsigned                   resp_store:1;  /* stored when it ends */
 
@@ -497,7 +497,7 @@ char *ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj);
 ngx_int_t ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj);
+    ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj);
 ngx_int_t ngx_http_slora_store_delete(ngx_http_request_t *r,
     const u_char *id, size_t len, ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);

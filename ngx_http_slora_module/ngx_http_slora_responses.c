@@ -949,10 +949,11 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
 
 /*
  * A response that ended, kept in slora_responses_store (unless store was
- * false, or there is no store): its object obj..obj_end, and its
- * conversation, the request's and then the answer as chat's assistant
+ * false, or there is no store): its object obj..obj_end, and its own
+ * messages, the request's input and then the answer as chat's assistant
  * message (content: the message's text, or null; tool_calls: its calls
- * with their call ids), for a later previous_response_id.
+ * with their call ids), after those of the response it continues, for a
+ * later previous_response_id.
  */
 static ngx_int_t
 ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
@@ -1036,7 +1037,8 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     o.len = obj_end - obj;
 
     /* one that does not fit is logged, and the answer goes on */
-    (void) ngx_http_slora_store_put(r, &id, &ctx->tenant, &c, &o);
+    (void) ngx_http_slora_store_put(r, &id, &ctx->tenant, &ctx->resp_prev,
+                                    &c, &o);
 
     return NGX_OK;
 }

@@ -4,16 +4,24 @@
  * reads and writes, holding each stored response's object (for GET
  * .../responses/{id}) and its conversation (the chat messages that led
  * to it and its answer, as a JSON array), which a later request's
- * previous_response_id continues and .../input_items lists. A response belongs to its tenant:
- * another tenant finds nothing, as for an id never stored.
+ * previous_response_id continues and .../input_items lists. A response
+ * belongs to its tenant: another tenant finds nothing, as for an id
+ * never stored.
  *
  * The one idea: a bounded LRU cache, not a database. Records live in a
  * slab pool, found by an rbtree keyed on the id's CRC32 (the id breaks
  * ties) and ordered in a queue by last use; when the pool is full the
  * least recently used records are dropped until the new one fits, so a
  * conversation that is still being continued stays and an abandoned one
- * goes. Every operation holds the zone's mutex only to copy bytes in or
- * out; nothing under it waits for anything else.
+ * goes. A record holds only its own messages (its input and its answer)
+ * and points to the response it continues, so a chain of N turns takes
+ * N turns' bytes, not N^2 / 2: its conversation is the chain's messages
+ * joined, oldest first, and reading it touches the whole chain. A
+ * record others continue is never dropped for room (its continuations
+ * go first), and one deleted while others continue it leaves the tree
+ * but keeps its messages until they go. Every operation holds the
+ * zone's mutex only to copy bytes in or out; nothing under it waits for
+ * anything else.
  */
 
 #include "ngx_http_slora_module.h"
@@ -35,10 +43,17 @@ typedef struct {
 } ngx_http_slora_store_t;
 
 
-/* A stored response: its conversation's bytes, then its object's. */
-typedef struct {
+typedef struct ngx_http_slora_stored_s  ngx_http_slora_stored_t;
+
+/* A stored response: its own messages' bytes (a JSON array), then its
+ * object's. */
+struct ngx_http_slora_stored_s {
     ngx_rbtree_node_t          node;          /* key: ngx_crc32 of id */
     ngx_queue_t                queue;
+    ngx_http_slora_stored_t   *prev;          /* the response it continues */
+    ngx_uint_t                 refs;          /* responses continuing it */
+    ngx_uint_t                 gone;          /* deleted: out of the tree,
+                                                 kept for refs */
     u_char                     id[NGX_HTTP_SLORA_STORE_ID];
     size_t                     id_len;
     u_char                     tenant[SLORA_QUEUE_TENANT_LEN];
@@ -46,7 +61,7 @@ typedef struct {
     size_t                     conv_len;
     size_t                     obj_len;
     u_char                     data[1];
-} ngx_http_slora_stored_t;
+};
 
 
 static ngx_int_t ngx_http_slora_store_init_zone(ngx_shm_zone_t *shm_zone,
@@ -58,6 +73,12 @@ static ngx_http_slora_stored_t *ngx_http_slora_store_find(
     ngx_str_t *tenant);
 static void ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec);
+static void ngx_http_slora_store_unlink(ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec);
+static ngx_int_t ngx_http_slora_store_evict(ngx_http_slora_store_t *st);
+static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
+    ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
+    ngx_str_t *conv);
 static ngx_int_t ngx_http_slora_store_items(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *tenant);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
@@ -163,9 +184,10 @@ ngx_http_slora_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* Copies the record of id the tenant may see: its conversation into
- * *conv and its object into *obj (either may be NULL), from r's pool.
- * NGX_DECLINED: none. */
+/* Copies the record of id the tenant may see: its conversation (the
+ * chain's messages, oldest first) into *conv and its object into *obj
+ * (either may be NULL), from r's pool; the chain becomes the most
+ * recently used. NGX_DECLINED: none. */
 ngx_int_t
 ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj)
@@ -186,19 +208,8 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     rec = ngx_http_slora_store_find(st, id, len, tenant);
 
     if (rec != NULL) {
-        rc = NGX_OK;
-
-        if (conv != NULL) {
-            conv->len = rec->conv_len;
-            conv->data = ngx_pnalloc(r->pool, rec->conv_len);
-
-            if (conv->data == NULL) {
-                rc = NGX_ERROR;
-
-            } else {
-                ngx_memcpy(conv->data, rec->data, rec->conv_len);
-            }
-        }
+        rc = conv != NULL ? ngx_http_slora_store_conv(r, st, rec, conv)
+                          : NGX_OK;
 
         if (obj != NULL && rc == NGX_OK) {
             obj->len = rec->obj_len;
@@ -223,17 +234,78 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
 }
 
 
-/* Stores a response (replacing one of the same id), dropping the least
- * recently used ones until it fits. NGX_DECLINED: it cannot fit (one of
- * more than half the zone is not tried: it would empty the store). */
+/* Under the mutex: the chain's messages of rec joined into one array,
+ * oldest first, each record of the chain made recently used. */
+static ngx_int_t
+ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec, ngx_str_t *conv)
+{
+    u_char                   *p;
+    size_t                    size;
+    ngx_uint_t                n, i;
+    ngx_http_slora_stored_t  *c, **chain;
+
+    n = 0;
+    size = sizeof("[]") - 1;
+
+    for (c = rec; c != NULL; c = c->prev) {
+        n++;
+        /* its messages without the brackets, and a comma */
+        size += c->conv_len - 2 + 1;
+    }
+
+    chain = ngx_palloc(r->pool, n * sizeof(ngx_http_slora_stored_t *));
+    conv->data = ngx_pnalloc(r->pool, size);
+
+    if (chain == NULL || conv->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = n;
+
+    for (c = rec; c != NULL; c = c->prev) {
+        chain[--i] = c;
+    }
+
+    p = conv->data;
+    *p++ = '[';
+
+    for (i = 0; i < n; i++) {
+        c = chain[i];
+
+        if (c->conv_len > 2) {
+            if (p > conv->data + 1) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, c->data + 1, c->conv_len - 2);
+        }
+
+        ngx_queue_remove(&c->queue);
+        ngx_queue_insert_head(&st->sh->lru, &c->queue);
+    }
+
+    *p++ = ']';
+    conv->len = p - conv->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Stores a response (replacing one of the same id): conv its own
+ * messages (a JSON array), continuing prev's (NULL or empty: none),
+ * dropping the least recently used responses no other continues until it
+ * fits. NGX_DECLINED: it cannot fit (one of more than half the zone is
+ * not tried: it would empty the store), or prev is no longer kept.
+ */
 ngx_int_t
 ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj)
+    ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj)
 {
     size_t                    size;
-    ngx_queue_t              *q;
     ngx_http_slora_store_t   *st;
-    ngx_http_slora_stored_t  *rec;
+    ngx_http_slora_stored_t  *rec, *parent;
 
     st = ngx_http_slora_store_of(r);
 
@@ -256,24 +328,43 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     ngx_shmtx_lock(&st->shpool->mutex);
 
+    parent = NULL;
+
+    if (prev != NULL && prev->len) {
+        parent = ngx_http_slora_store_find(st, prev->data, prev->len,
+                                           tenant);
+
+        if (parent == NULL) {
+            /* dropped or deleted while this one was answered */
+            ngx_shmtx_unlock(&st->shpool->mutex);
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "slora: response %V not stored: the response it"
+                          " continues, %V, is no longer kept", id, prev);
+            return NGX_DECLINED;
+        }
+
+        /* not to be dropped for this one's room */
+        parent->refs++;
+    }
+
     rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
     if (rec != NULL) {
-        ngx_http_slora_store_drop(st, rec);
+        ngx_http_slora_store_unlink(st, rec);
     }
 
     for ( ;; ) {
         rec = ngx_slab_alloc_locked(st->shpool, size);
 
-        if (rec != NULL || ngx_queue_empty(&st->sh->lru)) {
+        if (rec != NULL || ngx_http_slora_store_evict(st) != NGX_OK) {
             break;
         }
-
-        q = ngx_queue_last(&st->sh->lru);
-        ngx_http_slora_store_drop(st,
-            ngx_queue_data(q, ngx_http_slora_stored_t, queue));
     }
 
     if (rec == NULL) {
+        if (parent != NULL && --parent->refs == 0 && parent->gone) {
+            ngx_http_slora_store_drop(st, parent);
+        }
+
         ngx_shmtx_unlock(&st->shpool->mutex);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "slora: response %V (%uz bytes) does not fit"
@@ -282,6 +373,9 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     rec->node.key = ngx_crc32_short(id->data, id->len);
+    rec->prev = parent;
+    rec->refs = 0;
+    rec->gone = 0;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
     /* no tenant has no data: memcpy's source must not be NULL */
@@ -321,7 +415,7 @@ ngx_http_slora_store_delete(ngx_http_request_t *r, const u_char *id,
 
     rec = ngx_http_slora_store_find(st, id, len, tenant);
     if (rec != NULL) {
-        ngx_http_slora_store_drop(st, rec);
+        ngx_http_slora_store_unlink(st, rec);
     }
 
     ngx_shmtx_unlock(&st->shpool->mutex);
@@ -581,14 +675,65 @@ ngx_http_slora_store_find(ngx_http_slora_store_t *st, const u_char *id,
 }
 
 
-/* Under the mutex: a record out of the tree, the queue and the pool. */
+/* Under the mutex: a record no other continues out of the tree, the
+ * queue and the pool, and with it each deleted one it continued that
+ * nothing else continues now. */
 static void
 ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec)
 {
+    ngx_http_slora_stored_t  *prev;
+
+    while (rec != NULL) {
+        if (!rec->gone) {
+            ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
+        }
+
+        ngx_queue_remove(&rec->queue);
+        prev = rec->prev;
+        ngx_slab_free_locked(st->shpool, rec);
+
+        rec = prev != NULL && --prev->refs == 0 && prev->gone ? prev : NULL;
+    }
+}
+
+
+/* Under the mutex: a record deleted (or replaced): out of the tree, and
+ * out of the pool unless others continue it. */
+static void
+ngx_http_slora_store_unlink(ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec)
+{
     ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
-    ngx_queue_remove(&rec->queue);
-    ngx_slab_free_locked(st->shpool, rec);
+    rec->gone = 1;
+
+    if (rec->refs == 0) {
+        ngx_http_slora_store_drop(st, rec);
+    }
+}
+
+
+/* Under the mutex: the least recently used record no other continues
+ * dropped to make room; NGX_DECLINED: none (the store is empty). */
+static ngx_int_t
+ngx_http_slora_store_evict(ngx_http_slora_store_t *st)
+{
+    ngx_queue_t              *q;
+    ngx_http_slora_stored_t  *rec;
+
+    for (q = ngx_queue_last(&st->sh->lru);
+         q != ngx_queue_sentinel(&st->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_slora_stored_t, queue);
+
+        if (rec->refs == 0) {
+            ngx_http_slora_store_drop(st, rec);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -5,9 +5,12 @@
 # previous_response_id continues it); a response too large for the zone
 # is answered all the same, not stored (nor does it drop the others to
 # try), and logged; input_items lists a kept one's input, pages checked
-# by their query; a reload keeps what is stored. The one idea to know:
-# eviction is by last use, so a response read again (here the second)
-# outlives those stored before it.
+# by their query; a conversation of ten turns keeps every turn (a
+# response holds its own messages, not all before it), a turn deleted in
+# the middle stays in the conversations that continue it, and a branch
+# from a middle turn holds that turn's past only; a reload keeps what is
+# stored. The one idea to know: eviction is by last use, so a response
+# read again (here the second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
 use strict;
@@ -19,12 +22,13 @@ use Test::More;
 
 my $PORT = 18119;
 
-my $model = tiny_model();
+# room for a ten-turn conversation below
+my $model = tiny_model(ctx => 4096);
 my $s = SloraTest::Server->new(name => 'store', port => $PORT);
 mkdir $s->prefix . '/adapters';
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
-    engine => 'threads=1 slots=8 max_ctx=1024 max_tokens=64',
+    engine => 'threads=1 slots=8 max_ctx=4096 max_tokens=64',
     http_extra => "    slora_responses_store 32k;\n");
 $s->start;
 pass('nginx started with a 32k store');
@@ -120,10 +124,59 @@ like($s->error_log, qr/does not fit slora_responses_store/,
 my ($st_kept) = get_resp($ids[-1]);
 is($st_kept, 200, '... and which dropped nothing to try');
 
+# a conversation of ten turns, each continuing the last: a response keeps
+# its own messages and points to the one it continues, so the chain takes
+# ten turns' bytes (some 20 KB here), not the 55 of ten records each
+# holding all before it; every turn stays, the first included
+my $MID = join(' ', map { "item$_" } 1 .. 80);
+my @chain;
+for my $i (0 .. 9) {
+    my @prev = @chain ? (previous_response_id => $chain[-1]) : ();
+    my ($st, $j, $body) = respond(input => "c$i: $MID", @prev);
+    if ($st != 200 || !$j->{store}) {
+        fail("turn $i answered and stored") or diag($body);
+    }
+    push @chain, $j->{id} // '';
+}
+is(scalar(grep { (get_resp($_))[0] == 200 } @chain), 10,
+   'a ten-turn conversation: every turn is kept, the first included');
+
+sub user_texts {
+    my ($id) = @_;
+    my $r = http_req($PORT, 'GET',
+                     "/v1/responses/$id/input_items?order=asc&limit=100");
+    return join(' ', map { ($_->{content}[0]{text} // '') =~ /^(c\d+):/ }
+                     grep { ($_->{role} // '') eq 'user' }
+                     @{ $r->{json}{data} // [] });
+}
+
+is(user_texts($chain[-1]), join(' ', map { "c$_" } 0 .. 9),
+   '... the last one\'s input_items: the ten turns\' inputs, in order');
+is(user_texts($chain[5]), join(' ', map { "c$_" } 0 .. 5),
+   '... the sixth one\'s: its own and those before, none after');
+
+# a turn deleted in the middle: gone for GET and for continuing it, kept
+# for the turns that continue it
+my $del = http_req($PORT, 'DELETE', "/v1/responses/$chain[3]");
+is($del->{status}, 200, 'the fourth turn deleted');
+is((get_resp($chain[3]))[0], 404, '... GET of it: 404');
+my ($st_d, $j_d) = respond(input => 'again',
+                           previous_response_id => $chain[3]);
+is($st_d . ' ' . ($j_d->{error}{code} // ''),
+   '404 previous_response_not_found', '... continuing it: 404');
+is(user_texts($chain[-1]), join(' ', map { "c$_" } 0 .. 9),
+   '... the last turn\'s conversation still holds its input');
+my ($st_b, $j_b) = respond(input => 'c10: and then?',
+                           previous_response_id => $chain[5]);
+is($st_b, 200, 'a branch from the sixth turn is answered');
+is(user_texts($j_b->{id} // 'none'), join(' ', map { "c$_" } 0 .. 5, 10),
+   '... its conversation: the first six turns, then its own input');
+
 # a reload keeps the zone and what it holds
 $s->signal('HUP');
-ok(wait_for(10, sub { my ($st) = get_resp($ids[-1]); $st == 200 }),
-   'after a reload the last response is still kept');
+ok(wait_for(10, sub { my ($st) = get_resp($j_b->{id} // 'none');
+                      $st == 200 }),
+   'after a reload the last response stored is still kept');
 
 my @bad = $s->bad_log_lines(errors => 1);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg]')

@@ -208,8 +208,14 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     rec = ngx_http_slora_store_find(st, id, len, tenant);
 
     if (rec != NULL) {
-        rc = conv != NULL ? ngx_http_slora_store_conv(r, st, rec, conv)
-                          : NGX_OK;
+        if (conv != NULL) {
+            rc = ngx_http_slora_store_conv(r, st, rec, conv);
+
+        } else {
+            rc = NGX_OK;
+            ngx_queue_remove(&rec->queue);
+            ngx_queue_insert_head(&st->sh->lru, &rec->queue);
+        }
 
         if (obj != NULL && rc == NGX_OK) {
             obj->len = rec->obj_len;
@@ -223,9 +229,6 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
                            rec->obj_len);
             }
         }
-
-        ngx_queue_remove(&rec->queue);
-        ngx_queue_insert_head(&st->sh->lru, &rec->queue);
     }
 
     ngx_shmtx_unlock(&st->shpool->mutex);
@@ -235,7 +238,9 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
 
 
 /* Under the mutex: the chain's messages of rec joined into one array,
- * oldest first, each record of the chain made recently used. */
+ * oldest first; the chain made the most recently used, rec the last of
+ * it, so that the first a drop for room finds of it is the one nothing
+ * continues (the others follow as each becomes so). */
 static ngx_int_t
 ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec, ngx_str_t *conv)
@@ -265,6 +270,8 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
 
     for (c = rec; c != NULL; c = c->prev) {
         chain[--i] = c;
+        ngx_queue_remove(&c->queue);
+        ngx_queue_insert_head(&st->sh->lru, &c->queue);
     }
 
     p = conv->data;
@@ -280,9 +287,6 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
 
             p = ngx_cpymem(p, c->data + 1, c->conv_len - 2);
         }
-
-        ngx_queue_remove(&c->queue);
-        ngx_queue_insert_head(&st->sh->lru, &c->queue);
     }
 
     *p++ = ']';

@@ -218,7 +218,8 @@ if [ "$MODE" = ab ]; then
     # alternated ROUNDS times at prompt AB_PROMPT (256: PEFT's shape), so
     # that a drift of the machine falls on both: decode step times, base
     # and with 32 rank-16 q,k,v,o adapters, at batch AB_BATCHES (1, 16
-    # and 64)
+    # and 64); AB_LONG=L gives each run's first request a prompt of L
+    # (one long context among short ones)
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     for i in $(seq ${ROUNDS:-3}); do
@@ -227,7 +228,8 @@ if [ "$MODE" = ab ]; then
                 && echo SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so) \
                 $S bench --model random:llama-7b --device cuda \
                 --adapters /tmp/ad7 --prompt-len ${AB_PROMPT:-256} --gen 128 \
-                --single 0 --step-tokens 4096 --batches ${AB_BATCHES:-1,16,64}
+                --single 0 --step-tokens 4096 --batches ${AB_BATCHES:-1,16,64} \
+                --long-prompt ${AB_LONG:-0}
         done
     done
     awk '/^== ab .*: \/tmp/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \

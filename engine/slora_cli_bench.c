@@ -37,6 +37,10 @@ typedef struct {
     float       temperature;        /* 0: greedy; else drawn at it, each
                                        request seeded by its id */
     float       top_p;
+    int32_t     long_len;           /* the first request of a run: a
+                                       prompt of this many tokens (one
+                                       long context among short ones);
+                                       0: the others' */
 } slora_bench_prompts_t;
 
 
@@ -78,6 +82,9 @@ static const char  slora_bench_usage[] =
     "  --requests N          requests in the batched run (64)\n"
     "  --concurrency C       requests in flight at once (16)\n"
     "  --prompt-len P        prompt tokens (64)\n"
+    "  --long-prompt L       the first request of each run has L prompt\n"
+    "                        tokens, the rest P: one long context among\n"
+    "                        short ones (0: none)\n"
     "  --gen G               generated tokens per request (32)\n"
     "  --threads T           CPU threads (all cores)\n"
     "  --device D            cpu (default), cuda or cuda:N\n"
@@ -142,7 +149,7 @@ slora_cli_bench(int argc, char **argv)
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
     int32_t                pool_mib, do_single, batches[16], n_batches,
                            prefix_cache;
-    int32_t                step_tokens, host_mib, preload, loaded;
+    int32_t                step_tokens, host_mib, preload, loaded, longest;
     int64_t                t0;
     const char            *opt, *val, *model, *dir, **names, *adapter;
     slora_err_t            err;
@@ -255,6 +262,9 @@ slora_cli_bench(int argc, char **argv)
         } else if (strcmp(opt, "--shared-prefix") == 0) {
             rc = slora_bench_num(val, 0, 1 << 20, &pr.shared);
 
+        } else if (strcmp(opt, "--long-prompt") == 0) {
+            rc = slora_bench_num(val, 0, 1 << 20, &pr.long_len);
+
         } else if (strcmp(opt, "--prefix-cache") == 0) {
             rc = slora_bench_num(val, 0, 1, &prefix_cache);
 
@@ -295,7 +305,8 @@ slora_cli_bench(int argc, char **argv)
         conf.max_batch_tokens = step_tokens;
     }
     conf.max_waiting = conc;
-    conf.max_ctx = plen + gen;
+    longest = pr.long_len > plen ? pr.long_len : plen;
+    conf.max_ctx = longest + gen;
 
     /* a device's pool holds every adapter; the host tier should too */
     if (host_mib == 0 && conf.device != NULL
@@ -317,7 +328,8 @@ slora_cli_bench(int argc, char **argv)
         conf.pool_bytes = (size_t) cfg.n_layers * 2
                           * (size_t) cfg.n_kv_heads
                           * (size_t) cfg.head_dim * sizeof(float)
-                          * (size_t) conc * (size_t) (plen + gen + 32) * 2;
+                          * (size_t) conc * (size_t) (longest + gen + 32)
+                          * 2;
     }
 
     e = slora_engine_init(&conf, &err);
@@ -334,7 +346,7 @@ slora_cli_bench(int argc, char **argv)
     }
 
     vocab = slora_engine_model_config(e)->vocab;
-    buf = malloc((size_t) plen * sizeof(int32_t));
+    buf = malloc((size_t) longest * sizeof(int32_t));
     if (buf == NULL) {
         slora_engine_free(e);
         return 1;
@@ -410,7 +422,8 @@ slora_cli_bench(int argc, char **argv)
                    n_names == 1 ? "" : "s",
                    (unsigned long long) res.generated, res.secs,
                    (double) res.generated / res.secs,
-                   ((double) res.generated + (double) n_req * plen)
+                   ((double) res.generated + (double) n_req * plen
+                    + (pr.long_len > 0 ? pr.long_len - plen : 0))
                    / res.secs);
             slora_bench_print(e, &res);
 
@@ -518,7 +531,8 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
         while (bs.in_flight < conc && submitted < n_req) {
             adapter = n_names > 0 ? names[submitted % n_names] : NULL;
             if (slora_bench_submit(e, (uint64_t) submitted + 1, adapter,
-                                   plen, gen, vocab, pr,
+                                   submitted == 0 && pr->long_len > 0
+                                   ? pr->long_len : plen, gen, vocab, pr,
                                    submitted < pr->penalized, rng, buf)
                 != SLORA_OK)
             {

@@ -12,11 +12,12 @@
 # `slora bench --batches` prints one line per batch size and adapter
 # setting (with the full step: all the batch decoding), over a catalog
 # of random adapters made in memory; the batched run counts its full
-# steps apart; `slora bench --preload 1` reads the adapters into host
-# memory before the timed run, which then reads none (every upload from
-# host memory), as many as --host-cache holds. `slora replay` plays a
-# trace at its arrival times and reports as loadgen does, early abort
-# included; `slora mkadapter --count --ranks` writes the folders with
+# steps apart; `slora bench --long-prompt` gives each run's first
+# request a longer prompt; `slora bench --preload 1` reads the adapters
+# into host memory before the timed run, which then reads none (every
+# upload from host memory), as many as --host-cache holds. `slora
+# replay` plays a trace at its arrival times and reports as loadgen
+# does, early abort included; `slora mkadapter --count --ranks` writes the folders with
 # ranks in turn; `slora conform --lookup 1` drafts on the device under
 # test and still agrees; `slora generate --json-schema` answers with an object
 # the schema admits and refuses a keyword it cannot enforce; bad option
@@ -436,6 +437,26 @@ my $model = tiny_model();
     like($out, qr/^decode-only steps: 14, mean [\d.]+ ms at a mean batch of 3\.0; 7 of them full \(every request in flight decoding\), mean [\d.]+ ms$/m,
          '... 14 decode-only steps, the 7 of the first four full')
         or diag($out);
+}
+
+# bench --long-prompt: the first request's prompt is that long (1100
+# tokens over a step budget of 512 take three prefill steps where 8 took
+# one), the rest as --prompt-len
+{
+    my %steps;
+    for my $long (0, 1100) {
+        my ($rc, $out, $err) = SloraTest::run_cmd(
+            $slora, 'bench', '--model', $model, '--threads', '1',
+            '--prompt-len', '8', '--gen', '8', '--single', '0',
+            '--requests', '4', '--concurrency', '4',
+            '--long-prompt', $long);
+        ($steps{$long}) = $out =~ /^steps: (\d+),/m;
+        ok($rc == 0 && defined $steps{$long},
+           "bench --long-prompt $long exits 0 ("
+           . ($steps{$long} // 'no') . ' steps)') or diag("$out\n$err");
+    }
+    cmp_ok($steps{1100} // 0, '>=', ($steps{0} // 99) + 2,
+           '... the long prompt takes two more steps at least');
 }
 
 # bench --preload: the timed run's adapter loads and uploads

@@ -8,8 +8,9 @@
 # by their query; a conversation of ten turns keeps every turn (a
 # response holds its own messages, not all before it), a turn deleted in
 # the middle stays in the conversations that continue it, and a branch
-# from a middle turn holds that turn's past only; a reload keeps what is
-# stored. The one idea to know: eviction is by last use, so a response
+# from a middle turn holds that turn's past only; a conversation longer
+# than the whole store is answered on, its turn that does not fit not
+# stored and its earlier turns kept; a reload keeps what is stored. The one idea to know: eviction is by last use, so a response
 # read again (here the second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
@@ -177,6 +178,32 @@ $s->signal('HUP');
 ok(wait_for(10, sub { my ($st) = get_resp($j_b->{id} // 'none');
                       $st == 200 }),
    'after a reload the last response stored is still kept');
+
+# a conversation longer than the whole store: its turns hold each other,
+# so once they fill it the next turn is answered but not stored (a
+# warning), and continuing that one is a 404; the turns before stay
+my ($last_kept, $unstored, $turn0) = ('', '', '');
+for my $i (0 .. 59) {
+    my @prev = $last_kept ne '' ? (previous_response_id => $last_kept) : ();
+    my ($st, $j) = respond(input => "t$i", @prev);
+    last if $st != 200;
+    $turn0 = $j->{id} if $i == 0;
+    if ((get_resp($j->{id} // 'none'))[0] != 200) {
+        $unstored = $j->{id} // '';
+        last;
+    }
+    $last_kept = $j->{id};
+}
+ok($unstored ne '', 'a conversation outgrowing the store: a turn answered'
+   . ' and not stored');
+like($s->error_log, qr/response \Q$unstored\E \(\d+ bytes\) does not fit/,
+     '... which the error log says');
+my ($st_u, $j_u) = respond(input => 'more', previous_response_id => $unstored);
+is($st_u . ' ' . ($j_u->{error}{code} // ''),
+   '404 previous_response_not_found', '... continuing it: 404');
+is((get_resp($turn0))[0], 200, '... its first turn still kept');
+my ($st_k) = respond(input => 'more', previous_response_id => $last_kept);
+is($st_k, 200, '... and its last kept turn still continued');
 
 my @bad = $s->bad_log_lines(errors => 1);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg]')

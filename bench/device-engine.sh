@@ -20,6 +20,9 @@
 #   bash bench/device-engine.sh attention-ab  (.carry/t from BASE=<commit>:
 #                                           the decode attention of this
 #                                           build against that one's)
+#   bash bench/device-engine.sh skew       (.carry/t: where a decode step
+#                                           goes with one long context
+#                                           among short ones)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
 # bench: the kernels' conformance tests and LoRA timings (t/kernels,
@@ -218,22 +221,60 @@ if [ "$MODE" = ab ]; then
     # alternated ROUNDS times at prompt AB_PROMPT (256: PEFT's shape), so
     # that a drift of the machine falls on both: decode step times, base
     # and with 32 rank-16 q,k,v,o adapters, at batch AB_BATCHES (1, 16
-    # and 64); AB_LONG=L gives each run's first request a prompt of L
-    # (one long context among short ones)
-    $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
+    # and 64), on AB_MODEL (llama-7b; a random:NAME shape); AB_LONG=L
+    # gives each run's first request a prompt of L (one long context
+    # among short ones)
+    M=${AB_MODEL:-llama-7b}
+    $S mkadapter --model random:$M --out /tmp/ad-$M --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     for i in $(seq ${ROUNDS:-3}); do
         for lib in base this; do
             step "ab $lib $i" env $([ $lib = base ] \
                 && echo SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so) \
-                $S bench --model random:llama-7b --device cuda \
-                --adapters /tmp/ad7 --prompt-len ${AB_PROMPT:-256} --gen 128 \
-                --single 0 --step-tokens 4096 --batches ${AB_BATCHES:-1,16,64} \
+                $S bench --model random:$M --device cuda \
+                --adapters /tmp/ad-$M --prompt-len ${AB_PROMPT:-256} \
+                --gen 128 --single 0 --step-tokens 4096 \
+                --batches ${AB_BATCHES:-1,16,64} \
                 --long-prompt ${AB_LONG:-0}
         done
     done
-    awk '/^== ab .*: \/tmp/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \
+    awk '/^== ab .*: env/ { run = $3 " " $4 } /^ +[0-9]+ +(0|32) / \
         { print run, $0 }' "$OUT/engine.log"
+    exit 0
+fi
+
+if [ "$MODE" = skew ]; then
+    # where a decode step goes when one context is long among short ones,
+    # with adapters and without: the 7B shape, SKEW_BATCH (64) requests
+    # all in flight, the first one's prompt each of SKEW_LONGS ("4096 0":
+    # then even prompts, 256), the others 256, with SKEW_ADAPTERS ("0
+    # 32") rank-16 q,k,v,o adapters, once under each setting of
+    # SKEW_ENVS (graphed; op by op with the profile, $SLORA_CUDA_PROFILE;
+    # graphs off; a setting of several variables joins them with commas),
+    # each run's step log ($SLORA_STEP_LOG: which steps captured a graph,
+    # each step's device time) in $OUT/steps-skew-LONG-ADAPTERS-I.csv,
+    # I the setting's place in the list
+    B=${SKEW_BATCH:-64}
+    $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
+        --rank 16 --targets q,k,v,o > /dev/null
+    for long in ${SKEW_LONGS:-4096 0}; do
+        for ad in ${SKEW_ADAPTERS:-0 32}; do
+            i=0
+            for env in ${SKEW_ENVS:-SLORA_CUDA_GRAPHS=1 SLORA_CUDA_PROFILE=1 \
+                                    SLORA_CUDA_GRAPHS=0}; do
+                i=$((i + 1))
+                step "skew long $long adapters $ad $env" env ${env//,/ } \
+                    SLORA_STEP_LOG=$OUT/steps-skew-$long-$ad-$i.csv \
+                    $S bench --model random:llama-7b --device cuda \
+                    $([ $ad = 0 ] || echo --adapters /tmp/ad7) \
+                    --prompt-len 256 --gen 128 --single 0 \
+                    --step-tokens 4096 --requests $B --concurrency $B \
+                    --long-prompt $long
+            done
+        done
+    done
+    grep -E "^== skew.*: env|^decode-only|^cuda profile|^  [a-z]|decode graph" \
+        "$OUT/engine.log" | head -300
     exit 0
 fi
 
@@ -297,7 +338,8 @@ if [ "$MODE" = attention-ab ]; then
     # the decode attention of this build against BASE's (device-pack.sh
     # BASE=...: test_attention_cuda_base and libslora_cuda_base.so) in
     # one call: the kernel tests and timings of the two alternated twice,
-    # this build's under the CUDA-core path too; greedy tokens against
+    # this build's under the CUDA-core path and ATT_ENVS too; greedy
+    # tokens against
     # the CPU (conform_groups, and the 7B shape's 2-layer slice: one
     # query head a KV head); then the 7B shape's and NeMo's decode steps
     # with 32 rank-16 q,k,v,o adapters, the two builds alternated twice
@@ -309,6 +351,11 @@ if [ "$MODE" = attention-ab ]; then
     done
     step "attention this cuda-cores" env SLORA_CUDA_DECODE_MMA=0 \
         /tmp/test_attention_cuda
+    # ATT_ENVS: this build's tests again under each setting (several
+    # variables joined with commas)
+    for env in ${ATT_ENVS:-}; do
+        step "attention this $env" env ${env//,/ } /tmp/test_attention_cuda
+    done
     conform_groups
     $S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7a \
         --count 4 --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down \

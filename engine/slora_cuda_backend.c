@@ -269,6 +269,8 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
                 || strcmp(getenv("SLORA_CUDA_GRAPHS"), "0") != 0;
     c->graph_edges = getenv("SLORA_CUDA_GRAPH_EDGES") != NULL
                      && tp_rank == 0;
+    c->forks = getenv("SLORA_CUDA_FORK") == NULL
+               || strcmp(getenv("SLORA_CUDA_FORK"), "0") != 0;
 
     /* one profile a model: rank 0's; $SLORA_CUDA_PROFILE_SKIP leaves
      * out the first steps (warm-up: plans made, scratch grown) */
@@ -905,7 +907,7 @@ slora_cuda_linear(slora_cuda_t *c, int beside, void *y, int64_t ld_y,
  * side stream, cost 0.5 ms; the same kernels in line cost 1.1 ms, beside
  * the GEMM 0.4 more than the bare fork (bench/RESULTS.md, 20:20-20:25).
  * The step profile keeps everything on one stream, so that each op's
- * time stays its own.
+ * time stays its own; so does $SLORA_CUDA_FORK=0, for an A/B.
  */
 
 static int
@@ -933,7 +935,9 @@ slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
 
     s = c->stream;
 
-    if (c->prof == NULL && st->batch->n_tokens <= SLORA_CUDA_FORK_MAX) {
+    if (c->forks && c->prof == NULL
+        && st->batch->n_tokens <= SLORA_CUDA_FORK_MAX)
+    {
         if (slora_cuda_check(cudaEventRecord(c->fork, c->stream),
                              "LoRA fork", err)
             != SLORA_OK

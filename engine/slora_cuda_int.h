@@ -236,6 +236,8 @@ typedef struct {
     slora_cuda_prof_t        *prof;             /* NULL: off */
 
     int                       graphs;           /* decode graphs on */
+    int                       forks;            /* LoRA's shrink beside
+                                                   the GEMM (side) */
     int                       graph_edges;      /* print each capture's
                                                    edge census */
     int                       graphs_stale;     /* scratch moved */

@@ -798,6 +798,8 @@ slora_cpu_index(slora_cpu_t *c, slora_cpu_step_t *st)
     st->ix.seq_pos = bx.seq_pos;
     st->ix.kv_indptr = bx.kv_indptr;
     st->ix.kv_indices = bx.kv_indices;
+    st->ix.dec_items = NULL;                    /* the GPU's decode kernel's */
+    st->ix.dec_first = NULL;
 
     for (p = 0; p < SLORA_PROJ_N; p++) {
         st->segs[p].n_segs = ng;

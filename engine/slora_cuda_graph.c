@@ -60,7 +60,7 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_gkey_t    key;
     cudaGraph_t          graph;
     cudaError_t          rc;
-    int32_t              i, chunk, n_splits;
+    int32_t              i;
     size_t               work;
 
     if (c->graphs_stale) {
@@ -73,20 +73,13 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
                                             c->cfg.head_dim,
                                             st->info.max_ctx,
                                             st->info.dec_ctx);
-    chunk = 0;
-    n_splits = 0;
-    slora_attention_decode_shape(st->batch->n_seqs, c->cfg.n_heads,
-                                 c->cfg.n_kv_heads, c->cfg.head_dim,
-                                 st->info.max_ctx, st->info.dec_ctx, &chunk,
-                                 &n_splits);
 
     memset(&key, 0, sizeof(key));
     key.n_seqs = st->batch->n_seqs;
     key.n_logits = st->info.n_logits;
     key.max_rank = st->info.max_rank;
     key.proj_mask = st->info.proj_mask;
-    key.chunk = chunk;
-    key.n_splits = n_splits;
+    key.dec = st->dec;
     key.argmax = st->batch->ids != NULL;
     key.draws = st->draws != NULL;
     key.score_k = st->score_tok != NULL ? st->batch->score_k : -1;

@@ -110,8 +110,7 @@ typedef struct {
     int32_t                   n_logits;
     int32_t                   max_rank;
     uint32_t                  proj_mask;        /* LoRA launches made */
-    int32_t                   chunk;            /* decode attention split */
-    int32_t                   n_splits;
+    slora_dec_shape_t         dec;              /* decode attention split */
     int32_t                   argmax;
     int32_t                   draws;
     int32_t                   score_k;          /* -1: no scores */
@@ -261,8 +260,8 @@ typedef struct {
 
 /* Where the step's indices sit in the ix block (byte offsets). */
 typedef struct {
-    size_t                    tokens, pos, qo, seq_pos, kv_indptr, seg_indptr,
-                              tiles;
+    size_t                    tokens, pos, qo, seq_pos, kv_indptr, dec_items,
+                              dec_first, seg_indptr, tiles;
     size_t                    kv_indices, rank, scale, lidx, draws,
                               score_tok, seg_a, seg_b;
     size_t                    rows, total;
@@ -283,6 +282,8 @@ typedef struct {
     const slora_draw_t       *draws;            /* device, [m], or NULL */
     const int32_t            *score_tok;        /* device, [m], or NULL */
     int32_t                  *lrow;             /* host, [m] */
+    slora_dec_shape_t         dec;              /* the decode attention's
+                                                   split and work list */
     int32_t                   n_segs;           /* LoRA segments */
     int32_t                   max_seg_len;      /* tokens of the longest */
 } slora_cuda_step_t;

@@ -6,7 +6,8 @@
  * transfer.
  *
  * The one idea: what a kernel is given a pointer to sits at an offset
- * that depends on the step's token, sequence and logits counts only, and
+ * that depends on the step's token, sequence and logits counts and the
+ * decode attention's shape only (a captured decode graph's key), and
  * what varies from step to step at the same counts (page ids, row
  * tables) comes last, so a captured decode graph's pointers stay right.
  */
@@ -39,22 +40,31 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     m = (size_t) (st->info.n_logits > 0 ? st->info.n_logits : 1);
     b16 = sizeof(uint16_t);
 
+    slora_attention_decode_shape(bt->n_seqs, c->cfg.n_heads,
+                                 c->cfg.n_kv_heads, c->cfg.head_dim,
+                                 st->info.max_ctx, st->info.dec_ctx,
+                                 &st->dec);
+
     rows = 0;
     for (i = 0; i < bt->n_loras; i++) {
         rows += (size_t) SLORA_PROJ_N * 2 * (size_t) bt->loras[i].rank;
     }
 
     /* what kernels are given a pointer to first, at offsets that depend
-     * on the token, sequence and logits counts only (a captured decode
-     * graph keeps them); the page ids and row tables, whose sizes vary
-     * from step to step, last */
+     * on the token, sequence and logits counts and the decode shape only
+     * (a captured decode graph keeps them); the page ids and row tables,
+     * whose sizes vary from step to step, last */
     lay->tokens = 0;
     lay->pos = lay->tokens + slora_cuda_up(n * sizeof(int32_t));
     lay->qo = lay->pos + slora_cuda_up(n * sizeof(int32_t));
     lay->seq_pos = lay->qo + slora_cuda_up((ns + 1) * sizeof(int32_t));
     lay->kv_indptr = lay->seq_pos + slora_cuda_up(ns * sizeof(int32_t));
-    lay->seg_indptr = lay->kv_indptr
-                      + slora_cuda_up((ns + 1) * sizeof(int32_t));
+    lay->dec_items = lay->kv_indptr
+                     + slora_cuda_up((ns + 1) * sizeof(int32_t));
+    lay->dec_first = lay->dec_items
+                     + slora_cuda_up(4 * (size_t) st->dec.n_items
+                                     * sizeof(int32_t));
+    lay->seg_indptr = lay->dec_first + slora_cuda_up(ns * sizeof(int32_t));
     lay->tiles = lay->seg_indptr + slora_cuda_up((ns + 1) * sizeof(int32_t));
     lay->rank = lay->tiles + slora_cuda_up((ns + 1) * sizeof(int32_t));
     lay->scale = lay->rank
@@ -238,6 +248,16 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
                       st->info.max_q_len == 1 ? SLORA_LORA_GMV_MAX_SEG : 0,
                       &bx);
 
+    if (slora_attention_decode_items(&st->dec, ns, bx.qo_indptr, bx.seq_pos,
+                                     bx.kv_indptr,
+                                     (int32_t *) (hb + lay->dec_items),
+                                     (int32_t *) (hb + lay->dec_first))
+        < 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: the decode "
+                             "attention's work list outgrew its shape");
+    }
+
     ng = bx.n_segs;
     st->n_segs = ng;
     st->max_seg_len = 0;
@@ -341,6 +361,8 @@ slora_cuda_index(slora_cuda_t *c, slora_cuda_step_t *st,
     st->ix.qo_indptr = (const int32_t *) (db + lay->qo);
     st->ix.seq_pos = (const int32_t *) (db + lay->seq_pos);
     st->ix.kv_indptr = (const int32_t *) (db + lay->kv_indptr);
+    st->ix.dec_items = (const int32_t *) (db + lay->dec_items);
+    st->ix.dec_first = (const int32_t *) (db + lay->dec_first);
     st->ix.kv_indices = (const int32_t *) (db + lay->kv_indices);
 
     tab_a_dev = (int64_t *) (db + lay->seg_a);

@@ -38,6 +38,8 @@ typedef struct {
     const int32_t  *seq_pos;            /* [n_seqs] position of first row */
     const int32_t  *kv_indptr;          /* [n_seqs + 1] into kv_indices */
     const int32_t  *kv_indices;         /* page ids */
+    const int32_t  *dec_items;          /* the decode kernel's work list */
+    const int32_t  *dec_first;          /* (slora_attention_decode_items) */
 } slora_seq_index_t;
 
 
@@ -107,20 +109,40 @@ int slora_attention_prefill_cuda(uint16_t *out, int64_t ld_out,
  * row, at position seq_pos[s] below max_ctx; sequences of more rows are
  * left alone. dec_ctx: the decode rows' contexts (seq_pos[s] + 1)
  * summed, or 0 where the caller does not know it.
- * The context is split over blocks (flash-decoding); the splits' partial
- * states need slora_attention_decode_work_size() bytes of device work
- * (0: one split, work may be NULL). Takes query groups of 1 to 16 heads
- * per kv head at head_dim 64 and 128 (groups of 3 and more on tensor
- * cores), and of 1, 2, 3, 4 or 8 at 256: other shapes return -2 and go
- * to slora_attention_cuda. Same layout rules otherwise.
+ * The contexts are split over blocks (flash-decoding) as the shape says
+ * (slora_attention_decode_shape), and the blocks take the splits from a
+ * work list in the index (ix->dec_items, ix->dec_first) that
+ * slora_attention_decode_items() writes in host memory for the caller
+ * to copy. The splits' partial states need
+ * slora_attention_decode_work_size() bytes of device work (0: no
+ * sequence is split, work may be NULL). Takes query groups of 1 to 16
+ * heads per kv head at head_dim 64 and 128 (groups of 3 and more on
+ * tensor cores), and of 1, 2, 3, 4 or 8 at 256: other shapes return -2
+ * and go to slora_attention_cuda. Same layout rules otherwise.
  */
+typedef struct {
+    int32_t         chunk;              /* positions of one split */
+    int32_t         n_splits;           /* of the longest context */
+    int32_t         n_items;            /* the work list's length */
+} slora_dec_shape_t;
+
 size_t slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
     int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx);
-/* The split the decode kernel will use: positions per split and splits
- * (what a captured graph of a decode step depends on). */
+/* The split the decode kernel will use (what a captured graph of a
+ * decode step depends on); zeros for a shape it does not take. */
 void slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
     int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx,
-    int32_t *chunk, int32_t *n_splits);
+    slora_dec_shape_t *sh);
+/* The work list of a step of that shape, from the host's qo_indptr,
+ * seq_pos and kv_indptr: items[4 sh->n_items], each a split's query
+ * row, first page (into kv_indices), first position (-1 where it is the
+ * sequence's whole context) and end, -1s past the last (the array
+ * 16-byte aligned on the device); first[n_seqs], each decode row's
+ * first item (-1 for other rows). Returns the items written, -1 where
+ * they would be more than sh->n_items (a dec_ctx short of the sum). */
+int32_t slora_attention_decode_items(const slora_dec_shape_t *sh,
+    int32_t n_seqs, const int32_t *qo_indptr, const int32_t *seq_pos,
+    const int32_t *kv_indptr, int32_t *items, int32_t *first);
 int slora_attention_decode_cuda(uint16_t *out, int64_t ld_out,
     const uint16_t *q, int64_t ld_q, int32_t n_heads, const uint16_t *kv,
     int64_t page_elems, int32_t tokens_per_page, int32_t n_kv_heads,

@@ -15,12 +15,16 @@
  * lane has U K and V rows in flight rather than one: without that, a
  * warp waits out a memory latency for every position it reads, and the
  * SMs hold too few warps to cover it. Warps and then splits are merged
- * by their (max, sum) pairs; a split count is chosen so that even one
- * sequence fills the GPU, and no split is longer than the batch's share
- * of a block, so one long context among short ones does not leave a
- * single block reading it after the rest are done. Blocks are launched
- * a sequence's kv heads first, so those running together read whole
- * rows of the same pages.
+ * by their (max, sum) pairs; a split length is chosen so that even one
+ * sequence fills the GPU, and no split is much longer than the batch's
+ * share of a block. The blocks take their splits from a work list the
+ * host writes into the step's index (slora_attention_decode_items), the
+ * splits of contexts longer than one split first: one long context among
+ * short ones is read beside them rather than after them, and no block
+ * starts for a split past a short context. A sequence read by one block
+ * has its output written by it; the others' splits are merged by a
+ * second launch. Blocks are launched an item's kv heads first, so
+ * those running together read whole rows of the same pages.
  *
  * Groups of 3 to 16 query heads a KV head (Llama 3's, Mistral's,
  * Qwen's; Mistral Large's 12, Llama 3.1 405B's 16 on 8 GPUs) go to a
@@ -58,6 +62,8 @@ extern "C" {
 #define SLORA_DEC_TILE       16      /* positions a warp's mmas take */
 
 
+/* What every block of a launch is given: the pages' geometry, the
+ * split, the step's index and work list (device), the splits' states. */
 typedef struct {
     int64_t          page_elems;
     int32_t          tpp;
@@ -65,63 +71,53 @@ typedef struct {
     int32_t          n_kv_heads;
     int32_t          n_heads;
     int32_t          chunk;          /* positions of one split */
-    int32_t          n_splits;
-} slora_dec_geom_t;
+    const int32_t   *qo_indptr;
+    const int32_t   *seq_pos;
+    const int32_t   *kv_indptr;
+    const int32_t   *kv_indices;
+    const int4      *items;          /* a row of blocks' work: query row,
+                                        first page, t0 (-1: the whole
+                                        context from 0), t1 */
+    const int32_t   *first;          /* a sequence's first item */
+    float           *part;           /* NULL: no sequence is split */
+} slora_dec_args_t;
 
 
-/* The block's place: its sequence, kv head and split, the query row and
- * the positions [t0, t1) it reads, the sequence's pages. */
+/* The block's place: its item (row of the launch), kv head, the query
+ * row and the positions [t0, t1) it reads, the sequence's pages, and
+ * whether they are the sequence's whole context (the block then writes
+ * the output, not a state to merge). */
 typedef struct {
-    int32_t          s;
+    int32_t          item;
     int32_t          kvh;
-    int32_t          split;
     int32_t          row;
     int32_t          t0;
     int32_t          t1;
+    int32_t          whole;
     const int32_t   *pages;
 } slora_dec_block_t;
 
 
-/*
- * 0 for a sequence of more than one row (a prefill chunk's: not ours),
- * and for a split past the sequence's context (a short one's, where a
- * long one needs the splits): that split's state is marked empty (its
- * maximum -inf, which the merge skips) and nothing else is written.
- */
+/* 0 for a row of blocks past the work list's end. The item holds all
+ * the block needs to start, so its first read is its page ids. */
 static __device__ __forceinline__ int
-slora_dec_block(slora_dec_block_t *b, const slora_dec_geom_t &g,
-    const int32_t *__restrict__ qo_indptr,
-    const int32_t *__restrict__ seq_pos,
-    const int32_t *__restrict__ kv_indptr,
-    const int32_t *__restrict__ kv_indices, float *__restrict__ part,
-    int32_t hd)
+slora_dec_block(slora_dec_block_t *b, const slora_dec_args_t &g)
 {
-    int32_t  group;
+    int4  it;
 
-    b->s = blockIdx.y;
+    b->item = blockIdx.y;
+    it = g.items[b->item];
 
-    if (qo_indptr[b->s + 1] - qo_indptr[b->s] != 1) {
+    if (it.x < 0) {
         return 0;
     }
 
     b->kvh = blockIdx.x;
-    b->split = blockIdx.z;
-    b->t0 = b->split * g.chunk;
-    b->t1 = min(seq_pos[b->s] + 1, b->t0 + g.chunk);
-
-    if (b->t0 >= b->t1) {
-        group = g.n_heads / g.n_kv_heads;
-
-        if (threadIdx.x < group) {
-            part[(((int64_t) b->s * g.n_heads + b->kvh * group + threadIdx.x)
-                  * g.n_splits + b->split) * (hd + 2) + hd] = -INFINITY;
-        }
-
-        return 0;
-    }
-
-    b->row = qo_indptr[b->s];
-    b->pages = kv_indices + kv_indptr[b->s];
+    b->row = it.x;
+    b->pages = g.kv_indices + it.y;
+    b->whole = it.z < 0;
+    b->t0 = b->whole ? 0 : it.z;
+    b->t1 = it.w;
 
     return 1;
 }
@@ -157,16 +153,16 @@ slora_dec_merge(float *m, float *l, float *a, float m2, float l2,
 /*
  * The block's warps merged, from sm[warp][j] = a warp's unnormalized sums
  * for query head j of the group, then its reference maximum and its sum
- * of exponentials (natural units): the output row with one split, else
- * the split's state in part. Every thread of the block calls it after
- * the warps' states are in sm.
+ * of exponentials (natural units): the output row where the split is
+ * the sequence's whole context, else the split's state in part. Every
+ * thread of the block calls it after the warps' states are in sm.
  */
 
 template <int HD, int GS>
 static __device__ __forceinline__ void
 slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
-    uint16_t *__restrict__ out, int64_t ld_out, const slora_dec_geom_t &g,
-    float *__restrict__ part, const slora_dec_block_t *b)
+    uint16_t *__restrict__ out, int64_t ld_out, const slora_dec_args_t &g,
+    const slora_dec_block_t *b)
 {
     const float  *pm;
     float        *pp;
@@ -198,14 +194,13 @@ slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
             }
         }
 
-        if (part == NULL) {
+        if (b->whole) {
             out[(int64_t) b->row * ld_out + (int64_t) head * HD + d] =
                 slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
             continue;
         }
 
-        pp = part + (((int64_t) b->s * g.n_heads + head) * g.n_splits
-                     + b->split) * (HD + 2);
+        pp = g.part + ((int64_t) b->item * g.n_heads + head) * (HD + 2);
         pp[d] = aa;
 
         if (d == 0) {
@@ -217,20 +212,17 @@ slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
 
 
 /*
- * part: NULL with one split (the block writes the output), else
- * [n_seqs, n_heads, n_splits, HD + 2] floats: the split's unnormalized
- * sums, then its max and its sum of exponentials.
+ * g.part: NULL where no sequence is split (every block writes the
+ * output), else [items, n_heads, HD + 2] floats, a split sequence's
+ * items' states: their unnormalized sums, then the maximum and the sum
+ * of exponentials.
  */
 
 template <int HD, int G>
 static __global__ void __launch_bounds__(SLORA_DEC_THREADS)
 slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     const uint16_t *__restrict__ q, int64_t ld_q,
-    const uint16_t *__restrict__ kv, slora_dec_geom_t g,
-    const int32_t *__restrict__ qo_indptr,
-    const int32_t *__restrict__ seq_pos,
-    const int32_t *__restrict__ kv_indptr,
-    const int32_t *__restrict__ kv_indices, float *__restrict__ part)
+    const uint16_t *__restrict__ kv, slora_dec_args_t g)
 {
     constexpr int  LPP = HD / SLORA_CUDA_VEC;        /* lanes a position */
     constexpr int  PPW = SLORA_CUDA_WARP / LPP;      /* positions a warp */
@@ -239,9 +231,7 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __shared__ float  sm[SLORA_DEC_WARPS][G][HD + 2];
 
-    int32_t            s, kvh, row, t0, t1, tb, t, warp, lane, sub, sl, j, i,
-                       o, kv_dim, u;
-    const int32_t     *pages;
+    int32_t            tb, t, warp, lane, sub, sl, j, i, o, kv_dim, u;
     const uint16_t    *src;
     slora_dec_block_t  b;
     uint4            kr[U], vr[U];
@@ -251,18 +241,10 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     slora_pdl_enter();
 
-    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices,
-                         part, HD))
-    {
+    if (!slora_dec_block(&b, g)) {
         return;
     }
 
-    s = b.s;
-    kvh = b.kvh;
-    row = b.row;
-    t0 = b.t0;
-    t1 = b.t1;
-    pages = b.pages;
     warp = threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
     sub = lane / LPP;
@@ -272,8 +254,9 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
 #pragma unroll
     for (j = 0; j < G; j++) {
-        slora_ld8(qf[j], q + (int64_t) row * ld_q
-                         + (int64_t) (kvh * G + j) * HD + sl * SLORA_CUDA_VEC);
+        slora_ld8(qf[j], q + (int64_t) b.row * ld_q
+                         + (int64_t) (b.kvh * G + j) * HD
+                         + sl * SLORA_CUDA_VEC);
 
 #pragma unroll
         for (i = 0; i < SLORA_CUDA_VEC; i++) {
@@ -287,15 +270,16 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     /* the whole warp steps together so its shuffles see every lane; a
      * lane's positions are taken in the same order as one at a time */
-    for (tb = t0 + warp * PPW; tb < t1; tb += STRIDE * U) {
+    for (tb = b.t0 + warp * PPW; tb < b.t1; tb += STRIDE * U) {
 
 #pragma unroll
         for (u = 0; u < U; u++) {
             t = tb + u * STRIDE + sub;
 
-            if (t < t1) {
-                src = kv + (int64_t) pages[t / g.tpp] * g.page_elems
-                      + (int64_t) (t % g.tpp) * kv_dim + (int64_t) kvh * HD
+            if (t < b.t1) {
+                src = kv + (int64_t) b.pages[t / g.tpp] * g.page_elems
+                      + (int64_t) (t % g.tpp) * kv_dim
+                      + (int64_t) b.kvh * HD
                       + sl * SLORA_CUDA_VEC;
                 kr[u] = *(const uint4 *) src;
                 vr[u] = *(const uint4 *) (src + (int64_t) g.tpp * kv_dim);
@@ -326,7 +310,7 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
                     sc += __shfl_xor_sync(0xffffffffu, sc, o);
                 }
 
-                if (t < t1) {
+                if (t < b.t1) {
                     mn = fmaxf(m[j], sc);
                     c = m[j] == -INFINITY ? 0.0f : __expf(m[j] - mn);
                     p = __expf(sc - mn);
@@ -375,7 +359,7 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __syncthreads();
 
-    slora_dec_finish<HD, G>(sm, G, out, ld_out, g, part, &b);
+    slora_dec_finish<HD, G>(sm, G, out, ld_out, g, &b);
 }
 
 
@@ -430,7 +414,7 @@ struct slora_dec_frag {
 template <int HD>
 static __device__ __forceinline__ void
 slora_dec_mma_offsets(int64_t *ko, int64_t *vo, int32_t &pg,
-    const int32_t *__restrict__ pages, const slora_dec_geom_t &g,
+    const int32_t *__restrict__ pages, const slora_dec_args_t &g,
     int32_t kvh, int32_t tb, int32_t t1, int32_t lane)
 {
     constexpr int  SWEEP = SLORA_DEC_WARPS * SLORA_DEC_TILE;
@@ -488,7 +472,7 @@ slora_dec_mma_load_k(slora_dec_frag<HD> &f, const uint16_t *__restrict__ kv,
 template <int HD>
 static __device__ __forceinline__ void
 slora_dec_mma_load_v(slora_dec_frag<HD> &f, const uint16_t *__restrict__ kv,
-    const int64_t *vo, const slora_dec_geom_t &g, int32_t lane)
+    const int64_t *vo, const slora_dec_args_t &g, int32_t lane)
 {
     int32_t  i, j;
 
@@ -628,11 +612,7 @@ template <int HD, int NB>
 static __global__ void __launch_bounds__(SLORA_DEC_THREADS)
 slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
     const uint16_t *__restrict__ q, int64_t ld_q,
-    const uint16_t *__restrict__ kv, slora_dec_geom_t g,
-    const int32_t *__restrict__ qo_indptr,
-    const int32_t *__restrict__ seq_pos,
-    const int32_t *__restrict__ kv_indptr,
-    const int32_t *__restrict__ kv_indices, float *__restrict__ part)
+    const uint16_t *__restrict__ kv, slora_dec_args_t g)
 {
     constexpr int  NK = HD / 32;            /* 32-wide chunks of a K row */
     constexpr int  NO = HD / 16;            /* O^T's 16-row tiles */
@@ -640,10 +620,9 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __shared__ float  sm[SLORA_DEC_WARPS][8 * NB][HD + 2];
 
-    int32_t             kvh, group, row, t1, tb, t, warp, lane, gr, tq, pg,
-                        c, mt, e, d, h, j;
+    int32_t             group, tb, t, warp, lane, gr, tq, pg, c, mt, e, d, h,
+                        j;
     int64_t             ko[2], vo[4];
-    const int32_t      *pages;
     slora_dec_block_t   b;
     uint4               qa[NB][NK];
     float               oc[NB][NO][4], sc[2][4], scale, m[NB], l[NB];
@@ -651,16 +630,10 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     slora_pdl_enter();
 
-    if (!slora_dec_block(&b, g, qo_indptr, seq_pos, kv_indptr, kv_indices,
-                         part, HD))
-    {
+    if (!slora_dec_block(&b, g)) {
         return;
     }
 
-    kvh = b.kvh;
-    row = b.row;
-    t1 = b.t1;
-    pages = b.pages;
     group = g.n_heads / g.n_kv_heads;
     warp = threadIdx.x / SLORA_CUDA_WARP;
     lane = threadIdx.x % SLORA_CUDA_WARP;
@@ -679,8 +652,9 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 #pragma unroll
         for (c = 0; c < NK; c++) {
             qa[j][c] = h < group
-                       ? *(const uint4 *) (q + (int64_t) row * ld_q
-                                           + (int64_t) (kvh * group + h) * HD
+                       ? *(const uint4 *) (q + (int64_t) b.row * ld_q
+                                           + (int64_t) (b.kvh * group + h)
+                                             * HD
                                            + c * 32 + tq * SLORA_CUDA_VEC)
                        : make_uint4(0, 0, 0, 0);
         }
@@ -696,7 +670,7 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     tb = b.t0 + warp * SLORA_DEC_TILE;
     t = tb + lane % SLORA_DEC_TILE;
-    pg = t < t1 ? pages[slora_fastdiv((uint32_t) t, g.tpp_div)] : -1;
+    pg = t < b.t1 ? b.pages[slora_fastdiv((uint32_t) t, g.tpp_div)] : -1;
 
     /* the next tile's K loads go out once this tile's scores have read
      * K, its V loads once this tile's sums have read V: a tile's rows in
@@ -704,24 +678,25 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
      * 1.06x at 64 x 512 with groups of 4, and up to 1.26x over loading
      * each tile after the last one's sums; a second set of registers
      * for the next tile cost an SM a block and was slower at 16 x 512) */
-    if (tb < t1) {
-        slora_dec_mma_offsets<HD>(ko, vo, pg, pages, g, kvh, tb, t1, lane);
+    if (tb < b.t1) {
+        slora_dec_mma_offsets<HD>(ko, vo, pg, b.pages, g, b.kvh, tb, b.t1,
+                                  lane);
         slora_dec_mma_load_k<HD>(f, kv, ko, lane);
         slora_dec_mma_load_v<HD>(f, kv, vo, g, lane);
     }
 
-    for (; tb < t1; tb += SWEEP) {
+    for (; tb < b.t1; tb += SWEEP) {
         slora_dec_mma_scores<HD, NB>(f, qa, sc);
 
-        if (tb + SWEEP < t1) {
-            slora_dec_mma_offsets<HD>(ko, vo, pg, pages, g, kvh, tb + SWEEP,
-                                      t1, lane);
+        if (tb + SWEEP < b.t1) {
+            slora_dec_mma_offsets<HD>(ko, vo, pg, b.pages, g, b.kvh,
+                                      tb + SWEEP, b.t1, lane);
             slora_dec_mma_load_k<HD>(f, kv, ko, lane);
         }
 
-        slora_dec_mma_accum<HD, NB>(f, sc, oc, m, l, scale, tb, t1, lane);
+        slora_dec_mma_accum<HD, NB>(f, sc, oc, m, l, scale, tb, b.t1, lane);
 
-        if (tb + SWEEP < t1) {
+        if (tb + SWEEP < b.t1) {
             slora_dec_mma_load_v<HD>(f, kv, vo, g, lane);
         }
     }
@@ -757,18 +732,19 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
 
     __syncthreads();
 
-    slora_dec_finish<HD, 8 * NB>(sm, group, out, ld_out, g, part, &b);
+    slora_dec_finish<HD, 8 * NB>(sm, group, out, ld_out, g, &b);
 }
 
 
-/* out = the splits' states merged: one block per (sequence, head). */
+/* out = a split sequence's items' states merged: one block per
+ * (sequence, head); a sequence read by one block has its output from it. */
 static __global__ void
 slora_dec_combine(uint16_t *__restrict__ out, int64_t ld_out,
-    const float *__restrict__ part, int32_t n_heads, int32_t n_splits,
-    int32_t hd, const int32_t *__restrict__ qo_indptr)
+    slora_dec_args_t g, int32_t hd)
 {
     const float  *pp;
-    int32_t       s, head, d, k;
+    int64_t       stride;
+    int32_t       s, head, d, k, n;
     float         mm, ll, aa, e;
 
     slora_pdl_enter();
@@ -776,30 +752,35 @@ slora_dec_combine(uint16_t *__restrict__ out, int64_t ld_out,
     s = blockIdx.x;
     head = blockIdx.y;
 
-    if (qo_indptr[s + 1] - qo_indptr[s] != 1) {
+    if (g.qo_indptr[s + 1] - g.qo_indptr[s] != 1) {
         return;
     }
 
-    pp = part + ((int64_t) s * n_heads + head) * n_splits * (hd + 2);
+    n = (g.seq_pos[s] + g.chunk) / g.chunk;
+
+    if (n <= 1) {
+        return;
+    }
+
+    stride = (int64_t) g.n_heads * (hd + 2);
+    pp = g.part + ((int64_t) g.first[s] * g.n_heads + head) * (hd + 2);
 
     mm = -INFINITY;
-    for (k = 0; k < n_splits; k++) {
-        mm = fmaxf(mm, pp[k * (hd + 2) + hd]);
+    for (k = 0; k < n; k++) {
+        mm = fmaxf(mm, pp[k * stride + hd]);
     }
 
     for (d = threadIdx.x; d < hd; d += blockDim.x) {
         ll = 0.0f;
         aa = 0.0f;
 
-        for (k = 0; k < n_splits && mm != -INFINITY; k++) {
-            if (pp[k * (hd + 2) + hd] != -INFINITY) {
-                e = __expf(pp[k * (hd + 2) + hd] - mm);
-                ll += pp[k * (hd + 2) + hd + 1] * e;
-                aa += pp[k * (hd + 2) + d] * e;
-            }
+        for (k = 0; k < n; k++) {
+            e = __expf(pp[k * stride + hd] - mm);
+            ll += pp[k * stride + hd + 1] * e;
+            aa += pp[k * stride + d] * e;
         }
 
-        out[(int64_t) qo_indptr[s] * ld_out + (int64_t) head * hd + d] =
+        out[(int64_t) g.qo_indptr[s] * ld_out + (int64_t) head * hd + d] =
             slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
     }
 }
@@ -811,8 +792,7 @@ static const bool  slora_dec_mma_on = slora_env_on("SLORA_CUDA_DECODE_MMA");
 
 
 typedef void (*slora_dec_kernel_t)(uint16_t *, int64_t, const uint16_t *,
-    int64_t, const uint16_t *, slora_dec_geom_t, const int32_t *,
-    const int32_t *, const int32_t *, const int32_t *, float *);
+    int64_t, const uint16_t *, slora_dec_args_t);
 
 
 /* The kernels: the tensor-core one's by head size and its mmas of heads
@@ -841,27 +821,33 @@ static const slora_dec_kernel_t  slora_dec_core_kernels[3][5] = {
 /* The kernel a shape goes to and its split of the context. */
 typedef struct {
     slora_dec_kernel_t  kernel;
-    int32_t             chunk;          /* positions of one split */
-    int32_t             n_splits;
+    slora_dec_shape_t   sh;
 } slora_dec_plan_t;
 
 
 /*
  * -2 for a shape neither kernel takes, else the plan: the tensor-core
  * kernel for groups of SLORA_DEC_MMA_MIN_G to SLORA_DEC_MMA_G at head
- * sizes 64 and 128; splits that give the GPU enough blocks, none shorter
- * than SLORA_DEC_MIN_CHUNK positions, and none longer than the batch's
- * share of a block (dec_ctx, the decode rows' contexts summed, over the
- * blocks, up to a power of two): one long context among many short ones
- * is split although the sequences alone fill the GPU, instead of being
- * read by one block after the others are done.
+ * sizes 64 and 128; splits that give the GPU enough blocks if every
+ * context were the longest, none shorter than SLORA_DEC_MIN_CHUNK
+ * positions. Where the contexts are far from even (the batch's share of
+ * a block, dec_ctx, the decode rows' contexts summed, over the blocks,
+ * under half that split), the split is the share to a power of two
+ * instead: one long context among many short ones is split although
+ * the sequences alone fill the GPU, so its splits run beside the short
+ * ones. Down to the power of two for the CUDA-core kernel, up for the
+ * tensor-core one, whose blocks each read faster and cost more to start
+ * (bench/RESULTS.md, 2026-12-03 18:48). The work list's length, n_items,
+ * bounds the splits of all sequences together: at most n_splits each,
+ * and where the share set the split, at most one more a sequence than
+ * the contexts' sum over the split.
  */
 static int
 slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     int32_t head_dim, int32_t max_ctx, int64_t dec_ctx, slora_dec_plan_t *p)
 {
-    int64_t  want, blocks, share, pow2;
-    int32_t  group, h, i, c;
+    int64_t  want, blocks, share, pow2, items;
+    int32_t  group, h, i, c, mma, skewed;
 
     if (n_seqs <= 0 || n_kv_heads <= 0 || n_heads <= 0
         || n_heads % n_kv_heads != 0 || max_ctx <= 0)
@@ -876,10 +862,10 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
     group = n_heads / n_kv_heads;
     h = head_dim == 64 ? 0 : head_dim == 128 ? 1 : 2;
     p->kernel = NULL;
+    mma = slora_dec_mma_on && group >= SLORA_DEC_MMA_MIN_G
+          && group <= SLORA_DEC_MMA_G && head_dim <= 128;
 
-    if (slora_dec_mma_on && group >= SLORA_DEC_MMA_MIN_G
-        && group <= SLORA_DEC_MMA_G && head_dim <= 128)
-    {
+    if (mma) {
         p->kernel = slora_dec_mma_kernels[h][group > 8];
 
     } else {
@@ -905,20 +891,38 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
 
     c = (int32_t) ((max_ctx + want - 1) / want);
 
-    /* the share up to a power of two: a captured decode graph holds the
+    /* the share to a power of two: a captured decode graph holds the
      * split, and a share that moved with every step's contexts would
      * have a batch captured anew every few dozen steps */
     share = (dec_ctx * n_kv_heads + blocks - 1) / blocks;
+    skewed = dec_ctx > 0 && 2 * share < c;
 
-    for (pow2 = SLORA_DEC_MIN_CHUNK; pow2 < share; pow2 *= 2) { /* void */ }
+    if (skewed) {
+        for (pow2 = SLORA_DEC_MIN_CHUNK; 2 * pow2 <= share; pow2 *= 2) {
+            /* void */
+        }
 
-    c = dec_ctx > 0 && pow2 < c ? (int32_t) pow2 : c;
+        c = (int32_t) (mma && pow2 < share ? 2 * pow2 : pow2);
+    }
+
     c = c < SLORA_DEC_MIN_CHUNK ? SLORA_DEC_MIN_CHUNK : c;
     c = (c + SLORA_DEC_MIN_CHUNK - 1) / SLORA_DEC_MIN_CHUNK
         * SLORA_DEC_MIN_CHUNK;
 
-    p->chunk = c;
-    p->n_splits = (max_ctx + c - 1) / c;
+    p->sh.chunk = c;
+    p->sh.n_splits = (max_ctx + c - 1) / c;
+
+    /* with the share's split, c >= share >= dec_ctx n_kv / blocks up,
+     * c > share / 2 down */
+    items = (int64_t) n_seqs * p->sh.n_splits;
+
+    if (skewed) {
+        blocks *= mma ? 1 : 2;
+        items = std::min(items, n_seqs + (blocks + n_kv_heads - 1)
+                                          / n_kv_heads);
+    }
+
+    p->sh.n_items = (int32_t) items;
 
     return 0;
 }
@@ -927,19 +931,19 @@ slora_dec_plan(int32_t n_seqs, int32_t n_heads, int32_t n_kv_heads,
 extern "C" void
 slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
     int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx,
-    int32_t *chunk, int32_t *n_splits)
+    slora_dec_shape_t *sh)
 {
     slora_dec_plan_t  p;
 
-    *chunk = 0;
-    *n_splits = 0;
+    sh->chunk = 0;
+    sh->n_splits = 0;
+    sh->n_items = 0;
 
     if (slora_dec_plan(n_seqs, n_heads, n_kv_heads, head_dim, max_ctx,
                        dec_ctx, &p)
         == 0)
     {
-        *chunk = p.chunk;
-        *n_splits = p.n_splits;
+        *sh = p.sh;
     }
 }
 
@@ -957,8 +961,60 @@ slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
         return 0;
     }
 
-    return p.n_splits == 1 ? 0 : (size_t) n_seqs * n_heads * p.n_splits
-                                  * (head_dim + 2) * sizeof(float);
+    return p.sh.n_splits == 1 ? 0 : (size_t) p.sh.n_items * n_heads
+                                     * (head_dim + 2) * sizeof(float);
+}
+
+
+/*
+ * The sequences split in more than one go first, so that the longest
+ * reads start first and the short ones fill in beside them; each
+ * sequence's items are together, first[s] the first.
+ */
+extern "C" int32_t
+slora_attention_decode_items(const slora_dec_shape_t *sh, int32_t n_seqs,
+    const int32_t *qo_indptr, const int32_t *seq_pos,
+    const int32_t *kv_indptr, int32_t *items, int32_t *first)
+{
+    int32_t  s, j, k, n, ctx, pass, *it;
+
+    k = 0;
+
+    for (pass = 0; pass < 2 && sh->chunk > 0; pass++) {
+        for (s = 0; s < n_seqs; s++) {
+            if (qo_indptr[s + 1] - qo_indptr[s] != 1) {
+                first[s] = -1;
+                continue;
+            }
+
+            ctx = seq_pos[s] + 1;
+            n = (ctx + sh->chunk - 1) / sh->chunk;
+
+            if ((n > 1) != (pass == 0)) {
+                continue;
+            }
+
+            if (n > sh->n_items - k) {
+                return -1;
+            }
+
+            first[s] = k;
+
+            for (j = 0; j < n; j++) {
+                it = items + 4 * k++;
+                it[0] = qo_indptr[s];
+                it[1] = kv_indptr[s];
+                it[2] = n == 1 ? -1 : j * sh->chunk;
+                it[3] = ctx < (j + 1) * sh->chunk ? ctx : (j + 1) * sh->chunk;
+            }
+        }
+    }
+
+    for (j = 4 * k; j < 4 * sh->n_items; j++) {
+        items[j] = -1;
+    }
+
+    return k;
 }
 
 
@@ -969,11 +1025,9 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     const slora_seq_index_t *ix, int32_t max_ctx, int64_t dec_ctx,
     void *work, size_t work_size, void *stream)
 {
-    slora_dec_geom_t   g;
+    slora_dec_args_t   g;
     slora_dec_plan_t   p;
     cudaStream_t       st;
-    float             *part;
-    dim3               grid;
     int                rc;
 
     if (n_kv_heads <= 0 || n_heads <= 0 || n_heads % n_kv_heads != 0) {
@@ -998,9 +1052,11 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
         || ld_q < (int64_t) n_heads * head_dim || ld_q % SLORA_CUDA_VEC != 0
         || ld_out < (int64_t) n_heads * head_dim || !slora_cuda_aligned(kv)
         || !slora_cuda_aligned(q) || ix->n_seqs < 0 || ix->n_seqs > 65535
-        || (ix->n_seqs > 0
-            && (ix->qo_indptr == NULL || ix->seq_pos == NULL
-                || ix->kv_indptr == NULL || ix->kv_indices == NULL)))
+        || p.sh.n_items > 65535
+        || ix->qo_indptr == NULL || ix->seq_pos == NULL
+        || ix->kv_indptr == NULL || ix->kv_indices == NULL
+        || ix->dec_items == NULL || ix->dec_first == NULL
+        || (uintptr_t) ix->dec_items % sizeof(int4) != 0)
     {
         return -1;
     }
@@ -1010,44 +1066,44 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
     g.tpp_div = slora_fastdiv_make((uint32_t) tokens_per_page);
     g.n_kv_heads = n_kv_heads;
     g.n_heads = n_heads;
-    g.chunk = p.chunk;
-    g.n_splits = p.n_splits;
+    g.chunk = p.sh.chunk;
+    g.qo_indptr = ix->qo_indptr;
+    g.seq_pos = ix->seq_pos;
+    g.kv_indptr = ix->kv_indptr;
+    g.kv_indices = ix->kv_indices;
+    g.items = (const int4 *) ix->dec_items;
+    g.first = ix->dec_first;
+    g.part = NULL;
 
-    part = NULL;
-
-    if (g.n_splits > 1) {
+    if (p.sh.n_splits > 1) {
         if (work == NULL
             || work_size < slora_attention_decode_work_size(ix->n_seqs,
                                n_heads, n_kv_heads, head_dim, max_ctx,
-                               dec_ctx)
-            || g.n_splits > 65535)
+                               dec_ctx))
         {
             return -1;
         }
 
-        part = (float *) work;
+        g.part = (float *) work;
     }
 
     st = (cudaStream_t) stream;
-    /* a sequence's kv heads side by side in launch order: the blocks
-     * that run together then read whole K and V rows of the same pages
-     * (each head's slice of a row is 256 bytes at head_dim 128), not
-     * one slice of many sequences' rows: 1-2% faster at the 7B shape
-     * (bench/RESULTS.md, 2026-12-01 03:23-03:33) */
-    grid = dim3(n_kv_heads, ix->n_seqs, g.n_splits);
 
-    slora_launch(p.kernel, grid, SLORA_DEC_THREADS, 0, st, out, ld_out, q,
-        ld_q, kv, g, ix->qo_indptr, ix->seq_pos, ix->kv_indptr,
-        ix->kv_indices, part);
+    /* an item's kv heads side by side in launch order: the blocks that
+     * run together then read whole K and V rows of the same pages (each
+     * head's slice of a row is 256 bytes at head_dim 128), not one slice
+     * of many sequences' rows: 1-2% faster at the 7B shape
+     * (bench/RESULTS.md, 2026-12-01 03:23-03:33) */
+    slora_launch(p.kernel, dim3(n_kv_heads, p.sh.n_items), SLORA_DEC_THREADS,
+        0, st, out, ld_out, q, ld_q, kv, g);
 
     if (slora_cuda_launched() != 0) {
         return -1;
     }
 
-    if (part != NULL) {
+    if (g.part != NULL) {
         slora_launch(slora_dec_combine, dim3(ix->n_seqs, n_heads),
-            head_dim < 128 ? 64 : 128, 0, st, out, ld_out, part, n_heads,
-            g.n_splits, head_dim, ix->qo_indptr);
+            head_dim < 128 ? 64 : 128, 0, st, out, ld_out, g, head_dim);
 
         return slora_cuda_launched();
     }

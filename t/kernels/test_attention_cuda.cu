@@ -299,6 +299,35 @@ test_rope_store(void)
 }
 
 
+/* The decode kernel's work list for a step of shape sh, as the engine
+ * writes it into its index: built on the host from qo, sp and kvp,
+ * copied to the device (*d_items and *d_first, which the caller frees).
+ * Returns the items, -1 where they outgrow the shape. */
+static int32_t
+dec_items_to_dev(slora_seq_index_t *dix, const slora_dec_shape_t *sh,
+    const int32_t *qo, const int32_t *sp, const int32_t *kvp,
+    int32_t **d_items, int32_t **d_first)
+{
+    int32_t  *items, *first, n;
+    size_t    ni, nf;
+
+    ni = (size_t) std::max(sh->n_items, 1) * 4 * sizeof(int32_t);
+    nf = (size_t) std::max(dix->n_seqs, 1) * sizeof(int32_t);
+    items = (int32_t *) malloc(ni);
+    first = (int32_t *) malloc(nf);
+    n = slora_attention_decode_items(sh, dix->n_seqs, qo, sp, kvp, items,
+                                     first);
+    *d_items = (int32_t *) dup_to_dev(items, ni);
+    *d_first = (int32_t *) dup_to_dev(first, nf);
+    dix->dec_items = *d_items;
+    dix->dec_first = *d_first;
+    free(items);
+    free(first);
+
+    return n;
+}
+
+
 /*
  * Paged attention: the arena starts as random values (earlier tokens of
  * every sequence), new rows are stored by both sides, then both attend.
@@ -333,8 +362,10 @@ test_attention(void)
     float              *af, *qf, *kf, *vf, *oc, *og, *work;
     size_t              ws, dws;
     void               *d_work;
-    int32_t             chunk, n_splits, group;
+    int32_t             group, n_items, *d_items, *d_first, *items;
+    int32_t            *first, *t, whole;
     int64_t             n_dec, dec_ctx;
+    slora_dec_shape_t   sh;
     uint16_t           *raw;
     float              *dc;
     int                 kept;
@@ -482,14 +513,16 @@ test_attention(void)
             dws = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
                                                    max_ctx, dec_ctx);
             d_work = dws > 0 ? dmalloc(dws) : NULL;
+            slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
+                                         dec_ctx, &sh);
+            n_items = dec_items_to_dev(&dix, &sh, qo, sp, kvp, &d_items,
+                                       &d_first);
             CK(cudaMemset(d_o, 0xff, nq * 2));
             rc = slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd, nh,
                                              d_a, page_elems, tpp, nkv, hd,
                                              &dix, max_ctx, dec_ctx, d_work,
                                              dws, NULL);
             CK(cudaDeviceSynchronize());
-            slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
-                                         dec_ctx, &chunk, &n_splits);
 
             /* groups past 16 go to the tiled kernel, and so do 5 to 7
              * and 9 to 16 where $SLORA_CUDA_DECODE_MMA=0 keeps the tensor
@@ -525,13 +558,84 @@ test_attention(void)
                 note("attention decode kernel", e);
                 ok(rc == 0 && e <= TOL_BF16 && kept && n_dec > 0,
                    "decode kernel h%d/%d d%d page %d, %s batch of %d seqs, "
-                   "ctx <= %d, %d splits of %d: %.1e over %lld values, the "
-                   "chunks' rows %s", nh, nkv, hd, tpp,
+                   "ctx <= %d, %d items, splits of %d: %.1e over %lld "
+                   "values, the chunks' rows %s", nh, nkv, hd, tpp,
                    mode == 0 ? "decode" : "prefill", n_seqs, max_ctx,
-                   n_splits, chunk, e, (long long) n_dec,
+                   n_items, sh.chunk, e, (long long) n_dec,
                    kept ? "untouched" : "WRITTEN");
                 free(raw);
             }
+
+            /* the work list: each decode row's splits once, in order,
+             * with its query row, pages and positions, those of a row
+             * split in more than one before every row read whole; a
+             * list that outgrows its shape is refused, and so is a
+             * launch without the list */
+            if (sh.chunk > 0) {
+                items = (int32_t *) malloc(4 * sh.n_items * 4);
+                first = (int32_t *) malloc(n_seqs * 4);
+                kept = slora_attention_decode_items(&sh, n_seqs, qo, sp, kvp,
+                                                    items, first)
+                       == n_items;
+                n_dec = 0;
+
+                for (s = 0; s < n_seqs; s++) {
+                    if (qo[s + 1] - qo[s] != 1) {
+                        kept &= first[s] == -1;
+                        continue;
+                    }
+
+                    np = (sp[s] + sh.chunk) / sh.chunk;
+
+                    for (i = 0; i < np; i++) {
+                        t = items + 4 * (first[s] + i);
+                        kept &= t[0] == qo[s] && t[1] == kvp[s]
+                                && t[2] == (np == 1 ? -1 : i * sh.chunk)
+                                && t[3] == std::min(sp[s] + 1,
+                                                    (i + 1) * sh.chunk);
+                        n_dec++;
+                    }
+                }
+
+                /* no split row's item after a whole row's */
+                whole = 0;
+
+                for (i = 0; i < (int32_t) n_dec; i++) {
+                    kept &= !(items[4 * i + 2] >= 0 && whole);
+                    whole |= items[4 * i + 2] < 0;
+                }
+
+                for (i = 4 * (int32_t) n_dec; i < 4 * sh.n_items; i++) {
+                    kept &= items[i] == -1;
+                }
+
+                kept &= n_dec == n_items;
+                ok(kept, "decode work list h%d/%d %s batch: %d items of "
+                   "at most %d, every decode row's splits once, split "
+                   "rows first", nh, nkv, mode == 0 ? "decode" : "prefill",
+                   n_items, sh.n_items);
+
+                if (ci == 0 && mode == 0) {
+                    sh.n_items = n_items - 1;
+                    ok(slora_attention_decode_items(&sh, n_seqs, qo, sp, kvp,
+                                                    items, first) == -1,
+                       "decode work list: %d items for room for %d are "
+                       "refused", n_items, sh.n_items);
+                    dix.dec_items = NULL;
+                    ok(slora_attention_decode_cuda(d_o, nh * hd, d_q,
+                                                   nh * hd, nh, d_a,
+                                                   page_elems, tpp, nkv, hd,
+                                                   &dix, max_ctx, dec_ctx,
+                                                   d_work, dws, NULL) == -1,
+                       "decode kernel: refused without its work list");
+                }
+
+                free(items);
+                free(first);
+            }
+
+            CK(cudaFree(d_items));
+            CK(cudaFree(d_first));
 
             if (d_work != NULL) {
                 CK(cudaFree(d_work));
@@ -567,6 +671,8 @@ typedef struct {
     uint16_t            *d_a;           /* one layer's arena */
     uint16_t            *d_q;
     uint16_t            *d_o;
+    int32_t             *d_items;       /* the decode work list, or NULL */
+    int32_t             *d_first;
     slora_seq_index_t    dix;
 } bench_batch_t;
 
@@ -622,6 +728,10 @@ bench_batch_make(bench_batch_t *b, int32_t n_seqs, int32_t rows,
     b->dix.kv_indptr = b->dev[1];
     b->dix.seq_pos = b->dev[2];
     b->dix.kv_indices = b->dev[3];
+    b->dix.dec_items = NULL;
+    b->dix.dec_first = NULL;
+    b->d_items = NULL;
+    b->d_first = NULL;
 
     return rc;
 }
@@ -639,6 +749,11 @@ bench_batch_free(bench_batch_t *b)
     for (i = 0; i < 4; i++) {
         CK(cudaFree(b->dev[i]));
         free(b->host[i]);
+    }
+
+    if (b->d_items != NULL) {
+        CK(cudaFree(b->d_items));
+        CK(cudaFree(b->d_first));
     }
 }
 
@@ -755,6 +870,7 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
     int64_t             page_elems, kv_bytes, dec_ctx;
     void               *work;
     size_t              work_size;
+    slora_dec_shape_t   sh;
     bench_batch_t       b;
     float               ms, ms_read;
     int                 rc, r, bad, tiled;
@@ -775,6 +891,11 @@ bench_decode_heads(int32_t nh, int32_t nkv, int32_t hd, unsigned *d_sink,
         work_size = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
                                                      ctx0, dec_ctx);
         work = work_size > 0 ? dmalloc(work_size) : NULL;
+        slora_attention_decode_shape(n_seqs, nh, nkv, hd, ctx0, dec_ctx,
+                                     &sh);
+        bad |= dec_items_to_dev(&b.dix, &sh, b.host[0], b.host[2],
+                                b.host[1], &b.d_items, &b.d_first)
+               < 0;
 
         for (r = 0; r < 23; r++) {
             if (r == 3) {

@@ -61,18 +61,11 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
     cudaGraph_t          graph;
     cudaError_t          rc;
     int32_t              i;
-    size_t               work;
 
     if (c->graphs_stale) {
         slora_cuda_graphs_drop(c);
         c->graphs_stale = 0;
     }
-
-    work = slora_attention_decode_work_size(st->batch->n_seqs, c->cfg.n_heads,
-                                            c->cfg.n_kv_heads,
-                                            c->cfg.head_dim,
-                                            st->info.max_ctx,
-                                            st->info.dec_ctx);
 
     memset(&key, 0, sizeof(key));
     key.n_seqs = st->batch->n_seqs;
@@ -83,7 +76,6 @@ slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,
     key.argmax = st->batch->ids != NULL;
     key.draws = st->draws != NULL;
     key.score_k = st->score_tok != NULL ? st->batch->score_k : -1;
-    key.work = work > 0;
     key.n_segs = st->n_segs;
     key.max_seg_len = st->max_seg_len;
 

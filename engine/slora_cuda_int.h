@@ -110,11 +110,10 @@ typedef struct {
     int32_t                   n_logits;
     int32_t                   max_rank;
     uint32_t                  proj_mask;        /* LoRA launches made */
-    slora_dec_shape_t         dec;              /* decode attention split */
+    slora_dec_shape_t         dec;              /* decode attention plan */
     int32_t                   argmax;
     int32_t                   draws;
     int32_t                   score_k;          /* -1: no scores */
-    int32_t                   work;
     int32_t                   n_segs;           /* LoRA launches' grids */
     int32_t                   max_seg_len;
 } slora_cuda_gkey_t;

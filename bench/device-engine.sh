@@ -339,9 +339,9 @@ if [ "$MODE" = attention-ab ]; then
     # BASE=...: test_attention_cuda_base and libslora_cuda_base.so) in
     # one call: the kernel tests and timings of the two alternated twice,
     # this build's under the CUDA-core path and ATT_ENVS too; greedy
-    # tokens against
-    # the CPU (conform_groups, and the 7B shape's 2-layer slice: one
-    # query head a KV head); then the 7B shape's and NeMo's decode steps
+    # tokens against the CPU (conform_groups, and the 7B shape's 2-layer
+    # slice: one query head a KV head; CONFORM=0: not); then the 7B
+    # shape's and NeMo's decode steps
     # with 32 rank-16 q,k,v,o adapters, the two builds alternated twice
     # (BENCH=0: not)
     unpack test_attention_cuda test_attention_cuda_base
@@ -356,13 +356,15 @@ if [ "$MODE" = attention-ab ]; then
     for env in ${ATT_ENVS:-}; do
         step "attention this $env" env ${env//,/ } /tmp/test_attention_cuda
     done
-    conform_groups
-    $S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7a \
-        --count 4 --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down \
-        --scale 0.3 > /dev/null
-    step "conform 7b-2layer adapters" $S conform \
-        --model random:llama-7b,layers=2 --device cuda --threads 16 \
-        --adapters /tmp/ad7a --requests 5 --gen 16 --prompt-len 600
+    if [ "${CONFORM:-1}" = 1 ]; then
+        conform_groups
+        $S mkadapter --model random:llama-7b,layers=2 --out /tmp/ad7a \
+            --count 4 --ranks 8,16,32,64 --targets q,k,v,o,gate,up,down \
+            --scale 0.3 > /dev/null
+        step "conform 7b-2layer adapters" $S conform \
+            --model random:llama-7b,layers=2 --device cuda --threads 16 \
+            --adapters /tmp/ad7a --requests 5 --gen 16 --prompt-len 600
+    fi
     for m in llama-7b mistral-nemo-12b; do
         $S mkadapter --model random:$m --out /tmp/ad-$m --count 32 \
             --rank 16 --targets q,k,v,o > /dev/null

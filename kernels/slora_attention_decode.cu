@@ -948,6 +948,17 @@ slora_attention_decode_shape(int32_t n_seqs, int32_t n_heads,
 }
 
 
+/* The split states' bytes: an item's heads' sums, maximum and sum of
+ * exponentials each, where any sequence is split. */
+static size_t
+slora_dec_work_bytes(const slora_dec_plan_t *p, int32_t n_heads,
+    int32_t head_dim)
+{
+    return p->sh.n_splits == 1 ? 0 : (size_t) p->sh.n_items * n_heads
+                                      * (head_dim + 2) * sizeof(float);
+}
+
+
 extern "C" size_t
 slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
     int32_t n_kv_heads, int32_t head_dim, int32_t max_ctx, int64_t dec_ctx)
@@ -961,8 +972,7 @@ slora_attention_decode_work_size(int32_t n_seqs, int32_t n_heads,
         return 0;
     }
 
-    return p.sh.n_splits == 1 ? 0 : (size_t) p.sh.n_items * n_heads
-                                     * (head_dim + 2) * sizeof(float);
+    return slora_dec_work_bytes(&p, n_heads, head_dim);
 }
 
 
@@ -1077,9 +1087,7 @@ slora_attention_decode_cuda(uint16_t *out, int64_t ld_out, const uint16_t *q,
 
     if (p.sh.n_splits > 1) {
         if (work == NULL
-            || work_size < slora_attention_decode_work_size(ix->n_seqs,
-                               n_heads, n_kv_heads, head_dim, max_ctx,
-                               dec_ctx))
+            || work_size < slora_dec_work_bytes(&p, n_heads, head_dim))
         {
             return -1;
         }

@@ -220,6 +220,11 @@ typedef struct {
     slora_openai_str_t    resp_prev;        /* previous_response_id, or
                                                data NULL */
     unsigned              resp_store:1;     /* store: not false */
+    unsigned              truncate:1;       /* responses: truncation
+                                               "auto", the oldest turns
+                                               left out of a prompt that
+                                               would not fit (the
+                                               worker's) */
     slora_openai_str_t    prediction;       /* chat: the text the answer
                                                is expected to be, mostly
                                                (predicted outputs); data

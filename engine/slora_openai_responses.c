@@ -158,6 +158,19 @@ slora_openai_parse_responses(const char *body, size_t len,
 
     req->resp_store = !cJSON_IsFalse(item);
 
+    item = cJSON_GetObjectItemCaseSensitive(root, "truncation");
+    if (item != NULL && !cJSON_IsNull(item)
+        && !slora_openai_resp_is(item, "auto")
+        && !slora_openai_resp_is(item, "disabled"))
+    {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                          "truncation", "truncation must be \"auto\" or"
+                          " \"disabled\"");
+        goto done;
+    }
+
+    req->truncate = slora_openai_resp_is(item, "auto");
+
     rc = slora_openai_resp_echo(root, req, err);
 
 done:
@@ -242,13 +255,6 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
         && !slora_openai_resp_is(sub, "medium"))
     {
         why = "text.verbosity";
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "truncation");
-    if (item != NULL && !cJSON_IsNull(item)
-        && !slora_openai_resp_is(item, "disabled"))
-    {
-        why = "truncation";
     }
 
     if (why != NULL) {
@@ -978,7 +984,7 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     static const char  *fields[] = {
         "instructions", "max_output_tokens", "metadata",
         "parallel_tool_calls", "temperature", "text", "tool_choice",
-        "tools", "top_logprobs", "top_p", "user"
+        "tools", "top_logprobs", "top_p", "truncation", "user"
     };
 
     echo = cJSON_CreateObject();
@@ -1011,6 +1017,9 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
 
         } else if (strcmp(fields[i], "tool_choice") == 0) {
             def = cJSON_CreateString("auto");
+
+        } else if (strcmp(fields[i], "truncation") == 0) {
+            def = cJSON_CreateString("disabled");
 
         } else if (strcmp(fields[i], "tools") == 0) {
             def = cJSON_CreateArray();

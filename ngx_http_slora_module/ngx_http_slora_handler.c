@@ -91,6 +91,14 @@ static ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
     ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
+static ngx_int_t ngx_http_slora_truncate(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e);
+static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
+    ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
     ngx_uint_t status, const char *type, const char *code, const char *param,
     const char *fmt, ...);
@@ -575,24 +583,34 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     n_all = 0;
 
     for (k = 0; k < n_prompts; k++) {
-        if (kind == NGX_HTTP_SLORA_CHAT) {
-            if (ngx_http_slora_render(r, req, &text, e) != NGX_OK) {
+        if (kind == NGX_HTTP_SLORA_CHAT && req->truncate) {
+            if (ngx_http_slora_truncate(r, smcf, req, n_ctx, &text,
+                                        &prompt[k], e)
+                != NGX_OK)
+            {
                 return NGX_ERROR;
             }
 
+        } else {
             pr = NULL;
 
-        } else {
-            pr = &req->prompts[k];
-            text.data = (u_char *) pr->text.data;
-            text.len = pr->text.len;
-        }
+            if (kind == NGX_HTTP_SLORA_CHAT) {
+                if (ngx_http_slora_render(r, req, &text, e) != NGX_OK) {
+                    return NGX_ERROR;
+                }
 
-        if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, pr, n_ctx,
-                                      &prompt[k], e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
+            } else {
+                pr = &req->prompts[k];
+                text.data = (u_char *) pr->text.data;
+                text.len = pr->text.len;
+            }
+
+            if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, pr, n_ctx,
+                                          &prompt[k], e)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         n = prompt[k].n;
@@ -1257,6 +1275,165 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     text->len = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The Responses API's truncation "auto": a conversation too long for the
+ * context, with room for max_output_tokens (else for one token), loses
+ * its oldest turns, the fewest that make it fit. A turn is a user
+ * message and what follows it up to the next one; what comes before the
+ * first (the instructions, system messages) and the last turn stay, so
+ * the roles still alternate and no tool result loses its call. The
+ * turns dropped are found by a binary search, each try a render and an
+ * encoding; a conversation that fits is rendered once, as without.
+ * The request's messages are left as they were (the store keeps the
+ * whole conversation); the prompt is the one that fit.
+ */
+static ngx_int_t
+ngx_http_slora_truncate(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e)
+{
+    ngx_int_t          rc;
+    ngx_uint_t         i, head, n_turns, lo, hi, mid, *turn;
+    slora_chat_msg_t  *all;
+    uint32_t           n_all;
+
+    all = req->msgs;
+    n_all = req->n_msgs;
+
+    turn = ngx_palloc(r->pool, (n_all + 1) * sizeof(ngx_uint_t));
+    if (turn == NULL) {
+        return NGX_ERROR;
+    }
+
+    n_turns = 0;
+
+    for (i = 0; i < n_all; i++) {
+        if (all[i].role_len == 4 && ngx_strncmp(all[i].role, "user", 4) == 0)
+        {
+            turn[n_turns++] = i;
+        }
+    }
+
+    head = n_turns > 0 ? turn[0] : n_all;
+
+    rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head, head,
+                                     text, out, e);
+
+    if (rc != NGX_DECLINED || n_turns < 2) {
+        return rc == NGX_DECLINED ? NGX_ERROR : rc;
+    }
+
+    /* the fewest turns dropped, between 1 and all but the last */
+    lo = 1;
+    hi = n_turns - 1;
+
+    rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
+                                     turn[hi], text, out, e);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
+                                         turn[mid], text, out, e);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            hi = mid;
+
+        } else {
+            lo = mid + 1;
+        }
+    }
+
+    if (ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
+                                    turn[lo], text, out, e)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "slora: truncation \"auto\" left out the oldest %ui of "
+                  "the conversation's %ui turns (%D prompt tokens)", lo,
+                  n_turns, out->n);
+
+    return NGX_OK;
+}
+
+
+/* The prompt of the messages before head and those from from on: NGX_OK
+ * where it fits, NGX_DECLINED where it is too long (e says so), else
+ * NGX_ERROR. */
+static ngx_int_t
+ngx_http_slora_truncate_try(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
+    ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
+{
+    ngx_int_t          rc;
+    uint32_t           n_all;
+    slora_chat_msg_t  *view;
+
+    n_all = req->n_msgs;
+    view = all;
+
+    if (from > head) {
+        view = ngx_palloc(r->pool, (head + n_all - from)
+                                   * sizeof(slora_chat_msg_t));
+        if (view == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(view, all, head * sizeof(slora_chat_msg_t));
+        ngx_memcpy(view + head, all + from,
+                   (n_all - from) * sizeof(slora_chat_msg_t));
+    }
+
+    req->msgs = view;
+    req->n_msgs = (uint32_t) (head + n_all - from);
+
+    rc = ngx_http_slora_render(r, req, text, e);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
+                                       NULL, n_ctx, out, e);
+    }
+
+    req->msgs = all;
+    req->n_msgs = n_all;
+
+    if (rc != NGX_OK) {
+        return e->code != NULL
+               && ngx_strcmp(e->code, "context_length_exceeded") == 0
+               ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (req->max_tokens >= 0 && out->n + req->max_tokens > n_ctx) {
+        (void) ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "invalid_request_error",
+                                   "context_length_exceeded",
+                                   "max_output_tokens",
+                                   "This model's maximum context length is"
+                                   " %D tokens. However, you requested %D"
+                                   " tokens (%D in the prompt, %D for the"
+                                   " completion)", n_ctx,
+                                   out->n + (int32_t) req->max_tokens,
+                                   out->n, (int32_t) req->max_tokens);
+        return NGX_DECLINED;
+    }
 
     return NGX_OK;
 }

@@ -870,7 +870,7 @@ ngx_http_slora_resp_object(u_char *p, ngx_http_slora_ctx_t *ctx,
         : ngx_http_slora_lit(p, "null");
     p = ngx_sprintf(p, ",\"reasoning\":{\"effort\":null,\"summary\":null},"
                     "\"service_tier\":\"default\",\"store\":%s,"
-                    "\"truncation\":\"disabled\",\"usage\":",
+                    "\"usage\":",
                     ctx->resp_store ? "true" : "false");
 
     if (!done) {

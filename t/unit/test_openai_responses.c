@@ -291,7 +291,8 @@ test_echo(void)
         "{\"model\":\"base\",\"input\":\"Hi\",\"instructions\":\"Be "
         "brief.\",\"max_output_tokens\":9,\"temperature\":0.25,"
         "\"metadata\":{\"k\":\"v\"},\"tools\":[{\"type\":\"function\","
-        "\"name\":\"f\"}],\"tool_choice\":\"none\",\"user\":\"u1\"}";
+        "\"name\":\"f\"}],\"tool_choice\":\"none\",\"user\":\"u1\","
+        "\"truncation\":\"auto\"}";
 
     memset(&err, 0, sizeof(err));
     rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, NULL,
@@ -302,8 +303,10 @@ test_echo(void)
            "\"instructions\":null,\"max_output_tokens\":null,\"metadata\":"
            "{},\"parallel_tool_calls\":true,\"temperature\":1,\"text\":"
            "{\"format\":{\"type\":\"text\"}},\"tool_choice\":\"auto\","
-           "\"tools\":[],\"top_logprobs\":0,\"top_p\":1,\"user\":null",
+           "\"tools\":[],\"top_logprobs\":0,\"top_p\":1,\"truncation\":"
+           "\"disabled\",\"user\":null",
            "the echo: every field at its default");
+    ok(!req.truncate, "truncation: disabled unless asked");
     ok(req.resp_echo.len == strlen(req.resp_echo.data),
        "its length is its text's");
     slora_openai_req_free(&req);
@@ -317,8 +320,10 @@ test_echo(void)
            "\"temperature\":0.25,\"text\":{\"format\":{\"type\":\"text\"}},"
            "\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\","
            "\"name\":\"f\"}],\"top_logprobs\":0,\"top_p\":1,"
-           "\"user\":\"u1\"",
+           "\"truncation\":\"auto\",\"user\":\"u1\"",
            "the echo: what the request gave");
+    ok(req.truncate, "truncation auto: the worker may leave out the "
+       "oldest turns");
     slora_openai_req_free(&req);
 }
 
@@ -349,8 +354,11 @@ test_refused(void)
                   "21}", "top_logprobs", "invalid_value",
                   "top_logprobs above 20");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"truncation\":"
-                  "\"auto\"}", "truncation", "unsupported_parameter",
-                  "truncation auto");
+                  "\"middle\"}", "truncation", "invalid_value",
+                  "a truncation the API does not know");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"truncation\":"
+                  "true}", "truncation", "invalid_value",
+                  "a truncation not a string");
     check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
                   "\"content\":[{\"type\":\"input_image\",\"image_url\":"
                   "\"http://x/y.png\"}]}]}", "input",

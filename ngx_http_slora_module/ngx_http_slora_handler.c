@@ -1285,10 +1285,12 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
  * context, with room for max_output_tokens (else for one token), loses
  * its oldest turns, the fewest that make it fit. A turn is a user
  * message and what follows it up to the next one; what comes before the
- * first (the instructions, system messages) and the last turn stay, so
- * the roles still alternate and no tool result loses its call. The
- * turns dropped are found by a binary search, each try a render and an
- * encoding; a conversation that fits is rendered once, as without.
+ * first (the instructions, system messages, Mistral's tools) and the
+ * last turn stay, so the roles still alternate and no tool result loses
+ * its call; where the first user message carries the tools (Llama 3.1's
+ * format, SLORA_CHAT_TOOLS), its turn stays too. The turns dropped are
+ * found by a binary search, each try a render and an encoding; a
+ * conversation that fits is rendered once, as without.
  * The request's messages are left as they were (the store keeps the
  * whole conversation); the prompt is the one that fit.
  */
@@ -1299,7 +1301,7 @@ ngx_http_slora_truncate(ngx_http_request_t *r,
     ngx_http_slora_err_t *e)
 {
     ngx_int_t          rc;
-    ngx_uint_t         i, head, n_turns, lo, hi, mid, *turn;
+    ngx_uint_t         i, head, n_turns, kept, lo, hi, mid, *turn;
     slora_chat_msg_t  *all;
     uint32_t           n_all;
 
@@ -1320,6 +1322,9 @@ ngx_http_slora_truncate(ngx_http_request_t *r,
         }
     }
 
+    kept = (req->chat_flags & SLORA_CHAT_TOOLS) && n_turns > 0;
+    turn += kept;
+    n_turns -= kept;
     head = n_turns > 0 ? turn[0] : n_all;
 
     rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head, head,
@@ -1366,9 +1371,9 @@ ngx_http_slora_truncate(ngx_http_request_t *r,
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "slora: truncation \"auto\" left out the oldest %ui of "
-                  "the conversation's %ui turns (%D prompt tokens)", lo,
-                  n_turns, out->n);
+                  "slora: truncation \"auto\" left out turns %ui to %ui of "
+                  "the conversation's %ui (%D prompt tokens)", kept + 1,
+                  kept + lo, kept + n_turns, out->n);
 
     return NGX_OK;
 }

@@ -7,7 +7,9 @@
 # cut to the last turn), the instructions kept, the drop logged; the
 # object says truncation "auto", one without says "disabled"; the turn
 # so answered is stored whole and continues; a last turn too long alone
-# is a 413 still; a value the API does not know is a 400.
+# is a 413 still; a value the API does not know is a 400. Under Llama
+# 3.1's template, whose tools live in the first user message, the first
+# turn stays and the turns left out start at the second.
 
 use strict;
 use warnings;
@@ -26,13 +28,18 @@ mkdir $s->prefix . '/adapters';
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => "threads=1 slots=4 max_ctx=$CTX max_tokens=16",
-    http_extra => "    slora_responses_store 1m;\n");
+    http_extra => "    slora_responses_store 1m;\n",
+    server_extra => "        location /l31/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_chat_template llama3.1;\n"
+                    . "        }\n");
 $s->start;
 pass("nginx started, a context of $CTX tokens");
 
 sub respond {
     my (%b) = @_;
-    my $r = json_req($PORT, '/v1/responses',
+    my $path = delete $b{path} // '/v1/responses';
+    my $r = json_req($PORT, $path,
                      { model => 'base', max_output_tokens => $OUT,
                        temperature => 0, %b });
     return ($r->{status}, $r->{json} // {}, $r->{body});
@@ -94,8 +101,8 @@ ok($in > $CTX - $OUT - 2 * $per_turn,
 ok($in > $used[0] + $per_turn,
    '... more than the instructions and the last turn alone');
 like($s->error_log,
-     qr/truncation "auto" left out the oldest \d+ of the conversation's \d+ turns/,
-     'the drop is logged');
+     qr/truncation "auto" left out turns 1 to \d+ of the conversation's $n /,
+     'the drop is logged, from the first turn on');
 
 # the turn answered so is stored with the whole conversation before it
 my $trunc_id = $j->{id} // '';
@@ -120,6 +127,35 @@ is($st, 413, 'a last turn too long alone is a 413 with "auto" too')
     or diag($body);
 is($j->{error}{code} // '', 'context_length_exceeded',
    '... context_length_exceeded');
+
+# Llama 3.1's tools, written into the first user message: that turn
+# stays, the turns left out start at the second
+my @tools = ({ type => 'function', name => 'get_weather',
+               description => 'The weather in a city.',
+               parameters => { type => 'object',
+                               properties => { city => { type => 'string' } },
+                               required => ['city'] } });
+my @l31 = (path => '/l31/v1/responses', tools => \@tools);
+($st, $j, $body) = respond(@l31, input => "turn 1: $TEXT");
+is($st, 200, 'Llama 3.1 with tools: the first turn is answered')
+    or diag($body);
+my @lids = ($j->{id} // '');
+for my $i (2 .. 20) {
+    ($st, $j) = respond(@l31, input => "turn $i: $TEXT",
+                        previous_response_id => $lids[-1]);
+    last if $st != 200;
+    push @lids, $j->{id};
+}
+is($st, 413, 'Llama 3.1: the conversation outgrows the context too');
+my $ln = @lids + 1;
+($st, $j, $body) = respond(@l31, input => "turn $ln: $TEXT",
+                           previous_response_id => $lids[-1],
+                           truncation => 'auto');
+is($st, 200, '... and with truncation "auto" its next turn is answered')
+    or diag($body);
+like($s->error_log,
+     qr/truncation "auto" left out turns 2 to \d+ of the conversation's $ln /,
+     '... the first turn, which carries the tools, kept');
 
 ($st, $j) = respond(input => 'Hi', truncation => 'middle');
 is($st, 400, 'truncation "middle": 400');

@@ -61,6 +61,18 @@ int slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t *n, slora_err_t *err);
 
+/*
+ * As slora_tokenizer_encode, but counting stops past limit (taken as cap
+ * where below it): a text of more than limit tokens gives SLORA_BUSY and
+ * *n = limit + 1, and costs the merges of about limit tokens, not of the
+ * whole text (the pre-tokenizer still splits the fragment it stops in).
+ * For a caller that wants the ids only if they fit: a server's worker
+ * given a megabyte of text for a context of a few thousand tokens.
+ */
+int slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
+    size_t len, int add_special, int parse_special, int32_t *ids,
+    int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
+
 /* Raw bytes of one token (byte-level BPE decoded, SPM U+2581 -> space,
  * <0xNN> -> byte). *n gets the length needed; SLORA_BUSY if > cap,
  * SLORA_ERROR for an id out of range. */

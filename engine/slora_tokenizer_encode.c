@@ -64,6 +64,7 @@ typedef struct {
     int32_t                  *ids;
     int32_t                   cap;
     int64_t                   n;
+    int64_t                   limit;     /* stop once n passes it */
 
     slora_tok_sym_t          *syms;
     size_t                    syms_cap;
@@ -644,7 +645,7 @@ slora_tok_bpe_fragment(slora_tok_ctx_t *c, const char *text, size_t len)
         return SLORA_ERROR;
     }
 
-    for (i = 0; i < c->n_spans; i++) {
+    for (i = 0; i < c->n_spans && c->n <= c->limit; i++) {
         if (slora_tok_bpe_word(c, text + c->spans[i].off, c->spans[i].len)
             != SLORA_OK)
         {
@@ -811,6 +812,17 @@ slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t *n, slora_err_t *err)
 {
+    return slora_tokenizer_encode_upto(t, text, len, add_special,
+                                       parse_special, ids, cap, INT32_MAX - 1,
+                                       n, err);
+}
+
+
+int
+slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
+    size_t len, int add_special, int parse_special, int32_t *ids,
+    int32_t cap, int32_t limit, int32_t *n, slora_err_t *err)
+{
     int                rc, prev_special;
     size_t             i, step, n_frags;
     slora_tok_ctx_t    c;
@@ -845,6 +857,7 @@ slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
     c.err = err;
     c.ids = ids;
     c.cap = cap < 0 ? 0 : cap;
+    c.limit = limit < c.cap ? c.cap : limit;
 
     c.md = pcre2_match_data_create(32, NULL);
     if (c.md == NULL) {
@@ -866,7 +879,7 @@ slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
 
     prev_special = 1;
 
-    for (i = 0; i < n_frags && rc == SLORA_OK; i++) {
+    for (i = 0; i < n_frags && rc == SLORA_OK && c.n <= c.limit; i++) {
         if (frags[i].id >= 0) {
             slora_tok_emit(&c, frags[i].id);
             prev_special = 1;
@@ -900,9 +913,11 @@ done:
         return rc;
     }
 
-    if (c.n > INT32_MAX) {
-        return slora_err_set(err, SLORA_ERROR, "%s: too many tokens",
-                             t->path);
+    if (c.n > c.limit) {
+        *n = (int32_t) c.limit + 1;
+        return slora_err_set(err, SLORA_BUSY,
+                             "%s: more than %lld tokens do not fit in %d",
+                             t->path, (long long) c.limit, (int) c.cap);
     }
 
     *n = (int32_t) c.n;

@@ -35,6 +35,12 @@ _Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
                "logit_bias: the slot holds fewer entries than a request");
 
 
+/* how far a prompt too long for the context is counted: its 413 gives
+ * the count up to twice the context, "more than" that beyond */
+#define NGX_HTTP_SLORA_COUNT_TO(n_ctx)                                        \
+    ((int32_t) ngx_min(2 * (int64_t) (n_ctx), INT32_MAX - 1))
+
+
 typedef struct {
     ngx_uint_t         status;
     const char        *type;
@@ -77,7 +83,7 @@ static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
 static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
-    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
 static slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
 static void ngx_http_slora_chat_limits(ngx_http_request_t *r,
@@ -606,6 +612,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             }
 
             if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, pr, n_ctx,
+                                          NGX_HTTP_SLORA_COUNT_TO(n_ctx),
                                           &prompt[k], e)
                 != NGX_OK)
             {
@@ -663,9 +670,10 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             return NGX_ERROR;
         }
 
-        if (slora_tokenizer_encode(smcf->tokenizer, req->prediction.data,
-                                   req->prediction.len, 0, 0, pred, n_ctx,
-                                   &n_pred, &err)
+        if (slora_tokenizer_encode_upto(smcf->tokenizer,
+                                        req->prediction.data,
+                                        req->prediction.len, 0, 0, pred,
+                                        n_ctx, n_ctx, &n_pred, &err)
             == SLORA_ERROR)
         {
             return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
@@ -956,7 +964,8 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     if ((kind == NGX_HTTP_SLORA_CHAT
          && ngx_http_slora_render(r, req, &text, &e) != NGX_OK)
         || ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, n_ctx,
-                                     &prompt, &e)
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), &prompt,
+                                     &e)
            != NGX_OK)
     {
         return e.status ? ngx_http_slora_send_err(r, &e)
@@ -1071,15 +1080,17 @@ ngx_http_slora_detokenize(ngx_http_request_t *r, slora_openai_req_t *req,
  * template with special tokens parsed, a completion's without; BOS
  * where the model wants one), or the client's token ids as they are,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
- * one that fills the context (413).
+ * one that fills the context (413). The encoding stops past limit
+ * tokens: the 413 says "more than limit" there, and the worker's time
+ * on a megabyte of text stays that of limit tokens.
  */
 static ngx_int_t
 ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
-    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
+    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
-    int32_t      n;
+    int32_t      n, cut;
     ngx_int_t    rc;
     slora_err_t  err;
 
@@ -1090,6 +1101,7 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
 
     err.msg[0] = '\0';
     n = 0;
+    cut = 0;
 
     if (pr != NULL && pr->text.data == NULL) {
         if (ngx_http_slora_vocab_ids(smcf, pr->ids, pr->n_ids, "prompt", e)
@@ -1106,10 +1118,12 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
         }
 
     } else {
-        rc = slora_tokenizer_encode(smcf->tokenizer,
-                                    (const char *) text->data, text->len, 1,
-                                    kind == NGX_HTTP_SLORA_CHAT, out->ids,
-                                    n_ctx, &n, &err);
+        rc = slora_tokenizer_encode_upto(smcf->tokenizer,
+                                         (const char *) text->data,
+                                         text->len, 1,
+                                         kind == NGX_HTTP_SLORA_CHAT,
+                                         out->ids, n_ctx, limit, &n, &err);
+        cut = (rc == SLORA_BUSY && n > limit);
     }
 
     if (rc == SLORA_BUSY || (rc == SLORA_OK && n >= n_ctx)) {
@@ -1120,7 +1134,8 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
                                    ? "messages" : "prompt",
                                    "This model's maximum context length is"
                                    " %D tokens. However, your prompt"
-                                   " resulted in %D tokens", n_ctx, n);
+                                   " resulted in %s%D tokens", n_ctx,
+                                   cut ? "more than " : "", n - cut);
     }
 
     if (rc != SLORA_OK) {
@@ -1414,7 +1429,7 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       NULL, n_ctx, out, e);
+                                       NULL, n_ctx, n_ctx, out, e);
     }
 
     req->msgs = all;

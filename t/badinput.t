@@ -159,6 +159,33 @@ for my $c (@cases) {
                 . substr($r->{body} // '', 0, 300));
 }
 
+# A prompt too long for the context: the 413 counts its tokens up to
+# twice the context (the count needed to know how much to cut), and says
+# "more than" that beyond, where the worker stopped encoding. " hello"
+# is one token a word: the counts of 100 and 200 give that of 300.
+{
+    my @n = map {
+        my $r = json_req($PORT, '/v1/tokenize',
+                         { model => 'base',
+                           prompt => join(' ', ('hello') x $_) });
+        $r->{json}{count} // -1;
+    } 100, 200;
+    my $want = 2 * $n[1] - $n[0];
+    ok($n[1] > $n[0] && $want > $MAX_CTX && $want < 2 * $MAX_CTX,
+       "300 hellos are $want tokens, past the context, within twice it");
+    for my $c ([300, qr/resulted in $want tokens/],
+               [3000, qr/resulted in more than ${\(2 * $MAX_CTX)} tokens/])
+    {
+        my $r = json_req($PORT, $COMP,
+                         { model => 'base', max_tokens => 4,
+                           prompt => join(' ', ('hello') x $c->[0]) });
+        my $msg = $r->{json}{error}{message} // '';
+        ok($r->{status} == 413 && $msg =~ $c->[1],
+           "$c->[0] hellos: 413 saying $c->[1]")
+            or diag("$r->{status}: $msg");
+    }
+}
+
 # More choices than the server has slots: 429, the slots it took for the
 # first eight given back (below).
 {

@@ -560,6 +560,71 @@ test_invalid_utf8(const slora_tokenizer_t *t)
 }
 
 
+/* slora_tokenizer_encode_upto: the count is exact up to the limit, stops
+ * one past it (whether the stop falls in a run of words or on a special
+ * token between them), and the ids it wrote are the whole encoding's. */
+static void
+test_limit(const slora_tokenizer_t *t)
+{
+    char         *text, *p;
+    int32_t       n, full, limit, *a;
+    size_t        cap;
+    slora_err_t   err;
+    int           i, all;
+
+    cap = 64 * 1024;
+    text = malloc(cap);
+    a = malloc(MAX_IDS * sizeof(int32_t));
+
+    if (text == NULL || a == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    p = text;
+
+    for (i = 0; i < 1000; i++) {
+        p += sprintf(p, "%s%d lorem%x ", i % 7 == 0 ? "<|im_start|>" : "",
+                     i * 7919 % 1000, i);
+    }
+
+    full = 0;
+    i = slora_tokenizer_encode(t, text, p - text, 1, 1, a, MAX_IDS, &full,
+                               &err);
+    ok(i == SLORA_OK && full > 2000,
+       "a 1000-word text with special tokens: %d tokens", full);
+
+    all = 1;
+
+    for (limit = 100; limit < full; limit += 137) {
+        n = 0;
+
+        if (slora_tokenizer_encode_upto(t, text, p - text, 1, 1, ids, 50,
+                                        limit, &n, &err) != SLORA_BUSY
+            || n != limit + 1 || strstr(err.msg, "more than") == NULL
+            || memcmp(ids, a, 50 * sizeof(int32_t)) != 0)
+        {
+            diag("limit %d: n %d, %s", limit, n, err.msg);
+            all = 0;
+        }
+    }
+
+    ok(all, "past the limit: SLORA_BUSY, n is limit + 1 (\"more than\"), "
+       "the first cap ids the whole encoding's");
+
+    ok(slora_tokenizer_encode_upto(t, text, p - text, 1, 1, ids, 50, full,
+                                   &n, &err) == SLORA_BUSY && n == full,
+       "a limit the text reaches: the exact count");
+
+    ok(slora_tokenizer_encode_upto(t, text, p - text, 1, 1, ids, full, 10,
+                                   &n, &err) == SLORA_OK && n == full
+       && memcmp(ids, a, full * sizeof(int32_t)) == 0,
+       "a limit under cap counts to cap: all the ids");
+
+    free(text);
+    free(a);
+}
+
+
 /* Llama 3.1's system header and a first user turn, as its template
  * writes them for "You are terse." and "Hi!" */
 /* DeepSeek-R1's marks (U+FF5C bars, U+2581 spaces) */
@@ -1387,6 +1452,7 @@ main(void)
     test_detok_bytes(smol);
     test_detok_edges(dir);
     test_invalid_utf8(smol);
+    test_limit(smol);
     test_stops(smol);
     test_chat(smol);
     test_chat_llama31(dir);

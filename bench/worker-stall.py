@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+# bench/worker-stall.py: how long a worker's event loop is held by a
+# long prompt before the engine sees it. Against a running server (BASE,
+# `make run`'s by default), three cases, each timed REPEAT times with the
+# median and the largest printed:
+#
+#   tokenize 413   POST /v1/tokenize with a text of TEXT_KB kilobytes:
+#                  the worker encodes it and answers 413 (too long for
+#                  the context); the whole time is the worker's.
+#   chat 413       the same text as one chat message: the template's
+#                  render and the encoding, then the 413.
+#   truncation     a Responses conversation of TURNS turns adding up to
+#                  about TEXT_KB kilobytes with truncation "auto" and
+#                  max_output_tokens 1, against the same prompt sent as
+#                  the turns that truncation keeps (found from the
+#                  first answer's input_tokens by asking the kept turns
+#                  again): both reuse the prefix cache, so the
+#                  difference is the worker's search for the turns to
+#                  drop (renders and encodings).
+#
+# Standard library only.
+#
+#   python3 bench/worker-stall.py [BASE] [TEXT_KB] [TURNS] [REPEAT]
+
+import json
+import random
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+
+BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
+TEXT_KB = int(sys.argv[2]) if len(sys.argv) > 2 else 900
+TURNS = int(sys.argv[3]) if len(sys.argv) > 3 else 400
+REPEAT = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+
+MODEL = json.load(urllib.request.urlopen(BASE + "/v1/models"))["data"][0]["id"]
+rng = random.Random(1)
+
+
+def words(n_bytes):
+    out, n = [], 0
+    while n < n_bytes:
+        w = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+                    for _ in range(rng.randint(2, 10)))
+        out.append(w)
+        n += len(w) + 1
+    return " ".join(out)[:n_bytes]
+
+
+def post(path, body):
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data,
+                                 {"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            status, out = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, out = e.code, e.read()
+    return time.perf_counter() - t0, status, out
+
+
+def timed(label, path, body, want):
+    times = []
+    for _ in range(REPEAT):
+        dt, status, out = post(path, body)
+        if status != want:
+            sys.exit("%s: %d, not %d: %s" % (label, status, want, out[:300]))
+        times.append(dt * 1000)
+    print("%-34s %9.1f %9.1f" % (label, statistics.median(times), max(times)))
+    return times, out
+
+
+text = words(TEXT_KB * 1000)
+print("server %s, model %s; a text of %d KB, %d turns, %d runs each"
+      % (BASE, MODEL, TEXT_KB, TURNS, REPEAT))
+print("%-34s %9s %9s" % ("case", "median ms", "max ms"))
+
+timed("tokenize 413", "/v1/tokenize", {"model": MODEL, "prompt": text}, 413)
+timed("chat 413", "/v1/chat/completions",
+      {"model": MODEL, "max_tokens": 1,
+       "messages": [{"role": "user", "content": text}]}, 413)
+
+per = TEXT_KB * 1000 // TURNS
+turns = []
+for i in range(TURNS):
+    turns.append({"role": "user", "content": "turn %d: %s" % (i, words(per))})
+    if i < TURNS - 1:
+        turns.append({"role": "assistant", "content": "noted %d" % i})
+
+body = {"model": MODEL, "input": turns, "max_output_tokens": 1,
+        "temperature": 0, "truncation": "auto", "store": False}
+dt, status, out = post("/v1/responses", body)
+if status != 200:
+    sys.exit("truncation: %d: %s" % (status, out[:300]))
+used = json.loads(out)["usage"]["input_tokens"]
+
+# the turns truncation kept: the shortest tail whose prompt is that long
+kept = None
+for k in range(1, TURNS + 1):
+    tail = turns[len(turns) - (2 * k - 1):]
+    _, st, o = post("/v1/responses", {"model": MODEL, "input": tail,
+                                      "max_output_tokens": 1,
+                                      "temperature": 0, "store": False})
+    if st != 200 or json.loads(o)["usage"]["input_tokens"] >= used:
+        kept = tail if st == 200 else None
+        break
+if kept is None:
+    sys.exit("truncation: no tail of the turns gives %d prompt tokens" % used)
+print("truncation kept %d of %d turns (%d prompt tokens)"
+      % ((len(kept) + 1) // 2, TURNS, used))
+
+t_auto, _ = timed("truncation auto, %d turns" % TURNS, "/v1/responses",
+                  body, 200)
+t_kept, _ = timed("the kept turns alone", "/v1/responses",
+                  {"model": MODEL, "input": kept, "max_output_tokens": 1,
+                   "temperature": 0, "store": False}, 200)
+print("%-34s %9.1f" % ("truncation's own (median difference)",
+                       statistics.median(t_auto) - statistics.median(t_kept)))

@@ -220,6 +220,10 @@ typedef struct {
     slora_openai_str_t    resp_prev;        /* previous_response_id, or
                                                data NULL */
     unsigned              resp_store:1;     /* store: not false */
+    unsigned              resp_background:1; /* background: true (a
+                                               server that keeps
+                                               responses, store, not
+                                               streamed) */
     unsigned              truncate:1;       /* responses: truncation
                                                "auto", the oldest turns
                                                left out of a prompt that
@@ -280,7 +284,8 @@ int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
  * A stored conversation for a Responses request's previous_response_id:
  * SLORA_OK with *conv the JSON array of its chat messages (the caller's
  * memory, alive while the parse runs), SLORA_DECLINED when there is none
- * the caller may see.
+ * the caller may see, SLORA_BUSY when it has no answer yet (a background
+ * response being answered, or cancelled).
  */
 typedef int (*slora_openai_prev_pt)(void *data, const char *id, size_t len,
     const char **conv, size_t *conv_len);

@@ -5,10 +5,11 @@
  * outputs), max_output_tokens, temperature, top_p, text.format (plain
  * text, a JSON object, or a JSON schema), function tools with
  * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields
- * and its guided_regex and guided_choice as on chat; previous_response_id, where the server keeps responses
- * (the caller's lookup gives the conversation so far). What needs a
- * stored conversation (conversation, background), a response where none
- * are kept (previous_response_id), or a model of another kind (reasoning,
+ * and its guided_regex and guided_choice as on chat; where the server
+ * keeps responses, previous_response_id (the caller's lookup gives the
+ * conversation so far) and background. What needs a stored
+ * conversation (conversation), a response where none are kept
+ * (previous_response_id, background), or a model of another kind (reasoning,
  * images, files, built-in tools) is refused with 400
  * unsupported_parameter, naming it. include's
  * "message.output_text.logprobs" and top_logprobs give the message's
@@ -64,6 +65,8 @@ static int slora_openai_resp_logprobs(cJSON *root, cJSON *chat,
     slora_openai_err_t *err);
 static int slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_resp_background(cJSON *root, int stored,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static void slora_openai_resp_rename(slora_openai_err_t *err);
 static int slora_openai_resp_is(cJSON *item, const char *s);
 
@@ -158,6 +161,12 @@ slora_openai_parse_responses(const char *body, size_t len,
 
     req->resp_store = !cJSON_IsFalse(item);
 
+    if (slora_openai_resp_background(root, prev != NULL, req, err)
+        != SLORA_OK)
+    {
+        goto done;
+    }
+
     item = cJSON_GetObjectItemCaseSensitive(root, "truncation");
     if (item != NULL && !cJSON_IsNull(item)
         && !slora_openai_resp_is(item, "auto")
@@ -179,6 +188,58 @@ done:
     cJSON_Delete(root);
 
     return rc;
+}
+
+
+/* background: true: the answer goes to the store, so there must be one
+ * (stored: the server keeps responses) and the request must let it keep
+ * this one; not streamed (a stream is the foreground's). */
+static int
+slora_openai_resp_background(cJSON *root, int stored,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "background");
+
+    if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsBool(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "background",
+                                 "background must be a boolean");
+    }
+
+    if (!stored) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "background",
+                                 "background is not supported by this"
+                                 " server: it keeps no responses"
+                                 " (slora_responses_store) for the answer"
+                                 " to go to");
+    }
+
+    if (!req->resp_store) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "background", "background requires store:"
+                                 " the answer is read from the stored"
+                                 " response");
+    }
+
+    if (req->stream) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "background",
+                                 "background with stream is not supported"
+                                 " by this server: stream it in the"
+                                 " foreground, or poll GET"
+                                 " /v1/responses/{id}");
+    }
+
+    req->resp_background = 1;
+
+    return SLORA_OK;
 }
 
 
@@ -219,16 +280,6 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
                                  "unsupported_parameter", fields[i].name,
                                  "%s is not supported by this server: %s",
                                  fields[i].name, fields[i].why);
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "background");
-    if (cJSON_IsTrue(item)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", "background",
-                                 "background is not supported by this"
-                                 " server: a response is answered while"
-                                 " the request waits (stream it to see it"
-                                 " grow)");
     }
 
     /* a text model: no reasoning effort, no verbosity */
@@ -424,6 +475,15 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 
     if (rc == SLORA_OK) {
         conv = cJSON_ParseWithLength(conv_text, conv_len);
+    }
+
+    if (rc == SLORA_BUSY) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "previous_response_id",
+                                 "Previous response with id '%.64s' has no"
+                                 " answer to continue: it is being answered"
+                                 " in the background, or was cancelled",
+                                 req->resp_prev.data);
     }
 
     if (rc != SLORA_OK || !cJSON_IsArray(conv)) {

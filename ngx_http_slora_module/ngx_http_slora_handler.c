@@ -484,6 +484,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 {
     u_char                      *p;
     int32_t                      n, n_all, n_ctx, limit, n_pred, *pred;
+    ngx_int_t                    rc;
     ngx_str_t                    text, adapter, model;
     slora_err_t                  err;
     ngx_uint_t                   i, k, names, n_prompts;
@@ -744,6 +745,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         ctx->resp_prev.data = (u_char *) req->resp_prev.data;
         ctx->resp_prev.len = req->resp_prev.len;
         ctx->resp_store = req->resp_store && smcf->store != NULL;
+        ctx->resp_background = req->resp_background && ctx->resp_store;
     }
 
     ngx_http_slora_think_init(r, ctx,
@@ -891,10 +893,36 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         }
     }
 
+    /* background: stored before the engine has it, answered after */
+    if (ctx->resp_background) {
+        rc = ngx_http_slora_resp_queue(r, ctx);
+
+        if (rc != NGX_OK) {
+            ngx_http_slora_stream_release(ctx);
+
+            return rc == NGX_ERROR
+                   ? NGX_ERROR
+                   : ngx_http_slora_fail(e, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "server_error", "store_full", NULL,
+                                         "The response store has no room"
+                                         " for a background response"
+                                         " (slora_responses_store)");
+        }
+    }
+
     if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {
+        if (ctx->resp_background) {
+            (void) ngx_http_slora_store_delete(r, ctx->id, ctx->id_len,
+                                               &ctx->tenant);
+        }
+
         return ngx_http_slora_fail(e, NGX_HTTP_SERVICE_UNAVAILABLE,
                                    "server_error", "engine_not_ready", NULL,
                                    "The request could not be queued");
+    }
+
+    if (ctx->resp_background) {
+        ngx_http_slora_resp_detach(r, ctx);
     }
 
     return NGX_DONE;

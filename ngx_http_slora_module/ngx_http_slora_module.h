@@ -317,6 +317,14 @@ struct ngx_http_slora_ctx_s {
                                                  chat's, in JSON */
     ngx_str_t                  resp_prev;     /* previous_response_id */
     unsigned                   resp_store:1;  /* stored when it ends */
+    unsigned                   resp_background:1; /* answered at once,
+                                                 "queued"; the answer
+                                                 goes to the store
+                                                 (ngx_http_slora_resp_
+                                                 detach) */
+    unsigned                   resp_shut:1;   /* background: the client's
+                                                 connection shut for
+                                                 writing */
 
     unsigned                   stream:1;
     unsigned                   include_usage:1;
@@ -490,15 +498,39 @@ ngx_int_t ngx_http_slora_resp_fail(ngx_http_request_t *r,
     size_t len, ngx_chain_t ***ll);
 ngx_buf_t *ngx_http_slora_resp_body(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
+ngx_int_t ngx_http_slora_resp_queue(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+void ngx_http_slora_resp_detach(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
+void ngx_http_slora_resp_sent(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_int_t rc);
+ngx_int_t ngx_http_slora_resp_mark(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *status, const char *code,
+    const u_char *msg, size_t len, ngx_uint_t how);
 
-/* ngx_http_slora_store.c: the Responses API's stored responses */
+/* ngx_http_slora_store.c: the Responses API's stored responses; a put's
+ * how: */
+#define NGX_HTTP_SLORA_STORE_DONE     0   /* an answer that ended: stored,
+                                             replacing one of its id */
+#define NGX_HTTP_SLORA_STORE_RUNNING  1   /* a background answer begun
+                                             (queued, in_progress): kept
+                                             from eviction, not continued */
+#define NGX_HTTP_SLORA_STORE_UPDATE   2   /* with either: only over a
+                                             running record of its id (not
+                                             one cancelled or deleted) */
+#define NGX_HTTP_SLORA_STORE_CANCELLED  4 /* a state: a running record
+                                             cancelled */
+
 char *ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj);
 ngx_int_t ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj);
+    ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
+    ngx_uint_t how);
 ngx_int_t ngx_http_slora_store_delete(ngx_http_request_t *r,
+    const u_char *id, size_t len, ngx_str_t *tenant);
+ngx_int_t ngx_http_slora_store_state(ngx_http_request_t *r,
     const u_char *id, size_t len, ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
 int ngx_http_slora_store_prev(void *data, const char *id, size_t len,

@@ -26,6 +26,9 @@
  * random part: resp_, msg_, fc_, rs_ and call_ with the item's index. Where
  * slora_responses_store keeps responses, one that ended is stored
  * (ngx_http_slora_store.c) before its last event or its body goes out.
+ * A background response is answered "queued" at once and stored as it
+ * goes (in_progress, then its end), the client's connection no longer
+ * its concern (ngx_http_slora_resp_detach).
  */
 
 #include "ngx_http_slora_module.h"
@@ -78,7 +81,7 @@ static u_char *ngx_http_slora_resp_id(u_char *p, ngx_http_slora_ctx_t *ctx,
 static const char *ngx_http_slora_resp_status(ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_resp_record(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_resp_t *resp,
-    const u_char *base, u_char *obj, u_char *obj_end);
+    const u_char *base, u_char *obj, u_char *obj_end, ngx_uint_t how);
 static u_char *ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp);
 static u_char *ngx_http_slora_resp_raw(u_char *p, ngx_http_slora_lpbuf_t *b);
 
@@ -344,8 +347,8 @@ ngx_http_slora_resp_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
      * request finds it */
     if (ngx_http_slora_resp_record(r, ctx, ctx->resp,
                                    ngx_http_slora_resp_base(ctx->resp),
-                                   obj, last)
-        != NGX_OK)
+                                   obj, last, NGX_HTTP_SLORA_STORE_DONE)
+        == NGX_ERROR)
     {
         return NGX_ERROR;
     }
@@ -390,6 +393,122 @@ ngx_http_slora_resp_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     *last++ = '}';
 
     return ngx_http_slora_resp_send(r, ctx, "response.failed", p, last, ll);
+}
+
+
+/*
+ * background: the response stored running, its object "queued" (no
+ * output, no usage yet) and its answer null, so that GET finds it and
+ * input_items lists its input at once. Before the engine has the
+ * request: NGX_DECLINED where the store has no room for it.
+ */
+ngx_int_t
+ngx_http_slora_resp_queue(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    return ngx_http_slora_resp_mark(r, ctx, "queued", NULL, NULL, 0,
+                                    NGX_HTTP_SLORA_STORE_RUNNING);
+}
+
+
+/*
+ * background, the request in the engine's hands: the client has the
+ * "queued" object at once, with Connection: close, and over HTTP/1 the
+ * connection's sending side is shut once it is out, so that a client
+ * reading to the end of the connection is not kept waiting; the request
+ * lives on until the answer ends and goes to the store
+ * (ngx_http_slora_resp_body, or ngx_http_slora_resp_mark "failed").
+ * Nothing is read from the client any more: one that goes does not
+ * cancel the answer, a cancel or a delete does (the stream's tick). A
+ * client that cannot be written to is no failure either.
+ */
+void
+ngx_http_slora_resp_detach(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
+
+    b = ngx_create_temp_buf(r->pool, ngx_http_slora_resp_max(ctx, ctx->resp,
+                                                             0));
+    if (b == NULL) {
+        return;
+    }
+
+    b->last = ngx_http_slora_resp_object(b->last, ctx, ctx->resp, NULL,
+                                         "queued", NULL, NULL, 0);
+    *b->last++ = '\n';
+
+    r->keepalive = 0;
+    r->read_event_handler = ngx_http_block_reading;
+    ctx->header_sent = 1;
+
+    rc = ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+    ngx_http_slora_resp_sent(r, ctx, rc);
+}
+
+
+/* background: the "queued" object's send returned rc; once it is all out
+ * an HTTP/1 connection's sending side is shut (HTTP/2 ended the stream
+ * with it). */
+void
+ngx_http_slora_resp_sent(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (rc != NGX_OK || r->buffered || c->buffered || ctx->resp_shut
+        || r->http_version > NGX_HTTP_VERSION_11)
+    {
+        return;
+    }
+
+    ctx->resp_shut = 1;
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+                      ngx_shutdown_socket_n " failed");
+    }
+}
+
+
+/*
+ * A background answer's record replaced by its object in status (with
+ * the error code and msg where it failed), no output, while it is still
+ * running: "in_progress" when the engine began it, "failed" when it
+ * failed. how: ngx_http_slora_store_put's.
+ */
+ngx_int_t
+ngx_http_slora_resp_mark(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *status, const char *code, const u_char *msg, size_t len,
+    ngx_uint_t how)
+{
+    u_char      *p, *last;
+    ngx_uint_t   n_items;
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_resp_max(ctx, ctx->resp,
+                                                     12 * len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_object(p, ctx, ctx->resp, NULL, status, code,
+                                      msg, len);
+
+    n_items = ctx->resp->n_items;
+    ctx->resp->n_items = 0;
+
+    if (ngx_http_slora_resp_record(r, ctx, ctx->resp, (u_char *) "", p,
+                                   last, how)
+        != NGX_OK)
+    {
+        ctx->resp->n_items = n_items;
+        return NGX_DECLINED;
+    }
+
+    ctx->resp->n_items = n_items;
+
+    return NGX_OK;
 }
 
 
@@ -445,8 +564,12 @@ ngx_http_slora_resp_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                                    ngx_http_slora_resp_status(ctx), NULL,
                                    NULL, 0);
 
-    if (ngx_http_slora_resp_record(r, ctx, resp, ch->text, b->last, p)
-        != NGX_OK)
+    /* a background answer replaces its running record, if it still is */
+    if (ngx_http_slora_resp_record(r, ctx, resp, ch->text, b->last, p,
+                                   ctx->resp_background
+                                   ? NGX_HTTP_SLORA_STORE_UPDATE
+                                   : NGX_HTTP_SLORA_STORE_DONE)
+        == NGX_ERROR)
     {
         return NULL;
     }
@@ -830,8 +953,9 @@ ngx_http_slora_resp_object(u_char *p, ngx_http_slora_ctx_t *ctx,
     p = ngx_http_slora_lit(p, "{\"id\":");
     p = ngx_http_slora_json_str(p, ctx->id, ctx->id_len);
     p = ngx_sprintf(p, ",\"object\":\"response\",\"created_at\":%T,"
-                    "\"status\":\"%s\",\"background\":false,\"error\":",
-                    ctx->created, status);
+                    "\"status\":\"%s\",\"background\":%s,\"error\":",
+                    ctx->created, status,
+                    ctx->resp_background ? "true" : "false");
 
     if (code != NULL) {
         p = ngx_http_slora_lit(p, "{\"code\":");
@@ -953,12 +1077,14 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * messages, the request's input and then the answer as chat's assistant
  * message (content: the message's text, or null; tool_calls: its calls
  * with their call ids), after those of the response it continues, for a
- * later previous_response_id.
+ * later previous_response_id. how: ngx_http_slora_store_put's (a
+ * background answer's record, running, has no items yet: its answer
+ * null). NGX_DECLINED: not stored (logged where it did not fit).
  */
 static ngx_int_t
 ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_resp_t *resp, const u_char *base, u_char *obj,
-    u_char *obj_end)
+    u_char *obj_end, ngx_uint_t how)
 {
     u_char                 *p, *conv;
     size_t                  size;
@@ -967,7 +1093,7 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_item_t  *it;
 
     if (!ctx->resp_store || ctx->resp_conv.len < 2) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     size = ctx->resp_conv.len + NGX_HTTP_SLORA_RESP_OVERHEAD;
@@ -1037,10 +1163,8 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     o.len = obj_end - obj;
 
     /* one that does not fit is logged, and the answer goes on */
-    (void) ngx_http_slora_store_put(r, &id, &ctx->tenant, &ctx->resp_prev,
-                                    &c, &o);
-
-    return NGX_OK;
+    return ngx_http_slora_store_put(r, &id, &ctx->tenant, &ctx->resp_prev,
+                                    &c, &o, how);
 }
 
 

@@ -22,6 +22,14 @@
  * but keeps its messages until they go. Every operation holds the
  * zone's mutex only to copy bytes in or out; nothing under it waits for
  * anything else.
+ *
+ * A background response (ngx_http_slora_resp_detach) is stored running
+ * when it is accepted, its object "queued", and replaced as it goes and
+ * when it ends, each time only if it is still running: a cancel (POST
+ * .../cancel: the object "cancelled" at once) or a delete leaves
+ * nothing for the answering worker to overwrite, and its next tick sees
+ * that and lets the engine go. A running record is not dropped for
+ * room, nor continued by previous_response_id.
  */
 
 #include "ngx_http_slora_module.h"
@@ -54,6 +62,8 @@ struct ngx_http_slora_stored_s {
     ngx_uint_t                 refs;          /* responses continuing it */
     ngx_uint_t                 gone;          /* deleted: out of the tree,
                                                  kept for refs */
+    ngx_uint_t                 state;         /* STORE_DONE, _RUNNING,
+                                                 _CANCELLED */
     u_char                     id[NGX_HTTP_SLORA_STORE_ID];
     size_t                     id_len;
     u_char                     tenant[SLORA_QUEUE_TENANT_LEN];
@@ -81,6 +91,10 @@ static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
     ngx_str_t *conv);
 static ngx_int_t ngx_http_slora_store_items(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *tenant);
+static ngx_int_t ngx_http_slora_store_cancel(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_str_t *tenant);
+static ngx_int_t ngx_http_slora_store_restatus(ngx_http_request_t *r,
+    ngx_str_t *obj, const char *status);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
     ngx_http_request_t *r);
 
@@ -300,12 +314,15 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
  * Stores a response (replacing one of the same id): conv its own
  * messages (a JSON array), continuing prev's (NULL or empty: none),
  * dropping the least recently used responses no other continues until it
- * fits. NGX_DECLINED: it cannot fit (one of more than half the zone is
- * not tried: it would empty the store), or prev is no longer kept.
+ * fits; how: NGX_HTTP_SLORA_STORE_DONE or _RUNNING, either with _UPDATE.
+ * NGX_DECLINED: it cannot fit (one of more than half the zone is not
+ * tried: it would empty the store), prev is no longer kept, or (an
+ * update) the record is no longer running.
  */
 ngx_int_t
 ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj)
+    ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
+    ngx_uint_t how)
 {
     size_t                    size;
     ngx_http_slora_store_t   *st;
@@ -332,6 +349,16 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     ngx_shmtx_lock(&st->shpool->mutex);
 
+    rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
+
+    if ((how & NGX_HTTP_SLORA_STORE_UPDATE)
+        && (rec == NULL || rec->state != NGX_HTTP_SLORA_STORE_RUNNING))
+    {
+        /* cancelled or deleted while it was answered */
+        ngx_shmtx_unlock(&st->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
     parent = NULL;
 
     if (prev != NULL && prev->len) {
@@ -351,7 +378,6 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
         parent->refs++;
     }
 
-    rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
     if (rec != NULL) {
         ngx_http_slora_store_unlink(st, rec);
     }
@@ -380,6 +406,7 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->prev = parent;
     rec->refs = 0;
     rec->gone = 0;
+    rec->state = how & NGX_HTTP_SLORA_STORE_RUNNING;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
     /* no tenant has no data: memcpy's source must not be NULL */
@@ -428,11 +455,41 @@ ngx_http_slora_store_delete(ngx_http_request_t *r, const u_char *id,
 }
 
 
+/* The state of the record of id the tenant may see
+ * (NGX_HTTP_SLORA_STORE_DONE, _RUNNING or _CANCELLED); NGX_DECLINED:
+ * none (never stored, dropped or deleted). */
+ngx_int_t
+ngx_http_slora_store_state(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant)
+{
+    ngx_int_t                 rc;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id, len, tenant);
+    rc = rec != NULL ? (ngx_int_t) rec->state : NGX_DECLINED;
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return rc;
+}
+
+
 /*
  * GET .../responses/{id}: the stored response object; DELETE: it goes,
  * answered {"id", "object": "response.deleted", "deleted": true}; GET
- * .../responses/{id}/input_items: a page of its input items. Not stored
- * (or another tenant's, or no store): 404; another method 405.
+ * .../responses/{id}/input_items: a page of its input items; POST
+ * .../responses/{id}/cancel: a background response being answered
+ * stops, its object "cancelled". Not stored (or another tenant's, or no
+ * store): 404; another method 405. Deleting a background response being
+ * answered stops it too.
  */
 ngx_int_t
 ngx_http_slora_store_handler(ngx_http_request_t *r)
@@ -440,7 +497,7 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
     u_char      *p, *last, *slash;
     ngx_str_t    id, tenant, obj;
     ngx_buf_t   *b;
-    ngx_uint_t   items;
+    ngx_uint_t   items, cancel;
 
     last = r->uri.data + r->uri.len;
     p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/responses/",
@@ -448,6 +505,7 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
     id.data = p + sizeof("/responses/") - 1;
     id.len = last - id.data;
     items = 0;
+    cancel = 0;
 
     slash = ngx_strlchr(id.data, last, '/');
 
@@ -455,9 +513,11 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
         items = (size_t) (last - slash) == sizeof("/input_items") - 1
                 && ngx_strncmp(slash, "/input_items",
                                sizeof("/input_items") - 1) == 0;
+        cancel = (size_t) (last - slash) == sizeof("/cancel") - 1
+                 && ngx_strncmp(slash, "/cancel", sizeof("/cancel") - 1)
+                    == 0;
 
-        if (!items || slash == id.data) {
-            /* .../cancel, and others */
+        if (!(items || cancel) || slash == id.data) {
             return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
                                              "invalid_request_error",
                                              "unknown_url", NULL,
@@ -472,7 +532,11 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
         return ngx_http_slora_not_allowed(r, "GET");
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_DELETE))) {
+    if (cancel && r->method != NGX_HTTP_POST) {
+        return ngx_http_slora_not_allowed(r, "POST");
+    }
+
+    if (!cancel && !(r->method & (NGX_HTTP_GET|NGX_HTTP_DELETE))) {
         return ngx_http_slora_not_allowed(r, "GET, DELETE");
     }
 
@@ -516,6 +580,10 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
         return ngx_http_slora_store_items(r, &id, &tenant);
     }
 
+    if (cancel) {
+        return ngx_http_slora_store_cancel(r, &id, &tenant);
+    }
+
     if (ngx_http_slora_store_get(r, id.data, id.len, &tenant, NULL, &obj)
         != NGX_OK)
     {
@@ -539,6 +607,152 @@ none:
                                      "invalid_request_error", "not_found",
                                      NULL, "Response with id '%V' not found",
                                      &id);
+}
+
+
+/*
+ * POST .../responses/{id}/cancel: a background response being answered
+ * is cancelled: its record's object says "cancelled" (the answering
+ * worker's next tick lets its engine request go, and stores nothing
+ * over it); answered with that object. One cancelled already is
+ * answered the same; one that ended (or was never in the background) is
+ * a 400.
+ */
+static ngx_int_t
+ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 obj;
+    ngx_buf_t                *b;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec, *copy;
+
+    st = ngx_http_slora_store_of(r);
+    rc = NGX_DECLINED;
+    ngx_str_null(&obj);
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
+
+    if (rec != NULL) {
+        obj.len = rec->obj_len;
+        obj.data = ngx_pnalloc(r->pool, rec->obj_len);
+        rc = obj.data != NULL ? (ngx_int_t) rec->state : NGX_ERROR;
+
+        if (obj.data != NULL) {
+            ngx_memcpy(obj.data, rec->data + rec->conv_len, rec->obj_len);
+        }
+    }
+
+    if (rc == NGX_HTTP_SLORA_STORE_RUNNING) {
+        if (ngx_http_slora_store_restatus(r, &obj, "cancelled") != NGX_OK) {
+            rc = NGX_ERROR;
+
+        } else {
+            /* the same record, its object replaced, in its place in the
+             * tree, the queue and its chain */
+            copy = ngx_slab_alloc_locked(st->shpool,
+                                         offsetof(ngx_http_slora_stored_t,
+                                                  data)
+                                         + rec->conv_len + obj.len);
+            if (copy == NULL) {
+                rc = NGX_ERROR;
+
+            } else {
+                ngx_memcpy(copy, rec, offsetof(ngx_http_slora_stored_t,
+                                               data) + rec->conv_len);
+                ngx_memcpy(copy->data + copy->conv_len, obj.data, obj.len);
+                copy->obj_len = obj.len;
+                copy->state = NGX_HTTP_SLORA_STORE_CANCELLED;
+
+                ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
+                ngx_queue_remove(&rec->queue);
+                ngx_rbtree_insert(&st->sh->rbtree, &copy->node);
+                ngx_queue_insert_head(&st->sh->lru, &copy->queue);
+                ngx_slab_free_locked(st->shpool, rec);
+                rc = NGX_HTTP_SLORA_STORE_CANCELLED;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                         "invalid_request_error",
+                                         "not_found", NULL, "Response with "
+                                         "id '%V' not found", id);
+    }
+
+    if (rc == NGX_HTTP_SLORA_STORE_DONE) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_value", NULL,
+                                         "Response '%V' is not being"
+                                         " answered in the background:"
+                                         " only such a response can be"
+                                         " cancelled", id);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "slora: background response %V cancelled", id);
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = obj.data;
+    b->last = obj.data + obj.len;
+    b->memory = 1;
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
+/* obj (a response object as ngx_http_slora_responses.c writes it, its
+ * status the first "status" member: after id, object and created_at)
+ * with another status, a copy from r's pool. */
+static ngx_int_t
+ngx_http_slora_store_restatus(ngx_http_request_t *r, ngx_str_t *obj,
+    const char *status)
+{
+    u_char  *p, *q, *last, *copy;
+    size_t   len;
+
+    last = obj->data + obj->len;
+    p = ngx_strlcasestrn(obj->data, last, (u_char *) "\"status\":\"",
+                         sizeof("\"status\":\"") - 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p += sizeof("\"status\":\"") - 1;
+    q = ngx_strlchr(p, last, '"');
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(status);
+    copy = ngx_pnalloc(r->pool, obj->len - (q - p) + len);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(copy, obj->data, p - obj->data);
+    last = ngx_cpymem(last, status, len);
+    last = ngx_cpymem(last, q, obj->data + obj->len - q);
+
+    obj->data = copy;
+    obj->len = last - copy;
+
+    return NGX_OK;
 }
 
 
@@ -611,13 +825,25 @@ int
 ngx_http_slora_store_prev(void *data, const char *id, size_t len,
     const char **conv, size_t *conv_len)
 {
+    ngx_int_t            state;
     ngx_str_t            tenant, c;
     ngx_http_request_t  *r = data;
 
-    if (ngx_http_slora_tenant(r, &tenant) != NGX_OK
-        || ngx_http_slora_store_get(r, (const u_char *) id, len, &tenant,
-                                    &c, NULL)
-           != NGX_OK)
+    if (ngx_http_slora_tenant(r, &tenant) != NGX_OK) {
+        return SLORA_DECLINED;
+    }
+
+    state = ngx_http_slora_store_state(r, (const u_char *) id, len, &tenant);
+
+    if (state != NGX_HTTP_SLORA_STORE_DONE) {
+        /* a background response not answered yet, or cancelled, has no
+         * answer to continue */
+        return state == NGX_DECLINED ? SLORA_DECLINED : SLORA_BUSY;
+    }
+
+    if (ngx_http_slora_store_get(r, (const u_char *) id, len, &tenant, &c,
+                                 NULL)
+        != NGX_OK)
     {
         return SLORA_DECLINED;
     }
@@ -731,7 +957,7 @@ ngx_http_slora_store_evict(ngx_http_slora_store_t *st)
     {
         rec = ngx_queue_data(q, ngx_http_slora_stored_t, queue);
 
-        if (rec->refs == 0) {
+        if (rec->refs == 0 && rec->state != NGX_HTTP_SLORA_STORE_RUNNING) {
             ngx_http_slora_store_drop(st, rec);
             return NGX_OK;
         }

@@ -315,6 +315,21 @@ ngx_http_slora_tick(ngx_event_t *ev)
         goto done;
     }
 
+    /* a background answer cancelled or deleted: its engine request goes,
+     * nothing is stored over the record */
+    if (ctx->resp_background
+        && ngx_http_slora_store_state(r, ctx->id, ctx->id_len, &ctx->tenant)
+           != NGX_HTTP_SLORA_STORE_RUNNING)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "slora: background response %*s stopped: cancelled"
+                      " or deleted", ctx->id_len, ctx->id);
+        ngx_http_slora_stream_release(ctx);
+        ctx->finished = 1;
+        ngx_http_finalize_request(r, NGX_OK);
+        goto done;
+    }
+
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
 
@@ -366,6 +381,16 @@ ngx_http_slora_write_handler(ngx_http_request_t *r)
     wev = r->connection->write;
 
     if (ctx == NULL || ctx->finished) {
+        return;
+    }
+
+    if (ctx->resp_background) {
+        /* the "queued" object's bytes the socket did not take at once; a
+         * client gone or too slow for them loses only them */
+        if (!wev->timedout && !r->connection->error) {
+            ngx_http_slora_resp_sent(r, ctx, ngx_http_output_filter(r, NULL));
+        }
+
         return;
     }
 
@@ -638,6 +663,16 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             ctx->ttft_ms = (ngx_int_t) ((now - ctx->t_start_ns) / 1000000);
             slora_hist_observe(&q->ttft_seconds,
                                (now - ctx->t_start_ns) / 1e9);
+
+            if (ctx->resp_background
+                && ngx_http_slora_resp_mark(r, ctx, "in_progress", NULL,
+                                            NULL, 0,
+                                            NGX_HTTP_SLORA_STORE_RUNNING
+                                            | NGX_HTTP_SLORA_STORE_UPDATE)
+                   == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
         }
 
     } else {
@@ -1079,7 +1114,15 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         b = ctx->resp != NULL ? ngx_http_slora_resp_body(r, ctx)
                               : ngx_http_slora_response_json(r, ctx);
         if (b == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_finalize_request(r, ctx->resp_background
+                                         ? NGX_ERROR
+                                         : NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (ctx->resp_background) {
+            /* stored by resp_body; the client had its answer */
+            ngx_http_finalize_request(r, NGX_OK);
             return;
         }
 
@@ -1144,6 +1187,18 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     for (i = 0; i < ctx->n_choices; i++) {
         ctx->choice[i].finish = NULL;
+    }
+
+    if (ctx->resp_background) {
+        /* the client had its answer: the failure is the stored one's */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "slora: background response %*s failed: %s",
+                      ctx->id_len, ctx->id, msg);
+        (void) ngx_http_slora_resp_mark(r, ctx, "failed", code,
+                                        (u_char *) msg, ngx_strlen(msg),
+                                        NGX_HTTP_SLORA_STORE_UPDATE);
+        ngx_http_finalize_request(r, NGX_OK);
+        return;
     }
 
     if (!ctx->header_sent) {
@@ -1409,7 +1464,19 @@ ngx_http_slora_cleanup(void *data)
 {
     ngx_http_slora_ctx_t  *ctx = data;
 
+    static u_char  ended[] = "the request ended before its answer";
+
     ngx_http_slora_stream_release(ctx);
+
+    /* a background answer's request ended some other way: its record is
+     * not left running (unevictable) for ever */
+    if (ctx->resp_background && !ctx->finished) {
+        ctx->finished = 1;
+        (void) ngx_http_slora_resp_mark(ctx->request, ctx, "failed",
+                                        "request_ended", ended,
+                                        sizeof(ended) - 1,
+                                        NGX_HTTP_SLORA_STORE_UPDATE);
+    }
 }
 
 

@@ -191,6 +191,9 @@ python_checks('responses_client.py', [
     'store: another tenant finds none of it',
     'store: deleted, it is neither retrieved nor continued',
     'store: store false keeps none',
+    'background: queued at once, retrieve() polls it to the foreground\'s '
+    . 'answer',
+    'background: cancel() gives the object cancelled, and it stays so',
     'tools raises BadRequestError naming it',
     'reasoning raises BadRequestError naming it',
     'an unknown model raises NotFoundError',

@@ -21,6 +21,7 @@ the exit status is 0 when every check passed.
 
 import json
 import sys
+import time
 
 import openai
 from pydantic import BaseModel
@@ -489,6 +490,37 @@ def stored(client):
         check("store: store false keeps none", r.store is False)
 
 
+def background(client):
+    """background=True: the client gets the response "queued" at once,
+    retrieve() polls it to the foreground's answer; cancel() stops one
+    being answered."""
+    kw = dict(model="base", input="Say something.", temperature=0,
+              max_output_tokens=16)
+    fg = client.responses.create(**kw)
+    r = client.responses.create(background=True, **kw)
+    first = r.status
+    for _ in range(600):
+        if r.status not in ("queued", "in_progress"):
+            break
+        time.sleep(0.1)
+        r = client.responses.retrieve(r.id)
+    check("background: queued at once, retrieve() polls it to the "
+          "foreground's answer",
+          first == "queued" and r.background and r.status == fg.status
+          and r.output_text == fg.output_text
+          and r.usage.output_tokens == fg.usage.output_tokens,
+          (first, r.status, r.output_text, fg.output_text))
+
+    long = client.responses.create(model="base", input="Count.",
+                                   max_output_tokens=256, background=True,
+                                   extra_body={"ignore_eos": True})
+    c = client.responses.cancel(long.id)
+    got = client.responses.retrieve(long.id)
+    check("background: cancel() gives the object cancelled, and it stays so",
+          c.status == "cancelled" and got.status == "cancelled",
+          (c.status, got.status))
+
+
 def errors(client):
     """What a stateless text server cannot do is a 400 naming it; an
     unknown model a 404."""
@@ -521,6 +553,7 @@ def main():
     schema(client)
     tools(client)
     stored(client)
+    background(client)
     errors(client)
 
 

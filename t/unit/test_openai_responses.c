@@ -328,6 +328,67 @@ test_echo(void)
 }
 
 
+/* background: where responses are kept, stored, not streamed */
+static void
+test_background(void)
+{
+    size_t              i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const struct {
+        const char  *body;
+        int          status;
+        const char  *param;
+        const char  *code;
+        int          background;
+        const char  *what;
+    } cases[] = {
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":true}",
+          0, NULL, NULL, 1, "background true: taken" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":false}",
+          0, NULL, NULL, 0, "background false: the foreground" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":null}",
+          0, NULL, NULL, 0, "background null: the foreground" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":true,"
+          "\"store\":false}", 400, "background", "invalid_value", 0,
+          "background without store" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":true,"
+          "\"stream\":true}", 400, "background", "unsupported_parameter", 0,
+          "background streamed" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":\"yes\"}",
+          400, "background", "invalid_type", 0, "background a string" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"previous_response_id\":"
+          "\"resp_busy\"}", 400, "previous_response_id", "invalid_value", 0,
+          "continuing a response not answered yet" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&err, 0, sizeof(err));
+
+        if (slora_openai_parse_responses(cases[i].body,
+                                         strlen(cases[i].body), NULL,
+                                         prev_lookup, NULL, &req, &err)
+            == SLORA_OK)
+        {
+            ok(cases[i].status == 0
+               && req.resp_background == (unsigned) cases[i].background,
+               "%s (background %u)", cases[i].what, req.resp_background);
+
+        } else {
+            ok(err.status == cases[i].status && cases[i].param != NULL
+               && err.param != NULL && strcmp(err.param, cases[i].param) == 0
+               && err.code != NULL && strcmp(err.code, cases[i].code) == 0,
+               "%s: %d %s %s: %s", cases[i].what, err.status,
+               err.param ? err.param : "(null)",
+               err.code ? err.code : "(null)", err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
+}
+
+
 static void
 test_refused(void)
 {
@@ -339,7 +400,8 @@ test_refused(void)
                   "\"conv_1\"}", "conversation", "unsupported_parameter",
                   "conversation");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"background\":true}",
-                  "background", "unsupported_parameter", "background");
+                  "background", "unsupported_parameter",
+                  "background: no responses are kept");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"reasoning\":"
                   "{\"effort\":\"high\"}}", "reasoning",
                   "unsupported_parameter", "a reasoning effort");
@@ -414,6 +476,7 @@ main(void)
     test_same();
     test_previous();
     test_echo();
+    test_background();
     test_refused();
 
     done_testing();
@@ -529,6 +592,11 @@ prev_lookup(void *data, const char *id, size_t len, const char **conv,
     size_t *conv_len)
 {
     (void) data;
+
+    if (len == 9 && memcmp(id, "resp_busy", 9) == 0) {
+        /* a background response being answered */
+        return SLORA_BUSY;
+    }
 
     if (len != 6 || memcmp(id, "resp_a", 6) != 0) {
         return SLORA_DECLINED;

@@ -1,0 +1,231 @@
+# background.t: the Responses API's background mode. A request with
+# background true is answered at once: the object "queued", no output,
+# usage null, Connection: close; the answer goes on without the client
+# and GET .../responses/{id} shows it "in_progress", then as the same
+# request in the foreground answers it (greedy, same text, same usage).
+# Its input items are listed from the start; a response being answered
+# cannot be continued (400) until it ends, then it can. POST
+# .../{id}/cancel stops one being answered: the object "cancelled" at
+# once, the engine's slot free within a tick or two, and nothing stored
+# over it when its time would have been up; cancelling it again answers
+# the same, cancelling one that ended is a 400. A DELETE stops one too,
+# and it stays gone. A reload (HUP) while one is answered loses nothing.
+# background without store, or with stream, is a 400. The long answers
+# last some seconds by the engine's measured speed (ignore_eos holds
+# their length).
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $PORT = 18143;
+my $MAX_CTX = 4096;
+my $LONG_SECONDS = 4;
+
+my $model = tiny_model(layers => 4, hidden => 256, heads => 4,
+                       kv_heads => 2, ffn => 512, ctx => $MAX_CTX,
+                       seed => 7);
+my $s = SloraTest::Server->new(name => 'background', port => $PORT);
+mkdir $s->prefix . '/adapters';
+$s->{http} = slora_http(
+    model => $model, adapters => $s->prefix . '/adapters',
+    engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=4000",
+    http_extra => "    slora_responses_store 4m;\n");
+$s->start;
+pass('nginx started, a store of responses');
+
+sub respond {
+    my (%b) = @_;
+    my $r = json_req($PORT, '/v1/responses',
+                     { model => 'base', temperature => 0, %b });
+    return ($r->{status}, $r->{json} // {}, $r);
+}
+
+sub get {
+    my ($id, $tail) = @_;
+    my $r = http_req($PORT, 'GET', "/v1/responses/$id" . ($tail // ''));
+    return ($r->{status}, $r->{json} // {});
+}
+
+sub cancel {
+    my ($id) = @_;
+    my $r = json_req($PORT, "/v1/responses/$id/cancel", '');
+    return ($r->{status}, $r->{json} // {});
+}
+
+sub text_of {
+    my ($j) = @_;
+    return join('', map { $_->{text} // '' }
+                    map { @{ $_->{content} // [] } }
+                    grep { ($_->{type} // '') eq 'message' }
+                    @{ $j->{output} // [] });
+}
+
+# polls until the response is no longer queued or in progress
+sub settle {
+    my ($id, $secs) = @_;
+    my %seen;
+    my $j = wait_for($secs, sub {
+        my ($st, $x) = get($id);
+        return 0 if $st != 200;
+        $seen{ $x->{status} // '' } = 1;
+        return ($x->{status} // '') =~ /^(queued|in_progress)$/ ? 0 : $x;
+    });
+    return ($j || {}, \%seen);
+}
+
+# a long answer in the background, its access log line tagged
+sub start_long {
+    my ($tag) = @_;
+    my $r = http_req($PORT, 'POST', '/v1/responses',
+                     body => json_encode({ model => 'base', temperature => 0,
+                                           input => 'Once upon a time',
+                                           max_output_tokens => $main::LONG,
+                                           ignore_eos => JSON::PP::true(),
+                                           background => JSON::PP::true() }),
+                     headers => { 'Content-Type' => 'application/json',
+                                  'X-Test-Id' => $tag });
+    return $r->{json} // {};
+}
+
+# the tokens the engine made for the request tagged so, once it ended
+sub made {
+    my ($tag) = @_;
+    my ($l) = grep { /id=$tag / } $s->access_log_lines;
+    return defined $l && $l =~ / c=(\d+) / ? $1 : -1;
+}
+
+sub idle {
+    return wait_for(3, sub {
+        my $x = $s->status or return 0;
+        return $x->{slots}{used} == 0 && $x->{requests}{running} == 0;
+    });
+}
+
+my $INPUT = 'Once upon a time';
+my $SHORT = 48;
+
+# the foreground answer, and the engine's speed
+my $t0 = time();
+my ($st, $ref) = respond(input => $INPUT, max_output_tokens => $SHORT,
+                         ignore_eos => JSON::PP::true());
+my $dt = time() - $t0;
+is($st, 200, 'the foreground answer');
+my $rate = ($ref->{usage}{output_tokens} // 0) / ($dt || 1);
+our $LONG = int($rate * $LONG_SECONDS);
+$LONG = 3000 if $LONG > 3000;
+$LONG = 200 if $LONG < 200;
+diag(sprintf('engine speed %.0f tokens/s; long answers of %d tokens',
+             $rate, $LONG));
+
+# 1. In the background: answered at once, then the same answer stored.
+my ($bst, $bg, $br) = respond(input => $INPUT, max_output_tokens => $SHORT,
+                              ignore_eos => JSON::PP::true(),
+                              background => JSON::PP::true());
+is($bst, 200, 'background: 200');
+is($bg->{status} // '', 'queued', '... the object "queued"');
+ok($bg->{background}, '... background true');
+ok(!defined $bg->{usage} && ref $bg->{output} eq 'ARRAY'
+   && !@{ $bg->{output} }, '... no output, usage null');
+like($br->{headers}{connection} // '', qr/close/i, '... Connection: close');
+my $id = $bg->{id} // '';
+like($id, qr/^resp_/, '... an id');
+
+my ($ist, $items) = get($id, '/input_items');
+is($ist, 200, 'its input items at once');
+is($items->{data}[0]{content}[0]{text} // '', $INPUT, '... the input');
+
+my ($done, $seen) = settle($id, 60);
+is($done->{status} // '', $ref->{status},
+   "it ends as the foreground one did ($ref->{status})");
+ok(length text_of($ref) && text_of($done) eq text_of($ref),
+   '... the same text');
+is($done->{usage}{output_tokens}, $ref->{usage}{output_tokens},
+   '... the same output tokens');
+ok($done->{background}, '... background true still');
+
+my ($cst, $cont) = respond(input => 'And then?', max_output_tokens => 4,
+                           previous_response_id => $id);
+is($cst, 200, 'a response that ended in the background continues');
+($cst, my $cj) = cancel($id);
+is($cst, 400, 'cancelling it now: 400');
+
+# 2. Cancel one being answered.
+my $long = start_long('cancelled');
+my $lid = $long->{id} // '';
+my $running = wait_for(10, sub {
+    my ($g, $x) = get($lid);
+    return ($x->{status} // '') eq 'in_progress';
+});
+ok($running, 'a long one in the background: "in_progress"');
+($cst, $cont) = respond(input => 'And then?', max_output_tokens => 4,
+                        previous_response_id => $lid);
+is($cst, 400, 'one being answered cannot be continued');
+like($cont->{error}{message} // '', qr/background/, '... it says why');
+
+($cst, $cj) = cancel($lid);
+is($cst, 200, 'cancel: 200');
+is($cj->{status} // '', 'cancelled', '... the object "cancelled"');
+ok(idle(), '... the engine lets it go (no slot held, none running)');
+my $n = made('cancelled');
+ok($n >= 0 && $n < $LONG, "... having made $n of its $LONG tokens");
+($cst, $cj) = cancel($lid);
+is($cj->{status} // '', 'cancelled', 'cancelling it again: the same');
+sleep($LONG_SECONDS + 1);
+my ($gst, $gj) = get($lid);
+is($gj->{status} // '', 'cancelled',
+   'after its time: still "cancelled", nothing stored over it');
+($cst) = respond(input => 'And then?', max_output_tokens => 4,
+                 previous_response_id => $lid);
+is($cst, 400, 'a cancelled one cannot be continued');
+
+# 3. Delete one being answered.
+$long = start_long('deleted');
+my $did = $long->{id} // '';
+ok(wait_for(10, sub { ((get($did))[1]{status} // '') eq 'in_progress' }),
+   'another long one in progress');
+my $dr = http_req($PORT, 'DELETE', "/v1/responses/$did");
+is($dr->{status}, 200, 'DELETE while it is answered: 200');
+ok(idle(), '... the engine lets it go');
+$n = made('deleted');
+ok($n >= 0 && $n < $LONG, "... having made $n of its $LONG tokens");
+sleep($LONG_SECONDS + 1);
+($gst) = get($did);
+is($gst, 404, '... and it stays deleted after its time');
+
+# 4. A reload while one is answered loses nothing.
+$long = start_long('reloaded');
+my $hid = $long->{id} // '';
+ok(wait_for(10, sub { ((get($hid))[1]{status} // '') eq 'in_progress' }),
+   'a long one in progress before a reload');
+$s->signal('HUP');
+($done) = settle($hid, 60 + 4 * $LONG_SECONDS);
+is($done->{status} // '', 'incomplete',
+   '... ends across the reload (max_output_tokens)');
+is($done->{usage}{output_tokens} // 0, $LONG, "... all $LONG tokens");
+ok(wait_for(10, sub { $s->error_log =~ /reconfiguring/ }), 'nginx reloaded');
+
+# 5. What is refused.
+($st, my $e) = respond(input => 'Hi', background => JSON::PP::true(),
+                       store => JSON::PP::false());
+is($st, 400, 'background with store false: 400');
+is($e->{error}{param} // '', 'background', '... naming background');
+($st, $e) = respond(input => 'Hi', background => JSON::PP::true(),
+                    stream => JSON::PP::true());
+is($st, 400, 'background with stream: 400');
+($st) = cancel('resp_nosuch');
+is($st, 404, 'cancelling an unknown id: 404');
+is(http_req($PORT, 'GET', "/v1/responses/$id/cancel")->{status}, 405,
+   'GET .../cancel: 405');
+
+ok(idle(), 'nothing held at the end');
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [crit], [alert] or [emerg] in the error log')
+    or diag(join("\n", @bad));
+
+$s->stop;
+done_testing();

@@ -912,8 +912,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     if (ngx_http_slora_stream_start(r, ctx) != NGX_DONE) {
         if (ctx->resp_background) {
-            (void) ngx_http_slora_store_delete(r, ctx->id, ctx->id_len,
-                                               &ctx->tenant);
+            (void) ngx_http_slora_store_state(r, ctx->id, ctx->id_len,
+                                              &ctx->tenant, 1);
         }
 
         return ngx_http_slora_fail(e, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -528,10 +528,8 @@ ngx_int_t ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
 ngx_int_t ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
     ngx_uint_t how);
-ngx_int_t ngx_http_slora_store_delete(ngx_http_request_t *r,
-    const u_char *id, size_t len, ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_store_state(ngx_http_request_t *r,
-    const u_char *id, size_t len, ngx_str_t *tenant);
+    const u_char *id, size_t len, ngx_str_t *tenant, ngx_uint_t drop);
 ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
 int ngx_http_slora_store_prev(void *data, const char *id, size_t len,
     const char **conv, size_t *conv_len);

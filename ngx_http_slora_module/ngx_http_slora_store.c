@@ -95,6 +95,10 @@ static ngx_int_t ngx_http_slora_store_cancel(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *tenant);
 static ngx_int_t ngx_http_slora_store_restatus(ngx_http_request_t *r,
     ngx_str_t *obj, const char *status);
+static ngx_int_t ngx_http_slora_store_send(ngx_http_request_t *r,
+    ngx_str_t *obj);
+static ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r,
+    ngx_str_t *id);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
     ngx_http_request_t *r);
 
@@ -429,38 +433,13 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 }
 
 
-/* Deletes the record of id the tenant may see; NGX_DECLINED: none. */
-ngx_int_t
-ngx_http_slora_store_delete(ngx_http_request_t *r, const u_char *id,
-    size_t len, ngx_str_t *tenant)
-{
-    ngx_http_slora_store_t   *st;
-    ngx_http_slora_stored_t  *rec;
-
-    st = ngx_http_slora_store_of(r);
-    if (st == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ngx_shmtx_lock(&st->shpool->mutex);
-
-    rec = ngx_http_slora_store_find(st, id, len, tenant);
-    if (rec != NULL) {
-        ngx_http_slora_store_unlink(st, rec);
-    }
-
-    ngx_shmtx_unlock(&st->shpool->mutex);
-
-    return rec != NULL ? NGX_OK : NGX_DECLINED;
-}
-
-
 /* The state of the record of id the tenant may see
- * (NGX_HTTP_SLORA_STORE_DONE, _RUNNING or _CANCELLED); NGX_DECLINED:
- * none (never stored, dropped or deleted). */
+ * (NGX_HTTP_SLORA_STORE_DONE, _RUNNING or _CANCELLED), and with drop the
+ * record deleted; NGX_DECLINED: none (never stored, dropped or
+ * deleted). */
 ngx_int_t
 ngx_http_slora_store_state(ngx_http_request_t *r, const u_char *id,
-    size_t len, ngx_str_t *tenant)
+    size_t len, ngx_str_t *tenant, ngx_uint_t drop)
 {
     ngx_int_t                 rc;
     ngx_http_slora_store_t   *st;
@@ -475,6 +454,10 @@ ngx_http_slora_store_state(ngx_http_request_t *r, const u_char *id,
 
     rec = ngx_http_slora_store_find(st, id, len, tenant);
     rc = rec != NULL ? (ngx_int_t) rec->state : NGX_DECLINED;
+
+    if (rec != NULL && drop) {
+        ngx_http_slora_store_unlink(st, rec);
+    }
 
     ngx_shmtx_unlock(&st->shpool->mutex);
 
@@ -555,8 +538,8 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
     }
 
     if (r->method == NGX_HTTP_DELETE) {
-        if (ngx_http_slora_store_delete(r, id.data, id.len, &tenant)
-            != NGX_OK)
+        if (ngx_http_slora_store_state(r, id.data, id.len, &tenant, 1)
+            == NGX_DECLINED)
         {
             goto none;
         }
@@ -590,23 +573,11 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
         goto none;
     }
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = obj.data;
-    b->last = obj.data + obj.len;
-    b->memory = 1;
-
-    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+    return ngx_http_slora_store_send(r, &obj);
 
 none:
 
-    return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
-                                     "invalid_request_error", "not_found",
-                                     NULL, "Response with id '%V' not found",
-                                     &id);
+    return ngx_http_slora_store_none(r, &id);
 }
 
 
@@ -624,7 +595,6 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
 {
     ngx_int_t                 rc;
     ngx_str_t                 obj;
-    ngx_buf_t                *b;
     ngx_http_slora_store_t   *st;
     ngx_http_slora_stored_t  *rec, *copy;
 
@@ -684,10 +654,7 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
-                                         "invalid_request_error",
-                                         "not_found", NULL, "Response with "
-                                         "id '%V' not found", id);
+        return ngx_http_slora_store_none(r, id);
     }
 
     if (rc == NGX_HTTP_SLORA_STORE_DONE) {
@@ -703,16 +670,37 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "slora: background response %V cancelled", id);
 
+    return ngx_http_slora_store_send(r, &obj);
+}
+
+
+/* A stored object as the answer. */
+static ngx_int_t
+ngx_http_slora_store_send(ngx_http_request_t *r, ngx_str_t *obj)
+{
+    ngx_buf_t  *b;
+
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = obj.data;
-    b->last = obj.data + obj.len;
+    b->pos = obj->data;
+    b->last = obj->data + obj->len;
     b->memory = 1;
 
     return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
+/* The 404 of an id not kept (or another tenant's). */
+static ngx_int_t
+ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id)
+{
+    return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
+                                     "invalid_request_error", "not_found",
+                                     NULL, "Response with id '%V' not found",
+                                     id);
 }
 
 
@@ -777,10 +765,7 @@ ngx_http_slora_store_items(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
-                                         "invalid_request_error",
-                                         "not_found", NULL, "Response with "
-                                         "id '%V' not found", id);
+        return ngx_http_slora_store_none(r, id);
     }
 
     ngx_memzero(&q, sizeof(slora_openai_items_q_t));
@@ -833,7 +818,8 @@ ngx_http_slora_store_prev(void *data, const char *id, size_t len,
         return SLORA_DECLINED;
     }
 
-    state = ngx_http_slora_store_state(r, (const u_char *) id, len, &tenant);
+    state = ngx_http_slora_store_state(r, (const u_char *) id, len, &tenant,
+                                       0);
 
     if (state != NGX_HTTP_SLORA_STORE_DONE) {
         /* a background response not answered yet, or cancelled, has no

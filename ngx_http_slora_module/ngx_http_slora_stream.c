@@ -318,7 +318,8 @@ ngx_http_slora_tick(ngx_event_t *ev)
     /* a background answer cancelled or deleted: its engine request goes,
      * nothing is stored over the record */
     if (ctx->resp_background
-        && ngx_http_slora_store_state(r, ctx->id, ctx->id_len, &ctx->tenant)
+        && ngx_http_slora_store_state(r, ctx->id, ctx->id_len, &ctx->tenant,
+                                      0)
            != NGX_HTTP_SLORA_STORE_RUNNING)
     {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,

@@ -30,6 +30,7 @@ make_adapters($s->prefix . '/adapters', $model, ['tuned'], rank => 8);
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=1024',
+    http_extra => "    slora_responses_store 1m;\n",
     server_extra => "        listen 127.0.0.1:$H2_PORT http2;\n"
                     . "        send_timeout 5s;\n");
 $s->start;
@@ -46,6 +47,8 @@ python_checks('h2_client.py', [
     'h2 reset: RST_STREAM mid-answer frees the engine\'s slot, its tokens '
     . 'stop well short of max_tokens',
     'h2 reset: the same connection then serves another stream',
+    'h2 background: the queued object ends its stream while the answer '
+    . 'goes on, and the same connection polls it to its end',
     'h2 body: 512 KB over many DATA frames and windows read whole, the '
     . 'small body\'s answer',
     'h2 malformed JSON: 400, OpenAI\'s error object',

@@ -11,7 +11,8 @@ as SSE; six streams at once on one connection, their DATA frames
 interleaved, each its own answer; a stream the client resets mid-answer
 (RST_STREAM), which must free the engine's slot and stop its tokens,
 and the connection then serving the next stream; a body spread over
-many DATA frames and flow-control windows; a reader that grants no
+many DATA frames and flow-control windows; a background response,
+answered "queued" while the engine goes on; a reader that grants no
 window, whose answer waits while other clients are served and then
 comes whole, and one that never grants it, ended by send_timeout; and
 the errors (413, 400) in OpenAI's shape. As in
@@ -284,6 +285,30 @@ def main():
           c.streams[n]["status"] == 200
           and answer(json.loads(c.streams[n]["body"])) == answer(ref),
           c.streams[n])
+
+    # background: the "queued" object ends its stream while the answer
+    # goes on; the same connection then polls it to its end
+    bg = dict(model="base", input="Write a long story.", temperature=0,
+              max_output_tokens=200, ignore_eos=True, background=True)
+    q = c.request("/v1/responses", json.dumps(bg).encode())
+    c.pump(c.done(q))
+    sq = c.streams[q]
+    obj = json.loads(sq["body"]) if sq["status"] == 200 else {}
+    going = status(port)["slots"]["used"]
+    last = obj
+    for _ in range(300):
+        if last.get("status") not in ("queued", "in_progress"):
+            break
+        time.sleep(0.1)
+        g = c.request("/v1/responses/" + obj.get("id", ""), None, "GET")
+        c.pump(c.done(g))
+        last = json.loads(c.streams[g]["body"] or b"{}")
+    check("h2 background: the queued object ends its stream while the "
+          "answer goes on, and the same connection polls it to its end",
+          sq["ended"] and obj.get("status") == "queued" and going >= 1
+          and last.get("status") == "incomplete"
+          and last.get("usage", {}).get("output_tokens") == 200,
+          (sq["status"], obj.get("status"), going, last.get("status")))
 
     # a body over many frames and windows: 512 KB of blanks in the JSON
     pad = json.dumps(req)[:-1] + " " * (512 * 1024) + "}"

@@ -8,8 +8,10 @@
 # one replaced (removed, and another renamed in under its name) answers
 # with the new weights, not the copy the engine had cached; so does one
 # whose files were written over in place (once they settle for a
-# second). The error log says when the folder changed and which
-# adapter's files were rewritten. Requests keep working throughout.
+# second); one written over with a broken file is a 500 that names the
+# file and the fault, until its good bytes are back. The error log says
+# when the folder changed and which adapter's files were rewritten.
+# Requests keep working throughout.
 
 use strict;
 use warnings;
@@ -40,6 +42,8 @@ sub complete {
     return { status => $r->{status},
              code => $r->{json} && $r->{json}{error}
                      ? $r->{json}{error}{code} : undef,
+             message => $r->{json} && $r->{json}{error}
+                        ? $r->{json}{error}{message} : undef,
              text => $r->{status} == 200
                      ? $r->{json}{choices}[0]{text} : undef };
 }
@@ -120,6 +124,36 @@ is($rw->{text}, $text{a1}, 'c: rewritten, the new weights answer (seed 1, '
    . 'a1\'s first text), not the cached old ones');
 like($s->error_log, qr/slora engine: the files of adapter "c" were rewritten in place: read again at its next use/,
      'the error log says c was rewritten');
+
+# Rewritten in place with a broken file (its header's length field
+# garbage): a 500 naming the file and what is wrong with it, the other
+# adapters and the engine untouched; the good bytes written back are
+# read again at the next use.
+sub overwrite {
+    my ($f, $bytes) = @_;
+    open(my $out, '+<:raw', $f) or die "$f: $!";
+    print {$out} $bytes;
+    close($out) or die "$f: $!";
+}
+my $st_file = "$dir/c/adapter_model.safetensors";
+my $head = do {
+    open(my $in, '<:raw', $st_file) or die "$st_file: $!";
+    read($in, my $b, 8);
+    $b;
+};
+my $pid = $s->status->{engine}{pid};
+overwrite($st_file, "\xff" x 8);
+my $broken = until_answer('c', sub { $_[0]{status} != 200 });
+is($broken->{status}, 500, 'c: a broken file written in place: 500');
+like($broken->{message} // '',
+     qr{\Q$st_file\E: header length \d+: not in},
+     '... naming the file and what is wrong with it');
+is(complete('a1')->{text}, $text{c}, 'a1 still answers meanwhile');
+overwrite($st_file, $head);
+my $fixed = until_answer('c', sub { $_[0]{status} == 200 });
+is($fixed->{text}, $text{a1}, 'c: its good bytes written back, it answers '
+   . 'as before the break');
+is($s->status->{engine}{pid}, $pid, 'the same engine throughout');
 
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');

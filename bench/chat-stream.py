@@ -12,7 +12,8 @@
 # tool_choice "required" (each checked against its function's
 # parameters), guided_choice, guided_regex and a schema of patterns and
 # formats (each answer checked here); a Responses API stream (its
-# events, its text against chat's); a text scored with
+# events, its text against chat's) and the same in the background
+# (answered queued, polled to its end); a text scored with
 # echo, and a greedy continuation scored back against generation's
 # figures; then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
@@ -23,6 +24,7 @@ import json
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 from json_city import CITY
@@ -335,6 +337,31 @@ print(f"responses stream: {sum(kinds.values())} events "
       f"{text.strip()[:80]!r}, "
       + ("the chat's answer" if text == want["choices"][0]["message"]
          ["content"] else "NOT the chat's answer"))
+
+# background: the same question answered "queued" at once, polled to its
+# end; its text against the stream's (where the server keeps responses)
+req = urllib.request.Request(RURL, json.dumps({
+    "model": MODEL, "input": Q, "max_output_tokens": 48, "temperature": 0,
+    "background": True}).encode(), {"Content-Type": "application/json"})
+t0 = time.time()
+try:
+    with urllib.request.urlopen(req, timeout=600) as r:
+        bg = json.load(r)
+    t_answer = time.time() - t0
+    first = bg["status"]
+    while bg["status"] in ("queued", "in_progress"):
+        time.sleep(0.01)
+        bg = json.load(urllib.request.urlopen(RURL + "/" + bg["id"],
+                                              timeout=60))
+    dt = time.time() - t0
+    btext = "".join(p["text"] for o in bg["output"] if o["type"] == "message"
+                    for p in o["content"])
+    print(f"responses background: {first} in {t_answer * 1000:.1f} ms, "
+          f"{bg['status']} in {dt * 1000:.0f} ms: "
+          + ("the stream's text" if btext == text else
+             f"NOT the stream's text: {btext[:80]!r}"))
+except urllib.error.HTTPError as e:
+    print(f"responses background: {e.code} {e.read()[:200]!r}")
 
 # echo: a text scored by the model (a completion of max_tokens 0 with
 # echo and logprobs), and a greedy continuation's figures as generating

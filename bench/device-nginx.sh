@@ -85,6 +85,7 @@ env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
                  max_ctx=2048 max_tokens=512
                  prefix_cache=${PREFIX_CACHE:-on}
                  speculate=${SPECULATE:-off} $SPECULATE_REQUESTS;
+    slora_responses_store 16m;
     server {
         listen 127.0.0.1:18080;
         location /v1/ { slora_api openai; }

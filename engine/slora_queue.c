@@ -11,7 +11,10 @@
  * never finds it full unless the zone is corrupt.
  */
 
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "slora_queue.h"
 
@@ -312,6 +315,7 @@ slora_queue_claim(slora_queue_t *q, uint32_t hint, uint32_t *idx)
 
         s->gen++;
         s->op = SLORA_OP_GENERATE;
+        s->worker_pid = (int32_t) getpid();
         s->adapter[0] = '\0';
         s->tenant[0] = '\0';
         s->err_code[0] = '\0';
@@ -387,6 +391,46 @@ slora_queue_release(slora_queue_t *q, uint32_t idx, uint32_t who)
     atomic_store_explicit(&s->state, SLORA_SLOT_FREE, memory_order_release);
 
     return 1;
+}
+
+
+uint32_t
+slora_queue_reap(slora_queue_t *q)
+{
+    int32_t        pid;
+    uint32_t       i, n, gen;
+    slora_slot_t  *s;
+
+    n = 0;
+
+    for (i = 0; i < q->geom.n_slots; i++) {
+        s = slora_queue_slot(q, i);
+
+        if (atomic_load_explicit(&s->state, memory_order_acquire)
+            == SLORA_SLOT_FREE)
+        {
+            continue;
+        }
+
+        gen = s->gen;
+        pid = s->worker_pid;
+
+        /* EPERM: alive, another user's; a zombie is alive until its
+         * master reaps it. A dead worker's bit is dropped by no one
+         * else, so its slot cannot be freed and claimed again meanwhile
+         * (the gen checks a claim that came just before the load) */
+        if (!(atomic_load(&s->refs) & SLORA_REF_WORKER) || pid <= 0
+            || kill(pid, 0) == 0 || errno != ESRCH || s->gen != gen)
+        {
+            continue;
+        }
+
+        atomic_store(&s->cancel, 1);
+        slora_queue_release(q, i, SLORA_REF_WORKER);
+        n++;
+    }
+
+    return n;
 }
 
 

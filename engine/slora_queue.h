@@ -10,8 +10,10 @@
  * of slot->refs; whoever drops the last bit returns the slot to FREE. So a
  * client may vanish mid-generation (the worker sets cancel and leaves) and
  * the engine may die mid-generation (its successor, seeing an older epoch,
- * fails the slot and drops the dead engine's bit) without a slot ever
- * being reused while the other side still writes to it.
+ * fails the slot and drops the dead engine's bit), and so may a worker
+ * (the engine, finding its pid gone, cancels and drops the worker's bit),
+ * without a slot ever being reused while the other side still writes to
+ * it.
  *
  * Everything in the region is addressed by offsets from its base, with
  * fixed-width fields and C11 atomics, because each process maps it at its
@@ -32,7 +34,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      30
+#define SLORA_QUEUE_VERSION      31
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -150,6 +152,8 @@ typedef struct {
     uint32_t           gen;             /* bumped at every claim */
     uint32_t           epoch;           /* engine epoch that ran it */
     uint32_t           op;              /* slora_op_e */
+    int32_t            worker_pid;      /* the claimer's: a slot whose
+                                           worker died is reaped */
 
     char               adapter[SLORA_QUEUE_ADAPTER_LEN]; /* "": base;
                                            "default": the tenant's */
@@ -414,6 +418,12 @@ int slora_queue_submit(slora_queue_t *q, uint32_t idx);
 /* Drops who's bit (SLORA_REF_WORKER or _ENGINE); the last one frees the
  * slot. Returns 1 if the slot became FREE. */
 int slora_queue_release(slora_queue_t *q, uint32_t idx, uint32_t who);
+
+/* Engine side: the slots whose worker died (killed, or crashed) without
+ * letting them go: each gets its cancel flag and loses the worker's bit,
+ * as that worker's release would have done, so that the engine stops
+ * its request and the slot comes back. Returns how many. */
+uint32_t slora_queue_reap(slora_queue_t *q);
 
 /* Engine side: the terminal transitions. Both publish with release
  * stores and drop the engine's bit. */

@@ -79,6 +79,7 @@ static void ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec);
+static void ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_check_files(
     ngx_http_slora_engine_ctx_t *ec);
 static ngx_uint_t ngx_http_slora_engine_take(
@@ -295,6 +296,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
         if (slora_now_ns() - ec.refresh_ns >= NGX_HTTP_SLORA_REFRESH_NS) {
             ngx_http_slora_engine_refresh(&ec);
             ngx_http_slora_engine_check_files(&ec);
+            ngx_http_slora_engine_orphans(&ec);
         }
 
         /* before the workers learn of a request's end, so a client that
@@ -486,6 +488,24 @@ ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec)
     }
 
     ngx_http_slora_engine_wake(ec);
+}
+
+
+/* Every second: the slots of a worker that died (killed, or crashed)
+ * come back, their requests stopped (slora_queue_reap). */
+static void
+ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec)
+{
+    uint32_t  n;
+
+    n = slora_queue_reap(ec->q);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: %uD slots of a worker that died let go,"
+                      " their requests stopped", n);
+        ngx_http_slora_engine_wake(ec);
+    }
 }
 
 

@@ -29,7 +29,9 @@
  * .../cancel: the object "cancelled" at once) or a delete leaves
  * nothing for the answering worker to overwrite, and its next tick sees
  * that and lets the engine go. A running record is not dropped for
- * room, nor continued by previous_response_id.
+ * room, nor continued by previous_response_id. One whose worker died
+ * (killed, or crashed) is found so when it is next read, and stored
+ * "failed" then.
  */
 
 #include "ngx_http_slora_module.h"
@@ -64,6 +66,8 @@ struct ngx_http_slora_stored_s {
                                                  kept for refs */
     ngx_uint_t                 state;         /* STORE_DONE, _RUNNING,
                                                  _CANCELLED */
+    ngx_pid_t                  owner;         /* running: the worker
+                                                 answering it */
     u_char                     id[NGX_HTTP_SLORA_STORE_ID];
     size_t                     id_len;
     u_char                     tenant[SLORA_QUEUE_TENANT_LEN];
@@ -93,8 +97,15 @@ static ngx_int_t ngx_http_slora_store_items(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *tenant);
 static ngx_int_t ngx_http_slora_store_cancel(ngx_http_request_t *r,
     ngx_str_t *id, ngx_str_t *tenant);
+static ngx_http_slora_stored_t *ngx_http_slora_store_find_live(
+    ngx_http_request_t *r, ngx_http_slora_store_t *st, const u_char *id,
+    size_t len, ngx_str_t *tenant);
+static ngx_http_slora_stored_t *ngx_http_slora_store_restate(
+    ngx_http_request_t *r, ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec, const char *status, const char *error,
+    ngx_uint_t state);
 static ngx_int_t ngx_http_slora_store_restatus(ngx_http_request_t *r,
-    ngx_str_t *obj, const char *status);
+    ngx_str_t *obj, const char *status, const char *error);
 static ngx_int_t ngx_http_slora_store_send(ngx_http_request_t *r,
     ngx_str_t *obj);
 static ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r,
@@ -223,7 +234,7 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
 
     ngx_shmtx_lock(&st->shpool->mutex);
 
-    rec = ngx_http_slora_store_find(st, id, len, tenant);
+    rec = ngx_http_slora_store_find_live(r, st, id, len, tenant);
 
     if (rec != NULL) {
         if (conv != NULL) {
@@ -411,6 +422,7 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->refs = 0;
     rec->gone = 0;
     rec->state = how & NGX_HTTP_SLORA_STORE_RUNNING;
+    rec->owner = ngx_pid;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
     /* no tenant has no data: memcpy's source must not be NULL */
@@ -452,7 +464,7 @@ ngx_http_slora_store_state(ngx_http_request_t *r, const u_char *id,
 
     ngx_shmtx_lock(&st->shpool->mutex);
 
-    rec = ngx_http_slora_store_find(st, id, len, tenant);
+    rec = ngx_http_slora_store_find_live(r, st, id, len, tenant);
     rc = rec != NULL ? (ngx_int_t) rec->state : NGX_DECLINED;
 
     if (rec != NULL && drop) {
@@ -596,7 +608,7 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
     ngx_int_t                 rc;
     ngx_str_t                 obj;
     ngx_http_slora_store_t   *st;
-    ngx_http_slora_stored_t  *rec, *copy;
+    ngx_http_slora_stored_t  *rec;
 
     st = ngx_http_slora_store_of(r);
     rc = NGX_DECLINED;
@@ -604,7 +616,13 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
 
     ngx_shmtx_lock(&st->shpool->mutex);
 
-    rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
+    rec = ngx_http_slora_store_find_live(r, st, id->data, id->len, tenant);
+
+    if (rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_RUNNING) {
+        rec = ngx_http_slora_store_restate(r, st, rec, "cancelled", NULL,
+                                           NGX_HTTP_SLORA_STORE_CANCELLED);
+        rc = rec != NULL ? NGX_OK : NGX_ERROR;
+    }
 
     if (rec != NULL) {
         obj.len = rec->obj_len;
@@ -613,37 +631,6 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
 
         if (obj.data != NULL) {
             ngx_memcpy(obj.data, rec->data + rec->conv_len, rec->obj_len);
-        }
-    }
-
-    if (rc == NGX_HTTP_SLORA_STORE_RUNNING) {
-        if (ngx_http_slora_store_restatus(r, &obj, "cancelled") != NGX_OK) {
-            rc = NGX_ERROR;
-
-        } else {
-            /* the same record, its object replaced, in its place in the
-             * tree, the queue and its chain */
-            copy = ngx_slab_alloc_locked(st->shpool,
-                                         offsetof(ngx_http_slora_stored_t,
-                                                  data)
-                                         + rec->conv_len + obj.len);
-            if (copy == NULL) {
-                rc = NGX_ERROR;
-
-            } else {
-                ngx_memcpy(copy, rec, offsetof(ngx_http_slora_stored_t,
-                                               data) + rec->conv_len);
-                ngx_memcpy(copy->data + copy->conv_len, obj.data, obj.len);
-                copy->obj_len = obj.len;
-                copy->state = NGX_HTTP_SLORA_STORE_CANCELLED;
-
-                ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
-                ngx_queue_remove(&rec->queue);
-                ngx_rbtree_insert(&st->sh->rbtree, &copy->node);
-                ngx_queue_insert_head(&st->sh->lru, &copy->queue);
-                ngx_slab_free_locked(st->shpool, rec);
-                rc = NGX_HTTP_SLORA_STORE_CANCELLED;
-            }
         }
     }
 
@@ -704,15 +691,89 @@ ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
+/* Under the mutex: the record of id the tenant may see, as find's; a
+ * running one whose worker died (killed, or crashed: nothing else ends
+ * it) is first stored "failed", as a foreground answer's request would
+ * have ended. */
+static ngx_http_slora_stored_t *
+ngx_http_slora_store_find_live(ngx_http_request_t *r,
+    ngx_http_slora_store_t *st, const u_char *id, size_t len,
+    ngx_str_t *tenant)
+{
+    ngx_http_slora_stored_t  *rec;
+
+    rec = ngx_http_slora_store_find(st, id, len, tenant);
+
+    if (rec == NULL || rec->state != NGX_HTTP_SLORA_STORE_RUNNING
+        || kill(rec->owner, 0) == 0 || ngx_errno != NGX_ESRCH)
+    {
+        return rec;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "slora: background response %*s failed: the worker %P"
+                  " answering it died", rec->id_len, rec->id, rec->owner);
+
+    return ngx_http_slora_store_restate(r, st, rec, "failed",
+                                        "{\"code\":\"worker_lost\","
+                                        "\"message\":\"the worker answering"
+                                        " it died before its answer\"}",
+                                        NGX_HTTP_SLORA_STORE_DONE);
+}
+
+
+/* Under the mutex: rec with its object's status (and the error, a JSON
+ * object, where not NULL) replaced, in state: a new record in rec's place
+ * in the tree, the queue and its chain (NULL, rec untouched, where there
+ * is no memory). */
+static ngx_http_slora_stored_t *
+ngx_http_slora_store_restate(ngx_http_request_t *r,
+    ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
+    const char *status, const char *error, ngx_uint_t state)
+{
+    size_t                    head;
+    ngx_str_t                 obj;
+    ngx_http_slora_stored_t  *copy;
+
+    obj.len = rec->obj_len;
+    obj.data = rec->data + rec->conv_len;
+
+    if (ngx_http_slora_store_restatus(r, &obj, status, error) != NGX_OK) {
+        return NULL;
+    }
+
+    head = offsetof(ngx_http_slora_stored_t, data) + rec->conv_len;
+
+    copy = ngx_slab_alloc_locked(st->shpool, head + obj.len);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(copy, rec, head);
+    ngx_memcpy(copy->data + copy->conv_len, obj.data, obj.len);
+    copy->obj_len = obj.len;
+    copy->state = state;
+
+    ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
+    ngx_queue_remove(&rec->queue);
+    ngx_rbtree_insert(&st->sh->rbtree, &copy->node);
+    ngx_queue_insert_head(&st->sh->lru, &copy->queue);
+    ngx_slab_free_locked(st->shpool, rec);
+
+    return copy;
+}
+
+
 /* obj (a response object as ngx_http_slora_responses.c writes it, its
- * status the first "status" member: after id, object and created_at)
- * with another status, a copy from r's pool. */
+ * status the first "status" member: after id, object and created_at,
+ * then background and error) with another status, and error (a JSON
+ * object) for its null error where not NULL, a copy from r's pool. */
 static ngx_int_t
 ngx_http_slora_store_restatus(ngx_http_request_t *r, ngx_str_t *obj,
-    const char *status)
+    const char *status, const char *error)
 {
-    u_char  *p, *q, *last, *copy;
-    size_t   len;
+    u_char  *p, *q, *e, *last, *copy;
+    size_t   len, elen;
 
     last = obj->data + obj->len;
     p = ngx_strlcasestrn(obj->data, last, (u_char *) "\"status\":\"",
@@ -727,14 +788,35 @@ ngx_http_slora_store_restatus(ngx_http_request_t *r, ngx_str_t *obj,
         return NGX_ERROR;
     }
 
+    e = NULL;
+    elen = 0;
+
+    if (error != NULL) {
+        e = ngx_strlcasestrn(q, last, (u_char *) "\"error\":null",
+                             sizeof("\"error\":null") - 2);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        e += sizeof("\"error\":") - 1;
+        elen = ngx_strlen(error);
+    }
+
     len = ngx_strlen(status);
-    copy = ngx_pnalloc(r->pool, obj->len - (q - p) + len);
+    copy = ngx_pnalloc(r->pool, obj->len - (q - p) + len + elen);
     if (copy == NULL) {
         return NGX_ERROR;
     }
 
     last = ngx_cpymem(copy, obj->data, p - obj->data);
     last = ngx_cpymem(last, status, len);
+
+    if (e != NULL) {
+        last = ngx_cpymem(last, q, e - q);
+        last = ngx_cpymem(last, error, elen);
+        q = e + sizeof("null") - 1;
+    }
+
     last = ngx_cpymem(last, q, obj->data + obj->len - q);
 
     obj->data = copy;
@@ -943,7 +1025,11 @@ ngx_http_slora_store_evict(ngx_http_slora_store_t *st)
     {
         rec = ngx_queue_data(q, ngx_http_slora_stored_t, queue);
 
-        if (rec->refs == 0 && rec->state != NGX_HTTP_SLORA_STORE_RUNNING) {
+        /* a running one only where its worker died */
+        if (rec->refs == 0
+            && (rec->state != NGX_HTTP_SLORA_STORE_RUNNING
+                || (kill(rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH)))
+        {
             ngx_http_slora_store_drop(st, rec);
             return NGX_OK;
         }

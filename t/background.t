@@ -9,8 +9,10 @@
 # once, the engine's slot free within a tick or two, and nothing stored
 # over it when its time would have been up; cancelling it again answers
 # the same, cancelling one that ended is a 400. A DELETE stops one too,
-# and it stays gone. A reload (HUP) while one is answered loses nothing.
-# background without store, or with stream, is a 400. The long answers
+# and it stays gone. A reload (HUP) while one is answered loses nothing;
+# its worker killed (kill -9) while it answers, the engine lets the slot
+# go and the response reads "failed" (worker_lost), not running for
+# ever. background without store, or with stream, is a 400. The long answers
 # last some seconds by the engine's measured speed (ignore_eos holds
 # their length).
 
@@ -209,7 +211,44 @@ is($done->{status} // '', 'incomplete',
 is($done->{usage}{output_tokens} // 0, $LONG, "... all $LONG tokens");
 ok(wait_for(10, sub { $s->error_log =~ /reconfiguring/ }), 'nginx reloaded');
 
-# 5. What is refused.
+# 5. Its worker killed while it answers (kill -9: nothing of the worker
+# runs): the engine lets the worker's slot go within a second or two,
+# and the response, next read, is "failed" (worker_lost), not running
+# for ever; the new workers serve on.
+sub workers {
+    my $master = $s->pid;
+    my @w;
+    for my $d (glob '/proc/[0-9]*') {
+        open(my $f, '<', "$d/stat") or next;
+        my $stat = <$f> // '';
+        close($f);
+        my ($pid, $ppid) = $stat =~ /^(\d+) \(.*\) \S (\d+)/ or next;
+        next unless $ppid == $master;
+        open(my $c, '<', "$d/cmdline") or next;
+        my $cmd = <$c> // '';
+        close($c);
+        push @w, $pid if $cmd =~ /worker process/;
+    }
+    return @w;
+}
+$long = start_long('killed');
+my $kid = $long->{id} // '';
+ok(wait_for(10, sub { ((get($kid))[1]{status} // '') eq 'in_progress' }),
+   'a long one in progress before its worker is killed');
+my @w = workers();
+ok(@w >= 1 && kill('KILL', @w) == @w, "its workers killed (@w)");
+ok(idle(), '... the engine lets the dead worker\'s slot go');
+like($s->error_log, qr/slots of a worker that died let go/,
+     '... and says so');
+my ($kst, $kj);
+ok(wait_for(10, sub { ($kst, $kj) = get($kid); $kst == 200 }),
+   'the new workers answer');
+is($kj->{status} // '', 'failed', '... the response "failed"');
+is($kj->{error}{code} // '', 'worker_lost', '... error worker_lost');
+($st) = respond(input => 'Hi', max_output_tokens => 4);
+is($st, 200, 'a request after it is answered');
+
+# 6. What is refused.
 ($st, my $e) = respond(input => 'Hi', background => JSON::PP::true(),
                        store => JSON::PP::false());
 is($st, 400, 'background with store false: 400');
@@ -223,7 +262,8 @@ is(http_req($PORT, 'GET', "/v1/responses/$id/cancel")->{status}, 405,
    'GET .../cancel: 405');
 
 ok(idle(), 'nothing held at the end');
-my @bad = $s->bad_log_lines(errors => 1);
+my @bad = $s->bad_log_lines(errors => 1,
+                            allow => [qr/exited on signal 9/]);
 ok(!@bad, 'no [error], [crit], [alert] or [emerg] in the error log')
     or diag(join("\n", @bad));
 

@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "slora_queue.h"
@@ -30,6 +32,7 @@ static void test_tool_text(void);
 static void test_ring(void);
 static void test_ring_threads(void);
 static void test_queue(void);
+static void test_reap(slora_queue_t *q);
 static void *producer(void *arg);
 
 
@@ -465,6 +468,55 @@ test_ring_threads(void)
 }
 
 
+/* Slots whose worker died: a claimed one comes back at once, a running
+ * one gets its cancel flag and keeps the engine's bit (the engine frees
+ * it), a finished one comes back; a live worker's slots are left. */
+static void
+test_reap(slora_queue_t *q)
+{
+    pid_t          dead;
+    uint32_t       a, b, c, d;
+    slora_slot_t  *sa, *sb, *sc, *sd;
+
+    dead = fork();
+    if (dead == 0) {
+        _exit(0);
+    }
+
+    waitpid(dead, NULL, 0);
+
+    slora_queue_claim(q, 0, &a);
+    slora_queue_claim(q, 0, &b);
+    slora_queue_claim(q, 0, &c);
+    sa = slora_queue_slot(q, a);
+    sb = slora_queue_slot(q, b);
+    sc = slora_queue_slot(q, c);
+    slora_queue_submit(q, b);
+    slora_queue_submit(q, c);
+    slora_queue_finish(q, c, 1);
+    sa->worker_pid = dead;
+    sb->worker_pid = dead;
+    sc->worker_pid = dead;
+
+    is_int(slora_queue_reap(q), 3, "reap: the dead worker's 3 slots");
+    ok(sa->state == SLORA_SLOT_FREE && sc->state == SLORA_SLOT_FREE,
+       "claimed and finished ones are free");
+    ok(sb->state == SLORA_SLOT_SUBMITTED && sb->cancel
+       && sb->refs == SLORA_REF_ENGINE,
+       "a running one: cancelled, the engine's bit left for the engine");
+    slora_queue_fail(q, b, 499, "cancelled");
+    is_int(sb->state, SLORA_SLOT_FREE, "... which frees it");
+    is_int(slora_queue_reap(q), 0, "reaping again finds nothing");
+
+    slora_queue_claim(q, 0, &d);
+    sd = slora_queue_slot(q, d);
+    is_int(slora_queue_reap(q), 0, "a live worker's slot is left");
+    ok(sd->state == SLORA_SLOT_CLAIMED && !sd->cancel, "... as it was");
+    slora_queue_release(q, d, SLORA_REF_WORKER);
+    is_int(q->slots_used, 0, "nothing used");
+}
+
+
 static void
 test_queue(void)
 {
@@ -596,6 +648,11 @@ test_queue(void)
     is_int(slora_queue_claim(q, 0, &idx), SLORA_OK, "claim again");
     ok(slora_queue_slot(q, idx)->n_out == 0
        && slora_queue_slot(q, idx)->err[0] == '\0', "a new claim is clean");
+    is_int(slora_queue_slot(q, idx)->worker_pid, getpid(),
+           "a claim names its worker");
+    slora_queue_release(q, idx, SLORA_REF_WORKER);
+
+    test_reap(q);
 
     /* adapter names */
     is_int(slora_queue_find_name(q, "alpha", 5), -1, "no names yet");

@@ -24,8 +24,11 @@
  * The engine reads its channel (QUIT drains running requests, TERMINATE
  * exits, REOPEN reopens the logs), updates nginx's clock, looks at the
  * adapter folder every second, and bumps the zone's epoch so that slots
- * a dead predecessor was running are failed instead of left hanging; the
- * master's side and the process's setup are in
+ * a dead predecessor was running are failed instead of left hanging;
+ * every second it also takes back the slots of workers that died. A
+ * model that does not load is tried again, 1 s later, then 2, 4, up to
+ * 32 s apart (a binary upgrade's new engine waits so for the GPU memory
+ * the old one holds). The master's side and the process's setup are in
  * ngx_http_slora_engine_spawn.c.
  */
 
@@ -44,6 +47,8 @@ _Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
 
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
 #define NGX_HTTP_SLORA_REFRESH_NS     (1000 * 1000000LL)
+#define NGX_HTTP_SLORA_LOAD_RETRY_NS  (1000 * 1000000LL)    /* doubling */
+#define NGX_HTTP_SLORA_LOAD_RETRY_MAX (32000 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
 #define NGX_HTTP_SLORA_LIST_REC_MIN   89  /* the shortest record of the
                                              adapter list: a one-letter
@@ -69,6 +74,9 @@ typedef struct {
     int64_t                      stats_ns;    /* last published */
     int64_t                      refresh_ns;  /* the adapter folder's
                                                  last look */
+    int64_t                      load_ns;     /* the last failed load's
+                                                 end */
+    int64_t                      load_wait_ns; /* until the next try */
     unsigned                     redis:1;
     unsigned                     refresh_failed:1;
     unsigned                     quitting:1;
@@ -227,6 +235,19 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
         atomic_store(&ec.q->heartbeat_ns, slora_now_ns());
 
         if (ec.engine == NULL) {
+            /* a load that failed is tried again: what it lacked (GPU
+             * memory an engine of the old binary still holds, a file
+             * being copied) may have come */
+            if (!ec.quitting
+                && slora_now_ns() - ec.load_ns >= ec.load_wait_ns)
+            {
+                ngx_http_slora_engine_load(&ec);
+
+                if (ec.engine != NULL) {
+                    pfd[2].fd = slora_engine_wake_fd(ec.engine);
+                }
+            }
+
             continue;
         }
 
@@ -403,11 +424,21 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     ngx_time_update();
 
     if (ec->engine == NULL) {
+        ec->load_ns = slora_now_ns();
+        ec->load_wait_ns = ec->load_wait_ns ? 2 * ec->load_wait_ns
+                                            : NGX_HTTP_SLORA_LOAD_RETRY_NS;
+        ec->load_wait_ns = ngx_min(ec->load_wait_ns,
+                                   NGX_HTTP_SLORA_LOAD_RETRY_MAX);
         ngx_log_error(NGX_LOG_EMERG, ec->cycle->log, 0,
-                      "slora engine: cannot load \"%s\": %s", model,
-                      err.msg);
+                      "slora engine: cannot load \"%s\": %s; trying again"
+                      " in %L s", model, err.msg,
+                      ec->load_wait_ns / 1000000000LL);
         ngx_cpystrn((u_char *) ec->q->engine_err, (u_char *) err.msg,
                     sizeof(ec->q->engine_err));
+        ngx_free(model);
+        ngx_free(adir);
+        ngx_free(url);
+        ngx_free(roots);
         return;
     }
 

@@ -13,6 +13,10 @@
 # error and the engine stays; a second failure too; the third in a row
 # respawns it, and the new engine serves as before.
 #
+# Held (its memory another process's, as in a binary upgrade): the
+# engine cannot load, says why, and tries again in the same process
+# until it can, then serves.
+#
 # The one idea to know: each engine process counts its forwards afresh,
 # so the first requests after a respawn are good again.
 
@@ -174,6 +178,56 @@ sub check_log {
     is(() = $log =~ /step failed, its requests were ended/g, 2,
        'the two failures before it were logged and survived');
     check_log($s);
+    $s->stop;
+}
+
+# 3. Held (a binary upgrade's new engine while the old one holds the
+# GPU's memory): the engine cannot load, says so and why, /health is a
+# 503 naming the cause, and it tries again (1 s, then 2, 4, ...) in the
+# same process: once the memory is free it loads and serves, no respawn.
+{
+    my $hold = '/tmp/slora-device-held.' . $$;
+    my $seen = "$hold.health";
+    open(my $h, '>', $hold) or die "$hold: $!";
+    close($h);
+    my $kid = fork() // die "fork: $!";
+    if ($kid == 0) {
+        sleep(3);
+        my $r = eval { http_req(18123, 'GET', '/health', timeout => 5) };
+        if (open(my $o, '>', $seen)) {
+            print {$o} ($r ? "$r->{status} $r->{body}" : 'none');
+            close($o);
+        }
+        unlink($hold);
+        POSIX::_exit(0);
+    }
+    my $s = SloraTest::Server->new(
+        name => 'device-held', port => 18123,
+        main => "env SLORA_FAULTY_MODE=error;\n"
+                . "env SLORA_FAULTY_STEPS=1000000;\n"
+                . "env SLORA_FAULTY_HOLD=$hold;");
+    $s->{http} = slora_http(
+        model => $model, device => "cuda cuda_lib=$FAULTY",
+        engine => 'slots=8 max_running=8 max_ctx=1024 max_tokens=512');
+    $s->start;
+    waitpid($kid, 0);
+    pass('nginx started with the device held, and became ready');
+    my $health = do { local (@ARGV, $/) = ($seen); <> } // '';
+    unlink($seen);
+    like($health, qr/^503 .*out of device memory/,
+         'while it was held: /health 503, naming the cause');
+    my $log = $s->error_log;
+    like($log, qr/cannot load .*out of device memory \(held while .*; trying again in 1 s/,
+         'the log says the load failed, why, and when it tries again');
+    like($log, qr/trying again in 2 s/, '... then waits longer');
+    my $st = $s->status;
+    is($st->{engine}{restarts}, 0, 'loaded on a later try, not respawned');
+    my $r = complete(18123, 8);
+    is($r->{status}, 200, 'then it serves') or diag($r->{body});
+    my @bad = $s->bad_log_lines(errors => 1,
+                                allow => [qr/slora engine: cannot load/]);
+    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
+        or diag(join("\n", @bad));
     $s->stop;
 }
 

@@ -9,6 +9,10 @@
  *   SLORA_FAULTY_MODE=error   as a step that failed and may not again:
  *                             SLORA_ERROR
  *
+ * and, with SLORA_FAULTY_HOLD=PATH, it cannot be created while PATH
+ * exists, as a GPU whose memory another process (an engine of the old
+ * binary, in a binary upgrade) still holds.
+ *
  * The one idea: a mock, for faults no machine without a GPU can cause;
  * everything up to the fault is the real CPU backend's work, and a new
  * engine process counts its steps afresh.
@@ -16,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "slora_backend.h"
 
@@ -38,10 +43,17 @@ slora_backend_t *
 slora_backend_cuda_create(int device, int32_t tp, slora_err_t *err)
 {
     slora_backend_t  *b;
-    const char       *steps, *mode;
+    const char       *steps, *mode, *hold;
 
     steps = getenv("SLORA_FAULTY_STEPS");
     mode = getenv("SLORA_FAULTY_MODE");
+    hold = getenv("SLORA_FAULTY_HOLD");
+
+    if (hold != NULL && access(hold, F_OK) == 0) {
+        slora_err_set(err, SLORA_ERROR, "faulty backend: out of device "
+                      "memory (held while %s exists)", hold);
+        return NULL;
+    }
 
     if (steps == NULL || mode == NULL
         || (strcmp(mode, "lost") != 0 && strcmp(mode, "error") != 0))

@@ -102,7 +102,7 @@ sub made {
 }
 
 sub idle {
-    return wait_for(3, sub {
+    return wait_for(5, sub {
         my $x = $s->status or return 0;
         return $x->{slots}{used} == 0 && $x->{requests}{running} == 0;
     });

@@ -222,8 +222,7 @@ typedef struct {
     unsigned              resp_store:1;     /* store: not false */
     unsigned              resp_background:1; /* background: true (a
                                                server that keeps
-                                               responses, store, not
-                                               streamed) */
+                                               responses, store) */
     unsigned              truncate:1;       /* responses: truncation
                                                "auto", the oldest turns
                                                left out of a prompt that

@@ -193,7 +193,7 @@ done:
 
 /* background: true: the answer goes to the store, so there must be one
  * (stored: the server keeps responses) and the request must let it keep
- * this one; not streamed (a stream is the foreground's). */
+ * this one. */
 static int
 slora_openai_resp_background(cJSON *root, int stored,
     slora_openai_req_t *req, slora_openai_err_t *err)
@@ -226,15 +226,6 @@ slora_openai_resp_background(cJSON *root, int stored,
                                  "background", "background requires store:"
                                  " the answer is read from the stored"
                                  " response");
-    }
-
-    if (req->stream) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", "background",
-                                 "background with stream is not supported"
-                                 " by this server: stream it in the"
-                                 " foreground, or poll GET"
-                                 " /v1/responses/{id}");
     }
 
     req->resp_background = 1;

@@ -922,7 +922,14 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     if (ctx->resp_background) {
-        ngx_http_slora_resp_detach(r, ctx);
+        if (ctx->stream) {
+            /* streamed as in the foreground; a client that goes is
+             * noticed by a failed write, which does not end it */
+            r->read_event_handler = ngx_http_block_reading;
+
+        } else {
+            ngx_http_slora_resp_detach(r, ctx);
+        }
     }
 
     return NGX_DONE;

@@ -325,6 +325,10 @@ struct ngx_http_slora_ctx_s {
     unsigned                   resp_shut:1;   /* background: the client's
                                                  connection shut for
                                                  writing */
+    unsigned                   detached:1;    /* a background stream whose
+                                                 client went: nothing is
+                                                 sent, the answer goes on
+                                                 to the store */
 
     unsigned                   stream:1;
     unsigned                   include_usage:1;

@@ -347,7 +347,10 @@ ngx_http_slora_resp_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
      * request finds it */
     if (ngx_http_slora_resp_record(r, ctx, ctx->resp,
                                    ngx_http_slora_resp_base(ctx->resp),
-                                   obj, last, NGX_HTTP_SLORA_STORE_DONE)
+                                   obj, last,
+                                   ctx->resp_background
+                                   ? NGX_HTTP_SLORA_STORE_UPDATE
+                                   : NGX_HTTP_SLORA_STORE_DONE)
         == NGX_ERROR)
     {
         return NGX_ERROR;

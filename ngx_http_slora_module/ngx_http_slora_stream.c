@@ -48,6 +48,8 @@ static ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
     ngx_uint_t flush);
 static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
+static void ngx_http_slora_detach(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     ngx_chain_t ***ll);
@@ -385,7 +387,7 @@ ngx_http_slora_write_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (ctx->resp_background) {
+    if (ctx->resp_background && !ctx->stream) {
         /* the "queued" object's bytes the socket did not take at once; a
          * client gone or too slow for them loses only them */
         if (!wev->timedout && !r->connection->error) {
@@ -393,6 +395,12 @@ ngx_http_slora_write_handler(ngx_http_request_t *r)
         }
 
         return;
+    }
+
+    if (wev->timedout && ctx->resp_background) {
+        /* a background stream's client too slow: as if it went */
+        wev->timedout = 0;
+        ngx_http_slora_detach(r, ctx);
     }
 
     if (wev->timedout) {
@@ -980,9 +988,19 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         if (cl->next == NULL) {
             cl->buf->flush = 1;
         }
+
+        if (ctx->detached) {
+            /* the client went: its bytes go nowhere, its buffers back */
+            cl->buf->pos = cl->buf->last;
+        }
     }
 
-    rc = ngx_http_output_filter(r, out);
+    rc = ctx->detached ? NGX_OK : ngx_http_output_filter(r, out);
+
+    if (rc == NGX_ERROR && ctx->resp_background) {
+        ngx_http_slora_detach(r, ctx);
+        return ngx_http_slora_send(r, ctx, out);
+    }
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -1008,6 +1026,33 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/* A background stream's client went (a write failed, or send_timeout
+ * passed): nothing more is sent, and the answer goes on to the store. */
+static void
+ngx_http_slora_detach(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    ngx_chain_t  *cl;
+
+    if (ctx->detached) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "slora: the client of background response %*s went; its"
+                  " answer goes on", ctx->id_len, ctx->id);
+
+    ctx->detached = 1;
+
+    for (cl = ctx->busy; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    if (r->connection->write->timer_set) {
+        ngx_del_timer(r->connection->write);
+    }
 }
 
 
@@ -1191,15 +1236,19 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     if (ctx->resp_background) {
-        /* the client had its answer: the failure is the stored one's */
+        /* the failure is the stored answer's too; a client that had the
+         * "queued" object hears nothing more, a stream's its events */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "slora: background response %*s failed: %s",
                       ctx->id_len, ctx->id, msg);
         (void) ngx_http_slora_resp_mark(r, ctx, "failed", code,
                                         (u_char *) msg, ngx_strlen(msg),
                                         NGX_HTTP_SLORA_STORE_UPDATE);
-        ngx_http_finalize_request(r, NGX_OK);
-        return;
+
+        if (!ctx->stream) {
+            ngx_http_finalize_request(r, NGX_OK);
+            return;
+        }
     }
 
     if (!ctx->header_sent) {

@@ -12,7 +12,9 @@
 # and it stays gone. A reload (HUP) while one is answered loses nothing;
 # its worker killed (kill -9) while it answers, the engine lets the slot
 # go and the response reads "failed" (worker_lost), not running for
-# ever. background without store, or with stream, is a 400. The long answers
+# ever. Streamed in the background, the events are the foreground's and
+# a client that goes mid-way leaves the answer running to its end,
+# stored whole. background without store is a 400. The long answers
 # last some seconds by the engine's measured speed (ignore_eos holds
 # their length).
 
@@ -156,6 +158,47 @@ is($cst, 200, 'a response that ended in the background continues');
 ($cst, my $cj) = cancel($id);
 is($cst, 400, 'cancelling it now: 400');
 
+# 1b. Streamed in the background: the events as in the foreground, the
+# last object "background" true and stored; a client that goes mid-way
+# does not end it: the answer runs to its end and is stored whole.
+sub bg_stream {
+    my ($n) = @_;
+    return stream_start($PORT, 'POST', '/v1/responses',
+        body => json_encode({ model => 'base', input => $INPUT,
+                              max_output_tokens => $n, temperature => 0,
+                              ignore_eos => JSON::PP::true(),
+                              background => JSON::PP::true(),
+                              stream => JSON::PP::true() }),
+        headers => { 'Content-Type' => 'application/json' });
+}
+my $bs = bg_stream($SHORT);
+$bs->wait_done(60);
+my @bev = @{ $bs->{events} };
+my $blast = @bev ? $bev[-1] : {};
+my $bobj = $blast->{json}{response} // {};
+my $btext = join('', map { $_->{json}{delta} // '' }
+                     grep { ($_->{event} // '') eq
+                            'response.output_text.delta' } @bev);
+ok(($bev[0]{event} // '') eq 'response.created'
+   && ($blast->{event} // '') eq 'response.incomplete'
+   && $bobj->{background} && $btext eq text_of($ref),
+   'a background stream: its events, the last object background true, '
+   . 'the foreground\'s text');
+my ($gst0, $gobj) = get($bobj->{id} // '');
+ok($gst0 == 200 && ($gobj->{status} // '') eq 'incomplete'
+   && text_of($gobj) eq $btext, '... and stored so');
+
+my $gone = bg_stream($LONG);
+ok($gone->wait_events(8, 10) >= 8, 'a long background stream running');
+my ($created) = grep { ($_->{event} // '') eq 'response.created' }
+                @{ $gone->{events} };
+my $gid = $created->{json}{response}{id} // '';
+$gone->abort;
+($done) = settle($gid, 60 + 4 * $LONG_SECONDS);
+is($done->{status} // '', 'incomplete',
+   '... its client gone, it runs to its end');
+is($done->{usage}{output_tokens} // 0, $LONG, "... all $LONG tokens");
+
 # 2. Cancel one being answered.
 my $long = start_long('cancelled');
 my $lid = $long->{id} // '';
@@ -253,9 +296,6 @@ is($st, 200, 'a request after it is answered');
                        store => JSON::PP::false());
 is($st, 400, 'background with store false: 400');
 is($e->{error}{param} // '', 'background', '... naming background');
-($st, $e) = respond(input => 'Hi', background => JSON::PP::true(),
-                    stream => JSON::PP::true());
-is($st, 400, 'background with stream: 400');
 ($st) = cancel('resp_nosuch');
 is($st, 404, 'cancelling an unknown id: 404');
 is(http_req($PORT, 'GET', "/v1/responses/$id/cancel")->{status}, 405,

@@ -354,8 +354,7 @@ test_background(void)
           "\"store\":false}", 400, "background", "invalid_value", 0,
           "background without store" },
         { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":true,"
-          "\"stream\":true}", 400, "background", "unsupported_parameter", 0,
-          "background streamed" },
+          "\"stream\":true}", 0, NULL, NULL, 1, "background streamed: taken" },
         { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":\"yes\"}",
           400, "background", "invalid_type", 0, "background a string" },
         { "{\"model\":\"base\",\"input\":\"Hi\",\"previous_response_id\":"

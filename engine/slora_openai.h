@@ -283,8 +283,8 @@ int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
  * A stored conversation for a Responses request's previous_response_id:
  * SLORA_OK with *conv the JSON array of its chat messages (the caller's
  * memory, alive while the parse runs), SLORA_DECLINED when there is none
- * the caller may see, SLORA_BUSY when it has no answer yet (a background
- * response being answered, or cancelled).
+ * the caller may see, SLORA_BUSY when it has no answer (a background
+ * response being answered, cancelled or failed).
  */
 typedef int (*slora_openai_prev_pt)(void *data, const char *id, size_t len,
     const char **conv, size_t *conv_len);

@@ -473,7 +473,8 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  "previous_response_id",
                                  "Previous response with id '%.64s' has no"
                                  " answer to continue: it is being answered"
-                                 " in the background, or was cancelled",
+                                 " in the background, or was cancelled or"
+                                 " failed",
                                  req->resp_prev.data);
     }
 

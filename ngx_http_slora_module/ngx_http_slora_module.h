@@ -524,6 +524,10 @@ ngx_int_t ngx_http_slora_resp_mark(ngx_http_request_t *r,
                                              one cancelled or deleted) */
 #define NGX_HTTP_SLORA_STORE_CANCELLED  4 /* a state: a running record
                                              cancelled */
+#define NGX_HTTP_SLORA_STORE_FAILED   8   /* a state, and with _UPDATE a
+                                             put's how: a background
+                                             answer that failed (no answer
+                                             to continue) */
 
 char *ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

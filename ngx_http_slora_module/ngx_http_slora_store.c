@@ -65,7 +65,7 @@ struct ngx_http_slora_stored_s {
     ngx_uint_t                 gone;          /* deleted: out of the tree,
                                                  kept for refs */
     ngx_uint_t                 state;         /* STORE_DONE, _RUNNING,
-                                                 _CANCELLED */
+                                                 _CANCELLED, _FAILED */
     ngx_pid_t                  owner;         /* running: the worker
                                                  answering it */
     u_char                     id[NGX_HTTP_SLORA_STORE_ID];
@@ -329,7 +329,8 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
  * Stores a response (replacing one of the same id): conv its own
  * messages (a JSON array), continuing prev's (NULL or empty: none),
  * dropping the least recently used responses no other continues until it
- * fits; how: NGX_HTTP_SLORA_STORE_DONE or _RUNNING, either with _UPDATE.
+ * fits; how: NGX_HTTP_SLORA_STORE_DONE, _RUNNING or _FAILED, any with
+ * _UPDATE.
  * NGX_DECLINED: it cannot fit (one of more than half the zone is not
  * tried: it would empty the store), prev is no longer kept, or (an
  * update) the record is no longer running.
@@ -421,7 +422,7 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->prev = parent;
     rec->refs = 0;
     rec->gone = 0;
-    rec->state = how & NGX_HTTP_SLORA_STORE_RUNNING;
+    rec->state = how & ~NGX_HTTP_SLORA_STORE_UPDATE;
     rec->owner = ngx_pid;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
@@ -446,7 +447,8 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
 
 /* The state of the record of id the tenant may see
- * (NGX_HTTP_SLORA_STORE_DONE, _RUNNING or _CANCELLED), and with drop the
+ * (NGX_HTTP_SLORA_STORE_DONE, _RUNNING, _CANCELLED or _FAILED), and with
+ * drop the
  * record deleted; NGX_DECLINED: none (never stored, dropped or
  * deleted). */
 ngx_int_t
@@ -598,8 +600,8 @@ none:
  * is cancelled: its record's object says "cancelled" (the answering
  * worker's next tick lets its engine request go, and stores nothing
  * over it); answered with that object. One cancelled already is
- * answered the same; one that ended (or was never in the background) is
- * a 400.
+ * answered the same; one that ended or failed (or was never in the
+ * background) is a 400.
  */
 static ngx_int_t
 ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
@@ -644,7 +646,8 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
         return ngx_http_slora_store_none(r, id);
     }
 
-    if (rc == NGX_HTTP_SLORA_STORE_DONE) {
+    if (rc == NGX_HTTP_SLORA_STORE_DONE || rc == NGX_HTTP_SLORA_STORE_FAILED)
+    {
         return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_request_error",
                                          "invalid_value", NULL,
@@ -700,7 +703,7 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, const u_char *id, size_t len,
     ngx_str_t *tenant)
 {
-    ngx_http_slora_stored_t  *rec;
+    ngx_http_slora_stored_t  *rec, *failed;
 
     rec = ngx_http_slora_store_find(st, id, len, tenant);
 
@@ -714,11 +717,15 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
                   "slora: background response %*s failed: the worker %P"
                   " answering it died", rec->id_len, rec->id, rec->owner);
 
-    return ngx_http_slora_store_restate(r, st, rec, "failed",
-                                        "{\"code\":\"worker_lost\","
-                                        "\"message\":\"the worker answering"
-                                        " it died before its answer\"}",
-                                        NGX_HTTP_SLORA_STORE_DONE);
+    failed = ngx_http_slora_store_restate(r, st, rec, "failed",
+                                          "{\"code\":\"worker_lost\","
+                                          "\"message\":\"the worker"
+                                          " answering it died before its"
+                                          " answer\"}",
+                                          NGX_HTTP_SLORA_STORE_FAILED);
+
+    /* without the memory to say so it stays as it was, found */
+    return failed != NULL ? failed : rec;
 }
 
 

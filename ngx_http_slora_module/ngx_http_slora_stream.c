@@ -1243,7 +1243,8 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                       ctx->id_len, ctx->id, msg);
         (void) ngx_http_slora_resp_mark(r, ctx, "failed", code,
                                         (u_char *) msg, ngx_strlen(msg),
-                                        NGX_HTTP_SLORA_STORE_UPDATE);
+                                        NGX_HTTP_SLORA_STORE_FAILED
+                                        | NGX_HTTP_SLORA_STORE_UPDATE);
 
         if (!ctx->stream) {
             ngx_http_finalize_request(r, NGX_OK);
@@ -1525,7 +1526,8 @@ ngx_http_slora_cleanup(void *data)
         (void) ngx_http_slora_resp_mark(ctx->request, ctx, "failed",
                                         "request_ended", ended,
                                         sizeof(ended) - 1,
-                                        NGX_HTTP_SLORA_STORE_UPDATE);
+                                        NGX_HTTP_SLORA_STORE_FAILED
+                                        | NGX_HTTP_SLORA_STORE_UPDATE);
     }
 }
 

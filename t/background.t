@@ -288,6 +288,11 @@ ok(wait_for(10, sub { ($kst, $kj) = get($kid); $kst == 200 }),
    'the new workers answer');
 is($kj->{status} // '', 'failed', '... the response "failed"');
 is($kj->{error}{code} // '', 'worker_lost', '... error worker_lost');
+($st) = respond(input => 'And then?', max_output_tokens => 4,
+                previous_response_id => $kid);
+is($st, 400, '... not continued (it has no answer)');
+($st) = cancel($kid);
+is($st, 400, '... nor cancelled');
 ($st) = respond(input => 'Hi', max_output_tokens => 4);
 is($st, 200, 'a request after it is answered');
 

@@ -25,16 +25,16 @@
  * exits, REOPEN reopens the logs), updates nginx's clock, looks at the
  * adapter folder every second, and bumps the zone's epoch so that slots
  * a dead predecessor was running are failed instead of left hanging;
- * every second it also takes back the slots of workers that died. A
- * model that does not load is tried again, 1 s later, then 2, 4, up to
- * 32 s apart (a binary upgrade's new engine waits so for the GPU memory
- * the old one holds). The master's side and the process's setup are in
- * ngx_http_slora_engine_spawn.c.
+ * every second it also takes back the slots of workers that died, and
+ * a model that did not load is tried again (those three, and the load,
+ * are ngx_http_slora_engine_load.c's). The master's side and the
+ * process's setup are in ngx_http_slora_engine_spawn.c.
  */
 
 #include <poll.h>
 
 #include "ngx_http_slora_module.h"
+#include "ngx_http_slora_engine_int.h"
 #include "ngx_http_slora_text.h"
 #include "slora_json.h"
 #include <ngx_channel.h>
@@ -47,47 +47,14 @@ _Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
 
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
 #define NGX_HTTP_SLORA_REFRESH_NS     (1000 * 1000000LL)
-#define NGX_HTTP_SLORA_LOAD_RETRY_NS  (1000 * 1000000LL)    /* doubling */
-#define NGX_HTTP_SLORA_LOAD_RETRY_MAX (32000 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
 #define NGX_HTTP_SLORA_LIST_REC_MIN   89  /* the shortest record of the
                                              adapter list: a one-letter
                                              name, one-digit numbers */
 
 
-typedef struct {
-    ngx_cycle_t                 *cycle;
-    ngx_http_slora_main_conf_t  *smcf;
-    slora_queue_t               *q;
-    slora_engine_t              *engine;
-    uint32_t                     epoch;
-    uint32_t                     n_slots;
-    uint32_t                     n_active;
-    uint8_t                     *active;      /* [n_slots] */
-    uint8_t                     *cancelled;   /* [n_slots] */
-    uint8_t                     *dirty;       /* [n_slots] */
-    uint8_t                     *pending;     /* [n_slots] ops waiting on
-                                                 the catalog */
-    uint32_t                    *dirty_list;  /* [n_slots] */
-    uint32_t                     n_dirty;
-    uint32_t                     n_pending;
-    int64_t                      stats_ns;    /* last published */
-    int64_t                      refresh_ns;  /* the adapter folder's
-                                                 last look */
-    int64_t                      load_ns;     /* the last failed load's
-                                                 end */
-    int64_t                      load_wait_ns; /* until the next try */
-    unsigned                     redis:1;
-    unsigned                     refresh_failed:1;
-    unsigned                     quitting:1;
-} ngx_http_slora_engine_ctx_t;
-
-
-static void ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec);
-static void ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec);
-static void ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_check_files(
     ngx_http_slora_engine_ctx_t *ec);
 static ngx_uint_t ngx_http_slora_engine_take(
@@ -109,12 +76,6 @@ static ngx_uint_t ngx_http_slora_engine_put(slora_slot_t *s, u_char *buf,
     size_t cap, const u_char *rec, size_t len, const char *name);
 static void ngx_http_slora_engine_event(void *data,
     const slora_event_t *ev);
-static void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec,
-    uint32_t i);
-static void ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec);
-static void ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec);
-static void ngx_http_slora_engine_preload(ngx_http_slora_engine_ctx_t *ec,
-    int n);
 static void ngx_http_slora_engine_exit(ngx_http_slora_engine_ctx_t *ec,
     int status);
 
@@ -329,213 +290,6 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
         }
 
         ngx_http_slora_engine_wake(&ec);
-    }
-}
-
-
-
-
-static void
-ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
-{
-    char                        *model, *adir, *url, **roots;
-    int32_t                      n, n_ctx;
-    ngx_str_t                   *root;
-    ngx_uint_t                   k, n_roots;
-    const char                 **names;
-    slora_err_t                  err;
-    slora_engine_conf_t          conf;
-    ngx_http_slora_main_conf_t  *smcf;
-    const slora_model_config_t  *mc;
-
-    smcf = ec->smcf;
-
-    model = ngx_alloc(smcf->model.len + 1, ec->cycle->log);
-    adir = ngx_alloc(smcf->adapter_dir.len + 1, ec->cycle->log);
-    if (model == NULL || adir == NULL) {
-        exit(2);
-    }
-
-    ngx_memcpy(model, smcf->model.data, smcf->model.len);
-    model[smcf->model.len] = '\0';
-    if (smcf->adapter_dir.len) {        /* none with a Redis catalog */
-        ngx_memcpy(adir, smcf->adapter_dir.data, smcf->adapter_dir.len);
-    }
-    adir[smcf->adapter_dir.len] = '\0';
-
-    url = NULL;
-    roots = NULL;
-    n_roots = 0;
-
-    if (smcf->redis_url.len) {
-        url = ngx_alloc(smcf->redis_url.len + 1, ec->cycle->log);
-        n_roots = smcf->roots ? smcf->roots->nelts : 0;
-        roots = ngx_alloc((n_roots + 1) * sizeof(char *), ec->cycle->log);
-        if (url == NULL || roots == NULL) {
-            exit(2);
-        }
-
-        ngx_memcpy(url, smcf->redis_url.data, smcf->redis_url.len);
-        url[smcf->redis_url.len] = '\0';
-
-        /* roots= values are NUL-terminated (ngx_http_slora_catalog) */
-        root = smcf->roots ? smcf->roots->elts : NULL;
-        for (k = 0; k < n_roots; k++) {
-            roots[k] = (char *) root[k].data;
-        }
-    }
-
-    ngx_memzero(&conf, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = smcf->adapter_dir.len ? adir : NULL;
-    /* NUL-ended: literals, or the ends of configuration tokens */
-    conf.device = (const char *) smcf->device.data;
-    conf.backend_lib = smcf->cuda_lib.len ? (const char *) smcf->cuda_lib.data
-                                          : NULL;
-    conf.tensor_parallel = (int32_t) smcf->tensor_parallel;
-    conf.weights = conf.device[0] == 'c' && conf.device[1] == 'p'
-                   ? (const char *) smcf->weights.data : NULL;
-    conf.n_threads = (int32_t) smcf->threads;
-    conf.pool_bytes = smcf->pool;
-    conf.host_cache_bytes = smcf->host_cache;
-    conf.no_prefetch = !smcf->prefetch;
-    conf.no_prefix_cache = !smcf->prefix_cache;
-    conf.draft_lookup = (int) smcf->draft_lookup;
-    conf.lookup_running = (int32_t) smcf->lookup_requests;
-    conf.prefetch_threads = (int32_t) smcf->prefetch_threads;
-    conf.max_batch_tokens = (int32_t) smcf->max_batch_tokens;
-    conf.max_running = (int32_t) smcf->max_running;
-    conf.max_ctx = (int32_t) smcf->max_ctx;
-    conf.max_waiting = (int32_t) smcf->slots;
-    /* NUL-ended: a literal, or the end of a configuration token */
-    conf.schedule = (const char *) smcf->schedule.data;
-    conf.slo_ttft_ms = (int32_t) smcf->slo_ttft;
-    conf.fair_prefill = (int32_t) smcf->fair_prefill;
-    conf.fair_decode = (int32_t) smcf->fair_decode;
-    conf.tokenizer = smcf->tokenizer;
-    conf.redis_url = url;
-    conf.adapter_roots = (const char *const *) roots;
-    conf.n_adapter_roots = (int32_t) n_roots;
-    conf.redis_connect_timeout_ms = (int32_t) smcf->catalog_timeout;
-    conf.redis_timeout_ms = (int32_t) smcf->catalog_timeout;
-
-    err.msg[0] = '\0';
-    ec->engine = slora_engine_init(&conf, &err);
-    ngx_time_update();
-
-    if (ec->engine == NULL) {
-        ec->load_ns = slora_now_ns();
-        ec->load_wait_ns = ec->load_wait_ns ? 2 * ec->load_wait_ns
-                                            : NGX_HTTP_SLORA_LOAD_RETRY_NS;
-        ec->load_wait_ns = ngx_min(ec->load_wait_ns,
-                                   NGX_HTTP_SLORA_LOAD_RETRY_MAX);
-        ngx_log_error(NGX_LOG_EMERG, ec->cycle->log, 0,
-                      "slora engine: cannot load \"%s\": %s; trying again"
-                      " in %L s", model, err.msg,
-                      ec->load_wait_ns / 1000000000LL);
-        ngx_cpystrn((u_char *) ec->q->engine_err, (u_char *) err.msg,
-                    sizeof(ec->q->engine_err));
-        ngx_free(model);
-        ngx_free(adir);
-        ngx_free(url);
-        ngx_free(roots);
-        return;
-    }
-
-    mc = slora_engine_model_config(ec->engine);
-    n_ctx = (int32_t) smcf->max_ctx;
-
-    if (mc->max_ctx > 0 && mc->max_ctx < n_ctx) {
-        n_ctx = mc->max_ctx;
-    }
-
-    atomic_store(&ec->q->n_ctx, n_ctx);
-
-    n = slora_engine_adapters(ec->engine, &names);
-
-    if (slora_queue_set_names(ec->q, names, n > 0 ? (uint32_t) n : 0, &err)
-        != SLORA_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
-                      "slora engine: %s", err.msg);
-    }
-
-    if (smcf->preload) {
-        ngx_http_slora_engine_preload(ec, n);
-    }
-
-    ec->q->engine_err[0] = '\0';
-    ngx_http_slora_engine_stats(ec);
-    atomic_store_explicit(&ec->q->ready, 1, memory_order_release);
-
-    ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
-                  "slora engine: ready: model \"%s\" (%s, %d layers,"
-                  " context %d) on %s, %d adapters%s%V, prefix cache %s%s",
-                  model, mc->name, mc->n_layers, n_ctx, conf.device, n,
-                  url ? ", catalog " : "", &smcf->redis_url,
-                  conf.no_prefix_cache ? "off" : "on",
-                  conf.draft_lookup ? ", speculate lookup" : "");
-}
-
-
-/* Fails what a dead engine of an earlier epoch left in flight. */
-static void
-ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec)
-{
-    uint32_t       i, st, failed;
-    slora_slot_t  *s;
-
-    failed = 0;
-
-    for (i = 0; i < ec->n_slots; i++) {
-        s = slora_queue_slot(ec->q, i);
-
-        if (!(atomic_load(&s->refs) & SLORA_REF_ENGINE)) {
-            continue;
-        }
-
-        st = atomic_load_explicit(&s->state, memory_order_acquire);
-
-        if (st == SLORA_SLOT_SUBMITTED || st == SLORA_SLOT_RUNNING) {
-            /* the code a worker gives when it finds the engine gone */
-            ngx_cpystrn((u_char *) s->err_code, (u_char *) "engine_failed",
-                        sizeof(s->err_code));
-            slora_queue_fail(ec->q, i, NGX_HTTP_SERVICE_UNAVAILABLE,
-                             "the engine restarted and the request was"
-                             " lost; retry it");
-            ngx_http_slora_engine_mark(ec, i);
-            failed++;
-
-        } else if (st == SLORA_SLOT_FINISHED || st == SLORA_SLOT_FAILED) {
-            slora_queue_release(ec->q, i, SLORA_REF_ENGINE);
-            ngx_http_slora_engine_mark(ec, i);
-        }
-    }
-
-    if (failed) {
-        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
-                      "slora engine: failed %uD requests of the previous"
-                      " engine", failed);
-    }
-
-    ngx_http_slora_engine_wake(ec);
-}
-
-
-/* Every second: the slots of a worker that died (killed, or crashed)
- * come back, their requests stopped (slora_queue_reap). */
-static void
-ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec)
-{
-    uint32_t  n;
-
-    n = slora_queue_reap(ec->q);
-
-    if (n) {
-        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
-                      "slora engine: %uD slots of a worker that died let go,"
-                      " their requests stopped", n);
-        ngx_http_slora_engine_wake(ec);
     }
 }
 
@@ -1339,7 +1093,7 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
 }
 
 
-static void
+void
 ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 {
     if (!ec->dirty[i]) {
@@ -1349,7 +1103,7 @@ ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 }
 
 
-static void
+void
 ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
 {
     uint32_t  k, i;
@@ -1382,33 +1136,8 @@ ngx_http_slora_engine_wake(ngx_http_slora_engine_ctx_t *ec)
  * engine_not_ready, "the engine is loading").
  */
 
-static void
-ngx_http_slora_engine_preload(ngx_http_slora_engine_ctx_t *ec, int n)
-{
-    int64_t       t0;
-    int32_t       loaded;
-    slora_err_t   err;
 
-    t0 = slora_now_ns();
-    loaded = 0;
-    err.msg[0] = '\0';
-
-    if (slora_engine_preload(ec->engine, &loaded, &err) != SLORA_OK) {
-        ngx_log_error(NGX_LOG_ERR, ec->cycle->log, 0,
-                      "slora engine: preload: %s", err.msg);
-    }
-
-    ngx_time_update();
-    atomic_store(&ec->q->heartbeat_ns, slora_now_ns());
-
-    ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
-                  "slora engine: preloaded %D of %d adapters into host"
-                  " memory in %.1f s", loaded, n,
-                  (double) (slora_now_ns() - t0) / 1e9);
-}
-
-
-static void
+void
 ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
 {
     slora_queue_t         *q;

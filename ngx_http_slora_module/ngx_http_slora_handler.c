@@ -1,9 +1,10 @@
 /*
  * ngx_http_slora_handler.c: the slora_api content handler: routes the
  * OpenAI paths, reads the request (JSON body or the GET stream's query)
- * and has engine/slora_openai.c check it, renders the chat template,
- * tokenizes, and hands the token ids to a request slot;
- * ngx_http_slora_stream.c takes it from there. The token endpoints
+ * and has engine/slora_openai.c check it, has the prompt made
+ * (ngx_http_slora_prompt.c: the chat template, the tokens, truncation),
+ * and hands the token ids to a request slot; ngx_http_slora_stream.c
+ * takes it from there. The token endpoints
  * (vLLM's tokenize and detokenize) are answered here, by the worker's
  * tokenizer alone.
  *
@@ -20,6 +21,7 @@
 #include "ngx_http_slora_text.h"
 #include "slora_json.h"
 #include "slora_openai.h"
+#include "ngx_http_slora_prompt.h"
 
 
 /* a request's logit_bias fits its slot */
@@ -33,30 +35,6 @@ _Static_assert(SLORA_JSON_SCHEMA_MAX + SLORA_JSON_TRIGGER_MAX
                " takes and a trigger");
 _Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
                "logit_bias: the slot holds fewer entries than a request");
-
-
-/* how far a prompt too long for the context is counted: its 413 gives
- * the count up to twice the context, "more than" that beyond */
-#define NGX_HTTP_SLORA_COUNT_TO(n_ctx)                                        \
-    ((int32_t) ngx_min(2 * (int64_t) (n_ctx), INT32_MAX - 1))
-
-
-typedef struct {
-    ngx_uint_t         status;
-    const char        *type;
-    const char        *code;
-    const char        *param;
-    u_char             msg[256];
-    size_t             len;
-} ngx_http_slora_err_t;
-
-
-/* A prompt's token ids, and the new tokens its choices may have. */
-typedef struct {
-    int32_t           *ids;
-    int32_t            n;
-    int32_t            max_tokens;
-} ngx_http_slora_prompt_t;
 
 
 typedef enum {
@@ -80,34 +58,13 @@ static ngx_int_t ngx_http_slora_read_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
-    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
-    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
-static slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
 static void ngx_http_slora_chat_limits(ngx_http_request_t *r,
     slora_openai_limits_t *lim);
 static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
-static ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
-    const int32_t *ids, uint32_t n, const char *param,
-    ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
-    slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_truncate(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
-    ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
-static ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e,
-    ngx_uint_t status, const char *type, const char *code, const char *param,
-    const char *fmt, ...);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
     ngx_http_slora_err_t *e);
 
@@ -1110,115 +1067,6 @@ ngx_http_slora_detokenize(ngx_http_request_t *r, slora_openai_req_t *req,
 }
 
 
-/*
- * A prompt's token ids into out: text tokenized (a chat's rendered
- * template with special tokens parsed, a completion's without; BOS
- * where the model wants one), or the client's token ids as they are,
- * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
- * one that fills the context (413). The encoding stops past limit
- * tokens: the 413 says "more than limit" there, and the worker's time
- * on a megabyte of text stays that of limit tokens.
- */
-static ngx_int_t
-ngx_http_slora_prompt_ids(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
-    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
-    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
-{
-    int32_t      n, cut;
-    ngx_int_t    rc;
-    slora_err_t  err;
-
-    out->ids = ngx_palloc(r->pool, n_ctx * sizeof(int32_t));
-    if (out->ids == NULL) {
-        return NGX_ERROR;
-    }
-
-    err.msg[0] = '\0';
-    n = 0;
-    cut = 0;
-
-    if (pr != NULL && pr->text.data == NULL) {
-        if (ngx_http_slora_vocab_ids(smcf, pr->ids, pr->n_ids, "prompt", e)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        n = (int32_t) ngx_min(pr->n_ids, (uint32_t) NGX_MAX_INT32_VALUE);
-        rc = n >= n_ctx ? SLORA_BUSY : SLORA_OK;
-
-        if (rc == SLORA_OK) {
-            ngx_memcpy(out->ids, pr->ids, n * sizeof(int32_t));
-        }
-
-    } else {
-        rc = slora_tokenizer_encode_upto(smcf->tokenizer,
-                                         (const char *) text->data,
-                                         text->len, 1,
-                                         kind == NGX_HTTP_SLORA_CHAT,
-                                         out->ids, n_ctx, limit, &n, &err);
-        cut = (rc == SLORA_BUSY && n > limit);
-    }
-
-    if (rc == SLORA_BUSY || (rc == SLORA_OK && n >= n_ctx)) {
-        return ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "invalid_request_error",
-                                   "context_length_exceeded",
-                                   kind == NGX_HTTP_SLORA_CHAT
-                                   ? "messages" : "prompt",
-                                   "This model's maximum context length is"
-                                   " %D tokens. However, your prompt"
-                                   " resulted in %s%D tokens", n_ctx,
-                                   cut ? "more than " : "", n - cut);
-    }
-
-    if (rc != SLORA_OK) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_prompt",
-                                   NULL, "The prompt cannot be tokenized: %s",
-                                   err.msg);
-    }
-
-    if (n == 0) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   "prompt", "The prompt is empty");
-    }
-
-    out->n = n;
-
-    return NGX_OK;
-}
-
-
-/* A 400 naming param unless every one of ids[0..n) is in the tokenizer's
- * vocabulary. */
-static ngx_int_t
-ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
-    const int32_t *ids, uint32_t n, const char *param,
-    ngx_http_slora_err_t *e)
-{
-    int32_t   vocab;
-    uint32_t  i;
-
-    vocab = slora_tokenizer_n_vocab(smcf->tokenizer);
-
-    for (i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= vocab) {
-            return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request_error",
-                                       "invalid_value", param,
-                                       "%s names token %D, not in the"
-                                       " vocabulary of %D tokens", param,
-                                       ids[i], vocab);
-        }
-    }
-
-    return NGX_OK;
-}
-
-
 /* A name the catalog may hold (slora_catalog_valid_name), as a counted
  * string shorter than a slot's field. */
 ngx_int_t
@@ -1236,22 +1084,6 @@ ngx_http_slora_valid_name(ngx_str_t *name)
     buf[name->len] = '\0';
 
     return slora_catalog_valid_name(buf);
-}
-
-
-/* The chat template of r's location: slora_chat_template, or the
- * model's. */
-static slora_chat_e
-ngx_http_slora_chat_template(ngx_http_request_t *r)
-{
-    ngx_http_slora_loc_conf_t   *slcf;
-    ngx_http_slora_main_conf_t  *smcf;
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
-
-    return slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
-           ? smcf->model_template : (slora_chat_e) slcf->chat_template;
 }
 
 
@@ -1279,222 +1111,7 @@ ngx_http_slora_chat_limits(ngx_http_request_t *r, slora_openai_limits_t *lim)
 }
 
 
-static ngx_int_t
-ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
-    ngx_str_t *text, ngx_http_slora_err_t *e)
-{
-    int                          rc;
-    size_t                       cap, n;
-    ngx_uint_t                   i;
-    slora_err_t                  err;
-    slora_chat_e                 tmpl;
-
-    tmpl = ngx_http_slora_chat_template(r);
-
-    cap = 256;
-    for (i = 0; i < req->n_msgs; i++) {
-        cap += req->msgs[i].content_len + 64;
-    }
-
-    for ( ;; ) {
-        text->data = ngx_pnalloc(r->pool, cap);
-        if (text->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        err.msg[0] = '\0';
-        n = 0;
-
-        rc = slora_chat_render(tmpl, req->msgs, (int) req->n_msgs,
-                               req->chat_flags, (char *) text->data, cap, &n,
-                               &err);
-
-        if (rc == SLORA_BUSY && n + 1 > cap) {
-            cap = n + 1;
-            continue;
-        }
-
-        break;
-    }
-
-    if (rc != SLORA_OK) {
-        return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", "invalid_value",
-                                   "messages", "The messages cannot be"
-                                   " rendered: %s", err.msg);
-    }
-
-    text->len = n;
-
-    return NGX_OK;
-}
-
-
-/*
- * The Responses API's truncation "auto": a conversation too long for the
- * context, with room for max_output_tokens (else for one token), loses
- * its oldest turns, the fewest that make it fit. A turn is a user
- * message and what follows it up to the next one; what comes before the
- * first (the instructions, system messages, Mistral's tools) and the
- * last turn stay, so the roles still alternate and no tool result loses
- * its call; where the first user message carries the tools (Llama 3.1's
- * format, SLORA_CHAT_TOOLS), its turn stays too. The turns dropped are
- * found by a binary search, each try a render and an encoding; a
- * conversation that fits is rendered once, as without.
- * The request's messages are left as they were (the store keeps the
- * whole conversation); the prompt is the one that fit.
- */
-static ngx_int_t
-ngx_http_slora_truncate(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e)
-{
-    ngx_int_t          rc;
-    ngx_uint_t         i, head, n_turns, kept, lo, hi, mid, *turn;
-    slora_chat_msg_t  *all;
-    uint32_t           n_all;
-
-    all = req->msgs;
-    n_all = req->n_msgs;
-
-    turn = ngx_palloc(r->pool, (n_all + 1) * sizeof(ngx_uint_t));
-    if (turn == NULL) {
-        return NGX_ERROR;
-    }
-
-    n_turns = 0;
-
-    for (i = 0; i < n_all; i++) {
-        if (all[i].role_len == 4 && ngx_strncmp(all[i].role, "user", 4) == 0)
-        {
-            turn[n_turns++] = i;
-        }
-    }
-
-    kept = (req->chat_flags & SLORA_CHAT_TOOLS) && n_turns > 0;
-    turn += kept;
-    n_turns -= kept;
-    head = n_turns > 0 ? turn[0] : n_all;
-
-    rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head, head,
-                                     text, out, e);
-
-    if (rc != NGX_DECLINED || n_turns < 2) {
-        return rc == NGX_DECLINED ? NGX_ERROR : rc;
-    }
-
-    /* the fewest turns dropped, between 1 and all but the last */
-    lo = 1;
-    hi = n_turns - 1;
-
-    rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
-                                     turn[hi], text, out, e);
-
-    if (rc != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
-                                         turn[mid], text, out, e);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_OK) {
-            hi = mid;
-
-        } else {
-            lo = mid + 1;
-        }
-    }
-
-    if (ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
-                                    turn[lo], text, out, e)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "slora: truncation \"auto\" left out turns %ui to %ui of "
-                  "the conversation's %ui (%D prompt tokens)", kept + 1,
-                  kept + lo, kept + n_turns, out->n);
-
-    return NGX_OK;
-}
-
-
-/* The prompt of the messages before head and those from from on: NGX_OK
- * where it fits, NGX_DECLINED where it is too long (e says so), else
- * NGX_ERROR. */
-static ngx_int_t
-ngx_http_slora_truncate_try(ngx_http_request_t *r,
-    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
-    ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
-{
-    ngx_int_t          rc;
-    uint32_t           n_all;
-    slora_chat_msg_t  *view;
-
-    n_all = req->n_msgs;
-    view = all;
-
-    if (from > head) {
-        view = ngx_palloc(r->pool, (head + n_all - from)
-                                   * sizeof(slora_chat_msg_t));
-        if (view == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(view, all, head * sizeof(slora_chat_msg_t));
-        ngx_memcpy(view + head, all + from,
-                   (n_all - from) * sizeof(slora_chat_msg_t));
-    }
-
-    req->msgs = view;
-    req->n_msgs = (uint32_t) (head + n_all - from);
-
-    rc = ngx_http_slora_render(r, req, text, e);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       NULL, n_ctx, n_ctx, out, e);
-    }
-
-    req->msgs = all;
-    req->n_msgs = n_all;
-
-    if (rc != NGX_OK) {
-        return e->code != NULL
-               && ngx_strcmp(e->code, "context_length_exceeded") == 0
-               ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    if (req->max_tokens >= 0 && out->n + req->max_tokens > n_ctx) {
-        (void) ngx_http_slora_fail(e, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "invalid_request_error",
-                                   "context_length_exceeded",
-                                   "max_output_tokens",
-                                   "This model's maximum context length is"
-                                   " %D tokens. However, you requested %D"
-                                   " tokens (%D in the prompt, %D for the"
-                                   " completion)", n_ctx,
-                                   out->n + (int32_t) req->max_tokens,
-                                   out->n, (int32_t) req->max_tokens);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_slora_fail(ngx_http_slora_err_t *e, ngx_uint_t status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...)

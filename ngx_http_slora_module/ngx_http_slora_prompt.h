@@ -1,0 +1,62 @@
+/*
+ * ngx_http_slora_prompt.h: what the content handler
+ * (ngx_http_slora_handler.c) and the prompt's making
+ * (ngx_http_slora_prompt.c) share: an error on its way to OpenAI's error
+ * object, a prompt's ids, and the calls between them.
+ */
+
+#ifndef NGX_HTTP_SLORA_PROMPT_H
+#define NGX_HTTP_SLORA_PROMPT_H
+
+
+#include "ngx_http_slora_module.h"
+#include "slora_openai.h"
+
+
+/* how far a prompt too long for the context is counted: its 413 gives
+ * the count up to twice the context, "more than" that beyond */
+#define NGX_HTTP_SLORA_COUNT_TO(n_ctx)                                        \
+    ((int32_t) ngx_min(2 * (int64_t) (n_ctx), INT32_MAX - 1))
+
+
+typedef struct {
+    ngx_uint_t         status;
+    const char        *type;
+    const char        *code;
+    const char        *param;
+    u_char             msg[256];
+    size_t             len;
+} ngx_http_slora_err_t;
+
+
+/* A prompt's token ids, and the new tokens its choices may have. */
+typedef struct {
+    int32_t           *ids;
+    int32_t            n;
+    int32_t            max_tokens;
+} ngx_http_slora_prompt_t;
+
+
+/* ngx_http_slora_prompt.c */
+slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
+    slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
+ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
+    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
+    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
+    const int32_t *ids, uint32_t n, const char *param,
+    ngx_http_slora_err_t *e);
+ngx_int_t ngx_http_slora_truncate(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e);
+
+/* ngx_http_slora_handler.c */
+ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e, ngx_uint_t status,
+    const char *type, const char *code, const char *param,
+    const char *fmt, ...);
+
+
+#endif /* NGX_HTTP_SLORA_PROMPT_H */

@@ -457,6 +457,14 @@ void ngx_http_slora_choice_fail(ngx_http_request_t *r,
 const char *ngx_http_slora_error_type(ngx_uint_t status);
 const char *ngx_http_slora_error_code(ngx_uint_t status);
 
+/* ngx_http_slora_take.c */
+ngx_int_t ngx_http_slora_take_tokens(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
+    slora_queue_t *q, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
+    ngx_uint_t flush);
+
 /* ngx_http_slora_tools.c */
 void ngx_http_slora_tool_start(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);

@@ -727,22 +727,28 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         if (cl->next == NULL) {
             cl->buf->flush = 1;
         }
+    }
 
-        if (ctx->detached) {
-            /* the client went: its bytes go nowhere, its buffers back */
-            cl->buf->pos = cl->buf->last;
+    rc = NGX_OK;
+
+    if (!ctx->detached) {
+        rc = ngx_http_output_filter(r, out);
+
+        if (rc == NGX_ERROR && !ctx->resp_background) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_slora_detach(r, ctx);
+            rc = NGX_OK;
         }
     }
 
-    rc = ctx->detached ? NGX_OK : ngx_http_output_filter(r, out);
-
-    if (rc == NGX_ERROR && ctx->resp_background) {
-        ngx_http_slora_detach(r, ctx);
-        return ngx_http_slora_send(r, ctx, out);
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
+    if (ctx->detached) {
+        /* the client went: its bytes go nowhere, its buffers back */
+        for (cl = out; cl; cl = cl->next) {
+            cl->buf->pos = cl->buf->last;
+        }
     }
 
     ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
@@ -785,12 +791,10 @@ ngx_http_slora_detach(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     ctx->detached = 1;
 
+    /* what waited for the client is let go with the next send's chains,
+     * and its send_timeout with them */
     for (cl = ctx->busy; cl; cl = cl->next) {
         cl->buf->pos = cl->buf->last;
-    }
-
-    if (r->connection->write->timer_set) {
-        ngx_del_timer(r->connection->write);
     }
 }
 

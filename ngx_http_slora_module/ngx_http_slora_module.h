@@ -448,6 +448,7 @@ ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_chain_t ***ll);
 void ngx_http_slora_stream_exit_process(void);
 void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
+ngx_int_t ngx_http_slora_sse_header(ngx_http_request_t *r);
 void ngx_http_slora_stream_fail(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t status, const char *type,
     const char *code, const char *msg);
@@ -536,6 +537,20 @@ ngx_int_t ngx_http_slora_resp_mark(ngx_http_request_t *r,
                                              put's how: a background
                                              answer that failed (no answer
                                              to continue) */
+#define NGX_HTTP_SLORA_STORE_STREAM  16   /* with _RUNNING: a background
+                                             stream, whose events are kept
+                                             for GET ?stream=true */
+
+/* A background stream's events as read from the store (from an offset). */
+typedef struct {
+    ngx_str_t                  bytes;     /* the events past the offset */
+    ngx_int_t                  state;     /* the record's (STORE_DONE...) */
+    unsigned                   streamed:1;  /* stored with _STREAM */
+    unsigned                   ended:1;   /* no more will come: the
+                                             answering request ended, or
+                                             its worker died */
+    unsigned                   lost:1;    /* not kept: no room for them */
+} ngx_http_slora_store_events_t;
 
 char *ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -546,9 +561,20 @@ ngx_int_t ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_uint_t how);
 ngx_int_t ngx_http_slora_store_state(ngx_http_request_t *r,
     const u_char *id, size_t len, ngx_str_t *tenant, ngx_uint_t drop);
+ngx_int_t ngx_http_slora_store_append(ngx_http_request_t *r,
+    const u_char *id, size_t len, ngx_str_t *tenant, ngx_chain_t *out,
+    ngx_uint_t end);
+ngx_int_t ngx_http_slora_store_events(ngx_http_request_t *r,
+    const u_char *id, size_t len, ngx_str_t *tenant, size_t off,
+    ngx_http_slora_store_events_t *ev);
 ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id);
 int ngx_http_slora_store_prev(void *data, const char *id, size_t len,
     const char **conv, size_t *conv_len);
+
+/* ngx_http_slora_resume.c */
+ngx_int_t ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant);
 
 /* ngx_http_slora_admin.c */
 ngx_int_t ngx_http_slora_admin_handler(ngx_http_request_t *r);

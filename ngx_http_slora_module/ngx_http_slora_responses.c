@@ -402,14 +402,17 @@ ngx_http_slora_resp_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 /*
  * background: the response stored running, its object "queued" (no
  * output, no usage yet) and its answer null, so that GET finds it and
- * input_items lists its input at once. Before the engine has the
+ * input_items lists its input at once; a stream's events are kept with
+ * it as they are sent (ngx_http_slora_resume.c follows them). Before the engine has the
  * request: NGX_DECLINED where the store has no room for it.
  */
 ngx_int_t
 ngx_http_slora_resp_queue(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
     return ngx_http_slora_resp_mark(r, ctx, "queued", NULL, NULL, 0,
-                                    NGX_HTTP_SLORA_STORE_RUNNING);
+                                    NGX_HTTP_SLORA_STORE_RUNNING
+                                    | (ctx->stream
+                                       ? NGX_HTTP_SLORA_STORE_STREAM : 0));
 }
 
 

@@ -53,6 +53,20 @@ typedef struct {
 } ngx_http_slora_store_t;
 
 
+/* A background stream's events as sent (SSE frames), for GET
+ * ?stream=true to replay and follow; they go on with the record each
+ * time it is replaced. */
+typedef struct {
+    u_char                    *data;          /* a slab block of cap, or
+                                                 NULL */
+    size_t                     len;
+    size_t                     cap;
+    unsigned                   streamed:1;    /* stored with _STREAM */
+    unsigned                   end:1;         /* its request ended */
+    unsigned                   lost:1;        /* no room for them */
+} ngx_http_slora_store_log_t;
+
+
 typedef struct ngx_http_slora_stored_s  ngx_http_slora_stored_t;
 
 /* A stored response: its own messages' bytes (a JSON array), then its
@@ -68,6 +82,8 @@ struct ngx_http_slora_stored_s {
                                                  _CANCELLED, _FAILED */
     ngx_pid_t                  owner;         /* running: the worker
                                                  answering it */
+    ngx_http_slora_store_log_t  log;          /* a background stream's
+                                                 events */
     u_char                     id[NGX_HTTP_SLORA_STORE_ID];
     size_t                     id_len;
     u_char                     tenant[SLORA_QUEUE_TENANT_LEN];
@@ -108,8 +124,6 @@ static ngx_int_t ngx_http_slora_store_restatus(ngx_http_request_t *r,
     ngx_str_t *obj, const char *status, const char *error);
 static ngx_int_t ngx_http_slora_store_send(ngx_http_request_t *r,
     ngx_str_t *obj);
-static ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r,
-    ngx_str_t *id);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
     ngx_http_request_t *r);
 
@@ -329,8 +343,9 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
  * Stores a response (replacing one of the same id): conv its own
  * messages (a JSON array), continuing prev's (NULL or empty: none),
  * dropping the least recently used responses no other continues until it
- * fits; how: NGX_HTTP_SLORA_STORE_DONE, _RUNNING or _FAILED, any with
- * _UPDATE.
+ * fits; how: NGX_HTTP_SLORA_STORE_DONE, _RUNNING (with _STREAM: a
+ * background stream, its events kept) or _FAILED, any with _UPDATE (the
+ * record's events go on with it).
  * NGX_DECLINED: it cannot fit (one of more than half the zone is not
  * tried: it would empty the store), prev is no longer kept, or (an
  * update) the record is no longer running.
@@ -340,9 +355,10 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
     ngx_uint_t how)
 {
-    size_t                    size;
-    ngx_http_slora_store_t   *st;
-    ngx_http_slora_stored_t  *rec, *parent;
+    size_t                      size;
+    ngx_http_slora_store_t     *st;
+    ngx_http_slora_stored_t    *rec, *parent;
+    ngx_http_slora_store_log_t  log;
 
     st = ngx_http_slora_store_of(r);
 
@@ -394,9 +410,19 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
         parent->refs++;
     }
 
+    ngx_memzero(&log, sizeof(ngx_http_slora_store_log_t));
+
     if (rec != NULL) {
+        if (how & NGX_HTTP_SLORA_STORE_UPDATE) {
+            /* a background answer's events go on with its new record */
+            log = rec->log;
+            rec->log.data = NULL;
+        }
+
         ngx_http_slora_store_unlink(st, rec);
     }
+
+    log.streamed |= (how & NGX_HTTP_SLORA_STORE_STREAM) != 0;
 
     for ( ;; ) {
         rec = ngx_slab_alloc_locked(st->shpool, size);
@@ -411,6 +437,10 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
             ngx_http_slora_store_drop(st, parent);
         }
 
+        if (log.data != NULL) {
+            ngx_slab_free_locked(st->shpool, log.data);
+        }
+
         ngx_shmtx_unlock(&st->shpool->mutex);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "slora: response %V (%uz bytes) does not fit"
@@ -422,8 +452,10 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->prev = parent;
     rec->refs = 0;
     rec->gone = 0;
-    rec->state = how & ~NGX_HTTP_SLORA_STORE_UPDATE;
+    rec->state = how & ~(NGX_HTTP_SLORA_STORE_UPDATE
+                         |NGX_HTTP_SLORA_STORE_STREAM);
     rec->owner = ngx_pid;
+    rec->log = log;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
     /* no tenant has no data: memcpy's source must not be NULL */
@@ -480,7 +512,186 @@ ngx_http_slora_store_state(ngx_http_request_t *r, const u_char *id,
 
 
 /*
- * GET .../responses/{id}: the stored response object; DELETE: it goes,
+ * A background stream's events (out's bytes, before they are sent)
+ * added to its record's, and with end the record told that no more will
+ * come (out may then be NULL). Only by the answering worker; nothing is
+ * added to a cancelled record. Where the store has no room for them they
+ * are let go (lost: a GET ?stream=true says so) and the answer goes on.
+ * NGX_DECLINED: not such a record (any more).
+ */
+ngx_int_t
+ngx_http_slora_store_append(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant, ngx_chain_t *out, ngx_uint_t end)
+{
+    u_char                   *data;
+    size_t                    n, cap;
+    ngx_uint_t                lost;
+    ngx_chain_t              *cl;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    n = 0;
+
+    for (cl = out; cl; cl = cl->next) {
+        n += cl->buf->last - cl->buf->pos;
+    }
+
+    lost = 0;
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id, len, tenant);
+
+    if (rec == NULL || !rec->log.streamed || rec->log.end
+        || rec->owner != ngx_pid)
+    {
+        ngx_shmtx_unlock(&st->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (rec->state == NGX_HTTP_SLORA_STORE_CANCELLED) {
+        /* what is sent after a cancel, before the tick sees it, is not
+         * the answer's */
+        n = 0;
+        out = NULL;
+    }
+
+    if (n && !rec->log.lost && rec->log.len + n > rec->log.cap) {
+        cap = ngx_max(2 * rec->log.cap, rec->log.len + n);
+        cap = ngx_max(cap, ngx_pagesize);
+        data = NULL;
+
+        /* not more than a record may take; rec itself not dropped for
+         * the room (an ended one could be) */
+        if (cap <= (size_t) (st->shpool->end - st->shpool->start) / 2) {
+            rec->refs++;
+
+            for ( ;; ) {
+                data = ngx_slab_alloc_locked(st->shpool, cap);
+
+                if (data != NULL || ngx_http_slora_store_evict(st) != NGX_OK)
+                {
+                    break;
+                }
+            }
+
+            rec->refs--;
+        }
+
+        if (data != NULL && rec->log.len) {
+            ngx_memcpy(data, rec->log.data, rec->log.len);
+        }
+
+        if (rec->log.data != NULL) {
+            ngx_slab_free_locked(st->shpool, rec->log.data);
+        }
+
+        rec->log.data = data;
+        rec->log.cap = data != NULL ? cap : 0;
+
+        if (data == NULL) {
+            rec->log.len = 0;
+            rec->log.lost = 1;
+            lost = 1;
+        }
+    }
+
+    if (!rec->log.lost) {
+        for (cl = out; cl; cl = cl->next) {
+            n = cl->buf->last - cl->buf->pos;
+
+            if (n) {
+                ngx_memcpy(rec->log.data + rec->log.len, cl->buf->pos, n);
+                rec->log.len += n;
+            }
+        }
+    }
+
+    if (end) {
+        rec->log.end = 1;
+    }
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    if (lost) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "slora: the events of background response %*s are"
+                      " no longer kept: slora_responses_store has no room"
+                      " for them (the answer goes on)", len, id);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The events of the record of id the tenant may see, past off (copied
+ * from r's pool; none where off is at their end or past it), and what
+ * the record says of them. NGX_DECLINED: none (never stored, dropped or
+ * deleted).
+ */
+ngx_int_t
+ngx_http_slora_store_events(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant, size_t off,
+    ngx_http_slora_store_events_t *ev)
+{
+    ngx_int_t                 rc;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    ngx_memzero(ev, sizeof(ngx_http_slora_store_events_t));
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find_live(r, st, id, len, tenant);
+
+    if (rec == NULL) {
+        rc = NGX_DECLINED;
+
+    } else {
+        ev->state = rec->state;
+        ev->streamed = rec->log.streamed;
+        ev->lost = rec->log.lost;
+        /* a worker that died sends no more either */
+        ev->ended = rec->log.end
+                    || (kill(rec->owner, 0) == -1
+                        && ngx_errno == NGX_ESRCH);
+
+        if (off < rec->log.len) {
+            ev->bytes.len = rec->log.len - off;
+            ev->bytes.data = ngx_pnalloc(r->pool, ev->bytes.len);
+
+            if (ev->bytes.data == NULL) {
+                rc = NGX_ERROR;
+
+            } else {
+                ngx_memcpy(ev->bytes.data, rec->log.data + off,
+                           ev->bytes.len);
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * GET .../responses/{id}: the stored response object (with ?stream=true a
+ * background stream's events, ngx_http_slora_resume.c); DELETE: it goes,
  * answered {"id", "object": "response.deleted", "deleted": true}; GET
  * .../responses/{id}/input_items: a page of its input items; POST
  * .../responses/{id}/cancel: a background response being answered
@@ -491,10 +702,12 @@ ngx_http_slora_store_state(ngx_http_request_t *r, const u_char *id,
 ngx_int_t
 ngx_http_slora_store_handler(ngx_http_request_t *r)
 {
-    u_char      *p, *last, *slash;
-    ngx_str_t    id, tenant, obj;
-    ngx_buf_t   *b;
-    ngx_uint_t   items, cancel;
+    u_char              *p, *last, *slash;
+    ngx_int_t            rc;
+    ngx_str_t            id, tenant, obj;
+    ngx_buf_t           *b;
+    ngx_uint_t           items, cancel;
+    slora_openai_str_t   stream;
 
     last = r->uri.data + r->uri.len;
     p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/responses/",
@@ -579,6 +792,29 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
 
     if (cancel) {
         return ngx_http_slora_store_cancel(r, &id, &tenant);
+    }
+
+    rc = ngx_http_slora_query_arg(r, "stream", &stream);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        if (stream.len == 4 && ngx_strncmp(stream.data, "true", 4) == 0) {
+            /* a background stream's events (ngx_http_slora_resume.c) */
+            return ngx_http_slora_resume(r, &id, &tenant);
+        }
+
+        if (!(stream.len == 5 && ngx_strncmp(stream.data, "false", 5) == 0))
+        {
+            return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                             "invalid_request_error",
+                                             "invalid_value", "stream",
+                                             "stream must be true or"
+                                             " false, not \"%*s\"",
+                                             stream.len, stream.data);
+        }
     }
 
     if (ngx_http_slora_store_get(r, id.data, id.len, &tenant, NULL, &obj)
@@ -684,7 +920,7 @@ ngx_http_slora_store_send(ngx_http_request_t *r, ngx_str_t *obj)
 
 
 /* The 404 of an id not kept (or another tenant's). */
-static ngx_int_t
+ngx_int_t
 ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id)
 {
     return ngx_http_slora_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -996,6 +1232,11 @@ ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
 
         ngx_queue_remove(&rec->queue);
         prev = rec->prev;
+
+        if (rec->log.data != NULL) {
+            ngx_slab_free_locked(st->shpool, rec->log.data);
+        }
+
         ngx_slab_free_locked(st->shpool, rec);
 
         rec = prev != NULL && --prev->refs == 0 && prev->gone ? prev : NULL;

@@ -40,6 +40,8 @@ static ngx_int_t ngx_http_slora_ready(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, slora_queue_t *q);
 static ngx_int_t ngx_http_slora_send(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
+static void ngx_http_slora_keep(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_slora_detach(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
@@ -48,7 +50,7 @@ static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
 static void ngx_http_slora_finish(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out, ngx_chain_t **ll);
 static void ngx_http_slora_send_last(ngx_http_request_t *r,
-    ngx_chain_t *out);
+    ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
 static ngx_int_t ngx_http_slora_open(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_send_header(ngx_http_request_t *r,
@@ -731,6 +733,8 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     rc = NGX_OK;
 
+    ngx_http_slora_keep(r, ctx, out);
+
     if (!ctx->detached) {
         rc = ngx_http_output_filter(r, out);
 
@@ -771,6 +775,19 @@ ngx_http_slora_send(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     return rc;
+}
+
+
+/* A background stream's events kept in the store, whether its client is
+ * there or not, for GET ?stream=true (ngx_http_slora_resume.c). */
+static void
+ngx_http_slora_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_chain_t *out)
+{
+    if (ctx->resp_background && ctx->stream && out != NULL) {
+        (void) ngx_http_slora_store_append(r, ctx->id, ctx->id_len,
+                                           &ctx->tenant, out, 0);
+    }
 }
 
 
@@ -926,7 +943,7 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             goto failed;
         }
 
-        ngx_http_slora_send_last(r, out);
+        ngx_http_slora_send_last(r, ctx, out);
         return;
     }
 
@@ -946,7 +963,7 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         goto failed;
     }
 
-    ngx_http_slora_send_last(r, out);
+    ngx_http_slora_send_last(r, ctx, out);
     return;
 
 failed:
@@ -1030,15 +1047,18 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return;
     }
 
-    ngx_http_slora_send_last(r, out);
+    ngx_http_slora_send_last(r, ctx, out);
 }
 
 
 /* Sends the stream's last events with last_buf and ends the request. */
 static void
-ngx_http_slora_send_last(ngx_http_request_t *r, ngx_chain_t *out)
+ngx_http_slora_send_last(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_chain_t *out)
 {
     ngx_chain_t  *cl;
+
+    ngx_http_slora_keep(r, ctx, out);
 
     for (cl = out; cl->next; cl = cl->next) { /* void */ }
 
@@ -1151,6 +1171,21 @@ ngx_http_slora_error_code(ngx_uint_t status)
 static ngx_int_t
 ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
+    if (ngx_http_slora_sse_header(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->header_sent = 1;
+
+    return NGX_OK;
+}
+
+
+/* An event stream's header: 200, text/event-stream, not cached, not
+ * buffered by a proxy in front. */
+ngx_int_t
+ngx_http_slora_sse_header(ngx_http_request_t *r)
+{
     ngx_int_t  rc;
 
     r->headers_out.status = NGX_HTTP_OK;
@@ -1172,8 +1207,6 @@ ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     if (rc == NGX_ERROR || rc > NGX_OK) {
         return NGX_ERROR;
     }
-
-    ctx->header_sent = 1;
 
     return NGX_OK;
 }
@@ -1271,5 +1304,12 @@ ngx_http_slora_cleanup(void *data)
                                         sizeof(ended) - 1,
                                         NGX_HTTP_SLORA_STORE_FAILED
                                         | NGX_HTTP_SLORA_STORE_UPDATE);
+    }
+
+    /* its kept events are all there will be */
+    if (ctx->resp_background && ctx->stream) {
+        (void) ngx_http_slora_store_append(ctx->request, ctx->id,
+                                           ctx->id_len, &ctx->tenant, NULL,
+                                           1);
     }
 }

@@ -14,7 +14,12 @@
 # go and the response reads "failed" (worker_lost), not running for
 # ever. Streamed in the background, the events are the foreground's and
 # a client that goes mid-way leaves the answer running to its end,
-# stored whole. background without store is a 400. The long answers
+# stored whole; GET ?stream=true&starting_after=N picks the events up
+# after N and follows them to the end (several readers at once, any
+# worker), ends for a cancelled one, and ends a killed worker's with
+# response.failed; a store with no room for a stream's events lets them
+# go and says so, the answer stored whole. background without store is
+# a 400. The long answers
 # last some seconds by the engine's measured speed (ignore_eos holds
 # their length).
 
@@ -194,10 +199,75 @@ my ($created) = grep { ($_->{event} // '') eq 'response.created' }
                 @{ $gone->{events} };
 my $gid = $created->{json}{response}{id} // '';
 $gone->abort;
+
+# 1c. Picked up again (GET ?stream=true&starting_after=N): the events
+# after N, then each as it comes while the answer runs, to its end; any
+# number of readers, and without starting_after all of them, the bytes
+# the first client had.
+sub resume {
+    my ($rid, $query) = @_;
+    return stream_start($PORT, 'GET', "/v1/responses/$rid?stream=true"
+                                      . ($query // ''));
+}
+sub deltas {
+    return join('', map { $_->{json}{delta} // '' }
+                    grep { ($_->{event} // '') eq
+                           'response.output_text.delta' } @_);
+}
+sub seqs_from {
+    my ($from, @ev) = @_;
+    my @seq = map { $_->{json}{sequence_number} // -1 } @ev;
+    return @seq && !grep { $seq[$_] != $from + $_ } 0 .. $#seq;
+}
+my @first = @{ $gone->{events} };
+my $k = $first[-1]{json}{sequence_number} // -1;
+my $rs = resume($gid, "&starting_after=$k");
+ok($rs->wait_events(1, 10) >= 1, "resumed after event $k: events come");
+my ($rst, $mid) = get($gid);
+is($mid->{status} // '', 'in_progress', '... while the answer still runs');
+my $rs2 = resume($gid, '&starting_after=2');
+$rs->wait_done(60 + 4 * $LONG_SECONDS);
+$rs2->wait_done(10);
+my @rev = @{ $rs->{events} };
+is($rs->{status}, 200, '... 200');
+like($rs->{headers}{'content-type'} // '', qr{^text/event-stream},
+     '... an event stream');
+ok(seqs_from($k + 1, @rev), '... numbered on from ' . ($k + 1)
+   . ' with none missing (' . scalar(@rev) . ' events)');
+is($rev[-1]{event} // '', 'response.incomplete', '... to its end');
 ($done) = settle($gid, 60 + 4 * $LONG_SECONDS);
 is($done->{status} // '', 'incomplete',
    '... its client gone, it runs to its end');
 is($done->{usage}{output_tokens} // 0, $LONG, "... all $LONG tokens");
+ok(length(deltas(@first)) && deltas(@first, @rev) eq text_of($done)
+   && text_of($rev[-1]{json}{response} // {}) eq text_of($done),
+   '... the first client\'s text and the resumed text are the answer');
+ok(seqs_from(3, @{ $rs2->{events} })
+   && deltas(@first[0 .. 2], @{ $rs2->{events} }) eq text_of($done),
+   'a second reader at the same time, after event 2: the same answer');
+my $all = resume($gid);
+$all->wait_done(10);
+my @aev = @{ $all->{events} };
+ok(seqs_from(0, @aev) && @aev == @first + @rev
+   && !grep({ $aev[$_]{raw} ne $first[$_]{raw} } 0 .. $#first),
+   'after the end, all of them: from 0, the first client\'s bytes');
+
+my ($rj);
+($rst, $rj) = get($gid, '?stream=false');
+ok($rst == 200 && ($rj->{status} // '') eq 'incomplete',
+   'stream=false: the object');
+($rst, $rj) = get($id, '?stream=true');
+ok($rst == 400 && ($rj->{error}{param} // '') eq 'stream'
+   && ($rj->{error}{message} // '') =~ /not created with background and/,
+   'a background response not streamed: 400 saying why');
+($rst, $rj) = get($gid, '?stream=true&starting_after=x');
+ok($rst == 400 && ($rj->{error}{param} // '') eq 'starting_after',
+   'starting_after not a number: 400 naming it');
+($rst, $rj) = get($gid, '?stream=yes');
+ok($rst == 400 && ($rj->{error}{param} // '') eq 'stream',
+   'stream neither true nor false: 400 naming it');
+($rst) = get('resp_nosuch', '?stream=true');
+is($rst, 404, 'an unknown id streamed: 404');
 
 # 2. Cancel one being answered.
 my $long = start_long('cancelled');
@@ -227,6 +297,26 @@ is($gj->{status} // '', 'cancelled',
 ($cst) = respond(input => 'And then?', max_output_tokens => 4,
                  previous_response_id => $lid);
 is($cst, 400, 'a cancelled one cannot be continued');
+
+# 2b. A reader following a background stream that is cancelled: its
+# stream ends (with what was sent before the cancel), it does not hang.
+my $cs = bg_stream($LONG);
+ok($cs->wait_events(8, 10) >= 8, 'a long background stream');
+my ($ccreated) = grep { ($_->{event} // '') eq 'response.created' }
+                 @{ $cs->{events} };
+my $csid = $ccreated->{json}{response}{id} // '';
+$cs->abort;
+my $cr = resume($csid);
+ok($cr->wait_events(8, 10) >= 8, '... followed by a reader');
+($cst) = cancel($csid);
+is($cst, 200, '... cancelled');
+ok($cr->wait_done(5), '... the reader\'s stream ends');
+my $ctext = deltas(@{ $cr->{events} });
+ok(length($ctext) && !grep({ ($_->{event} // '') =~ /^response\.(completed|incomplete)$/ }
+                           @{ $cr->{events} }),
+   '... short of an end event (' . scalar(@{ $cr->{events} })
+   . ' events)');
+ok(idle(), '... the engine lets it go');
 
 # 3. Delete one being answered.
 $long = start_long('deleted');
@@ -278,6 +368,11 @@ $long = start_long('killed');
 my $kid = $long->{id} // '';
 ok(wait_for(10, sub { ((get($kid))[1]{status} // '') eq 'in_progress' }),
    'a long one in progress before its worker is killed');
+my $ks = bg_stream($LONG);
+ok($ks->wait_events(8, 10) >= 8, '... and a long background stream');
+my ($kcreated) = grep { ($_->{event} // '') eq 'response.created' }
+                 @{ $ks->{events} };
+my $ksid = $kcreated->{json}{response}{id} // '';
 my @w = workers();
 ok(@w >= 1 && kill('KILL', @w) == @w, "its workers killed (@w)");
 ok(idle(), '... the engine lets the dead worker\'s slot go');
@@ -293,6 +388,13 @@ is($kj->{error}{code} // '', 'worker_lost', '... error worker_lost');
 is($st, 400, '... not continued (it has no answer)');
 ($st) = cancel($kid);
 is($st, 400, '... nor cancelled');
+my $kr = resume($ksid);
+ok($kr->wait_done(10), 'the stream\'s events read again: they end');
+my $kl = $kr->{events}[-1] // {};
+ok(@{ $kr->{events} } > 8 && seqs_from(0, @{ $kr->{events} })
+   && ($kl->{event} // '') eq 'response.failed'
+   && ($kl->{json}{response}{error}{code} // '') eq 'worker_lost',
+   '... with response.failed (worker_lost), numbered on');
 ($st) = respond(input => 'Hi', max_output_tokens => 4);
 is($st, 200, 'a request after it is answered');
 
@@ -313,4 +415,51 @@ ok(!@bad, 'no [error], [crit], [alert] or [emerg] in the error log')
     or diag(join("\n", @bad));
 
 $s->stop;
+
+# 7. A store too small for a long stream's events: they are let go, the
+# answer goes on and is stored whole; a reader following it gets an
+# error event, a new one a 400, and the error log says why.
+my $small = SloraTest::Server->new(name => 'background-small',
+                                   port => $PORT + 1);
+mkdir $small->prefix . '/adapters';
+$small->{http} = slora_http(
+    model => $model, adapters => $small->prefix . '/adapters',
+    engine => "threads=1 slots=4 max_ctx=$MAX_CTX max_tokens=4000",
+    http_extra => "    slora_responses_store 64k;\n");
+$small->start;
+my $big = stream_start($PORT + 1, 'POST', '/v1/responses',
+    body => json_encode({ model => 'base', input => $INPUT,
+                          max_output_tokens => 600, temperature => 0,
+                          ignore_eos => JSON::PP::true(),
+                          background => JSON::PP::true(),
+                          stream => JSON::PP::true() }),
+    headers => { 'Content-Type' => 'application/json' });
+ok($big->wait_events(8, 10) >= 8, 'a small store: a long background stream');
+my ($bcreated) = grep { ($_->{event} // '') eq 'response.created' }
+                 @{ $big->{events} };
+my $bid = $bcreated->{json}{response}{id} // '';
+my $follow = stream_start($PORT + 1, 'GET',
+                          "/v1/responses/$bid?stream=true");
+$big->wait_done(60);
+$follow->wait_done(10);
+my $blast_ev = $big->{events}[-1] // {};
+is($blast_ev->{event} // '', 'response.incomplete',
+   '... its client has all its events');
+my $fl = $follow->{events}[-1] // {};
+ok(($fl->{event} // '') eq 'error'
+   && ($fl->{json}{code} // '') eq 'stream_not_kept',
+   '... a reader following it: an error event, stream_not_kept');
+my $sg = http_req($PORT + 1, 'GET', "/v1/responses/$bid");
+ok($sg->{status} == 200
+   && ($sg->{json}{usage}{output_tokens} // 0) == 600,
+   '... the answer stored whole');
+$sg = http_req($PORT + 1, 'GET', "/v1/responses/$bid?stream=true");
+ok($sg->{status} == 400
+   && ($sg->{json}{error}{code} // '') eq 'stream_not_kept',
+   '... a new reader: 400 stream_not_kept');
+like($small->error_log,
+     qr/events of background response \S+ are no longer kept/,
+     '... and the error log says why');
+$small->stop;
+
 done_testing();

@@ -49,6 +49,9 @@ python_checks('h2_client.py', [
     'h2 reset: the same connection then serves another stream',
     'h2 background: the queued object ends its stream while the answer '
     . 'goes on, and the same connection polls it to its end',
+    'h2 background stream: reset after 8 events, the same connection '
+    . 'picks it up after the last it had (another reader reset mid-way) '
+    . 'and follows it to its end',
     'h2 body: 512 KB over many DATA frames and windows read whole, the '
     . 'small body\'s answer',
     'h2 malformed JSON: 400, OpenAI\'s error object',

@@ -193,6 +193,8 @@ python_checks('responses_client.py', [
     'store: store false keeps none',
     'background: queued at once, retrieve() polls it to the foreground\'s '
     . 'answer',
+    'background stream: stream(response_id=, starting_after=10) gives '
+    . 'events 11 on, to the end; the text the foreground\'s',
     'background: cancel() gives the object cancelled, and it stays so',
     'tools raises BadRequestError naming it',
     'reasoning raises BadRequestError naming it',

@@ -12,7 +12,8 @@ interleaved, each its own answer; a stream the client resets mid-answer
 (RST_STREAM), which must free the engine's slot and stop its tokens,
 and the connection then serving the next stream; a body spread over
 many DATA frames and flow-control windows; a background response,
-answered "queued" while the engine goes on; a reader that grants no
+answered "queued" while the engine goes on, and a background stream
+reset mid-way and picked up again on the same connection; a reader that grants no
 window, whose answer waits while other clients are served and then
 comes whole, and one that never grants it, ended by send_timeout; and
 the errors (413, 400) in OpenAI's shape. As in
@@ -169,6 +170,14 @@ def sse_text(body):
     return text, finish, bool(events) and events[-1] == "[DONE]"
 
 
+def sse_events(body):
+    """The whole named events' data (JSON) of an SSE body, in order (an
+    unended last one left out)."""
+    blocks = body.decode(errors="replace").split("\n\n")[:-1]
+    return [json.loads(line[6:]) for b in blocks for line in b.split("\n")
+            if line.startswith("data: ")]
+
+
 def http1(port, path, req):
     """The same request over HTTP/1.1: (status, JSON)."""
     r = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
@@ -309,6 +318,39 @@ def main():
           and last.get("status") == "incomplete"
           and last.get("usage", {}).get("output_tokens") == 200,
           (sq["status"], obj.get("status"), going, last.get("status")))
+
+    # a background stream reset after 8 events goes on; the same
+    # connection picks it up after the last event it had and follows it
+    # to its end, while another reader of it is reset mid-way
+    s1 = c.request("/v1/responses",
+                   json.dumps(dict(bg, stream=True)).encode())
+    c.pump(lambda: c.streams[s1]["body"].count(b"\n\n") >= 8)
+    c.reset(s1)
+    got = sse_events(c.streams[s1]["body"])
+    rid = got[0]["response"]["id"] if got else ""
+    k = got[-1]["sequence_number"] if got else -1
+    r2 = c.request(f"/v1/responses/{rid}?stream=true&starting_after={k}",
+                   None, "GET")
+    r3 = c.request(f"/v1/responses/{rid}?stream=true", None, "GET")
+    c.pump(lambda: c.streams[r3]["body"].count(b"\n\n") >= 3)
+    c.reset(r3)
+    c.pump(c.done(r2))
+    rest = sse_events(c.streams[r2]["body"])
+    last = rest[-1] if rest else {}
+    text = "".join(e.get("delta", "") for e in got + rest
+                   if e["type"] == "response.output_text.delta")
+    whole = "".join(p.get("text", "")
+                    for o in last.get("response", {}).get("output", [])
+                    for p in o.get("content", []))
+    check("h2 background stream: reset after 8 events, the same connection "
+          "picks it up after the last it had (another reader reset "
+          "mid-way) and follows it to its end",
+          c.streams[r2]["ended"] and rest
+          and [e["sequence_number"] for e in rest]
+              == list(range(k + 1, k + 1 + len(rest)))
+          and last["type"] == "response.incomplete" and text == whole
+          and last["response"]["usage"]["output_tokens"] == 200,
+          (k, len(rest), last.get("type"), text[:60], whole[:60]))
 
     # a body over many frames and windows: 512 KB of blanks in the JSON
     pad = json.dumps(req)[:-1] + " " * (512 * 1024) + "}"

@@ -492,8 +492,8 @@ def stored(client):
 
 def background(client):
     """background=True: the client gets the response "queued" at once,
-    retrieve() polls it to the foreground's answer; cancel() stops one
-    being answered."""
+    retrieve() polls it to the foreground's answer; a background stream
+    is picked up after an event; cancel() stops one being answered."""
     kw = dict(model="base", input="Say something.", temperature=0,
               max_output_tokens=16)
     fg = client.responses.create(**kw)
@@ -510,6 +510,34 @@ def background(client):
           and r.output_text == fg.output_text
           and r.usage.output_tokens == fg.usage.output_tokens,
           (first, r.status, r.output_text, fg.output_text))
+
+    # a background stream whose client stops reading after event 10 is
+    # picked up there: stream(response_id=, starting_after=) and
+    # retrieve(stream=True, starting_after=) give the rest to the end
+    events, rid = [], None
+    with client.responses.stream(background=True, **kw) as stream:
+        for ev in stream:
+            events.append(ev)
+            if ev.type == "response.created":
+                rid = ev.response.id
+            if ev.sequence_number == 10:
+                break
+    with client.responses.stream(response_id=rid, starting_after=10) as st:
+        rest = list(st)
+    text = "".join(e.delta for e in events + rest
+                   if e.type == "response.output_text.delta")
+    again = list(client.responses.retrieve(rid, stream=True,
+                                           starting_after=12))
+    check("background stream: stream(response_id=, starting_after=10) "
+          "gives events 11 on, to the end; the text the foreground's",
+          rest and rest[0].sequence_number == 11
+          and rest[-1].type == "response." + fg.status
+          and text == fg.output_text == rest[-1].response.output_text
+          and again[0].sequence_number == 13
+          and [e.sequence_number for e in again]
+              == [e.sequence_number for e in rest[2:]],
+          (rest[0].sequence_number if rest else None,
+           rest[-1].type if rest else None, text, fg.output_text))
 
     long = client.responses.create(model="base", input="Count.",
                                    max_output_tokens=256, background=True,

@@ -1,0 +1,423 @@
+/*
+ * ngx_http_slora_resume.c: GET .../responses/{id}?stream=true
+ * [&starting_after=N], a background stream's events again: those the
+ * store kept (ngx_http_slora_store_append: every event the answering
+ * worker sent, whether its client was still there or not), from the one
+ * after sequence_number N (all of them without it), then each as it
+ * comes, until the answer ends. What OpenAI's clients call to pick up a
+ * background stream whose connection dropped
+ * (`client.responses.retrieve(id, stream=True, starting_after=N)`); any
+ * number may follow one answer, in any worker.
+ *
+ * The one idea: the reader follows the store, not the engine. The
+ * answering worker alone holds the engine's slot; a reader polls the
+ * record every NGX_HTTP_SLORA_RESUME_POLL ms for the events past what it
+ * read, and sends the whole ones (each ends with an empty line; the
+ * n-th kept is sequence_number n, as the stream numbers them from 0).
+ * It ends where the record says no more will come: the answer's request
+ * ended (its last event, response.completed or the like, is kept before
+ * that), or its worker died, for which it sends response.failed itself
+ * with the stored object (worker_lost). A cancelled one ends after what
+ * was sent before the cancel; one deleted, or whose events the store
+ * had no room for, ends with an error event.
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_sse.h"
+
+
+#define NGX_HTTP_SLORA_RESUME_POLL  50      /* ms between reads */
+
+
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_str_t                  id;
+    ngx_str_t                  tenant;
+    size_t                     off;         /* the record's events read */
+    ngx_uint_t                 seq;         /* events read: the next one's
+                                               sequence_number */
+    ngx_uint_t                 first;       /* the first to send */
+    ngx_uint_t                 terminal;    /* the last read ended the
+                                               response */
+    ngx_event_t                poll;
+} ngx_http_slora_resume_t;
+
+
+static void ngx_http_slora_resume_poll(ngx_event_t *ev);
+static ngx_int_t ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs);
+static ngx_int_t ngx_http_slora_resume_take(ngx_http_slora_resume_t *rs,
+    ngx_str_t *bytes, ngx_chain_t ***ll, size_t *rest);
+static ngx_int_t ngx_http_slora_resume_event(ngx_http_slora_resume_t *rs,
+    const char *type, u_char *tail, size_t len, ngx_chain_t ***ll);
+static void ngx_http_slora_resume_cleanup(void *data);
+
+
+/*
+ * The first read answers what cannot be streamed (a 404 for a response
+ * not kept; a 400 for one that was not a background stream, or whose
+ * events were not kept, or a bad starting_after); then the SSE header
+ * and the kept events, and the request lives on in its poll.
+ */
+ngx_int_t
+ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant)
+{
+    ngx_int_t                       rc, after;
+    ngx_http_cleanup_t             *cln;
+    slora_openai_str_t              arg;
+    ngx_http_slora_resume_t        *rs;
+    ngx_http_slora_store_events_t   ev;
+
+    after = -1;
+
+    rc = ngx_http_slora_query_arg(r, "starting_after", &arg);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        after = arg.len ? ngx_atoi((u_char *) arg.data, arg.len) : NGX_ERROR;
+
+        if (after == NGX_ERROR) {
+            return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                             "invalid_request_error",
+                                             "invalid_value",
+                                             "starting_after",
+                                             "starting_after must be a"
+                                             " sequence number (an integer"
+                                             " of 0 or more), not \"%*s\"",
+                                             arg.len, arg.data);
+        }
+    }
+
+    rc = ngx_http_slora_store_events(r, id->data, id->len, tenant, 0, &ev);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_slora_store_none(r, id);
+    }
+
+    if (!ev.streamed) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_value", "stream",
+                                         "Response '%V' was not created"
+                                         " with background and stream"
+                                         " true: it has no events to"
+                                         " stream (GET it without"
+                                         " stream)", id);
+    }
+
+    if (ev.lost) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "stream_not_kept", "stream",
+                                         "The events of response '%V' were"
+                                         " not kept: slora_responses_store"
+                                         " had no room for them (GET it"
+                                         " without stream)", id);
+    }
+
+    rs = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_resume_t));
+    cln = ngx_http_cleanup_add(r, 0);
+
+    if (rs == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rs->request = r;
+    rs->id = *id;
+    rs->tenant = *tenant;
+    rs->first = (ngx_uint_t) after + 1;      /* after -1: all */
+    rs->poll.handler = ngx_http_slora_resume_poll;
+    rs->poll.data = rs;
+    rs->poll.log = r->connection->log;
+
+    cln->handler = ngx_http_slora_resume_cleanup;
+    cln->data = rs;
+
+    if (ngx_http_slora_sse_header(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a client that goes ends it (nothing else is read) */
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    rc = ngx_http_slora_resume_read(rs);
+
+    if (rc != NGX_AGAIN) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_slora_resume_poll(ngx_event_t *ev)
+{
+    ngx_int_t                 rc;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_slora_resume_t  *rs;
+
+    rs = ev->data;
+    r = rs->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    rc = ngx_http_slora_resume_read(rs);
+
+    if (rc != NGX_AGAIN) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Sends the events kept since the last read (and what a slow client
+ * still holds); NGX_AGAIN: more to come, the next poll armed; else the
+ * stream's end sent, the request's result.
+ */
+static ngx_int_t
+ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
+{
+    u_char                         *p, *tail;
+    size_t                          rest;
+    ngx_int_t                       rc;
+    ngx_str_t                       obj;
+    ngx_chain_t                    *out, **ll, *cl;
+    ngx_http_request_t             *r;
+    ngx_http_slora_store_events_t   ev;
+
+    r = rs->request;
+    out = NULL;
+    ll = &out;
+
+    rc = ngx_http_slora_store_events(r, rs->id.data, rs->id.len, &rs->tenant,
+                                     rs->off, &ev);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED || ev.lost) {
+        /* deleted or dropped, or its events let go, while followed */
+        tail = ngx_pnalloc(r->pool, 256 + 6 * rs->id.len);
+        if (tail == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_slora_lit(tail, ",\"code\":");
+        p = ngx_http_slora_json_cstr(p, rc == NGX_DECLINED
+                                        ? "not_found" : "stream_not_kept");
+        p = ngx_http_slora_lit(p, ",\"message\":");
+        p = ngx_http_slora_json_cstr(p, rc == NGX_DECLINED
+                                        ? "the response is no longer kept"
+                                          " (deleted, or dropped for room)"
+                                        : "the response's events are no"
+                                          " longer kept"
+                                          " (slora_responses_store had no"
+                                          " room for them)");
+        p = ngx_http_slora_lit(p, ",\"param\":null}");
+
+        if (ngx_http_slora_resume_event(rs, "error", tail, p - tail, &ll)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        goto last;
+    }
+
+    if (ngx_http_slora_resume_take(rs, &ev.bytes, &ll, &rest) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ev.ended && rest == 0) {
+        /* all there will be; where its worker died before the end, the
+         * stored object ("failed", worker_lost) says so */
+        if (ev.state == NGX_HTTP_SLORA_STORE_FAILED && !rs->terminal
+            && ngx_http_slora_store_get(r, rs->id.data, rs->id.len,
+                                        &rs->tenant, NULL, &obj)
+               == NGX_OK)
+        {
+            while (obj.len && obj.data[obj.len - 1] == '\n') {
+                obj.len--;
+            }
+
+            tail = ngx_pnalloc(r->pool, obj.len + 32);
+            if (tail == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_http_slora_lit(tail, ",\"response\":");
+            p = ngx_cpymem(p, obj.data, obj.len);
+            *p++ = '}';
+
+            if (ngx_http_slora_resume_event(rs, "response.failed", tail,
+                                            p - tail, &ll)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        goto last;
+    }
+
+    if (out != NULL || r->buffered || r->connection->buffered) {
+        for (cl = out; cl; cl = cl->next) {
+            cl->buf->flush = cl->next == NULL;
+        }
+
+        if (ngx_http_output_filter(r, out) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_add_timer(&rs->poll, NGX_HTTP_SLORA_RESUME_POLL);
+
+    return NGX_AGAIN;
+
+last:
+
+    return ngx_http_output_filter(r, out) == NGX_ERROR
+           ? NGX_ERROR : ngx_http_send_special(r, NGX_HTTP_LAST);
+}
+
+
+/* The whole events of bytes (the record's past rs->off) read: those from
+ * rs->first on added to *ll; *rest: the bytes of an unended one left. */
+static ngx_int_t
+ngx_http_slora_resume_take(ngx_http_slora_resume_t *rs, ngx_str_t *bytes,
+    ngx_chain_t ***ll, size_t *rest)
+{
+    u_char       *p, *q, *last, *from;
+    ngx_buf_t    *b;
+    ngx_uint_t    i;
+    ngx_chain_t  *cl;
+
+    static ngx_str_t  ends[] = {
+        ngx_string("event: response.completed\n"),
+        ngx_string("event: response.incomplete\n"),
+        ngx_string("event: response.failed\n")
+    };
+
+    p = bytes->data;
+    last = bytes->data + bytes->len;
+    from = NULL;
+
+    for ( ;; ) {
+        /* an event ends with an empty line; its data lines are JSON, with
+         * no line break of their own */
+        for (q = p; q + 1 < last && !(q[0] == '\n' && q[1] == '\n'); q++) {
+            /* void */
+        }
+
+        if (q + 1 >= last) {
+            break;
+        }
+
+        if (rs->seq >= rs->first && from == NULL) {
+            from = p;
+        }
+
+        rs->terminal = 0;
+
+        for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+            if ((size_t) (q + 2 - p) > ends[i].len
+                && ngx_strncmp(p, ends[i].data, ends[i].len) == 0)
+            {
+                rs->terminal = 1;
+            }
+        }
+
+        rs->seq++;
+        p = q + 2;
+    }
+
+    rs->off += p - bytes->data;
+    *rest = last - p;
+
+    if (from == NULL) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(rs->request->pool);
+    cl = ngx_alloc_chain_link(rs->request->pool);
+
+    if (b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = from;
+    b->last = p;
+    b->memory = 1;
+    cl->buf = b;
+    cl->next = NULL;
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/* An event of the server's own, numbered next: type's, with tail the
+ * members after its sequence_number (and the closing brace). */
+static ngx_int_t
+ngx_http_slora_resume_event(ngx_http_slora_resume_t *rs, const char *type,
+    u_char *tail, size_t len, ngx_chain_t ***ll)
+{
+    u_char       *data, *p;
+    size_t        size;
+    ngx_buf_t    *b;
+    ngx_pool_t   *pool;
+    ngx_chain_t  *cl;
+
+    pool = rs->request->pool;
+
+    data = ngx_pnalloc(pool, 64 + ngx_strlen(type) + NGX_INT_T_LEN + len);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(data, "{\"type\":\"%s\",\"sequence_number\":%ui", type,
+                    rs->seq++);
+    p = ngx_cpymem(p, tail, len);
+
+    size = ngx_http_slora_sse_frame(NULL, 0, type, data, p - data);
+
+    b = ngx_create_temp_buf(pool, size);
+    cl = ngx_alloc_chain_link(pool);
+
+    if (b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last += ngx_http_slora_sse_frame(b->pos, size, type, data, p - data);
+    cl->buf = b;
+    cl->next = NULL;
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_slora_resume_cleanup(void *data)
+{
+    ngx_http_slora_resume_t  *rs = data;
+
+    if (rs->poll.timer_set) {
+        ngx_del_timer(&rs->poll);
+    }
+}

@@ -552,6 +552,16 @@ typedef struct {
     unsigned                   lost:1;    /* not kept: no room for them */
 } ngx_http_slora_store_events_t;
 
+/* The store's figures (/status, /metrics). */
+typedef struct {
+    size_t                     size;        /* the zone's bytes */
+    size_t                     free;        /* its free pages' bytes */
+    ngx_uint_t                 responses;   /* records kept */
+    ngx_uint_t                 running;     /* background answers going */
+    ngx_uint_t                 evictions;   /* records dropped for room */
+    ngx_uint_t                 events_lost; /* streams' events let go */
+} ngx_http_slora_store_stats_t;
+
 char *ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
@@ -567,6 +577,8 @@ ngx_int_t ngx_http_slora_store_append(ngx_http_request_t *r,
 ngx_int_t ngx_http_slora_store_events(ngx_http_request_t *r,
     const u_char *id, size_t len, ngx_str_t *tenant, size_t off,
     ngx_http_slora_store_events_t *ev);
+ngx_int_t ngx_http_slora_store_stats(ngx_http_request_t *r,
+    ngx_http_slora_store_stats_t *ss);
 ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id);
 int ngx_http_slora_store_prev(void *data, const char *id, size_t len,

@@ -34,10 +34,11 @@ static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_slora_status_handler(ngx_http_request_t *r)
 {
-    int64_t         hb;
-    ngx_int_t       rc;
-    ngx_buf_t      *b;
-    slora_queue_t  *q;
+    int64_t                        hb;
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    slora_queue_t                 *q;
+    ngx_http_slora_store_stats_t   ss;
 
     rc = ngx_http_slora_status_start(r, NGX_HTTP_SLORA_STATUS_SIZE, &q, &b);
     if (rc != NGX_OK) {
@@ -70,7 +71,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"catalog\":{\"source\":\"%s\",\"up\":%s,\"resolving\":%D,"
         "\"hits\":%uL,\"misses\":%uL,\"fetches\":%uL,"
         "\"invalidations\":%uL,\"reconnects\":%uL},"
-        "\"tokens\":{\"prompt\":%uL,\"completion\":%uL}}\n",
+        "\"tokens\":{\"prompt\":%uL,\"completion\":%uL},",
         ngx_http_slora_ld(q->engine_pid), ngx_http_slora_ld(q->epoch),
         ngx_http_slora_ld(q->restarts),
         ngx_http_slora_engine_down(q) == NULL ? "true" : "false",
@@ -122,6 +123,18 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->tokens_prompt),
         ngx_http_slora_ld(q->tokens_completion));
 
+    if (ngx_http_slora_store_stats(r, &ss) == NGX_OK) {
+        b->last = ngx_slprintf(b->last, b->end,
+            "\"responses_store\":{\"size\":%uz,\"free\":%uz,"
+            "\"responses\":%ui,\"running\":%ui,\"evictions\":%ui,"
+            "\"events_lost\":%ui}}\n",
+            ss.size, ss.free, ss.responses, ss.running, ss.evictions,
+            ss.events_lost);
+
+    } else {
+        b->last = ngx_slprintf(b->last, b->end, "\"responses_store\":null}\n");
+    }
+
     return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }
 
@@ -160,10 +173,11 @@ ngx_http_slora_health_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_slora_metrics_handler(ngx_http_request_t *r)
 {
-    u_char         *p, *end;
-    ngx_int_t       rc, i;
-    ngx_buf_t      *b;
-    slora_queue_t  *q;
+    u_char                        *p, *end;
+    ngx_int_t                      rc, i;
+    ngx_buf_t                     *b;
+    slora_queue_t                 *q;
+    ngx_http_slora_store_stats_t   ss;
 
     rc = ngx_http_slora_status_start(r, NGX_HTTP_SLORA_METRICS_SIZE, &q, &b);
     if (rc != NGX_OK) {
@@ -399,6 +413,33 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->prediction_rejected),
         ngx_http_slora_ld(q->lookup_accepted),
         ngx_http_slora_ld(q->lookup_rejected));
+
+    if (ngx_http_slora_store_stats(r, &ss) == NGX_OK) {
+        p = ngx_slprintf(p, end,
+            "# HELP slora_responses_stored Responses the store keeps"
+            " (slora_responses_store).\n"
+            "# TYPE slora_responses_stored gauge\n"
+            "slora_responses_stored %ui\n"
+            "# HELP slora_responses_running Background responses being"
+            " answered.\n"
+            "# TYPE slora_responses_running gauge\n"
+            "slora_responses_running %ui\n"
+            "# HELP slora_responses_store_bytes The store's size and its"
+            " free pages.\n"
+            "# TYPE slora_responses_store_bytes gauge\n"
+            "slora_responses_store_bytes{kind=\"size\"} %uz\n"
+            "slora_responses_store_bytes{kind=\"free\"} %uz\n"
+            "# HELP slora_responses_evictions_total Responses dropped to"
+            " make room for others.\n"
+            "# TYPE slora_responses_evictions_total counter\n"
+            "slora_responses_evictions_total %ui\n"
+            "# HELP slora_responses_events_lost_total Background streams"
+            " whose events the store had no room for.\n"
+            "# TYPE slora_responses_events_lost_total counter\n"
+            "slora_responses_events_lost_total %ui\n",
+            ss.responses, ss.running, ss.size, ss.free, ss.evictions,
+            ss.events_lost);
+    }
 
     b->last = p;
 

@@ -44,6 +44,8 @@ typedef struct {
     ngx_rbtree_t               rbtree;
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;           /* most recently used first */
+    ngx_uint_t                 evictions;     /* records dropped for room */
+    ngx_uint_t                 events_lost;   /* streams' events let go */
 } ngx_http_slora_store_sh_t;
 
 
@@ -597,6 +599,7 @@ ngx_http_slora_store_append(ngx_http_request_t *r, const u_char *id,
         if (data == NULL) {
             rec->log.len = 0;
             rec->log.lost = 1;
+            st->sh->events_lost++;
             lost = 1;
         }
     }
@@ -1279,11 +1282,63 @@ ngx_http_slora_store_evict(ngx_http_slora_store_t *st)
                 || (kill(rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH)))
         {
             ngx_http_slora_store_drop(st, rec);
+            st->sh->evictions++;
             return NGX_OK;
         }
     }
 
     return NGX_DECLINED;
+}
+
+
+/* The store's figures for /status and /metrics; NGX_DECLINED: no store.
+ * Counted by a walk over the records under the mutex (a few thousand at
+ * most: microseconds), so that no count can drift from the records. */
+ngx_int_t
+ngx_http_slora_store_stats(ngx_http_request_t *r,
+    ngx_http_slora_store_stats_t *ss)
+{
+    ngx_queue_t              *q;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    ngx_memzero(ss, sizeof(ngx_http_slora_store_stats_t));
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    ss->size = st->shpool->end - st->shpool->start;
+    ss->free = st->shpool->pfree << ngx_pagesize_shift;
+    ss->evictions = st->sh->evictions;
+    ss->events_lost = st->sh->events_lost;
+
+    for (q = ngx_queue_head(&st->sh->lru);
+         q != ngx_queue_sentinel(&st->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_slora_stored_t, queue);
+
+        if (rec->gone) {
+            /* deleted, kept only for the conversations continuing it */
+            continue;
+        }
+
+        ss->responses++;
+
+        if (rec->state == NGX_HTTP_SLORA_STORE_RUNNING
+            && (kill(rec->owner, 0) == 0 || ngx_errno != NGX_ESRCH))
+        {
+            ss->running++;
+        }
+    }
+
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return NGX_OK;
 }
 
 

@@ -277,6 +277,8 @@ my $running = wait_for(10, sub {
     return ($x->{status} // '') eq 'in_progress';
 });
 ok($running, 'a long one in the background: "in_progress"');
+is($s->status->{responses_store}{running} // -1, 1,
+   '... /status counts it running');
 ($cst, $cont) = respond(input => 'And then?', max_output_tokens => 4,
                         previous_response_id => $lid);
 is($cst, 400, 'one being answered cannot be continued');
@@ -286,6 +288,8 @@ like($cont->{error}{message} // '', qr/background/, '... it says why');
 is($cst, 200, 'cancel: 200');
 is($cj->{status} // '', 'cancelled', '... the object "cancelled"');
 ok(idle(), '... the engine lets it go (no slot held, none running)');
+is($s->status->{responses_store}{running} // -1, 0,
+   '... /status counts none running');
 my $n = made('cancelled');
 ok($n >= 0 && $n < $LONG, "... having made $n of its $LONG tokens");
 ($cst, $cj) = cancel($lid);
@@ -460,6 +464,8 @@ ok($sg->{status} == 400
 like($small->error_log,
      qr/events of background response \S+ are no longer kept/,
      '... and the error log says why');
+is($small->status->{responses_store}{events_lost} // -1, 1,
+   '... and /status counts it');
 $small->stop;
 
 done_testing();

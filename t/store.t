@@ -10,7 +10,9 @@
 # the middle stays in the conversations that continue it, and a branch
 # from a middle turn holds that turn's past only; a conversation longer
 # than the whole store is answered on, its turn that does not fit not
-# stored and its earlier turns kept; a reload keeps what is stored. The one idea to know: eviction is by last use, so a response
+# stored and its earlier turns kept; a reload keeps what is stored;
+# /status and /metrics count the responses kept and those dropped for
+# room. The one idea to know: eviction is by last use, so a response
 # read again (here the second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
@@ -62,6 +64,28 @@ for my $i (1 .. 14) {
     get_resp($ids[1]) if $i > 2;
 }
 is(scalar(grep { /^resp_/ } @ids), 14, 'fourteen responses answered');
+
+# the store's figures, as /status and /metrics give them
+sub store_figures {
+    my $ss = $s->status->{responses_store} // {};
+    my $m = http_req($PORT, 'GET', '/metrics')->{body} // '';
+    my %prom = $m =~ /^(slora_responses_\w+(?:\{kind="\w+"\})?) (\d+)$/mg;
+    return ($ss, \%prom);
+}
+my ($ss, $prom) = store_figures();
+my $kept = grep { (get_resp($_))[0] == 200 } @ids;
+ok($kept >= 2 && $kept < 14 && ($ss->{responses} // -1) == $kept
+   && ($ss->{evictions} // -1) == 14 - $kept && $ss->{running} == 0,
+   "/status: the $kept responses kept, the " . (14 - $kept)
+   . ' dropped for room counted');
+ok($ss->{size} > 16384 && $ss->{size} <= 32768
+   && $ss->{free} < $ss->{size},
+   "... the zone's size ($ss->{size}) and free bytes ($ss->{free})");
+is_deeply([ map { $prom->{$_} // -1 } qw(slora_responses_stored
+            slora_responses_evictions_total slora_responses_running
+            slora_responses_store_bytes{kind="size"}) ],
+          [ $ss->{responses}, $ss->{evictions}, 0, $ss->{size} ],
+          '/metrics: the same figures');
 
 my ($st_first, $first) = get_resp($ids[0]);
 is($st_first, 404, 'the first, least recently used, is dropped');
@@ -158,8 +182,12 @@ is(user_texts($chain[5]), join(' ', map { "c$_" } 0 .. 5),
 
 # a turn deleted in the middle: gone for GET and for continuing it, kept
 # for the turns that continue it
+my ($before) = store_figures();
 my $del = http_req($PORT, 'DELETE', "/v1/responses/$chain[3]");
 is($del->{status}, 200, 'the fourth turn deleted');
+my ($after) = store_figures();
+is($after->{responses}, $before->{responses} - 1,
+   '... /status counts one response fewer (' . $after->{responses} . ')');
 is((get_resp($chain[3]))[0], 404, '... GET of it: 404');
 my ($st_d, $j_d) = respond(input => 'again',
                            previous_response_id => $chain[3]);

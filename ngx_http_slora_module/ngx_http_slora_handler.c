@@ -267,13 +267,38 @@ static ngx_int_t
 ngx_http_slora_get_stream(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
+    ngx_uint_t             plain;
+    slora_openai_str_t     format;
     slora_openai_req_t    *req;
     slora_openai_err_t     oe;
     slora_openai_query_t   args;
     ngx_http_slora_err_t   e;
+    ngx_http_slora_ctx_t  *ctx;
     slora_openai_limits_t  lim;
 
     ngx_memzero(&args, sizeof(args));
+
+    /* format=text: the answer's bare text, for curl and the like */
+    rc = ngx_http_slora_query_arg(r, "format", &format);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    plain = rc == NGX_OK && format.len == 4
+            && ngx_strncmp(format.data, "text", 4) == 0;
+
+    if (rc == NGX_OK && !plain
+        && !(format.len == 3 && ngx_strncmp(format.data, "sse", 3) == 0))
+    {
+        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_value", "format",
+                                         "format must be sse (events, the"
+                                         " default) or text (the bare"
+                                         " text), not \"%*s\"",
+                                         format.len, format.data);
+    }
 
     if (ngx_http_slora_query_arg(r, "model", &args.model) == NGX_ERROR
         || ngx_http_slora_query_arg(r, "prompt", &args.prompt) == NGX_ERROR
@@ -303,6 +328,9 @@ ngx_http_slora_get_stream(ngx_http_request_t *r)
     rc = ngx_http_slora_start(r, req, &e);
 
     if (rc == NGX_DONE) {
+        /* the header goes out with the first token, not before */
+        ctx = ngx_http_get_module_ctx(r, ngx_http_slora_module);
+        ctx->plain = plain;
         r->main->count++;
         return NGX_DONE;
     }

@@ -331,6 +331,9 @@ struct ngx_http_slora_ctx_s {
                                                  to the store */
 
     unsigned                   stream:1;
+    unsigned                   plain:1;       /* a stream of bare text
+                                                 (GET stream format=text),
+                                                 not of events */
     unsigned                   include_usage:1;
     unsigned                   prediction:1;  /* usage says what came of
                                                  it */
@@ -448,7 +451,8 @@ ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_chain_t ***ll);
 void ngx_http_slora_stream_exit_process(void);
 void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
-ngx_int_t ngx_http_slora_sse_header(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_stream_header(ngx_http_request_t *r,
+    ngx_uint_t plain);
 void ngx_http_slora_stream_fail(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t status, const char *type,
     const char *code, const char *msg);

@@ -140,7 +140,7 @@ ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
     cln->handler = ngx_http_slora_resume_cleanup;
     cln->data = rs;
 
-    if (ngx_http_slora_sse_header(r) != NGX_OK) {
+    if (ngx_http_slora_stream_header(r, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

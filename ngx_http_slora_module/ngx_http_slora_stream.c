@@ -639,6 +639,11 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             return NGX_ERROR;
         }
 
+    } else if (ctx->plain) {
+        if (ngx_http_slora_emit(r, ctx, ch->text, len, ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
     } else {
         p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, len));
         if (p == NULL) {
@@ -659,7 +664,8 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* Frames data as one SSE event into a recycled buffer linked at **ll. */
+/* Frames data as one SSE event (a plain stream: as it is) into a
+ * recycled buffer linked at **ll. */
 ngx_int_t
 ngx_http_slora_emit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     const u_char *data, size_t len, ngx_chain_t ***ll)
@@ -677,7 +683,8 @@ ngx_http_slora_emit_event(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    need = ngx_http_slora_sse_frame(NULL, 0, event, data, len);
+    need = ctx->plain ? len : ngx_http_slora_sse_frame(NULL, 0, event, data,
+                                                        len);
 
     cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
     if (cl == NULL) {
@@ -698,9 +705,11 @@ ngx_http_slora_emit_event(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     b->pos = b->start;
-    b->last = b->start + ngx_http_slora_sse_frame(b->start,
-                                                  b->end - b->start,
-                                                  event, data, len);
+    b->last = ctx->plain
+              ? ngx_cpymem(b->start, data, len)
+              : b->start + ngx_http_slora_sse_frame(b->start,
+                                                    b->end - b->start,
+                                                    event, data, len);
     b->temporary = 1;
     b->flush = 0;
     b->last_buf = 0;
@@ -867,6 +876,11 @@ ngx_http_slora_choice_end(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return ngx_http_slora_resp_end(r, ctx, ch, ll);
     }
 
+    if (ctx->plain) {
+        /* no finish_reason in bare text: the text ends its line */
+        return ngx_http_slora_emit(r, ctx, (u_char *) "\n", 1, ll);
+    }
+
     p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, 0));
     if (p == NULL) {
         return NGX_ERROR;
@@ -943,6 +957,12 @@ ngx_http_slora_finish(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             goto failed;
         }
 
+        ngx_http_slora_send_last(r, ctx, out);
+        return;
+    }
+
+    if (ctx->plain) {
+        /* its line ended (ngx_http_slora_choice_end) */
         ngx_http_slora_send_last(r, ctx, out);
         return;
     }
@@ -1030,18 +1050,22 @@ ngx_http_slora_stream_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return;
     }
 
-    last = ngx_http_slora_error_json(p, type, code, NULL, (u_char *) msg,
-                                     len);
+    last = ctx->plain
+           ? ngx_sprintf(p, "\n[error] %s: %s\n", code, msg)
+           : ngx_http_slora_error_json(p, type, code, NULL, (u_char *) msg,
+                                       len);
 
     out = NULL;
     ll = &out;
 
+    /* an error event and [DONE]; a plain stream's line of error */
     if (ctx->resp != NULL
         ? ngx_http_slora_resp_fail(r, ctx, code, (u_char *) msg, len, &ll)
           != NGX_OK
         : (ngx_http_slora_emit(r, ctx, p, last - p, &ll) != NGX_OK
-           || ngx_http_slora_emit(r, ctx, (u_char *) "[DONE]", 6, &ll)
-              != NGX_OK))
+           || (!ctx->plain
+               && ngx_http_slora_emit(r, ctx, (u_char *) "[DONE]", 6, &ll)
+                  != NGX_OK)))
     {
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
@@ -1098,7 +1122,7 @@ ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         return NGX_OK;
     }
 
-    if (ctx->kind != NGX_HTTP_SLORA_CHAT) {
+    if (ctx->kind != NGX_HTTP_SLORA_CHAT || ctx->plain) {
         return NGX_OK;
     }
 
@@ -1171,7 +1195,7 @@ ngx_http_slora_error_code(ngx_uint_t status)
 static ngx_int_t
 ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
-    if (ngx_http_slora_sse_header(r) != NGX_OK) {
+    if (ngx_http_slora_stream_header(r, ctx->plain) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1181,16 +1205,24 @@ ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
-/* An event stream's header: 200, text/event-stream, not cached, not
- * buffered by a proxy in front. */
+/* A stream's header: 200, text/event-stream (plain: text/plain, bare
+ * UTF-8 text), not cached, not buffered by a proxy in front. */
 ngx_int_t
-ngx_http_slora_sse_header(ngx_http_request_t *r)
+ngx_http_slora_stream_header(ngx_http_request_t *r, ngx_uint_t plain)
 {
     ngx_int_t  rc;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = -1;
-    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    if (plain) {
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; charset=utf-8");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    }
+
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     ngx_http_clear_accept_ranges(r);
     ngx_http_clear_last_modified(r);

@@ -128,6 +128,11 @@ my @cases = (
      '/v1/stream?model=base&prompt=hi&max_tokens=0', '', 400],
     ['stream: invalid UTF-8 prompt', 'GET',
      '/v1/stream?model=base&prompt=%FF%FE', '', 400],
+    ['stream: format neither sse nor text', 'GET',
+     '/v1/stream?model=base&prompt=hi&format=json', '', 400,
+     'invalid_value'],
+    ['stream: format text, unknown model', 'GET',
+     '/v1/stream?model=nosuch&prompt=hi&format=text', '', 404],
 );
 
 for my $c (@cases) {

@@ -6,7 +6,8 @@
 # `kill -9` of the engine fails the open stream with an error event within
 # 2 s and the master respawns the engine (new pid, restarts + 1, new
 # epoch), which then serves the same greedy text as before (a Responses
-# API stream gets its error event and response.failed); a reload (HUP)
+# API stream gets its error event and response.failed, a bare-text
+# stream a line saying the error); a reload (HUP)
 # mid-stream lets the stream finish, byte for byte, and keeps the engine;
 # QUIT mid-stream lets the stream finish before nginx exits.  The one idea
 # to know: the stream must last long enough for the fault to land in its
@@ -319,6 +320,50 @@ diag("idle pool: " . json_encode($idle->{pool}));
        '... and no response.completed: it did not pretend to end');
     ok($st->{done} && !@{ $st->{errors} }, 'the stream then ends, well '
        . 'framed') or diag(join("\n", @{ $st->{errors} }));
+    ok(wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid} != $epid;
+    }), 'engine respawned and ready');
+}
+
+# 3c. The bare-text stream (GET stream format=text): whole, the greedy
+# text and a line's end in several chunks; killed mid-way, the text so
+# far, then a line saying the error, and a well-framed end.
+sub plain_stream {
+    my ($n) = @_;
+    return stream_start($PORT, 'GET', '/v1/stream?model=base&prompt='
+                        . 'Once+upon+a+time&temperature=0&format=text'
+                        . "&max_tokens=$n");
+}
+{
+    my $st = plain_stream(16);
+    $st->wait_done(30);
+    ok($st->{done} && !@{ $st->{errors} }
+       && ($st->{headers}{'content-type'} // '') =~ m{^text/plain},
+       'a bare-text stream: text/plain, well framed');
+    my $whole = $st->{body};
+    utf8::decode($whole);
+    is($whole, ($short->{text} // '') . "\n",
+       '... the greedy text and a line\'s end');
+    cmp_ok(scalar @{ $st->{raw_chunks} }, '>', 2,
+           '... in chunks as the tokens come');
+
+    my $epid = $s->engine_pid;
+    $st = plain_stream($N);
+    ok(wait_for(10, sub { $st->pump; length($st->{body}) >= 20 }),
+       'a long bare-text stream running before the kill');
+    ok(kill('KILL', $epid), "engine $epid killed");
+    $st->wait_done(15);
+    my $body = $st->{body};
+    utf8::decode($body);    # as the reference's JSON text: characters
+    my ($text, $line) = $body =~ /\A(.*)\n\[error\] (.*)\n\z/s;
+    ok(defined $text && length($text) >= 20
+       && $text eq substr($ref->{text} // '', 0, length $text),
+       '... the text so far, the reference\'s start');
+    like($line // '', qr/^engine_failed: .*engine/,
+         '... then a line saying the error');
+    ok($st->{done} && !@{ $st->{errors} }, '... and a well-framed end')
+        or diag(join("\n", @{ $st->{errors} }));
     ok(wait_for(30, sub {
         my $x = $s->status or return 0;
         return $x->{engine}{ready} && $x->{engine}{pid} != $epid;

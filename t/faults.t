@@ -6,8 +6,9 @@
 # `kill -9` of the engine fails the open stream with an error event within
 # 2 s and the master respawns the engine (new pid, restarts + 1, new
 # epoch), which then serves the same greedy text as before (a Responses
-# API stream gets its error event and response.failed, a bare-text
-# stream a line saying the error); a reload (HUP)
+# API stream gets its error event and response.failed, a background
+# one too, for its client and a reader following it, a bare-text stream
+# a line saying the error); a reload (HUP)
 # mid-stream lets the stream finish, byte for byte, and keeps the engine;
 # QUIT mid-stream lets the stream finish before nginx exits.  The one idea
 # to know: the stream must last long enough for the fault to land in its
@@ -38,7 +39,8 @@ $s->{http} = slora_http(
     engine => "threads=1 slots=16 max_running=16 max_ctx=$MAX_CTX "
               . 'max_tokens=4000',
     server_extra => "        listen 127.0.0.1:$SLOW_PORT sndbuf=4096;\n"
-                    . "        send_timeout 6s;\n");
+                    . "        send_timeout 6s;\n",
+    http_extra => "    slora_responses_store 1m;\n");
 mkdir $s->prefix . '/adapters';
 $s->start;
 pass('nginx started, engine ready');
@@ -326,7 +328,49 @@ diag("idle pool: " . json_encode($idle->{pool}));
     }), 'engine respawned and ready');
 }
 
-# 3c. The bare-text stream (GET stream format=text): whole, the greedy
+# 3c. kill -9 of the engine mid-way through a background stream: its
+# client and a reader following it (GET ?stream=true) both get the error
+# event and response.failed last, and the response is stored "failed".
+{
+    my $epid = $s->engine_pid;
+    my $st = stream_start($PORT, 'POST', '/v1/responses',
+        body => json_encode({ model => 'base', input => $PROMPT,
+                              max_output_tokens => $N, temperature => 0,
+                              ignore_eos => JSON::PP::true(),
+                              background => JSON::PP::true(),
+                              stream => JSON::PP::true() }),
+        headers => { 'Content-Type' => 'application/json' });
+    ok($st->wait_events(6, 10) >= 6,
+       'a background stream running before the kill');
+    my $rid = $st->{events}[0]{json}{response}{id} // '';
+    my $rd = stream_start($PORT, 'GET',
+                          "/v1/responses/$rid?stream=true&starting_after=2");
+    ok($rd->wait_events(3, 10) >= 3, '... and a reader following it');
+    ok(kill('KILL', $epid), "engine $epid killed");
+    $st->wait_done(15);
+    $rd->wait_done(15);
+    for my $c ([ 'its client', $st ], [ 'the reader', $rd ]) {
+        my @ev = @{ $c->[1]{events} };
+        my ($err, $failed) = @ev >= 2 ? @ev[-2, -1] : ({}, {});
+        ok(($err->{event} // '') eq 'error'
+           && ($err->{json}{code} // '') eq 'engine_failed'
+           && ($failed->{event} // '') eq 'response.failed'
+           && ($failed->{json}{response}{error}{code} // '')
+              eq 'engine_failed'
+           && $c->[1]{done},
+           "... $c->[0]: the error event, then response.failed, the end");
+    }
+    my $g = http_req($PORT, 'GET', "/v1/responses/$rid");
+    ok(($g->{json}{status} // '') eq 'failed'
+       && ($g->{json}{error}{code} // '') eq 'engine_failed',
+       '... stored "failed" (engine_failed)');
+    ok(wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid} != $epid;
+    }), 'engine respawned and ready');
+}
+
+# 3d. The bare-text stream (GET stream format=text): whole, the greedy
 # text and a line's end in several chunks; killed mid-way, the text so
 # far, then a line saying the error, and a well-framed end.
 sub plain_stream {

@@ -172,9 +172,18 @@ fuzz_responses(const uint8_t *data, size_t size)
 {
     int                 rc;
     char               *obj;
+    size_t              i;
     cJSON              *echo;
     slora_openai_req_t  req;
     slora_openai_err_t  err;
+
+    /* the request fields a response object echoes (their defaults where
+     * the request leaves them out) */
+    static const char  *fuzz_resp_echo[] = {
+        "instructions", "max_output_tokens", "metadata",
+        "parallel_tool_calls", "temperature", "text", "tool_choice",
+        "tools", "top_logprobs", "top_p", "truncation", "user"
+    };
 
     memset(&err, 0, sizeof(err));
     rc = slora_openai_parse_responses((const char *) data, size, NULL,
@@ -209,8 +218,19 @@ fuzz_responses(const uint8_t *data, size_t size)
         echo = cJSON_Parse(obj);
         free(obj);
 
-        if (echo == NULL || cJSON_GetArraySize(echo) != 11) {
-            fuzz_fail("responses: the echo is not eleven JSON members");
+        if (echo == NULL
+            || cJSON_GetArraySize(echo) != (int) (sizeof(fuzz_resp_echo)
+                                                  / sizeof(fuzz_resp_echo[0])))
+        {
+            fuzz_fail("responses: the echo is not its JSON members");
+        }
+
+        for (i = 0; i < sizeof(fuzz_resp_echo) / sizeof(fuzz_resp_echo[0]);
+             i++)
+        {
+            if (!cJSON_HasObjectItem(echo, fuzz_resp_echo[i])) {
+                fuzz_fail("responses: the echo lacks a member");
+            }
         }
 
         cJSON_Delete(echo);

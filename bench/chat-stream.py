@@ -13,7 +13,9 @@
 # parameters), guided_choice, guided_regex and a schema of patterns and
 # formats (each answer checked here); a Responses API stream (its
 # events, its text against chat's) and the same in the background
-# (answered queued, polled to its end); a text scored with
+# (answered queued, polled to its end; streamed, dropped after 6 events
+# and picked up again); the chat's answer as GET stream's bare text; a
+# text scored with
 # echo, and a greedy continuation scored back against generation's
 # figures; then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
@@ -25,6 +27,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from json_city import CITY
@@ -362,6 +365,59 @@ try:
              f"NOT the stream's text: {btext[:80]!r}"))
 except urllib.error.HTTPError as e:
     print(f"responses background: {e.code} {e.read()[:200]!r}")
+
+# a background stream dropped after 6 events and picked up again (GET
+# ?stream=true&starting_after=N): the rest to its end, the stream's text
+req = urllib.request.Request(RURL, json.dumps({
+    "model": MODEL, "input": Q, "max_output_tokens": 48, "temperature": 0,
+    "background": True, "stream": True}).encode(),
+    {"Content-Type": "application/json"})
+
+
+def sse_events(lines, limit=None):
+    out = []
+    for line in lines:
+        line = line.decode().strip()
+        if line.startswith("data: "):
+            out.append(json.loads(line[6:]))
+            if limit and len(out) == limit:
+                break
+    return out
+
+
+try:
+    with urllib.request.urlopen(req, timeout=600) as r:
+        got = sse_events(r, 6)
+    rid, k = got[0]["response"]["id"], got[-1]["sequence_number"]
+    t0 = time.time()
+    with urllib.request.urlopen(f"{RURL}/{rid}?stream=true&starting_after="
+                                f"{k}", timeout=600) as r:
+        rest = sse_events(r)
+    dt = time.time() - t0
+    rtext = "".join(e["delta"] for e in got + rest
+                    if e["type"] == "response.output_text.delta")
+    print(f"responses background stream: dropped after event {k}, picked "
+          f"up from {rest[0]['sequence_number'] if rest else None}: "
+          f"{len(rest)} events, last {rest[-1]['type'] if rest else None} "
+          f"in {dt * 1000:.0f} ms: "
+          + ("the stream's text" if rtext == text else
+             f"NOT the stream's text: {rtext[:80]!r}"))
+except urllib.error.HTTPError as e:
+    print(f"responses background stream: {e.code} {e.read()[:200]!r}")
+
+# GET stream format=text: the chat's answer as bare text
+t0 = time.time()
+with urllib.request.urlopen(
+        BASE + "/v1/stream?chat=1&max_tokens=48&temperature=0&format=text"
+        + "&model=" + urllib.parse.quote(MODEL)
+        + "&prompt=" + urllib.parse.quote(Q), timeout=600) as r:
+    ctype = r.headers.get("Content-Type")
+    body = r.read().decode()
+dt = time.time() - t0
+print(f"bare-text stream ({ctype}): {len(body)} characters in "
+      f"{dt * 1000:.0f} ms: {body.strip()[:80]!r}, "
+      + ("the chat's answer" if body == want["choices"][0]["message"]
+         ["content"] + "\n" else "NOT the chat's answer"))
 
 # echo: a text scored by the model (a completion of max_tokens 0 with
 # echo and logprobs), and a greedy continuation's figures as generating

@@ -93,6 +93,8 @@ run: run-deps
 	    -e $(RUN_PREFIX)/logs/error.log
 	@echo
 	@echo "slora: http://127.0.0.1:8080/  (Ctrl-C stops it; logs in run/logs)"
+	@echo "  a chat in the browser there, or once the engine is ready:"
+	@echo "  curl -sN 'http://127.0.0.1:8080/v1/stream?model=demo-r8&chat=1&prompt=Hello&format=text'"
 	@echo
 	$(NGINX) -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
 	    -e $(RUN_PREFIX)/logs/error.log

@@ -1,8 +1,9 @@
 /*
  * ngx_http_slora_variables.c: $slora_adapter, $slora_tenant,
  * $slora_prompt_tokens, $slora_cached_tokens (of the prompt, those the
- * prefix cache gave), $slora_completion_tokens, $slora_ttft_ms and
- * $slora_finish_reason, for log_format and the like.
+ * prefix cache gave), $slora_completion_tokens, $slora_ttft_ms,
+ * $slora_finish_reason and $slora_response_id (the id the client was
+ * given: chatcmpl-, cmpl-, resp_), for log_format and the like.
  *
  * The one idea: they all read the request context that the slora_api
  * handler made, so they are "not found" (logged as "-") for requests that
@@ -19,7 +20,8 @@ typedef enum {
     NGX_HTTP_SLORA_VAR_CACHED_TOKENS,
     NGX_HTTP_SLORA_VAR_COMPLETION_TOKENS,
     NGX_HTTP_SLORA_VAR_TTFT_MS,
-    NGX_HTTP_SLORA_VAR_FINISH_REASON
+    NGX_HTTP_SLORA_VAR_FINISH_REASON,
+    NGX_HTTP_SLORA_VAR_RESPONSE_ID
 } ngx_http_slora_var_e;
 
 
@@ -49,6 +51,9 @@ static ngx_http_variable_t  ngx_http_slora_vars[] = {
 
     { ngx_string("slora_finish_reason"), NULL, ngx_http_slora_variable,
       NGX_HTTP_SLORA_VAR_FINISH_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("slora_response_id"), NULL, ngx_http_slora_variable,
+      NGX_HTTP_SLORA_VAR_RESPONSE_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -117,6 +122,11 @@ ngx_http_slora_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_SLORA_VAR_TTFT_MS:
         n = ctx->ttft_ms;
+        break;
+
+    case NGX_HTTP_SLORA_VAR_RESPONSE_ID:
+        s.data = ctx->id;
+        s.len = ctx->id_len;
         break;
 
     default: /* NGX_HTTP_SLORA_VAR_FINISH_REASON */

@@ -200,6 +200,11 @@ for my $r (@req) {
     push @streams, $st;
 }
 my $left = run_streams(\@streams, 60);
+for my $st (@streams) {
+    my ($first) = grep { ref $_->{json} eq 'HASH' && $_->{json}{id} }
+                  @{ $st->{events} };
+    $st->{req}{stream_id} = $first ? $first->{json}{id} : undef;
+}
 my $elapsed = time() - $t0;
 kill('TERM', $sampler);
 waitpid($sampler, 0);
@@ -269,15 +274,16 @@ my (%pids, $log_ok, $log_seen);
 for my $l ($s->access_log_lines) {
     next unless $l =~ m{^(\d+)\ (\d+)\ "POST\ \S+\ [^"]*"\ id=stream(\d+)
                         \ a=(\S*)\ t=\S*\ p=(\S*)\ c=(\S*)\ ttft=(\S*)
-                        \ f=(\S*)$}x;
-    my ($pid, $code, $i, $ad, $p, $c, $ttft, $f) = ($1, $2, $3, $4, $5, $6,
-                                                      $7, $8);
+                        \ f=(\S*)\ r=(\S*)$}x;
+    my ($pid, $code, $i, $ad, $p, $c, $ttft, $f, $rid) = ($1, $2, $3, $4, $5,
+                                                          $6, $7, $8, $9);
     my $a = $req[$i]{alone} // {};
     $log_seen++;
     $pids{$pid}++;
     if ($code == 200 && $ad eq $req[$i]{body}{model}
         && $p eq ($a->{prompt} // 'x') && $c eq ($a->{completion} // 'x')
-        && $f eq ($a->{finish} // 'x') && $ttft =~ /^\d+$/)
+        && $f eq ($a->{finish} // 'x') && $ttft =~ /^\d+$/
+        && $rid eq ($req[$i]{stream_id} // 'x'))
     {
         $log_ok++;
     } else {
@@ -285,7 +291,8 @@ for my $l ($s->access_log_lines) {
     }
 }
 is($log_seen, 64, 'the access log has a line per stream');
-is($log_ok // 0, 64, 'log variables: adapter, token counts, finish, ttft');
+is($log_ok // 0, 64,
+   'log variables: adapter, token counts, finish, ttft, the stream\'s id');
 is(scalar keys %pids, 2, 'both workers served streams ('
    . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ')');
 

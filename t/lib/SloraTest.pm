@@ -209,7 +209,8 @@ sub slora_http {
     log_format slora '\$pid \$status "\$request" id=\$http_x_test_id '
                      'a=\$slora_adapter t=\$slora_tenant '
                      'p=\$slora_prompt_tokens c=\$slora_completion_tokens '
-                     'ttft=\$slora_ttft_ms f=\$slora_finish_reason';
+                     'ttft=\$slora_ttft_ms f=\$slora_finish_reason '
+                     'r=\$slora_response_id';
 
     slora_engine $engine;
     $adapters

@@ -136,7 +136,7 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       (void *) ngx_http_slora_admin_handler },
 
     { ngx_string("slora_responses_store"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_slora_store_conf,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

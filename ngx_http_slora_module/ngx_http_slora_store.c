@@ -19,9 +19,12 @@
  * joined, oldest first, and reading it touches the whole chain. A
  * record others continue is never dropped for room (its continuations
  * go first), and one deleted while others continue it leaves the tree
- * but keeps its messages until they go. Every operation holds the
- * zone's mutex only to copy bytes in or out; nothing under it waits for
- * anything else.
+ * but keeps its messages until they go. With tenant=SIZE each tenant's
+ * bytes are counted (a second rbtree, by the tenant's name) and a
+ * tenant over its share drops its own least recently used records
+ * first, so that no tenant's flood pushes out another's conversations.
+ * Every operation holds the zone's mutex only to copy bytes in or out;
+ * nothing under it waits for anything else.
  *
  * A background response (ngx_http_slora_resp_detach) is stored running
  * when it is accepted, its object "queued", and replaced as it goes and
@@ -46,13 +49,27 @@ typedef struct {
     ngx_queue_t                lru;           /* most recently used first */
     ngx_uint_t                 evictions;     /* records dropped for room */
     ngx_uint_t                 events_lost;   /* streams' events let go */
+    ngx_rbtree_t               tenants;       /* tenant=: their shares */
+    ngx_rbtree_node_t          tenants_sentinel;
 } ngx_http_slora_store_sh_t;
 
 
 typedef struct {
     ngx_http_slora_store_sh_t *sh;
     ngx_slab_pool_t           *shpool;
+    size_t                     tenant_max;    /* tenant=SIZE; 0: none */
 } ngx_http_slora_store_t;
+
+
+/* A tenant's share of the store (tenant=): the bytes its records and
+ * their events take. Made with its first record, dropped with its last
+ * (not while a put or an append of its own holds it). */
+typedef struct {
+    ngx_str_node_t             sn;            /* key: ngx_crc32 of name */
+    size_t                     bytes;
+    ngx_uint_t                 held;
+    u_char                     name[SLORA_QUEUE_TENANT_LEN];
+} ngx_http_slora_store_tenant_t;
 
 
 /* A background stream's events as sent (SSE frames), for GET
@@ -107,7 +124,15 @@ static void ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec);
 static void ngx_http_slora_store_unlink(ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec);
-static ngx_int_t ngx_http_slora_store_evict(ngx_http_slora_store_t *st);
+static ngx_int_t ngx_http_slora_store_evict(ngx_http_slora_store_t *st,
+    ngx_http_slora_store_tenant_t *t);
+static ngx_http_slora_store_tenant_t *ngx_http_slora_store_tenant(
+    ngx_http_slora_store_t *st, u_char *name, size_t len, ngx_uint_t make);
+static ngx_int_t ngx_http_slora_store_room(ngx_http_slora_store_t *st,
+    ngx_http_slora_store_tenant_t *t, size_t need);
+static void ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
+    ngx_http_slora_store_tenant_t *t);
+static size_t ngx_http_slora_store_size(ngx_http_slora_stored_t *rec);
 static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
     ngx_str_t *conv);
@@ -136,8 +161,8 @@ ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_slora_main_conf_t *smcf = conf;
 
-    ssize_t                  size;
-    ngx_str_t               *value, name;
+    ssize_t                  size, tenant_max;
+    ngx_str_t               *value, name, arg;
     ngx_http_slora_store_t  *st;
 
     if (smcf->store != NULL) {
@@ -154,10 +179,42 @@ ngx_http_slora_store_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    tenant_max = 0;
+
+    if (cf->args->nelts == 3) {
+        arg = value[2];
+
+        if (arg.len <= sizeof("tenant=") - 1
+            || ngx_strncmp(arg.data, "tenant=", sizeof("tenant=") - 1) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_responses_store: \"%V\": tenant=SIZE"
+                               " (each tenant's share at most) is the one"
+                               " parameter", &arg);
+            return NGX_CONF_ERROR;
+        }
+
+        arg.data += sizeof("tenant=") - 1;
+        arg.len -= sizeof("tenant=") - 1;
+        tenant_max = ngx_parse_size(&arg);
+
+        if (tenant_max == NGX_ERROR || tenant_max < (ssize_t) ngx_pagesize
+            || tenant_max > size)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_responses_store tenant=\"%V\": a"
+                               " size from %uz to the store's (k, m)", &arg,
+                               ngx_pagesize);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     st = ngx_pcalloc(cf->pool, sizeof(ngx_http_slora_store_t));
     if (st == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    st->tenant_max = tenant_max;
 
     ngx_str_set(&name, "slora_responses");
 
@@ -211,6 +268,8 @@ ngx_http_slora_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&st->sh->rbtree, &st->sh->sentinel,
                     ngx_http_slora_store_insert);
     ngx_queue_init(&st->sh->lru);
+    ngx_rbtree_init(&st->sh->tenants, &st->sh->tenants_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     len = sizeof(" in slora_responses_store \"\"") + shm_zone->shm.name.len;
 
@@ -357,10 +416,11 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
     ngx_uint_t how)
 {
-    size_t                      size;
-    ngx_http_slora_store_t     *st;
-    ngx_http_slora_stored_t    *rec, *parent;
-    ngx_http_slora_store_log_t  log;
+    size_t                          size;
+    ngx_http_slora_store_t         *st;
+    ngx_http_slora_stored_t        *rec, *parent;
+    ngx_http_slora_store_log_t      log;
+    ngx_http_slora_store_tenant_t  *t;
 
     st = ngx_http_slora_store_of(r);
 
@@ -416,9 +476,11 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     if (rec != NULL) {
         if (how & NGX_HTTP_SLORA_STORE_UPDATE) {
-            /* a background answer's events go on with its new record */
+            /* a background answer's events go on with its new record
+             * (their bytes still its tenant's) */
             log = rec->log;
             rec->log.data = NULL;
+            rec->log.cap = 0;
         }
 
         ngx_http_slora_store_unlink(st, rec);
@@ -426,11 +488,25 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     log.streamed |= (how & NGX_HTTP_SLORA_STORE_STREAM) != 0;
 
-    for ( ;; ) {
-        rec = ngx_slab_alloc_locked(st->shpool, size);
+    /* tenant=: within the tenant's share, its own oldest dropped first */
+    t = NULL;
+    rec = NULL;
 
-        if (rec != NULL || ngx_http_slora_store_evict(st) != NGX_OK) {
-            break;
+    if (st->tenant_max) {
+        t = ngx_http_slora_store_tenant(st, tenant->data, tenant->len, 1);
+    }
+
+    if (st->tenant_max == 0
+        || (t != NULL && ngx_http_slora_store_room(st, t, size) == NGX_OK))
+    {
+        for ( ;; ) {
+            rec = ngx_slab_alloc_locked(st->shpool, size);
+
+            if (rec != NULL
+                || ngx_http_slora_store_evict(st, NULL) != NGX_OK)
+            {
+                break;
+            }
         }
     }
 
@@ -441,12 +517,21 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
         if (log.data != NULL) {
             ngx_slab_free_locked(st->shpool, log.data);
+
+            if (t != NULL) {
+                t->bytes -= ngx_min(t->bytes, log.cap);
+            }
+        }
+
+        if (t != NULL) {
+            ngx_http_slora_store_let_go(st, t);
         }
 
         ngx_shmtx_unlock(&st->shpool->mutex);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "slora: response %V (%uz bytes) does not fit"
-                      " slora_responses_store", id, size);
+                      " slora_responses_store%s", id, size,
+                      st->tenant_max ? " within its tenant's share" : "");
         return NGX_DECLINED;
     }
 
@@ -473,6 +558,12 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     ngx_rbtree_insert(&st->sh->rbtree, &rec->node);
     ngx_queue_insert_head(&st->sh->lru, &rec->queue);
+
+    if (t != NULL) {
+        /* its events' bytes were the tenant's already */
+        t->bytes += size;
+        ngx_http_slora_store_let_go(st, t);
+    }
 
     ngx_shmtx_unlock(&st->shpool->mutex);
 
@@ -525,12 +616,13 @@ ngx_int_t
 ngx_http_slora_store_append(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_chain_t *out, ngx_uint_t end)
 {
-    u_char                   *data;
-    size_t                    n, cap;
-    ngx_uint_t                lost;
-    ngx_chain_t              *cl;
-    ngx_http_slora_store_t   *st;
-    ngx_http_slora_stored_t  *rec;
+    u_char                         *data;
+    size_t                          n, cap;
+    ngx_uint_t                      lost;
+    ngx_chain_t                    *cl;
+    ngx_http_slora_store_t         *st;
+    ngx_http_slora_stored_t        *rec;
+    ngx_http_slora_store_tenant_t  *t;
 
     st = ngx_http_slora_store_of(r);
     if (st == NULL) {
@@ -568,22 +660,33 @@ ngx_http_slora_store_append(ngx_http_request_t *r, const u_char *id,
         cap = ngx_max(cap, ngx_pagesize);
         data = NULL;
 
+        /* the tenant's share (tenant=), held while its room is made */
+        t = st->tenant_max
+            ? ngx_http_slora_store_tenant(st, rec->tenant, rec->tenant_len,
+                                          1)
+            : NULL;
+
         /* not more than a record may take; rec itself not dropped for
          * the room (an ended one could be) */
-        if (cap <= (size_t) (st->shpool->end - st->shpool->start) / 2) {
-            rec->refs++;
+        rec->refs++;
 
+        if (cap <= (size_t) (st->shpool->end - st->shpool->start) / 2
+            && (t == NULL
+                || ngx_http_slora_store_room(st, t, cap - rec->log.cap)
+                   == NGX_OK))
+        {
             for ( ;; ) {
                 data = ngx_slab_alloc_locked(st->shpool, cap);
 
-                if (data != NULL || ngx_http_slora_store_evict(st) != NGX_OK)
+                if (data != NULL
+                    || ngx_http_slora_store_evict(st, NULL) != NGX_OK)
                 {
                     break;
                 }
             }
-
-            rec->refs--;
         }
+
+        rec->refs--;
 
         if (data != NULL && rec->log.len) {
             ngx_memcpy(data, rec->log.data, rec->log.len);
@@ -591,6 +694,12 @@ ngx_http_slora_store_append(ngx_http_request_t *r, const u_char *id,
 
         if (rec->log.data != NULL) {
             ngx_slab_free_locked(st->shpool, rec->log.data);
+        }
+
+        if (t != NULL) {
+            t->bytes = t->bytes - ngx_min(t->bytes, rec->log.cap)
+                       + (data != NULL ? cap : 0);
+            ngx_http_slora_store_let_go(st, t);
         }
 
         rec->log.data = data;
@@ -977,9 +1086,10 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
     const char *status, const char *error, ngx_uint_t state)
 {
-    size_t                    head;
-    ngx_str_t                 obj;
-    ngx_http_slora_stored_t  *copy;
+    size_t                          head;
+    ngx_str_t                       obj;
+    ngx_http_slora_stored_t        *copy;
+    ngx_http_slora_store_tenant_t  *t;
 
     obj.len = rec->obj_len;
     obj.data = rec->data + rec->conv_len;
@@ -999,6 +1109,16 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
     ngx_memcpy(copy->data + copy->conv_len, obj.data, obj.len);
     copy->obj_len = obj.len;
     copy->state = state;
+
+    t = st->tenant_max
+        ? ngx_http_slora_store_tenant(st, rec->tenant, rec->tenant_len, 0)
+        : NULL;
+
+    if (t != NULL) {
+        /* no room check: a status's few bytes over the share */
+        t->bytes = t->bytes + ngx_http_slora_store_size(copy)
+                   - ngx_min(t->bytes, ngx_http_slora_store_size(rec));
+    }
 
     ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
     ngx_queue_remove(&rec->queue);
@@ -1226,7 +1346,8 @@ static void
 ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec)
 {
-    ngx_http_slora_stored_t  *prev;
+    ngx_http_slora_stored_t        *prev;
+    ngx_http_slora_store_tenant_t  *t;
 
     while (rec != NULL) {
         if (!rec->gone) {
@@ -1235,6 +1356,19 @@ ngx_http_slora_store_drop(ngx_http_slora_store_t *st,
 
         ngx_queue_remove(&rec->queue);
         prev = rec->prev;
+
+        t = st->tenant_max
+            ? ngx_http_slora_store_tenant(st, rec->tenant, rec->tenant_len,
+                                          0)
+            : NULL;
+
+        if (t != NULL) {
+            t->bytes -= ngx_min(t->bytes, ngx_http_slora_store_size(rec));
+
+            if (t->bytes == 0 && !t->held) {
+                ngx_http_slora_store_let_go(st, t);
+            }
+        }
 
         if (rec->log.data != NULL) {
             ngx_slab_free_locked(st->shpool, rec->log.data);
@@ -1263,9 +1397,11 @@ ngx_http_slora_store_unlink(ngx_http_slora_store_t *st,
 
 
 /* Under the mutex: the least recently used record no other continues
- * dropped to make room; NGX_DECLINED: none (the store is empty). */
+ * (of tenant t's, where not NULL) dropped to make room; NGX_DECLINED:
+ * none. */
 static ngx_int_t
-ngx_http_slora_store_evict(ngx_http_slora_store_t *st)
+ngx_http_slora_store_evict(ngx_http_slora_store_t *st,
+    ngx_http_slora_store_tenant_t *t)
 {
     ngx_queue_t              *q;
     ngx_http_slora_stored_t  *rec;
@@ -1275,6 +1411,14 @@ ngx_http_slora_store_evict(ngx_http_slora_store_t *st)
          q = ngx_queue_prev(q))
     {
         rec = ngx_queue_data(q, ngx_http_slora_stored_t, queue);
+
+        if (t != NULL
+            && ngx_memn2cmp(rec->tenant, t->name, rec->tenant_len,
+                            t->sn.str.len)
+               != 0)
+        {
+            continue;
+        }
 
         /* a running one only where its worker died */
         if (rec->refs == 0
@@ -1339,6 +1483,106 @@ ngx_http_slora_store_stats(ngx_http_request_t *r,
     ngx_shmtx_unlock(&st->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/* Under the mutex: the share of the tenant name (tenant=), made where
+ * make and it has none yet (NULL: no memory for it, or none and not
+ * make); held until ngx_http_slora_store_let_go. */
+static ngx_http_slora_store_tenant_t *
+ngx_http_slora_store_tenant(ngx_http_slora_store_t *st, u_char *name,
+    size_t len, ngx_uint_t make)
+{
+    uint32_t                        hash;
+    ngx_str_t                       key;
+    ngx_http_slora_store_tenant_t  *t;
+
+    key.data = name;
+    key.len = len;
+    hash = ngx_crc32_short(name, len);
+
+    t = (ngx_http_slora_store_tenant_t *)
+        ngx_str_rbtree_lookup(&st->sh->tenants, &key, hash);
+
+    if (t != NULL || !make) {
+        if (t != NULL && make) {
+            t->held = 1;
+        }
+
+        return t;
+    }
+
+    for ( ;; ) {
+        t = ngx_slab_alloc_locked(st->shpool,
+                                  sizeof(ngx_http_slora_store_tenant_t));
+
+        if (t != NULL || ngx_http_slora_store_evict(st, NULL) != NGX_OK) {
+            break;
+        }
+    }
+
+    if (t == NULL) {
+        return NULL;
+    }
+
+    if (len) {
+        ngx_memcpy(t->name, name, len);
+    }
+
+    t->sn.node.key = hash;
+    t->sn.str.data = t->name;
+    t->sn.str.len = len;
+    t->bytes = 0;
+    t->held = 1;
+    ngx_rbtree_insert(&st->sh->tenants, &t->sn.node);
+
+    return t;
+}
+
+
+/* Under the mutex: room for need more bytes within the tenant's share,
+ * its own least recently used records dropped for it; NGX_DECLINED:
+ * there is not (the share too small, or what it holds not to be
+ * dropped: running, or continued). */
+static ngx_int_t
+ngx_http_slora_store_room(ngx_http_slora_store_t *st,
+    ngx_http_slora_store_tenant_t *t, size_t need)
+{
+    if (need > st->tenant_max) {
+        return NGX_DECLINED;
+    }
+
+    while (t->bytes + need > st->tenant_max) {
+        if (ngx_http_slora_store_evict(st, t) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* Under the mutex: a share no longer held; gone with its last byte. */
+static void
+ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
+    ngx_http_slora_store_tenant_t *t)
+{
+    t->held = 0;
+
+    if (t->bytes == 0) {
+        ngx_rbtree_delete(&st->sh->tenants, &t->sn.node);
+        ngx_slab_free_locked(st->shpool, t);
+    }
+}
+
+
+/* The bytes a record takes, with its events: what its tenant is
+ * charged. */
+static size_t
+ngx_http_slora_store_size(ngx_http_slora_stored_t *rec)
+{
+    return offsetof(ngx_http_slora_stored_t, data) + rec->conv_len
+           + rec->obj_len + rec->log.cap;
 }
 
 

@@ -12,7 +12,8 @@
 # than the whole store is answered on, its turn that does not fit not
 # stored and its earlier turns kept; a reload keeps what is stored;
 # /status and /metrics count the responses kept and those dropped for
-# room. The one idea to know: eviction is by last use, so a response
+# room; with tenant=, one tenant's run drops its own oldest, not
+# another's. The one idea to know: eviction is by last use, so a response
 # read again (here the second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
@@ -238,4 +239,67 @@ ok(!@bad, 'no [error], [alert], [crit] or [emerg]')
     or diag(join("\n", @bad));
 
 $s->stop;
+
+# tenant=: each tenant's responses within its share. In a store as small
+# (32k), tenant a's run of long responses drops a's own oldest, not the
+# response b stored before it (which the run above, with no shares,
+# would have dropped); one larger than a share is answered, not stored.
+my $ts = SloraTest::Server->new(name => 'store-tenants', port => 18125);
+mkdir $ts->prefix . '/adapters';
+$ts->{http} = slora_http(
+    model => $model, adapters => $ts->prefix . '/adapters',
+    engine => 'threads=1 slots=8 max_ctx=4096 max_tokens=64',
+    http_extra => "    slora_responses_store 32k tenant=12k;\n",
+    server_extra => <<'EOF');
+        location ~ ^/t/(?<tenant>[a-z]+)/v1/ {
+            slora_api openai;
+            slora_tenant $tenant;
+        }
+EOF
+$ts->start;
+
+sub t_respond {
+    my ($tenant, %b) = @_;
+    my $r = json_req(18125, "/t/$tenant/v1/responses",
+                     { model => 'base', max_output_tokens => 2,
+                       temperature => 0, %b });
+    return ($r->{status}, $r->{json} // {});
+}
+
+sub t_get {
+    my ($tenant, $id) = @_;
+    return http_req(18125, 'GET', "/t/$tenant/v1/responses/$id")->{status};
+}
+
+my (undef, $b1) = t_respond('b', input => "b: $LONG");
+my @a_ids;
+for my $i (1 .. 14) {
+    my (undef, $j) = t_respond('a', input => "$i: $LONG");
+    push @a_ids, $j->{id} // '';
+}
+is(t_get('b', $b1->{id} // 'none'), 200,
+   'tenant=12k: b\'s response kept through a\'s run of 14');
+my @a_kept = grep { t_get('a', $_) == 200 } @a_ids;
+ok(@a_kept >= 1 && @a_kept < 5 && $a_kept[-1] eq $a_ids[-1]
+   && t_get('a', $a_ids[0]) == 404,
+   '... a\'s oldest dropped for a\'s own, its last ' . scalar(@a_kept)
+   . ' kept');
+cmp_ok(($ts->status->{responses_store}{evictions} // 0), '>=',
+       14 - @a_kept, '... and counted as dropped for room');
+# some 13 KB of input: over the 12k share, under half the zone
+my ($st_share, $big_a) = t_respond('a', input => 'word ' x 2600);
+ok($st_share == 200 && t_get('a', $big_a->{id} // 'none') == 404,
+   'a response larger than the share: answered, not stored');
+like($ts->error_log,
+     qr/does not fit slora_responses_store within its tenant's share/,
+     '... which the error log says');
+is(t_get('a', $a_ids[-1]), 200, '... and it dropped none of a\'s to try');
+my (undef, $b2) = t_respond('b', input => "b2: $LONG");
+ok(t_get('b', $b2->{id} // 'none') == 200
+   && t_get('b', $b1->{id} // 'none') == 200, 'b stores another beside it');
+my @tbad = $ts->bad_log_lines(errors => 1);
+ok(!@tbad, 'no [error], [alert], [crit] or [emerg]')
+    or diag(join("\n", @tbad));
+$ts->stop;
+
 done_testing();

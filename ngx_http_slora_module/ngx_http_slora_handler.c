@@ -908,9 +908,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     if (ctx->resp_background) {
         if (ctx->stream) {
-            /* streamed as in the foreground; a client that goes is
-             * noticed by a failed write, which does not end it */
+            /* response.created at once, then as in the foreground; a
+             * client that goes is noticed by a failed write, which does
+             * not end it */
             r->read_event_handler = ngx_http_block_reading;
+
+            if (ngx_http_slora_stream_accept(r, ctx) != NGX_OK) {
+                /* its cleanup stores it failed */
+                ngx_http_slora_stream_release(ctx);
+                ngx_http_finalize_request(r, NGX_ERROR);
+            }
 
         } else {
             ngx_http_slora_resp_detach(r, ctx);

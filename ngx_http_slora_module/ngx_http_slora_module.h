@@ -451,6 +451,8 @@ ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_chain_t ***ll);
 void ngx_http_slora_stream_exit_process(void);
 void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
+ngx_int_t ngx_http_slora_stream_accept(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
 ngx_int_t ngx_http_slora_stream_header(ngx_http_request_t *r,
     ngx_uint_t plain);
 void ngx_http_slora_stream_fail(ngx_http_request_t *r,
@@ -496,6 +498,9 @@ ngx_int_t ngx_http_slora_think_mark(ngx_http_request_t *r,
 /* ngx_http_slora_responses.c: the Responses API's answer */
 ngx_int_t ngx_http_slora_resp_open(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t ***ll);
+ngx_int_t ngx_http_slora_resp_state(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, const char *type, const char *status,
+    ngx_chain_t ***ll);
 ngx_int_t ngx_http_slora_resp_text(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     const u_char *text, size_t len, ngx_chain_t ***ll);

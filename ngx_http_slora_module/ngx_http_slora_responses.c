@@ -86,38 +86,44 @@ static u_char *ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp);
 static u_char *ngx_http_slora_resp_raw(u_char *p, ngx_http_slora_lpbuf_t *b);
 
 
-/* response.created and response.in_progress. */
+/* response.created and response.in_progress, when the engine begins
+ * the answer (a background stream had its response.created at once). */
 ngx_int_t
 ngx_http_slora_resp_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_chain_t ***ll)
 {
-    u_char      *p, *last;
-    ngx_uint_t   i;
-
-    static const char  *types[] = {
-        "response.created", "response.in_progress"
-    };
-
-    for (i = 0; i < 2; i++) {
-        p = ngx_pnalloc(r->pool, ngx_http_slora_resp_max(ctx, ctx->resp, 0));
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        last = ngx_http_slora_resp_head(p, ctx, types[i]);
-        last = ngx_http_slora_lit(last, ",\"response\":");
-        last = ngx_http_slora_resp_object(last, ctx, ctx->resp, NULL,
-                                          "in_progress", NULL, NULL, 0);
-        *last++ = '}';
-
-        if (ngx_http_slora_resp_send(r, ctx, types[i], p, last, ll)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_slora_resp_state(r, ctx, "response.created",
+                                  "in_progress", ll)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_slora_resp_state(r, ctx, "response.in_progress",
+                                     "in_progress", ll);
+}
+
+
+/* An event of type carrying the response object (no output yet) in
+ * status: response.created, .in_progress. */
+ngx_int_t
+ngx_http_slora_resp_state(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    const char *type, const char *status, ngx_chain_t ***ll)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, ngx_http_slora_resp_max(ctx, ctx->resp, 0));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_slora_resp_head(p, ctx, type);
+    last = ngx_http_slora_lit(last, ",\"response\":");
+    last = ngx_http_slora_resp_object(last, ctx, ctx->resp, NULL, status,
+                                      NULL, NULL, 0);
+    *last++ = '}';
+
+    return ngx_http_slora_resp_send(r, ctx, type, p, last, ll);
 }
 
 

@@ -1149,6 +1149,32 @@ ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
+/* A background stream's header and its response.created ("queued") at
+ * once, before the engine has anything for it: whatever the wait, its
+ * client has the response's id, to pick the stream up again or cancel
+ * it (the engine's first token brings response.in_progress, a refusal
+ * the error event and response.failed). */
+ngx_int_t
+ngx_http_slora_stream_accept(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    ngx_chain_t  *out, **ll;
+
+    out = NULL;
+    ll = &out;
+
+    if (ngx_http_slora_send_header(r, ctx) != NGX_OK
+        || ngx_http_slora_resp_state(r, ctx, "response.created", "queued",
+                                     &ll)
+           != NGX_OK
+        || ngx_http_slora_send(r, ctx, out) == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* OpenAI's error type for an HTTP status. */
 const char *
 ngx_http_slora_error_type(ngx_uint_t status)

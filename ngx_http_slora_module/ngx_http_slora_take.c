@@ -63,11 +63,16 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                                (now - ctx->t_start_ns) / 1e9);
 
             if (ctx->resp_background
-                && ngx_http_slora_resp_mark(r, ctx, "in_progress", NULL,
-                                            NULL, 0,
-                                            NGX_HTTP_SLORA_STORE_RUNNING
-                                            | NGX_HTTP_SLORA_STORE_UPDATE)
-                   == NGX_ERROR)
+                && (ngx_http_slora_resp_mark(r, ctx, "in_progress", NULL,
+                                             NULL, 0,
+                                             NGX_HTTP_SLORA_STORE_RUNNING
+                                             | NGX_HTTP_SLORA_STORE_UPDATE)
+                    == NGX_ERROR
+                    || (ctx->stream
+                        && ngx_http_slora_resp_state(r, ctx,
+                                                     "response.in_progress",
+                                                     "in_progress", ll)
+                           != NGX_OK)))
             {
                 return NGX_ERROR;
             }

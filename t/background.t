@@ -14,12 +14,13 @@
 # go and the response reads "failed" (worker_lost), not running for
 # ever. Streamed in the background, the events are the foreground's and
 # a client that goes mid-way leaves the answer running to its end,
-# stored whole; GET ?stream=true&starting_after=N picks the events up
-# after N and follows them to the end (several readers at once, any
-# worker), ends for a cancelled one, and ends a killed worker's with
-# response.failed; a store with no room for a stream's events lets them
-# go and says so, the answer stored whole. background without store is
-# a 400. The long answers
+# stored whole, its response.created ("queued") sent at once even while
+# it waits for the engine; GET ?stream=true&starting_after=N picks the
+# events up after N and follows them to the end (several readers at
+# once, any worker), ends for a cancelled one, and ends a killed
+# worker's with response.failed; a store with no room for a stream's
+# events lets them go and says so, the answer stored whole. background
+# without store is a 400. The long answers
 # last some seconds by the engine's measured speed (ignore_eos holds
 # their length).
 
@@ -42,7 +43,8 @@ my $s = SloraTest::Server->new(name => 'background', port => $PORT);
 mkdir $s->prefix . '/adapters';
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
-    engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=4000",
+    engine => "threads=1 slots=8 max_running=2 max_ctx=$MAX_CTX "
+              . 'max_tokens=4000',
     http_extra => "    slora_responses_store 4m;\n");
 $s->start;
 pass('nginx started, a store of responses');
@@ -321,6 +323,32 @@ ok(length($ctext) && !grep({ ($_->{event} // '') =~ /^response\.(completed|incom
    '... short of an end event (' . scalar(@{ $cr->{events} })
    . ' events)');
 ok(idle(), '... the engine lets it go');
+
+# 2c. A background stream that waits for the engine (two long answers
+# take both of max_running=2) has its response.created, "queued", at
+# once: its client knows the id before any token. When a place frees,
+# response.in_progress and the answer follow, numbered on.
+my @hold = map { start_long("hold$_") } 1 .. 2;
+ok(wait_for(10, sub { (($s->status // {})->{requests}{running} // 0) == 2 }),
+   'two long answers running (max_running=2)');
+my $ws = bg_stream($SHORT);
+ok($ws->wait_events(1, 5) >= 1, 'a background stream behind them: an '
+   . 'event at once');
+my $we = $ws->{events}[0] // {};
+my $waits = wait_for(5, sub {
+    (($s->status // {})->{requests}{waiting} // 0) >= 1 });
+ok(($we->{event} // '') eq 'response.created'
+   && ($we->{json}{response}{status} // '') eq 'queued'
+   && $waits && $ws->wait_events(2, 0.5) == 1,
+   '... response.created, "queued", alone while it waits');
+cancel($_->{id} // '') for @hold;
+$ws->wait_done(60);
+my @wev = @{ $ws->{events} };
+ok(($wev[1]{event} // '') eq 'response.in_progress'
+   && ($wev[-1]{event} // '') eq 'response.incomplete'
+   && deltas(@wev) eq text_of($ref) && seqs_from(0, @wev),
+   '... then response.in_progress and the foreground\'s text, numbered on');
+ok(idle(), '... and nothing held after');
 
 # 3. Delete one being answered.
 $long = start_long('deleted');

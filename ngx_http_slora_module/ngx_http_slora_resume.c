@@ -45,6 +45,8 @@ typedef struct {
 
 static void ngx_http_slora_resume_poll(ngx_event_t *ev);
 static ngx_int_t ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs);
+static ngx_int_t ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs,
+    ngx_int_t rc, ngx_http_slora_store_events_t *ev);
 static ngx_int_t ngx_http_slora_resume_take(ngx_http_slora_resume_t *rs,
     ngx_str_t *bytes, ngx_chain_t ***ll, size_t *rest);
 static ngx_int_t ngx_http_slora_resume_event(ngx_http_slora_resume_t *rs,
@@ -148,7 +150,8 @@ ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
     r->read_event_handler = ngx_http_test_reading;
     r->main->count++;
 
-    rc = ngx_http_slora_resume_read(rs);
+    /* what this first read found goes out at once */
+    rc = ngx_http_slora_resume_send(rs, NGX_OK, &ev);
 
     if (rc != NGX_AGAIN) {
         ngx_http_finalize_request(r, rc);
@@ -182,33 +185,45 @@ ngx_http_slora_resume_poll(ngx_event_t *ev)
 }
 
 
-/*
- * Sends the events kept since the last read (and what a slow client
- * still holds); NGX_AGAIN: more to come, the next poll armed; else the
- * stream's end sent, the request's result.
- */
+/* Reads the events kept since the last read and sends them (see
+ * ngx_http_slora_resume_send). */
 static ngx_int_t
 ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
 {
-    u_char                         *p, *tail;
-    size_t                          rest;
     ngx_int_t                       rc;
-    ngx_str_t                       obj;
-    ngx_chain_t                    *out, **ll, *cl;
-    ngx_http_request_t             *r;
     ngx_http_slora_store_events_t   ev;
+
+    rc = ngx_http_slora_store_events(rs->request, rs->id.data, rs->id.len,
+                                     &rs->tenant, rs->off, &ev);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_slora_resume_send(rs, rc, &ev);
+}
+
+
+/*
+ * Sends what a read of the store found (rc: NGX_DECLINED where the
+ * record is gone), and what a slow client still holds; NGX_AGAIN: more
+ * to come, the next poll armed; else the stream's end sent, the
+ * request's result.
+ */
+static ngx_int_t
+ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs, ngx_int_t rc,
+    ngx_http_slora_store_events_t *ev)
+{
+    u_char               *p, *tail;
+    size_t                rest;
+    ngx_str_t             obj;
+    ngx_chain_t          *out, **ll, *cl;
+    ngx_http_request_t   *r;
 
     r = rs->request;
     out = NULL;
     ll = &out;
 
-    rc = ngx_http_slora_store_events(r, rs->id.data, rs->id.len, &rs->tenant,
-                                     rs->off, &ev);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc == NGX_DECLINED || ev.lost) {
+    if (rc == NGX_DECLINED || ev->lost) {
         /* deleted or dropped, or its events let go, while followed */
         tail = ngx_pnalloc(r->pool, 256 + 6 * rs->id.len);
         if (tail == NULL) {
@@ -237,14 +252,14 @@ ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
         goto last;
     }
 
-    if (ngx_http_slora_resume_take(rs, &ev.bytes, &ll, &rest) != NGX_OK) {
+    if (ngx_http_slora_resume_take(rs, &ev->bytes, &ll, &rest) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ev.ended && rest == 0) {
+    if (ev->ended && rest == 0) {
         /* all there will be; where its worker died before the end, the
          * stored object ("failed", worker_lost) says so */
-        if (ev.state == NGX_HTTP_SLORA_STORE_FAILED && !rs->terminal
+        if (ev->state == NGX_HTTP_SLORA_STORE_FAILED && !rs->terminal
             && ngx_http_slora_store_get(r, rs->id.data, rs->id.len,
                                         &rs->tenant, NULL, &obj)
                == NGX_OK)

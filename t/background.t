@@ -178,6 +178,13 @@ sub bg_stream {
                               stream => JSON::PP::true() }),
         headers => { 'Content-Type' => 'application/json' });
 }
+# the id a stream's response.created gave
+sub response_id {
+    my ($st) = @_;
+    my ($created) = grep { ($_->{event} // '') eq 'response.created' }
+                    @{ $st->{events} };
+    return $created->{json}{response}{id} // '';
+}
 my $bs = bg_stream($SHORT);
 $bs->wait_done(60);
 my @bev = @{ $bs->{events} };
@@ -197,9 +204,7 @@ ok($gst0 == 200 && ($gobj->{status} // '') eq 'incomplete'
 
 my $gone = bg_stream($LONG);
 ok($gone->wait_events(8, 10) >= 8, 'a long background stream running');
-my ($created) = grep { ($_->{event} // '') eq 'response.created' }
-                @{ $gone->{events} };
-my $gid = $created->{json}{response}{id} // '';
+my $gid = response_id($gone);
 $gone->abort;
 
 # 1c. Picked up again (GET ?stream=true&starting_after=N): the events
@@ -308,9 +313,7 @@ is($cst, 400, 'a cancelled one cannot be continued');
 # stream ends (with what was sent before the cancel), it does not hang.
 my $cs = bg_stream($LONG);
 ok($cs->wait_events(8, 10) >= 8, 'a long background stream');
-my ($ccreated) = grep { ($_->{event} // '') eq 'response.created' }
-                 @{ $cs->{events} };
-my $csid = $ccreated->{json}{response}{id} // '';
+my $csid = response_id($cs);
 $cs->abort;
 my $cr = resume($csid);
 ok($cr->wait_events(8, 10) >= 8, '... followed by a reader');
@@ -402,9 +405,7 @@ ok(wait_for(10, sub { ((get($kid))[1]{status} // '') eq 'in_progress' }),
    'a long one in progress before its worker is killed');
 my $ks = bg_stream($LONG);
 ok($ks->wait_events(8, 10) >= 8, '... and a long background stream');
-my ($kcreated) = grep { ($_->{event} // '') eq 'response.created' }
-                 @{ $ks->{events} };
-my $ksid = $kcreated->{json}{response}{id} // '';
+my $ksid = response_id($ks);
 my @w = workers();
 ok(@w >= 1 && kill('KILL', @w) == @w, "its workers killed (@w)");
 ok(idle(), '... the engine lets the dead worker\'s slot go');
@@ -467,9 +468,7 @@ my $big = stream_start($PORT + 1, 'POST', '/v1/responses',
                           stream => JSON::PP::true() }),
     headers => { 'Content-Type' => 'application/json' });
 ok($big->wait_events(8, 10) >= 8, 'a small store: a long background stream');
-my ($bcreated) = grep { ($_->{event} // '') eq 'response.created' }
-                 @{ $big->{events} };
-my $bid = $bcreated->{json}{response}{id} // '';
+my $bid = response_id($big);
 my $follow = stream_start($PORT + 1, 'GET',
                           "/v1/responses/$bid?stream=true");
 $big->wait_done(60);

@@ -155,6 +155,19 @@ for my $v (qw(lookup off)) {
          'speculate_requests= without speculate=lookup: the [emerg] says so');
 }
 
+# The response store with a share for each tenant.
+{
+    my ($rc, $out) = try_conf(http_with(
+        http_extra => "    slora_responses_store 1m tenant=64k;"));
+    is($rc, 0, 'nginx -t passes with slora_responses_store 1m tenant=64k')
+        or diag($out);
+    ($rc, $out) = try_conf(http_with(
+        http_extra => "    slora_responses_store 1m tenant=2m;  # BAD"));
+    my $want = 'slora_responses_store tenant="2m": a size from';
+    like($out, qr/\[emerg\] \Q$want\E \d+ to the store's/,
+         'tenant= over the store: the [emerg] says what it may be');
+}
+
 # Bad values, one per configuration.
 my @bad = (
     ['threads=abc', engine => "    $engine threads=abc;  # BAD"],
@@ -200,6 +213,12 @@ my @bad = (
     ['slora_status in http{}', http_extra => "    slora_status;  # BAD"],
     ['slora_responses_store 16k (under 32k)',
      http_extra => "    slora_responses_store 16k;  # BAD"],
+    ['slora_responses_store tenant=lots',
+     http_extra => "    slora_responses_store 1m tenant=lots;  # BAD"],
+    ['slora_responses_store tenant= over the store',
+     http_extra => "    slora_responses_store 1m tenant=2m;  # BAD"],
+    ['slora_responses_store share=64k',
+     http_extra => "    slora_responses_store 1m share=64k;  # BAD"],
     ['slora_responses_store lots',
      http_extra => "    slora_responses_store lots;  # BAD"],
     ['duplicate slora_responses_store',

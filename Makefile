@@ -94,9 +94,11 @@ fetch-reference:
 	tools/fetch-reference
 
 # prove t/ runs once t/ holds any .t file; adding one needs no edit here.
+# Then every fuzzing harness once over its seeds (mk/fuzz.mk).
 test: all fetch
 	prove -e '' $(UNIT_BINS)
 	$(if $(wildcard t/*.t),prove t/)
+	$(MAKE) fuzz-replay
 
 # gcc's -fsanitize=undefined leaves out float-cast-overflow (a double
 # past an int's range cast to it); clang's, which make fuzz uses, has it.

@@ -11,6 +11,8 @@
 #   make fuzz                   build and run every harness
 #   make fuzz-build             build only
 #   make fuzz-<name>            one harness (fuzz-gguf for t/fuzz/fuzz_gguf.c)
+#   make fuzz-replay            every harness once over fresh seeds (make
+#                               test runs it)
 #   FUZZ_FLAGS='-max_len=65536' more libFuzzer options
 
 FUZZ_SECONDS  ?= 600
@@ -31,7 +33,8 @@ FUZZ_OBJS     := $(patsubst %.c,$(FUZZ_BUILD)/%.o, \
                      $(ENGINE_SRCS) $(KERNEL_SRCS))
 FUZZ_LIB      := $(FUZZ_BUILD)/libslora.a
 
-.PHONY: fuzz fuzz-build clean-fuzz $(addprefix fuzz-,$(FUZZ_NAMES))
+.PHONY: fuzz fuzz-build fuzz-replay clean-fuzz \
+        $(addprefix fuzz-,$(FUZZ_NAMES))
 .SECONDARY: $(FUZZ_OBJS)
 
 fuzz: $(addprefix fuzz-,$(FUZZ_NAMES))
@@ -59,6 +62,27 @@ $(addprefix fuzz-,$(FUZZ_NAMES)): fuzz-%: $(FUZZ_BUILD)/fuzz_% \
 	$(FUZZ_BUILD)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 	    $(FUZZ_FLAGS) t/fuzz/corpus-$*
+
+# Every harness once over seeds made afresh (build-fuzz/seeds-<name>/),
+# nothing mutated: the harness's oracles and the sanitizers on the real
+# files fuzzing starts from. A harness that no longer agrees with the
+# code then fails `make test`, not the next fuzzing session (a Responses
+# oracle counting the echo's members once went stale so, unseen).
+fuzz-replay: $(FUZZ_BINS) cli fetch-reference
+	@for n in $(FUZZ_NAMES); do \
+	    rm -rf $(FUZZ_BUILD)/seeds-$$n; \
+	    tools/fuzz-seed $$n $(FUZZ_BUILD)/seeds-$$n > /dev/null || exit 1; \
+	    if $(FUZZ_BUILD)/fuzz_$$n -runs=0 $(FUZZ_BUILD)/seeds-$$n \
+	        > $(FUZZ_BUILD)/replay-$$n.log 2>&1; \
+	    then \
+	        echo "fuzz-replay $$n: $$(ls $(FUZZ_BUILD)/seeds-$$n | wc -l)" \
+	             "seeds, ok"; \
+	    else \
+	        tail -40 $(FUZZ_BUILD)/replay-$$n.log; \
+	        echo "fuzz-replay $$n: FAILED ($(FUZZ_BUILD)/replay-$$n.log)"; \
+	        exit 1; \
+	    fi; \
+	done
 
 clean-fuzz:
 	rm -rf $(FUZZ_BUILD)

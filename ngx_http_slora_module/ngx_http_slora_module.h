@@ -588,10 +588,14 @@ ngx_int_t ngx_http_slora_store_events(ngx_http_request_t *r,
     ngx_http_slora_store_events_t *ev);
 ngx_int_t ngx_http_slora_store_stats(ngx_http_request_t *r,
     ngx_http_slora_store_stats_t *ss);
-ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant, ngx_str_t *obj);
 int ngx_http_slora_store_prev(void *data, const char *id, size_t len,
     const char **conv, size_t *conv_len);
+
+/* ngx_http_slora_store_api.c */
+ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id);
 
 /* ngx_http_slora_resume.c */
 ngx_int_t ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,

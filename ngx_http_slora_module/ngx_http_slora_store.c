@@ -133,6 +133,8 @@ static ngx_int_t ngx_http_slora_store_room(ngx_http_slora_store_t *st,
 static void ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
     ngx_http_slora_store_tenant_t *t);
 static size_t ngx_http_slora_store_size(ngx_http_slora_stored_t *rec);
+static ngx_int_t ngx_http_slora_store_obj(ngx_http_request_t *r,
+    ngx_http_slora_stored_t *rec, ngx_str_t *obj);
 static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
     ngx_str_t *conv);
@@ -316,22 +318,31 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
         }
 
         if (obj != NULL && rc == NGX_OK) {
-            obj->len = rec->obj_len;
-            obj->data = ngx_pnalloc(r->pool, rec->obj_len);
-
-            if (obj->data == NULL) {
-                rc = NGX_ERROR;
-
-            } else {
-                ngx_memcpy(obj->data, rec->data + rec->conv_len,
-                           rec->obj_len);
-            }
+            rc = ngx_http_slora_store_obj(r, rec, obj);
         }
     }
 
     ngx_shmtx_unlock(&st->shpool->mutex);
 
     return rc;
+}
+
+
+/* Under the mutex: rec's object copied into *obj, from r's pool. */
+static ngx_int_t
+ngx_http_slora_store_obj(ngx_http_request_t *r, ngx_http_slora_stored_t *rec,
+    ngx_str_t *obj)
+{
+    obj->len = rec->obj_len;
+    obj->data = ngx_pnalloc(r->pool, rec->obj_len);
+
+    if (obj->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(obj->data, rec->data + rec->conv_len, rec->obj_len);
+
+    return NGX_OK;
 }
 
 
@@ -830,13 +841,8 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     if (rec != NULL) {
-        obj->len = rec->obj_len;
-        obj->data = ngx_pnalloc(r->pool, rec->obj_len);
-        rc = obj->data != NULL ? (ngx_int_t) rec->state : NGX_ERROR;
-
-        if (obj->data != NULL) {
-            ngx_memcpy(obj->data, rec->data + rec->conv_len, rec->obj_len);
-        }
+        rc = ngx_http_slora_store_obj(r, rec, obj) == NGX_OK
+             ? (ngx_int_t) rec->state : NGX_ERROR;
     }
 
     ngx_shmtx_unlock(&st->shpool->mutex);

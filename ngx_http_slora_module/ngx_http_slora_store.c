@@ -133,6 +133,7 @@ static ngx_int_t ngx_http_slora_store_room(ngx_http_slora_store_t *st,
 static void ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
     ngx_http_slora_store_tenant_t *t);
 static size_t ngx_http_slora_store_size(ngx_http_slora_stored_t *rec);
+static ngx_uint_t ngx_http_slora_store_orphan(ngx_http_slora_stored_t *rec);
 static ngx_int_t ngx_http_slora_store_obj(ngx_http_request_t *r,
     ngx_http_slora_stored_t *rec, ngx_str_t *obj);
 static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
@@ -782,9 +783,7 @@ ngx_http_slora_store_events(ngx_http_request_t *r, const u_char *id,
         ev->streamed = rec->log.streamed;
         ev->lost = rec->log.lost;
         /* a worker that died sends no more either */
-        ev->ended = rec->log.end
-                    || (kill(rec->owner, 0) == -1
-                        && ngx_errno == NGX_ESRCH);
+        ev->ended = rec->log.end || ngx_http_slora_store_orphan(rec);
 
         if (off < rec->log.len) {
             ev->bytes.len = rec->log.len - off;
@@ -865,7 +864,7 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
     rec = ngx_http_slora_store_find(st, id, len, tenant);
 
     if (rec == NULL || rec->state != NGX_HTTP_SLORA_STORE_RUNNING
-        || kill(rec->owner, 0) == 0 || ngx_errno != NGX_ESRCH)
+        || !ngx_http_slora_store_orphan(rec))
     {
         return rec;
     }
@@ -1172,7 +1171,7 @@ ngx_http_slora_store_evict(ngx_http_slora_store_t *st,
         /* a running one only where its worker died */
         if (rec->refs == 0
             && (rec->state != NGX_HTTP_SLORA_STORE_RUNNING
-                || (kill(rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH)))
+                || ngx_http_slora_store_orphan(rec)))
         {
             ngx_http_slora_store_drop(st, rec);
             st->sh->evictions++;
@@ -1223,7 +1222,7 @@ ngx_http_slora_store_stats(ngx_http_request_t *r,
         ss->responses++;
 
         if (rec->state == NGX_HTTP_SLORA_STORE_RUNNING
-            && (kill(rec->owner, 0) == 0 || ngx_errno != NGX_ESRCH))
+            && !ngx_http_slora_store_orphan(rec))
         {
             ss->running++;
         }
@@ -1322,6 +1321,15 @@ ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
         ngx_rbtree_delete(&st->sh->tenants, &t->sn.node);
         ngx_slab_free_locked(st->shpool, t);
     }
+}
+
+
+/* Whether the worker that wrote rec is gone (killed, or crashed):
+ * nothing more will come from it. EPERM and zombies count as alive. */
+static ngx_uint_t
+ngx_http_slora_store_orphan(ngx_http_slora_stored_t *rec)
+{
+    return kill(rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH;
 }
 
 

@@ -219,6 +219,13 @@ typedef struct {
                                                of chat messages */
     slora_openai_str_t    resp_prev;        /* previous_response_id, or
                                                data NULL */
+    slora_openai_str_t    resp_conversation; /* conversation's id, or
+                                               data NULL */
+    slora_openai_str_t    resp_history;     /* conversation: its messages
+                                               before this input (a JSON
+                                               array of chat messages),
+                                               which the stored response
+                                               keeps with its own */
     unsigned              resp_store:1;     /* store: not false */
     unsigned              resp_background:1; /* background: true (a
                                                server that keeps
@@ -279,15 +286,22 @@ int slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
 
+/* What a Responses request reads of the store. */
+typedef enum {
+    SLORA_OPENAI_PREVIOUS = 0,          /* previous_response_id */
+    SLORA_OPENAI_CONVERSATION           /* conversation */
+} slora_openai_stored_e;
+
 /*
- * A stored conversation for a Responses request's previous_response_id:
- * SLORA_OK with *conv the JSON array of its chat messages (the caller's
- * memory, alive while the parse runs), SLORA_DECLINED when there is none
- * the caller may see, SLORA_BUSY when it has no answer (a background
- * response being answered, cancelled or failed).
+ * A stored conversation for a Responses request's previous_response_id
+ * or its conversation: SLORA_OK with *conv the JSON array of its chat
+ * messages (the caller's memory, alive while the parse runs),
+ * SLORA_DECLINED when there is none the caller may see, SLORA_BUSY when
+ * it has no answer (a background response being answered, cancelled or
+ * failed).
  */
-typedef int (*slora_openai_prev_pt)(void *data, const char *id, size_t len,
-    const char **conv, size_t *conv_len);
+typedef int (*slora_openai_prev_pt)(void *data, slora_openai_stored_e what,
+    const char *id, size_t len, const char **conv, size_t *conv_len);
 
 /*
  * The same for a Responses API body (POST /v1/responses): checked in its
@@ -319,6 +333,36 @@ typedef struct {
 int slora_openai_input_items(const char *conv, size_t conv_len,
     const char *id, size_t id_len, const slora_openai_items_q_t *q,
     char **out, slora_openai_err_t *err);
+
+/*
+ * The Conversations API. A conversation is stored as its object
+ * (compact JSON) and its items as chat messages (a JSON array, as a
+ * stored response's conversation); an item's id is its place
+ * (slora_openai_conv.c). Each writes malloc'd text the caller frees;
+ * a bad body is a 400 in err.
+ *
+ * conv_new: POST .../conversations ({items, metadata}, both optional;
+ * len 0: none): *conv its messages, *obj its object. conv_update: POST
+ * .../conversations/{id} ({metadata}): *out the object obj with it.
+ * conv_add: POST .../conversations/{id}/items ({items}, 1 to 20): *out
+ * the messages conv with them, *answer the list of the items added.
+ * conv_list: GET .../items, a page as input_items'. conv_item: GET
+ * .../items/{item}: *out the item; with drop the messages with it
+ * removed; 404 where none has that id.
+ */
+int slora_openai_conv_new(const char *body, size_t len, const char *id,
+    int64_t created, char **conv, char **obj, slora_openai_err_t *err);
+int slora_openai_conv_update(const char *body, size_t len, const char *obj,
+    size_t obj_len, char **out, slora_openai_err_t *err);
+int slora_openai_conv_add(const char *body, size_t len, const char *conv,
+    size_t conv_len, const char *id, size_t id_len, char **out,
+    char **answer, slora_openai_err_t *err);
+int slora_openai_conv_list(const char *conv, size_t conv_len,
+    const char *id, size_t id_len, const slora_openai_items_q_t *q,
+    char **out, slora_openai_err_t *err);
+int slora_openai_conv_item(const char *conv, size_t conv_len,
+    const char *id, size_t id_len, const char *item, size_t item_len,
+    int drop, char **out, slora_openai_err_t *err);
 
 /* The same for the GET stream endpoint: a completion, or with chat=1 a
  * chat of one user message (after system, the template's default system

@@ -13,7 +13,10 @@
  * given ids when they came in, so each is named after the response and
  * its place in the conversation (msg_, fc_, fco_ + the response id's
  * random part + "_" + the place): the same item keeps its id from page
- * to page, which is what a cursor ("after") needs.
+ * to page, which is what a cursor ("after") needs. A conversation's
+ * items (the Conversations API) are read the same way, all of its
+ * messages, named after the conversation; one removed from it is marked
+ * in its place (slora_openai_conv.c) and left out here.
  */
 
 #include <stdio.h>
@@ -28,6 +31,13 @@
 #define SLORA_OPENAI_ITEMS_LIMIT  100   /* a page's items, at most */
 
 
+static int slora_openai_items_list(const char *conv, size_t conv_len,
+    int answer, const char *prefix, const char *id, size_t id_len,
+    const slora_openai_items_q_t *q, char **out, slora_openai_err_t *err);
+static void slora_openai_items_hex(const char *id, size_t id_len,
+    const char *prefix, char *hex, size_t size);
+static int slora_openai_items_all(cJSON *msgs, int answer, const char *hex,
+    cJSON *all, slora_openai_err_t *err);
 static int slora_openai_items_query(const slora_openai_items_q_t *q,
     int64_t *limit, int *asc, slora_openai_err_t *err);
 static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
@@ -42,10 +52,129 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
     size_t id_len, const slora_openai_items_q_t *q, char **out,
     slora_openai_err_t *err)
 {
+    /* every message but the last (the answer) */
+    return slora_openai_items_list(conv, conv_len, 1, "resp_", id, id_len,
+                                   q, out, err);
+}
+
+
+int
+slora_openai_conv_list(const char *conv, size_t conv_len, const char *id,
+    size_t id_len, const slora_openai_items_q_t *q, char **out,
+    slora_openai_err_t *err)
+{
+    return slora_openai_items_list(conv, conv_len, 0, "conv_", id, id_len,
+                                   q, out, err);
+}
+
+
+int
+slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
+    size_t id_len, const char *item, size_t item_len, int drop, char **out,
+    slora_openai_err_t *err)
+{
+    int          rc, k, n;
+    char         hex[64];
+    cJSON       *msgs, *all, *it, *ids, *place, *msg, *call;
+    const char  *s;
+
+    *out = NULL;
+
+    slora_openai_items_hex(id, id_len, "conv_", hex, sizeof(hex));
+
+    msgs = cJSON_ParseWithLength(conv, conv_len);
+    all = cJSON_CreateArray();
+
+    if (all == NULL) {
+        rc = slora_openai_nomem(err);
+        goto done;
+    }
+
+    rc = slora_openai_items_all(msgs, 0, hex, all, err);
+    if (rc != SLORA_OK) {
+        goto done;
+    }
+
+    n = cJSON_GetArraySize(all);
+    it = NULL;
+
+    for (k = 0; k < n; k++) {
+        it = cJSON_GetArrayItem(all, k);
+        ids = cJSON_GetObjectItemCaseSensitive(it, "id");
+
+        if (strlen(ids->valuestring) == item_len
+            && memcmp(ids->valuestring, item, item_len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (k == n || it == NULL) {
+        rc = slora_openai_fail(err, 404, SLORA_OPENAI_BAD, "not_found",
+                               "item_id", "Item with id '%.*s' not found"
+                               " in this conversation",
+                               (int) (item_len < 64 ? item_len : 64), item);
+        goto done;
+    }
+
+    if (!drop) {
+        /* the item alone, without the place it was found by */
+        cJSON_DeleteItemFromObjectCaseSensitive(it, "_place");
+        cJSON_DeleteItemFromObjectCaseSensitive(it, "_sub");
+        *out = cJSON_PrintUnformatted(it);
+        rc = *out != NULL ? SLORA_OK : slora_openai_nomem(err);
+        goto done;
+    }
+
+    /* marked, so that every other item keeps its place and its id */
+    place = cJSON_GetObjectItemCaseSensitive(it, "_place");
+    msg = cJSON_GetArrayItem(msgs, place->valueint);
+    s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "type"));
+    ids = cJSON_GetObjectItemCaseSensitive(it, "_sub");
+    call = ids != NULL
+           ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                    msg, "tool_calls"), ids->valueint)
+           : NULL;
+
+    if (call != NULL) {
+        rc = cJSON_AddTrueToObject(call, "deleted") != NULL;
+
+    } else if (strcmp(s, "message") == 0
+               && cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")
+                  != NULL)
+    {
+        /* an answer's text, its calls staying */
+        rc = cJSON_ReplaceItemInObjectCaseSensitive(msg, "content",
+                                                    cJSON_CreateNull());
+
+    } else {
+        rc = cJSON_AddTrueToObject(msg, "deleted") != NULL;
+    }
+
+    *out = rc ? cJSON_PrintUnformatted(msgs) : NULL;
+    rc = *out != NULL ? SLORA_OK : slora_openai_nomem(err);
+
+done:
+
+    cJSON_Delete(all);      /* before msgs: it holds references into them */
+    cJSON_Delete(msgs);
+
+    return rc;
+}
+
+
+/* The items of msgs (conv[0..conv_len), the last left out where
+ * answer) listed a page at a time; ids after the random part of id
+ * (less prefix). */
+static int
+slora_openai_items_list(const char *conv, size_t conv_len, int answer,
+    const char *prefix, const char *id, size_t id_len,
+    const slora_openai_items_q_t *q, char **out, slora_openai_err_t *err)
+{
     int      asc, rc, n, i, from, step, k, more;
     int64_t  limit;
     char     hex[64], *text;
-    cJSON   *msgs, *msg, *all, *page, *list, *it, *first, *last, *ids;
+    cJSON   *msgs, *all, *page, *list, *it, *first, *last, *ids;
 
     *out = NULL;
 
@@ -53,18 +182,7 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
         return SLORA_ERROR;
     }
 
-    /* the id's random part: resp_<hex> */
-    if (id_len > 5 && memcmp(id, "resp_", 5) == 0) {
-        id += 5;
-        id_len -= 5;
-    }
-
-    if (id_len >= sizeof(hex)) {
-        id_len = sizeof(hex) - 1;
-    }
-
-    memcpy(hex, id, id_len);
-    hex[id_len] = '\0';
+    slora_openai_items_hex(id, id_len, prefix, hex, sizeof(hex));
 
     msgs = cJSON_ParseWithLength(conv, conv_len);
     all = cJSON_CreateArray();
@@ -77,26 +195,9 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
         goto done;
     }
 
-    if (!cJSON_IsArray(msgs)) {
-        rc = slora_openai_fail(err, 500, "server_error", NULL, NULL,
-                               "the stored conversation is not a list of "
-                               "messages");
+    rc = slora_openai_items_all(msgs, answer, hex, all, err);
+    if (rc != SLORA_OK) {
         goto done;
-    }
-
-    /* every message but the last (the answer) */
-    n = cJSON_GetArraySize(msgs) - 1;
-    i = 0;
-
-    cJSON_ArrayForEach(msg, msgs) {
-        if (i >= n) {
-            break;
-        }
-
-        if (slora_openai_items_of(msg, i++, hex, all) != SLORA_OK) {
-            rc = slora_openai_nomem(err);
-            goto done;
-        }
     }
 
     n = cJSON_GetArraySize(all);
@@ -119,7 +220,8 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
         if (k < 0 || k >= n) {
             rc = slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                    "invalid_value", "after", "after names "
-                                   "no input item of this response");
+                                   "no item of this %s", answer
+                                   ? "response's input" : "conversation");
             goto done;
         }
 
@@ -130,6 +232,11 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
      * detached from all and attached to the page one by one */
     for (k = from, i = 0; k >= 0 && k < n && i < limit; k += step, i++) {
         it = cJSON_Duplicate(cJSON_GetArrayItem(all, k), 1);
+
+        if (it != NULL) {
+            cJSON_DeleteItemFromObjectCaseSensitive(it, "_place");
+            cJSON_DeleteItemFromObjectCaseSensitive(it, "_sub");
+        }
 
         if (it == NULL || !cJSON_AddItemToArray(page, it)) {
             cJSON_Delete(it);
@@ -185,6 +292,62 @@ done:
 }
 
 
+/* id's random part (id less prefix) in hex[0..size). */
+static void
+slora_openai_items_hex(const char *id, size_t id_len, const char *prefix,
+    char *hex, size_t size)
+{
+    size_t  n;
+
+    n = strlen(prefix);
+
+    if (id_len > n && memcmp(id, prefix, n) == 0) {
+        id += n;
+        id_len -= n;
+    }
+
+    if (id_len >= size) {
+        id_len = size - 1;
+    }
+
+    memcpy(hex, id, id_len);
+    hex[id_len] = '\0';
+}
+
+
+/* Every item of msgs (less the last message where answer) appended to
+ * all, each with its message's place ("_place") and, for a call, its
+ * place among the message's calls ("_sub"): what a removal marks. */
+static int
+slora_openai_items_all(cJSON *msgs, int answer, const char *hex, cJSON *all,
+    slora_openai_err_t *err)
+{
+    int     n, i;
+    cJSON  *msg;
+
+    if (!cJSON_IsArray(msgs)) {
+        return slora_openai_fail(err, 500, "server_error", NULL, NULL,
+                                 "the stored conversation is not a list of"
+                                 " messages");
+    }
+
+    n = cJSON_GetArraySize(msgs) - (answer ? 1 : 0);
+    i = 0;
+
+    cJSON_ArrayForEach(msg, msgs) {
+        if (i >= n) {
+            break;
+        }
+
+        if (slora_openai_items_of(msg, i++, hex, all) != SLORA_OK) {
+            return slora_openai_nomem(err);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
 /* limit: 1 to 100, default 20; order: "asc" or "desc", the default (as
  * OpenAI lists them: newest first). */
 static int
@@ -234,7 +397,10 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
     content = cJSON_GetObjectItemCaseSensitive(msg, "content");
     text = cJSON_GetStringValue(content);
 
-    if (role == NULL) {
+    if (role == NULL
+        || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "deleted")))
+    {
+        /* a conversation's item removed (slora_openai_conv_item) */
         return SLORA_OK;
     }
 
@@ -271,6 +437,11 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
     k = 0;
 
     cJSON_ArrayForEach(call, calls) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(call, "deleted"))) {
+            k++;
+            continue;
+        }
+
         fn = cJSON_GetObjectItemCaseSensitive(call, "function");
         it = slora_openai_item(items, "fc_", hex, place, k++,
                                "function_call");
@@ -293,7 +464,8 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
 
 
 /* A new item appended to items: {"id": prefix hex "_" place ["_" sub],
- * "type": type}; NULL: out of memory. */
+ * "type": type}, and its place for the caller ("_place", "_sub": taken
+ * out before it is shown); NULL: out of memory. */
 static cJSON *
 slora_openai_item(cJSON *items, const char *prefix, const char *hex,
     int place, int sub, const char *type)
@@ -317,6 +489,8 @@ slora_openai_item(cJSON *items, const char *prefix, const char *hex,
 
     return cJSON_AddStringToObject(it, "id", id) != NULL
            && cJSON_AddStringToObject(it, "type", type) != NULL
+           && cJSON_AddNumberToObject(it, "_place", place) != NULL
+           && (sub < 0 || cJSON_AddNumberToObject(it, "_sub", sub) != NULL)
            ? it : NULL;
 }
 

@@ -6,10 +6,10 @@
  * text, a JSON object, or a JSON schema), function tools with
  * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields
  * and its guided_regex and guided_choice as on chat; where the server
- * keeps responses, previous_response_id (the caller's lookup gives the
- * conversation so far) and background. What needs a stored
- * conversation (conversation), a response where none are kept
- * (previous_response_id, background), or a model of another kind (reasoning,
+ * keeps responses, previous_response_id or conversation (the caller's
+ * lookup gives the conversation so far) and background. What needs a
+ * store where none is kept (previous_response_id, conversation,
+ * background), or a model of another kind (reasoning,
  * images, files, built-in tools) is refused with 400
  * unsupported_parameter, naming it. include's
  * "message.output_text.logprobs" and top_logprobs give the message's
@@ -47,16 +47,19 @@ static int slora_openai_resp_prev(cJSON *root, cJSON *msgs,
 static int slora_openai_resp_input(cJSON *root, cJSON *msgs,
     slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
+    slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_resp_conv(cJSON *msgs, int skip,
     slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
-    slora_openai_err_t *err);
-static cJSON *slora_openai_resp_text(cJSON *content, size_t i,
-    const char *what, slora_openai_err_t *err);
-static int slora_openai_resp_call(cJSON *it, size_t i, cJSON *msgs,
-    cJSON **last, slora_openai_err_t *err);
-static int slora_openai_resp_output(cJSON *it, size_t i, cJSON *msgs,
-    slora_openai_err_t *err);
+static int slora_openai_resp_message(cJSON *it, const char *param,
+    size_t i, cJSON *msgs, slora_openai_err_t *err);
+static cJSON *slora_openai_resp_text(cJSON *content, const char *param,
+    size_t i, const char *what, slora_openai_err_t *err);
+static int slora_openai_resp_call(cJSON *it, const char *param, size_t i,
+    cJSON *msgs, cJSON **last, slora_openai_err_t *err);
+static int slora_openai_resp_output(cJSON *it, const char *param, size_t i,
+    cJSON *msgs, slora_openai_err_t *err);
 static int slora_openai_resp_tools(cJSON *root, cJSON *chat,
     slora_openai_err_t *err);
 static int slora_openai_resp_format(cJSON *root, cJSON *chat,
@@ -250,8 +253,9 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
         { "previous_response_id", "this server keeps no responses"
           " (slora_responses_store); send the conversation's items in"
           " input" },
-        { "conversation", "this server keeps no conversations; send the"
-          " conversation's items in input" },
+        { "conversation", "this server keeps no conversations"
+          " (slora_responses_store); send the conversation's items in"
+          " input" },
         { "prompt", "this server keeps no prompt templates" },
         { "context_management", "this server does not compact contexts" },
         { "max_tool_calls", "use parallel_tool_calls false for at most one"
@@ -261,8 +265,9 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, fields[i].name);
 
+        /* previous_response_id and conversation need the store */
         if (item == NULL || cJSON_IsNull(item)
-            || (stored && i == 0))
+            || (stored && i <= 1))
         {
             continue;
         }
@@ -310,15 +315,15 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
 }
 
 
-/* instructions, the previous response's conversation, then input, as
- * chat messages; req->resp_conv the input's alone. */
+/* instructions, the previous response's conversation or the
+ * conversation's, then input, as chat messages; req->resp_conv the
+ * input's alone. */
 static int
 slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int      skip;
-    size_t   i;
-    cJSON   *input, *it, *m, *type, *last;
+    cJSON   *input, *it, *m;
 
     it = cJSON_GetObjectItemCaseSensitive(root, "instructions");
     skip = it != NULL && !cJSON_IsNull(it);
@@ -340,7 +345,10 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     }
 
     if (slora_openai_resp_prev(root, msgs, prev, prev_data, req, err)
-        != SLORA_OK)
+        != SLORA_OK
+        || slora_openai_resp_conversation(root, msgs, prev, prev_data, req,
+                                          err)
+           != SLORA_OK)
     {
         return SLORA_ERROR;
     }
@@ -373,20 +381,44 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  SLORA_OPENAI_RESP_ITEMS);
     }
 
+    if (slora_openai_resp_items(input, "input", msgs, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    return slora_openai_resp_conv(msgs, skip, req, err);
+}
+
+
+/*
+ * Responses API items (messages, function calls and their outputs; an
+ * earlier answer's reasoning is passed over) appended to msgs as the chat
+ * messages they mean; errors name param ("input", a conversation's
+ * "items").
+ */
+int
+slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
+    slora_openai_err_t *err)
+{
+    size_t   i;
+    cJSON   *it, *m, *type, *last;
+
     i = 0;
     last = NULL;
 
-    cJSON_ArrayForEach(it, input) {
+    cJSON_ArrayForEach(it, items) {
         if (!cJSON_IsObject(it)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "input",
-                                     "input[%zu] must be an object", i);
+                                     "invalid_type", param,
+                                     "%s[%zu] must be an object", param,
+                                     i);
         }
 
         type = cJSON_GetObjectItemCaseSensitive(it, "type");
 
         if (type == NULL || slora_openai_resp_is(type, "message")) {
-            if (slora_openai_resp_message(it, i, msgs, err) != SLORA_OK) {
+            if (slora_openai_resp_message(it, param, i, msgs, err)
+                != SLORA_OK)
+            {
                 return SLORA_ERROR;
             }
 
@@ -396,13 +428,14 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                    ? m : NULL;
 
         } else if (slora_openai_resp_is(type, "function_call")) {
-            if (slora_openai_resp_call(it, i, msgs, &last, err) != SLORA_OK)
+            if (slora_openai_resp_call(it, param, i, msgs, &last,
+                                       err) != SLORA_OK)
             {
                 return SLORA_ERROR;
             }
 
         } else if (slora_openai_resp_is(type, "function_call_output")) {
-            if (slora_openai_resp_output(it, i, msgs, err) != SLORA_OK) {
+            if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK) {
                 return SLORA_ERROR;
             }
 
@@ -415,11 +448,11 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 
         } else {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "unsupported_parameter", "input",
-                                     "input[%zu]: items of type %s are not"
+                                     "unsupported_parameter", param,
+                                     "%s[%zu]: items of type %s are not"
                                      " supported by this server (message,"
                                      " function_call, function_call_output"
-                                     " and reasoning are)", i,
+                                     " and reasoning are)", param, i,
                                      cJSON_IsString(type)
                                      ? type->valuestring : "(not a string)");
         }
@@ -427,7 +460,7 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
         i++;
     }
 
-    return slora_openai_resp_conv(msgs, skip, req, err);
+    return SLORA_OK;
 }
 
 
@@ -461,8 +494,8 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     }
 
     conv = NULL;
-    rc = prev(prev_data, req->resp_prev.data, req->resp_prev.len,
-              &conv_text, &conv_len);
+    rc = prev(prev_data, SLORA_OPENAI_PREVIOUS, req->resp_prev.data,
+              req->resp_prev.len, &conv_text, &conv_len);
 
     if (rc == SLORA_OK) {
         conv = cJSON_ParseWithLength(conv_text, conv_len);
@@ -490,6 +523,100 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     while ((m = cJSON_DetachItemFromArray(conv, 0)) != NULL) {
         if (!cJSON_AddItemToArray(msgs, m)) {
             cJSON_Delete(m);
+            cJSON_Delete(conv);
+            return slora_openai_nomem(err);
+        }
+    }
+
+    cJSON_Delete(conv);
+
+    return SLORA_OK;
+}
+
+
+/*
+ * conversation (its id, or {"id"}): the stored conversation's messages
+ * (less the items removed from it) after the instructions and before
+ * the input; req->resp_conversation its id, req->resp_history those
+ * messages, for the worker to store with the answer and to add the
+ * input and the answer to.
+ */
+static int
+slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
+    slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int          rc;
+    char        *text;
+    size_t       conv_len;
+    cJSON       *item, *id, *conv, *m, *copy;
+    const char  *conv_text;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "conversation");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    id = cJSON_IsObject(item) ? cJSON_GetObjectItemCaseSensitive(item, "id")
+                              : item;
+
+    if (!cJSON_IsString(id)
+        || slora_openai_string(id, "conversation", &req->resp_conversation,
+                               req, err) != SLORA_OK)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "conversation", "conversation must be a"
+                                 " conversation's id or an object with its"
+                                 " id");
+    }
+
+    if (req->resp_prev.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "mutually_exclusive_parameters",
+                                 "conversation", "conversation and"
+                                 " previous_response_id cannot be used"
+                                 " together: a response continues one or"
+                                 " the other");
+    }
+
+    conv = NULL;
+    rc = prev(prev_data, SLORA_OPENAI_CONVERSATION,
+              req->resp_conversation.data, req->resp_conversation.len,
+              &conv_text, &conv_len);
+
+    if (rc == SLORA_OK) {
+        conv = cJSON_ParseWithLength(conv_text, conv_len);
+    }
+
+    if (rc != SLORA_OK || !cJSON_IsArray(conv)) {
+        cJSON_Delete(conv);
+        return slora_openai_fail(err, 404, SLORA_OPENAI_BAD, "not_found",
+                                 "conversation", "Conversation with id"
+                                 " '%.64s' not found",
+                                 req->resp_conversation.data);
+    }
+
+    slora_openai_conv_live(conv);
+
+    text = cJSON_PrintUnformatted(conv);
+    if (text == NULL) {
+        cJSON_Delete(conv);
+        return slora_openai_nomem(err);
+    }
+
+    req->resp_history.len = strlen(text);
+    req->resp_history.data = slora_openai_copy(req, text,
+                                               req->resp_history.len);
+    free(text);
+
+    cJSON_ArrayForEach(m, conv) {
+        copy = cJSON_Duplicate(m, 1);
+
+        if (req->resp_history.data == NULL || copy == NULL
+            || !cJSON_AddItemToArray(msgs, copy))
+        {
+            cJSON_Delete(copy);
             cJSON_Delete(conv);
             return slora_openai_nomem(err);
         }
@@ -544,8 +671,8 @@ slora_openai_resp_conv(cJSON *msgs, int skip, slora_openai_req_t *req,
 
 /* A message item: role and content (a string, or text parts). */
 static int
-slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
-    slora_openai_err_t *err)
+slora_openai_resp_message(cJSON *it, const char *param, size_t i,
+    cJSON *msgs, slora_openai_err_t *err)
 {
     cJSON  *role, *content, *m;
 
@@ -557,13 +684,14 @@ slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
           || slora_openai_resp_is(role, "developer")))
     {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "input", "input[%zu].role must be user,"
-                                 " assistant, system or developer", i);
+                                 param, "%s[%zu].role must be user,"
+                                 " assistant, system or developer", param,
+                                 i);
     }
 
     content = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(
                                          it, "content"),
-                                     i, "content", err);
+                                     param, i, "content", err);
     if (content == NULL) {
         return SLORA_ERROR;
     }
@@ -589,8 +717,8 @@ slora_openai_resp_message(cJSON *it, size_t i, cJSON *msgs,
 /* A content (a string, or an array of input_text and output_text parts)
  * as a string item; NULL with err set when it is none of those. */
 static cJSON *
-slora_openai_resp_text(cJSON *content, size_t i, const char *what,
-    slora_openai_err_t *err)
+slora_openai_resp_text(cJSON *content, const char *param, size_t i,
+    const char *what, slora_openai_err_t *err)
 {
     cJSON   *part, *type, *text, *parts, *out;
 
@@ -604,9 +732,9 @@ slora_openai_resp_text(cJSON *content, size_t i, const char *what,
     }
 
     if (!cJSON_IsArray(content)) {
-        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type", "input",
-                          "input[%zu].%s must be a string or an array of"
-                          " text parts", i, what);
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type", param,
+                          "%s[%zu].%s must be a string or an array of"
+                          " text parts", param, i, what);
         return NULL;
     }
 
@@ -628,9 +756,9 @@ slora_openai_resp_text(cJSON *content, size_t i, const char *what,
             slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                               cJSON_IsString(type) ? "unsupported_parameter"
                                                    : "invalid_type",
-                              "input", "input[%zu].%s: only input_text and"
+                              param, "%s[%zu].%s: only input_text and"
                               " output_text parts are supported by this"
-                              " server's model", i, what);
+                              " server's model", param, i, what);
             return NULL;
         }
 
@@ -660,8 +788,8 @@ slora_openai_resp_text(cJSON *content, size_t i, const char *what,
 /* A function_call item: a call of the assistant message before it (the
  * one last points to, made if there is none). */
 static int
-slora_openai_resp_call(cJSON *it, size_t i, cJSON *msgs, cJSON **last,
-    slora_openai_err_t *err)
+slora_openai_resp_call(cJSON *it, const char *param, size_t i, cJSON *msgs,
+    cJSON **last, slora_openai_err_t *err)
 {
     cJSON  *id, *name, *args, *calls, *c, *fn;
 
@@ -673,9 +801,9 @@ slora_openai_resp_call(cJSON *it, size_t i, cJSON *msgs, cJSON **last,
         || !cJSON_IsString(args))
     {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "input", "input[%zu]: a function_call item"
+                                 param, "%s[%zu]: a function_call item"
                                  " needs the strings call_id, name and"
-                                 " arguments", i);
+                                 " arguments", param, i);
     }
 
     if (*last == NULL) {
@@ -713,8 +841,8 @@ slora_openai_resp_call(cJSON *it, size_t i, cJSON *msgs, cJSON **last,
 
 /* A function_call_output item: a tool message answering call_id. */
 static int
-slora_openai_resp_output(cJSON *it, size_t i, cJSON *msgs,
-    slora_openai_err_t *err)
+slora_openai_resp_output(cJSON *it, const char *param, size_t i,
+    cJSON *msgs, slora_openai_err_t *err)
 {
     cJSON  *id, *out, *m;
 
@@ -722,13 +850,14 @@ slora_openai_resp_output(cJSON *it, size_t i, cJSON *msgs,
 
     if (!cJSON_IsString(id)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "input", "input[%zu]: a function_call_output"
-                                 " item needs the string call_id", i);
+                                 param, "%s[%zu]: a function_call_output"
+                                 " item needs the string call_id", param,
+                                 i);
     }
 
     out = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(it,
                                                                   "output"),
-                                 i, "output", err);
+                                 param, i, "output", err);
     if (out == NULL) {
         return SLORA_ERROR;
     }
@@ -1034,7 +1163,7 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     cJSON       *echo, *item, *def;
 
     static const char  *fields[] = {
-        "instructions", "max_output_tokens", "metadata",
+        "conversation", "instructions", "max_output_tokens", "metadata",
         "parallel_tool_calls", "temperature", "text", "tool_choice",
         "tools", "top_logprobs", "top_p", "truncation", "user"
     };
@@ -1047,7 +1176,20 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, fields[i]);
 
-        if (item != NULL && !cJSON_IsNull(item)) {
+        if (cJSON_IsString(item) && strcmp(fields[i], "conversation") == 0)
+        {
+            /* the id as the object it names */
+            def = cJSON_CreateObject();
+
+            if (def != NULL
+                && cJSON_AddStringToObject(def, "id", item->valuestring)
+                   == NULL)
+            {
+                cJSON_Delete(def);
+                def = NULL;
+            }
+
+        } else if (item != NULL && !cJSON_IsNull(item)) {
             def = cJSON_Duplicate(item, 1);
 
         } else if (strcmp(fields[i], "metadata") == 0) {

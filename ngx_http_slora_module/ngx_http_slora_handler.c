@@ -54,8 +54,6 @@ static void ngx_http_slora_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_get_stream(ngx_http_request_t *r);
 static slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);
 static void ngx_http_slora_req_cleanup(void *data);
-static ngx_int_t ngx_http_slora_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_err_t *e);
 static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
@@ -80,6 +78,11 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
     switch (route) {
 
     case NGX_HTTP_SLORA_ROUTE_NONE:
+        if (ngx_http_slora_conv_route(r) == NGX_OK) {
+            /* the Conversations API (ngx_http_slora_conv.c) */
+            return ngx_http_slora_conv_handler(r);
+        }
+
         ngx_http_discard_request_body(r);
 
         if (ngx_strlcasestrn(r->uri.data, r->uri.data + r->uri.len,
@@ -407,7 +410,7 @@ ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_slora_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
@@ -729,6 +732,10 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         ctx->resp_conv.len = req->resp_conv.len;
         ctx->resp_prev.data = (u_char *) req->resp_prev.data;
         ctx->resp_prev.len = req->resp_prev.len;
+        ctx->resp_conversation.data = (u_char *) req->resp_conversation.data;
+        ctx->resp_conversation.len = req->resp_conversation.len;
+        ctx->resp_history.data = (u_char *) req->resp_history.data;
+        ctx->resp_history.len = req->resp_history.len;
         ctx->resp_store = req->resp_store && smcf->store != NULL;
         ctx->resp_background = req->resp_background && ctx->resp_store;
     }

@@ -316,6 +316,9 @@ struct ngx_http_slora_ctx_s {
     ngx_str_t                  resp_conv;     /* its input's messages,
                                                  chat's, in JSON */
     ngx_str_t                  resp_prev;     /* previous_response_id */
+    ngx_str_t                  resp_conversation; /* conversation: its id */
+    ngx_str_t                  resp_history;  /* and its messages before
+                                                 this input, in JSON */
     unsigned                   resp_store:1;  /* stored when it ends */
     unsigned                   resp_background:1; /* answered at once,
                                                  "queued"; the answer
@@ -377,6 +380,7 @@ ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
     slora_openai_str_t *out);
+ngx_int_t ngx_http_slora_read_body(ngx_http_request_t *r, ngx_str_t *body);
 
 /* ngx_http_slora_reply.c */
 ngx_int_t ngx_http_slora_send_error(ngx_http_request_t *r,
@@ -549,6 +553,11 @@ ngx_int_t ngx_http_slora_resp_mark(ngx_http_request_t *r,
 #define NGX_HTTP_SLORA_STORE_STREAM  16   /* with _RUNNING: a background
                                              stream, whose events are kept
                                              for GET ?stream=true */
+#define NGX_HTTP_SLORA_STORE_CONV    32   /* a state and a put's how: a
+                                             conversation (the
+                                             Conversations API); with
+                                             _UPDATE only over its record
+                                             as read (its gen) */
 
 /* A background stream's events as read from the store (from an offset). */
 typedef struct {
@@ -566,6 +575,7 @@ typedef struct {
     size_t                     size;        /* the zone's bytes */
     size_t                     free;        /* its free pages' bytes */
     ngx_uint_t                 responses;   /* records kept */
+    ngx_uint_t                 conversations; /* of them conversations */
     ngx_uint_t                 running;     /* background answers going */
     ngx_uint_t                 evictions;   /* records dropped for room */
     ngx_uint_t                 events_lost; /* streams' events let go */
@@ -577,7 +587,10 @@ ngx_int_t ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj);
 ngx_int_t ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
-    ngx_uint_t how);
+    ngx_uint_t how, ngx_uint_t gen);
+ngx_int_t ngx_http_slora_store_conversation(ngx_http_request_t *r,
+    const u_char *id, size_t len, ngx_str_t *tenant, ngx_str_t *conv,
+    ngx_str_t *obj, ngx_uint_t *gen, ngx_uint_t drop);
 ngx_int_t ngx_http_slora_store_state(ngx_http_request_t *r,
     const u_char *id, size_t len, ngx_str_t *tenant, ngx_uint_t drop);
 ngx_int_t ngx_http_slora_store_append(ngx_http_request_t *r,
@@ -590,12 +603,22 @@ ngx_int_t ngx_http_slora_store_stats(ngx_http_request_t *r,
     ngx_http_slora_store_stats_t *ss);
 ngx_int_t ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *obj);
-int ngx_http_slora_store_prev(void *data, const char *id, size_t len,
-    const char **conv, size_t *conv_len);
+int ngx_http_slora_store_prev(void *data, slora_openai_stored_e what,
+    const char *id, size_t len, const char **conv, size_t *conv_len);
+
+/* ngx_http_slora_conv.c: the Conversations API */
+ngx_int_t ngx_http_slora_conv_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_conv_route(ngx_http_request_t *r);
+ngx_int_t ngx_http_slora_conv_extend(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *tenant, ngx_str_t *msgs);
+ngx_int_t ngx_http_slora_json_join(ngx_pool_t *pool, ngx_str_t *a,
+    ngx_str_t *b, ngx_str_t *out);
 
 /* ngx_http_slora_store_api.c */
 ngx_int_t ngx_http_slora_store_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_store_none(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_http_slora_items_query(ngx_http_request_t *r,
+    slora_openai_items_q_t *q);
 
 /* ngx_http_slora_resume.c */
 ngx_int_t ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,

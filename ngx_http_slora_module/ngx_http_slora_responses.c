@@ -409,8 +409,9 @@ ngx_http_slora_resp_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
  * background: the response stored running, its object "queued" (no
  * output, no usage yet) and its answer null, so that GET finds it and
  * input_items lists its input at once; a stream's events are kept with
- * it as they are sent (ngx_http_slora_resume.c follows them). Before the engine has the
- * request: NGX_DECLINED where the store has no room for it.
+ * it as they are sent (ngx_http_slora_resume.c follows them). Before the
+ * engine has the request: NGX_DECLINED where the store has no room for
+ * it.
  */
 ngx_int_t
 ngx_http_slora_resp_queue(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
@@ -1089,7 +1090,9 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * messages, the request's input and then the answer as chat's assistant
  * message (content: the message's text, or null; tool_calls: its calls
  * with their call ids), after those of the response it continues, for a
- * later previous_response_id. how: ngx_http_slora_store_put's (a
+ * later previous_response_id; in a conversation, after the
+ * conversation's messages, and the input and the answer added to it
+ * when it ends (store false or not). how: ngx_http_slora_store_put's (a
  * background answer's record, running, has no items yet: its answer
  * null). NGX_DECLINED: not stored (logged where it did not fit).
  */
@@ -1100,11 +1103,14 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 {
     u_char                 *p, *conv;
     size_t                  size;
-    ngx_str_t               id, c, o;
+    ngx_int_t               rc;
+    ngx_str_t               id, c, o, kept;
     ngx_uint_t              k, calls, text;
     ngx_http_slora_item_t  *it;
 
-    if (!ctx->resp_store || ctx->resp_conv.len < 2) {
+    if (!(ctx->resp_store || ctx->resp_conversation.len)
+        || ctx->resp_conv.len < 2)
+    {
         return NGX_DECLINED;
     }
 
@@ -1174,9 +1180,37 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     o.data = obj;
     o.len = obj_end - obj;
 
-    /* one that does not fit is logged, and the answer goes on */
-    return ngx_http_slora_store_put(r, &id, &ctx->tenant, &ctx->resp_prev,
-                                    &c, &o, how);
+    rc = NGX_DECLINED;
+
+    if (ctx->resp_store) {
+        /* in a conversation, kept with the conversation's messages
+         * before it, which a later previous_response_id continues */
+        kept = c;
+
+        if (ctx->resp_history.len > 2
+            && ngx_http_slora_json_join(r->pool, &ctx->resp_history, &c,
+                                        &kept)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* one that does not fit is logged, and the answer goes on */
+        rc = ngx_http_slora_store_put(r, &id, &ctx->tenant, &ctx->resp_prev,
+                                      &kept, &o, how, 0);
+    }
+
+    /* an answer that ended (not a background one cancelled meanwhile):
+     * its input and answer added to its conversation */
+    if (ctx->resp_conversation.len
+        && (how & ~NGX_HTTP_SLORA_STORE_UPDATE) == NGX_HTTP_SLORA_STORE_DONE
+        && (!(how & NGX_HTTP_SLORA_STORE_UPDATE) || rc == NGX_OK))
+    {
+        (void) ngx_http_slora_conv_extend(r, &ctx->resp_conversation,
+                                          &ctx->tenant, &c);
+    }
+
+    return rc;
 }
 
 

@@ -126,10 +126,11 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
     if (ngx_http_slora_store_stats(r, &ss) == NGX_OK) {
         b->last = ngx_slprintf(b->last, b->end,
             "\"responses_store\":{\"size\":%uz,\"free\":%uz,"
-            "\"responses\":%ui,\"running\":%ui,\"evictions\":%ui,"
+            "\"responses\":%ui,\"conversations\":%ui,\"running\":%ui,"
+            "\"evictions\":%ui,"
             "\"events_lost\":%ui}}\n",
-            ss.size, ss.free, ss.responses, ss.running, ss.evictions,
-            ss.events_lost);
+            ss.size, ss.free, ss.responses, ss.conversations, ss.running,
+            ss.evictions, ss.events_lost);
 
     } else {
         b->last = ngx_slprintf(b->last, b->end, "\"responses_store\":null}\n");
@@ -420,6 +421,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
             " (slora_responses_store).\n"
             "# TYPE slora_responses_stored gauge\n"
             "slora_responses_stored %ui\n"
+            "# HELP slora_conversations_stored Conversations the store"
+            " keeps (the Conversations API).\n"
+            "# TYPE slora_conversations_stored gauge\n"
+            "slora_conversations_stored %ui\n"
             "# HELP slora_responses_running Background responses being"
             " answered.\n"
             "# TYPE slora_responses_running gauge\n"
@@ -437,8 +442,8 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
             " whose events the store had no room for.\n"
             "# TYPE slora_responses_events_lost_total counter\n"
             "slora_responses_events_lost_total %ui\n",
-            ss.responses, ss.running, ss.size, ss.free, ss.evictions,
-            ss.events_lost);
+            ss.responses, ss.conversations, ss.running, ss.size, ss.free,
+            ss.evictions, ss.events_lost);
     }
 
     b->last = p;

@@ -35,6 +35,13 @@
  * room, nor continued by previous_response_id. One whose worker died
  * (killed, or crashed) is found so when it is next read, and stored
  * "failed" then.
+ *
+ * A conversation (the Conversations API, ngx_http_slora_conv.c) is a
+ * record of its own kind in the same cache: its messages and its object,
+ * no chain, found only as a conversation. It changes by replacement:
+ * each put numbers its record (gen), and an update goes over the record
+ * it read or not at all, so that two requests adding to one
+ * conversation at once cannot lose either's items.
  */
 
 #include "ngx_http_slora_module.h"
@@ -49,6 +56,8 @@ typedef struct {
     ngx_queue_t                lru;           /* most recently used first */
     ngx_uint_t                 evictions;     /* records dropped for room */
     ngx_uint_t                 events_lost;   /* streams' events let go */
+    ngx_uint_t                 gen;           /* puts so far: a record's
+                                                 gen */
     ngx_rbtree_t               tenants;       /* tenant=: their shares */
     ngx_rbtree_node_t          tenants_sentinel;
 } ngx_http_slora_store_sh_t;
@@ -101,6 +110,9 @@ struct ngx_http_slora_stored_s {
                                                  _CANCELLED, _FAILED */
     ngx_pid_t                  owner;         /* running: the worker
                                                  answering it */
+    ngx_uint_t                 gen;           /* the put that made it: a
+                                                 conversation's update
+                                                 goes over the one read */
     ngx_http_slora_store_log_t  log;          /* a background stream's
                                                  events */
     u_char                     id[NGX_HTTP_SLORA_STORE_ID];
@@ -134,6 +146,9 @@ static void ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
     ngx_http_slora_store_tenant_t *t);
 static size_t ngx_http_slora_store_size(ngx_http_slora_stored_t *rec);
 static ngx_uint_t ngx_http_slora_store_orphan(ngx_http_slora_stored_t *rec);
+static ngx_int_t ngx_http_slora_store_copy(ngx_http_request_t *r,
+    ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
+    ngx_str_t *conv, ngx_str_t *obj);
 static ngx_int_t ngx_http_slora_store_obj(ngx_http_request_t *r,
     ngx_http_slora_stored_t *rec, ngx_str_t *obj);
 static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
@@ -309,21 +324,80 @@ ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     rec = ngx_http_slora_store_find_live(r, st, id, len, tenant);
 
     if (rec != NULL) {
-        if (conv != NULL) {
-            rc = ngx_http_slora_store_conv(r, st, rec, conv);
+        rc = ngx_http_slora_store_copy(r, st, rec, conv, obj);
+    }
 
-        } else {
-            rc = NGX_OK;
-            ngx_queue_remove(&rec->queue);
-            ngx_queue_insert_head(&st->sh->lru, &rec->queue);
+    ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * The conversation id (ngx_http_slora_conv.c) the tenant may see: its
+ * messages and its object copied into conv and obj (either may be NULL),
+ * from r's pool, and the put that made its record in *gen; with drop it
+ * is deleted. NGX_DECLINED: none.
+ */
+ngx_int_t
+ngx_http_slora_store_conversation(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj,
+    ngx_uint_t *gen, ngx_uint_t drop)
+{
+    ngx_int_t                 rc;
+    ngx_http_slora_store_t   *st;
+    ngx_http_slora_stored_t  *rec;
+
+    st = ngx_http_slora_store_of(r);
+    if (st == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&st->shpool->mutex);
+
+    rec = ngx_http_slora_store_find(st, id, len, tenant);
+
+    if (rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_CONV) {
+        rc = ngx_http_slora_store_copy(r, st, rec, conv, obj);
+
+        if (gen != NULL) {
+            *gen = rec->gen;
         }
 
-        if (obj != NULL && rc == NGX_OK) {
-            rc = ngx_http_slora_store_obj(r, rec, obj);
+        if (drop) {
+            ngx_http_slora_store_unlink(st, rec);
         }
     }
 
     ngx_shmtx_unlock(&st->shpool->mutex);
+
+    return rc;
+}
+
+
+/* Under the mutex: rec's conversation (its chain's messages) and its
+ * object copied into conv and obj (either may be NULL), from r's pool;
+ * rec (with conv, its chain) made the most recently used. */
+static ngx_int_t
+ngx_http_slora_store_copy(ngx_http_request_t *r, ngx_http_slora_store_t *st,
+    ngx_http_slora_stored_t *rec, ngx_str_t *conv, ngx_str_t *obj)
+{
+    ngx_int_t  rc;
+
+    if (conv != NULL) {
+        rc = ngx_http_slora_store_conv(r, st, rec, conv);
+
+    } else {
+        rc = NGX_OK;
+        ngx_queue_remove(&rec->queue);
+        ngx_queue_insert_head(&st->sh->lru, &rec->queue);
+    }
+
+    if (obj != NULL && rc == NGX_OK) {
+        rc = ngx_http_slora_store_obj(r, rec, obj);
+    }
 
     return rc;
 }
@@ -412,15 +486,17 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
  * dropping the least recently used responses no other continues until it
  * fits; how: NGX_HTTP_SLORA_STORE_DONE, _RUNNING (with _STREAM: a
  * background stream, its events kept) or _FAILED, any with _UPDATE (the
- * record's events go on with it).
+ * record's events go on with it); or _CONV, a conversation, with _UPDATE
+ * only over its record as read (gen, ngx_http_slora_store_conversation).
  * NGX_DECLINED: it cannot fit (one of more than half the zone is not
  * tried: it would empty the store), prev is no longer kept, or (an
- * update) the record is no longer running.
+ * update) the record is no longer running, or no longer kept; NGX_BUSY:
+ * the conversation changed since it was read.
  */
 ngx_int_t
 ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
-    ngx_uint_t how)
+    ngx_uint_t how, ngx_uint_t gen)
 {
     size_t                          size;
     ngx_http_slora_store_t         *st;
@@ -452,11 +528,21 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec = ngx_http_slora_store_find(st, id->data, id->len, tenant);
 
     if ((how & NGX_HTTP_SLORA_STORE_UPDATE)
-        && (rec == NULL || rec->state != NGX_HTTP_SLORA_STORE_RUNNING))
+        && (rec == NULL
+            || rec->state != ((how & NGX_HTTP_SLORA_STORE_CONV)
+                              ? NGX_HTTP_SLORA_STORE_CONV
+                              : NGX_HTTP_SLORA_STORE_RUNNING)))
     {
         /* cancelled or deleted while it was answered */
         ngx_shmtx_unlock(&st->shpool->mutex);
         return NGX_DECLINED;
+    }
+
+    if ((how & NGX_HTTP_SLORA_STORE_CONV) && rec != NULL && rec->gen != gen)
+    {
+        /* a conversation changed since it was read: read it again */
+        ngx_shmtx_unlock(&st->shpool->mutex);
+        return NGX_BUSY;
     }
 
     parent = NULL;
@@ -548,6 +634,7 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->state = how & ~(NGX_HTTP_SLORA_STORE_UPDATE
                          |NGX_HTTP_SLORA_STORE_STREAM);
     rec->owner = ngx_pid;
+    rec->gen = ++st->sh->gen;
     rec->log = log;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;
@@ -863,6 +950,11 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
 
     rec = ngx_http_slora_store_find(st, id, len, tenant);
 
+    if (rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_CONV) {
+        /* a conversation is not a response */
+        return NULL;
+    }
+
     if (rec == NULL || rec->state != NGX_HTTP_SLORA_STORE_RUNNING
         || !ngx_http_slora_store_orphan(rec))
     {
@@ -1000,11 +1092,12 @@ ngx_http_slora_store_restatus(ngx_http_request_t *r, ngx_str_t *obj,
 }
 
 
-/* The parser's lookup of previous_response_id (data: the request): the
- * conversation of a response the request's tenant stored. */
+/* The parser's lookup of previous_response_id or conversation (data:
+ * the request): the conversation of a response, or the conversation,
+ * the request's tenant stored. */
 int
-ngx_http_slora_store_prev(void *data, const char *id, size_t len,
-    const char **conv, size_t *conv_len)
+ngx_http_slora_store_prev(void *data, slora_openai_stored_e what,
+    const char *id, size_t len, const char **conv, size_t *conv_len)
 {
     ngx_int_t            state;
     ngx_str_t            tenant, c;
@@ -1012,6 +1105,20 @@ ngx_http_slora_store_prev(void *data, const char *id, size_t len,
 
     if (ngx_http_slora_tenant(r, &tenant) != NGX_OK) {
         return SLORA_DECLINED;
+    }
+
+    if (what == SLORA_OPENAI_CONVERSATION) {
+        if (ngx_http_slora_store_conversation(r, (const u_char *) id, len,
+                                              &tenant, &c, NULL, NULL, 0)
+            != NGX_OK)
+        {
+            return SLORA_DECLINED;
+        }
+
+        *conv = (const char *) c.data;
+        *conv_len = c.len;
+
+        return SLORA_OK;
     }
 
     state = ngx_http_slora_store_state(r, (const u_char *) id, len, &tenant,
@@ -1216,6 +1323,11 @@ ngx_http_slora_store_stats(ngx_http_request_t *r,
 
         if (rec->gone) {
             /* deleted, kept only for the conversations continuing it */
+            continue;
+        }
+
+        if (rec->state == NGX_HTTP_SLORA_STORE_CONV) {
+            ss->conversations++;
             continue;
         }
 

@@ -262,12 +262,7 @@ ngx_http_slora_store_items_handler(ngx_http_request_t *r, ngx_str_t *id,
         return ngx_http_slora_store_none(r, id);
     }
 
-    ngx_memzero(&q, sizeof(slora_openai_items_q_t));
-
-    if (ngx_http_slora_query_arg(r, "limit", &q.limit) == NGX_ERROR
-        || ngx_http_slora_query_arg(r, "order", &q.order) == NGX_ERROR
-        || ngx_http_slora_query_arg(r, "after", &q.after) == NGX_ERROR)
-    {
+    if (ngx_http_slora_items_query(r, &q) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -295,4 +290,22 @@ ngx_http_slora_store_items_handler(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
+/* A list's query (input_items', a conversation's items'): limit, order
+ * and after, each data NULL where absent. */
+ngx_int_t
+ngx_http_slora_items_query(ngx_http_request_t *r, slora_openai_items_q_t *q)
+{
+    ngx_memzero(q, sizeof(slora_openai_items_q_t));
+
+    if (ngx_http_slora_query_arg(r, "limit", &q->limit) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "order", &q->order) == NGX_ERROR
+        || ngx_http_slora_query_arg(r, "after", &q->after) == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

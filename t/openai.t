@@ -191,6 +191,14 @@ python_checks('responses_client.py', [
     'store: another tenant finds none of it',
     'store: deleted, it is neither retrieved nor continued',
     'store: store false keeps none',
+    'conversations: responses in one read its items first and add '
+    . 'theirs, the chat\'s answer to all of it',
+    'conversations: items.list gives the five, oldest first, in pages of '
+    . '2 the same',
+    'conversations: items.create answers with the new item, retrieve '
+    . 'gives it, delete takes one away and leaves the others\' ids',
+    'conversations: update replaces the metadata, retrieve gives it',
+    'conversations: deleted, it is NotFoundError',
     'background: queued at once, retrieve() polls it to the foreground\'s '
     . 'answer',
     'background stream: stream(response_id=, starting_after=10) gives '
@@ -1178,7 +1186,8 @@ ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
     or diag(join("\n", @bad));
 
 # prefix_cache=off: the repeat is computed whole again, cached_tokens 0,
-# and answers what the server with the cache answered.
+# and answers what the server with the cache answered. That server keeps
+# no responses: conversations and previous_response_id are refused.
 {
     my $o = SloraTest::Server->new(name => 'openai-nocache', port => $PORT,
                                    ready_timeout => 120);
@@ -1203,6 +1212,23 @@ ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the error log')
     is(json_encode(($o->status // {})->{prefix_cache}),
        '{"evictions":0,"hit_tokens":0,"lookups":0,"pages":0}',
        '... and the status\'s prefix_cache all 0: no lookups, no pages');
+
+    # no slora_responses_store here: nothing to keep conversations in
+    my $nc = json_req($PORT, '/v1/conversations', {});
+    ok($nc->{status} == 404
+       && ($nc->{json}{error}{message} // '') =~ /keeps no conversations/,
+       'no store: POST /v1/conversations is a 404 saying why')
+        or diag($nc->{body});
+    for my $f (['conversation', 'conv_x'], ['previous_response_id', 'resp_x'])
+    {
+        my $r = json_req($PORT, '/v1/responses',
+                         { model => 'base', input => 'Hi', $f->[0] => $f->[1] });
+        ok($r->{status} == 400
+           && ($r->{json}{error}{code} // '') eq 'unsupported_parameter'
+           && ($r->{json}{error}{param} // '') eq $f->[0],
+           "no store: a response with $f->[0] is a 400 naming it")
+            or diag($r->{body});
+    }
     my $ostop = $o->stop;
     ok($ostop->{graceful}, 'nginx without the cache exits on QUIT');
     my @obad = $o->bad_log_lines(errors => 1);

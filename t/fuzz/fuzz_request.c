@@ -3,7 +3,9 @@
  * request before it takes a slot: slora_openai_parse() of the body as a
  * chat (for the model's template and for Llama 3.1's, whose tools are
  * written another way) and as a text completion, as a Responses API
- * request (the last chat's template), as the
+ * request (the last chat's template; its previous_response_id and its
+ * conversation from a lookup of fixed ones), as the Conversations API's
+ * bodies (a new conversation, items added, metadata), as the
  * token endpoints' bodies, and of
  * the GET stream's arguments (the input split at '&'); then, for each
  * request that parses, the chat template render and the tokenization
@@ -12,11 +14,14 @@
  * encode with special tokens parsed for chat only, into a 4096-token
  * context).
  *
- * Oracles beyond the sanitizers: a refused request carries a 400 or 500,
+ * Oracles beyond the sanitizers: a refused request carries a 400, a 404
+ * (an id the lookup has not) or a 500,
  * a type and a one-line message; a parsed one holds only NUL-terminated,
  * valid UTF-8 strings, values inside the documented ranges, and a render
  * the tokenizer accepts (it refuses only invalid UTF-8, which would mean
- * the parser let some through).
+ * the parser let some through); no item removed from a conversation
+ * reaches a prompt; a conversation's bodies give JSON of their kind, and
+ * each item added is found, removed and then not found by its id.
  *
  * The one idea: the parser is the first code a hostile byte reaches, and
  * the render and the tokenizer the next, so they are fuzzed together.
@@ -54,8 +59,10 @@ static void fuzz_worker(const slora_openai_req_t *req);
 static void fuzz_encode(const char *text, size_t n, int chat);
 static void fuzz_tokens(const uint8_t *data, size_t size);
 static void fuzz_responses(const uint8_t *data, size_t size);
-static int fuzz_prev(void *data, const char *id, size_t len,
-    const char **conv, size_t *conv_len);
+static int fuzz_prev(void *data, slora_openai_stored_e what,
+    const char *id, size_t len, const char **conv, size_t *conv_len);
+static void fuzz_conversations(const uint8_t *data, size_t size);
+static void fuzz_json_of(const char *text, int type, const char *what);
 static void fuzz_query(const uint8_t *data, size_t size);
 static void fuzz_fail(const char *what) __attribute__((noreturn));
 
@@ -133,6 +140,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fuzz_responses(data, size);
+    fuzz_conversations(data, size);
     fuzz_query(data, size);
     fuzz_tokens(data, size);
 
@@ -142,8 +150,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* A store of every "resp_..." id: a user's question and a call. */
 static int
-fuzz_prev(void *data, const char *id, size_t len, const char **conv,
-    size_t *conv_len)
+fuzz_prev(void *data, slora_openai_stored_e what, const char *id,
+    size_t len, const char **conv, size_t *conv_len)
 {
     static const char  stored[] =
         "[{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":"
@@ -151,9 +159,27 @@ fuzz_prev(void *data, const char *id, size_t len, const char **conv,
         "\"type\":\"function\",\"function\":{\"name\":\"f\","
         "\"arguments\":\"{}\"}}]}]";
 
+    /* a conversation's, an item removed from it */
+    static const char  kept[] =
+        "[{\"role\":\"user\",\"content\":\"Hi\",\"deleted\":true},"
+        "{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":"
+        "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{}\"},\"deleted\":true}]}]";
+
     (void) data;
 
-    if (len < 5 || memcmp(id, "resp_", 5) != 0) {
+    if (what == SLORA_OPENAI_CONVERSATION
+        && len >= 5 && memcmp(id, "conv_", 5) == 0)
+    {
+        *conv = kept;
+        *conv_len = sizeof(kept) - 1;
+        return SLORA_OK;
+    }
+
+    if (what != SLORA_OPENAI_PREVIOUS || len < 5
+        || memcmp(id, "resp_", 5) != 0)
+    {
         return SLORA_DECLINED;
     }
 
@@ -180,7 +206,7 @@ fuzz_responses(const uint8_t *data, size_t size)
     /* the request fields a response object echoes (their defaults where
      * the request leaves them out) */
     static const char  *fuzz_resp_echo[] = {
-        "instructions", "max_output_tokens", "metadata",
+        "conversation", "instructions", "max_output_tokens", "metadata",
         "parallel_tool_calls", "temperature", "text", "tool_choice",
         "tools", "top_logprobs", "top_p", "truncation", "user"
     };
@@ -198,6 +224,15 @@ fuzz_responses(const uint8_t *data, size_t size)
 
         fuzz_check_req(&req);
         fuzz_check_str(&req.resp_echo, "resp_echo");
+
+        if (req.resp_history.data != NULL) {
+            /* a conversation's messages: what was kept less the removed */
+            fuzz_check_str(&req.resp_history, "resp_history");
+
+            if (strstr(req.resp_history.data, "deleted") != NULL) {
+                fuzz_fail("responses: a removed item reached the prompt");
+            }
+        }
         fuzz_check_str(&req.resp_conv, "resp_conv");
 
         echo = cJSON_ParseWithLength(req.resp_conv.data, req.resp_conv.len);
@@ -244,6 +279,144 @@ fuzz_responses(const uint8_t *data, size_t size)
     }
 
     slora_openai_req_free(&req);
+}
+
+
+/* The body as each of the Conversations API's: a new conversation, items
+ * added to one, its metadata replaced; what each writes is JSON of its
+ * kind (the messages an array, the object an object), and the items the
+ * new messages hold are listed, read and removed by their ids. */
+static void
+fuzz_conversations(const uint8_t *data, size_t size)
+{
+    int                     rc, n;
+    char                   *conv, *obj, *out, *list, *one;
+    cJSON                  *page, *it;
+    slora_openai_err_t      err;
+    slora_openai_items_q_t  q;
+
+    static const char  kept[] =
+        "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+        "\"content\":\"Hello\",\"tool_calls\":[{\"id\":\"c\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+        "\"{}\"}}]}]";
+    static const char  object[] =
+        "{\"id\":\"conv_f\",\"object\":\"conversation\",\"created_at\":1,"
+        "\"metadata\":{}}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_new((const char *) data, size, "conv_f", 1, &conv,
+                               &obj, &err);
+
+    if (rc == SLORA_OK) {
+        fuzz_json_of(conv, cJSON_Array, "conv_new's messages");
+        fuzz_json_of(obj, cJSON_Object, "conv_new's object");
+        free(conv);
+        free(obj);
+
+    } else {
+        fuzz_check_err(&err);
+    }
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_update((const char *) data, size, object,
+                                  sizeof(object) - 1, &out, &err);
+
+    if (rc == SLORA_OK) {
+        fuzz_json_of(out, cJSON_Object, "conv_update's object");
+        free(out);
+
+    } else {
+        fuzz_check_err(&err);
+    }
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_add((const char *) data, size, kept,
+                               sizeof(kept) - 1, "conv_f", 6, &out, &list,
+                               &err);
+
+    if (rc != SLORA_OK) {
+        fuzz_check_err(&err);
+        return;
+    }
+
+    fuzz_json_of(out, cJSON_Array, "conv_add's messages");
+    fuzz_json_of(list, cJSON_Object, "conv_add's answer");
+
+    /* every item the answer names is in the new conversation, and goes
+     * from it when removed */
+    memset(&q, 0, sizeof(q));
+    page = cJSON_Parse(list);
+    n = 0;
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(page, "data")) {
+        const char  *id;
+
+        id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "id"));
+        if (id == NULL) {
+            fuzz_fail("conversations: an item without an id");
+        }
+
+        if (slora_openai_conv_item(out, strlen(out), "conv_f", 6, id,
+                                   strlen(id), 0, &one, &err)
+            != SLORA_OK)
+        {
+            fuzz_fail("conversations: an added item is not found");
+        }
+
+        free(one);
+
+        if (slora_openai_conv_item(out, strlen(out), "conv_f", 6, id,
+                                   strlen(id), 1, &one, &err)
+            != SLORA_OK)
+        {
+            fuzz_fail("conversations: an added item cannot be removed");
+        }
+
+        if (slora_openai_conv_item(one, strlen(one), "conv_f", 6, id,
+                                   strlen(id), 0, &conv, &err)
+            != SLORA_ERROR || err.status != 404)
+        {
+            fuzz_fail("conversations: a removed item is still found");
+        }
+
+        free(one);
+        n++;
+    }
+
+    if (n == 0 || n > 20) {
+        fuzz_fail("conversations: items added, but not 1 to 20 listed");
+    }
+
+    cJSON_Delete(page);
+    free(list);
+
+    if (slora_openai_conv_list(out, strlen(out), "conv_f", 6, &q, &list,
+                               &err)
+        != SLORA_OK)
+    {
+        fuzz_fail("conversations: the grown conversation cannot be listed");
+    }
+
+    free(list);
+    free(out);
+}
+
+
+/* text (malloc'd by the engine) is JSON of the given type. */
+static void
+fuzz_json_of(const char *text, int type, const char *what)
+{
+    cJSON  *j;
+
+    j = cJSON_Parse(text);
+
+    if (j == NULL || (j->type & 0xff) != type) {
+        fprintf(stderr, "%s: ", what);
+        fuzz_fail("not the JSON it should be");
+    }
+
+    cJSON_Delete(j);
 }
 
 
@@ -530,10 +703,13 @@ fuzz_check_str(const slora_openai_str_t *s, const char *what)
 }
 
 
+/* 404: an id the lookup has none of (previous_response_id,
+ * conversation) */
 static void
 fuzz_check_err(const slora_openai_err_t *err)
 {
-    if ((err->status != 400 && err->status != 500) || err->type == NULL
+    if ((err->status != 400 && err->status != 404 && err->status != 500)
+        || err->type == NULL
         || err->len == 0 || err->len != strlen(err->msg)
         || memchr(err->msg, '\n', err->len) != NULL)
     {

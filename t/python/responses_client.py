@@ -490,6 +490,82 @@ def stored(client):
         check("store: store false keeps none", r.store is False)
 
 
+def conversations(client):
+    """The Conversations API: a conversation made with items and metadata;
+    responses created in it read its items first and add their input and
+    answer (as the chat of all of it would answer); its items listed,
+    paged, retrieved, added and deleted; its metadata updated; deleted,
+    it is NotFoundError."""
+    conv = client.conversations.create(
+        items=[{"type": "message", "role": "user",
+                "content": "My name is Ada."}],
+        metadata={"app": "tests"})
+    r1 = client.responses.create(model="base", conversation=conv.id,
+                                 input="Say hi.", temperature=0,
+                                 max_output_tokens=12)
+    r2 = client.responses.create(model="base", conversation={"id": conv.id},
+                                 input="What is my name?", temperature=0,
+                                 max_output_tokens=12)
+    want, usage, _ = chat_text(client, "base",
+                               [{"role": "user", "content": "My name is Ada."},
+                                {"role": "user", "content": "Say hi."},
+                                {"role": "assistant",
+                                 "content": r1.output_text},
+                                {"role": "user",
+                                 "content": "What is my name?"}], 12)
+    check("conversations: responses in one read its items first and add "
+          "theirs, the chat's answer to all of it",
+          conv.id.startswith("conv_") and conv.metadata == {"app": "tests"}
+          and r2.conversation is not None and r2.conversation.id == conv.id
+          and r2.output_text == want
+          and r2.usage.input_tokens == usage.prompt_tokens,
+          f"{r2.output_text!r} vs {want!r}; {r2.usage.input_tokens} vs "
+          f"{usage.prompt_tokens}")
+
+    items = list(client.conversations.items.list(conv.id, order="asc"))
+    paged = list(client.conversations.items.list(conv.id, order="asc",
+                                                 limit=2))
+    texts = [i.content[0].text for i in items]
+    check("conversations: items.list gives the five, oldest first, in "
+          "pages of 2 the same",
+          texts == ["My name is Ada.", "Say hi.", r1.output_text,
+                    "What is my name?", r2.output_text]
+          and [i.role for i in items] == ["user", "user", "assistant",
+                                          "user", "assistant"]
+          and [i.id for i in paged] == [i.id for i in items], texts)
+
+    added = client.conversations.items.create(
+        conv.id, items=[{"type": "message", "role": "user",
+                         "content": [{"type": "input_text",
+                                      "text": "Remember: blue."}]}])
+    one = client.conversations.items.retrieve(added.data[0].id,
+                                              conversation_id=conv.id)
+    client.conversations.items.delete(items[0].id, conversation_id=conv.id)
+    after = [i.id for i in client.conversations.items.list(conv.id,
+                                                           order="asc")]
+    check("conversations: items.create answers with the new item, "
+          "retrieve gives it, delete takes one away and leaves the "
+          "others' ids",
+          len(added.data) == 1 and one.id == added.data[0].id
+          and one.content[0].text == "Remember: blue."
+          and after == [i.id for i in items[1:]] + [one.id], after)
+
+    upd = client.conversations.update(conv.id, metadata={"app": "v2"})
+    got = client.conversations.retrieve(conv.id)
+    check("conversations: update replaces the metadata, retrieve gives it",
+          upd.metadata == {"app": "v2"} and got.metadata == {"app": "v2"}
+          and got.created_at == conv.created_at, got)
+
+    gone = client.conversations.delete(conv.id)
+    try:
+        client.conversations.retrieve(conv.id)
+        check("conversations: deleted, it is NotFoundError", False, "found")
+    except openai.NotFoundError as e:
+        check("conversations: deleted, it is NotFoundError",
+              gone.deleted and gone.id == conv.id and e.status_code == 404,
+              e.body)
+
+
 def background(client):
     """background=True: the client gets the response "queued" at once,
     retrieve() polls it to the foreground's answer; a background stream
@@ -581,6 +657,7 @@ def main():
     schema(client)
     tools(client)
     stored(client)
+    conversations(client)
     background(client)
     errors(client)
 

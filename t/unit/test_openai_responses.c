@@ -16,8 +16,14 @@
  *   (d) refusals: a 400 naming the Responses field (previous_response_id,
  *       a reasoning effort, an image part, a built-in tool, an unknown
  *       item type, a bad schema under text.format, max_output_tokens 0,
- *       logprobs with tools, no input), with its code, and a message that speaks of the
- *       Responses fields, not of the chat's they became.
+ *       logprobs with tools, no input), with its code, and a message
+ *       that speaks of the Responses fields, not of the chat's they
+ *       became.
+ *   (e) conversation through a lookup: the conversation's messages less
+ *       its removed items after the instructions, before the input;
+ *       kept apart from the input's (resp_history, resp_conv); echoed
+ *       as {"id"}; an unknown one a 404, with previous_response_id a
+ *       400, a 400 where nothing is stored, a non-id a 400.
  */
 
 #include <stdio.h>
@@ -41,8 +47,21 @@
     "\"get_weather\",\"arguments\":\"{}\"}}]}]"
 
 
-static int prev_lookup(void *data, const char *id, size_t len,
-    const char **conv, size_t *conv_len);
+/* A conversation's messages as the store keeps them: the first user
+ * message and one of the answer's two calls removed. */
+#define KEPT                                                               \
+    "[{\"role\":\"user\",\"content\":\"Hi\",\"deleted\":true},"         \
+    "{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"            \
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"      \
+    "\"call_1\",\"type\":\"function\",\"function\":{\"name\":"              \
+    "\"get_weather\",\"arguments\":\"{}\"},\"deleted\":true},{\"id\":"      \
+    "\"call_2\",\"type\":\"function\",\"function\":{\"name\":"              \
+    "\"get_time\",\"arguments\":\"{}\"}}]}]"
+
+
+static int prev_lookup(void *data, slora_openai_stored_e what,
+    const char *id, size_t len, const char **conv, size_t *conv_len);
+static void test_conversation(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -300,8 +319,9 @@ test_echo(void)
     ok(rc == SLORA_OK && req.responses && req.kind == SLORA_OPENAI_CHAT,
        "a Responses request is marked, a chat underneath: %s", err.msg);
     is_str(req.resp_echo.data,
-           "\"instructions\":null,\"max_output_tokens\":null,\"metadata\":"
-           "{},\"parallel_tool_calls\":true,\"temperature\":1,\"text\":"
+           "\"conversation\":null,\"instructions\":null,"
+           "\"max_output_tokens\":null,\"metadata\":{},"
+           "\"parallel_tool_calls\":true,\"temperature\":1,\"text\":"
            "{\"format\":{\"type\":\"text\"}},\"tool_choice\":\"auto\","
            "\"tools\":[],\"top_logprobs\":0,\"top_p\":1,\"truncation\":"
            "\"disabled\",\"user\":null",
@@ -315,7 +335,8 @@ test_echo(void)
                                       NULL, &req, &err);
     ok(rc == SLORA_OK, "a request of echoed fields parses: %s", err.msg);
     is_str(req.resp_echo.data,
-           "\"instructions\":\"Be brief.\",\"max_output_tokens\":9,"
+           "\"conversation\":null,\"instructions\":\"Be brief.\","
+           "\"max_output_tokens\":9,"
            "\"metadata\":{\"k\":\"v\"},\"parallel_tool_calls\":true,"
            "\"temperature\":0.25,\"text\":{\"format\":{\"type\":\"text\"}},"
            "\"tool_choice\":\"none\",\"tools\":[{\"type\":\"function\","
@@ -469,6 +490,116 @@ test_refused(void)
 }
 
 
+static void
+test_conversation(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"model\":\"base\",\"instructions\":\"Be brief.\","
+        "\"conversation\":\"conv_a\",\"input\":[{\"type\":"
+        "\"function_call_output\",\"call_id\":\"call_2\",\"output\":"
+        "\"noon\"}]}";
+    static const char  unknown[] =
+        "{\"model\":\"base\",\"conversation\":{\"id\":\"conv_b\"},"
+        "\"input\":\"Hi\"}";
+    static const char  both[] =
+        "{\"model\":\"base\",\"conversation\":\"conv_a\","
+        "\"previous_response_id\":\"resp_a\",\"input\":\"Hi\"}";
+    static const char  not_id[] =
+        "{\"model\":\"base\",\"conversation\":{\"id\":5},"
+        "\"input\":\"Hi\"}";
+    static const char  object[] =
+        "{\"model\":\"base\",\"conversation\":{\"id\":\"conv_a\"},"
+        "\"input\":\"And now?\"}";
+
+    check_same(body,
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"system\","
+               "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":"
+               "\"Weather in Paris?\"},{\"role\":\"assistant\",\"content\":"
+               "null,\"tool_calls\":[{\"id\":\"call_2\",\"type\":"
+               "\"function\",\"function\":{\"name\":\"get_time\","
+               "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+               "\"call_2\",\"content\":\"noon\"}]}",
+               "conversation: its messages less the removed ones after the "
+               "instructions, before the input");
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_OK && req.resp_conversation.data != NULL
+       && strcmp(req.resp_conversation.data, "conv_a") == 0
+       && req.resp_prev.data == NULL,
+       "the conversation's id kept: %s", err.msg);
+    is_str(req.resp_history.data,
+           "[{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
+           "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
+           "\"id\":\"call_2\",\"type\":\"function\",\"function\":{"
+           "\"name\":\"get_time\",\"arguments\":\"{}\"}}]}]",
+           "its history: the conversation's live messages, no marks");
+    is_str(req.resp_conv.data,
+           "[{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":"
+           "\"noon\"}]",
+           "the messages to add to it: the input's alone");
+    ok(req.resp_echo.data != NULL
+       && strstr(req.resp_echo.data,
+                 "\"conversation\":{\"id\":\"conv_a\"}") != NULL,
+       "echoed as the object it names: %s", req.resp_echo.data);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(object, sizeof(object) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_OK && strcmp(req.resp_conversation.data, "conv_a") == 0
+       && strstr(req.resp_echo.data,
+                 "\"conversation\":{\"id\":\"conv_a\"}") != NULL,
+       "given as {\"id\"}: the same: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses("{\"model\":\"base\",\"input\":"
+                                      "\"Hi\"}", 29, NULL, prev_lookup,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_OK && req.resp_conversation.data == NULL
+       && req.resp_history.data == NULL
+       && strstr(req.resp_echo.data, "\"conversation\":null") != NULL,
+       "without one: none, echoed null");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(unknown, sizeof(unknown) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 404
+       && strcmp(err.code, "not_found") == 0
+       && strcmp(err.param, "conversation") == 0
+       && strstr(err.msg, "conv_b") != NULL,
+       "an unknown conversation: 404 naming it: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(both, sizeof(both) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "mutually_exclusive_parameters") == 0,
+       "with previous_response_id: 400: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(not_id, sizeof(not_id) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "conversation") == 0,
+       "an id that is not a string: 400: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(object, sizeof(object) - 1, NULL,
+                                      NULL, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "unsupported_parameter") == 0
+       && strcmp(err.param, "conversation") == 0,
+       "no store: conversation a 400: %s", err.msg);
+    slora_openai_req_free(&req);
+}
+
+
 int
 main(void)
 {
@@ -476,6 +607,7 @@ main(void)
     test_previous();
     test_echo();
     test_background();
+    test_conversation();
     test_refused();
 
     done_testing();
@@ -585,12 +717,24 @@ same_str(const slora_openai_str_t *a, const slora_openai_str_t *b)
 }
 
 
-/* The store the tests see: resp_a holds STORED. */
+/* The store the tests see: resp_a holds STORED, the conversation
+ * conv_a KEPT. */
 static int
-prev_lookup(void *data, const char *id, size_t len, const char **conv,
-    size_t *conv_len)
+prev_lookup(void *data, slora_openai_stored_e what, const char *id,
+    size_t len, const char **conv, size_t *conv_len)
 {
     (void) data;
+
+    if (what == SLORA_OPENAI_CONVERSATION) {
+        if (len != 6 || memcmp(id, "conv_a", 6) != 0) {
+            return SLORA_DECLINED;
+        }
+
+        *conv = KEPT;
+        *conv_len = sizeof(KEPT) - 1;
+
+        return SLORA_OK;
+    }
 
     if (len == 9 && memcmp(id, "resp_busy", 9) == 0) {
         /* a background response being answered */

@@ -1,0 +1,374 @@
+/*
+ * slora_openai_conv.c: OpenAI's Conversations API bodies (POST
+ * /v1/conversations, POST .../conversations/{id} and POST
+ * .../conversations/{id}/items) and what a Responses request's
+ * conversation reads of one: a conversation is kept as its object
+ * ({"id", "object": "conversation", "created_at", "metadata"}) and its
+ * items as the chat messages they mean, a JSON array like a stored
+ * response's, so that the store, the prompt and the item listing
+ * (slora_openai_items.c) are the responses' own.
+ *
+ * The one idea: an item's id is its place. Items come in without ids
+ * and are read back out of the messages (msg_, fc_, fco_ + the
+ * conversation id's random part + the place), so a removed item stays
+ * in its place, marked ("deleted": true on the message or the call),
+ * and the items after it keep their ids; what a prompt reads of the
+ * conversation (slora_openai_conv_live) leaves the marked out. Metadata
+ * is checked as OpenAI limits it: 16 pairs, keys of 64 bytes at most,
+ * string values of 512.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "slora_openai_int.h"
+
+
+#define SLORA_OPENAI_CONV_ADD       20  /* items one call may add */
+#define SLORA_OPENAI_META_PAIRS     16
+#define SLORA_OPENAI_META_KEY       64
+#define SLORA_OPENAI_META_VALUE     512
+
+
+static int slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
+    slora_openai_err_t *err);
+static cJSON *slora_openai_conv_metadata(cJSON *root,
+    slora_openai_err_t *err);
+static int slora_openai_conv_print(cJSON *json, char **out,
+    slora_openai_err_t *err);
+
+
+int
+slora_openai_conv_new(const char *body, size_t len, const char *id,
+    int64_t created, char **conv, char **obj, slora_openai_err_t *err)
+{
+    int     rc;
+    cJSON  *root, *msgs, *o, *meta;
+
+    *conv = NULL;
+    *obj = NULL;
+
+    /* no body at all: a conversation of no items */
+    root = len ? slora_openai_root(body, len, err) : cJSON_CreateObject();
+    if (root == NULL) {
+        return len ? SLORA_ERROR : slora_openai_nomem(err);
+    }
+
+    rc = SLORA_ERROR;
+    o = NULL;
+    msgs = cJSON_CreateArray();
+
+    if (msgs == NULL) {
+        slora_openai_nomem(err);
+        goto done;
+    }
+
+    if (slora_openai_conv_items(root, 0, msgs, err) != SLORA_OK) {
+        goto done;
+    }
+
+    meta = slora_openai_conv_metadata(root, err);
+    if (meta == NULL) {
+        goto done;
+    }
+
+    o = cJSON_CreateObject();
+
+    if (o == NULL || !cJSON_AddItemToObject(o, "id", cJSON_CreateString(id))
+        || cJSON_AddStringToObject(o, "object", "conversation") == NULL
+        || cJSON_AddNumberToObject(o, "created_at", (double) created)
+           == NULL
+        || !cJSON_AddItemToObject(o, "metadata", meta))
+    {
+        cJSON_Delete(meta);
+        slora_openai_nomem(err);
+        goto done;
+    }
+
+    if (slora_openai_conv_print(msgs, conv, err) != SLORA_OK
+        || slora_openai_conv_print(o, obj, err) != SLORA_OK)
+    {
+        free(*conv);
+        *conv = NULL;
+        goto done;
+    }
+
+    rc = SLORA_OK;
+
+done:
+
+    cJSON_Delete(o);
+    cJSON_Delete(msgs);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+int
+slora_openai_conv_update(const char *body, size_t len, const char *obj,
+    size_t obj_len, char **out, slora_openai_err_t *err)
+{
+    int     rc;
+    cJSON  *root, *o, *meta;
+
+    *out = NULL;
+
+    root = slora_openai_root(body, len, err);
+    if (root == NULL) {
+        return SLORA_ERROR;
+    }
+
+    rc = SLORA_ERROR;
+    o = cJSON_ParseWithLength(obj, obj_len);
+
+    if (!cJSON_IsObject(o)) {
+        slora_openai_fail(err, 500, "server_error", NULL, NULL,
+                          "the stored conversation is not an object");
+        goto done;
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(root, "metadata") == NULL) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                          "missing_required_parameter", "metadata",
+                          "metadata is required: the conversation's new"
+                          " key-value pairs");
+        goto done;
+    }
+
+    meta = slora_openai_conv_metadata(root, err);
+    if (meta == NULL) {
+        goto done;
+    }
+
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(o, "metadata", meta)) {
+        cJSON_Delete(meta);
+        slora_openai_nomem(err);
+        goto done;
+    }
+
+    rc = slora_openai_conv_print(o, out, err);
+
+done:
+
+    cJSON_Delete(o);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+int
+slora_openai_conv_add(const char *body, size_t len, const char *conv,
+    size_t conv_len, const char *id, size_t id_len, char **out,
+    char **answer, slora_openai_err_t *err)
+{
+    int                     rc, n, from;
+    char                   *all;
+    cJSON                  *root, *msgs, *m;
+    slora_openai_items_q_t  q;
+
+    *out = NULL;
+    *answer = NULL;
+
+    root = slora_openai_root(body, len, err);
+    if (root == NULL) {
+        return SLORA_ERROR;
+    }
+
+    rc = SLORA_ERROR;
+    msgs = cJSON_ParseWithLength(conv, conv_len);
+
+    if (!cJSON_IsArray(msgs)) {
+        slora_openai_fail(err, 500, "server_error", NULL, NULL,
+                          "the stored conversation is not a list of"
+                          " messages");
+        goto done;
+    }
+
+    from = cJSON_GetArraySize(msgs);
+
+    if (slora_openai_conv_items(root, 1, msgs, err) != SLORA_OK
+        || slora_openai_conv_print(msgs, out, err) != SLORA_OK)
+    {
+        goto done;
+    }
+
+    /* the answer: the items of the new messages, oldest first */
+    for (n = 0; n < from; n++) {
+        m = cJSON_GetArrayItem(msgs, n);
+
+        if (cJSON_AddTrueToObject(m, "deleted") == NULL) {
+            slora_openai_nomem(err);
+            goto done;
+        }
+    }
+
+    if (slora_openai_conv_print(msgs, &all, err) != SLORA_OK) {
+        goto done;
+    }
+
+    memset(&q, 0, sizeof(q));
+    q.order.data = "asc";
+    q.order.len = 3;
+    q.limit.data = "100";
+    q.limit.len = 3;
+
+    rc = slora_openai_conv_list(all, strlen(all), id, id_len, &q, answer,
+                                err);
+    free(all);
+
+done:
+
+    if (rc != SLORA_OK) {
+        free(*out);
+        *out = NULL;
+    }
+
+    cJSON_Delete(msgs);
+    cJSON_Delete(root);
+
+    return rc;
+}
+
+
+int
+slora_openai_conv_live(cJSON *msgs)
+{
+    cJSON  *m, *next, *calls, *c, *cn, *content;
+
+    for (m = msgs->child; m != NULL; m = next) {
+        next = m->next;
+        calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+
+        for (c = calls != NULL ? calls->child : NULL; c != NULL; c = cn) {
+            cn = c->next;
+
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "deleted")))
+            {
+                cJSON_Delete(cJSON_DetachItemViaPointer(calls, c));
+            }
+        }
+
+        if (calls != NULL && cJSON_GetArraySize(calls) == 0) {
+            cJSON_DeleteItemFromObjectCaseSensitive(m, "tool_calls");
+            calls = NULL;
+        }
+
+        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "deleted"))
+            || (calls == NULL && cJSON_IsNull(content)))
+        {
+            cJSON_Delete(cJSON_DetachItemViaPointer(msgs, m));
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* The items (at most 20; required: at least one) of a body as chat
+ * messages appended to msgs. */
+static int
+slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
+    slora_openai_err_t *err)
+{
+    cJSON  *items;
+
+    items = cJSON_GetObjectItemCaseSensitive(root, "items");
+
+    if (!required && (items == NULL || cJSON_IsNull(items))) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsArray(items)
+        || cJSON_GetArraySize(items) > SLORA_OPENAI_CONV_ADD
+        || (required && cJSON_GetArraySize(items) == 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 items == NULL ? "missing_required_parameter"
+                                               : "invalid_type",
+                                 "items", "items must be an array of %s%d"
+                                 " items", required ? "1 to " : "up to ",
+                                 SLORA_OPENAI_CONV_ADD);
+    }
+
+    return slora_openai_resp_items(items, "items", msgs, err);
+}
+
+
+/* The body's metadata (absent or null: {}), checked; NULL with err set
+ * when it breaks OpenAI's limits. */
+static cJSON *
+slora_openai_conv_metadata(cJSON *root, slora_openai_err_t *err)
+{
+    int     n;
+    cJSON  *meta, *kv;
+
+    meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+
+    if (meta == NULL || cJSON_IsNull(meta)) {
+        meta = cJSON_CreateObject();
+        if (meta == NULL) {
+            slora_openai_nomem(err);
+        }
+
+        return meta;
+    }
+
+    if (!cJSON_IsObject(meta)) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                          "metadata", "metadata must be an object of string"
+                          " values");
+        return NULL;
+    }
+
+    n = 0;
+
+    cJSON_ArrayForEach(kv, meta) {
+        if (++n > SLORA_OPENAI_META_PAIRS) {
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                              "metadata", "metadata may hold %d pairs at"
+                              " most", SLORA_OPENAI_META_PAIRS);
+            return NULL;
+        }
+
+        if (strlen(kv->string) > SLORA_OPENAI_META_KEY) {
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                              "metadata", "metadata's keys are %d bytes at"
+                              " most", SLORA_OPENAI_META_KEY);
+            return NULL;
+        }
+
+        if (!cJSON_IsString(kv)
+            || strlen(kv->valuestring) > SLORA_OPENAI_META_VALUE)
+        {
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                              "metadata", "metadata's values are strings of"
+                              " %d bytes at most",
+                              SLORA_OPENAI_META_VALUE);
+            return NULL;
+        }
+    }
+
+    meta = cJSON_Duplicate(meta, 1);
+    if (meta == NULL) {
+        slora_openai_nomem(err);
+    }
+
+    return meta;
+}
+
+
+/* json printed compact into *out (malloc'd). */
+static int
+slora_openai_conv_print(cJSON *json, char **out, slora_openai_err_t *err)
+{
+    *out = cJSON_PrintUnformatted(json);
+
+    return *out != NULL ? SLORA_OK : slora_openai_nomem(err);
+}

@@ -1,0 +1,367 @@
+/*
+ * test_openai_conv.c: the Conversations API's bodies and items
+ * (engine/slora_openai_conv.c, engine/slora_openai_items.c).
+ *
+ *   (a) a new conversation: no body, or items and metadata; its object
+ *       and its messages; metadata's limits and bad items each a 400
+ *       naming the field.
+ *   (b) items added: the messages grow, the answer lists the new items
+ *       only, under ids that go on from the conversation's places;
+ *       none, or more than 20, a 400.
+ *   (c) the list: newest first by default, asc, limit, after, and a bad
+ *       cursor a 400.
+ *   (d) an item read and removed: the others keep their ids (a message,
+ *       one call of two, an answer's text beside its calls); an unknown
+ *       id a 404.
+ *   (e) metadata updated; without it a 400.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+#include "slora_openai.h"
+
+
+#define CONV_ID  "conv_abc"
+
+
+static char *list(const char *conv, const char *order, const char *limit,
+    const char *after, slora_openai_err_t *err);
+
+
+static void
+test_new(void)
+{
+    int                 rc;
+    char               *conv, *obj;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"items\":[{\"type\":\"message\",\"role\":\"user\",\"content\":"
+        "\"Hi\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+        "\"output_text\",\"text\":\"Hello.\"}]}],\"metadata\":{\"topic\":"
+        "\"demo\"}}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_new(NULL, 0, CONV_ID, 1700000000, &conv, &obj,
+                               &err);
+    ok(rc == SLORA_OK, "no body: a conversation: %s", err.msg);
+    is_str(conv, "[]", "no body: no messages");
+    is_str(obj, "{\"id\":\"conv_abc\",\"object\":\"conversation\","
+           "\"created_at\":1700000000,\"metadata\":{}}",
+           "no body: its object, metadata {}");
+    free(conv);
+    free(obj);
+
+    rc = slora_openai_conv_new(body, sizeof(body) - 1, CONV_ID, 5, &conv,
+                               &obj, &err);
+    ok(rc == SLORA_OK, "items and metadata: %s", err.msg);
+    is_str(conv, "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+           "\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+           "\"Hello.\"}]}]", "the items as chat messages");
+    is_str(obj, "{\"id\":\"conv_abc\",\"object\":\"conversation\","
+           "\"created_at\":5,\"metadata\":{\"topic\":\"demo\"}}",
+           "the object with its metadata");
+    free(conv);
+    free(obj);
+
+    {
+        size_t       i;
+        const char  *bad[][2] = {
+            { "{\"metadata\":{\"a\":1}}", "metadata" },
+            { "{\"metadata\":[]}", "metadata" },
+            { "{\"metadata\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":\"1\","
+              "\"e\":\"1\",\"f\":\"1\",\"g\":\"1\",\"h\":\"1\",\"i\":\"1\","
+              "\"j\":\"1\",\"k\":\"1\",\"l\":\"1\",\"m\":\"1\",\"n\":\"1\","
+              "\"o\":\"1\",\"p\":\"1\",\"q\":\"1\"}}", "metadata" },
+            { "{\"metadata\":{\"k12345678901234567890123456789012345678901"
+              "23456789012345678901234\":\"v\"}}", "metadata" },
+            { "{\"items\":{}}", "items" },
+            { "{\"items\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":"
+              "\"wizard\",\"content\":\"b\"}]}", "items" },
+            { "{\"items\":[{\"type\":\"web_search_call\"}]}", "items" },
+            { "[1]", NULL },
+        };
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            memset(&err, 0, sizeof(err));
+            rc = slora_openai_conv_new(bad[i][0], strlen(bad[i][0]),
+                                       CONV_ID, 5, &conv, &obj, &err);
+            ok(rc == SLORA_ERROR && err.status == 400 && conv == NULL
+               && obj == NULL
+               && (bad[i][1] == NULL
+                   ? err.param == NULL
+                   : err.param != NULL && strcmp(err.param, bad[i][1]) == 0),
+               "%s: 400 naming %s: %s", bad[i][0],
+               bad[i][1] ? bad[i][1] : "nothing", err.msg);
+        }
+
+        ok(strstr(err.msg, "JSON") != NULL || err.code != NULL,
+           "the last, not an object, said so: %s", err.msg);
+    }
+
+    {
+        char    big[4096];
+        size_t  n;
+        int     i;
+
+        n = (size_t) snprintf(big, sizeof(big), "{\"items\":[");
+
+        for (i = 0; i < 21; i++) {
+            n += (size_t) snprintf(big + n, sizeof(big) - n,
+                                   "%s{\"role\":\"user\",\"content\":\"%d\"}",
+                                   i ? "," : "", i);
+        }
+
+        n += (size_t) snprintf(big + n, sizeof(big) - n, "]}");
+
+        rc = slora_openai_conv_new(big, n, CONV_ID, 5, &conv, &obj, &err);
+        ok(rc == SLORA_ERROR && err.status == 400
+           && strcmp(err.param, "items") == 0,
+           "21 items at once: 400: %s", err.msg);
+    }
+}
+
+
+static void
+test_add(void)
+{
+    int                 rc;
+    char               *out, *answer;
+    slora_openai_err_t  err;
+
+    static const char  conv[] =
+        "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+        "\"content\":\"Hello.\"}]";
+    static const char  body[] =
+        "{\"items\":[{\"role\":\"user\",\"content\":\"Weather?\"},{\"type\":"
+        "\"function_call\",\"call_id\":\"c1\",\"name\":\"get_weather\","
+        "\"arguments\":\"{}\"},{\"type\":\"function_call_output\","
+        "\"call_id\":\"c1\",\"output\":\"18 C\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_add(body, sizeof(body) - 1, conv,
+                               sizeof(conv) - 1, CONV_ID,
+                               sizeof(CONV_ID) - 1, &out, &answer, &err);
+    ok(rc == SLORA_OK, "three items added: %s", err.msg);
+    is_str(out, "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+           "\"assistant\",\"content\":\"Hello.\"},{\"role\":\"user\","
+           "\"content\":\"Weather?\"},{\"role\":\"assistant\",\"content\":"
+           "null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+           "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},"
+           "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":"
+           "\"18 C\"}]", "the messages grow by the three");
+    is_str(answer, "{\"object\":\"list\",\"data\":[{\"id\":\"msg_abc_2\","
+           "\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+           "\"input_text\",\"text\":\"Weather?\"}],\"status\":\"completed\"},"
+           "{\"id\":\"fc_abc_3_0\",\"type\":\"function_call\",\"call_id\":"
+           "\"c1\",\"name\":\"get_weather\",\"arguments\":\"{}\",\"status\":"
+           "\"completed\"},{\"id\":\"fco_abc_4\",\"type\":"
+           "\"function_call_output\",\"call_id\":\"c1\",\"output\":\"18 C\","
+           "\"status\":\"completed\"}],\"first_id\":\"msg_abc_2\","
+           "\"last_id\":\"fco_abc_4\",\"has_more\":false}",
+           "the answer: the new items alone, ids from their places on");
+    free(out);
+    free(answer);
+
+    rc = slora_openai_conv_add("{\"items\":[]}", 12, conv, sizeof(conv) - 1,
+                               CONV_ID, sizeof(CONV_ID) - 1, &out, &answer,
+                               &err);
+    ok(rc == SLORA_ERROR && err.status == 400 && out == NULL
+       && answer == NULL && strcmp(err.param, "items") == 0,
+       "no items: 400: %s", err.msg);
+
+    rc = slora_openai_conv_add("{}", 2, conv, sizeof(conv) - 1, CONV_ID,
+                               sizeof(CONV_ID) - 1, &out, &answer, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "missing_required_parameter") == 0,
+       "items missing: 400 missing_required_parameter: %s", err.msg);
+}
+
+
+static void
+test_list(void)
+{
+    char               *out;
+    slora_openai_err_t  err;
+
+    static const char  conv[] =
+        "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\","
+        "\"content\":\"A\"},{\"role\":\"assistant\",\"content\":\"B\"},"
+        "{\"role\":\"user\",\"content\":\"C\"}]";
+
+    memset(&err, 0, sizeof(err));
+    out = list(conv, NULL, "2", NULL, &err);
+    ok(out != NULL && strstr(out, "\"first_id\":\"msg_abc_3\","
+                                  "\"last_id\":\"msg_abc_2\","
+                                  "\"has_more\":true") != NULL,
+       "newest first by default, limit 2, more after: %s", out);
+    free(out);
+
+    out = list(conv, "asc", "2", "msg_abc_1", &err);
+    ok(out != NULL && strstr(out, "\"first_id\":\"msg_abc_2\","
+                                  "\"last_id\":\"msg_abc_3\","
+                                  "\"has_more\":false") != NULL
+       && strstr(out, "\"role\":\"assistant\",\"content\":[{\"type\":"
+                      "\"output_text\",\"text\":\"B\"") != NULL,
+       "asc after the second: the last two, the answer's output_text: %s",
+       out);
+    free(out);
+
+    out = list(conv, NULL, NULL, "msg_zzz_1", &err);
+    ok(out == NULL && err.status == 400 && strcmp(err.param, "after") == 0
+       && strstr(err.msg, "conversation") != NULL,
+       "an unknown cursor: 400: %s", err.msg);
+
+    out = list(conv, "sideways", NULL, NULL, &err);
+    ok(out == NULL && err.status == 400 && strcmp(err.param, "order") == 0,
+       "a bad order: 400: %s", err.msg);
+}
+
+
+static void
+test_item(void)
+{
+    int                 rc;
+    char               *out, *after;
+    slora_openai_err_t  err;
+
+    static const char  conv[] =
+        "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+        "\"content\":\"Let me look.\",\"tool_calls\":[{\"id\":\"c1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":"
+        "\"{}\"}},{\"id\":\"c2\",\"type\":\"function\",\"function\":{"
+        "\"name\":\"b\",\"arguments\":\"{}\"}}]},{\"role\":\"user\","
+        "\"content\":\"Thanks\"}]";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_item(conv, sizeof(conv) - 1, CONV_ID,
+                                sizeof(CONV_ID) - 1, "fc_abc_1_1", 10, 0,
+                                &out, &err);
+    is_str(rc == SLORA_OK ? out : err.msg,
+           "{\"id\":\"fc_abc_1_1\",\"type\":\"function_call\",\"call_id\":"
+           "\"c2\",\"name\":\"b\",\"arguments\":\"{}\",\"status\":"
+           "\"completed\"}", "an item read by its id");
+    free(out);
+
+    rc = slora_openai_conv_item(conv, sizeof(conv) - 1, CONV_ID,
+                                sizeof(CONV_ID) - 1, "fc_abc_1_0", 10, 1,
+                                &out, &err);
+    ok(rc == SLORA_OK, "the first call removed: %s", err.msg);
+    after = list(out, "asc", NULL, NULL, &err);
+    ok(after != NULL && strstr(after, "fc_abc_1_0") == NULL
+       && strstr(after, "\"id\":\"fc_abc_1_1\"") != NULL
+       && strstr(after, "\"id\":\"msg_abc_1\"") != NULL
+       && strstr(after, "\"id\":\"msg_abc_2\"") != NULL,
+       "gone from the list; the other call and the rest keep their ids: %s",
+       after);
+    free(after);
+
+    rc = slora_openai_conv_item(out, strlen(out), CONV_ID,
+                                sizeof(CONV_ID) - 1, "msg_abc_1", 9, 1,
+                                &after, &err);
+    free(out);
+    out = after;
+    ok(rc == SLORA_OK, "the answer's text removed: %s", err.msg);
+    after = list(out, "asc", NULL, NULL, &err);
+    ok(after != NULL && strstr(after, "msg_abc_1\"") == NULL
+       && strstr(after, "Let me look") == NULL
+       && strstr(after, "\"id\":\"fc_abc_1_1\"") != NULL,
+       "its text gone, its other call kept: %s", after);
+    free(after);
+
+    rc = slora_openai_conv_item(out, strlen(out), CONV_ID,
+                                sizeof(CONV_ID) - 1, "msg_abc_0", 9, 1,
+                                &after, &err);
+    free(out);
+    out = after;
+    after = list(out, "asc", NULL, NULL, &err);
+    ok(rc == SLORA_OK && after != NULL
+       && strstr(after, "\"first_id\":\"fc_abc_1_1\",\"last_id\":"
+                        "\"msg_abc_2\"") != NULL,
+       "the first message removed: the list starts at the call: %s", after);
+    free(after);
+
+    rc = slora_openai_conv_item(out, strlen(out), CONV_ID,
+                                sizeof(CONV_ID) - 1, "msg_abc_0", 9, 0,
+                                &after, &err);
+    ok(rc == SLORA_ERROR && err.status == 404
+       && strcmp(err.code, "not_found") == 0,
+       "a removed item is not found: %s", err.msg);
+
+    rc = slora_openai_conv_item(out, strlen(out), CONV_ID,
+                                sizeof(CONV_ID) - 1, "msg_abc_7", 9, 1,
+                                &after, &err);
+    ok(rc == SLORA_ERROR && err.status == 404 && after == NULL,
+       "an unknown item: 404: %s", err.msg);
+    free(out);
+}
+
+
+static void
+test_update(void)
+{
+    int                 rc;
+    char               *out;
+    slora_openai_err_t  err;
+
+    static const char  obj[] =
+        "{\"id\":\"conv_abc\",\"object\":\"conversation\",\"created_at\":5,"
+        "\"metadata\":{\"a\":\"1\"}}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_update("{\"metadata\":{\"b\":\"2\"}}", 22, obj,
+                                  sizeof(obj) - 1, &out, &err);
+    is_str(rc == SLORA_OK ? out : err.msg,
+           "{\"id\":\"conv_abc\",\"object\":\"conversation\",\"created_at\":"
+           "5,\"metadata\":{\"b\":\"2\"}}", "metadata replaced");
+    free(out);
+
+    rc = slora_openai_conv_update("{}", 2, obj, sizeof(obj) - 1, &out, &err);
+    ok(rc == SLORA_ERROR && err.status == 400 && out == NULL
+       && strcmp(err.code, "missing_required_parameter") == 0,
+       "no metadata: 400: %s", err.msg);
+}
+
+
+int
+main(void)
+{
+    test_new();
+    test_add();
+    test_list();
+    test_item();
+    test_update();
+
+    done_testing();
+}
+
+
+/* A page of conv's items: NULL with err set where the query is bad. */
+static char *
+list(const char *conv, const char *order, const char *limit,
+    const char *after, slora_openai_err_t *err)
+{
+    char                    *out;
+    slora_openai_items_q_t   q;
+
+    memset(&q, 0, sizeof(q));
+    q.order.data = order;
+    q.order.len = order ? strlen(order) : 0;
+    q.limit.data = limit;
+    q.limit.len = limit ? strlen(limit) : 0;
+    q.after.data = after;
+    q.after.len = after ? strlen(after) : 0;
+
+    if (slora_openai_conv_list(conv, strlen(conv), CONV_ID,
+                               sizeof(CONV_ID) - 1, &q, &out, err)
+        != SLORA_OK)
+    {
+        return NULL;
+    }
+
+    return out;
+}

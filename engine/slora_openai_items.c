@@ -13,7 +13,9 @@
  * given ids when they came in, so each is named after the response and
  * its place in the conversation (msg_, fc_, fco_ + the response id's
  * random part + "_" + the place): the same item keeps its id from page
- * to page, which is what a cursor ("after") needs. A conversation's
+ * to page, which is what a cursor ("after") needs. An answer's message
+ * and calls are stored with the ids their items had (item_id), and keep
+ * them. A conversation's
  * items (the Conversations API) are read the same way, all of its
  * messages, named after the conversation; one removed from it is marked
  * in its place (slora_openai_conv.c) and left out here.
@@ -43,7 +45,7 @@ static int slora_openai_items_query(const slora_openai_items_q_t *q,
 static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
     cJSON *items);
 static cJSON *slora_openai_item(cJSON *items, const char *prefix,
-    const char *hex, int place, int sub, const char *type);
+    const char *hex, int place, int sub, const char *type, cJSON *given);
 static int slora_openai_item_parts(cJSON *it, cJSON *content, int output);
 
 
@@ -406,7 +408,7 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
 
     if (strcmp(role, "tool") == 0) {
         it = slora_openai_item(items, "fco_", hex, place, -1,
-                               "function_call_output");
+                               "function_call_output", NULL);
 
         return it != NULL
                && cJSON_AddItemReferenceToObject(it, "call_id",
@@ -420,7 +422,9 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
     if (strcmp(role, "assistant") != 0 || (text != NULL && *text != '\0')
         || cJSON_GetArraySize(content) > 0)
     {
-        it = slora_openai_item(items, "msg_", hex, place, -1, "message");
+        it = slora_openai_item(items, "msg_", hex, place, -1, "message",
+                               cJSON_GetObjectItemCaseSensitive(msg,
+                                                                "item_id"));
 
         if (it == NULL
             || cJSON_AddStringToObject(it, "role", role) == NULL
@@ -444,7 +448,9 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
 
         fn = cJSON_GetObjectItemCaseSensitive(call, "function");
         it = slora_openai_item(items, "fc_", hex, place, k++,
-                               "function_call");
+                               "function_call",
+                               cJSON_GetObjectItemCaseSensitive(call,
+                                                                "item_id"));
 
         if (it == NULL
             || !cJSON_AddItemReferenceToObject(it, "call_id",
@@ -463,17 +469,21 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
 }
 
 
-/* A new item appended to items: {"id": prefix hex "_" place ["_" sub],
- * "type": type}, and its place for the caller ("_place", "_sub": taken
- * out before it is shown); NULL: out of memory. */
+/* A new item appended to items: {"id": given (an answer's item, stored
+ * with the id it had) or prefix hex "_" place ["_" sub], "type": type},
+ * and its place for the caller ("_place", "_sub": taken out before it is
+ * shown); NULL: out of memory. */
 static cJSON *
 slora_openai_item(cJSON *items, const char *prefix, const char *hex,
-    int place, int sub, const char *type)
+    int place, int sub, const char *type, cJSON *given)
 {
     char    id[128];
     cJSON  *it;
 
-    if (sub < 0) {
+    if (cJSON_IsString(given) && strlen(given->valuestring) < sizeof(id)) {
+        snprintf(id, sizeof(id), "%s", given->valuestring);
+
+    } else if (sub < 0) {
         snprintf(id, sizeof(id), "%s%s_%d", prefix, hex, place);
 
     } else {

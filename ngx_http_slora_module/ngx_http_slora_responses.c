@@ -1089,7 +1089,8 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * false, or there is no store): its object obj..obj_end, and its own
  * messages, the request's input and then the answer as chat's assistant
  * message (content: the message's text, or null; tool_calls: its calls
- * with their call ids), after those of the response it continues, for a
+ * with their call ids; each with its item's id, item_id), after those of
+ * the response it continues, for a
  * later previous_response_id; in a conversation, after the
  * conversation's messages, and the input and the answer added to it
  * when it ends (store false or not). how: ngx_http_slora_store_put's (a
@@ -1140,7 +1141,11 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         it = &resp->item[k];
 
         if (it->kind == NGX_HTTP_SLORA_ITEM_MESSAGE) {
+            /* with the id its item had, which the items listed later
+             * (input_items, a conversation's) keep */
             p = ngx_http_slora_json_str(p, base + it->off, it->len);
+            p = ngx_http_slora_lit(p, ",\"item_id\":");
+            p = ngx_http_slora_resp_item_id(p, ctx, k);
             text = 1;
         }
     }
@@ -1164,7 +1169,9 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         p = ngx_http_slora_json_cstr(p, it->name);
         p = ngx_http_slora_lit(p, ",\"arguments\":");
         p = ngx_http_slora_json_str(p, base + it->off, it->len);
-        p = ngx_http_slora_lit(p, "}}");
+        p = ngx_http_slora_lit(p, "},\"item_id\":");
+        p = ngx_http_slora_resp_item_id(p, ctx, k);
+        *p++ = '}';
     }
 
     if (calls) {

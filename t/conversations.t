@@ -123,6 +123,11 @@ is_deeply([map { $_->{content}[0]{text} } @$items[2, 3]],
           ['Question one?', out_text($r1)],
           '... the input and the answer added, in order');
 is($items->[3]{role}, 'assistant', '... the answer as the assistant\'s');
+is($items->[3]{id}, $r1->{output}[0]{id},
+   '... under the id its item had in the response');
+my ($sgi, $gi) = get("/v1/conversations/$cid/items/$items->[3]{id}");
+ok($sgi == 200 && $gi->{content}[0]{text} eq out_text($r1),
+   '... and read back by it');
 
 # store false: not stored, but added to the conversation all the same
 my ($sf, $rf) = respond(conversation => { id => $cid }, store => $F,
@@ -156,7 +161,9 @@ ok($sg == 200 && $g->{content}[0]{text} eq 'Question one?',
    '... the third keeps its id');
 $items = all_items($cid);
 is_deeply([map { $_->{id} } @$items],
-          [map { "msg_${hex}_$_" } 1 .. 5], '... the list lacks it alone');
+          ["msg_${hex}_1", "msg_${hex}_2", $r1->{output}[0]{id},
+           "msg_${hex}_4", $rf->{output}[0]{id}],
+          '... the list lacks it alone');
 my ($s4, $r4) = respond(conversation => $cid, input => 'Four?');
 my ($s5, $e4) = respond(input => [
     { role => 'assistant', content => 'Hi! Ask.' },

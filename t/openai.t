@@ -185,14 +185,14 @@ python_checks('responses_client.py', [
     'store: a call\'s output sent on its response\'s id is the whole '
     . 'conversation sent at once',
     'input_items: the continued response\'s input, oldest first: the '
-    . 'question, the call, its output (not the answer); pages of 1 and '
-    . 'newest first the same items',
+    . 'question, the call (its item\'s id), its output (not the answer); '
+    . 'pages of 1 and newest first the same items',
     'input_items: another tenant\'s response is NotFoundError',
     'store: another tenant finds none of it',
     'store: deleted, it is neither retrieved nor continued',
     'store: store false keeps none',
     'conversations: responses in one read its items first and add '
-    . 'theirs, the chat\'s answer to all of it',
+    . 'theirs, the chat\'s answer to all of it, under their items\' ids',
     'conversations: items.list gives the five, oldest first, in pages of '
     . '2 the same',
     'conversations: items.create answers with the new item, retrieve '

@@ -442,12 +442,12 @@ def stored(client):
     newest = client.responses.input_items.list(cont.id)
     kinds = [(i.type, getattr(i, "role", None)) for i in items]
     check("input_items: the continued response's input, oldest first: the "
-          "question, the call, its output (not the answer); pages of 1 and "
-          "newest first the same items",
+          "question, the call (its item's id), its output (not the answer); "
+          "pages of 1 and newest first the same items",
           kinds == [("message", "user"), ("function_call", None),
                     ("function_call_output", None)]
           and items[0].content[0].text == ASK
-          and items[1].call_id == fc.call_id
+          and items[1].call_id == fc.call_id and items[1].id == fc.id
           and items[1].arguments == fc.arguments
           and items[2].call_id == fc.call_id
           and items[2].output == "18 C, sunny"
@@ -513,9 +513,12 @@ def conversations(client):
                                  "content": r1.output_text},
                                 {"role": "user",
                                  "content": "What is my name?"}], 12)
+    items = list(client.conversations.items.list(conv.id, order="asc"))
     check("conversations: responses in one read its items first and add "
-          "theirs, the chat's answer to all of it",
+          "theirs, the chat's answer to all of it, under their items' ids",
           conv.id.startswith("conv_") and conv.metadata == {"app": "tests"}
+          and [i.id for i in items][2::2] == [r1.output[0].id,
+                                             r2.output[0].id]
           and r2.conversation is not None and r2.conversation.id == conv.id
           and r2.output_text == want
           and r2.usage.input_tokens == usage.prompt_tokens,

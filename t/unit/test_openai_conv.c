@@ -14,6 +14,8 @@
  *       one call of two, an answer's text beside its calls); an unknown
  *       id a 404.
  *   (e) metadata updated; without it a 400.
+ *   (f) an answer's items stored with the ids they had: listed and
+ *       removed under those.
  */
 
 #include <stdio.h>
@@ -301,6 +303,43 @@ test_item(void)
 }
 
 
+/* An answer's message and calls stored with the ids their items had
+ * (item_id) are listed, read and removed under those. */
+static void
+test_given_ids(void)
+{
+    int                 rc;
+    char               *out, *after;
+    slora_openai_err_t  err;
+
+    static const char  conv[] =
+        "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+        "\"content\":\"Look.\",\"item_id\":\"msg_r00\",\"tool_calls\":[{"
+        "\"id\":\"call_r01\",\"type\":\"function\",\"function\":{\"name\":"
+        "\"a\",\"arguments\":\"{}\"},\"item_id\":\"fc_r01\"}]}]";
+
+    memset(&err, 0, sizeof(err));
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(out != NULL
+       && strstr(out, "\"first_id\":\"msg_abc_0\",\"last_id\":\"fc_r01\"")
+          != NULL
+       && strstr(out, "\"id\":\"msg_r00\"") != NULL
+       && strstr(out, "item_id") == NULL,
+       "an answer's items listed under the ids they had: %s", out);
+    free(out);
+
+    rc = slora_openai_conv_item(conv, sizeof(conv) - 1, CONV_ID,
+                                sizeof(CONV_ID) - 1, "fc_r01", 6, 1, &out,
+                                &err);
+    after = rc == SLORA_OK ? list(out, "asc", NULL, NULL, &err) : NULL;
+    ok(after != NULL && strstr(after, "fc_r01") == NULL
+       && strstr(after, "msg_r00") != NULL,
+       "the call removed by its id, the message kept: %s", after);
+    free(after);
+    free(out);
+}
+
+
 static void
 test_update(void)
 {
@@ -334,6 +373,7 @@ main(void)
     test_add();
     test_list();
     test_item();
+    test_given_ids();
     test_update();
 
     done_testing();

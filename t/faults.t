@@ -6,7 +6,8 @@
 # `kill -9` of the engine fails the open stream with an error event within
 # 2 s and the master respawns the engine (new pid, restarts + 1, new
 # epoch), which then serves the same greedy text as before (a Responses
-# API stream gets its error event and response.failed, a background
+# API stream gets its error event and response.failed and adds nothing
+# to its conversation, a background
 # one too, for its client and a reader following it, a bare-text stream
 # a line saying the error); a reload (HUP)
 # mid-stream lets the stream finish, byte for byte, and keeps the engine;
@@ -284,13 +285,23 @@ diag("idle pool: " . json_encode($idle->{pool}));
         or diag('status now: ' . json_encode($s->status));
 }
 
-# 3b. kill -9 of the engine mid-stream of a Responses API stream: an
-# error event, then response.failed with the error and the text sent so
-# far, and nothing after it.
+# 3b. kill -9 of the engine mid-stream of a Responses API stream (in a
+# conversation): an error event, then response.failed with the error and
+# the text sent so far, and nothing after it; nothing is added to the
+# conversation, which the respawned engine then answers in.
 {
+    my $conv = json_req($PORT, '/v1/conversations',
+                        { items => [{ role => 'user', content => 'Hi' }] });
+    my $cid = $conv->{json}{id} // 'none';
+    my $count = sub {
+        my $l = http_req($PORT, 'GET',
+                         "/v1/conversations/$cid/items?limit=100");
+        return $l->{status} == 200 ? scalar @{ $l->{json}{data} } : -1;
+    };
     my $epid = $s->engine_pid;
     my $st = stream_start($PORT, 'POST', '/v1/responses',
         body => json_encode({ model => 'base', input => $PROMPT,
+                              conversation => $cid,
                               max_output_tokens => $N, temperature => 0,
                               ignore_eos => JSON::PP::true(),
                               stream => JSON::PP::true() }),
@@ -326,6 +337,12 @@ diag("idle pool: " . json_encode($idle->{pool}));
         my $x = $s->status or return 0;
         return $x->{engine}{ready} && $x->{engine}{pid} != $epid;
     }), 'engine respawned and ready');
+    is($count->(), 1, '... the conversation still holds its one item');
+    my $again = json_req($PORT, '/v1/responses',
+                         { model => 'base', input => 'Again?',
+                           conversation => $cid, max_output_tokens => 4 });
+    ok($again->{status} == 200 && $count->() == 3,
+       '... and the respawned engine answers in it, adding two');
 }
 
 # 3c. kill -9 of the engine mid-way through a background stream: its

@@ -221,11 +221,6 @@ typedef struct {
                                                data NULL */
     slora_openai_str_t    resp_conversation; /* conversation's id, or
                                                data NULL */
-    slora_openai_str_t    resp_history;     /* conversation: its messages
-                                               before this input (a JSON
-                                               array of chat messages),
-                                               which the stored response
-                                               keeps with its own */
     unsigned              resp_store:1;     /* store: not false */
     unsigned              resp_background:1; /* background: true (a
                                                server that keeps

@@ -7,7 +7,8 @@
  * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields
  * and its guided_regex and guided_choice as on chat; where the server
  * keeps responses, previous_response_id or conversation (the caller's
- * lookup gives the conversation so far) and background. What needs a
+ * lookup gives the conversation so far; a response made in a
+ * conversation is continued by that, not by its id) and background. What needs a
  * store where none is kept (previous_response_id, conversation,
  * background), or a model of another kind (reasoning,
  * images, files, built-in tools) is refused with 400
@@ -484,6 +485,17 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
         return SLORA_OK;
     }
 
+    conv = cJSON_GetObjectItemCaseSensitive(root, "conversation");
+
+    if (conv != NULL && !cJSON_IsNull(conv)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "mutually_exclusive_parameters",
+                                 "conversation", "conversation and"
+                                 " previous_response_id cannot be used"
+                                 " together: a response continues one or"
+                                 " the other");
+    }
+
     if (!cJSON_IsString(id)
         || slora_openai_string(id, "previous_response_id", &req->resp_prev,
                                req, err) != SLORA_OK)
@@ -520,6 +532,22 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  " found", req->resp_prev.data);
     }
 
+    /* a response made in a conversation is stored with its own turn and
+     * the conversation's id (the worker's mark, first): the conversation
+     * holds the rest, and is what continues it */
+    m = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(conv, 0),
+                                         "conversation");
+
+    if (cJSON_IsString(m)) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                          "previous_response_id", "Previous response"
+                          " '%.64s' was made in conversation '%.64s': continue"
+                          " it with conversation, not previous_response_id",
+                          req->resp_prev.data, m->valuestring);
+        cJSON_Delete(conv);
+        return SLORA_ERROR;
+    }
+
     while ((m = cJSON_DetachItemFromArray(conv, 0)) != NULL) {
         if (!cJSON_AddItemToArray(msgs, m)) {
             cJSON_Delete(m);
@@ -537,8 +565,7 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 /*
  * conversation (its id, or {"id"}): the stored conversation's messages
  * (less the items removed from it) after the instructions and before
- * the input; req->resp_conversation its id, req->resp_history those
- * messages, for the worker to store with the answer and to add the
+ * the input; req->resp_conversation its id, for the worker to add the
  * input and the answer to.
  */
 static int
@@ -547,9 +574,8 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
     slora_openai_err_t *err)
 {
     int          rc;
-    char        *text;
     size_t       conv_len;
-    cJSON       *item, *id, *conv, *m, *copy;
+    cJSON       *item, *id, *conv, *m;
     const char  *conv_text;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "conversation");
@@ -571,15 +597,6 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
                                  " id");
     }
 
-    if (req->resp_prev.data != NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "mutually_exclusive_parameters",
-                                 "conversation", "conversation and"
-                                 " previous_response_id cannot be used"
-                                 " together: a response continues one or"
-                                 " the other");
-    }
-
     conv = NULL;
     rc = prev(prev_data, SLORA_OPENAI_CONVERSATION,
               req->resp_conversation.data, req->resp_conversation.len,
@@ -599,24 +616,9 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
 
     slora_openai_conv_live(conv);
 
-    text = cJSON_PrintUnformatted(conv);
-    if (text == NULL) {
-        cJSON_Delete(conv);
-        return slora_openai_nomem(err);
-    }
-
-    req->resp_history.len = strlen(text);
-    req->resp_history.data = slora_openai_copy(req, text,
-                                               req->resp_history.len);
-    free(text);
-
-    cJSON_ArrayForEach(m, conv) {
-        copy = cJSON_Duplicate(m, 1);
-
-        if (req->resp_history.data == NULL || copy == NULL
-            || !cJSON_AddItemToArray(msgs, copy))
-        {
-            cJSON_Delete(copy);
+    while ((m = cJSON_DetachItemFromArray(conv, 0)) != NULL) {
+        if (!cJSON_AddItemToArray(msgs, m)) {
+            cJSON_Delete(m);
             cJSON_Delete(conv);
             return slora_openai_nomem(err);
         }

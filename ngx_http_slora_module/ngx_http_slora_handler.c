@@ -734,8 +734,6 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         ctx->resp_prev.len = req->resp_prev.len;
         ctx->resp_conversation.data = (u_char *) req->resp_conversation.data;
         ctx->resp_conversation.len = req->resp_conversation.len;
-        ctx->resp_history.data = (u_char *) req->resp_history.data;
-        ctx->resp_history.len = req->resp_history.len;
         ctx->resp_store = req->resp_store && smcf->store != NULL;
         ctx->resp_background = req->resp_background && ctx->resp_store;
     }

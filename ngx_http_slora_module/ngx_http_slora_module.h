@@ -317,8 +317,6 @@ struct ngx_http_slora_ctx_s {
                                                  chat's, in JSON */
     ngx_str_t                  resp_prev;     /* previous_response_id */
     ngx_str_t                  resp_conversation; /* conversation: its id */
-    ngx_str_t                  resp_history;  /* and its messages before
-                                                 this input, in JSON */
     unsigned                   resp_store:1;  /* stored when it ends */
     unsigned                   resp_background:1; /* answered at once,
                                                  "queued"; the answer

@@ -1091,9 +1091,9 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * message (content: the message's text, or null; tool_calls: its calls
  * with their call ids; each with its item's id, item_id), after those of
  * the response it continues, for a
- * later previous_response_id; in a conversation, after the
- * conversation's messages, and the input and the answer added to it
- * when it ends (store false or not). how: ngx_http_slora_store_put's (a
+ * later previous_response_id; in a conversation, after a mark naming
+ * it, and the input and the answer added to it when it ends (store
+ * false or not). how: ngx_http_slora_store_put's (a
  * background answer's record, running, has no items yet: its answer
  * null). NGX_DECLINED: not stored (logged where it did not fit).
  */
@@ -1105,7 +1105,7 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     u_char                 *p, *conv;
     size_t                  size;
     ngx_int_t               rc;
-    ngx_str_t               id, c, o, kept;
+    ngx_str_t               id, c, o, kept, mark;
     ngx_uint_t              k, calls, text;
     ngx_http_slora_item_t  *it;
 
@@ -1190,16 +1190,32 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     rc = NGX_DECLINED;
 
     if (ctx->resp_store) {
-        /* in a conversation, kept with the conversation's messages
-         * before it, which a later previous_response_id continues */
+        /* in a conversation, its own turn after a mark naming the
+         * conversation, which holds the rest: previous_response_id is
+         * told to continue that instead (engine/slora_openai_responses.c)
+         * and input_items passes the mark over; the store takes no copy
+         * of the conversation for each of its responses */
         kept = c;
 
-        if (ctx->resp_history.len > 2
-            && ngx_http_slora_json_join(r->pool, &ctx->resp_history, &c,
-                                        &kept)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
+        if (ctx->resp_conversation.len) {
+            p = ngx_pnalloc(r->pool, sizeof("[{\"conversation\":}]")
+                                     + 6 * ctx->resp_conversation.len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            mark.data = p;
+            p = ngx_http_slora_lit(p, "[{\"conversation\":");
+            p = ngx_http_slora_json_str(p, ctx->resp_conversation.data,
+                                        ctx->resp_conversation.len);
+            p = ngx_http_slora_lit(p, "}]");
+            mark.len = p - mark.data;
+
+            if (ngx_http_slora_json_join(r->pool, &mark, &c, &kept)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         /* one that does not fit is logged, and the answer goes on */

@@ -3,7 +3,8 @@
 # metadata is read back (its object, its items a page at a time); a
 # response in it reads its items before its input (the same tokens and
 # the same answer as those items sent as input) and adds its input and
-# answer to it, store false or not; an item removed is gone from the
+# answer to it, store false or not (stored, its own turn: continued by
+# the conversation, not by previous_response_id); an item removed is gone from the
 # list and from the next prompt while the others keep their ids; items
 # added answer with their ids; metadata is replaced; sixteen requests
 # adding to one large conversation at once all land; another tenant finds
@@ -138,17 +139,22 @@ $items = all_items($cid);
 is(scalar @$items, 6, '... its input and answer added all the same');
 is($items->[4]{content}[0]{text}, 'Question two?', '... in order');
 
-# a stored response in a conversation continues with its history
+# a stored response made in a conversation: stored with its own turn
+# (GET, input_items), and continued by the conversation, not by its id
+my ($sg1, $g1) = get("/v1/responses/$r1->{id}");
+my ($si1, $i1) = get("/v1/responses/$r1->{id}/input_items?order=asc");
+ok($sg1 == 200 && out_text($g1) eq out_text($r1)
+   && $si1 == 200
+   && join('|', map { $_->{content}[0]{text} } @{ $i1->{data} // [] })
+      eq 'Question one?',
+   'a response made in it is stored: GET gives it, input_items its own'
+   . ' input alone');
 my ($sp, $rp) = respond(previous_response_id => $r1->{id},
                         input => 'Question three?');
-my ($sq, $eq) = respond(input => [@start, user('Question one?'),
-                                  { role => 'assistant',
-                                    content => out_text($r1) },
-                                  user('Question three?')]);
-ok($sp == 200 && $rp->{usage}{input_tokens} == $eq->{usage}{input_tokens}
-   && out_text($rp) eq out_text($eq),
-   'previous_response_id of a response in a conversation: the'
-   . ' conversation before it, its turn, then the input');
+ok($sp == 400 && $rp->{error}{param} eq 'previous_response_id'
+   && $rp->{error}{message} =~ /\Q$cid\E.*continue it with conversation/,
+   '... previous_response_id naming it: 400, continue the conversation')
+    or diag(json_encode($rp));
 
 # 3. an item removed: gone, the others keep their ids, the prompt lacks it
 my ($sd, $d) = get("/v1/conversations/$cid/items/msg_${hex}_0", 'DELETE');

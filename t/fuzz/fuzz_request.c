@@ -225,11 +225,23 @@ fuzz_responses(const uint8_t *data, size_t size)
         fuzz_check_req(&req);
         fuzz_check_str(&req.resp_echo, "resp_echo");
 
-        if (req.resp_history.data != NULL) {
-            /* a conversation's messages: what was kept less the removed */
-            fuzz_check_str(&req.resp_history, "resp_history");
+        if (req.resp_conversation.data != NULL) {
+            /* the conversation's first message ("Hi") was removed: its
+             * first live one, "Weather?", comes first after any system
+             * message (the instructions) */
+            fuzz_check_str(&req.resp_conversation, "resp_conversation");
 
-            if (strstr(req.resp_history.data, "deleted") != NULL) {
+            for (i = 0; i < req.n_msgs
+                        && req.msgs[i].role_len == 6
+                        && memcmp(req.msgs[i].role, "system", 6) == 0;
+                 i++)
+            {
+                /* the instructions */
+            }
+
+            if (i == req.n_msgs || req.msgs[i].content_len != 8
+                || memcmp(req.msgs[i].content, "Weather?", 8) != 0)
+            {
                 fuzz_fail("responses: a removed item reached the prompt");
             }
         }

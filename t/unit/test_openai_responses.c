@@ -20,10 +20,11 @@
  *       that speaks of the Responses fields, not of the chat's they
  *       became.
  *   (e) conversation through a lookup: the conversation's messages less
- *       its removed items after the instructions, before the input;
- *       kept apart from the input's (resp_history, resp_conv); echoed
- *       as {"id"}; an unknown one a 404, with previous_response_id a
- *       400, a 400 where nothing is stored, a non-id a 400.
+ *       its removed items after the instructions, before the input; the
+ *       input's alone to add to it (resp_conv); echoed as {"id"}; an
+ *       unknown one a 404, with previous_response_id a 400, a 400 where
+ *       nothing is stored, a non-id a 400; previous_response_id naming
+ *       a response made in a conversation a 400 saying to continue that.
  */
 
 #include <stdio.h>
@@ -514,6 +515,9 @@ test_conversation(void)
     static const char  object[] =
         "{\"model\":\"base\",\"conversation\":{\"id\":\"conv_a\"},"
         "\"input\":\"And now?\"}";
+    static const char  in_conv[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_c\","
+        "\"input\":\"And now?\"}";
 
     check_same(body,
                "{\"model\":\"base\",\"messages\":[{\"role\":\"system\","
@@ -533,12 +537,6 @@ test_conversation(void)
        && strcmp(req.resp_conversation.data, "conv_a") == 0
        && req.resp_prev.data == NULL,
        "the conversation's id kept: %s", err.msg);
-    is_str(req.resp_history.data,
-           "[{\"role\":\"user\",\"content\":\"Weather in Paris?\"},"
-           "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
-           "\"id\":\"call_2\",\"type\":\"function\",\"function\":{"
-           "\"name\":\"get_time\",\"arguments\":\"{}\"}}]}]",
-           "its history: the conversation's live messages, no marks");
     is_str(req.resp_conv.data,
            "[{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":"
            "\"noon\"}]",
@@ -561,9 +559,18 @@ test_conversation(void)
                                       "\"Hi\"}", 29, NULL, prev_lookup,
                                       NULL, &req, &err);
     ok(rc == SLORA_OK && req.resp_conversation.data == NULL
-       && req.resp_history.data == NULL
        && strstr(req.resp_echo.data, "\"conversation\":null") != NULL,
        "without one: none, echoed null");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(in_conv, sizeof(in_conv) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "previous_response_id") == 0
+       && strstr(err.msg, "conv_a") != NULL
+       && strstr(err.msg, "continue it with conversation") != NULL,
+       "previous_response_id of a response made in a conversation: 400, "
+       "continue the conversation: %s", err.msg);
     slora_openai_req_free(&req);
 
     rc = slora_openai_parse_responses(unknown, sizeof(unknown) - 1, NULL,
@@ -733,6 +740,15 @@ prev_lookup(void *data, slora_openai_stored_e what, const char *id,
         *conv = KEPT;
         *conv_len = sizeof(KEPT) - 1;
 
+        return SLORA_OK;
+    }
+
+    if (len == 6 && memcmp(id, "resp_c", 6) == 0) {
+        /* made in conv_a: its own turn after the worker's mark */
+        *conv = "[{\"conversation\":\"conv_a\"},{\"role\":\"user\","
+                "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
+                "\"Hello\"}]";
+        *conv_len = strlen(*conv);
         return SLORA_OK;
     }
 

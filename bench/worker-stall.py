@@ -17,6 +17,13 @@
 #                  again): both reuse the prefix cache, so the
 #                  difference is the worker's search for the turns to
 #                  drop (renders and encodings).
+#   conversation   a conversation of about TEXT_KB kilobytes in TURNS
+#                  turns (the Conversations API; the server keeps
+#                  responses): an item added, a page of items listed,
+#                  an item removed, each read and written back whole by
+#                  the worker; then a response in it too long for the
+#                  context (413: the worker's time alone), against the
+#                  same messages sent as input.
 #
 # Standard library only.
 #
@@ -62,10 +69,22 @@ def post(path, body):
     return time.perf_counter() - t0, status, out
 
 
-def timed(label, path, body, want):
+def call(method, path):
+    req = urllib.request.Request(BASE + path, method=method)
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            status, out = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, out = e.code, e.read()
+    return time.perf_counter() - t0, status, out
+
+
+def timed(label, path, body, want, method=None):
     times = []
     for _ in range(REPEAT):
-        dt, status, out = post(path, body)
+        dt, status, out = (post(path, body) if method is None
+                           else call(method, path))
         if status != want:
             sys.exit("%s: %d, not %d: %s" % (label, status, want, out[:300]))
         times.append(dt * 1000)
@@ -119,3 +138,43 @@ t_kept, _ = timed("the kept turns alone", "/v1/responses",
                    "temperature": 0, "store": False}, 200)
 print("%-34s %9.1f" % ("truncation's own (median difference)",
                        statistics.median(t_auto) - statistics.median(t_kept)))
+
+# the same turns as a conversation: made 20 items a call (the API's
+# most), then timed as the worker reads and writes it back
+dt, status, out = post("/v1/conversations", {"items": turns[:20]})
+if status != 200:
+    sys.exit("conversation: %d: %s" % (status, out[:300]))
+cid = json.loads(out)["id"]
+for i in range(20, len(turns), 20):
+    dt, status, out = post("/v1/conversations/%s/items" % cid,
+                           {"items": turns[i:i + 20]})
+    if status != 200:
+        sys.exit("conversation items: %d: %s" % (status, out[:300]))
+print("conversation %s: %d items, about %d KB"
+      % (cid, len(turns), TEXT_KB))
+timed("conversation: add an item", "/v1/conversations/%s/items" % cid,
+      {"items": [{"role": "user", "content": "one more"}]}, 200)
+timed("conversation: list a page of 20", "/v1/conversations/%s/items" % cid,
+      None, 200, method="GET")
+first = json.loads(call("GET", "/v1/conversations/%s/items?order=asc&limit=%d"
+                        % (cid, REPEAT))[2])["data"]
+times = []
+for it in first:
+    dt, status, out = call("DELETE",
+                           "/v1/conversations/%s/items/%s" % (cid, it["id"]))
+    if status != 200:
+        sys.exit("conversation delete: %d: %s" % (status, out[:300]))
+    times.append(dt * 1000)
+print("%-34s %9.1f %9.1f" % ("conversation: remove an item",
+                             statistics.median(times), max(times)))
+# a response in it, too long for the context: the worker reads the
+# conversation, renders and encodes it and answers 413, adding nothing
+timed("conversation: a response, 413", "/v1/responses",
+      {"model": MODEL, "conversation": cid, "input": "and?",
+       "max_output_tokens": 1, "temperature": 0, "store": False}, 413)
+timed("its items sent as input, 413", "/v1/responses",
+      {"model": MODEL, "input": turns[REPEAT:] + [
+          {"role": "user", "content": "one more"}] * REPEAT + [
+          {"role": "user", "content": "and?"}],
+       "max_output_tokens": 1, "temperature": 0, "store": False}, 413)
+call("DELETE", "/v1/conversations/%s" % cid)

@@ -531,6 +531,8 @@ void ngx_http_slora_resp_sent(ngx_http_request_t *r,
 ngx_int_t ngx_http_slora_resp_mark(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *status, const char *code,
     const u_char *msg, size_t len, ngx_uint_t how);
+ngx_int_t ngx_http_slora_resp_restatus(ngx_http_request_t *r, ngx_str_t *obj,
+    const char *status, const char *error);
 
 /* ngx_http_slora_store.c: the Responses API's stored responses; a put's
  * how: */

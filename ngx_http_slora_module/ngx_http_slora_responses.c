@@ -1237,6 +1237,68 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
+/* obj (a response object as ngx_http_slora_resp_object writes it, its
+ * status the first "status" member: after id, object and created_at,
+ * then background and error) with another status, and error (a JSON
+ * object) for its null error where not NULL, a copy from r's pool. */
+ngx_int_t
+ngx_http_slora_resp_restatus(ngx_http_request_t *r, ngx_str_t *obj,
+    const char *status, const char *error)
+{
+    u_char  *p, *q, *e, *last, *copy;
+    size_t   len, elen;
+
+    last = obj->data + obj->len;
+    p = ngx_strlcasestrn(obj->data, last, (u_char *) "\"status\":\"",
+                         sizeof("\"status\":\"") - 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p += sizeof("\"status\":\"") - 1;
+    q = ngx_strlchr(p, last, '"');
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    e = NULL;
+    elen = 0;
+
+    if (error != NULL) {
+        e = ngx_strlcasestrn(q, last, (u_char *) "\"error\":null",
+                             sizeof("\"error\":null") - 2);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        e += sizeof("\"error\":") - 1;
+        elen = ngx_strlen(error);
+    }
+
+    len = ngx_strlen(status);
+    copy = ngx_pnalloc(r->pool, obj->len - (q - p) + len + elen);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(copy, obj->data, p - obj->data);
+    last = ngx_cpymem(last, status, len);
+
+    if (e != NULL) {
+        last = ngx_cpymem(last, q, e - q);
+        last = ngx_cpymem(last, error, elen);
+        q = e + sizeof("null") - 1;
+    }
+
+    last = ngx_cpymem(last, q, obj->data + obj->len - q);
+
+    obj->data = copy;
+    obj->len = last - copy;
+
+    return NGX_OK;
+}
+
+
 /* b's bytes as they are (an empty buffer may have no data: memcpy's
  * source must not be NULL even for 0 bytes). */
 static u_char *

@@ -161,8 +161,6 @@ static ngx_http_slora_stored_t *ngx_http_slora_store_restate(
     ngx_http_request_t *r, ngx_http_slora_store_t *st,
     ngx_http_slora_stored_t *rec, const char *status, const char *error,
     ngx_uint_t state);
-static ngx_int_t ngx_http_slora_store_restatus(ngx_http_request_t *r,
-    ngx_str_t *obj, const char *status, const char *error);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
     ngx_http_request_t *r);
 
@@ -994,7 +992,7 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
     obj.len = rec->obj_len;
     obj.data = rec->data + rec->conv_len;
 
-    if (ngx_http_slora_store_restatus(r, &obj, status, error) != NGX_OK) {
+    if (ngx_http_slora_resp_restatus(r, &obj, status, error) != NGX_OK) {
         return NULL;
     }
 
@@ -1027,68 +1025,6 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
     ngx_slab_free_locked(st->shpool, rec);
 
     return copy;
-}
-
-
-/* obj (a response object as ngx_http_slora_responses.c writes it, its
- * status the first "status" member: after id, object and created_at,
- * then background and error) with another status, and error (a JSON
- * object) for its null error where not NULL, a copy from r's pool. */
-static ngx_int_t
-ngx_http_slora_store_restatus(ngx_http_request_t *r, ngx_str_t *obj,
-    const char *status, const char *error)
-{
-    u_char  *p, *q, *e, *last, *copy;
-    size_t   len, elen;
-
-    last = obj->data + obj->len;
-    p = ngx_strlcasestrn(obj->data, last, (u_char *) "\"status\":\"",
-                         sizeof("\"status\":\"") - 2);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    p += sizeof("\"status\":\"") - 1;
-    q = ngx_strlchr(p, last, '"');
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    e = NULL;
-    elen = 0;
-
-    if (error != NULL) {
-        e = ngx_strlcasestrn(q, last, (u_char *) "\"error\":null",
-                             sizeof("\"error\":null") - 2);
-        if (e == NULL) {
-            return NGX_ERROR;
-        }
-
-        e += sizeof("\"error\":") - 1;
-        elen = ngx_strlen(error);
-    }
-
-    len = ngx_strlen(status);
-    copy = ngx_pnalloc(r->pool, obj->len - (q - p) + len + elen);
-    if (copy == NULL) {
-        return NGX_ERROR;
-    }
-
-    last = ngx_cpymem(copy, obj->data, p - obj->data);
-    last = ngx_cpymem(last, status, len);
-
-    if (e != NULL) {
-        last = ngx_cpymem(last, q, e - q);
-        last = ngx_cpymem(last, error, elen);
-        q = e + sizeof("null") - 1;
-    }
-
-    last = ngx_cpymem(last, q, obj->data + obj->len - q);
-
-    obj->data = copy;
-    obj->len = last - copy;
-
-    return NGX_OK;
 }
 
 

@@ -496,9 +496,9 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *tenant, ngx_str_t *prev, ngx_str_t *conv, ngx_str_t *obj,
     ngx_uint_t how, ngx_uint_t gen)
 {
-    size_t                          size;
+    size_t                          size, need;
     ngx_http_slora_store_t         *st;
-    ngx_http_slora_stored_t        *rec, *parent;
+    ngx_http_slora_stored_t        *rec, *parent, *old;
     ngx_http_slora_store_log_t      log;
     ngx_http_slora_store_tenant_t  *t;
 
@@ -563,8 +563,15 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     ngx_memzero(&log, sizeof(ngx_http_slora_store_log_t));
+    old = NULL;
 
-    if (rec != NULL) {
+    if (rec != NULL && (how & NGX_HTTP_SLORA_STORE_CONV)) {
+        /* a conversation stays (not dropped for room) until its new
+         * record is in: a change that finds no room leaves it as it was */
+        old = rec;
+        old->refs++;
+
+    } else if (rec != NULL) {
         if (how & NGX_HTTP_SLORA_STORE_UPDATE) {
             /* a background answer's events go on with its new record
              * (their bytes still its tenant's) */
@@ -578,16 +585,19 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     log.streamed |= (how & NGX_HTTP_SLORA_STORE_STREAM) != 0;
 
-    /* tenant=: within the tenant's share, its own oldest dropped first */
+    /* tenant=: within the tenant's share, its own oldest dropped first
+     * (the old conversation's bytes counted as going) */
     t = NULL;
     rec = NULL;
+    need = size - (old != NULL ? ngx_min(size, ngx_http_slora_store_size(old))
+                               : 0);
 
     if (st->tenant_max) {
         t = ngx_http_slora_store_tenant(st, tenant->data, tenant->len, 1);
     }
 
     if (st->tenant_max == 0
-        || (t != NULL && ngx_http_slora_store_room(st, t, size) == NGX_OK))
+        || (t != NULL && ngx_http_slora_store_room(st, t, need) == NGX_OK))
     {
         for ( ;; ) {
             rec = ngx_slab_alloc_locked(st->shpool, size);
@@ -598,6 +608,10 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
                 break;
             }
         }
+    }
+
+    if (old != NULL) {
+        old->refs--;
     }
 
     if (rec == NULL) {
@@ -646,6 +660,10 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     rec->obj_len = obj->len;
     ngx_memcpy(rec->data, conv->data, conv->len);
     ngx_memcpy(rec->data + conv->len, obj->data, obj->len);
+
+    if (old != NULL) {
+        ngx_http_slora_store_unlink(st, old);
+    }
 
     ngx_rbtree_insert(&st->sh->rbtree, &rec->node);
     ngx_queue_insert_head(&st->sh->lru, &rec->queue);

@@ -13,7 +13,8 @@
 # stored and its earlier turns kept; a reload keeps what is stored;
 # /status and /metrics count the responses kept and those dropped for
 # room; with tenant=, one tenant's run drops its own oldest, not
-# another's. The one idea to know: eviction is by last use, so a response
+# another's, and a conversation an add would take past its share stays
+# as it was. The one idea to know: eviction is by last use, so a response
 # read again (here the second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
@@ -297,6 +298,28 @@ is(t_get('a', $a_ids[-1]), 200, '... and it dropped none of a\'s to try');
 my (undef, $b2) = t_respond('b', input => "b2: $LONG");
 ok(t_get('b', $b2->{id} // 'none') == 200
    && t_get('b', $b1->{id} // 'none') == 200, 'b stores another beside it');
+# a conversation that an add would take past its tenant's share is left
+# as it was (the add a 409), not dropped to make room for the new one
+{
+    my $c = json_req(18125, '/t/c/v1/conversations',
+                     { items => [{ role => 'user', content => 'word ' x 1400 }] });
+    my $cid = $c->{json}{id} // 'none';
+    my $add = json_req(18125, "/t/c/v1/conversations/$cid/items",
+                       { items => [{ role => 'user',
+                                     content => 'more ' x 1200 }] });
+    my $l = http_req(18125, 'GET', "/t/c/v1/conversations/$cid/items");
+    ok($c->{status} == 200 && $add->{status} == 409
+       && ($add->{json}{error}{code} // '') eq 'conversation_gone'
+       && $l->{status} == 200 && @{ $l->{json}{data} // [] } == 1,
+       'an add past the share: 409, the conversation kept as it was')
+        or diag(json_encode([$c->{status}, $add->{body}, $l->{body}]));
+    my $small = json_req(18125, "/t/c/v1/conversations/$cid/items",
+                         { items => [{ role => 'user', content => 'ok' }] });
+    $l = http_req(18125, 'GET', "/t/c/v1/conversations/$cid/items");
+    ok($small->{status} == 200 && @{ $l->{json}{data} // [] } == 2,
+       '... and a small add then lands');
+}
+
 my @tbad = $ts->bad_log_lines(errors => 1);
 ok(!@tbad, 'no [error], [alert], [crit] or [emerg]')
     or diag(join("\n", @tbad));

@@ -515,9 +515,11 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     if (size > (size_t) (st->shpool->end - st->shpool->start) / 2) {
         /* dropping every other response would not make room */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "slora: response %V (%uz bytes) does not fit"
-                      " slora_responses_store (half of it at most)", id,
-                      size);
+                      "slora: %s %V (%uz bytes) does not fit"
+                      " slora_responses_store (half of it at most)",
+                      (how & NGX_HTTP_SLORA_STORE_CONV) ? "conversation"
+                                                        : "response",
+                      id, size);
         return NGX_DECLINED;
     }
 
@@ -633,8 +635,11 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
         ngx_shmtx_unlock(&st->shpool->mutex);
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "slora: response %V (%uz bytes) does not fit"
-                      " slora_responses_store%s", id, size,
+                      "slora: %s %V (%uz bytes) does not fit"
+                      " slora_responses_store%s",
+                      (how & NGX_HTTP_SLORA_STORE_CONV) ? "conversation"
+                                                        : "response",
+                      id, size,
                       st->tenant_max ? " within its tenant's share" : "");
         return NGX_DECLINED;
     }

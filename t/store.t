@@ -313,6 +313,9 @@ ok(t_get('b', $b2->{id} // 'none') == 200
        && $l->{status} == 200 && @{ $l->{json}{data} // [] } == 1,
        'an add past the share: 409, the conversation kept as it was')
         or diag(json_encode([$c->{status}, $add->{body}, $l->{body}]));
+    my $fit = qr/conversation \Q$cid\E \(\d+ bytes\) does not fit/;
+    like($ts->error_log, qr/$fit slora_responses_store within its tenant/,
+         '... which the error log says');
     my $small = json_req(18125, "/t/c/v1/conversations/$cid/items",
                          { items => [{ role => 'user', content => 'ok' }] });
     $l = http_req(18125, 'GET', "/t/c/v1/conversations/$cid/items");

@@ -11,11 +11,13 @@
 #   make fuzz                   build and run every harness
 #   make fuzz-build             build only
 #   make fuzz-<name>            one harness (fuzz-gguf for t/fuzz/fuzz_gguf.c)
-#   make fuzz-replay            every harness once over fresh seeds (make
-#                               test runs it)
+#   make fuzz-replay            every harness once over fresh seeds, then
+#                               FUZZ_SMOKE_RUNS inputs mutated from them
+#                               with a fixed seed (make test runs it)
 #   FUZZ_FLAGS='-max_len=65536' more libFuzzer options
 
 FUZZ_SECONDS  ?= 600
+FUZZ_SMOKE_RUNS ?= 5000
 FUZZ_FLAGS    ?=
 FUZZ_CC       ?= clang
 FUZZ_BUILD    := build-fuzz
@@ -63,20 +65,30 @@ $(addprefix fuzz-,$(FUZZ_NAMES)): fuzz-%: $(FUZZ_BUILD)/fuzz_% \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 	    $(FUZZ_FLAGS) t/fuzz/corpus-$*
 
-# Every harness once over seeds made afresh (build-fuzz/seeds-<name>/),
-# nothing mutated: the harness's oracles and the sanitizers on the real
-# files fuzzing starts from. A harness that no longer agrees with the
-# code then fails `make test`, not the next fuzzing session (a Responses
-# oracle counting the echo's members once went stale so, unseen).
+# Every harness once over seeds made afresh (build-fuzz/seeds-<name>/):
+# the harness's oracles and the sanitizers on the real files fuzzing
+# starts from. A harness that no longer agrees with the code then fails
+# `make test`, not the next fuzzing session (a Responses oracle counting
+# the echo's members once went stale so, unseen). Then FUZZ_SMOKE_RUNS
+# inputs mutated from those seeds with libFuzzer's seed fixed (-seed=1):
+# much the same inputs every run (coverage feedback keeps it from being
+# exact: two runs of fuzz_request differed by 3 of 190 corpus entries),
+# and a failure keeps its input as build-fuzz/crash-<name>-*, which
+# replays it (about half a minute for all ten on two cores).
 fuzz-replay: $(FUZZ_BINS) cli fetch-reference
 	@for n in $(FUZZ_NAMES); do \
-	    rm -rf $(FUZZ_BUILD)/seeds-$$n; \
+	    rm -rf $(FUZZ_BUILD)/seeds-$$n $(FUZZ_BUILD)/smoke-$$n; \
 	    tools/fuzz-seed $$n $(FUZZ_BUILD)/seeds-$$n > /dev/null || exit 1; \
+	    mkdir -p $(FUZZ_BUILD)/smoke-$$n; \
 	    if $(FUZZ_BUILD)/fuzz_$$n -runs=0 $(FUZZ_BUILD)/seeds-$$n \
-	        > $(FUZZ_BUILD)/replay-$$n.log 2>&1; \
+	        > $(FUZZ_BUILD)/replay-$$n.log 2>&1 \
+	       && $(FUZZ_BUILD)/fuzz_$$n -seed=1 -runs=$(FUZZ_SMOKE_RUNS) \
+	        -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
+	        $(FUZZ_BUILD)/smoke-$$n $(FUZZ_BUILD)/seeds-$$n \
+	        >> $(FUZZ_BUILD)/replay-$$n.log 2>&1; \
 	    then \
 	        echo "fuzz-replay $$n: $$(ls $(FUZZ_BUILD)/seeds-$$n | wc -l)" \
-	             "seeds, ok"; \
+	             "seeds and $(FUZZ_SMOKE_RUNS) mutated, ok"; \
 	    else \
 	        tail -40 $(FUZZ_BUILD)/replay-$$n.log; \
 	        echo "fuzz-replay $$n: FAILED ($(FUZZ_BUILD)/replay-$$n.log)"; \

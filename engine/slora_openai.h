@@ -340,7 +340,9 @@ int slora_openai_input_items(const char *conv, size_t conv_len,
  * len 0: none): *conv its messages, *obj its object. conv_update: POST
  * .../conversations/{id} ({metadata}): *out the object obj with it.
  * conv_add: POST .../conversations/{id}/items ({items}, 1 to 20): *out
- * the messages conv with them, *answer the list of the items added.
+ * their messages (a JSON array, to append to the conversation's, which
+ * holds places messages: slora_openai_json_count), *answer the list of
+ * the items added.
  * conv_list: GET .../items, a page as input_items'. conv_item: GET
  * .../items/{item}: *out the item; with drop the messages with it
  * removed; 404 where none has that id.
@@ -349,12 +351,20 @@ int slora_openai_conv_new(const char *body, size_t len, const char *id,
     int64_t created, char **conv, char **obj, slora_openai_err_t *err);
 int slora_openai_conv_update(const char *body, size_t len, const char *obj,
     size_t obj_len, char **out, slora_openai_err_t *err);
-int slora_openai_conv_add(const char *body, size_t len, const char *conv,
-    size_t conv_len, const char *id, size_t id_len, char **out,
-    char **answer, slora_openai_err_t *err);
+int slora_openai_conv_add(const char *body, size_t len, int places,
+    const char *id, size_t id_len, char **out, char **answer,
+    slora_openai_err_t *err);
 int slora_openai_conv_list(const char *conv, size_t conv_len,
     const char *id, size_t id_len, const slora_openai_items_q_t *q,
     char **out, slora_openai_err_t *err);
+/* The items of the messages msgs[0..len) listed from place first on
+ * (all, oldest first): conv_add's answer. */
+int slora_openai_conv_list_from(const char *msgs, size_t len, int first,
+    const char *id, size_t id_len, char **out, slora_openai_err_t *err);
+/* The elements of a well-formed JSON array (a stored conversation's
+ * messages), counted by a scan of its top level, not a parse; -1 where
+ * it is not an array. */
+int slora_openai_json_count(const char *text, size_t len);
 int slora_openai_conv_item(const char *conv, size_t conv_len,
     const char *id, size_t id_len, const char *item, size_t item_len,
     int drop, char **out, slora_openai_err_t *err);

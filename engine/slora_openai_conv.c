@@ -162,14 +162,12 @@ done:
 
 
 int
-slora_openai_conv_add(const char *body, size_t len, const char *conv,
-    size_t conv_len, const char *id, size_t id_len, char **out,
-    char **answer, slora_openai_err_t *err)
+slora_openai_conv_add(const char *body, size_t len, int places,
+    const char *id, size_t id_len, char **out, char **answer,
+    slora_openai_err_t *err)
 {
-    int                     rc, n, from;
-    char                   *all;
-    cJSON                  *root, *msgs, *m;
-    slora_openai_items_q_t  q;
+    int     rc;
+    cJSON  *root, *msgs;
 
     *out = NULL;
     *answer = NULL;
@@ -180,46 +178,23 @@ slora_openai_conv_add(const char *body, size_t len, const char *conv,
     }
 
     rc = SLORA_ERROR;
-    msgs = cJSON_ParseWithLength(conv, conv_len);
+    msgs = cJSON_CreateArray();
 
-    if (!cJSON_IsArray(msgs)) {
-        slora_openai_fail(err, 500, "server_error", NULL, NULL,
-                          "the stored conversation is not a list of"
-                          " messages");
+    if (msgs == NULL) {
+        slora_openai_nomem(err);
         goto done;
     }
 
-    from = cJSON_GetArraySize(msgs);
-
+    /* the new messages alone, and their items listed from the place
+     * after the conversation's last */
     if (slora_openai_conv_items(root, 1, msgs, err) != SLORA_OK
         || slora_openai_conv_print(msgs, out, err) != SLORA_OK)
     {
         goto done;
     }
 
-    /* the answer: the items of the new messages, oldest first */
-    for (n = 0; n < from; n++) {
-        m = cJSON_GetArrayItem(msgs, n);
-
-        if (cJSON_AddTrueToObject(m, "deleted") == NULL) {
-            slora_openai_nomem(err);
-            goto done;
-        }
-    }
-
-    if (slora_openai_conv_print(msgs, &all, err) != SLORA_OK) {
-        goto done;
-    }
-
-    memset(&q, 0, sizeof(q));
-    q.order.data = "asc";
-    q.order.len = 3;
-    q.limit.data = "100";
-    q.limit.len = 3;
-
-    rc = slora_openai_conv_list(all, strlen(all), id, id_len, &q, answer,
-                                err);
-    free(all);
+    rc = slora_openai_conv_list_from(*out, strlen(*out), places, id, id_len,
+                                     answer, err);
 
 done:
 
@@ -232,6 +207,78 @@ done:
     cJSON_Delete(root);
 
     return rc;
+}
+
+
+int
+slora_openai_json_count(const char *text, size_t len)
+{
+    int          depth, n, value;
+    const char  *p, *end;
+
+    p = text;
+    end = text + len;
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+        p++;
+    }
+
+    if (p == end || *p++ != '[') {
+        return -1;
+    }
+
+    depth = 0;
+    n = 0;
+    value = 0;
+
+    for ( ; p < end; p++) {
+        switch (*p) {
+
+        case '"':
+            /* a string: to its closing quote, escapes skipped */
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\') {
+                    p++;
+                }
+            }
+
+            value = 1;
+            break;
+
+        case '[':
+        case '{':
+            depth++;
+            value = 1;
+            break;
+
+        case ']':
+        case '}':
+            if (depth-- == 0) {
+                return n + value;
+            }
+
+            break;
+
+        case ',':
+            if (depth == 0) {
+                n++;
+                value = 0;
+            }
+
+            break;
+
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            break;
+
+        default:
+            value = 1;
+        }
+    }
+
+    return -1;
 }
 
 

@@ -34,12 +34,13 @@
 
 
 static int slora_openai_items_list(const char *conv, size_t conv_len,
-    int answer, const char *prefix, const char *id, size_t id_len,
-    const slora_openai_items_q_t *q, char **out, slora_openai_err_t *err);
+    int answer, int place, const char *prefix, const char *id,
+    size_t id_len, const slora_openai_items_q_t *q, char **out,
+    slora_openai_err_t *err);
 static void slora_openai_items_hex(const char *id, size_t id_len,
     const char *prefix, char *hex, size_t size);
-static int slora_openai_items_all(cJSON *msgs, int answer, const char *hex,
-    cJSON *all, slora_openai_err_t *err);
+static int slora_openai_items_all(cJSON *msgs, int answer, int first,
+    const char *hex, cJSON *all, slora_openai_err_t *err);
 static int slora_openai_items_query(const slora_openai_items_q_t *q,
     int64_t *limit, int *asc, slora_openai_err_t *err);
 static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
@@ -55,8 +56,8 @@ slora_openai_input_items(const char *conv, size_t conv_len, const char *id,
     slora_openai_err_t *err)
 {
     /* every message but the last (the answer) */
-    return slora_openai_items_list(conv, conv_len, 1, "resp_", id, id_len,
-                                   q, out, err);
+    return slora_openai_items_list(conv, conv_len, 1, 0, "resp_", id,
+                                   id_len, q, out, err);
 }
 
 
@@ -65,8 +66,25 @@ slora_openai_conv_list(const char *conv, size_t conv_len, const char *id,
     size_t id_len, const slora_openai_items_q_t *q, char **out,
     slora_openai_err_t *err)
 {
-    return slora_openai_items_list(conv, conv_len, 0, "conv_", id, id_len,
-                                   q, out, err);
+    return slora_openai_items_list(conv, conv_len, 0, 0, "conv_", id,
+                                   id_len, q, out, err);
+}
+
+
+int
+slora_openai_conv_list_from(const char *msgs, size_t len, int first,
+    const char *id, size_t id_len, char **out, slora_openai_err_t *err)
+{
+    slora_openai_items_q_t  q;
+
+    memset(&q, 0, sizeof(q));
+    q.order.data = "asc";
+    q.order.len = 3;
+    q.limit.data = "100";
+    q.limit.len = 3;
+
+    return slora_openai_items_list(msgs, len, 0, first, "conv_", id, id_len,
+                                   &q, out, err);
 }
 
 
@@ -92,7 +110,7 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
         goto done;
     }
 
-    rc = slora_openai_items_all(msgs, 0, hex, all, err);
+    rc = slora_openai_items_all(msgs, 0, 0, hex, all, err);
     if (rc != SLORA_OK) {
         goto done;
     }
@@ -166,11 +184,11 @@ done:
 
 
 /* The items of msgs (conv[0..conv_len), the last left out where
- * answer) listed a page at a time; ids after the random part of id
- * (less prefix). */
+ * answer, the first at place place) listed a page at a time; ids after
+ * the random part of id (less prefix). */
 static int
 slora_openai_items_list(const char *conv, size_t conv_len, int answer,
-    const char *prefix, const char *id, size_t id_len,
+    int place, const char *prefix, const char *id, size_t id_len,
     const slora_openai_items_q_t *q, char **out, slora_openai_err_t *err)
 {
     int      asc, rc, n, i, from, step, k, more;
@@ -197,7 +215,7 @@ slora_openai_items_list(const char *conv, size_t conv_len, int answer,
         goto done;
     }
 
-    rc = slora_openai_items_all(msgs, answer, hex, all, err);
+    rc = slora_openai_items_all(msgs, answer, place, hex, all, err);
     if (rc != SLORA_OK) {
         goto done;
     }
@@ -317,12 +335,13 @@ slora_openai_items_hex(const char *id, size_t id_len, const char *prefix,
 }
 
 
-/* Every item of msgs (less the last message where answer) appended to
- * all, each with its message's place ("_place") and, for a call, its
- * place among the message's calls ("_sub"): what a removal marks. */
+/* Every item of msgs (less the last message where answer; the first at
+ * place first) appended to all, each with its message's place
+ * ("_place") and, for a call, its place among the message's calls
+ * ("_sub"): what a removal marks. */
 static int
-slora_openai_items_all(cJSON *msgs, int answer, const char *hex, cJSON *all,
-    slora_openai_err_t *err)
+slora_openai_items_all(cJSON *msgs, int answer, int first, const char *hex,
+    cJSON *all, slora_openai_err_t *err)
 {
     int     n, i;
     cJSON  *msg;
@@ -341,7 +360,7 @@ slora_openai_items_all(cJSON *msgs, int answer, const char *hex, cJSON *all,
             break;
         }
 
-        if (slora_openai_items_of(msg, i++, hex, all) != SLORA_OK) {
+        if (slora_openai_items_of(msg, first + i++, hex, all) != SLORA_OK) {
             return slora_openai_nomem(err);
         }
     }

@@ -12,7 +12,8 @@
  * _items.c), the conversation a record of the response store
  * (ngx_http_slora_store.c), a tenant's own like its responses. Every
  * change reads the conversation, makes the new one outside the store's
- * lock and puts it back over the record it read; where another request
+ * lock (an add and a response's end append bytes; a removal parses)
+ * and puts it back over the record it read; where another request
  * changed it in between, it reads again (ngx_http_slora_conv_write), so
  * concurrent requests on one conversation each land whole.
  */
@@ -422,17 +423,24 @@ ngx_http_slora_conv_update(ngx_http_request_t *r, ngx_str_t *id,
 
 
 /* POST .../conversations/{id}/items: items added, answered with their
- * list. */
+ * list. Their messages are appended to the conversation's bytes: the
+ * conversation is counted, not parsed. */
 static ngx_int_t
 ngx_http_slora_conv_add(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *arg, ngx_str_t *conv, ngx_str_t *obj, ngx_str_t *answer,
     slora_openai_err_t *oe)
 {
+    int         places;
     char       *text, *list;
     ngx_int_t   rc;
+    ngx_str_t   added, joined;
 
-    if (slora_openai_conv_add((const char *) arg->data, arg->len,
-                              (const char *) conv->data, conv->len,
+    places = slora_openai_json_count((const char *) conv->data, conv->len);
+    if (places < 0) {
+        return NGX_ERROR;
+    }
+
+    if (slora_openai_conv_add((const char *) arg->data, arg->len, places,
                               (const char *) id->data, id->len, &text, &list,
                               oe)
         != SLORA_OK)
@@ -440,15 +448,22 @@ ngx_http_slora_conv_add(ngx_http_request_t *r, ngx_str_t *id,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_slora_conv_engine(r, text, conv);
+    rc = ngx_http_slora_conv_engine(r, text, &added);
 
-    if (rc == NGX_OK) {
-        return ngx_http_slora_conv_engine(r, list, answer);
+    if (rc != NGX_OK) {
+        free(list);
+        return rc;
     }
 
-    free(list);
+    if (ngx_http_slora_json_join(r->pool, conv, &added, &joined) != NGX_OK)
+    {
+        free(list);
+        return NGX_ERROR;
+    }
 
-    return rc;
+    *conv = joined;
+
+    return ngx_http_slora_conv_engine(r, list, answer);
 }
 
 

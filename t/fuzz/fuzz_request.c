@@ -5,7 +5,8 @@
  * written another way) and as a text completion, as a Responses API
  * request (the last chat's template; its previous_response_id and its
  * conversation from a lookup of fixed ones), as the Conversations API's
- * bodies (a new conversation, items added, metadata), as the
+ * bodies (a new conversation, items added, metadata; a stored array's
+ * messages counted by a scan as a parse counts them), as the
  * token endpoints' bodies, and of
  * the GET stream's arguments (the input split at '&'); then, for each
  * request that parses, the chat template render and the tokenization
@@ -302,7 +303,7 @@ static void
 fuzz_conversations(const uint8_t *data, size_t size)
 {
     int                     rc, n;
-    char                   *conv, *obj, *out, *list, *one;
+    char                   *conv, *obj, *out, *list, *one, *added;
     cJSON                  *page, *it;
     slora_openai_err_t      err;
     slora_openai_items_q_t  q;
@@ -323,6 +324,15 @@ fuzz_conversations(const uint8_t *data, size_t size)
     if (rc == SLORA_OK) {
         fuzz_json_of(conv, cJSON_Array, "conv_new's messages");
         fuzz_json_of(obj, cJSON_Object, "conv_new's object");
+
+        page = cJSON_Parse(conv);
+        if (slora_openai_json_count(conv, strlen(conv))
+            != cJSON_GetArraySize(page))
+        {
+            fuzz_fail("conversations: a scan's count is not the parse's");
+        }
+
+        cJSON_Delete(page);
         free(conv);
         free(obj);
 
@@ -343,17 +353,41 @@ fuzz_conversations(const uint8_t *data, size_t size)
     }
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_conv_add((const char *) data, size, kept,
-                               sizeof(kept) - 1, "conv_f", 6, &out, &list,
-                               &err);
+    rc = slora_openai_conv_add((const char *) data, size,
+                               slora_openai_json_count(kept,
+                                                       sizeof(kept) - 1),
+                               "conv_f", 6, &added, &list, &err);
 
     if (rc != SLORA_OK) {
         fuzz_check_err(&err);
         return;
     }
 
-    fuzz_json_of(out, cJSON_Array, "conv_add's messages");
+    fuzz_json_of(added, cJSON_Array, "conv_add's messages");
     fuzz_json_of(list, cJSON_Object, "conv_add's answer");
+
+    /* the conversation grown as the worker grows it: the arrays' bytes
+     * joined */
+    out = malloc(sizeof(kept) + strlen(added));
+    if (out == NULL) {
+        abort();
+    }
+
+    memcpy(out, kept, sizeof(kept) - 2);
+    out[sizeof(kept) - 2] = ',';
+    strcpy(out + sizeof(kept) - 1, added + 1);
+
+    page = cJSON_Parse(out);
+    if (slora_openai_json_count(out, strlen(out))
+        != cJSON_GetArraySize(page)
+        || slora_openai_json_count(added, strlen(added))
+           != cJSON_GetArraySize(page) - 2)
+    {
+        fuzz_fail("conversations: a scan's count is not the parse's");
+    }
+
+    cJSON_Delete(page);
+    free(added);
 
     /* every item the answer names is in the new conversation, and goes
      * from it when removed */

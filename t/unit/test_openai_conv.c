@@ -5,9 +5,10 @@
  *   (a) a new conversation: no body, or items and metadata; its object
  *       and its messages; metadata's limits and bad items each a 400
  *       naming the field.
- *   (b) items added: the messages grow, the answer lists the new items
- *       only, under ids that go on from the conversation's places;
- *       none, or more than 20, a 400.
+ *   (b) items added: their messages, to append, and the answer listing
+ *       them under ids that go on from the conversation's places (its
+ *       messages counted by a scan, checked on strings that hold
+ *       brackets, commas and quotes); none, or more than 20, a 400.
  *   (c) the list: newest first by default, asc, limit, after, and a bad
  *       cursor a 400.
  *   (d) an item read and removed: the others keep their ids (a message,
@@ -131,7 +132,7 @@ test_new(void)
 static void
 test_add(void)
 {
-    int                 rc;
+    int                 rc, n;
     char               *out, *answer;
     slora_openai_err_t  err;
 
@@ -145,17 +146,17 @@ test_add(void)
         "\"call_id\":\"c1\",\"output\":\"18 C\"}]}";
 
     memset(&err, 0, sizeof(err));
-    rc = slora_openai_conv_add(body, sizeof(body) - 1, conv,
-                               sizeof(conv) - 1, CONV_ID,
+    n = slora_openai_json_count(conv, sizeof(conv) - 1);
+    is_int(n, 2, "the conversation's messages counted: 2");
+    rc = slora_openai_conv_add(body, sizeof(body) - 1, n, CONV_ID,
                                sizeof(CONV_ID) - 1, &out, &answer, &err);
     ok(rc == SLORA_OK, "three items added: %s", err.msg);
-    is_str(out, "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
-           "\"assistant\",\"content\":\"Hello.\"},{\"role\":\"user\","
-           "\"content\":\"Weather?\"},{\"role\":\"assistant\",\"content\":"
-           "null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
-           "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},"
-           "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":"
-           "\"18 C\"}]", "the messages grow by the three");
+    is_str(out, "[{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":"
+           "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+           "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+           "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+           "\"c1\",\"content\":\"18 C\"}]",
+           "the three as messages, to append");
     is_str(answer, "{\"object\":\"list\",\"data\":[{\"id\":\"msg_abc_2\","
            "\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
            "\"input_text\",\"text\":\"Weather?\"}],\"status\":\"completed\"},"
@@ -169,18 +170,43 @@ test_add(void)
     free(out);
     free(answer);
 
-    rc = slora_openai_conv_add("{\"items\":[]}", 12, conv, sizeof(conv) - 1,
-                               CONV_ID, sizeof(CONV_ID) - 1, &out, &answer,
-                               &err);
+    rc = slora_openai_conv_add("{\"items\":[]}", 12, 2, CONV_ID,
+                               sizeof(CONV_ID) - 1, &out, &answer, &err);
     ok(rc == SLORA_ERROR && err.status == 400 && out == NULL
        && answer == NULL && strcmp(err.param, "items") == 0,
        "no items: 400: %s", err.msg);
 
-    rc = slora_openai_conv_add("{}", 2, conv, sizeof(conv) - 1, CONV_ID,
-                               sizeof(CONV_ID) - 1, &out, &answer, &err);
+    rc = slora_openai_conv_add("{}", 2, 2, CONV_ID, sizeof(CONV_ID) - 1,
+                               &out, &answer, &err);
     ok(rc == SLORA_ERROR && err.status == 400
        && strcmp(err.code, "missing_required_parameter") == 0,
        "items missing: 400 missing_required_parameter: %s", err.msg);
+}
+
+
+/* The scan that counts a stored array's messages: strings holding
+ * brackets, commas and escaped quotes, nesting, blanks, an empty array,
+ * and what is not an array. */
+static void
+test_count(void)
+{
+    size_t       i;
+    const char  *cases[][2] = {
+        { "[]", "0" },
+        { " [ ] ", "0" },
+        { "[1]", "1" },
+        { "[{\"a\":[1,2,{\"b\":\"],[,\"}]},\"x\\\",]\",3]", "3" },
+        { "[\"\\\\\",{}]", "2" },
+        { "[[],[[]],{}]", "3" },
+        { "{\"a\":1}", "-1" },
+        { "[1,2", "-1" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        is_int(slora_openai_json_count(cases[i][0], strlen(cases[i][0])),
+               atoi(cases[i][1]), "json_count(%s) = %s", cases[i][0],
+               cases[i][1]);
+    }
 }
 
 
@@ -371,6 +397,7 @@ main(void)
 {
     test_new();
     test_add();
+    test_count();
     test_list();
     test_item();
     test_given_ids();

@@ -51,6 +51,8 @@ static int slora_openai_resp_input(cJSON *root, cJSON *msgs,
 static int slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
     slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_resp_splice(cJSON *msgs, cJSON *conv,
+    slora_openai_err_t *err);
 static int slora_openai_resp_conv(cJSON *msgs, int skip,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_resp_message(cJSON *it, const char *param,
@@ -548,17 +550,7 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
         return SLORA_ERROR;
     }
 
-    while ((m = cJSON_DetachItemFromArray(conv, 0)) != NULL) {
-        if (!cJSON_AddItemToArray(msgs, m)) {
-            cJSON_Delete(m);
-            cJSON_Delete(conv);
-            return slora_openai_nomem(err);
-        }
-    }
-
-    cJSON_Delete(conv);
-
-    return SLORA_OK;
+    return slora_openai_resp_splice(msgs, conv, err);
 }
 
 
@@ -575,7 +567,7 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
 {
     int          rc;
     size_t       conv_len;
-    cJSON       *item, *id, *conv, *m;
+    cJSON       *item, *id, *conv;
     const char  *conv_text;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "conversation");
@@ -615,6 +607,16 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
     }
 
     slora_openai_conv_live(conv);
+
+    return slora_openai_resp_splice(msgs, conv, err);
+}
+
+
+/* conv's messages moved to the end of msgs, and conv deleted. */
+static int
+slora_openai_resp_splice(cJSON *msgs, cJSON *conv, slora_openai_err_t *err)
+{
+    cJSON  *m;
 
     while ((m = cJSON_DetachItemFromArray(conv, 0)) != NULL) {
         if (!cJSON_AddItemToArray(msgs, m)) {

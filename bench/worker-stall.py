@@ -56,28 +56,24 @@ def words(n_bytes):
     return " ".join(out)[:n_bytes]
 
 
+def call(method, path, body=None):
+    """(seconds, status, body) of one request; body, where given, sent as
+    JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            status, out = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, out = e.code, e.read()
+    return time.perf_counter() - t0, status, out
+
+
 def post(path, body):
-    data = json.dumps(body).encode()
-    req = urllib.request.Request(BASE + path, data,
-                                 {"Content-Type": "application/json"})
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=600) as r:
-            status, out = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, out = e.code, e.read()
-    return time.perf_counter() - t0, status, out
-
-
-def call(method, path):
-    req = urllib.request.Request(BASE + path, method=method)
-    t0 = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=600) as r:
-            status, out = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        status, out = e.code, e.read()
-    return time.perf_counter() - t0, status, out
+    return call("POST", path, body)
 
 
 def timed(label, path, body, want, method=None):

@@ -105,21 +105,22 @@ ngx_http_slora_conv_handler(ngx_http_request_t *r)
 
     (void) ngx_http_slora_conv_parse(r, &u);
 
+    /* HEAD as GET: its header alone (ngx_http_slora_send_body) */
     if (!(r->method
           & (u.what == NGX_HTTP_SLORA_CONV_CREATE ? NGX_HTTP_POST
              : u.what == NGX_HTTP_SLORA_CONV_ITEM
-               ? (NGX_HTTP_GET|NGX_HTTP_DELETE)
+               ? (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE)
              : u.what == NGX_HTTP_SLORA_CONV_ITEMS
-               ? (NGX_HTTP_GET|NGX_HTTP_POST)
-             : (NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_DELETE))))
+               ? (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST)
+             : (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST|NGX_HTTP_DELETE))))
     {
         ngx_http_discard_request_body(r);
 
         return ngx_http_slora_not_allowed(r,
                    u.what == NGX_HTTP_SLORA_CONV_CREATE ? "POST"
-                   : u.what == NGX_HTTP_SLORA_CONV_ITEM ? "GET, DELETE"
-                   : u.what == NGX_HTTP_SLORA_CONV_ITEMS ? "GET, POST"
-                   : "GET, POST, DELETE");
+                   : u.what == NGX_HTTP_SLORA_CONV_ITEM ? "GET, HEAD, DELETE"
+                   : u.what == NGX_HTTP_SLORA_CONV_ITEMS ? "GET, HEAD, POST"
+                   : "GET, HEAD, POST, DELETE");
     }
 
     if (smcf->store == NULL) {
@@ -206,7 +207,7 @@ ngx_http_slora_conv_answer(ngx_http_request_t *r, ngx_str_t *body)
             return ngx_http_slora_conv_none(r, &u.id);
         }
 
-        if (r->method == NGX_HTTP_GET) {
+        if (r->method != NGX_HTTP_DELETE) {
             return ngx_http_slora_conv_send(r, &obj);
         }
 

@@ -72,16 +72,19 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
         id.len = slash - id.data;
     }
 
-    if (items && r->method != NGX_HTTP_GET) {
-        return ngx_http_slora_not_allowed(r, "GET");
+    /* HEAD as GET: its header alone (ngx_http_slora_send_body) */
+    if (items && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_slora_not_allowed(r, "GET, HEAD");
     }
 
     if (cancel && r->method != NGX_HTTP_POST) {
         return ngx_http_slora_not_allowed(r, "POST");
     }
 
-    if (!cancel && !(r->method & (NGX_HTTP_GET|NGX_HTTP_DELETE))) {
-        return ngx_http_slora_not_allowed(r, "GET, DELETE");
+    if (!cancel
+        && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE)))
+    {
+        return ngx_http_slora_not_allowed(r, "GET, HEAD, DELETE");
     }
 
     if (smcf->store == NULL) {
@@ -134,7 +137,8 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_OK) {
+    /* a HEAD has no events to follow: the object's header */
+    if (rc == NGX_OK && r->method == NGX_HTTP_GET) {
         if (stream.len == 4 && ngx_strncmp(stream.data, "true", 4) == 0) {
             /* a background stream's events (ngx_http_slora_resume.c) */
             return ngx_http_slora_resume(r, &id, &tenant);

@@ -4,19 +4,22 @@
 # response in it reads its items before its input (the same tokens and
 # the same answer as those items sent as input) and adds its input and
 # answer to it, store false or not (stored, its own turn: continued by
-# the conversation, not by previous_response_id); an item removed is gone from the
-# list and from the next prompt while the others keep their ids; items
-# added answer with their ids; metadata is replaced; sixteen requests
-# adding to one large conversation at once all land; another tenant finds
-# nothing; a deleted conversation is a 404 for GET and for a response;
-# /status and /metrics count the conversations; bad bodies, ids, methods
-# and paths each get their error. (t/openai.t drives the same through
-# the official client.)
+# the conversation, not by previous_response_id); streamed and
+# background ones add at their end, a cancelled one nothing; an item
+# removed is gone from the list and from the next prompt while the
+# others keep their ids; items added answer with their ids; metadata is
+# replaced; sixteen requests adding to one large conversation at once
+# all land; another tenant finds nothing; a deleted conversation is a
+# 404 for GET and for a response; /status and /metrics count the
+# conversations; HEAD is answered where GET is; bad bodies, ids,
+# methods and paths each get their error. (t/openai.t drives the same
+# through the official client.)
 
 use strict;
 use warnings;
 
 use lib 't/lib';
+use IO::Socket::INET;
 use SloraTest;
 use Test::More;
 
@@ -298,6 +301,31 @@ my ($sy, $y) = post('/t/a/v1/responses',
 ok($sy == 404 && $y->{error}{code} eq 'not_found'
    && $y->{error}{param} eq 'conversation',
    '... and a response in it 404, naming conversation');
+
+# HEAD where GET is: the header alone, its Content-Length the GET's body's
+sub head_req {
+    my ($path) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $PORT, Timeout => 10)
+        or return ('', '');
+    print $sock "HEAD $path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    local $/;
+    my $all = <$sock> // '';
+    my ($head, $rest) = split /\r\n\r\n/, $all, 2;
+    return ($head // '', $rest // '');
+}
+for my $path ("/v1/conversations/$cid", "/v1/conversations/$cid/items",
+              "/v1/conversations/$cid/items/msg_${hex}_1",
+              "/v1/responses/$r1->{id}", "/v1/responses/$r1->{id}/input_items")
+{
+    my ($head, $rest) = head_req($path);
+    my $body = (get($path))[2];
+    my ($len) = $head =~ /^Content-Length: (\d+)\r?$/mi;
+    ok($head =~ m{^HTTP/1\.1 200 } && defined $len
+       && $len == length($body) && $rest eq '',
+       "HEAD $path: 200, the GET's length, no body")
+        or diag($head);
+}
 
 # 8. errors
 my @bad = (

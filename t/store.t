@@ -136,8 +136,8 @@ for my $q (['limit=0', 'limit'], ['limit=abc', 'limit'],
        "400 $q->[1]", "input_items?$q->[0]: 400 naming $q->[1]");
 }
 my $post = http_req($PORT, 'POST', "/v1/responses/$cont->{id}/input_items");
-is($post->{status} . ' ' . ($post->{headers}{allow} // ''), '405 GET',
-   'input_items POST: 405, Allow: GET');
+is($post->{status} . ' ' . ($post->{headers}{allow} // ''), '405 GET, HEAD',
+   'input_items POST: 405, Allow: GET, HEAD');
 
 # a response larger than the zone: answered, not stored, logged
 my ($st_big, $big) = respond(input => 'Hi',

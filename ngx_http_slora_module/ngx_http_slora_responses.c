@@ -1090,12 +1090,12 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * messages, the request's input and then the answer as chat's assistant
  * message (content: the message's text, or null; tool_calls: its calls
  * with their call ids; each with its item's id, item_id), after those of
- * the response it continues, for a
- * later previous_response_id; in a conversation, after a mark naming
- * it, and the input and the answer added to it when it ends (store
- * false or not). how: ngx_http_slora_store_put's (a
- * background answer's record, running, has no items yet: its answer
- * null). NGX_DECLINED: not stored (logged where it did not fit).
+ * the response it continues, for a later previous_response_id; in a
+ * conversation, after a mark naming it, and the input and the answer
+ * added to it when it ends (store false or not). how:
+ * ngx_http_slora_store_put's (a background answer's record, running, has
+ * no items yet: its answer null). NGX_DECLINED: not stored (logged where
+ * it did not fit).
  */
 static ngx_int_t
 ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,

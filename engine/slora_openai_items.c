@@ -15,10 +15,10 @@
  * random part + "_" + the place): the same item keeps its id from page
  * to page, which is what a cursor ("after") needs. An answer's message
  * and calls are stored with the ids their items had (item_id), and keep
- * them. A conversation's
- * items (the Conversations API) are read the same way, all of its
- * messages, named after the conversation; one removed from it is marked
- * in its place (slora_openai_conv.c) and left out here.
+ * them. A conversation's items (the Conversations API) are read the same
+ * way, all of its messages, named after the conversation; one removed
+ * from it is marked in its place (slora_openai_conv.c) and left out
+ * here.
  */
 
 #include <stdio.h>

@@ -196,8 +196,11 @@ ngx_http_slora_conv_answer(ngx_http_request_t *r, ngx_str_t *body)
                                              ngx_http_slora_conv_update);
         }
 
+        /* a DELETE needs no copy of the object */
         rc = ngx_http_slora_store_conversation(r, u.id.data, u.id.len,
-                                               &tenant, NULL, &obj, NULL,
+                                               &tenant, NULL,
+                                               r->method == NGX_HTTP_DELETE
+                                               ? NULL : &obj, NULL,
                                                r->method == NGX_HTTP_DELETE);
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -146,6 +146,9 @@ static void ngx_http_slora_store_let_go(ngx_http_slora_store_t *st,
     ngx_http_slora_store_tenant_t *t);
 static size_t ngx_http_slora_store_size(ngx_http_slora_stored_t *rec);
 static ngx_uint_t ngx_http_slora_store_orphan(ngx_http_slora_stored_t *rec);
+static ngx_int_t ngx_http_slora_store_read(ngx_http_request_t *r,
+    const u_char *id, size_t len, ngx_str_t *tenant, ngx_uint_t conversation,
+    ngx_str_t *conv, ngx_str_t *obj, ngx_uint_t *gen, ngx_uint_t drop);
 static ngx_int_t ngx_http_slora_store_copy(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
     ngx_str_t *conv, ngx_str_t *obj);
@@ -306,28 +309,8 @@ ngx_int_t
 ngx_http_slora_store_get(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj)
 {
-    ngx_int_t                 rc;
-    ngx_http_slora_store_t   *st;
-    ngx_http_slora_stored_t  *rec;
-
-    st = ngx_http_slora_store_of(r);
-    if (st == NULL) {
-        return NGX_DECLINED;
-    }
-
-    rc = NGX_DECLINED;
-
-    ngx_shmtx_lock(&st->shpool->mutex);
-
-    rec = ngx_http_slora_store_find_live(r, st, id, len, tenant);
-
-    if (rec != NULL) {
-        rc = ngx_http_slora_store_copy(r, st, rec, conv, obj);
-    }
-
-    ngx_shmtx_unlock(&st->shpool->mutex);
-
-    return rc;
+    return ngx_http_slora_store_read(r, id, len, tenant, 0, conv, obj, NULL,
+                                     0);
 }
 
 
@@ -342,6 +325,19 @@ ngx_http_slora_store_conversation(ngx_http_request_t *r, const u_char *id,
     size_t len, ngx_str_t *tenant, ngx_str_t *conv, ngx_str_t *obj,
     ngx_uint_t *gen, ngx_uint_t drop)
 {
+    return ngx_http_slora_store_read(r, id, len, tenant, 1, conv, obj, gen,
+                                     drop);
+}
+
+
+/* The two above: a response (conversation 0: found as
+ * ngx_http_slora_store_find_live finds it) or a conversation, copied out
+ * under the mutex. */
+static ngx_int_t
+ngx_http_slora_store_read(ngx_http_request_t *r, const u_char *id,
+    size_t len, ngx_str_t *tenant, ngx_uint_t conversation, ngx_str_t *conv,
+    ngx_str_t *obj, ngx_uint_t *gen, ngx_uint_t drop)
+{
     ngx_int_t                 rc;
     ngx_http_slora_store_t   *st;
     ngx_http_slora_stored_t  *rec;
@@ -355,9 +351,16 @@ ngx_http_slora_store_conversation(ngx_http_request_t *r, const u_char *id,
 
     ngx_shmtx_lock(&st->shpool->mutex);
 
-    rec = ngx_http_slora_store_find(st, id, len, tenant);
+    if (conversation) {
+        rec = ngx_http_slora_store_find(st, id, len, tenant);
+        rec = rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_CONV
+              ? rec : NULL;
 
-    if (rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_CONV) {
+    } else {
+        rec = ngx_http_slora_store_find_live(r, st, id, len, tenant);
+    }
+
+    if (rec != NULL) {
         rc = ngx_http_slora_store_copy(r, st, rec, conv, obj);
 
         if (gen != NULL) {

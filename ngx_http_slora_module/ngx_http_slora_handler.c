@@ -5,8 +5,8 @@
  * (ngx_http_slora_prompt.c: the chat template, the tokens, truncation),
  * and hands the token ids to a request slot; ngx_http_slora_stream.c
  * takes it from there. The token endpoints
- * (vLLM's tokenize and detokenize) are answered here, by the worker's
- * tokenizer alone.
+ * (vLLM's tokenize and detokenize, the Responses API's input token
+ * count) are answered here, by the worker's tokenizer alone.
  *
  * The one idea: every check that needs no GPU runs here, in the worker,
  * before a slot is taken: the request's shape (slora_openai_parse), an
@@ -45,6 +45,7 @@ typedef enum {
     NGX_HTTP_SLORA_ROUTE_TOKENIZE,
     NGX_HTTP_SLORA_ROUTE_DETOKENIZE,
     NGX_HTTP_SLORA_ROUTE_RESPONSES,
+    NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS,
     NGX_HTTP_SLORA_ROUTE_NONE
 } ngx_http_slora_route_e;
 
@@ -63,6 +64,10 @@ static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
+static ngx_int_t ngx_http_slora_input_tokens(ngx_http_request_t *r,
+    slora_openai_req_t *req, ngx_str_t *body);
+static ngx_int_t ngx_http_slora_send_req_err(ngx_http_request_t *r,
+    slora_openai_req_t *req, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
     ngx_http_slora_err_t *e);
 
@@ -161,7 +166,9 @@ ngx_http_slora_route(ngx_http_request_t *r)
         { ngx_string("/stream"), NGX_HTTP_SLORA_ROUTE_STREAM },
         { ngx_string("/tokenize"), NGX_HTTP_SLORA_ROUTE_TOKENIZE },
         { ngx_string("/detokenize"), NGX_HTTP_SLORA_ROUTE_DETOKENIZE },
-        { ngx_string("/responses"), NGX_HTTP_SLORA_ROUTE_RESPONSES }
+        { ngx_string("/responses"), NGX_HTTP_SLORA_ROUTE_RESPONSES },
+        { ngx_string("/responses/input_tokens"),
+          NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS }
     };
 
     u = &r->uri;
@@ -225,6 +232,11 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
                                   ngx_http_slora_detokenize(r, req, &body));
         return;
 
+    case NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS:
+        ngx_http_finalize_request(r,
+                                  ngx_http_slora_input_tokens(r, req, &body));
+        return;
+
     default:
         break;
     }
@@ -253,14 +265,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        /* a Responses request's messages are its input */
-        if (req->responses && e.param != NULL
-            && ngx_strcmp(e.param, "messages") == 0)
-        {
-            e.param = "input";
-        }
-
-        ngx_http_finalize_request(r, ngx_http_slora_send_err(r, &e));
+        ngx_http_finalize_request(r, ngx_http_slora_send_req_err(r, req, &e));
         return;
     }
 }
@@ -1169,6 +1174,102 @@ ngx_http_slora_fail(ngx_http_slora_err_t *e, ngx_uint_t status,
     va_end(args);
 
     return NGX_ERROR;
+}
+
+
+
+/*
+ * POST responses/input_tokens (the Responses API's count, the client's
+ * responses.input_tokens.count): the body a Responses request would be,
+ * its previous response or conversation read from the store, made into
+ * the prompt that request would have (its chat template, tools,
+ * instructions, truncation "auto"), answered with the prompt's length
+ * alone: {"object": "response.input_tokens", "input_tokens"}. Nothing
+ * reaches the engine; model is optional and not looked up, as on
+ * tokenize, and a prompt past the context is the 413 its request would
+ * get.
+ */
+static ngx_int_t
+ngx_http_slora_input_tokens(ngx_http_request_t *r, slora_openai_req_t *req,
+    ngx_str_t *body)
+{
+    int32_t                      n_ctx;
+    ngx_int_t                    rc;
+    ngx_buf_t                   *b;
+    ngx_str_t                    text;
+    slora_openai_err_t           oe;
+    ngx_http_slora_err_t         e;
+    slora_openai_limits_t        lim;
+    ngx_http_slora_prompt_t      prompt;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    lim = slora_openai_default_limits;
+    lim.model_optional = 1;
+    lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
+    ngx_http_slora_chat_limits(r, &lim);
+
+    if (slora_openai_parse_responses((const char *) body->data, body->len,
+                                     &lim,
+                                     smcf->store != NULL
+                                     ? ngx_http_slora_store_prev : NULL,
+                                     r, req, &oe)
+        != SLORA_OK)
+    {
+        return ngx_http_slora_send_parse_err(r, &oe);
+    }
+
+    n_ctx = ngx_http_slora_n_ctx(ngx_http_slora_queue(smcf));
+
+    ngx_memzero(&e, sizeof(e));
+    ngx_str_null(&text);
+
+    if (req->truncate) {
+        rc = ngx_http_slora_truncate(r, smcf, req, n_ctx, &text, &prompt,
+                                     &e);
+
+    } else {
+        rc = ngx_http_slora_render(r, req, &text, &e);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT,
+                                           &text, NULL, n_ctx,
+                                           NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                           &prompt, &e);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        return e.status ? ngx_http_slora_send_req_err(r, req, &e)
+                        : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, 64);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_sprintf(b->last, "{\"object\":\"response.input_tokens\","
+                          "\"input_tokens\":%D}\n", prompt.n);
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+}
+
+
+/* An error of a request made from a parsed body, where a Responses
+ * request's messages are named as its input. */
+static ngx_int_t
+ngx_http_slora_send_req_err(ngx_http_request_t *r, slora_openai_req_t *req,
+    ngx_http_slora_err_t *e)
+{
+    if (req->responses && e->param != NULL
+        && ngx_strcmp(e->param, "messages") == 0)
+    {
+        e->param = "input";
+    }
+
+    return ngx_http_slora_send_err(r, e);
 }
 
 

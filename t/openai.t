@@ -191,6 +191,8 @@ python_checks('responses_client.py', [
     'store: another tenant finds none of it',
     'store: deleted, it is neither retrieved nor continued',
     'store: store false keeps none',
+    'input_tokens.count: a response.input_tokens of the prompt the '
+    . 'response made next has (its conversation\'s items counted)',
     'conversations: responses in one read its items first and add '
     . 'theirs, the chat\'s answer to all of it, under their items\' ids',
     'conversations: items.list gives the five, oldest first, in pages of '

@@ -11,7 +11,9 @@ instructions, an adapter, max_output_tokens cutting the answer,
 log-probabilities, a JSON
 schema read by responses.parse(), function tools (tool_choice required)
 and a conversation that sends the call and its output back, and the
-stored responses (previous_response_id, retrieve, delete). Streams go
+stored responses (previous_response_id, retrieve, delete), the
+conversations and the input token count of a response in one (the
+prompt's tokens the response then has). Streams go
 through the client's own responses.stream() helper, which checks the
 events' order, indexes and ids as it assembles them. The one idea to
 know: as in openai_client.py, each check is recorded, never asserted
@@ -503,9 +505,16 @@ def conversations(client):
     r1 = client.responses.create(model="base", conversation=conv.id,
                                  input="Say hi.", temperature=0,
                                  max_output_tokens=12)
+    counted = client.responses.input_tokens.count(
+        model="base", conversation={"id": conv.id}, input="What is my name?")
     r2 = client.responses.create(model="base", conversation={"id": conv.id},
                                  input="What is my name?", temperature=0,
                                  max_output_tokens=12)
+    check("input_tokens.count: a response.input_tokens of the prompt the "
+          "response made next has (its conversation's items counted)",
+          counted.object == "response.input_tokens"
+          and counted.input_tokens == r2.usage.input_tokens,
+          f"{counted} vs {r2.usage.input_tokens}")
     want, usage, _ = chat_text(client, "base",
                                [{"role": "user", "content": "My name is Ada."},
                                 {"role": "user", "content": "Say hi."},

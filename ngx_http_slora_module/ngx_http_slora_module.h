@@ -287,6 +287,9 @@ struct ngx_http_slora_ctx_s {
 
     ngx_chain_t               *free;
     ngx_chain_t               *busy;
+    u_char                    *scratch;       /* an event's JSON, before
+                                                 it is framed (reused) */
+    size_t                     scratch_cap;
     ngx_buf_t                 *errpage;       /* JSON for nginx's page */
 
     slora_op_e                 op;            /* GENERATE, or an op of
@@ -448,6 +451,8 @@ ngx_int_t ngx_http_slora_emit(ngx_http_request_t *r,
 ngx_int_t ngx_http_slora_emit_event(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, const char *event, const u_char *data,
     size_t len, ngx_chain_t ***ll);
+u_char *ngx_http_slora_scratch(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, size_t size);
 ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
     ngx_chain_t ***ll);

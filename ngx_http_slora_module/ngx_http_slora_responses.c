@@ -208,8 +208,9 @@ ngx_http_slora_resp_delta(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 {
     u_char  *p, *last;
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len
-                             + (lp != NULL ? lp->len : 0));
+    p = ngx_http_slora_scratch(r, ctx,
+                               NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len
+                               + (lp != NULL ? lp->len : 0));
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -264,7 +265,8 @@ ngx_http_slora_resp_call(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
+    p = ngx_http_slora_scratch(r, ctx,
+                               NGX_HTTP_SLORA_RESP_OVERHEAD + 6 * len);
     if (p == NULL) {
         return NGX_ERROR;
     }

@@ -39,6 +39,9 @@ typedef struct {
     ngx_uint_t                 first;       /* the first to send */
     ngx_uint_t                 terminal;    /* the last read ended the
                                                response */
+    off_t                      sent;        /* the connection's bytes sent
+                                               when last seen moving */
+    ngx_msec_t                 moved;       /* and when */
     ngx_event_t                poll;
 } ngx_http_slora_resume_t;
 
@@ -151,9 +154,10 @@ ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
     r->main->count++;
 
     /* what this first read found goes out at once */
+    rs->moved = ngx_current_msec;
     rc = ngx_http_slora_resume_send(rs, NGX_OK, &ev);
 
-    if (rc != NGX_AGAIN) {
+    if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
 
@@ -177,7 +181,7 @@ ngx_http_slora_resume_poll(ngx_event_t *ev)
 
     rc = ngx_http_slora_resume_read(rs);
 
-    if (rc != NGX_AGAIN) {
+    if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
 
@@ -186,14 +190,48 @@ ngx_http_slora_resume_poll(ngx_event_t *ev)
 
 
 /* Reads the events kept since the last read and sends them (see
- * ngx_http_slora_resume_send). */
+ * ngx_http_slora_resume_send). A reader that has not taken what was
+ * sent gets nothing more read for it (its events wait in the store, not
+ * in the worker), and one that takes nothing for send_timeout is let
+ * go. */
 static ngx_int_t
 ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
 {
     ngx_int_t                       rc;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_slora_store_events_t   ev;
 
-    rc = ngx_http_slora_store_events(rs->request, rs->id.data, rs->id.len,
+    r = rs->request;
+    c = r->connection;
+
+    if (r->buffered || c->buffered) {
+        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (c->sent != rs->sent) {
+        rs->sent = c->sent;
+        rs->moved = ngx_current_msec;
+    }
+
+    if (r->buffered || c->buffered) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (ngx_current_msec - rs->moved >= clcf->send_timeout) {
+            ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                          "slora: client timed out");
+            c->timedout = 1;
+            return NGX_HTTP_REQUEST_TIME_OUT;
+        }
+
+        ngx_add_timer(&rs->poll, NGX_HTTP_SLORA_RESUME_POLL);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_slora_store_events(r, rs->id.data, rs->id.len,
                                      &rs->tenant, rs->off, &ev);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -205,9 +243,10 @@ ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
 
 /*
  * Sends what a read of the store found (rc: NGX_DECLINED where the
- * record is gone), and what a slow client still holds; NGX_AGAIN: more
- * to come, the next poll armed; else the stream's end sent, the
- * request's result.
+ * record is gone); NGX_DONE: more to come, the next poll armed; else
+ * the stream's end handed to the output, the request's result (NGX_AGAIN
+ * where the client has not taken it all yet: nginx's writer sends the
+ * rest).
  */
 static ngx_int_t
 ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs, ngx_int_t rc,
@@ -288,7 +327,7 @@ ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs, ngx_int_t rc,
         goto last;
     }
 
-    if (out != NULL || r->buffered || r->connection->buffered) {
+    if (out != NULL) {
         for (cl = out; cl; cl = cl->next) {
             cl->buf->flush = cl->next == NULL;
         }
@@ -300,7 +339,7 @@ ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs, ngx_int_t rc,
 
     ngx_add_timer(&rs->poll, NGX_HTTP_SLORA_RESUME_POLL);
 
-    return NGX_AGAIN;
+    return NGX_DONE;
 
 last:
 

@@ -44,6 +44,8 @@ static void ngx_http_slora_keep(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_slora_detach(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
+static ngx_int_t ngx_http_slora_stop(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_choice_end(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     ngx_chain_t ***ll);
@@ -321,7 +323,7 @@ ngx_http_slora_tick(ngx_event_t *ev)
                       " or deleted", ctx->id_len, ctx->id);
         ngx_http_slora_stream_release(ctx);
         ctx->finished = 1;
-        ngx_http_finalize_request(r, NGX_OK);
+        ngx_http_finalize_request(r, ngx_http_slora_stop(r, ctx));
         goto done;
     }
 
@@ -645,7 +647,8 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
 
     } else {
-        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, len));
+        p = ngx_http_slora_scratch(r, ctx,
+                                   ngx_http_slora_chunk_max(ctx, ch, len));
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -671,6 +674,33 @@ ngx_http_slora_emit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     const u_char *data, size_t len, ngx_chain_t ***ll)
 {
     return ngx_http_slora_emit_event(r, ctx, NULL, data, len, ll);
+}
+
+
+/*
+ * Room for one event's JSON before ngx_http_slora_emit_event frames it
+ * (a copy into a recycled buffer): the same bytes for every event of
+ * the request, grown as an event needs, so that a long stream's memory
+ * does not grow by an event's worth a token.
+ */
+u_char *
+ngx_http_slora_scratch(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    size_t size)
+{
+    if (size <= ctx->scratch_cap) {
+        return ctx->scratch;
+    }
+
+    if (ctx->scratch != NULL) {
+        ngx_pfree(r->pool, ctx->scratch);
+    }
+
+    size = ngx_max(size, 2 * ctx->scratch_cap);
+
+    ctx->scratch = ngx_pnalloc(r->pool, size);
+    ctx->scratch_cap = ctx->scratch != NULL ? size : 0;
+
+    return ctx->scratch;
 }
 
 
@@ -805,8 +835,6 @@ ngx_http_slora_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 static void
 ngx_http_slora_detach(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
-    ngx_chain_t  *cl;
-
     if (ctx->detached) {
         return;
     }
@@ -817,11 +845,33 @@ ngx_http_slora_detach(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     ctx->detached = 1;
 
-    /* what waited for the client is let go with the next send's chains,
-     * and its send_timeout with them */
-    for (cl = ctx->busy; cl; cl = cl->next) {
-        cl->buf->pos = cl->buf->last;
+    /* what waited for the client stays in nginx's output chain (which
+     * still points at those buffers) until the request ends: none of
+     * them is taken back for new events */
+    ctx->busy = NULL;
+}
+
+
+/*
+ * The end of a background answer cancelled or deleted while it ran: no
+ * last event (the stored object says what became of it), but a stream
+ * whose client is still there ends as a body does, so that the client
+ * sees the end rather than waiting on an open one; a client that went
+ * has nothing to end.
+ */
+static ngx_int_t
+ngx_http_slora_stop(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
+{
+    if (!ctx->stream) {
+        /* the client had the "queued" object */
+        return NGX_OK;
     }
+
+    if (ctx->detached || !ctx->header_sent) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_send_special(r, NGX_HTTP_LAST);
 }
 
 
@@ -904,8 +954,10 @@ ngx_http_slora_choice_fail(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     s = slora_queue_slot(q, ch->slot);
 
-    status = s->err_status ? (ngx_uint_t) s->err_status
-                           : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* the engine's word, but a status of a client or server error only:
+     * nginx writes the status line in three digits */
+    status = s->err_status >= 400 && s->err_status <= 599
+             ? (ngx_uint_t) s->err_status : NGX_HTTP_INTERNAL_SERVER_ERROR;
     ctx->retry_after = s->retry_after > 0 ? (ngx_uint_t) s->retry_after : 0;
 
     ngx_http_slora_stream_fail(r, ctx, status,
@@ -1083,6 +1135,13 @@ ngx_http_slora_send_last(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_chain_t  *cl;
 
     ngx_http_slora_keep(r, ctx, out);
+
+    if (ctx->detached) {
+        /* a background stream's client went: its events are kept, and
+         * the connection goes with the request */
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
 
     for (cl = out; cl->next; cl = cl->next) { /* void */ }
 
@@ -1308,6 +1367,12 @@ ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
     if (wc != NULL) {
         if (wc->read->active) {
             ngx_del_event(wc->read, NGX_READ_EVENT, 0);
+        }
+
+        /* a wakeup posted in the same batch as what ends the request
+         * (accept_mutex on posts them) must not run after it */
+        if (wc->read->posted) {
+            ngx_delete_posted_event(wc->read);
         }
 
         ngx_free_connection(wc);

@@ -42,6 +42,15 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     s = slora_queue_slot(q, ch->slot);
     n = atomic_load_explicit(&s->n_out, memory_order_acquire);
 
+    /* the zone is another process's: a count past the slot's room is
+     * an engine gone wrong, not tokens to read */
+    if (n < 0 || (uint32_t) n > q->geom.output_cap) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "slora: slot %uD says %D tokens, more than its %uD",
+                      ch->slot, n, q->geom.output_cap);
+        return NGX_ERROR;
+    }
+
     if (ctx->echo && !ch->echoed
         && (n > 0 || atomic_load_explicit(&s->state, memory_order_acquire)
                      == SLORA_SLOT_FINISHED)
@@ -179,9 +188,16 @@ ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     s = slora_queue_slot(q, ch->slot);
     ids = slora_queue_prompt(q, ch->slot);
-    /* the worker's own writes, checked when it made them */
+    /* the worker's own writes, but in the other process's zone */
     n = s->n_prompt;
     ch->echoed = 1;
+
+    if (n < 0 || (uint32_t) n > q->geom.prompt_cap) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "slora: slot %uD says a prompt of %D tokens, more"
+                      " than its %uD", ch->slot, n, q->geom.prompt_cap);
+        return NGX_ERROR;
+    }
 
     for (k = 0; k < n; k++) {
         chars = ch->n_chars;

@@ -183,7 +183,8 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         /* a plain stream is the answer's text alone */
 
     } else if (reason > 0 && ctx->stream) {
-        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, reason));
+        p = ngx_http_slora_scratch(r, ctx,
+                                   ngx_http_slora_chunk_max(ctx, ch, reason));
         if (p == NULL) {
             return NGX_ERROR;
         }

@@ -125,8 +125,9 @@ ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             continue;
         }
 
-        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, ch, n)
-                                 + SLORA_TOOL_NAME_MAX * 6);
+        p = ngx_http_slora_scratch(r, ctx,
+                                   ngx_http_slora_chunk_max(ctx, ch, n)
+                                   + SLORA_TOOL_NAME_MAX * 6);
         if (p == NULL) {
             return NGX_ERROR;
         }

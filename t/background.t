@@ -17,7 +17,10 @@
 # stored whole, its response.created ("queued") sent at once even while
 # it waits for the engine; GET ?stream=true&starting_after=N picks the
 # events up after N and follows them to the end (several readers at
-# once, any worker), ends for a cancelled one, and ends a killed
+# once, any worker; a slow one has them all, one that stops reading is
+# let go after send_timeout, as is a stream's own client, whose events
+# were a whole prefix), ends for a cancelled one (as does the cancelled
+# stream's own client's body), and ends a killed
 # worker's with response.failed; a store with no room for a stream's
 # events lets them go and says so, the answer stored whole. background
 # without store is a 400. The long answers
@@ -33,6 +36,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $PORT = 18143;
+my $SLOW_PORT = $PORT + 2;
 my $MAX_CTX = 4096;
 my $LONG_SECONDS = 4;
 
@@ -45,7 +49,15 @@ $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => "threads=1 slots=8 max_running=2 max_ctx=$MAX_CTX "
               . 'max_tokens=4000',
-    http_extra => "    slora_responses_store 4m;\n");
+    http_extra => "    slora_responses_store 4m;\n"
+                  # slow clients (1d): small buffers, a short send_timeout
+                  . "    server {\n"
+                  . "        listen 127.0.0.1:$SLOW_PORT sndbuf=4k;\n"
+                  . "        send_timeout 1s;\n"
+                  . "        location /v1/ {\n"
+                  . "            slora_api openai;\n"
+                  . "        }\n"
+                  . "    }\n");
 $s->start;
 pass('nginx started, a store of responses');
 
@@ -276,6 +288,70 @@ ok($rst == 400 && ($rj->{error}{param} // '') eq 'stream',
 ($rst) = get('resp_nosuch', '?stream=true');
 is($rst, 404, 'an unknown id streamed: 404');
 
+# 1d. Slow clients (a 4 KB receive window; send_timeout 1s there): a
+# reader of the ended answer that takes its events slowly has all of
+# them and the stream's end; one that stops reading while the answer
+# runs is let go after send_timeout (the answer runs on); a background
+# stream's own client that stops reading is let go too, the events it
+# had a whole prefix of the stream, the rest picked up again, nothing
+# for nginx's writer to trip on.
+sub slow {
+    my ($method, $path, %o) = @_;
+    return stream_start($SLOW_PORT, $method, $path, rcvbuf => 4096, %o);
+}
+my $sr = slow('GET', "/v1/responses/$gid?stream=true");
+sleep(0.5);
+$sr->wait_done(30);
+my @sev = @{ $sr->{events} };
+ok($sr->{done} && !@{ $sr->{errors} } && seqs_from(0, @sev)
+   && @sev == @aev && deltas(@sev) eq text_of($done),
+   'a slow reader of an ended answer: every event and the end ('
+   . scalar(@sev) . ' events' . ($sr->{errors}[0] ? ", $sr->{errors}[0]"
+                                                  : '') . ')');
+
+my $run = bg_stream($LONG);
+ok($run->wait_events(8, 10) >= 8, 'a long background stream');
+my $runid = response_id($run);
+$run->abort;
+my $stall = slow('GET', "/v1/responses/$runid?stream=true");
+$stall->wait_events(2, 5);
+sleep(3);
+$stall->wait_done(10);
+my ($rundone) = settle($runid, 60 + 4 * $LONG_SECONDS);
+ok($stall->{closed} && !$stall->{done}
+   && @{ $stall->{events} } < 2 * $LONG,
+   'a reader that stops reading while it runs is let go ('
+   . scalar(@{ $stall->{events} }) . ' events, '
+   . ($stall->{errors}[0] // 'no error') . ')');
+is($rundone->{usage}{output_tokens} // 0, $LONG,
+   '... and the answer runs to its end');
+
+my $own = slow('POST', '/v1/responses',
+               body => json_encode({ model => 'base', input => $INPUT,
+                                     max_output_tokens => $LONG,
+                                     temperature => 0,
+                                     ignore_eos => JSON::PP::true(),
+                                     background => JSON::PP::true(),
+                                     stream => JSON::PP::true() }),
+               headers => { 'Content-Type' => 'application/json' });
+$own->wait_events(2, 5);
+sleep(3);
+$own->wait_done(30);
+my @oev = @{ $own->{events} };
+my $ownid = response_id($own);
+my ($owndone) = settle($ownid, 60 + 4 * $LONG_SECONDS);
+my $orest = resume($ownid, '&starting_after='
+                           . ($oev[-1]{json}{sequence_number} // -1));
+$orest->wait_done(10);
+ok($own->{closed} && !$own->{done} && seqs_from(0, @oev)
+   && !grep({ !defined $_->{json} } @oev),
+   'a background stream\'s own client that stops reading is let go: '
+   . 'its events a whole prefix (' . scalar(@oev) . ')');
+ok($orest->{done} && deltas(@oev, @{ $orest->{events} })
+                     eq text_of($owndone)
+   && ($owndone->{usage}{output_tokens} // 0) == $LONG,
+   '... the rest picked up again: the whole answer');
+
 # 2. Cancel one being answered.
 my $long = start_long('cancelled');
 my $lid = $long->{id} // '';
@@ -325,6 +401,16 @@ ok(length($ctext) && !grep({ ($_->{event} // '') =~ /^response\.(completed|incom
                            @{ $cr->{events} }),
    '... short of an end event (' . scalar(@{ $cr->{events} })
    . ' events)');
+ok(idle(), '... the engine lets it go');
+my $cs2 = bg_stream($LONG);
+ok($cs2->wait_events(8, 10) >= 8, 'a long background stream, its client '
+   . 'still reading');
+($cst) = cancel(response_id($cs2));
+ok($cst == 200 && $cs2->wait_done(5) && !@{ $cs2->{errors} },
+   '... cancelled: its stream ends, the body whole ('
+   . ($cs2->{errors}[0] // 'no error') . ')');
+ok(!grep({ ($_->{event} // '') =~ /^response\.(completed|incomplete)$/ }
+         @{ $cs2->{events} }), '... short of an end event');
 ok(idle(), '... the engine lets it go');
 
 # 2c. A background stream that waits for the engine (two long answers

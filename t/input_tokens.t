@@ -19,7 +19,7 @@ use lib 't/lib';
 use SloraTest;
 use Test::More;
 
-my $PORT = 18144;
+my $PORT = 18146;
 my $CTX = 512;
 
 my $model = tiny_model(ctx => 1024);

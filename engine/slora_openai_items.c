@@ -33,6 +33,7 @@
 #define SLORA_OPENAI_ITEMS_LIMIT  100   /* a page's items, at most */
 
 
+static cJSON *slora_openai_items_step(cJSON *all, cJSON *it, int asc);
 static int slora_openai_items_list(const char *conv, size_t conv_len,
     int answer, int place, const char *prefix, const char *id,
     size_t id_len, const slora_openai_items_q_t *q, char **out,
@@ -47,7 +48,8 @@ static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
     cJSON *items);
 static cJSON *slora_openai_item(cJSON *items, const char *prefix,
     const char *hex, int place, int sub, const char *type, cJSON *given);
-static int slora_openai_item_parts(cJSON *it, cJSON *content, int output);
+static int slora_openai_item_parts(cJSON *it, const char *key,
+    cJSON *content, int output);
 
 
 int
@@ -93,7 +95,7 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
     size_t id_len, const char *item, size_t item_len, int drop, char **out,
     slora_openai_err_t *err)
 {
-    int          rc, k, n;
+    int          rc;
     char         hex[64];
     cJSON       *msgs, *all, *it, *ids, *place, *msg, *call;
     const char  *s;
@@ -115,11 +117,8 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
         goto done;
     }
 
-    n = cJSON_GetArraySize(all);
-    it = NULL;
-
-    for (k = 0; k < n; k++) {
-        it = cJSON_GetArrayItem(all, k);
+    /* by the list's links: an index into a cJSON array walks it */
+    cJSON_ArrayForEach(it, all) {
         ids = cJSON_GetObjectItemCaseSensitive(it, "id");
 
         if (strlen(ids->valuestring) == item_len
@@ -129,7 +128,7 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
         }
     }
 
-    if (k == n || it == NULL) {
+    if (it == NULL) {
         rc = slora_openai_fail(err, 404, SLORA_OPENAI_BAD, "not_found",
                                "item_id", "Item with id '%.*s' not found"
                                " in this conversation",
@@ -183,6 +182,28 @@ done:
 }
 
 
+/* The item after it in the order asked (asc: first to last, else last
+ * to first), NULL past the end; it NULL: the first in that order. */
+static cJSON *
+slora_openai_items_step(cJSON *all, cJSON *it, int asc)
+{
+    if (asc) {
+        return it != NULL ? it->next : all->child;
+    }
+
+    if (it == NULL) {
+        for (it = all->child; it != NULL && it->next != NULL; it = it->next) {
+            /* void */
+        }
+
+        return it;
+    }
+
+    /* the first child's prev is the last, not NULL */
+    return it == all->child ? NULL : it->prev;
+}
+
+
 /* The items of msgs (conv[0..conv_len), the last left out where
  * answer, the first at place place) listed a page at a time; ids after
  * the random part of id (less prefix). */
@@ -191,10 +212,10 @@ slora_openai_items_list(const char *conv, size_t conv_len, int answer,
     int place, const char *prefix, const char *id, size_t id_len,
     const slora_openai_items_q_t *q, char **out, slora_openai_err_t *err)
 {
-    int      asc, rc, n, i, from, step, k, more;
+    int      asc, rc, i, more;
     int64_t  limit;
     char     hex[64], *text;
-    cJSON   *msgs, *all, *page, *list, *it, *first, *last, *ids;
+    cJSON   *msgs, *all, *page, *list, *it, *first, *last, *ids, *from;
 
     *out = NULL;
 
@@ -220,14 +241,16 @@ slora_openai_items_list(const char *conv, size_t conv_len, int answer,
         goto done;
     }
 
-    n = cJSON_GetArraySize(all);
-    from = asc ? 0 : n - 1;
-    step = asc ? 1 : -1;
+    /* walked by the list's links, from either end (an index into a
+     * cJSON array walks it from the start: a page deep in a long
+     * conversation would cost the square of its items) */
+    from = slora_openai_items_step(all, NULL, asc);
 
     if (q->after.data != NULL) {
-        for (k = from; k >= 0 && k < n; k += step) {
-            ids = cJSON_GetObjectItemCaseSensitive(
-                      cJSON_GetArrayItem(all, k), "id");
+        for ( /* void */ ; from != NULL;
+             from = slora_openai_items_step(all, from, asc))
+        {
+            ids = cJSON_GetObjectItemCaseSensitive(from, "id");
 
             if (strlen(ids->valuestring) == q->after.len
                 && memcmp(ids->valuestring, q->after.data, q->after.len)
@@ -237,7 +260,7 @@ slora_openai_items_list(const char *conv, size_t conv_len, int answer,
             }
         }
 
-        if (k < 0 || k >= n) {
+        if (from == NULL) {
             rc = slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                    "invalid_value", "after", "after names "
                                    "no item of this %s", answer
@@ -245,13 +268,18 @@ slora_openai_items_list(const char *conv, size_t conv_len, int answer,
             goto done;
         }
 
-        from = k + step;
+        from = slora_openai_items_step(all, from, asc);
     }
 
-    /* the page: up to limit items from "from" on, in the order asked;
-     * detached from all and attached to the page one by one */
-    for (k = from, i = 0; k >= 0 && k < n && i < limit; k += step, i++) {
-        it = cJSON_Duplicate(cJSON_GetArrayItem(all, k), 1);
+    /* the page: up to limit items from "from" on, in the order asked,
+     * each copied without its places */
+    first = NULL;
+    last = NULL;
+
+    for (i = 0; from != NULL && i < limit;
+         from = slora_openai_items_step(all, from, asc), i++)
+    {
+        it = cJSON_Duplicate(from, 1);
 
         if (it != NULL) {
             cJSON_DeleteItemFromObjectCaseSensitive(it, "_place");
@@ -263,11 +291,12 @@ slora_openai_items_list(const char *conv, size_t conv_len, int answer,
             rc = slora_openai_nomem(err);
             goto done;
         }
+
+        first = first != NULL ? first : it;
+        last = it;
     }
 
-    more = k >= 0 && k < n;
-    first = cJSON_GetArrayItem(page, 0);
-    last = cJSON_GetArrayItem(page, cJSON_GetArraySize(page) - 1);
+    more = from != NULL;
 
     if (cJSON_AddStringToObject(list, "object", "list") == NULL
         || !cJSON_AddItemToObject(list, "data", page))
@@ -429,11 +458,16 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
         it = slora_openai_item(items, "fco_", hex, place, -1,
                                "function_call_output", NULL);
 
+        /* an output given as parts is listed as its input_text parts */
         return it != NULL
                && cJSON_AddItemReferenceToObject(it, "call_id",
                       cJSON_GetObjectItemCaseSensitive(msg, "tool_call_id"))
-               && cJSON_AddStringToObject(it, "output",
-                                          text != NULL ? text : "") != NULL
+               && (cJSON_IsArray(content)
+                   ? slora_openai_item_parts(it, "output", content, 0)
+                     == SLORA_OK
+                   : cJSON_AddStringToObject(it, "output",
+                                             text != NULL ? text : "")
+                     != NULL)
                && cJSON_AddStringToObject(it, "status", "completed") != NULL
                ? SLORA_OK : SLORA_ERROR;
     }
@@ -447,7 +481,7 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
 
         if (it == NULL
             || cJSON_AddStringToObject(it, "role", role) == NULL
-            || slora_openai_item_parts(it, content,
+            || slora_openai_item_parts(it, "content", content,
                                        strcmp(role, "assistant") == 0)
                != SLORA_OK
             || cJSON_AddStringToObject(it, "status", "completed") == NULL)
@@ -524,15 +558,17 @@ slora_openai_item(cJSON *items, const char *prefix, const char *hex,
 }
 
 
-/* A message item's content: a part for the stored content's string, or
- * one for each of its text parts; input_text, or the assistant's
- * output_text. */
+/* A message item's content (key "content"), or a function_call_output's
+ * output given as parts (key "output"): a part for the stored content's
+ * string, or one for each of its text parts; input_text, or the
+ * assistant's output_text. */
 static int
-slora_openai_item_parts(cJSON *it, cJSON *content, int output)
+slora_openai_item_parts(cJSON *it, const char *key, cJSON *content,
+    int output)
 {
     cJSON  *parts, *part, *src;
 
-    parts = cJSON_AddArrayToObject(it, "content");
+    parts = cJSON_AddArrayToObject(it, key);
 
     if (parts == NULL) {
         return SLORA_ERROR;

@@ -403,10 +403,11 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     slora_openai_err_t *err)
 {
     size_t   i;
-    cJSON   *it, *m, *type, *last;
+    cJSON   *it, *m, *type, *last, *tail;
 
     i = 0;
     last = NULL;
+    tail = NULL;
 
     cJSON_ArrayForEach(it, items) {
         if (!cJSON_IsObject(it)) {
@@ -425,7 +426,17 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                 return SLORA_ERROR;
             }
 
-            m = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+            /* the message it made, at the list's end: walked to from
+             * the end seen before (an index walks from the start, and
+             * msgs may begin with a long conversation) */
+            for (m = tail != NULL ? tail : msgs->child;
+                 m != NULL && m->next != NULL;
+                 m = m->next)
+            {
+                /* void */
+            }
+
+            tail = m;
             last = slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(
                                             m, "role"), "assistant")
                    ? m : NULL;

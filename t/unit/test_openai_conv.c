@@ -220,6 +220,9 @@ test_list(void)
         "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\","
         "\"content\":\"A\"},{\"role\":\"assistant\",\"content\":\"B\"},"
         "{\"role\":\"user\",\"content\":\"C\"}]";
+    static const char  tool[] =
+        "[{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":"
+        "[{\"type\":\"text\",\"text\":\"42 degrees\"}]}]";
 
     memset(&err, 0, sizeof(err));
     out = list(conv, NULL, "2", NULL, &err);
@@ -237,6 +240,21 @@ test_list(void)
                       "\"output_text\",\"text\":\"B\"") != NULL,
        "asc after the second: the last two, the answer's output_text: %s",
        out);
+    free(out);
+
+    out = list(conv, "desc", "5", "msg_abc_1", &err);
+    ok(out != NULL && strstr(out, "\"first_id\":\"msg_abc_0\","
+                                  "\"last_id\":\"msg_abc_0\","
+                                  "\"has_more\":false") != NULL,
+       "desc after the second: the first alone, nothing past it: %s", out);
+    free(out);
+
+    out = list(tool, "asc", NULL, NULL, &err);
+    ok(out != NULL && strstr(out, "\"type\":\"function_call_output\","
+                                  "\"call_id\":\"c1\",\"output\":"
+                                  "[{\"type\":\"input_text\",\"text\":"
+                                  "\"42 degrees\"}]") != NULL,
+       "a call's output given as parts: listed as its text parts: %s", out);
     free(out);
 
     out = list(conv, NULL, NULL, "msg_zzz_1", &err);

@@ -387,6 +387,10 @@ slora_queue_release(slora_queue_t *q, uint32_t idx, uint32_t who)
         return 0;
     }
 
+    /* no owner's pid outlives the slot's use: a reap that reads the
+     * next claim's gen before its pid finds 0, not a dead pid */
+    s->worker_pid = 0;
+
     atomic_fetch_sub(&q->slots_used, 1);
     atomic_store_explicit(&s->state, SLORA_SLOT_FREE, memory_order_release);
 
@@ -398,7 +402,7 @@ uint32_t
 slora_queue_reap(slora_queue_t *q)
 {
     int32_t        pid;
-    uint32_t       i, n, gen;
+    uint32_t       i, n, gen, refs;
     slora_slot_t  *s;
 
     n = 0;
@@ -412,6 +416,9 @@ slora_queue_reap(slora_queue_t *q)
             continue;
         }
 
+        /* refs first: a claim stores its gen and pid before its worker
+         * bit, so a bit seen here comes with that claim's gen and pid */
+        refs = atomic_load_explicit(&s->refs, memory_order_acquire);
         gen = s->gen;
         pid = s->worker_pid;
 
@@ -419,7 +426,7 @@ slora_queue_reap(slora_queue_t *q)
          * master reaps it. A dead worker's bit is dropped by no one
          * else, so its slot cannot be freed and claimed again meanwhile
          * (the gen checks a claim that came just before the load) */
-        if (!(atomic_load(&s->refs) & SLORA_REF_WORKER) || pid <= 0
+        if (!(refs & SLORA_REF_WORKER) || pid <= 0
             || kill(pid, 0) == 0 || errno != ESRCH || s->gen != gen)
         {
             continue;

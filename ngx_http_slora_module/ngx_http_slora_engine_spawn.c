@@ -156,7 +156,8 @@ ngx_http_slora_make_fds(ngx_cycle_t *cycle, ngx_uint_t n)
         return NGX_ERROR;
     }
 
-    sfd = eventfd(0, EFD_NONBLOCK);
+    /* close-on-exec: a new binary (USR2) makes its own */
+    sfd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
     if (sfd == -1) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
                       "slora: eventfd() failed");
@@ -165,7 +166,7 @@ ngx_http_slora_make_fds(ngx_cycle_t *cycle, ngx_uint_t n)
     }
 
     for (i = 0; i < n; i++) {
-        fds[i] = eventfd(0, EFD_NONBLOCK);
+        fds[i] = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
 
         if (fds[i] == -1) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
@@ -229,6 +230,18 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
     if (sigprocmask(SIG_SETMASK, &set, NULL) == -1) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
                       "slora engine: sigprocmask() failed");
+    }
+
+    /*
+     * The first engine is forked from init_module, inside
+     * ngx_init_cycle, before the master sets its signal handlers (a
+     * respawned one inherits them): it takes them here, so that QUIT and
+     * TERM reach the engine's loop as flags and a write to a connection
+     * the peer reset (Redis) is EPIPE, not SIGPIPE's end of the process.
+     */
+    if (ngx_init_signals(cycle->log) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "slora engine: cannot set its signal handlers");
     }
 
     ls = cycle->listening.elts;

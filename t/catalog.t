@@ -527,7 +527,14 @@ pass('nginx with slora_catalog started, engine ready');
     is(text_of($r[1]), $ref{a042}, 'a request beside them is unaffected');
     is(text_of($r[3]), $ref{a099}, '... and another one');
 
-    # Redis dies
+    # Redis dies: the engine, whose connections it resets, lives on (a
+    # write to one is EPIPE: the engine ignores SIGPIPE, as nginx's
+    # processes do)
+    my $epid = $s->engine_pid;
+    my ($ign) = (SloraTest::_slurp("/proc/$epid/status") // '')
+                =~ /^SigIgn:\s*([0-9a-f]+)/m;
+    ok(defined $ign && (hex(substr($ign, -4)) >> 12) & 1,
+       "the engine ignores SIGPIPE (SigIgn $ign)");
     stop_redis($REDIS_PORT);
     ok(wait_for(5, sub { my $x = $s->status; $x && !$x->{catalog}{up} }),
        'status shows the catalog down after redis-server is killed');
@@ -556,6 +563,7 @@ pass('nginx with slora_catalog started, engine ready');
     my $st = $s->status;
     cmp_ok($st->{catalog}{reconnects}, '>', 0,
            "status: catalog reconnects $st->{catalog}{reconnects}");
+    is($s->engine_pid, $epid, 'the same engine process throughout');
 }
 
 # ---- 4. security ----

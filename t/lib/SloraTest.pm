@@ -1162,6 +1162,9 @@ sub start {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>>', "$self->{prefix}/logs/stderr.log");
         open(STDERR, '>&', \*STDOUT);
+        # nginx as a shell or systemd starts it, SIGPIPE not ignored
+        # (this file ignores it for the tests' own sockets)
+        $SIG{PIPE} = 'DEFAULT';
         { no warnings q(exec); exec { $cmd[0] } @cmd; }
         POSIX::_exit(127);
     }

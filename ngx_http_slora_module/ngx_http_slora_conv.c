@@ -279,8 +279,7 @@ ngx_http_slora_conv_create(ngx_http_request_t *r, ngx_str_t *tenant,
     slora_openai_err_t   oe;
 
     p = ngx_cpymem(idbuf, "conv_", 5);
-    p = ngx_sprintf(p, "%08xD%08xD%08xD", (uint32_t) ngx_random(),
-                    (uint32_t) ngx_random(), (uint32_t) ngx_random());
+    p = ngx_http_slora_random_id(p);
     *p = '\0';
     id.data = idbuf;
     id.len = p - idbuf;

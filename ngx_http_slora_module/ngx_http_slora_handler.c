@@ -19,6 +19,7 @@
 
 #include "ngx_http_slora_module.h"
 #include "ngx_http_slora_text.h"
+#include <sys/random.h>
 #include "slora_json.h"
 #include "slora_openai.h"
 #include "ngx_http_slora_prompt.h"
@@ -751,8 +752,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                             : kind == NGX_HTTP_SLORA_CHAT ? "chatcmpl-"
                             : "cmpl-",
                    req->responses ? 5 : kind == NGX_HTTP_SLORA_CHAT ? 9 : 5);
-    p = ngx_sprintf(p, "%08xD%08xD%08xD", (uint32_t) ngx_random(),
-                    (uint32_t) ngx_random(), (uint32_t) ngx_random());
+    p = ngx_http_slora_random_id(p);
     ctx->id_len = p - ctx->id;
 
     if (ngx_http_slora_tenant(r, &ctx->tenant) != NGX_OK)
@@ -952,6 +952,29 @@ ngx_http_slora_n_ctx(slora_queue_t *q)
     }
 
     return n_ctx;
+}
+
+
+/*
+ * The random part of an id (24 hex digits) at p: of the kernel's
+ * generator, not of random(), whose sequence nginx seeds with its pid
+ * and the time. A stored response's or a conversation's id is all a
+ * client needs to read or delete it (where slora_tenant does not part
+ * the store), so it must not be guessed from ids seen before.
+ */
+u_char *
+ngx_http_slora_random_id(u_char *p)
+{
+    uint32_t  v[3];
+
+    if (getrandom(v, sizeof(v), GRND_NONBLOCK) != (ssize_t) sizeof(v)) {
+        /* no kernel generator yet (early boot): random()'s */
+        v[0] = (uint32_t) ngx_random();
+        v[1] = (uint32_t) ngx_random();
+        v[2] = (uint32_t) ngx_random();
+    }
+
+    return ngx_sprintf(p, "%08xD%08xD%08xD", v[0], v[1], v[2]);
 }
 
 

@@ -453,6 +453,7 @@ ngx_int_t ngx_http_slora_emit_event(ngx_http_request_t *r,
     size_t len, ngx_chain_t ***ll);
 u_char *ngx_http_slora_scratch(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, size_t size);
+u_char *ngx_http_slora_random_id(u_char *p);
 ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, size_t len,
     ngx_chain_t ***ll);

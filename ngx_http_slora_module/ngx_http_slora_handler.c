@@ -584,8 +584,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     n_all = 0;
 
     for (k = 0; k < n_prompts; k++) {
-        if (kind == NGX_HTTP_SLORA_CHAT && req->truncate) {
-            if (ngx_http_slora_truncate(r, smcf, req, n_ctx, &text,
+        if (kind == NGX_HTTP_SLORA_CHAT) {
+            if (ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text,
                                         &prompt[k], e)
                 != NGX_OK)
             {
@@ -593,18 +593,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             }
 
         } else {
-            pr = NULL;
-
-            if (kind == NGX_HTTP_SLORA_CHAT) {
-                if (ngx_http_slora_render(r, req, &text, e) != NGX_OK) {
-                    return NGX_ERROR;
-                }
-
-            } else {
-                pr = &req->prompts[k];
-                text.data = (u_char *) pr->text.data;
-                text.len = pr->text.len;
-            }
+            pr = &req->prompts[k];
+            text.data = (u_char *) pr->text.data;
+            text.len = pr->text.len;
 
             if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, pr, n_ctx,
                                           NGX_HTTP_SLORA_COUNT_TO(n_ctx),
@@ -1022,11 +1013,11 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     text.len = req->prompts[0].text.len;
 
     if ((kind == NGX_HTTP_SLORA_CHAT
-         && ngx_http_slora_render(r, req, &text, &e) != NGX_OK)
-        || ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, n_ctx,
+         ? ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, &prompt, &e)
+         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx), &prompt,
-                                     &e)
-           != NGX_OK)
+                                     &e))
+        != NGX_OK)
     {
         return e.status ? ngx_http_slora_send_err(r, &e)
                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1217,7 +1208,6 @@ ngx_http_slora_input_tokens(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_str_t *body)
 {
     int32_t                      n_ctx;
-    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_str_t                    text;
     slora_openai_err_t           oe;
@@ -1248,22 +1238,9 @@ ngx_http_slora_input_tokens(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_memzero(&e, sizeof(e));
     ngx_str_null(&text);
 
-    if (req->truncate) {
-        rc = ngx_http_slora_truncate(r, smcf, req, n_ctx, &text, &prompt,
-                                     &e);
-
-    } else {
-        rc = ngx_http_slora_render(r, req, &text, &e);
-
-        if (rc == NGX_OK) {
-            rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT,
-                                           &text, NULL, n_ctx,
-                                           NGX_HTTP_SLORA_COUNT_TO(n_ctx),
-                                           &prompt, &e);
-        }
-    }
-
-    if (rc != NGX_OK) {
+    if (ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, &prompt, &e)
+        != NGX_OK)
+    {
         return e.status ? ngx_http_slora_send_req_err(r, req, &e)
                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -146,6 +146,29 @@ ngx_http_slora_chat_template(ngx_http_request_t *r)
 }
 
 
+/* A chat request's prompt: its messages rendered and tokenized, or with
+ * truncation "auto" (req->truncate) the turns that fit; text the
+ * rendered prompt. */
+ngx_int_t
+ngx_http_slora_chat_ids(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e)
+{
+    if (req->truncate) {
+        return ngx_http_slora_truncate(r, smcf, req, n_ctx, text, out, e);
+    }
+
+    if (ngx_http_slora_render(r, req, text, e) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
+                                     NULL, n_ctx,
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), out, e);
+}
+
+
 /* req's chat messages in the location's template, into text (r's pool;
  * a buffer grown to what the template needs): a 400 where they cannot be
  * rendered. */

@@ -8,7 +8,9 @@
  * it by storing seq = pos + 1; the consumer takes it when seq says so and
  * hands it back with seq = pos + cap. The ring holds at least as many
  * cells as there are slots and a slot is in it at most once, so a push
- * never finds it full unless the zone is corrupt.
+ * never finds it full unless the zone is corrupt. A push and a pop are
+ * two stores each; what a process killed between them leaves is mended
+ * by the engine (slora_ring_repair, slora_queue_recover).
  */
 
 #include <errno.h>
@@ -793,4 +795,111 @@ slora_queue_count_status(slora_queue_t *q, int status)
     atomic_fetch_add_explicit(&q->requests_by_status[i], 1,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&q->requests_total, 1, memory_order_relaxed);
+}
+
+
+uint32_t
+slora_ring_repair(slora_ring_t *r)
+{
+    uint32_t            n;
+    uint64_t            head;
+    slora_ring_cell_t  *c;
+
+    n = 0;
+    head = atomic_load(&r->head);
+
+    if (head > 0) {
+        /* popped at head - 1 (head moved), not handed back */
+        c = &r->cells[(head - 1) & (r->cap - 1)];
+
+        if (atomic_load(&c->seq) == head) {
+            atomic_store_explicit(&c->seq, head - 1 + r->cap,
+                                  memory_order_release);
+            n++;
+        }
+    }
+
+    /* released unread (slora_queue_recover), head not yet moved */
+    c = &r->cells[head & (r->cap - 1)];
+
+    if (atomic_load(&c->seq) == head + r->cap) {
+        atomic_store(&r->head, head + 1);
+        n++;
+    }
+
+    return n;
+}
+
+
+uint32_t
+slora_queue_recover(slora_queue_t *q, const uint8_t *held,
+    slora_recover_t *r)
+{
+    int                 stuck, was_stuck;
+    uint32_t            i, n, lost, gen;
+    uint64_t            head, tail, seq;
+    slora_ring_t       *ring;
+    slora_slot_t       *s;
+    slora_ring_cell_t  *c;
+
+    n = 0;
+    lost = 0;
+    ring = slora_queue_ring(q);
+
+    head = atomic_load(&ring->head);
+    tail = atomic_load(&ring->tail);
+    c = &ring->cells[head & (ring->cap - 1)];
+    seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+
+    /* the head cell claimed and not published, later ones waiting */
+    stuck = tail > head && seq == head;
+    was_stuck = r->stuck != 0;
+
+    for (i = 0; i < q->geom.n_slots; i++) {
+        s = slora_queue_slot(q, i);
+        gen = s->gen;
+
+        if (held[i]
+            || atomic_load_explicit(&s->state, memory_order_acquire)
+               != SLORA_SLOT_SUBMITTED
+            || atomic_load(&s->refs) != SLORA_REF_ENGINE)
+        {
+            r->marks[i] = 0;
+            continue;
+        }
+
+        lost++;
+
+        /* behind a stuck head its cell may yet be popped once mended */
+        if (r->marks[i] == gen + 1 && !stuck && !was_stuck) {
+            slora_queue_fail(q, i, 503, "the worker that submitted it"
+                             " died");
+            r->marks[i] = 0;
+            n++;
+            continue;
+        }
+
+        r->marks[i] = gen + 1;
+    }
+
+    if (!stuck) {
+        r->stuck = 0;
+        return n;
+    }
+
+    if (r->stuck != head + 1 || lost == 0) {
+        r->stuck = head + 1;
+        return n;
+    }
+
+    /* as a pop: the cell handed back first, then head (a death between
+     * the two is mended by slora_ring_repair) */
+    if (atomic_compare_exchange_strong(&c->seq, &seq, head + ring->cap)) {
+        atomic_store(&ring->head, head + 1);
+        n++;
+    }
+
+    r->stuck = 0;
+
+    return n;
 }

@@ -425,6 +425,33 @@ int slora_queue_release(slora_queue_t *q, uint32_t idx, uint32_t who);
  * its request and the slot comes back. Returns how many. */
 uint32_t slora_queue_reap(slora_queue_t *q);
 
+/* Engine side, at a new engine's start (the ring's one consumer): a pop
+ * cut between its two stores by the old engine's death, mended (else
+ * the producers a lap later find that cell full for good). Returns how
+ * many cells it mended. */
+uint32_t slora_ring_repair(slora_ring_t *r);
+
+/* Engine side, once a second after slora_queue_reap: what a worker
+ * killed inside a submission left. A push cut between its two stores
+ * leaves the ring's head cell claimed and never published, and every
+ * later submission waits behind it; a worker killed after marking its
+ * slot submitted leaves that slot submitted with only the engine's bit,
+ * never popped. Such a slot ("lost": submitted, no worker's bit, not
+ * held by the engine) seen at two looks in a row is failed and let go;
+ * the head cell unpublished at two looks in a row while a lost slot
+ * waits is released unread (a live worker publishes within
+ * instructions; only a dead one leaves it so for a second). held[i]:
+ * the engine holds slot i (running, or waiting on the catalog). r keeps
+ * what a look saw for the next; zeroed at first, marks [n_slots].
+ * Returns the cells released and the slots let go. */
+typedef struct {
+    uint64_t           stuck;           /* head + 1 seen unpublished */
+    uint32_t          *marks;           /* [n_slots]: gen + 1 seen lost */
+} slora_recover_t;
+
+uint32_t slora_queue_recover(slora_queue_t *q, const uint8_t *held,
+    slora_recover_t *r);
+
 /* Engine side: the terminal transitions. Both publish with release
  * stores and drop the engine's bit. */
 void slora_queue_finish(slora_queue_t *q, uint32_t idx, int32_t finish);

@@ -30,6 +30,9 @@ typedef struct {
     uint8_t                     *pending;     /* [n_slots] ops waiting on
                                                  the catalog */
     uint32_t                    *dirty_list;  /* [n_slots] */
+    uint8_t                     *held;        /* [n_slots]: active or
+                                                 pending, for recover */
+    slora_recover_t              recover;     /* its marks [n_slots] */
     uint32_t                     n_dirty;
     uint32_t                     n_pending;
     int64_t                      stats_ns;    /* last published */

@@ -205,16 +205,23 @@ ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec)
                       " engine", failed);
     }
 
+    if (slora_ring_repair(slora_queue_ring(ec->q))) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: the previous engine died inside a"
+                      " take from the submission ring; mended");
+    }
+
     ngx_http_slora_engine_wake(ec);
 }
 
 
 /* Every second: the slots of a worker that died (killed, or crashed)
- * come back, their requests stopped (slora_queue_reap). */
+ * come back, their requests stopped (slora_queue_reap), and what one
+ * killed inside a submission left is taken back (slora_queue_recover). */
 void
 ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec)
 {
-    uint32_t  n;
+    uint32_t  i, n;
 
     n = slora_queue_reap(ec->q);
 
@@ -222,6 +229,20 @@ ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec)
         ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
                       "slora engine: %uD slots of a worker that died let go,"
                       " their requests stopped", n);
+        ngx_http_slora_engine_wake(ec);
+    }
+
+    for (i = 0; i < ec->n_slots; i++) {
+        ec->held[i] = ec->active[i] | ec->pending[i];
+    }
+
+    n = slora_queue_recover(ec->q, ec->held, &ec->recover);
+
+    if (n) {
+        ngx_log_error(NGX_LOG_ALERT, ec->cycle->log, 0,
+                      "slora engine: a worker died inside a submission:"
+                      " %uD cells of the submission ring and slots it"
+                      " left taken back", n);
         ngx_http_slora_engine_wake(ec);
     }
 }

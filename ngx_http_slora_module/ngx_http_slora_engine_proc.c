@@ -108,18 +108,25 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 
     ec.n_slots = ec.q->geom.n_slots;
     ec.redis = ec.smcf->redis_url.len > 0;
-    ec.active = ngx_calloc(ec.n_slots * 4, cycle->log);
+    ec.active = ngx_calloc(ec.n_slots * 5, cycle->log);
     ec.dirty_list = ngx_calloc(ec.n_slots * sizeof(uint32_t), cycle->log);
+    ec.recover.marks = ngx_calloc(ec.n_slots * sizeof(uint32_t),
+                                  cycle->log);
 
-    if (ec.active == NULL || ec.dirty_list == NULL) {
+    if (ec.active == NULL || ec.dirty_list == NULL
+        || ec.recover.marks == NULL)
+    {
         exit(2);
     }
+
+    ec.held = ec.active + 4 * ec.n_slots;
 
     ec.cancelled = ec.active + ec.n_slots;
     ec.dirty = ec.cancelled + ec.n_slots;
     ec.pending = ec.dirty + ec.n_slots;
 
     atomic_store(&ec.q->ready, 0);
+    ec.q->engine_err[0] = '\0';
     atomic_store(&ec.q->engine_pid, (int32_t) ngx_pid);
     atomic_store(&ec.q->heartbeat_ns, slora_now_ns());
     ec.epoch = atomic_fetch_add(&ec.q->epoch, 1) + 1;

@@ -1,16 +1,18 @@
 /*
  * ngx_http_slora_engine_spawn.c: the engine process's birth. In the
  * master: the eventfds the engine and the workers share (one for
- * submissions, one a slot), made before any fork and kept across
+ * submissions, one a slot), made at configuration time and kept across
  * reloads while the engine's configuration stays the same, and the
  * spawn itself (respawned by nginx when the process dies). In the new
  * process: its setup before the loop of ngx_http_slora_engine_proc.c.
  *
  * The one idea, process hygiene (notes/toolchain.md section 2): the
  * engine resets the signal mask the master blocked during a reload,
- * closes the listening sockets and the other processes' channels,
- * applies the env directive's settings, runs as the workers' user, and
- * dies with the master (PR_SET_PDEATHSIG).
+ * closes the listening sockets, the other processes' channels and (a
+ * reload's new engine) the old engine's eventfds and zones, applies the
+ * env directive's settings, runs as the workers' user, and dies with the
+ * master (PR_SET_PDEATHSIG). Whatever can fail for want of resources is
+ * made at configuration time, where failing fails only the reload.
  */
 
 #include <sys/eventfd.h>
@@ -20,38 +22,111 @@
 #include <ngx_channel.h>
 
 
+typedef struct {
+    int          sfd;       /* submissions */
+    int         *fds;       /* [n], one a slot */
+    ngx_uint_t   n;
+} ngx_http_slora_fds_t;
+
+
 static ngx_int_t ngx_http_slora_engine_alive(void);
-static ngx_int_t ngx_http_slora_make_fds(ngx_cycle_t *cycle,
-    ngx_uint_t n);
-static void ngx_http_slora_close_fds(int sfd, int *fds, ngx_uint_t n);
+static ngx_int_t ngx_http_slora_engine_kept(ngx_http_slora_main_conf_t *smcf);
+static ngx_int_t ngx_http_slora_make_fds(ngx_log_t *log, ngx_uint_t n,
+    ngx_http_slora_fds_t *out);
+static void ngx_http_slora_close_fds(ngx_http_slora_fds_t *f);
+static void ngx_http_slora_pending_cleanup(void *data);
+static void ngx_http_slora_engine_unmap_old(ngx_cycle_t *cycle);
 
 
 /*
  * Master-side state. The module's .so stays loaded across reloads (the
- * same path is dlopen'ed again), so these statics outlive a cycle: they
- * say which process slot holds the engine, which configuration it runs,
- * and which eventfds it and the workers share.
+ * same path is dlopen'ed again), so these statics outlive a cycle: which
+ * process slot holds the engine and which configuration it runs; the
+ * eventfds it and the workers share (current); those made at
+ * configuration time for an engine not yet spawned (pending, owned by
+ * the cycle being made, closed if that cycle fails); and those of the
+ * engine being replaced (retired: the master closes them after the
+ * spawn, and the new engine, which inherits them, at its start).
  */
-static ngx_int_t   ngx_http_slora_engine_slot = -1;
-static uint32_t    ngx_http_slora_engine_hash;
-static int         ngx_http_slora_submit_efd = -1;
-static int        *ngx_http_slora_slot_fds;
-static ngx_uint_t  ngx_http_slora_n_slot_fds;
+static ngx_int_t             ngx_http_slora_engine_slot = -1;
+static uint32_t              ngx_http_slora_engine_hash;
+static ngx_http_slora_fds_t  ngx_http_slora_current = { -1, NULL, 0 };
+static ngx_http_slora_fds_t  ngx_http_slora_pending = { -1, NULL, 0 };
+static ngx_http_slora_fds_t  ngx_http_slora_retired = { -1, NULL, 0 };
+static ngx_cycle_t          *ngx_http_slora_pending_cycle;
 
+
+/*
+ * Configuration time (postconfiguration): the eventfds of an engine that
+ * this configuration will start, made here, where a failure (the open
+ * files limit) fails the reload and leaves the running nginx as it was;
+ * in init_module it would end the master. Nothing for nginx -t and
+ * nginx -s, or when the running engine is kept.
+ */
+
+ngx_int_t
+ngx_http_slora_engine_prepare(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_test_config || ngx_process == NGX_PROCESS_SIGNALLER
+        || ngx_http_slora_engine_kept(smcf))
+    {
+        return NGX_OK;
+    }
+
+    /* a cycle that failed before its pool was cleaned: not expected */
+    ngx_http_slora_close_fds(&ngx_http_slora_pending);
+
+    cln = ngx_pool_cleanup_add(cf->cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_slora_make_fds(cf->log, smcf->slots, &ngx_http_slora_pending)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_slora_pending_cycle = cf->cycle;
+    cln->handler = ngx_http_slora_pending_cleanup;
+    cln->data = cf->cycle;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_slora_pending_cleanup(void *data)
+{
+    ngx_cycle_t  *cycle = data;
+
+    /* the cycle failed before init_module took its eventfds */
+    if (ngx_http_slora_pending_cycle == cycle) {
+        ngx_http_slora_close_fds(&ngx_http_slora_pending);
+        ngx_http_slora_pending_cycle = NULL;
+    }
+}
+
+
+/*
+ * init_module: keeps the running engine, or spawns one on the eventfds
+ * made at configuration time. A fork that fails on a reload is not the
+ * master's end (init_module's failure would be): the new workers answer
+ * 503 with the reason until a reload spawns an engine again.
+ */
 
 ngx_int_t
 ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     ngx_http_slora_main_conf_t *smcf)
 {
-    int         old_sfd, *old_fds;
-    ngx_int_t   respawn;
-    ngx_pid_t   pid;
-    ngx_uint_t  old_n;
+    ngx_pid_t       pid;
+    ngx_int_t       respawn;
+    slora_queue_t  *q;
 
-    if (ngx_http_slora_engine_alive()
-        && ngx_http_slora_engine_hash == smcf->hash
-        && ngx_http_slora_n_slot_fds == (ngx_uint_t) smcf->slots)
-    {
+    if (ngx_http_slora_engine_kept(smcf)) {
         /* the master's reload pass quits every process not just spawned */
         ngx_processes[ngx_http_slora_engine_slot].just_spawn = 1;
 
@@ -62,6 +137,13 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
+    if (ngx_http_slora_pending_cycle != cycle) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "slora: no eventfds were made for the engine at"
+                      " configuration time");
+        return NGX_ERROR;
+    }
+
     if (ngx_http_slora_engine_alive()) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
                       "slora: engine configuration changed, starting a new"
@@ -69,13 +151,12 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
                       ngx_processes[ngx_http_slora_engine_slot].pid);
     }
 
-    old_sfd = ngx_http_slora_submit_efd;
-    old_fds = ngx_http_slora_slot_fds;
-    old_n = ngx_http_slora_n_slot_fds;
-
-    if (ngx_http_slora_make_fds(cycle, smcf->slots) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_slora_retired = ngx_http_slora_current;
+    ngx_http_slora_current = ngx_http_slora_pending;
+    ngx_http_slora_pending.sfd = -1;
+    ngx_http_slora_pending.fds = NULL;
+    ngx_http_slora_pending.n = 0;
+    ngx_http_slora_pending_cycle = NULL;
 
     respawn = ngx_process == NGX_PROCESS_MASTER ? NGX_PROCESS_JUST_RESPAWN
                                                 : NGX_PROCESS_RESPAWN;
@@ -83,17 +164,35 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     pid = ngx_spawn_process(cycle, ngx_http_slora_engine_cycle, NULL,
                             "slora engine", respawn);
 
+    /* the old engine and old workers hold their own copies */
+    ngx_http_slora_close_fds(&ngx_http_slora_retired);
+
     if (pid == NGX_INVALID_PID) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "slora: could not spawn the engine process");
-        return NGX_ERROR;
+        ngx_http_slora_engine_slot = -1;
+
+        if (ngx_is_init_cycle(cycle->old_cycle)) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "slora: could not spawn the engine process");
+            return NGX_ERROR;
+        }
+
+        q = ngx_http_slora_queue(smcf);
+
+        if (q != NULL) {
+            (void) ngx_cpystrn((u_char *) q->engine_err,
+                               (u_char *) "the engine process could not be"
+                               " started (see the error log); a reload"
+                               " tries again", sizeof(q->engine_err));
+        }
+
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "slora: could not spawn the engine process: requests"
+                      " are answered 503 until a reload starts it");
+        return NGX_OK;
     }
 
     ngx_http_slora_engine_slot = ngx_process_slot;
     ngx_http_slora_engine_hash = smcf->hash;
-
-    /* the old engine and old workers hold their own copies */
-    ngx_http_slora_close_fds(old_sfd, old_fds, old_n);
 
     return NGX_OK;
 }
@@ -102,11 +201,11 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
 ngx_int_t
 ngx_http_slora_slot_fd(uint32_t slot)
 {
-    if (slot >= ngx_http_slora_n_slot_fds) {
+    if (slot >= ngx_http_slora_current.n) {
         return -1;
     }
 
-    return ngx_http_slora_slot_fds[slot];
+    return ngx_http_slora_current.fds[slot];
 }
 
 
@@ -117,7 +216,7 @@ ngx_http_slora_submit_notify(void)
 
     one = 1;
 
-    if (write(ngx_http_slora_submit_efd, &one, sizeof(one)) != sizeof(one)
+    if (write(ngx_http_slora_current.sfd, &one, sizeof(one)) != sizeof(one)
         && ngx_errno != NGX_EAGAIN)
     {
         return NGX_ERROR;
@@ -146,62 +245,78 @@ ngx_http_slora_engine_alive(void)
 
 
 static ngx_int_t
-ngx_http_slora_make_fds(ngx_cycle_t *cycle, ngx_uint_t n)
+ngx_http_slora_engine_kept(ngx_http_slora_main_conf_t *smcf)
 {
-    int         sfd, *fds;
-    ngx_uint_t  i;
+    return ngx_http_slora_engine_alive()
+           && ngx_http_slora_engine_hash == smcf->hash
+           && ngx_http_slora_current.n == (ngx_uint_t) smcf->slots;
+}
 
-    fds = ngx_alloc(n * sizeof(int), cycle->log);
-    if (fds == NULL) {
+
+static ngx_int_t
+ngx_http_slora_make_fds(ngx_log_t *log, ngx_uint_t n,
+    ngx_http_slora_fds_t *out)
+{
+    ngx_uint_t            i;
+    ngx_http_slora_fds_t  f;
+
+    f.fds = ngx_alloc(n * sizeof(int), log);
+    if (f.fds == NULL) {
         return NGX_ERROR;
     }
 
+    f.n = 0;
+
     /* close-on-exec: a new binary (USR2) makes its own */
-    sfd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
-    if (sfd == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+    f.sfd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
+    if (f.sfd == -1) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                       "slora: eventfd() failed");
-        ngx_free(fds);
+        ngx_http_slora_close_fds(&f);
         return NGX_ERROR;
     }
 
     for (i = 0; i < n; i++) {
-        fds[i] = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
+        f.fds[i] = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC);
 
-        if (fds[i] == -1) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+        if (f.fds[i] == -1) {
+            ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                           "slora: eventfd() failed for slot %ui of %ui"
                           " (raise the open files limit or lower slots=)",
                           i, n);
-            ngx_http_slora_close_fds(sfd, fds, i);
+            ngx_http_slora_close_fds(&f);
             return NGX_ERROR;
         }
+
+        f.n = i + 1;
     }
 
-    ngx_http_slora_submit_efd = sfd;
-    ngx_http_slora_slot_fds = fds;
-    ngx_http_slora_n_slot_fds = n;
+    *out = f;
 
     return NGX_OK;
 }
 
 
 static void
-ngx_http_slora_close_fds(int sfd, int *fds, ngx_uint_t n)
+ngx_http_slora_close_fds(ngx_http_slora_fds_t *f)
 {
     ngx_uint_t  i;
 
-    if (sfd != -1) {
-        close(sfd);
+    if (f->sfd != -1) {
+        close(f->sfd);
     }
 
-    for (i = 0; i < n; i++) {
-        close(fds[i]);
+    for (i = 0; i < f->n; i++) {
+        close(f->fds[i]);
     }
 
-    if (fds != NULL) {
-        ngx_free(fds);
+    if (f->fds != NULL) {
+        ngx_free(f->fds);
     }
+
+    f->sfd = -1;
+    f->fds = NULL;
+    f->n = 0;
 }
 
 /* The submissions' eventfd: workers write it, the engine polls it. */
@@ -209,7 +324,7 @@ ngx_http_slora_close_fds(int sfd, int *fds, ngx_uint_t n)
 int
 ngx_http_slora_submit_fd(void)
 {
-    return ngx_http_slora_submit_efd;
+    return ngx_http_slora_current.sfd;
 }
 
 
@@ -259,6 +374,10 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
             }
         }
     }
+
+    /* a reload's new engine: not the old engine's eventfds and zones */
+    ngx_http_slora_close_fds(&ngx_http_slora_retired);
+    ngx_http_slora_engine_unmap_old(cycle);
 
     for (n = 0; n < ngx_last_process; n++) {
         if (n == ngx_process_slot || ngx_processes[n].pid == -1
@@ -330,3 +449,68 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
 
     ngx_setproctitle("slora engine");
 }
+
+
+/*
+ * In a reload's new engine: the old cycle's shared zones that the new
+ * cycle does not keep (the old engine's zone among them). The master
+ * unmaps them after init_module, where this process was forked; without
+ * this the engine would hold them for its life.
+ */
+
+static void
+ngx_http_slora_engine_unmap_old(ngx_cycle_t *cycle)
+{
+    ngx_uint_t        i, n;
+    ngx_shm_zone_t   *ozone, *zone;
+    ngx_list_part_t  *opart, *part;
+
+    if (cycle->old_cycle == NULL || ngx_is_init_cycle(cycle->old_cycle)) {
+        return;
+    }
+
+    opart = &cycle->old_cycle->shared_memory.part;
+    ozone = opart->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= opart->nelts) {
+            if (opart->next == NULL) {
+                return;
+            }
+
+            opart = opart->next;
+            ozone = opart->elts;
+            i = 0;
+        }
+
+        if (ozone[i].shm.addr == NULL) {
+            continue;
+        }
+
+        part = &cycle->shared_memory.part;
+        zone = part->elts;
+
+        for (n = 0; /* void */ ; n++) {
+
+            if (n >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                zone = part->elts;
+                n = 0;
+            }
+
+            if (zone[n].shm.addr == ozone[i].shm.addr) {
+                break;
+            }
+        }
+
+        if (n >= part->nelts) {
+            ngx_shm_free(&ozone[i].shm);
+        }
+    }
+}
+

@@ -1,15 +1,18 @@
 /*
  * ngx_http_slora_module.c: the module's directives, their configuration
  * structs and merging, and the hooks that run at configuration time in the
- * master: postconfiguration adds the shared zone, init_module spawns (or
- * keeps) the engine process, exit_process lets go of eventfd connections.
+ * master: postconfiguration adds the shared zone and makes the engine's
+ * eventfds, init_module spawns (or keeps) the engine process,
+ * exit_process lets go of eventfd connections.
  *
  * The one idea: everything the engine process depends on (slora_engine,
  * slora_adapters, slora_catalog) lives at http level and is hashed; a
  * reload with the same hash keeps the running engine and its loaded
  * model, any other reload starts a new engine on a new zone (the zone's
  * name carries the hash), so an old engine never shares a ring with a new
- * one.
+ * one. The hash takes the model's and the tokenizer's files as they are
+ * on disk (inode, size, time), not only their paths: a model replaced in
+ * place gets a new engine, not the old one beside the new tokenizer.
  */
 
 #include "ngx_http_slora_module.h"
@@ -33,6 +36,8 @@ static char *ngx_http_slora_fair_weights(ngx_conf_t *cf,
 static char *ngx_http_slora_load_tokenizer(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf);
 static void ngx_http_slora_tokenizer_cleanup(void *data);
+static uint32_t ngx_http_slora_files_identity(ngx_conf_t *cf,
+    ngx_str_t *path);
 static char *ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_slora_catalog(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -199,6 +204,10 @@ ngx_http_slora_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_slora_engine_prepare(cf, smcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_slora_status_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -339,6 +348,11 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
             p = ngx_slprintf(p, end, "|%V", &root[i]);
         }
     }
+
+    p = ngx_slprintf(p, end, "|%08xD|%08xD",
+                     ngx_http_slora_files_identity(cf, &smcf->model),
+                     ngx_http_slora_files_identity(cf,
+                                                   &smcf->tokenizer_path));
 
     smcf->hash = ngx_crc32_long(buf, p - buf);
 
@@ -765,6 +779,90 @@ ngx_http_slora_fair_weights(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
                        " two integers from 1 to 1000 (\"1:2\")", val);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * What the hash knows of a model's (or tokenizer's) files: the inode,
+ * size and modification time of the file, or of each entry of the
+ * folder, as a CRC; 0 for no path, a "random:" spec, or a path that
+ * cannot be read (the tokenizer's load says why).
+ */
+
+static uint32_t
+ngx_http_slora_files_identity(ngx_conf_t *cf, ngx_str_t *path)
+{
+    u_char          *name, *p, line[NGX_MAX_PATH + 64];
+    size_t           len;
+    uint32_t         crc, entries;
+    ngx_str_t        folder;
+    ngx_dir_t        dir;
+    ngx_file_info_t  fi;
+
+    if (path->len == 0
+        || (path->len > 7 && ngx_strncmp(path->data, "random:", 7) == 0))
+    {
+        return 0;
+    }
+
+    name = ngx_pnalloc(cf->temp_pool, path->len + 1);
+    if (name == NULL) {
+        return 0;
+    }
+
+    (void) ngx_cpystrn(name, path->data, path->len + 1);
+
+    if (ngx_file_info(name, &fi) == NGX_FILE_ERROR) {
+        return 0;
+    }
+
+    ngx_crc32_init(crc);
+
+    p = ngx_slprintf(line, line + sizeof(line), "%uL %O %T",
+                     (uint64_t) ngx_file_uniq(&fi), ngx_file_size(&fi),
+                     ngx_file_mtime(&fi));
+    ngx_crc32_update(&crc, line, p - line);
+
+    /*
+     * a folder's own time misses a file rewritten in place: each entry
+     * counts, summed so that the order readdir gives does not
+     */
+    entries = 0;
+    folder.len = path->len;
+    folder.data = name;
+
+    if (ngx_is_dir(&fi) && ngx_open_dir(&folder, &dir) == NGX_OK) {
+
+        while (ngx_read_dir(&dir) == NGX_OK) {
+            len = ngx_de_namelen(&dir);
+
+            if (len + path->len + 2 > NGX_MAX_PATH) {
+                continue;
+            }
+
+            (void) ngx_sprintf(line, "%V/%*s%Z", path, len,
+                               ngx_de_name(&dir));
+
+            if (ngx_file_info(line, &fi) == NGX_FILE_ERROR
+                || !ngx_is_file(&fi))
+            {
+                continue;
+            }
+
+            p = ngx_slprintf(line + path->len + 1 + len,
+                             line + sizeof(line), " %uL %O %T",
+                             (uint64_t) ngx_file_uniq(&fi),
+                             ngx_file_size(&fi), ngx_file_mtime(&fi));
+            entries += ngx_crc32_long(line, p - line);
+        }
+
+        (void) ngx_close_dir(&dir);
+    }
+
+    ngx_crc32_update(&crc, (u_char *) &entries, sizeof(entries));
+    ngx_crc32_final(crc);
+
+    return crc;
 }
 
 

@@ -365,6 +365,8 @@ slora_queue_t *ngx_http_slora_queue(ngx_http_slora_main_conf_t *smcf);
 const char *ngx_http_slora_engine_down(slora_queue_t *q);
 
 /* ngx_http_slora_engine_spawn.c */
+ngx_int_t ngx_http_slora_engine_prepare(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf);
 ngx_int_t ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     ngx_http_slora_main_conf_t *smcf);
 ngx_int_t ngx_http_slora_slot_fd(uint32_t slot);

@@ -157,8 +157,14 @@ ngx_http_slora_engine_down(slora_queue_t *q)
     int64_t   hb, now;
     ngx_pid_t pid;
 
-    if (q == NULL || atomic_load(&q->epoch) == 0) {
+    if (q == NULL) {
         return "the engine has not started";
+    }
+
+    if (atomic_load(&q->epoch) == 0) {
+        /* the master's word when the engine could not be spawned */
+        return q->engine_err[0] ? q->engine_err
+                                : "the engine has not started";
     }
 
     if (!atomic_load_explicit(&q->ready, memory_order_acquire)) {

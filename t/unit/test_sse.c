@@ -1,9 +1,11 @@
 /*
  * test_sse.c: the module's pure pieces without nginx: SSE framing, the
  * text helpers (UTF-8 validation, JSON escaping, stop strings with
- * hold-back, the text before a tool call), and the shared-zone ABI of engine/slora_queue.h (ring,
- * slot ownership, token publishing, adapter names), including producers
- * racing on the ring from several threads.
+ * hold-back, the text before a tool call), and the shared-zone ABI of
+ * engine/slora_queue.h (ring, slot ownership, token publishing, adapter
+ * names), including producers racing on the ring from several threads
+ * and what a process killed between a push's or a pop's two stores
+ * leaves (mended by the engine).
  *
  * The module's framing and text files include no nginx header, so they
  * are compiled into this test directly.
@@ -33,6 +35,8 @@ static void test_ring(void);
 static void test_ring_threads(void);
 static void test_queue(void);
 static void test_reap(slora_queue_t *q);
+static void test_ring_repair(void);
+static void test_recover(slora_queue_t *q);
 static void *producer(void *arg);
 
 
@@ -517,6 +521,204 @@ test_reap(slora_queue_t *q)
 }
 
 
+/* A pop cut after it moved head (the engine killed there): without
+ * the new engine's repair a producer a lap later finds that cell full
+ * for good; with it, whole laps go round. A release unread cut before
+ * head moved: repair moves head. A ring in order is left alone. */
+static void
+test_ring_repair(void)
+{
+    uint32_t       i, s, g, round;
+    uint64_t       head;
+    slora_ring_t  *r;
+
+    r = malloc(slora_ring_size(4));
+    slora_ring_init(r, 4);
+
+    is_int(slora_ring_repair(r), 0, "repair: a new ring needs none");
+
+    slora_ring_push(r, 10, 1);
+    slora_ring_push(r, 11, 1);
+    slora_ring_pop(r, &s, &g);
+    is_int(slora_ring_repair(r), 0, "repair: a ring in order needs none");
+
+    /* the second pop cut: head moved, the cell not handed back */
+    head = atomic_load(&r->head);
+    atomic_store(&r->head, head + 1);
+
+    for (i = 0; i < 4; i++) {
+        if (slora_ring_push(r, i, 2) != SLORA_OK) {
+            break;
+        }
+    }
+
+    is_int(i, 3, "unmended, the lap stops at the cut cell");
+
+    /* the new engine mends before its first pop */
+    is_int(slora_ring_repair(r), 1, "repair mends the cut pop");
+    is_int(slora_ring_repair(r), 0, "... once");
+
+    for (i = 0; i < 3; i++) {
+        if (slora_ring_pop(r, &s, &g) != SLORA_OK || s != i) {
+            break;
+        }
+    }
+
+    is_int(i, 3, "the pushes made before pop in order");
+    is_int(slora_ring_push(r, 3, 2), SLORA_OK,
+           "and the push at the mended cell goes in");
+    ok(slora_ring_pop(r, &s, &g) == SLORA_OK && s == 3, "... and pops");
+
+    for (round = 0; round < 100; round++) {
+        for (i = 0; i < 4; i++) {
+            if (slora_ring_push(r, i, round) != SLORA_OK) {
+                break;
+            }
+        }
+
+        for (i = 0; i < 4; i++) {
+            if (slora_ring_pop(r, &s, &g) != SLORA_OK || s != i
+                || g != round)
+            {
+                break;
+            }
+        }
+
+        if (i != 4) {
+            break;
+        }
+    }
+
+    is_int(round, 100, "mended, 100 whole laps go round");
+
+    /* a release unread cut before head moved */
+    slora_ring_push(r, 7, 7);
+    head = atomic_load(&r->head);
+    atomic_store(&r->cells[head & 3].seq, head + 4);
+    is_int(slora_ring_pop(r, &s, &g), SLORA_AGAIN,
+           "a cell released unread, head unmoved: nothing pops");
+    is_int(slora_ring_repair(r), 1, "repair moves head past it");
+    is_int(slora_ring_push(r, 8, 8), SLORA_OK, "then a push");
+    ok(slora_ring_pop(r, &s, &g) == SLORA_OK && s == 8,
+       "... pops as the next one");
+
+    free(r);
+}
+
+
+/* A worker killed between its push's two stores (a cell claimed, never
+ * published) holds up every later submission; slora_queue_recover
+ * releases that cell at its second look once the reap has found the
+ * dead worker's slot, and then fails the slot. A live worker slow to
+ * publish is waited for, however many looks; a dead worker's slot that
+ * never reached the ring is failed at the second look. */
+static void
+test_recover(slora_queue_t *q)
+{
+    pid_t             dead;
+    uint8_t           held[3];
+    uint32_t          a, b, s, g, marks[3], look;
+    uint64_t          pos;
+    slora_ring_t     *ring;
+    slora_slot_t     *sa, *sb;
+    slora_recover_t   r;
+
+    dead = fork();
+    if (dead == 0) {
+        _exit(0);
+    }
+
+    waitpid(dead, NULL, 0);
+
+    ring = slora_queue_ring(q);
+
+    while (slora_ring_pop(ring, &s, &g) == SLORA_OK) {
+        /* what earlier tests left */
+    }
+
+    memset(held, 0, sizeof(held));
+    memset(marks, 0, sizeof(marks));
+    r.stuck = 0;
+    r.marks = marks;
+
+    is_int(slora_queue_recover(q, held, &r), 0, "recover: nothing to do");
+
+    /* a: the dead worker's, its push cut after the claim of a cell */
+    slora_queue_claim(q, 0, &a);
+    sa = slora_queue_slot(q, a);
+    sa->worker_pid = dead;
+    atomic_fetch_or(&sa->refs, SLORA_REF_ENGINE);
+    atomic_store(&sa->state, SLORA_SLOT_SUBMITTED);
+    pos = atomic_fetch_add(&ring->tail, 1);
+
+    /* b: a live worker's, whole, behind it */
+    slora_queue_claim(q, 0, &b);
+    sb = slora_queue_slot(q, b);
+    is_int(slora_queue_submit(q, b), SLORA_OK, "recover: b submitted");
+    is_int(slora_ring_pop(ring, &s, &g), SLORA_AGAIN,
+           "b waits behind the cut cell");
+
+    is_int(slora_queue_recover(q, held, &r), 0,
+           "first look, before the reap: nothing taken back");
+    is_int(slora_queue_reap(q), 1, "the reap lets go the dead worker's a");
+    is_int(slora_ring_pop(ring, &s, &g), SLORA_AGAIN, "b still waits");
+    is_int(slora_queue_recover(q, held, &r), 1,
+           "second look, stuck again and a lost: the cut cell released");
+    ok(slora_ring_pop(ring, &s, &g) == SLORA_OK && s == b && g == sb->gen,
+       "b pops");
+    held[b] = 1;
+    is_int(sa->state, SLORA_SLOT_SUBMITTED, "a not failed yet");
+    is_int(slora_queue_recover(q, held, &r), 1,
+           "third look, the ring moving: a, lost at two looks, failed");
+    is_int(sa->state, SLORA_SLOT_FREE, "... and free");
+
+    slora_queue_finish(q, b, 1);
+    slora_queue_release(q, b, SLORA_REF_WORKER);
+    held[b] = 0;
+    is_int(slora_queue_recover(q, held, &r), 0, "then nothing more");
+
+    /* a live worker slow to publish: its cell waits for it */
+    slora_queue_claim(q, 0, &a);
+    sa = slora_queue_slot(q, a);
+    atomic_fetch_or(&sa->refs, SLORA_REF_ENGINE);
+    atomic_store(&sa->state, SLORA_SLOT_SUBMITTED);
+    pos = atomic_fetch_add(&ring->tail, 1);
+    slora_queue_claim(q, 0, &b);
+    slora_queue_submit(q, b);
+
+    for (look = 0; look < 5; look++) {
+        if (slora_queue_recover(q, held, &r) != 0) {
+            break;
+        }
+    }
+
+    is_int(look, 5, "a live worker's cut-looking push: 5 looks take nothing");
+    ring->cells[pos & (ring->cap - 1)].slot = a;
+    ring->cells[pos & (ring->cap - 1)].gen = sa->gen;
+    atomic_store(&ring->cells[pos & (ring->cap - 1)].seq, pos + 1);
+    ok(slora_ring_pop(ring, &s, &g) == SLORA_OK && s == a,
+       "published late, it pops first");
+    ok(slora_ring_pop(ring, &s, &g) == SLORA_OK && s == b, "then b");
+    slora_queue_finish(q, a, 1);
+    slora_queue_release(q, a, SLORA_REF_WORKER);
+    slora_queue_finish(q, b, 1);
+    slora_queue_release(q, b, SLORA_REF_WORKER);
+
+    /* a dead worker's slot marked submitted, its push never begun */
+    slora_queue_claim(q, 0, &a);
+    sa = slora_queue_slot(q, a);
+    sa->worker_pid = dead;
+    atomic_fetch_or(&sa->refs, SLORA_REF_ENGINE);
+    atomic_store(&sa->state, SLORA_SLOT_SUBMITTED);
+    slora_queue_reap(q);
+    is_int(slora_queue_recover(q, held, &r), 0,
+           "a slot that never reached the ring: seen once");
+    is_int(slora_queue_recover(q, held, &r), 1, "failed at the second look");
+    is_int(sa->state, SLORA_SLOT_FREE, "... and free");
+    is_int(q->slots_used, 0, "recover: nothing used");
+}
+
+
 static void
 test_queue(void)
 {
@@ -653,6 +855,7 @@ test_queue(void)
     slora_queue_release(q, idx, SLORA_REF_WORKER);
 
     test_reap(q);
+    test_recover(q);
 
     /* adapter names */
     is_int(slora_queue_find_name(q, "alpha", 5), -1, "no names yet");
@@ -803,6 +1006,7 @@ main(void)
     test_think_pieces();
     test_ring();
     test_ring_threads();
+    test_ring_repair();
     test_queue();
 
     return done_testing();

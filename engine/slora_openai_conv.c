@@ -18,7 +18,8 @@
  * makes only the new messages, to be appended as bytes: the places
  * they take come from a count of the conversation's messages by a scan
  * (slora_openai_json_count), not a parse. Metadata is checked as OpenAI
- * limits it: 16 pairs, keys of 64 bytes at most, string values of 512.
+ * limits it: 16 pairs, keys of 64 characters at most, string values of
+ * 512 (characters, not bytes: the body's UTF-8 is valid by then).
  */
 
 #include <stdio.h>
@@ -42,6 +43,7 @@ static cJSON *slora_openai_conv_metadata(cJSON *root,
     slora_openai_err_t *err);
 static int slora_openai_conv_print(cJSON *json, char **out,
     slora_openai_err_t *err);
+static size_t slora_openai_conv_chars(const char *s);
 
 
 int
@@ -387,19 +389,20 @@ slora_openai_conv_metadata(cJSON *root, slora_openai_err_t *err)
             return NULL;
         }
 
-        if (strlen(kv->string) > SLORA_OPENAI_META_KEY) {
+        if (slora_openai_conv_chars(kv->string) > SLORA_OPENAI_META_KEY) {
             slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                              "metadata", "metadata's keys are %d bytes at"
-                              " most", SLORA_OPENAI_META_KEY);
+                              "metadata", "metadata's keys are %d"
+                              " characters at most", SLORA_OPENAI_META_KEY);
             return NULL;
         }
 
         if (!cJSON_IsString(kv)
-            || strlen(kv->valuestring) > SLORA_OPENAI_META_VALUE)
+            || slora_openai_conv_chars(kv->valuestring)
+               > SLORA_OPENAI_META_VALUE)
         {
             slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                               "metadata", "metadata's values are strings of"
-                              " %d bytes at most",
+                              " %d characters at most",
                               SLORA_OPENAI_META_VALUE);
             return NULL;
         }
@@ -422,3 +425,18 @@ slora_openai_conv_print(cJSON *json, char **out, slora_openai_err_t *err)
 
     return *out != NULL ? SLORA_OK : slora_openai_nomem(err);
 }
+
+
+/* The characters of valid UTF-8: its bytes less its continuation bytes. */
+static size_t
+slora_openai_conv_chars(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s; s++) {
+        n += ((unsigned char) *s & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+

@@ -374,15 +374,21 @@ ngx_http_slora_conv_write(ngx_http_request_t *r, ngx_str_t *id,
             return ngx_http_slora_conv_send(r, &answer);
         }
 
+        if (rc == NGX_ABORT) {
+            /* deleted, or dropped, since it was read */
+            return ngx_http_slora_conv_none(r, id);
+        }
+
         if (rc != NGX_BUSY) {
-            /* deleted or dropped meanwhile, or no room for it now */
-            return ngx_http_slora_send_error(r, NGX_HTTP_CONFLICT,
-                                             "invalid_request_error",
-                                             "conversation_gone", NULL,
-                                             "Conversation '%V' was not"
-                                             " changed: it was deleted, or"
-                                             " the store has no room for"
-                                             " it", id);
+            /* the put logged why; the conversation is as it was */
+            return ngx_http_slora_send_error(r,
+                                             NGX_HTTP_INSUFFICIENT_STORAGE,
+                                             "server_error", "store_full",
+                                             NULL, "Conversation '%V' was"
+                                             " not changed: it would not"
+                                             " fit this server's store"
+                                             " (%uz bytes)", id,
+                                             new_conv.len + new_obj.len);
         }
     }
 
@@ -604,7 +610,8 @@ ngx_http_slora_conv_extend(ngx_http_request_t *r, ngx_str_t *id,
                       " %s", id, rc == NGX_BUSY ? "changed by others too"
                                                   " often"
                                  : rc == NGX_ERROR ? "out of memory"
-                                 : "no longer kept, or no room");
+                                 : rc == NGX_ABORT ? "no longer kept"
+                                 : "no room for it");
     }
 
     return rc;

@@ -490,9 +490,12 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
  * record's events go on with it); or _CONV, a conversation, with _UPDATE
  * only over its record as read (gen, ngx_http_slora_store_conversation).
  * NGX_DECLINED: it cannot fit (one of more than half the zone is not
- * tried: it would empty the store), prev is no longer kept, or (an
- * update) the record is no longer running, or no longer kept; NGX_BUSY:
- * the conversation changed since it was read.
+ * tried: it would empty the store), or prev is no longer kept; an update
+ * that cannot fit leaves the record it would replace (a response's
+ * stored "failed" with the code store_full: it will not be answered).
+ * NGX_ABORT (an update): the record is no longer running (cancelled), or
+ * no longer kept (deleted); NGX_BUSY: the conversation changed since it
+ * was read.
  */
 ngx_int_t
 ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
@@ -538,7 +541,7 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     {
         /* cancelled or deleted while it was answered */
         ngx_shmtx_unlock(&st->shpool->mutex);
-        return NGX_DECLINED;
+        return NGX_ABORT;
     }
 
     if ((how & NGX_HTTP_SLORA_STORE_CONV) && rec != NULL && rec->gen != gen)
@@ -570,25 +573,17 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_memzero(&log, sizeof(ngx_http_slora_store_log_t));
     old = NULL;
 
-    if (rec != NULL && (how & NGX_HTTP_SLORA_STORE_CONV)) {
-        /* a conversation stays (not dropped for room) until its new
-         * record is in: a change that finds no room leaves it as it was */
+    if (rec != NULL
+        && (how & (NGX_HTTP_SLORA_STORE_CONV|NGX_HTTP_SLORA_STORE_UPDATE)))
+    {
+        /* a conversation, or a background answer's record, stays (not
+         * dropped for room) until its new record is in */
         old = rec;
         old->refs++;
 
     } else if (rec != NULL) {
-        if (how & NGX_HTTP_SLORA_STORE_UPDATE) {
-            /* a background answer's events go on with its new record
-             * (their bytes still its tenant's) */
-            log = rec->log;
-            rec->log.data = NULL;
-            rec->log.cap = 0;
-        }
-
         ngx_http_slora_store_unlink(st, rec);
     }
-
-    log.streamed |= (how & NGX_HTTP_SLORA_STORE_STREAM) != 0;
 
     /* tenant=: within the tenant's share, its own oldest dropped first
      * (the old conversation's bytes counted as going) */
@@ -624,12 +619,16 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
             ngx_http_slora_store_drop(st, parent);
         }
 
-        if (log.data != NULL) {
-            ngx_slab_free_locked(st->shpool, log.data);
-
-            if (t != NULL) {
-                t->bytes -= ngx_min(t->bytes, log.cap);
-            }
+        if (old != NULL && !(how & NGX_HTTP_SLORA_STORE_CONV)
+            && ngx_http_slora_store_restate(r, st, old, "failed",
+                                            "{\"code\":\"store_full\","
+                                            "\"message\":\"the answer did"
+                                            " not fit the response store\"}",
+                                            NGX_HTTP_SLORA_STORE_FAILED)
+               == NULL)
+        {
+            /* not even room to say so */
+            ngx_http_slora_store_unlink(st, old);
         }
 
         if (t != NULL) {
@@ -655,6 +654,16 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
                          |NGX_HTTP_SLORA_STORE_STREAM);
     rec->owner = ngx_pid;
     rec->gen = ++st->sh->gen;
+
+    if (old != NULL && !(how & NGX_HTTP_SLORA_STORE_CONV)) {
+        /* a background answer's events go on with its new record
+         * (their bytes still its tenant's) */
+        log = old->log;
+        old->log.data = NULL;
+        old->log.cap = 0;
+    }
+
+    log.streamed |= (how & NGX_HTTP_SLORA_STORE_STREAM) != 0;
     rec->log = log;
     ngx_memcpy(rec->id, id->data, id->len);
     rec->id_len = id->len;

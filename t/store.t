@@ -13,8 +13,9 @@
 # stored and its earlier turns kept; a reload keeps what is stored;
 # /status and /metrics count the responses kept and those dropped for
 # room; with tenant=, one tenant's run drops its own oldest, not
-# another's, and a conversation an add would take past its share stays
-# as it was. The one idea to know: eviction is by last use, so a response
+# another's, a background answer that would take its record past the
+# share is stored "failed" (store_full), and a conversation an add would
+# take past its share stays as it was (the add a 507). The one idea to know: eviction is by last use, so a response
 # read again (here the second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
@@ -242,7 +243,7 @@ ok(!@bad, 'no [error], [alert], [crit] or [emerg]')
 $s->stop;
 
 # tenant=: each tenant's responses within its share. In a store as small
-# (32k), tenant a's run of long responses drops a's own oldest, not the
+# (64k), tenant a's run of long responses drops a's own oldest, not the
 # response b stored before it (which the run above, with no shares,
 # would have dropped); one larger than a share is answered, not stored.
 my $ts = SloraTest::Server->new(name => 'store-tenants', port => 18125);
@@ -250,7 +251,7 @@ mkdir $ts->prefix . '/adapters';
 $ts->{http} = slora_http(
     model => $model, adapters => $ts->prefix . '/adapters',
     engine => 'threads=1 slots=8 max_ctx=4096 max_tokens=64',
-    http_extra => "    slora_responses_store 32k tenant=12k;\n",
+    http_extra => "    slora_responses_store 64k tenant=12k;\n",
     server_extra => <<'EOF');
         location ~ ^/t/(?<tenant>[a-z]+)/v1/ {
             slora_api openai;
@@ -298,8 +299,38 @@ is(t_get('a', $a_ids[-1]), 200, '... and it dropped none of a\'s to try');
 my (undef, $b2) = t_respond('b', input => "b2: $LONG");
 ok(t_get('b', $b2->{id} // 'none') == 200
    && t_get('b', $b1->{id} // 'none') == 200, 'b stores another beside it');
+# a background response whose answer takes its record past the share:
+# stored "failed" (store_full), not dropped (a poll then found nothing).
+# Inputs grow 50 bytes at a time: the first whose answer does not fit is
+# one whose queued record did (the answer adds some hundreds of bytes).
+{
+    my ($words, $got) = (2000, undef);
+    while ($words < 2600 && !$got) {
+        my $r = json_req(18125, '/t/e/v1/responses',
+                         { model => 'base', max_output_tokens => 64,
+                           temperature => 0, background => JSON::PP::true(),
+                           input => 'word ' x $words });
+        my $id = $r->{json}{id} // last;
+        my $end = wait_for(30, sub {
+            my $g = http_req(18125, 'GET', "/t/e/v1/responses/$id");
+            my $st = $g->{json} ? $g->{json}{status} // '' : '';
+            return $g->{status} == 200 && $st =~ /^(queued|in_progress)$/
+                   ? 0 : $g;
+        });
+        $got = $end if !$end || $end->{status} != 200
+                       || ($end->{json}{status} // '')
+                          !~ /^(completed|incomplete)$/;
+        $words += 10;
+    }
+    ok($got && $got->{status} == 200
+       && ($got->{json}{status} // '') eq 'failed'
+       && ($got->{json}{error}{code} // '') eq 'store_full',
+       'a background answer past its share: stored "failed", store_full'
+       . " (input of $words words)")
+        or diag($got ? "$got->{status} $got->{body}" : 'every one stored');
+}
 # a conversation that an add would take past its tenant's share is left
-# as it was (the add a 409), not dropped to make room for the new one
+# as it was (the add a 507), not dropped to make room for the new one
 {
     my $c = json_req(18125, '/t/c/v1/conversations',
                      { items => [{ role => 'user', content => 'word ' x 1400 }] });
@@ -308,10 +339,10 @@ ok(t_get('b', $b2->{id} // 'none') == 200
                        { items => [{ role => 'user',
                                      content => 'more ' x 1200 }] });
     my $l = http_req(18125, 'GET', "/t/c/v1/conversations/$cid/items");
-    ok($c->{status} == 200 && $add->{status} == 409
-       && ($add->{json}{error}{code} // '') eq 'conversation_gone'
+    ok($c->{status} == 200 && $add->{status} == 507
+       && ($add->{json}{error}{code} // '') eq 'store_full'
        && $l->{status} == 200 && @{ $l->{json}{data} // [] } == 1,
-       'an add past the share: 409, the conversation kept as it was')
+       'an add past the share: 507, the conversation kept as it was')
         or diag(json_encode([$c->{status}, $add->{body}, $l->{body}]));
     my $fit = qr/conversation \Q$cid\E \(\d+ bytes\) does not fit/;
     like($ts->error_log, qr/$fit slora_responses_store within its tenant/,

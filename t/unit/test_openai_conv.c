@@ -29,6 +29,10 @@
 
 
 #define CONV_ID  "conv_abc"
+/* "é" (two bytes of UTF-8) 8 and 64 times */
+#define E8       "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" \
+                 "\xc3\xa9"
+#define E64      E8 E8 E8 E8 E8 E8 E8 E8
 
 
 static char *list(const char *conv, const char *order, const char *limit,
@@ -82,6 +86,8 @@ test_new(void)
               "\"o\":\"1\",\"p\":\"1\",\"q\":\"1\"}}", "metadata" },
             { "{\"metadata\":{\"k12345678901234567890123456789012345678901"
               "23456789012345678901234\":\"v\"}}", "metadata" },
+            /* 65 characters of two bytes each */
+            { "{\"metadata\":{\"" E64 "\xc3\xa9\":\"v\"}}", "metadata" },
             { "{\"items\":{}}", "items" },
             { "{\"items\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":"
               "\"wizard\",\"content\":\"b\"}]}", "items" },
@@ -104,6 +110,18 @@ test_new(void)
 
         ok(strstr(err.msg, "JSON") != NULL || err.code != NULL,
            "the last, not an object, said so: %s", err.msg);
+
+        /* the limits count characters: 128 and 1024 bytes are in */
+        memset(&err, 0, sizeof(err));
+        rc = slora_openai_conv_new("{\"metadata\":{\"" E64 "\":\""
+                                   E64 E64 E64 E64 E64 E64 E64 E64 "\"}}",
+                                   sizeof("{\"metadata\":{\"\":\"\"}}") - 1
+                                   + 9 * sizeof(E64) - 9,
+                                   CONV_ID, 5, &conv, &obj, &err);
+        ok(rc == SLORA_OK, "metadata of 64 and 512 two-byte characters: %s",
+           err.msg);
+        free(conv);
+        free(obj);
     }
 
     {

@@ -39,8 +39,6 @@
 
 static int slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
     slora_openai_err_t *err);
-static cJSON *slora_openai_conv_metadata(cJSON *root,
-    slora_openai_err_t *err);
 static int slora_openai_conv_print(cJSON *json, char **out,
     slora_openai_err_t *err);
 static size_t slora_openai_conv_chars(const char *s);
@@ -75,7 +73,7 @@ slora_openai_conv_new(const char *body, size_t len, const char *id,
         goto done;
     }
 
-    meta = slora_openai_conv_metadata(root, err);
+    meta = slora_openai_metadata(root, err);
     if (meta == NULL) {
         goto done;
     }
@@ -144,7 +142,7 @@ slora_openai_conv_update(const char *body, size_t len, const char *obj,
         goto done;
     }
 
-    meta = slora_openai_conv_metadata(root, err);
+    meta = slora_openai_metadata(root, err);
     if (meta == NULL) {
         goto done;
     }
@@ -355,8 +353,8 @@ slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
 
 /* The body's metadata (absent or null: {}), checked; NULL with err set
  * when it breaks OpenAI's limits. */
-static cJSON *
-slora_openai_conv_metadata(cJSON *root, slora_openai_err_t *err)
+cJSON *
+slora_openai_metadata(cJSON *root, slora_openai_err_t *err)
 {
     int     n;
     cJSON  *meta, *kv;

@@ -114,6 +114,9 @@ int slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
 /* slora_openai_conv.c: a stored conversation's messages less the items
  * removed from it (what a prompt reads) */
 int slora_openai_conv_live(cJSON *msgs);
+/* A request's metadata (absent or null: {}), a copy checked against
+ * OpenAI's limits (a conversation's, a response's); NULL with err set. */
+cJSON *slora_openai_metadata(cJSON *root, slora_openai_err_t *err);
 
 
 #endif /* SLORA_OPENAI_INT_H */

@@ -1191,7 +1191,17 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, fields[i]);
 
-        if (cJSON_IsString(item) && strcmp(fields[i], "conversation") == 0)
+        if (strcmp(fields[i], "metadata") == 0) {
+            /* kept with the response: held to a conversation's limits */
+            def = slora_openai_metadata(root, err);
+
+            if (def == NULL) {
+                cJSON_Delete(echo);
+                return SLORA_ERROR;
+            }
+
+        } else if (cJSON_IsString(item)
+                   && strcmp(fields[i], "conversation") == 0)
         {
             /* the id as the object it names */
             def = cJSON_CreateObject();
@@ -1206,9 +1216,6 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
 
         } else if (item != NULL && !cJSON_IsNull(item)) {
             def = cJSON_Duplicate(item, 1);
-
-        } else if (strcmp(fields[i], "metadata") == 0) {
-            def = cJSON_CreateObject();
 
         } else if (strcmp(fields[i], "parallel_tool_calls") == 0) {
             def = cJSON_CreateTrue();

@@ -15,8 +15,9 @@
 # room; with tenant=, one tenant's run drops its own oldest, not
 # another's, a background answer that would take its record past the
 # share is stored "failed" (store_full), and a conversation an add would
-# take past its share stays as it was (the add a 507). The one idea to know: eviction is by last use, so a response
-# read again (here the second) outlives those stored before it.
+# take past its share stays as it was (the add a 507). The one idea to
+# know: eviction is by last use, so a response read again (here the
+# second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
 
 use strict;
@@ -140,10 +141,12 @@ my $post = http_req($PORT, 'POST', "/v1/responses/$cont->{id}/input_items");
 is($post->{status} . ' ' . ($post->{headers}{allow} // ''), '405 GET, HEAD',
    'input_items POST: 405, Allow: GET, HEAD');
 
-# a response larger than the zone: answered, not stored, logged
+# a response larger than the zone: answered, not stored, logged (its
+# metadata at OpenAI's limits, 16 values of 512 four-byte characters:
+# 32 KB)
 my ($st_big, $big) = respond(input => 'Hi',
-                             metadata => { map { ("k$_" => 'x' x 2000) }
-                                           1 .. 20 });
+                             metadata => { map { ("k$_" => "\x{1F600}" x 512) }
+                                           1 .. 16 });
 is($st_big, 200, 'a response larger than the store is answered');
 my ($st_bget) = get_resp($big->{id} // 'none');
 is($st_bget, 404, '... and not stored');

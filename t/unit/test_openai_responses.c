@@ -379,6 +379,18 @@ test_background(void)
           "\"stream\":true}", 0, NULL, NULL, 1, "background streamed: taken" },
         { "{\"model\":\"base\",\"input\":\"Hi\",\"background\":\"yes\"}",
           400, "background", "invalid_type", 0, "background a string" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"metadata\":[1]}",
+          400, "metadata", "invalid_type", 0, "metadata not an object" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"metadata\":{\"k\":1}}",
+          400, "metadata", "invalid_value", 0, "metadata's value a number" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"metadata\":{\"a\":"
+          "\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":\"1\",\"e\":\"1\",\"f\":"
+          "\"1\",\"g\":\"1\",\"h\":\"1\",\"i\":\"1\",\"j\":\"1\",\"k\":"
+          "\"1\",\"l\":\"1\",\"m\":\"1\",\"n\":\"1\",\"o\":\"1\",\"p\":"
+          "\"1\",\"q\":\"1\"}}", 400, "metadata", "invalid_value", 0,
+          "metadata of 17 pairs" },
+        { "{\"model\":\"base\",\"input\":\"Hi\",\"metadata\":{\"k\":"
+          "\"v\"}}", 0, NULL, NULL, 0, "metadata of one pair: taken" },
         { "{\"model\":\"base\",\"input\":\"Hi\",\"previous_response_id\":"
           "\"resp_busy\"}", 400, "previous_response_id", "invalid_value", 0,
           "continuing a response not answered yet" },

@@ -45,6 +45,7 @@ static int slora_catalog_read_adapter(slora_catalog_t *cat,
 static int slora_catalog_read_tenant(slora_catalog_t *cat,
     slora_catalog_msg_t *m);
 static int slora_catalog_read_hints(slora_catalog_t *cat);
+static int slora_catalog_busy(slora_catalog_t *cat, redisReply *r);
 static int slora_catalog_send_hits(slora_catalog_t *cat,
     slora_catalog_msg_t *job);
 static int slora_catalog_read_events(slora_catalog_t *cat, int may_read);
@@ -389,7 +390,8 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
     redisReply   *r, *key, *val;
 
     r = redisCommand(cat->cmd, "HGETALL slora:adapter:%s", m->name);
-    if (r == NULL) {
+    if (r == NULL || slora_catalog_busy(cat, r)) {
+        freeReplyObject(r);
         return SLORA_UNAVAILABLE;
     }
 
@@ -550,6 +552,12 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
         return SLORA_UNAVAILABLE;
     }
 
+    if (slora_catalog_busy(cat, r) || slora_catalog_busy(cat, s)) {
+        freeReplyObject(r);
+        freeReplyObject(s);
+        return SLORA_UNAVAILABLE;
+    }
+
     rc = SLORA_ERROR;
 
     if (r->type != REDIS_REPLY_ARRAY || s->type != REDIS_REPLY_ARRAY) {
@@ -678,6 +686,13 @@ slora_catalog_read_hints(slora_catalog_t *cat)
         freeReplyObject(p);
         slora_catalog_disconnect(cat, cat->cmd);
         return SLORA_ERROR;
+    }
+
+    if (slora_catalog_busy(cat, p) || slora_catalog_busy(cat, q)) {
+        /* the hints as they were, until the server answers again */
+        freeReplyObject(p);
+        freeReplyObject(q);
+        return SLORA_OK;
     }
 
     m = slora_catalog_msg_new(SLORA_MSG_HINTS);
@@ -875,3 +890,27 @@ slora_catalog_tv(int32_t ms)
 
     return tv;
 }
+
+
+/*
+ * An error reply that says the server cannot answer now (LOADING its data
+ * after a restart, BUSY with a script, MASTERDOWN, TRYAGAIN, ...), as
+ * against one about the key (WRONGTYPE: the catalog's data is wrong, a
+ * refusal to keep). Such a reply is the catalog unavailable, not the name
+ * refused: what was read before stays served. Its text goes where the
+ * disconnect that follows reads why.
+ */
+static int
+slora_catalog_busy(slora_catalog_t *cat, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "WRONGTYPE", 9) == 0)
+    {
+        return 0;
+    }
+
+    snprintf(cat->cmd->errstr, sizeof(cat->cmd->errstr), "answered \"%.100s\"",
+             r->str);
+
+    return 1;
+}
+

@@ -51,7 +51,7 @@ typedef struct {
 
 
 static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
-    slora_adapter_t **out, slora_err_t *err);
+    int use, slora_adapter_t **out, slora_err_t *err);
 static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
 static int slora_engine_preload_size(slora_engine_t *e, slora_adapter_t *a,
     size_t *bytes, slora_err_t *err);
@@ -219,7 +219,7 @@ slora_engine_adapter_load(slora_engine_t *e, const char *name,
     int               rc;
     slora_adapter_t  *a;
 
-    rc = slora_engine_get_adapter(e, name, &a, err);
+    rc = slora_engine_get_adapter(e, name, 0, &a, err);
     if (rc != SLORA_OK) {
         return rc;
     }
@@ -240,7 +240,7 @@ slora_engine_adapter_unload(slora_engine_t *e, const char *name,
     int               rc;
     slora_adapter_t  *a;
 
-    rc = slora_engine_get_adapter(e, name, &a, err);
+    rc = slora_engine_get_adapter(e, name, 0, &a, err);
     if (rc != SLORA_OK) {
         return rc;
     }
@@ -256,7 +256,7 @@ slora_engine_adapter_pin(slora_engine_t *e, const char *name,
     int               rc;
     slora_adapter_t  *a;
 
-    rc = slora_engine_get_adapter(e, name, &a, err);
+    rc = slora_engine_get_adapter(e, name, 0, &a, err);
     if (rc != SLORA_OK) {
         return rc;
     }
@@ -404,7 +404,8 @@ slora_engine_preload(slora_engine_t *e, int32_t *loaded, slora_err_t *err)
         a = cl[i]->data;
 
         if (a == NULL
-            && slora_engine_get_adapter(e, cl[i]->name, &a, &one) != SLORA_OK)
+            && slora_engine_get_adapter(e, cl[i]->name, 0, &a, &one)
+               != SLORA_OK)
         {
             continue;
         }
@@ -580,10 +581,13 @@ slora_engine_catalog(slora_engine_t *e, slora_err_t *err)
 /*
  * The adapter set's entry for name, registered on first sight and kept
  * pointing at the catalog's current folder. Statuses as the catalog's
- * lookups, a refused entry reported as SLORA_DECLINED.
+ * lookups, a refused entry reported as SLORA_DECLINED. use: a request's
+ * first lookup, counted toward slora:popular (the engine's own lookups,
+ * hints, admin and retries while a request waits, are not: the popular
+ * list would feed itself).
  */
 static int
-slora_engine_get_adapter(slora_engine_t *e, const char *name,
+slora_engine_get_adapter(slora_engine_t *e, const char *name, int use,
     slora_adapter_t **out, slora_err_t *err)
 {
     int                       rc;
@@ -621,7 +625,10 @@ slora_engine_get_adapter(slora_engine_t *e, const char *name,
         return SLORA_ERROR;
     }
 
-    slora_catalog_hit(e->catalog, ca);
+    if (use) {
+        slora_catalog_hit(e->catalog, ca);
+    }
+
     *out = a;
 
     return SLORA_OK;
@@ -682,11 +689,12 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
         return SLORA_OK;
     }
 
-    rc = slora_engine_get_adapter(e, name, &a, err);
+    rc = slora_engine_get_adapter(e, name, !q->used, &a, err);
     if (rc != SLORA_OK) {
         return rc;
     }
 
+    q->used = 1;
     q->r.adapter = a;
 
     return slora_engine_wait_load(e, q) ? SLORA_AGAIN : SLORA_OK;
@@ -976,7 +984,7 @@ slora_engine_hints(slora_engine_t *e)
     }
 
     for (j = 0; j < h->n_pinned; j++) {
-        rc = slora_engine_get_adapter(e, h->pinned[j], &a, &err);
+        rc = slora_engine_get_adapter(e, h->pinned[j], 0, &a, &err);
 
         if (rc == SLORA_AGAIN) {
             e->hints_pending = 1;
@@ -1008,7 +1016,7 @@ slora_engine_hints(slora_engine_t *e)
             break;
         }
 
-        rc = slora_engine_get_adapter(e, h->popular[j], &a, &err);
+        rc = slora_engine_get_adapter(e, h->popular[j], 0, &a, &err);
 
         if (rc == SLORA_AGAIN) {
             e->hints_pending = 1;

@@ -83,6 +83,7 @@ struct slora_engine_req_s {
     unsigned                load_asked:1;   /* a read was asked for it */
     unsigned                seen:1;         /* waited a step in the
                                                scheduler */
+    unsigned                used:1;         /* its adapter's use counted */
 };
 
 

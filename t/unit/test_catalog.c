@@ -18,7 +18,11 @@
  *       symlink) are refused;
  *   (f) 2000 adapters in Redis, a Poisson stream with power-law
  *       popularity: all complete, a sample equals each adapter alone,
- *       both tiers evict, memory stays within its budgets.
+ *       both tiers evict, memory stays within its budgets;
+ *   (g) Redis up but not answering (BUSY with a script): an adapter read
+ *       before is still served through an invalidation, a new name is
+ *       unavailable, not refused, the hints are kept; the script killed,
+ *       both resolve.
  */
 
 #include <errno.h>
@@ -93,6 +97,10 @@ static void test_confine(void);
 static void test_refresh(void);
 static void test_resolve(void);
 static void test_many(void);
+static void test_busy(void);
+static int settle(slora_catalog_t *cat, const char *name, int tries,
+    slora_err_t *err);
+static int zscore(const char *name);
 
 
 int
@@ -138,6 +146,7 @@ main(void)
     test_refresh();
     test_resolve();
     test_many();
+    test_busy();
 
     stop_redis();
 
@@ -546,6 +555,23 @@ test_resolve(void)
     slora_engine_stats(e, &st);
     is_int(st.adapters_pinned, 0, "nothing pinned");
 
+    /* uses counted toward slora:popular: a request's, once; not the
+     * hints' lookups (a5: one request above, then hinted for seconds)
+     * nor the admin's */
+    for (t0 = slora_now_ns(); slora_now_ns() - t0 < 400000000; ) {
+        slora_engine_step(e, on_event, &s);
+        usleep(5000);
+    }
+    is_int(zscore("a5"), 1, "a5, asked for once then hinted: one use");
+    got = zscore("a3");
+    submit(e, 37, NULL, "a3", 3, 4, &err);
+    run_ids(e, 37, 38, 3000);
+    for (t0 = slora_now_ns(); slora_now_ns() - t0 < 400000000; ) {
+        slora_engine_step(e, on_event, &s);
+        usleep(5000);
+    }
+    is_int(zscore("a3") - got, 1, "one request for a3: one use more");
+
     /* (c) a change of default takes effect without restart */
     ts.default_adapter = "a5";
     ts.n_allowed = -1;
@@ -892,6 +918,150 @@ test_many(void)
 
     slora_engine_free(ref);
     slora_engine_free(e);
+}
+
+
+/* name's score in slora:popular (0: none). */
+static int
+zscore(const char *name)
+{
+    int            v;
+    redisReply    *r;
+    redisContext  *c;
+
+    c = redis();
+    if (c == NULL) {
+        return -1;
+    }
+
+    r = redisCommand(c, "ZSCORE slora:popular %s", name);
+    v = r != NULL && r->type == REDIS_REPLY_STRING ? atoi(r->str) : 0;
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    redisFree(c);
+
+    return v;
+}
+
+
+/* A lookup polled until it is no longer SLORA_AGAIN (10 ms apart). */
+static int
+settle(slora_catalog_t *cat, const char *name, int tries, slora_err_t *err)
+{
+    int                       rc, i;
+    slora_catalog_adapter_t  *ad;
+
+    rc = SLORA_AGAIN;
+
+    for (i = 0; i < tries && rc == SLORA_AGAIN; i++) {
+        slora_catalog_poll(cat);
+        rc = slora_catalog_adapter(cat, name, &ad, err);
+
+        if (rc == SLORA_AGAIN) {
+            usleep(10000);
+        }
+    }
+
+    return rc;
+}
+
+
+/*
+ * A Redis that is up but answers errors for a while (a script running
+ * past busy-reply-threshold; LOADING after a restart is the same kind of
+ * reply) is the catalog unavailable: what was read before is served, a
+ * new name is not cached as refused, the hints stay. The script killed,
+ * every name resolves again.
+ */
+static void
+test_busy(void)
+{
+    int                           i, rc;
+    char                          d0[400], d1[400], p[16];
+    pid_t                         busy;
+    const char                   *roots[1];
+    slora_err_t                   err;
+    slora_catalog_t              *cat;
+    slora_catalog_conf_t          cc;
+    const slora_catalog_hints_t  *h;
+
+    snprintf(d0, sizeof(d0), "%s/busy0", root);
+    snprintf(d1, sizeof(d1), "%s/busy1", root);
+    mkdir(d0, 0755);
+    mkdir(d1, 0755);
+    rcmd("HSET slora:adapter:busy0 path %s", d0, NULL);
+    rcmd("HSET slora:adapter:busy1 path %s", d1, NULL);
+    rcmd("DEL slora:pinned", NULL, NULL);
+    rcmd("SADD slora:pinned %s", "busy0", NULL);
+    rcmd("CONFIG SET busy-reply-threshold %s", "10", NULL);
+
+    memset(&cc, 0, sizeof(cc));
+    roots[0] = root;
+    cc.redis_url = url;
+    cc.roots = roots;
+    cc.n_roots = 1;
+    cc.hint_interval_ms = 100;
+    cc.wake_fd = -1;
+
+    cat = slora_catalog_create(&cc, &err);
+    if (!ok(cat != NULL, "busy: a catalog: %s", cat ? "" : err.msg)) {
+        return;
+    }
+
+    h = slora_catalog_hints(cat);
+    is_int(settle(cat, "busy0", 300, &err), SLORA_OK, "busy: busy0 read");
+
+    for (rc = 0; rc < 300 && h->n_pinned == 0; rc++) {
+        slora_catalog_poll(cat);
+        usleep(10000);
+    }
+
+    is_int(h->n_pinned, 1, "busy: the pinned hint read");
+
+    /* an invalidation, then a script that keeps the server busy */
+    rcmd("PUBLISH slora:events %s", "adapter busy0", NULL);
+    usleep(100000);
+    snprintf(p, sizeof(p), "%d", port);
+    busy = fork();
+    if (busy == 0) {
+        execlp("redis-cli", "redis-cli", "-p", p, "EVAL",
+               "while true do end", "0", (char *) NULL);
+        _exit(127);
+    }
+    usleep(300000);
+
+    rc = settle(cat, "busy1", 300, &err);
+    ok(rc == SLORA_UNAVAILABLE, "busy: a new name is unavailable, not"
+       " refused: %d %s", rc, err.msg);
+    usleep(300000);
+    rc = settle(cat, "busy0", 300, &err);
+    ok(rc == SLORA_OK, "busy: busy0, read before, still served: %d %s", rc,
+       rc == SLORA_OK ? "" : err.msg);
+    is_int(h->n_pinned, 1, "busy: the hints kept");
+
+    rcmd("SCRIPT KILL", NULL, NULL);
+    waitpid(busy, NULL, 0);
+
+    /* the reconnect's back-off: within 10 s */
+    for (i = 0; i < 100; i++) {
+        rc = settle(cat, "busy1", 100, &err);
+
+        if (rc == SLORA_OK) {
+            break;
+        }
+
+        usleep(100000);
+    }
+
+    ok(rc == SLORA_OK, "busy: the script killed, busy1 resolves: %d %s", rc,
+       rc == SLORA_OK ? "" : err.msg);
+    is_int(settle(cat, "busy0", 300, &err), SLORA_OK, "busy: and busy0");
+
+    rcmd("CONFIG SET busy-reply-threshold %s", "5000", NULL);
+    slora_catalog_free(cat);
 }
 
 

@@ -65,7 +65,6 @@ static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
 static int slora_openai_ids(cJSON *item, const char *param,
     slora_openai_prompt_t *p, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static void slora_openai_clean(char *msg, size_t *len);
 static int slora_openai_penalty(cJSON *root, const char *param, double min,
     double max, double *out, slora_openai_err_t *err);
 
@@ -427,6 +426,22 @@ slora_openai_req_free(slora_openai_req_t *req)
     }
 
     req->arena = NULL;
+}
+
+
+size_t
+slora_openai_req_bytes(const slora_openai_req_t *req)
+{
+    size_t                 n;
+    slora_openai_block_t  *b;
+
+    n = 0;
+
+    for (b = req->arena; b; b = b->next) {
+        n += b->size;
+    }
+
+    return n;
 }
 
 
@@ -1421,7 +1436,7 @@ slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
     err->len = (size_t) n < sizeof(err->msg) ? (size_t) n
                                              : sizeof(err->msg) - 1;
 
-    slora_openai_clean(err->msg, &err->len);
+    slora_openai_clean_msg(err->msg, &err->len);
 
     return SLORA_ERROR;
 }
@@ -1433,8 +1448,8 @@ slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
  * that begins no valid sequence '?', and a sequence vsnprintf cut at the
  * end is dropped.
  */
-static void
-slora_openai_clean(char *msg, size_t *len)
+void
+slora_openai_clean_msg(char *msg, size_t *len)
 {
     size_t          i, k, n;
     unsigned char  *p, lo, hi;

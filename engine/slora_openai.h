@@ -201,6 +201,10 @@ typedef struct {
                                                model in its format; a call
                                                that must come is schema */
     slora_openai_toolfmt_e tool_format;     /* chat: that format */
+    char                 *tool_run;         /* Hermes: the buffer a run of
+                                               tool results is joined in,
+                                               tool_run_cap bytes */
+    size_t                tool_run_cap;
     unsigned              tool_spaced:1;    /* Mistral 7B v0.3's list: a
                                                space after each opening
                                                mark */
@@ -389,6 +393,13 @@ int slora_openai_parse_detokenize(const char *body, size_t len,
     slora_openai_req_t *req, slora_openai_err_t *err);
 
 void slora_openai_req_free(slora_openai_req_t *req);
+/* The bytes req's arena holds: what parsing it took. */
+size_t slora_openai_req_bytes(const slora_openai_req_t *req);
+
+/* A message quoting a client's text made one line of UTF-8 in place:
+ * control bytes blanks, a byte that begins no valid sequence '?', a
+ * sequence cut at the end dropped (*len shortened). */
+void slora_openai_clean_msg(char *msg, size_t *len);
 
 /* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0. */
 int slora_openai_utf8_valid(const char *s, size_t len);

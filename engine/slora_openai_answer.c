@@ -21,6 +21,11 @@
 #include "slora_openai_int.h"
 
 
+#define SLORA_OPENAI_STOP_LEN  1024
+
+
+static int slora_openai_stop_len(slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_regex(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_schema_text(const char *text, size_t len,
@@ -565,6 +570,12 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
 }
 
 
+/*
+ * The stop strings: a string, or an array of up to lim->max_stops, each
+ * of SLORA_OPENAI_STOP_LEN bytes at most (the worker holds back and
+ * scans an answer's last bytes for each at every token: a stop of
+ * megabytes would cost that a token).
+ */
 int
 slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err)
@@ -583,7 +594,7 @@ slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
         }
 
         req->n_stop = req->stop[0].len ? 1 : 0;
-        return SLORA_OK;
+        return slora_openai_stop_len(req, err);
     }
 
     if (!cJSON_IsArray(stop)
@@ -603,6 +614,24 @@ slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
 
         if (req->stop[req->n_stop].len) {
             req->n_stop++;
+        }
+    }
+
+    return slora_openai_stop_len(req, err);
+}
+
+
+static int
+slora_openai_stop_len(slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    uint32_t  i;
+
+    for (i = 0; i < req->n_stop; i++) {
+        if (req->stop[i].len > SLORA_OPENAI_STOP_LEN) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "stop", "a stop string"
+                                     " is %d bytes at most",
+                                     SLORA_OPENAI_STOP_LEN);
         }
     }
 

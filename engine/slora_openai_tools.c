@@ -89,6 +89,8 @@ static int slora_openai_tool_calls(cJSON *calls, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 
 static int slora_openai_tool_name_ok(const char *name);
+static int slora_openai_tool_join(slora_openai_req_t *req,
+    slora_chat_msg_t *prev, slora_chat_msg_t *cm);
 static cJSON *slora_openai_tool_function(cJSON *tool);
 static char *slora_openai_cat(slora_openai_req_t *req, const char *a,
     size_t a_len, const char *b, size_t b_len, const char *c, size_t c_len);
@@ -747,29 +749,24 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
             return slora_openai_mistral_result(m, i, cm, req, err);
         }
 
+        cm->role = "user";
+        cm->role_len = 4;
+
+        if (prev != NULL) {
+            /* one more in a run: joined to the first's message */
+            return slora_openai_tool_join(req, prev, cm) == SLORA_OK
+                   ? SLORA_DONE : slora_openai_nomem(err);
+        }
+
         text = slora_openai_cat(req, "<tool_response>\n", 16, cm->content,
                                 cm->content_len, "\n</tool_response>", 17);
         if (text == NULL) {
             return slora_openai_nomem(err);
         }
 
-        cm->role = "user";
-        cm->role_len = 4;
-
-        if (prev != NULL) {
-            prev->content = slora_openai_cat(req, prev->content,
-                                             prev->content_len, "\n", 1,
-                                             text, strlen(text));
-            if (prev->content == NULL) {
-                return slora_openai_nomem(err);
-            }
-
-            prev->content_len = strlen(prev->content);
-            return SLORA_DONE;
-        }
-
         cm->content = text;
-        cm->content_len = strlen(text);
+        cm->content_len = 16 + cm->content_len + 17;
+        req->tool_run = NULL;
         return SLORA_OK;
     }
 
@@ -1022,6 +1019,50 @@ static cJSON *
 slora_openai_tool_function(cJSON *tool)
 {
     return cJSON_GetObjectItemCaseSensitive(tool, "function");
+}
+
+
+/*
+ * A tool result joined to the run's message before it (Hermes: one user
+ * turn of <tool_response> blocks). The run's text grows in a buffer of
+ * the request that doubles, not in a new copy a result: a run of K
+ * results costs its size, not K times it.
+ */
+static int
+slora_openai_tool_join(slora_openai_req_t *req, slora_chat_msg_t *prev,
+    slora_chat_msg_t *cm)
+{
+    char    *p;
+    size_t   need, cap;
+
+    need = prev->content_len + 1 + 16 + cm->content_len + 17 + 1;
+
+    if (req->tool_run != prev->content || need > req->tool_run_cap) {
+        cap = need < 256 ? 512 : 2 * need;
+
+        p = slora_openai_alloc(req, cap);
+        if (p == NULL) {
+            return SLORA_ERROR;
+        }
+
+        memcpy(p, prev->content, prev->content_len);
+        prev->content = p;
+        req->tool_run = p;
+        req->tool_run_cap = cap;
+    }
+
+    p = req->tool_run + prev->content_len;
+    memcpy(p, "\n<tool_response>\n", 17);
+    p += 17;
+    memcpy(p, cm->content, cm->content_len);
+    p += cm->content_len;
+    memcpy(p, "\n</tool_response>", 17);
+    p += 17;
+    *p = '\0';
+
+    prev->content_len = p - req->tool_run;
+
+    return SLORA_OK;
 }
 
 

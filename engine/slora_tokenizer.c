@@ -357,6 +357,11 @@ slora_tok_set_token(slora_tokenizer_t *t, int32_t id, const char *text,
 
     e->len = (uint32_t) len;
     e->score = score;
+
+    if (e->len > t->max_len) {
+        t->max_len = e->len;
+    }
+
     e->type = (uint8_t) (type >= SLORA_TOK_UNDEFINED && type <= SLORA_TOK_BYTE
                          ? type : SLORA_TOK_UNDEFINED);
 
@@ -1110,6 +1115,13 @@ int32_t
 slora_tokenizer_n_vocab(const slora_tokenizer_t *t)
 {
     return t->n_vocab;
+}
+
+
+size_t
+slora_tokenizer_max_token_len(const slora_tokenizer_t *t)
+{
+    return t->max_len;
 }
 
 

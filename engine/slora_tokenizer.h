@@ -33,6 +33,11 @@ slora_tokenizer_t *slora_tokenizer_load(const char *path, slora_err_t *err);
 void slora_tokenizer_free(slora_tokenizer_t *t);
 
 int32_t slora_tokenizer_n_vocab(const slora_tokenizer_t *t);
+/* The longest token's text in bytes: no token covers more of an input
+ * (a byte-level BPE token's text maps each byte to one or two, an SPM
+ * one's space to three), so a text of more than n times it is more than
+ * n tokens. */
+size_t slora_tokenizer_max_token_len(const slora_tokenizer_t *t);
 int32_t slora_tokenizer_bos(const slora_tokenizer_t *t);      /* -1: none */
 int32_t slora_tokenizer_eos(const slora_tokenizer_t *t);      /* -1: none */
 

@@ -89,6 +89,7 @@ struct slora_tokenizer_s {
     uint32_t            n_merges;
 
     int32_t             byte_tok[256]; /* token of each byte, -1 if none */
+    uint32_t            max_len;       /* the longest token's text */
 
     int32_t            *specials;      /* ids matched before splitting, */
     int32_t             n_specials;    /* longest text first */

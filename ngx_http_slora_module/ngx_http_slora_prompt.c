@@ -159,7 +159,7 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
         return ngx_http_slora_truncate(r, smcf, req, n_ctx, text, out, e);
     }
 
-    if (ngx_http_slora_render(r, req, text, e) != NGX_OK) {
+    if (ngx_http_slora_render(r, req, n_ctx, text, e) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -169,20 +169,28 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
 }
 
 
-/* req's chat messages in the location's template, into text (r's pool;
+/*
+ * req's chat messages in the location's template, into text (r's pool;
  * a buffer grown to what the template needs): a 400 where they cannot be
- * rendered. */
+ * rendered, a 413 where the text would be longer than n_ctx tokens of
+ * the longest could cover (a template may repeat a part for each turn:
+ * Mistral's tools before each user message; the text is not made).
+ */
 ngx_int_t
 ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
-    ngx_str_t *text, ngx_http_slora_err_t *e)
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_err_t *e)
 {
     int                          rc;
-    size_t                       cap, n;
+    size_t                       cap, n, most;
     ngx_uint_t                   i;
     slora_err_t                  err;
     slora_chat_e                 tmpl;
+    ngx_http_slora_main_conf_t  *smcf;
 
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     tmpl = ngx_http_slora_chat_template(r);
+    most = (size_t) n_ctx * slora_tokenizer_max_token_len(smcf->tokenizer)
+           + 1024;
 
     cap = 256;
     for (i = 0; i < req->n_msgs; i++) {
@@ -203,6 +211,18 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
                                &err);
 
         if (rc == SLORA_BUSY && n + 1 > cap) {
+            if (n > most) {
+                return ngx_http_slora_fail(e,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "invalid_request_error",
+                                       "context_length_exceeded",
+                                       "messages", "This model's maximum"
+                                       " context length is %D tokens."
+                                       " However, your messages render"
+                                       " to %uz bytes, more than that many"
+                                       " tokens cover", n_ctx, n);
+            }
+
             cap = n + 1;
             continue;
         }
@@ -353,7 +373,7 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
     req->msgs = view;
     req->n_msgs = (uint32_t) (head + n_all - from);
 
-    rc = ngx_http_slora_render(r, req, text, e);
+    rc = ngx_http_slora_render(r, req, n_ctx, text, e);
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,

@@ -40,7 +40,8 @@ typedef struct {
 /* ngx_http_slora_prompt.c */
 slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
-    slora_openai_req_t *req, ngx_str_t *text, ngx_http_slora_err_t *e);
+    slora_openai_req_t *req, int32_t n_ctx, ngx_str_t *text,
+    ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,

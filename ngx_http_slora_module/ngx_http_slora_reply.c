@@ -143,11 +143,18 @@ ngx_http_slora_send_verror(ngx_http_request_t *r, ngx_uint_t level,
     const char *fmt, va_list args)
 {
     u_char                *p, msg[512];
+    size_t                 len;
     ngx_buf_t             *b;
     const char            *retry;
     ngx_http_slora_ctx_t  *ctx;
 
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+
+    /* a name or path quoted from the request, or cut at the end, stays
+     * UTF-8 (the JSON body must be) */
+    len = p - msg;
+    slora_openai_clean_msg((char *) msg, &len);
+    p = msg + len;
 
     ngx_log_error(level, r->connection->log, 0, "slora: %ui %*s", status,
                   p - msg, msg);

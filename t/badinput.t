@@ -9,7 +9,9 @@
 # [error] (a client's mistake is not the server's), [alert], [crit] or
 # [emerg].  The server's limits are
 # small (max_ctx=256, max_tokens=128, client_max_body_size 1m) so that the
-# limit cases are cheap.
+# limit cases are cheap. A location renders chats in Mistral's template,
+# which writes the tools before each user message: a request that would
+# render to hundreds of megabytes is a 413 before the text is made.
 
 use strict;
 use warnings;
@@ -28,7 +30,11 @@ make_adapters($s->prefix . '/adapters', $model, ['ad0']);
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=$MAX_TOKENS",
-    http_extra => "    client_max_body_size 1m;\n");
+    http_extra => "    client_max_body_size 1m;\n",
+    server_extra => "        location /mistral/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_chat_template mistral;\n"
+                    . "        }\n");
 $s->start;
 pass('nginx started, engine ready');
 
@@ -120,6 +126,10 @@ my @cases = (
     ['PUT completions', 'PUT', $COMP, comp(), 405],
     ['POST models', 'POST', '/v1/models', '{}', 405],
     ['GET unknown path', 'GET', '/v1/nope', '', 404],
+    # quoted in the message: cut or raw, it must stay UTF-8 (JSON)
+    ['unknown model of 200 two-byte characters (the message cut in one)',
+     'POST', $CHAT, chat(model => "\x{e9}" x 200), 404, 'model_not_found'],
+    ['unknown path with a raw 0xFF byte', 'GET', '/v1/%FF', '', 404],
     ['POST unknown path', 'POST', '/v1/chat/nope', chat(), 404],
     ['stream: no prompt', 'GET', '/v1/stream?model=base', '', 400],
     ['stream: unknown model', 'GET', '/v1/stream?model=nosuch&prompt=hi', '',
@@ -189,6 +199,37 @@ for my $c (@cases) {
            "$c->[0] hellos: 413 saying $c->[1]")
             or diag("$r->{status}: $msg");
     }
+}
+
+# A template that repeats a part a turn (Mistral's tools before each
+# user message): 600 KB of messages that would render to some 400 MB.
+# A 413 saying so, before the text is made: no worker's memory ever
+# grows past 200 MB (it held the whole render before).
+{
+    my @msgs = ({ role => 'user', content => 'x' });
+    push @msgs, { role => 'assistant', content => 'y' },
+                { role => 'user', content => 'x' } for 1 .. 8000;
+    my $r = json_req($PORT, '/mistral/v1/chat/completions',
+                     { model => 'base', messages => \@msgs,
+                       tools => [{ type => 'function', function => {
+                           name => 'f', description => 'd' x 50000,
+                           parameters => { type => 'object',
+                                           properties => {} } } }] },
+                     timeout => 60);
+    ok($r->{status} == 413
+       && ($r->{json}{error}{code} // '') eq 'context_length_exceeded'
+       && ($r->{json}{error}{message} // '') =~ /render to \d+ bytes/,
+       'messages that render to 400 MB: 413 before the text is made')
+        or diag("$r->{status}: " . substr($r->{body} // '', 0, 300));
+    my @peak;
+    for my $d (glob('/proc/[0-9]*')) {
+        my $st = SloraTest::_slurp("$d/status") // next;
+        next unless $st =~ /^PPid:\s+(\d+)$/m && $1 == $s->pid;
+        next unless (SloraTest::_slurp("$d/cmdline") // '') =~ /worker/;
+        push @peak, $st =~ /^VmHWM:\s+(\d+) kB$/m ? $1 : 0;
+    }
+    ok(@peak && !grep({ $_ > 200 * 1024 } @peak),
+       'no worker past 200 MB at its peak (' . join(', ', @peak) . ' kB)');
 }
 
 # More choices than the server has slots: 429, the slots it took for the

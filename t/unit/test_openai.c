@@ -1145,6 +1145,37 @@ test_limits(void)
        "limits: more stops than lim");
     slora_openai_req_free(&req);
 
+    /* a stop of 1024 bytes is taken, one of 1025 (alone, or in a list)
+     * refused: the worker scans for each at every token */
+    {
+        char         big[1200];
+        const char  *form[] = { "{\"model\":\"base\"," MSGS ",\"stop\":\"%s\"}",
+                                "{\"model\":\"base\"," MSGS
+                                ",\"stop\":[\"%s\"]}" };
+        char         buf[1400];
+        size_t       f, len;
+
+        for (f = 0; f < 2; f++) {
+            for (len = 1024; len <= 1025; len++) {
+                memset(big, 'z', len);
+                big[len] = '\0';
+                snprintf(buf, sizeof(buf), form[f], big);
+                memset(&err, 0, sizeof(err));
+                rc = slora_openai_parse(buf, strlen(buf), CHAT, &lim, &req,
+                                        &err);
+                ok(len == 1024
+                   ? rc == SLORA_OK && req.n_stop == 1
+                     && req.stop[0].len == 1024
+                   : rc == SLORA_ERROR && strcmp(err.param, "stop") == 0
+                     && strstr(err.msg, "1024 bytes") != NULL,
+                   "limits: a stop of %zu bytes%s: %s", len,
+                   f ? " in a list" : "", rc == SLORA_OK ? "taken"
+                                                         : err.msg);
+                slora_openai_req_free(&req);
+            }
+        }
+    }
+
     body = "{\"model\":\"base\"," MSGS ",\"logprobs\":true,\"top_logprobs\":3}";
     rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "top_logprobs") == 0

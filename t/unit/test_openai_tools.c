@@ -317,6 +317,38 @@ test_chat(void)
 
     slora_openai_req_free(&req);
 
+    /* a run of 5000 results: one turn, in memory of the order of its
+     * size (each result joined by a copy of the run took 5000 copies,
+     * some 440 MB) */
+    {
+        char    *body, *p;
+        size_t   i, n, want;
+
+        n = 5000;
+        body = malloc(64 + n * 32);
+        p = body + sprintf(body, "{\"model\":\"base\",\"messages\":["
+                           USER);
+
+        for (i = 0; i < n; i++) {
+            p += sprintf(p, ",{\"role\":\"tool\",\"content\":\"r\"}");
+        }
+
+        sprintf(p, "]}");
+        rc = parse(body, &req, &err);
+        want = n * (16 + 1 + 17) + (n - 1);
+        ok(rc == SLORA_OK && req.n_msgs == 2
+           && req.msgs[1].content_len == want
+           && strlen(req.msgs[1].content) == want
+           && strncmp(req.msgs[1].content + want - 35,
+                      "\n<tool_response>\nr\n</tool_response>", 35) == 0,
+           "5000 results in a row: one turn of %zu bytes", want);
+        ok(slora_openai_req_bytes(&req) < 16 * want + (1 << 20),
+           "parsed in %zu bytes of the request's memory",
+           slora_openai_req_bytes(&req));
+        slora_openai_req_free(&req);
+        free(body);
+    }
+
     /* an assistant's text before its call */
     rc = parse("{\"model\":\"base\",\"messages\":[" USER ","
                "{\"role\":\"assistant\",\"content\":\"Let me see.\","

@@ -32,6 +32,9 @@
 
 
 #define SLORA_CATALOG_NEG_MAX     8192
+#define SLORA_CATALOG_FETCH_MAX   1024  /* reads out at once: past them a
+                                           name not cached is refused as
+                                           unavailable, not queued */
 
 
 static uint32_t slora_catalog_hash(slora_catalog_kind_e kind,
@@ -621,6 +624,13 @@ slora_catalog_lookup(slora_catalog_t *cat, slora_catalog_kind_e kind,
                                  cat->down_msg);
         }
 
+        if (cat->n_fetching >= SLORA_CATALOG_FETCH_MAX) {
+            /* a flood of names never seen: each a round trip on the one
+             * catalog thread, and an entry until it is answered */
+            return slora_err_set(err, SLORA_UNAVAILABLE, "catalog busy:"
+                                 " %d names being read", cat->n_fetching);
+        }
+
         if (cat->n_negative >= SLORA_CATALOG_NEG_MAX) {
             for (b = 0; b <= cat->mask; b++) {
                 for (en = cat->buckets[b]; en != NULL; en = next) {
@@ -698,6 +708,7 @@ slora_catalog_fetch(slora_catalog_t *cat, slora_catalog_entry_t *en)
     m->kind = en->kind;
     en->fetching = 1;
     cat->stats.fetches++;
+    cat->n_fetching++;
     slora_catalog_send(cat, m);
 }
 
@@ -737,6 +748,8 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
         return;
 
     case SLORA_MSG_ANSWER:
+        /* every read sent is answered once, its entry kept or not */
+        cat->n_fetching--;
         break;
 
     default:

@@ -100,6 +100,7 @@ struct slora_catalog_s {
     uint32_t                    mask;
     int32_t                     n_entries;
     int32_t                     n_negative;
+    int32_t                     n_fetching; /* reads sent, not answered */
     slora_catalog_adapter_t   **list;       /* found adapters, by name */
     int32_t                     list_n;
     int                         list_fresh; /* 0: made again when asked */

@@ -17,7 +17,9 @@
  */
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -466,7 +468,9 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
 
         } else if (strcmp(key->str, "alpha") == 0) {
             d = strtod(val->str, &end);
-            if (*end != '\0' || end == val->str) {
+            if (*end != '\0' || end == val->str || !isfinite(d)
+                || fabs(d) > FLT_MAX)
+            {
                 slora_err_set(&err, SLORA_ERROR, "catalog: adapter %s: "
                               "alpha \"%.32s\" is not a number", m->name,
                               val->str);
@@ -600,7 +604,9 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
 
         if (strcmp(key->str, "rate") == 0) {
             m->tn.rate = strtod(val->str, &end);
-            if (*end != '\0' || end == val->str || !(m->tn.rate >= 0)) {
+            if (*end != '\0' || end == val->str || !(m->tn.rate >= 0)
+                || !isfinite(m->tn.rate))
+            {
                 slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: rate "
                               "\"%.32s\" is not a number >= 0", m->name,
                               val->str);

@@ -366,12 +366,6 @@ slora_catalog_set_tenant(slora_catalog_writer_t *w,
     }
 
     if (t->n_allowed >= 0) {
-        r = redisCommand(w->c, "DEL slora:tenant:%s:adapters", t->name);
-        if (slora_catalog_reply(w, r, "DEL", err) != SLORA_OK) {
-            return SLORA_ERROR;
-        }
-        freeReplyObject(r);
-
         for (i = 0; i < t->n_allowed; i++) {
             if (strcmp(t->allowed[i], "*") != 0
                 && !slora_catalog_valid_name(t->allowed[i]))
@@ -379,12 +373,41 @@ slora_catalog_set_tenant(slora_catalog_writer_t *w,
                 return slora_err_set(err, SLORA_ERROR, "adapter name "
                                      "\"%.64s\" is refused", t->allowed[i]);
             }
+        }
 
-            r = redisCommand(w->c, "SADD slora:tenant:%s:adapters %s",
-                             t->name, t->allowed[i]);
-            if (slora_catalog_reply(w, r, "SADD", err) != SLORA_OK) {
+        /* one transaction: an engine reading between the two would see
+         * the set empty or half made (403s) */
+        redisAppendCommand(w->c, "MULTI");
+        redisAppendCommand(w->c, "DEL slora:tenant:%s:adapters", t->name);
+
+        for (i = 0; i < t->n_allowed; i++) {
+            redisAppendCommand(w->c, "SADD slora:tenant:%s:adapters %s",
+                               t->name, t->allowed[i]);
+        }
+
+        redisAppendCommand(w->c, "EXEC");
+
+        for (i = 0; i < t->n_allowed + 3; i++) {
+            r = NULL;
+
+            if (redisGetReply(w->c, (void **) &r) != REDIS_OK) {
+                return slora_err_set(err, SLORA_ERROR, "%s: %s", w->where,
+                                     w->c->errstr);
+            }
+
+            if (slora_catalog_reply(w, r, "allowed adapters", err)
+                != SLORA_OK)
+            {
+                /* the rest read, so the connection stays in step */
+                for (i++; i < t->n_allowed + 3; i++) {
+                    if (redisGetReply(w->c, (void **) &r) == REDIS_OK) {
+                        freeReplyObject(r);
+                    }
+                }
+
                 return SLORA_ERROR;
             }
+
             freeReplyObject(r);
         }
     }
@@ -405,7 +428,7 @@ slora_catalog_list(slora_catalog_writer_t *w, slora_catalog_list_cb cb,
     void *data, slora_err_t *err)
 {
     char                        cursor[32];
-    size_t                      i, n, cap;
+    size_t                      i, k, n, cap;
     redisReply                 *r, *keys;
     slora_catalog_row_t        *rows, *grown;
     slora_catalog_entry_info_t  info;
@@ -422,7 +445,10 @@ slora_catalog_list(slora_catalog_writer_t *w, slora_catalog_list_cb cb,
             goto failed;
         }
 
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
+            || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[1]->type != REDIS_REPLY_ARRAY)
+        {
             freeReplyObject(r);
             slora_err_set(err, SLORA_ERROR, "%s: SCAN: bad reply", w->where);
             goto failed;
@@ -432,6 +458,12 @@ slora_catalog_list(slora_catalog_writer_t *w, slora_catalog_list_cb cb,
         keys = r->element[1];
 
         for (i = 0; i < keys->elements; i++) {
+            if (keys->element[i]->type != REDIS_REPLY_STRING
+                || keys->element[i]->len < sizeof("slora:adapter:") - 1)
+            {
+                continue;
+            }
+
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
                 grown = realloc(rows, cap * sizeof(slora_catalog_row_t));
@@ -461,6 +493,18 @@ slora_catalog_list(slora_catalog_writer_t *w, slora_catalog_list_cb cb,
     if (n > 0) {
         qsort(rows, n, sizeof(slora_catalog_row_t), slora_catalog_row_cmp);
     }
+
+    /* SCAN may give a key twice (the table rehashed meanwhile) */
+    for (i = 1, k = n > 0; i < n; i++) {
+        if (strcmp(rows[i].name, rows[k - 1].name) == 0) {
+            free(rows[i].name);
+            continue;
+        }
+
+        rows[k++] = rows[i];
+    }
+
+    n = k;
 
     for (i = 0; i < n; i++) {
         rows[i].r = redisCommand(w->c, "HGETALL slora:adapter:%s",
@@ -525,6 +569,8 @@ static int
 slora_catalog_reply(slora_catalog_writer_t *w, redisReply *r,
     const char *what, slora_err_t *err)
 {
+    size_t  i;
+
     if (r == NULL) {
         return slora_err_set(err, SLORA_ERROR, "%s: %s: %s", w->where, what,
                              w->c->errstr[0] ? w->c->errstr : "no reply");
@@ -535,6 +581,17 @@ slora_catalog_reply(slora_catalog_writer_t *w, redisReply *r,
                       r->str);
         freeReplyObject(r);
         return SLORA_ERROR;
+    }
+
+    /* EXEC's: the transaction's commands' replies, any of them an error
+     * (WRONGTYPE: a key of another type) */
+    for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        if (r->element[i]->type == REDIS_REPLY_ERROR) {
+            slora_err_set(err, SLORA_ERROR, "%s: %s: %s", w->where, what,
+                          r->element[i]->str);
+            freeReplyObject(r);
+            return SLORA_ERROR;
+        }
     }
 
     return SLORA_OK;

@@ -1061,6 +1061,61 @@ test_busy(void)
     is_int(settle(cat, "busy0", 300, &err), SLORA_OK, "busy: and busy0");
 
     rcmd("CONFIG SET busy-reply-threshold %s", "5000", NULL);
+
+    /* a flood of names never seen: 1024 reads out at once, the rest
+     * unavailable at once (not queued); answered, new reads go out */
+    {
+        char                      name[32];
+        int                       again, refused;
+        slora_catalog_adapter_t  *ad;
+
+        again = 0;
+        refused = 0;
+
+        for (i = 0; i < 1100; i++) {
+            snprintf(name, sizeof(name), "flood%d", i);
+            rc = slora_catalog_adapter(cat, name, &ad, &err);
+            again += rc == SLORA_AGAIN;
+            refused += rc == SLORA_UNAVAILABLE
+                       && strstr(err.msg, "catalog busy") != NULL;
+        }
+
+        ok(again == 1024 && refused == 76, "a flood of 1100 new names: 1024"
+           " read, 76 unavailable at once (%d, %d)", again, refused);
+
+        for (i = 0; i < 500 && settle(cat, "flood1099", 1, &err)
+                               != SLORA_DECLINED; i++)
+        {
+            usleep(10000);
+        }
+
+        is_int(settle(cat, "flood1099", 300, &err), SLORA_DECLINED,
+               "the reads answered, a new name is read again: unknown");
+    }
+
+    /* bad data: an alpha that is no finite number is refused; the
+     * writer says so when a key of another type fails its transaction */
+    {
+        slora_catalog_writer_t  *w;
+
+        rcmd("HSET slora:adapter:busy2 path %s alpha inf", d0, NULL);
+        rc = settle(cat, "busy2", 300, &err);
+        ok(rc == SLORA_ERROR && strstr(err.msg, "alpha") != NULL,
+           "alpha inf: refused: %s", err.msg);
+
+        make_adapter(d1, 77);
+        rcmd("SET slora:adapter:busy3 %s", "a-string", NULL);
+        w = slora_catalog_writer_open(url, 1000, &err);
+        rc = w != NULL ? slora_catalog_register(w, "busy3", d1, "tiny", &err)
+                       : SLORA_ERROR;
+        ok(rc == SLORA_ERROR && strstr(err.msg, "WRONGTYPE") != NULL,
+           "register over a key of another type: an error: %s", err.msg);
+
+        if (w != NULL) {
+            slora_catalog_writer_close(w);
+        }
+    }
+
     slora_catalog_free(cat);
 }
 

@@ -227,6 +227,9 @@ typedef struct {
 
     slora_tool_scan_t          tool;          /* with tools: the answer
                                                  read as calls */
+    size_t                     tool_blank;    /* "auto": text's first bytes
+                                                 known blanks (no mark
+                                                 begins in them) */
     size_t                     tool_fed;      /* text's bytes the scanner
                                                  took while undecided
                                                  (held back) */

@@ -662,6 +662,7 @@ ngx_http_slora_emit_text(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     ngx_memmove(ch->text, ch->text + len, ch->text_len - len);
     ch->text_len -= len;
+    ch->tool_blank = 0;
 
     return NGX_OK;
 }

@@ -108,22 +108,35 @@ ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
 
 size_t
 ngx_http_slora_tool_text(const unsigned char *text, size_t len,
-    const char *mark, int spoke, int *content, int *tag)
+    const char *mark, int spoke, size_t *blanks, int *content, int *tag)
 {
-    size_t                 n, m, i, which, safe;
+    size_t                 b, n, m, i, which, safe;
     ngx_http_slora_text_t  call;
+
+    /* the blanks read before are not read again: no mark begins in
+     * them (a cut by a stop string leaves blanks) */
+    b = *blanks < len ? *blanks : len;
+
+    while (b < len
+           && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n'
+               || text[b] == '\r'))
+    {
+        b++;
+    }
+
+    *blanks = b;
 
     call.data = (const unsigned char *) mark;
     call.len = strlen(mark);
 
-    m = ngx_http_slora_stop_scan(text, len, &call, 1, &which, &safe);
-    n = m < len ? m : safe;
-    *tag = m < len;
+    m = ngx_http_slora_stop_scan(text + b, len - b, &call, 1, &which, &safe);
+    n = m < len - b ? m : safe;
+    *tag = m < len - b;
     *content = spoke;
 
     for (i = 0; i < n && !*content; i++) {
-        *content = !(text[i] == ' ' || text[i] == '\t' || text[i] == '\n'
-                     || text[i] == '\r');
+        *content = !(text[b + i] == ' ' || text[b + i] == '\t'
+                     || text[b + i] == '\n' || text[b + i] == '\r');
     }
 
     if (!*content && !*tag) {
@@ -131,7 +144,10 @@ ngx_http_slora_tool_text(const unsigned char *text, size_t len,
         return 0;
     }
 
-    return n;
+    /* settled: the caller sends or drops them, and the blanks with them */
+    *blanks = 0;
+
+    return b + n;
 }
 
 

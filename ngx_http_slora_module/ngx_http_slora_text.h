@@ -45,10 +45,13 @@ size_t ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
  * whether they are text to send (1) or blanks before the call, which are
  * no text (0). What could still be the mark's start is held back, and so
  * are blanks while nothing else came (spoke 0): whether they are text
- * is not known yet.
+ * is not known yet. *blanks: the text's first bytes known to be blanks,
+ * kept from call to call so that held blanks are read once (0 at first;
+ * 0 again once the bytes are settled); the text held must not change
+ * but at its end.
  */
 size_t ngx_http_slora_tool_text(const unsigned char *text, size_t len,
-    const char *mark, int spoke, int *content, int *tag);
+    const char *mark, int spoke, size_t *blanks, int *content, int *tag);
 
 
 /* A reasoning model's answer: its think block's state */

@@ -209,6 +209,7 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     ngx_memmove(ch->text, ch->text + n, ch->text_len - n);
     ch->text_len -= n;
+    ch->tool_blank = 0;
     *len -= n;
 
     if (ch->think != NGX_HTTP_SLORA_THINK_OUT) {

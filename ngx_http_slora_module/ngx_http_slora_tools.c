@@ -55,7 +55,8 @@ ngx_http_slora_tool_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         /* text before a call goes out as text; blanks before it do not */
         n = ngx_http_slora_tool_text(ch->text, len,
                                      slora_openai_tool_mark(ctx->tool_format),
-                                     ch->tool_spoke, &content, &tag);
+                                     ch->tool_spoke, &ch->tool_blank,
+                                     &content, &tag);
 
         if (n > 0 && content) {
             if (ngx_http_slora_emit_text(r, ctx, ch, n, ll) != NGX_OK) {
@@ -208,7 +209,7 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
 {
     int                     content, tag;
-    size_t                  at, took, off, n;
+    size_t                  at, took, off, n, blanks;
     slora_tool_ev_e         ev;
     ngx_http_slora_call_t  *call;
 
@@ -220,9 +221,10 @@ ngx_http_slora_tool_read(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         && ctx->tool_format != SLORA_OPENAI_TOOLFMT_LLAMA3)
     {
         /* the text before the first tag, content unless blanks alone */
+        blanks = 0;
         at = ngx_http_slora_tool_text(ch->text, ch->text_len,
                                       slora_openai_tool_mark(ctx->tool_format),
-                                      0, &content, &tag);
+                                      0, &blanks, &content, &tag);
         if (!tag) {
             return NGX_OK;
         }

@@ -129,7 +129,7 @@ static void
 test_tool_text(void)
 {
     int     content, tag;
-    size_t  n;
+    size_t  n, blanks;
 
     static const struct {
         const char  *text;
@@ -159,11 +159,13 @@ test_tool_text(void)
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         /* tag 2: Mistral's mark is the one looked for */
+        blanks = 0;
         n = ngx_http_slora_tool_text(U(cases[i].text),
                                      strlen(cases[i].text),
                                      cases[i].tag == 2 || i > 8
                                      ? "[TOOL_CALLS]" : "<tool_call>",
-                                     cases[i].spoke, &content, &tag);
+                                     cases[i].spoke, &blanks, &content,
+                                     &tag);
 
         if (n != cases[i].n || tag != (cases[i].tag != 0)
             || (n > 0 && content != cases[i].content))
@@ -177,6 +179,46 @@ test_tool_text(void)
     ok(all, "tools: text before a call goes out, a tag's start and "
        "blanks alone are held, blanks before a tag are no text; Mistral's "
        "mark, where it is the one, as the tag (and the tag text there)");
+
+    /* blanks held token after token are read once: what is known blank
+     * carries from call to call; then a tag after them, or text */
+    {
+        char    text[4200];
+        size_t  k;
+
+        memset(text, ' ', 4000);
+        blanks = 0;
+        all = 1;
+
+        for (k = 1; k <= 4000; k++) {
+            n = ngx_http_slora_tool_text(U(text), k, "<tool_call>", 0,
+                                         &blanks, &content, &tag);
+            all &= n == 0 && !tag && blanks == k;
+        }
+
+        ok(all, "4000 blanks one at a time: held, each read once (%zu"
+           " known)", blanks);
+
+        memcpy(text + 4000, "<tool_call>{", 12);
+        n = ngx_http_slora_tool_text(U(text), 4012, "<tool_call>", 0,
+                                     &blanks, &content, &tag);
+        ok(n == 4000 && tag && !content && blanks == 0,
+           "then the tag: the 4000 blanks are no text (%zu, %d, %d)", n,
+           tag, content);
+
+        blanks = 3999;
+        memcpy(text + 4000, "Hi <tool", 8);
+        n = ngx_http_slora_tool_text(U(text), 4008, "<tool_call>", 0,
+                                     &blanks, &content, &tag);
+        ok(n == 4003 && !tag && content && blanks == 0,
+           "or text: sent with the blanks, a tag's start held (%zu)", n);
+
+        blanks = 4000;
+        n = ngx_http_slora_tool_text(U(text), 10, "<tool_call>", 0,
+                                     &blanks, &content, &tag);
+        ok(n == 0 && blanks == 10, "cut shorter than the blanks known:"
+           " still blanks (%zu)", blanks);
+    }
 }
 
 

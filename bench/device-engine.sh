@@ -25,7 +25,8 @@
 #                                           among short ones)
 #
 # PROMPT=448 gives decode steps a mean context of 512, torch_decode.py's.
-# bench: the kernels' conformance tests and LoRA timings (t/kernels,
+# bench: the arena written right after its allocation (test_arena_cuda),
+# the kernels' conformance tests and LoRA timings (t/kernels,
 # built here: test_kernels_cuda, test_attention_cuda, test_convert_cuda,
 # test_sample_cuda, test_score_cuda, test_gemv_cuda), the base
 # projections' speed
@@ -143,7 +144,14 @@ conform_groups() {
 
 if [ "$MODE" = bench ]; then
     unpack test_kernels_cuda test_attention_cuda test_convert_cuda \
-        test_sample_cuda test_score_cuda test_gemv_cuda bench_gemm_cuda
+        test_sample_cuda test_score_cuda test_gemv_cuda bench_gemm_cuda \
+        test_arena_cuda
+    step "arena" /tmp/test_arena_cuda
+    if [ -f $A/libslora_cuda_base.so ]; then
+        # the same test against BASE's backend: what it finds there
+        step "arena (BASE's backend)" env \
+            SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so /tmp/test_arena_cuda
+    fi
     step "kernels" /tmp/test_kernels_cuda
     step "attention" /tmp/test_attention_cuda
     step "conversions" /tmp/test_convert_cuda

@@ -80,6 +80,13 @@ if [ $MODE = one ]; then
              test_gemv_cuda bench_gemm_cuda; do
         gzip -9 -c build/cuda/$t > $T/$t.gz
     done
+    # the arena test links the engine as slora does (static libraries)
+    cc -std=gnu11 -O2 -Iengine -Ikernels -It/unit -I/usr/include/cjson \
+        -o $T/test_arena_cuda t/kernels/test_arena_cuda.c build/libslora.a \
+        -Wl,-Bstatic -lopenblas -lpcre2-8 -lhiredis -lcrypto -Wl,-Bdynamic \
+        -lcjson -lpthread -lm -ldl
+    strip $T/test_arena_cuda
+    gzip -9 $T/test_arena_cuda
     cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" $T/libcjson.so.1
     cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py $T/
     bin/slora mkmodel --out $T/tok.gguf --tokenizer "$MODEL" --layers 1 \

@@ -331,7 +331,17 @@ slora_cuda_rank_arena(slora_cuda_t *c, size_t bytes, slora_err_t *err)
                              c->device, bytes, slora_cuda_rank_mem_free(c));
     }
 
-    if (slora_cuda_check(cudaMemset(p, 0, bytes), "arena", err) != SLORA_OK)
+    /*
+     * zeroed on the compute stream and waited for: cudaMemset runs on the
+     * legacy stream, which the non-blocking upload stream does not wait
+     * on, so an adapter's first upload could land before the zeroing of
+     * tens of gigabytes and be zeroed after it
+     */
+    if (slora_cuda_check(cudaMemsetAsync(p, 0, bytes, c->stream), "arena",
+                         err)
+        != SLORA_OK
+        || slora_cuda_check(cudaStreamSynchronize(c->stream), "arena", err)
+           != SLORA_OK)
     {
         cudaFree(p);
         return SLORA_ERROR;
@@ -339,6 +349,8 @@ slora_cuda_rank_arena(slora_cuda_t *c, size_t bytes, slora_err_t *err)
 
     cudaFree(c->arena);
     c->arena = p;
+    /* decode graphs captured the old arena's addresses */
+    c->graphs_stale = 1;
     c->arena_elems = (int64_t) (bytes / sizeof(uint16_t));
 
     return SLORA_OK;
@@ -1446,6 +1458,8 @@ slora_cuda_rank_free(slora_cuda_t *c)
         free(c->lora_tab.p);
         slora_cuda_buf_free(&c->lout_host, 1);
         slora_cuda_buf_free(&c->ids_host, 1);
+        slora_cuda_buf_free(&c->scores, 0);
+        slora_cuda_buf_free(&c->scores_host, 1);
 
         slora_cuda_gemm_free(c->gemm);
 

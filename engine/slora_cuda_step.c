@@ -187,9 +187,16 @@ slora_cuda_rope_grow(slora_cuda_t *c, int32_t n_pos, slora_err_t *err)
                              "refused");
     }
 
+    /* on the compute stream its kernels read it from, and waited for
+     * (a pageable cudaMemcpy may return before its DMA lands, and the
+     * legacy stream orders nothing for non-blocking ones) */
     if (slora_cuda_grow(c, &c->rope, bytes, 0, err) != SLORA_OK
-        || slora_cuda_check(cudaMemcpy(c->rope.p, table, bytes,
-                                       cudaMemcpyHostToDevice),
+        || slora_cuda_check(cudaMemcpyAsync(c->rope.p, table, bytes,
+                                            cudaMemcpyHostToDevice,
+                                            c->stream),
+                            "RoPE table copy", err)
+           != SLORA_OK
+        || slora_cuda_check(cudaStreamSynchronize(c->stream),
                             "RoPE table copy", err)
            != SLORA_OK)
     {

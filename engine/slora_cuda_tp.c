@@ -880,6 +880,16 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
         }
     }
 
+    /* a rank that failed past the meeting broke it for good (ranks
+     * sharing a GPU): every later step would fail, so start over (the
+     * ranks have all returned: tp_run waited for them) */
+    if (tp->meet.broken) {
+        slora_err_set(err, SLORA_FATAL, "cuda backend: a rank failed in"
+                      " the middle of a step; the ranks cannot meet again");
+        err->code = SLORA_FATAL;
+        return SLORA_FATAL;
+    }
+
     return SLORA_ERROR;
 }
 

@@ -498,6 +498,13 @@ slora_cuda_wrote(slora_cuda_t *c, int rc, int64_t n, int64_t t0,
                               "adapter upload", err);
     }
 
+    if (rc != SLORA_OK) {
+        /* the pages go back to the pool: nothing queued may still write
+         * them once a new owner's KV is there */
+        (void) cudaStreamSynchronize(c->upload);
+        (void) cudaGetLastError();
+    }
+
     if (c->prof != NULL) {
         c->prof->writes++;
         c->prof->write_mb += (double) n * sizeof(float) / 1e6;

@@ -48,7 +48,14 @@ ifneq ($(CUDA_FOUND),)
 all: cuda
 endif
 
-cuda: $(CUDA_SO) $(CUDA_TEST)
+cuda: $(CUDA_SO) $(CUDA_TEST) $(CUDA_BUILD)/test_arena_cuda
+
+# the backend's arena against the writes right after its allocation: C
+# against libslora.a, the backend loaded as the engine loads it (run by
+# bench/device-engine.sh, from a static build bench/device-pack.sh makes)
+$(CUDA_BUILD)/test_arena_cuda: t/kernels/test_arena_cuda.c t/unit/tap.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -It/unit -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) -ldl
 
 $(CUDA_BUILD)/engine/%.o: engine/%.c $(wildcard engine/*.h kernels/*.h)
 	@mkdir -p $(dir $@)

@@ -66,12 +66,12 @@ static void slora_req_queue_remove(slora_req_queue_t *q, slora_req_t *r);
 
 
 const slora_sched_policy_t  slora_sched_fcfs = {
-    "fcfs", NULL, NULL, NULL, NULL, slora_sched_fcfs_pick, NULL, NULL
+    "fcfs", NULL, NULL, NULL, NULL, slora_sched_fcfs_pick, NULL, NULL, NULL
 };
 
 
 const slora_sched_policy_t  slora_sched_lcfs = {
-    "lcfs", NULL, NULL, NULL, NULL, slora_sched_lcfs_pick, NULL, NULL
+    "lcfs", NULL, NULL, NULL, NULL, slora_sched_lcfs_pick, NULL, NULL, NULL
 };
 
 
@@ -487,6 +487,10 @@ slora_sched_settle(slora_sched_t *s, slora_req_t *req, int32_t taken)
     req->n_tokens -= req->n_draft;
     req->n_computed = req->n_tokens + taken;
     req->n_draft = 0;
+
+    if (taken > 0 && s->policy->settled != NULL) {
+        s->policy->settled(s, req, taken);
+    }
 
     if (s->prefix != NULL) {
         slora_sched_share(s, req);

@@ -171,7 +171,10 @@ slora_sched_pairs(int64_t from, int64_t to)
  *               called until it returns NULL or the step is full, each
  *               pick admitted or failed before the next call, or the
  *               admission stops (no room for the pick: head of line);
- *   computed    a step computed an item (after n_computed moved);
+ *   computed    a step computed an item (after n_computed moved; for
+ *               a draft's item, the one token sampled after it);
+ *   settled     slora_sched_settle kept taken tokens of r's draft: as
+ *               many more generated;
  *   victim      once a plan, before the running requests take their
  *               tokens, when every running slot is taken and a request
  *               waits: a running request to put back to wait (preempted
@@ -190,6 +193,8 @@ typedef struct {
     void               (*computed)(slora_sched_t *s,
                                    const slora_sched_item_t *it);
     slora_req_t       *(*victim)(slora_sched_t *s);
+    void               (*settled)(slora_sched_t *s, slora_req_t *r,
+                                  int32_t taken);
 } slora_sched_policy_t;
 
 
@@ -197,6 +202,11 @@ extern const slora_sched_policy_t  slora_sched_fcfs;  /* arrival order */
 extern const slora_sched_policy_t  slora_sched_lcfs;  /* newest first */
 extern const slora_sched_policy_t  slora_sched_slo;   /* early abort */
 extern const slora_sched_policy_t  slora_sched_fair;  /* VTC */
+
+/* The fair policy's state, for tests: the counter of r's tenant (r in
+ * the scheduler), and how many tenants' entries have no request. */
+int64_t slora_sched_fair_counter(const slora_req_t *r);
+uint32_t slora_sched_fair_idle(const slora_sched_t *s);
 
 /* The policy named name (SLORA_SCHED_POLICIES), NULL if none is. */
 const slora_sched_policy_t *slora_sched_policy(const char *name);

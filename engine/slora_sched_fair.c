@@ -98,6 +98,8 @@ static void slora_sched_fair_moved(slora_sched_t *s, slora_req_t *r,
 static void slora_sched_fair_prepare(slora_sched_t *s,
     slora_sched_step_t *step, int64_t now_ns);
 static slora_req_t *slora_sched_fair_pick(slora_sched_t *s);
+static void slora_sched_fair_settled(slora_sched_t *s, slora_req_t *r,
+    int32_t taken);
 static void slora_sched_fair_computed(slora_sched_t *s,
     const slora_sched_item_t *it);
 static slora_req_t *slora_sched_fair_victim(slora_sched_t *s);
@@ -119,7 +121,8 @@ const slora_sched_policy_t  slora_sched_fair = {
     slora_sched_fair_prepare,
     slora_sched_fair_pick,
     slora_sched_fair_computed,
-    slora_sched_fair_victim
+    slora_sched_fair_victim,
+    slora_sched_fair_settled
 };
 
 
@@ -241,11 +244,12 @@ slora_sched_fair_moved(slora_sched_t *s, slora_req_t *r,
             return;
         }
 
+        /* idle now; one the floor has caught up with goes at once
+         * (slora_fair_remove counts an idle entry less) */
+        f->n_idle++;
+
         if (t->counter <= slora_fair_floor(f)) {
             slora_fair_remove(f, t);
-
-        } else {
-            f->n_idle++;
         }
     }
 }
@@ -335,6 +339,19 @@ slora_sched_fair_computed(slora_sched_t *s, const slora_sched_item_t *it)
 }
 
 
+/* A draft's tokens kept: each a token generated, charged as decoding's
+ * (computed charged the one sampled after them). */
+static void
+slora_sched_fair_settled(slora_sched_t *s, slora_req_t *r, int32_t taken)
+{
+    slora_fair_tenant_t  *t;
+
+    t = r->account;
+    t->counter += (int64_t) taken * s->conf.fair_decode;
+    r->n_charged += taken;
+}
+
+
 /* Charges r's prompt once, less the first cached tokens the prefix cache
  * gave it: the service it receives is what is computed for it. */
 static void
@@ -375,10 +392,15 @@ slora_sched_fair_victim(slora_sched_t *s)
         t = r->account;
 
         /* never for more service; at a tie only for a tenant that runs
-         * nothing (it comes back lifted to the others' counter) */
+         * nothing (it comes back lifted to the others' counter), and
+         * only from a tenant that keeps another running: one left with
+         * nothing running ties with it, and the pick's tie-break (less
+         * running, then arrival) would take the one just put back */
         if (t == tb || r->priority > b->priority
             || t->counter < tb->counter
-            || (t->counter == tb->counter && tb->n_reqs > tb->n_waiting))
+            || (t->counter == tb->counter
+                && (tb->n_reqs > tb->n_waiting
+                    || t->n_reqs - t->n_waiting <= 1)))
         {
             continue;
         }
@@ -549,4 +571,17 @@ slora_fair_grow(slora_fair_t *f)
     f->n_buckets = n;
 }
 
+
+int64_t
+slora_sched_fair_counter(const slora_req_t *r)
+{
+    return ((const slora_fair_tenant_t *) r->account)->counter;
+}
+
+
+uint32_t
+slora_sched_fair_idle(const slora_sched_t *s)
+{
+    return ((const slora_fair_t *) s->policy_data)->n_idle;
+}
 

@@ -136,6 +136,7 @@ const slora_sched_policy_t  slora_sched_slo = {
     slora_sched_slo_prepare,
     slora_sched_slo_pick,
     NULL,
+    NULL,
     NULL
 };
 
@@ -306,8 +307,11 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
                                  : (int64_t) SLORA_SCHED_NO_SLO_MS * 1000000);
     }
 
-    qsort(st->order, (size_t) n, sizeof(slora_slo_entry_t),
-          slora_sched_slo_cmp);
+    if (n > 0) {
+        /* qsort's base may not be NULL, even for none */
+        qsort(st->order, (size_t) n, sizeof(slora_slo_entry_t),
+              slora_sched_slo_cmp);
+    }
 
     memset(&wk, 0, sizeof(wk));
     wk.m = s->timing.model;
@@ -343,9 +347,11 @@ slora_sched_slo_prepare(slora_sched_t *s, slora_sched_step_t *step,
         wk.p += r->n_tokens - r->n_computed;
         wk.w += (double) slora_sched_pairs(r->n_computed, r->n_tokens);
 
+        /* one already past its SLO is not kept to it: holding others
+         * back for it would make them miss theirs and save nothing */
         slo = slora_sched_slo_of(s, r);
         wait = now_ns > r->arrival_ns ? now_ns - r->arrival_ns : 0;
-        slora_slo_finish(&wk, slo > 0 && r->n_tokens == r->n_prompt
+        slora_slo_finish(&wk, slo > wait && r->n_tokens == r->n_prompt
                               ? (double) (slo - wait) : HUGE_VAL);
 
         if (ahead_ok && !r->unshared) {

@@ -33,6 +33,9 @@ static void test_fair_victim_counter(void);
 static void test_fair_waiver_cap(void);
 static void test_fair_cached(void);
 static void test_fair_cached_share(void);
+static void test_fair_drafts(void);
+static void test_fair_idle_count(void);
+static void test_fair_tie_lone(void);
 
 
 int
@@ -52,6 +55,9 @@ main(void)
     test_fair_waiver_cap();
     test_fair_cached();
     test_fair_cached_share();
+    test_fair_drafts();
+    test_fair_idle_count();
+    test_fair_tie_lone();
 
     world_done();
 
@@ -909,5 +915,148 @@ test_fair_cached_share(void)
         free(lg[i]);
         free(sh[i]);
     }
+    freeworld(&w);
+}
+
+
+/*
+ * A draft's kept tokens are decoding's service: four drafts of 8, each
+ * kept whole, generate 36 tokens (8 and the one after, 4 times), and
+ * the tenant's counter grows by 36 times fair_decode (2), not by 4
+ * times it (a client predicting its answer paid about 1/9 of it).
+ */
+static void
+test_fair_drafts(void)
+{
+    int                  i, j;
+    int64_t              c0;
+    treq_t              *a;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 64, 32, 2, 0, 0);
+    a = mkreq(1, 8, 60, "t", 0);
+    submit(&w, a, T0);
+    run_step(&w, &st, T0);
+    c0 = slora_sched_fair_counter(&a->r);
+
+    for (i = 0; i < 4; i++) {
+        for (j = 0; j < 8; j++) {
+            a->r.tokens[a->r.n_tokens + j] = 1000 + a->gen + j;
+        }
+
+        a->r.n_tokens += 8;
+        a->r.n_draft = 8;
+        slora_sched_plan_at(w.s, &st, T0 + 1 + i);
+        slora_sched_advance(w.s, &st);
+        slora_sched_settle(w.s, &a->r, 8);
+
+        for (j = 0; j < 9; j++) {
+            a->r.tokens[a->r.n_tokens++] = 1000 + a->gen++;
+        }
+    }
+
+    is_int((int) (slora_sched_fair_counter(&a->r) - c0), 36 * 2,
+           "drafts: 36 tokens from 4 drafts kept whole charge 36 tokens");
+
+    while (run_step(&w, &st, T0 + 100)) {
+        /* drained */
+    }
+
+    free(a->r.pages);
+    free(a);
+    freeworld(&w);
+}
+
+
+/*
+ * A tenant whose last request ends (here cancelled while it waited) with
+ * its counter at the floor leaves the table, and the count of idle
+ * entries stays right (it wrapped to 2^32 - 1, and every plan then swept
+ * the whole table).
+ */
+static void
+test_fair_idle_count(void)
+{
+    treq_t       *a;
+    world_t       w;
+    slora_req_t  *out[4];
+
+    mkworld(&w, &slora_sched_fair, 64, 16, 1, 0, 0);
+    a = mkreq(1, 8, 4, "alice", 0);
+    submit(&w, a, T0);
+    a->r.cancelled = 1;
+    is_int(slora_sched_reap(w.s, out, 4), 1, "idle: the cancelled one reaped");
+    is_int((int) slora_sched_fair_idle(w.s), 0,
+           "idle: its tenant gone, no idle entry counted (not 2^32 - 1)");
+    free(a->r.pages);
+    free(a);
+    freeworld(&w);
+}
+
+
+/*
+ * One running slot; the flood's one running request and a newcomer at
+ * a tie: the flood's request is not put back for it (nothing would run
+ * for the flood, and the tie's break took the one just put back in the
+ * same plan: a preemption, and its recompute, for nothing). Whatever
+ * the plan, a request put back is not the one it runs.
+ */
+static void
+test_fair_tie_lone(void)
+{
+    int                  i, k, j, pre, again;
+    treq_t              *a, *b, *c, *q[3];
+    world_t              w;
+    int32_t              before[3];
+    slora_sched_step_t   st;
+
+    mkworld(&w, &slora_sched_fair, 256, 64, 1, 0, 0);
+    a = mkreq(1, 16, 40, "flood", 0);
+    c = mkreq(2, 16, 40, "flood", 0);
+    submit(&w, a, T0);
+    submit(&w, c, T0);
+    run_step(&w, &st, T0);
+    b = mkreq(3, 16, 4, "quiet", 0);
+    submit(&w, b, T0 + 1);
+    q[0] = a;
+    q[1] = b;
+    q[2] = c;
+
+    pre = 0;
+    again = 0;
+
+    for (i = 0; i < 200 && !(a->done && b->done && c->done); i++) {
+        for (k = 0; k < 3; k++) {
+            before[k] = q[k]->r.n_preempted;
+        }
+
+        run_step(&w, &st, T0 + 2 + i);
+
+        for (k = 0; k < 3; k++) {
+            if (q[k]->r.n_preempted == before[k]) {
+                continue;
+            }
+
+            pre++;
+
+            for (j = 0; j < st.n_items; j++) {
+                again += st.items[j].req == &q[k]->r;
+            }
+        }
+    }
+
+    ok(b->done && again == 0, "tie: all served, %d preemptions, %d of them"
+       " taking back the request put back in the same plan", pre, again);
+
+    while (run_step(&w, &st, T0 + 1000)) {
+        /* drained */
+    }
+
+    for (k = 0; k < 3; k++) {
+        free(q[k]->r.pages);
+        free(q[k]);
+    }
+
     freeworld(&w);
 }

@@ -41,6 +41,7 @@ static void test_abort_burst_many(void);
 static void test_abort_computing(void);
 static void test_abort_context(void);
 static void test_abort_defer(void);
+static void test_abort_late(void);
 static void slo_world(world_t *w, int cache, int32_t pages, int32_t budget,
     int32_t running, int32_t slo_ms);
 static void free_reqs(treq_t **q, int32_t n);
@@ -74,6 +75,7 @@ main(void)
     test_abort_computing();
     test_abort_context();
     test_abort_defer();
+    test_abort_late();
 
     world_done();
 
@@ -1048,3 +1050,50 @@ test_abort_defer(void)
     free(r4);
     freeworld(&w);
 }
+
+
+/*
+ * A prompt already past its SLO holds no one back: R (100 tokens, a
+ * 150 ms SLO, 64 a step at 10 ms + 1 ms a token) is still prefilling
+ * 200 ms after it came when W (8 tokens, 60 ms) arrives; W fits in R's
+ * last prefill step well within its SLO. With R's SLO 10 s, W is
+ * admitted; with R late, W was aborted, its step held to R's time left
+ * (a negative one, which no step meets).
+ */
+static void
+test_abort_late(void)
+{
+    int                  late;
+    treq_t              *r, *w1;
+    world_t              w;
+    slora_sched_step_t   st;
+
+    for (late = 0; late < 2; late++) {
+        mkworld(&w, &slora_sched_slo, 256, 64, 8, 0, 0);
+        feed_model(w.s, 10 * MS, 1 * MS);
+        r = mkreq(1, 100, 4, NULL, 0);
+        r->r.ttft_slo_ms = late ? 150 : 10000;
+        submit(&w, r, T0);
+        run_step(&w, &st, T0);
+        w1 = mkreq(2, 8, 2, NULL, 0);
+        w1->r.ttft_slo_ms = 60;
+        w1->r.tokens[0] = 7;
+        submit(&w, w1, T0 + 200 * MS);
+        run_step(&w, &st, T0 + 200 * MS);
+        ok(w1->r.state != SLORA_REQ_DONE && w1->admitted,
+           "late: R %s, W admitted beside its last prefill step (%s)",
+           late ? "past its SLO" : "within its SLO",
+           w1->r.state == SLORA_REQ_DONE ? w1->r.err.msg : "not aborted");
+
+        while (run_step(&w, &st, T0 + 300 * MS)) {
+            /* drained */
+        }
+
+        free(r->r.pages);
+        free(r);
+        free(w1->r.pages);
+        free(w1);
+        freeworld(&w);
+    }
+}
+

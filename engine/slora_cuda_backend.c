@@ -308,55 +308,6 @@ slora_cuda_alloc_arena(slora_backend_t *b, size_t bytes, int64_t page_elems,
 }
 
 
-int
-slora_cuda_rank_arena(slora_cuda_t *c, size_t bytes, slora_err_t *err)
-{
-    void  *p;
-
-    if (bytes < sizeof(uint16_t) || bytes % SLORA_CUDA_ALIGN != 0) {
-        return slora_err_set(err, SLORA_ERROR,
-                             "cuda backend: arena of %zu bytes", bytes);
-    }
-
-    if (slora_cuda_check(cudaSetDevice(c->device), "cudaSetDevice", err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    if (cudaMalloc(&p, bytes) != cudaSuccess) {
-        cudaGetLastError();
-        return slora_err_set(err, SLORA_ERROR, "cuda backend: GPU %d: cannot "
-                             "allocate an arena of %zu bytes (%zu free)",
-                             c->device, bytes, slora_cuda_rank_mem_free(c));
-    }
-
-    /*
-     * zeroed on the compute stream and waited for: cudaMemset runs on the
-     * legacy stream, which the non-blocking upload stream does not wait
-     * on, so an adapter's first upload could land before the zeroing of
-     * tens of gigabytes and be zeroed after it
-     */
-    if (slora_cuda_check(cudaMemsetAsync(p, 0, bytes, c->stream), "arena",
-                         err)
-        != SLORA_OK
-        || slora_cuda_check(cudaStreamSynchronize(c->stream), "arena", err)
-           != SLORA_OK)
-    {
-        cudaFree(p);
-        return SLORA_ERROR;
-    }
-
-    cudaFree(c->arena);
-    c->arena = p;
-    /* decode graphs captured the old arena's addresses */
-    c->graphs_stale = 1;
-    c->arena_elems = (int64_t) (bytes / sizeof(uint16_t));
-
-    return SLORA_OK;
-}
-
-
 static int
 slora_cuda_write_arena(slora_backend_t *b, int64_t off, const float *src,
     int64_t n, slora_err_t *err)

@@ -445,29 +445,6 @@ slora_openai_req_bytes(const slora_openai_req_t *req)
 }
 
 
-int
-slora_openai_utf8_valid(const char *s, size_t len)
-{
-    size_t          i, n;
-    const uint8_t  *p;
-
-    p = (const uint8_t *) s;
-
-    for (i = 0; i < len; i += n) {
-        if (p[i] == 0) {
-            return 0;
-        }
-
-        n = slora_utf8_valid(p + i, len - i);
-        if (n == 0) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 void
 slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
 {
@@ -1439,63 +1416,4 @@ slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
     slora_openai_clean_msg(err->msg, &err->len);
 
     return SLORA_ERROR;
-}
-
-
-/*
- * A message that quotes a client's text (a schema's type, a function's
- * name) stays one line of UTF-8: control bytes become blanks, a byte
- * that begins no valid sequence '?', and a sequence vsnprintf cut at the
- * end is dropped.
- */
-void
-slora_openai_clean_msg(char *msg, size_t *len)
-{
-    size_t          i, k, n;
-    unsigned char  *p, lo, hi;
-
-    p = (unsigned char *) msg;
-
-    for (i = 0; i < *len; i += n) {
-        n = 1;
-
-        if (p[i] < 0x20 || p[i] == 0x7f) {
-            p[i] = ' ';
-            continue;
-        }
-
-        if (p[i] < 0x80) {
-            continue;
-        }
-
-        n = p[i] >= 0xc2 && p[i] <= 0xdf ? 2
-            : p[i] >= 0xe0 && p[i] <= 0xef ? 3
-            : p[i] >= 0xf0 && p[i] <= 0xf4 ? 4 : 0;
-
-        /* the second byte's range rules out overlong forms, surrogates
-         * and code points past U+10FFFF */
-        lo = p[i] == 0xe0 ? 0xa0 : p[i] == 0xf0 ? 0x90 : 0x80;
-        hi = p[i] == 0xed ? 0x9f : p[i] == 0xf4 ? 0x8f : 0xbf;
-
-        if (n > 0 && i + n > *len) {
-            *len = i;
-            break;
-        }
-
-        for (k = 1; k < n; k++) {
-            if (p[i + k] < (k == 1 ? lo : 0x80)
-                || p[i + k] > (k == 1 ? hi : 0xbf))
-            {
-                n = 0;
-                break;
-            }
-        }
-
-        if (n == 0) {
-            p[i] = '?';
-            n = 1;
-        }
-    }
-
-    msg[*len] = '\0';
 }

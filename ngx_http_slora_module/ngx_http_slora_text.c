@@ -110,7 +110,7 @@ size_t
 ngx_http_slora_tool_text(const unsigned char *text, size_t len,
     const char *mark, int spoke, size_t *blanks, int *content, int *tag)
 {
-    size_t                 b, n, m, i, which, safe;
+    size_t                 b, n, m, which, safe;
     ngx_http_slora_text_t  call;
 
     /* the blanks read before are not read again: no mark begins in
@@ -132,12 +132,9 @@ ngx_http_slora_tool_text(const unsigned char *text, size_t len,
     m = ngx_http_slora_stop_scan(text + b, len - b, &call, 1, &which, &safe);
     n = m < len - b ? m : safe;
     *tag = m < len - b;
-    *content = spoke;
 
-    for (i = 0; i < n && !*content; i++) {
-        *content = !(text[b + i] == ' ' || text[b + i] == '\t'
-                     || text[b + i] == '\n' || text[b + i] == '\r');
-    }
+    /* past the blanks the first byte is none: any byte settled is text */
+    *content = spoke || n > 0;
 
     if (!*content && !*tag) {
         /* blanks alone so far: a call or text may follow */

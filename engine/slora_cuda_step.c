@@ -32,13 +32,17 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_layout_t *lay, slora_err_t *err)
 {
     const slora_batch_t  *bt = st->batch;
-    size_t                n, ns, m, rows, b16, hb16, lw;
+    size_t                n, ns, m, ml, rows, b16, hb16, lw;
     int32_t               i;
 
     n = (size_t) bt->n_tokens;
     ns = (size_t) bt->n_seqs;
     m = (size_t) (st->info.n_logits > 0 ? st->info.n_logits : 1);
     b16 = sizeof(uint16_t);
+
+    /* the logits' scratch is rank 0's alone (slora_cuda_logits): at a
+     * vocabulary of 152k a step of 1024 rows is 0.6 GB of it */
+    ml = c->tp_rank == 0 ? m : 0;
 
     slora_attention_decode_shape(bt->n_seqs, c->cfg.n_heads,
                                  c->cfg.n_kv_heads, c->cfg.head_dim,
@@ -113,18 +117,19 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
                                st->info.dec_ctx),
                            0, err)
            != SLORA_OK
-        || slora_cuda_grow(c, &c->lx, m * c->cfg.hidden * b16, 0, err)
+        || slora_cuda_grow(c, &c->lx, ml * c->cfg.hidden * b16, 0, err)
            != SLORA_OK
-        || slora_cuda_grow(c, &c->lout, m * c->cfg.vocab * sizeof(float), 0,
+        || slora_cuda_grow(c, &c->lout, ml * c->cfg.vocab * sizeof(float), 0,
                            err)
            != SLORA_OK
-        || slora_cuda_grow(c, &c->ids, m * sizeof(int32_t), 0, err) != SLORA_OK
+        || slora_cuda_grow(c, &c->ids, ml * sizeof(int32_t), 0, err)
+           != SLORA_OK
         || (bt->score_tok != NULL
-            && (slora_cuda_grow(c, &c->scores, m * sizeof(slora_score_t), 0,
+            && (slora_cuda_grow(c, &c->scores, ml * sizeof(slora_score_t), 0,
                                 err)
                 != SLORA_OK
                 || slora_cuda_grow(c, &c->scores_host,
-                                   m * sizeof(slora_score_t), 1, err)
+                                   ml * sizeof(slora_score_t), 1, err)
                    != SLORA_OK))
         || slora_cuda_grow(c, &c->ix, lay->total, 0, err) != SLORA_OK
         || slora_cuda_host_grow(&c->seg_lora, ns * sizeof(int32_t), err)
@@ -134,11 +139,11 @@ slora_cuda_reserve(slora_cuda_t *c, slora_cuda_step_t *st,
                                 * SLORA_PROJ_N * sizeof(void *), err)
            != SLORA_OK
         || slora_cuda_grow(c, &c->ix_host, lay->total, 1, err) != SLORA_OK
-        || slora_cuda_grow(c, &c->ids_host, m * sizeof(int32_t), 1, err)
+        || slora_cuda_grow(c, &c->ids_host, ml * sizeof(int32_t), 1, err)
            != SLORA_OK
         || ((bt->ids == NULL || bt->host_rows != NULL)
             && slora_cuda_grow(c, &c->lout_host,
-                               m * c->cfg.vocab * sizeof(float), 1, err)
+                               ml * c->cfg.vocab * sizeof(float), 1, err)
                != SLORA_OK)
         || slora_cuda_rope_grow(c, st->info.max_ctx, err) != SLORA_OK)
     {

@@ -282,6 +282,19 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
             }
 
             r->awaits = 0;
+
+            /* the pages it took may leave it its last token alone: a
+             * token the reserve above did not count, so it takes one
+             * beyond the reserve, or waits for the next plan, which
+             * counts it */
+            if (r->n_tokens - r->n_draft - r->n_computed == 1) {
+                if (budget - reserve < 1) {
+                    next = r->next;
+                    continue;
+                }
+
+                reserve++;
+            }
         }
 
         need = r->n_tokens - r->n_computed;
@@ -432,6 +445,9 @@ slora_sched_plan_at(slora_sched_t *s, slora_sched_step_t *step,
         budget -= chunk;
         score -= slora_sched_score_rows(r, chunk);
     }
+
+    /* the engine's token buffer holds max_batch_tokens */
+    slora_assert(step->n_tokens <= s->conf.max_batch_tokens);
 
     /* 3. adapter clustering */
 

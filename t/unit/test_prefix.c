@@ -45,6 +45,7 @@ static void test_flush(void);
 static void test_sched(int on);
 static void test_preempt(int on);
 static void test_burst(int on, int cancel);
+static void test_await_budget(void);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
@@ -68,6 +69,7 @@ main(void)
     test_burst(1, 0);
     test_burst(0, 0);
     test_burst(1, 1);
+    test_await_budget();
 
     return done_testing();
 }
@@ -571,6 +573,100 @@ test_burst(int on, int cancel)
     slora_pool_free(pool);
 
     for (i = 0; i < 4; i++) {
+        free(q[i]->r.pages);
+        free(q[i]);
+    }
+}
+
+
+/*
+ * A request that waited for another's page and, taking it, is left its
+ * last prompt token alone was not counted among the tokens the plan
+ * reserves for such rows: it must not spend a reserved one, or a
+ * prefill after it takes the whole budget and the step outgrows
+ * max_batch_tokens (the engine's token buffer).
+ */
+static void
+test_await_budget(void)
+{
+    int                  bad;
+    int32_t              a[12], p[150], i, steps, most;
+    slora_err_t          err;
+    slora_pool_t        *pool;
+    slora_sched_t       *s;
+    slora_adapters_t    *set;
+    slora_sched_conf_t   sc;
+    slora_sched_step_t   st;
+    slora_sched_item_t  *it;
+    treq_t              *q[3], *t;
+
+    pool = mkpool(64);
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+
+    memset(&sc, 0, sizeof(sc));
+    sc.max_batch_tokens = 32;
+    sc.max_running = 8;
+    sc.prefix_cache = 1;
+    s = slora_sched_create(&sc, pool, set, NULL, &err);
+    if (set == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    fill(a, 12, 7);
+    fill(p, 150, 8);
+    q[0] = mkreq(1, a, 12, 8, NULL);    /* computes page 0 of a */
+    q[1] = mkreq(2, a, TPP + 1, 8, NULL);   /* that page and one token:
+                                               waits for q[0]'s */
+    q[2] = mkreq(3, p, 150, 4, NULL);   /* a long prefill after it */
+
+    for (i = 0; i < 3; i++) {
+        if (slora_sched_submit(s, &q[i]->r, &err) != SLORA_OK) {
+            BAIL_OUT("%s", err.msg);
+        }
+    }
+
+    bad = 0;
+    most = 0;
+
+    for (steps = 0; steps < 200; steps++) {
+        slora_sched_plan(s, &st);
+        if (st.n_items == 0) {
+            bad += st.n_failed;
+            break;
+        }
+
+        most = st.n_tokens > most ? st.n_tokens : most;
+
+        slora_sched_advance(s, &st);
+
+        for (i = 0; i < st.n_items; i++) {
+            it = &st.items[i];
+            if (!it->logits) {
+                continue;
+            }
+
+            t = (treq_t *) it->req;
+            t->r.tokens[t->r.n_tokens++] = 1000 + t->gen++;
+
+            if (t->gen == t->want) {
+                slora_sched_finish(s, &t->r);
+                free(t->r.pages);
+                t->r.pages = NULL;
+                t->done = 1;
+            }
+        }
+    }
+
+    ok(bad == 0 && most <= 32 && q[0]->done && q[1]->done && q[2]->done,
+       "a request left its last token by an awaited page: steps of at "
+       "most %d tokens (max_batch_tokens 32), all three done", most);
+    is_int(q[1]->r.n_cached, TPP, "it took the awaited page");
+
+    slora_sched_free(s);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+
+    for (i = 0; i < 3; i++) {
         free(q[i]->r.pages);
         free(q[i]);
     }

@@ -29,10 +29,10 @@
  * or whoever gets them after an eviction, fences first. An admin
  * pin is one more reference, so a pinned adapter is never idle. A change
  * of source (the catalog moved or rewrote it, or its files were rewritten
- * in place: their stamp, taken before the oldest copy was read) bumps
- * gen: copies of the old source are dropped when nobody uses them
- * ("stale" until then), and a host image read off-thread for an older
- * gen is refused at install.
+ * in place: their stamp, taken before the oldest copy was read, or, with
+ * no copy left, before the last one was) bumps gen: copies of the old
+ * source are dropped when nobody uses them ("stale" until then), and a
+ * host image read off-thread for an older gen is refused at install.
  */
 
 #include <stdlib.h>
@@ -1112,8 +1112,17 @@ slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
     slora_assert(img->plan.page_elems == slora_pool_page_elems(set->pool)
                  && img->plan.slices == slora_pool_slices(set->pool));
 
-    /* the stamp is the oldest copy's: a pool copy keeps its own */
+    /* the stamp is the oldest copy's: a pool copy keeps its own. With
+     * no copy left (evicted, unloaded), files rewritten since the last
+     * one was read went unwatched: a new source for what was computed
+     * with the old (the prefix cache's pages under gen) */
     if (a->pages == NULL) {
+        if (a->stamp.valid
+            && !slora_adapter_stamp_same(&img->stamp, &a->stamp))
+        {
+            a->gen++;
+        }
+
         a->stamp = img->stamp;
     }
 

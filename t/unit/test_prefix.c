@@ -11,6 +11,7 @@
  * The engine's tokens with it are test_engine_prefix.c's.
  */
 
+#include <stdio.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -46,6 +47,7 @@ static void test_sched(int on);
 static void test_preempt(int on);
 static void test_burst(int on, int cancel);
 static void test_await_budget(void);
+static void test_rewritten(void);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
@@ -70,6 +72,7 @@ main(void)
     test_burst(0, 0);
     test_burst(1, 1);
     test_await_budget();
+    test_rewritten();
 
     return done_testing();
 }
@@ -669,6 +672,105 @@ test_await_budget(void)
     for (i = 0; i < 3; i++) {
         free(q[i]->r.pages);
         free(q[i]);
+    }
+}
+
+
+/*
+ * An adapter with no copy left (here unloaded) is read again from its
+ * folder: files rewritten in place meanwhile make a new source, and the
+ * pages its old weights computed are no longer its prefix; files as
+ * they were keep them.
+ */
+static void
+test_rewritten(void)
+{
+    char                 tmp[] = "/tmp/slora-prefix-XXXXXX", dir[64],
+                         cmd[96];
+    int32_t              t[30], pages;
+    uint64_t             gen0;
+    slora_err_t          err;
+    slora_pool_t        *pool;
+    slora_sched_t       *s;
+    slora_adapter_t     *ad;
+    slora_adapters_t    *set;
+    slora_sched_conf_t   sc;
+    slora_adapter_gen_t  g = { 8, 16, 0x7f, 1, 0.5f };
+    treq_t              *q[4];
+
+    if (mkdtemp(tmp) == NULL) {
+        BAIL_OUT("mkdtemp failed");
+    }
+
+    snprintf(dir, sizeof(dir), "%s/u0", tmp);
+
+    pages = 40;
+    pool = mkpool(pages);
+    free(fb.arena);
+    fb.n = (int64_t) pages * 2 * 512;
+    fb.arena = calloc((size_t) fb.n, sizeof(float));
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
+    if (set == NULL
+        || slora_adapter_write_random(dir, &cfg, &g, &err) != SLORA_OK
+        || slora_adapters_add(set, "u0", dir, &ad, &err) != SLORA_OK)
+    {
+        BAIL_OUT("adapters: %s", err.msg);
+    }
+
+    memset(&sc, 0, sizeof(sc));
+    sc.max_batch_tokens = 64;
+    sc.max_running = 4;
+    sc.prefix_cache = 1;
+    s = slora_sched_create(&sc, pool, set, NULL, &err);
+    if (s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    fill(t, 30, 9);
+
+    q[0] = mkreq(1, t, 30, 4, ad);
+    run_all(s, q, 1);
+    gen0 = slora_adapter_gen(ad);
+
+    ok(slora_adapters_unload(set, ad, &err) == SLORA_OK,
+       "unloaded: %s", err.msg);
+    q[1] = mkreq(2, t, 30, 4, ad);
+    run_all(s, q + 1, 1);
+    ok(q[1]->r.n_cached == 24 && slora_adapter_gen(ad) == gen0,
+       "read again from unchanged files: its 3 cached pages taken (%d)",
+       q[1]->r.n_cached);
+
+    /* a training job writes new weights over the files (past the file
+     * system's clock tick) */
+    ok(slora_adapters_unload(set, ad, &err) == SLORA_OK, "unloaded again");
+    usleep(20000);
+    g.seed = 99;
+    if (slora_adapter_write_random(dir, &cfg, &g, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    q[2] = mkreq(3, t, 30, 4, ad);
+    run_all(s, q + 2, 1);
+    ok(q[2]->r.n_cached == 0 && slora_adapter_gen(ad) == gen0 + 1,
+       "read again from rewritten files: a new generation, none of the "
+       "old weights' pages taken (%d)", q[2]->r.n_cached);
+
+    q[3] = mkreq(4, t, 30, 4, ad);
+    run_all(s, q + 3, 1);
+    is_int(q[3]->r.n_cached, 24, "the new weights' pages serve the next");
+
+    slora_sched_free(s);
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+
+    for (pages = 0; pages < 4; pages++) {
+        free(q[pages]->r.pages);
+        free(q[pages]);
+    }
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) {
+        diag("could not remove %s", tmp);
     }
 }
 

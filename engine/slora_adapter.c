@@ -68,6 +68,7 @@ struct slora_adapter_s {
     uint64_t                gen;
     int                     stale;      /* source changed while pinned */
     int                     admin_pin;
+    int32_t                 pin_pages;  /* what the pin counts */
     int                     planned;
     slora_adapter_conf_t    conf;
     slora_adapter_plan_t    plan;
@@ -122,6 +123,8 @@ struct slora_adapters_s {
     uint64_t                warmed;
     uint64_t                load_errors;
     int32_t                 pinned;
+    int32_t                 pin_pages;      /* the pinned adapters' */
+    int32_t                 pin_cap;        /* pin_pages at most */
 };
 
 
@@ -131,6 +134,8 @@ static void slora_adapter_take_image(slora_adapters_t *set,
     slora_adapter_t *a, slora_adapter_image_t *img);
 static void slora_adapter_new_source(slora_adapters_t *set,
     slora_adapter_t *a);
+static int slora_adapter_pin_full(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err);
 static int slora_adapter_str_differ(const char *a, const char *b);
 static int slora_adapter_dup(char **dst, const char *src);
 static int slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
@@ -384,6 +389,7 @@ slora_adapters_create(const slora_model_config_t *cfg, slora_pool_t *pool,
     set->pool = pool;
     set->backend = backend;
     set->host_budget = host_budget;
+    set->pin_cap = slora_pool_n_pages(pool) / 2;
 
     if (slora_names_init(&set->by_name, 64) != SLORA_OK) {
         free(set);
@@ -818,6 +824,8 @@ slora_adapters_stats(const slora_adapters_t *set, slora_adapters_stats_t *st)
     st->warmed = set->warmed;
     st->load_errors = set->load_errors;
     st->pinned = set->pinned;
+    st->pin_pages = set->pin_pages;
+    st->pin_cap = set->pin_cap;
     st->pool_elems = set->pool_elems;
     st->pool_used_elems = set->pool_used_elems;
 }
@@ -913,9 +921,7 @@ slora_adapter_new_source(slora_adapters_t *set, slora_adapter_t *a)
     a->stamp.valid = 0;
 
     if (a->admin_pin) {
-        a->admin_pin = 0;
-        set->pinned--;
-        slora_adapter_release(set, a);
+        slora_adapter_unpin(set, a);
     }
 
     if (a->host != NULL) {
@@ -957,6 +963,12 @@ slora_adapters_install(slora_adapters_t *set, slora_adapter_t *a,
 }
 
 
+/*
+ * Pins hold pool pages that nothing else may take, so together they hold
+ * at most pin_cap of them (slora_adapters_set_pin_cap): the rest is kept
+ * for KV and the adapters of the moment. The cap is checked before the
+ * adapter is read where its size is known, and again after.
+ */
 int
 slora_adapter_pin(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err)
@@ -967,15 +979,38 @@ slora_adapter_pin(slora_adapters_t *set, slora_adapter_t *a,
         return SLORA_OK;
     }
 
+    if (a->planned && set->pin_pages + a->plan.n_pages > set->pin_cap) {
+        return slora_adapter_pin_full(set, a, err);
+    }
+
     rc = slora_adapter_acquire(set, a, err);
     if (rc != SLORA_OK) {
         return rc;
     }
 
+    if (set->pin_pages + a->plan.n_pages > set->pin_cap) {
+        slora_adapter_release(set, a);
+        return slora_adapter_pin_full(set, a, err);
+    }
+
     a->admin_pin = 1;
+    a->pin_pages = a->plan.n_pages;
     set->pinned++;
+    set->pin_pages += a->pin_pages;
 
     return SLORA_OK;
+}
+
+
+static int
+slora_adapter_pin_full(slora_adapters_t *set, slora_adapter_t *a,
+    slora_err_t *err)
+{
+    return slora_err_set(err, SLORA_BUSY, "adapter %s: pinning its %d pages "
+                         "would hold %d of the pool's %d in pins, over the "
+                         "%d pins may hold (pinned_max)", a->name,
+                         a->plan.n_pages, set->pin_pages + a->plan.n_pages,
+                         slora_pool_n_pages(set->pool), set->pin_cap);
 }
 
 
@@ -988,9 +1023,18 @@ slora_adapter_unpin(slora_adapters_t *set, slora_adapter_t *a)
 
     a->admin_pin = 0;
     set->pinned--;
+    set->pin_pages -= a->pin_pages;
+    a->pin_pages = 0;
     slora_adapter_release(set, a);
 
     return SLORA_OK;
+}
+
+
+void
+slora_adapters_set_pin_cap(slora_adapters_t *set, int32_t pages)
+{
+    set->pin_cap = pages;
 }
 
 

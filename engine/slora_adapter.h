@@ -129,6 +129,8 @@ typedef struct {
     uint64_t         warmed;                /* uploaded ahead of need */
     uint64_t         load_errors;           /* disk reads that failed */
     int32_t          pinned;                /* pinned by the admin */
+    int32_t          pin_pages;             /* the pool pages they hold */
+    int32_t          pin_cap;               /* ... at most */
 } slora_adapters_stats_t;
 
 
@@ -295,11 +297,14 @@ int slora_adapters_check_files(slora_adapters_t *set, slora_adapter_t *a);
 int slora_adapters_install(slora_adapters_t *set, slora_adapter_t *a,
     uint64_t gen, slora_adapter_image_t *img);
 
-/* Admin pin: a is made resident and never evicted until unpinned. */
+/* Admin pin: a is made resident and never evicted until unpinned.
+ * SLORA_BUSY where the pins would hold more than the cap's pages. */
 int slora_adapter_pin(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
 /* SLORA_DECLINED if a was not pinned. */
 int slora_adapter_unpin(slora_adapters_t *set, slora_adapter_t *a);
+/* The pool pages pins may hold together; half the pool unless set. */
+void slora_adapters_set_pin_cap(slora_adapters_t *set, int32_t pages);
 
 /* Drops a from the pool and the host tier. SLORA_BUSY: requests or an
  * admin pin hold it. */

@@ -116,6 +116,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
         e->conf.max_waiting = 4096;
     }
 
+    if (e->conf.pinned_max <= 0 || e->conf.pinned_max > 100) {
+        e->conf.pinned_max = 50;
+    }
+
     if (e->conf.tensor_parallel <= 0) {
         e->conf.tensor_parallel = 1;
     }
@@ -222,6 +226,10 @@ slora_engine_init(const slora_engine_conf_t *conf, slora_err_t *err)
     if (e->adapters == NULL) {
         goto failed;
     }
+
+    slora_adapters_set_pin_cap(e->adapters,
+                               (int32_t) ((int64_t) slora_pool_n_pages(e->pool)
+                                          * e->conf.pinned_max / 100));
 
     e->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (e->wake_fd < 0) {

@@ -74,6 +74,8 @@ typedef struct {
     int32_t       redis_timeout_ms; /* per command; 0: 500 */
     int32_t       hint_interval_ms; /* re-read slora:pinned and
                                        slora:popular; 0: 5000 */
+    int32_t       pinned_max;       /* percent of the pool's pages pinned
+                                       adapters may hold, 1..100; 0: 50 */
     int           no_prefetch;      /* 1: no prefetch threads */
     int           no_prefix_cache;  /* 1: every prompt computed whole
                                        (slora_prefix.h) */

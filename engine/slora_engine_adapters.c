@@ -285,6 +285,9 @@ slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
         }
     }
 
+    /* the room it leaves may take a hint's pin the cap refused */
+    e->hints_pending = 1;
+
     return SLORA_OK;
 }
 
@@ -995,7 +998,18 @@ slora_engine_hints(slora_engine_t *e)
             continue;
         }
 
+        /* over the pins' cap (or no room now): tried again after an
+         * unpin or a change of the hints */
         if (slora_adapter_pin(e->adapters, a, &err) != SLORA_OK) {
+            continue;
+        }
+
+        /* listed already: its pin went with a change of its source */
+        for (i = 0; i < e->n_hint_pins && e->hint_pins[i] != a; i++) {
+            /* void */
+        }
+
+        if (i < e->n_hint_pins) {
             continue;
         }
 

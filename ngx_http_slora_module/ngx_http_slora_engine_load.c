@@ -89,6 +89,7 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     conf.no_prefix_cache = !smcf->prefix_cache;
     conf.draft_lookup = (int) smcf->draft_lookup;
     conf.lookup_running = (int32_t) smcf->lookup_requests;
+    conf.pinned_max = (int32_t) smcf->pinned_max;
     conf.prefetch_threads = (int32_t) smcf->prefetch_threads;
     conf.max_batch_tokens = (int32_t) smcf->max_batch_tokens;
     conf.max_running = (int32_t) smcf->max_running;

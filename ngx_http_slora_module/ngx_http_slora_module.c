@@ -253,6 +253,7 @@ ngx_http_slora_create_main_conf(ngx_conf_t *cf)
     smcf->prefix_cache = NGX_CONF_UNSET;
     smcf->draft_lookup = NGX_CONF_UNSET;
     smcf->lookup_requests = NGX_CONF_UNSET;
+    smcf->pinned_max = NGX_CONF_UNSET;
     smcf->host_cache = NGX_CONF_UNSET_SIZE;
     smcf->prefetch = NGX_CONF_UNSET;
     smcf->preload = NGX_CONF_UNSET;
@@ -287,6 +288,7 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->prefix_cache, 1);
     ngx_conf_init_value(smcf->draft_lookup, 0);
     ngx_conf_init_value(smcf->lookup_requests, 0);
+    ngx_conf_init_value(smcf->pinned_max, 50);
     ngx_conf_init_size_value(smcf->host_cache, 0);
     ngx_conf_init_value(smcf->prefetch, 1);
     ngx_conf_init_value(smcf->preload, 0);
@@ -337,10 +339,11 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->tokenizer_path, smcf->tensor_parallel,
                      smcf->preload, smcf->prefetch_threads);
 
-    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i|%i|%i|%i", &smcf->schedule,
+    p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i|%i|%i|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode,
                      smcf->top_logprobs, smcf->prefix_cache,
-                     smcf->draft_lookup, smcf->lookup_requests);
+                     smcf->draft_lookup, smcf->lookup_requests,
+                     smcf->pinned_max);
 
     if (smcf->roots != NULL) {
         root = smcf->roots->elts;
@@ -642,6 +645,21 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
     if (key->len == 9 && ngx_strncmp(key->data, "speculate", 9) == 0) {
         return ngx_http_slora_engine_flag(cf, key, val, "lookup",
                                           &smcf->draft_lookup);
+    }
+
+    if (key->len == 10 && ngx_strncmp(key->data, "pinned_max", 10) == 0) {
+        /* N%: the share of the pool's pages pinned adapters may hold */
+        if (val->len < 2 || val->data[val->len - 1] != '%') {
+            goto invalid;
+        }
+
+        n = ngx_atoi(val->data, val->len - 1);
+        if (n == NGX_ERROR || n < 1 || n > 100) {
+            goto invalid;
+        }
+
+        smcf->pinned_max = n;
+        return NGX_CONF_OK;
     }
 
     if ((key->len == 4 && ngx_strncmp(key->data, "pool", 4) == 0)) {

@@ -81,6 +81,8 @@ typedef struct {
     ngx_flag_t                 draft_lookup;  /* speculate=lookup|off */
     ngx_int_t                  lookup_requests;  /* speculate_requests=;
                                                  0: the engine's */
+    ngx_int_t                  pinned_max;    /* percent of the pool
+                                                 pins may hold */
     ngx_str_t                  adapter_dir;   /* "" when not configured */
     size_t                     host_cache;
     ngx_flag_t                 prefetch;      /* slora_adapters prefetch= */

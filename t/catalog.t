@@ -296,6 +296,42 @@ pass('nginx with slora_catalog started, engine ready');
     is($res->{status}, 405, 'GET on an operation: 405');
 }
 
+# ---- admin: pins hold at most pinned_max (50%) of the pool ----
+
+{
+    my $m = http_req($PORT, 'GET', '/metrics')->{body} // '';
+    my $total = 0;
+    $total += $1 while $m =~ /^slora_pool_pages\{kind="\w+"\} (\d+)$/mg;
+    my (@pinned, $refused);
+    for my $n (map { sprintf 'a%03d', $_ } 100 .. 163) {
+        my $res = http_req($PORT, 'POST', "/admin/adapters/$n/pin");
+        if ($res->{status} == 200) {
+            push @pinned, $n;
+            next;
+        }
+        $refused = [$n, $res];
+        last;
+    }
+    my %by = map { $_->{name} => $_ }
+             @{ http_req($PORT, 'GET', '/admin/adapters')->{json}{data} // [] };
+    my $held = 0;
+    $held += $by{$_}{pool_pages} // 0 for @pinned;
+    ok($refused && $refused->[1]{status} == 409
+       && ($refused->[1]{body} // '') =~ /pinned_max/,
+       "pins past the cap refused: 409 naming pinned_max")
+        or diag($refused ? $refused->[1]{body} : 'no pin refused');
+    ok($total > 0 && @pinned >= 1 && $held <= $total / 2,
+       "... after " . scalar(@pinned) . " pins holding $held of $total "
+       . 'pages, at most half');
+    for my $n (@pinned) {
+        is(http_req($PORT, 'POST', "/admin/adapters/$n/unpin")->{status},
+           200, "unpin $n");
+    }
+    %by = map { $_->{name} => $_ }
+          @{ http_req($PORT, 'GET', '/admin/adapters')->{json}{data} // [] };
+    is(scalar(grep { $by{$_}{pinned} } @pinned), 0, '... none pinned now');
+}
+
 # ---- admin: the prefix cache's flush ----
 # A greedy chat whose system message fills several KV pages (some 150
 # tokens; a page holds 8 at least), twice: the second takes pages of it

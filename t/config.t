@@ -149,6 +149,9 @@ for my $v (qw(lookup off)) {
         engine => "    $engine speculate=lookup speculate_requests=8;"));
     is($rc, 0, 'nginx -t passes with speculate_requests=8') or diag($out);
     ($rc, $out) = try_conf(http_with(
+        engine => "    $engine pinned_max=25%;"));
+    is($rc, 0, 'nginx -t passes with pinned_max=25%') or diag($out);
+    ($rc, $out) = try_conf(http_with(
         engine => "    $engine speculate_requests=8;  # BAD"));
     my $want = 'slora_engine: speculate_requests= needs speculate=lookup';
     like($out, qr/\[emerg\] \Q$want\E/,
@@ -192,6 +195,9 @@ my @bad = (
     ['tokenizer= that is no model',
      engine => "    $engine tokenizer=/nonexistent.gguf;  # BAD"],
     ['weights=q4', engine => "    $engine weights=q4;  # BAD"],
+    ['pinned_max=0%', engine => "    $engine pinned_max=0%;  # BAD"],
+    ['pinned_max=101%', engine => "    $engine pinned_max=101%;  # BAD"],
+    ['pinned_max=50 (no %)', engine => "    $engine pinned_max=50;  # BAD"],
     ['prefix_cache=yes', engine => "    $engine prefix_cache=yes;  # BAD"],
     ['prefix_cache=', engine => "    $engine prefix_cache=;  # BAD"],
     ['duplicate slora_engine',

@@ -564,6 +564,33 @@ test_tiers(slora_rope_e rope)
        && slora_adapters_evict(set, 40) == 1,
        "%s: unpinned, t0 holds nothing and goes at the next eviction", rn);
 
+    /* pins hold at most the cap's pages, half of the pool's 40 unless
+     * set: one adapter of 16. A second is refused, whether its size is
+     * known before it is read (t1) or only after (t3, never read) */
+    ok(slora_adapter_pin(set, a[0], &err) == SLORA_OK, "%s: t0 pinned", rn);
+    rc = slora_adapter_pin(set, a[1], &err);
+    ok(rc == SLORA_BUSY && strstr(err.msg, "32 of the pool's 40") != NULL
+       && !slora_adapter_pinned(a[1]) && slora_adapter_refs(a[1]) == 0,
+       "%s: t1 over the pins' cap is busy (%s)", rn, err.msg);
+    rc = slora_adapter_pin(set, a[3], &err);
+    ok(rc == SLORA_BUSY && strstr(err.msg, "32 of the pool's 40") != NULL
+       && !slora_adapter_pinned(a[3]) && slora_adapter_refs(a[3]) == 0,
+       "%s: so is t3, read first (%s)", rn, err.msg);
+    slora_adapters_stats(set, &s);
+    ok(s.pinned == 1 && s.pin_pages == 16 && s.pin_cap == 20,
+       "%s: one pin of 16 pages, the cap 20 (%d, %d, %d)", rn, s.pinned,
+       s.pin_pages, s.pin_cap);
+    slora_adapters_set_pin_cap(set, 32);
+    ok(slora_adapter_pin(set, a[1], &err) == SLORA_OK,
+       "%s: t1 pinned under a cap of 32: %s", rn, err.msg);
+    is_int(slora_adapter_unpin(set, a[0]), SLORA_OK, "%s: t0 unpinned", rn);
+    slora_adapters_set_pin_cap(set, 20);
+    is_int(slora_adapter_unpin(set, a[1]), SLORA_OK, "%s: t1 unpinned", rn);
+    slora_adapters_stats(set, &s);
+    ok(s.pinned == 0 && s.pin_pages == 0 && slora_adapters_evict(set, 40) == 2,
+       "%s: no pin, no pinned page; t0 and t1 go at the next eviction "
+       "(t3, refused and idle, made room for t1)", rn);
+
     /* a new source while in use: the old copy serves its holder, nobody
      * new gets it, and it leaves the pool with its last user; the next
      * acquire reads the new folder */

@@ -341,10 +341,13 @@ slora_json_byte(slora_json_t *j, unsigned c)
 
 /* A blank between tokens: one before a line break (a space, a tab, the
  * '\r' of "\r\n"), one line break, after it an indent of at most
- * SLORA_JSON_INDENT a level open and one more. */
+ * SLORA_JSON_INDENT a level open and one more, and never more than the
+ * count holds (255: 63 levels and more open). */
 static int
 slora_json_space(slora_json_t *j, unsigned c)
 {
+    uint32_t  most;
+
     if (c == '\n') {
         if (j->lines) {
             return 0;
@@ -355,7 +358,9 @@ slora_json_space(slora_json_t *j, unsigned c)
         return 1;
     }
 
-    if (j->spaces >= (j->lines ? SLORA_JSON_INDENT * (j->depth + 1) : 1)) {
+    most = j->lines ? SLORA_JSON_INDENT * (j->depth + 1) : 1;
+
+    if (j->spaces >= (most < UINT8_MAX ? most : UINT8_MAX)) {
         return 0;
     }
 

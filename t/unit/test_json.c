@@ -157,6 +157,17 @@ test_cases(void)
         ok(slora_json_feed(&j, deep, 5 + 63)
            && !slora_json_feed(&j, "[", 1), "64 containers open, not 65");
 
+        /* there an indent's limit (260) passes what the count holds */
+        {
+            char  many[300];
+
+            memset(many, ' ', sizeof(many));
+            ok(slora_json_feed(&j, "\n", 1)
+               && slora_json_feed(&j, many, 255)
+               && !slora_json_feed(&j, " ", 1),
+               "64 open: a line break and 255 blanks, not 256");
+        }
+
         memset(blanks, ' ', sizeof(blanks));
         slora_json_init(&j, NULL);
         ok(slora_json_feed(&j, "{ ", 2) && !slora_json_feed(&j, " ", 1),

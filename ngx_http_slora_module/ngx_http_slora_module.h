@@ -30,6 +30,8 @@
 #define NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS  256
 #define NGX_HTTP_SLORA_MAX_CALLS           SLORA_OPENAI_CALLS_MAX
 #define NGX_HTTP_SLORA_MAX_STOPS           4
+#define NGX_HTTP_SLORA_PASS_BYTES          16384   /* a stream's events
+                                                      made a pass */
 #define NGX_HTTP_SLORA_TICK_MS             500
 #define NGX_HTTP_SLORA_STALE_MS            60000
 #define NGX_HTTP_SLORA_CHAT_AUTO           -1
@@ -295,6 +297,8 @@ struct ngx_http_slora_ctx_s {
     u_char                    *scratch;       /* an event's JSON, before
                                                  it is framed (reused) */
     size_t                     scratch_cap;
+    size_t                     pass_bytes;    /* events made by this pass
+                                                 of the pump */
     ngx_buf_t                 *errpage;       /* JSON for nginx's page */
 
     slora_op_e                 op;            /* GENERATE, or an op of

@@ -425,7 +425,7 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     int32_t                      n0;
     uint32_t                     st;
     ngx_int_t                    rc;
-    ngx_uint_t                   i;
+    ngx_uint_t                   i, more;
     ngx_chain_t                 *out, **ll;
     slora_slot_t                *s;
     slora_queue_t               *q;
@@ -469,8 +469,17 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         }
     }
 
+    /* a pass makes at most NGX_HTTP_SLORA_PASS_BYTES of events and sends
+     * them; while the client takes each whole, the next pass follows,
+     * so a backlog (a client that read again after a stall) goes out
+     * through the same few buffers, not one for each of its events */
+
+again:
+
     out = NULL;
     ll = &out;
+    more = 0;
+    ctx->pass_bytes = 0;
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
@@ -486,6 +495,14 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         n0 = ch->n_done;
 
         rc = ngx_http_slora_take_tokens(r, ctx, ch, q, &ll);
+
+        if (rc == NGX_AGAIN) {
+            /* the pass's share made: the rest of this choice and the
+             * choices after it in the next pass */
+            ngx_http_slora_delivered(q, ch, n0);
+            more = 1;
+            break;
+        }
 
         if (rc == NGX_OK && st == SLORA_SLOT_FINISHED) {
             ch->finish = s->finish == SLORA_FINISH_LENGTH ? "length"
@@ -548,6 +565,10 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     }
 
     if (ngx_http_slora_send(r, ctx, out) != NGX_ERROR) {
+        if (more && ctx->busy == NULL) {
+            goto again;
+        }
+
         return;
     }
 
@@ -716,6 +737,7 @@ ngx_http_slora_emit_event(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     need = ctx->plain ? len : ngx_http_slora_sse_frame(NULL, 0, event, data,
                                                         len);
+    ctx->pass_bytes += need;
 
     cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
     if (cl == NULL) {

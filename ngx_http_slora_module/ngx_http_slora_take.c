@@ -8,7 +8,9 @@
  *
  * The one idea: the slot holds every token until the worker takes it, so
  * taking is a read of what was published since the last take, at the
- * worker's pace: a slow client leaves them in the slot, not in memory.
+ * worker's pace: a slow client leaves them in the slot, not in memory,
+ * and a client that reads again after a stall takes them a pass of
+ * events at a time, not all at once.
  */
 
 #include "ngx_http_slora_module.h"
@@ -25,7 +27,9 @@ static ngx_uint_t ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx,
 /*
  * Detokenizes a choice's newly published tokens into ch->text and, when
  * streaming, turns what no stop string can still claim into chunk events.
- * NGX_DONE: a stop string matched and ch->text ends before it.
+ * NGX_DONE: a stop string matched and ch->text ends before it; NGX_AGAIN:
+ * the pump's pass made its share of events (NGX_HTTP_SLORA_PASS_BYTES),
+ * the rest stays in the slot for the next.
  */
 ngx_int_t
 ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
@@ -106,6 +110,10 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     for (k = ch->n_done; k < n; k++) {
+        if (ctx->stream && ctx->pass_bytes >= NGX_HTTP_SLORA_PASS_BYTES) {
+            return NGX_AGAIN;
+        }
+
         from = ch->text_len;
         chars = ch->n_chars;
 

@@ -187,6 +187,40 @@ diag("idle pool: " . json_encode($idle->{pool}));
         or diag('got ' . length($sum->{text}) . ' chars of '
                 . length($want // ''));
 
+    # three choices stalled the same way: read again, their backlog goes
+    # out a pass of events at a time, every choice whole and in order
+    my $three = stream_start($SLOW_PORT, 'POST', '/v1/completions',
+                             body => body($n, stream => JSON::PP::true(),
+                                          n => 3, %b),
+                             headers => { 'Content-Type'
+                                              => 'application/json' },
+                             rcvbuf => 4096);
+    ok(wait_for(60, sub {
+           my $x = $s->status or return 0;
+           return $x->{requests}{running} == 0
+                  && $x->{requests}{waiting} == 0
+                  && $x->{slots}{used} == 3;
+       }), 'three choices stalled: run to the end, waiting in three slots')
+        or diag('status: ' . json_encode($s->status));
+    $three->wait_done(60);
+    my (%text, %finish, $last);
+    for my $ev (@{ $three->{events} }) {
+        $last = $ev->{data};
+        my $c = $ev->{json} && ref $ev->{json}{choices} eq 'ARRAY'
+                ? $ev->{json}{choices}[0] : undef;
+        next unless $c;
+        $text{ $c->{index} } .= $c->{text} // '';
+        push @{ $finish{ $c->{index} } }, $c->{finish_reason}
+            if defined $c->{finish_reason};
+    }
+    ok($three->{done} && ($last // '') eq '[DONE]'
+       && !@{ $three->{errors} }, '... read again, it ends with [DONE]')
+        or diag(join("\n", @{ $three->{errors} }));
+    is(scalar(grep { defined $want && ($text{$_} // '') eq $want
+                     && @{ $finish{$_} // [] } == 1
+                     && $finish{$_}[0] eq 'length' } 0 .. 2), 3,
+       '... each of the three the whole text, finished once');
+
     my $stuck = $slow_stream->('stuck');
     my $t = time();
     my $gone = wait_for(30, sub { $logged->('stuck') });

@@ -375,6 +375,11 @@ ngx_http_slora_lp_room(ngx_http_request_t *r, ngx_http_slora_lpbuf_t *b,
         ngx_memcpy(p, b->data, b->len);
     }
 
+    /* the old copy goes back once it is a large allocation of its own */
+    if (b->data != NULL) {
+        ngx_pfree(r->pool, b->data);
+    }
+
     b->data = p;
     b->cap = cap;
 

@@ -296,6 +296,8 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
 
         ngx_memcpy(p, ch->text, ch->text_len);
+        /* the old copy goes back once it is a large allocation */
+        ngx_pfree(r->pool, ch->text);
         ch->text = p;
         ch->text_cap *= 2;
     }

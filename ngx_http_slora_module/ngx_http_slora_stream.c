@@ -62,6 +62,8 @@ static void ngx_http_slora_delivered(slora_queue_t *q,
 static void ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);
 static void ngx_http_slora_cleanup(void *data);
+static ngx_uint_t ngx_http_slora_generating(ngx_http_slora_ctx_t *ctx,
+    slora_queue_t *q);
 
 
 /* this worker's live eventfd connections, by slot, for exit_process */
@@ -303,7 +305,11 @@ ngx_http_slora_tick(ngx_event_t *ev)
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
 
-    if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0) {
+    /* the deadline bounds the engine's work: an answer it has finished
+     * is the client's to read, at send_timeout's pace */
+    if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0
+        && ngx_http_slora_generating(ctx, q))
+    {
         ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
                                     "timeout", "deadline_exceeded",
                                     "The request ran past its deadline"
@@ -365,6 +371,33 @@ ngx_http_slora_tick(ngx_event_t *ev)
 done:
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* 1 while the engine still works on one of the request's choices. */
+static ngx_uint_t
+ngx_http_slora_generating(ngx_http_slora_ctx_t *ctx, slora_queue_t *q)
+{
+    uint32_t                  st;
+    ngx_uint_t                i;
+    ngx_http_slora_choice_t  *ch;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
+
+        if (!ch->have_slot) {
+            continue;
+        }
+
+        st = atomic_load_explicit(&slora_queue_slot(q, ch->slot)->state,
+                                  memory_order_acquire);
+
+        if (st != SLORA_SLOT_FINISHED && st != SLORA_SLOT_FAILED) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

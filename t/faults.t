@@ -40,7 +40,11 @@ $s->{http} = slora_http(
     engine => "threads=1 slots=16 max_running=16 max_ctx=$MAX_CTX "
               . 'max_tokens=4000',
     server_extra => "        listen 127.0.0.1:$SLOW_PORT sndbuf=4096;\n"
-                    . "        send_timeout 6s;\n",
+                    . "        send_timeout 6s;\n"
+                    . "        location /dl/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_deadline 2s;\n"
+                    . "        }\n",
     http_extra => "    slora_responses_store 1m;\n");
 mkdir $s->prefix . '/adapters';
 $s->start;
@@ -220,6 +224,26 @@ diag("idle pool: " . json_encode($idle->{pool}));
                      && @{ $finish{$_} // [] } == 1
                      && $finish{$_}[0] eq 'length' } 0 .. 2), 3,
        '... each of the three the whole text, finished once');
+
+    # the deadline bounds the engine's work, not the client's reading: a
+    # stream the engine finished at once, read after its 2 s deadline
+    my $late = stream_start($SLOW_PORT, 'POST', '/dl/v1/completions',
+                            body => body($n, stream => JSON::PP::true(),
+                                         %b),
+                            headers => { 'Content-Type'
+                                             => 'application/json' },
+                            rcvbuf => 4096);
+    my $fin = wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{requests}{running} == 0
+               && $x->{requests}{waiting} == 0 && $x->{slots}{used} == 1;
+    });
+    sleep(3);
+    $late->wait_done(60);
+    my ($lbad, $lsum) = $late->sse_check('text', model => 'base');
+    ok($fin && !@$lbad && defined $want && $lsum->{text} eq $want,
+       'a stream read past its deadline, the engine done before it: whole')
+        or diag(join("\n", @$lbad));
 
     my $stuck = $slow_stream->('stuck');
     my $t = time();

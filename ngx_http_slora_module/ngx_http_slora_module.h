@@ -576,9 +576,11 @@ ngx_int_t ngx_http_slora_resp_restatus(ngx_http_request_t *r, ngx_str_t *obj,
                                              _UPDATE only over its record
                                              as read (its gen) */
 
-/* A background stream's events as read from the store (from an offset). */
+/* A background stream's events as read from the store (from an offset),
+ * at most the caller's buffer's worth. */
 typedef struct {
     ngx_str_t                  bytes;     /* the events past the offset */
+    size_t                     more;      /* and the bytes past them */
     ngx_int_t                  state;     /* the record's (STORE_DONE...) */
     unsigned                   streamed:1;  /* stored with _STREAM */
     unsigned                   ended:1;   /* no more will come: the
@@ -615,7 +617,7 @@ ngx_int_t ngx_http_slora_store_append(ngx_http_request_t *r,
     ngx_uint_t end);
 ngx_int_t ngx_http_slora_store_events(ngx_http_request_t *r,
     const u_char *id, size_t len, ngx_str_t *tenant, size_t off,
-    ngx_http_slora_store_events_t *ev);
+    u_char *dst, size_t cap, ngx_http_slora_store_events_t *ev);
 ngx_int_t ngx_http_slora_store_stats(ngx_http_request_t *r,
     ngx_http_slora_store_stats_t *ss);
 ngx_int_t ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,

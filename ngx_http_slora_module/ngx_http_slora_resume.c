@@ -12,7 +12,9 @@
  * The one idea: the reader follows the store, not the engine. The
  * answering worker alone holds the engine's slot; a reader polls the
  * record every NGX_HTTP_SLORA_RESUME_POLL ms for the events past what it
- * read, and sends the whole ones (each ends with an empty line; the
+ * read (at most a buffer of them a read, the buffer reused once the
+ * client took its bytes, and read again at once where more wait), and
+ * sends the whole ones (each ends with an empty line; the
  * n-th kept is sequence_number n, as the stream numbers them from 0).
  * It ends where the record says no more will come: the answer's request
  * ended (its last event, response.completed or the like, is kept before
@@ -27,6 +29,7 @@
 
 
 #define NGX_HTTP_SLORA_RESUME_POLL  50      /* ms between reads */
+#define NGX_HTTP_SLORA_RESUME_READ  65536   /* bytes a read, at first */
 
 
 typedef struct {
@@ -43,11 +46,18 @@ typedef struct {
                                                when last seen moving */
     ngx_msec_t                 moved;       /* and when */
     ngx_event_t                poll;
+    u_char                    *buf;         /* a read's bytes, reused */
+    size_t                     cap;
+    ngx_chain_t               *out;         /* and what sends them */
 } ngx_http_slora_resume_t;
 
 
 static void ngx_http_slora_resume_poll(ngx_event_t *ev);
 static ngx_int_t ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs);
+static ngx_int_t ngx_http_slora_resume_fetch(ngx_http_slora_resume_t *rs);
+static ngx_int_t ngx_http_slora_resume_output(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static void ngx_http_slora_resume_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs,
     ngx_int_t rc, ngx_http_slora_store_events_t *ev);
 static ngx_int_t ngx_http_slora_resume_take(ngx_http_slora_resume_t *rs,
@@ -96,7 +106,8 @@ ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
         }
     }
 
-    rc = ngx_http_slora_store_events(r, id->data, id->len, tenant, 0, &ev);
+    rc = ngx_http_slora_store_events(r, id->data, id->len, tenant, 0, NULL,
+                                     0, &ev);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -149,13 +160,15 @@ ngx_http_slora_resume(ngx_http_request_t *r, ngx_str_t *id,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* a client that goes ends it (nothing else is read) */
+    /* a client that goes ends it (nothing else is read); one that reads
+     * takes the bytes nginx holds as the socket drains */
     r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_slora_resume_writer;
     r->main->count++;
 
-    /* what this first read found goes out at once */
+    /* what is kept goes out at once, the header with it */
     rs->moved = ngx_current_msec;
-    rc = ngx_http_slora_resume_send(rs, NGX_OK, &ev);
+    rc = ngx_http_slora_resume_fetch(rs);
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -197,19 +210,17 @@ ngx_http_slora_resume_poll(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
 {
-    ngx_int_t                       rc;
-    ngx_connection_t               *c;
-    ngx_http_request_t             *r;
-    ngx_http_core_loc_conf_t       *clcf;
-    ngx_http_slora_store_events_t   ev;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
 
     r = rs->request;
     c = r->connection;
 
-    if (r->buffered || c->buffered) {
-        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
-            return NGX_ERROR;
-        }
+    if ((r->buffered || c->buffered)
+        && ngx_http_slora_resume_output(r, NULL) == NGX_ERROR)
+    {
+        return NGX_ERROR;
     }
 
     if (c->sent != rs->sent) {
@@ -231,13 +242,56 @@ ngx_http_slora_resume_read(ngx_http_slora_resume_t *rs)
         return NGX_DONE;
     }
 
-    rc = ngx_http_slora_store_events(r, rs->id.data, rs->id.len,
-                                     &rs->tenant, rs->off, &ev);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
+    return ngx_http_slora_resume_fetch(rs);
+}
 
-    return ngx_http_slora_resume_send(rs, rc, &ev);
+
+/* Reads at most the reader's buffer of the events past rs->off (a
+ * buffer twice as large where one event is longer) and sends them. */
+static ngx_int_t
+ngx_http_slora_resume_fetch(ngx_http_slora_resume_t *rs)
+{
+    ngx_int_t                       rc;
+    ngx_http_request_t             *r;
+    ngx_http_slora_store_events_t   ev;
+
+    r = rs->request;
+
+    for ( ;; ) {
+        if (rs->buf == NULL) {
+            rs->cap = NGX_HTTP_SLORA_RESUME_READ;
+            rs->buf = ngx_pnalloc(r->pool, rs->cap);
+
+            if (rs->buf == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        rc = ngx_http_slora_store_events(r, rs->id.data, rs->id.len,
+                                         &rs->tenant, rs->off, rs->buf,
+                                         rs->cap, &ev);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        /* an event longer than the buffer: a buffer twice as large */
+        if (rc == NGX_OK && ev.more > 0
+            && memmem(ev.bytes.data, ev.bytes.len, "\n\n", 2) == NULL)
+        {
+            ngx_pfree(r->pool, rs->buf);
+            rs->buf = NULL;
+            rs->cap *= 2;
+            rs->buf = ngx_pnalloc(r->pool, rs->cap);
+
+            if (rs->buf == NULL) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        return ngx_http_slora_resume_send(rs, rc, &ev);
+    }
 }
 
 
@@ -295,7 +349,7 @@ ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs, ngx_int_t rc,
         return NGX_ERROR;
     }
 
-    if (ev->ended && rest == 0) {
+    if (ev->ended && rest == 0 && ev->more == 0) {
         /* all there will be; where its worker died before the end, the
          * stored object ("failed", worker_lost) says so */
         if (ev->state == NGX_HTTP_SLORA_STORE_FAILED && !rs->terminal
@@ -332,12 +386,13 @@ ngx_http_slora_resume_send(ngx_http_slora_resume_t *rs, ngx_int_t rc,
             cl->buf->flush = cl->next == NULL;
         }
 
-        if (ngx_http_output_filter(r, out) == NGX_ERROR) {
+        if (ngx_http_slora_resume_output(r, out) == NGX_ERROR) {
             return NGX_ERROR;
         }
     }
 
-    ngx_add_timer(&rs->poll, NGX_HTTP_SLORA_RESUME_POLL);
+    /* the buffer's bytes still to go: read again once they went */
+    ngx_add_timer(&rs->poll, ev->more ? 1 : NGX_HTTP_SLORA_RESUME_POLL);
 
     return NGX_DONE;
 
@@ -405,13 +460,22 @@ ngx_http_slora_resume_take(ngx_http_slora_resume_t *rs, ngx_str_t *bytes,
         return NGX_OK;
     }
 
-    b = ngx_calloc_buf(rs->request->pool);
-    cl = ngx_alloc_chain_link(rs->request->pool);
+    /* one buffer a reader: the last read's bytes left nginx before this
+     * read (ngx_http_slora_resume_read) */
+    if (rs->out == NULL) {
+        b = ngx_calloc_buf(rs->request->pool);
+        rs->out = ngx_alloc_chain_link(rs->request->pool);
 
-    if (b == NULL || cl == NULL) {
-        return NGX_ERROR;
+        if (b == NULL || rs->out == NULL) {
+            return NGX_ERROR;
+        }
+
+        rs->out->buf = b;
     }
 
+    cl = rs->out;
+    b = cl->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
     b->pos = from;
     b->last = p;
     b->memory = 1;
@@ -463,6 +527,40 @@ ngx_http_slora_resume_event(ngx_http_slora_resume_t *rs, const char *type,
     *ll = &cl->next;
 
     return NGX_OK;
+}
+
+
+/* Hands in to nginx's output; what the socket did not take goes as it
+ * drains (the write event armed), not only at the next poll. */
+static ngx_int_t
+ngx_http_slora_resume_output(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (ngx_http_output_filter(r, in) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (r->buffered || r->connection->buffered) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (ngx_handle_write_event(r->connection->write, clcf->send_lowat)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_slora_resume_writer(ngx_http_request_t *r)
+{
+    if (ngx_http_slora_resume_output(r, NULL) == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
 }
 
 

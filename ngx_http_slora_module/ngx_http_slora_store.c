@@ -868,14 +868,14 @@ ngx_http_slora_store_append(ngx_http_request_t *r, const u_char *id,
 
 
 /*
- * The events of the record of id the tenant may see, past off (copied
- * from r's pool; none where off is at their end or past it), and what
- * the record says of them. NGX_DECLINED: none (never stored, dropped or
- * deleted).
+ * The events of the record of id the tenant may see, past off: at most
+ * cap bytes of them copied to dst (none where off is at their end or
+ * past it; ev->more, the bytes left past those), and what the record
+ * says of them. NGX_DECLINED: none (never stored, dropped or deleted).
  */
 ngx_int_t
 ngx_http_slora_store_events(ngx_http_request_t *r, const u_char *id,
-    size_t len, ngx_str_t *tenant, size_t off,
+    size_t len, ngx_str_t *tenant, size_t off, u_char *dst, size_t cap,
     ngx_http_slora_store_events_t *ev)
 {
     ngx_int_t                 rc;
@@ -906,15 +906,12 @@ ngx_http_slora_store_events(ngx_http_request_t *r, const u_char *id,
         ev->ended = rec->log.end || ngx_http_slora_store_orphan(rec);
 
         if (off < rec->log.len) {
-            ev->bytes.len = rec->log.len - off;
-            ev->bytes.data = ngx_pnalloc(r->pool, ev->bytes.len);
+            ev->bytes.len = ngx_min(rec->log.len - off, cap);
+            ev->bytes.data = dst;
+            ev->more = rec->log.len - off - ev->bytes.len;
 
-            if (ev->bytes.data == NULL) {
-                rc = NGX_ERROR;
-
-            } else {
-                ngx_memcpy(ev->bytes.data, rec->log.data + off,
-                           ev->bytes.len);
+            if (ev->bytes.len) {
+                ngx_memcpy(dst, rec->log.data + off, ev->bytes.len);
             }
         }
     }

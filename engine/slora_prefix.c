@@ -12,11 +12,17 @@
  * parent becomes a leaf; a parent left a leaf by a reclaim goes to the
  * head of the list, as old as the child it outlived. A flush moves the
  * cache to a new epoch: entries of an older one are never found, and go
- * to the pool as soon as no request holds them.
+ * to the pool as soon as no request holds them. The hashes (of pages and
+ * of tenants' names) start from a random key of the process, so no
+ * client can make pages that share a bucket, or a name that shares
+ * another tenant's hash, ahead of time.
  */
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "slora_prefix.h"
 
@@ -66,6 +72,7 @@ static void slora_prefix_lru_remove(slora_prefix_t *pc, int32_t page);
 static void slora_prefix_unlink(slora_prefix_t *pc, int32_t page);
 static int32_t slora_prefix_forget(slora_prefix_t *pc, int32_t page,
     int32_t *parent);
+static uint64_t slora_prefix_key(void);
 
 
 uint64_t
@@ -77,7 +84,7 @@ slora_prefix_tenant(const char *name)
         return 0;
     }
 
-    h = 0;
+    h = slora_prefix_key();
     while (*name != '\0') {
         h = slora_prefix_mix(h, (unsigned char) *name++);
     }
@@ -91,6 +98,8 @@ slora_prefix_create(slora_pool_t *pool, slora_err_t *err)
 {
     uint64_t         n_buckets;
     slora_prefix_t  *pc;
+
+    (void) slora_prefix_key();
 
     pc = calloc(1, sizeof(slora_prefix_t));
     if (pc == NULL) {
@@ -438,7 +447,7 @@ slora_prefix_hash(const slora_prefix_owner_t *o, int32_t parent,
     int32_t   i;
     uint64_t  h;
 
-    h = slora_prefix_mix(0, (uintptr_t) o->adapter);
+    h = slora_prefix_mix(slora_prefix_key(), (uintptr_t) o->adapter);
     h = slora_prefix_mix(h, o->gen);
     h = slora_prefix_mix(h, o->tenant);
     h = slora_prefix_mix(h, (uint32_t) parent);
@@ -448,6 +457,23 @@ slora_prefix_hash(const slora_prefix_owner_t *o, int32_t parent,
     }
 
     return h;
+}
+
+
+/* The process's key, drawn on first use (the engine's thread makes the
+ * caches and hashes tenants). */
+static uint64_t
+slora_prefix_key(void)
+{
+    static uint64_t  key;
+
+    if (key == 0
+        && getrandom(&key, sizeof(key), GRND_NONBLOCK) != sizeof(key))
+    {
+        key = slora_prefix_mix((uint64_t) time(NULL), (uint64_t) getpid());
+    }
+
+    return key != 0 ? key : 1;
 }
 
 

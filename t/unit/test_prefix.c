@@ -48,6 +48,7 @@ static void test_preempt(int on);
 static void test_burst(int on, int cancel);
 static void test_await_budget(void);
 static void test_rewritten(void);
+static void test_keyed(void);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
@@ -56,8 +57,14 @@ static int drive(slora_sched_t *s, treq_t **q, int32_t n, int cancel,
 
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--tenant") == 0) {
+        printf("%016llx\n",
+               (unsigned long long) slora_prefix_tenant(argv[2]));
+        return 0;
+    }
+
     tiny_config(&cfg, SLORA_ROPE_NEOX);
     fb.b.write_arena = fake_write;
 
@@ -73,6 +80,7 @@ main(void)
     test_burst(1, 1);
     test_await_budget();
     test_rewritten();
+    test_keyed();
 
     return done_testing();
 }
@@ -772,6 +780,42 @@ test_rewritten(void)
     if (system(cmd) != 0) {
         diag("could not remove %s", tmp);
     }
+}
+
+
+/* A tenant's hash is keyed by the process: this test run again (as
+ * `test_prefix --tenant acme`, which prints it) gives the same name
+ * another. */
+static void
+test_keyed(void)
+{
+    char       line[64], self[4096], cmd[4200];
+    FILE      *f;
+    ssize_t    n;
+    uint64_t   mine;
+    long long  theirs;
+
+    mine = slora_prefix_tenant("acme");
+
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        BAIL_OUT("no path of this test");
+    }
+    self[n] = '\0';
+    snprintf(cmd, sizeof(cmd), "'%s' --tenant acme", self);
+
+    f = popen(cmd, "r");
+    if (f == NULL || fgets(line, sizeof(line), f) == NULL) {
+        BAIL_OUT("no hash from a second process");
+    }
+    pclose(f);
+    theirs = (long long) strtoull(line, NULL, 16);
+
+    ok(mine == slora_prefix_tenant("acme") && mine != 0,
+       "a tenant's hash is the same within a process");
+    ok((uint64_t) theirs != mine, "another process hashes it otherwise "
+       "(%016llx, %016llx)", (unsigned long long) mine,
+       (unsigned long long) theirs);
 }
 
 

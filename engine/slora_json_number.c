@@ -127,7 +127,10 @@ slora_json_fbounded(slora_json_frame_t *f, const slora_json_node_t *n,
     }
 
     if (c == '.') {
-        if (!slora_json_freachable(n, neg, 1, f->cand, f->a, 0)) {
+        /* a digit must follow it */
+        if (f->cand >= 1000000000000000000ULL
+            || !slora_json_freachable(n, neg, 1, f->cand, f->a, 0))
+        {
             return 0;
         }
 
@@ -145,7 +148,14 @@ slora_json_fbounded(slora_json_frame_t *f, const slora_json_node_t *n,
     m = f->cand * 10 + (c - '0');
     frac += point;
 
-    if (!slora_json_freachable(n, neg, point, m, f->a + 1, frac)) {
+    /* past the digits' limits the number ends here: its own value must
+     * be in bounds; else some value the digits after can make */
+    if (m >= 1000000000000000000ULL
+        || (point && frac == SLORA_JSON_FRAC_MAX)
+        ? !slora_json_fmeets(slora_json_decimal(neg, m, frac), 0,
+                             slora_json_decimal(neg, m, frac), 0, n)
+        : !slora_json_freachable(n, neg, point, m, f->a + 1, frac))
+    {
         return 0;
     }
 
@@ -170,14 +180,40 @@ slora_json_freachable(const slora_json_node_t *n, int neg, int point,
     uint64_t m, uint32_t digits, uint32_t frac)
 {
     double    a, b, p;
-    uint32_t  k;
+    uint32_t  k, frac0;
+    uint64_t  q;
+
+    frac0 = frac;
 
     if (digits == 0) {
         return slora_json_fmeets(-INFINITY, 1, 0, 0, n);
     }
 
+    /* after the point: from its value as it is to the most the digits
+     * left can add (19 significant ones, 40 decimals), both as a
+     * validator reads them, so a bound a hair away is not taken for
+     * one the digits can still pass */
+    if (point) {
+        for (k = 0, q = m; q > 0; q /= 10) {
+            k++;
+        }
+
+        k = 19 - k < SLORA_JSON_FRAC_MAX - frac ? 19 - k
+                                              : SLORA_JSON_FRAC_MAX - frac;
+
+        for (q = m; k > 0; k--, frac++) {
+            q = q * 10 + 9;
+        }
+
+        a = slora_json_decimal(0, m, frac0);
+        b = slora_json_decimal(0, q, frac);
+
+        return neg ? slora_json_fmeets(-b, 0, -a, 0, n)
+                   : slora_json_fmeets(a, 0, b, 0, n);
+    }
+
     /* (read as doubles, a and b may meet: the values hold a's still) */
-    if (point || (m == 0 && digits == 1)) {
+    if (m == 0 && digits == 1) {
         a = slora_json_decimal(0, m, frac);
         b = fmax(slora_json_decimal(0, m + 1, frac), nextafter(a, INFINITY));
 

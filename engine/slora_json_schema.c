@@ -97,6 +97,8 @@ static uint32_t slora_json_compile_integer(slora_json_build_t *b,
     const cJSON *sch);
 static uint32_t slora_json_compile_number(slora_json_build_t *b,
     const cJSON *sch);
+static int slora_json_grid_meets(double lo, unsigned lo_open, double hi,
+    unsigned hi_open);
 static int64_t slora_json_int64(double x);
 static const char *slora_json_bounded(const cJSON *sch);
 static uint32_t slora_json_compile_object(slora_json_build_t *b,
@@ -499,7 +501,45 @@ slora_json_compile_number(slora_json_build_t *b, const cJSON *sch)
                                NULL);
     }
 
+    /* what is written: at most 19 significant digits (under 1e19), 40
+     * decimals (multiples of 1e-40), no exponent */
+    if (n->flo >= 1e19 || n->fhi <= -1e19
+        || !slora_json_grid_meets(n->flo, n->excl & 1u, n->fhi,
+                                  n->excl & 2u))
+    {
+        return slora_json_fail(b, "the bounds admit no number of at most "
+                               "19 digits and 40 decimals, as an answer "
+                               "writes one (at %s)", NULL);
+    }
+
     return id;
+}
+
+
+/* Whether a multiple of 1e-40 lies in lo..hi (each end open when said);
+ * at a scale where doubles are whole, any closed interval holds one. */
+static int
+slora_json_grid_meets(double lo, unsigned lo_open, double hi,
+    unsigned hi_open)
+{
+    double  a, z;
+
+    if (isinf(lo) || isinf(hi)) {
+        return 1;
+    }
+
+    a = ceil(lo * 1e40);
+    z = floor(hi * 1e40);
+
+    if (lo_open && a == lo * 1e40) {
+        a += 1;
+    }
+
+    if (hi_open && z == hi * 1e40) {
+        z -= 1;
+    }
+
+    return a <= z;
 }
 
 

@@ -158,6 +158,12 @@ test_refusals(void)
           "#/properties/a)" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
           "\"minimum\":1,\"exclusiveMaximum\":1}}}", "admit no number" },
+        { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
+          "\"exclusiveMinimum\":0,\"maximum\":1e-45}}}",
+          "admit no number of at most 19 digits and 40 decimals" },
+        { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
+          "\"minimum\":1e20}}}",
+          "admit no number of at most 19 digits and 40 decimals" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"maximum\":0}}}",
           "maximum without \"type\" \"integer\" or \"number\"" },
         { "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\","
@@ -688,6 +694,51 @@ test_number_bounds(void)
     ok(agree, "bounded numbers: some 40000 decimals a range, over 6 ranges, "
        "taken iff strtod reads them inside, never with an exponent");
     ok(finish, "and every prefix taken can still become one inside");
+
+    /* at the digits' limits: zeros after the point up to the 40th
+     * decimal over an open 0; 19 digits, then a point */
+    {
+        static const struct { const char *bounds, *doc; }  walks[] = {
+            { "\"exclusiveMinimum\":0,\"maximum\":1", "{\"x\":0."
+              "000000000000000000000000000000000000000000000" },
+            { "\"minimum\":0", "{\"x\":1234567890123456789.5" },
+            { "\"exclusiveMinimum\":0.5", "{\"x\":0.5000000000000000000"
+              "000000000000000000000000" },
+        };
+
+        finish = 1;
+
+        for (r = 0; r < (int) (sizeof(walks) / sizeof(walks[0])); r++) {
+            snprintf(schema, sizeof(schema), "{\"type\":\"object\","
+                     "\"required\":[\"x\"],\"properties\":{\"x\":{\"type\":"
+                     "\"number\",%s}}}", walks[r].bounds);
+            s = slora_json_schema_parse(schema, strlen(schema), &err);
+            if (s == NULL) {
+                ok(0, "walk %d compiles: %s", r, err.msg);
+                continue;
+            }
+
+            slora_json_init(&j, s);
+            len = strlen(walks[r].doc);
+
+            for (at = 0; at < len && slora_json_feed(&j, walks[r].doc + at,
+                                                     1);
+                 at++)
+            {
+                if (at >= 5 && !finishable(&j, "9876543210.")) {
+                    diag("walk %d: %.*s is a dead end", r, (int) at + 1,
+                         walks[r].doc);
+                    finish = 0;
+                    break;
+                }
+            }
+
+            slora_json_schema_free(s);
+        }
+
+        ok(finish, "no dead end at the digits' limits (40 decimals, 19 "
+           "digits)");
+    }
 }
 
 

@@ -15,6 +15,7 @@
 
 #define _GNU_SOURCE
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,14 +49,12 @@ static uint32_t  slora_tok_byte_cpt[256];
 static int16_t   slora_tok_cpt_byte[324];
 
 
+/* Made once (pthread_once): tokenizers may be loaded on several threads
+ * at once, and a table half made, read as made, maps bytes wrong. */
 static void
-slora_tok_byte_map_init(void)
+slora_tok_byte_map_make(void)
 {
     uint32_t  b, extra;
-
-    if (slora_tok_byte_cpt['!'] == '!') {
-        return;
-    }
 
     extra = 256;
 
@@ -77,6 +76,15 @@ slora_tok_byte_map_init(void)
     for (b = 0; b < 256; b++) {
         slora_tok_cpt_byte[slora_tok_byte_cpt[b]] = (int16_t) b;
     }
+}
+
+
+static void
+slora_tok_byte_map_init(void)
+{
+    static pthread_once_t  once = PTHREAD_ONCE_INIT;
+
+    (void) pthread_once(&once, slora_tok_byte_map_make);
 }
 
 

@@ -9,8 +9,9 @@
  * (entries no request holds and no entry names as parent) keeps every
  * entry reachable from the start of its prompt. Requests let go of their
  * entries deepest first, so a chain's leaf goes on the list before its
- * parent becomes a leaf; a parent left a leaf by a reclaim goes to the
- * head of the list, as old as the child it outlived. A flush moves the
+ * parent becomes a leaf; a parent left a leaf by a reclaim goes where
+ * its own last letting go puts it (a prompt's head that requests keep
+ * using outlives the child it once had). A flush moves the
  * cache to a new epoch: entries of an older one are never found, and go
  * to the pool as soon as no request holds them. The hashes (of pages and
  * of tenants' names) start from a random key of the process, so no
@@ -27,6 +28,8 @@
 #include "slora_prefix.h"
 
 
+#define SLORA_PREFIX_PLACE_STEPS  64    /* slora_prefix_lru_place's walk */
+
 typedef struct {
     uint64_t             hash;
     slora_prefix_owner_t owner;
@@ -36,6 +39,7 @@ typedef struct {
     int32_t              children;      /* entries naming it as parent */
     int32_t              lru_prev;      /* idle leaves, oldest first */
     int32_t              lru_next;
+    uint64_t             last;          /* when last let go of (clock) */
     uint32_t             epoch;         /* slora_prefix_flush's count */
     uint8_t              used;
     uint8_t              on_lru;
@@ -53,6 +57,7 @@ struct slora_prefix_s {
     int32_t                lru_head;
     int32_t                lru_tail;
     uint32_t               epoch;
+    uint64_t               clock;       /* lettings go, counted */
     slora_prefix_stats_t   stats;
 };
 
@@ -68,6 +73,7 @@ static uint64_t slora_prefix_hash(const slora_prefix_owner_t *o,
 static uint64_t slora_prefix_mix(uint64_t h, uint64_t v);
 static void slora_prefix_lru_push(slora_prefix_t *pc, int32_t page,
     int head);
+static void slora_prefix_lru_place(slora_prefix_t *pc, int32_t page);
 static void slora_prefix_lru_remove(slora_prefix_t *pc, int32_t page);
 static void slora_prefix_unlink(slora_prefix_t *pc, int32_t page);
 static int32_t slora_prefix_forget(slora_prefix_t *pc, int32_t page,
@@ -290,6 +296,7 @@ slora_prefix_drop(slora_prefix_t *pc, int32_t n, const int32_t *pages)
             continue;
         }
 
+        e->last = ++pc->clock;
         slora_pool_set_kind(pc->pool, pages[i], SLORA_PAGE_CACHED);
         pc->stats.idle++;
 
@@ -336,7 +343,7 @@ slora_prefix_reclaim(slora_prefix_t *pc, int32_t n)
             p = &pc->entry[parent];
 
             if (p->children == 0 && p->refs == 0) {
-                slora_prefix_lru_push(pc, parent, 1);
+                slora_prefix_lru_place(pc, parent);
             }
         }
     }
@@ -524,6 +531,66 @@ slora_prefix_lru_push(slora_prefix_t *pc, int32_t page, int head)
         pc->lru_tail = page;
     }
 
+    e->on_lru = 1;
+}
+
+
+/*
+ * A parent left an idle leaf by a reclaim goes where its own last
+ * letting go puts it among the list's: a system prompt that requests
+ * held without its children is newer than they were. The list is in that
+ * order (pushes at the tail are the newest), so the place is looked for
+ * from the end it is nearer, SLORA_PREFIX_PLACE_STEPS entries at most
+ * from each (where neither finds it, that far from the newest end).
+ */
+static void
+slora_prefix_lru_place(slora_prefix_t *pc, int32_t page)
+{
+    int32_t                i, at, k;
+    slora_prefix_entry_t  *e, *n;
+
+    e = &pc->entry[page];
+
+    /* from the oldest: the first entry newer than it */
+    for (at = pc->lru_head, k = 0;
+         at >= 0 && k < SLORA_PREFIX_PLACE_STEPS
+         && pc->entry[at].last < e->last;
+         at = pc->entry[at].lru_next, k++)
+    {
+        /* void */
+    }
+
+    if (at >= 0 && k == SLORA_PREFIX_PLACE_STEPS) {
+        /* from the newest: the last entry older than it, or as far */
+        for (i = pc->lru_tail, k = 0;
+             i >= 0 && k < SLORA_PREFIX_PLACE_STEPS
+             && pc->entry[i].last > e->last;
+             i = pc->entry[i].lru_prev, k++)
+        {
+            at = i;
+        }
+
+        if (k < SLORA_PREFIX_PLACE_STEPS) {
+            at = i >= 0 ? pc->entry[i].lru_next : pc->lru_head;
+        }
+    }
+
+    if (at < 0) {
+        slora_prefix_lru_push(pc, page, 0);
+        return;
+    }
+
+    if (at == pc->lru_head) {
+        slora_prefix_lru_push(pc, page, 1);
+        return;
+    }
+
+    /* before at */
+    n = &pc->entry[at];
+    e->lru_next = at;
+    e->lru_prev = n->lru_prev;
+    pc->entry[n->lru_prev].lru_next = page;
+    n->lru_prev = page;
     e->on_lru = 1;
 }
 

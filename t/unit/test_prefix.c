@@ -49,6 +49,7 @@ static void test_burst(int on, int cancel);
 static void test_await_budget(void);
 static void test_rewritten(void);
 static void test_keyed(void);
+static void test_hot_parent(void);
 static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
@@ -81,6 +82,7 @@ main(int argc, char **argv)
     test_await_budget();
     test_rewritten();
     test_keyed();
+    test_hot_parent();
 
     return done_testing();
 }
@@ -816,6 +818,56 @@ test_keyed(void)
     ok((uint64_t) theirs != mine, "another process hashes it otherwise "
        "(%016llx, %016llx)", (unsigned long long) mine,
        (unsigned long long) theirs);
+}
+
+
+/*
+ * A parent left a leaf by a reclaim goes where its own last letting go
+ * puts it: a system prompt's pages that requests keep taking without the
+ * child they once had outlive an older, unrelated leaf.
+ */
+static void
+test_hot_parent(void)
+{
+    int                    a;
+    int32_t                tx[32], ty[8], px[4], py[1], got[3], i, n;
+    slora_err_t            err;
+    slora_pool_t          *pool;
+    slora_prefix_t        *pc;
+    slora_prefix_owner_t   oa = { &a, 0, 0 };
+
+    pool = mkpool(16);
+    pc = slora_prefix_create(pool, &err);
+    fill(tx, 32, 11);
+    fill(ty, 8, 12);
+
+    /* X: a system prompt S of 3 pages and a page C after it */
+    computed_pages(pool, pc, &oa, tx, 4, 4, px);
+    slora_prefix_drop(pc, 4, px);
+
+    /* Y: an unrelated page L, let go of after X */
+    computed_pages(pool, pc, &oa, ty, 1, 1, py);
+    slora_prefix_drop(pc, 1, py);
+
+    /* five requests take S alone */
+    for (i = 0; i < 5; i++) {
+        n = slora_prefix_take(pc, &oa, tx, 0, 3, got);
+        if (n != 3) {
+            BAIL_OUT("S not taken whole (%d)", n);
+        }
+        slora_prefix_drop(pc, n, got);
+    }
+
+    is_int(slora_prefix_reclaim(pc, 1), 1, "one reclaimed");
+    ok(slora_pool_page_kind(pool, px[3]) == SLORA_PAGE_FREE,
+       "C, the oldest leaf, first");
+    is_int(slora_prefix_reclaim(pc, 1), 1, "one more");
+    ok(slora_pool_page_kind(pool, py[0]) == SLORA_PAGE_FREE
+       && slora_pool_page_kind(pool, px[2]) == SLORA_PAGE_CACHED,
+       "then L, let go of before S's last use, not S's last page");
+
+    slora_prefix_free(pc);
+    slora_pool_free(pool);
 }
 
 

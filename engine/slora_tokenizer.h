@@ -24,6 +24,13 @@
 typedef struct slora_tokenizer_s  slora_tokenizer_t;
 
 
+/* Bytes [off, off + len) of a text. */
+typedef struct {
+    size_t       off;
+    size_t       len;
+} slora_span_t;
+
+
 /*
  * path: a GGUF file (tokenizer.* metadata; vocab-only GGUFs too), a
  * tokenizer.json, or an HF folder holding tokenizer.json (and
@@ -77,6 +84,20 @@ int slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
 int slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
+
+/*
+ * As slora_tokenizer_encode_upto with parse_special, for a rendered
+ * chat: a special token's text is its id except where it overlaps one
+ * of plain[0..n_plain), the text that came from the request (sorted,
+ * none overlapping another), where its bytes are text as with
+ * parse_special = 0 (user-defined tokens are still cut there, as
+ * parse_special = 0 cuts them). The pre-tokenizer splits the text as
+ * one, across the spans' ends: a text whose plain spans hold no special
+ * token's text gives the ids that parse_special = 1 gives.
+ */
+int slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
+    size_t len, int add_special, const slora_span_t *plain, size_t n_plain,
+    int32_t *ids, int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
 
 /* Raw bytes of one token (byte-level BPE decoded, SPM U+2581 -> space,
  * <0xNN> -> byte). *n gets the length needed; SLORA_BUSY if > cap,

@@ -4,10 +4,11 @@
  * tests' expected ids are ours).
  *
  * Encoding runs in three stages. Special tokens are cut out of the text
- * first, one token text at a time, longest first. The remaining text
- * fragments are split into words by the pre-tokenizer regexes, each regex
- * splitting the pieces the previous one left (matches and the gaps between
- * them both become pieces). Each word is then merged pair by pair from a
+ * first, one token text at a time, longest first (a rendered chat's
+ * plain spans, the request's text, keep theirs as text). The remaining
+ * text fragments are split into words by the pre-tokenizer regexes, each
+ * regex splitting the pieces the previous one left (matches and the gaps
+ * between them both become pieces). Each word is then merged pair by pair from a
  * heap: by merge rank for byte-level BPE, by the merged token's score for
  * SentencePiece. Byte-level BPE works on the word's bytes, each standing
  * for one printable code point of GPT-2's byte map; a symbol left that is
@@ -88,9 +89,15 @@ typedef struct {
 static void slora_tok_emit(slora_tok_ctx_t *c, int32_t id);
 static int slora_tok_reserve(void **p, size_t *cap, size_t need,
     size_t size);
+static int slora_tok_encode(const slora_tokenizer_t *t, const char *text,
+    size_t len, int add_special, int parse_special, const slora_span_t *plain,
+    size_t n_plain, int32_t *ids, int32_t cap, int32_t limit, int32_t *n,
+    slora_err_t *err);
 static int slora_tok_partition(slora_tok_ctx_t *c, const char *text,
-    size_t len, int parse_special, slora_tok_frag_t **frags,
-    size_t *n_frags);
+    size_t len, int parse_special, const slora_span_t *plain,
+    size_t n_plain, slora_tok_frag_t **frags, size_t *n_frags);
+static size_t slora_tok_plain(const slora_span_t *plain, size_t n_plain,
+    size_t off, size_t len);
 static int slora_tok_split(slora_tok_ctx_t *c, const char *text,
     size_t len);
 static int slora_tok_bpe_fragment(slora_tok_ctx_t *c, const char *text,
@@ -151,13 +158,17 @@ slora_tok_emit(slora_tok_ctx_t *c, int32_t id)
 /* Cuts special tokens out of the text, longest token first; each token
  * splits every raw fragment at each of its occurrences (llama.cpp's
  * tokenizer_st_partition). Without parse_special only user-defined tokens
- * are cut. */
+ * are cut; with it, all, but for an occurrence of a control token that
+ * overlaps one of plain[0..n_plain) (the search goes on past that span's
+ * end: any occurrence that begins in it overlaps it too). */
 static int
 slora_tok_partition(slora_tok_ctx_t *c, const char *text, size_t len,
-    int parse_special, slora_tok_frag_t **frags, size_t *n_frags)
+    int parse_special, const slora_span_t *plain, size_t n_plain,
+    slora_tok_frag_t **frags, size_t *n_frags)
 {
     int32_t                   k, id;
-    size_t                    n, cap, ncap, nn, i, tl, lo, ll, ro, rl;
+    size_t                    n, cap, ncap, nn, i, tl, lo, ll, ro, rl, at,
+                              end, skip;
     const char               *m, *tt;
     slora_tok_frag_t         *f, *g, *tmp;
     const slora_tokenizer_t  *t;
@@ -208,9 +219,24 @@ slora_tok_partition(slora_tok_ctx_t *c, const char *text, size_t len,
 
             lo = f[i].off;
             ll = f[i].len;
+            at = lo;
 
             for ( ;; ) {
-                m = ll >= tl ? memmem(text + lo, ll, tt, tl) : NULL;
+                end = lo + ll;
+                m = at < end && end - at >= tl
+                    ? memmem(text + at, end - at, tt, tl) : NULL;
+
+                if (m != NULL && n_plain > 0
+                    && e->type != SLORA_TOK_USER_DEFINED)
+                {
+                    skip = slora_tok_plain(plain, n_plain,
+                                           (size_t) (m - text), tl);
+
+                    if (skip > 0) {
+                        at = skip;
+                        continue;
+                    }
+                }
 
                 if (m == NULL) {
                     if (ll > 0) {
@@ -261,6 +287,7 @@ slora_tok_partition(slora_tok_ctx_t *c, const char *text, size_t len,
 
                 lo = ro;
                 ll = rl;
+                at = lo;
 
                 if (slora_tok_reserve((void **) &g, &ncap, nn + 3,
                                       sizeof(slora_tok_frag_t)) != SLORA_OK)
@@ -294,6 +321,34 @@ nomem:
     return slora_err_set(c->err, SLORA_ERROR,
                          "%s: out of memory splitting special tokens",
                          t->path);
+}
+
+
+/* The end of the plain span that bytes [off, off + len) overlap, 0 where
+ * they overlap none (spans sorted: a binary search for the first that
+ * ends after off). */
+static size_t
+slora_tok_plain(const slora_span_t *plain, size_t n_plain, size_t off,
+    size_t len)
+{
+    size_t  lo, hi, mid;
+
+    lo = 0;
+    hi = n_plain;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (plain[mid].off + plain[mid].len <= off) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return lo < n_plain && plain[lo].off < off + len
+           ? plain[lo].off + plain[lo].len : 0;
 }
 
 
@@ -812,9 +867,8 @@ slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t *n, slora_err_t *err)
 {
-    return slora_tokenizer_encode_upto(t, text, len, add_special,
-                                       parse_special, ids, cap, INT32_MAX - 1,
-                                       n, err);
+    return slora_tok_encode(t, text, len, add_special, parse_special, NULL,
+                            0, ids, cap, INT32_MAX - 1, n, err);
 }
 
 
@@ -822,6 +876,38 @@ int
 slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t limit, int32_t *n, slora_err_t *err)
+{
+    return slora_tok_encode(t, text, len, add_special, parse_special, NULL,
+                            0, ids, cap, limit, n, err);
+}
+
+
+int
+slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
+    size_t len, int add_special, const slora_span_t *plain, size_t n_plain,
+    int32_t *ids, int32_t cap, int32_t limit, int32_t *n, slora_err_t *err)
+{
+    size_t  i;
+
+    for (i = 0; i < n_plain; i++) {
+        slora_assert(plain[i].len <= len && plain[i].off <= len - plain[i].len
+                     && (i == 0
+                         || plain[i].off >= plain[i - 1].off
+                                            + plain[i - 1].len));
+    }
+
+    return slora_tok_encode(t, text, len, add_special, 1, plain, n_plain,
+                            ids, cap, limit, n, err);
+}
+
+
+/* The encoders' one body: special tokens cut (parse_special, and outside
+ * plain[0..n_plain)), then each fragment merged, up to limit tokens. */
+static int
+slora_tok_encode(const slora_tokenizer_t *t, const char *text, size_t len,
+    int add_special, int parse_special, const slora_span_t *plain,
+    size_t n_plain, int32_t *ids, int32_t cap, int32_t limit, int32_t *n,
+    slora_err_t *err)
 {
     int                rc, prev_special;
     size_t             i, step, n_frags;
@@ -867,7 +953,8 @@ slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
 
     frags = NULL;
     n_frags = 0;
-    rc = slora_tok_partition(&c, text, len, parse_special, &frags, &n_frags);
+    rc = slora_tok_partition(&c, text, len, parse_special, plain, n_plain,
+                             &frags, &n_frags);
 
     if (rc != SLORA_OK) {
         goto done;

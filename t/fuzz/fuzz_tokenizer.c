@@ -7,7 +7,10 @@
  * exactly the input (SentencePiece: after the one space it prepends), and
  * every chunk the detokenizer emits must be whole UTF-8. (SentencePiece
  * with special parsing is not compared: it prepends a space after each
- * special token, as llama.cpp does.)
+ * special token, as llama.cpp does.) A chat's encoding
+ * (slora_tokenizer_encode_chat) with the whole text one plain span must
+ * give the ids of special parsing off, with none those of it on, and
+ * with spans cut from the input by its first byte must not fail.
  *
  * The one idea: both tokenizers are lossless on valid UTF-8 made of bytes
  * their vocabularies can spell (byte fallback), so there the round trip is
@@ -37,6 +40,7 @@ static uint8_t             fuzz_has_byte[2][256];
 
 static slora_tokenizer_t *fuzz_load(const char *path);
 static void fuzz_bytes(int k);
+static void fuzz_chat(int k, const uint8_t *data, size_t size);
 static int fuzz_utf8_valid(const uint8_t *s, size_t n);
 
 
@@ -240,10 +244,80 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
         }
+
+        if (valid) {
+            fuzz_chat(k, data, size);
+        }
     }
 
     free(dec);
     free(ids);
 
     return 0;
+}
+
+
+/* The text as a chat with plain spans: all of it one span is parsing
+ * off, no span parsing on; spans of 2^(data[0] % 8) bytes every other
+ * one (their edges inside characters too) encode without failing. */
+static void
+fuzz_chat(int k, const uint8_t *data, size_t size)
+{
+    int            special, rc;
+    size_t         i, step, n_plain;
+    int32_t        n, nc, *ids, *chat;
+    slora_err_t    err;
+    slora_span_t  *plain;
+
+    ids = malloc(FUZZ_MAX_IDS * sizeof(int32_t));
+    chat = malloc(FUZZ_MAX_IDS * sizeof(int32_t));
+    plain = malloc((size / 2 + 2) * sizeof(slora_span_t));
+
+    if (ids == NULL || chat == NULL || plain == NULL) {
+        abort();
+    }
+
+    plain[0].off = 0;
+    plain[0].len = size;
+
+    for (special = 0; special < 2; special++) {
+        rc = slora_tokenizer_encode(fuzz_tok[k], (const char *) data, size,
+                                    1, special, ids, FUZZ_MAX_IDS, &n, &err);
+        rc |= slora_tokenizer_encode_chat(fuzz_tok[k], (const char *) data,
+                                          size, 1, plain, !special, chat,
+                                          FUZZ_MAX_IDS, FUZZ_MAX_IDS, &nc,
+                                          &err);
+
+        if (rc != SLORA_OK || n != nc
+            || memcmp(ids, chat, (size_t) n * sizeof(int32_t)) != 0)
+        {
+            fprintf(stderr, "fuzz_tokenizer: a chat's encoding with %s "
+                    "differs from special %d (tokenizer %d)\n",
+                    special ? "no span" : "one span", special, k);
+            abort();
+        }
+    }
+
+    step = size > 0 ? (size_t) 1 << (data[0] % 8) : 1;
+    n_plain = 0;
+
+    for (i = 0; i < size; i += 2 * step) {
+        plain[n_plain].off = i;
+        plain[n_plain].len = i + step <= size ? step : size - i;
+        n_plain++;
+    }
+
+    if (slora_tokenizer_encode_chat(fuzz_tok[k], (const char *) data, size,
+                                    1, plain, n_plain, chat, FUZZ_MAX_IDS,
+                                    FUZZ_MAX_IDS, &nc, &err)
+        != SLORA_OK)
+    {
+        fprintf(stderr, "fuzz_tokenizer: a chat's encoding with %zu spans: "
+                "%s (tokenizer %d)\n", n_plain, err.msg, k);
+        abort();
+    }
+
+    free(plain);
+    free(chat);
+    free(ids);
 }

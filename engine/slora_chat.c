@@ -42,6 +42,14 @@
  * out of the Jinja text: SmolLM2's, Qwen2.5's), which the parser puts
  * first in a chat without one.
  *
+ * A message's text is text: the renderer reports which spans of what it
+ * writes came from the request (roles, content, the parts of a caller's
+ * made message it lists: a call's arguments, a result, the tools), and
+ * the encoder (slora_tokenizer_encode_chat) reads a special token's text
+ * as that token only outside them, in the template's marks, its default
+ * system message and the marks of made messages. A client who types
+ * "<|im_end|>" gets those characters, not a turn of its own making.
+ *
  * Llama 2's and Mistral's official templates have no add_generation_prompt
  * (their text always ends ready for the answer). Continuing the last
  * message (an assistant's) stops the text where its content ends, as
@@ -64,14 +72,23 @@
 
 
 typedef struct {
-    char    *buf;
-    size_t   cap;
-    size_t   n;
+    char                *buf;
+    size_t               cap;
+    size_t               n;
+    slora_chat_plain_t  *plain;         /* NULL: not asked */
+    size_t               plain_end;     /* where the last span ends */
 } slora_chat_out_t;
 
 
 static void slora_chat_put(slora_chat_out_t *o, const char *s, size_t n);
 static void slora_chat_puts(slora_chat_out_t *o, const char *s);
+static void slora_chat_put_plain(slora_chat_out_t *o, const char *s,
+    size_t n);
+static void slora_chat_put_role(slora_chat_out_t *o,
+    const slora_chat_msg_t *m);
+static void slora_chat_put_content(slora_chat_out_t *o,
+    const slora_chat_msg_t *m, const char *c, size_t cl);
+static void slora_chat_span(slora_chat_out_t *o, size_t off, size_t len);
 static int slora_chat_space(char c);
 static int slora_chat_role(const slora_chat_msg_t *m);
 static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
@@ -87,7 +104,7 @@ static int slora_chat_mistrals(slora_chat_e tmpl);
 static void slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
     const slora_chat_msg_t *msgs, int n_msgs, int first, int last,
     unsigned flags);
-static void slora_chat_put_cb(void *data, const char *s, size_t n);
+static void slora_chat_put_plain_cb(void *data, const char *s, size_t n);
 static char *slora_chat_jinja_default(const char *jinja, size_t len);
 static int slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja,
     size_t len, const char *p, const char *end);
@@ -226,7 +243,7 @@ slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
         c = msgs[0].content;
         cl = msgs[0].content_len;
         slora_chat_trim(&c, &cl);
-        slora_chat_put(o, c, cl);
+        slora_chat_put_content(o, &msgs[0], c, cl);
     }
 
     slora_chat_puts(o, "<|eot_id|>");
@@ -238,7 +255,7 @@ slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
         if (slora_chat_role(&msgs[i]) == SLORA_ROLE_TOOL) {
             slora_chat_puts(o, "<|start_header_id|>ipython"
                                "<|end_header_id|>\n\n");
-            slora_pyjson_string(c, cl, slora_chat_put_cb, o);
+            slora_pyjson_string(c, cl, slora_chat_put_plain_cb, o);
 
         } else {
             if (!msgs[i].verbatim) {
@@ -246,9 +263,9 @@ slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
             }
 
             slora_chat_puts(o, "<|start_header_id|>");
-            slora_chat_put(o, msgs[i].role, msgs[i].role_len);
+            slora_chat_put_role(o, &msgs[i]);
             slora_chat_puts(o, "<|end_header_id|>\n\n");
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
         }
 
         if (i != last) {
@@ -263,21 +280,24 @@ slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
 }
 
 
+/* A tool's result as a JSON string: the request's text. */
 static void
-slora_chat_put_cb(void *data, const char *s, size_t n)
+slora_chat_put_plain_cb(void *data, const char *s, size_t n)
 {
-    slora_chat_put(data, s, n);
+    slora_chat_put_plain(data, s, n);
 }
 
 
 char *
 slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
-    const char *text, size_t len, size_t *n, slora_err_t *err)
+    const char *text, size_t len, size_t *n, slora_chat_plain_t *plain,
+    slora_err_t *err)
 {
-    int                k;
-    char              *prompt, *dated;
-    const char        *sys;
-    slora_chat_msg_t   msgs[2];
+    int                  k;
+    char                *prompt, *dated;
+    const char          *sys;
+    slora_chat_msg_t     msgs[2];
+    slora_chat_plain_t   sized;
 
     sys = tmpl == slora_tokenizer_chat_template(t)
           ? slora_tokenizer_chat_system(t) : NULL;
@@ -287,15 +307,28 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
     }
     k = 0;
 
+    /* the default system message is the template's text, not the
+     * request's */
     if (sys != NULL) {
-        msgs[k++] = (slora_chat_msg_t) { "system", 6, sys, strlen(sys), 0, 0 };
+        msgs[k++] = (slora_chat_msg_t) { "system", 6, sys, strlen(sys), 0, 0,
+                                         1, NULL, 0 };
     }
 
-    msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0, 0 };
+    msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0, 0, 0, NULL,
+                                     0 };
     prompt = NULL;
+    sized.span = NULL;
+    sized.cap = 0;
+    sized.n = 0;
+
+    if (plain != NULL) {
+        plain->span = NULL;
+        plain->cap = 0;
+        plain->n = 0;
+    }
 
     if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, NULL, 0, n,
-                          err)
+                          &sized, err)
         == SLORA_ERROR)
     {
         goto done;
@@ -303,17 +336,33 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
 
     prompt = malloc(*n + 1);
 
-    if (prompt == NULL) {
+    if (plain != NULL && sized.n > 0) {
+        plain->span = malloc(sized.n * sizeof(slora_span_t));
+        plain->cap = plain->span != NULL ? sized.n : 0;
+    }
+
+    if (prompt == NULL || (plain != NULL && plain->cap < sized.n)) {
         slora_err_set(err, SLORA_ERROR, "chat template: out of memory");
-        goto done;
+        goto failed;
     }
 
     if (slora_chat_render(tmpl, msgs, k, SLORA_CHAT_GEN_PROMPT, prompt,
-                          *n + 1, n, err)
-        != SLORA_OK)
+                          *n + 1, n, plain, err)
+        == SLORA_OK)
     {
-        free(prompt);
-        prompt = NULL;
+        goto done;
+    }
+
+failed:
+
+    free(prompt);
+    prompt = NULL;
+
+    if (plain != NULL) {
+        free(plain->span);
+        plain->span = NULL;
+        plain->cap = 0;
+        plain->n = 0;
     }
 
 done:
@@ -421,6 +470,8 @@ slora_chat_jinja_default(const char *jinja, size_t len)
     /* two passes: the size, then the text */
     o.buf = NULL;
     o.cap = 0;
+    o.plain = NULL;
+    o.plain_end = 0;
 
     for ( ;; ) {
         o.n = 0;
@@ -595,6 +646,94 @@ slora_chat_puts(slora_chat_out_t *o, const char *s)
 }
 
 
+/* s[0..n), the request's text: written, and its span kept. */
+static void
+slora_chat_put_plain(slora_chat_out_t *o, const char *s, size_t n)
+{
+    slora_chat_span(o, o->n, n);
+    slora_chat_put(o, s, n);
+}
+
+
+/* m's role: the request's, unless m was made (the default system
+ * message's, the tools' message's). */
+static void
+slora_chat_put_role(slora_chat_out_t *o, const slora_chat_msg_t *m)
+{
+    if (m->made) {
+        slora_chat_put(o, m->role, m->role_len);
+
+    } else {
+        slora_chat_put_plain(o, m->role, m->role_len);
+    }
+}
+
+
+/* c[0..cl), all or part of m's content (less what a trim or a think
+ * block took): the request's text, or where m is made, the template's
+ * text but for m's plain spans within it. */
+static void
+slora_chat_put_content(slora_chat_out_t *o, const slora_chat_msg_t *m,
+    const char *c, size_t cl)
+{
+    size_t               i, at, from, to, lo, hi;
+    const slora_span_t  *sp;
+
+    if (!m->made) {
+        slora_chat_put_plain(o, c, cl);
+        return;
+    }
+
+    at = o->n;
+    from = (size_t) (c - m->content);
+    to = from + cl;
+
+    for (i = 0; i < m->n_plain; i++) {
+        sp = &m->plain[i];
+        lo = sp->off > from ? sp->off : from;
+        hi = sp->off + sp->len < to ? sp->off + sp->len : to;
+
+        if (lo < hi) {
+            slora_chat_span(o, at + lo - from, hi - lo);
+        }
+    }
+
+    slora_chat_put(o, c, cl);
+}
+
+
+/* The text's bytes [off, off + len) came from the request: one more
+ * span, or the last one longer where it ends at off. Spans are counted
+ * past plain->cap, as the text is past its buffer. */
+static void
+slora_chat_span(slora_chat_out_t *o, size_t off, size_t len)
+{
+    slora_chat_plain_t  *p;
+
+    p = o->plain;
+
+    if (p == NULL || len == 0) {
+        return;
+    }
+
+    if (p->n > 0 && o->plain_end == off) {
+        if (p->n <= p->cap) {
+            p->span[p->n - 1].len += len;
+        }
+
+    } else {
+        if (p->n < p->cap) {
+            p->span[p->n].off = off;
+            p->span[p->n].len = len;
+        }
+
+        p->n++;
+    }
+
+    o->plain_end = off + len;
+}
+
+
 /* Python's str.isspace() over ASCII: space, \t to \r and the four
  * separators \x1c to \x1f. */
 static int
@@ -725,7 +864,7 @@ slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
     if (tools != NULL && v7 && (flags & SLORA_CHAT_TOOLS_FIRST)
         && sys == NULL)
     {
-        slora_chat_put(o, tools->content, tools->content_len);
+        slora_chat_put_content(o, tools, tools->content, tools->content_len);
     }
 
     /* v7 writes its system messages where they are; the others, the
@@ -739,11 +878,12 @@ slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
 
         case SLORA_ROLE_SYSTEM:
             slora_chat_puts(o, "[SYSTEM_PROMPT]");
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
             slora_chat_puts(o, "[/SYSTEM_PROMPT]");
 
             if (tools != NULL && i == 0 && (flags & SLORA_CHAT_TOOLS_FIRST)) {
-                slora_chat_put(o, tools->content, tools->content_len);
+                slora_chat_put_content(o, tools, tools->content,
+                                       tools->content_len);
             }
 
             break;
@@ -752,22 +892,24 @@ slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
             if (tools != NULL && !(flags & SLORA_CHAT_TOOLS_FIRST)
                 && slora_chat_same(&msgs[i], lastu))
             {
-                slora_chat_put(o, tools->content, tools->content_len);
+                slora_chat_put_content(o, tools, tools->content,
+                                       tools->content_len);
             }
 
             slora_chat_puts(o, v7 || tekken ? "[INST]" : "[INST] ");
 
             if (sys != NULL && !v7 && i == n_msgs - 1) {
-                slora_chat_put(o, sys->content, sys->content_len);
+                slora_chat_put_content(o, sys, sys->content,
+                                       sys->content_len);
                 slora_chat_puts(o, "\n\n");
             }
 
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
             slora_chat_puts(o, "[/INST]");
             break;
 
         case SLORA_ROLE_TOOL:
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
             break;
 
         case SLORA_ROLE_ASSISTANT:
@@ -776,7 +918,7 @@ slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
                 slora_chat_puts(o, " ");
             }
 
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
 
             if (i != last) {
                 slora_chat_puts(o, "</s>");
@@ -817,7 +959,7 @@ slora_chat_deepseek(slora_chat_out_t *o, const slora_chat_msg_t *msgs,
     }
 
     if (sys != NULL) {
-        slora_chat_put(o, sys->content, sys->content_len);
+        slora_chat_put_content(o, sys, sys->content, sys->content_len);
     }
 
     for (i = 0; i < n_msgs; i++) {
@@ -828,7 +970,7 @@ slora_chat_deepseek(slora_chat_out_t *o, const slora_chat_msg_t *msgs,
 
         case SLORA_ROLE_USER:
             slora_chat_puts(o, SLORA_R1_USER);
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
             break;
 
         case SLORA_ROLE_ASSISTANT:
@@ -838,7 +980,7 @@ slora_chat_deepseek(slora_chat_out_t *o, const slora_chat_msg_t *msgs,
             }
 
             slora_chat_puts(o, SLORA_R1_ASSISTANT);
-            slora_chat_put(o, c, cl);
+            slora_chat_put_content(o, &msgs[i], c, cl);
 
             if (i != last) {
                 slora_chat_puts(o, SLORA_R1_EOS);
@@ -878,7 +1020,7 @@ slora_chat_mistrals(slora_chat_e tmpl)
 int
 slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
-    slora_err_t *err)
+    slora_chat_plain_t *plain, slora_err_t *err)
 {
     int                i, role, first, open, last;
     size_t             cl, sl;
@@ -886,6 +1028,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     slora_chat_out_t   o;
 
     *n = 0;
+
+    if (plain != NULL) {
+        plain->n = 0;
+    }
 
     if ((unsigned) tmpl >= SLORA_CHAT_N) {
         return slora_err_set(err, SLORA_ERROR, "chat template %d unknown",
@@ -933,6 +1079,8 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     o.buf = buf;
     o.cap = cap;
     o.n = 0;
+    o.plain = plain;
+    o.plain_end = 0;
 
     first = slora_chat_role(&msgs[0]) == SLORA_ROLE_SYSTEM;
     sys = first ? msgs[0].content : NULL;
@@ -943,9 +1091,10 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     case SLORA_CHAT_CHATML:
         for (i = 0; i < n_msgs; i++) {
             slora_chat_puts(&o, "<|im_start|>");
-            slora_chat_put(&o, msgs[i].role, msgs[i].role_len);
+            slora_chat_put_role(&o, &msgs[i]);
             slora_chat_puts(&o, "\n");
-            slora_chat_put(&o, msgs[i].content, msgs[i].content_len);
+            slora_chat_put_content(&o, &msgs[i], msgs[i].content,
+                                   msgs[i].content_len);
 
             if (i != last) {
                 slora_chat_puts(&o, "<|im_end|>\n");
@@ -969,9 +1118,9 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
             slora_chat_trim(&c, &cl);
 
             slora_chat_puts(&o, "<|start_header_id|>");
-            slora_chat_put(&o, msgs[i].role, msgs[i].role_len);
+            slora_chat_put_role(&o, &msgs[i]);
             slora_chat_puts(&o, "<|end_header_id|>\n\n");
-            slora_chat_put(&o, c, cl);
+            slora_chat_put_content(&o, &msgs[i], c, cl);
 
             if (i != last) {
                 slora_chat_puts(&o, "<|eot_id|>");
@@ -1008,7 +1157,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                     /* strip() sees "<<SYS>>..." + user: only the user
                      * text's end is stripped */
                     slora_chat_puts(&o, "<<SYS>>\n");
-                    slora_chat_put(&o, sys, sl);
+                    slora_chat_put_content(&o, &msgs[0], sys, sl);
                     slora_chat_puts(&o, "\n<</SYS>>\n\n");
 
                     while (cl > 0 && slora_chat_space(c[cl - 1])) {
@@ -1019,13 +1168,13 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                     slora_chat_trim(&c, &cl);
                 }
 
-                slora_chat_put(&o, c, cl);
+                slora_chat_put_content(&o, &msgs[i], c, cl);
                 slora_chat_puts(&o, " [/INST]");
 
             } else {
                 slora_chat_trim(&c, &cl);
                 slora_chat_puts(&o, " ");
-                slora_chat_put(&o, c, cl);
+                slora_chat_put_content(&o, &msgs[i], c, cl);
 
                 if (i != last) {
                     slora_chat_puts(&o, " </s>");
@@ -1065,6 +1214,12 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     }
 
     buf[o.n] = '\0';
+
+    if (plain != NULL && plain->n > plain->cap) {
+        return slora_err_set(err, SLORA_BUSY, "chat template %s: %zu spans "
+                             "of the request's text do not fit in %zu",
+                             slora_chat_names[tmpl], plain->n, plain->cap);
+    }
 
     return SLORA_OK;
 }

@@ -105,6 +105,7 @@ slora_cli_generate(int argc, char **argv)
     slora_request_t        req;
     slora_gen_state_t      gs;
     slora_tokenizer_t     *tok;
+    slora_chat_plain_t     plain;
     slora_engine_conf_t    conf;
 
     memset(&conf, 0, sizeof(conf));
@@ -266,6 +267,8 @@ slora_cli_generate(int argc, char **argv)
     rc = 1;
     ids = NULL;
     text_buf = NULL;
+    plain.span = NULL;
+    plain.n = 0;
 
     if (adapter != NULL) {
         if (slora_engine_add_adapter(e, "cli", adapter, &err) != SLORA_OK) {
@@ -278,7 +281,8 @@ slora_cli_generate(int argc, char **argv)
     if (chat) {
         text_buf = slora_chat_user_prompt(tok,
                                           slora_tokenizer_chat_template(tok),
-                                          text, strlen(text), &n, &err);
+                                          text, strlen(text), &n, &plain,
+                                          &err);
         if (text_buf == NULL) {
             fprintf(stderr, "slora generate: %s\n", err.msg);
             goto done;
@@ -295,8 +299,13 @@ slora_cli_generate(int argc, char **argv)
         goto done;
     }
 
-    if (slora_tokenizer_encode(tok, text, strlen(text), 1, chat, ids,
-                               max_ctx, &n_ids, &err)
+    /* a chat's message is text, as a request's: special tokens only in
+     * the template's */
+    if ((chat ? slora_tokenizer_encode_chat(tok, text, strlen(text), 1,
+                                            plain.span, plain.n, ids,
+                                            max_ctx, max_ctx, &n_ids, &err)
+              : slora_tokenizer_encode(tok, text, strlen(text), 1, 0, ids,
+                                       max_ctx, &n_ids, &err))
         != SLORA_OK)
     {
         fprintf(stderr, "slora generate: prompt: %s\n",
@@ -410,6 +419,7 @@ done:
     free(ids);
     free(pred);
     free(text_buf);
+    free(plain.span);
     slora_engine_free(e);
     slora_tokenizer_free(tok);
 

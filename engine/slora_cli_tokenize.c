@@ -2,7 +2,9 @@
  * slora_cli_tokenize.c: `slora tokenize`, the token ids of a text under a
  * model's tokenizer (GGUF, tokenizer.json or an HF folder), as the engine
  * would feed them: BOS when the model wants it, special-token text parsed,
- * optionally wrapped as one user turn of the model's chat template.
+ * optionally wrapped as one user turn of the model's chat template (then,
+ * as in a chat request, the turn's text is text: only the template's
+ * special-token text is parsed).
  *
  * The one idea: this is the same path a request takes, so its output is
  * what to compare with llama.cpp's llama-tokenize when ids look wrong.
@@ -17,6 +19,10 @@
 
 
 static void slora_cli_tokenize_usage(FILE *f);
+static int slora_cli_tokenize_encode(const slora_tokenizer_t *t,
+    const char *text, size_t len, int bos, int special,
+    const slora_chat_plain_t *plain, int32_t *ids, int32_t cap, int32_t *n,
+    slora_err_t *err);
 static char *slora_cli_read_stdin(size_t *len);
 static void slora_cli_print_piece(const char *s, size_t n);
 
@@ -33,6 +39,8 @@ slora_cli_tokenize_usage(FILE *f)
         "  --no-special    treat special-token text as plain text\n"
         "  --chat          wrap the text as a user turn of the chat "
         "template\n"
+        "                  (the text's special-token text is plain, as a\n"
+        "                  request's)\n"
         "  --template NAME chatml, llama2, llama3, llama3.1, llama3.2,\n"
         "                  mistral, mistral-v3-tekken, mistral-v7-tekken or\n"
         "                  deepseek-r1\n"
@@ -111,14 +119,15 @@ slora_cli_print_piece(const char *s, size_t n)
 int
 slora_cli_tokenize(int argc, char **argv)
 {
-    int                 i, bos, special, chat, pieces, rc;
-    char               *text, *own, *prompt, piece[1024];
-    size_t              len, n, pn;
-    int32_t            *ids, n_ids;
-    const char         *model, *tmpl_name;
-    slora_err_t         err;
-    slora_chat_e        tmpl;
-    slora_tokenizer_t  *t;
+    int                  i, bos, special, chat, pieces, rc;
+    char                *text, *own, *prompt, piece[1024];
+    size_t               len, n, pn;
+    int32_t             *ids, n_ids;
+    const char          *model, *tmpl_name;
+    slora_err_t          err;
+    slora_chat_e         tmpl;
+    slora_tokenizer_t   *t;
+    slora_chat_plain_t   plain;
 
     model = NULL;
     text = NULL;
@@ -178,6 +187,7 @@ slora_cli_tokenize(int argc, char **argv)
     own = NULL;
     prompt = NULL;
     ids = NULL;
+    plain.span = NULL;
     rc = 1;
 
     if (text != NULL) {
@@ -204,7 +214,8 @@ slora_cli_tokenize(int argc, char **argv)
             goto done;
         }
 
-        prompt = slora_chat_user_prompt(t, tmpl, text, len, &n, &err);
+        prompt = slora_chat_user_prompt(t, tmpl, text, len, &n, &plain,
+                                        &err);
 
         if (prompt == NULL) {
             fprintf(stderr, "slora tokenize: %s\n", err.msg);
@@ -213,12 +224,12 @@ slora_cli_tokenize(int argc, char **argv)
 
         text = prompt;
         len = n;
-        special = 1;
     }
 
     n_ids = 0;
-    rc = slora_tokenizer_encode(t, text, len, bos, special, NULL, 0, &n_ids,
-                                &err);
+    rc = slora_cli_tokenize_encode(t, text, len, bos, special,
+                                   chat ? &plain : NULL, NULL, 0, &n_ids,
+                                   &err);
 
     if (rc == SLORA_ERROR) {
         fprintf(stderr, "slora tokenize: %s\n", err.msg);
@@ -229,8 +240,10 @@ slora_cli_tokenize(int argc, char **argv)
     ids = malloc(((size_t) n_ids + 1) * sizeof(int32_t));
 
     if (ids == NULL
-        || slora_tokenizer_encode(t, text, len, bos, special, ids, n_ids,
-                                  &n_ids, &err) != SLORA_OK)
+        || slora_cli_tokenize_encode(t, text, len, bos, special,
+                                     chat ? &plain : NULL, ids, n_ids,
+                                     &n_ids, &err)
+           != SLORA_OK)
     {
         fprintf(stderr, "slora tokenize: %s\n",
                 ids ? err.msg : "out of memory");
@@ -266,8 +279,27 @@ done:
 
     free(ids);
     free(prompt);
+    free(plain.span);
     free(own);
     slora_tokenizer_free(t);
 
     return rc;
+}
+
+
+/* text's ids: a chat prompt's (plain: the spans of the request's text in
+ * it) as a chat request's, else with special as given. */
+static int
+slora_cli_tokenize_encode(const slora_tokenizer_t *t, const char *text,
+    size_t len, int bos, int special, const slora_chat_plain_t *plain,
+    int32_t *ids, int32_t cap, int32_t *n, slora_err_t *err)
+{
+    if (plain != NULL) {
+        return slora_tokenizer_encode_chat(t, text, len, bos, plain->span,
+                                           plain->n, ids, cap, INT32_MAX - 1,
+                                           n, err);
+    }
+
+    return slora_tokenizer_encode(t, text, len, bos, special, ids, cap, n,
+                                  err);
 }

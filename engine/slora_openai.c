@@ -389,11 +389,11 @@ slora_openai_parse_query(const slora_openai_query_t *args,
             return slora_openai_nomem(err);
         }
 
+        memset(m, 0, sizeof(slora_chat_msg_t));
         m->role = "user";
         m->role_len = 4;
         m->content = req->prompts[0].text.data;
         m->content_len = req->prompts[0].text.len;
-        m->verbatim = 0;
 
         req->kind = SLORA_OPENAI_CHAT;
         req->msgs = m;
@@ -461,7 +461,8 @@ slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
 
 
 /* A chat without a system message begins with the template's default
- * one (text; NULL: none), as the template writes it. */
+ * one (text; NULL: none), as the template writes it: the template's text
+ * (made), not the request's. */
 static int
 slora_openai_default_system(const char *text, slora_openai_req_t *req,
     slora_openai_err_t *err)
@@ -491,7 +492,13 @@ slora_openai_default_system(const char *text, slora_openai_req_t *req,
         text = copy;
     }
 
-    return slora_openai_system(req, text, strlen(text), err);
+    if (slora_openai_system(req, text, strlen(text), err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    req->msgs[0].made = 1;
+
+    return SLORA_OK;
 }
 
 

@@ -205,6 +205,10 @@ typedef struct {
                                                tool results is joined in,
                                                tool_run_cap bytes */
     size_t                tool_run_cap;
+    slora_span_t         *tool_run_plain;   /* and its results' spans,
+                                               tool_run_plain_cap of
+                                               them */
+    size_t                tool_run_plain_cap;
     unsigned              tool_spaced:1;    /* Mistral 7B v0.3's list: a
                                                space after each opening
                                                mark */

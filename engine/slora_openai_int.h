@@ -76,10 +76,29 @@ int slora_openai_schema(cJSON *sch, const char *param,
 
 /* slora_openai_tools.c: function calling */
 
+/* The spans of a text being made for the model (a slora_pyjson_text_t:
+ * tools, calls, results in its format) that came from the request; the
+ * rest is the format's marks. */
+typedef struct {
+    slora_span_t         *span;     /* malloc()ed [cap] */
+    size_t                n;
+    size_t                cap;
+    int                   failed;   /* memory ran out */
+} slora_openai_plain_t;
+
 slora_openai_toolfmt_e slora_openai_tool_format(slora_chat_e chat,
     int call_ids);
-int slora_openai_tool_verbatim(slora_pyjson_text_t *t, slora_chat_msg_t *m,
-    slora_openai_req_t *req, slora_openai_err_t *err);
+/* Bytes [from, to) of the text being made came from the request. */
+void slora_openai_plain(slora_openai_plain_t *p, size_t from, size_t to);
+/* m's content, written into the text being made from at: its spans that
+ * came from the request (all of it, unless m was made). */
+void slora_openai_plain_msg(slora_openai_plain_t *p,
+    const slora_chat_msg_t *m, size_t at);
+/* The text t, written for the model, as m's content as it is, made (its
+ * plain spans p's); t's buffer and p's spans freed. */
+int slora_openai_tool_verbatim(slora_pyjson_text_t *t,
+    slora_openai_plain_t *p, slora_chat_msg_t *m, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 /* 1 when the chat's first message is a system message. */
 int slora_openai_has_system(const slora_openai_req_t *req);
 /* A system message of text[0..len) put before the chat's messages. */

@@ -24,6 +24,11 @@
  * Mistral's models (an OpenAI id "call_..." works), a shorter one is a
  * 400. The chat template (engine/slora_chat.c) writes what is made here
  * as it is, the tools' block where the template puts it.
+ *
+ * The marks are the format's control tokens; what is made here lists the
+ * spans that came from the request (the tools, a call's name, id and
+ * arguments, a result's text and id) as plain, so a mark's text a client
+ * puts into any of them stays text when the prompt is encoded.
  */
 
 #include <stdio.h>
@@ -53,11 +58,14 @@ int
 slora_openai_mistral_tools(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    int                   k;
-    cJSON                *tool;
-    slora_pyjson_text_t   t;
+    int                    k;
+    size_t                 from;
+    cJSON                 *tool;
+    slora_pyjson_text_t    t;
+    slora_openai_plain_t   p;
 
     memset(&t, 0, sizeof(t));
+    memset(&p, 0, sizeof(p));
 
     if (req->tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_LIST) {
         slora_openai_mistral_puts(&t, req->tool_spaced
@@ -67,18 +75,22 @@ slora_openai_mistral_tools(cJSON *tools, slora_openai_req_t *req,
 
         cJSON_ArrayForEach(tool, tools) {
             slora_openai_mistral_puts(&t, k++ ? ", " : "");
+            from = t.n;
             slora_openai_mistral_puts(&t, "{\"type\": \"function\", "
                                           "\"function\": {");
             slora_openai_mistral_function(
                 cJSON_GetObjectItemCaseSensitive(tool, "function"), &t);
             slora_openai_mistral_puts(&t, "}}");
+            slora_openai_plain(&p, from, t.n);
         }
 
         slora_openai_mistral_puts(&t, "]");
 
     } else {
         slora_openai_mistral_puts(&t, "[AVAILABLE_TOOLS]");
+        from = t.n;
         slora_pyjson_write(tools, -1, slora_pyjson_append, &t);
+        slora_openai_plain(&p, from, t.n);
     }
 
     slora_openai_mistral_puts(&t, "[/AVAILABLE_TOOLS]");
@@ -92,10 +104,11 @@ slora_openai_mistral_tools(cJSON *tools, slora_openai_req_t *req,
         != SLORA_OK)
     {
         free(t.buf);
+        free(p.span);
         return SLORA_ERROR;
     }
 
-    return slora_openai_tool_verbatim(&t,
+    return slora_openai_tool_verbatim(&t, &p,
                                       &req->msgs[slora_openai_has_system(req)],
                                       req, err);
 }
@@ -111,12 +124,15 @@ int
 slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int                   k;
-    cJSON                *c, *fn, *dup, *a;
-    const char           *id;
-    slora_pyjson_text_t   t;
+    int                    k;
+    size_t                 from;
+    cJSON                 *c, *fn, *dup, *a;
+    const char            *id;
+    slora_pyjson_text_t    t;
+    slora_openai_plain_t   p;
 
     memset(&t, 0, sizeof(t));
+    memset(&p, 0, sizeof(p));
     k = 0;
 
     switch (req->tool_format) {
@@ -128,6 +144,7 @@ slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
 
     case SLORA_OPENAI_TOOLFMT_MISTRAL_ARGS:
         slora_pyjson_append(&t, cm->content, cm->content_len);
+        slora_openai_plain_msg(&p, cm, 0);
         break;
 
     default:
@@ -147,6 +164,7 @@ slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
                != SLORA_OK)
         {
             free(t.buf);
+            free(p.span);
             return SLORA_ERROR;
         }
 
@@ -161,10 +179,13 @@ slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
             {
                 cJSON_Delete(dup);
                 free(t.buf);
+                free(p.span);
                 return slora_openai_nomem(err);
             }
 
+            /* the call's JSON, its id in it, all the request's */
             slora_openai_mistral_puts(&t, k ? ", " : "");
+            from = t.n;
             slora_pyjson_write(dup, -1, slora_pyjson_append, &t);
             cJSON_Delete(dup);
 
@@ -172,19 +193,26 @@ slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
             slora_openai_mistral_puts(&t, ", \"id\": \"");
             slora_openai_mistral_puts(&t, id);
             slora_openai_mistral_puts(&t, "\"}");
+            slora_openai_plain(&p, from, t.n);
 
         } else {
             slora_openai_mistral_puts(&t, "[TOOL_CALLS]");
+            from = t.n;
             slora_openai_mistral_puts(&t, cJSON_GetObjectItemCaseSensitive(
                                               fn, "name")->valuestring);
+            slora_openai_plain(&p, from, t.n);
 
             if (id != NULL) {
                 slora_openai_mistral_puts(&t, "[CALL_ID]");
+                from = t.n;
                 slora_openai_mistral_puts(&t, id);
+                slora_openai_plain(&p, from, t.n);
             }
 
             slora_openai_mistral_puts(&t, "[ARGS]");
+            from = t.n;
             slora_pyjson_write(a, -1, slora_pyjson_append, &t);
+            slora_openai_plain(&p, from, t.n);
         }
 
         a = a->next;
@@ -197,7 +225,7 @@ slora_openai_mistral_calls(cJSON *calls, cJSON *args, size_t i,
 
     cm->calls = 1;
 
-    return slora_openai_tool_verbatim(&t, cm, req, err);
+    return slora_openai_tool_verbatim(&t, &p, cm, req, err);
 }
 
 
@@ -207,8 +235,10 @@ int
 slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    const char           *id;
-    slora_pyjson_text_t   t;
+    size_t                 from;
+    const char            *id;
+    slora_pyjson_text_t    t;
+    slora_openai_plain_t   p;
 
     id = NULL;
 
@@ -222,6 +252,7 @@ slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
     }
 
     memset(&t, 0, sizeof(t));
+    memset(&p, 0, sizeof(p));
 
     switch (req->tool_format) {
 
@@ -229,28 +260,35 @@ slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
         slora_openai_mistral_puts(&t, req->tool_spaced
                                       ? "[TOOL_RESULTS] {\"content\": "
                                       : "[TOOL_RESULTS]{\"content\": ");
+        slora_openai_plain_msg(&p, cm, t.n);
         slora_pyjson_append(&t, cm->content, cm->content_len);
         slora_openai_mistral_puts(&t, ", \"call_id\": \"");
+        from = t.n;
         slora_openai_mistral_puts(&t, id);
+        slora_openai_plain(&p, from, t.n);
         slora_openai_mistral_puts(&t, "\"}");
         break;
 
     case SLORA_OPENAI_TOOLFMT_MISTRAL_IDS:
         slora_openai_mistral_puts(&t, "[TOOL_RESULTS]");
+        from = t.n;
         slora_openai_mistral_puts(&t, id);
+        slora_openai_plain(&p, from, t.n);
         slora_openai_mistral_puts(&t, "[TOOL_CONTENT]");
+        slora_openai_plain_msg(&p, cm, t.n);
         slora_pyjson_append(&t, cm->content, cm->content_len);
         break;
 
     default:
         slora_openai_mistral_puts(&t, "[TOOL_RESULTS]");
+        slora_openai_plain_msg(&p, cm, t.n);
         slora_pyjson_append(&t, cm->content, cm->content_len);
         break;
     }
 
     slora_openai_mistral_puts(&t, "[/TOOL_RESULTS]");
 
-    return slora_openai_tool_verbatim(&t, cm, req, err);
+    return slora_openai_tool_verbatim(&t, &p, cm, req, err);
 }
 
 

@@ -30,6 +30,12 @@
  * (engine/slora_chat.c). Mistral's formats are written by
  * engine/slora_openai_mistral.c; "auto" holds their list of calls from
  * [TOOL_CALLS] on, and the answer ends with the list.
+ *
+ * What is made here is a made message's content (slora_chat_msg_t): the
+ * format's tags and words are the template's text, and the spans that
+ * came from the request (the tools' JSON, a call's name and arguments, a
+ * result, the message's own text) are listed as plain, so that a tag's
+ * or a control token's text a client writes there stays text.
  */
 
 #include <stdio.h>
@@ -676,16 +682,20 @@ static int
 slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    cJSON                *tool;
-    slora_chat_msg_t     *sys;
-    slora_pyjson_text_t   t;
+    size_t                 from;
+    cJSON                 *tool;
+    slora_chat_msg_t      *sys;
+    slora_pyjson_text_t    t;
+    slora_openai_plain_t   p;
 
     sys = slora_openai_has_system(req) ? &req->msgs[0] : NULL;
 
     memset(&t, 0, sizeof(t));
+    memset(&p, 0, sizeof(p));
 
     if (sys != NULL) {
         slora_pyjson_append(&t, sys->content, sys->content_len);
+        slora_openai_plain_msg(&p, sys, 0);
         slora_pyjson_append(&t, "\n\n", 2);
     }
 
@@ -694,7 +704,9 @@ slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
 
     cJSON_ArrayForEach(tool, tools) {
         slora_pyjson_append(&t, "\n", 1);
+        from = t.n;
         slora_pyjson_write(tool, -1, slora_pyjson_append, &t);
+        slora_openai_plain(&p, from, t.n);
     }
 
     slora_pyjson_append(&t, slora_openai_tools_tail,
@@ -703,13 +715,14 @@ slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     if (sys == NULL) {
         if (slora_openai_system(req, "", 0, err) != SLORA_OK) {
             free(t.buf);
+            free(p.span);
             return SLORA_ERROR;
         }
 
         sys = &req->msgs[0];
     }
 
-    return slora_openai_tool_verbatim(&t, sys, req, err);
+    return slora_openai_tool_verbatim(&t, &p, sys, req, err);
 }
 
 
@@ -726,8 +739,9 @@ int
 slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_chat_msg_t *prev, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    cJSON       *calls, *id;
-    const char  *text;
+    cJSON         *calls, *id;
+    const char    *text;
+    slora_span_t  *sp;
 
     if (cm->role_len == 4 && memcmp(cm->role, "tool", 4) == 0) {
         id = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
@@ -760,13 +774,21 @@ slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
 
         text = slora_openai_cat(req, "<tool_response>\n", 16, cm->content,
                                 cm->content_len, "\n</tool_response>", 17);
-        if (text == NULL) {
+        sp = slora_openai_alloc(req, sizeof(slora_span_t));
+        if (text == NULL || sp == NULL) {
             return slora_openai_nomem(err);
         }
 
+        /* the tags the format's, the result the request's */
+        sp->off = 16;
+        sp->len = cm->content_len;
         cm->content = text;
         cm->content_len = 16 + cm->content_len + 17;
+        cm->made = 1;
+        cm->plain = sp;
+        cm->n_plain = 1;
         req->tool_run = NULL;
+        req->tool_run_plain = NULL;
         return SLORA_OK;
     }
 
@@ -802,12 +824,13 @@ static int
 slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    uint32_t             first;
-    const char          *c;
-    size_t               cl;
-    cJSON               *tool;
-    slora_chat_msg_t    *m;
-    slora_pyjson_text_t  t;
+    uint32_t              first;
+    const char           *c;
+    size_t                cl, from;
+    cJSON                *tool;
+    slora_chat_msg_t     *m;
+    slora_pyjson_text_t   t;
+    slora_openai_plain_t  p;
 
     first = slora_openai_has_system(req);
 
@@ -829,17 +852,22 @@ slora_openai_tool_prompt_llama3(cJSON *tools, slora_openai_req_t *req,
     slora_chat_trim(&c, &cl);
 
     memset(&t, 0, sizeof(t));
+    memset(&p, 0, sizeof(p));
     slora_pyjson_append(&t, slora_openai_llama3_head,
                         sizeof(slora_openai_llama3_head) - 1);
 
     cJSON_ArrayForEach(tool, tools) {
+        from = t.n;
         slora_pyjson_write(tool, 4, slora_pyjson_append, &t);
+        slora_openai_plain(&p, from, t.n);
         slora_pyjson_append(&t, "\n\n", 2);
     }
 
+    from = t.n;
     slora_pyjson_append(&t, c, cl);
+    slora_openai_plain(&p, from, t.n);
 
-    if (slora_openai_tool_verbatim(&t, m, req, err) != SLORA_OK) {
+    if (slora_openai_tool_verbatim(&t, &p, m, req, err) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -863,10 +891,12 @@ static int
 slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int                  llama3, k, rc;
-    cJSON               *c, *fn, *name, *a, *args, *parsed;
-    const char          *code, *fail;
-    slora_pyjson_text_t  t;
+    int                   llama3, k, rc;
+    size_t                from;
+    cJSON                *c, *fn, *name, *a, *args, *parsed;
+    const char           *code, *fail;
+    slora_pyjson_text_t   t;
+    slora_openai_plain_t  p;
 
     llama3 = req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3;
 
@@ -939,10 +969,12 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
     }
 
     memset(&t, 0, sizeof(t));
+    memset(&p, 0, sizeof(p));
     k = 0;
 
     if (!llama3) {
         slora_pyjson_append(&t, cm->content, cm->content_len);
+        slora_openai_plain_msg(&p, cm, 0);
     }
 
     args = parsed->child;
@@ -957,12 +989,16 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
         }
 
         slora_pyjson_append(&t, "{\"name\": \"", strlen("{\"name\": \""));
+        from = t.n;
         slora_pyjson_append(&t, name->valuestring, strlen(name->valuestring));
+        slora_openai_plain(&p, from, t.n);
         slora_pyjson_append(&t, llama3 ? "\", \"parameters\": "
                                        : "\", \"arguments\": ",
                             strlen(llama3 ? "\", \"parameters\": "
                                           : "\", \"arguments\": "));
+        from = t.n;
         slora_pyjson_write(args, -1, slora_pyjson_append, &t);
+        slora_openai_plain(&p, from, t.n);
         slora_pyjson_append(&t, "}", 1);
 
         if (!llama3) {
@@ -976,22 +1012,92 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
 
     cJSON_Delete(parsed);
 
-    return slora_openai_tool_verbatim(&t, cm, req, err);
+    return slora_openai_tool_verbatim(&t, &p, cm, req, err);
 }
 
 
-/* The text t, written for the model, as m's content as it is (t's
- * buffer freed). */
 int
-slora_openai_tool_verbatim(slora_pyjson_text_t *t, slora_chat_msg_t *m,
-    slora_openai_req_t *req, slora_openai_err_t *err)
+slora_openai_tool_verbatim(slora_pyjson_text_t *t, slora_openai_plain_t *p,
+    slora_chat_msg_t *m, slora_openai_req_t *req, slora_openai_err_t *err)
 {
+    slora_span_t  *sp;
+
     m->content = t->failed ? NULL : slora_openai_copy(req, t->buf, t->n);
     m->content_len = t->n;
     m->verbatim = 1;
-    free(t->buf);
+    m->made = 1;
+    m->plain = NULL;
+    m->n_plain = 0;
 
-    return m->content != NULL ? SLORA_OK : slora_openai_nomem(err);
+    sp = NULL;
+
+    if (p->n > 0 && !p->failed) {
+        sp = slora_openai_alloc(req, p->n * sizeof(slora_span_t));
+
+        if (sp != NULL) {
+            memcpy(sp, p->span, p->n * sizeof(slora_span_t));
+            m->plain = sp;
+            m->n_plain = p->n;
+        }
+    }
+
+    free(t->buf);
+    free(p->span);
+
+    return m->content != NULL && !p->failed && (p->n == 0 || sp != NULL)
+           ? SLORA_OK : slora_openai_nomem(err);
+}
+
+
+void
+slora_openai_plain(slora_openai_plain_t *p, size_t from, size_t to)
+{
+    size_t         cap;
+    slora_span_t  *sp;
+
+    if (from >= to || p->failed) {
+        return;
+    }
+
+    if (p->n > 0 && p->span[p->n - 1].off + p->span[p->n - 1].len == from) {
+        p->span[p->n - 1].len += to - from;
+        return;
+    }
+
+    if (p->n == p->cap) {
+        cap = p->cap ? 2 * p->cap : 8;
+        sp = realloc(p->span, cap * sizeof(slora_span_t));
+
+        if (sp == NULL) {
+            p->failed = 1;
+            return;
+        }
+
+        p->span = sp;
+        p->cap = cap;
+    }
+
+    p->span[p->n].off = from;
+    p->span[p->n].len = to - from;
+    p->n++;
+}
+
+
+void
+slora_openai_plain_msg(slora_openai_plain_t *p, const slora_chat_msg_t *m,
+    size_t at)
+{
+    size_t  i;
+
+    if (!m->made) {
+        slora_openai_plain(p, at, at + m->content_len);
+        return;
+    }
+
+    for (i = 0; i < m->n_plain; i++) {
+        slora_openai_plain(p, at + m->plain[i].off,
+                           at + m->plain[i].off + m->plain[i].len);
+    }
 }
 
 
@@ -1026,14 +1132,32 @@ slora_openai_tool_function(cJSON *tool)
  * A tool result joined to the run's message before it (Hermes: one user
  * turn of <tool_response> blocks). The run's text grows in a buffer of
  * the request that doubles, not in a new copy a result: a run of K
- * results costs its size, not K times it.
+ * results costs its size, not K times it; so do its plain spans, one a
+ * result.
  */
 static int
 slora_openai_tool_join(slora_openai_req_t *req, slora_chat_msg_t *prev,
     slora_chat_msg_t *cm)
 {
-    char    *p;
-    size_t   need, cap;
+    char          *p;
+    size_t         need, cap;
+    slora_span_t  *sp;
+
+    if (req->tool_run_plain != prev->plain
+        || prev->n_plain + 1 > req->tool_run_plain_cap)
+    {
+        cap = prev->n_plain < 8 ? 16 : 2 * (prev->n_plain + 1);
+
+        sp = slora_openai_alloc(req, cap * sizeof(slora_span_t));
+        if (sp == NULL) {
+            return SLORA_ERROR;
+        }
+
+        memcpy(sp, prev->plain, prev->n_plain * sizeof(slora_span_t));
+        prev->plain = sp;
+        req->tool_run_plain = sp;
+        req->tool_run_plain_cap = cap;
+    }
 
     need = prev->content_len + 1 + 16 + cm->content_len + 17 + 1;
 
@@ -1054,6 +1178,9 @@ slora_openai_tool_join(slora_openai_req_t *req, slora_chat_msg_t *prev,
     p = req->tool_run + prev->content_len;
     memcpy(p, "\n<tool_response>\n", 17);
     p += 17;
+    req->tool_run_plain[prev->n_plain].off = (size_t) (p - req->tool_run);
+    req->tool_run_plain[prev->n_plain].len = cm->content_len;
+    prev->n_plain++;
     memcpy(p, cm->content, cm->content_len);
     p += cm->content_len;
     memcpy(p, "\n</tool_response>", 17);

@@ -89,11 +89,11 @@ int slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
  * As slora_tokenizer_encode_upto with parse_special, for a rendered
  * chat: a special token's text is its id except where it overlaps one
  * of plain[0..n_plain), the text that came from the request (sorted,
- * none overlapping another), where its bytes are text as with
- * parse_special = 0 (user-defined tokens are still cut there, as
- * parse_special = 0 cuts them). The pre-tokenizer splits the text as
- * one, across the spans' ends: a text whose plain spans hold no special
- * token's text gives the ids that parse_special = 1 gives.
+ * none overlapping another: slora_chat_render's), where its bytes are
+ * text as with parse_special = 0 (user-defined tokens are still cut
+ * there, as parse_special = 0 cuts them). The pre-tokenizer splits the
+ * text as one, across the spans' ends: a text whose plain spans hold no
+ * special token's text gives the ids that parse_special = 1 gives.
  */
 int slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, const slora_span_t *plain, size_t n_plain,
@@ -154,19 +154,44 @@ typedef enum {
 
 
 typedef struct {
-    const char  *role;
-    size_t       role_len;
-    const char  *content;
-    size_t       content_len;
-    unsigned     verbatim;      /* the content as it is, where the
-                                   template writes it untrimmed: a call,
-                                   the tools' block before the first
-                                   user text (llama3.1, llama3.2) */
-    unsigned     calls;         /* an assistant's tool calls, written by
-                                   the caller in the template's format
-                                   (Mistral's templates count no such
-                                   message in the turns' alternation) */
+    const char          *role;
+    size_t               role_len;
+    const char          *content;
+    size_t               content_len;
+    unsigned             verbatim;  /* the content as it is, where the
+                                       template writes it untrimmed: a
+                                       call, the tools' block before the
+                                       first user text (llama3.1,
+                                       llama3.2) */
+    unsigned             calls;     /* an assistant's tool calls, written
+                                       by the caller in the template's
+                                       format (Mistral's templates count
+                                       no such message in the turns'
+                                       alternation) */
+    unsigned             made;      /* the content made by the caller
+                                       in the template's format (tools,
+                                       calls and results with their
+                                       marks; the template's default
+                                       system message): a special token's
+                                       text in it is that token, but in
+                                       plain's spans; its role, a word
+                                       the renderer checks, the
+                                       template's too. 0: role and
+                                       content are the request's text */
+    const slora_span_t  *plain;     /* made: [n_plain] the parts of the
+                                       content that came from the
+                                       request, in order */
+    size_t               n_plain;
 } slora_chat_msg_t;
+
+
+/* Where a rendered chat's text came from the request (slora_chat_render):
+ * span[0..n) of cap, in order, none touching the next. */
+typedef struct {
+    slora_span_t  *span;
+    size_t         cap;
+    size_t         n;
+} slora_chat_plain_t;
 
 
 /* "chatml", "llama2", "llama3", "mistral", "llama3.1", "llama3.2" ->
@@ -196,9 +221,13 @@ int slora_tokenizer_chat_call_ids(const slora_tokenizer_t *t);
 /* One user message as a chat prompt in template tmpl (the generation
  * prompt after it; the model's default system message before it when
  * tmpl is the model's own), a malloc()ed NUL-terminated text of *n
- * bytes; NULL with err set. The slora tool's --chat. */
+ * bytes; NULL with err set. plain (or NULL) gets the spans of the
+ * message's text and role, plain->span malloc()ed (free it), to encode
+ * the prompt with (slora_tokenizer_encode_chat). The slora tool's
+ * --chat. */
 char *slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
-    const char *text, size_t len, size_t *n, slora_err_t *err);
+    const char *text, size_t len, size_t *n, slora_chat_plain_t *plain,
+    slora_err_t *err);
 
 /* Jinja's trim (Python's str.strip()) of s[0..*n): ASCII whitespace
  * (space, \t to \r, \x1c to \x1f) off both ends. */
@@ -246,8 +275,8 @@ char *slora_chat_system_text(const char *raw);
  * Renders messages (and, as flags say, the assistant prompt, or the last
  * message left open) into buf, as text holding special-token strings:
  * what the model's official Jinja template gives, less the leading BOS,
- * which encode adds (encode the text with add_special = 1,
- * parse_special = 1), and a NUL after it. *n = the text's bytes, not
+ * which encode adds (encode the text with add_special = 1 and the
+ * plain spans below), and a NUL after it. *n = the text's bytes, not
  * counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be NULL with
  * cap 0 to ask for the size). Roles: system, user, assistant, and for
  * llama3.1 and llama3.2 tool (a tool's result: an ipython turn, the
@@ -260,10 +289,18 @@ char *slora_chat_system_text(const char *raw);
  * SLORA_ERROR, as does SLORA_CHAT_CONTINUE with the last message not an
  * assistant's, or with SLORA_CHAT_GEN_PROMPT. llama3.2's date is today's
  * (local time), as transformers' strftime_now gives it.
+ *
+ * plain (or NULL) gets the spans of the text that came from the request:
+ * the messages' roles and content, of a made message the parts it lists;
+ * at most plain->cap of them, plain->n the count (SLORA_BUSY when above
+ * plain->cap, as for the text). The rest is the template's own: its
+ * marks, its default system message, a made message's marks. A client's
+ * text is text, whatever special token's text it holds: encode the text
+ * with slora_tokenizer_encode_chat and these spans.
  */
 int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     int n_msgs, unsigned flags, char *buf, size_t cap, size_t *n,
-    slora_err_t *err);
+    slora_chat_plain_t *plain, slora_err_t *err);
 
 
 #endif /* SLORA_TOKENIZER_H */

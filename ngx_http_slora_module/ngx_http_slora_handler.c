@@ -597,7 +597,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             text.data = (u_char *) pr->text.data;
             text.len = pr->text.len;
 
-            if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, pr, n_ctx,
+            if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, pr,
+                                          n_ctx,
                                           NGX_HTTP_SLORA_COUNT_TO(n_ctx),
                                           &prompt[k], e)
                 != NGX_OK)
@@ -1014,9 +1015,9 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
 
     if ((kind == NGX_HTTP_SLORA_CHAT
          ? ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, &prompt, &e)
-         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, n_ctx,
-                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), &prompt,
-                                     &e))
+         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, NULL,
+                                     n_ctx, NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                     &prompt, &e))
         != NGX_OK)
     {
         return e.status ? ngx_http_slora_send_err(r, &e)

@@ -5,6 +5,9 @@
  * the worker that many tokens' work, not the megabyte's), token ids a
  * client sent checked against the vocabulary, and the Responses API's
  * truncation "auto" (the oldest turns left out, the fewest that fit).
+ * A chat's text is encoded with the spans the template reports as the
+ * request's: a special token's text there is text, so a client cannot
+ * write a turn of its own making.
  *
  * The one idea: every refusal here is the client's 400 or 413 in
  * OpenAI's shape (ngx_http_slora_err_t), decided before a slot is taken.
@@ -23,8 +26,9 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
 /*
  * A prompt's token ids into out: text tokenized (a chat's rendered
- * template with special tokens parsed, a completion's without; BOS
- * where the model wants one), or the client's token ids as they are,
+ * template with special tokens parsed but in plain's spans, the
+ * request's text; a completion's, plain NULL, without; BOS where the
+ * model wants one), or the client's token ids as they are,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
  * one that fills the context (413). The encoding stops past limit
  * tokens: the 413 says "more than limit" there, and the worker's time
@@ -33,8 +37,9 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
-    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
-    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
+    ngx_str_t *text, const slora_chat_plain_t *plain,
+    const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
     int32_t      n, cut;
     ngx_int_t    rc;
@@ -64,11 +69,16 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
         }
 
     } else {
-        rc = slora_tokenizer_encode_upto(smcf->tokenizer,
-                                         (const char *) text->data,
-                                         text->len, 1,
-                                         kind == NGX_HTTP_SLORA_CHAT,
-                                         out->ids, n_ctx, limit, &n, &err);
+        rc = plain != NULL
+             ? slora_tokenizer_encode_chat(smcf->tokenizer,
+                                           (const char *) text->data,
+                                           text->len, 1, plain->span,
+                                           plain->n, out->ids, n_ctx, limit,
+                                           &n, &err)
+             : slora_tokenizer_encode_upto(smcf->tokenizer,
+                                           (const char *) text->data,
+                                           text->len, 1, 0, out->ids, n_ctx,
+                                           limit, &n, &err);
         cut = (rc == SLORA_BUSY && n > limit);
     }
 
@@ -155,30 +165,34 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
     int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
     ngx_http_slora_err_t *e)
 {
+    slora_chat_plain_t  plain;
+
     if (req->truncate) {
         return ngx_http_slora_truncate(r, smcf, req, n_ctx, text, out, e);
     }
 
-    if (ngx_http_slora_render(r, req, n_ctx, text, e) != NGX_OK) {
+    if (ngx_http_slora_render(r, req, n_ctx, text, &plain, e) != NGX_OK) {
         return NGX_ERROR;
     }
 
     return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                     NULL, n_ctx,
+                                     &plain, NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx), out, e);
 }
 
 
 /*
  * req's chat messages in the location's template, into text (r's pool;
- * a buffer grown to what the template needs): a 400 where they cannot be
- * rendered, a 413 where the text would be longer than n_ctx tokens of
+ * a buffer grown to what the template needs), and into plain the spans
+ * of it that came from the request (r's pool): a 400 where they cannot
+ * be rendered, a 413 where the text would be longer than n_ctx tokens of
  * the longest could cover (a template may repeat a part for each turn:
  * Mistral's tools before each user message; the text is not made).
  */
 ngx_int_t
 ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_err_t *e)
+    int32_t n_ctx, ngx_str_t *text, slora_chat_plain_t *plain,
+    ngx_http_slora_err_t *e)
 {
     int                          rc;
     size_t                       cap, n, most;
@@ -193,13 +207,18 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
            + 1024;
 
     cap = 256;
+    plain->cap = 8;
+
     for (i = 0; i < req->n_msgs; i++) {
         cap += req->msgs[i].content_len + 64;
+        plain->cap += 2 + req->msgs[i].n_plain;
     }
 
     for ( ;; ) {
         text->data = ngx_pnalloc(r->pool, cap);
-        if (text->data == NULL) {
+        plain->span = ngx_palloc(r->pool, plain->cap * sizeof(slora_span_t));
+
+        if (text->data == NULL || plain->span == NULL) {
             return NGX_ERROR;
         }
 
@@ -208,9 +227,9 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
 
         rc = slora_chat_render(tmpl, req->msgs, (int) req->n_msgs,
                                req->chat_flags, (char *) text->data, cap, &n,
-                               &err);
+                               plain, &err);
 
-        if (rc == SLORA_BUSY && n + 1 > cap) {
+        if (rc == SLORA_BUSY && (n + 1 > cap || plain->n > plain->cap)) {
             if (n > most) {
                 return ngx_http_slora_fail(e,
                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -223,7 +242,10 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
                                        " tokens cover", n_ctx, n);
             }
 
-            cap = n + 1;
+            /* the spans, none empty or touching another, are fewer than
+             * the text's bytes */
+            cap = ngx_max(cap, n + 1);
+            plain->cap = ngx_max(plain->cap, plain->n);
             continue;
         }
 
@@ -351,9 +373,10 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
     int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
     ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
-    ngx_int_t          rc;
-    uint32_t           n_all;
-    slora_chat_msg_t  *view;
+    ngx_int_t           rc;
+    uint32_t            n_all;
+    slora_chat_msg_t   *view;
+    slora_chat_plain_t  plain;
 
     n_all = req->n_msgs;
     view = all;
@@ -373,11 +396,11 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
     req->msgs = view;
     req->n_msgs = (uint32_t) (head + n_all - from);
 
-    rc = ngx_http_slora_render(r, req, n_ctx, text, e);
+    rc = ngx_http_slora_render(r, req, n_ctx, text, &plain, e);
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       NULL, n_ctx, n_ctx, out, e);
+                                       &plain, NULL, n_ctx, n_ctx, out, e);
     }
 
     req->msgs = all;

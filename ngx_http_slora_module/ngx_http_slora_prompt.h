@@ -41,11 +41,12 @@ typedef struct {
 slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
     slora_openai_req_t *req, int32_t n_ctx, ngx_str_t *text,
-    ngx_http_slora_err_t *e);
+    slora_chat_plain_t *plain, ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
-    ngx_str_t *text, const slora_openai_prompt_t *pr, int32_t n_ctx,
-    int32_t limit, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+    ngx_str_t *text, const slora_chat_plain_t *plain,
+    const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
     const int32_t *ids, uint32_t n, const char *param,
     ngx_http_slora_err_t *e);

@@ -57,7 +57,8 @@ static void fuzz_check_str(const slora_openai_str_t *s, const char *what);
 static void fuzz_check_req(const slora_openai_req_t *req);
 static void fuzz_check_err(const slora_openai_err_t *err);
 static void fuzz_worker(const slora_openai_req_t *req);
-static void fuzz_encode(const char *text, size_t n, int chat);
+static void fuzz_encode(const char *text, size_t n,
+    const slora_chat_plain_t *plain);
 static void fuzz_tokens(const uint8_t *data, size_t size);
 static void fuzz_responses(const uint8_t *data, size_t size);
 static int fuzz_prev(void *data, slora_openai_stored_e what,
@@ -576,33 +577,41 @@ fuzz_query(const uint8_t *data, size_t size)
 static void
 fuzz_worker(const slora_openai_req_t *req)
 {
-    int          rc;
-    char        *text;
-    size_t       cap, n;
-    uint32_t     i;
-    slora_err_t  err;
+    int                 rc;
+    char               *text;
+    size_t              cap, n, k;
+    uint32_t            i;
+    slora_err_t         err;
+    slora_chat_plain_t  plain;
 
     text = NULL;
 
     if (req->kind == SLORA_OPENAI_CHAT) {
         cap = 256;
+        plain.cap = 8;
+
         for (i = 0; i < req->n_msgs; i++) {
             cap += req->msgs[i].content_len + 64;
+            plain.cap += 2 + req->msgs[i].n_plain;
         }
 
         for ( ;; ) {
             text = malloc(cap);
-            if (text == NULL) {
+            plain.span = malloc(plain.cap * sizeof(slora_span_t));
+            if (text == NULL || plain.span == NULL) {
                 fuzz_fail("out of memory");
             }
 
             n = 0;
             rc = slora_chat_render(fuzz_tmpl, req->msgs, (int) req->n_msgs,
-                                   req->chat_flags, text, cap, &n, &err);
+                                   req->chat_flags, text, cap, &n, &plain,
+                                   &err);
 
-            if (rc == SLORA_BUSY && n + 1 > cap) {
+            if (rc == SLORA_BUSY && (n + 1 > cap || plain.n > plain.cap)) {
                 free(text);
-                cap = n + 1;
+                free(plain.span);
+                cap = n + 1 > cap ? n + 1 : cap;
+                plain.cap = plain.n > plain.cap ? plain.n : plain.cap;
                 continue;
             }
 
@@ -617,6 +626,7 @@ fuzz_worker(const slora_openai_req_t *req)
         {
             /* these templates' own refusal: the module's 400 */
             free(text);
+            free(plain.span);
             return;
         }
 
@@ -625,8 +635,20 @@ fuzz_worker(const slora_openai_req_t *req)
             fuzz_fail("a parsed chat does not render");
         }
 
-        fuzz_encode(text, n, 1);
+        /* the request's spans: in order, apart, not empty, in the text */
+        for (k = 0; k < plain.n; k++) {
+            if (plain.span[k].len == 0 || plain.span[k].off > n
+                || plain.span[k].len > n - plain.span[k].off
+                || (k > 0 && plain.span[k].off <= plain.span[k - 1].off
+                                                  + plain.span[k - 1].len))
+            {
+                fuzz_fail("a plain span out of order or out of the text");
+            }
+        }
+
+        fuzz_encode(text, n, &plain);
         free(text);
+        free(plain.span);
         return;
     }
 
@@ -634,22 +656,28 @@ fuzz_worker(const slora_openai_req_t *req)
     for (i = 0; i < req->n_prompts; i++) {
         if (req->prompts[i].text.data != NULL) {
             fuzz_encode(req->prompts[i].text.data, req->prompts[i].text.len,
-                        0);
+                        NULL);
         }
     }
 }
 
 
+/* text's ids as the worker makes them: a chat's (plain: the request's
+ * spans in it), or a completion's (plain NULL) */
 static void
-fuzz_encode(const char *text, size_t n, int chat)
+fuzz_encode(const char *text, size_t n, const slora_chat_plain_t *plain)
 {
     int          rc;
     int32_t      n_ids;
     slora_err_t  err;
 
     n_ids = 0;
-    rc = slora_tokenizer_encode(fuzz_tok, text, n, 1, chat, fuzz_ids,
-                                FUZZ_N_CTX, &n_ids, &err);
+    rc = plain != NULL
+         ? slora_tokenizer_encode_chat(fuzz_tok, text, n, 1, plain->span,
+                                       plain->n, fuzz_ids, FUZZ_N_CTX,
+                                       FUZZ_N_CTX, &n_ids, &err)
+         : slora_tokenizer_encode(fuzz_tok, text, n, 1, 0, fuzz_ids,
+                                  FUZZ_N_CTX, &n_ids, &err);
 
     if (rc == SLORA_ERROR) {
         fprintf(stderr, "encode: %s\n", err.msg);
@@ -682,6 +710,19 @@ fuzz_check_req(const slora_openai_req_t *req)
                 || req->msgs[i].content[req->msgs[i].content_len] != '\0')
             {
                 fuzz_fail("a message is not NUL-terminated UTF-8");
+            }
+
+            /* a made message's plain spans in order, in its content */
+            for (k = 0; req->msgs[i].made && k < req->msgs[i].n_plain; k++) {
+                if (req->msgs[i].plain[k].off > req->msgs[i].content_len
+                    || req->msgs[i].plain[k].len
+                       > req->msgs[i].content_len - req->msgs[i].plain[k].off
+                    || (k > 0 && req->msgs[i].plain[k].off
+                                 < req->msgs[i].plain[k - 1].off
+                                   + req->msgs[i].plain[k - 1].len))
+                {
+                    fuzz_fail("a made message's spans out of its content");
+                }
             }
         }
 

@@ -65,23 +65,29 @@ static void
 chat_run_request(slora_request_t *req, const slora_tokenizer_t *tok,
     const char *content, int32_t *ids, int32_t *stop)
 {
-    char              prompt[1024];
-    size_t            n;
-    int32_t           n_ids;
-    slora_err_t       err;
-    slora_chat_msg_t  msg;
+    char                prompt[1024];
+    size_t              n;
+    int32_t             n_ids;
+    slora_err_t         err;
+    slora_span_t        span[8];
+    slora_chat_msg_t    msg;
+    slora_chat_plain_t  plain;
 
+    memset(&msg, 0, sizeof(msg));
     msg.role = "user";
     msg.role_len = 4;
     msg.content = content;
     msg.content_len = strlen(content);
-    msg.verbatim = 0;
+
+    plain.span = span;
+    plain.cap = 8;
 
     if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
                           SLORA_CHAT_GEN_PROMPT, prompt, sizeof(prompt), &n,
-                          &err) != SLORA_OK
-        || slora_tokenizer_encode(tok, prompt, n, 1, 1, ids,
-                                  CHAT_RUN_TOKENS, &n_ids, &err)
+                          &plain, &err) != SLORA_OK
+        || slora_tokenizer_encode_chat(tok, prompt, n, 1, plain.span,
+                                       plain.n, ids, CHAT_RUN_TOKENS,
+                                       CHAT_RUN_TOKENS, &n_ids, &err)
            != SLORA_OK)
     {
         BAIL_OUT("prompt: %s", err.msg);

@@ -424,7 +424,7 @@ test_llama3(void)
        "the tools flag (%s)", err.msg);
     rc = rc == SLORA_OK
          ? slora_chat_render(SLORA_CHAT_LLAMA31, req.msgs, (int) req.n_msgs,
-                             req.chat_flags, buf, sizeof(buf), &n, &e)
+                             req.chat_flags, buf, sizeof(buf), &n, NULL, &e)
          : SLORA_ERROR;
     is_str(rc == SLORA_OK ? buf : "", want, "llama3.1: rendered, the "
            "official template's text: the tools before the first user "
@@ -641,7 +641,7 @@ test_mistral(void)
     rc = parse_as(chat, SLORA_CHAT_MISTRAL, &req, &err);
     rc = rc == SLORA_OK
          ? slora_chat_render(SLORA_CHAT_MISTRAL, req.msgs, (int) req.n_msgs,
-                             req.chat_flags, buf, sizeof(buf), &n, &e)
+                             req.chat_flags, buf, sizeof(buf), &n, NULL, &e)
          : SLORA_ERROR;
     is_str(rc == SLORA_OK ? buf : err.msg, want, "mistral v0.3: the "
            "official template's text: the calls a list after [TOOL_CALLS] "

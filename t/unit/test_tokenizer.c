@@ -25,6 +25,9 @@
 #define GOLDEN             "t/golden/tokenizer/smollm2.txt"
 #define MAX_IDS            (1 << 20)
 
+/* a message's last fields: not made, all of its content the request's */
+#define PLAIN_ALL          0, NULL, 0
+
 
 static int32_t  ids[MAX_IDS];
 
@@ -668,10 +671,10 @@ static void
 test_chat(const slora_tokenizer_t *smol)
 {
     static const slora_chat_msg_t  msgs[] = {
-        { "system", 6, "You are terse.", 14, 0, 0 },
-        { "user", 4, "Hi!", 3, 0, 0 },
-        { "assistant", 9, "Hello.", 6, 0, 0 },
-        { "user", 4, "What is 2+2?", 12, 0, 0 },
+        { "system", 6, "You are terse.", 14, 0, 0, PLAIN_ALL },
+        { "user", 4, "Hi!", 3, 0, 0, PLAIN_ALL },
+        { "assistant", 9, "Hello.", 6, 0, 0, PLAIN_ALL },
+        { "user", 4, "What is 2+2?", 12, 0, 0, PLAIN_ALL },
     };
     static const char             *want[SLORA_CHAT_N] = {
         /* chatml: SmolLM2's and Qwen2's template */
@@ -731,7 +734,7 @@ test_chat(const slora_tokenizer_t *smol)
         w = chat_dated((slora_chat_e) i, want[i], dated, sizeof(dated));
         rc = slora_chat_render((slora_chat_e) i, msgs, 4,
                                SLORA_CHAT_GEN_PROMPT, buf, sizeof(buf), &n,
-                               &err);
+                               NULL, &err);
         ok(rc == SLORA_OK && n == strlen(w), "chat %s: renders",
            slora_chat_name((slora_chat_e) i));
         is_str(buf, w, "chat %s: system+user+assistant+user gives "
@@ -739,7 +742,7 @@ test_chat(const slora_tokenizer_t *smol)
                slora_chat_name((slora_chat_e) i));
 
         rc = slora_chat_render((slora_chat_e) i, msgs, 4,
-                               SLORA_CHAT_GEN_PROMPT, buf, 10, &n, &err);
+                               SLORA_CHAT_GEN_PROMPT, buf, 10, &n, NULL, &err);
         ok(rc == SLORA_BUSY && n == strlen(w),
            "chat %s: small buffer is SLORA_BUSY with the size needed",
            slora_chat_name((slora_chat_e) i));
@@ -757,7 +760,7 @@ test_chat(const slora_tokenizer_t *smol)
      * assistant's header */
     rc = slora_chat_render(SLORA_CHAT_CHATML, &msgs[1], 1,
                            SLORA_CHAT_GEN_PROMPT | SLORA_CHAT_NO_THINK, buf,
-                           sizeof(buf), &n, &err);
+                           sizeof(buf), &n, NULL, &err);
     is_str(rc == SLORA_OK ? buf : err.msg, "<|im_start|>user\nHi!<|im_end|>\n"
            "<|im_start|>assistant\n<think>\n\n</think>\n\n",
            "chat chatml: no thinking, as Qwen3's template writes it");
@@ -811,14 +814,14 @@ test_chat(const slora_tokenizer_t *smol)
         for (i = 0; i < SLORA_CHAT_N; i++) {
             rc = slora_chat_render((slora_chat_e) i, msgs, 3,
                                    SLORA_CHAT_CONTINUE, buf, sizeof(buf), &n,
-                                   &err);
+                                   NULL, &err);
             is_str(rc == SLORA_OK ? buf : err.msg,
                    chat_dated((slora_chat_e) i, open[i], dated,
                               sizeof(dated)),
                    "chat %s: the assistant's last message continued",
                    slora_chat_name((slora_chat_e) i));
             rc = slora_chat_render((slora_chat_e) i, msgs, 2, 0, buf,
-                                   sizeof(buf), &n, &err);
+                                   sizeof(buf), &n, NULL, &err);
             is_str(rc == SLORA_OK ? buf : err.msg,
                    chat_dated((slora_chat_e) i, closed[i], dated,
                               sizeof(dated)), "chat %s: no "
@@ -826,24 +829,25 @@ test_chat(const slora_tokenizer_t *smol)
         }
 
         ok(slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_CONTINUE,
-                             buf, sizeof(buf), &n, &err) == SLORA_ERROR
+                             buf, sizeof(buf), &n, NULL, &err) == SLORA_ERROR
            && slora_chat_render(SLORA_CHAT_CHATML, msgs, 3,
                                 SLORA_CHAT_CONTINUE|SLORA_CHAT_GEN_PROMPT,
-                                buf, sizeof(buf), &n, &err) == SLORA_ERROR,
+                                buf, sizeof(buf), &n, NULL, &err)
+              == SLORA_ERROR,
            "chat: continuing a user's message, or with the generation "
            "prompt, is SLORA_ERROR (%s)", err.msg);
     }
 
     bad[0] = msgs[1];
-    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1, 0, 0 };
+    bad[1] = (slora_chat_msg_t) { "tool", 4, "x", 1, 0, 0, PLAIN_ALL };
     ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
-                         sizeof(buf), &n, &err) == SLORA_ERROR
+                         sizeof(buf), &n, NULL, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,
        "chat: role tool is SLORA_ERROR (%s)", err.msg);
 
     bad[1] = msgs[1];
     ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
-                         sizeof(buf), &n, &err) == SLORA_ERROR,
+                         sizeof(buf), &n, NULL, &err) == SLORA_ERROR,
        "chat llama2: user, user is SLORA_ERROR (%s)", err.msg);
 
     /*
@@ -855,7 +859,7 @@ test_chat(const slora_tokenizer_t *smol)
     bad[0] = msgs[1];
     bad[1] = msgs[0];
     ok(slora_chat_render(SLORA_CHAT_CHATML, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
-                         sizeof(buf), &n, &err) == SLORA_OK
+                         sizeof(buf), &n, NULL, &err) == SLORA_OK
        && n == strlen("<|im_start|>user\n") + msgs[1].content_len
                + strlen("<|im_end|>\n<|im_start|>system\n")
                + msgs[0].content_len
@@ -865,71 +869,76 @@ test_chat(const slora_tokenizer_t *smol)
                  strlen("<|im_start|>assistant\n")) == 0,
        "chat chatml: a later system message is rendered in place");
     ok(slora_chat_render(SLORA_CHAT_LLAMA2, bad, 2, SLORA_CHAT_GEN_PROMPT, buf,
-                         sizeof(buf), &n, &err) == SLORA_ERROR,
+                         sizeof(buf), &n, NULL, &err) == SLORA_ERROR,
        "chat llama2: a system message after the first is SLORA_ERROR");
     ok(slora_chat_render(SLORA_CHAT_MISTRAL, bad, 2, SLORA_CHAT_GEN_PROMPT,
-                         buf, sizeof(buf), &n, &err) == SLORA_ERROR,
+                         buf, sizeof(buf), &n, NULL, &err) == SLORA_ERROR,
        "chat mistral: a system message after the first is SLORA_ERROR");
 
     /* A system message alone: Llama 2 and Mistral have no user turn to
      * put it in, ChatML renders it. */
     ok(slora_chat_render(SLORA_CHAT_LLAMA2, msgs, 1, SLORA_CHAT_GEN_PROMPT,
-                         buf, sizeof(buf), &n, &err) == SLORA_ERROR
+                         buf, sizeof(buf), &n, NULL, &err) == SLORA_ERROR
        && strstr(err.msg, "no user message") != NULL,
        "chat llama2: a system message alone is SLORA_ERROR (%s)", err.msg);
     ok(slora_chat_render(SLORA_CHAT_MISTRAL, msgs, 1, SLORA_CHAT_GEN_PROMPT,
-                         buf, sizeof(buf), &n, &err) == SLORA_ERROR
+                         buf, sizeof(buf), &n, NULL, &err) == SLORA_ERROR
        && strstr(err.msg, "no user message") != NULL,
        "chat mistral: a system message alone is SLORA_ERROR (%s)", err.msg);
     is_int(slora_chat_render(SLORA_CHAT_CHATML, msgs, 1, SLORA_CHAT_GEN_PROMPT,
-                             buf, sizeof(buf), &n, &err), SLORA_OK,
+                             buf, sizeof(buf), &n, NULL, &err), SLORA_OK,
            "chat chatml: a system message alone renders");
 
     /* The text and its NUL must fit: exactly the text's size is too
      * small, one more holds both; NULL with 0 asks for the size. */
     memset(buf, 'x', sizeof(buf));
     rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_GEN_PROMPT,
-                           buf, strlen(want[SLORA_CHAT_CHATML]), &n, &err);
+                           buf, strlen(want[SLORA_CHAT_CHATML]), &n, NULL,
+                           &err);
     ok(rc == SLORA_BUSY && n == strlen(want[SLORA_CHAT_CHATML]),
        "chat: a buffer of exactly the text's size is SLORA_BUSY");
     rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_GEN_PROMPT,
-                           buf, strlen(want[SLORA_CHAT_CHATML]) + 1, &n, &err);
+                           buf, strlen(want[SLORA_CHAT_CHATML]) + 1, &n,
+                           NULL, &err);
     ok(rc == SLORA_OK && n == strlen(want[SLORA_CHAT_CHATML])
        && buf[n] == '\0' && memcmp(buf, want[SLORA_CHAT_CHATML], n) == 0,
        "chat: one byte more holds the text and its NUL");
     rc = slora_chat_render(SLORA_CHAT_CHATML, msgs, 4, SLORA_CHAT_GEN_PROMPT,
-                           NULL, 0, &n, &err);
+                           NULL, 0, &n, NULL, &err);
     ok(rc == SLORA_BUSY && n == strlen(want[SLORA_CHAT_CHATML]),
        "chat: NULL and 0 give the size");
 
     /* Jinja's trim is Python's strip(): \t to \r, space and \x1c to \x1f
      * go from both ends; \x08 and \x0e are not whitespace and stay. */
-    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11, 0, 0 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x1c\t Hi!\r\n\v\f\x1f", 11, 0, 0,
+                                 PLAIN_ALL };
     rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
-                           buf, sizeof(buf), &n, &err);
+                           buf, sizeof(buf), &n, NULL, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
            "<|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: the content's ASCII whitespace trimmed at both ends");
-    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5, 0, 0 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "\x08Hi!\x0e", 5, 0, 0,
+                                 PLAIN_ALL };
     rc = slora_chat_render(SLORA_CHAT_LLAMA3, ws, 1, SLORA_CHAT_GEN_PROMPT,
-                           buf, sizeof(buf), &n, &err);
+                           buf, sizeof(buf), &n, NULL, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "<|start_header_id|>user<|end_header_id|>\n\n\x08Hi!\x0e"
            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
            "chat llama3: \\x08 and \\x0e are not trimmed");
-    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3, 0, 0 };
-    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10, 0, 0 };
-    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1, 0, 0 };
+    ws[0] = (slora_chat_msg_t) { "user", 4, "Hi!", 3, 0, 0, PLAIN_ALL };
+    ws[1] = (slora_chat_msg_t) { "assistant", 9, " \tHello.\x1f\n", 10, 0, 0,
+                                 PLAIN_ALL };
+    ws[2] = (slora_chat_msg_t) { "user", 4, "x", 1, 0, 0, PLAIN_ALL };
     rc = slora_chat_render(SLORA_CHAT_MISTRAL, ws, 3, SLORA_CHAT_GEN_PROMPT,
-                           buf, sizeof(buf), &n, &err);
+                           buf, sizeof(buf), &n, NULL, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "[INST] Hi![/INST] Hello.</s>[INST] x[/INST]",
            "chat mistral: the assistant's text trimmed");
-    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1, 0, 0 };
-    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7, 0, 0 };
+    ws[0] = (slora_chat_msg_t) { "system", 6, "S", 1, 0, 0, PLAIN_ALL };
+    ws[1] = (slora_chat_msg_t) { "user", 4, "  Hi! \x1c", 7, 0, 0, PLAIN_ALL };
     rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, SLORA_CHAT_GEN_PROMPT,
-                           buf, sizeof(buf), &n, &err);
+                           buf, sizeof(buf), &n, NULL, &err);
     is_str(rc == SLORA_OK ? buf : err.msg,
            "[INST] <<SYS>>\nS\n<</SYS>>\n\n  Hi! [/INST]",
            "chat llama2: after the system block only the user text's end is "
@@ -1003,38 +1012,38 @@ test_chat_llama31(const char *dir)
     slora_chat_msg_t   msgs[3];
 
     msgs[0] = (slora_chat_msg_t) { "user", 4, tools_block,
-                                   sizeof(tools_block) - 1, 1, 0 };
+                                   sizeof(tools_block) - 1, 1, 0, PLAIN_ALL };
     msgs[1] = (slora_chat_msg_t) { "assistant", 9,
                                    "{\"name\": \"w\", \"parameters\": {}}",
-                                   31, 1, 0 };
+                                   31, 1, 0, PLAIN_ALL };
     msgs[2] = (slora_chat_msg_t) { "tool", 4, " \"sunny\"\n\\ \xc3\xa9\x01",
-                                   14, 0, 0 };
+                                   14, 0, 0, PLAIN_ALL };
 
     snprintf(expect, sizeof(expect), "%s%s%s", want, tools_block, tail);
     rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 3,
                            SLORA_CHAT_GEN_PROMPT|SLORA_CHAT_TOOLS, buf,
-                           sizeof(buf), &n, &err);
+                           sizeof(buf), &n, NULL, &err);
     is_str(rc == SLORA_OK ? buf : err.msg, expect, "chat llama3.1: tools, a "
            "call and its result: the official template's text (the "
            "result an ipython turn, a JSON string)");
 
     /* the same turns, the first not marked verbatim: trimmed, as any
      * user text (here the same: the block has no blanks at its ends) */
-    msgs[0] = (slora_chat_msg_t) { "user", 4, "  Hi \n", 6, 0, 0 };
+    msgs[0] = (slora_chat_msg_t) { "user", 4, "  Hi \n", 6, 0, 0, PLAIN_ALL };
     rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 1, 0, buf, sizeof(buf),
-                           &n, &err);
+                           &n, NULL, &err);
     ok(rc == SLORA_OK && strstr(buf, "\n\nHi<|eot_id|>") != NULL
        && strstr(buf, "Environment") == NULL,
        "chat llama3.1: a user text trimmed; no tools, no Environment line");
     msgs[0].verbatim = 1;
     rc = slora_chat_render(SLORA_CHAT_LLAMA31, msgs, 1, 0, buf, sizeof(buf),
-                           &n, &err);
+                           &n, NULL, &err);
     ok(rc == SLORA_OK && strstr(buf, "\n\n  Hi \n<|eot_id|>") != NULL,
        "chat llama3.1: a verbatim text kept as it is");
 
-    msgs[0] = (slora_chat_msg_t) { "user", 4, "Hi", 2, 0, 0 };
+    msgs[0] = (slora_chat_msg_t) { "user", 4, "Hi", 2, 0, 0, PLAIN_ALL };
     ok(slora_chat_render(SLORA_CHAT_LLAMA3, &msgs[1], 2, 0, buf, sizeof(buf),
-                         &n, &err) == SLORA_ERROR
+                         &n, NULL, &err) == SLORA_ERROR
        && strstr(err.msg, "role \"tool\"") != NULL,
        "chat llama3: a tool message is SLORA_ERROR (%s)", err.msg);
 

@@ -8,8 +8,8 @@
  * plain spans, the request's text, keep theirs as text). The remaining
  * text fragments are split into words by the pre-tokenizer regexes, each
  * regex splitting the pieces the previous one left (matches and the gaps
- * between them both become pieces). Each word is then merged pair by pair from a
- * heap: by merge rank for byte-level BPE, by the merged token's score for
+ * between them both become pieces). Each word is then merged pair by
+ * pair from a heap: by merge rank for byte-level BPE, by the merged token's score for
  * SentencePiece. Byte-level BPE works on the word's bytes, each standing
  * for one printable code point of GPT-2's byte map; a symbol left that is
  * no token falls back to one token per byte.

@@ -691,11 +691,23 @@ slora_tok_add_regex(slora_tokenizer_t *t, const char *pattern,
                              t->path, SLORA_TOK_MAX_REGEX);
     }
 
+    /* the pattern may come from tokenizer.json, whose strings cJSON
+     * does not check: PCRE2 checks it (PCRE2_NO_UTF_CHECK is for the
+     * match, whose subject encode has checked) */
+
     re = pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED,
-                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY
-                       | PCRE2_NO_UTF_CHECK, &rc, &off, NULL);
+                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &rc,
+                       &off, NULL);
     if (re == NULL) {
         pcre2_get_error_message(rc, msg, sizeof(msg));
+
+        if (rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21) {
+            return slora_err_set(err, SLORA_ERROR,
+                                 "%s: pre-tokenizer regex is not valid "
+                                 "UTF-8 at byte %zu: %s", t->path, off,
+                                 (char *) msg);
+        }
+
         return slora_err_set(err, SLORA_ERROR,
                              "%s: pre-tokenizer regex at %zu: %s", t->path,
                              off, (char *) msg);

@@ -1,0 +1,133 @@
+/*
+ * test_tokenizer_load.c: the tokenizer.json loader on hostile files.
+ *
+ * Each case writes a small HF folder (tokenizer.json, and
+ * tokenizer_config.json when given) with one fault, and the loader must
+ * refuse it with an error that names tokenizer.json and says what is
+ * wrong; a case next to it, the same file without the fault, must load.
+ * Under the ASan build (make asan) the refusals are also checked for
+ * reads out of bounds.
+ */
+
+#define _GNU_SOURCE
+
+#include <stdint.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "tap.h"
+#include "slora_tokenizer.h"
+
+
+static char  tmpdir[64];
+
+
+static void write_text(const char *file, const char *text);
+static slora_tokenizer_t *load(const char *json, const char *config,
+    slora_err_t *err);
+static int refused(const char *json, const char *config, const char *needle);
+static void test_regex_utf8(void);
+
+
+static void
+write_text(const char *file, const char *text)
+{
+    char   path[256];
+    FILE  *f;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, file);
+
+    if (text == NULL) {
+        unlink(path);
+        return;
+    }
+
+    f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        BAIL_OUT("cannot write %s", path);
+    }
+}
+
+
+/* The folder of json (and config, or none) loaded. */
+static slora_tokenizer_t *
+load(const char *json, const char *config, slora_err_t *err)
+{
+    write_text("tokenizer.json", json);
+    write_text("tokenizer_config.json", config);
+
+    err->msg[0] = '\0';
+
+    return slora_tokenizer_load(tmpdir, err);
+}
+
+
+/* 1 when the folder is refused with an error naming tokenizer.json and
+ * holding needle. */
+static int
+refused(const char *json, const char *config, const char *needle)
+{
+    slora_err_t         err;
+    slora_tokenizer_t  *t;
+
+    t = load(json, config, &err);
+
+    if (t != NULL) {
+        slora_tokenizer_free(t);
+        diag("loaded, should be refused");
+        return 0;
+    }
+
+    diag("%s", err.msg);
+
+    return strstr(err.msg, "tokenizer.json") != NULL
+           && strstr(err.msg, needle) != NULL;
+}
+
+
+/* A Split pre-tokenizer's pattern is the file's text: PCRE2 must check
+ * its UTF-8 (a lead byte last made it read past the pattern). */
+static void
+test_regex_utf8(void)
+{
+    slora_err_t         err;
+    slora_tokenizer_t  *t;
+
+#define TOK_SPLIT(pattern)                                                    \
+    "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},"               \
+    "\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Split\","                   \
+    "\"pattern\":" pattern ",\"behavior\":\"Isolated\"}}"
+
+    t = load(TOK_SPLIT("{\"Regex\":\"a\xc3\xa9|\\\\s+\"}"), NULL, &err);
+    ok(t != NULL, "a Split regex of valid UTF-8 loads%s%s",
+       t ? "" : ": ", t ? "" : err.msg);
+    slora_tokenizer_free(t);
+
+    ok(refused(TOK_SPLIT("{\"Regex\":\"a\xf4\"}"), NULL,
+               "regex is not valid UTF-8 at byte 1"),
+       "a Split regex ending in a lead byte is refused");
+    ok(refused(TOK_SPLIT("{\"Regex\":\"\xc3(\"}"), NULL, "not valid UTF-8"),
+       "a Split regex with a cut sequence is refused");
+    ok(refused(TOK_SPLIT("{\"String\":\"x\xff\"}"), NULL, "not valid UTF-8"),
+       "a Split string of invalid UTF-8 is refused");
+
+#undef TOK_SPLIT
+}
+
+
+int
+main(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/slora-test-tokload-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        BAIL_OUT("mkdtemp failed");
+    }
+
+    test_regex_utf8();
+
+    write_text("tokenizer.json", NULL);
+    write_text("tokenizer_config.json", NULL);
+    rmdir(tmpdir);
+
+    return done_testing();
+}

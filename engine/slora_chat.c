@@ -393,10 +393,13 @@ slora_chat_default_system(slora_chat_e tmpl, const char *jinja, size_t len)
 
     end = jinja + len;
 
+    /* each search starts right after the last head (at): at the text's
+     * end at most, never past it, and a head just after it is found */
+
     for (p = jinja;
          (at = memmem(p, (size_t) (end - p), head, sizeof(head) - 1))
          != NULL;
-         p = at + 1)
+         p = at)
     {
         at += sizeof(head) - 1;
         skip = at < end && *at == '\n' ? 1

@@ -1080,6 +1080,26 @@ test_chat_llama31(const char *dir)
 
         ok(slora_chat_default_system(SLORA_CHAT_CHATML, own, sizeof(own) - 1)
            == NULL, "chat: a system turn of the messages' text is no default");
+
+        /* exactly the template's bytes, no NUL after them (ASan sees a
+         * read past the end) */
+        for (i = 0; i < 2; i++) {
+            static const char  *cut[] = {
+                "{{ x }}<|im_start|>system",
+                "<|im_start|>system<|im_start|>system\nBe kind.<|im_end|>"
+            };
+
+            len = strlen(cut[i]);
+            text = malloc(len);
+            memcpy(text, cut[i], len);
+            sys = slora_chat_default_system(SLORA_CHAT_CHATML, text, len);
+            ok(i == 0 ? sys == NULL : sys && strcmp(sys, "Be kind.") == 0,
+               "chat: %s: %s", i == 0 ? "a template that ends with the "
+               "system head has no default" : "a system head right after "
+               "another one is found", sys ? sys : "none");
+            free(sys);
+            free(text);
+        }
     }
 
     /* Mistral v7's default_system_message: literals joined by +, escapes

@@ -671,12 +671,15 @@ slora_tok_load_json(const char *path, const char *config_path,
 
         if (cJSON_IsString(it)) {
             str = it->valuestring;
+            len = strlen(str);
 
-            for (k = 1; str[k] != '\0' && str[k] != ' '; k++) {
+            /* "left right", the split at the first space after byte 0
+             * (bounded by len: "" has no byte 1) */
+            for (k = 1; k < len && str[k] != ' '; k++) {
                 /* void */
             }
 
-            if (str[0] == '\0' || str[k] != ' ') {
+            if (k >= len) {
                 slora_err_set(err, SLORA_ERROR, "%s: merge %d \"%s\" is not "
                               "\"left right\"", path, rank, str);
                 goto failed;

@@ -27,6 +27,7 @@ static slora_tokenizer_t *load(const char *json, const char *config,
     slora_err_t *err);
 static int refused(const char *json, const char *config, const char *needle);
 static void test_regex_utf8(void);
+static void test_merges(void);
 
 
 static void
@@ -115,6 +116,32 @@ test_regex_utf8(void)
 }
 
 
+/* A merge "left right" is split at its first space after byte 0; the
+ * empty string has no byte 1 to look at. */
+static void
+test_merges(void)
+{
+    slora_err_t         err;
+    slora_tokenizer_t  *t;
+
+#define TOK_MERGES(merges)                                                    \
+    "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"                \
+    "\"ab\":2},\"merges\":" merges "}}"
+
+    t = load(TOK_MERGES("[\"a b\"]"), NULL, &err);
+    ok(t != NULL && slora_tokenizer_n_vocab(t) == 3, "merges [\"a b\"] load%s"
+       "%s", t ? "" : ": ", t ? "" : err.msg);
+    slora_tokenizer_free(t);
+
+    ok(refused(TOK_MERGES("[\"\"]"), NULL, "merge 0 \"\" is not"),
+       "merges [\"\"] refused, no byte read past it (ASan)");
+    ok(refused(TOK_MERGES("[\"a b\", \"ab\"]"), NULL, "merge 1 \"ab\" is not"),
+       "a merge without a space refused");
+
+#undef TOK_MERGES
+}
+
+
 int
 main(void)
 {
@@ -124,6 +151,7 @@ main(void)
     }
 
     test_regex_utf8();
+    test_merges();
 
     write_text("tokenizer.json", NULL);
     write_text("tokenizer_config.json", NULL);

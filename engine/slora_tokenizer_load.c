@@ -25,6 +25,13 @@
 
 #define SLORA_TOK_JSON_MAX   (512u << 20)
 
+/* tokenizer.json's ids may leave gaps, each made an [UNUSED_n] token,
+ * but the ids may run past the n entries listed (vocab and added_tokens)
+ * by n / 8 + SLORA_TOK_JSON_GAPS at most: a real vocabulary numbers its
+ * tokens densely, and one id near 2^24 in a file of two entries would
+ * make 16M filler tokens (half a minute and 900 MB) */
+#define SLORA_TOK_JSON_GAPS  1024
+
 #define SLORA_RE_BYTELEVEL                                                    \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+"        \
     "|\\s+(?!\\S)|\\s+"
@@ -537,6 +544,7 @@ slora_tok_load_json(const char *path, const char *config_path,
     char               *text, *s;
     size_t              len, k;
     int32_t             n_vocab, id;
+    int64_t             n_entries;
     const char         *a, *b, *str;
     cJSON              *root;
     const cJSON        *model, *vocab, *added, *merges, *it, *v;
@@ -573,6 +581,7 @@ slora_tok_load_json(const char *path, const char *config_path,
     }
 
     n_vocab = 0;
+    n_entries = 0;
 
     cJSON_ArrayForEach(it, vocab) {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0
@@ -586,6 +595,8 @@ slora_tok_load_json(const char *path, const char *config_path,
         if (it->valueint + 1 > n_vocab) {
             n_vocab = it->valueint + 1;
         }
+
+        n_entries++;
     }
 
     cJSON_ArrayForEach(it, added) {
@@ -603,6 +614,17 @@ slora_tok_load_json(const char *path, const char *config_path,
         if (v->valueint + 1 > n_vocab) {
             n_vocab = v->valueint + 1;
         }
+
+        n_entries++;
+    }
+
+    if (n_vocab > n_entries + n_entries / 8 + SLORA_TOK_JSON_GAPS) {
+        slora_err_set(err, SLORA_ERROR, "%s: token id %d is far past the "
+                      "%lld tokens listed (at most %lld ids may be left "
+                      "unnamed)", path, (int) (n_vocab - 1),
+                      (long long) n_entries,
+                      (long long) (n_entries / 8 + SLORA_TOK_JSON_GAPS));
+        goto failed;
     }
 
     spm = slora_tok_json_is_spm(root);

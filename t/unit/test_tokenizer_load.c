@@ -28,6 +28,7 @@ static slora_tokenizer_t *load(const char *json, const char *config,
 static int refused(const char *json, const char *config, const char *needle);
 static void test_regex_utf8(void);
 static void test_merges(void);
+static void test_vocab_gaps(void);
 
 
 static void
@@ -142,6 +143,42 @@ test_merges(void)
 }
 
 
+/* Ids may leave a few gaps (filled with unused tokens), not millions:
+ * the file of two entries, one of them id 2^24 - 1, is refused at once
+ * rather than made 16M tokens. */
+static void
+test_vocab_gaps(void)
+{
+    int64_t             t0, ms;
+    slora_err_t         err;
+    slora_tokenizer_t  *t;
+
+    static const char   far[] = "{\"model\": {\"type\": \"BPE\", \"vocab\": "
+                                "{\"a\": 0, \"b\": 16777215}, \"merges\": "
+                                "[]}, \"pre_tokenizer\": null}";
+
+    t = load("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,"
+             "\"b\":1000},\"merges\":[]}}", NULL, &err);
+    ok(t != NULL && slora_tokenizer_n_vocab(t) == 1001
+       && slora_tokenizer_find(t, "b", 1) == 1000,
+       "vocab ids 0 and 1000 load, the gap filled (%d tokens)",
+       t ? (int) slora_tokenizer_n_vocab(t) : -1);
+    slora_tokenizer_free(t);
+
+    t0 = slora_now_ns();
+    ok(refused(far, NULL, "token id 16777215 is far past the 2 tokens"),
+       "the %zu-byte file with id 2^24 - 1 is refused", sizeof(far) - 1);
+    ms = (slora_now_ns() - t0) / 1000000;
+    ok(ms < 1000, "... in %lld ms", (long long) ms);
+
+    ok(refused("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
+               "\"merges\":[]},\"added_tokens\":[{\"id\":5000,"
+               "\"content\":\"<x>\",\"special\":true}]}", NULL,
+               "token id 5000 is far past the 2 tokens"),
+       "an added token's id far past the entries is refused");
+}
+
+
 int
 main(void)
 {
@@ -152,6 +189,7 @@ main(void)
 
     test_regex_utf8();
     test_merges();
+    test_vocab_gaps();
 
     write_text("tokenizer.json", NULL);
     write_text("tokenizer_config.json", NULL);

@@ -7,7 +7,9 @@
  * every check that fails says which file, which entry and which bytes
  * ("m.gguf: tensor 'blk.3.attn_q.weight': data [a, b) past end of file
  * (size c)"). Counts are capped twice: by a fixed limit and by the bytes
- * left, so a hostile count can neither allocate nor loop much.
+ * left, so a hostile count can neither allocate nor loop much; no two
+ * tensors may share a byte of data, so none can make more of the file
+ * than is in it.
  *
  * Layout (little-endian): "GGUF", u32 version, u64 n_tensors, u64 n_kv;
  * n_kv times { string key, u32 type, value }; n_tensors times { string
@@ -672,10 +674,11 @@ slora_gguf_set_alignment(slora_gguf_t *g, slora_err_t *err)
 static int
 slora_gguf_check_data(slora_gguf_t *g, slora_err_t *err)
 {
-    size_t           start, end;
-    int64_t          i;
-    uint64_t         off;
-    slora_tensor_t  *t;
+    size_t                 start, end;
+    int64_t                i, a, b;
+    uint64_t               off;
+    slora_tensor_t        *t;
+    const slora_tensor_t  *ta, *tb;
 
     for (i = 0; i < g->n_tensors; i++) {
         t = &g->tensors[i];
@@ -707,6 +710,23 @@ slora_gguf_check_data(slora_gguf_t *g, slora_err_t *err)
         }
 
         t->data = g->base + g->data_off + off;
+    }
+
+    if (slora_tensor_overlap(g->tensors, g->n_tensors, &a, &b) != SLORA_OK) {
+        return slora_err_set(err, SLORA_ERROR, "%s: out of memory",
+                             g->path);
+    }
+
+    if (a >= 0) {
+        ta = &g->tensors[a];
+        tb = &g->tensors[b];
+        start = (size_t) ((const uint8_t *) ta->data - g->base);
+        end = (size_t) ((const uint8_t *) tb->data - g->base);
+
+        return slora_err_set(err, SLORA_ERROR, "%s: tensors '%s' and '%s' "
+                             "overlap: data [%zu, %zu) and [%zu, %zu)",
+                             g->path, ta->name, tb->name, start,
+                             start + ta->n_bytes, end, end + tb->n_bytes);
     }
 
     return SLORA_OK;

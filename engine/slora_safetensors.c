@@ -6,8 +6,11 @@
  * cJSON, then every entry is checked before a view is made: a known dtype,
  * at most four non-negative integral dims, offsets that are integers with
  * begin <= end <= data size, and end - begin equal to the bytes the shape
- * and dtype need. Ranges may overlap (the format allows aliasing); they
- * may not leave the file.
+ * and dtype need. Ranges may not overlap, as the format's reference
+ * reader holds (two names for the same bytes would let a small file
+ * expand into any amount of f32 once loaded), nor leave the file. Holes
+ * between them, which that reader refuses too, are let be: without
+ * overlaps the tensors take no more bytes than the file.
  */
 
 #include <errno.h>
@@ -109,6 +112,8 @@ static int slora_st_entry(slora_safetensors_t *st, cJSON *e,
     slora_tensor_t *t, const uint8_t *data, size_t data_size,
     slora_err_t *err);
 static int slora_st_int(const cJSON *v, uint64_t *out);
+static int slora_st_overlap(slora_safetensors_t *st, const uint8_t *data,
+    slora_err_t *err);
 static int slora_st_read_file(const char *path, size_t max, char **buf,
     size_t *len, slora_err_t *err);
 static int slora_st_dir_add(slora_safetensors_dir_t *d,
@@ -298,6 +303,10 @@ slora_st_parse(slora_safetensors_t *st, slora_err_t *err)
         st->n_tensors++;
     }
 
+    if (slora_st_overlap(st, st->base + 8 + hlen, err) != SLORA_OK) {
+        goto failed;
+    }
+
     return st;
 
 failed:
@@ -408,6 +417,40 @@ slora_st_entry(slora_safetensors_t *st, cJSON *e, slora_tensor_t *t,
     t->n_bytes = bytes;
 
     return SLORA_OK;
+}
+
+
+/* Refuses two tensors that share a byte of data, naming both. */
+static int
+slora_st_overlap(slora_safetensors_t *st, const uint8_t *data,
+    slora_err_t *err)
+{
+    int64_t               a, b;
+    const slora_tensor_t  *ta, *tb;
+
+    if (slora_tensor_overlap(st->tensors, st->n_tensors, &a, &b)
+        != SLORA_OK)
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: out of memory",
+                             st->path);
+    }
+
+    if (a < 0) {
+        return SLORA_OK;
+    }
+
+    ta = &st->tensors[a];
+    tb = &st->tensors[b];
+
+    return slora_err_set(err, SLORA_ERROR, "%s: tensors '%s' and '%s' "
+                         "overlap: data [%zu, %zu) and [%zu, %zu)", st->path,
+                         ta->name, tb->name,
+                         (size_t) ((const uint8_t *) ta->data - data),
+                         (size_t) ((const uint8_t *) ta->data - data)
+                         + ta->n_bytes,
+                         (size_t) ((const uint8_t *) tb->data - data),
+                         (size_t) ((const uint8_t *) tb->data - data)
+                         + tb->n_bytes);
 }
 
 

@@ -11,6 +11,7 @@
  */
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "slora_tensor.h"
@@ -37,6 +38,7 @@ static const slora_dtype_info_t  slora_dtypes[SLORA_DT_N] = {
 };
 
 
+static int slora_tensor_cmp_data(const void *a, const void *b);
 static uint16_t slora_load_u16(const uint8_t *p);
 static void slora_deq_q8_0(const uint8_t *src, float *dst, int64_t nb);
 static void slora_deq_q4_0(const uint8_t *src, float *dst, int64_t nb);
@@ -140,6 +142,79 @@ slora_tensor_to_f32(const slora_tensor_t *t, float *dst, slora_err_t *err)
     }
 
     return SLORA_OK;
+}
+
+
+int
+slora_tensor_overlap(const slora_tensor_t *t, int64_t n, int64_t *a,
+    int64_t *b)
+{
+    int64_t                 i;
+    const slora_tensor_t  **by, *prev;
+
+    *a = -1;
+    *b = -1;
+
+    if (n < 2) {
+        return SLORA_OK;
+    }
+
+    by = malloc((size_t) n * sizeof(slora_tensor_t *));
+    if (by == NULL) {
+        return SLORA_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        by[i] = &t[i];
+    }
+
+    qsort(by, (size_t) n, sizeof(slora_tensor_t *), slora_tensor_cmp_data);
+
+    /* by start: with none overlapping so far, each tensor ends before the
+     * next starts, so the one before is the only one to check */
+
+    prev = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (by[i]->n_bytes == 0) {
+            continue;
+        }
+
+        if (prev != NULL
+            && (uintptr_t) by[i]->data
+               < (uintptr_t) prev->data + prev->n_bytes)
+        {
+            *a = prev - t;
+            *b = by[i] - t;
+            break;
+        }
+
+        prev = by[i];
+    }
+
+    free(by);
+
+    return SLORA_OK;
+}
+
+
+/* By data address, then by index: the same pair whatever qsort does. */
+static int
+slora_tensor_cmp_data(const void *a, const void *b)
+{
+    uintptr_t              x, y;
+    const slora_tensor_t  *ta, *tb;
+
+    ta = *(const slora_tensor_t *const *) a;
+    tb = *(const slora_tensor_t *const *) b;
+    x = (uintptr_t) ta->data;
+    y = (uintptr_t) tb->data;
+
+    if (x != y) {
+        return x < y ? -1 : 1;
+    }
+
+    return ta < tb ? -1 : ta > tb;
 }
 
 

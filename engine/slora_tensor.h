@@ -49,6 +49,12 @@ int slora_dtype_bytes(slora_dtype_e dt, int64_t n, size_t *out);
 /* Dequantizes t into dst[t->n_elems]. */
 int slora_tensor_to_f32(const slora_tensor_t *t, float *dst, slora_err_t *err);
 
+/* Two tensors of t[0 .. n-1] whose data share a byte (an empty tensor
+ * shares none): *a and *b their indexes, *a's data first; -1 and -1 when
+ * there are none. SLORA_ERROR only when out of memory. */
+int slora_tensor_overlap(const slora_tensor_t *t, int64_t n, int64_t *a,
+    int64_t *b);
+
 /* float <-> half conversions, round to nearest even; bf16's both ways
  * are the kernels' own (slora_convert.h). */
 float slora_f16_to_f32(uint16_t h);

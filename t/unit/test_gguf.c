@@ -605,6 +605,19 @@ test_corrupt(const char *path)
     put_u64(buf + ti + 4 + 8 * nd + 4, 0x24);
     ok(refused("misaligned", buf, size), "tensor offset not aligned");
 
+    /* f32.weight's 60 bytes are at offset 0 of the data */
+    memcpy(buf, orig, size);
+    put_u64(buf + ti + 4 + 8 * nd + 4, 32);
+    g = slora_gguf_open_mem(buf, size, "overlap.gguf", &err);
+    ok(g == NULL && strstr(err.msg, "overlap.gguf: tensors 'f32.weight' "
+                           "and 'f16.weight' overlap") != NULL,
+       "tensor data overlapping another's refused, naming both: %s",
+       g ? "opened" : err.msg);
+    slora_gguf_close(g);
+
+    put_u64(buf + ti + 4 + 8 * nd + 4, 0);
+    ok(refused("alias", buf, size), "two tensors at the same offset");
+
     memcpy(buf, orig, size);
     put_u32(buf + ti + 4 + 8 * nd, 12);
     ok(refused("typeQ4K", buf, size), "type id 12 (Q4_K) unsupported");

@@ -17,6 +17,7 @@
 
 
 static char  tmpdir[64];
+static char  hdr_err[SLORA_ERR_LEN];          /* refused_hdr's last error */
 
 
 static void
@@ -89,8 +90,34 @@ refused_hdr(const char *what, const char *header, size_t data_len)
     }
 
     diag("%s", err.msg);
+    snprintf(hdr_err, sizeof(hdr_err), "%s", err.msg);
 
     return strstr(err.msg, path) != NULL;
+}
+
+
+/* 1 when the hand-written file opens. */
+static int
+opens_hdr(const char *what, const char *header, size_t data_len)
+{
+    char                  path[512];
+    slora_err_t           err;
+    slora_safetensors_t  *st;
+
+    snprintf(path, sizeof(path), "%s/%s.safetensors", tmpdir, what);
+    write_raw(path, header, data_len);
+
+    st = slora_safetensors_open(path, &err);
+    unlink(path);
+
+    if (st == NULL) {
+        diag("%s", err.msg);
+        return 0;
+    }
+
+    slora_safetensors_close(st);
+
+    return 1;
 }
 
 
@@ -268,6 +295,36 @@ test_hand_written(void)
     ok(refused_hdr("notobj", "{\"a\":5}", 0), "entry not an object");
     ok(refused_hdr("empty", "{\"\":{\"dtype\":\"F32\",\"shape\":[1],"
                    "\"data_offsets\":[0,4]}}", 8), "empty name");
+
+    /* two names for the same bytes: a small file would load as any
+     * amount of f32 */
+    ok(refused_hdr("overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+                   "\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\","
+                   "\"shape\":[2],\"data_offsets\":[4,12]}}", 12)
+       && strstr(hdr_err, "tensors 'a' and 'b' overlap: data [0, 8) and "
+                 "[4, 12)") != NULL,
+       "overlapping ranges refused, naming both tensors");
+    ok(refused_hdr("alias", "{\"b\":{\"dtype\":\"F16\",\"shape\":[2,2],"
+                   "\"data_offsets\":[8,16]},\"c\":{\"dtype\":\"F32\","
+                   "\"shape\":[2],\"data_offsets\":[0,8]},\"a\":{\"dtype\":"
+                   "\"BF16\",\"shape\":[4],\"data_offsets\":[8,16]}}", 16)
+       && strstr(hdr_err, "tensors 'b' and 'a' overlap: data [8, 16) and "
+                 "[8, 16)") != NULL,
+       "two tensors of the same range refused");
+    ok(refused_hdr("inside", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],"
+                   "\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F32\","
+                   "\"shape\":[1],\"data_offsets\":[16,20]},\"c\":{\"dtype\":"
+                   "\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 20)
+       && strstr(hdr_err, "'a' and 'c' overlap") != NULL,
+       "a range inside another refused");
+    ok(opens_hdr("empty-inside", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+                 "\"data_offsets\":[0,8]},\"e\":{\"dtype\":\"F32\",\"shape\":"
+                 "[0,3],\"data_offsets\":[4,4]}}", 8),
+       "an empty tensor inside another's range shares no byte: opens");
+    ok(opens_hdr("hole", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+                 "\"data_offsets\":[8,12]},\"b\":{\"dtype\":\"F32\","
+                 "\"shape\":[1],\"data_offsets\":[0,4]}}", 16),
+       "ranges out of order with holes between them open");
 
     snprintf(path, sizeof(path), "%s/short.safetensors", tmpdir);
     write_all(path, "\x10\0\0", 3);

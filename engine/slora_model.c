@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #define SLORA_MODEL_MAX_DIM      (1 << 17)
 #define SLORA_MODEL_MAX_HEAD_DIM 512
 #define SLORA_MODEL_MAX_VOCAB    (1 << 22)
+#define SLORA_MODEL_MAX_DIVISOR  1e6f        /* of a RoPE frequency */
 #define SLORA_MODEL_ALIGN        16          /* floats: 64 bytes */
 #define SLORA_CONFIG_MAX         (16 * 1024 * 1024)
 
@@ -136,6 +138,7 @@ static int slora_model_rope_freqs(slora_model_t *m, const slora_tensor_t *t,
     const char *file, slora_err_t *err);
 static int slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
     const char *file, slora_err_t *err);
+static int32_t slora_model_bad_divisor(const float *d, int32_t n);
 static const slora_tensor_t *slora_model_find(const slora_model_src_t *src,
     slora_wkind_e k, int32_t layer, char *name, size_t size);
 static int slora_model_shape(const slora_model_config_t *c, slora_wkind_e k,
@@ -640,21 +643,39 @@ slora_model_rope_freqs(slora_model_t *m, const slora_tensor_t *t,
         return slora_err_prefix(err, "%s: rope_freqs.weight", file);
     }
 
-    for (i = 0; i < half; i++) {
-        if (!(m->w.rope_freqs[i] > 0.0f && m->w.rope_freqs[i] < 1e6f)) {
-            return slora_err_set(err, SLORA_ERROR, "%s: rope_freqs.weight[%d]"
-                                 " is %g: not a frequency divisor", file,
-                                 (int) i, (double) m->w.rope_freqs[i]);
-        }
+    i = slora_model_bad_divisor(m->w.rope_freqs, half);
+
+    if (i >= 0) {
+        return slora_err_set(err, SLORA_ERROR, "%s: rope_freqs.weight[%d] "
+                             "is %g: not a frequency divisor", file, (int) i,
+                             (double) m->w.rope_freqs[i]);
     }
 
     return SLORA_OK;
 }
 
 
+/* The first of d[0 .. n-1] that is no frequency divisor (NaN, infinite,
+ * or not in (0, SLORA_MODEL_MAX_DIVISOR)), or -1. */
+static int32_t
+slora_model_bad_divisor(const float *d, int32_t n)
+{
+    int32_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (!(d[i] > 0.0f && d[i] < SLORA_MODEL_MAX_DIVISOR)) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
 /* config.json's rope_scaling: Llama 3.1's ("llama3") made into the
  * divisors its GGUF conversion writes, "default" none; any other kind
- * refused. */
+ * refused. Its numbers must be finite (a double past a float's range is
+ * not) and the divisors made bounded as rope_freqs.weight's are. */
 static int
 slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
     const char *file, slora_err_t *err)
@@ -702,10 +723,14 @@ slora_model_rope_scaling(slora_model_t *m, const cJSON *rs,
         return slora_err_set(err, SLORA_ERROR, "%s: out of memory", file);
     }
 
-    if (slora_rope_llama3_factors(m->w.rope_freqs, m->cfg.head_dim,
-                                  m->cfg.rope_theta, factor, low, high,
-                                  old_ctx)
-        != 0)
+    if (!isfinite(factor) || !isfinite(low) || !isfinite(high)
+        || !isfinite(old_ctx)
+        || slora_rope_llama3_factors(m->w.rope_freqs, m->cfg.head_dim,
+                                     m->cfg.rope_theta, factor, low, high,
+                                     old_ctx)
+           != 0
+        || slora_model_bad_divisor(m->w.rope_freqs, m->cfg.head_dim / 2)
+           >= 0)
     {
         return slora_err_set(err, SLORA_ERROR, "%s: rope_scaling: factor "
                              "%g, low_freq_factor %g, high_freq_factor %g, "

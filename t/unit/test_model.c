@@ -504,6 +504,30 @@ test_refusals(void)
        "rope_scaling \"default\" is none: %s", m ? "loaded" : err.msg);
     slora_model_free(m);
 
+    /* llama3 scaling's numbers, bounded as rope_freqs.weight's are */
+    {
+        static const char  *scalings[] = {
+            "\"factor\":1e7",
+            "\"factor\":1e39",
+            "\"high_freq_factor\":1e39",
+            "\"original_max_position_embeddings\":1e39",
+        };
+        size_t              i;
+
+        for (i = 0; i < sizeof(scalings) / sizeof(scalings[0]); i++) {
+            f = fopen(cfg, "w");
+            fprintf(f, "{\"architectures\":[\"LlamaForCausalLM\"],"
+                    "\"hidden_size\":64,\"intermediate_size\":128,"
+                    "\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+                    "\"num_key_value_heads\":2,\"vocab_size\":256,"
+                    "\"tie_word_embeddings\":true,\"rope_scaling\":"
+                    "{\"rope_type\":\"llama3\",%s}}", scalings[i]);
+            fclose(f);
+            ok(load_fails(dst, "rope_scaling: factor", &err),
+               "rope_scaling llama3 with %s refused", scalings[i]);
+        }
+    }
+
     f = fopen(cfg, "w");
     fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
           "\"intermediate_size\":128,\"num_hidden_layers\":2,"

@@ -865,6 +865,21 @@ slora_model_check_config(slora_model_config_t *c, const char *file,
         c->head_dim = c->hidden / c->n_heads;
     }
 
+    /* q's width (heads * head size) and k's and v's (kv heads * head
+     * size), counted in 64 bits: past here they are int32 products (the
+     * projections' and the adapters' widths) */
+
+    if ((int64_t) c->n_heads * c->head_dim > SLORA_MODEL_MAX_DIM
+        || (int64_t) c->n_kv_heads * c->head_dim > SLORA_MODEL_MAX_DIM)
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: heads %d, kv heads %d "
+                             "of size %d: attention %lld wide, at most %d",
+                             file, (int) c->n_heads, (int) c->n_kv_heads,
+                             (int) c->head_dim,
+                             (long long) c->n_heads * c->head_dim,
+                             SLORA_MODEL_MAX_DIM);
+    }
+
     return SLORA_OK;
 }
 

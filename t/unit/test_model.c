@@ -561,6 +561,26 @@ test_refusals(void)
     fclose(f);
     ok(load_fails(dst, "head size 15", &err), "an odd head_dim refused");
 
+    /* 2^16 heads of 64: q 2^22 wide, and 2^32 at 2^26 heads, past the
+     * 32 bits the projections compute it in */
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":65536,\"num_key_value_heads\":65536,"
+          "\"head_dim\":64,\"vocab_size\":256}", f);
+    fclose(f);
+    ok(load_fails(dst, "attention 4194304 wide, at most 131072", &err),
+       "heads times head_dim past the widest dimension refused");
+
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":67108864,\"num_key_value_heads\":1,"
+          "\"head_dim\":64,\"vocab_size\":256}", f);
+    fclose(f);
+    ok(load_fails(dst, "attention 4294967296 wide", &err),
+       "heads times head_dim of 2^32 refused, counted in 64 bits");
+
     f = fopen(cfg, "w");
     fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
           "\"intermediate_size\":128,\"num_hidden_layers\":2,"

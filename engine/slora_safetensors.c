@@ -6,10 +6,11 @@
  * cJSON, then every entry is checked before a view is made: a known dtype,
  * at most four non-negative integral dims, offsets that are integers with
  * begin <= end <= data size, and end - begin equal to the bytes the shape
- * and dtype need. Ranges may not overlap, as the format's reference
- * reader holds (two names for the same bytes would let a small file
- * expand into any amount of f32 once loaded), nor leave the file. Holes
- * between them, which that reader refuses too, are let be: without
+ * and dtype need; each dim at most 2^31 - 1, even where another is 0 and
+ * the count would not overflow. Ranges may not overlap, as the format's
+ * reference reader holds (two names for the same bytes would let a small
+ * file expand into any amount of f32 once loaded), nor leave the file.
+ * Holes between them, which that reader refuses too, are let be: without
  * overlaps the tensors take no more bytes than the file.
  */
 
@@ -32,6 +33,7 @@
 #define SLORA_ST_MAX_INDEX    (64 * 1024 * 1024)
 #define SLORA_ST_MAX_SHARDS   4096
 #define SLORA_ST_MAX_INT      9007199254740992.0      /* 2^53 */
+#define SLORA_ST_MAX_DIM      INT32_MAX               /* of each dim */
 
 
 typedef struct {
@@ -370,11 +372,11 @@ slora_st_entry(slora_safetensors_t *st, cJSON *e, slora_tensor_t *t,
     d = 0;
 
     cJSON_ArrayForEach(x, shape) {
-        if (slora_st_int(x, &v) != SLORA_OK
+        if (slora_st_int(x, &v) != SLORA_OK || v > SLORA_ST_MAX_DIM
             || (n != 0 && v > (uint64_t) (INT64_MAX / n)))
         {
             return slora_err_set(err, SLORA_ERROR, "%s: tensor '%s': dim %d "
-                                 "is not a non-negative integer, or the "
+                                 "is not an integer in [0, 2^31), or the "
                                  "element count overflows", st->path, name,
                                  d);
         }

@@ -278,8 +278,17 @@ test_hand_written(void)
     ok(refused_hdr("dims5", "{\"a\":{\"dtype\":\"F32\",\"shape\":"
                    "[1,1,1,1,1],\"data_offsets\":[0,4]}}", 8), "five dims");
     ok(refused_hdr("ovf", "{\"a\":{\"dtype\":\"F32\",\"shape\":"
-                   "[4294967296,4294967296],\"data_offsets\":[0,4]}}", 8),
-       "element count overflow");
+                   "[2147483647,2147483647,2147483647],\"data_offsets\":"
+                   "[0,4]}}", 8), "element count overflow");
+    ok(refused_hdr("zerodim", "{\"a\":{\"dtype\":\"F32\",\"shape\":"
+                   "[0,9007199254740992],\"data_offsets\":[0,0]}}", 8),
+       "a dim of 2^53 after a dim of 0 (no elements) refused");
+    ok(refused_hdr("dim31", "{\"a\":{\"dtype\":\"F32\",\"shape\":"
+                   "[2147483648,0],\"data_offsets\":[0,0]}}", 8),
+       "a dim of 2^31 refused");
+    ok(opens_hdr("dim31m1", "{\"a\":{\"dtype\":\"F32\",\"shape\":"
+                 "[0,2147483647],\"data_offsets\":[0,0]}}", 8),
+       "a dim of 2^31 - 1 opens");
     ok(refused_hdr("nodtype", "{\"a\":{\"shape\":[1],"
                    "\"data_offsets\":[0,4]}}", 8), "no dtype");
     ok(refused_hdr("offs3", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"

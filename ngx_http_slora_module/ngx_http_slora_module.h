@@ -286,6 +286,9 @@ struct ngx_http_slora_ctx_s {
 
     ngx_event_t                tick;
     ngx_msec_t                 deadline;      /* absolute, ngx_current_msec */
+    ngx_uint_t                 engine_done;   /* every choice's slot ended:
+                                                 the deadline is then the
+                                                 client's, from that end */
     int64_t                    t_start_ns;
 
     ngx_str_t                  stop[NGX_HTTP_SLORA_MAX_STOPS];

@@ -290,6 +290,7 @@ ngx_http_slora_tick(ngx_event_t *ev)
     ngx_http_request_t          *r;
     ngx_http_slora_ctx_t        *ctx;
     ngx_http_slora_choice_t     *ch;
+    ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
     ctx = ev->data;
@@ -305,15 +306,23 @@ ngx_http_slora_tick(ngx_event_t *ev)
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
 
-    /* the deadline bounds the engine's work: an answer it has finished
-     * is the client's to read, at send_timeout's pace */
-    if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0
-        && ngx_http_slora_generating(ctx, q))
-    {
+    /* the deadline bounds the engine's work; an answer it has finished
+     * is the client's to take within as long again from its end (its
+     * slots held meanwhile) */
+    if (!ctx->engine_done && !ngx_http_slora_generating(ctx, q)) {
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+        ctx->engine_done = 1;
+        ctx->deadline = ngx_current_msec + slcf->deadline;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - ctx->deadline) >= 0) {
         ngx_http_slora_stream_fail(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
                                     "timeout", "deadline_exceeded",
-                                    "The request ran past its deadline"
-                                    " (slora_deadline)");
+                                    ctx->engine_done
+                                    ? "The client did not take the answer"
+                                      " within slora_deadline of its end"
+                                    : "The request ran past its deadline"
+                                      " (slora_deadline)");
         goto done;
     }
 

@@ -43,7 +43,7 @@ $s->{http} = slora_http(
                     . "        send_timeout 6s;\n"
                     . "        location /dl/ {\n"
                     . "            slora_api openai;\n"
-                    . "            slora_deadline 2s;\n"
+                    . "            slora_deadline 3s;\n"
                     . "        }\n",
     http_extra => "    slora_responses_store 1m;\n");
 mkdir $s->prefix . '/adapters';
@@ -225,25 +225,54 @@ diag("idle pool: " . json_encode($idle->{pool}));
                      && $finish{$_}[0] eq 'length' } 0 .. 2), 3,
        '... each of the three the whole text, finished once');
 
-    # the deadline bounds the engine's work, not the client's reading: a
-    # stream the engine finished at once, read after its 2 s deadline
-    my $late = stream_start($SLOW_PORT, 'POST', '/dl/v1/completions',
+    # the deadline (3 s at /dl/) bounds the engine's work; an answer the
+    # engine finished is the client's to take within as long again from
+    # its end: read after the request's deadline, it is whole; not taken
+    # in time, it is let go, its slot with it
+    my $late_stream = sub {
+        return stream_start($SLOW_PORT, 'POST', '/dl/v1/completions',
                             body => body($n, stream => JSON::PP::true(),
                                          %b),
                             headers => { 'Content-Type'
                                              => 'application/json' },
                             rcvbuf => 4096);
-    my $fin = wait_for(30, sub {
-        my $x = $s->status or return 0;
-        return $x->{requests}{running} == 0
-               && $x->{requests}{waiting} == 0 && $x->{slots}{used} == 1;
-    });
-    sleep(3);
+    };
+    my $done_running = sub {
+        return wait_for(10, sub {
+                   my $x = $s->status;
+                   return $x && $x->{requests}{running} == 1;
+               })
+               && wait_for(30, sub {
+                   my $x = $s->status or return 0;
+                   return $x->{requests}{running} == 0
+                          && $x->{requests}{waiting} == 0
+                          && $x->{slots}{used} == 1;
+               });
+    };
+    my $t0 = time();
+    my $late = $late_stream->();
+    my $fin = $done_running->();
+    my $t_fin = time();
+    sleep($t0 + 3.3 - time()) if time() < $t0 + 3.3;
     $late->wait_done(60);
     my ($lbad, $lsum) = $late->sse_check('text', model => 'base');
     ok($fin && !@$lbad && defined $want && $lsum->{text} eq $want,
-       'a stream read past its deadline, the engine done before it: whole')
+       sprintf('a stream read %.1f s after its start (deadline 3 s), the '
+               . 'engine done at %.1f s: whole', 3.3, $t_fin - $t0))
         or diag(join("\n", @$lbad));
+
+    my $stale = $late_stream->();
+    $fin = $done_running->();
+    $t_fin = time();
+    my $freed = wait_for(10, sub {
+        my $x = $s->status;
+        return $x && $x->{slots}{used} == 0;
+    });
+    my $held = time() - $t_fin;
+    ok($fin && $freed && $held >= 2.5,
+       sprintf('an answer not taken within the deadline of its end is let '
+               . 'go, its slot with it (%.1f s after the end)', $held));
+    $stale->abort;
 
     my $stuck = $slow_stream->('stuck');
     my $t = time();

@@ -29,9 +29,7 @@
 
 #include "slora_tokenizer.h"
 #include "fuzz_folder.h"
-
-
-#define FUZZ_TEXT  "Hello world 123 <|im_start|>user\n\xc3\xa9\xe2\x96\x81 x"
+#include "fuzz_tok_check.h"
 
 
 static const char *const  fuzz_files[] = {
@@ -44,9 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                 special;
     char                path[256];
-    int32_t             ids[256], n, i, n_vocab;
     const char         *dir;
     struct stat         st;
     slora_err_t         err;
@@ -75,35 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    n_vocab = slora_tokenizer_n_vocab(t);
-
-    if (slora_tokenizer_bos(t) >= n_vocab
-        || slora_tokenizer_eos(t) >= n_vocab)
-    {
-        fprintf(stderr, "bos %d, eos %d of a vocabulary of %d\n",
-                (int) slora_tokenizer_bos(t), (int) slora_tokenizer_eos(t),
-                (int) n_vocab);
-        abort();
-    }
-
-    for (special = 0; special < 2; special++) {
-        n = 0;
-
-        if (slora_tokenizer_encode(t, FUZZ_TEXT, sizeof(FUZZ_TEXT) - 1, 1,
-                                   special, ids, 256, &n, &err)
-            != SLORA_OK)
-        {
-            continue;
-        }
-
-        for (i = 0; i < n && i < 256; i++) {
-            if (ids[i] < 0 || ids[i] >= n_vocab) {
-                fprintf(stderr, "id %d of a vocabulary of %d\n",
-                        (int) ids[i], (int) n_vocab);
-                abort();
-            }
-        }
-    }
+    fuzz_tok_check(t);
 
     slora_tokenizer_free(t);
 

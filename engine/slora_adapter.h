@@ -196,7 +196,18 @@ int slora_adapter_image_alloc(slora_adapter_image_t *img, int32_t n_layers,
 void *slora_adapter_image_layer(const slora_adapter_image_t *img,
     int32_t layer);
 
-/* Hex sha256 of a file's bytes. */
+/*
+ * The file at path read whole (slora_adapter_file.c): a regular file of
+ * at most max bytes, its fstat() size read into a malloc()ed *buf (a NUL
+ * after its *len bytes) that the caller frees; a file cut short while it
+ * is read is an error.
+ */
+int slora_adapter_file_read(const char *path, size_t max, uint8_t **buf,
+    size_t *len, slora_err_t *err);
+
+/* Hex sha256 of len bytes, or of a file's bytes. */
+int slora_sha256_buf(const void *data, size_t len,
+    char hex[SLORA_SHA256_HEX]);
 int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
     slora_err_t *err);
 
@@ -209,9 +220,10 @@ int slora_adapter_stamp_same(const slora_adapter_stamp_t *a,
 /*
  * Reads the PEFT folder dir into img, for pages of page_elems elements in
  * slices parts (slora_pool_slices()), its host copy from mem (NULL: the
- * heap); name only labels errors. With sha256 (hex, not NULL or ""), the
- * bytes of adapter_model.safetensors must hash to it. Touches no shared
- * state: any thread may call it.
+ * heap); name only labels errors. adapter_model.safetensors is read once
+ * into memory and parsed there; with sha256 (hex, not NULL or ""), the
+ * bytes read must hash to it. Touches no shared state: any thread may
+ * call it.
  */
 int slora_adapter_image_load(const slora_model_config_t *cfg,
     int64_t page_elems, int32_t slices, const slora_host_mem_t *mem,

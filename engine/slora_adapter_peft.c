@@ -24,7 +24,6 @@
 #include <cjson/cJSON.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
-#include <openssl/evp.h>
 
 #include "slora_adapter.h"
 #include "slora_safetensors.h"
@@ -32,6 +31,7 @@
 
 
 #define SLORA_ADAPTER_CONFIG_MAX  (1 << 20)
+#define SLORA_ADAPTER_HEADER_MAX  (16 << 20)
 
 
 static const char  *slora_adapter_proj_path[SLORA_PROJ_N] = {
@@ -50,6 +50,8 @@ static int slora_adapter_parse_name(const char *name, int32_t *layer,
 static int slora_adapter_fill(const slora_model_config_t *cfg,
     slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
     int proj, int is_b, float *tmp, float *row_buf, slora_err_t *err);
+static size_t slora_adapter_weights_max(const slora_model_config_t *cfg,
+    const slora_adapter_conf_t *conf);
 static int slora_adapter_write_config(const char *dir,
     const slora_adapter_gen_t *gen, slora_err_t *err);
 
@@ -195,65 +197,6 @@ failed:
 
 
 int
-slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
-    slora_err_t *err)
-{
-    int             rc, i;
-    FILE           *f;
-    size_t          n;
-    unsigned int    len;
-    EVP_MD_CTX     *ctx;
-    unsigned char   buf[65536], md[EVP_MAX_MD_SIZE];
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return slora_err_set(err, SLORA_ERROR, "%s: %s", path,
-                             strerror(errno));
-    }
-
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(ctx);
-        fclose(f);
-        return slora_err_set(err, SLORA_ERROR, "%s: sha256: no context",
-                             path);
-    }
-
-    rc = SLORA_OK;
-
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        if (EVP_DigestUpdate(ctx, buf, n) != 1) {
-            rc = SLORA_ERROR;
-            break;
-        }
-    }
-
-    if (ferror(f)) {
-        rc = SLORA_ERROR;
-    }
-
-    fclose(f);
-
-    if (rc == SLORA_OK && EVP_DigestFinal_ex(ctx, md, &len) != 1) {
-        rc = SLORA_ERROR;
-    }
-
-    EVP_MD_CTX_free(ctx);
-
-    if (rc != SLORA_OK || len != 32) {
-        return slora_err_set(err, SLORA_ERROR, "%s: read error while "
-                             "hashing", path);
-    }
-
-    for (i = 0; i < 32; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    }
-
-    return SLORA_OK;
-}
-
-
-int
 slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     int32_t slices, const slora_host_mem_t *mem, const char *name,
     const char *dir, const char *sha256, slora_adapter_image_t *img,
@@ -262,8 +205,8 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     int                    proj, is_b, rc;
     char                   path[1280], hex[SLORA_SHA256_HEX];
     float                 *tmp;
-    size_t                 tmp_elems;
-    uint8_t               *seen;
+    size_t                 tmp_elems, len, max;
+    uint8_t               *seen, *data;
     int32_t                layer, n_layers, max_width;
     int64_t                i, n;
     slora_safetensors_t   *st;
@@ -294,13 +237,25 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
 
     snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
 
+    /* read once: the pin and the parse see the same bytes, and a file
+     * cut short meanwhile cannot fault a mapping */
+    max = slora_adapter_weights_max(cfg, &img->conf);
+
+    if (slora_adapter_file_read(path, max, &data, &len, err) != SLORA_OK) {
+        slora_adapter_image_free(img);
+        return SLORA_ERROR;
+    }
+
     if (sha256 != NULL && sha256[0] != '\0') {
-        if (slora_sha256_file(path, hex, err) != SLORA_OK) {
+        if (slora_sha256_buf(data, len, hex) != SLORA_OK) {
+            free(data);
             slora_adapter_image_free(img);
-            return SLORA_ERROR;
+            return slora_err_set(err, SLORA_ERROR, "%s: sha256 failed",
+                                 path);
         }
 
         if (strcasecmp(hex, sha256) != 0) {
+            free(data);
             slora_adapter_image_free(img);
             return slora_err_set(err, SLORA_ERROR, "%s: sha256 is %s, the "
                                  "catalog says %.64s: refused", path, hex,
@@ -308,8 +263,9 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         }
     }
 
-    st = slora_safetensors_open(path, err);
+    st = slora_safetensors_open_mem(data, len, path, err);
     if (st == NULL) {
+        free(data);
         slora_adapter_image_free(img);
         return SLORA_ERROR;
     }
@@ -399,6 +355,7 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
 done:
 
     slora_safetensors_close(st);
+    free(data);
     free(seen);
     free(tmp);
 
@@ -407,6 +364,31 @@ done:
     }
 
     return rc;
+}
+
+
+/*
+ * The most bytes adapter_model.safetensors may hold: every tensor the
+ * config and the model shape, in f32 (the widest dtype we convert), and
+ * a header of SLORA_ADAPTER_HEADER_MAX.
+ */
+static size_t
+slora_adapter_weights_max(const slora_model_config_t *cfg,
+    const slora_adapter_conf_t *conf)
+{
+    int     p;
+    size_t  elems;
+
+    elems = 0;
+    for (p = 0; p < SLORA_PROJ_N; p++) {
+        if (conf->proj_mask & (1u << p)) {
+            elems += (size_t) slora_proj_in_dim(cfg, p)
+                     + (size_t) slora_proj_out_dim(cfg, p);
+        }
+    }
+
+    return elems * (size_t) conf->rank * (size_t) cfg->n_layers
+           * sizeof(float) + SLORA_ADAPTER_HEADER_MAX;
 }
 
 

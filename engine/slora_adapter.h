@@ -166,7 +166,8 @@ int slora_adapter_random_entry(const slora_adapter_random_t *cat, int32_t i,
     char *name, size_t name_size, char *spec, size_t spec_size);
 
 
-/* Parses dir/adapter_config.json and checks it against the model. */
+/* Parses dir/adapter_config.json (at most 1 MiB, read as
+ * slora_adapter_file_read() reads) and checks it against the model. */
 int slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
     slora_adapter_conf_t *conf, slora_err_t *err);
 
@@ -197,15 +198,21 @@ void *slora_adapter_image_layer(const slora_adapter_image_t *img,
     int32_t layer);
 
 /*
- * The file at path read whole (slora_adapter_file.c): a regular file of
- * at most max bytes, its fstat() size read into a malloc()ed *buf (a NUL
- * after its *len bytes) that the caller frees; a file cut short while it
- * is read is an error.
+ * A PEFT folder's file dir/file read whole (slora_adapter_file.c). *dfd
+ * is the folder, opened at the first call (-1 before it; the caller
+ * closes it), and file is opened relative to it: a symlink is refused,
+ * not followed, and so is anything but a regular file (a FIFO, a device,
+ * a folder), or one of more than max bytes. Its fstat() size is read
+ * into a malloc()ed *buf (a NUL after its *len bytes) that the caller
+ * frees; a file cut short while it is read is an error.
  */
-int slora_adapter_file_read(const char *path, size_t max, uint8_t **buf,
-    size_t *len, slora_err_t *err);
+int slora_adapter_file_read(int *dfd, const char *dir, const char *file,
+    size_t max, uint8_t **buf, size_t *len, slora_err_t *err);
+/* Hex sha256 of dir/file, opened as slora_adapter_file_read() does. */
+int slora_adapter_file_sha256(const char *dir, const char *file,
+    char hex[SLORA_SHA256_HEX], slora_err_t *err);
 
-/* Hex sha256 of len bytes, or of a file's bytes. */
+/* Hex sha256 of len bytes, or of a regular file's bytes. */
 int slora_sha256_buf(const void *data, size_t len,
     char hex[SLORA_SHA256_HEX]);
 int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],

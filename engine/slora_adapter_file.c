@@ -1,13 +1,17 @@
 /*
- * slora_adapter_file.c: reads the files of a PEFT folder into memory the
- * engine owns, and the sha256 the catalog pins an adapter's weights with.
+ * slora_adapter_file.c: opens and reads the files of a PEFT folder into
+ * memory the engine owns, and the sha256 the catalog pins an adapter's
+ * weights with.
  *
- * The one idea: an adapter's file is read once, whole, into a buffer of
- * the size fstat() gave, and everything after it (the parse, the sha256
- * pin, the page images) looks at that buffer only. A file truncated or
- * rewritten in place while it is read gives an error (a short read) or
- * the bytes as read, never a fault in a mapping that kills the engine;
- * and the bytes the pin approved are the bytes that are served.
+ * The one idea: a folder is opened once and its files relative to it,
+ * never through a symlink (one could lead out of the adapter roots, or
+ * to another tenant's adapter) and never a FIFO or a device (a read that
+ * blocks or never ends); each is read once, whole, into a buffer of the
+ * size fstat() gave, within a bound, and everything after it (the parse,
+ * the sha256 pin, the page images) looks at that buffer only. A file
+ * truncated or rewritten in place while it is read gives an error (a
+ * short read) or the bytes as read, never a fault in a mapping that
+ * kills the engine; and the bytes the pin approved are those served.
  */
 
 #include <errno.h>
@@ -23,57 +27,37 @@
 #include "slora_adapter.h"
 
 
-static int slora_adapter_fd_read(int fd, const char *path, size_t max,
-    uint8_t **buf, size_t *len, slora_err_t *err);
+static int slora_adapter_file_open(int *dfd, const char *dir,
+    const char *file, struct stat *sb, slora_err_t *err);
+static const char *slora_adapter_file_kind(mode_t mode);
+static int slora_sha256_fd(int fd, const char *path,
+    char hex[SLORA_SHA256_HEX], slora_err_t *err);
 static void slora_sha256_hex(const unsigned char *md,
     char hex[SLORA_SHA256_HEX]);
 
 
 int
-slora_adapter_file_read(const char *path, size_t max, uint8_t **buf,
-    size_t *len, slora_err_t *err)
+slora_adapter_file_read(int *dfd, const char *dir, const char *file,
+    size_t max, uint8_t **buf, size_t *len, slora_err_t *err)
 {
-    int  fd, rc;
-
-    *buf = NULL;
-    *len = 0;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        return slora_err_set(err, SLORA_ERROR, "%s: %s", path,
-                             strerror(errno));
-    }
-
-    rc = slora_adapter_fd_read(fd, path, max, buf, len, err);
-    close(fd);
-
-    return rc;
-}
-
-
-/* fd's bytes, as many as fstat() says it has, at most max. */
-static int
-slora_adapter_fd_read(int fd, const char *path, size_t max, uint8_t **buf,
-    size_t *len, slora_err_t *err)
-{
+    int           fd;
     size_t        size, n;
     ssize_t       r;
     uint8_t      *p;
     struct stat   sb;
 
-    if (fstat(fd, &sb) == -1) {
-        return slora_err_set(err, SLORA_ERROR, "%s: %s", path,
-                             strerror(errno));
-    }
+    *buf = NULL;
+    *len = 0;
 
-    if (!S_ISREG(sb.st_mode)) {
-        return slora_err_set(err, SLORA_ERROR, "%s: not a regular file",
-                             path);
+    fd = slora_adapter_file_open(dfd, dir, file, &sb, err);
+    if (fd == -1) {
+        return SLORA_ERROR;
     }
 
     if ((uint64_t) sb.st_size > max) {
-        return slora_err_set(err, SLORA_ERROR, "%s: %lld bytes, more than "
-                             "the %zu it may take", path,
+        close(fd);
+        return slora_err_set(err, SLORA_ERROR, "%s/%s: %lld bytes, more "
+                             "than the %zu it may take", dir, file,
                              (long long) sb.st_size, max);
     }
 
@@ -81,8 +65,9 @@ slora_adapter_fd_read(int fd, const char *path, size_t max, uint8_t **buf,
 
     p = malloc(size + 1);
     if (p == NULL) {
-        return slora_err_set(err, SLORA_ERROR, "%s: no memory for %zu "
-                             "bytes", path, size);
+        close(fd);
+        return slora_err_set(err, SLORA_ERROR, "%s/%s: no memory for %zu "
+                             "bytes", dir, file, size);
     }
 
     for (n = 0; n < size; n += (size_t) r) {
@@ -94,25 +79,138 @@ slora_adapter_fd_read(int fd, const char *path, size_t max, uint8_t **buf,
         }
 
         if (r == -1) {
-            slora_err_set(err, SLORA_ERROR, "%s: %s", path, strerror(errno));
-            free(p);
-            return SLORA_ERROR;
+            slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                          strerror(errno));
+            goto failed;
         }
 
         if (r == 0) {
-            slora_err_set(err, SLORA_ERROR, "%s: %zu bytes where there "
-                          "were %zu: cut short while it was read", path, n,
-                          size);
-            free(p);
-            return SLORA_ERROR;
+            slora_err_set(err, SLORA_ERROR, "%s/%s: %zu bytes where there "
+                          "were %zu: cut short while it was read", dir, file,
+                          n, size);
+            goto failed;
         }
     }
+
+    close(fd);
 
     p[size] = '\0';
     *buf = p;
     *len = size;
 
     return SLORA_OK;
+
+failed:
+
+    close(fd);
+    free(p);
+
+    return SLORA_ERROR;
+}
+
+
+int
+slora_adapter_file_sha256(const char *dir, const char *file,
+    char hex[SLORA_SHA256_HEX], slora_err_t *err)
+{
+    int          fd, dfd, rc;
+    char         path[1280];
+    struct stat  sb;
+
+    dfd = -1;
+    fd = slora_adapter_file_open(&dfd, dir, file, &sb, err);
+
+    if (dfd != -1) {
+        close(dfd);
+    }
+
+    if (fd == -1) {
+        return SLORA_ERROR;
+    }
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    rc = slora_sha256_fd(fd, path, hex, err);
+    close(fd);
+
+    return rc;
+}
+
+
+/*
+ * dir/file opened for reading: dir itself at the first call (*dfd -1),
+ * then the file relative to it, not followed if a symlink, not waited
+ * for if a FIFO; SLORA_ERROR unless it is a regular file. The errors
+ * name dir/file, even where it is the folder that cannot be opened.
+ */
+static int
+slora_adapter_file_open(int *dfd, const char *dir, const char *file,
+    struct stat *sb, slora_err_t *err)
+{
+    int  fd;
+
+    if (*dfd == -1) {
+        *dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (*dfd == -1) {
+            slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                          strerror(errno));
+            return -1;
+        }
+    }
+
+    fd = openat(*dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1) {
+        if (errno == ELOOP) {
+            slora_err_set(err, SLORA_ERROR, "%s/%s is a symlink: refused "
+                          "(an adapter's files must be regular files in "
+                          "its folder)", dir, file);
+
+        } else {
+            slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                          strerror(errno));
+        }
+
+        return -1;
+    }
+
+    if (fstat(fd, sb) == -1) {
+        slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                      strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    if (!S_ISREG(sb->st_mode)) {
+        slora_err_set(err, SLORA_ERROR, "%s/%s is not a regular file (%s): "
+                      "refused", dir, file,
+                      slora_adapter_file_kind(sb->st_mode));
+        close(fd);
+        return -1;
+    }
+
+    return fd;
+}
+
+
+static const char *
+slora_adapter_file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode)) {
+        return "a folder";
+    }
+
+    if (S_ISFIFO(mode)) {
+        return "a FIFO";
+    }
+
+    if (S_ISCHR(mode) || S_ISBLK(mode)) {
+        return "a device";
+    }
+
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+
+    return "not a file";
 }
 
 
@@ -132,45 +230,70 @@ slora_sha256_buf(const void *data, size_t len, char hex[SLORA_SHA256_HEX])
 }
 
 
+/* The file at path (followed if a symlink) must be a regular file. */
 int
 slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
     slora_err_t *err)
 {
-    int             rc;
-    FILE           *f;
-    size_t          n;
-    unsigned int    len;
-    EVP_MD_CTX     *ctx;
-    unsigned char   buf[65536], md[EVP_MAX_MD_SIZE];
+    int          fd, rc;
+    struct stat  sb;
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1) {
         return slora_err_set(err, SLORA_ERROR, "%s: %s", path,
                              strerror(errno));
     }
 
+    if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return slora_err_set(err, SLORA_ERROR, "%s is not a regular file: "
+                             "refused", path);
+    }
+
+    rc = slora_sha256_fd(fd, path, hex, err);
+    close(fd);
+
+    return rc;
+}
+
+
+/* fd's bytes to its end. */
+static int
+slora_sha256_fd(int fd, const char *path, char hex[SLORA_SHA256_HEX],
+    slora_err_t *err)
+{
+    int             rc;
+    ssize_t         n;
+    unsigned int    len;
+    EVP_MD_CTX     *ctx;
+    unsigned char   buf[65536], md[EVP_MAX_MD_SIZE];
+
     ctx = EVP_MD_CTX_new();
     if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(ctx);
-        fclose(f);
         return slora_err_set(err, SLORA_ERROR, "%s: sha256: no context",
                              path);
     }
 
     rc = SLORA_OK;
 
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        if (EVP_DigestUpdate(ctx, buf, n) != 1) {
+    for ( ;; ) {
+        n = read(fd, buf, sizeof(buf));
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (n <= 0) {
+            rc = n == 0 ? SLORA_OK : SLORA_ERROR;
+            break;
+        }
+
+        if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1) {
             rc = SLORA_ERROR;
             break;
         }
     }
-
-    if (ferror(f)) {
-        rc = SLORA_ERROR;
-    }
-
-    fclose(f);
 
     if (rc == SLORA_OK && EVP_DigestFinal_ex(ctx, md, &len) != 1) {
         rc = SLORA_ERROR;

@@ -6,11 +6,12 @@
  * also writes random PEFT folders for tests and benchmarks.
  *
  * The one idea: the folder is untrusted input and this file is its only
- * reader. Everything PEFT can say that we cannot apply exactly (DoRA,
- * fan_in_fan_out, bias, modules_to_save, per-module ranks) is refused with
- * an error naming the file, and what is accepted comes out already in the
- * page plan's row layout (A rows, B^T rows, q/k rows permuted for rope),
- * so the tiers in slora_adapter.c only ever copy whole pages.
+ * parser (slora_adapter_file.c reads its files). Everything PEFT can say
+ * that we cannot apply exactly (DoRA, fan_in_fan_out, bias,
+ * modules_to_save, per-module ranks) is refused with an error naming the
+ * file, and what is accepted comes out already in the page plan's row
+ * layout (A rows, B^T rows, q/k rows permuted for rope), so the tiers in
+ * slora_adapter.c only ever copy whole pages.
  */
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -40,6 +42,9 @@ static const char  *slora_adapter_proj_path[SLORA_PROJ_N] = {
 };
 
 
+static int slora_adapter_config_at(int *dfd, const char *dir,
+    const slora_model_config_t *cfg, slora_adapter_conf_t *conf,
+    slora_err_t *err);
 static int slora_adapter_proj_by_name(const char *s, size_t len);
 static int slora_adapter_targets(const char *path, const cJSON *t,
     uint32_t *mask, slora_err_t *err);
@@ -60,28 +65,46 @@ int
 slora_adapter_read_config(const char *dir, const slora_model_config_t *cfg,
     slora_adapter_conf_t *conf, slora_err_t *err)
 {
-    int           rc;
-    char          path[1280], *text;
-    size_t        len;
-    cJSON        *root, *v;
-    const char   *why;
+    int  dfd, rc;
 
     if (slora_adapter_is_random(dir)) {
         return slora_adapter_random_config(dir, conf, err);
     }
 
+    dfd = -1;
+    rc = slora_adapter_config_at(&dfd, dir, cfg, conf, err);
+
+    if (dfd != -1) {
+        close(dfd);
+    }
+
+    return rc;
+}
+
+
+/* read_config with the folder *dfd (slora_adapter_file_read()). */
+static int
+slora_adapter_config_at(int *dfd, const char *dir,
+    const slora_model_config_t *cfg, slora_adapter_conf_t *conf,
+    slora_err_t *err)
+{
+    int           rc;
+    char          path[1280];
+    size_t        len;
+    cJSON        *root, *v;
+    uint8_t      *text;
+    const char   *why;
+
     snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
 
-    text = slora_read_file(path, SLORA_ADAPTER_CONFIG_MAX, &len, err);
-    if (text == NULL) {
-        if (err != NULL) {
-            err->code = SLORA_ERROR;
-        }
-
+    if (slora_adapter_file_read(dfd, dir, "adapter_config.json",
+                                SLORA_ADAPTER_CONFIG_MAX, &text, &len, err)
+        != SLORA_OK)
+    {
         return SLORA_ERROR;
     }
 
-    root = cJSON_ParseWithLength(text, len);
+    root = cJSON_ParseWithLength((const char *) text, len);
     free(text);
 
     if (root == NULL || !cJSON_IsObject(root)) {
@@ -202,7 +225,7 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     const char *dir, const char *sha256, slora_adapter_image_t *img,
     slora_err_t *err)
 {
-    int                    proj, is_b, rc;
+    int                    proj, is_b, rc, dfd;
     char                   path[1280], hex[SLORA_SHA256_HEX];
     float                 *tmp;
     size_t                 tmp_elems, len, max;
@@ -224,14 +247,23 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     /* before the read: a rewrite during it differs from the stamp */
     slora_adapter_stamp(dir, &img->stamp);
 
-    if (slora_adapter_read_config(dir, cfg, &img->conf, err) != SLORA_OK) {
-        return SLORA_ERROR;
+    /* the folder opened once, both files read relative to it */
+    dfd = -1;
+
+    if (slora_adapter_config_at(&dfd, dir, cfg, &img->conf, err)
+        != SLORA_OK)
+    {
+        if (dfd != -1) {
+            close(dfd);
+        }
+        return slora_err_prefix(err, "adapter %s", name);
     }
 
     if (slora_adapter_plan(cfg, &img->conf, page_elems, slices, &img->plan,
                            err)
         != SLORA_OK)
     {
+        close(dfd);
         return slora_err_prefix(err, "adapter %s", name);
     }
 
@@ -240,10 +272,13 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     /* read once: the pin and the parse see the same bytes, and a file
      * cut short meanwhile cannot fault a mapping */
     max = slora_adapter_weights_max(cfg, &img->conf);
+    rc = slora_adapter_file_read(&dfd, dir, "adapter_model.safetensors", max,
+                                 &data, &len, err);
+    close(dfd);
 
-    if (slora_adapter_file_read(path, max, &data, &len, err) != SLORA_OK) {
+    if (rc != SLORA_OK) {
         slora_adapter_image_free(img);
-        return SLORA_ERROR;
+        return slora_err_prefix(err, "adapter %s", name);
     }
 
     if (sha256 != NULL && sha256[0] != '\0') {

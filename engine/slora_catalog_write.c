@@ -116,7 +116,7 @@ slora_catalog_register(slora_catalog_writer_t *w, const char *name,
     const char *dir, const char *base_model, slora_err_t *err)
 {
     int                    p, rc;
-    char                  *path, file[1280], targets[128], rank[16];
+    char                  *path, targets[128], rank[16];
     char                   alpha[32], hex[SLORA_SHA256_HEX], event[300];
     size_t                 len;
     redisReply            *r;
@@ -131,8 +131,10 @@ slora_catalog_register(slora_catalog_writer_t *w, const char *name,
         return SLORA_ERROR;
     }
 
-    snprintf(file, sizeof(file), "%s/adapter_model.safetensors", dir);
-    if (slora_sha256_file(file, hex, err) != SLORA_OK) {
+    /* the file as the engine would read it: no symlink, no FIFO */
+    if (slora_adapter_file_sha256(dir, "adapter_model.safetensors", hex, err)
+        != SLORA_OK)
+    {
         return SLORA_ERROR;
     }
 

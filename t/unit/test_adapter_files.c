@@ -1,11 +1,16 @@
 /*
  * test_adapter_files.c: a PEFT folder's files as the engine reads them
- * when they change under it. A weights file cut short while its adapter
- * is read (between the read and the page images) leaves the image read
- * from the bytes as they were, where a mapping of it would fault
- * (SIGBUS); with the catalog's sha256 pin, a weights file swapped back
- * and forth while adapters are read never gives an image of the file the
- * pin does not name: the pin is checked on the bytes that are parsed.
+ * when they change under it or are not files at all. A weights file cut
+ * short while its adapter is read (between the read and the page
+ * images) leaves the image read from the bytes as they were, where a
+ * mapping of it would fault (SIGBUS); with the catalog's sha256 pin, a
+ * weights file swapped back and forth while adapters are read never
+ * gives an image of the file the pin does not name: the pin is checked
+ * on the bytes that are parsed.
+ * A FIFO, a folder or a symlink where a file should be (to a file
+ * outside the folder, to /dev/zero) is refused at once with a message
+ * naming the adapter and the file, where it hung the engine or loaded
+ * another folder's weights; so is a file larger than its config allows.
  */
 
 #include <pthread.h>
@@ -29,6 +34,8 @@ static atomic_int            swap_stop;
 
 static void test_cut_short(void);
 static void test_pin_swapped(void);
+static void test_not_files(void);
+static void check_refused(const char *name, const char *why);
 static void *cut_alloc(void *ctx, size_t bytes);
 static void cut_free(void *ctx, void *p, size_t bytes);
 static void *swap_main(void *arg);
@@ -49,6 +56,7 @@ main(void)
     tiny_config(&cfg, SLORA_ROPE_NEOX);
     test_cut_short();
     test_pin_swapped();
+    test_not_files();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -188,6 +196,131 @@ test_pin_swapped(void)
     ok(good > 0, "pin: the pinned file loads");
 
     slora_adapter_image_free(&ref);
+}
+
+
+/*
+ * What is no regular file of the folder. A FIFO blocked open() and a
+ * read of /dev/zero never ended: the alarm fails the test instead of
+ * hanging it.
+ */
+static void
+test_not_files(void)
+{
+    int                    rc;
+    char                   dir[512], path[600], other[600];
+    char                   hex[SLORA_SHA256_HEX];
+    slora_err_t            err;
+    slora_adapter_conf_t   conf;
+
+    alarm(20);
+
+    snprintf(dir, sizeof(dir), "%s/fifo-config", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
+    unlink(path);
+    if (mkfifo(path, 0644) != 0) {
+        BAIL_OUT("mkfifo %s failed", path);
+    }
+    rc = slora_adapter_read_config(dir, &cfg, &conf, &err);
+    ok(rc == SLORA_ERROR
+       && strstr(err.msg, "fifo-config/adapter_config.json is not a "
+                          "regular file (a FIFO)") != NULL,
+       "a FIFO for adapter_config.json: refused: %s", err.msg);
+    check_refused("fifo-config", "adapter_config.json is not a regular "
+                  "file (a FIFO)");
+
+    snprintf(dir, sizeof(dir), "%s/fifo-weights", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    unlink(path);
+    if (mkfifo(path, 0644) != 0) {
+        BAIL_OUT("mkfifo %s failed", path);
+    }
+    check_refused("fifo-weights", "adapter_model.safetensors is not a "
+                  "regular file (a FIFO)");
+    ok(slora_sha256_file(path, hex, &err) == SLORA_ERROR
+       && strstr(err.msg, "not a regular file") != NULL,
+       "a FIFO is not hashed: %s", err.msg);
+
+    snprintf(dir, sizeof(dir), "%s/folder-weights", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    unlink(path);
+    mkdir(path, 0755);
+    check_refused("folder-weights", "adapter_model.safetensors is not a "
+                  "regular file (a folder)");
+
+    /* another adapter's weights, outside the folder, under this name */
+    snprintf(dir, sizeof(dir), "%s/link-weights", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    snprintf(other, sizeof(other), "%s/pin-b/adapter_model.safetensors",
+             tmp);
+    unlink(path);
+    if (symlink(other, path) != 0) {
+        BAIL_OUT("symlink %s failed", path);
+    }
+    check_refused("link-weights", "adapter_model.safetensors is a "
+                  "symlink");
+    ok(slora_adapter_file_sha256(dir, "adapter_model.safetensors", hex,
+                                 &err)
+       == SLORA_ERROR && strstr(err.msg, "is a symlink") != NULL,
+       "a symlinked file is not hashed for the catalog either: %s",
+       err.msg);
+
+    snprintf(dir, sizeof(dir), "%s/link-config", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
+    snprintf(other, sizeof(other), "%s/pin-b/adapter_config.json", tmp);
+    unlink(path);
+    if (symlink(other, path) != 0) {
+        BAIL_OUT("symlink %s failed", path);
+    }
+    check_refused("link-config", "adapter_config.json is a symlink");
+
+    snprintf(dir, sizeof(dir), "%s/zero", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    unlink(path);
+    if (symlink("/dev/zero", path) != 0) {
+        BAIL_OUT("symlink %s failed", path);
+    }
+    check_refused("zero", "adapter_model.safetensors is a symlink");
+
+    /* r = 8 over every projection of the tiny shape: 64 KiB of f32 and
+     * 16 MiB of header at most; a sparse file past that is not read */
+    snprintf(dir, sizeof(dir), "%s/huge", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    if (truncate(path, (off_t) (16 << 20) + 65537) != 0) {
+        BAIL_OUT("truncate %s failed", path);
+    }
+    check_refused("huge", "adapter_model.safetensors: 16842753 bytes, "
+                  "more than the 16842752 it may take");
+
+    alarm(0);
+}
+
+
+/* The folder tmp/name is refused as an adapter, with why and its name. */
+static void
+check_refused(const char *name, const char *why)
+{
+    int                    rc;
+    char                   dir[512], adapter[300];
+    slora_err_t            err;
+    slora_adapter_image_t  img;
+
+    snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
+    snprintf(adapter, sizeof(adapter), "adapter %s: ", name);
+
+    rc = slora_adapter_image_load(&cfg, PAGE_ELEMS, 1, NULL, name, dir,
+                                  "0000", &img, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, why) != NULL
+       && strncmp(err.msg, adapter, strlen(adapter)) == 0
+       && img.host == NULL,
+       "%s: refused: %s", name, err.msg);
 }
 
 

@@ -14,12 +14,12 @@
  *       1; with 1 thread it is 1), and the images and errors are those
  *       of 1 thread byte for byte, the wake fd written once per load; a
  *       count of threads out of range is refused;
- *   (a'') with one thread held at a gate (a folder whose
- *       adapter_config.json is a FIFO, read only once the test writes
- *       it): the oldest queued load is read first, not the one in the
- *       lowest slot; settle() withdraws a queued load (never read, never
- *       taken) and waits for a running one, whose image is then there
- *       to take at once;
+ *   (a'') with one thread held at a gate (a folder of a rank of its
+ *       own, whose host image the allocator hands out only once the
+ *       test lets it through): the oldest queued load is read first,
+ *       not the one in the lowest slot; settle() withdraws a queued load
+ *       (never read, never taken) and waits for a running one, whose
+ *       image is then there to take at once;
  *   (b) the engine: a request whose adapter is on disk only, arriving
  *       while another runs, waits outside the scheduler while the
  *       prefetch thread reads it (the engine's thread never reads it:
@@ -29,9 +29,9 @@
  *       the error for that request only.
  */
 
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -64,8 +64,11 @@ static char                   tmp[256];
 static char                   model[300];
 static char                   root[300];
 static char                   gates[300];
-static char                  *gate_text[NGATES];
-static size_t                 gate_len[NGATES];
+static size_t                 gate_bytes[NGATES];
+static int                    gate_at = -1;     /* where the thread waits */
+static int                    gate_open[NGATES];
+static pthread_mutex_t        gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t         gate_cv = PTHREAD_COND_INITIALIZER;
 static slora_model_config_t   mcfg;
 static int64_t                page_elems;
 static const int32_t          prompt_a[6] = { 5, 17, 33, 2, 71, 40 };
@@ -76,10 +79,14 @@ static void make_adapter(const char *name, uint64_t seed);
 static void on_event(void *data, const slora_event_t *ev);
 static void test_thread(int32_t n_threads);
 static int check_image(slora_prefetch_done_t *done, int i);
+static int check_folder(slora_prefetch_done_t *done, const char *dir);
+static int check_gate(slora_prefetch_done_t *done, int i);
 static void test_gates(void);
 static void make_gate(int i);
-static int gate_wait(const int *which, int n, int *fd);
-static void gate_feed(int i, int fd);
+static void *gate_alloc(void *ctx, size_t bytes);
+static void gate_free(void *ctx, void *p, size_t bytes);
+static int gate_wait(const int *which, int n);
+static void gate_feed(int i);
 static void *gate_feed_later(void *arg);
 static void test_thread_slices(void);
 static void test_pool(void);
@@ -305,13 +312,23 @@ test_thread(int32_t n_threads)
 static int
 check_image(slora_prefetch_done_t *done, int i)
 {
+    char  dir[400];
+
+    snprintf(dir, sizeof(dir), "%s/a%02d", root, i);
+
+    return check_folder(done, dir);
+}
+
+
+/* check_image() for the folder dir. */
+static int
+check_folder(slora_prefetch_done_t *done, const char *dir)
+{
     int                     same;
-    char                    dir[400];
     slora_err_t             err;
     slora_adapter_image_t   img;
 
     same = 0;
-    snprintf(dir, sizeof(dir), "%s/a%02d", root, i);
 
     if (done->status == SLORA_OK
         && slora_adapter_image_load(&mcfg, page_elems, 1, NULL, "x", dir, NULL,
@@ -341,14 +358,15 @@ check_image(slora_prefetch_done_t *done, int i)
 static void
 test_gates(void)
 {
-    int                     i, rc, fd, got, n, order[3], ordered, same;
+    int                     i, rc, got, n, order[3], ordered, same;
     int                     left[3], taken[NGATES + 1], settled;
     char                    dir[400], name[32];
     pthread_t               th;
     slora_err_t             err;
     slora_prefetch_t       *p;
     slora_prefetch_done_t   done;
-    static int              keys[NGATES + 1], feed[2];
+    static int              keys[NGATES + 1], feed;
+    static slora_host_mem_t mem = { gate_alloc, gate_free, NULL, 4 };
 
     snprintf(gates, sizeof(gates), "%s/gates", tmp);
     mkdir(gates, 0755);
@@ -356,14 +374,14 @@ test_gates(void)
         make_gate(i);
     }
 
-    p = slora_prefetch_create(&mcfg, page_elems, 1, NULL, 1, -1, &err);
+    p = slora_prefetch_create(&mcfg, page_elems, 1, &mem, 1, -1, &err);
     if (p == NULL) {
         BAIL_OUT("prefetch: %s", err.msg);
     }
 
     snprintf(dir, sizeof(dir), "%s/g0", gates);
     slora_prefetch_submit(p, &keys[0], 1, "g0", dir, NULL);
-    ok(gate_wait((int []) { 0 }, 1, &fd) == 0, "the thread waits at gate 0");
+    ok(gate_wait((int []) { 0 }, 1) == 0, "the thread waits at gate 0");
 
     snprintf(dir, sizeof(dir), "%s/a07", root);
     slora_prefetch_submit(p, &keys[NGATES], 1, "a07", dir, NULL);
@@ -382,17 +400,17 @@ test_gates(void)
     rc = slora_prefetch_submit(p, &keys[3], 1, "g3", dir, NULL);
     is_int(rc, SLORA_OK, "gate 3 queued (in the lowest slot, a's)");
 
-    gate_feed(0, fd);
+    gate_feed(0);
 
     /* feed each gate as the thread reaches it, noting the order */
     for (i = 0; i < 3; i++) {
         left[i] = i + 1;
     }
     for (n = 0; n < 3; n++) {
-        i = gate_wait(left, 3, &fd);
+        i = gate_wait(left, 3);
         order[n] = left[i];
         left[i] = -1;
-        gate_feed(order[n], fd);
+        gate_feed(order[n]);
     }
     ordered = order[0] == 1 && order[1] == 2 && order[2] == 3;
     ok(ordered, "the oldest queued load is read first: gates %d, %d, %d",
@@ -401,9 +419,9 @@ test_gates(void)
     /* gate 4 held while running: settle waits for it */
     snprintf(dir, sizeof(dir), "%s/g4", gates);
     slora_prefetch_submit(p, &keys[4], 1, "g4", dir, NULL);
-    (void) gate_wait((int []) { 4 }, 1, &feed[1]);
-    feed[0] = 4;
-    pthread_create(&th, NULL, gate_feed_later, feed);
+    (void) gate_wait((int []) { 4 }, 1);
+    feed = 4;
+    pthread_create(&th, NULL, gate_feed_later, &feed);
     settled = slora_prefetch_settle(p, &keys[4]);
 
     memset(taken, 0, sizeof(taken));
@@ -413,7 +431,7 @@ test_gates(void)
         i = (int *) done.key - keys;
         got += i == 4;
         taken[i]++;
-        same += i < NGATES && check_image(&done, i);
+        same += i < NGATES && check_gate(&done, i);
     }
     ok(settled == 1 && got == 1,
        "settle waits for a running load: its image is there at once");
@@ -424,7 +442,7 @@ test_gates(void)
         while (slora_prefetch_take(p, &done)) {
             i = (int *) done.key - keys;
             taken[i]++;
-            same += i < NGATES && check_image(&done, i);
+            same += i < NGATES && check_gate(&done, i);
         }
     }
 
@@ -437,86 +455,146 @@ test_gates(void)
        "withdrawn load never");
 
     slora_prefetch_free(p);
-
-    for (i = 0; i < NGATES; i++) {
-        free(gate_text[i]);
-    }
 }
 
 
-/* gates/g<i>: a<i>'s weights, and its config behind a FIFO. */
+/*
+ * gates/g<i>: an adapter of rank 4 (i + 1), so that its host image is
+ * the one of its size (gate_bytes[i]), which gate_alloc() holds back.
+ */
 static void
 make_gate(int i)
 {
-    char  path[500], cmd[1200];
+    int                    k;
+    char                   dir[500];
+    slora_err_t            err;
+    slora_adapter_gen_t    gen;
+    slora_adapter_image_t  img;
 
-    snprintf(path, sizeof(path), "%s/g%d", gates, i);
-    mkdir(path, 0755);
-    snprintf(cmd, sizeof(cmd), "cp '%s/a%02d/adapter_model.safetensors' "
-             "'%s/'", root, i, path);
-    if (system(cmd) != 0) {
-        BAIL_OUT("cp failed");
+    memset(&gen, 0, sizeof(gen));
+    gen.rank = 4 * (i + 1);
+    gen.proj_mask = 0x7f;
+    gen.seed = 700 + (uint64_t) i;
+    gen.scale = 1.0f;
+
+    snprintf(dir, sizeof(dir), "%s/g%d", gates, i);
+    if (slora_adapter_write_random(dir, &mcfg, &gen, &err) != SLORA_OK
+        || slora_adapter_image_load(&mcfg, page_elems, 1, NULL, "g", dir,
+                                    NULL, &img, &err)
+           != SLORA_OK)
+    {
+        BAIL_OUT("gate %d: %s", i, err.msg);
     }
 
-    snprintf(path, sizeof(path), "%s/a%02d/adapter_config.json", root, i);
-    gate_text[i] = tap_read_file(path, &gate_len[i]);
-    snprintf(path, sizeof(path), "%s/g%d/adapter_config.json", gates, i);
-    if (gate_text[i] == NULL || mkfifo(path, 0644) != 0) {
-        BAIL_OUT("gate %d: cannot make %s", i, path);
+    gate_bytes[i] = img.bytes;
+    slora_adapter_image_free(&img);
+
+    for (k = 0; k < i; k++) {
+        if (gate_bytes[k] == gate_bytes[i]) {
+            BAIL_OUT("gates %d and %d: images of one size", k, i);
+        }
     }
 }
 
 
-/* Which of the gates which[n] (-1: none) a thread waits at: its index,
- * and the gate opened for writing in fd. Bails out after 5 s, since a
- * thread held at a gate could never be joined. */
+/* 1 if the image taken for gate i equals its folder read here. */
 static int
-gate_wait(const int *which, int n, int *fd)
+check_gate(slora_prefetch_done_t *done, int i)
 {
-    int   i, t;
-    char  path[500];
+    char  dir[500];
 
-    for (t = 0; t < 5000; t++) {
+    snprintf(dir, sizeof(dir), "%s/g%d", gates, i);
+
+    return check_folder(done, dir);
+}
+
+
+/* The prefetch thread's host memory: a gate's image waits until the
+ * gate is open. */
+static void *
+gate_alloc(void *ctx, size_t bytes)
+{
+    int  i;
+
+    for (i = 0; i < NGATES && gate_bytes[i] != bytes; i++) {
+        /* void */
+    }
+
+    if (i < NGATES) {
+        pthread_mutex_lock(&gate_mu);
+        gate_at = i;
+        pthread_cond_broadcast(&gate_cv);
+
+        while (!gate_open[i]) {
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        }
+
+        gate_at = -1;
+        pthread_mutex_unlock(&gate_mu);
+    }
+
+    return calloc(1, bytes);
+}
+
+
+static void
+gate_free(void *ctx, void *p, size_t bytes)
+{
+    free(p);
+}
+
+
+/* Which of the gates which[n] (-1: none) the thread waits at: its index.
+ * Bails out after 5 s, since a thread held at a gate could never be
+ * joined. */
+static int
+gate_wait(const int *which, int n)
+{
+    int              i;
+    struct timespec  until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+
+    pthread_mutex_lock(&gate_mu);
+
+    for ( ;; ) {
         for (i = 0; i < n; i++) {
-            if (which[i] < 0) {
-                continue;
-            }
-
-            snprintf(path, sizeof(path), "%s/g%d/adapter_config.json",
-                     gates, which[i]);
-            *fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-            if (*fd >= 0) {
+            if (which[i] >= 0 && which[i] == gate_at) {
+                pthread_mutex_unlock(&gate_mu);
                 return i;
             }
         }
 
-        usleep(1000);
+        if (pthread_cond_timedwait(&gate_cv, &gate_mu, &until) != 0) {
+            break;
+        }
     }
+
+    pthread_mutex_unlock(&gate_mu);
 
     BAIL_OUT("no thread came to the gates");
     return -1;
 }
 
 
-/* Lets the thread at gate i through: its config, then end of file. */
+/* Lets the thread at gate i through. */
 static void
-gate_feed(int i, int fd)
+gate_feed(int i)
 {
-    if (write(fd, gate_text[i], gate_len[i]) != (ssize_t) gate_len[i]) {
-        diag("gate %d: short write", i);
-    }
-    close(fd);
+    pthread_mutex_lock(&gate_mu);
+    gate_open[i] = 1;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
 }
 
 
-/* gate_feed(arg[0], arg[1]) 100 ms from now. */
+/* gate_feed(*arg) 100 ms from now. */
 static void *
 gate_feed_later(void *arg)
 {
-    int  *feed = arg;
-
     usleep(100000);
-    gate_feed(feed[0], feed[1]);
+    gate_feed(*(int *) arg);
 
     return NULL;
 }

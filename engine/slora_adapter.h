@@ -229,8 +229,10 @@ int slora_adapter_stamp_same(const slora_adapter_stamp_t *a,
  * slices parts (slora_pool_slices()), its host copy from mem (NULL: the
  * heap); name only labels errors. adapter_model.safetensors is read once
  * into memory and parsed there; with sha256 (hex, not NULL or ""), the
- * bytes read must hash to it. Touches no shared state: any thread may
- * call it.
+ * bytes read must hash to it. Every tensor is checked before the host
+ * copy is allocated, and the plan has rows only for the modules that
+ * have weights (img->conf.proj_mask: those of target_modules with
+ * tensors). Touches no shared state: any thread may call it.
  */
 int slora_adapter_image_load(const slora_model_config_t *cfg,
     int64_t page_elems, int32_t slices, const slora_host_mem_t *mem,

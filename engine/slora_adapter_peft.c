@@ -55,6 +55,9 @@ static int slora_adapter_parse_name(const char *name, int32_t *layer,
 static int slora_adapter_fill(const slora_model_config_t *cfg,
     slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
     int proj, int is_b, float *tmp, float *row_buf, slora_err_t *err);
+static int slora_adapter_scan(const slora_model_config_t *cfg,
+    slora_adapter_conf_t *conf, const slora_safetensors_t *st,
+    const char *path, slora_err_t *err);
 static size_t slora_adapter_weights_max(const slora_model_config_t *cfg,
     const slora_adapter_conf_t *conf);
 static int slora_adapter_write_config(const char *dir,
@@ -229,8 +232,8 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     char                   path[1280], hex[SLORA_SHA256_HEX];
     float                 *tmp;
     size_t                 tmp_elems, len, max;
-    uint8_t               *seen, *data;
-    int32_t                layer, n_layers, max_width;
+    uint8_t               *data;
+    int32_t                layer, max_width;
     int64_t                i, n;
     slora_safetensors_t   *st;
     const slora_tensor_t  *t;
@@ -242,7 +245,6 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
 
     memset(img, 0, sizeof(*img));
     img->mem = mem;
-    n_layers = cfg->n_layers;
 
     /* before the read: a rewrite during it differs from the stamp */
     slora_adapter_stamp(dir, &img->stamp);
@@ -259,14 +261,6 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         return slora_err_prefix(err, "adapter %s", name);
     }
 
-    if (slora_adapter_plan(cfg, &img->conf, page_elems, slices, &img->plan,
-                           err)
-        != SLORA_OK)
-    {
-        close(dfd);
-        return slora_err_prefix(err, "adapter %s", name);
-    }
-
     snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
 
     /* read once: the pin and the parse see the same bytes, and a file
@@ -277,21 +271,18 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     close(dfd);
 
     if (rc != SLORA_OK) {
-        slora_adapter_image_free(img);
         return slora_err_prefix(err, "adapter %s", name);
     }
 
     if (sha256 != NULL && sha256[0] != '\0') {
         if (slora_sha256_buf(data, len, hex) != SLORA_OK) {
             free(data);
-            slora_adapter_image_free(img);
             return slora_err_set(err, SLORA_ERROR, "%s: sha256 failed",
                                  path);
         }
 
         if (strcasecmp(hex, sha256) != 0) {
             free(data);
-            slora_adapter_image_free(img);
             return slora_err_set(err, SLORA_ERROR, "%s: sha256 is %s, the "
                                  "catalog says %.64s: refused", path, hex,
                                  sha256);
@@ -301,12 +292,27 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     st = slora_safetensors_open_mem(data, len, path, err);
     if (st == NULL) {
         free(data);
-        slora_adapter_image_free(img);
         return SLORA_ERROR;
     }
 
-    (void) slora_adapter_image_alloc(img, n_layers, mem);
-    seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
+    tmp = NULL;
+    rc = SLORA_ERROR;
+
+    /* every tensor checked, and the plan made for those there are,
+     * before the image is allocated: its size is theirs */
+    if (slora_adapter_scan(cfg, &img->conf, st, path, err) != SLORA_OK) {
+        goto done;
+    }
+
+    if (slora_adapter_plan(cfg, &img->conf, page_elems, slices, &img->plan,
+                           err)
+        != SLORA_OK)
+    {
+        slora_err_prefix(err, "adapter %s", name);
+        goto done;
+    }
+
+    (void) slora_adapter_image_alloc(img, cfg->n_layers, mem);
 
     /* a tensor [rank, width] or [width, rank], then one row of it */
     max_width = 0;
@@ -318,14 +324,76 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     tmp_elems = ((size_t) img->conf.rank + 1) * (size_t) max_width;
     tmp = malloc(tmp_elems * sizeof(float));
 
-    rc = SLORA_ERROR;
-
-    if (img->host == NULL || seen == NULL || tmp == NULL) {
+    if (img->host == NULL || tmp == NULL) {
         slora_err_set(err, SLORA_ERROR, "%s: no memory for %zu bytes", path,
                       img->bytes);
         goto done;
     }
 
+    n = slora_safetensors_n_tensors(st);
+
+    for (i = 0; i < n; i++) {
+        t = slora_safetensors_tensor(st, i);
+
+        /* as the scan found it */
+        (void) slora_adapter_parse_name(t->name, &layer, &proj, &is_b);
+
+        if (slora_adapter_fill(cfg, img, t, layer, proj, is_b, tmp,
+                               tmp + tmp_elems - (size_t) max_width, err)
+            != SLORA_OK)
+        {
+            slora_err_prefix(err, "%s", path);
+            goto done;
+        }
+    }
+
+    rc = SLORA_OK;
+
+done:
+
+    slora_safetensors_close(st);
+    free(data);
+    free(tmp);
+
+    if (rc != SLORA_OK) {
+        slora_adapter_image_free(img);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The first pass over the tensors of path, before anything is sized by
+ * them: each a LoRA weight (parse_name) of a layer the model has and of
+ * a module in target_modules, given once, of the shape the model and r
+ * give and of a dtype we convert; A and B in pairs, at least one pair;
+ * their bytes within the file's data (the format lets ranges alias, so
+ * that a small file could stand for a large adapter). conf->proj_mask
+ * becomes the modules with weights: only they take rows in the plan.
+ */
+static int
+slora_adapter_scan(const slora_model_config_t *cfg,
+    slora_adapter_conf_t *conf, const slora_safetensors_t *st,
+    const char *path, slora_err_t *err)
+{
+    int                    proj, is_b, rc;
+    size_t                 bytes;
+    uint8_t               *seen;
+    int32_t                layer, n_layers, want0, want1;
+    int64_t                i, n;
+    uint32_t               mask;
+    const slora_tensor_t  *t;
+
+    n_layers = cfg->n_layers;
+
+    seen = calloc((size_t) n_layers * SLORA_PROJ_N * 2, 1);
+    if (seen == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: no memory", path);
+    }
+
+    rc = SLORA_ERROR;
+    bytes = 0;
     n = slora_safetensors_n_tensors(st);
 
     for (i = 0; i < n; i++) {
@@ -346,7 +414,7 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
             goto done;
         }
 
-        if (!(img->conf.proj_mask & (1u << proj))) {
+        if (!(conf->proj_mask & (1u << proj))) {
             slora_err_set(err, SLORA_ERROR, "%s: tensor %s: %s is not in "
                           "target_modules", path, t->name,
                           slora_proj_name(proj));
@@ -359,16 +427,30 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
             goto done;
         }
 
-        if (slora_adapter_fill(cfg, img, t, layer, proj, is_b, tmp,
-                               tmp + tmp_elems - (size_t) max_width, err)
-            != SLORA_OK)
-        {
-            slora_err_prefix(err, "%s", path);
+        want0 = is_b ? slora_proj_out_dim(cfg, proj) : conf->rank;
+        want1 = is_b ? conf->rank : slora_proj_in_dim(cfg, proj);
+
+        if (t->n_dims != 2 || t->dims[0] != want0 || t->dims[1] != want1) {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: shape [%lld, "
+                          "%lld], the model and r=%d want [%d, %d]", path,
+                          t->name, (long long) t->dims[0],
+                          (long long) (t->n_dims > 1 ? t->dims[1] : 0),
+                          conf->rank, want0, want1);
             goto done;
         }
+
+        if (t->dtype == SLORA_DT_N) {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: a dtype we "
+                          "cannot convert", path, t->name);
+            goto done;
+        }
+
+        bytes += t->n_bytes;
     }
 
+    mask = 0;
     n = 0;
+
     for (i = 0; i < (int64_t) n_layers * SLORA_PROJ_N; i++) {
         if (seen[2 * i] != seen[2 * i + 1]) {
             slora_err_set(err, SLORA_ERROR, "%s: layer %d %s has lora_%c "
@@ -377,7 +459,11 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
                           seen[2 * i] ? 'A' : 'B', seen[2 * i] ? 'B' : 'A');
             goto done;
         }
-        n += seen[2 * i];
+
+        if (seen[2 * i]) {
+            mask |= 1u << (i % SLORA_PROJ_N);
+            n++;
+        }
     }
 
     if (n == 0) {
@@ -385,18 +471,19 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         goto done;
     }
 
+    if (bytes > slora_safetensors_data_size(st)) {
+        slora_err_set(err, SLORA_ERROR, "%s: its tensors take %zu bytes, "
+                      "the file holds %zu: their ranges overlap", path,
+                      bytes, slora_safetensors_data_size(st));
+        goto done;
+    }
+
+    conf->proj_mask = mask;
     rc = SLORA_OK;
 
 done:
 
-    slora_safetensors_close(st);
-    free(data);
     free(seen);
-    free(tmp);
-
-    if (rc != SLORA_OK) {
-        slora_adapter_image_free(img);
-    }
 
     return rc;
 }
@@ -695,22 +782,16 @@ slora_adapter_fill(const slora_model_config_t *cfg,
     slora_adapter_image_t *img, const slora_tensor_t *t, int32_t layer,
     int proj, int is_b, float *tmp, float *row_buf, slora_err_t *err)
 {
-    int32_t   r, rank, row, j, in, out, want0, want1, heads;
+    int32_t   r, rank, row, j, in, out, heads;
     void     *base;
 
     rank = img->conf.rank;
     in = slora_proj_in_dim(cfg, proj);
     out = slora_proj_out_dim(cfg, proj);
-    want0 = is_b ? out : rank;
-    want1 = is_b ? rank : in;
 
-    if (t->n_dims != 2 || t->dims[0] != want0 || t->dims[1] != want1) {
-        return slora_err_set(err, SLORA_ERROR, "tensor %s: shape [%lld, %lld]"
-                             ", the model and r=%d want [%d, %d]", t->name,
-                             (long long) t->dims[0],
-                             (long long) (t->n_dims > 1 ? t->dims[1] : 0),
-                             rank, want0, want1);
-    }
+    /* the scan checked it */
+    slora_assert(t->n_dims == 2 && t->dims[0] == (is_b ? out : rank)
+                 && t->dims[1] == (is_b ? rank : in));
 
     if (slora_tensor_to_f32(t, tmp, err) != SLORA_OK) {
         return SLORA_ERROR;

@@ -67,6 +67,7 @@ struct slora_safetensors_s {
     char               path[1024];
     const uint8_t     *base;
     size_t             size;
+    size_t             data_size;   /* after the header */
     int                mapped;
     cJSON             *root;        /* names point into it */
     cJSON             *meta;        /* __metadata__ or NULL */
@@ -274,6 +275,7 @@ slora_st_parse(slora_safetensors_t *st, slora_err_t *err)
     }
 
     data_size = st->size - 8 - (size_t) hlen;
+    st->data_size = data_size;
 
     cJSON_ArrayForEach(e, st->root) {
         if (strcmp(e->string, "__metadata__") == 0) {
@@ -481,6 +483,13 @@ const char *
 slora_safetensors_path(const slora_safetensors_t *st)
 {
     return st->path;
+}
+
+
+size_t
+slora_safetensors_data_size(const slora_safetensors_t *st)
+{
+    return st->data_size;
 }
 
 

@@ -33,6 +33,8 @@ slora_safetensors_t *slora_safetensors_open_mem(const void *data,
 void slora_safetensors_close(slora_safetensors_t *st);
 
 const char *slora_safetensors_path(const slora_safetensors_t *st);
+/* The bytes of the data after the header, which the tensors index. */
+size_t slora_safetensors_data_size(const slora_safetensors_t *st);
 int64_t slora_safetensors_n_tensors(const slora_safetensors_t *st);
 const slora_tensor_t *slora_safetensors_tensor(const slora_safetensors_t *st,
     int64_t i);

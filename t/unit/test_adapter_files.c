@@ -11,6 +11,12 @@
  * outside the folder, to /dev/zero) is refused at once with a message
  * naming the adapter and the file, where it hung the engine or loaded
  * another folder's weights; so is a file larger than its config allows.
+ * The host image is allocated only after every tensor is checked, and
+ * for the modules that have weights: on a Llama 3 8B shape a folder of
+ * r = 1024 over every module with no tensors is refused with no host
+ * allocation (10.5 GiB were asked for in f32), one of a single layer's
+ * q_proj pair gets an image of q_proj's rows only; tensors whose ranges
+ * alias one block of the file are refused.
  */
 
 #include <pthread.h>
@@ -20,6 +26,7 @@
 
 #include "tap.h"
 #include "slora_adapter.h"
+#include "slora_safetensors.h"
 #include "tiny_config.h"
 
 
@@ -30,11 +37,18 @@ static slora_model_config_t  cfg;
 static char                  tmp[256];
 static const char           *cut_path;
 static atomic_int            swap_stop;
+static int                   n_allocs;
+static size_t                largest;
 
 
 static void test_cut_short(void);
 static void test_pin_swapped(void);
 static void test_not_files(void);
+static void test_checked_first(void);
+static void big_config(slora_model_config_t *big);
+static void *count_alloc(void *ctx, size_t bytes);
+static void write_raw(const char *dir, const char *config,
+    const char *header, size_t data_bytes);
 static void check_refused(const char *name, const char *why);
 static void *cut_alloc(void *ctx, size_t bytes);
 static void cut_free(void *ctx, void *p, size_t bytes);
@@ -57,6 +71,7 @@ main(void)
     test_cut_short();
     test_pin_swapped();
     test_not_files();
+    test_checked_first();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -300,6 +315,184 @@ test_not_files(void)
                   "more than the 16842752 it may take");
 
     alarm(0);
+}
+
+
+static void
+test_checked_first(void)
+{
+    int                          rc;
+    char                         dir[512], path[600], header[1200];
+    float                       *buf;
+    int64_t                      dims[2];
+    slora_err_t                  err;
+    slora_host_mem_t             mem = { count_alloc, cut_free, NULL, 4 };
+    slora_adapter_conf_t         q;
+    slora_adapter_plan_t         plan;
+    slora_model_config_t         big;
+    slora_adapter_image_t        img;
+    slora_safetensors_writer_t  *w;
+
+    big_config(&big);
+
+    /* 74 bytes: r = 1024 over every module, and "{}" */
+    snprintf(dir, sizeof(dir), "%s/bomb", tmp);
+    write_raw(dir, "{\"r\": 1024, \"target_modules\": \"all-linear\"}",
+              "{}", 0);
+    n_allocs = 0;
+    largest = 0;
+    rc = slora_adapter_image_load(&big, 16384, 1, &mem, "bomb", dir, NULL,
+                                  &img, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "no LoRA weights") != NULL,
+       "no tensors at r = 1024: refused: %s", err.msg);
+    ok(n_allocs == 0, "... before any host image (%d asked for, the "
+       "largest %zu bytes)", n_allocs, largest);
+
+    /* all-linear at r = 16, weights for layer 0's q_proj only */
+    snprintf(dir, sizeof(dir), "%s/one-pair", tmp);
+    write_raw(dir, "{\"r\": 16, \"target_modules\": \"all-linear\"}",
+              "{}", 0);
+    buf = calloc((size_t) 16 * 4096, sizeof(float));
+    w = slora_safetensors_writer_new();
+    dims[0] = 16;
+    dims[1] = 4096;
+    slora_safetensors_writer_tensor(w, "base_model.model.model.layers.0."
+                                    "self_attn.q_proj.lora_A.weight",
+                                    SLORA_DT_F32, 2, dims, buf, &err);
+    dims[0] = 4096;
+    dims[1] = 16;
+    slora_safetensors_writer_tensor(w, "base_model.model.model.layers.0."
+                                    "self_attn.q_proj.lora_B.weight",
+                                    SLORA_DT_F32, 2, dims, buf, &err);
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    if (slora_safetensors_writer_write(w, path, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+    slora_safetensors_writer_free(w);
+    free(buf);
+
+    memset(&q, 0, sizeof(q));
+    q.rank = 16;
+    q.proj_mask = 1u << SLORA_PROJ_Q;
+    if (slora_adapter_plan(&big, &q, 16384, 1, &plan, &err) != SLORA_OK) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    n_allocs = 0;
+    largest = 0;
+    rc = slora_adapter_image_load(&big, 16384, 1, &mem, "one-pair", dir,
+                                  NULL, &img, &err);
+    if (!ok(rc == SLORA_OK, "one layer's q_proj pair under all-linear: "
+            "read"))
+    {
+        diag("%s", err.msg);
+
+    } else {
+        ok(img.conf.proj_mask == q.proj_mask
+           && img.plan.n_pages == plan.n_pages
+           && img.bytes == (size_t) big.n_layers * (size_t) plan.n_pages
+                           * 16384 * sizeof(float)
+           && n_allocs == 1 && largest == img.bytes,
+           "... planned for q_proj alone: one image of %zu bytes (%zu "
+           "asked for)", img.bytes, largest);
+        slora_adapter_image_free(&img);
+    }
+
+    slora_adapter_plan_free(&plan);
+
+    /* four tensors of 2 KiB over the same 2 KiB */
+    snprintf(header, sizeof(header),
+             "{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A."
+             "weight\": {\"dtype\": \"F32\", \"shape\": [8, 64], "
+             "\"data_offsets\": [0, 2048]}, "
+             "\"base_model.model.model.layers.0.self_attn.q_proj.lora_B."
+             "weight\": {\"dtype\": \"F32\", \"shape\": [64, 8], "
+             "\"data_offsets\": [0, 2048]}, "
+             "\"base_model.model.model.layers.1.self_attn.q_proj.lora_A."
+             "weight\": {\"dtype\": \"F32\", \"shape\": [8, 64], "
+             "\"data_offsets\": [0, 2048]}, "
+             "\"base_model.model.model.layers.1.self_attn.q_proj.lora_B."
+             "weight\": {\"dtype\": \"F32\", \"shape\": [64, 8], "
+             "\"data_offsets\": [0, 2048]}}");
+    snprintf(dir, sizeof(dir), "%s/alias", tmp);
+    write_raw(dir, "{\"r\": 8, \"target_modules\": [\"q_proj\"]}", header,
+              2048);
+    rc = slora_adapter_image_load(&cfg, PAGE_ELEMS, 1, NULL, "alias", dir,
+                                  NULL, &img, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "overlap") != NULL,
+       "tensors aliasing one block: refused: %s", err.msg);
+    if (rc == SLORA_OK) {
+        slora_adapter_image_free(&img);
+    }
+}
+
+
+/* A Llama 3 8B's shape. */
+static void
+big_config(slora_model_config_t *big)
+{
+    memset(big, 0, sizeof(slora_model_config_t));
+    strcpy(big->arch, "llama");
+    big->n_layers = 32;
+    big->hidden = 4096;
+    big->n_heads = 32;
+    big->n_kv_heads = 8;
+    big->head_dim = 128;
+    big->ffn = 14336;
+    big->vocab = 128256;
+    big->max_ctx = 8192;
+    big->rope_theta = 500000;
+    big->norm_eps = 1e-5f;
+    big->rope = SLORA_ROPE_NEOX;
+}
+
+
+/* Counts what is asked for; more than 64 MiB is refused, not taken. */
+static void *
+count_alloc(void *ctx, size_t bytes)
+{
+    n_allocs++;
+    if (bytes > largest) {
+        largest = bytes;
+    }
+
+    return bytes > (64 << 20) ? NULL : calloc(1, bytes);
+}
+
+
+/* dir with config, and a safetensors file of header and data_bytes of
+ * zeros. */
+static void
+write_raw(const char *dir, const char *config, const char *header,
+    size_t data_bytes)
+{
+    char      path[600];
+    FILE     *f;
+    size_t    i;
+    uint64_t  len;
+
+    mkdir(dir, 0755);
+
+    snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        BAIL_OUT("cannot write %s", path);
+    }
+    fputs(config, f);
+    fclose(f);
+
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    f = fopen(path, "wb");
+    if (f == NULL) {
+        BAIL_OUT("cannot write %s", path);
+    }
+    len = strlen(header);
+    fwrite(&len, 8, 1, f);
+    fputs(header, f);
+    for (i = 0; i < data_bytes; i++) {
+        fputc(0, f);
+    }
+    fclose(f);
 }
 
 

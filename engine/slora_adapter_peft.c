@@ -157,6 +157,14 @@ slora_adapter_config_at(int *dfd, const char *dir,
     conf->scale = conf->rslora ? conf->alpha / sqrtf((float) conf->rank)
                                : conf->alpha / (float) conf->rank;
 
+    /* a finite double past float's range is inf as a float (IEEE), and
+     * so would be every output of the adapter */
+    if (!isfinite(conf->alpha) || !isfinite(conf->scale)) {
+        why = "\"lora_alpha\" does not fit a float: its scale is not "
+              "finite";
+        goto done;
+    }
+
     v = cJSON_GetObjectItemCaseSensitive(root, "use_dora");
     if (cJSON_IsTrue(v)) {
         why = "DoRA adapters (use_dora) are not supported";

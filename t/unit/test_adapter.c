@@ -85,6 +85,7 @@ main(void)
 static void
 test_config(void)
 {
+    int                   rc;
     slora_err_t           err;
     slora_adapter_conf_t  c;
 
@@ -144,6 +145,20 @@ test_config(void)
     ok(read_conf("{\"target_modules\": [\"q_proj\"]}", &c, &err)
        == SLORA_ERROR && strstr(err.msg, "\"r\"") != NULL,
        "missing r refused: %s", err.msg);
+
+    /* finite as a double, inf as the float it is kept in */
+    ok(read_conf("{\"r\": 8, \"lora_alpha\": 1e39, \"target_modules\": "
+                 "[\"q_proj\"]}", &c, &err)
+       == SLORA_ERROR && strstr(err.msg, "lora_alpha") != NULL,
+       "lora_alpha of 1e39 refused: %s", err.msg);
+    ok(read_conf("{\"r\": 8, \"lora_alpha\": -1e39, \"target_modules\": "
+                 "[\"q_proj\"]}", &c, &err)
+       == SLORA_ERROR && strstr(err.msg, "lora_alpha") != NULL,
+       "lora_alpha of -1e39 refused: %s", err.msg);
+    rc = read_conf("{\"r\": 1, \"lora_alpha\": 3e38, \"target_modules\": "
+                   "[\"q_proj\"]}", &c, &err);
+    ok(rc == SLORA_OK && isfinite(c.scale) && c.scale == c.alpha,
+       "lora_alpha of 3e38, within a float: its scale %g", c.scale);
 
     ok(read_conf("{\"r\": 8}", &c, &err) == SLORA_ERROR
        && strstr(err.msg, "target_modules") != NULL,

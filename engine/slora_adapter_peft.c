@@ -375,10 +375,11 @@ done:
  * The first pass over the tensors of path, before anything is sized by
  * them: each a LoRA weight (parse_name) of a layer the model has and of
  * a module in target_modules, given once, of the shape the model and r
- * give and of a dtype we convert; A and B in pairs, at least one pair;
- * their bytes within the file's data (the format lets ranges alias, so
- * that a small file could stand for a large adapter). conf->proj_mask
- * becomes the modules with weights: only they take rows in the plan.
+ * give and a float dtype (F32, F16, BF16); A and B in pairs, at least
+ * one pair; their bytes within the file's data (the format lets ranges
+ * alias, so that a small file could stand for a large adapter).
+ * conf->proj_mask becomes the modules with weights: only they take rows
+ * in the plan.
  */
 static int
 slora_adapter_scan(const slora_model_config_t *cfg,
@@ -447,9 +448,13 @@ slora_adapter_scan(const slora_model_config_t *cfg,
             goto done;
         }
 
-        if (t->dtype == SLORA_DT_N) {
-            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: a dtype we "
-                          "cannot convert", path, t->name);
+        /* as the model's weights: no integer (I32) read as a float */
+        if (t->dtype != SLORA_DT_F32 && t->dtype != SLORA_DT_F16
+            && t->dtype != SLORA_DT_BF16)
+        {
+            slora_err_set(err, SLORA_ERROR, "%s: tensor %s: dtype %s, LoRA "
+                          "weights are F32, F16 or BF16", path, t->name,
+                          slora_dtype_name(t->dtype));
             goto done;
         }
 

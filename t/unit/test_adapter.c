@@ -267,9 +267,10 @@ test_plan(void)
 static void
 test_bad_tensors(void)
 {
-    int                          rc;
-    char                         dir[512], path[600];
+    int                          rc, l, side;
+    char                         dir[512], path[600], name[128];
     float                        buf[8 * 128];
+    int32_t                      ibuf[8 * 64];
     int64_t                      dims[2];
     slora_err_t                  err;
     slora_pool_t                *pool;
@@ -382,6 +383,32 @@ test_bad_tensors(void)
     ok(slora_adapter_acquire(set, a, &err) == SLORA_ERROR
        && strstr(err.msg, "layer 7, the model has 2") != NULL,
        "layer out of range refused: %s", err.msg);
+
+    /* integers where weights should be */
+    snprintf(dir, sizeof(dir), "%s/ints", tmp);
+    mkdir(dir, 0755);
+    write_text(dir, "adapter_config.json", "{\"r\": 8, \"target_modules\": "
+               "[\"q_proj\"]}");
+    memset(ibuf, 0, sizeof(ibuf));
+    w = slora_safetensors_writer_new();
+    for (l = 0; l < 2; l++) {
+        for (side = 0; side < 2; side++) {
+            snprintf(name, sizeof(name), "base_model.model.model.layers.%d."
+                     "self_attn.q_proj.lora_%c.weight", l, side ? 'B' : 'A');
+            dims[0] = side ? 64 : 8;
+            dims[1] = side ? 8 : 64;
+            slora_safetensors_writer_tensor(w, name, SLORA_DT_I32, 2, dims,
+                                            ibuf, &err);
+        }
+    }
+    snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+    slora_safetensors_writer_write(w, path, &err);
+    slora_safetensors_writer_free(w);
+
+    slora_adapters_add(set, "ints", dir, &a, &err);
+    ok(slora_adapter_acquire(set, a, &err) == SLORA_ERROR
+       && strstr(err.msg, "dtype I32") != NULL,
+       "I32 tensors refused: %s", err.msg);
 
     is_int(slora_pool_count(pool, SLORA_PAGE_FREE), 64,
            "failed loads leave the pool untouched");

@@ -136,6 +136,9 @@ static void slora_adapter_new_source(slora_adapters_t *set,
     slora_adapter_t *a);
 static int slora_adapter_pin_full(slora_adapters_t *set, slora_adapter_t *a,
     slora_err_t *err);
+static int slora_adapter_same_layout(const slora_adapter_conf_t *c1,
+    const slora_adapter_plan_t *p1, const slora_adapter_conf_t *c2,
+    const slora_adapter_plan_t *p2);
 static int slora_adapter_str_differ(const char *a, const char *b);
 static int slora_adapter_dup(char **dst, const char *src);
 static int slora_adapter_place(slora_adapters_t *set, slora_adapter_t *a,
@@ -947,11 +950,15 @@ slora_adapters_install(slora_adapters_t *set, slora_adapter_t *a,
         return SLORA_DECLINED;
     }
 
+    /* the host copy of a pool copy is what the pool copy is uploaded
+     * from again: it must come from the same files and be laid out by
+     * the same plan. Files rewritten in place since (not settled yet:
+     * gen is the same) decline it; the pool copy stays */
     if (a->pages != NULL && a->planned
-        && (img->plan.n_pages != a->plan.n_pages
-            || img->plan.n_rows != a->plan.n_rows))
+        && (!slora_adapter_stamp_same(&img->stamp, &a->stamp)
+            || !slora_adapter_same_layout(&img->conf, &img->plan, &a->conf,
+                                          &a->plan)))
     {
-        /* the folder was rewritten in place: the pool copy stays */
         return SLORA_DECLINED;
     }
 
@@ -1194,6 +1201,25 @@ slora_adapter_take_image(slora_adapters_t *set, slora_adapter_t *a,
     set->in_host++;
     set->loads++;
     slora_adapter_list_push(&set->host_lru, a, SLORA_HOST_LINK);
+}
+
+
+/* 1 if two reads gave the same rows in the same places, and scale. */
+static int
+slora_adapter_same_layout(const slora_adapter_conf_t *c1,
+    const slora_adapter_plan_t *p1, const slora_adapter_conf_t *c2,
+    const slora_adapter_plan_t *p2)
+{
+    return c1->rank == c2->rank && c1->proj_mask == c2->proj_mask
+           && c1->scale == c2->scale
+           && p1->page_elems == p2->page_elems && p1->slices == p2->slices
+           && p1->n_pages == p2->n_pages && p1->n_rows == p2->n_rows
+           && memcmp(p1->first_row, p2->first_row, sizeof(p1->first_row))
+              == 0
+           && memcmp(p1->row_off, p2->row_off,
+                     (size_t) p1->n_rows * sizeof(int64_t)) == 0
+           && memcmp(p1->row_width, p2->row_width,
+                     (size_t) p1->n_rows * sizeof(int32_t)) == 0;
 }
 
 

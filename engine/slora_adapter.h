@@ -312,8 +312,10 @@ int slora_adapters_check_files(slora_adapters_t *set, slora_adapter_t *a);
 
 /*
  * Gives a the host copy img read (off this thread) from the source of
- * generation gen. SLORA_DECLINED: a has a host copy already or its source
- * changed since; the caller frees img. SLORA_OK: img is taken.
+ * generation gen. SLORA_DECLINED: a has a host copy already, its source
+ * changed since, or it has a pool copy that img was not read from (the
+ * files' stamp or the plan differ: rewritten in place, not yet settled);
+ * the caller frees img. SLORA_OK: img is taken.
  */
 int slora_adapters_install(slora_adapters_t *set, slora_adapter_t *a,
     uint64_t gen, slora_adapter_image_t *img);

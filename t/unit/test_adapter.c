@@ -5,7 +5,8 @@
  * what the pages hold beyond the rows), and the tiers: the pool copy holds
  * exactly A and B^T row by row, pinned adapters are never evicted, idle
  * ones go least recently used first, the host tier keeps to its budget.
- * Files rewritten in place are read again once they settle.
+ * Files rewritten in place are read again once they settle; an image
+ * read from them before is not installed beside the old pool copy.
  * Tensor-parallel slices: images and the pool copy are slice-major (slice
  * s of a row at page_start + s * (pe / N) + q / N), with N = 1 the plain
  * layout, and widths or pages N does not divide are refused.
@@ -37,6 +38,7 @@ static void test_slices(void);
 static void test_slices_refused(void);
 static void test_warm(void);
 static void test_rewritten(void);
+static void test_install(void);
 static void test_names(void);
 static void copy_file(const char *from, const char *to);
 static slora_pool_t *pool_40(const slora_pool_geom_t *g, fake_backend_t *fb);
@@ -70,6 +72,7 @@ main(void)
     test_slices_refused();
     test_warm();
     test_rewritten();
+    test_install();
     test_names();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
@@ -1175,6 +1178,99 @@ test_rewritten(void)
        && slora_adapters_check_files(set, r) == 0,
        "rewritten: a random adapter has no files to look at");
     slora_adapter_release(set, r);
+
+    slora_adapters_free(set);
+    slora_pool_free(pool);
+    free(fb.arena);
+}
+
+
+/*
+ * install() beside a pool copy, the host copy gone (a host budget of one
+ * byte): an image of the files the pool copy came from becomes its host
+ * copy; one of files rewritten in place since, not yet settled (q and v
+ * become o and v at the same rank: as many pages and rows, in other
+ * projections), is declined and the pool copy kept, since the host copy
+ * is what the pool copy is uploaded from again.
+ */
+static void
+test_install(void)
+{
+    int                     i;
+    char                    dir[2][512], ov_dir[512], name[32];
+    char                    from[600], to[600];
+    slora_err_t             err;
+    slora_pool_t           *pool;
+    fake_backend_t          fb;
+    slora_adapter_t        *a[2];
+    slora_adapters_t       *set;
+    slora_pool_geom_t       g = { 2, 32, 64, 128, 4, 0, 1 };
+    slora_adapter_image_t   img;
+    slora_adapter_gen_t     qv = { 8, 16, 0, 21, 0.5f };
+    slora_adapter_gen_t     ov = { 8, 16, 0, 22, 0.5f };
+    static const char      *files[2] = {
+        "adapter_config.json", "adapter_model.safetensors"
+    };
+
+    qv.proj_mask = (1u << SLORA_PROJ_Q) | (1u << SLORA_PROJ_V);
+    ov.proj_mask = (1u << SLORA_PROJ_O) | (1u << SLORA_PROJ_V);
+
+    pool = pool_40(&g, &fb);
+    set = slora_adapters_create(&cfg, pool, &fb.b, 1, &err);
+
+    for (i = 0; i < 2; i++) {
+        snprintf(dir[i], sizeof(dir[i]), "%s/inst%d", tmp, i);
+        snprintf(name, sizeof(name), "inst%d", i);
+        if (slora_adapter_write_random(dir[i], &cfg, &qv, &err) != SLORA_OK
+            || slora_adapters_add(set, name, dir[i], &a[i], &err)
+               != SLORA_OK
+            || slora_adapter_acquire(set, a[i], &err) != SLORA_OK)
+        {
+            BAIL_OUT("install: %s", err.msg);
+        }
+        slora_adapter_release(set, a[i]);
+    }
+
+    ok(!slora_adapter_in_host(a[0]) && !slora_adapter_in_host(a[1])
+       && slora_adapter_tier(a[0]) == SLORA_TIER_POOL
+       && slora_adapter_tier(a[1]) == SLORA_TIER_POOL,
+       "install: both in the pool, neither in host memory");
+
+    snprintf(ov_dir, sizeof(ov_dir), "%s/inst-ov", tmp);
+    slora_adapter_write_random(ov_dir, &cfg, &ov, &err);
+    for (i = 0; i < 2; i++) {
+        snprintf(from, sizeof(from), "%s/%s", ov_dir, files[i]);
+        snprintf(to, sizeof(to), "%s/%s", dir[1], files[i]);
+        copy_file(from, to);
+    }
+
+    ok(slora_adapter_image_load(&cfg, slora_pool_page_elems(pool), 1, NULL,
+                                "inst0", dir[0], NULL, &img, &err)
+       == SLORA_OK
+       && slora_adapters_install(set, a[0], slora_adapter_gen(a[0]), &img)
+          == SLORA_OK
+       && slora_adapter_in_host(a[0]),
+       "install: the pool copy's own files: the image is its host copy");
+
+    if (!ok(slora_adapter_image_load(&cfg, slora_pool_page_elems(pool), 1,
+                                     NULL, "inst1", dir[1], NULL, &img, &err)
+            == SLORA_OK, "install: the rewritten folder reads"))
+    {
+        diag("%s", err.msg);
+
+    } else {
+        ok(img.plan.n_pages == slora_adapter_get_plan(a[1])->n_pages
+           && img.plan.n_rows == slora_adapter_get_plan(a[1])->n_rows,
+           "install: o and v take the pages and rows q and v took");
+        is_int(slora_adapters_install(set, a[1], slora_adapter_gen(a[1]),
+                                      &img),
+               SLORA_DECLINED, "install: rewritten in place: declined");
+        ok(!slora_adapter_in_host(a[1])
+           && slora_adapter_tier(a[1]) == SLORA_TIER_POOL
+           && slora_adapter_lora(a[1])->proj_mask == qv.proj_mask,
+           "install: the pool copy stays as it was read, q and v");
+        slora_adapter_image_free(&img);
+    }
 
     slora_adapters_free(set);
     slora_pool_free(pool);

@@ -54,7 +54,7 @@ static treq_t *mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt,
     int32_t want, slora_adapter_t *a);
 static void run_all(slora_sched_t *s, treq_t **q, int32_t n);
 static int drive(slora_sched_t *s, treq_t **q, int32_t n, int cancel,
-    int32_t *computed);
+    int32_t *computed, int32_t *most);
 
 
 int
@@ -559,7 +559,7 @@ test_burst(int on, int cancel)
     }
 
     computed = 0;
-    bad = drive(s, q, 4, cancel, &computed);
+    bad = drive(s, q, 4, cancel, &computed, NULL);
 
     for (i = cancel; i < 4; i++) {
         bad += !q[i]->done || q[i]->r.n_tokens != 43
@@ -603,15 +603,13 @@ static void
 test_await_budget(void)
 {
     int                  bad;
-    int32_t              a[12], p[150], i, steps, most;
+    int32_t              a[12], p[150], i, most;
     slora_err_t          err;
     slora_pool_t        *pool;
     slora_sched_t       *s;
     slora_adapters_t    *set;
     slora_sched_conf_t   sc;
-    slora_sched_step_t   st;
-    slora_sched_item_t  *it;
-    treq_t              *q[3], *t;
+    treq_t              *q[3];
 
     pool = mkpool(64);
     set = slora_adapters_create(&cfg, pool, &fb.b, 1 << 20, &err);
@@ -632,43 +630,8 @@ test_await_budget(void)
                                                waits for q[0]'s */
     q[2] = mkreq(3, p, 150, 4, NULL);   /* a long prefill after it */
 
-    for (i = 0; i < 3; i++) {
-        if (slora_sched_submit(s, &q[i]->r, &err) != SLORA_OK) {
-            BAIL_OUT("%s", err.msg);
-        }
-    }
-
-    bad = 0;
     most = 0;
-
-    for (steps = 0; steps < 200; steps++) {
-        slora_sched_plan(s, &st);
-        if (st.n_items == 0) {
-            bad += st.n_failed;
-            break;
-        }
-
-        most = st.n_tokens > most ? st.n_tokens : most;
-
-        slora_sched_advance(s, &st);
-
-        for (i = 0; i < st.n_items; i++) {
-            it = &st.items[i];
-            if (!it->logits) {
-                continue;
-            }
-
-            t = (treq_t *) it->req;
-            t->r.tokens[t->r.n_tokens++] = 1000 + t->gen++;
-
-            if (t->gen == t->want) {
-                slora_sched_finish(s, &t->r);
-                free(t->r.pages);
-                t->r.pages = NULL;
-                t->done = 1;
-            }
-        }
-    }
+    bad = drive(s, q, 3, 0, NULL, &most);
 
     ok(bad == 0 && most <= 32 && q[0]->done && q[1]->done && q[2]->done,
        "a request left its last token by an awaited page: steps of at "
@@ -898,7 +861,7 @@ mkreq(uint64_t id, const int32_t *prompt, int32_t n_prompt, int32_t want,
 static void
 run_all(slora_sched_t *s, treq_t **q, int32_t n)
 {
-    is_int(drive(s, q, n, 0, NULL), 0, "requests %llu..: every chunk "
+    is_int(drive(s, q, n, 0, NULL, NULL), 0, "requests %llu..: every chunk "
            "where its request stands", (unsigned long long) q[0]->r.id);
 }
 
@@ -906,12 +869,13 @@ run_all(slora_sched_t *s, treq_t **q, int32_t n)
 /*
  * run_all's driver: submits q[0, n) and plays the steps until nothing
  * is left; with cancel, q[0] is cancelled after the first step; the
- * prompt tokens computed are added up in *computed (if not NULL).
- * Returns the broken invariants.
+ * prompt tokens computed are added up in *computed, the most tokens of
+ * a step kept in *most (each if not NULL). Returns the broken
+ * invariants.
  */
 static int
 drive(slora_sched_t *s, treq_t **q, int32_t n, int cancel,
-    int32_t *computed)
+    int32_t *computed, int32_t *most)
 {
     int                  bad;
     int32_t              i, steps;
@@ -941,6 +905,10 @@ drive(slora_sched_t *s, treq_t **q, int32_t n, int cancel,
         if (st.n_items == 0) {
             bad += st.n_failed;
             break;
+        }
+
+        if (most != NULL && st.n_tokens > *most) {
+            *most = st.n_tokens;
         }
 
         for (i = 0; i < st.n_items; i++) {

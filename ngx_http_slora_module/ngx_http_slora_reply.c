@@ -3,7 +3,8 @@
  * engine: OpenAI's error object at its status (Retry-After on 429 and
  * 503), logged at a level that says whose fault it is; a method's 405,
  * or a CORS preflight's 204; the engine's 503 while it is not ready;
- * and a whole body with its type and length.
+ * a whole body with its type and length; and OpenAI's error type and
+ * code for a status.
  *
  * The one idea: every such answer goes through ngx_http_slora_send_body,
  * so status, length and type are set one way, and every error through
@@ -245,4 +246,47 @@ ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* OpenAI's error type for an HTTP status. */
+const char *
+ngx_http_slora_error_type(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_FORBIDDEN:
+        return "permission_error";
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return "rate_limit_error";
+
+    default:
+        return status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+               ? "server_error" : "invalid_request_error";
+    }
+}
+
+
+/* The error code for a status when the engine gave none. */
+const char *
+ngx_http_slora_error_code(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        return "invalid_value";
+
+    case NGX_HTTP_FORBIDDEN:
+        return "permission_denied";
+
+    case NGX_HTTP_NOT_FOUND:
+        return "model_not_found";
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return "rate_limit_exceeded";
+
+    default:
+        return "engine_error";
+    }
 }

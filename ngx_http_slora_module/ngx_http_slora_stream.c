@@ -1299,49 +1299,6 @@ ngx_http_slora_stream_accept(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 }
 
 
-/* OpenAI's error type for an HTTP status. */
-const char *
-ngx_http_slora_error_type(ngx_uint_t status)
-{
-    switch (status) {
-
-    case NGX_HTTP_FORBIDDEN:
-        return "permission_error";
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return "rate_limit_error";
-
-    default:
-        return status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-               ? "server_error" : "invalid_request_error";
-    }
-}
-
-
-/* The error code for a status when the engine gave none. */
-const char *
-ngx_http_slora_error_code(ngx_uint_t status)
-{
-    switch (status) {
-
-    case NGX_HTTP_BAD_REQUEST:
-        return "invalid_value";
-
-    case NGX_HTTP_FORBIDDEN:
-        return "permission_denied";
-
-    case NGX_HTTP_NOT_FOUND:
-        return "model_not_found";
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return "rate_limit_exceeded";
-
-    default:
-        return "engine_error";
-    }
-}
-
-
 static ngx_int_t
 ngx_http_slora_send_header(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {

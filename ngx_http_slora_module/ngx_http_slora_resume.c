@@ -279,7 +279,6 @@ ngx_http_slora_resume_fetch(ngx_http_slora_resume_t *rs)
             && memmem(ev.bytes.data, ev.bytes.len, "\n\n", 2) == NULL)
         {
             ngx_pfree(r->pool, rs->buf);
-            rs->buf = NULL;
             rs->cap *= 2;
             rs->buf = ngx_pnalloc(r->pool, rs->cap);
 

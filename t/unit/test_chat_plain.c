@@ -52,6 +52,7 @@
 #include "slora_gguf.h"
 #include "slora_openai.h"
 #include "slora_tokenizer.h"
+#include "hf_vocab.h"
 
 
 #define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/" \
@@ -1075,52 +1076,15 @@ static slora_tokenizer_t *
 make_mistral(const char *gguf_path)
 {
     int                 k;
-    char               *s, text[1024], path[512];
-    size_t              len;
-    int32_t             type, n_vocab;
-    uint64_t            i;
-    FILE               *f;
-    cJSON              *root, *model, *vocab, *merges, *added, *pre, *seq,
-                       *o;
+    char                path[512];
+    int32_t             n_vocab;
+    cJSON              *root, *added, *o;
     slora_err_t         err;
-    slora_gguf_t       *gg;
-    slora_gguf_arr_t    toks, types, mrg;
     slora_tokenizer_t  *t;
 
     static const char  *user_defined[] = { "<tool_call>", "</tool_call>" };
 
-    gg = slora_gguf_open(gguf_path, &err);
-    if (gg == NULL
-        || slora_gguf_get_arr(gg, "tokenizer.ggml.tokens", &toks, &err)
-        || slora_gguf_get_arr(gg, "tokenizer.ggml.token_type", &types, &err)
-        || slora_gguf_get_arr(gg, "tokenizer.ggml.merges", &mrg, &err))
-    {
-        BAIL_OUT("%s: %s", gguf_path, err.msg);
-    }
-
-    root = cJSON_CreateObject();
-    model = cJSON_AddObjectToObject(root, "model");
-    cJSON_AddStringToObject(model, "type", "BPE");
-    vocab = cJSON_AddObjectToObject(model, "vocab");
-    merges = cJSON_AddArrayToObject(model, "merges");
-    added = cJSON_AddArrayToObject(root, "added_tokens");
-
-    for (i = 0; i < toks.n; i++) {
-        slora_gguf_arr_str(&toks, i, (const char **) &s, &len);
-        slora_gguf_arr_i32(&types, i, &type);
-        snprintf(text, sizeof(text), "%.*s", (int) len, s);
-        cJSON_AddNumberToObject(vocab, text, (double) i);
-
-        if (type == 3) {
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "id", (double) i);
-            cJSON_AddStringToObject(o, "content", text);
-            cJSON_AddBoolToObject(o, "special", 1);
-            cJSON_AddItemToArray(added, o);
-        }
-    }
-
-    n_vocab = (int32_t) toks.n;
+    root = hf_vocab_from_gguf(gguf_path, 0, &added, &n_vocab);
 
     for (k = 0; k < 2 || mistral_marks[k - 2] != NULL; k++) {
         o = cJSON_CreateObject();
@@ -1132,40 +1096,7 @@ make_mistral(const char *gguf_path)
         cJSON_AddItemToArray(added, o);
     }
 
-    for (i = 0; i < mrg.n; i++) {
-        slora_gguf_arr_str(&mrg, i, (const char **) &s, &len);
-        snprintf(text, sizeof(text), "%.*s", (int) len, s);
-        cJSON_AddItemToArray(merges, cJSON_CreateString(text));
-    }
-
-    pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
-    cJSON_AddStringToObject(pre, "type", "Sequence");
-    seq = cJSON_AddArrayToObject(pre, "pretokenizers");
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "Digits");
-    cJSON_AddBoolToObject(o, "individual_digits", 1);
-    cJSON_AddItemToArray(seq, o);
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "ByteLevel");
-    cJSON_AddBoolToObject(o, "add_prefix_space", 0);
-    cJSON_AddBoolToObject(o, "use_regex", 1);
-    cJSON_AddItemToArray(seq, o);
-
-    mkdir("t/data", 0755);
-    mkdir("t/data/gen", 0755);
-    mkdir(MISTRAL_DIR, 0755);
-
-    snprintf(path, sizeof(path), "%s/tokenizer.json", MISTRAL_DIR);
-    s = cJSON_PrintUnformatted(root);
-    f = fopen(path, "w");
-
-    if (s == NULL || f == NULL || fputs(s, f) < 0 || fclose(f) != 0) {
-        BAIL_OUT("%s: cannot be written", path);
-    }
-
-    free(s);
-    cJSON_Delete(root);
-    slora_gguf_close(gg);
+    hf_vocab_write(root, MISTRAL_DIR, path, sizeof(path));
 
     t = slora_tokenizer_load(path, &err);
     if (t == NULL) {

@@ -18,6 +18,7 @@
 #include "tap.h"
 #include "slora_gguf.h"
 #include "slora_tokenizer.h"
+#include "hf_vocab.h"
 
 
 #define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
@@ -1230,98 +1231,18 @@ test_stops(const slora_tokenizer_t *t)
 static void
 test_json(const slora_tokenizer_t *smol, const char *gguf_path, int pairs)
 {
-    char               *s, *g, *line, text[4096], dir[256], path[512];
-    size_t              len, gl, tl, k;
-    int32_t             a[4096], b[4096], na, nb, type;
-    uint64_t            i;
+    char               *g, *line, text[4096], dir[256], path[512];
+    size_t              gl, tl;
+    int32_t             a[4096], b[4096], na, nb, n_vocab;
     int                 n_cases, n_bad, special;
     FILE               *f;
-    cJSON              *root, *model, *vocab, *merges, *added, *pre, *seq,
-                       *o, *pair;
+    cJSON              *root, *added;
     slora_err_t         err;
-    slora_gguf_t       *gg;
-    slora_gguf_arr_t    toks, types, mrg;
     slora_tokenizer_t  *t;
 
-    gg = slora_gguf_open(gguf_path, &err);
-    if (gg == NULL
-        || slora_gguf_get_arr(gg, "tokenizer.ggml.tokens", &toks, &err)
-        || slora_gguf_get_arr(gg, "tokenizer.ggml.token_type", &types, &err)
-        || slora_gguf_get_arr(gg, "tokenizer.ggml.merges", &mrg, &err))
-    {
-        BAIL_OUT("%s: %s", gguf_path, err.msg);
-    }
-
-    root = cJSON_CreateObject();
-    model = cJSON_AddObjectToObject(root, "model");
-    cJSON_AddStringToObject(model, "type", "BPE");
-    vocab = cJSON_AddObjectToObject(model, "vocab");
-    merges = cJSON_AddArrayToObject(model, "merges");
-    added = cJSON_AddArrayToObject(root, "added_tokens");
-
-    for (i = 0; i < toks.n; i++) {
-        slora_gguf_arr_str(&toks, i, (const char **) &s, &len);
-        slora_gguf_arr_i32(&types, i, &type);
-        memcpy(text, s, len);
-        text[len] = '\0';
-        cJSON_AddNumberToObject(vocab, text, (double) i);
-
-        if (type == 3) {
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "id", (double) i);
-            cJSON_AddStringToObject(o, "content", text);
-            cJSON_AddBoolToObject(o, "special", 1);
-            cJSON_AddItemToArray(added, o);
-        }
-    }
-
-    for (i = 0; i < mrg.n; i++) {
-        slora_gguf_arr_str(&mrg, i, (const char **) &s, &len);
-        memcpy(text, s, len);
-        text[len] = '\0';
-
-        if (!pairs) {
-            cJSON_AddItemToArray(merges, cJSON_CreateString(text));
-            continue;
-        }
-
-        for (k = 1; k < len && text[k] != ' '; k++) {
-            /* void */
-        }
-
-        text[k] = '\0';
-        pair = cJSON_CreateArray();
-        cJSON_AddItemToArray(pair, cJSON_CreateString(text));
-        cJSON_AddItemToArray(pair, cJSON_CreateString(text + k + 1));
-        cJSON_AddItemToArray(merges, pair);
-    }
-
-    pre = cJSON_AddObjectToObject(root, "pre_tokenizer");
-    cJSON_AddStringToObject(pre, "type", "Sequence");
-    seq = cJSON_AddArrayToObject(pre, "pretokenizers");
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "Digits");
-    cJSON_AddBoolToObject(o, "individual_digits", 1);
-    cJSON_AddItemToArray(seq, o);
-    o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "type", "ByteLevel");
-    cJSON_AddBoolToObject(o, "add_prefix_space", 0);
-    cJSON_AddBoolToObject(o, "use_regex", 1);
-    cJSON_AddItemToArray(seq, o);
-
+    root = hf_vocab_from_gguf(gguf_path, pairs, &added, &n_vocab);
     snprintf(dir, sizeof(dir), "t/data/gen/smollm2-hf-%d", pairs);
-    mkdir("t/data", 0755);
-    mkdir("t/data/gen", 0755);
-    mkdir(dir, 0755);
-
-    snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
-    s = cJSON_PrintUnformatted(root);
-    f = fopen(path, "w");
-    fputs(s, f);
-    fclose(f);
-    free(s);
-    cJSON_Delete(root);
-    slora_gguf_close(gg);
+    hf_vocab_write(root, dir, path, sizeof(path));
 
     snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
     f = fopen(path, "w");

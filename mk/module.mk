@@ -46,11 +46,11 @@ all: module
 
 module: $(MODULE_SO)
 
-$(NGINX_OBJS)/Makefile: config config.make
+$(NGINX_OBJS)/Makefile: config config.make mk/module.mk
 	rm -rf $(NGINX_TREE)
 	@mkdir -p $(dir $(NGINX_TREE)) $(NGINX_OBJS)
 	cp -r $(NGINX_SRC) $(NGINX_TREE)
-	cd $(NGINX_TREE) && SLORA_BUILD=$(BUILD) ./configure --with-compat \
+	cd $(NGINX_TREE) && SLORA_BUILD=$(BUILD) ./configure --with-compat --with-threads \
 	    $(if $(SAN),--with-cc-opt='$(SAN)' --with-ld-opt='$(SAN)') \
 	    --builddir=$(NGINX_OBJS) --add-dynamic-module=$(CURDIR)
 

@@ -51,22 +51,32 @@ typedef enum {
 } ngx_http_slora_route_e;
 
 
+/* A parsed body's request, as ngx_http_slora_make makes it again. */
+typedef struct {
+    ngx_http_slora_route_e     route;
+    slora_openai_req_t        *req;
+    ngx_http_slora_encoder_t  *enc;
+} ngx_http_slora_making_t;
+
+
 static ngx_http_slora_route_e ngx_http_slora_route(ngx_http_request_t *r);
 static void ngx_http_slora_body_handler(ngx_http_request_t *r);
+static void ngx_http_slora_make(ngx_http_slora_encoder_t *enc);
 static ngx_int_t ngx_http_slora_get_stream(ngx_http_request_t *r);
 static slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);
 static void ngx_http_slora_req_cleanup(void *data);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
-    slora_openai_req_t *req, ngx_http_slora_err_t *e);
+    slora_openai_req_t *req, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_err_t *e);
 static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
 static void ngx_http_slora_chat_limits(ngx_http_request_t *r,
     slora_openai_limits_t *lim);
 static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
-    slora_openai_req_t *req, ngx_str_t *body);
+    slora_openai_req_t *req, ngx_http_slora_encoder_t *enc);
 static ngx_int_t ngx_http_slora_detokenize(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_str_t *body);
 static ngx_int_t ngx_http_slora_input_tokens(ngx_http_request_t *r,
-    slora_openai_req_t *req, ngx_str_t *body);
+    slora_openai_req_t *req, ngx_http_slora_encoder_t *enc);
 static ngx_int_t ngx_http_slora_send_req_err(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
@@ -194,19 +204,21 @@ ngx_http_slora_route(ngx_http_request_t *r)
 static void
 ngx_http_slora_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t             rc;
-    ngx_str_t             body;
-    slora_openai_req_t   *req;
-    slora_openai_err_t    oe;
-    slora_openai_kind_e         kind;
-    ngx_http_slora_err_t        e;
+    ngx_int_t                    rc;
+    ngx_str_t                    body;
+    slora_openai_req_t          *req;
+    slora_openai_err_t           oe;
+    slora_openai_kind_e          kind;
     slora_openai_limits_t        lim;
+    ngx_http_slora_route_e       route;
+    ngx_http_slora_making_t     *mk;
     ngx_http_slora_loc_conf_t   *slcf;
     ngx_http_slora_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-    kind = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_CHAT
-           ? SLORA_OPENAI_CHAT : SLORA_OPENAI_COMPLETION;
+    route = ngx_http_slora_route(r);
+    kind = route == NGX_HTTP_SLORA_ROUTE_CHAT ? SLORA_OPENAI_CHAT
+                                              : SLORA_OPENAI_COMPLETION;
 
     /* under slora_tenant, no model means the tenant's default */
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
@@ -222,53 +234,106 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    switch (ngx_http_slora_route(r)) {
-
-    case NGX_HTTP_SLORA_ROUTE_TOKENIZE:
-        ngx_http_finalize_request(r, ngx_http_slora_tokenize(r, req, &body));
-        return;
+    switch (route) {
 
     case NGX_HTTP_SLORA_ROUTE_DETOKENIZE:
         ngx_http_finalize_request(r,
                                   ngx_http_slora_detokenize(r, req, &body));
         return;
 
+    case NGX_HTTP_SLORA_ROUTE_TOKENIZE:
+        lim = slora_openai_default_limits;
+        ngx_http_slora_chat_limits(r, &lim);
+        rc = slora_openai_parse_tokenize((const char *) body.data, body.len,
+                                         &lim, req, &oe);
+        break;
+
     case NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS:
-        ngx_http_finalize_request(r,
-                                  ngx_http_slora_input_tokens(r, req, &body));
-        return;
+        lim.model_optional = 1;
+        /* fall through */
+
+    case NGX_HTTP_SLORA_ROUTE_RESPONSES:
+        rc = slora_openai_parse_responses((const char *) body.data, body.len,
+                                          &lim,
+                                          smcf->store != NULL
+                                          ? ngx_http_slora_store_prev : NULL,
+                                          r, req, &oe);
+        break;
 
     default:
-        break;
+        rc = slora_openai_parse((const char *) body.data, body.len, kind,
+                                &lim, req, &oe);
     }
-
-    rc = ngx_http_slora_route(r) == NGX_HTTP_SLORA_ROUTE_RESPONSES
-         ? slora_openai_parse_responses((const char *) body.data, body.len,
-                                        &lim,
-                                        smcf->store != NULL
-                                        ? ngx_http_slora_store_prev : NULL,
-                                        r, req, &oe)
-         : slora_openai_parse((const char *) body.data, body.len, kind,
-                              &lim, req, &oe);
 
     if (rc != SLORA_OK) {
         ngx_http_finalize_request(r, ngx_http_slora_send_parse_err(r, &oe));
         return;
     }
 
-    ngx_memzero(&e, sizeof(e));
-
-    rc = ngx_http_slora_start(r, req, &e);
-
-    if (rc == NGX_DONE) {
-        /* the stream finalizes the request when it ends */
+    mk = ngx_palloc(r->pool, sizeof(ngx_http_slora_making_t));
+    if (mk == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_http_slora_send_req_err(r, req, &e));
+    mk->route = route;
+    mk->req = req;
+
+    mk->enc = ngx_http_slora_encoder_create(r, ngx_http_slora_make, mk);
+    if (mk->enc == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ngx_http_slora_make(mk->enc);
+}
+
+
+/* A parsed body's request made: its prompt's tokens, then its answer
+ * or its slot. Again from the top where a long text's encoding went to
+ * the thread pool (ngx_http_slora_encode.c), when it is done. */
+static void
+ngx_http_slora_make(ngx_http_slora_encoder_t *enc)
+{
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_slora_err_t      e;
+    ngx_http_slora_making_t  *mk;
+
+    r = enc->request;
+    mk = enc->data;
+
+    switch (mk->route) {
+
+    case NGX_HTTP_SLORA_ROUTE_TOKENIZE:
+        rc = ngx_http_slora_tokenize(r, mk->req, enc);
+        break;
+
+    case NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS:
+        rc = ngx_http_slora_input_tokens(r, mk->req, enc);
+        break;
+
+    default:
+        ngx_memzero(&e, sizeof(e));
+
+        rc = ngx_http_slora_start(r, mk->req, enc, &e);
+
+        if (rc == NGX_DONE) {
+            /* the stream finalizes the request when it ends */
+            return;
+        }
+
+        if (rc != NGX_AGAIN) {
+            rc = ngx_http_slora_send_req_err(r, mk->req, &e);
+        }
+    }
+
+    if (rc == NGX_AGAIN) {
+        /* the body's reference stays until the encoding is done */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
@@ -334,7 +399,7 @@ ngx_http_slora_get_stream(ngx_http_request_t *r)
 
     ngx_memzero(&e, sizeof(e));
 
-    rc = ngx_http_slora_start(r, req, &e);
+    rc = ngx_http_slora_start(r, req, NULL, &e);
 
     if (rc == NGX_DONE) {
         /* the header goes out with the first token, not before */
@@ -474,7 +539,7 @@ ngx_http_slora_read_body(ngx_http_request_t *r, ngx_str_t *body)
 
 static ngx_int_t
 ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
-    ngx_http_slora_err_t *e)
+    ngx_http_slora_encoder_t *enc, ngx_http_slora_err_t *e)
 {
     u_char                      *p;
     int32_t                      n, n_all, n_ctx, limit, n_pred, *pred;
@@ -585,26 +650,22 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
     for (k = 0; k < n_prompts; k++) {
         if (kind == NGX_HTTP_SLORA_CHAT) {
-            if (ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text,
-                                        &prompt[k], e)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+            rc = ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, enc,
+                                         &prompt[k], e);
 
         } else {
             pr = &req->prompts[k];
             text.data = (u_char *) pr->text.data;
             text.len = pr->text.len;
 
-            if (ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, pr,
-                                          n_ctx,
-                                          NGX_HTTP_SLORA_COUNT_TO(n_ctx),
-                                          &prompt[k], e)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+            rc = ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, pr,
+                                           n_ctx,
+                                           NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                           enc, &prompt[k], e);
+        }
+
+        if (rc != NGX_OK) {
+            return rc == NGX_AGAIN ? NGX_AGAIN : NGX_ERROR;
         }
 
         n = prompt[k].n;
@@ -657,12 +718,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             return NGX_ERROR;
         }
 
-        if (slora_tokenizer_encode_upto(smcf->tokenizer,
-                                        req->prediction.data,
-                                        req->prediction.len, 0, 0, pred,
-                                        n_ctx, n_ctx, &n_pred, &err)
-            == SLORA_ERROR)
-        {
+        rc = ngx_http_slora_encode(enc, smcf->tokenizer,
+                                   (const u_char *) req->prediction.data,
+                                   req->prediction.len, 0, NULL, pred, n_ctx,
+                                   n_ctx, &n_pred, &err);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc == SLORA_ERROR) {
             return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
                                        "invalid_request_error",
                                        "invalid_value", "prediction",
@@ -978,29 +1043,18 @@ ngx_http_slora_random_id(u_char *p)
  */
 static ngx_int_t
 ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
-    ngx_str_t *body)
+    ngx_http_slora_encoder_t *enc)
 {
     u_char                      *p;
     int32_t                      n_ctx, i;
+    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_str_t                    text;
     slora_queue_t               *q;
-    slora_openai_err_t           oe;
     ngx_http_slora_err_t         e;
-    slora_openai_limits_t        lim;
     ngx_http_slora_kind_e        kind;
     ngx_http_slora_prompt_t      prompt;
     ngx_http_slora_main_conf_t  *smcf;
-
-    lim = slora_openai_default_limits;
-    ngx_http_slora_chat_limits(r, &lim);
-
-    if (slora_openai_parse_tokenize((const char *) body->data, body->len,
-                                    &lim, req, &oe)
-        != SLORA_OK)
-    {
-        return ngx_http_slora_send_parse_err(r, &oe);
-    }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
@@ -1013,13 +1067,18 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     text.data = (u_char *) req->prompts[0].text.data;
     text.len = req->prompts[0].text.len;
 
-    if ((kind == NGX_HTTP_SLORA_CHAT
-         ? ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, &prompt, &e)
-         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, NULL,
-                                     n_ctx, NGX_HTTP_SLORA_COUNT_TO(n_ctx),
-                                     &prompt, &e))
-        != NGX_OK)
-    {
+    rc = kind == NGX_HTTP_SLORA_CHAT
+         ? ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, enc, &prompt,
+                                   &e)
+         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, NULL, n_ctx,
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), enc,
+                                     &prompt, &e);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc != NGX_OK) {
         return e.status ? ngx_http_slora_send_err(r, &e)
                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1206,42 +1265,31 @@ ngx_http_slora_fail(ngx_http_slora_err_t *e, ngx_uint_t status,
  */
 static ngx_int_t
 ngx_http_slora_input_tokens(ngx_http_request_t *r, slora_openai_req_t *req,
-    ngx_str_t *body)
+    ngx_http_slora_encoder_t *enc)
 {
     int32_t                      n_ctx;
+    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_str_t                    text;
-    slora_openai_err_t           oe;
     ngx_http_slora_err_t         e;
-    slora_openai_limits_t        lim;
     ngx_http_slora_prompt_t      prompt;
     ngx_http_slora_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
-
-    lim = slora_openai_default_limits;
-    lim.model_optional = 1;
-    lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
-    ngx_http_slora_chat_limits(r, &lim);
-
-    if (slora_openai_parse_responses((const char *) body->data, body->len,
-                                     &lim,
-                                     smcf->store != NULL
-                                     ? ngx_http_slora_store_prev : NULL,
-                                     r, req, &oe)
-        != SLORA_OK)
-    {
-        return ngx_http_slora_send_parse_err(r, &oe);
-    }
 
     n_ctx = ngx_http_slora_n_ctx(ngx_http_slora_queue(smcf));
 
     ngx_memzero(&e, sizeof(e));
     ngx_str_null(&text);
 
-    if (ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, &prompt, &e)
-        != NGX_OK)
-    {
+    rc = ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, enc, &prompt,
+                                 &e);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    if (rc != NGX_OK) {
         return e.status ? ngx_http_slora_send_req_err(r, req, &e)
                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

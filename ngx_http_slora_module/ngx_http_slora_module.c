@@ -140,6 +140,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       0,
       (void *) ngx_http_slora_admin_handler },
 
+    { ngx_string("slora_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_slora_main_conf_t, thread_pool_name),
+      NULL },
+
     { ngx_string("slora_responses_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_slora_store_conf,
@@ -309,6 +316,31 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (!smcf->enabled) {
         return NGX_CONF_OK;
+    }
+
+    /* long texts are tokenized on this pool's threads (nginx's
+     * "default", 32 threads, unless a thread_pool of that name says
+     * otherwise) */
+    if (smcf->thread_pool_name.len == 0) {
+        ngx_str_set(&smcf->thread_pool_name, "default");
+    }
+
+    if (!(smcf->thread_pool_name.len == 3
+          && ngx_strncmp(smcf->thread_pool_name.data, "off", 3) == 0))
+    {
+#if (NGX_THREADS)
+        smcf->thread_pool = ngx_thread_pool_add(cf, &smcf->thread_pool_name);
+        if (smcf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+#else
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_thread_pool \"%V\": this nginx has no"
+                           " thread pools (built without --with-threads);"
+                           " say \"slora_thread_pool off\"",
+                           &smcf->thread_pool_name);
+        return NGX_CONF_ERROR;
+#endif
     }
 
     if (smcf->max_tokens > smcf->max_ctx) {

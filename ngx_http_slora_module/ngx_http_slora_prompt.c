@@ -7,7 +7,8 @@
  * truncation "auto" (the oldest turns left out, the fewest that fit).
  * A chat's text is encoded with the spans the template reports as the
  * request's: a special token's text there is text, so a client cannot
- * write a turn of its own making.
+ * write a turn of its own making. A long text is encoded on a thread
+ * (ngx_http_slora_encode.c), the request made again when it is done.
  *
  * The one idea: every refusal here is the client's 400 or 413 in
  * OpenAI's shape (ngx_http_slora_err_t), decided before a slot is taken.
@@ -21,7 +22,8 @@
 static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
     int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
-    ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+    ngx_str_t *text, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 
 
 /*
@@ -32,14 +34,17 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
  * one that fills the context (413). The encoding stops past limit
  * tokens: the 413 says "more than limit" there, and the worker's time
- * on a megabyte of text stays that of limit tokens.
+ * on a megabyte of text stays that of limit tokens. NGX_AGAIN: the text
+ * went to enc's thread pool (ngx_http_slora_encode.c), and the request
+ * is made again when it is done; so too from chat_ids and truncate.
  */
 ngx_int_t
 ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_chat_plain_t *plain,
     const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
-    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
+    ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e)
 {
     int32_t      n, cut;
     ngx_int_t    rc;
@@ -69,16 +74,14 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
         }
 
     } else {
-        rc = plain != NULL
-             ? slora_tokenizer_encode_chat(smcf->tokenizer,
-                                           (const char *) text->data,
-                                           text->len, 1, plain->span,
-                                           plain->n, out->ids, n_ctx, limit,
-                                           &n, &err)
-             : slora_tokenizer_encode_upto(smcf->tokenizer,
-                                           (const char *) text->data,
-                                           text->len, 1, 0, out->ids, n_ctx,
-                                           limit, &n, &err);
+        rc = ngx_http_slora_encode(enc, smcf->tokenizer, text->data,
+                                   text->len, 1, plain, out->ids, n_ctx,
+                                   limit, &n, &err);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
         cut = (rc == SLORA_BUSY && n > limit);
     }
 
@@ -162,13 +165,14 @@ ngx_http_slora_chat_template(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_slora_chat_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e)
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
     slora_chat_plain_t  plain;
 
     if (req->truncate) {
-        return ngx_http_slora_truncate(r, smcf, req, n_ctx, text, out, e);
+        return ngx_http_slora_truncate(r, smcf, req, n_ctx, text, enc, out,
+                                       e);
     }
 
     if (ngx_http_slora_render(r, req, n_ctx, text, &plain, e) != NGX_OK) {
@@ -177,7 +181,8 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
 
     return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
                                      &plain, NULL, n_ctx,
-                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), out, e);
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), enc,
+                                     out, e);
 }
 
 
@@ -282,8 +287,8 @@ ngx_http_slora_render(ngx_http_request_t *r, slora_openai_req_t *req,
 ngx_int_t
 ngx_http_slora_truncate(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e)
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
     ngx_int_t          rc;
     ngx_uint_t         i, head, n_turns, kept, lo, hi, mid, *turn;
@@ -313,7 +318,7 @@ ngx_http_slora_truncate(ngx_http_request_t *r,
     head = n_turns > 0 ? turn[0] : n_all;
 
     rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head, head,
-                                     text, out, e);
+                                     text, enc, out, e);
 
     if (rc != NGX_DECLINED || n_turns < 2) {
         return rc == NGX_DECLINED ? NGX_ERROR : rc;
@@ -324,20 +329,20 @@ ngx_http_slora_truncate(ngx_http_request_t *r,
     hi = n_turns - 1;
 
     rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
-                                     turn[hi], text, out, e);
+                                     turn[hi], text, enc, out, e);
 
     if (rc != NGX_OK) {
-        return NGX_ERROR;
+        return rc == NGX_AGAIN ? NGX_AGAIN : NGX_ERROR;
     }
 
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
 
         rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
-                                         turn[mid], text, out, e);
+                                         turn[mid], text, enc, out, e);
 
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
+        if (rc == NGX_ERROR || rc == NGX_AGAIN) {
+            return rc;
         }
 
         if (rc == NGX_OK) {
@@ -348,11 +353,11 @@ ngx_http_slora_truncate(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
-                                    turn[lo], text, out, e)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    rc = ngx_http_slora_truncate_try(r, smcf, req, n_ctx, all, head,
+                                     turn[lo], text, enc, out, e);
+
+    if (rc != NGX_OK) {
+        return rc == NGX_AGAIN ? NGX_AGAIN : NGX_ERROR;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -371,7 +376,8 @@ static ngx_int_t
 ngx_http_slora_truncate_try(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
     int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
-    ngx_str_t *text, ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
+    ngx_str_t *text, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
     ngx_int_t           rc;
     uint32_t            n_all;
@@ -400,11 +406,16 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       &plain, NULL, n_ctx, n_ctx, out, e);
+                                       &plain, NULL, n_ctx, n_ctx, enc, out,
+                                       e);
     }
 
     req->msgs = all;
     req->n_msgs = n_all;
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
 
     if (rc != NGX_OK) {
         return e->code != NULL

@@ -37,6 +37,33 @@ typedef struct {
 } ngx_http_slora_prompt_t;
 
 
+/* A request's encodings (ngx_http_slora_encode.c): the thread pool its
+ * long texts go to, and those done, for the request's next making. */
+typedef struct ngx_http_slora_encoding_s  ngx_http_slora_encoding_t;
+typedef struct ngx_http_slora_encoder_s   ngx_http_slora_encoder_t;
+
+struct ngx_http_slora_encoder_s {
+    ngx_http_request_t         *request;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *pool;         /* NULL: every text at once */
+#else
+    void                       *pool;         /* always NULL */
+#endif
+    ngx_http_slora_encoding_t  *done;
+    void                      (*again)(ngx_http_slora_encoder_t *enc);
+    void                       *data;         /* again()'s own */
+};
+
+
+/* ngx_http_slora_encode.c */
+ngx_http_slora_encoder_t *ngx_http_slora_encoder_create(
+    ngx_http_request_t *r, void (*again)(ngx_http_slora_encoder_t *enc),
+    void *data);
+ngx_int_t ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
+    const slora_tokenizer_t *tokenizer, const u_char *text, size_t len,
+    ngx_uint_t add_special, const slora_chat_plain_t *plain, int32_t *ids,
+    int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
+
 /* ngx_http_slora_prompt.c */
 slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
@@ -46,18 +73,19 @@ ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_chat_plain_t *plain,
     const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
-    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+    ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
+    ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
     const int32_t *ids, uint32_t n, const char *param,
     ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_chat_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e);
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_truncate(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
-    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e);
+    int32_t n_ctx, ngx_str_t *text, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 
 /* ngx_http_slora_handler.c */
 ngx_int_t ngx_http_slora_fail(ngx_http_slora_err_t *e, ngx_uint_t status,

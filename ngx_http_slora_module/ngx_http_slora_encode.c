@@ -1,0 +1,297 @@
+/*
+ * ngx_http_slora_encode.c: a request's texts tokenized off the event
+ * loop. Byte-pair merging costs the worker time in proportion to the
+ * text: a megabyte that is one word (a run of letters the pre-tokenizer
+ * does not split), or any long text of a SentencePiece model (merged as
+ * one piece), holds a worker for half a second, and every other request
+ * on it waits. A text longer than NGX_HTTP_SLORA_ENCODE_HERE is encoded
+ * on a thread of the pool slora_thread_pool names (nginx's "default"
+ * unless told); shorter ones, and every text where no pool is set, are
+ * encoded at once.
+ *
+ * The one idea: the request is made again rather than resumed. Where an
+ * encoding goes to the pool, the call answers NGX_AGAIN and its callers
+ * hand that up to the body handler, which returns; when the thread is
+ * done, the handler's again() runs the request's making from the top,
+ * and the same call, on the same bytes (a chat is rendered again, to
+ * the same text), finds the finished encoding here. Nothing before a
+ * prompt's tokens takes a slot or writes a byte to the client, so doing
+ * it twice costs only the render. The thread touches nothing but the
+ * tokenizer (read only), the text, and the encoding's own buffers, all
+ * made before it was posted; the request cannot go away meanwhile (the
+ * body handler's reference is held until its making ends, and the
+ * request is blocked, as for nginx's own thread tasks).
+ */
+
+#include "ngx_http_slora_module.h"
+#include "ngx_http_slora_prompt.h"
+
+
+/* longer texts go to the thread pool: some 5 ms of a SentencePiece
+ * model's merging on one core, less for byte-level BPE */
+#define NGX_HTTP_SLORA_ENCODE_HERE  8192
+
+
+struct ngx_http_slora_encoding_s {
+    /* the call, as the thread sees it */
+    const slora_tokenizer_t     *tokenizer;
+    const u_char                *text;
+    size_t                       len;
+    ngx_uint_t                   add_special;
+    const slora_span_t          *plain;       /* NULL: not a chat */
+    size_t                       n_plain;
+    int32_t                      cap;
+    int32_t                      limit;
+
+    /* what the thread found */
+    int32_t                     *ids;
+    int32_t                      n;
+    int                          rc;
+    slora_err_t                  err;
+
+    ngx_http_slora_encoder_t    *encoder;
+    ngx_http_slora_encoding_t   *next;
+};
+
+
+#if (NGX_THREADS)
+static void ngx_http_slora_encode_thread(void *data, ngx_log_t *log);
+static void ngx_http_slora_encode_done(ngx_event_t *ev);
+#endif
+static ngx_http_slora_encoding_t *ngx_http_slora_encode_find(
+    ngx_http_slora_encoder_t *enc, const ngx_http_slora_encoding_t *call);
+static int ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en,
+    int32_t *ids, int32_t *n, slora_err_t *err);
+
+
+/* An encoder for r: texts go to smcf's thread pool where one is set and
+ * again is given (the request's making, run again when an encoding is
+ * done), else they are encoded at once. */
+ngx_http_slora_encoder_t *
+ngx_http_slora_encoder_create(ngx_http_request_t *r,
+    void (*again)(ngx_http_slora_encoder_t *enc), void *data)
+{
+    ngx_http_slora_encoder_t    *enc;
+#if (NGX_THREADS)
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+#endif
+
+    enc = ngx_pcalloc(r->pool, sizeof(ngx_http_slora_encoder_t));
+    if (enc == NULL) {
+        return NULL;
+    }
+
+    enc->request = r;
+    enc->again = again;
+    enc->data = data;
+#if (NGX_THREADS)
+    enc->pool = again != NULL ? smcf->thread_pool : NULL;
+#endif
+
+    return enc;
+}
+
+
+/*
+ * text[0..len) to its token ids, as slora_tokenizer_encode_chat (plain
+ * not NULL: the spans of a rendered chat that came from the request) or
+ * slora_tokenizer_encode_upto (plain NULL) would: their SLORA_* answer,
+ * ids[0..cap), *n and err. Or NGX_AGAIN: the encoding went to the
+ * thread pool, and enc's again() will make the request anew, where the
+ * same call answers at once. enc NULL: at once.
+ */
+ngx_int_t
+ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
+    const slora_tokenizer_t *tokenizer, const u_char *text, size_t len,
+    ngx_uint_t add_special, const slora_chat_plain_t *plain, int32_t *ids,
+    int32_t cap, int32_t limit, int32_t *n, slora_err_t *err)
+{
+    ngx_http_slora_encoding_t   call, *en;
+#if (NGX_THREADS)
+    ngx_thread_task_t          *task;
+    ngx_http_request_t         *r;
+#endif
+
+    ngx_memzero(&call, sizeof(call));
+    call.tokenizer = tokenizer;
+    call.text = text;
+    call.len = len;
+    call.add_special = add_special;
+    call.plain = plain != NULL ? plain->span : NULL;
+    call.n_plain = plain != NULL ? plain->n : 0;
+    call.cap = cap;
+    call.limit = limit;
+    call.ids = ids;
+
+    if (enc == NULL || enc->pool == NULL || len <= NGX_HTTP_SLORA_ENCODE_HERE)
+    {
+        return ngx_http_slora_encode_run(&call, ids, n, err);
+    }
+
+    en = ngx_http_slora_encode_find(enc, &call);
+
+    if (en != NULL) {
+        ngx_memcpy(ids, en->ids,
+                   (size_t) ngx_min(en->n, en->cap) * sizeof(int32_t));
+        *n = en->n;
+        *err = en->err;
+        return en->rc;
+    }
+
+#if (NGX_THREADS)
+
+    r = enc->request;
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_slora_encoding_t));
+    if (task == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "out of memory");
+    }
+
+    /* the thread's copies: the call's text and spans live as long as the
+     * request, but the next making renders its own */
+    en = task->ctx;
+    *en = call;
+    en->encoder = enc;
+    en->ids = ngx_palloc(r->pool, (size_t) ngx_max(cap, 1) * sizeof(int32_t));
+
+    if (en->ids == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "out of memory");
+    }
+
+    task->handler = ngx_http_slora_encode_thread;
+    task->event.handler = ngx_http_slora_encode_done;
+    task->event.data = en;
+
+    if (ngx_thread_task_post(enc->pool, task) != NGX_OK) {
+        /* the pool's queue is full: the worker does it */
+        return ngx_http_slora_encode_run(en, ids, n, err);
+    }
+
+    /* as nginx's own thread tasks: a request blocked is not terminated
+     * under the thread's feet */
+    r->main->blocked++;
+
+    return NGX_AGAIN;
+
+#else
+
+    return ngx_http_slora_encode_run(&call, ids, n, err);
+
+#endif
+}
+
+
+/* One of enc's finished encodings made by the same call (the same bytes,
+ * spans and bounds), or NULL. */
+static ngx_http_slora_encoding_t *
+ngx_http_slora_encode_find(ngx_http_slora_encoder_t *enc,
+    const ngx_http_slora_encoding_t *call)
+{
+    ngx_http_slora_encoding_t  *en;
+
+    for (en = enc->done; en; en = en->next) {
+        if (en->len == call->len
+            && en->add_special == call->add_special
+            && en->cap == call->cap
+            && en->limit == call->limit
+            && (en->plain == NULL) == (call->plain == NULL)
+            && en->n_plain == call->n_plain
+            && ngx_memcmp(en->text, call->text, call->len) == 0
+            && (call->n_plain == 0
+                || ngx_memcmp(en->plain, call->plain,
+                              call->n_plain * sizeof(slora_span_t))
+                   == 0))
+        {
+            return en;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The encoding itself, into en->ids, and its answer also into ids, *n and
+ * *err where they are not en's own. */
+static int
+ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en, int32_t *ids,
+    int32_t *n, slora_err_t *err)
+{
+    int  rc;
+
+    en->err.msg[0] = '\0';
+    en->n = 0;
+
+    rc = en->plain != NULL
+         ? slora_tokenizer_encode_chat(en->tokenizer,
+                                       (const char *) en->text, en->len,
+                                       (int) en->add_special, en->plain,
+                                       en->n_plain, en->ids, en->cap,
+                                       en->limit, &en->n, &en->err)
+         : slora_tokenizer_encode_upto(en->tokenizer,
+                                       (const char *) en->text, en->len,
+                                       (int) en->add_special, 0, en->ids,
+                                       en->cap, en->limit, &en->n,
+                                       &en->err);
+    en->rc = rc;
+
+    if (ids != en->ids) {
+        ngx_memcpy(ids, en->ids,
+                   (size_t) ngx_min(en->n, en->cap) * sizeof(int32_t));
+    }
+
+    *n = en->n;
+
+    if (err != &en->err) {
+        *err = en->err;
+    }
+
+    return rc;
+}
+
+
+#if (NGX_THREADS)
+
+/* On a thread of the pool: the tokenizer, the text and the encoding's
+ * buffers only. */
+static void
+ngx_http_slora_encode_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_slora_encoding_t  *en = data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "slora: encoding %uz bytes on a thread", en->len);
+
+    (void) ngx_http_slora_encode_run(en, en->ids, &en->n, &en->err);
+}
+
+
+/* Back on the event loop: the encoding is kept for the next making, and
+ * the request is made again. */
+static void
+ngx_http_slora_encode_done(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_slora_encoder_t   *enc;
+    ngx_http_slora_encoding_t  *en;
+
+    en = ev->data;
+    enc = en->encoder;
+    r = enc->request;
+    c = r->connection;
+
+    en->next = enc->done;
+    enc->done = en;
+    r->main->blocked--;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "slora: encoding of %uz bytes done", en->len);
+
+    enc->again(enc);
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif

@@ -177,7 +177,8 @@ slora_sample_target(double u, uint64_t w)
 
 
 /* The draw from row[0:vocab], with slora_sample_scratch_size(vocab)
- * bytes of scratch. Rows whose logits are all NaN or -inf give id 0. */
+ * bytes of scratch. Rows whose logits are all NaN or -inf give id 0;
+ * rows with a scaled logit of +inf give their argmax. */
 int32_t slora_sample_row(const float *row, int32_t vocab,
     const slora_draw_t *dr, void *scratch);
 size_t slora_sample_scratch_size(int32_t vocab);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "slora_sample_int.h"
+#include "slora_argmax.h"
 #include "slora_qmatmul.h"
 
 
@@ -59,6 +60,14 @@ slora_sample_row(const float *row, int32_t vocab, const slora_draw_t *dr,
 
     if (max == -INFINITY) {
         return 0;
+    }
+
+    /* a scaled logit of +inf (the logit's, or a temperature whose inverse
+     * overflowed) leaves every weight NaN, 0: the row's argmax, which the
+     * GPU twin leaves in place when no weight is left to draw from */
+    if (max == INFINITY) {
+        slora_argmax_rows(&m, row, vocab, 1, vocab);
+        return m;
     }
 
     /* each id's weight once; the candidates after them, if cut */

@@ -128,6 +128,7 @@ cuda: $(CUDA_SM_TEST)
 $(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
         $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o \
         $(CUDA_BUILD)/cpu/slora_sample_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_argmax_cpu.o \
         $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
         $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
@@ -143,6 +144,7 @@ $(CUDA_SC_TEST): $(CUDA_BUILD)/test_score_cuda.o \
         $(CUDA_BUILD)/slora_score.o $(CUDA_BUILD)/cpu/slora_score_cpu.o \
         $(CUDA_BUILD)/cpu/slora_sample_cpu.o \
         $(CUDA_BUILD)/cpu/slora_sample_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_argmax_cpu.o \
         $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
         $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o

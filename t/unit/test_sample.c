@@ -117,11 +117,13 @@ test_key(void)
 
 /* The edges of a cut: top-p's share reached exactly by the first of two
  * equal tokens keeps that one alone; a u of 0 draws the first kept id,
- * not an id before it that the cut left out. */
+ * not an id before it that the cut left out; a scaled logit of +inf
+ * draws the argmax, not the last id. */
 static void
 test_edges(void)
 {
     int           i, same;
+    float         tiny = 1e-40f;
     float         r[4] = { 5.0f, 5.0f, -100.0f, -100.0f };
     float         r2[3] = { 1.0f, 3.0f, 2.0f };
     double        us[4] = { 0.0, 0.3, 0.6, 0.999 };
@@ -149,6 +151,28 @@ test_edges(void)
     dr.u = 0.0;
     is_int(slora_sample_row(r2, 3, &dr, scratch), 1,
            "top-k 1 with u 0: the kept id, not id 0 before it");
+
+    /* a scaled logit of +inf: a temperature whose inverse overflows
+     * (1e-40 is a float subnormal) or a logit that did; every weight is
+     * inf - inf, NaN, so the draw is the row's argmax, as the GPU's
+     * leaves it, with or without cuts */
+    same = 0;
+    for (i = 0; i < 4; i++) {
+        memset(&dr, 0, sizeof(dr));
+        dr.inv_temp = 1.0f / tiny;
+        dr.top_k = i & 1 ? 2 : 0;
+        dr.top_p = i & 2 ? 0.5f : 0.0f;
+        dr.u = us[i];
+        same += slora_sample_row(r2, 3, &dr, scratch) == 1;
+
+        r[1] = INFINITY;
+        r[3] = INFINITY;
+        dr.inv_temp = 1.0f;
+        same += slora_sample_row(r, 4, &dr, scratch) == 1;
+        r[1] = 5.0f;
+        r[3] = -100.0f;
+    }
+    is_int(same, 8, "a scaled logit of +inf: the argmax, cut or not");
 
     free(scratch);
 }

@@ -490,7 +490,8 @@ ngx_http_slora_store_conv(ngx_http_request_t *r, ngx_http_slora_store_t *st,
  * record's events go on with it); or _CONV, a conversation, with _UPDATE
  * only over its record as read (gen, ngx_http_slora_store_conversation).
  * NGX_DECLINED: it cannot fit (one of more than half the zone is not
- * tried: it would empty the store), or prev is no longer kept; an update
+ * tried: it would empty the store), or prev is no longer kept (an
+ * update goes on continuing what its record continues); an update
  * that cannot fit leaves the record it would replace (a response's
  * stored "failed" with the code store_full: it will not be answered).
  * NGX_ABORT (an update): the record is no longer running (cancelled), or
@@ -553,7 +554,14 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     parent = NULL;
 
-    if (prev != NULL && prev->len) {
+    if ((how & NGX_HTTP_SLORA_STORE_UPDATE)
+        && !(how & NGX_HTTP_SLORA_STORE_CONV))
+    {
+        /* a background answer continues what its record continues, kept
+         * for it even where it was deleted meanwhile */
+        parent = rec->prev;
+
+    } else if (prev != NULL && prev->len) {
         parent = ngx_http_slora_store_find(st, prev->data, prev->len,
                                            tenant);
 
@@ -565,7 +573,9 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
                           " continues, %V, is no longer kept", id, prev);
             return NGX_DECLINED;
         }
+    }
 
+    if (parent != NULL) {
         /* not to be dropped for this one's room */
         parent->refs++;
     }

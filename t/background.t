@@ -9,7 +9,8 @@
 # once, the engine's slot free within a tick or two, and nothing stored
 # over it when its time would have been up; cancelling it again answers
 # the same, cancelling one that ended is a 400. A DELETE stops one too,
-# and it stays gone. A reload (HUP) while one is answered loses nothing;
+# and it stays gone; deleting the one it continues does not: it ends
+# and is stored. A reload (HUP) while one is answered loses nothing;
 # its worker killed (kill -9) while it answers, the engine lets the slot
 # go and the response reads "failed" (worker_lost), not running for
 # ever. Streamed in the background, the events are the foreground's and
@@ -452,6 +453,28 @@ ok($n >= 0 && $n < $LONG, "... having made $n of its $LONG tokens");
 sleep($LONG_SECONDS + 1);
 ($gst) = get($did);
 is($gst, 404, '... and it stays deleted after its time');
+
+# 3b. The response a long one continues deleted while it is answered:
+# the answer ends and is stored all the same (it was left "in_progress"
+# for ever, held from eviction), and it is continued in its turn.
+my (undef, $parent) = respond(input => $INPUT, max_output_tokens => 4);
+my (undef, $child) = respond(input => 'And then?',
+                             max_output_tokens => $LONG,
+                             ignore_eos => JSON::PP::true(),
+                             background => JSON::PP::true(),
+                             previous_response_id => $parent->{id} // '');
+my $chid = $child->{id} // '';
+ok(wait_for(10, sub { ((get($chid))[1]{status} // '') eq 'in_progress' }),
+   'a long one continuing another in progress');
+is(http_req($PORT, 'DELETE', "/v1/responses/$parent->{id}")->{status}, 200,
+   '... the one it continues deleted');
+($done) = settle($chid, 60 + 4 * $LONG_SECONDS);
+ok(($done->{status} // '') eq 'incomplete'
+   && ($done->{usage}{output_tokens} // 0) == $LONG,
+   '... it ends and is stored (' . ($done->{status} // 'running') . ')');
+($st) = respond(input => 'More?', max_output_tokens => 4,
+                previous_response_id => $chid);
+is($st, 200, '... and is continued');
 
 # 4. A reload while one is answered loses nothing.
 $long = start_long('reloaded');

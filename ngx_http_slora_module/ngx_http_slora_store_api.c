@@ -34,7 +34,7 @@ static ngx_int_t ngx_http_slora_store_send(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_slora_store_handler(ngx_http_request_t *r)
 {
-    u_char                      *p, *last, *slash;
+    u_char                      *p, *q, *last, *slash;
     ngx_int_t                    rc;
     ngx_str_t                    id, tenant, obj;
     ngx_buf_t                   *b;
@@ -44,8 +44,22 @@ ngx_http_slora_store_handler(ngx_http_request_t *r)
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     last = r->uri.data + r->uri.len;
-    p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/responses/",
-                         sizeof("/responses/") - 2);
+
+    /* the id follows the last "/responses/": a location's prefix (a
+     * tenant's name) may hold one before it; the caller found one */
+    p = NULL;
+    q = r->uri.data;
+
+    for ( ;; ) {
+        q = ngx_strlcasestrn(q, last, (u_char *) "/responses/",
+                             sizeof("/responses/") - 2);
+        if (q == NULL) {
+            break;
+        }
+
+        p = q++;
+    }
+
     id.data = p + sizeof("/responses/") - 1;
     id.len = last - id.data;
     items = 0;

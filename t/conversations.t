@@ -9,7 +9,8 @@
 # removed is gone from the list and from the next prompt while the
 # others keep their ids; items added answer with their ids; metadata is
 # replaced; sixteen requests adding to one large conversation at once
-# all land; another tenant finds nothing; a deleted conversation is a
+# all land; another tenant finds nothing, and a tenant named
+# "responses" or "conversations" its own; a deleted conversation is a
 # 404 for GET and for a response; /status and /metrics count the
 # conversations; HEAD is answered where GET is; bad bodies, ids,
 # methods and paths each get their error. (t/openai.t drives the same
@@ -287,6 +288,21 @@ my ($mc) = $metrics =~ /^slora_conversations_stored (\d+)$/m;
 ok(($ss->{conversations} // -1) == 2 && ($mc // -1) == 2,
    '/status and /metrics: two conversations kept');
 ok(($ss->{responses} // -1) >= 3, '... counted apart from the responses');
+
+# a tenant named after an endpoint: its path holds "/responses/" (or
+# "/conversations/") twice, and the id is the one after the last
+my ($stn, $rn) = post('/t/responses/v1/responses',
+                      { model => 'base', input => 'hi',
+                        max_output_tokens => 2 });
+my $rnid = $rn->{id} // 'none';
+is(join(' ', $stn, map { (get("/t/responses/v1/responses/$rnid$_"))[0] }
+                   '', '/input_items'),
+   '200 200 200', 'tenant "responses": its response read, its input_items');
+is((get("/t/responses/v1/responses/$rnid", 'DELETE'))[0], 200,
+   '... and deleted');
+my ($scn, $cn) = post('/t/conversations/v1/conversations', {});
+is((get('/t/conversations/v1/conversations/' . ($cn->{id} // 'none')))[0],
+   200, 'tenant "conversations": its conversation read');
 
 # 7. deleted
 my ($sx, $x) = get("/t/a/v1/conversations/$ta->{id}", 'DELETE');

@@ -1019,8 +1019,8 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
 
 /* Under the mutex: rec with its object's status (and the error, a JSON
  * object, where not NULL) replaced, in state: a new record in rec's place
- * in the tree, the queue and its chain (NULL, rec untouched, where there
- * is no memory). */
+ * in the tree, the queue and its chain, the least recently used others
+ * dropped for its room (NULL, rec untouched, where there is none). */
 static ngx_http_slora_stored_t *
 ngx_http_slora_store_restate(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
@@ -1040,7 +1040,19 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
 
     head = offsetof(ngx_http_slora_stored_t, data) + rec->conv_len;
 
-    copy = ngx_slab_alloc_locked(st->shpool, head + obj.len);
+    /* a full store is the usual one: others make room, not rec */
+    rec->refs++;
+
+    for ( ;; ) {
+        copy = ngx_slab_alloc_locked(st->shpool, head + obj.len);
+
+        if (copy != NULL || ngx_http_slora_store_evict(st, NULL) != NGX_OK) {
+            break;
+        }
+    }
+
+    rec->refs--;
+
     if (copy == NULL) {
         return NULL;
     }

@@ -23,7 +23,8 @@
 # were a whole prefix), ends for a cancelled one (as does the cancelled
 # stream's own client's body), and ends a killed
 # worker's with response.failed; a store with no room for a stream's
-# events lets them go and says so, the answer stored whole. background
+# events lets them go and says so, the answer stored whole; one full
+# (a cache's usual state) drops others to cancel an answer. background
 # without store is a 400. The long answers
 # last some seconds by the engine's measured speed (ignore_eos holds
 # their length).
@@ -602,6 +603,29 @@ like($small->error_log,
      '... and the error log says why');
 is($small->status->{responses_store}{events_lost} // -1, 1,
    '... and /status counts it');
+
+# 7b. The store full, as a cache's is: a cancel drops the least
+# recently used others for the "cancelled" record's room (it was a 500,
+# and the answer ran on).
+my $WORDS = join(' ', map { "word$_" } 1 .. 260);
+my $fb = json_req($PORT + 1, '/v1/responses',
+                  { model => 'base', temperature => 0, input => "bg $WORDS",
+                    max_output_tokens => 2500,
+                    ignore_eos => JSON::PP::true(),
+                    background => JSON::PP::true() })->{json} // {};
+for my $i (1 .. 40) {
+    json_req($PORT + 1, '/v1/responses',
+             { model => 'base', input => "$i: $WORDS",
+               max_output_tokens => 2 });
+}
+my $fs = $small->status->{responses_store} // {};
+my $fc = json_req($PORT + 1, '/v1/responses/' . ($fb->{id} // 'none')
+                             . '/cancel', '');
+ok($fs->{running} == 1 && $fs->{evictions} > 0
+   && $fc->{status} == 200 && ($fc->{json}{status} // '') eq 'cancelled',
+   'a full store: a background answer cancelled ('
+   . "$fc->{status}, $fs->{free} bytes free)")
+    or diag($fc->{body});
 $small->stop;
 
 done_testing();

@@ -22,7 +22,9 @@
  * but keeps its messages until they go. With tenant=SIZE each tenant's
  * bytes are counted (a second rbtree, by the tenant's name) and a
  * tenant over its share drops its own least recently used records
- * first, so that no tenant's flood pushes out another's conversations.
+ * first, so that no tenant's flood pushes out another's conversations;
+ * a reload keeps the store, and may change that share but not turn it
+ * on or off (the bytes are counted only under it).
  * Every operation holds the zone's mutex only to copy bytes in or out;
  * nothing under it waits for anything else.
  *
@@ -259,6 +261,17 @@ ngx_http_slora_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     st = shm_zone->data;
 
     if (old) {
+        if ((st->tenant_max == 0) != (old->tenant_max == 0)) {
+            /* the tenants' bytes are counted only under tenant=: off and
+             * on again would leave the counts of records gone meanwhile */
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "slora_responses_store: tenant= is not turned on"
+                          " or off by a reload (each tenant's bytes are"
+                          " counted only under it); restart nginx, or give"
+                          " the store another size (a new, empty store)");
+            return NGX_ERROR;
+        }
+
         st->sh = old->sh;
         st->shpool = old->shpool;
         return NGX_OK;

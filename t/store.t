@@ -15,7 +15,8 @@
 # room; with tenant=, one tenant's run drops its own oldest, not
 # another's, a background answer that would take its record past the
 # share is stored "failed" (store_full), and a conversation an add would
-# take past its share stays as it was (the add a 507). The one idea to
+# take past its share stays as it was (the add a 507), and a reload
+# that turns tenant= off is refused. The one idea to
 # know: eviction is by last use, so a response read again (here the
 # second) outlives those stored before it.
 # (t/openai.t checks the store's meaning through the official client.)
@@ -360,6 +361,30 @@ ok(t_get('b', $b2->{id} // 'none') == 200
 my @tbad = $ts->bad_log_lines(errors => 1);
 ok(!@tbad, 'no [error], [alert], [crit] or [emerg]')
     or diag(join("\n", @tbad));
+
+# tenant= is not turned off (or on) by a reload: each tenant's bytes are
+# counted only under it, so off and on again left the counts of records
+# that went meanwhile, and a tenant whose count was its share had
+# nothing it could store
+sub t_reload {
+    my ($http) = @_;
+    my $n = () = $ts->error_log =~ /reconfiguring/g;
+    $ts->{http} = $http;
+    $ts->write_config;
+    $ts->signal('HUP');
+    wait_for(10, sub { (() = $ts->error_log =~ /reconfiguring/g) > $n });
+    sleep(1);
+}
+my $shares = $ts->{http};
+(my $no_shares = $shares) =~ s/ tenant=12k//;
+t_reload($no_shares);
+like($ts->error_log, qr/tenant= is not turned on or off by a reload/,
+     'a reload leaving tenant= out: refused, saying why');
+http_req(18125, 'DELETE', "/t/a/v1/responses/$_") for @a_ids;
+t_reload($shares);
+my (undef, $a2) = t_respond('a', input => "again: $LONG");
+is(t_get('a', $a2->{id} // 'none'), 200,
+   '... a\'s responses deleted, a stores another');
 $ts->stop;
 
 done_testing();

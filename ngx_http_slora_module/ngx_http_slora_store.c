@@ -517,6 +517,7 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_uint_t how, ngx_uint_t gen)
 {
     size_t                          size, need;
+    ngx_uint_t                      big;
     ngx_http_slora_store_t         *st;
     ngx_http_slora_stored_t        *rec, *parent, *old;
     ngx_http_slora_store_log_t      log;
@@ -532,8 +533,14 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
 
     size = offsetof(ngx_http_slora_stored_t, data) + conv->len + obj->len;
 
-    if (size > (size_t) (st->shpool->end - st->shpool->start) / 2) {
-        /* dropping every other response would not make room */
+    /* dropping every other response would not make room; a background
+     * answer's record is then stored "failed" (below), not left running */
+    big = size > (size_t) (st->shpool->end - st->shpool->start) / 2;
+
+    if (big
+        && (how & (NGX_HTTP_SLORA_STORE_CONV|NGX_HTTP_SLORA_STORE_UPDATE))
+           != NGX_HTTP_SLORA_STORE_UPDATE)
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "slora: %s %V (%uz bytes) does not fit"
                       " slora_responses_store (half of it at most)",
@@ -619,8 +626,10 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
         t = ngx_http_slora_store_tenant(st, tenant->data, tenant->len, 1);
     }
 
-    if (st->tenant_max == 0
-        || (t != NULL && ngx_http_slora_store_room(st, t, need) == NGX_OK))
+    if (!big
+        && (st->tenant_max == 0
+            || (t != NULL
+                && ngx_http_slora_store_room(st, t, need) == NGX_OK)))
     {
         for ( ;; ) {
             rec = ngx_slab_alloc_locked(st->shpool, size);
@@ -665,7 +674,8 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
                       (how & NGX_HTTP_SLORA_STORE_CONV) ? "conversation"
                                                         : "response",
                       id, size,
-                      st->tenant_max ? " within its tenant's share" : "");
+                      big ? " (half of it at most)"
+                      : st->tenant_max ? " within its tenant's share" : "");
         return NGX_DECLINED;
     }
 

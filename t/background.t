@@ -24,7 +24,8 @@
 # stream's own client's body), and ends a killed
 # worker's with response.failed; a store with no room for a stream's
 # events lets them go and says so, the answer stored whole; one full
-# (a cache's usual state) drops others to cancel an answer. background
+# (a cache's usual state) drops others to cancel an answer, and an
+# answer larger than half of it is stored "failed". background
 # without store is a 400. The long answers
 # last some seconds by the engine's measured speed (ignore_eos holds
 # their length).
@@ -626,6 +627,26 @@ ok($fs->{running} == 1 && $fs->{evictions} > 0
    'a full store: a background answer cancelled ('
    . "$fc->{status}, $fs->{free} bytes free)")
     or diag($fc->{body});
+
+# 7c. An answer larger than half the store: stored "failed" (store_full)
+# as one past the room left is, not left "in_progress" for ever
+my $hb = json_req($PORT + 1, '/v1/responses',
+                  { model => 'base', temperature => 0, input => $INPUT,
+                    max_output_tokens => 3000,
+                    ignore_eos => JSON::PP::true(),
+                    background => JSON::PP::true() })->{json} // {};
+my $hend = wait_for(30, sub {
+    my $g = http_req($PORT + 1, 'GET', '/v1/responses/' . ($hb->{id} // ''));
+    return ($g->{json}{status} // '') =~ /^(queued|in_progress)$/ ? 0 : $g;
+});
+ok($hend && ($hend->{json}{status} // '') eq 'failed'
+   && ($hend->{json}{error}{code} // '') eq 'store_full'
+   && $small->status->{responses_store}{running} == 0,
+   'an answer larger than half the store: "failed", store_full')
+    or diag($hend ? $hend->{body} : 'still running');
+like($small->error_log,
+     qr/\(\d+ bytes\) does not fit slora_responses_store \(half of it/,
+     '... which the error log says');
 $small->stop;
 
 done_testing();

@@ -9,6 +9,14 @@
 #                  the context); the whole time is the worker's.
 #   chat 413       the same text as one chat message: the template's
 #                  render and the encoding, then the 413.
+#   beside a word  one word of TEXT_KB kilobytes (random letters: the
+#                  pre-tokenizer does not split it, so its byte-pair
+#                  merges run over the whole of it) as a completion's
+#                  prompt, and a GET /v1/models sent 50 ms after it:
+#                  the GET's time is what the word costs the worker's
+#                  other requests (run the server with one worker).
+#                  Where slora_thread_pool is on the word is merged on
+#                  a thread; with "off", on the event loop.
 #   truncation     a Responses conversation of TURNS turns adding up to
 #                  about TEXT_KB kilobytes with truncation "auto" and
 #                  max_output_tokens 1, against the same prompt sent as
@@ -33,6 +41,7 @@ import json
 import random
 import statistics
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -97,6 +106,27 @@ timed("tokenize 413", "/v1/tokenize", {"model": MODEL, "prompt": text}, 413)
 timed("chat 413", "/v1/chat/completions",
       {"model": MODEL, "max_tokens": 1,
        "messages": [{"role": "user", "content": text}]}, 413)
+
+word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+               for _ in range(TEXT_KB * 1000))
+waits, bigs = [], []
+for _ in range(REPEAT):
+    got = {}
+    big = threading.Thread(target=lambda: got.update(big=post(
+        "/v1/completions", {"model": MODEL, "prompt": word,
+                            "max_tokens": 1})))
+    big.start()
+    time.sleep(0.05)
+    dt, status, out = call("GET", "/v1/models")
+    big.join()
+    if status != 200 or got["big"][1] != 413:
+        sys.exit("beside a word: %d and %d" % (status, got["big"][1]))
+    waits.append(dt * 1000)
+    bigs.append(got["big"][0] * 1000)
+print("%-34s %9.1f %9.1f" % ("a word of %d KB: 413" % TEXT_KB,
+                             statistics.median(bigs), max(bigs)))
+print("%-34s %9.1f %9.1f" % ("  GET /v1/models 50 ms after it",
+                             statistics.median(waits), max(waits)))
 
 per = TEXT_KB * 1000 // TURNS
 turns = []

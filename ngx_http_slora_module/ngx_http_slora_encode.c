@@ -282,6 +282,8 @@ ngx_http_slora_encode_done(ngx_event_t *ev)
     r = enc->request;
     c = r->connection;
 
+    ngx_http_set_log_request(c->log, r);
+
     en->next = enc->done;
     enc->done = en;
     r->main->blocked--;

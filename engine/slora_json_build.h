@@ -79,6 +79,10 @@ uint32_t slora_json_alts(slora_json_build_t *b, uint32_t n);
 /* The second pass: references to their targets, unions settled. */
 int slora_json_settle(slora_json_build_t *b);
 
+/* SLORA_OK where every node root reaches admits a value of finite
+ * size, else an error naming the case. */
+int slora_json_finite(slora_json_build_t *b, uint32_t root);
+
 /* *id past any placeholder to the node it stands for. */
 int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
 

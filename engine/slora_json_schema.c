@@ -183,7 +183,8 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
         root = slora_json_compile(&b, doc);
 
         if (root != SLORA_JSON_NONE && slora_json_settle(&b) == SLORA_OK
-            && slora_json_resolve(&b, &root) == SLORA_OK)
+            && slora_json_resolve(&b, &root) == SLORA_OK
+            && slora_json_finite(&b, root) == SLORA_OK)
         {
             if (b.nodes[root].kind != SLORA_JSON_K_OBJECT
                 && b.nodes[root].kind != SLORA_JSON_K_MAP

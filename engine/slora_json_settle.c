@@ -9,7 +9,8 @@
  * merge, objects that share a first required key whose values are
  * distinct constants become one tagged union), since the automaton must
  * know which alternative a value is from its first byte, or an object
- * from its first member.
+ * from its first member. Last, every node the root reaches must admit a
+ * value of finite size (slora_json_finite).
  */
 
 #include <stdlib.h>
@@ -24,6 +25,10 @@ static const slora_json_text_t *slora_json_tag_of(slora_json_build_t *b,
     uint32_t id);
 static void slora_json_first_bytes(slora_json_build_t *b, uint32_t id,
     uint64_t set[4]);
+static int slora_json_ends(slora_json_build_t *b, uint32_t id,
+    const uint8_t *fin);
+static void slora_json_visit(uint32_t id, uint32_t *stack, uint32_t *top,
+    uint8_t *seen);
 
 
 /* The second pass: every reference to a placeholder goes to its target,
@@ -469,4 +474,155 @@ slora_json_first_bytes(slora_json_build_t *b, uint32_t id, uint64_t set[4])
     }
 
 #undef slora_json_bit
+}
+
+
+/*
+ * Refuses a schema where the root reaches a node that admits no value
+ * of finite size: an object whose required properties, or an array
+ * whose minItems worth of items, lead back to it with no way out
+ * ({"properties": {"next": {"$ref": "#"}}, "required": ["next"]}). The
+ * automaton would let the model begin such a value and never let it
+ * end. Which nodes end is a least fixpoint (every node first "cannot",
+ * then each that can by what it holds, until none changes); then a walk
+ * from the root finds any that cannot.
+ */
+int
+slora_json_finite(slora_json_build_t *b, uint32_t root)
+{
+    int                 rc, changed;
+    uint8_t            *fin, *seen;
+    uint32_t            k, id, top, *stack;
+    slora_json_node_t  *n;
+
+    fin = calloc(b->n_nodes, 2);
+    stack = malloc((size_t) b->n_nodes * sizeof(uint32_t));
+
+    if (fin == NULL || stack == NULL) {
+        free(fin);
+        free(stack);
+        return slora_err_set(b->err, SLORA_ERROR, "out of memory");
+    }
+
+    seen = fin + b->n_nodes;
+
+    do {
+        changed = 0;
+
+        for (k = 0; k < b->n_nodes; k++) {
+            if (!fin[k] && slora_json_ends(b, k, fin)) {
+                fin[k] = 1;
+                changed = 1;
+            }
+        }
+
+    } while (changed);
+
+    rc = SLORA_OK;
+    top = 0;
+    stack[top++] = root;
+    seen[root] = 1;
+
+    while (top > 0) {
+        id = stack[--top];
+        n = &b->nodes[id];
+
+        if (!fin[id]) {
+            rc = slora_err_set(b->err, SLORA_ERROR, "the schema admits no "
+                               "value of finite size: an object's required "
+                               "properties or an array's minItems lead back "
+                               "to it with no way out");
+            break;
+        }
+
+        switch (n->kind) {
+
+        case SLORA_JSON_K_OBJECT:
+            for (k = 0; k < n->n; k++) {
+                slora_json_visit(b->props[n->first + k].node, stack, &top,
+                                 seen);
+            }
+            break;
+
+        case SLORA_JSON_K_UNION:
+        case SLORA_JSON_K_TAGGED:
+            for (k = 0; k < n->n; k++) {
+                slora_json_visit(b->alts[n->first + k], stack, &top, seen);
+            }
+            break;
+
+        case SLORA_JSON_K_MAP:
+            slora_json_visit(n->first, stack, &top, seen);
+            break;
+
+        case SLORA_JSON_K_ARRAY:
+            if (n->max != 0) {
+                slora_json_visit(n->first, stack, &top, seen);
+            }
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    free(fin);
+    free(stack);
+
+    return rc;
+}
+
+
+/* Whether node id admits a finite value, given the nodes fin says do. */
+static int
+slora_json_ends(slora_json_build_t *b, uint32_t id, const uint8_t *fin)
+{
+    uint32_t            k;
+    slora_json_node_t  *n;
+
+    n = &b->nodes[id];
+
+    switch (n->kind) {
+
+    case SLORA_JSON_K_OBJECT:
+        for (k = 0; k < n->n; k++) {
+            if (b->props[n->first + k].required
+                && !fin[b->props[n->first + k].node])
+            {
+                return 0;
+            }
+        }
+
+        return 1;
+
+    case SLORA_JSON_K_ARRAY:
+        return n->min == 0 || fin[n->first];
+
+    case SLORA_JSON_K_UNION:
+    case SLORA_JSON_K_TAGGED:
+        for (k = 0; k < n->n; k++) {
+            if (fin[b->alts[n->first + k]]) {
+                return 1;
+            }
+        }
+
+        return 0;
+
+    case SLORA_JSON_K_REF:
+        return fin[n->first];
+
+    default:
+        return 1;                   /* any value, a map, a scalar */
+    }
+}
+
+
+/* id onto the walk's stack, once. */
+static void
+slora_json_visit(uint32_t id, uint32_t *stack, uint32_t *top, uint8_t *seen)
+{
+    if (!seen[id]) {
+        seen[id] = 1;
+        stack[(*top)++] = id;
+    }
 }

@@ -202,6 +202,18 @@ test_refusals(void)
           "\"#/$defs/A\"}}}", "cycle" },
         { "{\"type\":\"object\",\"properties\":{\"a\":false}}",
           "admits no value" },
+        { "{\"type\":\"object\",\"properties\":{\"next\":{\"$ref\":"
+          "\"#\"}},\"required\":[\"next\"]}", "no value of finite size" },
+        { "{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":"
+          "\"#/$defs/N\"}},\"$defs\":{\"N\":{\"type\":\"object\","
+          "\"properties\":{\"n\":{\"$ref\":\"#/$defs/N\"}},"
+          "\"required\":[\"n\"]}}}", "no value of finite size" },
+        { "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"},"
+          "\"minItems\":1}", "no value of finite size" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
+          "{\"type\":\"null\"},{\"$ref\":\"#/$defs/N\"}]}},\"$defs\":"
+          "{\"N\":{\"type\":\"array\",\"items\":{\"$ref\":"
+          "\"#/$defs/N\"},\"minItems\":2}}}", "no value of finite size" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\","
           "\"minItems\":3,\"maxItems\":2}}}", "minItems is above maxItems" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"date\"}}}",
@@ -227,6 +239,29 @@ test_refusals(void)
         ok(s == NULL && strstr(err.msg, bad[i].says) != NULL,
            "refuses schema %zu: %s", i, err.msg);
         slora_json_schema_free(s);
+    }
+
+    /* recursion with a way out: an optional or nullable self, an array
+     * that may be empty */
+    {
+        static const char  *good[] = {
+            "{\"type\":\"object\",\"properties\":{\"next\":"
+            "{\"$ref\":\"#\"}}}",
+            "{\"type\":\"object\",\"properties\":{\"next\":{\"anyOf\":"
+            "[{\"$ref\":\"#\"},{\"type\":\"null\"}]}},"
+            "\"required\":[\"next\"]}",
+            "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}",
+            "{\"type\":\"object\",\"properties\":{\"kids\":{\"type\":"
+            "\"array\",\"items\":{\"$ref\":\"#\"}}},"
+            "\"required\":[\"kids\"]}",
+        };
+
+        for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            err.msg[0] = '\0';
+            s = slora_json_schema_parse(good[i], strlen(good[i]), &err);
+            ok(s != NULL, "takes recursive schema %zu %s", i, err.msg);
+            slora_json_schema_free(s);
+        }
     }
 
     /* an enum of 65 values, a schema of more than the limit */

@@ -130,6 +130,7 @@ static uint32_t slora_json_fail(slora_json_build_t *b, const char *fmt,
 static slora_json_schema_t *slora_json_pack(slora_json_build_t *b,
     uint32_t root);
 static char *slora_json_put(char *p, const void *from, size_t size);
+static int slora_json_exact(const cJSON *value);
 static void slora_json_build_free(slora_json_build_t *b);
 
 
@@ -889,12 +890,44 @@ slora_json_compile_literals(slora_json_build_t *b, const cJSON *values,
     v = one ? values : values->child;
 
     for (k = 0; k < n; k++, v = v->next) {
+        if (!slora_json_exact(v)) {
+            return slora_json_fail(b, "enum and const numbers must be "
+                                   "below 2^53 in magnitude (at %s)", NULL);
+        }
+
         if (slora_json_text(b, v, &b->texts[first + k]) != SLORA_OK) {
             return SLORA_JSON_NONE;
         }
     }
 
     return slora_json_node(b, SLORA_JSON_K_LITERAL, (uint32_t) n, first);
+}
+
+
+/*
+ * Whether value's compact text is the schema's own: cJSON keeps a number
+ * as a double, so an integer from 2^53 on (9007199254740993) would be
+ * matched as its neighbour (...992) and a number past a double's range
+ * as null; a number of 2^53 or more, anywhere in the value, is refused
+ * rather than the answer held to another.
+ */
+static int
+slora_json_exact(const cJSON *value)
+{
+    const cJSON  *it;
+
+    if (cJSON_IsNumber(value)) {
+        return isfinite(value->valuedouble)
+               && fabs(value->valuedouble) < 9007199254740992.0;
+    }
+
+    for (it = value->child; it != NULL; it = it->next) {
+        if (!slora_json_exact(it)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -202,6 +202,10 @@ test_refusals(void)
           "\"#/$defs/A\"}}}", "cycle" },
         { "{\"type\":\"object\",\"properties\":{\"a\":false}}",
           "admits no value" },
+        { "{\"type\":\"object\",\"properties\":{\"id\":{\"enum\":"
+          "[1,9007199254740993]}}}", "below 2^53 in magnitude" },
+        { "{\"type\":\"object\",\"properties\":{\"x\":{\"const\":"
+          "{\"a\":[1e400]}}}}", "below 2^53 in magnitude" },
         { "{\"type\":\"object\",\"properties\":{\"next\":{\"$ref\":"
           "\"#\"}},\"required\":[\"next\"]}", "no value of finite size" },
         { "{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":"
@@ -242,7 +246,7 @@ test_refusals(void)
     }
 
     /* recursion with a way out: an optional or nullable self, an array
-     * that may be empty */
+     * that may be empty; enum numbers a double holds exactly */
     {
         static const char  *good[] = {
             "{\"type\":\"object\",\"properties\":{\"next\":"
@@ -251,6 +255,8 @@ test_refusals(void)
             "[{\"$ref\":\"#\"},{\"type\":\"null\"}]}},"
             "\"required\":[\"next\"]}",
             "{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}",
+            "{\"type\":\"object\",\"properties\":{\"id\":{\"enum\":"
+            "[9007199254740991,-9007199254740991,0.1,1e-300]}}}",
             "{\"type\":\"object\",\"properties\":{\"kids\":{\"type\":"
             "\"array\",\"items\":{\"$ref\":\"#\"}}},"
             "\"required\":[\"kids\"]}",
@@ -259,7 +265,7 @@ test_refusals(void)
         for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
             err.msg[0] = '\0';
             s = slora_json_schema_parse(good[i], strlen(good[i]), &err);
-            ok(s != NULL, "takes recursive schema %zu %s", i, err.msg);
+            ok(s != NULL, "takes schema %zu %s", i, err.msg);
             slora_json_schema_free(s);
         }
     }

@@ -4,8 +4,10 @@
 # library: answers whole and streamed, six streams multiplexed on one
 # connection, a stream reset mid-answer (its slot freed, its tokens
 # stopped, the connection going on), a body over many windows, a reader
-# that grants no window, one that never does (send_timeout ends it), and
-# the errors; each answer the same request's over HTTP/1.1. The browser
+# that grants no window, one that never does (send_timeout ends it), the
+# errors, and a prompt of one 900 KB word whose merges, on the thread
+# pool, hold no other stream; each answer the same request's over
+# HTTP/1.1. The browser
 # over TLS and HTTP/2 is in browser.t.
 
 use strict;
@@ -56,6 +58,8 @@ python_checks('h2_client.py', [
     . 'small body\'s answer',
     'h2 malformed JSON: 400, OpenAI\'s error object',
     'h2 body over client_max_body_size: 413, OpenAI\'s error object',
+    'h2 long word: a stream opened after it is answered first (the worker '
+    . 'not held by its merges), then the word\'s 413',
     'h2 no window: nothing sent while the window is shut, the engine\'s '
     . 'request run to its end meanwhile (its tokens wait in the slot), '
     . 'another client answered; then the whole stream',

@@ -23,6 +23,7 @@ passed.
 """
 
 import json
+import random
 import socket
 import sys
 import time
@@ -51,6 +52,7 @@ class Conn:
             self.h2.update_settings(
                 {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
         self.streams, self.order, self.pending = {}, [], {}
+        self.ends = []      # streams in the order they ended
         self.hold = set()   # streams whose DATA is not acknowledged
         self.flush()
 
@@ -139,6 +141,7 @@ class Conn:
                                                   ev.stream_id)
         elif isinstance(ev, h2.events.StreamEnded) and st:
             st["ended"] = True
+            self.ends.append(ev.stream_id)
         elif isinstance(ev, h2.events.StreamReset) and st:
             st["reset"] = st["reset"] or ev.error_code
 
@@ -375,6 +378,28 @@ def main():
     check("h2 body over client_max_body_size: 413, OpenAI's error object",
           sbig["status"] == 413 and err.get("code") == "request_too_large",
           (sbig["status"], sbig["body"][:200]))
+
+    # one word of 900 KB as a prompt: its byte-pair merges (most of a
+    # second) go to the thread pool, so a stream opened after it on the
+    # same connection (the model list, the worker's own answer) is
+    # answered first, then the word's 413
+    rng = random.Random(3)
+    word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+                   for _ in range(900 * 1024))
+    w = c.request("/v1/completions", json.dumps(
+        {"model": "base", "prompt": word, "max_tokens": 1}).encode())
+    c.pump(lambda: w not in c.pending)
+    time.sleep(0.1)
+    q = c.request("/v1/models", None, method="GET")
+    c.pump(c.done(w, q))
+    sw, sq = c.streams[w], c.streams[q]
+    check("h2 long word: a stream opened after it is answered first (the "
+          "worker not held by its merges), then the word's 413",
+          sq["status"] == 200 and sw["status"] == 413
+          and json.loads(sq["body"])["object"] == "list"
+          and q in c.ends and w in c.ends
+          and c.ends.index(q) < c.ends.index(w),
+          (sq["status"], sw["status"], w, q, c.ends[-4:]))
     c.close()
 
     # a reader that grants no window: the engine runs the request to its

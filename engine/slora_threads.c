@@ -83,7 +83,7 @@ slora_threads_create(int n_threads, slora_err_t *err)
     sigset_t          all, old;
     int               i, rc;
 
-    if (n_threads < 1 || n_threads > 1024) {
+    if (n_threads < 1 || n_threads > SLORA_THREADS_MAX) {
         slora_err_set(err, SLORA_ERROR, "thread pool: %d threads",
                       n_threads);
         return NULL;

@@ -25,14 +25,17 @@
 #include "slora_core.h"
 
 
+#define SLORA_THREADS_MAX  1024   /* threads a pool may have */
+
+
 typedef struct slora_threads_s  slora_threads_t;
 
 /* Computes share ith of nth (0 <= ith < nth) of an op described by ctx. */
 typedef void (*slora_threads_fn)(void *ctx, int ith, int nth);
 
 
-/* A pool of n_threads (>= 1) threads: the caller and n_threads - 1
- * workers started now. */
+/* A pool of n_threads (1 .. SLORA_THREADS_MAX) threads: the caller and
+ * n_threads - 1 workers started now. */
 slora_threads_t *slora_threads_create(int n_threads, slora_err_t *err);
 
 /* The pool's thread count, the caller included. */

@@ -16,6 +16,7 @@
  */
 
 #include "ngx_http_slora_module.h"
+#include "slora_threads.h"
 
 
 static ngx_int_t ngx_http_slora_preconfiguration(ngx_conf_t *cf);
@@ -755,6 +756,7 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
     n = ngx_atoi(val->data, val->len);
     if (n == NGX_ERROR || n > 1000000
         || (n == 0 && np != &smcf->threads && np != &smcf->top_logprobs)
+        || (np == &smcf->threads && n > SLORA_THREADS_MAX)
         || (np == &smcf->tensor_parallel && n > 64)
         || (np == &smcf->top_logprobs && n > SLORA_QUEUE_TOP_MAX))
     {

@@ -174,6 +174,8 @@ for my $v (qw(lookup off)) {
 # Bad values, one per configuration.
 my @bad = (
     ['threads=abc', engine => "    $engine threads=abc;  # BAD"],
+    ['threads=1025 (more than a thread pool may have)',
+     engine => "    $engine threads=1025;  # BAD"],
     ['pool=lots', engine => "    $engine pool=lots;  # BAD"],
     ['unknown parameter', engine => "    $engine bogus=1;  # BAD"],
     ['no model=', engine => "    slora_engine device=cpu threads=1;  # BAD"],

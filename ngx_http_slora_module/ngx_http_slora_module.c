@@ -1336,8 +1336,19 @@ ngx_http_slora_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* one content handler a location: a second would replace the first */
+    if (clcf->handler != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": this location already has a content"
+                           " handler (slora_api, slora_status, slora_metrics,"
+                           " slora_health, slora_admin, proxy_pass...): one"
+                           " a location", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (cmd->post != NULL) {
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
         clcf->handler = (ngx_http_handler_pt) cmd->post;
     }
 

@@ -219,6 +219,15 @@ my @bad = (
      loc => "            slora_api openai;\n"
             . "            slora_deadline never;  # BAD"],
     ['slora_status in http{}', http_extra => "    slora_status;  # BAD"],
+    ['slora_status beside slora_api in one location',
+     loc => "            slora_api openai;\n"
+            . "            slora_status;  # BAD"],
+    ['slora_health twice in one location',
+     loc => "            slora_health;\n"
+            . "            slora_health;  # BAD"],
+    ['slora_admin after proxy_pass in one location',
+     loc => "            proxy_pass http://127.0.0.1:9;\n"
+            . "            slora_admin;  # BAD"],
     ['slora_responses_store 16k (under 32k)',
      http_extra => "    slora_responses_store 16k;  # BAD"],
     ['slora_responses_store tenant=lots',

@@ -1157,9 +1157,14 @@ ngx_http_slora_catalog(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.data = value[i].data + 8;
             s.len = value[i].len - 8;
 
+            /* a bare number is seconds, as nginx's times are */
             ms = ngx_parse_time(&s, 0);
             if (ms == NGX_ERROR || ms == 0 || ms > 60000) {
-                goto invalid;
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "slora_catalog: timeout=\"%V\" must be a"
+                                   " time from 1ms to 60s (\"500ms\", \"2s\")",
+                                   &s);
+                return NGX_CONF_ERROR;
             }
 
             smcf->catalog_timeout = (ngx_msec_t) ms;

@@ -158,6 +158,23 @@ for my $v (qw(lookup off)) {
          'speculate_requests= without speculate=lookup: the [emerg] says so');
 }
 
+# The catalog's timeout is a time from 1ms to 60s; a bare number is
+# seconds, so timeout=500 is over the bound, and the [emerg] says what
+# the value may be.
+{
+    my $catalog = "    slora_catalog redis://127.0.0.1:9 roots=$ad";
+    my ($rc, $out) = try_conf(http_with(
+        http_extra => "$catalog timeout=500ms;"));
+    is($rc, 0, 'nginx -t passes with slora_catalog timeout=500ms')
+        or diag($out);
+    ($rc, $out) = try_conf(http_with(
+        http_extra => "$catalog timeout=500;  # BAD"));
+    my $want = 'slora_catalog: timeout="500" must be a time from 1ms to'
+               . ' 60s';
+    like($out, qr/\[emerg\] \Q$want\E.* in \Q$conf\E:\d+/,
+         'timeout=500 (seconds): the [emerg] says what it may be');
+}
+
 # The response store with a share for each tenant.
 {
     my ($rc, $out) = try_conf(http_with(

@@ -51,8 +51,14 @@ static char *ngx_http_slora_chat_template(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_slora_set_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_slora_deadline_check(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_http_slora_init_module(ngx_cycle_t *cycle);
 static void ngx_http_slora_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_post_handler_pt  ngx_http_slora_deadline_p =
+    ngx_http_slora_deadline_check;
 
 
 static ngx_command_t  ngx_http_slora_commands[] = {
@@ -111,7 +117,7 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_slora_loc_conf_t, deadline),
-      NULL },
+      &ngx_http_slora_deadline_p },
 
     { ngx_string("slora_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -1355,6 +1361,23 @@ ngx_http_slora_set_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cmd->post != NULL) {
         clcf->handler = (ngx_http_handler_pt) cmd->post;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* slora_deadline 0 would fail every request at its first tick */
+static char *
+ngx_http_slora_deadline_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_deadline: 0 would fail every request at"
+                           " once; give a time (\"120s\")");
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -235,6 +235,9 @@ my @bad = (
     ['slora_deadline never',
      loc => "            slora_api openai;\n"
             . "            slora_deadline never;  # BAD"],
+    ['slora_deadline 0 (every request would fail at once)',
+     loc => "            slora_api openai;\n"
+            . "            slora_deadline 0;  # BAD"],
     ['slora_status in http{}', http_extra => "    slora_status;  # BAD"],
     ['slora_status beside slora_api in one location',
      loc => "            slora_api openai;\n"

@@ -491,10 +491,21 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     one = ctx->model.len > 0;
     *found = 0;
 
-    b = ngx_create_temp_buf(r->pool, 7 * ch->text_len
-                                     + 160 * (ch->text_len / 2 + 1)
-                                     + 12 * smcf->model_id.len
-                                     + 6 * ctx->model.len + 512);
+    /*
+     * a record is 2 bytes at least (a flag, a NUL): each an object with
+     * the base model's id as its parent, ",\"default\":true" and a comma;
+     * before them "base" (or the id asked for) and the base model's own
+     */
+    n = ch->text_len / 2 + 1;
+
+    b = ngx_create_temp_buf(r->pool,
+                            n * (ngx_http_slora_model_max(0,
+                                                    smcf->model_id.len)
+                                 + 16)
+                            + 6 * ch->text_len
+                            + ngx_http_slora_model_max(ctx->model.len + 4, 0)
+                            + ngx_http_slora_model_max(smcf->model_id.len, 0)
+                            + 64);
     if (b == NULL) {
         return NULL;
     }

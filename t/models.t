@@ -35,6 +35,7 @@ use warnings;
 use lib 't/lib';
 use SloraTest;
 use Test::More;
+use File::Copy ();
 
 my $PORT = 18109;
 my $REDIS_PORT = 18118;
@@ -235,5 +236,41 @@ is($res2->{json}{error}{code}, 'model_not_found', '... model_not_found')
     or diag($res2->{body});
 $r = $g->stop;
 ok($r->{graceful} && $r->{engine_gone}, 'and that nginx stopped on QUIT');
+
+# A base model whose file name JSON escapes six times over (control
+# characters), and a tenant of one-letter adapters: each object of the
+# engine's list names that model as its parent, so the answer is mostly
+# parents, escaped; its buffer must count one a record.
+my $odd = $s->prefix . '/m' . ("\x01" x 100) . '.gguf';
+File::Copy::copy($model, $odd) or die "copy: $!";
+my $sdir = $s->prefix . '/short';
+my @short = ('a' .. 'z', 0 .. 9);
+copy_adapters($sdir, $model, \@short);
+ok(catalog('register', $sdir)
+   && catalog('tenant', 'short', '--allow', join(',', @short)),
+   scalar(@short) . ' one-letter adapters, tenant short allowed them');
+my $h = SloraTest::Server->new(name => 'models-odd', port => $PORT);
+$h->{http} = slora_http(
+    model => $odd, engine => 'threads=1 slots=4 max_ctx=1024 max_tokens=16',
+    http_extra => "    slora_catalog $URL roots=$sdir;\n",
+    server_extra => tenant_location());
+$h->start;
+{
+    my $res = http_req($PORT, 'GET', '/t/short/v1/models');
+    my @data = @{ $res->{json}{data} // [] };
+    my $base = 'm' . ("\x01" x 100);
+    is($res->{status}, 200, 'GET /t/short/v1/models, the base model\'s name'
+       . ' escaped in each: 200');
+    is_deeply([map { $_->{id} } @data], [sort @short],
+              '... every adapter, in name order')
+        or diag($res->{body});
+    is(scalar(grep { ($_->{parent} // '') eq $base } @data), scalar(@short),
+       '... each with the base model as its parent');
+}
+$r = $h->stop;
+ok($r->{graceful} && $r->{engine_gone}, 'that nginx stopped on QUIT too');
+my @crash = grep { /exited on signal|\[alert\]|\[crit\]/ }
+            split /\n/, $h->error_log;
+ok(!@crash, '... no worker died') or diag(join("\n", @crash));
 
 done_testing();

@@ -70,23 +70,32 @@ ngx_http_slora_models(ngx_http_request_t *r)
 }
 
 
-/* The id of a .../models/{id} URI: what follows the first "/models/",
- * not empty. */
+/* The id of a .../models/{id} URI: the last segment, after "/models/",
+ * not empty (no id has a '/'), so that a location's prefix or a tenant
+ * named "models" (/t/models/v1/...) is not taken for the route. */
 ngx_int_t
 ngx_http_slora_model_path(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char  *p, *last;
 
     last = r->uri.data + r->uri.len;
-    p = ngx_strlcasestrn(r->uri.data, last, (u_char *) "/models/",
-                         sizeof("/models/") - 2);
+    p = last;
 
-    if (p == NULL || p + sizeof("/models/") - 1 >= last) {
+    while (p > r->uri.data && p[-1] != '/') {
+        p--;
+    }
+
+    if (p == last
+        || (size_t) (p - r->uri.data) < sizeof("/models/") - 1
+        || ngx_strncasecmp(p - (sizeof("/models/") - 1),
+                           (u_char *) "/models/", sizeof("/models/") - 1)
+           != 0)
+    {
         return NGX_DECLINED;
     }
 
-    id->data = p + sizeof("/models/") - 1;
-    id->len = last - id->data;
+    id->data = p;
+    id->len = last - p;
 
     return NGX_OK;
 }

@@ -155,6 +155,9 @@ $f->{http} = slora_http(
         location /admin/ {
             slora_admin;
         }
+        location /models/v1/ {
+            slora_api openai;
+        }
 EOF
 $f->start;
 my $res = http_req($PORT, 'GET', '/admin/adapters');
@@ -176,6 +179,23 @@ is($res->{status}, 200, 'GET /admin/adapters over a folder of 702: 200');
     $one = http_req($PORT, 'POST', '/v1/models/x0001', body => '{}');
     ok($one->{status} == 405 && ($one->{headers}{allow} // '') =~ /GET/,
        '... a POST: 405, Allow GET') or diag("$one->{status} $one->{body}");
+}
+# an API location whose own prefix has "/models/" in it (as a tenant
+# named "models" has in /t/models/v1/): only the URI's last segment is
+# the id of .../models/{id}, so the other routes are routed as ever
+{
+    my ($st, $ids) = ids('/models/v1/models');
+    is($st, 200, 'GET /models/v1/models: 200, the list');
+    is(scalar(grep { /^x/ } @$ids), scalar(@want), '... of them all');
+    my $one = http_req($PORT, 'GET', '/models/v1/models/x0001');
+    ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'x0001',
+       'GET /models/v1/models/x0001: its object')
+        or diag("$one->{status} $one->{body}");
+    my $res = json_req($PORT, '/models/v1/completions',
+                       { model => 'base', prompt => 'hi', max_tokens => 2 });
+    ok($res->{status} == 200 && $res->{json}{choices},
+       'POST /models/v1/completions: a completion, not 405')
+        or diag("$res->{status} $res->{body}");
 }
 my @listed = map { $_->{name} } @{ $res->{json}{data} // [] };
 is_deeply(\@listed, \@want, '... each once, in name order')

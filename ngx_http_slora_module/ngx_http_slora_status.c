@@ -511,7 +511,7 @@ ngx_http_slora_prom_hist(u_char *p, u_char *end, const char *name,
 
 
 /*
- * What both handlers do first: GET or HEAD only, the body discarded, the
+ * What the handlers do first: the body discarded, GET or HEAD only, the
  * zone mapped (503 before the engine made it), a buffer of size bytes.
  */
 static ngx_int_t
@@ -521,13 +521,18 @@ ngx_http_slora_status_start(ngx_http_request_t *r, size_t size,
     ngx_int_t                    rc;
     ngx_http_slora_main_conf_t  *smcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    /* nginx's page, with the Allow header a 405 must have */
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_slora_add_header(r, "Allow", "GET, HEAD") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);

@@ -98,6 +98,7 @@ is($h->{status}, 200, 'HEAD too');
 is($h->{body}, '', 'with no body');
 $h = SloraTest::http_req($PORT, 'POST', '/health', body => '{}');
 is($h->{status}, 405, 'POST is 405');
+is($h->{headers}{allow}, 'GET, HEAD', '... naming GET and HEAD (Allow)');
 like(SloraTest::http_req($PORT, 'GET', '/metrics')->{body},
      qr/^slora_engine_ready 1$/m, 'metrics: slora_engine_ready 1');
 

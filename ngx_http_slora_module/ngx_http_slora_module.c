@@ -283,7 +283,8 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_slora_main_conf_t  *smcf = conf;
 
-    u_char      *p, *end, buf[8192];
+    u_char      *p, *end, *buf;
+    size_t       len;
     ngx_str_t   *root;
     ngx_uint_t   i;
 
@@ -364,7 +365,25 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    end = buf + sizeof(buf);
+    /* every string whole (a cut one would leave out what follows it,
+     * the files' identity last), and the numbers */
+    len = smcf->model.len + smcf->device.len + smcf->weights.len
+          + smcf->adapter_dir.len + smcf->redis_url.len + smcf->cuda_lib.len
+          + smcf->tokenizer_path.len + smcf->schedule.len + 1024;
+
+    if (smcf->roots != NULL) {
+        root = smcf->roots->elts;
+        for (i = 0; i < smcf->roots->nelts; i++) {
+            len += 1 + root[i].len;
+        }
+    }
+
+    buf = ngx_pnalloc(cf->temp_pool, len);
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    end = buf + len;
     p = ngx_slprintf(buf, end,
                      "%V|%V|%V|%i|%uz|%i|%i|%i|%i|%i|%V|%uz|%i|%V|%M",
                      &smcf->model, &smcf->device, &smcf->weights,

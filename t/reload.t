@@ -166,6 +166,25 @@ ok(length($text_a // ''), 'model A answers');
     $e1 = $e3;
 }
 
+# 2b. The same under paths so long (tokenizer= naming the model by a
+# path of some 4000 bytes, "./" over and over, and a cuda_lib= the CPU
+# ignores as long; nginx takes no parameter of 4096) that the engine's configuration, the files' identity
+# last, runs past 8 KiB: the model replaced in place still gets a new
+# engine.
+{
+    $engine{tokenizer} = $s->prefix . '/' . ('./' x 2000) . 'model.gguf';
+    $engine{cuda_lib} = '/nonexistent/' . ('./' x 2010) . 'libslora_cuda.so';
+    my $e = reload_to_new_engine($e1, 'tokenizer= and cuda_lib= of '
+                                 . length($engine{tokenizer}) . ' and '
+                                 . length($engine{cuda_lib}) . ' bytes');
+    copy($model_a, "$model.new") or die "copy: $!";
+    rename("$model.new", $model) or die "rename: $!";
+    $e1 = reload_to_new_engine($e, '... the model file replaced under them');
+    is(complete(24)->{text}, $text_a, '... answering with its weights');
+    delete @engine{qw(tokenizer cuda_lib)};
+    $e1 = reload_to_new_engine($e1, 'the short configuration again');
+}
+
 # 3. A reload whose eventfds pass the open files limit.
 {
     # the limit where 12 numbers are left free (new fds take the lowest)

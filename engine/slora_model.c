@@ -166,6 +166,12 @@ slora_model_load(const char *path, slora_err_t *err)
         return slora_model_random(path, err);
     }
 
+    if (strlen(path) >= SLORA_MODEL_PATH_LEN) {
+        slora_err_set(err, SLORA_ERROR, "a model path of %zu bytes: at most"
+                      " %d", strlen(path), SLORA_MODEL_PATH_LEN - 1);
+        return NULL;
+    }
+
     if (stat(path, &sb) != 0) {
         slora_err_set(err, SLORA_ERROR, "%s: %s", path, strerror(errno));
         return NULL;

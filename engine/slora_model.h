@@ -99,10 +99,13 @@ typedef struct {
 typedef struct slora_gguf_s  slora_gguf_t;
 
 
+#define SLORA_MODEL_PATH_LEN  1024     /* a model's path, NUL included */
+
+
 typedef struct {
     slora_model_config_t    cfg;
     slora_model_weights_t   w;
-    char                    path[1024];
+    char                    path[SLORA_MODEL_PATH_LEN];
     slora_gguf_t           *gguf;       /* kept open for the tokenizer, or
                                            NULL */
     void                   *mem;        /* one allocation behind all weights */

@@ -542,8 +542,19 @@ ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-    } else if (ngx_conf_full_name(cf->cycle, &smcf->model, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    } else {
+        if (ngx_conf_full_name(cf->cycle, &smcf->model, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* the engine keeps the path in a buffer of its own */
+        if (smcf->model.len >= SLORA_MODEL_PATH_LEN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: model= is a path of %uz"
+                               " bytes: at most %d", smcf->model.len,
+                               SLORA_MODEL_PATH_LEN - 1);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (smcf->tokenizer_path.len

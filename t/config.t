@@ -37,6 +37,13 @@ sub children {
     return grep { !/\bps -o\b/ } grep { /\S/ } split /\n/, $out;
 }
 
+# The same file by a path of some 1100 bytes ("./" over and over).
+sub long_path {
+    my ($path) = @_;
+    my ($dir, $file) = $path =~ m{^(.*)/([^/]+)$};
+    return "$dir/" . ('./' x 550) . $file;
+}
+
 sub reap {
     my $n = 0;
     $n++ while waitpid(-1, WNOHANG) > 0;
@@ -214,6 +221,9 @@ my @bad = (
     ['tokenizer= that is no model',
      engine => "    $engine tokenizer=/nonexistent.gguf;  # BAD"],
     ['weights=q4', engine => "    $engine weights=q4;  # BAD"],
+    ['model= by a path of 1024 bytes or more (the engine takes 1023)',
+     engine => '    slora_engine model=' . long_path($model)
+               . ' threads=1;  # BAD'],
     ['pinned_max=0%', engine => "    $engine pinned_max=0%;  # BAD"],
     ['pinned_max=101%', engine => "    $engine pinned_max=101%;  # BAD"],
     ['pinned_max=50 (no %)', engine => "    $engine pinned_max=50;  # BAD"],

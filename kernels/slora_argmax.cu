@@ -5,8 +5,10 @@
  *
  * The one idea: one block per row; each thread scans a strided slice
  * keeping its first maximum, then (value, index) pairs are reduced with
- * "larger value, else lower index", which is associative for finite
- * values and so picks the CPU's answer.
+ * "larger value, else lower index", which is associative and so picks
+ * the CPU's answer. NaNs never enter it: the scan passes them over, as
+ * the CPU's does any NaN after its first element, and a NaN there (the
+ * CPU's pick, which nothing passes) is taken at the end.
  */
 
 #include <stdint.h>
@@ -49,7 +51,7 @@ slora_argmax_kernel(int32_t *__restrict__ out, const float *__restrict__ x,
     bi = n;
 
     for (i = threadIdx.x; i < n; i += SLORA_ARGMAX_THREADS) {
-        if (bi == n || row[i] > v) {
+        if (row[i] > v || (bi == n && !isnan(row[i]))) {
             v = row[i];
             bi = i;
         }
@@ -79,7 +81,7 @@ slora_argmax_kernel(int32_t *__restrict__ out, const float *__restrict__ x,
             slora_argmax_pick(&v, &bi, sv[w], si[w]);
         }
 
-        out[blockIdx.x] = (int32_t) (bi < n ? bi : 0);
+        out[blockIdx.x] = (int32_t) (bi < n && !isnan(row[0]) ? bi : 0);
     }
 }
 

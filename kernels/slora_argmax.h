@@ -22,7 +22,8 @@ void slora_argmax_rows(int32_t *out, const float *x, int64_t ld,
 
 
 /* CUDA twin (kernels/slora_argmax.cu): x and out are device memory;
- * finite values give what the CPU gives. stream is a cudaStream_t.
+ * it gives what the CPU gives, NaNs and infinities included. stream is
+ * a cudaStream_t.
  * Returns 0, or -1 on bad arguments or a refused launch. */
 int slora_argmax_rows_cuda(int32_t *out, const float *x, int64_t ld,
     int64_t rows, int64_t n, void *stream);

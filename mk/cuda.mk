@@ -120,7 +120,7 @@ $(CUDA_AR_TEST): $(CUDA_BUILD)/test_allreduce_cuda.o \
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The draw's own test (kernels/slora_sample.*): the GPU's token against
-# the CPU twin's, row by row.
+# the CPU twin's, row by row, and the greedy argmax's it draws over.
 CUDA_SM_TEST  := $(CUDA_BUILD)/test_sample_cuda
 
 cuda: $(CUDA_SM_TEST)
@@ -128,7 +128,7 @@ cuda: $(CUDA_SM_TEST)
 $(CUDA_SM_TEST): $(CUDA_BUILD)/test_sample_cuda.o \
         $(CUDA_BUILD)/slora_sample.o $(CUDA_BUILD)/cpu/slora_sample_cpu.o \
         $(CUDA_BUILD)/cpu/slora_sample_x86_cpu.o \
-        $(CUDA_BUILD)/cpu/slora_argmax_cpu.o \
+        $(CUDA_BUILD)/slora_argmax.o $(CUDA_BUILD)/cpu/slora_argmax_cpu.o \
         $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
         $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o

@@ -4,7 +4,10 @@
  * logits at SmolLM2's and Llama's vocabularies, with temperature, top-k,
  * top-p, min-p and all of them, logits with many ties, NaN and -inf
  * among them, a row of nothing but -inf, and greedy rows, whose ids are
- * left alone; then the time of a batch of 256 rows. Speaks TAP.
+ * left alone; the greedy argmax (kernels/slora_argmax.cu) against its
+ * twin on rows of NaN, infinities and ties, and rows whose scaled max is
+ * +inf drawn over it as the backend draws; then the time of a batch of
+ * 256 rows. Speaks TAP.
  *
  * The one idea: the twins share their weights and keys
  * (kernels/slora_sample.h) and sum integers, so any difference at all is
@@ -22,6 +25,7 @@
 
 extern "C" {
 #include "slora_sample.h"
+#include "slora_argmax.h"
 }
 
 #include "tap.h"
@@ -32,6 +36,9 @@ extern "C" {
 
 
 static void test_vocab(int32_t vocab, int ties, const char *what);
+static void test_argmax(int32_t vocab);
+static void test_inf(int32_t vocab);
+static void special_row(float *x, int32_t r, int32_t vocab);
 static void bench(int32_t vocab);
 static void draw_params(slora_draw_t *dr, int32_t r, int32_t vocab);
 
@@ -45,6 +52,10 @@ main(void)
     test_vocab(32000, 0, "Llama's vocabulary");
     test_vocab(32000, 1, "logits on a grid of 16 values (ties)");
     test_vocab(10, 0, "a vocabulary of 10");
+    test_argmax(32000);
+    test_argmax(10);
+    test_inf(32000);
+    test_inf(10);
     bench(49152);
 
     return done_testing();
@@ -130,6 +141,199 @@ test_vocab(int32_t vocab, int ties, const char *what)
     CK(cudaFree(d_dr));
     CK(cudaFree(d_ids));
     free(x); free(dr); free(cpu); free(gpu); free(scratch);
+}
+
+
+/*
+ * The argmax of ROWS rows of NaN, infinities and ties (special_row)
+ * against the CPU's left-to-right scan, row by row.
+ */
+static void
+test_argmax(int32_t vocab)
+{
+    float    *x, *d_x;
+    int32_t  *cpu, *gpu, *d_ids, r, same, first;
+
+    x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
+    cpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
+    gpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
+
+    for (r = 0; r < ROWS; r++) {
+        special_row(x + (size_t) r * vocab, r, vocab);
+    }
+
+    slora_argmax_rows(cpu, x, vocab, ROWS, vocab);
+
+    d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
+    d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
+    CK(cudaMemset(d_ids, 0xff, ROWS * sizeof(int32_t)));
+
+    ok(slora_argmax_rows_cuda(d_ids, d_x, vocab, ROWS, vocab, NULL) == 0,
+       "argmax, vocabulary %d: launched", vocab);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(gpu, d_ids, ROWS * sizeof(int32_t),
+                  cudaMemcpyDeviceToHost));
+
+    same = 0;
+    first = -1;
+
+    for (r = 0; r < ROWS; r++) {
+        if (gpu[r] == cpu[r]) {
+            same++;
+
+        } else if (first < 0) {
+            first = r;
+        }
+    }
+
+    ok(same == ROWS, "argmax, vocabulary %d: %d of %d rows (NaN, inf, "
+       "ties) give the CPU's id", vocab, same, ROWS);
+
+    if (first >= 0) {
+        diag("row %d (kind %d): cpu %d gpu %d", first, first % 8,
+             cpu[first], gpu[first]);
+    }
+
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_ids));
+    free(x); free(cpu); free(gpu);
+}
+
+
+/*
+ * Rows whose scaled max is +inf, drawn as the backend draws: the argmax
+ * first, then the draw over it; the CPU gives the row's argmax. The
+ * even rows hold a NaN at 1 and +inf at two places (special_row's kind
+ * 2), the odd ones random logits and a NaN at 1 under a temperature
+ * whose inverse overflows them; every 11th row is greedy and keeps its
+ * argmax.
+ */
+static void
+test_inf(int32_t vocab)
+{
+    float         *x, *d_x;
+    slora_draw_t  *dr, *d_dr;
+    int32_t       *cpu, *gpu, *d_ids, r, i, same, first;
+    void          *scratch;
+
+    x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
+    dr = (slora_draw_t *) calloc(ROWS, sizeof(slora_draw_t));
+    cpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
+    gpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
+    scratch = malloc(slora_sample_scratch_size(vocab));
+
+    for (r = 0; r < ROWS; r++) {
+        draw_params(&dr[r], r, vocab);
+
+        if (r % 2 == 0) {
+            special_row(x + (size_t) r * vocab, r / 2 * 8 + 2, vocab);
+
+        } else {
+            for (i = 0; i < vocab; i++) {
+                x[(size_t) r * vocab + i] = rng_unif(-8.0f, 8.0f);
+            }
+
+            x[(size_t) r * vocab + 1] = NAN;
+            dr[r].inv_temp = dr[r].inv_temp > 0.0f ? 1e38f : 0.0f;
+        }
+
+        if (dr[r].inv_temp > 0.0f) {
+            cpu[r] = slora_sample_row(x + (size_t) r * vocab, vocab, &dr[r],
+                                      scratch);
+
+        } else {
+            slora_argmax_rows(&cpu[r], x + (size_t) r * vocab, vocab, 1,
+                              vocab);
+        }
+    }
+
+    d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
+    d_dr = (slora_draw_t *) dup_to_dev(dr, ROWS * sizeof(slora_draw_t));
+    d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
+    CK(cudaMemset(d_ids, 0xff, ROWS * sizeof(int32_t)));
+
+    ok(slora_argmax_rows_cuda(d_ids, d_x, vocab, ROWS, vocab, NULL) == 0
+       && slora_sample_rows_cuda(d_ids, d_x, vocab, vocab, d_dr, ROWS, NULL)
+          == 0, "+inf, vocabulary %d: launched", vocab);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(gpu, d_ids, ROWS * sizeof(int32_t),
+                  cudaMemcpyDeviceToHost));
+
+    same = 0;
+    first = -1;
+
+    for (r = 0; r < ROWS; r++) {
+        if (gpu[r] == cpu[r]) {
+            same++;
+
+        } else if (first < 0) {
+            first = r;
+        }
+    }
+
+    ok(same == ROWS, "+inf, vocabulary %d: %d of %d rows draw the CPU's "
+       "token", vocab, same, ROWS);
+
+    if (first >= 0) {
+        diag("row %d: cpu %d gpu %d (inv_temp %g top_k %d top_p %g min_p %g"
+             " u %.17g)", first, cpu[first], gpu[first], dr[first].inv_temp,
+             dr[first].top_k, dr[first].top_p, dr[first].min_p, dr[first].u);
+    }
+
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_dr));
+    CK(cudaFree(d_ids));
+    free(x); free(dr); free(cpu); free(gpu); free(scratch);
+}
+
+
+/*
+ * Row x of kind r % 8, random logits under them: 0, a NaN at 1 (the
+ * first of the second thread's slice) and the max at 3; 1, a NaN at 0;
+ * 2, a NaN at 1 and +inf at two places; 3, all -inf; 4, all NaN; 5, all
+ * NaN but one place; 6, -inf with NaN at every 5th place; 7, one NaN in
+ * every 37 places and ties on a grid of 16 values.
+ */
+static void
+special_row(float *x, int32_t r, int32_t vocab)
+{
+    int32_t  i, k, a, b;
+
+    k = r % 8;
+    a = (int32_t) (rng_next() % (uint64_t) vocab);
+    b = (int32_t) (rng_next() % (uint64_t) vocab);
+
+    for (i = 0; i < vocab; i++) {
+        x[i] = k == 3 || k == 6 ? -INFINITY
+               : k == 4 || k == 5 ? NAN
+               : k == 7 ? (float) (rng_next() % 16) * 0.25f
+               : rng_unif(-8.0f, 8.0f);
+
+        if ((k == 6 && i % 5 == 0) || (k == 7 && i % 37 == 1)) {
+            x[i] = NAN;
+        }
+    }
+
+    if (k == 0 || k == 2) {
+        x[1 % vocab] = NAN;
+    }
+
+    if (k == 0) {
+        x[3 % vocab] = 100.0f;
+    }
+
+    if (k == 1) {
+        x[0] = NAN;
+    }
+
+    if (k == 2) {
+        x[a] = INFINITY;
+        x[b] = INFINITY;
+    }
+
+    if (k == 5) {
+        x[a] = rng_unif(-8.0f, 8.0f);
+    }
 }
 
 

@@ -36,6 +36,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <float.h>
 #include <math.h>
 
 #include "slora_cuda.cuh"
@@ -194,9 +195,10 @@ slora_dec_finish(const float (*sm)[GS][HD + 2], int32_t group,
             }
         }
 
+        /* ll is 0 only where every score was -inf: NaN, as on the CPU */
         if (b->whole) {
             out[(int64_t) b->row * ld_out + (int64_t) head * HD + d] =
-                slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
+                slora_f2bf(aa / ll);
             continue;
         }
 
@@ -264,7 +266,10 @@ slora_dec_kernel(uint16_t *__restrict__ out, int64_t ld_out,
             acc[j][i] = 0.0f;
         }
 
-        m[j] = -INFINITY;
+        /* the lowest finite maximum, not -inf: a first score of -inf
+         * then weighs exp(-inf) = 0, as on the CPU, where exp(-inf -
+         * -inf) was a NaN that no later score could undo */
+        m[j] = -FLT_MAX;
         l[j] = 0.0f;
     }
 
@@ -664,7 +669,7 @@ slora_dec_mma_kernel(uint16_t *__restrict__ out, int64_t ld_out,
             oc[j][mt][0] = oc[j][mt][1] = oc[j][mt][2] = oc[j][mt][3] = 0.0f;
         }
 
-        m[j] = -INFINITY;
+        m[j] = -FLT_MAX;            /* as in slora_dec_kernel */
         l[j] = 0.0f;
     }
 
@@ -781,7 +786,7 @@ slora_dec_combine(uint16_t *__restrict__ out, int64_t ld_out,
         }
 
         out[(int64_t) g.qo_indptr[s] * ld_out + (int64_t) head * hd + d] =
-            slora_f2bf(ll > 0.0f ? aa / ll : 0.0f);
+            slora_f2bf(aa / ll);
     }
 }
 

@@ -30,6 +30,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <float.h>
 #include <math.h>
 
 #include "slora_cuda.cuh"
@@ -277,7 +278,10 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
         oc[n][0] = oc[n][1] = oc[n][2] = oc[n][3] = 0.0f;
     }
 
-    m[0] = m[1] = -INFINITY;
+    /* the lowest finite maximum, not -inf: a tile whose scores of a row
+     * are all -inf then weighs exp2(-inf) = 0, as on the CPU, where
+     * exp2(-inf + inf) was a NaN that no later tile could undo */
+    m[0] = m[1] = -FLT_MAX;
     l[0] = l[1] = 0.0f;
 
     for (it = 0; it < n_tiles; it++) {
@@ -416,7 +420,8 @@ slora_pf_kernel(uint16_t *__restrict__ out, int64_t ld_out,
             continue;
         }
 
-        inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
+        /* l is 0 only where every score was -inf: NaN, as on the CPU */
+        inv = 1.0f / l[j];
         orow = (int64_t) (qo_indptr[s] + row0 + r) * ld_out + (int64_t) h * HD;
 
 #pragma unroll

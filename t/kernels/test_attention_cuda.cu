@@ -3,8 +3,9 @@
  * CPU twin (kernels/slora_attention_cpu.c and slora_rope_cpu.c,
  * compiled into this binary): paged decode and prefill attention and
  * the KV store, RoPE and the store in one launch, and the page-size
- * division they share (slora_fastdiv); then the prefill kernel's speed
- * at the Llama-7B shape. Speaks TAP; the timings are '#' lines.
+ * division they share (slora_fastdiv), and scores of -inf in each
+ * kernel; then the prefill kernel's speed at the Llama-7B shape. Speaks
+ * TAP; the timings are '#' lines.
  *
  * The one idea, as in test_kernels_cuda.cu: both sides see the same
  * bf16 values, each case draws fresh random inputs over shuffled pages
@@ -41,6 +42,7 @@ extern "C" {
 static void test_fastdiv(void);
 static void test_rope_store(void);
 static void test_attention(void);
+static void test_attention_inf(void);
 static void bench_attention_prefill(void);
 static void bench_attention_decode(void);
 
@@ -53,6 +55,7 @@ main(int argc, char **argv)
     test_fastdiv();
     test_rope_store();
     test_attention();
+    test_attention_inf();
     kstat_print();
 
     if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) {
@@ -652,6 +655,216 @@ test_attention(void)
     }
 }
 
+
+/*
+ * Scores of -inf: the keys of the first 48 positions of every sequence
+ * are -inf in their first element and every query is +1 there, so those
+ * positions score -inf for every head and weigh nothing; a row with no
+ * other position (a context of 40, the first 48 rows of a chunk from 0)
+ * is NaN, as on the CPU (exp(-inf - -inf)). 48 is more than a tile of
+ * the prefill kernel or a warp's first of the decode kernel and less
+ * than a split of the latter, so each starts on nothing but -inf and
+ * goes on to finite scores. Each kernel in turn: the
+ * decode kernel on CUDA cores (a group of 1) and on tensor cores (4),
+ * the tensor-core prefill kernel (head_dim 128) and the tiled one (80).
+ * The GPU must give NaN where the CPU does and its values elsewhere.
+ */
+
+static void
+test_attention_inf(void)
+{
+    /* heads, KV heads, head_dim, tokens a page, decode (1) or chunks */
+    static const int32_t  cfg[][5] = {
+        { 8, 8, 128, 16, 1 }, { 32, 8, 128, 43, 1 },
+        { 16, 4, 128, 43, 0 }, { 8, 2, 80, 16, 0 }
+    };
+    /* decode: contexts, the last split over the decode kernel's blocks;
+     * chunks: rows and first positions */
+    static const int32_t  dec_ctx0[] = { 40, 300, 1000, 65, 2100 };
+    static const int32_t  pre_rows[] = { 100, 50, 1, 70 };
+    static const int32_t  pre_pos[] = { 0, 200, 30, 10 };
+
+    int32_t             ci, nh, nkv, hd, tpp, dec, kv_dim, n_seqs, s, i, t,
+                        h, np, max_q, max_ctx, n_pages, *qo, *sp, *kvp, *kvi,
+                        *d_qo, *d_sp, *d_kvp, *d_kvi, *d_items, *d_first;
+    int64_t             page_elems, arena, n_rows, nq, k, n_ok, n_nan,
+                        nan_bad, dec_ctx;
+    uint16_t           *ah, *qh, *d_a, *d_q, *d_o;
+    float              *af, *qf, *oc, *og, *work;
+    size_t              ws, dws;
+    void               *d_work;
+    slora_dec_shape_t   sh;
+    slora_paged_kv_t    c;
+    slora_seq_index_t   ix, dix;
+    double              e;
+    int                 rc, ith;
+
+    for (ci = 0; ci < (int32_t) (sizeof(cfg) / sizeof(cfg[0])); ci++) {
+        nh = cfg[ci][0];
+        nkv = cfg[ci][1];
+        hd = cfg[ci][2];
+        tpp = cfg[ci][3];
+        dec = cfg[ci][4];
+        kv_dim = nkv * hd;
+        page_elems = 2 * (int64_t) tpp * kv_dim;
+        n_seqs = dec ? 5 : 4;
+        qo = (int32_t *) malloc((n_seqs + 1) * 4);
+        sp = (int32_t *) malloc(n_seqs * 4);
+        kvp = (int32_t *) malloc((n_seqs + 1) * 4);
+        qo[0] = 0;
+        kvp[0] = 0;
+        max_q = 0;
+        max_ctx = 0;
+        dec_ctx = 0;
+
+        for (s = 0; s < n_seqs; s++) {
+            sp[s] = dec ? dec_ctx0[s] - 1 : pre_pos[s];
+            qo[s + 1] = qo[s] + (dec ? 1 : pre_rows[s]);
+            np = (sp[s] + qo[s + 1] - qo[s] + tpp - 1) / tpp;
+            kvp[s + 1] = kvp[s] + np;
+            max_q = std::max(max_q, qo[s + 1] - qo[s]);
+            max_ctx = std::max(max_ctx, sp[s] + qo[s + 1] - qo[s]);
+            dec_ctx += dec ? sp[s] + 1 : 0;
+        }
+
+        n_pages = kvp[n_seqs] + 3;
+        kvi = (int32_t *) malloc(kvp[n_seqs] * 4);
+
+        for (i = 0; i < kvp[n_seqs]; i++) {
+            kvi[i] = (int32_t) ((i * 7 + 2) % n_pages);
+        }
+
+        arena = n_pages * page_elems;
+        n_rows = qo[n_seqs];
+        nq = n_rows * nh * hd;
+        ah = (uint16_t *) malloc(arena * 2);
+        af = (float *) malloc(arena * 4);
+        qh = (uint16_t *) malloc(nq * 2);
+        qf = (float *) malloc(nq * 4);
+        oc = (float *) malloc(nq * 4);
+        og = (float *) malloc(nq * 4);
+
+        /* every position is in the arena already: no store */
+        fill(ah, af, arena, -1.5f, 1.5f);
+        fill(qh, qf, nq, -1.5f, 1.5f);
+
+        for (s = 0; s < n_seqs; s++) {
+            for (t = 0; t < 48 && t < sp[s] + qo[s + 1] - qo[s]; t++) {
+                for (h = 0; h < nkv; h++) {
+                    k = (int64_t) kvi[kvp[s] + t / tpp] * page_elems
+                        + (int64_t) (t % tpp) * kv_dim + (int64_t) h * hd;
+                    ah[k] = slora_f32_to_bf16(-INFINITY);
+                    af[k] = -INFINITY;
+                }
+            }
+        }
+
+        for (k = 0; k < n_rows * nh; k++) {
+            qh[k * hd] = slora_f32_to_bf16(1.0f);
+            qf[k * hd] = 1.0f;
+        }
+
+        c.kv = af;
+        c.page_elems = page_elems;
+        c.tokens_per_page = tpp;
+        c.n_kv_heads = nkv;
+        c.head_dim = hd;
+        ix.n_seqs = n_seqs;
+        ix.qo_indptr = qo;
+        ix.seq_pos = sp;
+        ix.kv_indptr = kvp;
+        ix.kv_indices = kvi;
+        ws = slora_attention_workspace_size(max_ctx, N_SHARES);
+        work = (float *) malloc(ws);
+        rc = 0;
+
+        for (ith = 0; ith < N_SHARES; ith++) {
+            rc |= slora_attention(oc, nh * hd, qf, nh * hd, nh, &c, &ix,
+                                  work, ws, ith, N_SHARES);
+        }
+
+        d_a = (uint16_t *) dup_to_dev(ah, arena * 2);
+        d_q = (uint16_t *) dup_to_dev(qh, nq * 2);
+        d_o = (uint16_t *) dmalloc(nq * 2);
+        d_qo = (int32_t *) dup_to_dev(qo, (n_seqs + 1) * 4);
+        d_sp = (int32_t *) dup_to_dev(sp, n_seqs * 4);
+        d_kvp = (int32_t *) dup_to_dev(kvp, (n_seqs + 1) * 4);
+        d_kvi = (int32_t *) dup_to_dev(kvi, kvp[n_seqs] * 4);
+        CK(cudaMemset(d_o, 0, nq * 2));
+        dix.n_seqs = n_seqs;
+        dix.qo_indptr = d_qo;
+        dix.seq_pos = d_sp;
+        dix.kv_indptr = d_kvp;
+        dix.kv_indices = d_kvi;
+        dix.dec_items = NULL;
+        dix.dec_first = NULL;
+        d_items = NULL;
+        d_first = NULL;
+        d_work = NULL;
+
+        if (dec) {
+            dws = slora_attention_decode_work_size(n_seqs, nh, nkv, hd,
+                                                   max_ctx, dec_ctx);
+            d_work = dws > 0 ? dmalloc(dws) : NULL;
+            slora_attention_decode_shape(n_seqs, nh, nkv, hd, max_ctx,
+                                         dec_ctx, &sh);
+            rc |= dec_items_to_dev(&dix, &sh, qo, sp, kvp, &d_items,
+                                   &d_first) < 0;
+            rc |= slora_attention_decode_cuda(d_o, nh * hd, d_q, nh * hd, nh,
+                                              d_a, page_elems, tpp, nkv, hd,
+                                              &dix, max_ctx, dec_ctx, d_work,
+                                              dws, NULL);
+
+        } else {
+            rc |= slora_attention_cuda(d_o, nh * hd, d_q, nh * hd, nh, d_a,
+                                       page_elems, tpp, nkv, hd, &dix, max_q,
+                                       NULL);
+        }
+
+        CK(cudaDeviceSynchronize());
+        from_dev_bf(og, d_o, nq);
+
+        /* the CPU's NaNs must be the GPU's; the rest is compared as
+         * usual, packed to the front */
+        n_ok = 0;
+        n_nan = 0;
+        nan_bad = 0;
+
+        for (k = 0; k < nq; k++) {
+            if (isnan(oc[k])) {
+                n_nan++;
+                nan_bad += !isnan(og[k]);
+                continue;
+            }
+
+            oc[n_ok] = oc[k];
+            og[n_ok++] = og[k];
+        }
+
+        e = rel_err(og, oc, n_ok);
+        note("attention, -inf scores", e);
+        ok(rc == 0 && e <= TOL_BF16 && nan_bad == 0 && n_nan > 0,
+           "-inf scores, %s h%d/%d d%d page %d: %.1e over %lld values, "
+           "%lld of %lld NaN where the CPU's are", dec ? "decode kernel"
+           : "attention", nh, nkv, hd, tpp, e, (long long) n_ok,
+           (long long) (n_nan - nan_bad), (long long) n_nan);
+
+        if (d_items != NULL) {
+            CK(cudaFree(d_items));
+            CK(cudaFree(d_first));
+        }
+
+        if (d_work != NULL) {
+            CK(cudaFree(d_work));
+        }
+
+        CK(cudaFree(d_a)); CK(cudaFree(d_q)); CK(cudaFree(d_o));
+        CK(cudaFree(d_qo)); CK(cudaFree(d_sp)); CK(cudaFree(d_kvp));
+        CK(cudaFree(d_kvi));
+        free(qo); free(sp); free(kvp); free(kvi); free(ah); free(af);
+        free(qh); free(qf); free(oc); free(og); free(work);
+    }
+}
 
 
 /*

@@ -1083,9 +1083,11 @@ slora_lora_args(const slora_lora_segs_t *sg, int n_proj, int32_t max_rank,
         return -1;
     }
 
-    /* the MBGMM kernels' grid runs over the work tiles */
+    /* the MBGMM kernels' grid runs over the work tiles: one at least,
+     * since a segment is longer than the decode kernels take, and none
+     * for an empty segment, so there may be fewer than segments */
     if (max_seg_len > SLORA_GMV_MAX_SEG && sg->n_segs > 0
-        && (sg->tile_indptr == NULL || sg->n_tiles < sg->n_segs
+        && (sg->tile_indptr == NULL || sg->n_tiles < 1
             || sg->n_long < 0 || sg->n_long > sg->n_tiles))
     {
         return -1;

@@ -144,6 +144,7 @@ test_lora_all(void)
     static const int32_t  pre_len[] = { 37, 1, 200, 64, 513, 5 };
     static const int32_t  dec3_len[] = { 3, 1, 2, 3, 3, 1, 2 };
     static const int32_t  batch[] = { 1, 16, 64, 256 };
+    static const int32_t  empty_len[] = { 0, 70, 0, 0, 3, 0 };
 
     struct {
         int32_t          in_dim, out_dim, n_ranks;
@@ -227,6 +228,28 @@ test_lora_all(void)
 
         snprintf(what, sizeof(what), "mixed step %s", shape[sh].name);
         test_lora(&p, seg_len, seg_ad, 123, what);
+
+        /* empty segments, which have no work tile: fewer tiles than
+         * segments in the MBGMM launch, and empty ones among decode
+         * segments */
+        n = (int32_t) (sizeof(empty_len) / sizeof(empty_len[0]));
+
+        for (i = 0; i < n; i++) {
+            seg_len[i] = empty_len[i];
+            seg_ad[i] = mix_pick(MIX_DISTINCT, i);
+        }
+
+        snprintf(what, sizeof(what), "empty segments %s", shape[sh].name);
+        test_lora(&p, seg_len, seg_ad, n, what);
+
+        for (i = 0; i < n; i++) {
+            seg_len[i] = empty_len[i] > SLORA_LORA_GMV_MAX_SEG ? 2
+                                                               : empty_len[i];
+        }
+
+        snprintf(what, sizeof(what), "empty decode segments %s",
+                 shape[sh].name);
+        test_lora(&p, seg_len, seg_ad, n, what);
 
         pool_free(&p);
     }

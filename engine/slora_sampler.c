@@ -124,7 +124,7 @@ slora_sampler_free(slora_sampler_t *s)
 int
 slora_sampling_greedy(const slora_sampling_t *sp)
 {
-    return sp->temperature <= 0 && slora_sampling_plain(sp);
+    return sp->temperature < SLORA_SAMPLING_EPS && slora_sampling_plain(sp);
 }
 
 
@@ -151,7 +151,7 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
                                       n - n_prompt);
     }
 
-    if (sp->temperature <= 0) {
+    if (sp->temperature < SLORA_SAMPLING_EPS) {
         return slora_sampler_argmax(logits, s->vocab);
     }
 
@@ -176,7 +176,7 @@ slora_sampling_draw(const slora_sampling_t *sp, slora_rng_t *rng,
 {
     memset(dr, 0, sizeof(slora_draw_t));
 
-    if (sp->temperature <= 0) {
+    if (sp->temperature < SLORA_SAMPLING_EPS) {
         return;
     }
 

@@ -17,6 +17,12 @@
 #include "slora_sample.h"
 
 
+/* A temperature below this is greedy (as vLLM's): dividing by it tells
+ * nothing from the argmax, and past float's range (1e-40) it overflows
+ * to a row of infinities that no draw can read. */
+#define SLORA_SAMPLING_EPS  1e-5f
+
+
 /* xoshiro256** seeded through splitmix64. */
 typedef struct {
     uint64_t    s[4];
@@ -42,8 +48,8 @@ void slora_sampler_free(slora_sampler_t *s);
  * first: the repetition penalty looks at all of them, OpenAI's frequency
  * and presence penalties at the generated ones only (as OpenAI and vLLM
  * do): a generated token's logit loses count * frequency_penalty +
- * presence_penalty. temperature <= 0 is greedy: the largest logit, the
- * lowest id on ties.
+ * presence_penalty. A temperature below SLORA_SAMPLING_EPS is greedy:
+ * the largest logit, the lowest id on ties.
  */
 int32_t slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
     slora_rng_t *rng, float *logits, const int32_t *history, int32_t n,

@@ -65,6 +65,7 @@ main(void)
 static void
 test_greedy(slora_sampler_t *s)
 {
+    int               k;
     float             l[V];
     slora_rng_t       rng;
     slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
@@ -84,6 +85,20 @@ test_greedy(slora_sampler_t *s)
     l[7] = 3.0001f;
     is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 7,
            "greedy: last id when it is the largest");
+
+    /* a temperature too small to divide by (1e-40's inverse overflows
+     * float) is greedy, whatever the logits' signs */
+    for (k = 0; k < V; k++) {
+        l[k] = base[k] - 10;
+    }
+
+    sp.temperature = 1e-40f;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 6,
+           "a temperature of 1e-40 is greedy (every logit negative)");
+    sp.temperature = 1e-6f;
+    ok(slora_sampling_greedy(&sp), "a temperature of 1e-6 is greedy");
+    sp.temperature = 1e-4f;
+    ok(!slora_sampling_greedy(&sp), "one of 1e-4 is sampled");
 }
 
 

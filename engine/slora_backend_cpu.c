@@ -303,9 +303,9 @@ slora_cpu_forward(slora_backend_t *b, const slora_batch_t *batch,
     st.batch = batch;
     st.layer_off = pool_layer_off;
 
-    if (slora_batch_check(batch, &c->cfg, pool_layer_off, c->arena_elems,
-                          page_elems, tokens_per_page, "cpu backend",
-                          &st.info, err)
+    if (slora_batch_check(batch, &c->cfg, 1, pool_layer_off,
+                          c->arena_elems, page_elems, tokens_per_page,
+                          "cpu backend", &st.info, err)
         != SLORA_OK
         || slora_cpu_reserve(c, &st, err) != SLORA_OK)
     {

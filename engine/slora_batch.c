@@ -16,15 +16,15 @@
 
 
 static int slora_batch_check_lora(const slora_lora_t *lo, int32_t idx,
-    const slora_model_config_t *cfg, int64_t limit, const char *who,
-    slora_err_t *err);
+    const slora_model_config_t *cfg, int32_t slices, int64_t limit,
+    const char *who, slora_err_t *err);
 
 
 int
 slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
-    const int64_t *layer_off, int64_t arena_elems, int64_t page_elems,
-    int32_t tokens_per_page, const char *who, slora_batch_info_t *info,
-    slora_err_t *err)
+    int32_t slices, const int64_t *layer_off, int64_t arena_elems,
+    int64_t page_elems, int32_t tokens_per_page, const char *who,
+    slora_batch_info_t *info, slora_err_t *err)
 {
     const slora_batch_seq_t  *sq;
     int64_t                   max_off, limit, need, kv_dim;
@@ -43,6 +43,15 @@ slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
     }
 
     kv_dim = (int64_t) cfg->n_kv_heads * cfg->head_dim;
+
+    if (slices < 1 || kv_dim % slices != 0) {
+        return slora_err_set(err, SLORA_ERROR, "%s: K and V rows of %lld "
+                             "do not split in %d tensor-parallel slices",
+                             who, (long long) kv_dim, slices);
+    }
+
+    /* a part's page holds its share of the K and V heads */
+    kv_dim /= slices;
 
     if (tokens_per_page <= 0
         || page_elems < 2 * (int64_t) tokens_per_page * kv_dim)
@@ -153,7 +162,8 @@ slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
     }
 
     for (i = 0; i < bt->n_loras; i++) {
-        if (slora_batch_check_lora(&bt->loras[i], i, cfg, limit, who, err)
+        if (slora_batch_check_lora(&bt->loras[i], i, cfg, slices, limit,
+                                   who, err)
             != SLORA_OK)
         {
             return SLORA_ERROR;
@@ -172,12 +182,17 @@ slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
 }
 
 
+/* An adapter's rows, at the pool's offsets, inside a part of limit
+ * elements a layer: a row of width W at off is W / slices at off /
+ * slices there, and only a multiple of slices can be split so. */
+
 static int
 slora_batch_check_lora(const slora_lora_t *lo, int32_t idx,
-    const slora_model_config_t *cfg, int64_t limit, const char *who,
-    slora_err_t *err)
+    const slora_model_config_t *cfg, int32_t slices, int64_t limit,
+    const char *who, slora_err_t *err)
 {
     int32_t  p, j, in, out;
+    int64_t  a, b;
 
     if (lo->proj_mask >> SLORA_PROJ_N != 0
         || (lo->proj_mask != 0 && lo->rank <= 0))
@@ -198,12 +213,15 @@ slora_batch_check_lora(const slora_lora_t *lo, int32_t idx,
                                  slora_proj_name(p));
         }
 
-        in = slora_proj_in_dim(cfg, p);
-        out = slora_proj_out_dim(cfg, p);
+        in = slora_proj_in_dim(cfg, p) / slices;
+        out = slora_proj_out_dim(cfg, p) / slices;
 
         for (j = 0; j < lo->rank; j++) {
-            if (lo->a_rows[p][j] < 0 || lo->a_rows[p][j] > limit - in
-                || lo->b_rows[p][j] < 0 || lo->b_rows[p][j] > limit - out)
+            a = lo->a_rows[p][j];
+            b = lo->b_rows[p][j];
+
+            if (a < 0 || a % slices != 0 || a / slices > limit - in
+                || b < 0 || b % slices != 0 || b / slices > limit - out)
             {
                 return slora_err_set(err, SLORA_ERROR, "%s: batch: adapter "
                                      "%d: %s row %d outside the arena", who,

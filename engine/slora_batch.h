@@ -116,11 +116,16 @@ typedef struct {
 
 /* Checks everything a batch could get wrong against an arena of
  * arena_elems elements whose layer regions start at layer_off[]; who
- * names the backend in the error. Fills info. */
+ * names the backend in the error. Fills info. The arena may be one of
+ * slices parts of the pool (a tensor-parallel rank's, slora_pool.h):
+ * then layer_off, arena_elems and page_elems are the part's, while cfg
+ * is the whole model's and the adapters' row offsets are the pool's, a
+ * row of width W at offset off lying at off / slices in the part, W /
+ * slices wide. slices 1: no tensor parallelism. */
 int slora_batch_check(const slora_batch_t *bt, const slora_model_config_t *cfg,
-    const int64_t *layer_off, int64_t arena_elems, int64_t page_elems,
-    int32_t tokens_per_page, const char *who, slora_batch_info_t *info,
-    slora_err_t *err);
+    int32_t slices, const int64_t *layer_off, int64_t arena_elems,
+    int64_t page_elems, int32_t tokens_per_page, const char *who,
+    slora_batch_info_t *info, slora_err_t *err);
 
 /* Fills ix for a batch slora_batch_check accepted; a LoRA segment takes
  * at most max_seg_tokens tokens (a run longer than that is cut; 0: no

@@ -494,9 +494,12 @@ slora_cuda_rank_prepare(slora_cuda_t *c, const slora_batch_t *batch,
     st->page_elems = page_elems;
     st->tokens_per_page = tokens_per_page;
 
-    if (slora_batch_check(batch, &c->cfg, pool_layer_off, c->arena_elems,
-                          page_elems, tokens_per_page, "cuda backend",
-                          &st->info, err)
+    /* a rank's arena is part tp_rank of every pool page, while the
+     * batch's adapter rows are at the pool's offsets, over the whole
+     * model's widths */
+    if (slora_batch_check(batch, &c->model->cfg, c->tp_n, pool_layer_off,
+                          c->arena_elems, page_elems, tokens_per_page,
+                          "cuda backend", &st->info, err)
         != SLORA_OK)
     {
         return SLORA_ERROR;

@@ -11,6 +11,11 @@
  *   (b) slora_batch_index groups consecutive sequences of one adapter
  *       into a LoRA segment, cut where a segment would pass
  *       max_seg_tokens, and copies each sequence's pages and positions.
+ *   (c) On a tensor-parallel rank (slices 2: its arena half of every
+ *       pool page), the same batch, whose adapter rows are the pool's
+ *       offsets over the whole model's widths, is accepted up to the
+ *       same edges and refused one element of the rank's part past
+ *       them, or at an offset that does not split.
  *
  * The one idea: every bound is tested at the last value it accepts and
  * the first it refuses, since an off-by-one there lets a kernel read past
@@ -116,8 +121,8 @@ check(fixture_t *f, slora_batch_info_t *info, slora_err_t *err)
 {
     err->msg[0] = '\0';
 
-    return slora_batch_check(&f->bt, &cfg, layer_off, ARENA, PAGE_ELEMS,
-                             TPP, "test", info, err);
+    return slora_batch_check(&f->bt, &cfg, 1, layer_off, ARENA,
+                             PAGE_ELEMS, TPP, "test", info, err);
 }
 
 
@@ -296,15 +301,80 @@ test_check(void)
     refused(&f, "layer 1 offset 8193 outside the arena",
             "a layer past the arena");
     layer_off[1] = LAYER1;
-    rc = slora_batch_check(&f.bt, &cfg, layer_off, ARENA, PAGE_ELEMS - 1,
+    rc = slora_batch_check(&f.bt, &cfg, 1, layer_off, ARENA, PAGE_ELEMS - 1,
                            TPP, "test", &info, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "cannot hold 4 tokens") != NULL,
        "refused: a page one element too small for its K and V (%s)",
        err.msg);
-    rc = slora_batch_check(&f.bt, &cfg, layer_off, ARENA, PAGE_ELEMS, 0,
+    rc = slora_batch_check(&f.bt, &cfg, 1, layer_off, ARENA, PAGE_ELEMS, 0,
                            "test", &info, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "cannot hold 0 tokens") != NULL,
        "refused: 0 tokens a page (%s)", err.msg);
+}
+
+
+/* The fixture on rank 0 or 1 of 2: each arena is half of every pool
+ * page, its layers half as far apart; the rows stay the pool's. */
+static int
+check_part(fixture_t *f, int32_t slices, int64_t page_elems,
+    slora_batch_info_t *info, slora_err_t *err)
+{
+    int64_t  part_off[2] = { 0, LAYER1 / 2 };
+
+    err->msg[0] = '\0';
+
+    return slora_batch_check(&f->bt, &cfg, slices, part_off, ARENA / 2,
+                             page_elems, TPP, "test", info, err);
+}
+
+
+static void
+test_check_part(void)
+{
+    int                 rc;
+    fixture_t           f;
+    slora_err_t         err;
+    slora_batch_info_t  info;
+
+    /* q's rows of adapter 0 end at the pool's last element of a layer:
+     * beyond the part's first half, the rank's last element */
+    fixture(&f);
+    rc = check_part(&f, 2, PAGE_ELEMS / 2, &info, &err);
+    ok(rc == SLORA_OK && info.n_pages == 4 && info.max_rank == 8,
+       "a rank's part: the fixture, rows at the pool's offsets up to its "
+       "end, is accepted (4 pages, rank 8)%s%s", err.msg[0] ? ": " : "",
+       err.msg);
+
+    f.a_q[1] += 2;
+    rc = check_part(&f, 2, PAGE_ELEMS / 2, &info, &err);
+    ok(rc == SLORA_ERROR
+       && strstr(err.msg, "q_proj row 1 outside the arena") != NULL,
+       "a rank's part: an A row one element of the part past it is "
+       "refused (%s)", err.msg);
+    fixture(&f);
+
+    f.b_v[3]++;
+    rc = check_part(&f, 2, PAGE_ELEMS / 2, &info, &err);
+    ok(rc == SLORA_ERROR
+       && strstr(err.msg, "v_proj row 3 outside the arena") != NULL,
+       "a rank's part: a row at an offset that does not split in 2 is "
+       "refused (%s)", err.msg);
+    fixture(&f);
+
+    f.pages1[1] = LIMIT / PAGE_ELEMS;
+    rc = check_part(&f, 2, PAGE_ELEMS / 2, &info, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "page 16 outside") != NULL,
+       "a rank's part: the page after the last is refused (%s)", err.msg);
+    fixture(&f);
+
+    rc = check_part(&f, 2, PAGE_ELEMS / 2 - 1, &info, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "cannot hold 4 tokens") != NULL,
+       "a rank's part: a page one element too small for its half of the "
+       "K and V heads is refused (%s)", err.msg);
+
+    rc = check_part(&f, 3, PAGE_ELEMS / 2, &info, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "do not split in 3") != NULL,
+       "3 slices of K and V rows of 32 are refused (%s)", err.msg);
 }
 
 
@@ -410,6 +480,7 @@ main(void)
     tiny_config(&cfg, SLORA_ROPE_NEOX);
 
     test_check();
+    test_check_part();
     test_index();
 
     return done_testing();

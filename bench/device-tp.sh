@@ -8,6 +8,11 @@
 #   bash bench/device-tp.sh serve     S2 workload, 13B through nginx
 #   bash bench/device-tp.sh all       the three (check without t/kernels)
 #   bash bench/device-tp.sh close     TP=2 over NCCL only, which must exit
+#   bash bench/device-tp.sh fail      TP=2 whose rank 1 fails a step past
+#                                     the ranks' meeting: the run must
+#                                     stop at once, not hang (sharing the
+#                                     GPU on one; over NCCL, then the
+#                                     one-shot kernel, on two)
 #   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=2, 4, 8
 #                                     (those the machine's GPUs allow)
 #   bash bench/device-tp.sh shared    TP=4 and 8 with ranks sharing the
@@ -124,6 +129,35 @@ if [ "$MODE" = close ]; then            # an engine over NCCL exits
     exit $?
 fi
 
+if [ "$MODE" = fail ]; then             # a rank's failure stops its peers
+    GPUS=$(nvidia-smi -L | wc -l)
+    hows="shared"
+    [ "$GPUS" -ge 2 ] && hows="nccl one-shot"
+    bad=0
+    for how in $hows; do
+        t0=$(date +%s)
+        STEP_TIMEOUT=120 step "tp2 rank 1 fails step 3 ($how)" env \
+            SLORA_CUDA_TP_FAIL=1:3 \
+            $([ $how = shared ] && echo SLORA_TP_SHARE_GPUS=1) \
+            $([ $how = nccl ] && echo SLORA_TP_ALLREDUCE=nccl) \
+            $S bench --model $M7 --device cuda --tp 2 --adapters "$S16" \
+            --prompt-len 2048 --gen 16 --single 0 --step-tokens 8192 \
+            --batches 8
+        rc=$?
+        secs=$(( $(date +%s) - t0 ))
+        # a step failed and the run stopped (1), within seconds, not
+        # when the timeout killed it (124)
+        if [ $rc = 1 ] && [ $secs -lt 60 ]; then
+            echo "fail $how: stopped in $secs s: ok"
+        else
+            echo "fail $how: rc=$rc after $secs s: NOT OK"
+            bad=1
+        fi
+    done
+    grep -E "failed on cue|middle of the step|a step failed" "$OUT/tp.log" | head -12
+    exit $bad
+fi
+
 if [ "$MODE" = ablate ]; then
     step "steps tp2 no LoRA sums" env SLORA_TP_LORA_COMM=0 $S bench \
         --model $M7 --device cuda --tp 2 --adapters "$S16" --prompt-len 256 \
@@ -234,5 +268,5 @@ if [ "$MODE" = shared ]; then
     exit 0
 fi
 
-echo "usage: bench/device-tp.sh check|ablate|serve|all|close|seventy|shared"
+echo "usage: bench/device-tp.sh check|ablate|serve|all|close|fail|seventy|shared"
 exit 1

@@ -183,8 +183,10 @@ slora_cuda_t *
 slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
     slora_err_t *err)
 {
-    slora_cuda_t  *c;
-    int            n;
+    slora_cuda_t        *c;
+    const char          *e;
+    unsigned long long   k;
+    int                  n, r;
 
     n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
@@ -271,6 +273,16 @@ slora_cuda_rank_create(int device, int32_t tp_rank, int32_t tp_n,
                      && tp_rank == 0;
     c->forks = getenv("SLORA_CUDA_FORK") == NULL
                || strcmp(getenv("SLORA_CUDA_FORK"), "0") != 0;
+
+    /* $SLORA_CUDA_TP_FAIL=r:k: rank r of a group fails its k-th step
+     * with tokens past the ranks' meeting, before its first sum, to
+     * check that its peers stop (bench/device-tp.sh fail) */
+    e = getenv("SLORA_CUDA_TP_FAIL");
+    if (e != NULL && tp_n > 1 && sscanf(e, "%d:%llu", &r, &k) == 2
+        && r == tp_rank)
+    {
+        c->fail_at = (uint64_t) k;
+    }
 
     /* one profile a model: rank 0's; $SLORA_CUDA_PROFILE_SKIP leaves
      * out the first steps (warm-up: plans made, scratch grown) */
@@ -436,9 +448,17 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
         return rc;
     }
 
-    rc = exec != NULL ? slora_cuda_check(cudaGraphLaunch(exec, c->stream),
-                                         "graph launch", err)
-                      : slora_cuda_compute(c, &st, err);
+    if (c->fail_at != 0 && ++c->steps == c->fail_at) {
+        rc = slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: step "
+                           "%llu failed on cue ($SLORA_CUDA_TP_FAIL)",
+                           c->tp_rank, (unsigned long long) c->steps);
+
+    } else {
+        rc = exec != NULL
+             ? slora_cuda_check(cudaGraphLaunch(exec, c->stream),
+                                "graph launch", err)
+             : slora_cuda_compute(c, &st, err);
+    }
 
     if (rc != SLORA_OK || slora_cuda_finish(c, &st, err) != SLORA_OK) {
         if (c->comm.share != NULL) {

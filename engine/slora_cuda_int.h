@@ -165,6 +165,9 @@ typedef struct {
     int32_t                   tp_rank;          /* this GPU's shard */
     int32_t                   tp_n;             /* 1: no parallelism */
     slora_cuda_comm_t         comm;
+    uint64_t                  fail_at;          /* $SLORA_CUDA_TP_FAIL's
+                                                   step; 0: none */
+    uint64_t                  steps;            /* with tokens, so far */
     cudaStream_t              stream;           /* compute */
     cudaStream_t              side;             /* LoRA shrinks beside
                                                    the base GEMM */

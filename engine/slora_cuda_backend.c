@@ -117,6 +117,7 @@ static int slora_cuda_sum(slora_cuda_t *c, uint16_t *y, int32_t n,
 static int slora_cuda_logits(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
 static int slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err);
+static int slora_cuda_step_wait(slora_cuda_t *c, slora_err_t *err);
 static int slora_cuda_finish(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_err_t *err);
 
@@ -460,8 +461,13 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
              : slora_cuda_compute(c, &st, err);
     }
 
+    /* past the meeting a rank's failure can leave its peers' sums
+     * waiting for its part on their GPUs (a NCCL kernel for ever): it
+     * breaks the meeting, which their host waits watch
+     * (slora_cuda_step_wait), and the group goes no further
+     * (slora_cuda_tp_forward) */
     if (rc != SLORA_OK || slora_cuda_finish(c, &st, err) != SLORA_OK) {
-        if (c->comm.share != NULL) {
+        if (c->comm.meet != NULL) {
             slora_meet_break(c->comm.meet);
         }
 
@@ -1235,8 +1241,7 @@ slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err)
     if (slora_cuda_check(cudaEventRecord(c->busy[1], c->stream), "step event",
                          err)
         != SLORA_OK
-        || slora_cuda_check(cudaStreamSynchronize(c->stream), "step", err)
-           != SLORA_OK
+        || slora_cuda_step_wait(c, err) != SLORA_OK
         || slora_cuda_check(cudaEventElapsedTime(&ms, c->busy[0],
                                                  c->busy[1]),
                             "step event", err)
@@ -1248,6 +1253,41 @@ slora_cuda_step_sync(slora_cuda_t *c, slora_err_t *err)
     c->device_ns = (int64_t) ((double) ms * 1e6);
 
     return SLORA_OK;
+}
+
+
+/*
+ * The host's wait for the step's device work (busy[1]). A rank with a
+ * GPU of its own may wait there for a peer's part of a sum that never
+ * comes, the peer having failed between the step's meeting and its sum
+ * (or its GPU having failed): a NCCL kernel waits for ever, the one-shot
+ * kernel traps after seconds. So it polls, and gives up once a peer
+ * has broken the ranks' meeting, and the engine can exit instead of
+ * hanging. Ranks that share a GPU only ever wait for finite work
+ * (slora_cuda_tp.c), as one GPU does.
+ */
+
+static int
+slora_cuda_step_wait(slora_cuda_t *c, slora_err_t *err)
+{
+    cudaError_t  rc;
+
+    if (c->comm.meet == NULL || c->comm.share != NULL) {
+        return slora_cuda_check(cudaStreamSynchronize(c->stream), "step",
+                                err);
+    }
+
+    while ((rc = cudaEventQuery(c->busy[1])) == cudaErrorNotReady) {
+        (void) cudaGetLastError();          /* not ready is no error */
+
+        if (slora_meet_broken(c->comm.meet)) {
+            return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: "
+                                 "another rank failed in the middle of "
+                                 "the step", c->tp_rank);
+        }
+    }
+
+    return slora_cuda_check(rc, "step", err);
 }
 
 

@@ -32,6 +32,10 @@
  * no decode graph is kept. As every wait a stream then holds is for work
  * already enqueued, nothing on a GPU waits for a rank's thread, so a
  * thread that waits on the host for its GPU waits for finite work.
+ * With a GPU a rank, a sum on one GPU does wait for its peers' parts:
+ * a rank that fails after the step's meeting breaks the meeting, and
+ * its peers, which wait for their GPUs polling, stop waiting
+ * (slora_cuda_step_wait); the step is then fatal.
  */
 
 #include <dlfcn.h>
@@ -635,7 +639,10 @@ slora_cuda_tp_job_forward(slora_cuda_tp_t *tp, int32_t r, slora_err_t *err)
 /*
  * Destroying a communicator waits for its peers, so each GPU's thread
  * destroys its own, all at once; graphs that captured NCCL calls hold
- * the communicator, so they go first.
+ * the communicator, so they go first. After a rank failed in the middle
+ * of a step (the meeting broken), a NCCL kernel may still wait on a GPU
+ * for that rank's part of a sum, and the stream with it: each thread
+ * aborts its communicator first, which ends its kernels.
  */
 
 static int
@@ -644,6 +651,13 @@ slora_cuda_tp_job_close(slora_cuda_tp_t *tp, int32_t r, slora_err_t *err)
     slora_cuda_t  *c = tp->rank[r];
 
     cudaSetDevice(c->device);
+
+    if (tp->nccl[r] != NULL && slora_meet_broken(&tp->meet)) {
+        slora_nccl.abort(tp->nccl[r]);
+        tp->nccl[r] = NULL;
+        cudaSetDevice(c->device);
+    }
+
     cudaStreamSynchronize(c->stream);
     slora_cuda_graphs_drop(c);
 
@@ -874,20 +888,22 @@ slora_cuda_tp_forward(slora_backend_t *b, const slora_batch_t *batch,
         return SLORA_OK;
     }
 
+    /* a rank that failed past the meeting broke it for good: its
+     * peers' sums may have gone without its part, or still wait for it
+     * on their GPUs (so their devices are not waited for here), and
+     * every later step would fail, so start over (the ranks' threads
+     * have all returned: tp_run waited for them) */
+    if (slora_meet_broken(&tp->meet)) {
+        slora_err_prefix(err, "cuda backend: a rank failed in the middle "
+                         "of a step; the ranks cannot meet again");
+        err->code = SLORA_FATAL;
+        return SLORA_FATAL;
+    }
+
     for (l = 0; l < tp->n; l++) {
         if (slora_cuda_lost(tp->rank[l], err) == SLORA_FATAL) {
             return SLORA_FATAL;
         }
-    }
-
-    /* a rank that failed past the meeting broke it for good (ranks
-     * sharing a GPU): every later step would fail, so start over (the
-     * ranks have all returned: tp_run waited for them) */
-    if (tp->meet.broken) {
-        slora_err_set(err, SLORA_FATAL, "cuda backend: a rank failed in"
-                      " the middle of a step; the ranks cannot meet again");
-        err->code = SLORA_FATAL;
-        return SLORA_FATAL;
     }
 
     return SLORA_ERROR;

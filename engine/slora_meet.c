@@ -83,6 +83,19 @@ slora_meet_break(slora_meet_t *m)
 }
 
 
+int
+slora_meet_broken(slora_meet_t *m)
+{
+    int  broken;
+
+    pthread_mutex_lock(&m->lock);
+    broken = m->broken;
+    pthread_mutex_unlock(&m->lock);
+
+    return broken;
+}
+
+
 void
 slora_meet_destroy(slora_meet_t *m)
 {

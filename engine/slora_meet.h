@@ -3,8 +3,9 @@
  * a barrier that also tells every thread whether any thread of the
  * round came failed, and that a thread can break for good when it will
  * not come again, so that the others stop waiting instead of hanging.
- * Tensor-parallel ranks that share a GPU meet here, before each step's
- * kernels and around each sum (engine/slora_cuda_tp.c).
+ * Tensor-parallel ranks meet here before each step's kernels, ranks
+ * that share a GPU around each sum too, and a rank that fails past the
+ * step's meeting breaks the group (engine/slora_cuda_tp.c).
  */
 
 #ifndef SLORA_MEET_H
@@ -38,6 +39,11 @@ int slora_meet(slora_meet_t *m, int failed);
 /* A thread that will come to no more meetings: those waiting now return
  * 1, and so does every meeting after. */
 void slora_meet_break(slora_meet_t *m);
+
+/* Whether a thread has broken the group: for a thread that waits for
+ * something else (its GPU) that a thread which left may never give. A
+ * round that came failed does not break it. */
+int slora_meet_broken(slora_meet_t *m);
 
 /* No thread may be in slora_meet(). */
 void slora_meet_destroy(slora_meet_t *m);

@@ -3,8 +3,10 @@
  * threads. No thread leaves a round before every thread has come; every
  * thread learns of a failure in the round it was reported, and only
  * then; a thread that breaks the group frees the threads waiting for it,
- * and every later meeting returns at once; a group of one never waits.
- * A meeting that hangs is caught by an alarm.
+ * and every later meeting returns at once; a thread that waits for
+ * something else, watching whether the group is broken, sees the break
+ * and not a failed round; a group of one never waits. A meeting that
+ * hangs is caught by an alarm.
  */
 
 #include <stdint.h>
@@ -210,6 +212,63 @@ test_break(void)
 }
 
 
+typedef struct {
+    slora_meet_t     m;
+    int              failed;            /* the first round's answer */
+} t_watch_t;
+
+
+static void *
+t_watch_thread(void *p)
+{
+    t_watch_t  *g = p;
+
+    g->failed = slora_meet(&g->m, 1);
+    usleep(50000);
+    slora_meet_break(&g->m);
+
+    return NULL;
+}
+
+
+/* Thread 0 meets thread 1 in a round that thread 1 fails, then waits
+ * as a rank waits for its GPU, polling, until thread 1 breaks the group
+ * 50 ms later. */
+static void
+test_watch(void)
+{
+    static t_watch_t  g;
+    pthread_t         th;
+    int64_t           t0, polls;
+    int               failed, before, after;
+
+    memset(&g, 0, sizeof(g));
+    ok(slora_meet_init(&g.m, 2) == 0, "a group of 2");
+    pthread_create(&th, NULL, t_watch_thread, &g);
+
+    failed = slora_meet(&g.m, 0);
+    before = slora_meet_broken(&g.m);
+    t0 = t_now_ns();
+
+    for (polls = 0; !slora_meet_broken(&g.m); polls++) {
+        /* void */
+    }
+
+    after = slora_meet_broken(&g.m);
+    t0 = t_now_ns() - t0;
+    pthread_join(th, NULL);
+
+    ok(failed == 1 && g.failed == 1 && before == 0,
+       "a failed round is told to both, and does not break the group");
+    ok(after == 1 && t0 >= 40000000 && polls > 0,
+       "a thread watching the group sees the break when it comes (after "
+       "%.0f ms)", t0 / 1e6);
+    ok(slora_meet(&g.m, 0) == 1, "and meets no more");
+
+    slora_meet_destroy(&g.m);
+}
+
+
 static void
 test_alone(void)
 {
@@ -238,6 +297,7 @@ main(void)
     test_alone();
     test_rounds();
     test_break();
+    test_watch();
 
     return done_testing();
 }

@@ -139,6 +139,7 @@ static int slora_cuda_tp_read_arena(slora_backend_t *b, int64_t off,
     float *dst, int64_t n, slora_err_t *err);
 static int slora_cuda_tp_pages(slora_cuda_tp_t *tp, int64_t off, int64_t n,
     const char *what, slora_err_t *err);
+static void slora_cuda_tp_unwrite(slora_cuda_tp_t *tp, int32_t n);
 static int slora_cuda_tp_forward(slora_backend_t *b,
     const slora_batch_t *batch, const int64_t *pool_layer_off,
     int64_t page_elems, int32_t tokens_per_page, slora_err_t *err);
@@ -743,6 +744,7 @@ slora_cuda_tp_write_arena(slora_backend_t *b, int64_t off, const float *src,
                                        (int32_t) part, tp->page_elems, err)
             != SLORA_OK)
         {
+            slora_cuda_tp_unwrite(tp, r);
             return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
         }
     }
@@ -772,11 +774,41 @@ slora_cuda_tp_write_pages(slora_backend_t *b, const void *src,
                                         page_elems, dst, r, tp->n, err)
             != SLORA_OK)
         {
+            slora_cuda_tp_unwrite(tp, r);
             return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
         }
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * A write failed on rank n, whose own upload stream slora_cuda_wrote()
+ * has drained: the caller gives the pages back to the pool, so nothing
+ * that ranks 0..n-1 queued may still write them once a new owner's KV
+ * is there, and no fence covers those writes yet.
+ */
+
+static void
+slora_cuda_tp_unwrite(slora_cuda_tp_t *tp, int32_t n)
+{
+    slora_cuda_t  *c;
+    int32_t        r;
+
+    for (r = 0; r < n; r++) {
+        c = tp->rank[r];
+
+        pthread_mutex_lock(&c->upload_lock);
+
+        if (cudaSetDevice(c->device) != cudaSuccess
+            || cudaStreamSynchronize(c->upload) != cudaSuccess)
+        {
+            cudaGetLastError();
+        }
+
+        pthread_mutex_unlock(&c->upload_lock);
+    }
 }
 
 

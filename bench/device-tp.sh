@@ -13,6 +13,12 @@
 #                                     stop at once, not hang (sharing the
 #                                     GPU on one; over NCCL, then the
 #                                     one-shot kernel, on two)
+#   bash bench/device-tp.sh full      TP=2 (ranks sharing the GPU on
+#                                     one) with 64 rank-64 adapters on
+#                                     all seven projections, 20 GB of
+#                                     them in a pool of 24: every step
+#                                     must pass, adapters past the
+#                                     pool's first half among them
 #   bash bench/device-tp.sh seventy   the Llama-70B shape at TP=2, 4, 8
 #                                     (those the machine's GPUs allow)
 #   bash bench/device-tp.sh shared    TP=4 and 8 with ranks sharing the
@@ -127,6 +133,20 @@ if [ "$MODE" = close ]; then            # an engine over NCCL exits
         --model $M7 --device cuda --tp 2 --adapters "$S16" --prompt-len 256 \
         --gen 64 --single 0 --step-tokens 4096 --batches 1
     exit $?
+fi
+
+if [ "$MODE" = full ]; then             # adapters in every page of the pool
+    [ "$(nvidia-smi -L | wc -l)" -ge 2 ] || export SLORA_TP_SHARE_GPUS=1
+    A64="random:n=64,ranks=64,targets=q+k+v+o+gate+up+down"
+    bad=0
+    for tp in 1 2; do
+        STEP_TIMEOUT=300 step "tp$tp adapters over the whole pool" $S bench \
+            --model $M7 --device cuda --tp $tp --adapters "$A64" \
+            --preload 1 --pool 24576 --requests 64 --concurrency 16 \
+            --prompt-len 64 --gen 16 --single 0 --batches 16 || bad=1
+    done
+    grep -E "^== tp|outside the arena|failed" "$OUT/tp.log" | head -12
+    exit $bad
 fi
 
 if [ "$MODE" = fail ]; then             # a rank's failure stops its peers
@@ -268,5 +288,5 @@ if [ "$MODE" = shared ]; then
     exit 0
 fi
 
-echo "usage: bench/device-tp.sh check|ablate|serve|all|close|fail|seventy|shared"
+echo "usage: bench/device-tp.sh check|ablate|serve|all|close|full|fail|seventy|shared"
 exit 1

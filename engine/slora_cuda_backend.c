@@ -439,9 +439,12 @@ slora_cuda_rank_forward(slora_cuda_t *c, const slora_batch_t *batch,
         failed = slora_meet(c->comm.meet, rc != SLORA_OK);
 
         if (rc == SLORA_OK && failed) {
-            return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: "
-                                 "another rank failed the step's setup",
-                                 c->tp_rank);
+            /* SLORA_DECLINED: not this rank's own failure, which
+             * slora_cuda_tp_run reports in its stead */
+            (void) slora_err_set(err, SLORA_DECLINED, "cuda backend: rank "
+                                 "%d: another rank failed the step's "
+                                 "setup", c->tp_rank);
+            return SLORA_ERROR;
         }
     }
 
@@ -1281,9 +1284,10 @@ slora_cuda_step_wait(slora_cuda_t *c, slora_err_t *err)
         (void) cudaGetLastError();          /* not ready is no error */
 
         if (slora_meet_broken(c->comm.meet)) {
-            return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d: "
-                                 "another rank failed in the middle of "
-                                 "the step", c->tp_rank);
+            (void) slora_err_set(err, SLORA_DECLINED, "cuda backend: rank "
+                                 "%d: another rank failed in the middle "
+                                 "of the step", c->tp_rank);
+            return SLORA_ERROR;
         }
     }
 

@@ -534,14 +534,17 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
 
 /*
  * Runs job on every rank at once: rank 0 on the calling thread, the
- * others on theirs; returns the first failure, naming its GPU.
+ * others on theirs; returns the first rank's own failure, naming its
+ * GPU: a rank that failed only because a peer did ("another rank
+ * failed", err code SLORA_DECLINED) is reported only where no rank
+ * says more.
  */
 
 static int
 slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
     slora_err_t *err)
 {
-    int32_t  r;
+    int32_t  r, first;
     int      rc;
 
     pthread_mutex_lock(&tp->lock);
@@ -559,19 +562,29 @@ slora_cuda_tp_run(slora_cuda_tp_t *tp, slora_cuda_tp_job_pt job,
     }
     pthread_mutex_unlock(&tp->lock);
 
-    if (rc != SLORA_OK) {
-        *err = tp->err[0];
-        return SLORA_ERROR;
-    }
+    first = rc != SLORA_OK ? 0 : -1;
 
     for (r = 1; r < tp->n; r++) {
-        if (tp->rc[r] != SLORA_OK) {
-            *err = tp->err[r];
-            return slora_err_prefix(err, "GPU %d of %d", r, tp->n);
+        if (tp->rc[r] != SLORA_OK
+            && (first < 0 || (tp->err[first].code == SLORA_DECLINED
+                              && tp->err[r].code != SLORA_DECLINED)))
+        {
+            first = r;
         }
     }
 
-    return SLORA_OK;
+    if (first < 0) {
+        return SLORA_OK;
+    }
+
+    *err = tp->err[first];
+
+    if (err->code == SLORA_DECLINED) {
+        err->code = SLORA_ERROR;
+    }
+
+    return first == 0 ? SLORA_ERROR
+                      : slora_err_prefix(err, "GPU %d of %d", first, tp->n);
 }
 
 

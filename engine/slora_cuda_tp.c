@@ -477,7 +477,7 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
     slora_cuda_share_t  *sh;
     int64_t              piece, at, m, size;
     int32_t              q, r;
-    int                  rc;
+    int                  own, any;
 
     sh = c->comm.share;
     r = c->tp_rank;
@@ -487,42 +487,50 @@ slora_cuda_allreduce_shared(slora_cuda_t *c, void *buf, int64_t n, int f32,
 
     for (at = 0; at < n; at += m) {
         m = n - at < piece ? n - at : piece;
-        rc = 0;
+        own = 0;
 
         for (q = 0; q < c->tp_n; q++) {
-            rc |= q != r && cudaStreamWaitEvent(c->stream, sh->read[q], 0)
-                            != cudaSuccess;
+            own |= q != r && cudaStreamWaitEvent(c->stream, sh->read[q], 0)
+                             != cudaSuccess;
         }
 
-        rc |= slora_allreduce_stage_cuda(c->comm.ar,
-                                         (char *) buf + at * size, m * size,
-                                         c->stream)
-              != 0;
-        rc |= cudaEventRecord(sh->staged[r], c->stream) != cudaSuccess;
+        own |= slora_allreduce_stage_cuda(c->comm.ar,
+                                          (char *) buf + at * size, m * size,
+                                          c->stream)
+               != 0;
+        own |= cudaEventRecord(sh->staged[r], c->stream) != cudaSuccess;
 
-        rc |= slora_meet(c->comm.meet, rc != 0);
+        any = slora_meet(c->comm.meet, own != 0);
 
         for (q = 0; q < c->tp_n; q++) {
-            rc |= q != r && cudaStreamWaitEvent(c->stream, sh->staged[q], 0)
-                            != cudaSuccess;
+            own |= q != r && cudaStreamWaitEvent(c->stream, sh->staged[q], 0)
+                             != cudaSuccess;
         }
 
-        rc |= (f32 ? slora_allreduce_gather_f32_cuda(c->comm.ar,
-                                                     (float *) buf + at, m,
-                                                     c->stream)
-                   : slora_allreduce_gather_bf16_cuda(c->comm.ar,
-                                                      (uint16_t *) buf + at,
-                                                      m, c->stream))
-              != 0;
-        rc |= cudaEventRecord(sh->read[r], c->stream) != cudaSuccess;
-        rc |= slora_meet(c->comm.meet, rc != 0);
+        own |= (f32 ? slora_allreduce_gather_f32_cuda(c->comm.ar,
+                                                      (float *) buf + at, m,
+                                                      c->stream)
+                    : slora_allreduce_gather_bf16_cuda(c->comm.ar,
+                                                       (uint16_t *) buf + at,
+                                                       m, c->stream))
+               != 0;
+        own |= cudaEventRecord(sh->read[r], c->stream) != cudaSuccess;
+        any |= slora_meet(c->comm.meet, own != 0);
 
-        if (rc != 0) {
+        if (own) {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: rank %d "
                                  "(GPU %d): all-reduce of %lld values (a "
                                  "piece of %lld at %lld) refused", r,
                                  c->device, (long long) n, (long long) m,
                                  (long long) at);
+        }
+
+        if (any) {
+            /* not this rank's own failure (slora_cuda_tp_run) */
+            (void) slora_err_set(err, SLORA_DECLINED, "cuda backend: rank "
+                                 "%d (GPU %d): another rank failed in an "
+                                 "all-reduce", r, c->device);
+            return SLORA_ERROR;
         }
 
         c->comm.n_one_shot++;

@@ -23,6 +23,7 @@
 
 
 #include "slora_core.h"
+#include "slora_catalog.h"
 #include "slora_model.h"
 #include "slora_pool.h"
 #include "slora_batch.h"

@@ -114,7 +114,7 @@ slora_adapter_file_sha256(const char *dir, const char *file,
     char hex[SLORA_SHA256_HEX], slora_err_t *err)
 {
     int          fd, dfd, rc;
-    char         path[1280];
+    char         path[SLORA_ADAPTER_PATH_LEN];
     struct stat  sb;
 
     dfd = -1;

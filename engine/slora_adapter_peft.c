@@ -92,7 +92,7 @@ slora_adapter_config_at(int *dfd, const char *dir,
     slora_err_t *err)
 {
     int           rc;
-    char          path[1280];
+    char          path[SLORA_ADAPTER_PATH_LEN];
     size_t        len;
     cJSON        *root, *v;
     uint8_t      *text;
@@ -237,7 +237,7 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
     slora_err_t *err)
 {
     int                    proj, is_b, rc, dfd;
-    char                   path[1280], hex[SLORA_SHA256_HEX];
+    char                   path[SLORA_ADAPTER_PATH_LEN], hex[SLORA_SHA256_HEX];
     float                 *tmp;
     size_t                 tmp_elems, len, max;
     uint8_t               *data;
@@ -531,7 +531,7 @@ void
 slora_adapter_stamp(const char *dir, slora_adapter_stamp_t *stamp)
 {
     int                   i;
-    char                  path[1280];
+    char                  path[SLORA_ADAPTER_PATH_LEN];
     struct stat           sb;
     slora_file_stamp_t   *fs;
     static const char    *file[2] = {
@@ -856,7 +856,7 @@ slora_adapter_write_random(const char *dir, const slora_model_config_t *cfg,
     const slora_adapter_gen_t *gen, slora_err_t *err)
 {
     int                         p, side, rc;
-    char                        path[1280], name[160];
+    char                        path[SLORA_ADAPTER_PATH_LEN], name[160];
     float                      *buf, amp;
     size_t                      max_elems;
     int32_t                     l, in, out;
@@ -956,7 +956,7 @@ slora_adapter_write_config(const char *dir, const slora_adapter_gen_t *gen,
     slora_err_t *err)
 {
     int     p, first, rc;
-    char    path[1280];
+    char    path[SLORA_ADAPTER_PATH_LEN];
     FILE   *f;
 
     snprintf(path, sizeof(path), "%s/adapter_config.json", dir);

@@ -577,7 +577,7 @@ static int
 slora_catalog_lookup(slora_catalog_t *cat, slora_catalog_kind_e kind,
     const char *name, slora_catalog_entry_t **out, slora_err_t *err)
 {
-    char                      path[1280];
+    char                      path[SLORA_ADAPTER_PATH_LEN];
     uint32_t                  b;
     struct stat               sb;
     const char               *what;

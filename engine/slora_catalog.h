@@ -40,6 +40,14 @@
 #include "slora_core.h"
 
 
+/* An adapter file's path, NUL included: its folder's, the longest at
+ * SLORA_ADAPTER_FOLDER_MAX bytes (slora_catalog_confine refuses
+ * longer), then "/adapter_model.safetensors". */
+#define SLORA_ADAPTER_PATH_LEN  1280
+#define SLORA_ADAPTER_FOLDER_MAX                                            \
+    (SLORA_ADAPTER_PATH_LEN - sizeof("/adapter_model.safetensors"))
+
+
 /* Statuses beyond slora_core.h's, shared with slora_engine.h. */
 #define SLORA_FORBIDDEN      -20
 #define SLORA_UNAVAILABLE    -21

@@ -65,6 +65,17 @@ slora_catalog_confine(char **roots, int32_t n_roots, const char *name,
                              path, strerror(errno));
     }
 
+    /* its files' paths must fit SLORA_ADAPTER_PATH_LEN, or they would be
+     * cut and never open */
+    if (strlen(rp) > SLORA_ADAPTER_FOLDER_MAX) {
+        slora_err_set(err, SLORA_ERROR, "adapter %s: its folder's path is "
+                      "%zu bytes long, more than the %zu an adapter's may "
+                      "be: refused", name, strlen(rp),
+                      (size_t) SLORA_ADAPTER_FOLDER_MAX);
+        free(rp);
+        return SLORA_ERROR;
+    }
+
     for (i = 0; i < n_roots; i++) {
         len = strlen(roots[i]);
         if (strncmp(rp, roots[i], len) == 0
@@ -88,7 +99,7 @@ int
 slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err)
 {
     DIR            *d;
-    char            path[1280];
+    char            path[SLORA_ADAPTER_PATH_LEN];
     struct stat     sb;
     struct dirent  *de;
     slora_err_t     skip;

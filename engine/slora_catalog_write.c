@@ -194,7 +194,7 @@ slora_catalog_register_dir(slora_catalog_writer_t *w, const char *dir,
 {
     int             rc;
     DIR            *d;
-    char            path[1280], **names, **grown;
+    char            path[SLORA_ADAPTER_PATH_LEN], **names, **grown;
     size_t          cnt, cap, i;
     struct stat     sb;
     struct dirent  *de;

@@ -1045,6 +1045,23 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            /* the folder, an adapter's name and its longest file name
+             * fit the engine's paths (SLORA_ADAPTER_PATH_LEN) */
+            if (smcf->adapter_dir.len
+                > SLORA_ADAPTER_FOLDER_MAX - SLORA_QUEUE_ADAPTER_LEN)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "slora_adapters: dir= is %uz bytes long,"
+                                   " more than %uz (with an adapter's name"
+                                   " and file name after it, its files'"
+                                   " paths must fit %d bytes)",
+                                   smcf->adapter_dir.len,
+                                   (size_t) (SLORA_ADAPTER_FOLDER_MAX
+                                             - SLORA_QUEUE_ADAPTER_LEN),
+                                   SLORA_ADAPTER_PATH_LEN);
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 

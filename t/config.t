@@ -239,6 +239,9 @@ my @bad = (
      adapters => "    slora_adapters dir=$ad prefetch_threads=0;  # BAD"],
     ['slora_adapters prefetch_threads=17',
      adapters => "    slora_adapters dir=$ad prefetch_threads=17;  # BAD"],
+    ['slora_adapters dir= of 1200 bytes',
+     adapters => '    slora_adapters dir=' . ('/adapters' x 134)
+                 . ';  # BAD'],
     ['slora_api grpc', loc => "            slora_api grpc;  # BAD"],
     ['slora_chat_template nosuch',
      http_extra => "    slora_chat_template nosuch;  # BAD"],

@@ -200,6 +200,33 @@ test_confine(void)
     ok(rc == SLORA_ERROR && strstr(err.msg, "outside") != NULL,
        "the root itself is refused: %s", err.msg);
 
+    /* a folder whose files' paths would not fit SLORA_ADAPTER_PATH_LEN:
+     * refused, not taken and then never opened */
+    {
+        char    deep[SLORA_ADAPTER_PATH_LEN + 256];
+        size_t  len;
+
+        len = (size_t) snprintf(deep, sizeof(deep), "%s", root);
+
+        while (len < SLORA_ADAPTER_FOLDER_MAX) {
+            len += (size_t) snprintf(deep + len, sizeof(deep) - len, "/%0200d",
+                                     0);
+            mkdir(deep, 0755);
+        }
+
+        out = NULL;
+        rc = slora_catalog_confine(roots, 1, "deep", deep, &out, &err);
+        ok(rc == SLORA_ERROR && out == NULL
+           && strstr(err.msg, "more than the") != NULL,
+           "a folder of %zu bytes is refused: %s", len, err.msg);
+
+        while (len > strlen(root)) {
+            rmdir(deep);
+            len = (size_t) (strrchr(deep, '/') - deep);
+            deep[len] = '\0';
+        }
+    }
+
     slash = (char *) "/";
     ok(slora_catalog_confine(&slash, 1, "top", "/", &out, &err)
        == SLORA_ERROR, "under the root /, / itself is refused");

@@ -605,6 +605,8 @@ ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     smcf->enabled = 1;
+    smcf->engine_file = cf->conf_file->file.name;
+    smcf->engine_line = cf->conf_file->line;
 
     return ngx_http_slora_load_tokenizer(cf, smcf);
 }

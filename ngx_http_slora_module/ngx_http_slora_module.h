@@ -98,6 +98,8 @@ typedef struct {
     uint32_t                   hash;          /* of every field above */
     ngx_shm_zone_t            *zone;
     ngx_shm_zone_t            *store;         /* slora_responses_store */
+    ngx_str_t                  engine_file;   /* where slora_engine is */
+    ngx_uint_t                 engine_line;
     ngx_str_t                  thread_pool_name; /* slora_thread_pool */
 #if (NGX_THREADS)
     ngx_thread_pool_t         *thread_pool;   /* NULL: "off" */

@@ -23,7 +23,7 @@ static void ngx_http_slora_zone_geom(ngx_http_slora_main_conf_t *smcf,
 ngx_int_t
 ngx_http_slora_zone_add(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf)
 {
-    size_t              size;
+    size_t              size, memory;
     ngx_str_t           name;
     slora_queue_geom_t  g;
 
@@ -41,6 +41,23 @@ ngx_http_slora_zone_add(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf)
     /* room for the slab's page table and alignment */
     size += size / 16 + 16 * ngx_pagesize;
     size = ngx_align(size, ngx_pagesize);
+
+    /* every process maps it, and nginx -t makes it too: a size past
+     * half the machine's memory is a mistake in slots= or max_ctx=, said
+     * so at slora_engine's line rather than by a failed mmap() */
+    memory = (size_t) sysconf(_SC_PHYS_PAGES) * (size_t) sysconf(_SC_PAGESIZE);
+
+    if (memory > 0 && size > memory / 2) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "slora_engine: slots=%i with max_ctx=%i, max_tokens=%i"
+                      " and top_logprobs=%i make a shared zone of %uz MB,"
+                      " more than half of this machine's %uz MB: fewer"
+                      " slots or a shorter max_ctx in %V:%ui", smcf->slots,
+                      smcf->max_ctx, smcf->max_tokens, smcf->top_logprobs,
+                      size >> 20, memory >> 20, &smcf->engine_file,
+                      smcf->engine_line);
+        return NGX_ERROR;
+    }
 
     name.data = ngx_pnalloc(cf->pool, sizeof("slora_") + 8);
     if (name.data == NULL) {

@@ -239,6 +239,8 @@ my @bad = (
      adapters => "    slora_adapters dir=$ad prefetch_threads=0;  # BAD"],
     ['slora_adapters prefetch_threads=17',
      adapters => "    slora_adapters dir=$ad prefetch_threads=17;  # BAD"],
+    ['slots=1000000 (a zone past half the memory)',
+     engine => "    $engine slots=1000000;  # BAD"],
     ['slora_adapters dir= of 1200 bytes',
      adapters => '    slora_adapters dir=' . ('/adapters' x 134)
                  . ';  # BAD'],

@@ -26,6 +26,8 @@ static u_char *ngx_http_slora_prom_hist(u_char *p, u_char *end,
     const double *le, int n, double sum, uint64_t count);
 static ngx_int_t ngx_http_slora_status_start(ngx_http_request_t *r,
     size_t size, slora_queue_t **q, ngx_buf_t **b);
+static ngx_int_t ngx_http_slora_status_send(ngx_http_request_t *r,
+    ngx_buf_t *b, const char *type);
 static ngx_int_t ngx_http_slora_log_handler(ngx_http_request_t *r);
 
 #define ngx_http_slora_ld(v)  atomic_load_explicit(&(v), memory_order_relaxed)
@@ -136,7 +138,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         b->last = ngx_slprintf(b->last, b->end, "\"responses_store\":null}\n");
     }
 
-    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
+    return ngx_http_slora_status_send(r, b, "application/json");
 }
 
 
@@ -448,8 +450,25 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
 
     b->last = p;
 
-    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b,
-                                    "text/plain; version=0.0.4");
+    return ngx_http_slora_status_send(r, b, "text/plain; version=0.0.4");
+}
+
+
+/* The answer made in b, unless it filled b: a figure cut short would go
+ * out as a valid-looking wrong one (the sizes above are fixed; what they
+ * hold grows with the code, not the traffic). */
+static ngx_int_t
+ngx_http_slora_status_send(ngx_http_request_t *r, ngx_buf_t *b,
+    const char *type)
+{
+    if (b->last == b->end) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "slora: the %s answer outgrew its %uz bytes", type,
+                      (size_t) (b->end - b->start));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, type);
 }
 
 

@@ -6,9 +6,14 @@
  * next token either completes the match or rules it out.
  */
 
+#include <stdint.h>
 #include <string.h>
 
 #include "ngx_http_slora_text.h"
+
+
+static size_t ngx_http_slora_stop_find(const unsigned char *text,
+    size_t len, const ngx_http_slora_text_t *stop, size_t *tail);
 
 
 size_t
@@ -63,44 +68,79 @@ ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
     const ngx_http_slora_text_t *stops, size_t n_stops, size_t *which,
     size_t *safe)
 {
-    size_t  i, k, best, tail;
+    size_t  k, at, best, held, tail;
 
     best = len;
+    held = 0;
 
     for (k = 0; k < n_stops; k++) {
-        if (stops[k].len == 0 || stops[k].len > len) {
-            continue;
+        at = ngx_http_slora_stop_find(text, len, &stops[k], &tail);
+
+        if (at < best) {
+            best = at;
+            *which = k;
         }
 
-        for (i = 0; i + stops[k].len <= len && i < best; i++) {
-            if (memcmp(text + i, stops[k].data, stops[k].len) == 0) {
-                best = i;
-                *which = k;
-                break;
-            }
+        held = tail > held ? tail : held;
+    }
+
+    /* a match cuts the text; else the longest tail that is a proper
+     * prefix of a stop is held back */
+    *safe = best < len ? best : len - held;
+
+    return best;
+}
+
+
+/*
+ * Where stop first occurs in text[0..len) (len: nowhere), and in *tail
+ * the longest tail of the text that is a proper prefix of it (0 where
+ * it occurs): the Knuth-Morris-Pratt automaton, in time linear in len
+ * and the stop's length, where trying each offset in turn costs len
+ * times the stop's length on a text made to almost match it.
+ */
+static size_t
+ngx_http_slora_stop_find(const unsigned char *text, size_t len,
+    const ngx_http_slora_text_t *stop, size_t *tail)
+{
+    size_t          i, j, m;
+    const uint8_t  *s;
+    uint16_t        border[NGX_HTTP_SLORA_STOP_MAX];
+
+    *tail = 0;
+    m = stop->len;
+    s = stop->data;
+
+    if (m == 0 || m > NGX_HTTP_SLORA_STOP_MAX) {
+        return len;                 /* none; a longer one is refused
+                                     * before it gets here */
+    }
+
+    /* border[i]: the longest proper prefix of s[0..i] that ends it */
+    border[0] = 0;
+
+    for (i = 1, j = 0; i < m; i++) {
+        while (j > 0 && s[i] != s[j]) {
+            j = border[j - 1];
+        }
+
+        j += s[i] == s[j];
+        border[i] = (uint16_t) j;
+    }
+
+    for (i = 0, j = 0; i < len; i++) {
+        while (j > 0 && text[i] != s[j]) {
+            j = border[j - 1];
+        }
+
+        j += text[i] == s[j];
+
+        if (j == m) {
+            return i + 1 - m;
         }
     }
 
-    if (best < len) {
-        *safe = best;
-        return best;
-    }
-
-    /* hold back the longest tail that is a proper prefix of a stop */
-    for (i = 0; i < len; i++) {
-        tail = len - i;
-
-        for (k = 0; k < n_stops; k++) {
-            if (stops[k].len > tail
-                && memcmp(text + i, stops[k].data, tail) == 0)
-            {
-                *safe = i;
-                return len;
-            }
-        }
-    }
-
-    *safe = len;
+    *tail = j;
 
     return len;
 }

@@ -20,6 +20,11 @@ typedef struct {
 } ngx_http_slora_text_t;
 
 
+/* the longest stop string, as the API's bound (a request's stop strings
+ * are refused past 1024 bytes: slora_openai_answer.c) */
+#define NGX_HTTP_SLORA_STOP_MAX  1024
+
+
 /* Escapes src for the inside of a JSON string. dst NULL: returns the
  * length needed (at most 6 * len); else writes it and returns it. */
 size_t ngx_http_slora_json_escape(unsigned char *dst,
@@ -30,7 +35,8 @@ size_t ngx_http_slora_json_escape(unsigned char *dst,
  * earliest match (text from there on is not returned to the client) and
  * sets *which, or returns len when nothing matched; then *safe is how
  * many bytes may be sent now: text from *safe on could still grow into a
- * stop string and is held back.
+ * stop string and is held back. In time linear in len and the stops'
+ * lengths, each of at most NGX_HTTP_SLORA_STOP_MAX bytes.
  */
 size_t ngx_http_slora_stop_scan(const unsigned char *text, size_t len,
     const ngx_http_slora_text_t *stops, size_t n_stops, size_t *which,

@@ -30,6 +30,7 @@ static const char *frame(const char *data, size_t len);
 static void test_sse(void);
 static void test_escape(void);
 static void test_stop(void);
+static void test_stop_random(void);
 static void test_tool_text(void);
 static void test_ring(void);
 static void test_ring_threads(void);
@@ -397,6 +398,122 @@ test_stop(void)
 
     m = ngx_http_slora_stop_scan(U("abc"), 3, stops, 0, &which, &safe);
     ok(m == 3 && safe == 3, "no stop strings");
+
+    test_stop_random();
+}
+
+
+/* Each offset tried in turn: what ngx_http_slora_stop_scan must give. */
+static size_t
+stop_scan_slow(const unsigned char *text, size_t len,
+    const ngx_http_slora_text_t *stops, size_t n_stops, size_t *which,
+    size_t *safe)
+{
+    size_t  i, k, best, tail;
+
+    best = len;
+
+    for (k = 0; k < n_stops; k++) {
+        for (i = 0; stops[k].len > 0 && i + stops[k].len <= len && i < best;
+             i++)
+        {
+            if (memcmp(text + i, stops[k].data, stops[k].len) == 0) {
+                best = i;
+                *which = k;
+                break;
+            }
+        }
+    }
+
+    if (best < len) {
+        *safe = best;
+        return best;
+    }
+
+    for (i = 0; i < len; i++) {
+        tail = len - i;
+
+        for (k = 0; k < n_stops; k++) {
+            if (stops[k].len > tail
+                && memcmp(text + i, stops[k].data, tail) == 0)
+            {
+                *safe = i;
+                return len;
+            }
+        }
+    }
+
+    *safe = len;
+
+    return len;
+}
+
+
+/* Texts and stops over two letters (so that stops overlap themselves
+ * and each other), and the longest stops against texts made to almost
+ * match them: the same answers as trying each offset. */
+static void
+test_stop_random(void)
+{
+    int                    bad;
+    size_t                 i, k, n, len, m1, m2, w1, w2, s1, s2;
+    unsigned char          text[2100], sb[4][NGX_HTTP_SLORA_STOP_MAX];
+    ngx_http_slora_text_t  st[4];
+    uint64_t               x;
+
+    bad = 0;
+    x = 88172645463325252ULL;
+
+    for (n = 0; n < 200000 && bad < 5; n++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        len = x % 24;
+
+        for (i = 0; i < len; i++) {
+            text[i] = "ab"[(x >> (i % 60)) & 1];
+        }
+
+        k = (x >> 5) % 5;
+
+        for (i = 0; i < k; i++) {
+            st[i].len = (x >> (8 + 3 * i)) % 7;
+            st[i].data = sb[i];
+            memset(sb[i], 'a', st[i].len);
+
+            if (st[i].len > 0) {
+                sb[i][(x >> (20 + i)) % st[i].len] = "ab"[(x >> 40) & 1];
+            }
+        }
+
+        w1 = w2 = 99;
+        m1 = ngx_http_slora_stop_scan(text, len, st, k, &w1, &s1);
+        m2 = stop_scan_slow(text, len, st, k, &w2, &s2);
+
+        if (m1 != m2 || s1 != s2 || w1 != w2) {
+            diag("text %.*s, %zu stops: %zu %zu %zu against %zu %zu %zu",
+                 (int) len, text, k, m1, s1, w1, m2, s2, w2);
+            bad++;
+        }
+    }
+
+    ok(bad == 0, "200000 random texts and stops: as each offset tried");
+
+    /* "a" x 1023 then "b", against a's with a b or a c at the end */
+    memset(sb[0], 'a', NGX_HTTP_SLORA_STOP_MAX);
+    sb[0][NGX_HTTP_SLORA_STOP_MAX - 1] = 'b';
+    st[0].data = sb[0];
+    st[0].len = NGX_HTTP_SLORA_STOP_MAX;
+
+    for (k = 0; k < 3; k++) {
+        memset(text, 'a', sizeof(text));
+        text[sizeof(text) - 1] = "bca"[k];
+        m1 = ngx_http_slora_stop_scan(text, sizeof(text), st, 1, &w1, &s1);
+        m2 = stop_scan_slow(text, sizeof(text), st, 1, &w2, &s2);
+        ok(m1 == m2 && s1 == s2,
+           "a stop of 1024 bytes against 2100 almost matching, end %c: "
+           "%zu, %zu held", "bca"[k], m1, sizeof(text) - s1);
+    }
 }
 
 

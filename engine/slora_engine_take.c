@@ -141,7 +141,7 @@ void
 slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
     int32_t i, const slora_batch_t *batch, slora_event_cb cb, void *data)
 {
-    int32_t              row, taken, j, *draft;
+    int32_t              row, taken, kept, j, k, *draft;
     slora_engine_req_t  *q;
 
     q = (slora_engine_req_t *) it->req;
@@ -154,15 +154,28 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
         /* the draft's token is the pick */
     }
 
-    slora_draft_taken(&q->draft, it->draft, taken);
+    /* a stop id taken ends the output: the draft's tokens after it were
+     * computed, not taken (the DONE event counts them so) */
+    kept = taken;
+
+    for (j = 0; j < kept; j++) {
+        for (k = 0; k < q->n_stop; k++) {
+            if (q->stop_ids[k] == draft[j]) {
+                kept = j + 1;
+                break;
+            }
+        }
+    }
+
+    slora_draft_taken(&q->draft, it->draft, kept);
 
     if (q->draft.lookup) {
-        e->lookup_accepted += (uint64_t) taken;
-        e->lookup_rejected += (uint64_t) (it->draft - taken);
+        e->lookup_accepted += (uint64_t) kept;
+        e->lookup_rejected += (uint64_t) (it->draft - kept);
 
     } else {
-        e->prediction_accepted += (uint64_t) taken;
-        e->prediction_rejected += (uint64_t) (it->draft - taken);
+        e->prediction_accepted += (uint64_t) kept;
+        e->prediction_rejected += (uint64_t) (it->draft - kept);
     }
 
     if (!slora_sampling_greedy(&q->sampling)) {

@@ -226,6 +226,9 @@ test_drafts(void)
                     (size_t) f * sizeof(int32_t));
     ok(!bad, "a stop id inside a draft: the tokens before it, finish stop "
        "(%d of %d)", got.n[0], f);
+    ok(got.accepted[0] > 0 && got.accepted[0] <= got.n[0],
+       "... the drafts' tokens past the stop not counted taken (%d taken, "
+       "%d rejected)", got.accepted[0], got.rejected[0]);
 
     slora_engine_free(e);
 }

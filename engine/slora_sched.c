@@ -497,12 +497,23 @@ slora_sched_advance(slora_sched_t *s, const slora_sched_step_t *step)
 void
 slora_sched_settle(slora_sched_t *s, slora_req_t *req, int32_t taken)
 {
+    int32_t  keep;
+
     slora_assert(req->n_draft > 0 && taken >= 0 && taken <= req->n_draft
                  && req->n_computed == req->n_tokens);
 
     req->n_tokens -= req->n_draft;
     req->n_computed = req->n_tokens + taken;
     req->n_draft = 0;
+
+    /* the pages that only the rest held go back (the next plan grows
+     * r again for its next token, as for any) */
+    keep = (req->n_computed + s->tpp - 1) / s->tpp;
+
+    if (req->n_pages > keep) {
+        slora_pool_release(s->pool, req->n_pages - keep, req->pages + keep);
+        req->n_pages = keep;
+    }
 
     if (taken > 0 && s->policy->settled != NULL) {
         s->policy->settled(s, req, taken);

@@ -69,6 +69,7 @@ static int32_t edit_of(const int32_t *src, int32_t n, const int32_t *junk,
     int32_t *out);
 static void test_drafts(void);
 static void test_prefix(void);
+static void test_pages(void);
 static void test_lookup(void);
 static void random_tokens(uint32_t *x, int32_t *out, int32_t n);
 static void plain_req(dr_req_t *r, const int32_t *prompt, int32_t n_prompt,
@@ -94,6 +95,7 @@ main(void)
 
     test_drafts();
     test_prefix();
+    test_pages();
     test_lookup();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
@@ -240,6 +242,69 @@ test_drafts(void)
  * 8 more) that takes its full pages from the cache, answers as the next
  * turn does with the cache off.
  */
+static void
+test_pages(void)
+{
+    int32_t               prompt[20], junk[120], n, bad, kv[MAXGEN + 1];
+    uint32_t              x;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_engine_stats_t  st;
+    static dr_sink_t      got;
+
+    x = 4242;
+    random_tokens(&x, prompt, 20);
+    random_tokens(&x, junk, 120);
+
+    e = engine_up(0, 0, "pages: engine up");
+    if (e == NULL) {
+        return;
+    }
+
+    /* the pages a request without a prediction holds after each step,
+     * by its output's length; then with an unrelated prediction, whose
+     * drafts are rejected, at the same lengths */
+    memset(&req, 0, sizeof(req));
+    req.prompt = prompt;
+    req.n_prompt = 20;
+    req.sampling.top_p = 1;
+    req.sampling.max_tokens = 100;
+
+    memset(&got, 0, sizeof(got));
+    memset(kv, 0, sizeof(kv));
+    (void) slora_engine_submit(e, &req, &err);
+
+    while (slora_engine_step(e, on_event, &got) == SLORA_OK) {
+        slora_engine_stats(e, &st);
+        n = got.n[0];
+        kv[n] = got.done[0] ? kv[n] : st.pages_kv;
+    }
+
+    req.prediction = junk;
+    req.n_prediction = 120;
+    memset(&got, 0, sizeof(got));
+    bad = 0;
+    (void) slora_engine_submit(e, &req, &err);
+
+    while (slora_engine_step(e, on_event, &got) == SLORA_OK) {
+        slora_engine_stats(e, &st);
+        n = got.n[0];
+        if (!got.done[0] && kv[n] > 0 && st.pages_kv > kv[n]) {
+            diag("at %d tokens %d pages, without drafts %d", n, st.pages_kv,
+                 kv[n]);
+            bad++;
+        }
+    }
+
+    ok(got.n[0] == 100 && got.rejected[0] > 0 && bad == 0,
+       "pages: a rejected draft's pages go back at once (%d rejected, %d "
+       "steps held more)", got.rejected[0], bad);
+
+    slora_engine_free(e);
+}
+
+
 static void
 test_prefix(void)
 {

@@ -420,7 +420,8 @@ slora_sched_fair_victim(slora_sched_t *s)
         {
             need = r->run_from > SLORA_FAIR_MIN_RUN ? r->run_from
                                                     : SLORA_FAIR_MIN_RUN;
-            if (r->n_tokens - r->run_from < need) {
+            /* a draft set before the plan is no token generated yet */
+            if (r->n_tokens - r->n_draft - r->run_from < need) {
                 continue;
             }
         }

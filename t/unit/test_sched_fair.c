@@ -764,6 +764,25 @@ test_fair_waiver_cap(void)
     ok(!adm[3] && pre[3] == 3, "the fourth is refused the waiver: the "
        "victim was preempted 3 times (%d)", pre[3]);
 
+    /* a draft is no token generated: with one of 16 tokens set (the
+     * engine sets drafts before the plan), the guard holds still */
+    for (i = 0; i < 16; i++) {
+        f->r.tokens[f->r.n_tokens + i] = 1000 + f->gen + i;
+    }
+    f->r.n_tokens += 16;
+    f->r.n_draft = 16;
+    slora_sched_plan_at(w.s, &st, T0 + 5);
+    slora_sched_advance(w.s, &st);
+
+    ok(f->r.n_preempted == 3 && qu[3]->r.state == SLORA_REQ_WAITING,
+       "a draft set on the guarded request does not lift the guard "
+       "(preempted %d times)", f->r.n_preempted);
+
+    if (f->r.n_draft > 0) {
+        slora_sched_settle(w.s, &f->r, 0);
+        f->r.tokens[f->r.n_tokens++] = 1000 + f->gen++;
+    }
+
     while (run_step(&w, &st, T0 + 10)) {
         /* drain */
     }

@@ -359,6 +359,35 @@ slora_cuda_lora_deltas(const slora_cuda_t *c, const slora_cuda_step_t *st)
            && st->batch->n_tokens > SLORA_GEMV_MAX_N;
 }
 
+/* slora_cuda_lora.c */
+typedef struct {
+    slora_proj_e              p;
+    uint16_t                 *y;
+    int64_t                   ld_y;
+} slora_cuda_lora_out_t;
+
+
+/* One LoRA call over projections sharing an input: its shrink, launched
+ * before their base GEMM, then its expand after it; or, where the kernel
+ * after the GEMM can add a delta (may_delta), the expand too before the
+ * GEMM, into fp32 deltas that kernel adds (delta). */
+typedef struct {
+    const slora_cuda_lora_out_t  *out;
+    int                           n_out;
+    int                           forked;     /* shrink on c->side */
+    int                           may_delta;
+    const float                  *delta;      /* [n, ld of out[0]] */
+    const uint16_t               *x;
+    int64_t                       ld_x;
+    int32_t                       l;
+} slora_cuda_lora_call_t;
+
+int slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
+    slora_cuda_lora_call_t *lc, slora_err_t *err);
+int slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc, slora_err_t *err);
+
+
 /* slora_cuda_graph.c */
 
 int slora_cuda_graph_get(slora_cuda_t *c, slora_cuda_step_t *st,

@@ -64,6 +64,37 @@ static int ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en,
     int32_t *ids, int32_t *n, slora_err_t *err);
 
 
+/* slora_thread_pool: the pool long texts are tokenized on, nginx's
+ * "default" (32 threads a worker, unless a thread_pool of that name says
+ * otherwise) where the directive is not given, none for "off". */
+ngx_int_t
+ngx_http_slora_encode_conf(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf)
+{
+    if (smcf->thread_pool_name.len == 0) {
+        ngx_str_set(&smcf->thread_pool_name, "default");
+    }
+
+    if (smcf->thread_pool_name.len == 3
+        && ngx_strncmp(smcf->thread_pool_name.data, "off", 3) == 0)
+    {
+        return NGX_OK;
+    }
+
+#if (NGX_THREADS)
+    smcf->thread_pool = ngx_thread_pool_add(cf, &smcf->thread_pool_name);
+
+    return smcf->thread_pool != NULL ? NGX_OK : NGX_ERROR;
+#else
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "slora_thread_pool \"%V\": this nginx has no thread"
+                       " pools (built without --with-threads); say"
+                       " \"slora_thread_pool off\"",
+                       &smcf->thread_pool_name);
+    return NGX_ERROR;
+#endif
+}
+
+
 /* An encoder for r: texts go to smcf's thread pool where one is set and
  * again is given (the request's making, run again when an encoding is
  * done), else they are encoded at once. */

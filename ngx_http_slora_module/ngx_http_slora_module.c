@@ -326,29 +326,8 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_OK;
     }
 
-    /* long texts are tokenized on this pool's threads (nginx's
-     * "default", 32 threads, unless a thread_pool of that name says
-     * otherwise) */
-    if (smcf->thread_pool_name.len == 0) {
-        ngx_str_set(&smcf->thread_pool_name, "default");
-    }
-
-    if (!(smcf->thread_pool_name.len == 3
-          && ngx_strncmp(smcf->thread_pool_name.data, "off", 3) == 0))
-    {
-#if (NGX_THREADS)
-        smcf->thread_pool = ngx_thread_pool_add(cf, &smcf->thread_pool_name);
-        if (smcf->thread_pool == NULL) {
-            return NGX_CONF_ERROR;
-        }
-#else
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "slora_thread_pool \"%V\": this nginx has no"
-                           " thread pools (built without --with-threads);"
-                           " say \"slora_thread_pool off\"",
-                           &smcf->thread_pool_name);
+    if (ngx_http_slora_encode_conf(cf, smcf) != NGX_OK) {
         return NGX_CONF_ERROR;
-#endif
     }
 
     if (smcf->max_tokens > smcf->max_ctx) {

@@ -395,6 +395,10 @@ void ngx_http_slora_engine_setup(ngx_cycle_t *cycle);
 /* ngx_http_slora_engine_proc.c */
 void ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data);
 
+/* ngx_http_slora_encode.c (the rest in ngx_http_slora_prompt.h) */
+ngx_int_t ngx_http_slora_encode_conf(ngx_conf_t *cf,
+    ngx_http_slora_main_conf_t *smcf);
+
 /* ngx_http_slora_handler.c */
 ngx_int_t ngx_http_slora_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);

@@ -93,7 +93,6 @@ static int hints_until(slora_engine_t *e, slora_catalog_writer_t *w,
 static void make_adapter(const char *dir, uint64_t seed);
 static slora_engine_t *redis_engine(const char *const *roots, int n_roots,
     size_t host, size_t pool);
-static void test_confine(void);
 static void test_refresh(void);
 static void test_resolve(void);
 static void test_many(void);
@@ -142,7 +141,6 @@ main(void)
     snprintf(root, sizeof(root), "%s/root", tmp);
     mkdir(root, 0755);
 
-    test_confine();
     test_refresh();
     test_resolve();
     test_many();
@@ -156,93 +154,6 @@ main(void)
     }
 
     return done_testing();
-}
-
-
-/*
- * An adapter's path lies strictly under a root: not the root itself, and
- * not a sibling folder whose name only begins with the root's; under the
- * root "/", anything but "/". And a catalog name is never a path.
- */
-static void
-test_confine(void)
-{
-    int          rc;
-    char         sib[600], in[600], *real_root, *slash, *out;
-    char        *roots[1];
-    slora_err_t  err;
-
-    real_root = realpath(root, NULL);
-    if (real_root == NULL) {
-        BAIL_OUT("realpath %s", root);
-    }
-    roots[0] = real_root;
-
-    snprintf(in, sizeof(in), "%s/a", root);
-    snprintf(sib, sizeof(sib), "%s-evil", root);
-    mkdir(in, 0755);
-    mkdir(sib, 0755);
-
-    out = NULL;
-    rc = slora_catalog_confine(roots, 1, "a", in, &out, &err);
-    ok(rc == SLORA_OK && out != NULL
-       && strncmp(out, real_root, strlen(real_root)) == 0,
-       "a folder under the root is taken: %s", out ? out : err.msg);
-    free(out);
-
-    out = NULL;
-    rc = slora_catalog_confine(roots, 1, "evil", sib, &out, &err);
-    ok(rc == SLORA_ERROR && out == NULL
-       && strstr(err.msg, "outside the adapter roots") != NULL,
-       "a sibling that shares the root's prefix is refused: %s", err.msg);
-
-    rc = slora_catalog_confine(roots, 1, "root", root, &out, &err);
-    ok(rc == SLORA_ERROR && strstr(err.msg, "outside") != NULL,
-       "the root itself is refused: %s", err.msg);
-
-    /* a folder whose files' paths would not fit SLORA_ADAPTER_PATH_LEN:
-     * refused, not taken and then never opened */
-    {
-        char    deep[SLORA_ADAPTER_PATH_LEN + 256];
-        size_t  len;
-
-        len = (size_t) snprintf(deep, sizeof(deep), "%s", root);
-
-        while (len < SLORA_ADAPTER_FOLDER_MAX) {
-            len += (size_t) snprintf(deep + len, sizeof(deep) - len, "/%0200d",
-                                     0);
-            mkdir(deep, 0755);
-        }
-
-        out = NULL;
-        rc = slora_catalog_confine(roots, 1, "deep", deep, &out, &err);
-        ok(rc == SLORA_ERROR && out == NULL
-           && strstr(err.msg, "more than the") != NULL,
-           "a folder of %zu bytes is refused: %s", len, err.msg);
-
-        while (len > strlen(root)) {
-            rmdir(deep);
-            len = (size_t) (strrchr(deep, '/') - deep);
-            deep[len] = '\0';
-        }
-    }
-
-    slash = (char *) "/";
-    ok(slora_catalog_confine(&slash, 1, "top", "/", &out, &err)
-       == SLORA_ERROR, "under the root /, / itself is refused");
-    out = NULL;
-    ok(slora_catalog_confine(&slash, 1, "tmp", tmp, &out, &err) == SLORA_OK,
-       "and a folder under it is taken");
-    free(out);
-
-    ok(!slora_catalog_valid_name("a/b") && !slora_catalog_valid_name("..")
-       && !slora_catalog_valid_name("x/../y")
-       && slora_catalog_valid_name("a.b"),
-       "catalog names with a slash or \"..\" are not names");
-
-    rmdir(in);
-    rmdir(sib);
-    free(real_root);
 }
 
 

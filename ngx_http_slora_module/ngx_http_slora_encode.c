@@ -180,8 +180,9 @@ ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
         return slora_err_set(err, SLORA_ERROR, "out of memory");
     }
 
-    /* the thread's copies: the call's text and spans live as long as the
-     * request, but the next making renders its own */
+    /* the call for the thread, its ids its own; the text and spans it
+     * points at stay in the request's pool (a making again renders into
+     * new buffers and frees none) */
     en = task->ctx;
     *en = call;
     en->encoder = enc;

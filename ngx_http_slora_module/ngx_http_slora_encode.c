@@ -60,7 +60,8 @@ static void ngx_http_slora_encode_done(ngx_event_t *ev);
 #endif
 static ngx_http_slora_encoding_t *ngx_http_slora_encode_find(
     ngx_http_slora_encoder_t *enc, const ngx_http_slora_encoding_t *call);
-static int ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en,
+static void ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en);
+static int ngx_http_slora_encode_answer(const ngx_http_slora_encoding_t *en,
     int32_t *ids, int32_t *n, slora_err_t *err);
 
 
@@ -158,17 +159,14 @@ ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
 
     if (enc == NULL || enc->pool == NULL || len <= NGX_HTTP_SLORA_ENCODE_HERE)
     {
-        return ngx_http_slora_encode_run(&call, ids, n, err);
+        ngx_http_slora_encode_run(&call);
+        return ngx_http_slora_encode_answer(&call, ids, n, err);
     }
 
     en = ngx_http_slora_encode_find(enc, &call);
 
     if (en != NULL) {
-        ngx_memcpy(ids, en->ids,
-                   (size_t) ngx_min(en->n, en->cap) * sizeof(int32_t));
-        *n = en->n;
-        *err = en->err;
-        return en->rc;
+        return ngx_http_slora_encode_answer(en, ids, n, err);
     }
 
 #if (NGX_THREADS)
@@ -198,7 +196,8 @@ ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
 
     if (ngx_thread_task_post(enc->pool, task) != NGX_OK) {
         /* the pool's queue is full: the worker does it */
-        return ngx_http_slora_encode_run(en, ids, n, err);
+        ngx_http_slora_encode_run(en);
+        return ngx_http_slora_encode_answer(en, ids, n, err);
     }
 
     /* as nginx's own thread tasks: a request blocked is not terminated
@@ -209,7 +208,9 @@ ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
 
 #else
 
-    return ngx_http_slora_encode_run(&call, ids, n, err);
+    ngx_http_slora_encode_run(&call);
+
+    return ngx_http_slora_encode_answer(&call, ids, n, err);
 
 #endif
 }
@@ -244,42 +245,42 @@ ngx_http_slora_encode_find(ngx_http_slora_encoder_t *enc,
 }
 
 
-/* The encoding itself, into en->ids, and its answer also into ids, *n and
- * *err where they are not en's own. */
-static int
-ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en, int32_t *ids,
-    int32_t *n, slora_err_t *err)
+/* The encoding itself: en's ids, count, answer and error. */
+static void
+ngx_http_slora_encode_run(ngx_http_slora_encoding_t *en)
 {
-    int  rc;
-
     en->err.msg[0] = '\0';
     en->n = 0;
 
-    rc = en->plain != NULL
-         ? slora_tokenizer_encode_chat(en->tokenizer,
-                                       (const char *) en->text, en->len,
-                                       (int) en->add_special, en->plain,
-                                       en->n_plain, en->ids, en->cap,
-                                       en->limit, &en->n, &en->err)
-         : slora_tokenizer_encode_upto(en->tokenizer,
-                                       (const char *) en->text, en->len,
-                                       (int) en->add_special, 0, en->ids,
-                                       en->cap, en->limit, &en->n,
-                                       &en->err);
-    en->rc = rc;
+    en->rc = en->plain != NULL
+             ? slora_tokenizer_encode_chat(en->tokenizer,
+                                           (const char *) en->text, en->len,
+                                           (int) en->add_special, en->plain,
+                                           en->n_plain, en->ids, en->cap,
+                                           en->limit, &en->n, &en->err)
+             : slora_tokenizer_encode_upto(en->tokenizer,
+                                           (const char *) en->text, en->len,
+                                           (int) en->add_special, 0, en->ids,
+                                           en->cap, en->limit, &en->n,
+                                           &en->err);
+}
 
+
+/* A done encoding's answer as the call gives it: ids[0..cap), *n, *err
+ * and the SLORA_* code. */
+static int
+ngx_http_slora_encode_answer(const ngx_http_slora_encoding_t *en,
+    int32_t *ids, int32_t *n, slora_err_t *err)
+{
     if (ids != en->ids) {
         ngx_memcpy(ids, en->ids,
                    (size_t) ngx_min(en->n, en->cap) * sizeof(int32_t));
     }
 
     *n = en->n;
+    *err = en->err;
 
-    if (err != &en->err) {
-        *err = en->err;
-    }
-
-    return rc;
+    return en->rc;
 }
 
 
@@ -295,7 +296,7 @@ ngx_http_slora_encode_thread(void *data, ngx_log_t *log)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
                    "slora: encoding %uz bytes on a thread", en->len);
 
-    (void) ngx_http_slora_encode_run(en, en->ids, &en->n, &en->err);
+    ngx_http_slora_encode_run(en);
 }
 
 

@@ -39,6 +39,12 @@ static void test_vocab(int32_t vocab, int ties, const char *what);
 static void test_argmax(int32_t vocab);
 static void test_inf(int32_t vocab);
 static void special_row(float *x, int32_t r, int32_t vocab);
+static int gpu_ids(int32_t *gpu, const float *x, int32_t vocab,
+    const slora_draw_t *dr, int argmax);
+static int32_t same_ids(const int32_t *cpu, const int32_t *gpu,
+    int32_t *first);
+static void say_draw(const int32_t *cpu, const int32_t *gpu,
+    const slora_draw_t *dr, int32_t first);
 static void bench(int32_t vocab);
 static void draw_params(slora_draw_t *dr, int32_t r, int32_t vocab);
 
@@ -69,9 +75,9 @@ main(void)
 static void
 test_vocab(int32_t vocab, int ties, const char *what)
 {
-    float         *x, *d_x;
-    slora_draw_t  *dr, *d_dr;
-    int32_t       *cpu, *gpu, *d_ids, r, i, same, first;
+    float         *x;
+    slora_draw_t  *dr;
+    int32_t       *cpu, *gpu, r, i, same, first;
     void          *scratch;
 
     x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
@@ -105,41 +111,12 @@ test_vocab(int32_t vocab, int ties, const char *what)
                  : -1;              /* greedy: the 0xff.. left alone */
     }
 
-    d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
-    d_dr = (slora_draw_t *) dup_to_dev(dr, ROWS * sizeof(slora_draw_t));
-    d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
-    CK(cudaMemset(d_ids, 0xff, ROWS * sizeof(int32_t)));
-
-    ok(slora_sample_rows_cuda(d_ids, d_x, vocab, vocab, d_dr, ROWS, NULL)
-       == 0, "%s: launched", what);
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(gpu, d_ids, ROWS * sizeof(int32_t),
-                  cudaMemcpyDeviceToHost));
-
-    same = 0;
-    first = -1;
-
-    for (r = 0; r < ROWS; r++) {
-        if (gpu[r] == cpu[r]) {
-            same++;
-
-        } else if (first < 0) {
-            first = r;
-        }
-    }
-
+    ok(gpu_ids(gpu, x, vocab, dr, 0), "%s: launched", what);
+    same = same_ids(cpu, gpu, &first);
     ok(same == ROWS, "%s: %d of %d rows draw the CPU's token", what, same,
        ROWS);
+    say_draw(cpu, gpu, dr, first);
 
-    if (first >= 0) {
-        diag("row %d: cpu %d gpu %d (inv_temp %g top_k %d top_p %g min_p %g"
-             " u %.17g)", first, cpu[first], gpu[first], dr[first].inv_temp,
-             dr[first].top_k, dr[first].top_p, dr[first].min_p, dr[first].u);
-    }
-
-    CK(cudaFree(d_x));
-    CK(cudaFree(d_dr));
-    CK(cudaFree(d_ids));
     free(x); free(dr); free(cpu); free(gpu); free(scratch);
 }
 
@@ -151,8 +128,8 @@ test_vocab(int32_t vocab, int ties, const char *what)
 static void
 test_argmax(int32_t vocab)
 {
-    float    *x, *d_x;
-    int32_t  *cpu, *gpu, *d_ids, r, same, first;
+    float    *x;
+    int32_t  *cpu, *gpu, r, same, first;
 
     x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
     cpu = (int32_t *) malloc(ROWS * sizeof(int32_t));
@@ -164,28 +141,9 @@ test_argmax(int32_t vocab)
 
     slora_argmax_rows(cpu, x, vocab, ROWS, vocab);
 
-    d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
-    d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
-    CK(cudaMemset(d_ids, 0xff, ROWS * sizeof(int32_t)));
-
-    ok(slora_argmax_rows_cuda(d_ids, d_x, vocab, ROWS, vocab, NULL) == 0,
-       "argmax, vocabulary %d: launched", vocab);
-    CK(cudaDeviceSynchronize());
-    CK(cudaMemcpy(gpu, d_ids, ROWS * sizeof(int32_t),
-                  cudaMemcpyDeviceToHost));
-
-    same = 0;
-    first = -1;
-
-    for (r = 0; r < ROWS; r++) {
-        if (gpu[r] == cpu[r]) {
-            same++;
-
-        } else if (first < 0) {
-            first = r;
-        }
-    }
-
+    ok(gpu_ids(gpu, x, vocab, NULL, 1), "argmax, vocabulary %d: launched",
+       vocab);
+    same = same_ids(cpu, gpu, &first);
     ok(same == ROWS, "argmax, vocabulary %d: %d of %d rows (NaN, inf, "
        "ties) give the CPU's id", vocab, same, ROWS);
 
@@ -194,8 +152,6 @@ test_argmax(int32_t vocab)
              cpu[first], gpu[first]);
     }
 
-    CK(cudaFree(d_x));
-    CK(cudaFree(d_ids));
     free(x); free(cpu); free(gpu);
 }
 
@@ -211,9 +167,9 @@ test_argmax(int32_t vocab)
 static void
 test_inf(int32_t vocab)
 {
-    float         *x, *d_x;
-    slora_draw_t  *dr, *d_dr;
-    int32_t       *cpu, *gpu, *d_ids, r, i, same, first;
+    float         *x;
+    slora_draw_t  *dr;
+    int32_t       *cpu, *gpu, r, i, same, first;
     void          *scratch;
 
     x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
@@ -247,43 +203,94 @@ test_inf(int32_t vocab)
         }
     }
 
+    ok(gpu_ids(gpu, x, vocab, dr, 1), "+inf, vocabulary %d: launched",
+       vocab);
+    same = same_ids(cpu, gpu, &first);
+    ok(same == ROWS, "+inf, vocabulary %d: %d of %d rows draw the CPU's "
+       "token", vocab, same, ROWS);
+    say_draw(cpu, gpu, dr, first);
+
+    free(x); free(dr); free(cpu); free(gpu); free(scratch);
+}
+
+
+/*
+ * The GPU's ids for the rows x[ROWS, vocab] as the backend makes them:
+ * the argmax (argmax), then the draws under dr over it (dr not NULL),
+ * into gpu, whose rows nothing wrote stay 0xff..; 1 where every launch
+ * was taken.
+ */
+static int
+gpu_ids(int32_t *gpu, const float *x, int32_t vocab, const slora_draw_t *dr,
+    int argmax)
+{
+    int            taken;
+    float         *d_x;
+    slora_draw_t  *d_dr;
+    int32_t       *d_ids;
+
     d_x = (float *) dup_to_dev(x, (size_t) ROWS * vocab * sizeof(float));
-    d_dr = (slora_draw_t *) dup_to_dev(dr, ROWS * sizeof(slora_draw_t));
+    d_dr = dr != NULL
+           ? (slora_draw_t *) dup_to_dev(dr, ROWS * sizeof(slora_draw_t))
+           : NULL;
     d_ids = (int32_t *) dmalloc(ROWS * sizeof(int32_t));
     CK(cudaMemset(d_ids, 0xff, ROWS * sizeof(int32_t)));
 
-    ok(slora_argmax_rows_cuda(d_ids, d_x, vocab, ROWS, vocab, NULL) == 0
-       && slora_sample_rows_cuda(d_ids, d_x, vocab, vocab, d_dr, ROWS, NULL)
-          == 0, "+inf, vocabulary %d: launched", vocab);
+    taken = (!argmax
+             || slora_argmax_rows_cuda(d_ids, d_x, vocab, ROWS, vocab, NULL)
+                == 0)
+            && (dr == NULL
+                || slora_sample_rows_cuda(d_ids, d_x, vocab, vocab, d_dr,
+                                          ROWS, NULL)
+                   == 0);
+
     CK(cudaDeviceSynchronize());
     CK(cudaMemcpy(gpu, d_ids, ROWS * sizeof(int32_t),
                   cudaMemcpyDeviceToHost));
+    CK(cudaFree(d_x));
+    CK(cudaFree(d_ids));
+
+    if (d_dr != NULL) {
+        CK(cudaFree(d_dr));
+    }
+
+    return taken;
+}
+
+
+/* How many of the ROWS rows' ids are the CPU's; *first the first that
+ * is not (-1: none). */
+static int32_t
+same_ids(const int32_t *cpu, const int32_t *gpu, int32_t *first)
+{
+    int32_t  r, same;
 
     same = 0;
-    first = -1;
+    *first = -1;
 
     for (r = 0; r < ROWS; r++) {
         if (gpu[r] == cpu[r]) {
             same++;
 
-        } else if (first < 0) {
-            first = r;
+        } else if (*first < 0) {
+            *first = r;
         }
     }
 
-    ok(same == ROWS, "+inf, vocabulary %d: %d of %d rows draw the CPU's "
-       "token", vocab, same, ROWS);
+    return same;
+}
 
+
+/* The first row drawn otherwise than on the CPU, and its draw. */
+static void
+say_draw(const int32_t *cpu, const int32_t *gpu, const slora_draw_t *dr,
+    int32_t first)
+{
     if (first >= 0) {
         diag("row %d: cpu %d gpu %d (inv_temp %g top_k %d top_p %g min_p %g"
              " u %.17g)", first, cpu[first], gpu[first], dr[first].inv_temp,
              dr[first].top_k, dr[first].top_p, dr[first].min_p, dr[first].u);
     }
-
-    CK(cudaFree(d_x));
-    CK(cudaFree(d_dr));
-    CK(cudaFree(d_ids));
-    free(x); free(dr); free(cpu); free(gpu); free(scratch);
 }
 
 

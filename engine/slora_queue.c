@@ -42,7 +42,6 @@ const int  slora_status_codes[SLORA_STATUS_N - 1] = {
 
 static uint32_t slora_queue_ring_cap(uint32_t n_slots);
 static int slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h);
-static size_t slora_queue_lp_size(const slora_queue_geom_t *g);
 
 
 static uint32_t
@@ -59,8 +58,7 @@ slora_queue_ring_cap(uint32_t n_slots)
 }
 
 
-/* Bytes of one token's log-probability record: 8-aligned. */
-static size_t
+size_t
 slora_queue_lp_size(const slora_queue_geom_t *g)
 {
     return sizeof(slora_logprob_t) + (size_t) g->top_cap * sizeof(slora_top_t);

@@ -393,6 +393,9 @@ int32_t *slora_queue_output(slora_queue_t *q, uint32_t i);  /* [output_cap] */
 /* When each output token was published, CLOCK_MONOTONIC ns; entry k is
  * written before n_out passes k, so it reads like the token itself. */
 int64_t *slora_queue_published(slora_queue_t *q, uint32_t i);
+/* Bytes of one token's log-probability record (top_cap alternatives):
+ * 8-aligned; a slot's records lie one after another. */
+size_t slora_queue_lp_size(const slora_queue_geom_t *g);
 /* Output token k's log-probability record (written, as the token, before
  * n_out passes k; filled only for a slot that asked for them). */
 slora_logprob_t *slora_queue_logprob(slora_queue_t *q, uint32_t i,

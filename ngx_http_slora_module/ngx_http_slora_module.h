@@ -202,6 +202,28 @@ typedef struct {
 
 
 /*
+ * A finished choice's output its slow client has not taken yet, copied out
+ * of the slot so the slot can go back (ngx_http_slora_take_keep): tokens
+ * [from, n_out), when each was published, their log-probability records
+ * (with logprobs) and the slot's last word.
+ */
+typedef struct {
+    int32_t                    from;          /* n_done when kept */
+    int32_t                    n_out;         /* the slot's final count */
+    int32_t                   *ids;           /* [n_out - from] */
+    int64_t                   *published;     /* [n_out - from] */
+    u_char                    *logprobs;      /* [n_out - from] records of
+                                                 lp_size bytes (with
+                                                 logprobs) */
+    size_t                     lp_size;
+    int32_t                    finish;        /* slora_finish_e */
+    int32_t                    n_cached;
+    int32_t                    accepted;
+    int32_t                    rejected;
+} ngx_http_slora_kept_t;
+
+
+/*
  * One slot of a request and what came of it: a choice of a generation
  * (a request asks for n of them, each its own engine request), or an
  * op's one slot (ngx_http_slora_admin.c), whose answer gathers in text.
@@ -212,6 +234,9 @@ typedef struct {
 
     uint32_t                   slot;
     ngx_connection_t          *wc;            /* the slot's eventfd */
+    ngx_http_slora_kept_t     *kept;          /* finished, its slot given
+                                                 back: the output read
+                                                 from here */
 
     int32_t                    n_done;        /* output tokens consumed */
     int32_t                    n_cached;      /* prompt tokens from the
@@ -252,6 +277,7 @@ typedef struct {
                                                  that are content */
 
     unsigned                   have_slot:1;
+    unsigned                   counted:1;     /* its tokens in the totals */
     unsigned                   finished:1;
     unsigned                   echoed:1;      /* its prompt taken */
     unsigned                   tool_text:1;   /* the answer is text, not
@@ -483,6 +509,8 @@ ngx_int_t ngx_http_slora_emit_text(ngx_http_request_t *r,
     ngx_chain_t ***ll);
 void ngx_http_slora_stream_exit_process(void);
 void ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx);
+void ngx_http_slora_choice_let_go(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch);
 ngx_int_t ngx_http_slora_stream_accept(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 ngx_int_t ngx_http_slora_stream_header(ngx_http_request_t *r,
@@ -500,6 +528,13 @@ const char *ngx_http_slora_error_code(ngx_uint_t status);
 ngx_int_t ngx_http_slora_take_tokens(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     slora_queue_t *q, ngx_chain_t ***ll);
+uint32_t ngx_http_slora_take_state(slora_queue_t *q,
+    ngx_http_slora_choice_t *ch);
+void ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch);
+void ngx_http_slora_take_delivered(slora_queue_t *q,
+    ngx_http_slora_choice_t *ch, int32_t from);
+void ngx_http_slora_take_keep(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, slora_queue_t *q);
 ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
     ngx_uint_t flush);

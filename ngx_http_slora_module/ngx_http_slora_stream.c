@@ -12,7 +12,9 @@
  * request lives, edge-triggered, so it is drained in the handler) says
  * tokens or the end were published; the client's write event says a slow
  * client has taken what was sent (until then tokens simply stay in the
- * slot, which holds max_tokens); a 500 ms tick enforces the deadline,
+ * slot, which holds max_tokens, and once the engine has finished a choice
+ * they are copied out and the slot goes back); a 500 ms tick enforces the
+ * deadline,
  * notices a dead engine within a tick or two, and keeps a gracefully
  * exiting worker alive until its streams end (notes/toolchain.md pitfall
  * e). Output buffers are recycled with ngx_chain_update_chains().
@@ -57,8 +59,6 @@ static ngx_int_t ngx_http_slora_open(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static ngx_int_t ngx_http_slora_send_header(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
-static void ngx_http_slora_delivered(slora_queue_t *q,
-    ngx_http_slora_choice_t *ch, int32_t from);
 static void ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch);
 static void ngx_http_slora_cleanup(void *data);
@@ -494,7 +494,9 @@ ngx_http_slora_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     }
 
     if (ctx->stream && ctx->busy) {
-        /* a slow client: the tokens wait in the slots */
+        /* a slow client: the tokens wait in the slots, or, once finished,
+         * in the request's pool */
+        ngx_http_slora_take_keep(r, ctx, q);
         return;
     }
 
@@ -530,10 +532,8 @@ again:
             continue;
         }
 
-        s = slora_queue_slot(q, ch->slot);
-
         /* the state first: once terminal, n_out is final */
-        st = atomic_load_explicit(&s->state, memory_order_acquire);
+        st = ngx_http_slora_take_state(q, ch);
         n0 = ch->n_done;
 
         rc = ngx_http_slora_take_tokens(r, ctx, ch, q, &ll);
@@ -541,18 +541,13 @@ again:
         if (rc == NGX_AGAIN) {
             /* the pass's share made: the rest of this choice and the
              * choices after it in the next pass */
-            ngx_http_slora_delivered(q, ch, n0);
+            ngx_http_slora_take_delivered(q, ch, n0);
             more = 1;
             break;
         }
 
         if (rc == NGX_OK && st == SLORA_SLOT_FINISHED) {
-            ch->finish = s->finish == SLORA_FINISH_LENGTH ? "length"
-                                                          : "stop";
-            /* an answer that stopped before any token has it from DONE */
-            ch->n_cached = s->n_cached;
-            ch->accepted = s->accepted_prediction;
-            ch->rejected = s->rejected_prediction;
+            ngx_http_slora_take_end(q, ch);
 
             /* what the detokenizer holds back belongs to the text, unless
              * a stop string cut it */
@@ -576,7 +571,7 @@ again:
         }
 
         if (ctx->stream) {
-            ngx_http_slora_delivered(q, ch, n0);
+            ngx_http_slora_take_delivered(q, ch, n0);
         }
 
         if (rc == NGX_DONE) {
@@ -611,6 +606,10 @@ again:
             goto again;
         }
 
+        if (ctx->busy) {
+            ngx_http_slora_take_keep(r, ctx, q);
+        }
+
         return;
     }
 
@@ -632,18 +631,17 @@ ngx_http_slora_ready(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 {
     uint32_t                  st;
     ngx_uint_t                i, ready;
-    slora_slot_t             *s;
     ngx_http_slora_choice_t  *ch;
 
     ready = 0;
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
-        s = slora_queue_slot(q, ch->slot);
-        st = atomic_load_explicit(&s->state, memory_order_acquire);
+        st = ngx_http_slora_take_state(q, ch);
 
-        if (atomic_load_explicit(&s->n_out, memory_order_acquire) > 0
-            || st == SLORA_SLOT_FINISHED)
+        if (st == SLORA_SLOT_FINISHED
+            || atomic_load_explicit(&slora_queue_slot(q, ch->slot)->n_out,
+                                    memory_order_acquire) > 0)
         {
             ready = 1;
 
@@ -665,28 +663,6 @@ ngx_http_slora_ready(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     return NGX_OK;
-}
-
-
-/* Counts, for a choice's tokens from..n_done just taken, the time since the
- * engine published each: what the worker adds to a stream's latency. */
-static void
-ngx_http_slora_delivered(slora_queue_t *q, ngx_http_slora_choice_t *ch,
-    int32_t from)
-{
-    int32_t   k;
-    int64_t   now, *published;
-
-    if (from == ch->n_done) {
-        return;
-    }
-
-    now = slora_now_ns();
-    published = slora_queue_published(q, ch->slot);
-
-    for (k = from; k < ch->n_done; k++) {
-        slora_hist_fine_observe(&q->delivery_seconds, now - published[k]);
-    }
 }
 
 
@@ -1367,15 +1343,39 @@ ngx_http_slora_stream_release(ngx_http_slora_ctx_t *ctx)
 }
 
 
-/*
- * Lets go of a choice's slot and eventfd (idempotent). A slot the engine
- * still runs gets its cancel flag; the engine frees its pages at the next
- * step and, holding the last bit, returns the slot to FREE. The prompt's
- * tokens count once a request that reached the engine, with its first
- * choice.
- */
+/* Lets go of a choice's slot and counts the tokens it gave (idempotent). */
 static void
 ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    slora_queue_t               *q;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    ngx_http_slora_choice_let_go(ctx, ch);
+
+    if (ch->counted) {
+        return;
+    }
+
+    ch->counted = 1;
+
+    smcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+
+    atomic_fetch_add_explicit(&q->tokens_completion, ch->n_done,
+                              memory_order_relaxed);
+}
+
+
+/*
+ * Lets go of a choice's slot and eventfd (idempotent); a kept choice's
+ * tokens are still to be taken. A slot the engine still runs gets its
+ * cancel flag; the engine frees its pages at the next step and, holding
+ * the last bit, returns the slot to FREE. The prompt's tokens count once
+ * a request that reached the engine, with its first choice.
+ */
+void
+ngx_http_slora_choice_let_go(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch)
 {
     uint32_t                     st;
@@ -1425,9 +1425,6 @@ ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
         atomic_fetch_add_explicit(&q->tokens_prompt, ctx->n_prompt,
                                   memory_order_relaxed);
     }
-
-    atomic_fetch_add_explicit(&q->tokens_completion, ch->n_done,
-                              memory_order_relaxed);
 }
 
 

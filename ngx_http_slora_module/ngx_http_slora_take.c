@@ -8,9 +8,12 @@
  *
  * The one idea: the slot holds every token until the worker takes it, so
  * taking is a read of what was published since the last take, at the
- * worker's pace: a slow client leaves them in the slot, not in memory,
- * and a client that reads again after a stall takes them a pass of
- * events at a time, not all at once.
+ * worker's pace: a slow client leaves them in the slot while the engine
+ * runs, and a client that reads again after a stall takes them a pass of
+ * events at a time, not all at once. Once the engine has finished a
+ * choice its slot is worth more than the bytes it holds: a stalled
+ * client's rest is copied out (ngx_http_slora_take_keep) and the slot
+ * goes back; the reads below take from either.
  */
 
 #include "ngx_http_slora_module.h"
@@ -22,6 +25,10 @@ static ngx_int_t ngx_http_slora_take_echo(ngx_http_request_t *r,
     slora_queue_t *q, ngx_chain_t ***ll);
 static ngx_uint_t ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx,
     int32_t token);
+static int32_t ngx_http_slora_take_count(ngx_http_request_t *r,
+    slora_queue_t *q, ngx_http_slora_choice_t *ch);
+static slora_logprob_t *ngx_http_slora_take_logprob(slora_queue_t *q,
+    ngx_http_slora_choice_t *ch, int32_t k);
 
 
 /*
@@ -36,28 +43,19 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, slora_queue_t *q, ngx_chain_t ***ll)
 {
     size_t                  from, match, safe, which, chars;
-    int32_t                 n, k, *tokens;
+    int32_t                 n, k, token, *tokens;
     ngx_int_t               rc;
     int64_t                 now;
-    slora_slot_t           *s;
     ngx_http_slora_text_t   stops[NGX_HTTP_SLORA_MAX_STOPS];
     ngx_uint_t              i;
 
-    s = slora_queue_slot(q, ch->slot);
-    n = atomic_load_explicit(&s->n_out, memory_order_acquire);
-
-    /* the zone is another process's: a count past the slot's room is
-     * an engine gone wrong, not tokens to read */
-    if (n < 0 || (uint32_t) n > q->geom.output_cap) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "slora: slot %uD says %D tokens, more than its %uD",
-                      ch->slot, n, q->geom.output_cap);
+    n = ngx_http_slora_take_count(r, q, ch);
+    if (n < 0) {
         return NGX_ERROR;
     }
 
     if (ctx->echo && !ch->echoed
-        && (n > 0 || atomic_load_explicit(&s->state, memory_order_acquire)
-                     == SLORA_SLOT_FINISHED)
+        && (n > 0 || ngx_http_slora_take_state(q, ch) == SLORA_SLOT_FINISHED)
         && ngx_http_slora_take_echo(r, ctx, ch, q, ll) != NGX_OK)
     {
         return NGX_ERROR;
@@ -101,8 +99,9 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     ch->t_last_ns = now;
     /* written before the first token was published */
-    ch->n_cached = s->n_cached;
-    tokens = slora_queue_output(q, ch->slot);
+    ch->n_cached = ch->kept != NULL ? ch->kept->n_cached
+                                    : slora_queue_slot(q, ch->slot)->n_cached;
+    tokens = ch->kept != NULL ? NULL : slora_queue_output(q, ch->slot);
 
     for (i = 0; i < ctx->n_stop; i++) {
         stops[i].data = ctx->stop[i].data;
@@ -116,15 +115,16 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
         from = ch->text_len;
         chars = ch->n_chars;
+        token = tokens != NULL ? tokens[k]
+                               : ch->kept->ids[k - ch->kept->from];
 
-        if (ngx_http_slora_append(r, ctx, ch, tokens[k], 0) != NGX_OK) {
+        if (ngx_http_slora_append(r, ctx, ch, token, 0) != NGX_OK) {
             return NGX_ERROR;
         }
 
         if (ctx->logprobs
-            && ngx_http_slora_lp_add(r, ctx, ch, tokens[k],
-                                     slora_queue_logprob(q, ch->slot,
-                                                         (uint32_t) k),
+            && ngx_http_slora_lp_add(r, ctx, ch, token,
+                                     ngx_http_slora_take_logprob(q, ch, k),
                                      (int32_t) q->geom.top_cap, chars)
                != NGX_OK)
         {
@@ -176,6 +176,194 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/* The tokens published for a choice so far (final once it is finished);
+ * -1 for a count the slot has no room for. */
+static int32_t
+ngx_http_slora_take_count(ngx_http_request_t *r, slora_queue_t *q,
+    ngx_http_slora_choice_t *ch)
+{
+    int32_t  n;
+
+    if (ch->kept != NULL) {
+        return ch->kept->n_out;
+    }
+
+    n = atomic_load_explicit(&slora_queue_slot(q, ch->slot)->n_out,
+                             memory_order_acquire);
+
+    /* the zone is another process's: a count past the slot's room is
+     * an engine gone wrong, not tokens to read */
+    if (n < 0 || (uint32_t) n > q->geom.output_cap) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "slora: slot %uD says %D tokens, more than its %uD",
+                      ch->slot, n, q->geom.output_cap);
+        return -1;
+    }
+
+    return n;
+}
+
+
+/* Output token k's log-probability record, k < the count published. */
+static slora_logprob_t *
+ngx_http_slora_take_logprob(slora_queue_t *q, ngx_http_slora_choice_t *ch,
+    int32_t k)
+{
+    ngx_http_slora_kept_t  *kept;
+
+    kept = ch->kept;
+
+    if (kept == NULL) {
+        return slora_queue_logprob(q, ch->slot, (uint32_t) k);
+    }
+
+    return (slora_logprob_t *) (kept->logprobs
+                                + (size_t) (k - kept->from) * kept->lp_size);
+}
+
+
+/* A choice's slot state; a kept one's is FINISHED. */
+uint32_t
+ngx_http_slora_take_state(slora_queue_t *q, ngx_http_slora_choice_t *ch)
+{
+    if (ch->kept != NULL) {
+        return SLORA_SLOT_FINISHED;
+    }
+
+    return atomic_load_explicit(&slora_queue_slot(q, ch->slot)->state,
+                                memory_order_acquire);
+}
+
+
+/* A finished choice's last word: why it ended, and what the engine wrote
+ * before it finished the slot (an answer that stopped before any token
+ * has n_cached from here). */
+void
+ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch)
+{
+    int32_t        finish;
+    slora_slot_t  *s;
+
+    if (ch->kept != NULL) {
+        finish = ch->kept->finish;
+        ch->n_cached = ch->kept->n_cached;
+        ch->accepted = ch->kept->accepted;
+        ch->rejected = ch->kept->rejected;
+
+    } else {
+        s = slora_queue_slot(q, ch->slot);
+        finish = s->finish;
+        ch->n_cached = s->n_cached;
+        ch->accepted = s->accepted_prediction;
+        ch->rejected = s->rejected_prediction;
+    }
+
+    ch->finish = finish == SLORA_FINISH_LENGTH ? "length" : "stop";
+}
+
+
+/* Counts, for a choice's tokens from..n_done just taken, the time since the
+ * engine published each: what the worker adds to a stream's latency. */
+void
+ngx_http_slora_take_delivered(slora_queue_t *q, ngx_http_slora_choice_t *ch,
+    int32_t from)
+{
+    int32_t   k;
+    int64_t   now, published, *slot;
+
+    if (from == ch->n_done) {
+        return;
+    }
+
+    now = slora_now_ns();
+    slot = ch->kept != NULL ? NULL : slora_queue_published(q, ch->slot);
+
+    for (k = from; k < ch->n_done; k++) {
+        published = slot != NULL ? slot[k]
+                                 : ch->kept->published[k - ch->kept->from];
+        slora_hist_fine_observe(&q->delivery_seconds, now - published);
+    }
+}
+
+
+/*
+ * A stalled stream's finished choices: what the client has not taken yet
+ * is copied into the request's pool and the slot goes back at once, so
+ * clients that read slowly hold worker memory for their answers (12 bytes
+ * a token, with logprobs a record more), not the engine's slots, of which
+ * there are slots= in all. Best effort: a choice whose echo is not taken
+ * yet (the echo reads the slot's prompt), or one the pool has no room
+ * for, keeps its slot.
+ */
+void
+ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    slora_queue_t *q)
+{
+    size_t                    m, lp;
+    int32_t                   n;
+    ngx_uint_t                i;
+    slora_slot_t             *s;
+    ngx_http_slora_kept_t    *kept;
+    ngx_http_slora_choice_t  *ch;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        ch = &ctx->choice[i];
+
+        if (!ch->have_slot || ch->finished || (ctx->echo && !ch->echoed)
+            || ngx_http_slora_take_state(q, ch) != SLORA_SLOT_FINISHED)
+        {
+            continue;
+        }
+
+        n = ngx_http_slora_take_count(r, q, ch);
+        if (n < ch->n_done) {
+            continue;
+        }
+
+        s = slora_queue_slot(q, ch->slot);
+        m = (size_t) (n - ch->n_done);
+        lp = ctx->logprobs ? slora_queue_lp_size(&q->geom) : 0;
+
+        kept = ngx_palloc(r->pool, sizeof(ngx_http_slora_kept_t)
+                                   + m * (sizeof(int32_t) + sizeof(int64_t)
+                                          + lp));
+        if (kept == NULL) {
+            continue;
+        }
+
+        /* the records first: 8-aligned after the 8-aligned header */
+        kept->published = (int64_t *) (kept + 1);
+        kept->logprobs = (u_char *) (kept->published + m);
+        kept->ids = (int32_t *) (kept->logprobs + m * lp);
+        kept->lp_size = lp;
+        kept->from = ch->n_done;
+        kept->n_out = n;
+        kept->finish = s->finish;
+        kept->n_cached = s->n_cached;
+        kept->accepted = s->accepted_prediction;
+        kept->rejected = s->rejected_prediction;
+
+        if (m > 0) {
+            ngx_memcpy(kept->ids, slora_queue_output(q, ch->slot) + ch->n_done,
+                       m * sizeof(int32_t));
+            ngx_memcpy(kept->published,
+                       slora_queue_published(q, ch->slot) + ch->n_done,
+                       m * sizeof(int64_t));
+
+            if (lp) {
+                ngx_memcpy(kept->logprobs,
+                           slora_queue_logprob(q, ch->slot,
+                                               (uint32_t) ch->n_done),
+                           m * lp);
+            }
+        }
+
+        ch->kept = kept;
+        ngx_http_slora_choice_let_go(ctx, ch);
+    }
 }
 
 

@@ -137,9 +137,9 @@ diag("idle pool: " . json_encode($idle->{pool}));
 
 # 1b. A client that stops reading (HTTP/1.1, a small window): the engine
 # runs its request to the end all the same, its tokens waiting in its slot
-# (its KV pages back in the pool), and serves others; read again, the
-# stream is whole. One that never reads again is let go after
-# send_timeout (6 s here), and its slot with it.
+# until then and in its worker after (its KV pages and its slot back), and
+# serves others; read again, the stream is whole. One that never reads
+# again is let go after send_timeout (6 s here).
 {
     my %b = (ignore_eos => JSON::PP::true());
     # a second's tokens, well inside send_timeout, and at 600 or more
@@ -174,9 +174,10 @@ diag("idle pool: " . json_encode($idle->{pool}));
         return $x->{requests}{running} == 0 && $x->{requests}{waiting} == 0
                && $x->{pool}{pages_kv} == $idle_kv ? $x : 0;
     });
-    ok($began && $ran && $ran->{slots}{used} == 1,
+    ok($began && $ran && $ran->{slots}{used} == 0,
        'a client that stops reading: its request run to the end (KV pages '
-       . 'back), its tokens waiting in its one slot')
+       . 'back), its slot given back (the tokens it has not taken kept by '
+       . 'its worker)')
         or diag('status: ' . json_encode($s->status));
     ok(!$logged->('slow'), '... the response not all sent yet (not logged)');
     my $other = complete(16);
@@ -191,24 +192,41 @@ diag("idle pool: " . json_encode($idle->{pool}));
         or diag('got ' . length($sum->{text}) . ' chars of '
                 . length($want // ''));
 
-    # three choices stalled the same way: read again, their backlog goes
-    # out a pass of events at a time, every choice whole and in order
-    my $three = stream_start($SLOW_PORT, 'POST', '/v1/completions',
-                             body => body($n, stream => JSON::PP::true(),
-                                          n => 3, %b),
-                             headers => { 'Content-Type'
-                                              => 'application/json' },
-                             rcvbuf => 4096);
-    ok(wait_for(60, sub {
+    # sixteen choices, every slot there is, stalled the same way: once
+    # the engine is done the slots are free for others; read again, the
+    # backlog goes out a pass of events at a time, every choice whole and
+    # in order. 64 tokens each (some 150 KB of events in all, far over
+    # the buffers), so the engine is done well inside send_timeout.
+    my $m = 64;
+    my $r64 = json_req($PORT, '/v1/completions', body($m, %b),
+                       timeout => 60);
+    my $want64 = $r64->{json} ? $r64->{json}{choices}[0]{text} : undef;
+    my $tok0 = $s->status->{tokens}{completion};
+    my $all = stream_start($SLOW_PORT, 'POST', '/v1/completions',
+                           body => body($m, stream => JSON::PP::true(),
+                                        n => 16, %b),
+                           headers => { 'Content-Type'
+                                            => 'application/json' },
+                           rcvbuf => 4096);
+    ok(wait_for(10, sub {
+           my $x = $s->status;
+           return $x && $x->{slots}{used} == 16;
+       }), 'sixteen choices of a stalled stream: every slot taken');
+    ok(wait_for(5, sub {
            my $x = $s->status or return 0;
            return $x->{requests}{running} == 0
                   && $x->{requests}{waiting} == 0
-                  && $x->{slots}{used} == 3;
-       }), 'three choices stalled: run to the end, waiting in three slots')
+                  && $x->{slots}{used} == 0;
+       }), '... run to the end, every slot given back while the client '
+           . 'has read none of it')
         or diag('status: ' . json_encode($s->status));
-    $three->wait_done(60);
+    my $beside = complete(16);
+    is($beside->{text}, $short->{text},
+       '... another request answered meanwhile (no slot left before)')
+        or diag("status $beside->{status}: $beside->{body}");
+    $all->wait_done(60);
     my (%text, %finish, $last);
-    for my $ev (@{ $three->{events} }) {
+    for my $ev (@{ $all->{events} }) {
         $last = $ev->{data};
         my $c = $ev->{json} && ref $ev->{json}{choices} eq 'ARRAY'
                 ? $ev->{json}{choices}[0] : undef;
@@ -217,24 +235,77 @@ diag("idle pool: " . json_encode($idle->{pool}));
         push @{ $finish{ $c->{index} } }, $c->{finish_reason}
             if defined $c->{finish_reason};
     }
-    ok($three->{done} && ($last // '') eq '[DONE]'
-       && !@{ $three->{errors} }, '... read again, it ends with [DONE]')
-        or diag(join("\n", @{ $three->{errors} }));
-    is(scalar(grep { defined $want && ($text{$_} // '') eq $want
+    ok($all->{done} && ($last // '') eq '[DONE]'
+       && !@{ $all->{errors} }, '... read again, it ends with [DONE]')
+        or diag(join("\n", @{ $all->{errors} }));
+    is(scalar(grep { defined $want64 && ($text{$_} // '') eq $want64
                      && @{ $finish{$_} // [] } == 1
-                     && $finish{$_}[0] eq 'length' } 0 .. 2), 3,
-       '... each of the three the whole text, finished once');
+                     && $finish{$_}[0] eq 'length' } 0 .. 15), 16,
+       '... each of the sixteen the whole text, finished once');
+    my $tok1;
+    ok(wait_for(5, sub {
+           $tok1 = $s->status->{tokens}{completion};
+           return $tok1 == $tok0 + 16 * $m + 16;
+       }), '... its tokens counted once each, taken after the slots went')
+        or diag("completion tokens $tok0 -> $tok1, want +" . (16 * $m + 16));
+
+    # the same with logprobs: the records are kept with the tokens
+    my $lb = body($m, logprobs => 3, %b);
+    my $lr = json_req($PORT, '/v1/completions', $lb, timeout => 60);
+    my $lwant = $lr->{json} ? $lr->{json}{choices}[0]{logprobs} : {};
+    my $ls = stream_start($SLOW_PORT, 'POST', '/v1/completions',
+                          body => body($m, stream => JSON::PP::true(),
+                                       logprobs => 3, n => 2, %b),
+                          headers => { 'Content-Type'
+                                           => 'application/json' },
+                          rcvbuf => 4096);
+    ok(wait_for(10, sub {
+           my $x = $s->status or return 0;
+           return $x->{requests}{running} == 0
+                  && $x->{requests}{waiting} == 0
+                  && $x->{slots}{used} == 0;
+       }) && !$ls->{done},
+       'a stalled stream with logprobs: its slots given back unread');
+    $ls->wait_done(60);
+    my %lp;
+    for my $ev (@{ $ls->{events} }) {
+        my $c = $ev->{json} && ref $ev->{json}{choices} eq 'ARRAY'
+                ? $ev->{json}{choices}[0] : undef;
+        next unless $c && $c->{logprobs};
+        my $l = $lp{ $c->{index} } //= { tokens => [], token_logprobs => [],
+                                         top_logprobs => [] };
+        push @{ $l->{$_} }, @{ $c->{logprobs}{$_} // [] }
+            for qw(tokens token_logprobs top_logprobs);
+    }
+    my $same_lp = sub {
+        my ($got) = @_;
+        return 0 unless $got && @{ $lwant->{tokens} // [] } == $m
+                        && @{ $got->{tokens} } == $m;
+        for my $k (0 .. $m - 1) {
+            return 0 unless $got->{tokens}[$k] eq $lwant->{tokens}[$k]
+                && abs($got->{token_logprobs}[$k]
+                       - $lwant->{token_logprobs}[$k]) < 1e-4
+                && join(',', sort keys %{ $got->{top_logprobs}[$k] })
+                   eq join(',', sort keys %{ $lwant->{top_logprobs}[$k] });
+        }
+        return 1;
+    };
+    is(scalar(grep { $same_lp->($lp{$_}) } 0 .. 1), 2,
+       '... read again, each choice has every token with the '
+       . 'non-streamed answer\'s log-probabilities');
 
     # the deadline (3 s at /dl/) bounds the engine's work; an answer the
     # engine finished is the client's to take within as long again from
     # its end: read after the request's deadline, it is whole; not taken
-    # in time, it is let go, its slot with it
+    # in time, it is let go
     my $late_stream = sub {
+        my ($id) = @_;
         return stream_start($SLOW_PORT, 'POST', '/dl/v1/completions',
                             body => body($n, stream => JSON::PP::true(),
                                          %b),
                             headers => { 'Content-Type'
-                                             => 'application/json' },
+                                             => 'application/json',
+                                         'X-Test-Id' => $id },
                             rcvbuf => 4096);
     };
     my $done_running = sub {
@@ -246,11 +317,11 @@ diag("idle pool: " . json_encode($idle->{pool}));
                    my $x = $s->status or return 0;
                    return $x->{requests}{running} == 0
                           && $x->{requests}{waiting} == 0
-                          && $x->{slots}{used} == 1;
+                          && $x->{slots}{used} == 0;
                });
     };
     my $t0 = time();
-    my $late = $late_stream->();
+    my $late = $late_stream->('late');
     my $fin = $done_running->();
     my $t_fin = time();
     sleep($t0 + 3.3 - time()) if time() < $t0 + 3.3;
@@ -261,22 +332,19 @@ diag("idle pool: " . json_encode($idle->{pool}));
                . 'engine done at %.1f s: whole', 3.3, $t_fin - $t0))
         or diag(join("\n", @$lbad));
 
-    my $stale = $late_stream->();
+    my $stale = $late_stream->('stale');
     $fin = $done_running->();
     $t_fin = time();
-    my $freed = wait_for(10, sub {
-        my $x = $s->status;
-        return $x && $x->{slots}{used} == 0;
-    });
+    my $gone = wait_for(10, sub { $logged->('stale') });
     my $held = time() - $t_fin;
-    ok($fin && $freed && $held >= 2.5,
+    ok($fin && $gone && $held >= 2.5,
        sprintf('an answer not taken within the deadline of its end is let '
-               . 'go, its slot with it (%.1f s after the end)', $held));
+               . 'go (%.1f s after the end)', $held));
     $stale->abort;
 
     my $stuck = $slow_stream->('stuck');
     my $t = time();
-    my $gone = wait_for(30, sub { $logged->('stuck') });
+    $gone = wait_for(30, sub { $logged->('stuck') });
     my $took = time() - $t;
     ok($gone && $took >= 6, sprintf('a client that never reads again is '
                                     . 'let go after send_timeout (%.1f s)',

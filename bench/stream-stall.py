@@ -8,9 +8,11 @@ Meanwhile it samples every worker's RssAnon (anonymous memory: what the
 worker allocated, not the code or shared pages it touched) every 20 ms
 and prints the peak over the value before, against a first stream of
 the same shape read at once (the warm-up, which also pages in what a
-first request touches).
+first request touches); and the engine's slots the stalled stream still
+held once the engine had finished it (/status slots.used).
 
-usage: python3 bench/stream-stall.py URL [N [T]]     (defaults 4, 1000)
+usage: [MASTER_PID=pid] python3 bench/stream-stall.py URL [N [T]]
+       (defaults 4, 1000; MASTER_PID: only that master's workers sampled)
 
 The server's listen needs a small send buffer (`listen ... sndbuf=4k`),
 or the kernel's own buffers take a stalled stream's bytes and the worker
@@ -19,6 +21,7 @@ so changed (bench/RESULTS.md, "A stream's memory in its worker").
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,7 +32,12 @@ import urllib.request
 
 
 def workers():
-    out = subprocess.run(["pgrep", "-f", "nginx: worker process"],
+    # $MASTER_PID (the server's master): its workers only, not those of
+    # other nginx instances on the machine
+    master = os.environ.get("MASTER_PID")
+    out = subprocess.run(["pgrep", "-f"]
+                         + (["-P", master] if master else [])
+                         + ["nginx: worker process"],
                          capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
@@ -60,10 +68,13 @@ def stream(url, n, t, stall):
     s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                "Content-Type: application/json\r\nContent-Length: %d\r\n"
                "Connection: close\r\n\r\n%s" % (len(body), body)).encode())
+    held = 0
     if stall:
         time.sleep(0.5)
         while status(url)["requests"]["running"] > 0:
             time.sleep(0.1)
+        time.sleep(0.2)
+        held = status(url)["slots"]["used"]
     data = b""
     while True:
         b = s.recv(65536)
@@ -71,7 +82,7 @@ def stream(url, n, t, stall):
             break
         data += b
     s.close()
-    return data.count(b"\ndata: {") + data.startswith(b"data: {")
+    return data.count(b"\ndata: {") + data.startswith(b"data: {"), held
 
 
 def measure(url, n, t, stall):
@@ -89,12 +100,12 @@ def measure(url, n, t, stall):
     th = threading.Thread(target=sample)
     th.start()
     t0 = time.time()
-    events = stream(url, n, t, stall)
+    events, held = stream(url, n, t, stall)
     secs = time.time() - t0
     done.set()
     th.join()
     grow = max(peak[w] - before[w] for w in ws)
-    return events, grow, secs
+    return events, grow, secs, held
 
 
 def main():
@@ -104,10 +115,11 @@ def main():
     for name, stall in (("read at once (warm-up)", False),
                         ("read at once", False),
                         ("stalled, then read", True)):
-        events, grow, secs = measure(url, n, t, stall)
+        events, grow, secs, held = measure(url, n, t, stall)
         print("%-24s %5d events in %6.1f s: worker RssAnon peak +%6d kB,"
-              " %4d bytes an event" % (name, events, secs, grow,
-                                       grow * 1024 // max(events, 1)))
+              " %4d bytes an event%s"
+              % (name, events, secs, grow, grow * 1024 // max(events, 1),
+                 ", %d slots held once finished" % held if stall else ""))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
               off;
     uint32_t  cap;
 
-    if (g->n_slots == 0 || g->n_slots > (1u << 20)
+    if (g->n_slots == 0 || g->n_slots > SLORA_QUEUE_SLOTS_MAX
         || g->prompt_cap == 0 || g->prompt_cap > (1u << 24)
         || g->output_cap == 0 || g->output_cap > (1u << 24)
         || g->top_cap > SLORA_QUEUE_TOP_MAX)

@@ -47,6 +47,11 @@
                                            one's trigger
                                            (SLORA_JSON_SCHEMA_MAX +
                                            SLORA_JSON_TRIGGER_MAX) */
+#define SLORA_QUEUE_SLOTS_MAX    4096   /* slots of a zone: requests
+                                           running or waiting, as many
+                                           as the engine lets wait by
+                                           default (slora_engine.h,
+                                           max_waiting) */
 #define SLORA_QUEUE_NAMES_BYTES  (256 * 1024)
 #define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of
                                     two, twice the names that fit (each

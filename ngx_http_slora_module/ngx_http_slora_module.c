@@ -722,6 +722,26 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
         return NGX_CONF_OK;
     }
 
+    if (key->len == 5 && ngx_strncmp(key->data, "slots", 5) == 0) {
+        /*
+         * a slot is a request running or waiting, and holds max_ctx
+         * prompt and max_tokens output tokens with their log-probability
+         * records (some 0.46 MB at the defaults) in a zone every process
+         * maps; the engine runs max_running of them and lets as many
+         * wait as it has slots, 4096 at most, its own default
+         */
+        n = ngx_atoi(val->data, val->len);
+        if (n == NGX_ERROR || n < 1 || n > SLORA_QUEUE_SLOTS_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "slora_engine: slots=\"%V\" must be from 1"
+                               " to %d", val, SLORA_QUEUE_SLOTS_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        smcf->slots = n;
+        return NGX_CONF_OK;
+    }
+
     np = NULL;
 
     if (key->len == 7 && ngx_strncmp(key->data, "threads", 7) == 0) {
@@ -739,9 +759,6 @@ ngx_http_slora_engine_param(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf,
 
     } else if (key->len == 7 && ngx_strncmp(key->data, "max_ctx", 7) == 0) {
         np = &smcf->max_ctx;
-
-    } else if (key->len == 5 && ngx_strncmp(key->data, "slots", 5) == 0) {
-        np = &smcf->slots;
 
     } else if (key->len == 10
                && ngx_strncmp(key->data, "max_tokens", 10) == 0)

@@ -182,6 +182,22 @@ for my $v (qw(lookup off)) {
          'timeout=500 (seconds): the [emerg] says what it may be');
 }
 
+# slots= is 1 to 4096, the most requests the engine lets wait: 4096
+# passes, and 5000 of a zone small enough for the memory check (a short
+# max_ctx) is refused at its line, the [emerg] naming the bound.
+{
+    my $small = 'max_ctx=256 max_tokens=128';
+    my ($rc, $out) = try_conf(http_with(
+        engine => "    $engine slots=4096 $small;"));
+    is($rc, 0, 'nginx -t passes with slots=4096') or diag($out);
+    ($rc, $out, my $line) = try_conf(http_with(
+        engine => "    $engine slots=5000 $small;  # BAD"));
+    isnt($rc, 0, 'nginx -t fails with slots=5000');
+    my $want = 'slora_engine: slots="5000" must be from 1 to 4096';
+    like($out, qr/\[emerg\] \Q$want\E in \Q$conf\E:$line\b/,
+         '... the [emerg] names the bound and the line');
+}
+
 # The response store with a share for each tenant.
 {
     my ($rc, $out) = try_conf(http_with(
@@ -239,8 +255,11 @@ my @bad = (
      adapters => "    slora_adapters dir=$ad prefetch_threads=0;  # BAD"],
     ['slora_adapters prefetch_threads=17',
      adapters => "    slora_adapters dir=$ad prefetch_threads=17;  # BAD"],
-    ['slots=1000000 (a zone past half the memory)',
-     engine => "    $engine slots=1000000;  # BAD"],
+    ['slots=4097 (more than the engine lets wait)',
+     engine => "    $engine slots=4097 max_ctx=256;  # BAD"],
+    ['slots=4096 max_ctx=1000000 (a zone past half the memory)',
+     engine => "    $engine slots=4096 max_ctx=1000000"
+               . " max_tokens=1000000;  # BAD"],
     ['slora_adapters dir= of 1200 bytes',
      adapters => '    slora_adapters dir=' . ('/adapters' x 134)
                  . ';  # BAD'],

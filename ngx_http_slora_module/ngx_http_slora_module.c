@@ -542,6 +542,14 @@ ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* as load_module's path: relative to the prefix, not to the folder
+     * nginx was started in, nor the loader's path */
+    if (smcf->cuda_lib.len
+        && ngx_conf_full_name(cf->cycle, &smcf->cuda_lib, 0) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     /* the stable model id: the file (or folder) name less ".gguf" */
     p = smcf->model.data + smcf->model.len;
     while (p > smcf->model.data && p[-1] == '/') {

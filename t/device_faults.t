@@ -3,6 +3,9 @@
 # The backend is build/t/libslora_backend_faulty.so (t/backend/): the CPU
 # backend behind the CUDA backend's entry point, loaded by `device=cuda
 # cuda_lib=`, whose forward fails after $SLORA_FAULTY_STEPS good ones.
+# The first two servers name a copy of it in their prefix by a path
+# relative to the prefix, as nginx takes paths; the third by its full
+# path.
 #
 # Lost (a GPU whose context is gone, SLORA_FATAL): the open stream gets an
 # error event naming the fault, the engine exits at once (no retries on
@@ -26,6 +29,8 @@ use warnings;
 use lib 't/lib';
 use SloraTest;
 use Test::More;
+use File::Copy qw(copy);
+use File::Path qw(make_path);
 
 my $FAULTY = repo_root() . '/build/t/libslora_backend_faulty.so';
 -f $FAULTY or BAIL_OUT("no $FAULTY: run make");
@@ -39,8 +44,12 @@ sub server {
         name => $name, port => $port,
         main => "env SLORA_FAULTY_MODE=$mode;\n"
                 . "env SLORA_FAULTY_STEPS=$steps;");
+    make_path($s->prefix . '/lib');
+    copy($FAULTY, $s->prefix . '/lib/libslora_backend_faulty.so')
+        or die "copy $FAULTY: $!";
     $s->{http} = slora_http(
-        model => $model, device => "cuda cuda_lib=$FAULTY",
+        model => $model,
+        device => 'cuda cuda_lib=lib/libslora_backend_faulty.so',
         engine => 'slots=8 max_running=8 max_ctx=1024 max_tokens=512');
     $s->start;
     return $s;
@@ -113,7 +122,8 @@ sub check_log {
 # 1. Lost: one failed step is enough to start over.
 {
     my $s = server('device-lost', 18121, 'lost', 40);
-    pass('nginx started on the faulty backend (lost after 40 steps)');
+    pass('nginx started on the faulty backend (lost after 40 steps), '
+         . 'cuda_lib= relative to the prefix');
     my $ref = complete(18121, 8);
     is($ref->{status}, 200, 'a request before the fault is answered')
         or diag($ref->{body});

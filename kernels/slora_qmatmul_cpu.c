@@ -718,7 +718,11 @@ slora_q_tree(float *a)
 
 
 /* ggml's rule: d = max|x| / 127, q = round(x / d) half away from zero,
- * within +-127; a NaN becomes 0. */
+ * within +-127; a NaN becomes 0. A finite d past the largest f16, 65504
+ * (max|x| past some 8.3e6), is cut to it, where ggml's rounds to
+ * infinity and every product with the block is inf or NaN: the block's
+ * values within 127.5 d keep their half step, those past it saturate to
+ * +-127 d. An infinite max|x| keeps an infinite scale, so it shows. */
 
 static uint16_t
 slora_qblk_c(uint8_t *q, int32_t *sum, const float *x, uint8_t flip)
@@ -735,6 +739,7 @@ slora_qblk_c(uint8_t *q, int32_t *sum, const float *x, uint8_t flip)
     }
 
     d = amax / 127.0f;
+    d = d > SLORA_Q_D_MAX && isfinite(d) ? SLORA_Q_D_MAX : d;
     id = d != 0.0f && isfinite(d) ? 1.0f / d : 0.0f;
     s = 0;
 

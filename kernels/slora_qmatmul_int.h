@@ -24,6 +24,8 @@
 
 #define SLORA_Q_COLS    16          /* weight rows kept hot per pass */
 #define SLORA_Q_GROUP   16          /* blocks per group of scales */
+#define SLORA_Q_D_MAX   65504.0f    /* the largest finite f16: a finite
+                                       block's scale saturates to it */
 
 #define SLORA_Q_AVX2    __attribute__((target("avx2,fma,f16c")))
 #define SLORA_Q_AVX512  __attribute__((target("avx2,fma,f16c,avx512f,"      \

@@ -81,10 +81,10 @@ slora_qround256(__m256 v)
 }
 
 
-/* slora_qblk_c in four vectors; max_ps(|x|, m) keeps m when x is NaN, as
- * the C comparison does. F16C rounds d as slora_q_f32_to_f16 does (d is
- * never NaN), and calling no SSE code keeps the upper halves out of the
- * way of the caller's. */
+/* slora_qblk_c in four vectors, its scale saturated alike; max_ps(|x|,
+ * m) keeps m when x is NaN, as the C comparison does. F16C rounds d as
+ * slora_q_f32_to_f16 does (d is never NaN), and calling no SSE code
+ * keeps the upper halves out of the way of the caller's. */
 
 uint16_t
 slora_qblk_avx2(uint8_t *q, int32_t *sum, const float *x, uint8_t flip)
@@ -109,6 +109,7 @@ slora_qblk_avx2(uint8_t *q, int32_t *sum, const float *x, uint8_t flip)
     amax = _mm_cvtss_f32(h);
 
     d = amax / 127.0f;
+    d = d > SLORA_Q_D_MAX && isfinite(d) ? SLORA_Q_D_MAX : d;
     inv = d != 0.0f && isfinite(d) ? 1.0f / d : 0.0f;
     id = _mm256_set1_ps(inv);
 
@@ -551,6 +552,7 @@ slora_qblk_avx512(uint8_t *q, int32_t *sum, const float *x, uint8_t flip)
     amax = _mm512_reduce_max_ps(m);
 
     d = amax / 127.0f;
+    d = d > SLORA_Q_D_MAX && isfinite(d) ? SLORA_Q_D_MAX : d;
     inv = d != 0.0f && isfinite(d) ? 1.0f / d : 0.0f;
     id = _mm512_set1_ps(inv);
 

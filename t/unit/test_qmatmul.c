@@ -10,7 +10,9 @@
  * f32 product of the dequantized weights and activations to 1e-5 and the
  * unquantized one to 2e-2; a row's output is the same to the bit alone,
  * in the batch, and in another batch of other rows in another order, and
- * in 1 or 3 shares; bias is added; bad shapes are refused. The Q4_1
+ * in 1 or 3 shares; bias is added; bad shapes are refused. A block
+ * past what an f16 scale holds (max|x| over some 8.3e6) saturates its
+ * scale to 65504 and keeps its products finite. The Q4_1
  * kernels (packed file blocks times int8 activations) are held to the
  * same: ggml's Q4_1 rounding, every ISA equal to C to the bit, 1e-5 of
  * the f32 product of the dequantized operands, batch and share
@@ -229,6 +231,111 @@ test_isa(void)
     }
 
     free(w); free(xq);
+}
+
+
+/*
+ * Blocks whose max|x| / 127 is past the largest f16, 65504: the scale
+ * saturates to it (an infinity keeps an infinite one), every isa writes
+ * the C bytes and gives the C dot to the bit, and the dot is finite:
+ * within the quantization's error of the exact product where the values
+ * lie within 127.5 steps of 65504 (row 0: 8.34e6, whose scale rounded to
+ * f16 is infinite), and of the product with the values past that cut to
+ * it (row 1: -1e9 and 3e38). Row 2 holds an infinity: its dot is not
+ * finite on any isa.
+ */
+static void
+test_saturate(void)
+{
+    slora_block_q8_0_t  w[2], ref[2], got[2];
+    float               x[3][64], wd[64], xc, d, amax, dot, v;
+    double              exact, err, lim;
+    void               *xq;
+    size_t              xs;
+    int32_t             t, b, i, isa, bad;
+
+    for (i = 0; i < 64; i++) {
+        wd[i] = 2.0f * tap_frand();
+        x[0][i] = i < 32 ? 1e6f * tap_frand() : tap_frand();
+        x[1][i] = 1e6f * tap_frand();
+        x[2][i] = tap_frand();
+    }
+
+    x[0][7] = 8.34e6f;
+    x[1][3] = -1e9f;
+    x[1][20] = 3e38f;
+    x[2][9] = INFINITY;
+
+    slora_quantize_q8_0(w, wd, 64);
+    slora_dequantize_q8_0(wd, w, 64);
+
+    xs = slora_qmatmul_act_size(3, 64);
+    xq = malloc(xs);
+    if (xq == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    ok(slora_qmatmul_quantize(xq, xs, &x[0][0], 64, 3, 64, 0, 1) == 0,
+       "saturate: quantized");
+
+    for (t = 0; t < 3; t++) {
+        slora_quantize_q8_0_isa(ref, x[t], 64, SLORA_QISA_C);
+        ok(ref[0].d == (t < 2 ? 0x7bff : 0x7c00),
+           "saturate: row %d's scale is %s", t,
+           t < 2 ? "65504, the largest f16" : "infinite");
+
+        dot = slora_qdot_q8_0(w, 1, 64, 0, xq, t, SLORA_QISA_C);
+
+        if (t == 2) {
+            ok(!isfinite(dot), "saturate: an infinity still shows (%g)",
+               dot);
+
+        } else {
+            /* the product with the values past 127.5 d cut to it (row
+             * 0 has none); a value's error is at most half a step, plus
+             * 127 times the scale's f16 rounding where it is not
+             * saturated */
+            exact = 0;
+            lim = 0;
+
+            for (b = 0; b < 2; b++) {
+                amax = 0.0f;
+                for (i = 32 * b; i < 32 * b + 32; i++) {
+                    amax = fmaxf(amax, fabsf(x[t][i]));
+                }
+
+                d = slora_f16_to_f32(ref[b].d);
+                err = 0.5 * d + 127.0 * fabs(d - fmin(amax / 127.0, d));
+
+                for (i = 32 * b; i < 32 * b + 32; i++) {
+                    xc = fminf(fmaxf(x[t][i], -127.5f * d), 127.5f * d);
+                    exact += (double) wd[i] * xc;
+                    lim += fabs(wd[i]) * (err + 1e-5 * fabs(xc));
+                }
+            }
+
+            ok(isfinite(dot) && fabs(dot - exact) <= lim,
+               "saturate: row %d's dot %.9g is within %.3g of %.9g", t, dot,
+               lim, exact);
+        }
+
+        for (isa = SLORA_QISA_AVX2; isa <= SLORA_QISA_AVX512; isa++) {
+            if (!slora_qmatmul_isa_supported(isa)) {
+                continue;
+            }
+
+            bad = slora_quantize_q8_0_isa(got, x[t], 64, isa) != 0
+                  || memcmp(got, ref, sizeof(ref)) != 0;
+            v = slora_qdot_q8_0(w, 1, 64, 0, xq, t, isa);
+            bad += t == 2 ? isfinite(v) != 0
+                          : memcmp(&v, &dot, sizeof(float)) != 0;
+
+            ok(bad == 0, "saturate: row %d on %s: the C bytes and dot", t,
+               isa_names[isa]);
+        }
+    }
+
+    free(xq);
 }
 
 
@@ -705,6 +812,7 @@ main(void)
     test_quantize();
     test_quantize_isa();
     test_isa();
+    test_saturate();
 
     test_matmul_case(16, 200, 576);
     test_matmul_case(1, 1536, 576);

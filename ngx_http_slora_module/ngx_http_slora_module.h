@@ -131,8 +131,8 @@ typedef struct {
 } ngx_http_slora_lpbuf_t;
 
 
-/* A token of a whole answer: its first byte in the text and where its
- * entry ends in part[0]. */
+/* A token of a Responses answer whose block is still read: its first byte
+ * in the choice's text and where its entry ends in part[0]. */
 typedef struct {
     size_t                     text;
     size_t                     entry;
@@ -145,8 +145,8 @@ typedef struct {
 typedef struct {
     ngx_http_slora_lpbuf_t     part[4];
     ngx_uint_t                 n;
-    ngx_array_t               *marks;         /* a whole Responses answer
-                                                 that may think first: its
+    ngx_array_t               *marks;         /* a Responses answer that
+                                                 may think first: its
                                                  tokens' marks, so that the
                                                  block's entries leave the
                                                  message's */

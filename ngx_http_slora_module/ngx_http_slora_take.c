@@ -132,7 +132,6 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
 
         if (ctx->logprobs && ctx->resp != NULL && ctx->think_open != NULL
-            && !ctx->stream
             && ngx_http_slora_think_mark(r, ch, from) != NGX_OK)
         {
             return NGX_ERROR;

@@ -22,9 +22,9 @@
  * With logprobs, chat's entries cover every token, the block's too (its
  * stream's reasoning chunks carry theirs, as vLLM's do); a Responses
  * message's output_text has only the message's: the entries of the
- * tokens that began in the block are dropped, in a stream as the block
- * is read, in a whole answer by the tokens' marks
- * (ngx_http_slora_think_mark).
+ * tokens that began in the block are dropped as it is read (a stream's
+ * token by token, a whole answer's at its end), found by the tokens'
+ * marks (ngx_http_slora_think_mark), so that both drop the same ones.
  */
 
 #include "ngx_http_slora_module.h"
@@ -203,7 +203,9 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (n > 0 && ctx->resp != NULL && ctx->logprobs) {
+    if ((n > 0 || ch->think == NGX_HTTP_SLORA_THINK_OUT)
+        && ctx->resp != NULL && ctx->logprobs)
+    {
         ngx_http_slora_think_drop(ctx, ch, n);
     }
 
@@ -244,13 +246,18 @@ ngx_http_slora_think_keep(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
 }
 
 
-/* A whole answer's token that begins at text's byte start, its entry just
- * taken: its mark. */
+/* A Responses answer's token that begins at text's byte start, its entry
+ * just taken: its mark, while the block may still be read (a stream's
+ * tokens after it have none). */
 ngx_int_t
 ngx_http_slora_think_mark(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
     size_t start)
 {
     ngx_http_slora_lp_mark_t  *m;
+
+    if (ch->think == NGX_HTTP_SLORA_THINK_OUT) {
+        return NGX_OK;
+    }
 
     if (ch->lp.marks == NULL) {
         ch->lp.marks = ngx_array_create(r->pool, 64,
@@ -274,9 +281,12 @@ ngx_http_slora_think_mark(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
 
 /*
  * A Responses answer's block took the front n bytes of the text: the
- * entries of the tokens that began in them leave the message's. In a
- * stream those are the ones waiting (the block is read token by token);
- * a whole answer, read at its end, finds them by their marks.
+ * entries of the tokens that began in them leave the message's, found by
+ * their marks. A stream reads the block token by token, but what a stop
+ * string may still claim is held back from it, so the bytes read with
+ * the closing mark can have tokens of the message after it, their
+ * entries waiting with the block's; the marks left count from the text's
+ * new front, and once the block is read there are none.
  */
 static void
 ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
@@ -287,14 +297,11 @@ ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_lpbuf_t    *lp;
     ngx_http_slora_lp_mark_t  *m;
 
-    lp = &ch->lp.part[0];
-
-    if (ctx->stream || ch->lp.marks == NULL) {
-        lp->len = 0;
-        ch->lp.n = 0;
+    if (ch->lp.marks == NULL) {
         return;
     }
 
+    lp = &ch->lp.part[0];
     m = ch->lp.marks->elts;
     k = 0;
 
@@ -302,14 +309,26 @@ ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
         k = i + 1;
     }
 
-    if (k == 0) {
+    /* the entries through token k - 1 and the comma after them */
+    cut = 0;
+
+    if (k > 0) {
+        cut = m[k - 1].entry < lp->len ? m[k - 1].entry + 1 : lp->len;
+
+        ngx_memmove(lp->data, lp->data + cut, lp->len - cut);
+        lp->len -= cut;
+        ch->lp.n -= ngx_min(ch->lp.n, k);
+    }
+
+    if (ctx->stream && ch->think == NGX_HTTP_SLORA_THINK_OUT) {
+        ch->lp.marks->nelts = 0;
         return;
     }
 
-    /* the entries through token k - 1 and the comma after them */
-    cut = m[k - 1].entry < lp->len ? m[k - 1].entry + 1 : lp->len;
+    for (i = k; i < ch->lp.marks->nelts; i++) {
+        m[i - k].text = m[i].text - n;
+        m[i - k].entry = m[i].entry - cut;
+    }
 
-    ngx_memmove(lp->data, lp->data + cut, lp->len - cut);
-    lp->len -= cut;
-    ch->lp.n -= ngx_min(ch->lp.n, k);
+    ch->lp.marks->nelts -= k;
 }

@@ -404,6 +404,76 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag(join("\n", map { $_->{raw} } @{ $st->{events} }));
 }
 
+# the same where a stop string holds back the closing mark and the text
+# after it (it might be "</think>\n\nSorry"): a stream then reads the
+# mark with the message's first tokens at once, and its deltas must
+# still carry the entries the whole answer's message has, each once, in
+# order, and spelling its text. Chat's entries cover every token: its
+# stream's chunks, reasoning and content, carry the whole answer's list.
+{
+    my $regex = '<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}';
+    my $stop = [ "</think>\n\nSorry" ];
+    my $body = { model => 'base', max_output_tokens => 60, temperature => 0,
+                 guided_regex => $regex, stop => $stop, top_logprobs => 2,
+                 include => [ 'message.output_text.logprobs' ],
+                 store => JSON::PP::false(),
+                 input => 'Think, then name a colour.' };
+    my $r = json_req($PORT, '/r/v1/responses', $body);
+    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
+    my ($msg) = grep { $_->{type} eq 'message' } @$out;
+    my $part = $msg ? $msg->{content}[0] : {};
+    my @whole = map { json_encode($_) } @{ $part->{logprobs} // [] };
+
+    my $st = stream_start($PORT, 'POST', '/r/v1/responses',
+                          body => json_encode({ %$body,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(120);
+    my @ev = grep { $_->{json} } @{ $st->{events} };
+    my @deltas = grep { ($_->{event} // '') eq 'response.output_text.delta' }
+                 @ev;
+    my @lp = map { @{ $_->{json}{logprobs} // [] } } @deltas;
+    my @streamed = map { json_encode($_) } @lp;
+    my ($done) = grep { ($_->{event} // '') eq 'response.output_text.done' }
+                 @ev;
+    my @kept = map { json_encode($_) }
+               @{ $done ? $done->{json}{logprobs} // [] : [] };
+    my $text = join '', map { $_->{json}{delta} } @deltas;
+    ok($r->{status} == 200 && ($part->{text} // '') =~ /^\n\n[A-Za-z ]+$/
+       && join('', map { $_->{token} } @{ $part->{logprobs} }) eq $part->{text}
+       && $text eq $part->{text}
+       && join('', map { $_->{token} } @lp) eq $text
+       && "@streamed" eq "@whole" && "@kept" eq "@whole",
+       'responses with logprobs, the closing mark held back by a stop '
+       . 'string: the deltas\' entries are the whole message\'s, one by one, '
+       . 'and spell its text')
+        or diag($r->{body}, "\n",
+                join("\n", map { $_->{raw} } @{ $st->{events} }));
+
+    my $chat = { model => 'base', max_tokens => 60, temperature => 0,
+                 guided_regex => $regex, stop => $stop,
+                 logprobs => JSON::PP::true(), top_logprobs => 2,
+                 messages => [ { role => 'user',
+                                 content => 'Think, then name a colour.' } ] };
+    my $c = json_req($PORT, '/r/v1/chat/completions', $chat);
+    my $cj = ref $c->{json} eq 'HASH' ? $c->{json}{choices}[0] : {};
+    my @cw = map { json_encode($_) } @{ $cj->{logprobs}{content} // [] };
+    my $cs = stream_start($PORT, 'POST', '/r/v1/chat/completions',
+                          body => json_encode({ %$chat,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $cs->wait_done(120);
+    my @cst = map { json_encode($_) }
+              map { @{ $_->{json}{choices}[0]{logprobs}{content} // [] } }
+              grep { $_->{json} && $_->{json}{choices}
+                     && @{ $_->{json}{choices} } } @{ $cs->{events} };
+    ok($c->{status} == 200 && length($cj->{message}{reasoning} // '')
+       && @cw > 0 && "@cst" eq "@cw",
+       'chat with logprobs, the same answer streamed: its chunks\' entries '
+       . 'are the whole answer\'s, one by one')
+        or diag($c->{body});
+}
+
 # stop strings see the whole answer: one inside the block ends it there
 my $stop = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}',
                stop => ['</think>']);

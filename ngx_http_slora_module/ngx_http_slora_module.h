@@ -535,6 +535,8 @@ void ngx_http_slora_take_delivered(slora_queue_t *q,
     ngx_http_slora_choice_t *ch, int32_t from);
 void ngx_http_slora_take_keep(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, slora_queue_t *q);
+ngx_int_t ngx_http_slora_take_rest(ngx_http_request_t *r,
+    ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 ngx_int_t ngx_http_slora_append(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
     ngx_uint_t flush);

@@ -550,8 +550,8 @@ again:
             ngx_http_slora_take_end(q, ch);
 
             /* what the detokenizer holds back belongs to the text, unless
-             * a stop string cut it */
-            rc = ngx_http_slora_append(r, ctx, ch, 0, 1);
+             * a stop string cut it (or ends in it) */
+            rc = ngx_http_slora_take_rest(r, ctx, ch);
 
             if (rc == NGX_OK) {
                 rc = NGX_DONE;

@@ -429,6 +429,51 @@ ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
+/*
+ * The end of a choice's tokens: what the detokenizer holds back (an
+ * incomplete character, a U+FFFD now) joins the text, and the stop
+ * strings are checked once more over it, as over each token's bytes: a
+ * stop string ending in U+FFFD can be completed only here. A match cuts
+ * the text there and is the choice's finish.
+ */
+ngx_int_t
+ngx_http_slora_take_rest(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    size_t                  from, match, safe, which;
+    ngx_uint_t              i;
+    ngx_http_slora_text_t   stops[NGX_HTTP_SLORA_MAX_STOPS];
+
+    from = ch->text_len;
+
+    if (ngx_http_slora_append(r, ctx, ch, 0, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->n_stop == 0 || ch->text_len == from) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < ctx->n_stop; i++) {
+        stops[i].data = ctx->stop[i].data;
+        stops[i].len = ctx->stop[i].len;
+    }
+
+    from = from > ctx->stop_max ? from - ctx->stop_max : 0;
+    from = ngx_max(from, ch->scan_from);
+
+    match = ngx_http_slora_stop_scan(ch->text + from, ch->text_len - from,
+                                     stops, ctx->n_stop, &which, &safe);
+
+    if (match + from < ch->text_len) {
+        ch->text_len = match + from;
+        ch->finish = "stop";
+    }
+
+    return NGX_OK;
+}
+
+
 /* Appends the text of a token (or, with flush, what the detokenizer holds
  * back) to ch->text, growing it as needed. */
 ngx_int_t

@@ -422,6 +422,39 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        'stop_token_ids [49152]: 400 naming it');
 }
 
+# a stop string ending in U+FFFD: an answer that max_tokens cuts inside
+# a character (the regex's U+4E16, three bytes, over more than one of
+# SmolLM2's tokens) ends in the incomplete character, which becomes a
+# U+FFFD only once the last token is taken. The stop strings are checked
+# over it too: "ab\x{FFFD}" is cut whole, finish stop, whole and
+# streamed; without the stop string the answer ends in the U+FFFD.
+{
+    my %b = (model => 'base', temperature => 0, max_tokens => 3,
+             guided_regex => "ab\x{4E16}\x{754C}",
+             messages => [{ role => 'user',
+                            content => 'Say hello in Chinese.' }]);
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $ac = ref $a->{json} eq 'HASH' ? $a->{json}{choices}[0] : {};
+    my $s = json_req($PORT, '/v1/chat/completions',
+                     { %b, stop => ["ab\x{FFFD}"] });
+    my $sc = ref $s->{json} eq 'HASH' ? $s->{json}{choices}[0] : {};
+    my $st = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode({ %b, stop => ["ab\x{FFFD}"],
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('chat');
+    ok(($ac->{message}{content} // '') eq "ab\x{FFFD}"
+       && ($ac->{finish_reason} // '') eq 'length'
+       && $s->{status} == 200 && ($sc->{message}{content} // 'x') eq ''
+       && ($sc->{finish_reason} // '') eq 'stop'
+       && !@$bad && $sum->{text} eq '' && "@{ $sum->{finish} }" eq 'stop',
+       'a stop string that the last U+FFFD completes: the answer cut '
+       . 'before it, finish stop, whole and streamed')
+        or diag($a->{body}, "\n", $s->{body}, "\n", join("\n", @$bad),
+                "\n", $sum->{text}, " @{ $sum->{finish} }");
+}
+
 # min_tokens (vLLM's): an answer that ends on end-of-text within a few
 # tokens runs on to at least min_tokens, the same text first; more than
 # max_tokens is a 400.

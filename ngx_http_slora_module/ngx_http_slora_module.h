@@ -402,6 +402,9 @@ struct ngx_http_slora_ctx_s {
 extern ngx_module_t  ngx_http_slora_module;
 
 
+/* ngx_http_slora_engine_conf.c */
+char *ngx_http_slora_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
 /* ngx_http_slora_zone.c */
 ngx_int_t ngx_http_slora_zone_add(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf);

@@ -61,8 +61,9 @@ python_checks('h2_client.py', [
     'h2 long word: a stream opened after it is answered first (the worker '
     . 'not held by its merges), then the word\'s 413',
     'h2 no window: nothing sent while the window is shut, the engine\'s '
-    . 'request run to its end meanwhile (its tokens wait in the slot), '
-    . 'another client answered; then the whole stream',
+    . 'request run to its end meanwhile (its slot given back, its tokens '
+    . 'kept by the worker), another client answered; then the whole '
+    . 'stream',
     'h2 never a window: send_timeout resets the stream, its slot let go',
 ], $H2_PORT, $PORT, 'tuned');
 

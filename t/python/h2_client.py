@@ -403,8 +403,9 @@ def main():
     c.close()
 
     # a reader that grants no window: the engine runs the request to its
-    # end all the same (its tokens wait in the slot, not its KV pages),
-    # other clients are served, and the answer comes whole once granted
+    # end all the same (its tokens wait in the slot, then, once it is
+    # finished, in the worker: its KV pages and its slot back), other
+    # clients are served, and the answer comes whole once granted
     slow = Conn(h2port, window=0)
     sreq = chat(adapter, "Name three colours.", 32, stream=True)
     s = slow.request(path, json.dumps(sreq).encode())
@@ -414,15 +415,17 @@ def main():
     _, other = http1(port, path, req)
     waited = time.time() - t0
     idle = status_until(port, lambda st: st["requests"]["running"] == 0
-                        and st["pool"]["pages_kv"] == 0, 10)
+                        and st["pool"]["pages_kv"] == 0
+                        and st["slots"]["used"] == 0, 10)
     slow.pump(lambda: False, timeout=0.2)
     held = slow.streams[s]["body"]
     slow.grant(s, 1 << 20)
     slow.pump(slow.done(s))
     text, finish, done = sse_text(slow.streams[s]["body"])
     check("h2 no window: nothing sent while the window is shut, the "
-          "engine's request run to its end meanwhile (its tokens wait in "
-          "the slot), another client answered; then the whole stream",
+          "engine's request run to its end meanwhile (its slot given "
+          "back, its tokens kept by the worker), another client answered; "
+          "then the whole stream",
           held == b"" and idle and answer(other) == answer(ref)
           and waited < 30 and text == want[2] and done,
           (held[:80], idle, waited, text, want[2]))

@@ -301,7 +301,9 @@ typedef enum {
  * messages (the caller's memory, alive while the parse runs),
  * SLORA_DECLINED when there is none the caller may see, SLORA_BUSY when
  * it has no answer (a background response being answered, cancelled or
- * failed).
+ * failed), SLORA_AGAIN to stop the parse there (the caller will parse
+ * the body elsewhere, given the conversation it found: nginx's worker
+ * hands a long one to a thread).
  */
 typedef int (*slora_openai_prev_pt)(void *data, slora_openai_stored_e what,
     const char *id, size_t len, const char **conv, size_t *conv_len);
@@ -311,7 +313,8 @@ typedef int (*slora_openai_prev_pt)(void *data, slora_openai_stored_e what,
  * own terms, then parsed as the chat request it means; req->kind is
  * SLORA_OPENAI_CHAT, req->responses 1, req->resp_echo and req->resp_conv
  * set. previous_response_id is looked up with prev (NULL: the server
- * keeps no responses, and it is refused).
+ * keeps no responses, and it is refused). SLORA_AGAIN: prev said so;
+ * req holds nothing to use, and the caller frees it.
  */
 int slora_openai_parse_responses(const char *body, size_t len,
     const slora_openai_limits_t *lim, slora_openai_prev_pt prev,

@@ -142,9 +142,16 @@ slora_openai_parse_responses(const char *body, size_t len,
         goto done;
     }
 
-    if (slora_openai_resp_input(root, msgs, prev, prev_data, req, err)
-        != SLORA_OK
-        || slora_openai_resp_tools(root, chat, err) != SLORA_OK
+    rc = slora_openai_resp_input(root, msgs, prev, prev_data, req, err);
+
+    if (rc != SLORA_OK) {
+        /* SLORA_AGAIN: the lookup stopped the parse */
+        goto done;
+    }
+
+    rc = SLORA_ERROR;
+
+    if (slora_openai_resp_tools(root, chat, err) != SLORA_OK
         || slora_openai_resp_format(root, chat, err) != SLORA_OK
         || slora_openai_resp_logprobs(root, chat, err) != SLORA_OK)
     {
@@ -325,7 +332,7 @@ static int
 slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int      skip;
+    int      skip, rc;
     cJSON   *input, *it, *m;
 
     it = cJSON_GetObjectItemCaseSensitive(root, "instructions");
@@ -347,13 +354,15 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
         }
     }
 
-    if (slora_openai_resp_prev(root, msgs, prev, prev_data, req, err)
-        != SLORA_OK
-        || slora_openai_resp_conversation(root, msgs, prev, prev_data, req,
-                                          err)
-           != SLORA_OK)
-    {
-        return SLORA_ERROR;
+    rc = slora_openai_resp_prev(root, msgs, prev, prev_data, req, err);
+
+    if (rc == SLORA_OK) {
+        rc = slora_openai_resp_conversation(root, msgs, prev, prev_data, req,
+                                            err);
+    }
+
+    if (rc != SLORA_OK) {
+        return rc;
     }
 
     skip = cJSON_GetArraySize(msgs);
@@ -522,6 +531,10 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     rc = prev(prev_data, SLORA_OPENAI_PREVIOUS, req->resp_prev.data,
               req->resp_prev.len, &conv_text, &conv_len);
 
+    if (rc == SLORA_AGAIN) {
+        return SLORA_AGAIN;
+    }
+
     if (rc == SLORA_OK) {
         conv = cJSON_ParseWithLength(conv_text, conv_len);
     }
@@ -604,6 +617,10 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
     rc = prev(prev_data, SLORA_OPENAI_CONVERSATION,
               req->resp_conversation.data, req->resp_conversation.len,
               &conv_text, &conv_len);
+
+    if (rc == SLORA_AGAIN) {
+        return SLORA_AGAIN;
+    }
 
     if (rc == SLORA_OK) {
         conv = cJSON_ParseWithLength(conv_text, conv_len);

@@ -25,6 +25,11 @@
  *       unknown one a 404, with previous_response_id a 400, a 400 where
  *       nothing is stored, a non-id a 400; previous_response_id naming
  *       a response made in a conversation a 400 saying to continue that.
+ *   (f) a lookup that stops the parse (SLORA_AGAIN, as nginx's worker
+ *       does to parse a long history on a thread): the parse answers
+ *       SLORA_AGAIN for previous_response_id and for conversation, a
+ *       bad field after the history not yet reported; errors before the
+ *       lookup are still reported at once.
  */
 
 #include <stdio.h>
@@ -60,9 +65,12 @@
     "\"get_time\",\"arguments\":\"{}\"}}]}]"
 
 
+static int stop_lookup(void *data, slora_openai_stored_e what,
+    const char *id, size_t len, const char **conv, size_t *conv_len);
 static int prev_lookup(void *data, slora_openai_stored_e what,
     const char *id, size_t len, const char **conv, size_t *conv_len);
 static void test_conversation(void);
+static void test_stopped(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -628,8 +636,59 @@ main(void)
     test_background();
     test_conversation();
     test_refused();
+    test_stopped();
 
     done_testing();
+}
+
+
+static void
+test_stopped(void)
+{
+    int                 rc, asked;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  prev[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_a\","
+        "\"input\":\"Hi\",\"tools\":\"not a list\"}";
+    static const char  conv[] =
+        "{\"model\":\"base\",\"conversation\":\"conv_a\","
+        "\"input\":\"Hi\"}";
+    static const char  early[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_a\","
+        "\"instructions\":7,\"input\":\"Hi\"}";
+
+    memset(&err, 0, sizeof(err));
+    asked = 0;
+    rc = slora_openai_parse_responses(prev, sizeof(prev) - 1, NULL,
+                                      stop_lookup, &asked, &req, &err);
+    ok(rc == SLORA_AGAIN && asked == 1,
+       "previous_response_id, the lookup stopping: SLORA_AGAIN, the tools "
+       "after it not looked at (%d, asked %d)", rc, asked);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(prev, sizeof(prev) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "tools") == 0,
+       "the same given its history: the tools' 400: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    asked = 0;
+    rc = slora_openai_parse_responses(conv, sizeof(conv) - 1, NULL,
+                                      stop_lookup, &asked, &req, &err);
+    ok(rc == SLORA_AGAIN && asked == 1,
+       "conversation, the lookup stopping: SLORA_AGAIN");
+    slora_openai_req_free(&req);
+
+    asked = 0;
+    rc = slora_openai_parse_responses(early, sizeof(early) - 1, NULL,
+                                      stop_lookup, &asked, &req, &err);
+    ok(rc == SLORA_ERROR && asked == 0 && err.status == 400
+       && strcmp(err.param, "instructions") == 0,
+       "a bad field before the lookup: its 400 at once: %s", err.msg);
+    slora_openai_req_free(&req);
 }
 
 
@@ -733,6 +792,23 @@ same_str(const slora_openai_str_t *a, const slora_openai_str_t *b)
     }
 
     return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+
+/* A lookup that stops the parse, counting its calls in *data. */
+static int
+stop_lookup(void *data, slora_openai_stored_e what, const char *id,
+    size_t len, const char **conv, size_t *conv_len)
+{
+    (void) what;
+    (void) id;
+    (void) len;
+    (void) conv;
+    (void) conv_len;
+
+    (*(int *) data)++;
+
+    return SLORA_AGAIN;
 }
 
 

@@ -37,21 +37,41 @@ typedef struct {
 } ngx_http_slora_prompt_t;
 
 
-/* A request's encodings (ngx_http_slora_encode.c): the thread pool its
- * long texts go to, and those done, for the request's next making. */
-typedef struct ngx_http_slora_encoding_s  ngx_http_slora_encoding_t;
-typedef struct ngx_http_slora_encoder_s   ngx_http_slora_encoder_t;
+/* A request's work off the event loop (ngx_http_slora_encode.c): the
+ * thread pool its long pieces go to, and those done, for the request's
+ * next making. */
+typedef struct ngx_http_slora_work_s     ngx_http_slora_work_t;
+typedef struct ngx_http_slora_encoder_s  ngx_http_slora_encoder_t;
 
 struct ngx_http_slora_encoder_s {
     ngx_http_request_t         *request;
 #if (NGX_THREADS)
-    ngx_thread_pool_t          *pool;         /* NULL: every text at once */
+    ngx_thread_pool_t          *pool;         /* NULL: all of it at once */
 #else
     void                       *pool;         /* always NULL */
 #endif
-    ngx_http_slora_encoding_t  *done;
+    ngx_http_slora_work_t      *done;
     void                      (*again)(ngx_http_slora_encoder_t *enc);
     void                       *data;         /* again()'s own */
+};
+
+
+/* What goes to the pool. */
+typedef enum {
+    NGX_HTTP_SLORA_WORK_ENCODE = 0            /* a text's tokens */
+} ngx_http_slora_work_e;
+
+/* One piece of work: its kind's call and answer follow it in the same
+ * allocation (ngx_http_slora_work_alloc's size). */
+struct ngx_http_slora_work_s {
+    ngx_http_slora_work_e       kind;
+    size_t                      len;          /* its bytes, for the log */
+    void                      (*run)(ngx_http_slora_work_t *w);
+    ngx_http_slora_encoder_t   *encoder;
+    ngx_http_slora_work_t      *next;         /* in encoder->done */
+#if (NGX_THREADS)
+    ngx_thread_task_t          *task;
+#endif
 };
 
 
@@ -59,10 +79,15 @@ struct ngx_http_slora_encoder_s {
 ngx_http_slora_encoder_t *ngx_http_slora_encoder_create(
     ngx_http_request_t *r, void (*again)(ngx_http_slora_encoder_t *enc),
     void *data);
+ngx_http_slora_work_t *ngx_http_slora_work_alloc(
+    ngx_http_slora_encoder_t *enc, ngx_http_slora_work_e kind, size_t size,
+    void (*run)(ngx_http_slora_work_t *w));
+ngx_int_t ngx_http_slora_work_post(ngx_http_slora_work_t *w);
 ngx_int_t ngx_http_slora_encode(ngx_http_slora_encoder_t *enc,
     const slora_tokenizer_t *tokenizer, const u_char *text, size_t len,
     ngx_uint_t add_special, const slora_chat_plain_t *plain, int32_t *ids,
     int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
+
 
 /* ngx_http_slora_prompt.c */
 slora_chat_e ngx_http_slora_chat_template(ngx_http_request_t *r);

@@ -51,11 +51,14 @@ typedef enum {
 } ngx_http_slora_route_e;
 
 
-/* A parsed body's request, as ngx_http_slora_make makes it again. */
+/* A body's request, as ngx_http_slora_make makes it again. */
 typedef struct {
     ngx_http_slora_route_e     route;
-    slora_openai_req_t        *req;
+    slora_openai_req_t        *req;         /* NULL: a Responses body, to
+                                               parse with its history */
     ngx_http_slora_encoder_t  *enc;
+    ngx_str_t                  body;
+    slora_openai_limits_t      lim;
 } ngx_http_slora_making_t;
 
 
@@ -63,7 +66,6 @@ static ngx_http_slora_route_e ngx_http_slora_route(ngx_http_request_t *r);
 static void ngx_http_slora_body_handler(ngx_http_request_t *r);
 static void ngx_http_slora_make(ngx_http_slora_encoder_t *enc);
 static ngx_int_t ngx_http_slora_get_stream(ngx_http_request_t *r);
-static slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);
 static void ngx_http_slora_req_cleanup(void *data);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_encoder_t *enc,
@@ -206,6 +208,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_str_t                    body;
+    ngx_uint_t                   responses;
     slora_openai_req_t          *req;
     slora_openai_err_t           oe;
     slora_openai_kind_e          kind;
@@ -227,9 +230,15 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
     lim.max_top_logprobs = (int32_t) smcf->top_logprobs;
     ngx_http_slora_chat_limits(r, &lim);
 
-    req = ngx_http_slora_req_create(r);
+    /* a Responses body is parsed as the request is made: a long stored
+     * history is parsed on the thread pool (ngx_http_slora_history.c) */
+    responses = route == NGX_HTTP_SLORA_ROUTE_RESPONSES
+                || route == NGX_HTTP_SLORA_ROUTE_INPUT_TOKENS;
+    req = responses ? NULL : ngx_http_slora_req_create(r);
 
-    if (req == NULL || ngx_http_slora_read_body(r, &body) != NGX_OK) {
+    if ((req == NULL && !responses)
+        || ngx_http_slora_read_body(r, &body) != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -253,11 +262,7 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
         /* fall through */
 
     case NGX_HTTP_SLORA_ROUTE_RESPONSES:
-        rc = slora_openai_parse_responses((const char *) body.data, body.len,
-                                          &lim,
-                                          smcf->store != NULL
-                                          ? ngx_http_slora_store_prev : NULL,
-                                          r, req, &oe);
+        rc = SLORA_OK;
         break;
 
     default:
@@ -278,6 +283,8 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 
     mk->route = route;
     mk->req = req;
+    mk->body = body;
+    mk->lim = lim;
 
     mk->enc = ngx_http_slora_encoder_create(r, ngx_http_slora_make, mk);
     if (mk->enc == NULL) {
@@ -289,19 +296,38 @@ ngx_http_slora_body_handler(ngx_http_request_t *r)
 }
 
 
-/* A parsed body's request made: its prompt's tokens, then its answer
- * or its slot. Again from the top where a long text's encoding went to
- * the thread pool (ngx_http_slora_encode.c), when it is done. */
+/* A body's request made: a Responses body parsed, its prompt's tokens,
+ * then its answer or its slot. Again from the top where a long text's
+ * encoding or a long history's parse went to the thread pool
+ * (ngx_http_slora_encode.c), when it is done. */
 static void
 ngx_http_slora_make(ngx_http_slora_encoder_t *enc)
 {
     ngx_int_t                 rc;
+    slora_openai_err_t        oe;
     ngx_http_request_t       *r;
     ngx_http_slora_err_t      e;
     ngx_http_slora_making_t  *mk;
 
     r = enc->request;
     mk = enc->data;
+
+    if (mk->req == NULL) {
+        rc = ngx_http_slora_history_parse(enc, &mk->body, &mk->lim, &mk->req,
+                                          &oe);
+
+        if (rc == NGX_AGAIN) {
+            /* the body's reference stays until the parse is done */
+            return;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc == NGX_DECLINED
+                                    ? ngx_http_slora_send_parse_err(r, &oe)
+                                    : NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
 
     switch (mk->route) {
 
@@ -419,7 +445,7 @@ ngx_http_slora_get_stream(ngx_http_request_t *r)
 
 /* A parsed request lives in its own arena, freed with the request's
  * pool. */
-static slora_openai_req_t *
+slora_openai_req_t *
 ngx_http_slora_req_create(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t  *cln;

@@ -489,11 +489,32 @@ sub new {
     my $req = "$method $path HTTP/1.1\r\n"
               . join('', map { "$_: $h{$_}\r\n" } sort keys %h) . "\r\n";
     $sock->blocking(1);
+
+    # hold => N: the request's last N bytes kept back until release(), so
+    # that requests on several connections can be completed in an order
+    if ($o{hold}) {
+        my $all = $req . $body;
+        $self->{held} = substr($all, -$o{hold});
+        $self->_send_all(substr($all, 0, length($all) - $o{hold}));
+        $sock->blocking(0);
+        return $self;
+    }
+
     $self->_send_all($req);
     $self->_send_body($body) if length $body;
     $sock->blocking(0);
 
     return $self;
+}
+
+
+# Sends what hold => N kept back.
+sub release {
+    my ($self) = @_;
+    $self->{sock}->blocking(1);
+    $self->_send_all(delete $self->{held});
+    $self->{sock}->blocking(0);
+    $self->{t_sent} = time();
 }
 
 

@@ -3,8 +3,11 @@
  * (engine/slora_openai_items.c, engine/slora_openai_responses.c): for a
  * conversation of N messages, a page of its items newest first, the page
  * after its second item (the cursor found from the far end), one item
- * read and one removed (the last), and a Responses request in it whose
- * input is M items. Prints each in milliseconds.
+ * read and one removed (the last), a Responses request in it whose
+ * input is M items, and one whose input is one item (the conversation's
+ * parse alone, timed as the mean of enough runs to take a second's
+ * tenth: where the module's slora_thread_pool takes it off the worker
+ * is set by this figure). Prints each in milliseconds.
  *
  *     bench_conv [N [M]]        (defaults 40000 and 4096)
  *
@@ -42,10 +45,10 @@ typedef struct {
 int
 main(int argc, char **argv)
 {
-    int                     n, m, rc;
+    int                     n, m, rc, runs;
     char                   *conv, *body, *out, id[64];
     size_t                  len, body_len;
-    double                  t;
+    double                  t, dt;
     bench_conv_t            bc;
     slora_openai_req_t      req;
     slora_openai_err_t      err;
@@ -110,6 +113,29 @@ main(int argc, char **argv)
     printf("  a response in it, an input of %d items: %.1f ms (%s)\n", m,
            bench_conv_ms() - t, rc == SLORA_OK ? "ok" : err.msg);
     slora_openai_req_free(&req);
+
+    free(body);
+    body = bench_conv_messages("{\"model\":\"base\",\"conversation\":"
+                               "\"conv_0123\",\"input\":[", 1, "]}",
+                               &body_len);
+    if (body == NULL) {
+        return 1;
+    }
+
+    runs = 0;
+    t = bench_conv_ms();
+
+    do {
+        memset(&req, 0, sizeof(req));
+        rc = slora_openai_parse_responses(body, body_len, &lim,
+                                          bench_conv_prev, &bc, &req, &err);
+        slora_openai_req_free(&req);
+        runs++;
+        dt = bench_conv_ms() - t;
+    } while (rc == SLORA_OK && dt < 100.0);
+
+    printf("  a response in it, an input of one item: %.3f ms (mean of %d;"
+           " %s)\n", dt / runs, runs, rc == SLORA_OK ? "ok" : err.msg);
 
     free(conv);
     free(body);

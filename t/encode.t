@@ -27,30 +27,14 @@ my $MAX_CTX = 4096;
 
 my $model = tiny_model(ctx => $MAX_CTX);
 
-my %servers;
-
-for my $off (0, 1) {
-    my $s = SloraTest::Server->new(name => $off ? 'encode-off' : 'encode',
-                                   port => $off ? $PORT_OFF : $PORT,
-                                   workers => 1);
-    $s->{http} = slora_http(
-        model => $model,
-        engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=64",
-        http_extra => "    client_max_body_size 2m;\n"
-                      . ($off ? "    slora_thread_pool off;\n" : ''));
-    $s->start;
-    $servers{$off} = $s;
-}
+my %servers = pool_servers(name => 'encode', port => $PORT,
+                           port_off => $PORT_OFF, model => $model,
+                           max_ctx => $MAX_CTX,
+                           http_extra => "    client_max_body_size 2m;\n");
 pass('both servers started, engines ready');
 
 my $on = $servers{0}->port;
 my $off = $servers{1}->port;
-
-sub post {
-    my ($port, $path, $obj) = @_;
-    my $r = json_req($port, $path, $obj, timeout => 60);
-    return ($r, json_decode_safe($r->{body}));
-}
 
 # English words, about five bytes a token
 my @dict = qw(the of and to in is was for on that with as by at from his
@@ -66,8 +50,9 @@ my @words = map { $dict[int(rand(@dict))] } 1 .. 8000;
 my $text = substr(join(' ', @words), 0, 10000);
 ok(length($text) > 8192, 'the text is longer than what is encoded at once');
 
-my ($ra, $ja) = post($on, '/v1/tokenize', { model => 'base', prompt => $text });
-my ($rb, $jb) = post($off, '/v1/tokenize', { model => 'base', prompt => $text });
+my $tok = { model => 'base', prompt => $text };
+my ($ra, $ja) = json_post($on, '/v1/tokenize', $tok);
+my ($rb, $jb) = json_post($off, '/v1/tokenize', $tok);
 is($ra->{status}, 200, 'tokenize on the pool: 200');
 is($rb->{status}, 200, 'tokenize on the event loop: 200');
 ok($ja && $ja->{count} > 1500, "tokenize: $ja->{count} tokens");
@@ -84,8 +69,8 @@ is_deeply($ja->{tokens}, \@cli, "tokenize: the CLI's ids");
 my $long = substr(join(' ', @words), 0, 12000);
 my $chat = { model => 'base', max_tokens => 8, temperature => 0,
              messages => [{ role => 'user', content => $long }] };
-($ra, $ja) = post($on, '/v1/chat/completions', $chat);
-($rb, $jb) = post($off, '/v1/chat/completions', $chat);
+($ra, $ja) = json_post($on, '/v1/chat/completions', $chat);
+($rb, $jb) = json_post($off, '/v1/chat/completions', $chat);
 is($ra->{status}, 200, 'chat of 12 KB on the pool: 200');
 is($rb->{status}, 200, 'chat of 12 KB on the event loop: 200');
 ok($ja->{usage}{prompt_tokens} > 2000,
@@ -108,8 +93,8 @@ for my $i (0 .. 23) {
 push @input, { role => 'user', content => 'and now?' };
 my $resp = { model => 'base', input => \@input, truncation => 'auto',
              max_output_tokens => 16 };
-($ra, $ja) = post($on, '/v1/responses/input_tokens', $resp);
-($rb, $jb) = post($off, '/v1/responses/input_tokens', $resp);
+($ra, $ja) = json_post($on, '/v1/responses/input_tokens', $resp);
+($rb, $jb) = json_post($off, '/v1/responses/input_tokens', $resp);
 is($ra->{status}, 200, 'input tokens with truncation on the pool: 200');
 is($rb->{status}, 200, 'input tokens with truncation on the event loop: 200');
 ok($ja->{input_tokens} > 2000 && $ja->{input_tokens} <= $MAX_CTX - 16,
@@ -121,8 +106,8 @@ is($ja->{input_tokens}, $jb->{input_tokens},
 
 my $huge = join(' ', @words) x 4;
 my $comp = { model => 'base', prompt => $huge, max_tokens => 4 };
-($ra, $ja) = post($on, '/v1/completions', $comp);
-($rb, $jb) = post($off, '/v1/completions', $comp);
+($ra, $ja) = json_post($on, '/v1/completions', $comp);
+($rb, $jb) = json_post($off, '/v1/completions', $comp);
 is($ra->{status}, 413, 'too long on the pool: 413');
 is($ra->{body}, $rb->{body}, 'too long: the same answer either way');
 is_deeply([check_error_object($ja)], [], 'too long: an error object');
@@ -160,7 +145,7 @@ my $gone = stream_start($on, 'POST', '/v1/completions', body => $big_body,
 sleep(0.2);
 $gone->abort;
 sleep(1.5);
-my ($rg, $jg) = post($on, '/v1/chat/completions', $chat);
+my ($rg, $jg) = json_post($on, '/v1/chat/completions', $chat);
 is($rg->{status}, 200, 'after a client went mid-encoding, the next request '
    . 'is answered');
 is($jg->{choices}[0]{message}{content}, $chat_text,

@@ -32,31 +32,15 @@ my $MAX_CTX = 4096;
 
 my $model = tiny_model(ctx => $MAX_CTX);
 
-my %servers;
-
-for my $off (0, 1) {
-    my $s = SloraTest::Server->new(name => $off ? 'history-off' : 'history',
-                                   port => $off ? $PORT_OFF : $PORT,
-                                   workers => 1);
-    $s->{http} = slora_http(
-        model => $model,
-        engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=64",
-        http_extra => "    client_max_body_size 8m;\n"
-                      . "    slora_responses_store 64m;\n"
-                      . ($off ? "    slora_thread_pool off;\n" : ''));
-    $s->start;
-    $servers{$off} = $s;
-}
+my %servers = pool_servers(name => 'history', port => $PORT,
+                           port_off => $PORT_OFF, model => $model,
+                           max_ctx => $MAX_CTX,
+                           http_extra => "    client_max_body_size 8m;\n"
+                                         . "    slora_responses_store 64m;\n");
 pass('both servers started, engines ready');
 
 my $on = $servers{0}->port;
 my $off = $servers{1}->port;
-
-sub post {
-    my ($port, $path, $obj) = @_;
-    my $r = json_req($port, $path, $obj, timeout => 60);
-    return ($r, json_decode_safe($r->{body}));
-}
 
 # the chain: three responses of 4096 short turns each, truncation "auto"
 # keeping what fits; greedy, so that both servers store the same answers
@@ -70,7 +54,7 @@ for my $k (1 .. 3) {
     } 0 .. 4095;
 
     for my $p ($on, $off) {
-        my ($r, $j) = post($p, '/v1/responses',
+        my ($r, $j) = json_post($p, '/v1/responses',
                            { model => 'base', input => \@input,
                              truncation => 'auto', max_output_tokens => 1,
                              temperature => 0,
@@ -91,14 +75,14 @@ ok($held > 3_000_000, "the store holds the chain: $held bytes");
 my %ans;
 
 for my $p ($on, $off) {
-    my ($r, $j) = post($p, '/v1/responses/input_tokens',
+    my ($r, $j) = json_post($p, '/v1/responses/input_tokens',
                        { model => 'base', previous_response_id => $last{$p},
                          input => 'and now?', truncation => 'auto' });
     is($r->{status}, 200, "input tokens continuing the chain ($p): 200")
         or diag(substr($r->{body}, 0, 300));
     $ans{$p}{count} = $j->{input_tokens};
 
-    ($r, $j) = post($p, '/v1/responses',
+    ($r, $j) = json_post($p, '/v1/responses',
                     { model => 'base', previous_response_id => $last{$p},
                       input => 'and now?', truncation => 'auto',
                       max_output_tokens => 8, temperature => 0,
@@ -108,7 +92,7 @@ for my $p ($on, $off) {
     $ans{$p}{text} = $j->{output}[0]{content}[0]{text};
     $ans{$p}{usage} = $j->{usage};
 
-    ($r, $j) = post($p, '/v1/responses',
+    ($r, $j) = json_post($p, '/v1/responses',
                     { model => 'base', previous_response_id => $last{$p},
                       input => 'and now?', tools => 'none' });
     is($r->{status}, 400, "bad tools after the chain ($p): 400");
@@ -132,9 +116,9 @@ my @items = map {
 my %conv;
 
 for my $p ($on, $off) {
-    my ($r, $j) = post($p, '/v1/conversations', { items => \@items });
+    my ($r, $j) = json_post($p, '/v1/conversations', { items => \@items });
     is($r->{status}, 200, "a conversation of 200 KB ($p): 200");
-    ($r, $j) = post($p, '/v1/responses/input_tokens',
+    ($r, $j) = json_post($p, '/v1/responses/input_tokens',
                     { model => 'base', conversation => $j->{id},
                       input => 'and?', truncation => 'auto' });
     is($r->{status}, 200, "input tokens in it ($p): 200")
@@ -193,7 +177,7 @@ my $gone = stream_start($on, 'POST', '/v1/responses/input_tokens',
 sleep(0.005);
 $gone->abort;
 sleep(0.5);
-my ($rg, $jg) = post($on, '/v1/responses/input_tokens',
+my ($rg, $jg) = json_post($on, '/v1/responses/input_tokens',
                      { model => 'base', previous_response_id => $last{$on},
                        input => 'and now?', truncation => 'auto' });
 is($rg->{status}, 200, 'after a client went mid-parse, the next request is '

@@ -37,7 +37,7 @@ our @EXPORT = qw(
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
     check_error_object slora_http tenant_location start_redis stop_redis
-    python_checks
+    python_checks pool_servers json_post
 );
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -237,6 +237,41 @@ $http_extra
 $server_extra
     }
 EOF
+}
+
+
+# pool_servers(name, port, port_off, model, max_ctx, http_extra): two
+# started servers of one worker each on model, the same but for
+# "slora_thread_pool off" in the second (name-off, port_off): { 0 => the
+# one with nginx's thread pool, 1 => the one without }.
+sub pool_servers {
+    my (%o) = @_;
+    my %servers;
+
+    for my $off (0, 1) {
+        my $s = SloraTest::Server->new(name => $o{name} . ($off ? '-off' : ''),
+                                       port => $off ? $o{port_off}
+                                                    : $o{port},
+                                       workers => 1);
+        $s->{http} = slora_http(
+            model => $o{model},
+            engine => "threads=1 slots=8 max_ctx=$o{max_ctx} max_tokens=64",
+            http_extra => $o{http_extra}
+                          . ($off ? "    slora_thread_pool off;\n" : ''));
+        $s->start;
+        $servers{$off} = $s;
+    }
+
+    return %servers;
+}
+
+
+# json_post(port, path, obj): the answer and its body decoded (undef
+# where it is no JSON).
+sub json_post {
+    my ($port, $path, $obj) = @_;
+    my $r = json_req($port, $path, $obj, timeout => 60);
+    return ($r, json_decode_safe($r->{body}));
 }
 
 

@@ -307,8 +307,8 @@ ngx_http_slora_tick(ngx_event_t *ev)
     q = ngx_http_slora_queue(smcf);
 
     /* the deadline bounds the engine's work; an answer it has finished
-     * is the client's to take within as long again from its end (its
-     * slots held meanwhile) */
+     * is the client's to take within as long again from its end (what
+     * it has not taken kept meanwhile: ngx_http_slora_take_keep) */
     if (!ctx->engine_done && !ngx_http_slora_generating(ctx, q)) {
         slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
         ctx->engine_done = 1;

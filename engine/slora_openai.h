@@ -405,7 +405,8 @@ size_t slora_openai_req_bytes(const slora_openai_req_t *req);
 
 /* A message quoting a client's text made one line of UTF-8 in place:
  * control bytes blanks, a byte that begins no valid sequence '?', a
- * sequence cut at the end dropped (*len shortened). */
+ * sequence cut at the end dropped (*len shortened), and a NUL written
+ * after it: msg has room for *len + 1 bytes. */
 void slora_openai_clean_msg(char *msg, size_t *len);
 
 /* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0. */

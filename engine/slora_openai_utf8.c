@@ -39,7 +39,7 @@ slora_openai_utf8_valid(const char *s, size_t len)
  * A message that quotes a client's text (a schema's type, a function's
  * name) stays one line of UTF-8: control bytes become blanks, a byte
  * that begins no valid sequence '?', and a sequence vsnprintf cut at the
- * end is dropped.
+ * end is dropped. A NUL follows the text: msg has room for *len + 1.
  */
 void
 slora_openai_clean_msg(char *msg, size_t *len)

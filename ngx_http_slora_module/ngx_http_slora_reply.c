@@ -149,7 +149,10 @@ ngx_http_slora_send_verror(ngx_http_request_t *r, ngx_uint_t level,
     const char            *retry;
     ngx_http_slora_ctx_t  *ctx;
 
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    /* one byte left for the NUL that slora_openai_clean_msg() writes
+     * after the text: a message cut at the buffer's end (a long URI
+     * quoted) fills all the rest */
+    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
 
     /* a name or path quoted from the request, or cut at the end, stays
      * UTF-8 (the JSON body must be) */

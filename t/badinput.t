@@ -131,6 +131,12 @@ my @cases = (
      'POST', $CHAT, chat(model => "\x{e9}" x 200), 404, 'model_not_found'],
     ['unknown path with a raw 0xFF byte', 'GET', '/v1/%FF', '', 404],
     ['POST unknown path', 'POST', '/v1/chat/nope', chat(), 404],
+    # quoted in the message, a long URI fills the message's buffer: its
+    # end is cut, never written past
+    ['unknown path of 600 bytes', 'GET', '/v1/' . ('x' x 600), '', 404,
+     'unknown_url'],
+    ['PUT a model of 600 bytes', 'PUT', '/v1/models/' . ('m' x 600), '{}',
+     405, 'method_not_allowed'],
     ['stream: no prompt', 'GET', '/v1/stream?model=base', '', 400],
     ['stream: unknown model', 'GET', '/v1/stream?model=nosuch&prompt=hi', '',
      404],

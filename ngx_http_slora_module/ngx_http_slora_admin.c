@@ -234,9 +234,7 @@ ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     if (len >= SLORA_QUEUE_ADAPTER_LEN
-        || ctx->tenant.len >= SLORA_QUEUE_TENANT_LEN
-        || ngx_strlchr(ctx->tenant.data, ctx->tenant.data + ctx->tenant.len,
-                       '\0'))
+        || !ngx_http_slora_tenant_valid(&ctx->tenant))
     {
         e->status = NGX_HTTP_FORBIDDEN;
         e->code = "unknown_tenant";

@@ -185,6 +185,16 @@ ngx_http_slora_conv_answer(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a name no request of its could carry is no tenant's (the store
+     * would refuse its records as if it were full) */
+    if (!ngx_http_slora_tenant_valid(&tenant)) {
+        return ngx_http_slora_send_error(r, NGX_HTTP_FORBIDDEN,
+                                         "permission_error",
+                                         "unknown_tenant", NULL,
+                                         "unknown tenant (the name is not"
+                                         " valid)");
+    }
+
     switch (u.what) {
 
     case NGX_HTTP_SLORA_CONV_CREATE:

@@ -843,10 +843,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         return NGX_ERROR;
     }
 
-    if (ctx->tenant.len >= SLORA_QUEUE_TENANT_LEN
-        || ngx_strlchr(ctx->tenant.data, ctx->tenant.data + ctx->tenant.len,
-                       '\0'))
-    {
+    if (!ngx_http_slora_tenant_valid(&ctx->tenant)) {
         return ngx_http_slora_fail(e, NGX_HTTP_FORBIDDEN, "permission_error",
                                    "unknown_tenant", NULL,
                                    "unknown tenant (the name is not valid)");
@@ -1374,4 +1371,16 @@ ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant)
     }
 
     return ngx_http_complex_value(r, slcf->tenant, tenant);
+}
+
+
+/* Whether a tenant's name fits a slot's field (its NUL included) and
+ * holds no NUL: the engine's requests and the store's records take no
+ * other (a 403 unknown_tenant on every path). */
+ngx_uint_t
+ngx_http_slora_tenant_valid(ngx_str_t *tenant)
+{
+    return tenant->len < SLORA_QUEUE_TENANT_LEN
+           && ngx_strlchr(tenant->data, tenant->data + tenant->len, '\0')
+              == NULL;
 }

@@ -432,6 +432,7 @@ ngx_int_t ngx_http_slora_encode_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_slora_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
+ngx_uint_t ngx_http_slora_tenant_valid(ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
     slora_openai_str_t *out);
 ngx_int_t ngx_http_slora_read_body(ngx_http_request_t *r, ngx_str_t *body);

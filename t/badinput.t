@@ -12,6 +12,8 @@
 # limit cases are cheap. A location renders chats in Mistral's template,
 # which writes the tools before each user message: a request that would
 # render to hundreds of megabytes is a 413 before the text is made.
+# Another serves tenants, with a store of responses and conversations:
+# a tenant's name no request can carry is a 403 on every path.
 
 use strict;
 use warnings;
@@ -30,11 +32,12 @@ make_adapters($s->prefix . '/adapters', $model, ['ad0']);
 $s->{http} = slora_http(
     model => $model, adapters => $s->prefix . '/adapters',
     engine => "threads=1 slots=8 max_ctx=$MAX_CTX max_tokens=$MAX_TOKENS",
-    http_extra => "    client_max_body_size 1m;\n",
+    http_extra => "    client_max_body_size 1m;\n"
+                  . "    slora_responses_store 1m;\n",
     server_extra => "        location /mistral/v1/ {\n"
                     . "            slora_api openai;\n"
                     . "            slora_chat_template mistral;\n"
-                    . "        }\n");
+                    . "        }\n" . tenant_location());
 $s->start;
 pass('nginx started, engine ready');
 
@@ -236,6 +239,23 @@ for my $c (@cases) {
     }
     ok(@peak && !grep({ $_ > 200 * 1024 } @peak),
        'no worker past 200 MB at its peak (' . join(', ', @peak) . ' kB)');
+}
+
+# A tenant's name longer than a request slot's field (127 bytes) is no
+# tenant's: a 403 unknown_tenant wherever it is used, a conversation
+# made under it too (the store refused its record as if full: a 507).
+for my $c (['chat', '/chat/completions', chat()],
+           ['conversation', '/conversations', '{}'],
+           ['conversation with items', '/conversations',
+            json_encode({ items => [{ role => 'user', content => 'x' }] })])
+{
+    my $r = json_req($PORT, '/t/' . ('z' x 200) . "/v1$c->[1]", $c->[2]);
+    my @why = check_error_object($r->{json});
+    push @why, "status $r->{status}" if $r->{status} != 403;
+    push @why, 'error.code ' . ($r->{json}{error}{code} // 'none')
+        if !@why && $r->{json}{error}{code} ne 'unknown_tenant';
+    ok(!@why, "$c->[0] under a tenant name of 200 bytes: 403 unknown_tenant")
+        or diag(join('; ', @why) . ': ' . substr($r->{body} // '', 0, 300));
 }
 
 # More choices than the server has slots: 429, the slots it took for the

@@ -222,7 +222,12 @@ ngx_http_slora_add_header(ngx_http_request_t *r, const char *key,
 /*
  * Sends b, a whole response body of the given type, with its status and
  * length, and returns what a handler returns (an event handler passes it
- * to ngx_http_finalize_request()).
+ * to ngx_http_finalize_request()). Never NGX_AGAIN: what the client has
+ * not taken yet waits in nginx's buffers, which the request's
+ * finalization sees (its writer sends the rest), and NGX_AGAIN is what the
+ * request's making answers while a thread works for it
+ * (ngx_http_slora_encode.c): a send's would leave the request made, never
+ * finalized, the rest of its answer never sent.
  */
 ngx_int_t
 ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
@@ -241,14 +246,15 @@ ngx_http_slora_send_body(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
     rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+
+    if (rc != NGX_ERROR && rc <= NGX_OK && !r->header_only) {
+        out.buf = b;
+        out.next = NULL;
+
+        rc = ngx_http_output_filter(r, &out);
     }
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return rc == NGX_AGAIN ? NGX_OK : rc;
 }
 
 

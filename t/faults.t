@@ -354,6 +354,37 @@ diag("idle pool: " . json_encode($idle->{pool}));
     $stuck->abort;
 }
 
+# 1c. A whole answer (not a stream) larger than the sockets' buffers, to a
+# client that reads it only a second later: the rest waits in nginx's
+# buffers and goes out whole once the client reads (was: the request made
+# after its prompt's tokens took the send's "not all sent" for an encoding
+# still on the thread pool, was never finalized, and the rest of the
+# answer never went).
+{
+    my $text = join '', map { chr(0x4e00 + $_ * 7919 % 0x5000) } 1 .. 1500;
+    my $body = json_encode({ model => 'base', prompt => $text });
+    my $want = json_req($PORT, '/v1/tokenize', $body, timeout => 60);
+    my $j = json_decode_safe($want->{body});
+    ok($want->{status} == 200 && $j && $j->{count} > 2000
+       && length($want->{body}) > 16384,
+       'tokenize: ' . ($j ? $j->{count} : '?') . ' tokens, '
+       . length($want->{body}) . ' bytes of answer');
+    my $late = stream_start($SLOW_PORT, 'POST', '/v1/tokenize',
+                            body => $body,
+                            headers => { 'Content-Type'
+                                             => 'application/json' },
+                            rcvbuf => 4096);
+    sleep(1);
+    $late->wait_done(10);
+    ok($late->{done} && ($late->{status} // 0) == 200
+       && ($late->{body} // '') eq $want->{body},
+       'the same answer to a client that reads it a second later: whole')
+        or diag('got ' . length($late->{body} // '') . ' bytes, status '
+                . ($late->{status} // '-') . ', done '
+                . ($late->{done} // 0));
+    $late->abort;
+}
+
 # 2. Reload (HUP) mid-stream: the stream finishes; the engine stays.
 {
     my $before = $s->status;

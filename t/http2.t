@@ -34,7 +34,8 @@ $s->{http} = slora_http(
     engine => 'threads=2 slots=16 max_ctx=1024 max_tokens=1024',
     http_extra => "    slora_responses_store 1m;\n",
     server_extra => "        listen 127.0.0.1:$H2_PORT http2;\n"
-                    . "        send_timeout 5s;\n");
+                    . "        send_timeout 5s;\n"
+                    . "        location = /connections { stub_status; }\n");
 $s->start;
 pass('nginx started on SmolLM2, HTTP/1.1 and HTTP/2 ports');
 
@@ -65,6 +66,8 @@ python_checks('h2_client.py', [
     . 'kept by the worker), another client answered; then the whole '
     . 'stream',
     'h2 never a window: send_timeout resets the stream, its slot let go',
+    'h2 an error under a shut window, then the client gone: its '
+    . 'connection closed',
 ], $H2_PORT, $PORT, 'tuned');
 
 # the access log names the protocol of each request

@@ -199,6 +199,14 @@ def status(port):
         return json.load(resp)
 
 
+def active_connections(port):
+    """nginx's open client connections (stub_status at /connections),
+    the one asking among them."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/connections",
+                                timeout=10) as resp:
+        return int(resp.read().split()[2])
+
+
 def status_until(port, cond, seconds):
     """Whether the status comes to satisfy cond within seconds."""
     end = time.time() + seconds
@@ -444,6 +452,25 @@ def main():
           and status(port)["slots"]["used"] == 0,
           (stuck.streams[s], took, status(port)["slots"]))
     stuck.close()
+
+    # an error answer the client cannot take (its window shut), then the
+    # client gone: the request ends with its connection, which nginx
+    # closes (was: the request, made after its body, took the send's
+    # "not all sent" for work still on the thread pool and was never
+    # finalized, its connection left open until the worker exited)
+    gone = Conn(h2port, window=0)
+    g = gone.request(path, json.dumps(chat("no-such-adapter", "Hi.",
+                                           4)).encode())
+    gone.hold.add(g)
+    gone.pump(lambda: gone.streams[g]["status"] is not None, timeout=30)
+    code = gone.streams[g]["status"]
+    gone.close()
+    end = time.time() + 10
+    while active_connections(port) > 1 and time.time() < end:
+        time.sleep(0.1)
+    left = active_connections(port)
+    check("h2 an error under a shut window, then the client gone: its "
+          "connection closed", code == 404 and left == 1, (code, left))
 
 
 if __name__ == "__main__":

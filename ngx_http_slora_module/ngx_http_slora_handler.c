@@ -83,6 +83,7 @@ static ngx_int_t ngx_http_slora_send_req_err(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_err_t *e);
 static ngx_int_t ngx_http_slora_send_err(ngx_http_request_t *r,
     ngx_http_slora_err_t *e);
+static ngx_uint_t ngx_http_slora_query_valid(ngx_str_t *args);
 
 
 ngx_int_t
@@ -92,6 +93,24 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
     ngx_http_slora_route_e  route;
 
     route = ngx_http_slora_route(r);
+
+    /* a GET's query is read (the stream's prompt, a list's cursor): an
+     * escape that is none would be read as something else, not refused */
+    if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && !ngx_http_slora_query_valid(&r->args))
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_request_error",
+                                         "invalid_value", NULL,
+                                         "The query string is not valid"
+                                         " percent-encoding: a \"%%\" is"
+                                         " followed by two hex digits");
+    }
 
     switch (route) {
 
@@ -466,6 +485,27 @@ static void
 ngx_http_slora_req_cleanup(void *data)
 {
     slora_openai_req_free(data);
+}
+
+
+/* 1 where every "%" of the query string begins an escape: two hex
+ * digits (nginx's own decoding keeps or drops a bad one silently). */
+static ngx_uint_t
+ngx_http_slora_query_valid(ngx_str_t *args)
+{
+    u_char  *p, *last;
+
+    last = args->data + args->len;
+
+    for (p = args->data; p < last; p++) {
+        if (*p == '%'
+            && (last - p < 3 || !isxdigit(p[1]) || !isxdigit(p[2])))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

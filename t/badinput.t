@@ -152,6 +152,15 @@ my @cases = (
      'invalid_value'],
     ['stream: format text, unknown model', 'GET',
      '/v1/stream?model=nosuch&prompt=hi&format=text', '', 404],
+    # an escape that is none: refused, not read as something else
+    ['stream: "%zz" in the prompt', 'GET',
+     '/v1/stream?model=base&prompt=a%zzb', '', 400, 'invalid_value'],
+    ['stream: a "%" ending the query', 'GET',
+     '/v1/stream?model=base&prompt=hi%', '', 400, 'invalid_value'],
+    ['stream: "%4" ending the query', 'GET',
+     '/v1/stream?model=base&prompt=hi%4', '', 400, 'invalid_value'],
+    ['a stored response with "true%" for its stream', 'GET',
+     '/v1/responses/resp_x?stream=true%', '', 400, 'invalid_value'],
 );
 
 for my $c (@cases) {
@@ -181,6 +190,17 @@ for my $c (@cases) {
               . ' with an OpenAI error body')
         or diag(join('; ', @why) . ': '
                 . substr($r->{body} // '', 0, 300));
+}
+
+# escapes that are escapes are read as before: a prompt with "%2C%20",
+# "+" a space, gets its answer
+{
+    my $r = http_req($PORT, 'GET', '/v1/stream?model=base&prompt=Hi%2C%20'
+                     . 'how+are+you%3F&max_tokens=2&format=text',
+                     timeout => 30);
+    ok($r->{status} == 200 && length($r->{body} // ''),
+       'stream: a prompt of valid escapes: 200 with text')
+        or diag("status $r->{status}: " . substr($r->{body} // '', 0, 200));
 }
 
 # A prompt too long for the context: the 413 counts its tokens up to

@@ -108,7 +108,7 @@ ngx_http_slora_api_handler(ngx_http_request_t *r)
                                          "invalid_request_error",
                                          "invalid_value", NULL,
                                          "The query string is not valid"
-                                         " percent-encoding: a \"%%\" is"
+                                         " percent-encoding: a \"%%\" must be"
                                          " followed by two hex digits");
     }
 

@@ -99,6 +99,30 @@ sub streamed {
              reasoning => $sum->{reasoning} // '' };
 }
 
+# A Responses request on /r/ (of port, $PORT where not given), whole and
+# streamed: the whole answer, its output, its message's output_text
+# part, and the stream with its events, output_text deltas and done
+# event.
+sub responses_both {
+    my ($body, $port) = @_;
+    $port //= $PORT;
+    my $r = json_req($port, '/r/v1/responses', $body);
+    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
+    my ($msg) = grep { $_->{type} eq 'message' } @$out;
+    my $st = stream_start($port, 'POST', '/r/v1/responses',
+                          body => json_encode({ %$body,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(120);
+    my @ev = grep { $_->{json} } @{ $st->{events} };
+    my ($done) = grep { ($_->{event} // '') eq 'response.output_text.done' }
+                 @ev;
+    return { r => $r, out => $out, part => $msg ? $msg->{content}[0] : {},
+             st => $st, done => $done, events => \@ev,
+             deltas => [ grep { ($_->{event} // '') eq
+                                'response.output_text.delta' } @ev ] };
+}
+
 # a closed block, then an answer
 my $closed = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}');
 my $off = whole('/v1', $closed);
@@ -326,10 +350,8 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
     my $body = { model => 'base', max_output_tokens => 12, temperature => 0,
                  include => [ 'message.output_text.logprobs' ],
                  store => JSON::PP::false(), input => $input };
-    my $r = json_req($PORT + 1, '/r/v1/responses', $body);
-    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
-    my ($msg) = grep { $_->{type} eq 'message' } @$out;
-    my $part = $msg ? $msg->{content}[0] : {};
+    my $b = responses_both($body, $PORT + 1);
+    my ($r, $out, $part, $st) = @{$b}{qw(r out part st)};
     ok($chat->{status} == 200
        && length($cj->{message}{reasoning} // '')
        && @{ $cj->{logprobs}{content} // [] } == 12
@@ -340,12 +362,7 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
        . 'in chat, none in the message\'s output_text')
         or diag($chat->{body}, "\n", $r->{body});
 
-    my $st = stream_start($PORT + 1, 'POST', '/r/v1/responses',
-                          body => json_encode({ %$body,
-                                                stream => JSON::PP::true() }),
-                          headers => { 'Content-Type' => 'application/json' });
-    $st->wait_done(120);
-    my @ev = grep { $_->{json} } @{ $st->{events} };
+    my @ev = @{ $b->{events} };
     my @entries = map { @{ $_->{json}{logprobs} // [] } }
                   grep { ($_->{event} // '') =~ /^response\.output_text\./ }
                   @ev;
@@ -369,10 +386,8 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
                  include => [ 'message.output_text.logprobs' ],
                  store => JSON::PP::false(),
                  input => 'Think, then name a colour.' };
-    my $r = json_req($PORT, '/r/v1/responses', $body);
-    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
-    my ($msg) = grep { $_->{type} eq 'message' } @$out;
-    my $part = $msg ? $msg->{content}[0] : {};
+    my $b = responses_both($body);
+    my ($r, $out, $part, $st) = @{$b}{qw(r out part st)};
     my $tokens = join '', map { $_->{token} } @{ $part->{logprobs} // [] };
     ok($r->{status} == 200 && ($out->[0]{type} // '') eq 'reasoning'
        && length($out->[0]{content}[0]{text} // '') >= 8
@@ -382,19 +397,11 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
        . 'spell its text, none of the block\'s')
         or diag($r->{body});
 
-    my $st = stream_start($PORT, 'POST', '/r/v1/responses',
-                          body => json_encode({ %$body,
-                                                stream => JSON::PP::true() }),
-                          headers => { 'Content-Type' => 'application/json' });
-    $st->wait_done(120);
-    my @ev = grep { $_->{json} } @{ $st->{events} };
-    my @deltas = grep { ($_->{event} // '') eq 'response.output_text.delta' }
-                 @ev;
+    my @deltas = @{ $b->{deltas} };
+    my $done = $b->{done};
     my $text = join '', map { $_->{json}{delta} } @deltas;
     my $streamed = join '', map { $_->{token} }
                    map { @{ $_->{json}{logprobs} // [] } } @deltas;
-    my ($done) = grep { ($_->{event} // '') eq 'response.output_text.done' }
-                 @ev;
     my $kept = join '', map { $_->{token} }
                @{ $done ? $done->{json}{logprobs} // [] : [] };
     ok(length $text && $text eq ($part->{text} // '') && $streamed eq $text
@@ -418,24 +425,12 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
                  include => [ 'message.output_text.logprobs' ],
                  store => JSON::PP::false(),
                  input => 'Think, then name a colour.' };
-    my $r = json_req($PORT, '/r/v1/responses', $body);
-    my $out = ref $r->{json} eq 'HASH' ? $r->{json}{output} : [];
-    my ($msg) = grep { $_->{type} eq 'message' } @$out;
-    my $part = $msg ? $msg->{content}[0] : {};
+    my $b = responses_both($body);
+    my ($r, $part, $st, $done) = @{$b}{qw(r part st done)};
+    my @deltas = @{ $b->{deltas} };
     my @whole = map { json_encode($_) } @{ $part->{logprobs} // [] };
-
-    my $st = stream_start($PORT, 'POST', '/r/v1/responses',
-                          body => json_encode({ %$body,
-                                                stream => JSON::PP::true() }),
-                          headers => { 'Content-Type' => 'application/json' });
-    $st->wait_done(120);
-    my @ev = grep { $_->{json} } @{ $st->{events} };
-    my @deltas = grep { ($_->{event} // '') eq 'response.output_text.delta' }
-                 @ev;
     my @lp = map { @{ $_->{json}{logprobs} // [] } } @deltas;
     my @streamed = map { json_encode($_) } @lp;
-    my ($done) = grep { ($_->{event} // '') eq 'response.output_text.done' }
-                 @ev;
     my @kept = map { json_encode($_) }
                @{ $done ? $done->{json}{logprobs} // [] : [] };
     my $text = join '', map { $_->{json}{delta} } @deltas;

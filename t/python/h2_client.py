@@ -457,20 +457,33 @@ def main():
     # client gone: the request ends with its connection, which nginx
     # closes (was: the request, made after its body, took the send's
     # "not all sent" for work still on the thread pool and was never
-    # finalized, its connection left open until the worker exited)
+    # finalized, its connection left open until the worker exited). The
+    # count is compared with the one before this connection opened, taken
+    # once the earlier clients' connections are closed (or 20 s on).
+    t0 = time.time()
+    before = active_connections(port)
+    while before > 1 and time.time() - t0 < 20:
+        time.sleep(0.1)
+        before = active_connections(port)
+    quiet = round(time.time() - t0, 1)
     gone = Conn(h2port, window=0)
     g = gone.request(path, json.dumps(chat("no-such-adapter", "Hi.",
                                            4)).encode())
     gone.hold.add(g)
     gone.pump(lambda: gone.streams[g]["status"] is not None, timeout=30)
     code = gone.streams[g]["status"]
+    during = active_connections(port)
     gone.close()
-    end = time.time() + 10
-    while active_connections(port) > 1 and time.time() < end:
+    t0 = time.time()
+    seen = [during]
+    while seen[-1] > before and time.time() - t0 < 20:
         time.sleep(0.1)
-    left = active_connections(port)
+        seen.append(active_connections(port))
     check("h2 an error under a shut window, then the client gone: its "
-          "connection closed", code == 404 and left == 1, (code, left))
+          "connection closed", code == 404 and seen[-1] <= before,
+          dict(code=code, before=before, quiet_after=quiet,
+               counts=seen[:5] + seen[-5:],
+               waited=round(time.time() - t0, 1)))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
 static int slora_openai_ids(cJSON *item, const char *param,
     slora_openai_prompt_t *p, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_number_text(const char *s, size_t len);
 static int slora_openai_penalty(cJSON *root, const char *param, double min,
     double max, double *out, slora_openai_err_t *err);
 
@@ -352,7 +353,8 @@ slora_openai_parse_query(const slora_openai_query_t *args,
     v = args->temperature;
 
     if (v.data != NULL) {
-        if (v.len == 0 || v.len >= sizeof(buf)) {
+        if (v.len >= sizeof(buf) || !slora_openai_number_text(v.data, v.len))
+        {
             goto bad_temperature;
         }
 
@@ -1305,6 +1307,59 @@ slora_openai_penalty(cJSON *root, const char *param, double min, double max,
     *out = d;
 
     return SLORA_OK;
+}
+
+
+/*
+ * Whether s is a number as JSON writes one (RFC 8259: an optional minus,
+ * digits without a leading zero, a fraction, an exponent) and nothing
+ * else: the query's numbers read as the body's do, where strtod() alone
+ * would take blanks before, a tail after, hex, "inf" and a sign "+".
+ */
+static int
+slora_openai_number_text(const char *s, size_t len)
+{
+    size_t  i, from;
+
+    i = (len > 0 && s[0] == '-');
+
+    if (i < len && s[i] == '0') {
+        i++;
+
+    } else {
+        for (from = i; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            /* the integer part's digits */
+        }
+
+        if (i == from) {
+            return 0;
+        }
+    }
+
+    if (i < len && s[i] == '.') {
+        for (from = ++i; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            /* the fraction's digits */
+        }
+
+        if (i == from) {
+            return 0;
+        }
+    }
+
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        i += (i < len && (s[i] == '+' || s[i] == '-'));
+
+        for (from = i; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            /* the exponent's digits */
+        }
+
+        if (i == from) {
+            return 0;
+        }
+    }
+
+    return i == len;
 }
 
 

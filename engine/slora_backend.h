@@ -21,7 +21,9 @@ struct slora_backend_s {
     const char  *name;              /* "cpu", "cuda" */
     size_t       elem_size;         /* arena element: 4 (f32), 2 (bf16) */
 
-    /* Takes what it needs of m; m outlives the backend. */
+    /* Takes what it needs of m; m outlives the backend. Once: a second
+     * model is refused (what the first one's weights took stays theirs
+     * until free). */
     int   (*load_model)(slora_backend_t *b, const slora_model_t *m,
                         slora_err_t *err);
     /* Allocates the pool's arena of the given size, zeroed, in pages of

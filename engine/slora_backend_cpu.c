@@ -144,6 +144,12 @@ slora_cpu_load_model(slora_backend_t *b, const slora_model_t *m,
         return slora_err_set(err, SLORA_ERROR, "cpu backend: no model");
     }
 
+    if (c->model != NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: cpu backend: a model "
+                             "is loaded already (%s)", m->path,
+                             c->model->path);
+    }
+
     cfg = &m->cfg;
 
     if (cfg->n_layers <= 0 || cfg->hidden <= 0 || cfg->n_heads <= 0

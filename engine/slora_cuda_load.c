@@ -47,6 +47,12 @@ slora_cuda_rank_load(slora_cuda_t *c, const slora_model_t *m,
         return slora_err_set(err, SLORA_ERROR, "cuda backend: no model");
     }
 
+    if (c->model != NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: cuda backend: a model "
+                             "is loaded already (%s)", m->path,
+                             c->model->path);
+    }
+
     cfg = &m->cfg;
 
     if (cfg->n_layers <= 0 || cfg->hidden <= 0 || cfg->n_heads <= 0

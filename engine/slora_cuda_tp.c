@@ -702,6 +702,12 @@ slora_cuda_tp_load_model(slora_backend_t *b, const slora_model_t *m,
         return slora_err_set(err, SLORA_ERROR, "cuda backend: no model");
     }
 
+    if (tp->model != NULL) {
+        return slora_err_set(err, SLORA_ERROR, "%s: cuda backend: a model "
+                             "is loaded already (%s)", m->path,
+                             tp->model->path);
+    }
+
     tp->model = m;
     tp->n_layers = m->cfg.n_layers;
 

@@ -256,6 +256,15 @@ test_random_deferred(void)
         be->free(be);
     }
 
+    be = slora_backend_open("cpu", 1, 1, NULL, NULL, &err);
+    ok(be != NULL && be->load_model(be, a, &err) == SLORA_OK
+       && be->load_model(be, a, &err) != SLORA_OK
+       && strstr(err.msg, "loaded already") != NULL,
+       "the CPU backend loads a model once, a second refused: %s", err.msg);
+    if (be != NULL) {
+        be->free(be);
+    }
+
     h = a->cfg.hidden;
     q = a->cfg.n_heads * a->cfg.head_dim;
     f = a->cfg.ffn;

@@ -289,7 +289,18 @@ slora_quantize_q4_1(slora_block_q4_1_t *dst, const float *src, int64_t n)
             mx = x[i] > mx ? x[i] : mx;
         }
 
-        d = (mx - mn) / 15.0f;
+        /* a finite block past what f16 holds saturates, as Q8_0's
+         * scale does: its minimum to +-65504, its step to 65504 (the
+         * values past m + 15 d come back as that); an infinity shows */
+        if (isfinite(mn) && isfinite(mx)) {
+            mn = fminf(fmaxf(mn, -SLORA_Q_D_MAX), SLORA_Q_D_MAX);
+            d = (mx - mn) / 15.0f;
+            d = d <= SLORA_Q_D_MAX ? d : SLORA_Q_D_MAX;
+
+        } else {
+            d = (mx - mn) / 15.0f;
+        }
+
         id = d != 0.0f && isfinite(d) ? 1.0f / d : 0.0f;
         dst[b].d = slora_q_f32_to_f16(d);
         dst[b].m = slora_q_f32_to_f16(mn);

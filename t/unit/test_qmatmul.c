@@ -14,9 +14,9 @@
  * past what an f16 scale holds (max|x| over some 8.3e6) saturates its
  * scale to 65504 and keeps its products finite. The Q4_1
  * kernels (packed file blocks times int8 activations) are held to the
- * same: ggml's Q4_1 rounding, every ISA equal to C to the bit, 1e-5 of
- * the f32 product of the dequantized operands, batch and share
- * invariance.
+ * same: ggml's Q4_1 rounding (its step and minimum saturating likewise),
+ * every ISA equal to C to the bit, 1e-5 of the f32 product of the
+ * dequantized operands, batch and share invariance.
  */
 
 #include <stdint.h>
@@ -593,6 +593,62 @@ test_quantize_q4_1(void)
 }
 
 
+/*
+ * Q4_1 blocks past what f16 holds saturate as Q8_0's do: a minimum under
+ * -65504 is -65504, a step past 65504 is 65504, every value comes back
+ * finite, within half a step of itself cut to [m, m + 15 d]. Block 0
+ * spans -1e9..3e38, block 1 1e6..2e6 (its minimum past f16 too), block
+ * 2 an ordinary one beside them, as before; block 3 holds an infinity,
+ * which still shows.
+ */
+static void
+test_quantize_q4_1_saturate(void)
+{
+    slora_block_q4_1_t  q[4];
+    float               x[128], xd[128], m, d, xc;
+    int32_t             b, i, bad;
+
+    for (i = 0; i < 128; i++) {
+        x[i] = i < 32 ? 1e6f * tap_frand()
+               : i < 64 ? 1e6f + 1e6f * fabsf(tap_frand())
+               : tap_frand();
+    }
+
+    x[3] = -1e9f;
+    x[20] = 3e38f;
+    x[100] = INFINITY;
+
+    ok(slora_quantize_q4_1(q, x, 128) == 0
+       && slora_dequantize_q4_1(xd, q, 128) == 0,
+       "Q4_1 saturate: quantized and back");
+
+    ok(q[0].d == 0x7bff && q[0].m == 0xfbff,
+       "Q4_1 saturate: block 0's step 65504, its minimum -65504 (%04x %04x)",
+       q[0].d, q[0].m);
+    ok(q[1].d == 0x7bff && q[1].m == 0x7bff,
+       "Q4_1 saturate: block 1's step and minimum 65504 (%04x %04x)",
+       q[1].d, q[1].m);
+
+    bad = 0;
+
+    for (b = 0; b < 3; b++) {
+        m = slora_f16_to_f32(q[b].m);
+        d = slora_f16_to_f32(q[b].d);
+
+        for (i = 32 * b; i < 32 * b + 32; i++) {
+            xc = fminf(fmaxf(x[i], m), m + 15.0f * d);
+            bad += !isfinite(xd[i])
+                   || fabsf(xd[i] - xc) > 0.5f * d + 1e-3f * fabsf(xc);
+        }
+    }
+
+    ok(bad == 0, "Q4_1 saturate: every value finite, within half a step of "
+       "itself cut to the block's range (%d bad)", bad);
+    ok(q[3].d == 0x7c00, "Q4_1 saturate: an infinity keeps an infinite "
+       "step (%04x)", q[3].d);
+}
+
+
 /* A packed [out, in] Q4_1 matrix of random weights, and its values. */
 static void *
 q41_matrix(int32_t out, int32_t in, float amp, float **deq)
@@ -823,6 +879,7 @@ main(void)
     test_matmul_case(7, 64, 512);
 
     test_quantize_q4_1();
+    test_quantize_q4_1_saturate();
     test_isa_q4_1();
     test_matmul_q4_1_case(16, 200, 576);
     test_matmul_q4_1_case(1, 1536, 576);

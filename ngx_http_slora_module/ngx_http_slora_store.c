@@ -85,10 +85,9 @@ static ngx_int_t ngx_http_slora_store_conv(ngx_http_request_t *r,
 static ngx_http_slora_stored_t *ngx_http_slora_store_find_live(
     ngx_http_request_t *r, ngx_http_slora_store_t *st, const u_char *id,
     size_t len, ngx_str_t *tenant);
-static ngx_http_slora_stored_t *ngx_http_slora_store_restate(
-    ngx_http_request_t *r, ngx_http_slora_store_t *st,
-    ngx_http_slora_stored_t *rec, const char *status, const char *error,
-    ngx_uint_t state);
+static ngx_int_t ngx_http_slora_store_restate(ngx_http_request_t *r,
+    ngx_http_slora_store_t *st, ngx_http_slora_stored_t **recp,
+    const char *status, const char *error, ngx_uint_t state);
 static ngx_http_slora_store_t *ngx_http_slora_store_of(
     ngx_http_request_t *r);
 
@@ -575,12 +574,13 @@ ngx_http_slora_store_put(ngx_http_request_t *r, ngx_str_t *id,
         }
 
         if (old != NULL && !(how & NGX_HTTP_SLORA_STORE_CONV)
-            && ngx_http_slora_store_restate(r, st, old, "failed",
+            && ngx_http_slora_store_restate(r, st, &old, "failed",
                                             "{\"code\":\"store_full\","
                                             "\"message\":\"the answer did"
                                             " not fit the response store\"}",
                                             NGX_HTTP_SLORA_STORE_FAILED)
-               == NULL)
+               != NGX_OK
+            && old != NULL)
         {
             /* not even room to say so */
             ngx_http_slora_store_unlink(st, old);
@@ -906,10 +906,13 @@ ngx_http_slora_store_cancel(ngx_http_request_t *r, ngx_str_t *id,
 
     rec = ngx_http_slora_store_find_live(r, st, id->data, id->len, tenant);
 
-    if (rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_RUNNING) {
-        rec = ngx_http_slora_store_restate(r, st, rec, "cancelled", NULL,
-                                           NGX_HTTP_SLORA_STORE_CANCELLED);
-        rc = rec != NULL ? NGX_OK : NGX_ERROR;
+    if (rec != NULL && rec->state == NGX_HTTP_SLORA_STORE_RUNNING
+        && ngx_http_slora_store_restate(r, st, &rec, "cancelled", NULL,
+                                        NGX_HTTP_SLORA_STORE_CANCELLED)
+           != NGX_OK)
+    {
+        rec = NULL;
+        rc = NGX_ERROR;
     }
 
     if (rec != NULL) {
@@ -932,7 +935,7 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
     ngx_http_slora_store_t *st, const u_char *id, size_t len,
     ngx_str_t *tenant)
 {
-    ngx_http_slora_stored_t  *rec, *failed;
+    ngx_http_slora_stored_t  *rec;
 
     rec = ngx_http_slora_store_find(st, id, len, tenant);
 
@@ -951,40 +954,51 @@ ngx_http_slora_store_find_live(ngx_http_request_t *r,
                   "slora: background response %*s failed: the worker %P"
                   " answering it died", rec->id_len, rec->id, rec->owner);
 
-    failed = ngx_http_slora_store_restate(r, st, rec, "failed",
-                                          "{\"code\":\"worker_lost\","
-                                          "\"message\":\"the worker"
-                                          " answering it died before its"
-                                          " answer\"}",
-                                          NGX_HTTP_SLORA_STORE_FAILED);
-
     /* without the memory to say so it stays as it was, found */
-    return failed != NULL ? failed : rec;
+    (void) ngx_http_slora_store_restate(r, st, &rec, "failed",
+                                        "{\"code\":\"worker_lost\","
+                                        "\"message\":\"the worker"
+                                        " answering it died before its"
+                                        " answer\"}",
+                                        NGX_HTTP_SLORA_STORE_FAILED);
+
+    return rec;
 }
 
 
-/* Under the mutex: rec with its object's status (and the error, a JSON
- * object, where not NULL) replaced, in state: a new record in rec's place
- * in the tree, the queue and its chain, the least recently used others
- * dropped for its room (NULL, rec untouched, where there is none). */
-static ngx_http_slora_stored_t *
+/*
+ * Under the mutex: *recp with its object's status (and the error, a JSON
+ * object, where not NULL) replaced, in state: a new record in its place
+ * in the tree, the queue and its chain (*recp then the new one), the
+ * least recently used others dropped for its room, or where that leaves
+ * none beside it (a record near half the store: two of it do not fit),
+ * in the room the old one leaves. NGX_DECLINED: no room even so, or no
+ * memory; *recp as it was, in a block of its own again where it made way
+ * (NULL where that was not had back, which the room it left rules out).
+ */
+static ngx_int_t
 ngx_http_slora_store_restate(ngx_http_request_t *r,
-    ngx_http_slora_store_t *st, ngx_http_slora_stored_t *rec,
+    ngx_http_slora_store_t *st, ngx_http_slora_stored_t **recp,
     const char *status, const char *error, ngx_uint_t state)
 {
-    size_t                          head;
+    size_t                          head, size;
     ngx_str_t                       obj;
-    ngx_http_slora_stored_t        *copy;
+    ngx_uint_t                      out;
+    ngx_http_slora_stored_t        *rec, *copy;
     ngx_http_slora_store_tenant_t  *t;
+
+    rec = *recp;
 
     obj.len = rec->obj_len;
     obj.data = rec->data + rec->conv_len;
 
     if (ngx_http_slora_resp_restatus(r, &obj, status, error) != NGX_OK) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
     head = offsetof(ngx_http_slora_stored_t, data) + rec->conv_len;
+    size = head + rec->obj_len;
+    out = 0;
 
     /* a full store is the usual one: others make room, not rec */
     rec->refs++;
@@ -999,8 +1013,41 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
 
     rec->refs--;
 
+    if (copy == NULL && rec->refs == 0) {
+        /* no room beside it: rec makes way, kept meanwhile in r's pool
+         * (nothing continues it: only the tree and the queue point to
+         * it, its events and the one it continues go with the copy) */
+        copy = ngx_pnalloc(r->pool, size);
+        if (copy == NULL) {
+            return NGX_DECLINED;
+        }
+
+        ngx_memcpy(copy, rec, size);
+        ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
+        ngx_queue_remove(&rec->queue);
+        ngx_slab_free_locked(st->shpool, rec);
+        rec = copy;
+        out = 1;
+
+        copy = ngx_slab_alloc_locked(st->shpool, head + obj.len);
+
+        if (copy == NULL) {
+            /* as it was, in the room it left */
+            copy = ngx_slab_alloc_locked(st->shpool, size);
+            *recp = copy;
+
+            if (copy != NULL) {
+                ngx_memcpy(copy, rec, size);
+                ngx_rbtree_insert(&st->sh->rbtree, &copy->node);
+                ngx_queue_insert_head(&st->sh->lru, &copy->queue);
+            }
+
+            return NGX_DECLINED;
+        }
+    }
+
     if (copy == NULL) {
-        return NULL;
+        return NGX_DECLINED;
     }
 
     ngx_memcpy(copy, rec, head);
@@ -1018,13 +1065,17 @@ ngx_http_slora_store_restate(ngx_http_request_t *r,
                    - ngx_min(t->bytes, ngx_http_slora_store_size(rec));
     }
 
-    ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
-    ngx_queue_remove(&rec->queue);
+    if (!out) {
+        ngx_rbtree_delete(&st->sh->rbtree, &rec->node);
+        ngx_queue_remove(&rec->queue);
+        ngx_slab_free_locked(st->shpool, rec);
+    }
+
     ngx_rbtree_insert(&st->sh->rbtree, &copy->node);
     ngx_queue_insert_head(&st->sh->lru, &copy->queue);
-    ngx_slab_free_locked(st->shpool, rec);
+    *recp = copy;
 
-    return copy;
+    return NGX_OK;
 }
 
 

@@ -10,7 +10,9 @@
 # the middle stays in the conversations that continue it, and a branch
 # from a middle turn holds that turn's past only; a conversation longer
 # than the whole store is answered on, its turn that does not fit not
-# stored and its earlier turns kept; a reload keeps what is stored;
+# stored and its earlier turns kept; a background answer whose record
+# is near half the store (two of it do not fit) is stored "failed"
+# (store_full), not dropped; a reload keeps what is stored;
 # /status and /metrics count the responses kept and those dropped for
 # room; with tenant=, one tenant's run drops its own oldest, not
 # another's, a background answer that would take its record past the
@@ -239,6 +241,30 @@ is($st_u . ' ' . ($j_u->{error}{code} // ''),
 is((get_resp($turn0))[0], 200, '... its first turn still kept');
 my ($st_k) = respond(input => 'more', previous_response_id => $last_kept);
 is($st_k, 200, '... and its last kept turn still continued');
+
+# a background answer whose record is near half the store (3 of its 6
+# pages): its next record and a "failed" copy cannot both fit beside it,
+# so the copy takes its room: stored "failed" (store_full), not dropped
+# (a poll was a 404)
+{
+    my $r = json_req($PORT, '/v1/responses',
+                     { model => 'base', max_output_tokens => 8,
+                       temperature => 0, background => JSON::PP::true(),
+                       input => 'Hi',
+                       metadata => { map { ("k$_" => 'x' x 512) } 1 .. 16 } });
+    my $id = $r->{json}{id} // 'none';
+    my $end = wait_for(20, sub {
+        my $g = http_req($PORT, 'GET', "/v1/responses/$id");
+        my $st = $g->{json} ? $g->{json}{status} // '' : '';
+        return $g->{status} == 200 && $st =~ /^(queued|in_progress)$/
+               ? 0 : $g;
+    });
+    ok($r->{status} == 200 && $end && $end->{status} == 200
+       && ($end->{json}{status} // '') eq 'failed'
+       && ($end->{json}{error}{code} // '') eq 'store_full',
+       'a background answer near half the store: "failed", store_full')
+        or diag($end ? "$end->{status} $end->{body}" : 'still running');
+}
 
 my @bad = $s->bad_log_lines(errors => 1);
 ok(!@bad, 'no [error], [alert], [crit] or [emerg]')

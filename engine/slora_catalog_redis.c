@@ -593,6 +593,13 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
             if (val->len == 0) {
                 continue;
             }
+            /* read up to a NUL byte, it would be another name */
+            if (memchr(val->str, '\0', val->len) != NULL) {
+                slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: "
+                              "default_adapter \"%.64s\" holds a NUL byte",
+                              m->name, val->str);
+                goto done;
+            }
             free((char *) m->tn.default_adapter);
             m->tn.default_adapter = strndup(val->str, val->len);
             if (m->tn.default_adapter == NULL) {
@@ -865,7 +872,11 @@ slora_catalog_strings(const redisReply *r, int32_t *n)
     }
 
     for (i = 0; i < r->elements; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING) {
+        /* a name holds no NUL byte: "a\0b" read up to it would be "a"
+         * (a tenant's set would allow an adapter it does not name) */
+        if (r->element[i]->type != REDIS_REPLY_STRING
+            || strlen(r->element[i]->str) != r->element[i]->len)
+        {
             continue;
         }
 

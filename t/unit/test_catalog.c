@@ -1054,6 +1054,49 @@ test_busy(void)
         }
     }
 
+    /* a name with a NUL byte is no name: a tenant's set member "busy0\0x"
+     * does not allow busy0, a default "busy0\0x" refuses the tenant */
+    {
+        redisReply                    *r;
+        redisContext                  *c;
+        const slora_catalog_tenant_t  *t;
+
+        c = redis();
+        if (c != NULL) {
+            r = redisCommand(c, "HSET slora:tenant:nul1 default_adapter "
+                             "busy1");
+            freeReplyObject(r);
+            r = redisCommand(c, "SADD slora:tenant:nul1:adapters %b",
+                             "busy0\0x", (size_t) 7);
+            freeReplyObject(r);
+            r = redisCommand(c, "HSET slora:tenant:nul2 default_adapter %b",
+                             "busy0\0x", (size_t) 7);
+            freeReplyObject(r);
+            redisFree(c);
+        }
+
+        for (i = 0, rc = SLORA_AGAIN; i < 300 && rc == SLORA_AGAIN; i++) {
+            slora_catalog_poll(cat);
+            rc = slora_catalog_tenant(cat, "nul1", &t, &err);
+            usleep(rc == SLORA_AGAIN ? 10000 : 0);
+        }
+
+        ok(rc == SLORA_OK && !slora_catalog_tenant_allows(t, "busy0")
+           && slora_catalog_tenant_allows(t, "busy1"),
+           "a set member with a NUL byte allows no adapter: %d %s", rc,
+           rc == SLORA_OK ? "" : err.msg);
+
+        for (i = 0, rc = SLORA_AGAIN; i < 300 && rc == SLORA_AGAIN; i++) {
+            slora_catalog_poll(cat);
+            rc = slora_catalog_tenant(cat, "nul2", &t, &err);
+            usleep(rc == SLORA_AGAIN ? 10000 : 0);
+        }
+
+        ok(rc == SLORA_ERROR && strstr(err.msg, "NUL") != NULL,
+           "a default_adapter with a NUL byte: refused: %d %s", rc,
+           rc == SLORA_OK ? t->default_adapter : err.msg);
+    }
+
     slora_catalog_free(cat);
 }
 

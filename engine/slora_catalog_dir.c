@@ -198,7 +198,9 @@ int
 slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
     const char *path, const struct stat *sb, slora_err_t *err)
 {
-    char                      version[64];
+    int                       same;
+    char                      version[64], *rp;
+    struct stat               lsb;
     slora_catalog_entry_t    *en;
     slora_catalog_adapter_t  *ad;
 
@@ -211,8 +213,20 @@ slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
     if (en != NULL && en->state == SLORA_CAT_FOUND && en->ad.version != NULL
         && strcmp(en->ad.version, version) == 0)
     {
-        en->seen = 1;
-        return SLORA_OK;
+        /* a symlink may now reach the same folder by another path (it
+         * was renamed, the link re-pointed): the old one leads nowhere */
+        same = 1;
+
+        if (lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode)) {
+            rp = realpath(path, NULL);
+            same = rp != NULL && strcmp(rp, en->ad.path) == 0;
+            free(rp);
+        }
+
+        if (same) {
+            en->seen = 1;
+            return SLORA_OK;
+        }
     }
 
     if (slora_catalog_put(cat, name, path, &ad, err) != SLORA_OK) {

@@ -280,6 +280,44 @@ test_refresh(void)
     }
 
     slora_catalog_free(cat);
+
+    /* s, a symlink to the folder v1, re-pointed at it renamed v2: the
+     * same folder (inode and mtime), which s now reaches at v2 */
+    snprintf(dir, sizeof(dir), "%s/refresh-link", tmp);
+    snprintf(a, sizeof(a), "%s/v1", dir);
+    snprintf(b, sizeof(b), "%s/v2", dir);
+    snprintf(c, sizeof(c), "%s/s", dir);
+    mkdir(dir, 0755);
+    mkdir(a, 0755);
+
+    if (symlink("v1", c) != 0) {
+        BAIL_OUT("symlink %s", c);
+    }
+
+    conf.adapter_dir = dir;
+    cat = slora_catalog_create(&conf, &err);
+    if (!ok(cat != NULL, "link: a directory catalog: %s",
+            cat ? "" : err.msg))
+    {
+        return;
+    }
+
+    rc = slora_catalog_adapter(cat, "s", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, a) == 0, "link: s is at %s",
+       rc == SLORA_OK ? ad->path : err.msg);
+
+    if (rename(a, b) != 0 || unlink(c) != 0 || symlink("v2", c) != 0) {
+        BAIL_OUT("rename %s", a);
+    }
+    touch_later(dir);
+
+    is_int(slora_catalog_refresh(cat, &err), 1, "link: re-pointed: a change");
+    rc = slora_catalog_adapter(cat, "s", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, b) == 0,
+       "link: s is at its folder's new path %s: %s", b,
+       rc == SLORA_OK ? ad->path : err.msg);
+
+    slora_catalog_free(cat);
 }
 
 

@@ -203,8 +203,15 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if ((n > 0 || ch->think == NGX_HTTP_SLORA_THINK_OUT)
+    if (final && ch->think == NGX_HTTP_SLORA_THINK_IN
         && ctx->resp != NULL && ctx->logprobs)
+    {
+        /* the answer ended inside the block: every token left is the
+         * block's, those a stop string cut off after its end too */
+        ngx_http_slora_think_drop(ctx, ch, (size_t) -1);
+
+    } else if ((n > 0 || ch->think == NGX_HTTP_SLORA_THINK_OUT)
+               && ctx->resp != NULL && ctx->logprobs)
     {
         ngx_http_slora_think_drop(ctx, ch, n);
     }

@@ -469,6 +469,41 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag($c->{body});
 }
 
+# a stop string inside the block (its closing mark) ends the answer
+# there: the block is all of it, so the message has neither text nor
+# entries; the tokens the stop string cut are the block's too, whole
+# and streamed
+{
+    my $body = { model => 'base', max_output_tokens => 60, temperature => 0,
+                 guided_regex => '<think>[a-z ]{8,40}</think>\n\n'
+                                 . '[A-Za-z ]{2,30}',
+                 stop => [ '</think>' ],
+                 include => [ 'message.output_text.logprobs' ],
+                 store => JSON::PP::false(),
+                 input => 'Think, then name a colour.' };
+    my $b = responses_both($body);
+    my ($r, $out, $part, $st, $done) = @{$b}{qw(r out part st done)};
+    my @entries = map { @{ $_->{json}{logprobs} // [] } }
+                  grep { ($_->{event} // '') =~ /^response\.output_text\./ }
+                  @{ $b->{events} };
+    my ($last) = grep { ($_->{event} // '') eq 'response.completed' }
+                 @{ $b->{events} };
+    my ($lm) = grep { $_->{type} eq 'message' }
+               @{ $last ? $last->{json}{response}{output} : [] };
+    ok($r->{status} == 200 && ($out->[0]{type} // '') eq 'reasoning'
+       && length($out->[0]{content}[0]{text} // '') >= 8
+       && ($part->{text} // 'x') eq ''
+       && ref $part->{logprobs} eq 'ARRAY' && !@{ $part->{logprobs} },
+       'responses with logprobs, a stop string at the closing mark: the '
+       . 'message has no text and no entries')
+        or diag($r->{body});
+    ok($last && !@entries && !($lm && @{ $lm->{content}[0]{logprobs} // [] }),
+       'responses with logprobs, a stop string at the closing mark, '
+       . 'streamed: no output_text event and not the last response object '
+       . 'carry the block\'s entries')
+        or diag(join("\n", map { $_->{raw} } @{ $st->{events} }));
+}
+
 # stop strings see the whole answer: one inside the block ends it there
 my $stop = ask('<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}',
                stop => ['</think>']);

@@ -469,6 +469,12 @@ slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
     n = strlen(msg);
     if (n >= sizeof(s->err)) {
         n = sizeof(s->err) - 1;
+
+        /* cut before a character the room would split (the worker sends
+         * the message in JSON, which must stay UTF-8) */
+        while (n > 0 && ((unsigned char) msg[n] & 0xc0) == 0x80) {
+            n--;
+        }
     }
 
     memcpy(s->err, msg, n);

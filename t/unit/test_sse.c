@@ -889,6 +889,8 @@ test_queue(void)
     slora_slot_t        *slot;
     slora_queue_t       *q;
     const char          *names[3] = { "alpha", "beta-2", "c" };
+    char                 longmsg[300];
+    static const char    tail[] = "\xc3\xa9 and more past the room";
     const char          *p;
     slora_queue_geom_t   geom = { 3, 16, 4, 3 };
     slora_queue_geom_t   other = { 3, 16, 5, 3 };
@@ -1000,6 +1002,20 @@ test_queue(void)
     slora_queue_fail(q, idx, 503, "gone");
     ok(slot->state == SLORA_SLOT_FREE && slot->refs == 0,
        "the engine's last bit frees it");
+
+    /* a message past the slot's room is cut before the character it
+     * would split (an adapter's name in it may be any UTF-8) */
+    memset(longmsg, 'a', 254);
+    memcpy(longmsg + 254, tail, sizeof(tail));
+    is_int(slora_queue_claim(q, 0, &idx), SLORA_OK, "claim for a long error");
+    slora_queue_submit(q, idx);
+    slora_queue_fail(q, idx, 404, longmsg);
+    slot = slora_queue_slot(q, idx);
+    ok(slot->state == SLORA_SLOT_FAILED && strlen(slot->err) == 254
+       && memcmp(slot->err, longmsg, 254) == 0,
+       "a long error is cut before the 2-byte character at its room's end "
+       "(%zu bytes kept)", strlen(slot->err));
+    slora_queue_release(q, idx, SLORA_REF_WORKER);
 
     /* a claimed slot never submitted */
     is_int(slora_queue_release(q, 2, SLORA_REF_WORKER), 1,

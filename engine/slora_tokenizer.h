@@ -303,4 +303,8 @@ int slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     slora_chat_plain_t *plain, slora_err_t *err);
 
 
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid or cut. */
+size_t slora_utf8_valid(const uint8_t *s, size_t n);
+
+
 #endif /* SLORA_TOKENIZER_H */

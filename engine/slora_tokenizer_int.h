@@ -148,8 +148,5 @@ slora_tokenizer_t *slora_tok_load_gguf(const char *path, slora_err_t *err);
 slora_tokenizer_t *slora_tok_load_json(const char *path,
     const char *config_path, slora_err_t *err);
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid or cut. */
-size_t slora_utf8_valid(const uint8_t *s, size_t n);
-
 
 #endif /* SLORA_TOKENIZER_INT_H */

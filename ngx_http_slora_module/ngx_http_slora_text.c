@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ngx_http_slora_text.h"
+#include "slora_tokenizer.h"
 
 
 static size_t ngx_http_slora_stop_find(const unsigned char *text,
@@ -20,7 +21,7 @@ size_t
 ngx_http_slora_json_escape(unsigned char *dst, const unsigned char *src,
     size_t len)
 {
-    size_t          i, n;
+    size_t          i, n, k;
     unsigned char   c;
     static const char  hex[] = "0123456789abcdef";
 
@@ -49,6 +50,25 @@ ngx_http_slora_json_escape(unsigned char *dst, const unsigned char *src,
             }
 
             n += 6;
+
+        } else if (c >= 0x80) {
+            k = slora_utf8_valid(src + i, len - i);
+
+            if (k == 0) {
+                if (dst) {
+                    memcpy(dst + n, "\\ufffd", 6);
+                }
+
+                n += 6;
+                continue;
+            }
+
+            if (dst) {
+                memcpy(dst + n, src + i, k);
+            }
+
+            n += k;
+            i += k - 1;
 
         } else {
             if (dst) {

@@ -25,8 +25,11 @@ typedef struct {
 #define NGX_HTTP_SLORA_STOP_MAX  1024
 
 
-/* Escapes src for the inside of a JSON string. dst NULL: returns the
- * length needed (at most 6 * len); else writes it and returns it. */
+/* Escapes src for the inside of a JSON string, each byte that begins no
+ * whole UTF-8 character (a character cut short, an overlong form, a
+ * surrogate, past U+10FFFF, a stray continuation byte) as \ufffd, so the
+ * string is UTF-8 whatever src holds. dst NULL: returns the length needed
+ * (at most 6 * len); else writes it and returns it. */
 size_t ngx_http_slora_json_escape(unsigned char *dst,
     const unsigned char *src, size_t len);
 

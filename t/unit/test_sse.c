@@ -122,6 +122,28 @@ test_escape(void)
 
     n = ngx_http_slora_json_escape(buf, U("\xc3\xa9"), 2);
     ok(n == 2 && memcmp(buf, "\xc3\xa9", 2) == 0, "UTF-8 passes through");
+
+    n = ngx_http_slora_json_escape(buf, U("\xe2\x82\xac\xf0\x9f\x98\x80"
+                                          "\xf4\x8f\xbf\xbf\xed\x9f\xbf"), 14);
+    ok(n == 14 && memcmp(buf, "\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf"
+                         "\xed\x9f\xbf", 14) == 0,
+       "3- and 4-byte characters pass through, U+10FFFF and U+D7FF too");
+
+    /* each byte that begins no whole character: U+FFFD */
+    n = ngx_http_slora_json_escape(buf, U("a\xc3"), 2);
+    buf[n] = '\0';
+    is_str((char *) buf, "a\\ufffd", "a character cut at the end");
+    n = ngx_http_slora_json_escape(buf, U("\xe2\x82z"), 3);
+    buf[n] = '\0';
+    is_str((char *) buf, "\\ufffd\\ufffdz", "a character cut before a letter");
+    n = ngx_http_slora_json_escape(buf, U("\xc0\xaf\xed\xa0\x80\xf4\x90\x80"
+                                          "\x80\x80\xff"), 11);
+    buf[n] = '\0';
+    is_str((char *) buf, "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd"
+           "\\ufffd\\ufffd\\ufffd\\ufffd",
+           "overlong, surrogate, past U+10FFFF, stray continuation, 0xff");
+    is_int(ngx_http_slora_json_escape(NULL, U("a\xc3"), 2), 7,
+           "measuring counts U+FFFD's escape");
 }
 
 

@@ -29,6 +29,7 @@
 
 #include "slora_catalog_int.h"
 #include "slora_adapter.h"
+#include "slora_openai.h"
 
 
 #define SLORA_CATALOG_NEG_MAX     8192
@@ -244,7 +245,9 @@ slora_catalog_valid_name(const char *name)
         }
     }
 
-    return 1;
+    /* names go out in JSON (the model list, the admin list), which must
+     * be UTF-8, and no JSON request could name one that is not */
+    return slora_openai_utf8_valid(name, strlen(name));
 }
 
 

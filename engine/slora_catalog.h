@@ -29,8 +29,8 @@
  *
  * Adapter paths are confined: realpath() of a path must lie under one of
  * the configured roots (so ".." and symlinks leading out are refused),
- * and names with "/", "..", a leading "." or control characters are
- * refused before any lookup.
+ * and names with "/", "..", a leading "." or control characters, or
+ * that are not UTF-8, are refused before any lookup.
  */
 
 #ifndef SLORA_CATALOG_H
@@ -127,7 +127,7 @@ slora_catalog_t *slora_catalog_create(const slora_catalog_conf_t *conf,
 void slora_catalog_free(slora_catalog_t *cat);
 
 /* A name the catalog may hold: not empty, no "/", "..", leading "." or
- * control character, shorter than 256 bytes. */
+ * control character, UTF-8, shorter than 256 bytes. */
 int slora_catalog_valid_name(const char *name);
 
 /*

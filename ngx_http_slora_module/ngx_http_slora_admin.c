@@ -155,8 +155,8 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
                                          "invalid_value", NULL,
                                          "\"%V\" is not a valid adapter name"
                                          " (empty, \"..\", a leading \".\","
-                                         " a control character, or %d bytes"
-                                         " or more)", &n,
+                                         " a control character, not UTF-8,"
+                                         " or %d bytes or more)", &n,
                                          SLORA_QUEUE_ADAPTER_LEN);
     }
 

@@ -886,8 +886,13 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
             continue;
         }
 
+        /* a tenant's set in Redis may name what no adapter can be (one
+         * written there by hand): listed, one not UTF-8 would make the
+         * answer no JSON */
         len = ngx_strlen(names[k]);
-        if (len >= SLORA_QUEUE_ADAPTER_LEN) {
+        if (len >= SLORA_QUEUE_ADAPTER_LEN
+            || !slora_catalog_valid_name(names[k]))
+        {
             continue;
         }
 

@@ -671,7 +671,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                        "The model `%V` does not exist: not"
                                        " a valid adapter name (empty, \"/\","
                                        " \"..\", a leading \".\", a control"
-                                       " character, or %d bytes or more)",
+                                       " character, not UTF-8, or %d bytes"
+                                       " or more)",
                                        &model, SLORA_QUEUE_ADAPTER_LEN);
         }
 

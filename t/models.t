@@ -269,6 +269,13 @@ copy_adapters($sdir, $model, \@short);
 ok(catalog('register', $sdir)
    && catalog('tenant', 'short', '--allow', join(',', @short)),
    scalar(@short) . ' one-letter adapters, tenant short allowed them');
+# and, written into Redis by hand, a name that is not UTF-8 (no adapter
+# can have it): listed, the answer would not be JSON
+{
+    my ($rc) = run_cmd('redis-cli', '-p', $REDIS_PORT, 'SADD',
+                       'slora:tenant:short:adapters', "caf\xe9");
+    is($rc, 0, '... and "caf\\xe9" (Latin-1) in its set');
+}
 my $h = SloraTest::Server->new(name => 'models-odd', port => $PORT);
 $h->{http} = slora_http(
     model => $odd, engine => 'threads=1 slots=4 max_ctx=1024 max_tokens=16',
@@ -282,7 +289,8 @@ $h->start;
     is($res->{status}, 200, 'GET /t/short/v1/models, the base model\'s name'
        . ' escaped in each: 200');
     is_deeply([map { $_->{id} } @data], [sort @short],
-              '... every adapter, in name order')
+              '... every adapter, in name order, JSON without the name '
+              . 'that is not UTF-8')
         or diag($res->{body});
     is(scalar(grep { ($_->{parent} // '') eq $base } @data), scalar(@short),
        '... each with the base model as its parent');

@@ -104,4 +104,34 @@ $st = $s->status;
 is($st->{adapters}{loads}, 3, '... ad3 was not preloaded: read now');
 $s->stop;
 
+# An adapter folder whose name is not UTF-8 (Latin-1 "caf\xe9") beside
+# ad0: no JSON request can name it, and listed it would put bytes that
+# are not JSON into the model list and the admin list, for every client.
+# It is left out; ad0 is listed and served as ever.
+my $odd = "caf\xe9";
+copy_adapters($s->prefix . '/odd', $model, ['ad0', $odd]);
+$s->{http} = slora_http(
+    model => $model,
+    engine => 'threads=1 slots=16 max_ctx=256',
+    http_extra => '    slora_adapters dir=' . $s->prefix . '/odd;',
+    server_extra => "        location /admin/ {\n"
+                    . "            slora_admin;\n"
+                    . "        }\n");
+$s->start;
+{
+    my $res = http_req($PORT, 'GET', '/v1/models');
+    my @ids = map { $_->{id} } @{ $res->{json}{data} // [] };
+    ok($res->{status} == 200 && defined $res->{json}
+       && (grep { $_ eq 'ad0' } @ids) && !(grep { /^caf/ } @ids),
+       'a folder whose name is not UTF-8: GET /v1/models is JSON, with ad0 '
+       . 'and without it') or diag("$res->{status} $res->{body}");
+    $res = http_req($PORT, 'GET', '/admin/adapters');
+    my @names = map { $_->{name} } @{ $res->{json}{data} // [] };
+    ok($res->{status} == 200 && defined $res->{json}
+       && (grep { $_ eq 'ad0' } @names) && !(grep { /^caf/ } @names),
+       '... GET /admin/adapters too') or diag("$res->{status} $res->{body}");
+    is(complete('ad0')->{status}, 200, '... and ad0 answers');
+}
+$s->stop;
+
 done_testing();

@@ -126,6 +126,12 @@ test_confine(void)
        && slora_catalog_valid_name("a.b"),
        "catalog names with a slash or \"..\" are not names");
 
+    /* names go out in JSON: one that is not UTF-8 is none */
+    ok(!slora_catalog_valid_name("caf\xe9")
+       && !slora_catalog_valid_name("\xc3")
+       && slora_catalog_valid_name("caf\xc3\xa9"),
+       "a catalog name must be UTF-8 (Latin-1 \"caf\\xe9\" is none)");
+
     rmdir(in);
     rmdir(sib);
     free(real_root);

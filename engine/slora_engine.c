@@ -530,9 +530,14 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              (unsigned long long) req->id, req->adapter);
     }
 
-    if (req->tenant != NULL && !slora_catalog_valid_name(req->tenant)) {
-        return slora_err_set(err, SLORA_ERROR, "request %llu: tenant name "
-                             "\"%.64s\" is refused",
+    /* with Redis a tenant's name is a key there, and one the catalog
+     * refuses is no tenant's; with the directory it is only a fair share
+     * account, and any name goes */
+    if (req->tenant != NULL && e->redis
+        && !slora_catalog_valid_name(req->tenant))
+    {
+        return slora_err_set(err, SLORA_FORBIDDEN, "request %llu: unknown "
+                             "tenant \"%.64s\" (not a valid name)",
                              (unsigned long long) req->id, req->tenant);
     }
 

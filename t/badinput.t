@@ -37,7 +37,11 @@ $s->{http} = slora_http(
     server_extra => "        location /mistral/v1/ {\n"
                     . "            slora_api openai;\n"
                     . "            slora_chat_template mistral;\n"
-                    . "        }\n" . tenant_location());
+                    . "        }\n" . tenant_location()
+                    . "        location /h/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_tenant \$http_x_tenant;\n"
+                    . "        }\n");
 $s->start;
 pass('nginx started, engine ready');
 
@@ -276,6 +280,18 @@ for my $c (['chat', '/chat/completions', chat()],
         if !@why && $r->{json}{error}{code} ne 'unknown_tenant';
     ok(!@why, "$c->[0] under a tenant name of 200 bytes: 403 unknown_tenant")
         or diag(join('; ', @why) . ': ' . substr($r->{body} // '', 0, 300));
+}
+
+# Without slora_catalog a tenant is only a name, its fair share
+# account: one that no Redis catalog could hold ("/", a leading ".")
+# is served all the same, as any other.
+for my $t ('acme/prod', '.ops') {
+    my $r = http_req($PORT, 'POST', '/h/v1/chat/completions', body => chat(),
+                     headers => { 'Content-Type' => 'application/json',
+                                  'X-Tenant' => $t });
+    ok($r->{status} == 200 && ref $r->{json}{choices} eq 'ARRAY',
+       "tenant \"$t\" without a catalog: served")
+        or diag("$r->{status} " . substr($r->{body} // '', 0, 300));
 }
 
 # More choices than the server has slots: 429, the slots it took for the

@@ -280,8 +280,27 @@ my $h = SloraTest::Server->new(name => 'models-odd', port => $PORT);
 $h->{http} = slora_http(
     model => $odd, engine => 'threads=1 slots=4 max_ctx=1024 max_tokens=16',
     http_extra => "    slora_catalog $URL roots=$sdir;\n",
-    server_extra => tenant_location());
+    server_extra => tenant_location()
+                    . "        location /h/v1/ {\n"
+                    . "            slora_api openai;\n"
+                    . "            slora_tenant \$http_x_tenant;\n"
+                    . "        }\n");
 $h->start;
+# a tenant's name no catalog entry can have (from a header here): an
+# unknown tenant, 403 unknown_tenant, for a chat as for its model list
+for my $path ('/h/v1/chat/completions', '/h/v1/models') {
+    my $res = $path =~ /models$/
+              ? http_req($PORT, 'GET', $path,
+                         headers => { 'X-Tenant' => 'acme/prod' })
+              : http_req($PORT, 'POST', $path,
+                         body => chat_body('a', 'hi', max_tokens => 1),
+                         headers => { 'Content-Type' => 'application/json',
+                                      'X-Tenant' => 'acme/prod' });
+    ok($res->{status} == 403
+       && ($res->{json}{error}{code} // '') eq 'unknown_tenant',
+       "$path under tenant \"acme/prod\": 403 unknown_tenant")
+        or diag("$res->{status} $res->{body}");
+}
 {
     my $res = http_req($PORT, 'GET', '/t/short/v1/models');
     my @data = @{ $res->{json}{data} // [] };

@@ -36,6 +36,7 @@ static ngx_int_t ngx_http_slora_make_fds(ngx_log_t *log, ngx_uint_t n,
 static void ngx_http_slora_close_fds(ngx_http_slora_fds_t *f);
 static void ngx_http_slora_pending_cleanup(void *data);
 static void ngx_http_slora_engine_unmap_old(ngx_cycle_t *cycle);
+static void ngx_http_slora_engine_close_old(ngx_cycle_t *cycle);
 
 
 /*
@@ -378,6 +379,7 @@ ngx_http_slora_engine_setup(ngx_cycle_t *cycle)
     /* a reload's new engine: not the old engine's eventfds and zones */
     ngx_http_slora_close_fds(&ngx_http_slora_retired);
     ngx_http_slora_engine_unmap_old(cycle);
+    ngx_http_slora_engine_close_old(cycle);
 
     for (n = 0; n < ngx_last_process; n++) {
         if (n == ngx_process_slot || ngx_processes[n].pid == -1
@@ -514,3 +516,61 @@ ngx_http_slora_engine_unmap_old(ngx_cycle_t *cycle)
     }
 }
 
+
+/*
+ * Forked from init_module, the engine has the files of the cycle being
+ * replaced (its error and access logs; at the first start, the log of
+ * -e), which the master closes only after init_module, and nginx's
+ * ngx_cycle, whose log the signal handler writes to, is still that
+ * cycle. Without this the engine holds them for its life: a log rotated
+ * and deleted keeps its disk space. A respawn has none to close.
+ */
+
+static void
+ngx_http_slora_engine_close_old(ngx_cycle_t *cycle)
+{
+    ngx_uint_t        i;
+    ngx_cycle_t      *old;
+    ngx_open_file_t  *file;
+    ngx_list_part_t  *part;
+
+    old = cycle->old_cycle;
+    ngx_cycle = cycle;
+
+    if (old == NULL) {
+        return;
+    }
+
+    if (ngx_is_init_cycle(old)) {
+        /* main() closes it after ngx_init_cycle() */
+        if (old->log->file->fd != ngx_stderr
+            && old->log->file->fd != NGX_INVALID_FILE)
+        {
+            (void) ngx_close_file(old->log->file->fd);
+        }
+
+        return;
+    }
+
+    part = &old->open_files.part;
+    file = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            file = part->elts;
+            i = 0;
+        }
+
+        if (file[i].fd == NGX_INVALID_FILE || file[i].fd == ngx_stderr) {
+            continue;
+        }
+
+        (void) ngx_close_file(file[i].fd);
+    }
+}

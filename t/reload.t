@@ -4,19 +4,19 @@
 # A reload that changes the engine's directives starts a new engine on a
 # new zone while a stream on the old one runs to its end, whole; the old
 # engine then exits, and the new one holds only its own eventfds and
-# zones (as many as the first engine had), not the old ones it was
-# forked with. A model file replaced in place (same path) and reloaded
-# gets a new engine that answers with the new weights; a reload that
-# changes nothing after it keeps that engine. A reload whose eventfds
-# pass the open files limit fails (the error log says which limit), and
-# nginx goes on as it was: the same master, the same engine, answering.
-# A reload whose engine cannot be forked (a pids cgroup at its limit) is
-# not the master's end: it lives on, says why in the error log, and the
-# next reload, the limit lifted, starts the engine and answers. The one
-# idea to know: before these were fixed the last two ended the master
-# (init_module's failure is fatal to nginx), and the new engine kept the
-# old eventfds and zone for its life; each case asserts what that
-# program did not do.
+# zones (as many as the first engine had) and the master's log files,
+# not the old ones it was forked with. A model file replaced in place
+# (same path) and reloaded gets a new engine that answers with the new
+# weights; a reload that changes nothing after it keeps that engine. A
+# reload whose eventfds pass the open files limit fails (the error log
+# says which limit), and nginx goes on as it was: the same master, the
+# same engine, answering. A reload whose engine cannot be forked (a pids
+# cgroup at its limit) is not the master's end: it lives on, says why in
+# the error log, and the next reload, the limit lifted, starts the
+# engine and answers. The one idea to know: before these were fixed the
+# last two ended the master (init_module's failure is fatal to nginx),
+# and the new engine kept the old eventfds and zone for its life; each
+# case asserts what that program did not do.
 
 use strict;
 use warnings;
@@ -63,15 +63,19 @@ sub complete {
              body => $r->{body} };
 }
 
-# What a process holds: its eventfds and its anonymous shared mappings
-# (nginx's zones: "/dev/zero (deleted)" in maps).
+# What a process holds: its eventfds, its anonymous shared mappings
+# (nginx's zones: "/dev/zero (deleted)" in maps) and the log files it has
+# open (past stdin, stdout and stderr).
 sub holdings {
     my ($pid) = @_;
     my $efd = grep { (readlink($_) // '') eq 'anon_inode:[eventfd]' }
               glob("/proc/$pid/fd/*");
+    my $logs = grep { m{/(\d+)$} && $1 > 2
+                      && (readlink($_) // '') =~ m{/logs/[^/]+\.log$} }
+               glob("/proc/$pid/fd/*");
     open(my $fh, '<', "/proc/$pid/maps") or return {};
     my $zones = grep { m{ /dev/zero \(deleted\)$} } <$fh>;
-    return { eventfds => $efd, zones => $zones };
+    return { eventfds => $efd, zones => $zones, logs => $logs };
 }
 
 # Reloads and waits for an engine other than $old to be ready.
@@ -103,6 +107,9 @@ my $first = holdings($e1);
 cmp_ok($first->{eventfds}, '>=', $engine{slots} + 1,
        "the engine holds its eventfds ($first->{eventfds})");
 cmp_ok($first->{zones}, '>=', 1, "and its zone ($first->{zones} mappings)");
+is($first->{logs}, holdings($master)->{logs},
+   'and the log files the master has open, not the log of -e the master'
+   . ' closed after the start');
 
 # The stream's length: about $STREAM_SECONDS of this engine's speed.
 my $cal = complete(64, ignore_eos => JSON::PP::true());
@@ -143,6 +150,9 @@ ok(length($text_a // ''), 'model A answers');
        . ' engine\'s too)');
     is($h->{zones}, $first->{zones},
        'and as many zones (not the old one)');
+    is($h->{logs}, holdings($master)->{logs},
+       'and the log files the master has open (not the old'
+       . ' configuration\'s too)');
     is(complete(24)->{text}, $text_a, 'the new engine answers as before');
     $e1 = $e2;
 }

@@ -402,7 +402,7 @@ uint32_t
 slora_queue_reap(slora_queue_t *q)
 {
     int32_t        pid;
-    uint32_t       i, n, gen, refs;
+    uint32_t       i, n, gen, refs, who;
     slora_slot_t  *s;
 
     n = 0;
@@ -433,7 +433,19 @@ slora_queue_reap(slora_queue_t *q)
         }
 
         atomic_store(&s->cancel, 1);
-        slora_queue_release(q, i, SLORA_REF_WORKER);
+
+        /* still claimed: a submit cut after it set the engine's bit and
+         * before its state said SUBMITTED; no engine ever takes such a
+         * slot, so that bit goes with the worker's */
+        who = SLORA_REF_WORKER;
+
+        if (atomic_load_explicit(&s->state, memory_order_acquire)
+            == SLORA_SLOT_CLAIMED)
+        {
+            who |= SLORA_REF_ENGINE;
+        }
+
+        slora_queue_release(q, i, who);
         n++;
     }
 

@@ -655,13 +655,15 @@ test_ring_threads(void)
 
 /* Slots whose worker died: a claimed one comes back at once, a running
  * one gets its cancel flag and keeps the engine's bit (the engine frees
- * it), a finished one comes back; a live worker's slots are left. */
+ * it), a finished one comes back, and so does one whose submit was cut
+ * after it set the engine's bit, its state still claimed (no engine
+ * ever sees it); a live worker's slots are left. */
 static void
 test_reap(slora_queue_t *q)
 {
     pid_t          dead;
-    uint32_t       a, b, c, d;
-    slora_slot_t  *sa, *sb, *sc, *sd;
+    uint32_t       a, b, c, d, e;
+    slora_slot_t  *sa, *sb, *sc, *sd, *se;
 
     dead = fork();
     if (dead == 0) {
@@ -692,6 +694,15 @@ test_reap(slora_queue_t *q)
     slora_queue_fail(q, b, 499, "cancelled");
     is_int(sb->state, SLORA_SLOT_FREE, "... which frees it");
     is_int(slora_queue_reap(q), 0, "reaping again finds nothing");
+
+    /* slora_queue_submit cut between its engine bit and its state */
+    slora_queue_claim(q, 0, &e);
+    se = slora_queue_slot(q, e);
+    se->worker_pid = dead;
+    atomic_fetch_or(&se->refs, SLORA_REF_ENGINE);
+    is_int(slora_queue_reap(q), 1, "reap: a submit cut before its state");
+    is_int(se->state, SLORA_SLOT_FREE, "... comes back, both bits dropped");
+    is_int(se->refs, 0, "... none left");
 
     slora_queue_claim(q, 0, &d);
     sd = slora_queue_slot(q, d);

@@ -51,6 +51,7 @@ static void ngx_http_slora_engine_close_old(ngx_cycle_t *cycle);
  */
 static ngx_int_t             ngx_http_slora_engine_slot = -1;
 static uint32_t              ngx_http_slora_engine_hash;
+static ngx_uint_t            ngx_http_slora_engine_salt;
 static ngx_http_slora_fds_t  ngx_http_slora_current = { -1, NULL, 0 };
 static ngx_http_slora_fds_t  ngx_http_slora_pending = { -1, NULL, 0 };
 static ngx_http_slora_fds_t  ngx_http_slora_retired = { -1, NULL, 0 };
@@ -125,6 +126,7 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
 {
     ngx_pid_t       pid;
     ngx_int_t       respawn;
+    ngx_uint_t      salt;
     slora_queue_t  *q;
 
     if (ngx_http_slora_engine_kept(smcf)) {
@@ -158,6 +160,9 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     ngx_http_slora_pending.fds = NULL;
     ngx_http_slora_pending.n = 0;
     ngx_http_slora_pending_cycle = NULL;
+
+    /* the zone's name, as ngx_http_slora_zone_add gave it */
+    salt = ngx_http_slora_engine_zone_salt(smcf);
 
     respawn = ngx_process == NGX_PROCESS_MASTER ? NGX_PROCESS_JUST_RESPAWN
                                                 : NGX_PROCESS_RESPAWN;
@@ -194,8 +199,41 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
 
     ngx_http_slora_engine_slot = ngx_process_slot;
     ngx_http_slora_engine_hash = smcf->hash;
+    ngx_http_slora_engine_salt = salt;
 
     return NGX_OK;
+}
+
+
+/*
+ * What tells this configuration's zone ("slora_<hash>[_<salt>]") from
+ * another of the same hash: the running engine's salt where that engine
+ * is kept; one more where an engine of this hash still runs but was told
+ * to quit (WINCH, then HUP), since nginx would hand the new engine the
+ * zone it drains on: two engines on one ring, the new one failing the
+ * old one's requests as a dead predecessor's.
+ */
+
+ngx_uint_t
+ngx_http_slora_engine_zone_salt(ngx_http_slora_main_conf_t *smcf)
+{
+    ngx_process_t  *p;
+
+    if (ngx_http_slora_engine_slot < 0
+        || ngx_http_slora_engine_slot >= ngx_last_process
+        || ngx_http_slora_engine_hash != smcf->hash)
+    {
+        return 0;
+    }
+
+    p = &ngx_processes[ngx_http_slora_engine_slot];
+
+    if (p->pid == -1 || p->proc != ngx_http_slora_engine_cycle) {
+        return 0;
+    }
+
+    return p->exiting ? ngx_http_slora_engine_salt + 1
+                      : ngx_http_slora_engine_salt;
 }
 
 

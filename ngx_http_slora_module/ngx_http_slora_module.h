@@ -416,6 +416,7 @@ ngx_int_t ngx_http_slora_engine_prepare(ngx_conf_t *cf,
     ngx_http_slora_main_conf_t *smcf);
 ngx_int_t ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     ngx_http_slora_main_conf_t *smcf);
+ngx_uint_t ngx_http_slora_engine_zone_salt(ngx_http_slora_main_conf_t *smcf);
 ngx_int_t ngx_http_slora_slot_fd(uint32_t slot);
 ngx_int_t ngx_http_slora_submit_notify(void);
 int ngx_http_slora_submit_fd(void);

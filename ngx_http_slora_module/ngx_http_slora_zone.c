@@ -7,8 +7,10 @@
  * directives gets the same name and size, nginx hands the old zone back,
  * and the kept engine goes on using it; any other reload gets a fresh zone
  * for a fresh engine, while the old workers finish their streams on the old
- * zone with the old engine. The queue region is one slab allocation, so
- * the slab's own header and mutex stay valid for nginx.
+ * zone with the old engine (an engine of the same hash told to quit, by
+ * WINCH, drains on its zone while a new one starts on "slora_<hash>_<n>":
+ * ngx_http_slora_engine_zone_salt). The queue region is one slab
+ * allocation, so the slab's own header and mutex stay valid for nginx.
  */
 
 #include "ngx_http_slora_module.h"
@@ -25,6 +27,7 @@ ngx_http_slora_zone_add(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf)
 {
     size_t              size, memory;
     ngx_str_t           name;
+    ngx_uint_t          salt;
     slora_queue_geom_t  g;
 
     ngx_http_slora_zone_geom(smcf, &g);
@@ -59,12 +62,21 @@ ngx_http_slora_zone_add(ngx_conf_t *cf, ngx_http_slora_main_conf_t *smcf)
         return NGX_ERROR;
     }
 
-    name.data = ngx_pnalloc(cf->pool, sizeof("slora_") + 8);
+    name.data = ngx_pnalloc(cf->pool, sizeof("slora__") + 8 + NGX_INT_T_LEN);
     if (name.data == NULL) {
         return NGX_ERROR;
     }
 
-    name.len = ngx_sprintf(name.data, "slora_%08xD", smcf->hash) - name.data;
+    salt = ngx_http_slora_engine_zone_salt(smcf);
+
+    if (salt == 0) {
+        name.len = ngx_sprintf(name.data, "slora_%08xD", smcf->hash)
+                   - name.data;
+
+    } else {
+        name.len = ngx_sprintf(name.data, "slora_%08xD_%ui", smcf->hash, salt)
+                   - name.data;
+    }
 
     smcf->zone = ngx_shared_memory_add(cf, &name, size,
                                        &ngx_http_slora_module);

@@ -10,7 +10,9 @@
 # the step log the engine opens is not world-writable under the daemon's
 # umask 0; a killed engine is respawned by that master and answers the
 # same greedy text; `nginx -s reload` (the unit's ExecReload) keeps the
-# engine; `nginx -s reopen` (logrotate) moves the engine's lines to the
+# engine; a HUP after WINCH, while the engine still drains a stream,
+# starts a new engine on a zone of its own and the stream ends whole;
+# `nginx -s reopen` (logrotate) moves the engine's lines to the
 # new log; a binary upgrade (USR2, QUIT to the old master) hands over to
 # the new master's own engine; QUIT (the unit's ExecStop) ends the
 # master, its workers and the engine. With master_process off nothing is
@@ -22,10 +24,13 @@ use warnings;
 use lib 't/lib';
 use SloraTest;
 use Test::More;
+use Time::HiRes ();
 
 my $PORT = 18116;
 
-my $model = tiny_model(layers => 2, hidden => 64, seed => 5);
+# large enough that a stream of some thousand tokens lasts seconds
+my $model = tiny_model(layers => 4, hidden => 256, heads => 4,
+                       kv_heads => 2, ffn => 512, ctx => 4096, seed => 7);
 my $s = SloraTest::Server->new(name => 'daemon', port => $PORT,
                                daemon => 1);
 # the engine runs as the workers' user: a folder anyone may write
@@ -135,6 +140,61 @@ like($s->error_log, qr/engine configuration unchanged, keeping engine process $e
      'the reload keeps the engine');
 is($s->engine_pid, $epid2, 'the same engine after the reload');
 is(complete(), $text, 'and it answers');
+
+# WINCH (the workers and the engine told to finish and exit), then HUP
+# with the configuration unchanged while the engine still runs a stream:
+# the new engine starts on a zone of its own, not on the one the old
+# engine drains on (two engines on one ring: the new one failed the old
+# one's stream as its dead predecessor's); the stream ends whole, and a
+# reload after it keeps the new engine.
+{
+    my $body = sub {
+        json_encode({ model => 'base', prompt => 'Once upon a time',
+                      max_tokens => $_[0], temperature => 0,
+                      ignore_eos => JSON::PP::true(), @_[1 .. $#_] });
+    };
+    my $t0 = Time::HiRes::time();
+    json_req($PORT, '/v1/completions', $body->(64), timeout => 60);
+    my $n = int(64 / (Time::HiRes::time() - $t0 || 0.001) * 4);
+    $n = 100 if $n < 100;
+    $n = 3900 if $n > 3900;
+    my $ref = json_req($PORT, '/v1/completions', $body->($n),
+                       timeout => 120);
+    my $reftext = $ref->{json} ? $ref->{json}{choices}[0]{text} : '';
+    my $mark = length($s->error_log);
+    my $st = stream_start($PORT, 'POST', '/v1/completions',
+        body => $body->($n, stream => JSON::PP::true()),
+        headers => { 'Content-Type' => 'application/json' });
+    ok($st->wait_events(3, 10) >= 3, "a stream of $n tokens runs");
+    $s->signal('WINCH');
+    ok(SloraTest::wait_for(10, sub {
+        substr($s->error_log, $mark) =~ /slora engine: quitting after 1 / }),
+       'WINCH: the engine finishes its stream before it exits');
+    $s->signal('HUP');
+    my $up = SloraTest::wait_for(30, sub {
+        my $x = $s->status or return 0;
+        my $p = $x->{engine}{pid};
+        return $x->{engine}{ready} && $p && $p != $epid2 ? $p : 0;
+    });
+    ok($up, 'HUP: a new engine is ready');
+    ok(SloraTest::proc_alive($epid2), 'while the old one drains');
+    $st->wait_done(120);
+    my ($bad, $sum) = $st->sse_check('text');
+    ok(!@$bad, 'the stream is well-formed') or diag(join("\n", @$bad));
+    ok(length($reftext) && $sum->{text} eq $reftext,
+       'and whole: the reference text');
+    ok(SloraTest::wait_for(20, sub { !SloraTest::proc_alive($epid2) }),
+       'the old engine exits after it');
+    is(complete(), $text, 'the new engine answers');
+    $mark = length($s->error_log);
+    $s->signal('HUP');
+    ok(SloraTest::wait_for(20, sub {
+        substr($s->error_log, $mark)
+            =~ /engine configuration unchanged, keeping engine process $up/
+    }), 'a reload after it keeps the new engine');
+    is(complete(), $text, 'which answers');
+    $epid2 = $up;
+}
 
 # nginx -s reopen, as logrotate's postrotate: the engine writes into the
 # new error log, not the one moved away.

@@ -71,19 +71,26 @@ is($st->{adapters}{loads}, 4, '... without reading it again');
 is($st->{host}{hits}, 1, '... its upload came from host memory');
 $s->stop;
 
-# One running slot and three requests at once for preloaded adapters:
-# the two that wait have theirs uploaded while the first runs, and their
-# admission finds them in the pool.
+# One running slot and three requests for preloaded adapters: the two
+# sent once the first streams (a long one, its end-of-sequence ignored,
+# so that they wait behind it whatever the machine's speed) have theirs
+# uploaded while the first runs, and their admission finds them in the
+# pool.
 $st = serve('host_cache=64m preload=on', 'max_running=1');
-my @st = map {
-    stream_start($PORT, 'POST', '/v1/completions',
-        body => json_encode({ model => $names[$_], prompt => 'Count to five.',
-                              max_tokens => 24, temperature => 0 }),
-        headers => { 'Content-Type' => 'application/json' })
-} 0 .. 2;
+my @st;
+for my $i (0 .. 2) {
+    push @st, stream_start($PORT, 'POST', '/v1/completions',
+        body => json_encode({ model => $names[$i], prompt => 'Count to five.',
+                              max_tokens => $i ? 24 : 200,
+                              ignore_eos => $i ? JSON::PP::false()
+                                               : JSON::PP::true(),
+                              temperature => 0, stream => JSON::PP::true() }),
+        headers => { 'Content-Type' => 'application/json' });
+    $st[0]->wait_events(1, 30) if $i == 0;
+}
 SloraTest::run_streams(\@st, 60);
 is(scalar(grep { $_->result->{status} == 200 } @st), 3,
-   'max_running=1: three requests at once all answer');
+   'max_running=1: the three requests all answer');
 $st = $s->status;
 is($st->{adapters}{uploads_ahead}, 2, '... the two waiting ones\' '
    . "adapters went to the pool ahead (of $st->{adapters}{uploads} uploads)");

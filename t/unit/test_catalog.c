@@ -93,7 +93,6 @@ static int hints_until(slora_engine_t *e, slora_catalog_writer_t *w,
 static void make_adapter(const char *dir, uint64_t seed);
 static slora_engine_t *redis_engine(const char *const *roots, int n_roots,
     size_t host, size_t pool);
-static void test_refresh(void);
 static void test_resolve(void);
 static void test_many(void);
 static void test_busy(void);
@@ -141,7 +140,6 @@ main(void)
     snprintf(root, sizeof(root), "%s/root", tmp);
     mkdir(root, 0755);
 
-    test_refresh();
     test_resolve();
     test_many();
     test_busy();
@@ -154,170 +152,6 @@ main(void)
     }
 
     return done_testing();
-}
-
-
-/* path's mtime moved on by a second: a change the refresh must see
- * even where the file system's clock would give the same stamp */
-static void
-touch_later(const char *path)
-{
-    struct stat      sb;
-    struct timespec  t[2];
-
-    if (stat(path, &sb) != 0) {
-        BAIL_OUT("stat %s", path);
-    }
-
-    t[0] = sb.st_atim;
-    t[1] = sb.st_mtim;
-    t[1].tv_sec++;
-
-    if (utimensat(AT_FDCWD, path, t, 0) != 0) {
-        BAIL_OUT("utimensat %s", path);
-    }
-}
-
-
-/*
- * The directory source read again: nothing when the folder did not
- * change; a folder added is an adapter, one removed unknown, one
- * replaced a new version (the version a pointer's data survives); a
- * file is no adapter; a folder that cannot be read leaves the entries.
- */
-static void
-test_refresh(void)
-{
-    int                       rc;
-    char                      dir[400], a[500], b[500], c[500], f[500];
-    char                      old_version[128];
-    slora_err_t               err;
-    slora_catalog_t          *cat;
-    slora_catalog_conf_t      conf;
-    slora_catalog_adapter_t  *ad, **list;
-
-    snprintf(dir, sizeof(dir), "%s/refresh", tmp);
-    snprintf(a, sizeof(a), "%s/a", dir);
-    snprintf(b, sizeof(b), "%s/b", dir);
-    snprintf(c, sizeof(c), "%s/c", dir);
-    snprintf(f, sizeof(f), "%s/file", dir);
-    mkdir(dir, 0755);
-    mkdir(a, 0755);
-
-    memset(&conf, 0, sizeof(conf));
-    conf.adapter_dir = dir;
-    cat = slora_catalog_create(&conf, &err);
-    if (!ok(cat != NULL, "a directory catalog: %s", cat ? "" : err.msg)) {
-        return;
-    }
-
-    is_int(slora_catalog_adapters(cat, &list), 1, "one adapter at start");
-    is_int(slora_catalog_refresh(cat, &err), 0,
-           "the folder unchanged: nothing to do");
-
-    rc = slora_catalog_adapter(cat, "a", &ad, &err);
-    ok(rc == SLORA_OK && ad->version != NULL
-       && strncmp(ad->version, "dir:", 4) == 0,
-       "an adapter's version is its folder's: %s",
-       rc == SLORA_OK && ad->version ? ad->version : err.msg);
-    ad->data = (void *) cat;       /* the owner's, to outlive re-reads */
-    snprintf(old_version, sizeof(old_version), "%s", ad->version);
-
-    mkdir(b, 0755);
-    touch_later(dir);
-    is_int(slora_catalog_refresh(cat, &err), 1, "a folder added: a change");
-    is_int(slora_catalog_adapters(cat, &list), 2, "two adapters");
-    ok(slora_catalog_adapter(cat, "b", &ad, &err) == SLORA_OK,
-       "the new one is found");
-    is_int(slora_catalog_refresh(cat, &err), 0, "then nothing again");
-
-    rmdir(a);
-    mkdir(a, 0755);         /* another folder of the same name */
-    touch_later(a);
-    touch_later(dir);
-    is_int(slora_catalog_refresh(cat, &err), 1, "a folder replaced: a change");
-    rc = slora_catalog_adapter(cat, "a", &ad, &err);
-    ok(rc == SLORA_OK && strcmp(ad->version, old_version) != 0
-       && ad->data == (void *) cat,
-       "a new version (%s, was %s), the owner's data kept",
-       rc == SLORA_OK ? ad->version : err.msg, old_version);
-
-    rmdir(b);
-    touch_later(dir);
-    is_int(slora_catalog_refresh(cat, &err), 1, "a folder removed: a change");
-    rc = slora_catalog_adapter(cat, "b", &ad, &err);
-    ok(rc == SLORA_DECLINED && strstr(err.msg, "unknown adapter") != NULL,
-       "it is unknown: %s", err.msg);
-    is_int(slora_catalog_adapters(cat, &list), 1, "one adapter listed");
-
-    /* back before the next look: a lookup finds it on disk */
-    mkdir(b, 0755);
-    ok(slora_catalog_adapter(cat, "b", &ad, &err) == SLORA_OK,
-       "a removed folder back is found at once by name");
-
-    mkdir(c, 0755);
-    rc = open(f, O_WRONLY | O_CREAT, 0644);
-    if (rc >= 0) {
-        close(rc);
-    }
-    touch_later(dir);
-    is_int(slora_catalog_refresh(cat, &err), 1, "a folder and a file added");
-    ok(slora_catalog_adapter(cat, "file", &ad, &err) == SLORA_DECLINED,
-       "a file is no adapter");
-    is_int(slora_catalog_adapters(cat, &list), 3, "three adapters: a, b, c");
-
-    /* the folder gone: an error, and the adapters read before stay */
-    snprintf(f, sizeof(f), "%s/refresh-away", tmp);
-    if (rename(dir, f) != 0) {
-        BAIL_OUT("rename %s", dir);
-    }
-    rc = slora_catalog_refresh(cat, &err);
-    ok(rc == SLORA_ERROR && strstr(err.msg, "adapter dir") != NULL,
-       "the folder gone: an error: %s", err.msg);
-    is_int(slora_catalog_adapters(cat, &list), 3, "the adapters kept");
-    if (rename(f, dir) != 0) {
-        BAIL_OUT("rename %s", f);
-    }
-
-    slora_catalog_free(cat);
-
-    /* s, a symlink to the folder v1, re-pointed at it renamed v2: the
-     * same folder (inode and mtime), which s now reaches at v2 */
-    snprintf(dir, sizeof(dir), "%s/refresh-link", tmp);
-    snprintf(a, sizeof(a), "%s/v1", dir);
-    snprintf(b, sizeof(b), "%s/v2", dir);
-    snprintf(c, sizeof(c), "%s/s", dir);
-    mkdir(dir, 0755);
-    mkdir(a, 0755);
-
-    if (symlink("v1", c) != 0) {
-        BAIL_OUT("symlink %s", c);
-    }
-
-    conf.adapter_dir = dir;
-    cat = slora_catalog_create(&conf, &err);
-    if (!ok(cat != NULL, "link: a directory catalog: %s",
-            cat ? "" : err.msg))
-    {
-        return;
-    }
-
-    rc = slora_catalog_adapter(cat, "s", &ad, &err);
-    ok(rc == SLORA_OK && strcmp(ad->path, a) == 0, "link: s is at %s",
-       rc == SLORA_OK ? ad->path : err.msg);
-
-    if (rename(a, b) != 0 || unlink(c) != 0 || symlink("v2", c) != 0) {
-        BAIL_OUT("rename %s", a);
-    }
-    touch_later(dir);
-
-    is_int(slora_catalog_refresh(cat, &err), 1, "link: re-pointed: a change");
-    rc = slora_catalog_adapter(cat, "s", &ad, &err);
-    ok(rc == SLORA_OK && strcmp(ad->path, b) == 0,
-       "link: s is at its folder's new path %s: %s", b,
-       rc == SLORA_OK ? ad->path : err.msg);
-
-    slora_catalog_free(cat);
 }
 
 

@@ -14,6 +14,7 @@
 #include "tap.h"
 
 #include "slora_openai.h"
+#include "openai_eq.h"
 
 
 typedef struct {
@@ -483,8 +484,6 @@ static void test_limits(void);
 static int parse(slora_openai_kind_e kind, const char *body,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static const char *bias_body(int n);
-static int streq(const slora_openai_str_t *s, const char *want);
-static int nstreq(const char *a, const char *b);
 
 
 /* Parses a copy of body, then wipes the copy: what the request holds
@@ -533,22 +532,6 @@ bias_body(int n)
     strcpy(p, "}}");
 
     return body;
-}
-
-
-static int
-streq(const slora_openai_str_t *s, const char *want)
-{
-    return s->data != NULL && s->len == strlen(want)
-           && memcmp(s->data, want, s->len) == 0 && s->data[s->len] == '\0';
-}
-
-
-/* Equal strings, NULL equal to NULL only. */
-static int
-nstreq(const char *a, const char *b)
-{
-    return (a && b) ? strcmp(a, b) == 0 : a == b;
 }
 
 

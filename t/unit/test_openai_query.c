@@ -10,6 +10,7 @@
 #include "tap.h"
 
 #include "slora_openai.h"
+#include "openai_eq.h"
 
 
 typedef struct {
@@ -69,8 +70,6 @@ static const query_case_t  query_cases[] = {
 
 static void test_query(void);
 static void test_utf8(void);
-static int streq(const slora_openai_str_t *s, const char *want);
-static int nstreq(const char *a, const char *b);
 static void qarg(slora_openai_str_t *arg, const char *s);
 
 
@@ -171,22 +170,6 @@ test_utf8(void)
     ok(!slora_openai_utf8_valid("\xff", 1), "utf8: 0xff");
     ok(!slora_openai_utf8_valid("\x80", 1), "utf8: lone continuation");
     ok(!slora_openai_utf8_valid("\xc0\xaf", 2), "utf8: overlong '/'");
-}
-
-
-static int
-streq(const slora_openai_str_t *s, const char *want)
-{
-    return s->data != NULL && s->len == strlen(want)
-           && memcmp(s->data, want, s->len) == 0 && s->data[s->len] == '\0';
-}
-
-
-/* Equal strings, NULL equal to NULL only. */
-static int
-nstreq(const char *a, const char *b)
-{
-    return (a && b) ? strcmp(a, b) == 0 : a == b;
 }
 
 

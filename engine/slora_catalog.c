@@ -269,7 +269,7 @@ slora_catalog_adapter(slora_catalog_t *cat, const char *name,
 
 int
 slora_catalog_tenant(slora_catalog_t *cat, const char *name,
-    const slora_catalog_tenant_t **out, slora_err_t *err)
+    slora_catalog_tenant_t **out, slora_err_t *err)
 {
     int                     rc;
     slora_catalog_entry_t  *en;
@@ -789,6 +789,7 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
             memset(&m->ad, 0, sizeof(m->ad));
 
         } else {
+            m->tn.bucket = en->tn.bucket;
             slora_catalog_tenant_clear(&en->tn);
             en->tn = m->tn;
             en->tn.name = en->name;

@@ -38,6 +38,7 @@
 
 
 #include "slora_core.h"
+#include "slora_rate.h"
 
 
 /* An adapter file's path, NUL included: its folder's, the longest at
@@ -51,6 +52,7 @@
 /* Statuses beyond slora_core.h's, shared with slora_engine.h. */
 #define SLORA_FORBIDDEN      -20
 #define SLORA_UNAVAILABLE    -21
+#define SLORA_LIMITED        -22    /* the tenant's rate is spent */
 
 
 #define SLORA_CATALOG_CHANNEL  "slora:events"
@@ -96,6 +98,8 @@ typedef struct {
     int32_t              ttft_slo_ms;       /* 0: none */
     int32_t              max_tokens;        /* 0: no limit */
     double               rate;              /* requests/s; 0: none */
+    slora_rate_t         bucket;            /* the owner's, for rate:
+                                               kept across re-reads */
     int                  allow_all;
     int32_t              n_allowed;
     char               **allowed;           /* [n_allowed], sorted */
@@ -140,7 +144,7 @@ int slora_catalog_valid_name(const char *name);
 int slora_catalog_adapter(slora_catalog_t *cat, const char *name,
     slora_catalog_adapter_t **out, slora_err_t *err);
 int slora_catalog_tenant(slora_catalog_t *cat, const char *name,
-    const slora_catalog_tenant_t **out, slora_err_t *err);
+    slora_catalog_tenant_t **out, slora_err_t *err);
 
 /* The default adapter, "*" and members of the set are allowed. */
 int slora_catalog_tenant_allows(const slora_catalog_tenant_t *t,

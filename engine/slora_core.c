@@ -20,6 +20,7 @@ slora_err_set(slora_err_t *err, int code, const char *fmt, ...)
 
     if (err != NULL) {
         err->code = code;
+        err->retry_ms = 0;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);

@@ -32,12 +32,14 @@
 
 typedef struct {
     int     code;                   /* SLORA_ERROR, SLORA_BUSY, ... */
+    int32_t retry_ms;               /* a refusal's (a rate, an SLO): when
+                                       to ask again, ms; 0: not said */
     char    msg[SLORA_ERR_LEN];
 } slora_err_t;
 
 
-/* Sets err (when not NULL) and returns code, so callers can write
- * "return slora_err_set(err, SLORA_ERROR, "%s: bad magic", path);". */
+/* Sets err (when not NULL; retry_ms 0) and returns code, so callers can
+ * write "return slora_err_set(err, SLORA_ERROR, "%s: bad magic", path);". */
 int slora_err_set(slora_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -32,8 +32,6 @@
 
 
 static size_t slora_engine_pool_size(const slora_engine_t *e);
-static void slora_engine_refuse(slora_event_cb cb, void *data,
-    const slora_req_t *r);
 static void slora_engine_peaks(slora_engine_t *e);
 static int32_t slora_engine_control_id(const slora_engine_t *e,
     const char *text, size_t len);
@@ -653,6 +651,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     q->r.tenant = q->tenant;
+    q->rate_free = req->rate_free != 0;
 
     rc = slora_engine_resolve(e, q, err);
 
@@ -668,6 +667,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     if (rc != SLORA_OK) {
+        e->rate_limited += rc == SLORA_LIMITED;
         slora_engine_req_free(q);
         return rc;
     }
@@ -754,7 +754,7 @@ slora_engine_step(slora_engine_t *e, slora_event_cb cb, void *data)
 
         if (r->err.code == SLORA_ABORTED) {
             /* refused before any compute: its SLO cannot be met */
-            slora_engine_refuse(cb, data, r);
+            slora_engine_refuse(cb, data, r->id, &r->err);
 
         } else {
             slora_engine_emit(cb, data, SLORA_EV_ERROR, r->id, -1,
@@ -834,6 +834,7 @@ slora_engine_stats(const slora_engine_t *e, slora_engine_stats_t *st)
     st->adapter_hits = as.hits;
     st->preemptions = slora_sched_preemptions(e->sched);
     st->slo_aborted = slora_sched_aborted(e->sched);
+    st->rate_limited = e->rate_limited;
     st->steps = e->steps;
     st->tokens_prefilled = e->tokens_prefilled;
     st->tokens_decoded = e->tokens_decoded;
@@ -954,6 +955,9 @@ slora_engine_errcode(int status)
     case SLORA_ABORTED:
         return SLORA_ERRCODE_SLO;
 
+    case SLORA_LIMITED:
+        return SLORA_ERRCODE_RATE;
+
     default:
         return SLORA_ERRCODE_INTERNAL;
     }
@@ -1038,9 +1042,9 @@ slora_engine_emit(slora_event_cb cb, void *data, slora_event_e type,
 }
 
 
-/* The ERROR event of a request admission control refused. */
-static void
-slora_engine_refuse(slora_event_cb cb, void *data, const slora_req_t *r)
+void
+slora_engine_refuse(slora_event_cb cb, void *data, uint64_t id,
+    const slora_err_t *err)
 {
     slora_event_t  ev;
 
@@ -1050,12 +1054,12 @@ slora_engine_refuse(slora_event_cb cb, void *data, const slora_req_t *r)
 
     memset(&ev, 0, sizeof(slora_event_t));
     ev.type = SLORA_EV_ERROR;
-    ev.id = r->id;
+    ev.id = id;
     ev.token = -1;
     ev.finish = SLORA_FINISH_NONE;
-    ev.error = r->err.msg;
-    ev.code = SLORA_ERRCODE_SLO;
-    ev.retry_after_ms = r->retry_after_ms;
+    ev.error = err->msg;
+    ev.code = slora_engine_errcode(err->code);
+    ev.retry_after_ms = err->retry_ms;
 
     cb(data, &ev);
 }

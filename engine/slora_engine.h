@@ -144,11 +144,14 @@ typedef struct {
 /*
  * Tenants (Redis catalog only; with the directory they are ignored): a
  * request with a tenant and no adapter (NULL, "" or "default") gets the
- * tenant's default adapter (none: the base model); a named adapter must
- * be the default or in the tenant's allowed set. The tenant's max_tokens
- * clamps the request's; its priority and ttft_slo_ms go to the scheduler.
- * With either catalog the tenant's name is its fair share account under
- * schedule "fair" (no tenant: one anonymous account).
+ * tenant's default adapter (none: the base model); "base" asks for the
+ * base model, which only a tenant without a default adapter may use; a
+ * named adapter must be the default or in the tenant's allowed set. The
+ * tenant's max_tokens clamps the request's; its priority and ttft_slo_ms
+ * go to the scheduler; its rate (requests a second, slora_rate.h) refuses
+ * a request beyond it (SLORA_LIMITED, err.retry_ms). With either catalog
+ * the tenant's name is its fair share account under schedule "fair" (no
+ * tenant: one anonymous account).
  */
 /* The most alternatives a token's log-probabilities come with (OpenAI's
  * top_logprobs at most). */
@@ -159,8 +162,12 @@ typedef struct {
     uint64_t          id;           /* the caller's, echoed in events */
     const char       *adapter;      /* adapter name; NULL or "": base model
                                        (or the tenant's default); "default":
-                                       the tenant's default */
+                                       the tenant's default; "base": the
+                                       base model */
     const char       *tenant;       /* NULL: none */
+    int               rate_free;    /* 1: the tenant's rate does not
+                                       count it (a request's choices
+                                       after its first) */
     const int32_t    *prompt;       /* [n_prompt] */
     int32_t           n_prompt;
     const int32_t    *stop_ids;     /* tokens that end generation (EOS...) */
@@ -287,6 +294,8 @@ typedef enum {
     SLORA_ERRCODE_SLO,              /* 429: aborted by admission control,
                                        its TTFT SLO cannot be met
                                        (schedule "slo"); retry_after_ms */
+    SLORA_ERRCODE_RATE,             /* 429: its tenant's rate is spent;
+                                       retry_after_ms */
     SLORA_ERRCODE_INTERNAL          /* 500: adapter unreadable (missing or
                                        corrupt file, sha256 mismatch),
                                        backend failure */
@@ -301,8 +310,8 @@ typedef struct {
     const char       *error;        /* ERROR: for the client; the
                                        request is named by id only */
     slora_errcode_e   code;         /* ERROR events */
-    int32_t           retry_after_ms;   /* ERROR SLO: when a retry may be
-                                           admitted; else 0 */
+    int32_t           retry_after_ms;   /* ERROR SLO and RATE: when a
+                                           retry may be admitted; else 0 */
     float             margin;       /* TOKEN with conf.margins: the top
                                        logit less the second; else 0 */
     int32_t           pos;          /* SCORE: token's place in the
@@ -349,6 +358,8 @@ typedef struct {
     uint64_t          adapter_hits;         /* found in the pool */
     uint64_t          preemptions;
     uint64_t          slo_aborted;          /* refused by schedule "slo" */
+    uint64_t          rate_limited;         /* refused by their tenant's
+                                               rate */
     uint64_t          steps;
     uint64_t          tokens_prefilled;
     uint64_t          tokens_decoded;

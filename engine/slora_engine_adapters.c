@@ -197,6 +197,9 @@ int
 slora_engine_tenant(slora_engine_t *e, const char *name,
     const slora_catalog_tenant_t **t, slora_err_t *err)
 {
+    int                      rc;
+    slora_catalog_tenant_t  *found;
+
     if (!e->redis) {
         return slora_err_set(err, SLORA_ERROR, "tenant %.64s: the catalog "
                              "is the adapter directory, which has no "
@@ -208,7 +211,12 @@ slora_engine_tenant(slora_engine_t *e, const char *name,
                              "\"%.64s\" (not a valid name)", name);
     }
 
-    return slora_catalog_tenant(e->catalog, name, t, err);
+    rc = slora_catalog_tenant(e->catalog, name, &found, err);
+    if (rc == SLORA_OK) {
+        *t = found;
+    }
+
+    return rc;
 }
 
 
@@ -643,11 +651,11 @@ int
 slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
     slora_err_t *err)
 {
-    int                            rc;
-    int32_t                        max_tokens;
-    const char                    *name;
-    slora_adapter_t               *a;
-    const slora_catalog_tenant_t  *t;
+    int                      rc;
+    int32_t                  max_tokens, retry_ms;
+    const char              *name;
+    slora_adapter_t         *a;
+    slora_catalog_tenant_t  *t;
 
     name = q->adapter;
     max_tokens = q->max_tokens;
@@ -669,10 +677,32 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
         if (name == NULL || strcmp(name, "default") == 0) {
             name = t->default_adapter;
 
+        } else if (strcmp(name, "base") == 0) {
+            if (t->default_adapter != NULL) {
+                return slora_err_set(err, SLORA_FORBIDDEN, "the base model "
+                                     "is not allowed for tenant %s (its "
+                                     "models are its adapters)", q->tenant);
+            }
+
+            name = NULL;
+
         } else if (!slora_catalog_tenant_allows(t, name)) {
             return slora_err_set(err, SLORA_FORBIDDEN, "adapter %s is not "
                                  "allowed for tenant %s", name, q->tenant);
         }
+
+        /* once a request, when it is first let through */
+        if (!q->rated && !q->rate_free && t->rate > 0
+            && !slora_rate_take(&t->bucket, t->rate, slora_now_ns(),
+                                &retry_ms))
+        {
+            slora_err_set(err, SLORA_LIMITED, "tenant %s is over its rate "
+                          "(%g requests/s)", q->tenant, t->rate);
+            err->retry_ms = retry_ms;
+            return SLORA_LIMITED;
+        }
+
+        q->rated = 1;
 
         if (t->max_tokens > 0 && max_tokens > t->max_tokens) {
             max_tokens = t->max_tokens;
@@ -681,7 +711,9 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
         q->r.priority = t->priority;
         q->r.ttft_slo_ms = t->ttft_slo_ms;
 
-    } else if (name != NULL && strcmp(name, "default") == 0) {
+    } else if (name != NULL
+               && (strcmp(name, "default") == 0 || strcmp(name, "base") == 0))
+    {
         name = NULL;
     }
 
@@ -796,7 +828,12 @@ slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb, void *data)
             rc = slora_sched_submit(e->sched, &q->r, &err);
         }
 
-        if (rc != SLORA_OK) {
+        if (rc == SLORA_LIMITED) {
+            slora_engine_refuse(cb, data, q->r.id, &err);
+            e->rate_limited++;
+            slora_engine_req_free(q);
+
+        } else if (rc != SLORA_OK) {
             slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
                               SLORA_FINISH_NONE, err.msg,
                               slora_engine_errcode(rc));

@@ -84,6 +84,10 @@ struct slora_engine_req_s {
     unsigned                seen:1;         /* waited a step in the
                                                scheduler */
     unsigned                used:1;         /* its adapter's use counted */
+    unsigned                rated:1;        /* its tenant's rate has
+                                               judged it */
+    unsigned                rate_free:1;    /* the rate does not count it
+                                               (slora_request_t) */
 };
 
 
@@ -169,6 +173,8 @@ struct slora_engine_s {
     slora_engine_req_t     *resolving;      /* arrival order */
     slora_engine_req_t    **resolving_tail;
     int32_t                 n_resolving;
+    uint64_t                rate_limited;   /* requests their tenant's
+                                               rate refused */
     uint64_t                hints_gen;      /* hints applied */
     int                     hints_pending;  /* some names still resolving */
     slora_adapter_t       **hint_pins;      /* pinned because of hints */
@@ -222,6 +228,10 @@ int slora_engine_on_host(const slora_engine_t *e,
 void slora_engine_emit(slora_event_cb cb, void *data,
     slora_event_e type, uint64_t id, int32_t token, slora_finish_e finish,
     const char *error, slora_errcode_e code);
+/* The ERROR event of a request refused with a time to ask again (its
+ * SLO, its tenant's rate): err's code, text and retry_ms. */
+void slora_engine_refuse(slora_event_cb cb, void *data, uint64_t id,
+    const slora_err_t *err);
 void slora_engine_req_free(slora_engine_req_t *q);
 int slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
     slora_err_t *err);

@@ -34,7 +34,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      31
+#define SLORA_QUEUE_VERSION      32
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -161,8 +161,12 @@ typedef struct {
                                            worker died is reaped */
 
     char               adapter[SLORA_QUEUE_ADAPTER_LEN]; /* "": base;
-                                           "default": the tenant's */
+                                           "default": the tenant's;
+                                           "base": base under a tenant */
     char               tenant[SLORA_QUEUE_TENANT_LEN];   /* "": none */
+    uint32_t           rate_free;       /* 1: its tenant's rate does not
+                                           count it (a request's slots
+                                           after its first) */
 
     float              temperature;
     float              top_p;
@@ -350,6 +354,8 @@ typedef struct {
     _Atomic uint64_t   pool_bytes;          /* the arena, every layer */
     _Atomic uint64_t   preemptions;         /* requests put back to wait */
     _Atomic uint64_t   slo_aborted;         /* refused by schedule=slo */
+    _Atomic uint64_t   rate_limited;        /* refused by their tenant's
+                                               rate */
     _Atomic int32_t    pages_cached;        /* KV pages the prefix cache
                                                keeps, no request's */
     _Atomic int32_t    prefix_pages;        /* pages it indexes */

@@ -212,7 +212,6 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->pinned = 0;
     req->n_charged = 0;
     req->account = NULL;
-    req->retry_after_ms = 0;
     req->n_preempted = 0;
     req->run_from = 0;
     req->owner.adapter = req->adapter;

@@ -72,8 +72,6 @@ struct slora_req_s {
     const char          *tenant;        /* fair share account, valid while
                                            the request is in the
                                            scheduler; NULL: anonymous */
-    int32_t              retry_after_ms;    /* aborted: when a retry may
-                                               be admitted */
     int32_t              n_charged;     /* fair: tokens charged, the
                                            prompt's less the cached */
     void                *account;       /* fair: the tenant's counter */
@@ -249,7 +247,7 @@ int slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err);
  * that cannot run at all (adapter unreadable, larger than the pool) are
  * taken out of the scheduler and listed in step->failed with req->err;
  * those the policy refused have req->err.code SLORA_ABORTED and
- * req->retry_after_ms. plan_at takes the time (CLOCK_MONOTONIC ns) from
+ * req->err.retry_ms. plan_at takes the time (CLOCK_MONOTONIC ns) from
  * the caller, plan reads the clock.
  */
 void slora_sched_plan(slora_sched_t *s, slora_sched_step_t *step);

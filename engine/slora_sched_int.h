@@ -73,7 +73,7 @@ struct slora_sched_s {
 
 /*
  * For policies, in prepare: takes waiting request r out of the scheduler
- * into step->failed; r->err (code SLORA_ABORTED) and r->retry_after_ms
+ * into step->failed; r->err (code SLORA_ABORTED, with retry_ms)
  * must be set. SLORA_BUSY: the step's list is full, r stays waiting.
  */
 int slora_sched_abort(slora_sched_t *s, slora_sched_step_t *step,

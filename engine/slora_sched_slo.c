@@ -493,9 +493,9 @@ static void
 slora_slo_refuse(slora_sched_t *s, slora_sched_step_t *step, slora_req_t *r,
     double excess)
 {
-    r->retry_after_ms = excess > 1e9 ? (int32_t) fmin(ceil(excess / 1e6),
-                                                      3600000)
-                                     : 1000;
+    r->err.retry_ms = excess > 1e9 ? (int32_t) fmin(ceil(excess / 1e6),
+                                                    3600000)
+                                   : 1000;
 
     /* aborted or, the step's list full, left out of this plan and aborted
      * at the next: either way not ahead */

@@ -52,6 +52,9 @@ _Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
                                              adapter list: a one-letter
                                              name, one-digit numbers */
 
+/* a refusal's time to ask again, in Retry-After's whole seconds, up */
+#define ngx_http_slora_retry_s(ms)    (((ms) + 999) / 1000)
+
 
 static void ngx_http_slora_engine_channel(ngx_http_slora_engine_ctx_t *ec);
 static void ngx_http_slora_engine_refresh(ngx_http_slora_engine_ctx_t *ec);
@@ -518,6 +521,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.id = ((uint64_t) s->gen << 32) | i;
     req.adapter = s->adapter[0] ? s->adapter : NULL;
     req.tenant = s->tenant[0] ? s->tenant : NULL;
+    req.rate_free = s->rate_free != 0;
     req.prompt = slora_queue_prompt(ec->q, i);
     req.n_prompt = s->n_prompt;
     req.prediction = req.prompt + s->n_prompt;
@@ -564,6 +568,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.arrived_ns = s->t_submit_ns;
 
     err.msg[0] = '\0';
+    err.retry_ms = 0;
     rc = slora_engine_submit(ec->engine, &req, &err);
 
     switch (rc) {
@@ -584,6 +589,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         break;
 
     default:
+        /* before the slot is failed: the worker reads it then */
+        s->retry_after = ngx_http_slora_retry_s(err.retry_ms);
         ngx_http_slora_engine_fail(ec, i, slora_engine_errcode(rc),
                                    err.msg[0] ? err.msg
                                    : "the engine refused the request");
@@ -632,6 +639,11 @@ ngx_http_slora_engine_fail(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     case SLORA_ERRCODE_SLO:
         status = NGX_HTTP_TOO_MANY_REQUESTS;
         name = "slo_unattainable";
+        break;
+
+    case SLORA_ERRCODE_RATE:
+        status = NGX_HTTP_TOO_MANY_REQUESTS;
+        name = "rate_limit_exceeded";
         break;
 
     case SLORA_ERRCODE_UNAVAILABLE:
@@ -1089,10 +1101,8 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         ec->active[i] = 0;
         ec->n_active--;
 
-        if (ev->code == SLORA_ERRCODE_SLO) {
-            /* before the slot is failed: the worker reads it then */
-            s->retry_after = (ev->retry_after_ms + 999) / 1000;
-        }
+        /* before the slot is failed: the worker reads it then */
+        s->retry_after = ngx_http_slora_retry_s(ev->retry_after_ms);
 
         ngx_http_slora_engine_fail(ec, i,
                                    ev->code != SLORA_ERRCODE_NONE
@@ -1174,6 +1184,8 @@ ngx_http_slora_engine_stats(ngx_http_slora_engine_ctx_t *ec)
     atomic_store_explicit(&q->adapters_in_host, st.adapters_in_host,
                           memory_order_relaxed);
     atomic_store_explicit(&q->preemptions, st.preemptions,
+                          memory_order_relaxed);
+    atomic_store_explicit(&q->rate_limited, st.rate_limited,
                           memory_order_relaxed);
     atomic_store_explicit(&q->slo_aborted, st.slo_aborted,
                           memory_order_relaxed);

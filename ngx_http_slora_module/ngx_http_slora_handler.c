@@ -894,6 +894,12 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "slora: tenant \"%V\" model \"%V\"", &ctx->tenant,
                       &ctx->model);
+
+        /* the base model by name: under a Redis tenant "" is its
+         * default adapter */
+        if (adapter.len == 0 && smcf->redis_url.len) {
+            ngx_str_set(&adapter, "base");
+        }
     }
 
     /* a slot a choice, all or none; prompt k's choices are k * n to
@@ -918,6 +924,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
         ch->have_slot = 1;
         s = slora_queue_slot(q, ch->slot);
+        s->rate_free = i > 0;
 
         /* an empty string may have no data: memcpy's source must not be
          * NULL even for 0 bytes */

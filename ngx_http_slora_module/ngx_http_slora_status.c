@@ -54,7 +54,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         "\"ready\":%s,\"heartbeat_ms_ago\":%L},"
         "\"slots\":{\"total\":%uD,\"used\":%uD},"
         "\"requests\":{\"waiting\":%D,\"running\":%D,\"total\":%uL,"
-        "\"preempted\":%uL,\"slo_aborted\":%uL},"
+        "\"preempted\":%uL,\"slo_aborted\":%uL,\"rate_limited\":%uL},"
         "\"step_model\":{\"per_step_ms\":%.3f,\"per_token_ms\":%.3f,"
         "\"per_pair_ns\":%.3f},"
         "\"pool\":{\"pages_total\":%D,\"pages_free\":%D,\"pages_kv\":%D,"
@@ -82,6 +82,7 @@ ngx_http_slora_status_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->waiting), ngx_http_slora_ld(q->running),
         ngx_http_slora_ld(q->requests_total),
         ngx_http_slora_ld(q->preemptions), ngx_http_slora_ld(q->slo_aborted),
+        ngx_http_slora_ld(q->rate_limited),
         (double) ngx_http_slora_ld(q->model_step_ns) / 1e6,
         (double) ngx_http_slora_ld(q->model_token_ns) / 1e6,
         (double) ngx_http_slora_ld(q->model_pair_ps) / 1e3,
@@ -269,6 +270,10 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         " (429 slo_unattainable).\n"
         "# TYPE slora_slo_aborted_total counter\n"
         "slora_slo_aborted_total %uL\n"
+        "# HELP slora_rate_limited_total Requests refused by their"
+        " tenant's rate (429 rate_limit_exceeded).\n"
+        "# TYPE slora_rate_limited_total counter\n"
+        "slora_rate_limited_total %uL\n"
         "# HELP slora_step_model_seconds The engine's step-time model, its"
         " terms: a step's own time, a token's, attention's per token and"
         " key.\n"
@@ -287,6 +292,7 @@ ngx_http_slora_metrics_handler(ngx_http_request_t *r)
         ngx_http_slora_ld(q->restarts),
         ngx_http_slora_ld(q->preemptions),
         ngx_http_slora_ld(q->slo_aborted),
+        ngx_http_slora_ld(q->rate_limited),
         (double) ngx_http_slora_ld(q->model_step_ns) / 1e9,
         (double) ngx_http_slora_ld(q->model_token_ns) / 1e9,
         (double) ngx_http_slora_ld(q->model_pair_ps) / 1e12);

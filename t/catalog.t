@@ -96,6 +96,7 @@ sub ask {
              temperature => 0, max_tokens => $o{max_tokens} // $MAX);
     $b{model} = $model_name if defined $model_name;
     $b{stream} = JSON::PP::true() if $o{stream};
+    $b{n} = $o{n} if $o{n};
     return json_req($port, "$prefix/chat/completions", \%b,
                     timeout => $o{timeout} // 60);
 }
@@ -236,6 +237,61 @@ pass('nginx with slora_catalog started, engine ready');
     ok($seen, 'the new default serves acme');
     cmp_ok($s->status->{catalog}{invalidations}, '>', $inv0,
            '... through a change event (status: catalog invalidations)');
+}
+
+# ---- a tenant's rate (slora catalog tenant --rate), and the base model
+# under tenants: a tenant without a default adapter may ask for it by
+# name, one with a default may not ----
+
+{
+    my $res = ask($PORT, '/t/acme/v1', 'base');
+    is($res->{status}, 403, 'acme (default a001) asking for "base": 403');
+    is($res->{json}{error}{code}, 'adapter_not_allowed',
+       '... adapter_not_allowed');
+    like($res->{json}{error}{message}, qr/base model is not allowed for tenant acme/,
+         '... ' . ($res->{json}{error}{message} // ''));
+
+    # a rate of one request in five seconds: a bucket of one
+    ok(catalog('tenant', 'slow', '--allow', 'a005', '--rate', '0.2')
+       && catalog('tenant', 'slow3', '--allow', 'a005', '--rate', '0.2'),
+       'tenants slow and slow3: 0.2 requests a second, no default');
+    my $l0 = $s->status->{requests}{rate_limited} // -1;
+    $res = ask($PORT, '/t/slow/v1', 'base');
+    is(text_of($res), $ref{base},
+       'slow\'s first request, for "base": the base model\'s text');
+    $res = ask($PORT, '/t/slow/v1', 'a005');
+    is($res->{status}, 429, 'its second at once: 429');
+    is_deeply([check_error_object($res->{json})], [], '... OpenAI error body');
+    is($res->{json}{error}{type}, 'rate_limit_error',
+       '... type rate_limit_error');
+    is($res->{json}{error}{code}, 'rate_limit_exceeded',
+       '... code rate_limit_exceeded');
+    like($res->{json}{error}{message}, qr{tenant slow is over its rate \(0\.2 requests/s\)},
+         '... the engine\'s message: ' . ($res->{json}{error}{message} // ''));
+    my $after = $res->{headers}{'retry-after'} // '';
+    ok($after =~ /^\d+$/ && $after >= 1 && $after <= 5,
+       "... Retry-After within the rate's 5 s: '$after'");
+    $res = ask($PORT, '/t/slow/v1', 'a005', stream => 1);
+    is($res->{status}, 429, 'as a stream: 429 too');
+    like($res->{headers}{'content-type'} // '', qr{application/json},
+         '... with a JSON body');
+
+    $res = ask($PORT, '/t/slow3/v1', 'a005', n => 3);
+    is($res->{status}, 200, 'n = 3 under a bucket of one: one request, 200');
+    is(scalar @{ ref $res->{json}{choices} eq 'ARRAY'
+                 ? $res->{json}{choices} : [] }, 3, '... with 3 choices');
+    is(ask($PORT, '/t/slow3/v1', 'a005')->{status}, 429,
+       '... and it spent the bucket: the next 429');
+
+    my $l1 = wait_for(5, sub {
+        my $x = $s->status or return 0;
+        my $n = $x->{requests}{rate_limited} // -1;
+        return $n == $l0 + 3 ? $n : 0;
+    });
+    is($l1, $l0 + 3, 'status: requests.rate_limited counts the three');
+    my $m = http_req($PORT, 'GET', '/metrics')->{body} // '';
+    my ($rl) = $m =~ /^slora_rate_limited_total (\d+)$/m;
+    is($rl, $l0 + 3, '... as slora_rate_limited_total does');
 }
 
 # ---- an idle engine sleeps, though the catalog's thread writes its wake

@@ -56,6 +56,7 @@ typedef struct {
     int         done[MAXREQ];
     int         finish[MAXREQ];
     int         code[MAXREQ];
+    int32_t     retry_ms[MAXREQ];
     char        error[MAXREQ][SLORA_ERR_LEN];
     int         errors;
 } sink_t;
@@ -80,6 +81,8 @@ static int start_redis(void);
 static redisContext *redis(void);
 static void rcmd(const char *fmt, const char *a, const char *b);
 static void on_event(void *data, const slora_event_t *ev);
+static void test_tenant_rate(slora_engine_t *e, slora_catalog_writer_t *w,
+    const int32_t *base);
 static int submit(slora_engine_t *e, uint64_t id, const char *tenant,
     const char *adapter, int p, int max_tokens, slora_err_t *err);
 static int run_ids(slora_engine_t *e, uint64_t lo, uint64_t hi,
@@ -296,6 +299,14 @@ test_resolve(void)
     ok(rc == SLORA_FORBIDDEN
        && slora_engine_errcode(rc) == SLORA_ERRCODE_FORBIDDEN,
        "cached tenant: refused at submit");
+    rc = submit(e, 37, "t1", "base", 0, 6, &err);
+    ok(rc == SLORA_FORBIDDEN
+       && strcmp(err.msg, "the base model is not allowed for tenant t1 (its "
+                 "models are its adapters)") == 0,
+       "\"base\" under a tenant with a default adapter: FORBIDDEN: %s",
+       err.msg);
+
+    test_tenant_rate(e, w, base);
 
     /* admin */
     is_int(slora_engine_adapter_pin(e, "a0", &err), SLORA_OK, "pin a0");
@@ -570,6 +581,78 @@ test_resolve(void)
        && strstr(err.msg, "outside the adapter roots") != NULL,
        "directory source: %s", err.msg);
     slora_engine_free(ref);
+}
+
+
+/*
+ * A tenant's rate (t2: 2 requests a second, no default adapter, so the
+ * base model is its own): of four requests at once the first two go,
+ * the third is refused with the rate's error and the time to the next
+ * request, a request's later choice (rate_free) goes regardless, and the
+ * wait told is enough: asked again after it, the request goes. The base
+ * model by name and by default give the base model's tokens.
+ */
+static void
+test_tenant_rate(slora_engine_t *e, slora_catalog_writer_t *w,
+    const int32_t *base)
+{
+    int                          rc;
+    int32_t                      wait_ms;
+    slora_err_t                  err;
+    slora_request_t              req;
+    slora_engine_stats_t         st;
+    slora_catalog_tenant_spec_t  ts;
+
+    memset(&ts, 0, sizeof(ts));
+    ts.name = "t2";
+    ts.allowed = (const char *const[]) { "a3" };
+    ts.n_allowed = 1;
+    ts.rate = 2;
+    ok(slora_catalog_set_tenant(w, &ts, &err) == SLORA_OK,
+       "tenant t2: 2 requests a second");
+
+    submit(e, 40, "t2", "base", 0, 8, &err);
+    submit(e, 41, "t2", NULL, 0, 8, &err);
+    submit(e, 42, "t2", "a3", 3, 6, &err);
+
+    memset(&req, 0, sizeof(req));
+    req.id = 43;
+    req.tenant = "t2";
+    req.adapter = "a3";
+    req.prompt = prompts[3];
+    req.n_prompt = n_prompts[3];
+    req.sampling.top_p = 1;
+    req.sampling.repeat_penalty = 1;
+    req.sampling.max_tokens = 6;
+    req.rate_free = 1;
+    slora_engine_submit(e, &req, &err);
+
+    run_ids(e, 40, 44, 3000);
+    ok(s.done[40] && same(40, base, 8) && s.done[41] && same(41, base, 8),
+       "\"base\" and no adapter under t2 (no default): the base model");
+    ok(s.code[42] == SLORA_ERRCODE_RATE
+       && strcmp(s.error[42], "tenant t2 is over its rate (2 "
+                 "requests/s)") == 0,
+       "the third at once: RATE: %s", s.error[42]);
+    wait_ms = s.retry_ms[42];
+    ok(wait_ms > 0 && wait_ms <= 500, "told to ask again within 500 ms "
+       "(%d)", wait_ms);
+    ok(s.done[43] && s.code[43] == 0 && s.n[43] == 6,
+       "a request's later choice is not counted: it runs");
+
+    rc = submit(e, 44, "t2", "a3", 3, 6, &err);
+    ok(rc == SLORA_LIMITED && slora_engine_errcode(rc) == SLORA_ERRCODE_RATE
+       && err.retry_ms > 0 && err.retry_ms <= wait_ms,
+       "asked again at once: refused at submit, told %d ms", err.retry_ms);
+
+    usleep((useconds_t) err.retry_ms * 1000);
+    is_int(submit(e, 45, "t2", "a3", 3, 6, &err), SLORA_OK,
+           "after the wait told: it goes");
+    run_ids(e, 45, 46, 3000);
+    ok(s.done[45] && s.n[45] == 6, "and runs");
+
+    slora_engine_stats(e, &st);
+    is_int((int) st.rate_limited, 2, "the engine counts 2 refused by rate");
 }
 
 
@@ -931,7 +1014,7 @@ test_busy(void)
     {
         redisReply                    *r;
         redisContext                  *c;
-        const slora_catalog_tenant_t  *t;
+        slora_catalog_tenant_t        *t;
 
         c = redis();
         if (c != NULL) {
@@ -1158,6 +1241,7 @@ on_event(void *data, const slora_event_t *ev)
     case SLORA_EV_ERROR:
         sk->errors++;
         sk->code[ev->id] = ev->code;
+        sk->retry_ms[ev->id] = ev->retry_after_ms;
         snprintf(sk->error[ev->id], sizeof(sk->error[ev->id]), "%s",
                  ev->error);
         break;

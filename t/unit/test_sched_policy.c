@@ -305,7 +305,7 @@ test_abort(void)
     ok(strstr(q[5]->r.err.msg, "estimated at 0.116 s") != NULL
        && strstr(q[5]->r.err.msg, "SLO of 0.100 s") != NULL,
        "the reason, in numbers: %s", q[5]->r.err.msg);
-    is_int(q[5]->r.retry_after_ms, 1000, "retry after a second");
+    is_int(q[5]->r.err.retry_ms, 1000, "retry after a second");
     is_int(st.n_items, 4, "r0..r3 admitted into the budget of 64");
     ok(st.n_prefill == 64 && q[9]->r.n_pages == 0 && q[5]->r.n_pages == 0,
        "no compute and no page for an aborted request");
@@ -408,8 +408,8 @@ test_abort_edges(void)
     run_step(&w, &st, T0);
 
     /* 32 steps: 320 ms + 2000 ms, 2220 ms over the SLO */
-    ok(st.n_failed == 1 && big->r.retry_after_ms == 2220,
-       "retry after the excess: %d ms", big->r.retry_after_ms);
+    ok(st.n_failed == 1 && big->r.err.retry_ms == 2220,
+       "retry after the excess: %d ms", big->r.err.retry_ms);
 
     free(big->r.pages);
     free(big);

@@ -48,6 +48,8 @@ _Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
 #define NGX_HTTP_SLORA_REFRESH_NS     (1000 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
+#define NGX_HTTP_SLORA_POLL_FAILURES  100 /* in a row, 10 ms apart:
+                                             respawn */
 #define NGX_HTTP_SLORA_LIST_REC_MIN   89  /* the shortest record of the
                                              adapter list: a one-letter
                                              name, one-digit numbers */
@@ -88,7 +90,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 {
     int                           timeout, rc, busy, wake;
     uint32_t                      was_active;
-    ngx_uint_t                    failures;
+    ngx_uint_t                    failures, poll_failures;
     int64_t                       t0;
     uint64_t                      v;
     struct pollfd                 pfd[3];
@@ -159,6 +161,7 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
 
     busy = 0;
     failures = 0;
+    poll_failures = 0;
 
     for ( ;; ) {
 
@@ -185,10 +188,34 @@ ngx_http_slora_engine_cycle(ngx_cycle_t *cycle, void *data)
             timeout = 1000;
         }
 
+        /*
+         * poll() fails on a kernel short of memory or a file limit
+         * lowered under the process: the requests in flight are kept
+         * while it passes, and past a second a fresh process is tried
+         * (status 1: nginx respawns nothing that exits with 2)
+         */
         if (poll(pfd, 3, timeout) == -1 && ngx_errno != NGX_EINTR) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
-                          "slora engine: poll() failed");
-            ngx_http_slora_engine_exit(&ec, 2);
+            if (poll_failures++ == 0) {
+                ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                              "slora engine: poll() failed, trying again");
+            }
+
+            if (poll_failures >= NGX_HTTP_SLORA_POLL_FAILURES) {
+                ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                              "slora engine: poll() failed for a second,"
+                              " exiting to be respawned");
+                ngx_http_slora_engine_exit(&ec, 1);
+            }
+
+            ngx_msleep(10);
+            continue;
+        }
+
+        if (poll_failures) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "slora engine: poll() works again after %ui"
+                          " failures", poll_failures);
+            poll_failures = 0;
         }
 
         ngx_time_update();

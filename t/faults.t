@@ -9,7 +9,9 @@
 # API stream gets its error event and response.failed and adds nothing
 # to its conversation, a background
 # one too, for its client and a reader following it, a bare-text stream
-# a line saying the error); a reload (HUP)
+# a line saying the error); the engine's poll() failing (its file limit
+# lowered under it) for 0.3 s keeps the engine and its stream, and for
+# good makes it exit to be respawned; a reload (HUP)
 # mid-stream lets the stream finish, byte for byte, and keeps the engine;
 # QUIT mid-stream lets the stream finish before nginx exits.  The one idea
 # to know: the stream must last long enough for the fault to land in its
@@ -617,6 +619,73 @@ sub plain_stream {
     }), 'engine respawned and ready');
 }
 
+# prlimit on the engine's soft file limit, as the engine's user where it
+# is not ours (a process's limits are its user's to change; root's own
+# call needs CAP_SYS_RESOURCE, which a container may lack).
+sub engine_nofile {
+    my ($pid, $soft, $hard) = @_;
+    my $st = SloraTest::_slurp("/proc/$pid/status") // '';
+    my ($uid) = $st =~ /^Uid:\s+(\d+)/m;
+    my ($gid) = $st =~ /^Gid:\s+(\d+)/m;
+    my @as = defined $uid && $uid != $>
+             ? ('setpriv', "--reuid=$uid", "--regid=$gid", '--clear-groups')
+             : ();
+    my ($rc, $out, $err) = run_cmd(@as, 'prlimit', "--pid=$pid",
+                                   "--nofile=$soft:$hard");
+    diag("prlimit --nofile=$soft:$hard: $err$out") if $rc != 0;
+    return $rc == 0;
+}
+
+# 3c. poll() failing in the engine, caused with prlimit: a file limit
+# lowered under the three fds it polls (EINVAL). A failure that passes
+# within the second the engine allows keeps it and the stream it runs;
+# one that lasts makes it exit with status 1, and the master respawns it
+# (nginx respawns nothing that exits with status 2).
+{
+    my $before = $s->status;
+    my $epid = $before->{engine}{pid};
+    my ($lim, $hard) = (SloraTest::_slurp("/proc/$epid/limits") // '')
+                       =~ /^Max open files\s+(\d+)\s+(\d+)/m;
+    ok(defined $hard, "the engine's file limit: " . ($lim // '?') . ', '
+                      . ($hard // '?'))
+        or BAIL_OUT('no /proc/PID/limits');
+    my $st = open_stream($N);
+    ok($st->wait_events(3, 10) >= 3, 'stream running before poll() fails');
+    my $low = engine_nofile($epid, 2, $hard);
+    sleep(0.3);
+    ok(engine_nofile($epid, $lim, $hard) && $low,
+       'the limit lowered under the engine for 0.3 s');
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('text', model => 'base');
+    ok(!@$bad && $sum->{text} eq ($ref->{text} // ''),
+       '... the stream gives the whole reference text')
+        or diag('got ' . length($sum->{text}) . ' chars of '
+                . length($ref->{text} // '') . '; ' . join("\n", @$bad));
+    my $mid = $s->status // {};
+    is($mid->{engine}{pid}, $epid, '... the same engine');
+    is($mid->{engine}{restarts}, $before->{engine}{restarts},
+       '... not restarted');
+    like($s->error_log, qr/poll\(\) failed, trying again/,
+         '... which said poll() failed');
+    like($s->error_log, qr/poll\(\) works again after \d+ failures/,
+         '... and that it works again');
+
+    ok(engine_nofile($epid, 2, $hard), 'the limit lowered and left so');
+    my $new = wait_for(30, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid}
+               && $x->{engine}{pid} != $epid ? $x : 0;
+    });
+    ok($new, 'a second later the engine exits, respawned and ready')
+        or diag($s->log_tail);
+    is(($new // {})->{engine}{restarts}, $before->{engine}{restarts} + 1,
+       '... restarts incremented');
+    like($s->error_log, qr/poll\(\) failed for a second, exiting to be respawned/,
+         '... saying why');
+    is(complete(16)->{text}, $short->{text},
+       '... and the new engine serves the same text');
+}
+
 # 4. QUIT mid-stream: the stream completes, then nginx exits.
 {
     my $epid = $s->engine_pid;
@@ -638,8 +707,10 @@ sub plain_stream {
 }
 
 my @bad = $s->bad_log_lines(
-    errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/]);
-ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine')
+    errors => 1, allow => [qr/\[alert\] \d+#\d+: .*exited on signal 9/,
+                           qr/\[alert\] \d+#\d+: slora engine: poll\(\) failed/]);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] but the killed engine'
+          . ' and poll()\'s failures')
     or diag(join("\n", @bad));
 like($s->error_log, qr/exited on signal 9/,
      'the master saw the engine die');

@@ -41,10 +41,10 @@ enum {
 
 const slora_json_node_t  slora_json_builtin_nodes[SLORA_JSON_N_BUILTIN] = {
     { .kind = SLORA_JSON_K_MAP, .first = SLORA_JSON_N_ANY,
-      .max = SLORA_JSON_NONE },
+      .max = SLORA_JSON_NONE, .height = 1 },
     { .kind = SLORA_JSON_K_ANY, .max = SLORA_JSON_NONE },
     { .kind = SLORA_JSON_K_ARRAY, .first = SLORA_JSON_N_ANY,
-      .max = SLORA_JSON_NONE },
+      .max = SLORA_JSON_NONE, .height = 1 },
     { .kind = SLORA_JSON_K_STRING, .max = SLORA_JSON_NONE },
     { .kind = SLORA_JSON_K_LITERAL, .n = 3, .max = SLORA_JSON_NONE },
     { .kind = SLORA_JSON_K_NUMBER, .max = SLORA_JSON_NONE },
@@ -81,8 +81,9 @@ static int slora_json_tagged(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static void slora_json_tag(slora_json_t *j, const slora_json_frame_t *lit,
     slora_json_frame_t *up);
-static uint64_t slora_json_keys(const slora_json_schema_t *s,
+static uint64_t slora_json_keys(const slora_json_t *j,
     const slora_json_node_t *n, uint32_t from);
+static int slora_json_fits(const slora_json_t *j, uint32_t id);
 static int slora_json_may_close(const slora_json_schema_t *s,
     const slora_json_node_t *n, uint32_t from);
 static int slora_json_map(slora_json_t *j, slora_json_frame_t *f,
@@ -464,7 +465,9 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
     case SLORA_JSON_K_MAP:
     case SLORA_JSON_K_TAGGED:
     case SLORA_JSON_K_ARRAY:
-        if (c != (n->kind == SLORA_JSON_K_ARRAY ? '[' : '{')) {
+        if (c != (n->kind == SLORA_JSON_K_ARRAY ? '[' : '{')
+            || !slora_json_fits(j, id))
+        {
             return 0;
         }
 
@@ -574,7 +577,7 @@ slora_json_object(slora_json_t *j, slora_json_frame_t *f,
         }
 
         if (f->phase == SLORA_JSON_P_AFTER) {
-            if (c != ',' || f->a == n->n) {
+            if (c != ',' || slora_json_keys(j, n, f->a) == 0) {
                 return 0;
             }
 
@@ -585,13 +588,18 @@ slora_json_object(slora_json_t *j, slora_json_frame_t *f,
         /* fall through */
 
     case SLORA_JSON_P_QUOTE:
-        if (c != '"' || f->a == n->n) {
+        if (c != '"') {
+            return 0;
+        }
+
+        f->cand = slora_json_keys(j, n, f->a);
+
+        if (f->cand == 0) {
             return 0;
         }
 
         f->phase = SLORA_JSON_P_KEY;
         f->b = 1;
-        f->cand = slora_json_keys(s, n, f->a);
         return 1;
 
     case SLORA_JSON_P_COLON:
@@ -737,26 +745,42 @@ slora_json_tag(slora_json_t *j, const slora_json_frame_t *lit,
 }
 
 
-/* The keys that may come after a properties passed: up to the first
- * required one, or to the last. */
+/* The keys that may come after a properties passed in the innermost
+ * open object: up to the first required one, or to the last, but for
+ * those whose value would not fit under the depth limit. */
 static uint64_t
-slora_json_keys(const slora_json_schema_t *s, const slora_json_node_t *n,
+slora_json_keys(const slora_json_t *j, const slora_json_node_t *n,
     uint32_t from)
 {
-    uint32_t  k;
-    uint64_t  cand;
+    uint32_t                   k;
+    uint64_t                   cand;
+    const slora_json_prop_t   *p;
 
     cand = 0;
 
     for (k = from; k < n->n; k++) {
-        cand |= (uint64_t) 1 << k;
+        p = &j->schema->props[n->first + k];
 
-        if (s->props[n->first + k].required) {
+        if (slora_json_fits(j, p->node)) {
+            cand |= (uint64_t) 1 << k;
+        }
+
+        if (p->required) {
             break;
         }
     }
 
     return cand;
+}
+
+
+/* 1 when a value of node id, begun after the values open now, can be
+ * whole without passing SLORA_JSON_DEPTH_MAX open containers. */
+static int
+slora_json_fits(const slora_json_t *j, uint32_t id)
+{
+    return (int64_t) j->schema->nodes[id].height
+           <= SLORA_JSON_DEPTH_MAX - (int64_t) j->depth;
 }
 
 
@@ -790,13 +814,18 @@ slora_json_map(slora_json_t *j, slora_json_frame_t *f,
             return 1;
         }
 
+        /* a key only where its value fits */
         if (f->phase == SLORA_JSON_P_AFTER) {
-            if (c != ',') {
+            if (c != ',' || !slora_json_fits(j, n->first)) {
                 return 0;
             }
 
             f->phase = SLORA_JSON_P_QUOTE;
             return 1;
+        }
+
+        if (!slora_json_fits(j, n->first)) {
+            return 0;
         }
 
         /* fall through */

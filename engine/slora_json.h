@@ -14,7 +14,8 @@
  * over a schema: it takes bytes one at a time and says whether they can
  * still begin an object the schema admits (RFC 8259 over UTF-8; strict:
  * no lone surrogate escapes, no overlong or surrogate UTF-8, no control
- * bytes in strings, at most SLORA_JSON_DEPTH_MAX open containers; and
+ * bytes in strings, at most SLORA_JSON_DEPTH_MAX open containers, a
+ * value or a key begun only where what it must hold fits under them; and
  * blanks between tokens as a printer writes them: none, one, or one
  * line break and an indent of at most SLORA_JSON_INDENT a level open
  * and one level more, so that a model cannot loop in blanks: SmolLM2

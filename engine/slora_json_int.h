@@ -54,6 +54,9 @@ typedef struct {
     double      flo;
     double      fhi;
     uint32_t    excl;       /* 1: flo open; 2: fhi open */
+    uint32_t    height;     /* the fewest containers open at once that
+                               a whole value of it needs: 0 for a
+                               scalar, 1 for an object of scalars, ... */
 } slora_json_node_t;
 
 

@@ -1202,6 +1202,7 @@ slora_json_node(slora_json_build_t *b, uint32_t kind, uint32_t n,
     node->flo = 0;
     node->fhi = 0;
     node->excl = 0;
+    node->height = 0;
 
     return b->n_nodes++;
 }

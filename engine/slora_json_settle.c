@@ -25,8 +25,8 @@ static const slora_json_text_t *slora_json_tag_of(slora_json_build_t *b,
     uint32_t id);
 static void slora_json_first_bytes(slora_json_build_t *b, uint32_t id,
     uint64_t set[4]);
-static int slora_json_ends(slora_json_build_t *b, uint32_t id,
-    const uint8_t *fin);
+static uint32_t slora_json_height(slora_json_build_t *b, uint32_t id,
+    const uint32_t *height);
 static void slora_json_visit(uint32_t id, uint32_t *stack, uint32_t *top,
     uint8_t *seen);
 
@@ -483,40 +483,54 @@ slora_json_first_bytes(slora_json_build_t *b, uint32_t id, uint64_t set[4])
  * whose minItems worth of items, lead back to it with no way out
  * ({"properties": {"next": {"$ref": "#"}}, "required": ["next"]}). The
  * automaton would let the model begin such a value and never let it
- * end. Which nodes end is a least fixpoint (every node first "cannot",
- * then each that can by what it holds, until none changes); then a walk
- * from the root finds any that cannot.
+ * end. Each node's height (the fewest containers a whole value of it
+ * opens at once, SLORA_JSON_NONE where no value ends) is a least
+ * fixpoint (every node first "never", then each that ends by what it
+ * holds, until none changes); then a walk from the root finds any that
+ * never ends. The heights stay in the nodes: the automaton begins a
+ * value, or a key whose value must follow, only where its height fits
+ * under SLORA_JSON_DEPTH_MAX.
  */
 int
 slora_json_finite(slora_json_build_t *b, uint32_t root)
 {
     int                 rc, changed;
-    uint8_t            *fin, *seen;
-    uint32_t            k, id, top, *stack;
+    uint8_t            *seen;
+    uint32_t            k, id, top, h, *stack, *height;
     slora_json_node_t  *n;
 
-    fin = calloc(b->n_nodes, 2);
+    height = malloc((size_t) b->n_nodes * sizeof(uint32_t));
     stack = malloc((size_t) b->n_nodes * sizeof(uint32_t));
+    seen = calloc(b->n_nodes, 1);
 
-    if (fin == NULL || stack == NULL) {
-        free(fin);
+    if (height == NULL || stack == NULL || seen == NULL) {
+        free(height);
         free(stack);
+        free(seen);
         return slora_err_set(b->err, SLORA_ERROR, "out of memory");
     }
 
-    seen = fin + b->n_nodes;
+    for (k = 0; k < b->n_nodes; k++) {
+        height[k] = SLORA_JSON_NONE;
+    }
 
     do {
         changed = 0;
 
         for (k = 0; k < b->n_nodes; k++) {
-            if (!fin[k] && slora_json_ends(b, k, fin)) {
-                fin[k] = 1;
+            h = slora_json_height(b, k, height);
+
+            if (h < height[k]) {
+                height[k] = h;
                 changed = 1;
             }
         }
 
     } while (changed);
+
+    for (k = 0; k < b->n_nodes; k++) {
+        b->nodes[k].height = height[k];
+    }
 
     rc = SLORA_OK;
     top = 0;
@@ -527,7 +541,7 @@ slora_json_finite(slora_json_build_t *b, uint32_t root)
         id = stack[--top];
         n = &b->nodes[id];
 
-        if (!fin[id]) {
+        if (height[id] == SLORA_JSON_NONE) {
             rc = slora_err_set(b->err, SLORA_ERROR, "the schema admits no "
                                "value of finite size: an object's required "
                                "properties or an array's minItems lead back "
@@ -566,18 +580,23 @@ slora_json_finite(slora_json_build_t *b, uint32_t root)
         }
     }
 
-    free(fin);
+    free(height);
     free(stack);
+    free(seen);
 
     return rc;
 }
 
 
-/* Whether node id admits a finite value, given the nodes fin says do. */
-static int
-slora_json_ends(slora_json_build_t *b, uint32_t id, const uint8_t *fin)
+/* Node id's height, given the heights found so far (SLORA_JSON_NONE:
+ * none yet): an object one above its required values' highest, an
+ * array one above its items' when it must hold one, a union its lowest
+ * alternative (the first byte picks one), a tagged union its highest
+ * object (its tag picks one after it began). */
+static uint32_t
+slora_json_height(slora_json_build_t *b, uint32_t id, const uint32_t *height)
 {
-    uint32_t            k;
+    uint32_t            k, h, most, least;
     slora_json_node_t  *n;
 
     n = &b->nodes[id];
@@ -585,34 +604,50 @@ slora_json_ends(slora_json_build_t *b, uint32_t id, const uint8_t *fin)
     switch (n->kind) {
 
     case SLORA_JSON_K_OBJECT:
+        most = 0;
+
         for (k = 0; k < n->n; k++) {
-            if (b->props[n->first + k].required
-                && !fin[b->props[n->first + k].node])
-            {
-                return 0;
+            if (b->props[n->first + k].required) {
+                h = height[b->props[n->first + k].node];
+                most = h > most ? h : most;
             }
         }
 
-        return 1;
+        return most == SLORA_JSON_NONE ? SLORA_JSON_NONE : most + 1;
 
     case SLORA_JSON_K_ARRAY:
-        return n->min == 0 || fin[n->first];
+        h = n->min == 0 ? 0 : height[n->first];
+
+        return h == SLORA_JSON_NONE ? SLORA_JSON_NONE : h + 1;
+
+    case SLORA_JSON_K_MAP:
+        return 1;
 
     case SLORA_JSON_K_UNION:
-    case SLORA_JSON_K_TAGGED:
+        least = SLORA_JSON_NONE;
+
         for (k = 0; k < n->n; k++) {
-            if (fin[b->alts[n->first + k]]) {
-                return 1;
-            }
+            h = height[b->alts[n->first + k]];
+            least = h < least ? h : least;
         }
 
-        return 0;
+        return least;
+
+    case SLORA_JSON_K_TAGGED:
+        most = 0;
+
+        for (k = 0; k < n->n; k++) {
+            h = height[b->alts[n->first + k]];
+            most = h > most ? h : most;
+        }
+
+        return most;
 
     case SLORA_JSON_K_REF:
-        return fin[n->first];
+        return height[n->first];
 
     default:
-        return 1;                   /* any value, a map, a scalar */
+        return 0;                   /* any value, a scalar */
     }
 }
 

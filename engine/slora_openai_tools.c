@@ -86,7 +86,9 @@ static int slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
 static cJSON *slora_openai_tool_params(cJSON *params);
 static void slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static void slora_openai_tool_refs(cJSON *sch, const char *base);
+static void slora_openai_tool_refs(cJSON *sch, const char *base,
+    int names);
+static int slora_openai_tool_named(const char *keyword);
 static int slora_openai_tool_prompt(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_tool_prompt_llama3(cJSON *tools,
@@ -522,7 +524,7 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
             snprintf(base, sizeof(base), "/properties/%s", key);
         }
 
-        slora_openai_tool_refs(args, base);
+        slora_openai_tool_refs(args, base, 0);
 
         obj = cJSON_CreateObject();
         props = cJSON_AddStringToObject(obj, "type", "object") != NULL
@@ -636,16 +638,18 @@ slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
 
 /* Every "$ref": "#..." in a schema that now sits at base: "#" + base +
  * the rest. Values (const, enum, default, examples) are not schemas and
- * are left as they are. */
+ * are left as they are; names is 1 where sch's members are schemas by
+ * name (properties, $defs, ...), whose names are no keywords (a
+ * property may be called "default"). */
 static void
-slora_openai_tool_refs(cJSON *sch, const char *base)
+slora_openai_tool_refs(cJSON *sch, const char *base, int names)
 {
     char   *moved;
     size_t  len;
     cJSON  *it;
 
     cJSON_ArrayForEach(it, sch) {
-        if (it->string != NULL
+        if (!names && it->string != NULL
             && (strcmp(it->string, "const") == 0
                 || strcmp(it->string, "enum") == 0
                 || strcmp(it->string, "default") == 0
@@ -654,7 +658,7 @@ slora_openai_tool_refs(cJSON *sch, const char *base)
             continue;
         }
 
-        if (it->string != NULL && strcmp(it->string, "$ref") == 0
+        if (!names && it->string != NULL && strcmp(it->string, "$ref") == 0
             && cJSON_IsString(it) && it->valuestring[0] == '#')
         {
             len = strlen(base) + strlen(it->valuestring) + 1;
@@ -670,9 +674,23 @@ slora_openai_tool_refs(cJSON *sch, const char *base)
         }
 
         if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
-            slora_openai_tool_refs(it, base);
+            slora_openai_tool_refs(it, base,
+                                   !names && it->string != NULL
+                                   && slora_openai_tool_named(it->string));
         }
     }
+}
+
+
+/* 1 for a keyword whose value holds schemas by name. */
+static int
+slora_openai_tool_named(const char *keyword)
+{
+    return strcmp(keyword, "properties") == 0
+           || strcmp(keyword, "$defs") == 0
+           || strcmp(keyword, "definitions") == 0
+           || strcmp(keyword, "patternProperties") == 0
+           || strcmp(keyword, "dependentSchemas") == 0;
 }
 
 

@@ -592,6 +592,35 @@ test_refs(void)
                  "{\"to\":{\"y\":3}}}]"),
        "and the referenced definition holds the arguments");
     slora_openai_req_free(&req);
+
+    /* properties named as keywords whose values are not schemas: their
+     * schemas' $refs move too */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               "{\"type\":\"function\",\"function\":{\"name\":\"set\","
+               "\"parameters\":{\"$defs\":{\"N\":{\"type\":\"integer\"}},"
+               "\"type\":\"object\",\"properties\":{"
+               "\"default\":{\"$ref\":\"#/$defs/N\"}}}}}],"
+               "\"tool_choice\":\"required\"}", &req, &err);
+    ok(rc == SLORA_OK
+       && takes(&req.schema, "[{\"name\":\"set\",\"arguments\":"
+                "{\"default\":3}}]"),
+       "a parameter named default, a $ref to the parameters' $defs: %s",
+       rc == SLORA_OK ? "taken" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               "{\"type\":\"function\",\"function\":{\"name\":\"set\","
+               "\"parameters\":{\"type\":\"object\",\"properties\":{"
+               "\"enum\":{\"$ref\":\"#\"}}}}}],"
+               "\"tool_choice\":\"required\"}", &req, &err);
+    ok(rc == SLORA_OK
+       && takes(&req.schema, "[{\"name\":\"set\",\"arguments\":"
+                "{\"enum\":{\"enum\":{}}}}]")
+       && !takes(&req.schema, "[{\"name\":\"set\",\"arguments\":"
+                 "{\"enum\":["),
+       "a parameter named enum, a $ref to the parameters' root: the "
+       "parameters again, not the list of calls");
+    slora_openai_req_free(&req);
 }
 
 

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,12 @@ slora_catalog_set_tenant(slora_catalog_writer_t *w,
     {
         return slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is "
                              "refused", t->default_adapter);
+    }
+
+    /* what the engine would refuse to read, refused before any write */
+    if (!(t->rate < 0) && !(isfinite(t->rate) && t->rate >= 0)) {
+        return slora_err_set(err, SLORA_ERROR, "tenant %s: rate %g is not "
+                             "a number >= 0", t->name, t->rate);
     }
 
     /* a tenant exists once its hash does */

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,9 +192,11 @@ slora_catalog_tenant_cmd(slora_catalog_writer_t *w, int argc, char **argv)
         } else if (strcmp(argv[i], "--rate") == 0) {
             errno = 0;
             rate = strtod(argv[i + 1], &p);
-            if (errno != 0 || *p != '\0' || !(rate >= 0)) {
+            if (errno != 0 || *p != '\0' || p == argv[i + 1]
+                || !(rate >= 0) || !isfinite(rate))
+            {
                 fprintf(stderr, "slora catalog: --rate wants a number >= 0"
-                        "\n");
+                        " (requests a second; 0: none)\n");
                 goto done;
             }
             t.rate = rate;

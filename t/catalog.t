@@ -292,6 +292,14 @@ pass('nginx with slora_catalog started, engine ready');
     my $m = http_req($PORT, 'GET', '/metrics')->{body} // '';
     my ($rl) = $m =~ /^slora_rate_limited_total (\d+)$/m;
     is($rl, $l0 + 3, '... as slora_rate_limited_total does');
+
+    # a rate no engine would read is refused by the tool, not written
+    my ($rc, $out, $err) = run_cmd(slora_bin(), 'catalog', '--redis', $URL,
+                                   'tenant', 'slow', '--rate', 'inf');
+    ok($rc != 0 && $err =~ /--rate wants a number >= 0/,
+       "slora catalog tenant --rate inf: refused: $err");
+    is(rcli('HGET', 'slora:tenant:slow', 'rate'), "0.2\n",
+       '... slow keeps its rate of 0.2');
 }
 
 # ---- an idle engine sleeps, though the catalog's thread writes its wake

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
@@ -653,6 +654,24 @@ test_tenant_rate(slora_engine_t *e, slora_catalog_writer_t *w,
 
     slora_engine_stats(e, &st);
     is_int((int) st.rate_limited, 2, "the engine counts 2 refused by rate");
+
+    /* a rate the engine would refuse to read is refused before any
+     * write: t3 is not made, t2 keeps its rate */
+    ts.name = "t3";
+    ts.rate = INFINITY;
+    rc = slora_catalog_set_tenant(w, &ts, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "rate inf is not a number")
+       != NULL, "a rate of inf: refused (%s)", err.msg);
+    ts.name = "t2";
+    ts.rate = NAN;
+    rc = slora_catalog_set_tenant(w, &ts, &err);
+    ok(rc == SLORA_ERROR, "a rate of NaN: refused (%s)", err.msg);
+    is_int(submit(e, 46, "t3", NULL, 0, 4, &err), SLORA_OK,
+           "a request for t3");
+    run_ids(e, 46, 47, 3000);
+    ok(s.code[46] == SLORA_ERRCODE_FORBIDDEN
+       && strstr(s.error[46], "unknown tenant") != NULL,
+       "t3 was never made: %s", s.error[46]);
 }
 
 

@@ -78,7 +78,9 @@ typedef enum {
  * bytes (answer_len of them), and then finishes the slot:
  *   MODELS    the adapters the slot's tenant may use (no tenant: those the
  *             catalog knows), sorted by name, each "d" (the tenant's
- *             default) or "-", the name and a NUL;
+ *             default) or "-", the name and a NUL; first, for a tenant
+ *             without a default adapter, "bbase" and a NUL: the base
+ *             model is its default;
  *   ADAPTERS  the adapter list with tiers, comma-separated JSON objects;
  *   LOAD, UNLOAD, PIN, UNPIN  on the adapter named in slot->adapter;
  *   PREFIX_FLUSH  empties the prefix cache: the pages it returned to the

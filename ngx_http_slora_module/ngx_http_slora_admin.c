@@ -469,7 +469,8 @@ ngx_http_slora_op_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 /*
  * A tenant's model list (or, without a tenant, the base model and every
  * adapter the catalog knows), from the engine's records: a flag byte
- * ("d": the tenant's default), the name, a NUL. With ctx->model (GET
+ * ("d": the tenant's default; "b": the base model, a tenant's default),
+ * the name, a NUL. With ctx->model (GET
  * .../models/{id}) only that model's object, NULL with *found 0 when the
  * list lacks it.
  */
@@ -542,7 +543,22 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         id.data = rec + 1;
         id.len = nul - rec - 1;
 
-        if (!one || ngx_http_slora_same(&ctx->model, &id)) {
+        if (rec[0] == 'b') {
+            /* the base model, a tenant's default: by either name */
+            ngx_str_set(&base, "base");
+
+            if (!one || ngx_http_slora_same(&ctx->model, &base)
+                || ngx_http_slora_same(&ctx->model, &smcf->model_id))
+            {
+                if (n++ > 0) {
+                    *p++ = ',';
+                }
+
+                p = ngx_http_slora_model_obj(p, one ? &ctx->model : &base,
+                                             NULL, 1);
+            }
+
+        } else if (!one || ngx_http_slora_same(&ctx->model, &id)) {
             if (n++ > 0) {
                 *p++ = ',';
             }

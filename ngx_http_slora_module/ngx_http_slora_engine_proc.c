@@ -833,7 +833,8 @@ ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec)
 /*
  * MODELS: the tenant's default and allowed adapters ("*": every adapter
  * the catalog has read), or without a tenant every adapter the catalog
- * knows; sorted, from after the cursor in s->adapter.
+ * knows; sorted, from after the cursor in s->adapter; before them, for
+ * a tenant without a default adapter, the base model, its default.
  */
 static int
 ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
@@ -842,11 +843,12 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
     u_char                         rec[SLORA_QUEUE_ADAPTER_LEN + 2];
     size_t                         len;
     int32_t                        k, n, lo, hi;
-    int                            rc;
+    int                            rc, base;
     const char                   **names, *dflt, *d, **own;
     const slora_catalog_tenant_t  *t;
 
     dflt = NULL;
+    base = 0;
     own = NULL;
     names = NULL;
     n = 0;
@@ -864,6 +866,7 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
         }
 
         dflt = t->default_adapter;
+        base = dflt == NULL;
 
         if (!t->allow_all) {
             own = ngx_alloc((t->n_allowed + 1) * sizeof(char *),
@@ -902,6 +905,17 @@ ngx_http_slora_engine_models(ngx_http_slora_engine_ctx_t *ec,
     s->answer_len = 0;
     s->more = 0;
     rc = SLORA_OK;
+
+    /* the base model is a tenant's own only as its default: first, on
+     * the first page (the cursor stays at its start) */
+    if (base && s->adapter[0] == '\0'
+        && !ngx_http_slora_engine_put(s, buf, cap, (u_char *) "bbase",
+                                      sizeof("bbase"), ""))
+    {
+        rc = slora_err_set(err, SLORA_ERROR, "the model list does not fit"
+                           " the slot (raise max_ctx)");
+        n = 0;
+    }
 
     /* a page starts after the name the last one ended at: the first
      * name past it, by bisection, since a large catalog is listed page

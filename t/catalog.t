@@ -259,6 +259,16 @@ pass('nginx with slora_catalog started, engine ready');
     $res = ask($PORT, '/t/slow/v1', 'base');
     is(text_of($res), $ref{base},
        'slow\'s first request, for "base": the base model\'s text');
+    $res = http_req($PORT, 'GET', '/t/slow/v1/models');
+    my @ids = map { $_->{id} . ($_->{default} ? '*' : '') }
+              @{ $res->{json}{data} // [] };
+    is_deeply(\@ids, [qw(base* a005)],
+              'GET /t/slow/v1/models: base, its default, then a005');
+    is(http_req($PORT, 'GET', '/t/slow/v1/models/base')->{json}{id}, 'base',
+       'GET /t/slow/v1/models/base: the base model\'s object');
+    is(http_req($PORT, 'GET', '/t/acme/v1/models/base')->{status}, 404,
+       '... which acme (a default adapter) does not list: 404');
+
     $res = ask($PORT, '/t/slow/v1', 'a005');
     is($res->{status}, 429, 'its second at once: 429');
     is_deeply([check_error_object($res->{json})], [], '... OpenAI error body');

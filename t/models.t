@@ -307,9 +307,10 @@ for my $path ('/h/v1/chat/completions', '/h/v1/models') {
     my $base = 'm' . ("\x01" x 100);
     is($res->{status}, 200, 'GET /t/short/v1/models, the base model\'s name'
        . ' escaped in each: 200');
-    is_deeply([map { $_->{id} } @data], [sort @short],
-              '... every adapter, in name order, JSON without the name '
-              . 'that is not UTF-8')
+    is_deeply([map { $_->{id} } @data], ['base', sort @short],
+              '... the base model (the tenant\'s default: it has no'
+              . ' default adapter), then every adapter, in name order,'
+              . ' JSON without the name that is not UTF-8')
         or diag($res->{body});
     is(scalar(grep { ($_->{parent} // '') eq $base } @data), scalar(@short),
        '... each with the base model as its parent');

@@ -1158,14 +1158,16 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
 
                 if (i == first && sys != NULL) {
                     /* strip() sees "<<SYS>>..." + user: only the user
-                     * text's end is stripped */
-                    slora_chat_puts(&o, "<<SYS>>\n");
-                    slora_chat_put_content(&o, &msgs[0], sys, sl);
-                    slora_chat_puts(&o, "\n<</SYS>>\n\n");
-
+                     * text's end is stripped, and where that leaves
+                     * none, the block's "\n\n" too */
                     while (cl > 0 && slora_chat_space(c[cl - 1])) {
                         cl--;
                     }
+
+                    slora_chat_puts(&o, "<<SYS>>\n");
+                    slora_chat_put_content(&o, &msgs[0], sys, sl);
+                    slora_chat_puts(&o, cl > 0 ? "\n<</SYS>>\n\n"
+                                               : "\n<</SYS>>");
 
                 } else {
                     slora_chat_trim(&c, &cl);

@@ -944,6 +944,13 @@ test_chat(const slora_tokenizer_t *smol)
            "[INST] <<SYS>>\nS\n<</SYS>>\n\n  Hi! [/INST]",
            "chat llama2: after the system block only the user text's end is "
            "trimmed");
+    ws[1] = (slora_chat_msg_t) { "user", 4, " \n\t", 3, 0, 0, PLAIN_ALL };
+    rc = slora_chat_render(SLORA_CHAT_LLAMA2, ws, 2, SLORA_CHAT_GEN_PROMPT,
+                           buf, sizeof(buf), &n, NULL, &err);
+    is_str(rc == SLORA_OK ? buf : err.msg,
+           "[INST] <<SYS>>\nS\n<</SYS>> [/INST]",
+           "chat llama2: a blank first user text after the system block "
+           "strips the block's blank lines too, as strip() does");
 
     is_str(slora_chat_name(slora_tokenizer_chat_template(smol)), "chatml",
            "smollm2: chat template detected as ChatML");

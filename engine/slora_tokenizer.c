@@ -304,6 +304,7 @@ slora_tok_map_put(slora_tokenizer_t *t, int32_t id)
     }
 
     t->map.slots[i] = id;
+    t->map.used++;
 }
 
 
@@ -323,6 +324,7 @@ slora_tok_map_grow(slora_tokenizer_t *t)
     old = t->map.slots;
     t->map.slots = slots;
     t->map.cap = cap;
+    t->map.used = 0;
     free(old);
 
     for (i = 0; i < t->n_strs; i++) {
@@ -352,6 +354,16 @@ slora_tok_set_token(slora_tokenizer_t *t, int32_t id, const char *text,
 
     if (len == 0) {
         return slora_err_set(err, SLORA_ERROR, "%s: token %d is empty",
+                             t->path, (int) id);
+    }
+
+    /* every call may take a slot: an id given again with another text
+     * (tokenizer.json's vocab may do so) leaves its old slot taken, and
+     * a full map would never end a probe */
+    if ((t->map.used + 1) * 2 > t->map.cap
+        && slora_tok_map_grow(t) != SLORA_OK)
+    {
+        return slora_err_set(err, SLORA_ERROR, "%s: token %d: no memory",
                              t->path, (int) id);
     }
 
@@ -410,7 +422,7 @@ slora_tok_intern(slora_tokenizer_t *t, const char *text, size_t len)
         t->cap_strs *= 2;
     }
 
-    if ((uint32_t) t->n_strs * 2 >= t->map.cap) {
+    if ((t->map.used + 1) * 2 > t->map.cap) {
         if (slora_tok_map_grow(t) != SLORA_OK) {
             return -1;
         }

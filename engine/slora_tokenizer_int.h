@@ -57,6 +57,7 @@ typedef struct {
 typedef struct {
     int32_t        *slots;       /* [cap], -1 when empty */
     uint32_t        cap;         /* power of two */
+    uint32_t        used;        /* slots taken: at most half of cap */
 } slora_tok_strmap_t;
 
 

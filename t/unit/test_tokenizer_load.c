@@ -29,6 +29,7 @@ static int refused(const char *json, const char *config, const char *needle);
 static void test_regex_utf8(void);
 static void test_merges(void);
 static void test_vocab_gaps(void);
+static void test_vocab_reused_ids(void);
 
 
 static void
@@ -179,6 +180,45 @@ test_vocab_gaps(void)
 }
 
 
+/* Ids given again with other texts: each text took a slot of the
+ * string map, which was sized by the ids alone; 3000 texts over 5 ids
+ * filled it, and the next lookup probed it forever (the alarm ends
+ * that). The last text an id is given is its text. */
+static void
+test_vocab_reused_ids(void)
+{
+    int                 i;
+    char               *json, *p;
+    slora_err_t         err;
+    slora_tokenizer_t  *t;
+
+    json = malloc(3000 * 16 + 128);
+    if (json == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    p = json + sprintf(json, "{\"model\":{\"type\":\"BPE\",\"vocab\":{");
+
+    for (i = 0; i < 3000; i++) {
+        p += sprintf(p, "%s\"a%d\":%d", i ? "," : "", i, i % 5);
+    }
+
+    sprintf(p, "},\"merges\":[]}}");
+
+    alarm(20);
+    t = load(json, NULL, &err);
+    alarm(0);
+
+    ok(t != NULL && slora_tokenizer_n_vocab(t) == 5
+       && slora_tokenizer_find(t, "a2997", 5) == 2
+       && slora_tokenizer_find(t, "a2999", 5) == 4,
+       "3000 vocab texts over 5 ids load, each id its last text%s%s",
+       t ? "" : ": ", t ? "" : err.msg);
+    slora_tokenizer_free(t);
+    free(json);
+}
+
+
 int
 main(void)
 {
@@ -190,6 +230,7 @@ main(void)
     test_regex_utf8();
     test_merges();
     test_vocab_gaps();
+    test_vocab_reused_ids();
 
     write_text("tokenizer.json", NULL);
     write_text("tokenizer_config.json", NULL);

@@ -30,6 +30,7 @@ static void slora_tok_byte_map_init(void);
 static int slora_tok_store(slora_tokenizer_t *t, const char *text,
     size_t len, uint32_t *off);
 static void slora_tok_map_put(slora_tokenizer_t *t, int32_t id);
+static void slora_tok_map_readd(slora_tokenizer_t *t, int32_t id);
 static int slora_tok_hexbyte(const char *s, size_t n);
 static int slora_tok_is_stop_text(const char *s, size_t n);
 static void slora_tok_add_stop(slora_tokenizer_t *t, int32_t id);
@@ -308,6 +309,18 @@ slora_tok_map_put(slora_tokenizer_t *t, int32_t id)
 }
 
 
+/* Puts id back into a map being rebuilt, unless its text is there. */
+static void
+slora_tok_map_readd(slora_tokenizer_t *t, int32_t id)
+{
+    if (slora_tok_lookup(t, t->strs + t->entries[id].off,
+                         t->entries[id].len) < 0)
+    {
+        slora_tok_map_put(t, id);
+    }
+}
+
+
 static int
 slora_tok_map_grow(slora_tokenizer_t *t)
 {
@@ -327,16 +340,19 @@ slora_tok_map_grow(slora_tokenizer_t *t)
     t->map.used = 0;
     free(old);
 
-    for (i = 0; i < t->n_strs; i++) {
-        if (i >= t->n_vocab || t->entries[i].len > 0
+    /* the tokens, highest id first (of tokens with one text, the last
+     * set), then the strings interned beyond them, which no token's
+     * text may lose to */
+    for (i = t->n_vocab - 1; i >= 0; i--) {
+        if (t->entries[i].len > 0
             || t->entries[i].type != SLORA_TOK_UNDEFINED)
         {
-            if (slora_tok_lookup(t, t->strs + t->entries[i].off,
-                                 t->entries[i].len) < 0)
-            {
-                slora_tok_map_put(t, i);
-            }
+            slora_tok_map_readd(t, i);
         }
+    }
+
+    for (i = t->n_vocab; i < t->n_strs; i++) {
+        slora_tok_map_readd(t, i);
     }
 
     return SLORA_OK;
@@ -347,8 +363,9 @@ int
 slora_tok_set_token(slora_tokenizer_t *t, int32_t id, const char *text,
     size_t len, float score, int type, slora_err_t *err)
 {
-    int32_t             old;
-    slora_tok_entry_t  *e;
+    uint32_t                  mask, i;
+    slora_tok_entry_t        *e;
+    const slora_tok_entry_t  *o;
 
     slora_assert(id >= 0 && id < t->n_vocab);
 
@@ -385,11 +402,20 @@ slora_tok_set_token(slora_tokenizer_t *t, int32_t id, const char *text,
     e->type = (uint8_t) (type >= SLORA_TOK_UNDEFINED && type <= SLORA_TOK_BYTE
                          ? type : SLORA_TOK_UNDEFINED);
 
-    /* a later duplicate takes the text, as llama.cpp's map does */
-    old = slora_tok_lookup(t, text, len);
+    /* a later duplicate takes the text, as llama.cpp's map does: the
+     * slot of an earlier id with this text becomes this id's */
+    mask = t->map.cap - 1;
 
-    if (old >= 0) {
-        return SLORA_OK;
+    for (i = (uint32_t) slora_fnv1a(text, len) & mask;
+         t->map.slots[i] >= 0;
+         i = (i + 1) & mask)
+    {
+        o = &t->entries[t->map.slots[i]];
+
+        if (o->len == len && memcmp(t->strs + o->off, text, len) == 0) {
+            t->map.slots[i] = id;
+            return SLORA_OK;
+        }
     }
 
     slora_tok_map_put(t, id);

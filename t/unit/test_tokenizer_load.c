@@ -1,5 +1,6 @@
 /*
- * test_tokenizer_load.c: the tokenizer.json loader on hostile files.
+ * test_tokenizer_load.c: the tokenizer.json loader on hostile files, and
+ * a GGUF vocabulary that names one text twice.
  *
  * Each case writes a small HF folder (tokenizer.json, and
  * tokenizer_config.json when given) with one fault, and the loader must
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "tap.h"
+#include "slora_gguf.h"
 #include "slora_tokenizer.h"
 
 
@@ -30,6 +32,7 @@ static void test_regex_utf8(void);
 static void test_merges(void);
 static void test_vocab_gaps(void);
 static void test_vocab_reused_ids(void);
+static void test_gguf_duplicate(void);
 
 
 static void
@@ -219,6 +222,59 @@ test_vocab_reused_ids(void)
 }
 
 
+/* A GGUF vocabulary with one text at two ids: the later id is the
+ * text's, as llama.cpp's token_to_id map keeps it ("ab" merged from "a"
+ * and "b" is id 3, not 2). */
+static void
+test_gguf_duplicate(void)
+{
+    char                  path[128];
+    size_t                n;
+    int32_t               ids[8], n_ids;
+    slora_err_t           err;
+    slora_tokenizer_t    *t;
+    slora_gguf_writer_t  *w;
+
+    static const char    *toks[] = { "a", "b", "ab", "ab" };
+    static const char    *merges[] = { "a b" };
+
+    snprintf(path, sizeof(path), "%s/dup.gguf", tmpdir);
+    w = slora_gguf_writer_new();
+
+    if (w == NULL
+        || slora_gguf_writer_str(w, "tokenizer.ggml.model", "gpt2", &err)
+        || slora_gguf_writer_str(w, "tokenizer.ggml.pre", "gpt-2", &err)
+        || slora_gguf_writer_str_arr(w, "tokenizer.ggml.tokens", toks, 4,
+                                     &err)
+        || slora_gguf_writer_str_arr(w, "tokenizer.ggml.merges", merges, 1,
+                                     &err)
+        || slora_gguf_writer_write(w, path, &err))
+    {
+        BAIL_OUT("cannot write %s", path);
+    }
+
+    slora_gguf_writer_free(w);
+
+    t = slora_tokenizer_load(path, &err);
+    n_ids = -1;
+    n = 0;
+
+    if (t != NULL
+        && slora_tokenizer_encode(t, "ab", 2, 0, 0, ids, 8, &n_ids, &err)
+           == SLORA_OK)
+    {
+        n = (size_t) n_ids;
+    }
+
+    ok(t != NULL && n == 1 && ids[0] == 3
+       && slora_tokenizer_find(t, "ab", 2) == 3,
+       "gguf: of two tokens \"ab\" the later, id 3, is the text's (%zu "
+       "ids, the first %d)", n, n > 0 ? (int) ids[0] : -1);
+    slora_tokenizer_free(t);
+    unlink(path);
+}
+
+
 int
 main(void)
 {
@@ -231,6 +287,7 @@ main(void)
     test_merges();
     test_vocab_gaps();
     test_vocab_reused_ids();
+    test_gguf_duplicate();
 
     write_text("tokenizer.json", NULL);
     write_text("tokenizer_config.json", NULL);

@@ -10,6 +10,11 @@
  * compile); what needs the whole graph (references, unions) waits for
  * the second. What a schema asks that the automaton cannot enforce is
  * refused with the keyword and the place, never dropped.
+ *
+ * cJSON ends a string at a NUL (an escaped \u0000 or a raw 0 byte) and
+ * gives no length, so that a property "a\u0000b" would be read as "a",
+ * and an enum value, a required name or a pattern cut alike; the text
+ * is scanned first, and a schema with a NUL in any string is refused.
  */
 
 #include <math.h>
@@ -163,6 +168,7 @@ static slora_json_schema_t *slora_json_pack(slora_json_build_t *b,
     uint32_t root);
 static char *slora_json_put(char *p, const void *from, size_t size);
 static int slora_json_exact(const cJSON *value);
+static size_t slora_json_nul(const char *text, size_t len);
 static void slora_json_build_free(slora_json_build_t *b);
 
 
@@ -170,6 +176,7 @@ slora_json_schema_t *
 slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
 {
     cJSON                *doc;
+    size_t                at;
     uint32_t              root;
     slora_json_build_t    b;
     slora_json_schema_t  *s;
@@ -177,6 +184,14 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
     if (len > SLORA_JSON_SCHEMA_MAX) {
         slora_err_set(err, SLORA_ERROR, "the schema is %zu bytes, at most "
                       "%d", len, SLORA_JSON_SCHEMA_MAX);
+        return NULL;
+    }
+
+    at = slora_json_nul(text, len);
+
+    if (at < len) {
+        slora_err_set(err, SLORA_ERROR, "the schema holds a NUL (\\u0000) "
+                      "in a string at byte %zu, which is not supported", at);
         return NULL;
     }
 
@@ -1173,6 +1188,40 @@ slora_json_exact(const cJSON *value)
     }
 
     return 1;
+}
+
+
+/* Where text[0, len) first holds a NUL: a \u0000 escape inside a
+ * string, or a raw 0 byte anywhere; len: nowhere. */
+static size_t
+slora_json_nul(const char *text, size_t len)
+{
+    int     in;
+    size_t  i;
+
+    in = 0;
+
+    for (i = 0; i < len; i++) {
+        if (text[i] == '\0') {
+            return i;
+        }
+
+        if (text[i] == '"') {
+            in = !in;
+
+        } else if (in && text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && len - i >= 6
+                && memcmp(text + i + 2, "0000", 4) == 0)
+            {
+                return i;
+            }
+
+            /* the escaped character, a quote or a backslash included */
+            i++;
+        }
+    }
+
+    return len;
 }
 
 

@@ -7,7 +7,8 @@
  * the tags, a list's brackets) is matched a byte at a time, the name is
  * gathered, and the arguments are passed through while their object's
  * depth is followed, a string's brackets and escaped quotes not
- * counting.
+ * counting; a closer that is not its opener's, or nesting past
+ * SLORA_TOOL_DEPTH_MAX, is not a call.
  */
 
 #include <string.h>
@@ -75,7 +76,8 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
     slora_tool_ev_e *ev, size_t *off, size_t *len)
 {
     size_t       i, from;
-    unsigned     c;
+    uint32_t     k;
+    unsigned     c, array;
     const char  *fixed;
 
     *ev = SLORA_TOOL_MORE;
@@ -215,17 +217,43 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
                     t->in_string = 1;
 
                 } else if (c == '{' || c == '[') {
-                    t->depth++;
+                    if (t->depth == SLORA_TOOL_DEPTH_MAX) {
+                        /* deeper than followed */
+                        t->state = SLORA_TOOL_S_NOT;
+                        break;
+                    }
 
-                } else if ((c == '}' || c == ']') && --t->depth == 0) {
-                    /* a named call's arguments end it */
-                    t->state = t->shape == SLORA_TOOL_MISTRAL_NAMED
-                               ? SLORA_TOOL_S_MARK : SLORA_TOOL_S_CLOSE;
-                    i++;
-                    break;
+                    k = t->depth++;
+                    t->arrays[k / 8] &= (uint8_t) ~(1u << (k % 8));
+                    t->arrays[k / 8] |= (uint8_t) ((c == '[') << (k % 8));
+
+                } else if (c == '}' || c == ']') {
+                    k = t->depth - 1;
+                    array = (t->arrays[k / 8] >> (k % 8)) & 1;
+
+                    if (c != (array ? ']' : '}')) {
+                        /* not the closer of its opener */
+                        t->state = SLORA_TOOL_S_NOT;
+                        break;
+                    }
+
+                    if (--t->depth == 0) {
+                        /* a named call's arguments end it */
+                        t->state = t->shape == SLORA_TOOL_MISTRAL_NAMED
+                                   ? SLORA_TOOL_S_MARK : SLORA_TOOL_S_CLOSE;
+                        i++;
+                        break;
+                    }
                 }
             }
 
+            if (t->state == SLORA_TOOL_S_NOT && i == from) {
+                *ev = SLORA_TOOL_NOT;
+                return i;
+            }
+
+            /* the arguments' bytes taken (before a NOT: the next call
+             * says it) */
             *ev = SLORA_TOOL_ARGS;
             *off = from;
             *len = i - from;
@@ -280,6 +308,7 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
 
         case SLORA_TOOL_S_ARGS_OPEN:
             t->depth = 1;
+            t->arrays[0] &= (uint8_t) ~1u;
             t->in_string = 0;
             t->escape = 0;
             t->state = SLORA_TOOL_S_ARGS;

@@ -14,8 +14,9 @@
  * The one idea: the text is fed in the pieces it is detokenized in, and
  * the scanner says as soon as a call's name is known and which bytes are
  * its arguments, so that a stream sends the arguments as they come; the
- * arguments are the exact text of their JSON object, found by its depth
- * (strings and escapes followed), not reprinted.
+ * arguments are the exact text of their JSON object, found by its
+ * brackets (strings and escapes followed, each closer its opener's),
+ * not reprinted.
  */
 
 #ifndef SLORA_TOOL_SCAN_H
@@ -27,6 +28,8 @@
 
 
 #define SLORA_TOOL_NAME_MAX  64     /* OpenAI's limit on a function name */
+#define SLORA_TOOL_DEPTH_MAX 128    /* containers open in the arguments,
+                                       their object included */
 
 
 typedef enum {
@@ -62,6 +65,9 @@ typedef struct {
     uint8_t     escape;
     uint8_t     params;     /* the arguments' key is "parameters" */
     uint32_t    depth;      /* of the arguments' containers */
+    uint8_t     arrays[SLORA_TOOL_DEPTH_MAX / 8];   /* bit k: the container
+                                                       at depth k + 1 is
+                                                       an array */
     uint32_t    matched;    /* bytes of the current fixed text matched */
     uint32_t    n_calls;    /* calls whose name was reported */
     uint32_t    name_len;

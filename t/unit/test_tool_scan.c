@@ -314,6 +314,36 @@ main(void)
     check("Mistral: no name before [ARGS]", "[TOOL_CALLS][ARGS]{}",
           SLORA_TOOL_MISTRAL_NAMED, 0, NULL, NULL, 12, 0);
 
+    /* only a balanced object ends the arguments: a closer that is not
+     * its opener's ends the calls there */
+    check("a ']' closing the arguments' object: not a call",
+          "<tool_call>{\"name\":\"a\",\"arguments\":{\"a\":1]}</tool_call>",
+          SLORA_TOOL_TAGGED, 1, (const char *[]) { "a" },
+          (const char *[]) { "{\"a\":1" }, 41, 0);
+
+    check("a '}' closing an array in the arguments: not a call",
+          "{\"name\":\"f\",\"arguments\":{\"a\":[1}]}", SLORA_TOOL_BARE, 1,
+          (const char *[]) { "f" }, (const char *[]) { "{\"a\":[1" }, 31, 0);
+
+    check("Mistral: a ']' closing the arguments: not calls",
+          "[TOOL_CALLS]f[ARGS]{\"a\":1][TOOL_CALLS]g[ARGS]{}",
+          SLORA_TOOL_MISTRAL_NAMED, 1, (const char *[]) { "f" },
+          (const char *[]) { "{\"a\":1" }, 25, 0);
+
+    {
+        char  text[SLORA_TOOL_DEPTH_MAX + 64], args[SLORA_TOOL_DEPTH_MAX + 8];
+
+        /* the arguments' object and 127 arrays in it: 128 open, taken */
+        sprintf(args, "{\"a\":");
+        memset(args + 5, '[', SLORA_TOOL_DEPTH_MAX - 1);
+        args[SLORA_TOOL_DEPTH_MAX + 4] = '\0';
+        sprintf(text, "{\"name\":\"f\",\"arguments\":%s[", args);
+        check("arguments nested deeper than the scanner follows: not a call",
+              text, SLORA_TOOL_BARE, 1, (const char *[]) { "f" },
+              (const char *[]) { args }, 24 + 5 + SLORA_TOOL_DEPTH_MAX - 1,
+              0);
+    }
+
     {
         char  name[80];
 

@@ -153,6 +153,7 @@ static uint32_t slora_json_compile_types(slora_json_build_t *b,
     const cJSON *sch, const cJSON *types);
 static uint32_t slora_json_compile_ref(slora_json_build_t *b,
     const char *ref);
+static int slora_json_has(const cJSON *sch, const char *keyword);
 static int slora_json_other(slora_json_build_t *b, const cJSON *sch,
     const char *keyword);
 static int slora_json_count(slora_json_build_t *b, const cJSON *sch,
@@ -352,21 +353,21 @@ slora_json_compile(slora_json_build_t *b, const cJSON *sch)
         } else if (type != NULL) {
             id = slora_json_compile_type(b, sch, type->valuestring);
 
-        } else if (cJSON_HasObjectItem(sch, "properties")
-                   || cJSON_HasObjectItem(sch, "required")
-                   || cJSON_HasObjectItem(sch, "additionalProperties"))
+        } else if (slora_json_has(sch, "properties")
+                   || slora_json_has(sch, "required")
+                   || slora_json_has(sch, "additionalProperties"))
         {
             id = slora_json_compile_type(b, sch, "object");
 
-        } else if (cJSON_HasObjectItem(sch, "items")
-                   || cJSON_HasObjectItem(sch, "minItems")
-                   || cJSON_HasObjectItem(sch, "maxItems"))
+        } else if (slora_json_has(sch, "items")
+                   || slora_json_has(sch, "minItems")
+                   || slora_json_has(sch, "maxItems"))
         {
             id = slora_json_compile_type(b, sch, "array");
 
-        } else if (cJSON_HasObjectItem(sch, "minLength")
-                   || cJSON_HasObjectItem(sch, "maxLength")
-                   || cJSON_HasObjectItem(sch, "pattern"))
+        } else if (slora_json_has(sch, "minLength")
+                   || slora_json_has(sch, "maxLength")
+                   || slora_json_has(sch, "pattern"))
         {
             id = slora_json_compile_type(b, sch, "string");
 
@@ -600,7 +601,7 @@ slora_json_bounded(const cJSON *sch)
     int  i;
 
     for (i = 0; slora_json_bounds[i] != NULL; i++) {
-        if (cJSON_HasObjectItem(sch, slora_json_bounds[i])) {
+        if (slora_json_has(sch, slora_json_bounds[i])) {
             return slora_json_bounds[i];
         }
     }
@@ -1399,6 +1400,15 @@ slora_json_compile_ref(slora_json_build_t *b, const char *ref)
 }
 
 
+/* Whether sch holds keyword, by its case: cJSON_HasObjectItem ignores
+ * case, and "Properties" is no keyword. */
+static int
+slora_json_has(const cJSON *sch, const char *keyword)
+{
+    return cJSON_GetObjectItemCaseSensitive(sch, keyword) != NULL;
+}
+
+
 /* 1 (having failed) when sch has shaping keywords beside keyword. */
 static int
 slora_json_other(slora_json_build_t *b, const cJSON *sch, const char *keyword)
@@ -1409,7 +1419,7 @@ slora_json_other(slora_json_build_t *b, const cJSON *sch, const char *keyword)
         if (strcmp(slora_json_shaping[i], keyword) != 0
             && !(strcmp(keyword, "anyOf") == 0
                  && strcmp(slora_json_shaping[i], "oneOf") == 0)
-            && cJSON_HasObjectItem(sch, slora_json_shaping[i]))
+            && slora_json_has(sch, slora_json_shaping[i]))
         {
             slora_json_fail(b, "%s beside other keywords that shape the "
                             "value is not supported (at %s)", keyword);

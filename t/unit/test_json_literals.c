@@ -8,7 +8,7 @@
  * property "v" of an object and asserts which values the automaton
  * takes whole and which it refuses; then that what cannot be checked
  * against the values is refused with its keyword, as is a schema whose
- * keywords leave no value.
+ * keywords leave no value. Last, that keywords are told apart by case.
  */
 
 #include <stdio.h>
@@ -104,6 +104,13 @@ static const literal_case_t  cases[] = {
       "\"examples\":[\"blue\"]}", "\"green\"", 0 },
     { "{\"enum\":[\"::1\"],\"type\":\"string\",\"format\":\"ipv6\"}",
       "\"::1\"", 1 },
+
+    /* keywords are case-sensitive: "Properties", "MinLength" and "Items"
+     * are none, and leave any value */
+    { "{\"Properties\":{\"a\":{\"type\":\"string\"}}}", "1", 1 },
+    { "{\"MinLength\":3}", "1", 1 },
+    { "{\"Items\":{\"type\":\"string\"}}", "true", 1 },
+    { "{\"Enum\":[\"a\"],\"type\":\"string\"}", "\"b\"", 1 },
 };
 
 
@@ -186,7 +193,7 @@ main(void)
         slora_json_schema_free(s);
     }
 
-    done_testing();
+    return done_testing();
 }
 
 

@@ -118,6 +118,11 @@ slora_json_schema_t *slora_json_schema_parse(const char *text, size_t len,
 
 void slora_json_schema_free(slora_json_schema_t *s);
 
+/* Where JSON text[0, len) first holds a NUL: a \u0000 escape inside a
+ * string, or a raw 0 byte anywhere; len: nowhere. cJSON ends a string
+ * at a NUL and gives no length, so a text with one reads as another. */
+size_t slora_json_find_nul(const char *text, size_t len);
+
 /* What a request's schema text is. */
 typedef enum {
     SLORA_JSON_FORM_SCHEMA = 0,     /* a JSON schema */

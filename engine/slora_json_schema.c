@@ -169,7 +169,6 @@ static slora_json_schema_t *slora_json_pack(slora_json_build_t *b,
     uint32_t root);
 static char *slora_json_put(char *p, const void *from, size_t size);
 static int slora_json_exact(const cJSON *value);
-static size_t slora_json_nul(const char *text, size_t len);
 static void slora_json_build_free(slora_json_build_t *b);
 
 
@@ -188,7 +187,7 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
         return NULL;
     }
 
-    at = slora_json_nul(text, len);
+    at = slora_json_find_nul(text, len);
 
     if (at < len) {
         slora_err_set(err, SLORA_ERROR, "the schema holds a NUL (\\u0000) "
@@ -1192,10 +1191,8 @@ slora_json_exact(const cJSON *value)
 }
 
 
-/* Where text[0, len) first holds a NUL: a \u0000 escape inside a
- * string, or a raw 0 byte anywhere; len: nowhere. */
-static size_t
-slora_json_nul(const char *text, size_t len)
+size_t
+slora_json_find_nul(const char *text, size_t len)
 {
     int     in;
     size_t  i;

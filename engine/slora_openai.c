@@ -21,6 +21,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "slora_json.h"
 #include "slora_openai_int.h"
 #include "slora_tokenizer_int.h"
 
@@ -92,11 +93,12 @@ slora_openai_parse(const char *body, size_t len, slora_openai_kind_e kind,
 }
 
 
-/* The body as a JSON object: not empty, UTF-8, one object and only white
- * space after it; NULL with err set otherwise. */
+/* The body as a JSON object: not empty, UTF-8, no NUL in a string, one
+ * object and only white space after it; NULL with err set otherwise. */
 cJSON *
 slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
 {
+    size_t       at;
     cJSON       *root;
     const char  *end;
 
@@ -109,6 +111,17 @@ slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
     if (!slora_openai_utf8_valid(body, len)) {
         slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8", NULL,
                           "The request body is not valid UTF-8");
+        return NULL;
+    }
+
+    /* read, a string would end there, and what follows be lost */
+    at = slora_json_find_nul(body, len);
+
+    if (at < len) {
+        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value", NULL,
+                          "The request body holds a NUL character"
+                          " (\\u0000) in a string, at byte %zu: strings"
+                          " may not hold one", at);
         return NULL;
     }
 

@@ -949,6 +949,15 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
             break;
         }
 
+        if (cJSON_IsString(a)
+            && slora_json_find_nul(a->valuestring, strlen(a->valuestring))
+               < strlen(a->valuestring))
+        {
+            code = "invalid_value";
+            fail = "' arguments hold a NUL character (\\u0000) in a string";
+            break;
+        }
+
         args = !cJSON_IsString(a) ? cJSON_Duplicate(a, 1)
                : a->valuestring[0] == '\0' ? cJSON_CreateObject()
                : cJSON_Parse(a->valuestring);

@@ -334,6 +334,16 @@ static const bad_case_t  bad_cases[] = {
     { "completions: guided_json text that is not a schema", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":\"[1]\"}",
       400, "invalid_type", "guided_json" },
+    { "completions: guided_json text with a NUL in a string", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
+      "\"{\\\"properties\\\":{\\\"a\\\\u0000b\\\":{}}}\"}",
+      400, "invalid_value", "guided_json" },
+    { "chat: a tool call's arguments with a NUL in a string", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"assistant\","
+      "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+      "\"function\":{\"name\":\"f\",\"arguments\":"
+      "\"{\\\"a\\\":\\\"x\\\\u0000y\\\"}\"}}]}]}",
+      400, "invalid_value", "messages" },
     { "completions: guided_json the server cannot enforce", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
       "{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}}",
@@ -1036,8 +1046,17 @@ test_bad(void)
 
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"a\\u0000b\"}", &req,
                &err);
-    ok(rc == SLORA_OK && streq(&req.prompts[0].text, "a"),
-       "an escaped NUL ends the string, as the handler always did");
+    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_value") == 0
+       && strstr(err.msg, "NUL character (\\u0000) in a string, at byte "
+                 "27") != NULL,
+       "an escaped NUL in a string is refused, not read as the string's "
+       "end: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"a\\\\u0000b\"}",
+               &req, &err);
+    ok(rc == SLORA_OK && streq(&req.prompts[0].text, "a\\u0000b"),
+       "an escaped backslash before u0000 is text");
     slora_openai_req_free(&req);
 }
 

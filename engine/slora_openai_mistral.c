@@ -292,18 +292,35 @@ slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
 }
 
 
-/* A call's id as the template takes it: its last 9 characters, in the
- * request's arena; what names the field in the 400 for one that is
- * missing or shorter. */
+/* A call's id as the template takes it: its last 9 characters (code
+ * points, as Python's [-9:] counts them, not bytes: a cut inside a
+ * character would leave invalid UTF-8 in the prompt), in the request's
+ * arena; what names the field in the 400 for one that is missing or
+ * shorter. */
 static int
 slora_openai_mistral_id(cJSON *id, const char *what, size_t i,
     const char **out, slora_openai_err_t *err)
 {
-    size_t  n;
+    int          k;
+    const char  *s;
+    size_t       n;
 
     n = cJSON_IsString(id) ? strlen(id->valuestring) : 0;
+    s = n > 0 ? id->valuestring + n : NULL;
 
-    if (n < SLORA_OPENAI_MISTRAL_ID) {
+    /* back over 9 characters: each begins where a byte is no
+     * continuation byte (the string is valid UTF-8) */
+    for (k = 0; s != NULL && k < SLORA_OPENAI_MISTRAL_ID; k++) {
+        if (s == id->valuestring) {
+            break;
+        }
+
+        do {
+            s--;
+        } while (s > id->valuestring && ((unsigned char) *s & 0xc0) == 0x80);
+    }
+
+    if (k < SLORA_OPENAI_MISTRAL_ID) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "messages", "messages[%zu].%s must be a "
                                  "string of at least %d characters: this "
@@ -313,7 +330,7 @@ slora_openai_mistral_id(cJSON *id, const char *what, size_t i,
                                  SLORA_OPENAI_MISTRAL_ID);
     }
 
-    *out = id->valuestring + n - SLORA_OPENAI_MISTRAL_ID;
+    *out = s;
 
     return SLORA_OK;
 }

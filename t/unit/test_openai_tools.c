@@ -717,6 +717,37 @@ test_mistral(void)
        && strstr(err.msg, "at least 9 characters") != NULL,
        "mistral: a call id under 9 characters is a 400 (%s)", err.msg);
     slora_openai_req_free(&req);
+
+    /* "call_" and 9 two-byte characters: 23 bytes; the last 9 bytes
+     * would begin inside a character */
+    rc = parse_as("{\"model\":\"base\",\"messages\":[" USER ","
+                  "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
+                  "\"call_\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+                  "\u00e9\u00e0\",\"type\":\"function\",\"function\":"
+                  "{\"name\":\"get_time\",\"arguments\":\"{}\"}}]}]}",
+                  SLORA_CHAT_MISTRAL_TEKKEN, &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && slora_openai_utf8_valid(req.msgs[1].content,
+                                  req.msgs[1].content_len)
+       && strstr(req.msgs[1].content,
+                 "\"id\": \"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa0\"") != NULL,
+       "mistral: a call id's last 9 characters are characters, not bytes: "
+       "no UTF-8 cut in two (%s)", rc == SLORA_OK ? "taken" : err.msg);
+    slora_openai_req_free(&req);
+
+    /* 5 characters of 2 bytes: 10 bytes, still too short */
+    rc = parse_as("{\"model\":\"base\",\"messages\":[" USER ","
+                  "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
+                  "\"\u00e9\u00e9\u00e9\u00e9\u00e9\",\"type\":"
+                  "\"function\",\"function\":{\"name\":\"get_time\","
+                  "\"arguments\":\"{}\"}}]}]}", SLORA_CHAT_MISTRAL_TEKKEN,
+                  &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "at least 9 characters") != NULL,
+       "mistral: a call id of 5 characters in 10 bytes is a 400 (%s)",
+       rc == SLORA_OK ? "taken" : err.msg);
+    slora_openai_req_free(&req);
 }
 
 

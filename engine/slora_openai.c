@@ -290,19 +290,10 @@ slora_openai_parse_detokenize(const char *body, size_t len,
 
     slora_openai_defaults(req, SLORA_OPENAI_COMPLETION);
 
-    if (!slora_openai_utf8_valid(body, len)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
-                                 NULL, "The request body is not valid"
-                                 " UTF-8");
-    }
-
-    root = cJSON_ParseWithLength(body, len);
-
-    if (root == NULL || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_json",
-                                 NULL, "The request body is not a valid"
-                                 " JSON object");
+    /* as every body: one object, nothing but blanks after it */
+    root = slora_openai_root(body, len, err);
+    if (root == NULL) {
+        return SLORA_ERROR;
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "tokens");

@@ -1303,6 +1303,20 @@ test_tokens(void)
        "detokenize: malformed JSON");
     slora_openai_req_free(&req);
 
+    b = "{\"tokens\":[1]} {\"tokens\":[2]}";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && err.code != NULL
+       && strcmp(err.code, "invalid_json") == 0,
+       "detokenize: two objects are no JSON object, as for every body");
+    slora_openai_req_free(&req);
+
+    b = "{\"tokens\":[1]}x";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_ERROR && err.code != NULL
+       && strcmp(err.code, "invalid_json") == 0,
+       "detokenize: trailing garbage");
+    slora_openai_req_free(&req);
+
     b = "{}";
     rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")

@@ -347,7 +347,7 @@ slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
                                  SLORA_OPENAI_CONV_ADD);
     }
 
-    return slora_openai_resp_items(items, "items", msgs, err);
+    return slora_openai_resp_items(items, "items", msgs, NULL, NULL, err);
 }
 
 

@@ -40,14 +40,25 @@
 #define SLORA_OPENAI_RESP_ITEMS  4096   /* input items a request may send */
 
 
+/* Which input item each chat message was made from, for errors the
+ * chat parser finds in one: the messages before input (the
+ * instructions, a stored conversation) are first, the next are made[0]
+ * on (n of them). */
+typedef struct {
+    int                   first;
+    int                   n;
+    int                   made[SLORA_OPENAI_RESP_ITEMS];
+} slora_openai_resp_map_t;
+
+
 static int slora_openai_resp_refuse(cJSON *root, int stored,
     slora_openai_err_t *err);
 static int slora_openai_resp_prev(cJSON *root, cJSON *msgs,
     slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_resp_input(cJSON *root, cJSON *msgs,
-    slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
-    slora_openai_err_t *err);
+    slora_openai_prev_pt prev, void *prev_data, slora_openai_resp_map_t *map,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
     slora_openai_prev_pt prev, void *prev_data, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -73,7 +84,8 @@ static int slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_resp_background(cJSON *root, int stored,
     slora_openai_req_t *req, slora_openai_err_t *err);
-static void slora_openai_resp_rename(slora_openai_err_t *err);
+static void slora_openai_resp_rename(slora_openai_err_t *err,
+    const slora_openai_resp_map_t *map);
 static int slora_openai_resp_is(cJSON *item, const char *s);
 
 
@@ -82,9 +94,10 @@ slora_openai_parse_responses(const char *body, size_t len,
     const slora_openai_limits_t *lim, slora_openai_prev_pt prev,
     void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int          rc;
-    cJSON       *root, *chat, *msgs, *item;
-    size_t       i;
+    int                       rc;
+    cJSON                    *root, *chat, *msgs, *item;
+    size_t                    i;
+    slora_openai_resp_map_t  *map;
 
     /* what the chat request takes as it is */
     static const char  *same[] = {
@@ -106,7 +119,9 @@ slora_openai_parse_responses(const char *body, size_t len,
     msgs = NULL;
 
     chat = cJSON_CreateObject();
-    if (chat == NULL) {
+    map = calloc(1, sizeof(slora_openai_resp_map_t));
+
+    if (chat == NULL || map == NULL) {
         slora_openai_nomem(err);
         goto done;
     }
@@ -142,7 +157,8 @@ slora_openai_parse_responses(const char *body, size_t len,
         goto done;
     }
 
-    rc = slora_openai_resp_input(root, msgs, prev, prev_data, req, err);
+    rc = slora_openai_resp_input(root, msgs, prev, prev_data, map, req,
+                                 err);
 
     if (rc != SLORA_OK) {
         /* SLORA_AGAIN: the lookup stopped the parse */
@@ -161,7 +177,7 @@ slora_openai_parse_responses(const char *body, size_t len,
     if (slora_openai_fields(chat, SLORA_OPENAI_CHAT, lim, req, err)
         != SLORA_OK)
     {
-        slora_openai_resp_rename(err);
+        slora_openai_resp_rename(err, map);
         goto done;
     }
 
@@ -197,6 +213,7 @@ slora_openai_parse_responses(const char *body, size_t len,
 
 done:
 
+    free(map);
     cJSON_Delete(chat);
     cJSON_Delete(root);
 
@@ -326,11 +343,12 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
 
 
 /* instructions, the previous response's conversation or the
- * conversation's, then input, as chat messages; req->resp_conv the
- * input's alone. */
+ * conversation's, then input, as chat messages (map: the items they
+ * came from); req->resp_conv the input's alone. */
 static int
 slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
-    void *prev_data, slora_openai_req_t *req, slora_openai_err_t *err)
+    void *prev_data, slora_openai_resp_map_t *map, slora_openai_req_t *req,
+    slora_openai_err_t *err)
 {
     int      skip, rc;
     cJSON   *input, *it, *m;
@@ -366,6 +384,7 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     }
 
     skip = cJSON_GetArraySize(msgs);
+    map->first = skip;
 
     input = cJSON_GetObjectItemCaseSensitive(root, "input");
 
@@ -393,7 +412,10 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  SLORA_OPENAI_RESP_ITEMS);
     }
 
-    if (slora_openai_resp_items(input, "input", msgs, err) != SLORA_OK) {
+    if (slora_openai_resp_items(input, "input", msgs, map->made, &map->n,
+                                err)
+        != SLORA_OK)
+    {
         return SLORA_ERROR;
     }
 
@@ -405,12 +427,14 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
  * Responses API items (messages, function calls and their outputs; an
  * earlier answer's reasoning is passed over) appended to msgs as the chat
  * messages they mean; errors name param ("input", a conversation's
- * "items").
+ * "items"). made (NULL: not wanted; else room for an int an item): the
+ * item each message appended was begun by, *n of them.
  */
 int
 slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
-    slora_openai_err_t *err)
+    int *made, int *n, slora_openai_err_t *err)
 {
+    int      added;
     size_t   i;
     cJSON   *it, *m, *type, *last, *tail;
 
@@ -419,6 +443,9 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     tail = NULL;
 
     cJSON_ArrayForEach(it, items) {
+        /* a call joins the assistant message before it, if any */
+        added = 1;
+
         if (!cJSON_IsObject(it)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", param,
@@ -451,6 +478,8 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                    ? m : NULL;
 
         } else if (slora_openai_resp_is(type, "function_call")) {
+            added = last == NULL;
+
             if (slora_openai_resp_call(it, param, i, msgs, &last,
                                        err) != SLORA_OK)
             {
@@ -468,6 +497,7 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
             /* an earlier answer's reasoning (slora_reasoning), sent back
              * with its output: not rendered, as the models' templates
              * drop earlier reasoning */
+            added = 0;
 
         } else {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
@@ -478,6 +508,10 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                                      " and reasoning are)", param, i,
                                      cJSON_IsString(type)
                                      ? type->valuestring : "(not a string)");
+        }
+
+        if (made != NULL && added) {
+            made[(*n)++] = (int) i;
         }
 
         i++;
@@ -1286,12 +1320,16 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
 
 
 /* A chat parser's error, named as the Responses request names the
- * field, in its param and at the start of its message. */
+ * field, in its param and at the start of its message; a message's
+ * place, the input item it was made from (map). */
 static void
-slora_openai_resp_rename(slora_openai_err_t *err)
+slora_openai_resp_rename(slora_openai_err_t *err,
+    const slora_openai_resp_map_t *map)
 {
-    char    msg[SLORA_OPENAI_MSG_LEN];
-    size_t  i, n;
+    char           msg[SLORA_OPENAI_MSG_LEN];
+    char          *end;
+    size_t         i, n;
+    unsigned long  k;
 
     static const struct {
         const char  *chat;
@@ -1317,7 +1355,29 @@ slora_openai_resp_rename(slora_openai_err_t *err)
 
         err->param = names[i].resp;
 
-        if (strncmp(err->msg, names[i].chat, n) == 0) {
+        /* "messages[k]": the chat's message k, which is input's item
+         * map->made[k - first] (the messages before are the
+         * instructions and a stored conversation's) */
+        k = 0;
+        end = NULL;
+
+        if (i == 0 && strncmp(err->msg, "messages[", 9) == 0) {
+            k = strtoul(err->msg + 9, &end, 10);
+
+            if (end == err->msg + 9 || *end != ']') {
+                end = NULL;
+            }
+        }
+
+        if (end != NULL && k >= (unsigned long) map->first
+            && k - map->first < (unsigned long) map->n)
+        {
+            snprintf(msg, sizeof(msg), "input[%d]%s",
+                     map->made[k - map->first], end + 1);
+            memcpy(err->msg, msg, sizeof(msg));
+            err->len = strlen(err->msg);
+
+        } else if (strncmp(err->msg, names[i].chat, n) == 0) {
             snprintf(msg, sizeof(msg), "%s%s", names[i].resp, err->msg + n);
             memcpy(err->msg, msg, sizeof(msg));
             err->len = strlen(err->msg);

@@ -30,6 +30,9 @@
  *       SLORA_AGAIN for previous_response_id and for conversation, a
  *       bad field after the history not yet reported; errors before the
  *       lookup are still reported at once.
+ *   (g) an input item the chat parser refuses is named by its place in
+ *       input, whatever came before it (instructions, a stored
+ *       conversation) or was joined.
  */
 
 #include <stdio.h>
@@ -71,6 +74,7 @@ static int prev_lookup(void *data, slora_openai_stored_e what,
     const char *id, size_t len, const char **conv, size_t *conv_len);
 static void test_conversation(void);
 static void test_stopped(void);
+static void test_item_place(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -637,8 +641,66 @@ main(void)
     test_conversation();
     test_refused();
     test_stopped();
+    test_item_place();
 
     done_testing();
+}
+
+
+/* An input item the chat parser refuses is named by its place in input,
+ * not by the chat message it became: the instructions, a stored
+ * conversation, a call joined to the assistant message before it and a
+ * reasoning item take no place of their own in input. */
+static void
+test_item_place(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  inst[] =
+        "{\"model\":\"base\",\"instructions\":\"Be brief.\",\"input\":"
+        "[{\"role\":\"user\",\"content\":\"Hi\"},{\"type\":"
+        "\"function_call\",\"call_id\":\"c1\",\"name\":\"f\","
+        "\"arguments\":\"{bad\"}]}";
+    static const char  joined[] =
+        "{\"model\":\"base\",\"input\":[{\"role\":\"user\",\"content\":"
+        "\"Hi\"},{\"type\":\"reasoning\"},{\"role\":\"assistant\","
+        "\"content\":\"Let me see.\"},{\"type\":\"function_call\","
+        "\"call_id\":\"c0\",\"name\":\"f\",\"arguments\":\"{}\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c0\","
+        "\"output\":\"1\"},{\"type\":\"function_call\",\"call_id\":"
+        "\"c1\",\"name\":\"f\",\"arguments\":\"{bad\"}]}";
+    static const char  prev[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_a\","
+        "\"input\":[{\"type\":\"function_call_output\",\"call_id\":"
+        "\"call_1\",\"output\":\"1\"},{\"type\":\"function_call\","
+        "\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{bad\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(inst, sizeof(inst) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "input") == 0
+       && strncmp(err.msg, "input[1].", 9) == 0,
+       "after instructions, the bad call is input[1]: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(joined, sizeof(joined) - 1, NULL,
+                                      NULL, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strncmp(err.msg, "input[5].", 9) == 0,
+       "after a reasoning item and a call joined to its message, the bad "
+       "call is input[5]: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(prev, sizeof(prev) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strncmp(err.msg, "input[1].", 9) == 0,
+       "after a stored conversation, the bad call is input[1]: %s",
+       err.msg);
+    slora_openai_req_free(&req);
 }
 
 

@@ -785,8 +785,9 @@ slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
 
 /*
  * A content: a string, or an array of text parts ({"type": "text",
- * "text": ...}) joined; param names it in errors, what in their
- * messages.
+ * "text": ...}) joined; a part of another type (an image's, beside a
+ * text or not) is refused, not dropped; param names it in errors, what
+ * in their messages.
  */
 static int
 slora_openai_text(cJSON *content, const char *param, const char *what,
@@ -794,7 +795,7 @@ slora_openai_text(cJSON *content, const char *param, const char *what,
 {
     char    *p;
     size_t   len, n;
-    cJSON   *part, *text;
+    cJSON   *part, *text, *type;
 
     if (!cJSON_IsArray(content)) {
         return slora_openai_string(content, param, out, req, err);
@@ -804,6 +805,21 @@ slora_openai_text(cJSON *content, const char *param, const char *what,
 
     cJSON_ArrayForEach(part, content) {
         text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        type = cJSON_GetObjectItemCaseSensitive(part, "type");
+
+        if (type != NULL
+            && !(cJSON_IsString(type) && strcmp(type->valuestring, "text")
+                                         == 0))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", param,
+                                     "%s parts must be text parts: this"
+                                     " server reads text, not a part of"
+                                     " type %.32s", what,
+                                     cJSON_IsString(type)
+                                     ? type->valuestring : "other than a"
+                                                           " string");
+        }
 
         if (!cJSON_IsString(text)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,

@@ -55,6 +55,12 @@ static const bad_case_t  bad_cases[] = {
     { "content part not text", CHAT, "{\"model\":\"base\",\"messages\":"
       "[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}",
       400, "invalid_type", "messages.content" },
+    { "content part an image's, with a text beside", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"user\",\"content\":"
+      "[{\"type\":\"text\",\"text\":\"what is this?\"},"
+      "{\"type\":\"image_url\",\"text\":\"x\",\"image_url\":"
+      "{\"url\":\"http://a/b.png\"}}]}]}",
+      400, "invalid_type", "messages.content" },
     { "role missing", CHAT, "{\"model\":\"base\",\"messages\":"
       "[{\"content\":\"hi\"}]}",
       400, "missing_required_parameter", "messages.role" },

@@ -549,7 +549,10 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
         }
 
         if (cJSON_IsNumber(item)) {
-            asks = item->valuedouble > (strcmp(name, "best_of") == 0 ? 1 : 0);
+            /* any other than the neutral value: a negative one is no
+             * more served than a positive one */
+            asks = item->valuedouble
+                   != (strcmp(name, "best_of") == 0 ? 1 : 0);
 
         } else if (cJSON_IsString(item)) {
             asks = item->valuestring[0] != '\0'

@@ -960,15 +960,17 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
         req->min_p = item->valuedouble;
     }
 
+    /* vLLM's: -1 (its default) and 0 are off */
     item = cJSON_GetObjectItemCaseSensitive(root, "top_k");
     if (item && !cJSON_IsNull(item)) {
-        if (slora_openai_int(item, "top_k", 0, 1000000, 0, 1000000, &d, err)
+        if (slora_openai_int(item, "top_k", -1, 1000000, -1, 1000000, &d,
+                             err)
             != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
-        req->top_k = (int32_t) d;
+        req->top_k = d < 0 ? 0 : (int32_t) d;
     }
 
     if (slora_openai_penalty(root, "frequency_penalty", -2, 2,

@@ -118,7 +118,7 @@ static const bad_case_t  bad_cases[] = {
       "\"min_p\":-0.1}", 400, "invalid_value", "min_p" },
     { "min_p a string", CHAT, "{\"model\":\"base\"," MSGS ",\"min_p\":"
       "\"0.1\"}", 400, "invalid_value", "min_p" },
-    { "top_k negative", CHAT, "{\"model\":\"base\"," MSGS ",\"top_k\":-1}",
+    { "top_k below -1", CHAT, "{\"model\":\"base\"," MSGS ",\"top_k\":-2}",
       400, "invalid_value", "top_k" },
     { "frequency_penalty 2.5", CHAT,
       "{\"model\":\"base\"," MSGS ",\"frequency_penalty\":2.5}",
@@ -635,6 +635,12 @@ test_chat(void)
        && req.repetition_penalty == 1.0 && req.n == 1,
        "chat: defaults");
     ok(req.n_prompts == 0, "chat: no prompt");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"top_k\":-1}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.top_k == 0, "chat: top_k -1, vLLM's default: "
+       "off, as 0 is");
     slora_openai_req_free(&req);
 
     /* the neutral values of what is refused when asked for: clients send

@@ -1100,6 +1100,15 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
                                      " a boolean include_usage");
         }
 
+        /* as OpenAI: a client that asks for a stream's usage chunk
+         * without a stream would wait for it in vain */
+        if (!req->stream) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "stream_options",
+                                     "stream_options is only allowed when"
+                                     " stream is true");
+        }
+
         req->include_usage = cJSON_IsTrue(opt) ? 1 : 0;
     }
 

@@ -158,8 +158,15 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"stream_options\":[]}",
       400, "invalid_type", "stream_options" },
     { "include_usage a number", CHAT, "{\"model\":\"base\"," MSGS
-      ",\"stream_options\":{\"include_usage\":1}}",
+      ",\"stream\":true,\"stream_options\":{\"include_usage\":1}}",
       400, "invalid_type", "stream_options" },
+    { "stream_options without stream", CHAT, "{\"model\":\"base\"," MSGS
+      ",\"stream_options\":{\"include_usage\":true}}",
+      400, "invalid_value", "stream_options" },
+    { "stream_options with stream false", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"stream\":false,"
+      "\"stream_options\":{\"include_usage\":false}}",
+      400, "invalid_value", "stream_options" },
     { "stop a number", CHAT, "{\"model\":\"base\"," MSGS ",\"stop\":1}",
       400, "invalid_value", "stop" },
     { "five stops", CHAT, "{\"model\":\"base\"," MSGS

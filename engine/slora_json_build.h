@@ -86,5 +86,31 @@ int slora_json_finite(slora_json_build_t *b, uint32_t root);
 /* *id past any placeholder to the node it stands for. */
 int slora_json_resolve(slora_json_build_t *b, uint32_t *id);
 
+/* The first pass's primitives (slora_json_schema.c). Fails the build
+ * with fmt, which names arg (when not NULL) then the place: returns
+ * SLORA_JSON_NONE. */
+uint32_t slora_json_fail(slora_json_build_t *b, const char *fmt,
+    const char *arg);
+
+/* sch's keyword, a whole number 0 to 1e9, into *out (left as is where
+ * absent); SLORA_ERROR (failed) where it is another thing. */
+int slora_json_count(slora_json_build_t *b, const cJSON *sch,
+    const char *keyword, uint32_t *out);
+
+/* value's compact JSON text into t (the builder's bytes). */
+int slora_json_text(slora_json_build_t *b, const cJSON *value,
+    slora_json_text_t *t);
+
+/* The pattern sch's format is held to; NULL: none, or an annotation. */
+const char *slora_json_format(const cJSON *sch);
+
+/* minimum, maximum, exclusiveMinimum, exclusiveMaximum; NULL-ended. */
+extern const char  *const slora_json_bounds[];
+
+/* enum, or const alone, filtered by the keywords beside them
+ * (slora_json_literals.c): a node, or SLORA_JSON_NONE (failed). */
+uint32_t slora_json_compile_literals(slora_json_build_t *b,
+    const cJSON *sch);
+
 
 #endif /* SLORA_JSON_BUILD_H */

@@ -23,6 +23,10 @@
 
 /* req zeroed and given its kind's defaults. */
 void slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind);
+/* A chat without a system message begins with the template's default
+ * one (text; NULL: none), as the template writes it. */
+int slora_openai_default_system(const char *text, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 /* The body as a JSON object; NULL with err set when it is not one. */
 cJSON *slora_openai_root(const char *body, size_t len,
     slora_openai_err_t *err);

@@ -667,7 +667,6 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     if (rc != SLORA_OK) {
-        e->rate_limited += rc == SLORA_LIMITED;
         slora_engine_req_free(q);
         return rc;
     }

@@ -699,6 +699,7 @@ slora_engine_resolve(slora_engine_t *e, slora_engine_req_t *q,
             slora_err_set(err, SLORA_LIMITED, "tenant %s is over its rate "
                           "(%g requests/s)", q->tenant, t->rate);
             err->retry_ms = retry_ms;
+            e->rate_limited++;
             return SLORA_LIMITED;
         }
 
@@ -830,7 +831,6 @@ slora_engine_resolve_all(slora_engine_t *e, slora_event_cb cb, void *data)
 
         if (rc == SLORA_LIMITED) {
             slora_engine_refuse(cb, data, q->r.id, &err);
-            e->rate_limited++;
             slora_engine_req_free(q);
 
         } else if (rc != SLORA_OK) {

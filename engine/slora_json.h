@@ -123,6 +123,10 @@ void slora_json_schema_free(slora_json_schema_t *s);
  * at a NUL and gives no length, so a text with one reads as another. */
 size_t slora_json_find_nul(const char *text, size_t len);
 
+/* Whether the NUL-ended JSON text holds one so (a JSON text carried in
+ * a request's string: guided_json, a tool call's arguments). */
+int slora_json_holds_nul(const char *text);
+
 /* What a request's schema text is. */
 typedef enum {
     SLORA_JSON_FORM_SCHEMA = 0,     /* a JSON schema */

@@ -352,6 +352,17 @@ slora_json_exact(const cJSON *value)
 }
 
 
+int
+slora_json_holds_nul(const char *text)
+{
+    size_t  len;
+
+    len = strlen(text);
+
+    return slora_json_find_nul(text, len) < len;
+}
+
+
 size_t
 slora_json_find_nul(const char *text, size_t len)
 {

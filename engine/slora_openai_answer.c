@@ -348,10 +348,7 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
         return slora_openai_schema(item, "guided_json", req, err);
     }
 
-    if (cJSON_IsString(item)
-        && slora_json_find_nul(item->valuestring, strlen(item->valuestring))
-           < strlen(item->valuestring))
-    {
+    if (cJSON_IsString(item) && slora_json_holds_nul(item->valuestring)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "guided_json", "guided_json's text holds a"
                                  " NUL character (\\u0000) in a string:"

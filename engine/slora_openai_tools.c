@@ -949,10 +949,7 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
             break;
         }
 
-        if (cJSON_IsString(a)
-            && slora_json_find_nul(a->valuestring, strlen(a->valuestring))
-               < strlen(a->valuestring))
-        {
+        if (cJSON_IsString(a) && slora_json_holds_nul(a->valuestring)) {
             code = "invalid_value";
             fail = "' arguments hold a NUL character (\\u0000) in a string";
             break;

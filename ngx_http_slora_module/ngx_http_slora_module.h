@@ -131,12 +131,13 @@ typedef struct {
 } ngx_http_slora_lpbuf_t;
 
 
-/* A token of a Responses answer whose block is still read: its first byte
- * in the choice's text and where its entry ends in part[0]. */
+/* A token of an answer whose think block is still read: its first byte
+ * in the choice's text and, with logprobs, where its entry ends in the
+ * entries' part[0]. */
 typedef struct {
     size_t                     text;
     size_t                     entry;
-} ngx_http_slora_lp_mark_t;
+} ngx_http_slora_think_mark_t;
 
 
 /* The entries of the tokens taken and not yet sent: chat's content list
@@ -145,11 +146,6 @@ typedef struct {
 typedef struct {
     ngx_http_slora_lpbuf_t     part[4];
     ngx_uint_t                 n;
-    ngx_array_t               *marks;         /* a Responses answer that
-                                                 may think first: its
-                                                 tokens' marks, so that the
-                                                 block's entries leave the
-                                                 message's */
     ngx_http_slora_lpbuf_t     raw;           /* scratch: a token's bytes */
     ngx_http_slora_lpbuf_t     text;          /* and its text */
 } ngx_http_slora_lp_t;
@@ -293,6 +289,11 @@ typedef struct {
     u_char                    *reason;        /* not streaming: the think
                                                  block's text */
     size_t                     reason_len;
+    ngx_array_t               *think_marks;   /* slora_reasoning: the marks
+                                                 of its tokens while the
+                                                 block may be read */
+    int32_t                    reason_tokens; /* tokens that began in the
+                                                 block (its marks too) */
 } ngx_http_slora_choice_t;
 
 
@@ -476,6 +477,7 @@ u_char *ngx_http_slora_tool_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     const u_char *args, size_t len);
 u_char *ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx);
 int32_t ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx);
+int32_t ngx_http_slora_reasoning_tokens(ngx_http_slora_ctx_t *ctx);
 int32_t ngx_http_slora_cached_tokens(ngx_http_slora_ctx_t *ctx);
 ngx_buf_t *ngx_http_slora_response_json(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);

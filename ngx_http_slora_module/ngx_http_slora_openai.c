@@ -6,8 +6,11 @@
  * choice's index; usage counts its prompt once and the completions of all
  * its choices. A chat answer read as tool calls (ngx_http_slora_tools.c)
  * has them in "tool_calls" and a null content; a stream's chunks start
- * each call (id, type, name) and then carry its arguments' text. Usage counts the prompt's tokens the prefix cache gave as
- * OpenAI does, prompt_tokens_details.cached_tokens.
+ * each call (id, type, name) and then carry its arguments' text. Usage
+ * counts the prompt's tokens the prefix cache gave as OpenAI does,
+ * prompt_tokens_details.cached_tokens, and, where think blocks are read
+ * (slora_reasoning), the answers' tokens in them,
+ * completion_tokens_details.reasoning_tokens.
  *
  * The one idea: these bodies are templates with a few escaped strings in
  * them, so they are printed straight into nginx buffers whose size is
@@ -353,6 +356,24 @@ ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx)
 }
 
 
+/* The tokens of all the request's choices that began in a think block
+ * (ngx_http_slora_think.c). */
+int32_t
+ngx_http_slora_reasoning_tokens(ngx_http_slora_ctx_t *ctx)
+{
+    int32_t     n;
+    ngx_uint_t  i;
+
+    n = 0;
+
+    for (i = 0; i < ctx->n_choices; i++) {
+        n += ctx->choice[i].reason_tokens;
+    }
+
+    return n;
+}
+
+
 /* The prompt tokens the prefix cache gave: the fewest any choice took (a
  * choice's prompt may take the pages another choice of it computed). */
 int32_t
@@ -488,6 +509,20 @@ ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
                     ctx->n_prompt, n, ctx->n_prompt + n,
                     ngx_http_slora_cached_tokens(ctx));
 
+    if (!ctx->prediction && ctx->think_open == NULL) {
+        *p++ = '}';
+        return p;
+    }
+
+    p = ngx_http_slora_lit(p, ",\"completion_tokens_details\":{");
+
+    if (ctx->think_open != NULL) {
+        /* the tokens of the answers' think blocks */
+        p = ngx_sprintf(p, "\"reasoning_tokens\":%D%s",
+                        ngx_http_slora_reasoning_tokens(ctx),
+                        ctx->prediction ? "," : "");
+    }
+
     if (ctx->prediction) {
         /* OpenAI's: the prediction's tokens the answer took, and those
          * it did not */
@@ -499,12 +534,12 @@ ngx_http_slora_usage_obj(u_char *p, ngx_http_slora_ctx_t *ctx)
             rejected += ctx->choice[i].rejected;
         }
 
-        p = ngx_sprintf(p, ",\"completion_tokens_details\":"
-                        "{\"accepted_prediction_tokens\":%D,"
-                        "\"rejected_prediction_tokens\":%D}",
+        p = ngx_sprintf(p, "\"accepted_prediction_tokens\":%D,"
+                        "\"rejected_prediction_tokens\":%D",
                         accepted, rejected);
     }
 
+    *p++ = '}';
     *p++ = '}';
 
     return p;

@@ -1021,10 +1021,10 @@ ngx_http_slora_resp_object(u_char *p, ngx_http_slora_ctx_t *ctx,
 
     return ngx_sprintf(p, "{\"input_tokens\":%D,\"input_tokens_details\":"
                        "{\"cached_tokens\":%D},\"output_tokens\":%D,"
-                       "\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                       "\"output_tokens_details\":{\"reasoning_tokens\":%D},"
                        "\"total_tokens\":%D}}",
                        ctx->n_prompt, ngx_http_slora_cached_tokens(ctx), n,
-                       ctx->n_prompt + n);
+                       ngx_http_slora_reasoning_tokens(ctx), ctx->n_prompt + n);
 }
 
 

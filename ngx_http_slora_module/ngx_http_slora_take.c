@@ -131,7 +131,7 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        if (ctx->logprobs && ctx->resp != NULL && ctx->think_open != NULL
+        if (ctx->think_open != NULL
             && ngx_http_slora_think_mark(r, ch, from) != NGX_OK)
         {
             return NGX_ERROR;

@@ -1,9 +1,10 @@
 /*
  * ngx_http_slora_text.c: JSON escaping, stop-string matching, the text
- * before a tool call and a think block (see the header). The one idea of stop strings: a stop string
- * may arrive split over several tokens, so the tail of the generated text
- * that is a proper prefix of some stop string is held back until the
- * next token either completes the match or rules it out.
+ * before a tool call and a think block (see the header). The one idea
+ * of stop strings: a stop string may arrive split over several tokens,
+ * so the tail of the generated text that is a proper prefix of some stop
+ * string is held back until the next token either completes the match
+ * or rules it out.
  */
 
 #include <stdint.h>

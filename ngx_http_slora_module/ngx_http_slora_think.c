@@ -25,6 +25,8 @@
  * tokens that began in the block are dropped as it is read (a stream's
  * token by token, a whole answer's at its end), found by the tokens'
  * marks (ngx_http_slora_think_mark), so that both drop the same ones.
+ * The same marks count the answer's reasoning tokens, those that began
+ * in the block, its marks with them: usage's reasoning_tokens.
  */
 
 #include "ngx_http_slora_module.h"
@@ -203,16 +205,12 @@ ngx_http_slora_think_take(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (final && ch->think == NGX_HTTP_SLORA_THINK_IN
-        && ctx->resp != NULL && ctx->logprobs)
-    {
+    if (final && ch->think == NGX_HTTP_SLORA_THINK_IN) {
         /* the answer ended inside the block: every token left is the
          * block's, those a stop string cut off after its end too */
         ngx_http_slora_think_drop(ctx, ch, (size_t) -1);
 
-    } else if ((n > 0 || ch->think == NGX_HTTP_SLORA_THINK_OUT)
-               && ctx->resp != NULL && ctx->logprobs)
-    {
+    } else if (n > 0 || ch->think == NGX_HTTP_SLORA_THINK_OUT) {
         ngx_http_slora_think_drop(ctx, ch, n);
     }
 
@@ -253,28 +251,28 @@ ngx_http_slora_think_keep(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
 }
 
 
-/* A Responses answer's token that begins at text's byte start, its entry
+/* A token that begins at text's byte start, its entry (with logprobs)
  * just taken: its mark, while the block may still be read (a stream's
  * tokens after it have none). */
 ngx_int_t
 ngx_http_slora_think_mark(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
     size_t start)
 {
-    ngx_http_slora_lp_mark_t  *m;
+    ngx_http_slora_think_mark_t  *m;
 
     if (ch->think == NGX_HTTP_SLORA_THINK_OUT) {
         return NGX_OK;
     }
 
-    if (ch->lp.marks == NULL) {
-        ch->lp.marks = ngx_array_create(r->pool, 64,
-                                        sizeof(ngx_http_slora_lp_mark_t));
-        if (ch->lp.marks == NULL) {
+    if (ch->think_marks == NULL) {
+        ch->think_marks = ngx_array_create(r->pool, 64,
+                                           sizeof(ngx_http_slora_think_mark_t));
+        if (ch->think_marks == NULL) {
             return NGX_ERROR;
         }
     }
 
-    m = ngx_array_push(ch->lp.marks);
+    m = ngx_array_push(ch->think_marks);
     if (m == NULL) {
         return NGX_ERROR;
     }
@@ -287,9 +285,10 @@ ngx_http_slora_think_mark(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
 
 
 /*
- * A Responses answer's block took the front n bytes of the text: the
- * entries of the tokens that began in them leave the message's, found by
- * their marks. A stream reads the block token by token, but what a stop
+ * The block took the front n bytes of the text: the tokens that began in
+ * them, found by their marks, are the choice's reasoning tokens, and in
+ * a Responses answer with logprobs their entries leave the message's.
+ * A stream reads the block token by token, but what a stop
  * string may still claim is held back from it, so the bytes read with
  * the closing mark can have tokens of the message after it, their
  * entries waiting with the block's; the marks left count from the text's
@@ -299,27 +298,29 @@ static void
 ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, size_t n)
 {
-    size_t                     cut;
-    ngx_uint_t                 i, k;
-    ngx_http_slora_lpbuf_t    *lp;
-    ngx_http_slora_lp_mark_t  *m;
+    size_t                        cut;
+    ngx_uint_t                    i, k;
+    ngx_http_slora_lpbuf_t       *lp;
+    ngx_http_slora_think_mark_t  *m;
 
-    if (ch->lp.marks == NULL) {
+    if (ch->think_marks == NULL) {
         return;
     }
 
     lp = &ch->lp.part[0];
-    m = ch->lp.marks->elts;
+    m = ch->think_marks->elts;
     k = 0;
 
-    for (i = 0; i < ch->lp.marks->nelts && m[i].text < n; i++) {
+    for (i = 0; i < ch->think_marks->nelts && m[i].text < n; i++) {
         k = i + 1;
     }
+
+    ch->reason_tokens += k;
 
     /* the entries through token k - 1 and the comma after them */
     cut = 0;
 
-    if (k > 0) {
+    if (k > 0 && ctx->resp != NULL && ctx->logprobs) {
         cut = m[k - 1].entry < lp->len ? m[k - 1].entry + 1 : lp->len;
 
         ngx_memmove(lp->data, lp->data + cut, lp->len - cut);
@@ -328,14 +329,14 @@ ngx_http_slora_think_drop(ngx_http_slora_ctx_t *ctx,
     }
 
     if (ctx->stream && ch->think == NGX_HTTP_SLORA_THINK_OUT) {
-        ch->lp.marks->nelts = 0;
+        ch->think_marks->nelts = 0;
         return;
     }
 
-    for (i = k; i < ch->lp.marks->nelts; i++) {
+    for (i = k; i < ch->think_marks->nelts; i++) {
         m[i - k].text = m[i].text - n;
         m[i - k].entry = m[i].entry - cut;
     }
 
-    ch->lp.marks->nelts -= k;
+    ch->think_marks->nelts -= k;
 }

@@ -411,6 +411,86 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag(join("\n", map { $_->{raw} } @{ $st->{events} }));
 }
 
+# usage counts the answer's reasoning tokens: those that began in the
+# block, its marks with them (chat's completion_tokens_details, the
+# Responses API's output_tokens_details). The count is read here off
+# chat's logprobs, which cover every token: the tokens starting before
+# the block's end.
+{
+    my $regex = '<think>[a-z ]{8,40}</think>\n\n[A-Za-z ]{2,30}';
+    my $body = { %{ ask($regex) }, logprobs => JSON::PP::true() };
+    my $r = json_req($PORT, '/r/v1/chat/completions', $body);
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $c = $j->{choices} ? $j->{choices}[0] : {};
+    my $block = length('<think>' . ($c->{message}{reasoning} // '')
+                       . '</think>');
+    my ($at, $want) = (0, 0);
+    for my $e (@{ $c->{logprobs}{content} // [] }) {
+        $want++ if $at < $block;
+        $at += length $e->{token};
+    }
+    my $u = $j->{usage} // {};
+    my $got = $u->{completion_tokens_details}{reasoning_tokens};
+    ok($r->{status} == 200 && $want > 3 && $at > $block
+       && $want < ($u->{completion_tokens} // 0)
+       && defined $got && $got == $want,
+       "usage: a closed block's $want tokens are the chat answer's "
+       . 'reasoning_tokens, the content\'s not')
+        or diag($r->{body});
+
+    my $st = stream_start($PORT, 'POST', '/r/v1/chat/completions',
+                          body => json_encode({ %$body,
+                                                stream => JSON::PP::true(),
+                                                stream_options =>
+                                                { include_usage =>
+                                                  JSON::PP::true() } }),
+                          headers => { 'Content-Type'
+                                       => 'application/json' });
+    $st->wait_done(120);
+    my ($bad, $sum) = $st->sse_check('chat');
+    my $su = $sum->{usage} // {};
+    ok(!@$bad && ($su->{completion_tokens_details}{reasoning_tokens} // -1)
+                 == $want
+       && ($su->{completion_tokens} // -1) == ($u->{completion_tokens} // -2),
+       'usage, streamed: the same reasoning_tokens in the usage chunk')
+        or diag(json_encode([$bad, $su]));
+
+    my $b = responses_both({ model => 'base', max_output_tokens => 60,
+                             temperature => 0, guided_regex => $regex,
+                             store => JSON::PP::false(),
+                             input => 'Think, then name a colour.' });
+    my $ru = ref $b->{r}{json} eq 'HASH' ? $b->{r}{json}{usage} // {} : {};
+    my ($last) = grep { ($_->{event} // '') eq 'response.completed' }
+                 @{ $b->{events} };
+    my $lu = $last ? $last->{json}{response}{usage} // {} : {};
+    ok(($ru->{output_tokens_details}{reasoning_tokens} // -1) == $want
+       && ($ru->{output_tokens} // -1) == ($u->{completion_tokens} // -2)
+       && ($lu->{output_tokens_details}{reasoning_tokens} // -1) == $want,
+       'usage: the Responses answer\'s reasoning_tokens the same, whole '
+       . 'and streamed')
+        or diag(json_encode([$ru, $lu]));
+
+    $r = json_req($PORT, '/r/v1/chat/completions',
+                  ask('<think>[a-z ]{200}', max_tokens => 12));
+    $u = ref $r->{json} eq 'HASH' ? $r->{json}{usage} // {} : {};
+    ok(($u->{completion_tokens} // 0) == 12
+       && ($u->{completion_tokens_details}{reasoning_tokens} // -1) == 12,
+       'usage: a block never closed: every token a reasoning token')
+        or diag($r->{body});
+
+    $r = json_req($PORT, '/r/v1/chat/completions', ask('[A-Za-z ]{4,30}'));
+    $u = ref $r->{json} eq 'HASH' ? $r->{json}{usage} // {} : {};
+    my $r2 = json_req($PORT, '/v1/chat/completions', ask('[A-Za-z ]{4,30}'));
+    my $u2 = ref $r2->{json} eq 'HASH' ? $r2->{json}{usage} // {} : {};
+    ok(($u->{completion_tokens} // 0) > 0
+       && ($u->{completion_tokens_details}{reasoning_tokens} // -1) == 0
+       && ($u2->{completion_tokens} // 0) > 0
+       && !exists $u2->{completion_tokens_details},
+       'usage: no block, no reasoning tokens; without slora_reasoning no '
+       . 'completion_tokens_details')
+        or diag($r->{body}, "\n", $r2->{body});
+}
+
 # the same where a stop string holds back the closing mark and the text
 # after it (it might be "</think>\n\nSorry"): a stream then reads the
 # mark with the message's first tokens at once, and its deltas must

@@ -242,7 +242,7 @@ slora_openai_parse_tokenize(const char *body, size_t len,
     slora_openai_err_t *err)
 {
     int                    chat, rc;
-    cJSON                 *root;
+    cJSON                 *root, *item;
     slora_openai_limits_t  tl;
 
     slora_openai_defaults(req, SLORA_OPENAI_COMPLETION);
@@ -253,7 +253,8 @@ slora_openai_parse_tokenize(const char *body, size_t len,
     }
 
     /* messages: a chat's, rendered as a chat request would be */
-    chat = cJSON_GetObjectItemCaseSensitive(root, "messages") != NULL;
+    item = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    chat = item != NULL && !cJSON_IsNull(item);
     slora_openai_defaults(req, chat ? SLORA_OPENAI_CHAT
                                     : SLORA_OPENAI_COMPLETION);
 
@@ -788,18 +789,20 @@ static int
 slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    cJSON   *item;
-    double   d;
+    cJSON       *item;
+    double       d;
+    const char  *name;
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
+    name = "max_tokens";
+    item = cJSON_GetObjectItemCaseSensitive(root, name);
     if (item == NULL || cJSON_IsNull(item)) {
-        item = cJSON_GetObjectItemCaseSensitive(root,
-                                                "max_completion_tokens");
+        name = "max_completion_tokens";
+        item = cJSON_GetObjectItemCaseSensitive(root, name);
     }
 
     if (item && !cJSON_IsNull(item)) {
         /* 0: a completion's echo alone (slora_openai_logprobs) */
-        if (slora_openai_int(item, "max_tokens",
+        if (slora_openai_int(item, name,
                              req->kind == SLORA_OPENAI_COMPLETION ? 0 : 1,
                              lim->max_tokens,
                              req->kind == SLORA_OPENAI_COMPLETION ? 0 : 1,

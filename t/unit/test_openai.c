@@ -89,7 +89,11 @@ static const bad_case_t  bad_cases[] = {
       400, "invalid_value", "max_tokens" },
     { "max_completion_tokens 0", CHAT,
       "{\"model\":\"base\"," MSGS ",\"max_completion_tokens\":0}",
-      400, "invalid_value", "max_tokens" },
+      400, "invalid_value", "max_completion_tokens" },
+    { "max_completion_tokens a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"max_tokens\":null,"
+      "\"max_completion_tokens\":\"9\"}",
+      400, "invalid_type", "max_completion_tokens" },
     { "temperature a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"temperature\":\"hot\"}",
       400, "invalid_value", "temperature" },
@@ -1279,6 +1283,14 @@ test_tokens(void)
     rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_OK && req.kind == CHAT && req.n_msgs == 1,
        "tokenize: messages make a chat");
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":\"Hello\",\"messages\":null}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK && req.kind == COMP && req.n_prompts == 1
+       && streq(&req.prompts[0].text, "Hello"),
+       "tokenize: messages null is no chat: the prompt (%s)",
+       rc == SLORA_OK ? "ok" : err.msg);
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[\"a\",\"b\"]}";

@@ -148,7 +148,8 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
     row = e->seqs[i].logits_row;
     draft = q->r.tokens + q->r.n_tokens - it->draft;
 
-    for (taken = 0; taken < it->draft && batch->ids[row + taken] == draft[taken];
+    for (taken = 0;
+         taken < it->draft && batch->ids[row + taken] == draft[taken];
          taken++)
     {
         /* the draft's token is the pick */
@@ -198,11 +199,11 @@ slora_engine_verify(slora_engine_t *e, const slora_sched_item_t *it,
 
 
 /*
- * Drafts for the running requests that decode with a prediction, or
- * with lookup (speculate=lookup): set after their last token, the plan
- * runs them with it as far as the step has room. None where the host picks the rows (penalties, log-
- * probabilities, held stops, margins), where JSON holds or may (a
- * schema), or where only the last token is left.
+ * Drafts for the running requests that decode with a prediction, or with
+ * lookup (speculate=lookup): set after their last token, the plan runs them
+ * with it as far as the step has room. None where the host picks the rows
+ * (penalties, log-probabilities, held stops, margins), where JSON holds or
+ * may (a schema), or where only the last token is left.
  */
 void
 slora_engine_drafts(slora_engine_t *e)

@@ -97,21 +97,20 @@ typedef struct {
 
 
 /*
- * Compiles the JSON schema text[0..len) (draft 2020-12's keywords that
- * shape a value: type, properties, required, additionalProperties,
- * items, minItems, maxItems, minLength, maxLength, a string's pattern
- * (slora_regex.h) and its format (date, time, date-time, email,
- * hostname, ipv4, uuid, uri: held as patterns), a number's or an
- * integer's minimum, maximum and their exclusive forms, enum, const,
- * anyOf, oneOf (alternatives beginning differently, or objects told
- * apart by a shared first required key's const), allOf of one, $ref to
- * a place in the same document, $defs; annotations such as title,
- * description, default and other formats are ignored). The root must be an object, or a union of objects told
- * apart so. A keyword that would constrain what this compiler cannot
- * (multipleOf, uniqueItems, ...) and a pattern the automaton cannot hold
- * are errors naming it and where, rather than a constraint silently
- * dropped. Keys come in the order of properties; those not in required
- * may be left out.
+ * Compiles the JSON schema text[0..len) (draft 2020-12's keywords that shape
+ * a value: type, properties, required, additionalProperties, items, minItems,
+ * maxItems, minLength, maxLength, a string's pattern (slora_regex.h) and its
+ * format (date, time, date-time, email, hostname, ipv4, uuid, uri: held as
+ * patterns), a number's or an integer's minimum, maximum and their exclusive
+ * forms, enum, const, anyOf, oneOf (alternatives beginning differently, or
+ * objects told apart by a shared first required key's const), allOf of one,
+ * $ref to a place in the same document, $defs; annotations such as title,
+ * description, default and other formats are ignored). The root must be an
+ * object, or a union of objects told apart so. A keyword that would constrain
+ * what this compiler cannot (multipleOf, uniqueItems, ...) and a pattern the
+ * automaton cannot hold are errors naming it and where, rather than a
+ * constraint silently dropped. Keys come in the order of properties; those
+ * not in required may be left out.
  */
 slora_json_schema_t *slora_json_schema_parse(const char *text, size_t len,
     slora_err_t *err);

@@ -1,9 +1,9 @@
 /*
  * slora_openai_int.h: what the parser's files share (slora_openai.c, the
  * request itself, its arena and the primitives of every field;
- * slora_openai_answer.c, the fields that shape the answer rather than
- * the run; slora_openai_tools.c, function calling): the error's type and the field parsers each file lends the
- * other. Not for callers of the parser.
+ * slora_openai_answer.c, the fields that shape the answer rather than the
+ * run; slora_openai_tools.c, function calling): the error's type and the
+ * field parsers each file lends the other. Not for callers of the parser.
  */
 
 #ifndef SLORA_OPENAI_INT_H

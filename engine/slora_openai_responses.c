@@ -1,20 +1,18 @@
 /*
  * slora_openai_responses.c: OpenAI's Responses API request (POST
- * /v1/responses): instructions and input (a string, or items:
- * messages, the function calls an earlier answer made and their
- * outputs), max_output_tokens, temperature, top_p, text.format (plain
- * text, a JSON object, or a JSON schema), function tools with
- * tool_choice and parallel_tool_calls, stream; vLLM's sampling fields
- * and its guided_regex and guided_choice as on chat; where the server
- * keeps responses, previous_response_id or conversation (the caller's
- * lookup gives the conversation so far; a response made in a
- * conversation is continued by that, not by its id) and background. What needs a
- * store where none is kept (previous_response_id, conversation,
- * background), or a model of another kind (reasoning,
- * images, files, built-in tools) is refused with 400
- * unsupported_parameter, naming it. include's
- * "message.output_text.logprobs" and top_logprobs give the message's
- * log-probabilities.
+ * /v1/responses): instructions and input (a string, or items: messages, the
+ * function calls an earlier answer made and their outputs),
+ * max_output_tokens, temperature, top_p, text.format (plain text, a JSON
+ * object, or a JSON schema), function tools with tool_choice and
+ * parallel_tool_calls, stream; vLLM's sampling fields and its guided_regex
+ * and guided_choice as on chat; where the server keeps responses,
+ * previous_response_id or conversation (the caller's lookup gives the
+ * conversation so far; a response made in a conversation is continued by
+ * that, not by its id) and background. What needs a store where none is kept
+ * (previous_response_id, conversation, background), or a model of another
+ * kind (reasoning, images, files, built-in tools) is refused with 400
+ * unsupported_parameter, naming it. include's "message.output_text.logprobs"
+ * and top_logprobs give the message's log-probabilities.
  *
  * The one idea: a Responses request is a chat request in other clothes,
  * so it is checked in its own terms and then rewritten as the chat

@@ -439,14 +439,14 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 
 
 /*
- * The schema of the answer's calls: {"name": const, "arguments" (Llama
- * 3.1's "parameters"): the function's parameters} for the named function, or an anyOf of one
- * such object per tool ("auto" from its trigger on, and "required" with
- * parallel_tool_calls false); "required" lists one to
+ * The schema of the answer's calls: {"name": const, "arguments" (Llama 3.1's
+ * "parameters"): the function's parameters} for the named function, or an
+ * anyOf of one such object per tool ("auto" from its trigger on, and
+ * "required" with parallel_tool_calls false); "required" lists one to
  * SLORA_OPENAI_CALLS_MAX of them in an array. A parameters schema's own
- * "#..." references are moved to where it now sits. It is compiled
- * once; when it cannot be, the function whose parameters are at fault
- * is named (slora_openai_tool_blame).
+ * "#..." references are moved to where it now sits. It is compiled once; when
+ * it cannot be, the function whose parameters are at fault is named
+ * (slora_openai_tool_blame).
  */
 static int
 slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,

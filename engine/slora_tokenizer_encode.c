@@ -4,15 +4,15 @@
  * tests' expected ids are ours).
  *
  * Encoding runs in three stages. Special tokens are cut out of the text
- * first, one token text at a time, longest first (a rendered chat's
- * plain spans, the request's text, keep theirs as text). The remaining
- * text fragments are split into words by the pre-tokenizer regexes, each
- * regex splitting the pieces the previous one left (matches and the gaps
- * between them both become pieces). Each word is then merged pair by
- * pair from a heap: by merge rank for byte-level BPE, by the merged token's score for
- * SentencePiece. Byte-level BPE works on the word's bytes, each standing
- * for one printable code point of GPT-2's byte map; a symbol left that is
- * no token falls back to one token per byte.
+ * first, one token text at a time, longest first (a rendered chat's plain
+ * spans, the request's text, keep theirs as text). The remaining text
+ * fragments are split into words by the pre-tokenizer regexes, each regex
+ * splitting the pieces the previous one left (matches and the gaps between
+ * them both become pieces). Each word is then merged pair by pair from a
+ * heap: by merge rank for byte-level BPE, by the merged token's score for
+ * SentencePiece. Byte-level BPE works on the word's bytes, each standing for
+ * one printable code point of GPT-2's byte map; a symbol left that is no
+ * token falls back to one token per byte.
  *
  * The one idea: encode keeps all its scratch in one per-call context and
  * only reads the tokenizer, so any number of threads may share one.

@@ -125,9 +125,10 @@ slora_add_rmsnorm_cuda(uint16_t *out, int64_t ld_out, uint16_t *x,
 
 
 /* A warp a head: lane l takes the 8-value chunks l, l + 32, ... */
-#define SLORA_HEAD_NORM_WARPS  4
+#define SLORA_HEAD_NORM_WARPS    4
+#define SLORA_HEAD_NORM_THREADS  (SLORA_HEAD_NORM_WARPS * SLORA_CUDA_WARP)
 
-static __global__ void __launch_bounds__(SLORA_HEAD_NORM_WARPS * SLORA_CUDA_WARP)
+static __global__ void __launch_bounds__(SLORA_HEAD_NORM_THREADS)
 slora_head_rmsnorm_kernel(uint16_t *__restrict__ x, int64_t ld,
     int64_t n_heads_all, int32_t n_heads, int32_t head_dim,
     const uint16_t *__restrict__ w, float eps)
@@ -203,7 +204,7 @@ slora_head_rmsnorm_cuda(uint16_t *x, int64_t ld, int64_t n_tok,
 
     slora_launch(slora_head_rmsnorm_kernel,
         (unsigned) ((n + SLORA_HEAD_NORM_WARPS - 1) / SLORA_HEAD_NORM_WARPS),
-        SLORA_HEAD_NORM_WARPS * SLORA_CUDA_WARP, 0, (cudaStream_t) stream, x,
+        SLORA_HEAD_NORM_THREADS, 0, (cudaStream_t) stream, x,
         ld, n, n_heads, head_dim, w, eps);
 
     return slora_cuda_launched();

@@ -381,7 +381,8 @@ static void
 test_trigger_lead(const slora_tokenizer_t *tok)
 {
     int                    i, k, fired, good, taken;
-    char                   text[CHAT_RUN_TOKENS * 8], free_text[CHAT_RUN_TOKENS * 8];
+    char                   text[CHAT_RUN_TOKENS * 8];
+    char                   free_text[CHAT_RUN_TOKENS * 8];
     int32_t                ids[256], stop[4], brace;
     chat_run_t             run;
     slora_err_t            err;

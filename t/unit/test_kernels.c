@@ -369,8 +369,8 @@ test_rope(void)
     }
 
     memset(odd, 0, sizeof(odd));
-    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, NULL, 0, 0, 1) == -1,
-       "rope refuses an odd head_dim");
+    ok(slora_rope(odd, 5, NULL, 0, &hds[0], 1, 1, 0, 5, 1e4f, NULL, 0, 0, 1)
+       == -1, "rope refuses an odd head_dim");
 
     /* the CUDA twin's table holds the very cos and sin the CPU turns by:
      * pair (1, 0) turned at position p comes out as (cos, sin) */

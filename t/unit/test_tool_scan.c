@@ -2,11 +2,11 @@
  * test_tool_scan.c: tool calls read out of an answer's text
  * (engine/slora_tool_scan.c).
  *
- * Each written text (a bare call, calls in tags, a JSON array of calls)
- * is fed whole, a byte at a time and in random pieces; every way must give the same names, each call's arguments as
- * their exact text (nested objects, brackets and escaped quotes inside
- * strings), where the text stops being calls, and whether it ends as
- * whole calls.
+ * Each written text (a bare call, calls in tags, a JSON array of calls) is
+ * fed whole, a byte at a time and in random pieces; every way must give the
+ * same names, each call's arguments as their exact text (nested objects,
+ * brackets and escaped quotes inside strings), where the text stops being
+ * calls, and whether it ends as whole calls.
  */
 
 #include <stdio.h>

@@ -917,6 +917,13 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->n = (uint32_t) d;
     }
 
+    /* the end user's id, for the caller's logs: a string */
+    item = cJSON_GetObjectItemCaseSensitive(root, "user");
+    if (item && !cJSON_IsNull(item) && !cJSON_IsString(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "user", "user must be a string");
+    }
+
     item = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (item && !cJSON_IsNull(item)) {
         if (!cJSON_IsBool(item)) {

@@ -102,7 +102,7 @@ slora_openai_parse_responses(const char *body, size_t len,
         "model", "temperature", "top_p", "stream", "parallel_tool_calls",
         "seed", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
         "presence_penalty", "logit_bias", "stop", "stop_token_ids",
-        "min_tokens", "ignore_eos", "guided_regex", "guided_choice"
+        "min_tokens", "ignore_eos", "guided_regex", "guided_choice", "user"
     };
 
     slora_openai_defaults(req, SLORA_OPENAI_CHAT);
@@ -1224,7 +1224,7 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
 {
     char        *text;
     size_t       i, n;
-    cJSON       *echo, *item, *def;
+    cJSON       *echo, *item, *def, *fmt;
 
     static const char  *fields[] = {
         "conversation", "instructions", "max_output_tokens", "metadata",
@@ -1291,6 +1291,20 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
 
         } else {
             def = cJSON_CreateNull();
+        }
+
+        if (strcmp(fields[i], "text") == 0 && cJSON_IsObject(def)
+            && !cJSON_HasObjectItem(def, "format"))
+        {
+            /* a text of verbosity alone: its format is the default */
+            fmt = cJSON_Parse("{\"type\":\"text\"}");
+
+            if (fmt == NULL || !cJSON_AddItemToObject(def, "format", fmt)) {
+                cJSON_Delete(fmt);
+                cJSON_Delete(def);
+                cJSON_Delete(echo);
+                return slora_openai_nomem(err);
+            }
         }
 
         if (!cJSON_AddItemToObject(echo, fields[i], def)) {

@@ -90,6 +90,9 @@ static const bad_case_t  bad_cases[] = {
     { "max_completion_tokens 0", CHAT,
       "{\"model\":\"base\"," MSGS ",\"max_completion_tokens\":0}",
       400, "invalid_value", "max_completion_tokens" },
+    { "user a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"user\":12}",
+      400, "invalid_type", "user" },
     { "max_completion_tokens a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"max_tokens\":null,"
       "\"max_completion_tokens\":\"9\"}",

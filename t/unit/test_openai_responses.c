@@ -325,6 +325,11 @@ test_echo(void)
         "\"metadata\":{\"k\":\"v\"},\"tools\":[{\"type\":\"function\","
         "\"name\":\"f\"}],\"tool_choice\":\"none\",\"user\":\"u1\","
         "\"truncation\":\"auto\"}";
+    static const char  body3[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"text\":{\"verbosity\":"
+        "\"medium\"}}";
+    static const char  body4[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"user\":{\"id\":7}}";
 
     memset(&err, 0, sizeof(err));
     rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, NULL,
@@ -358,6 +363,23 @@ test_echo(void)
            "the echo: what the request gave");
     ok(req.truncate, "truncation auto: the worker may leave out the "
        "oldest turns");
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(body3, sizeof(body3) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_OK && req.resp_echo.data != NULL
+       && strstr(req.resp_echo.data, "\"text\":{\"verbosity\":\"medium\","
+                 "\"format\":{\"type\":\"text\"}}") != NULL,
+       "the echo: a text of verbosity alone has the default format: %s",
+       rc == SLORA_OK ? req.resp_echo.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(body4, sizeof(body4) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "user") == 0,
+       "user not a string: 400 invalid_type naming it: %s", err.msg);
     slora_openai_req_free(&req);
 }
 

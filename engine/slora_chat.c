@@ -89,7 +89,10 @@ static void slora_chat_put_role(slora_chat_out_t *o,
 static void slora_chat_put_content(slora_chat_out_t *o,
     const slora_chat_msg_t *m, const char *c, size_t cl);
 static void slora_chat_span(slora_chat_out_t *o, size_t off, size_t len);
-static int slora_chat_space(char c);
+static size_t slora_chat_space_len(const unsigned char *p, size_t n);
+static size_t slora_chat_space_head(const char *s, size_t n);
+static size_t slora_chat_space_tail(const char *s, size_t n);
+static void slora_chat_trim_end(const char *s, size_t *n);
 static int slora_chat_role(const slora_chat_msg_t *m);
 static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
     int first, slora_chat_e tmpl, slora_err_t *err);
@@ -737,27 +740,95 @@ slora_chat_span(slora_chat_out_t *o, size_t off, size_t len)
 }
 
 
-/* Python's str.isspace() over ASCII: space, \t to \r and the four
- * separators \x1c to \x1f. */
-static int
-slora_chat_space(char c)
+/*
+ * Python's str.isspace(), which str.strip() (Jinja's trim) strips, on
+ * UTF-8: the whitespace character that s[0..n) begins with (head) or
+ * ends with (tail), its length in bytes; 0: none. The set is Python's:
+ * \t to \r, \x1c to \x1f, space, U+0085, U+00A0, U+1680, U+2000 to
+ * U+200A, U+2028, U+2029, U+202F, U+205F and U+3000 (not U+180E, U+200B
+ * or U+FEFF).
+ */
+static size_t
+slora_chat_space_len(const unsigned char *p, size_t n)
 {
-    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+    if (n == 1) {
+        return p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r')
+               || (p[0] >= 0x1c && p[0] <= 0x1f);
+    }
+
+    if (n == 2) {
+        return p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0) ? 2 : 0;
+    }
+
+    if (p[0] == 0xe1) {
+        return p[1] == 0x9a && p[2] == 0x80 ? 3 : 0;
+    }
+
+    if (p[0] == 0xe2) {
+        return (p[1] == 0x80 && (p[2] <= 0x8a || p[2] == 0xa8
+                                 || p[2] == 0xa9 || p[2] == 0xaf))
+               || (p[1] == 0x81 && p[2] == 0x9f)
+               ? 3 : 0;
+    }
+
+    return p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80 ? 3 : 0;
 }
 
 
-/* Python's str.strip(), which Jinja's trim is, for ASCII whitespace at
- * both ends (Unicode's other spaces, such as U+00A0, stay). */
+static size_t
+slora_chat_space_head(const char *s, size_t n)
+{
+    size_t  k;
+
+    for (k = 1; k <= 3 && k <= n; k++) {
+        if (slora_chat_space_len((const unsigned char *) s, k)) {
+            return k;
+        }
+    }
+
+    return 0;
+}
+
+
+static size_t
+slora_chat_space_tail(const char *s, size_t n)
+{
+    size_t  k;
+
+    for (k = 1; k <= 3 && k <= n; k++) {
+        if (slora_chat_space_len((const unsigned char *) s + n - k, k)) {
+            return k;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Python's str.strip(), which Jinja's trim is: Python's whitespace, ASCII
+ * and Unicode's, off both ends. */
 void
 slora_chat_trim(const char **s, size_t *n)
 {
-    while (*n > 0 && slora_chat_space((*s)[0])) {
-        (*s)++;
-        (*n)--;
+    size_t  k;
+
+    while ((k = slora_chat_space_head(*s, *n)) > 0) {
+        *s += k;
+        *n -= k;
     }
 
-    while (*n > 0 && slora_chat_space((*s)[*n - 1])) {
-        (*n)--;
+    slora_chat_trim_end(*s, n);
+}
+
+
+/* Python's str.rstrip(): the end of s[0..*n) alone. */
+static void
+slora_chat_trim_end(const char *s, size_t *n)
+{
+    size_t  k;
+
+    while ((k = slora_chat_space_tail(s, *n)) > 0) {
+        *n -= k;
     }
 }
 
@@ -1160,9 +1231,7 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
                     /* strip() sees "<<SYS>>..." + user: only the user
                      * text's end is stripped, and where that leaves
                      * none, the block's "\n\n" too */
-                    while (cl > 0 && slora_chat_space(c[cl - 1])) {
-                        cl--;
-                    }
+                    slora_chat_trim_end(c, &cl);
 
                     slora_chat_puts(&o, "<<SYS>>\n");
                     slora_chat_put_content(&o, &msgs[0], sys, sl);

@@ -229,8 +229,9 @@ char *slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
     const char *text, size_t len, size_t *n, slora_chat_plain_t *plain,
     slora_err_t *err);
 
-/* Jinja's trim (Python's str.strip()) of s[0..*n): ASCII whitespace
- * (space, \t to \r, \x1c to \x1f) off both ends. */
+/* Jinja's trim (Python's str.strip()) of s[0..*n), UTF-8: Python's
+ * whitespace (str.isspace(): ASCII's and Unicode's, such as U+00A0 and
+ * U+3000) off both ends. */
 void slora_chat_trim(const char **s, size_t *n);
 
 /* Guesses a template from a Jinja template's text. */

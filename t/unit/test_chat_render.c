@@ -1,0 +1,111 @@
+/*
+ * test_chat_render.c: slora_chat_render against the models' own Jinja
+ * templates, rendered by jinja2 as transformers' apply_chat_template
+ * renders them (the texts below are jinja2's, less the leading BOS), on
+ * the edges where a C rendering can drift from the template's:
+ *
+ *   (a) trim: Jinja's trim and Python's strip() take Python's whitespace
+ *       off (str.isspace(): U+0085, U+00A0, U+1680, U+2000 to U+200A,
+ *       U+2028, U+2029, U+202F, U+205F, U+3000 besides ASCII's), not
+ *       U+180E, U+200B or U+FEFF.
+ *
+ * The one idea: each case is one conversation and the text (or the
+ * refusal) its template gives.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tap.h"
+#include "slora_tokenizer.h"
+
+
+/* a message's last fields: not made, all of its content the request's */
+#define PLAIN_ALL  0, NULL, 0
+
+#define MSG(r, c)  { r, sizeof(r) - 1, c, sizeof(c) - 1, 0, 0, PLAIN_ALL }
+
+
+static char  buf[8192];
+static slora_err_t  err;
+
+
+/* msgs rendered: the text, or "ERROR: " and the error's message. */
+static const char *
+render(slora_chat_e tmpl, const slora_chat_msg_t *msgs, int n_msgs,
+    unsigned flags)
+{
+    size_t  n;
+
+    if (slora_chat_render(tmpl, msgs, n_msgs, flags, buf, sizeof(buf), &n,
+                          NULL, &err)
+        != SLORA_OK)
+    {
+        snprintf(buf, sizeof(buf), "ERROR: %s", err.msg);
+    }
+
+    return buf;
+}
+
+
+/* Every character of Python's whitespace at both ends of each message,
+ * and the three Unicode calls space that Python does not. */
+#define WS_ALL  "\t\n\v\f\r\x1c\x1d\x1e\x1f \xc2\x85\xc2\xa0\xe1\x9a\x80"    \
+                "\xe2\x80\x80\xe2\x80\x81\xe2\x80\x82\xe2\x80\x83"             \
+                "\xe2\x80\x84\xe2\x80\x85\xe2\x80\x86\xe2\x80\x87"             \
+                "\xe2\x80\x88\xe2\x80\x89\xe2\x80\x8a\xe2\x80\xa8"             \
+                "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80"
+#define NOT_WS  "\xe1\xa0\x8e\xe2\x80\x8b\xef\xbb\xbf"  /* U+180E, 200B, FEFF */
+
+static void
+test_trim(void)
+{
+    static const slora_chat_msg_t  one[] = {
+        MSG("user", WS_ALL "Hi" WS_ALL),
+    };
+    static const slora_chat_msg_t  keep[] = {
+        MSG("user", NOT_WS "Hi" NOT_WS),
+    };
+    static const slora_chat_msg_t  mistral[] = {
+        MSG("user", "Hi"),
+        MSG("assistant", "\xc2\xa0Hello.\xe3\x80\x80"),
+        MSG("user", "x"),
+    };
+    static const slora_chat_msg_t  llama2[] = {
+        MSG("system", "S"),
+        MSG("user", "\xe2\x80\xa8Hi\xc2\x85"),
+        MSG("assistant", "\xe2\x80\xafOK\xe2\x81\x9f"),
+        MSG("user", "\xe1\x9a\x80x\xe2\x80\x8a"),
+    };
+
+    is_str(render(SLORA_CHAT_LLAMA3, one, 1, SLORA_CHAT_GEN_PROMPT),
+           "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+           "<|start_header_id|>assistant<|end_header_id|>\n\n",
+           "trim llama3: Python's Unicode whitespace trimmed at both ends");
+    is_str(render(SLORA_CHAT_LLAMA3, keep, 1, 0),
+           "<|start_header_id|>user<|end_header_id|>\n\n" NOT_WS "Hi" NOT_WS
+           "<|eot_id|>",
+           "trim llama3: U+180E, U+200B and U+FEFF are not whitespace");
+    is_str(render(SLORA_CHAT_LLAMA31, one, 1, 0),
+           "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge "
+           "Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|>"
+           "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+           "trim llama3.1: Python's Unicode whitespace trimmed");
+    is_str(render(SLORA_CHAT_MISTRAL, mistral, 3, 0),
+           "[INST] Hi[/INST] Hello.</s>[INST] x[/INST]",
+           "trim mistral: the reply's U+00A0 and U+3000 trimmed");
+    is_str(render(SLORA_CHAT_LLAMA2, llama2, 4, 0),
+           "[INST] <<SYS>>\nS\n<</SYS>>\n\n\xe2\x80\xa8Hi [/INST] OK </s>"
+           "<s>[INST] x [/INST]",
+           "trim llama2: strip() of the system block and the first user "
+           "text takes the text's end, the others both ends");
+}
+
+
+int
+main(void)
+{
+    test_trim();
+
+    return done_testing();
+}

@@ -860,16 +860,21 @@ slora_chat_role(const slora_chat_msg_t *m)
 }
 
 
-/* Llama 2 and Mistral: after one optional system message, user and
+/*
+ * Llama 2 and Mistral: after one optional system message, user and
  * assistant alternate, user first (their templates raise otherwise);
- * Mistral's count no tool results, tools' block or calls among them. */
+ * Mistral's count no tool results, tools' block or calls among them.
+ * Mistral v7's (Mistral Small 3's) test is (role == "user") != (index
+ * even), so a later system message in an assistant's place passes, and
+ * is written where it is; a chat of its system message alone renders.
+ */
 static int
 slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
     slora_chat_e tmpl, slora_err_t *err)
 {
     int  i, k, role, want;
 
-    if (first >= n_msgs) {
+    if (first >= n_msgs && tmpl != SLORA_CHAT_MISTRAL_V7) {
         return slora_err_set(err, SLORA_ERROR, "chat template %s: no user "
                              "message", slora_chat_names[tmpl]);
     }
@@ -884,6 +889,12 @@ slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
         }
 
         want = k++ % 2 == 0 ? SLORA_ROLE_USER : SLORA_ROLE_ASSISTANT;
+
+        if (tmpl == SLORA_CHAT_MISTRAL_V7 && role == SLORA_ROLE_SYSTEM
+            && want == SLORA_ROLE_ASSISTANT)
+        {
+            continue;
+        }
 
         if (role != want) {
             return slora_err_set(err, SLORA_ERROR, "chat template %s: "
@@ -1265,9 +1276,8 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     case SLORA_CHAT_MISTRAL:
     case SLORA_CHAT_MISTRAL_TEKKEN:
     case SLORA_CHAT_MISTRAL_V7:
-        if (tmpl != SLORA_CHAT_MISTRAL_V7
-            && slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
-               != SLORA_OK)
+        if (slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
+            != SLORA_OK)
         {
             return SLORA_ERROR;
         }

@@ -620,7 +620,9 @@ fuzz_worker(const slora_openai_req_t *req)
 
         if (rc != SLORA_OK
             && (fuzz_tmpl == SLORA_CHAT_MISTRAL
-                || fuzz_tmpl == SLORA_CHAT_MISTRAL_TEKKEN)
+                || fuzz_tmpl == SLORA_CHAT_MISTRAL_TEKKEN
+                || (fuzz_tmpl == SLORA_CHAT_MISTRAL_V7
+                    && !(req->chat_flags & SLORA_CHAT_ANY_ORDER)))
             && (strstr(err.msg, "must alternate") != NULL
                 || strstr(err.msg, "no user message") != NULL))
         {

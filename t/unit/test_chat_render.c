@@ -8,6 +8,10 @@
  *       off (str.isspace(): U+0085, U+00A0, U+1680, U+2000 to U+200A,
  *       U+2028, U+2029, U+202F, U+205F, U+3000 besides ASCII's), not
  *       U+180E, U+200B or U+FEFF.
+ *   (b) Mistral v7 (Mistral-Small-3.2-24B-Instruct-2506's template): after
+ *       the optional system message user and assistant alternate, tool
+ *       results and calls aside, or the template raises; a later system
+ *       message may stand in an assistant's place.
  *
  * The one idea: each case is one conversation and the text (or the
  * refusal) its template gives.
@@ -102,10 +106,68 @@ test_trim(void)
 }
 
 
+static void
+test_v7_alternation(void)
+{
+    static const slora_chat_msg_t  s_u_u[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("user", "a"),
+    };
+    static const slora_chat_msg_t  s_a[] = {
+        MSG("system", "S"), MSG("assistant", "b"),
+    };
+    static const slora_chat_msg_t  s_u_a_a[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("assistant", "b"),
+        MSG("assistant", "b"),
+    };
+    static const slora_chat_msg_t  s_t_u[] = {
+        MSG("system", "S"), MSG("system", "T"), MSG("user", "a"),
+    };
+    static const slora_chat_msg_t  s_u_t_u[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("system", "T"),
+        MSG("user", "a"),
+    };
+    slora_chat_msg_t               call[4] = {
+        MSG("system", "S"), MSG("user", "a"),
+        MSG("assistant", "[TOOL_CALLS]f[CALL_ID]123456789[ARGS]{}"),
+        MSG("tool", "[TOOL_RESULTS]123456789[TOOL_CONTENT]1"
+                    "[/TOOL_RESULTS]"),
+    };
+
+    ok(strstr(render(SLORA_CHAT_MISTRAL_V7, s_u_u, 3, 0),
+              "ERROR: chat template mistral-v7-tekken: message 2: after an "
+              "optional system message, roles must alternate") == buf,
+       "v7: user, user is refused, as the template raises (%s)", buf);
+    ok(strncmp(render(SLORA_CHAT_MISTRAL_V7, s_a, 2, 0), "ERROR: ", 7) == 0,
+       "v7: an assistant first is refused (%s)", buf);
+    ok(strncmp(render(SLORA_CHAT_MISTRAL_V7, s_u_a_a, 4, 0), "ERROR: ", 7)
+       == 0, "v7: assistant, assistant is refused (%s)", buf);
+    ok(strncmp(render(SLORA_CHAT_MISTRAL_V7, s_t_u, 3, 0), "ERROR: ", 7)
+       == 0, "v7: a second system message in a user's place is refused "
+       "(%s)", buf);
+    is_str(render(SLORA_CHAT_MISTRAL_V7, s_u_t_u, 4, 0),
+           "[SYSTEM_PROMPT]S[/SYSTEM_PROMPT][INST]a[/INST]"
+           "[SYSTEM_PROMPT]T[/SYSTEM_PROMPT][INST]a[/INST]",
+           "v7: a system message in an assistant's place is written there");
+    is_str(render(SLORA_CHAT_MISTRAL_V7, s_u_t_u, 1, 0),
+           "[SYSTEM_PROMPT]S[/SYSTEM_PROMPT]",
+           "v7: a system message alone renders");
+
+    call[2].calls = 1;
+    call[2].made = 1;
+    call[3].made = 1;
+    is_str(render(SLORA_CHAT_MISTRAL_V7, call, 4, 0),
+           "[SYSTEM_PROMPT]S[/SYSTEM_PROMPT][INST]a[/INST][TOOL_CALLS]f"
+           "[CALL_ID]123456789[ARGS]{}</s>[TOOL_RESULTS]123456789"
+           "[TOOL_CONTENT]1[/TOOL_RESULTS]",
+           "v7: a call and its result are not turns of the alternation");
+}
+
+
 int
 main(void)
 {
     test_trim();
+    test_v7_alternation();
 
     return done_testing();
 }

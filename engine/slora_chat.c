@@ -864,9 +864,10 @@ slora_chat_role(const slora_chat_msg_t *m)
  * Llama 2 and Mistral: after one optional system message, user and
  * assistant alternate, user first (their templates raise otherwise);
  * Mistral's count no tool results, tools' block or calls among them.
- * Mistral v7's (Mistral Small 3's) test is (role == "user") != (index
- * even), so a later system message in an assistant's place passes, and
- * is written where it is; a chat of its system message alone renders.
+ * Llama 2's and Mistral v7's (Mistral Small 3's) test is (role ==
+ * "user") != (index even), so a later system message in an assistant's
+ * place passes: Llama 2's template writes nothing for it, v7's writes it
+ * where it is; a chat of v7's system message alone renders.
  */
 static int
 slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
@@ -890,8 +891,8 @@ slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
 
         want = k++ % 2 == 0 ? SLORA_ROLE_USER : SLORA_ROLE_ASSISTANT;
 
-        if (tmpl == SLORA_CHAT_MISTRAL_V7 && role == SLORA_ROLE_SYSTEM
-            && want == SLORA_ROLE_ASSISTANT)
+        if ((tmpl == SLORA_CHAT_MISTRAL_V7 || tmpl == SLORA_CHAT_LLAMA2)
+            && role == SLORA_ROLE_SYSTEM && want == SLORA_ROLE_ASSISTANT)
         {
             continue;
         }
@@ -1234,8 +1235,13 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
         for (i = first; i < n_msgs; i++) {
             c = msgs[i].content;
             cl = msgs[i].content_len;
+            role = slora_chat_role(&msgs[i]);
 
-            if (slora_chat_role(&msgs[i]) == SLORA_ROLE_USER) {
+            if (role == SLORA_ROLE_SYSTEM) {
+                continue;   /* in an assistant's place: not written */
+            }
+
+            if (role == SLORA_ROLE_USER) {
                 slora_chat_puts(&o, i == first ? "[INST] " : "<s>[INST] ");
 
                 if (i == first && sys != NULL) {

@@ -12,6 +12,9 @@
  *       the optional system message user and assistant alternate, tool
  *       results and calls aside, or the template raises; a later system
  *       message may stand in an assistant's place.
+ *   (c) Llama 2 (Llama-2-7b-chat-hf's template): a later system message
+ *       in an assistant's place passes its alternation test and is not
+ *       written; in a user's place the template raises.
  *
  * The one idea: each case is one conversation and the text (or the
  * refusal) its template gives.
@@ -163,11 +166,38 @@ test_v7_alternation(void)
 }
 
 
+static void
+test_llama2_system(void)
+{
+    static const slora_chat_msg_t  u_s_u[] = {
+        MSG("user", "a"), MSG("system", "T"), MSG("user", "c"),
+    };
+    static const slora_chat_msg_t  s_u_s_u[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("system", "T"),
+        MSG("user", "c"),
+    };
+    static const slora_chat_msg_t  s_u_a_s[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("assistant", "b"),
+        MSG("system", "T"),
+    };
+
+    is_str(render(SLORA_CHAT_LLAMA2, u_s_u, 3, 0),
+           "[INST] a [/INST]<s>[INST] c [/INST]",
+           "llama2: a system message in an assistant's place is dropped");
+    is_str(render(SLORA_CHAT_LLAMA2, s_u_s_u, 4, 0),
+           "[INST] <<SYS>>\nS\n<</SYS>>\n\na [/INST]<s>[INST] c [/INST]",
+           "llama2: so after the first system message too");
+    ok(strncmp(render(SLORA_CHAT_LLAMA2, s_u_a_s, 4, 0), "ERROR: ", 7) == 0,
+       "llama2: a system message in a user's place is refused (%s)", buf);
+}
+
+
 int
 main(void)
 {
     test_trim();
     test_v7_alternation();
+    test_llama2_system();
 
     return done_testing();
 }

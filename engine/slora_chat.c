@@ -62,6 +62,7 @@
 
 #define _GNU_SOURCE
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,8 @@ static void slora_chat_llama31(slora_chat_out_t *o, slora_chat_e tmpl,
     unsigned flags);
 static void slora_chat_put_plain_cb(void *data, const char *s, size_t n);
 static char *slora_chat_jinja_default(const char *jinja, size_t len);
+static const char *slora_chat_jinja_escape(slora_chat_out_t *o,
+    const char *p, const char *end);
 static int slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja,
     size_t len, const char *p, const char *end);
 
@@ -543,15 +546,13 @@ slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja, size_t len,
                     return SLORA_ERROR;
                 }
 
-                e = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r'
-                    : *p;
+                p = slora_chat_jinja_escape(o, p, end);
 
-                if (e == *p && *p != '\\' && *p != '\'' && *p != '"') {
-                    slora_chat_put(o, "\\", 1);  /* unknown: kept */
+                if (p == NULL) {
+                    return SLORA_ERROR;
                 }
 
-                slora_chat_put(o, &e, 1);
-                s = p + 1;
+                s = p--;
             }
 
             if (p == end) {
@@ -588,6 +589,106 @@ slora_chat_jinja_concat(slora_chat_out_t *o, const char *jinja, size_t len,
                                 || (end - p >= 3 && memcmp(p, "-%}", 3) == 0))
                ? SLORA_OK : SLORA_ERROR;
     }
+}
+
+
+/*
+ * A string literal's escape, p just after its backslash, as Jinja reads
+ * it (Python's unicode-escape): \n \t \r \a \b \f \v \\ \' \",
+ * \xNN, \uNNNN, \UNNNNNNNN and up to three octal digits as the
+ * character they name (UTF-8), a backslash before a newline as nothing,
+ * any other kept with its backslash. Where the escape ends; NULL for one
+ * Jinja refuses (too few hex digits, a surrogate, past U+10FFFF) or one
+ * this does not read (\N{name}; NUL and \x01, SLORA_CHAT_TODAY).
+ */
+static const char *
+slora_chat_jinja_escape(slora_chat_out_t *o, const char *p, const char *end)
+{
+    int          i, k, d;
+    char         u[4];
+    uint32_t     cp;
+    const char  *simple;
+
+    static const char  from[] = "ntrabfv\\'\"";
+    static const char  to[] = "\n\t\r\a\b\f\v\\'\"";
+
+    simple = memchr(from, *p, sizeof(from) - 1);
+
+    if (simple != NULL) {
+        slora_chat_put(o, &to[simple - from], 1);
+        return p + 1;
+    }
+
+    if (*p == '\n') {
+        return p + 1;
+    }
+
+    if (*p >= '0' && *p <= '7') {
+        for (cp = 0, k = 0; k < 3 && p < end && *p >= '0' && *p <= '7'; k++) {
+            cp = cp * 8 + (uint32_t) (*p++ - '0');
+        }
+
+    } else if (*p == 'x' || *p == 'u' || *p == 'U') {
+        k = *p == 'x' ? 2 : *p == 'u' ? 4 : 8;
+        p++;
+
+        for (cp = 0, i = 0; i < k; i++, p++) {
+            if (p == end) {
+                return NULL;
+            }
+
+            d = *p >= '0' && *p <= '9' ? *p - '0'
+                : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : -1;
+
+            if (d < 0) {
+                return NULL;
+            }
+
+            cp = cp * 16 + (uint32_t) d;
+        }
+
+    } else if (*p == 'N') {
+        return NULL;
+
+    } else {
+        slora_chat_put(o, "\\", 1);        /* unknown: kept */
+        slora_chat_put(o, p, 1);
+        return p + 1;
+    }
+
+    if (cp == 0 || cp == (unsigned char) SLORA_CHAT_TODAY || cp > 0x10ffff
+        || (cp >= 0xd800 && cp <= 0xdfff))
+    {
+        return NULL;
+    }
+
+    if (cp < 0x80) {
+        u[0] = (char) cp;
+        k = 1;
+
+    } else if (cp < 0x800) {
+        u[0] = (char) (0xc0 | (cp >> 6));
+        u[1] = (char) (0x80 | (cp & 0x3f));
+        k = 2;
+
+    } else if (cp < 0x10000) {
+        u[0] = (char) (0xe0 | (cp >> 12));
+        u[1] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char) (0x80 | (cp & 0x3f));
+        k = 3;
+
+    } else {
+        u[0] = (char) (0xf0 | (cp >> 18));
+        u[1] = (char) (0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char) (0x80 | (cp & 0x3f));
+        k = 4;
+    }
+
+    slora_chat_put(o, u, (size_t) k);
+
+    return p;
 }
 
 

@@ -15,12 +15,17 @@
  *   (c) Llama 2 (Llama-2-7b-chat-hf's template): a later system message
  *       in an assistant's place passes its alternation test and is not
  *       written; in a user's place the template raises.
+ *   (d) a v7 template's default system message: its string literals'
+ *       escapes read as Jinja reads them (Python's unicode-escape: \xNN,
+ *       \uNNNN, \UNNNNNNNN, octal, a backslash-newline, unknown ones
+ *       kept); one Jinja refuses, no default.
  *
  * The one idea: each case is one conversation and the text (or the
  * refusal) its template gives.
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
@@ -192,12 +197,46 @@ test_llama2_system(void)
 }
 
 
+static void
+test_default_escapes(void)
+{
+    char               *sys;
+    size_t              i;
+
+    static const char   tmpl[] =
+        "{%- set default_system_message = 'a\\x41\\u00e9\\U0001F600"
+        "\\101\\q\\'\\\nz' + \"b\\\\c\\\"\\tv\" %}[SYSTEM_PROMPT]";
+    static const char  *bad[] = {
+        "{% set default_system_message = 'a\\x4' %}",
+        "{% set default_system_message = 'a\\ud800' %}",
+        "{% set default_system_message = 'a\\U00110000' %}",
+    };
+
+    sys = slora_chat_default_system(SLORA_CHAT_MISTRAL_V7, tmpl,
+                                    sizeof(tmpl) - 1);
+    is_str(sys ? sys : "(none)",
+           "aA\xc3\xa9\xf0\x9f\x98\x80" "A\\q'zb\\c\"\tv",
+           "default: \\x, \\u, \\U, octal, backslash-newline and an "
+           "unknown escape as jinja2 reads them");
+    free(sys);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sys = slora_chat_default_system(SLORA_CHAT_MISTRAL_V7, bad[i],
+                                        strlen(bad[i]));
+        ok(sys == NULL, "default: %s is no default (%s)", bad[i],
+           sys ? sys : "none");
+        free(sys);
+    }
+}
+
+
 int
 main(void)
 {
     test_trim();
     test_v7_alternation();
     test_llama2_system();
+    test_default_escapes();
 
     return done_testing();
 }

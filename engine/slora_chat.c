@@ -379,6 +379,14 @@ done:
 }
 
 
+int
+slora_chat_any_order(slora_chat_e tmpl, const char *jinja, size_t len)
+{
+    return tmpl == SLORA_CHAT_MISTRAL_V7
+           && memmem(jinja, len, "must alternate", 14) == NULL;
+}
+
+
 char *
 slora_chat_default_system(slora_chat_e tmpl, const char *jinja, size_t len)
 {
@@ -1383,8 +1391,9 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     case SLORA_CHAT_MISTRAL:
     case SLORA_CHAT_MISTRAL_TEKKEN:
     case SLORA_CHAT_MISTRAL_V7:
-        if (slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
-            != SLORA_OK)
+        if (!(flags & SLORA_CHAT_ANY_ORDER)
+            && slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
+               != SLORA_OK)
         {
             return SLORA_ERROR;
         }

@@ -38,7 +38,7 @@ struct slora_openai_block_s {
 
 
 const slora_openai_limits_t  slora_openai_default_limits = {
-    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0, 1
+    SLORA_OPENAI_MAX_STOPS, INT32_MAX, 20, 0, SLORA_CHAT_CHATML, NULL, 0, 1, 0
 };
 
 
@@ -162,6 +162,10 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     rc = SLORA_ERROR;
     req->tool_format = slora_openai_tool_format(lim->chat, lim->call_ids);
     req->tool_spaced = lim->chat == SLORA_CHAT_MISTRAL;
+
+    if (lim->any_order) {
+        req->chat_flags |= SLORA_CHAT_ANY_ORDER;
+    }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
     if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {

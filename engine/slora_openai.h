@@ -116,6 +116,12 @@ typedef struct {
                                                (slora_tokenizer_chat_call_ids;
                                                1 for one named in the
                                                configuration) */
+    int                   any_order;        /* a mistral-v7-tekken
+                                               template takes messages in
+                                               any order
+                                               (slora_chat_any_order; 0
+                                               for one named in the
+                                               configuration) */
 } slora_openai_limits_t;
 
 

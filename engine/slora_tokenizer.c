@@ -1274,6 +1274,13 @@ slora_tokenizer_chat_call_ids(const slora_tokenizer_t *t)
 
 
 int
+slora_tokenizer_chat_any_order(const slora_tokenizer_t *t)
+{
+    return t->chat_any_order;
+}
+
+
+int
 slora_tokenizer_token_bytes(const slora_tokenizer_t *t, int32_t id,
     char *buf, size_t cap, size_t *n)
 {

@@ -19,6 +19,10 @@
  *       escapes read as Jinja reads them (Python's unicode-escape: \xNN,
  *       \uNNNN, \UNNNNNNNN, octal, a backslash-newline, unknown ones
  *       kept); one Jinja refuses, no default.
+ *   (e) which v7 templates hold a chat to turns, read off the real
+ *       templates (llama.cpp's models/templates): Small 3.2's and
+ *       Ministral 3's do, Devstral's raises on no order, and a chat
+ *       under it (SLORA_CHAT_ANY_ORDER) renders as it comes.
  *
  * The one idea: each case is one conversation and the text (or the
  * refusal) its template gives.
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tap.h"
 #include "slora_tokenizer.h"
@@ -34,6 +39,8 @@
 
 /* a message's last fields: not made, all of its content the request's */
 #define PLAIN_ALL  0, NULL, 0
+
+#define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 
 #define MSG(r, c)  { r, sizeof(r) - 1, c, sizeof(c) - 1, 0, 0, PLAIN_ALL }
 
@@ -230,6 +237,84 @@ test_default_escapes(void)
 }
 
 
+/* dir/templates/file's text (NUL-terminated, malloc()ed), or NULL. */
+static char *
+read_template(const char *dir, const char *file, size_t *len)
+{
+    char   path[512], *text;
+    FILE  *f;
+
+    snprintf(path, sizeof(path), "%s/templates/%s", dir, file);
+    f = fopen(path, "rb");
+    text = f != NULL ? malloc(65537) : NULL;
+    *len = text != NULL ? fread(text, 1, 65536, f) : 0;
+
+    if (text != NULL) {
+        text[*len] = '\0';
+    }
+
+    if (f != NULL) {
+        fclose(f);
+    }
+
+    return text;
+}
+
+
+static void
+test_v7_any_order(void)
+{
+    char         *text;
+    size_t        i, len;
+    const char   *dir;
+    struct stat   st;
+
+    static const struct {
+        const char    *file;
+        slora_chat_e   tmpl;
+        int            any;
+    } cases[] = {
+        { "Mistral-Small-3.2-24B-Instruct-2506.jinja", SLORA_CHAT_MISTRAL_V7,
+          0 },
+        { "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
+          SLORA_CHAT_MISTRAL_V7, 0 },
+        { "unsloth-mistral-Devstral-Small-2507.jinja", SLORA_CHAT_MISTRAL_V7,
+          1 },
+        { "mistralai-Mistral-Nemo-Instruct-2407.jinja",
+          SLORA_CHAT_MISTRAL_TEKKEN, 0 },
+    };
+    static const slora_chat_msg_t  s_u_u_a[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("user", "b"),
+        MSG("assistant", "c"),
+    };
+
+    dir = getenv("SLORA_VOCAB_DIR");
+    dir = dir ? dir : VOCAB_DIR_DEFAULT;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        BAIL_OUT("%s: no llama.cpp models folder; run tools/fetch-reference "
+                 "or set SLORA_VOCAB_DIR", dir);
+    }
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        text = read_template(dir, cases[i].file, &len);
+
+        ok(text != NULL && len > 0
+           && slora_chat_detect(text, len) == cases[i].tmpl
+           && slora_chat_any_order(cases[i].tmpl, text, len)
+              == cases[i].any,
+           "%s: %s", cases[i].file,
+           cases[i].any ? "messages in any order" : "held to turns");
+        free(text);
+    }
+
+    is_str(render(SLORA_CHAT_MISTRAL_V7, s_u_u_a, 4, SLORA_CHAT_ANY_ORDER),
+           "[SYSTEM_PROMPT]S[/SYSTEM_PROMPT][INST]a[/INST][INST]b[/INST]c"
+           "</s>",
+           "v7 in any order (Devstral's): user, user renders as it comes");
+}
+
+
 int
 main(void)
 {
@@ -237,6 +322,7 @@ main(void)
     test_v7_alternation();
     test_llama2_system();
     test_default_escapes();
+    test_v7_any_order();
 
     return done_testing();
 }

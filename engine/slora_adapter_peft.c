@@ -45,6 +45,7 @@ static const char  *slora_adapter_proj_path[SLORA_PROJ_N] = {
 static int slora_adapter_config_at(int *dfd, const char *dir,
     const slora_model_config_t *cfg, slora_adapter_conf_t *conf,
     slora_err_t *err);
+static int slora_adapter_flag_ok(const cJSON *root, const char *key);
 static int slora_adapter_proj_by_name(const char *s, size_t len);
 static int slora_adapter_targets(const char *path, const cJSON *t,
     uint32_t *mask, slora_err_t *err);
@@ -150,6 +151,17 @@ slora_adapter_config_at(int *dfd, const char *dir,
 
     } else {
         conf->alpha = (float) v->valuedouble;
+    }
+
+    /* PEFT takes any truthy value for its flags ("false", 1): only a
+     * JSON bool or null reads the same here and there */
+    if (!slora_adapter_flag_ok(root, "use_rslora")
+        || !slora_adapter_flag_ok(root, "use_dora")
+        || !slora_adapter_flag_ok(root, "fan_in_fan_out"))
+    {
+        why = "\"use_rslora\", \"use_dora\" and \"fan_in_fan_out\" must "
+              "each be true, false or null";
+        goto done;
     }
 
     v = cJSON_GetObjectItemCaseSensitive(root, "use_rslora");
@@ -592,6 +604,18 @@ slora_adapter_image_free(slora_adapter_image_t *img)
     slora_host_free(img->mem, img->host, img->bytes);
     img->host = NULL;
     slora_adapter_plan_free(&img->plan);
+}
+
+
+/* A flag of adapter_config.json: absent, null, true or false. */
+static int
+slora_adapter_flag_ok(const cJSON *root, const char *key)
+{
+    const cJSON  *v;
+
+    v = cJSON_GetObjectItemCaseSensitive(root, key);
+
+    return v == NULL || cJSON_IsNull(v) || cJSON_IsBool(v);
 }
 
 

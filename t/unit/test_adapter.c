@@ -171,6 +171,22 @@ test_config(void)
                  "\"use_dora\": true}", &c, &err) == SLORA_ERROR
        && strstr(err.msg, "DoRA") != NULL, "DoRA refused: %s", err.msg);
 
+    /* PEFT reads "false" and 1 as true: not a bool, not guessed */
+    ok(read_conf("{\"r\": 4, \"target_modules\": [\"q_proj\"], "
+                 "\"use_rslora\": \"false\"}", &c, &err) == SLORA_ERROR
+       && strstr(err.msg, "use_rslora") != NULL,
+       "use_rslora as a string refused: %s", err.msg);
+    ok(read_conf("{\"r\": 4, \"target_modules\": [\"q_proj\"], "
+                 "\"use_dora\": 1}", &c, &err) == SLORA_ERROR,
+       "use_dora as a number refused");
+    ok(read_conf("{\"r\": 4, \"target_modules\": [\"q_proj\"], "
+                 "\"fan_in_fan_out\": \"true\"}", &c, &err) == SLORA_ERROR,
+       "fan_in_fan_out as a string refused");
+    ok(read_conf("{\"r\": 4, \"target_modules\": [\"q_proj\"], "
+                 "\"use_rslora\": null, \"use_dora\": false, "
+                 "\"fan_in_fan_out\": false}", &c, &err) == SLORA_OK
+       && c.scale == 1.0f, "null and false flags taken");
+
     ok(read_conf("{\"r\": 8, \"target_modules\": [\"q_proj\"], "
                  "\"modules_to_save\": [\"lm_head\"]}", &c, &err)
        == SLORA_ERROR && strstr(err.msg, "modules_to_save") != NULL,

@@ -495,6 +495,7 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
 {
     int                    rc;
     cJSON                 *root, *v, *a, *scaling;
+    int32_t                window;
     const char            *type;
     slora_model_config_t  *c;
 
@@ -573,6 +574,26 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
                           err) != SLORA_OK)
     {
         goto done;
+    }
+
+    /* a sliding window: Mistral's (7B v0.1's 4096), Qwen2's and Qwen3's
+     * where use_sliding_window is true (Llama has none). Within it a
+     * token sees all before it, so the context is cut to the window
+     * and full attention stays exact past where it would not be */
+    v = cJSON_GetObjectItemCaseSensitive(root, "use_sliding_window");
+    if (strcmp(type, "MistralForCausalLM") == 0
+        || strcmp(type, "mistral") == 0
+        || (strcmp(c->arch, "llama") != 0 && cJSON_IsTrue(v)))
+    {
+        if (slora_json_int(root, file, "sliding_window", 0, 0, &window, err)
+            != SLORA_OK)
+        {
+            goto done;
+        }
+
+        if (window != 0 && window < c->max_ctx) {
+            c->max_ctx = window;
+        }
     }
 
     v = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");

@@ -528,6 +528,46 @@ test_refusals(void)
         }
     }
 
+    /* Mistral 7B v0.1's window of 4096 in a context of 32768: cut to
+     * the window, where full attention is the model's */
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+          "\"vocab_size\":256,\"tie_word_embeddings\":true,"
+          "\"max_position_embeddings\":32768,\"sliding_window\":4096}", f);
+    fclose(f);
+    m = slora_model_load(dst, &err);
+    ok(m != NULL && m->cfg.max_ctx == 4096,
+       "Mistral's sliding_window bounds the context: %d",
+       m ? (int) m->cfg.max_ctx : -1);
+    slora_model_free(m);
+
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"MistralForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+          "\"vocab_size\":256,\"tie_word_embeddings\":true,"
+          "\"sliding_window\":\"4096\"}", f);
+    fclose(f);
+    ok(load_fails(dst, "sliding_window", &err),
+       "a sliding_window that is no integer refused");
+
+    /* Qwen2's window only where use_sliding_window says so; Llama has
+     * none, whatever the file says */
+    f = fopen(cfg, "w");
+    fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
+          "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+          "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+          "\"vocab_size\":256,\"tie_word_embeddings\":true,"
+          "\"max_position_embeddings\":8192,\"sliding_window\":1024}", f);
+    fclose(f);
+    m = slora_model_load(dst, &err);
+    ok(m != NULL && m->cfg.max_ctx == 8192,
+       "Llama's context is not cut by a sliding_window: %d",
+       m ? (int) m->cfg.max_ctx : -1);
+    slora_model_free(m);
+
     f = fopen(cfg, "w");
     fputs("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,"
           "\"intermediate_size\":128,\"num_hidden_layers\":2,"

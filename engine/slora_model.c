@@ -250,8 +250,9 @@ static int
 slora_model_load_gguf(slora_model_t *m, slora_model_src_t *src,
     slora_err_t *err)
 {
-    int                    i, rc;
+    int                    i, rc, rc2;
     char                   key[128], arch[32], type[32];
+    float                  factor;
     const char            *file, *base;
     uint32_t               u;
     slora_gguf_t          *g;
@@ -347,6 +348,26 @@ slora_model_load_gguf(slora_model_t *m, slora_model_src_t *src,
         return slora_err_set(err, SLORA_ERROR, "%s: RoPE scaling \"%s\" is "
                              "not supported (Llama 3.1's rope_freqs is)",
                              file, rc == SLORA_OK ? type : "?");
+    }
+
+    /* llama.cpp reads a factor without a type (or the older
+     * rope.scale_linear) as linear scaling; 0 and 1 are none, and a type
+     * "none" scales nothing whatever the factor */
+    for (i = 0; rc == SLORA_DECLINED && i < 2; i++) {
+        snprintf(key, sizeof(key), "%s.rope.%s", arch,
+                 i == 0 ? "scaling.factor" : "scale_linear");
+        rc2 = slora_gguf_get_f32(g, key, &factor, err);
+
+        if (rc2 == SLORA_ERROR) {
+            return SLORA_ERROR;
+        }
+
+        if (rc2 == SLORA_OK && factor != 0.0f && factor != 1.0f) {
+            return slora_err_set(err, SLORA_ERROR, "%s: %s %g without "
+                                 "rope.scaling.type is linear RoPE scaling, "
+                                 "which is not supported", file, key,
+                                 (double) factor);
+        }
     }
 
     t = slora_gguf_find_tensor(g, "token_embd.weight");

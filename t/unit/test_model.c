@@ -325,6 +325,12 @@ test_formats_agree(void)
 }
 
 
+/* rewrite() adds the f32 key rewrite_key (when not NULL) of value
+ * rewrite_val. */
+static const char  *rewrite_key;
+static float        rewrite_val;
+
+
 /* Copies src into dst, leaving out tensor `skip`, giving tensor `reshape`
  * (added when absent) the dims {rows, cols} and zeros, and setting the
  * architecture to arch when not NULL. */
@@ -358,6 +364,13 @@ rewrite(const char *src, const char *dst, const char *skip,
         if (slora_gguf_writer_copy_kv(w, g, i, &err) != SLORA_OK) {
             BAIL_OUT("copy kv: %s", err.msg);
         }
+    }
+
+    if (rewrite_key != NULL
+        && slora_gguf_writer_f32(w, rewrite_key, rewrite_val, &err)
+           != SLORA_OK)
+    {
+        BAIL_OUT("add kv: %s", err.msg);
     }
 
     zeros = calloc((size_t) (rows * cols + 1), sizeof(float));
@@ -451,6 +464,28 @@ test_refusals(void)
     rewrite(src, dst, NULL, "rope_freqs.weight", 2, 4, NULL);
     ok(load_fails(dst, "'rope_freqs.weight' is not [8]", &err),
        "RoPE divisors of the wrong shape refused");
+
+    /* llama.cpp scales linearly by a factor that has no type */
+    rewrite_key = "llama.rope.scaling.factor";
+    rewrite_val = 4.0f;
+    rewrite(src, dst, NULL, NULL, 0, 0, NULL);
+    ok(load_fails(dst, "llama.rope.scaling.factor 4 without "
+                  "rope.scaling.type is linear", &err),
+       "a RoPE scaling factor without a type refused, not ignored");
+
+    rewrite_key = "llama.rope.scale_linear";
+    rewrite(src, dst, NULL, NULL, 0, 0, NULL);
+    ok(load_fails(dst, "llama.rope.scale_linear 4", &err),
+       "the older rope.scale_linear refused, not ignored");
+
+    rewrite_key = "llama.rope.scaling.factor";
+    rewrite_val = 1.0f;
+    rewrite(src, dst, NULL, NULL, 0, 0, NULL);
+    m = slora_model_load(dst, &err);
+    ok(m != NULL, "a RoPE scaling factor of 1 is none: %s",
+       m != NULL ? "loaded" : err.msg);
+    slora_model_free(m);
+    rewrite_key = NULL;
 
     rewrite(src, dst, NULL, NULL, 0, 0, "gpt2");
     ok(load_fails(dst, "'gpt2' not supported", &err),

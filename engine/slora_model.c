@@ -149,6 +149,8 @@ static int slora_model_wanted(const slora_model_config_t *c,
     slora_wkind_e k);
 static int slora_model_fill(slora_model_t *m, const slora_model_src_t *src,
     slora_err_t *err);
+static void slora_model_dims(char *buf, size_t size, const int64_t *dims,
+    int n);
 static int slora_model_refuse_extra(const slora_model_config_t *c,
     const slora_model_src_t *src, slora_err_t *err);
 
@@ -1076,6 +1078,26 @@ slora_model_find(const slora_model_src_t *src, slora_wkind_e k,
 
 /* Biases slora does not apply must not be there: a model that has them
  * would run wrong without a word. */
+/* "[a, b, c]": a shape as an error names it, every dim of it. */
+static void
+slora_model_dims(char *buf, size_t size, const int64_t *dims, int n)
+{
+    int     d;
+    size_t  len;
+
+    len = (size_t) snprintf(buf, size, "[");
+
+    for (d = 0; d < n && len < size; d++) {
+        len += (size_t) snprintf(buf + len, size - len, "%s%lld",
+                                 d > 0 ? ", " : "", (long long) dims[d]);
+    }
+
+    if (len < size) {
+        snprintf(buf + len, size - len, "]");
+    }
+}
+
+
 static int
 slora_model_refuse_extra(const slora_model_config_t *c,
     const slora_model_src_t *src, slora_err_t *err)
@@ -1120,7 +1142,7 @@ slora_model_fill(slora_model_t *m, const slora_model_src_t *src,
     slora_err_t *err)
 {
     int                    pass, nd, d, ok;
-    char                   name[160];
+    char                   name[160], have[96], want[96];
     float                **slot, *mem;
     size_t                 total, n, off;
     int32_t                l, first, last;
@@ -1178,18 +1200,14 @@ slora_model_fill(slora_model_t *m, const slora_model_src_t *src,
                     }
 
                     if (!ok) {
+                        slora_model_dims(have, sizeof(have), t->dims,
+                                         t->n_dims);
+                        slora_model_dims(want, sizeof(want), dims, nd);
+
                         return slora_err_set(err, SLORA_ERROR, "%s: tensor "
-                                             "'%s': shape [%lld%s%lld] (%d "
-                                             "dims), expected [%lld%s%lld]",
-                                             src->file, name,
-                                             (long long) t->dims[0],
-                                             t->n_dims > 1 ? ", " : "",
-                                             t->n_dims > 1
-                                             ? (long long) t->dims[1] : 0LL,
-                                             t->n_dims, (long long) dims[0],
-                                             nd > 1 ? ", " : "",
-                                             nd > 1 ? (long long) dims[1]
-                                                    : 0LL);
+                                             "'%s': shape %s (%d dims), "
+                                             "expected %s", src->file, name,
+                                             have, t->n_dims, want);
                     }
 
                     if (t->dtype == SLORA_DT_I32 || t->dtype == SLORA_DT_N) {

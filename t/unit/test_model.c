@@ -448,6 +448,12 @@ test_refusals(void)
                   "expected [32, 64]", &err),
        "wrong k shape refused, naming the tensor and both shapes");
 
+    /* a 1-D weight given 2 dims: both shapes named as they are */
+    rewrite(src, dst, NULL, "blk.0.attn_norm.weight", 1, 64, NULL);
+    ok(load_fails(dst, "'blk.0.attn_norm.weight': shape [1, 64] (2 dims), "
+                  "expected [64]", &err),
+       "a norm of 2 dims refused, its expected shape [64]");
+
     rewrite(src, dst, "blk.2.ffn_up.weight", NULL, 0, 0, NULL);
     ok(load_fails(dst, "'blk.2.ffn_up.weight' missing", &err),
        "missing tensor refused, naming it");

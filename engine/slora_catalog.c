@@ -15,7 +15,9 @@
  * Design. An entry is PENDING (a fetch is out), FOUND, MISSING, REFUSED
  * (its fields or path were refused) or UNAVAILABLE (the fetch could not
  * reach Redis). A FOUND entry that is invalidated stays FOUND while it is
- * read again; a negative one goes back to PENDING.
+ * read again; a negative one goes back to PENDING. An entry has one read
+ * out at most: invalidated while one is, it is read again once that one
+ * is answered, however many events came meanwhile.
  */
 
 #include <errno.h>
@@ -697,6 +699,14 @@ slora_catalog_fetch(slora_catalog_t *cat, slora_catalog_entry_t *en)
 {
     slora_catalog_msg_t  *m;
 
+    /* one read out an entry at most: a storm of events (each "*" asks
+     * for every entry) would queue a read an event, which the one thread
+     * works through while new names wait */
+    if (en->fetching) {
+        en->refetch = 1;
+        return;
+    }
+
     m = slora_catalog_msg_new(SLORA_MSG_FETCH);
     if (m == NULL || (m->name = strdup(en->name)) == NULL) {
         /* answered as unavailable now, read again at the next lookup */
@@ -768,6 +778,9 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
     was = en->state;
 
     if (m->status == SLORA_UNAVAILABLE) {
+        /* the reconnection reads everything again */
+        en->refetch = 0;
+
         if (en->state != SLORA_CAT_FOUND) {
             en->state = SLORA_CAT_UNAVAILABLE;
             free(en->msg);
@@ -813,6 +826,12 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
         cat->n_negative--;
         cat->list_fresh = 0;
     }
+
+    /* invalidated since this read went out: it may carry the old value */
+    if (en->refetch) {
+        en->refetch = 0;
+        slora_catalog_invalidate_one(cat, en);
+    }
 }
 
 
@@ -855,7 +874,8 @@ slora_catalog_invalidate_one(slora_catalog_t *cat, slora_catalog_entry_t *en)
         en->state = SLORA_CAT_PENDING;
     }
 
-    /* a fetch already out may carry the old value: ask again */
+    /* a fetch already out may carry the old value: asked again once it
+     * is answered */
     slora_catalog_fetch(cat, en);
 }
 

@@ -52,7 +52,9 @@ struct slora_catalog_entry_s {
     slora_catalog_entry_t      *next;       /* hash chain */
     slora_catalog_kind_e        kind;
     slora_catalog_state_e       state;
-    int                         fetching;
+    int                         fetching;   /* a read is out */
+    int                         refetch;    /* invalidated while it was:
+                                               read again once answered */
     char                       *msg;        /* REFUSED, UNAVAILABLE */
     uint32_t                    hits;       /* uses not yet sent */
     int                         seen;       /* in the directory's last

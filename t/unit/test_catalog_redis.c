@@ -1,0 +1,373 @@
+/*
+ * test_catalog_redis.c: the catalog alone (no engine) against a real
+ * redis-server started on a loopback port in a temp dir, for what the
+ * data and the events in Redis may hold:
+ *
+ *   (a) an event storm: a hundred "*" over 2000 cached adapters, and
+ *       thousands of events for one name, cost a read or two an entry,
+ *       not one an event; an entry changed meanwhile is read as it is
+ *       now, and a new name is read at once, not "catalog busy".
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <hiredis/hiredis.h>
+
+#include "tap.h"
+#include "slora_catalog.h"
+#include "slora_catalog_int.h"
+
+
+static char   tmp[256];
+static char   root[300];
+static char   url[64];
+static int    port;
+static pid_t  redis_pid = -1;
+
+
+static int start_redis(void);
+static void stop_redis(void);
+static void on_fatal(int sig);
+static redisContext *redis(void);
+static slora_catalog_t *catalog(void);
+static int settle(slora_catalog_t *cat, const char *name,
+    slora_catalog_adapter_t **ad, slora_err_t *err);
+static void test_storm(void);
+
+
+int
+main(void)
+{
+    int   i;
+    char  cmd[300];
+
+    snprintf(tmp, sizeof(tmp), "/tmp/slora-test-catalog-redis-XXXXXX");
+    if (mkdtemp(tmp) == NULL) {
+        BAIL_OUT("mkdtemp failed");
+    }
+
+    atexit(stop_redis);
+    signal(SIGABRT, on_fatal);
+    signal(SIGSEGV, on_fatal);
+    signal(SIGPIPE, SIG_IGN);
+
+    snprintf(root, sizeof(root), "%s/root", tmp);
+    mkdir(root, 0755);
+
+    /* a port of its own, apart from test_catalog's */
+    for (i = 0; i < 5; i++) {
+        port = 16290 + (int) ((getpid() + i * 17) % 100);
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+
+        if (start_redis() == 0) {
+            break;
+        }
+    }
+
+    if (!ok(i < 5, "redis-server up on 127.0.0.1:%d", port)) {
+        BAIL_OUT("cannot start redis-server");
+    }
+
+    test_storm();
+
+    stop_redis();
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) {
+        diag("could not remove %s", tmp);
+    }
+
+    return done_testing();
+}
+
+
+/*
+ * Events come faster than the catalog's one thread reads: each asks an
+ * entry to be read again, but a read already out answers for them all
+ * (with one more read after it, which sees what changed meanwhile).
+ */
+static void
+test_storm(void)
+{
+    int                       i, rc, n;
+    char                      d0[400], d1[400], name[32];
+    int64_t                   t0;
+    uint64_t                  before;
+    redisReply               *r;
+    slora_err_t               err;
+    redisContext             *c;
+    slora_catalog_t          *cat;
+    slora_catalog_stats_t     st;
+    slora_catalog_adapter_t  *ad;
+
+    n = 2000;
+    snprintf(d0, sizeof(d0), "%s/storm0", root);
+    snprintf(d1, sizeof(d1), "%s/storm1", root);
+    mkdir(d0, 0755);
+    mkdir(d1, 0755);
+
+    c = redis();
+    if (!ok(c != NULL, "storm: redis")) {
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        redisAppendCommand(c, "HSET slora:adapter:s%d path %s", i, d0);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (redisGetReply(c, (void **) &r) == REDIS_OK) {
+            freeReplyObject(r);
+        }
+    }
+
+    cat = catalog();
+    if (!ok(cat != NULL, "storm: a catalog")) {
+        redisFree(c);
+        return;
+    }
+
+    for (i = 0, rc = SLORA_OK; i < n && rc == SLORA_OK; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        rc = settle(cat, name, &ad, &err);
+    }
+
+    is_int(rc, SLORA_OK, "storm: %d adapters read", n);
+
+    /* s7 changes; then a hundred "*" */
+    r = redisCommand(c, "HSET slora:adapter:s7 path %s", d1);
+    freeReplyObject(r);
+
+    slora_catalog_stats(cat, &st);
+    before = st.fetches;
+
+    for (i = 0; i < 100; i++) {
+        redisAppendCommand(c, "PUBLISH %s *", SLORA_CATALOG_CHANNEL);
+    }
+
+    for (i = 0; i < 100; i++) {
+        if (redisGetReply(c, (void **) &r) == REDIS_OK) {
+            freeReplyObject(r);
+        }
+    }
+
+    usleep(100000);
+    t0 = slora_now_ns();
+
+    do {
+        slora_catalog_poll(cat);
+        rc = slora_catalog_adapter(cat, "storm-new", &ad, &err);
+        usleep(rc == SLORA_DECLINED ? 0 : 1000);
+    } while (rc != SLORA_DECLINED && slora_now_ns() - t0 < 30000000000LL);
+
+    ok(rc == SLORA_DECLINED && slora_now_ns() - t0 < 2000000000LL,
+       "storm: a new name is read within 2 s (%.2f s)",
+       (double) (slora_now_ns() - t0) / 1e9);
+
+    for (i = 0; i < 3000 && cat->n_fetching > 0; i++) {
+        slora_catalog_poll(cat);
+        usleep(1000);
+    }
+
+    slora_catalog_stats(cat, &st);
+    ok(st.fetches - before <= (uint64_t) n * 5, "storm: 100 \"*\" over %d "
+       "entries: %llu reads (a read out an entry at most)", n,
+       (unsigned long long) (st.fetches - before));
+
+    rc = settle(cat, "s7", &ad, &err);
+    ok(rc == SLORA_OK && strstr(ad->path, "storm1") != NULL,
+       "storm: s7 changed before the storm is read as it is now: %s",
+       rc == SLORA_OK ? ad->path : err.msg);
+
+    /* thousands of events for one name */
+    slora_catalog_stats(cat, &st);
+    before = st.fetches;
+
+    for (i = 0; i < 5000; i++) {
+        redisAppendCommand(c, "PUBLISH %s %s", SLORA_CATALOG_CHANNEL,
+                           "adapter s9");
+    }
+
+    for (i = 0; i < 5000; i++) {
+        if (redisGetReply(c, (void **) &r) == REDIS_OK) {
+            freeReplyObject(r);
+        }
+    }
+
+    t0 = slora_now_ns();
+
+    while (slora_now_ns() - t0 < 500000000LL || cat->n_fetching > 0) {
+        slora_catalog_poll(cat);
+        usleep(1000);
+
+        if (slora_now_ns() - t0 > 10000000000LL) {
+            break;
+        }
+    }
+
+    slora_catalog_stats(cat, &st);
+    ok(st.invalidations >= 5000 && st.fetches - before <= 500,
+       "storm: 5000 events for s9: %llu reads",
+       (unsigned long long) (st.fetches - before));
+
+    slora_catalog_free(cat);
+    redisFree(c);
+}
+
+
+static slora_catalog_t *
+catalog(void)
+{
+    slora_err_t            err;
+    const char            *roots[1];
+    slora_catalog_t       *cat;
+    slora_catalog_conf_t   cc;
+
+    memset(&cc, 0, sizeof(cc));
+    roots[0] = root;
+    cc.redis_url = url;
+    cc.roots = roots;
+    cc.n_roots = 1;
+    cc.wake_fd = -1;
+
+    cat = slora_catalog_create(&cc, &err);
+    if (cat == NULL) {
+        diag("catalog: %s", err.msg);
+    }
+
+    return cat;
+}
+
+
+/* An adapter lookup polled until it is no longer SLORA_AGAIN. */
+static int
+settle(slora_catalog_t *cat, const char *name, slora_catalog_adapter_t **ad,
+    slora_err_t *err)
+{
+    int  rc, i;
+
+    rc = SLORA_AGAIN;
+
+    for (i = 0; i < 3000 && rc == SLORA_AGAIN; i++) {
+        slora_catalog_poll(cat);
+        rc = slora_catalog_adapter(cat, name, ad, err);
+
+        if (rc == SLORA_AGAIN) {
+            usleep(1000);
+        }
+    }
+
+    return rc;
+}
+
+
+static int
+start_redis(void)
+{
+    int            i, fd, up;
+    char           dir[400], log[500], p[16];
+    pid_t          pid;
+    redisReply    *r;
+    redisContext  *c;
+
+    snprintf(dir, sizeof(dir), "%s/redis", tmp);
+    mkdir(dir, 0755);
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    snprintf(p, sizeof(p), "%d", port);
+
+    pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+
+    if (pid == 0) {
+        fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", p, "--bind",
+               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+               "--daemonize", "no", "--logfile", log, (char *) NULL);
+        _exit(127);
+    }
+
+    redis_pid = pid;
+
+    for (i = 0; i < 100; i++) {
+        usleep(50000);
+
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            redis_pid = -1;
+            return -1;
+        }
+
+        c = redis();
+        if (c == NULL) {
+            continue;
+        }
+
+        r = redisCommand(c, "PING");
+        up = r != NULL && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        redisFree(c);
+
+        if (up) {
+            return 0;
+        }
+    }
+
+    stop_redis();
+
+    return -1;
+}
+
+
+static void
+stop_redis(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGCONT);
+        kill(redis_pid, SIGTERM);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = -1;
+    }
+}
+
+
+static void
+on_fatal(int sig)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+    }
+
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+
+static redisContext *
+redis(void)
+{
+    redisContext    *c;
+    struct timeval   tv = { 2, 0 };
+
+    c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == NULL || c->err) {
+        if (c != NULL) {
+            redisFree(c);
+        }
+        return NULL;
+    }
+
+    redisSetTimeout(c, tv);
+
+    return c;
+}

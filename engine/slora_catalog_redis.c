@@ -53,6 +53,7 @@ static int slora_catalog_send_hits(slora_catalog_t *cat,
 static int slora_catalog_read_events(slora_catalog_t *cat, int may_read);
 static void slora_catalog_event(slora_catalog_t *cat, const char *text,
     size_t len);
+static int slora_catalog_adapter_field(const char *key);
 static char **slora_catalog_strings(const redisReply *r, int32_t *n);
 static char *slora_catalog_strdup(const char *s);
 static struct timeval slora_catalog_tv(int32_t ms);
@@ -427,6 +428,17 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
         }
 
         field = NULL;
+
+        /* read up to a NUL byte, a value would be another one: a path
+         * cut there another folder, "8\0x" a rank of 8 */
+        if (memchr(val->str, '\0', val->len) != NULL
+            && slora_catalog_adapter_field(key->str))
+        {
+            slora_err_set(&err, SLORA_ERROR, "catalog: adapter %s: %s "
+                          "\"%.64s\" holds a NUL byte", m->name, key->str,
+                          val->str);
+            goto done;
+        }
 
         if (strcmp(key->str, "path") == 0) {
             field = &path;
@@ -850,6 +862,26 @@ slora_catalog_event(slora_catalog_t *cat, const char *text, size_t len)
     }
 
     slora_catalog_answer(cat, m);
+}
+
+
+/* A field of an adapter's hash that the catalog reads. */
+static int
+slora_catalog_adapter_field(const char *key)
+{
+    size_t              i;
+    static const char  *fields[] = {
+        "path", "rank", "alpha", "target_modules", "base_model", "sha256",
+        "version"
+    };
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strcmp(key, fields[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -6,7 +6,9 @@
  *   (a) an event storm: a hundred "*" over 2000 cached adapters, and
  *       thousands of events for one name, cost a read or two an entry,
  *       not one an event; an entry changed meanwhile is read as it is
- *       now, and a new name is read at once, not "catalog busy".
+ *       now, and a new name is read at once, not "catalog busy";
+ *   (b) values of the wrong form: an adapter's field holding a NUL byte
+ *       is refused, not read up to it.
  */
 
 #include <errno.h>
@@ -38,6 +40,7 @@ static slora_catalog_t *catalog(void);
 static int settle(slora_catalog_t *cat, const char *name,
     slora_catalog_adapter_t **ad, slora_err_t *err);
 static void test_storm(void);
+static void test_values(void);
 
 
 int
@@ -74,6 +77,7 @@ main(void)
     }
 
     test_storm();
+    test_values();
 
     stop_redis();
 
@@ -214,6 +218,51 @@ test_storm(void)
     ok(st.invalidations >= 5000 && st.fetches - before <= 500,
        "storm: 5000 events for s9: %llu reads",
        (unsigned long long) (st.fetches - before));
+
+    slora_catalog_free(cat);
+    redisFree(c);
+}
+
+
+/* What a hash may hold that the catalog must not take as it reads. */
+static void
+test_values(void)
+{
+    int                       rc;
+    char                      d0[400], cut[500];
+    redisReply               *r;
+    slora_err_t               err;
+    redisContext             *c;
+    slora_catalog_t          *cat;
+    slora_catalog_adapter_t  *ad;
+
+    snprintf(d0, sizeof(d0), "%s/val0", root);
+    mkdir(d0, 0755);
+
+    c = redis();
+    cat = catalog();
+    if (!ok(c != NULL && cat != NULL, "values: redis and a catalog")) {
+        return;
+    }
+
+    /* a path that names val0 up to its NUL byte, and something else */
+    snprintf(cut, sizeof(cut), "%s%c/../../elsewhere", d0, '\0');
+    r = redisCommand(c, "HSET slora:adapter:nulpath path %b", cut,
+                     strlen(d0) + 1 + strlen(cut + strlen(d0) + 1));
+    freeReplyObject(r);
+    r = redisCommand(c, "HSET slora:adapter:nulrank path %s rank %b", d0,
+                     "8\0x", (size_t) 3);
+    freeReplyObject(r);
+
+    rc = settle(cat, "nulpath", &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "NUL") != NULL,
+       "values: a path with a NUL byte is refused: %d %s", rc,
+       rc == SLORA_OK ? ad->path : err.msg);
+
+    rc = settle(cat, "nulrank", &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "NUL") != NULL,
+       "values: a rank \"8\\0x\" is refused: %d %s", rc,
+       rc == SLORA_OK ? "" : err.msg);
 
     slora_catalog_free(cat);
     redisFree(c);

@@ -622,13 +622,15 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
         }
 
         if (strcmp(key->str, "rate") == 0) {
+            /* ERANGE: one that underflows to 0 would be no limit at all */
+            errno = 0;
             m->tn.rate = strtod(val->str, &end);
-            if (*end != '\0' || end == val->str || !(m->tn.rate >= 0)
-                || !isfinite(m->tn.rate))
+            if (errno != 0 || *end != '\0' || end == val->str
+                || !(m->tn.rate >= 0) || !isfinite(m->tn.rate))
             {
                 slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: rate "
-                              "\"%.32s\" is not a number >= 0", m->name,
-                              val->str);
+                              "\"%.32s\" is not a number >= 0 in range",
+                              m->name, val->str);
                 goto done;
             }
             continue;

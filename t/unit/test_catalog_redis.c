@@ -8,7 +8,8 @@
  *       not one an event; an entry changed meanwhile is read as it is
  *       now, and a new name is read at once, not "catalog busy";
  *   (b) values of the wrong form: an adapter's field holding a NUL byte
- *       is refused, not read up to it.
+ *       is refused, not read up to it; a tenant's rate too small to
+ *       be a double is refused, not taken as 0 (no limit).
  */
 
 #include <errno.h>
@@ -39,6 +40,8 @@ static redisContext *redis(void);
 static slora_catalog_t *catalog(void);
 static int settle(slora_catalog_t *cat, const char *name,
     slora_catalog_adapter_t **ad, slora_err_t *err);
+static int tsettle(slora_catalog_t *cat, const char *name,
+    slora_catalog_tenant_t **t, slora_err_t *err);
 static void test_storm(void);
 static void test_values(void);
 
@@ -234,6 +237,7 @@ test_values(void)
     slora_err_t               err;
     redisContext             *c;
     slora_catalog_t          *cat;
+    slora_catalog_tenant_t   *t;
     slora_catalog_adapter_t  *ad;
 
     snprintf(d0, sizeof(d0), "%s/val0", root);
@@ -262,6 +266,15 @@ test_values(void)
     rc = settle(cat, "nulrank", &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "NUL") != NULL,
        "values: a rank \"8\\0x\" is refused: %d %s", rc,
+       rc == SLORA_OK ? "" : err.msg);
+
+    /* 1e-400 is no double: strtod() says 0, which is no limit */
+    r = redisCommand(c, "HSET slora:tenant:tiny rate 1e-400");
+    freeReplyObject(r);
+
+    rc = tsettle(cat, "tiny", &t, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "rate") != NULL,
+       "values: a rate of 1e-400 is refused, not no limit: %d %s", rc,
        rc == SLORA_OK ? "" : err.msg);
 
     slora_catalog_free(cat);
@@ -305,6 +318,28 @@ settle(slora_catalog_t *cat, const char *name, slora_catalog_adapter_t **ad,
     for (i = 0; i < 3000 && rc == SLORA_AGAIN; i++) {
         slora_catalog_poll(cat);
         rc = slora_catalog_adapter(cat, name, ad, err);
+
+        if (rc == SLORA_AGAIN) {
+            usleep(1000);
+        }
+    }
+
+    return rc;
+}
+
+
+/* A tenant lookup polled until it is no longer SLORA_AGAIN. */
+static int
+tsettle(slora_catalog_t *cat, const char *name, slora_catalog_tenant_t **t,
+    slora_err_t *err)
+{
+    int  rc, i;
+
+    rc = SLORA_AGAIN;
+
+    for (i = 0; i < 3000 && rc == SLORA_AGAIN; i++) {
+        slora_catalog_poll(cat);
+        rc = slora_catalog_tenant(cat, name, t, err);
 
         if (rc == SLORA_AGAIN) {
             usleep(1000);

@@ -625,7 +625,7 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
             /* ERANGE: one that underflows to 0 would be no limit at all */
             errno = 0;
             m->tn.rate = strtod(val->str, &end);
-            if (errno != 0 || *end != '\0' || end == val->str
+            if (errno != 0 || end != val->str + val->len || end == val->str
                 || !(m->tn.rate >= 0) || !isfinite(m->tn.rate))
             {
                 slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: rate "
@@ -645,9 +645,10 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
             continue;
         }
 
+        /* all of it: "100\0..." is no 100 */
         errno = 0;
         v = strtol(val->str, &end, 10);
-        if (errno != 0 || *end != '\0' || end == val->str
+        if (errno != 0 || end != val->str + val->len || end == val->str
             || v < (dst == &m->tn.priority ? -1000000 : 0) || v > INT32_MAX)
         {
             slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: %s "

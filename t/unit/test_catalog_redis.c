@@ -8,8 +8,9 @@
  *       not one an event; an entry changed meanwhile is read as it is
  *       now, and a new name is read at once, not "catalog busy";
  *   (b) values of the wrong form: an adapter's field holding a NUL byte
- *       is refused, not read up to it; a tenant's rate too small to
- *       be a double is refused, not taken as 0 (no limit).
+ *       is refused, not read up to it, and so is a tenant's number; a
+ *       tenant's rate too small to be a double is refused, not taken as
+ *       0 (no limit).
  */
 
 #include <errno.h>
@@ -275,6 +276,23 @@ test_values(void)
     rc = tsettle(cat, "tiny", &t, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "rate") != NULL,
        "values: a rate of 1e-400 is refused, not no limit: %d %s", rc,
+       rc == SLORA_OK ? "" : err.msg);
+
+    r = redisCommand(c, "HSET slora:tenant:nulmax max_tokens %b", "100\0000",
+                     (size_t) 5);
+    freeReplyObject(r);
+    r = redisCommand(c, "HSET slora:tenant:nulrate rate %b", "5\0.5",
+                     (size_t) 4);
+    freeReplyObject(r);
+
+    rc = tsettle(cat, "nulmax", &t, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "max_tokens") != NULL,
+       "values: max_tokens \"100\\0000\" is refused, not 100: %d %s", rc,
+       rc == SLORA_OK ? "" : err.msg);
+
+    rc = tsettle(cat, "nulrate", &t, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "rate") != NULL,
+       "values: rate \"5\\0.5\" is refused, not 5: %d %s", rc,
        rc == SLORA_OK ? "" : err.msg);
 
     slora_catalog_free(cat);

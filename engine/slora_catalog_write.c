@@ -366,7 +366,14 @@ slora_catalog_set_tenant(slora_catalog_writer_t *w,
     }
 
     if (t->rate >= 0) {
-        snprintf(num, sizeof(num), "%g", t->rate);
+        /* the fewest digits that read back as the rate: "%g" wrote
+         * 1234567 as 1.23457e+06; 0.2 stays "0.2" */
+        for (i = 15; i <= 17; i++) {
+            snprintf(num, sizeof(num), "%.*g", (int) i, t->rate);
+            if (strtod(num, NULL) == t->rate) {
+                break;
+            }
+        }
         r = redisCommand(w->c, "HSET slora:tenant:%s rate %s", t->name, num);
         if (slora_catalog_reply(w, r, "HSET", err) != SLORA_OK) {
             return SLORA_ERROR;

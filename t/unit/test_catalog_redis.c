@@ -10,7 +10,8 @@
  *   (b) values of the wrong form: an adapter's field holding a NUL byte
  *       is refused, not read up to it, and so is a tenant's number; a
  *       tenant's rate too small to be a double is refused, not taken as
- *       0 (no limit).
+ *       0 (no limit);
+ *   (c) the writer: a tenant's rate goes into Redis as it was given.
  */
 
 #include <errno.h>
@@ -45,6 +46,7 @@ static int tsettle(slora_catalog_t *cat, const char *name,
     slora_catalog_tenant_t **t, slora_err_t *err);
 static void test_storm(void);
 static void test_values(void);
+static void test_writer(void);
 
 
 int
@@ -82,6 +84,7 @@ main(void)
 
     test_storm();
     test_values();
+    test_writer();
 
     stop_redis();
 
@@ -296,6 +299,55 @@ test_values(void)
        rc == SLORA_OK ? "" : err.msg);
 
     slora_catalog_free(cat);
+    redisFree(c);
+}
+
+
+/* What the writer puts in Redis is what it was given. */
+static void
+test_writer(void)
+{
+    redisReply                   *r;
+    slora_err_t                   err;
+    redisContext                 *c;
+    slora_catalog_writer_t       *w;
+    slora_catalog_tenant_spec_t   ts;
+
+    c = redis();
+    w = slora_catalog_writer_open(url, 1000, &err);
+    if (!ok(c != NULL && w != NULL, "writer: redis and a writer")) {
+        return;
+    }
+
+    memset(&ts, 0, sizeof(ts));
+    ts.name = "exact";
+    ts.n_allowed = -1;
+    ts.priority = INT32_MIN;
+    ts.ttft_slo_ms = INT32_MIN;
+    ts.max_tokens = INT32_MIN;
+    ts.rate = 1234567;
+
+    is_int(slora_catalog_set_tenant(w, &ts, &err), SLORA_OK,
+           "writer: tenant exact set");
+
+    r = redisCommand(c, "HGET slora:tenant:exact rate");
+    ok(r != NULL && r->type == REDIS_REPLY_STRING
+       && strtod(r->str, NULL) == 1234567,
+       "writer: rate 1234567 written as %s", r != NULL && r->str ? r->str
+                                                                  : "?");
+    freeReplyObject(r);
+
+    ts.rate = 0.2;
+    is_int(slora_catalog_set_tenant(w, &ts, &err), SLORA_OK,
+           "writer: tenant exact set again");
+
+    r = redisCommand(c, "HGET slora:tenant:exact rate");
+    ok(r != NULL && r->type == REDIS_REPLY_STRING
+       && strcmp(r->str, "0.2") == 0,
+       "writer: rate 0.2 written as %s", r != NULL && r->str ? r->str : "?");
+    freeReplyObject(r);
+
+    slora_catalog_writer_close(w);
     redisFree(c);
 }
 

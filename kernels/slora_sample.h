@@ -122,8 +122,8 @@ slora_sample_weight_min(float d, uint64_t min_w)
 
 
 /* A candidate's place in the order: its scaled logit's bits made to sort
- * as integers (NaN as -inf), then its id inverted, so that a larger key
- * comes first and keys are all distinct. */
+ * as integers (NaN as -inf, -0 as +0: equal logits tie), then its id
+ * inverted, so that a larger key comes first and keys are all distinct. */
 SLORA_SAMPLE_FN uint64_t
 slora_sample_key(float s, int32_t id)
 {
@@ -131,6 +131,9 @@ slora_sample_key(float s, int32_t id)
 
     if (s != s) {
         s = -INFINITY;
+
+    } else if (s == 0.0f) {
+        s = 0.0f;
     }
 
     memcpy(&u, &s, sizeof(u));

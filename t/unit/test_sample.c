@@ -112,6 +112,9 @@ test_key(void)
        "negative logits order too");
     ok(slora_sample_key(NAN, 2) == slora_sample_key(-INFINITY, 2),
        "NaN counts as -inf");
+    ok(slora_sample_key(-0.0f, 0) > slora_sample_key(0.0f, 1)
+       && slora_sample_key(0.0f, 0) > slora_sample_key(-0.0f, 1),
+       "-0 and +0 are one logit: the lower id first, whatever the sign");
 }
 
 
@@ -151,6 +154,18 @@ test_edges(void)
     dr.u = 0.0;
     is_int(slora_sample_row(r2, 3, &dr, scratch), 1,
            "top-k 1 with u 0: the kept id, not id 0 before it");
+
+    /* -0 and +0 tie (a negative logit times a tiny 1 / temperature
+     * gives -0): top-k 1 keeps the lower id, as on any tie */
+    r[0] = -0.0f;
+    r[1] = 0.0f;
+    r[2] = -1.0f;
+    dr.u = 0.999;
+    is_int(slora_sample_row(r, 3, &dr, scratch), 0,
+           "top-k 1 over -0 and +0 keeps the lower id, -0's");
+    r[0] = 5.0f;
+    r[1] = 5.0f;
+    r[2] = -100.0f;
 
     /* a scaled logit of +inf: a temperature whose inverse overflows
      * (1e-40 is a float subnormal) or a logit that did; every weight is

@@ -7,8 +7,8 @@
  * keeping its first maximum, then (value, index) pairs are reduced with
  * "larger value, else lower index", which is associative and so picks
  * the CPU's answer. NaNs never enter it: the scan passes them over, as
- * the CPU's does any NaN after its first element, and a NaN there (the
- * CPU's pick, which nothing passes) is taken at the end.
+ * the CPU's does, and a row of NaNs, where no thread found a number,
+ * gives 0.
  */
 
 #include <stdint.h>
@@ -81,7 +81,7 @@ slora_argmax_kernel(int32_t *__restrict__ out, const float *__restrict__ x,
             slora_argmax_pick(&v, &bi, sv[w], si[w]);
         }
 
-        out[blockIdx.x] = (int32_t) (bi < n && !isnan(row[0]) ? bi : 0);
+        out[blockIdx.x] = (int32_t) (bi < n ? bi : 0);
     }
 }
 

@@ -15,8 +15,9 @@
 
 
 /* out[r] = the lowest i with x[r, i] the largest of x[r, 0:n], for the
- * rows r < rows, ld elements apart; a NaN is never chosen over a number
- * that comes before it. n >= 1. */
+ * rows r < rows, ld elements apart; a NaN is never chosen where the row
+ * has a number (as the draw, slora_sample.h, never takes one), and a
+ * row of NaNs gives 0. n >= 1. */
 void slora_argmax_rows(int32_t *out, const float *x, int64_t ld,
     int64_t rows, int64_t n);
 

@@ -346,8 +346,7 @@ test_argmax(void)
     is_int(out[0], 1, "only n columns are read");
 
     slora_argmax_rows(out, nan_first, 4, 1, 4);
-    is_int(out[0], 0, "a NaN in front stays, as the left-to-right scan "
-           "gives");
+    is_int(out[0], 2, "a NaN in front gives way to the numbers after it");
 }
 
 

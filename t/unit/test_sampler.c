@@ -1,5 +1,6 @@
 /*
- * test_sampler.c: greedy is the exact argmax (lowest id on ties); many
+ * test_sampler.c: greedy is the exact argmax (lowest id on ties, a NaN
+ * never picked over a number); many
  * draws from a fixed logits row match softmax(l / T), restricted to the
  * top-k or top-p set and renormalized; the repetition penalty moves the
  * right logits; OpenAI's frequency and presence penalties take count *
@@ -85,6 +86,17 @@ test_greedy(slora_sampler_t *s)
     l[7] = 3.0001f;
     is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 7,
            "greedy: last id when it is the largest");
+
+    /* a NaN logit is never the pick where the row has a number, first
+     * in the row or not, as a draw never takes one */
+    memcpy(l, base, sizeof(l));
+    l[0] = NAN;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 6,
+           "greedy: a NaN at id 0 is passed over for the argmax");
+    l[6] = NAN;
+    l[7] = -INFINITY;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 1,
+           "greedy: the lowest id of the largest number among NaNs");
 
     /* a temperature too small to divide by (1e-40's inverse overflows
      * float) is greedy, whatever the logits' signs */

@@ -175,7 +175,13 @@ typedef struct {
     slora_sampling_t  sampling;
     int               logprobs;     /* 1: TOKEN events carry the token's
                                        log-probability (its logits row
-                                       comes to the host) */
+                                       comes to the host): the model's
+                                       own, log-softmax of the raw
+                                       logits, before the logit bias,
+                                       the penalties, the temperature,
+                                       the cuts and a JSON mask (vLLM's
+                                       default, raw logprobs); its
+                                       alternatives alike */
     int32_t           top_logprobs; /* and this many of the likeliest
                                        tokens, 0..SLORA_LOGPROBS_MAX */
     int               prompt_logprobs;  /* 1: SCORE events give every

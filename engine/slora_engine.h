@@ -113,7 +113,9 @@ typedef struct {
 typedef struct {
     float         temperature;      /* 0: greedy */
     int32_t       top_k;            /* 0: off */
-    float         top_p;            /* 1: off */
+    float         top_p;            /* 1: off; 0 (what a top_p under
+                                       float's range comes to): the
+                                       likeliest alone */
     float         min_p;            /* 0: off; else keep what is at least
                                        min_p as likely as the likeliest
                                        (after the temperature) */

@@ -11,6 +11,7 @@
  * seed alone, whatever else shares the batch.
  */
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,7 +183,10 @@ slora_sampling_draw(const slora_sampling_t *sp, slora_rng_t *rng,
 
     dr->inv_temp = 1.0f / sp->temperature;
     dr->top_k = sp->top_k;
-    dr->top_p = sp->top_p;
+
+    /* a top_p of 0 (one too small for a float) is the narrowest cut,
+     * the likeliest alone, where the draw reads 0 as off */
+    dr->top_p = sp->top_p > 0.0f ? sp->top_p : FLT_MIN;
     dr->min_p = sp->min_p;
     dr->u = slora_rng_uniform(rng);
 }

@@ -65,7 +65,8 @@ int slora_sampling_greedy(const slora_sampling_t *sp);
 int slora_sampling_plain(const slora_sampling_t *sp);
 
 /* sp as a draw (kernels/slora_sample.h): inv_temp 0 when greedy, else
- * 1 / temperature, the cuts, and u, the one number a draw takes of rng. */
+ * 1 / temperature, the cuts (a top_p of 0 keeps the likeliest alone),
+ * and u, the one number a draw takes of rng. */
 void slora_sampling_draw(const slora_sampling_t *sp, slora_rng_t *rng,
     slora_draw_t *dr);
 

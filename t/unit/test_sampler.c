@@ -159,6 +159,15 @@ test_distributions(slora_sampler_t *s)
     draw(s, &sp, 13, freq);
     softmax_cut(1, 5, 0.95f, want);
     check(freq, want, "top-k 5 then top-p 0.95");
+
+    /* a top_p the API takes (in (0, 1]) but too small for a float, 1e-50,
+     * comes here as 0: the likeliest alone, the narrowest cut, never the
+     * whole row */
+    sp.top_k = 0;
+    sp.top_p = (float) 1e-50;
+    draw(s, &sp, 14, freq);
+    ok(freq[6] > 1 - 0.5 / DRAWS, "top-p 1e-50 (0 as a float): only the "
+       "top token (%g of the draws)", freq[6]);
 }
 
 

@@ -1,8 +1,8 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
  * chain, OpenAI's logit bias first: the bias, repetition penalty,
- * frequency and presence penalties, then
- * greedy or temperature, top-k, softmax, top-p, one uniform draw; the
+ * frequency and presence penalties, then greedy or temperature, min-p
+ * (vLLM's: before top-k), top-k, softmax, top-p, one uniform draw; the
  * draw itself is the kernel family's (kernels/slora_sample.h), which the
  * GPU does to the same token.
  *

@@ -527,7 +527,9 @@ slora_re_braces(slora_re_parser_t *ps, uint32_t *min, uint32_t *max)
 static uint32_t
 slora_re_group(slora_re_parser_t *ps)
 {
-    uint32_t  id;
+    unsigned              c;
+    uint32_t              id;
+    const unsigned char  *name;
 
     ps->p++;
 
@@ -553,13 +555,32 @@ slora_re_group(slora_re_parser_t *ps)
                        || (*ps->p == 'P' && ps->p + 1 < ps->end
                            && ps->p[1] == '<')))
         {
-            /* a name, as ECMA-262 (?<name>) or Python (?P<name>) */
+            /* a name, as ECMA-262 (?<name>) or Python (?P<name>): an
+             * identifier (letters, '_', '$', any character beyond
+             * ASCII, and digits but first) */
+            ps->p += *ps->p == 'P' ? 2 : 1;
+            name = ps->p;
+
             while (ps->p < ps->end && *ps->p != '>') {
+                c = *ps->p;
+
+                if (!(c >= 0x80 || c == '_' || c == '$'
+                      || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+                      || (ps->p > name && c >= '0' && c <= '9')))
+                {
+                    return slora_re_fail(ps, "a group's name that is no "
+                                         "identifier");
+                }
+
                 ps->p++;
             }
 
             if (ps->p == ps->end) {
                 return slora_re_fail(ps, "a group's name without '>'");
+            }
+
+            if (ps->p == name) {
+                return slora_re_fail(ps, "a group's empty name");
             }
 
             ps->p++;

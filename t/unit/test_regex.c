@@ -129,6 +129,7 @@ test_cases(void)
         { "\\A\\d+\\Z", "123", 1 }, { "\\A\\d+\\Z", "a123", 0 },
         { "\\A\\d+\\Z", "123a", 0 }, { "\\A\\d+", "12a", 1 },
         { "^(?P<year>\\d{4})-\\d\\d$", "2026-12", 1 },
+        { "^(?<$_a1>x)(?<\xc3\xa9t\xc3\xa9>y)$", "xy", 1 },
         /* a '{' that is no quantifier is itself, as are ']' and '}' */
         { "^a{$", "a{", 1 }, { "^a{,2}$", "a{,2}", 1 }, { "^}]$", "}]", 1 },
         { "^x{1,2$", "x{1,2", 1 },
@@ -189,6 +190,9 @@ test_refused(void)
         { "(a|b)*a(a|b){14}", "automaton" },
         { "((((a{1000}){10}){10}){10})", "automaton" },
         { "\xff", "not UTF-8" },
+        { "(?<a)b>c)", "no identifier" }, { "(?<1a>c)", "no identifier" },
+        { "(?P<a b>c)", "no identifier" }, { "(?<>c)", "empty name" },
+        { "(?P<>c)", "empty name" },
     };
 
     size_t          i;

@@ -838,7 +838,8 @@ slora_re_escape(slora_re_parser_t *ps, int in_class, uint32_t *cp)
 }
 
 
-/* n hex digits (-1: one to six, for \u{...}) into *cp. */
+/* n hex digits (-1: one or more, for \u{...}, leading zeros as many as
+ * written) into *cp. */
 static int
 slora_re_hex(slora_re_parser_t *ps, int n, uint32_t *cp)
 {
@@ -847,7 +848,7 @@ slora_re_hex(slora_re_parser_t *ps, int n, uint32_t *cp)
 
     *cp = 0;
 
-    for (k = 0; n < 0 ? k < 6 : k < n; k++) {
+    for (k = 0; n < 0 || k < n; k++) {
         if (ps->p == ps->end) {
             break;
         }
@@ -864,7 +865,10 @@ slora_re_hex(slora_re_parser_t *ps, int n, uint32_t *cp)
             break;
         }
 
-        *cp = *cp << 4 | d;
+        if (*cp <= SLORA_RE_CODE_MAX) {     /* above stays above */
+            *cp = *cp << 4 | d;
+        }
+
         ps->p++;
     }
 

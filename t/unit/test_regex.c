@@ -116,6 +116,7 @@ test_cases(void)
         { "^[^a]$", "\xe4\xb8\x80", 1 }, { "^\\u00e9$", "\xc3\xa9", 1 },
         { "^\\uD83D\\uDE00$", "\xf0\x9f\x98\x80", 1 },
         { "^\\u{1F600}$", "\xf0\x9f\x98\x80", 1 },
+        { "^\\u{0001F600}\\u{00000041}$", "\xf0\x9f\x98\x80" "A", 1 },
         { "^\\s$", "\xe3\x80\x80", 1 }, { "^\\s$", "\xc2\xa0", 1 },
         /* quantifiers, greedy or lazy, and groups */
         { "^a{2,3}$", "a", 0 }, { "^a{2,3}$", "aa", 1 },
@@ -183,6 +184,7 @@ test_refused(void)
         { "[z-a]", "out of order" }, { "[\\d-z]", "class escape" },
         { "\\q", "unknown escape" }, { "a\\", "at the end" },
         { "\\x4", "hex escape" }, { "\\u{110000}", "hex escape" },
+        { "\\u{00110000}", "hex escape" }, { "\\u{fffffffff1}", "hex escape" },
         { "(?x)", "unknown group" }, { "\\07", "octal" },
         { "^\\x01$", "no text a JSON string can hold" },
         { "^[]$", "no text a JSON string can hold" },

@@ -49,8 +49,8 @@ static const char  *slora_json_shaping[] = {
 
 
 /*
- * The formats a string is held to as patterns are (where it has no
- * pattern of its own): JSON Schema's date, time and date-time (RFC
+ * The formats a string is held to as patterns are (with a pattern of
+ * its own too, to both): JSON Schema's date, time and date-time (RFC
  * 3339: a day of the calendar, its month's length and leap years
  * (February 29th in years divisible by 4, of centuries by 400) kept;
  * a time with its offset), email
@@ -754,16 +754,16 @@ slora_json_compile_array(slora_json_build_t *b, const cJSON *sch)
 }
 
 
-/* A string of minLength..maxLength characters; with a pattern (or a
- * format held as one), its automaton (which keeps the lengths too)
- * appended to the schema's. */
+/* A string of minLength..maxLength characters; with a pattern, a
+ * format held as one, or both, their automaton (which keeps the lengths
+ * too) appended to the schema's. */
 static uint32_t
 slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
 {
-    char            why[200];
+    char            why[224];
     uint32_t        id, min, max, off;
     slora_err_t     rerr;
-    const char     *re, *what;
+    const char     *re, *fmt, *what;
     const cJSON    *pattern;
     slora_regex_t  *r;
 
@@ -787,8 +787,15 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
         return slora_json_fail(b, "pattern must be a string (at %s)", NULL);
     }
 
-    re = pattern != NULL ? pattern->valuestring : slora_json_format(sch);
-    what = pattern != NULL ? "pattern" : "format";
+    re = pattern != NULL ? pattern->valuestring : NULL;
+    fmt = slora_json_format(sch);
+    what = re == NULL ? "format" : fmt == NULL ? "pattern"
+                                                : "pattern and format";
+
+    if (re == NULL) {
+        re = fmt;
+        fmt = NULL;
+    }
 
     if (min == 0 && max == SLORA_JSON_NONE && re == NULL) {
         return SLORA_JSON_N_ANY_STRING;
@@ -798,10 +805,12 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
 
     if (re != NULL) {
         memset(&rerr, 0, sizeof(slora_err_t));
-        r = slora_regex_compile(re, strlen(re), min,
-                                max == SLORA_JSON_NONE ? SLORA_REGEX_NONE
-                                                       : max,
-                                SLORA_REGEX_SEARCH, &b->regex_work, &rerr);
+        r = slora_regex_compile_both(re, strlen(re), fmt,
+                                     fmt != NULL ? strlen(fmt) : 0, min,
+                                     max == SLORA_JSON_NONE
+                                     ? SLORA_REGEX_NONE : max,
+                                     SLORA_REGEX_SEARCH, &b->regex_work,
+                                     &rerr);
         if (r == NULL) {
             snprintf(why, sizeof(why), "%s: %.190s", what, rerr.msg);
             return slora_json_fail(b, "%s (at %s)", why);

@@ -13,7 +13,10 @@
  * still be reached. Last, each state's least and most characters to a
  * match, and with both a minLength and a maxLength the exact lengths,
  * so that slora_regex_viable is exact: a string the automaton lets
- * continue can always end in an admitted match.
+ * continue can always end in an admitted match. Two patterns (a
+ * string's pattern and its format) are followed side by side in one
+ * subset construction, so that the automaton takes the texts both
+ * match.
  */
 
 #include <stdlib.h>
@@ -59,6 +62,8 @@ typedef struct {
     uint32_t                cap;
     size_t                  work_left;  /* the compile's budget */
     slora_err_t            *err;
+    uint32_t                split;      /* with two patterns: the second's
+                                           first state (0: one) */
 } slora_re_nfa_t;
 
 
@@ -106,6 +111,8 @@ static int slora_re_subsets(slora_re_nfa_t *a, uint32_t start,
 static uint32_t slora_re_closure(const slora_re_nfa_t *a, uint32_t *stack,
     uint32_t n_stack, uint32_t *mark, uint32_t gen, uint32_t *out,
     size_t *work);
+static int slora_re_both(const slora_re_nfa_t *a, const uint32_t *set,
+    uint32_t n);
 static int slora_re_same(slora_re_dfa_t *d, const uint32_t *a,
     const uint32_t *b, uint32_t n);
 static int slora_re_intern(slora_re_dfa_t *d, const uint32_t *set,
@@ -131,36 +138,74 @@ slora_regex_t *
 slora_regex_compile(const char *pattern, size_t len, uint32_t min,
     uint32_t max, int how, size_t *budget, slora_err_t *err)
 {
-    uint32_t          match;
+    return slora_regex_compile_both(pattern, len, NULL, 0, min, max, how,
+                                    budget, err);
+}
+
+
+/*
+ * Two patterns are one byte automaton with two match states, the
+ * second's states numbered after the first's, entered together: the
+ * subset construction follows both at once, a state of it where either
+ * has no way on is dead, and one that holds both match states accepts.
+ */
+slora_regex_t *
+slora_regex_compile_both(const char *pattern, size_t len, const char *also,
+    size_t also_len, uint32_t min, uint32_t max, int how, size_t *budget,
+    slora_err_t *err)
+{
+    int               k, n;
+    uint32_t          match, start;
     slora_regex_t    *r;
-    slora_re_frag_t   f;
+    slora_re_frag_t   f[2];
     slora_re_nfa_t    a;
     slora_re_dfa_t    d;
-    slora_re_tree_t   t;
+    slora_re_tree_t   t[2];
 
-    memset(&t, 0, sizeof(slora_re_tree_t));
+    memset(t, 0, sizeof(t));
     memset(&a, 0, sizeof(slora_re_nfa_t));
     memset(&d, 0, sizeof(slora_re_dfa_t));
-    a.tree = &t;
     a.err = err;
     a.work_left = budget != NULL ? *budget : SLORA_REGEX_WORK_MAX;
     r = NULL;
+    n = also != NULL ? 2 : 1;
+    start = SLORA_REGEX_NONE;
 
-    if (slora_re_parse(&t, pattern, len, how, err) == SLORA_OK
-        && slora_re_emit(&a, t.root, &f) == SLORA_OK)
-    {
+    for (k = 0; k < n; k++) {
+        a.tree = &t[k];
+        a.split = k == 1 ? a.n : 0;
+
+        if (slora_re_parse(&t[k], k == 0 ? pattern : also,
+                           k == 0 ? len : also_len, how, err)
+            != SLORA_OK
+            || slora_re_emit(&a, t[k].root, &f[k]) != SLORA_OK)
+        {
+            goto done;
+        }
+
         match = slora_re_state(&a, SLORA_RE_S_MATCH, 0, 0);
 
-        if (match != SLORA_REGEX_NONE) {
-            slora_re_patch(&a, f.end, match);
-
-            if (slora_re_subsets(&a, f.start, &d, err) == SLORA_OK) {
-                r = slora_re_finish(&a, &d, min, max, err);
-            }
+        if (match == SLORA_REGEX_NONE) {
+            goto done;
         }
+
+        slora_re_patch(&a, f[k].end, match);
     }
 
-    slora_re_tree_free(&t);
+    start = n == 2 ? slora_re_state(&a, SLORA_RE_S_SPLIT, f[0].start,
+                                    f[1].start)
+                   : f[0].start;
+
+    if (start != SLORA_REGEX_NONE
+        && slora_re_subsets(&a, start, &d, err) == SLORA_OK)
+    {
+        r = slora_re_finish(&a, &d, min, max, err);
+    }
+
+done:
+
+    slora_re_tree_free(&t[0]);
+    slora_re_tree_free(&t[1]);
     free(a.s);
     free(d.sets);
     free(d.set_off);
@@ -708,6 +753,10 @@ slora_re_subsets(slora_re_nfa_t *a, uint32_t start, slora_re_dfa_t *d,
             n = n ? slora_re_closure(a, stack, n, mark, gen++, set, &work)
                   : 0;
 
+            if (a->split > 0 && !slora_re_both(a, set, n)) {
+                n = 0;                      /* one pattern has no way on */
+            }
+
             if (work > a->work_left) {
                 slora_err_set(err, SLORA_ERROR, "too complex to hold as an "
                               "automaton");
@@ -796,6 +845,23 @@ slora_re_closure(const slora_re_nfa_t *a, uint32_t *stack, uint32_t n_stack,
     }
 
     return n;
+}
+
+
+/* 1 when set[0..n) holds states of both patterns (a->split apart). */
+static int
+slora_re_both(const slora_re_nfa_t *a, const uint32_t *set, uint32_t n)
+{
+    uint32_t  k;
+    unsigned  sides;
+
+    sides = 0;
+
+    for (k = 0; k < n && sides != 3; k++) {
+        sides |= set[k] < a->split ? 1 : 2;
+    }
+
+    return sides == 3;
 }
 
 
@@ -933,12 +999,16 @@ slora_re_finish(slora_re_nfa_t *a, const slora_re_dfa_t *d,
         goto done;
     }
 
+    /* a match of every pattern: its one match state, or both */
     for (i = 0; i < d->n; i++) {
         set = d->sets + d->set_off[i];
+        t = 0;
 
         for (k = 0; k < d->set_off[i + 1] - d->set_off[i]; k++) {
-            accept[i] |= a->s[set[k]].kind == SLORA_RE_S_MATCH;
+            t += a->s[set[k]].kind == SLORA_RE_S_MATCH;
         }
+
+        accept[i] = t == (a->split > 0 ? 2u : 1u);
     }
 
     for (c = 0; c < d->n_classes; c++) {

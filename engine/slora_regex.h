@@ -82,6 +82,14 @@ typedef struct slora_regex_s {
 slora_regex_t *slora_regex_compile(const char *pattern, size_t len,
     uint32_t min, uint32_t max, int how, size_t *budget, slora_err_t *err);
 
+/* The same for the texts that match both pattern[0..len) and
+ * also[0..also_len), each as how says (also NULL: pattern alone): a
+ * string's pattern held to its format too. NULL with err set as above,
+ * and where no text matches both. */
+slora_regex_t *slora_regex_compile_both(const char *pattern, size_t len,
+    const char *also, size_t also_len, uint32_t min, uint32_t max, int how,
+    size_t *budget, slora_err_t *err);
+
 
 static inline const uint16_t *
 slora_regex_table(const slora_regex_t *r)

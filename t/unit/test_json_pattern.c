@@ -13,7 +13,8 @@
  *       it, within its lengths;
  *   (d) the schema compiler's refusals of patterns, naming where;
  *   (e) formats held as patterns: a value of each taken, values a format
- *       does not admit refused, ipv6 left an annotation.
+ *       does not admit refused, ipv6 left an annotation; a pattern and a
+ *       format together both held, a pair no string meets refused.
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -99,6 +100,7 @@ static void test_engine(const slora_tokenizer_t *tok);
 static int check_answer(const char *text, int i);
 static void test_refused(void);
 static void test_formats(void);
+static void test_pattern_and_format(void);
 
 
 int
@@ -444,5 +446,68 @@ test_formats(void)
            bad_values[i]);
     }
 
+    slora_json_schema_free(s);
+
+    test_pattern_and_format();
+}
+
+
+/* A pattern and an enforced format: the string holds to both; a pair
+ * no string meets is refused; a format held as no pattern leaves the
+ * pattern alone. */
+static void
+test_pattern_and_format(void)
+{
+    size_t                i, n;
+    char                  doc[256];
+    slora_err_t           err;
+    slora_json_t          j;
+    slora_json_schema_t  *s;
+
+    static const char  both[] =
+        "{\"type\": \"object\", \"properties\": {"
+        "\"d\": {\"type\": \"string\", \"pattern\": \"^2024-\","
+        "\"format\": \"date\"},"
+        "\"v6\": {\"type\": \"string\", \"pattern\": \"^[a-f0-9:]+$\","
+        "\"format\": \"ipv6\"}}}";
+    static const char  never[] =
+        "{\"type\": \"object\", \"properties\": {"
+        "\"d\": {\"type\": \"string\", \"pattern\": \"^[0-9]{4}$\","
+        "\"format\": \"date\"}}}";
+
+    static const struct {
+        const char  *doc;
+        int          valid;
+    } cases[] = {
+        { "{\"d\": \"2024-02-29\"}", 1 },
+        { "{\"d\": \"2023-02-28\"}", 0 },    /* the pattern's year */
+        { "{\"d\": \"2024-13-01\"}", 0 },    /* the format's month */
+        { "{\"d\": \"2024-\"}", 0 },
+        { "{\"v6\": \"fe80::1\"}", 1 },
+        { "{\"v6\": \"fe80::g\"}", 0 },
+    };
+
+    s = slora_json_schema_parse(both, strlen(both), &err);
+    ok(s != NULL, "a string's pattern and format compile together: %s",
+       s ? "" : err.msg);
+    if (s == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = (size_t) snprintf(doc, sizeof(doc), "%s", cases[i].doc);
+        slora_json_init(&j, s);
+        ok((slora_json_feed(&j, doc, n) && slora_json_done(&j))
+           == cases[i].valid, "pattern and format: %s %s", cases[i].doc,
+           cases[i].valid ? "taken" : "refused");
+    }
+
+    slora_json_schema_free(s);
+
+    s = slora_json_schema_parse(never, strlen(never), &err);
+    ok(s == NULL && strstr(err.msg, "pattern and format") != NULL
+       && strstr(err.msg, "admits no") != NULL,
+       "a pattern and a format no string meets together are refused: %s",
+       s ? "compiled" : err.msg);
     slora_json_schema_free(s);
 }

@@ -10,7 +10,10 @@
  *       text up to the longest admitted one: a whole match exactly where
  *       PCRE2 matches and the length is admitted, and a prefix viable
  *       exactly where some admitted match begins with it, so the
- *       automaton never lets a string go where it cannot end.
+ *       automaton never lets a string go where it cannot end;
+ *   (e) two patterns held together (slora_regex_compile_both): a whole
+ *       match exactly where PCRE2 matches both and the length is
+ *       admitted, on random texts; a pair no text meets refused.
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -36,6 +39,7 @@ static void test_cases(void);
 static void test_refused(void);
 static void test_pcre(void);
 static void test_lengths(void);
+static void test_both(void);
 static uint64_t regex_rand(uint64_t *s);
 
 
@@ -46,6 +50,7 @@ main(void)
     test_refused();
     test_pcre();
     test_lengths();
+    test_both();
 
     return done_testing();
 }
@@ -476,6 +481,103 @@ test_lengths(void)
         pcre2_match_data_free(md);
         pcre2_code_free(re);
     }
+}
+
+
+/* (e) */
+static void
+test_both(void)
+{
+    static const struct {
+        const char  *p;
+        const char  *q;
+        const char  *alphabet;
+        uint32_t     min;
+        uint32_t     max;
+    } pairs[] = {
+        { "^(ab|a)(bc|c)*$", "^a.{0,3}$", "abc", 0, SLORA_REGEX_NONE },
+        { "\\d{2}", "^[0-9]*1", "0123a", 0, SLORA_REGEX_NONE },
+        { "^[a-c]+$", "(aa|bb)", "abcd", 2, 6 },
+        { "^(a|b)*a(a|b){2}$", "b", "ab", 0, 7 },
+        { "x|y", "^[^z]*z[^z]*$", "xyz", 1, SLORA_REGEX_NONE },
+    };
+
+    int                  ours, theirs, same, hits, errcode;
+    char                 text[16];
+    size_t               i, k, n, len;
+    uint64_t             seed;
+    PCRE2_SIZE           erroff;
+    pcre2_code          *rp, *rq;
+    slora_err_t          err;
+    slora_regex_t       *r;
+    pcre2_match_data    *mp, *mq;
+
+    seed = 0xb07b;
+
+    for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        rp = pcre2_compile((PCRE2_SPTR) pairs[i].p, PCRE2_ZERO_TERMINATED,
+                           PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode,
+                           &erroff, NULL);
+        rq = pcre2_compile((PCRE2_SPTR) pairs[i].q, PCRE2_ZERO_TERMINATED,
+                           PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &errcode,
+                           &erroff, NULL);
+        memset(&err, 0, sizeof(err));
+        r = slora_regex_compile_both(pairs[i].p, strlen(pairs[i].p),
+                                     pairs[i].q, strlen(pairs[i].q),
+                                     pairs[i].min, pairs[i].max,
+                                     SLORA_REGEX_SEARCH, NULL, &err);
+
+        if (rp == NULL || rq == NULL || r == NULL) {
+            ok(0, "/%s/ and /%s/ compile (%s)", pairs[i].p, pairs[i].q,
+               err.msg);
+            pcre2_code_free(rp);
+            pcre2_code_free(rq);
+            free(r);
+            continue;
+        }
+
+        mp = pcre2_match_data_create_from_pattern(rp, NULL);
+        mq = pcre2_match_data_create_from_pattern(rq, NULL);
+        same = 1;
+        hits = 0;
+
+        for (n = 0; n < 4000 && same; n++) {
+            len = regex_rand(&seed) % 10;
+
+            for (k = 0; k < len; k++) {
+                text[k] = pairs[i].alphabet[regex_rand(&seed)
+                                            % strlen(pairs[i].alphabet)];
+            }
+
+            ours = slora_regex_match(r, text, len);
+            theirs = regex_pcre(rp, mp, text, len)
+                     && regex_pcre(rq, mq, text, len)
+                     && len >= pairs[i].min && len <= pairs[i].max;
+            hits += theirs;
+
+            if (ours != theirs) {
+                same = 0;
+                diag("/%s/ and /%s/ \"%.*s\": ours %d, PCRE2 %d",
+                     pairs[i].p, pairs[i].q, (int) len, text, ours, theirs);
+            }
+        }
+
+        ok(same && hits > 0, "/%s/ and /%s/ as PCRE2's both on 4000 texts "
+           "(%d matches)", pairs[i].p, pairs[i].q, hits);
+
+        pcre2_match_data_free(mp);
+        pcre2_match_data_free(mq);
+        pcre2_code_free(rp);
+        pcre2_code_free(rq);
+        free(r);
+    }
+
+    memset(&err, 0, sizeof(err));
+    r = slora_regex_compile_both("^a+$", 4, "b", 1, 0, SLORA_REGEX_NONE,
+                                 SLORA_REGEX_SEARCH, NULL, &err);
+    ok(r == NULL && strstr(err.msg, "admits no") != NULL,
+       "/^a+$/ and /b/: no text meets both, refused (%s)", err.msg);
+    free(r);
 }
 
 

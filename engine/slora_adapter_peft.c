@@ -34,6 +34,8 @@
 
 #define SLORA_ADAPTER_CONFIG_MAX  (1 << 20)
 #define SLORA_ADAPTER_HEADER_MAX  (16 << 20)
+#define SLORA_ADAPTER_REGEX_LAYERS  256     /* a regex target_modules is
+                                               tried on, without a model */
 
 
 static const char  *slora_adapter_proj_path[SLORA_PROJ_N] = {
@@ -48,9 +50,9 @@ static int slora_adapter_config_at(int *dfd, const char *dir,
 static int slora_adapter_flag_ok(const cJSON *root, const char *key);
 static int slora_adapter_proj_by_name(const char *s, size_t len);
 static int slora_adapter_targets(const char *path, const cJSON *t,
-    uint32_t *mask, slora_err_t *err);
+    int32_t n_layers, uint32_t *mask, slora_err_t *err);
 static int slora_adapter_targets_regex(const char *path, const char *re,
-    uint32_t *mask, slora_err_t *err);
+    int32_t n_layers, uint32_t *mask, slora_err_t *err);
 static int slora_adapter_parse_name(const char *name, int32_t *layer,
     int *proj, int *is_b);
 static int slora_adapter_fill(const slora_model_config_t *cfg,
@@ -218,7 +220,12 @@ slora_adapter_config_at(int *dfd, const char *dir,
     }
 
     v = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
-    if (slora_adapter_targets(path, v, &conf->proj_mask, err) != SLORA_OK) {
+    if (slora_adapter_targets(path, v,
+                              cfg != NULL ? cfg->n_layers
+                                          : SLORA_ADAPTER_REGEX_LAYERS,
+                              &conf->proj_mask, err)
+        != SLORA_OK)
+    {
         goto failed;
     }
 
@@ -637,8 +644,8 @@ slora_adapter_proj_by_name(const char *s, size_t len)
 
 
 static int
-slora_adapter_targets(const char *path, const cJSON *t, uint32_t *mask,
-    slora_err_t *err)
+slora_adapter_targets(const char *path, const cJSON *t, int32_t n_layers,
+    uint32_t *mask, slora_err_t *err)
 {
     int           p;
     size_t        len;
@@ -660,7 +667,8 @@ slora_adapter_targets(const char *path, const cJSON *t, uint32_t *mask,
             return SLORA_OK;
         }
 
-        return slora_adapter_targets_regex(path, t->valuestring, mask, err);
+        return slora_adapter_targets_regex(path, t->valuestring, n_layers,
+                                           mask, err);
     }
 
     if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) == 0) {
@@ -696,12 +704,16 @@ slora_adapter_targets(const char *path, const cJSON *t, uint32_t *mask,
 }
 
 
-/* PEFT full-matches a string target_modules against module paths. */
+/* PEFT full-matches a string target_modules against module paths: a
+ * module is a target where the path of any of the n_layers layers'
+ * matches (a regex may name some layers only, as
+ * ".*layers\.(1[0-9])\.self_attn\.q_proj" does). */
 static int
 slora_adapter_targets_regex(const char *path, const char *re,
-    uint32_t *mask, slora_err_t *err)
+    int32_t n_layers, uint32_t *mask, slora_err_t *err)
 {
     int                    p, rc;
+    int32_t                layer;
     char                   mod[128];
     size_t                 off;
     pcre2_code            *code;
@@ -723,12 +735,15 @@ slora_adapter_targets_regex(const char *path, const char *re,
     }
 
     for (p = 0; p < SLORA_PROJ_N; p++) {
-        snprintf(mod, sizeof(mod), "model.layers.0.%s",
-                 slora_adapter_proj_path[p]);
-        if (pcre2_match(code, (PCRE2_SPTR) mod, strlen(mod), 0, 0, md, NULL)
-            >= 0)
-        {
-            *mask |= 1u << p;
+        for (layer = 0; layer < n_layers && !(*mask & (1u << p)); layer++) {
+            snprintf(mod, sizeof(mod), "model.layers.%d.%s", (int) layer,
+                     slora_adapter_proj_path[p]);
+            if (pcre2_match(code, (PCRE2_SPTR) mod, strlen(mod), 0, 0, md,
+                            NULL)
+                >= 0)
+            {
+                *mask |= 1u << p;
+            }
         }
     }
 

@@ -112,6 +112,12 @@ test_config(void)
        && c.proj_mask == ((1u << SLORA_PROJ_Q) | (1u << SLORA_PROJ_V)),
        "regex target_modules full-matched against module paths");
 
+    rc = read_conf("{\"r\": 4, \"target_modules\": "
+                   "\".*layers\\\\.1\\\\.self_attn\\\\.k_proj\"}", &c, &err);
+    ok(rc == SLORA_OK && c.proj_mask == 1u << SLORA_PROJ_K,
+       "regex target_modules of a later layer alone: %s",
+       rc == SLORA_OK ? "its module" : err.msg);
+
     ok(read_conf("{\"r\": 4, \"target_modules\": [\"model.layers.0.mlp."
                  "up_proj\"]}", &c, &err) == SLORA_OK
        && c.proj_mask == 1u << SLORA_PROJ_UP, "dotted module path");

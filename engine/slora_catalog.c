@@ -91,6 +91,14 @@ slora_catalog_create(const slora_catalog_conf_t *conf, slora_err_t *err)
         goto failed;
     }
 
+    if (conf->adapter_dir != NULL
+        && strlen(conf->adapter_dir) > SLORA_ADAPTER_DIR_MAX)
+    {
+        slora_err_set(err, SLORA_ERROR, "adapter dir %.64s...: longer than "
+                      "%d bytes", conf->adapter_dir, SLORA_ADAPTER_DIR_MAX);
+        goto failed;
+    }
+
     if (conf->adapter_dir != NULL && conf->adapter_dir[0] != '\0') {
         cat->dir = strdup(conf->adapter_dir);
         if (cat->dir == NULL

@@ -48,6 +48,12 @@
 #define SLORA_ADAPTER_FOLDER_MAX                                            \
     (SLORA_ADAPTER_PATH_LEN - sizeof("/adapter_model.safetensors"))
 
+/* The longest adapter directory: its path, "/" and the longest name an
+ * adapter may have (255 bytes, slora_catalog_valid_name) fit
+ * SLORA_ADAPTER_PATH_LEN, so that no folder's path is ever cut short
+ * into another's. */
+#define SLORA_ADAPTER_DIR_MAX  (SLORA_ADAPTER_PATH_LEN - 257)
+
 
 /* Statuses beyond slora_core.h's, shared with slora_engine.h. */
 #define SLORA_FORBIDDEN      -20

@@ -202,6 +202,11 @@ slora_catalog_register_dir(slora_catalog_writer_t *w, const char *dir,
 
     *n = 0;
 
+    if (strlen(dir) > SLORA_ADAPTER_DIR_MAX) {
+        return slora_err_set(err, SLORA_ERROR, "%.64s...: longer than %d "
+                             "bytes", dir, SLORA_ADAPTER_DIR_MAX);
+    }
+
     d = opendir(dir);
     if (d == NULL) {
         return slora_err_set(err, SLORA_ERROR, "%s: %s", dir,

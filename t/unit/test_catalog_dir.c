@@ -23,6 +23,7 @@ static char  tmp[256];
 
 static void touch_later(const char *path);
 static void test_refresh(void);
+static void test_long_dir(void);
 
 
 int
@@ -36,6 +37,7 @@ main(void)
     }
 
     test_refresh();
+    test_long_dir();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -206,5 +208,45 @@ test_refresh(void)
        "link: s is at its folder's new path %s: %s", b,
        rc == SLORA_OK ? ad->path : err.msg);
 
+    slora_catalog_free(cat);
+}
+
+
+/* An adapter directory so long that a folder's path in it could be cut
+ * short (into another folder's) is refused, naming the limit; one at the
+ * limit is taken. */
+static void
+test_long_dir(void)
+{
+    char                   dir[SLORA_ADAPTER_PATH_LEN + 8];
+    size_t                 n;
+    slora_err_t            err;
+    slora_catalog_t       *cat;
+    slora_catalog_conf_t   conf;
+
+    /* tmp, then "/." to the length asked: the same folder */
+    n = (size_t) snprintf(dir, sizeof(dir), "%s", tmp);
+
+    while (n + 2 <= SLORA_ADAPTER_DIR_MAX) {
+        dir[n++] = '/';
+        dir[n++] = '.';
+    }
+
+    dir[n] = '\0';
+
+    memset(&conf, 0, sizeof(conf));
+    conf.adapter_dir = dir;
+    cat = slora_catalog_create(&conf, &err);
+    ok(cat != NULL, "an adapter dir of %zu bytes, at most %d, taken: %s", n,
+       SLORA_ADAPTER_DIR_MAX, cat ? "" : err.msg);
+    slora_catalog_free(cat);
+
+    dir[n++] = '/';
+    dir[n++] = '.';
+    dir[n] = '\0';
+    cat = slora_catalog_create(&conf, &err);
+    ok(cat == NULL && strstr(err.msg, "longer than") != NULL,
+       "an adapter dir of %zu bytes refused: %s", n,
+       cat ? "created" : err.msg);
     slora_catalog_free(cat);
 }

@@ -20,6 +20,18 @@ static void slora_pyjson_number(double d, slora_pyjson_put_pt put,
     void *data);
 static void slora_pyjson_newline(int indent, int level,
     slora_pyjson_put_pt put, void *data);
+static const cJSON **slora_pyjson_members(const cJSON *v,
+    const cJSON **small);
+static int slora_pyjson_key_cmp(const void *a, const void *b);
+
+
+#define SLORA_PYJSON_SMALL  16
+
+
+typedef struct {
+    const cJSON  *it;
+    size_t        i;
+} slora_pyjson_key_t;
 
 
 void
@@ -34,8 +46,9 @@ static void
 slora_pyjson_value(const cJSON *v, int indent, int level,
     slora_pyjson_put_pt put, void *data)
 {
-    int           first, object;
-    const cJSON  *it;
+    int            first, object;
+    size_t         i;
+    const cJSON   *it, *val, **vals, *small[SLORA_PYJSON_SMALL];
 
     if (cJSON_IsString(v)) {
         slora_pyjson_string(v->valuestring, strlen(v->valuestring), put,
@@ -66,10 +79,18 @@ slora_pyjson_value(const cJSON *v, int indent, int level,
         return;
     }
 
+    vals = object ? slora_pyjson_members(v, small) : NULL;
+
     put(data, object ? "{" : "[", 1);
     first = 1;
 
-    for (it = v->child; it != NULL; it = it->next) {
+    for (it = v->child, i = 0; it != NULL; it = it->next, i++) {
+        val = vals != NULL ? vals[i] : it;
+
+        if (val == NULL) {
+            continue;
+        }
+
         if (!first) {
             put(data, indent >= 0 ? "," : ", ", indent >= 0 ? 1 : 2);
         }
@@ -82,11 +103,90 @@ slora_pyjson_value(const cJSON *v, int indent, int level,
             put(data, ": ", 2);
         }
 
-        slora_pyjson_value(it, indent, level + 1, put, data);
+        slora_pyjson_value(val, indent, level + 1, put, data);
+    }
+
+    if (vals != NULL && vals != small) {
+        free(vals);
     }
 
     slora_pyjson_newline(indent, level, put, data);
     put(data, object ? "}" : "]", 1);
+}
+
+
+/* What json.loads makes of an object's members: a key named twice is one
+ * member of the dict, at the key's first place, holding its last value.
+ * Returns the value to write at each place (NULL: none, the key came
+ * before), in small where it fits; NULL when memory ran out (then every
+ * member is written, as cJSON holds them). Sorting keeps it n log n: a
+ * client's object may have many members. */
+static const cJSON **
+slora_pyjson_members(const cJSON *v, const cJSON **small)
+{
+    size_t               i, j, k;
+    const cJSON         *it, **vals;
+    slora_pyjson_key_t  *keys, few[SLORA_PYJSON_SMALL];
+
+    for (it = v->child, k = 0; it != NULL; it = it->next) {
+        k++;
+    }
+
+    if (k <= SLORA_PYJSON_SMALL) {
+        vals = small;
+        keys = few;
+
+    } else {
+        vals = malloc(k * sizeof(const cJSON *));
+        keys = malloc(k * sizeof(slora_pyjson_key_t));
+
+        if (vals == NULL || keys == NULL) {
+            free(vals);
+            free(keys);
+            return NULL;
+        }
+    }
+
+    for (it = v->child, i = 0; it != NULL; it = it->next, i++) {
+        keys[i].it = it;
+        keys[i].i = i;
+        vals[i] = NULL;
+    }
+
+    qsort(keys, k, sizeof(slora_pyjson_key_t), slora_pyjson_key_cmp);
+
+    for (i = 0; i < k; i = j) {
+        for (j = i + 1;
+             j < k && strcmp(keys[j].it->string, keys[i].it->string) == 0;
+             j++)
+        {
+            /* the key's later places */
+        }
+
+        vals[keys[i].i] = keys[j - 1].it;
+    }
+
+    if (keys != few) {
+        free(keys);
+    }
+
+    return vals;
+}
+
+
+static int
+slora_pyjson_key_cmp(const void *a, const void *b)
+{
+    int                        c;
+    const slora_pyjson_key_t  *x = a, *y = b;
+
+    c = strcmp(x->it->string, y->it->string);
+
+    if (c != 0) {
+        return c;
+    }
+
+    return x->i < y->i ? -1 : x->i > y->i;
 }
 
 

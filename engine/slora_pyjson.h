@@ -9,7 +9,9 @@
  * without indent the separators ", " and ": " on one line; with indent a
  * line per member, indent spaces a level, "," and ": ". Strings escape
  * '"', '\\' and the control bytes (\n, \r, \t, \b, \f, else \u00xx) and
- * keep every other byte. cJSON keeps numbers as doubles: a whole one is
+ * keep every other byte. A key an object names twice is written once, at
+ * its first place with its last value, as json.loads leaves the dict.
+ * cJSON keeps numbers as doubles: a whole one is
  * written as an integer (a float such as 2.0 in the client's JSON comes
  * out as 2), others in the shortest form that reads back the same, as
  * Python's repr.

@@ -139,6 +139,10 @@ slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
         return NULL;
     }
 
+    /* tools and arguments reach a template's tojson as the client wrote
+     * their numbers */
+    slora_pyjson_numbers(root, body, len);
+
     return root;
 }
 

@@ -964,6 +964,11 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
             break;
         }
 
+        if (cJSON_IsString(a)) {
+            slora_pyjson_numbers(args, a->valuestring,
+                                 strlen(a->valuestring));
+        }
+
         cJSON_AddItemToArray(parsed, args);
 
         /* escapes may stand for what is no UTF-8 (a lone surrogate) */

@@ -23,6 +23,10 @@ static void slora_pyjson_newline(int indent, int level,
 static const cJSON **slora_pyjson_members(const cJSON *v,
     const cJSON **small);
 static int slora_pyjson_key_cmp(const void *a, const void *b);
+static void slora_pyjson_walk(cJSON *v, const char **p, const char *end,
+    int *ok);
+static void slora_pyjson_keep(cJSON *v, const char *s, size_t n, int *ok);
+static size_t slora_pyjson_float(double d, char *buf, size_t cap);
 
 
 #define SLORA_PYJSON_SMALL  16
@@ -57,7 +61,13 @@ slora_pyjson_value(const cJSON *v, int indent, int level,
     }
 
     if (cJSON_IsNumber(v)) {
-        slora_pyjson_number(v->valuedouble, put, data);
+        if (v->valuestring != NULL) {
+            put(data, v->valuestring, strlen(v->valuestring));
+
+        } else {
+            slora_pyjson_number(v->valuedouble, put, data);
+        }
+
         return;
     }
 
@@ -278,6 +288,193 @@ slora_pyjson_number(double d, slora_pyjson_put_pt put, void *data)
     }
 
     put(data, buf, (size_t) n);
+}
+
+
+void
+slora_pyjson_numbers(cJSON *root, const char *text, size_t len)
+{
+    int          ok;
+    const char  *p;
+
+    ok = 1;
+    p = text;
+    slora_pyjson_walk(root, &p, text + len, &ok);
+}
+
+
+/* The tree in the text's order (cJSON keeps every member, a key named
+ * twice too): each number takes the text's next number. */
+static void
+slora_pyjson_walk(cJSON *v, const char **p, const char *end, int *ok)
+{
+    cJSON       *it;
+    const char  *s, *q;
+
+    if (!*ok) {
+        return;
+    }
+
+    if (cJSON_IsNumber(v)) {
+        for (q = *p; q < end; q++) {
+            if (*q == '"') {
+                for (q++; q < end && *q != '"'; q++) {
+                    q += *q == '\\';
+                }
+
+                continue;
+            }
+
+            if (*q == '-' || (*q >= '0' && *q <= '9')) {
+                break;
+            }
+        }
+
+        for (s = q; q < end && strchr("0123456789+-eE.", *q) != NULL
+                    && *q != '\0'; q++)
+        {
+            /* cJSON's number characters */
+        }
+
+        *p = q;
+
+        if (s == q) {
+            *ok = 0;
+            return;
+        }
+
+        slora_pyjson_keep(v, s, (size_t) (q - s), ok);
+        return;
+    }
+
+    for (it = v->child; it != NULL; it = it->next) {
+        slora_pyjson_walk(it, p, end, ok);
+    }
+}
+
+
+/* json.loads makes s[0..n) an int, exact however long, or a float: kept
+ * as the text to write where the double alone would be written
+ * otherwise (an int of over 15 digits, a float that is whole: 2.0, 1e16,
+ * -0.0, or out of range: 1e400 is Infinity). */
+static void
+slora_pyjson_keep(cJSON *v, const char *s, size_t n, int *ok)
+{
+    char    num[64], out[64], *k;
+    size_t  len;
+    double  d;
+
+    if (n >= sizeof(num)) {
+        return;
+    }
+
+    memcpy(num, s, n);
+    num[n] = '\0';
+    d = strtod(num, NULL);
+
+    if (d != v->valuedouble) {
+        *ok = 0;                    /* not the text it was parsed from */
+        return;
+    }
+
+    if (strpbrk(num, ".eE") == NULL) {
+        if (n - (num[0] == '-') <= 15) {
+            return;
+        }
+
+        memcpy(out, num, n + 1);
+        len = n;
+
+    } else {
+        if (isfinite(d) && d != floor(d)) {
+            return;
+        }
+
+        len = slora_pyjson_float(d, out, sizeof(out));
+    }
+
+    k = cJSON_malloc(len + 1);
+
+    if (k == NULL) {
+        return;
+    }
+
+    memcpy(k, out, len + 1);
+    v->valuestring = k;
+}
+
+
+/* d as Python's repr writes a float: the fewest digits that read back
+ * the same, positional from 1e-4 up to below 1e16 with at least one
+ * digit after the point, else d.ddde+XX. */
+static size_t
+slora_pyjson_float(double d, char *buf, size_t cap)
+{
+    int     p, x, m, i, k;
+    char    e[40], dig[20], *c;
+
+    if (isinf(d)) {
+        return (size_t) snprintf(buf, cap, "%s", d < 0 ? "-Infinity"
+                                                       : "Infinity");
+    }
+
+    for (p = 0; p < 17; p++) {
+        snprintf(e, sizeof(e), "%.*e", p, d);
+
+        if (strtod(e, NULL) == d) {
+            break;
+        }
+    }
+
+    c = strchr(e, 'e');
+    x = atoi(c + 1);
+
+    if (x < -4 || x >= 16) {
+        return (size_t) snprintf(buf, cap, "%s", e);
+    }
+
+    for (m = 0, i = 0; e + i < c; i++) {
+        if (e[i] >= '0' && e[i] <= '9') {
+            dig[m++] = e[i];
+        }
+    }
+
+    k = 0;
+
+    if (e[0] == '-') {
+        buf[k++] = '-';
+    }
+
+    if (x < 0) {
+        buf[k++] = '0';
+        buf[k++] = '.';
+
+        for (i = 0; i < -x - 1; i++) {
+            buf[k++] = '0';
+        }
+
+        memcpy(buf + k, dig, m);
+        k += m;
+
+    } else {
+        for (i = 0; i <= x; i++) {
+            buf[k++] = i < m ? dig[i] : '0';
+        }
+
+        buf[k++] = '.';
+
+        if (m <= x + 1) {
+            buf[k++] = '0';
+
+        } else {
+            memcpy(buf + k, dig + x + 1, m - x - 1);
+            k += m - x - 1;
+        }
+    }
+
+    buf[k] = '\0';
+
+    return (size_t) k;
 }
 
 

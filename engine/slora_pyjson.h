@@ -11,10 +11,11 @@
  * '"', '\\' and the control bytes (\n, \r, \t, \b, \f, else \u00xx) and
  * keep every other byte. A key an object names twice is written once, at
  * its first place with its last value, as json.loads leaves the dict.
- * cJSON keeps numbers as doubles: a whole one is
- * written as an integer (a float such as 2.0 in the client's JSON comes
- * out as 2), others in the shortest form that reads back the same, as
- * Python's repr.
+ * cJSON keeps numbers as doubles: a whole one is written as an integer,
+ * others in the shortest form that reads back the same, as Python's
+ * repr; a number whose client text json.loads reads as more (2.0 is a
+ * float, written 2.0; 2^53 + 1 an exact int) is written from that text
+ * where slora_pyjson_numbers kept it on the tree.
  */
 
 #ifndef SLORA_PYJSON_H
@@ -48,6 +49,14 @@ void slora_pyjson_write(const cJSON *v, int indent, slora_pyjson_put_pt put,
 /* s[0..n) as a JSON string, quotes included, through put. */
 void slora_pyjson_string(const char *s, size_t n, slora_pyjson_put_pt put,
     void *data);
+
+/* Keeps on the numbers of root, just parsed by cJSON from text[0..len)
+ * and not changed since, what json.loads would read in the client's text
+ * beyond the double cJSON holds: an int of more than 15 digits exactly
+ * (2^53 + 1 is not 2^53), a float that is whole as a float (2.0, 1e16,
+ * -0.0; 1e400 is Infinity), as json.dumps writes it, in the number's
+ * valuestring (cJSON frees and copies it with the number). */
+void slora_pyjson_numbers(cJSON *root, const char *text, size_t len);
 
 /* A put that appends s[0..n) to the slora_pyjson_text_t data. */
 void slora_pyjson_append(void *data, const char *s, size_t n);

@@ -11,7 +11,8 @@
  *       system message (one made when there is none), each as tojson
  *       writes it, an assistant's tool_calls in <tool_call> tags after
  *       its content (arguments parsed and written the same way), tool
- *       messages in a row one user turn of <tool_response>s.
+ *       messages in a row one user turn of <tool_response>s; numbers
+ *       as json.loads read the client's text (2.0 stays 2.0).
  *   (c) a parameters schema's own $defs still reached where it now sits.
  *   (d) the tokenize endpoint's chat renders the tools the same way.
  *   (e) Llama 3.1's format: the tools as json.dumps(indent=4) before the
@@ -360,6 +361,27 @@ test_chat(void)
                  "Let me see.\n<tool_call>\n{\"name\": \"get_time\", "
                  "\"arguments\": {\"tz\": \"UTC\"}}\n</tool_call>"),
        "content, then the call (arguments given as an object)");
+    slora_openai_req_free(&req);
+
+    /* numbers as json.loads reads the client's text: 2.0 a float, an
+     * int past 2^53 exact, 1e16 a float, in arguments given as a string
+     * and as an object */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER ","
+               "{\"role\":\"assistant\",\"content\":null,"
+               "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+               "\"function\":{\"name\":\"f\",\"arguments\":"
+               "\"{\\\"t\\\": 2.0, \\\"id\\\": 9007199254740993}\"}},"
+               "{\"id\":\"d\",\"type\":\"function\",\"function\":"
+               "{\"name\":\"g\",\"arguments\":{\"x\":1e16,\"y\":-0.0,"
+               "\"z\":3}}}]}]}", &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && str_is(req.msgs[1].content, req.msgs[1].content_len,
+                 "<tool_call>\n{\"name\": \"f\", \"arguments\": "
+                 "{\"t\": 2.0, \"id\": 9007199254740993}}\n</tool_call>\n"
+                 "<tool_call>\n{\"name\": \"g\", \"arguments\": "
+                 "{\"x\": 1e+16, \"y\": -0.0, \"z\": 3}}\n</tool_call>"),
+       "arguments' numbers as json.dumps(json.loads()) writes them: 2.0, "
+       "9007199254740993, 1e+16, -0.0 (%s)", err.msg);
     slora_openai_req_free(&req);
 }
 

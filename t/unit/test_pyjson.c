@@ -6,6 +6,10 @@
  *   (a) a key an object names twice: one member, at the key's first
  *       place, with its last value; in an object of a few members and
  *       of many (the writer sorts those), with indent and without.
+ *   (b) numbers as json.loads reads the client's text, kept by
+ *       slora_pyjson_numbers: an int exact past 2^53, a float that is
+ *       whole written as a float (2.0, 1e+16, -0.0), one past the
+ *       doubles as Infinity; without it, the double alone.
  */
 
 #include <stdio.h>
@@ -17,17 +21,25 @@
 #include "slora_pyjson.h"
 
 
-/* text parsed by cJSON, then written; NULL when it is no JSON. */
+/* text parsed by cJSON (its numbers' text kept where numbers), then
+ * written; NULL when it is no JSON. */
 static char *
-dumps(const char *text, int indent)
+dumps_as(const char *text, int indent, int numbers)
 {
-    cJSON                *v;
+    cJSON                *v, *d;
     slora_pyjson_text_t   t;
 
     v = cJSON_Parse(text);
 
     if (v == NULL) {
         return NULL;
+    }
+
+    if (numbers) {
+        slora_pyjson_numbers(v, text, strlen(text));
+        d = cJSON_Duplicate(v, 1);          /* a copy keeps the text */
+        cJSON_Delete(v);
+        v = d;
     }
 
     memset(&t, 0, sizeof(t));
@@ -41,6 +53,13 @@ dumps(const char *text, int indent)
     }
 
     return t.buf;
+}
+
+
+static char *
+dumps(const char *text, int indent)
+{
+    return dumps_as(text, indent, 1);
 }
 
 
@@ -96,10 +115,45 @@ test_duplicate_keys(void)
 }
 
 
+static void
+test_numbers(void)
+{
+    char  *got;
+
+    check("[2.0, 1.0e2, 120e-1, 0.0, -0.0, -0, 1e15, 1E16, 1e16, 1.5e300]",
+          -1, "[2.0, 100.0, 12.0, 0.0, -0.0, 0, 1000000000000000.0, "
+          "1e+16, 1e+16, 1.5e+300]",
+          "whole floats as floats, in repr's two forms");
+
+    check("[9007199254740993, -123456789012345678901, 1234567890123456]",
+          -1, "[9007199254740993, -123456789012345678901, 1234567890123456]",
+          "ints past 2^53 exactly");
+
+    check("[1e400, -1e999, 0.1, 1e-7, 2, 0.5]", -1,
+          "[Infinity, -Infinity, 0.1, 1e-07, 2, 0.5]",
+          "past the doubles: Infinity; others as they were");
+
+    check("{\"a\":\"1.0 -2\",\"b\":[1.0,{\"c\":\"\\\"3\",\"d\":4.0}],"
+          "\"e\":5}", 2, "{\n  \"a\": \"1.0 -2\",\n  \"b\": [\n    1.0,\n"
+          "    {\n      \"c\": \"\\\"3\",\n      \"d\": 4.0\n    }\n  ],\n"
+          "  \"e\": 5\n}",
+          "digits in strings are no numbers");
+
+    check("{\"k\":1.0,\"k\":2.0}", -1, "{\"k\": 2.0}",
+          "a key twice: its last number's text");
+
+    got = dumps_as("[2.0, 9007199254740993]", -1, 0);
+    is_str(got, "[2, 9007199254740992]",
+           "without the text kept: the double alone");
+    free(got);
+}
+
+
 int
 main(void)
 {
     test_duplicate_keys();
+    test_numbers();
 
     done_testing();
 }

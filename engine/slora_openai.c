@@ -140,8 +140,15 @@ slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
     }
 
     /* tools and arguments reach a template's tojson as the client wrote
-     * their numbers */
+     * their numbers; a key given twice is read as its last, as OpenAI's
+     * and vLLM's servers (Python's json) read it */
     slora_pyjson_numbers(root, body, len);
+
+    if (slora_pyjson_dict(root) != 0) {
+        cJSON_Delete(root);
+        slora_openai_nomem(err);
+        return NULL;
+    }
 
     return root;
 }

@@ -969,6 +969,12 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
                                  strlen(a->valuestring));
         }
 
+        if (slora_pyjson_dict(args) != 0) {
+            cJSON_Delete(args);
+            fail = "' arguments: out of memory";
+            break;
+        }
+
         cJSON_AddItemToArray(parsed, args);
 
         /* escapes may stand for what is no UTF-8 (a lone surrogate) */

@@ -291,6 +291,101 @@ slora_pyjson_number(double d, slora_pyjson_put_pt put, void *data)
 }
 
 
+int
+slora_pyjson_dict(cJSON *v)
+{
+    size_t               i, j, k;
+    cJSON               *it, *last, **place, *few_places[SLORA_PYJSON_SMALL];
+    slora_pyjson_key_t  *keys, few[SLORA_PYJSON_SMALL];
+
+    for (it = v->child; it != NULL; it = it->next) {
+        if (slora_pyjson_dict(it) != 0) {
+            return -1;
+        }
+    }
+
+    if (!cJSON_IsObject(v) || v->child == NULL) {
+        return 0;
+    }
+
+    for (it = v->child, k = 0; it != NULL; it = it->next) {
+        k++;
+    }
+
+    keys = few;
+    place = few_places;
+
+    if (k > SLORA_PYJSON_SMALL) {
+        keys = malloc(k * sizeof(slora_pyjson_key_t));
+        place = malloc(k * sizeof(cJSON *));
+
+        if (keys == NULL || place == NULL) {
+            free(keys);
+            free(place);
+            return -1;
+        }
+    }
+
+    for (it = v->child, i = 0; it != NULL; it = it->next, i++) {
+        keys[i].it = it;
+        keys[i].i = i;
+        place[i] = NULL;
+    }
+
+    /* each key's members together, in their order: its last member goes
+     * to its first's place, the others are dropped */
+    qsort(keys, k, sizeof(slora_pyjson_key_t), slora_pyjson_key_cmp);
+
+    for (i = 0; i < k; i = j) {
+        for (j = i + 1;
+             j < k && strcmp(keys[j].it->string, keys[i].it->string) == 0;
+             j++)
+        {
+            /* the key's later members */
+        }
+
+        place[keys[i].i] = (cJSON *) keys[j - 1].it;
+
+        for ( /* void */ ; i < j - 1; i++) {
+            it = (cJSON *) keys[i].it;
+            it->next = NULL;                /* it alone, not its chain */
+            it->prev = NULL;
+            cJSON_Delete(it);
+        }
+    }
+
+    v->child = NULL;
+    last = NULL;
+
+    for (i = 0; i < k; i++) {
+        if (place[i] == NULL) {
+            continue;
+        }
+
+        place[i]->prev = last;
+        place[i]->next = NULL;
+
+        if (last == NULL) {
+            v->child = place[i];
+
+        } else {
+            last->next = place[i];
+        }
+
+        last = place[i];
+    }
+
+    v->child->prev = last;
+
+    if (keys != few) {
+        free(keys);
+        free(place);
+    }
+
+    return 0;
+}
+
+
 void
 slora_pyjson_numbers(cJSON *root, const char *text, size_t len)
 {

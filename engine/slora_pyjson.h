@@ -58,6 +58,14 @@ void slora_pyjson_string(const char *s, size_t n, slora_pyjson_put_pt put,
  * valuestring (cJSON frees and copies it with the number). */
 void slora_pyjson_numbers(cJSON *root, const char *text, size_t len);
 
+/* Makes every object of v what json.loads makes it, a dict: a key named
+ * twice is one member, at the key's first place, holding its last value
+ * (the others deleted), so that a request reads what Python's servers
+ * read (cJSON's lookups take a key's first member). After
+ * slora_pyjson_numbers, which pairs numbers by the text's order. 0, or
+ * -1 when memory ran out (v is then as it was where not yet done). */
+int slora_pyjson_dict(cJSON *v);
+
 /* A put that appends s[0..n) to the slora_pyjson_text_t data. */
 void slora_pyjson_append(void *data, const char *s, size_t n);
 

@@ -10,6 +10,10 @@
  *       slora_pyjson_numbers: an int exact past 2^53, a float that is
  *       whole written as a float (2.0, 1e+16, -0.0), one past the
  *       doubles as Infinity; without it, the double alone.
+ *   (c) slora_pyjson_dict: the tree itself made a dict's, so that
+ *       cJSON's lookups read a key's last value, in objects of a few
+ *       members and of many, nested, the members after a dropped one
+ *       still linked both ways.
  */
 
 #include <stdio.h>
@@ -149,11 +153,60 @@ test_numbers(void)
 }
 
 
+/* (c) */
+static void
+test_dict(void)
+{
+    int     i, n, fwd, back;
+    char    in[4096], *p, *got;
+    cJSON  *v, *it;
+
+    v = cJSON_Parse("{\"a\":1,\"b\":{\"c\":1,\"c\":2},\"a\":3,\"d\":4}");
+    ok(v != NULL && slora_pyjson_dict(v) == 0, "a dict made");
+    got = v != NULL ? cJSON_PrintUnformatted(v) : NULL;
+    is_str(got, "{\"a\":3,\"b\":{\"c\":2},\"d\":4}",
+           "each key once, at its first place, its last value, nested too");
+    ok(v != NULL
+       && cJSON_GetObjectItemCaseSensitive(v, "a")->valuedouble == 3,
+       "a lookup reads the last value");
+    free(got);
+    cJSON_Delete(v);
+
+    /* 300 members: k0..k99 three times, values 0, 1, 2 */
+    p = in;
+    p += sprintf(p, "{");
+
+    for (i = 0; i < 300; i++) {
+        p += sprintf(p, "%s\"k%d\":%d", i ? "," : "", i % 100, i / 100);
+    }
+
+    sprintf(p, "}");
+    v = cJSON_Parse(in);
+    ok(v != NULL && slora_pyjson_dict(v) == 0, "a dict of many members");
+
+    n = 0;
+    fwd = 1;
+    back = 1;
+
+    for (it = v != NULL ? v->child : NULL; it != NULL; it = it->next) {
+        fwd &= it->valuedouble == 2 && atoi(it->string + 1) == n;
+        back &= it == v->child ? it->prev != NULL && it->prev->next == NULL
+                               : it->prev->next == it;
+        n++;
+    }
+
+    ok(n == 100 && fwd && back, "100 members, k0..k99 in order, each its "
+       "last value, linked both ways (%d)", n);
+    cJSON_Delete(v);
+}
+
+
 int
 main(void)
 {
     test_duplicate_keys();
     test_numbers();
+    test_dict();
 
     done_testing();
 }

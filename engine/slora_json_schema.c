@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "slora_json_build.h"
+#include "slora_pyjson.h"
 
 
 /* Keywords that constrain what this compiler cannot enforce. */
@@ -157,6 +158,13 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
     doc = cJSON_ParseWithLength(text, len);
     if (doc == NULL) {
         slora_err_set(err, SLORA_ERROR, "the schema is not JSON");
+        return NULL;
+    }
+
+    /* a keyword given twice is its last, as Python's json reads it */
+    if (slora_pyjson_dict(doc) != 0) {
+        cJSON_Delete(doc);
+        slora_err_set(err, SLORA_ERROR, "out of memory");
         return NULL;
     }
 
@@ -573,10 +581,9 @@ slora_json_bounded(const cJSON *sch)
 static uint32_t
 slora_json_compile_object(slora_json_build_t *b, const cJSON *sch)
 {
-    int                 n, k, i;
+    int                 n, k;
     size_t              len;
     cJSON              *key;
-    const char         *props_names[SLORA_JSON_CHOICES_MAX];
     uint32_t            id, first, node;
     const cJSON        *props, *req, *add, *it, *r;
     slora_json_prop_t  *p;
@@ -658,14 +665,8 @@ slora_json_compile_object(slora_json_build_t *b, const cJSON *sch)
 
         cJSON_Delete(key);
 
-        for (i = 0; i < k; i++) {
-            if (strcmp(it->string, props_names[i]) == 0) {
-                return slora_json_fail(b, "properties names \"%s\" twice "
-                                       "(at %s)", it->string);
-            }
-        }
-
-        props_names[k] = it->string;
+        /* (a name given twice is one property, its last: the schema
+         * was read as a dict, slora_json_schema_parse) */
 
         len = b->path_len;
         slora_json_enter(b, "properties", it->string);

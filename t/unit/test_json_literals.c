@@ -9,6 +9,7 @@
  * takes whole and which it refuses; then that what cannot be checked
  * against the values is refused with its keyword, as is a schema whose
  * keywords leave no value. Last, that keywords are told apart by case.
+ * A keyword given twice is its last value's, as Python reads the text.
  */
 
 #include <stdio.h>
@@ -84,6 +85,17 @@ static const literal_case_t  cases[] = {
     { "{\"enum\":[[1],[1,2,3]],\"maxItems\":2}", "[1,2,3]", 0 },
     { "{\"enum\":[[1],[1,2,3]],\"minItems\":2}", "[1]", 0 },
     { "{\"enum\":[[1],[1,2,3]],\"minItems\":2}", "[1,2,3]", 1 },
+
+    /* a keyword given twice is its last, as Python's json reads it */
+    { "{\"type\":\"string\",\"type\":\"integer\"}", "5", 1 },
+    { "{\"type\":\"string\",\"type\":\"integer\"}", "\"x\"", 0 },
+    { "{\"const\":\"a\",\"const\":\"b\"}", "\"b\"", 1 },
+    { "{\"const\":\"a\",\"const\":\"b\"}", "\"a\"", 0 },
+    { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},"
+      "\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{\"a\":5}", 1 },
+    { "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},"
+      "\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}", "{\"a\":\"x\"}",
+      0 },
 
     /* const and enum together */
     { "{\"enum\":[\"a\",\"b\"],\"const\":\"b\"}", "\"a\"", 0 },

@@ -228,8 +228,6 @@ test_refusals(void)
           "allOf of other than one" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\","
           "\"type\":\"string\"}}}", "$ref beside other keywords" },
-        { "{\"type\":\"object\",\"properties\":{\"a\":{},\"a\":{}}}",
-          "\"a\" twice" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"items\":[{}]}}}",
           "a tuple" },
         { "[1]", "must be an object or a boolean" },

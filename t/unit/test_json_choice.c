@@ -163,14 +163,17 @@ test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
                      "neutral? \"The food was cold and the waiter rude.\"",
                      ids, stop);
 
-    for (i = 0; i < 3; i++) {
+    /* the fourth with min_tokens past any text's tokens: a text the
+     * choice ends lets the stop ids come all the same */
+    for (i = 0; i < 4; i++) {
         req.id = (uint64_t) i;
         req.json_schema = list;
         req.json_schema_len = strlen(list);
         req.json_form = SLORA_JSON_FORM_CHOICE;
         req.sampling.max_tokens = 16;
-        req.sampling.temperature = i > 0 ? 1.5f : 0;
+        req.sampling.temperature = i == 1 || i == 2 ? 1.5f : 0;
         req.sampling.seed = (uint64_t) i;
+        req.sampling.min_tokens = i == 3 ? 12 : 0;
 
         if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
             BAIL_OUT("submit: %s", err.msg);
@@ -181,7 +184,7 @@ test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     chat_run_steps(e, &run);
     is_int(run.errors, 0, "no choice request failed");
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         chat_run_text(tok, run.tokens[i], run.n[i], text, sizeof(text));
         in = 0;
 
@@ -190,8 +193,11 @@ test_choice(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         }
 
         ok(in && run.finish[i] == SLORA_FINISH_STOP, "answer %d is one of "
-           "the texts, ending as it does: %s", i, text);
+           "the texts, ending as it does%s: %s", i,
+           i == 3 ? " (min_tokens 12)" : "", text);
     }
+
+    req.sampling.min_tokens = 0;
 
     req.id = 9;
     req.json_schema = "[\"a\",\"ab\"]";

@@ -67,7 +67,7 @@ static int slora_openai_resp_conv(cJSON *msgs, int skip,
 static int slora_openai_resp_message(cJSON *it, const char *param,
     size_t i, cJSON *msgs, slora_openai_err_t *err);
 static cJSON *slora_openai_resp_text(cJSON *content, const char *param,
-    size_t i, const char *what, slora_openai_err_t *err);
+    size_t i, const char *what, int refusal, slora_openai_err_t *err);
 static int slora_openai_resp_call(cJSON *it, const char *param, size_t i,
     cJSON *msgs, cJSON **last, slora_openai_err_t *err);
 static int slora_openai_resp_output(cJSON *it, const char *param, size_t i,
@@ -755,7 +755,9 @@ slora_openai_resp_message(cJSON *it, const char *param, size_t i,
 
     content = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(
                                          it, "content"),
-                                     param, i, "content", err);
+                                     param, i, "content",
+                                     strcmp(role->valuestring, "assistant")
+                                     == 0, err);
     if (content == NULL) {
         return SLORA_ERROR;
     }
@@ -778,13 +780,17 @@ slora_openai_resp_message(cJSON *it, const char *param, size_t i,
 }
 
 
-/* A content (a string, or an array of input_text and output_text parts)
- * as a string item; NULL with err set when it is none of those. */
+/* A content (a string, or an array of input_text and output_text parts;
+ * refusal: an assistant's, whose refusal parts, an earlier answer's
+ * refusal sent back, are its text too) as a string item; NULL with err
+ * set when it is none of those. */
 static cJSON *
 slora_openai_resp_text(cJSON *content, const char *param, size_t i,
-    const char *what, slora_openai_err_t *err)
+    const char *what, int refusal, slora_openai_err_t *err)
 {
-    cJSON   *part, *type, *text, *parts, *out;
+    int           k;
+    cJSON        *part, *type, *text, *parts, *out;
+    const char   *key;
 
     if (cJSON_IsString(content)) {
         text = cJSON_CreateString(content->valuestring);
@@ -808,21 +814,36 @@ slora_openai_resp_text(cJSON *content, const char *param, size_t i,
         return NULL;
     }
 
+    k = 0;
+
     cJSON_ArrayForEach(part, content) {
         type = cJSON_GetObjectItemCaseSensitive(part, "type");
-        text = cJSON_GetObjectItemCaseSensitive(part, "text");
 
-        if (!(slora_openai_resp_is(type, "input_text")
-              || slora_openai_resp_is(type, "output_text"))
-            || !cJSON_IsString(text))
-        {
+        key = slora_openai_resp_is(type, "input_text")
+              || slora_openai_resp_is(type, "output_text") ? "text"
+              : refusal && slora_openai_resp_is(type, "refusal") ? "refusal"
+              : NULL;
+
+        if (key == NULL) {
             cJSON_Delete(parts);
             slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                               cJSON_IsString(type) ? "unsupported_parameter"
                                                    : "invalid_type",
                               param, "%s[%zu].%s: only input_text and"
-                              " output_text parts are supported by this"
-                              " server's model", param, i, what);
+                              " output_text parts%s are supported by this"
+                              " server's model", param, i, what,
+                              refusal ? " (and an answer's refusal parts)"
+                                      : "");
+            return NULL;
+        }
+
+        text = cJSON_GetObjectItemCaseSensitive(part, key);
+
+        if (!cJSON_IsString(text)) {
+            cJSON_Delete(parts);
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                              param, "%s[%zu].%s[%d].%s must be a string",
+                              param, i, what, k, key);
             return NULL;
         }
 
@@ -843,6 +864,8 @@ slora_openai_resp_text(cJSON *content, const char *param, size_t i,
             slora_openai_nomem(err);
             return NULL;
         }
+
+        k++;
     }
 
     return parts;
@@ -921,7 +944,7 @@ slora_openai_resp_output(cJSON *it, const char *param, size_t i,
 
     out = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(it,
                                                                   "output"),
-                                 param, i, "output", err);
+                                 param, i, "output", 0, err);
     if (out == NULL) {
         return SLORA_ERROR;
     }

@@ -1,0 +1,124 @@
+/*
+ * test_openai_resp_shapes.c: shapes of a Responses request that OpenAI's
+ * types allow, each taken with its meaning or refused naming the
+ * Responses field (engine/slora_openai_responses.c).
+ *
+ *   (a) an earlier answer sent back: an output message's refusal part is
+ *       the assistant's text; a text part without its text is a type
+ *       error at its place, not an unsupported part.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+
+#include "slora_openai.h"
+
+
+static void check_msgs(const char *resp, const char *chat,
+    const char *what);
+static void check_err(const char *resp, const char *param,
+    const char *code, const char *msg, const char *what);
+
+
+static void
+test_sent_back(void)
+{
+    check_msgs("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"type\":\"message\",\"id\":\"msg_1\","
+               "\"status\":\"completed\",\"role\":\"assistant\","
+               "\"content\":[{\"type\":\"refusal\",\"refusal\":"
+               "\"I can't help with that.\"}]},{\"role\":\"user\","
+               "\"content\":\"Why?\"}]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
+               "\"I can't help with that.\"},{\"role\":\"user\","
+               "\"content\":\"Why?\"}]}",
+               "an output message's refusal part: the assistant's text");
+
+    check_err("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+              "\"content\":[{\"type\":\"refusal\",\"refusal\":\"no\"}]}]}",
+              "input", "unsupported_parameter", "input[0].content: ",
+              "a refusal part is an answer's, not a user's");
+    check_err("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+              "\"content\":[{\"type\":\"input_text\",\"text\":\"a\"},"
+              "{\"type\":\"input_text\"}]}]}", "input", "invalid_type",
+              "input[0].content[1].text must be a string",
+              "an input_text part without text: a type error at its place");
+    check_err("{\"model\":\"base\",\"input\":[{\"type\":"
+              "\"function_call_output\",\"call_id\":\"c\",\"output\":"
+              "[{\"type\":\"input_text\",\"text\":7}]}]}", "input",
+              "invalid_type", "input[0].output[0].text must be a string",
+              "an output's text part with a number for text");
+}
+
+
+int
+main(void)
+{
+    test_sent_back();
+
+    done_testing();
+}
+
+
+/* The Responses body resp and the chat body chat give the same
+ * messages. */
+static void
+check_msgs(const char *resp, const char *chat, const char *what)
+{
+    int                 rc_a, rc_b, same;
+    uint32_t            i;
+    slora_openai_req_t  a, b;
+    slora_openai_err_t  err_a, err_b;
+
+    memset(&err_a, 0, sizeof(err_a));
+    memset(&err_b, 0, sizeof(err_b));
+
+    rc_a = slora_openai_parse_responses(resp, strlen(resp), NULL, NULL, NULL,
+                                        &a, &err_a);
+    rc_b = slora_openai_parse(chat, strlen(chat), SLORA_OPENAI_CHAT, NULL,
+                              &b, &err_b);
+
+    same = rc_a == SLORA_OK && rc_b == SLORA_OK && a.n_msgs == b.n_msgs;
+
+    for (i = 0; same && i < a.n_msgs; i++) {
+        same = a.msgs[i].role_len == b.msgs[i].role_len
+               && a.msgs[i].content_len == b.msgs[i].content_len
+               && memcmp(a.msgs[i].role, b.msgs[i].role,
+                         a.msgs[i].role_len) == 0
+               && memcmp(a.msgs[i].content, b.msgs[i].content,
+                         a.msgs[i].content_len) == 0;
+    }
+
+    ok(same, "%s (%s / %s)", what, err_a.msg, err_b.msg);
+
+    slora_openai_req_free(&a);
+    slora_openai_req_free(&b);
+}
+
+
+/* resp is a 400 naming param with code, its message beginning msg. */
+static void
+check_err(const char *resp, const char *param, const char *code,
+    const char *msg, const char *what)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(resp, strlen(resp), NULL, NULL, NULL,
+                                      &req, &err);
+
+    ok(rc == SLORA_ERROR && err.status == 400 && err.param != NULL
+       && strcmp(err.param, param) == 0 && err.code != NULL
+       && strcmp(err.code, code) == 0
+       && strncmp(err.msg, msg, strlen(msg)) == 0,
+       "%s: %s %s: %s", what, err.param ? err.param : "(null)",
+       err.code ? err.code : "(null)", err.msg);
+
+    slora_openai_req_free(&req);
+}

@@ -1356,7 +1356,8 @@ slora_openai_resp_echo(cJSON *root, slora_openai_req_t *req,
 
 /* A chat parser's error, named as the Responses request names the
  * field, in its param and at the start of its message; a message's
- * place, the input item it was made from (map). */
+ * place, the input item it was made from (map); a tool's fields, the
+ * flat tool's. */
 static void
 slora_openai_resp_rename(slora_openai_err_t *err,
     const slora_openai_resp_map_t *map)
@@ -1376,6 +1377,18 @@ slora_openai_resp_rename(slora_openai_err_t *err,
     };
 
     if (err->param == NULL) {
+        return;
+    }
+
+    /* "tools[k].function.name": a Responses tool is flat, tools[k].name */
+    end = strstr(err->msg, "].function.");
+
+    if (strcmp(err->param, "tools") == 0
+        && strncmp(err->msg, "tools[", 6) == 0 && end != NULL)
+    {
+        n = strlen("function.");
+        memmove(end + 2, end + 2 + n, strlen(end + 2 + n) + 1);
+        err->len = strlen(err->msg);
         return;
     }
 

@@ -6,6 +6,9 @@
  *   (a) an earlier answer sent back: an output message's refusal part is
  *       the assistant's text; a text part without its text is a type
  *       error at its place, not an unsupported part.
+ *   (b) a function tool's field the chat parser refuses is named as the
+ *       flat Responses tool has it (tools[k].name, tools[k].parameters),
+ *       not as chat's tools[k].function.name.
  */
 
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include "slora_openai.h"
 
 
+static void test_tools(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -55,10 +59,36 @@ test_sent_back(void)
 }
 
 
+static void
+test_tools(void)
+{
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"tools\":[{\"type\":"
+              "\"function\",\"name\":\"f\"},{\"type\":\"function\","
+              "\"name\":\"a b\"}]}", "tools", "invalid_value",
+              "tools[1].name must be ", "a tool's bad name: tools[1].name");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"tools\":[{\"type\":"
+              "\"function\",\"name\":\"f\",\"parameters\":\"x\"}]}",
+              "tools", "invalid_type", "tools[0].parameters must be ",
+              "a tool's parameters not a schema: tools[0].parameters");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"tools\":[{\"type\":"
+              "\"function\",\"name\":\"f\",\"parameters\":{\"type\":"
+              "\"object\",\"properties\":{\"a\":{\"type\":\"number\","
+              "\"multipleOf\":3}}}}],\"tool_choice\":\"required\"}",
+              "tools", "invalid_value", "tools[0].parameters: ",
+              "a schema keyword the server cannot hold in a tool's "
+              "parameters: tools[0].parameters");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"tools\":[{\"type\":"
+              "\"function\",\"function\":{\"name\":\"f\"}}]}", "tools",
+              "invalid_value", "tools[0].name must be ",
+              "chat's nested tool: the flat tool's name is missing");
+}
+
+
 int
 main(void)
 {
     test_sent_back();
+    test_tools();
 
     done_testing();
 }

@@ -117,6 +117,9 @@ int slora_openai_tools(cJSON *root, slora_openai_req_t *req,
 int slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_chat_msg_t *prev, slora_openai_req_t *req,
     slora_openai_err_t *err);
+/* A function's name as tools and calls may have it: 1 to
+ * SLORA_TOOL_NAME_MAX letters, digits, '_', '-' or '.'. */
+int slora_openai_tool_name_ok(const char *name);
 
 
 /* slora_openai_mistral.c: function calling in Mistral's formats */

@@ -32,7 +32,9 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "slora_json.h"
 #include "slora_openai_int.h"
+#include "slora_tool_scan.h"
 
 
 #define SLORA_OPENAI_RESP_ITEMS  4096   /* input items a request may send */
@@ -878,7 +880,7 @@ static int
 slora_openai_resp_call(cJSON *it, const char *param, size_t i, cJSON *msgs,
     cJSON **last, slora_openai_err_t *err)
 {
-    cJSON  *id, *name, *args, *calls, *c, *fn;
+    cJSON  *id, *name, *args, *calls, *c, *fn, *parsed;
 
     id = cJSON_GetObjectItemCaseSensitive(it, "call_id");
     name = cJSON_GetObjectItemCaseSensitive(it, "name");
@@ -892,6 +894,33 @@ slora_openai_resp_call(cJSON *it, const char *param, size_t i, cJSON *msgs,
                                  " needs the strings call_id, name and"
                                  " arguments", param, i);
     }
+
+    /* the checks chat makes of a message's calls, made here where the
+     * call's own item can be named (a call joins the message before) */
+    if (!slora_openai_tool_name_ok(name->valuestring)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s[%zu].name must be 1 to %d"
+                                 " letters, digits, '_', '-' or '.'", param,
+                                 i, SLORA_TOOL_NAME_MAX);
+    }
+
+    if (slora_json_holds_nul(args->valuestring)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s[%zu].arguments hold a NUL"
+                                 " character (\\u0000) in a string", param,
+                                 i);
+    }
+
+    parsed = args->valuestring[0] != '\0' ? cJSON_Parse(args->valuestring)
+                                          : cJSON_CreateObject();
+
+    if (parsed == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s[%zu].arguments are not JSON",
+                                 param, i);
+    }
+
+    cJSON_Delete(parsed);
 
     if (*last == NULL) {
         *last = cJSON_CreateObject();

@@ -96,7 +96,6 @@ static int slora_openai_tool_prompt_llama3(cJSON *tools,
 static int slora_openai_tool_calls(cJSON *calls, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 
-static int slora_openai_tool_name_ok(const char *name);
 static int slora_openai_tool_join(slora_openai_req_t *req,
     slora_chat_msg_t *prev, slora_chat_msg_t *cm);
 static cJSON *slora_openai_tool_function(cJSON *tool);
@@ -1136,7 +1135,7 @@ slora_openai_plain_msg(slora_openai_plain_t *p, const slora_chat_msg_t *m,
 }
 
 
-static int
+int
 slora_openai_tool_name_ok(const char *name)
 {
     size_t  i;

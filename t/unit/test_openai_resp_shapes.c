@@ -9,6 +9,9 @@
  *   (b) a function tool's field the chat parser refuses is named as the
  *       flat Responses tool has it (tools[k].name, tools[k].parameters),
  *       not as chat's tools[k].function.name.
+ *   (c) a function_call item's bad name or arguments are named by that
+ *       item's place, also where it joins the assistant message or the
+ *       call before it (chat's error named the message's first item).
  */
 
 #include <stdio.h>
@@ -21,6 +24,7 @@
 
 
 static void test_tools(void);
+static void test_calls(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -84,11 +88,46 @@ test_tools(void)
 }
 
 
+static void
+test_calls(void)
+{
+    check_err("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+              "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
+              "\"Let me see.\"},{\"type\":\"function_call\",\"call_id\":"
+              "\"c1\",\"name\":\"f\",\"arguments\":\"{bad\"}]}", "input",
+              "invalid_value", "input[2].arguments are not JSON",
+              "a call joining the assistant message before it: its own "
+              "place");
+    check_err("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+              "\"content\":\"Hi\"},{\"type\":\"function_call\","
+              "\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"},"
+              "{\"type\":\"function_call\",\"call_id\":\"c2\",\"name\":"
+              "\"f\",\"arguments\":\"[1,\"}]}", "input", "invalid_value",
+              "input[2].arguments are not JSON",
+              "the second of two calls: its own place");
+    check_err("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+              "\"content\":\"Hi\"},{\"type\":\"function_call\","
+              "\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"},"
+              "{\"type\":\"function_call\",\"call_id\":\"c2\",\"name\":"
+              "\"no name\",\"arguments\":\"{}\"}]}", "input",
+              "invalid_value", "input[2].name must be ",
+              "a call's bad name: its own place, the Responses field");
+    check_err("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+              "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
+              "\"Hm.\"},{\"type\":\"function_call\",\"call_id\":\"c1\","
+              "\"name\":\"f\",\"arguments\":"
+              "\"{\\\"a\\\":\\\"\\\\u0000\\\"}\"}]}",
+              "input", "invalid_value", "input[2].arguments hold a NUL",
+              "a call's arguments holding a NUL: its own place");
+}
+
+
 int
 main(void)
 {
     test_sent_back();
     test_tools();
+    test_calls();
 
     done_testing();
 }

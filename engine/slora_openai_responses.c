@@ -265,7 +265,7 @@ slora_openai_resp_background(cJSON *root, int stored,
 
 
 /* The fields a server of a text model cannot honour (stored: it keeps
- * responses). */
+ * responses), and chat's fields where the Responses API has others. */
 static int
 slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
 {
@@ -289,6 +289,22 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
           " call" },
     };
 
+    static const struct {
+        const char  *name;
+        const char  *why;
+    } moved[] = {
+        { "messages", "this parameter has moved to 'input'" },
+        { "max_tokens", "this parameter has moved to 'max_output_tokens'" },
+        { "max_completion_tokens", "this parameter has moved to"
+          " 'max_output_tokens'" },
+        { "response_format", "this parameter has moved to 'text.format'" },
+        { "logprobs", "log-probabilities are asked for with include's"
+          " 'message.output_text.logprobs' or top_logprobs" },
+        { "n", "a response has one answer" },
+        { "functions", "functions are tools of type 'function'" },
+        { "function_call", "this parameter has moved to 'tool_choice'" },
+    };
+
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, fields[i].name);
 
@@ -303,6 +319,28 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
                                  "unsupported_parameter", fields[i].name,
                                  "%s is not supported by this server: %s",
                                  fields[i].name, fields[i].why);
+    }
+
+    /* chat's names for what the Responses API names otherwise: not
+     * passed over (a client's max_tokens or response_format unheeded
+     * would change the answer), but named with where they moved, as
+     * OpenAI does */
+    for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, moved[i].name);
+
+        if (item == NULL || cJSON_IsNull(item)
+            || (strcmp(moved[i].name, "logprobs") == 0 && cJSON_IsFalse(item))
+            || (strcmp(moved[i].name, "n") == 0 && cJSON_IsNumber(item)
+                && item->valuedouble == 1))
+        {
+            continue;
+        }
+
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", moved[i].name,
+                                 "Unsupported parameter: '%s'. In the"
+                                 " Responses API, %s", moved[i].name,
+                                 moved[i].why);
     }
 
     /* a text model: no reasoning effort, no verbosity */

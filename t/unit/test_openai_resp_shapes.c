@@ -12,6 +12,10 @@
  *   (c) a function_call item's bad name or arguments are named by that
  *       item's place, also where it joins the assistant message or the
  *       call before it (chat's error named the message's first item).
+ *   (d) chat's names for what the Responses API names otherwise
+ *       (max_tokens, response_format, messages, logprobs, n, functions)
+ *       are refused naming them, not passed over; null, logprobs false
+ *       and n 1, which ask for nothing, are taken.
  */
 
 #include <stdio.h>
@@ -25,6 +29,7 @@
 
 static void test_tools(void);
 static void test_calls(void);
+static void test_moved(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -122,12 +127,57 @@ test_calls(void)
 }
 
 
+static void
+test_moved(void)
+{
+    size_t              i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+    char                body[256];
+
+    static const char  *moved[][2] = {
+        { "max_tokens", "5" },
+        { "max_completion_tokens", "5" },
+        { "response_format", "{\"type\":\"json_object\"}" },
+        { "messages", "[{\"role\":\"user\",\"content\":\"Hi\"}]" },
+        { "logprobs", "true" },
+        { "n", "2" },
+        { "functions", "[{\"name\":\"f\"}]" },
+        { "function_call", "\"auto\"" },
+    };
+
+    static const char  *taken[] = {
+        "\"max_tokens\":null", "\"response_format\":null",
+        "\"logprobs\":false", "\"n\":1"
+    };
+
+    for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"base\",\"input\":"
+                 "\"Hi\",\"%s\":%s}", moved[i][0], moved[i][1]);
+        check_err(body, moved[i][0], "unsupported_parameter",
+                  "Unsupported parameter: ", moved[i][0]);
+    }
+
+    for (i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"base\",\"input\":"
+                 "\"Hi\",%s}", taken[i]);
+        memset(&err, 0, sizeof(err));
+        ok(slora_openai_parse_responses(body, strlen(body), NULL, NULL,
+                                        NULL, &req, &err)
+           == SLORA_OK, "%s asks for nothing: taken (%s)", taken[i],
+           err.msg);
+        slora_openai_req_free(&req);
+    }
+}
+
+
 int
 main(void)
 {
     test_sent_back();
     test_tools();
     test_calls();
+    test_moved();
 
     done_testing();
 }

@@ -133,9 +133,11 @@ int slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
 
 
 
-/* slora_openai_responses.c: Responses API items as chat messages */
+/* slora_openai_resp_items.c: Responses API items as chat messages */
 int slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     int *made, int *n, slora_openai_err_t *err);
+/* slora_openai_responses.c: item is the string s */
+int slora_openai_resp_is(cJSON *item, const char *s);
 
 /* slora_openai_conv.c: a stored conversation's messages less the items
  * removed from it (what a prompt reads) */

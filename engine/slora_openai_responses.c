@@ -32,9 +32,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "slora_json.h"
 #include "slora_openai_int.h"
-#include "slora_tool_scan.h"
 
 
 #define SLORA_OPENAI_RESP_ITEMS  4096   /* input items a request may send */
@@ -66,14 +64,6 @@ static int slora_openai_resp_splice(cJSON *msgs, cJSON *conv,
     slora_openai_err_t *err);
 static int slora_openai_resp_conv(cJSON *msgs, int skip,
     slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_resp_message(cJSON *it, const char *param,
-    size_t i, cJSON *msgs, slora_openai_err_t *err);
-static cJSON *slora_openai_resp_text(cJSON *content, const char *param,
-    size_t i, const char *what, int refusal, slora_openai_err_t *err);
-static int slora_openai_resp_call(cJSON *it, const char *param, size_t i,
-    cJSON *msgs, cJSON **last, slora_openai_err_t *err);
-static int slora_openai_resp_output(cJSON *it, const char *param, size_t i,
-    cJSON *msgs, slora_openai_err_t *err);
 static int slora_openai_resp_tools(cJSON *root, cJSON *chat,
     slora_openai_err_t *err);
 static int slora_openai_resp_format(cJSON *root, cJSON *chat,
@@ -86,7 +76,6 @@ static int slora_openai_resp_background(cJSON *root, int stored,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static void slora_openai_resp_rename(slora_openai_err_t *err,
     const slora_openai_resp_map_t *map);
-static int slora_openai_resp_is(cJSON *item, const char *s);
 
 
 int
@@ -462,104 +451,6 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 
 
 /*
- * Responses API items (messages, function calls and their outputs; an
- * earlier answer's reasoning is passed over) appended to msgs as the chat
- * messages they mean; errors name param ("input", a conversation's
- * "items"). made (NULL: not wanted; else room for an int an item): the
- * item each message appended was begun by, *n of them.
- */
-int
-slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
-    int *made, int *n, slora_openai_err_t *err)
-{
-    int      added;
-    size_t   i;
-    cJSON   *it, *m, *type, *last, *tail;
-
-    i = 0;
-    last = NULL;
-    tail = NULL;
-
-    cJSON_ArrayForEach(it, items) {
-        /* a call joins the assistant message before it, if any */
-        added = 1;
-
-        if (!cJSON_IsObject(it)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", param,
-                                     "%s[%zu] must be an object", param,
-                                     i);
-        }
-
-        type = cJSON_GetObjectItemCaseSensitive(it, "type");
-
-        if (type == NULL || slora_openai_resp_is(type, "message")) {
-            if (slora_openai_resp_message(it, param, i, msgs, err)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-            /* the message it made, at the list's end: walked to from
-             * the end seen before (an index walks from the start, and
-             * msgs may begin with a long conversation) */
-            for (m = tail != NULL ? tail : msgs->child;
-                 m != NULL && m->next != NULL;
-                 m = m->next)
-            {
-                /* void */
-            }
-
-            tail = m;
-            last = slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(
-                                            m, "role"), "assistant")
-                   ? m : NULL;
-
-        } else if (slora_openai_resp_is(type, "function_call")) {
-            added = last == NULL;
-
-            if (slora_openai_resp_call(it, param, i, msgs, &last,
-                                       err) != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-        } else if (slora_openai_resp_is(type, "function_call_output")) {
-            if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK) {
-                return SLORA_ERROR;
-            }
-
-            last = NULL;
-
-        } else if (slora_openai_resp_is(type, "reasoning")) {
-            /* an earlier answer's reasoning (slora_reasoning), sent back
-             * with its output: not rendered, as the models' templates
-             * drop earlier reasoning */
-            added = 0;
-
-        } else {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "unsupported_parameter", param,
-                                     "%s[%zu]: items of type %s are not"
-                                     " supported by this server (message,"
-                                     " function_call, function_call_output"
-                                     " and reasoning are)", param, i,
-                                     cJSON_IsString(type)
-                                     ? type->valuestring : "(not a string)");
-        }
-
-        if (made != NULL && added) {
-            made[(*n)++] = (int) i;
-        }
-
-        i++;
-    }
-
-    return SLORA_OK;
-}
-
-
-/*
  * previous_response_id: the stored conversation's messages, appended
  * after the instructions and before the input (which are this
  * request's alone).
@@ -770,269 +661,6 @@ slora_openai_resp_conv(cJSON *msgs, int skip, slora_openai_req_t *req,
     free(text);
 
     return req->resp_conv.data != NULL ? SLORA_OK : slora_openai_nomem(err);
-}
-
-
-/* A message item: role and content (a string, or text parts). */
-static int
-slora_openai_resp_message(cJSON *it, const char *param, size_t i,
-    cJSON *msgs, slora_openai_err_t *err)
-{
-    cJSON  *role, *content, *m;
-
-    role = cJSON_GetObjectItemCaseSensitive(it, "role");
-
-    if (!(slora_openai_resp_is(role, "user")
-          || slora_openai_resp_is(role, "assistant")
-          || slora_openai_resp_is(role, "system")
-          || slora_openai_resp_is(role, "developer")))
-    {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s[%zu].role must be user,"
-                                 " assistant, system or developer", param,
-                                 i);
-    }
-
-    content = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(
-                                         it, "content"),
-                                     param, i, "content",
-                                     strcmp(role->valuestring, "assistant")
-                                     == 0, err);
-    if (content == NULL) {
-        return SLORA_ERROR;
-    }
-
-    m = cJSON_CreateObject();
-
-    if (m == NULL || !cJSON_AddItemToArray(msgs, m)) {
-        cJSON_Delete(m);
-        cJSON_Delete(content);
-        return slora_openai_nomem(err);
-    }
-
-    if (cJSON_AddStringToObject(m, "role", role->valuestring) == NULL
-        || !cJSON_AddItemToObject(m, "content", content))
-    {
-        return slora_openai_nomem(err);
-    }
-
-    return SLORA_OK;
-}
-
-
-/* A content (a string, or an array of input_text and output_text parts;
- * refusal: an assistant's, whose refusal parts, an earlier answer's
- * refusal sent back, are its text too) as a string item; NULL with err
- * set when it is none of those. */
-static cJSON *
-slora_openai_resp_text(cJSON *content, const char *param, size_t i,
-    const char *what, int refusal, slora_openai_err_t *err)
-{
-    int           k;
-    cJSON        *part, *type, *text, *parts, *out;
-    const char   *key;
-
-    if (cJSON_IsString(content)) {
-        text = cJSON_CreateString(content->valuestring);
-        if (text == NULL) {
-            slora_openai_nomem(err);
-        }
-
-        return text;
-    }
-
-    if (!cJSON_IsArray(content)) {
-        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type", param,
-                          "%s[%zu].%s must be a string or an array of"
-                          " text parts", param, i, what);
-        return NULL;
-    }
-
-    parts = cJSON_CreateArray();
-    if (parts == NULL) {
-        slora_openai_nomem(err);
-        return NULL;
-    }
-
-    k = 0;
-
-    cJSON_ArrayForEach(part, content) {
-        type = cJSON_GetObjectItemCaseSensitive(part, "type");
-
-        key = slora_openai_resp_is(type, "input_text")
-              || slora_openai_resp_is(type, "output_text") ? "text"
-              : refusal && slora_openai_resp_is(type, "refusal") ? "refusal"
-              : NULL;
-
-        if (key == NULL) {
-            cJSON_Delete(parts);
-            slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                              cJSON_IsString(type) ? "unsupported_parameter"
-                                                   : "invalid_type",
-                              param, "%s[%zu].%s: only input_text and"
-                              " output_text parts%s are supported by this"
-                              " server's model", param, i, what,
-                              refusal ? " (and an answer's refusal parts)"
-                                      : "");
-            return NULL;
-        }
-
-        text = cJSON_GetObjectItemCaseSensitive(part, key);
-
-        if (!cJSON_IsString(text)) {
-            cJSON_Delete(parts);
-            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                              param, "%s[%zu].%s[%d].%s must be a string",
-                              param, i, what, k, key);
-            return NULL;
-        }
-
-        out = cJSON_CreateObject();
-
-        if (out == NULL || !cJSON_AddItemToArray(parts, out)) {
-            cJSON_Delete(out);
-            cJSON_Delete(parts);
-            slora_openai_nomem(err);
-            return NULL;
-        }
-
-        if (cJSON_AddStringToObject(out, "type", "text") == NULL
-            || cJSON_AddStringToObject(out, "text", text->valuestring)
-               == NULL)
-        {
-            cJSON_Delete(parts);
-            slora_openai_nomem(err);
-            return NULL;
-        }
-
-        k++;
-    }
-
-    return parts;
-}
-
-
-/* A function_call item: a call of the assistant message before it (the
- * one last points to, made if there is none). */
-static int
-slora_openai_resp_call(cJSON *it, const char *param, size_t i, cJSON *msgs,
-    cJSON **last, slora_openai_err_t *err)
-{
-    cJSON  *id, *name, *args, *calls, *c, *fn, *parsed;
-
-    id = cJSON_GetObjectItemCaseSensitive(it, "call_id");
-    name = cJSON_GetObjectItemCaseSensitive(it, "name");
-    args = cJSON_GetObjectItemCaseSensitive(it, "arguments");
-
-    if (!cJSON_IsString(id) || !cJSON_IsString(name)
-        || !cJSON_IsString(args))
-    {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 param, "%s[%zu]: a function_call item"
-                                 " needs the strings call_id, name and"
-                                 " arguments", param, i);
-    }
-
-    /* the checks chat makes of a message's calls, made here where the
-     * call's own item can be named (a call joins the message before) */
-    if (!slora_openai_tool_name_ok(name->valuestring)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s[%zu].name must be 1 to %d"
-                                 " letters, digits, '_', '-' or '.'", param,
-                                 i, SLORA_TOOL_NAME_MAX);
-    }
-
-    if (slora_json_holds_nul(args->valuestring)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s[%zu].arguments hold a NUL"
-                                 " character (\\u0000) in a string", param,
-                                 i);
-    }
-
-    parsed = args->valuestring[0] != '\0' ? cJSON_Parse(args->valuestring)
-                                          : cJSON_CreateObject();
-
-    if (parsed == NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 param, "%s[%zu].arguments are not JSON",
-                                 param, i);
-    }
-
-    cJSON_Delete(parsed);
-
-    if (*last == NULL) {
-        *last = cJSON_CreateObject();
-
-        if (*last == NULL || !cJSON_AddItemToArray(msgs, *last)
-            || cJSON_AddStringToObject(*last, "role", "assistant") == NULL
-            || cJSON_AddNullToObject(*last, "content") == NULL)
-        {
-            return slora_openai_nomem(err);
-        }
-    }
-
-    calls = cJSON_GetObjectItemCaseSensitive(*last, "tool_calls");
-    if (calls == NULL) {
-        calls = cJSON_AddArrayToObject(*last, "tool_calls");
-    }
-
-    c = cJSON_CreateObject();
-
-    if (calls == NULL || c == NULL || !cJSON_AddItemToArray(calls, c)
-        || cJSON_AddStringToObject(c, "id", id->valuestring) == NULL
-        || cJSON_AddStringToObject(c, "type", "function") == NULL
-        || (fn = cJSON_AddObjectToObject(c, "function")) == NULL
-        || cJSON_AddStringToObject(fn, "name", name->valuestring) == NULL
-        || cJSON_AddStringToObject(fn, "arguments", args->valuestring)
-           == NULL)
-    {
-        return slora_openai_nomem(err);
-    }
-
-    return SLORA_OK;
-}
-
-
-/* A function_call_output item: a tool message answering call_id. */
-static int
-slora_openai_resp_output(cJSON *it, const char *param, size_t i,
-    cJSON *msgs, slora_openai_err_t *err)
-{
-    cJSON  *id, *out, *m;
-
-    id = cJSON_GetObjectItemCaseSensitive(it, "call_id");
-
-    if (!cJSON_IsString(id)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 param, "%s[%zu]: a function_call_output"
-                                 " item needs the string call_id", param,
-                                 i);
-    }
-
-    out = slora_openai_resp_text(cJSON_GetObjectItemCaseSensitive(it,
-                                                                  "output"),
-                                 param, i, "output", 0, err);
-    if (out == NULL) {
-        return SLORA_ERROR;
-    }
-
-    m = cJSON_CreateObject();
-
-    if (m == NULL || !cJSON_AddItemToArray(msgs, m)) {
-        cJSON_Delete(m);
-        cJSON_Delete(out);
-        return slora_openai_nomem(err);
-    }
-
-    if (cJSON_AddStringToObject(m, "role", "tool") == NULL
-        || cJSON_AddStringToObject(m, "tool_call_id", id->valuestring)
-           == NULL
-        || !cJSON_AddItemToObject(m, "content", out))
-    {
-        return slora_openai_nomem(err);
-    }
-
-    return SLORA_OK;
 }
 
 
@@ -1503,7 +1131,7 @@ slora_openai_resp_rename(slora_openai_err_t *err,
 }
 
 
-static int
+int
 slora_openai_resp_is(cJSON *item, const char *s)
 {
     return cJSON_IsString(item) && strcmp(item->valuestring, s) == 0;

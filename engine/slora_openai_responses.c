@@ -4,11 +4,12 @@
  * function calls an earlier answer made and their outputs),
  * max_output_tokens, temperature, top_p, text.format (plain text, a JSON
  * object, or a JSON schema), function tools with tool_choice and
- * parallel_tool_calls, stream; vLLM's sampling fields and its guided_regex
- * and guided_choice as on chat; where the server keeps responses,
- * previous_response_id or conversation (the caller's lookup gives the
- * conversation so far; a response made in a conversation is continued by
- * that, not by its id) and background. What needs a store where none is kept
+ * parallel_tool_calls, stream; vLLM's sampling fields, its guided_regex,
+ * guided_choice and guided_json, and chat_template_kwargs as on chat;
+ * where the server keeps responses, previous_response_id or
+ * conversation (the caller's lookup gives the conversation so far; a
+ * response made in a conversation is continued by that, not by its id)
+ * and background. What needs a store where none is kept
  * (previous_response_id, conversation, background), or a model of another
  * kind (reasoning, images, files, built-in tools) is refused with 400
  * unsupported_parameter, naming it. include's "message.output_text.logprobs"
@@ -93,7 +94,10 @@ slora_openai_parse_responses(const char *body, size_t len,
         "model", "temperature", "top_p", "stream", "parallel_tool_calls",
         "seed", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
         "presence_penalty", "logit_bias", "stop", "stop_token_ids",
-        "min_tokens", "ignore_eos", "guided_regex", "guided_choice", "user"
+        "min_tokens", "ignore_eos", "guided_regex", "guided_choice",
+        "guided_json", "chat_template_kwargs", "user",
+        /* vLLM's that chat refuses, refused so here too */
+        "guided_grammar", "guided_whitespace_pattern", "structured_outputs"
     };
 
     slora_openai_defaults(req, SLORA_OPENAI_CHAT);
@@ -1085,6 +1089,16 @@ slora_openai_resp_rename(slora_openai_err_t *err,
         memmove(end + 2, end + 2 + n, strlen(end + 2 + n) + 1);
         err->len = strlen(err->msg);
         return;
+    }
+
+    /* chat's response_format anywhere in the message ("guided_json and
+     * a JSON response_format"): the Responses request's text.format */
+    while ((end = strstr(err->msg, "response_format")) != NULL) {
+        n = strlen("text.format");
+        memcpy(end, "text.format", n);
+        memmove(end + n, end + strlen("response_format"),
+                strlen(end + strlen("response_format")) + 1);
+        err->len = strlen(err->msg);
     }
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -16,6 +16,10 @@
  *       (max_tokens, response_format, messages, logprobs, n, functions)
  *       are refused naming them, not passed over; null, logprobs false
  *       and n 1, which ask for nothing, are taken.
+ *   (e) vLLM's guided_json and chat_template_kwargs are read as on chat
+ *       (they were passed over), and the guided decodings chat refuses
+ *       are refused; a message of chat's naming response_format names
+ *       text.format.
  */
 
 #include <stdio.h>
@@ -30,6 +34,7 @@
 static void test_tools(void);
 static void test_calls(void);
 static void test_moved(void);
+static void test_vllm(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -171,6 +176,54 @@ test_moved(void)
 }
 
 
+static void
+test_vllm(void)
+{
+    int                 rc_a, rc_b;
+    slora_openai_req_t  a, b;
+    slora_openai_err_t  err;
+
+    static const char  resp[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"guided_json\":"
+        "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":"
+        "\"integer\"}},\"required\":[\"n\"]}}";
+    static const char  chat[] =
+        "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"Hi\"}],\"guided_json\":{\"type\":\"object\","
+        "\"properties\":{\"n\":{\"type\":\"integer\"}},\"required\":"
+        "[\"n\"]}}";
+
+    memset(&err, 0, sizeof(err));
+    rc_a = slora_openai_parse_responses(resp, sizeof(resp) - 1, NULL, NULL,
+                                        NULL, &a, &err);
+    rc_b = slora_openai_parse(chat, sizeof(chat) - 1, SLORA_OPENAI_CHAT,
+                              NULL, &b, &err);
+    ok(rc_a == SLORA_OK && rc_b == SLORA_OK && a.schema.data != NULL
+       && b.schema.data != NULL && a.schema.len == b.schema.len
+       && memcmp(a.schema.data, b.schema.data, a.schema.len) == 0
+       && a.schema_form == b.schema_form,
+       "guided_json: the answer held to its schema, as on chat (%s)",
+       err.msg);
+    slora_openai_req_free(&a);
+    slora_openai_req_free(&b);
+
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"guided_json\":"
+              "{\"type\":\"object\"},\"text\":{\"format\":{\"type\":"
+              "\"json_object\"}}}", "guided_json", "invalid_value",
+              "guided_json and a JSON text.format",
+              "guided_json with text.format: one or the other, named in "
+              "the Responses request's terms");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"guided_grammar\":"
+              "\"root ::= x\"}", "guided_grammar", "unsupported_parameter",
+              "guided_grammar is not supported",
+              "guided_grammar: refused, as on chat");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\","
+              "\"chat_template_kwargs\":3}", "chat_template_kwargs",
+              "invalid_type", "chat_template_kwargs must be an object",
+              "chat_template_kwargs: read, as on chat");
+}
+
+
 int
 main(void)
 {
@@ -178,6 +231,7 @@ main(void)
     test_tools();
     test_calls();
     test_moved();
+    test_vllm();
 
     done_testing();
 }

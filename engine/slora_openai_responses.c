@@ -858,8 +858,8 @@ slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
  * alternatives asked for) gives the message's tokens' log-probabilities,
  * as chat's logprobs and top_logprobs; the other values name parts of
  * items this server never makes (searches, images, reasoning), so there
- * is nothing of them to add. Not with tools: the tokens of calls have
- * nowhere to go.
+ * is nothing of them to add. Not with tools that may be called: the
+ * tokens of calls have nowhere to go; the field that asked is named.
  */
 static int
 slora_openai_resp_logprobs(cJSON *root, cJSON *chat, slora_openai_err_t *err)
@@ -903,7 +903,7 @@ slora_openai_resp_logprobs(cJSON *root, cJSON *chat, slora_openai_err_t *err)
                                          : "(not a string)");
             }
 
-            lp |= i == 0;
+            lp |= i == 0 ? 1 : 0;
         }
     }
 
@@ -916,7 +916,7 @@ slora_openai_resp_logprobs(cJSON *root, cJSON *chat, slora_openai_err_t *err)
             return slora_openai_nomem(err);
         }
 
-        lp |= cJSON_IsNumber(top) && top->valuedouble > 0;
+        lp |= cJSON_IsNumber(top) && top->valuedouble > 0 ? 2 : 0;
     }
 
     if (!lp) {
@@ -925,12 +925,17 @@ slora_openai_resp_logprobs(cJSON *root, cJSON *chat, slora_openai_err_t *err)
 
     tools = cJSON_GetObjectItemCaseSensitive(chat, "tools");
 
-    if (cJSON_GetArraySize(tools) > 0) {
+    /* tool_choice "none": no calls, the answer is the message's */
+    if (cJSON_GetArraySize(tools) > 0
+        && !slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(
+                                     chat, "tool_choice"), "none"))
+    {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", "include",
+                                 "unsupported_parameter",
+                                 lp & 1 ? "include" : "top_logprobs",
                                  "log-probabilities with tools are not"
                                  " supported by this server's Responses"
-                                 " API");
+                                 " API (but with tool_choice \"none\")");
     }
 
     return cJSON_AddTrueToObject(chat, "logprobs") != NULL

@@ -20,6 +20,9 @@
  *       (they were passed over), and the guided decodings chat refuses
  *       are refused; a message of chat's naming response_format names
  *       text.format.
+ *   (f) log-probabilities with tools: refused naming the field that asked
+ *       for them (top_logprobs alone is not include), and taken with
+ *       tool_choice "none", where no call can come.
  */
 
 #include <stdio.h>
@@ -35,6 +38,7 @@ static void test_tools(void);
 static void test_calls(void);
 static void test_moved(void);
 static void test_vllm(void);
+static void test_logprobs(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -224,6 +228,41 @@ test_vllm(void)
 }
 
 
+static void
+test_logprobs(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  none[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"top_logprobs\":2,"
+        "\"include\":[\"message.output_text.logprobs\"],\"tools\":"
+        "[{\"type\":\"function\",\"name\":\"f\"}],\"tool_choice\":"
+        "\"none\"}";
+
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"top_logprobs\":2,"
+              "\"tools\":[{\"type\":\"function\",\"name\":\"f\"}]}",
+              "top_logprobs", "unsupported_parameter",
+              "log-probabilities with tools",
+              "top_logprobs with tools: named top_logprobs, not include");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"include\":"
+              "[\"message.output_text.logprobs\"],\"tools\":[{\"type\":"
+              "\"function\",\"name\":\"f\"}]}", "include",
+              "unsupported_parameter", "log-probabilities with tools",
+              "include's logprobs with tools: named include");
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(none, sizeof(none) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_OK && req.logprobs && req.top_logprobs == 2
+       && req.tools == SLORA_OPENAI_TOOLS_OFF,
+       "log-probabilities with tool_choice none: taken, no call can come "
+       "(%s)", err.msg);
+    slora_openai_req_free(&req);
+}
+
+
 int
 main(void)
 {
@@ -232,6 +271,7 @@ main(void)
     test_calls();
     test_moved();
     test_vllm();
+    test_logprobs();
 
     done_testing();
 }

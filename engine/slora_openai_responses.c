@@ -280,6 +280,8 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
         { "context_management", "this server does not compact contexts" },
         { "max_tool_calls", "use parallel_tool_calls false for at most one"
           " call" },
+        { "moderation", "this server has no moderation model to score or"
+          " block the input and the answer with" },
     };
 
     static const struct {

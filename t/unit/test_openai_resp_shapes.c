@@ -23,6 +23,8 @@
  *   (f) log-probabilities with tools: refused naming the field that asked
  *       for them (top_logprobs alone is not include), and taken with
  *       tool_choice "none", where no call can come.
+ *   (g) moderation (a moderation model to score or block with) is
+ *       refused naming it, not passed over; null is taken.
  */
 
 #include <stdio.h>
@@ -39,6 +41,7 @@ static void test_calls(void);
 static void test_moved(void);
 static void test_vllm(void);
 static void test_logprobs(void);
+static void test_moderation(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -263,6 +266,30 @@ test_logprobs(void)
 }
 
 
+static void
+test_moderation(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  null[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"moderation\":null}";
+
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"moderation\":"
+              "{\"model\":\"omni-moderation-latest\",\"policy\":"
+              "{\"input\":{\"mode\":\"block\"}}}}", "moderation",
+              "unsupported_parameter", "moderation is not supported",
+              "moderation blocking the input: refused, not passed over");
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(null, sizeof(null) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_OK, "moderation null: taken (%s)", err.msg);
+    slora_openai_req_free(&req);
+}
+
+
 int
 main(void)
 {
@@ -272,6 +299,7 @@ main(void)
     test_moved();
     test_vllm();
     test_logprobs();
+    test_moderation();
 
     done_testing();
 }

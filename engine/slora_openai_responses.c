@@ -361,6 +361,15 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
     if (sub != NULL && !cJSON_IsNull(sub)
         && !slora_openai_resp_is(sub, "medium"))
     {
+        if (!slora_openai_resp_is(sub, "low")
+            && !slora_openai_resp_is(sub, "high"))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "text.verbosity",
+                                     "text.verbosity must be \"low\","
+                                     " \"medium\" or \"high\"");
+        }
+
         why = "text.verbosity";
     }
 
@@ -368,7 +377,9 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                  "unsupported_parameter", why,
                                  "%s is not supported by this server's"
-                                 " model", why);
+                                 " model%s", why,
+                                 strcmp(why, "text.verbosity") == 0
+                                 ? " (but \"medium\", the default)" : "");
     }
 
     return SLORA_OK;

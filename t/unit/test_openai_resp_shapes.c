@@ -25,6 +25,8 @@
  *       tool_choice "none", where no call can come.
  *   (g) moderation (a moderation model to score or block with) is
  *       refused naming it, not passed over; null is taken.
+ *   (h) text.verbosity: "medium" taken, "low" and "high" refused as
+ *       unsupported, a value the API has not an invalid_value.
  */
 
 #include <stdio.h>
@@ -42,6 +44,7 @@ static void test_moved(void);
 static void test_vllm(void);
 static void test_logprobs(void);
 static void test_moderation(void);
+static void test_verbosity(void);
 static void check_msgs(const char *resp, const char *chat,
     const char *what);
 static void check_err(const char *resp, const char *param,
@@ -290,6 +293,37 @@ test_moderation(void)
 }
 
 
+static void
+test_verbosity(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  medium[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"text\":{\"verbosity\":"
+        "\"medium\"}}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(medium, sizeof(medium) - 1, NULL,
+                                      NULL, NULL, &req, &err);
+    ok(rc == SLORA_OK, "text.verbosity medium: taken (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+              "{\"verbosity\":\"low\"}}", "text.verbosity",
+              "unsupported_parameter", "text.verbosity is not supported",
+              "text.verbosity low: unsupported");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+              "{\"verbosity\":\"loud\"}}", "text.verbosity",
+              "invalid_value", "text.verbosity must be ",
+              "text.verbosity loud: not a value the API has");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+              "{\"verbosity\":2}}", "text.verbosity", "invalid_value",
+              "text.verbosity must be ", "text.verbosity 2: not a value");
+}
+
+
 int
 main(void)
 {
@@ -300,6 +334,7 @@ main(void)
     test_vllm();
     test_logprobs();
     test_moderation();
+    test_verbosity();
 
     done_testing();
 }

@@ -298,6 +298,9 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
         { "n", "a response has one answer" },
         { "functions", "functions are tools of type 'function'" },
         { "function_call", "this parameter has moved to 'tool_choice'" },
+        { "continue_final_message", "an answer is a new assistant turn,"
+          " not the last message's continuation" },
+        { "add_generation_prompt", "an answer is a new assistant turn" },
     };
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -323,8 +326,14 @@ slora_openai_resp_refuse(cJSON *root, int stored, slora_openai_err_t *err)
     for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
         item = cJSON_GetObjectItemCaseSensitive(root, moved[i].name);
 
+        /* what asks for nothing but what the Responses API does */
         if (item == NULL || cJSON_IsNull(item)
-            || (strcmp(moved[i].name, "logprobs") == 0 && cJSON_IsFalse(item))
+            || (cJSON_IsFalse(item)
+                && (strcmp(moved[i].name, "logprobs") == 0
+                    || strcmp(moved[i].name, "continue_final_message")
+                       == 0))
+            || (cJSON_IsTrue(item)
+                && strcmp(moved[i].name, "add_generation_prompt") == 0)
             || (strcmp(moved[i].name, "n") == 0 && cJSON_IsNumber(item)
                 && item->valuedouble == 1))
         {

@@ -14,8 +14,10 @@
  *       call before it (chat's error named the message's first item).
  *   (d) chat's names for what the Responses API names otherwise
  *       (max_tokens, response_format, messages, logprobs, n, functions)
- *       are refused naming them, not passed over; null, logprobs false
- *       and n 1, which ask for nothing, are taken.
+ *       and vLLM's prompt ends (continue_final_message,
+ *       add_generation_prompt) are refused naming them, not passed over;
+ *       null, logprobs false, n 1 and the prompt ends' defaults, which
+ *       ask for nothing, are taken.
  *   (e) vLLM's guided_json and chat_template_kwargs are read as on chat
  *       (they were passed over), and the guided decodings chat refuses
  *       are refused; a message of chat's naming response_format names
@@ -159,11 +161,15 @@ test_moved(void)
         { "n", "2" },
         { "functions", "[{\"name\":\"f\"}]" },
         { "function_call", "\"auto\"" },
+        { "continue_final_message", "true" },
+        { "add_generation_prompt", "false" },
     };
 
     static const char  *taken[] = {
         "\"max_tokens\":null", "\"response_format\":null",
-        "\"logprobs\":false", "\"n\":1"
+        "\"logprobs\":false", "\"n\":1",
+        "\"continue_final_message\":false",
+        "\"add_generation_prompt\":true"
     };
 
     for (i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {

@@ -11,9 +11,13 @@
  * response made in a conversation is continued by that, not by its id)
  * and background. What needs a store where none is kept
  * (previous_response_id, conversation, background), or a model of another
- * kind (reasoning, images, files, built-in tools) is refused with 400
- * unsupported_parameter, naming it. include's "message.output_text.logprobs"
- * and top_logprobs give the message's log-probabilities.
+ * kind (reasoning, images, files, built-in tools, moderation) is refused
+ * with 400 unsupported_parameter, naming it, and so is a chat field the
+ * Responses API names otherwise (max_tokens, response_format, ...),
+ * saying where it moved: nothing that would change the answer is passed
+ * over. include's "message.output_text.logprobs" and top_logprobs give
+ * the message's log-probabilities. The input items are read by
+ * slora_openai_resp_items.c.
  *
  * The one idea: a Responses request is a chat request in other clothes,
  * so it is checked in its own terms and then rewritten as the chat

@@ -47,13 +47,14 @@ static int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
 static int slora_openai_prompt_end(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_text(cJSON *content, const char *param,
-    const char *what, slora_openai_str_t *out, slora_openai_req_t *req,
-    slora_openai_err_t *err);
+static int slora_openai_text(cJSON *content, int refusal,
+    const char *param, const char *what, slora_openai_str_t *out,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static cJSON *slora_openai_part(cJSON *part, int refusal);
 static int slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_content(cJSON *content, size_t i,
-    slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_content(cJSON *m, size_t i, slora_chat_msg_t *cm,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_sampling(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -635,11 +636,7 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
         cm->role = s.data;
         cm->role_len = s.len;
 
-        if (slora_openai_content(cJSON_GetObjectItemCaseSensitive(m,
-                                                                  "content"),
-                                 k, cm, req, err)
-            != SLORA_OK)
-        {
+        if (slora_openai_content(m, k, cm, req, err) != SLORA_OK) {
             return SLORA_ERROR;
         }
 
@@ -661,27 +658,65 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
 }
 
 
-/* A message's content: a string, null (or absent), or an array of text
- * parts, concatenated. */
+/*
+ * A message's content: a string, null (or absent), or an array of text
+ * parts, concatenated. An assistant's may hold refusal parts
+ * ({"type": "refusal", "refusal": ...}), and its refusal field (the
+ * answer's refusal, sent back) follows its content: both are what the
+ * assistant said, read as its text.
+ */
 static int
-slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
+slora_openai_content(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    char                what[48];
-    slora_openai_str_t  s;
+    int                 asst;
+    char                what[48], *p;
+    cJSON              *content, *refusal;
+    slora_openai_str_t  s, r;
 
-    if (content == NULL || cJSON_IsNull(content)) {
-        cm->content = "";
-        cm->content_len = 0;
-        return SLORA_OK;
+    asst = cm->role_len == 9 && memcmp(cm->role, "assistant", 9) == 0;
+    content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    refusal = asst ? cJSON_GetObjectItemCaseSensitive(m, "refusal") : NULL;
+
+    s.data = "";
+    s.len = 0;
+
+    if (content != NULL && !cJSON_IsNull(content)) {
+        snprintf(what, sizeof(what), "messages[%zu].content", i);
+
+        if (slora_openai_text(content, asst, "messages.content", what, &s,
+                              req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
     }
 
-    snprintf(what, sizeof(what), "messages[%zu].content", i);
+    if (refusal != NULL && !cJSON_IsNull(refusal)) {
+        if (!cJSON_IsString(refusal)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages.refusal",
+                                     "messages[%zu].refusal must be a "
+                                     "string", i);
+        }
 
-    if (slora_openai_text(content, "messages.content", what, &s, req, err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
+        if (slora_openai_string(refusal, "messages.refusal", &r, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (r.len > 0) {
+            p = slora_openai_alloc(req, s.len + r.len + 1);
+            if (p == NULL) {
+                return slora_openai_nomem(err);
+            }
+
+            memcpy(p, s.data, s.len);
+            memcpy(p + s.len, r.data, r.len + 1);
+            s.data = p;
+            s.len += r.len;
+        }
     }
 
     cm->content = s.data;
@@ -693,13 +728,15 @@ slora_openai_content(cJSON *content, size_t i, slora_chat_msg_t *cm,
 
 /*
  * A content: a string, or an array of text parts ({"type": "text",
- * "text": ...}) joined; a part of another type (an image's, beside a
- * text or not) is refused, not dropped; param names it in errors, what
- * in their messages.
+ * "text": ...}) joined, with refusal parts ({"type": "refusal",
+ * "refusal": ...}) where refusal is set (an assistant's); a part of
+ * another type (an image's, beside a text or not) is refused, not
+ * dropped; param names it in errors, what in their messages.
  */
 static int
-slora_openai_text(cJSON *content, const char *param, const char *what,
-    slora_openai_str_t *out, slora_openai_req_t *req, slora_openai_err_t *err)
+slora_openai_text(cJSON *content, int refusal, const char *param,
+    const char *what, slora_openai_str_t *out, slora_openai_req_t *req,
+    slora_openai_err_t *err)
 {
     char    *p;
     size_t   len, n;
@@ -712,12 +749,13 @@ slora_openai_text(cJSON *content, const char *param, const char *what,
     len = 0;
 
     cJSON_ArrayForEach(part, content) {
-        text = cJSON_GetObjectItemCaseSensitive(part, "text");
         type = cJSON_GetObjectItemCaseSensitive(part, "type");
 
         if (type != NULL
-            && !(cJSON_IsString(type) && strcmp(type->valuestring, "text")
-                                         == 0))
+            && !(cJSON_IsString(type)
+                 && (strcmp(type->valuestring, "text") == 0
+                     || (refusal
+                         && strcmp(type->valuestring, "refusal") == 0))))
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", param,
@@ -728,6 +766,8 @@ slora_openai_text(cJSON *content, const char *param, const char *what,
                                      ? type->valuestring : "other than a"
                                                            " string");
         }
+
+        text = slora_openai_part(part, refusal);
 
         if (!cJSON_IsString(text)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
@@ -747,7 +787,7 @@ slora_openai_text(cJSON *content, const char *param, const char *what,
     out->len = len;
 
     cJSON_ArrayForEach(part, content) {
-        text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        text = slora_openai_part(part, refusal);
         n = strlen(text->valuestring);
         memcpy(p, text->valuestring, n);
         p += n;
@@ -761,6 +801,25 @@ slora_openai_text(cJSON *content, const char *param, const char *what,
     }
 
     return SLORA_OK;
+}
+
+
+/* A part's text: a refusal part's refusal (where taken), else its
+ * text. */
+static cJSON *
+slora_openai_part(cJSON *part, int refusal)
+{
+    cJSON  *type;
+
+    type = cJSON_GetObjectItemCaseSensitive(part, "type");
+
+    if (refusal && cJSON_IsString(type)
+        && strcmp(type->valuestring, "refusal") == 0)
+    {
+        return cJSON_GetObjectItemCaseSensitive(part, "refusal");
+    }
+
+    return cJSON_GetObjectItemCaseSensitive(part, "text");
 }
 
 
@@ -795,7 +854,7 @@ slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
                                  "string or text parts}");
     }
 
-    return slora_openai_text(content, "prediction", "prediction.content",
+    return slora_openai_text(content, 0, "prediction", "prediction.content",
                              &req->prediction, req, err);
 }
 

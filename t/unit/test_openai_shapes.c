@@ -1,0 +1,177 @@
+/*
+ * test_openai_shapes.c: the request shapes OpenAI's API types allow
+ * (its Python client's TypedDicts), each as the parser answers it: the
+ * fields a chat's messages may carry besides role and content, and the
+ * request fields beside the sampling ones. A shape the server serves
+ * parses to what it means; one it cannot honour is a 400 naming the
+ * field, never dropped.
+ *
+ * The one idea: a field the server leaves unread must not change the
+ * answer a client gets, so each such shape here is either read or
+ * refused, and the table says which.
+ */
+
+#include "tap.h"
+
+#include "slora_openai.h"
+#include "openai_eq.h"
+
+
+typedef struct {
+    const char           *name;
+    slora_openai_kind_e   kind;
+    const char           *body;
+    const char           *code;
+    const char           *param;
+} bad_case_t;
+
+
+#define CHAT  SLORA_OPENAI_CHAT
+#define COMP  SLORA_OPENAI_COMPLETION
+#define HEAD  "{\"model\":\"base\",\"messages\":[{\"role\":\"user\"," \
+              "\"content\":\"hi\"}"
+#define MSGS  HEAD "]"
+
+
+static const bad_case_t  bad_cases[] = {
+    { "a refusal not a string", CHAT,
+      HEAD ",{\"role\":\"assistant\",\"content\":null,\"refusal\":5}]}",
+      "invalid_type", "messages.refusal" },
+    { "a refusal part in a user message", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"user\",\"content\":"
+      "[{\"type\":\"refusal\",\"refusal\":\"no\"}]}]}",
+      "invalid_type", "messages.content" },
+};
+
+
+static void test_bad(void);
+static void test_refusal(void);
+static int parse(slora_openai_kind_e kind, const char *body,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int content_is(const slora_openai_req_t *req, uint32_t i,
+    const char *role, const char *want);
+
+
+int
+main(void)
+{
+    test_refusal();
+    test_bad();
+
+    return done_testing();
+}
+
+
+/* An assistant's refusal, sent back, is what it said: its text. */
+static void
+test_refusal(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    rc = parse(CHAT, HEAD ",{\"role\":\"assistant\",\"content\":null,"
+               "\"refusal\":\"I can't help with that.\"},{\"role\":"
+               "\"user\",\"content\":\"why?\"}]}", &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 3
+       && content_is(&req, 1, "assistant", "I can't help with that."),
+       "an assistant's refusal with null content is its text");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, HEAD ",{\"role\":\"assistant\",\"content\":\"Sorry. \","
+               "\"refusal\":\"No.\"}]}", &req, &err);
+    ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "Sorry. No."),
+       "a refusal beside a content follows it");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, HEAD ",{\"role\":\"assistant\",\"content\":\"A\","
+               "\"refusal\":null}]}", &req, &err);
+    ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "A"),
+       "a null refusal is none");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, HEAD ",{\"role\":\"assistant\",\"content\":[{\"type\":"
+               "\"text\",\"text\":\"A \"},{\"type\":\"refusal\",\"refusal\":"
+               "\"no\"}]}]}", &req, &err);
+    ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "A no"),
+       "an assistant's refusal part is read as its text");
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_bad(void)
+{
+    int                 rc;
+    size_t              i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+    const bad_case_t   *c;
+
+    for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        c = &bad_cases[i];
+
+        rc = parse(c->kind, c->body, &req, &err);
+
+        if (!ok(rc == SLORA_ERROR && err.status == 400
+                && nstreq(err.type, "invalid_request_error")
+                && nstreq(err.code, c->code) && nstreq(err.param, c->param)
+                && err.len > 0 && err.len == strlen(err.msg),
+                "%s: 400 %s %s", c->name, c->code, c->param))
+        {
+            diag("got rc %d, %d %s %s: %s", rc, err.status,
+                 err.code ? err.code : "null",
+                 err.param ? err.param : "null", err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
+}
+
+
+/* Parses a copy of body, then wipes the copy: what the request holds
+ * must not point into it. */
+static int
+parse(slora_openai_kind_e kind, const char *body, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int     rc;
+    char   *copy;
+    size_t  len;
+
+    len = strlen(body);
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    memcpy(copy, body, len + 1);
+    memset(err, 0, sizeof(slora_openai_err_t));
+
+    rc = slora_openai_parse(copy, len, kind, NULL, req, err);
+
+    memset(copy, 'X', len);
+    free(copy);
+
+    return rc;
+}
+
+
+/* The chat's message i is role's, with content want. */
+static int
+content_is(const slora_openai_req_t *req, uint32_t i, const char *role,
+    const char *want)
+{
+    const slora_chat_msg_t  *m;
+
+    if (i >= req->n_msgs) {
+        return 0;
+    }
+
+    m = &req->msgs[i];
+
+    return m->role_len == strlen(role)
+           && memcmp(m->role, role, m->role_len) == 0
+           && m->content_len == strlen(want)
+           && memcmp(m->content, want, m->content_len) == 0;
+}

@@ -636,7 +636,9 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
         cm->role = s.data;
         cm->role_len = s.len;
 
-        if (slora_openai_content(m, k, cm, req, err) != SLORA_OK) {
+        if (slora_openai_content(m, k, cm, req, err) != SLORA_OK
+            || slora_openai_msg_unsupported(m, k, err) != SLORA_OK)
+        {
             return SLORA_ERROR;
         }
 

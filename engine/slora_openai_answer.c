@@ -3,7 +3,8 @@
  * than the run (slora_openai.h): log-probabilities and a completion's
  * echo, logit_bias, response_format and vLLM's guided_json (a JSON
  * schema, compiled here to refuse what cannot be held), the fields this
- * server refuses rather than ignores, and stop strings. slora_openai.c
+ * server refuses rather than ignores (a message's too), and stop
+ * strings. slora_openai.c
  * calls them in its fixed order, so the first mistake is the answer.
  *
  * The one idea: each takes the parsed object and the request, sets the
@@ -574,6 +575,42 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
                                        " Responses API stores responses)"
                                      : "");
         }
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * An assistant message's audio ({"id"}: an earlier answer's audio, kept
+ * by OpenAI and read back by its id) and function_call (the legacy
+ * functions' call) are refused rather than dropped: the chat would be
+ * rendered without what the assistant said or did. null passes.
+ */
+int
+slora_openai_msg_unsupported(cJSON *m, size_t i, slora_openai_err_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(m, "audio");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "messages.audio",
+                                 "messages[%zu].audio is not supported by "
+                                 "this server (it keeps no audio): send "
+                                 "the answer's transcript as content", i);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(m, "function_call");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter",
+                                 "messages.function_call",
+                                 "messages[%zu].function_call is not "
+                                 "supported by this server: send the call "
+                                 "in tool_calls", i);
     }
 
     return SLORA_OK;

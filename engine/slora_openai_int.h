@@ -69,6 +69,10 @@ int slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     slora_openai_err_t *err);
+/* messages[i]'s fields this server cannot render (an earlier answer's
+ * audio, a legacy function_call): a 400 naming the field */
+int slora_openai_msg_unsupported(cJSON *m, size_t i,
+    slora_openai_err_t *err);
 int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
 /* A schema object (req->schema_choice: guided_choice's array), compiled

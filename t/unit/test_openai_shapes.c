@@ -41,6 +41,14 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\",\"messages\":[{\"role\":\"user\",\"content\":"
       "[{\"type\":\"refusal\",\"refusal\":\"no\"}]}]}",
       "invalid_type", "messages.content" },
+    { "an assistant's audio", CHAT,
+      HEAD ",{\"role\":\"assistant\",\"content\":null,\"audio\":"
+      "{\"id\":\"audio_abc\"}},{\"role\":\"user\",\"content\":\"and?\"}]}",
+      "unsupported_parameter", "messages.audio" },
+    { "an assistant's legacy function_call", CHAT,
+      HEAD ",{\"role\":\"assistant\",\"content\":null,"
+      "\"function_call\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}",
+      "unsupported_parameter", "messages.function_call" },
 };
 
 
@@ -95,6 +103,12 @@ test_refusal(void)
                "\"no\"}]}]}", &req, &err);
     ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "A no"),
        "an assistant's refusal part is read as its text");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, HEAD ",{\"role\":\"assistant\",\"content\":\"A\","
+               "\"audio\":null,\"function_call\":null}]}", &req, &err);
+    ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "A"),
+       "an assistant's null audio and function_call pass");
     slora_openai_req_free(&req);
 }
 

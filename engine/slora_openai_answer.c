@@ -33,6 +33,7 @@ static int slora_openai_schema_text(const char *text, size_t len,
     const char *param, slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_choice(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_unserved(cJSON *root, slora_openai_err_t *err);
 
 
 /*
@@ -574,6 +575,57 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
                                      ? " (no completion is kept; the"
                                        " Responses API stores responses)"
                                      : "");
+        }
+    }
+
+    return slora_openai_unserved(root, err);
+}
+
+
+/*
+ * What a text model served here cannot give: modalities other than
+ * ["text"] (an answer in audio), web_search_options (a search before the
+ * answer, an object however empty) and moderation (the input and answer
+ * scored or blocked). null passes, and ["text"] or [].
+ */
+static int
+slora_openai_unserved(cJSON *root, slora_openai_err_t *err)
+{
+    size_t       i;
+    cJSON       *item, *m;
+    const char  *name;
+
+    static const char  *objects[] = { "web_search_options", "moderation" };
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "modalities");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        if (!cJSON_IsArray(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "modalities",
+                                     "modalities must be an array");
+        }
+
+        cJSON_ArrayForEach(m, item) {
+            if (!cJSON_IsString(m) || strcmp(m->valuestring, "text") != 0) {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "unsupported_parameter",
+                                         "modalities", "modalities: this "
+                                         "server answers in text alone "
+                                         "([\"text\"])");
+            }
+        }
+    }
+
+    for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+        name = objects[i];
+        item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+        if (item != NULL && !cJSON_IsNull(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", name,
+                                     "%s is not supported by this server",
+                                     name);
         }
     }
 

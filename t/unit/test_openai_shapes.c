@@ -49,11 +49,28 @@ static const bad_case_t  bad_cases[] = {
       HEAD ",{\"role\":\"assistant\",\"content\":null,"
       "\"function_call\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}",
       "unsupported_parameter", "messages.function_call" },
+    { "modalities with audio", CHAT,
+      MSGS ",\"modalities\":[\"text\",\"audio\"]}",
+      "unsupported_parameter", "modalities" },
+    { "modalities audio alone", CHAT, MSGS ",\"modalities\":[\"audio\"]}",
+      "unsupported_parameter", "modalities" },
+    { "modalities not an array", CHAT, MSGS ",\"modalities\":\"text\"}",
+      "invalid_type", "modalities" },
+    { "web_search_options", CHAT,
+      MSGS ",\"web_search_options\":{\"search_context_size\":\"low\"}}",
+      "unsupported_parameter", "web_search_options" },
+    { "web_search_options empty", CHAT, MSGS ",\"web_search_options\":{}}",
+      "unsupported_parameter", "web_search_options" },
+    { "moderation", CHAT,
+      MSGS ",\"moderation\":{\"model\":\"omni-moderation-latest\","
+      "\"policy\":{\"input\":{\"mode\":\"block\"}}}}",
+      "unsupported_parameter", "moderation" },
 };
 
 
 static void test_bad(void);
 static void test_refusal(void);
+static void test_neutral(void);
 static int parse(slora_openai_kind_e kind, const char *body,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int content_is(const slora_openai_req_t *req, uint32_t i,
@@ -64,6 +81,7 @@ int
 main(void)
 {
     test_refusal();
+    test_neutral();
     test_bad();
 
     return done_testing();
@@ -110,6 +128,33 @@ test_refusal(void)
     ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "A"),
        "an assistant's null audio and function_call pass");
     slora_openai_req_free(&req);
+}
+
+
+/* The request fields that ask for nothing this server lacks pass. */
+static void
+test_neutral(void)
+{
+    size_t              i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  *bodies[] = {
+        MSGS ",\"modalities\":[\"text\"]}",
+        MSGS ",\"modalities\":[]}",
+        MSGS ",\"modalities\":null,\"web_search_options\":null,"
+        "\"moderation\":null,\"audio\":null}",
+    };
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        if (!ok(parse(CHAT, bodies[i], &req, &err) == SLORA_OK,
+                "passes: %s", bodies[i] + sizeof(MSGS) - 1))
+        {
+            diag("%s", err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
 }
 
 

@@ -585,8 +585,10 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
 /*
  * What a text model served here cannot give: modalities other than
  * ["text"] (an answer in audio), web_search_options (a search before the
- * answer, an object however empty) and moderation (the input and answer
- * scored or blocked). null passes, and ["text"] or [].
+ * answer, an object however empty), moderation (the input and answer
+ * scored or blocked), a reasoning_effort and a verbosity other than
+ * "medium" (as the Responses API's reasoning and text.verbosity). null
+ * passes, and ["text"] or [].
  */
 static int
 slora_openai_unserved(cJSON *root, slora_openai_err_t *err)
@@ -595,7 +597,8 @@ slora_openai_unserved(cJSON *root, slora_openai_err_t *err)
     cJSON       *item, *m;
     const char  *name;
 
-    static const char  *objects[] = { "web_search_options", "moderation" };
+    static const char  *objects[] = { "web_search_options", "moderation",
+                                      "reasoning_effort" };
 
     item = cJSON_GetObjectItemCaseSensitive(root, "modalities");
 
@@ -627,6 +630,18 @@ slora_openai_unserved(cJSON *root, slora_openai_err_t *err)
                                      "%s is not supported by this server",
                                      name);
         }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "verbosity");
+
+    if (item != NULL && !cJSON_IsNull(item)
+        && !(cJSON_IsString(item) && strcmp(item->valuestring, "medium") == 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "verbosity",
+                                 "verbosity is not supported by this "
+                                 "server's model (\"medium\" is its "
+                                 "answers')");
     }
 
     return SLORA_OK;

@@ -65,6 +65,14 @@ static const bad_case_t  bad_cases[] = {
       MSGS ",\"moderation\":{\"model\":\"omni-moderation-latest\","
       "\"policy\":{\"input\":{\"mode\":\"block\"}}}}",
       "unsupported_parameter", "moderation" },
+    { "reasoning_effort", CHAT, MSGS ",\"reasoning_effort\":\"high\"}",
+      "unsupported_parameter", "reasoning_effort" },
+    { "reasoning_effort none", CHAT, MSGS ",\"reasoning_effort\":\"none\"}",
+      "unsupported_parameter", "reasoning_effort" },
+    { "verbosity low", CHAT, MSGS ",\"verbosity\":\"low\"}",
+      "unsupported_parameter", "verbosity" },
+    { "verbosity high", CHAT, MSGS ",\"verbosity\":\"high\"}",
+      "unsupported_parameter", "verbosity" },
 };
 
 
@@ -144,6 +152,8 @@ test_neutral(void)
         MSGS ",\"modalities\":[]}",
         MSGS ",\"modalities\":null,\"web_search_options\":null,"
         "\"moderation\":null,\"audio\":null}",
+        MSGS ",\"reasoning_effort\":null,\"verbosity\":\"medium\"}",
+        MSGS ",\"verbosity\":null}",
     };
 
     for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {

@@ -865,18 +865,28 @@ static int
 slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
+    int          i;
     cJSON       *item;
     double       d;
     const char  *name;
 
-    name = "max_tokens";
-    item = cJSON_GetObjectItemCaseSensitive(root, name);
-    if (item == NULL || cJSON_IsNull(item)) {
-        name = "max_completion_tokens";
-        item = cJSON_GetObjectItemCaseSensitive(root, name);
-    }
+    /* the field that wins first: a chat's max_completion_tokens, OpenAI's
+     * name for what it deprecated max_tokens for (as vLLM reads both); a
+     * completion's own max_tokens */
+    static const char  *names[2][2] = {
+        { "max_completion_tokens", "max_tokens" },
+        { "max_tokens", "max_completion_tokens" }
+    };
 
-    if (item && !cJSON_IsNull(item)) {
+    /* both checked, the one that wins read last */
+    for (i = 1; i >= 0; i--) {
+        name = names[req->kind == SLORA_OPENAI_COMPLETION][i];
+        item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+        if (item == NULL || cJSON_IsNull(item)) {
+            continue;
+        }
+
         /* 0: a completion's echo alone (slora_openai_logprobs) */
         if (slora_openai_int(item, name,
                              req->kind == SLORA_OPENAI_COMPLETION ? 0 : 1,

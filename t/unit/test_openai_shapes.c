@@ -79,6 +79,7 @@ static const bad_case_t  bad_cases[] = {
 static void test_bad(void);
 static void test_refusal(void);
 static void test_neutral(void);
+static void test_max_tokens(void);
 static int parse(slora_openai_kind_e kind, const char *body,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int content_is(const slora_openai_req_t *req, uint32_t i,
@@ -90,6 +91,7 @@ main(void)
 {
     test_refusal();
     test_neutral();
+    test_max_tokens();
     test_bad();
 
     return done_testing();
@@ -135,6 +137,47 @@ test_refusal(void)
                "\"audio\":null,\"function_call\":null}]}", &req, &err);
     ok(rc == SLORA_OK && content_is(&req, 1, "assistant", "A"),
        "an assistant's null audio and function_call pass");
+    slora_openai_req_free(&req);
+}
+
+
+/* A chat's max_completion_tokens wins over max_tokens, OpenAI's older
+ * name for it; a completion's own is max_tokens. */
+static void
+test_max_tokens(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    rc = parse(CHAT, MSGS ",\"max_tokens\":10,\"max_completion_tokens\":20}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.max_tokens == 20,
+       "chat: max_completion_tokens beside max_tokens wins");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, MSGS ",\"max_completion_tokens\":20,\"max_tokens\":10}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.max_tokens == 20,
+       "chat: whichever comes first");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, MSGS ",\"max_tokens\":10,\"max_completion_tokens\":"
+               "null}", &req, &err);
+    ok(rc == SLORA_OK && req.max_tokens == 10,
+       "chat: max_tokens where max_completion_tokens is null");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"max_tokens\":"
+               "10,\"max_completion_tokens\":20}", &req, &err);
+    ok(rc == SLORA_OK && req.max_tokens == 10,
+       "completion: its max_tokens wins");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, MSGS ",\"max_tokens\":\"x\",\"max_completion_tokens\":"
+               "20}", &req, &err);
+    ok(rc == SLORA_ERROR && nstreq(err.param, "max_tokens"),
+       "chat: the max_tokens that loses is still checked");
     slora_openai_req_free(&req);
 }
 

@@ -367,6 +367,7 @@ slora_openai_defaults(slora_openai_req_t *req, slora_openai_kind_e kind)
 
     req->kind = kind;
     req->max_tokens = -1;
+    req->max_name = "max_tokens";
     req->temperature = 1.0;
     req->top_p = 1.0;
     req->repetition_penalty = 1.0;
@@ -899,6 +900,7 @@ slora_openai_sampling(cJSON *root, const slora_openai_limits_t *lim,
         }
 
         req->max_tokens = (int64_t) d;
+        req->max_name = name;
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "temperature");

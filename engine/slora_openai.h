@@ -147,6 +147,10 @@ typedef struct {
     uint32_t              n_msgs;
     int64_t               max_tokens;       /* -1: not given; 0: only a
                                                completion with echo */
+    const char           *max_name;         /* the field max_tokens came
+                                               from: "max_tokens" or
+                                               "max_completion_tokens",
+                                               for errors about it */
     int64_t               min_tokens;       /* vLLM's, 0: none */
     double                temperature;      /* default 1 */
     double                top_p;            /* default 1 */

@@ -69,9 +69,9 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
 
         if (req->max_tokens == 0 && !req->echo) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "max_tokens",
-                                     "max_tokens must be at least 1 "
-                                     "(0 only with echo)");
+                                     "invalid_value", req->max_name,
+                                     "%s must be at least 1 (0 only with "
+                                     "echo)", req->max_name);
         }
 
         if (lp == NULL || cJSON_IsNull(lp)) {

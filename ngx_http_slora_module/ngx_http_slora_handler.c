@@ -701,7 +701,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     limit = (int32_t) ngx_min((uint32_t) smcf->max_tokens,
                               q->geom.output_cap);
 
-    max_name = req->responses ? "max_output_tokens" : "max_tokens";
+    max_name = req->responses ? "max_output_tokens" : req->max_name;
 
     if (req->max_tokens > limit) {
         return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,

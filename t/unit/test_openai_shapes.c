@@ -174,6 +174,24 @@ test_max_tokens(void)
        "completion: its max_tokens wins");
     slora_openai_req_free(&req);
 
+    rc = parse(CHAT, MSGS ",\"max_completion_tokens\":20}", &req, &err);
+    ok(rc == SLORA_OK && nstreq(req.max_name, "max_completion_tokens"),
+       "chat: errors about it name max_completion_tokens");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, MSGS "}", &req, &err);
+    ok(rc == SLORA_OK && nstreq(req.max_name, "max_tokens"),
+       "chat: or max_tokens where neither is given");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"max_completion_tokens\":0}", &req, &err);
+    ok(rc == SLORA_ERROR && nstreq(err.param, "max_completion_tokens")
+       && strcmp(err.msg, "max_completion_tokens must be at least 1 (0 only "
+                 "with echo)") == 0,
+       "completion: max_completion_tokens 0 without echo is named");
+    slora_openai_req_free(&req);
+
     rc = parse(CHAT, MSGS ",\"max_tokens\":\"x\",\"max_completion_tokens\":"
                "20}", &req, &err);
     ok(rc == SLORA_ERROR && nstreq(err.param, "max_tokens"),

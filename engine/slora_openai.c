@@ -1077,18 +1077,45 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->ignore_eos = cJSON_IsTrue(item) ? 1 : 0;
     }
 
+    /* include_usage, include_obfuscation (OpenAI's padding of a
+     * stream's chunks against length side channels: this server adds
+     * none, and a client reads the chunks the same without it) and
+     * vLLM's continuous_usage_stats (usage in every chunk: not served),
+     * booleans or null */
     item = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (item && !cJSON_IsNull(item)) {
-        opt = cJSON_IsObject(item)
-              ? cJSON_GetObjectItemCaseSensitive(item, "include_usage")
-              : NULL;
-
-        if (!cJSON_IsObject(item) || (opt && !cJSON_IsBool(opt))) {
+        if (!cJSON_IsObject(item)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", "stream_options",
                                      "stream_options must be an object with"
                                      " a boolean include_usage");
         }
+
+        cJSON_ArrayForEach(opt, item) {
+            if ((strcmp(opt->string, "include_usage") == 0
+                 || strcmp(opt->string, "include_obfuscation") == 0
+                 || strcmp(opt->string, "continuous_usage_stats") == 0)
+                && !cJSON_IsNull(opt) && !cJSON_IsBool(opt))
+            {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_type", "stream_options",
+                                         "stream_options.%s must be a "
+                                         "boolean", opt->string);
+            }
+
+            if (strcmp(opt->string, "continuous_usage_stats") == 0
+                && cJSON_IsTrue(opt))
+            {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "unsupported_parameter",
+                                         "stream_options", "stream_options."
+                                         "continuous_usage_stats is not "
+                                         "supported by this server "
+                                         "(include_usage is)");
+            }
+        }
+
+        opt = cJSON_GetObjectItemCaseSensitive(item, "include_usage");
 
         /* as OpenAI: a client that asks for a stream's usage chunk
          * without a stream would wait for it in vain */

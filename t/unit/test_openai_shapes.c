@@ -73,6 +73,17 @@ static const bad_case_t  bad_cases[] = {
       "unsupported_parameter", "verbosity" },
     { "verbosity high", CHAT, MSGS ",\"verbosity\":\"high\"}",
       "unsupported_parameter", "verbosity" },
+    { "stream_options.include_obfuscation a string", CHAT,
+      MSGS ",\"stream\":true,\"stream_options\":{\"include_obfuscation\":"
+      "\"no\"}}", "invalid_type", "stream_options" },
+    { "stream_options.continuous_usage_stats", CHAT,
+      MSGS ",\"stream\":true,\"stream_options\":{\"include_usage\":true,"
+      "\"continuous_usage_stats\":true}}",
+      "unsupported_parameter", "stream_options" },
+    { "stream_options.continuous_usage_stats, a completion's", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"stream\":true,"
+      "\"stream_options\":{\"continuous_usage_stats\":true}}",
+      "unsupported_parameter", "stream_options" },
 };
 
 
@@ -215,6 +226,11 @@ test_neutral(void)
         "\"moderation\":null,\"audio\":null}",
         MSGS ",\"reasoning_effort\":null,\"verbosity\":\"medium\"}",
         MSGS ",\"verbosity\":null}",
+        MSGS ",\"stream\":true,\"stream_options\":{\"include_usage\":"
+        "true,\"include_obfuscation\":false,\"continuous_usage_stats\":"
+        "false}}",
+        MSGS ",\"stream\":true,\"stream_options\":{\"include_obfuscation\":"
+        "true,\"include_usage\":null}}",
     };
 
     for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {

@@ -283,6 +283,18 @@ slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
         type = cJSON_GetObjectItemCaseSensitive(tool, "type");
         fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
 
+        /* OpenAI's custom tools (free-form input, a grammar) */
+        if (cJSON_IsObject(tool) && cJSON_IsString(type)
+            && strcmp(type->valuestring, "custom") == 0)
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", "tools",
+                                     "tools[%d] is of type \"%.32s\", "
+                                     "which this server does not support "
+                                     "(\"function\" tools are)", i,
+                                     type->valuestring);
+        }
+
         if (!cJSON_IsObject(tool) || !cJSON_IsString(type)
             || strcmp(type->valuestring, "function") != 0
             || !cJSON_IsObject(fn))
@@ -407,6 +419,21 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
     type = cJSON_GetObjectItemCaseSensitive(choice, "type");
     fn = cJSON_GetObjectItemCaseSensitive(choice, "function");
     name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+
+    /* OpenAI's allowed_tools (a subset the answer may call) and custom
+     * (a custom tool's call) */
+    if (cJSON_IsObject(choice) && cJSON_IsString(type)
+        && (strcmp(type->valuestring, "allowed_tools") == 0
+            || strcmp(type->valuestring, "custom") == 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "tool_choice",
+                                 "tool_choice of type \"%.32s\" is not "
+                                 "supported by this server (\"none\", "
+                                 "\"auto\", \"required\" and {\"type\": "
+                                 "\"function\", ...} are)",
+                                 type->valuestring);
+    }
 
     if (!cJSON_IsObject(choice) || !cJSON_IsString(type)
         || strcmp(type->valuestring, "function") != 0

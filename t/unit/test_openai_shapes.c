@@ -31,6 +31,8 @@ typedef struct {
 #define HEAD  "{\"model\":\"base\",\"messages\":[{\"role\":\"user\"," \
               "\"content\":\"hi\"}"
 #define MSGS  HEAD "]"
+#define TOOL  "{\"type\":\"function\",\"function\":{\"name\":\"f\"," \
+              "\"parameters\":{\"type\":\"object\"}}}"
 
 
 static const bad_case_t  bad_cases[] = {
@@ -84,6 +86,20 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\",\"prompt\":\"hi\",\"stream\":true,"
       "\"stream_options\":{\"continuous_usage_stats\":true}}",
       "unsupported_parameter", "stream_options" },
+    { "a custom tool", CHAT,
+      MSGS ",\"tools\":[{\"type\":\"custom\",\"custom\":{\"name\":\"g\","
+      "\"format\":{\"type\":\"text\"}}}]}",
+      "unsupported_parameter", "tools" },
+    { "tool_choice allowed_tools", CHAT,
+      MSGS ",\"tools\":[" TOOL "],\"tool_choice\":{\"type\":"
+      "\"allowed_tools\",\"allowed_tools\":{\"mode\":\"required\","
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+      "\"f\"}}]}}}",
+      "unsupported_parameter", "tool_choice" },
+    { "tool_choice custom", CHAT,
+      MSGS ",\"tools\":[" TOOL "],\"tool_choice\":{\"type\":\"custom\","
+      "\"custom\":{\"name\":\"f\"}}}",
+      "unsupported_parameter", "tool_choice" },
 };
 
 

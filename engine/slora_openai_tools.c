@@ -96,6 +96,7 @@ static int slora_openai_tool_prompt_llama3(cJSON *tools,
 static int slora_openai_tool_calls(cJSON *calls, size_t i,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 
+static int slora_openai_tool_custom(cJSON *call);
 static int slora_openai_tool_join(slora_openai_req_t *req,
     slora_chat_msg_t *prev, slora_chat_msg_t *cm);
 static cJSON *slora_openai_tool_function(cJSON *tool);
@@ -965,6 +966,15 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
         name = cJSON_GetObjectItemCaseSensitive(fn, "name");
         a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
 
+        /* a custom tool's call ({"type": "custom", "custom": {"name",
+         * "input"}}), OpenAI's, of tools this server does not take */
+        if (slora_openai_tool_custom(c)) {
+            code = "unsupported_parameter";
+            fail = " of type \"custom\" are not supported by this "
+                   "server (\"function\" calls are)";
+            break;
+        }
+
         if (!cJSON_IsString(name)
             || !slora_openai_tool_name_ok(name->valuestring)
             || !(cJSON_IsString(a) || cJSON_IsObject(a)))
@@ -1178,6 +1188,18 @@ slora_openai_tool_name_ok(const char *name)
     }
 
     return i > 0 && i <= SLORA_TOOL_NAME_MAX;
+}
+
+
+/* A call of OpenAI's custom type. */
+static int
+slora_openai_tool_custom(cJSON *call)
+{
+    cJSON  *type;
+
+    type = cJSON_GetObjectItemCaseSensitive(call, "type");
+
+    return cJSON_IsString(type) && strcmp(type->valuestring, "custom") == 0;
 }
 
 

@@ -100,6 +100,11 @@ static const bad_case_t  bad_cases[] = {
       MSGS ",\"tools\":[" TOOL "],\"tool_choice\":{\"type\":\"custom\","
       "\"custom\":{\"name\":\"f\"}}}",
       "unsupported_parameter", "tool_choice" },
+    { "a custom tool's call sent back", CHAT,
+      HEAD ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+      "[{\"id\":\"call_1\",\"type\":\"custom\",\"custom\":{\"name\":"
+      "\"g\",\"input\":\"x\"}}]}]}",
+      "unsupported_parameter", "messages" },
 };
 
 

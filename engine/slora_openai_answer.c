@@ -34,6 +34,7 @@ static int slora_openai_schema_text(const char *text, size_t len,
 static int slora_openai_choice(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_unserved(cJSON *root, slora_openai_err_t *err);
+static int slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err);
 
 
 /*
@@ -578,7 +579,58 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
         }
     }
 
-    return slora_openai_unserved(root, err);
+    if (slora_openai_unserved(root, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    return slora_openai_vllm_unserved(root, err);
+}
+
+
+/*
+ * vLLM's extensions that change the answer and that this server does not
+ * serve: beam search, the stop string kept in the text, tokens shown as
+ * token ids, the prompt's log-probabilities, a set of allowed tokens,
+ * bad words, a template of the request's own and the prompt truncated to
+ * its last tokens. Refused rather than passed over; their neutral values
+ * (null, false, an empty list or string) pass.
+ */
+static int
+slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
+{
+    int          asks;
+    size_t       i;
+    cJSON       *item;
+    const char  *name;
+
+    static const char  *fields[] = {
+        "use_beam_search", "include_stop_str_in_output",
+        "return_tokens_as_token_ids", "prompt_logprobs",
+        "allowed_token_ids", "bad_words", "chat_template",
+        "truncate_prompt_tokens"
+    };
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        name = fields[i];
+        item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+        if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
+            continue;
+        }
+
+        asks = cJSON_IsString(item) ? item->valuestring[0] != '\0'
+               : cJSON_IsArray(item) ? cJSON_GetArraySize(item) > 0
+               : 1;
+
+        if (asks) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", name,
+                                     "%s (vLLM's) is not supported by this "
+                                     "server", name);
+        }
+    }
+
+    return SLORA_OK;
 }
 
 

@@ -93,6 +93,20 @@ static const bad_case_t  bad_cases[] = {
     { "max_tokens twice, the last bad", CHAT,
       "{\"model\":\"base\"," MSGS ",\"max_tokens\":5,\"max_tokens\":0}",
       400, "invalid_value", "max_tokens" },
+    { "vLLM's use_beam_search", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"use_beam_search\":true}",
+      400, "unsupported_parameter", "use_beam_search" },
+    { "vLLM's bad_words", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+      "\"bad_words\":[\"no\"]}", 400, "unsupported_parameter", "bad_words" },
+    { "vLLM's prompt_logprobs 0", COMP, "{\"model\":\"base\",\"prompt\":"
+      "\"x\",\"prompt_logprobs\":0}", 400, "unsupported_parameter",
+      "prompt_logprobs" },
+    { "vLLM's chat_template", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"chat_template\":\"{{ x }}\"}",
+      400, "unsupported_parameter", "chat_template" },
+    { "vLLM's allowed_token_ids", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"allowed_token_ids\":[1,2]}",
+      400, "unsupported_parameter", "allowed_token_ids" },
     { "user a number", CHAT,
       "{\"model\":\"base\"," MSGS ",\"user\":12}",
       400, "invalid_type", "user" },
@@ -672,6 +686,15 @@ test_chat(void)
            "auto, response_format text, logit_bias {}: accepted");
     ok(!req.json, "response_format text is not JSON mode");
     ok(req.prediction.data == NULL, "chat: prediction null is none");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"use_beam_search\":false,"
+               "\"include_stop_str_in_output\":false,\"bad_words\":[],"
+               "\"allowed_token_ids\":null,\"prompt_logprobs\":null,"
+               "\"chat_template\":\"\",\"truncate_prompt_tokens\":null}",
+               &req, &err);
+    is_int(rc, SLORA_OK, "chat: vLLM's unserved extensions at their "
+           "neutral values: accepted");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"prediction\":"

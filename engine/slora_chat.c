@@ -95,6 +95,8 @@ static size_t slora_chat_space_head(const char *s, size_t n);
 static size_t slora_chat_space_tail(const char *s, size_t n);
 static void slora_chat_trim_end(const char *s, size_t *n);
 static int slora_chat_role(const slora_chat_msg_t *m);
+static int slora_chat_system_first(const slora_chat_msg_t *msgs,
+    int n_msgs, int first, slora_chat_e tmpl, slora_err_t *err);
 static int slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs,
     int first, slora_chat_e tmpl, slora_err_t *err);
 static void slora_chat_mistral(slora_chat_out_t *o, slora_chat_e tmpl,
@@ -379,11 +381,28 @@ done:
 }
 
 
-int
-slora_chat_any_order(slora_chat_e tmpl, const char *jinja, size_t len)
+unsigned
+slora_chat_template_flags(slora_chat_e tmpl, const char *jinja, size_t len)
 {
-    return tmpl == SLORA_CHAT_MISTRAL_V7
-           && memmem(jinja, len, "must alternate", 14) == NULL;
+    unsigned  flags;
+
+    if (tmpl != SLORA_CHAT_MISTRAL_V7) {
+        return 0;
+    }
+
+    flags = 0;
+
+    if (memmem(jinja, len, "must alternate", 14) == NULL) {
+        flags |= SLORA_CHAT_ANY_ORDER;
+    }
+
+    if (memmem(jinja, len, "Only user, assistant and tool roles", 35)
+        != NULL)
+    {
+        flags |= SLORA_CHAT_SYSTEM_FIRST;
+    }
+
+    return flags;
 }
 
 
@@ -1019,6 +1038,38 @@ slora_chat_alternates(const slora_chat_msg_t *msgs, int n_msgs, int first,
 }
 
 
+/* SLORA_CHAT_SYSTEM_FIRST (Ministral 3's template): after the first
+ * message, no system message; an assistant's message has content or
+ * calls (its template raises otherwise). */
+static int
+slora_chat_system_first(const slora_chat_msg_t *msgs, int n_msgs, int first,
+    slora_chat_e tmpl, slora_err_t *err)
+{
+    int  i, role;
+
+    for (i = first; i < n_msgs; i++) {
+        role = slora_chat_role(&msgs[i]);
+
+        if (role == SLORA_ROLE_SYSTEM) {
+            return slora_err_set(err, SLORA_ERROR, "chat template %s: "
+                                 "message %d: a system message is taken "
+                                 "first only", slora_chat_names[tmpl], i);
+        }
+
+        if (role == SLORA_ROLE_ASSISTANT && msgs[i].content_len == 0
+            && !msgs[i].calls)
+        {
+            return slora_err_set(err, SLORA_ERROR, "chat template %s: "
+                                 "message %d: an assistant's message needs "
+                                 "content or tool calls",
+                                 slora_chat_names[tmpl], i);
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
 /*
  * Mistral's templates: v0.3's ("[INST] ", the reply " " + trimmed),
  * NeMo's (tekken: neither) and v7's ([SYSTEM_PROMPT] blocks). The
@@ -1391,9 +1442,12 @@ slora_chat_render(slora_chat_e tmpl, const slora_chat_msg_t *msgs,
     case SLORA_CHAT_MISTRAL:
     case SLORA_CHAT_MISTRAL_TEKKEN:
     case SLORA_CHAT_MISTRAL_V7:
-        if (!(flags & SLORA_CHAT_ANY_ORDER)
-            && slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
-               != SLORA_OK)
+        if ((!(flags & SLORA_CHAT_ANY_ORDER)
+             && slora_chat_alternates(msgs, n_msgs, first, tmpl, err)
+                != SLORA_OK)
+            || ((flags & SLORA_CHAT_SYSTEM_FIRST)
+                && slora_chat_system_first(msgs, n_msgs, first, tmpl, err)
+                   != SLORA_OK))
         {
             return SLORA_ERROR;
         }

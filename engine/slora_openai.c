@@ -175,9 +175,7 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
     req->tool_format = slora_openai_tool_format(lim->chat, lim->call_ids);
     req->tool_spaced = lim->chat == SLORA_CHAT_MISTRAL;
 
-    if (lim->any_order) {
-        req->chat_flags |= SLORA_CHAT_ANY_ORDER;
-    }
+    req->chat_flags |= lim->chat_flags;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "model");
     if ((item == NULL || cJSON_IsNull(item)) && lim->model_optional) {

@@ -116,11 +116,10 @@ typedef struct {
                                                (slora_tokenizer_chat_call_ids;
                                                1 for one named in the
                                                configuration) */
-    int                   any_order;        /* a mistral-v7-tekken
-                                               template takes messages in
-                                               any order
-                                               (slora_chat_any_order; 0
-                                               for one named in the
+    unsigned              chat_flags;       /* the render flags that
+                                               template's text asks for
+                                               (slora_chat_template_flags;
+                                               0 for one named in the
                                                configuration) */
 } slora_openai_limits_t;
 

@@ -1273,10 +1273,10 @@ slora_tokenizer_chat_call_ids(const slora_tokenizer_t *t)
 }
 
 
-int
-slora_tokenizer_chat_any_order(const slora_tokenizer_t *t)
+unsigned
+slora_tokenizer_chat_flags(const slora_tokenizer_t *t)
 {
-    return t->chat_any_order;
+    return t->chat_flags;
 }
 
 

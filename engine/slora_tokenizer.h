@@ -218,8 +218,8 @@ int slora_tokenizer_chat_think(const slora_tokenizer_t *t);
  * the system prompt (Devstral's, Ministral 3's). */
 int slora_tokenizer_chat_call_ids(const slora_tokenizer_t *t);
 
-/* The model's template's slora_chat_any_order (0 without one). */
-int slora_tokenizer_chat_any_order(const slora_tokenizer_t *t);
+/* The model's template's slora_chat_template_flags (0 without one). */
+unsigned slora_tokenizer_chat_flags(const slora_tokenizer_t *t);
 
 /* One user message as a chat prompt in template tmpl (the generation
  * prompt after it; the model's default system message before it when
@@ -240,12 +240,16 @@ void slora_chat_trim(const char **s, size_t *n);
 /* Guesses a template from a Jinja template's text. */
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
 
-/* 1 where a mistral-v7-tekken template takes its messages in any order
- * (Devstral's: it raises on none), so that SLORA_CHAT_ANY_ORDER renders
- * as it does; 0 where it holds them to turns (Small 3.2's and Ministral
- * 3's raise "conversation roles must alternate") and for every other
- * template. */
-int slora_chat_any_order(slora_chat_e tmpl, const char *jinja, size_t len);
+/* The render flags a template's own text asks for, of a
+ * mistral-v7-tekken template (0 for every other): SLORA_CHAT_ANY_ORDER
+ * where it takes its messages in any order (Devstral's: it raises on
+ * none, where Small 3.2's and Ministral 3's raise "conversation roles
+ * must alternate"); SLORA_CHAT_SYSTEM_FIRST where it takes a system
+ * message first alone and an assistant's message only with content or
+ * calls (Ministral 3's: "Only user, assistant and tool roles are
+ * supported" past the first). */
+unsigned slora_chat_template_flags(slora_chat_e tmpl, const char *jinja,
+    size_t len);
 
 /* A template's default system message, a malloc()ed copy or NULL:
  * ChatML's, the literal text of a system turn the template writes
@@ -282,8 +286,11 @@ char *slora_chat_system_text(const char *raw);
  * message (Small 3.2's, and the older Mistral templates') */
 #define SLORA_CHAT_TOOLS_FIRST 0x10
 /* mistral-v7-tekken: the messages in any order, not held to turns
- * (slora_chat_any_order: Devstral's template) */
+ * (Devstral's template, slora_chat_template_flags) */
 #define SLORA_CHAT_ANY_ORDER   0x20
+/* mistral-v7-tekken: a system message first alone, an assistant's
+ * message with content or calls (Ministral 3's template) */
+#define SLORA_CHAT_SYSTEM_FIRST 0x40
 
 /*
  * Renders messages (and, as flags say, the assistant prompt, or the last

@@ -117,8 +117,9 @@ struct slora_tokenizer_s {
                                            enable_thinking (Qwen3's) */
     unsigned            chat_call_ids:1;    /* Mistral v7's writes call
                                                ids (Small 3.2's) */
-    unsigned            chat_any_order:1;   /* Mistral v7's takes messages
-                                               in any order (Devstral's) */
+    unsigned            chat_flags;     /* render flags the template's
+                                           text asks for
+                                           (slora_chat_template_flags) */
     char                pre[64];       /* pre-tokenizer name, for messages */
     char                path[256];
 };

@@ -362,7 +362,7 @@ slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
                         && memmem(tmpl, len, "enable_thinking", 15) != NULL;
         t->chat_call_ids = t->chat != SLORA_CHAT_MISTRAL_V7
                            || memmem(tmpl, len, "[CALL_ID]", 9) != NULL;
-        t->chat_any_order = slora_chat_any_order(t->chat, tmpl, len);
+        t->chat_flags = slora_chat_template_flags(t->chat, tmpl, len);
         return;
     }
 

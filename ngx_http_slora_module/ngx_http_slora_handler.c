@@ -1298,9 +1298,9 @@ ngx_http_slora_chat_limits(ngx_http_request_t *r, slora_openai_limits_t *lim)
     lim->call_ids = slcf->chat_template != NGX_HTTP_SLORA_CHAT_AUTO
                     || smcf->tokenizer == NULL
                     || slora_tokenizer_chat_call_ids(smcf->tokenizer);
-    lim->any_order = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
-                     && smcf->tokenizer != NULL
-                     && slora_tokenizer_chat_any_order(smcf->tokenizer);
+    lim->chat_flags = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO
+                      && smcf->tokenizer != NULL
+                      ? slora_tokenizer_chat_flags(smcf->tokenizer) : 0;
 }
 
 

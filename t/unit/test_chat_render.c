@@ -19,10 +19,13 @@
  *       escapes read as Jinja reads them (Python's unicode-escape: \xNN,
  *       \uNNNN, \UNNNNNNNN, octal, a backslash-newline, unknown ones
  *       kept); one Jinja refuses, no default.
- *   (e) which v7 templates hold a chat to turns, read off the real
- *       templates (llama.cpp's models/templates): Small 3.2's and
- *       Ministral 3's do, Devstral's raises on no order, and a chat
- *       under it (SLORA_CHAT_ANY_ORDER) renders as it comes.
+ *   (e) the render flags each v7 template's text asks for, read off the
+ *       real templates (llama.cpp's models/templates): Small 3.2's and
+ *       Ministral 3's hold a chat to turns, Devstral's raises on no
+ *       order, and a chat under it (SLORA_CHAT_ANY_ORDER) renders as it
+ *       comes; Ministral 3's takes a system message first only and an
+ *       assistant's message with content or calls
+ *       (SLORA_CHAT_SYSTEM_FIRST).
  *
  * The one idea: each case is one conversation and the text (or the
  * refusal) its template gives.
@@ -262,7 +265,7 @@ read_template(const char *dir, const char *file, size_t *len)
 
 
 static void
-test_v7_any_order(void)
+test_v7_flags(void)
 {
     char         *text;
     size_t        i, len;
@@ -272,20 +275,30 @@ test_v7_any_order(void)
     static const struct {
         const char    *file;
         slora_chat_e   tmpl;
-        int            any;
+        unsigned       flags;
+        const char    *says;
     } cases[] = {
         { "Mistral-Small-3.2-24B-Instruct-2506.jinja", SLORA_CHAT_MISTRAL_V7,
-          0 },
+          0, "held to turns" },
         { "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
-          SLORA_CHAT_MISTRAL_V7, 0 },
+          SLORA_CHAT_MISTRAL_V7, SLORA_CHAT_SYSTEM_FIRST,
+          "held to turns, a system message first only" },
         { "unsloth-mistral-Devstral-Small-2507.jinja", SLORA_CHAT_MISTRAL_V7,
-          1 },
+          SLORA_CHAT_ANY_ORDER, "messages in any order" },
         { "mistralai-Mistral-Nemo-Instruct-2407.jinja",
-          SLORA_CHAT_MISTRAL_TEKKEN, 0 },
+          SLORA_CHAT_MISTRAL_TEKKEN, 0, "no flags (not v7)" },
     };
     static const slora_chat_msg_t  s_u_u_a[] = {
         MSG("system", "S"), MSG("user", "a"), MSG("user", "b"),
         MSG("assistant", "c"),
+    };
+    static const slora_chat_msg_t  s_u_t_u[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("system", "T"),
+        MSG("user", "b"),
+    };
+    static const slora_chat_msg_t  s_u_e_u[] = {
+        MSG("system", "S"), MSG("user", "a"), MSG("assistant", ""),
+        MSG("user", "b"),
     };
 
     dir = getenv("SLORA_VOCAB_DIR");
@@ -301,12 +314,25 @@ test_v7_any_order(void)
 
         ok(text != NULL && len > 0
            && slora_chat_detect(text, len) == cases[i].tmpl
-           && slora_chat_any_order(cases[i].tmpl, text, len)
-              == cases[i].any,
-           "%s: %s", cases[i].file,
-           cases[i].any ? "messages in any order" : "held to turns");
+           && slora_chat_template_flags(cases[i].tmpl, text, len)
+              == cases[i].flags,
+           "%s: %s", cases[i].file, cases[i].says);
         free(text);
     }
+
+    ok(strstr(render(SLORA_CHAT_MISTRAL_V7, s_u_t_u, 4,
+                     SLORA_CHAT_SYSTEM_FIRST),
+              "message 2: a system message is taken first only") != NULL,
+       "v7, a system message first only (Ministral 3's): a later one is "
+       "refused, as its template raises (%s)", buf);
+    ok(strstr(render(SLORA_CHAT_MISTRAL_V7, s_u_e_u, 4,
+                     SLORA_CHAT_SYSTEM_FIRST),
+              "message 2: an assistant's message needs content") != NULL,
+       "v7 (Ministral 3's): an assistant's empty message without calls "
+       "is refused (%s)", buf);
+    ok(strncmp(render(SLORA_CHAT_MISTRAL_V7, s_u_e_u, 4, 0), "ERROR",
+               5) != 0,
+       "v7 (Small 3.2's): the same empty message renders (%s)", buf);
 
     is_str(render(SLORA_CHAT_MISTRAL_V7, s_u_u_a, 4, SLORA_CHAT_ANY_ORDER),
            "[SYSTEM_PROMPT]S[/SYSTEM_PROMPT][INST]a[/INST][INST]b[/INST]c"
@@ -322,7 +348,7 @@ main(void)
     test_v7_alternation();
     test_llama2_system();
     test_default_escapes();
-    test_v7_any_order();
+    test_v7_flags();
 
     return done_testing();
 }

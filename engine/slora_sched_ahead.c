@@ -123,7 +123,8 @@ slora_sched_ahead_add(slora_sched_t *s, slora_sched_ahead_t *a,
 
 /*
  * How many pages from r's first the set holds, at most those the cache
- * could give it (its last token is always computed, for its logits).
+ * could give it (its last token is always computed, for its logits; a
+ * prompt owing log-probabilities takes none).
  */
 int32_t
 slora_sched_ahead_pages(const slora_sched_t *s, const slora_sched_ahead_t *a,
@@ -134,7 +135,7 @@ slora_sched_ahead_pages(const slora_sched_t *s, const slora_sched_ahead_t *a,
 
     max = (r->n_tokens - 1) / s->tpp;
 
-    if (max == 0 || a->pages.n == 0
+    if (max == 0 || a->pages.n == 0 || r->n_scored < r->score_to
         || !slora_keys_has(&a->shared, slora_ahead_first(s, r)))
     {
         return 0;

@@ -17,7 +17,8 @@
  * none of them as prefill; one plan's aborts stop at the cap; clustering
  * never passes a higher priority; with the prefix cache, a prompt's
  * cached tokens are not counted as prefill to come, nor those a request
- * ahead of it in the same burst will have computed. The fair share is
+ * ahead of it in the same burst will have computed, but for a prompt
+ * owing log-probabilities, which computes them all. The fair share is
  * test_sched_fair.c's.
  */
 
@@ -37,6 +38,7 @@ static void test_abort_cap(void);
 static void test_abort_cached(int on);
 static void test_abort_burst(int on);
 static void test_abort_burst_tenants(void);
+static void test_abort_burst_scored(void);
 static void test_abort_burst_many(void);
 static void test_abort_computing(void);
 static void test_abort_context(void);
@@ -71,6 +73,7 @@ main(void)
     test_abort_burst(0);
     test_abort_burst(1);
     test_abort_burst_tenants();
+    test_abort_burst_scored();
     test_abort_burst_many();
     test_abort_computing();
     test_abort_context();
@@ -817,6 +820,45 @@ test_abort_burst_tenants(void)
        "a's three finished");
 
     free_reqs(q, 6);
+    freeworld(&w);
+}
+
+
+/*
+ * The burst of test_abort_burst, two requests, the second owing its
+ * prompt's log-probabilities: it computes its every position, none taken
+ * from the cache, so the first's pages ahead of it save it nothing: 116
+ * ms (96 tokens), aborted, as with the cache off.
+ */
+static void
+test_abort_burst_scored(void)
+{
+    treq_t              *q[2];
+    world_t              w;
+    slora_sched_step_t   st;
+
+    slo_world(&w, 1, 256, 64, 32, 100);
+
+    q[0] = mkreq(1, 48, 2, NULL, 0);
+    q[1] = mkreq(2, 48, 2, NULL, 0);
+    q[1]->r.score_to = 47;
+    submit(&w, q[0], T0);
+    submit(&w, q[1], T0);
+
+    run_step(&w, &st, T0);
+
+    ok(st.n_failed == 1 && st.failed[0] == &q[1]->r
+       && strstr(q[1]->r.err.msg, "estimated at 0.116 s") != NULL,
+       "a scored prompt behind a burst's first is counted whole: aborted "
+       "at 116 ms (%d failed): %s", st.n_failed, q[1]->r.err.msg);
+
+    while (run_step(&w, &st, T0)) {
+        /* the first runs */
+    }
+
+    ok(q[0]->done && w.bad == 0, "the first finished");
+
+    free_reqs(q, 2);
     freeworld(&w);
 }
 

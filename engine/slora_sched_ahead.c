@@ -163,16 +163,19 @@ slora_ahead_first(const slora_sched_t *s, const slora_req_t *r)
 }
 
 
-/* The chain's start: r's owner as its admission will pin it (the
- * adapter's weights of now, as slora_sched_cached() peeks with). */
+/* The chain's start: r's owner, the weights it runs where it holds its
+ * adapter (older ones where the source changed since), else as its
+ * admission will pin it (the adapter's weights of now, as
+ * slora_sched_cached() peeks with). */
 static uint64_t
 slora_ahead_owner(const slora_req_t *r)
 {
     uint64_t  h;
 
     h = slora_ahead_mix(0, (uint64_t) (uintptr_t) r->adapter);
-    h = slora_ahead_mix(h, r->adapter != NULL
-                           ? slora_adapter_gen(r->adapter) : 0);
+    h = slora_ahead_mix(h, r->adapter == NULL ? 0
+                           : r->pinned ? r->owner.gen
+                           : slora_adapter_gen(r->adapter));
 
     return slora_ahead_mix(h, r->owner.tenant);
 }

@@ -39,6 +39,7 @@ static void test_abort_cached(int on);
 static void test_abort_burst(int on);
 static void test_abort_burst_tenants(void);
 static void test_abort_burst_scored(void);
+static void test_abort_computing_stale(void);
 static void test_abort_burst_many(void);
 static void test_abort_computing(void);
 static void test_abort_context(void);
@@ -76,6 +77,7 @@ main(void)
     test_abort_burst_scored();
     test_abort_burst_many();
     test_abort_computing();
+    test_abort_computing_stale();
     test_abort_context();
     test_abort_defer();
     test_abort_late();
@@ -946,6 +948,63 @@ test_abort_computing(void)
     }
 
     ok(a->done && b->done && w.bad == 0, "both finished");
+
+    q[0] = a;
+    q[1] = b;
+    free_reqs(q, 2);
+    freeworld(&w);
+}
+
+
+/*
+ * test_abort_computing under an adapter whose source changes while a
+ * computes: a goes on with the old weights and enters its pages under
+ * them, b will run the new ones and can take none of them: counted
+ * whole (a's 32 tokens left and its own 64), aborted.
+ */
+static void
+test_abort_computing_stale(void)
+{
+    char                  dir[300];
+    treq_t               *a, *b, *q[2];
+    world_t               w;
+    slora_err_t           err;
+    slora_adapter_t      *ad;
+    slora_sched_step_t    st;
+    slora_adapter_gen_t   gen = { 4, 4, 0x7f, 5, 0.5f };
+
+    slo_world(&w, 1, 256, 32, 32, 90);
+
+    snprintf(dir, sizeof(dir), "%s/stale", tmp);
+    if (slora_adapter_write_random(dir, &cfg, &gen, &err) != SLORA_OK
+        || slora_adapters_add(w.set, "stale", dir, &ad, &err) != SLORA_OK)
+    {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    a = mkreq(1, 64, 2, NULL, 0);
+    a->r.adapter = ad;
+    submit(&w, a, T0);
+    run_step(&w, &st, T0);
+
+    if (slora_adapters_set_source(w.set, ad, dir, NULL, "v2", &err) != 1) {
+        BAIL_OUT("source unchanged");
+    }
+
+    b = mkreq(2, 64, 2, NULL, 0);
+    b->r.adapter = ad;
+    submit(&w, b, T0);
+    run_step(&w, &st, T0);
+
+    ok(st.n_failed == 1 && st.failed[0] == &b->r,
+       "a prompt another computes under an adapter's old weights: "
+       "counted whole, aborted (%d failed)", st.n_failed);
+
+    while (run_step(&w, &st, T0)) {
+        /* a runs */
+    }
+
+    ok(a->done && w.bad == 0, "the first finished");
 
     q[0] = a;
     q[1] = b;

@@ -385,7 +385,7 @@ main(int argc, char **argv)
     slora_pool_free(pool);
 
     first = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
-    runs = argc > 2 ? atoi(argv[2]) : 4;
+    runs = argc > 2 ? atoi(argv[2]) : 8;
 
     for (i = 0; i < runs; i++) {
         is_int(run(first + (uint64_t) i, tpp, page_bytes), 0,

@@ -16,9 +16,10 @@
  * families: a page multiple long, one token more, all but the last
  * token alike, a prompt again as n > 1 choices, log-probabilities owed),
  * decodes carry drafts, requests are cancelled, adapters get new
- * versions or are unloaded, the cache is flushed; after every operation
- * the books hold: each page counted once, owned by one request at most,
- * entries read-only, adapters pinned by their running requests alone.
+ * versions, are unloaded or uploaded ahead of need, the cache is
+ * flushed; after every operation the books hold: each page counted
+ * once, owned by one request at most, entries read-only, adapters pinned
+ * by their running requests alone.
  * When all end, only the cache's and the adapters' pages are not free.
  */
 
@@ -434,6 +435,12 @@ run(uint64_t seed, int32_t pages, const slora_sched_policy_t *policy,
 
         } else if (j < 36) {
             (void) slora_sched_prefix_flush(s);
+
+        } else if (j < 38) {
+            /* an adapter in host memory uploaded ahead of need, over
+             * the cache's idle pages */
+            k = (int32_t) rnd(N_AD);
+            (void) slora_adapters_warm(set, ads[k], (int32_t) rnd(8), &err);
 
         } else {
             /* a step, some decodes with a draft after their last token

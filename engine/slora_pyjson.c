@@ -14,6 +14,12 @@
 #include "slora_pyjson.h"
 
 
+typedef struct {
+    const cJSON  *it;
+    size_t        i;
+} slora_pyjson_key_t;
+
+
 static void slora_pyjson_value(const cJSON *v, int indent, int level,
     slora_pyjson_put_pt put, void *data);
 static void slora_pyjson_number(double d, slora_pyjson_put_pt put,
@@ -22,6 +28,10 @@ static void slora_pyjson_newline(int indent, int level,
     slora_pyjson_put_pt put, void *data);
 static const cJSON **slora_pyjson_members(const cJSON *v,
     const cJSON **small);
+static slora_pyjson_key_t *slora_pyjson_sorted(const cJSON *v,
+    slora_pyjson_key_t *few, size_t *k);
+static size_t slora_pyjson_group_end(const slora_pyjson_key_t *keys,
+    size_t k, size_t i);
 static int slora_pyjson_key_cmp(const void *a, const void *b);
 static void slora_pyjson_walk(cJSON *v, const char **p, const char *end,
     int *ok);
@@ -30,12 +40,6 @@ static size_t slora_pyjson_float(double d, char *buf, size_t cap);
 
 
 #define SLORA_PYJSON_SMALL  16
-
-
-typedef struct {
-    const cJSON  *it;
-    size_t        i;
-} slora_pyjson_key_t;
 
 
 void
@@ -129,51 +133,30 @@ slora_pyjson_value(const cJSON *v, int indent, int level,
  * member of the dict, at the key's first place, holding its last value.
  * Returns the value to write at each place (NULL: none, the key came
  * before), in small where it fits; NULL when memory ran out (then every
- * member is written, as cJSON holds them). Sorting keeps it n log n: a
- * client's object may have many members. */
+ * member is written, as cJSON holds them). */
 static const cJSON **
 slora_pyjson_members(const cJSON *v, const cJSON **small)
 {
     size_t               i, j, k;
-    const cJSON         *it, **vals;
+    const cJSON         **vals;
     slora_pyjson_key_t  *keys, few[SLORA_PYJSON_SMALL];
 
-    for (it = v->child, k = 0; it != NULL; it = it->next) {
-        k++;
+    keys = slora_pyjson_sorted(v, few, &k);
+    if (keys == NULL) {
+        return NULL;
     }
 
-    if (k <= SLORA_PYJSON_SMALL) {
-        vals = small;
-        keys = few;
+    vals = k <= SLORA_PYJSON_SMALL ? small : malloc(k * sizeof(const cJSON *));
 
-    } else {
-        vals = malloc(k * sizeof(const cJSON *));
-        keys = malloc(k * sizeof(slora_pyjson_key_t));
-
-        if (vals == NULL || keys == NULL) {
-            free(vals);
-            free(keys);
-            return NULL;
-        }
-    }
-
-    for (it = v->child, i = 0; it != NULL; it = it->next, i++) {
-        keys[i].it = it;
-        keys[i].i = i;
-        vals[i] = NULL;
-    }
-
-    qsort(keys, k, sizeof(slora_pyjson_key_t), slora_pyjson_key_cmp);
-
-    for (i = 0; i < k; i = j) {
-        for (j = i + 1;
-             j < k && strcmp(keys[j].it->string, keys[i].it->string) == 0;
-             j++)
-        {
-            /* the key's later places */
+    if (vals != NULL) {
+        for (i = 0; i < k; i++) {
+            vals[i] = NULL;
         }
 
-        vals[keys[i].i] = keys[j - 1].it;
+        for (i = 0; i < k; i = j) {
+            j = slora_pyjson_group_end(keys, k, i);
+            vals[keys[i].i] = keys[j - 1].it;
+        }
     }
 
     if (keys != few) {
@@ -181,6 +164,56 @@ slora_pyjson_members(const cJSON *v, const cJSON **small)
     }
 
     return vals;
+}
+
+
+/* v's members sorted by key, then by place (in few where they fit, else
+ * malloc()ed; NULL when memory ran out), *k their count: a key's members
+ * side by side, so that grouping them is n log n however many a client's
+ * object has. */
+static slora_pyjson_key_t *
+slora_pyjson_sorted(const cJSON *v, slora_pyjson_key_t *few, size_t *k)
+{
+    size_t               i;
+    const cJSON         *it;
+    slora_pyjson_key_t  *keys;
+
+    for (it = v->child, *k = 0; it != NULL; it = it->next) {
+        (*k)++;
+    }
+
+    keys = *k <= SLORA_PYJSON_SMALL ? few
+           : malloc(*k * sizeof(slora_pyjson_key_t));
+
+    if (keys == NULL) {
+        return NULL;
+    }
+
+    for (it = v->child, i = 0; it != NULL; it = it->next, i++) {
+        keys[i].it = it;
+        keys[i].i = i;
+    }
+
+    qsort(keys, *k, sizeof(slora_pyjson_key_t), slora_pyjson_key_cmp);
+
+    return keys;
+}
+
+
+/* The end of the group of keys[i]'s key in the sorted keys[0..k). */
+static size_t
+slora_pyjson_group_end(const slora_pyjson_key_t *keys, size_t k, size_t i)
+{
+    size_t  j;
+
+    for (j = i + 1;
+         j < k && strcmp(keys[j].it->string, keys[i].it->string) == 0;
+         j++)
+    {
+        /* the key's later members */
+    }
+
+    return j;
 }
 
 
@@ -308,42 +341,28 @@ slora_pyjson_dict(cJSON *v)
         return 0;
     }
 
-    for (it = v->child, k = 0; it != NULL; it = it->next) {
-        k++;
-    }
+    keys = slora_pyjson_sorted(v, few, &k);
+    place = k <= SLORA_PYJSON_SMALL ? few_places
+            : malloc(k * sizeof(cJSON *));
 
-    keys = few;
-    place = few_places;
-
-    if (k > SLORA_PYJSON_SMALL) {
-        keys = malloc(k * sizeof(slora_pyjson_key_t));
-        place = malloc(k * sizeof(cJSON *));
-
-        if (keys == NULL || place == NULL) {
+    if (keys == NULL || place == NULL) {
+        if (keys != few) {
             free(keys);
-            free(place);
-            return -1;
         }
+        if (place != few_places) {
+            free(place);
+        }
+        return -1;
     }
 
-    for (it = v->child, i = 0; it != NULL; it = it->next, i++) {
-        keys[i].it = it;
-        keys[i].i = i;
+    for (i = 0; i < k; i++) {
         place[i] = NULL;
     }
 
-    /* each key's members together, in their order: its last member goes
-     * to its first's place, the others are dropped */
-    qsort(keys, k, sizeof(slora_pyjson_key_t), slora_pyjson_key_cmp);
-
+    /* a key's last member goes to its first's place, the others are
+     * dropped */
     for (i = 0; i < k; i = j) {
-        for (j = i + 1;
-             j < k && strcmp(keys[j].it->string, keys[i].it->string) == 0;
-             j++)
-        {
-            /* the key's later members */
-        }
-
+        j = slora_pyjson_group_end(keys, k, i);
         place[keys[i].i] = (cJSON *) keys[j - 1].it;
 
         for ( /* void */ ; i < j - 1; i++) {
@@ -379,6 +398,9 @@ slora_pyjson_dict(cJSON *v)
 
     if (keys != few) {
         free(keys);
+    }
+
+    if (place != few_places) {
         free(place);
     }
 

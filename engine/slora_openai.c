@@ -729,10 +729,12 @@ slora_openai_content(cJSON *m, size_t i, slora_chat_msg_t *cm,
 
 /*
  * A content: a string, or an array of text parts ({"type": "text",
- * "text": ...}) joined, with refusal parts ({"type": "refusal",
- * "refusal": ...}) where refusal is set (an assistant's); a part of
- * another type (an image's, beside a text or not) is refused, not
- * dropped; param names it in errors, what in their messages.
+ * "text": ...}) joined by newlines (as vLLM's and llama.cpp's servers
+ * join them for a template that takes a string), with refusal parts
+ * ({"type": "refusal", "refusal": ...}) where refusal is set (an
+ * assistant's); a part of another type (an image's, beside a text or
+ * not) is refused, not dropped; param names it in errors, what in
+ * their messages.
  */
 static int
 slora_openai_text(cJSON *content, int refusal, const char *param,
@@ -776,7 +778,8 @@ slora_openai_text(cJSON *content, int refusal, const char *param,
                                      "%s parts must be text parts", what);
         }
 
-        len += strlen(text->valuestring);
+        /* a newline before each part but the first */
+        len += (part != content->child) + strlen(text->valuestring);
     }
 
     p = slora_openai_alloc(req, len + 1);
@@ -788,6 +791,10 @@ slora_openai_text(cJSON *content, int refusal, const char *param,
     out->len = len;
 
     cJSON_ArrayForEach(part, content) {
+        if (part != content->child) {
+            *p++ = '\n';
+        }
+
         text = slora_openai_part(part, refusal);
         n = strlen(text->valuestring);
         memcpy(p, text->valuestring, n);

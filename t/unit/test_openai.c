@@ -626,9 +626,9 @@ test_chat(void)
     ok(m[0].role_len == 6 && memcmp(m[0].role, "system", 6) == 0
        && m[0].content_len == 8 && memcmp(m[0].content, "be brief", 8) == 0,
        "chat: system message");
-    ok(m[1].role_len == 4 && m[1].content_len == 10
-       && memcmp(m[1].content, "caf\xc3\xa9 \xf0\x9f\x98\x80", 10) == 0,
-       "chat: text parts concatenated, surrogate pair joined");
+    ok(m[1].role_len == 4 && m[1].content_len == 11
+       && memcmp(m[1].content, "caf\xc3\xa9 \n\xf0\x9f\x98\x80", 11) == 0,
+       "chat: text parts joined by a newline, surrogate pair joined");
     ok(m[2].role_len == 9 && m[2].content_len == 0,
        "chat: null content is empty");
     ok(m[3].content_len == 0 && m[3].content != NULL,
@@ -709,9 +709,9 @@ test_chat(void)
                "{\"type\":\"content\",\"content\":[{\"type\":\"text\","
                "\"text\":\"def \"},{\"type\":\"text\",\"text\":\"f():\"}]}}",
                &req, &err);
-    ok(rc == SLORA_OK && req.prediction.len == 8
-       && memcmp(req.prediction.data, "def f():", 8) == 0,
-       "chat: prediction's content, text parts joined");
+    ok(rc == SLORA_OK && req.prediction.len == 9
+       && memcmp(req.prediction.data, "def \nf():", 9) == 0,
+       "chat: prediction's content, text parts joined by a newline");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"

@@ -101,13 +101,14 @@ test_same(void)
                "\"stream\":true,\"seed\":7,\"top_k\":20}",
                "{\"model\":\"demo\",\"messages\":[{\"role\":\"system\","
                "\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":"
-               "\"Hi there\"},{\"role\":\"assistant\",\"content\":"
+               "\"Hi \\nthere\"},{\"role\":\"assistant\",\"content\":"
                "\"Hello.\"},{\"role\":\"system\",\"content\":\"Now in "
                "French.\"},{\"role\":\"user\",\"content\":\"Bye\"}],"
                "\"max_tokens\":40,\"temperature\":0.5,\"top_p\":0.9,"
                "\"stream\":true,\"seed\":7,\"top_k\":20}",
-               "instructions, items with text parts, an assistant turn, "
-               "developer, sampling, stream and vLLM's top_k");
+               "instructions, items with text parts (joined by a newline), "
+               "an assistant turn, developer, sampling, stream and vLLM's "
+               "top_k");
 
     check_same("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
                "\"message.output_text.logprobs\"],\"top_logprobs\":2}",

@@ -601,14 +601,35 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
 
 
 /* A function's parameters as a schema of its own (none: a function of
- * none, {}); NULL: out of memory. */
+ * none, {}); one that says nothing of its value's type ({}, a
+ * description alone) is given "type": "object", since a call's
+ * arguments are an object (a $ref or a union says it itself); NULL: out
+ * of memory. */
 static cJSON *
 slora_openai_tool_params(cJSON *params)
 {
-    return cJSON_IsObject(params)
-           ? cJSON_Duplicate(params, 1)
-           : cJSON_Parse("{\"type\":\"object\",\"properties\":{},"
-                         "\"additionalProperties\":false}");
+    cJSON  *args;
+
+    if (!cJSON_IsObject(params)) {
+        return cJSON_Parse("{\"type\":\"object\",\"properties\":{},"
+                           "\"additionalProperties\":false}");
+    }
+
+    args = cJSON_Duplicate(params, 1);
+
+    if (args != NULL
+        && cJSON_GetObjectItemCaseSensitive(args, "type") == NULL
+        && cJSON_GetObjectItemCaseSensitive(args, "$ref") == NULL
+        && cJSON_GetObjectItemCaseSensitive(args, "anyOf") == NULL
+        && cJSON_GetObjectItemCaseSensitive(args, "oneOf") == NULL
+        && cJSON_GetObjectItemCaseSensitive(args, "allOf") == NULL
+        && cJSON_AddStringToObject(args, "type", "object") == NULL)
+    {
+        cJSON_Delete(args);
+        return NULL;
+    }
+
+    return args;
 }
 
 

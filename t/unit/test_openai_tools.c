@@ -149,6 +149,23 @@ test_choice(void)
        "or the name after the arguments");
     slora_openai_req_free(&req);
 
+    /* parameters that say nothing of their value's type: a call's
+     * arguments are still an object, which the answer is read as */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               "{\"type\":\"function\",\"function\":{\"name\":\"f\","
+               "\"parameters\":{}}},{\"type\":\"function\",\"function\":"
+               "{\"name\":\"g\",\"parameters\":{\"description\":\"x\"}}}],"
+               "\"tool_choice\":\"required\"}", &req, &err);
+    ok(rc == SLORA_OK
+       && takes(&req.schema, "[{\"name\":\"f\",\"arguments\":{\"a\":1}},"
+                "{\"name\":\"g\",\"arguments\":{}}]")
+       && !takes(&req.schema, "[{\"name\":\"f\",\"arguments\":\"a\"}]")
+       && !takes(&req.schema, "[{\"name\":\"f\",\"arguments\":[1]}]")
+       && !takes(&req.schema, "[{\"name\":\"g\",\"arguments\":5}]"),
+       "parameters {} or a description alone: arguments an object, not a "
+       "string, a list or a number (%s)", err.msg);
+    slora_openai_req_free(&req);
+
     rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
                WEATHER "," TIME "],\"tool_choice\":\"required\","
                "\"parallel_tool_calls\":false}", &req, &err);

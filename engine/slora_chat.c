@@ -319,11 +319,11 @@ slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
      * request's */
     if (sys != NULL) {
         msgs[k++] = (slora_chat_msg_t) { "system", 6, sys, strlen(sys), 0, 0,
-                                         1, NULL, 0 };
+                                         1, NULL, 0, 0 };
     }
 
     msgs[k++] = (slora_chat_msg_t) { "user", 4, text, len, 0, 0, 0, NULL,
-                                     0 };
+                                     0, 0 };
     prompt = NULL;
     sized.span = NULL;
     sized.cap = 0;
@@ -385,6 +385,12 @@ unsigned
 slora_chat_template_flags(slora_chat_e tmpl, const char *jinja, size_t len)
 {
     unsigned  flags;
+
+    if (tmpl == SLORA_CHAT_CHATML) {
+        return memmem(jinja, len, "last_query_index", 16) != NULL
+               && memmem(jinja, len, "reasoning_content", 17) != NULL
+               ? SLORA_CHAT_THINK_TURNS : 0;
+    }
 
     if (tmpl != SLORA_CHAT_MISTRAL_V7) {
         return 0;

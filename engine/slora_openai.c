@@ -568,7 +568,7 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
     int                 rc, prev_tool;
-    size_t              i, k;
+    size_t              i, k, query;
     cJSON              *m, *role;
     slora_chat_msg_t   *cm;
     slora_openai_str_t  s;
@@ -595,6 +595,7 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     i = 0;
     k = 0;
     prev_tool = 0;
+    query = slora_openai_last_query(msgs);
 
     cJSON_ArrayForEach(m, msgs) {
         cm = &req->msgs[i];
@@ -636,7 +637,12 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
         cm->role_len = s.len;
 
         if (slora_openai_content(m, k, cm, req, err) != SLORA_OK
-            || slora_openai_msg_unsupported(m, k, err) != SLORA_OK)
+            || slora_openai_msg_unsupported(m, k, err) != SLORA_OK
+            || ((req->chat_flags & SLORA_CHAT_THINK_TURNS)
+                && s.len == 9 && memcmp(s.data, "assistant", 9) == 0
+                && slora_openai_think_turn(m, k, query, m->next == NULL, cm,
+                                           req, err)
+                   != SLORA_OK))
         {
             return SLORA_ERROR;
         }

@@ -125,6 +125,11 @@ int slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
  * SLORA_TOOL_NAME_MAX letters, digits, '_', '-' or '.'. */
 int slora_openai_tool_name_ok(const char *name);
 
+/* slora_openai_think.c */
+size_t slora_openai_last_query(cJSON *msgs);
+int slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
+    slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
+
 
 /* slora_openai_mistral.c: function calling in Mistral's formats */
 

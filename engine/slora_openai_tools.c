@@ -1076,7 +1076,8 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
                    cJSON_GetObjectItemCaseSensitive(c, "function"), "name");
 
         if (!llama3) {
-            slora_pyjson_append(&t, "\n", cm->content_len || k ? 1 : 0);
+            slora_pyjson_append(&t, "\n",
+                                cm->content_len > cm->lead || k ? 1 : 0);
             slora_pyjson_append(&t, "<tool_call>\n", strlen("<tool_call>\n"));
         }
 

@@ -182,6 +182,10 @@ typedef struct {
                                        content that came from the
                                        request, in order */
     size_t               n_plain;
+    size_t               lead;      /* the content's first bytes that are
+                                       a think block written back before
+                                       the message's own text (Qwen3's
+                                       template: SLORA_CHAT_THINK_TURNS) */
 } slora_chat_msg_t;
 
 
@@ -240,8 +244,10 @@ void slora_chat_trim(const char **s, size_t *n);
 /* Guesses a template from a Jinja template's text. */
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
 
-/* The render flags a template's own text asks for, of a
- * mistral-v7-tekken template (0 for every other): SLORA_CHAT_ANY_ORDER
+/* The render flags a template's own text asks for: of a ChatML
+ * template, SLORA_CHAT_THINK_TURNS where it keeps an assistant's
+ * reasoning past the last user query only (Qwen3's); of a
+ * mistral-v7-tekken template, SLORA_CHAT_ANY_ORDER
  * where it takes its messages in any order (Devstral's: it raises on
  * none, where Small 3.2's and Ministral 3's raise "conversation roles
  * must alternate"); SLORA_CHAT_SYSTEM_FIRST where it takes a system
@@ -291,6 +297,10 @@ char *slora_chat_system_text(const char *raw);
 /* mistral-v7-tekken: a system message first alone, an assistant's
  * message with content or calls (Ministral 3's template) */
 #define SLORA_CHAT_SYSTEM_FIRST 0x40
+/* chatml: an assistant's think block kept past the last user query only
+ * (Qwen3's template; the request's reader rewrites its content, the
+ * renderer takes it as it is: slora_openai_think.c) */
+#define SLORA_CHAT_THINK_TURNS  0x80
 
 /*
  * Renders messages (and, as flags say, the assistant prompt, or the last

@@ -17,8 +17,9 @@
 #   Hermes' tools, calls and results, exactly as that template writes
 #   them;
 # - six tiny models made with Mistral's templates (NeMo's, Small 3.2's,
-#   Devstral's, Ministral 3's), Qwen3's and DeepSeek-R1-Distill-Llama's
-#   (its earlier replies' reasoning dropped): plain chats with and without
+#   Devstral's, Ministral 3's), Qwen3's (its earlier replies' reasoning
+#   dropped, a tool loop's kept) and DeepSeek-R1-Distill-Llama's (its
+#   earlier replies' reasoning dropped): plain chats with and without
 #   a system message (the template's default, today's date in Small
 #   3.2's); Mistral's tools, calls with their ids (OpenAI's long ones
 #   cut to the 9 characters the templates take) and results, each in
@@ -128,7 +129,11 @@ python_checks('templates_client.py', [
     "$MISTRAL[3]: call ids under 9 characters: the template's text",
     (map { "Qwen-Qwen3-0.6B.jinja $_: the server's prompt is the "
            . "template's text" } 'enable_thinking false', 'tools',
-                                 'calls and their results sent back'),
+                                 'calls and their results sent back',
+                                 'earlier reasoning dropped',
+                                 'a tool loop\'s reasoning kept',
+                                 'reasoning_content kept',
+                                 'the last message\'s empty block'),
     "$MISTRAL[5] earlier reasoning dropped: the server's prompt is the "
     . "template's text",
     (map { "smollm2 $_: the server's prompt is its template's text" }

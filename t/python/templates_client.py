@@ -426,6 +426,36 @@ def renders_carried(pairs, tdir):
                 check(f"{name} {what}: the server's prompt is the "
                       "template's text", got == want,
                       json.dumps([got, want])[-300:])
+            renders_qwen3_think(c, path, name, system, ask)
+
+
+def renders_qwen3_think(c, path, name, system, ask):
+    """Qwen3's think blocks in earlier turns: dropped up to the last user
+    query, written back past it (a tool loop's) and in a last message;
+    reasoning_content read in place of a block."""
+    loop = call_turns("Paris", "sunny")[:3]
+    loop[1]["content"] = "<think>\nI should look.\n</think>\n\n"
+    field = call_turns("Rome", "rainy")[:3]
+    field[1]["content"] = ""
+    field[1]["reasoning_content"] = "Rome, then."
+    for what, msgs, gen, kept in (
+            ("earlier reasoning dropped",
+             [system, ask, {"role": "assistant", "content":
+                            "<think>\nx</think> a <think>y</think>\n\n4."},
+              ask], True, None),
+            ("a tool loop's reasoning kept", [system] + loop, True,
+             "I should look."),
+            ("reasoning_content kept", [system] + field, True,
+             "Rome, then."),
+            ("the last message's empty block",
+             [system, ask, {"role": "assistant", "content": "4."}], False,
+             "<think>\n\n</think>\n\n4.")):
+        want = reference(path, msgs, [WEATHER, CLOCK], gen=gen)
+        got, _ = served(c, msgs, [WEATHER, CLOCK], gen=gen)
+        check(f"{name} {what}: the server's prompt is the template's text",
+              got == want and ("<think>y" not in got if kept is None
+                               else kept in got),
+              json.dumps([got, want])[-300:])
 
 
 def mistral_calls(ids):

@@ -63,7 +63,7 @@
 #define MAX_TEXTS          64
 
 /* a message's last fields: not made, all of its content the request's */
-#define PLAIN_ALL          0, NULL, 0
+#define PLAIN_ALL          0, NULL, 0, 0
 
 
 static int32_t  ids_a[MAX_IDS], ids_b[MAX_IDS];
@@ -748,7 +748,7 @@ test_spans(void)
     made.off = 0;
     made.len = 7;                           /* "  [X]  " */
     msgs[0] = (slora_chat_msg_t) { "system", 6, "  [X]  ", 7, 0, 0, 1,
-                                   &made, 1 };
+                                   &made, 1, 0 };
     msgs[1] = (slora_chat_msg_t) { "user", 4, "  U  ", 5, 0, 0, PLAIN_ALL };
 
     plain.span = sp;

@@ -41,7 +41,7 @@
 
 
 /* a message's last fields: not made, all of its content the request's */
-#define PLAIN_ALL  0, NULL, 0
+#define PLAIN_ALL  0, NULL, 0, 0
 
 #define VOCAB_DIR_DEFAULT  "ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models"
 

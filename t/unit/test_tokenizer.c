@@ -27,7 +27,7 @@
 #define MAX_IDS            (1 << 20)
 
 /* a message's last fields: not made, all of its content the request's */
-#define PLAIN_ALL          0, NULL, 0
+#define PLAIN_ALL          0, NULL, 0, 0
 
 
 static int32_t  ids[MAX_IDS];

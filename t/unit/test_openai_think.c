@@ -1,0 +1,179 @@
+/*
+ * test_openai_think.c: an assistant's think block in a chat's earlier
+ * turns under Qwen3's template (SLORA_CHAT_THINK_TURNS): dropped up to
+ * the last user query, written back past it where there is reasoning
+ * and in the chat's last message; a call's newline after it as the
+ * template writes it; reasoning_content read in place of the content's
+ * block; the template's flag read from its text. The Jinja template's
+ * own rendering of the same chats is t/templates.t's.
+ */
+
+#include "tap.h"
+
+#include "slora_openai.h"
+
+
+#define SYS    "{\"role\":\"system\",\"content\":\"S\"}"
+#define ASK    "{\"role\":\"user\",\"content\":\"Q\"}"
+#define CALL   "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\"," \
+               "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]"
+#define RESULT "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"R\"}"
+
+
+static int parse(const char *msgs, unsigned flags, slora_openai_req_t *req);
+static int content_is(const slora_openai_req_t *req, uint32_t i,
+    const char *want);
+
+
+int
+main(void)
+{
+    slora_openai_req_t  req;
+
+    /* before the last user query: the block dropped */
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>\\nx</think> a <think>y</think>\\n\\nHello.\"},"
+             ASK "]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "Hello."),
+       "an earlier answer's think blocks dropped, its text after the last");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>\\nx</think>\\n\\nHello.\"}," ASK "]", 0, &req)
+       == SLORA_OK
+       && content_is(&req, 2, "<think>\nx</think>\n\nHello."),
+       "without the template's flag the content is as sent");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"no block </b>\"}," ASK "]", SLORA_CHAT_THINK_TURNS, &req)
+       == SLORA_OK
+       && content_is(&req, 2, "no block </b>"),
+       "an earlier answer without a block as sent");
+    slora_openai_req_free(&req);
+
+    /* past it: the reasoning written back, the first call right after */
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>\\n\\nplan\\n\\n</think>\\n\\n\"," CALL "}," RESULT
+             "]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\nplan\n</think>\n\n<tool_call>\n"
+                     "{\"name\": \"f\", \"arguments\": {}}\n</tool_call>"),
+       "a tool loop's reasoning written back, no newline before the call");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>plan</think>\\nLet me look.\"," CALL "}," RESULT
+             "]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\nplan\n</think>\n\nLet me look.\n"
+                     "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n"
+                     "</tool_call>"),
+       "with text after the block: a newline before the call");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A.\","
+             CALL "}," RESULT "]", SLORA_CHAT_THINK_TURNS, &req)
+       == SLORA_OK
+       && content_is(&req, 2, "A.\n<tool_call>\n{\"name\": \"f\", "
+                     "\"arguments\": {}}\n</tool_call>"),
+       "past the query, no reasoning and not last: as sent");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"\\nFour.\"}]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\n\n</think>\n\nFour."),
+       "the chat's last message: an empty block before its text");
+    slora_openai_req_free(&req);
+
+    /* a tool's result as a user message is no query */
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>p</think>A\"},{\"role\":\"user\",\"content\":"
+             "\"<tool_response>\\nR\\n</tool_response>\"},{\"role\":"
+             "\"assistant\",\"content\":\"B\"}]", SLORA_CHAT_THINK_TURNS,
+             &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\np\n</think>\n\nA")
+       && content_is(&req, 4, "<think>\n\n</think>\n\nB"),
+       "a user message that is a tool's result is no query");
+    slora_openai_req_free(&req);
+
+    /* reasoning_content, vLLM's field, in place of the content's block */
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>old</think>A\",\"reasoning_content\":\"\\nnew\\n\"},"
+             RESULT "]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\nnew\n</think>\n\n<think>old"
+                     "</think>A"),
+       "reasoning_content is the reasoning, the content left whole");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","
+             "\"reasoning_content\":\"r\"}," ASK "]",
+             SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "A"),
+       "reasoning_content before the query dropped");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","
+             "\"reasoning_content\":7}]", SLORA_CHAT_THINK_TURNS, &req)
+       == SLORA_ERROR,
+       "reasoning_content not a string: a 400");
+    slora_openai_req_free(&req);
+
+    /* the flag, from the template's text */
+    {
+        static const char  qwen3[] =
+            "{%- set ns = namespace(multi_step_tool=true, "
+            "last_query_index=messages|length - 1) %}"
+            "{%- if message.reasoning_content is defined %}";
+        static const char  chatml[] =
+            "{% for message in messages %}<|im_start|>{{ message.role }}";
+
+        is_int((int) slora_chat_template_flags(SLORA_CHAT_CHATML, qwen3,
+                                               sizeof(qwen3) - 1),
+               SLORA_CHAT_THINK_TURNS, "Qwen3's template: its flag");
+        is_int((int) slora_chat_template_flags(SLORA_CHAT_CHATML, chatml,
+                                               sizeof(chatml) - 1),
+               0, "a plain ChatML template: none");
+    }
+
+    return done_testing();
+}
+
+
+static int
+parse(const char *msgs, unsigned flags, slora_openai_req_t *req)
+{
+    char                   body[2048];
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+
+    memset(&err, 0, sizeof(err));
+    lim = slora_openai_default_limits;
+    lim.chat = SLORA_CHAT_CHATML;
+    lim.chat_flags = flags;
+
+    snprintf(body, sizeof(body), "{\"model\":\"m\",\"messages\":%s}", msgs);
+
+    return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,
+                              req, &err);
+}
+
+
+static int
+content_is(const slora_openai_req_t *req, uint32_t i, const char *want)
+{
+    const slora_chat_msg_t  *m;
+
+    if (i >= req->n_msgs) {
+        return 0;
+    }
+
+    m = &req->msgs[i];
+
+    if (m->content_len != strlen(want)
+        || memcmp(m->content, want, m->content_len) != 0)
+    {
+        diag("message %u: \"%.*s\"", i, (int) m->content_len, m->content);
+        return 0;
+    }
+
+    return 1;
+}

@@ -27,6 +27,14 @@ slora_detok_init(slora_detok_t *d)
 }
 
 
+void
+slora_detok_init_text(slora_detok_t *d, const slora_tokenizer_t *t)
+{
+    memset(d, 0, sizeof(slora_detok_t));
+    d->lead = t->kind == SLORA_TOK_SPM && t->add_space_prefix;
+}
+
+
 /* How many leading bytes of s[0..n) agree with some valid UTF-8 sequence
  * (0 when s[0] cannot start one); *full is set when they form one. */
 static size_t
@@ -110,7 +118,7 @@ int
 slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t, int32_t id,
     int skip_special, char *out, size_t cap, size_t *n)
 {
-    size_t                    len, used, k, worst;
+    size_t                    len, used, k, worst, skip;
     uint8_t                  *in, stack[256];
     const slora_tok_entry_t  *e;
 
@@ -129,7 +137,16 @@ slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t, int32_t id,
         return SLORA_OK;
     }
 
-    len = d->n_pending + e->piece_len;
+    /* the space the encoder put before the text: a normal token's
+     * U+2581 */
+    skip = d->lead && e->piece_len > 0 && e->type == SLORA_TOK_NORMAL
+           && t->pieces[e->piece_off] == ' ';
+
+    if (e->piece_len > 0) {
+        d->lead = 0;
+    }
+
+    len = d->n_pending + e->piece_len - skip;
     worst = (e->piece_len + 8) * 3;
 
     if (worst > cap) {
@@ -142,7 +159,8 @@ slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t, int32_t id,
     }
 
     memcpy(in, d->pending, d->n_pending);
-    memcpy(in + d->n_pending, t->pieces + e->piece_off, e->piece_len);
+    memcpy(in + d->n_pending, t->pieces + e->piece_off + skip,
+           e->piece_len - skip);
 
     used = 0;
     k = slora_detok_emit(in, len, 0, out, &used);

@@ -114,9 +114,18 @@ typedef struct {
     uint8_t    pending[8];
     uint32_t   n_pending;
     int32_t    n_tokens;
+    unsigned   lead:1;      /* the next token with text loses a leading
+                               space (slora_detok_init_text) */
 } slora_detok_t;
 
 void slora_detok_init(slora_detok_t *d);
+
+/* As slora_detok_init, for ids that are a text the tokenizer encoded (a
+ * prompt echoed, ids detokenized): where the vocabulary puts a space
+ * before a text (SentencePiece's add_space_prefix: "Paris" is
+ * "\u2581Paris"), the first token with text is shown without it, so
+ * the text comes back as it was, as HF's decode gives it. */
+void slora_detok_init_text(slora_detok_t *d, const slora_tokenizer_t *t);
 
 /* Appends the complete UTF-8 produced by id into out (cap bytes), *n =
  * bytes written; skip_special: control tokens yield nothing. SLORA_BUSY

@@ -1222,7 +1222,7 @@ ngx_http_slora_detokenize(ngx_http_request_t *r, slora_openai_req_t *req,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    slora_detok_init(&d);
+    slora_detok_init_text(&d, smcf->tokenizer);
     len = 0;
 
     for (i = 0; i < pr->n_ids; i++) {

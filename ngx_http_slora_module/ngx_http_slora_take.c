@@ -377,10 +377,12 @@ static ngx_int_t
 ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, slora_queue_t *q, ngx_chain_t ***ll)
 {
-    size_t          chars;
-    int32_t         k, n, *ids;
-    slora_slot_t   *s;
+    size_t                       chars;
+    int32_t                      k, n, *ids;
+    slora_slot_t                *s;
+    ngx_http_slora_main_conf_t  *smcf;
 
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
     s = slora_queue_slot(q, ch->slot);
     ids = slora_queue_prompt(q, ch->slot);
     /* the worker's own writes, but in the other process's zone */
@@ -393,6 +395,10 @@ ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                       " than its %uD", ch->slot, n, q->geom.prompt_cap);
         return NGX_ERROR;
     }
+
+    /* the prompt's text as it was given: without the space a
+     * SentencePiece vocabulary put before it */
+    slora_detok_init_text(&ch->detok, smcf->tokenizer);
 
     for (k = 0; k < n; k++) {
         chars = ch->n_chars;
@@ -413,6 +419,8 @@ ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         }
     }
 
+    /* the answer's text keeps its spaces */
+    ch->detok.lead = 0;
     ch->scan_from = ch->text_len;
 
     if (ctx->stream && ch->text_len > 0) {

@@ -35,7 +35,7 @@ static int32_t  ids[MAX_IDS];
 
 static int utf8_ok(const char *s, size_t n);
 static char *stream_decode(const slora_tokenizer_t *t, const int32_t *v,
-    int32_t n, int skip_special, size_t *len);
+    int32_t n, int skip_special, int text, size_t *len);
 static void test_vocab(const char *dir, const char *name, int spm);
 static size_t unescape(const char *s, char *out);
 static void test_smollm2(const slora_tokenizer_t *t);
@@ -82,11 +82,12 @@ utf8_ok(const char *s, size_t n)
 }
 
 
-/* Streams ids through the detokenizer; every chunk must be whole UTF-8.
+/* Streams ids through the detokenizer (text: as a text the tokenizer
+ * encoded, slora_detok_init_text); every chunk must be whole UTF-8.
  * Returns the concatenation (malloc'd), or NULL if a chunk was not. */
 static char *
 stream_decode(const slora_tokenizer_t *t, const int32_t *v, int32_t n,
-    int skip_special, size_t *len)
+    int skip_special, int text, size_t *len)
 {
     char           *out, chunk[4096];
     size_t          cap, k;
@@ -96,7 +97,13 @@ stream_decode(const slora_tokenizer_t *t, const int32_t *v, int32_t n,
     cap = 1024;
     out = malloc(cap);
     *len = 0;
-    slora_detok_init(&d);
+
+    if (text) {
+        slora_detok_init_text(&d, t);
+
+    } else {
+        slora_detok_init(&d);
+    }
 
     for (i = 0; i <= n; i++) {
         if (i < n) {
@@ -140,7 +147,7 @@ test_vocab(const char *dir, const char *name, int spm)
     char               path[1024], *inp, *out, *p, *q, *line, *end, *dec;
     const char        *sep;
     size_t             il, ol, sl, dl;
-    int                n_cases, n_bad, n_dec_bad, rc;
+    int                n_cases, n_bad, n_dec_bad, n_text_bad, rc;
     int32_t            n, want[4096], nw, i;
     slora_err_t        err;
     slora_tokenizer_t *t;
@@ -169,6 +176,7 @@ test_vocab(const char *dir, const char *name, int spm)
     n_cases = 0;
     n_bad = 0;
     n_dec_bad = 0;
+    n_text_bad = 0;
     p = inp;
     line = out;
 
@@ -215,7 +223,7 @@ test_vocab(const char *dir, const char *name, int spm)
 
         /* decoding gives the text back (SentencePiece: after the space
          * it prepends) */
-        dec = stream_decode(t, ids, n, 0, &dl);
+        dec = stream_decode(t, ids, n, 0, 0, &dl);
 
         if (dec == NULL
             || dl != (size_t) (end - p) + (spm && end > p ? 1 : 0)
@@ -228,6 +236,21 @@ test_vocab(const char *dir, const char *name, int spm)
         }
 
         free(dec);
+
+        /* decoded as a text (an echoed prompt): as it was, without the
+         * space SentencePiece prepends */
+        dec = stream_decode(t, ids, n, 0, 1, &dl);
+
+        if (dec == NULL || dl != (size_t) (end - p)
+            || memcmp(dec, p, (size_t) (end - p)) != 0)
+        {
+            if (n_text_bad++ < 3) {
+                diag("%s: case %d decodes as a text differently", name,
+                     n_cases);
+            }
+        }
+
+        free(dec);
         n_cases++;
         p = q ? q + sl : NULL;
     }
@@ -236,6 +259,8 @@ test_vocab(const char *dir, const char *name, int spm)
        "llama.cpp's (%d differ)", name, n_cases, n_bad);
     ok(n_dec_bad == 0, "%s: streaming decode gives back all %d strings",
        name, n_cases);
+    ok(n_text_bad == 0, "%s: decoded as a text, all %d strings come back "
+       "as they were", name, n_cases);
 
     free(inp);
     free(out);
@@ -329,7 +354,7 @@ test_smollm2(const slora_tokenizer_t *t)
             }
         }
 
-        dec = stream_decode(t, ids, n, 0, &dl);
+        dec = stream_decode(t, ids, n, 0, 0, &dl);
 
         if (dec == NULL || dl != tl || memcmp(dec, text, tl) != 0) {
             if (n_dec_bad++ < 5) {
@@ -365,7 +390,7 @@ test_detok_edges(const char *dir)
     char                path[512], out[64];
     size_t              i, j, k, total;
     int                 missing;
-    int32_t             byte_id[256];
+    int32_t             byte_id[256], n;
     slora_err_t         err;
     slora_detok_t       d;
     slora_tokenizer_t  *t;
@@ -436,6 +461,22 @@ test_detok_edges(const char *dir)
            "Unicode's table says", i, strlen(cases[i].in),
            strlen(cases[i].want));
     }
+
+    /* an echoed prompt: BOS hidden, then the text as it was given */
+    slora_tokenizer_encode(t, "Paris is", 8, 1, 0, ids, MAX_IDS, &n, &err);
+    slora_detok_init_text(&d, t);
+    total = 0;
+
+    for (i = 0; i < (size_t) n; i++) {
+        slora_detok_push(&d, t, ids[i], 1, out + total, sizeof(out) - total,
+                         &k);
+        total += k;
+    }
+
+    ok(n == 3 && ids[0] == slora_tokenizer_bos(t) && total == 8
+       && memcmp(out, "Paris is", 8) == 0,
+       "detok: a prompt decoded as a text after its hidden BOS is the "
+       "text, without the space SentencePiece put before it");
 
     slora_tokenizer_free(t);
 }

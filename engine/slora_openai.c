@@ -1088,6 +1088,19 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->ignore_eos = cJSON_IsTrue(item) ? 1 : 0;
     }
 
+    /* vLLM's skip_special_tokens, true unless given: false shows the
+     * control tokens an answer holds as their text */
+    item = cJSON_GetObjectItemCaseSensitive(root, "skip_special_tokens");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsBool(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "skip_special_tokens",
+                                     "skip_special_tokens must be a boolean");
+        }
+
+        req->show_special = cJSON_IsFalse(item) ? 1 : 0;
+    }
+
     /* include_usage, include_obfuscation (OpenAI's padding of a
      * stream's chunks against length side channels: this server adds
      * none, and a client reads the chunks the same without it) and

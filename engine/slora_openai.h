@@ -172,6 +172,9 @@ typedef struct {
     unsigned              stream:1;
     unsigned              include_usage:1;
     unsigned              ignore_eos:1;     /* EOS ids do not stop it */
+    unsigned              show_special:1;   /* vLLM's skip_special_tokens
+                                               false: control tokens
+                                               shown as their text */
     unsigned              logprobs:1;       /* each token's log-probability */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */

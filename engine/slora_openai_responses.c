@@ -98,8 +98,8 @@ slora_openai_parse_responses(const char *body, size_t len,
         "model", "temperature", "top_p", "stream", "parallel_tool_calls",
         "seed", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
         "presence_penalty", "logit_bias", "stop", "stop_token_ids",
-        "min_tokens", "ignore_eos", "guided_regex", "guided_choice",
-        "guided_json", "chat_template_kwargs", "user",
+        "min_tokens", "ignore_eos", "skip_special_tokens", "guided_regex",
+        "guided_choice", "guided_json", "chat_template_kwargs", "user",
         /* vLLM's that chat refuses, refused so here too */
         "guided_grammar", "guided_whitespace_pattern", "structured_outputs"
     };

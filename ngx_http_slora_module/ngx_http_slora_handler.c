@@ -836,6 +836,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->prediction = req->prediction.data != NULL;
     ctx->logprobs = req->logprobs;
     ctx->echo = req->echo;
+    ctx->show_special = req->show_special;
     ctx->tools = req->tools;
     ctx->tool_one = req->tool_one;
     ctx->tool_format = req->tool_format;

@@ -389,6 +389,8 @@ struct ngx_http_slora_ctx_s {
     unsigned                   logprobs:1;
     unsigned                   echo:1;        /* a completion's prompt
                                                  comes first */
+    unsigned                   show_special:1;    /* control tokens of
+                                                     the answer shown */
     unsigned                   tool_one:1;    /* parallel_tool_calls
                                                  false */
     unsigned                   tool_format:3; /* the model's format for

@@ -545,11 +545,16 @@ ngx_http_slora_append(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
 
 /* 1 when token, a control token, is detokenized as its text: one of the
- * request's marks of calls or of a think block. */
+ * request's marks of calls or of a think block, or any with vLLM's
+ * skip_special_tokens false. */
 static ngx_uint_t
 ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx, int32_t token)
 {
     ngx_uint_t  i;
+
+    if (ctx->show_special) {
+        return 1;
+    }
 
     for (i = 0; i < 5; i++) {
         if (token >= 0 && token == ctx->shown[i]) {

@@ -169,6 +169,9 @@ static const bad_case_t  bad_cases[] = {
     { "ignore_eos a number", CHAT,
       "{\"model\":\"base\"," MSGS ",\"ignore_eos\":1}",
       400, "invalid_type", "ignore_eos" },
+    { "skip_special_tokens a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"skip_special_tokens\":\"no\"}",
+      400, "invalid_type", "skip_special_tokens" },
     { "n = 0", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":0}",
       400, "invalid_value", "n" },
     { "n = 17, streamed", CHAT,
@@ -605,7 +608,8 @@ test_chat(void)
                "\"top_p\":0.5,\"top_k\":40,\"min_p\":0.05,\"seed\":-3,"
                "\"n\":3,\"min_tokens\":4,\"stop_token_ids\":[7042,0],"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-               "\"ignore_eos\":true,\"frequency_penalty\":-2,"
+               "\"ignore_eos\":true,\"skip_special_tokens\":false,"
+               "\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
                &req, &err);
@@ -646,6 +650,7 @@ test_chat(void)
     ok(req.has_seed && req.seed == (uint64_t) -3, "chat: seed -3");
     ok(req.stream && req.include_usage, "chat: stream, include_usage");
     ok(req.ignore_eos, "chat: ignore_eos");
+    ok(req.show_special, "chat: skip_special_tokens false");
     ok(req.frequency_penalty == -2.0 && req.presence_penalty == 2.0
        && req.repetition_penalty == 1.1,
        "chat: frequency, presence and repetition penalties, at their ends");
@@ -662,6 +667,7 @@ test_chat(void)
        && req.min_p == 0
        && req.top_k == 0 && !req.has_seed && !req.stream
        && !req.include_usage && req.n_stop == 0 && !req.ignore_eos
+       && !req.show_special
        && req.frequency_penalty == 0 && req.presence_penalty == 0
        && req.repetition_penalty == 1.0 && req.n == 1,
        "chat: defaults");

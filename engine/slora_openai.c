@@ -1101,6 +1101,20 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->show_special = cJSON_IsFalse(item) ? 1 : 0;
     }
 
+    /* vLLM's: a completion's text prompt without the special tokens
+     * (BOS) the tokenizer adds; a chat's come from its template */
+    item = cJSON_GetObjectItemCaseSensitive(root, "add_special_tokens");
+    if (req->kind == SLORA_OPENAI_COMPLETION && item && !cJSON_IsNull(item))
+    {
+        if (!cJSON_IsBool(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "add_special_tokens",
+                                     "add_special_tokens must be a boolean");
+        }
+
+        req->no_special = cJSON_IsFalse(item) ? 1 : 0;
+    }
+
     /* include_usage, include_obfuscation (OpenAI's padding of a
      * stream's chunks against length side channels: this server adds
      * none, and a client reads the chunks the same without it) and

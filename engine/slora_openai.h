@@ -175,6 +175,11 @@ typedef struct {
     unsigned              show_special:1;   /* vLLM's skip_special_tokens
                                                false: control tokens
                                                shown as their text */
+    unsigned              no_special:1;     /* completion: vLLM's
+                                               add_special_tokens false,
+                                               a text prompt encoded
+                                               without the BOS the model
+                                               wants */
     unsigned              logprobs:1;       /* each token's log-probability */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */

@@ -725,8 +725,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             text.data = (u_char *) pr->text.data;
             text.len = pr->text.len;
 
-            rc = ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, pr,
-                                           n_ctx,
+            rc = ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL,
+                                           !req->no_special, pr, n_ctx,
                                            NGX_HTTP_SLORA_COUNT_TO(n_ctx),
                                            enc, &prompt[k], e);
         }
@@ -1142,7 +1142,8 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     rc = kind == NGX_HTTP_SLORA_CHAT
          ? ngx_http_slora_chat_ids(r, smcf, req, n_ctx, &text, enc, &prompt,
                                    &e)
-         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL, NULL, n_ctx,
+         : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL,
+                                     !req->no_special, NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx), enc,
                                      &prompt, &e);
 

@@ -29,8 +29,8 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
 /*
  * A prompt's token ids into out: text tokenized (a chat's rendered
  * template with special tokens parsed but in plain's spans, the
- * request's text; a completion's, plain NULL, without; BOS where the
- * model wants one), or the client's token ids as they are,
+ * request's text; a completion's, plain NULL, without; with add_special
+ * BOS where the model wants one), or the client's token ids as they are,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
  * one that fills the context (413). The encoding stops past limit
  * tokens: the 413 says "more than limit" there, and the worker's time
@@ -41,7 +41,7 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
-    ngx_str_t *text, const slora_chat_plain_t *plain,
+    ngx_str_t *text, const slora_chat_plain_t *plain, ngx_uint_t add_special,
     const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
     ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
     ngx_http_slora_err_t *e)
@@ -75,8 +75,8 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
 
     } else {
         rc = ngx_http_slora_encode(enc, smcf->tokenizer, text->data,
-                                   text->len, 1, plain, out->ids, n_ctx,
-                                   limit, &n, &err);
+                                   text->len, add_special, plain, out->ids,
+                                   n_ctx, limit, &n, &err);
 
         if (rc == NGX_AGAIN) {
             return NGX_AGAIN;
@@ -180,7 +180,7 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
     }
 
     return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                     &plain, NULL, n_ctx,
+                                     &plain, 1, NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx), enc,
                                      out, e);
 }
@@ -406,8 +406,8 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       &plain, NULL, n_ctx, n_ctx, enc, out,
-                                       e);
+                                       &plain, 1, NULL, n_ctx, n_ctx, enc,
+                                       out, e);
     }
 
     req->msgs = all;

@@ -104,7 +104,7 @@ ngx_int_t ngx_http_slora_render(ngx_http_request_t *r,
     slora_chat_plain_t *plain, ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
-    ngx_str_t *text, const slora_chat_plain_t *plain,
+    ngx_str_t *text, const slora_chat_plain_t *plain, ngx_uint_t add_special,
     const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
     ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
     ngx_http_slora_err_t *e);

@@ -977,6 +977,24 @@ test_completion(void)
        "completion: a prompt of token ids");
     slora_openai_req_free(&req);
 
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\"}", &req, &err);
+    ok(rc == SLORA_OK && !req.no_special,
+       "completion: a text prompt has its BOS by default");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"add_special_tokens\":false}", &req, &err);
+    ok(rc == SLORA_OK && req.no_special,
+       "completion: vLLM's add_special_tokens false, no BOS");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"add_special_tokens\":0}", &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "add_special_tokens") == 0,
+       "completion: add_special_tokens not a boolean: %s", err.msg);
+    slora_openai_req_free(&req);
+
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":[[5,6],\"x\",[7]]}",
                &req, &err);
     ok(rc == SLORA_OK && req.n_prompts == 3 && req.prompts[0].n_ids == 2
@@ -1326,6 +1344,12 @@ test_tokens(void)
        && streq(&req.prompts[0].text, "Hello"),
        "tokenize: messages null is no chat: the prompt (%s)",
        rc == SLORA_OK ? "ok" : err.msg);
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":\"Hello\",\"add_special_tokens\":false}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK && req.no_special,
+       "tokenize: add_special_tokens false, a prompt without BOS");
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[\"a\",\"b\"]}";

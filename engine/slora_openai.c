@@ -319,7 +319,11 @@ slora_openai_parse_detokenize(const char *body, size_t len,
 
     } else {
         req->n_prompts = 1;
-        rc = slora_openai_ids(item, "tokens", &req->prompts[0], req, err);
+
+        /* no ids: the empty text, as vLLM decodes them */
+        rc = cJSON_GetArraySize(item) == 0
+             ? SLORA_OK
+             : slora_openai_ids(item, "tokens", &req->prompts[0], req, err);
     }
 
     cJSON_Delete(root);

@@ -1378,6 +1378,12 @@ test_tokens(void)
           == 2147483647, "detokenize: token ids");
     slora_openai_req_free(&req);
 
+    b = "{\"tokens\":[]}";
+    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
+    ok(rc == SLORA_OK && req.n_prompts == 1 && req.prompts[0].n_ids == 0,
+       "detokenize: no token ids, the empty text");
+    slora_openai_req_free(&req);
+
     b = "{\"tokens\":\"9906\"}";
     rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_type") == 0

@@ -276,6 +276,11 @@ slora_openai_parse_tokenize(const char *body, size_t len,
     tl.model_optional = 1;
 
     rc = slora_openai_fields(root, req->kind, &tl, req, err);
+
+    if (rc == SLORA_OK) {
+        rc = slora_openai_token_strs(root, err);
+    }
+
     cJSON_Delete(root);
 
     if (rc != SLORA_OK) {

@@ -3,7 +3,8 @@
  * than the run (slora_openai.h): log-probabilities and a completion's
  * echo, logit_bias, response_format and vLLM's guided_json (a JSON
  * schema, compiled here to refuse what cannot be held), the fields this
- * server refuses rather than ignores (a message's too), and stop
+ * server refuses rather than ignores (a message's and /tokenize's
+ * too), and stop
  * strings. slora_openai.c
  * calls them in its fixed order, so the first mistake is the answer.
  *
@@ -631,6 +632,29 @@ slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
     }
 
     return SLORA_OK;
+}
+
+
+/*
+ * /tokenize's return_token_strs (vLLM's): the vocabulary's piece of each
+ * token beside its id. Not written here, so refused rather than left out
+ * of an answer a client would read them from; false and null pass.
+ */
+int
+slora_openai_token_strs(cJSON *root, slora_openai_err_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "return_token_strs");
+
+    if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
+        return SLORA_OK;
+    }
+
+    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                             "unsupported_parameter", "return_token_strs",
+                             "return_token_strs (vLLM's) is not supported "
+                             "by this server");
 }
 
 

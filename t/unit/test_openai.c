@@ -1352,6 +1352,18 @@ test_tokens(void)
        "tokenize: add_special_tokens false, a prompt without BOS");
     slora_openai_req_free(&req);
 
+    b = "{\"prompt\":\"Hello\",\"return_token_strs\":true}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.code, "unsupported_parameter") == 0
+       && strcmp(err.param, "return_token_strs") == 0,
+       "tokenize: vLLM's return_token_strs refused: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":\"Hello\",\"return_token_strs\":false}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK, "tokenize: return_token_strs false passes");
+    slora_openai_req_free(&req);
+
     b = "{\"prompt\":[\"a\",\"b\"]}";
     rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_ERROR && err.status == 400

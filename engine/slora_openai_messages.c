@@ -1,0 +1,332 @@
+/*
+ * slora_openai_messages.c: a chat's messages as the request parser reads
+ * them (slora_openai.c calls it in its fixed order): each message's role
+ * and content, text parts joined, an assistant's refusal read as its
+ * text, its calls and a tool's results made in the template's format
+ * (slora_openai_tools.c), and Qwen3's think blocks of earlier turns
+ * (slora_openai_think.c); and chat's prediction, a content alike.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "slora_openai_int.h"
+
+
+static int slora_openai_content(cJSON *m, size_t i, slora_chat_msg_t *cm,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_text(cJSON *content, int refusal,
+    const char *param, const char *what, slora_openai_str_t *out,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static cJSON *slora_openai_part(cJSON *part, int refusal);
+
+
+int
+slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int                 rc, prev_tool;
+    size_t              i, k, query;
+    cJSON              *m, *role;
+    slora_chat_msg_t   *cm;
+    slora_openai_str_t  s;
+
+    if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 msgs ? "invalid_type"
+                                      : "missing_required_parameter",
+                                 "messages", "messages must be a non-empty"
+                                 " array");
+    }
+
+    req->n_msgs = (uint32_t) cJSON_GetArraySize(msgs);
+    req->msgs = slora_openai_alloc(req,
+                                   req->n_msgs * sizeof(slora_chat_msg_t));
+    if (req->msgs == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    memset(req->msgs, 0, req->n_msgs * sizeof(slora_chat_msg_t));
+
+    /* k: the client's message; i: the chat's (tool messages in a row
+     * are one turn) */
+    i = 0;
+    k = 0;
+    prev_tool = 0;
+    query = slora_openai_last_query(msgs);
+
+    cJSON_ArrayForEach(m, msgs) {
+        cm = &req->msgs[i];
+
+        if (!cJSON_IsObject(m)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages",
+                                     "messages[%zu] must be an object", k);
+        }
+
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+        if (slora_openai_string(role, "messages.role", &s, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        /* OpenAI's newer "developer" is its instructions' role, which the
+         * models served here were tuned to read as "system" */
+        if (s.len == 9 && memcmp(s.data, "developer", 9) == 0) {
+            s.data = "system";
+            s.len = 6;
+        }
+
+        if (!((s.len == 6 && memcmp(s.data, "system", 6) == 0)
+              || (s.len == 4 && memcmp(s.data, "user", 4) == 0)
+              || (s.len == 4 && memcmp(s.data, "tool", 4) == 0)
+              || (s.len == 9 && memcmp(s.data, "assistant", 9) == 0)))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "messages.role",
+                                     "messages[%zu].role must be system,"
+                                     " developer, user, assistant or tool",
+                                     k);
+        }
+
+        cm->role = s.data;
+        cm->role_len = s.len;
+
+        if (slora_openai_content(m, k, cm, req, err) != SLORA_OK
+            || slora_openai_msg_unsupported(m, k, err) != SLORA_OK
+            || ((req->chat_flags & SLORA_CHAT_THINK_TURNS)
+                && s.len == 9 && memcmp(s.data, "assistant", 9) == 0
+                && slora_openai_think_turn(m, k, query, m->next == NULL, cm,
+                                           req, err)
+                   != SLORA_OK))
+        {
+            return SLORA_ERROR;
+        }
+
+        rc = slora_openai_tool_message(m, k, cm,
+                                       prev_tool ? &req->msgs[i - 1] : NULL,
+                                       req, err);
+        if (rc == SLORA_ERROR) {
+            return SLORA_ERROR;
+        }
+
+        prev_tool = s.len == 4 && memcmp(s.data, "tool", 4) == 0;
+        i += rc != SLORA_DONE;
+        k++;
+    }
+
+    req->n_msgs = (uint32_t) i;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A message's content: a string, null (or absent), or an array of text
+ * parts, concatenated. An assistant's may hold refusal parts
+ * ({"type": "refusal", "refusal": ...}), and its refusal field (the
+ * answer's refusal, sent back) follows its content: both are what the
+ * assistant said, read as its text.
+ */
+static int
+slora_openai_content(cJSON *m, size_t i, slora_chat_msg_t *cm,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int                 asst;
+    char                what[48], *p;
+    cJSON              *content, *refusal;
+    slora_openai_str_t  s, r;
+
+    asst = cm->role_len == 9 && memcmp(cm->role, "assistant", 9) == 0;
+    content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    refusal = asst ? cJSON_GetObjectItemCaseSensitive(m, "refusal") : NULL;
+
+    s.data = "";
+    s.len = 0;
+
+    if (content != NULL && !cJSON_IsNull(content)) {
+        snprintf(what, sizeof(what), "messages[%zu].content", i);
+
+        if (slora_openai_text(content, asst, "messages.content", what, &s,
+                              req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+    }
+
+    if (refusal != NULL && !cJSON_IsNull(refusal)) {
+        if (!cJSON_IsString(refusal)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "messages.refusal",
+                                     "messages[%zu].refusal must be a "
+                                     "string", i);
+        }
+
+        if (slora_openai_string(refusal, "messages.refusal", &r, req, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (r.len > 0) {
+            p = slora_openai_alloc(req, s.len + r.len + 1);
+            if (p == NULL) {
+                return slora_openai_nomem(err);
+            }
+
+            memcpy(p, s.data, s.len);
+            memcpy(p + s.len, r.data, r.len + 1);
+            s.data = p;
+            s.len += r.len;
+        }
+    }
+
+    cm->content = s.data;
+    cm->content_len = s.len;
+
+    return SLORA_OK;
+}
+
+
+/*
+ * A content: a string, or an array of text parts ({"type": "text",
+ * "text": ...}) joined by newlines (as vLLM's and llama.cpp's servers
+ * join them for a template that takes a string), with refusal parts
+ * ({"type": "refusal", "refusal": ...}) where refusal is set (an
+ * assistant's); a part of another type (an image's, beside a text or
+ * not) is refused, not dropped; param names it in errors, what in
+ * their messages.
+ */
+static int
+slora_openai_text(cJSON *content, int refusal, const char *param,
+    const char *what, slora_openai_str_t *out, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    char    *p;
+    size_t   len, n;
+    cJSON   *part, *text, *type;
+
+    if (!cJSON_IsArray(content)) {
+        return slora_openai_string(content, param, out, req, err);
+    }
+
+    len = 0;
+
+    cJSON_ArrayForEach(part, content) {
+        type = cJSON_GetObjectItemCaseSensitive(part, "type");
+
+        if (type != NULL
+            && !(cJSON_IsString(type)
+                 && (strcmp(type->valuestring, "text") == 0
+                     || (refusal
+                         && strcmp(type->valuestring, "refusal") == 0))))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", param,
+                                     "%s parts must be text parts: this"
+                                     " server reads text, not a part of"
+                                     " type %.32s", what,
+                                     cJSON_IsString(type)
+                                     ? type->valuestring : "other than a"
+                                                           " string");
+        }
+
+        text = slora_openai_part(part, refusal);
+
+        if (!cJSON_IsString(text)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", param,
+                                     "%s parts must be text parts", what);
+        }
+
+        /* a newline before each part but the first */
+        len += (part != content->child) + strlen(text->valuestring);
+    }
+
+    p = slora_openai_alloc(req, len + 1);
+    if (p == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    out->data = p;
+    out->len = len;
+
+    cJSON_ArrayForEach(part, content) {
+        if (part != content->child) {
+            *p++ = '\n';
+        }
+
+        text = slora_openai_part(part, refusal);
+        n = strlen(text->valuestring);
+        memcpy(p, text->valuestring, n);
+        p += n;
+    }
+
+    *p = '\0';
+
+    if (!slora_openai_utf8_valid(out->data, len)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 param, "%s is not valid UTF-8", what);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* A part's text: a refusal part's refusal (where taken), else its
+ * text. */
+static cJSON *
+slora_openai_part(cJSON *part, int refusal)
+{
+    cJSON  *type;
+
+    type = cJSON_GetObjectItemCaseSensitive(part, "type");
+
+    if (refusal && cJSON_IsString(type)
+        && strcmp(type->valuestring, "refusal") == 0)
+    {
+        return cJSON_GetObjectItemCaseSensitive(part, "refusal");
+    }
+
+    return cJSON_GetObjectItemCaseSensitive(part, "text");
+}
+
+
+/*
+ * OpenAI's predicted outputs (chat): prediction {"type": "content",
+ * "content": text}, what the answer is expected to be, mostly (an edited
+ * text's original); the engine checks drafts from it several tokens a
+ * step (slora_draft.h). Null or absent: none.
+ */
+int
+slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON  *item, *type, *content;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "prediction");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    content = cJSON_GetObjectItemCaseSensitive(item, "content");
+
+    if (!cJSON_IsObject(item) || !cJSON_IsString(type)
+        || strcmp(type->valuestring, "content") != 0
+        || !(cJSON_IsString(content) || cJSON_IsArray(content)))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 "prediction", "prediction must be "
+                                 "{\"type\": \"content\", \"content\": a "
+                                 "string or text parts}");
+    }
+
+    return slora_openai_text(content, 0, "prediction", "prediction.content",
+                             &req->prediction, req, err);
+}

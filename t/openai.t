@@ -548,6 +548,22 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     ok($d->{status} == 400 && ($d->{json}{error}{param} // '') eq 'tokens',
        'detokenize of token 49152: 400 naming tokens: '
        . ($d->{json}{error}{message} // $d->{status}));
+    $d = json_req($PORT, '/v1/detokenize', { tokens => [] });
+    ok($d->{status} == 200 && defined $d->{json}{prompt}
+       && $d->{json}{prompt} eq '',
+       'detokenize of no tokens: the empty text');
+    # vLLM's skip_special_tokens: a control token (<|im_start|>, 1) the
+    # echoed prompt holds is hidden, and shown with false
+    my %echo = (model => 'base', max_tokens => 0, echo => JSON::PP::true(),
+                prompt => [1, map { $_ + 0 } @ids]);
+    my $hidden = json_req($PORT, '/v1/completions', \%echo);
+    my $shown = json_req($PORT, '/v1/completions',
+                         { %echo, skip_special_tokens => JSON::PP::false() });
+    is($hidden->{json}{choices}[0]{text} // '', 'The capital of France is',
+       'echo: a control token hidden');
+    is($shown->{json}{choices}[0]{text} // '',
+       '<|im_start|>The capital of France is',
+       'echo with skip_special_tokens false: the control token shown');
     my $g = SloraTest::http_req($PORT, 'GET', '/v1/tokenize');
     ok($g->{status} == 405 && ($g->{headers}{allow} // '') eq 'POST',
        'GET tokenize: 405, Allow: POST');

@@ -992,8 +992,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                    req->n_logit_bias * sizeof(int32_t));
         ngx_memcpy(s->logit_bias, req->logit_bias,
                    req->n_logit_bias * sizeof(float));
-        /* a given seed makes each choice's draws its own and repeatable */
-        s->seed = req->has_seed ? req->seed + i
+        /* a given seed makes each choice's draws its own and repeatable,
+         * each prompt's as it would be alone */
+        s->seed = req->has_seed ? req->seed + i % req->n
                                 : ((uint64_t) ngx_random() << 32)
                                   ^ (uint64_t) ngx_random()
                                   ^ (uint64_t) ctx->t_start_ns;

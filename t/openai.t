@@ -594,6 +594,22 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        && ($r->{json}{error}{message} // '') =~ /1500 tokens/,
        'a second prompt of 1500 token ids past the context of 1024: 413: '
        . ($r->{json}{error}{message} // $r->{status}));
+    # with a seed, each prompt of several (two choices each) answers as
+    # it would alone: its choice 0 that prompt's with n = 1
+    my %s = (model => 'base', max_tokens => 12, temperature => 1.5,
+             seed => 5);
+    my @two = ('Once upon a time', 'The sea');
+    my $both = json_req($PORT, '/v1/completions',
+                        { %s, n => 2, prompt => \@two });
+    my @alone = map { json_req($PORT, '/v1/completions',
+                               { %s, prompt => $_ })->{json}{choices}[0]{text}
+                      // '?' } @two;
+    my @got = map { $_->{text} } sort { $a->{index} <=> $b->{index} }
+              @{ $both->{json}{choices} // [] };
+    ok(@got == 4 && $got[0] eq $alone[0] && $got[2] eq $alone[1],
+       'two prompts with a seed: each one\'s choice 0 is its answer alone: '
+       . one_line(join(' | ', @got[0, 2])) . ' / '
+       . one_line(join(' | ', @alone)));
 }
 
 # JSON mode beyond the client's checks: on a text completion (vLLM serves

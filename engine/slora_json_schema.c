@@ -1053,8 +1053,6 @@ slora_json_other(slora_json_build_t *b, const cJSON *sch, const char *keyword)
 
     for (i = 0; slora_json_shaping[i] != NULL; i++) {
         if (strcmp(slora_json_shaping[i], keyword) != 0
-            && !(strcmp(keyword, "anyOf") == 0
-                 && strcmp(slora_json_shaping[i], "oneOf") == 0)
             && slora_json_has(sch, slora_json_shaping[i]))
         {
             slora_json_fail(b, "%s beside other keywords that shape the "

@@ -228,6 +228,9 @@ test_refusals(void)
           "allOf of other than one" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\","
           "\"type\":\"string\"}}}", "$ref beside other keywords" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
+          "{\"type\":\"string\"},{\"type\":\"integer\"}],\"oneOf\":["
+          "{\"type\":\"integer\"}]}}}", "anyOf beside other keywords" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"items\":[{}]}}}",
           "a tuple" },
         { "[1]", "must be an object or a boolean" },

@@ -103,7 +103,9 @@ typedef struct {
  * format (date, time, date-time, email, hostname, ipv4, uuid, uri: held as
  * patterns), a number's or an integer's minimum, maximum and their exclusive
  * forms, enum, const, anyOf, oneOf (alternatives beginning differently, or
- * objects told apart by a shared first required key's const), allOf of one,
+ * objects told apart by a shared first required key's const; a oneOf's
+ * admitting no value in common, so not a number beside an integer, any
+ * value beside others or one literal twice), allOf of one,
  * $ref to a place in the same document, $defs; annotations such as title,
  * description, default and other formats are ignored). The root must be an
  * object, or a union of objects told apart so. A keyword that would constrain

@@ -19,6 +19,9 @@
 
 
 #define SLORA_JSON_K_REF        100     /* a placeholder while compiling */
+#define SLORA_JSON_ONE_OF       1       /* a union's min while compiling:
+                                           oneOf, no value in two of its
+                                           alternatives */
 #define SLORA_JSON_NESTING_MAX  64      /* schema objects within each
                                            other */
 #define SLORA_JSON_NODES_MAX    4096

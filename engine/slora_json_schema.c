@@ -905,7 +905,13 @@ slora_json_compile_union(slora_json_build_t *b, const cJSON *list,
         b->alts[first + k] = node;
     }
 
-    return slora_json_node(b, SLORA_JSON_K_UNION, (uint32_t) n, first);
+    node = slora_json_node(b, SLORA_JSON_K_UNION, (uint32_t) n, first);
+
+    if (node != SLORA_JSON_NONE && strcmp(keyword, "oneOf") == 0) {
+        b->nodes[node].min = SLORA_JSON_ONE_OF;
+    }
+
+    return node;
 }
 
 

@@ -9,8 +9,9 @@
  * merge, objects that share a first required key whose values are
  * distinct constants become one tagged union), since the automaton must
  * know which alternative a value is from its first byte, or an object
- * from its first member. Last, every node the root reaches must admit a
- * value of finite size (slora_json_finite).
+ * from its first member; a oneOf's must admit no value in common besides
+ * (a value matching two is not one of them). Last, every node the root
+ * reaches must admit a value of finite size (slora_json_finite).
  */
 
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 
 
 static int slora_json_settle_union(slora_json_build_t *b, uint32_t id);
+static int slora_json_settle_one_of(slora_json_build_t *b, uint32_t first,
+    uint32_t last);
 static int slora_json_settle_tagged(slora_json_build_t *b, uint32_t id);
 static const slora_json_text_t *slora_json_tag_of(slora_json_build_t *b,
     uint32_t id);
@@ -189,6 +192,12 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
 
     b->settled[id] = 2;
 
+    if (b->nodes[id].min == SLORA_JSON_ONE_OF
+        && slora_json_settle_one_of(b, first, out) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
     if (any) {
         b->nodes[id].kind = SLORA_JSON_K_ANY;
         return SLORA_OK;
@@ -292,6 +301,72 @@ slora_json_settle_union(slora_json_build_t *b, uint32_t id)
 
             seen[w] |= set[w];
         }
+    }
+
+    return SLORA_OK;
+}
+
+
+/*
+ * oneOf's flattened alternatives alts[first, last) before they are
+ * merged: a value must match exactly one, so none may take what another
+ * takes where anyOf's merging would hide it (any value beside others, a
+ * number beside an integer, one literal in two alternatives); the
+ * first-byte check that follows keeps the others apart.
+ */
+static int
+slora_json_settle_one_of(slora_json_build_t *b, uint32_t first,
+    uint32_t last)
+{
+    int                       number, integer;
+    uint32_t                  k, l, i, j;
+    const slora_json_text_t  *t, *u;
+    const slora_json_node_t  *a, *z;
+
+    number = 0;
+    integer = 0;
+
+    for (k = first; k < last; k++) {
+        a = &b->nodes[b->alts[k]];
+
+        if (a->kind == SLORA_JSON_K_ANY && last - first > 1) {
+            return slora_err_set(b->err, SLORA_ERROR, "oneOf of a schema "
+                                 "that admits any value beside others is "
+                                 "not supported: a value would match two");
+        }
+
+        number |= a->kind == SLORA_JSON_K_NUMBER;
+        integer |= a->kind == SLORA_JSON_K_INTEGER;
+
+        for (l = k + 1; a->kind == SLORA_JSON_K_LITERAL && l < last; l++) {
+            z = &b->nodes[b->alts[l]];
+
+            for (i = 0; z->kind == SLORA_JSON_K_LITERAL && i < a->n; i++) {
+                for (j = 0; j < z->n; j++) {
+                    t = &b->texts[a->first + i];
+                    u = &b->texts[z->first + j];
+
+                    if (t->len == u->len
+                        && memcmp(b->bytes + t->off, b->bytes + u->off,
+                                  t->len) == 0)
+                    {
+                        return slora_err_set(b->err, SLORA_ERROR, "oneOf "
+                                             "of two schemas that admit "
+                                             "%.*s is not supported: it "
+                                             "would match both",
+                                             (int) (t->len < 40 ? t->len
+                                                                : 40),
+                                             b->bytes + t->off);
+                    }
+                }
+            }
+        }
+    }
+
+    if (number && integer) {
+        return slora_err_set(b->err, SLORA_ERROR, "oneOf of a number and an "
+                             "integer is not supported: an integer would "
+                             "match both");
     }
 
     return SLORA_OK;

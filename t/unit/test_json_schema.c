@@ -231,6 +231,15 @@ test_refusals(void)
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":["
           "{\"type\":\"string\"},{\"type\":\"integer\"}],\"oneOf\":["
           "{\"type\":\"integer\"}]}}}", "anyOf beside other keywords" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"oneOf\":["
+          "{\"type\":\"number\"},{\"type\":\"integer\"}]}}}",
+          "oneOf of a number and an integer" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"oneOf\":["
+          "{\"type\":\"string\"},{\"anyOf\":[{},{\"type\":\"null\"}]}]}}}",
+          "oneOf of a schema that admits any value" },
+        { "{\"type\":\"object\",\"properties\":{\"a\":{\"oneOf\":["
+          "{\"const\":\"x\"},{\"enum\":[\"x\",\"y\"]}]}}}",
+          "oneOf of two schemas that admit \"x\"" },
         { "{\"type\":\"object\",\"properties\":{\"a\":{\"items\":[{}]}}}",
           "a tuple" },
         { "[1]", "must be an object or a boolean" },
@@ -247,7 +256,8 @@ test_refusals(void)
     }
 
     /* recursion with a way out: an optional or nullable self, an array
-     * that may be empty; enum numbers a double holds exactly */
+     * that may be empty; enum numbers a double holds exactly; a oneOf
+     * whose alternatives admit no value in common */
     {
         static const char  *good[] = {
             "{\"type\":\"object\",\"properties\":{\"next\":"
@@ -261,6 +271,9 @@ test_refusals(void)
             "{\"type\":\"object\",\"properties\":{\"kids\":{\"type\":"
             "\"array\",\"items\":{\"$ref\":\"#\"}}},"
             "\"required\":[\"kids\"]}",
+            "{\"type\":\"object\",\"properties\":{\"a\":{\"oneOf\":["
+            "{\"type\":\"string\"},{\"enum\":[1,1]},"
+            "{\"type\":[\"array\",\"null\"]}]}}}",
         };
 
         for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {

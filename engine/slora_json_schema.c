@@ -54,7 +54,9 @@ static const char  *slora_json_shaping[] = {
  * its own too, to both): JSON Schema's date, time and date-time (RFC
  * 3339: a day of the calendar, its month's length and leap years
  * (February 29th in years divisible by 4, of centuries by 400) kept;
- * a time with its offset), email
+ * a time with its offset, and no leap second: RFC 3339 has one only at
+ * 23:59:60 UTC, local time adjusted by the offset, and Python's
+ * validators take none), email
  * (a dot-atom local part, a domain of two labels or more), hostname
  * (labels of letters, digits and inner hyphens, of any length: the
  * 63-byte limit would make its automaton 50 times larger), ipv4, uuid
@@ -66,7 +68,7 @@ static const char  *slora_json_shaping[] = {
     "|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"        \
     "|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])" \
     "00)-02-29)"
-#define SLORA_JSON_TIME  "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"      \
+#define SLORA_JSON_TIME  "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"        \
                          "(\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3])"    \
                          ":[0-5][0-9])"
 #define SLORA_JSON_ATOM  "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

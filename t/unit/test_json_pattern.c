@@ -13,8 +13,9 @@
  *       it, within its lengths;
  *   (d) the schema compiler's refusals of patterns, naming where;
  *   (e) formats held as patterns: a value of each taken, values a format
- *       does not admit refused, ipv6 left an annotation; a pattern and a
- *       format together both held, a pair no string meets refused.
+ *       does not admit refused (a leap second among them), ipv6 left an
+ *       annotation; a pattern and a format together both held, a pair
+ *       no string meets refused.
  */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -380,7 +381,7 @@ test_formats(void)
     static const char  *keys[] = { "d", "t", "dt", "e", "h", "ip", "u", "uri",
                                    "v6" };
     static const char  *good_values[] = {
-        "2024-02-29", "23:59:60.5+05:30", "1969-07-20T20:17:40Z",
+        "2024-02-29", "23:59:59.5+05:30", "1969-07-20T20:17:40Z",
         "ada.lovelace+notes@math.example.org", "a-1.example", "192.168.0.255",
         "123e4567-E89B-12d3-a456-426614174000",
         "https://example.org/a?b=c#d", "not an address",
@@ -401,6 +402,11 @@ test_formats(void)
         { "1996-02-29", 1 }, { "2024-02-30", 0 }, { "2024-06-31", 0 },
         { "2024-11-30", 1 }, { "2024-11-31", 0 }, { "2024-12-31", 1 },
         { "0000-02-29", 1 }, { "2024-00-10", 0 }, { "2024-07-00", 0 },
+    };
+
+    static const char  *leaps[][2] = {
+        { "t", "12:00:60Z" }, { "t", "23:59:60.5+05:30" },
+        { "t", "23:59:60Z" }, { "dt", "2016-12-31T23:59:60Z" },
     };
 
     int                   taken;
@@ -444,6 +450,15 @@ test_formats(void)
         taken = slora_json_feed(&j, doc, n);
         ok(!taken, "format of \"%s\": \"%s\" refused", keys[i],
            bad_values[i]);
+    }
+
+    /* no leap second: none is a validator's time */
+    for (i = 0; i < sizeof(leaps) / sizeof(leaps[0]); i++) {
+        n = (size_t) snprintf(doc, sizeof(doc), "{\"%s\": \"%s\"}",
+                              leaps[i][0], leaps[i][1]);
+        slora_json_init(&j, s);
+        ok(!slora_json_feed(&j, doc, n), "format of \"%s\": \"%s\" refused",
+           leaps[i][0], leaps[i][1]);
     }
 
     slora_json_schema_free(s);

@@ -53,7 +53,9 @@ static const char  *slora_json_shaping[] = {
  * The formats a string is held to as patterns are (with a pattern of
  * its own too, to both): JSON Schema's date, time and date-time (RFC
  * 3339: a day of the calendar, its month's length and leap years
- * (February 29th in years divisible by 4, of centuries by 400) kept;
+ * (February 29th in years divisible by 4, of centuries by 400) kept,
+ * from the year 0001 (Python's dates, what clients parse one into,
+ * have no year 0);
  * a time with its offset, and no leap second: RFC 3339 has one only at
  * 23:59:60 UTC, local time adjusted by the offset, and Python's
  * validators take none), email
@@ -64,10 +66,11 @@ static const char  *slora_json_shaping[] = {
  * duration, ...) stay annotations.
  */
 #define SLORA_JSON_DATE                                                    \
-    "([0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"                 \
+    "(([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"                \
+    "-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"                          \
     "|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"        \
-    "|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])" \
-    "00)-02-29)"
+    "|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][48]|[2468]0"       \
+    "|[13579][26])00)-02-29)"
 #define SLORA_JSON_TIME  "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"        \
                          "(\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3])"    \
                          ":[0-5][0-9])"

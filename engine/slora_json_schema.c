@@ -401,7 +401,8 @@ slora_json_compile_type(slora_json_build_t *b, const cJSON *sch,
 
 
 /* An integer, within minimum..maximum and past the exclusive bounds:
- * lo..hi as int64 (a fractional bound rounded inward). */
+ * lo..hi as int64 (a fractional bound rounded inward, one from 2^53 on
+ * moved inward a double's step). */
 static uint32_t
 slora_json_compile_integer(slora_json_build_t *b, const cJSON *sch)
 {
@@ -426,6 +427,13 @@ slora_json_compile_integer(slora_json_build_t *b, const cJSON *sch)
         }
 
         x = it->valuedouble;
+
+        /* from 2^53 on a double may hold the written integer's
+         * neighbour (9007199254740993 reads ...992): the bound moves
+         * inward a step, past every integer the text may have been */
+        if (fabs(x) >= 9007199254740992.0) {
+            x = nextafter(x, i % 2 == 0 ? INFINITY : -INFINITY);
+        }
 
         switch (i) {
         case 0:

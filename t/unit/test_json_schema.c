@@ -570,6 +570,14 @@ test_integer_bounds(void)
         { "\"maximum\":5", INT64_MIN, 5 },
         { "\"minimum\":1000000000000000,\"maximum\":1000000000000010",
           1000000000000000LL, 1000000000000010LL },
+        /* past 2^53 the bound a double holds may be the written one's
+         * neighbour: nothing beyond the written one is taken */
+        { "\"minimum\":9007199254740993", 9007199254740994LL, INT64_MAX },
+        { "\"maximum\":-9007199254740993", INT64_MIN, -9007199254740994LL },
+        { "\"exclusiveMinimum\":1152921504606846976",
+          1152921504606847232LL, INT64_MAX },
+        { "\"exclusiveMaximum\":9223372036854775807", INT64_MIN,
+          9223372036854774784LL },
     };
 
     agree = 1;
@@ -631,7 +639,7 @@ test_integer_bounds(void)
     }
 
     ok(agree, "bounded integers: each of 609 a range is taken iff inside "
-       "it, over 8 ranges (int64's ends among them)");
+       "it, over 12 ranges (int64's ends and bounds past 2^53 among them)");
     ok(finish, "and every prefix taken can still become one inside");
 }
 

@@ -6,7 +6,8 @@
  * Chat: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]},
  * ...], "refusal": null}. Completions (the legacy API): {"tokens",
  * "token_logprobs", "top_logprobs" (an object a token: token text to
- * log-probability), "text_offset" (code points into the completion)}.
+ * log-probability, the alternatives' and the chosen token's), "text_offset"
+ * (code points into the completion)}.
  *
  * The one idea: a token's entry is printed once, when the worker takes
  * the token, into buffers that wait for the event (stream) or the body
@@ -57,7 +58,7 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     float                    logprob;
     int32_t                  j, n_top;
     ngx_str_t                raw, text;
-    slora_top_t              top[SLORA_QUEUE_TOP_MAX];
+    slora_top_t              top[SLORA_QUEUE_TOP_MAX + 1];
     ngx_http_slora_lpbuf_t  *part;
 
     /* a copy, its count bounded: the zone is another process's */
@@ -122,6 +123,17 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
         ch->lp.n++;
         return NGX_OK;
+    }
+
+    /* the legacy API's object holds the chosen token too, where it is
+     * not among the likeliest: up to logprobs + 1 entries (OpenAI's and
+     * vLLM's) */
+    for (j = 0; j < n_top && top[j].id != token; j++) { /* void */ }
+
+    if (j == n_top) {
+        top[n_top].id = token;
+        top[n_top].logprob = logprob;
+        n_top++;
     }
 
     if (ngx_http_slora_lp_num(r, &part[NGX_HTTP_SLORA_LP_LOGPROBS], logprob)

@@ -827,6 +827,32 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     }
     ok($ftext =~ /[^\x00-\x7f]/ && $fok,
        'text_offset in code points over a text with non-ASCII letters');
+    # the legacy object holds the chosen token as well: logprobs 0 it
+    # alone; sampled at logprobs 1, it beside the likeliest where it is
+    # not that one
+    my @fl = @{ $fl->{token_logprobs} // [] };
+    my @ftop = @{ $fl->{top_logprobs} // [] };
+    ok(@ftop && @ftop == @ft && !grep({
+           my %o = %{ $ftop[$_] // {} };
+           !(keys(%o) == 1 && defined $o{$ft[$_]} && $o{$ft[$_]} == $fl[$_])
+       } 0 .. $#ft),
+       'logprobs 0: each top_logprobs the chosen token alone, its figure');
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', prompt => 'Once upon a time',
+                    temperature => 2, seed => 3, max_tokens => 24,
+                    logprobs => 1 });
+    my $sl = $r->{json}{choices}[0]{logprobs} // {};
+    my @st = @{ $sl->{tokens} // [] };
+    my @slp = @{ $sl->{token_logprobs} // [] };
+    my @stop = @{ $sl->{top_logprobs} // [] };
+    my $beside = grep { keys(%{ $stop[$_] // {} }) == 2 } 0 .. $#stop;
+    ok(@stop && @stop == @st && $beside > 0 && !grep({
+           my %o = %{ $stop[$_] // {} };
+           !(keys(%o) >= 1 && keys(%o) <= 2 && defined $o{$st[$_]}
+             && $o{$st[$_]} == $slp[$_])
+       } 0 .. $#st),
+       "sampled at logprobs 1: each object holds the chosen token, $beside "
+       . 'of ' . scalar(@st) . ' beside the likeliest');
 
     $st = stream_start($PORT, 'POST', '/v1/completions',
                        body => json_encode({ model => 'base',
@@ -914,10 +940,11 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     for my $i (1 .. $n_p - 1) {
         my @v = values %{ $top[$i] // {} };
         my $best = (sort { $b <=> $a } @v)[0] // 1;
-        $top_bad++ unless @v >= 1 && @v <= 2 && $tlp[$i] <= $best;
+        $top_bad++ unless @v >= 1 && @v <= 3 && $tlp[$i] <= $best
+            && defined $top[$i]{$tok[$i]} && $top[$i]{$tok[$i]} == $tlp[$i];
     }
     is($top_bad, 0, '... each prompt token no likelier than its '
-       . 'likeliest alternative');
+       . 'likeliest alternative, and among them with its figure');
 
     my $e0 = json_req($PORT, '/v1/completions',
                       { %g, echo => JSON::PP::true(), max_tokens => 0 });

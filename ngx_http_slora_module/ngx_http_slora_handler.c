@@ -831,6 +831,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->model = model;
     ctx->adapter = adapter;
     ctx->n_prompt = n_all;
+    ctx->n_each = req->n;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
     ctx->prediction = req->prediction.data != NULL;

@@ -315,6 +315,9 @@ struct ngx_http_slora_ctx_s {
 
     ngx_http_slora_choice_t   *choice;        /* n_choices of them */
     ngx_uint_t                 n_choices;
+    ngx_uint_t                 n_each;        /* choices a prompt (n):
+                                                 prompt k's are k * n_each
+                                                 on */
     ngx_uint_t                 n_finished;
 
     ngx_event_t                tick;

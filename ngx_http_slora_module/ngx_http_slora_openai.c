@@ -374,19 +374,27 @@ ngx_http_slora_reasoning_tokens(ngx_http_slora_ctx_t *ctx)
 }
 
 
-/* The prompt tokens the prefix cache gave: the fewest any choice took (a
- * choice's prompt may take the pages another choice of it computed). */
+/* The prompt tokens the prefix cache gave, over a completion's prompts
+ * as prompt_tokens counts them: each prompt's, the fewest any of its
+ * choices took (a choice's prompt may take the pages another choice of
+ * it computed). */
 int32_t
 ngx_http_slora_cached_tokens(ngx_http_slora_ctx_t *ctx)
 {
-    int32_t     n;
-    ngx_uint_t  i;
+    int32_t     n, least;
+    ngx_uint_t  i, each;
 
     n = 0;
+    least = 0;
+    each = ctx->n_each > 0 ? ctx->n_each : 1;
 
     for (i = 0; i < ctx->n_choices; i++) {
-        if (i == 0 || ctx->choice[i].n_cached < n) {
-            n = ctx->choice[i].n_cached;
+        if (i % each == 0 || ctx->choice[i].n_cached < least) {
+            least = ctx->choice[i].n_cached;
+        }
+
+        if (i % each == each - 1 || i == ctx->n_choices - 1) {
+            n += least;
         }
     }
 

@@ -1289,6 +1289,28 @@ my $prefix_text;        # the answer, for the server without the cache
         or diag(join('; ', @$sbad) . ' ' . json_encode($su));
 }
 
+# A completion's prompts report the cached tokens of each, summed as
+# prompt_tokens sums them: a prompt the cache holds beside a new one
+# counts its hit (it counted the fewest of any choice, 0 here).
+{
+    my %c = (model => 'base', temperature => 0, max_tokens => 2);
+    my $cached = sub {
+        my ($r) = @_;
+        my $u = ref $r->{json} eq 'HASH' ? $r->{json}{usage} : undef;
+        return ref $u eq 'HASH' && ref $u->{prompt_tokens_details} eq 'HASH'
+               ? $u->{prompt_tokens_details}{cached_tokens} : undef;
+    };
+    json_req($PORT, '/v1/completions', { %c, prompt => $SYSTEM });
+    my $alone = $cached->(json_req($PORT, '/v1/completions',
+                                   { %c, prompt => $SYSTEM }));
+    my $both = $cached->(json_req($PORT, '/v1/completions',
+                                  { %c, prompt => [$SYSTEM,
+                                                   'Zebra crossings at dusk'] }));
+    ok(defined $alone && $alone > 0 && defined $both && $both == $alone,
+       "two prompts, one held by the cache: cached_tokens its $alone ("
+       . ($both // 'undef') . ')');
+}
+
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
 my @bad = $s->bad_log_lines(errors => 1);

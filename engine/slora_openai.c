@@ -691,8 +691,9 @@ static int
 slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    cJSON   *item, *opt;
-    double   d;
+    cJSON     *item, *opt;
+    double     d;
+    unsigned   flag;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "n");
     if (item && !cJSON_IsNull(item)) {
@@ -713,16 +714,13 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
                                  "user", "user must be a string");
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "stream");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsBool(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "stream",
-                                     "stream must be a boolean");
-        }
+    flag = req->stream;
 
-        req->stream = cJSON_IsTrue(item) ? 1 : 0;
+    if (slora_openai_bool(root, "stream", &flag, err) != SLORA_OK) {
+        return SLORA_ERROR;
     }
+
+    req->stream = flag;
 
     /* vLLM's: token ids that end the answer as the model's own
      * end-of-sequence ids do (ignore_eos leaves them in force); whether
@@ -767,43 +765,38 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
     /* vLLM's extension, which load generators use to get exactly
      * max_tokens: the model's end-of-sequence ids do not stop it */
-    item = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsBool(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "ignore_eos",
-                                     "ignore_eos must be a boolean");
-        }
+    flag = req->ignore_eos;
 
-        req->ignore_eos = cJSON_IsTrue(item) ? 1 : 0;
+    if (slora_openai_bool(root, "ignore_eos", &flag, err) != SLORA_OK) {
+        return SLORA_ERROR;
     }
+
+    req->ignore_eos = flag;
 
     /* vLLM's skip_special_tokens, true unless given: false shows the
      * control tokens an answer holds as their text */
-    item = cJSON_GetObjectItemCaseSensitive(root, "skip_special_tokens");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsBool(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "skip_special_tokens",
-                                     "skip_special_tokens must be a boolean");
-        }
+    flag = !req->show_special;
 
-        req->show_special = cJSON_IsFalse(item) ? 1 : 0;
+    if (slora_openai_bool(root, "skip_special_tokens", &flag, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
+
+    req->show_special = !flag;
 
     /* vLLM's: a completion's text prompt without the special tokens
      * (BOS) the tokenizer adds; a chat's come from its template */
-    item = cJSON_GetObjectItemCaseSensitive(root, "add_special_tokens");
-    if (req->kind == SLORA_OPENAI_COMPLETION && item && !cJSON_IsNull(item))
-    {
-        if (!cJSON_IsBool(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "add_special_tokens",
-                                     "add_special_tokens must be a boolean");
-        }
+    flag = !req->no_special;
 
-        req->no_special = cJSON_IsFalse(item) ? 1 : 0;
+    if (req->kind == SLORA_OPENAI_COMPLETION
+        && slora_openai_bool(root, "add_special_tokens", &flag, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
+
+    req->no_special = !flag;
 
     /* include_usage, include_obfuscation (OpenAI's padding of a
      * stream's chunks against length side channels: this server adds
@@ -1014,6 +1007,29 @@ slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
     }
 
     out->len = len;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_openai_bool(cJSON *root, const char *name, unsigned *out,
+    slora_openai_err_t *err)
+{
+    cJSON  *item;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsBool(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 name, "%s must be a boolean", name);
+    }
+
+    *out = cJSON_IsTrue(item) ? 1 : 0;
 
     return SLORA_OK;
 }

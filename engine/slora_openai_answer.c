@@ -51,23 +51,20 @@ int
 slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    cJSON   *lp, *top, *echo;
-    double   d, most;
+    cJSON     *lp, *top;
+    double     d, most;
+    unsigned   flag;
 
     lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
 
     if (req->kind == SLORA_OPENAI_COMPLETION) {
-        echo = cJSON_GetObjectItemCaseSensitive(root, "echo");
+        flag = req->echo;
 
-        if (echo != NULL && !cJSON_IsNull(echo)) {
-            if (!cJSON_IsBool(echo)) {
-                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                         "invalid_type", "echo",
-                                         "echo must be a boolean");
-            }
-
-            req->echo = cJSON_IsTrue(echo) ? 1 : 0;
+        if (slora_openai_bool(root, "echo", &flag, err) != SLORA_OK) {
+            return SLORA_ERROR;
         }
+
+        req->echo = flag;
 
         if (req->max_tokens == 0 && !req->echo) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,

@@ -39,6 +39,10 @@ int slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
 int slora_openai_string(cJSON *item, const char *param,
     slora_openai_str_t *out, slora_openai_req_t *req,
     slora_openai_err_t *err);
+/* root's boolean field name into *out (1 true, 0 false; left as it is
+ * where absent or null); another type is a 400 naming it. */
+int slora_openai_bool(cJSON *root, const char *name, unsigned *out,
+    slora_openai_err_t *err);
 /* A number that is an integer in [min, max] (shown as shown_min ..
  * shown_max in the error). */
 int slora_openai_int(cJSON *item, const char *param, double min, double max,

@@ -3,8 +3,10 @@
  * turns, as Qwen3's template writes it (SLORA_CHAT_THINK_TURNS).
  *
  * Qwen3's template reads each assistant message's reasoning from its
- * reasoning_content (vLLM's field for an answer's think block, sent
- * back) or, without one, from a think block in its content: the text
+ * reasoning_content (vLLM reads an answer's think block sent back as
+ * reasoning, its answers' name for it, and passes it on so; its older
+ * name, reasoning_content, is taken too) or, without one, from a think
+ * block in its content: the text
  * before the first </think>, after its <think>, and the content is
  * what follows the last </think>. Past the last user query (the last
  * user message that is not a tool's result wrapped in <tool_response>
@@ -84,32 +86,38 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
     char        *p;
     size_t       cl, rl;
     cJSON       *item;
-    const char  *c, *r;
+    const char  *c, *r, *name;
 
     c = cm->content;
     cl = cm->content_len;
     r = "";
     rl = 0;
 
-    item = cJSON_GetObjectItemCaseSensitive(m, "reasoning_content");
+    /* vLLM's reasoning (what its answers, and this server's, carry),
+     * else reasoning_content (its older name, the template's) */
+    name = "reasoning";
+    item = cJSON_GetObjectItemCaseSensitive(m, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        name = "reasoning_content";
+        item = cJSON_GetObjectItemCaseSensitive(m, name);
+    }
 
     if (item != NULL && !cJSON_IsNull(item)) {
         if (!cJSON_IsString(item)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type",
-                                     "messages.reasoning_content",
-                                     "messages[%zu].reasoning_content must "
-                                     "be a string", k);
+                                     "invalid_type", "messages.reasoning",
+                                     "messages[%zu].%s must be a string",
+                                     k, name);
         }
 
         if (!slora_openai_utf8_valid(item->valuestring,
                                      strlen(item->valuestring)))
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_utf8",
-                                     "messages.reasoning_content",
-                                     "messages[%zu].reasoning_content is "
-                                     "not valid UTF-8", k);
+                                     "invalid_utf8", "messages.reasoning",
+                                     "messages[%zu].%s is not valid UTF-8",
+                                     k, name);
         }
 
         r = item->valuestring;

@@ -3,8 +3,8 @@
  * turns under Qwen3's template (SLORA_CHAT_THINK_TURNS): dropped up to
  * the last user query, written back past it where there is reasoning
  * and in the chat's last message; a call's newline after it as the
- * template writes it; reasoning_content read in place of the content's
- * block; the template's flag read from its text. The Jinja template's
+ * template writes it; reasoning (vLLM's) or reasoning_content read in
+ * place of the content's block; the template's flag read from its text. The Jinja template's
  * own rendering of the same chats is t/templates.t's.
  */
 
@@ -104,6 +104,13 @@ main(void)
        "reasoning_content is the reasoning, the content left whole");
     slora_openai_req_free(&req);
 
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"\","
+             "\"reasoning\":\"now\",\"reasoning_content\":\"then\"},"
+             RESULT "]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\nnow\n</think>\n\n"),
+       "reasoning (vLLM's answers' name) first, as vLLM passes it on");
+    slora_openai_req_free(&req);
+
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","
              "\"reasoning_content\":\"r\"}," ASK "]",
              SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
@@ -115,6 +122,12 @@ main(void)
              "\"reasoning_content\":7}]", SLORA_CHAT_THINK_TURNS, &req)
        == SLORA_ERROR,
        "reasoning_content not a string: a 400");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","
+             "\"reasoning\":[]}]", SLORA_CHAT_THINK_TURNS, &req)
+       == SLORA_ERROR,
+       "reasoning not a string: a 400");
     slora_openai_req_free(&req);
 
     /* the flag, from the template's text */

@@ -4,7 +4,9 @@
  * mean: messages (a string or text parts; an assistant's refusal parts),
  * function_call items joining the assistant message before them, and
  * function_call_output items as tool messages; an earlier answer's
- * reasoning is passed over.
+ * reasoning item as the reasoning_content of the assistant message or
+ * call after it (vLLM's field, which Qwen3's template writes back in a
+ * tool-calling loop), and passed over where none follows.
  *
  * The one idea: each item is checked in its own terms and named by its
  * place (input[i] or items[i]) where it is wrong, before the chat
@@ -30,14 +32,19 @@ static int slora_openai_resp_call(cJSON *it, const char *param, size_t i,
     cJSON *msgs, cJSON **last, slora_openai_err_t *err);
 static int slora_openai_resp_output(cJSON *it, const char *param, size_t i,
     cJSON *msgs, slora_openai_err_t *err);
+static int slora_openai_resp_reasoning(cJSON *it, const char *param,
+    size_t i, cJSON **reason, slora_openai_err_t *err);
+static int slora_openai_resp_reason_to(cJSON *m, cJSON **reason,
+    slora_openai_err_t *err);
 
 
 /*
  * Responses API items (messages, function calls and their outputs; an
- * earlier answer's reasoning is passed over) appended to msgs as the chat
- * messages they mean; errors name param ("input", a conversation's
- * "items"). made (NULL: not wanted; else room for an int an item): the
- * item each message appended was begun by, *n of them.
+ * earlier answer's reasoning, the reasoning_content of the assistant
+ * message or call after it) appended to msgs as the chat messages they
+ * mean; errors name param ("input", a conversation's "items"). made
+ * (NULL: not wanted; else room for an int an item): the item each
+ * message appended was begun by, *n of them.
  */
 int
 slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
@@ -45,21 +52,23 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
 {
     int      added;
     size_t   i;
-    cJSON   *it, *m, *type, *last, *tail;
+    cJSON   *it, *m, *type, *last, *tail, *reason;
 
     i = 0;
     last = NULL;
     tail = NULL;
+
+    /* a reasoning item's text, until the assistant's item after it */
+    reason = NULL;
 
     cJSON_ArrayForEach(it, items) {
         /* a call joins the assistant message before it, if any */
         added = 1;
 
         if (!cJSON_IsObject(it)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", param,
-                                     "%s[%zu] must be an object", param,
-                                     i);
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                              param, "%s[%zu] must be an object", param, i);
+            goto failed;
         }
 
         type = cJSON_GetObjectItemCaseSensitive(it, "type");
@@ -68,7 +77,7 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
             if (slora_openai_resp_message(it, param, i, msgs, err)
                 != SLORA_OK)
             {
-                return SLORA_ERROR;
+                goto failed;
             }
 
             /* the message it made, at the list's end: walked to from
@@ -86,37 +95,54 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                                             m, "role"), "assistant")
                    ? m : NULL;
 
+            if (slora_openai_resp_reason_to(last, &reason, err) != SLORA_OK) {
+                goto failed;
+            }
+
         } else if (slora_openai_resp_is(type, "function_call")) {
             added = last == NULL;
 
             if (slora_openai_resp_call(it, param, i, msgs, &last,
-                                       err) != SLORA_OK)
+                                       err) != SLORA_OK
+                || slora_openai_resp_reason_to(last, &reason, err)
+                   != SLORA_OK)
             {
-                return SLORA_ERROR;
+                goto failed;
             }
 
         } else if (slora_openai_resp_is(type, "function_call_output")) {
-            if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK) {
-                return SLORA_ERROR;
+            if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK
+                || slora_openai_resp_reason_to(NULL, &reason, err)
+                   != SLORA_OK)
+            {
+                goto failed;
             }
 
             last = NULL;
 
         } else if (slora_openai_resp_is(type, "reasoning")) {
             /* an earlier answer's reasoning (slora_reasoning), sent back
-             * with its output: not rendered, as the models' templates
-             * drop earlier reasoning */
+             * with its output: the reasoning_content of the assistant's
+             * message or call after it, which Qwen3's template writes
+             * back past the last user query (slora_openai_think.c) */
             added = 0;
 
+            if (slora_openai_resp_reasoning(it, param, i, &reason, err)
+                != SLORA_OK)
+            {
+                goto failed;
+            }
+
         } else {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "unsupported_parameter", param,
-                                     "%s[%zu]: items of type %s are not"
-                                     " supported by this server (message,"
-                                     " function_call, function_call_output"
-                                     " and reasoning are)", param, i,
-                                     cJSON_IsString(type)
-                                     ? type->valuestring : "(not a string)");
+            slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                              "unsupported_parameter", param,
+                              "%s[%zu]: items of type %s are not"
+                              " supported by this server (message,"
+                              " function_call, function_call_output"
+                              " and reasoning are)", param, i,
+                              cJSON_IsString(type)
+                              ? type->valuestring : "(not a string)");
+            goto failed;
         }
 
         if (made != NULL && added) {
@@ -124,6 +150,126 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
         }
 
         i++;
+    }
+
+    /* a reasoning item last, no answer of its own after it: passed over */
+    cJSON_Delete(reason);
+
+    return SLORA_OK;
+
+failed:
+
+    cJSON_Delete(reason);
+
+    return SLORA_ERROR;
+}
+
+
+/* A reasoning item's text (its reasoning_text parts, else its summary's
+ * summary_text parts, each joined by a newline) added to *reason, the
+ * reasoning of the items before it not yet given to a message. */
+static int
+slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
+    cJSON **reason, slora_openai_err_t *err)
+{
+    char         *p;
+    size_t        len;
+    cJSON        *parts, *part, *text, *s;
+    const char   *key, *kind;
+
+    key = "content";
+    kind = "reasoning_text";
+    parts = cJSON_GetObjectItemCaseSensitive(it, key);
+
+    if (cJSON_IsArray(parts) && cJSON_GetArraySize(parts) == 0) {
+        parts = NULL;
+    }
+
+    if (parts == NULL || cJSON_IsNull(parts)) {
+        key = "summary";
+        kind = "summary_text";
+        parts = cJSON_GetObjectItemCaseSensitive(it, key);
+    }
+
+    if (parts != NULL && !cJSON_IsNull(parts) && !cJSON_IsArray(parts)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 param, "%s[%zu].%s must be an array of"
+                                 " %s parts", param, i, key, kind);
+    }
+
+    cJSON_ArrayForEach(part, parts) {
+        text = cJSON_GetObjectItemCaseSensitive(part, "text");
+
+        if (!slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(part,
+                                                                   "type"),
+                                  kind)
+            || !cJSON_IsString(text))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", param, "%s[%zu].%s"
+                                     " must be an array of %s parts, each"
+                                     " with its text", param, i, key,
+                                     kind);
+        }
+
+        if (*reason == NULL) {
+            *reason = cJSON_CreateString(text->valuestring);
+
+            if (*reason == NULL) {
+                return slora_openai_nomem(err);
+            }
+
+            continue;
+        }
+
+        len = strlen((*reason)->valuestring);
+        p = malloc(len + 1 + strlen(text->valuestring) + 1);
+        s = NULL;
+
+        if (p != NULL) {
+            memcpy(p, (*reason)->valuestring, len);
+            p[len] = '\n';
+            strcpy(p + len + 1, text->valuestring);
+            s = cJSON_CreateString(p);
+            free(p);
+        }
+
+        if (s == NULL) {
+            return slora_openai_nomem(err);
+        }
+
+        cJSON_Delete(*reason);
+        *reason = s;
+    }
+
+    return SLORA_OK;
+}
+
+
+/* The reasoning of the items before (*reason, NULL: none) as the
+ * reasoning_content of m, the assistant's message after it, where m has
+ * none yet; m NULL (no assistant's item after it): passed over. */
+static int
+slora_openai_resp_reason_to(cJSON *m, cJSON **reason,
+    slora_openai_err_t *err)
+{
+    cJSON  *r;
+
+    r = *reason;
+    *reason = NULL;
+
+    if (r == NULL) {
+        return SLORA_OK;
+    }
+
+    if (m == NULL || cJSON_HasObjectItem(m, "reasoning_content")) {
+        cJSON_Delete(r);
+        return SLORA_OK;
+    }
+
+    if (!cJSON_AddItemToObject(m, "reasoning_content", r)) {
+        cJSON_Delete(r);
+        return slora_openai_nomem(err);
     }
 
     return SLORA_OK;

@@ -33,6 +33,10 @@
  *   (g) an input item the chat parser refuses is named by its place in
  *       input, whatever came before it (instructions, a stored
  *       conversation) or was joined.
+ *   (h) a reasoning item sent back is the reasoning_content of the
+ *       assistant's message or call after it, which Qwen3's template
+ *       writes back in a tool-calling loop; with nothing of the
+ *       assistant's after it, passed over; bad parts a 400 at its place.
  */
 
 #include <stdio.h>
@@ -75,6 +79,7 @@ static int prev_lookup(void *data, slora_openai_stored_e what,
 static void test_conversation(void);
 static void test_stopped(void);
 static void test_item_place(void);
+static void test_reasoning(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -501,8 +506,8 @@ test_refused(void)
                "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
                "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
                "\"Hello\"},{\"role\":\"user\",\"content\":\"And?\"}]}",
-               "a reasoning item sent back: not rendered, as the templates "
-               "drop earlier reasoning");
+               "a reasoning item sent back before the last user query: not "
+               "rendered, as the templates drop earlier reasoning");
     check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"robot\","
                   "\"content\":\"Hi\"}]}", "input", "invalid_value",
                   "an unknown role");
@@ -665,6 +670,7 @@ main(void)
     test_refused();
     test_stopped();
     test_item_place();
+    test_reasoning();
 
     done_testing();
 }
@@ -774,6 +780,84 @@ test_stopped(void)
        && strcmp(err.param, "instructions") == 0,
        "a bad field before the lookup: its 400 at once: %s", err.msg);
     slora_openai_req_free(&req);
+}
+
+
+/* A reasoning item sent back, under Qwen3's template's think turns: the
+ * reasoning_content of the assistant's item after it, as vLLM makes it,
+ * so a tool-calling loop's call keeps its think block. */
+static void
+test_reasoning(void)
+{
+    int                    rc_a, rc_b, same;
+    uint32_t               i;
+    slora_openai_req_t     a, b;
+    slora_openai_err_t     err_a, err_b;
+    slora_openai_limits_t  lim;
+
+    static const char  resp[] =
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":"
+        "\"Q\"},{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],"
+        "\"content\":[{\"type\":\"reasoning_text\",\"text\":\"plan\"}]},"
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\","
+        "\"arguments\":\"{}\"},{\"type\":\"function_call_output\","
+        "\"call_id\":\"c1\",\"output\":\"R\"}]}";
+    static const char  chat[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"Q\"},{\"role\":\"assistant\",\"content\":null,"
+        "\"reasoning_content\":\"plan\",\"tool_calls\":[{\"id\":\"c1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+        "\"c1\",\"content\":\"R\"}]}";
+
+    memset(&err_a, 0, sizeof(err_a));
+    memset(&err_b, 0, sizeof(err_b));
+    lim = slora_openai_default_limits;
+    lim.chat = SLORA_CHAT_CHATML;
+    lim.chat_flags = SLORA_CHAT_THINK_TURNS;
+
+    rc_a = slora_openai_parse_responses(resp, sizeof(resp) - 1, &lim, NULL,
+                                        NULL, &a, &err_a);
+    rc_b = slora_openai_parse(chat, sizeof(chat) - 1, SLORA_OPENAI_CHAT,
+                              &lim, &b, &err_b);
+
+    same = rc_a == SLORA_OK && rc_b == SLORA_OK && a.n_msgs == b.n_msgs
+           && b.n_msgs == 3 && b.msgs[1].content_len > 14
+           && memcmp(b.msgs[1].content, "<think>\nplan\n", 13) == 0;
+
+    for (i = 0; same && i < a.n_msgs; i++) {
+        same = a.msgs[i].content_len == b.msgs[i].content_len
+               && memcmp(a.msgs[i].content, b.msgs[i].content,
+                         a.msgs[i].content_len) == 0;
+    }
+
+    if (!same && rc_a == SLORA_OK && a.n_msgs > 1) {
+        diag("%.*s", (int) a.msgs[1].content_len, a.msgs[1].content);
+    }
+
+    ok(same, "a reasoning item before a call: the call's think block, as "
+       "chat's reasoning_content (%s / %s)", err_a.msg, err_b.msg);
+
+    slora_openai_req_free(&a);
+    slora_openai_req_free(&b);
+
+    check_same("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"summary\":"
+               "[{\"type\":\"summary_text\",\"text\":\"hm\"}]},{\"role\":"
+               "\"user\",\"content\":\"And?\"}]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"},{\"role\":\"user\",\"content\":"
+               "\"And?\"}]}",
+               "a reasoning item with no answer of its own after it: passed "
+               "over");
+    check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+                  "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"content\":"
+                  "[{\"type\":\"reasoning_text\"}]}]}", "input",
+                  "invalid_type", "a reasoning part without its text");
+    check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
+                  "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"content\":"
+                  "\"hm\"},{\"role\":\"assistant\",\"content\":\"Hello\"}]}",
+                  "input", "invalid_type", "a reasoning content not parts");
 }
 
 

@@ -117,6 +117,7 @@ slora_cli_replay(int argc, char **argv)
     int                    i, rc;
     int32_t                n, t, n_traces, max_ctx, max_waiting, v, preload,
                            loaded, shared, prefix_cache, *buf;
+    long                   num;
     uint64_t               first_id;
     double                 slo;
     char                  *end;
@@ -176,19 +177,25 @@ slora_cli_replay(int argc, char **argv)
 
         } else if (strcmp(opt, "--slo-ttft") == 0) {
             slo = strtod(val, &end);
-            if (*end != '\0' || errno != 0 || slo < 0 || slo > 3600) {
+            if (*end != '\0' || end == val || errno != 0
+                || !(slo >= 0 && slo <= 3600))
+            {
                 fprintf(stderr, "slora replay: --slo-ttft \"%s\": not 0 to "
                         "3600 seconds\n", val);
                 return 1;
             }
 
         } else {
-            v = (int32_t) strtol(val, &end, 10);
-            if (*end != '\0' || errno != 0 || v < 0 || v > 1 << 24) {
+            num = strtol(val, &end, 10);
+            if (*end != '\0' || end == val || errno != 0 || num < 0
+                || num > 1 << 24)
+            {
                 fprintf(stderr, "slora replay: %s \"%s\": bad value\n", opt,
                         val);
                 return 1;
             }
+
+            v = (int32_t) num;
 
             if (strcmp(opt, "--max-running") == 0 && v > 0) {
                 conf.max_running = v;
@@ -661,7 +668,8 @@ slora_replay_read(const char *path, slora_replay_t *rp)
             *p++ = '\0';
         }
 
-        if (col[0] < 0 && ln == 1) {
+        /* the first line that is not blank */
+        if (col[0] < 0) {
             for (k = 0; k < n_fields; k++) {
                 for (c = 0; c < 5; c++) {
                     if (strcmp(fields[k], names[c]) == 0) {

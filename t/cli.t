@@ -579,6 +579,18 @@ my $model = tiny_model();
                   tenant\sflood:\s2\srequests,\s2\sok;/mx,
          '... one line a tenant, in order of first arrival') or diag($out);
 
+    # a header after blank lines is still the header
+    open($f, '>', "$dir/blank.csv") or die;
+    print $f "\n\narrival,prompt_tokens,output_tokens\n0,8,2\n0.01,8,2\n";
+    close $f;
+    ($rc, $out, $err) = SloraTest::run_cmd($slora, 'replay', '--model',
+                                           $model, '--threads', '1',
+                                           '--trace', "$dir/blank.csv");
+    ($ok, $r429, $bad) = $out =~ $line;
+    ok($rc == 0 && defined $ok && $ok == 2 && $bad == 0,
+       '... a header after blank lines is read as the header')
+        or diag("$out\n$err");
+
     # a bad trace is refused naming the line
     open($f, '>', "$dir/bad.csv") or die;
     print $f "arrival,prompt_tokens,output_tokens\n0,8,4\n0.1,0,4\n";
@@ -611,7 +623,10 @@ for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
            ['bench', '--preload', '2'], ['bench', '--host-cache', '0'],
            ['mkadapter', '--ranks', '8,,16'],
            ['conform', '--requests', '999'], ['conform', '--sample', '-1'],
-           ['conform', '--sample', 'x'], ['conform', '--weights', 'f16'])
+           ['conform', '--sample', 'x'], ['conform', '--weights', 'f16'],
+           ['replay', '--slo-ttft', 'nan'], ['replay', '--slo-ttft', ''],
+           ['replay', '--max-running', '4294967297'],
+           ['replay', '--threads', ''])
 {
     my ($rc, $out, $err) = SloraTest::run_cmd(
         $slora, $c->[0], '--model', $model, $c->[1], $c->[2]);

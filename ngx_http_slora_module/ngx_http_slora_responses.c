@@ -1090,8 +1090,9 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * A response that ended, kept in slora_responses_store (unless store was
  * false, or there is no store): its object obj..obj_end, and its own
  * messages, the request's input and then the answer as chat's assistant
- * message (content: the message's text, or null; tool_calls: its calls
- * with their call ids; each with its item's id, item_id), after those of
+ * message (content: the message's text, or null; reasoning_content: its
+ * reasoning, if any; tool_calls: its calls with their call ids; each
+ * with its item's id, item_id), after those of
  * the response it continues, for a later previous_response_id; in a
  * conversation, after a mark naming it, and the input and the answer
  * added to it when it ends (store false or not). how:
@@ -1154,6 +1155,21 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     if (!text) {
         p = ngx_http_slora_lit(p, "null");
+    }
+
+    /* its think block as the reasoning_content a reasoning item sent back
+     * becomes (engine/slora_openai_resp_items.c): Qwen3's template writes
+     * it back in a tool-calling loop that continues this response */
+    for (k = 0; k < resp->n_items; k++) {
+        it = &resp->item[k];
+
+        if (it->kind == NGX_HTTP_SLORA_ITEM_REASONING) {
+            p = ngx_http_slora_lit(p, ",\"reasoning_content\":");
+            p = ngx_http_slora_json_str(p, it->text != NULL
+                                           ? it->text : base + it->off,
+                                        it->len);
+            break;
+        }
     }
 
     for (k = 0; k < resp->n_items; k++) {

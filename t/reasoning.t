@@ -593,6 +593,71 @@ ok($on->{status} == 200 && length($on->{msg}{reasoning} // '') >= 8
    'a stop string that is the closing mark: the reasoning, no content')
     or diag($on->{body});
 
+# a stored response's reasoning is kept with it: continued by
+# previous_response_id, Qwen3's template writes the think block of an
+# answer past the last user query back, as it does when the reasoning
+# item is sent back as input (a tiny model with Qwen3's template,
+# SmolLM2's vocabulary)
+{
+    my $qwen = $s->prefix . '/qwen3.gguf';
+    my ($rc, undef, $err) = SloraTest::run_cmd(
+        slora_bin(), 'mkmodel', '--out', $qwen, '--tokenizer', real_model(),
+        '--chat-template', SloraTest::repo_root()
+        . '/ref/llama_cpp_python-0.3.36/vendor/llama.cpp/models/templates/'
+        . 'Qwen-Qwen3-0.6B.jinja', '--layers', 1, '--hidden', 16,
+        '--heads', 2, '--kv-heads', 1, '--ffn', 16, '--tied', 1,
+        '--ctx', 1024);
+    is($rc, 0, 'a tiny model with Qwen3\'s template') or diag($err);
+    my $qs = SloraTest::Server->new(name => 'reasoning-qwen3',
+                                    port => $PORT + 2, ready_timeout => 120);
+    $qs->{http} = slora_http(model => $qwen,
+                             engine => 'threads=1 slots=4 max_ctx=1024',
+                             http_extra => '    slora_responses_store 1m;',
+                             server_extra => "        location /r/v1/ {\n"
+                                             . "            slora_api openai;\n"
+                                             . "            slora_reasoning on;\n"
+                                             . "        }\n");
+    $qs->start;
+
+    my $ask = { role => 'user', content => 'Weather in Paris?' };
+    my $first = json_req($PORT + 2, '/r/v1/responses', {
+        model => 'base', temperature => 0, max_output_tokens => 60,
+        input => [ $ask ],
+        guided_regex => '<think>\nLook it up\.\n</think>\n\nSunny\.' });
+    my $j = ref $first->{json} eq 'HASH' ? $first->{json} : {};
+    my @out = @{ $j->{output} // [] };
+    my @types = map { $_->{type} } @out;
+    ok($first->{status} == 200 && "@types" eq 'reasoning message',
+       'qwen3 responses: the think block a reasoning item, then the message')
+        or diag($first->{body});
+
+    # the turn continued, and sent back whole with and without the
+    # reasoning item: an assistant's message after it keeps the answer
+    # past the last user query, where the template writes its reasoning
+    my $more = { role => 'assistant', content => 'More.' };
+    my $next = sub {
+        my ($body) = @_;
+        my $r = json_req($PORT + 2, '/r/v1/responses', {
+            model => 'base', max_output_tokens => 1,
+            store => JSON::PP::false(), %$body });
+        return ref $r->{json} eq 'HASH' && $r->{status} == 200
+               ? $r->{json}{usage}{input_tokens} : "status $r->{status}";
+    };
+    my $continued = $next->({ previous_response_id => $j->{id} // '',
+                              input => [ $more ] });
+    my $sent = $next->({ input => [ $ask, @out, $more ] });
+    my $bare = $next->({ input => [ $ask, $out[-1] // {}, $more ] });
+    ok($continued eq $sent && $bare =~ /^\d+$/ && $sent > $bare,
+       'qwen3 responses: continued by previous_response_id, the stored '
+       . 'reasoning is in the prompt as when sent back '
+       . "($continued, $sent; $bare tokens without it)");
+
+    ok($qs->stop->{graceful}, 'the Qwen3 nginx exits on QUIT');
+    my @bad_q = $qs->bad_log_lines(errors => 1);
+    ok(!@bad_q, 'no [error], [alert], [crit] or [emerg] in its log')
+        or diag(join("\n", @bad_q));
+}
+
 ok($r1s->stop->{graceful}, 'the second nginx exits on QUIT');
 my @bad_r1 = $r1s->bad_log_lines(errors => 1);
 ok(!@bad_r1, 'no [error], [alert], [crit] or [emerg] in its log')

@@ -210,7 +210,7 @@ slora_openai_fields(cJSON *root, slora_openai_kind_e kind,
         || slora_openai_logit_bias(root, req, err) != SLORA_OK
         || slora_openai_response_format(root, req, err) != SLORA_OK
         || slora_openai_guided(root, req, err) != SLORA_OK
-        || slora_openai_unsupported(root, req->kind, err) != SLORA_OK
+        || slora_openai_unsupported(root, req->kind, req->n, err) != SLORA_OK
         || (kind == SLORA_OPENAI_CHAT
             && (slora_openai_tools(root, req, err) != SLORA_OK
                 || slora_openai_prediction(root, req, err) != SLORA_OK)))

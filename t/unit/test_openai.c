@@ -493,6 +493,13 @@ static const bad_case_t  bad_cases[] = {
     { "completions: best_of -5 (not the neutral 1)", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":-5}",
       400, "unsupported_parameter", "best_of" },
+    { "completions: best_of 1 with n 2 (fewer candidates than choices)",
+      COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":1,"
+      "\"n\":2}",
+      400, "invalid_value", "best_of" },
+    { "completions: best_of 2 with n 3", COMP,
+      "{\"model\":\"base\",\"prompt\":\"hi\",\"best_of\":2,\"n\":3}",
+      400, "invalid_value", "best_of" },
     { "completions: suffix", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"suffix\":\"x\"}",
       400, "unsupported_parameter", "suffix" },
@@ -825,6 +832,16 @@ test_chat(void)
                "\"echo\":false,\"best_of\":1,\"suffix\":\"\"}", &req, &err);
     is_int(rc, SLORA_OK, "completions: echo false, best_of 1, suffix \"\": "
            "accepted");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"best_of\":1,\"n\":2}", &req, &err);
+    is_str(err.msg, "best_of must be greater than or equal to n, got n=2 and"
+           " best_of=1", "message: best_of 1 below n 2");
+    slora_openai_req_free(&req);
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"best_of\":1,\"n\":1}", &req, &err);
+    ok(rc == SLORA_OK && req.n == 1, "completions: best_of 1 with n 1: "
+       "accepted");
     slora_openai_req_free(&req);
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"echo\":true}", &req,
                &err);

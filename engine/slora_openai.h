@@ -82,7 +82,8 @@ typedef enum {
 /* What a chat's answer may or must be, with tools. */
 typedef enum {
     SLORA_OPENAI_TOOLS_OFF = 0,     /* text: no tools, or tool_choice
-                                       "none" */
+                                       "none" (the tools still told of
+                                       in the prompt) */
     SLORA_OPENAI_TOOLS_AUTO,        /* text, or calls the model writes in
                                        <tool_call> tags */
     SLORA_OPENAI_TOOLS_REQUIRED,    /* one or more calls of the tools, a

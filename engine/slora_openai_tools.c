@@ -79,6 +79,8 @@ static const char  slora_openai_tools_tail[] =
 
 
 static int slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err);
+static int slora_openai_tool_tell(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 static int slora_openai_tool_choice(cJSON *choice, cJSON *tools,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
@@ -172,7 +174,17 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     }
 
     if (req->tools == SLORA_OPENAI_TOOLS_OFF) {
-        return SLORA_OK;
+        /*
+         * No tools; or tool_choice "none", whose tools the model is still
+         * told of, as vLLM gives them to its template (unless its
+         * --exclude-tools-when-tool-choice-none) and as OpenAI's model
+         * sees them: the prompt is the one "auto" gives. Only the answer
+         * is no call: nothing holds it to the calls' schema or reads
+         * calls in it, its text is the message's content, and a JSON
+         * response_format may shape it.
+         */
+        return tools != NULL ? slora_openai_tool_tell(tools, req, err)
+                             : SLORA_OK;
     }
 
     if (req->tool_format == SLORA_OPENAI_TOOLFMT_LLAMA3) {
@@ -225,6 +237,15 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         }
     }
 
+    return slora_openai_tool_tell(tools, req, err);
+}
+
+
+/* The tools told to the model, in its template's format. */
+static int
+slora_openai_tool_tell(cJSON *tools, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
     switch (req->tool_format) {
 
     case SLORA_OPENAI_TOOLFMT_LLAMA3:

@@ -24,7 +24,8 @@
  *       text.format.
  *   (f) log-probabilities with tools: refused naming the field that asked
  *       for them (top_logprobs alone is not include), and taken with
- *       tool_choice "none", where no call can come.
+ *       tool_choice "none", where no call can come; the model is still
+ *       told of the tools then, as on chat.
  *   (g) moderation (a moderation model to score or block with) is
  *       refused naming it, not passed over; null is taken.
  *   (h) text.verbosity: "medium" taken, "low" and "high" refused as
@@ -271,6 +272,12 @@ test_logprobs(void)
        && req.tools == SLORA_OPENAI_TOOLS_OFF,
        "log-probabilities with tool_choice none: taken, no call can come "
        "(%s)", err.msg);
+    ok(rc == SLORA_OK && req.n_msgs == 2 && req.schema.data == NULL
+       && req.schema_trigger.data == NULL
+       && strstr(req.msgs[0].content, "<tools>\n{\"type\": \"function\", "
+                 "\"function\": {\"name\": \"f\"}}\n</tools>") != NULL,
+       "tool_choice none: the tools still in the prompt, as chat's, no "
+       "call held");
     slora_openai_req_free(&req);
 }
 

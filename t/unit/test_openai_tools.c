@@ -2,11 +2,11 @@
  * test_openai_tools.c: function calling in the request parser
  * (engine/slora_openai_tools.c).
  *
- *   (a) tool_choice: tools alone are "auto", "none" turns them off,
- *       "required" and a named function give the schema of a call, each
- *       the exact compact text, which the automaton holds an answer to:
- *       a call of a listed function with arguments its parameters admit,
- *       and nothing else.
+ *   (a) tool_choice: tools alone are "auto", "none" holds and reads no
+ *       call, "required" and a named function give the schema of a call,
+ *       each the exact compact text, which the automaton holds an answer
+ *       to: a call of a listed function with arguments its parameters
+ *       admit, and nothing else.
  *   (b) the chat the model sees: the tools in <tools> at the end of the
  *       system message (one made when there is none), each as tojson
  *       writes it, an assistant's tool_calls in <tool_call> tags after
@@ -22,6 +22,11 @@
  *       trigger '{"name":'; rendered, the official template's text (as
  *       tools/chat-reference gave it).
  *   (f) a template's default system message begins a chat without one.
+ *   (g) tool_choice "none" still tells the model of the tools, as vLLM
+ *       does by default: the prompt "auto" gives, in Hermes', Llama 3.1's
+ *       and Mistral's formats; the answer is held to no schema and read
+ *       as no call (req->tools off, which the module reads), so a JSON
+ *       response_format may shape it.
  *
  * Bad tools and tool_choice values are in test_openai.c's table.
  */
@@ -111,8 +116,12 @@ test_choice(void)
     rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
                WEATHER "],\"tool_choice\":\"none\"}", &req, &err);
     ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_OFF
-       && req.n_msgs == 1 && req.schema.data == NULL,
-       "tool_choice none: no tools, the chat as it was");
+       && req.schema.data == NULL && req.schema_trigger.data == NULL,
+       "tool_choice none: no call held or read, no schema (%s)", err.msg);
+    ok(rc == SLORA_OK && req.n_msgs == 2
+       && strstr(req.msgs[0].content, "<tools>\n" WEATHER_PY "\n</tools>")
+          != NULL,
+       "tool_choice none: the model is still told of the tools");
     slora_openai_req_free(&req);
 
     rc = parse("{\"model\":\"base\",\"messages\":[" USER "],"
@@ -666,6 +675,75 @@ test_refs(void)
 /* Mistral's formats: v0.3's list (the text tools/chat-reference renders
  * with Mistral-7B-Instruct-v0.3's template, the ids the last 9
  * characters of OpenAI's), and what "auto" holds in each. */
+/*
+ * tool_choice "none" against "auto": the same prompt, the tools in it, in
+ * each format; only "auto" holds or reads calls.
+ */
+static void
+test_none(void)
+{
+    int                 rc, k, c;
+    char                body[1024], got[2][4096];
+    size_t              n;
+    slora_err_t         e;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const slora_chat_e  tmpls[] = {
+        SLORA_CHAT_CHATML, SLORA_CHAT_LLAMA31, SLORA_CHAT_MISTRAL
+    };
+    static const char         *names[] = { "chatml", "llama3.1", "mistral" };
+    static const char         *choices[] = { "auto", "none" };
+
+    for (k = 0; k < 3; k++) {
+        for (c = 0; c < 2; c++) {
+            snprintf(body, sizeof(body), "{\"model\":\"base\","
+                     "\"messages\":[{\"role\":\"system\",\"content\":"
+                     "\"Be brief.\"}," USER "],\"tools\":[" WEATHER ","
+                     TIME "],\"tool_choice\":\"%s\"}", choices[c]);
+
+            rc = parse_as(body, tmpls[k], &req, &err);
+            rc = rc == SLORA_OK
+                 ? slora_chat_render(tmpls[k], req.msgs, (int) req.n_msgs,
+                                     req.chat_flags, got[c], sizeof(got[c]),
+                                     &n, NULL, &e)
+                 : SLORA_ERROR;
+
+            if (rc != SLORA_OK) {
+                snprintf(got[c], sizeof(got[c]), "(refused: %s)", err.msg);
+            }
+
+            if (c == 1) {
+                ok(req.tools == SLORA_OPENAI_TOOLS_OFF
+                   && req.schema.data == NULL
+                   && req.schema_trigger.data == NULL,
+                   "%s, tool_choice none: no call held or read",
+                   names[k]);
+            }
+
+            slora_openai_req_free(&req);
+        }
+
+        ok(strstr(got[1], "\"get_weather\"") != NULL
+           && strstr(got[1], "\"get_time\"") != NULL
+           && strstr(got[1], "Weather in a city") != NULL,
+           "%s, tool_choice none: the tools in the prompt", names[k]);
+        is_str(got[1], got[0], "%s, tool_choice none: the prompt auto "
+               "gives", names[k]);
+    }
+
+    /* the answer not a call: a JSON response_format may shape it */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               WEATHER "],\"tool_choice\":\"none\",\"response_format\":"
+               "{\"type\":\"json_object\"}}", &req, &err);
+    ok(rc == SLORA_OK && req.json && req.tools == SLORA_OPENAI_TOOLS_OFF
+       && req.schema_trigger.data == NULL && req.n_msgs == 2,
+       "tool_choice none with a JSON response_format: taken, the tools "
+       "told (%s)", err.msg);
+    slora_openai_req_free(&req);
+}
+
+
 static void
 test_mistral(void)
 {
@@ -798,6 +876,7 @@ main(void)
     test_chat();
     test_llama3();
     test_mistral();
+    test_none();
     test_default_system();
     test_refs();
 

@@ -411,15 +411,18 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     cJSON   *input, *it, *m;
 
     it = cJSON_GetObjectItemCaseSensitive(root, "instructions");
-    skip = it != NULL && !cJSON_IsNull(it);
 
-    if (skip) {
-        if (!cJSON_IsString(it)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "instructions",
-                                     "instructions must be a string");
-        }
+    if (it != NULL && !cJSON_IsNull(it) && !cJSON_IsString(it)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "instructions",
+                                 "instructions must be a string");
+    }
 
+    /* "" is no instructions, as null is: vLLM adds the system message
+     * only where instructions is truthy, so an empty one is not
+     * rendered, and the template writes its own default where it has
+     * one */
+    if (cJSON_IsString(it) && it->valuestring[0] != '\0') {
         m = cJSON_CreateObject();
         if (m == NULL || !cJSON_AddItemToArray(msgs, m)
             || cJSON_AddStringToObject(m, "role", "system") == NULL

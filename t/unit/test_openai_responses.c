@@ -4,11 +4,12 @@
  *
  *   (a) each Responses request parses to the same request as the chat
  *       request it means, field by field: input as a string and as
- *       items, instructions, text parts, max_output_tokens and sampling,
- *       text.format (json_object, json_schema), flat function tools with
- *       tool_choice "required" and a named function, an earlier
- *       function_call with its function_call_output, vLLM's extras,
- *       include's logprobs and top_logprobs.
+ *       items, instructions (none where "" or null), text parts,
+ *       max_output_tokens and sampling, text.format (json_object,
+ *       json_schema), flat function tools with tool_choice "required"
+ *       and a named function, an earlier function_call with its
+ *       function_call_output, vLLM's extras, include's logprobs and
+ *       top_logprobs.
  *   (b) previous_response_id through a lookup: the stored conversation
  *       after the instructions, before the input; the conversation to
  *       store; an unknown id a 404, and a 400 where nothing is stored.
@@ -37,6 +38,8 @@
  *       assistant's message or call after it, which Qwen3's template
  *       writes back in a tool-calling loop; with nothing of the
  *       assistant's after it, passed over; bad parts a 400 at its place.
+ *   (i) instructions "": no system message, so a template's default one
+ *       comes first, as with none.
  */
 
 #include <stdio.h>
@@ -80,6 +83,7 @@ static void test_conversation(void);
 static void test_stopped(void);
 static void test_item_place(void);
 static void test_reasoning(void);
+static void test_no_instructions(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -114,6 +118,25 @@ test_same(void)
                "instructions, items with text parts (joined by a newline), "
                "an assistant turn, developer, sampling, stream and vLLM's "
                "top_k");
+
+    /* vLLM adds the system message only where instructions is truthy:
+     * "" renders none (nor keeps out a template's default one) */
+    check_same("{\"model\":\"base\",\"instructions\":\"\",\"input\":"
+               "\"Hi\"}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"}]}",
+               "instructions \"\": no system message, as none");
+    check_same("{\"model\":\"base\",\"instructions\":null,\"input\":"
+               "\"Hi\"}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Hi\"}]}",
+               "instructions null: no system message");
+    check_same("{\"model\":\"base\",\"instructions\":\" \",\"input\":"
+               "\"Hi\"}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"system\","
+               "\"content\":\" \"},{\"role\":\"user\",\"content\":"
+               "\"Hi\"}]}",
+               "instructions of a space: a system message still");
 
     check_same("{\"model\":\"base\",\"input\":\"Hi\",\"include\":["
                "\"message.output_text.logprobs\"],\"top_logprobs\":2}",
@@ -671,6 +694,7 @@ main(void)
     test_stopped();
     test_item_place();
     test_reasoning();
+    test_no_instructions();
 
     done_testing();
 }
@@ -858,6 +882,36 @@ test_reasoning(void)
                   "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"content\":"
                   "\"hm\"},{\"role\":\"assistant\",\"content\":\"Hello\"}]}",
                   "input", "invalid_type", "a reasoning content not parts");
+}
+
+
+/* instructions "" is none: a template's default system message comes
+ * first, as where instructions is left out, not an empty one. */
+static void
+test_no_instructions(void)
+{
+    int                    rc;
+    slora_openai_req_t     req;
+    slora_openai_err_t     err;
+    slora_openai_limits_t  lim;
+
+    static const char  body[] =
+        "{\"model\":\"base\",\"instructions\":\"\",\"input\":\"Hi\"}";
+
+    memset(&err, 0, sizeof(err));
+    lim = slora_openai_default_limits;
+    lim.system = "You are a helpful assistant.";
+
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, &lim, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_OK && req.n_msgs == 2 && req.msgs[0].role_len == 6
+       && memcmp(req.msgs[0].role, "system", 6) == 0
+       && req.msgs[0].content_len == strlen(lim.system)
+       && memcmp(req.msgs[0].content, lim.system,
+                 req.msgs[0].content_len) == 0,
+       "instructions \"\": the template's default system message first, "
+       "not an empty one (%s)", err.msg);
+    slora_openai_req_free(&req);
 }
 
 

@@ -347,7 +347,9 @@ slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
                                  SLORA_OPENAI_CONV_ADD);
     }
 
-    return slora_openai_resp_items(items, "items", msgs, NULL, NULL, err);
+    /* an output's call may be in the conversation, which an add has not
+     * at hand: not looked for */
+    return slora_openai_resp_items(items, "items", msgs, 0, NULL, NULL, err);
 }
 
 

@@ -11,7 +11,10 @@
  * The one idea: each item is checked in its own terms and named by its
  * place (input[i] or items[i]) where it is wrong, before the chat
  * parser sees the messages it became: a call joined to a message has no
- * place of its own there.
+ * place of its own there. So is an output that answers no call before
+ * it (a Responses input's, where all it follows is at hand), as OpenAI
+ * refuses one: the call ids seen are kept in a set, so that an output
+ * finds its call without a walk through a long conversation.
  */
 
 #include <stdio.h>
@@ -22,6 +25,15 @@
 #include "slora_json.h"
 #include "slora_openai_int.h"
 #include "slora_tool_scan.h"
+
+
+/* The call ids seen: an open-addressed set of the strings in the cJSON
+ * trees (which outlive it), a power of two slots, half of them free at
+ * least. */
+typedef struct {
+    const char          **id;
+    size_t                mask;
+} slora_openai_resp_ids_t;
 
 
 static int slora_openai_resp_message(cJSON *it, const char *param,
@@ -36,30 +48,46 @@ static int slora_openai_resp_reasoning(cJSON *it, const char *param,
     size_t i, cJSON **reason, slora_openai_err_t *err);
 static int slora_openai_resp_reason_to(cJSON *m, cJSON **reason,
     slora_openai_err_t *err);
+static int slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids,
+    cJSON *msgs, cJSON *items, slora_openai_err_t *err);
+static int slora_openai_resp_ids_has(slora_openai_resp_ids_t *ids,
+    const char *id, int add);
+static int slora_openai_resp_answers(cJSON *it, const char *param,
+    size_t i, slora_openai_resp_ids_t *ids, slora_openai_err_t *err);
 
 
 /*
  * Responses API items (messages, function calls and their outputs; an
  * earlier answer's reasoning, the reasoning_content of the assistant
  * message or call after it) appended to msgs as the chat messages they
- * mean; errors name param ("input", a conversation's "items"). made
- * (NULL: not wanted; else room for an int an item): the item each
- * message appended was begun by, *n of them.
+ * mean; errors name param ("input", a conversation's "items"). paired:
+ * each function_call_output answers a call before it, in msgs (all the
+ * items follow) or among the items, else a 400 naming it. made (NULL:
+ * not wanted; else room for an int an item): the item each message
+ * appended was begun by, *n of them.
  */
 int
 slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
-    int *made, int *n, slora_openai_err_t *err)
+    int paired, int *made, int *n, slora_openai_err_t *err)
 {
-    int      added;
-    size_t   i;
-    cJSON   *it, *m, *type, *last, *tail, *reason;
+    int                       added;
+    size_t                    i;
+    cJSON                    *it, *m, *type, *last, *tail, *reason;
+    slora_openai_resp_ids_t   ids;
 
     i = 0;
     last = NULL;
     tail = NULL;
+    ids.id = NULL;
 
     /* a reasoning item's text, until the assistant's item after it */
     reason = NULL;
+
+    if (paired && slora_openai_resp_ids_init(&ids, msgs, items, err)
+                  != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
 
     cJSON_ArrayForEach(it, items) {
         /* a call joins the assistant message before it, if any */
@@ -110,8 +138,17 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                 goto failed;
             }
 
+            if (ids.id != NULL) {
+                (void) slora_openai_resp_ids_has(&ids,
+                           cJSON_GetObjectItemCaseSensitive(it, "call_id")
+                           ->valuestring, 1);
+            }
+
         } else if (slora_openai_resp_is(type, "function_call_output")) {
             if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK
+                || (ids.id != NULL
+                    && slora_openai_resp_answers(it, param, i, &ids, err)
+                       != SLORA_OK)
                 || slora_openai_resp_reason_to(NULL, &reason, err)
                    != SLORA_OK)
             {
@@ -154,14 +191,114 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
 
     /* a reasoning item last, no answer of its own after it: passed over */
     cJSON_Delete(reason);
+    free(ids.id);
 
     return SLORA_OK;
 
 failed:
 
     cJSON_Delete(reason);
+    free(ids.id);
 
     return SLORA_ERROR;
+}
+
+
+/* The set of the ids of msgs' calls (the instructions, a stored
+ * conversation: what the items follow), with room for a call an item
+ * more. */
+static int
+slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids, cJSON *msgs,
+    cJSON *items, slora_openai_err_t *err)
+{
+    size_t   n, size;
+    cJSON   *m, *c, *id;
+
+    n = (size_t) cJSON_GetArraySize(items);
+
+    cJSON_ArrayForEach(m, msgs) {
+        n += (size_t) cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                                             m, "tool_calls"));
+    }
+
+    for (size = 16; size < 2 * n; size *= 2) {
+        /* void */
+    }
+
+    ids->id = calloc(size, sizeof(const char *));
+    ids->mask = size - 1;
+
+    if (ids->id == NULL) {
+        return slora_openai_nomem(err);
+    }
+
+    cJSON_ArrayForEach(m, msgs) {
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m,
+                                                               "tool_calls"))
+        {
+            id = cJSON_GetObjectItemCaseSensitive(c, "id");
+
+            if (cJSON_IsString(id)) {
+                (void) slora_openai_resp_ids_has(ids, id->valuestring, 1);
+            }
+        }
+    }
+
+    return SLORA_OK;
+}
+
+
+/* Whether id is in the set; add: put it there if not. */
+static int
+slora_openai_resp_ids_has(slora_openai_resp_ids_t *ids, const char *id,
+    int add)
+{
+    size_t                k;
+    uint64_t              h;
+    const unsigned char  *p;
+
+    /* FNV-1a */
+    h = 14695981039346656037ULL;
+
+    for (p = (const unsigned char *) id; *p != '\0'; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+
+    for (k = (size_t) h & ids->mask; ids->id[k] != NULL;
+         k = (k + 1) & ids->mask)
+    {
+        if (strcmp(ids->id[k], id) == 0) {
+            return 1;
+        }
+    }
+
+    if (add) {
+        ids->id[k] = id;
+    }
+
+    return 0;
+}
+
+
+/* A function_call_output item answers a call before it, as OpenAI
+ * requires: one that answers none would be a tool message the template
+ * writes after no call of the model's. */
+static int
+slora_openai_resp_answers(cJSON *it, const char *param, size_t i,
+    slora_openai_resp_ids_t *ids, slora_openai_err_t *err)
+{
+    const char  *id;
+
+    id = cJSON_GetObjectItemCaseSensitive(it, "call_id")->valuestring;
+
+    if (slora_openai_resp_ids_has(ids, id, 0)) {
+        return SLORA_OK;
+    }
+
+    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                             param, "%s[%zu]: no function_call with call_id"
+                             " \"%.64s\" comes before this"
+                             " function_call_output", param, i, id);
 }
 
 

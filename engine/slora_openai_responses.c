@@ -472,7 +472,8 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  SLORA_OPENAI_RESP_ITEMS);
     }
 
-    if (slora_openai_resp_items(input, "input", msgs, map->made, &map->n,
+    /* msgs holds all the input follows: each output's call is there */
+    if (slora_openai_resp_items(input, "input", msgs, 1, map->made, &map->n,
                                 err)
         != SLORA_OK)
     {

@@ -40,6 +40,9 @@
  *       assistant's after it, passed over; bad parts a 400 at its place.
  *   (i) instructions "": no system message, so a template's default one
  *       comes first, as with none.
+ *   (j) a function_call_output whose call_id no function_call before it
+ *       has (in input, the stored response's or the conversation's
+ *       items) a 400 naming its item, as OpenAI refuses it.
  */
 
 #include <stdio.h>
@@ -84,6 +87,7 @@ static void test_stopped(void);
 static void test_item_place(void);
 static void test_reasoning(void);
 static void test_no_instructions(void);
+static void test_unanswered(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
@@ -695,6 +699,7 @@ main(void)
     test_item_place();
     test_reasoning();
     test_no_instructions();
+    test_unanswered();
 
     done_testing();
 }
@@ -912,6 +917,112 @@ test_no_instructions(void)
        "instructions \"\": the template's default system message first, "
        "not an empty one (%s)", err.msg);
     slora_openai_req_free(&req);
+}
+
+
+/* A function_call_output answers a function_call before it: in input,
+ * or in the stored conversation it continues (its live calls); else a
+ * 400 naming the output's place, as OpenAI answers. */
+static void
+test_unanswered(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  none[] =
+        "{\"model\":\"base\",\"input\":[{\"role\":\"user\",\"content\":"
+        "\"Hi\"},{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":"
+        "\"f\",\"arguments\":\"{}\"},{\"type\":\"function_call_output\","
+        "\"call_id\":\"c1\",\"output\":\"1\"},{\"type\":"
+        "\"function_call_output\",\"call_id\":\"c2\",\"output\":\"2\"}]}";
+    static const char  after[] =
+        "{\"model\":\"base\",\"input\":[{\"type\":\"function_call_output\","
+        "\"call_id\":\"c1\",\"output\":\"1\"},{\"type\":\"function_call\","
+        "\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"}]}";
+    static const char  prev[] =
+        "{\"model\":\"base\",\"previous_response_id\":\"resp_a\","
+        "\"input\":[{\"type\":\"function_call_output\",\"call_id\":"
+        "\"call_9\",\"output\":\"1\"}]}";
+    static const char  removed[] =
+        "{\"model\":\"base\",\"conversation\":\"conv_a\",\"input\":"
+        "[{\"type\":\"function_call_output\",\"call_id\":\"call_1\","
+        "\"output\":\"1\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(none, sizeof(none) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_value") == 0
+       && strcmp(err.param, "input") == 0
+       && strcmp(err.msg, "input[3]: no function_call with call_id \"c2\""
+                 " comes before this function_call_output") == 0,
+       "an output of no call: 400 naming its item: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(after, sizeof(after) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strncmp(err.msg, "input[0]: no function_call ", 27) == 0,
+       "an output before its call: 400: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(prev, sizeof(prev) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "input") == 0
+       && strstr(err.msg, "input[0]: no function_call with call_id "
+                 "\"call_9\"") != NULL,
+       "after a stored response whose calls it answers none of: 400: %s",
+       err.msg);
+    slora_openai_req_free(&req);
+
+    rc = slora_openai_parse_responses(removed, sizeof(removed) - 1, NULL,
+                                      prev_lookup, NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "input[0]: no function_call with call_id "
+                 "\"call_1\"") != NULL,
+       "a call removed from the conversation answered: 400: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    /* more calls than the set's first slots: each output finds its own,
+     * the last answers none */
+    {
+        int     k;
+        char    body[16384], *p;
+
+        p = body + sprintf(body, "{\"model\":\"base\",\"input\":[");
+
+        for (k = 0; k < 100; k++) {
+            p += sprintf(p, "{\"type\":\"function_call\",\"call_id\":"
+                         "\"call_%d\",\"name\":\"f\",\"arguments\":"
+                         "\"{}\"},", k);
+        }
+
+        for (k = 99; k >= 0; k--) {
+            p += sprintf(p, "{\"type\":\"function_call_output\","
+                         "\"call_id\":\"call_%d\",\"output\":\"r\"},", k);
+        }
+
+        sprintf(p, "{\"type\":\"function_call_output\",\"call_id\":"
+                "\"call_100\",\"output\":\"r\"}]}");
+
+        rc = slora_openai_parse_responses(body, strlen(body), NULL, NULL,
+                                          NULL, &req, &err);
+        ok(rc == SLORA_ERROR
+           && strncmp(err.msg, "input[200]: no function_call with call_id"
+                      " \"call_100\"", 41 + 11) == 0,
+           "100 calls, their 100 outputs taken, one more refused: %s",
+           err.msg);
+        slora_openai_req_free(&req);
+
+        strcpy(strrchr(body, '{') - 1, "]}");
+        memset(&err, 0, sizeof(err));
+        rc = slora_openai_parse_responses(body, strlen(body), NULL, NULL,
+                                          NULL, &req, &err);
+        ok(rc == SLORA_OK, "... and without it, taken: %s", err.msg);
+        slora_openai_req_free(&req);
+    }
 }
 
 

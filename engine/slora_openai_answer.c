@@ -206,8 +206,10 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
  * {"name", "schema", "strict"}} makes it one object that schema admits,
  * the schema compiled here once so that one this server cannot enforce
  * is refused now, naming the keyword and where ("strict" is taken as
- * true: the schema is always enforced); {"type": "text"} and null are
- * the default. Served on completions too, as vLLM does.
+ * true: the schema is always enforced); the name is required, as
+ * OpenAI and vLLM's JsonSchemaResponseFormat require it, though nothing
+ * here reads it; {"type": "text"} and null are the default. Served on
+ * completions too, as vLLM does.
  */
 int
 slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
@@ -258,6 +260,14 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
                                  "response_format", "response_format's "
                                  "json_schema must be an object with a "
                                  "schema object (and a name string)");
+    }
+
+    if (name == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "missing_required_parameter",
+                                 "response_format.json_schema.name",
+                                 "Missing required parameter: "
+                                 "'response_format.json_schema.name'.");
     }
 
     return slora_openai_schema(sch, "response_format", req, err);

@@ -808,7 +808,9 @@ slora_openai_resp_tools(cJSON *root, cJSON *chat, slora_openai_err_t *err)
 
 
 /* text.format as chat's response_format: text (none), json_object, or
- * json_schema with its name, schema, strict and description. */
+ * json_schema with its name (required, as OpenAI requires it: named
+ * here as text.format.name, not as chat's field it becomes), schema,
+ * strict and description. */
 static int
 slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
 {
@@ -861,6 +863,21 @@ slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "text.format", "text.format.type must be"
                                  " text, json_object or json_schema");
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(format, "name");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "missing_required_parameter",
+                                 "text.format.name", "Missing required"
+                                 " parameter: 'text.format.name'.");
+    }
+
+    if (!cJSON_IsString(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "text.format.name", "text.format.name"
+                                 " must be a string");
     }
 
     if (cJSON_AddStringToObject(rf, "type", "json_schema") == NULL

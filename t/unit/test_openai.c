@@ -434,9 +434,21 @@ static const bad_case_t  bad_cases[] = {
       400, "unsupported_parameter", "guided_grammar" },
     { "chat: response_format json_schema of a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
-      "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
-      "{\"type\":\"string\"}}}}",
+      "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
+      "\"schema\":{\"type\":\"string\"}}}}",
       400, "invalid_value", "response_format" },
+    { "chat: response_format json_schema without a name", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
+      "{\"type\":\"object\"}}}}",
+      400, "missing_required_parameter",
+      "response_format.json_schema.name" },
+    { "completions: response_format json_schema without a name", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
+      "{\"type\":\"object\"}}}}",
+      400, "missing_required_parameter",
+      "response_format.json_schema.name" },
     { "chat: response_format without a type", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":{}}",
       400, "invalid_type", "response_format" },
@@ -792,9 +804,10 @@ test_chat(void)
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
-               "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
-               "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
-               "\"string\",\"pattern\":\"(?=@)\"}}}}}}", &req, &err);
+               "{\"type\":\"json_schema\",\"json_schema\":{\"name\":"
+               "\"x\",\"schema\":{\"type\":\"object\",\"properties\":"
+               "{\"a\":{\"type\":\"string\",\"pattern\":\"(?=@)\"}}}}}}",
+               &req, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "pattern: lookahead is not "
                                    "supported at byte 2 (at "
                                    "#/properties/a)") != NULL,
@@ -1079,7 +1092,8 @@ test_bad(void)
 
         p = body + sprintf(body, "{\"model\":\"base\"," MSGS
                            ",\"response_format\":{\"type\":\"json_schema\","
-                           "\"json_schema\":{\"schema\":{\"type\":\"object\","
+                           "\"json_schema\":{\"name\":\"x\",\"schema\":"
+                           "{\"type\":\"object\","
                            "\"properties\":{\"a\":{\"type\":\"x\\ny\\u0001z ");
 
         for (k = 0; k < 200; k++) {

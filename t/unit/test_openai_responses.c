@@ -16,10 +16,10 @@
  *   (c) the echoed fields: the defaults, and what the request gave.
  *   (d) refusals: a 400 naming the Responses field (previous_response_id,
  *       a reasoning effort, an image part, a built-in tool, an unknown
- *       item type, a bad schema under text.format, max_output_tokens 0,
- *       logprobs with tools, no input), with its code, and a message
- *       that speaks of the Responses fields, not of the chat's they
- *       became.
+ *       item type, a bad schema under text.format or one without its
+ *       name, max_output_tokens 0, logprobs with tools, no input), with
+ *       its code, and a message that speaks of the Responses fields, not
+ *       of the chat's they became.
  *   (e) conversation through a lookup: the conversation's messages less
  *       its removed items after the instructions, before the input; the
  *       input's alone to add to it (resp_conv); echoed as {"id"}; an
@@ -553,6 +553,16 @@ test_refused(void)
                   "text.format", "invalid_value",
                   "a schema keyword the server cannot hold, named as "
                   "text.format");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+                  "{\"format\":{\"type\":\"json_schema\",\"schema\":"
+                  "{\"type\":\"object\"}}}}", "text.format.name",
+                  "missing_required_parameter",
+                  "a json_schema format without its name, which OpenAI "
+                  "requires");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+                  "{\"format\":{\"type\":\"json_schema\",\"name\":7,"
+                  "\"schema\":{\"type\":\"object\"}}}}", "text.format.name",
+                  "invalid_type", "a json_schema format's name not a string");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
                   "{\"format\":{\"type\":\"grammar\"}}}", "text.format",
                   "invalid_value", "an unknown format");

@@ -4,8 +4,9 @@
  * out of the body (the body is wiped before the fields are read); each
  * kind of bad input t/badinput.t sends gets the status, type, code and
  * param the handler answers with, from a table (the GET stream's query
- * arguments and UTF-8 in test_openai_query.c). Every request is freed,
- * failed ones too, so the ASan build finds a leak or a use after free.
+ * arguments and UTF-8 in test_openai_query.c, the token endpoints in
+ * test_openai_tokens.c). Every request is freed, failed ones too, so the
+ * ASan build finds a leak or a use after free.
  *
  * The one idea: the table is the contract nginx's handler forwards
  * byte for byte, so a case lists exactly what a client sees in "error".
@@ -549,7 +550,6 @@ static const bad_case_t  bad_cases[] = {
 
 static void test_chat(void);
 static void test_completion(void);
-static void test_tokens(void);
 static void test_long_strings(void);
 static void test_bad(void);
 static void test_limits(void);
@@ -1337,133 +1337,11 @@ main(void)
 {
     test_chat();
     test_completion();
-    test_tokens();
     test_long_strings();
     test_bad();
     test_limits();
 
     return done_testing();
-}
-
-
-/* The token endpoints' bodies. */
-static void
-test_tokens(void)
-{
-    int                  rc;
-    const char          *b;
-    slora_openai_req_t   req;
-    slora_openai_err_t   err;
-
-    b = "{\"prompt\":\"Hello\"}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_OK && req.kind == COMP && req.n_prompts == 1
-       && streq(&req.prompts[0].text, "Hello"),
-       "tokenize: a prompt string, no model");
-    slora_openai_req_free(&req);
-
-    b = "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":"
-        "\"hi\"}]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_OK && req.kind == CHAT && req.n_msgs == 1,
-       "tokenize: messages make a chat");
-    slora_openai_req_free(&req);
-
-    b = "{\"prompt\":\"Hello\",\"messages\":null}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_OK && req.kind == COMP && req.n_prompts == 1
-       && streq(&req.prompts[0].text, "Hello"),
-       "tokenize: messages null is no chat: the prompt (%s)",
-       rc == SLORA_OK ? "ok" : err.msg);
-    slora_openai_req_free(&req);
-
-    b = "{\"prompt\":\"Hello\",\"add_special_tokens\":false}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_OK && req.no_special,
-       "tokenize: add_special_tokens false, a prompt without BOS");
-    slora_openai_req_free(&req);
-
-    b = "{\"prompt\":\"Hello\",\"return_token_strs\":true}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.code, "unsupported_parameter") == 0
-       && strcmp(err.param, "return_token_strs") == 0,
-       "tokenize: vLLM's return_token_strs refused: %s", err.msg);
-    slora_openai_req_free(&req);
-
-    b = "{\"prompt\":\"Hello\",\"return_token_strs\":false}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_OK, "tokenize: return_token_strs false passes");
-    slora_openai_req_free(&req);
-
-    b = "{\"prompt\":[\"a\",\"b\"]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_ERROR && err.status == 400
-       && strcmp(err.param, "prompt") == 0,
-       "tokenize: two prompts refused: %s", err.msg);
-    slora_openai_req_free(&req);
-
-    b = "{\"prompt\":[1,2]}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.param, "prompt") == 0,
-       "tokenize: token ids refused");
-    slora_openai_req_free(&req);
-
-    b = "{}";
-    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")
-       == 0, "tokenize: nothing to tokenize");
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":[9906,0,2147483647]}";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_OK && req.n_prompts == 1 && req.prompts[0].n_ids == 3
-       && req.prompts[0].ids[0] == 9906 && req.prompts[0].ids[2]
-          == 2147483647, "detokenize: token ids");
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":[]}";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_OK && req.n_prompts == 1 && req.prompts[0].n_ids == 0,
-       "detokenize: no token ids, the empty text");
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":\"9906\"}";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_type") == 0
-       && strcmp(err.param, "tokens") == 0, "detokenize: tokens a string");
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":[1,-2]}";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.param, "tokens") == 0,
-       "detokenize: a negative id: %s", err.msg);
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":[1]";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.code, "invalid_json") == 0,
-       "detokenize: malformed JSON");
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":[1]} {\"tokens\":[2]}";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_ERROR && err.code != NULL
-       && strcmp(err.code, "invalid_json") == 0,
-       "detokenize: two objects are no JSON object, as for every body");
-    slora_openai_req_free(&req);
-
-    b = "{\"tokens\":[1]}x";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_ERROR && err.code != NULL
-       && strcmp(err.code, "invalid_json") == 0,
-       "detokenize: trailing garbage");
-    slora_openai_req_free(&req);
-
-    b = "{}";
-    rc = slora_openai_parse_detokenize(b, strlen(b), &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.code, "missing_required_parameter")
-       == 0, "detokenize: no tokens");
-    slora_openai_req_free(&req);
 }
 
 

@@ -64,10 +64,13 @@ int32_t slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
 int slora_tokenizer_is_special(const slora_tokenizer_t *t, int32_t id);
 
 /*
- * Encodes text[0..len). add_special: prepend BOS when the model wants it.
- * parse_special: text like "<|im_start|>" becomes its special id. Writes
- * at most cap ids; *n gets the count needed (SLORA_BUSY if > cap). Invalid
- * UTF-8 in text gives SLORA_ERROR with a message naming the offset.
+ * Encodes text[0..len). add_special: how many BOS to prepend when the
+ * model wants one (0 or 1; 2 for a rendered chat whose client asks for
+ * the tokenizer's on top of the template's, as vLLM's
+ * add_special_tokens does). parse_special: text like "<|im_start|>"
+ * becomes its special id. Writes at most cap ids; *n gets the count
+ * needed (SLORA_BUSY if > cap). Invalid UTF-8 in text gives SLORA_ERROR
+ * with a message naming the offset.
  */
 int slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,

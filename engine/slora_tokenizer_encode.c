@@ -901,15 +901,16 @@ slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
 }
 
 
-/* The encoders' one body: special tokens cut (parse_special, and outside
- * plain[0..n_plain)), then each fragment merged, up to limit tokens. */
+/* The encoders' one body: add_special BOS first where the model wants
+ * one, special tokens cut (parse_special, and outside plain[0..n_plain)),
+ * then each fragment merged, up to limit tokens. */
 static int
 slora_tok_encode(const slora_tokenizer_t *t, const char *text, size_t len,
     int add_special, int parse_special, const slora_span_t *plain,
     size_t n_plain, int32_t *ids, int32_t cap, int32_t limit, int32_t *n,
     slora_err_t *err)
 {
-    int                rc, prev_special;
+    int                rc, prev_special, k;
     size_t             i, step, n_frags;
     slora_tok_ctx_t    c;
     slora_tok_frag_t  *frags;
@@ -960,7 +961,10 @@ slora_tok_encode(const slora_tokenizer_t *t, const char *text, size_t len,
         goto done;
     }
 
-    if (add_special && t->add_bos && t->bos >= 0) {
+    /* a rendered chat may ask for two: the template's (which the
+     * renderer leaves to the encoder) and the tokenizer's on top, as
+     * vLLM's add_special_tokens gives a chat */
+    for (k = 0; k < add_special && t->add_bos && t->bos >= 0; k++) {
         slora_tok_emit(&c, t->bos);
     }
 

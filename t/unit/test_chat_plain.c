@@ -35,6 +35,11 @@
  *   (f) the spans: roles and content where they are written, trimmed
  *       as the content is, a made message's listed parts alone; a cap
  *       too small counted.
+ *   (g) the BOS: a rendered chat's is the encoder's (the templates leave
+ *       it out), one where the tokenizer adds one; asked for two (vLLM's
+ *       add_special_tokens on a chat: the tokenizer's on top of the
+ *       template's), two before the same ids (Llama 2's and Llama 3's
+ *       vocabularies), none where the tokenizer adds none (SmolLM2's).
  *
  * The expected ids of (a), (c) and (d) come from an oracle of the test's
  * own: the text cut at each of the template's marks that lies outside
@@ -103,6 +108,8 @@ static void test_mistral(const slora_tokenizer_t *mis);
 static void test_edges(const slora_tokenizer_t *smol,
     const slora_tokenizer_t *mis);
 static void test_spans(void);
+static void test_bos(const char *dir, const slora_tokenizer_t *smol);
+static int check_bos(const slora_tokenizer_t *t, slora_chat_e tmpl);
 
 
 static const char *const  chatml_marks[] = {
@@ -787,6 +794,39 @@ test_spans(void)
 }
 
 
+/*
+ * (g) The BOS of a rendered chat: add_special 1, the template's, which
+ * the renderer leaves to the encoder; 2, the tokenizer's on top (vLLM's
+ * add_special_tokens true on a chat: the server passes 1 + that); 0,
+ * none.
+ */
+static void
+test_bos(const char *dir, const slora_tokenizer_t *smol)
+{
+    slora_tokenizer_t  *t;
+
+    t = load_vocab(dir, "llama-spm");
+    if (t != NULL) {
+        ok(slora_tokenizer_add_bos(t) && check_bos(t, SLORA_CHAT_LLAMA2),
+           "bos: llama2 (SentencePiece), asked for 2, the tokenizer's BOS "
+           "before the template's, then the same ids; 0, none");
+        slora_tokenizer_free(t);
+    }
+
+    t = load_vocab(dir, "llama-bpe");
+    if (t != NULL) {
+        ok(slora_tokenizer_add_bos(t) && check_bos(t, SLORA_CHAT_LLAMA3),
+           "bos: llama3 (byte-level BPE), asked for 2, two "
+           "<|begin_of_text|>, then the same ids; 0, none");
+        slora_tokenizer_free(t);
+    }
+
+    ok(!slora_tokenizer_add_bos(smol) && check_bos(smol, SLORA_CHAT_CHATML),
+       "bos: SmolLM2's ChatML, whose tokenizer adds no BOS: the same ids "
+       "asked for 0, 1 or 2");
+}
+
+
 /* msgs rendered in tmpl, the text and its spans malloc()ed, sized by a
  * first call; NULL where they cannot be. */
 static char *
@@ -851,6 +891,61 @@ enc(const slora_tokenizer_t *t, const char *text, size_t n,
     }
 
     return k;
+}
+
+
+/* 1 when a chat rendered in tmpl, encoded as the server encodes it
+ * (add_special 1), has BOS first where t adds one, with add_special 2 one
+ * more BOS before the same ids, with 0 those ids less their BOS. */
+static int
+check_bos(const slora_tokenizer_t *t, slora_chat_e tmpl)
+{
+    int                 rc, k;
+    char               *text;
+    size_t              n;
+    int32_t             nk[3], bos, want;
+    slora_err_t         err;
+    slora_chat_msg_t    msg;
+    slora_chat_plain_t  plain;
+
+    static int32_t      got[3][4096];
+
+    msg = (slora_chat_msg_t) { "user", 4, "Hi there", 8, 0, 0, PLAIN_ALL };
+    text = render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, &n, &plain);
+    if (text == NULL) {
+        return 0;
+    }
+
+    rc = 1;
+
+    for (k = 0; k < 3; k++) {
+        if (slora_tokenizer_encode_chat(t, text, n, k, plain.span, plain.n,
+                                        got[k], 4096, 4096, &nk[k], &err)
+            != SLORA_OK)
+        {
+            diag("encode_chat, add_special %d: %s", k, err.msg);
+            rc = 0;
+        }
+    }
+
+    free(text);
+    free(plain.span);
+
+    if (rc == 0) {
+        return 0;
+    }
+
+    bos = slora_tokenizer_bos(t);
+    want = slora_tokenizer_add_bos(t) && bos >= 0;
+
+    if (!want) {
+        return same(got[0], nk[0], got[1], nk[1])
+               && same(got[2], nk[2], got[1], nk[1]);
+    }
+
+    return nk[1] > 1 && got[1][0] == bos && got[1][1] != bos
+           && same(got[0], nk[0], got[1] + 1, nk[1] - 1)
+           && got[2][0] == bos && same(got[2] + 1, nk[2] - 1, got[1], nk[1]);
 }
 
 
@@ -1175,6 +1270,7 @@ main(void)
     test_mistral(mis);
     test_edges(smol, mis);
     test_spans();
+    test_bos(dir, smol);
 
     slora_tokenizer_free(mis);
     slora_tokenizer_free(smol);

@@ -785,18 +785,26 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
     req->show_special = !flag;
 
-    /* vLLM's: a completion's text prompt without the special tokens
-     * (BOS) the tokenizer adds; a chat's come from its template */
-    flag = !req->no_special;
+    /* vLLM's add_special_tokens: a completion's text prompt encoded
+     * with the special tokens (BOS) the tokenizer adds, true unless
+     * given; a chat's special tokens come from its template, and true
+     * (false unless given) adds the tokenizer's on top, a second BOS
+     * where the template writes one, as vLLM does */
+    flag = req->kind == SLORA_OPENAI_COMPLETION ? !req->no_special
+                                                : req->add_special;
 
-    if (req->kind == SLORA_OPENAI_COMPLETION
-        && slora_openai_bool(root, "add_special_tokens", &flag, err)
-           != SLORA_OK)
+    if (slora_openai_bool(root, "add_special_tokens", &flag, err)
+        != SLORA_OK)
     {
         return SLORA_ERROR;
     }
 
-    req->no_special = !flag;
+    if (req->kind == SLORA_OPENAI_COMPLETION) {
+        req->no_special = !flag;
+
+    } else {
+        req->add_special = flag;
+    }
 
     /* include_usage, include_obfuscation (OpenAI's padding of a
      * stream's chunks against length side channels: this server adds

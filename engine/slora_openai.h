@@ -181,6 +181,10 @@ typedef struct {
                                                a text prompt encoded
                                                without the BOS the model
                                                wants */
+    unsigned              add_special:1;    /* chat: vLLM's
+                                               add_special_tokens true,
+                                               the tokenizer's BOS put
+                                               before the template's */
     unsigned              logprobs:1;       /* each token's log-probability */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */

@@ -29,8 +29,10 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
 /*
  * A prompt's token ids into out: text tokenized (a chat's rendered
  * template with special tokens parsed but in plain's spans, the
- * request's text; a completion's, plain NULL, without; with add_special
- * BOS where the model wants one), or the client's token ids as they are,
+ * request's text; a completion's, plain NULL, without; add_special BOS
+ * first where the model wants one: a completion's 0 or 1, a chat's 1,
+ * its template's, or with vLLM's add_special_tokens 2, the tokenizer's
+ * on top), or the client's token ids as they are,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
  * one that fills the context (413). The encoding stops past limit
  * tokens: the 413 says "more than limit" there, and the worker's time
@@ -180,9 +182,9 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
     }
 
     return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                     &plain, 1, NULL, n_ctx,
-                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), enc,
-                                     out, e);
+                                     &plain, 1 + req->add_special, NULL,
+                                     n_ctx, NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                     enc, out, e);
 }
 
 
@@ -406,8 +408,8 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       &plain, 1, NULL, n_ctx, n_ctx, enc,
-                                       out, e);
+                                       &plain, 1 + req->add_special, NULL,
+                                       n_ctx, n_ctx, enc, out, e);
     }
 
     req->msgs = all;

@@ -699,6 +699,33 @@ test_chat(void)
        "off, as 0 is");
     slora_openai_req_free(&req);
 
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS "}", &req, &err);
+    ok(rc == SLORA_OK && !req.add_special && !req.no_special,
+       "chat: the BOS is the template's by default, none added on top");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS
+               ",\"add_special_tokens\":true}", &req, &err);
+    ok(rc == SLORA_OK && req.add_special && !req.no_special,
+       "chat: vLLM's add_special_tokens true, the tokenizer's BOS on top "
+       "of the template's");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS
+               ",\"add_special_tokens\":false}", &req, &err);
+    ok(rc == SLORA_OK && !req.add_special && !req.no_special,
+       "chat: add_special_tokens false, vLLM's default: the template's "
+       "BOS alone");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS
+               ",\"add_special_tokens\":\"true\"}", &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "add_special_tokens") == 0,
+       "chat: add_special_tokens not a boolean: %s", err.msg);
+    slora_openai_req_free(&req);
+
     /* the neutral values of what is refused when asked for: clients send
      * them by default */
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"logprobs\":false,"
@@ -1016,6 +1043,13 @@ test_completion(void)
                "\"add_special_tokens\":false}", &req, &err);
     ok(rc == SLORA_OK && req.no_special,
        "completion: vLLM's add_special_tokens false, no BOS");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"add_special_tokens\":true}", &req, &err);
+    ok(rc == SLORA_OK && !req.no_special && !req.add_special,
+       "completion: add_special_tokens true, its default: one BOS, not "
+       "a chat's second");
     slora_openai_req_free(&req);
 
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","

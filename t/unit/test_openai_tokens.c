@@ -66,6 +66,29 @@ test_tokens(void)
        "tokenize: add_special_tokens false, a prompt without BOS");
     slora_openai_req_free(&req);
 
+    b = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK && req.kind == CHAT && !req.add_special,
+       "tokenize: messages, the template's BOS alone by default");
+    slora_openai_req_free(&req);
+
+    b = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"add_special_tokens\":true}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK && req.kind == CHAT && req.add_special,
+       "tokenize: messages with add_special_tokens true, the tokenizer's "
+       "BOS on top of the template's, as a chat request has it");
+    slora_openai_req_free(&req);
+
+    b = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"add_special_tokens\":1}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "add_special_tokens") == 0,
+       "tokenize: messages, add_special_tokens not a boolean: %s", err.msg);
+    slora_openai_req_free(&req);
+
     b = "{\"prompt\":\"Hello\",\"return_token_strs\":true}";
     rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.code, "unsupported_parameter") == 0

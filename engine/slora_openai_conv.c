@@ -9,17 +9,19 @@
  * (slora_openai_items.c) are the responses' own.
  *
  * The one idea: an item's id is its place. Items come in without ids
- * and are read back out of the messages (msg_, fc_, fco_ + the
+ * and are read back out of the messages (msg_, fc_, fco_, rs_ + the
  * conversation id's random part + the place; an answer's keep the ids
  * their items had, stored with them), so a removed item stays in its
- * place, marked ("deleted": true on the message or the call), and the
- * items after it keep their ids; what a prompt reads of the
- * conversation (slora_openai_conv_live) leaves the marked out. An add
- * makes only the new messages, to be appended as bytes: the places
- * they take come from a count of the conversation's messages by a scan
- * (slora_openai_json_count), not a parse. Metadata is checked as OpenAI
- * limits it: 16 pairs, keys of 64 characters at most, string values of
- * 512 (characters, not bytes: the body's UTF-8 is valid by then).
+ * place, marked ("deleted": true on the message or the call; a
+ * reasoning item's text, which no other item holds, taken out of its
+ * message), and the items after it keep their ids; what a prompt reads
+ * of the conversation (slora_openai_conv_live) leaves the marked out.
+ * An add makes only the new messages, to be appended as bytes: the
+ * places they take come from a count of the conversation's messages by
+ * a scan (slora_openai_json_count), not a parse. Metadata is checked as
+ * OpenAI limits it: 16 pairs, keys of 64 characters at most, string
+ * values of 512 (characters, not bytes: the body's UTF-8 is valid by
+ * then).
  */
 
 #include <stdio.h>

@@ -8,17 +8,21 @@
  * previous_response_id continues), so the items are read back out of
  * them: a system, developer or user message is a message of input_text,
  * an assistant's text a message of output_text and each of its calls a
- * function_call, a tool message a function_call_output. The answer is
+ * function_call, a tool message a function_call_output; an assistant's
+ * reasoning_content (a reasoning item sent back, an answer's think
+ * block) a reasoning item before its message and calls. The answer is
  * the conversation's last message and is not input. Items were not
  * given ids when they came in, so each is named after the response and
- * its place in the conversation (msg_, fc_, fco_ + the response id's
- * random part + "_" + the place): the same item keeps its id from page
- * to page, which is what a cursor ("after") needs. An answer's message
- * and calls are stored with the ids their items had (item_id), and keep
- * them. A conversation's items (the Conversations API) are read the same
- * way, all of its messages, named after the conversation; one removed
- * from it is marked in its place (slora_openai_conv.c) and left out
- * here.
+ * its place in the conversation (msg_, fc_, fco_, rs_ + the response
+ * id's random part + "_" + the place): the same item keeps its id from
+ * page to page, which is what a cursor ("after") needs, and the prefix
+ * tells a message's reasoning, text and calls apart. An answer's
+ * message, calls and reasoning are stored with the ids their items had
+ * (item_id, reasoning_item_id), and keep them. A conversation's items
+ * (the Conversations API) are read the same way, all of its messages,
+ * named after the conversation; one removed from it is marked in its
+ * place (slora_openai_conv.c) and left out here, a reasoning removed
+ * with its text, which only it holds.
  */
 
 #include <stdio.h>
@@ -46,6 +50,9 @@ static int slora_openai_items_query(const slora_openai_items_q_t *q,
     int64_t *limit, int *asc, slora_openai_err_t *err);
 static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
     cJSON *items);
+static cJSON *slora_openai_item_reason(cJSON *msg);
+static int slora_openai_item_reasoning(cJSON *msg, int place,
+    const char *hex, cJSON *items);
 static cJSON *slora_openai_item(cJSON *items, const char *prefix,
     const char *hex, int place, int sub, const char *type, cJSON *given);
 static int slora_openai_item_parts(cJSON *it, const char *key,
@@ -158,11 +165,19 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
     if (call != NULL) {
         rc = cJSON_AddTrueToObject(call, "deleted") != NULL;
 
+    } else if (strcmp(s, "reasoning") == 0) {
+        /* the message's reasoning alone: no other item holds it, so no
+         * mark is needed for the others to keep their ids */
+        cJSON_DeleteItemFromObjectCaseSensitive(msg, "reasoning_content");
+        cJSON_DeleteItemFromObjectCaseSensitive(msg, "reasoning_item_id");
+        rc = 1;
+
     } else if (strcmp(s, "message") == 0
-               && cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")
-                  != NULL)
+               && (cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")
+                   != NULL
+                   || slora_openai_item_reason(msg) != NULL))
     {
-        /* an answer's text, its calls staying */
+        /* an answer's text, its calls and its reasoning staying */
         rc = cJSON_ReplaceItemInObjectCaseSensitive(msg, "content",
                                                     cJSON_CreateNull());
 
@@ -472,6 +487,11 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
                ? SLORA_OK : SLORA_ERROR;
     }
 
+    /* the reasoning first, as the answer gave it */
+    if (slora_openai_item_reasoning(msg, place, hex, items) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
     if (strcmp(role, "assistant") != 0 || (text != NULL && *text != '\0')
         || cJSON_GetArraySize(content) > 0)
     {
@@ -519,6 +539,63 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
     }
 
     return SLORA_OK;
+}
+
+
+/* An assistant message's reasoning_content where it has some (a string
+ * not empty); NULL: none. */
+static cJSON *
+slora_openai_item_reason(cJSON *msg)
+{
+    cJSON       *reason;
+    const char  *role;
+
+    role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg,
+                                                                 "role"));
+    reason = cJSON_GetObjectItemCaseSensitive(msg, "reasoning_content");
+
+    return role != NULL && strcmp(role, "assistant") == 0
+           && cJSON_IsString(reason) && reason->valuestring[0] != '\0'
+           ? reason : NULL;
+}
+
+
+/* The reasoning item of the message at place, where it has reasoning,
+ * appended to items, shaped as the response's reasoning output item
+ * (ngx_http_slora_responses.c): no summary, the text one reasoning_text
+ * part. */
+static int
+slora_openai_item_reasoning(cJSON *msg, int place, const char *hex,
+    cJSON *items)
+{
+    cJSON  *reason, *it, *parts, *part;
+
+    reason = slora_openai_item_reason(msg);
+
+    if (reason == NULL) {
+        return SLORA_OK;
+    }
+
+    it = slora_openai_item(items, "rs_", hex, place, -1, "reasoning",
+                           cJSON_GetObjectItemCaseSensitive(
+                               msg, "reasoning_item_id"));
+
+    if (it == NULL || cJSON_AddArrayToObject(it, "summary") == NULL) {
+        return SLORA_ERROR;
+    }
+
+    parts = cJSON_AddArrayToObject(it, "content");
+    part = cJSON_CreateObject();
+
+    if (parts == NULL || part == NULL || !cJSON_AddItemToArray(parts, part)) {
+        cJSON_Delete(part);
+        return SLORA_ERROR;
+    }
+
+    return cJSON_AddStringToObject(part, "type", "reasoning_text") != NULL
+           && cJSON_AddItemReferenceToObject(part, "text", reason)
+           && cJSON_AddStringToObject(it, "status", "completed") != NULL
+           ? SLORA_OK : SLORA_ERROR;
 }
 
 

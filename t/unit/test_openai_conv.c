@@ -17,6 +17,13 @@
  *   (e) metadata updated; without it a 400.
  *   (f) an answer's items stored with the ids they had: listed and
  *       removed under those.
+ *   (g) a reasoning item added (its reasoning_text parts, or its
+ *       summary's) is the reasoning_content of the assistant's message
+ *       or call after it, and listed back as a reasoning item before
+ *       that message's items (rs_ + the place; an answer's under the id
+ *       it had; an empty one none); read by its id; removed, its
+ *       message's text and calls stay, and removing the text keeps the
+ *       reasoning; every other item keeps its id.
  */
 
 #include <stdio.h>
@@ -403,6 +410,143 @@ test_given_ids(void)
 
 
 static void
+test_reasoning(void)
+{
+    int                 rc, n;
+    char               *out, *answer, *conv, *after;
+    slora_openai_err_t  err;
+
+    static const char  base[] = "[{\"role\":\"user\",\"content\":\"Hi\"}]";
+    static const char  body[] =
+        "{\"items\":[{\"role\":\"user\",\"content\":\"Weather?\"},{\"type\":"
+        "\"reasoning\",\"id\":\"rs_x\",\"summary\":[],\"content\":[{\"type\":"
+        "\"reasoning_text\",\"text\":\"Look it up.\"}]},{\"type\":"
+        "\"function_call\",\"call_id\":\"c1\",\"name\":\"w\",\"arguments\":"
+        "\"{}\"},{\"type\":\"function_call_output\",\"call_id\":\"c1\","
+        "\"output\":\"18 C\"},{\"type\":\"reasoning\",\"summary\":[{\"type\":"
+        "\"summary_text\",\"text\":\"Mild.\"}]},{\"role\":\"assistant\","
+        "\"content\":\"Sunny.\"}]}";
+    static const char  given[] =
+        "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+        "\"content\":\"Sunny.\",\"item_id\":\"msg_r01\",\"reasoning_content\":"
+        "\"Hm.\",\"reasoning_item_id\":\"rs_r00\"},{\"role\":\"assistant\","
+        "\"content\":\"Yes.\",\"reasoning_content\":\"\"}]";
+
+    memset(&err, 0, sizeof(err));
+    n = slora_openai_json_count(base, sizeof(base) - 1);
+    rc = slora_openai_conv_add(body, sizeof(body) - 1, n, CONV_ID,
+                               sizeof(CONV_ID) - 1, &out, &answer, &err);
+    ok(rc == SLORA_OK, "reasoning items added: %s", err.msg);
+    is_str(answer, "{\"object\":\"list\",\"data\":[{\"id\":\"msg_abc_1\","
+           "\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+           "\"input_text\",\"text\":\"Weather?\"}],\"status\":\"completed\"},"
+           "{\"id\":\"rs_abc_2\",\"type\":\"reasoning\",\"summary\":[],"
+           "\"content\":[{\"type\":\"reasoning_text\",\"text\":"
+           "\"Look it up.\"}],\"status\":\"completed\"},{\"id\":\"fc_abc_2_0\","
+           "\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"w\","
+           "\"arguments\":\"{}\",\"status\":\"completed\"},{\"id\":"
+           "\"fco_abc_3\",\"type\":\"function_call_output\",\"call_id\":"
+           "\"c1\",\"output\":\"18 C\",\"status\":\"completed\"},{\"id\":"
+           "\"rs_abc_4\",\"type\":\"reasoning\",\"summary\":[],\"content\":"
+           "[{\"type\":\"reasoning_text\",\"text\":\"Mild.\"}],\"status\":"
+           "\"completed\"},{\"id\":\"msg_abc_4\",\"type\":\"message\",\"role\":"
+           "\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"
+           "\"Sunny.\",\"annotations\":[]}],\"status\":\"completed\"}],"
+           "\"first_id\":\"msg_abc_1\",\"last_id\":\"msg_abc_4\","
+           "\"has_more\":false}",
+           "the answer lists each reasoning item before its message's items");
+
+    /* the conversation with them: base's messages, then the new ones */
+    conv = malloc(sizeof(base) + strlen(out) + 1);
+    if (conv == NULL) {
+        BAIL_OUT("out of memory");
+    }
+    snprintf(conv, sizeof(base) + strlen(out) + 1, "%.*s,%s",
+             (int) sizeof(base) - 2, base, out + 1);
+    free(out);
+    free(answer);
+
+    rc = slora_openai_conv_item(conv, strlen(conv), CONV_ID,
+                                sizeof(CONV_ID) - 1, "rs_abc_2", 8, 0, &out,
+                                &err);
+    is_str(rc == SLORA_OK ? out : err.msg,
+           "{\"id\":\"rs_abc_2\",\"type\":\"reasoning\",\"summary\":[],"
+           "\"content\":[{\"type\":\"reasoning_text\",\"text\":"
+           "\"Look it up.\"}],\"status\":\"completed\"}",
+           "a reasoning item read by its id");
+    free(out);
+
+    rc = slora_openai_conv_item(conv, strlen(conv), CONV_ID,
+                                sizeof(CONV_ID) - 1, "rs_abc_2", 8, 1, &out,
+                                &err);
+    if (rc != SLORA_OK) {
+        out = strdup(conv);
+    }
+    ok(rc == SLORA_OK && strstr(out, "Look it up") == NULL
+       && strstr(out, "\"tool_calls\":[{\"id\":\"c1\"") != NULL
+       && strstr(out, "deleted") == NULL,
+       "removed: its text gone from the message, the call kept, nothing "
+       "marked: %s", out);
+    after = list(out, "asc", NULL, NULL, &err);
+    ok(after != NULL && strstr(after, "rs_abc_2") == NULL
+       && strstr(after, "\"first_id\":\"msg_abc_0\",\"last_id\":"
+                        "\"msg_abc_4\"") != NULL
+       && strstr(after, "\"id\":\"fc_abc_2_0\"") != NULL
+       && strstr(after, "\"id\":\"fco_abc_3\"") != NULL
+       && strstr(after, "\"id\":\"rs_abc_4\"") != NULL,
+       "gone from the list; the call and the rest keep their ids: %s",
+       after);
+    free(after);
+    free(conv);
+    conv = out;
+
+    rc = slora_openai_conv_item(conv, strlen(conv), CONV_ID,
+                                sizeof(CONV_ID) - 1, "rs_abc_2", 8, 0, &out,
+                                &err);
+    ok(rc == SLORA_ERROR && err.status == 404,
+       "a removed reasoning item is not found: %s", err.msg);
+    if (rc == SLORA_OK) {
+        free(out);
+    }
+
+    rc = slora_openai_conv_item(conv, strlen(conv), CONV_ID,
+                                sizeof(CONV_ID) - 1, "msg_abc_4", 9, 1, &out,
+                                &err);
+    after = rc == SLORA_OK ? list(out, "asc", NULL, NULL, &err) : NULL;
+    ok(after != NULL && strstr(after, "msg_abc_4") == NULL
+       && strstr(after, "Sunny") == NULL
+       && strstr(after, "\"last_id\":\"rs_abc_4\"") != NULL,
+       "a message's text removed: its reasoning kept, under its id: %s",
+       after);
+    free(after);
+    free(out);
+    free(conv);
+
+    out = list(given, "asc", NULL, NULL, &err);
+    ok(out != NULL
+       && strstr(out, "\"first_id\":\"msg_abc_0\",\"last_id\":"
+                      "\"msg_abc_2\"") != NULL
+       && strstr(out, "{\"id\":\"rs_r00\",\"type\":\"reasoning\"") != NULL
+       && strstr(out, "\"id\":\"rs_abc_2\"") == NULL
+       && strstr(out, "reasoning_item_id") == NULL,
+       "an answer's reasoning listed under the id it had; an empty one "
+       "not listed: %s", out);
+    free(out);
+
+    rc = slora_openai_conv_item(given, sizeof(given) - 1, CONV_ID,
+                                sizeof(CONV_ID) - 1, "rs_r00", 6, 1, &out,
+                                &err);
+    ok(rc == SLORA_OK && strstr(out, "Hm.") == NULL
+       && strstr(out, "rs_r00") == NULL
+       && strstr(out, "\"item_id\":\"msg_r01\"") != NULL,
+       "removed by that id, with it: %s", rc == SLORA_OK ? out : err.msg);
+    if (rc == SLORA_OK) {
+        free(out);
+    }
+}
+
+
+static void
 test_update(void)
 {
     int                 rc;
@@ -437,6 +581,7 @@ main(void)
     test_list();
     test_item();
     test_given_ids();
+    test_reasoning();
     test_update();
 
     done_testing();

@@ -3,13 +3,14 @@
  * (engine/slora_openai_items.c).
  *
  *   (a) a conversation of every kind of message (system, developer, a
- *       user's text parts, an assistant's text and two calls, two tool
- *       results, the answer last) lists as the Responses API's items,
- *       each field as written, the answer left out, ids from the
- *       response id and the place;
+ *       user's text parts, an assistant's reasoning, text and two calls,
+ *       two tool results, the answer last) lists as the Responses API's
+ *       items, each field as written, the reasoning an item before its
+ *       message's (shaped as the response's reasoning output item), the
+ *       answer left out, ids from the response id and the place;
  *   (b) pages: newest first by default, oldest first with order asc,
- *       limit, has_more, first_id and last_id, after; walking the pages
- *       gives every item once;
+ *       limit, has_more, first_id and last_id, after (a reasoning item's
+ *       id too); walking the pages gives every item once;
  *   (c) a bad limit, order or after is a 400 naming it.
  */
 
@@ -32,14 +33,17 @@ static const char  conv[] =
     "{\"role\":\"developer\",\"content\":\"Use metric.\"},"
     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Paris\"},"
     "{\"type\":\"text\",\"text\":\" and Rome?\"}]},"
-    "{\"role\":\"assistant\",\"content\":\"Looking.\",\"tool_calls\":["
+    "{\"role\":\"assistant\",\"content\":\"Looking.\",\"reasoning_content\":"
+    "\"Both cities.\",\"tool_calls\":["
     "{\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"w\","
     "\"arguments\":\"{\\\"c\\\":\\\"Paris\\\"}\"}},"
     "{\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"w\","
     "\"arguments\":\"{}\"}}]},"
     "{\"role\":\"tool\",\"tool_call_id\":\"call_a\",\"content\":\"18 C\"},"
-    "{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"content\":\"20 C\"},"
-    "{\"role\":\"assistant\",\"content\":\"Both mild.\"}]";
+    "{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"content\":\"20 C\","
+    "\"reasoning_content\":\"not a tool's\"},"
+    "{\"role\":\"assistant\",\"content\":\"Both mild.\","
+    "\"reasoning_content\":\"Say so.\"}]";
 
 /* the items oldest first, as compact JSON */
 static const char  *want[] = {
@@ -52,6 +56,9 @@ static const char  *want[] = {
     "{\"id\":\"msg_" HEX "_2\",\"type\":\"message\",\"role\":\"user\","
     "\"content\":[{\"type\":\"input_text\",\"text\":\"Paris\"},"
     "{\"type\":\"input_text\",\"text\":\" and Rome?\"}],"
+    "\"status\":\"completed\"}",
+    "{\"id\":\"rs_" HEX "_3\",\"type\":\"reasoning\",\"summary\":[],"
+    "\"content\":[{\"type\":\"reasoning_text\",\"text\":\"Both cities.\"}],"
     "\"status\":\"completed\"}",
     "{\"id\":\"msg_" HEX "_3\",\"type\":\"message\",\"role\":\"assistant\","
     "\"content\":[{\"type\":\"output_text\",\"text\":\"Looking.\","
@@ -172,6 +179,15 @@ main(void)
            "every item once, in order, in 3 pages", k ? "desc" : "asc");
     }
 
+    l = list("2", "asc", "rs_" HEX "_3", &err);
+    ok(l != NULL
+       && strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                     l, "first_id")), "msg_" HEX "_3") == 0
+       && strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                     l, "last_id")), "fc_" HEX "_3_0") == 0,
+       "after a reasoning item: its message's text and first call");
+    cJSON_Delete(l);
+
     l = list("5", "asc", item_id(N_ITEMS - 1), &err);
     ok(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "data")) == 0
        && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(l, "first_id"))
@@ -190,6 +206,7 @@ main(void)
             { NULL, "up", NULL, "order" },
             { NULL, NULL, "msg_" HEX "_99", "after" },
             { NULL, NULL, "msg_" HEX "_6", "after" },   /* the answer */
+            { NULL, NULL, "rs_" HEX "_6", "after" },    /* its reasoning */
         };
 
         for (k = 0; k < (int) (sizeof(bad) / sizeof(bad[0])); k++) {
@@ -252,7 +269,7 @@ set(slora_openai_str_t *s, const char *v)
 static const char *
 item_id(int k)
 {
-    static char   id[8][128];
+    static char   id[N_ITEMS][128];
     cJSON        *it;
 
     it = cJSON_Parse(want[k]);

@@ -1091,11 +1091,11 @@ ngx_http_slora_resp_base(ngx_http_slora_resp_t *resp)
  * false, or there is no store): its object obj..obj_end, and its own
  * messages, the request's input and then the answer as chat's assistant
  * message (content: the message's text, or null; reasoning_content: its
- * reasoning, if any; tool_calls: its calls with their call ids; each
- * with its item's id, item_id), after those of
- * the response it continues, for a later previous_response_id; in a
- * conversation, after a mark naming it, and the input and the answer
- * added to it when it ends (store false or not). how:
+ * reasoning, if any, its item's id reasoning_item_id; tool_calls: its
+ * calls with their call ids; each with its item's id, item_id), after
+ * those of the response it continues, for a later previous_response_id;
+ * in a conversation, after a mark naming it, and the input and the
+ * answer added to it when it ends (store false or not). how:
  * ngx_http_slora_store_put's (a background answer's record, running, has
  * no items yet: its answer null). NGX_DECLINED: not stored (logged where
  * it did not fit).
@@ -1159,7 +1159,8 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     /* its think block as the reasoning_content a reasoning item sent back
      * becomes (engine/slora_openai_resp_items.c): Qwen3's template writes
-     * it back in a tool-calling loop that continues this response */
+     * it back in a tool-calling loop that continues this response; with
+     * its item's id, which the items listed later keep too */
     for (k = 0; k < resp->n_items; k++) {
         it = &resp->item[k];
 
@@ -1168,6 +1169,8 @@ ngx_http_slora_resp_record(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             p = ngx_http_slora_json_str(p, it->text != NULL
                                            ? it->text : base + it->off,
                                         it->len);
+            p = ngx_http_slora_lit(p, ",\"reasoning_item_id\":");
+            p = ngx_http_slora_resp_item_id(p, ctx, k);
             break;
         }
     }

@@ -14,7 +14,9 @@
 # content and reasoning null; a block never closed is all reasoning. The
 # Responses API has it as a reasoning item before the message, streamed
 # as reasoning_text events; with logprobs the message's output_text has
-# the entries of its own tokens only, whole and streamed.
+# the entries of its own tokens only, whole and streamed. A stored
+# response keeps it (Qwen3's template writes it back when continued),
+# and a conversation lists it as the item it was, under its id.
 
 use strict;
 use warnings;
@@ -651,6 +653,29 @@ ok($on->{status} == 200 && length($on->{msg}{reasoning} // '') >= 8
        'qwen3 responses: continued by previous_response_id, the stored '
        . 'reasoning is in the prompt as when sent back '
        . "($continued, $sent; $bare tokens without it)");
+
+    # in a conversation, the answer's reasoning is listed among its items
+    # as the reasoning item it was, under the id it had, before its message
+    my $made = json_req($PORT + 2, '/r/v1/conversations', {});
+    my $cid = ref $made->{json} eq 'HASH' ? $made->{json}{id} // '' : '';
+    my $in = json_req($PORT + 2, '/r/v1/responses', {
+        model => 'base', temperature => 0, max_output_tokens => 60,
+        conversation => $cid, input => [ $ask ],
+        guided_regex => '<think>\nLook it up\.\n</think>\n\nSunny\.' });
+    my @given = ref $in->{json} eq 'HASH' ? @{ $in->{json}{output} // [] }
+                                          : ();
+    my $page = http_req($PORT + 2, 'GET',
+                        "/r/v1/conversations/$cid/items?order=asc");
+    my @items = ref $page->{json} eq 'HASH' ? @{ $page->{json}{data} // [] }
+                                            : ();
+    my $shape = sub { join ' ', $_[0]{type} // '', $_[0]{id} // '',
+                               $_[0]{content}[0]{text} // '' };
+    ok(@given == 2 && @items == 3
+       && join('|', map { $shape->($_) } @items[1, 2])
+          eq join('|', map { $shape->($_) } @given),
+       'qwen3 conversation: the answer\'s reasoning item listed under its '
+       . 'id, with its text, before its message')
+        or diag($in->{body}, $page->{body});
 
     ok($qs->stop->{graceful}, 'the Qwen3 nginx exits on QUIT');
     my @bad_q = $qs->bad_log_lines(errors => 1);

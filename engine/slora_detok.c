@@ -138,13 +138,10 @@ slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t, int32_t id,
     }
 
     /* the space the encoder put before the text: a normal token's
-     * U+2581 */
+     * U+2581 (lead is cleared once the push is taken, as BUSY takes
+     * nothing and the caller pushes the token again) */
     skip = d->lead && e->piece_len > 0 && e->type == SLORA_TOK_NORMAL
            && t->pieces[e->piece_off] == ' ';
-
-    if (e->piece_len > 0) {
-        d->lead = 0;
-    }
 
     len = d->n_pending + e->piece_len - skip;
     worst = (e->piece_len + 8) * 3;
@@ -171,6 +168,10 @@ slora_detok_push(slora_detok_t *d, const slora_tokenizer_t *t, int32_t id,
 
     if (in != stack) {
         free(in);
+    }
+
+    if (e->piece_len > 0) {
+        d->lead = 0;
     }
 
     d->n_tokens++;

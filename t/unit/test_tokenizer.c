@@ -478,6 +478,17 @@ test_detok_edges(const char *dir)
        "detok: a prompt decoded as a text after its hidden BOS is the "
        "text, without the space SentencePiece put before it");
 
+    /* SLORA_BUSY takes nothing: the token pushed again with room still
+     * loses its space */
+    slora_detok_init_text(&d, t);
+    slora_detok_push(&d, t, ids[0], 1, out, sizeof(out), &k);
+    ok(slora_detok_push(&d, t, ids[1], 1, out, 8, &k) == SLORA_BUSY
+       && slora_detok_push(&d, t, ids[1], 1, out, sizeof(out), &k)
+          == SLORA_OK
+       && k == 5 && memcmp(out, "Paris", 5) == 0,
+       "detok: a token refused for room, pushed again, is the text "
+       "without the space SentencePiece put before it");
+
     slora_tokenizer_free(t);
 }
 

@@ -402,7 +402,8 @@ slora_json_compile_type(slora_json_build_t *b, const cJSON *sch,
 
 /* An integer, within minimum..maximum and past the exclusive bounds:
  * lo..hi as int64 (a fractional bound rounded inward, one from 2^53 on
- * moved inward a double's step). */
+ * moved inward a double's step, but a minimum or maximum that reads as
+ * int64's end held there). */
 static uint32_t
 slora_json_compile_integer(slora_json_build_t *b, const cJSON *sch)
 {
@@ -430,8 +431,14 @@ slora_json_compile_integer(slora_json_build_t *b, const cJSON *sch)
 
         /* from 2^53 on a double may hold the written integer's
          * neighbour (9007199254740993 reads ...992): the bound moves
-         * inward a step, past every integer the text may have been */
-        if (fabs(x) >= 9007199254740992.0) {
+         * inward a step, past every integer the text may have been;
+         * but INT64_MAX and INT64_MIN read as 2^63 and -2^63, where a
+         * minimum moved on would admit no int64 ("minimum":
+         * 9223372036854775807 refused), so a minimum or maximum there
+         * is int64's end */
+        if (fabs(x) >= 9007199254740992.0
+            && !(i < 2 && fabs(x) == 9223372036854775808.0))
+        {
             x = nextafter(x, i % 2 == 0 ? INFINITY : -INFINITY);
         }
 

@@ -578,6 +578,11 @@ test_integer_bounds(void)
           1152921504606847232LL, INT64_MAX },
         { "\"exclusiveMaximum\":9223372036854775807", INT64_MIN,
           9223372036854774784LL },
+        /* int64's ends, which read as 2^63 and -2^63: held there */
+        { "\"minimum\":9223372036854775807", INT64_MAX, INT64_MAX },
+        { "\"maximum\":-9223372036854775808", INT64_MIN, INT64_MIN },
+        { "\"minimum\":-9223372036854775808,"
+          "\"maximum\":9223372036854775807", INT64_MIN, INT64_MAX },
     };
 
     agree = 1;
@@ -639,7 +644,7 @@ test_integer_bounds(void)
     }
 
     ok(agree, "bounded integers: each of 609 a range is taken iff inside "
-       "it, over 12 ranges (int64's ends and bounds past 2^53 among them)");
+       "it, over 15 ranges (int64's ends and bounds past 2^53 among them)");
     ok(finish, "and every prefix taken can still become one inside");
 }
 

@@ -1234,11 +1234,14 @@ slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
 }
 
 
-/* The place in the schema, for errors: "/a" or "/a/c" appended. */
+/* The place in the schema, for errors: "/a" or "/a/c" appended; one too
+ * long to show whole ends in dots put between characters (a property's
+ * name is UTF-8, and so must the message be). */
 static void
 slora_json_enter(slora_json_build_t *b, const char *a, const char *c)
 {
-    int  n;
+    int     n;
+    size_t  k;
 
     n = snprintf(b->path + b->path_len, sizeof(b->path) - b->path_len,
                  c != NULL ? "%s%s/%s" : "%s%s",
@@ -1247,10 +1250,16 @@ slora_json_enter(slora_json_build_t *b, const char *a, const char *c)
     if (n > 0) {
         b->path_len += (size_t) n;
 
-        /* too long to show whole: its start, and "..." */
+        /* too long to show whole: its start, and 3 to 6 dots */
         if (b->path_len >= sizeof(b->path)) {
             b->path_len = sizeof(b->path) - 1;
-            memcpy(b->path + b->path_len - 3, "...", 3);
+            k = b->path_len - 3;
+
+            while (k > 0 && !slora_regex_lead((unsigned char) b->path[k])) {
+                k--;
+            }
+
+            memset(b->path + k, '.', b->path_len - k);
         }
     }
 }

@@ -319,7 +319,7 @@ slora_json_settle_one_of(slora_json_build_t *b, uint32_t first,
     uint32_t last)
 {
     int                       number, integer;
-    uint32_t                  k, l, i, j;
+    uint32_t                  k, l, i, j, n;
     const slora_json_text_t  *t, *u;
     const slora_json_node_t  *a, *z;
 
@@ -346,18 +346,28 @@ slora_json_settle_one_of(slora_json_build_t *b, uint32_t first,
                     t = &b->texts[a->first + i];
                     u = &b->texts[z->first + j];
 
-                    if (t->len == u->len
-                        && memcmp(b->bytes + t->off, b->bytes + u->off,
-                                  t->len) == 0)
+                    if (t->len != u->len
+                        || memcmp(b->bytes + t->off, b->bytes + u->off,
+                                  t->len) != 0)
                     {
-                        return slora_err_set(b->err, SLORA_ERROR, "oneOf "
-                                             "of two schemas that admit "
-                                             "%.*s is not supported: it "
-                                             "would match both",
-                                             (int) (t->len < 40 ? t->len
-                                                                : 40),
-                                             b->bytes + t->off);
+                        continue;
                     }
+
+                    /* its first 40 bytes, cut between characters: the
+                     * message is UTF-8 */
+                    n = t->len < 40 ? t->len : 40;
+
+                    while (n < t->len && n > 0
+                           && !slora_regex_lead((unsigned char)
+                                                b->bytes[t->off + n]))
+                    {
+                        n--;
+                    }
+
+                    return slora_err_set(b->err, SLORA_ERROR, "oneOf of "
+                                         "two schemas that admit %.*s is "
+                                         "not supported: it would match "
+                                         "both", (int) n, b->bytes + t->off);
                 }
             }
         }

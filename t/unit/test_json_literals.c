@@ -10,6 +10,8 @@
  * against the values is refused with its keyword, as is a schema whose
  * keywords leave no value. Last, that keywords are told apart by case.
  * A keyword given twice is its last value's, as Python reads the text.
+ * And a refusal that quotes the schema's text only in part (a value, a
+ * long place) cuts it between characters: the message stays UTF-8.
  */
 
 #include <stdio.h>
@@ -166,6 +168,7 @@ static const literal_bad_t  bad[] = {
 
 
 static slora_json_schema_t *wrap(const char *schema, slora_err_t *err);
+static int utf8(const char *s);
 
 
 int
@@ -205,7 +208,44 @@ main(void)
         slora_json_schema_free(s);
     }
 
+    /* a value quoted in 40 bytes, its quote and 38 'a' before an e
+     * acute; a place cut at 160 bytes through a name of e acutes */
+    s = wrap("{\"oneOf\":[{\"const\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "\xc3\xa9\"},{\"enum\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "\xc3\xa9\"]}]}", &err);
+    ok(s == NULL && strstr(err.msg, "admit \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                           "aaaaaaa is not") != NULL && utf8(err.msg),
+       "a value quoted in part is cut before a character: %s", err.msg);
+
+    memcpy(text, "{\"properties\":{\"x", 17);
+    for (k = 17; k < 217; k += 2) {
+        memcpy(text + k, "\xc3\xa9", 2);
+    }
+    strcpy(text + k, "\":{\"type\":\"text\"}}}");
+
+    s = wrap(text, &err);
+    ok(s == NULL && strstr(err.msg, "type \"text\"") != NULL
+       && strstr(err.msg, "...") != NULL && utf8(err.msg),
+       "a place cut short is cut before a character: %s", err.msg);
+
     return done_testing();
+}
+
+
+/* 1 when s is well-formed UTF-8. */
+static int
+utf8(const char *s)
+{
+    size_t  i, n;
+
+    for (i = 0; s[i] != '\0'; i += n) {
+        n = slora_utf8_valid((const uint8_t *) s + i, strlen(s + i));
+        if (n == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -4,8 +4,9 @@
  * the last user query, written back past it where there is reasoning
  * and in the chat's last message; a call's newline after it as the
  * template writes it; reasoning (vLLM's) or reasoning_content read in
- * place of the content's block; the template's flag read from its text. The Jinja template's
- * own rendering of the same chats is t/templates.t's.
+ * place of the content's block; the template's flag read from its text.
+ * The Jinja template's own rendering of the same chats is
+ * t/templates.t's.
  */
 
 #include "tap.h"

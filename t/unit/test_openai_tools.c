@@ -672,9 +672,6 @@ test_refs(void)
 }
 
 
-/* Mistral's formats: v0.3's list (the text tools/chat-reference renders
- * with Mistral-7B-Instruct-v0.3's template, the ids the last 9
- * characters of OpenAI's), and what "auto" holds in each. */
 /*
  * tool_choice "none" against "auto": the same prompt, the tools in it, in
  * each format; only "auto" holds or reads calls.
@@ -744,6 +741,9 @@ test_none(void)
 }
 
 
+/* Mistral's formats: v0.3's list (the text tools/chat-reference renders
+ * with Mistral-7B-Instruct-v0.3's template, the ids the last 9
+ * characters of OpenAI's), and what "auto" holds in each. */
 static void
 test_mistral(void)
 {

@@ -474,9 +474,8 @@ static int
 slora_openai_prompt_end(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    int          i;
-    cJSON       *item, *kw;
-    const char  *name;
+    cJSON     *item, *kw;
+    unsigned   flag;
 
     kw = cJSON_GetObjectItemCaseSensitive(root, "chat_template_kwargs");
 
@@ -512,29 +511,28 @@ slora_openai_prompt_end(cJSON *root, const slora_openai_limits_t *lim,
         }
     }
 
-    static const char  *names[] = { "add_generation_prompt",
-                                    "continue_final_message" };
+    flag = 1;
 
-    for (i = 0; i < 2; i++) {
-        name = names[i];
-        item = cJSON_GetObjectItemCaseSensitive(root, name);
+    if (slora_openai_bool(root, "add_generation_prompt", &flag, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
 
-        if (item == NULL || cJSON_IsNull(item)) {
-            continue;
-        }
+    if (!flag) {
+        req->chat_flags &= ~SLORA_CHAT_GEN_PROMPT;
+    }
 
-        if (!cJSON_IsBool(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", name, "%s must be a "
-                                     "boolean", name);
-        }
+    flag = 0;
 
-        if (i == 0 && cJSON_IsFalse(item)) {
-            req->chat_flags &= ~SLORA_CHAT_GEN_PROMPT;
+    if (slora_openai_bool(root, "continue_final_message", &flag, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
 
-        } else if (i == 1 && cJSON_IsTrue(item)) {
-            req->chat_flags |= SLORA_CHAT_CONTINUE;
-        }
+    if (flag) {
+        req->chat_flags |= SLORA_CHAT_CONTINUE;
     }
 
     if (!(req->chat_flags & SLORA_CHAT_CONTINUE)) {

@@ -92,15 +92,13 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
         return SLORA_OK;
     }
 
-    if (lp != NULL && !cJSON_IsNull(lp)) {
-        if (!cJSON_IsBool(lp)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "logprobs",
-                                     "logprobs must be a boolean");
-        }
+    flag = req->logprobs;
 
-        req->logprobs = cJSON_IsTrue(lp) ? 1 : 0;
+    if (slora_openai_bool(root, "logprobs", &flag, err) != SLORA_OK) {
+        return SLORA_ERROR;
     }
+
+    req->logprobs = flag;
 
     top = cJSON_GetObjectItemCaseSensitive(root, "top_logprobs");
 

@@ -91,6 +91,7 @@ slora_openai_parse_responses(const char *body, size_t len,
     int                       rc;
     cJSON                    *root, *chat, *msgs, *item;
     size_t                    i;
+    unsigned                  store;
     slora_openai_resp_map_t  *map;
 
     /* what the chat request takes as it is */
@@ -178,14 +179,13 @@ slora_openai_parse_responses(const char *body, size_t len,
         goto done;
     }
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "store");
-    if (item != NULL && !cJSON_IsNull(item) && !cJSON_IsBool(item)) {
-        slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                          "store", "store must be a boolean");
+    store = 1;
+
+    if (slora_openai_bool(root, "store", &store, err) != SLORA_OK) {
         goto done;
     }
 
-    req->resp_store = !cJSON_IsFalse(item);
+    req->resp_store = store;
 
     if (slora_openai_resp_background(root, prev != NULL, req, err)
         != SLORA_OK)
@@ -225,18 +225,18 @@ static int
 slora_openai_resp_background(cJSON *root, int stored,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    cJSON  *item;
+    unsigned  background;
 
-    item = cJSON_GetObjectItemCaseSensitive(root, "background");
+    background = 0;
 
-    if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
-        return SLORA_OK;
+    if (slora_openai_bool(root, "background", &background, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
 
-    if (!cJSON_IsBool(item)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "background",
-                                 "background must be a boolean");
+    if (!background) {
+        return SLORA_OK;
     }
 
     if (!stored) {

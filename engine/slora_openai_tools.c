@@ -141,23 +141,22 @@ int
 slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    cJSON               *tools, *choice, *parallel;
+    cJSON               *tools, *choice;
+    unsigned             parallel;
     const char          *trigger;
     slora_openai_err_t   lenient;
 
     tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     choice = cJSON_GetObjectItemCaseSensitive(root, "tool_choice");
-    parallel = cJSON_GetObjectItemCaseSensitive(root, "parallel_tool_calls");
+    parallel = 1;
 
-    if (parallel != NULL && !cJSON_IsNull(parallel)
-        && !cJSON_IsBool(parallel))
+    if (slora_openai_bool(root, "parallel_tool_calls", &parallel, err)
+        != SLORA_OK)
     {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "parallel_tool_calls", "parallel_tool_calls"
-                                 " must be a boolean");
+        return SLORA_ERROR;
     }
 
-    req->tool_one = cJSON_IsFalse(parallel);
+    req->tool_one = !parallel;
 
     if (tools != NULL && !cJSON_IsNull(tools)
         && slora_openai_tool_list(tools, err) != SLORA_OK)

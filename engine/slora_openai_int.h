@@ -138,7 +138,9 @@ int slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 
 /* slora_openai_think.c */
-size_t slora_openai_last_query(cJSON *msgs);
+/* 1 when a user message's content c[0..cl) is a query (Qwen3's
+ * last_query_index), 0 when it is a tool's result. */
+int slora_openai_think_query(const char *c, size_t cl);
 int slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err);
 

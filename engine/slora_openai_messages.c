@@ -14,6 +14,8 @@
 #include "slora_openai_int.h"
 
 
+static size_t slora_openai_last_query(cJSON *msgs,
+    slora_openai_req_t *req);
 static int slora_openai_content(cJSON *m, size_t i, slora_chat_msg_t *cm,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_text(cJSON *content, int refusal,
@@ -54,7 +56,8 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     i = 0;
     k = 0;
     prev_tool = 0;
-    query = slora_openai_last_query(msgs);
+    query = (req->chat_flags & SLORA_CHAT_THINK_TURNS)
+            ? slora_openai_last_query(msgs, req) : 0;
 
     cJSON_ArrayForEach(m, msgs) {
         cm = &req->msgs[i];
@@ -121,6 +124,47 @@ slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
     req->n_msgs = (uint32_t) i;
 
     return SLORA_OK;
+}
+
+
+/*
+ * The index of msgs' last user query (Qwen3's last_query_index: the last
+ * user message whose content is not a tool's result, as the template
+ * reads it: the content as this parser reads it, its text parts joined),
+ * else the last message's; read before the messages are, since an
+ * assistant's think block is kept only past it. A message this cannot
+ * read is passed over: the messages' loop refuses it, in its order.
+ */
+static size_t
+slora_openai_last_query(cJSON *msgs, slora_openai_req_t *req)
+{
+    size_t              k, query;
+    cJSON              *m, *role;
+    slora_chat_msg_t    cm;
+    slora_openai_err_t  err;
+
+    query = (size_t) cJSON_GetArraySize(msgs) - 1;
+    k = 0;
+
+    cJSON_ArrayForEach(m, msgs) {
+        role = cJSON_GetObjectItemCaseSensitive(m, "role");
+
+        if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0) {
+            memset(&cm, 0, sizeof(slora_chat_msg_t));
+            cm.role = "user";
+            cm.role_len = 4;
+
+            if (slora_openai_content(m, k, &cm, req, &err) == SLORA_OK
+                && slora_openai_think_query(cm.content, cm.content_len))
+            {
+                query = k;
+            }
+        }
+
+        k++;
+    }
+
+    return query;
 }
 
 

@@ -6,11 +6,11 @@
  * reasoning_content (vLLM reads an answer's think block sent back as
  * reasoning, its answers' name for it, and passes it on so; its older
  * name, reasoning_content, is taken too) or, without one, from a think
- * block in its content: the text
- * before the first </think>, after its <think>, and the content is
- * what follows the last </think>. Past the last user query (the last
- * user message that is not a tool's result wrapped in <tool_response>
- * tags: the turns of a tool-calling loop), a message that has
+ * block in its content: the text before the first </think>, after its
+ * <think>, and the content is what follows the last </think>. Past the
+ * last user query (the last user message that is not a tool's result
+ * wrapped in <tool_response> tags, its text parts joined as the template
+ * is given them: the turns of a tool-calling loop), a message that has
  * reasoning, and the chat's last message always, is written back as
  * <think>\n REASONING \n</think>\n\n CONTENT; every other message is its
  * content alone, its reasoning dropped. So a client that sends back the
@@ -37,40 +37,16 @@ static void slora_think_strip(const char **s, size_t *n, int head,
 
 
 /*
- * The index of msgs' last user query (its Jinja loop's last_query_index:
- * the last user message whose content is not a tool's result in
- * <tool_response> tags), else the index of the last message.
+ * Whether a user message of content c[0..cl) (its text parts joined, the
+ * string the template reads) is a query, as the template's loop for
+ * last_query_index decides: one that is not a tool's result in
+ * <tool_response> tags (it starts with the one and ends with the other).
  */
-size_t
-slora_openai_last_query(cJSON *msgs)
+int
+slora_openai_think_query(const char *c, size_t cl)
 {
-    size_t       i, last;
-    cJSON       *m, *role, *content;
-    const char  *c;
-    size_t       cl;
-
-    last = (size_t) cJSON_GetArraySize(msgs) - 1;
-    i = 0;
-
-    cJSON_ArrayForEach(m, msgs) {
-        role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        content = cJSON_GetObjectItemCaseSensitive(m, "content");
-
-        if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0) {
-            c = cJSON_IsString(content) ? content->valuestring : "";
-            cl = strlen(c);
-
-            if (!(cl >= 31 && memcmp(c, "<tool_response>", 15) == 0
-                  && memcmp(c + cl - 16, "</tool_response>", 16) == 0))
-            {
-                last = i;
-            }
-        }
-
-        i++;
-    }
-
-    return last;
+    return !(cl >= 31 && memcmp(c, "<tool_response>", 15) == 0
+             && memcmp(c + cl - 16, "</tool_response>", 16) == 0);
 }
 
 

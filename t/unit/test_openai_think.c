@@ -1,10 +1,11 @@
 /*
  * test_openai_think.c: an assistant's think block in a chat's earlier
  * turns under Qwen3's template (SLORA_CHAT_THINK_TURNS): dropped up to
- * the last user query, written back past it where there is reasoning
- * and in the chat's last message; a call's newline after it as the
- * template writes it; reasoning (vLLM's) or reasoning_content read in
- * place of the content's block; the template's flag read from its text.
+ * the last user query (a tool's result, a string or text parts joined,
+ * is none), written back past it where there is reasoning and in the
+ * chat's last message; a call's newline after it as the template writes
+ * it; reasoning (vLLM's) or reasoning_content read in place of the
+ * content's block, "" too; the template's flag read from its text.
  * The Jinja template's own rendering of the same chats is
  * t/templates.t's.
  */
@@ -96,6 +97,26 @@ main(void)
        "a user message that is a tool's result is no query");
     slora_openai_req_free(&req);
 
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>p</think>A\"},{\"role\":\"user\",\"content\":["
+             "{\"type\":\"text\",\"text\":\"<tool_response>\"},"
+             "{\"type\":\"text\",\"text\":\"R\\n</tool_response>\"}]},"
+             "{\"role\":\"assistant\",\"content\":\"B\"}]",
+             SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\np\n</think>\n\nA")
+       && content_is(&req, 3, "<tool_response>\nR\n</tool_response>"),
+       "nor one whose text parts, joined, are a tool's result");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>p</think>A\"},{\"role\":\"user\",\"content\":["
+             "{\"type\":\"text\",\"text\":\"Q\"}]},{\"role\":"
+             "\"assistant\",\"content\":\"B\"}]", SLORA_CHAT_THINK_TURNS,
+             &req) == SLORA_OK
+       && content_is(&req, 2, "A"),
+       "a user message of text parts that is no tool's result is a query");
+    slora_openai_req_free(&req);
+
     /* reasoning_content, vLLM's field, in place of the content's block */
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
              "\"<think>old</think>A\",\"reasoning_content\":\"\\nnew\\n\"},"
@@ -117,6 +138,21 @@ main(void)
              SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
        && content_is(&req, 2, "A"),
        "reasoning_content before the query dropped");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>old</think>A\",\"reasoning_content\":\"\"}]",
+             SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>\n\n</think>\n\n<think>old</think>A"),
+       "reasoning_content \"\" on the last message: an empty block, the "
+       "content left whole");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>old</think>A\",\"reasoning_content\":\"\"}," RESULT
+             "]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && content_is(&req, 2, "<think>old</think>A"),
+       "reasoning_content \"\" past the query, not last: as sent");
     slora_openai_req_free(&req);
 
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","

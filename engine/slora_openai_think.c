@@ -62,7 +62,7 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
     char        *p;
     size_t       cl, rl;
     cJSON       *item;
-    const char  *c, *r, *name;
+    const char  *c, *r, *name, *param;
 
     c = cm->content;
     cl = cm->content_len;
@@ -70,19 +70,22 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
     rl = 0;
 
     /* vLLM's reasoning (what its answers, and this server's, carry),
-     * else reasoning_content (its older name, the template's) */
+     * else reasoning_content (its older name, the template's); an error
+     * names the one sent */
     name = "reasoning";
+    param = "messages.reasoning";
     item = cJSON_GetObjectItemCaseSensitive(m, name);
 
     if (item == NULL || cJSON_IsNull(item)) {
         name = "reasoning_content";
+        param = "messages.reasoning_content";
         item = cJSON_GetObjectItemCaseSensitive(m, name);
     }
 
     if (item != NULL && !cJSON_IsNull(item)) {
         if (!cJSON_IsString(item)) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "messages.reasoning",
+                                     "invalid_type", param,
                                      "messages[%zu].%s must be a string",
                                      k, name);
         }
@@ -91,7 +94,7 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
                                      strlen(item->valuestring)))
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_utf8", "messages.reasoning",
+                                     "invalid_utf8", param,
                                      "messages[%zu].%s is not valid UTF-8",
                                      k, name);
         }

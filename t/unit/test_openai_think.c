@@ -22,7 +22,11 @@
 #define RESULT "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"R\"}"
 
 
+/* the last parse's error */
+static slora_openai_err_t  err;
+
 static int parse(const char *msgs, unsigned flags, slora_openai_req_t *req);
+static int param_is(const char *want);
 static int content_is(const slora_openai_req_t *req, uint32_t i,
     const char *want);
 
@@ -157,14 +161,16 @@ main(void)
 
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","
              "\"reasoning_content\":7}]", SLORA_CHAT_THINK_TURNS, &req)
-       == SLORA_ERROR,
-       "reasoning_content not a string: a 400");
+       == SLORA_ERROR
+       && param_is("messages.reasoning_content"),
+       "reasoning_content not a string: a 400 naming it");
     slora_openai_req_free(&req);
 
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"A\","
              "\"reasoning\":[]}]", SLORA_CHAT_THINK_TURNS, &req)
-       == SLORA_ERROR,
-       "reasoning not a string: a 400");
+       == SLORA_ERROR
+       && param_is("messages.reasoning"),
+       "reasoning not a string: a 400 naming it");
     slora_openai_req_free(&req);
 
     /* the flag, from the template's text */
@@ -192,7 +198,6 @@ static int
 parse(const char *msgs, unsigned flags, slora_openai_req_t *req)
 {
     char                   body[2048];
-    slora_openai_err_t     err;
     slora_openai_limits_t  lim;
 
     memset(&err, 0, sizeof(err));
@@ -204,6 +209,19 @@ parse(const char *msgs, unsigned flags, slora_openai_req_t *req)
 
     return slora_openai_parse(body, strlen(body), SLORA_OPENAI_CHAT, &lim,
                               req, &err);
+}
+
+
+static int
+param_is(const char *want)
+{
+    if (err.param == NULL || strcmp(err.param, want) != 0) {
+        diag("param %s: %.*s", err.param ? err.param : "null",
+             (int) err.len, err.msg);
+        return 0;
+    }
+
+    return 1;
 }
 
 

@@ -206,8 +206,9 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
  * is refused now, naming the keyword and where ("strict" is taken as
  * true: the schema is always enforced); the name is required, as
  * OpenAI and vLLM's JsonSchemaResponseFormat require it, though nothing
- * here reads it; {"type": "text"} and null are the default. Served on
- * completions too, as vLLM does.
+ * here reads it, and looked for first, as OpenAI reports it missing
+ * before anything else; {"type": "text"} and null are the default.
+ * Served on completions too, as vLLM does.
  */
 int
 slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
@@ -251,21 +252,32 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
     sch = cJSON_GetObjectItemCaseSensitive(js, "schema");
     name = cJSON_GetObjectItemCaseSensitive(js, "name");
 
-    if (!cJSON_IsObject(js) || !cJSON_IsObject(sch)
-        || (name != NULL && !cJSON_IsString(name)))
-    {
+    if (!cJSON_IsObject(js)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
                                  "response_format", "response_format's "
                                  "json_schema must be an object with a "
-                                 "schema object (and a name string)");
+                                 "name string and a schema object");
     }
 
-    if (name == NULL) {
+    if (name == NULL || cJSON_IsNull(name)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                  "missing_required_parameter",
                                  "response_format.json_schema.name",
                                  "Missing required parameter: "
                                  "'response_format.json_schema.name'.");
+    }
+
+    if (!cJSON_IsString(name)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "response_format.json_schema.name",
+                                 "response_format.json_schema.name must be"
+                                 " a string");
+    }
+
+    if (!cJSON_IsObject(sch)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "response_format", "response_format."
+                                 "json_schema.schema must be an object");
     }
 
     return slora_openai_schema(sch, "response_format", req, err);

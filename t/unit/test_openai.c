@@ -361,7 +361,7 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"name\":1,"
       "\"schema\":{\"type\":\"object\"}}}}",
-      400, "invalid_type", "response_format" },
+      400, "invalid_type", "response_format.json_schema.name" },
     { "chat: response_format json_schema the server cannot enforce", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\","
@@ -444,6 +444,15 @@ static const bad_case_t  bad_cases[] = {
       "{\"type\":\"object\"}}}}",
       400, "missing_required_parameter",
       "response_format.json_schema.name" },
+    { "chat: response_format json_schema without a name or a schema",
+      CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{}}}",
+      400, "missing_required_parameter",
+      "response_format.json_schema.name" },
+    { "chat: response_format json_schema without a schema", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}",
+      400, "invalid_type", "response_format" },
     { "completions: response_format json_schema without a name", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"response_format\":"
       "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":"
@@ -1150,6 +1159,13 @@ test_bad(void)
                "\"content\":\"hi\"},{\"role\":\"bot\"}]}", &req, &err);
     is_str(err.msg, "messages[1].role must be system, developer, user, "
            "assistant or tool", "message: the message's index");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}",
+               &req, &err);
+    is_str(err.msg, "response_format.json_schema.schema must be an object",
+           "message: a json_schema without its schema");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"stop\":[1,2,3,4,5]}",

@@ -20,7 +20,11 @@
  * The message's content is rewritten here, before its calls are added
  * to it (slora_openai_tools.c), with lead the bytes of the think block
  * before the message's own text: the template puts a newline before a
- * first call only where that text is not empty.
+ * first call only where that text is not empty. A block written back
+ * makes the message made: its marks are the template's text, which
+ * holds <think> and </think> as the tokens they are, the reasoning and
+ * the content the request's (plain spans), as the template's rendering
+ * would be encoded.
  */
 
 #define _GNU_SOURCE
@@ -59,10 +63,11 @@ int
 slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
     slora_chat_msg_t *cm, slora_openai_req_t *req, slora_openai_err_t *err)
 {
-    char        *p;
-    size_t       cl, rl;
-    cJSON       *item;
-    const char  *c, *r, *name, *param;
+    char          *p;
+    size_t         cl, rl;
+    cJSON         *item;
+    const char    *c, *r, *name, *param;
+    slora_span_t  *sp;
 
     c = cm->content;
     cl = cm->content_len;
@@ -128,7 +133,8 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
 
     p = slora_openai_alloc(req, sizeof("<think>\n\n</think>\n\n") - 1 + rl
                                 + cl + 1);
-    if (p == NULL) {
+    sp = slora_openai_alloc(req, 2 * sizeof(slora_span_t));
+    if (p == NULL || sp == NULL) {
         return slora_openai_nomem(err);
     }
 
@@ -141,6 +147,24 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
     memcpy(p + 8 + rl, "\n</think>\n\n", 11);
     memcpy(p + cm->lead, c, cl);
     p[cm->content_len] = '\0';
+
+    /* the reasoning and the content the request's, the marks the
+     * template's */
+    cm->made = 1;
+    cm->plain = sp;
+    cm->n_plain = 0;
+
+    if (rl > 0) {
+        sp[cm->n_plain].off = 8;
+        sp[cm->n_plain].len = rl;
+        cm->n_plain++;
+    }
+
+    if (cl > 0) {
+        sp[cm->n_plain].off = cm->lead;
+        sp[cm->n_plain].len = cl;
+        cm->n_plain++;
+    }
 
     return SLORA_OK;
 }

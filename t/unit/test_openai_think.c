@@ -5,7 +5,9 @@
  * is none), written back past it where there is reasoning and in the
  * chat's last message; a call's newline after it as the template writes
  * it; reasoning (vLLM's) or reasoning_content read in place of the
- * content's block, "" too; the template's flag read from its text.
+ * content's block, "" too; a block's marks the template's text, the
+ * reasoning and the content the request's (plain spans); the template's
+ * flag read from its text.
  * The Jinja template's own rendering of the same chats is
  * t/templates.t's.
  */
@@ -28,6 +30,8 @@ static slora_openai_err_t  err;
 static int parse(const char *msgs, unsigned flags, slora_openai_req_t *req);
 static int param_is(const char *want);
 static int content_is(const slora_openai_req_t *req, uint32_t i,
+    const char *want);
+static int plain_is(const slora_openai_req_t *req, uint32_t i,
     const char *want);
 
 
@@ -65,6 +69,9 @@ main(void)
        && content_is(&req, 2, "<think>\nplan\n</think>\n\n<tool_call>\n"
                      "{\"name\": \"f\", \"arguments\": {}}\n</tool_call>"),
        "a tool loop's reasoning written back, no newline before the call");
+    ok(plain_is(&req, 2, "plan|f|{}"),
+       "the block's marks and the call's the template's, the reasoning, "
+       "name and arguments the request's");
     slora_openai_req_free(&req);
 
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
@@ -128,6 +135,22 @@ main(void)
        && content_is(&req, 2, "<think>\nnew\n</think>\n\n<think>old"
                      "</think>A"),
        "reasoning_content is the reasoning, the content left whole");
+    ok(plain_is(&req, 2, "new|<think>old</think>A"),
+       "the block's marks the template's, not the request's text; the "
+       "reasoning and the content (a block of its own too) the request's");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"\\nFour.\"}]", SLORA_CHAT_THINK_TURNS, &req) == SLORA_OK
+       && plain_is(&req, 2, "Four."),
+       "an empty block's marks the template's");
+    slora_openai_req_free(&req);
+
+    ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":"
+             "\"<think>p</think>A\"}," ASK "]", SLORA_CHAT_THINK_TURNS, &req)
+       == SLORA_OK
+       && plain_is(&req, 2, "A"),
+       "a block dropped: the content left all the request's");
     slora_openai_req_free(&req);
 
     ok(parse("[" SYS "," ASK ",{\"role\":\"assistant\",\"content\":\"\","
@@ -218,6 +241,43 @@ param_is(const char *want)
     if (err.param == NULL || strcmp(err.param, want) != 0) {
         diag("param %s: %.*s", err.param ? err.param : "null",
              (int) err.len, err.msg);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* The parts of message i's content that came from the request, joined
+ * by '|': all of it where the message was not made. */
+static int
+plain_is(const slora_openai_req_t *req, uint32_t i, const char *want)
+{
+    char                     got[1024];
+    size_t                   k, n;
+    const slora_chat_msg_t  *m;
+
+    if (i >= req->n_msgs) {
+        return 0;
+    }
+
+    m = &req->msgs[i];
+    n = 0;
+    got[0] = '\0';
+
+    if (!m->made) {
+        n = (size_t) snprintf(got, sizeof(got), "%.*s",
+                              (int) m->content_len, m->content);
+    }
+
+    for (k = 0; m->made && k < m->n_plain && n < sizeof(got); k++) {
+        n += (size_t) snprintf(got + n, sizeof(got) - n, "%s%.*s",
+                               k > 0 ? "|" : "", (int) m->plain[k].len,
+                               m->content + m->plain[k].off);
+    }
+
+    if (strcmp(got, want) != 0) {
+        diag("message %u's plain parts: \"%s\"", i, got);
         return 0;
     }
 

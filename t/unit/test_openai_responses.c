@@ -38,6 +38,9 @@
  *       assistant's message or call after it, which Qwen3's template
  *       writes back in a tool-calling loop; with nothing of the
  *       assistant's after it, passed over; bad parts a 400 at its place.
+ *       Checked under Qwen3's think turns, where it shows: written back
+ *       past the last user query, dropped before it, given to no answer
+ *       before it or past a user message.
  *   (i) instructions "": no system message, so a template's default one
  *       comes first, as with none.
  *   (j) a function_call_output whose call_id no function_call before it
@@ -66,6 +69,12 @@
     "\"get_weather\",\"arguments\":\"{}\"}}]}]"
 
 
+/* A reasoning item sent back, its text "hm" */
+#define RS_HM                                                              \
+    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"content\":"   \
+    "[{\"type\":\"reasoning_text\",\"text\":\"hm\"}]}"
+
+
 /* A conversation's messages as the store keeps them: the first user
  * message and one of the answer's two calls removed. */
 #define KEPT                                                               \
@@ -91,6 +100,10 @@ static void test_unanswered(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
+static void check_think(const char *input, const char *msgs,
+    const char *what);
+static void check_same_as(const char *resp, const char *chat,
+    const slora_openai_limits_t *lim, const char *what);
 static void check_refused(const char *resp, const char *param,
     const char *code, const char *what);
 
@@ -525,16 +538,6 @@ test_refused(void)
                   "\"content\":[{\"type\":\"input_image\",\"image_url\":"
                   "\"http://x/y.png\"}]}]}", "input",
                   "unsupported_parameter", "an image part");
-    check_same("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
-               "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"id\":\"rs_1\","
-               "\"summary\":[],\"content\":[{\"type\":\"reasoning_text\","
-               "\"text\":\"hm\"}]},{\"role\":\"assistant\",\"content\":"
-               "\"Hello\"},{\"role\":\"user\",\"content\":\"And?\"}]}",
-               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
-               "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
-               "\"Hello\"},{\"role\":\"user\",\"content\":\"And?\"}]}",
-               "a reasoning item sent back before the last user query: not "
-               "rendered, as the templates drop earlier reasoning");
     check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"robot\","
                   "\"content\":\"Hi\"}]}", "input", "invalid_value",
                   "an unknown role");
@@ -880,15 +883,36 @@ test_reasoning(void)
     slora_openai_req_free(&a);
     slora_openai_req_free(&b);
 
-    check_same("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
-               "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"summary\":"
-               "[{\"type\":\"summary_text\",\"text\":\"hm\"}]},{\"role\":"
-               "\"user\",\"content\":\"And?\"}]}",
-               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
-               "\"content\":\"Hi\"},{\"role\":\"user\",\"content\":"
-               "\"And?\"}]}",
-               "a reasoning item with no answer of its own after it: passed "
-               "over");
+    /* under the think turns, where the reasoning lands shows: written
+     * back past the last user query, dropped before it */
+    check_think("[{\"role\":\"user\",\"content\":\"Hi\"}," RS_HM ","
+                "{\"role\":\"assistant\",\"content\":\"Hello\"},"
+                "{\"role\":\"user\",\"content\":\"And?\"}]",
+                "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                "\"assistant\",\"content\":\"Hello\"},{\"role\":\"user\","
+                "\"content\":\"And?\"}]",
+                "a reasoning item sent back before the last user query: not "
+                "rendered, as the templates drop earlier reasoning");
+    check_think("[{\"role\":\"user\",\"content\":\"Hi\"}," RS_HM ","
+                "{\"role\":\"assistant\",\"content\":\"Hello\"}]",
+                "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                "\"assistant\",\"content\":\"Hello\",\"reasoning_content\":"
+                "\"hm\"}]",
+                "... and after it: rendered, the message's think block");
+    check_think("[{\"role\":\"user\",\"content\":\"Hi\"}," RS_HM ","
+                "{\"role\":\"user\",\"content\":\"And?\"},{\"role\":"
+                "\"assistant\",\"content\":\"ok\"}]",
+                "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                "\"user\",\"content\":\"And?\"},{\"role\":\"assistant\","
+                "\"content\":\"ok\"}]",
+                "a reasoning item with no answer of its own after it: passed "
+                "over, not given to the answer after the next query");
+    check_think("[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                "\"assistant\",\"content\":\"ok\"}," RS_HM "]",
+                "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                "\"assistant\",\"content\":\"ok\"}]",
+                "a reasoning item last: passed over, not given to the answer "
+                "before it");
     check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
                   "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"content\":"
                   "[{\"type\":\"reasoning_text\"}]}]}", "input",
@@ -1040,6 +1064,39 @@ test_unanswered(void)
 static void
 check_same(const char *resp, const char *chat, const char *what)
 {
+    check_same_as(resp, chat, NULL, what);
+}
+
+
+/* The Responses input and the chat messages msgs parse alike under
+ * Qwen3's think turns (SLORA_CHAT_THINK_TURNS), where an assistant's
+ * reasoning past the last user query is written back and one before it
+ * dropped: so where a reasoning item's text went shows. */
+static void
+check_think(const char *input, const char *msgs, const char *what)
+{
+    char                   resp[1024], chat[1024];
+    slora_openai_limits_t  lim;
+
+    lim = slora_openai_default_limits;
+    lim.chat = SLORA_CHAT_CHATML;
+    lim.chat_flags = SLORA_CHAT_THINK_TURNS;
+
+    snprintf(resp, sizeof(resp), "{\"model\":\"base\",\"input\":%s}",
+             input);
+    snprintf(chat, sizeof(chat), "{\"model\":\"base\",\"messages\":%s}",
+             msgs);
+
+    check_same_as(resp, chat, &lim, what);
+}
+
+
+/* The Responses body resp and the chat body chat parse alike under lim
+ * (NULL: the defaults). */
+static void
+check_same_as(const char *resp, const char *chat,
+    const slora_openai_limits_t *lim, const char *what)
+{
     int                 rc_a, rc_b;
     slora_openai_req_t  a, b;
     slora_openai_err_t  err_a, err_b;
@@ -1047,9 +1104,9 @@ check_same(const char *resp, const char *chat, const char *what)
     memset(&err_a, 0, sizeof(err_a));
     memset(&err_b, 0, sizeof(err_b));
 
-    rc_a = slora_openai_parse_responses(resp, strlen(resp), NULL,
+    rc_a = slora_openai_parse_responses(resp, strlen(resp), lim,
                                         prev_lookup, NULL, &a, &err_a);
-    rc_b = slora_openai_parse(chat, strlen(chat), SLORA_OPENAI_CHAT, NULL,
+    rc_b = slora_openai_parse(chat, strlen(chat), SLORA_OPENAI_CHAT, lim,
                               &b, &err_b);
 
     ok(rc_a == SLORA_OK && rc_b == SLORA_OK && a.responses && !b.responses

@@ -23,17 +23,9 @@
 #include <cjson/cJSON.h>
 
 #include "slora_json.h"
+#include "slora_names.h"
 #include "slora_openai_int.h"
 #include "slora_tool_scan.h"
-
-
-/* The call ids seen: an open-addressed set of the strings in the cJSON
- * trees (which outlive it), a power of two slots, half of them free at
- * least. */
-typedef struct {
-    const char          **id;
-    size_t                mask;
-} slora_openai_resp_ids_t;
 
 
 static int slora_openai_resp_message(cJSON *it, const char *param,
@@ -48,12 +40,11 @@ static int slora_openai_resp_reasoning(cJSON *it, const char *param,
     size_t i, cJSON **reason, slora_openai_err_t *err);
 static int slora_openai_resp_reason_to(cJSON *m, cJSON **reason,
     slora_openai_err_t *err);
-static int slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids,
-    cJSON *msgs, cJSON *items, slora_openai_err_t *err);
-static int slora_openai_resp_ids_has(slora_openai_resp_ids_t *ids,
-    const char *id, int add);
+static int slora_openai_resp_ids_init(slora_names_t *ids, cJSON *msgs,
+    cJSON *items, slora_openai_err_t *err);
+static void slora_openai_resp_ids_add(slora_names_t *ids, cJSON *id);
 static int slora_openai_resp_answers(cJSON *it, const char *param,
-    size_t i, slora_openai_resp_ids_t *ids, slora_openai_err_t *err);
+    size_t i, slora_names_t *ids, slora_openai_err_t *err);
 
 
 /*
@@ -70,15 +61,17 @@ int
 slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     int paired, int *made, int *n, slora_openai_err_t *err)
 {
-    int                       added;
-    size_t                    i;
-    cJSON                    *it, *m, *type, *last, *tail, *reason;
-    slora_openai_resp_ids_t   ids;
+    int             added;
+    size_t          i;
+    cJSON          *it, *m, *type, *last, *tail, *reason;
+    slora_names_t   ids;
 
     i = 0;
     last = NULL;
     tail = NULL;
-    ids.id = NULL;
+
+    /* the call ids seen, where outputs are paired with them */
+    ids.slots = NULL;
 
     /* a reasoning item's text, until the assistant's item after it */
     reason = NULL;
@@ -138,15 +131,14 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                 goto failed;
             }
 
-            if (ids.id != NULL) {
-                (void) slora_openai_resp_ids_has(&ids,
-                           cJSON_GetObjectItemCaseSensitive(it, "call_id")
-                           ->valuestring, 1);
+            if (ids.slots != NULL) {
+                slora_openai_resp_ids_add(&ids,
+                    cJSON_GetObjectItemCaseSensitive(it, "call_id"));
             }
 
         } else if (slora_openai_resp_is(type, "function_call_output")) {
             if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK
-                || (ids.id != NULL
+                || (ids.slots != NULL
                     && slora_openai_resp_answers(it, param, i, &ids, err)
                        != SLORA_OK)
                 || slora_openai_resp_reason_to(NULL, &reason, err)
@@ -191,14 +183,14 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
 
     /* a reasoning item last, no answer of its own after it: passed over */
     cJSON_Delete(reason);
-    free(ids.id);
+    slora_names_free(&ids);
 
     return SLORA_OK;
 
 failed:
 
     cJSON_Delete(reason);
-    free(ids.id);
+    slora_names_free(&ids);
 
     return SLORA_ERROR;
 }
@@ -206,13 +198,14 @@ failed:
 
 /* The set of the ids of msgs' calls (the instructions, a stored
  * conversation: what the items follow), with room for a call an item
- * more. */
+ * more: the names' index (slora_names.h), whose strings, the cJSON
+ * trees', outlive it. */
 static int
-slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids, cJSON *msgs,
-    cJSON *items, slora_openai_err_t *err)
+slora_openai_resp_ids_init(slora_names_t *ids, cJSON *msgs, cJSON *items,
+    slora_openai_err_t *err)
 {
-    size_t   n, size;
-    cJSON   *m, *c, *id;
+    size_t   n;
+    cJSON   *m, *c;
 
     n = (size_t) cJSON_GetArraySize(items);
 
@@ -221,14 +214,8 @@ slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids, cJSON *msgs,
                                              m, "tool_calls"));
     }
 
-    for (size = 16; size < 2 * n; size *= 2) {
-        /* void */
-    }
-
-    ids->id = calloc(size, sizeof(const char *));
-    ids->mask = size - 1;
-
-    if (ids->id == NULL) {
+    if (slora_names_init(ids, n) != SLORA_OK) {
+        ids->slots = NULL;
         return slora_openai_nomem(err);
     }
 
@@ -236,11 +223,9 @@ slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids, cJSON *msgs,
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m,
                                                                "tool_calls"))
         {
-            id = cJSON_GetObjectItemCaseSensitive(c, "id");
-
-            if (cJSON_IsString(id)) {
-                (void) slora_openai_resp_ids_has(ids, id->valuestring, 1);
-            }
+            slora_openai_resp_ids_add(ids,
+                                      cJSON_GetObjectItemCaseSensitive(c,
+                                                                       "id"));
         }
     }
 
@@ -248,35 +233,16 @@ slora_openai_resp_ids_init(slora_openai_resp_ids_t *ids, cJSON *msgs,
 }
 
 
-/* Whether id is in the set; add: put it there if not. */
-static int
-slora_openai_resp_ids_has(slora_openai_resp_ids_t *ids, const char *id,
-    int add)
+/* A call's id, where it is a string, put in the set: room for it was
+ * made (one an item, one a call of msgs), and one seen twice is there
+ * once. */
+static void
+slora_openai_resp_ids_add(slora_names_t *ids, cJSON *id)
 {
-    size_t                k;
-    uint64_t              h;
-    const unsigned char  *p;
-
-    /* FNV-1a */
-    h = 14695981039346656037ULL;
-
-    for (p = (const unsigned char *) id; *p != '\0'; p++) {
-        h = (h ^ *p) * 1099511628211ULL;
+    if (cJSON_IsString(id)) {
+        (void) slora_names_add(ids, id->valuestring, strlen(id->valuestring),
+                               0);
     }
-
-    for (k = (size_t) h & ids->mask; ids->id[k] != NULL;
-         k = (k + 1) & ids->mask)
-    {
-        if (strcmp(ids->id[k], id) == 0) {
-            return 1;
-        }
-    }
-
-    if (add) {
-        ids->id[k] = id;
-    }
-
-    return 0;
 }
 
 
@@ -285,13 +251,13 @@ slora_openai_resp_ids_has(slora_openai_resp_ids_t *ids, const char *id,
  * writes after no call of the model's. */
 static int
 slora_openai_resp_answers(cJSON *it, const char *param, size_t i,
-    slora_openai_resp_ids_t *ids, slora_openai_err_t *err)
+    slora_names_t *ids, slora_openai_err_t *err)
 {
     const char  *id;
 
     id = cJSON_GetObjectItemCaseSensitive(it, "call_id")->valuestring;
 
-    if (slora_openai_resp_ids_has(ids, id, 0)) {
+    if (slora_names_find(ids, id, strlen(id)) >= 0) {
         return SLORA_OK;
     }
 

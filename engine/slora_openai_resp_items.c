@@ -36,9 +36,11 @@ static int slora_openai_resp_call(cJSON *it, const char *param, size_t i,
     cJSON *msgs, cJSON **last, slora_openai_err_t *err);
 static int slora_openai_resp_output(cJSON *it, const char *param, size_t i,
     cJSON *msgs, slora_openai_err_t *err);
+static cJSON *slora_openai_resp_parts(cJSON *it, const char **key,
+    const char **kind);
 static int slora_openai_resp_reasoning(cJSON *it, const char *param,
-    size_t i, cJSON **reason, slora_openai_err_t *err);
-static int slora_openai_resp_reason_to(cJSON *m, cJSON **reason,
+    size_t i, slora_openai_err_t *err);
+static int slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
     slora_openai_err_t *err);
 static int slora_openai_resp_ids_init(slora_names_t *ids, cJSON *msgs,
     cJSON *items, slora_openai_err_t *err);
@@ -73,7 +75,9 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     /* the call ids seen, where outputs are paired with them */
     ids.slots = NULL;
 
-    /* a reasoning item's text, until the assistant's item after it */
+    /* the first of the reasoning items before this one, their text not
+     * yet given to the assistant's item after them (every other item
+     * gives it or drops it, so they are all the items from it on) */
     reason = NULL;
 
     if (paired && slora_openai_resp_ids_init(&ids, msgs, items, err)
@@ -116,20 +120,26 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                                             m, "role"), "assistant")
                    ? m : NULL;
 
-            if (slora_openai_resp_reason_to(last, &reason, err) != SLORA_OK) {
+            if (slora_openai_resp_reason_to(last, reason, it, err)
+                != SLORA_OK)
+            {
                 goto failed;
             }
+
+            reason = NULL;
 
         } else if (slora_openai_resp_is(type, "function_call")) {
             added = last == NULL;
 
             if (slora_openai_resp_call(it, param, i, msgs, &last,
                                        err) != SLORA_OK
-                || slora_openai_resp_reason_to(last, &reason, err)
+                || slora_openai_resp_reason_to(last, reason, it, err)
                    != SLORA_OK)
             {
                 goto failed;
             }
+
+            reason = NULL;
 
             if (ids.slots != NULL) {
                 slora_openai_resp_ids_add(&ids,
@@ -140,14 +150,13 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
             if (slora_openai_resp_output(it, param, i, msgs, err) != SLORA_OK
                 || (ids.slots != NULL
                     && slora_openai_resp_answers(it, param, i, &ids, err)
-                       != SLORA_OK)
-                || slora_openai_resp_reason_to(NULL, &reason, err)
-                   != SLORA_OK)
+                       != SLORA_OK))
             {
                 goto failed;
             }
 
             last = NULL;
+            reason = NULL;
 
         } else if (slora_openai_resp_is(type, "reasoning")) {
             /* an earlier answer's reasoning (slora_reasoning), sent back
@@ -156,11 +165,13 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
              * back past the last user query (slora_openai_think.c) */
             added = 0;
 
-            if (slora_openai_resp_reasoning(it, param, i, &reason, err)
+            if (slora_openai_resp_reasoning(it, param, i, err)
                 != SLORA_OK)
             {
                 goto failed;
             }
+
+            reason = reason != NULL ? reason : it;
 
         } else {
             slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
@@ -182,14 +193,12 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     }
 
     /* a reasoning item last, no answer of its own after it: passed over */
-    cJSON_Delete(reason);
     slora_names_free(&ids);
 
     return SLORA_OK;
 
 failed:
 
-    cJSON_Delete(reason);
     slora_names_free(&ids);
 
     return SLORA_ERROR;
@@ -268,31 +277,41 @@ slora_openai_resp_answers(cJSON *it, const char *param, size_t i,
 }
 
 
-/* A reasoning item's text (its reasoning_text parts, else its summary's
- * summary_text parts, each joined by a newline) added to *reason, the
- * reasoning of the items before it not yet given to a message. */
+/* A reasoning item's parts: its content's (reasoning_text), else, where
+ * that is absent, null or empty, its summary's (summary_text), as vLLM
+ * reads them; *key and *kind name which. */
+static cJSON *
+slora_openai_resp_parts(cJSON *it, const char **key, const char **kind)
+{
+    cJSON  *parts;
+
+    *key = "content";
+    *kind = "reasoning_text";
+    parts = cJSON_GetObjectItemCaseSensitive(it, *key);
+
+    if (parts == NULL || cJSON_IsNull(parts)
+        || (cJSON_IsArray(parts) && cJSON_GetArraySize(parts) == 0))
+    {
+        *key = "summary";
+        *kind = "summary_text";
+        parts = cJSON_GetObjectItemCaseSensitive(it, *key);
+    }
+
+    return parts;
+}
+
+
+/* A reasoning item's parts checked, each of its kind with its text: a
+ * bad one is named by the item's place, which the message its text
+ * joins does not have. */
 static int
 slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
-    cJSON **reason, slora_openai_err_t *err)
+    slora_openai_err_t *err)
 {
-    char         *p;
-    size_t        len;
-    cJSON        *parts, *part, *text, *s;
-    const char   *key, *kind;
+    cJSON       *parts, *part;
+    const char  *key, *kind;
 
-    key = "content";
-    kind = "reasoning_text";
-    parts = cJSON_GetObjectItemCaseSensitive(it, key);
-
-    if (cJSON_IsArray(parts) && cJSON_GetArraySize(parts) == 0) {
-        parts = NULL;
-    }
-
-    if (parts == NULL || cJSON_IsNull(parts)) {
-        key = "summary";
-        kind = "summary_text";
-        parts = cJSON_GetObjectItemCaseSensitive(it, key);
-    }
+    parts = slora_openai_resp_parts(it, &key, &kind);
 
     if (parts != NULL && !cJSON_IsNull(parts) && !cJSON_IsArray(parts)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
@@ -301,12 +320,11 @@ slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
     }
 
     cJSON_ArrayForEach(part, parts) {
-        text = cJSON_GetObjectItemCaseSensitive(part, "text");
-
         if (!slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(part,
                                                                    "type"),
                                   kind)
-            || !cJSON_IsString(text))
+            || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(part,
+                                                                "text")))
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", param, "%s[%zu].%s"
@@ -314,61 +332,80 @@ slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
                                      " with its text", param, i, key,
                                      kind);
         }
-
-        if (*reason == NULL) {
-            *reason = cJSON_CreateString(text->valuestring);
-
-            if (*reason == NULL) {
-                return slora_openai_nomem(err);
-            }
-
-            continue;
-        }
-
-        len = strlen((*reason)->valuestring);
-        p = malloc(len + 1 + strlen(text->valuestring) + 1);
-        s = NULL;
-
-        if (p != NULL) {
-            memcpy(p, (*reason)->valuestring, len);
-            p[len] = '\n';
-            strcpy(p + len + 1, text->valuestring);
-            s = cJSON_CreateString(p);
-            free(p);
-        }
-
-        if (s == NULL) {
-            return slora_openai_nomem(err);
-        }
-
-        cJSON_Delete(*reason);
-        *reason = s;
     }
 
     return SLORA_OK;
 }
 
 
-/* The reasoning of the items before (*reason, NULL: none) as the
- * reasoning_content of m, the assistant's message after it, where m has
- * none yet; m NULL (no assistant's item after it): passed over. */
+/* The text of the reasoning items from "from" up to "to" (checked; NULL:
+ * to the end), every part of each joined by a newline, as the
+ * reasoning_content of m, the assistant's message after them, where m
+ * has none yet; no parts at all, or m NULL (no assistant's item after
+ * them): passed over. The lengths are summed first and the parts copied
+ * once, into the string's own buffer: a long reasoning sent back in
+ * many parts costs its length, not the square of its parts. */
 static int
-slora_openai_resp_reason_to(cJSON *m, cJSON **reason,
+slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
     slora_openai_err_t *err)
 {
-    cJSON  *r;
+    char        *p, *buf;
+    size_t       len, n, k;
+    cJSON       *it, *part, *r;
+    const char  *key, *kind, *text;
 
-    r = *reason;
-    *reason = NULL;
-
-    if (r == NULL) {
+    if (from == NULL || m == NULL
+        || cJSON_HasObjectItem(m, "reasoning_content"))
+    {
         return SLORA_OK;
     }
 
-    if (m == NULL || cJSON_HasObjectItem(m, "reasoning_content")) {
+    len = 0;
+    n = 0;
+
+    for (it = from; it != to; it = it->next) {
+        cJSON_ArrayForEach(part, slora_openai_resp_parts(it, &key, &kind)) {
+            len += (n++ > 0)
+                   + strlen(cJSON_GetObjectItemCaseSensitive(part, "text")
+                            ->valuestring);
+        }
+    }
+
+    if (n == 0) {
+        return SLORA_OK;
+    }
+
+    /* a string item made of "" whose buffer is then this one, as cJSON
+     * would have allocated it (slora_pyjson.c does alike) */
+    r = cJSON_CreateString("");
+    buf = cJSON_malloc(len + 1);
+
+    if (r == NULL || buf == NULL) {
         cJSON_Delete(r);
-        return SLORA_OK;
+        cJSON_free(buf);
+        return slora_openai_nomem(err);
     }
+
+    cJSON_free(r->valuestring);
+    r->valuestring = buf;
+    p = buf;
+    k = 0;
+
+    for (it = from; it != to; it = it->next) {
+        cJSON_ArrayForEach(part, slora_openai_resp_parts(it, &key, &kind)) {
+            if (k++ > 0) {
+                *p++ = '\n';
+            }
+
+            text = cJSON_GetObjectItemCaseSensitive(part, "text")
+                   ->valuestring;
+            n = strlen(text);
+            memcpy(p, text, n);
+            p += n;
+        }
+    }
+
+    *p = '\0';
 
     if (!cJSON_AddItemToObject(m, "reasoning_content", r)) {
         cJSON_Delete(r);

@@ -23,7 +23,8 @@
  *       that message's items (rs_ + the place; an answer's under the id
  *       it had; an empty one none); read by its id; removed, its
  *       message's text and calls stay, and removing the text keeps the
- *       reasoning; every other item keeps its id.
+ *       reasoning; every other item keeps its id. Several parts, of
+ *       reasoning items in a row, joined by newlines.
  */
 
 #include <stdio.h>
@@ -546,6 +547,46 @@ test_reasoning(void)
 }
 
 
+/* Reasoning items' parts joined: each part of each, by newlines, into
+ * the reasoning_content of the assistant's message after them; an item
+ * of no parts adds nothing, and one of an empty part an empty text. */
+static void
+test_joined(void)
+{
+    int                 rc;
+    char               *conv, *obj;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"items\":[{\"role\":\"user\",\"content\":\"Q\"},{\"type\":"
+        "\"reasoning\",\"content\":[{\"type\":\"reasoning_text\",\"text\":"
+        "\"a\"},{\"type\":\"reasoning_text\",\"text\":\"b\"}]},{\"type\":"
+        "\"reasoning\",\"content\":[],\"summary\":[{\"type\":"
+        "\"summary_text\",\"text\":\"c\"}]},{\"type\":\"reasoning\","
+        "\"summary\":[]},{\"role\":\"assistant\",\"content\":\"A\"},"
+        "{\"type\":\"reasoning\",\"summary\":[]},{\"role\":\"assistant\","
+        "\"content\":\"B\"},{\"type\":\"reasoning\",\"content\":[{\"type\":"
+        "\"reasoning_text\",\"text\":\"\"}]},{\"role\":\"assistant\","
+        "\"content\":\"C\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_new(body, sizeof(body) - 1, CONV_ID, 5, &conv,
+                               &obj, &err);
+    is_str(rc == SLORA_OK ? conv : err.msg,
+           "[{\"role\":\"user\",\"content\":\"Q\"},{\"role\":"
+           "\"assistant\",\"content\":\"A\",\"reasoning_content\":"
+           "\"a\\nb\\nc\"},{\"role\":\"assistant\",\"content\":\"B\"},"
+           "{\"role\":\"assistant\",\"content\":\"C\",\"reasoning_content\":"
+           "\"\"}]", "reasoning items' parts joined by newlines; none of no "
+           "parts, an empty one of an empty part");
+
+    if (rc == SLORA_OK) {
+        free(conv);
+        free(obj);
+    }
+}
+
+
 static void
 test_update(void)
 {
@@ -582,6 +623,7 @@ main(void)
     test_item();
     test_given_ids();
     test_reasoning();
+    test_joined();
     test_update();
 
     done_testing();

@@ -14,8 +14,10 @@
  * their items had, stored with them), so a removed item stays in its
  * place, marked ("deleted": true on the message or the call; a
  * reasoning item's text, which no other item holds, taken out of its
- * message), and the items after it keep their ids; what a prompt reads
- * of the conversation (slora_openai_conv_live) leaves the marked out.
+ * message; a message that lists no item after it, marked too), and the
+ * items after it keep their ids; what a prompt reads of the
+ * conversation (slora_openai_conv_live) leaves the marked out, and an
+ * assistant's reasoning alone, listed as its item, with it.
  * An add makes only the new messages, to be appended as bytes: the
  * places they take come from a count of the conversation's messages by
  * a scan (slora_openai_json_count), not a parse. Metadata is checked as
@@ -287,6 +289,14 @@ slora_openai_json_count(const char *text, size_t len)
 }
 
 
+/*
+ * The messages a prompt reads: the removed ones and calls left out, and
+ * so is a message of no text (null) and no call left, an assistant's
+ * reasoning alone (listed as its reasoning item, slora_openai_items.c):
+ * the template has nothing of the assistant's to write it with. An
+ * empty text (""), as a client sent it, stays: a removal that leaves
+ * one with nothing else marks its message (slora_openai_conv_item).
+ */
 int
 slora_openai_conv_live(cJSON *msgs)
 {

@@ -22,7 +22,9 @@
  * (the Conversations API) are read the same way, all of its messages,
  * named after the conversation; one removed from it is marked in its
  * place (slora_openai_conv.c) and left out here, a reasoning removed
- * with its text, which only it holds.
+ * with its text, which only it holds, and a message that a removal left
+ * with no item to list (an empty text beside the reasoning or the call
+ * removed) marked too, so that no prompt reads it as an empty turn.
  */
 
 #include <stdio.h>
@@ -51,6 +53,8 @@ static int slora_openai_items_query(const slora_openai_items_q_t *q,
 static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
     cJSON *items);
 static cJSON *slora_openai_item_reason(cJSON *msg);
+static int slora_openai_item_said(cJSON *msg);
+static int slora_openai_item_left(cJSON *msg);
 static int slora_openai_item_reasoning(cJSON *msg, int place,
     const char *hex, cJSON *items);
 static cJSON *slora_openai_item(cJSON *items, const char *prefix,
@@ -182,6 +186,15 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
                                                     cJSON_CreateNull());
 
     } else {
+        rc = cJSON_AddTrueToObject(msg, "deleted") != NULL;
+    }
+
+    /* a message whose last item that was listed went (its reasoning, a
+     * call, its text) is marked too: what is left of it, an empty text,
+     * would be an assistant's turn in a prompt that no listing shows */
+    if (rc && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "deleted"))
+        && !slora_openai_item_left(msg))
+    {
         rc = cJSON_AddTrueToObject(msg, "deleted") != NULL;
     }
 
@@ -492,9 +505,7 @@ slora_openai_items_of(cJSON *msg, int place, const char *hex, cJSON *items)
         return SLORA_ERROR;
     }
 
-    if (strcmp(role, "assistant") != 0 || (text != NULL && *text != '\0')
-        || cJSON_GetArraySize(content) > 0)
-    {
+    if (slora_openai_item_said(msg)) {
         it = slora_openai_item(items, "msg_", hex, place, -1, "message",
                                cJSON_GetObjectItemCaseSensitive(msg,
                                                                 "item_id"));
@@ -557,6 +568,58 @@ slora_openai_item_reason(cJSON *msg)
     return role != NULL && strcmp(role, "assistant") == 0
            && cJSON_IsString(reason) && reason->valuestring[0] != '\0'
            ? reason : NULL;
+}
+
+
+/* Whether a message's text is listed as a message item: any but an
+ * assistant's; an assistant's where it says something (text or parts),
+ * its empty text being no item of its own beside its calls. */
+static int
+slora_openai_item_said(cJSON *msg)
+{
+    cJSON       *content;
+    const char  *role, *text;
+
+    role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg,
+                                                                 "role"));
+    content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    text = cJSON_GetStringValue(content);
+
+    return role == NULL || strcmp(role, "assistant") != 0
+           || (text != NULL && *text != '\0')
+           || cJSON_GetArraySize(content) > 0;
+}
+
+
+/*
+ * Whether a message not removed lists an item still: its text, its
+ * reasoning or a call not removed. One that lists none after a removal
+ * is marked removed, so that the listing and the prompt agree: an
+ * assistant's message of its reasoning alone is listed, as its
+ * reasoning item, and left out of a prompt (slora_openai_conv_live: no
+ * text, no call; the template has nothing of the assistant's to write
+ * it with); one of nothing at all is neither.
+ */
+static int
+slora_openai_item_left(cJSON *msg)
+{
+    cJSON  *call;
+
+    if (slora_openai_item_said(msg) || slora_openai_item_reason(msg) != NULL)
+    {
+        return 1;
+    }
+
+    cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg,
+                                                              "tool_calls"))
+    {
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(call, "deleted")))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -25,6 +25,10 @@
  *       message's text and calls stay, and removing the text keeps the
  *       reasoning; every other item keeps its id. Several parts, of
  *       reasoning items in a row, joined by newlines.
+ *   (h) a removal that leaves an assistant's message nothing to list
+ *       (its reasoning or its one call beside an empty text, the
+ *       reasoning left after its text) marks it: in no list nor prompt;
+ *       one left with its reasoning alone is listed, in no prompt.
  */
 
 #include <stdio.h>
@@ -45,6 +49,8 @@
 
 static char *list(const char *conv, const char *order, const char *limit,
     const char *after, slora_openai_err_t *err);
+static char *drop(char *conv, const char *item, slora_openai_err_t *err);
+static int prompt(const char *conv);
 
 
 static void
@@ -547,6 +553,77 @@ test_reasoning(void)
 }
 
 
+/* A removal that leaves an assistant's message with nothing listed (its
+ * reasoning beside an empty text, the one call of an empty text) marks
+ * it removed, so no prompt holds an empty turn no listing shows; one
+ * left with its reasoning alone is listed, and in no prompt. */
+static void
+test_emptied(void)
+{
+    int                 rc;
+    char               *conv, *obj, *out;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"items\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"type\":"
+        "\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":"
+        "\"r1\"}]},{\"role\":\"assistant\",\"content\":\"\"},{\"role\":"
+        "\"assistant\",\"content\":\"\"},{\"type\":\"function_call\","
+        "\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":"
+        "\"function_call_output\",\"call_id\":\"c1\",\"output\":\"x\"},"
+        "{\"type\":\"reasoning\",\"summary\":[{\"type\":\"summary_text\","
+        "\"text\":\"r4\"}]},{\"role\":\"assistant\",\"content\":"
+        "\"Sure.\"},{\"role\":\"user\",\"content\":\"ok\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_new(body, sizeof(body) - 1, CONV_ID, 5, &conv,
+                               &obj, &err);
+    if (rc != SLORA_OK) {
+        BAIL_OUT("a conversation not made: %s", err.msg);
+    }
+    free(obj);
+
+    /* 6 messages and the input's: the empty texts are the client's */
+    is_int(prompt(conv), 7, "the conversation prompted, its empty texts "
+           "as sent");
+
+    conv = drop(conv, "rs_abc_1", &err);
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(strstr(conv, "\"deleted\":true") != NULL && out != NULL
+       && strstr(out, "abc_1") == NULL && prompt(conv) == 6,
+       "the reasoning of an empty text removed: its message marked, in no "
+       "list nor prompt: %s", conv);
+    free(out);
+
+    conv = drop(conv, "fc_abc_2_0", &err);
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(strstr(conv, "\"content\":\"\",\"tool_calls\"") != NULL
+       && strstr(strstr(conv, "\"tool_calls\""), "}],\"deleted\":true")
+          != NULL
+       && out != NULL && strstr(out, "abc_2") == NULL && prompt(conv) == 5,
+       "the one call of an empty text removed: its message marked, in no "
+       "list nor prompt: %s", conv);
+    free(out);
+
+    conv = drop(conv, "msg_abc_4", &err);
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(out != NULL && strstr(out, "\"id\":\"rs_abc_4\"") != NULL
+       && strstr(out, "msg_abc_4") == NULL && prompt(conv) == 4,
+       "an answer's text removed, its reasoning left: listed, in no prompt: "
+       "%s", out);
+    free(out);
+
+    conv = drop(conv, "rs_abc_4", &err);
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(strstr(conv, "r4") == NULL
+       && strstr(conv, "\"content\":null,\"deleted\":true") != NULL
+       && out != NULL && strstr(out, "abc_4") == NULL && prompt(conv) == 4,
+       "... and that reasoning removed: the message marked: %s", conv);
+    free(out);
+    free(conv);
+}
+
+
 /* Reasoning items' parts joined: each part of each, by newlines, into
  * the reasoning_content of the assistant's message after them; an item
  * of no parts adds nothing, and one of an empty part an empty text. */
@@ -624,6 +701,7 @@ main(void)
     test_given_ids();
     test_reasoning();
     test_joined();
+    test_emptied();
     test_update();
 
     done_testing();
@@ -654,4 +732,69 @@ list(const char *conv, const char *order, const char *limit,
     }
 
     return out;
+}
+
+
+/* conv (freed) with its item removed; BAIL_OUT where it cannot be. */
+static char *
+drop(char *conv, const char *item, slora_openai_err_t *err)
+{
+    char  *out;
+
+    if (slora_openai_conv_item(conv, strlen(conv), CONV_ID,
+                               sizeof(CONV_ID) - 1, item, strlen(item), 1,
+                               &out, err)
+        != SLORA_OK)
+    {
+        BAIL_OUT("%s not removed: %s", item, err->msg);
+    }
+
+    free(conv);
+
+    return out;
+}
+
+
+/* The lookup of prompt(): the conversation is data. */
+static int
+lookup(void *data, slora_openai_stored_e what, const char *id, size_t len,
+    const char **conv, size_t *conv_len)
+{
+    (void) what;
+    (void) id;
+    (void) len;
+
+    *conv = data;
+    *conv_len = strlen(data);
+
+    return SLORA_OK;
+}
+
+
+/* The chat messages of a Responses request continuing conv with one
+ * more user message (what its prompt renders); -1 where it is refused. */
+static int
+prompt(const char *conv)
+{
+    int                 n;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"model\":\"m\",\"conversation\":\"conv_abc\",\"input\":"
+        "\"next\"}";
+
+    memset(&err, 0, sizeof(err));
+
+    n = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, lookup,
+                                     (void *) conv, &req, &err)
+        == SLORA_OK ? (int) req.n_msgs : -1;
+
+    if (n < 0) {
+        diag("refused: %s", err.msg);
+    }
+
+    slora_openai_req_free(&req);
+
+    return n;
 }

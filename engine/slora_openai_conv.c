@@ -359,8 +359,10 @@ slora_openai_conv_items(cJSON *root, int required, cJSON *msgs,
                                  SLORA_OPENAI_CONV_ADD);
     }
 
-    /* an output's call may be in the conversation, which an add has not
-     * at hand: not looked for */
+    /* a conversation's items: an output's call may be in the
+     * conversation, which an add has not at hand, so not looked for; a
+     * reasoning item with nothing of the assistant's after it kept as a
+     * message of its own, listed and left out of prompts */
     return slora_openai_resp_items(items, "items", msgs, 0, NULL, NULL, err);
 }
 

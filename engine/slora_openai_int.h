@@ -156,9 +156,10 @@ int slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
 
 
 
-/* slora_openai_resp_items.c: Responses API items as chat messages */
+/* slora_openai_resp_items.c: Responses API items as chat messages
+ * (input: a request's input, else a conversation's items) */
 int slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
-    int paired, int *made, int *n, slora_openai_err_t *err);
+    int input, int *made, int *n, slora_openai_err_t *err);
 /* slora_openai_responses.c: item is the string s */
 int slora_openai_resp_is(cJSON *item, const char *s);
 

@@ -6,7 +6,9 @@
  * function_call_output items as tool messages; an earlier answer's
  * reasoning item as the reasoning_content of the assistant message or
  * call after it (vLLM's field, which Qwen3's template writes back in a
- * tool-calling loop), and passed over where none follows.
+ * tool-calling loop); where none follows, passed over in a request's
+ * input, kept in a conversation as an assistant message of that
+ * reasoning alone (listed, and in no prompt: slora_openai_conv_live).
  *
  * The one idea: each item is checked in its own terms and named by its
  * place (input[i] or items[i]) where it is wrong, before the chat
@@ -42,6 +44,11 @@ static int slora_openai_resp_reasoning(cJSON *it, const char *param,
     size_t i, slora_openai_err_t *err);
 static int slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
     slora_openai_err_t *err);
+static int slora_openai_resp_reason_text(cJSON *from, cJSON *to,
+    cJSON **text, slora_openai_err_t *err);
+static int slora_openai_resp_ends(cJSON *it, cJSON *type);
+static int slora_openai_resp_alone(cJSON *msgs, cJSON *from, cJSON *to,
+    int *kept, slora_openai_err_t *err);
 static int slora_openai_resp_ids_init(slora_names_t *ids, cJSON *msgs,
     cJSON *items, slora_openai_err_t *err);
 static void slora_openai_resp_ids_add(slora_names_t *ids, cJSON *id);
@@ -53,18 +60,25 @@ static int slora_openai_resp_answers(cJSON *it, const char *param,
  * Responses API items (messages, function calls and their outputs; an
  * earlier answer's reasoning, the reasoning_content of the assistant
  * message or call after it) appended to msgs as the chat messages they
- * mean; errors name param ("input", a conversation's "items"). paired:
- * each function_call_output answers a call before it, in msgs (all the
- * items follow) or among the items, else a 400 naming it. made (NULL:
- * not wanted; else room for an int an item): the item each message
- * appended was begun by, *n of them.
+ * mean; errors name param ("input", a conversation's "items"). input:
+ * a Responses request's input, msgs its prompt's messages as they are,
+ * so each function_call_output answers a call before it, in msgs (all
+ * the items follow) or among the items, else a 400 naming it, and a
+ * reasoning item that nothing of the assistant's follows is passed over
+ * (a message of its own would be an empty assistant turn); else a
+ * conversation's items, to store, which a prompt reads through
+ * slora_openai_conv_live: an output's call not looked for (the
+ * conversation is not at hand), and such reasoning kept as an assistant
+ * message of it alone, content null, which the items list and that
+ * leaves out. made (NULL: not wanted; else room for an int an item):
+ * the item each message appended was begun by, *n of them.
  */
 int
 slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
-    int paired, int *made, int *n, slora_openai_err_t *err)
+    int input, int *made, int *n, slora_openai_err_t *err)
 {
-    int             added;
-    size_t          i;
+    int             added, kept;
+    size_t          i, reason_i;
     cJSON          *it, *m, *type, *last, *tail, *reason;
     slora_names_t   ids;
 
@@ -75,12 +89,14 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     /* the call ids seen, where outputs are paired with them */
     ids.slots = NULL;
 
-    /* the first of the reasoning items before this one, their text not
-     * yet given to the assistant's item after them (every other item
-     * gives it or drops it, so they are all the items from it on) */
+    /* the first of the reasoning items before this one (item reason_i),
+     * their text not yet given to the assistant's item after them (every
+     * other item gives it or drops it, so they are all the items from it
+     * on) */
     reason = NULL;
+    reason_i = 0;
 
-    if (paired && slora_openai_resp_ids_init(&ids, msgs, items, err)
+    if (input && slora_openai_resp_ids_init(&ids, msgs, items, err)
                   != SLORA_OK)
     {
         return SLORA_ERROR;
@@ -97,6 +113,22 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
         }
 
         type = cJSON_GetObjectItemCaseSensitive(it, "type");
+
+        /* reasoning that this item, not the assistant's, ends: a
+         * conversation's is kept as a message of its own, before it */
+        if (reason != NULL && !input && slora_openai_resp_ends(it, type)) {
+            if (slora_openai_resp_alone(msgs, reason, it, &kept, err)
+                != SLORA_OK)
+            {
+                goto failed;
+            }
+
+            if (made != NULL && kept) {
+                made[(*n)++] = (int) reason_i;
+            }
+
+            reason = NULL;
+        }
 
         if (type == NULL || slora_openai_resp_is(type, "message")) {
             if (slora_openai_resp_message(it, param, i, msgs, err)
@@ -171,7 +203,10 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
                 goto failed;
             }
 
-            reason = reason != NULL ? reason : it;
+            if (reason == NULL) {
+                reason = it;
+                reason_i = i;
+            }
 
         } else {
             slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
@@ -192,7 +227,20 @@ slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
         i++;
     }
 
-    /* a reasoning item last, no answer of its own after it: passed over */
+    /* reasoning items last, no answer of their own after them: passed
+     * over, or a conversation's message of their own */
+    if (reason != NULL && !input) {
+        if (slora_openai_resp_alone(msgs, reason, NULL, &kept, err)
+            != SLORA_OK)
+        {
+            goto failed;
+        }
+
+        if (made != NULL && kept) {
+            made[(*n)++] = (int) reason_i;
+        }
+    }
+
     slora_names_free(&ids);
 
     return SLORA_OK;
@@ -339,20 +387,14 @@ slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
 
 
 /* The text of the reasoning items from "from" up to "to" (checked; NULL:
- * to the end), every part of each joined by a newline, as the
- * reasoning_content of m, the assistant's message after them, where m
- * has none yet; no parts at all, or m NULL (no assistant's item after
- * them): passed over. The lengths are summed first and the parts copied
- * once, into the string's own buffer: a long reasoning sent back in
- * many parts costs its length, not the square of its parts. */
+ * to the end) as the reasoning_content of m, the assistant's message
+ * after them, where m has none yet; m NULL (no assistant's item after
+ * them): passed over. */
 static int
 slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
     slora_openai_err_t *err)
 {
-    char        *p, *buf;
-    size_t       len, n, k;
-    cJSON       *it, *part, *r;
-    const char  *key, *kind, *text;
+    cJSON  *r;
 
     if (from == NULL || m == NULL
         || cJSON_HasObjectItem(m, "reasoning_content"))
@@ -360,6 +402,35 @@ slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
         return SLORA_OK;
     }
 
+    if (slora_openai_resp_reason_text(from, to, &r, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (r != NULL && !cJSON_AddItemToObject(m, "reasoning_content", r)) {
+        cJSON_Delete(r);
+        return slora_openai_nomem(err);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* The text of the reasoning items from "from" up to "to" (checked; NULL:
+ * to the end), every part of each joined by a newline, as a string item
+ * in *text; NULL where they have no parts at all. The lengths are summed
+ * first and the parts copied once, into the string's own buffer: a long
+ * reasoning sent back in many parts costs its length, not the square of
+ * its parts. */
+static int
+slora_openai_resp_reason_text(cJSON *from, cJSON *to, cJSON **text,
+    slora_openai_err_t *err)
+{
+    char        *p, *buf;
+    size_t       len, n, k;
+    cJSON       *it, *part, *r;
+    const char  *key, *kind, *s;
+
+    *text = NULL;
     len = 0;
     n = 0;
 
@@ -397,20 +468,78 @@ slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
                 *p++ = '\n';
             }
 
-            text = cJSON_GetObjectItemCaseSensitive(part, "text")
-                   ->valuestring;
-            n = strlen(text);
-            memcpy(p, text, n);
+            s = cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring;
+            n = strlen(s);
+            memcpy(p, s, n);
             p += n;
         }
     }
 
     *p = '\0';
+    *text = r;
 
-    if (!cJSON_AddItemToObject(m, "reasoning_content", r)) {
+    return SLORA_OK;
+}
+
+
+/* Whether the item it (of type type) ends a run of reasoning items with
+ * nothing of the assistant's: a message not the assistant's, or a
+ * function_call_output (an assistant's message or a call takes their
+ * text; another reasoning item goes on with them). */
+static int
+slora_openai_resp_ends(cJSON *it, cJSON *type)
+{
+    if (type == NULL || slora_openai_resp_is(type, "message")) {
+        return !slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(
+                                         it, "role"), "assistant");
+    }
+
+    return slora_openai_resp_is(type, "function_call_output");
+}
+
+
+/* The reasoning items from "from" up to "to" (NULL: to the end), with
+ * nothing of the assistant's after them, as a conversation keeps them:
+ * an assistant message of their text alone, content null, appended to
+ * msgs (*kept: 1), listed as their reasoning item and in no prompt
+ * (slora_openai_conv_live), so that an item added is not lost; none
+ * (*kept: 0) where they have no parts, nothing to keep. */
+static int
+slora_openai_resp_alone(cJSON *msgs, cJSON *from, cJSON *to, int *kept,
+    slora_openai_err_t *err)
+{
+    cJSON  *r, *m;
+
+    *kept = 0;
+
+    if (slora_openai_resp_reason_text(from, to, &r, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (r == NULL) {
+        return SLORA_OK;
+    }
+
+    m = cJSON_CreateObject();
+
+    if (m == NULL || !cJSON_AddItemToArray(msgs, m)) {
+        cJSON_Delete(m);
         cJSON_Delete(r);
         return slora_openai_nomem(err);
     }
+
+    if (cJSON_AddStringToObject(m, "role", "assistant") == NULL
+        || cJSON_AddNullToObject(m, "content") == NULL
+        || !cJSON_AddItemToObject(m, "reasoning_content", r))
+    {
+        if (cJSON_GetObjectItemCaseSensitive(m, "reasoning_content") != r) {
+            cJSON_Delete(r);
+        }
+
+        return slora_openai_nomem(err);
+    }
+
+    *kept = 1;
 
     return SLORA_OK;
 }

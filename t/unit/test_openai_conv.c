@@ -24,7 +24,9 @@
  *       it had; an empty one none); read by its id; removed, its
  *       message's text and calls stay, and removing the text keeps the
  *       reasoning; every other item keeps its id. Several parts, of
- *       reasoning items in a row, joined by newlines.
+ *       reasoning items in a row, joined by newlines. One with nothing
+ *       of the assistant's after it a message of its own: listed, in
+ *       no prompt.
  *   (h) a removal that leaves an assistant's message nothing to list
  *       (its reasoning or its one call beside an empty text, the
  *       reasoning left after its text) marks it: in no list nor prompt;
@@ -624,6 +626,79 @@ test_emptied(void)
 }
 
 
+/* A reasoning item added with nothing of the assistant's after it (a
+ * user message next, or last) is kept as an assistant message of its
+ * text alone: listed back as a reasoning item, in no prompt. */
+static void
+test_alone(void)
+{
+    int                 rc, n;
+    char               *out, *answer, *conv, *obj;
+    slora_openai_err_t  err;
+
+    static const char  base[] = "[{\"role\":\"user\",\"content\":\"Hi\"}]";
+    static const char  body[] =
+        "{\"items\":[{\"type\":\"reasoning\",\"summary\":[{\"type\":"
+        "\"summary_text\",\"text\":\"r1\"}]},{\"role\":\"user\","
+        "\"content\":\"Q\"},{\"type\":\"reasoning\",\"content\":[{\"type\":"
+        "\"reasoning_text\",\"text\":\"r3\"}]},{\"type\":\"reasoning\","
+        "\"summary\":[]}]}";
+    static const char  last[] =
+        "{\"items\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"type\":"
+        "\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":"
+        "\"r\"}]}]}";
+
+    memset(&err, 0, sizeof(err));
+    n = slora_openai_json_count(base, sizeof(base) - 1);
+    rc = slora_openai_conv_add(body, sizeof(body) - 1, n, CONV_ID,
+                               sizeof(CONV_ID) - 1, &out, &answer, &err);
+    is_str(rc == SLORA_OK ? out : err.msg,
+           "[{\"role\":\"assistant\",\"content\":null,"
+           "\"reasoning_content\":\"r1\"},{\"role\":\"user\",\"content\":"
+           "\"Q\"},{\"role\":\"assistant\",\"content\":null,"
+           "\"reasoning_content\":\"r3\"}]",
+           "reasoning items with nothing of the assistant's after them: "
+           "messages of their own, not dropped");
+    ok(rc == SLORA_OK
+       && strstr(answer, "\"data\":[{\"id\":\"rs_abc_1\",\"type\":"
+                         "\"reasoning\"") != NULL
+       && strstr(answer, "\"first_id\":\"rs_abc_1\",\"last_id\":"
+                         "\"rs_abc_3\"") != NULL
+       && strstr(answer, "\"id\":\"msg_abc_2\"") != NULL,
+       "listed as the reasoning items added: %s",
+       rc == SLORA_OK ? answer : err.msg);
+
+    if (rc != SLORA_OK) {
+        return;
+    }
+
+    conv = malloc(sizeof(base) + strlen(out) + 1);
+    if (conv == NULL) {
+        BAIL_OUT("out of memory");
+    }
+    snprintf(conv, sizeof(base) + strlen(out) + 1, "%.*s,%s",
+             (int) sizeof(base) - 2, base, out + 1);
+    free(out);
+    free(answer);
+
+    is_int(prompt(conv), 3, "in no prompt: the two user messages and the "
+           "input's");
+    free(conv);
+
+    rc = slora_openai_conv_new(last, sizeof(last) - 1, CONV_ID, 5, &out,
+                               &obj, &err);
+    is_str(rc == SLORA_OK ? out : err.msg,
+           "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+           "\"assistant\",\"content\":null,\"reasoning_content\":\"r\"}]",
+           "a new conversation's last reasoning item kept too");
+
+    if (rc == SLORA_OK) {
+        free(out);
+        free(obj);
+    }
+}
+
+
 /* Reasoning items' parts joined: each part of each, by newlines, into
  * the reasoning_content of the assistant's message after them; an item
  * of no parts adds nothing, and one of an empty part an empty text. */
@@ -702,6 +777,7 @@ main(void)
     test_reasoning();
     test_joined();
     test_emptied();
+    test_alone();
     test_update();
 
     done_testing();

@@ -487,7 +487,8 @@ slora_openai_resp_input(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
 /*
  * previous_response_id: the stored conversation's messages, appended
  * after the instructions and before the input (which are this
- * request's alone).
+ * request's alone); an answer that only reasoned left out, as
+ * slora_openai_conv_live leaves it out of a conversation.
  */
 static int
 slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
@@ -570,6 +571,9 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
         cJSON_Delete(conv);
         return SLORA_ERROR;
     }
+
+    /* as a conversation's: an answer that only reasoned is no turn */
+    slora_openai_conv_live(conv);
 
     return slora_openai_resp_splice(msgs, conv, err);
 }

@@ -312,6 +312,17 @@ test_previous(void)
                "previous_response_id: its conversation after the "
                "instructions, before the input");
 
+    /* an answer that only reasoned (cut inside its think block): no
+     * message of the assistant's to write it with, left out as a
+     * conversation leaves it out */
+    check_same("{\"model\":\"base\",\"previous_response_id\":"
+               "\"resp_r\",\"input\":\"Go on.\"}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Think.\"},{\"role\":\"user\",\"content\":"
+               "\"Go on.\"}]}",
+               "previous_response_id: an answer of reasoning alone is no "
+               "assistant turn");
+
     memset(&err, 0, sizeof(err));
     rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL,
                                       prev_lookup, NULL, &req, &err);
@@ -1237,6 +1248,15 @@ prev_lookup(void *data, slora_openai_stored_e what, const char *id,
         *conv = "[{\"conversation\":\"conv_a\"},{\"role\":\"user\","
                 "\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":"
                 "\"Hello\"}]";
+        *conv_len = strlen(*conv);
+        return SLORA_OK;
+    }
+
+    if (len == 6 && memcmp(id, "resp_r", 6) == 0) {
+        /* an answer cut inside its think block: reasoning, no text */
+        *conv = "[{\"role\":\"user\",\"content\":\"Think.\"},"
+                "{\"role\":\"assistant\",\"content\":null,"
+                "\"reasoning_content\":\"Hmm\"}]";
         *conv_len = strlen(*conv);
         return SLORA_OK;
     }

@@ -3,6 +3,8 @@
 # bench/device-pack.sh carries.
 #
 #   bash bench/device-engine.sh bench      (.carry/t)
+#   bash bench/device-engine.sh kernels    (.carry/t: the kernels' tests
+#                                           alone, a short call)
 #   bash bench/device-engine.sh conform    (.carry/c, after calls that
 #                                           carried .carry/a and .carry/b)
 #   bash bench/device-engine.sh ab         (.carry/t from BASE=<commit>:
@@ -141,6 +143,19 @@ conform_groups() {
         --model random:mistral-nemo-12b,layers=2 --device cuda --threads 16 \
         --adapters /tmp/adn --requests 5 --gen 16
 }
+
+if [ "$MODE" = kernels ]; then
+    # the kernels' conformance tests alone, for a call of little device
+    # time: each kernel against its CPU twin
+    unpack test_kernels_cuda test_attention_cuda test_convert_cuda \
+        test_sample_cuda test_score_cuda test_gemv_cuda test_arena_cuda
+    for t in arena kernels attention convert sample score gemv; do
+        step "$t" /tmp/test_${t}_cuda
+    done
+    echo "kernels: $(grep -c '^ok' "$OUT/engine.log") ok, $(grep -c '^not ok' "$OUT/engine.log") not ok"
+    grep '^not ok' "$OUT/engine.log" | head -5
+    exit 0
+fi
 
 if [ "$MODE" = bench ]; then
     unpack test_kernels_cuda test_attention_cuda test_convert_cuda \

@@ -494,8 +494,9 @@ slora_openai_prompt_end(cJSON *root, const slora_openai_limits_t *lim,
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "unsupported_parameter",
                                      "chat_template_kwargs",
-                                     "chat_template_kwargs.%.64s is not "
+                                     "chat_template_kwargs.%.*s is not "
                                      "supported (enable_thinking is)",
+                                     slora_openai_cut(item->string, 64),
                                      item->string);
         }
 

@@ -168,7 +168,9 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_value", "logit_bias",
                                      "logit_bias keys must be token ids,"
-                                     " not \"%.32s\"", b->string);
+                                     " not \"%.*s\"",
+                                     slora_openai_cut(b->string, 32),
+                                     b->string);
         }
 
         if (!cJSON_IsNumber(b) || !(b->valuedouble >= -100

@@ -250,9 +250,10 @@ slora_openai_text(cJSON *content, int refusal, const char *param,
     const char *what, slora_openai_str_t *out, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    char    *p;
-    size_t   len, n;
-    cJSON   *part, *text, *type;
+    char        *p;
+    size_t       len, n;
+    cJSON       *part, *text, *type;
+    const char  *name;
 
     if (!cJSON_IsArray(content)) {
         return slora_openai_string(content, param, out, req, err);
@@ -269,14 +270,15 @@ slora_openai_text(cJSON *content, int refusal, const char *param,
                      || (refusal
                          && strcmp(type->valuestring, "refusal") == 0))))
         {
+            name = cJSON_IsString(type) ? type->valuestring
+                                        : "other than a string";
+
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", param,
                                      "%s parts must be text parts: this"
                                      " server reads text, not a part of"
-                                     " type %.32s", what,
-                                     cJSON_IsString(type)
-                                     ? type->valuestring : "other than a"
-                                                           " string");
+                                     " type %.*s", what,
+                                     slora_openai_cut(name, 32), name);
         }
 
         text = slora_openai_part(part, refusal);

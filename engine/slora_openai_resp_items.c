@@ -320,8 +320,9 @@ slora_openai_resp_answers(cJSON *it, const char *param, size_t i,
 
     return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                              param, "%s[%zu]: no function_call with call_id"
-                             " \"%.64s\" comes before this"
-                             " function_call_output", param, i, id);
+                             " \"%.*s\" comes before this"
+                             " function_call_output", param, i,
+                             slora_openai_cut(id, 64), id);
 }
 
 

@@ -540,10 +540,11 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     if (rc == SLORA_BUSY) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "previous_response_id",
-                                 "Previous response with id '%.64s' has no"
+                                 "Previous response with id '%.*s' has no"
                                  " answer to continue: it is being answered"
                                  " in the background, or was cancelled or"
                                  " failed",
+                                 slora_openai_cut(req->resp_prev.data, 64),
                                  req->resp_prev.data);
     }
 
@@ -552,8 +553,10 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
         return slora_openai_fail(err, 404, SLORA_OPENAI_BAD,
                                  "previous_response_not_found",
                                  "previous_response_id",
-                                 "Previous response with id '%.64s' not"
-                                 " found", req->resp_prev.data);
+                                 "Previous response with id '%.*s' not"
+                                 " found",
+                                 slora_openai_cut(req->resp_prev.data, 64),
+                                 req->resp_prev.data);
     }
 
     /* a response made in a conversation is stored with its own turn and
@@ -565,9 +568,12 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     if (cJSON_IsString(m)) {
         slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                           "previous_response_id", "Previous response"
-                          " '%.64s' was made in conversation '%.64s': continue"
+                          " '%.*s' was made in conversation '%.*s': continue"
                           " it with conversation, not previous_response_id",
-                          req->resp_prev.data, m->valuestring);
+                          slora_openai_cut(req->resp_prev.data, 64),
+                          req->resp_prev.data,
+                          slora_openai_cut(m->valuestring, 64),
+                          m->valuestring);
         cJSON_Delete(conv);
         return SLORA_ERROR;
     }
@@ -631,7 +637,9 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
         cJSON_Delete(conv);
         return slora_openai_fail(err, 404, SLORA_OPENAI_BAD, "not_found",
                                  "conversation", "Conversation with id"
-                                 " '%.64s' not found",
+                                 " '%.*s' not found",
+                                 slora_openai_cut(
+                                     req->resp_conversation.data, 64),
                                  req->resp_conversation.data);
     }
 

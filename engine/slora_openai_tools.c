@@ -310,9 +310,10 @@ slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "unsupported_parameter", "tools",
-                                     "tools[%d] is of type \"%.32s\", "
+                                     "tools[%d] is of type \"%.*s\", "
                                      "which this server does not support "
                                      "(\"function\" tools are)", i,
+                                     slora_openai_cut(type->valuestring, 32),
                                      type->valuestring);
         }
 
@@ -449,10 +450,11 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
     {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                  "unsupported_parameter", "tool_choice",
-                                 "tool_choice of type \"%.32s\" is not "
+                                 "tool_choice of type \"%.*s\" is not "
                                  "supported by this server (\"none\", "
                                  "\"auto\", \"required\" and {\"type\": "
                                  "\"function\", ...} are)",
+                                 slora_openai_cut(type->valuestring, 32),
                                  type->valuestring);
     }
 
@@ -480,7 +482,8 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 
     return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                              "tool_choice", "tool_choice names the function "
-                             "\"%.64s\", which is not among tools",
+                             "\"%.*s\", which is not among tools",
+                             slora_openai_cut(name->valuestring, 64),
                              name->valuestring);
 }
 

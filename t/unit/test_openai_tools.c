@@ -741,6 +741,55 @@ test_none(void)
 }
 
 
+/* A message quoting a client's text cuts it between characters:
+ * slora_openai_cut itself, and tool_choice naming a function not among
+ * tools, of 'a' and 40 two-byte characters, which 64 bytes would end
+ * inside the 32nd (shown '?' once the message is cleaned). */
+static void
+test_cut(void)
+{
+    int                 rc;
+    char                body[512], want[128];
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  name[] =
+        "a\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+        "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+        "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+        "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9";
+
+    is_int(slora_openai_cut("abc", 64), 3, "cut: a short text whole");
+    is_int(slora_openai_cut("abc", 2), 2, "cut: ASCII at the byte");
+    is_int(slora_openai_cut("a\u00e9", 2), 1, "cut: not inside a 2-byte "
+           "character");
+    is_int(slora_openai_cut("a\u00e9", 3), 3, "cut: a 2-byte character "
+           "whole");
+    is_int(slora_openai_cut("\u20ac\u20ac", 5), 3, "cut: not inside a "
+           "3-byte character");
+    is_int(slora_openai_cut("\xf0\x9f\x98\x80", 3), 0, "cut: not inside a "
+           "4-byte character");
+    is_int(slora_openai_cut("\xf0\x9f\x98\x80!", 4), 4, "cut: a 4-byte "
+           "character whole");
+    is_int(slora_openai_cut("", 8), 0, "cut: an empty text");
+    is_int(slora_openai_cut("\u00e9", 0), 0, "cut: nothing of max 0");
+
+    snprintf(body, sizeof(body), "{\"model\":\"base\",\"messages\":["
+             USER "],\"tools\":[" TIME "],\"tool_choice\":{\"type\":"
+             "\"function\",\"function\":{\"name\":\"%s\"}}}", name);
+    snprintf(want, sizeof(want), "\"%.63s\", which is not among tools",
+             name);
+
+    rc = parse(body, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && slora_openai_utf8_valid(err.msg, err.len)
+       && strchr(err.msg, '?') == NULL && strstr(err.msg, want) != NULL,
+       "a function's name cut between characters: 'a' and 31 of them, "
+       "no '?' (%s)", err.msg);
+    slora_openai_req_free(&req);
+}
+
+
 /* Mistral's formats: v0.3's list (the text tools/chat-reference renders
  * with Mistral-7B-Instruct-v0.3's template, the ids the last 9
  * characters of OpenAI's), and what "auto" holds in each. */
@@ -879,6 +928,7 @@ main(void)
     test_none();
     test_default_system();
     test_refs();
+    test_cut();
 
     return done_testing();
 }

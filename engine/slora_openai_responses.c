@@ -820,9 +820,11 @@ slora_openai_resp_tools(cJSON *root, cJSON *chat, slora_openai_err_t *err)
 
 
 /* text.format as chat's response_format: text (none), json_object, or
- * json_schema with its name (required, as OpenAI requires it: named
- * here as text.format.name, not as chat's field it becomes), schema,
- * strict and description. */
+ * json_schema with its name (required, as OpenAI requires it) and its
+ * schema (an object), each named here as text.format.name and
+ * text.format.schema, not as chat's response_format.json_schema's
+ * field they become, which this flat request has not; strict and
+ * description. */
 static int
 slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
 {
@@ -890,6 +892,12 @@ slora_openai_resp_format(cJSON *root, cJSON *chat, slora_openai_err_t *err)
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
                                  "text.format.name", "text.format.name"
                                  " must be a string");
+    }
+
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(format, "schema"))) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "text.format.schema", "text.format.schema"
+                                 " must be an object");
     }
 
     if (cJSON_AddStringToObject(rf, "type", "json_schema") == NULL

@@ -17,9 +17,9 @@
  *   (d) refusals: a 400 naming the Responses field (previous_response_id,
  *       a reasoning effort, an image part, a built-in tool, an unknown
  *       item type, a bad schema under text.format or one without its
- *       name, max_output_tokens 0, logprobs with tools, no input), with
- *       its code, and a message that speaks of the Responses fields, not
- *       of the chat's they became.
+ *       name or its schema, max_output_tokens 0, logprobs with tools,
+ *       no input), with its code, and a message that speaks of the
+ *       Responses fields, not of the chat's they became.
  *   (e) conversation through a lookup: the conversation's messages less
  *       its removed items after the instructions, before the input; the
  *       input's alone to add to it (resp_conv); echoed as {"id"}; an
@@ -578,6 +578,14 @@ test_refused(void)
                   "\"schema\":{\"type\":\"object\"}}}}", "text.format.name",
                   "invalid_type", "a json_schema format's name not a string");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+                  "{\"format\":{\"type\":\"json_schema\",\"name\":\"x\"}}}",
+                  "text.format.schema", "invalid_type",
+                  "a json_schema format without its schema");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
+                  "{\"format\":{\"type\":\"json_schema\",\"name\":\"x\","
+                  "\"schema\":true}}}", "text.format.schema", "invalid_type",
+                  "a json_schema format's schema not an object");
+    check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"text\":"
                   "{\"format\":{\"type\":\"grammar\"}}}", "text.format",
                   "invalid_value", "an unknown format");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\","
@@ -591,6 +599,33 @@ test_refused(void)
                   "missing_required_parameter", "no model");
     check_refused("{\"model\":\"base\",\"input\":\"Hi\",\"temperature\":3}",
                   "temperature", "invalid_value", "temperature out of range");
+}
+
+
+/* text.format's schema named as the flat request has it: not as chat's
+ * response_format.json_schema.schema, which a rename made
+ * text.format.json_schema.schema. */
+static void
+test_format_schema(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"text\":{\"format\":"
+        "{\"type\":\"json_schema\",\"name\":\"x\",\"schema\":[]}}}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(body, sizeof(body) - 1, NULL, NULL,
+                                      NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.param != NULL
+       && strcmp(err.param, "text.format.schema") == 0,
+       "a schema not an object: param text.format.schema (%s)",
+       err.param ? err.param : "(null)");
+    is_str(err.msg, "text.format.schema must be an object",
+           "its message names text.format.schema");
+    slora_openai_req_free(&req);
 }
 
 
@@ -719,6 +754,7 @@ main(void)
     test_background();
     test_conversation();
     test_refused();
+    test_format_schema();
     test_stopped();
     test_item_place();
     test_reasoning();

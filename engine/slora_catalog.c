@@ -32,6 +32,7 @@
 #include "slora_catalog_int.h"
 #include "slora_adapter.h"
 #include "slora_openai.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_CATALOG_NEG_MAX     8192
@@ -94,8 +95,9 @@ slora_catalog_create(const slora_catalog_conf_t *conf, slora_err_t *err)
     if (conf->adapter_dir != NULL
         && strlen(conf->adapter_dir) > SLORA_ADAPTER_DIR_MAX)
     {
-        slora_err_set(err, SLORA_ERROR, "adapter dir %.64s...: longer than "
-                      "%d bytes", conf->adapter_dir, SLORA_ADAPTER_DIR_MAX);
+        slora_err_set(err, SLORA_ERROR, "adapter dir %.*s...: longer than "
+                      "%d bytes", slora_utf8_cut(conf->adapter_dir, 64),
+                      conf->adapter_dir, SLORA_ADAPTER_DIR_MAX);
         goto failed;
     }
 
@@ -318,9 +320,10 @@ slora_catalog_put(slora_catalog_t *cat, const char *name, const char *dir,
     slora_catalog_entry_t  *en;
 
     if (!slora_catalog_valid_name(name)) {
-        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is "
+        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is "
                              "refused (empty, \"..\", \"/\", a leading \".\" "
-                             "or a control character)", name);
+                             "or a control character)",
+                             slora_utf8_cut(name, 64), name);
     }
 
     /* a random adapter's spec names no file: nothing to confine */
@@ -599,9 +602,10 @@ slora_catalog_lookup(slora_catalog_t *cat, slora_catalog_kind_e kind,
     what = kind == SLORA_CAT_ADAPTER ? "adapter" : "tenant";
 
     if (!slora_catalog_valid_name(name)) {
-        return slora_err_set(err, SLORA_ERROR, "%s name \"%.64s\" is "
+        return slora_err_set(err, SLORA_ERROR, "%s name \"%.*s\" is "
                              "refused (empty, \"..\", \"/\", a leading \".\" "
-                             "or a control character)", what, name);
+                             "or a control character)", what,
+                             slora_utf8_cut(name, 64), name);
     }
 
     en = slora_catalog_find(cat, kind, name);

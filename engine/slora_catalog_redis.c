@@ -31,6 +31,7 @@
 #include <hiredis/hiredis.h>
 
 #include "slora_catalog_int.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_CATALOG_BACKOFF_MS  50
@@ -435,8 +436,8 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
             && slora_catalog_adapter_field(key->str))
         {
             slora_err_set(&err, SLORA_ERROR, "catalog: adapter %s: %s "
-                          "\"%.64s\" holds a NUL byte", m->name, key->str,
-                          val->str);
+                          "\"%.*s\" holds a NUL byte", m->name, key->str,
+                          slora_utf8_cut(val->str, 64), val->str);
             goto done;
         }
 
@@ -461,8 +462,9 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
             }
             if (val->len != 0 && (val->len != 64 || k != 64)) {
                 slora_err_set(&err, SLORA_ERROR, "catalog: adapter %s: "
-                              "sha256 \"%.80s\" is not 64 hex digits",
-                              m->name, val->str);
+                              "sha256 \"%.*s\" is not 64 hex digits",
+                              m->name, slora_utf8_cut(val->str, 80),
+                              val->str);
                 goto done;
             }
             field = (char **) &m->ad.sha256;
@@ -472,8 +474,9 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
             v = strtol(val->str, &end, 10);
             if (errno != 0 || *end != '\0' || v < 1 || v > 65536) {
                 slora_err_set(&err, SLORA_ERROR, "catalog: adapter %s: "
-                              "rank \"%.32s\" is not a positive integer",
-                              m->name, val->str);
+                              "rank \"%.*s\" is not a positive integer",
+                              m->name, slora_utf8_cut(val->str, 32),
+                              val->str);
                 goto done;
             }
             m->ad.rank = (int32_t) v;
@@ -484,8 +487,8 @@ slora_catalog_read_adapter(slora_catalog_t *cat, slora_catalog_msg_t *m)
                 || fabs(d) > FLT_MAX)
             {
                 slora_err_set(&err, SLORA_ERROR, "catalog: adapter %s: "
-                              "alpha \"%.32s\" is not a number", m->name,
-                              val->str);
+                              "alpha \"%.*s\" is not a number", m->name,
+                              slora_utf8_cut(val->str, 32), val->str);
                 goto done;
             }
             m->ad.alpha = (float) d;
@@ -608,8 +611,9 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
             /* read up to a NUL byte, it would be another name */
             if (memchr(val->str, '\0', val->len) != NULL) {
                 slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: "
-                              "default_adapter \"%.64s\" holds a NUL byte",
-                              m->name, val->str);
+                              "default_adapter \"%.*s\" holds a NUL byte",
+                              m->name, slora_utf8_cut(val->str, 64),
+                              val->str);
                 goto done;
             }
             free((char *) m->tn.default_adapter);
@@ -629,8 +633,9 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
                 || !(m->tn.rate >= 0) || !isfinite(m->tn.rate))
             {
                 slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: rate "
-                              "\"%.32s\" is not a number >= 0 in range",
-                              m->name, val->str);
+                              "\"%.*s\" is not a number >= 0 in range",
+                              m->name, slora_utf8_cut(val->str, 32),
+                              val->str);
                 goto done;
             }
             continue;
@@ -652,8 +657,8 @@ slora_catalog_read_tenant(slora_catalog_t *cat, slora_catalog_msg_t *m)
             || v < (dst == &m->tn.priority ? -1000000 : 0) || v > INT32_MAX)
         {
             slora_err_set(&err, SLORA_ERROR, "catalog: tenant %s: %s "
-                          "\"%.32s\" is not an integer in range", m->name,
-                          key->str, val->str);
+                          "\"%.*s\" is not an integer in range", m->name,
+                          key->str, slora_utf8_cut(val->str, 32), val->str);
             goto done;
         }
         *dst = (int32_t) v;

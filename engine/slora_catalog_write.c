@@ -24,6 +24,7 @@
 #include "slora_catalog.h"
 #include "slora_adapter.h"
 #include "slora_names.h"
+#include "slora_utf8.h"
 
 
 struct slora_catalog_writer_s {
@@ -124,8 +125,8 @@ slora_catalog_register(slora_catalog_writer_t *w, const char *name,
     slora_adapter_conf_t   conf;
 
     if (!slora_catalog_valid_name(name)) {
-        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is "
-                             "refused", name);
+        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is "
+                             "refused", slora_utf8_cut(name, 64), name);
     }
 
     if (slora_adapter_read_config(dir, NULL, &conf, err) != SLORA_OK) {
@@ -203,8 +204,9 @@ slora_catalog_register_dir(slora_catalog_writer_t *w, const char *dir,
     *n = 0;
 
     if (strlen(dir) > SLORA_ADAPTER_DIR_MAX) {
-        return slora_err_set(err, SLORA_ERROR, "%.64s...: longer than %d "
-                             "bytes", dir, SLORA_ADAPTER_DIR_MAX);
+        return slora_err_set(err, SLORA_ERROR, "%.*s...: longer than %d "
+                             "bytes", slora_utf8_cut(dir, 64), dir,
+                             SLORA_ADAPTER_DIR_MAX);
     }
 
     d = opendir(dir);
@@ -276,8 +278,8 @@ slora_catalog_remove(slora_catalog_writer_t *w, const char *name,
     redisReply  *r;
 
     if (!slora_catalog_valid_name(name)) {
-        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is "
-                             "refused", name);
+        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is "
+                             "refused", slora_utf8_cut(name, 64), name);
     }
 
     r = redisCommand(w->c, "DEL slora:adapter:%s", name);
@@ -320,15 +322,16 @@ slora_catalog_set_tenant(slora_catalog_writer_t *w,
     static const char  *keys[] = { "priority", "ttft_slo_ms", "max_tokens" };
 
     if (!slora_catalog_valid_name(t->name)) {
-        return slora_err_set(err, SLORA_ERROR, "tenant name \"%.64s\" is "
-                             "refused", t->name);
+        return slora_err_set(err, SLORA_ERROR, "tenant name \"%.*s\" is "
+                             "refused", slora_utf8_cut(t->name, 64), t->name);
     }
 
     if (t->default_adapter != NULL && t->default_adapter[0] != '\0'
         && !slora_catalog_valid_name(t->default_adapter))
     {
-        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is "
-                             "refused", t->default_adapter);
+        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is "
+                             "refused", slora_utf8_cut(t->default_adapter, 64),
+                             t->default_adapter);
     }
 
     /* what the engine would refuse to read, refused before any write */
@@ -392,7 +395,9 @@ slora_catalog_set_tenant(slora_catalog_writer_t *w,
                 && !slora_catalog_valid_name(t->allowed[i]))
             {
                 return slora_err_set(err, SLORA_ERROR, "adapter name "
-                                     "\"%.64s\" is refused", t->allowed[i]);
+                                     "\"%.*s\" is refused",
+                                     slora_utf8_cut(t->allowed[i], 64),
+                                     t->allowed[i]);
             }
         }
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "slora_engine_int.h"
+#include "slora_utf8.h"
 
 
 static size_t slora_engine_pool_size(const slora_engine_t *e);
@@ -524,8 +525,9 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         && !slora_catalog_valid_name(req->adapter))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: adapter "
-                             "name \"%.64s\" is refused",
-                             (unsigned long long) req->id, req->adapter);
+                             "name \"%.*s\" is refused",
+                             (unsigned long long) req->id,
+                             slora_utf8_cut(req->adapter, 64), req->adapter);
     }
 
     /* with Redis a tenant's name is a key there, and one the catalog
@@ -535,8 +537,9 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         && !slora_catalog_valid_name(req->tenant))
     {
         return slora_err_set(err, SLORA_FORBIDDEN, "request %llu: unknown "
-                             "tenant \"%.64s\" (not a valid name)",
-                             (unsigned long long) req->id, req->tenant);
+                             "tenant \"%.*s\" (not a valid name)",
+                             (unsigned long long) req->id,
+                             slora_utf8_cut(req->tenant, 64), req->tenant);
     }
 
     if (slora_sched_waiting(e->sched) + e->n_resolving

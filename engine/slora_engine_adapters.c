@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "slora_engine_int.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_ENGINE_PRELOAD_THREADS  64
@@ -201,14 +202,15 @@ slora_engine_tenant(slora_engine_t *e, const char *name,
     slora_catalog_tenant_t  *found;
 
     if (!e->redis) {
-        return slora_err_set(err, SLORA_ERROR, "tenant %.64s: the catalog "
+        return slora_err_set(err, SLORA_ERROR, "tenant %.*s: the catalog "
                              "is the adapter directory, which has no "
-                             "tenants", name);
+                             "tenants", slora_utf8_cut(name, 64), name);
     }
 
     if (!slora_catalog_valid_name(name)) {
         return slora_err_set(err, SLORA_DECLINED, "unknown tenant "
-                             "\"%.64s\" (not a valid name)", name);
+                             "\"%.*s\" (not a valid name)",
+                             slora_utf8_cut(name, 64), name);
     }
 
     rc = slora_catalog_tenant(e->catalog, name, &found, err);
@@ -282,8 +284,8 @@ slora_engine_adapter_unpin(slora_engine_t *e, const char *name,
 
     a = slora_adapters_find(e->adapters, name);
     if (a == NULL || slora_adapter_unpin(e->adapters, a) != SLORA_OK) {
-        return slora_err_set(err, SLORA_DECLINED, "adapter \"%.64s\" is "
-                             "not pinned", name);
+        return slora_err_set(err, SLORA_DECLINED, "adapter \"%.*s\" is "
+                             "not pinned", slora_utf8_cut(name, 64), name);
     }
 
     for (i = 0; i < e->n_hint_pins; i++) {

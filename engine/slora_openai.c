@@ -496,7 +496,7 @@ slora_openai_prompt_end(cJSON *root, const slora_openai_limits_t *lim,
                                      "chat_template_kwargs",
                                      "chat_template_kwargs.%.*s is not "
                                      "supported (enable_thinking is)",
-                                     slora_openai_cut(item->string, 64),
+                                     slora_utf8_cut(item->string, 64),
                                      item->string);
         }
 

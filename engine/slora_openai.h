@@ -434,9 +434,5 @@ void slora_openai_clean_msg(char *msg, size_t *len);
 /* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0. */
 int slora_openai_utf8_valid(const char *s, size_t len);
 
-/* The length of the longest prefix of s (valid UTF-8, NUL-ended) of at
- * most max bytes that ends on a character's end: what "%.*s" quotes. */
-int slora_openai_cut(const char *s, size_t max);
-
 
 #endif /* SLORA_OPENAI_H */

@@ -169,7 +169,7 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
                                      "invalid_value", "logit_bias",
                                      "logit_bias keys must be token ids,"
                                      " not \"%.*s\"",
-                                     slora_openai_cut(b->string, 32),
+                                     slora_utf8_cut(b->string, 32),
                                      b->string);
         }
 

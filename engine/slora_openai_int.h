@@ -14,6 +14,7 @@
 
 #include "slora_openai.h"
 #include "slora_pyjson.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_OPENAI_BAD     "invalid_request_error"

@@ -278,7 +278,7 @@ slora_openai_text(cJSON *content, int refusal, const char *param,
                                      "%s parts must be text parts: this"
                                      " server reads text, not a part of"
                                      " type %.*s", what,
-                                     slora_openai_cut(name, 32), name);
+                                     slora_utf8_cut(name, 32), name);
         }
 
         text = slora_openai_part(part, refusal);

@@ -322,7 +322,7 @@ slora_openai_resp_answers(cJSON *it, const char *param, size_t i,
                              param, "%s[%zu]: no function_call with call_id"
                              " \"%.*s\" comes before this"
                              " function_call_output", param, i,
-                             slora_openai_cut(id, 64), id);
+                             slora_utf8_cut(id, 64), id);
 }
 
 

@@ -544,7 +544,7 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  " answer to continue: it is being answered"
                                  " in the background, or was cancelled or"
                                  " failed",
-                                 slora_openai_cut(req->resp_prev.data, 64),
+                                 slora_utf8_cut(req->resp_prev.data, 64),
                                  req->resp_prev.data);
     }
 
@@ -555,7 +555,7 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                                  "previous_response_id",
                                  "Previous response with id '%.*s' not"
                                  " found",
-                                 slora_openai_cut(req->resp_prev.data, 64),
+                                 slora_utf8_cut(req->resp_prev.data, 64),
                                  req->resp_prev.data);
     }
 
@@ -570,9 +570,9 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
                           "previous_response_id", "Previous response"
                           " '%.*s' was made in conversation '%.*s': continue"
                           " it with conversation, not previous_response_id",
-                          slora_openai_cut(req->resp_prev.data, 64),
+                          slora_utf8_cut(req->resp_prev.data, 64),
                           req->resp_prev.data,
-                          slora_openai_cut(m->valuestring, 64),
+                          slora_utf8_cut(m->valuestring, 64),
                           m->valuestring);
         cJSON_Delete(conv);
         return SLORA_ERROR;
@@ -638,7 +638,7 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
         return slora_openai_fail(err, 404, SLORA_OPENAI_BAD, "not_found",
                                  "conversation", "Conversation with id"
                                  " '%.*s' not found",
-                                 slora_openai_cut(
+                                 slora_utf8_cut(
                                      req->resp_conversation.data, 64),
                                  req->resp_conversation.data);
     }

@@ -313,7 +313,7 @@ slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
                                      "tools[%d] is of type \"%.*s\", "
                                      "which this server does not support "
                                      "(\"function\" tools are)", i,
-                                     slora_openai_cut(type->valuestring, 32),
+                                     slora_utf8_cut(type->valuestring, 32),
                                      type->valuestring);
         }
 
@@ -454,7 +454,7 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
                                  "supported by this server (\"none\", "
                                  "\"auto\", \"required\" and {\"type\": "
                                  "\"function\", ...} are)",
-                                 slora_openai_cut(type->valuestring, 32),
+                                 slora_utf8_cut(type->valuestring, 32),
                                  type->valuestring);
     }
 
@@ -483,7 +483,7 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
     return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                              "tool_choice", "tool_choice names the function "
                              "\"%.*s\", which is not among tools",
-                             slora_openai_cut(name->valuestring, 64),
+                             slora_utf8_cut(name->valuestring, 64),
                              name->valuestring);
 }
 

@@ -93,28 +93,3 @@ slora_openai_clean_msg(char *msg, size_t *len)
     msg[*len] = '\0';
 }
 
-
-/*
- * How much of a client's text a message quotes: "%.64s" cuts at a byte
- * count, which may split a character that clean_msg then shows as "??".
- * This is the longest prefix of at most max bytes that ends where a
- * character does, for "%.*s"; s is valid UTF-8 (the parser refused any
- * other), ended by a NUL; max is small (a message's quote).
- */
-int
-slora_openai_cut(const char *s, size_t max)
-{
-    size_t          n;
-    const uint8_t  *p;
-
-    p = (const uint8_t *) s;
-    n = strnlen(s, max);
-
-    /* s[n] is a character's second, third or fourth byte: the prefix
-     * ends before that character's first */
-    while (n > 0 && (p[n] & 0xc0) == 0x80) {
-        n--;
-    }
-
-    return (int) n;
-}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "slora_queue.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_ALIGN(n)  (((n) + 63) & ~(uint64_t) 63)
@@ -558,9 +559,10 @@ slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
         len = strlen(names[i]);
 
         if (len == 0 || len >= SLORA_QUEUE_ADAPTER_LEN) {
-            slora_err_set(err, SLORA_ERROR, "adapter name \"%.64s\" is empty "
+            slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is empty "
                           "or longer than %d bytes; %u of %u published",
-                          names[i], SLORA_QUEUE_ADAPTER_LEN - 1, i, n);
+                          slora_utf8_cut(names[i], 64), names[i],
+                          SLORA_QUEUE_ADAPTER_LEN - 1, i, n);
             break;
         }
 

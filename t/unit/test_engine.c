@@ -50,6 +50,10 @@
 #include "slora_sampler.h"
 
 
+/* five 3-byte characters */
+#define EURO5  "\u20ac\u20ac\u20ac\u20ac\u20ac"
+
+
 #define MAXREQ   600
 #define MAXGEN   32
 #define MAXCTX   256                 /* the tiny model's context */
@@ -394,6 +398,15 @@ test_batching(void)
     req.adapter = ".hidden";
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR,
        ".hidden refused");
+
+    /* the refused name quoted whole characters: ".." and 22 of 3 bytes,
+     * which 64 bytes would end inside the 21st */
+    req.adapter = ".." EURO5 EURO5 EURO5 EURO5 "\u20ac\u20ac";
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "\".." EURO5 EURO5 EURO5 EURO5 "\" is refused")
+          != NULL,
+       "a refused name cut between characters: \"..\" and 20 (%s)",
+       err.msg);
     req.adapter = NULL;
     req.sampling.max_tokens = 256;
     ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR

@@ -39,6 +39,7 @@
 
 #include "slora_openai.h"
 #include "slora_json.h"
+#include "slora_utf8.h"
 
 
 #define WEATHER                                                            \
@@ -742,7 +743,7 @@ test_none(void)
 
 
 /* A message quoting a client's text cuts it between characters:
- * slora_openai_cut itself, and tool_choice naming a function not among
+ * slora_utf8_cut itself, and tool_choice naming a function not among
  * tools, of 'a' and 40 two-byte characters, which 64 bytes would end
  * inside the 32nd (shown '?' once the message is cleaned). */
 static void
@@ -759,20 +760,30 @@ test_cut(void)
         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
         "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9";
 
-    is_int(slora_openai_cut("abc", 64), 3, "cut: a short text whole");
-    is_int(slora_openai_cut("abc", 2), 2, "cut: ASCII at the byte");
-    is_int(slora_openai_cut("a\u00e9", 2), 1, "cut: not inside a 2-byte "
+    is_int(slora_utf8_cut("abc", 64), 3, "cut: a short text whole");
+    is_int(slora_utf8_cut("abc", 2), 2, "cut: ASCII at the byte");
+    is_int(slora_utf8_cut("a\u00e9", 2), 1, "cut: not inside a 2-byte "
            "character");
-    is_int(slora_openai_cut("a\u00e9", 3), 3, "cut: a 2-byte character "
+    is_int(slora_utf8_cut("a\u00e9", 3), 3, "cut: a 2-byte character "
            "whole");
-    is_int(slora_openai_cut("\u20ac\u20ac", 5), 3, "cut: not inside a "
+    is_int(slora_utf8_cut("\u20ac\u20ac", 5), 3, "cut: not inside a "
            "3-byte character");
-    is_int(slora_openai_cut("\xf0\x9f\x98\x80", 3), 0, "cut: not inside a "
+    is_int(slora_utf8_cut("\xf0\x9f\x98\x80", 3), 0, "cut: not inside a "
            "4-byte character");
-    is_int(slora_openai_cut("\xf0\x9f\x98\x80!", 4), 4, "cut: a 4-byte "
+    is_int(slora_utf8_cut("\xf0\x9f\x98\x80!", 4), 4, "cut: a 4-byte "
            "character whole");
-    is_int(slora_openai_cut("", 8), 0, "cut: an empty text");
-    is_int(slora_openai_cut("\u00e9", 0), 0, "cut: nothing of max 0");
+    is_int(slora_utf8_cut("", 8), 0, "cut: an empty text");
+    is_int(slora_utf8_cut("\u00e9", 0), 0, "cut: nothing of max 0");
+    is_int(slora_utf8_cut("ab\xf0\x9f\x98\x80", 5), 2, "cut: not "
+           "inside a 4-byte character at its last byte");
+    is_int(slora_utf8_cut("a\x80\x80\x80\x80\x80" "b", 4), 4, "cut: stray "
+           "continuation bytes, more than a character's: at the byte");
+    is_int(slora_utf8_cut("\x80\x80", 1), 1, "cut: stray continuation "
+           "bytes at the start: at the byte");
+    is_int(slora_utf8_cut("a\xc3", 8), 2, "cut: a lead byte at the NUL: "
+           "no further");
+    is_int(slora_utf8_cut("ab\xe2\x82", 3), 2, "cut: not inside a "
+           "3-byte sequence with none of its end");
 
     snprintf(body, sizeof(body), "{\"model\":\"base\",\"messages\":["
              USER "],\"tools\":[" TIME "],\"tool_choice\":{\"type\":"

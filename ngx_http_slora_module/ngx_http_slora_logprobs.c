@@ -56,10 +56,15 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 {
     u_char                   num[32];
     float                    logprob;
-    int32_t                  j, n_top;
+    size_t                   mark;
+    int32_t                  j, k, n_top, n_keys;
     ngx_str_t                raw, text;
     slora_top_t              top[SLORA_QUEUE_TOP_MAX + 1];
-    ngx_http_slora_lpbuf_t  *part;
+    ngx_http_slora_lpbuf_t  *part, *tops;
+    struct {
+        size_t               start;
+        size_t               len;
+    }                        key[SLORA_QUEUE_TOP_MAX + 1];
 
     /* a copy, its count bounded: the zone is another process's */
     logprob = zrec != NULL ? zrec->logprob : 0;
@@ -145,20 +150,51 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* a key once: tokens of one text (partial characters, each shown
+     * U+FFFD) keep the likeliest's figure, the first in the object, the
+     * rest left out rather than printed as keys a JSON parser would
+     * take the last of */
+    tops = &part[NGX_HTTP_SLORA_LP_TOPS];
+    n_keys = 0;
+
     for (j = 0; j < n_top; j++) {
+        mark = tops->len;
+
         if (ngx_http_slora_lp_token(r, &ch->lp, top[j].id, &raw, &text)
             != NGX_OK
-            || (j && ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
-                                           (u_char *) ",", 1)
-                     != NGX_OK)
-            || ngx_http_slora_lp_str(r, &part[NGX_HTTP_SLORA_LP_TOPS], &text)
-               != NGX_OK
-            || ngx_http_slora_lp_put(r, &part[NGX_HTTP_SLORA_LP_TOPS],
-                                     (u_char *) ":", 1)
-               != NGX_OK
-            || ngx_http_slora_lp_num(r, &part[NGX_HTTP_SLORA_LP_TOPS],
-                                     top[j].logprob)
-               != NGX_OK)
+            || (n_keys && ngx_http_slora_lp_put(r, tops, (u_char *) ",", 1)
+                          != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+
+        key[n_keys].start = tops->len;
+
+        if (ngx_http_slora_lp_str(r, tops, &text) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        key[n_keys].len = tops->len - key[n_keys].start;
+
+        for (k = 0; k < n_keys; k++) {
+            if (key[k].len == key[n_keys].len
+                && ngx_memcmp(tops->data + key[k].start,
+                              tops->data + key[n_keys].start, key[k].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < n_keys) {
+            tops->len = mark;
+            continue;
+        }
+
+        n_keys++;
+
+        if (ngx_http_slora_lp_put(r, tops, (u_char *) ":", 1) != NGX_OK
+            || ngx_http_slora_lp_num(r, tops, top[j].logprob) != NGX_OK)
         {
             return NGX_ERROR;
         }

@@ -854,6 +854,35 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
        "sampled at logprobs 1: each object holds the chosen token, $beside "
        . 'of ' . scalar(@st) . ' beside the likeliest');
 
+    # tokens that are parts of a character each show U+FFFD: the object
+    # names that text once, with the likeliest's figure (a JSON parser
+    # takes a repeated key's last value: a greedy token's own figure
+    # would read as a less likely token's)
+    $r = json_req($PORT, '/v1/completions',
+                  { model => 'base', prompt => 'Translate to Japanese: cat =',
+                    temperature => 0, max_tokens => 6, logprobs => 5 });
+    my $jl = $r->{json}{choices}[0]{logprobs} // {};
+    my @jt = @{ $jl->{tokens} // [] };
+    my @jlp = @{ $jl->{token_logprobs} // [] };
+    my ($objs, $dups, $fffd) = (0, 0, 0);
+    my ($tops_raw) = ($r->{body} // '') =~ /"top_logprobs":\[(.*?)\],"text_offset"/s;
+    for my $o (($tops_raw // '') =~ /\{([^{}]*)\}/g) {
+        my %seen;
+        $objs++;
+        for my $k ($o =~ /"((?:[^"\\]|\\.)*)":/g) {
+            $dups++ if $seen{$k}++;
+            $fffd++ if $k =~ /\\ufffd|\x{ef}\x{bf}\x{bd}/i;
+        }
+    }
+    my @jtop = @{ $jl->{top_logprobs} // [] };
+    ok($r->{status} == 200 && $objs == @jt && @jt == 6 && $fffd > 0
+       && $dups == 0 && !grep({
+           my %o = %{ $jtop[$_] // {} };
+           !(defined $o{$jt[$_]} && $o{$jt[$_]} == $jlp[$_])
+       } 0 .. $#jt),
+       "partial characters' alternatives: each text a key once ($fffd "
+       . "U+FFFD keys, $dups repeated), a greedy token's its own figure");
+
     $st = stream_start($PORT, 'POST', '/v1/completions',
                        body => json_encode({ model => 'base',
                                              prompt => 'The capital of '

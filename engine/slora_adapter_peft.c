@@ -30,6 +30,7 @@
 #include "slora_adapter.h"
 #include "slora_safetensors.h"
 #include "slora_sampler.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_ADAPTER_CONFIG_MAX  (1 << 20)
@@ -311,8 +312,8 @@ slora_adapter_image_load(const slora_model_config_t *cfg, int64_t page_elems,
         if (strcasecmp(hex, sha256) != 0) {
             free(data);
             return slora_err_set(err, SLORA_ERROR, "%s: sha256 is %s, the "
-                                 "catalog says %.64s: refused", path, hex,
-                                 sha256);
+                                 "catalog says %.*s: refused", path, hex,
+                                 slora_utf8_cut(sha256, 64), sha256);
         }
     }
 

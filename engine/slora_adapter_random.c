@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "slora_adapter.h"
+#include "slora_utf8.h"
 
 
 static int slora_adapter_random_targets(const char *s, size_t n,
@@ -55,6 +56,7 @@ slora_adapter_random_spec(const char *spec, int want_n,
     const char  *p, *end, *eq;
     char         key[16], *e;
     size_t       n, klen;
+    int          quote;
     double       v;
     int32_t      k;
 
@@ -62,9 +64,11 @@ slora_adapter_random_spec(const char *spec, int want_n,
     rs->seed = 1;
     rs->scale = 0.5f;
     rs->proj_mask = (1u << SLORA_PROJ_Q) | (1u << SLORA_PROJ_V);
+    quote = slora_utf8_cut(spec, 128);
 
     if (!slora_adapter_is_random(spec)) {
-        return slora_err_set(err, SLORA_ERROR, "%.64s: not random:...", spec);
+        return slora_err_set(err, SLORA_ERROR, "%.*s: not random:...",
+                             slora_utf8_cut(spec, 64), spec);
     }
 
     for (p = spec + 7; *p != '\0'; p = *end ? end + 1 : end) {
@@ -74,8 +78,8 @@ slora_adapter_random_spec(const char *spec, int want_n,
         eq = memchr(p, '=', n);
 
         if (eq == NULL || (klen = (size_t) (eq - p)) >= sizeof(key)) {
-            return slora_err_set(err, SLORA_ERROR, "%.128s: \"%.*s\" is not "
-                                 "key=value", spec, (int) n, p);
+            return slora_err_set(err, SLORA_ERROR, "%.*s: \"%.*s\" is not "
+                                 "key=value", quote, spec, (int) n, p);
         }
 
         memcpy(key, p, klen);
@@ -87,9 +91,9 @@ slora_adapter_random_spec(const char *spec, int want_n,
                                              &rs->proj_mask)
                 != SLORA_OK)
             {
-                return slora_err_set(err, SLORA_ERROR, "%.128s: targets are "
+                return slora_err_set(err, SLORA_ERROR, "%.*s: targets are "
                                      "q, k, v, o, gate, up, down joined by "
-                                     "+", spec);
+                                     "+", quote, spec);
             }
             continue;
         }
@@ -106,9 +110,9 @@ slora_adapter_random_spec(const char *spec, int want_n,
                     || rs->n_ranks == SLORA_ADAPTER_RANDOM_RANKS
                     || (e != end && *e != '+'))
                 {
-                    return slora_err_set(err, SLORA_ERROR, "%.128s: ranks "
+                    return slora_err_set(err, SLORA_ERROR, "%.*s: ranks "
                                          "are integers 1..%d joined by +",
-                                         spec, SLORA_ADAPTER_MAX_RANK);
+                                         quote, spec, SLORA_ADAPTER_MAX_RANK);
                 }
 
                 rs->ranks[rs->n_ranks++] = (int32_t) v;
@@ -121,8 +125,8 @@ slora_adapter_random_spec(const char *spec, int want_n,
         v = strtod(eq, &e);
 
         if (errno != 0 || e != end || !isfinite(v)) {
-            return slora_err_set(err, SLORA_ERROR, "%.128s: %s: not a number",
-                                 spec, key);
+            return slora_err_set(err, SLORA_ERROR, "%.*s: %s: not a number",
+                                 quote, spec, key);
         }
 
         if (strcmp(key, "rank") == 0 && !want_n && v >= 1
@@ -145,22 +149,24 @@ slora_adapter_random_spec(const char *spec, int want_n,
             rs->scale = (float) v;
 
         } else {
-            return slora_err_set(err, SLORA_ERROR, "%.128s: %s=%.*s is not "
-                                 "one of %s", spec, key, (int) (end - eq),
-                                 eq, want_n ? "n, ranks, targets, seed, scale"
-                                            : "rank, targets, seed, scale");
+            return slora_err_set(err, SLORA_ERROR, "%.*s: %s=%.*s is not "
+                                 "one of %s", quote, spec, key,
+                                 (int) (end - eq), eq,
+                                 want_n ? "n, ranks, targets, seed, scale"
+                                        : "rank, targets, seed, scale");
         }
     }
 
     if (rs->n_ranks == 0 || (want_n && rs->n == 0)) {
-        return slora_err_set(err, SLORA_ERROR, "%.128s: %s", spec,
+        return slora_err_set(err, SLORA_ERROR, "%.*s: %s", quote, spec,
                              want_n ? "n= and ranks= are needed"
                                     : "rank= is needed");
     }
 
     for (k = 0; k < rs->n_ranks; k++) {
         if (rs->ranks[k] < 1) {
-            return slora_err_set(err, SLORA_ERROR, "%.128s: bad rank", spec);
+            return slora_err_set(err, SLORA_ERROR, "%.*s: bad rank", quote,
+                                 spec);
         }
     }
 

@@ -965,8 +965,8 @@ slora_catalog_busy(slora_catalog_t *cat, redisReply *r)
         return 0;
     }
 
-    snprintf(cat->cmd->errstr, sizeof(cat->cmd->errstr), "answered \"%.100s\"",
-             r->str);
+    snprintf(cat->cmd->errstr, sizeof(cat->cmd->errstr), "answered \"%.*s\"",
+             slora_utf8_cut(r->str, 100), r->str);
 
     return 1;
 }

@@ -11,19 +11,25 @@
 #include <time.h>
 
 #include "slora_core.h"
+#include "slora_utf8.h"
 
 
 int
 slora_err_set(slora_err_t *err, int code, const char *fmt, ...)
 {
+    int      n;
     va_list  ap;
 
     if (err != NULL) {
         err->code = code;
         err->retry_ms = 0;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
         va_end(ap);
+
+        if (n >= (int) sizeof(err->msg)) {
+            err->msg[slora_utf8_whole(err->msg, sizeof(err->msg) - 1)] = '\0';
+        }
     }
 
     return code;
@@ -52,6 +58,12 @@ slora_err_prefix(slora_err_t *err, const char *fmt, ...)
         err->msg[n++] = ' ';
         err->msg[n] = '\0';
         strncat(err->msg, old, sizeof(err->msg) - n - 1);
+    }
+
+    n = strlen(err->msg);
+
+    if (n == sizeof(err->msg) - 1) {
+        err->msg[slora_utf8_whole(err->msg, n)] = '\0';
     }
 
     return err->code;

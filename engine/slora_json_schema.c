@@ -25,6 +25,7 @@
 
 #include "slora_json_build.h"
 #include "slora_pyjson.h"
+#include "slora_utf8.h"
 
 
 /* Keywords that constrain what this compiler cannot enforce. */
@@ -833,7 +834,8 @@ slora_json_compile_string(slora_json_build_t *b, const cJSON *sch)
                                      SLORA_REGEX_SEARCH, &b->regex_work,
                                      &rerr);
         if (r == NULL) {
-            snprintf(why, sizeof(why), "%s: %.190s", what, rerr.msg);
+            snprintf(why, sizeof(why), "%s: %.*s", what,
+                     slora_utf8_cut(rerr.msg, 190), rerr.msg);
             return slora_json_fail(b, "%s (at %s)", why);
         }
 

@@ -23,6 +23,7 @@
 #include "slora_gguf.h"
 #include "slora_safetensors.h"
 #include "slora_rope.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_MODEL_MAX_LAYERS   1024
@@ -569,9 +570,9 @@ slora_model_hf_config(slora_model_t *m, const char *file, const char *text,
         c->qk_norm = 1;
 
     } else {
-        slora_err_set(err, SLORA_ERROR, "%s: architecture '%.64s' not "
+        slora_err_set(err, SLORA_ERROR, "%s: architecture '%.*s' not "
                       "supported (Llama, Mistral, Qwen2, Qwen3 are)", file,
-                      type);
+                      slora_utf8_cut(type, 64), type);
         goto done;
     }
 

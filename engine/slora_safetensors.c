@@ -27,6 +27,7 @@
 
 #include "slora_safetensors.h"
 #include "slora_names.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_ST_MAX_HEADER   (100 * 1024 * 1024)
@@ -358,7 +359,8 @@ slora_st_entry(slora_safetensors_t *st, cJSON *e, slora_tensor_t *t,
 
     if (sd->name == NULL) {
         return slora_err_set(err, SLORA_ERROR, "%s: tensor '%s': unknown "
-                             "dtype '%.32s'", st->path, name,
+                             "dtype '%.*s'", st->path, name,
+                             slora_utf8_cut(dt->valuestring, 32),
                              dt->valuestring);
     }
 
@@ -690,8 +692,8 @@ slora_st_dir_index(slora_safetensors_dir_t *d, const char *dir,
             || strcmp(shard, ".") == 0 || strcmp(shard, "..") == 0)
         {
             slora_err_set(err, SLORA_ERROR, "%s: weight_map['%s']: shard "
-                          "'%.64s' is not a file name in the folder", index,
-                          e->string, shard);
+                          "'%.*s' is not a file name in the folder", index,
+                          e->string, slora_utf8_cut(shard, 64), shard);
             goto done;
         }
 

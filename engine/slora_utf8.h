@@ -1,6 +1,7 @@
 /*
  * slora_utf8.h: UTF-8 for the engine's messages: how much of a name a
- * message may quote without splitting a character.
+ * message may quote, and of a message its buffer may hold, without
+ * splitting a character.
  */
 
 #ifndef SLORA_UTF8_H
@@ -42,6 +43,37 @@ slora_utf8_cut(const char *s, size_t max)
     }
 
     return (int) n;
+}
+
+
+/*
+ * The length of s's first n bytes without a character that n cut short:
+ * where a text was truncated at a byte count (vsnprintf's buffer), the
+ * bytes of its last character's beginning go. A lead byte followed by
+ * fewer continuation bytes than it announces is that beginning; stray
+ * bytes stay.
+ */
+static inline size_t
+slora_utf8_whole(const char *s, size_t n)
+{
+    size_t                k, need;
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+
+    for (k = 0; k < 3 && k < n && (p[n - 1 - k] & 0xc0) == 0x80; k++) {
+        /* void */
+    }
+
+    if (k == n) {
+        return n;
+    }
+
+    need = (p[n - 1 - k] & 0xe0) == 0xc0 ? 1
+           : (p[n - 1 - k] & 0xf0) == 0xe0 ? 2
+           : (p[n - 1 - k] & 0xf8) == 0xf0 ? 3 : 0;
+
+    return need > k ? n - 1 - k : n;
 }
 
 

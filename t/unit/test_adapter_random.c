@@ -20,6 +20,7 @@
 #include "slora_adapter.h"
 #include "slora_convert.h"
 #include "slora_engine.h"
+#include "slora_tokenizer.h"
 
 
 #define N_REQ   5
@@ -27,6 +28,7 @@
 
 
 static void test_spec(void);
+static int utf8_whole_text(const char *s);
 static void test_image(void);
 static void test_image_slices(void);
 static void test_host_mem(void);
@@ -103,6 +105,23 @@ test_spec(void)
     ok(slora_adapter_random_spec("random:n=5,ranks=8+2000", 1, &rs, &err)
        != SLORA_OK, "rank 2000 refused: %s", err.msg);
 
+    /* a spec quoted at 128 bytes and a message cut at its buffer's end,
+     * each inside a 3-byte character: both go back to where one ends */
+    memcpy(spec, "random:rank=8,xy", 16);
+    for (i = 0; i < 79; i++) {
+        memcpy(spec + 16 + 3 * i, "\xe2\x82\xac", 3);           /* U+20AC */
+    }
+    spec[16 + 3 * 79] = '\0';
+    {
+        char  big[1024];
+
+        snprintf(big, sizeof(big), "%s%s%s", spec, spec + 16, spec + 16);
+        ok(slora_adapter_random_config(big, &conf, &err) != SLORA_OK
+           && utf8_whole_text(err.msg) && strlen(err.msg) == 510
+           && strncmp(err.msg, big, 127) == 0 && err.msg[127] == ':',
+           "a quote of 127 bytes and a message of 510: whole characters");
+    }
+
     slora_adapter_random_spec("random:n=12,ranks=8+16+32,targets=q+down,"
                               "seed=5", 1, &rs, &err);
     ok(slora_adapter_random_entry(&rs, 4, name, sizeof(name), spec,
@@ -112,6 +131,25 @@ test_spec(void)
        && conf.rank == 16 && conf.proj_mask == rs.proj_mask
        && strstr(spec, "seed=9") != NULL,
        "entry 4: r0004, rank 16 (in turn), seed 5 + 4: %s", spec);
+}
+
+
+/* 1 when s is valid UTF-8 to its NUL */
+static int
+utf8_whole_text(const char *s)
+{
+    size_t  n, k, len;
+
+    len = strlen(s);
+
+    for (n = 0; n < len; n += k) {
+        k = slora_utf8_valid((const uint8_t *) s + n, len - n);
+        if (k == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -774,6 +774,18 @@ test_cut(void)
            "character whole");
     is_int(slora_utf8_cut("", 8), 0, "cut: an empty text");
     is_int(slora_utf8_cut("\u00e9", 0), 0, "cut: nothing of max 0");
+    is_int((int) slora_utf8_whole("ab", 2), 2, "whole: ASCII whole");
+    is_int((int) slora_utf8_whole("a\u20ac", 3), 1, "whole: a 3-byte "
+           "character's first 2 bytes go");
+    is_int((int) slora_utf8_whole("a\u20ac", 4), 4, "whole: a 3-byte "
+           "character kept");
+    is_int((int) slora_utf8_whole("\xf0\x9f\x98\x80", 3), 0, "whole: a "
+           "4-byte character's first 3 bytes go");
+    is_int((int) slora_utf8_whole("a\xc3", 2), 1, "whole: a lone lead "
+           "byte goes");
+    is_int((int) slora_utf8_whole("a\x80\x80", 3), 3, "whole: stray "
+           "continuation bytes stay");
+    is_int((int) slora_utf8_whole("", 0), 0, "whole: nothing");
     is_int(slora_utf8_cut("ab\xf0\x9f\x98\x80", 5), 2, "cut: not "
            "inside a 4-byte character at its last byte");
     is_int(slora_utf8_cut("a\x80\x80\x80\x80\x80" "b", 4), 4, "cut: stray "

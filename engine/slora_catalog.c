@@ -31,7 +31,6 @@
 
 #include "slora_catalog_int.h"
 #include "slora_adapter.h"
-#include "slora_openai.h"
 #include "slora_utf8.h"
 
 
@@ -259,7 +258,7 @@ slora_catalog_valid_name(const char *name)
 
     /* names go out in JSON (the model list, the admin list), which must
      * be UTF-8, and no JSON request could name one that is not */
-    return slora_openai_utf8_valid(name, strlen(name));
+    return slora_utf8_text_valid(name, strlen(name));
 }
 
 

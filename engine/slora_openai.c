@@ -97,7 +97,7 @@ slora_openai_root(const char *body, size_t len, slora_openai_err_t *err)
         return NULL;
     }
 
-    if (!slora_openai_utf8_valid(body, len)) {
+    if (!slora_utf8_text_valid(body, len)) {
         slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8", NULL,
                           "The request body is not valid UTF-8");
         return NULL;
@@ -1003,7 +1003,7 @@ slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
 
     len = strlen(item->valuestring);
 
-    if (!slora_openai_utf8_valid(item->valuestring, len)) {
+    if (!slora_utf8_text_valid(item->valuestring, len)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
                                  param, "%s is not valid UTF-8", param);
     }

@@ -22,6 +22,7 @@
 #include "slora_core.h"
 #include "slora_json.h"
 #include "slora_tokenizer.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_OPENAI_MAX_STOPS  4
@@ -430,9 +431,6 @@ size_t slora_openai_req_bytes(const slora_openai_req_t *req);
  * sequence cut at the end dropped (*len shortened), and a NUL written
  * after it: msg has room for *len + 1 bytes. */
 void slora_openai_clean_msg(char *msg, size_t *len);
-
-/* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0. */
-int slora_openai_utf8_valid(const char *s, size_t len);
 
 
 #endif /* SLORA_OPENAI_H */

@@ -314,7 +314,7 @@ slora_openai_text(cJSON *content, int refusal, const char *param,
 
     *p = '\0';
 
-    if (!slora_openai_utf8_valid(out->data, len)) {
+    if (!slora_utf8_text_valid(out->data, len)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
                                  param, "%s is not valid UTF-8", what);
     }

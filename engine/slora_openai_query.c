@@ -74,8 +74,8 @@ slora_openai_parse_query(const slora_openai_query_t *args,
         }
     }
 
-    if (!slora_openai_utf8_valid(args->prompt.data, args->prompt.len)
-        || !slora_openai_utf8_valid(model, model_len))
+    if (!slora_utf8_text_valid(args->prompt.data, args->prompt.len)
+        || !slora_utf8_text_valid(model, model_len))
     {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
                                  "prompt", "The query holds invalid UTF-8");

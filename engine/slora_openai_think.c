@@ -95,7 +95,7 @@ slora_openai_think_turn(cJSON *m, size_t k, size_t query, int last,
                                      k, name);
         }
 
-        if (!slora_openai_utf8_valid(item->valuestring,
+        if (!slora_utf8_text_valid(item->valuestring,
                                      strlen(item->valuestring)))
         {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,

@@ -1060,7 +1060,7 @@ slora_openai_tool_calls(cJSON *calls, size_t i, slora_chat_msg_t *cm,
         /* escapes may stand for what is no UTF-8 (a lone surrogate) */
         memset(&t, 0, sizeof(t));
         slora_pyjson_write(args, -1, slora_pyjson_append, &t);
-        k = !t.failed && !slora_openai_utf8_valid(t.buf, t.n);
+        k = !t.failed && !slora_utf8_text_valid(t.buf, t.n);
         free(t.buf);
 
         if (k) {

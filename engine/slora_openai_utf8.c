@@ -1,38 +1,14 @@
 /*
- * slora_openai_utf8.c: the request parsers' UTF-8: whether a client's
- * text is well-formed, and a message that quotes one made one line of
- * valid UTF-8 (the error bodies are JSON; the worker's own messages go
- * through the same).
+ * slora_openai_utf8.c: the request parsers' UTF-8: a message that quotes
+ * a client's text made one line of valid UTF-8 (the error bodies are
+ * JSON; the worker's own messages go through the same). Whether a text
+ * is well-formed is slora_utf8_text_valid (slora_utf8.h).
  */
 
 #include <stdint.h>
 #include <string.h>
 
 #include "slora_openai.h"
-#include "slora_tokenizer_int.h"
-
-
-int
-slora_openai_utf8_valid(const char *s, size_t len)
-{
-    size_t          i, n;
-    const uint8_t  *p;
-
-    p = (const uint8_t *) s;
-
-    for (i = 0; i < len; i += n) {
-        if (p[i] == 0) {
-            return 0;
-        }
-
-        n = slora_utf8_valid(p + i, len - i);
-        if (n == 0) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
 
 
 /*

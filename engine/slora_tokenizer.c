@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "slora_tokenizer_int.h"
+#include "slora_utf8.h"
 
 
 #define SLORA_TOK_EMPTY_KEY   (~(uint64_t) 0)
@@ -135,6 +136,29 @@ slora_utf8_valid(const uint8_t *s, size_t n)
     }
 
     return 0;
+}
+
+
+int
+slora_utf8_text_valid(const char *s, size_t len)
+{
+    size_t          i, n;
+    const uint8_t  *p;
+
+    p = (const uint8_t *) s;
+
+    for (i = 0; i < len; i += n) {
+        if (p[i] == 0) {
+            return 0;
+        }
+
+        n = slora_utf8_valid(p + i, len - i);
+        if (n == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -11,6 +11,11 @@
 #include <string.h>
 
 
+/* 1 if s[0..len) is well-formed UTF-8 without NUL, else 0 (a name, a
+ * client's text); in slora_tokenizer.c beside slora_utf8_valid. */
+int slora_utf8_text_valid(const char *s, size_t len);
+
+
 /*
  * How much of a name a message quotes: "%.64s" cuts at a byte count,
  * which may split a character that a cleaned message shows as "??".

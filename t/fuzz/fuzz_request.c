@@ -705,9 +705,9 @@ fuzz_check_req(const slora_openai_req_t *req)
         }
 
         for (i = 0; i < req->n_msgs; i++) {
-            if (!slora_openai_utf8_valid(req->msgs[i].role,
+            if (!slora_utf8_text_valid(req->msgs[i].role,
                                          req->msgs[i].role_len)
-                || !slora_openai_utf8_valid(req->msgs[i].content,
+                || !slora_utf8_text_valid(req->msgs[i].content,
                                             req->msgs[i].content_len)
                 || req->msgs[i].content[req->msgs[i].content_len] != '\0')
             {
@@ -784,7 +784,7 @@ static void
 fuzz_check_str(const slora_openai_str_t *s, const char *what)
 {
     if (s->data == NULL || s->data[s->len] != '\0'
-        || !slora_openai_utf8_valid(s->data, s->len))
+        || !slora_utf8_text_valid(s->data, s->len))
     {
         fprintf(stderr, "%s: ", what);
         fuzz_fail("not a NUL-terminated UTF-8 string");

@@ -1149,7 +1149,7 @@ test_bad(void)
            && strchr(err.msg, '\x01') == NULL
            && strstr(err.msg, "type \"x y z ") != NULL
            && err.len == strlen(err.msg)
-           && slora_openai_utf8_valid(err.msg, err.len),
+           && slora_utf8_text_valid(err.msg, err.len),
            "message: the client's newline and control byte blanks, cut "
            "on a character: %zu bytes", err.len);
         slora_openai_req_free(&req);

@@ -159,17 +159,17 @@ test_query(void)
 static void
 test_utf8(void)
 {
-    ok(slora_openai_utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10),
+    ok(slora_utf8_text_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10),
        "utf8: valid");
-    ok(slora_openai_utf8_valid("", 0), "utf8: empty");
-    ok(!slora_openai_utf8_valid("a\0b", 3), "utf8: NUL");
-    ok(!slora_openai_utf8_valid("\xe0\x80\xaf", 3), "utf8: overlong");
-    ok(!slora_openai_utf8_valid("\xed\xa0\x80", 3), "utf8: surrogate");
-    ok(!slora_openai_utf8_valid("\xf4\x90\x80\x80", 4), "utf8: > U+10FFFF");
-    ok(!slora_openai_utf8_valid("\xe2\x82", 2), "utf8: cut");
-    ok(!slora_openai_utf8_valid("\xff", 1), "utf8: 0xff");
-    ok(!slora_openai_utf8_valid("\x80", 1), "utf8: lone continuation");
-    ok(!slora_openai_utf8_valid("\xc0\xaf", 2), "utf8: overlong '/'");
+    ok(slora_utf8_text_valid("", 0), "utf8: empty");
+    ok(!slora_utf8_text_valid("a\0b", 3), "utf8: NUL");
+    ok(!slora_utf8_text_valid("\xe0\x80\xaf", 3), "utf8: overlong");
+    ok(!slora_utf8_text_valid("\xed\xa0\x80", 3), "utf8: surrogate");
+    ok(!slora_utf8_text_valid("\xf4\x90\x80\x80", 4), "utf8: > U+10FFFF");
+    ok(!slora_utf8_text_valid("\xe2\x82", 2), "utf8: cut");
+    ok(!slora_utf8_text_valid("\xff", 1), "utf8: 0xff");
+    ok(!slora_utf8_text_valid("\x80", 1), "utf8: lone continuation");
+    ok(!slora_utf8_text_valid("\xc0\xaf", 2), "utf8: overlong '/'");
 }
 
 

@@ -805,7 +805,7 @@ test_cut(void)
 
     rc = parse(body, &req, &err);
     ok(rc == SLORA_ERROR && err.status == 400
-       && slora_openai_utf8_valid(err.msg, err.len)
+       && slora_utf8_text_valid(err.msg, err.len)
        && strchr(err.msg, '?') == NULL && strstr(err.msg, want) != NULL,
        "a function's name cut between characters: 'a' and 31 of them, "
        "no '?' (%s)", err.msg);
@@ -916,7 +916,7 @@ test_mistral(void)
                   "{\"name\":\"get_time\",\"arguments\":\"{}\"}}]}]}",
                   SLORA_CHAT_MISTRAL_TEKKEN, &req, &err);
     ok(rc == SLORA_OK && req.n_msgs == 2
-       && slora_openai_utf8_valid(req.msgs[1].content,
+       && slora_utf8_text_valid(req.msgs[1].content,
                                   req.msgs[1].content_len)
        && strstr(req.msgs[1].content,
                  "\"id\": \"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"

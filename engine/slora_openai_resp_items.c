@@ -389,17 +389,19 @@ slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
 
 /* The text of the reasoning items from "from" up to "to" (checked; NULL:
  * to the end) as the reasoning_content of m, the assistant's message
- * after them, where m has none yet; m NULL (no assistant's item after
- * them): passed over. */
+ * after them; where m has some already (reasoning, its message, more
+ * reasoning and a call that joins that message), after it and a
+ * newline, as a message has one think block; m NULL (no assistant's
+ * item after them): passed over. */
 static int
 slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
     slora_openai_err_t *err)
 {
-    cJSON  *r;
+    char    *buf;
+    size_t   a, b;
+    cJSON   *r, *had;
 
-    if (from == NULL || m == NULL
-        || cJSON_HasObjectItem(m, "reasoning_content"))
-    {
+    if (from == NULL || m == NULL) {
         return SLORA_OK;
     }
 
@@ -407,7 +409,40 @@ slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
         return SLORA_ERROR;
     }
 
-    if (r != NULL && !cJSON_AddItemToObject(m, "reasoning_content", r)) {
+    if (r == NULL) {
+        return SLORA_OK;
+    }
+
+    had = cJSON_GetObjectItemCaseSensitive(m, "reasoning_content");
+
+    if (cJSON_IsString(had)) {
+        /* the joined text in r's own buffer, as reason_text makes it */
+        a = strlen(had->valuestring);
+        b = strlen(r->valuestring);
+        buf = cJSON_malloc(a + 1 + b + 1);
+
+        if (buf == NULL) {
+            cJSON_Delete(r);
+            return slora_openai_nomem(err);
+        }
+
+        memcpy(buf, had->valuestring, a);
+        buf[a] = '\n';
+        memcpy(buf + a + 1, r->valuestring, b + 1);
+        cJSON_free(r->valuestring);
+        r->valuestring = buf;
+
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(m, "reasoning_content",
+                                                    r))
+        {
+            cJSON_Delete(r);
+            return slora_openai_nomem(err);
+        }
+
+        return SLORA_OK;
+    }
+
+    if (!cJSON_AddItemToObject(m, "reasoning_content", r)) {
         cJSON_Delete(r);
         return slora_openai_nomem(err);
     }

@@ -960,6 +960,19 @@ test_reasoning(void)
                 "\"assistant\",\"content\":\"ok\"}]",
                 "a reasoning item last: passed over, not given to the answer "
                 "before it");
+    check_think("[{\"role\":\"user\",\"content\":\"Hi\"}," RS_HM ","
+                "{\"role\":\"assistant\",\"content\":\"Let me look.\"},"
+                "{\"type\":\"reasoning\",\"content\":[{\"type\":"
+                "\"reasoning_text\",\"text\":\"then f\"}]},"
+                "{\"type\":\"function_call\",\"call_id\":\"c1\","
+                "\"name\":\"f\",\"arguments\":\"{}\"}]",
+                "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+                "\"assistant\",\"content\":\"Let me look.\","
+                "\"reasoning_content\":\"hm\\nthen f\",\"tool_calls\":"
+                "[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+                "{\"name\":\"f\",\"arguments\":\"{}\"}}]}]",
+                "reasoning, a message, more reasoning and a call joining "
+                "that message: one think block of both, after a newline");
     check_refused("{\"model\":\"base\",\"input\":[{\"role\":\"user\","
                   "\"content\":\"Hi\"},{\"type\":\"reasoning\",\"content\":"
                   "[{\"type\":\"reasoning_text\"}]}]}", "input",

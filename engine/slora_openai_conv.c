@@ -293,14 +293,17 @@ slora_openai_json_count(const char *text, size_t len)
  * The messages a prompt reads: the removed ones and calls left out, and
  * so is a message of no text (null) and no call left, an assistant's
  * reasoning alone (listed as its reasoning item, slora_openai_items.c):
- * the template has nothing of the assistant's to write it with. An
- * empty text (""), as a client sent it, stays: a removal that leaves
- * one with nothing else marks its message (slora_openai_conv_item).
+ * the template has nothing of the assistant's to write it with; where
+ * the assistant's message or call comes right after it (added later, or
+ * left after a removal), that reasoning is its think block, before its
+ * own, as one add of both makes it. An empty text (""), as a client
+ * sent it, stays: a removal that leaves one with nothing else marks its
+ * message (slora_openai_conv_item).
  */
 int
-slora_openai_conv_live(cJSON *msgs)
+slora_openai_conv_live(cJSON *msgs, slora_openai_err_t *err)
 {
-    cJSON  *m, *next, *calls, *c, *cn, *content;
+    cJSON  *m, *next, *calls, *c, *cn, *content, *r;
 
     for (m = msgs->child; m != NULL; m = next) {
         next = m->next;
@@ -322,11 +325,34 @@ slora_openai_conv_live(cJSON *msgs)
 
         content = cJSON_GetObjectItemCaseSensitive(m, "content");
 
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "deleted"))
-            || (calls == NULL && cJSON_IsNull(content)))
-        {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "deleted"))) {
             cJSON_Delete(cJSON_DetachItemViaPointer(msgs, m));
+            continue;
         }
+
+        if (calls != NULL || !cJSON_IsNull(content)) {
+            continue;
+        }
+
+        r = cJSON_DetachItemFromObjectCaseSensitive(m, "reasoning_content");
+
+        if (cJSON_IsString(r) && next != NULL
+            && slora_openai_resp_is(cJSON_GetObjectItemCaseSensitive(next,
+                                                                   "role"),
+                                    "assistant")
+            && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(next,
+                                                              "deleted")))
+        {
+            if (slora_openai_reason_join(next, r, 1, err) != SLORA_OK) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(msgs, m));
+                return SLORA_ERROR;
+            }
+
+            r = NULL;
+        }
+
+        cJSON_Delete(r);
+        cJSON_Delete(cJSON_DetachItemViaPointer(msgs, m));
     }
 
     return SLORA_OK;

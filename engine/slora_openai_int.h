@@ -161,12 +161,15 @@ int slora_openai_mistral_result(cJSON *m, size_t i, slora_chat_msg_t *cm,
  * (input: a request's input, else a conversation's items) */
 int slora_openai_resp_items(cJSON *items, const char *param, cJSON *msgs,
     int input, int *made, int *n, slora_openai_err_t *err);
+/* the reasoning text r (taken) joined to the assistant's message m's */
+int slora_openai_reason_join(cJSON *m, cJSON *r, int before,
+    slora_openai_err_t *err);
 /* slora_openai_responses.c: item is the string s */
 int slora_openai_resp_is(cJSON *item, const char *s);
 
 /* slora_openai_conv.c: a stored conversation's messages less the items
  * removed from it (what a prompt reads) */
-int slora_openai_conv_live(cJSON *msgs);
+int slora_openai_conv_live(cJSON *msgs, slora_openai_err_t *err);
 /* A request's metadata (absent or null: {}), a copy checked against
  * OpenAI's limits (a conversation's, a response's); NULL with err set. */
 cJSON *slora_openai_metadata(cJSON *root, slora_openai_err_t *err);

@@ -390,16 +390,14 @@ slora_openai_resp_reasoning(cJSON *it, const char *param, size_t i,
 /* The text of the reasoning items from "from" up to "to" (checked; NULL:
  * to the end) as the reasoning_content of m, the assistant's message
  * after them; where m has some already (reasoning, its message, more
- * reasoning and a call that joins that message), after it and a
- * newline, as a message has one think block; m NULL (no assistant's
- * item after them): passed over. */
+ * reasoning and a call that joins that message), after it
+ * (slora_openai_reason_join); m NULL (no assistant's item after them):
+ * passed over. */
 static int
 slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
     slora_openai_err_t *err)
 {
-    char    *buf;
-    size_t   a, b;
-    cJSON   *r, *had;
+    cJSON  *r;
 
     if (from == NULL || m == NULL) {
         return SLORA_OK;
@@ -409,32 +407,33 @@ slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
         return SLORA_ERROR;
     }
 
-    if (r == NULL) {
-        return SLORA_OK;
-    }
+    return r != NULL ? slora_openai_reason_join(m, r, 0, err) : SLORA_OK;
+}
+
+
+/*
+ * The reasoning text r (a string item, taken whatever comes) as the
+ * reasoning_content of the assistant's message m; where m has some
+ * already, the two with a newline between, r's first where before, as
+ * a message has one think block.
+ */
+int
+slora_openai_reason_join(cJSON *m, cJSON *r, int before,
+    slora_openai_err_t *err)
+{
+    char         *buf;
+    size_t        a, b;
+    cJSON        *had;
+    const char   *first, *second;
 
     had = cJSON_GetObjectItemCaseSensitive(m, "reasoning_content");
 
-    if (cJSON_IsString(had)) {
-        /* the joined text in r's own buffer, as reason_text makes it */
-        a = strlen(had->valuestring);
-        b = strlen(r->valuestring);
-        buf = cJSON_malloc(a + 1 + b + 1);
-
-        if (buf == NULL) {
-            cJSON_Delete(r);
-            return slora_openai_nomem(err);
+    if (!cJSON_IsString(had)) {
+        if (had != NULL) {
+            cJSON_DeleteItemFromObjectCaseSensitive(m, "reasoning_content");
         }
 
-        memcpy(buf, had->valuestring, a);
-        buf[a] = '\n';
-        memcpy(buf + a + 1, r->valuestring, b + 1);
-        cJSON_free(r->valuestring);
-        r->valuestring = buf;
-
-        if (!cJSON_ReplaceItemInObjectCaseSensitive(m, "reasoning_content",
-                                                    r))
-        {
+        if (!cJSON_AddItemToObject(m, "reasoning_content", r)) {
             cJSON_Delete(r);
             return slora_openai_nomem(err);
         }
@@ -442,7 +441,25 @@ slora_openai_resp_reason_to(cJSON *m, cJSON *from, cJSON *to,
         return SLORA_OK;
     }
 
-    if (!cJSON_AddItemToObject(m, "reasoning_content", r)) {
+    /* the joined text in r's own buffer, as reason_text makes it */
+    first = before ? r->valuestring : had->valuestring;
+    second = before ? had->valuestring : r->valuestring;
+    a = strlen(first);
+    b = strlen(second);
+    buf = cJSON_malloc(a + 1 + b + 1);
+
+    if (buf == NULL) {
+        cJSON_Delete(r);
+        return slora_openai_nomem(err);
+    }
+
+    memcpy(buf, first, a);
+    buf[a] = '\n';
+    memcpy(buf + a + 1, second, b + 1);
+    cJSON_free(r->valuestring);
+    r->valuestring = buf;
+
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(m, "reasoning_content", r)) {
         cJSON_Delete(r);
         return slora_openai_nomem(err);
     }

@@ -579,7 +579,10 @@ slora_openai_resp_prev(cJSON *root, cJSON *msgs, slora_openai_prev_pt prev,
     }
 
     /* as a conversation's: an answer that only reasoned is no turn */
-    slora_openai_conv_live(conv);
+    if (slora_openai_conv_live(conv, err) != SLORA_OK) {
+        cJSON_Delete(conv);
+        return SLORA_ERROR;
+    }
 
     return slora_openai_resp_splice(msgs, conv, err);
 }
@@ -643,7 +646,10 @@ slora_openai_resp_conversation(cJSON *root, cJSON *msgs,
                                  req->resp_conversation.data);
     }
 
-    slora_openai_conv_live(conv);
+    if (slora_openai_conv_live(conv, err) != SLORA_OK) {
+        cJSON_Delete(conv);
+        return SLORA_ERROR;
+    }
 
     return slora_openai_resp_splice(msgs, conv, err);
 }

@@ -30,7 +30,9 @@
  *   (h) a removal that leaves an assistant's message nothing to list
  *       (its reasoning or its one call beside an empty text, the
  *       reasoning left after its text) marks it: in no list nor prompt;
- *       one left with its reasoning alone is listed, in no prompt.
+ *       one left with its reasoning alone is listed, in no prompt but
+ *       as the think block of the assistant's message or call right
+ *       after it (added later), as one add of both makes it.
  */
 
 #include <stdio.h>
@@ -53,6 +55,8 @@ static char *list(const char *conv, const char *order, const char *limit,
     const char *after, slora_openai_err_t *err);
 static char *drop(char *conv, const char *item, slora_openai_err_t *err);
 static int prompt(const char *conv);
+static char *think_prompt(const char *conv);
+static char *add(const char *body, int n, slora_openai_err_t *err);
 
 
 static void
@@ -699,6 +703,81 @@ test_alone(void)
 }
 
 
+/* Reasoning added alone and the assistant's call added after it, in
+ * another add: the prompt gives the call that reasoning as its think
+ * block, as one add of both does (Qwen3's think turns write it back);
+ * reasoning alone before a user message stays in no prompt. */
+static void
+test_later(void)
+{
+    char                *one, *first, *second, *both, *apart, *pa, *pb;
+    size_t               len;
+    slora_openai_err_t   err;
+
+    static const char  base[] = "[{\"role\":\"user\",\"content\":\"Hi\"}]";
+    static const char  rs[] =
+        "{\"items\":[{\"type\":\"reasoning\",\"content\":[{\"type\":"
+        "\"reasoning_text\",\"text\":\"plan\"}]}]}";
+    static const char  call[] =
+        "{\"items\":[{\"type\":\"function_call\",\"call_id\":\"c1\","
+        "\"name\":\"f\",\"arguments\":\"{}\"}]}";
+    static const char  all[] =
+        "{\"items\":[{\"type\":\"reasoning\",\"content\":[{\"type\":"
+        "\"reasoning_text\",\"text\":\"plan\"}]},{\"type\":"
+        "\"function_call\",\"call_id\":\"c1\",\"name\":\"f\","
+        "\"arguments\":\"{}\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    one = add(all, 1, &err);
+    first = add(rs, 1, &err);
+    second = add(call, 2, &err);
+
+    if (one == NULL || first == NULL || second == NULL) {
+        ok(0, "adds refused: %s", err.msg);
+        free(one);
+        free(first);
+        free(second);
+        return;
+    }
+
+    /* base's messages, then each add's */
+    len = sizeof(base) + strlen(one) + strlen(first) + strlen(second);
+    both = malloc(len);
+    apart = malloc(len + sizeof(base));
+    if (both == NULL || apart == NULL) {
+        BAIL_OUT("out of memory");
+    }
+    snprintf(both, len, "%.*s,%s", (int) sizeof(base) - 2, base, one + 1);
+    snprintf(apart, len, "%.*s,%.*s,%s", (int) sizeof(base) - 2, base,
+             (int) strlen(first) - 2, first + 1, second + 1);
+
+    pa = think_prompt(both);
+    pb = think_prompt(apart);
+    ok(pa != NULL && pb != NULL && strcmp(pa, pb) == 0
+       && strstr(pb, "plan") != NULL,
+       "reasoning added, then its call in another add: the call's think "
+       "block, the prompt one add of both gives (%s)", pb ? pb : "refused");
+    free(pa);
+    free(pb);
+
+    /* the reasoning before a user message: still in no prompt */
+    snprintf(apart, len + sizeof(base), "%.*s,%.*s,%.*s,%s",
+             (int) sizeof(base) - 2, base, (int) strlen(first) - 2,
+             first + 1, (int) sizeof(base) - 3, base + 1, second + 1);
+    pb = think_prompt(apart);
+    ok(pb != NULL && strstr(pb, "plan") == NULL,
+       "reasoning alone before a user message: in no prompt (%s)",
+       pb ? pb : "refused");
+    free(pb);
+
+    free(one);
+    free(first);
+    free(second);
+    free(both);
+    free(apart);
+}
+
+
 /* Reasoning items' parts joined: each part of each, by newlines, into
  * the reasoning_content of the assistant's message after them; an item
  * of no parts adds nothing, and one of an empty part an empty text. */
@@ -778,6 +857,7 @@ main(void)
     test_joined();
     test_emptied();
     test_alone();
+    test_later();
     test_update();
 
     done_testing();
@@ -873,4 +953,80 @@ prompt(const char *conv)
     slora_openai_req_free(&req);
 
     return n;
+}
+
+
+/* The messages a body's items add after n messages (the conversation's
+ * JSON array); NULL where refused. */
+static char *
+add(const char *body, int n, slora_openai_err_t *err)
+{
+    char  *out, *answer;
+
+    if (slora_openai_conv_add(body, strlen(body), n, CONV_ID,
+                              sizeof(CONV_ID) - 1, &out, &answer, err)
+        != SLORA_OK)
+    {
+        return NULL;
+    }
+
+    free(answer);
+
+    return out;
+}
+
+
+/* The messages of a Responses request continuing conv with call c1's
+ * output (so the assistant's turns before it are past the last user
+ * query), under Qwen3's think turns (ChatML): each one's role and text,
+ * one a line, to free; NULL where it is refused. */
+static char *
+think_prompt(const char *conv)
+{
+    char                   *out;
+    size_t                  len, at;
+    uint32_t                i;
+    slora_openai_req_t      req;
+    slora_openai_err_t      err;
+    slora_openai_limits_t   lim;
+
+    static const char  body[] =
+        "{\"model\":\"m\",\"conversation\":\"conv_abc\",\"input\":"
+        "[{\"type\":\"function_call_output\",\"call_id\":\"c1\","
+        "\"output\":\"R\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    lim = slora_openai_default_limits;
+    lim.chat = SLORA_CHAT_CHATML;
+    lim.chat_flags = SLORA_CHAT_THINK_TURNS;
+
+    if (slora_openai_parse_responses(body, sizeof(body) - 1, &lim, lookup,
+                                     (void *) conv, &req, &err)
+        != SLORA_OK)
+    {
+        diag("refused: %s", err.msg);
+        return NULL;
+    }
+
+    len = 1;
+    for (i = 0; i < req.n_msgs; i++) {
+        len += strlen(req.msgs[i].role) + req.msgs[i].content_len + 3;
+    }
+
+    out = malloc(len);
+    if (out == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    at = 0;
+    for (i = 0; i < req.n_msgs; i++) {
+        at += (size_t) snprintf(out + at, len - at, "%s: %.*s\n",
+                                req.msgs[i].role,
+                                (int) req.msgs[i].content_len,
+                                req.msgs[i].content);
+    }
+
+    slora_openai_req_free(&req);
+
+    return out;
 }

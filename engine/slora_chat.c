@@ -1,7 +1,7 @@
 /*
  * slora_chat.c: the chat templates, rendered in C to the exact text
  * the models' official Jinja templates produce (less the leading BOS,
- * which the encoder adds):
+ * which the encoder adds where the template writes one):
  *
  *   chatml   <|im_start|>{role}\n{content}<|im_end|>\n ... then
  *            <|im_start|>assistant\n                     (SmolLM2, Qwen2)
@@ -159,6 +159,13 @@ const char *
 slora_chat_name(slora_chat_e tmpl)
 {
     return (unsigned) tmpl < SLORA_CHAT_N ? slora_chat_names[tmpl] : "?";
+}
+
+
+int
+slora_chat_bos(slora_chat_e tmpl)
+{
+    return tmpl != SLORA_CHAT_CHATML;
 }
 
 

@@ -301,7 +301,9 @@ slora_cli_generate(int argc, char **argv)
 
     /* a chat's message is text, as a request's: special tokens only in
      * the template's */
-    if ((chat ? slora_tokenizer_encode_chat(tok, text, strlen(text), 1,
+    if ((chat ? slora_tokenizer_encode_chat(tok, text, strlen(text),
+                                            slora_tokenizer_chat_bos(tok)
+                                            ? SLORA_TOK_BOS_TEMPLATE : 0,
                                             plain.span, plain.n, ids,
                                             max_ctx, max_ctx, &n_ids, &err)
               : slora_tokenizer_encode(tok, text, strlen(text), 1, 0, ids,

@@ -295,7 +295,10 @@ slora_cli_tokenize_encode(const slora_tokenizer_t *t, const char *text,
     int32_t *ids, int32_t cap, int32_t *n, slora_err_t *err)
 {
     if (plain != NULL) {
-        return slora_tokenizer_encode_chat(t, text, len, bos, plain->span,
+        return slora_tokenizer_encode_chat(t, text, len,
+                                           bos && slora_tokenizer_chat_bos(t)
+                                           ? SLORA_TOK_BOS_TEMPLATE : 0,
+                                           plain->span,
                                            plain->n, ids, cap, INT32_MAX - 1,
                                            n, err);
     }

@@ -1284,6 +1284,13 @@ slora_tokenizer_chat_system(const slora_tokenizer_t *t)
 
 
 int
+slora_tokenizer_chat_bos(const slora_tokenizer_t *t)
+{
+    return t->chat_bos;
+}
+
+
+int
 slora_tokenizer_chat_think(const slora_tokenizer_t *t)
 {
     return t->chat_think;

@@ -64,10 +64,9 @@ int32_t slora_tokenizer_find(const slora_tokenizer_t *t, const char *text,
 int slora_tokenizer_is_special(const slora_tokenizer_t *t, int32_t id);
 
 /*
- * Encodes text[0..len). add_special: how many BOS to prepend when the
- * model wants one (0 or 1; 2 for a rendered chat whose client asks for
- * the tokenizer's on top of the template's, as vLLM's
- * add_special_tokens does). parse_special: text like "<|im_start|>"
+ * Encodes text[0..len). add_special: the BOS first where the tokenizer
+ * adds one to a text (0 or 1; a rendered chat's is
+ * slora_tokenizer_encode_chat's). parse_special: text like "<|im_start|>"
  * becomes its special id. Writes at most cap ids; *n gets the count
  * needed (SLORA_BUSY if > cap). Invalid UTF-8 in text gives SLORA_ERROR
  * with a message naming the offset.
@@ -88,9 +87,19 @@ int slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
 
+/* slora_tokenizer_encode_chat's BOS, a set: the template's, which the
+ * renderer leaves out (the caller knows whether the template writes one
+ * first: slora_tokenizer_chat_bos for the model's own, slora_chat_bos
+ * for a format named in its place), put first whatever the tokenizer
+ * adds to a text; and the tokenizer's before it where it adds one
+ * (vLLM's add_special_tokens on a chat). */
+#define SLORA_TOK_BOS_TEMPLATE   1
+#define SLORA_TOK_BOS_TOKENIZER  2
+
 /*
  * As slora_tokenizer_encode_upto with parse_special, for a rendered
- * chat: a special token's text is its id except where it overlaps one
+ * chat, with the BOS bos asks for (SLORA_TOK_BOS_*). A special token's
+ * text is its id except where it overlaps one
  * of plain[0..n_plain), the text that came from the request (sorted,
  * none overlapping another: slora_chat_render's), where its bytes are
  * text as with parse_special = 0 (user-defined tokens are still cut
@@ -99,7 +108,7 @@ int slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
  * special token's text gives the ids that parse_special = 1 gives.
  */
 int slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
-    size_t len, int add_special, const slora_span_t *plain, size_t n_plain,
+    size_t len, int bos, const slora_span_t *plain, size_t n_plain,
     int32_t *ids, int32_t cap, int32_t limit, int32_t *n, slora_err_t *err);
 
 /* Raw bytes of one token (byte-level BPE decoded, SPM U+2581 -> space,
@@ -228,6 +237,12 @@ const char *slora_tokenizer_chat_system(const slora_tokenizer_t *t);
  * writes an empty think block after the assistant's header). */
 int slora_tokenizer_chat_think(const slora_tokenizer_t *t);
 
+/* 1 where the model's template writes the BOS first (its text names
+ * bos_token: Llama's, Mistral's; not Qwen's or SmolLM2's ChatML, whatever
+ * the tokenizer adds to a text); without a template, where the tokenizer
+ * adds one. */
+int slora_tokenizer_chat_bos(const slora_tokenizer_t *t);
+
 /* Of a mistral-v7-tekken template: 1 where it writes call ids
  * ([CALL_ID], [TOOL_CONTENT]: Mistral Small 3.2's) and its tools before
  * the last user message, 0 where it writes neither and its tools after
@@ -254,6 +269,10 @@ char *slora_chat_user_prompt(const slora_tokenizer_t *t, slora_chat_e tmpl,
 void slora_chat_trim(const char **s, size_t *n);
 
 /* Guesses a template from a Jinja template's text. */
+/* 1 where the format's templates write the BOS first (all but ChatML's):
+ * a chat rendered in a format named in place of the model's own. */
+int slora_chat_bos(slora_chat_e tmpl);
+
 slora_chat_e slora_chat_detect(const char *jinja, size_t len);
 
 /* The render flags a template's own text asks for: of a ChatML
@@ -318,8 +337,9 @@ char *slora_chat_system_text(const char *raw);
  * Renders messages (and, as flags say, the assistant prompt, or the last
  * message left open) into buf, as text holding special-token strings:
  * what the model's official Jinja template gives, less the leading BOS,
- * which encode adds (encode the text with add_special = 1 and the
- * plain spans below), and a NUL after it. *n = the text's bytes, not
+ * which encode adds where the template writes one (encode the text with
+ * slora_tokenizer_encode_chat, add_special = 1, and the plain spans
+ * below), and a NUL after it. *n = the text's bytes, not
  * counting the NUL; SLORA_BUSY when *n + 1 > cap (buf may be NULL with
  * cap 0 to ask for the size). Roles: system, user, assistant, and for
  * llama3.1 and llama3.2 tool (a tool's result: an ipython turn, the

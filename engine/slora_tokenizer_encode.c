@@ -90,7 +90,7 @@ static void slora_tok_emit(slora_tok_ctx_t *c, int32_t id);
 static int slora_tok_reserve(void **p, size_t *cap, size_t need,
     size_t size);
 static int slora_tok_encode(const slora_tokenizer_t *t, const char *text,
-    size_t len, int add_special, int parse_special, const slora_span_t *plain,
+    size_t len, int n_bos, int parse_special, const slora_span_t *plain,
     size_t n_plain, int32_t *ids, int32_t cap, int32_t limit, int32_t *n,
     slora_err_t *err);
 static int slora_tok_partition(slora_tok_ctx_t *c, const char *text,
@@ -867,8 +867,9 @@ slora_tokenizer_encode(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t *n, slora_err_t *err)
 {
-    return slora_tok_encode(t, text, len, add_special, parse_special, NULL,
-                            0, ids, cap, INT32_MAX - 1, n, err);
+    return slora_tok_encode(t, text, len, add_special > 0 && t->add_bos,
+                            parse_special, NULL, 0, ids, cap, INT32_MAX - 1,
+                            n, err);
 }
 
 
@@ -877,14 +878,14 @@ slora_tokenizer_encode_upto(const slora_tokenizer_t *t, const char *text,
     size_t len, int add_special, int parse_special, int32_t *ids,
     int32_t cap, int32_t limit, int32_t *n, slora_err_t *err)
 {
-    return slora_tok_encode(t, text, len, add_special, parse_special, NULL,
-                            0, ids, cap, limit, n, err);
+    return slora_tok_encode(t, text, len, add_special > 0 && t->add_bos,
+                            parse_special, NULL, 0, ids, cap, limit, n, err);
 }
 
 
 int
 slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
-    size_t len, int add_special, const slora_span_t *plain, size_t n_plain,
+    size_t len, int bos, const slora_span_t *plain, size_t n_plain,
     int32_t *ids, int32_t cap, int32_t limit, int32_t *n, slora_err_t *err)
 {
     size_t  i;
@@ -896,17 +897,19 @@ slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
                                             + plain[i - 1].len));
     }
 
-    return slora_tok_encode(t, text, len, add_special, 1, plain, n_plain,
-                            ids, cap, limit, n, err);
+    return slora_tok_encode(t, text, len,
+                            ((bos & SLORA_TOK_BOS_TEMPLATE) != 0)
+                            + ((bos & SLORA_TOK_BOS_TOKENIZER) && t->add_bos),
+                            1, plain, n_plain, ids, cap, limit, n, err);
 }
 
 
-/* The encoders' one body: add_special BOS first where the model wants
- * one, special tokens cut (parse_special, and outside plain[0..n_plain)),
+/* The encoders' one body: n_bos BOS first (where the vocabulary has
+ * one), special tokens cut (parse_special, and outside plain[0..n_plain)),
  * then each fragment merged, up to limit tokens. */
 static int
 slora_tok_encode(const slora_tokenizer_t *t, const char *text, size_t len,
-    int add_special, int parse_special, const slora_span_t *plain,
+    int n_bos, int parse_special, const slora_span_t *plain,
     size_t n_plain, int32_t *ids, int32_t cap, int32_t limit, int32_t *n,
     slora_err_t *err)
 {
@@ -963,8 +966,9 @@ slora_tok_encode(const slora_tokenizer_t *t, const char *text, size_t len,
 
     /* a rendered chat may ask for two: the template's (which the
      * renderer leaves to the encoder) and the tokenizer's on top, as
-     * vLLM's add_special_tokens gives a chat */
-    for (k = 0; k < add_special && t->add_bos && t->bos >= 0; k++) {
+     * vLLM's add_special_tokens gives a chat (slora_tokenizer_encode_chat
+     * counts them) */
+    for (k = 0; k < n_bos && t->bos >= 0; k++) {
         slora_tok_emit(&c, t->bos);
     }
 

@@ -107,6 +107,8 @@ struct slora_tokenizer_s {
     int32_t             n_stop;
 
     unsigned            add_bos:1;
+    unsigned            chat_bos:1;     /* the chat template writes the
+                                           BOS first (slora_tok_guess_chat) */
     unsigned            add_space_prefix:1;
     unsigned            ignore_merges:1;
 

@@ -351,10 +351,19 @@ failed:
 }
 
 
-/* A template's text decides; without one the vocabulary does. */
+/* A template's text decides; without one the vocabulary does. The
+ * template writes the BOS first where its text names bos_token (Llama's,
+ * Mistral's; not Qwen's or SmolLM2's ChatML, whatever the tokenizer
+ * adds: a ChatML fine-tune of a Mistral base has none, as vLLM renders
+ * it); without a template, where the tokenizer adds one. Called once
+ * add_bos is known. */
 static void
 slora_tok_guess_chat(slora_tokenizer_t *t, const char *tmpl, size_t len)
 {
+    t->chat_bos = tmpl != NULL && len > 0
+                  ? memmem(tmpl, len, "bos_token", 9) != NULL
+                  : t->add_bos;
+
     if (tmpl != NULL && len > 0) {
         t->chat = slora_chat_detect(tmpl, len);
         t->chat_system = slora_chat_default_system(t->chat, tmpl, len);

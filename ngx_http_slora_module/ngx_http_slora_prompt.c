@@ -24,15 +24,17 @@ static ngx_int_t ngx_http_slora_truncate_try(ngx_http_request_t *r,
     int32_t n_ctx, slora_chat_msg_t *all, ngx_uint_t head, ngx_uint_t from,
     ngx_str_t *text, ngx_http_slora_encoder_t *enc,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+static ngx_uint_t ngx_http_slora_chat_bos(ngx_http_request_t *r,
+    slora_openai_req_t *req);
 
 
 /*
  * A prompt's token ids into out: text tokenized (a chat's rendered
  * template with special tokens parsed but in plain's spans, the
- * request's text; a completion's, plain NULL, without; add_special BOS
- * first where the model wants one: a completion's 0 or 1, a chat's 1,
- * its template's, or with vLLM's add_special_tokens 2, the tokenizer's
- * on top), or the client's token ids as they are,
+ * request's text; a completion's, plain NULL, without; add_special the
+ * BOS first: a completion's 0 or 1, where the tokenizer adds one, a
+ * chat's the set ngx_http_slora_chat_bos gives), or the client's token
+ * ids as they are,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
  * one that fills the context (413). The encoding stops past limit
  * tokens: the 413 says "more than limit" there, and the worker's time
@@ -161,6 +163,39 @@ ngx_http_slora_chat_template(ngx_http_request_t *r)
 }
 
 
+/* The BOS of r's chat prompt (SLORA_TOK_BOS_*): the template's where it
+ * writes one first (the model's own template, or the format the
+ * location names in its place), and with vLLM's add_special_tokens the
+ * tokenizer's. */
+static ngx_uint_t
+ngx_http_slora_chat_bos(ngx_http_request_t *r, slora_openai_req_t *req)
+{
+    int                          own;
+    ngx_uint_t                   bos;
+    ngx_http_slora_loc_conf_t   *slcf;
+    ngx_http_slora_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+
+    own = slcf->chat_template == NGX_HTTP_SLORA_CHAT_AUTO;
+    bos = 0;
+
+    if (own ? smcf->tokenizer != NULL
+              && slora_tokenizer_chat_bos(smcf->tokenizer)
+            : slora_chat_bos((slora_chat_e) slcf->chat_template))
+    {
+        bos |= SLORA_TOK_BOS_TEMPLATE;
+    }
+
+    if (req->add_special) {
+        bos |= SLORA_TOK_BOS_TOKENIZER;
+    }
+
+    return bos;
+}
+
+
 /* A chat request's prompt: its messages rendered and tokenized, or with
  * truncation "auto" (req->truncate) the turns that fit; text the
  * rendered prompt. */
@@ -182,8 +217,9 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
     }
 
     return ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                     &plain, 1 + req->add_special, NULL,
-                                     n_ctx, NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                     &plain, ngx_http_slora_chat_bos(r, req),
+                                     NULL, n_ctx,
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx),
                                      enc, out, e);
 }
 
@@ -408,8 +444,9 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
-                                       &plain, 1 + req->add_special, NULL,
-                                       n_ctx, n_ctx, enc, out, e);
+                                       &plain,
+                                       ngx_http_slora_chat_bos(r, req),
+                                       NULL, n_ctx, n_ctx, enc, out, e);
     }
 
     req->msgs = all;

@@ -674,7 +674,10 @@ fuzz_encode(const char *text, size_t n, const slora_chat_plain_t *plain)
 
     n_ids = 0;
     rc = plain != NULL
-         ? slora_tokenizer_encode_chat(fuzz_tok, text, n, 1, plain->span,
+         ? slora_tokenizer_encode_chat(fuzz_tok, text, n,
+                                       slora_tokenizer_chat_bos(fuzz_tok)
+                                       ? SLORA_TOK_BOS_TEMPLATE : 0,
+                                       plain->span,
                                        plain->n, fuzz_ids, FUZZ_N_CTX,
                                        FUZZ_N_CTX, &n_ids, &err)
          : slora_tokenizer_encode(fuzz_tok, text, n, 1, 0, fuzz_ids,

@@ -284,7 +284,8 @@ fuzz_chat(int k, const uint8_t *data, size_t size)
         rc = slora_tokenizer_encode(fuzz_tok[k], (const char *) data, size,
                                     1, special, ids, FUZZ_MAX_IDS, &n, &err);
         rc |= slora_tokenizer_encode_chat(fuzz_tok[k], (const char *) data,
-                                          size, 1, plain, !special, chat,
+                                          size, SLORA_TOK_BOS_TOKENIZER,
+                                          plain, !special, chat,
                                           FUZZ_MAX_IDS, FUZZ_MAX_IDS, &nc,
                                           &err);
 
@@ -308,7 +309,8 @@ fuzz_chat(int k, const uint8_t *data, size_t size)
     }
 
     if (slora_tokenizer_encode_chat(fuzz_tok[k], (const char *) data, size,
-                                    1, plain, n_plain, chat, FUZZ_MAX_IDS,
+                                    SLORA_TOK_BOS_TOKENIZER, plain, n_plain,
+                                    chat, FUZZ_MAX_IDS,
                                     FUZZ_MAX_IDS, &nc, &err)
         != SLORA_OK)
     {

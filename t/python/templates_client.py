@@ -11,7 +11,9 @@ Jinja templates (llama.cpp's models/templates, from the reference
 sdist); SmolLM2's is read from SMOL_GGUF.
 
 - The prompt the server builds (its /tokenize, read back by /detokenize)
-  is the text tools/chat-reference renders with the model's template:
+  is the text tools/chat-reference renders with the model's template
+  (beginning with the vocabulary's BOS where the template writes
+  bos_token, as vLLM's prompt does, and only there):
   SmolLM2's (with the system message it writes when a chat has none);
   Meta's Llama 3.1 for a plain chat, one without a system message, one
   with tools, one with a call and its results sent back, one without
@@ -47,8 +49,8 @@ import openai
 
 from client_checks import CLOCK, WEATHER, admits, check, run
 
-def gguf_chat_template(path):
-    """tokenizer.chat_template from a GGUF file's metadata."""
+def gguf_meta(path):
+    """A GGUF file's metadata, key to value."""
     def value(f, t):
         if t == 8:
             n, = struct.unpack("<Q", f.read(8))
@@ -56,10 +58,11 @@ def gguf_chat_template(path):
         if t == 9:
             et, n = struct.unpack("<IQ", f.read(12))
             return [value(f, et) for _ in range(n)]
-        size = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8,
-                11: 8, 12: 8}[t]
-        return f.read(size)
+        fmt = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i",
+               6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}[t]
+        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
 
+    meta = {}
     with open(path, "rb") as f:
         magic, _, _, n_kv = struct.unpack("<4sIQQ", f.read(24))
         assert magic == b"GGUF"
@@ -67,17 +70,27 @@ def gguf_chat_template(path):
             n, = struct.unpack("<Q", f.read(8))
             key = f.read(n).decode("utf-8")
             t, = struct.unpack("<I", f.read(4))
-            v = value(f, t)
-            if key == "tokenizer.chat_template":
-                return v
-    return None
+            meta[key] = value(f, t)
+    return meta
+
+
+def gguf_chat_template(path):
+    """tokenizer.chat_template from a GGUF file's metadata."""
+    return gguf_meta(path).get("tokenizer.chat_template")
+
+
+# The BOS text of the servers' vocabulary (SmolLM2's: every server here
+# but Qwen2.5's, whose template writes none), which a prompt begins with
+# where its template writes bos_token, as vLLM renders it; main sets it.
+SERVER_BOS = ""
 
 
 def reference(template, messages, tools=None, gen=True, bos=None,
               eos=None, kwargs=None):
     """tools/chat-reference's rendering of the chat with template (a
     file); bos and eos the model's where not Llama 3's; kwargs the
-    template's other variables."""
+    template's other variables. The leading bos_token the reference
+    leaves out is the servers' BOS where the template writes one."""
     root = os.path.join(os.path.dirname(__file__), "..", "..")
     req = {"template": template, "messages": messages,
            "add_generation_prompt": gen}
@@ -88,9 +101,12 @@ def reference(template, messages, tools=None, gen=True, bos=None,
         req["eos_token"] = eos
     if tools is not None:
         req["tools"] = tools
-    return subprocess.run([os.path.join(root, "tools", "chat-reference")],
-                          input=json.dumps(req), capture_output=True,
-                          text=True, check=True).stdout
+    with open(template, encoding="utf-8") as f:
+        lead = SERVER_BOS if "bos_token" in f.read() else ""
+    return lead + subprocess.run(
+        [os.path.join(root, "tools", "chat-reference")],
+        input=json.dumps(req), capture_output=True, text=True,
+        check=True).stdout
 
 
 def served(client, messages, tools=None, gen=True, kwargs=None):
@@ -310,9 +326,13 @@ def auto_mistral(client, fmt):
     mark = client.post("/tokenize", cast_to=object,
                        body={"prompt": "[TOOL_CALLS]",
                              "add_special_tokens": False})["tokens"]
-    bias = {str(mark[0]): 5}
-    if fmt == "list":
-        bias[str(mark[4])] = 2
+    bias = {str(mark[0]): 5, str(mark[4]): 2}
+    if fmt == "named":
+        # and the end of its turn after the call ("</s>", plain text)
+        end = client.post("/tokenize", cast_to=object,
+                          body={"prompt": "</s>",
+                                "add_special_tokens": False})["tokens"]
+        bias[str(end[0])] = 4
     kw = dict(model="base", max_tokens=64, temperature=0,
               tools=[WEATHER, CLOCK], stop=["</s>"], logit_bias=bias,
               messages=shots + [{"role": "user",
@@ -519,7 +539,11 @@ def renders_mistral_tools(c, path, name, system):
 
 
 def main():
+    global SERVER_BOS
     smol_url, qwen_url, tdir, smol_gguf = sys.argv[1:5]
+    meta = gguf_meta(smol_gguf)
+    SERVER_BOS = meta["tokenizer.ggml.tokens"][
+        meta["tokenizer.ggml.bos_token_id"]]
     carried = [a.split("=", 1) for a in sys.argv[5:]]
 
     def client(url):

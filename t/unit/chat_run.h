@@ -85,7 +85,10 @@ chat_run_request(slora_request_t *req, const slora_tokenizer_t *tok,
     if (slora_chat_render(slora_tokenizer_chat_template(tok), &msg, 1,
                           SLORA_CHAT_GEN_PROMPT, prompt, sizeof(prompt), &n,
                           &plain, &err) != SLORA_OK
-        || slora_tokenizer_encode_chat(tok, prompt, n, 1, plain.span,
+        || slora_tokenizer_encode_chat(tok, prompt, n,
+                                       slora_tokenizer_chat_bos(tok)
+                                       ? SLORA_TOK_BOS_TEMPLATE : 0,
+                                       plain.span,
                                        plain.n, ids, CHAT_RUN_TOKENS,
                                        CHAT_RUN_TOKENS, &n_ids, &err)
            != SLORA_OK)

@@ -36,10 +36,11 @@
  *       as the content is, a made message's listed parts alone; a cap
  *       too small counted.
  *   (g) the BOS: a rendered chat's is the encoder's (the templates leave
- *       it out), one where the tokenizer adds one; asked for two (vLLM's
- *       add_special_tokens on a chat: the tokenizer's on top of the
- *       template's), two before the same ids (Llama 2's and Llama 3's
- *       vocabularies), none where the tokenizer adds none (SmolLM2's).
+ *       it out), the template's as the caller asks, whatever the
+ *       tokenizer adds to a text, and the tokenizer's (vLLM's
+ *       add_special_tokens on a chat) before it where it adds one: two
+ *       before the same ids with Llama 2's and Llama 3's vocabularies,
+ *       one with SmolLM2's, whose template writes none.
  *
  * The expected ids of (a), (c) and (d) come from an oracle of the test's
  * own: the text cut at each of the template's marks that lies outside
@@ -728,7 +729,8 @@ test_edges(const slora_tokenizer_t *smol, const slora_tokenizer_t *mis)
 
     sp[0].off = 10;
     sp[0].len = 100;
-    ok(slora_tokenizer_encode_chat(smol, buf, sizeof(buf), 1, sp, 1, ids_a,
+    ok(slora_tokenizer_encode_chat(smol, buf, sizeof(buf),
+                                   SLORA_TOK_BOS_TOKENIZER, sp, 1, ids_a,
                                    5, 5, &na, &err) == SLORA_BUSY
        && na == 6,
        "encode_chat: past its limit SLORA_BUSY, n = limit + 1");
@@ -795,10 +797,11 @@ test_spans(void)
 
 
 /*
- * (g) The BOS of a rendered chat: add_special 1, the template's, which
- * the renderer leaves to the encoder; 2, the tokenizer's on top (vLLM's
- * add_special_tokens true on a chat: the server passes 1 + that); 0,
- * none.
+ * (g) The BOS of a rendered chat: the template's where the caller asks
+ * for it (the server: where the template writes one), whatever the
+ * tokenizer adds to a text; the tokenizer's (vLLM's add_special_tokens
+ * on a chat) before it where the tokenizer adds one; none, neither.
+ * Without a template the vocabulary's own habit: Llama's add one.
  */
 static void
 test_bos(const char *dir, const slora_tokenizer_t *smol)
@@ -807,23 +810,26 @@ test_bos(const char *dir, const slora_tokenizer_t *smol)
 
     t = load_vocab(dir, "llama-spm");
     if (t != NULL) {
-        ok(slora_tokenizer_add_bos(t) && check_bos(t, SLORA_CHAT_LLAMA2),
-           "bos: llama2 (SentencePiece), asked for 2, the tokenizer's BOS "
-           "before the template's, then the same ids; 0, none");
+        ok(slora_tokenizer_add_bos(t) && slora_tokenizer_chat_bos(t)
+           && check_bos(t, SLORA_CHAT_LLAMA2),
+           "bos: llama2 (SentencePiece), no template: the template's BOS "
+           "asked for, the tokenizer's before it, then the same ids");
         slora_tokenizer_free(t);
     }
 
     t = load_vocab(dir, "llama-bpe");
     if (t != NULL) {
-        ok(slora_tokenizer_add_bos(t) && check_bos(t, SLORA_CHAT_LLAMA3),
-           "bos: llama3 (byte-level BPE), asked for 2, two "
-           "<|begin_of_text|>, then the same ids; 0, none");
+        ok(slora_tokenizer_add_bos(t) && slora_tokenizer_chat_bos(t)
+           && check_bos(t, SLORA_CHAT_LLAMA3),
+           "bos: llama3 (byte-level BPE), no template: two "
+           "<|begin_of_text|> asked for both, then the same ids");
         slora_tokenizer_free(t);
     }
 
-    ok(!slora_tokenizer_add_bos(smol) && check_bos(smol, SLORA_CHAT_CHATML),
-       "bos: SmolLM2's ChatML, whose tokenizer adds no BOS: the same ids "
-       "asked for 0, 1 or 2");
+    ok(!slora_tokenizer_add_bos(smol) && !slora_tokenizer_chat_bos(smol)
+       && check_bos(smol, SLORA_CHAT_CHATML),
+       "bos: SmolLM2's ChatML, whose template writes none and whose "
+       "tokenizer adds none: the tokenizer's asked for adds nothing");
 }
 
 
@@ -894,21 +900,22 @@ enc(const slora_tokenizer_t *t, const char *text, size_t n,
 }
 
 
-/* 1 when a chat rendered in tmpl, encoded as the server encodes it
- * (add_special 1), has BOS first where t adds one, with add_special 2 one
- * more BOS before the same ids, with 0 those ids less their BOS. */
+/* 1 when a chat rendered in tmpl, encoded with the BOS sets none,
+ * template, tokenizer and both, has those ids, the template's BOS (where
+ * the vocabulary has one) and the tokenizer's (where it adds one) before
+ * the same ids. */
 static int
 check_bos(const slora_tokenizer_t *t, slora_chat_e tmpl)
 {
-    int                 rc, k;
+    int                 rc, k, add;
     char               *text;
     size_t              n;
-    int32_t             nk[3], bos, want;
+    int32_t             nk[4], bos;
     slora_err_t         err;
     slora_chat_msg_t    msg;
     slora_chat_plain_t  plain;
 
-    static int32_t      got[3][4096];
+    static int32_t      got[4][4096];
 
     msg = (slora_chat_msg_t) { "user", 4, "Hi there", 8, 0, 0, PLAIN_ALL };
     text = render(tmpl, &msg, 1, SLORA_CHAT_GEN_PROMPT, &n, &plain);
@@ -918,12 +925,13 @@ check_bos(const slora_tokenizer_t *t, slora_chat_e tmpl)
 
     rc = 1;
 
-    for (k = 0; k < 3; k++) {
+    /* k: no BOS, the template's, the tokenizer's, both */
+    for (k = 0; k < 4; k++) {
         if (slora_tokenizer_encode_chat(t, text, n, k, plain.span, plain.n,
                                         got[k], 4096, 4096, &nk[k], &err)
             != SLORA_OK)
         {
-            diag("encode_chat, add_special %d: %s", k, err.msg);
+            diag("encode_chat, bos %d: %s", k, err.msg);
             rc = 0;
         }
     }
@@ -931,21 +939,24 @@ check_bos(const slora_tokenizer_t *t, slora_chat_e tmpl)
     free(text);
     free(plain.span);
 
-    if (rc == 0) {
+    if (rc == 0 || nk[0] < 1) {
         return 0;
     }
 
     bos = slora_tokenizer_bos(t);
-    want = slora_tokenizer_add_bos(t) && bos >= 0;
+    add = slora_tokenizer_add_bos(t) && bos >= 0;
 
-    if (!want) {
-        return same(got[0], nk[0], got[1], nk[1])
-               && same(got[2], nk[2], got[1], nk[1]);
+    if (bos < 0) {
+        return same(got[1], nk[1], got[0], nk[0])
+               && same(got[2], nk[2], got[0], nk[0])
+               && same(got[3], nk[3], got[0], nk[0]);
     }
 
-    return nk[1] > 1 && got[1][0] == bos && got[1][1] != bos
-           && same(got[0], nk[0], got[1] + 1, nk[1] - 1)
-           && got[2][0] == bos && same(got[2] + 1, nk[2] - 1, got[1], nk[1]);
+    return got[1][0] == bos && same(got[1] + 1, nk[1] - 1, got[0], nk[0])
+           && same(got[2] + add, nk[2] - add, got[0], nk[0])
+           && (!add || got[2][0] == bos)
+           && same(got[3] + add, nk[3] - add, got[1], nk[1])
+           && (!add || got[3][0] == bos);
 }
 
 
@@ -957,8 +968,8 @@ enc_spans(const slora_tokenizer_t *t, const char *text, size_t n,
     int32_t      k;
     slora_err_t  err;
 
-    if (slora_tokenizer_encode_chat(t, text, n, 1, sp, n_sp, ids, MAX_IDS,
-                                    MAX_IDS, &k, &err)
+    if (slora_tokenizer_encode_chat(t, text, n, SLORA_TOK_BOS_TOKENIZER, sp,
+                                    n_sp, ids, MAX_IDS, MAX_IDS, &k, &err)
         != SLORA_OK)
     {
         BAIL_OUT("encode_chat: %s", err.msg);

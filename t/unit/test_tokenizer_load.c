@@ -1,6 +1,7 @@
 /*
- * test_tokenizer_load.c: the tokenizer.json loader on hostile files, and
- * a GGUF vocabulary that names one text twice.
+ * test_tokenizer_load.c: the tokenizer.json loader on hostile files, a
+ * GGUF vocabulary that names one text twice, and where a chat's BOS comes
+ * from (the template's text, not the tokenizer's add_bos_token).
  *
  * Each case writes a small HF folder (tokenizer.json, and
  * tokenizer_config.json when given) with one fault, and the loader must
@@ -33,6 +34,9 @@ static void test_merges(void);
 static void test_vocab_gaps(void);
 static void test_vocab_reused_ids(void);
 static void test_gguf_duplicate(void);
+static void test_chat_bos(void);
+static int ids_are(const slora_tokenizer_t *t, int chat, int add_special,
+    const int32_t *want, int32_t n_want);
 
 
 static void
@@ -275,6 +279,101 @@ test_gguf_duplicate(void)
 }
 
 
+/*
+ * A rendered chat's BOS is the template's: one where the template's text
+ * writes bos_token first, none where it does not, whatever the tokenizer
+ * adds to a text (a ChatML fine-tune of a base whose tokenizer adds
+ * <s>: vLLM's chat prompt has none); vLLM's add_special_tokens puts the
+ * tokenizer's before it. Without a template, the tokenizer decides. The
+ * chats are encoded as the server encodes them: the template's BOS
+ * asked for where slora_tokenizer_chat_bos says it writes one.
+ */
+static void
+test_chat_bos(void)
+{
+    slora_err_t         err;
+    slora_tokenizer_t  *t;
+
+    static const int32_t  ab[] = { 0, 1 }, s_ab[] = { 2, 0, 1 },
+                          ss_ab[] = { 2, 2, 0, 1 };
+
+#define TOK_BOS                                                               \
+    "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"            \
+    "\"<s>\":2,\"<|im_start|>\":3},\"merges\":[]},\"added_tokens\":["       \
+    "{\"id\":2,\"content\":\"<s>\",\"special\":true},{\"id\":3,"            \
+    "\"content\":\"<|im_start|>\",\"special\":true}]}"
+#define CHATML  "{% for m in messages %}<|im_start|>{{ m.content }}{% endfor %}"
+
+    t = load(TOK_BOS, "{\"bos_token\":\"<s>\",\"add_bos_token\":true,"
+             "\"chat_template\":\"" CHATML "\"}", &err);
+    ok(t != NULL && !slora_tokenizer_chat_bos(t) && ids_are(t, 0, 1, s_ab, 3)
+       && ids_are(t, 1, 0, ab, 2) && ids_are(t, 1, 1, s_ab, 3),
+       "a template without bos_token, a tokenizer adding <s>: a text gets "
+       "it, a chat none, a chat with add_special_tokens the tokenizer's%s%s",
+       t ? "" : ": ", t ? "" : err.msg);
+    slora_tokenizer_free(t);
+
+    t = load(TOK_BOS, "{\"bos_token\":\"<s>\",\"add_bos_token\":false,"
+             "\"chat_template\":\"{{ bos_token }}" CHATML "\"}", &err);
+    ok(t != NULL && slora_tokenizer_chat_bos(t) && ids_are(t, 0, 1, ab, 2)
+       && ids_are(t, 1, 0, s_ab, 3) && ids_are(t, 1, 1, s_ab, 3),
+       "a template writing bos_token, a tokenizer adding none: a text "
+       "none, a chat the template's, with add_special_tokens no more%s%s",
+       t ? "" : ": ", t ? "" : err.msg);
+    slora_tokenizer_free(t);
+
+    t = load(TOK_BOS, "{\"bos_token\":\"<s>\",\"add_bos_token\":true}",
+             &err);
+    ok(t != NULL && slora_tokenizer_chat_bos(t) && ids_are(t, 1, 0, s_ab, 3)
+       && ids_are(t, 1, 1, ss_ab, 4),
+       "no template, a tokenizer adding <s>: a chat gets it, two with "
+       "add_special_tokens%s%s", t ? "" : ": ", t ? "" : err.msg);
+    slora_tokenizer_free(t);
+
+#undef CHATML
+#undef TOK_BOS
+}
+
+
+/* 1 when "ab" encodes to want: as a text with add_special (chat 0), or
+ * as a rendered chat as the server encodes one (chat 1): the template's
+ * BOS where t's template writes one, the tokenizer's too where
+ * add_special (vLLM's add_special_tokens). */
+static int
+ids_are(const slora_tokenizer_t *t, int chat, int add_special,
+    const int32_t *want, int32_t n_want)
+{
+    int          rc, bos;
+    int32_t      ids[8], n, i;
+    slora_err_t  err;
+
+    bos = (slora_tokenizer_chat_bos(t) ? SLORA_TOK_BOS_TEMPLATE : 0)
+          | (add_special ? SLORA_TOK_BOS_TOKENIZER : 0);
+
+    rc = chat ? slora_tokenizer_encode_chat(t, "ab", 2, bos, NULL, 0, ids, 8,
+                                            8, &n, &err)
+              : slora_tokenizer_encode(t, "ab", 2, add_special, 0, ids, 8,
+                                       &n, &err);
+
+    if (rc != SLORA_OK || n != n_want) {
+        diag("chat %d, add_special %d: %d ids%s%s", chat, add_special,
+             rc == SLORA_OK ? (int) n : -1, rc == SLORA_OK ? "" : ": ",
+             rc == SLORA_OK ? "" : err.msg);
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ids[i] != want[i]) {
+            diag("chat %d, add_special %d: id %d is %d", chat, add_special,
+                 (int) i, (int) ids[i]);
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 main(void)
 {
@@ -288,6 +387,7 @@ main(void)
     test_vocab_gaps();
     test_vocab_reused_ids();
     test_gguf_duplicate();
+    test_chat_bos();
 
     write_text("tokenizer.json", NULL);
     write_text("tokenizer_config.json", NULL);

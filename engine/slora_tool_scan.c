@@ -270,7 +270,15 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
             return i;
         }
 
-        /* the states of fixed text: blanks before it, then its bytes */
+        /* the states of fixed text: blanks before it, then its bytes;
+         * Llama 3's key "parameters", or "arguments" as its models
+         * write it at times and vLLM reads it */
+        if (t->state == SLORA_TOOL_S_ARGS_KEY && t->params
+            && t->matched == 1 && c == 'a')
+        {
+            t->params = 0;
+        }
+
         fixed = t->state == SLORA_TOOL_S_ARGS_KEY && t->params
                 ? "\"parameters\"" : slora_tool_fixed[t->state];
 

@@ -6,7 +6,8 @@
  * one or more such objects, what "required" constrains it to; and, when
  * the model chose freely (tool_choice "auto"), such objects each inside
  * <tool_call> ... </tool_call>, as the chat prompt tells it to write
- * them. Llama 3.1's calls name their arguments "parameters". Mistral's
+ * them. Llama 3.1's calls name their arguments "parameters" (or
+ * "arguments", as vLLM reads them). Mistral's
  * models write their calls after a [TOOL_CALLS] mark: a JSON array of
  * such objects, or (the newer) each call's name, [ARGS] and its
  * arguments' object.
@@ -63,7 +64,8 @@ typedef struct {
     uint8_t     shape;      /* slora_tool_shape_e */
     uint8_t     in_string;
     uint8_t     escape;
-    uint8_t     params;     /* the arguments' key is "parameters" */
+    uint8_t     params;     /* the arguments' key is "parameters" (or,
+                               once its 'a' is read, "arguments") */
     uint32_t    depth;      /* of the arguments' containers */
     uint8_t     arrays[SLORA_TOOL_DEPTH_MAX / 8];   /* bit k: the container
                                                        at depth k + 1 is
@@ -75,8 +77,8 @@ typedef struct {
 } slora_tool_scan_t;
 
 
-/* params: the arguments' key is "parameters" (Llama 3.1's calls), not
- * "arguments". */
+/* params: the arguments' key is "parameters" (Llama 3.1's calls), or
+ * "arguments" as vLLM reads them too; else "arguments" alone. */
 void slora_tool_scan_init(slora_tool_scan_t *t, slora_tool_shape_e shape,
     int params);
 

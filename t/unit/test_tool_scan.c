@@ -144,14 +144,19 @@ main(void)
 {
     srand(5);
 
-    /* Llama 3.1's calls: "parameters", and only that key */
+    /* Llama 3.1's calls: "parameters", or "arguments" as its models
+     * write it at times and vLLM reads it; no other key */
     check_as("a Llama 3.1 call", "{\"name\": \"get_weather\", "
              "\"parameters\": {\"city\": \"Paris\"}}", SLORA_TOOL_BARE, 1,
              1, (const char *[]) { "get_weather" },
              (const char *[]) { "{\"city\": \"Paris\"}" }, -1, 1);
-    check_as("a Llama 3.1 call named with \"arguments\": not a call",
-             "{\"name\": \"f\", \"arguments\": {}}", SLORA_TOOL_BARE, 1, 1,
-             (const char *[]) { "f" }, (const char *[]) { "" }, 15, 0);
+    check_as("a Llama 3.1 call with \"arguments\": a call, as vLLM reads "
+             "it", "{\"name\": \"f\", \"arguments\": {\"x\": 1}}",
+             SLORA_TOOL_BARE, 1, 1, (const char *[]) { "f" },
+             (const char *[]) { "{\"x\": 1}" }, -1, 1);
+    check_as("a Llama 3.1 call with \"args\": not a call",
+             "{\"name\": \"f\", \"args\": {}}", SLORA_TOOL_BARE, 1, 1,
+             (const char *[]) { "f" }, (const char *[]) { "" }, 18, 0);
     check_as("a call with \"parameters\" where \"arguments\" is the key: "
              "not a call", "{\"name\": \"f\", \"parameters\": {}}",
              SLORA_TOOL_BARE, 0, 1, (const char *[]) { "f" },

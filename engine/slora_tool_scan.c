@@ -41,6 +41,10 @@ enum {
     SLORA_TOOL_S_ARGS_MARK,     /* named: "[ARGS]" */
     SLORA_TOOL_S_ID_MARK,       /* named: "[CALL_ID]" */
     SLORA_TOOL_S_ID,            /* named: the id's bytes, then '[' */
+    SLORA_TOOL_S_CID_KEY,       /* Mistral's list: "\"id\"" after ',' */
+    SLORA_TOOL_S_CID_COLON,     /* ':' */
+    SLORA_TOOL_S_CID_QUOTE,     /* '"' */
+    SLORA_TOOL_S_CID,           /* the id's bytes, then '"' */
     SLORA_TOOL_S_NOT
 };
 
@@ -49,7 +53,8 @@ enum {
 static const char  *slora_tool_fixed[] = {
     "<tool_call>", "{", "\"name\"", ":", "\"", NULL, ",", "\"arguments\"",
     ":", "{", NULL, "}", "</tool_call>", NULL, NULL, "[", NULL,
-    "[TOOL_CALLS]", NULL, NULL, "[ARGS]", "[CALL_ID]", NULL, NULL
+    "[TOOL_CALLS]", NULL, NULL, "[ARGS]", "[CALL_ID]", NULL, "\"id\"", ":",
+    "\"", NULL, NULL
 };
 
 
@@ -191,6 +196,22 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
 
             continue;
 
+        case SLORA_TOOL_S_CID:
+            /* a Mistral list call's own id (NeMo's write one), let be:
+             * the answer's calls get the server's ids */
+            if (c == '"') {
+                t->state = SLORA_TOOL_S_CLOSE;
+                continue;
+            }
+
+            if (!slora_tool_name_byte(c)) {
+                t->state = SLORA_TOOL_S_NOT;
+                *ev = SLORA_TOOL_NOT;
+                return i;
+            }
+
+            continue;
+
         case SLORA_TOOL_S_ARGS:
             /* a run of the arguments' bytes, to their closer or the
              * piece's end */
@@ -283,6 +304,15 @@ slora_tool_scan(slora_tool_scan_t *t, const char *piece, size_t n,
                 ? "\"parameters\"" : slora_tool_fixed[t->state];
 
         if (t->matched == 0 && slora_tool_blank(c)) {
+            continue;
+        }
+
+        if (t->state == SLORA_TOOL_S_CLOSE && t->shape == SLORA_TOOL_MISTRAL
+            && c == ',')
+        {
+            /* "id" after the arguments, as Mistral's templates write a
+             * list call */
+            t->state = SLORA_TOOL_S_CID_KEY;
             continue;
         }
 

@@ -274,6 +274,19 @@ main(void)
           SLORA_TOOL_MISTRAL, 2, (const char *[]) { "a", "b" },
           (const char *[]) { "{\"x\": [1]}", "{}" }, -1, 1);
 
+    check("NeMo: list calls with their own ids, as its template writes "
+          "them: the calls, the ids let be",
+          "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"x\": 1}, "
+          "\"id\": \"w1234567x\"}, {\"name\": \"b\", \"arguments\": {}, "
+          "\"id\":\"t7654321y\" }]",
+          SLORA_TOOL_MISTRAL, 2, (const char *[]) { "a", "b" },
+          (const char *[]) { "{\"x\": 1}", "{}" }, -1, 1);
+
+    check("NeMo: a key after the arguments other than \"id\": not whole",
+          "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {}, \"ix\": 1}]",
+          SLORA_TOOL_MISTRAL, 1, (const char *[]) { "a" },
+          (const char *[]) { "{}" }, 46, 0);
+
     check("NeMo: the list right after the mark, not closed: not whole",
           "[TOOL_CALLS][{\"name\":\"a\",\"arguments\":{}}",
           SLORA_TOOL_MISTRAL, 1, (const char *[]) { "a" },

@@ -35,6 +35,7 @@
  *       after it (added later), as one add of both makes it.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static char *drop(char *conv, const char *item, slora_openai_err_t *err);
 static int prompt(const char *conv);
 static char *think_prompt(const char *conv);
 static char *add(const char *body, int n, slora_openai_err_t *err);
+static char *joined(const char *first, ...);
 
 
 static void
@@ -470,12 +472,7 @@ test_reasoning(void)
            "the answer lists each reasoning item before its message's items");
 
     /* the conversation with them: base's messages, then the new ones */
-    conv = malloc(sizeof(base) + strlen(out) + 1);
-    if (conv == NULL) {
-        BAIL_OUT("out of memory");
-    }
-    snprintf(conv, sizeof(base) + strlen(out) + 1, "%.*s,%s",
-             (int) sizeof(base) - 2, base, out + 1);
+    conv = joined(base, out, NULL);
     free(out);
     free(answer);
 
@@ -676,12 +673,7 @@ test_alone(void)
         return;
     }
 
-    conv = malloc(sizeof(base) + strlen(out) + 1);
-    if (conv == NULL) {
-        BAIL_OUT("out of memory");
-    }
-    snprintf(conv, sizeof(base) + strlen(out) + 1, "%.*s,%s",
-             (int) sizeof(base) - 2, base, out + 1);
+    conv = joined(base, out, NULL);
     free(out);
     free(answer);
 
@@ -711,7 +703,6 @@ static void
 test_later(void)
 {
     char                *one, *first, *second, *both, *apart, *pa, *pb;
-    size_t               len;
     slora_openai_err_t   err;
 
     static const char  base[] = "[{\"role\":\"user\",\"content\":\"Hi\"}]";
@@ -741,15 +732,8 @@ test_later(void)
     }
 
     /* base's messages, then each add's */
-    len = sizeof(base) + strlen(one) + strlen(first) + strlen(second);
-    both = malloc(len);
-    apart = malloc(len + sizeof(base));
-    if (both == NULL || apart == NULL) {
-        BAIL_OUT("out of memory");
-    }
-    snprintf(both, len, "%.*s,%s", (int) sizeof(base) - 2, base, one + 1);
-    snprintf(apart, len, "%.*s,%.*s,%s", (int) sizeof(base) - 2, base,
-             (int) strlen(first) - 2, first + 1, second + 1);
+    both = joined(base, one, NULL);
+    apart = joined(base, first, second, NULL);
 
     pa = think_prompt(both);
     pb = think_prompt(apart);
@@ -761,9 +745,8 @@ test_later(void)
     free(pb);
 
     /* the reasoning before a user message: still in no prompt */
-    snprintf(apart, len + sizeof(base), "%.*s,%.*s,%.*s,%s",
-             (int) sizeof(base) - 2, base, (int) strlen(first) - 2,
-             first + 1, (int) sizeof(base) - 3, base + 1, second + 1);
+    free(apart);
+    apart = joined(base, first, base, second, NULL);
     pb = think_prompt(apart);
     ok(pb != NULL && strstr(pb, "plan") == NULL,
        "reasoning alone before a user message: in no prompt (%s)",
@@ -1027,6 +1010,50 @@ think_prompt(const char *conv)
     }
 
     slora_openai_req_free(&req);
+
+    return out;
+}
+
+
+/* The messages of JSON arrays (non-empty; NULL after the last) as one
+ * array, a conversation stored add after add, to free. */
+static char *
+joined(const char *first, ...)
+{
+    char        *out;
+    size_t       len, at, n;
+    va_list      ap;
+    const char  *a;
+
+    len = 2;
+    va_start(ap, first);
+    for (a = first; a != NULL; a = va_arg(ap, const char *)) {
+        len += strlen(a) - 1;
+    }
+    va_end(ap);
+
+    out = malloc(len);
+    if (out == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    out[0] = '[';
+    at = 1;
+    va_start(ap, first);
+    for (a = first; a != NULL; a = va_arg(ap, const char *)) {
+        /* its items, between its brackets; a comma before all but the
+         * first array's */
+        n = strlen(a) - 2;
+        if (at > 1) {
+            out[at++] = ',';
+        }
+        memcpy(out + at, a + 1, n);
+        at += n;
+    }
+    va_end(ap);
+
+    out[at++] = ']';
+    out[at] = '\0';
 
     return out;
 }

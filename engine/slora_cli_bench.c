@@ -63,6 +63,8 @@ typedef struct {
                                        a step at the batch named */
     uint64_t    full_steps;
     uint64_t    dec_tokens;
+    int32_t     dec_most;           /* the most rows a decode-only step
+                                       decoded */
     uint64_t    generated;
     int32_t     failed;
     double      secs;
@@ -120,7 +122,9 @@ static const char  slora_bench_usage[] =
     "                        decode-only step (the last, with fewer\n"
     "                        requests left, among them) and its time on\n"
     "                        the device; the full step, the mean of those\n"
-    "                        with all B decoding (a step at batch B)\n"
+    "                        with all B decoding (a step at batch B);\n"
+    "                        where no step held all B (the pool too\n"
+    "                        small), a line after the row says so\n"
     "\n"
     "The batched run's adapter figures are its own: loads (read or made\n"
     "into host memory), uploads (host memory to the pool; how many found\n"
@@ -479,6 +483,16 @@ slora_cli_bench(int argc, char **argv)
                                     / ((double) res.dec_ns / 1e9) : 0.0,
                    (double) res.generated / res.secs,
                    (double) (res.total_ns - res.dec_ns) / 1e9);
+
+            /* a batch the pool could not hold in flight at once: its
+             * steps are of smaller batches, and the row must say so */
+            if (res.dec_steps > 0 && res.full_steps == 0) {
+                printf("batch %d: no step decoded all %d at once (at most "
+                       "%d: the pool's room), so the row above is of "
+                       "smaller batches\n", batches[i], batches[i],
+                       res.dec_most);
+            }
+
             fflush(stdout);
         }
     }
@@ -556,6 +570,10 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
             res->dec_rows_ns += st.last_step_rows_ns;
             res->dec_steps++;
             res->dec_tokens += st.last_step_decode;
+
+            if (st.last_step_decode > res->dec_most) {
+                res->dec_most = st.last_step_decode;
+            }
 
             if (st.last_step_decode == conc) {
                 res->full_ns += st.last_step_ns;

@@ -405,6 +405,30 @@ my $model = tiny_model();
     }
 }
 
+# a batch the pool cannot hold in flight at once: the row's steps are
+# of smaller batches, no full step, and a line after the row says so
+# (a 1 MiB pool holds some 2000 of the tiny model's tokens: four
+# prompts of 408, not eight)
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'bench', '--model', $model, '--threads', '1',
+        '--prompt-len', '400', '--gen', '8', '--single', '0',
+        '--batches', '4,8', '--pool', '1');
+    is($rc, 0, 'bench --batches 4,8 in a 1 MiB pool exits 0')
+        or diag("$out\n$err");
+    my ($full4) = $out =~ /^\s+4\s+0\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/m;
+    my ($full8) = $out =~ /^\s+8\s+0\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/m;
+    ok(defined $full4 && $full4 > 0, '... batch 4 held: a full step ('
+       . ($full4 // 'none') . ' ms)') or diag($out);
+    is($full8, '0.000', '... batch 8 never all in flight: no full step')
+        or diag($out);
+    unlike($out, qr/^batch 4:/m, '... no word on batch 4');
+    my ($most) = $out =~ /^batch 8: no step decoded all 8 at once \(at most (\d+): the pool's room\), so the row above is of smaller batches$/m;
+    ok(defined $most && $most >= 4 && $most < 8,
+       '... and a line after batch 8\'s row says it held at most '
+       . ($most // 'none')) or diag($out);
+}
+
 # the host rows column: a decode step's rows worked out on the host (a
 # presence penalty on every request here) take time, greedy ones none
 {

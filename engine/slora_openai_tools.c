@@ -85,6 +85,7 @@ static int slora_openai_tool_choice(cJSON *choice, cJSON *tools,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_tool_strict(cJSON *tools);
 static cJSON *slora_openai_tool_params(cJSON *params);
 static void slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -141,6 +142,7 @@ int
 slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
+    int                  strict, held;
     cJSON               *tools, *choice;
     unsigned             parallel;
     const char          *trigger;
@@ -219,10 +221,34 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
     if (req->tools == SLORA_OPENAI_TOOLS_AUTO && trigger != NULL) {
         /* a call the model chooses to write is held to the tools' schema
          * from its mark on; tools whose schema cannot be enforced (or is
-         * too long) leave it free */
-        if (slora_openai_tool_schema(tools, req, &lenient) == SLORA_OK
-            && req->schema.len + strlen(trigger) <= SLORA_JSON_SCHEMA_MAX)
+         * too long) leave it free, but where a tool asks for "strict":
+         * true, which promises calls its parameters admit: then that is
+         * a 400, as under "required" */
+        strict = slora_openai_tool_strict(tools);
+        held = slora_openai_tool_schema(tools, req, strict ? err : &lenient)
+               == SLORA_OK;
+
+        if (held && req->schema.len + strlen(trigger) > SLORA_JSON_SCHEMA_MAX)
         {
+            held = 0;
+
+            if (strict) {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_value", "tools", "the "
+                                         "tools' parameters are %zu bytes "
+                                         "written compactly with their "
+                                         "call's frame; this server holds "
+                                         "\"strict\" calls to at most %d",
+                                         req->schema.len + strlen(trigger),
+                                         SLORA_JSON_SCHEMA_MAX);
+            }
+        }
+
+        if (!held && strict) {
+            return SLORA_ERROR;
+        }
+
+        if (held) {
             req->schema_trigger.data = trigger;
             req->schema_trigger.len = strlen(trigger);
             req->trigger_lead =
@@ -285,7 +311,7 @@ static int
 slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
 {
     int     i, k;
-    cJSON  *tool, *fn, *name, *params, *type, *other;
+    cJSON  *tool, *fn, *name, *params, *type, *strict, *other;
 
     if (!cJSON_IsArray(tools)) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
@@ -347,6 +373,16 @@ slora_openai_tool_list(cJSON *tools, slora_openai_err_t *err)
                                      "invalid_type", "tools", "tools[%d]."
                                      "function.parameters must be a JSON "
                                      "schema object", i);
+        }
+
+        strict = cJSON_GetObjectItemCaseSensitive(fn, "strict");
+
+        if (strict != NULL && !cJSON_IsBool(strict) && !cJSON_IsNull(strict))
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "tools", "tools[%d]."
+                                     "function.strict must be a boolean",
+                                     i);
         }
 
         type = cJSON_GetObjectItemCaseSensitive(params, "type");
@@ -620,6 +656,24 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     cJSON_Delete(sch);
 
     return rc;
+}
+
+
+/* 1 where a tool of the list asks for "strict": true. */
+static int
+slora_openai_tool_strict(cJSON *tools)
+{
+    cJSON  *tool;
+
+    cJSON_ArrayForEach(tool, tools) {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                             slora_openai_tool_function(tool), "strict")))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

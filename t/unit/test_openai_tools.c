@@ -261,6 +261,111 @@ test_blame(void)
            "parameters: %s", i ? "named" : "required", err.msg);
         slora_openai_req_free(&req);
     }
+
+    /* under "auto" such a function leaves calls free, but not where a
+     * tool asks for "strict": true, which promises calls its parameters
+     * admit: then it is refused as under "required" */
+    for (i = 0; i < 3; i++) {
+        static const char  *strict[] = { "", ",\"strict\":false",
+                                         ",\"strict\":null" };
+
+        snprintf(body, sizeof(body), "{\"model\":\"base\",\"messages\":["
+                 USER "],\"tools\":[" TIME ",{\"type\":\"function\","
+                 "\"function\":{\"name\":\"g\"%s,\"parameters\":{"
+                 "\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+                 "\"string\",\"pattern\":\"(?=x)\"}}}}}]}", strict[i]);
+        rc = parse(body, &req, &err);
+        ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_AUTO
+           && req.schema.data == NULL && req.schema_trigger.data == NULL,
+           "auto, strict \"%s\": calls left free: %s", strict[i], err.msg);
+        slora_openai_req_free(&req);
+    }
+
+    for (i = 0; i < 2; i++) {
+        /* the strict one is the refused one, or the other */
+        snprintf(body, sizeof(body), "{\"model\":\"base\",\"messages\":["
+                 USER "],\"tools\":[{\"type\":\"function\",\"function\":"
+                 "{\"name\":\"get_time\"%s}},{\"type\":\"function\","
+                 "\"function\":{\"name\":\"g\"%s,\"parameters\":{"
+                 "\"type\":\"object\",\"properties\":{\"a\":{\"type\":"
+                 "\"string\",\"pattern\":\"(?=x)\"}}}}}]}",
+                 i ? ",\"strict\":true" : "", i ? "" : ",\"strict\":true");
+        rc = parse(body, &req, &err);
+        ok(rc == SLORA_ERROR && err.status == 400
+           && strstr(err.msg, "tools[1].function.parameters: pattern: "
+                              "lookahead is not supported at byte 2 (at "
+                              "#/properties/a)") != NULL,
+           "auto with a strict tool (%s): the function at fault named: %s",
+           i ? "another" : "the refused one", err.msg);
+        slora_openai_req_free(&req);
+    }
+
+    /* a strict tool whose parameters can be held: held from the mark */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               "{\"type\":\"function\",\"function\":{\"name\":"
+               "\"get_time\",\"strict\":true}}]}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && str_is(req.schema_trigger.data, req.schema_trigger.len,
+                 "<tool_call>"),
+       "auto, a strict tool the server can hold: held from \"<tool_call>\""
+       " on: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    /* a strict tool whose calls' schema, framed by the mark, passes the
+     * server's bound: refused, where the same tool not strict leaves
+     * calls free; the description's length is stepped over the bound */
+    {
+        int    fits, framed, over;
+        char  *big;
+        size_t n;
+
+        fits = framed = over = 0;
+        big = malloc(SLORA_JSON_SCHEMA_MAX + 1024);
+
+        for (n = SLORA_JSON_SCHEMA_MAX - 256; big != NULL
+             && n < SLORA_JSON_SCHEMA_MAX; n++)
+        {
+            snprintf(big, SLORA_JSON_SCHEMA_MAX + 1024,
+                     "{\"model\":\"base\",\"messages\":[" USER "],"
+                     "\"tools\":[{\"type\":\"function\",\"function\":"
+                     "{\"name\":\"get_time\",\"strict\":true,"
+                     "\"parameters\":{\"type\":\"object\","
+                     "\"description\":\"%0*d\"}}}]}", (int) n, 0);
+            rc = parse(big, &req, &err);
+
+            if (rc == SLORA_OK && req.schema.data != NULL) {
+                fits += framed == 0 && over == 0;
+
+            } else if (rc == SLORA_ERROR && err.status == 400
+                       && strstr(err.msg, "with their call's frame; this "
+                                 "server holds \"strict\" calls to at "
+                                 "most 16384") != NULL)
+            {
+                framed += over == 0;
+
+            } else if (rc == SLORA_ERROR && err.status == 400) {
+                over++;
+            }
+
+            slora_openai_req_free(&req);
+        }
+
+        free(big);
+        ok(fits > 0 && framed == (int) strlen("<tool_call>") && over > 0,
+           "a strict tool's schema: held (%d lengths), then refused for "
+           "the mark's %d bytes (%d), then too long itself (%d)", fits,
+           (int) strlen("<tool_call>"), framed, over);
+    }
+
+    /* strict: a boolean (or null) */
+    rc = parse("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["
+               "{\"type\":\"function\",\"function\":{\"name\":"
+               "\"get_time\",\"strict\":\"yes\"}}]}", &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.msg, "tools[0].function.strict must be a boolean") == 0,
+       "strict \"yes\": 400 invalid_type: %s", err.msg);
+    slora_openai_req_free(&req);
 }
 
 

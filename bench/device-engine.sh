@@ -22,6 +22,9 @@
 #   bash bench/device-engine.sh attention-ab  (.carry/t from BASE=<commit>:
 #                                           the decode attention of this
 #                                           build against that one's)
+#   bash bench/device-engine.sh kernel-times  (.carry/t: a decode step of
+#                                           PEFT's shape kernel by kernel,
+#                                           under ncu)
 #   bash bench/device-engine.sh skew       (.carry/t: where a decode step
 #                                           goes with one long context
 #                                           among short ones)
@@ -298,6 +301,35 @@ if [ "$MODE" = skew ]; then
     done
     grep -E "^== skew.*: env|^decode-only|^cuda profile|^  [a-z]|decode graph" \
         "$OUT/engine.log" | head -300
+    exit 0
+fi
+
+if [ "$MODE" = kernel-times ]; then
+    # where a decode step of PEFT's shape goes, kernel by kernel: the 7B
+    # shape, 32 rank-16 q,k,v,o adapters, batch 64, prompt 256, 16 new
+    # tokens, once as it runs (the decode step's time) and once under
+    # Nsight Compute, every kernel timed alone (gpu__time_duration, no
+    # cache flush, clocks left alone), then bench/kernel-times.py: the
+    # kernels' sum against the step, and the kernels by their share.
+    # Needs a machine where ncu reads the GPU's counters (Firecracker;
+    # not gVisor: KINDS.md)
+    $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
+        --rank 16 --targets q,k,v,o > /dev/null
+    KT="$S bench --model random:llama-7b --device cuda --adapters /tmp/ad7
+        --prompt-len 256 --gen 16 --single 0 --step-tokens 4096
+        --batches 64"
+    step "kernel-times plain" $KT
+    NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu \
+          /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+    step "kernel-times ncu" ${NCU:-ncu} --csv --metrics gpu__time_duration.sum \
+        --cache-control none --clock-control none --graph-profiling node \
+        --log-file "$OUT/ncu.csv" $KT
+    ms=$(awk '/^== kernel-times plain: \// { on = 1 } /^== kernel-times plain: rc/ { on = 0 }
+              on && $1 == 64 { printf "%s%s", sep, $3; sep = "," }' \
+             "$OUT/engine.log")
+    grep -E "^== kernel-times|^ +64 " "$OUT/engine.log"
+    python3 bench/kernel-times.py "$OUT/ncu.csv" --step-ms "$ms" \
+        | tee "$OUT/kernel-times.txt"
     exit 0
 fi
 

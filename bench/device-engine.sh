@@ -307,10 +307,11 @@ fi
 if [ "$MODE" = kernel-times ]; then
     # where a decode step of PEFT's shape goes, kernel by kernel: the 7B
     # shape, 32 rank-16 q,k,v,o adapters, batch 64, prompt 256, 16 new
-    # tokens, once as it runs (the decode step's time) and once under
-    # Nsight Compute, every kernel timed alone (gpu__time_duration, no
-    # cache flush, clocks left alone), then bench/kernel-times.py: the
-    # kernels' sum against the step, and the kernels by their share.
+    # tokens, once as it runs (the full step's time: all 64 decoding)
+    # and once under Nsight Compute, every kernel timed alone
+    # (gpu__time_duration, no cache flush, clocks left alone), then
+    # bench/kernel-times.py: the kernels' sum against the step, and the
+    # kernels by their share.
     # Needs a machine where ncu reads the GPU's counters (Firecracker;
     # not gVisor: KINDS.md)
     $S mkadapter --model random:llama-7b --out /tmp/ad7 --count 32 \
@@ -325,7 +326,7 @@ if [ "$MODE" = kernel-times ]; then
         --cache-control none --clock-control none --graph-profiling node \
         --log-file "$OUT/ncu.csv" $KT
     ms=$(awk '/^== kernel-times plain: \// { on = 1 } /^== kernel-times plain: rc/ { on = 0 }
-              on && $1 == 64 { printf "%s%s", sep, $3; sep = "," }' \
+              on && $1 == 64 { printf "%s%s", sep, $9; sep = "," }' \
              "$OUT/engine.log")
     grep -E "^== kernel-times|^ +64 " "$OUT/engine.log"
     python3 bench/kernel-times.py "$OUT/ncu.csv" --step-ms "$ms" \

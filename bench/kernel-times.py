@@ -9,8 +9,10 @@ kernel). A decode step is one with the decode attention and no prefill
 attention; it is a LoRA step where a LoRA kernel ran in it. For the
 decode steps of each kind: how many, their kernels' time summed (the
 median step), and, kernel by kernel (the name up to its template
-arguments), launches and microseconds a step. Against a step's time in a
-run without the profiler (the bench's "decode step"), the sum says how
+arguments), launches and microseconds a step. The median step is taken
+among the steps of the most common kernel count, which at the run's
+full batch are most of them. Against a step's time in a run without the
+profiler (the bench's "full step", every request decoding), the sum says how
 much of the step the kernels themselves take and how much is between
 them (launch, ramp, drain: what fusing kernels would save). The decode
 LoRA shrinks run beside the base GEMMs on a side stream in a real step,

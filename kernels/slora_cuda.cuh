@@ -1,8 +1,8 @@
 /*
  * slora_cuda.cuh: the device helpers every kernels/slora_<family>.cu
  * shares: bf16 vectors of eight read and written as one 16-byte access,
- * warp and block sums, the launch with programmatic dependence and the
- * launch check.
+ * warp and block sums, the launch with programmatic dependence, the L2
+ * prefetch that goes before its wait, and the launch check.
  *
  * The one idea: storage is bf16 and arithmetic is fp32, so every kernel
  * moves 16 bytes (eight values) per access and widens them to floats in
@@ -202,6 +202,25 @@ slora_pdl_enter(void)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+
+/*
+ * Bytes from p (16-byte aligned, a multiple of 16) asked into L2 by one
+ * thread, without waiting (sm_90's bulk prefetch; before it, nothing).
+ * A kernel launched with programmatic dependence calls it before
+ * slora_pdl_enter() for what the kernel before does not write (weights,
+ * the step's tables, copied in before the step's first kernel): those
+ * reads then leave DRAM while that kernel still runs, and the loads after
+ * the wait find them in L2.
+ */
+static __device__ __forceinline__ void
+slora_prefetch_l2(const void *p, uint32_t bytes)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;"
+                 :: "l"(p), "r"(bytes) : "memory");
 #endif
 }
 

@@ -252,10 +252,12 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
 {
     __shared__ slora_gmv_slices_t<T>  part;
 
-    int32_t  s, j0, k, r;
+    int32_t         s, j0, k, r;
+    const int64_t  *rows;
 
-    slora_pdl_enter();
-
+    /* the step's tables and the A rows, which no kernel of the step
+     * writes, are read and asked into L2 before the wait on the kernel
+     * before (slora_prefetch_l2) */
     s = blockIdx.x;
     k = blockIdx.z;
     j0 = blockIdx.y * SLORA_GMV_SH_ROWS;
@@ -265,9 +267,19 @@ slora_gmv_shrink(float *__restrict__ v, int64_t ld_v, int64_t v_stride,
         return;
     }
 
-    slora_gmv_shrink_rows<T>(v + k * v_stride, ld_v, x, ld_x, base,
-                             slora_pj(pj, rows, k)[s], r, j0, in_dim,
-                             indptr[s], indptr[s + 1], part);
+    rows = slora_pj(pj, rows, k)[s];
+
+    if ((int32_t) threadIdx.x < SLORA_GMV_SH_ROWS
+        && j0 + (int32_t) threadIdx.x < r)
+    {
+        slora_prefetch_l2(base + rows[j0 + threadIdx.x],
+                          (uint32_t) in_dim * sizeof(uint16_t));
+    }
+
+    slora_pdl_enter();
+
+    slora_gmv_shrink_rows<T>(v + k * v_stride, ld_v, x, ld_x, base, rows, r,
+                             j0, in_dim, indptr[s], indptr[s + 1], part);
 }
 
 
@@ -393,21 +405,32 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
 {
     __shared__ slora_gmv_part_t<T>  part;
 
-    int32_t  s, r, c0, k, out_dim, t, cy;
-    float   *dl;
+    int32_t         s, r, c0, k, out_dim, t, cy;
+    float          *dl;
+    const int64_t  *rows;
 
-    slora_pdl_enter();
-
+    /* the step's tables and the block's stripe of the B rows, which no
+     * kernel of the step writes, are read and asked into L2 before the
+     * wait on the kernel before; v, y and the delta only after it */
     s = blockIdx.x;
     k = blockIdx.z;
     r = slora_pj(pj, rank, k)[s];
     out_dim = slora_pj(pj, out_dim, k);
     c0 = blockIdx.y * SLORA_GMV_EX_COLS;
     dl = D ? slora_pj(pj, d, k) : NULL;
+    rows = slora_pj(pj, rows, k)[s];
 
     if (c0 >= out_dim) {
         return;
     }
+
+    if ((int32_t) threadIdx.x < r) {
+        slora_prefetch_l2(base + rows[threadIdx.x] + c0,
+                          (uint32_t) min(SLORA_GMV_EX_COLS, out_dim - c0)
+                          * sizeof(uint16_t));
+    }
+
+    slora_pdl_enter();
 
     if (r == 0) {
         cy = c0 + threadIdx.x;
@@ -420,9 +443,9 @@ slora_gmv_expand(int64_t ld_y, const float *__restrict__ v, int64_t ld_v,
     }
 
     slora_gmv_expand_cols<T, D>(slora_pj(pj, y, k), dl, ld_y, out_dim,
-                                v + k * v_stride, ld_v, base,
-                                slora_pj(pj, rows, k)[s], r, scale[s],
-                                indptr[s], indptr[s + 1], c0, part);
+                                v + k * v_stride, ld_v, base, rows, r,
+                                scale[s], indptr[s], indptr[s + 1], c0,
+                                part);
 }
 
 

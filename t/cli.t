@@ -21,7 +21,9 @@
 # ranks in turn; `slora conform --lookup 1` drafts on the device under
 # test and still agrees; `slora generate --json-schema` answers with an object
 # the schema admits and refuses a keyword it cannot enforce; bad option
-# values are refused by name.
+# values are refused by name. `slora bench --batches` says when the pool
+# never held a batch in flight; bench/steps.py and bench/kernel-times.py
+# sum up a step log and an Nsight Compute CSV of a decode step's kernels.
 
 use strict;
 use warnings;
@@ -667,6 +669,82 @@ for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
     isnt($rc, 0, 'conform --device cuda --weights q8_0 is refused');
     like($err, qr/--weights is for a CPU device/, '... saying why')
         or diag($err);
+}
+
+# bench/kernel-times.py: an Nsight Compute CSV of a run's kernels (as
+# bench/device-engine.sh kernel-times writes it), cut into steps at each
+# argmax: a prompt's step and a short decode step left out, three base
+# decode steps and two with LoRA summed, the LoRA shrinks said apart
+{
+    my $csv = "$ENV{TMPDIR}/kernel-times-$$.csv";
+    $csv = "/tmp/kernel-times-$$.csv" unless $ENV{TMPDIR};
+    my @k;
+    my $kernel = sub { push @k, [@_] };
+    # a prompt's step, decode rows beside it: as many kernels as a
+    # decode step, but not one
+    $kernel->('void slora_pf_kernel<128>(int)', 5000);
+    $kernel->('sm90_xmma_gemm_bf16_tn(T1::Params)', 90000);
+    $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 9000);
+    $kernel->('void slora_argmax_kernel(int)', 1000);
+    for (1 .. 3) {
+        $kernel->('void slora_embed_kernel(int)', 1500);
+        $kernel->('sm90_xmma_gemm_bf16_tn(T1::Params)', 28000);
+        $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 80000);
+        $kernel->('void slora_argmax_kernel(int)', 1200);
+    }
+    $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 9000);
+    $kernel->('void slora_argmax_kernel(int)', 1200);
+    for (1 .. 2) {
+        $kernel->('void slora_embed_kernel(int)', 1500);
+        $kernel->('void slora_gmv_shrink<2>(float *, long)', 3000);
+        $kernel->('sm90_xmma_gemm_bf16_tn(T1::Params)', 28000);
+        $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 80000);
+        $kernel->('void slora_argmax_kernel(int)', 1200);
+    }
+    open(my $f, '>', $csv) or die;
+    print $f "==PROF== Connected to process 1\n";
+    print $f join(',', map { qq("$_") } 'ID', 'Process ID', 'Process Name',
+                  'Host Name', 'Kernel Name', 'Context', 'Stream',
+                  'Block Size', 'Grid Size', 'Device', 'CC', 'Section Name',
+                  'Metric Name', 'Metric Unit', 'Metric Value'), "\n";
+    my $id = 0;
+    for my $r (@k) {
+        print $f join(',', map { qq("$_") } $id++, 1, 'slora', 'h', $r->[0],
+                      1, 7, '(128, 1, 1)', '(1, 1, 1)', 0, '9.0',
+                      'Command line profiler metrics',
+                      'gpu__time_duration.sum', 'nsecond',
+                      $r->[1] >= 1000 ? sprintf('%d,%03d', $r->[1] / 1000,
+                                                $r->[1] % 1000)
+                                      : $r->[1]), "\n";
+    }
+    close $f;
+    my ($rc, $out, $err) = SloraTest::run_cmd('python3',
+        'bench/kernel-times.py', $csv, '--step-ms', '0.120,0.125');
+    is($rc, 0, 'bench/kernel-times.py exits 0') or diag("$out\n$err");
+    like($out, qr/^base: 3 decode steps of 4 kernels; their kernels' time summed 0\.111 ms a step \(median; 0\.111-0\.111\); the step without the profiler 0\.120 ms: 0\.009 ms between kernels \(7\.7%\)$/m,
+         '... three base decode steps of four kernels, their sum against '
+         . 'the step') or diag($out);
+    like($out, qr/^lora: 2 decode steps of 5 kernels; their kernels' time summed 0\.114 ms a step .*: 0\.011 ms between kernels \(9\.0%\)$/m,
+         '... two with LoRA') or diag($out);
+    like($out, qr/^  of which the decode LoRA shrinks 0\.003 ms, /m,
+         '... their shrinks said apart') or diag($out);
+    like($out, qr/^  slora_dec_mma_kernel +1\.0 +80\.0 +72\.3%$/m,
+         '... and each kernel by its name, launches, us and share')
+        or diag($out);
+
+    # a duration in a unit it does not know: refused, not misread
+    open($f, '<', $csv) or die;
+    my $text = do { local $/; <$f> };
+    close $f;
+    $text =~ s/"nsecond"/"cycle"/g;
+    open($f, '>', $csv) or die;
+    print $f $text;
+    close $f;
+    ($rc, $out, $err) = SloraTest::run_cmd('python3',
+        'bench/kernel-times.py', $csv);
+    unlink $csv;
+    ok($rc != 0 && $err =~ /a duration in 'cycle'/,
+       '... and a unit it does not know refused') or diag("$out\n$err");
 }
 
 done_testing();

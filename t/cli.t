@@ -678,29 +678,25 @@ for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
 {
     my $csv = "$ENV{TMPDIR}/kernel-times-$$.csv";
     $csv = "/tmp/kernel-times-$$.csv" unless $ENV{TMPDIR};
-    my @k;
-    my $kernel = sub { push @k, [@_] };
-    # a prompt's step, decode rows beside it: as many kernels as a
-    # decode step, but not one
-    $kernel->('void slora_pf_kernel<128>(int)', 5000);
-    $kernel->('sm90_xmma_gemm_bf16_tn(T1::Params)', 90000);
-    $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 9000);
-    $kernel->('void slora_argmax_kernel(int)', 1000);
-    for (1 .. 3) {
-        $kernel->('void slora_embed_kernel(int)', 1500);
-        $kernel->('sm90_xmma_gemm_bf16_tn(T1::Params)', 28000);
-        $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 80000);
-        $kernel->('void slora_argmax_kernel(int)', 1200);
-    }
-    $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 9000);
-    $kernel->('void slora_argmax_kernel(int)', 1200);
-    for (1 .. 2) {
-        $kernel->('void slora_embed_kernel(int)', 1500);
-        $kernel->('void slora_gmv_shrink<2>(float *, long)', 3000);
-        $kernel->('sm90_xmma_gemm_bf16_tn(T1::Params)', 28000);
-        $kernel->('void slora_dec_mma_kernel<128, 1>(unsigned short *, int)', 80000);
-        $kernel->('void slora_argmax_kernel(int)', 1200);
-    }
+    my %name = (
+        pf     => 'void slora_pf_kernel<128>(int)',
+        gemm   => 'sm90_xmma_gemm_bf16_tn(T1::Params)',
+        dec    => 'void slora_dec_mma_kernel<128, 1>(unsigned short *, int)',
+        argmax => 'void slora_argmax_kernel(int)',
+        embed  => 'void slora_embed_kernel(int)',
+        shrink => 'void slora_gmv_shrink<2>(float *, long)',
+    );
+    my @base = ([embed => 1500], [gemm => 28000], [dec => 80000],
+                [argmax => 1200]);
+    my @steps = (
+        # a prompt's step, decode rows beside it: as many kernels as a
+        # decode step, but not one
+        [[pf => 5000], [gemm => 90000], [dec => 9000], [argmax => 1000]],
+        (\@base) x 3,
+        [[dec => 9000], [argmax => 1200]],          # a short one
+        ([[embed => 1500], [shrink => 3000], @base[1 .. 3]]) x 2,
+    );
+    my @k = map { [$name{$_->[0]}, $_->[1]] } map { @$_ } @steps;
     open(my $f, '>', $csv) or die;
     print $f "==PROF== Connected to process 1\n";
     print $f join(',', map { qq("$_") } 'ID', 'Process ID', 'Process Name',

@@ -8,7 +8,9 @@
 #   bash bench/device-engine.sh conform    (.carry/c, after calls that
 #                                           carried .carry/a and .carry/b)
 #   bash bench/device-engine.sh ab         (.carry/t from BASE=<commit>:
-#                                           this build against that one)
+#                                           this build against that one;
+#                                           or AB_ENV=VAR=value: against
+#                                           itself under that setting)
 #   bash bench/device-engine.sh scale      (.carry/a: S1 and S2, n = 5..2000;
 #                                           NS="5 2000" RANKSETS=8 for less)
 #   bash bench/device-engine.sh heads      (.carry/t: Mistral NeMo's shape,
@@ -249,14 +251,16 @@ if [ "$MODE" = ab ]; then
     # and with 32 rank-16 q,k,v,o adapters, at batch AB_BATCHES (1, 16
     # and 64), on AB_MODEL (llama-7b; a random:NAME shape); AB_LONG=L
     # gives each run's first request a prompt of L (one long context
-    # among short ones)
+    # among short ones). AB_ENV=VAR=value (several joined by commas)
+    # makes "base" this build under that setting: a switch's A/B.
     M=${AB_MODEL:-llama-7b}
+    BASE_ENV=SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so
+    [ -n "${AB_ENV:-}" ] && BASE_ENV=${AB_ENV//,/ }
     $S mkadapter --model random:$M --out /tmp/ad-$M --count 32 \
         --rank 16 --targets q,k,v,o > /dev/null
     for i in $(seq ${ROUNDS:-3}); do
         for lib in base this; do
-            step "ab $lib $i" env $([ $lib = base ] \
-                && echo SLORA_CUDA_LIB=$PWD/$A/libslora_cuda_base.so) \
+            step "ab $lib $i" env $([ $lib = base ] && echo $BASE_ENV) \
                 $S bench --model random:$M --device cuda \
                 --adapters /tmp/ad-$M --prompt-len ${AB_PROMPT:-256} \
                 --gen 128 --single 0 --step-tokens 4096 \

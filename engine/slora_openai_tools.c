@@ -86,6 +86,7 @@ static int slora_openai_tool_choice(cJSON *choice, cJSON *tools,
 static int slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_tool_strict(cJSON *tools);
+static int slora_openai_tool_id_schema(cJSON *props);
 static cJSON *slora_openai_tool_params(cJSON *params);
 static void slora_openai_tool_blame(cJSON *tools, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -529,7 +530,10 @@ slora_openai_tool_choice(cJSON *choice, cJSON *tools,
  * "parameters"): the function's parameters} for the named function, or an
  * anyOf of one such object per tool ("auto" from its trigger on, and
  * "required" with parallel_tool_calls false); "required" lists one to
- * SLORA_OPENAI_CALLS_MAX of them in an array. A parameters schema's own
+ * SLORA_OPENAI_CALLS_MAX of them in an array. Mistral's list may close
+ * a call with the "id" its templates write there (9 letters or digits),
+ * which its models learnt to write; the scanner reads it and the answer
+ * gives a call an id of its own, as without a schema. A parameters schema's own
  * "#..." references are moved to where it now sits. It is compiled once; when
  * it cannot be, the function whose parameters are at fault is named
  * (slora_openai_tool_blame).
@@ -632,6 +636,14 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
         cJSON_AddItemToObject(props, key, args);
         cJSON_AddItemToObject(obj, "required", req_list);
 
+        if (req->tool_format == SLORA_OPENAI_TOOLFMT_MISTRAL_LIST
+            && slora_openai_tool_id_schema(props) != SLORA_OK)
+        {
+            cJSON_Delete(obj);
+            rc = slora_openai_nomem(err);
+            break;
+        }
+
         if (any != NULL) {
             cJSON_AddItemToArray(any, obj);
 
@@ -656,6 +668,22 @@ slora_openai_tool_schema(cJSON *tools, slora_openai_req_t *req,
     cJSON_Delete(sch);
 
     return rc;
+}
+
+
+/* A Mistral list call's optional "id", after its arguments: 9 letters
+ * or digits (NeMo's template refuses any other). */
+static int
+slora_openai_tool_id_schema(cJSON *props)
+{
+    cJSON  *id;
+
+    id = cJSON_AddObjectToObject(props, "id");
+
+    return id != NULL && cJSON_AddStringToObject(id, "type", "string") != NULL
+           && cJSON_AddStringToObject(id, "pattern", "^[A-Za-z0-9]{9}$")
+              != NULL
+           ? SLORA_OK : SLORA_ERROR;
 }
 
 

@@ -225,6 +225,9 @@ test_choice(void)
        "function does not take");
     ok(takes_calls(&req.schema, 16) && !takes_calls(&req.schema, 17),
        "16 calls taken, 17 refused");
+    ok(!takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":{},"
+              "\"id\":\"abcDEF123\"}]"),
+       "a call's \"id\" is Mistral's list's alone: refused here");
     slora_openai_req_free(&req);
     slora_openai_req_free(&req);
 }
@@ -978,6 +981,17 @@ test_mistral(void)
        && !takes(&req.schema, "{\"name\":\"get_time\",\"arguments\":{}}"),
        "mistral v0.3 auto: the schema, a list of calls, holds from "
        "[TOOL_CALLS] on");
+    ok(takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":{},"
+             "\"id\":\"abcDEF123\"},{\"name\":\"get_time\","
+             "\"arguments\":{}}]")
+       && !takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":{},"
+                 "\"id\":\"abcDEF12\"}]")
+       && !takes(&req.schema, "[{\"name\":\"get_time\",\"arguments\":{},"
+                 "\"id\":\"abc-EF123\"}]")
+       && !takes(&req.schema, "[{\"name\":\"get_time\",\"id\":"
+                 "\"abcDEF123\",\"arguments\":{}}]"),
+       "mistral v0.3: a call may close with the id its template writes "
+       "there, 9 letters or digits, after the arguments only");
     slora_openai_req_free(&req);
 
     rc = parse_tmpl("{\"model\":\"base\",\"messages\":[" USER "],\"tools\":["

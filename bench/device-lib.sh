@@ -13,6 +13,10 @@
 # on the machine by the calls before), checked against its sha256; says
 # which part is missing and fails otherwise.
 #
+# device_nginx_bins DIR: nginx and the module unpacked in DIR where the
+# carry brings them gzipped (bench/device-pack.sh one, so that its folder
+# fits a call beside the tree); a carry with them plain is left as it is.
+#
 # device_nginx_stop PID [ENGINE]: QUIT to the nginx master PID (a child
 # of the caller), 10 s for it to end, then KILL; ENGINE, its engine's
 # pid, is killed too if still there a second later. The CPU benches
@@ -27,6 +31,15 @@
 
 device_cublas_dir() {
     python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null
+}
+
+device_nginx_bins() {
+    local f
+    for f in nginx ngx_http_slora_module.so; do
+        if [ -f "$1/$f.gz" ] && [ ! -f "$1/$f" ]; then
+            gunzip -c "$1/$f.gz" > "$1/$f" && chmod +x "$1/$f" || return 1
+        fi
+    done
 }
 
 device_engine_env() {

@@ -51,6 +51,8 @@ else
     A=$C/t
 fi
 
+device_nginx_bins $K || exit 1
+
 # the libraries travel gzipped; for nginx only: python3 and curl keep
 # the image's own
 mkdir -p /tmp/lib

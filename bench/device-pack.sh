@@ -13,8 +13,9 @@
 #
 # `one` stages everything but SmolLM2's weights into .carry/t, small
 # enough for one call: the static `slora`, libslora_cuda.so, the kernel
-# tests, nginx with the module and its libraries (the large ones
-# gzipped), the peers, and tok.gguf, a tiny model that lends random
+# tests, nginx with the module and its libraries (these three gzipped,
+# as are `slora` and the tests; device_nginx_bins unpacks nginx and the
+# module), the peers, and tok.gguf, a tiny model that lends random
 # models SmolLM2's tokenizer. bench/device-tp.sh and bench/device-slo.sh
 # run from it. BASE=<commit> adds that commit's libslora_cuda.so as
 # libslora_cuda_base.so and its test_attention_cuda as
@@ -92,7 +93,11 @@ if [ $MODE = one ]; then
     bin/slora mkmodel --out $T/tok.gguf --tokenizer "$MODEL" --layers 1 \
         --hidden 8 --heads 1 --kv-heads 1 --ffn 8 --dtype f16 --tied 1 \
         > /dev/null
-    cp /usr/sbin/nginx build/nginx/objs/ngx_http_slora_module.so $T/
+    # gzipped too (device_nginx_bins unpacks them): plain, the folder and
+    # the tree passed the 64 MiB a call carries
+    gzip -9 -c /usr/sbin/nginx > $T/nginx.gz
+    gzip -9 -c build/nginx/objs/ngx_http_slora_module.so \
+        > $T/ngx_http_slora_module.so.gz
     for lib in $( (ldd /usr/sbin/nginx;
                    ldd build/nginx/objs/ngx_http_slora_module.so) \
                   | awk '/=> \// { print $3 }' | sort -u \

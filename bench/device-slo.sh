@@ -51,6 +51,7 @@ if [ -d $C/t ]; then        # bench/device-pack.sh one
     TOKENIZER=${TOKENIZER:-$C/t/tok.gguf}
 fi
 TOKENIZER=${TOKENIZER:-/tmp/smollm2.gguf}
+[ -d $K ] && { device_nginx_bins $K || exit 1; }
 NGINX_BIN=${NGINX_BIN:-$K/nginx}
 MODULE=${MODULE:-$K/ngx_http_slora_module.so}
 SLORA=${SLORA:-/tmp/slora}           # bin/slora on a machine without a GPU

@@ -67,6 +67,7 @@ if [ "$MODE" = all ]; then            # the three in one call
 fi
 
 [ -x $S ] || { gunzip -c $T/slora.gz > $S && chmod +x $S; }
+device_nginx_bins $T || exit 1
 for f in $T/lib/*.gz; do
     [ -f "/tmp/lib/$(basename "$f" .gz)" ] || gunzip -c "$f" > "/tmp/lib/$(basename "$f" .gz)"
 done

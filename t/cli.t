@@ -676,8 +676,7 @@ for my $c (['bench', '--batches', '0'], ['bench', '--batches', '4,x'],
 # argmax: a prompt's step and a short decode step left out, three base
 # decode steps and two with LoRA summed, the LoRA shrinks said apart
 {
-    my $csv = "$ENV{TMPDIR}/kernel-times-$$.csv";
-    $csv = "/tmp/kernel-times-$$.csv" unless $ENV{TMPDIR};
+    my $csv = ($ENV{TMPDIR} || '/tmp') . "/kernel-times-$$.csv";
     my %name = (
         pf     => 'void slora_pf_kernel<128>(int)',
         gemm   => 'sm90_xmma_gemm_bf16_tn(T1::Params)',

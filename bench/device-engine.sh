@@ -86,7 +86,8 @@ device_engine_env $PWD/$A
 
 {
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-    git rev-parse --short HEAD 2>/dev/null
+    echo "tree $(git rev-parse --short HEAD 2>/dev/null)"
+    device_built_from $PWD/$A
     nproc
 } | tee "$OUT/env.txt"
 

@@ -23,7 +23,8 @@ B=${1:-1,16,64}
 WAYS=${WAYS:-"SLORA_CUDA_MMA=1-64 SLORA_CUDA_MMA=0 SLORA_CUDA_THIN=0"}
 
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-git log -1 --format=%h 2>/dev/null
+echo "tree $(git log -1 --format=%h 2>/dev/null)"
+device_built_from "$T"
 device_engine_env "$T"
 
 for t in test_gemv_cuda bench_gemm_cuda; do

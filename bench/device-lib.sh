@@ -13,6 +13,10 @@
 # on the machine by the calls before), checked against its sha256; says
 # which part is missing and fails otherwise.
 #
+# device_built_from DIR: the commit the carry's binaries were built from,
+# as bench/device-pack.sh wrote it there (the git on the device reads the
+# tree the call carried, which may be later than the binaries).
+#
 # device_nginx_bins DIR: nginx and the module unpacked in DIR where the
 # carry brings them gzipped (bench/device-pack.sh one, so that its folder
 # fits a call beside the tree); a carry with them plain is left as it is.
@@ -31,6 +35,14 @@
 
 device_cublas_dir() {
     python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null
+}
+
+device_built_from() {
+    if [ -f "$1/built-from" ]; then
+        echo "binaries built from $(cat "$1/built-from")"
+    else
+        echo "binaries built from: not said ($1/built-from is missing)"
+    fi
 }
 
 device_nginx_bins() {

@@ -104,6 +104,8 @@ if [ $MODE = one ]; then
                   | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
         gzip -9 -c "$(readlink -f "$lib")" > "$T/lib/$(basename "$lib").gz"
     done
+    git describe --always --dirty --abbrev=7 > $T/built-from
+    [ -n "${BASE:-}" ] && echo "(base library: $BASE)" >> $T/built-from
     du -sh $T
     fits $T
     exit 0
@@ -119,6 +121,7 @@ cc -o .carry/a/slora build/engine/slora_cli*.o build/libslora.a \
 strip .carry/a/slora
 gzip -9 .carry/a/slora
 cp build/libslora_cuda.so .carry/a/
+git describe --always --dirty --abbrev=7 > .carry/a/built-from
 cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
 sha256sum "$MODEL" | cut -d' ' -f1 > .carry/a/model.sha256
 cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py .carry/a/

@@ -82,7 +82,8 @@ export NCCL_NVLS_ENABLE=0
 {
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
     nvidia-smi topo -m 2>/dev/null | head -4
-    git rev-parse --short HEAD 2>/dev/null
+    echo "tree $(git rev-parse --short HEAD 2>/dev/null)"
+    device_built_from $T
     nproc
     ls $(py_lib nccl) 2>/dev/null | head -2
 } | tee "$OUT/env.txt"

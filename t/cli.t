@@ -39,6 +39,17 @@ ok(-x $slora, 'bin/slora is built') or BAIL_OUT('run make first');
 
 my $model = tiny_model();
 
+# slora bench --batches' row of BATCH requests over ADAPTERS adapters:
+# its decode step, on device, host rows and full step columns (ms), or
+# undef where the output has no such row
+sub bench_row {
+    my ($out, $batch, $adapters) = @_;
+    my @c = $out =~ /^\s+$batch\s+$adapters\s+([\d.]+) ms\s+([\d.]+) ms\s+([\d.]+) ms\s+([\d.]+) ms\s/m
+        or return undef;
+    return { decode => $c[0], device => $c[1], rows => $c[2],
+             full => $c[3] };
+}
+
 # conform: CPU against CPU, two adapters of a random catalog
 {
     my ($rc, $out, $err) = SloraTest::run_cmd(
@@ -398,12 +409,15 @@ my $model = tiny_model();
 
     # the full step: decode-only steps with every request decoding; at
     # batch 1 every decode-only step is one, at 4 at least one is
-    for my $r (@rows) {
-        my ($b, $dec, $full) =
-            $r =~ /^\s+(\d+)\s+\d+\s+([\d.]+) ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/;
-        ok(defined $full && $full > 0, "... a full step at batch $b ("
-           . ($full // 'none') . ' ms)') or diag($r);
-        is($full, $dec, '... at batch 1 the mean decode step') if $b == 1;
+    for my $b (1, 4) {
+        for my $a (0, 2000) {
+            my $row = bench_row($out, $b, $a) // {};
+            my $full = $row->{full};
+            ok(defined $full && $full > 0, "... a full step at batch $b ("
+               . ($full // 'none') . ' ms)') or diag($out);
+            is($full, $row->{decode}, '... at batch 1 the mean decode step')
+                if $b == 1;
+        }
     }
 }
 
@@ -418,8 +432,8 @@ my $model = tiny_model();
         '--batches', '4,8', '--pool', '1');
     is($rc, 0, 'bench --batches 4,8 in a 1 MiB pool exits 0')
         or diag("$out\n$err");
-    my ($full4) = $out =~ /^\s+4\s+0\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/m;
-    my ($full8) = $out =~ /^\s+8\s+0\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/m;
+    my $full4 = (bench_row($out, 4, 0) // {})->{full};
+    my $full8 = (bench_row($out, 8, 0) // {})->{full};
     ok(defined $full4 && $full4 > 0, '... batch 4 held: a full step ('
        . ($full4 // 'none') . ' ms)') or diag($out);
     is($full8, '0.000', '... batch 8 never all in flight: no full step')
@@ -440,8 +454,7 @@ my $model = tiny_model();
             $slora, 'bench', '--model', $model, '--threads', '1',
             '--prompt-len', '8', '--gen', '8', '--single', '0',
             '--batches', '4', '--penalized', $pen);
-        ($rows{$pen}) =
-            $out =~ /^\s+4\s+0\s+[\d.]+ ms\s+[\d.]+ ms\s+([\d.]+) ms\s/m;
+        $rows{$pen} = (bench_row($out, 4, 0) // {})->{rows};
         ok($rc == 0 && defined $rows{$pen},
            "bench --penalized $pen: a host rows figure ("
            . ($rows{$pen} // 'none') . ' ms)') or diag("$out\n$err");

@@ -40,6 +40,7 @@ static void test_vocab(const char *dir, const char *name, int spm);
 static size_t unescape(const char *s, char *out);
 static void test_smollm2(const slora_tokenizer_t *t);
 static void test_detok_bytes(const slora_tokenizer_t *t);
+static void test_missing_bytes(const slora_tokenizer_t *t);
 static void test_detok_edges(const char *dir);
 static void byte_tokens(const slora_tokenizer_t *t, int32_t *byte_id);
 static void test_invalid_utf8(const slora_tokenizer_t *t);
@@ -513,6 +514,25 @@ byte_tokens(const slora_tokenizer_t *t, int32_t *byte_id)
             byte_id[(uint8_t) buf[0]] = id;
         }
     }
+}
+
+
+/* SmolLM2 has no token for bytes 0x04, 0x06, 0x13 (and 0xf1): encoding
+ * leaves them out, as llama.cpp and HF do, never writing its unknown id
+ * 0, <|endoftext|>, where a user pasted a control byte. */
+static void
+test_missing_bytes(const slora_tokenizer_t *t)
+{
+    int32_t      got[16], n;
+    int          rc;
+    slora_err_t  err;
+
+    rc = slora_tokenizer_encode(t, "a\x04" "b\x06" "c\x13", 6, 0, 0, got, 16,
+                                &n, &err);
+    ok(rc == SLORA_OK && n == 3 && got[0] == 81 && got[1] == 82
+       && got[2] == 83, "SmolLM2: bytes without a token left out of "
+       "\"a\\x04b\\x06c\\x13\" ([81, 82, 83]), no <|endoftext|> (%d ids)",
+       rc == SLORA_OK ? (int) n : -1);
 }
 
 
@@ -1462,6 +1482,7 @@ main(void)
 
     test_smollm2(smol);
     test_detok_bytes(smol);
+    test_missing_bytes(smol);
     test_detok_edges(dir);
     test_invalid_utf8(smol);
     test_limit(smol);

@@ -21,7 +21,9 @@
 # libslora_cuda_base.so and its test_attention_cuda as
 # test_attention_cuda_base (built in a scratch worktree), and
 # device-engine.sh bench, ab and attention-ab time them in the same call:
-# an A/B on one GPU.
+# an A/B on one GPU. NGINX=0 leaves nginx, the module and their
+# libraries out (some 16 MB), which a carry with BASE's library needs
+# to fit a call.
 #
 # Then: run(carry [".carry/a"], "ls"), run(carry [".carry/b"], "ls") and,
 # while that machine is still warm, run(carry [".carry/c"], "bash
@@ -42,7 +44,7 @@ fits() {
     for carry in "$@"; do
         if [ $((tree + $(du -sb "$carry" | cut -f1))) -gt $((64 << 20)) ]; then
             echo "device-pack.sh: $carry with the tree ($tree bytes) is over the" \
-                 "64 MiB a device call carries" >&2
+                 "64 MiB a device call carries (NGINX=0 leaves nginx out)" >&2
             exit 1
         fi
     done
@@ -95,15 +97,17 @@ if [ $MODE = one ]; then
         > /dev/null
     # gzipped too (device_nginx_bins unpacks them): plain, the folder and
     # the tree passed the 64 MiB a call carries
-    gzip -9 -c /usr/sbin/nginx > $T/nginx.gz
-    gzip -9 -c build/nginx/objs/ngx_http_slora_module.so \
-        > $T/ngx_http_slora_module.so.gz
-    for lib in $( (ldd /usr/sbin/nginx;
-                   ldd build/nginx/objs/ngx_http_slora_module.so) \
-                  | awk '/=> \// { print $3 }' | sort -u \
-                  | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
-        gzip -9 -c "$(readlink -f "$lib")" > "$T/lib/$(basename "$lib").gz"
-    done
+    if [ "${NGINX:-1}" != 0 ]; then
+        gzip -9 -c /usr/sbin/nginx > $T/nginx.gz
+        gzip -9 -c build/nginx/objs/ngx_http_slora_module.so \
+            > $T/ngx_http_slora_module.so.gz
+        for lib in $( (ldd /usr/sbin/nginx;
+                       ldd build/nginx/objs/ngx_http_slora_module.so) \
+                      | awk '/=> \// { print $3 }' | sort -u \
+                      | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
+            gzip -9 -c "$(readlink -f "$lib")" > "$T/lib/$(basename "$lib").gz"
+        done
+    fi
     git describe --always --dirty --abbrev=7 > $T/built-from
     [ -n "${BASE:-}" ] && echo "(base library: $BASE)" >> $T/built-from
     du -sh $T

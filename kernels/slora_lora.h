@@ -59,6 +59,16 @@ int slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
     const float *base, int32_t out_dim, const slora_lora_segs_t *sg, int ith,
     int nth);
 
+/* The same two in instruction set isa (slora_qmatmul.h's SLORA_QISA_*;
+ * AUTO: the widest the processor has, as the two above): every
+ * supported one gives the same bits; -1 where isa is not supported. */
+int slora_lora_shrink_isa(float *v, int64_t ld_v, const float *x,
+    int64_t ld_x, const float *base, int32_t in_dim,
+    const slora_lora_segs_t *sg, int ith, int nth, int isa);
+int slora_lora_expand_isa(float *y, int64_t ld_y, const float *v,
+    int64_t ld_v, const float *base, int32_t out_dim,
+    const slora_lora_segs_t *sg, int ith, int nth, int isa);
+
 /* Bytes of workspace slora_lora_apply needs for n_tok rows and ranks up
  * to max_rank. */
 size_t slora_lora_workspace_size(int64_t n_tok, int32_t max_rank);

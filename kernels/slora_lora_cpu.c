@@ -10,13 +10,15 @@
  * a call runs those of one share (item % nth == ith); items write
  * disjoint outputs, so the shares of a call may run at once and the
  * result never depends on nth. Dot products keep 16 partial sums in a
- * fixed order that the compiler vectorizes.
+ * fixed order that the compiler vectorizes; where the processor has
+ * AVX2 or AVX-512, an item's loops run in it (slora_lora_x86_cpu.c),
+ * with the same bits.
  */
 
 #include <string.h>
 
-#include "slora_lora.h"
-#include "slora_vec_cpu.h"
+#include "slora_lora_int.h"
+#include "slora_qmatmul.h"
 
 
 #define SLORA_LORA_COLS  64
@@ -24,6 +26,8 @@
 
 static int slora_lora_check(const slora_lora_segs_t *sg, int32_t *max_rank,
     int64_t *n_tok);
+static int slora_lora_items(int isa, slora_lora_shrink_pt *shrink,
+    slora_lora_expand_pt *expand);
 
 
 int
@@ -31,15 +35,26 @@ slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
     const float *base, int32_t in_dim, const slora_lora_segs_t *sg, int ith,
     int nth)
 {
-    int32_t         max_rank, s, r, t0, t1, j, t;
-    int64_t         n_tok, item;
-    const int64_t  *rows;
-    const float    *a;
+    return slora_lora_shrink_isa(v, ld_v, x, ld_x, base, in_dim, sg, ith, nth,
+                                 SLORA_QISA_AUTO);
+}
+
+
+int
+slora_lora_shrink_isa(float *v, int64_t ld_v, const float *x, int64_t ld_x,
+    const float *base, int32_t in_dim, const slora_lora_segs_t *sg, int ith,
+    int nth, int isa)
+{
+    int32_t               max_rank, s, r, t0, t1, j;
+    int64_t               n_tok, item;
+    const int64_t        *rows;
+    slora_lora_shrink_pt  shrink;
+    slora_lora_expand_pt  expand;
 
     if (v == NULL || x == NULL || base == NULL || in_dim <= 0 || nth < 1
         || ith < 0 || ith >= nth || ld_x < in_dim
         || slora_lora_check(sg, &max_rank, &n_tok) != 0
-        || ld_v < max_rank)
+        || ld_v < max_rank || slora_lora_items(isa, &shrink, &expand) != 0)
     {
         return -1;
     }
@@ -61,12 +76,7 @@ slora_lora_shrink(float *v, int64_t ld_v, const float *x, int64_t ld_x,
                 continue;
             }
 
-            a = base + rows[j];
-
-            for (t = t0; t < t1; t++) {
-                v[(int64_t) t * ld_v + j] =
-                    slora_vec_dot(x + (int64_t) t * ld_x, a, in_dim);
-            }
+            shrink(v, ld_v, x, ld_x, base + rows[j], in_dim, t0, t1, j);
         }
     }
 
@@ -79,15 +89,27 @@ slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
     const float *base, int32_t out_dim, const slora_lora_segs_t *sg, int ith,
     int nth)
 {
-    int32_t         max_rank, n_blk, s, r, t0, t1, blk, c0, nc, t, j;
-    int64_t         n_tok, item;
-    const int64_t  *rows;
-    float           sc;
+    return slora_lora_expand_isa(y, ld_y, v, ld_v, base, out_dim, sg, ith,
+                                 nth, SLORA_QISA_AUTO);
+}
+
+
+int
+slora_lora_expand_isa(float *y, int64_t ld_y, const float *v, int64_t ld_v,
+    const float *base, int32_t out_dim, const slora_lora_segs_t *sg, int ith,
+    int nth, int isa)
+{
+    int32_t               max_rank, n_blk, s, r, t0, t1, blk, c0, nc;
+    int64_t               n_tok, item;
+    const int64_t        *rows;
+    float                 sc;
+    slora_lora_shrink_pt  shrink;
+    slora_lora_expand_pt  expand;
 
     if (y == NULL || v == NULL || base == NULL || out_dim <= 0 || nth < 1
         || ith < 0 || ith >= nth || ld_y < out_dim
         || slora_lora_check(sg, &max_rank, &n_tok) != 0
-        || ld_v < max_rank)
+        || ld_v < max_rank || slora_lora_items(isa, &shrink, &expand) != 0)
     {
         return -1;
     }
@@ -115,13 +137,7 @@ slora_lora_expand(float *y, int64_t ld_y, const float *v, int64_t ld_v,
             nc = out_dim - c0 < SLORA_LORA_COLS ? out_dim - c0
                                                 : SLORA_LORA_COLS;
 
-            for (t = t0; t < t1; t++) {
-                for (j = 0; j < r; j++) {
-                    slora_vec_axpy(y + (int64_t) t * ld_y + c0,
-                                    sc * v[(int64_t) t * ld_v + j],
-                                    base + rows[j] + c0, nc);
-                }
-            }
+            expand(y, ld_y, v, ld_v, base, rows, r, sc, t0, t1, c0, nc);
         }
     }
 
@@ -170,6 +186,39 @@ slora_lora_apply(float *y, int64_t ld_y, const float *x, int64_t ld_x,
 
     return slora_lora_expand(y, ld_y, work, max_rank, base, out_dim, sg, 0,
                              1);
+}
+
+
+/* The work items' loops in instruction set isa (slora_qmatmul.h's
+ * SLORA_QISA_*; AUTO: the widest this processor has), or -1 where it has
+ * not that one. */
+static int
+slora_lora_items(int isa, slora_lora_shrink_pt *shrink,
+    slora_lora_expand_pt *expand)
+{
+    if (!slora_qmatmul_isa_supported(isa)) {
+        return -1;
+    }
+
+    *shrink = slora_lora_shrink_item;
+    *expand = slora_lora_expand_item;
+
+#ifdef SLORA_VEC_X86
+    if ((isa == SLORA_QISA_AUTO || isa == SLORA_QISA_AVX512)
+        && slora_qmatmul_isa_supported(SLORA_QISA_AVX512))
+    {
+        *shrink = slora_lora_shrink_item_avx512;
+        *expand = slora_lora_expand_item_avx512;
+
+    } else if (isa != SLORA_QISA_C
+               && slora_qmatmul_isa_supported(SLORA_QISA_AVX2))
+    {
+        *shrink = slora_lora_shrink_item_avx2;
+        *expand = slora_lora_expand_item_avx2;
+    }
+#endif
+
+    return 0;
 }
 
 

@@ -61,8 +61,8 @@ $(CUDA_BUILD)/engine/%.o: engine/%.c $(wildcard engine/*.h kernels/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CUDA_CFLAGS) -c $< -o $@
 
-$(CUDA_SO): $(CUDA_OBJS) $(CUDA_C_OBJS) $(CUDA_BUILD)/cpu/slora_lora_cpu.o \
-        $(CUDA_BUILD)/cpu/slora_rope_cpu.o $(CUDA_BUILD)/cpu/slora_convert_cpu.o
+$(CUDA_SO): $(CUDA_OBJS) $(CUDA_C_OBJS) $(CUDA_BUILD)/cpu/slora_rope_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -shared -o $@ $^ -Xlinker -Bsymbolic \
 	    -Xlinker --no-undefined -lcublasLt -lpthread -ldl -lm
 

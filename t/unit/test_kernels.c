@@ -882,12 +882,13 @@ test_lora_case(int32_t in, int32_t out, int nth)
     int32_t               n_slots, slot, *perm, n_tok;
     int64_t              *arows[NS], *brows[NS];
     const int64_t        *ca[NS], *cb[NS];
-    float                 scale[NS], *arena, *x, *y, *y0, *vv, *y3;
+    float                 scale[NS], *arena, *x, *y, *y0, *vv, *y3, *vc,
+                         *vi, *yc, *yi;
     double               *ref, *vref, acc;
     slora_lora_segs_t     sg;
     void                 *work;
     size_t                ws;
-    int                   bad, ith;
+    int                   bad, ith, isa;
 
     width = in > out ? in : out;
     n_slots = 0;
@@ -1012,6 +1013,61 @@ test_lora_case(int32_t in, int32_t out, int nth)
     }
     ok(bad == 0 && memcmp(y3, y, n_tok * out * sizeof(float)) == 0,
        "lora %d->%d in %d shares == 1 share", in, out, nth);
+
+    /* each instruction set the processor has: the portable code's bits,
+     * v and y (v's unused columns zeroed first in both) */
+    vc = calloc(n_tok * 128, sizeof(float));
+    vi = calloc(n_tok * 128, sizeof(float));
+    yc = malloc(n_tok * out * sizeof(float));
+    yi = malloc(n_tok * out * sizeof(float));
+    memcpy(yc, y0, n_tok * out * sizeof(float));
+    bad = 0;
+
+    for (ith = 0; ith < nth; ith++) {
+        bad += slora_lora_shrink_isa(vc, 128, x, in, arena, in, &sg, ith,
+                                     nth, SLORA_QISA_C) != 0;
+    }
+
+    for (ith = 0; ith < nth; ith++) {
+        bad += slora_lora_expand_isa(yc, out, vc, 128, arena, out, &sg, ith,
+                                     nth, SLORA_QISA_C) != 0;
+    }
+
+    ok(bad == 0 && memcmp(yc, y, n_tok * out * sizeof(float)) == 0,
+       "lora %d->%d: the portable code's y is the default's to the bit",
+       in, out);
+
+    for (isa = SLORA_QISA_AVX2; isa <= SLORA_QISA_AVX512; isa++) {
+        if (!slora_qmatmul_isa_supported(isa)) {
+            ok(slora_lora_shrink_isa(vi, 128, x, in, arena, in, &sg, 0, 1,
+                                     isa) == -1
+               && slora_lora_expand_isa(yi, out, vi, 128, arena, out, &sg,
+                                        0, 1, isa) == -1,
+               "lora isa %d: not on this CPU, refused", isa);
+            continue;
+        }
+
+        memset(vi, 0, n_tok * 128 * sizeof(float));
+        memcpy(yi, y0, n_tok * out * sizeof(float));
+        bad = 0;
+
+        for (ith = 0; ith < nth; ith++) {
+            bad += slora_lora_shrink_isa(vi, 128, x, in, arena, in, &sg, ith,
+                                         nth, isa) != 0;
+        }
+
+        for (ith = 0; ith < nth; ith++) {
+            bad += slora_lora_expand_isa(yi, out, vi, 128, arena, out, &sg,
+                                         ith, nth, isa) != 0;
+        }
+
+        ok(bad == 0 && memcmp(vi, vc, n_tok * 128 * sizeof(float)) == 0
+           && memcmp(yi, yc, n_tok * out * sizeof(float)) == 0,
+           "lora %d->%d, isa %d: the portable code's v and y to the bit",
+           in, out, isa);
+    }
+
+    free(vc); free(vi); free(yc); free(yi);
 
     bad = 0;
     for (s = 0; s < NS; s++) {

@@ -48,7 +48,7 @@ slora_lora_shrink_item_x86(float *v, int64_t ld_v, const float *x,
             tail += xt[i] * a[i];
         }
 
-        v[(int64_t) t * ld_v + j] = slora_lora_fold(acc, tail);
+        v[(int64_t) t * ld_v + j] = slora_vec_fold16(acc, tail);
     }
 }
 

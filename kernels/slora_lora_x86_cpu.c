@@ -17,26 +17,6 @@
 
 #include <immintrin.h>
 
-static inline float slora_lora_fold(float *acc, float tail);
-
-
-/* slora_vec_dot's fold of the sixteen sums and the tail */
-static inline float
-slora_lora_fold(float *acc, float tail)
-{
-    int32_t  j;
-
-    for (j = 0; j < 8; j++) {
-        acc[j] += acc[j + 8];
-    }
-
-    for (j = 0; j < 4; j++) {
-        acc[j] += acc[j + 4];
-    }
-
-    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
-}
-
 
 /* AVX2: eight floats a register */
 

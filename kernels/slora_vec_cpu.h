@@ -90,6 +90,26 @@ slora_expf(float x)
 }
 
 
+/* slora_vec_dot's sixteen running sums and its tail folded in its fixed
+ * tree: what a vector twin with the sums in registers stores and folds
+ * to give its bits */
+static inline float
+slora_vec_fold16(float *acc, float tail)
+{
+    int32_t  j;
+
+    for (j = 0; j < 8; j++) {
+        acc[j] += acc[j + 8];
+    }
+
+    for (j = 0; j < 4; j++) {
+        acc[j] += acc[j + 4];
+    }
+
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+}
+
+
 static inline float
 slora_vec_dot(const float *restrict a, const float *restrict b, int32_t n)
 {
@@ -112,15 +132,7 @@ slora_vec_dot(const float *restrict a, const float *restrict b, int32_t n)
         tail += a[i] * b[i];
     }
 
-    for (j = 0; j < 8; j++) {
-        acc[j] += acc[j + 8];
-    }
-
-    for (j = 0; j < 4; j++) {
-        acc[j] += acc[j + 4];
-    }
-
-    return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+    return slora_vec_fold16(acc, tail);
 }
 
 

@@ -237,7 +237,7 @@ if [ "$MODE" = bench ]; then
         echo "torch_decode: rc=$?"
     fi
     echo
-    grep -E "against|the drift|ALL EQUAL|PARTS" "$OUT/engine.log"
+    grep -E "against|the drift|ALL EQUAL|PARTS|INERT|^adapters on" "$OUT/engine.log"
     sed -n '/^# proj/,/^==/p' "$OUT/engine.log"
     sed -n '/^ *batch/,/^==/p' "$OUT/engine.log"
     grep -A13 "^cuda profile" "$OUT/engine.log"
@@ -557,6 +557,6 @@ step "generate smollm2 sampled" $S generate --model /tmp/smollm2.gguf \
     --top-p 0.95 --seed 3 --max-tokens 48
 
 echo
-grep -E "^ +[0-9]+ +(none|yes)|against|the drift|ALL EQUAL|PARTS|error|failed" \
+grep -E "^ +[0-9]+ +(none|yes)|against|the drift|ALL EQUAL|PARTS|INERT|^adapters on|error|failed" \
     "$OUT/engine.log" | head -80
 sed -n '/^== generate smollm2 sampled:/,/^== generate/p' "$OUT/engine.log"

@@ -47,6 +47,12 @@
  * Either way those requests are sampled on the host from their logits
  * rows, which a GPU copies back, while the others' ids stay the
  * backend's: the batched runs mix the two in every step.
+ *
+ * With adapters, one more run says whether they matter: the reference
+ * alone with none. Adapters that move no request's tokens from the base
+ * model's would let a broken LoRA path pass (bf16's drift and a small
+ * scale can hide wrong columns), so such a run is no evidence; the
+ * verdict then says ADAPTERS INERT and the exit status is 3.
  */
 
 #include <math.h>
@@ -84,7 +90,9 @@ static const char  slora_conform_usage[] =
     "usage: slora conform --model M --device D [options]\n"
     "\n"
     "Runs the same greedy requests alone and batched on device D and on\n"
-    "the reference, and compares their tokens.\n"
+    "the reference, and compares their tokens. Exits 0 when all are\n"
+    "equal, 2 where they part, 3 where the adapters move no request's\n"
+    "tokens from the base model's (ADAPTERS INERT: no evidence).\n"
     "\n"
     "  --model M             GGUF file, HF folder or random:<shape>\n"
     "  --device D            the device under test (cuda)\n"
@@ -167,16 +175,16 @@ slora_cli_conform(int argc, char **argv)
     const char           *opt, *val, *model, *device, *ref, *dir, *weights;
     int32_t               n_req, plen, gen, threads, loaders, r, vocab, p,
                           tp, ref_tp;
-    int32_t               batch_part, dev_part;
+    int32_t               batch_part, dev_part, moved;
     int32_t              *prompts, *n;
     slora_err_t           err;
     slora_rng_t           rng;
     slora_model_config_t  cfg;
-    slora_conform_run_t   runs[4];
-    slora_conform_job_t   job;
-    static const char    *names[4] = {
+    slora_conform_run_t   runs[5];
+    slora_conform_job_t   job, bare;
+    static const char    *names[5] = {
         "device alone", "device batched", "reference alone",
-        "reference batched"
+        "reference batched", "reference alone without adapters"
     };
 
     model = NULL;
@@ -365,6 +373,22 @@ slora_cli_conform(int argc, char **argv)
         }
     }
 
+    /* the adapters' effect: the reference alone, the same requests with
+     * no adapter */
+    if (dir != NULL && n_req > 1) {
+        bare = job;
+        bare.dir = NULL;
+        runs[4].temperature = (float) temperature;
+
+        if (slora_conform_alloc(&runs[4], n_req, plen, gen) != SLORA_OK
+            || slora_conform_device(&bare, ref, NULL, ref_tp, 0, 1, &runs[4])
+               != SLORA_OK)
+        {
+            fprintf(stderr, "slora conform: the %s run failed\n", names[4]);
+            goto done;
+        }
+    }
+
     bad = 0;
     printf("%s on %d GPU(s) against %s on %d, %s%s\n", device, tp, ref,
            ref_tp, temperature > 0 ? "sampled" : "greedy",
@@ -438,12 +462,37 @@ slora_cli_conform(int argc, char **argv)
         }
     }
 
-    printf("%s\n", bad ? "PARTS" : "ALL EQUAL");
-    rc = bad ? 2 : 0;
+    moved = 0;
+
+    if (runs[4].out != NULL) {
+        printf("adapters on %s:", ref);
+
+        for (r = 1; r < n_req; r++) {
+            p = slora_conform_part(&runs[2], &runs[4], r);
+            moved += p >= 0;
+            printf(" request %d %s", r, p < 0 ? "as without"
+                                               : "parts from without at");
+            if (p >= 0) {
+                printf(" %d", p);
+            }
+            printf("%s", r + 1 < n_req ? "," : "\n");
+        }
+
+        if (moved == 0) {
+            printf("the adapters move no request's tokens from the base "
+                   "model's: this run does not hold the LoRA path (give "
+                   "them more scale: slora mkadapter --scale)\n");
+        }
+    }
+
+    printf("%s\n", bad ? "PARTS"
+                   : runs[4].out != NULL && moved == 0 ? "ADAPTERS INERT"
+                   : "ALL EQUAL");
+    rc = bad ? 2 : runs[4].out != NULL && moved == 0 ? 3 : 0;
 
 done:
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         free(runs[i].out);
         free(runs[i].n_out);
         free(runs[i].margin);

@@ -64,6 +64,27 @@ sub bench_row {
     like($out, qr/^drift, device against reference: 0\.0000 at most, 0\.0000 at the 99th percentile, over 32 agreeing steps$/m,
          '... no drift between two exact runs, over all 4 x 8 steps')
         or diag($out);
+    like($out, qr/^adapters on cpu: request 1 .*request 3 [^\n]*$/m,
+         '... and says, request by request, what the adapters change')
+        or diag($out);
+    like($out, qr/^adapters on cpu: .*parts from without at \d+/m,
+         '... where they move tokens from the base model\'s')
+        or diag($out);
+}
+
+# conform with adapters too small to move a token: no evidence for the
+# LoRA path, so neither ALL EQUAL nor exit 0
+{
+    my ($rc, $out, $err) = SloraTest::run_cmd(
+        $slora, 'conform', '--model', $model, '--device', 'cpu',
+        '--ref', 'cpu', '--threads', '1', '--requests', '4', '--gen', '8',
+        '--adapters', 'random:n=3,ranks=4+8,targets=q+v,scale=0.000001');
+    is($rc >> 8, 3, 'conform with inert adapters exits 3')
+        or diag("$out\n$err");
+    like($out, qr/^adapters on cpu: request 1 as without, request 2 as without, request 3 as without$/m,
+         '... no request parts from the base model') or diag($out);
+    like($out, qr/ADAPTERS INERT\s*$/, '... and says ADAPTERS INERT')
+        or diag($out);
 }
 
 # conform --logprobs: two exact runs give the same log-probabilities;

@@ -166,10 +166,16 @@ diag("idle pool: " . json_encode($idle->{pool}));
         return grep { / id=\Q$id\E / } $s->access_log_lines;
     };
 
+    # begun: seen running, or past the prefix cache's lookup at its
+    # admission (a second's work, which a loaded machine's polls can
+    # miss; the counters of requests and tokens move only as it is sent)
+    my $before = $s->status;
     my $slow = $slow_stream->('slow');
-    my $began = wait_for(10, sub {
-        my $x = $s->status;
-        return $x && $x->{requests}{running} == 1;
+    my $began = $before && wait_for(10, sub {
+        my $x = $s->status or return 0;
+        return $x->{requests}{running} == 1
+               || $x->{prefix_cache}{lookups}
+                  > $before->{prefix_cache}{lookups};
     });
     my $ran = wait_for(60, sub {
         my $x = $s->status or return 0;

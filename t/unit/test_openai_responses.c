@@ -6,8 +6,10 @@
  *       request it means, field by field: input as a string and as
  *       items, instructions (none where "" or null), text parts,
  *       max_output_tokens and sampling, text.format (json_object,
- *       json_schema), flat function tools with tool_choice "required"
- *       and a named function, an earlier function_call with its
+ *       json_schema), flat function tools with tool_choice "required",
+ *       a named function and "auto" (strict left out: calls held where
+ *       the compiler takes the parameters, free where it refuses them;
+ *       "strict": true makes that a 400), an earlier function_call with its
  *       function_call_output, vLLM's extras, include's logprobs and
  *       top_logprobs.
  *   (b) previous_response_id through a lookup: the stored conversation
@@ -100,6 +102,7 @@ static void test_unanswered(void);
 static int same_req(const slora_openai_req_t *a, const slora_openai_req_t *b);
 static int same_str(const slora_openai_str_t *a, const slora_openai_str_t *b);
 static void check_same(const char *resp, const char *chat, const char *what);
+static void check_auto_strict(void);
 static void check_think(const char *input, const char *msgs,
     const char *what);
 static void check_same_as(const char *resp, const char *chat,
@@ -218,6 +221,19 @@ test_same(void)
                "\"required\",\"parallel_tool_calls\":false}",
                "flat function tools, tool_choice required, "
                "parallel_tool_calls");
+
+    /* strict left out, as OpenAI's Responses leaves it: under "auto" the
+     * calls are held to parameters the compiler takes and left free where
+     * it refuses them (a lookahead); "strict": true makes that a 400 */
+    check_same("{\"model\":\"base\",\"input\":\"Weather?\",\"tools\":["
+               "{\"type\":\"function\",\"name\":\"get_weather\","
+               "\"parameters\":" WEATHER_PARAMS "}]}",
+               "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+               "\"content\":\"Weather?\"}],\"tools\":[{\"type\":"
+               "\"function\",\"function\":{\"name\":\"get_weather\","
+               "\"parameters\":" WEATHER_PARAMS "}}]}",
+               "auto, strict left out: held as chat holds it");
+    check_auto_strict();
 
     check_same("{\"model\":\"base\",\"input\":\"Weather?\",\"tools\":["
                "{\"type\":\"function\",\"name\":\"get_weather\","
@@ -1148,6 +1164,45 @@ check_think(const char *input, const char *msgs, const char *what)
              msgs);
 
     check_same_as(resp, chat, &lim, what);
+}
+
+
+/* Under "auto", a Responses tool whose parameters the schema compiler
+ * refuses: calls left free with "strict" left out, a 400 naming the
+ * Responses field with "strict": true. */
+static void
+check_auto_strict(void)
+{
+    int                 i, rc;
+    char                body[512];
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    for (i = 0; i < 2; i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"base\",\"input\":"
+                 "\"Hi\",\"tools\":[{\"type\":\"function\",\"name\":"
+                 "\"g\"%s,\"parameters\":{\"type\":\"object\","
+                 "\"properties\":{\"a\":{\"type\":\"string\","
+                 "\"pattern\":\"(?=x)\"}}}}]}", i ? ",\"strict\":true" : "");
+        memset(&err, 0, sizeof(err));
+        rc = slora_openai_parse_responses(body, strlen(body), NULL, NULL,
+                                          NULL, &req, &err);
+
+        if (i == 0) {
+            ok(rc == SLORA_OK && req.tools == SLORA_OPENAI_TOOLS_AUTO
+               && req.schema.data == NULL && req.schema_trigger.data == NULL,
+               "auto, strict left out, parameters refused by the compiler: "
+               "calls left free: %s", err.msg);
+
+        } else {
+            ok(rc == SLORA_ERROR && err.status == 400
+               && strstr(err.msg, "lookahead is not supported") != NULL,
+               "auto, strict true, parameters refused by the compiler: "
+               "400: %s %s", err.param ? err.param : "(null)", err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
 }
 
 

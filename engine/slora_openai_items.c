@@ -55,6 +55,7 @@ static int slora_openai_items_of(cJSON *msg, int place, const char *hex,
 static cJSON *slora_openai_item_reason(cJSON *msg);
 static int slora_openai_item_said(cJSON *msg);
 static int slora_openai_item_left(cJSON *msg);
+static int slora_openai_item_calls(cJSON *msg);
 static int slora_openai_item_reasoning(cJSON *msg, int place,
     const char *hex, cJSON *items);
 static cJSON *slora_openai_item(cJSON *items, const char *prefix,
@@ -106,7 +107,7 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
     size_t id_len, const char *item, size_t item_len, int drop, char **out,
     slora_openai_err_t *err)
 {
-    int          rc;
+    int          rc, left;
     char         hex[64];
     cJSON       *msgs, *all, *it, *ids, *place, *msg, *call;
     const char  *s;
@@ -171,10 +172,13 @@ slora_openai_conv_item(const char *conv, size_t conv_len, const char *id,
 
     } else if (strcmp(s, "reasoning") == 0) {
         /* the message's reasoning alone: no other item holds it, so no
-         * mark is needed for the others to keep their ids */
+         * mark is needed for the others to keep their ids; but where it
+         * was the message's last item (its empty text no item beside
+         * it), the message goes too, before that text would list */
+        left = slora_openai_item_said(msg) || slora_openai_item_calls(msg);
         cJSON_DeleteItemFromObjectCaseSensitive(msg, "reasoning_content");
         cJSON_DeleteItemFromObjectCaseSensitive(msg, "reasoning_item_id");
-        rc = 1;
+        rc = left || cJSON_AddTrueToObject(msg, "deleted") != NULL;
 
     } else if (strcmp(s, "message") == 0
                && (cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")
@@ -573,7 +577,9 @@ slora_openai_item_reason(cJSON *msg)
 
 /* Whether a message's text is listed as a message item: any but an
  * assistant's; an assistant's where it says something (text or parts),
- * its empty text being no item of its own beside its calls. */
+ * or where its empty text is all it holds (an item added so, which the
+ * prompt reads as an empty turn): beside its calls or its reasoning an
+ * empty text is no item of its own. */
 static int
 slora_openai_item_said(cJSON *msg)
 {
@@ -586,7 +592,11 @@ slora_openai_item_said(cJSON *msg)
     text = cJSON_GetStringValue(content);
 
     return role == NULL || strcmp(role, "assistant") != 0
-           || (text != NULL && *text != '\0')
+           || (text != NULL
+               && (*text != '\0'
+                   || (cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")
+                       == NULL
+                       && slora_openai_item_reason(msg) == NULL)))
            || cJSON_GetArraySize(content) > 0;
 }
 
@@ -603,12 +613,17 @@ slora_openai_item_said(cJSON *msg)
 static int
 slora_openai_item_left(cJSON *msg)
 {
-    cJSON  *call;
+    return slora_openai_item_said(msg)
+           || slora_openai_item_reason(msg) != NULL
+           || slora_openai_item_calls(msg);
+}
 
-    if (slora_openai_item_said(msg) || slora_openai_item_reason(msg) != NULL)
-    {
-        return 1;
-    }
+
+/* Whether a message has a call not removed. */
+static int
+slora_openai_item_calls(cJSON *msg)
+{
+    cJSON  *call;
 
     cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(msg,
                                                               "tool_calls"))

@@ -33,6 +33,9 @@
  *       one left with its reasoning alone is listed, in no prompt but
  *       as the think block of the assistant's message or call right
  *       after it (added later), as one add of both makes it.
+ *   (i) an assistant's message of an empty text alone, added so: listed
+ *       as a message of one empty output_text, prompted as an empty
+ *       turn, read and removed by its id.
  */
 
 #include <stdarg.h>
@@ -58,6 +61,7 @@ static char *drop(char *conv, const char *item, slora_openai_err_t *err);
 static int prompt(const char *conv);
 static char *think_prompt(const char *conv);
 static char *add(const char *body, int n, slora_openai_err_t *err);
+static void test_empty_text(void);
 static char *joined(const char *first, ...);
 
 
@@ -627,6 +631,59 @@ test_emptied(void)
 }
 
 
+/* An assistant's message of an empty text alone, added so: an item of
+ * its own (a message of one empty output_text), as the prompt reads it
+ * (an empty turn), found by its id; removed, in no list nor prompt. */
+static void
+test_empty_text(void)
+{
+    int                 rc;
+    char               *conv, *obj, *out;
+    slora_openai_err_t  err;
+
+    static const char  body[] =
+        "{\"items\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":"
+        "\"assistant\",\"content\":\"\"},{\"role\":\"user\",\"content\":"
+        "\"ok\"}]}";
+
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_conv_new(body, sizeof(body) - 1, CONV_ID, 5, &conv,
+                               &obj, &err);
+    if (rc != SLORA_OK) {
+        BAIL_OUT("a conversation not made: %s", err.msg);
+    }
+    free(obj);
+
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(out != NULL
+       && strstr(out, "{\"id\":\"msg_abc_1\",\"type\":\"message\","
+                      "\"role\":\"assistant\",\"content\":[{\"type\":"
+                      "\"output_text\",\"text\":\"\"") != NULL
+       && strstr(out, "msg_abc_2") != NULL && prompt(conv) == 4,
+       "an empty text added alone: listed, and prompted: %s",
+       out != NULL ? out : err.msg);
+    free(out);
+
+    rc = slora_openai_conv_item(conv, strlen(conv), CONV_ID,
+                                sizeof(CONV_ID) - 1, "msg_abc_1", 9, 0, &out,
+                                &err);
+    ok(rc == SLORA_OK && strstr(out, "\"role\":\"assistant\"") != NULL,
+       "... read by its id: %s", rc == SLORA_OK ? out : err.msg);
+    if (rc == SLORA_OK) {
+        free(out);
+    }
+
+    conv = drop(conv, "msg_abc_1", &err);
+    out = list(conv, "asc", NULL, NULL, &err);
+    ok(out != NULL && strstr(out, "msg_abc_1") == NULL
+       && strstr(out, "msg_abc_2") != NULL && prompt(conv) == 3,
+       "... removed: in no list nor prompt, the next item's id kept: %s",
+       out != NULL ? out : err.msg);
+    free(out);
+    free(conv);
+}
+
+
 /* A reasoning item added with nothing of the assistant's after it (a
  * user message next, or last) is kept as an assistant message of its
  * text alone: listed back as a reasoning item, in no prompt. */
@@ -839,6 +896,7 @@ main(void)
     test_reasoning();
     test_joined();
     test_emptied();
+    test_empty_text();
     test_alone();
     test_later();
     test_update();

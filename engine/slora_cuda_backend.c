@@ -75,6 +75,9 @@ static int slora_cuda_rank_prepare(slora_cuda_t *c,
     slora_cuda_layout_t *lay, slora_err_t *err);
 static int slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st,
     int32_t l, slora_err_t *err);
+static int slora_cuda_glu(slora_cuda_t *c, uint16_t *y, int64_t ld_y,
+    const uint16_t *x, int64_t ld_x, const uint16_t *w, int32_t ffn,
+    int32_t in, int32_t n, slora_err_t *err);
 static int slora_cuda_linear(slora_cuda_t *c, int beside, void *y,
     int64_t ld_y, const uint16_t *x, int64_t ld_x, const uint16_t *w,
     const uint16_t *bias, int32_t out, int32_t in, int32_t n, int f32_out,
@@ -761,28 +764,45 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     lc.ld_x = hidden;
     lc.may_delta = 0;                           /* SiLU-and-mul adds none */
 
-    if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
-        || slora_cuda_linear(c, lc.forked, g, 2 * (int64_t) ffn, h, hidden,
-                             D->wgu, NULL, 2 * ffn, hidden, n, 0, err)
-           != SLORA_OK)
-    {
+    /* without LoRA on them, gate, up and SiLU-and-mul in one launch
+     * where the GEMM's kernel takes them (slora_cuda_gemm_glu) */
+    rc = slora_cuda_lora_wanted(st, &lc)
+         ? SLORA_DECLINED
+         : slora_cuda_glu(c, g, 2 * (int64_t) ffn, h, hidden, D->wgu, ffn,
+                          hidden, n, err);
+
+    if (rc == SLORA_ERROR) {
         return SLORA_ERROR;
     }
 
-    slora_cuda_mark(c, SLORA_OP_GEMM_GU);
+    if (rc == SLORA_OK) {
+        slora_cuda_mark(c, SLORA_OP_GEMM_GU);
 
-    if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK) {
-        return SLORA_ERROR;
+    } else {
+        if (slora_cuda_lora_shrink(c, st, &lc, err) != SLORA_OK
+            || slora_cuda_linear(c, lc.forked, g, 2 * (int64_t) ffn, h,
+                                 hidden, D->wgu, NULL, 2 * ffn, hidden, n, 0,
+                                 err)
+               != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        slora_cuda_mark(c, SLORA_OP_GEMM_GU);
+
+        if (slora_cuda_lora_expand(c, st, &lc, err) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+
+        if (slora_silu_mul_cuda(g, 2 * (int64_t) ffn, g, 2 * (int64_t) ffn,
+                                u, 2 * (int64_t) ffn, n, ffn, c->stream)
+            != 0)
+        {
+            return slora_err_set(err, SLORA_ERROR, "silu_mul refused");
+        }
+
+        slora_cuda_mark(c, SLORA_OP_ACT);
     }
-
-    if (slora_silu_mul_cuda(g, 2 * (int64_t) ffn, g, 2 * (int64_t) ffn, u,
-                            2 * (int64_t) ffn, n, ffn, c->stream)
-        != 0)
-    {
-        return slora_err_set(err, SLORA_ERROR, "silu_mul refused");
-    }
-
-    slora_cuda_mark(c, SLORA_OP_ACT);
 
     out[0].p = SLORA_PROJ_DOWN;
     out[0].y = o;
@@ -822,6 +842,27 @@ slora_cuda_layer(slora_cuda_t *c, slora_cuda_step_t *st, int32_t l,
     slora_cuda_mark(c, SLORA_OP_NORM);
 
     return SLORA_OK;
+}
+
+
+/* silu(x W_gate^T) * (x W_up^T) into y[n, ffn] where the fused kernel
+ * takes the shape (slora_cuda_gemm_glu), else SLORA_DECLINED */
+
+static int
+slora_cuda_glu(slora_cuda_t *c, uint16_t *y, int64_t ld_y, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, int32_t ffn, int32_t in, int32_t n,
+    slora_err_t *err)
+{
+    slora_cuda_gemm_shape_t  s;
+
+    memset(&s, 0, sizeof(s));
+    s.out = ffn;
+    s.n = n;
+    s.in = in;
+    s.ld_x = ld_x;
+    s.ld_y = ld_y;
+
+    return slora_cuda_gemm_glu(c->gemm, &s, y, x, w, c->stream, err);
 }
 
 

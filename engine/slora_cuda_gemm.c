@@ -23,10 +23,25 @@
  * percent of the SMs, the rest to them: on every SM it would hold them
  * up until its end (a step of 64 rows with adapters 0.27 ms faster than
  * with cuBLASLt there, bench/RESULTS.md, 20:03). A step of at most
- * SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV.
+ * SLORA_GEMV_MAX_N rows that the first leaves goes to the GEMV. With
+ * LoRA beside it, the kernel lets the one after it (the expand that
+ * joins it) in SLORA_GEMM_LET_IN stages before its end, so that its
+ * launch hides behind the GEMM's last stages; with nothing beside, at
+ * its exit: what follows a plain GEMM (RoPE, a norm, the next GEMM)
+ * would sit beside those stages and slow them (bench/RESULTS.md,
+ * 2026-12-06 02:11-02:23: -0.2 ms a step at 64 rows with adapters, +0.1
+ * without). $SLORA_CUDA_WS_LET_IN=N sets the stages (below 0: at the
+ * exit too).
  * $SLORA_CUDA_MMA=lo-hi moves the first range (0: none) and
  * $SLORA_CUDA_THIN=0 sends every shape to cuBLASLt, for A/B runs in one
  * call.
+ *
+ * The MLP's gate and up with no LoRA on them in the step take the
+ * kernel's fused form where it takes their rows at all
+ * (slora_cuda_gemm_glu): silu(gate) * up comes out of the GEMM, whose
+ * launch then stands for three (GEMM, SiLU-and-mul and the gap after
+ * cuBLASLt, which launches nothing early). $SLORA_CUDA_GLU=0 keeps the
+ * GEMM and SiLU-and-mul apart.
  *
  * Row-major y = x W^T is column-major y^T = W^T' x^T': W (row-major
  * [out, in]) read as column-major [in, out] and transposed, x read as
@@ -48,6 +63,9 @@
 #define SLORA_GEMM_MMA_HI  64
 #define SLORA_GEMM_MMA_BESIDE  80     /* percent of the SMs it takes
                                          with LoRA beside it */
+#define SLORA_GEMM_LET_IN  4          /* ... and the stages before its
+                                         end at which it lets the expand
+                                         in */
 #define SLORA_GEMM_MMA_MIN_W  (1 << 22) /* W's elements: below, launch
                                          * costs rule, not the stream */
 #define SLORA_GEMM_GEMV_WIDE  64      /* W rows a block over which one
@@ -76,6 +94,8 @@ struct slora_cuda_gemm_s {
     int                        thin;        /* our kernels for few rows */
     int32_t                    mma_lo;      /* rows for the TMA kernel */
     int32_t                    mma_hi;
+    int                        glu;         /* its fused MLP form */
+    int32_t                    let_in;      /* with LoRA beside it */
     int64_t                    setup_ns;    /* slora_cuda_gemm_setup_ns */
 };
 
@@ -136,6 +156,11 @@ slora_cuda_gemm_create(size_t work_size, slora_err_t *err)
               || strcmp(getenv("SLORA_CUDA_THIN"), "0") != 0;
     g->mma_lo = SLORA_GEMM_MMA_LO;
     g->mma_hi = SLORA_GEMM_MMA_HI;
+    g->glu = getenv("SLORA_CUDA_GLU") == NULL
+             || strcmp(getenv("SLORA_CUDA_GLU"), "0") != 0;
+    e = getenv("SLORA_CUDA_WS_LET_IN");
+    g->let_in = e != NULL && *e != '\0' ? (int32_t) atoi(e)
+                                        : SLORA_GEMM_LET_IN;
 
     e = getenv("SLORA_CUDA_MMA");
     if (e != NULL && (sscanf(e, "%d-%d", &g->mma_lo, &g->mma_hi) != 2
@@ -220,7 +245,7 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     if (tr > 0) {
         if (slora_gemv_mma_cuda(y, s->ld_y, s->f32_out, x, s->ld_x, w,
                                 s->bias ? bias : NULL, s->n, s->out, s->in,
-                                tr, stream)
+                                tr, s->beside ? g->let_in : -1, stream)
             != 0)
         {
             return slora_err_set(err, SLORA_ERROR, "cuda backend: tensor-"
@@ -275,6 +300,45 @@ slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
         return slora_err_set(err, SLORA_ERROR, "cuda backend: GEMM [%d x %d] "
                              "x [%d x %d]^T: status %d", s->n, s->in, s->out,
                              s->in, (int) st);
+    }
+
+    return SLORA_OK;
+}
+
+
+int
+slora_cuda_gemm_glu(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
+    uint16_t *y, const uint16_t *x, const uint16_t *w, cudaStream_t stream,
+    slora_err_t *err)
+{
+    int32_t  tr;
+
+    if (s->n == 0) {
+        return SLORA_OK;
+    }
+
+    /* the rows where the kernel takes a GEMM, but for cuBLASLt's past
+     * SLORA_GEMM_BLAS_WIDE_N, where the fused form makes up for its
+     * slower stream; a single row of a wide W stays on the GEMV */
+    tr = slora_gemv_mma_rows(s->out, 100);
+
+    if (!g->glu || !g->thin || s->bias || s->f32_out || s->beside
+        || s->in % 8 != 0 || s->ld_x % 8 != 0 || ((uintptr_t) x & 15) != 0
+        || ((uintptr_t) w & 15) != 0 || s->n < g->mma_lo || s->n > g->mma_hi
+        || 2 * (int64_t) s->out * s->in < SLORA_GEMM_MMA_MIN_W
+        || 2 * tr > SLORA_GEMV_MMA_MAX_ROWS
+        || (s->n == 1 && 2 * tr > SLORA_GEMM_GEMV_WIDE))
+    {
+        return SLORA_DECLINED;
+    }
+
+    if (slora_gemv_mma_glu_cuda(y, s->ld_y, x, s->ld_x, w, s->n, s->out,
+                                s->in, tr, stream)
+        != 0)
+    {
+        return slora_err_set(err, SLORA_ERROR, "cuda backend: tensor-core "
+                             "gate and up [%d x %d] x [%d x %d]^T refused",
+                             s->n, s->in, 2 * s->out, s->in);
     }
 
     return SLORA_OK;

@@ -47,6 +47,17 @@ int slora_cuda_gemm(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
     void *y, const uint16_t *x, const uint16_t *w, const uint16_t *bias,
     cudaStream_t stream, slora_err_t *err);
 
+/* The MLP's gate and up, W row-major [2 out, in] (gate's rows, then
+ * up's), with SiLU-and-mul fused: y[n, out] (row stride ld_y) =
+ * silu(x W_gate^T) * (x W_up^T) in bf16, as the GEMM of both and
+ * slora_silu_mul_cuda give it. SLORA_DECLINED where the fused kernel
+ * does not take the shape (s->out is the MLP's width; a bias, fp32 out
+ * or a GEMM with LoRA beside it are not taken): the caller then runs the
+ * two. */
+int slora_cuda_gemm_glu(slora_cuda_gemm_t *g, const slora_cuda_gemm_shape_t *s,
+    uint16_t *y, const uint16_t *x, const uint16_t *w, cudaStream_t stream,
+    slora_err_t *err);
+
 /* The host time spent so far making cuBLASLt plans for shapes new to g
  * (its heuristic's query and the descriptors), which a forward that
  * meets new shapes pays once. */

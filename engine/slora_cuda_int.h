@@ -382,6 +382,10 @@ typedef struct {
     int32_t                       l;
 } slora_cuda_lora_call_t;
 
+/* whether any row of the step has an adapter on one of lc's
+ * projections */
+int slora_cuda_lora_wanted(const slora_cuda_step_t *st,
+    const slora_cuda_lora_call_t *lc);
 int slora_cuda_lora_shrink(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_lora_call_t *lc, slora_err_t *err);
 int slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,

@@ -22,8 +22,6 @@
 
 static int slora_cuda_lora_delta(slora_cuda_t *c, slora_cuda_step_t *st,
     slora_cuda_lora_call_t *lc, cudaStream_t s, slora_err_t *err);
-static int slora_cuda_lora_wanted(const slora_cuda_step_t *st,
-    const slora_cuda_lora_call_t *lc);
 static void slora_cuda_lora_segs(slora_cuda_t *c, slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc, slora_lora_segs_t *sg, uint16_t **y,
     int32_t *width);
@@ -245,7 +243,7 @@ slora_cuda_lora_expand(slora_cuda_t *c, slora_cuda_step_t *st,
  * decode step pays each launch).
  */
 
-static int
+int
 slora_cuda_lora_wanted(const slora_cuda_step_t *st,
     const slora_cuda_lora_call_t *lc)
 {

@@ -4,7 +4,8 @@
  *
  * The one idea: a purely elementwise, memory-bound pass; each thread
  * reads 16 bytes of g and of u and writes 16 bytes, and silu is written
- * x / (1 + exp(-x)) with the accurate expf, the form the CPU uses.
+ * x / (1 + exp(-x)) with the accurate expf, the form the CPU uses
+ * (slora_silu_mul1, which the decode GEMM's fused epilogue shares).
  */
 
 #include <stdint.h>
@@ -43,7 +44,7 @@ slora_silu_mul_kernel(uint16_t *out, int64_t ld_out, const uint16_t *g,
 
 #pragma unroll
     for (e = 0; e < SLORA_CUDA_VEC; e++) {
-        fg[e] = fg[e] / (1.0f + expf(-fg[e])) * fu[e];
+        fg[e] = slora_silu_mul1(fg[e], fu[e]);
     }
 
     slora_st8(out + r * ld_out + i, fg);

@@ -90,6 +90,17 @@ slora_f2bf(float f)
 }
 
 
+/* silu(g) * u as the MLP's activation takes it, x / (1 + exp(-x)) with
+ * the accurate expf, the form the CPU uses: one definition for every
+ * kernel that applies it (SiLU-and-mul, the decode GEMM's fused
+ * epilogue), so that they agree to the bit */
+static __device__ __forceinline__ float
+slora_silu_mul1(float g, float u)
+{
+    return g / (1.0f + expf(-g)) * u;
+}
+
+
 /* 2^x in one instruction (denormal results flush to 0) */
 static __device__ __forceinline__ float
 slora_ex2(float x)

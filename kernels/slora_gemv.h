@@ -44,14 +44,30 @@ int slora_gemv_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
  * (kernels/slora_gemv_mma.cu, TMA and wgmma, sm_90): any out, in a
  * multiple of 8. tr: the W rows a block takes over the whole of K, a
  * multiple of 8 up to SLORA_GEMV_MMA_MAX_ROWS, or 0 for
- * slora_gemv_mma_rows(out, 100) (one block an SM). Each sum runs in fp32 in
- * a fixed order, whatever the grid. */
+ * slora_gemv_mma_rows(out, 100) (one block an SM). let_in: the stages
+ * before its end at which the kernel after it is let in (launched, to
+ * wait on this one's end where it asks to), or below 0 at its exit: the
+ * caller's choice, by what follows (bench/RESULTS.md, 2026-12-06). Each
+ * sum runs in fp32 in a fixed order, whatever the grid. */
 #define SLORA_GEMV_MMA_MAX_N     64
 #define SLORA_GEMV_MMA_MAX_ROWS  256
 
 int slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out,
     const uint16_t *x, int64_t ld_x, const uint16_t *w, const uint16_t *bias,
-    int32_t n, int32_t out, int32_t in, int32_t tr, void *stream);
+    int32_t n, int32_t out, int32_t in, int32_t tr, int32_t let_in,
+    void *stream);
+
+/* The MLP's gate and up on the same kernel with SiLU-and-mul fused:
+ * W row-major [2 ffn, in], gate's rows then up's; y[t, c] =
+ * silu(g) * u for c < ffn, g and u the products rounded to bf16 as
+ * slora_gemv_mma_cuda writes them, the activation as
+ * slora_silu_mul_cuda computes it (the same bits as the two in turn at
+ * the same tr), bf16 out. tr: gate's rows a block (and up's as many), a
+ * multiple of 8 up to SLORA_GEMV_MMA_MAX_ROWS / 2, or 0 for
+ * slora_gemv_mma_rows(ffn, 100). */
+int slora_gemv_mma_glu_cuda(uint16_t *y, int64_t ld_y, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, int32_t n, int32_t ffn, int32_t in,
+    int32_t tr, void *stream);
 
 /* the W rows a block of slora_gemv_mma_cuda takes for this out so that
  * its grid of one block an SM takes share percent (1-100) of the

@@ -165,14 +165,25 @@ slora_ws_desc(const void *p)
 }
 
 
-/* the wait on the kernel before (programmatic dependent launch). The
- * kernel after is not let in early: its blocks, resident beside these
- * for the whole stream, cost the decode step at batch 64 0.5 ms
- * (bench/RESULTS.md, 19:14); it starts at this one's exit. */
+/* the wait on the kernel before (programmatic dependent launch) */
 static __device__ __forceinline__ void
 slora_ws_wait(void)
 {
     asm volatile("griddepcontrol.wait;" ::: "memory");
+}
+
+
+/* The kernel after is let in (scheduled, to wait on this one's end) only
+ * near the end of the stream: let in at the start, its blocks sat beside
+ * these for the whole stream and cost the decode step at batch 64 0.5 ms
+ * (bench/RESULTS.md, 2026-11-30 19:14). let_in chunks before the last
+ * (0: once the products are done; below 0: at the exit) its launch and
+ * its blocks' start hide behind this one's last stages instead of
+ * following them: the caller's choice (slora_gemv_mma_cuda). */
+static __device__ __forceinline__ void
+slora_ws_let_in(void)
+{
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
 
 
@@ -287,15 +298,25 @@ SLORA_WS_MMA(256, SLORA_WS_S128, "128", "129", "130", SLORA_WS_O128)
  * over every k. Its producer (warp 4) streams the chunks of 64 k through
  * the ring of `stages` stages, each x's 64 rows then NI rows of W; its
  * warpgroup (warps 0-3) takes them in order, then writes its sums.
+ *
+ * GLU (the MLP's gate and up in one W, up's rows from up0): the block
+ * takes gate's rows [b tr, b tr + tr) into the first NI / 2 rows of its
+ * slice and up's same rows into the second (tr <= NI / 2), so that a
+ * thread holds each gate sum and its up sum, NI / 4 registers apart, and
+ * writes silu(gate) * up, each rounded to bf16 first as the unfused GEMM
+ * and SiLU-and-mul round them: the same bits, one launch and one pass
+ * over y fewer.
  */
-template <int NI, int CH, int KB>
+template <int NI, int CH, int KB, bool GLU>
 static __global__ void __launch_bounds__(SLORA_WS_THREADS, 1)
 slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
     const __grid_constant__ CUtensorMap xmap, void *y, int64_t ld_y,
     int f32_out, const uint16_t *__restrict__ bias, int32_t n, int32_t out,
-    int32_t in, int32_t tr, int32_t mp, int32_t stages)
+    int32_t in, int32_t tr, int32_t up0, int32_t mp, int32_t stages,
+    int32_t let_in)
 {
     constexpr uint32_t  W_BYTES = NI * SLORA_WS_ROW_BYTES;
+    constexpr uint32_t  UP = NI / 2 * SLORA_WS_ROW_BYTES;
     constexpr uint32_t  STAGE = KB * (SLORA_WS_X_BYTES + W_BYTES);
 
     extern __shared__ unsigned char  smem[];
@@ -318,7 +339,7 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
 
     chunks = (in + KB * SLORA_WS_K - 1) / (KB * SLORA_WS_K);
     row0 = (int32_t) blockIdx.x * tr;
-    bytes = (uint32_t) (KB * (mp + tr) * SLORA_WS_ROW_BYTES);
+    bytes = (uint32_t) (KB * (mp + (GLU ? 2 : 1) * tr) * SLORA_WS_ROW_BYTES);
 
     if (threadIdx.x == 0) {
         for (s = 0; s < stages; s++) {
@@ -347,6 +368,13 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
                     slora_ws_tma(st + KB * SLORA_WS_X_BYTES + b * W_BYTES,
                                  &wmap, &full[c], (c * KB + b) * SLORA_WS_K,
                                  row0, slora_ws_policy(1));
+
+                    if (GLU) {
+                        slora_ws_tma(st + KB * SLORA_WS_X_BYTES + b * W_BYTES
+                                     + UP, &wmap, &full[c],
+                                     (c * KB + b) * SLORA_WS_K, up0 + row0,
+                                     slora_ws_policy(1));
+                    }
                 }
             }
 
@@ -370,6 +398,14 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
                     slora_ws_tma(st + KB * SLORA_WS_X_BYTES + b * W_BYTES,
                                  &wmap, &full[s], (c * KB + b) * SLORA_WS_K,
                                  row0, slora_ws_policy(1));
+
+                    if (GLU) {
+                        slora_ws_tma(st + KB * SLORA_WS_X_BYTES + b * W_BYTES
+                                     + UP, &wmap, &full[s],
+                                     (c * KB + b) * SLORA_WS_K, up0 + row0,
+                                     slora_ws_policy(1));
+                    }
+
                     slora_ws_tma(st + b * SLORA_WS_X_BYTES, &xmap, &full[s],
                                  (c * KB + b) * SLORA_WS_K, 0,
                                  slora_ws_policy(0));
@@ -407,6 +443,10 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
     pending = -1;
 
     for (c = 0; c < chunks; c++) {
+        if (let_in > 0 && c == (chunks > let_in ? chunks - let_in : 0)) {
+            slora_ws_let_in();
+        }
+
         s = c % stages;
         slora_ws_bar_wait(&full[s], (c / stages) & 1);
 
@@ -454,6 +494,10 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
 
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 
+    if (let_in == 0) {
+        slora_ws_let_in();
+    }
+
 #pragma unroll
     for (j = 0; j < CH; j++) {
         slora_ws_pin<NI>(acc[j]);
@@ -468,24 +512,44 @@ slora_gemv_ws_kernel(const __grid_constant__ CUtensorMap wmap,
     }
 
     /* warp w, lane l: x rows 16 w + l / 4 (+ 8), W rows 8 j + 2 (l % 4)
-     * (+ 1) of the slice */
+     * (+ 1) of the slice; with GLU, up's rows NI / 2 further */
+    if constexpr (GLU) {
 #pragma unroll
-    for (i = 0; i < NI / 2; i++) {
-        t = 16 * warp + lane / 4 + 8 * ((i % 4) / 2);
-        col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+        for (i = 0; i < NI / 4; i++) {
+            t = 16 * warp + lane / 4 + 8 * ((i % 4) / 2);
+            col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
 
-        if (t >= n || col >= tr || row0 + col >= out) {
-            continue;
-        }
+            if (t >= n || col >= tr || row0 + col >= out) {
+                continue;
+            }
 
-        v = acc[0][i] + (bias != NULL ? slora_bf2f(bias[row0 + col]) : 0.0f);
-
-        if (f32_out) {
-            ((float *) y)[(int64_t) t * ld_y + row0 + col] = v;
-
-        } else {
+            v = slora_silu_mul1(slora_bf2f(slora_f2bf(acc[0][i])),
+                                slora_bf2f(slora_f2bf(acc[0][i + NI / 4])));
             ((uint16_t *) y)[(int64_t) t * ld_y + row0 + col] =
                 slora_f2bf(v);
+        }
+
+    } else {
+
+#pragma unroll
+        for (i = 0; i < NI / 2; i++) {
+            t = 16 * warp + lane / 4 + 8 * ((i % 4) / 2);
+            col = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+
+            if (t >= n || col >= tr || row0 + col >= out) {
+                continue;
+            }
+
+            v = acc[0][i]
+                + (bias != NULL ? slora_bf2f(bias[row0 + col]) : 0.0f);
+
+            if (f32_out) {
+                ((float *) y)[(int64_t) t * ld_y + row0 + col] = v;
+
+            } else {
+                ((uint16_t *) y)[(int64_t) t * ld_y + row0 + col] =
+                    slora_f2bf(v);
+            }
         }
     }
 }
@@ -564,11 +628,12 @@ slora_gemv_ws_map(CUtensorMap *map, const void *base, int64_t rows,
 }
 
 
-template <int NI, int CH, int KB>
+template <int NI, int CH, int KB, bool GLU>
 static int
 slora_gemv_ws_launch(cudaLaunchConfig_t *cfg, void *y, int64_t ld_y,
     int f32_out, const uint16_t *x, int64_t ld_x, const uint16_t *w,
-    const uint16_t *bias, int32_t n, int32_t out, int32_t in, int32_t tr)
+    const uint16_t *bias, int32_t n, int32_t out, int32_t in, int32_t tr,
+    int32_t let_in)
 {
     /* the shared memory the kernel may ask for, once a device (the
      * engine threads of tensor parallelism each have their own), not at
@@ -593,7 +658,7 @@ slora_gemv_ws_launch(cudaLaunchConfig_t *cfg, void *y, int64_t ld_y,
     }
 
     if (!smem_set[dev].load(std::memory_order_acquire)) {
-        if (cudaFuncSetAttribute(slora_gemv_ws_kernel<NI, CH, KB>,
+        if (cudaFuncSetAttribute(slora_gemv_ws_kernel<NI, CH, KB, GLU>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int) SLORA_WS_SMEM)
             != cudaSuccess)
@@ -608,7 +673,9 @@ slora_gemv_ws_launch(cudaLaunchConfig_t *cfg, void *y, int64_t ld_y,
     /* x's rows that TMA brings: n padded to 16, 32 or 64 */
     mp = n <= 16 ? 16 : n <= 32 ? 32 : SLORA_WS_M;
 
-    if (slora_gemv_ws_map(&wmap, w, out, in, in, (uint32_t) tr) != 0
+    /* with GLU, W holds gate's out rows and then up's */
+    if (slora_gemv_ws_map(&wmap, w, GLU ? 2 * (int64_t) out : out, in, in,
+                          (uint32_t) tr) != 0
         || slora_gemv_ws_map(&xmap, x, n, in, ld_x, (uint32_t) mp) != 0)
     {
         return -1;
@@ -622,9 +689,9 @@ slora_gemv_ws_launch(cudaLaunchConfig_t *cfg, void *y, int64_t ld_y,
                             * (SLORA_WS_X_BYTES + NI * SLORA_WS_ROW_BYTES)
                             + 1024;
 
-    (void) cudaLaunchKernelEx(cfg, slora_gemv_ws_kernel<NI, CH, KB>, wmap,
-                              xmap, y, ld_y, f32_out, bias, n, out, in, tr,
-                              mp, stages);
+    (void) cudaLaunchKernelEx(cfg, slora_gemv_ws_kernel<NI, CH, KB, GLU>,
+                              wmap, xmap, y, ld_y, f32_out, bias, n, out, in,
+                              tr, GLU ? out : 0, mp, stages, let_in);
 
     return slora_cuda_launched();
 }
@@ -646,28 +713,20 @@ slora_gemv_mma_rows(int32_t out, int32_t share)
 }
 
 
-extern "C" int
-slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
+/* the launch of either kind: its grid, programmatic dependence, and
+ * wgmma's N and the chains of sums that keep up with its bytes (a
+ * product's latency over a slice's bytes a stage, bench/RESULTS.md), by
+ * the W rows a block takes (GLU: gate's and up's) */
+template <bool GLU>
+static int
+slora_gemv_ws_go(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
-    int32_t out, int32_t in, int32_t tr, void *stream)
+    int32_t out, int32_t in, int32_t tr, int32_t let_in, void *stream)
 {
     static const int     pdl = slora_env_on("SLORA_CUDA_PDL");
     cudaLaunchConfig_t   cfg;
     cudaLaunchAttribute  attr;
-
-    if (y == NULL || x == NULL || w == NULL || n < 1
-        || n > SLORA_GEMV_MMA_MAX_N || out <= 0 || in <= 0
-        || in % SLORA_CUDA_VEC != 0 || ld_x < in
-        || ld_x % SLORA_CUDA_VEC != 0 || ld_y < out
-        || !slora_cuda_aligned(x) || !slora_cuda_aligned(w)
-        || tr < 0 || tr % 8 != 0 || tr > SLORA_GEMV_MMA_MAX_ROWS)
-    {
-        return -1;
-    }
-
-    if (tr == 0) {
-        tr = slora_gemv_mma_rows(out, 100);
-    }
+    int32_t              rows;
 
     cfg.gridDim = dim3((unsigned) ((out + tr - 1) / tr));
     cfg.blockDim = dim3(SLORA_WS_THREADS);
@@ -676,13 +735,12 @@ slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
     attr.val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = &attr;
     cfg.numAttrs = pdl ? 1 : 0;
+    rows = GLU ? 2 * tr : tr;
 
-    /* wgmma's N, and the chains of sums that keep up with its bytes: a
-     * product's latency over a slice's bytes a stage (bench/RESULTS.md) */
 #define SLORA_WS_CASE(ni, ch, kb)                                             \
-    if (tr <= ni) {                                                           \
-        return slora_gemv_ws_launch<ni, ch, SLORA_WS_KB(kb)>(&cfg, y, ld_y,   \
-                   f32_out, x, ld_x, w, bias, n, out, in, tr);                \
+    if (rows <= ni) {                                                         \
+        return slora_gemv_ws_launch<ni, ch, SLORA_WS_KB(kb), GLU>(&cfg, y,    \
+                   ld_y, f32_out, x, ld_x, w, bias, n, out, in, tr, let_in);  \
     }
 
     SLORA_WS_CASE(16, 4, 4)
@@ -697,4 +755,56 @@ slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
 #undef SLORA_WS_CASE
 
     return -1;
+}
+
+
+extern "C" int
+slora_gemv_mma_cuda(void *y, int64_t ld_y, int f32_out, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, const uint16_t *bias, int32_t n,
+    int32_t out, int32_t in, int32_t tr, int32_t let_in, void *stream)
+{
+    if (y == NULL || x == NULL || w == NULL || n < 1
+        || n > SLORA_GEMV_MMA_MAX_N || out <= 0 || in <= 0
+        || in % SLORA_CUDA_VEC != 0 || ld_x < in
+        || ld_x % SLORA_CUDA_VEC != 0 || ld_y < out
+        || !slora_cuda_aligned(x) || !slora_cuda_aligned(w)
+        || tr < 0 || tr % 8 != 0 || tr > SLORA_GEMV_MMA_MAX_ROWS)
+    {
+        return -1;
+    }
+
+    if (tr == 0) {
+        tr = slora_gemv_mma_rows(out, 100);
+    }
+
+    return slora_gemv_ws_go<false>(y, ld_y, f32_out, x, ld_x, w, bias, n,
+                                   out, in, tr, let_in, stream);
+}
+
+
+extern "C" int
+slora_gemv_mma_glu_cuda(uint16_t *y, int64_t ld_y, const uint16_t *x,
+    int64_t ld_x, const uint16_t *w, int32_t n, int32_t ffn, int32_t in,
+    int32_t tr, void *stream)
+{
+    if (y == NULL || x == NULL || w == NULL || n < 1
+        || n > SLORA_GEMV_MMA_MAX_N || ffn <= 0 || in <= 0
+        || in % SLORA_CUDA_VEC != 0 || ld_x < in
+        || ld_x % SLORA_CUDA_VEC != 0 || ld_y < ffn
+        || !slora_cuda_aligned(x) || !slora_cuda_aligned(w)
+        || tr < 0 || tr % 8 != 0 || 2 * tr > SLORA_GEMV_MMA_MAX_ROWS)
+    {
+        return -1;
+    }
+
+    if (tr == 0) {
+        tr = slora_gemv_mma_rows(ffn, 100);
+    }
+
+    if (2 * tr > SLORA_GEMV_MMA_MAX_ROWS) {
+        return -1;
+    }
+
+    return slora_gemv_ws_go<true>(y, ld_y, 0, x, ld_x, w, NULL, n, ffn, in,
+                                  tr, -1, stream);
 }

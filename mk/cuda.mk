@@ -151,14 +151,19 @@ $(CUDA_SC_TEST): $(CUDA_BUILD)/test_score_cuda.o \
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 
 # The thin projections' own test (kernels/slora_gemv.*): against the CPU
-# twin, then the read rate of every launch shape.
+# twin (and the fused MLP form against the GEMM and SiLU-and-mul), then
+# the read rate of every launch shape.
 CUDA_GV_TEST  := $(CUDA_BUILD)/test_gemv_cuda
 
 cuda: $(CUDA_GV_TEST)
 
 $(CUDA_GV_TEST): $(CUDA_BUILD)/test_gemv_cuda.o \
         $(CUDA_BUILD)/slora_gemv.o $(CUDA_BUILD)/slora_gemv_mma.o \
-        $(CUDA_BUILD)/cpu/slora_gemv_cpu.o \
+        $(CUDA_BUILD)/slora_act.o $(CUDA_BUILD)/cpu/slora_gemv_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_act_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_act_x86_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_cpu.o \
+        $(CUDA_BUILD)/cpu/slora_qmatmul_x86_cpu.o \
         $(CUDA_BUILD)/cpu/slora_convert_cpu.o
 	$(NVCC) $(CUDA_ARCH) -o $@ $^ -lm -lstdc++
 

@@ -1,7 +1,8 @@
 /*
  * test_gemv_cuda.cu: the thin projections on the GPU (kernels/
  * slora_gemv.cu, and slora_gemv_mma.cu on tensor cores for 1 to 64
- * rows) against their CPU twin, then the CUDA-core kernel's read rate on
+ * rows, and its fused form for the MLP's gate, up and SiLU-and-mul)
+ * against their CPU twins, then the CUDA-core kernel's read rate on
  * the Llama-7B shape's projections for every launch shape. Speaks TAP;
  * the timings are '#' lines.
  *
@@ -22,6 +23,7 @@
 
 extern "C" {
 #include "slora_gemv.h"
+#include "slora_act.h"
 }
 
 #include "tap.h"
@@ -37,6 +39,7 @@ static double gemv_case(int32_t n, int32_t out, int32_t in, int f32,
 
 static void test_gemv(void);
 static void test_gemv_mma(void);
+static void test_gemv_glu(void);
 static void bench_gemv(void);
 static void bench_gemv_mma(void);
 
@@ -48,6 +51,7 @@ main(int argc, char **argv)
 
     test_gemv();
     test_gemv_mma();
+    test_gemv_glu();
 
     if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) {
         bench_gemv();
@@ -105,7 +109,10 @@ gemv_case(int32_t n, int32_t out, int32_t in, int f32, int with_bias,
                             with_bias ? d_b : NULL, n, out, in, NULL)
           : slora_gemv_mma_cuda(d_y, ld_y, f32, d_x, ld_x, d_w,
                                 with_bias ? d_b : NULL, n, out, in, tr,
-                                NULL);
+                                n % 3 - 1, NULL);     /* let in at the
+                                                         exit, after the
+                                                         products, a stage
+                                                         before the end */
     CK(cudaDeviceSynchronize());
 
     if (f32) {
@@ -248,22 +255,174 @@ test_gemv_mma(void)
 
     ok(slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
                            4096, (const uint16_t *) 16, NULL, 65, 4096, 4096,
-                           0, NULL) == -1
+                           0, -1, NULL) == -1
        && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
                               4096, (const uint16_t *) 16, NULL, 8, 4096,
-                              4092, 0, NULL) == -1
+                              4092, 0, -1, NULL) == -1
        && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
                               4096, (const uint16_t *) 16, NULL, 8, 4096,
-                              4096, 12, NULL) == -1
+                              4096, 12, -1, NULL) == -1
        && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 16,
                               4096, (const uint16_t *) 16, NULL, 8, 4096,
-                              4096, SLORA_GEMV_MMA_MAX_ROWS + 8, NULL) == -1
+                              4096, SLORA_GEMV_MMA_MAX_ROWS + 8, -1, NULL)
+          == -1
        && slora_gemv_mma_cuda((void *) 16, 4096, 0, (const uint16_t *) 24,
                               4096, (const uint16_t *) 16, NULL, 8, 4096,
-                              4096, 0, NULL) == -1,
+                              4096, 0, -1, NULL) == -1,
        "gemv mma refuses 65 rows, in not of 8, rows a block not of 8 or "
        "too many, x not 16-byte aligned");
     printf("# gemv mma: worst ||gpu - cpu|| / ||cpu|| %.3e\n", worst);
+}
+
+
+/*
+ * The fused gate, up and SiLU-and-mul (slora_gemv_mma_glu_cuda), one
+ * case: its bits against the tensor-core GEMM of both at twice its rows
+ * a block (the same sums, in the same order) followed by
+ * slora_silu_mul_cuda, as the engine ran them before; its values
+ * against the CPU twins (the GEMV, bf16 rounding, SiLU-and-mul); and
+ * y's columns past ffn left as they were. *bits: whether the bits agree;
+ * the return: the relative error against the CPU.
+ */
+
+static double
+glu_case(int32_t n, int32_t ffn, int32_t in, int32_t tr, int *rc, int *bits,
+    int *kept)
+{
+    int64_t    ld_x, ld_y, t, o, e;
+    int32_t    te;
+    uint16_t  *xh, *wh, *d_x, *d_w, *d_f, *d_u, *fh, *uh;
+    float     *xf, *wf, *yc, *sc, *yg;
+    double     err;
+
+    ld_x = in + 8 * (n % 2);
+    ld_y = 2 * (int64_t) ffn;
+    e = n * ld_y;
+
+    xh = (uint16_t *) malloc(n * ld_x * 2);
+    xf = (float *) malloc(n * ld_x * 4);
+    wh = (uint16_t *) malloc((size_t) ld_y * in * 2);
+    wf = (float *) malloc((size_t) ld_y * in * 4);
+    yc = (float *) malloc(e * 4);
+    sc = (float *) malloc(n * ffn * 4);
+    yg = (float *) malloc(n * ffn * 4);
+    fh = (uint16_t *) malloc(e * 2);
+    uh = (uint16_t *) malloc(e * 2);
+
+    fill(xh, xf, n * ld_x, -1.0f, 1.0f);
+    fill(wh, wf, (size_t) ld_y * in, -0.1f, 0.1f);
+
+    d_x = (uint16_t *) dup_to_dev(xh, n * ld_x * 2);
+    d_w = (uint16_t *) dup_to_dev(wh, (size_t) ld_y * in * 2);
+    d_f = (uint16_t *) dmalloc(e * 2);
+    d_u = (uint16_t *) dmalloc(e * 2);
+    CK(cudaMemset(d_f, 0xff, e * 2));
+    CK(cudaMemset(d_u, 0xff, e * 2));
+
+    te = tr > 0 ? tr : slora_gemv_mma_rows(ffn, 100);
+    *rc = slora_gemv_mma_glu_cuda(d_f, ld_y, d_x, ld_x, d_w, n, ffn, in, tr,
+                                  NULL)
+          | slora_gemv_mma_cuda(d_u, ld_y, 0, d_x, ld_x, d_w, NULL, n,
+                                2 * ffn, in, 2 * te, -1, NULL)
+          | slora_silu_mul_cuda(d_u, ld_y, d_u, ld_y, d_u + ffn, ld_y, n, ffn,
+                                NULL);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(fh, d_f, e * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(uh, d_u, e * 2, cudaMemcpyDeviceToHost));
+
+    /* the CPU: both products, each rounded to bf16 as the GEMM writes
+     * it, then the activation, rounded */
+    slora_gemv(yc, ld_y, xf, ld_x, wf, NULL, n, 2 * ffn, in);
+
+    for (o = 0; o < e; o++) {
+        yc[o] = slora_bf16_to_f32(slora_f32_to_bf16(yc[o]));
+    }
+
+    slora_silu_mul(sc, ffn, yc, ld_y, yc + ffn, ld_y, n, ffn, 0, 1);
+
+    *bits = 1;
+    *kept = 1;
+
+    for (t = 0; t < n; t++) {
+        for (o = 0; o < ffn; o++) {
+            *bits &= fh[t * ld_y + o] == uh[t * ld_y + o];
+            *kept &= fh[t * ld_y + ffn + o] == 0xffff;
+            sc[t * ffn + o] = slora_bf16_to_f32(slora_f32_to_bf16(
+                                                    sc[t * ffn + o]));
+            yg[t * ffn + o] = slora_bf16_to_f32(fh[t * ld_y + o]);
+        }
+    }
+
+    err = rel_err(yg, sc, (size_t) n * ffn);
+
+    CK(cudaFree(d_x)); CK(cudaFree(d_w)); CK(cudaFree(d_f));
+    CK(cudaFree(d_u));
+    free(xh); free(xf); free(wh); free(wf); free(yc); free(sc); free(yg);
+    free(fh); free(uh);
+
+    return err;
+}
+
+
+/*
+ * The fused gate, up and SiLU-and-mul: n from 1 to 64, gate's rows a
+ * block from 8 to 128 (every wgmma N it runs, at 16 to 256) and its own
+ * choice, an MLP whose width ends inside a block (200) with a K that
+ * ends inside a stage (328), SmolLM2's (1536 over 576) and the 7B's cut
+ * to 1376 rows; then what it refuses.
+ */
+
+static void
+test_gemv_glu(void)
+{
+    static const int32_t  shapes[][2] = { { 200, 328 }, { 1536, 576 },
+                                          { 1376, 4096 } };
+    static const int32_t  ns[] = { 1, 5, 16, 33, 64 };
+    static const int32_t  trs[] = { 0, 8, 24, 48, 88, 128 };
+
+    int32_t   si, ni, ti;
+    double    e, worst;
+    int       rc, bits, kept;
+
+    worst = 0.0;
+
+    for (si = 0; si < 3; si++) {
+        for (ni = 0; ni < 5; ni++) {
+            for (ti = 0; ti < 6; ti++) {
+                if (si == 2 && ti % 2 == 1) {
+                    continue;
+                }
+
+                e = glu_case(ns[ni], shapes[si][0], shapes[si][1], trs[ti],
+                             &rc, &bits, &kept);
+                worst = e > worst ? e : worst;
+                ok(rc == 0 && bits && kept && e <= TOL_BF16,
+                   "gemv glu n %d %d -> 2 x %d, %d rows a block: %s, %s, "
+                   "%.1e", ns[ni], shapes[si][1], shapes[si][0], trs[ti],
+                   bits ? "bits of GEMM then SiLU" : "BITS DIFFER",
+                   kept ? "up's half untouched" : "UP'S HALF WRITTEN", e);
+            }
+        }
+    }
+
+    ok(slora_gemv_mma_glu_cuda((uint16_t *) 16, 4096, (const uint16_t *) 16,
+                               4096, (const uint16_t *) 16, 65, 2048, 4096, 0,
+                               NULL) == -1
+       && slora_gemv_mma_glu_cuda((uint16_t *) 16, 4096,
+                                  (const uint16_t *) 16, 4096,
+                                  (const uint16_t *) 16, 8, 2048, 4096, 12,
+                                  NULL) == -1
+       && slora_gemv_mma_glu_cuda((uint16_t *) 16, 4096,
+                                  (const uint16_t *) 16, 4096,
+                                  (const uint16_t *) 16, 8, 2048, 4096,
+                                  SLORA_GEMV_MMA_MAX_ROWS / 2 + 8, NULL) == -1
+       && slora_gemv_mma_glu_cuda((uint16_t *) 16, 1024,
+                                  (const uint16_t *) 16, 4096,
+                                  (const uint16_t *) 16, 8, 2048, 4096, 0,
+                                  NULL) == -1,
+       "gemv glu refuses 65 rows, rows a block not of 8 or over %d, y's "
+       "rows shorter than the MLP", SLORA_GEMV_MMA_MAX_ROWS / 2);
+    printf("# gemv glu: worst ||gpu - cpu|| / ||cpu|| %.3e\n", worst);
 }
 
 
@@ -442,7 +601,7 @@ bench_gemv_mma(void)
                     rc |= slora_gemv_mma_cuda(d_y, out, 0, d_x, in,
                                               d_w[k % copies], NULL,
                                               ns[ni], out, in, grids[pi],
-                                              NULL);
+                                              -1, NULL);
                 });
                 printf("  r%d %6.1fus %4.2f%s", grids[pi], med * 1e3,
                        (double) wbytes / (med * 1e-3) / 1e12,

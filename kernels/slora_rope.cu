@@ -1,14 +1,15 @@
 /*
  * slora_rope.cu: RoPE on the GPU, the device twin of slora_rope_cpu.c.
  *
- * The one idea: one block per token, whose threads each turn their own
- * pairs of every q and k head, 16 bytes at a time where the head size
- * allows, so a decode step's few tokens still spread over the whole
- * block rather than walking the heads one after another. The angles
+ * The one idea: the blocks of a token (one, or a few where a decode
+ * step has few tokens: SLORA_ROPE_BLOCKS over the step) share its pairs
+ * of every q and k head, a thread its own 16 bytes at a time where the
+ * head size allows, so a decode step's few tokens still spread over the
+ * GPU rather than a block walking the heads one after another. The angles
  * come from slora_rope_table()'s rows, made on the host: no thread
  * waits on double-precision trigonometry. slora_rope_store_cuda also
  * writes the turned k rows and the v rows into their KV page slots from
- * the same block (what slora_kv_store_cuda does), so that a layer's
+ * the same blocks (what slora_kv_store_cuda does), so that a layer's
  * RoPE and store are one launch, not two.
  */
 
@@ -23,6 +24,9 @@ extern "C" {
 
 
 #define SLORA_ROPE_THREADS  256
+#define SLORA_ROPE_BLOCKS   128     /* a step's blocks where its tokens
+                                       are fewer: a token's work split */
+#define SLORA_ROPE_SPLIT    8       /* ... over at most this many */
 
 
 /* the page slots slora_rope_store_cuda writes k and v to; kv NULL: none */
@@ -45,6 +49,7 @@ typedef struct {
 } slora_rope_store_t;
 
 
+static int slora_rope_split(int64_t n_tok);
 static __device__ __forceinline__ void slora_rope_turn(uint16_t *x,
     int32_t a, int32_t b, float c, float s);
 static __device__ __forceinline__ void slora_rope_ld4(float *d,
@@ -100,7 +105,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     int32_t head_dim, const float *__restrict__ table, int layout, int vec,
     slora_rope_store_t st)
 {
-    int32_t       i, h, e, half, per, n_items, a, b;
+    int32_t       i, h, e, half, per, n_items, a, b, e0, step;
     int64_t       t;
     uint16_t     *x, *kp, *vp;
     const float  *cs, *sn, *dq, *dh;
@@ -109,7 +114,10 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
 
     slora_pdl_enter();
 
+    /* the token's blocks take its items in turn */
     t = blockIdx.x;
+    e0 = (int32_t) (blockIdx.y * SLORA_ROPE_THREADS + threadIdx.x);
+    step = (int32_t) (gridDim.y * SLORA_ROPE_THREADS);
     half = head_dim / 2;
     cs = table + (int64_t) pos[t] * head_dim;
     sn = cs + half;
@@ -131,8 +139,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
     dq = st.d != NULL ? st.d + t * st.ld_d : NULL;
 
     if (kp != NULL) {
-        for (e = threadIdx.x; e < n_kv_heads * head_dim / SLORA_CUDA_VEC;
-             e += SLORA_ROPE_THREADS)
+        for (e = e0; e < n_kv_heads * head_dim / SLORA_CUDA_VEC; e += step)
         {
             if (dq != NULL) {
                 slora_ld8(fa, st.v + t * st.ld_v + e * SLORA_CUDA_VEC);
@@ -147,7 +154,7 @@ slora_rope_kernel(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         }
     }
 
-    for (e = threadIdx.x; e < n_items; e += SLORA_ROPE_THREADS) {
+    for (e = e0; e < n_items; e += step) {
         h = e / per;
         i = e % per;
         x = h < n_heads ? q + t * ld_q + (int64_t) h * head_dim
@@ -248,6 +255,30 @@ slora_rope_turn(uint16_t *x, int32_t a, int32_t b, float c, float s)
 }
 
 
+/* The blocks a token's work is split over: SLORA_ROPE_BLOCKS over the
+ * step, at most SLORA_ROPE_SPLIT, one a token from 64 tokens on;
+ * $SLORA_CUDA_ROPE_SPLIT=0, one a token (for an A/B). Split, 1 and 16
+ * tokens took 0.05 ms less a step; 64 tokens in 4 blocks each 0.04 less
+ * without LoRA but 0.125 more with its deltas (bench/RESULTS.md,
+ * 2026-12-06 02:11-02:23). Each element is turned as alone: the same bits
+ * however many. */
+static int
+slora_rope_split(int64_t n_tok)
+{
+    int64_t           split;
+
+    static const int  on = slora_env_on("SLORA_CUDA_ROPE_SPLIT");
+
+    if (!on || n_tok >= SLORA_ROPE_BLOCKS / 2) {
+        return 1;
+    }
+
+    split = (SLORA_ROPE_BLOCKS + n_tok - 1) / n_tok;
+
+    return (int) (split < SLORA_ROPE_SPLIT ? split : SLORA_ROPE_SPLIT);
+}
+
+
 /* Checks and launches; st.kv NULL turns q and k only. Returns -2 where
  * storing is asked but the rows do not allow 16-byte steps. */
 
@@ -288,7 +319,8 @@ slora_rope_launch(uint16_t *q, int64_t ld_q, uint16_t *k, int64_t ld_k,
         return 0;
     }
 
-    slora_launch(slora_rope_kernel, (unsigned) n_tok, SLORA_ROPE_THREADS, 0,
+    slora_launch(slora_rope_kernel, dim3((unsigned) n_tok,
+        (unsigned) slora_rope_split(n_tok)), SLORA_ROPE_THREADS, 0,
         (cudaStream_t) stream, q, ld_q, n_kv_heads > 0 ? k : NULL, ld_k, pos,
         n_heads, n_kv_heads, head_dim, table, layout, vec, *st);
 

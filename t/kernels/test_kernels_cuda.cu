@@ -776,7 +776,8 @@ test_rope(void)
     /* head sizes of 16k take 16-byte steps, 40 the pair-wise path */
     static const int32_t  cfg[][3] = { { 32, 8, 128 }, { 9, 3, 64 },
                                        { 4, 2, 40 } };
-    static const int64_t  toks[] = { 1, 17 };
+    /* 1 and 17 tokens split over 8 blocks each, 200 a block each */
+    static const int64_t  toks[] = { 1, 17, 200 };
 
     int32_t   ci, layout, nh, nkv, hd, *pos, *d_pos, n_pos;
     int64_t   ti, n_tok, nq, nk, t;
@@ -788,7 +789,7 @@ test_rope(void)
     n_pos = 32768;
 
     for (ci = 0; ci < 3; ci++) {
-        for (ti = 0; ti < 2; ti++) {
+        for (ti = 0; ti < 3; ti++) {
             for (layout = 0; layout < 2; layout++) {
                 nh = cfg[ci][0];
                 nkv = cfg[ci][1];

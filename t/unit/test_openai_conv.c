@@ -61,6 +61,7 @@ static char *drop(char *conv, const char *item, slora_openai_err_t *err);
 static int prompt(const char *conv);
 static char *think_prompt(const char *conv);
 static char *add(const char *body, int n, slora_openai_err_t *err);
+static char *made(const char *body);
 static void test_empty_text(void);
 static char *joined(const char *first, ...);
 
@@ -567,8 +568,7 @@ test_reasoning(void)
 static void
 test_emptied(void)
 {
-    int                 rc;
-    char               *conv, *obj, *out;
+    char               *conv, *out;
     slora_openai_err_t  err;
 
     static const char  body[] =
@@ -582,13 +582,7 @@ test_emptied(void)
         "\"text\":\"r4\"}]},{\"role\":\"assistant\",\"content\":"
         "\"Sure.\"},{\"role\":\"user\",\"content\":\"ok\"}]}";
 
-    memset(&err, 0, sizeof(err));
-    rc = slora_openai_conv_new(body, sizeof(body) - 1, CONV_ID, 5, &conv,
-                               &obj, &err);
-    if (rc != SLORA_OK) {
-        BAIL_OUT("a conversation not made: %s", err.msg);
-    }
-    free(obj);
+    conv = made(body);
 
     /* 6 messages and the input's: the empty texts are the client's */
     is_int(prompt(conv), 7, "the conversation prompted, its empty texts "
@@ -638,7 +632,7 @@ static void
 test_empty_text(void)
 {
     int                 rc;
-    char               *conv, *obj, *out;
+    char               *conv, *out;
     slora_openai_err_t  err;
 
     static const char  body[] =
@@ -646,13 +640,7 @@ test_empty_text(void)
         "\"assistant\",\"content\":\"\"},{\"role\":\"user\",\"content\":"
         "\"ok\"}]}";
 
-    memset(&err, 0, sizeof(err));
-    rc = slora_openai_conv_new(body, sizeof(body) - 1, CONV_ID, 5, &conv,
-                               &obj, &err);
-    if (rc != SLORA_OK) {
-        BAIL_OUT("a conversation not made: %s", err.msg);
-    }
-    free(obj);
+    conv = made(body);
 
     out = list(conv, "asc", NULL, NULL, &err);
     ok(out != NULL
@@ -994,6 +982,29 @@ prompt(const char *conv)
     slora_openai_req_free(&req);
 
     return n;
+}
+
+
+/* The messages of a conversation made from body; BAIL_OUT where it
+ * cannot be. */
+static char *
+made(const char *body)
+{
+    char                *conv, *obj;
+    slora_openai_err_t   err;
+
+    memset(&err, 0, sizeof(err));
+
+    if (slora_openai_conv_new(body, strlen(body), CONV_ID, 5, &conv, &obj,
+                              &err)
+        != SLORA_OK)
+    {
+        BAIL_OUT("a conversation not made: %s", err.msg);
+    }
+
+    free(obj);
+
+    return conv;
 }
 
 

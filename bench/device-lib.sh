@@ -8,7 +8,8 @@
 # DIR/libslora_cuda.so as SLORA_CUDA_LIB: what running the engine from a
 # carry folder takes.
 #
-# device_smollm2 DEST: SmolLM2 joined at DEST from the three parts
+# device_smollm2 DEST: SmolLM2 joined and unzipped at DEST from the three
+# gzipped parts
 # bench/device-pack.sh spreads over .carry/a, .carry/b and .carry/c (left
 # on the machine by the calls before), checked against its sha256; says
 # which part is missing and fails otherwise.
@@ -69,7 +70,7 @@ device_smollm2() {
             return 1
         fi
     done
-    cat "$c/a/model.0" "$c/b/model.1" "$c/c/model.2" > "$1"
+    cat "$c/a/model.0" "$c/b/model.1" "$c/c/model.2" | gunzip > "$1"
     if [ "$(sha256sum "$1" | cut -d' ' -f1)" != "$(cat "$c/a/model.sha256")" ]
     then
         echo "SmolLM2's parts do not make the model (sha256 differs)" >&2

@@ -36,13 +36,19 @@ cd "$(dirname "$0")/.."
 
 # a call carries the tree (tracked files and untracked ones git does not
 # ignore) and its carry folder, 64 MiB in all: say so here, before a
-# device call is spent on the refusal
+# device call is spent on the refusal. Sizes as the disk holds them
+# (whole blocks), as the device tool counts them: by the files' bytes
+# alone a carry 2 MB over passed here and was refused there.
+tree_size() {
+    { git ls-files -z; git ls-files -z --others --exclude-standard; } \
+        | xargs -0 -r du -B1 -c -- 2>/dev/null | tail -1 | cut -f1
+}
+
 fits() {
     local tree carry
-    tree=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } \
-            | xargs -0 -r stat -c %s -- 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+    tree=$(tree_size)
     for carry in "$@"; do
-        if [ $((tree + $(du -sb "$carry" | cut -f1))) -gt $((64 << 20)) ]; then
+        if [ $((tree + $(du -sB1 "$carry" | cut -f1))) -gt $((64 << 20)) ]; then
             echo "device-pack.sh: $carry with the tree ($tree bytes) is over the" \
                  "64 MiB a device call carries (NGINX=0 leaves nginx out)" >&2
             exit 1
@@ -132,27 +138,29 @@ cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py .carry/a/
 
 # .carry/c: nginx, the module, and every library they load that a bare
 # CUDA image may lack, gzipped (bench/device-nginx.sh unpacks them)
-cp /usr/sbin/nginx build/nginx/objs/ngx_http_slora_module.so .carry/c/
+gzip -9 -c /usr/sbin/nginx > .carry/c/nginx.gz
+gzip -9 -c build/nginx/objs/ngx_http_slora_module.so \
+    > .carry/c/ngx_http_slora_module.so.gz
 for lib in $( (ldd /usr/sbin/nginx; ldd build/nginx/objs/ngx_http_slora_module.so) \
               | awk '/=> \// { print $3 }' | sort -u \
               | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
     gzip -9 -c "$(readlink -f "$lib")" > ".carry/c/lib/$(basename "$lib").gz"
 done
 
-# SmolLM2 in three parts, a, b and c each as full as the others with
-# what else it holds (each, with the tree, must stay under the 64 MiB a
-# call carries); device-lib.sh's device_smollm2 joins them
-SIZE=$(stat -c %s "$MODEL")
-A_OTHER=$(du -cb .carry/a | tail -1 | cut -f1)
-C_OTHER=$(du -cb .carry/c | tail -1 | cut -f1)
-EACH=$(( (SIZE + A_OTHER + C_OTHER) / 3 ))
-A_PART=$(( EACH - A_OTHER ))
-C_PART=$(( EACH - C_OTHER ))
-head -c $A_PART "$MODEL" > .carry/a/model.0
-tail -c +$((A_PART + 1)) "$MODEL" | head -c $((SIZE - A_PART - C_PART)) \
-    > .carry/b/model.1
-tail -c +$((SIZE - C_PART + 1)) "$MODEL" > .carry/c/model.2
-cat .carry/a/model.0 .carry/b/model.1 .carry/c/model.2 | sha256sum \
+# SmolLM2 gzipped, in three parts: a and b filled to what a call carries
+# less 1 MiB of room, c the rest (each, with the tree, must stay under
+# the 64 MiB; equal parts of the plain model passed it by tens of KB);
+# device-lib.sh's device_smollm2 joins and unpacks them
+gzip -1 -c "$MODEL" > .carry/model.gz
+SIZE=$(stat -c %s .carry/model.gz)
+ROOM=$(( (63 << 20) - $(tree_size) ))
+A_PART=$(( ROOM - $(du -sB1 .carry/a | cut -f1) - 4096 ))
+B_PART=$(( ROOM - 4096 ))
+head -c $A_PART .carry/model.gz > .carry/a/model.0
+tail -c +$((A_PART + 1)) .carry/model.gz | head -c $B_PART > .carry/b/model.1
+tail -c +$((A_PART + B_PART + 1)) .carry/model.gz > .carry/c/model.2
+rm .carry/model.gz
+cat .carry/a/model.0 .carry/b/model.1 .carry/c/model.2 | gunzip | sha256sum \
     | cut -d' ' -f1 | cmp -s - .carry/a/model.sha256 \
     || { echo "device-pack.sh: SmolLM2's parts do not join" >&2; exit 1; }
 

@@ -3,14 +3,16 @@
 # generate and a plain PyTorch decode step with CUDA graphs), run
 # unchanged from .carry/t or .carry/a (bench/device-pack.sh puts them
 # there), after our engine on PEFT's shape, and the ratio of the two;
-# their JSON goes to $OUT. A call of its own: PEFT alone can take most
-# of one.
+# then the run's floor on this GPU (bench/floor.py: the most any engine
+# could reach over PEFT here). Their JSON goes to $OUT. A call of its
+# own: PEFT alone can take most of one.
 #
 #   [OURS=0] [TORCH=0] bash bench/device-peers.sh
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
 cd "$(dirname "$0")/.."
+REPO=$PWD
 export OUT=${OUT:-build/device-out}
 mkdir -p "$OUT"
 
@@ -54,3 +56,5 @@ if [ -f "$OUT/ours.log" ]; then
              "$(python3 -c "print(round($ours / $peft, 1))")x"
     fi
 fi
+python3 "$REPO/bench/floor.py" ${ours:+--ours $ours} ${peft:+--peft $peft} \
+    --json "$OUT/floor.json"

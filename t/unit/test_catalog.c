@@ -37,6 +37,7 @@
 #include <hiredis/hiredis.h>
 
 #include "tap.h"
+#include "redis_server.h"
 #include "tiny_model.h"
 #include "slora_engine.h"
 #include "slora_adapter.h"
@@ -67,8 +68,6 @@ static char                   tmp[256];
 static char                   model[300];
 static char                   root[300];
 static char                   url[64];
-static int                    port;
-static pid_t                  redis_pid = -1;
 static slora_model_config_t   mcfg;
 static int32_t                prompts[NPROMPT][12];
 static int32_t                n_prompts[NPROMPT];
@@ -76,10 +75,6 @@ static sink_t                 s;
 static int64_t                max_step_ns;
 
 
-static void stop_redis(void);
-static void on_fatal(int sig);
-static int start_redis(void);
-static redisContext *redis(void);
 static void rcmd(const char *fmt, const char *a, const char *b);
 static void on_event(void *data, const slora_event_t *ev);
 static void test_tenant_rate(slora_engine_t *e, slora_catalog_writer_t *w,
@@ -118,15 +113,17 @@ main(void)
     }
 
     /* the server goes with us, even when a sanitizer aborts */
-    atexit(stop_redis);
-    signal(SIGABRT, on_fatal);
-    signal(SIGSEGV, on_fatal);
+    atexit(redis_stop);
+    signal(SIGABRT, redis_on_fatal);
+    signal(SIGSEGV, redis_on_fatal);
     signal(SIGPIPE, SIG_IGN);
 
-    port = 16390 + (int) (getpid() % 100);
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    redis_port = 16390 + (int) (getpid() % 100);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis_port);
 
-    if (!ok(start_redis() == 0, "redis-server up on 127.0.0.1:%d", port)) {
+    if (!ok(redis_start(tmp) == 0, "redis-server up on 127.0.0.1:%d",
+            redis_port))
+    {
         BAIL_OUT("cannot start redis-server");
     }
 
@@ -148,7 +145,7 @@ main(void)
     test_many();
     test_busy();
 
-    stop_redis();
+    redis_stop();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -466,7 +463,7 @@ test_resolve(void)
        (double) worst / 1e6);
 
     /* restarted, empty: register again; changes flow */
-    if (!ok(start_redis() == 0, "redis-server restarted")) {
+    if (!ok(redis_start(tmp) == 0, "redis-server restarted")) {
         BAIL_OUT("cannot restart redis-server");
     }
     slora_catalog_writer_close(w);
@@ -936,7 +933,7 @@ test_busy(void)
     /* an invalidation, then a script that keeps the server busy */
     rcmd("PUBLISH slora:events %s", "adapter busy0", NULL);
     usleep(100000);
-    snprintf(p, sizeof(p), "%d", port);
+    snprintf(p, sizeof(p), "%d", redis_port);
     busy = fork();
     if (busy == 0) {
         execlp("redis-cli", "redis-cli", "-p", p, "EVAL",
@@ -1102,112 +1099,6 @@ redis_engine(const char *const *roots, int n_roots, size_t host, size_t pool)
     }
 
     return e;
-}
-
-
-static int
-start_redis(void)
-{
-    int            i, fd;
-    char           dir[400], log[500], p[16];
-    pid_t          pid;
-    redisContext  *c;
-    redisReply    *r;
-
-    snprintf(dir, sizeof(dir), "%s/redis", tmp);
-    mkdir(dir, 0755);
-    snprintf(log, sizeof(log), "%s/redis.log", dir);
-    snprintf(p, sizeof(p), "%d", port);
-
-    pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-
-    if (pid == 0) {
-        fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("redis-server", "redis-server", "--port", p, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
-               "--daemonize", "no", "--logfile", log, (char *) NULL);
-        _exit(127);
-    }
-
-    redis_pid = pid;
-
-    for (i = 0; i < 100; i++) {
-        usleep(50000);
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            redis_pid = -1;
-            diag("redis-server exited at start (see %s)", log);
-            return -1;
-        }
-
-        c = redis();
-        if (c == NULL) {
-            continue;
-        }
-        r = redisCommand(c, "PING");
-        i = r != NULL && r->type == REDIS_REPLY_STATUS ? -1 : i;
-        if (r != NULL) {
-            freeReplyObject(r);
-        }
-        redisFree(c);
-        if (i < 0) {
-            return 0;
-        }
-    }
-
-    return -1;
-}
-
-
-static void
-stop_redis(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGCONT);
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = -1;
-    }
-}
-
-
-static void
-on_fatal(int sig)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGCONT);
-        kill(redis_pid, SIGKILL);
-    }
-
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-
-static redisContext *
-redis(void)
-{
-    redisContext    *c;
-    struct timeval   tv = { 1, 0 };
-
-    c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL || c->err) {
-        if (c != NULL) {
-            redisFree(c);
-        }
-        return NULL;
-    }
-
-    redisSetTimeout(c, tv);
-
-    return c;
 }
 
 

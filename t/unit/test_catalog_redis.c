@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 
 #include "tap.h"
+#include "redis_server.h"
 #include "slora_catalog.h"
 #include "slora_catalog_int.h"
 
@@ -31,14 +32,8 @@
 static char   tmp[256];
 static char   root[300];
 static char   url[64];
-static int    port;
-static pid_t  redis_pid = -1;
 
 
-static int start_redis(void);
-static void stop_redis(void);
-static void on_fatal(int sig);
-static redisContext *redis(void);
 static slora_catalog_t *catalog(void);
 static int settle(slora_catalog_t *cat, const char *name,
     slora_catalog_adapter_t **ad, slora_err_t *err);
@@ -60,25 +55,27 @@ main(void)
         BAIL_OUT("mkdtemp failed");
     }
 
-    atexit(stop_redis);
-    signal(SIGABRT, on_fatal);
-    signal(SIGSEGV, on_fatal);
+    atexit(redis_stop);
+    signal(SIGABRT, redis_on_fatal);
+    signal(SIGSEGV, redis_on_fatal);
     signal(SIGPIPE, SIG_IGN);
 
     snprintf(root, sizeof(root), "%s/root", tmp);
     mkdir(root, 0755);
 
-    /* a port of its own, apart from test_catalog's */
+    /* a port of its own, apart from test_catalog's; its storm loads the
+     * server: 2 s for a reply */
+    redis_timeout_s = 2;
     for (i = 0; i < 5; i++) {
-        port = 16290 + (int) ((getpid() + i * 17) % 100);
-        snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+        redis_port = 16290 + (int) ((getpid() + i * 17) % 100);
+        snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis_port);
 
-        if (start_redis() == 0) {
+        if (redis_start(tmp) == 0) {
             break;
         }
     }
 
-    if (!ok(i < 5, "redis-server up on 127.0.0.1:%d", port)) {
+    if (!ok(i < 5, "redis-server up on 127.0.0.1:%d", redis_port)) {
         BAIL_OUT("cannot start redis-server");
     }
 
@@ -86,7 +83,7 @@ main(void)
     test_values();
     test_writer();
 
-    stop_redis();
+    redis_stop();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -420,108 +417,3 @@ tsettle(slora_catalog_t *cat, const char *name, slora_catalog_tenant_t **t,
 }
 
 
-static int
-start_redis(void)
-{
-    int            i, fd, up;
-    char           dir[400], log[500], p[16];
-    pid_t          pid;
-    redisReply    *r;
-    redisContext  *c;
-
-    snprintf(dir, sizeof(dir), "%s/redis", tmp);
-    mkdir(dir, 0755);
-    snprintf(log, sizeof(log), "%s/redis.log", dir);
-    snprintf(p, sizeof(p), "%d", port);
-
-    pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-
-    if (pid == 0) {
-        fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("redis-server", "redis-server", "--port", p, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
-               "--daemonize", "no", "--logfile", log, (char *) NULL);
-        _exit(127);
-    }
-
-    redis_pid = pid;
-
-    for (i = 0; i < 100; i++) {
-        usleep(50000);
-
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            redis_pid = -1;
-            return -1;
-        }
-
-        c = redis();
-        if (c == NULL) {
-            continue;
-        }
-
-        r = redisCommand(c, "PING");
-        up = r != NULL && r->type == REDIS_REPLY_STATUS;
-        freeReplyObject(r);
-        redisFree(c);
-
-        if (up) {
-            return 0;
-        }
-    }
-
-    stop_redis();
-
-    return -1;
-}
-
-
-static void
-stop_redis(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGCONT);
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = -1;
-    }
-}
-
-
-static void
-on_fatal(int sig)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-    }
-
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-
-static redisContext *
-redis(void)
-{
-    redisContext    *c;
-    struct timeval   tv = { 2, 0 };
-
-    c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL || c->err) {
-        if (c != NULL) {
-            redisFree(c);
-        }
-        return NULL;
-    }
-
-    redisSetTimeout(c, tv);
-
-    return c;
-}

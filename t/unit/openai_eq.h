@@ -1,16 +1,47 @@
 /*
- * openai_eq.h: the comparisons the request parser's tests make of what
- * it parsed: a parsed string against a C string (its bytes, its length
- * and the NUL the parser puts after it), and two C strings where NULL
- * stands for JSON null.
+ * openai_eq.h: what the request parser's tests share: parse(), which
+ * parses a copy of a body and wipes the copy after, and the comparisons
+ * they make of what it parsed: a parsed string against a C string (its
+ * bytes, its length and the NUL the parser puts after it), and two C
+ * strings where NULL stands for JSON null.
  */
 
 #ifndef OPENAI_EQ_H
 #define OPENAI_EQ_H
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "tap.h"
 #include "slora_openai.h"
+
+
+/* Parses a copy of body, then wipes the copy: what the request holds
+ * must not point into it. */
+static inline int
+parse(slora_openai_kind_e kind, const char *body, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int     rc;
+    char   *copy;
+    size_t  len;
+
+    len = strlen(body);
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        BAIL_OUT("out of memory");
+    }
+
+    memcpy(copy, body, len + 1);
+    memset(err, 0, sizeof(slora_openai_err_t));
+
+    rc = slora_openai_parse(copy, len, kind, NULL, req, err);
+
+    memset(copy, 'X', len);
+    free(copy);
+
+    return rc;
+}
 
 
 static inline int

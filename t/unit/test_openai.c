@@ -562,37 +562,7 @@ static void test_completion(void);
 static void test_long_strings(void);
 static void test_bad(void);
 static void test_limits(void);
-static int parse(slora_openai_kind_e kind, const char *body,
-    slora_openai_req_t *req, slora_openai_err_t *err);
 static const char *bias_body(int n);
-
-
-/* Parses a copy of body, then wipes the copy: what the request holds
- * must not point into it. */
-static int
-parse(slora_openai_kind_e kind, const char *body, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    int     rc;
-    char   *copy;
-    size_t  len;
-
-    len = strlen(body);
-    copy = malloc(len + 1);
-    if (copy == NULL) {
-        BAIL_OUT("out of memory");
-    }
-
-    memcpy(copy, body, len + 1);
-    memset(err, 0, sizeof(slora_openai_err_t));
-
-    rc = slora_openai_parse(copy, len, kind, NULL, req, err);
-
-    memset(copy, 'X', len);
-    free(copy);
-
-    return rc;
-}
 
 
 /* A chat body whose logit_bias names tokens 0..n-1 (n <= 1000). */

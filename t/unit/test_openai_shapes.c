@@ -112,8 +112,6 @@ static void test_bad(void);
 static void test_refusal(void);
 static void test_neutral(void);
 static void test_max_tokens(void);
-static int parse(slora_openai_kind_e kind, const char *body,
-    slora_openai_req_t *req, slora_openai_err_t *err);
 static int content_is(const slora_openai_req_t *req, uint32_t i,
     const char *role, const char *want);
 
@@ -293,34 +291,6 @@ test_bad(void)
 
         slora_openai_req_free(&req);
     }
-}
-
-
-/* Parses a copy of body, then wipes the copy: what the request holds
- * must not point into it. */
-static int
-parse(slora_openai_kind_e kind, const char *body, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    int     rc;
-    char   *copy;
-    size_t  len;
-
-    len = strlen(body);
-    copy = malloc(len + 1);
-    if (copy == NULL) {
-        BAIL_OUT("out of memory");
-    }
-
-    memcpy(copy, body, len + 1);
-    memset(err, 0, sizeof(slora_openai_err_t));
-
-    rc = slora_openai_parse(copy, len, kind, NULL, req, err);
-
-    memset(copy, 'X', len);
-    free(copy);
-
-    return rc;
 }
 
 

@@ -39,6 +39,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/device-lib.sh       # device_nginx_conf, a server's nginx.conf
 ROUNDS=${ROUNDS:-3}
 REPEAT=${REPEAT:-3}
 PORT=${PORT:-18150}
@@ -106,22 +107,9 @@ start_nginx() {
     mkdir -p "$p/conf" "$p/logs" "$p/tmp"
     # the prefix cache off unless PREFIX_CACHE=on: the figures are of
     # prompts computed, as they were before it
-    cat > "$p/conf/nginx.conf" <<EOF
-load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
-daemon off;
-master_process on;
-worker_processes 1;
-pid $p/logs/nginx.pid;
-lock_file $p/logs/nginx.lock;
-error_log $p/logs/error.log warn;
-events { worker_connections 1024; }
-http {
+    NGINX_WORKERS=1 device_nginx_conf "$p/conf/nginx.conf" \
+        "$ROOT/build/nginx/objs/ngx_http_slora_module.so" 1024 <<EOF
     access_log off;
-    client_body_temp_path $p/tmp/body;
-    proxy_temp_path $p/tmp/proxy;
-    fastcgi_temp_path $p/tmp/fastcgi;
-    uwsgi_temp_path $p/tmp/uwsgi;
-    scgi_temp_path $p/tmp/scgi;
     slora_engine model=$1 device=cpu threads=1 slots=128 max_running=$7
                  max_ctx=512 max_tokens=256 pool=$4
                  prefix_cache=${PREFIX_CACHE:-off};
@@ -133,7 +121,6 @@ http {
         location /admin/ { slora_admin; }
         location = /status { slora_status; }
     }
-}
 EOF
     "$NGINX" -p "$p/" -c "$p/conf/nginx.conf" -e "$p/logs/error.log" &
     NGINX_PID=$!

@@ -28,11 +28,13 @@
 # (bench/lookup-cpu.sh, bench/slo-cpu.sh) stop their servers with it.
 #
 # device_nginx_conf FILE MODULE CONNECTIONS [MAIN]: writes an nginx.conf
-# for a server run in the foreground under a prefix of its own: the
-# module, MAIN's extra main-context lines, one master, two workers, temp
-# paths under the prefix, and the http{} body read from stdin (the CPU
-# benches use it too: bench/lookup-cpu.sh). NGINX_DAEMON=on daemonizes
-# it instead.
+# for a server run in the foreground under a prefix of its own (its
+# logs/ and tmp/ made by the caller): the module, MAIN's extra
+# main-context lines, one master, two workers (NGINX_WORKERS=N: N), temp
+# paths under the prefix, and the http{} body read from stdin. The CPU
+# benches write theirs with it too (bench/lookup-cpu.sh, slo-cpu.sh,
+# fairness.sh, frontend.sh, catalog-tiers.sh). NGINX_DAEMON=on
+# daemonizes it instead.
 
 device_cublas_dir() {
     python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null
@@ -101,7 +103,7 @@ device_nginx_conf() {
         cat <<CONF
 daemon ${NGINX_DAEMON:-off};
 master_process on;
-worker_processes 2;
+worker_processes ${NGINX_WORKERS:-2};
 pid logs/nginx.pid;
 error_log logs/error.log notice;
 events { worker_connections $3; }

@@ -30,6 +30,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/device-lib.sh       # device_nginx_conf, a server's nginx.conf
 POLICIES=${POLICIES:-"fcfs fair"}
 SCENARIOS=${SCENARIOS:-"budget heavy light"}
 FLOOD=${FLOOD:-10}
@@ -57,18 +58,11 @@ trap stop_nginx EXIT
 
 start_nginx() {    # policy max_batch_tokens max_running
     rm -rf "$PREFIX"
-    mkdir -p "$PREFIX/logs" "$PREFIX/conf"
+    mkdir -p "$PREFIX/logs" "$PREFIX/conf" "$PREFIX/tmp"
     # the prefix cache off unless PREFIX_CACHE=on: the figures are of
     # prompts computed, as they were before it
-    cat > "$PREFIX/conf/nginx.conf" <<EOF
-load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
-daemon off;
-master_process on;
-worker_processes 1;
-pid $PREFIX/logs/nginx.pid;
-error_log $PREFIX/logs/error.log warn;
-events { worker_connections 1024; }
-http {
+    NGINX_WORKERS=1 device_nginx_conf "$PREFIX/conf/nginx.conf" \
+        "$ROOT/build/nginx/objs/ngx_http_slora_module.so" 1024 <<EOF
     access_log off;
     slora_engine model=$MODEL device=cpu threads=$THREADS slots=64
                  max_running=$3 max_batch_tokens=$2 max_ctx=512
@@ -80,7 +74,6 @@ http {
         location /v1/ { slora_api openai; }
         location = /status { slora_status; }
     }
-}
 EOF
     "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \
         -e "$PREFIX/logs/error.log" &

@@ -26,6 +26,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. bench/device-lib.sh       # device_nginx_conf, a server's nginx.conf
 CONCS=${CONCS:-"16 64 128"}
 SECS=${SECONDS_:-10}
 WARMUP=${WARMUP:-3}
@@ -55,18 +56,11 @@ if [ ! -s "$MODEL" ]; then
 fi
 
 rm -rf "$PREFIX"
-mkdir -p "$PREFIX/logs" "$PREFIX/conf"
+mkdir -p "$PREFIX/logs" "$PREFIX/conf" "$PREFIX/tmp"
 # the prefix cache off unless PREFIX_CACHE=on: the figures are of
 # prompts computed, as they were before it
-cat > "$PREFIX/conf/nginx.conf" <<EOF
-load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
-daemon off;
-master_process on;
-worker_processes 1;
-pid $PREFIX/logs/nginx.pid;
-error_log $PREFIX/logs/error.log warn;
-events { worker_connections 4096; }
-http {
+NGINX_WORKERS=1 device_nginx_conf "$PREFIX/conf/nginx.conf" \
+    "$ROOT/build/nginx/objs/ngx_http_slora_module.so" 4096 <<EOF
     access_log off;
     slora_engine model=$ROOT/$MODEL device=cpu threads=1
                  slots=$((max_conc + 8)) max_running=$((max_conc + 8))
@@ -78,7 +72,6 @@ http {
         location /v1/ { slora_api openai; }
         location = /metrics { slora_metrics; }
     }
-}
 EOF
 
 taskset -c 0 "$NGINX" -p "$PREFIX/" -c "$PREFIX/conf/nginx.conf" \

@@ -27,7 +27,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-. bench/device-lib.sh       # device_nginx_stop
+. bench/device-lib.sh       # device_nginx_conf and device_nginx_stop
 ROOT=$PWD
 POLICIES=${POLICIES:-"fcfs lcfs slo"}
 RATE=${RATE:-}
@@ -99,22 +99,9 @@ start_server() {
     mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/tmp"
     # the prefix cache off unless PREFIX_CACHE=on: the figures are of
     # prompts computed, as they were before it
-    cat > "$prefix/conf/nginx.conf" <<EOF
-load_module $ROOT/build/nginx/objs/ngx_http_slora_module.so;
-daemon off;
-master_process on;
-worker_processes 1;
-pid $prefix/logs/nginx.pid;
-lock_file $prefix/logs/nginx.lock;
-error_log $prefix/logs/error.log notice;
-events { worker_connections 4096; }
-http {
+    NGINX_WORKERS=1 device_nginx_conf "$prefix/conf/nginx.conf" \
+        "$ROOT/build/nginx/objs/ngx_http_slora_module.so" 4096 <<EOF
     access_log off;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
     slora_engine model=$MODEL device=cpu threads=$THREADS slots=1024
                  max_running=$MAX_RUNNING max_ctx=2048 max_tokens=1024
                  prefix_cache=${PREFIX_CACHE:-off} $params;
@@ -124,7 +111,6 @@ http {
         location /v1/ { slora_api openai; slora_deadline 600s; }
         location = /status { slora_status; }
     }
-}
 EOF
     "$NGINX" -p "$prefix/" -c "$prefix/conf/nginx.conf" \
         -e "$prefix/logs/error.log" >"$prefix/logs/stderr.log" 2>&1 &

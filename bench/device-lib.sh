@@ -9,10 +9,9 @@
 # carry folder takes.
 #
 # device_smollm2 DEST: SmolLM2 joined and unzipped at DEST from the three
-# gzipped parts
-# bench/device-pack.sh spreads over .carry/a, .carry/b and .carry/c (left
-# on the machine by the calls before), checked against its sha256; says
-# which part is missing and fails otherwise.
+# gzipped parts bench/device-pack.sh spreads over .carry/a, .carry/b and
+# .carry/c (left on the machine by the calls before), checked against its
+# sha256; says which part is missing and fails otherwise.
 #
 # device_built_from DIR: the commit the carry's binaries were built from,
 # as bench/device-pack.sh wrote it there (the git on the device reads the

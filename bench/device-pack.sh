@@ -149,8 +149,9 @@ done
 
 # SmolLM2 gzipped, in three parts: a and b filled to what a call carries
 # less 1 MiB of room, c the rest (each, with the tree, must stay under
-# the 64 MiB; equal parts of the plain model passed it by tens of KB);
-# device-lib.sh's device_smollm2 joins and unpacks them
+# the 64 MiB; three equal parts of the plain model came to 68.9 MB with
+# the tree, in blocks); device-lib.sh's device_smollm2 joins and unpacks
+# them
 gzip -1 -c "$MODEL" > .carry/model.gz
 SIZE=$(stat -c %s .carry/model.gz)
 ROOM=$(( (63 << 20) - $(tree_size) ))

@@ -15,7 +15,7 @@ seconds against the floor, and with ours, our run over the floor. Needs
 torch and a GPU; prints figures, asserts nothing."""
 import argparse, json, sys
 
-H, L, NH, FF, V = 4096, 32, 32, 11008, 32000
+H, L, FF, V = 4096, 32, 11008, 32000
 BATCH, PROMPT, GEN = 64, 256, 128
 ADAPTERS, RANK, TARGETS = 32, 16, 4         # q, k, v, o: in H, out H each
 BAR = 80.0

@@ -247,6 +247,7 @@ slora_openai_parse_tokenize(const char *body, size_t len,
     slora_openai_err_t *err)
 {
     int                    chat, rc;
+    unsigned               flag;
     cJSON                 *root, *item;
     slora_openai_limits_t  tl;
 
@@ -268,8 +269,12 @@ slora_openai_parse_tokenize(const char *body, size_t len,
 
     rc = slora_openai_fields(root, req->kind, &tl, req, err);
 
+    /* vLLM's return_token_strs: each token's vocabulary entry too */
+    flag = 0;
+
     if (rc == SLORA_OK) {
-        rc = slora_openai_token_strs(root, err);
+        rc = slora_openai_bool(root, "return_token_strs", &flag, err);
+        req->token_strs = flag;
     }
 
     cJSON_Delete(root);

@@ -186,6 +186,10 @@ typedef struct {
                                                add_special_tokens true,
                                                the tokenizer's BOS put
                                                before the template's */
+    unsigned              token_strs:1;     /* tokenize: vLLM's
+                                               return_token_strs, each
+                                               token's vocabulary entry
+                                               beside its id */
     unsigned              logprobs:1;       /* each token's log-probability */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */

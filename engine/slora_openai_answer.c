@@ -669,29 +669,6 @@ slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
 
 
 /*
- * /tokenize's return_token_strs (vLLM's): the vocabulary's piece of each
- * token beside its id. Not written here, so refused rather than left out
- * of an answer a client would read them from; false and null pass.
- */
-int
-slora_openai_token_strs(cJSON *root, slora_openai_err_t *err)
-{
-    cJSON  *item;
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "return_token_strs");
-
-    if (item == NULL || cJSON_IsNull(item) || cJSON_IsFalse(item)) {
-        return SLORA_OK;
-    }
-
-    return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                             "unsupported_parameter", "return_token_strs",
-                             "return_token_strs (vLLM's) is not supported "
-                             "by this server");
-}
-
-
-/*
  * What a text model served here cannot give: modalities other than
  * ["text"] (an answer in audio), web_search_options (a search before the
  * answer, an object however empty), moderation (the input and answer

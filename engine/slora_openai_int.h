@@ -80,8 +80,6 @@ int slora_openai_msg_unsupported(cJSON *m, size_t i,
     slora_openai_err_t *err);
 int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
-/* /tokenize's return_token_strs (vLLM's): refused unless false or null */
-int slora_openai_token_strs(cJSON *root, slora_openai_err_t *err);
 /* A schema object (req->schema_choice: guided_choice's array), compiled
  * (a 400 naming param if it cannot be enforced) and kept in req->schema
  * as its compact text. */

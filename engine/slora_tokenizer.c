@@ -1311,6 +1311,21 @@ slora_tokenizer_chat_flags(const slora_tokenizer_t *t)
 }
 
 
+const char *
+slora_tokenizer_token_text(const slora_tokenizer_t *t, int32_t id,
+    size_t *len)
+{
+    if (id < 0 || id >= t->n_vocab) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = t->entries[id].len;
+
+    return t->strs + t->entries[id].off;
+}
+
+
 int
 slora_tokenizer_token_bytes(const slora_tokenizer_t *t, int32_t id,
     char *buf, size_t cap, size_t *n)

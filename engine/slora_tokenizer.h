@@ -117,6 +117,14 @@ int slora_tokenizer_encode_chat(const slora_tokenizer_t *t, const char *text,
 int slora_tokenizer_token_bytes(const slora_tokenizer_t *t, int32_t id,
     char *buf, size_t cap, size_t *n);
 
+/* One token's entry in the vocabulary as the model file spells it
+ * ("\xc4\xa0world" for byte-level BPE's " world", "\xe2\x96\x81Hello"
+ * and "<0x0A>" for SentencePiece's; a control token's text), *len bytes,
+ * not NUL-terminated: HF's convert_ids_to_tokens. NULL for an id out of
+ * range. */
+const char *slora_tokenizer_token_text(const slora_tokenizer_t *t,
+    int32_t id, size_t *len);
+
 
 /*
  * Streaming detokenizer: holds back an incomplete UTF-8 sequence across

@@ -1112,15 +1112,18 @@ ngx_http_slora_random_id(u_char *p)
 /*
  * POST tokenize (vLLM's): a chat's messages, rendered as a chat request
  * would be, or one prompt string, as the server tokenizes them:
- * {"count", "max_model_len", "tokens"}. Every adapter shares the base
- * model's tokenizer, so model is optional and not looked up.
+ * {"count", "max_model_len", "tokens"}, and with return_token_strs each
+ * token's vocabulary entry in "token_strs". Every adapter shares the
+ * base model's tokenizer, so model is optional and not looked up.
  */
 static ngx_int_t
 ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_encoder_t *enc)
 {
     u_char                      *p;
+    size_t                       size, len;
     int32_t                      n_ctx, i;
+    const char                  *s;
     ngx_int_t                    rc;
     ngx_buf_t                   *b;
     ngx_str_t                    text;
@@ -1158,7 +1161,15 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, 64 + (size_t) prompt.n * 12);
+    size = 80 + (size_t) prompt.n * 12;
+
+    for (i = 0; req->token_strs && i < prompt.n; i++) {
+        (void) slora_tokenizer_token_text(smcf->tokenizer, prompt.ids[i],
+                                          &len);
+        size += 6 * len + 3;
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1170,7 +1181,24 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
         p = ngx_sprintf(p, i ? ",%D" : "%D", prompt.ids[i]);
     }
 
-    b->last = ngx_cpymem(p, "]}\n", 3);
+    *p++ = ']';
+
+    if (req->token_strs) {
+        p = ngx_cpymem(p, ",\"token_strs\":[", 15);
+
+        for (i = 0; i < prompt.n; i++) {
+            s = slora_tokenizer_token_text(smcf->tokenizer, prompt.ids[i],
+                                           &len);
+            p = ngx_cpymem(p, i ? ",\"" : "\"", i ? 2 : 1);
+            p += ngx_http_slora_json_escape(p, (const u_char *) s,
+                                            s != NULL ? len : 0);
+            *p++ = '"';
+        }
+
+        *p++ = ']';
+    }
+
+    b->last = ngx_cpymem(p, "}\n", 2);
 
     return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");
 }

@@ -515,6 +515,35 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
     ok(($r->{json}{count} // 0) == @ids
        && ($r->{json}{max_model_len} // 0) == 1024,
        'tokenize: their count, and the context of 1024');
+    ok(!exists $r->{json}{token_strs}, 'tokenize: no token_strs unasked');
+    # vLLM's return_token_strs: each id's vocabulary entry, as HF's
+    # convert_ids_to_tokens spells it (byte-level BPE: a space is U+0120)
+    my $s = json_req($PORT, '/v1/tokenize',
+                     { prompt => 'The capital of France is',
+                       return_token_strs => JSON::PP::true() });
+    my @strs = @{ $s->{json}{token_strs} // [] };
+    (my $spelled = join('', @strs)) =~ s/\x{120}/ /g;
+    ok(join(',', @{ $s->{json}{tokens} // [] }) eq join(',', @ids)
+       && @strs == @ids && (grep { /\x{120}/ } @strs) == 4
+       && $spelled eq 'The capital of France is',
+       'tokenize with return_token_strs: the same ids, each beside its '
+       . 'entry (U+0120 as _): '
+       . join('|', map { (my $e = $_) =~ s/\x{120}/_/g; $e } @strs));
+    $s = json_req($PORT, '/v1/tokenize',
+                  { messages => [{ role => 'user', content => 'Hi' }],
+                    return_token_strs => JSON::PP::true() });
+    my @ctl = grep { ($s->{json}{tokens}[$_] // -1) == 1 }
+              0 .. $#{ $s->{json}{tokens} // [] };
+    ok(@ctl > 0 && !(grep { ($s->{json}{token_strs}[$_] // '') ne
+                            '<|im_start|>' } @ctl),
+       'tokenize of a chat with return_token_strs: <|im_start|> (1) '
+       . 'spelled as its text, ' . scalar(@ctl) . ' times');
+    $s = json_req($PORT, '/v1/tokenize',
+                  { prompt => 'Hi', return_token_strs => 'yes' });
+    ok($s->{status} == 400
+       && ($s->{json}{error}{param} // '') eq 'return_token_strs',
+       'tokenize with return_token_strs "yes": 400 naming it: '
+       . ($s->{json}{error}{message} // $s->{status}));
     my @msgs = ({ role => 'system', content => 'Be brief.' },
                 { role => 'user', content => 'Name a colour.' });
     my $t = json_req($PORT, '/v1/tokenize', { messages => \@msgs });

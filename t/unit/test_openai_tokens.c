@@ -91,14 +91,35 @@ test_tokens(void)
 
     b = "{\"prompt\":\"Hello\",\"return_token_strs\":true}";
     rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_ERROR && strcmp(err.code, "unsupported_parameter") == 0
-       && strcmp(err.param, "return_token_strs") == 0,
-       "tokenize: vLLM's return_token_strs refused: %s", err.msg);
+    ok(rc == SLORA_OK && req.token_strs,
+       "tokenize: vLLM's return_token_strs true asks for the entries");
+    slora_openai_req_free(&req);
+
+    b = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"return_token_strs\":true}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK && req.kind == CHAT && req.token_strs,
+       "tokenize: messages with return_token_strs true");
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":\"Hello\",\"return_token_strs\":false}";
     rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
-    ok(rc == SLORA_OK, "tokenize: return_token_strs false passes");
+    ok(rc == SLORA_OK && !req.token_strs,
+       "tokenize: return_token_strs false, ids alone");
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":\"Hello\"}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_OK && !req.token_strs,
+       "tokenize: no return_token_strs, ids alone");
+    slora_openai_req_free(&req);
+
+    b = "{\"prompt\":\"Hello\",\"return_token_strs\":\"yes\"}";
+    rc = slora_openai_parse_tokenize(b, strlen(b), NULL, &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.code, "invalid_type") == 0
+       && strcmp(err.param, "return_token_strs") == 0,
+       "tokenize: return_token_strs not a boolean: %s", err.msg);
     slora_openai_req_free(&req);
 
     b = "{\"prompt\":[\"a\",\"b\"]}";

@@ -777,6 +777,18 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
     req->ignore_eos = flag;
 
+    /* vLLM's include_stop_str_in_output: the stop string that matched
+     * stays at the end of the text */
+    flag = req->stop_in_output;
+
+    if (slora_openai_bool(root, "include_stop_str_in_output", &flag, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    req->stop_in_output = flag;
+
     /* vLLM's skip_special_tokens, true unless given: false shows the
      * control tokens an answer holds as their text */
     flag = !req->show_special;

@@ -174,6 +174,10 @@ typedef struct {
     unsigned              stream:1;
     unsigned              include_usage:1;
     unsigned              ignore_eos:1;     /* EOS ids do not stop it */
+    unsigned              stop_in_output:1; /* vLLM's
+                                               include_stop_str_in_output:
+                                               a matched stop string ends
+                                               the text, not cut off */
     unsigned              show_special:1;   /* vLLM's skip_special_tokens
                                                false: control tokens
                                                shown as their text */

@@ -845,6 +845,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->created = ngx_time();
     ctx->t_start_ns = slora_now_ns();
     ctx->n_stop = req->n_stop;
+    ctx->stop_in_output = req->stop_in_output;
 
     for (i = 0; i < req->n_stop; i++) {
         ctx->stop[i].data = (u_char *) req->stop[i].data;

@@ -394,6 +394,9 @@ struct ngx_http_slora_ctx_s {
                                                  comes first */
     unsigned                   show_special:1;    /* control tokens of
                                                      the answer shown */
+    unsigned                   stop_in_output:1;  /* a matched stop
+                                                     string ends the
+                                                     text */
     unsigned                   tool_one:1;    /* parallel_tool_calls
                                                  false */
     unsigned                   tool_format:3; /* the model's format for

@@ -152,7 +152,8 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             safe += from;
 
             if (match + from < ch->text_len) {
-                ch->text_len = match + from;
+                ch->text_len = match + from
+                               + (ctx->stop_in_output ? stops[which].len : 0);
                 return NGX_DONE;
             }
         }
@@ -474,7 +475,8 @@ ngx_http_slora_take_rest(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                                      stops, ctx->n_stop, &which, &safe);
 
     if (match + from < ch->text_len) {
-        ch->text_len = match + from;
+        ch->text_len = match + from
+                       + (ctx->stop_in_output ? stops[which].len : 0);
         ch->finish = "stop";
     }
 

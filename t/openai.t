@@ -455,6 +455,45 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                 "\n", $sum->{text}, " @{ $sum->{finish} }");
 }
 
+# vLLM's include_stop_str_in_output: the stop string that matched ends
+# the answer instead of being cut off, whole and streamed, finish stop
+# either way. The stop string is a piece of the greedy answer itself, so
+# it is sure to come.
+{
+    my %b = (model => 'base', temperature => 0, max_tokens => 24,
+             messages => [{ role => 'user',
+                            content => 'Name three colours.' }]);
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $at = $a->{json}{choices}[0]{message}{content} // '';
+    my $stop = substr($at, 8, 3);
+    my $end = index($at, $stop);
+    my $cut = json_req($PORT, '/v1/chat/completions',
+                       { %b, stop => [$stop] });
+    my %inc = (%b, stop => [$stop],
+               include_stop_str_in_output => JSON::PP::true());
+    my $in = json_req($PORT, '/v1/chat/completions', \%inc);
+    my $st = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode({ %inc,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('chat');
+    my ($cc, $ic) = map { $_->{json}{choices}[0] // {} } $cut, $in;
+    ok(length($at) > 11 && $end >= 0
+       && ($cc->{message}{content} // "\0") eq substr($at, 0, $end)
+       && ($cc->{finish_reason} // '') eq 'stop'
+       && ($ic->{message}{content} // "\0")
+          eq substr($at, 0, $end + length $stop)
+       && ($ic->{finish_reason} // '') eq 'stop'
+       && !@$bad && $sum->{text} eq ($ic->{message}{content} // "\0")
+       && "@{ $sum->{finish} }" eq 'stop',
+       'include_stop_str_in_output: the answer to the end of its stop '
+       . 'string "' . one_line($stop) . '", not cut before it; finish stop, '
+       . 'whole and streamed')
+        or diag($a->{body}, "\n", $cut->{body}, "\n", $in->{body}, "\n",
+                join("\n", @$bad), "\n", $sum->{text});
+}
+
 # min_tokens (vLLM's): an answer that ends on end-of-text within a few
 # tokens runs on to at least min_tokens, the same text first; more than
 # max_tokens is a 400.

@@ -53,6 +53,8 @@ FIELDS = {
         ['1'] * 17) + ']'],
     'min_tokens': ['0', '2', '32', '33', '-1'],
     'ignore_eos': ['true', 'false'],
+    'include_stop_str_in_output': ['true', 'false', '1', 'null'],
+    'return_token_strs': ['true', 'false', '"yes"', 'null'],
     'response_format': [
         '{"type":"json_object"}', '{"type":"text"}', 'null',
         '{"type":"json_schema","json_schema":{"name":"x","schema":'

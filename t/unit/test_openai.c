@@ -173,6 +173,10 @@ static const bad_case_t  bad_cases[] = {
     { "skip_special_tokens a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"skip_special_tokens\":\"no\"}",
       400, "invalid_type", "skip_special_tokens" },
+    { "include_stop_str_in_output a number", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\","
+      "\"include_stop_str_in_output\":1}",
+      400, "invalid_type", "include_stop_str_in_output" },
     { "n = 0", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":0}",
       400, "invalid_value", "n" },
     { "n = 17, streamed", CHAT,
@@ -607,6 +611,7 @@ test_chat(void)
                "\"n\":3,\"min_tokens\":4,\"stop_token_ids\":[7042,0],"
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                "\"ignore_eos\":true,\"skip_special_tokens\":false,"
+               "\"include_stop_str_in_output\":true,"
                "\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
@@ -649,6 +654,7 @@ test_chat(void)
     ok(req.stream && req.include_usage, "chat: stream, include_usage");
     ok(req.ignore_eos, "chat: ignore_eos");
     ok(req.show_special, "chat: skip_special_tokens false");
+    ok(req.stop_in_output, "chat: include_stop_str_in_output");
     ok(req.frequency_penalty == -2.0 && req.presence_penalty == 2.0
        && req.repetition_penalty == 1.1,
        "chat: frequency, presence and repetition penalties, at their ends");
@@ -726,6 +732,8 @@ test_chat(void)
                &req, &err);
     is_int(rc, SLORA_OK, "chat: vLLM's unserved extensions at their "
            "neutral values: accepted");
+    ok(!req.stop_in_output, "chat: include_stop_str_in_output false: the "
+       "stop string cut off");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"prediction\":"

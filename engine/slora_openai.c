@@ -789,6 +789,18 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
     req->stop_in_output = flag;
 
+    /* vLLM's return_tokens_as_token_ids: the logprobs' tokens named by
+     * their ids, "token_id:N", for clients that must know them exactly */
+    flag = req->tokens_as_ids;
+
+    if (slora_openai_bool(root, "return_tokens_as_token_ids", &flag, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    req->tokens_as_ids = flag;
+
     /* vLLM's skip_special_tokens, true unless given: false shows the
      * control tokens an answer holds as their text */
     flag = !req->show_special;

@@ -195,6 +195,10 @@ typedef struct {
                                                token's vocabulary entry
                                                beside its id */
     unsigned              logprobs:1;       /* each token's log-probability */
+    unsigned              tokens_as_ids:1;  /* vLLM's
+                                               return_tokens_as_token_ids:
+                                               logprobs name each token
+                                               "token_id:N" */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */
     slora_openai_str_t    schema;           /* response_format json_schema:

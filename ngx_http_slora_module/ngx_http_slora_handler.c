@@ -836,6 +836,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->include_usage = req->include_usage;
     ctx->prediction = req->prediction.data != NULL;
     ctx->logprobs = req->logprobs;
+    ctx->tokens_as_ids = req->tokens_as_ids;
     ctx->echo = req->echo;
     ctx->show_special = req->show_special;
     ctx->tools = req->tools;

@@ -14,7 +14,9 @@
  * (not) that carries the token's text; so the zone's record is read
  * while the slot is held, and a stream's chunk carries exactly the
  * tokens taken since the last chunk. A token's text is its own bytes as
- * UTF-8, a partial character as U+FFFD (its "bytes" are exact).
+ * UTF-8, a partial character as U+FFFD (its "bytes" are exact), or with
+ * vLLM's return_tokens_as_token_ids "token_id:N" (its "bytes" still
+ * its own).
  */
 
 #include <math.h>
@@ -76,6 +78,7 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     }
 
     part = ch->lp.part;
+    ch->lp.as_ids = ctx->tokens_as_ids;
 
     if (ctx->kind == NGX_HTTP_SLORA_CHAT) {
         if ((part[0].len && ngx_http_slora_lp_put(r, &part[0],
@@ -330,8 +333,9 @@ ngx_http_slora_lp_chat_entry(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
 
 
 /* A token's raw bytes, and its text: those bytes as UTF-8, a partial or
- * invalid sequence as U+FFFD (the streaming detokenizer, flushed); both
- * in lp's scratch, valid until the next call. */
+ * invalid sequence as U+FFFD (the streaming detokenizer, flushed), or
+ * "token_id:N" where lp asks for ids; both in lp's scratch, valid until
+ * the next call. */
 static ngx_int_t
 ngx_http_slora_lp_token(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
     int32_t token, ngx_str_t *raw, ngx_str_t *text)
@@ -378,6 +382,13 @@ ngx_http_slora_lp_token(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
 
     if (ngx_http_slora_lp_room(r, &lp->text, cap) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (lp->as_ids) {
+        text->data = lp->text.data;
+        text->len = ngx_sprintf(lp->text.data, "token_id:%D", token)
+                    - lp->text.data;
+        return NGX_OK;
     }
 
     slora_detok_init(&d);

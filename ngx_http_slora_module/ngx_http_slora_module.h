@@ -148,6 +148,7 @@ typedef struct {
     ngx_uint_t                 n;
     ngx_http_slora_lpbuf_t     raw;           /* scratch: a token's bytes */
     ngx_http_slora_lpbuf_t     text;          /* and its text */
+    unsigned                   as_ids:1;      /* its text "token_id:N" */
 } ngx_http_slora_lp_t;
 
 
@@ -397,6 +398,9 @@ struct ngx_http_slora_ctx_s {
     unsigned                   stop_in_output:1;  /* a matched stop
                                                      string ends the
                                                      text */
+    unsigned                   tokens_as_ids:1;   /* logprobs name
+                                                     tokens
+                                                     "token_id:N" */
     unsigned                   tool_one:1;    /* parallel_tool_calls
                                                  false */
     unsigned                   tool_format:3; /* the model's format for

@@ -494,6 +494,52 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                 join("\n", @$bad), "\n", $sum->{text});
 }
 
+# vLLM's return_tokens_as_token_ids: logprobs name each token
+# "token_id:N": a completion's ids detokenized are its text and each
+# chosen one is among its row's keys, all of them ids; a chat's entries
+# keep their own bytes and figures (as without it), only the names ids.
+{
+    my %c = (model => 'base', prompt => 'The capital of France is',
+             temperature => 0, max_tokens => 8, logprobs => 2,
+             return_tokens_as_token_ids => JSON::PP::true());
+    my $a = json_req($PORT, '/v1/completions', \%c);
+    my $ch = $a->{json}{choices}[0] // {};
+    my @tok = @{ $ch->{logprobs}{tokens} // [] };
+    my @tid = map { /^token_id:(\d+)$/ ? $1 + 0 : -1 } @tok;
+    my $d = json_req($PORT, '/v1/detokenize',
+                     { tokens => [grep { $_ >= 0 } @tid] });
+    my $tops = $ch->{logprobs}{top_logprobs} // [];
+    my @badrow = grep { my $t = $tops->[$_];
+                        ref $t ne 'HASH' || !exists $t->{$tok[$_]}
+                        || grep { !/^token_id:\d+$/ } keys %$t } 0 .. $#tok;
+    ok(@tok == 8 && !grep({ $_ < 0 } @tid) && !@badrow
+       && ($d->{json}{prompt} // "\0") eq ($ch->{text} // "\1"),
+       'completion with return_tokens_as_token_ids: ' . join(' ', @tok)
+       . ', detokenized the text, each among its row\'s id keys')
+        or diag($a->{body});
+
+    my %m = (model => 'base', temperature => 0, max_tokens => 6,
+             logprobs => JSON::PP::true(), top_logprobs => 2,
+             messages => [{ role => 'user', content => 'Name a colour.' }]);
+    my $p = json_req($PORT, '/v1/chat/completions', \%m);
+    my $q = json_req($PORT, '/v1/chat/completions',
+                     { %m, return_tokens_as_token_ids => JSON::PP::true() });
+    my @pc = @{ $p->{json}{choices}[0]{logprobs}{content} // [] };
+    my @qc = @{ $q->{json}{choices}[0]{logprobs}{content} // [] };
+    my @bad = grep {
+        my ($x, $y) = ($pc[$_], $qc[$_]);
+        ($y->{token} // '') !~ /^token_id:\d+$/
+        || json_encode($y->{bytes} // 0) ne json_encode($x->{bytes} // 1)
+        || abs(($y->{logprob} // 9) - ($x->{logprob} // -9)) > 1e-6
+        || grep({ ($_->{token} // '') !~ /^token_id:\d+$/ }
+                @{ $y->{top_logprobs} // [{}] })
+    } 0 .. $#pc;
+    ok(@pc == 6 && @qc == 6 && !@bad,
+       'chat with return_tokens_as_token_ids: ' . join(' ',
+       map { $_->{token} // '?' } @qc) . ', bytes and figures as without')
+        or diag($p->{body}, "\n", $q->{body});
+}
+
 # min_tokens (vLLM's): an answer that ends on end-of-text within a few
 # tokens runs on to at least min_tokens, the same text first; more than
 # max_tokens is a 400.

@@ -54,6 +54,7 @@ FIELDS = {
     'min_tokens': ['0', '2', '32', '33', '-1'],
     'ignore_eos': ['true', 'false'],
     'include_stop_str_in_output': ['true', 'false', '1', 'null'],
+    'return_tokens_as_token_ids': ['true', 'false', '"1"', 'null'],
     'return_token_strs': ['true', 'false', '"yes"', 'null'],
     'response_format': [
         '{"type":"json_object"}', '{"type":"text"}', 'null',

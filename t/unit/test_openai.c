@@ -177,6 +177,9 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\",\"prompt\":\"x\","
       "\"include_stop_str_in_output\":1}",
       400, "invalid_type", "include_stop_str_in_output" },
+    { "return_tokens_as_token_ids a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"return_tokens_as_token_ids\":\"1\"}",
+      400, "invalid_type", "return_tokens_as_token_ids" },
     { "n = 0", CHAT, "{\"model\":\"base\"," MSGS ",\"n\":0}",
       400, "invalid_value", "n" },
     { "n = 17, streamed", CHAT,
@@ -612,6 +615,7 @@ test_chat(void)
                "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                "\"ignore_eos\":true,\"skip_special_tokens\":false,"
                "\"include_stop_str_in_output\":true,"
+               "\"return_tokens_as_token_ids\":true,"
                "\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
@@ -655,6 +659,7 @@ test_chat(void)
     ok(req.ignore_eos, "chat: ignore_eos");
     ok(req.show_special, "chat: skip_special_tokens false");
     ok(req.stop_in_output, "chat: include_stop_str_in_output");
+    ok(req.tokens_as_ids, "chat: return_tokens_as_token_ids");
     ok(req.frequency_penalty == -2.0 && req.presence_penalty == 2.0
        && req.repetition_penalty == 1.1,
        "chat: frequency, presence and repetition penalties, at their ends");
@@ -730,10 +735,11 @@ test_chat(void)
                "\"allowed_token_ids\":null,\"prompt_logprobs\":null,"
                "\"chat_template\":\"\",\"truncate_prompt_tokens\":null}",
                &req, &err);
-    is_int(rc, SLORA_OK, "chat: vLLM's unserved extensions at their "
+    is_int(rc, SLORA_OK, "chat: vLLM's extensions at their "
            "neutral values: accepted");
-    ok(!req.stop_in_output, "chat: include_stop_str_in_output false: the "
-       "stop string cut off");
+    ok(!req.stop_in_output && !req.tokens_as_ids,
+       "chat: include_stop_str_in_output false: the stop string cut off; "
+       "no return_tokens_as_token_ids: tokens as their text");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"prediction\":"

@@ -6,7 +6,9 @@
 # twice (the second takes the first's KV pages from the prefix cache:
 # its cached tokens, both times and whether the answers are equal); four
 # sampled choices of one prompt in one request (n=4); a logit_bias that
-# forces a token; JSON mode (greedy, and four sampled choices: each
+# forces a token; vLLM's allowed_token_ids (greedy and sampled, each
+# token checked) and include_stop_str_in_output; JSON mode (greedy, and
+# four sampled choices: each
 # parsed); a JSON schema (greedy, and four sampled choices: each checked
 # for the schema's keys in order and their types); tool calls under
 # tool_choice "required" (each checked against its function's
@@ -147,6 +149,41 @@ ans = post({"model": MODEL, "max_tokens": 4, "temperature": 0,
             "messages": [{"role": "user", "content": "Name a colour."}]})
 print(f"logit_bias +100 on token 21285: "
       f"{ans['choices'][0]['message']['content']!r}")
+
+# vLLM's allowed_token_ids (the ids of " yes no maybe", as the server
+# tokenizes them), greedy and sampled, each token named by its id
+# (return_tokens_as_token_ids) and checked to be one of them; and
+# include_stop_str_in_output: the greedy answer up to the end of a stop
+# string taken from it
+req = urllib.request.Request(URL.replace("/chat/completions", "/tokenize"),
+                             json.dumps({"prompt": " yes no maybe",
+                                         "add_special_tokens": False})
+                             .encode(), {"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=600) as r:
+    allow = json.load(r)["tokens"]
+for temp in (0, 1.5):
+    ans = post({"model": MODEL, "max_tokens": 12, "temperature": temp,
+                "seed": 3, "allowed_token_ids": allow, "logprobs": True,
+                "return_tokens_as_token_ids": True,
+                "messages": [{"role": "user", "content": "Is it raining?"}]})
+    got = [int(e["token"].split(":")[1])
+           for e in ans["choices"][0]["logprobs"]["content"]]
+    print(f"allowed_token_ids {allow} T={temp}: {len(got)} tokens, "
+          f"{'each one of them' if set(got) <= set(allow) else 'OTHERS'}: "
+          f"{ans['choices'][0]['message']['content']!r}")
+free = post({"model": MODEL, "max_tokens": 16, "temperature": 0,
+             "messages": [{"role": "user", "content": "Name a colour."}]})
+free = free["choices"][0]["message"]["content"]
+stop = free[4:7]
+inc = post({"model": MODEL, "max_tokens": 16, "temperature": 0,
+            "stop": [stop], "include_stop_str_in_output": True,
+            "messages": [{"role": "user", "content": "Name a colour."}]})
+inc = inc["choices"][0]
+want = free[:free.find(stop) + len(stop)] if stop else None
+same = inc["message"]["content"] == want
+print(f"include_stop_str_in_output {stop!r}: {inc['message']['content']!r} "
+      f"({inc['finish_reason']}), "
+      f"{'the answer to its end' if same else 'NOT ' + repr(want)}")
 
 # JSON mode: response_format json_object, greedy and n=4 sampled; each
 # answer parsed (a "length" one was cut by max_tokens before it closed)

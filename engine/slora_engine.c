@@ -449,6 +449,21 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
+    if (sp->n_allowed < 0 || sp->n_allowed > SLORA_ALLOWED_MAX) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: %d allowed "
+                             "tokens (0 to %d)", (unsigned long long) req->id,
+                             sp->n_allowed, SLORA_ALLOWED_MAX);
+    }
+
+    for (i = 0; i < sp->n_allowed; i++) {
+        if (sp->allowed_ids[i] < 0 || sp->allowed_ids[i] >= vocab) {
+            return slora_err_set(err, SLORA_ERROR, "request %llu: allowed "
+                                 "token %d (tokens 0 to %d)",
+                                 (unsigned long long) req->id,
+                                 sp->allowed_ids[i], vocab - 1);
+        }
+    }
+
     if ((req->json_trigger_lead && req->json_trigger == NULL)
         || (req->json_gate != NULL
             && (req->json_trigger == NULL

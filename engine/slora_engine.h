@@ -106,8 +106,10 @@ typedef struct {
 } slora_engine_conf_t;
 
 
-/* The most tokens a request's logit_bias may name (OpenAI's limit). */
+/* The most tokens a request's logit_bias may name (OpenAI's limit), and
+ * its allowed_token_ids (vLLM's, held to the same bound). */
 #define SLORA_LOGIT_BIAS_MAX  300
+#define SLORA_ALLOWED_MAX     300
 
 
 typedef struct {
@@ -135,6 +137,10 @@ typedef struct {
     int32_t       n_logit_bias;
     int32_t       logit_bias_ids[SLORA_LOGIT_BIAS_MAX];
     float         logit_bias[SLORA_LOGIT_BIAS_MAX];
+    /* vLLM's allowed_token_ids: only these tokens are drawn (the rest's
+     * logits -inf after the bias, before the penalties); 0 entries: any */
+    int32_t       n_allowed;
+    int32_t       allowed_ids[SLORA_ALLOWED_MAX];
     /* 1: JSON mode (OpenAI's response_format json_object): only tokens
      * that keep the output the start of a JSON object are drawn, after
      * the bias, the penalties and the temperature alike, and the request

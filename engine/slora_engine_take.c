@@ -74,6 +74,15 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
                           SLORA_ERRCODE_NONE);
         slora_engine_end(e, q);
         return 1;
+
+    } else if (tok < 0) {
+        /* allowed_token_ids left none (the only ones held back, as
+         * min_tokens holds the stop ids) */
+        slora_engine_emit(cb, data, SLORA_EV_ERROR, q->r.id, -1,
+                          SLORA_FINISH_NONE, "allowed_token_ids: none of "
+                          "them may come next", SLORA_ERRCODE_NONE);
+        slora_engine_end(e, q);
+        return 1;
     }
 
     q->r.tokens[q->r.n_tokens++] = tok;

@@ -753,6 +753,32 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         }
     }
 
+    /* vLLM's: only these token ids are drawn; [] or null: any. Whether
+     * they are in the vocabulary is the caller's to check */
+    item = cJSON_GetObjectItemCaseSensitive(root, "allowed_token_ids");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsArray(item)
+            || cJSON_GetArraySize(item) > SLORA_OPENAI_MAX_ALLOWED)
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "allowed_token_ids",
+                                     "allowed_token_ids must be an array of"
+                                     " up to %d token ids",
+                                     SLORA_OPENAI_MAX_ALLOWED);
+        }
+
+        cJSON_ArrayForEach(opt, item) {
+            if (slora_openai_int(opt, "allowed_token_ids", 0, INT32_MAX, 0,
+                                 INT32_MAX, &d, err)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            req->allowed_ids[req->n_allowed++] = (int32_t) d;
+        }
+    }
+
     /* vLLM's: the model's end-of-sequence ids are not drawn before this
      * many tokens (the handler checks it against max_tokens) */
     item = cJSON_GetObjectItemCaseSensitive(root, "min_tokens");

@@ -30,6 +30,7 @@
 #define SLORA_OPENAI_MAX_N      16      /* choices a request may ask for:
                                            n times its prompts */
 #define SLORA_OPENAI_MAX_BIAS   300     /* tokens logit_bias may name */
+#define SLORA_OPENAI_MAX_ALLOWED 300    /* and allowed_token_ids */
 #define SLORA_OPENAI_MSG_LEN    256
 
 
@@ -165,6 +166,10 @@ typedef struct {
     uint32_t              n_logit_bias;     /* distinct token ids */
     int32_t               logit_bias_ids[SLORA_OPENAI_MAX_BIAS];
     float                 logit_bias[SLORA_OPENAI_MAX_BIAS]; /* -100..100 */
+    uint32_t              n_allowed;        /* vLLM's allowed_token_ids:
+                                               only these are drawn; 0:
+                                               any */
+    int32_t               allowed_ids[SLORA_OPENAI_MAX_ALLOWED];
     slora_openai_str_t    stop[SLORA_OPENAI_MAX_STOPS];
     int32_t               stop_ids[SLORA_OPENAI_MAX_STOP_IDS]; /* vLLM's
                                                stop_token_ids */

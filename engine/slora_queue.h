@@ -34,7 +34,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      32
+#define SLORA_QUEUE_VERSION      33
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -42,6 +42,7 @@
 #define SLORA_QUEUE_ERR_LEN      256
 #define SLORA_QUEUE_STOP_IDS     32     /* the model's and a request's */
 #define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
+#define SLORA_QUEUE_ALLOWED_MAX  300    /* allowed_token_ids entries */
 #define SLORA_QUEUE_SCHEMA_LEN   (16384 + 32)  /* a response_format
                                            schema's text and a lazy
                                            one's trigger
@@ -230,6 +231,9 @@ typedef struct {
     int32_t            n_logit_bias;    /* added to these tokens' logits */
     int32_t            logit_bias_ids[SLORA_QUEUE_BIAS_MAX];
     float              logit_bias[SLORA_QUEUE_BIAS_MAX];
+    int32_t            n_allowed;       /* vLLM's allowed_token_ids: only
+                                           these are drawn; 0: any */
+    int32_t            allowed_ids[SLORA_QUEUE_ALLOWED_MAX];
 
     int32_t            finish;          /* slora_finish_e */
     int32_t            err_status;      /* HTTP status of a failure */

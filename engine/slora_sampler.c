@@ -1,7 +1,7 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
- * chain, OpenAI's logit bias first: the bias, repetition penalty,
- * frequency and presence penalties, then greedy or temperature, min-p
+ * chain, OpenAI's logit bias first: the bias, vLLM's allowed_token_ids,
+ * repetition penalty, frequency and presence penalties, then greedy or temperature, min-p
  * (vLLM's: before top-k), top-k, softmax, top-p, one uniform draw; the
  * draw itself is the kernel family's (kernels/slora_sample.h), which the
  * GPU does to the same token.
@@ -12,6 +12,7 @@
  */
 
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,8 @@ struct slora_sampler_s {
 
 static uint64_t slora_splitmix64(uint64_t *x);
 static int32_t slora_sampler_argmax(const float *logits, int32_t vocab);
+static int32_t slora_sampler_allow(const slora_sampling_t *sp, float *logits,
+    int32_t vocab);
 static void slora_sampler_penalize(slora_sampler_t *s, float penalty,
     float *logits, const int32_t *history, int32_t n);
 static void slora_sampler_penalize_counts(slora_sampler_t *s,
@@ -141,6 +144,11 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
         logits[sp->logit_bias_ids[k]] += sp->logit_bias[k];
     }
 
+    if (sp->n_allowed > 0 && slora_sampler_allow(sp, logits, s->vocab) == 0)
+    {
+        return -1;
+    }
+
     if (sp->repeat_penalty > 0 && sp->repeat_penalty != 1.0f) {
         slora_sampler_penalize(s, sp->repeat_penalty, logits, history, n);
     }
@@ -167,7 +175,34 @@ slora_sampling_plain(const slora_sampling_t *sp)
 {
     return (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f)
            && sp->frequency_penalty == 0 && sp->presence_penalty == 0
-           && sp->n_logit_bias == 0 && !sp->json;
+           && sp->n_logit_bias == 0 && sp->n_allowed == 0 && !sp->json;
+}
+
+
+/* Every logit but allowed_token_ids' -inf; how many of theirs are above
+ * it (a logit masked before, a stop id held back, stays out). */
+static int32_t
+slora_sampler_allow(const slora_sampling_t *sp, float *logits, int32_t vocab)
+{
+    float    keep[SLORA_ALLOWED_MAX];
+    int32_t  k, i, n;
+
+    for (k = 0; k < sp->n_allowed; k++) {
+        keep[k] = logits[sp->allowed_ids[k]];
+    }
+
+    for (i = 0; i < vocab; i++) {
+        logits[i] = -INFINITY;
+    }
+
+    n = 0;
+
+    for (k = 0; k < sp->n_allowed; k++) {
+        logits[sp->allowed_ids[k]] = keep[k];
+        n += keep[k] > -INFINITY;
+    }
+
+    return n;
 }
 
 

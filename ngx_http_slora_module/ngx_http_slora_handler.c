@@ -25,7 +25,8 @@
 #include "ngx_http_slora_prompt.h"
 
 
-/* a request's logit_bias fits its slot */
+/* a request's stop ids, schema, logit_bias and allowed_token_ids fit
+ * its slot */
 _Static_assert(NGX_HTTP_SLORA_MODEL_STOP_IDS + SLORA_OPENAI_MAX_STOP_IDS
                <= SLORA_QUEUE_STOP_IDS,
                "stop ids: the slot holds fewer than the model's and a"
@@ -36,6 +37,8 @@ _Static_assert(SLORA_JSON_SCHEMA_MAX + SLORA_JSON_TRIGGER_MAX
                " takes and a trigger");
 _Static_assert(SLORA_OPENAI_MAX_BIAS <= SLORA_QUEUE_BIAS_MAX,
                "logit_bias: the slot holds fewer entries than a request");
+_Static_assert(SLORA_OPENAI_MAX_ALLOWED <= SLORA_QUEUE_ALLOWED_MAX,
+               "allowed_token_ids: the slot holds fewer than a request");
 
 
 typedef enum {
@@ -805,14 +808,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         n_pred = ngx_min(n_pred, n_ctx);
     }
 
-    /* logit_bias and stop_token_ids: tokens the tokenizer has */
+    /* logit_bias, stop_token_ids and allowed_token_ids: tokens the
+     * tokenizer has, the last not all held back */
 
     if (ngx_http_slora_vocab_ids(smcf, req->stop_ids, req->n_stop_ids,
                                  "stop_token_ids", e)
         != NGX_OK
         || ngx_http_slora_vocab_ids(smcf, req->logit_bias_ids,
                                     req->n_logit_bias, "logit_bias", e)
-           != NGX_OK)
+           != NGX_OK
+        || ngx_http_slora_allowed_ids(smcf, req, e) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -995,6 +1000,9 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                    req->n_logit_bias * sizeof(int32_t));
         ngx_memcpy(s->logit_bias, req->logit_bias,
                    req->n_logit_bias * sizeof(float));
+        s->n_allowed = (int32_t) req->n_allowed;
+        ngx_memcpy(s->allowed_ids, req->allowed_ids,
+                   req->n_allowed * sizeof(int32_t));
         /* a given seed makes each choice's draws its own and repeatable,
          * each prompt's as it would be alone */
         s->seed = req->has_seed ? req->seed + i % req->n

@@ -147,6 +147,57 @@ ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
 }
 
 
+/*
+ * vLLM's allowed_token_ids: in the vocabulary (a 400 naming them), and
+ * not each a stop id while min_tokens holds the stop ids back (the
+ * model's, but with ignore_eos, and the request's): then no token could
+ * be drawn, a 400 rather than a failed step.
+ */
+ngx_int_t
+ngx_http_slora_allowed_ids(ngx_http_slora_main_conf_t *smcf,
+    const slora_openai_req_t *req, ngx_http_slora_err_t *e)
+{
+    uint32_t    i, j, held;
+    ngx_uint_t  n_model;
+
+    if (ngx_http_slora_vocab_ids(smcf, req->allowed_ids, req->n_allowed,
+                                 "allowed_token_ids", e)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (req->min_tokens == 0 || req->n_allowed == 0) {
+        return NGX_OK;
+    }
+
+    n_model = req->ignore_eos ? 0 : smcf->n_stop_ids;
+
+    for (i = 0; i < req->n_allowed; i++) {
+        held = 0;
+
+        for (j = 0; j < n_model; j++) {
+            held |= smcf->stop_ids[j] == req->allowed_ids[i];
+        }
+
+        for (j = 0; j < req->n_stop_ids; j++) {
+            held |= req->stop_ids[j] == req->allowed_ids[i];
+        }
+
+        if (!held) {
+            return NGX_OK;
+        }
+    }
+
+    return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                               "invalid_request_error", "invalid_value",
+                               "allowed_token_ids", "each of the "
+                               "allowed_token_ids ends the answer, and "
+                               "min_tokens (%i) holds those back: no token "
+                               "could be drawn", (ngx_int_t) req->min_tokens);
+}
+
+
 /* The chat template of r's location: slora_chat_template, or the
  * model's. */
 slora_chat_e

@@ -55,6 +55,8 @@ FIELDS = {
     'ignore_eos': ['true', 'false'],
     'include_stop_str_in_output': ['true', 'false', '1', 'null'],
     'return_tokens_as_token_ids': ['true', 'false', '"1"', 'null'],
+    'allowed_token_ids': ['[]', '[0]', '[1,2,3]', '[49152]', '[-1]',
+                          '{"1":1}', 'null', '[2]'],
     'return_token_strs': ['true', 'false', '"yes"', 'null'],
     'response_format': [
         '{"type":"json_object"}', '{"type":"text"}', 'null',

@@ -759,6 +759,16 @@ fuzz_check_req(const slora_openai_req_t *req)
         fuzz_fail("too many stop strings");
     }
 
+    if (req->n_allowed > SLORA_OPENAI_MAX_ALLOWED) {
+        fuzz_fail("too many allowed_token_ids");
+    }
+
+    for (i = 0; i < req->n_allowed; i++) {
+        if (req->allowed_ids[i] < 0) {
+            fuzz_fail("a negative allowed token id");
+        }
+    }
+
     for (i = 0; i < req->n_stop; i++) {
         fuzz_check_str(&req->stop[i], "stop");
 

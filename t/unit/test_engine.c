@@ -436,6 +436,16 @@ test_batching(void)
        && strstr(err.msg, "logit biases") != NULL,
        "%d logit biases: %s", SLORA_LOGIT_BIAS_MAX + 1, err.msg);
     req.sampling.n_logit_bias = 0;
+    req.sampling.n_allowed = 1;
+    req.sampling.allowed_ids[0] = mcfg.vocab;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "allowed token") != NULL,
+       "an allowed token past the vocabulary: %s", err.msg);
+    req.sampling.n_allowed = SLORA_ALLOWED_MAX + 1;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "allowed tokens") != NULL,
+       "%d allowed tokens: %s", SLORA_ALLOWED_MAX + 1, err.msg);
+    req.sampling.n_allowed = 0;
 
     /* a broken adapter fails its request only */
     memset(&s, 0, sizeof(s));

@@ -105,9 +105,6 @@ static const bad_case_t  bad_cases[] = {
     { "vLLM's chat_template", CHAT,
       "{\"model\":\"base\"," MSGS ",\"chat_template\":\"{{ x }}\"}",
       400, "unsupported_parameter", "chat_template" },
-    { "vLLM's allowed_token_ids", CHAT,
-      "{\"model\":\"base\"," MSGS ",\"allowed_token_ids\":[1,2]}",
-      400, "unsupported_parameter", "allowed_token_ids" },
     { "user a number", CHAT,
       "{\"model\":\"base\"," MSGS ",\"user\":12}",
       400, "invalid_type", "user" },
@@ -177,6 +174,15 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\",\"prompt\":\"x\","
       "\"include_stop_str_in_output\":1}",
       400, "invalid_type", "include_stop_str_in_output" },
+    { "allowed_token_ids an object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"allowed_token_ids\":{\"1\":1}}",
+      400, "invalid_value", "allowed_token_ids" },
+    { "allowed_token_ids with a negative id", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"allowed_token_ids\":[3,-1]}",
+      400, "invalid_value", "allowed_token_ids" },
+    { "allowed_token_ids with a string", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"allowed_token_ids\":[\"3\"]}",
+      400, "invalid_type", "allowed_token_ids" },
     { "return_tokens_as_token_ids a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"return_tokens_as_token_ids\":\"1\"}",
       400, "invalid_type", "return_tokens_as_token_ids" },
@@ -569,25 +575,27 @@ static void test_completion(void);
 static void test_long_strings(void);
 static void test_bad(void);
 static void test_limits(void);
-static const char *bias_body(int n);
+static const char *bias_body(int n, int allowed);
 
 
-/* A chat body whose logit_bias names tokens 0..n-1 (n <= 1000). */
+/* A chat body whose logit_bias (allowed: allowed_token_ids) names
+ * tokens 0..n-1 (n <= 1000). */
 static const char *
-bias_body(int n)
+bias_body(int n, int allowed)
 {
     int          k;
     char        *p;
     static char  body[16384];
 
-    p = body + sprintf(body, "{\"model\":\"base\"," MSGS
-                       ",\"logit_bias\":{");
+    p = body + sprintf(body, "{\"model\":\"base\"," MSGS ",\"%s\":%s",
+                       allowed ? "allowed_token_ids" : "logit_bias",
+                       allowed ? "[" : "{");
 
     for (k = 0; k < n; k++) {
-        p += sprintf(p, "%s\"%d\":1", k ? "," : "", k);
+        p += sprintf(p, allowed ? "%s%d" : "%s\"%d\":1", k ? "," : "", k);
     }
 
-    strcpy(p, "}}");
+    strcpy(p, allowed ? "]}" : "}}");
 
     return body;
 }
@@ -616,6 +624,7 @@ test_chat(void)
                "\"ignore_eos\":true,\"skip_special_tokens\":false,"
                "\"include_stop_str_in_output\":true,"
                "\"return_tokens_as_token_ids\":true,"
+               "\"allowed_token_ids\":[5,7042,5],"
                "\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
@@ -660,6 +669,9 @@ test_chat(void)
     ok(req.show_special, "chat: skip_special_tokens false");
     ok(req.stop_in_output, "chat: include_stop_str_in_output");
     ok(req.tokens_as_ids, "chat: return_tokens_as_token_ids");
+    ok(req.n_allowed == 3 && req.allowed_ids[0] == 5
+       && req.allowed_ids[1] == 7042 && req.allowed_ids[2] == 5,
+       "chat: allowed_token_ids, as given");
     ok(req.frequency_penalty == -2.0 && req.presence_penalty == 2.0
        && req.repetition_penalty == 1.1,
        "chat: frequency, presence and repetition penalties, at their ends");
@@ -737,7 +749,7 @@ test_chat(void)
                &req, &err);
     is_int(rc, SLORA_OK, "chat: vLLM's extensions at their "
            "neutral values: accepted");
-    ok(!req.stop_in_output && !req.tokens_as_ids,
+    ok(!req.stop_in_output && !req.tokens_as_ids && req.n_allowed == 0,
        "chat: include_stop_str_in_output false: the stop string cut off; "
        "no return_tokens_as_token_ids: tokens as their text");
     slora_openai_req_free(&req);
@@ -848,17 +860,34 @@ test_chat(void)
        "logit_bias: three tokens, in order, at the ends of the range");
     slora_openai_req_free(&req);
 
-    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_BIAS), &req, &err);
+    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_BIAS, 0), &req, &err);
     ok(rc == SLORA_OK && req.n_logit_bias == SLORA_OPENAI_MAX_BIAS
        && req.logit_bias_ids[SLORA_OPENAI_MAX_BIAS - 1]
           == SLORA_OPENAI_MAX_BIAS - 1,
        "logit_bias: %d tokens accepted", SLORA_OPENAI_MAX_BIAS);
     slora_openai_req_free(&req);
 
-    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_BIAS + 1), &req, &err);
+    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_BIAS + 1, 0), &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "logit_bias") == 0
        && strcmp(err.msg, "logit_bias may name at most 300 tokens") == 0,
        "logit_bias: one more refused: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_ALLOWED, 1), &req, &err);
+    ok(rc == SLORA_OK && req.n_allowed == SLORA_OPENAI_MAX_ALLOWED
+       && req.allowed_ids[SLORA_OPENAI_MAX_ALLOWED - 1]
+          == SLORA_OPENAI_MAX_ALLOWED - 1,
+       "allowed_token_ids: %d tokens accepted", SLORA_OPENAI_MAX_ALLOWED);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, bias_body(SLORA_OPENAI_MAX_ALLOWED + 1, 1), &req, &err);
+    ok(rc == SLORA_ERROR && strcmp(err.param, "allowed_token_ids") == 0,
+       "allowed_token_ids: one more refused: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, bias_body(0, 1), &req, &err);
+    ok(rc == SLORA_OK && req.n_allowed == 0,
+       "allowed_token_ids []: any token");
     slora_openai_req_free(&req);
 
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","

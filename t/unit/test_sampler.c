@@ -34,6 +34,7 @@ static void test_distributions(slora_sampler_t *s);
 static void test_penalty(slora_sampler_t *s);
 static void test_openai_penalties(slora_sampler_t *s);
 static void test_logit_bias(slora_sampler_t *s);
+static void test_allowed(slora_sampler_t *s);
 static void test_logprobs(void);
 static void test_seed(slora_sampler_t *s);
 
@@ -54,6 +55,7 @@ main(void)
     test_penalty(s);
     test_openai_penalties(s);
     test_logit_bias(s);
+    test_allowed(s);
     test_logprobs();
     test_seed(s);
 
@@ -339,6 +341,73 @@ test_logit_bias(slora_sampler_t *s)
     }
 
     check(freq, want, "T=1 with +3 on token 4");
+}
+
+
+/*
+ * vLLM's allowed_token_ids: greedy takes the likeliest of them, a draw
+ * is softmax over them alone, the bias comes first, and where none of
+ * them is left above -inf there is no token (-1).
+ */
+static void
+test_allowed(slora_sampler_t *s)
+{
+    int               i;
+    float             l[V];
+    double            freq[V], want[V], sum;
+    slora_rng_t       rng;
+    slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
+                             .max_tokens = 1 };
+
+    slora_rng_seed(&rng, 5);
+
+    sp.n_allowed = 3;
+    sp.allowed_ids[0] = 1;
+    sp.allowed_ids[1] = 3;
+    sp.allowed_ids[2] = 7;
+
+    ok(!slora_sampling_plain(&sp) && !slora_sampling_greedy(&sp),
+       "allowed_token_ids: neither plain nor greedy (the host samples it)");
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 1,
+           "allowed 1, 3, 7: greedy takes 1 (logit 1), not 6 (3)");
+    ok(l[1] == 1.0f && l[3] == 0.5f && l[7] == -2.0f && isinf(l[6])
+       && l[6] < 0 && isinf(l[0]) && l[0] < 0,
+       "allowed: theirs as they were, the rest -inf");
+
+    /* the bias first: +4 on 7 makes it the likeliest of them */
+    sp.n_logit_bias = 1;
+    sp.logit_bias_ids[0] = 7;
+    sp.logit_bias[0] = 4;
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 7,
+           "allowed with a logit bias of +4 on 7: greedy takes 7");
+    sp.n_logit_bias = 0;
+
+    /* sampled: softmax over the allowed alone */
+    sp.temperature = 1;
+    draw(s, &sp, 23, freq);
+
+    sum = 0;
+    for (i = 0; i < V; i++) {
+        want[i] = i == 1 || i == 3 || i == 7 ? exp(base[i]) : 0;
+        sum += want[i];
+    }
+    for (i = 0; i < V; i++) {
+        want[i] /= sum;
+    }
+
+    check(freq, want, "T=1 over allowed 1, 3, 7");
+    sp.temperature = 0;
+
+    /* none left: a stop id held back, the only one allowed */
+    sp.n_allowed = 1;
+    sp.allowed_ids[0] = 2;
+    memcpy(l, base, sizeof(l));
+    l[2] = -INFINITY;
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), -1,
+           "allowed 2 alone, its logit -inf: no token (-1)");
 }
 
 

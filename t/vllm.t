@@ -1,0 +1,179 @@
+# vllm.t: vLLM's extensions to OpenAI's requests, through nginx on the
+# real SmolLM2-135M-Instruct, each against the same request without it:
+# include_stop_str_in_output (the stop string that matched ends the
+# answer), return_tokens_as_token_ids (logprobs name tokens by id) and
+# allowed_token_ids (only those tokens are drawn, greedy and sampled;
+# ids past the vocabulary, and a set that min_tokens would hold all of
+# back, are a 400).
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+
+my $PORT = 18180;
+
+my $s = SloraTest::Server->new(name => 'vllm', port => $PORT,
+                               ready_timeout => 120);
+mkdir $s->prefix . '/adapters';
+$s->{http} = slora_http(
+    model => real_model(), adapters => $s->prefix . '/adapters',
+    engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=256');
+$s->start;
+pass('nginx started on SmolLM2, engine ready');
+
+sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
+
+# the logprobs' tokens named "token_id:N": their ids (-1 for another name)
+sub token_ids {
+    my ($r) = @_;
+    return map { /^token_id:(\d+)$/ ? $1 + 0 : -1 }
+           @{ $r->{json}{choices}[0]{logprobs}{tokens} // [] };
+}
+
+# vLLM's include_stop_str_in_output: the stop string that matched ends
+# the answer instead of being cut off, whole and streamed, finish stop
+# either way. The stop string is a piece of the greedy answer itself, so
+# it is sure to come.
+{
+    my %b = (model => 'base', temperature => 0, max_tokens => 24,
+             messages => [{ role => 'user',
+                            content => 'Name three colours.' }]);
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $at = $a->{json}{choices}[0]{message}{content} // '';
+    my $stop = substr($at, 8, 3);
+    my $end = index($at, $stop);
+    my $cut = json_req($PORT, '/v1/chat/completions',
+                       { %b, stop => [$stop] });
+    my %inc = (%b, stop => [$stop],
+               include_stop_str_in_output => JSON::PP::true());
+    my $in = json_req($PORT, '/v1/chat/completions', \%inc);
+    my $st = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode({ %inc,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('chat');
+    my ($cc, $ic) = map { $_->{json}{choices}[0] // {} } $cut, $in;
+    ok(length($at) > 11 && $end >= 0
+       && ($cc->{message}{content} // "\0") eq substr($at, 0, $end)
+       && ($cc->{finish_reason} // '') eq 'stop'
+       && ($ic->{message}{content} // "\0")
+          eq substr($at, 0, $end + length $stop)
+       && ($ic->{finish_reason} // '') eq 'stop'
+       && !@$bad && $sum->{text} eq ($ic->{message}{content} // "\0")
+       && "@{ $sum->{finish} }" eq 'stop',
+       'include_stop_str_in_output: the answer to the end of its stop '
+       . 'string "' . one_line($stop) . '", not cut before it; finish stop, '
+       . 'whole and streamed')
+        or diag($a->{body}, "\n", $cut->{body}, "\n", $in->{body}, "\n",
+                join("\n", @$bad), "\n", $sum->{text});
+}
+
+# vLLM's return_tokens_as_token_ids: logprobs name each token
+# "token_id:N": a completion's ids detokenized are its text and each
+# chosen one is among its row's keys, all of them ids; a chat's entries
+# keep their own bytes and figures (as without it), only the names ids.
+{
+    my %c = (model => 'base', prompt => 'The capital of France is',
+             temperature => 0, max_tokens => 8, logprobs => 2,
+             return_tokens_as_token_ids => JSON::PP::true());
+    my $a = json_req($PORT, '/v1/completions', \%c);
+    my $ch = $a->{json}{choices}[0] // {};
+    my @tok = @{ $ch->{logprobs}{tokens} // [] };
+    my @tid = map { /^token_id:(\d+)$/ ? $1 + 0 : -1 } @tok;
+    my $d = json_req($PORT, '/v1/detokenize',
+                     { tokens => [grep { $_ >= 0 } @tid] });
+    my $tops = $ch->{logprobs}{top_logprobs} // [];
+    my @badrow = grep { my $t = $tops->[$_];
+                        ref $t ne 'HASH' || !exists $t->{$tok[$_]}
+                        || grep { !/^token_id:\d+$/ } keys %$t } 0 .. $#tok;
+    ok(@tok == 8 && !grep({ $_ < 0 } @tid) && !@badrow
+       && ($d->{json}{prompt} // "\0") eq ($ch->{text} // "\1"),
+       'completion with return_tokens_as_token_ids: ' . join(' ', @tok)
+       . ', detokenized the text, each among its row\'s id keys')
+        or diag($a->{body});
+
+    my %m = (model => 'base', temperature => 0, max_tokens => 6,
+             logprobs => JSON::PP::true(), top_logprobs => 2,
+             messages => [{ role => 'user', content => 'Name a colour.' }]);
+    my $p = json_req($PORT, '/v1/chat/completions', \%m);
+    my $q = json_req($PORT, '/v1/chat/completions',
+                     { %m, return_tokens_as_token_ids => JSON::PP::true() });
+    my @pc = @{ $p->{json}{choices}[0]{logprobs}{content} // [] };
+    my @qc = @{ $q->{json}{choices}[0]{logprobs}{content} // [] };
+    my @bad = grep {
+        my ($x, $y) = ($pc[$_], $qc[$_]);
+        ($y->{token} // '') !~ /^token_id:\d+$/
+        || json_encode($y->{bytes} // 0) ne json_encode($x->{bytes} // 1)
+        || abs(($y->{logprob} // 9) - ($x->{logprob} // -9)) > 1e-6
+        || grep({ ($_->{token} // '') !~ /^token_id:\d+$/ }
+                @{ $y->{top_logprobs} // [{}] })
+    } 0 .. $#pc;
+    ok(@pc == 6 && @qc == 6 && !@bad,
+       'chat with return_tokens_as_token_ids: ' . join(' ',
+       map { $_->{token} // '?' } @qc) . ', bytes and figures as without')
+        or diag($p->{body}, "\n", $q->{body});
+}
+
+# vLLM's allowed_token_ids: only those tokens are drawn, greedy and
+# sampled (the tokens named by id to check each), where without it the
+# answer has others; an id past the vocabulary is a 400 naming it, and
+# so is a set of stop ids alone while min_tokens holds those back (no
+# token could be drawn).
+{
+    my $tk = json_req($PORT, '/v1/tokenize',
+                      { prompt => ' yes no maybe',
+                        add_special_tokens => JSON::PP::false() });
+    my @allow = @{ $tk->{json}{tokens} // [] };
+    my %in = map { $_ => 1 } @allow;
+    my %c = (model => 'base', prompt => 'The capital of France is',
+             temperature => 0, max_tokens => 6, logprobs => 0,
+             return_tokens_as_token_ids => JSON::PP::true());
+    my @free = token_ids(json_req($PORT, '/v1/completions', \%c));
+    my $g = json_req($PORT, '/v1/completions',
+                     { %c, allowed_token_ids => [map { $_ + 0 } @allow] });
+    my @greedy = token_ids($g);
+    my @drawn = token_ids(json_req($PORT, '/v1/completions',
+                                   { %c, temperature => 1.5, seed => 3,
+                                     max_tokens => 24,
+                                     allowed_token_ids =>
+                                         [map { $_ + 0 } @allow] }));
+    ok(@allow == 3 && @free == 6 && grep({ !$in{$_} } @free),
+       "without allowed_token_ids the answer has other tokens: @free");
+    ok(@greedy == 6 && !grep({ !$in{$_} } @greedy),
+       "allowed_token_ids @allow, greedy: each token one of them: @greedy ("
+       . one_line($g->{json}{choices}[0]{text} // '') . ')');
+    ok(@drawn == 24 && !grep({ !$in{$_} } @drawn),
+       "allowed_token_ids @allow, sampled at 1.5: each of 24 one of them");
+
+    my $b = json_req($PORT, '/v1/completions',
+                     { %c, allowed_token_ids => [5, 49152] });
+    ok($b->{status} == 400
+       && ($b->{json}{error}{param} // '') eq 'allowed_token_ids',
+       'allowed_token_ids naming 49152: 400 naming it: '
+       . ($b->{json}{error}{message} // $b->{status}));
+    my %h = (model => 'base', max_tokens => 4, min_tokens => 2,
+             messages => [{ role => 'user', content => 'Hi' }]);
+    $b = json_req($PORT, '/v1/chat/completions',
+                  { %h, allowed_token_ids => [2] });
+    ok($b->{status} == 400
+       && ($b->{json}{error}{param} // '') eq 'allowed_token_ids',
+       'allowed_token_ids <|im_end|> alone under min_tokens 2: 400: '
+       . ($b->{json}{error}{message} // $b->{status}));
+    $b = json_req($PORT, '/v1/chat/completions',
+                  { %h, allowed_token_ids => [2, 28] });
+    ok($b->{status} == 200,
+       'allowed_token_ids <|im_end|> and another under min_tokens 2: '
+       . 'answered');
+}
+
+my $stop = $s->stop;
+ok($stop->{graceful}, 'nginx exits on QUIT');
+my @bad = $s->bad_log_lines(errors => 1);
+ok(!@bad, 'no [error], [alert], [crit] or [emerg] in the log')
+    or diag(join("\n", @bad));
+
+done_testing();

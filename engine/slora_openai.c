@@ -863,8 +863,8 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
     /* include_usage, include_obfuscation (OpenAI's padding of a
      * stream's chunks against length side channels: this server adds
      * none, and a client reads the chunks the same without it) and
-     * vLLM's continuous_usage_stats (usage in every chunk: not served),
-     * booleans or null */
+     * vLLM's continuous_usage_stats (with include_usage, the counts so
+     * far in every chunk, as vLLM has it), booleans or null */
     item = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (item && !cJSON_IsNull(item)) {
         if (!cJSON_IsObject(item)) {
@@ -886,16 +886,6 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
                                          "boolean", opt->string);
             }
 
-            if (strcmp(opt->string, "continuous_usage_stats") == 0
-                && cJSON_IsTrue(opt))
-            {
-                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                         "unsupported_parameter",
-                                         "stream_options", "stream_options."
-                                         "continuous_usage_stats is not "
-                                         "supported by this server "
-                                         "(include_usage is)");
-            }
         }
 
         opt = cJSON_GetObjectItemCaseSensitive(item, "include_usage");
@@ -910,6 +900,9 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         }
 
         req->include_usage = cJSON_IsTrue(opt) ? 1 : 0;
+        opt = cJSON_GetObjectItemCaseSensitive(item,
+                                               "continuous_usage_stats");
+        req->continuous_usage = req->include_usage && cJSON_IsTrue(opt);
     }
 
     return SLORA_OK;

@@ -178,6 +178,11 @@ typedef struct {
     unsigned              has_seed:1;
     unsigned              stream:1;
     unsigned              include_usage:1;
+    unsigned              continuous_usage:1; /* vLLM's
+                                               continuous_usage_stats
+                                               (with include_usage): the
+                                               counts so far in every
+                                               chunk */
     unsigned              ignore_eos:1;     /* EOS ids do not stop it */
     unsigned              stop_in_output:1; /* vLLM's
                                                include_stop_str_in_output:

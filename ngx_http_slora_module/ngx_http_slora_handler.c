@@ -839,6 +839,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->n_each = req->n;
     ctx->stream = req->stream;
     ctx->include_usage = req->include_usage;
+    ctx->continuous_usage = req->continuous_usage;
     ctx->prediction = req->prediction.data != NULL;
     ctx->logprobs = req->logprobs;
     ctx->tokens_as_ids = req->tokens_as_ids;

@@ -388,6 +388,8 @@ struct ngx_http_slora_ctx_s {
                                                  (GET stream format=text),
                                                  not of events */
     unsigned                   include_usage:1;
+    unsigned                   continuous_usage:1;    /* the counts so far
+                                                         in every chunk */
     unsigned                   prediction:1;  /* usage says what came of
                                                  it */
     unsigned                   logprobs:1;

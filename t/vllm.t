@@ -1,10 +1,11 @@
 # vllm.t: vLLM's extensions to OpenAI's requests, through nginx on the
 # real SmolLM2-135M-Instruct, each against the same request without it:
 # include_stop_str_in_output (the stop string that matched ends the
-# answer), return_tokens_as_token_ids (logprobs name tokens by id) and
+# answer), return_tokens_as_token_ids (logprobs name tokens by id),
 # allowed_token_ids (only those tokens are drawn, greedy and sampled;
 # ids past the vocabulary, and a set that min_tokens would hold all of
-# back, are a 400).
+# back, are a 400) and stream_options.continuous_usage_stats (the counts
+# so far in every chunk).
 
 use strict;
 use warnings;
@@ -168,6 +169,39 @@ sub token_ids {
     ok($b->{status} == 200,
        'allowed_token_ids <|im_end|> and another under min_tokens 2: '
        . 'answered');
+}
+
+# vLLM's stream_options.continuous_usage_stats: with include_usage every
+# chunk carries the counts so far, the completion's growing a token a
+# chunk to the last chunk's usage, the prompt's the same throughout
+{
+    my %b = (model => 'base', temperature => 0, max_tokens => 12,
+             stream => JSON::PP::true(),
+             stream_options => { include_usage => JSON::PP::true(),
+                                 continuous_usage_stats => JSON::PP::true() },
+             messages => [{ role => 'user', content => 'Name a colour.' }]);
+    my $st = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode(\%b),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(60);
+    my @ev = grep { ref $_->{json} eq 'HASH' } @{ $st->{events} };
+    my @chunks = grep { @{ $_->{json}{choices} // [] } } @ev;
+    my ($last) = grep { !@{ $_->{json}{choices} // [1] } } @ev;
+    my @n = map { $_->{json}{usage}{completion_tokens} // -1 } @chunks;
+    my @p = map { $_->{json}{usage}{prompt_tokens} // -1 } @chunks;
+    my $u = $last ? $last->{json}{usage} // {} : {};
+    my @tot = grep { ($_->{json}{usage}{total_tokens} // -1)
+                     != ($_->{json}{usage}{prompt_tokens} // 0)
+                        + ($_->{json}{usage}{completion_tokens} // 0) }
+              @chunks;
+    my @down = grep { $n[$_] < $n[$_ - 1] } 1 .. $#n;
+    ok(@chunks > 3 && !@down && !@tot && !grep({ $_ != ($u->{prompt_tokens}
+                                                      // -2) } @p)
+       && $n[-1] == ($u->{completion_tokens} // -2) && $n[0] <= 1,
+       'continuous_usage_stats: every chunk\'s counts, '
+       . join(' ', @n) . ' of ' . ($u->{completion_tokens} // '?')
+       . ' completion tokens, prompt ' . ($u->{prompt_tokens} // '?'))
+        or diag(join("\n", map { json_encode($_->{json}) } @ev));
 }
 
 my $stop = $s->stop;

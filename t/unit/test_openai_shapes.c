@@ -78,14 +78,10 @@ static const bad_case_t  bad_cases[] = {
     { "stream_options.include_obfuscation a string", CHAT,
       MSGS ",\"stream\":true,\"stream_options\":{\"include_obfuscation\":"
       "\"no\"}}", "invalid_type", "stream_options" },
-    { "stream_options.continuous_usage_stats", CHAT,
+    { "stream_options.continuous_usage_stats a number", CHAT,
       MSGS ",\"stream\":true,\"stream_options\":{\"include_usage\":true,"
-      "\"continuous_usage_stats\":true}}",
-      "unsupported_parameter", "stream_options" },
-    { "stream_options.continuous_usage_stats, a completion's", COMP,
-      "{\"model\":\"base\",\"prompt\":\"hi\",\"stream\":true,"
-      "\"stream_options\":{\"continuous_usage_stats\":true}}",
-      "unsupported_parameter", "stream_options" },
+      "\"continuous_usage_stats\":1}}",
+      "invalid_type", "stream_options" },
     { "a custom tool", CHAT,
       MSGS ",\"tools\":[{\"type\":\"custom\",\"custom\":{\"name\":\"g\","
       "\"format\":{\"type\":\"text\"}}}]}",
@@ -253,7 +249,8 @@ test_neutral(void)
     };
 
     for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        if (!ok(parse(CHAT, bodies[i], &req, &err) == SLORA_OK,
+        if (!ok(parse(CHAT, bodies[i], &req, &err) == SLORA_OK
+                && !req.continuous_usage,
                 "passes: %s", bodies[i] + sizeof(MSGS) - 1))
         {
             diag("%s", err.msg);
@@ -261,6 +258,22 @@ test_neutral(void)
 
         slora_openai_req_free(&req);
     }
+
+    /* vLLM's continuous_usage_stats: the counts in every chunk, with
+     * include_usage (as vLLM has it), on chat and completions alike */
+    ok(parse(CHAT, MSGS ",\"stream\":true,\"stream_options\":{"
+             "\"include_usage\":true,\"continuous_usage_stats\":true}}",
+             &req, &err) == SLORA_OK
+       && req.include_usage && req.continuous_usage,
+       "stream_options.continuous_usage_stats with include_usage: both");
+    slora_openai_req_free(&req);
+    ok(parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"stream\":true,"
+             "\"stream_options\":{\"continuous_usage_stats\":true}}",
+             &req, &err) == SLORA_OK
+       && !req.include_usage && !req.continuous_usage,
+       "a completion's continuous_usage_stats alone: no usage at all, as "
+       "vLLM's");
+    slora_openai_req_free(&req);
 }
 
 

@@ -753,6 +753,28 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         }
     }
 
+    /* vLLM's: the prompt's last k tokens (-1: as many as the context
+     * holds), cut from its start; null: the whole prompt */
+    item = cJSON_GetObjectItemCaseSensitive(root, "truncate_prompt_tokens");
+    if (item && !cJSON_IsNull(item)) {
+        if (slora_openai_int(item, "truncate_prompt_tokens", -1, INT32_MAX,
+                             -1, INT32_MAX, &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (d == 0) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value",
+                                     "truncate_prompt_tokens",
+                                     "truncate_prompt_tokens must be -1 (the"
+                                     " context) or at least 1");
+        }
+
+        req->keep_last = (int32_t) d;
+    }
+
     /* vLLM's: only these token ids are drawn; [] or null: any. Whether
      * they are in the vocabulary is the caller's to check */
     item = cJSON_GetObjectItemCaseSensitive(root, "allowed_token_ids");

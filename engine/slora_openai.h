@@ -166,6 +166,11 @@ typedef struct {
     uint32_t              n_logit_bias;     /* distinct token ids */
     int32_t               logit_bias_ids[SLORA_OPENAI_MAX_BIAS];
     float                 logit_bias[SLORA_OPENAI_MAX_BIAS]; /* -100..100 */
+    int32_t               keep_last;        /* vLLM's
+                                               truncate_prompt_tokens: the
+                                               prompt's last this many
+                                               tokens, -1 the context's
+                                               worth; 0: all of it */
     uint32_t              n_allowed;        /* vLLM's allowed_token_ids:
                                                only these are drawn; 0:
                                                any */

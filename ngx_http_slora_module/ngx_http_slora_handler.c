@@ -731,6 +731,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
             rc = ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL,
                                            !req->no_special, pr, n_ctx,
                                            NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                           ngx_http_slora_keep(req, n_ctx),
                                            enc, &prompt[k], e);
         }
 
@@ -1160,7 +1161,8 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
                                    &e)
          : ngx_http_slora_prompt_ids(r, smcf, kind, &text, NULL,
                                      !req->no_special, NULL, n_ctx,
-                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx), enc,
+                                     NGX_HTTP_SLORA_COUNT_TO(n_ctx),
+                                     ngx_http_slora_keep(req, n_ctx), enc,
                                      &prompt, &e);
 
     if (rc == NGX_AGAIN) {

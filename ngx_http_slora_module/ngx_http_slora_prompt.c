@@ -38,23 +38,35 @@ static ngx_uint_t ngx_http_slora_chat_bos(ngx_http_request_t *r,
  * each in the tokenizer's vocabulary. Refuses an empty prompt (400) and
  * one that fills the context (413). The encoding stops past limit
  * tokens: the 413 says "more than limit" there, and the worker's time
- * on a megabyte of text stays that of limit tokens. NGX_AGAIN: the text
- * went to enc's thread pool (ngx_http_slora_encode.c), and the request
- * is made again when it is done; so too from chat_ids and truncate.
+ * on a megabyte of text stays that of limit tokens. keep > 0 (vLLM's
+ * truncate_prompt_tokens): the prompt's last keep tokens, a text
+ * encoded whole for them (up to NGX_HTTP_SLORA_KEEP_FROM tokens, a 413
+ * past it). NGX_AGAIN: the text went to enc's thread pool
+ * (ngx_http_slora_encode.c), and the request is made again when it is
+ * done; so too from chat_ids and truncate.
  */
 ngx_int_t
 ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_chat_plain_t *plain, ngx_uint_t add_special,
     const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
-    ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e)
+    int32_t keep, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
-    int32_t      n, cut;
+    int32_t      n, cut, cap;
     ngx_int_t    rc;
     slora_err_t  err;
 
-    out->ids = ngx_palloc(r->pool, n_ctx * sizeof(int32_t));
+    cap = n_ctx;
+
+    if (keep > 0 && (pr == NULL || pr->text.data != NULL)) {
+        /* a token holds a byte of the text at least, but a BOS */
+        cap = (int32_t) ngx_min(text->len + 2, NGX_HTTP_SLORA_KEEP_FROM);
+        cap = ngx_max(cap, n_ctx);
+        limit = cap;
+    }
+
+    out->ids = ngx_palloc(r->pool, cap * sizeof(int32_t));
     if (out->ids == NULL) {
         return NGX_ERROR;
     }
@@ -71,22 +83,32 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
         }
 
         n = (int32_t) ngx_min(pr->n_ids, (uint32_t) NGX_MAX_INT32_VALUE);
+        cut = keep > 0 && n > keep ? n - keep : 0;
+        n -= cut;
         rc = n >= n_ctx ? SLORA_BUSY : SLORA_OK;
 
         if (rc == SLORA_OK) {
-            ngx_memcpy(out->ids, pr->ids, n * sizeof(int32_t));
+            ngx_memcpy(out->ids, pr->ids + cut, n * sizeof(int32_t));
         }
+
+        cut = 0;
 
     } else {
         rc = ngx_http_slora_encode(enc, smcf->tokenizer, text->data,
                                    text->len, add_special, plain, out->ids,
-                                   n_ctx, limit, &n, &err);
+                                   cap, limit, &n, &err);
 
         if (rc == NGX_AGAIN) {
             return NGX_AGAIN;
         }
 
         cut = (rc == SLORA_BUSY && n > limit);
+
+        if (rc == SLORA_OK && keep > 0 && n > keep) {
+            ngx_memmove(out->ids, out->ids + (n - keep),
+                        keep * sizeof(int32_t));
+            n = keep;
+        }
     }
 
     if (rc == SLORA_BUSY || (rc == SLORA_OK && n >= n_ctx)) {
@@ -271,7 +293,8 @@ ngx_http_slora_chat_ids(ngx_http_request_t *r,
                                      &plain, ngx_http_slora_chat_bos(r, req),
                                      NULL, n_ctx,
                                      NGX_HTTP_SLORA_COUNT_TO(n_ctx),
-                                     enc, out, e);
+                                     ngx_http_slora_keep(req, n_ctx), enc,
+                                     out, e);
 }
 
 
@@ -497,7 +520,7 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
         rc = ngx_http_slora_prompt_ids(r, smcf, NGX_HTTP_SLORA_CHAT, text,
                                        &plain,
                                        ngx_http_slora_chat_bos(r, req),
-                                       NULL, n_ctx, n_ctx, enc, out, e);
+                                       NULL, n_ctx, n_ctx, 0, enc, out, e);
     }
 
     req->msgs = all;

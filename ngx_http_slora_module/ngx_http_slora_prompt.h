@@ -18,6 +18,14 @@
 #define NGX_HTTP_SLORA_COUNT_TO(n_ctx)                                        \
     ((int32_t) ngx_min(2 * (int64_t) (n_ctx), INT32_MAX - 1))
 
+/* the most tokens of a text kept whole to be cut to its last ones
+ * (vLLM's truncate_prompt_tokens): 4 MB of ids */
+#define NGX_HTTP_SLORA_KEEP_FROM  (1 << 20)
+
+/* the tokens req's truncate_prompt_tokens keeps of a prompt, 0: all */
+#define ngx_http_slora_keep(req, n_ctx)                                       \
+    ((req)->keep_last < 0 ? (n_ctx) : (req)->keep_last)
+
 
 typedef struct {
     ngx_uint_t         status;
@@ -106,8 +114,8 @@ ngx_int_t ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, ngx_http_slora_kind_e kind,
     ngx_str_t *text, const slora_chat_plain_t *plain, ngx_uint_t add_special,
     const slora_openai_prompt_t *pr, int32_t n_ctx, int32_t limit,
-    ngx_http_slora_encoder_t *enc, ngx_http_slora_prompt_t *out,
-    ngx_http_slora_err_t *e);
+    int32_t keep, ngx_http_slora_encoder_t *enc,
+    ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
 ngx_int_t ngx_http_slora_vocab_ids(ngx_http_slora_main_conf_t *smcf,
     const int32_t *ids, uint32_t n, const char *param,
     ngx_http_slora_err_t *e);

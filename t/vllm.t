@@ -4,8 +4,9 @@
 # answer), return_tokens_as_token_ids (logprobs name tokens by id),
 # allowed_token_ids (only those tokens are drawn, greedy and sampled;
 # ids past the vocabulary, and a set that min_tokens would hold all of
-# back, are a 400) and stream_options.continuous_usage_stats (the counts
-# so far in every chunk).
+# back, are a 400), stream_options.continuous_usage_stats (the counts
+# so far in every chunk) and truncate_prompt_tokens (a prompt cut to its
+# last tokens).
 
 use strict;
 use warnings;
@@ -202,6 +203,62 @@ sub token_ids {
        . join(' ', @n) . ' of ' . ($u->{completion_tokens} // '?')
        . ' completion tokens, prompt ' . ($u->{prompt_tokens} // '?'))
         or diag(join("\n", map { json_encode($_->{json}) } @ev));
+}
+
+# vLLM's truncate_prompt_tokens: a prompt cut to its last k tokens (as
+# /tokenize gives them), echoed as those; a text far past the context
+# answered from its last 100 where without it is a 413; token ids cut as
+# text is; a chat's rendered prompt cut alike; -1 keeps the context's
+# worth, which leaves no room for the answer: a 413 still.
+{
+    my $P = 'The capital of France is';
+    my @all = @{ json_req($PORT, '/v1/tokenize', { prompt => $P })
+                 ->{json}{tokens} // [] };
+    my $last3 = json_req($PORT, '/v1/detokenize',
+                         { tokens => [@all[-3 .. -1]] })->{json}{prompt};
+    my $e = json_req($PORT, '/v1/completions',
+                     { model => 'base', prompt => $P, max_tokens => 0,
+                       echo => JSON::PP::true(), truncate_prompt_tokens => 3 });
+    ok(@all > 3 && ($e->{json}{usage}{prompt_tokens} // 0) == 3
+       && ($e->{json}{choices}[0]{text} // "\0") eq ($last3 // "\1"),
+       "truncate_prompt_tokens 3 of $P: 3 prompt tokens, echoed as \""
+       . ($e->{json}{choices}[0]{text} // '?') . '"');
+    my $ids = json_req($PORT, '/v1/completions',
+                       { model => 'base', prompt => [map { $_ + 0 } @all],
+                         max_tokens => 0, echo => JSON::PP::true(),
+                         truncate_prompt_tokens => 3 });
+    is($ids->{json}{choices}[0]{text} // "\0", $last3 // "\1",
+       'truncate_prompt_tokens 3 of its token ids: the same last 3');
+
+    my $long = join(' ', ('the long road home') x 1000);
+    my %l = (model => 'base', prompt => $long, max_tokens => 4,
+             temperature => 0);
+    my $no = json_req($PORT, '/v1/completions', \%l);
+    my $cut = json_req($PORT, '/v1/completions',
+                       { %l, truncate_prompt_tokens => 100 });
+    my $tk = json_req($PORT, '/v1/tokenize',
+                      { prompt => $long, truncate_prompt_tokens => 100 });
+    ok($no->{status} == 413 && $cut->{status} == 200
+       && ($cut->{json}{usage}{prompt_tokens} // 0) == 100
+       && ($tk->{json}{count} // 0) == 100,
+       'a text of some 4000 tokens: 413 whole, answered from its last 100 '
+       . '(and /tokenize counts 100)')
+        or diag($no->{status}, ' ', $cut->{body});
+    my $ctx = json_req($PORT, '/v1/completions',
+                       { %l, truncate_prompt_tokens => -1 });
+    ok($ctx->{status} == 413
+       && ($ctx->{json}{error}{code} // '') eq 'context_length_exceeded',
+       'truncate_prompt_tokens -1: the context\'s worth, no room left: 413');
+
+    my %c = (model => 'base', max_tokens => 2,
+             messages => [{ role => 'user', content => $long }]);
+    my $chat = json_req($PORT, '/v1/chat/completions',
+                        { %c, truncate_prompt_tokens => 50 });
+    ok($chat->{status} == 200
+       && ($chat->{json}{usage}{prompt_tokens} // 0) == 50,
+       'a chat past the context with truncate_prompt_tokens 50: answered '
+       . 'from 50 prompt tokens')
+        or diag($chat->{body});
 }
 
 my $stop = $s->stop;

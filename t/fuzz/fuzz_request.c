@@ -759,6 +759,10 @@ fuzz_check_req(const slora_openai_req_t *req)
         fuzz_fail("too many stop strings");
     }
 
+    if (req->keep_last < -1) {
+        fuzz_fail("truncate_prompt_tokens below -1 kept");
+    }
+
     if (req->n_allowed > SLORA_OPENAI_MAX_ALLOWED) {
         fuzz_fail("too many allowed_token_ids");
     }

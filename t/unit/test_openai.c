@@ -183,6 +183,15 @@ static const bad_case_t  bad_cases[] = {
     { "allowed_token_ids with a string", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"allowed_token_ids\":[\"3\"]}",
       400, "invalid_type", "allowed_token_ids" },
+    { "truncate_prompt_tokens 0", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"truncate_prompt_tokens\":0}",
+      400, "invalid_value", "truncate_prompt_tokens" },
+    { "truncate_prompt_tokens -2", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"truncate_prompt_tokens\":-2}",
+      400, "invalid_value", "truncate_prompt_tokens" },
+    { "truncate_prompt_tokens a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"truncate_prompt_tokens\":\"5\"}",
+      400, "invalid_type", "truncate_prompt_tokens" },
     { "return_tokens_as_token_ids a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"return_tokens_as_token_ids\":\"1\"}",
       400, "invalid_type", "return_tokens_as_token_ids" },
@@ -625,6 +634,7 @@ test_chat(void)
                "\"include_stop_str_in_output\":true,"
                "\"return_tokens_as_token_ids\":true,"
                "\"allowed_token_ids\":[5,7042,5],"
+               "\"truncate_prompt_tokens\":-1,"
                "\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
@@ -669,6 +679,8 @@ test_chat(void)
     ok(req.show_special, "chat: skip_special_tokens false");
     ok(req.stop_in_output, "chat: include_stop_str_in_output");
     ok(req.tokens_as_ids, "chat: return_tokens_as_token_ids");
+    ok(req.keep_last == -1, "chat: truncate_prompt_tokens -1, the "
+       "context's worth");
     ok(req.n_allowed == 3 && req.allowed_ids[0] == 5
        && req.allowed_ids[1] == 7042 && req.allowed_ids[2] == 5,
        "chat: allowed_token_ids, as given");
@@ -749,9 +761,11 @@ test_chat(void)
                &req, &err);
     is_int(rc, SLORA_OK, "chat: vLLM's extensions at their "
            "neutral values: accepted");
-    ok(!req.stop_in_output && !req.tokens_as_ids && req.n_allowed == 0,
+    ok(!req.stop_in_output && !req.tokens_as_ids && req.n_allowed == 0
+       && req.keep_last == 0,
        "chat: include_stop_str_in_output false: the stop string cut off; "
-       "no return_tokens_as_token_ids: tokens as their text");
+       "no return_tokens_as_token_ids: tokens as their text; "
+       "truncate_prompt_tokens null: the whole prompt");
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"prediction\":"

@@ -1174,7 +1174,8 @@ ngx_http_slora_tokenize(ngx_http_request_t *r, slora_openai_req_t *req,
                         : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    size = 80 + (size_t) prompt.n * 12;
+    /* the object's keys and counts, each id, and each entry escaped */
+    size = 96 + (size_t) prompt.n * 12;
 
     for (i = 0; req->token_strs && i < prompt.n; i++) {
         (void) slora_tokenizer_token_text(smcf->tokenizer, prompt.ids[i],

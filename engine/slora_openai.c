@@ -53,6 +53,8 @@ static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_prompts(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
+static int slora_openai_token_ids(cJSON *root, const char *name, int max,
+    int32_t *ids, uint32_t *n, slora_openai_err_t *err);
 static int slora_openai_ids(cJSON *item, const char *param,
     slora_openai_prompt_t *p, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -727,30 +729,19 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
     req->stream = flag;
 
     /* vLLM's: token ids that end the answer as the model's own
-     * end-of-sequence ids do (ignore_eos leaves them in force); whether
-     * they are in the vocabulary is the caller's to check */
-    item = cJSON_GetObjectItemCaseSensitive(root, "stop_token_ids");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsArray(item)
-            || cJSON_GetArraySize(item) > SLORA_OPENAI_MAX_STOP_IDS)
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "stop_token_ids",
-                                     "stop_token_ids must be an array of"
-                                     " up to %d token ids",
-                                     SLORA_OPENAI_MAX_STOP_IDS);
-        }
-
-        cJSON_ArrayForEach(opt, item) {
-            if (slora_openai_int(opt, "stop_token_ids", 0, INT32_MAX, 0,
-                                 INT32_MAX, &d, err)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-            req->stop_ids[req->n_stop_ids++] = (int32_t) d;
-        }
+     * end-of-sequence ids do (ignore_eos leaves them in force), and
+     * the only ones drawn ([] or null: any); whether they are in the
+     * vocabulary is the caller's to check */
+    if (slora_openai_token_ids(root, "stop_token_ids",
+                               SLORA_OPENAI_MAX_STOP_IDS, req->stop_ids,
+                               &req->n_stop_ids, err)
+        != SLORA_OK
+        || slora_openai_token_ids(root, "allowed_token_ids",
+                                  SLORA_OPENAI_MAX_ALLOWED, req->allowed_ids,
+                                  &req->n_allowed, err)
+           != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
 
     /* vLLM's: the prompt's last k tokens (-1: as many as the context
@@ -775,31 +766,6 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         req->keep_last = (int32_t) d;
     }
 
-    /* vLLM's: only these token ids are drawn; [] or null: any. Whether
-     * they are in the vocabulary is the caller's to check */
-    item = cJSON_GetObjectItemCaseSensitive(root, "allowed_token_ids");
-    if (item && !cJSON_IsNull(item)) {
-        if (!cJSON_IsArray(item)
-            || cJSON_GetArraySize(item) > SLORA_OPENAI_MAX_ALLOWED)
-        {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", "allowed_token_ids",
-                                     "allowed_token_ids must be an array of"
-                                     " up to %d token ids",
-                                     SLORA_OPENAI_MAX_ALLOWED);
-        }
-
-        cJSON_ArrayForEach(opt, item) {
-            if (slora_openai_int(opt, "allowed_token_ids", 0, INT32_MAX, 0,
-                                 INT32_MAX, &d, err)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
-
-            req->allowed_ids[req->n_allowed++] = (int32_t) d;
-        }
-    }
 
     /* vLLM's: the model's end-of-sequence ids are not drawn before this
      * many tokens (the handler checks it against max_tokens) */
@@ -1107,6 +1073,41 @@ slora_openai_bool(cJSON *root, const char *name, unsigned *out,
     }
 
     *out = cJSON_IsTrue(item) ? 1 : 0;
+
+    return SLORA_OK;
+}
+
+
+/* root's name, absent or null, or an array of up to max token ids (0 to
+ * INT32_MAX) into ids[*n]: a 400 naming it otherwise */
+static int
+slora_openai_token_ids(cJSON *root, const char *name, int max, int32_t *ids,
+    uint32_t *n, slora_openai_err_t *err)
+{
+    double   d;
+    cJSON   *item, *id;
+
+    item = cJSON_GetObjectItemCaseSensitive(root, name);
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) > max) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "invalid_value", name, "%s must be an array"
+                                 " of up to %d token ids", name, max);
+    }
+
+    cJSON_ArrayForEach(id, item) {
+        if (slora_openai_int(id, name, 0, INT32_MAX, 0, INT32_MAX, &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        ids[(*n)++] = (int32_t) d;
+    }
 
     return SLORA_OK;
 }

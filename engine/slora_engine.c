@@ -377,7 +377,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_err_t *err)
 {
     int                       rc;
-    int32_t                   i, vocab, cap;
+    int32_t                   i, k, len, vocab, cap;
     int64_t                   now;
     size_t                    size;
     slora_engine_req_t       *q;
@@ -461,6 +461,35 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                                  "token %d (tokens 0 to %d)",
                                  (unsigned long long) req->id,
                                  sp->allowed_ids[i], vocab - 1);
+        }
+    }
+
+    /* bad_ids: runs of a length (1 or more) and that many tokens, filling
+     * n_bad exactly */
+    if (sp->n_bad < 0 || sp->n_bad > SLORA_BAD_MAX) {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: %d ints of "
+                             "bad words (0 to %d)",
+                             (unsigned long long) req->id, sp->n_bad,
+                             SLORA_BAD_MAX);
+    }
+
+    for (i = 0; i < sp->n_bad; i += 1 + len) {
+        len = sp->bad_ids[i];
+
+        if (len < 1 || len > sp->n_bad - i - 1) {
+            return slora_err_set(err, SLORA_ERROR, "request %llu: a bad "
+                                 "word's run of %d at %d of %d",
+                                 (unsigned long long) req->id, len, i,
+                                 sp->n_bad);
+        }
+
+        for (k = i + 1; k <= i + len; k++) {
+            if (sp->bad_ids[k] < 0 || sp->bad_ids[k] >= vocab) {
+                return slora_err_set(err, SLORA_ERROR, "request %llu: bad "
+                                     "word token %d (tokens 0 to %d)",
+                                     (unsigned long long) req->id,
+                                     sp->bad_ids[k], vocab - 1);
+            }
         }
     }
 

@@ -110,6 +110,8 @@ typedef struct {
  * its allowed_token_ids (vLLM's, held to the same bound). */
 #define SLORA_LOGIT_BIAS_MAX  300
 #define SLORA_ALLOWED_MAX     300
+/* the ints of a request's bad_ids (vLLM's bad_words, as token runs) */
+#define SLORA_BAD_MAX         256
 
 
 typedef struct {
@@ -141,6 +143,11 @@ typedef struct {
      * logits -inf after the bias, before the penalties); 0 entries: any */
     int32_t       n_allowed;
     int32_t       allowed_ids[SLORA_ALLOWED_MAX];
+    /* vLLM's bad_words as runs of tokens, each its length and then its
+     * ids: a run's last token is not drawn where the output so far ends
+     * in the rest of it (a run of one: never), after the bias; 0: none */
+    int32_t       n_bad;
+    int32_t       bad_ids[SLORA_BAD_MAX];
     /* 1: JSON mode (OpenAI's response_format json_object): only tokens
      * that keep the output the start of a JSON object are drawn, after
      * the bias, the penalties and the temperature alike, and the request

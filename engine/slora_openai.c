@@ -744,6 +744,42 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
         return SLORA_ERROR;
     }
 
+    /* vLLM's: words whose tokens are not drawn (the worker makes the
+     * tokens; slora_engine.h's bad_ids) */
+    item = cJSON_GetObjectItemCaseSensitive(root, "bad_words");
+    if (item && !cJSON_IsNull(item)) {
+        if (!cJSON_IsArray(item)
+            || cJSON_GetArraySize(item) > SLORA_OPENAI_MAX_BAD)
+        {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "bad_words",
+                                     "bad_words must be an array of up to"
+                                     " %d strings", SLORA_OPENAI_MAX_BAD);
+        }
+
+        cJSON_ArrayForEach(opt, item) {
+            if (slora_openai_string(opt, "bad_words",
+                                    &req->bad_words[req->n_bad_words], req,
+                                    err)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+
+            if (req->bad_words[req->n_bad_words].len == 0
+                || req->bad_words[req->n_bad_words].len
+                   > SLORA_OPENAI_BAD_LEN)
+            {
+                return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                         "invalid_value", "bad_words",
+                                         "a bad word is 1 to %d bytes",
+                                         SLORA_OPENAI_BAD_LEN);
+            }
+
+            req->n_bad_words++;
+        }
+    }
+
     /* vLLM's: the prompt's last k tokens (-1: as many as the context
      * holds), cut from its start; null: the whole prompt */
     item = cJSON_GetObjectItemCaseSensitive(root, "truncate_prompt_tokens");

@@ -31,6 +31,8 @@
                                            n times its prompts */
 #define SLORA_OPENAI_MAX_BIAS   300     /* tokens logit_bias may name */
 #define SLORA_OPENAI_MAX_ALLOWED 300    /* and allowed_token_ids */
+#define SLORA_OPENAI_MAX_BAD    16      /* bad_words a request may name, */
+#define SLORA_OPENAI_BAD_LEN    256     /* each of these bytes at most */
 #define SLORA_OPENAI_MSG_LEN    256
 
 
@@ -171,6 +173,10 @@ typedef struct {
                                                prompt's last this many
                                                tokens, -1 the context's
                                                worth; 0: all of it */
+    slora_openai_str_t    bad_words[SLORA_OPENAI_MAX_BAD]; /* vLLM's:
+                                               never drawn as the tokens
+                                               the server makes of them */
+    uint32_t              n_bad_words;
     uint32_t              n_allowed;        /* vLLM's allowed_token_ids:
                                                only these are drawn; 0:
                                                any */

@@ -638,7 +638,7 @@ slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
     const char  *name;
 
     static const char  *fields[] = {
-        "use_beam_search", "prompt_logprobs", "bad_words", "chat_template"
+        "use_beam_search", "prompt_logprobs", "chat_template"
     };
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

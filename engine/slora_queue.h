@@ -34,7 +34,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      33
+#define SLORA_QUEUE_VERSION      34
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -43,6 +43,8 @@
 #define SLORA_QUEUE_STOP_IDS     32     /* the model's and a request's */
 #define SLORA_QUEUE_BIAS_MAX     300    /* logit_bias entries */
 #define SLORA_QUEUE_ALLOWED_MAX  300    /* allowed_token_ids entries */
+#define SLORA_QUEUE_BAD_MAX      256    /* bad_words' runs: a length, then
+                                           that many token ids, each */
 #define SLORA_QUEUE_SCHEMA_LEN   (16384 + 32)  /* a response_format
                                            schema's text and a lazy
                                            one's trigger
@@ -234,6 +236,10 @@ typedef struct {
     int32_t            n_allowed;       /* vLLM's allowed_token_ids: only
                                            these are drawn; 0: any */
     int32_t            allowed_ids[SLORA_QUEUE_ALLOWED_MAX];
+    int32_t            n_bad;           /* vLLM's bad_words as runs of
+                                           tokens (slora_sampling_t's
+                                           bad_ids); 0: none */
+    int32_t            bad_ids[SLORA_QUEUE_BAD_MAX];
 
     int32_t            finish;          /* slora_finish_e */
     int32_t            err_status;      /* HTTP status of a failure */

@@ -1,7 +1,7 @@
 /*
  * slora_sampler.c: token sampling. The order follows llama.cpp's common
- * chain, OpenAI's logit bias first: the bias, vLLM's allowed_token_ids,
- * repetition penalty, frequency and presence penalties, then greedy or
+ * chain, OpenAI's logit bias first: the bias, vLLM's bad_words and
+ * allowed_token_ids, repetition penalty, frequency and presence penalties, then greedy or
  * temperature, min-p (vLLM's: before top-k), top-k, softmax, top-p, one
  * uniform draw; the draw itself is the kernel family's
  * (kernels/slora_sample.h), which the GPU does to the same token.
@@ -34,6 +34,8 @@ static uint64_t slora_splitmix64(uint64_t *x);
 static int32_t slora_sampler_argmax(const float *logits, int32_t vocab);
 static int32_t slora_sampler_allow(const slora_sampling_t *sp, float *logits,
     int32_t vocab);
+static void slora_sampler_ban(const slora_sampling_t *sp, float *logits,
+    const int32_t *out, int32_t n_out);
 static void slora_sampler_penalize(slora_sampler_t *s, float penalty,
     float *logits, const int32_t *history, int32_t n);
 static void slora_sampler_penalize_counts(slora_sampler_t *s,
@@ -144,6 +146,13 @@ slora_sample(slora_sampler_t *s, const slora_sampling_t *sp,
         logits[sp->logit_bias_ids[k]] += sp->logit_bias[k];
     }
 
+    if (sp->n_bad > 0) {
+        slora_sampler_ban(sp, logits, history != NULL ? history + n_prompt
+                                                      : NULL,
+                          history != NULL && n_prompt >= 0 && n_prompt <= n
+                          ? n - n_prompt : 0);
+    }
+
     if (sp->n_allowed > 0 && slora_sampler_allow(sp, logits, s->vocab) == 0)
     {
         return -1;
@@ -175,7 +184,32 @@ slora_sampling_plain(const slora_sampling_t *sp)
 {
     return (sp->repeat_penalty <= 0 || sp->repeat_penalty == 1.0f)
            && sp->frequency_penalty == 0 && sp->presence_penalty == 0
-           && sp->n_logit_bias == 0 && sp->n_allowed == 0 && !sp->json;
+           && sp->n_logit_bias == 0 && sp->n_allowed == 0 && sp->n_bad == 0
+           && !sp->json;
+}
+
+
+/* bad_ids' runs against the output so far, out[n_out]: each run's last
+ * token -inf where the output ends in the rest of the run */
+static void
+slora_sampler_ban(const slora_sampling_t *sp, float *logits,
+    const int32_t *out, int32_t n_out)
+{
+    int32_t         k, len;
+    const int32_t  *run;
+
+    for (k = 0; k < sp->n_bad; k += 1 + len) {
+        len = sp->bad_ids[k];
+        run = sp->bad_ids + k + 1;
+
+        if (len - 1 <= n_out
+            && (len == 1
+                || memcmp(out + n_out - (len - 1), run,
+                          (size_t) (len - 1) * sizeof(int32_t)) == 0))
+        {
+            logits[run[len - 1]] = -INFINITY;
+        }
+    }
 }
 
 

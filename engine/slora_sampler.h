@@ -43,9 +43,11 @@ void slora_sampler_free(slora_sampler_t *s);
 
 /*
  * Samples one id from logits[vocab], which it modifies. The logit bias
- * comes first (added to its tokens' logits), then allowed_token_ids
- * (every other token's logit -inf; -1 returned where none of them is
- * left above -inf: no token may come), then the penalties.
+ * comes first (added to its tokens' logits), then bad_words (a run's
+ * last token's logit -inf where the generated tokens end in the rest of
+ * it), then allowed_token_ids (every other token's logit -inf; -1
+ * returned where none of them is left above -inf: no token may come),
+ * then the penalties.
  * history[n] are the request's tokens so far, its n_prompt prompt tokens
  * first: the repetition penalty looks at all of them, OpenAI's frequency
  * and presence penalties at the generated ones only (as OpenAI and vLLM

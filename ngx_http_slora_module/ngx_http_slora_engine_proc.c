@@ -45,6 +45,8 @@ _Static_assert(SLORA_QUEUE_BIAS_MAX <= SLORA_LOGIT_BIAS_MAX,
                "logit_bias: the request holds fewer entries than a slot");
 _Static_assert(SLORA_QUEUE_ALLOWED_MAX <= SLORA_ALLOWED_MAX,
                "allowed_token_ids: the request holds fewer than a slot");
+_Static_assert(SLORA_QUEUE_BAD_MAX <= SLORA_BAD_MAX,
+               "bad_words: the request holds fewer runs than a slot");
 
 
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
@@ -527,6 +529,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
         || s->n_logit_bias < 0 || s->n_logit_bias > SLORA_QUEUE_BIAS_MAX
         || s->n_allowed < 0 || s->n_allowed > SLORA_QUEUE_ALLOWED_MAX
+        || s->n_bad < 0 || s->n_bad > SLORA_QUEUE_BAD_MAX
         || s->schema_len > SLORA_QUEUE_SCHEMA_LEN
         || s->trigger_len > SLORA_QUEUE_SCHEMA_LEN - s->schema_len
         || (s->trigger_len > 0 && s->schema_len == 0)
@@ -592,6 +595,9 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.n_allowed = s->n_allowed;
     ngx_memcpy(req.sampling.allowed_ids, s->allowed_ids,
                s->n_allowed * sizeof(int32_t));
+    req.sampling.n_bad = s->n_bad;
+    ngx_memcpy(req.sampling.bad_ids, s->bad_ids,
+               s->n_bad * sizeof(int32_t));
     req.logprobs = s->logprobs >= 0;
     req.top_logprobs = s->logprobs >= 0 ? s->logprobs : 0;
     req.prompt_logprobs = s->prompt_logprobs;

@@ -611,7 +611,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ngx_http_slora_encoder_t *enc, ngx_http_slora_err_t *e)
 {
     u_char                      *p;
-    int32_t                      n, n_all, n_ctx, limit, n_pred, *pred;
+    int32_t                      n, n_all, n_ctx, limit, n_pred, *pred,
+                                 n_bad, bad[SLORA_QUEUE_BAD_MAX];
     ngx_int_t                    rc;
     ngx_str_t                    text, adapter, model;
     slora_err_t                  err;
@@ -810,7 +811,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     }
 
     /* logit_bias, stop_token_ids and allowed_token_ids: tokens the
-     * tokenizer has, the last not all held back */
+     * tokenizer has, the last not all held back; bad_words' tokens */
 
     if (ngx_http_slora_vocab_ids(smcf, req->stop_ids, req->n_stop_ids,
                                  "stop_token_ids", e)
@@ -818,7 +819,10 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         || ngx_http_slora_vocab_ids(smcf, req->logit_bias_ids,
                                     req->n_logit_bias, "logit_bias", e)
            != NGX_OK
-        || ngx_http_slora_allowed_ids(smcf, req, e) != NGX_OK)
+        || ngx_http_slora_allowed_ids(smcf, req, e) != NGX_OK
+        || ngx_http_slora_bad_ids(r, smcf, req, bad, SLORA_QUEUE_BAD_MAX,
+                                  &n_bad, e)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -1005,6 +1009,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->n_allowed = (int32_t) req->n_allowed;
         ngx_memcpy(s->allowed_ids, req->allowed_ids,
                    req->n_allowed * sizeof(int32_t));
+        s->n_bad = n_bad;
+        ngx_memcpy(s->bad_ids, bad, n_bad * sizeof(int32_t));
         /* a given seed makes each choice's draws its own and repeatable,
          * each prompt's as it would be alone */
         s->seed = req->has_seed ? req->seed + i % req->n

@@ -220,6 +220,92 @@ ngx_http_slora_allowed_ids(ngx_http_slora_main_conf_t *smcf,
 }
 
 
+/*
+ * vLLM's bad_words as runs of tokens into bad[*n], at most cap ints, each
+ * run its length and then its ids, as vLLM makes them: a word without
+ * its leading blanks, then with one space before it where that begins
+ * with another token in as many tokens (a word at the start of the text
+ * and one inside it); a blank word is none. A 400 where they come to
+ * more than cap.
+ */
+ngx_int_t
+ngx_http_slora_bad_ids(ngx_http_request_t *r,
+    ngx_http_slora_main_conf_t *smcf, const slora_openai_req_t *req,
+    int32_t *bad, int32_t cap, int32_t *n, ngx_http_slora_err_t *e)
+{
+    u_char                    *text;
+    size_t                     skip;
+    int32_t                    ids[64], m, k, first, len;
+    ngx_uint_t                 i, space;
+    slora_err_t                err;
+    const slora_openai_str_t  *w;
+
+    *n = 0;
+
+    for (i = 0; i < req->n_bad_words; i++) {
+        w = &req->bad_words[i];
+
+        for (skip = 0; skip < w->len
+                       && (w->data[skip] == ' ' || w->data[skip] == '\t'
+                           || w->data[skip] == '\n' || w->data[skip] == '\r');
+             skip++)
+        { /* void */ }
+
+        text = ngx_pnalloc(r->pool, w->len - skip + 1);
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+
+        text[0] = ' ';
+        ngx_memcpy(text + 1, w->data + skip, w->len - skip);
+        first = -1;
+        len = 0;
+
+        for (space = 0; skip < w->len && space < 2; space++) {
+            if (slora_tokenizer_encode(smcf->tokenizer,
+                                       (char *) text + 1 - space,
+                                       w->len - skip + space, 0, 0, ids, 64,
+                                       &m, &err)
+                != SLORA_OK)
+            {
+                return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_request_error",
+                                           "invalid_value", "bad_words",
+                                           "bad_words: \"%*s%s\" is more"
+                                           " than 64 tokens",
+                                           (size_t) slora_utf8_cut(w->data,
+                                                                   40),
+                                           w->data,
+                                           w->len > 40 ? "..." : "");
+            }
+
+            if (m == 0 || (space && (ids[0] == first || m != len))) {
+                continue;
+            }
+
+            if (*n + 1 + m > cap) {
+                return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                                           "invalid_request_error",
+                                           "invalid_value", "bad_words",
+                                           "bad_words come to more than %D"
+                                           " tokens", cap);
+            }
+
+            bad[(*n)++] = m;
+
+            for (k = 0; k < m; k++) {
+                bad[(*n)++] = ids[k];
+            }
+
+            first = ids[0];
+            len = m;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* The chat template of r's location: slora_chat_template, or the
  * model's. */
 slora_chat_e

@@ -5,8 +5,8 @@
 # allowed_token_ids (only those tokens are drawn, greedy and sampled;
 # ids past the vocabulary, and a set that min_tokens would hold all of
 # back, are a 400), stream_options.continuous_usage_stats (the counts
-# so far in every chunk) and truncate_prompt_tokens (a prompt cut to its
-# last tokens).
+# so far in every chunk), truncate_prompt_tokens (a prompt cut to its
+# last tokens) and bad_words (their tokens never drawn).
 
 use strict;
 use warnings;
@@ -259,6 +259,41 @@ sub token_ids {
        'a chat past the context with truncate_prompt_tokens 50: answered '
        . 'from 50 prompt tokens')
         or diag($chat->{body});
+}
+
+# vLLM's bad_words: " Paris", the greedy answer's first token, is never
+# drawn once "Paris" is a bad word (its tokens, with a space before it
+# and without, as vLLM makes them); the answer goes another way. A word
+# of more than 64 tokens, and 17 words, are a 400.
+{
+    my %c = (model => 'base', prompt => 'The capital of France is',
+             temperature => 0, max_tokens => 8, logprobs => 0,
+             return_tokens_as_token_ids => JSON::PP::true());
+    my $free = json_req($PORT, '/v1/completions', \%c);
+    my @paris = @{ json_req($PORT, '/v1/tokenize',
+                            { prompt => ' Paris',
+                              add_special_tokens => JSON::PP::false() })
+                   ->{json}{tokens} // [] };
+    my $b = json_req($PORT, '/v1/completions',
+                     { %c, bad_words => ['Paris'] });
+    my @free = token_ids($free);
+    my @got = token_ids($b);
+    my $sampled = json_req($PORT, '/v1/completions',
+                           { %c, bad_words => ['Paris'], temperature => 1,
+                             seed => 9, max_tokens => 48 });
+    my @drawn = token_ids($sampled);
+    ok(@paris == 1 && @free && $free[0] == $paris[0]
+       && @got == 8 && !grep({ $_ == $paris[0] } @got, @drawn),
+       "bad_words [Paris]: token $paris[0] drawn first without it, never "
+       . 'with it, greedy or sampled: "'
+       . one_line($b->{json}{choices}[0]{text} // '') . '"')
+        or diag($free->{body}, "\n", $b->{body});
+    my $long = json_req($PORT, '/v1/completions',
+                        { %c, bad_words => [join(' ', ('q') x 100)] });
+    ok($long->{status} == 400
+       && ($long->{json}{error}{param} // '') eq 'bad_words',
+       'a bad word of more than 64 tokens: 400: '
+       . ($long->{json}{error}{message} // $long->{status}));
 }
 
 my $stop = $s->stop;

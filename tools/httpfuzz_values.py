@@ -57,6 +57,8 @@ FIELDS = {
     'ignore_eos': ['true', 'false'],
     'include_stop_str_in_output': ['true', 'false', '1', 'null'],
     'return_tokens_as_token_ids': ['true', 'false', '"1"', 'null'],
+    'bad_words': ['["Paris"]', '["a","b"]', '[""]', '"x"', '[1]', 'null',
+                  '[" \\t "]', '["q q q q q q q q q q q q q q q q q q q q q"]'],
     'truncate_prompt_tokens': ['1', '3', '-1', '0', '-2', '"4"', 'null',
                                '100000'],
     'allowed_token_ids': ['[]', '[0]', '[1,2,3]', '[49152]', '[-1]',

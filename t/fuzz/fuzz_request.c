@@ -759,6 +759,20 @@ fuzz_check_req(const slora_openai_req_t *req)
         fuzz_fail("too many stop strings");
     }
 
+    if (req->n_bad_words > SLORA_OPENAI_MAX_BAD) {
+        fuzz_fail("too many bad_words");
+    }
+
+    for (i = 0; i < req->n_bad_words; i++) {
+        fuzz_check_str(&req->bad_words[i], "bad_words");
+
+        if (req->bad_words[i].len == 0
+            || req->bad_words[i].len > SLORA_OPENAI_BAD_LEN)
+        {
+            fuzz_fail("a bad word of no bytes, or too many, kept");
+        }
+    }
+
     if (req->keep_last < -1) {
         fuzz_fail("truncate_prompt_tokens below -1 kept");
     }

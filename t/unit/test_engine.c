@@ -446,6 +446,18 @@ test_batching(void)
        && strstr(err.msg, "allowed tokens") != NULL,
        "%d allowed tokens: %s", SLORA_ALLOWED_MAX + 1, err.msg);
     req.sampling.n_allowed = 0;
+    req.sampling.n_bad = 3;
+    req.sampling.bad_ids[0] = 3;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "run of 3") != NULL,
+       "a bad word's run past its ints: %s", err.msg);
+    req.sampling.bad_ids[0] = 2;
+    req.sampling.bad_ids[1] = 1;
+    req.sampling.bad_ids[2] = mcfg.vocab;
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "bad word token") != NULL,
+       "a bad word's token past the vocabulary: %s", err.msg);
+    req.sampling.n_bad = 0;
 
     /* a broken adapter fails its request only */
     memset(&s, 0, sizeof(s));

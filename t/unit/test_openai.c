@@ -97,8 +97,6 @@ static const bad_case_t  bad_cases[] = {
     { "vLLM's use_beam_search", CHAT,
       "{\"model\":\"base\"," MSGS ",\"use_beam_search\":true}",
       400, "unsupported_parameter", "use_beam_search" },
-    { "vLLM's bad_words", COMP, "{\"model\":\"base\",\"prompt\":\"x\","
-      "\"bad_words\":[\"no\"]}", 400, "unsupported_parameter", "bad_words" },
     { "vLLM's prompt_logprobs 0", COMP, "{\"model\":\"base\",\"prompt\":"
       "\"x\",\"prompt_logprobs\":0}", 400, "unsupported_parameter",
       "prompt_logprobs" },
@@ -183,6 +181,20 @@ static const bad_case_t  bad_cases[] = {
     { "allowed_token_ids with a string", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"allowed_token_ids\":[\"3\"]}",
       400, "invalid_type", "allowed_token_ids" },
+    { "bad_words a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"bad_words\":\"no\"}",
+      400, "invalid_value", "bad_words" },
+    { "bad_words with a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"bad_words\":[\"no\",1]}",
+      400, "invalid_type", "bad_words" },
+    { "bad_words with an empty word", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"bad_words\":[\"\"]}",
+      400, "invalid_value", "bad_words" },
+    { "bad_words, 17 of them", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"bad_words\":[\"a\",\"b\","
+      "\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\","
+      "\"n\",\"o\",\"p\",\"q\"]}",
+      400, "invalid_value", "bad_words" },
     { "truncate_prompt_tokens 0", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"truncate_prompt_tokens\":0}",
       400, "invalid_value", "truncate_prompt_tokens" },
@@ -635,6 +647,7 @@ test_chat(void)
                "\"return_tokens_as_token_ids\":true,"
                "\"allowed_token_ids\":[5,7042,5],"
                "\"truncate_prompt_tokens\":-1,"
+               "\"bad_words\":[\"  Paris\",\"caf\u00e9\"],"
                "\"frequency_penalty\":-2,"
                "\"presence_penalty\":2,\"repetition_penalty\":1.1,"
                "\"stop\":[\"\\n\\n\",\"\",\"END\"],\"user\":\"ignored\"}\r\n",
@@ -681,6 +694,9 @@ test_chat(void)
     ok(req.tokens_as_ids, "chat: return_tokens_as_token_ids");
     ok(req.keep_last == -1, "chat: truncate_prompt_tokens -1, the "
        "context's worth");
+    ok(req.n_bad_words == 2 && streq(&req.bad_words[0], "  Paris")
+       && streq(&req.bad_words[1], "caf\xc3\xa9"),
+       "chat: bad_words, as given");
     ok(req.n_allowed == 3 && req.allowed_ids[0] == 5
        && req.allowed_ids[1] == 7042 && req.allowed_ids[2] == 5,
        "chat: allowed_token_ids, as given");
@@ -762,7 +778,7 @@ test_chat(void)
     is_int(rc, SLORA_OK, "chat: vLLM's extensions at their "
            "neutral values: accepted");
     ok(!req.stop_in_output && !req.tokens_as_ids && req.n_allowed == 0
-       && req.keep_last == 0,
+       && req.keep_last == 0 && req.n_bad_words == 0,
        "chat: include_stop_str_in_output false: the stop string cut off; "
        "no return_tokens_as_token_ids: tokens as their text; "
        "truncate_prompt_tokens null: the whole prompt");

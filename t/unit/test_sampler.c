@@ -35,6 +35,7 @@ static void test_penalty(slora_sampler_t *s);
 static void test_openai_penalties(slora_sampler_t *s);
 static void test_logit_bias(slora_sampler_t *s);
 static void test_allowed(slora_sampler_t *s);
+static void test_bad_words(slora_sampler_t *s);
 static void test_logprobs(void);
 static void test_seed(slora_sampler_t *s);
 
@@ -56,6 +57,7 @@ main(void)
     test_openai_penalties(s);
     test_logit_bias(s);
     test_allowed(s);
+    test_bad_words(s);
     test_logprobs();
     test_seed(s);
 
@@ -408,6 +410,54 @@ test_allowed(slora_sampler_t *s)
     l[2] = -INFINITY;
     is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), -1,
            "allowed 2 alone, its logit -inf: no token (-1)");
+}
+
+
+/*
+ * vLLM's bad_words as runs of tokens: a run of one is never drawn; a
+ * longer run's last token is not drawn where the generated tokens (not
+ * the prompt's) end in the rest of it.
+ */
+static void
+test_bad_words(slora_sampler_t *s)
+{
+    float             l[V];
+    int32_t           hist[3];
+    slora_rng_t       rng;
+    slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
+                             .max_tokens = 1 };
+
+    slora_rng_seed(&rng, 7);
+
+    /* runs: [6] and [2, 0] */
+    sp.n_bad = 5;
+    sp.bad_ids[0] = 1;
+    sp.bad_ids[1] = 6;
+    sp.bad_ids[2] = 2;
+    sp.bad_ids[3] = 2;
+    sp.bad_ids[4] = 0;
+
+    ok(!slora_sampling_plain(&sp) && !slora_sampling_greedy(&sp),
+       "bad_words: neither plain nor greedy (the host samples it)");
+
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, NULL, 0, 0), 0,
+           "bad run [6]: greedy takes the next likeliest, 0");
+
+    hist[0] = 5;
+    hist[1] = 2;
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, hist, 2, 1), 1,
+           "bad run [2, 0] after a generated 2: 0 banned too, greedy takes "
+           "1 (tied with 5, the lower id)");
+    ok(isinf(l[0]) && l[0] < 0 && isinf(l[6]) && l[5] == 1.0f,
+       "bad runs: 0 and 6 -inf, the rest as they were");
+
+    /* the 2 in the prompt does not count: [2, 0] holds back nothing */
+    hist[0] = 2;
+    memcpy(l, base, sizeof(l));
+    is_int(slora_sample(s, &sp, &rng, l, hist, 1, 1), 0,
+           "bad run [2, 0] after a prompt's 2: 0 drawn");
 }
 
 

@@ -7,7 +7,8 @@
 # its cached tokens, both times and whether the answers are equal); four
 # sampled choices of one prompt in one request (n=4); a logit_bias that
 # forces a token; vLLM's allowed_token_ids (greedy and sampled, each
-# token checked) and include_stop_str_in_output; JSON mode (greedy, and
+# token checked), include_stop_str_in_output, bad_words and
+# truncate_prompt_tokens; JSON mode (greedy, and
 # four sampled choices: each
 # parsed); a JSON schema (greedy, and four sampled choices: each checked
 # for the schema's keys in order and their types); tool calls under
@@ -184,6 +185,23 @@ same = inc["message"]["content"] == want
 print(f"include_stop_str_in_output {stop!r}: {inc['message']['content']!r} "
       f"({inc['finish_reason']}), "
       f"{'the answer to its end' if same else 'NOT ' + repr(want)}")
+
+# vLLM's bad_words: the greedy answer's first word made a bad word, the
+# answer goes another way without it; and truncate_prompt_tokens: a
+# prompt cut to its last 8 tokens
+words = free.split()
+bad = words[0].strip(".,!?") if words else "the"
+nob = post({"model": MODEL, "max_tokens": 16, "temperature": 0,
+            "bad_words": [bad],
+            "messages": [{"role": "user", "content": "Name a colour."}]})
+nob = nob["choices"][0]["message"]["content"]
+print(f"bad_words [{bad!r}]: {nob!r}, "
+      f"{'without it' if bad not in nob else 'IT IS THERE'}")
+cut = post({"model": MODEL, "max_tokens": 4, "temperature": 0,
+            "truncate_prompt_tokens": 8,
+            "messages": [{"role": "user", "content": "Name a colour."}]})
+print(f"truncate_prompt_tokens 8: {cut['usage']['prompt_tokens']} prompt "
+      f"tokens, {cut['choices'][0]['message']['content']!r}")
 
 # JSON mode: response_format json_object, greedy and n=4 sampled; each
 # answer parsed (a "length" one was cut by max_tokens before it closed)

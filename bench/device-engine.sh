@@ -5,8 +5,9 @@
 #   bash bench/device-engine.sh bench      (.carry/t)
 #   bash bench/device-engine.sh kernels    (.carry/t: the kernels' tests
 #                                           alone, a short call)
-#   bash bench/device-engine.sh conform    (.carry/c, after calls that
-#                                           carried .carry/a and .carry/b)
+#   bash bench/device-engine.sh conform    (after calls that carried
+#                                           .carry/a, .carry/b and
+#                                           .carry/c)
 #   bash bench/device-engine.sh ab         (.carry/t from BASE=<commit>:
 #                                           this build against that one;
 #                                           or AB_ENV=VAR=value: against

@@ -1,16 +1,16 @@
 #!/bin/bash
 # bench/device-nginx.sh: the server itself on the GPU: Debian's nginx with
 # ngx_http_slora_module and device=cuda, serving SmolLM2 (joined from
-# the three parts bench/device-pack.sh carries, left on the machine by the
-# calls before), then the Llama-7B shape with random
+# the three parts bench/device-pack.sh carries in .carry/a, b and c, left
+# on the machine by the calls before), then the Llama-7B shape with random
 # weights and SmolLM2's tokenizer: three streamed chat completions and a
 # burst of 16 at once on each, printed with their tokens/s, and each
 # run's step log summed up (bench/steps.py: among the rest, the steps
 # that captured a decode graph; the logs go to $OUT). Run after
-# those calls, with .carry/c (nginx, the module and the libraries they
-# need, gzipped, and SmolLM2's third part) carried. Or with .carry/t
-# (bench/device-pack.sh one) on a machine without .carry/c: the 7B shape
-# only, with tok.gguf's tokenizer (SmolLM2's).
+# those calls, with .carry/d (nginx, the module and the libraries they
+# need, gzipped) carried. Or with .carry/t (bench/device-pack.sh one) on
+# a machine without .carry/d: the 7B shape only, with tok.gguf's
+# tokenizer (SmolLM2's).
 #
 # SCORE=1 then times scoring texts (bench/score.py: echo with logprobs
 # against a plain completion of the same prompt); PREDICTION=1 what
@@ -40,11 +40,11 @@ P=/tmp/ngx
 mkdir -p "$OUT" $P/conf $P/logs $P/tmp
 OUT=$(readlink -f "$OUT")   # the step log path the engine opens: absolute
 
-K=$C/c                      # nginx, its module and libraries
+K=$C/d                      # nginx, its module and libraries
 A=$C/a                      # libslora_cuda.so
-# .carry/c wins where both are on the machine (a call with .carry/t
+# .carry/d wins where both are on the machine (a call with .carry/t
 # before leaves it there): SmolLM2 is the run that needs its parts
-if [ -d $C/c ]; then
+if [ -d $C/d ]; then
     [ -f /tmp/smollm2.gguf ] || device_smollm2 /tmp/smollm2.gguf || exit 1
 else
     K=$C/t
@@ -139,7 +139,7 @@ fi
     rm -f $P/logs/*
 }
 
-if [ "${LOOKUP:-0}" != 0 ] && [ "$K" = "$C/c" ]; then
+if [ "${LOOKUP:-0}" != 0 ] && [ "$K" = "$C/d" ]; then
     for SPECULATE in off lookup; do
         serve /tmp/smollm2.gguf "" smollm2
     done

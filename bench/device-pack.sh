@@ -1,11 +1,12 @@
 #!/bin/bash
 # bench/device-pack.sh: stages what a device call of the CUDA backend
-# needs into the git-ignored .carry/, in three parts that each fit one
+# needs into the git-ignored .carry/, in four parts that each fit one
 # call (64 MiB with the tree): .carry/a holds a static `slora`
 # (OpenBLAS, PCRE2, hiredis and libcrypto linked in; cJSON beside it),
 # libslora_cuda.so, both built here, the two peer scripts and the first
-# part of the SmolLM2 model; .carry/b the second part; .carry/c nginx,
-# the module, their libraries and the third part. The kernel tests
+# part of the SmolLM2 model; .carry/b the second part; .carry/c the
+# third; .carry/d nginx, the module and their libraries (with the tree
+# at 26 MB they no longer fit beside the third part). The kernel tests
 # travel in `one`'s .carry/t only.
 #
 #   bash bench/device-pack.sh [../shared/bench]
@@ -25,11 +26,11 @@
 # libraries out (some 16 MB), which a carry with BASE's library needs
 # to fit a call.
 #
-# Then: run(carry [".carry/a"], "ls"), run(carry [".carry/b"], "ls") and,
-# while that machine is still warm, run(carry [".carry/c"], "bash
-# bench/device-engine.sh conform; bash bench/device-nginx.sh"). A part
-# left by a call stays on the machine for the next (it is ignored, so
-# not replaced).
+# Then: run(carry [".carry/a"], "ls"), run(carry [".carry/b"], "ls"),
+# run(carry [".carry/c"], "ls") and, while that machine is still warm,
+# run(carry [".carry/d"], "bash bench/device-engine.sh conform; bash
+# bench/device-nginx.sh"). A part left by a call stays on the machine
+# for the next (it is ignored, so not replaced).
 
 set -eu
 cd "$(dirname "$0")/.."
@@ -122,8 +123,8 @@ if [ $MODE = one ]; then
 fi
 
 make -j2 lib cli cuda module > /dev/null
-rm -rf .carry/a .carry/b .carry/c
-mkdir -p .carry/a .carry/b .carry/c/lib
+rm -rf .carry/a .carry/b .carry/c .carry/d
+mkdir -p .carry/a .carry/b .carry/c .carry/d/lib
 
 cc -o .carry/a/slora build/engine/slora_cli*.o build/libslora.a \
     -Wl,-Bstatic -lopenblas -lpcre2-8 -lhiredis -lcrypto -Wl,-Bdynamic \
@@ -136,15 +137,15 @@ cp "$(readlink -f /lib/x86_64-linux-gnu/libcjson.so.1)" .carry/a/libcjson.so.1
 sha256sum "$MODEL" | cut -d' ' -f1 > .carry/a/model.sha256
 cp "$PEERS"/peft_baseline.py "$PEERS"/torch_decode.py .carry/a/
 
-# .carry/c: nginx, the module, and every library they load that a bare
+# .carry/d: nginx, the module, and every library they load that a bare
 # CUDA image may lack, gzipped (bench/device-nginx.sh unpacks them)
-gzip -9 -c /usr/sbin/nginx > .carry/c/nginx.gz
+gzip -9 -c /usr/sbin/nginx > .carry/d/nginx.gz
 gzip -9 -c build/nginx/objs/ngx_http_slora_module.so \
-    > .carry/c/ngx_http_slora_module.so.gz
+    > .carry/d/ngx_http_slora_module.so.gz
 for lib in $( (ldd /usr/sbin/nginx; ldd build/nginx/objs/ngx_http_slora_module.so) \
               | awk '/=> \// { print $3 }' | sort -u \
               | grep -v -E '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so'); do
-    gzip -9 -c "$(readlink -f "$lib")" > ".carry/c/lib/$(basename "$lib").gz"
+    gzip -9 -c "$(readlink -f "$lib")" > ".carry/d/lib/$(basename "$lib").gz"
 done
 
 # SmolLM2 gzipped, in three parts: a and b filled to what a call carries
@@ -165,5 +166,5 @@ cat .carry/a/model.0 .carry/b/model.1 .carry/c/model.2 | gunzip | sha256sum \
     | cut -d' ' -f1 | cmp -s - .carry/a/model.sha256 \
     || { echo "device-pack.sh: SmolLM2's parts do not join" >&2; exit 1; }
 
-du -sh .carry/a .carry/b .carry/c
-fits .carry/a .carry/b .carry/c
+du -sh .carry/a .carry/b .carry/c .carry/d
+fits .carry/a .carry/b .carry/c .carry/d

@@ -186,17 +186,39 @@ print(f"include_stop_str_in_output {stop!r}: {inc['message']['content']!r} "
       f"({inc['finish_reason']}), "
       f"{'the answer to its end' if same else 'NOT ' + repr(want)}")
 
-# vLLM's bad_words: the greedy answer's first word made a bad word, the
-# answer goes another way without it; and truncate_prompt_tokens: a
-# prompt cut to its last 8 tokens
+# vLLM's bad_words: the greedy answer's first word made a bad word, made
+# into runs of tokens here as vLLM makes them (the word, and with a space
+# before it where that starts with another token in as many tokens), and
+# no run found in the answer's tokens (named by id); and
+# truncate_prompt_tokens: a prompt cut to its last 8 tokens
+
+
+def tokens(text):
+    req = urllib.request.Request(
+        URL.replace("/chat/completions", "/tokenize"),
+        json.dumps({"prompt": text, "add_special_tokens": False}).encode(),
+        {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.load(r)["tokens"]
+
+
 words = free.split()
 bad = words[0].strip(".,!?") if words else "the"
+runs = [tokens(bad)]
+spaced = tokens(" " + bad)
+if spaced and spaced[0] != runs[0][0] and len(spaced) == len(runs[0]):
+    runs.append(spaced)
 nob = post({"model": MODEL, "max_tokens": 16, "temperature": 0,
-            "bad_words": [bad],
+            "bad_words": [bad], "logprobs": True,
+            "return_tokens_as_token_ids": True,
             "messages": [{"role": "user", "content": "Name a colour."}]})
-nob = nob["choices"][0]["message"]["content"]
-print(f"bad_words [{bad!r}]: {nob!r}, "
-      f"{'without it' if bad not in nob else 'IT IS THERE'}")
+got = [int(e["token"].split(":")[1])
+       for e in nob["choices"][0]["logprobs"]["content"]]
+found = [r for r in runs
+         if any(got[i:i + len(r)] == r for i in range(len(got)))]
+print(f"bad_words [{bad!r}], runs {runs}: "
+      f"{nob['choices'][0]['message']['content']!r}, "
+      f"{'none of them in it' if not found else 'RUNS IN IT: ' + str(found)}")
 cut = post({"model": MODEL, "max_tokens": 4, "temperature": 0,
             "truncate_prompt_tokens": 8,
             "messages": [{"role": "user", "content": "Name a colour."}]})

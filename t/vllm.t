@@ -296,6 +296,29 @@ sub token_ids {
        . ($long->{json}{error}{message} // $long->{status}));
 }
 
+# the Responses API takes the sampling ones as chat does:
+# allowed_token_ids, bad_words and include_stop_str_in_output
+{
+    my @allow = @{ json_req($PORT, '/v1/tokenize',
+                            { prompt => ' yes no',
+                              add_special_tokens => JSON::PP::false() })
+                   ->{json}{tokens} // [] };
+    my $r = json_req($PORT, '/v1/responses',
+                     { model => 'base', input => 'Is it raining?',
+                       temperature => 0, max_output_tokens => 6,
+                       allowed_token_ids => [map { $_ + 0 } @allow] });
+    my $text = $r->{json}{output}[0]{content}[0]{text} // '';
+    ok(@allow == 2 && $text =~ /^(?: yes| no)+$/,
+       "responses with allowed_token_ids @allow: \"$text\"")
+        or diag($r->{body});
+    my $b = json_req($PORT, '/v1/responses',
+                     { model => 'base', input => 'Hi', max_output_tokens => 4,
+                       bad_words => [1] });
+    ok($b->{status} == 400
+       && ($b->{json}{error}{param} // '') eq 'bad_words',
+       'responses with bad_words [1]: 400 naming it, as chat');
+}
+
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx exits on QUIT');
 my @bad = $s->bad_log_lines(errors => 1);

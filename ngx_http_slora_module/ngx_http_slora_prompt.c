@@ -53,7 +53,7 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
     int32_t keep, ngx_http_slora_encoder_t *enc,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e)
 {
-    int32_t      n, cut, cap;
+    int32_t      n, cut, cap, drop;
     ngx_int_t    rc;
     slora_err_t  err;
 
@@ -83,15 +83,13 @@ ngx_http_slora_prompt_ids(ngx_http_request_t *r,
         }
 
         n = (int32_t) ngx_min(pr->n_ids, (uint32_t) NGX_MAX_INT32_VALUE);
-        cut = keep > 0 && n > keep ? n - keep : 0;
-        n -= cut;
+        drop = keep > 0 && n > keep ? n - keep : 0;
+        n -= drop;
         rc = n >= n_ctx ? SLORA_BUSY : SLORA_OK;
 
         if (rc == SLORA_OK) {
-            ngx_memcpy(out->ids, pr->ids + cut, n * sizeof(int32_t));
+            ngx_memcpy(out->ids, pr->ids + drop, n * sizeof(int32_t));
         }
-
-        cut = 0;
 
     } else {
         rc = ngx_http_slora_encode(enc, smcf->tokenizer, text->data,

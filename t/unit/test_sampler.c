@@ -422,7 +422,7 @@ static void
 test_bad_words(slora_sampler_t *s)
 {
     float             l[V];
-    int32_t           hist[3];
+    int32_t           hist[2];
     slora_rng_t       rng;
     slora_sampling_t  sp = { .top_p = 1, .repeat_penalty = 1,
                              .max_tokens = 1 };

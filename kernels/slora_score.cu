@@ -9,7 +9,8 @@
  * larger logit first, a lower id first on a tie): no sort and no
  * per-thread lists, k reads of a row that the lm-head GEMM just wrote,
  * and the CPU's ids, ties included. NaN is never taken, as no comparison
- * holds for it.
+ * holds for it. The token's rank is counted in the pass that sums the
+ * exponentials.
  */
 
 #include <stdint.h>
@@ -109,9 +110,9 @@ slora_score_kernel(slora_score_t *out, const float *logits, int64_t ld,
     __shared__ slora_score_pick_t  pred[SLORA_SCORE_WARPS];
     __shared__ double              sred[SLORA_SCORE_WARPS];
 
-    int32_t             i, j, t;
-    float               m, x, s;
-    double              lse;
+    int32_t             i, j, t, c;
+    float               m, x, s, xt;
+    double              lse, rank;
     const float        *row;
     slora_score_pick_t  p, last, best;
 
@@ -142,12 +143,19 @@ slora_score_kernel(slora_score_t *out, const float *logits, int64_t ld,
     best = slora_score_best(p, pred);
     m = best.id >= 0 ? best.v : row[0];
 
+    /* the sum of exponentials, and the logits at least the token's */
+    xt = row[t];
     s = 0;
+    c = 0;
+
     for (i = threadIdx.x; i < vocab; i += SLORA_SCORE_THREADS) {
-        s += expf(row[i] - m);
+        x = row[i];
+        s += expf(x - m);
+        c += x >= xt;
     }
 
     lse = (double) m + log(slora_score_sum((double) s, sred));
+    rank = slora_score_sum((double) c, sred);
 
     for (j = 0; j < k && best.id >= 0; j++) {
         if (threadIdx.x == 0) {
@@ -180,7 +188,8 @@ slora_score_kernel(slora_score_t *out, const float *logits, int64_t ld,
 
     if (threadIdx.x == 0) {
         out[blockIdx.x].n_top = best.id >= 0 ? k : j;
-        out[blockIdx.x].logprob = (float) ((double) row[t] - lse);
+        out[blockIdx.x].logprob = (float) ((double) xt - lse);
+        out[blockIdx.x].rank = (int32_t) rank;
     }
 }
 

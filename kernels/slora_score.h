@@ -10,7 +10,9 @@
  * the one before) and give the CPU's ids; the figures are a logit less
  * the log of a sum of exponentials, which the two sum in their own order
  * (the CPU in double from slora_expf, the GPU in float from expf, then
- * double): equal to some 1e-6.
+ * double): equal to some 1e-6. A token's rank is a count of logits at
+ * least its own (vLLM's: the token itself and its ties included), which
+ * both count exactly.
  */
 
 #ifndef SLORA_SCORE_H
@@ -25,6 +27,10 @@
 
 typedef struct {
     float      logprob;                          /* the token's */
+    int32_t    rank;                             /* 1 + the tokens more
+                                                    likely, its ties
+                                                    counted (0: a NaN
+                                                    logit) */
     int32_t    n_top;
     int32_t    top_ids[SLORA_SCORE_TOP_MAX];     /* likeliest first, the
                                                     lower id on a tie */
@@ -45,7 +51,7 @@ double slora_score_row(const float *row, int32_t vocab, int32_t k,
     int32_t *ids, float *logprobs);
 
 /* For r < n with tok[r] >= 0: out[r] gets the log-probability of tok[r]
- * under row r of logits (ld floats apart, vocab wide) and its k
+ * under row r of logits (ld floats apart, vocab wide), its rank and its k
  * likeliest tokens (k <= SLORA_SCORE_TOP_MAX and <= vocab); rows with
  * tok[r] < 0 are left alone. The CPU's: slora_score_row's. */
 void slora_score_rows(slora_score_t *out, const float *logits, int64_t ld,

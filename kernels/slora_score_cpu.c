@@ -40,8 +40,9 @@ void
 slora_score_rows(slora_score_t *out, const float *logits, int64_t ld,
     int32_t vocab, const int32_t *tok, int32_t n, int32_t k)
 {
+    float           x;
     double          lse;
-    int32_t         r;
+    int32_t         r, i, rank;
     const float    *row;
     slora_score_t  *o;
 
@@ -54,6 +55,13 @@ slora_score_rows(slora_score_t *out, const float *logits, int64_t ld,
         o = &out[r];
         o->n_top = k;
         lse = slora_score_row(row, vocab, k, o->top_ids, o->top_lp);
-        o->logprob = (float) ((double) row[tok[r]] - lse);
+        x = row[tok[r]];
+        o->logprob = (float) ((double) x - lse);
+
+        for (i = 0, rank = 0; i < vocab; i++) {
+            rank += row[i] >= x;
+        }
+
+        o->rank = rank;
     }
 }

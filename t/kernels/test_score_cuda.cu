@@ -6,8 +6,8 @@
  * both break by the lower id), -inf among them, rows skipped (token -1)
  * left alone; then the time of 256 rows. Speaks TAP.
  *
- * The one idea: the ids are an order both compute exactly, so they must
- * be equal; the figures are sums of exponentials in two orders, so they
+ * The one idea: the ids and the token's rank are an order and a count
+ * both compute exactly, so they must be equal; the figures are sums of exponentials in two orders, so they
  * are held to 1e-5 (a log-probability's error is the sum's relative
  * one).
  *
@@ -61,7 +61,7 @@ test_vocab(int32_t vocab, int ties, const char *what)
 {
     float          *x, *d_x, d, worst;
     int32_t        *tok, *d_tok, r, i, k, ids_same, n_same, untouched, want,
-                    skipped;
+                    skipped, rank_same, ranked;
     slora_score_t  *cpu, *gpu, *d_out;
 
     x = (float *) malloc((size_t) ROWS * vocab * sizeof(float));
@@ -88,6 +88,8 @@ test_vocab(int32_t vocab, int ties, const char *what)
     untouched = 0;
     want = 0;
     skipped = 0;
+    rank_same = 0;
+    ranked = 0;
     worst = 0;
 
     for (k = 0; k <= SLORA_SCORE_TOP_MAX && k <= vocab; k += 5) {
@@ -121,6 +123,9 @@ test_vocab(int32_t vocab, int ties, const char *what)
 
             want++;
             n_same += gpu[r].n_top == k;
+            rank_same += gpu[r].rank == cpu[r].rank;
+            /* ranks that say something: tokens not the likeliest */
+            ranked += cpu[r].rank > 1;
             ids_same += memcmp(gpu[r].top_ids, cpu[r].top_ids,
                                (size_t) k * sizeof(int32_t))
                         == 0;
@@ -142,6 +147,9 @@ test_vocab(int32_t vocab, int ties, const char *what)
     ok(want > 0 && n_same == want && ids_same == want, "%s: every scored "
        "row's k likeliest are the CPU's ids (%d of %d, k 0 to 20)", what,
        ids_same, want);
+    ok(rank_same == want && ranked > want / 2, "%s: every scored token's "
+       "rank the CPU's (%d of %d, %d past the first)", what, rank_same, want,
+       ranked);
     ok(worst <= CLOSE, "%s: the figures within %g of the CPU's (%.3g)",
        what, CLOSE, (double) worst);
     ok(skipped > 0 && untouched == skipped, "%s: rows without a token left "

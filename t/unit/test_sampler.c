@@ -5,12 +5,14 @@
  * top-k or top-p set and renormalized; the repetition penalty moves the
  * right logits; OpenAI's frequency and presence penalties take count *
  * frequency + presence off each generated token's logit and leave the
- * prompt's tokens alone; OpenAI's logit bias is added to its tokens'
- * logits before the penalties, and a row with one is not plain; the same
- * seed gives the same draws.
+  * prompt's tokens alone; OpenAI's logit bias is added to its tokens'
+ * logits before the penalties, and a row with one is not plain; a
+ * token's rank counts the logits at least its own; the same seed gives
+ * the same draws.
  */
 
 #include <math.h>
+#include <string.h>
 
 #include "tap.h"
 #include "slora_sampler.h"
@@ -37,6 +39,7 @@ static void test_logit_bias(slora_sampler_t *s);
 static void test_allowed(slora_sampler_t *s);
 static void test_bad_words(slora_sampler_t *s);
 static void test_logprobs(void);
+static void test_ranks(void);
 static void test_seed(slora_sampler_t *s);
 
 
@@ -512,6 +515,43 @@ test_logprobs(void)
     slora_score_row(tie, 3, 2, ids, lp);
     ok(ids[0] == 0 && ids[1] == 1,
        "a later id equal to the last kept does not displace it");
+
+    test_ranks();
+}
+
+
+/* A token's rank: the logits at least its own, itself and its ties
+ * counted (vLLM's); a NaN logit has none. */
+static void
+test_ranks(void)
+{
+    int            i, right;
+    float          nan_row[V];
+    slora_score_t  out[V];
+
+    static const int32_t  tok[V] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    static const int32_t  want[V] = { 2, 4, 6, 5, 7, 4, 1, 8 };
+
+    memset(out, 0, sizeof(out));
+    slora_score_rows(out, base, 0, V, tok, V, 2);
+
+    right = 0;
+    for (i = 0; i < V; i++) {
+        right += out[i].rank == want[i];
+    }
+
+    ok(right == V, "ranks 2 4 6 5 7 4 1 8 of base's tokens (%d %d %d %d %d "
+       "%d %d %d): ids 1 and 5 tied at 4", out[0].rank, out[1].rank,
+       out[2].rank, out[3].rank, out[4].rank, out[5].rank, out[6].rank,
+       out[7].rank);
+
+    memcpy(nan_row, base, sizeof(nan_row));
+    nan_row[2] = NAN;
+    slora_score_rows(out, nan_row, 0, V, &tok[2], 1, 0);
+    slora_score_rows(&out[1], nan_row, 0, V, &tok[6], 1, 0);
+    ok(out[0].rank == 0 && out[1].rank == 1,
+       "a NaN logit ranks 0, and a NaN elsewhere is not counted above the "
+       "likeliest (%d, %d)", out[0].rank, out[1].rank);
 }
 
 

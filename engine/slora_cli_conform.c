@@ -610,6 +610,7 @@ slora_conform_device(const slora_conform_job_t *job, const char *device,
         req.sampling.presence_penalty = r % 2 ? job->presence : 0;
         req.logprobs = r % 2 ? job->logprobs : 0;
         req.prompt_logprobs = req.logprobs;
+        req.prompt_top = req.top_logprobs;
 
         if (run->temperature > 0) {
             req.sampling.temperature = run->temperature;

@@ -530,12 +530,20 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              sp->max_tokens);
     }
 
-    if ((req->logprobs || req->prompt_logprobs)
+    if (req->logprobs
         && (req->top_logprobs < 0 || req->top_logprobs > SLORA_LOGPROBS_MAX))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: top_logprobs "
                              "%d not in [0, %d]", (unsigned long long) req->id,
                              req->top_logprobs, SLORA_LOGPROBS_MAX);
+    }
+
+    if (req->prompt_logprobs
+        && (req->prompt_top < 0 || req->prompt_top > SLORA_LOGPROBS_MAX))
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: prompt_top "
+                             "%d not in [0, %d]", (unsigned long long) req->id,
+                             req->prompt_top, SLORA_LOGPROBS_MAX);
     }
 
     if (req->n_stop_ids < 0 || (req->n_stop_ids > 0 && req->stop_ids == NULL)
@@ -623,7 +631,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->r.n_tokens = req->n_prompt;
     q->r.cap = cap;
     q->r.score_to = req->prompt_logprobs ? req->n_prompt - 1 : 0;
-    q->score_top = req->prompt_logprobs ? req->top_logprobs : 0;
+    q->score_top = req->prompt_logprobs ? req->prompt_top : 0;
     now = slora_now_ns();
     q->r.arrival_ns = req->arrived_ns > 0 && req->arrived_ns < now
                       ? req->arrived_ns : now;
@@ -1417,6 +1425,7 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
         ev.token = sc->tok;
         ev.pos = pos + j + 1;
         ev.logprob = sc->logprob;
+        ev.rank = sc->rank;
         ev.n_top = sc->n_top;
         ev.top_ids = sc->top_ids;
         ev.top_logprobs = sc->top_lp;

@@ -201,14 +201,15 @@ typedef struct {
                                        tokens, 0..SLORA_LOGPROBS_MAX */
     int               prompt_logprobs;  /* 1: SCORE events give every
                                        prompt token after the first its
-                                       log-probability (with logprobs'
-                                       top_logprobs alternatives), all
+                                       log-probability, its rank and
+                                       prompt_top alternatives, all
                                        before the first TOKEN; the
                                        prompt is computed whole, none of
                                        it taken from the prefix cache.
                                        max_tokens may then be 0: the
                                        request ends (DONE, LENGTH, token
                                        -1) once its prompt is scored */
+    int32_t           prompt_top;   /* 0..SLORA_LOGPROBS_MAX */
     const char       *json_schema;  /* OpenAI's response_format
                                        json_schema: the schema's text
                                        (json_schema_len bytes), compiled
@@ -342,6 +343,9 @@ typedef struct {
                                        log-probability under the model
                                        (its raw logits, before penalties
                                        and temperature) */
+    int32_t           rank;         /* SCORE: 1 + the tokens likelier
+                                       than the prompt's, its ties
+                                       counted (vLLM's) */
     int32_t           n_top;        /* its top_logprobs alternatives,
                                        likeliest first (lower id on a
                                        tie), valid during the call: */

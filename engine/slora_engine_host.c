@@ -332,6 +332,7 @@ slora_engine_host_score(slora_engine_host_job_t *job, int32_t i,
 
     sc->n_top = q->score_top < bs->n_top ? q->score_top : bs->n_top;
     sc->logprob = bs->logprob;
+    sc->rank = bs->rank;
     memcpy(sc->top_ids, bs->top_ids, (size_t) sc->n_top * sizeof(int32_t));
     memcpy(sc->top_lp, bs->top_lp, (size_t) sc->n_top * sizeof(float));
 }

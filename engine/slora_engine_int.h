@@ -97,6 +97,8 @@ typedef struct {
                                                token */
     int32_t                 n_top;
     float                   logprob;        /* the token's, raw */
+    int32_t                 rank;           /* a prompt token's score:
+                                               slora_score_t's */
     int32_t                 top_ids[SLORA_LOGPROBS_MAX];
     float                   top_lp[SLORA_LOGPROBS_MAX];
     uint8_t                 on_host;        /* else the backend's id */

@@ -220,6 +220,11 @@ typedef struct {
                                                return_tokens_as_token_ids:
                                                logprobs name each token
                                                "token_id:N" */
+    unsigned              prompt_logprobs:1;    /* vLLM's: each prompt
+                                               token's log-probability,
+                                               rank and prompt_top
+                                               alternatives, in the
+                                               answer (not streamed) */
     unsigned              json:1;           /* response_format json_object:
                                                JSON mode */
     slora_openai_str_t    schema;           /* response_format json_schema:
@@ -270,6 +275,7 @@ typedef struct {
                                                mark */
     slora_openai_str_t    tool_name;        /* TOOLS_NAMED: the function */
     int32_t               top_logprobs;     /* and this many alternatives */
+    int32_t               prompt_top;       /* with prompt_logprobs */
     unsigned              responses:1;      /* a Responses API request,
                                                as the chat it means */
     slora_openai_str_t    resp_echo;        /* responses: the fields the

@@ -45,7 +45,12 @@ static int slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err);
  * alternatives (0 to the limit, at most 5 as OpenAI's); and echo true
  * puts the prompt before the completion, its tokens among the
  * log-probabilities (the first with null ones), which is how a client
- * scores a text: max_tokens may then be 0, the prompt alone.
+ * scores a text: max_tokens may then be 0, the prompt alone. Both: vLLM's
+ * prompt_logprobs N (0 to the limit) asks for each prompt token's
+ * log-probability, rank and N alternatives in the answer, apart from the
+ * logprobs; a stream has no place for them (N above 0 with stream is
+ * vLLM's 400, 0 is passed over), and a completion may then be the
+ * prompt's alone too (max_tokens 0).
  */
 int
 slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
@@ -54,6 +59,37 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
     cJSON     *lp, *top;
     double     d, most;
     unsigned   flag;
+
+    top = cJSON_GetObjectItemCaseSensitive(root, "prompt_logprobs");
+
+    if (top != NULL && !cJSON_IsNull(top)) {
+        if (cJSON_IsNumber(top) && top->valuedouble == -1) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "prompt_logprobs",
+                                     "prompt_logprobs -1 (every token of "
+                                     "the vocabulary) is not served: at "
+                                     "most %d alternatives",
+                                     lim->max_top_logprobs);
+        }
+
+        if (slora_openai_int(top, "prompt_logprobs", 0,
+                             lim->max_top_logprobs, 0,
+                             lim->max_top_logprobs, &d, err)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        if (req->stream && d > 0) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "prompt_logprobs",
+                                     "`prompt_logprobs` are not available "
+                                     "when `stream=True`.");
+        }
+
+        req->prompt_logprobs = !req->stream;
+        req->prompt_top = (int32_t) d;
+    }
 
     lp = cJSON_GetObjectItemCaseSensitive(root, "logprobs");
 
@@ -66,11 +102,12 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
 
         req->echo = flag;
 
-        if (req->max_tokens == 0 && !req->echo) {
+        if (req->max_tokens == 0 && !req->echo && !req->prompt_logprobs) {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_value", req->max_name,
                                      "%s must be at least 1 (0 only with "
-                                     "echo)", req->max_name);
+                                     "echo or prompt_logprobs)",
+                                     req->max_name);
         }
 
         if (lp == NULL || cJSON_IsNull(lp)) {
@@ -623,11 +660,9 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
 
 /*
  * vLLM's extensions that change the answer and that this server does not
- * serve: beam search, the stop string kept in the text, tokens shown as
- * token ids, the prompt's log-probabilities, a set of allowed tokens,
- * bad words, a template of the request's own and the prompt truncated to
- * its last tokens. Refused rather than passed over; their neutral values
- * (null, false, an empty list or string) pass.
+ * serve: beam search and a template of the request's own. Refused rather
+ * than passed over; their neutral values (null, false, an empty list or
+ * string) pass.
  */
 static int
 slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
@@ -638,7 +673,7 @@ slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
     const char  *name;
 
     static const char  *fields[] = {
-        "use_beam_search", "prompt_logprobs", "chat_template"
+        "use_beam_search", "chat_template"
     };
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

@@ -62,7 +62,11 @@ slora_queue_ring_cap(uint32_t n_slots)
 size_t
 slora_queue_lp_size(const slora_queue_geom_t *g)
 {
-    return sizeof(slora_logprob_t) + (size_t) g->top_cap * sizeof(slora_top_t);
+    size_t  n;
+
+    n = sizeof(slora_logprob_t) + (size_t) g->top_cap * sizeof(slora_top_t);
+
+    return (n + 7) & ~(size_t) 7;
 }
 
 
@@ -522,6 +526,7 @@ slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token,
     if (s->logprobs >= 0) {
         lp = slora_queue_logprob(q, idx, (uint32_t) n);
         lp->logprob = logprob;
+        lp->rank = 0;
         lp->n_top = n_top < (int32_t) q->geom.top_cap
                     ? n_top : (int32_t) q->geom.top_cap;
 

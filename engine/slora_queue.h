@@ -34,7 +34,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      34
+#define SLORA_QUEUE_VERSION      35
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -204,13 +204,15 @@ typedef struct {
                                            after the trigger's
                                            (slora_request_t's
                                            json_gate); 0: none */
-    int32_t            prompt_logprobs; /* 1: every prompt token after the
-                                           first gets its log-probability
-                                           record (slora_queue_score),
-                                           with logprobs' alternatives,
-                                           before the first token is
-                                           published or the slot
-                                           finishes; max_tokens may be 0 */
+    int32_t            prompt_logprobs; /* -1: none; else every prompt
+                                           token after the first gets its
+                                           log-probability record
+                                           (slora_queue_score), its rank
+                                           and this many alternatives
+                                           (0..top_cap), before the first
+                                           token is published or the
+                                           slot finishes; max_tokens may
+                                           then be 0 */
     uint64_t           seed;
     int32_t            max_tokens;
     int32_t            min_tokens;      /* stop ids held back until then */
@@ -277,10 +279,11 @@ typedef struct {
 } slora_top_t;
 
 
-/* An output token's log-probability and its n_top likeliest alternatives
- * (the record holds top_cap). */
+/* A token's log-probability and its n_top likeliest alternatives (the
+ * record holds top_cap); a prompt token's rank too (an output token's 0). */
 typedef struct {
     float              logprob;
+    int32_t            rank;
     int32_t            n_top;
     slora_top_t        top[];
 } slora_logprob_t;

@@ -522,8 +522,9 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || s->n_prediction < 0
         || (uint32_t) s->n_prediction > ec->q->geom.prompt_cap
                                         - (uint32_t) s->n_prompt
-        || (s->prompt_logprobs != 0 && s->prompt_logprobs != 1)
-        || s->max_tokens < (s->prompt_logprobs ? 0 : 1)
+        || s->prompt_logprobs < -1
+        || s->prompt_logprobs > (int32_t) ec->q->geom.top_cap
+        || s->max_tokens < (s->prompt_logprobs >= 0 ? 0 : 1)
         || (uint32_t) s->max_tokens > ec->q->geom.output_cap
         || s->n_stop_ids < 0 || s->n_stop_ids > SLORA_QUEUE_STOP_IDS
         || s->logprobs < -1 || s->logprobs > (int32_t) ec->q->geom.top_cap
@@ -600,7 +601,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
                s->n_bad * sizeof(int32_t));
     req.logprobs = s->logprobs >= 0;
     req.top_logprobs = s->logprobs >= 0 ? s->logprobs : 0;
-    req.prompt_logprobs = s->prompt_logprobs;
+    req.prompt_logprobs = s->prompt_logprobs >= 0;
+    req.prompt_top = s->prompt_logprobs >= 0 ? s->prompt_logprobs : 0;
     req.sampling.seed = s->seed;
     req.sampling.max_tokens = s->max_tokens;
     req.sampling.min_tokens = s->min_tokens;
@@ -1127,6 +1129,7 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
         if (ev->pos > 0 && (uint32_t) ev->pos < ec->q->geom.prompt_cap) {
             lp = slora_queue_score(ec->q, i, (uint32_t) ev->pos);
             lp->logprob = ev->logprob;
+            lp->rank = ev->rank;
             lp->n_top = ngx_min(ev->n_top, (int32_t) ec->q->geom.top_cap);
 
             for (j = 0; j < lp->n_top; j++) {

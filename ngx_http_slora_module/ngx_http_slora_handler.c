@@ -847,8 +847,11 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->continuous_usage = req->continuous_usage;
     ctx->prediction = req->prediction.data != NULL;
     ctx->logprobs = req->logprobs;
+    ctx->top_logprobs = req->top_logprobs;
     ctx->tokens_as_ids = req->tokens_as_ids;
     ctx->echo = req->echo;
+    ctx->prompt_lp = req->prompt_logprobs;
+    ctx->prompt_top = req->prompt_top;
     ctx->show_special = req->show_special;
     ctx->tools = req->tools;
     ctx->tool_one = req->tool_one;
@@ -960,10 +963,20 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         s->frequency_penalty = (float) req->frequency_penalty;
         s->presence_penalty = (float) req->presence_penalty;
         s->logprobs = req->logprobs ? req->top_logprobs : -1;
-        /* echo's log-probabilities; with max_tokens 0 the engine's part
-         * is the prompt's alone, and those are what it computes */
-        s->prompt_logprobs = req->echo
-                             && (req->logprobs || pi->max_tokens == 0);
+        /* the prompt's records, with the alternatives of whichever asks
+         * for more: echo's log-probabilities (with max_tokens 0 the
+         * engine's part is the prompt's alone, and those are what it
+         * computes) and vLLM's prompt_logprobs */
+        s->prompt_logprobs = -1;
+
+        if (req->echo && (req->logprobs || pi->max_tokens == 0)) {
+            s->prompt_logprobs = req->logprobs ? req->top_logprobs : 0;
+        }
+
+        if (req->prompt_logprobs) {
+            s->prompt_logprobs = ngx_max(s->prompt_logprobs,
+                                         req->prompt_top);
+        }
         s->json = req->json;
         s->schema_len = (uint32_t) req->schema.len;
         s->schema_form = req->schema_form;

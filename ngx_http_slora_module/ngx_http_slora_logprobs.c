@@ -7,7 +7,10 @@
  * ...], "refusal": null}. Completions (the legacy API): {"tokens",
  * "token_logprobs", "top_logprobs" (an object a token: token text to
  * log-probability, the alternatives' and the chosen token's), "text_offset"
- * (code points into the completion)}.
+ * (code points into the completion)}. And vLLM's "prompt_logprobs" of
+ * either, from the records the engine writes for the prompt: a list of
+ * null and then, a prompt token each, an object of token ids to
+ * {"logprob", "rank", "decoded_token"}.
  *
  * The one idea: a token's entry is printed once, when the worker takes
  * the token, into buffers that wait for the event (stream) or the body
@@ -32,8 +35,11 @@
 
 
 static ngx_int_t ngx_http_slora_lp_token(ngx_http_request_t *r,
-    ngx_http_slora_lp_t *lp, int32_t token, ngx_str_t *raw,
-    ngx_str_t *text);
+    ngx_http_slora_lp_t *lp, int32_t token, ngx_uint_t as_ids,
+    ngx_str_t *raw, ngx_str_t *text);
+static ngx_int_t ngx_http_slora_lp_prompt_entry(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch, int32_t token, float logprob,
+    int32_t rank);
 static ngx_int_t ngx_http_slora_lp_room(ngx_http_request_t *r,
     ngx_http_slora_lpbuf_t *b, size_t need);
 static ngx_int_t ngx_http_slora_lp_str(ngx_http_request_t *r,
@@ -95,7 +101,10 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (ngx_http_slora_lp_token(r, &ch->lp, token, &raw, &text) != NGX_OK) {
+    if (ngx_http_slora_lp_token(r, &ch->lp, token, ch->lp.as_ids, &raw,
+                                &text)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -163,7 +172,8 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     for (j = 0; j < n_top; j++) {
         mark = tops->len;
 
-        if (ngx_http_slora_lp_token(r, &ch->lp, top[j].id, &raw, &text)
+        if (ngx_http_slora_lp_token(r, &ch->lp, top[j].id, ch->lp.as_ids,
+                                    &raw, &text)
             != NGX_OK
             || (n_keys && ngx_http_slora_lp_put(r, tops, (u_char *) ",", 1)
                           != NGX_OK))
@@ -216,6 +226,97 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ch->lp.n++;
 
     return NGX_OK;
+}
+
+
+/*
+ * vLLM's prompt_logprobs, one prompt token's entry into the choice's
+ * list: null for the first (nothing comes before it; zrec NULL), else an
+ * object of token ids to {"logprob", "rank", "decoded_token"}: the
+ * prompt's token first with its rank, then the row's max_top likeliest
+ * (rank their place), the token itself not twice. The decoded token is
+ * the token's text, as vLLM's, whatever return_tokens_as_token_ids says.
+ */
+ngx_int_t
+ngx_http_slora_lp_prompt(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
+    int32_t token, const slora_logprob_t *zrec, int32_t max_top)
+{
+    int32_t                  j, n_top;
+    slora_top_t              top[SLORA_QUEUE_TOP_MAX];
+    ngx_http_slora_lpbuf_t  *b;
+
+    b = &ch->prompt_lp;
+
+    if (b->len && ngx_http_slora_lp_put(r, b, (u_char *) ",", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (zrec == NULL) {
+        return ngx_http_slora_lp_put(r, b, (u_char *) "null", 4);
+    }
+
+    /* a copy, its count bounded: the zone is another process's */
+    n_top = ngx_min(ngx_max(zrec->n_top, 0),
+                    ngx_min(max_top, SLORA_QUEUE_TOP_MAX));
+    if (n_top > 0) {
+        ngx_memcpy(top, zrec->top, (size_t) n_top * sizeof(slora_top_t));
+    }
+
+    if (ngx_http_slora_lp_put(r, b, (u_char *) "{", 1) != NGX_OK
+        || ngx_http_slora_lp_prompt_entry(r, ch, token, zrec->logprob,
+                                          zrec->rank)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (j = 0; j < n_top; j++) {
+        if (top[j].id == token) {
+            continue;
+        }
+
+        if (ngx_http_slora_lp_put(r, b, (u_char *) ",", 1) != NGX_OK
+            || ngx_http_slora_lp_prompt_entry(r, ch, top[j].id,
+                                              top[j].logprob, j + 1)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_slora_lp_put(r, b, (u_char *) "}", 1);
+}
+
+
+/* "id":{"logprob":x,"rank":n,"decoded_token":"text"} */
+static ngx_int_t
+ngx_http_slora_lp_prompt_entry(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch, int32_t token, float logprob, int32_t rank)
+{
+    u_char                   num[64];
+    ngx_str_t                raw, text;
+    ngx_http_slora_lpbuf_t  *b;
+
+    b = &ch->prompt_lp;
+
+    if (ngx_http_slora_lp_token(r, &ch->lp, token, 0, &raw, &text) != NGX_OK
+        || ngx_http_slora_lp_put(r, b, num,
+                                 ngx_sprintf(num, "\"%D\":{\"logprob\":",
+                                             token)
+                                 - num)
+           != NGX_OK
+        || ngx_http_slora_lp_num(r, b, logprob) != NGX_OK
+        || ngx_http_slora_lp_put(r, b, num,
+                                 ngx_sprintf(num, ",\"rank\":%D,"
+                                             "\"decoded_token\":", rank)
+                                 - num)
+           != NGX_OK
+        || ngx_http_slora_lp_str(r, b, &text) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_slora_lp_put(r, b, (u_char *) "}", 1);
 }
 
 
@@ -293,7 +394,8 @@ ngx_http_slora_lp_chat_entry(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
 
     b = &lp->part[0];
 
-    if (ngx_http_slora_lp_token(r, lp, token, &raw, &text) != NGX_OK
+    if (ngx_http_slora_lp_token(r, lp, token, lp->as_ids, &raw, &text)
+        != NGX_OK
         || ngx_http_slora_lp_put(r, b, (u_char *) "{\"token\":", 9) != NGX_OK
         || ngx_http_slora_lp_str(r, b, &text) != NGX_OK
         || ngx_http_slora_lp_put(r, b, (u_char *) ",\"logprob\":", 11)
@@ -334,11 +436,11 @@ ngx_http_slora_lp_chat_entry(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
 
 /* A token's raw bytes, and its text: those bytes as UTF-8, a partial or
  * invalid sequence as U+FFFD (the streaming detokenizer, flushed), or
- * "token_id:N" where lp asks for ids; both in lp's scratch, valid until
- * the next call. */
+ * "token_id:N" with as_ids; both in lp's scratch, valid until the next
+ * call. */
 static ngx_int_t
 ngx_http_slora_lp_token(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
-    int32_t token, ngx_str_t *raw, ngx_str_t *text)
+    int32_t token, ngx_uint_t as_ids, ngx_str_t *raw, ngx_str_t *text)
 {
     int                          rc;
     size_t                       n, k, cap;
@@ -384,7 +486,7 @@ ngx_http_slora_lp_token(ngx_http_request_t *r, ngx_http_slora_lp_t *lp,
         return NGX_ERROR;
     }
 
-    if (lp->as_ids) {
+    if (as_ids) {
         text->data = lp->text.data;
         text->len = ngx_sprintf(lp->text.data, "token_id:%D", token)
                     - lp->text.data;

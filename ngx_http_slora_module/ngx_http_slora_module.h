@@ -253,6 +253,9 @@ typedef struct {
                                                  counted with logprobs */
 
     ngx_http_slora_lp_t        lp;            /* with logprobs */
+    ngx_http_slora_lpbuf_t     prompt_lp;     /* with vLLM's
+                                                 prompt_logprobs: the
+                                                 list's entries */
     size_t                     scan_from;     /* text's bytes before it no
                                                  stop string may match in
                                                  (the echoed prompt's) */
@@ -276,7 +279,8 @@ typedef struct {
     unsigned                   have_slot:1;
     unsigned                   counted:1;     /* its tokens in the totals */
     unsigned                   finished:1;
-    unsigned                   echoed:1;      /* its prompt taken */
+    unsigned                   echoed:1;      /* its prompt taken (echo,
+                                                 prompt_logprobs) */
     unsigned                   tool_text:1;   /* the answer is text, not
                                                  calls */
     unsigned                   tool_shut:1;   /* no more calls: one was
@@ -341,6 +345,12 @@ struct ngx_http_slora_ctx_s {
                                                  of the pump */
     ngx_buf_t                 *errpage;       /* JSON for nginx's page */
 
+    int32_t                    top_logprobs;  /* with logprobs, the
+                                                 alternatives a token's
+                                                 entry shows */
+    int32_t                    prompt_top;    /* with prompt_lp: and a
+                                                 prompt token's */
+
     slora_op_e                 op;            /* GENERATE, or an op of
                                                  ngx_http_slora_admin.c */
     ngx_uint_t                 tools;         /* slora_openai_tools_e */
@@ -395,6 +405,8 @@ struct ngx_http_slora_ctx_s {
     unsigned                   logprobs:1;
     unsigned                   echo:1;        /* a completion's prompt
                                                  comes first */
+    unsigned                   prompt_lp:1;   /* vLLM's prompt_logprobs,
+                                                 in the answer */
     unsigned                   show_special:1;    /* control tokens of
                                                      the answer shown */
     unsigned                   stop_in_output:1;  /* a matched stop
@@ -505,6 +517,9 @@ u_char *ngx_http_slora_model_obj(u_char *p, ngx_str_t *id, ngx_str_t *parent,
 ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
     const slora_logprob_t *zrec, int32_t max_top, size_t offset);
+ngx_int_t ngx_http_slora_lp_prompt(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch, int32_t token, const slora_logprob_t *zrec,
+    int32_t max_top);
 size_t ngx_http_slora_lp_max(ngx_http_slora_choice_t *ch);
 ngx_int_t ngx_http_slora_lp_put(ngx_http_request_t *r,
     ngx_http_slora_lpbuf_t *b, const u_char *data, size_t len);

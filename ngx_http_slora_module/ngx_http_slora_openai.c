@@ -10,7 +10,8 @@
  * counts the prompt's tokens the prefix cache gave as OpenAI does,
  * prompt_tokens_details.cached_tokens, and, where think blocks are read
  * (slora_reasoning), the answers' tokens in them,
- * completion_tokens_details.reasoning_tokens.
+ * completion_tokens_details.reasoning_tokens. vLLM's prompt_logprobs go in
+ * each completion choice, or once in a chat answer, as vLLM puts them.
  *
  * The one idea: these bodies are templates with a few escaped strings in
  * them, so they are printed straight into nginx buffers whose size is
@@ -33,6 +34,8 @@ static u_char *ngx_http_slora_chunk_usage(u_char *p,
     ngx_http_slora_ctx_t *ctx);
 static u_char *ngx_http_slora_calls_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
+static u_char *ngx_http_slora_prompt_lp_json(u_char *p,
+    ngx_http_slora_choice_t *ch);
 static u_char *ngx_http_slora_call_id(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, ngx_uint_t k);
 static u_char *ngx_http_slora_delta_json(u_char *p,
@@ -234,7 +237,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         ch = &ctx->choice[i];
         size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len)
                 + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD
-                + 6 * ch->reason_len + sizeof(",\"reasoning\":null");
+                + 6 * ch->reason_len + sizeof(",\"reasoning\":null")
+                + sizeof(",\"prompt_logprobs\":[]") + ch->prompt_lp.len;
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -282,6 +286,10 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
             p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
             p = ngx_sprintf(p, ",\"index\":%ui,\"logprobs\":", ch->index);
             p = ngx_http_slora_lp_json(p, ctx, ch, 1);
+
+            if (ctx->prompt_lp) {
+                p = ngx_http_slora_prompt_lp_json(p, ch);
+            }
         }
 
         p = ngx_http_slora_lit(p, ",\"finish_reason\":");
@@ -291,12 +299,30 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     p = ngx_http_slora_lit(p, "],");
     p = ngx_http_slora_usage_obj(p, ctx);
+
+    /* chat's is the answer's, of its one prompt (vLLM's) */
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT && ctx->prompt_lp) {
+        p = ngx_http_slora_prompt_lp_json(p, &ctx->choice[0]);
+    }
+
     *p++ = '}';
     *p++ = '\n';
 
     b->last = p;
 
     return b;
+}
+
+
+/* ,"prompt_logprobs":[null,{...},...] of a choice's prompt */
+static u_char *
+ngx_http_slora_prompt_lp_json(u_char *p, ngx_http_slora_choice_t *ch)
+{
+    p = ngx_http_slora_lit(p, ",\"prompt_logprobs\":[");
+    p = ngx_cpymem(p, ch->prompt_lp.data, ch->prompt_lp.len);
+    *p++ = ']';
+
+    return p;
 }
 
 

@@ -4,7 +4,8 @@
  * log-probabilities read, detokenized into the choice's text (the marks
  * of calls and think blocks kept as text, other control tokens hidden),
  * held back while a stop string may still be forming, and handed on as
- * text (ngx_http_slora_emit_text); a completion's echoed prompt first.
+ * text (ngx_http_slora_emit_text); a completion's echoed prompt first, and
+ * vLLM's prompt_logprobs read with it.
  *
  * The one idea: the slot holds every token until the worker takes it, so
  * taking is a read of what was published since the last take, at the
@@ -20,7 +21,7 @@
 #include "ngx_http_slora_text.h"
 
 
-static ngx_int_t ngx_http_slora_take_echo(ngx_http_request_t *r,
+static ngx_int_t ngx_http_slora_take_prompt(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch,
     slora_queue_t *q, ngx_chain_t ***ll);
 static ngx_uint_t ngx_http_slora_shown(ngx_http_slora_ctx_t *ctx,
@@ -54,9 +55,9 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (ctx->echo && !ch->echoed
+    if ((ctx->echo || ctx->prompt_lp) && !ch->echoed
         && (n > 0 || ngx_http_slora_take_state(q, ch) == SLORA_SLOT_FINISHED)
-        && ngx_http_slora_take_echo(r, ctx, ch, q, ll) != NGX_OK)
+        && ngx_http_slora_take_prompt(r, ctx, ch, q, ll) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -294,9 +295,9 @@ ngx_http_slora_take_delivered(slora_queue_t *q, ngx_http_slora_choice_t *ch,
  * is copied into the request's pool and the slot goes back at once, so
  * clients that read slowly hold worker memory for their answers (12 bytes
  * a token, with logprobs a record more), not the engine's slots, of which
- * there are slots= in all. Best effort: a choice whose echo is not taken
- * yet (the echo reads the slot's prompt), or one the pool has no room
- * for, keeps its slot.
+ * there are slots= in all. Best effort: a choice whose prompt is not
+ * taken yet (echo and prompt_logprobs read the slot's), or one the pool
+ * has no room for, keeps its slot.
  */
 void
 ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
@@ -312,7 +313,8 @@ ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
 
-        if (!ch->have_slot || ch->finished || (ctx->echo && !ch->echoed)
+        if (!ch->have_slot || ch->finished
+            || ((ctx->echo || ctx->prompt_lp) && !ch->echoed)
             || ngx_http_slora_take_state(q, ch) != SLORA_SLOT_FINISHED)
         {
             continue;
@@ -368,14 +370,15 @@ ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
 
 /*
- * A completion's echo, once the choice's first token or its end is
- * published (the engine wrote its prompt's log-probability records
- * before either): the prompt's text starts the choice's text, sent at
- * once when streaming, and with logprobs its tokens' entries start the
- * list, the first token's with null figures (nothing comes before it).
+ * The choice's prompt, once its first token or its end is published (the
+ * engine wrote its prompt's log-probability records before either):
+ * vLLM's prompt_logprobs list from them; and a completion's echo: the
+ * prompt's text starts the choice's text, sent at once when streaming,
+ * and with logprobs its tokens' entries start the list, the first
+ * token's with null figures (nothing comes before it).
  */
 static ngx_int_t
-ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
+ngx_http_slora_take_prompt(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, slora_queue_t *q, ngx_chain_t ***ll)
 {
     size_t                       chars;
@@ -397,6 +400,22 @@ ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    for (k = 0; ctx->prompt_lp && k < n; k++) {
+        if (ngx_http_slora_lp_prompt(r, ch, ids[k],
+                                     k > 0 ? slora_queue_score(q, ch->slot,
+                                                               (uint32_t) k)
+                                           : NULL,
+                                     ctx->prompt_top)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (!ctx->echo) {
+        return NGX_OK;
+    }
+
     /* the prompt's text as it was given: without the space a
      * SentencePiece vocabulary put before it */
     slora_detok_init_text(&ch->detok, smcf->tokenizer);
@@ -413,7 +432,7 @@ ngx_http_slora_take_echo(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                                      k > 0 ? slora_queue_score(q, ch->slot,
                                                                (uint32_t) k)
                                            : NULL,
-                                     (int32_t) q->geom.top_cap, chars)
+                                     ctx->top_logprobs, chars)
                != NGX_OK)
         {
             return NGX_ERROR;

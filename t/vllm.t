@@ -6,7 +6,8 @@
 # ids past the vocabulary, and a set that min_tokens would hold all of
 # back, are a 400), stream_options.continuous_usage_stats (the counts
 # so far in every chunk), truncate_prompt_tokens (a prompt cut to its
-# last tokens) and bad_words (their tokens never drawn).
+# last tokens), bad_words (their tokens never drawn) and prompt_logprobs
+# (each prompt token's log-probability and rank, as echo's figures).
 
 use strict;
 use warnings;
@@ -294,6 +295,116 @@ sub token_ids {
        && ($long->{json}{error}{param} // '') eq 'bad_words',
        'a bad word of more than 64 tokens: 400: '
        . ($long->{json}{error}{message} // $long->{status}));
+}
+
+# vLLM's prompt_logprobs: a list as long as the prompt, null and then
+# an object a token, keyed by the prompt's ids as /tokenize gives them:
+# the token's figure (echo's, from the same record) and its rank (1 + the
+# alternatives likelier than it, or past them all where none is less
+# likely), then the row's likeliest ranked 1, 2 (echo's alternatives);
+# the decoded token the token's text. Chat's once, beside usage, over
+# its rendered prompt; a completion of max_tokens 0 the prompt's alone;
+# n choices each their own; a stream refuses it with vLLM's words (0
+# passes and is not sent).
+{
+    my $P = 'The capital of France is Paris. The capital of Germany is';
+    my @ids = @{ json_req($PORT, '/v1/tokenize', { prompt => $P })
+                 ->{json}{tokens} // [] };
+    my $r = json_req($PORT, '/v1/completions',
+                     { model => 'base', prompt => $P, max_tokens => 1,
+                       temperature => 0, prompt_logprobs => 2,
+                       echo => JSON::PP::true(), logprobs => 2, n => 2 });
+    my $c = $r->{json}{choices} // [];
+    my $pl = $c->[0]{prompt_logprobs} // [];
+    my $lp = $c->[0]{logprobs} // {};
+    my ($keyed, $same, $ranked, $firsts, $texts) = (0, 0, 0, 0, 0);
+    for my $i (1 .. $#$pl) {
+        my $e = $pl->[$i] // {};
+        my $t = $e->{ $ids[$i] // -1 } or next;
+        $keyed++;
+        $same++ if abs(($t->{logprob} // 9)
+                       - ($lp->{token_logprobs}[$i] // -9)) < 1e-6;
+        $texts++ if ($t->{decoded_token} // "\0")
+                    eq ($lp->{tokens}[$i] // "\1");
+        my @alts = grep { $_ ne $ids[$i] } keys %$e;
+        my $more = grep { $e->{$_}{logprob} > $t->{logprob} } @alts;
+        my @r = sort { $a <=> $b } map { $e->{$_}{rank} } @alts;
+        $ranked++ if $more < 2 ? $t->{rank} == $more + 1
+                               : $t->{rank} > 2;
+        $firsts++ if "@r" eq ($t->{rank} <= 2 ? ($t->{rank} == 1 ? '2'
+                                                                 : '1')
+                                              : '1 2');
+    }
+    my $n = $#ids;
+    ok(@ids > 8 && @$pl == @ids && !defined $pl->[0] && $keyed == $n
+       && $same == $n && $texts == $n && $ranked == $n && $firsts == $n
+       && ($r->{json}{usage}{prompt_tokens} // 0) == @ids,
+       "prompt_logprobs 2 of a completion: null and then $n entries keyed "
+       . 'by the prompt\'s ids, echo\'s figures and texts, ranks that order '
+       . 'them with the alternatives ranked 1 and 2')
+        or diag("$keyed $same $texts $ranked $firsts of $n: ", $r->{body});
+    ok(@$c == 2 && JSON::PP->new->canonical->encode($c->[1]{prompt_logprobs}
+                                                    // [])
+                   eq JSON::PP->new->canonical->encode($pl),
+       'with n 2 each choice has the same list');
+    my $firstrank = grep { my $e = $pl->[$_] // {};
+                           ($e->{ $ids[$_] }{rank} // 0) == 1 } 1 .. $#$pl;
+    my $later = grep { my $e = $pl->[$_] // {};
+                       ($e->{ $ids[$_] }{rank} // 0) > 2 } 1 .. $#$pl;
+    ok($firstrank > 0 && $later > 0, "ranks say something: $firstrank of "
+       . "the prompt's tokens were the likeliest, $later past the second");
+
+    my $alone = json_req($PORT, '/v1/completions',
+                         { model => 'base', prompt => $P, max_tokens => 0,
+                           prompt_logprobs => 0 });
+    my $ac = $alone->{json}{choices}[0] // {};
+    my $apl = $ac->{prompt_logprobs} // [];
+    ok($alone->{status} == 200 && ($ac->{text} // "\0") eq ''
+       && ($ac->{finish_reason} // '') eq 'length' && @$apl == @ids
+       && !grep({ keys %{ $apl->[$_] // {} } != 1
+                  || abs($apl->[$_]{ $ids[$_] }{logprob}
+                         - $pl->[$_]{ $ids[$_] }{logprob}) > 1e-6 }
+                1 .. $#ids),
+       'max_tokens 0 with prompt_logprobs 0: no text, each entry the '
+       . 'token alone with the same figure')
+        or diag($alone->{body});
+
+    my @m = ({ role => 'user', content => 'Say hi.' });
+    my @cids = @{ json_req($PORT, '/v1/tokenize',
+                           { model => 'base', messages => \@m })
+                  ->{json}{tokens} // [] };
+    my $ch = json_req($PORT, '/v1/chat/completions',
+                      { model => 'base', messages => \@m, max_tokens => 2,
+                        prompt_logprobs => 1 });
+    my $cpl = $ch->{json}{prompt_logprobs} // [];
+    ok(@cids > 4 && @$cpl == @cids && !defined $cpl->[0]
+       && !defined $ch->{json}{choices}[0]{prompt_logprobs}
+       && !grep({ !exists(($cpl->[$_] // {})->{ $cids[$_] })
+                  || keys %{ $cpl->[$_] } > 2 } 1 .. $#cids),
+       'chat: prompt_logprobs 1 once beside usage, over the rendered '
+       . 'prompt\'s ' . scalar(@cids) . ' tokens')
+        or diag($ch->{body});
+
+    my $st = json_req($PORT, '/v1/completions',
+                      { model => 'base', prompt => $P, max_tokens => 2,
+                        prompt_logprobs => 1, stream => JSON::PP::true() });
+    ok($st->{status} == 400
+       && ($st->{json}{error}{param} // '') eq 'prompt_logprobs'
+       && ($st->{json}{error}{message} // '')
+          eq '`prompt_logprobs` are not available when `stream=True`.',
+       'a stream with prompt_logprobs 1: 400 in vLLM\'s words');
+    my $s0 = stream_start($PORT, 'POST', '/v1/completions',
+                          body => json_encode({ model => 'base', prompt => $P,
+                                                max_tokens => 2,
+                                                prompt_logprobs => 0,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $s0->wait_done(60);
+    my ($bad, $sum) = $s0->sse_check('text');
+    ok(!@$bad && length($sum->{text}) > 0
+       && $s0->{body} !~ /prompt_logprobs/,
+       'a stream with prompt_logprobs 0: answered, nothing of it sent')
+        or diag(join("\n", @$bad));
 }
 
 # the Responses API takes the sampling ones as chat does:

@@ -64,6 +64,8 @@ FIELDS = {
     'allowed_token_ids': ['[]', '[0]', '[1,2,3]', '[49152]', '[-1]',
                           '{"1":1}', 'null', '[2]'],
     'return_token_strs': ['true', 'false', '"yes"', 'null'],
+    'prompt_logprobs': ['0', '1', '5', '20', '21', '-1', '1.5', '"2"',
+                        'null'],
     'response_format': [
         '{"type":"json_object"}', '{"type":"text"}', 'null',
         '{"type":"json_schema","json_schema":{"name":"x","schema":'

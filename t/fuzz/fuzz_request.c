@@ -795,7 +795,18 @@ fuzz_check_req(const slora_openai_req_t *req)
         }
     }
 
-    if (req->max_tokens == 0 || req->max_tokens < -1
+    if ((req->prompt_logprobs && req->stream)
+        || req->prompt_top < 0 || req->prompt_top > 20
+        || (!req->prompt_logprobs && req->prompt_top != 0))
+    {
+        fuzz_fail("prompt_logprobs kept with a stream, or outside 0..20");
+    }
+
+    /* 0: a completion's prompt alone (echo, prompt_logprobs) */
+    if ((req->max_tokens == 0
+         && !(req->kind == SLORA_OPENAI_COMPLETION
+              && (req->echo || req->prompt_logprobs)))
+        || req->max_tokens < -1
         || !(req->temperature >= 0 && req->temperature <= 2)
         || !(req->top_p > 0 && req->top_p <= 1)
         || req->top_k < 0 || req->top_k > 1000000

@@ -121,6 +121,7 @@ submit(slora_engine_t *e, ereq_t *q, uint64_t id, int ref)
     req.adapter = ad_name(q, ref);
     req.tenant = tenants[q->tenant];
     req.prompt_logprobs = q->scores;
+    req.prompt_top = 0;
     req.sampling.top_p = 1;
     req.sampling.max_tokens = q->max_tokens;
 

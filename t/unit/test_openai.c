@@ -97,8 +97,8 @@ static const bad_case_t  bad_cases[] = {
     { "vLLM's use_beam_search", CHAT,
       "{\"model\":\"base\"," MSGS ",\"use_beam_search\":true}",
       400, "unsupported_parameter", "use_beam_search" },
-    { "vLLM's prompt_logprobs 0", COMP, "{\"model\":\"base\",\"prompt\":"
-      "\"x\",\"prompt_logprobs\":0}", 400, "unsupported_parameter",
+    { "vLLM's prompt_logprobs -1", COMP, "{\"model\":\"base\",\"prompt\":"
+      "\"x\",\"prompt_logprobs\":-1}", 400, "invalid_value",
       "prompt_logprobs" },
     { "vLLM's chat_template", CHAT,
       "{\"model\":\"base\"," MSGS ",\"chat_template\":\"{{ x }}\"}",
@@ -956,7 +956,7 @@ test_chat(void)
                "\"max_tokens\":0}", &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "max_tokens") == 0
        && strcmp(err.msg, "max_tokens must be at least 1 (0 only with "
-                 "echo)") == 0, "completions: max_tokens 0 without echo: %s",
+                 "echo or prompt_logprobs)") == 0, "completions: max_tokens 0 without echo: %s",
        err.msg);
     slora_openai_req_free(&req);
 

@@ -214,7 +214,7 @@ test_max_tokens(void)
                "\"max_completion_tokens\":0}", &req, &err);
     ok(rc == SLORA_ERROR && nstreq(err.param, "max_completion_tokens")
        && strcmp(err.msg, "max_completion_tokens must be at least 1 (0 only "
-                 "with echo)") == 0,
+                 "with echo or prompt_logprobs)") == 0,
        "completion: max_completion_tokens 0 without echo is named");
     slora_openai_req_free(&req);
 

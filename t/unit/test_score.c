@@ -7,7 +7,8 @@
  *       before the request ends (LENGTH, no token); the continuation's
  *       tokens get the log-probabilities and the likeliest alternatives
  *       that generating them gave, each its row's argmax; every figure is
- *       a log-probability no larger than its row's likeliest;
+ *       a log-probability no larger than its row's likeliest, and every
+ *       rank the count of alternatives at least as likely;
  *   (b) the same with an adapter (its own continuation);
  *   (c) in chunks of 16 tokens a step, and a prompt of more positions
  *       than a step scores (SLORA_ENGINE_SCORE_ROWS) beside generations:
@@ -49,6 +50,7 @@ typedef struct {
     /* SCORE events, by prompt position */
     int32_t      s_tok[MAXREQ][MAXPOS];
     float        s_lp[MAXREQ][MAXPOS];
+    int32_t      s_rank[MAXREQ][MAXPOS];
     int32_t      s_top[MAXREQ][MAXPOS][TOP];
     float        s_top_lp[MAXREQ][MAXPOS][TOP];
     int32_t      s_n[MAXREQ];
@@ -123,7 +125,7 @@ main(void)
     }
     ok(k, "each score names the prompt's token");
     ok(sane(1, n_q), "each a log-probability no larger than its row's "
-       "likeliest, alternatives likeliest first");
+       "likeliest, alternatives likeliest first, its rank theirs");
     check_against(1, 0, n_p, "the continuation");
 
     /* (b) */
@@ -289,6 +291,7 @@ submit(slora_engine_t *e, uint64_t id, const int32_t *prompt, int32_t n,
     req.logprobs = 1;
     req.top_logprobs = TOP;
     req.prompt_logprobs = score;
+    req.prompt_top = TOP;
     sk.s_order[id] = 1;
 
     if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
@@ -361,6 +364,7 @@ on_event(void *data, const slora_event_t *ev)
 
         s->s_tok[r][k] = ev->token;
         s->s_lp[r][k] = ev->logprob;
+        s->s_rank[r][k] = ev->rank;
 
         for (j = 0; j < TOP && j < ev->n_top; j++) {
             s->s_top[r][k][j] = ev->top_ids[j];
@@ -402,7 +406,8 @@ check_against(int32_t sid, int32_t gid, int32_t from, const char *what)
     for (i = 0; i < GEN; i++) {
         d = fabs((double) sk.s_lp[sid][from + i] - (double) sk.lp[gid][i]);
         worst = d > worst ? d : worst;
-        argmax &= sk.s_top[sid][from + i][0] == sk.tok[gid][i];
+        argmax &= sk.s_top[sid][from + i][0] == sk.tok[gid][i]
+                  && sk.s_rank[sid][from + i] == 1;
 
         for (j = 0; j < TOP; j++) {
             d = fabs((double) sk.s_top_lp[sid][from + i][j]
@@ -417,7 +422,7 @@ check_against(int32_t sid, int32_t gid, int32_t from, const char *what)
          worst);
     ok(worst < CLOSE, "%s: each token's log-probability and its "
        "alternatives' as generating it gave (within %.0e)", what, CLOSE);
-    ok(argmax && same_top, "%s: each its row's likeliest, the same "
+    ok(argmax && same_top, "%s: each its row's likeliest (rank 1), the same "
        "alternatives", what);
 }
 
@@ -425,7 +430,9 @@ check_against(int32_t sid, int32_t gid, int32_t from, const char *what)
 static int
 sane(int32_t id, int32_t n_prompt)
 {
-    int32_t  i, j, in_top;
+    int32_t  i, j, in_top, more, ranked;
+
+    ranked = 0;
 
     for (i = 1; i < n_prompt; i++) {
         if (!(sk.s_lp[id][i] <= 0)
@@ -453,9 +460,24 @@ sane(int32_t id, int32_t n_prompt)
         if (!in_top && sk.s_lp[id][i] > sk.s_top_lp[id][i][TOP - 1]) {
             return 0;
         }
+
+        /* the rank counts the tokens at least as likely: where one of
+         * the alternatives is less likely, exactly those before it */
+        for (j = 0, more = 0; j < TOP; j++) {
+            more += sk.s_top_lp[id][i][j] >= sk.s_lp[id][i];
+        }
+
+        if (more < TOP ? sk.s_rank[id][i] != more
+                       : sk.s_rank[id][i] < TOP)
+        {
+            return 0;
+        }
+
+        ranked += sk.s_rank[id][i] > 1;
     }
 
-    return 1;
+    /* a prompt's text is not all its rows' likeliest */
+    return ranked > 0;
 }
 
 

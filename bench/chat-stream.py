@@ -20,7 +20,7 @@
 # and picked up again); the chat's answer as GET stream's bare text; a
 # text scored with
 # echo, and a greedy continuation scored back against generation's
-# figures; then 16 at once for the aggregate tokens/s. Standard library
+# figures; vLLM's prompt_logprobs (ranks); then 16 at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
@@ -533,6 +533,30 @@ print(f"echo: a greedy continuation of {len(g['logprobs']['tokens']) - n_p} "
       f"tokens scored back: "
       + (f"its figures within {gap:.4f} of generation's" if same
          else "retokenized otherwise, not compared"))
+
+# vLLM's prompt_logprobs on the device's score kernel: each entry keyed
+# by the prompt's token, its figure echo's, its rank 1 + the alternatives
+# likelier than it (past both where neither is less likely)
+pl = complete({"model": MODEL, "prompt": TEXT, "echo": True, "logprobs": 2,
+               "prompt_logprobs": 2, "max_tokens": 0})
+pc = pl["choices"][0]
+ids = [int(t.split(":")[1]) for t in complete(
+    {"model": MODEL, "prompt": TEXT, "echo": True, "logprobs": 0,
+     "max_tokens": 0, "return_tokens_as_token_ids": True}
+)["choices"][0]["logprobs"]["tokens"]]
+ok = ranks = 0
+for i, e in enumerate(pc["prompt_logprobs"][1:], 1):
+    t = e.get(str(ids[i])) if e else None
+    if t is None:
+        continue
+    more = sum(1 for k, v in e.items()
+               if k != str(ids[i]) and v["logprob"] > t["logprob"])
+    ok += (abs(t["logprob"] - pc["logprobs"]["token_logprobs"][i]) < 1e-6
+           and (t["rank"] == more + 1 if more < 2 else t["rank"] > 2))
+    ranks += t["rank"] > 1
+print(f"prompt_logprobs 2: {ok} of {len(ids) - 1} entries keyed by the "
+      f"prompt's ids with echo's figures and ranks in order "
+      f"({ranks} past the first)")
 
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))

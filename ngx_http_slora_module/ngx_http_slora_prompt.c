@@ -223,8 +223,9 @@ ngx_http_slora_allowed_ids(ngx_http_slora_main_conf_t *smcf,
  * run its length and then its ids, as vLLM makes them: a word without
  * its leading blanks, then with one space before it where that begins
  * with another token in as many tokens (a word at the start of the text
- * and one inside it); a blank word is none. A 400 where they come to
- * more than cap.
+ * and one inside it); a blank word is none. A control token's text is
+ * that token, as HF's encode in vLLM reads it, so "<|im_end|>" bans the
+ * end of the turn. A 400 where they come to more than cap.
  */
 ngx_int_t
 ngx_http_slora_bad_ids(ngx_http_request_t *r,
@@ -262,7 +263,7 @@ ngx_http_slora_bad_ids(ngx_http_request_t *r,
         for (space = 0; skip < w->len && space < 2; space++) {
             if (slora_tokenizer_encode(smcf->tokenizer,
                                        (char *) text + 1 - space,
-                                       w->len - skip + space, 0, 0, ids, 64,
+                                       w->len - skip + space, 0, 1, ids, 64,
                                        &m, &err)
                 != SLORA_OK)
             {

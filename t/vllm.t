@@ -264,8 +264,10 @@ sub token_ids {
 
 # vLLM's bad_words: " Paris", the greedy answer's first token, is never
 # drawn once "Paris" is a bad word (its tokens, with a space before it
-# and without, as vLLM makes them); the answer goes another way. A word
-# of more than 64 tokens, and 17 words, are a 400.
+# and without, as vLLM makes them); the answer goes another way. A
+# control token's text is that token: "<|im_end|>" banned, a chat that
+# ended runs on to max_tokens. A word of more than 64 tokens, and 17
+# words, are a 400.
 {
     my %c = (model => 'base', prompt => 'The capital of France is',
              temperature => 0, max_tokens => 8, logprobs => 0,
@@ -289,6 +291,22 @@ sub token_ids {
        . 'with it, greedy or sampled: "'
        . one_line($b->{json}{choices}[0]{text} // '') . '"')
         or diag($free->{body}, "\n", $b->{body});
+    my %h = (model => 'base', temperature => 0, max_tokens => 24,
+             messages => [{ role => 'user', content => 'What is 2+2?' }]);
+    my $ends = json_req($PORT, '/v1/chat/completions', \%h);
+    my $runs = json_req($PORT, '/v1/chat/completions',
+                        { %h, bad_words => ['<|im_end|>'] });
+    my ($ec, $rc) = map { $_->{json}{choices}[0] // {} } $ends, $runs;
+    ok(($ec->{finish_reason} // '') eq 'stop'
+       && ($ends->{json}{usage}{completion_tokens} // 99) < 24
+       && ($rc->{finish_reason} // '') eq 'length'
+       && ($runs->{json}{usage}{completion_tokens} // 0) == 24
+       && index($rc->{message}{content} // '',
+                $ec->{message}{content} // "\0") == 0,
+       'bad_words [<|im_end|>]: the control token banned, the answer runs '
+       . 'past where it ended ("' . one_line($ec->{message}{content} // '')
+       . '") to max_tokens')
+        or diag($ends->{body}, "\n", $runs->{body});
     my $long = json_req($PORT, '/v1/completions',
                         { %c, bad_words => [join(' ', ('q') x 100)] });
     ok($long->{status} == 400

@@ -966,14 +966,16 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         /* the prompt's records, with the alternatives of whichever asks
          * for more: echo's log-probabilities (with max_tokens 0 the
          * engine's part is the prompt's alone, and those are what it
-         * computes) and vLLM's prompt_logprobs */
+         * computes) and vLLM's prompt_logprobs, which the prompt's
+         * first choice reads for all of them */
         s->prompt_logprobs = -1;
+        ch->reads_scores = req->prompt_logprobs && i % req->n == 0;
 
         if (req->echo && (req->logprobs || pi->max_tokens == 0)) {
             s->prompt_logprobs = req->logprobs ? req->top_logprobs : 0;
         }
 
-        if (req->prompt_logprobs) {
+        if (ch->reads_scores) {
             s->prompt_logprobs = ngx_max(s->prompt_logprobs,
                                          req->prompt_top);
         }

@@ -254,8 +254,10 @@ typedef struct {
 
     ngx_http_slora_lp_t        lp;            /* with logprobs */
     ngx_http_slora_lpbuf_t     prompt_lp;     /* with vLLM's
-                                                 prompt_logprobs: the
-                                                 list's entries */
+                                                 prompt_logprobs, the first
+                                                 choice of its prompt: the
+                                                 list's entries, which its
+                                                 other choices show too */
     size_t                     scan_from;     /* text's bytes before it no
                                                  stop string may match in
                                                  (the echoed prompt's) */
@@ -281,6 +283,8 @@ typedef struct {
     unsigned                   finished:1;
     unsigned                   echoed:1;      /* its prompt taken (echo,
                                                  prompt_logprobs) */
+    unsigned                   reads_scores:1;    /* it takes its prompt's
+                                                     prompt_logprobs */
     unsigned                   tool_text:1;   /* the answer is text, not
                                                  calls */
     unsigned                   tool_shut:1;   /* no more calls: one was
@@ -406,7 +410,9 @@ struct ngx_http_slora_ctx_s {
     unsigned                   echo:1;        /* a completion's prompt
                                                  comes first */
     unsigned                   prompt_lp:1;   /* vLLM's prompt_logprobs,
-                                                 in the answer */
+                                                 in the answer (read by
+                                                 each prompt's first
+                                                 choice) */
     unsigned                   show_special:1;    /* control tokens of
                                                      the answer shown */
     unsigned                   stop_in_output:1;  /* a matched stop

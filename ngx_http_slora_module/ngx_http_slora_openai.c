@@ -238,7 +238,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
         size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len)
                 + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD
                 + 6 * ch->reason_len + sizeof(",\"reasoning\":null")
-                + sizeof(",\"prompt_logprobs\":[]") + ch->prompt_lp.len;
+                + sizeof(",\"prompt_logprobs\":[]")
+                + ctx->choice[i - i % ctx->n_each].prompt_lp.len;
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -288,7 +289,9 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
             p = ngx_http_slora_lp_json(p, ctx, ch, 1);
 
             if (ctx->prompt_lp) {
-                p = ngx_http_slora_prompt_lp_json(p, ch);
+                /* its prompt's, which the prompt's first choice read */
+                p = ngx_http_slora_prompt_lp_json(p,
+                                           &ctx->choice[i - i % ctx->n_each]);
             }
         }
 

@@ -55,7 +55,7 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if ((ctx->echo || ctx->prompt_lp) && !ch->echoed
+    if ((ctx->echo || ch->reads_scores) && !ch->echoed
         && (n > 0 || ngx_http_slora_take_state(q, ch) == SLORA_SLOT_FINISHED)
         && ngx_http_slora_take_prompt(r, ctx, ch, q, ll) != NGX_OK)
     {
@@ -314,7 +314,7 @@ ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         ch = &ctx->choice[i];
 
         if (!ch->have_slot || ch->finished
-            || ((ctx->echo || ctx->prompt_lp) && !ch->echoed)
+            || ((ctx->echo || ch->reads_scores) && !ch->echoed)
             || ngx_http_slora_take_state(q, ch) != SLORA_SLOT_FINISHED)
         {
             continue;
@@ -400,7 +400,7 @@ ngx_http_slora_take_prompt(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    for (k = 0; ctx->prompt_lp && k < n; k++) {
+    for (k = 0; ch->reads_scores && k < n; k++) {
         if (ngx_http_slora_lp_prompt(r, ch, ids[k],
                                      k > 0 ? slora_queue_score(q, ch->slot,
                                                                (uint32_t) k)

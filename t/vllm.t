@@ -322,8 +322,9 @@ sub token_ids {
 # likely), then the row's likeliest ranked 1, 2 (echo's alternatives);
 # the decoded token the token's text. Chat's once, beside usage, over
 # its rendered prompt; a completion of max_tokens 0 the prompt's alone;
-# n choices each their own; a stream refuses it with vLLM's words (0
-# passes and is not sent).
+# n choices of two prompts each show their own prompt's list (read once
+# a prompt); a stream refuses it with vLLM's words (0 passes and is not
+# sent).
 {
     my $P = 'The capital of France is Paris. The capital of Germany is';
     my @ids = @{ json_req($PORT, '/v1/tokenize', { prompt => $P })
@@ -361,10 +362,21 @@ sub token_ids {
        . 'by the prompt\'s ids, echo\'s figures and texts, ranks that order '
        . 'them with the alternatives ranked 1 and 2')
         or diag("$keyed $same $texts $ranked $firsts of $n: ", $r->{body});
-    ok(@$c == 2 && JSON::PP->new->canonical->encode($c->[1]{prompt_logprobs}
-                                                    // [])
-                   eq JSON::PP->new->canonical->encode($pl),
-       'with n 2 each choice has the same list');
+    my $two = json_req($PORT, '/v1/completions',
+                       { model => 'base', prompt => ['Hello there', $P],
+                         max_tokens => 1, prompt_logprobs => 1, n => 2 });
+    my $tc = $two->{json}{choices} // [];
+    my @len = map { scalar @{ $_->{prompt_logprobs} // [] } } @$tc;
+    my $js = JSON::PP->new->canonical;
+    ok(@$c == 2 && $js->encode($c->[1]{prompt_logprobs} // [])
+                   eq $js->encode($pl)
+       && @$tc == 4 && $len[0] == $len[1] && $len[2] == $len[3]
+       && $len[2] == @ids && $len[0] >= 2 && $len[0] < $len[2]
+       && $js->encode($tc->[3]{prompt_logprobs})
+          eq $js->encode($tc->[2]{prompt_logprobs}),
+       "with n 2 each choice shows its prompt's list: one prompt's, and "
+       . "two prompts' (@len entries)")
+        or diag($two->{body});
     my $firstrank = grep { my $e = $pl->[$_] // {};
                            ($e->{ $ids[$_] }{rank} // 0) == 1 } 1 .. $#$pl;
     my $later = grep { my $e = $pl->[$_] // {};

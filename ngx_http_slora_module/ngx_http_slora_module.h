@@ -30,6 +30,8 @@
 #define NGX_HTTP_SLORA_DEFAULT_MAX_TOKENS  256
 #define NGX_HTTP_SLORA_MAX_CALLS           SLORA_OPENAI_CALLS_MAX
 #define NGX_HTTP_SLORA_MAX_STOPS           4
+#define NGX_HTTP_SLORA_PROMPT_LP_MAX       (1 << 19)   /* prompt_logprobs'
+                                                      entries a request */
 #define NGX_HTTP_SLORA_PASS_BYTES          16384   /* a stream's events
                                                       made a pass */
 #define NGX_HTTP_SLORA_TICK_MS             500

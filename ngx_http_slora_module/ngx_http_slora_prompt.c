@@ -637,3 +637,43 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+
+/*
+ * vLLM's prompt_logprobs, bounded: each prompt's tokens after the first
+ * times the entries each shows (the token and its alternatives), over
+ * the prompts, at most NGX_HTTP_SLORA_PROMPT_LP_MAX; an entry is some 80
+ * bytes of the worker's memory until the answer goes. A 400 past it.
+ */
+ngx_int_t
+ngx_http_slora_prompt_lp_bound(const slora_openai_req_t *req,
+    const ngx_http_slora_prompt_t *prompt, ngx_uint_t n_prompts,
+    ngx_http_slora_err_t *e)
+{
+    int64_t     entries;
+    ngx_uint_t  k;
+
+    if (!req->prompt_logprobs) {
+        return NGX_OK;
+    }
+
+    entries = 0;
+
+    for (k = 0; k < n_prompts; k++) {
+        entries += (int64_t) (prompt[k].n - 1) * (req->prompt_top + 1);
+    }
+
+    if (entries <= NGX_HTTP_SLORA_PROMPT_LP_MAX) {
+        return NGX_OK;
+    }
+
+    return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
+                               "invalid_request_error", "invalid_value",
+                               "prompt_logprobs",
+                               "prompt_logprobs %D would list %L entries "
+                               "(each prompt token and its alternatives), "
+                               "more than the %d this server gives a "
+                               "request; ask for fewer alternatives or a "
+                               "shorter prompt", req->prompt_top, entries,
+                               NGX_HTTP_SLORA_PROMPT_LP_MAX);
+}

@@ -132,6 +132,15 @@ ngx_int_t ngx_http_slora_truncate(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_openai_req_t *req,
     int32_t n_ctx, ngx_str_t *text, ngx_http_slora_encoder_t *enc,
     ngx_http_slora_prompt_t *out, ngx_http_slora_err_t *e);
+ngx_int_t ngx_http_slora_prompt_lp_bound(const slora_openai_req_t *req,
+    const ngx_http_slora_prompt_t *prompt, ngx_uint_t n_prompts,
+    ngx_http_slora_err_t *e);
+
+/* ngx_http_slora_slot.c */
+void ngx_http_slora_slot_sampling(ngx_http_slora_ctx_t *ctx,
+    const slora_openai_req_t *req, slora_queue_t *q,
+    ngx_http_slora_choice_t *ch, ngx_uint_t i,
+    const ngx_http_slora_prompt_t *pi, const int32_t *bad, int32_t n_bad);
 
 /* ngx_http_slora_handler.c */
 slora_openai_req_t *ngx_http_slora_req_create(ngx_http_request_t *r);

@@ -23,7 +23,7 @@ my $s = SloraTest::Server->new(name => 'vllm', port => $PORT,
 mkdir $s->prefix . '/adapters';
 $s->{http} = slora_http(
     model => real_model(), adapters => $s->prefix . '/adapters',
-    engine => 'threads=2 slots=8 max_ctx=1024 max_tokens=256');
+    engine => 'threads=2 slots=16 max_ctx=2048 max_tokens=256 top_logprobs=20');
 $s->start;
 pass('nginx started on SmolLM2, engine ready');
 
@@ -323,8 +323,8 @@ sub token_ids {
 # the decoded token the token's text. Chat's once, beside usage, over
 # its rendered prompt; a completion of max_tokens 0 the prompt's alone;
 # n choices of two prompts each show their own prompt's list (read once
-# a prompt); a stream refuses it with vLLM's words (0 passes and is not
-# sent).
+# a prompt); past 2^19 entries a request a 400; a stream refuses it with
+# vLLM's words (0 passes and is not sent).
 {
     my $P = 'The capital of France is Paris. The capital of Germany is';
     my @ids = @{ json_req($PORT, '/v1/tokenize', { prompt => $P })
@@ -414,6 +414,29 @@ sub token_ids {
        'chat: prompt_logprobs 1 once beside usage, over the rendered '
        . 'prompt\'s ' . scalar(@cids) . ' tokens')
         or diag($ch->{body});
+
+    # the server's bound: 2^19 entries a request (each prompt token after
+    # the first, and its alternatives)
+    my $w = join(' ', ('the long road home') x 500);
+    my $nw = json_req($PORT, '/v1/tokenize', { prompt => $w })
+             ->{json}{count} // 0;
+    my $m = $nw > 1 ? int(524288 / (($nw - 1) * 21)) + 1 : 99;
+    my $over = json_req($PORT, '/v1/completions',
+                        { model => 'base', prompt => [($w) x $m],
+                          max_tokens => 1, prompt_logprobs => 20 });
+    my $one = json_req($PORT, '/v1/completions',
+                       { model => 'base', prompt => $w, max_tokens => 1,
+                         prompt_logprobs => 20 });
+    my $ol = $one->{json}{choices}[0]{prompt_logprobs} // [];
+    ok($m <= 16 && $over->{status} == 400
+       && ($over->{json}{error}{param} // '') eq 'prompt_logprobs'
+       && ($over->{json}{error}{message} // '') =~ /more than the 524288/
+       && $one->{status} == 200 && @$ol == $nw
+       && keys %{ $ol->[1] // {} } >= 20,
+       "prompt_logprobs 20 over $m prompts of $nw tokens: 400 past the "
+       . 'bound of 2^19 entries; one of them answered, 20 alternatives a '
+       . 'token')
+        or diag($over->{status}, ' ', $over->{json}{error}{message} // '');
 
     my $st = json_req($PORT, '/v1/completions',
                       { model => 'base', prompt => $P, max_tokens => 2,

@@ -851,6 +851,17 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
     req->tokens_as_ids = flag;
 
+    /* vLLM's return_token_ids: the prompt's ids and each choice's
+     * generated ones beside the text (streamed: the prompt's in a
+     * choice's first chunk, each chunk's own after) */
+    flag = req->return_ids;
+
+    if (slora_openai_bool(root, "return_token_ids", &flag, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    req->return_ids = flag;
+
     /* vLLM's skip_special_tokens, true unless given: false shows the
      * control tokens an answer holds as their text */
     flag = !req->show_special;

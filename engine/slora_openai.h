@@ -220,6 +220,9 @@ typedef struct {
                                                return_tokens_as_token_ids:
                                                logprobs name each token
                                                "token_id:N" */
+    unsigned              return_ids:1;     /* vLLM's return_token_ids:
+                                               the prompt's and the
+                                               answer's token ids */
     unsigned              prompt_logprobs:1;    /* vLLM's: each prompt
                                                token's log-probability,
                                                rank and prompt_top

@@ -1147,6 +1147,8 @@ ngx_http_slora_engine_event(void *data, const slora_event_t *ev)
 
         s->accepted_prediction = ev->accepted_prediction;
         s->rejected_prediction = ev->rejected_prediction;
+        s->stop_token = ev->finish == SLORA_FINISH_STOP && ev->token >= 0
+                        ? ev->token : -1;
 
         slora_queue_finish(ec->q, i, ev->finish);
         ec->active[i] = 0;

@@ -851,6 +851,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->logprobs = req->logprobs;
     ctx->top_logprobs = req->top_logprobs;
     ctx->tokens_as_ids = req->tokens_as_ids;
+    ctx->return_ids = req->return_ids;
     ctx->echo = req->echo;
     ctx->prompt_lp = req->prompt_logprobs;
     ctx->prompt_top = req->prompt_top;
@@ -943,6 +944,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
         }
 
         ch->have_slot = 1;
+        ch->prompt_ids = pi->ids;
+        ch->n_prompt_ids = pi->n;
         s = slora_queue_slot(q, ch->slot);
         s->rate_free = i > 0;
 

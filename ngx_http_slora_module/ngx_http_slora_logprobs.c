@@ -10,7 +10,9 @@
  * (code points into the completion)}. And vLLM's "prompt_logprobs" of
  * either, from the records the engine writes for the prompt: a list of
  * null and then, a prompt token each, an object of token ids to
- * {"logprob", "rank", "decoded_token"}.
+ * {"logprob", "rank", "decoded_token"}; and vLLM's return_token_ids, the
+ * prompt's ids and the generated ones, taken and sent as the entries
+ * are.
  *
  * The one idea: a token's entry is printed once, when the worker takes
  * the token, into buffers that wait for the event (stream) or the body
@@ -317,6 +319,75 @@ ngx_http_slora_lp_prompt_entry(ngx_http_request_t *r,
     }
 
     return ngx_http_slora_lp_put(r, b, (u_char *) "}", 1);
+}
+
+
+/* vLLM's return_token_ids: a generated token's id into the choice's
+ * list of those not yet sent. */
+ngx_int_t
+ngx_http_slora_ids_add(ngx_http_request_t *r, ngx_http_slora_choice_t *ch,
+    int32_t token)
+{
+    u_char  num[16];
+
+    return ngx_http_slora_lp_put(r, &ch->ids, num,
+                                 ngx_sprintf(num, ch->ids.len ? ",%D" : "%D",
+                                             token)
+                                 - num);
+}
+
+
+/* Bytes ngx_http_slora_ids_json and, where its prompt's have not gone,
+ * ngx_http_slora_prompt_ids_json may write for a choice (NULL: none). */
+size_t
+ngx_http_slora_ids_max(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch)
+{
+    if (!ctx->return_ids || ch == NULL) {
+        return 0;
+    }
+
+    return sizeof(",\"token_ids\":[]") + ch->ids.len
+           + (ch->prompt_ids_sent
+              ? 0
+              : sizeof(",\"prompt_token_ids\":[]")
+                + (size_t) ch->n_prompt_ids * NGX_INT32_LEN);
+}
+
+
+/* ,"token_ids":[...]: the choice's ids taken since the last, dropped */
+u_char *
+ngx_http_slora_ids_json(u_char *p, ngx_http_slora_choice_t *ch)
+{
+    p = ngx_http_slora_lit(p, ",\"token_ids\":[");
+
+    if (ch->ids.len) {
+        p = ngx_cpymem(p, ch->ids.data, ch->ids.len);
+    }
+
+    *p++ = ']';
+    ch->ids.len = 0;
+
+    return p;
+}
+
+
+/* ,"prompt_token_ids":[...] of the choice's prompt, once */
+u_char *
+ngx_http_slora_prompt_ids_json(u_char *p, ngx_http_slora_choice_t *ch)
+{
+    int32_t  k;
+
+    p = ngx_http_slora_lit(p, ",\"prompt_token_ids\":[");
+
+    for (k = 0; k < ch->n_prompt_ids; k++) {
+        p = ngx_sprintf(p, k ? ",%D" : "%D", ch->prompt_ids[k]);
+    }
+
+    *p++ = ']';
+    ch->prompt_ids_sent = 1;
+
+    return p;
 }
 
 

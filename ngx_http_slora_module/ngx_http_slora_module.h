@@ -216,6 +216,7 @@ typedef struct {
                                                  logprobs) */
     size_t                     lp_size;
     int32_t                    finish;        /* slora_finish_e */
+    int32_t                    stop_token;    /* the slot's */
     int32_t                    n_cached;
     int32_t                    accepted;
     int32_t                    rejected;
@@ -255,6 +256,15 @@ typedef struct {
                                                  counted with logprobs */
 
     ngx_http_slora_lp_t        lp;            /* with logprobs */
+    ngx_http_slora_lpbuf_t     ids;           /* with vLLM's
+                                                 return_token_ids: the ids
+                                                 taken and not yet sent,
+                                                 printed */
+    const int32_t             *prompt_ids;    /* its prompt's */
+    int32_t                    n_prompt_ids;
+    int32_t                    stop_token;    /* the stop id that ended
+                                                 it, -1: none (set at its
+                                                 end) */
     ngx_http_slora_lpbuf_t     prompt_lp;     /* with vLLM's
                                                  prompt_logprobs, the first
                                                  choice of its prompt: the
@@ -287,6 +297,8 @@ typedef struct {
                                                  prompt_logprobs) */
     unsigned                   reads_scores:1;    /* it takes its prompt's
                                                      prompt_logprobs */
+    unsigned                   prompt_ids_sent:1; /* return_token_ids: its
+                                                     prompt's ids went */
     unsigned                   tool_text:1;   /* the answer is text, not
                                                  calls */
     unsigned                   tool_shut:1;   /* no more calls: one was
@@ -411,6 +423,7 @@ struct ngx_http_slora_ctx_s {
     unsigned                   logprobs:1;
     unsigned                   echo:1;        /* a completion's prompt
                                                  comes first */
+    unsigned                   return_ids:1;  /* vLLM's return_token_ids */
     unsigned                   prompt_lp:1;   /* vLLM's prompt_logprobs,
                                                  in the answer (read by
                                                  each prompt's first
@@ -529,6 +542,13 @@ ngx_int_t ngx_http_slora_lp_prompt(ngx_http_request_t *r,
     ngx_http_slora_choice_t *ch, int32_t token, const slora_logprob_t *zrec,
     int32_t max_top);
 size_t ngx_http_slora_lp_max(ngx_http_slora_choice_t *ch);
+ngx_int_t ngx_http_slora_ids_add(ngx_http_request_t *r,
+    ngx_http_slora_choice_t *ch, int32_t token);
+size_t ngx_http_slora_ids_max(ngx_http_slora_ctx_t *ctx,
+    ngx_http_slora_choice_t *ch);
+u_char *ngx_http_slora_ids_json(u_char *p, ngx_http_slora_choice_t *ch);
+u_char *ngx_http_slora_prompt_ids_json(u_char *p,
+    ngx_http_slora_choice_t *ch);
 ngx_int_t ngx_http_slora_lp_put(ngx_http_request_t *r,
     ngx_http_slora_lpbuf_t *b, const u_char *data, size_t len);
 u_char *ngx_http_slora_lp_json(u_char *p, ngx_http_slora_ctx_t *ctx,

@@ -11,7 +11,9 @@
  * prompt_tokens_details.cached_tokens, and, where think blocks are read
  * (slora_reasoning), the answers' tokens in them,
  * completion_tokens_details.reasoning_tokens. vLLM's prompt_logprobs go in
- * each completion choice, or once in a chat answer, as vLLM puts them.
+ * each completion choice, or once in a chat answer, as vLLM puts them;
+ * so do return_token_ids' prompt_token_ids (a stream's in a choice's
+ * first chunk), with each choice's (or chunk's) token_ids.
  *
  * The one idea: these bodies are templates with a few escaped strings in
  * them, so they are printed straight into nginx buffers whose size is
@@ -76,7 +78,7 @@ ngx_http_slora_chunk_max(ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, size_t len)
 {
     return NGX_HTTP_SLORA_JSON_OVERHEAD + 6 * (ctx->model.len + len)
-           + ngx_http_slora_lp_max(ch);
+           + ngx_http_slora_lp_max(ch) + ngx_http_slora_ids_max(ctx, ch);
 }
 
 
@@ -131,11 +133,25 @@ ngx_http_slora_delta_json(u_char *p, ngx_http_slora_ctx_t *ctx,
         p = ngx_http_slora_json_str(p, text, len);
         p = ngx_sprintf(p, ",\"index\":%ui,\"logprobs\":", ch->index);
         p = ngx_http_slora_lp_json(p, ctx, ch, 0);
+
+        /* return_token_ids: the prompt's in the choice's first chunk */
+        if (ctx->return_ids && !ch->prompt_ids_sent) {
+            p = ngx_http_slora_prompt_ids_json(p, ch);
+        }
+    }
+
+    if (ctx->return_ids) {
+        p = ngx_http_slora_ids_json(p, ch);
     }
 
     p = ngx_http_slora_lit(p, ",\"finish_reason\":");
     p = ngx_http_slora_json_cstr(p, finish);
     p = ngx_http_slora_lit(p, "}]");
+
+    /* a chat's, beside the choices of its first chunk (the role's) */
+    if (ctx->return_ids && role) {
+        p = ngx_http_slora_prompt_ids_json(p, ch);
+    }
 
     p = ngx_http_slora_chunk_usage(p, ctx);
 
@@ -172,6 +188,11 @@ ngx_http_slora_tool_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
 
     p = ngx_http_slora_lit(p, ",\"logprobs\":");
     p = ngx_http_slora_lp_json(p, ctx, ch, 0);
+
+    if (ctx->return_ids) {
+        p = ngx_http_slora_ids_json(p, ch);
+    }
+
     p = ngx_http_slora_lit(p, ",\"finish_reason\":null}]");
 
     p = ngx_http_slora_chunk_usage(p, ctx);
@@ -239,7 +260,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                 + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD
                 + 6 * ch->reason_len + sizeof(",\"reasoning\":null")
                 + sizeof(",\"prompt_logprobs\":[]")
-                + ctx->choice[i - i % ctx->n_each].prompt_lp.len;
+                + ctx->choice[i - i % ctx->n_each].prompt_lp.len
+                + ngx_http_slora_ids_max(ctx, ch);
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -282,6 +304,10 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
             p = ngx_http_slora_lit(p, "},\"logprobs\":");
             p = ngx_http_slora_lp_json(p, ctx, ch, 1);
 
+            if (ctx->return_ids) {
+                p = ngx_http_slora_ids_json(p, ch);
+            }
+
         } else {
             p = ngx_http_slora_lit(p, "{\"text\":");
             p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
@@ -293,6 +319,11 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                 p = ngx_http_slora_prompt_lp_json(p,
                                            &ctx->choice[i - i % ctx->n_each]);
             }
+
+            if (ctx->return_ids) {
+                p = ngx_http_slora_prompt_ids_json(p, ch);
+                p = ngx_http_slora_ids_json(p, ch);
+            }
         }
 
         p = ngx_http_slora_lit(p, ",\"finish_reason\":");
@@ -303,9 +334,13 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     p = ngx_http_slora_lit(p, "],");
     p = ngx_http_slora_usage_obj(p, ctx);
 
-    /* chat's is the answer's, of its one prompt (vLLM's) */
+    /* chat's are the answer's, of its one prompt (vLLM's) */
     if (ctx->kind == NGX_HTTP_SLORA_CHAT && ctx->prompt_lp) {
         p = ngx_http_slora_prompt_lp_json(p, &ctx->choice[0]);
+    }
+
+    if (ctx->kind == NGX_HTTP_SLORA_CHAT && ctx->return_ids) {
+        p = ngx_http_slora_prompt_ids_json(p, &ctx->choice[0]);
     }
 
     *p++ = '}';
@@ -322,7 +357,11 @@ static u_char *
 ngx_http_slora_prompt_lp_json(u_char *p, ngx_http_slora_choice_t *ch)
 {
     p = ngx_http_slora_lit(p, ",\"prompt_logprobs\":[");
-    p = ngx_cpymem(p, ch->prompt_lp.data, ch->prompt_lp.len);
+
+    if (ch->prompt_lp.len) {
+        p = ngx_cpymem(p, ch->prompt_lp.data, ch->prompt_lp.len);
+    }
+
     *p++ = ']';
 
     return p;

@@ -553,6 +553,12 @@ again:
              * a stop string cut it (or ends in it) */
             rc = ngx_http_slora_take_rest(r, ctx, ch);
 
+            /* return_token_ids: the stop id the text leaves out ends
+             * them, as vLLM's do */
+            if (rc == NGX_OK && ctx->return_ids && ch->stop_token >= 0) {
+                rc = ngx_http_slora_ids_add(r, ch, ch->stop_token);
+            }
+
             if (rc == NGX_OK) {
                 rc = NGX_DONE;
             }
@@ -1227,7 +1233,9 @@ ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
     }
 
     for (i = 0; i < ctx->n_choices; i++) {
-        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx, NULL, 0));
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx,
+                                                          &ctx->choice[i],
+                                                          0));
         if (p == NULL) {
             return NGX_ERROR;
         }

@@ -119,7 +119,10 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         token = tokens != NULL ? tokens[k]
                                : ch->kept->ids[k - ch->kept->from];
 
-        if (ngx_http_slora_append(r, ctx, ch, token, 0) != NGX_OK) {
+        if (ngx_http_slora_append(r, ctx, ch, token, 0) != NGX_OK
+            || (ctx->return_ids
+                && ngx_http_slora_ids_add(r, ch, token) != NGX_OK))
+        {
             return NGX_ERROR;
         }
 
@@ -239,9 +242,9 @@ ngx_http_slora_take_state(slora_queue_t *q, ngx_http_slora_choice_t *ch)
 }
 
 
-/* A finished choice's last word: why it ended, and what the engine wrote
- * before it finished the slot (an answer that stopped before any token
- * has n_cached from here). */
+/* A finished choice's last word: why it ended (and by which stop id),
+ * and what the engine wrote before it finished the slot (an answer that
+ * stopped before any token has n_cached from here). */
 void
 ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch)
 {
@@ -250,6 +253,7 @@ ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch)
 
     if (ch->kept != NULL) {
         finish = ch->kept->finish;
+        ch->stop_token = ch->kept->stop_token;
         ch->n_cached = ch->kept->n_cached;
         ch->accepted = ch->kept->accepted;
         ch->rejected = ch->kept->rejected;
@@ -257,6 +261,7 @@ ngx_http_slora_take_end(slora_queue_t *q, ngx_http_slora_choice_t *ch)
     } else {
         s = slora_queue_slot(q, ch->slot);
         finish = s->finish;
+        ch->stop_token = s->stop_token;
         ch->n_cached = s->n_cached;
         ch->accepted = s->accepted_prediction;
         ch->rejected = s->rejected_prediction;
@@ -344,6 +349,7 @@ ngx_http_slora_take_keep(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         kept->from = ch->n_done;
         kept->n_out = n;
         kept->finish = s->finish;
+        kept->stop_token = s->stop_token;
         kept->n_cached = s->n_cached;
         kept->accepted = s->accepted_prediction;
         kept->rejected = s->rejected_prediction;

@@ -6,8 +6,9 @@
 # ids past the vocabulary, and a set that min_tokens would hold all of
 # back, are a 400), stream_options.continuous_usage_stats (the counts
 # so far in every chunk), truncate_prompt_tokens (a prompt cut to its
-# last tokens), bad_words (their tokens never drawn) and prompt_logprobs
-# (each prompt token's log-probability and rank, as echo's figures).
+# last tokens), bad_words (their tokens never drawn), prompt_logprobs
+# (each prompt token's log-probability and rank, as echo's figures) and
+# return_token_ids (the prompt's and the answer's ids beside the text).
 
 use strict;
 use warnings;
@@ -458,6 +459,95 @@ sub token_ids {
        && $s0->{body} !~ /prompt_logprobs/,
        'a stream with prompt_logprobs 0: answered, nothing of it sent')
         or diag(join("\n", @$bad));
+}
+
+# vLLM's return_token_ids: the prompt's ids (/tokenize's) and each
+# choice's generated ones, which detokenize to its text and end in the
+# stop id that ended it (the text leaves it out); streamed, the prompt's
+# in a choice's first chunk alone and each chunk's own ids, all of them
+# together the answer's. Completions: each choice its own prompt's.
+{
+    my @m = ({ role => 'user', content => 'What is 2+2?' });
+    my %b = (model => 'base', temperature => 0, max_tokens => 24,
+             messages => \@m, return_token_ids => JSON::PP::true());
+    my $a = json_req($PORT, '/v1/chat/completions', \%b);
+    my $ac = $a->{json}{choices}[0] // {};
+    my @ids = @{ $ac->{token_ids} // [] };
+    my @pids = @{ json_req($PORT, '/v1/tokenize',
+                           { model => 'base', messages => \@m })
+                  ->{json}{tokens} // [] };
+    my $stop = ($ac->{finish_reason} // '') eq 'stop';
+    my @text_ids = $stop ? @ids[0 .. $#ids - 1] : @ids;
+    my $dt = json_req($PORT, '/v1/detokenize', { tokens => \@text_ids })
+             ->{json}{prompt};
+    my $eos = json_req($PORT, '/v1/detokenize',
+                       { tokens => [$ids[-1] // 0] })->{json}{prompt};
+    ok($stop && @ids == ($a->{json}{usage}{completion_tokens} // 0) + 1
+       && ($dt // "\0") eq ($ac->{message}{content} // "\1")
+       && "@{ $a->{json}{prompt_token_ids} // [] }" eq "@pids" && @pids > 4,
+       'chat: prompt_token_ids /tokenize\'s, token_ids the answer\'s text '
+       . "and then its stop id ($ids[-1], \"" . one_line($eos // '') . '")')
+        or diag($a->{body});
+
+    my $st = stream_start($PORT, 'POST', '/v1/chat/completions',
+                          body => json_encode({ %b,
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $st->wait_done(60);
+    my ($bad, $sum) = $st->sse_check('chat');
+    my @evs = grep { $_->{json} } @{ $st->{events} };
+    my @streamed = map { @{ $_->{json}{choices}[0]{token_ids} // [] } } @evs;
+    my @with_prompt = grep { $_->{json}{prompt_token_ids} } @evs;
+    ok(!@$bad && "@streamed" eq "@ids" && @with_prompt == 1
+       && $with_prompt[0] == $evs[0]
+       && "@{ $evs[0]{json}{prompt_token_ids} }" eq "@pids",
+       'streamed: the chunks\' token_ids together the answer\'s, the '
+       . 'prompt\'s in the first chunk alone')
+        or diag(join("\n", @$bad), "\n", $st->{body});
+
+    my $two = json_req($PORT, '/v1/completions',
+                       { model => 'base', prompt => ['Hello there', 'The sky'],
+                         max_tokens => 4, temperature => 0, n => 2,
+                         return_token_ids => JSON::PP::true() });
+    my @want = map { join ' ', @{ json_req($PORT, '/v1/tokenize',
+                                           { prompt => $_ })
+                                  ->{json}{tokens} // [] } }
+               'Hello there', 'The sky';
+    my $right = grep {
+        my $c = $two->{json}{choices}[$_] // {};
+        my $t = json_req($PORT, '/v1/detokenize',
+                         { tokens => $c->{token_ids} // [] })->{json}{prompt};
+        "@{ $c->{prompt_token_ids} // [] }" eq $want[int($_ / 2)]
+        && ($t // "\0") eq ($c->{text} // "\1")
+    } 0 .. 3;
+    is($right, 4, 'completions of two prompts, n 2: each choice its '
+       . 'prompt\'s ids and token_ids that are its text');
+
+    my $cs = stream_start($PORT, 'POST', '/v1/completions',
+                          body => json_encode({ model => 'base',
+                                                prompt => 'The sky',
+                                                max_tokens => 4,
+                                                temperature => 0, n => 2,
+                                                return_token_ids =>
+                                                    JSON::PP::true(),
+                                                stream => JSON::PP::true() }),
+                          headers => { 'Content-Type' => 'application/json' });
+    $cs->wait_done(60);
+    my %firsts;
+    my $order = 1;
+    for my $ev (grep { $_->{json} } @{ $cs->{events} }) {
+        my $c = $ev->{json}{choices}[0] // next;
+        if ($c->{prompt_token_ids}) {
+            $order = 0 if exists $firsts{ $c->{index} };
+            $firsts{ $c->{index} } = "@{ $c->{prompt_token_ids} }";
+        } elsif (!exists $firsts{ $c->{index} }) {
+            $order = 0;
+        }
+    }
+    ok($order && keys %firsts == 2
+       && !grep({ $_ ne $want[1] } values %firsts),
+       'a completions stream of n 2: each choice\'s first chunk, and only '
+       . 'it, with the prompt\'s ids');
 }
 
 # the Responses API takes the sampling ones as chat does:

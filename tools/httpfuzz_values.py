@@ -66,6 +66,7 @@ FIELDS = {
     'return_token_strs': ['true', 'false', '"yes"', 'null'],
     'prompt_logprobs': ['0', '1', '5', '20', '21', '-1', '1.5', '"2"',
                         'null'],
+    'return_token_ids': ['true', 'false', '1', 'null'],
     'response_format': [
         '{"type":"json_object"}', '{"type":"text"}', 'null',
         '{"type":"json_schema","json_schema":{"name":"x","schema":'

@@ -1,6 +1,8 @@
 /*
- * test_openai_prompt_lp.c: vLLM's prompt_logprobs in the request parser
- * (engine/slora_openai_answer.c's slora_openai_logprobs): a count of
+ * test_openai_vllm.c: vLLM's return_token_ids (a bool, on chat and
+ * completions; anything else a 400 naming it) and prompt_logprobs in the
+ * request parser (engine/slora_openai_answer.c's slora_openai_logprobs
+ * for the second): a count of
  * alternatives from 0 to the limit, on chat and completions alike, apart
  * from logprobs' own; a completion that asks for it may be the prompt's
  * alone (max_tokens 0); a stream takes 0 and passes it over, and refuses
@@ -20,6 +22,7 @@
 #define MSGS  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
 
 
+static void test_return_ids(void);
 static void test_served(void);
 static void test_refused(void);
 
@@ -27,10 +30,43 @@ static void test_refused(void);
 int
 main(void)
 {
+    test_return_ids();
     test_served();
     test_refused();
 
     return done_testing();
+}
+
+
+static void
+test_return_ids(void)
+{
+    int                  rc;
+    slora_openai_req_t   req;
+    slora_openai_err_t   err;
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"return_token_ids\":true}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.return_ids, "chat: return_token_ids true");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"stream\":true,"
+               "\"return_token_ids\":true}", &req, &err);
+    ok(rc == SLORA_OK && req.return_ids && req.stream,
+       "completions: return_token_ids true with a stream");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"return_token_ids\":null}", &req, &err);
+    ok(rc == SLORA_OK && !req.return_ids, "return_token_ids null: off");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"return_token_ids\":1}",
+               &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "return_token_ids") == 0,
+       "return_token_ids 1: 400 naming it (%s)", err.msg);
+    slora_openai_req_free(&req);
 }
 
 

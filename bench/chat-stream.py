@@ -20,7 +20,8 @@
 # and picked up again); the chat's answer as GET stream's bare text; a
 # text scored with
 # echo, and a greedy continuation scored back against generation's
-# figures; vLLM's prompt_logprobs (ranks); then 16 at once for the aggregate tokens/s. Standard library
+# figures; vLLM's prompt_logprobs (ranks) and return_token_ids; then 16
+# at once for the aggregate tokens/s. Standard library
 # only (the device has no PyPI).
 #
 #   python3 bench/chat-stream.py http://127.0.0.1:18080 [max_tokens]
@@ -557,6 +558,25 @@ for i, e in enumerate(pc["prompt_logprobs"][1:], 1):
 print(f"prompt_logprobs 2: {ok} of {len(ids) - 1} entries keyed by the "
       f"prompt's ids with echo's figures and ranks in order "
       f"({ranks} past the first)")
+
+# vLLM's return_token_ids: the answer's ids, the stop id last where one
+# ended it, detokenize to its text
+ri = post({"model": MODEL, "max_tokens": 24, "temperature": 0,
+           "return_token_ids": True,
+           "messages": [{"role": "user", "content": "Name a colour."}]})
+rc = ri["choices"][0]
+rids = rc["token_ids"]
+text_ids = rids[:-1] if rc["finish_reason"] == "stop" else rids
+req = urllib.request.Request(
+    URL.replace("/chat/completions", "/detokenize"),
+    json.dumps({"tokens": text_ids}).encode(),
+    {"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=600) as r:
+    back = json.load(r)["prompt"]
+print(f"return_token_ids: {len(ri['prompt_token_ids'])} prompt ids, "
+      f"{len(rids)} answer ids ({rc['finish_reason']}): "
+      + ("they detokenize to the text" if back == rc["message"]["content"]
+         else f"NOT THE TEXT: {back!r}"))
 
 res = []
 th = [threading.Thread(target=chat, args=(f"Count from 1 to {k + 20}.", res))

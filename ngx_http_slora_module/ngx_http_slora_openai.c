@@ -260,8 +260,7 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                 + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD
                 + 6 * ch->reason_len + sizeof(",\"reasoning\":null")
                 + sizeof(",\"prompt_logprobs\":[]")
-                + ctx->choice[i - i % ctx->n_each].prompt_lp.len
-                + ngx_http_slora_ids_max(ctx, ch);
+                + ctx->choice[i - i % ctx->n_each].prompt_lp.len;
     }
 
     b = ngx_create_temp_buf(r->pool, size);

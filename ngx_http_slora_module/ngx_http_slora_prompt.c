@@ -640,10 +640,13 @@ ngx_http_slora_truncate_try(ngx_http_request_t *r,
 
 
 /*
- * vLLM's prompt_logprobs, bounded: each prompt's tokens after the first
- * times the entries each shows (the token and its alternatives), over
- * the prompts, at most NGX_HTTP_SLORA_PROMPT_LP_MAX; an entry is some 80
- * bytes of the worker's memory until the answer goes. A 400 past it.
+ * The prompt's log-probabilities a request asks for, bounded: vLLM's
+ * prompt_logprobs list each prompt token after the first with its
+ * alternatives, once a prompt; a completion's echo with logprobs lists
+ * each prompt token in every choice's lists (its token, figure, offset
+ * and alternatives). Their entries, over the request, at most
+ * NGX_HTTP_SLORA_PROMPT_LP_MAX: an entry is some 80 bytes of the worker's
+ * memory until the answer goes. A 400 naming the field past it.
  */
 ngx_int_t
 ngx_http_slora_prompt_lp_bound(const slora_openai_req_t *req,
@@ -653,14 +656,17 @@ ngx_http_slora_prompt_lp_bound(const slora_openai_req_t *req,
     int64_t     entries;
     ngx_uint_t  k;
 
-    if (!req->prompt_logprobs) {
-        return NGX_OK;
-    }
-
     entries = 0;
 
     for (k = 0; k < n_prompts; k++) {
-        entries += (int64_t) (prompt[k].n - 1) * (req->prompt_top + 1);
+        if (req->prompt_logprobs) {
+            entries += (int64_t) (prompt[k].n - 1) * (req->prompt_top + 1);
+        }
+
+        if (req->echo && req->logprobs) {
+            entries += (int64_t) req->n * prompt[k].n
+                       * (req->top_logprobs + 2);
+        }
     }
 
     if (entries <= NGX_HTTP_SLORA_PROMPT_LP_MAX) {
@@ -669,11 +675,15 @@ ngx_http_slora_prompt_lp_bound(const slora_openai_req_t *req,
 
     return ngx_http_slora_fail(e, NGX_HTTP_BAD_REQUEST,
                                "invalid_request_error", "invalid_value",
-                               "prompt_logprobs",
-                               "prompt_logprobs %D would list %L entries "
-                               "(each prompt token and its alternatives), "
-                               "more than the %d this server gives a "
-                               "request; ask for fewer alternatives or a "
-                               "shorter prompt", req->prompt_top, entries,
+                               req->prompt_logprobs ? "prompt_logprobs"
+                                                    : "logprobs",
+                               "The prompt's log-probabilities would list "
+                               "%L entries (each prompt token and its "
+                               "alternatives%s), more than the %d this "
+                               "server gives a request; ask for fewer "
+                               "alternatives, choices or prompt tokens",
+                               entries,
+                               req->echo && req->logprobs
+                               ? ", in each choice's echo" : "",
                                NGX_HTTP_SLORA_PROMPT_LP_MAX);
 }

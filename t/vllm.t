@@ -24,7 +24,7 @@ my $s = SloraTest::Server->new(name => 'vllm', port => $PORT,
 mkdir $s->prefix . '/adapters';
 $s->{http} = slora_http(
     model => real_model(), adapters => $s->prefix . '/adapters',
-    engine => 'threads=2 slots=16 max_ctx=2048 max_tokens=256 top_logprobs=20');
+    engine => 'threads=2 slots=16 max_ctx=8192 max_tokens=256 top_logprobs=20');
 $s->start;
 pass('nginx started on SmolLM2, engine ready');
 
@@ -232,7 +232,7 @@ sub token_ids {
     is($ids->{json}{choices}[0]{text} // "\0", $last3 // "\1",
        'truncate_prompt_tokens 3 of its token ids: the same last 3');
 
-    my $long = join(' ', ('the long road home') x 1000);
+    my $long = join(' ', ('the long road home') x 3000);
     my %l = (model => 'base', prompt => $long, max_tokens => 4,
              temperature => 0);
     my $no = json_req($PORT, '/v1/completions', \%l);
@@ -243,7 +243,7 @@ sub token_ids {
     ok($no->{status} == 413 && $cut->{status} == 200
        && ($cut->{json}{usage}{prompt_tokens} // 0) == 100
        && ($tk->{json}{count} // 0) == 100,
-       'a text of some 4000 tokens: 413 whole, answered from its last 100 '
+       'a text of some 12000 tokens: 413 whole, answered from its last 100 '
        . '(and /tokenize counts 100)')
         or diag($no->{status}, ' ', $cut->{body});
     my $ctx = json_req($PORT, '/v1/completions',
@@ -324,7 +324,8 @@ sub token_ids {
 # the decoded token the token's text. Chat's once, beside usage, over
 # its rendered prompt; a completion of max_tokens 0 the prompt's alone;
 # n choices of two prompts each show their own prompt's list (read once
-# a prompt); past 2^19 entries a request a 400; a stream refuses it with
+# a prompt); past 2^19 entries a request (echo's with logprobs counted
+# too) a 400; a stream refuses it with
 # vLLM's words (0 passes and is not sent).
 {
     my $P = 'The capital of France is Paris. The capital of Germany is';
@@ -438,6 +439,18 @@ sub token_ids {
        . 'bound of 2^19 entries; one of them answered, 20 alternatives a '
        . 'token')
         or diag($over->{status}, ' ', $over->{json}{error}{message} // '');
+    # echo's lists count too: each choice lists every prompt token
+    my $w5 = join(' ', ('the long road home') x 1250);
+    my $echo = json_req($PORT, '/v1/completions',
+                        { model => 'base', prompt => $w5, max_tokens => 1,
+                          echo => JSON::PP::true(), logprobs => 5,
+                          n => 16 });
+    ok($echo->{status} == 400
+       && ($echo->{json}{error}{param} // '') eq 'logprobs'
+       && ($echo->{json}{error}{message} // '') =~ /in each choice's echo/,
+       'echo with logprobs 5 and n 16 over a prompt of some 5000 tokens: '
+       . '400 past the same bound')
+        or diag($echo->{status}, ' ', $echo->{body});
 
     my $st = json_req($PORT, '/v1/completions',
                       { model => 'base', prompt => $P, max_tokens => 2,

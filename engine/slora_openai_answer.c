@@ -87,6 +87,7 @@ slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
                                      "when `stream=True`.");
         }
 
+        /* stream was read before (slora_openai_options) */
         req->prompt_logprobs = !req->stream;
         req->prompt_top = (int32_t) d;
     }

@@ -56,13 +56,13 @@ static ngx_int_t ngx_http_slora_lp_chat_entry(ngx_http_request_t *r,
 
 
 /* The entry of one output token, taken with its record in the zone
- * (of at most max_top alternatives) and the code points of the
- * completion before its text; or of an echoed prompt's token, the first
- * without a record (zrec NULL: null figures). */
+ * (the request's top_logprobs alternatives of it shown) and the code
+ * points of the completion before its text; or of an echoed prompt's
+ * token, the first without a record (zrec NULL: null figures). */
 ngx_int_t
 ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_http_slora_choice_t *ch, int32_t token, const slora_logprob_t *zrec,
-    int32_t max_top, size_t offset)
+    size_t offset)
 {
     u_char                   num[32];
     float                    logprob;
@@ -79,7 +79,8 @@ ngx_http_slora_lp_add(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     /* a copy, its count bounded: the zone is another process's */
     logprob = zrec != NULL ? zrec->logprob : 0;
     n_top = zrec != NULL ? ngx_min(ngx_max(zrec->n_top, 0),
-                                   ngx_min(max_top, SLORA_QUEUE_TOP_MAX))
+                                   ngx_min(ctx->top_logprobs,
+                                           SLORA_QUEUE_TOP_MAX))
                          : 0;
     if (n_top > 0) {
         ngx_memcpy(top, zrec->top, (size_t) n_top * sizeof(slora_top_t));

@@ -537,7 +537,7 @@ u_char *ngx_http_slora_model_obj(u_char *p, ngx_str_t *id, ngx_str_t *parent,
 /* ngx_http_slora_logprobs.c */
 ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch, int32_t token,
-    const slora_logprob_t *zrec, int32_t max_top, size_t offset);
+    const slora_logprob_t *zrec, size_t offset);
 ngx_int_t ngx_http_slora_lp_prompt(ngx_http_request_t *r,
     ngx_http_slora_choice_t *ch, int32_t token, const slora_logprob_t *zrec,
     int32_t max_top);

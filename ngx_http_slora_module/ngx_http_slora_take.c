@@ -129,7 +129,7 @@ ngx_http_slora_take_tokens(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         if (ctx->logprobs
             && ngx_http_slora_lp_add(r, ctx, ch, token,
                                      ngx_http_slora_take_logprob(q, ch, k),
-                                     (int32_t) q->geom.top_cap, chars)
+                                     chars)
                != NGX_OK)
         {
             return NGX_ERROR;
@@ -438,7 +438,7 @@ ngx_http_slora_take_prompt(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                                      k > 0 ? slora_queue_score(q, ch->slot,
                                                                (uint32_t) k)
                                            : NULL,
-                                     ctx->top_logprobs, chars)
+                                     chars)
                != NGX_OK)
         {
             return NGX_ERROR;

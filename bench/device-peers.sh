@@ -7,7 +7,13 @@
 # could reach over PEFT here). Their JSON goes to $OUT. A call of its
 # own: PEFT alone can take most of one.
 #
-#   [OURS=0] [TORCH=0] bash bench/device-peers.sh
+#   [OURS=0] [TORCH=0] [LOOKUP=1] bash bench/device-peers.sh
+#
+# LOOKUP=1 runs ours a second time with prompt lookup (`slora bench
+# --lookup 1`: every request drafts from its own tokens, the same greedy
+# tokens in fewer steps where the output repeats), its ratio printed
+# beside the plain one's; the floor and the bar are the plain run's (a
+# draft taken is a token the floor's count reads the weights for).
 
 set -u
 . "$(dirname "$0")/device-lib.sh"
@@ -31,6 +37,12 @@ if [ "${OURS:-1}" = 1 ]; then
     timeout 120 $S bench --model random:llama-7b --device cuda \
         --adapters /tmp/peft-ad --prompt-len 256 --gen 128 --single 0 \
         --step-tokens 4096 --batches 64 2>&1 | tee "$OUT/ours.log"
+    if [ "${LOOKUP:-0}" = 1 ]; then
+        timeout 120 $S bench --model random:llama-7b --device cuda \
+            --adapters /tmp/peft-ad --prompt-len 256 --gen 128 --single 0 \
+            --step-tokens 4096 --batches 64 --lookup 1 2>&1 \
+            | tee "$OUT/ours-lookup.log"
+    fi
 fi
 
 cd $A
@@ -55,6 +67,11 @@ if [ -f "$OUT/ours.log" ]; then
         echo "ours $ours tokens/s over PEFT's mixed $peft:" \
              "$(python3 -c "print(round($ours / $peft, 1))")x"
     fi
+fi
+if [ -f "$OUT/ours-lookup.log" ] && [ -n "${peft:-}" ]; then
+    look=$(awk '$1 == 64 && $2 == 32 { print $(NF - 1) }' "$OUT/ours-lookup.log")
+    [ -n "$look" ] && echo "ours with lookup $look tokens/s over PEFT's" \
+        "mixed $peft: $(python3 -c "print(round($look / $peft, 1))")x"
 fi
 python3 "$REPO/bench/floor.py" ${ours:+--ours $ours} ${peft:+--peft $peft} \
     --json "$OUT/floor.json"

@@ -53,6 +53,9 @@ typedef struct {
     uint64_t    host_hits0;
     uint64_t    evictions0;
     uint64_t    preemptions0;
+    uint64_t    drafts_taken;       /* --lookup: drafted tokens taken */
+    uint64_t    drafts_left;        /* and computed, not taken (the
+                                       run's, from the stats' counts) */
     int64_t     total_ns;           /* every step */
     int64_t     dec_ns;             /* decode-only steps */
     int64_t     dec_dev_ns;         /* their device part */
@@ -116,6 +119,13 @@ static const char  slora_bench_usage[] =
     "                        and shared between requests (1)\n"
     "  --step-tokens N       a step's token budget (prompt + in flight, at\n"
     "                        least 512)\n"
+    "  --lookup 1            every request drafts from its own tokens\n"
+    "                        (speculate=lookup, whatever the number in\n"
+    "                        flight) and the engine checks the drafts:\n"
+    "                        the same greedy tokens in fewer steps where\n"
+    "                        the output repeats its prompt or itself;\n"
+    "                        each run says how many drafted tokens were\n"
+    "                        taken (0)\n"
     "  --batches LIST        instead of the batched run, one run per batch\n"
     "                        size (requests = in flight = B), base model\n"
     "                        then adapters, one line each: the mean\n"
@@ -152,7 +162,7 @@ slora_cli_bench(int argc, char **argv)
     double                 single, secs, v;
     int32_t                n_req, conc, plen, gen, n_names, *buf, vocab;
     int32_t                pool_mib, do_single, batches[16], n_batches,
-                           prefix_cache;
+                           prefix_cache, lookup;
     int32_t                step_tokens, host_mib, preload, loaded, longest;
     int64_t                t0;
     const char            *opt, *val, *model, *dir, **names, *adapter;
@@ -183,6 +193,7 @@ slora_cli_bench(int argc, char **argv)
     step_tokens = 0;
     host_mib = 0;
     preload = 0;
+    lookup = 0;
     memset(&conf, 0, sizeof(conf));
 
     for (i = 1; i < argc; i++) {
@@ -272,6 +283,9 @@ slora_cli_bench(int argc, char **argv)
         } else if (strcmp(opt, "--prefix-cache") == 0) {
             rc = slora_bench_num(val, 0, 1, &prefix_cache);
 
+        } else if (strcmp(opt, "--lookup") == 0) {
+            rc = slora_bench_num(val, 0, 1, &lookup);
+
         } else {
             fprintf(stderr, "slora bench: unknown option %s (see --help)\n",
                     opt);
@@ -304,6 +318,8 @@ slora_cli_bench(int argc, char **argv)
     }
 
     conf.max_running = conc;
+    conf.draft_lookup = lookup;
+    conf.lookup_running = lookup ? conc : 0;
     conf.max_batch_tokens = plen + conc > 512 ? plen + conc : 512;
     if (step_tokens > conf.max_batch_tokens) {
         conf.max_batch_tokens = step_tokens;
@@ -484,6 +500,16 @@ slora_cli_bench(int argc, char **argv)
                    (double) res.generated / res.secs,
                    (double) (res.total_ns - res.dec_ns) / 1e9);
 
+            if (lookup) {
+                printf("batch %d, %d adapters: %llu of %llu tokens "
+                       "generated were drafts taken; %llu drafted tokens "
+                       "computed and not taken\n", batches[i],
+                       k == 0 ? 0 : n_names,
+                       (unsigned long long) res.drafts_taken,
+                       (unsigned long long) res.generated,
+                       (unsigned long long) res.drafts_left);
+            }
+
             /* a batch the pool could not hold in flight at once: its
              * steps are of smaller batches, and the row must say so */
             if (res.dec_steps > 0 && res.full_steps == 0) {
@@ -538,6 +564,8 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
     res->evictions0 = st.adapter_evictions;
     res->preemptions0 = st.preemptions;
     res->prefix_hits0 = st.prefix_hit_tokens;
+    res->drafts_taken = st.lookup_accepted;
+    res->drafts_left = st.lookup_rejected;
     submitted = 0;
     t0 = slora_now_ns();
 
@@ -584,6 +612,8 @@ slora_bench_batched(slora_engine_t *e, int32_t n_req, int32_t conc,
 
     res->secs = (double) (slora_now_ns() - t0) / 1e9;
     res->generated = bs.generated;
+    res->drafts_taken = st.lookup_accepted - res->drafts_taken;
+    res->drafts_left = st.lookup_rejected - res->drafts_left;
     res->failed = bs.failed;
 
     if (bs.failed) {
@@ -617,6 +647,14 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
            (unsigned long long) (st.preemptions - res->preemptions0));
     printf("prefix cache: %llu prompt tokens taken from it\n",
            (unsigned long long) (st.prefix_hit_tokens - res->prefix_hits0));
+
+    if (res->drafts_taken + res->drafts_left > 0) {
+        printf("lookup: %llu of %llu tokens generated were drafts taken; "
+               "%llu drafted tokens computed and not taken\n",
+               (unsigned long long) res->drafts_taken,
+               (unsigned long long) res->generated,
+               (unsigned long long) res->drafts_left);
+    }
 
     if (res->dec_steps > 0) {
         printf("decode-only steps: %llu, mean %.3f ms at a mean batch of "

@@ -24,6 +24,8 @@
 # values are refused by name. `slora bench --batches` says when the pool
 # never held a batch in flight; bench/steps.py and bench/kernel-times.py
 # sum up a step log and an Nsight Compute CSV of a decode step's kernels.
+# `slora bench --lookup 1` drafts from the requests' own tokens: the same
+# tokens generated, some of them drafts taken, and says how many.
 
 use strict;
 use warnings;
@@ -497,6 +499,29 @@ sub bench_row {
     like($out, qr/^decode-only steps: 14, mean [\d.]+ ms at a mean batch of 3\.0; 7 of them full \(every request in flight decoding\), mean [\d.]+ ms$/m,
          '... 14 decode-only steps, the 7 of the first four full')
         or diag($out);
+}
+
+# bench --lookup 1: the tiny model's greedy answers of 200 tokens repeat
+# themselves here and there, so some tokens are drafts taken; without it
+# no drafts, and the same number of tokens either way
+{
+    my %out;
+    for my $lookup (0, 1) {
+        my ($rc, $out, $err) = SloraTest::run_cmd(
+            $slora, 'bench', '--model', $model, '--threads', '1',
+            '--prompt-len', '16', '--gen', '200', '--single', '0',
+            '--requests', '4', '--concurrency', '4', '--lookup', $lookup);
+        is($rc, 0, "bench --lookup $lookup exits 0") or diag("$out\n$err");
+        $out{$lookup} = $out;
+        like($out, qr/^batched: 4 requests, 4 in flight, 0 adapters: 800 tokens in /m,
+             '... 800 tokens generated') or diag($out);
+    }
+    unlike($out{0}, qr/^lookup:/m, '... no drafts without --lookup')
+        or diag($out{0});
+    my ($taken, $left) = $out{1} =~ /^lookup: (\d+) of 800 tokens generated were drafts taken; (\d+) drafted tokens computed and not taken$/m;
+    ok(defined $taken && $taken > 0 && $taken < 800,
+       '... with it some are drafts taken (' . ($taken // 'none') . ')')
+        or diag($out{1});
 }
 
 # bench --long-prompt: the first request's prompt is that long (1100

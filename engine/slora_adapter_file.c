@@ -217,14 +217,32 @@ slora_adapter_file_kind(mode_t mode)
 int
 slora_sha256_buf(const void *data, size_t len, char hex[SLORA_SHA256_HEX])
 {
-    unsigned int   n;
-    unsigned char  md[EVP_MAX_MD_SIZE];
+    unsigned char  md[SLORA_SHA256_LEN];
 
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+    if (slora_sha256_raw(data, len, md) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
     slora_sha256_hex(md, hex);
+
+    return SLORA_OK;
+}
+
+
+int
+slora_sha256_raw(const void *data, size_t len,
+    unsigned char md[SLORA_SHA256_LEN])
+{
+    unsigned int   n;
+    unsigned char  out[EVP_MAX_MD_SIZE];
+
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1
+        || n != SLORA_SHA256_LEN)
+    {
+        return SLORA_ERROR;
+    }
+
+    memcpy(md, out, SLORA_SHA256_LEN);
 
     return SLORA_OK;
 }

@@ -706,6 +706,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     }
 
     q->r.tenant = q->tenant;
+    q->r.cache_salt[0] = req->cache_salt[0];
+    q->r.cache_salt[1] = req->cache_salt[1];
     q->rate_free = req->rate_free != 0;
 
     rc = slora_engine_resolve(e, q, err);

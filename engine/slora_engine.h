@@ -180,6 +180,12 @@ typedef struct {
                                        the tenant's default; "base": the
                                        base model */
     const char       *tenant;       /* NULL: none */
+    uint64_t          cache_salt[2]; /* vLLM's cache_salt, the first 128
+                                       bits of its SHA-256: the prefix
+                                       cache's pages are shared only
+                                       between requests of the same salt
+                                       (and adapter and tenant); {0, 0}:
+                                       none */
     int               rate_free;    /* 1: the tenant's rate does not
                                        count it (a request's choices
                                        after its first) */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "slora_adapter.h"
 #include "slora_json.h"
 #include "slora_openai_int.h"
 #include "slora_tokenizer_int.h"
@@ -48,6 +49,8 @@ static int slora_openai_prompt_end(cJSON *root,
     slora_openai_err_t *err);
 static int slora_openai_sampling(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_cache_salt(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_options(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -862,6 +865,10 @@ slora_openai_options(cJSON *root, slora_openai_req_t *req,
 
     req->return_ids = flag;
 
+    if (slora_openai_cache_salt(root, req, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
     /* vLLM's skip_special_tokens, true unless given: false shows the
      * control tokens an answer holds as their text */
     flag = !req->show_special;
@@ -1071,6 +1078,60 @@ slora_openai_ids(cJSON *item, const char *param, slora_openai_prompt_t *p,
 
 
 /* A JSON string, checked for UTF-8 and copied out of the cJSON tree. */
+/*
+ * vLLM's cache_salt: a request's pages in the prefix cache are shared
+ * only with requests of the same salt (and adapter and tenant), so that
+ * users of one tenant cannot learn from cached tokens, or from how soon
+ * a first token comes, how each other's prompts begin. Kept as the first
+ * 128 bits of its SHA-256; a non-empty string, null as absent.
+ */
+static int
+slora_openai_cache_salt(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    size_t         len;
+    cJSON         *item;
+    unsigned char  md[SLORA_SHA256_LEN];
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "cache_salt");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    if (!cJSON_IsString(item) || item->valuestring == NULL
+        || item->valuestring[0] == '\0')
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 cJSON_IsString(item) ? "invalid_value"
+                                                      : "invalid_type",
+                                 "cache_salt", "cache_salt must be a "
+                                 "non-empty string");
+    }
+
+    len = strlen(item->valuestring);
+
+    if (!slora_utf8_text_valid(item->valuestring, len)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_utf8",
+                                 "cache_salt", "cache_salt is not valid "
+                                 "UTF-8");
+    }
+
+    if (slora_sha256_raw(item->valuestring, len, md) != SLORA_OK) {
+        return slora_openai_nomem(err);
+    }
+
+    memcpy(req->cache_salt, md, sizeof(req->cache_salt));
+
+    /* {0, 0} means no salt: a digest of that start stands for another */
+    if (req->cache_salt[0] == 0 && req->cache_salt[1] == 0) {
+        req->cache_salt[1] = 1;
+    }
+
+    return SLORA_OK;
+}
+
+
 int
 slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
     slora_openai_req_t *req, slora_openai_err_t *err)

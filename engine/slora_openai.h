@@ -168,6 +168,10 @@ typedef struct {
     uint32_t              n_logit_bias;     /* distinct token ids */
     int32_t               logit_bias_ids[SLORA_OPENAI_MAX_BIAS];
     float                 logit_bias[SLORA_OPENAI_MAX_BIAS]; /* -100..100 */
+    uint64_t              cache_salt[2];    /* vLLM's cache_salt: the
+                                               first 128 bits of its
+                                               SHA-256 (slora_engine.h's);
+                                               {0, 0}: none */
     int32_t               keep_last;        /* vLLM's
                                                truncate_prompt_tokens: the
                                                prompt's last this many

@@ -434,8 +434,7 @@ slora_prefix_find(slora_prefix_t *pc, uint64_t hash,
         e = &pc->entry[page];
 
         if (e->hash == hash && e->parent == parent
-            && e->owner.adapter == o->adapter && e->owner.gen == o->gen
-            && e->owner.tenant == o->tenant && e->epoch == pc->epoch
+            && slora_prefix_same_owner(&e->owner, o) && e->epoch == pc->epoch
             && memcmp(pc->tokens + (int64_t) page * pc->tpp, tokens,
                       (size_t) pc->tpp * sizeof(int32_t)) == 0)
         {
@@ -457,6 +456,8 @@ slora_prefix_hash(const slora_prefix_owner_t *o, int32_t parent,
     h = slora_prefix_mix(slora_prefix_key(), (uintptr_t) o->adapter);
     h = slora_prefix_mix(h, o->gen);
     h = slora_prefix_mix(h, o->tenant);
+    h = slora_prefix_mix(h, o->salt[0]);
+    h = slora_prefix_mix(h, o->salt[1]);
     h = slora_prefix_mix(h, (uint32_t) parent);
 
     for (i = 0; i < tpp; i++) {

@@ -9,7 +9,8 @@
  * and admitted again all begin with pages some request already computed.
  * Tenants never share pages: one could otherwise tell from its cached
  * tokens, or from how soon its first token came, how another tenant's
- * prompts begin.
+ * prompts begin. A request's cache salt (vLLM's cache_salt) is part of
+ * its owner too, so users within one tenant can keep their pages apart.
  *
  * The one idea: an entry is a page, named by its page id, and its key
  * names the whole prefix through its parent, so a lookup walks a prompt
@@ -40,6 +41,9 @@ typedef struct {
     const void      *adapter;           /* NULL: the base model */
     uint64_t         gen;               /* the adapter's weights */
     uint64_t         tenant;            /* slora_prefix_tenant(); 0: none */
+    uint64_t         salt[2];           /* the request's cache salt (vLLM's
+                                           cache_salt: the first 128 bits
+                                           of its SHA-256); {0, 0}: none */
 } slora_prefix_owner_t;
 
 
@@ -52,6 +56,16 @@ typedef struct {
     uint64_t         evictions;         /* pages reclaimed */
 } slora_prefix_stats_t;
 
+
+/* Whether pages of owner a may serve owner b: every part the same. */
+static inline int
+slora_prefix_same_owner(const slora_prefix_owner_t *a,
+    const slora_prefix_owner_t *b)
+{
+    return a->adapter == b->adapter && a->gen == b->gen
+           && a->tenant == b->tenant && a->salt[0] == b->salt[0]
+           && a->salt[1] == b->salt[1];
+}
 
 /* The tenant part of an owner: a 64-bit hash of the name, 0 for none. */
 uint64_t slora_prefix_tenant(const char *name);

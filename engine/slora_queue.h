@@ -34,7 +34,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      36
+#define SLORA_QUEUE_VERSION      37
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -169,6 +169,9 @@ typedef struct {
                                            "default": the tenant's;
                                            "base": base under a tenant */
     char               tenant[SLORA_QUEUE_TENANT_LEN];   /* "": none */
+    uint64_t           cache_salt[2];   /* slora_request_t's: the prefix
+                                           cache shares pages only within
+                                           one salt; {0, 0}: none */
     uint32_t           rate_free;       /* 1: its tenant's rate does not
                                            count it (a request's slots
                                            after its first) */

@@ -217,6 +217,8 @@ slora_sched_submit(slora_sched_t *s, slora_req_t *req, slora_err_t *err)
     req->owner.adapter = req->adapter;
     req->owner.gen = 0;
     req->owner.tenant = slora_prefix_tenant(req->tenant);
+    req->owner.salt[0] = req->cache_salt[0];
+    req->owner.salt[1] = req->cache_salt[1];
     req->n_shared = 0;
     req->unshared = 0;
     req->awaits = 0;
@@ -865,9 +867,7 @@ slora_sched_computing(slora_sched_t *s, const slora_req_t *r)
     for (q = s->running.head; q != NULL; q = q->next) {
         if (q == r || q->awaits || q->unshared || q->n_shared != k
             || q->n_computed >= end || q->n_tokens < end
-            || q->owner.adapter != r->owner.adapter
-            || q->owner.gen != r->owner.gen
-            || q->owner.tenant != r->owner.tenant
+            || !slora_prefix_same_owner(&q->owner, &r->owner)
             || (k > 0 && q->pages[k - 1] != r->pages[k - 1])
             || memcmp(q->tokens + k * s->tpp, r->tokens + k * s->tpp,
                       (size_t) s->tpp * sizeof(int32_t))

@@ -72,6 +72,8 @@ struct slora_req_s {
     const char          *tenant;        /* fair share account, valid while
                                            the request is in the
                                            scheduler; NULL: anonymous */
+    uint64_t             cache_salt[2]; /* slora_request_t's: part of its
+                                           pages' owner; {0, 0}: none */
     int32_t              n_charged;     /* fair: tokens charged, the
                                            prompt's less the cached */
     void                *account;       /* fair: the tenant's counter */
@@ -79,7 +81,7 @@ struct slora_req_s {
     int32_t              run_from;      /* n_tokens when last admitted */
     slora_prefix_owner_t owner;         /* its pages': adapter, the
                                            generation of the weights it
-                                           runs, tenant */
+                                           runs, tenant, cache salt */
     int32_t              n_shared;      /* pages[0, n_shared): prefix
                                            cache entries it holds */
     int                  unshared;      /* a page it computed had an

@@ -166,7 +166,7 @@ slora_ahead_first(const slora_sched_t *s, const slora_req_t *r)
 /* The chain's start: r's owner, the weights it runs where it holds its
  * adapter (older ones where the source changed since), else as its
  * admission will pin it (the adapter's weights of now, as
- * slora_sched_cached() peeks with). */
+ * slora_sched_cached() peeks with); its tenant and cache salt. */
 static uint64_t
 slora_ahead_owner(const slora_req_t *r)
 {
@@ -177,7 +177,10 @@ slora_ahead_owner(const slora_req_t *r)
                            : r->pinned ? r->owner.gen
                            : slora_adapter_gen(r->adapter));
 
-    return slora_ahead_mix(h, r->owner.tenant);
+    h = slora_ahead_mix(h, r->owner.tenant);
+    h = slora_ahead_mix(h, r->owner.salt[0]);
+
+    return slora_ahead_mix(h, r->owner.salt[1]);
 }
 
 

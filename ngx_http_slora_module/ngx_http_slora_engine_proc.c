@@ -555,6 +555,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.id = ((uint64_t) s->gen << 32) | i;
     req.adapter = s->adapter[0] ? s->adapter : NULL;
     req.tenant = s->tenant[0] ? s->tenant : NULL;
+    req.cache_salt[0] = s->cache_salt[0];
+    req.cache_salt[1] = s->cache_salt[1];
     req.rate_free = s->rate_free != 0;
     req.prompt = slora_queue_prompt(ec->q, i);
     req.n_prompt = s->n_prompt;

@@ -4,8 +4,8 @@
  * log-probabilities (the output's, and the prompt's records for echo and
  * vLLM's prompt_logprobs, which only a prompt's first choice reads), the
  * constraints (a JSON schema or grammar with its trigger and a think
- * block's gate, logit_bias, allowed_token_ids, bad_words' runs), the seed
- * and the token bounds. ngx_http_slora_handler.c claims the slot and
+ * block's gate, logit_bias, allowed_token_ids, bad_words' runs), the seed,
+ * the token bounds and the prefix cache's salt. ngx_http_slora_handler.c claims the slot and
  * writes its adapter, prompt and prediction.
  */
 
@@ -105,4 +105,6 @@ ngx_http_slora_slot_sampling(ngx_http_slora_ctx_t *ctx,
                               ^ (uint64_t) ctx->t_start_ns;
     s->max_tokens = pi->max_tokens;
     s->min_tokens = (int32_t) req->min_tokens;
+    s->cache_salt[0] = req->cache_salt[0];
+    s->cache_salt[1] = req->cache_salt[1];
 }

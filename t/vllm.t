@@ -7,8 +7,10 @@
 # back, are a 400), stream_options.continuous_usage_stats (the counts
 # so far in every chunk), truncate_prompt_tokens (a prompt cut to its
 # last tokens), bad_words (their tokens never drawn), prompt_logprobs
-# (each prompt token's log-probability and rank, as echo's figures) and
-# return_token_ids (the prompt's and the answer's ids beside the text).
+# (each prompt token's log-probability and rank, as echo's figures),
+# return_token_ids (the prompt's and the answer's ids beside the text)
+# and cache_salt (the prefix cache shares a prompt's pages only between
+# requests of one salt, chat and the Responses API alike).
 
 use strict;
 use warnings;
@@ -584,6 +586,56 @@ sub token_ids {
     ok($b->{status} == 400
        && ($b->{json}{error}{param} // '') eq 'bad_words',
        'responses with bad_words [1]: 400 naming it, as chat');
+}
+
+# vLLM's cache_salt: the same long prompt's pages serve a later request
+# only where both carry the same salt (or neither does); the answer is
+# the same text whichever pages it used
+{
+    my $sys = join(' ', ('The harbour office keeps the tide tables, the '
+                         . 'pilots\' rota and the lamp room\'s logs.') x 8);
+    my $ask = sub {
+        my ($salt, $path) = @_;
+        my %b = (model => 'base', temperature => 0,
+                 defined $salt ? (cache_salt => $salt) : ());
+        my $r = $path
+            ? json_req($PORT, '/v1/responses',
+                       { %b, instructions => $sys, input => 'Who keeps '
+                         . 'the tide tables?', max_output_tokens => 8 })
+            : json_req($PORT, '/v1/chat/completions',
+                       { %b, max_tokens => 8,
+                         messages => [{ role => 'system', content => $sys },
+                                      { role => 'user', content => 'Who '
+                                        . 'keeps the tide tables?' }] });
+        my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+        my $u = $j->{usage} // {};
+        my $d = $u->{prompt_tokens_details} // $u->{input_tokens_details}
+                // {};
+        return { status => $r->{status}, body => $r->{body},
+                 text => $path ? $j->{output}[0]{content}[0]{text}
+                               : $j->{choices}[0]{message}{content},
+                 prompt => $u->{prompt_tokens} // $u->{input_tokens} // 0,
+                 cached => $d->{cached_tokens} // 0 };
+    };
+    my @r = map { $ask->(@$_) }
+        [undef], [undef], ['tenant-a-3f9c'], ['tenant-a-3f9c'],
+        ['tenant-b-77e1'], [undef, 1], ['tenant-a-3f9c', 1];
+    my $figs = join(', ', map { "$_->{status} $_->{cached}/$_->{prompt}" }
+                    @r);
+    ok(!grep({ $_->{status} != 200 } @r) && $r[0]{prompt} > 100,
+       "seven requests of a $r[0]{prompt}-token prompt: 200 ($figs)")
+        or diag(join("\n", map { $_->{body} } @r));
+    ok($r[1]{cached} > 0 && $r[3]{cached} > 0 && $r[5]{cached} > 0
+       && $r[6]{cached} > 0,
+       'cached tokens again without a salt, with the same salt, and on the '
+       . "Responses API for each ($figs)");
+    ok($r[2]{cached} == 0 && $r[4]{cached} == 0,
+       "none for a salt's first request, though the prompt was cached "
+       . "without one, nor for another salt's ($figs)");
+    my %texts = map { ($_->{text} // '') => 1 } @r[0 .. 4];
+    ok(keys %texts == 1 && length((keys %texts)[0]),
+       'the chat answers all the same text, cached or not: "'
+       . one_line((keys %texts)[0]) . '"') or diag(join("\n", keys %texts));
 }
 
 my $stop = $s->stop;

@@ -7,8 +7,11 @@
  * from logprobs' own; a completion that asks for it may be the prompt's
  * alone (max_tokens 0); a stream takes 0 and passes it over, and refuses
  * more with vLLM's words; -1 (the whole vocabulary), past the limit, a
- * fraction or a string are refused naming the field. Every request is
- * freed, failed ones too, so the ASan build finds a leak.
+ * fraction or a string are refused naming the field. cache_salt: a
+ * non-empty string kept as the first 128 bits of its SHA-256, on chat,
+ * completions and the Responses API, the same salt the same bits; an
+ * empty one or another type a 400 naming it. Every request is freed,
+ * failed ones too, so the ASan build finds a leak.
  */
 
 #include "tap.h"
@@ -25,6 +28,7 @@
 static void test_return_ids(void);
 static void test_served(void);
 static void test_refused(void);
+static void test_cache_salt(void);
 
 
 int
@@ -33,6 +37,7 @@ main(void)
     test_return_ids();
     test_served();
     test_refused();
+    test_cache_salt();
 
     return done_testing();
 }
@@ -164,4 +169,79 @@ test_refused(void)
            "refused: %s: %s", bad[i].body, err.msg);
         slora_openai_req_free(&req);
     }
+}
+
+
+static void
+test_cache_salt(void)
+{
+    int                  rc;
+    uint64_t             first[2];
+    const char          *body;
+    slora_openai_req_t   req;
+    slora_openai_err_t   err;
+
+    /* SHA-256("abc")'s first 16 bytes (FIPS 180-2's example) */
+    static const unsigned char  abc[16] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+        0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23
+    };
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"cache_salt\":\"abc\"}",
+               &req, &err);
+    ok(rc == SLORA_OK && memcmp(req.cache_salt, abc, 16) == 0,
+       "chat: cache_salt \"abc\", its SHA-256's first 128 bits");
+    memcpy(first, req.cache_salt, sizeof(first));
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"cache_salt\":\"abc\"}", &req, &err);
+    ok(rc == SLORA_OK && req.cache_salt[0] == first[0]
+       && req.cache_salt[1] == first[1],
+       "completions: the same salt, the same bits");
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"cache_salt\":\"abd\"}", &req, &err);
+    ok(rc == SLORA_OK && (req.cache_salt[0] != first[0]
+                          || req.cache_salt[1] != first[1]),
+       "another salt, other bits");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"cache_salt\":null}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.cache_salt[0] == 0 && req.cache_salt[1] == 0,
+       "cache_salt null: none");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS "}", &req, &err);
+    ok(rc == SLORA_OK && req.cache_salt[0] == 0 && req.cache_salt[1] == 0,
+       "no cache_salt: none");
+    slora_openai_req_free(&req);
+
+    body = "{\"model\":\"base\",\"input\":\"Hi\",\"cache_salt\":\"abc\"}";
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(body, strlen(body), NULL, NULL, NULL,
+                                      &req, &err);
+    ok(rc == SLORA_OK && memcmp(req.cache_salt, abc, 16) == 0,
+       "the Responses API: cache_salt taken as chat takes it (%s)",
+       err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"cache_salt\":\"\"}",
+               &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "cache_salt") == 0
+       && strcmp(err.code, "invalid_value") == 0
+       && strcmp(err.msg, "cache_salt must be a non-empty string") == 0,
+       "cache_salt \"\": 400 (%s)", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\","
+               "\"cache_salt\":42}", &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "cache_salt") == 0
+       && strcmp(err.code, "invalid_type") == 0,
+       "cache_salt 42: 400 invalid_type (%s)", err.msg);
+    slora_openai_req_free(&req);
 }

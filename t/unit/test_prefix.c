@@ -144,9 +144,13 @@ test_lookup(void)
     slora_err_t            err;
     slora_pool_t          *pool;
     slora_prefix_t        *pc;
-    slora_prefix_owner_t   oa = { &a, 0, 0 }, ob = { &b, 0, 0 },
-                           oa1 = { &a, 1, 0 }, obase = { NULL, 0, 0 },
-                           ot = { &a, 0, 0 };
+    slora_prefix_owner_t   oa = { &a, 0, 0, { 0, 0 } },
+                           ob = { &b, 0, 0, { 0, 0 } },
+                           oa1 = { &a, 1, 0, { 0, 0 } },
+                           obase = { NULL, 0, 0, { 0, 0 } },
+                           ot = { &a, 0, 0, { 0, 0 } },
+                           os1 = { &a, 0, 0, { 7, 9 } },
+                           os2 = { &a, 0, 0, { 7, 10 } };
 
     ot.tenant = slora_prefix_tenant("t1");
 
@@ -182,6 +186,30 @@ test_lookup(void)
            "nor the base model");
     is_int(slora_prefix_take(pc, &ot, t, 0, 4, got), 0,
            "nor a tenant's requests those of no tenant");
+    is_int(slora_prefix_take(pc, &os1, t, 0, 4, got), 0,
+           "nor a salted request an unsalted one's");
+
+    /* a salt's pages serve that salt alone */
+    ok(slora_pool_alloc(pool, SLORA_PAGE_KV, 1, q) == SLORA_OK, "1 page");
+    is_int(slora_prefix_put(pc, &os1, t, 0, q), 1,
+           "a salted request enters its page beside the unsalted one's");
+    n = slora_prefix_take(pc, &os1, t, 0, 4, got);
+    ok(n == 1 && got[0] == q[0], "the same salt takes it (%d)", n);
+    slora_prefix_drop(pc, n, got);
+    is_int(slora_prefix_take(pc, &os2, t, 0, 4, got), 0,
+           "a salt differing in its second half takes none");
+    n = slora_prefix_take(pc, &oa, t, 0, 4, got);
+    ok(n == 3 && got[0] == p[0], "the unsalted still take their own (%d)",
+       n);
+    slora_prefix_drop(pc, n, got);
+    slora_prefix_drop(pc, 1, q);
+    ok(slora_prefix_same_owner(&os1, &os1)
+       && !slora_prefix_same_owner(&os1, &os2)
+       && !slora_prefix_same_owner(&oa, &os1)
+       && !slora_prefix_same_owner(&oa, &ot)
+       && !slora_prefix_same_owner(&oa, &oa1)
+       && !slora_prefix_same_owner(&oa, &ob),
+       "owners are the same only when every part is");
     ok(slora_prefix_tenant("t1") != slora_prefix_tenant("t2")
        && slora_prefix_tenant("t1") == ot.tenant
        && slora_prefix_tenant(NULL) == 0 && slora_prefix_tenant("") == 0,
@@ -209,8 +237,8 @@ test_lookup(void)
     slora_prefix_drop(pc, 3, p);
     slora_prefix_drop(pc, 2, q);
     ok(slora_pool_count(pool, SLORA_PAGE_KV) == 0
-       && slora_pool_count(pool, SLORA_PAGE_CACHED) == 5,
-       "let go of, they are CACHED: %d",
+       && slora_pool_count(pool, SLORA_PAGE_CACHED) == 6,
+       "let go of, they are CACHED (the salted page too): %d",
        slora_pool_count(pool, SLORA_PAGE_CACHED));
 
     slora_prefix_free(pc);
@@ -229,7 +257,7 @@ test_reclaim(void)
     slora_pool_t          *pool;
     slora_prefix_t        *pc;
     slora_prefix_stats_t   st;
-    slora_prefix_owner_t   oa = { &a, 0, 0 };
+    slora_prefix_owner_t   oa = { &a, 0, 0, { 0, 0 } };
 
     pool = mkpool(8);
     pc = slora_prefix_create(pool, &err);
@@ -300,7 +328,7 @@ test_flush(void)
     slora_pool_t          *pool;
     slora_prefix_t        *pc;
     slora_prefix_stats_t   st;
-    slora_prefix_owner_t   oa = { &a, 0, 0 };
+    slora_prefix_owner_t   oa = { &a, 0, 0, { 0, 0 } };
 
     pool = mkpool(16);
     pc = slora_prefix_create(pool, &err);
@@ -797,7 +825,7 @@ test_hot_parent(void)
     slora_err_t            err;
     slora_pool_t          *pool;
     slora_prefix_t        *pc;
-    slora_prefix_owner_t   oa = { &a, 0, 0 };
+    slora_prefix_owner_t   oa = { &a, 0, 0, { 0, 0 } };
 
     pool = mkpool(16);
     pc = slora_prefix_create(pool, &err);

@@ -4,7 +4,8 @@
 # streams three chat completions one by one, printing each answer, its
 # token count, time to first token and tokens/s; asks one long prompt
 # twice (the second takes the first's KV pages from the prefix cache:
-# its cached tokens, both times and whether the answers are equal); four
+# its cached tokens, both times and whether the answers are equal), then
+# under vLLM's cache_salt (pages only within one salt); four
 # sampled choices of one prompt in one request (n=4); a logit_bias that
 # forces a token; vLLM's allowed_token_ids (greedy and sampled, each
 # token checked), include_stop_str_in_output, bad_words and
@@ -109,11 +110,14 @@ def post(body):
         return json.load(r)
 
 
-def ask(question):
+def ask(question, salt=None):
     t0 = time.time()
-    ans = post({"model": MODEL, "max_tokens": 32, "temperature": 0,
-                "messages": [{"role": "system", "content": SYSTEM},
-                             {"role": "user", "content": question}]})
+    body = {"model": MODEL, "max_tokens": 32, "temperature": 0,
+            "messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user", "content": question}]}
+    if salt is not None:
+        body["cache_salt"] = salt
+    ans = post(body)
     u = ans["usage"]
     return (ans["choices"][0]["message"]["content"], u["prompt_tokens"],
             u.get("prompt_tokens_details", {}).get("cached_tokens"),
@@ -126,6 +130,17 @@ print(f"prefix cache: a {a[1]}-token prompt twice: cached {a[2]} then "
       f"{b[2]} tokens, answered in {a[3] * 1000:.0f} then "
       f"{b[3] * 1000:.0f} ms, the answers "
       + ("equal" if a[0] == b[0] else f"differ:\n  {a[0]!r}\n  {b[0]!r}"))
+
+# vLLM's cache_salt: the same prompt's pages only for the same salt
+c = ask("When does the library open?", "salt-6d1f0a")
+d = ask("When does the library open?", "salt-6d1f0a")
+e = ask("When does the library open?", "salt-93be27")
+print(f"cache_salt: cached {c[2]} for a salt's first, {d[2]} for its "
+      f"second, {e[2]} for another salt's first: "
+      + ("ok" if c[2] == 0 and d[2] and d[2] > 0 and e[2] == 0
+         else "WRONG")
+      + ("; the answers equal" if c[0] == d[0] == e[0] == a[0]
+         else f"; the answers differ: {c[0]!r} {d[0]!r} {e[0]!r}"))
 
 # n choices: four sampled answers to one prompt in one request, four
 # engine requests that share the prompt's pages

@@ -28,11 +28,10 @@
 #include "slora_pool.h"
 #include "slora_batch.h"
 #include "slora_backend.h"
+#include "slora_sha256.h"
 
 
 #define SLORA_ADAPTER_MAX_RANK  1024
-#define SLORA_SHA256_LEN        32      /* a digest's bytes */
-#define SLORA_SHA256_HEX        65      /* 64 hex digits and a NUL */
 
 
 /* What adapter_config.json says, checked against the model. */
@@ -214,14 +213,6 @@ int slora_adapter_file_read(int *dfd, const char *dir, const char *file,
 int slora_adapter_file_sha256(const char *dir, const char *file,
     char hex[SLORA_SHA256_HEX], slora_err_t *err);
 
-/* Hex sha256 of len bytes, or of a regular file's bytes; the digest's
- * bytes of len bytes. */
-int slora_sha256_buf(const void *data, size_t len,
-    char hex[SLORA_SHA256_HEX]);
-int slora_sha256_raw(const void *data, size_t len,
-    unsigned char md[SLORA_SHA256_LEN]);
-int slora_sha256_file(const char *path, char hex[SLORA_SHA256_HEX],
-    slora_err_t *err);
 
 /* The stamp of folder dir's files now; a file that cannot be stat()ed
  * has a stamp of zeros. */

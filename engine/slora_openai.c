@@ -22,7 +22,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "slora_adapter.h"
+#include "slora_sha256.h"
 #include "slora_json.h"
 #include "slora_openai_int.h"
 #include "slora_tokenizer_int.h"

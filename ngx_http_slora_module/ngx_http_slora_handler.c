@@ -911,6 +911,10 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                    "unknown tenant (the name is not valid)");
     }
 
+    if (ngx_http_slora_cache_salt(r, req) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ctx->tenant.len) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "slora: tenant \"%V\" model \"%V\"", &ctx->tenant,

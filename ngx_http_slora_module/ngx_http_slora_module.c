@@ -87,6 +87,13 @@ static ngx_command_t  ngx_http_slora_commands[] = {
       offsetof(ngx_http_slora_loc_conf_t, tenant),
       NULL },
 
+    { ngx_string("slora_cache_salt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_slora_loc_conf_t, cache_salt),
+      NULL },
+
     { ngx_string("slora_chat_template"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_slora_chat_template,
@@ -401,6 +408,7 @@ ngx_http_slora_create_loc_conf(ngx_conf_t *cf)
 
     slcf->api = NGX_CONF_UNSET_UINT;
     slcf->tenant = NGX_CONF_UNSET_PTR;
+    slcf->cache_salt = NGX_CONF_UNSET_PTR;
     slcf->chat_template = NGX_CONF_UNSET;
     slcf->reasoning = NGX_CONF_UNSET;
     slcf->deadline = NGX_CONF_UNSET_MSEC;
@@ -420,6 +428,7 @@ ngx_http_slora_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      * location that says slora_api serves it */
     ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_SLORA_API_NONE);
     ngx_conf_merge_ptr_value(conf->tenant, prev->tenant, NULL);
+    ngx_conf_merge_ptr_value(conf->cache_salt, prev->cache_salt, NULL);
     ngx_conf_merge_value(conf->chat_template, prev->chat_template,
                          NGX_HTTP_SLORA_CHAT_AUTO);
     ngx_conf_merge_value(conf->reasoning, prev->reasoning, 0);

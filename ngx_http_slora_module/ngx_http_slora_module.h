@@ -117,6 +117,10 @@ typedef struct {
 typedef struct {
     ngx_uint_t                 api;
     ngx_http_complex_value_t  *tenant;
+    ngx_http_complex_value_t  *cache_salt;    /* slora_cache_salt: the
+                                                 operator's part of a
+                                                 request's prefix cache
+                                                 salt */
     ngx_int_t                  chat_template; /* CHAT_AUTO or slora_chat_e */
     ngx_flag_t                 reasoning;     /* a chat answer's think
                                                  block is its "reasoning",
@@ -481,6 +485,8 @@ ngx_int_t ngx_http_slora_encode_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_slora_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_slora_valid_name(ngx_str_t *name);
 ngx_int_t ngx_http_slora_tenant(ngx_http_request_t *r, ngx_str_t *tenant);
+ngx_int_t ngx_http_slora_cache_salt(ngx_http_request_t *r,
+    slora_openai_req_t *req);
 ngx_uint_t ngx_http_slora_tenant_valid(ngx_str_t *tenant);
 ngx_int_t ngx_http_slora_query_arg(ngx_http_request_t *r, const char *name,
     slora_openai_str_t *out);

@@ -5,12 +5,14 @@
  * vLLM's prompt_logprobs, which only a prompt's first choice reads), the
  * constraints (a JSON schema or grammar with its trigger and a think
  * block's gate, logit_bias, allowed_token_ids, bad_words' runs), the seed,
- * the token bounds and the prefix cache's salt. ngx_http_slora_handler.c claims the slot and
+ * the token bounds and the prefix cache's salt (the client's cache_salt
+ * with `slora_cache_salt`'s value folded in). ngx_http_slora_handler.c claims the slot and
  * writes its adapter, prompt and prediction.
  */
 
 #include "ngx_http_slora_module.h"
 #include "ngx_http_slora_prompt.h"
+#include "slora_sha256.h"
 
 
 /* Choice i of the request (its prompt pi, bad[n_bad] the bad_words'
@@ -107,4 +109,61 @@ ngx_http_slora_slot_sampling(ngx_http_slora_ctx_t *ctx,
     s->min_tokens = (int32_t) req->min_tokens;
     s->cache_salt[0] = req->cache_salt[0];
     s->cache_salt[1] = req->cache_salt[1];
+}
+
+
+/*
+ * slora_cache_salt's value, where it is not empty, folded into the
+ * request's cache salt: the first 128 bits of the SHA-256 of a NUL, the
+ * client's salt's 16 bytes (zeros without one) and the value. A
+ * client's own salt is the digest of a string without a NUL, so no
+ * cache_salt a client sends gives the salt of another's value: pages
+ * are shared only between requests whose values, and cache_salts, are
+ * the same.
+ */
+ngx_int_t
+ngx_http_slora_cache_salt(ngx_http_request_t *r, slora_openai_req_t *req)
+{
+    u_char                     *in;
+    ngx_str_t                   v;
+    unsigned char               md[SLORA_SHA256_LEN];
+    ngx_http_slora_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
+
+    if (slcf->cache_salt == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, slcf->cache_salt, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (v.len == 0) {
+        return NGX_OK;
+    }
+
+    in = ngx_pnalloc(r->pool, 1 + sizeof(req->cache_salt) + v.len);
+    if (in == NULL) {
+        return NGX_ERROR;
+    }
+
+    in[0] = '\0';
+    ngx_memcpy(in + 1, req->cache_salt, sizeof(req->cache_salt));
+    ngx_memcpy(in + 1 + sizeof(req->cache_salt), v.data, v.len);
+
+    if (slora_sha256_raw(in, 1 + sizeof(req->cache_salt) + v.len, md)
+        != SLORA_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(req->cache_salt, md, sizeof(req->cache_salt));
+
+    /* {0, 0} means no salt */
+    if (req->cache_salt[0] == 0 && req->cache_salt[1] == 0) {
+        req->cache_salt[1] = 1;
+    }
+
+    return NGX_OK;
 }

@@ -10,7 +10,9 @@
 # (each prompt token's log-probability and rank, as echo's figures),
 # return_token_ids (the prompt's and the answer's ids beside the text)
 # and cache_salt (the prefix cache shares a prompt's pages only between
-# requests of one salt, chat and the Responses API alike).
+# requests of one salt, chat and the Responses API alike; the directive
+# slora_cache_salt folds a variable's value into it, so that users the
+# operator names keep their pages apart whatever the clients send).
 
 use strict;
 use warnings;
@@ -26,7 +28,9 @@ my $s = SloraTest::Server->new(name => 'vllm', port => $PORT,
 mkdir $s->prefix . '/adapters';
 $s->{http} = slora_http(
     model => real_model(), adapters => $s->prefix . '/adapters',
-    engine => 'threads=2 slots=16 max_ctx=8192 max_tokens=256 top_logprobs=20');
+    engine => 'threads=2 slots=16 max_ctx=8192 max_tokens=256 top_logprobs=20',
+    server_extra => '        location /u/v1/ { slora_api openai; '
+                    . 'slora_cache_salt $http_x_user; }');
 $s->start;
 pass('nginx started on SmolLM2, engine ready');
 
@@ -636,6 +640,56 @@ sub token_ids {
     ok(keys %texts == 1 && length((keys %texts)[0]),
        'the chat answers all the same text, cached or not: "'
        . one_line((keys %texts)[0]) . '"') or diag(join("\n", keys %texts));
+}
+
+# slora_cache_salt $http_x_user on /u/v1/: the user's value is part of
+# the salt, so alice's pages serve alice alone; without the header the
+# location is as /v1/; a client's cache_salt of "alice" elsewhere, or
+# alice adding a cache_salt of her own, reaches none of them
+{
+    my $sys = join(' ', ('The ferry leaves the north quay at seven, calls '
+                         . 'at the island at eight and is back by ten.')
+                        x 8);
+    my $ask = sub {
+        my ($loc, $user, $salt) = @_;
+        my $r = json_req($PORT, "$loc/chat/completions",
+            { model => 'base', temperature => 0, max_tokens => 6,
+              defined $salt ? (cache_salt => $salt) : (),
+              messages => [{ role => 'system', content => $sys },
+                           { role => 'user', content => 'When does it '
+                             . 'leave?' }] },
+            headers => { defined $user ? ('X-User' => $user) : () });
+        my $u = ref $r->{json} eq 'HASH' ? $r->{json}{usage} // {} : {};
+        return { status => $r->{status}, body => $r->{body},
+                 text => $r->{json}{choices}[0]{message}{content},
+                 prompt => $u->{prompt_tokens} // 0,
+                 cached => $u->{prompt_tokens_details}{cached_tokens}
+                           // 0 };
+    };
+    my @r = map { $ask->(@$_) }
+        ['/v1'],                    # 0: the prompt cached unsalted
+        ['/u/v1', 'alice'],         # 1: alice's first
+        ['/u/v1', 'alice'],         # 2: alice's second
+        ['/u/v1', 'bob'],           # 3: bob's first
+        ['/u/v1'],                  # 4: no header: unsalted
+        ['/v1', undef, 'alice'],    # 5: a client's salt "alice"
+        ['/u/v1', 'alice', 'x'];    # 6: alice with her own salt
+    my $figs = join(', ', map { "$_->{status} $_->{cached}/$_->{prompt}" }
+                    @r);
+    ok(!grep({ $_->{status} != 200 } @r) && $r[0]{prompt} > 100,
+       "slora_cache_salt: seven requests of a $r[0]{prompt}-token prompt"
+       . " ($figs)") or diag(join("\n", map { $_->{body} } @r));
+    ok($r[1]{cached} == 0 && $r[2]{cached} > 0 && $r[3]{cached} == 0,
+       "a user's first request takes none of the pages cached unsalted, "
+       . "her second hers, another user's none ($figs)");
+    ok($r[4]{cached} > 0,
+       "without the header the location shares the unsalted pages ($figs)");
+    ok($r[5]{cached} == 0 && $r[6]{cached} == 0,
+       "a client's cache_salt \"alice\" elsewhere takes none of alice's, "
+       . "nor does alice under a salt of her own ($figs)");
+    my %texts = map { ($_->{text} // '') => 1 } @r;
+    ok(keys %texts == 1, 'the same answer all seven times')
+        or diag(join("\n", keys %texts));
 }
 
 my $stop = $s->stop;

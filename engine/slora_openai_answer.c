@@ -663,7 +663,9 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
  * vLLM's extensions that change the answer and that this server does not
  * serve: beam search and a template of the request's own. Refused rather
  * than passed over; their neutral values (null, false, an empty list or
- * string) pass.
+ * string) pass. And vLLM's priority, as vLLM refuses it where its
+ * scheduler has no priorities: here they are the tenants' (the
+ * catalog's), never a client's to raise; 0 passes.
  */
 static int
 slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
@@ -695,6 +697,19 @@ slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err)
                                      "%s (vLLM's) is not supported by this "
                                      "server", name);
         }
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "priority");
+
+    if (item != NULL && !cJSON_IsNull(item)
+        && !(cJSON_IsNumber(item) && item->valuedouble == 0))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", "priority",
+                                 "priority (vLLM's) is not taken from "
+                                 "requests: a tenant's priority is the "
+                                 "catalog's (slora catalog tenant NAME "
+                                 "--priority N)");
     }
 
     return SLORA_OK;

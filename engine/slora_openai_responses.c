@@ -102,7 +102,7 @@ slora_openai_parse_responses(const char *body, size_t len,
         "min_tokens", "ignore_eos", "skip_special_tokens", "guided_regex",
         "guided_choice", "guided_json", "chat_template_kwargs", "user",
         "allowed_token_ids", "bad_words", "include_stop_str_in_output",
-        "cache_salt",
+        "cache_salt", "priority",
         /* vLLM's that chat refuses, refused so here too */
         "guided_grammar", "guided_whitespace_pattern", "structured_outputs"
     };

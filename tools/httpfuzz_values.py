@@ -67,6 +67,7 @@ FIELDS = {
     'prompt_logprobs': ['0', '1', '5', '20', '21', '-1', '1.5', '"2"',
                         'null'],
     'return_token_ids': ['true', 'false', '1', 'null'],
+    'priority': ['0', '1', '-3', 'null', '"high"', '1e9'],
     'cache_salt': ['"s-1a2b3c"', '"s-1a2b3c"', '""', '42', 'null',
                    '"\\u00e9t\\u00e9"', '"' + 'x' * 5000 + '"'],
     'response_format': [

@@ -10,7 +10,9 @@
  * fraction or a string are refused naming the field. cache_salt: a
  * non-empty string kept as the first 128 bits of its SHA-256, on chat,
  * completions and the Responses API, the same salt the same bits; an
- * empty one or another type a 400 naming it. Every request is freed,
+ * empty one or another type a 400 naming it. priority: 0 or null pass,
+ * anything else is a 400 naming it (a tenant's priority is the
+ * catalog's). Every request is freed,
  * failed ones too, so the ASan build finds a leak.
  */
 
@@ -29,6 +31,7 @@ static void test_return_ids(void);
 static void test_served(void);
 static void test_refused(void);
 static void test_cache_salt(void);
+static void test_priority(void);
 
 
 int
@@ -38,6 +41,7 @@ main(void)
     test_served();
     test_refused();
     test_cache_salt();
+    test_priority();
 
     return done_testing();
 }
@@ -244,4 +248,56 @@ test_cache_salt(void)
        && strcmp(err.code, "invalid_type") == 0,
        "cache_salt 42: 400 invalid_type (%s)", err.msg);
     slora_openai_req_free(&req);
+}
+
+
+static void
+test_priority(void)
+{
+    int                  rc;
+    size_t               i;
+    const char          *body;
+    slora_openai_req_t   req;
+    slora_openai_err_t   err;
+
+    static const struct {
+        slora_openai_kind_e  kind;
+        const char          *body;
+        int                  taken;
+    } cases[] = {
+        { CHAT, "{\"model\":\"base\"," MSGS ",\"priority\":0}", 1 },
+        { COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"priority\":null}",
+          1 },
+        { CHAT, "{\"model\":\"base\"," MSGS ",\"priority\":1}", 0 },
+        { COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"priority\":-5}",
+          0 },
+        { CHAT, "{\"model\":\"base\"," MSGS ",\"priority\":\"0\"}", 0 },
+    };
+
+    body = "{\"model\":\"base\",\"input\":\"Hi\",\"priority\":3}";
+    memset(&err, 0, sizeof(err));
+    rc = slora_openai_parse_responses(body, strlen(body), NULL, NULL, NULL,
+                                      &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strcmp(err.param, "priority") == 0,
+       "the Responses API: priority 3 refused as chat refuses it (%s)",
+       err.msg);
+    slora_openai_req_free(&req);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rc = parse(cases[i].kind, cases[i].body, &req, &err);
+
+        if (cases[i].taken) {
+            ok(rc == SLORA_OK, "taken: %s", cases[i].body);
+
+        } else {
+            ok(rc == SLORA_ERROR && err.status == 400
+               && strcmp(err.param, "priority") == 0
+               && strcmp(err.code, "unsupported_parameter") == 0
+               && strstr(err.msg, "--priority") != NULL,
+               "refused: %s: %s", cases[i].body, err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
 }

@@ -22,9 +22,9 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "slora_sha256.h"
 #include "slora_json.h"
 #include "slora_openai_int.h"
+#include "slora_prefix.h"
 #include "slora_tokenizer_int.h"
 
 
@@ -1089,9 +1089,8 @@ static int
 slora_openai_cache_salt(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    size_t         len;
-    cJSON         *item;
-    unsigned char  md[SLORA_SHA256_LEN];
+    size_t   len;
+    cJSON   *item;
 
     item = cJSON_GetObjectItemCaseSensitive(root, "cache_salt");
 
@@ -1117,15 +1116,10 @@ slora_openai_cache_salt(cJSON *root, slora_openai_req_t *req,
                                  "UTF-8");
     }
 
-    if (slora_sha256_raw(item->valuestring, len, md) != SLORA_OK) {
+    if (slora_prefix_salt(item->valuestring, len, req->cache_salt)
+        != SLORA_OK)
+    {
         return slora_openai_nomem(err);
-    }
-
-    memcpy(req->cache_salt, md, sizeof(req->cache_salt));
-
-    /* {0, 0} means no salt: a digest of that start stands for another */
-    if (req->cache_salt[0] == 0 && req->cache_salt[1] == 0) {
-        req->cache_salt[1] = 1;
     }
 
     return SLORA_OK;

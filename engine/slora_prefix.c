@@ -26,6 +26,7 @@
 #include <sys/random.h>
 
 #include "slora_prefix.h"
+#include "slora_sha256.h"
 
 
 #define SLORA_PREFIX_PLACE_STEPS  64    /* slora_prefix_lru_place's walk */
@@ -79,6 +80,26 @@ static void slora_prefix_unlink(slora_prefix_t *pc, int32_t page);
 static int32_t slora_prefix_forget(slora_prefix_t *pc, int32_t page,
     int32_t *parent);
 static uint64_t slora_prefix_key(void);
+
+
+int
+slora_prefix_salt(const void *data, size_t len, uint64_t salt[2])
+{
+    unsigned char  md[SLORA_SHA256_LEN];
+
+    if (slora_sha256_raw(data, len, md) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    memcpy(salt, md, 2 * sizeof(uint64_t));
+
+    /* a digest that starts so stands for another */
+    if (salt[0] == 0 && salt[1] == 0) {
+        salt[1] = 1;
+    }
+
+    return SLORA_OK;
+}
 
 
 uint64_t

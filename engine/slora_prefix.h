@@ -67,6 +67,10 @@ slora_prefix_same_owner(const slora_prefix_owner_t *a,
            && a->salt[1] == b->salt[1];
 }
 
+/* A salt part of an owner: the first 128 bits of the SHA-256 of len
+ * bytes at data, never {0, 0} (which is none). */
+int slora_prefix_salt(const void *data, size_t len, uint64_t salt[2]);
+
 /* The tenant part of an owner: a 64-bit hash of the name, 0 for none. */
 uint64_t slora_prefix_tenant(const char *name);
 

@@ -6,13 +6,13 @@
  * constraints (a JSON schema or grammar with its trigger and a think
  * block's gate, logit_bias, allowed_token_ids, bad_words' runs), the seed,
  * the token bounds and the prefix cache's salt (the client's cache_salt
- * with `slora_cache_salt`'s value folded in). ngx_http_slora_handler.c claims the slot and
- * writes its adapter, prompt and prediction.
+ * with `slora_cache_salt`'s value folded in). ngx_http_slora_handler.c
+ * claims the slot and writes its adapter, prompt and prediction.
  */
 
 #include "ngx_http_slora_module.h"
 #include "ngx_http_slora_prompt.h"
-#include "slora_sha256.h"
+#include "slora_prefix.h"
 
 
 /* Choice i of the request (its prompt pi, bad[n_bad] the bad_words'
@@ -126,7 +126,6 @@ ngx_http_slora_cache_salt(ngx_http_request_t *r, slora_openai_req_t *req)
 {
     u_char                     *in;
     ngx_str_t                   v;
-    unsigned char               md[SLORA_SHA256_LEN];
     ngx_http_slora_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_slora_module);
@@ -152,17 +151,11 @@ ngx_http_slora_cache_salt(ngx_http_request_t *r, slora_openai_req_t *req)
     ngx_memcpy(in + 1, req->cache_salt, sizeof(req->cache_salt));
     ngx_memcpy(in + 1 + sizeof(req->cache_salt), v.data, v.len);
 
-    if (slora_sha256_raw(in, 1 + sizeof(req->cache_salt) + v.len, md)
+    if (slora_prefix_salt(in, 1 + sizeof(req->cache_salt) + v.len,
+                          req->cache_salt)
         != SLORA_OK)
     {
         return NGX_ERROR;
-    }
-
-    ngx_memcpy(req->cache_salt, md, sizeof(req->cache_salt));
-
-    /* {0, 0} means no salt */
-    if (req->cache_salt[0] == 0 && req->cache_salt[1] == 0) {
-        req->cache_salt[1] = 1;
     }
 
     return NGX_OK;

@@ -479,14 +479,18 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     ngx_uint_t *found)
 {
     u_char                      *p, *rec, *end, *nul;
+    int32_t                      max_len;
     ngx_str_t                    id, base;
     ngx_buf_t                   *b;
     ngx_uint_t                   n, one;
+    slora_queue_t               *q;
     ngx_http_slora_choice_t     *ch;
     ngx_http_slora_main_conf_t  *smcf;
 
     ch = &ctx->choice[0];
     smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+    q = ngx_http_slora_queue(smcf);
+    max_len = q ? ngx_http_slora_n_ctx(q) : 0;
     one = ctx->model.len > 0;
     *found = 0;
 
@@ -520,13 +524,14 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             || ngx_http_slora_same(&ctx->model, &smcf->model_id))
         {
             p = ngx_http_slora_model_obj(p, one ? &ctx->model : &base, NULL,
-                                         0);
+                                         0, max_len);
             n++;
         }
 
         if (!one) {
             *p++ = ',';
-            p = ngx_http_slora_model_obj(p, &smcf->model_id, NULL, 0);
+            p = ngx_http_slora_model_obj(p, &smcf->model_id, NULL, 0,
+                                         max_len);
             n++;
         }
     }
@@ -555,7 +560,7 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
                 }
 
                 p = ngx_http_slora_model_obj(p, one ? &ctx->model : &base,
-                                             NULL, 1);
+                                             NULL, 1, max_len);
             }
 
         } else if (!one || ngx_http_slora_same(&ctx->model, &id)) {
@@ -564,7 +569,7 @@ ngx_http_slora_models_body(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
             }
 
             p = ngx_http_slora_model_obj(p, &id, &smcf->model_id,
-                                         rec[0] == 'd');
+                                         rec[0] == 'd', max_len);
         }
 
         rec = nul + 1;

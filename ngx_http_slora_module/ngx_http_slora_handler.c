@@ -73,7 +73,6 @@ static void ngx_http_slora_req_cleanup(void *data);
 static ngx_int_t ngx_http_slora_start(ngx_http_request_t *r,
     slora_openai_req_t *req, ngx_http_slora_encoder_t *enc,
     ngx_http_slora_err_t *e);
-static int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
 static void ngx_http_slora_chat_limits(ngx_http_request_t *r,
     slora_openai_limits_t *lim);
 static ngx_int_t ngx_http_slora_tokenize(ngx_http_request_t *r,
@@ -1035,7 +1034,7 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
 
 /* The context a prompt and its answer share: the engine's, once it has
  * published it, else the slots' prompt buffers. */
-static int32_t
+int32_t
 ngx_http_slora_n_ctx(slora_queue_t *q)
 {
     int32_t  n_ctx;

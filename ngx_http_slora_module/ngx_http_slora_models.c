@@ -139,7 +139,8 @@ ngx_http_slora_model_one(ngx_http_request_t *r,
     }
 
     b->last = ngx_http_slora_model_obj(b->last, id,
-                                       adapter ? &smcf->model_id : NULL, 0);
+                                       adapter ? &smcf->model_id : NULL, 0,
+                                       ngx_http_slora_n_ctx(q));
     *b->last++ = '\n';
 
     return ngx_http_slora_send_body(r, NGX_HTTP_OK, b, "application/json");

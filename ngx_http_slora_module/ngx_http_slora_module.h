@@ -538,7 +538,8 @@ ngx_buf_t *ngx_http_slora_models_json(ngx_http_request_t *r,
     ngx_http_slora_main_conf_t *smcf, slora_queue_t *q);
 size_t ngx_http_slora_model_max(size_t id_len, size_t parent_len);
 u_char *ngx_http_slora_model_obj(u_char *p, ngx_str_t *id, ngx_str_t *parent,
-    ngx_uint_t is_default);
+    ngx_uint_t is_default, int32_t max_len);
+int32_t ngx_http_slora_n_ctx(slora_queue_t *q);
 
 /* ngx_http_slora_logprobs.c */
 ngx_int_t ngx_http_slora_lp_add(ngx_http_request_t *r,

@@ -498,6 +498,7 @@ ngx_http_slora_models_json(ngx_http_request_t *r,
 {
     u_char      *p;
     size_t       size;
+    int32_t      max_len;
     uint32_t     pos;
     ngx_str_t    base, id;
     ngx_buf_t   *b;
@@ -517,11 +518,12 @@ ngx_http_slora_models_json(ngx_http_request_t *r,
         return NULL;
     }
 
+    max_len = q ? ngx_http_slora_n_ctx(q) : 0;
     ngx_str_set(&base, "base");
     p = ngx_http_slora_lit(b->last, "{\"object\":\"list\",\"data\":[");
-    p = ngx_http_slora_model_obj(p, &base, NULL, 0);
+    p = ngx_http_slora_model_obj(p, &base, NULL, 0, max_len);
     *p++ = ',';
-    p = ngx_http_slora_model_obj(p, &smcf->model_id, NULL, 0);
+    p = ngx_http_slora_model_obj(p, &smcf->model_id, NULL, 0, max_len);
 
     pos = 0;
 
@@ -529,7 +531,7 @@ ngx_http_slora_models_json(ngx_http_request_t *r,
         id.data = (u_char *) name;
         id.len = ngx_strlen(name);
         *p++ = ',';
-        p = ngx_http_slora_model_obj(p, &id, &smcf->model_id, 0);
+        p = ngx_http_slora_model_obj(p, &id, &smcf->model_id, 0, max_len);
     }
 
     p = ngx_http_slora_lit(p, "]}\n");
@@ -544,21 +546,26 @@ ngx_http_slora_models_json(ngx_http_request_t *r,
 size_t
 ngx_http_slora_model_max(size_t id_len, size_t parent_len)
 {
-    return 128 + 6 * (id_len + parent_len);
+    return 160 + 6 * (id_len + parent_len);
 }
 
 
-/* A model object: {"id", "object": "model", "created", "owned_by"}, an
- * adapter's with its "parent" (the base model's id), a tenant's default
- * adapter's with "default": true. */
+/* A model object: {"id", "object": "model", "created", "owned_by",
+ * "max_model_len"} (vLLM's: the context a prompt and its answer share;
+ * left out where max_len is 0), an adapter's with its "parent" (the base
+ * model's id), a tenant's default adapter's with "default": true. */
 u_char *
 ngx_http_slora_model_obj(u_char *p, ngx_str_t *id, ngx_str_t *parent,
-    ngx_uint_t is_default)
+    ngx_uint_t is_default, int32_t max_len)
 {
     p = ngx_http_slora_lit(p, "{\"id\":");
     p = ngx_http_slora_json_str(p, id->data, id->len);
     p = ngx_sprintf(p, ",\"object\":\"model\",\"created\":%T,"
                     "\"owned_by\":\"slora\"", ngx_time());
+
+    if (max_len > 0) {
+        p = ngx_sprintf(p, ",\"max_model_len\":%D", max_len);
+    }
 
     if (parent != NULL) {
         p = ngx_http_slora_lit(p, ",\"parent\":");

@@ -27,7 +27,8 @@
 # same list on a second request; for "all", the adapters found so far,
 # sorted, and one more after it is found; the admin list, whole and in
 # order; the 2300 long names listed whole, the first and the last
-# answered, and a name none of them 404 with model_not_found.
+# answered, and a name none of them 404 with model_not_found. A model's
+# object carries vLLM's max_model_len, the context /tokenize gives.
 
 use strict;
 use warnings;
@@ -105,6 +106,11 @@ for my $round (1, 2) {
        && ($j->{object} // '') eq 'model' && $j->{default}
        && defined $j->{parent},
        'GET /t/big/v1/models/x0349y: the default adapter\'s object');
+    my $ctx = json_req($PORT, '/v1/tokenize', { prompt => 'hi' })
+              ->{json}{max_model_len};
+    ok(defined $ctx && $ctx > 0 && ($j->{max_model_len} // -1) == $ctx,
+       "... its max_model_len the context /tokenize gives ("
+       . ($j->{max_model_len} // 'none') . ' and ' . ($ctx // 'none') . ')');
     $one = http_req($PORT, 'GET', '/t/big/v1/models/x0699');
     ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'x0699'
        && !$one->{json}{default}, '... x0699, the last page\'s');
@@ -168,6 +174,13 @@ is($res->{status}, 200, 'GET /admin/adapters over a folder of 702: 200');
     ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'x0001'
        && defined $one->{json}{parent},
        'GET /v1/models/x0001 from the zone: its object, with its parent');
+    my $ctx = json_req($PORT, '/v1/tokenize', { prompt => 'hi' })
+              ->{json}{max_model_len};
+    ok(defined $ctx && $ctx > 0
+       && ($one->{json}{max_model_len} // -1) == $ctx,
+       "... its max_model_len the context /tokenize gives ("
+       . ($one->{json}{max_model_len} // 'none') . ' and '
+       . ($ctx // 'none') . ')');
     $one = http_req($PORT, 'GET', '/v1/models/base');
     ok($one->{status} == 200 && ($one->{json}{id} // '') eq 'base'
        && !exists $one->{json}{parent}, '... base: the base model\'s');

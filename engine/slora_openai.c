@@ -1077,7 +1077,6 @@ slora_openai_ids(cJSON *item, const char *param, slora_openai_prompt_t *p,
 }
 
 
-/* A JSON string, checked for UTF-8 and copied out of the cJSON tree. */
 /*
  * vLLM's cache_salt: a request's pages in the prefix cache are shared
  * only with requests of the same salt (and adapter and tenant), so that
@@ -1126,6 +1125,7 @@ slora_openai_cache_salt(cJSON *root, slora_openai_req_t *req,
 }
 
 
+/* A JSON string, checked for UTF-8 and copied out of the cJSON tree. */
 int
 slora_openai_string(cJSON *item, const char *param, slora_openai_str_t *out,
     slora_openai_req_t *req, slora_openai_err_t *err)

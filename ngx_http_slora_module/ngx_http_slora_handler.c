@@ -910,6 +910,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
                                    "unknown tenant (the name is not valid)");
     }
 
+    /* once a request: no return NGX_AGAIN (a tokenization on the
+     * thread pool, which calls this again) comes after it */
     if (ngx_http_slora_cache_salt(r, req) != NGX_OK) {
         return NGX_ERROR;
     }

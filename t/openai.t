@@ -3,7 +3,9 @@
 # nginx runs on the real SmolLM2-135M-Instruct with one adapter, and
 # t/python/openai_client.py uses the client for chat and text completions,
 # streamed and not, on the base model and the adapter, with n choices,
-# plus two errors; t/python/responses_client.py the Responses API beside
+# plus two errors, each answer and error with the request id that
+# `add_header X-Request-Id $request_id always` sends (as conf/nginx.conf
+# does); t/python/responses_client.py the Responses API beside
 # chat.
 # The script records each check; this file makes each a TAP test, and also
 # requires that all the expected checks ran. Then the prefix cache: a
@@ -26,7 +28,8 @@ my @WANT_CHECKS = (
         my $m = $_;
         ("chat $m: object", "chat $m: model echoed", "chat $m: role assistant",
          ($m eq 'base' ? ("chat $m: text non-empty") : ()),
-         "chat $m: finish_reason", "chat $m: usage",
+         "chat $m: finish_reason", "chat $m: usage", "chat $m: request id",
+         "chat stream $m: request id, another",
          "chat stream $m: one id", "chat stream $m: role assistant once",
          "chat stream $m: text equals the non-streamed text",
          "chat stream $m: one finish_reason, the same",
@@ -38,6 +41,7 @@ my @WANT_CHECKS = (
     'completion stream base: one finish_reason, the same',
     'completion stream base: usage equals the non-streamed usage',
     'unknown model raises NotFoundError', '... with the error message parsed',
+    "... and the request's id",
     'max_tokens=0 raises BadRequestError',
     'chat logprobs: one entry a token, two alternatives each',
     'chat logprobs: the entries\' tokens make the text',
@@ -132,7 +136,8 @@ $s->{http} = slora_http(
     http_extra => "    log_format cached '\$http_x_test_id "
                   . "\$slora_prompt_tokens \$slora_cached_tokens';\n"
                   . "    slora_tenant \$http_x_tenant;\n"
-                  . "    slora_responses_store 1m;\n",
+                  . "    slora_responses_store 1m;\n"
+                  . "    add_header X-Request-Id \$request_id always;\n",
     server_extra => "        access_log %%PREFIX%%/logs/cached.log "
                     . "cached;\n");
 $s->start;

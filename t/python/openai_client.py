@@ -10,7 +10,8 @@ It lists the models, runs chat and text completions, streamed and not,
 on the base model and on ADAPTER, with one choice and with n, several
 prompts and token ids, in JSON mode, under a JSON schema and vLLM's
 guided_choice, with tools (function calling), and checks that the client
-parses every answer.  The one idea to know: each check is recorded,
+parses every answer and reads each answer's request id (the server's
+X-Request-Id, errors' too).  The one idea to know: each check is recorded,
 never asserted here; the script prints one JSON line
 {"checks": [[name, ok, detail], ...]} and exits 0 when every check
 passed, so the calling .t file turns each into a TAP test and a missing
@@ -18,11 +19,15 @@ check is visible.
 """
 
 import json
+import re
 import sys
 
 import openai
 
 from client_checks import CLOCK, WEATHER, admits, call_steer, check, run
+
+# nginx's $request_id, as X-Request-Id gives it
+REQ_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def usage_ok(u, need_text=True):
@@ -54,6 +59,8 @@ def chat_pair(client, model, prompt, max_tokens, need_text=True):
     check(f"chat {model}: finish_reason",
           c.finish_reason in ("stop", "length"), c.finish_reason)
     check(f"chat {model}: usage", usage_ok(r.usage, need_text), r.usage)
+    check(f"chat {model}: request id", REQ_ID.fullmatch(r._request_id or "")
+          is not None, r._request_id)
     if c.finish_reason == "length":
         check(f"chat {model}: length means max_tokens",
               r.usage.completion_tokens == max_tokens, r.usage)
@@ -61,6 +68,10 @@ def chat_pair(client, model, prompt, max_tokens, need_text=True):
     stream = client.chat.completions.create(
         model=model, messages=msgs, max_tokens=max_tokens, temperature=0,
         stream=True, stream_options={"include_usage": True})
+    check(f"chat stream {model}: request id, another",
+          REQ_ID.fullmatch(stream.response.headers.get("x-request-id", ""))
+          is not None and stream.response.headers.get("x-request-id")
+          != r._request_id, stream.response.headers.get("x-request-id"))
     parts, finishes, usage, ids, roles = [], [], None, set(), []
     for chunk in stream:
         ids.add(chunk.id)
@@ -861,6 +872,9 @@ def errors(client):
         msg = (e.body or {}).get("message") if isinstance(e.body, dict) \
             else None
         check("... with the error message parsed", bool(msg), e.body)
+        check("... and the request's id", REQ_ID.fullmatch(e.request_id
+                                                          or "")
+              is not None, e.request_id)
     except openai.APIError as e:
         check("unknown model raises NotFoundError", False, repr(e))
 

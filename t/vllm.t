@@ -592,6 +592,36 @@ sub token_ids {
        'responses with bad_words [1]: 400 naming it, as chat');
 }
 
+# a greedy answer to a system prompt and a question, chat (or the
+# Responses API: responses => 1) under location loc (/v1), with
+# cache_salt salt and the header X-User user where given: its status,
+# body, text, prompt tokens and of them those the prefix cache gave
+sub cache_ask {
+    my (%o) = @_;
+    my $loc = $o{loc} // '/v1';
+    my %b = (model => 'base', temperature => 0,
+             defined $o{salt} ? (cache_salt => $o{salt}) : ());
+    my %h = (headers => { 'Content-Type' => 'application/json',
+                          defined $o{user} ? ('X-User' => $o{user}) : () });
+    my $r = $o{responses}
+        ? json_req($PORT, "$loc/responses",
+                   { %b, instructions => $o{sys}, input => $o{ask},
+                     max_output_tokens => $o{max} }, %h)
+        : json_req($PORT, "$loc/chat/completions",
+                   { %b, max_tokens => $o{max},
+                     messages => [{ role => 'system', content => $o{sys} },
+                                  { role => 'user', content => $o{ask} }] },
+                   %h);
+    my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
+    my $u = $j->{usage} // {};
+    my $d = $u->{prompt_tokens_details} // $u->{input_tokens_details} // {};
+    return { status => $r->{status}, body => $r->{body},
+             text => $o{responses} ? $j->{output}[0]{content}[0]{text}
+                                   : $j->{choices}[0]{message}{content},
+             prompt => $u->{prompt_tokens} // $u->{input_tokens} // 0,
+             cached => $d->{cached_tokens} // 0 };
+}
+
 # vLLM's cache_salt: the same long prompt's pages serve a later request
 # only where both carry the same salt (or neither does); the answer is
 # the same text whichever pages it used
@@ -599,27 +629,9 @@ sub token_ids {
     my $sys = join(' ', ('The harbour office keeps the tide tables, the '
                          . 'pilots\' rota and the lamp room\'s logs.') x 8);
     my $ask = sub {
-        my ($salt, $path) = @_;
-        my %b = (model => 'base', temperature => 0,
-                 defined $salt ? (cache_salt => $salt) : ());
-        my $r = $path
-            ? json_req($PORT, '/v1/responses',
-                       { %b, instructions => $sys, input => 'Who keeps '
-                         . 'the tide tables?', max_output_tokens => 8 })
-            : json_req($PORT, '/v1/chat/completions',
-                       { %b, max_tokens => 8,
-                         messages => [{ role => 'system', content => $sys },
-                                      { role => 'user', content => 'Who '
-                                        . 'keeps the tide tables?' }] });
-        my $j = ref $r->{json} eq 'HASH' ? $r->{json} : {};
-        my $u = $j->{usage} // {};
-        my $d = $u->{prompt_tokens_details} // $u->{input_tokens_details}
-                // {};
-        return { status => $r->{status}, body => $r->{body},
-                 text => $path ? $j->{output}[0]{content}[0]{text}
-                               : $j->{choices}[0]{message}{content},
-                 prompt => $u->{prompt_tokens} // $u->{input_tokens} // 0,
-                 cached => $d->{cached_tokens} // 0 };
+        my ($salt, $responses) = @_;
+        return cache_ask(sys => $sys, ask => 'Who keeps the tide tables?',
+                         max => 8, salt => $salt, responses => $responses);
     };
     my @r = map { $ask->(@$_) }
         [undef], [undef], ['tenant-a-3f9c'], ['tenant-a-3f9c'],
@@ -652,19 +664,8 @@ sub token_ids {
                         x 8);
     my $ask = sub {
         my ($loc, $user, $salt) = @_;
-        my $r = json_req($PORT, "$loc/chat/completions",
-            { model => 'base', temperature => 0, max_tokens => 6,
-              defined $salt ? (cache_salt => $salt) : (),
-              messages => [{ role => 'system', content => $sys },
-                           { role => 'user', content => 'When does it '
-                             . 'leave?' }] },
-            headers => { defined $user ? ('X-User' => $user) : () });
-        my $u = ref $r->{json} eq 'HASH' ? $r->{json}{usage} // {} : {};
-        return { status => $r->{status}, body => $r->{body},
-                 text => $r->{json}{choices}[0]{message}{content},
-                 prompt => $u->{prompt_tokens} // 0,
-                 cached => $u->{prompt_tokens_details}{cached_tokens}
-                           // 0 };
+        return cache_ask(loc => $loc, sys => $sys, ask => 'When does it '
+                         . 'leave?', max => 6, salt => $salt, user => $user);
     };
     my @r = map { $ask->(@$_) }
         ['/v1'],                    # 0: the prompt cached unsalted

@@ -148,6 +148,7 @@ static int slora_bench_batched(slora_engine_t *e, int32_t n_req,
     slora_rng_t *rng, int32_t *buf, slora_bench_result_t *res);
 static void slora_bench_print(slora_engine_t *e,
     const slora_bench_result_t *res);
+static void slora_bench_drafts(const slora_bench_result_t *res);
 static int slora_bench_submit(slora_engine_t *e, uint64_t id,
     const char *adapter, int32_t prompt_len, int32_t gen, int32_t vocab,
     const slora_bench_prompts_t *pr, int penalized, slora_rng_t *rng,
@@ -501,13 +502,9 @@ slora_cli_bench(int argc, char **argv)
                    (double) (res.total_ns - res.dec_ns) / 1e9);
 
             if (lookup) {
-                printf("batch %d, %d adapters: %llu of %llu tokens "
-                       "generated were drafts taken; %llu drafted tokens "
-                       "computed and not taken\n", batches[i],
-                       k == 0 ? 0 : n_names,
-                       (unsigned long long) res.drafts_taken,
-                       (unsigned long long) res.generated,
-                       (unsigned long long) res.drafts_left);
+                printf("batch %d, %d adapters: ", batches[i],
+                       k == 0 ? 0 : n_names);
+                slora_bench_drafts(&res);
             }
 
             /* a batch the pool could not hold in flight at once: its
@@ -649,11 +646,8 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
            (unsigned long long) (st.prefix_hit_tokens - res->prefix_hits0));
 
     if (res->drafts_taken + res->drafts_left > 0) {
-        printf("lookup: %llu of %llu tokens generated were drafts taken; "
-               "%llu drafted tokens computed and not taken\n",
-               (unsigned long long) res->drafts_taken,
-               (unsigned long long) res->generated,
-               (unsigned long long) res->drafts_left);
+        printf("lookup: ");
+        slora_bench_drafts(res);
     }
 
     if (res->dec_steps > 0) {
@@ -667,6 +661,18 @@ slora_bench_print(slora_engine_t *e, const slora_bench_result_t *res)
                res->full_steps > 0 ? (double) res->full_ns / 1e6
                                      / (double) res->full_steps : 0.0);
     }
+}
+
+
+/* A run's drafts (--lookup), after the caller's label. */
+static void
+slora_bench_drafts(const slora_bench_result_t *res)
+{
+    printf("%llu of %llu tokens generated were drafts taken; %llu drafted "
+           "tokens computed and not taken\n",
+           (unsigned long long) res->drafts_taken,
+           (unsigned long long) res->generated,
+           (unsigned long long) res->drafts_left);
 }
 
 

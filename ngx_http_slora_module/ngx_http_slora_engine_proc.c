@@ -31,13 +31,13 @@
  * process's setup are in ngx_http_slora_engine_spawn.c.
  */
 
+#include "ngx_http_slora_module.h"
+#include <ngx_channel.h>
 #include <poll.h>
 
-#include "ngx_http_slora_module.h"
 #include "ngx_http_slora_engine_int.h"
 #include "ngx_http_slora_text.h"
 #include "slora_json.h"
-#include <ngx_channel.h>
 
 
 /* a slot's logit_bias and allowed_token_ids fit the engine's request */

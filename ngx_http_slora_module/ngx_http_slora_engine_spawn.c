@@ -15,11 +15,10 @@
  * made at configuration time, where failing fails only the reload.
  */
 
-#include <sys/eventfd.h>
-#include <sys/prctl.h>
-
 #include "ngx_http_slora_module.h"
 #include <ngx_channel.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 
 
 typedef struct {

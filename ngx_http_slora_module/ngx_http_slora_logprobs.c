@@ -24,9 +24,9 @@
  * its own).
  */
 
+#include "ngx_http_slora_module.h"
 #include <math.h>
 
-#include "ngx_http_slora_module.h"
 #include "ngx_http_slora_text.h"
 
 

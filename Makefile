@@ -1,7 +1,8 @@
 # slora: standalone build and test entry points.
 #
 #   make            the engine library, bin/slora, unit tests, nginx module
-#   make test       every test (unit, kernels on the CPU, nginx t/*.t)
+#   make test       every test (unit, kernels on the CPU, nginx t/*.t,
+#                   part of them again on Debian 13's nginx)
 #   make asan       the unit and nginx tests again under ASan + UBSan
 #   make fuzz       libFuzzer harnesses (FUZZ_SECONDS each, under ASan)
 #   make run        set up and start the server on the embedded default
@@ -94,10 +95,13 @@ fetch-reference:
 	tools/fetch-reference
 
 # prove t/ runs once t/ holds any .t file; adding one needs no edit here.
-# Then every fuzzing harness once over its seeds (mk/fuzz.mk).
+# Then the tests of what moved in nginx with Debian 13's nginx
+# (mk/nginx-compat.mk), and every fuzzing harness once over its seeds
+# (mk/fuzz.mk).
 test: all fetch
 	prove -e '' $(UNIT_BINS)
 	$(if $(wildcard t/*.t),prove t/)
+	$(MAKE) test-nginx-compat
 	$(MAKE) fuzz-replay
 
 # gcc's -fsanitize=undefined leaves out float-cast-overflow (a double

@@ -34,6 +34,9 @@ RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
 APT_PACKAGES   := nginx nginx-dev libcjson-dev libpcre2-dev \
                   libopenblas-dev libhiredis-dev pkg-config curl
 
+# the module `make install` lays out: this build's, or one built against
+# another nginx (t/install.t installs the one its tests load)
+INSTALL_MODULE ?= $(MODULE_SO)
 MODULES_DIR    ?= /usr/lib/nginx/modules
 NGINX_CONF_DIR ?= /etc/nginx
 BINDIR         ?= /usr/local/bin
@@ -103,7 +106,8 @@ install: module cli
 	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(NGINX_CONF_DIR)/modules-available \
 	    $(DESTDIR)$(NGINX_CONF_DIR)/modules-enabled
-	install -m 0644 $(MODULE_SO) $(DESTDIR)$(MODULES_DIR)/
+	install -m 0644 $(INSTALL_MODULE) \
+	    $(DESTDIR)$(MODULES_DIR)/ngx_http_slora_module.so
 	if [ -f $(CUDA_SO) ]; then \
 	    install -m 0644 $(CUDA_SO) $(DESTDIR)$(MODULES_DIR)/; fi
 	install -m 0755 bin/slora $(DESTDIR)$(BINDIR)/

@@ -35,13 +35,16 @@ sub make {
     return run_cmd('make', '-s', '-C', repo_root(), @_);
 }
 
+# the module the other tests load (SLORA_MODULE's, when that is set)
+my $INSTALL = 'INSTALL_MODULE=' . module_path();
+
 my $stage = tempdir(CLEANUP => 1);
-my ($rc, $out, $err) = make('install', "DESTDIR=$stage");
+my ($rc, $out, $err) = make('install', "DESTDIR=$stage", $INSTALL);
 is($rc, 0, 'make install DESTDIR=... succeeds') or diag("$out$err");
 
 my $mod = "$stage/usr/lib/nginx/modules/ngx_http_slora_module.so";
-is(compare($mod, repo_root() . '/build/nginx/objs/ngx_http_slora_module.so'),
-   0, 'the module in /usr/lib/nginx/modules, the build\'s bytes');
+is(compare($mod, module_path()), 0,
+   'the module in /usr/lib/nginx/modules, the build\'s bytes');
 ok(-x "$stage/usr/local/bin/slora", 'slora in /usr/local/bin');
 my $avail = "$stage/etc/nginx/modules-available/mod-http-slora.conf";
 is(SloraTest::_slurp($avail),
@@ -56,7 +59,7 @@ my $root = tempdir(CLEANUP => 1);
 chmod(0755, $root);
 my @dirs = ("MODULES_DIR=$root/modules", "NGINX_CONF_DIR=$root/etc",
             "BINDIR=$root/bin");
-($rc, $out, $err) = make('install', @dirs);
+($rc, $out, $err) = make('install', @dirs, $INSTALL);
 is($rc, 0, 'make install into the test\'s folders') or diag("$out$err");
 copy($FAULTY, "$root/modules/libslora_cuda.so") or die "copy: $!";
 

@@ -61,6 +61,11 @@ sub module_path {
 }
 
 
+# The nginx binary the tests run: Debian's, or SLORA_NGINX (another
+# version's, built with the module by `make test-nginx-src`).
+sub nginx_bin { return $ENV{SLORA_NGINX} || '/usr/sbin/nginx' }
+
+
 sub slora_bin {
     my $b = "$ROOT/bin/slora";
     die "$b not built (run `make cli`)\n" unless -x $b;
@@ -1142,7 +1147,7 @@ sub nginx_args {
     my @daemon = $self->{daemon} ? ('-g', 'daemon on; master_process on;')
                                  : ();
 
-    return ($self->sanitizer_env, '/usr/sbin/nginx', @daemon, @extra,
+    return ($self->sanitizer_env, SloraTest::nginx_bin(), @daemon, @extra,
             '-p', "$self->{prefix}/", '-c', $self->conf_path,
             '-e', "$self->{prefix}/logs/error.log");
 }

@@ -96,12 +96,14 @@ fetch-reference:
 
 # prove t/ runs once t/ holds any .t file; adding one needs no edit here.
 # Then the tests of what moved in nginx with Debian 13's nginx
-# (mk/nginx-compat.mk), and every fuzzing harness once over its seeds
-# (mk/fuzz.mk).
+# (mk/nginx-compat.mk), the AArch64 path of the quantized products
+# under qemu (mk/arm64.mk), and every fuzzing harness once over its
+# seeds (mk/fuzz.mk).
 test: all fetch
 	prove -e '' $(UNIT_BINS)
 	$(if $(wildcard t/*.t),prove t/)
 	$(MAKE) test-nginx-compat
+	$(MAKE) test-arm64
 	$(MAKE) fuzz-replay
 
 # gcc's -fsanitize=undefined leaves out float-cast-overflow (a double

@@ -43,6 +43,9 @@
 #define SLORA_QISA_C          1   /* portable C */
 #define SLORA_QISA_AVX2       2   /* AVX2 + FMA + F16C */
 #define SLORA_QISA_AVX512     3   /* AVX512-VNNI (+VL, BW, F16C) */
+#define SLORA_QISA_NEON       4   /* AArch64 NEON + dotprod (the
+                                     quantized products alone) */
+#define SLORA_QISA_LAST       SLORA_QISA_NEON
 
 
 typedef struct {

@@ -1,10 +1,12 @@
 /*
  * slora_qmatmul_cpu.c: Q8_0 and Q4_1 quantization and the Q8_0 x Q8_0
  * and Q4_1 x Q8 matrix products on the CPU, with AVX512-VNNI, AVX2 and
- * portable C paths chosen at run time (__builtin_cpu_supports), each
- * compiled for its own target by a function attribute, so the build
- * needs no -march flag. The x86 paths live in slora_qmatmul_x86_cpu.c,
- * the layout both files share in slora_qmatmul_int.h.
+ * portable C paths chosen at run time (__builtin_cpu_supports), and
+ * on AArch64 NEON with dotprod (the kernel's HWCAP), each compiled for
+ * its own target by a function attribute, so the build needs no -march
+ * flag. The x86 paths live in slora_qmatmul_x86_cpu.c, the AArch64 one
+ * in slora_qmatmul_arm_cpu.c, the layout they share in
+ * slora_qmatmul_int.h.
  *
  * The one idea (see slora_qmatmul.h): a product is cut into tiles of one
  * weight row and up to eight tokens (or up to four rows of one token);
@@ -66,6 +68,12 @@ static const slora_qisa_t  slora_qisa_avx512 = {
 };
 #endif
 
+#ifdef SLORA_Q_ARM
+static const slora_qisa_t  slora_qisa_neon = {
+    slora_q8_tile_neon, slora_q41_tile_neon, slora_qblk_c, 4
+};
+#endif
+
 
 int
 slora_quantize_q8_0(slora_block_q8_0_t *dst, const float *src, int64_t n)
@@ -124,6 +132,11 @@ slora_qmatmul_isa_supported(int isa)
                && __builtin_cpu_supports("avx512vl")
                && __builtin_cpu_supports("avx512bw")
                && __builtin_cpu_supports("avx512vnni");
+#endif
+
+#ifdef SLORA_Q_ARM
+    case SLORA_QISA_NEON:
+        return slora_qmatmul_neon_supported();
 #endif
 
     default:
@@ -534,6 +547,17 @@ slora_qisa_get(int isa)
 
     if (isa == SLORA_QISA_AVX2) {
         return &slora_qisa_avx2;
+    }
+#endif
+
+#ifdef SLORA_Q_ARM
+    if (isa == SLORA_QISA_AUTO && slora_qmatmul_isa_supported(SLORA_QISA_NEON))
+    {
+        isa = SLORA_QISA_NEON;
+    }
+
+    if (isa == SLORA_QISA_NEON) {
+        return &slora_qisa_neon;
     }
 #endif
 

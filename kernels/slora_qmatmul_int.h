@@ -19,6 +19,11 @@
 #define SLORA_Q_X86  1
 #endif
 
+#if defined(__aarch64__) && defined(__GNUC__)
+#include <arm_neon.h>
+#define SLORA_Q_ARM  1
+#endif
+
 #include "slora_qmatmul.h"
 
 
@@ -31,6 +36,7 @@
 #define SLORA_Q_AVX512  __attribute__((target("avx2,fma,f16c,avx512f,"      \
                                               "avx512vl,avx512bw,"          \
                                               "avx512vnni")))
+#define SLORA_Q_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 
 
 /* One product's operands, as every tile reads them. */
@@ -85,6 +91,14 @@ void slora_q41_tile_avx512(const slora_qmm_t *mm, float *y,
     int64_t c0, int64_t c1, int64_t t, int nt) SLORA_Q_AVX512;
 uint16_t slora_qblk_avx512(uint8_t *q, int32_t *sum, const float *x,
     uint8_t flip) SLORA_Q_AVX512;
+#endif
+
+#ifdef SLORA_Q_ARM
+int slora_qmatmul_neon_supported(void);
+void slora_q8_tile_neon(const slora_qmm_t *mm, float *y, int64_t c0,
+    int64_t c1, int64_t t, int nt) SLORA_Q_DOTPROD;
+void slora_q41_tile_neon(const slora_qmm_t *mm, float *y, int64_t c0,
+    int64_t c1, int64_t t, int nt) SLORA_Q_DOTPROD;
 #endif
 
 

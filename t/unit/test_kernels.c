@@ -526,7 +526,7 @@ test_act_embed(void)
                                   SLORA_QISA_C) == 0,
                "silu_mul, portable, width %lld", (long long) w);
 
-            for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+            for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
                 if (!slora_qmatmul_isa_supported(isa)) {
                     ok(slora_silu_mul_isa(got, w, ge, w, u, w, n, w, 0, 1,
                                           isa) == -1,
@@ -736,7 +736,7 @@ test_attention_case(int32_t nh, int32_t nkv, int32_t hd, int32_t tpp,
                                    work, ws, ith, nth, SLORA_QISA_C) != 0;
     }
 
-    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
         memset(out, 0x5a, qo2[NS] * nh * hd * sizeof(float));
 
         if (!slora_qmatmul_isa_supported(isa)) {
@@ -1037,7 +1037,7 @@ test_lora_case(int32_t in, int32_t out, int nth)
        "lora %d->%d: the portable code's y is the default's to the bit",
        in, out);
 
-    for (isa = SLORA_QISA_AVX2; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_AVX2; isa <= SLORA_QISA_LAST; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
             ok(slora_lora_shrink_isa(vi, 128, x, in, arena, in, &sg, 0, 1,
                                      isa) == -1

@@ -102,7 +102,8 @@ test_quantize(void)
 }
 
 
-static const char  *isa_names[] = { "auto", "C", "AVX2", "AVX512-VNNI" };
+static const char  *isa_names[] = { "auto", "C", "AVX2", "AVX512-VNNI",
+                                     "NEON-dotprod" };
 
 
 /* The activations' quantizer of every isa == slora_quantize_q8_0, byte
@@ -149,7 +150,7 @@ test_quantize_isa(void)
 
     slora_quantize_q8_0(ref, x, n);
 
-    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
             ok(slora_quantize_q8_0_isa(got, x, n, isa) == -1,
                "%s: not on this CPU, quantize refused", isa_names[isa]);
@@ -193,7 +194,7 @@ test_isa(void)
     xs = slora_qmatmul_act_size(2, 32 * nb);
     xq = malloc(xs);
 
-    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
             ok(isnan(slora_qdot_q8_0(w, 3, 32 * nb, 0, xq, 0, isa)),
                "%s: not on this CPU, refused", isa_names[isa]);
@@ -319,7 +320,7 @@ test_saturate(void)
                lim, exact);
         }
 
-        for (isa = SLORA_QISA_AVX2; isa <= SLORA_QISA_AVX512; isa++) {
+        for (isa = SLORA_QISA_AVX2; isa <= SLORA_QISA_LAST; isa++) {
             if (!slora_qmatmul_isa_supported(isa)) {
                 continue;
             }
@@ -470,7 +471,7 @@ test_matmul_case(int64_t n, int32_t out, int32_t in)
        "differ)", (long long) n, in, out, bad);
 
     /* every isa, with its own tile shapes, gives the same bits */
-    for (isa = SLORA_QISA_C; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_C; isa <= SLORA_QISA_LAST; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
             ok(slora_qmatmul_isa(y3, out, xq, xs, wq, NULL, n, out, in, 0, 1,
                                  isa)
@@ -695,7 +696,7 @@ test_isa_q4_1(void)
     size_t               xs, ws;
     int32_t              k, in, isa, bad, runs, c;
 
-    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
             ok(isnan(slora_qdot_q4_1(&bad, 1, 64, 0, &bad, 0, isa)),
                "Q4_1: %s not on this CPU, refused", isa_names[isa]);
@@ -786,7 +787,7 @@ test_matmul_q4_1_case(int64_t n, int32_t out, int32_t in)
     ok(bad == 0, "q4_1 matmul %lldx%d.%dT == C dot products to the bit (%d "
        "differ)", (long long) n, in, out, bad);
 
-    for (isa = SLORA_QISA_C; isa <= SLORA_QISA_AVX512; isa++) {
+    for (isa = SLORA_QISA_C; isa <= SLORA_QISA_LAST; isa++) {
         if (!slora_qmatmul_isa_supported(isa)) {
             ok(slora_q4_1_matmul_isa(y3, out, xq, xs, w, NULL, n, out, in, 0,
                                      1, isa)

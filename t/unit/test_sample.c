@@ -563,7 +563,7 @@ test_weights_isa(void)
                                         SLORA_QISA_C) == 0,
                "weights, portable, %d logits, 1/T %g", lens[n], (double) t);
 
-            for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+            for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
                 if (!slora_qmatmul_isa_supported(isa)) {
                     ok(slora_sample_weights_isa(got, r, lens[n], t, max,
                                                 isa) == -1,
@@ -607,7 +607,7 @@ test_weights_isa(void)
            "sum of exponentials, portable, %d logits: %.12g, libm's %.12g",
            lens[n], base, ref);
 
-        for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512; isa++) {
+        for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST; isa++) {
             if (!slora_qmatmul_isa_supported(isa)) {
                 ok(slora_sample_sumexp_isa(&sum, r, lens[n], max, isa) == -1,
                    "sum of exponentials isa %d: not on this CPU, refused",
@@ -727,7 +727,7 @@ test_top_isa(void)
                     }
                 }
 
-                for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_AVX512;
+                for (isa = SLORA_QISA_AUTO; isa <= SLORA_QISA_LAST;
                      isa++)
                 {
                     if (!slora_qmatmul_isa_supported(isa)) {

@@ -14,8 +14,10 @@
 # What moved between the two: HTTP/2 (rewritten in 1.25, `http2 on`),
 # QUIC and its headers (ngx_event_udp.h needs ngx_config.h's _GNU_SOURCE
 # before any system header: a module that includes <poll.h> first does
-# not build against 1.26), the process model's signals and the module
-# ABI's version check. The default tests are those that reach these:
+# not build against 1.26), and the version a module is checked against
+# when it loads (each build of the module loads into its own nginx
+# alone). The default tests are those that reach what the module asks
+# of nginx most:
 # HTTP/2, streams and clients that vanish, the OpenAI clients, reloads,
 # daemon mode and binary upgrades, the edges of HTTP, bad input, and
 # `make install` (its module the one built here).

@@ -88,11 +88,7 @@ slora_q_ld16h128(float32x4_t *v, const uint16_t *h, int32_t k)
     uint16_t  b[SLORA_Q_GROUP];
     int       q;
 
-    if (k < SLORA_Q_GROUP) {
-        memset(b, 0, sizeof(b));
-        memcpy(b, h, (size_t) k * sizeof(uint16_t));
-        h = b;
-    }
+    h = slora_q_group_pad(b, h, k, sizeof(uint16_t));
 
     for (q = 0; q < 4; q++) {
         v[q] = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h + 4 * q)));
@@ -108,11 +104,7 @@ slora_q_ld16f128(float32x4_t *v, const float *f, int32_t k)
     float  b[SLORA_Q_GROUP];
     int    q;
 
-    if (k < SLORA_Q_GROUP) {
-        memset(b, 0, sizeof(b));
-        memcpy(b, f, (size_t) k * sizeof(float));
-        f = b;
-    }
+    f = slora_q_group_pad(b, f, k, sizeof(float));
 
     for (q = 0; q < 4; q++) {
         v[q] = vld1q_f32(f + 4 * q);

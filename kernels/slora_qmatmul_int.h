@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -37,6 +38,23 @@
                                               "avx512vl,avx512bw,"          \
                                               "avx512vnni")))
 #define SLORA_Q_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+
+
+/* src when it holds a whole group of n-byte values, else b (room for a
+ * group) holding its first k values and zeros past them: a partial
+ * group loads as a whole one. */
+static inline const void *
+slora_q_group_pad(void *b, const void *src, int32_t k, size_t n)
+{
+    if (k >= SLORA_Q_GROUP) {
+        return src;
+    }
+
+    memset(b, 0, SLORA_Q_GROUP * n);
+    memcpy(b, src, (size_t) k * n);
+
+    return b;
+}
 
 
 /* One product's operands, as every tile reads them. */

@@ -160,11 +160,7 @@ slora_q_ld16h(__m256 *lo, __m256 *hi, const uint16_t *h, int32_t k)
 {
     uint16_t  b[SLORA_Q_GROUP];
 
-    if (k < SLORA_Q_GROUP) {
-        memset(b, 0, sizeof(b));
-        memcpy(b, h, (size_t) k * sizeof(uint16_t));
-        h = b;
-    }
+    h = slora_q_group_pad(b, h, k, sizeof(uint16_t));
 
     *lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (const void *) h));
     *hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (const void *)

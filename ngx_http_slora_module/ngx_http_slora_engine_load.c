@@ -16,6 +16,46 @@
 
 static void ngx_http_slora_engine_preload(ngx_http_slora_engine_ctx_t *ec,
     int n);
+static void ngx_http_slora_engine_access_hint(const char *model,
+    const char *adir, slora_err_t *err);
+
+
+/* Where the engine failed on a model or an adapter folder its user may not
+ * read (nginx's `user`, "nobody" by default, with a master started as
+ * root; a tree under a private home folder), the message says which user
+ * that is: "Permission denied" alone reads as a fault of the file. */
+static void
+ngx_http_slora_engine_access_hint(const char *model, const char *adir,
+    slora_err_t *err)
+{
+    u_char         *p, *last;
+    const char     *path;
+    struct passwd  *pw;
+
+    if (access(model, R_OK) == -1 && errno == EACCES) {
+        path = model;
+
+    } else if (adir[0] != '\0' && access(adir, R_OK | X_OK) == -1
+               && errno == EACCES)
+    {
+        path = adir;
+
+    } else {
+        return;
+    }
+
+    pw = getpwuid(geteuid());
+    last = (u_char *) err->msg + sizeof(err->msg) - 1;
+    p = (u_char *) err->msg + ngx_strlen(err->msg);
+
+    if (ngx_strstr(err->msg, path) == NULL) {
+        p = ngx_slprintf(p, last, "; \"%s\" is not readable", path);
+    }
+
+    p = ngx_slprintf(p, last, " (the engine runs as user \"%s\","
+                     " nginx's \"user\")", pw ? pw->pw_name : "?");
+    *p = '\0';
+}
 
 
 /* The engine made from the configuration (the model, the adapters'
@@ -112,6 +152,8 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
     ngx_time_update();
 
     if (ec->engine == NULL) {
+        ngx_http_slora_engine_access_hint(model, adir, &err);
+
         ec->load_ns = slora_now_ns();
         ec->load_wait_ns = ec->load_wait_ns ? 2 * ec->load_wait_ns
                                             : NGX_HTTP_SLORA_LOAD_RETRY_NS;

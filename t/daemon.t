@@ -298,4 +298,63 @@ like($log, qr/\[warn\] .*slora: 503 .*"POST \/v1\/completions /,
      'a request\'s 503 still at warn');
 ok($one->stop->{graceful}, 'nginx stops on QUIT');
 
+# The model where the workers' user may not read it (a tree under root's
+# or a user's private home folder, with the master started as root and
+# the workers as nobody; or a file of mode 0): the engine cannot load,
+# /health and the log say so, which file and as which user (the engine's
+# own, as /proc has it); made readable, the model loads on a later try
+# with no restart. Run as root the folder is 0700 and the file 0644; as
+# another user the file is 0000, which its owner cannot read either.
+{
+    my $dir = $one->prefix . '/private';
+    mkdir($dir, 0700) or die "mkdir $dir: $!";
+    my $hidden = "$dir/model.gguf";
+    SloraTest::_spew($hidden, SloraTest::_slurp($model));
+    chmod($> == 0 ? 0644 : 0000, $hidden) or die "chmod: $!";
+    my $seen = $dir . '.health';
+    my $kid = fork() // die "fork: $!";
+    if ($kid == 0) {
+        sleep(3);
+        my $r = eval { SloraTest::http_req($PORT, 'GET', '/health',
+                                           timeout => 5) };
+        if (open(my $o, '>', $seen)) {
+            print {$o} ($r ? "$r->{status} $r->{body}" : 'none');
+            close($o);
+        }
+        chmod(0755, $dir);
+        chmod(0644, $hidden);
+        POSIX::_exit(0);
+    }
+    my $p = SloraTest::Server->new(name => 'daemon-private', port => $PORT);
+    $p->{http} = slora_http(model => $hidden,
+                            engine => 'threads=1 slots=8 max_running=8');
+    $p->start;
+    waitpid($kid, 0);
+    pass('nginx started with the model unreadable, and became ready');
+    my $health = SloraTest::_slurp($seen) // '';
+    like($health, qr/^503 .*engine_not_ready/,
+         'while unreadable: /health 503 engine_not_ready');
+    like($health, qr/\Q$hidden\E: Permission denied/,
+         '... naming the file and the cause');
+    my ($user) = $health =~ /the engine runs as user \\"([^"\\]+)\\"/;
+    my $uid = $p->engine_pid
+              && (SloraTest::_slurp('/proc/' . $p->engine_pid . '/status')
+                  // '') =~ /^Uid:\s+(\d+)/m ? $1 : -1;
+    ok(defined $user && defined getpwnam($user)
+       && (getpwnam($user))[2] == $uid,
+       "... and the user it reads as, the engine's own ("
+       . ($user // 'none') . ", uid $uid)") or diag($health);
+    like($p->error_log,
+         qr/\[emerg\] .*cannot load "\Q$hidden\E": .*Permission denied .*the engine runs as user "[^"]+", nginx's "user"\); trying again in 1 s/,
+         'the log says the same, and when it tries again');
+    is($p->status->{engine}{restarts}, 0,
+       'made readable, loaded on a later try, not respawned');
+    like(complete(), qr/\S/, 'then a completion is answered');
+    my @bad = $p->bad_log_lines(errors => 1,
+                                allow => [qr/slora engine: cannot load/]);
+    ok(!@bad, 'no other [error], [alert], [crit] or [emerg]')
+        or diag(join("\n", @bad));
+    ok($p->stop->{graceful}, 'nginx stops on QUIT');
+}
+
 done_testing();

@@ -31,6 +31,11 @@ RUN_PREFIX     := $(CURDIR)/run
 RUN_MODEL      := models/SmolLM2-135M-Instruct.Q4_1.gguf
 RUN_ADAPTERS   := conf/adapters
 RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
+# started as root, nginx would run its workers and the engine as "nobody",
+# who cannot read a tree under a private home folder (/root, or a user's:
+# Debian's adduser makes them 0700), so they run as the tree's owner
+RUN_USER       := $(if $(filter 0,$(shell id -u)),\
+                    -g 'user $(shell stat -c '%U %G' .);')
 APT_PACKAGES   := nginx nginx-dev libcjson-dev libpcre2-dev \
                   libopenblas-dev libhiredis-dev pkg-config curl
 
@@ -93,14 +98,14 @@ run: run-deps
 	$(MAKE) run-adapters
 	@mkdir -p $(RUN_PREFIX)/logs $(RUN_PREFIX)/tmp
 	$(NGINX) -t -q -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
-	    -e $(RUN_PREFIX)/logs/error.log
+	    -e $(RUN_PREFIX)/logs/error.log $(RUN_USER)
 	@echo
 	@echo "slora: http://127.0.0.1:8080/  (Ctrl-C stops it; logs in run/logs)"
 	@echo "  a chat in the browser there, or once the engine is ready:"
 	@echo "  curl -sN 'http://127.0.0.1:8080/v1/stream?model=demo-r8&chat=1&prompt=Hello&format=text'"
 	@echo
 	$(NGINX) -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
-	    -e $(RUN_PREFIX)/logs/error.log
+	    -e $(RUN_PREFIX)/logs/error.log $(RUN_USER)
 
 install: module cli
 	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(BINDIR) \

@@ -1029,6 +1029,7 @@ my $OWNER = $$;
 sub new {
     my ($class, %o) = @_;
     my $prefix = SloraTest::repo_root() . "/t/servroot-$o{name}";
+    _workers_can_read();
     my $lock = _lock($o{name});
 
     _port_free($o{port})
@@ -1043,6 +1044,27 @@ sub new {
     }, $class;
 
     return $self;
+}
+
+
+# Run as root, nginx runs its workers and the engine as nobody (no `user`
+# in the tests' configurations, as in Debian's), who must read the tree:
+# a tree under /root or a 0700 home folder would fail every test with the
+# engine's "Permission denied", so the harness says why at once instead.
+my $READABLE;
+sub _workers_can_read {
+    return if $> != 0 || $READABLE;
+    my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+    my $root = SloraTest::repo_root();
+    my ($rc) = SloraTest::run_cmd('setpriv', "--reuid=$uid", "--regid=$gid",
+                                  '--clear-groups', 'test', '-r',
+                                  "$root/t/lib/SloraTest.pm");
+    $rc == 0
+        or die "the tests run as root, so nginx's workers and engine run "
+               . "as nobody, who cannot read $root: put the tree where "
+               . "others may read it (not under /root or a 0700 home "
+               . "folder)\n";
+    $READABLE = 1;
 }
 
 

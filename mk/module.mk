@@ -36,8 +36,9 @@ RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
 # Debian's adduser makes them 0700), so they run as the tree's owner
 RUN_USER       := $(if $(filter 0,$(shell id -u)),\
                     -g 'user $(shell stat -c '%U %G' .);')
-APT_PACKAGES   := nginx nginx-dev libcjson-dev libpcre2-dev \
-                  libopenblas-dev libhiredis-dev pkg-config curl
+APT_PACKAGES   := gcc libc6-dev nginx nginx-dev libcjson-dev libpcre2-dev \
+                  libopenblas-dev libhiredis-dev pkg-config curl \
+                  ca-certificates python3
 
 # the module `make install` lays out: this build's, or one built against
 # another nginx (t/install.t installs the one its tests load)

@@ -34,8 +34,11 @@ RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
 # started as root, nginx would run its workers and the engine as "nobody",
 # who cannot read a tree under a private home folder (/root, or a user's:
 # Debian's adduser makes them 0700), so they run as the tree's owner
-RUN_USER       := $(if $(filter 0,$(shell id -u)),\
-                    -g 'user $(shell stat -c '%U %G' .);')
+# (one the system has a name for: a bind mount's stranger stays nobody,
+# and the engine's error then names that user)
+RUN_OWNER      := $(if $(filter 0,$(shell id -u)),$(shell stat -c '%U %G' .))
+RUN_USER       := $(if $(RUN_OWNER),$(if $(findstring UNKNOWN,$(RUN_OWNER)),,\
+                    -g 'user $(RUN_OWNER);'))
 APT_PACKAGES   := gcc libc6-dev nginx nginx-dev libcjson-dev libpcre2-dev \
                   libopenblas-dev libhiredis-dev pkg-config curl \
                   ca-certificates python3

@@ -690,7 +690,10 @@ static void
 test_isa_q4_1(void)
 {
     static const int32_t ins[] = { 64, 128, 576, 640, 1536 };
-    slora_block_q4_1_t  *blk;
+    /* three rows of the widest: on the stack, so that no size computed
+     * from a signed width reaches an allocator (GCC 14's
+     * -Walloc-size-larger-than sees the width's sign, not the table) */
+    slora_block_q4_1_t   blk[3 * 1536 / 32];
     float               *f, ref, got;
     void                *w, *xq;
     size_t               xs, ws;
@@ -718,7 +721,7 @@ test_isa_q4_1(void)
                 for (c = 0; c < in; c++) {
                     f[c] = c % 3 == 0 ? -1.0f : 1.0f;
                 }
-                blk = calloc(3 * (in / 32), sizeof(slora_block_q4_1_t));
+                memset(blk, 0, sizeof(blk));
                 for (c = 0; c < 3 * (in / 32); c++) {
                     memset(blk[c].qs, 0xff, 16);
                     blk[c].d = slora_f32_to_f16(0.5f);
@@ -726,7 +729,6 @@ test_isa_q4_1(void)
                 }
                 ws = slora_q4_1_pack_size(3, in);
                 slora_q4_1_pack(w, ws, blk, 3, in);
-                free(blk);
             }
 
             slora_q4_1_quantize_act(xq, xs, f, in, 2, in, 0, 1);

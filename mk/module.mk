@@ -35,9 +35,10 @@ RUN_DEMO       := demo-r8:8:1 demo-r16:16:2 demo-r32:32:3
 # who cannot read a tree under a private home folder (/root, or a user's:
 # Debian's adduser makes them 0700), so they run as the tree's owner
 # (one the system has a name for: a bind mount's stranger stays nobody,
-# and the engine's error then names that user)
-RUN_OWNER      := $(if $(filter 0,$(shell id -u)),$(shell stat -c '%U %G' .))
-RUN_USER       := $(if $(RUN_OWNER),$(if $(findstring UNKNOWN,$(RUN_OWNER)),,\
+# and the engine's error then names that user); expanded by `run` alone,
+# not by every make
+RUN_OWNER       = $(if $(filter 0,$(shell id -u)),$(shell stat -c '%U %G' .))
+RUN_USER        = $(if $(RUN_OWNER),$(if $(findstring UNKNOWN,$(RUN_OWNER)),,\
                     -g 'user $(RUN_OWNER);'))
 APT_PACKAGES   := gcc libc6-dev nginx nginx-dev libcjson-dev libpcre2-dev \
                   libopenblas-dev libhiredis-dev pkg-config curl \

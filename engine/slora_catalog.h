@@ -162,6 +162,32 @@ int slora_catalog_put(slora_catalog_t *cat, const char *name,
     const char *dir, slora_catalog_adapter_t **out, slora_err_t *err);
 
 /*
+ * Adapters registered at run time (vLLM's load_lora_adapter), the
+ * directory source only: name served from the folder dir, which must lie
+ * under the roots, as a folder of the directory would be. Each
+ * registration is a version of its own, so that one replacing another
+ * (replace: 1; else a name the catalog holds is refused) drops the
+ * copies made of the one before. A registered name shadows a sub-folder
+ * of that name until dropped; then a lookup finds the folder, and the
+ * next refresh lists it. check (NULL: none) judges the folder's
+ * realpath, once it is known to lie under the roots, before anything
+ * changes. runtime_add: SLORA_OK; SLORA_DECLINED where dir does not
+ * exist; SLORA_ERROR otherwise (refused: err says why). runtime_drop:
+ * SLORA_OK; SLORA_DECLINED where the catalog has no such adapter;
+ * SLORA_ERROR where it is a sub-folder's, not registered.
+ */
+typedef int (*slora_catalog_check_pt)(void *data, const char *path,
+    slora_err_t *err);
+
+int slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
+    const char *dir, int replace, slora_catalog_check_pt check, void *data,
+    slora_catalog_adapter_t **out, slora_err_t *err);
+int slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
+    slora_err_t *err);
+/* Whether name is a registered adapter's. */
+int slora_catalog_runtime_has(slora_catalog_t *cat, const char *name);
+
+/*
  * The directory source, read again where the folder changed since the
  * last read (its mtime: a sub-folder added, removed or renamed into
  * place): a new sub-folder is an adapter; one gone is unknown from then

@@ -59,6 +59,8 @@ struct slora_catalog_entry_s {
     uint32_t                    hits;       /* uses not yet sent */
     int                         seen;       /* in the directory's last
                                                scan */
+    int                         registered; /* by slora_catalog_register:
+                                               the scan leaves it be */
     slora_catalog_adapter_t     ad;
     slora_catalog_tenant_t      tn;
     char                       *name;
@@ -95,6 +97,8 @@ struct slora_catalog_s {
     char                       *dir;
     struct timespec             dir_mtime;  /* at the last scan */
     int32_t                     scan_changes;   /* entries it put */
+    uint64_t                    registrations;  /* made so far: each a
+                                                   version of its own */
     char                      **roots;      /* realpath()s */
     int32_t                     n_roots;
 

@@ -479,6 +479,28 @@ int slora_engine_add_adapter(slora_engine_t *e, const char *name,
     const char *dir, slora_err_t *err);
 
 /*
+ * vLLM's runtime registration (load_lora_adapter, unload_lora_adapter),
+ * with the adapter directory as the catalog: name served from the PEFT
+ * folder dir, which must lie under it (slora_catalog_runtime_add). Its
+ * adapter_config.json is checked against the model before anything
+ * changes, then its weights are read into the host tier and the pool as
+ * an admin load's are. replace: a name already served takes the new
+ * folder, its old copies dropped as the last request holding them ends;
+ * else such a name is refused. SLORA_OK; SLORA_DECLINED: dir does not
+ * exist; SLORA_ERROR: refused, or weights that do not read (a new name
+ * is then not registered; a replacing one stays, its requests failing
+ * until its files read). Deregistering: the name is unknown from then
+ * on, its copies dropped (those requests hold, as they end); a sub-folder
+ * of its name is served again at once, listed from the next refresh.
+ * SLORA_DECLINED: no such adapter; SLORA_ERROR: a sub-folder's, not
+ * registered.
+ */
+int slora_engine_register_adapter(slora_engine_t *e, const char *name,
+    const char *dir, int replace, slora_err_t *err);
+int slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
+    slora_err_t *err);
+
+/*
  * Queues a request. SLORA_OK: queued, or resolving (its outcome comes as
  * events). Refusals known at once: SLORA_BUSY: the queue is full;
  * SLORA_DECLINED: the adapter is unknown; SLORA_FORBIDDEN: the tenant is

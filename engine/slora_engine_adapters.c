@@ -91,6 +91,86 @@ slora_engine_add_adapter(slora_engine_t *e, const char *name,
 }
 
 
+/* slora_catalog_runtime_add's check: the folder's config fits the model */
+static int
+slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
+{
+    slora_engine_t        *e = data;
+    slora_adapter_conf_t   conf;
+
+    return slora_adapter_read_config(path, &e->model->cfg, &conf, err);
+}
+
+
+int
+slora_engine_register_adapter(slora_engine_t *e, const char *name,
+    const char *dir, int replace, slora_err_t *err)
+{
+    int                       rc, had;
+    slora_err_t               one;
+    slora_adapter_t          *a;
+    slora_catalog_adapter_t  *ca;
+
+    had = slora_catalog_runtime_has(e->catalog, name)
+          || slora_catalog_adapter(e->catalog, name, &ca, &one) == SLORA_OK;
+
+    rc = slora_catalog_runtime_add(e->catalog, name, dir, replace,
+                                slora_engine_check_folder, e, &ca, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    /* the weights read now, as vLLM's add_lora does: a folder that is no
+     * adapter is said so to the one who registered it */
+    rc = slora_engine_get_adapter(e, name, 0, &a, err);
+
+    if (rc == SLORA_OK) {
+        rc = slora_adapter_acquire(e->adapters, a, err);
+        if (rc == SLORA_OK) {
+            slora_adapter_release(e->adapters, a);
+        }
+    }
+
+    if (rc == SLORA_OK || rc == SLORA_BUSY) {
+        /* a pool with no room now reads it at its first request */
+        return SLORA_OK;
+    }
+
+    if (!had) {
+        (void) slora_engine_deregister_adapter(e, name, &one);
+    }
+
+    err->code = SLORA_ERROR;
+
+    return SLORA_ERROR;
+}
+
+
+int
+slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
+    slora_err_t *err)
+{
+    slora_err_t       one;
+    slora_adapter_t  *a;
+
+    if (slora_catalog_runtime_drop(e->catalog, name, err) != SLORA_OK) {
+        return err->code;
+    }
+
+    /* as a folder removed: copies leave host memory now, and the pool as
+     * the last request holding it ends */
+    a = slora_adapters_find(e->adapters, name);
+
+    if (a != NULL && slora_adapter_tier(a) != SLORA_TIER_DISK) {
+        (void) slora_adapters_set_source(e->adapters, a,
+                                         slora_adapter_dir(a), NULL,
+                                         "removed", &one);
+    }
+
+    return SLORA_OK;
+}
+
+
 int32_t
 slora_engine_adapters(slora_engine_t *e, const char ***names)
 {

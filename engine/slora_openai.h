@@ -468,6 +468,25 @@ int slora_openai_parse_tokenize(const char *body, size_t len,
 int slora_openai_parse_detokenize(const char *body, size_t len,
     slora_openai_req_t *req, slora_openai_err_t *err);
 
+/*
+ * vLLM's load_lora_adapter and unload_lora_adapter bodies:
+ * {"lora_name", "lora_path", "load_inplace"} (load) and {"lora_name"}
+ * (unload; vLLM's "lora_int_id" names nothing here, since this server
+ * names its adapters). Strings are UTF-8 without NUL; the path is
+ * absolute. Other fields are left alone, as vLLM's models leave them.
+ */
+#define SLORA_OPENAI_LORA_NAME_LEN  256     /* NUL included */
+#define SLORA_OPENAI_LORA_PATH_LEN  1280    /* NUL included */
+
+typedef struct {
+    char                  name[SLORA_OPENAI_LORA_NAME_LEN];
+    char                  path[SLORA_OPENAI_LORA_PATH_LEN];  /* load */
+    unsigned              inplace;                            /* load */
+} slora_openai_lora_t;
+
+int slora_openai_parse_lora(const char *body, size_t len, int load,
+    slora_openai_lora_t *out, slora_openai_err_t *err);
+
 void slora_openai_req_free(slora_openai_req_t *req);
 /* The bytes req's arena holds: what parsing it took. */
 size_t slora_openai_req_bytes(const slora_openai_req_t *req);

@@ -125,6 +125,9 @@ slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h)
     h->name_ix_off = off;
     off = SLORA_ALIGN(off + SLORA_QUEUE_NAME_SLOTS
                             * sizeof(slora_name_slot_t));
+    h->registry_off = off;
+    off = SLORA_ALIGN(off + SLORA_QUEUE_REGISTRY_MAX
+                            * sizeof(slora_registration_t));
     /* last: the regions init leaves as the mapping gave them */
     h->scores_off = off;
     off = SLORA_ALIGN(off + scores);
@@ -600,6 +603,125 @@ slora_queue_set_names(slora_queue_t *q, const char **names, uint32_t n,
     atomic_store_explicit(&q->n_names, i, memory_order_release);
 
     return i == n ? SLORA_OK : SLORA_ERROR;
+}
+
+
+static slora_registration_t *
+slora_queue_registry(const slora_queue_t *q)
+{
+    return (slora_registration_t *) ((char *) q + q->registry_off);
+}
+
+
+int
+slora_queue_registry_put(slora_queue_t *q, const char *name,
+    const char *path)
+{
+    uint32_t               i;
+    slora_registration_t  *r, *free_one;
+
+    if (strlen(name) >= SLORA_QUEUE_ADAPTER_LEN
+        || strlen(path) >= SLORA_QUEUE_PATH_LEN)
+    {
+        return SLORA_ERROR;
+    }
+
+    r = slora_queue_registry(q);
+    free_one = NULL;
+
+    for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
+        if (r[i].used && strcmp(r[i].name, name) == 0) {
+            free_one = &r[i];
+            break;
+        }
+
+        if (!r[i].used && free_one == NULL) {
+            free_one = &r[i];
+        }
+    }
+
+    if (free_one == NULL) {
+        return SLORA_BUSY;
+    }
+
+    /* the next engine reads it only after this one is gone */
+    strcpy(free_one->name, name);
+    strcpy(free_one->path, path);
+    free_one->used = 1;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_queue_registry_drop(slora_queue_t *q, const char *name)
+{
+    uint32_t               i;
+    slora_registration_t  *r;
+
+    r = slora_queue_registry(q);
+
+    for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
+        if (r[i].used && strcmp(r[i].name, name) == 0) {
+            r[i].used = 0;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+slora_queue_registry_room(const slora_queue_t *q, const char *name)
+{
+    uint32_t                     i;
+    const slora_registration_t  *r;
+
+    r = slora_queue_registry(q);
+
+    for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
+        if (!r[i].used || strcmp(r[i].name, name) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+const slora_registration_t *
+slora_queue_registry_get(const slora_queue_t *q, uint32_t i)
+{
+    const slora_registration_t  *r;
+
+    if (i >= SLORA_QUEUE_REGISTRY_MAX) {
+        return NULL;
+    }
+
+    r = slora_queue_registry(q);
+
+    return r[i].used ? &r[i] : NULL;
+}
+
+
+void
+slora_queue_registry_copy(slora_queue_t *to, const slora_queue_t *from)
+{
+    uint32_t                     i;
+    const slora_registration_t  *r;
+
+    for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
+        r = slora_queue_registry_get(from, i);
+
+        /* names and paths are NUL-ended where the engine wrote them; a
+         * torn entry of a dying engine is cut, and refused by the next */
+        if (r != NULL && memchr(r->name, '\0', sizeof(r->name)) != NULL
+            && memchr(r->path, '\0', sizeof(r->path)) != NULL)
+        {
+            (void) slora_queue_registry_put(to, r->name, r->path);
+        }
+    }
 }
 
 

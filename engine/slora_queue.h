@@ -3,7 +3,8 @@
  * process, as an ABI both sides compile: a header (magic, version, engine
  * epoch and heartbeat, counters, histograms), a fixed array of request
  * slots with their prompt and output token buffers, a submission ring
- * (workers to engine) and the table of adapter names the engine knows.
+ * (workers to engine), the table of adapter names the engine knows and
+ * the adapters registered at run time, which outlive an engine.
  *
  * The one idea: a slot is owned by two parties at once, the worker that
  * serves the HTTP request and the engine that runs it, each holding one bit
@@ -34,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      37
+#define SLORA_QUEUE_VERSION      38
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -59,6 +60,13 @@
 #define SLORA_QUEUE_NAME_SLOTS   (SLORA_QUEUE_NAMES_BYTES)  /* a power of
                                     two, twice the names that fit (each
                                     takes two bytes at least) */
+
+#define SLORA_QUEUE_PATH_LEN     1280   /* a registered adapter's folder,
+                                           NUL included
+                                           (SLORA_ADAPTER_PATH_LEN) */
+#define SLORA_QUEUE_REGISTRY_MAX 1024   /* adapters registered at run
+                                           time (vLLM's
+                                           load_lora_adapter) */
 
 #define SLORA_REF_WORKER         1u
 #define SLORA_REF_ENGINE         2u
@@ -99,7 +107,11 @@ typedef enum {
     SLORA_OP_UNLOAD,
     SLORA_OP_PIN,
     SLORA_OP_UNPIN,
-    SLORA_OP_PREFIX_FLUSH
+    SLORA_OP_PREFIX_FLUSH,
+    SLORA_OP_REGISTER,                  /* the adapter's folder in the
+                                           prompt buffer, n_prompt bytes */
+    SLORA_OP_REPLACE,                   /* the same, over a served name */
+    SLORA_OP_DEREGISTER
 } slora_op_e;
 
 
@@ -302,6 +314,15 @@ typedef struct {
 } slora_name_slot_t;
 
 
+/* An adapter registered at run time: written by the zone's engine only
+ * (one at a time), read by the next one at its start. */
+typedef struct {
+    uint32_t           used;
+    char               name[SLORA_QUEUE_ADAPTER_LEN];
+    char               path[SLORA_QUEUE_PATH_LEN];
+} slora_registration_t;
+
+
 typedef struct {
     uint32_t           magic;
     uint32_t           version;
@@ -320,6 +341,8 @@ typedef struct {
     uint64_t           names_off;       /* char [SLORA_QUEUE_NAMES_BYTES] */
     uint64_t           name_ix_off;     /* slora_name_slot_t
                                            [SLORA_QUEUE_NAME_SLOTS] */
+    uint64_t           registry_off;    /* slora_registration_t
+                                           [SLORA_QUEUE_REGISTRY_MAX] */
     uint64_t           scores_off;      /* slora_logprob_t records,
                                            [n_slots][prompt_cap]; not
                                            zeroed by init */
@@ -498,6 +521,24 @@ void slora_queue_fail(slora_queue_t *q, uint32_t idx, int32_t status,
 int slora_queue_publish(slora_queue_t *q, uint32_t idx, int32_t token,
     float logprob, int32_t n_top, const int32_t *top_ids,
     const float *top_logprobs);
+
+/*
+ * Adapters registered at run time (engine side), kept in the zone so that
+ * an engine respawned after a crash serves them again, and copied into a
+ * reload's new zone (slora_queue_registry_copy) for its new engine.
+ * put: name's folder, replacing one of that name; SLORA_BUSY when the
+ * table is full. drop: 1 when name was there. get: entry i
+ * (< SLORA_QUEUE_REGISTRY_MAX), NULL where unused.
+ */
+int slora_queue_registry_put(slora_queue_t *q, const char *name,
+    const char *path);
+int slora_queue_registry_drop(slora_queue_t *q, const char *name);
+/* Whether put would find room for name. */
+int slora_queue_registry_room(const slora_queue_t *q, const char *name);
+const slora_registration_t *slora_queue_registry_get(const slora_queue_t *q,
+    uint32_t i);
+/* The registrations of from into to (a fresh zone), as many as fit. */
+void slora_queue_registry_copy(slora_queue_t *to, const slora_queue_t *from);
 
 /* Adapter names, published by the engine once loaded; as many as fit in
  * SLORA_QUEUE_NAMES_BYTES (the rest: an error, and names_all 0). */

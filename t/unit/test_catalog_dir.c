@@ -5,6 +5,13 @@
  * replaced a new version (the owner's data kept); a file is no adapter;
  * a folder that cannot be read leaves the entries; an adapter reached by
  * a symlink re-pointed at its folder renamed is found at the new path.
+ * Registrations at run time (slora_catalog_runtime_add): a folder under
+ * the root served under a name, its version its own; a name held refused
+ * unless replacing; a check that refuses leaves the catalog as it was; a
+ * path outside the root, a missing one (SLORA_DECLINED), a file refused;
+ * a refresh keeps them, and a registered name shadows a sub-folder of
+ * its name until dropped, when the folder is served (and listed from the
+ * next refresh); a folder's adapter cannot be dropped as a registration.
  */
 
 #include <fcntl.h>
@@ -24,6 +31,8 @@ static char  tmp[256];
 static void touch_later(const char *path);
 static void test_refresh(void);
 static void test_long_dir(void);
+static void test_runtime(void);
+static int refuse(void *data, const char *path, slora_err_t *err);
 
 
 int
@@ -38,6 +47,7 @@ main(void)
 
     test_refresh();
     test_long_dir();
+    test_runtime();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -248,5 +258,130 @@ test_long_dir(void)
     ok(cat == NULL && strstr(err.msg, "longer than") != NULL,
        "an adapter dir of %zu bytes refused: %s", n,
        cat ? "created" : err.msg);
+    slora_catalog_free(cat);
+}
+
+
+static int
+refuse(void *data, const char *path, slora_err_t *err)
+{
+    *(int *) data += 1;
+    return slora_err_set(err, SLORA_ERROR, "%s: refused by the check", path);
+}
+
+
+static void
+test_runtime(void)
+{
+    int                       checked, rc;
+    char                      dir[300], hid[400], v1[500], v2[500], x[500];
+    char                      out[500], file[600], version[64];
+    slora_err_t               err;
+    slora_catalog_t          *cat;
+    slora_catalog_conf_t      conf;
+    slora_catalog_adapter_t  *ad, **list;
+
+    snprintf(dir, sizeof(dir), "%s/runtime", tmp);
+    snprintf(hid, sizeof(hid), "%s/.versions", dir);
+    snprintf(v1, sizeof(v1), "%s/v1", hid);
+    snprintf(v2, sizeof(v2), "%s/v2", hid);
+    snprintf(x, sizeof(x), "%s/x", dir);
+    snprintf(out, sizeof(out), "%s/outside", tmp);
+    snprintf(file, sizeof(file), "%s/file", hid);
+    mkdir(dir, 0755);
+    mkdir(hid, 0755);
+    mkdir(v1, 0755);
+    mkdir(v2, 0755);
+    mkdir(out, 0755);
+    close(open(file, O_CREAT | O_WRONLY, 0644));
+
+    memset(&conf, 0, sizeof(conf));
+    conf.adapter_dir = dir;
+    cat = slora_catalog_create(&conf, &err);
+    if (!ok(cat != NULL, "a directory catalog: %s", cat ? "" : err.msg)) {
+        return;
+    }
+
+    is_int(slora_catalog_adapters(cat, &list), 0, "the hidden folder is "
+           "no adapter");
+
+    is_int(slora_catalog_runtime_add(cat, "sql", v1, 0, NULL, NULL, &ad,
+                                     &err), SLORA_OK, "sql registered");
+    rc = slora_catalog_adapter(cat, "sql", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, v1) == 0 && ad->version != NULL
+       && strncmp(ad->version, "registered:", 11) == 0,
+       "sql found at v1, a version of its own: %s",
+       rc == SLORA_OK ? ad->version : err.msg);
+    snprintf(version, sizeof(version), "%s", ad->version);
+    ok(slora_catalog_runtime_has(cat, "sql"), "sql is a registration");
+
+    rc = slora_catalog_runtime_add(cat, "sql", v2, 0, NULL, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "already been loaded") != NULL,
+       "sql again refused: %s", err.msg);
+
+    checked = 0;
+    rc = slora_catalog_runtime_add(cat, "sql", v2, 1, refuse, &checked, &ad,
+                                   &err);
+    ok(rc == SLORA_ERROR && checked == 1
+       && strstr(err.msg, "refused by the check") != NULL,
+       "a replacement the check refuses: %s", err.msg);
+    rc = slora_catalog_adapter(cat, "sql", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, v1) == 0
+       && strcmp(ad->version, version) == 0,
+       "... sql as it was (v1, the same version)");
+
+    is_int(slora_catalog_runtime_add(cat, "sql", v2, 1, NULL, NULL, &ad,
+                                     &err), SLORA_OK, "sql replaced by v2");
+    rc = slora_catalog_adapter(cat, "sql", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, v2) == 0
+       && strcmp(ad->version, version) != 0,
+       "... at v2, another version");
+
+    rc = slora_catalog_runtime_add(cat, "o", out, 0, NULL, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
+       "a folder outside the root refused: %s", err.msg);
+    snprintf(x, sizeof(x), "%s/nothing", hid);
+    is_int(slora_catalog_runtime_add(cat, "n", x, 0, NULL, NULL, &ad, &err),
+           SLORA_DECLINED, "a missing folder: SLORA_DECLINED");
+    rc = slora_catalog_runtime_add(cat, "f", file, 0, NULL, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "not a folder"),
+       "a file refused: %s", err.msg);
+    ok(slora_catalog_adapter(cat, "o", &ad, &err) != SLORA_OK
+       && slora_catalog_adapter(cat, "n", &ad, &err) != SLORA_OK
+       && slora_catalog_adapter(cat, "f", &ad, &err) != SLORA_OK,
+       "none of them found");
+
+    /* a sub-folder of the registered name, and another one */
+    snprintf(x, sizeof(x), "%s/sql", dir);
+    mkdir(x, 0755);
+    snprintf(x, sizeof(x), "%s/plain", dir);
+    mkdir(x, 0755);
+    touch_later(dir);
+    is_int(slora_catalog_refresh(cat, &err), 1, "the folder changed");
+    is_int(slora_catalog_adapters(cat, &list), 2, "sql and plain listed");
+    rc = slora_catalog_adapter(cat, "sql", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, v2) == 0,
+       "sql still the registration, the sub-folder of its name shadowed");
+
+    rc = slora_catalog_runtime_drop(cat, "plain", &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "remove the folder"),
+       "a folder's adapter is no registration to drop: %s", err.msg);
+    is_int(slora_catalog_runtime_drop(cat, "nope", &err), SLORA_DECLINED,
+           "an unknown name: SLORA_DECLINED");
+
+    is_int(slora_catalog_runtime_drop(cat, "sql", &err), SLORA_OK,
+           "sql dropped");
+    ok(!slora_catalog_runtime_has(cat, "sql"), "... no registration");
+    is_int(slora_catalog_adapters(cat, &list), 1, "... not listed until "
+           "the folder is read again");
+    is_int(slora_catalog_refresh(cat, &err), 1, "the next refresh reads "
+           "the folder again");
+    is_int(slora_catalog_adapters(cat, &list), 2, "... sql listed again");
+    snprintf(x, sizeof(x), "%s/sql", dir);
+    rc = slora_catalog_adapter(cat, "sql", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, x) == 0
+       && strncmp(ad->version, "dir:", 4) == 0,
+       "sql is its sub-folder now: %s", rc == SLORA_OK ? ad->path : err.msg);
+
     slora_catalog_free(cat);
 }

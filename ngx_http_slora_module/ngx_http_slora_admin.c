@@ -1,9 +1,11 @@
 /*
  * ngx_http_slora_admin.c: requests that ask the engine something rather
  * than generate: the slora_admin endpoints (load, unload, pin, unpin an
- * adapter; list the adapters with their tiers; flush the prefix cache)
- * and, with the catalog in Redis, the model list of a tenant. Who may call
- * the admin endpoints is nginx's business (allow/deny in their location).
+ * adapter; list the adapters with their tiers; flush the prefix cache;
+ * vLLM's load_lora_adapter and unload_lora_adapter, which register an
+ * adapter's folder under a name at run time and take it back) and, with
+ * the catalog in Redis, the model list of a tenant. Who may call the
+ * admin endpoints is nginx's business (allow/deny in their location).
  *
  * The one idea: such a request travels exactly like a generation, through
  * a slot with an op kind (engine/slora_queue.h), so the worker never
@@ -34,6 +36,8 @@ static ngx_buf_t *ngx_http_slora_op_body(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx);
 static ngx_buf_t *ngx_http_slora_models_body(ngx_http_request_t *r,
     ngx_http_slora_ctx_t *ctx, ngx_uint_t *found);
+static ngx_int_t ngx_http_slora_lora_route(ngx_http_request_t *r);
+static void ngx_http_slora_lora_body(ngx_http_request_t *r);
 
 
 static struct {
@@ -65,6 +69,21 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
 
     static ngx_str_t       list = ngx_string("/adapters");
     static ngx_str_t       flush = ngx_string("/prefix_cache/flush");
+
+    if (ngx_http_slora_lora_route(r) != SLORA_OP_GENERATE) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_slora_not_allowed(r, "POST");
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r, ngx_http_slora_lora_body);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -172,6 +191,106 @@ ngx_http_slora_admin_handler(ngx_http_request_t *r)
 }
 
 
+/* vLLM's routes: REGISTER for .../load_lora_adapter, DEREGISTER for
+ * .../unload_lora_adapter, GENERATE for any other URI. */
+static ngx_int_t
+ngx_http_slora_lora_route(ngx_http_request_t *r)
+{
+    static ngx_str_t  load = ngx_string("/load_lora_adapter");
+    static ngx_str_t  unload = ngx_string("/unload_lora_adapter");
+
+    if (r->uri.len >= unload.len
+        && ngx_strncmp(r->uri.data + r->uri.len - unload.len, unload.data,
+                       unload.len) == 0)
+    {
+        return SLORA_OP_DEREGISTER;
+    }
+
+    if (r->uri.len >= load.len
+        && ngx_strncmp(r->uri.data + r->uri.len - load.len, load.data,
+                       load.len) == 0)
+    {
+        return SLORA_OP_REGISTER;
+    }
+
+    return SLORA_OP_GENERATE;
+}
+
+
+/* The body of load_lora_adapter or unload_lora_adapter has been read. */
+static void
+ngx_http_slora_lora_body(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_str_t              body, n;
+    slora_op_e             op;
+    slora_openai_err_t     oe;
+    slora_openai_lora_t   *lora;
+    ngx_http_slora_ctx_t  *ctx;
+
+    op = ngx_http_slora_lora_route(r);
+
+    lora = ngx_palloc(r->pool, sizeof(slora_openai_lora_t));
+    if (lora == NULL || ngx_http_slora_read_body(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memzero(&oe, sizeof(oe));
+
+    if (slora_openai_parse_lora((const char *) body.data, body.len,
+                                op == SLORA_OP_REGISTER, lora, &oe)
+        != SLORA_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_slora_send_parse_err(r, &oe));
+        return;
+    }
+
+    n.data = (u_char *) lora->name;
+    n.len = ngx_strlen(lora->name);
+
+    if (!ngx_http_slora_valid_name(&n)) {
+        ngx_http_finalize_request(r,
+            ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request_error",
+                                      "invalid_value", "lora_name",
+                                      "\"%V\" is not a valid adapter name"
+                                      " (empty, \"..\", a leading \".\","
+                                      " a control character, not UTF-8,"
+                                      " or %d bytes or more)", &n,
+                                      SLORA_QUEUE_ADAPTER_LEN));
+        return;
+    }
+
+    if (ngx_strlen(lora->path) >= SLORA_QUEUE_PATH_LEN) {
+        ngx_http_finalize_request(r,
+            ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request_error",
+                                      "invalid_value", "lora_path",
+                                      "lora_path is at most %d bytes",
+                                      SLORA_QUEUE_PATH_LEN - 1));
+        return;
+    }
+
+    ctx = ngx_http_slora_ctx_create(r, 1);
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->op = op == SLORA_OP_REGISTER && lora->inplace ? SLORA_OP_REPLACE
+                                                       : op;
+    ctx->model = n;
+    ctx->op_path.data = (u_char *) lora->path;
+    ctx->op_path.len = ngx_strlen(lora->path);
+
+    rc = ngx_http_slora_op_start(r, ctx, NULL, &n);
+
+    /* NGX_DONE: the engine answers; the request counted once more */
+    ngx_http_finalize_request(r, rc);
+}
+
+
 /* Submits an op from a content handler: NGX_DONE, or the error sent. */
 ngx_int_t
 ngx_http_slora_op_start(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
@@ -268,6 +387,13 @@ ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
     s->max_tokens = 0;
     s->n_stop_ids = 0;
 
+    if (ctx->op == SLORA_OP_REGISTER || ctx->op == SLORA_OP_REPLACE) {
+        /* the folder's path in the prompt buffer, as bytes */
+        ngx_memcpy(slora_queue_prompt(q, idx), ctx->op_path.data,
+                   ctx->op_path.len);
+        s->n_prompt = (uint32_t) ctx->op_path.len;
+    }
+
     ctx->choice[0].slot = idx;
     ctx->choice[0].have_slot = 1;
     ctx->finished = 0;
@@ -350,6 +476,27 @@ ngx_http_slora_op_pump(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 
     ctx->finished = 1;
     found = 1;
+
+    if (ctx->op == SLORA_OP_REGISTER || ctx->op == SLORA_OP_REPLACE
+        || ctx->op == SLORA_OP_DEREGISTER)
+    {
+        /* vLLM's answer, word for word: its clients may read it */
+        b = ngx_create_temp_buf(r->pool, ctx->model.len + 64);
+        if (b == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        b->last = ngx_sprintf(b->last, "Success: LoRA adapter '%V' %s"
+                              " successfully.", &ctx->model,
+                              ctx->op == SLORA_OP_DEREGISTER ? "removed"
+                                                             : "added");
+
+        ngx_http_finalize_request(r,
+            ngx_http_slora_send_body(r, NGX_HTTP_OK, b,
+                                     "text/plain; charset=utf-8"));
+        return;
+    }
 
     b = ctx->op == SLORA_OP_MODELS ? ngx_http_slora_models_body(r, ctx, &found)
                                    : ngx_http_slora_op_body(r, ctx);

@@ -2,7 +2,8 @@
  * ngx_http_slora_engine_int.h: what the engine process's files share:
  * its loop's context (ngx_http_slora_engine_proc.c runs the loop,
  * ngx_http_slora_engine_load.c loads the model and takes back what dead
- * processes left in the slots).
+ * processes left in the slots, ngx_http_slora_engine_registry.c keeps the
+ * adapters registered at run time).
  */
 
 #ifndef NGX_HTTP_SLORA_ENGINE_INT_H
@@ -51,6 +52,13 @@ typedef struct {
 void ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec);
 void ngx_http_slora_engine_reap(ngx_http_slora_engine_ctx_t *ec);
 void ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec);
+
+/* ngx_http_slora_engine_registry.c */
+void ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec);
+int ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, const u_char *buf, slora_err_t *err);
+int ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec,
+    slora_slot_t *s, slora_err_t *err);
 
 /* ngx_http_slora_engine_proc.c */
 void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec, uint32_t i);

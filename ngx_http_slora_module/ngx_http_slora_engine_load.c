@@ -181,6 +181,8 @@ ngx_http_slora_engine_load(ngx_http_slora_engine_ctx_t *ec)
 
     atomic_store(&ec->q->n_ctx, n_ctx);
 
+    ngx_http_slora_engine_restore(ec);
+
     n = slora_engine_adapters(ec->engine, &names);
 
     if (slora_queue_set_names(ec->q, names, n > 0 ? (uint32_t) n : 0, &err)

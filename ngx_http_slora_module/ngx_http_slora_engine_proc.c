@@ -772,6 +772,15 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         rc = ngx_http_slora_engine_flush(ec, s, buf, cap, &err);
         break;
 
+    case SLORA_OP_REGISTER:
+    case SLORA_OP_REPLACE:
+        rc = ngx_http_slora_engine_register(ec, s, buf, &err);
+        break;
+
+    case SLORA_OP_DEREGISTER:
+        rc = ngx_http_slora_engine_deregister(ec, s, &err);
+        break;
+
     default:
         rc = slora_err_set(&err, SLORA_ERROR, "slot %u: unknown op %u", i,
                            s->op);

@@ -375,6 +375,8 @@ struct ngx_http_slora_ctx_s {
 
     slora_op_e                 op;            /* GENERATE, or an op of
                                                  ngx_http_slora_admin.c */
+    ngx_str_t                  op_path;       /* REGISTER, REPLACE: the
+                                                 adapter's folder */
     ngx_uint_t                 tools;         /* slora_openai_tools_e */
     int32_t                    shown[5];      /* control tokens detokenized
                                                  as their text: Mistral's

@@ -9,8 +9,10 @@
  * for a fresh engine, while the old workers finish their streams on the old
  * zone with the old engine (an engine of the same hash told to quit, by
  * WINCH, drains on its zone while a new one starts on "slora_<hash>_<n>":
- * ngx_http_slora_engine_zone_salt). The queue region is one slab
- * allocation, so the slab's own header and mutex stay valid for nginx.
+ * ngx_http_slora_engine_zone_salt). A fresh zone takes the adapters
+ * registered at run time from the old cycle's. The queue region is one
+ * slab allocation, so the slab's own header and mutex stay valid for
+ * nginx.
  */
 
 #include "ngx_http_slora_module.h"
@@ -20,6 +22,8 @@ static ngx_int_t ngx_http_slora_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_slora_zone_geom(ngx_http_slora_main_conf_t *smcf,
     slora_queue_geom_t *g);
+static void ngx_http_slora_zone_inherit(slora_queue_t *q,
+    ngx_shm_zone_t *shm_zone);
 
 
 ngx_int_t
@@ -155,7 +159,45 @@ ngx_http_slora_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     shpool->data = q;
 
+    ngx_http_slora_zone_inherit(q, shm_zone);
+
     return NGX_OK;
+}
+
+
+/*
+ * A reload's fresh zone takes the adapters the old zone's engine had
+ * registered at run time, so that the new engine serves them too. During
+ * the reload ngx_cycle is still the old cycle, whose zone the master
+ * still maps; at the first start (or a binary upgrade's new master) there
+ * is none.
+ */
+static void
+ngx_http_slora_zone_inherit(slora_queue_t *q, ngx_shm_zone_t *shm_zone)
+{
+    slora_queue_t               *old;
+    ngx_http_slora_main_conf_t  *omcf;
+
+    if (ngx_cycle == NULL || ngx_cycle->conf_ctx == NULL
+        || ngx_cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_slora_module);
+    if (omcf == NULL || omcf->zone == shm_zone) {
+        return;
+    }
+
+    old = ngx_http_slora_queue(omcf);
+    if (old == NULL || old == q || old->magic != SLORA_QUEUE_MAGIC
+        || old->version != SLORA_QUEUE_VERSION)
+    {
+        return;
+    }
+
+    slora_queue_registry_copy(q, old);
 }
 
 

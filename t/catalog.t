@@ -368,6 +368,17 @@ pass('nginx with slora_catalog started, engine ready');
     is($res->{status}, 404, 'load of an unknown adapter: 404');
     $res = http_req($PORT, 'GET', '/admin/adapters/a018/load');
     is($res->{status}, 405, 'GET on an operation: 405');
+
+    # vLLM's runtime registration is Redis's business with a catalog there
+    $res = json_req($PORT, '/admin/load_lora_adapter',
+                    { lora_name => 'zz-new', lora_path => "$adir/a018" });
+    is($res->{status}, 400, 'load_lora_adapter with Redis as the catalog:'
+       . ' 400');
+    like($res->{json} && $res->{json}{error}{message} // '',
+         qr/Redis \(slora_catalog\): register adapters there \(bin\/slora catalog register DIR\)/,
+         '... saying where adapters are registered');
+    $res = http_req($PORT, 'POST', '/admin/adapters/zz-new/load');
+    is($res->{status}, 404, '... and zz-new was not registered');
 }
 
 # ---- admin: pins hold at most pinned_max (50%) of the pool ----

@@ -1,0 +1,263 @@
+# lora_runtime.t: vLLM's runtime adapter endpoints, load_lora_adapter and
+# unload_lora_adapter, under slora_admin, with the adapter folder as the
+# catalog.
+#
+# A folder under the adapter directory (here its hidden ".versions",
+# which the folder scan never serves by itself) is registered under a
+# name: answered with vLLM's success text, then served with that folder's
+# weights (the same greedy text as the folder of the same seed) and
+# listed; a name already served is vLLM's 400 unless load_inplace, which
+# swaps the weights; a name registered over a folder's shadows it until
+# unloaded, and the folder answers again after. Refused, each with the
+# error a client can act on and nothing registered: a body without
+# lora_path, malformed JSON, a relative path, a path outside the adapter
+# directory, one that does not exist (404), a folder that is no adapter
+# of this model, a name that is no valid name, a GET. Unloading a folder's
+# adapter is a 400 (remove the folder), an unknown name a 404, a
+# registered one makes it unknown. Registrations outlive the engine: a
+# killed engine's successor serves them again, and so does the new engine
+# of a reload that changes the engine's directives; one whose folder went
+# away meanwhile is dropped, saying so in the error log.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use SloraTest;
+use Test::More;
+use File::Copy qw(copy);
+use File::Path qw(make_path remove_tree);
+
+my $PORT = 18181;
+
+my $model = tiny_model(layers => 2, hidden => 64, seed => 11);
+my $s = SloraTest::Server->new(name => 'lora_runtime', port => $PORT);
+my $dir = $s->prefix . '/adapters';
+my $ver = "$dir/.versions";
+my $outside = $s->prefix . '/outside';
+make_adapters($dir, $model, [qw(a1 b c)]);          # seeds 1, 2, 3
+make_adapters($ver, $model, [qw(v1 v2 v3)]);        # seeds 1, 2, 3
+make_adapters($outside, $model, [qw(o1)]);          # seed 1
+make_path("$ver/empty", "$ver/broken");
+for my $f (qw(adapter_config.json adapter_model.safetensors)) {
+    open(my $fh, '>', "$ver/broken/$f") or die "$f: $!";
+    print {$fh} $f =~ /json/ ? '{"r": "eight", ' : "\0\0\0";
+    close($fh);
+}
+
+my $slots = 8;
+sub configure {
+    my $admin = '';
+    for my $p (qw(load_lora_adapter unload_lora_adapter)) {
+        $admin .= "        location = /v1/$p {\n"
+                  . "            slora_admin;\n"
+                  . "            allow 127.0.0.1;\n"
+                  . "            deny all;\n"
+                  . "        }\n";
+    }
+    $s->{http} = slora_http(model => $model, adapters => $dir,
+                            engine => "threads=1 slots=$slots max_running=8",
+                            server_extra => $admin);
+    $s->write_config;
+}
+configure();
+$s->start;
+
+sub complete {
+    my ($name) = @_;
+    my $r = json_req($PORT, '/v1/completions',
+                     { model => $name, prompt => 'Once upon',
+                       max_tokens => 8, temperature => 0 },
+                     timeout => 60);
+    return { status => $r->{status},
+             code => $r->{json} && $r->{json}{error}
+                     ? $r->{json}{error}{code} : undef,
+             text => $r->{status} == 200
+                     ? $r->{json}{choices}[0]{text} : undef };
+}
+
+sub listed {
+    my $r = http_req($PORT, 'GET', '/v1/models');
+    return { map { $_->{id} => 1 } @{ $r->{json}{data} // [] } };
+}
+
+sub load {
+    my ($body) = @_;
+    return json_req($PORT, '/v1/load_lora_adapter', $body);
+}
+
+sub unload {
+    my ($name) = @_;
+    return json_req($PORT, '/v1/unload_lora_adapter', { lora_name => $name });
+}
+
+# "STATUS code: message" of an answer, for is() and like()
+sub said {
+    my ($r) = @_;
+    my $e = $r->{json} && ref $r->{json} eq 'HASH' ? $r->{json}{error} : undef;
+    return "$r->{status} " . ($e ? ($e->{code} // '') . ': '
+                                   . ($e->{message} // '')
+                                 : $r->{body});
+}
+
+sub until_answer {
+    my ($name, $ok) = @_;
+    my $last;
+    SloraTest::wait_for(15, sub { $last = complete($name); $ok->($last) });
+    return $last;
+}
+
+my %text = map { $_ => complete($_)->{text} } qw(a1 b c);
+ok(defined $text{$_}, "$_ answers at start") for qw(a1 b c);
+ok($text{a1} ne $text{b} && $text{b} ne $text{c} && $text{a1} ne $text{c},
+   'seeds 1, 2 and 3 give three texts (each folder can be told apart)');
+is(complete('sql')->{code}, 'model_not_found', 'sql: unknown at start');
+ok(!listed()->{'.versions'} && !listed()->{v1},
+   'the hidden folder and its sub-folders are not served by the scan');
+
+# Registered.
+my $r = load({ lora_name => 'sql', lora_path => "$ver/v3" });
+is(said($r), "200 Success: LoRA adapter 'sql' added successfully.",
+   'load_lora_adapter: vLLM\'s success text');
+like($r->{headers}{'content-type'} // '', qr{^text/plain},
+     '... as text/plain');
+is(complete('sql')->{text}, $text{c}, 'sql: served with v3\'s weights '
+   . '(seed 3: c\'s text)');
+ok(listed()->{sql}, 'sql: listed in /v1/models');
+is(http_req($PORT, 'GET', '/v1/models/sql')->{status}, 200,
+   'sql: GET /v1/models/sql');
+like($s->error_log, qr/adapter "sql" registered from \Q$ver\E\/v3/,
+     'the error log says what was registered from where');
+
+# Taken names.
+is(said(load({ lora_name => 'sql', lora_path => "$ver/v1" })),
+   "400 invalid_value: The lora adapter 'sql' has already been loaded.",
+   'sql again: vLLM\'s 400');
+is(complete('sql')->{text}, $text{c}, '... sql unchanged');
+like(said(load({ lora_name => 'b', lora_path => "$ver/v1" })),
+     qr/^400 invalid_value: The lora adapter 'b' has already been loaded/,
+     'b (a folder\'s adapter): 400 as well');
+
+# load_inplace swaps the weights.
+$r = load({ lora_name => 'sql', lora_path => "$ver/v1",
+            load_inplace => JSON::PP::true });
+is($r->{status}, 200, 'load_inplace: 200');
+is(complete('sql')->{text}, $text{a1}, 'sql: v1\'s weights now (a1\'s '
+   . 'text), not the copy made of v3');
+
+# Refused, nothing registered.
+my @bad = (
+    [ { lora_name => 'x' }, 400, qr/^missing_required_parameter: Both 'lora_name' and 'lora_path' must be provided\.$/,
+      'no lora_path' ],
+    [ { lora_path => "$ver/v2" }, 400, qr/^missing_required_parameter: /,
+      'no lora_name' ],
+    [ '{"lora_name": "x", "lora_path": ', 400, qr/./, 'malformed JSON' ],
+    [ { lora_name => 'x', lora_path => 'adapters/.versions/v2' }, 400,
+      qr/absolute path/, 'a relative path' ],
+    [ { lora_name => 'x', lora_path => 7 }, 400, qr/^invalid_type: /,
+      'a path that is no string' ],
+    [ { lora_name => 'x', lora_path => "$outside/o1" }, 400,
+      qr/outside the adapter roots/, 'a folder outside the adapter dir' ],
+    [ { lora_name => 'x', lora_path => "$ver/../../outside/o1" }, 400,
+      qr/outside the adapter roots/, '.. leading out of it' ],
+    [ { lora_name => 'x', lora_path => "$ver/nothing" }, 404,
+      qr/^model_not_found: No adapter found at /, 'a path that does not exist' ],
+    [ { lora_name => 'x', lora_path => "$ver/v2/adapter_config.json" }, 400,
+      qr/is not a folder/, 'a file' ],
+    [ { lora_name => 'x', lora_path => "$ver/empty" }, 400,
+      qr/adapter_config\.json/, 'a folder without an adapter' ],
+    [ { lora_name => 'x', lora_path => "$ver/broken" }, 400,
+      qr/adapter_config\.json/, 'a broken adapter_config.json' ],
+    [ { lora_name => '../x', lora_path => "$ver/v2" }, 400,
+      qr/not a valid adapter name/, 'a name with ..' ],
+    [ { lora_name => "x\x{1}", lora_path => "$ver/v2" }, 400,
+      qr/not a valid adapter name/, 'a name with a control character' ],
+    [ { lora_name => 'x' x 200, lora_path => "$ver/v2" }, 400,
+      qr/not a valid adapter name/, 'a name of 200 bytes' ],
+);
+for my $b (@bad) {
+    my ($body, $status, $msg, $what) = @$b;
+    $r = load($body);
+    my $e = $r->{json} && ref $r->{json} eq 'HASH' ? $r->{json}{error} : {};
+    is($r->{status}, $status, "$what: $status") or diag(said($r));
+    like(($e->{code} // '') . ': ' . ($e->{message} // ''), $msg,
+         "... $what: says so");
+    is_deeply([check_error_object($r->{json})], [], "... an OpenAI error "
+              . 'object');
+}
+is(complete('x')->{code}, 'model_not_found', 'x: nothing was registered');
+is(http_req($PORT, 'GET', '/v1/load_lora_adapter')->{status}, 405,
+   'GET load_lora_adapter: 405');
+is(http_req($PORT, 'GET', '/v1/load_lora_adapter')->{headers}{allow},
+   'POST', '... Allow: POST');
+
+# Unloading.
+like(said(unload('b')), qr/^400 invalid_value: adapter "b" is a folder of the adapter directory/,
+     'unload b (a folder\'s): 400, remove the folder');
+is(complete('b')->{text}, $text{b}, '... b still served');
+is(said(unload('nope')),
+   "404 model_not_found: The lora adapter 'nope' cannot be found.",
+   'unload an unknown name: vLLM\'s 404');
+like(said(json_req($PORT, '/v1/unload_lora_adapter', { lora_int_id => 1 })),
+     qr/^400 missing_required_parameter: lora_name must be provided/,
+     'unload by lora_int_id alone: 400');
+is(said(unload('sql')), "200 Success: LoRA adapter 'sql' removed successfully.",
+   'unload sql: vLLM\'s success text');
+is(complete('sql')->{code}, 'model_not_found', 'sql: unknown once unloaded');
+ok(!listed()->{sql}, 'sql: no longer listed');
+
+# A registration shadows a folder of its name; unloaded, the folder is back.
+$r = load({ lora_name => 'c', lora_path => "$ver/v2",
+            load_inplace => JSON::PP::true });
+is($r->{status}, 200, 'c registered over its folder (load_inplace)');
+is(complete('c')->{text}, $text{b}, 'c: v2\'s weights (b\'s text)');
+is(unload('c')->{status}, 200, 'c unloaded');
+my $back = until_answer('c', sub { $_[0]{status} == 200 });
+is($back->{text}, $text{c}, 'c: its folder answers again (c\'s text)');
+
+# Registrations outlive the engine.
+is(load({ lora_name => 'keep', lora_path => "$ver/v2" })->{status}, 200,
+   'keep registered');
+remove_tree("$ver/tmp");
+make_adapters("$ver/tmp", $model, [qw(g)]);
+is(load({ lora_name => 'gone', lora_path => "$ver/tmp/g" })->{status}, 200,
+   'gone registered');
+is(complete('gone')->{text}, $text{a1}, 'gone: served (seed 1)');
+remove_tree("$ver/tmp");
+
+my $epid = $s->engine_pid;
+ok(kill('KILL', $epid), "engine $epid killed");
+my $st = SloraTest::wait_for(60, sub {
+    my $x = $s->status or return 0;
+    return $x->{engine}{ready} && $x->{engine}{pid}
+           && $x->{engine}{pid} != $epid ? $x : 0;
+});
+ok($st, 'a new engine is ready') or diag($s->log_tail);
+is(complete('keep')->{text}, $text{b}, 'keep: served by the new engine');
+ok(listed()->{keep}, 'keep: listed');
+is(complete('gone')->{code}, 'model_not_found',
+   'gone: its folder went away, not served');
+like($s->error_log, qr/adapter "gone", registered at run time from \Q$ver\E\/tmp\/g, is no longer served/,
+     'the error log says why gone is not served');
+like($s->error_log, qr/1 adapters registered at run time served again/,
+     'the error log counts the registrations served again');
+
+# A reload that changes the engine's directives: a new zone, a new engine.
+$epid = $st->{engine}{pid};
+$slots = 9;
+configure();
+$s->signal('HUP');
+$st = SloraTest::wait_for(60, sub {
+    my $x = $s->status or return 0;
+    return $x->{engine}{ready} && $x->{engine}{pid}
+           && $x->{engine}{pid} != $epid ? $x : 0;
+});
+ok($st, 'reloaded with slots=9: a new engine is ready')
+    or diag($s->log_tail);
+is(complete('keep')->{text}, $text{b}, 'keep: served after the reload');
+is(unload('keep')->{status}, 200, 'keep: unloaded on the new engine');
+is(complete('keep')->{code}, 'model_not_found', 'keep: gone');
+is(complete('a1')->{text}, $text{a1}, 'a1: served throughout');
+
+$s->stop;
+done_testing;

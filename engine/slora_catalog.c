@@ -222,6 +222,8 @@ slora_catalog_free(slora_catalog_t *cat)
         free(cat->roots[i]);
     }
 
+    free(cat->write_name);
+
     if (cat->pipe[0] >= 0) {
         close(cat->pipe[0]);
         close(cat->pipe[1]);
@@ -737,6 +739,78 @@ slora_catalog_fetch(slora_catalog_t *cat, slora_catalog_entry_t *en)
 }
 
 
+/* A turn answered this long ago is no one's: its op was cancelled. */
+#define SLORA_CATALOG_WRITE_KEEP_NS  (10 * 1000000000LL)
+
+
+int
+slora_catalog_write_state(slora_catalog_t *cat, const char *name,
+    int remove, slora_err_t *err)
+{
+    int  mine;
+
+    if (cat->write_state == SLORA_CAT_WRITE_NONE) {
+        return SLORA_DONE;
+    }
+
+    mine = cat->write_remove == remove && strcmp(cat->write_name, name) == 0;
+
+    if (cat->write_state == SLORA_CAT_WRITE_SENT) {
+        return slora_err_set(err, mine ? SLORA_AGAIN : SLORA_BUSY,
+                             "the catalog is writing adapter \"%s\" to "
+                             "Redis", cat->write_name);
+    }
+
+    if (!mine) {
+        if (slora_now_ns() - cat->write_ns < SLORA_CATALOG_WRITE_KEEP_NS) {
+            return slora_err_set(err, SLORA_BUSY, "the catalog's write of "
+                                 "adapter \"%s\" waits for its answer to be"
+                                 " read", cat->write_name);
+        }
+
+        cat->write_state = SLORA_CAT_WRITE_NONE;
+
+        return SLORA_DONE;
+    }
+
+    cat->write_state = SLORA_CAT_WRITE_NONE;
+    err->code = cat->write_rc;
+    snprintf(err->msg, sizeof(err->msg), "%s", cat->write_msg);
+
+    return cat->write_rc;
+}
+
+
+int
+slora_catalog_write_send(slora_catalog_t *cat, const char *name,
+    const char *dir, slora_err_t *err)
+{
+    char                 *keep;
+    slora_catalog_msg_t  *m;
+
+    m = slora_catalog_msg_new(SLORA_MSG_WRITE);
+    keep = strdup(name);
+
+    if (m == NULL || keep == NULL || (m->name = strdup(name)) == NULL
+        || (dir != NULL && (m->dir = strdup(dir)) == NULL))
+    {
+        slora_catalog_msg_free(m);
+        free(keep);
+        return slora_err_set(err, SLORA_ERROR, "catalog: out of memory");
+    }
+
+    m->kind = SLORA_CAT_ADAPTER;
+    free(cat->write_name);
+    cat->write_name = keep;
+    cat->write_remove = dir == NULL;
+    cat->write_state = SLORA_CAT_WRITE_SENT;
+    slora_catalog_send(cat, m);
+
+    return slora_err_set(err, SLORA_AGAIN, "the catalog is writing adapter"
+                         " \"%s\" to Redis", name);
+}
+
+
 static void
 slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
 {
@@ -774,6 +848,21 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
     case SLORA_MSG_ANSWER:
         /* every read sent is answered once, its entry kept or not */
         cat->n_fetching--;
+        break;
+
+    case SLORA_MSG_WRITTEN:
+        cat->write_state = SLORA_CAT_WRITE_ANSWERED;
+        cat->write_rc = m->write_status;
+        cat->write_ns = slora_now_ns();
+        snprintf(cat->write_msg, sizeof(cat->write_msg), "%s",
+                 m->write_msg != NULL ? m->write_msg : "");
+
+        /* the entry read back is kept, even where none was looked up */
+        if (slora_catalog_find(cat, m->kind, m->name) == NULL
+            && slora_catalog_insert(cat, m->kind, m->name) == NULL)
+        {
+            return;
+        }
         break;
 
     default:
@@ -1016,6 +1105,8 @@ slora_catalog_msg_free(slora_catalog_msg_t *m)
     free(m->counts);
     free(m->name);
     free(m->msg);
+    free(m->dir);
+    free(m->write_msg);
     free(m);
 }
 

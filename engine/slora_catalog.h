@@ -162,19 +162,28 @@ int slora_catalog_put(slora_catalog_t *cat, const char *name,
     const char *dir, slora_catalog_adapter_t **out, slora_err_t *err);
 
 /*
- * Adapters registered at run time (vLLM's load_lora_adapter), the
- * directory source only: name served from the folder dir, which must lie
- * under the roots, as a folder of the directory would be. Each
- * registration is a version of its own, so that one replacing another
- * (replace: 1; else a name the catalog holds is refused) drops the
- * copies made of the one before. A registered name shadows a sub-folder
- * of that name until dropped; then a lookup finds the folder, and the
- * next refresh lists it. check (NULL: none) judges the folder's
- * realpath, once it is known to lie under the roots, before anything
- * changes. runtime_add: SLORA_OK; SLORA_DECLINED where dir does not
- * exist; SLORA_ERROR otherwise (refused: err says why). runtime_drop:
- * SLORA_OK; SLORA_DECLINED where the catalog has no such adapter;
- * SLORA_ERROR where it is a sub-folder's, not registered.
+ * Adapters registered at run time (vLLM's load_lora_adapter and
+ * unload_lora_adapter; slora_catalog_runtime.c): name served from the
+ * folder dir, which must lie under the roots. check (NULL: none) judges
+ * the folder's realpath, once it is known to lie under the roots, before
+ * anything changes. A name the catalog holds is refused unless replace.
+ *
+ * With the directory source the registration is the catalog's own: a
+ * version of its own each time, so that one replacing another drops the
+ * copies made of the one before; it shadows a sub-folder of its name
+ * until dropped, when a lookup finds the folder again and the next
+ * refresh lists it; a sub-folder's adapter is no registration to drop
+ * (SLORA_ERROR). With Redis the registration is written there, as
+ * `slora catalog register` writes it (its event tells every engine), and
+ * dropping removes the adapter's hash, whoever wrote it: the call sends
+ * the write to the catalog's thread and answers SLORA_AGAIN (poll, call
+ * again) until its answer, and the entry read back after it, are in.
+ *
+ * runtime_add: SLORA_OK (*out the entry); SLORA_DECLINED where dir does
+ * not exist; SLORA_UNAVAILABLE where Redis does not answer; SLORA_ERROR
+ * otherwise (refused: err says why). runtime_drop: SLORA_OK;
+ * SLORA_DECLINED where the catalog has no such adapter; SLORA_ERROR,
+ * SLORA_UNAVAILABLE as above.
  */
 typedef int (*slora_catalog_check_pt)(void *data, const char *path,
     slora_err_t *err);
@@ -184,7 +193,7 @@ int slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
     slora_catalog_adapter_t **out, slora_err_t *err);
 int slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
     slora_err_t *err);
-/* Whether name is a registered adapter's. */
+/* Whether name is a registration of the directory source. */
 int slora_catalog_runtime_has(slora_catalog_t *cat, const char *name);
 
 /*

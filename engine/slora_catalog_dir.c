@@ -1,9 +1,9 @@
 /*
  * slora_catalog_dir.c: the catalog's adapter roots and its directory
  * source: the realpath()s of the roots, the check that confines an
- * adapter's path to them, the scan that registers every sub-folder of
- * the adapter directory, and the adapters registered at run time beside
- * them (vLLM's load_lora_adapter, confined as a sub-folder is).
+ * adapter's path to them, and the scan that registers every sub-folder
+ * of the adapter directory (leaving be the names registered at run time:
+ * slora_catalog_runtime.c).
  *
  * The one idea: a path is judged by its realpath(), never by its text, so
  * ".." and symlinks that lead out of every root are refused wherever the
@@ -20,7 +20,6 @@
 
 #include "slora_catalog_int.h"
 #include "slora_adapter.h"
-#include "slora_utf8.h"
 
 
 static int slora_catalog_scan_random(slora_catalog_t *cat,
@@ -250,140 +249,6 @@ slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
     en->seen = 1;
 
     return SLORA_OK;
-}
-
-
-int
-slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
-    const char *dir, int replace, slora_catalog_check_pt check, void *data,
-    slora_catalog_adapter_t **out, slora_err_t *err)
-{
-    int                       rc;
-    char                      version[32], *real;
-    struct stat               sb;
-    slora_catalog_entry_t    *en;
-    slora_catalog_adapter_t  *ad;
-
-    if (cat->redis) {
-        return slora_err_set(err, SLORA_ERROR, "the adapter catalog is in "
-                             "Redis (slora_catalog): register adapters there"
-                             " (bin/slora catalog register DIR), where every"
-                             " engine reads them");
-    }
-
-    if (cat->dir == NULL || cat->n_roots == 0) {
-        return slora_err_set(err, SLORA_ERROR, "no adapter folder is "
-                             "configured (slora_adapters dir=): a registered"
-                             " adapter's folder must lie under it");
-    }
-
-    if (!slora_catalog_valid_name(name)) {
-        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is "
-                             "refused (empty, \"..\", \"/\", a leading \".\" "
-                             "or a control character)",
-                             slora_utf8_cut(name, 64), name);
-    }
-
-    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
-
-    if (!replace && en != NULL && en->state == SLORA_CAT_FOUND) {
-        return slora_err_set(err, SLORA_ERROR, "The lora adapter '%.*s' has"
-                             " already been loaded.",
-                             slora_utf8_cut(name, 64), name);
-    }
-
-    if (stat(dir, &sb) != 0) {
-        return slora_err_set(err, errno == ENOENT ? SLORA_DECLINED
-                                                  : SLORA_ERROR,
-                             "No adapter found at %.*s: %s",
-                             slora_utf8_cut(dir, 256), dir, strerror(errno));
-    }
-
-    if (!S_ISDIR(sb.st_mode)) {
-        return slora_err_set(err, SLORA_ERROR, "%.*s is not a folder (an "
-                             "adapter is a folder with adapter_config.json "
-                             "and adapter_model.safetensors)",
-                             slora_utf8_cut(dir, 256), dir);
-    }
-
-    /* judged, then checked, before anything of the catalog changes */
-    if (slora_catalog_confine(cat->roots, cat->n_roots, name, dir, &real,
-                              err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    rc = check != NULL ? check(data, real, err) : SLORA_OK;
-
-    if (rc == SLORA_OK) {
-        rc = slora_catalog_put(cat, name, real, &ad, err);
-    }
-
-    free(real);
-
-    if (rc != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
-    snprintf(version, sizeof(version), "registered:%llu",
-             (unsigned long long) ++cat->registrations);
-
-    ad->version = strdup(version);
-    if (ad->version == NULL) {
-        return slora_err_set(err, SLORA_ERROR, "catalog: no memory");
-    }
-
-    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
-    en->registered = 1;
-    *out = ad;
-
-    return SLORA_OK;
-}
-
-
-int
-slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
-    slora_err_t *err)
-{
-    slora_catalog_entry_t  *en;
-
-    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
-
-    if (en == NULL || en->state != SLORA_CAT_FOUND) {
-        return slora_err_set(err, SLORA_DECLINED, "The lora adapter '%.*s'"
-                             " cannot be found.", slora_utf8_cut(name, 64),
-                             name);
-    }
-
-    if (!en->registered) {
-        return slora_err_set(err, SLORA_ERROR, "adapter \"%.*s\" is a "
-                             "folder of the adapter directory, not one "
-                             "registered at run time: remove the folder to"
-                             " remove it", slora_utf8_cut(name, 64), name);
-    }
-
-    /* gone until the next scan, which finds a sub-folder of its name */
-    slora_catalog_adapter_clear(&en->ad);
-    en->registered = 0;
-    en->state = SLORA_CAT_MISSING;
-    cat->n_negative++;
-    cat->list_fresh = 0;
-    cat->dir_mtime.tv_sec = 0;
-    cat->dir_mtime.tv_nsec = 0;
-
-    return SLORA_OK;
-}
-
-
-int
-slora_catalog_runtime_has(slora_catalog_t *cat, const char *name)
-{
-    slora_catalog_entry_t  *en;
-
-    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
-
-    return en != NULL && en->state == SLORA_CAT_FOUND && en->registered;
 }
 
 

@@ -42,8 +42,21 @@ typedef enum {
     SLORA_MSG_ANSWER,               /* answer to a fetch */
     SLORA_MSG_INVALIDATE,           /* kind/name, or name NULL: all */
     SLORA_MSG_STATE,                /* up or down (text) */
-    SLORA_MSG_HINTS
+    SLORA_MSG_HINTS,
+    SLORA_MSG_WRITE,                /* job: register name from dir, or
+                                       remove it (dir NULL) */
+    SLORA_MSG_WRITTEN               /* answer to a write: its status, and
+                                       the entry read back as a fetch's */
 } slora_catalog_msg_e;
+
+
+/* The one write to Redis the owner may have out (slora_catalog_runtime_*
+ * with Redis as the source). */
+typedef enum {
+    SLORA_CAT_WRITE_NONE = 0,
+    SLORA_CAT_WRITE_SENT,
+    SLORA_CAT_WRITE_ANSWERED
+} slora_catalog_write_e;
 
 
 typedef struct slora_catalog_entry_s  slora_catalog_entry_t;
@@ -80,6 +93,9 @@ struct slora_catalog_msg_s {
     slora_catalog_adapter_t     ad;         /* ANSWER, adapter */
     slora_catalog_tenant_t      tn;         /* ANSWER, tenant */
     slora_catalog_hints_t       hints;      /* HINTS */
+    char                       *dir;        /* WRITE: NULL: remove */
+    int                         write_status;   /* WRITTEN */
+    char                       *write_msg;      /* WRITTEN: err's text */
     char                      **names;      /* HITS */
     uint32_t                   *counts;
     int32_t                     n;
@@ -111,6 +127,13 @@ struct slora_catalog_s {
     int32_t                     list_n;
     int                         list_fresh; /* 0: made again when asked */
     slora_catalog_hints_t       hints;
+
+    slora_catalog_write_e       write_state;
+    int                         write_remove;
+    char                       *write_name;
+    int                         write_rc;   /* ANSWERED: its status */
+    char                        write_msg[SLORA_ERR_LEN];
+    int64_t                     write_ns;   /* when answered */
 
     int                         up;
     int                         state_known;
@@ -154,6 +177,20 @@ slora_catalog_msg_t *slora_catalog_msg_new(slora_catalog_msg_e type);
 void slora_catalog_answer(slora_catalog_t *cat,
     slora_catalog_msg_t *m);
 int slora_catalog_str_cmp(const void *a, const void *b);
+
+/* Where a write of name (remove: its removal) is: SLORA_AGAIN while it
+ * is out; once answered its status, err its message, once (the turn is
+ * given back); SLORA_DONE where there is none, and the turn is free;
+ * SLORA_BUSY where another write holds it. */
+int slora_catalog_write_state(slora_catalog_t *cat, const char *name,
+    int remove, slora_err_t *err);
+/* Sends the write (dir NULL: remove) to the thread: SLORA_AGAIN. */
+int slora_catalog_write_send(slora_catalog_t *cat, const char *name,
+    const char *dir, slora_err_t *err);
+
+/* slora_catalog_write.c: the thread's writes, on its own connection */
+int slora_catalog_write_on(redisContext *c, const char *name,
+    const char *dir, slora_err_t *err);
 
 /* slora_catalog_redis.c */
 int slora_catalog_parse_url(slora_catalog_t *cat, const char *url,

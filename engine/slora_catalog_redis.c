@@ -41,6 +41,8 @@
 static int slora_catalog_connect(slora_catalog_t *cat);
 static void slora_catalog_disconnect(slora_catalog_t *cat,
     redisContext *failed);
+static void slora_catalog_write_job(slora_catalog_t *cat,
+    slora_catalog_msg_t *job);
 static void slora_catalog_run_job(slora_catalog_t *cat,
     slora_catalog_msg_t *job);
 static int slora_catalog_read_adapter(slora_catalog_t *cat,
@@ -356,6 +358,11 @@ slora_catalog_run_job(slora_catalog_t *cat, slora_catalog_msg_t *job)
         return;
     }
 
+    if (job->type == SLORA_MSG_WRITE) {
+        slora_catalog_write_job(cat, job);
+        return;
+    }
+
     job->type = SLORA_MSG_ANSWER;
 
     if (cat->cmd == NULL) {
@@ -377,6 +384,54 @@ slora_catalog_run_job(slora_catalog_t *cat, slora_catalog_msg_t *job)
     }
 
     job->status = rc;
+    slora_catalog_answer(cat, job);
+}
+
+
+/* A write, then the entry as Redis holds it after, read as a fetch is:
+ * the owner finds it at once, before the write's event comes back. */
+static void
+slora_catalog_write_job(slora_catalog_t *cat, slora_catalog_msg_t *job)
+{
+    int          rc;
+    slora_err_t  err;
+
+    job->type = SLORA_MSG_WRITTEN;
+    job->kind = SLORA_CAT_ADAPTER;
+    err.msg[0] = '\0';
+
+    if (cat->cmd == NULL) {
+        rc = slora_err_set(&err, SLORA_UNAVAILABLE, "%s", cat->err_text);
+
+    } else {
+        rc = slora_catalog_write_on(cat->cmd, job->name, job->dir, &err);
+
+        if (rc != SLORA_OK && cat->cmd->err) {
+            /* the connection, not the write, failed */
+            slora_err_set(&err, SLORA_UNAVAILABLE, "redis %s:%d: %s",
+                          cat->host, cat->port, cat->cmd->errstr);
+            rc = SLORA_UNAVAILABLE;
+            slora_catalog_disconnect(cat, cat->cmd);
+        }
+    }
+
+    job->write_status = rc;
+    job->write_msg = strdup(err.msg);
+
+    if (cat->cmd == NULL) {
+        job->status = SLORA_UNAVAILABLE;
+        job->msg = strdup(cat->err_text);
+
+    } else {
+        job->status = slora_catalog_read_adapter(cat, job);
+
+        if (job->status == SLORA_UNAVAILABLE) {
+            slora_catalog_disconnect(cat, cat->cmd);
+            free(job->msg);
+            job->msg = strdup(cat->err_text);
+        }
+    }
+
     slora_catalog_answer(cat, job);
 }
 

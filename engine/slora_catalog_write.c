@@ -1,7 +1,8 @@
 /*
  * slora_catalog_write.c: the writing side of the Redis catalog, for
- * `slora catalog` and the tests: register adapter folders, remove them,
- * set tenants, list, publish events.
+ * `slora catalog`, the tests and the catalog's own thread (vLLM's
+ * load_lora_adapter with Redis as the source): register adapter
+ * folders, remove them, set tenants, list, publish events.
  *
  * The one idea: what a reader trusts is computed here from the folder
  * itself (realpath, adapter_config.json, the sha256 of the weights), and
@@ -21,7 +22,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "slora_catalog.h"
+#include "slora_catalog_int.h"
 #include "slora_adapter.h"
 #include "slora_names.h"
 #include "slora_utf8.h"
@@ -308,6 +309,20 @@ slora_catalog_remove(slora_catalog_writer_t *w, const char *name,
     }
 
     return SLORA_OK;
+}
+
+
+int
+slora_catalog_write_on(redisContext *c, const char *name, const char *dir,
+    slora_err_t *err)
+{
+    slora_catalog_writer_t  w;
+
+    w.c = c;
+    w.where = (char *) "the catalog's Redis";
+
+    return dir != NULL ? slora_catalog_register(&w, name, dir, NULL, err)
+                       : slora_catalog_remove(&w, name, err);
 }
 
 

@@ -479,26 +479,33 @@ int slora_engine_add_adapter(slora_engine_t *e, const char *name,
     const char *dir, slora_err_t *err);
 
 /*
- * vLLM's runtime registration (load_lora_adapter, unload_lora_adapter),
- * with the adapter directory as the catalog: name served from the PEFT
- * folder dir, which must lie under it (slora_catalog_runtime_add). Its
- * adapter_config.json is checked against the model before anything
- * changes, then its weights are read into the host tier and the pool as
- * an admin load's are. replace: a name already served takes the new
- * folder, its old copies dropped as the last request holding them ends;
- * else such a name is refused. SLORA_OK; SLORA_DECLINED: dir does not
- * exist; SLORA_ERROR: refused, or weights that do not read (a new name
- * is then not registered; a replacing one stays, its requests failing
- * until its files read). Deregistering: the name is unknown from then
- * on, its copies dropped (those requests hold, as they end); a sub-folder
- * of its name is served again at once, listed from the next refresh.
- * SLORA_DECLINED: no such adapter; SLORA_ERROR: a sub-folder's, not
- * registered.
+ * vLLM's runtime registration (load_lora_adapter, unload_lora_adapter;
+ * slora_catalog_runtime_add): name served from the PEFT folder dir, which
+ * must lie under the catalog's roots: the catalog's own entry with the
+ * adapter directory, written to Redis with Redis. The folder's config
+ * and weights are read and checked against the model before anything
+ * changes, then the adapter is made resident as an admin load makes it.
+ * replace: a name already served takes the new folder, its old copies
+ * dropped as the last request holding them ends; else such a name is
+ * refused. SLORA_OK; SLORA_AGAIN with Redis while the write is out (call
+ * again after a step); SLORA_DECLINED: dir does not exist;
+ * SLORA_UNAVAILABLE: Redis does not answer; SLORA_ERROR: refused.
+ * Deregistering: the name is unknown from then on (with Redis its hash
+ * is removed, whoever wrote it), its copies dropped as the requests
+ * holding them end; with the directory a sub-folder of its name is
+ * served again at once, listed from the next refresh. SLORA_DECLINED: no
+ * such adapter; SLORA_ERROR: a sub-folder's, not registered.
  */
 int slora_engine_register_adapter(slora_engine_t *e, const char *name,
     const char *dir, int replace, slora_err_t *err);
 int slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
     slora_err_t *err);
+/* A registration made by an engine before this one (the folder catalog:
+ * the zone keeps them), served again: its config checked, its weights
+ * read at its first request as any adapter's, so that a thousand of
+ * them cost a new engine's start a thousand small reads. */
+int slora_engine_restore_adapter(slora_engine_t *e, const char *name,
+    const char *dir, slora_err_t *err);
 
 /*
  * Queues a request. SLORA_OK: queued, or resolving (its outcome comes as

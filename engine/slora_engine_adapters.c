@@ -91,9 +91,31 @@ slora_engine_add_adapter(slora_engine_t *e, const char *name,
 }
 
 
-/* slora_catalog_runtime_add's check: the folder's config fits the model */
+/* slora_catalog_runtime_add's check: the folder holds an adapter of this
+ * model, its config and its weights read as a request's would be */
 static int
 slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
+{
+    int                     rc;
+    slora_engine_t         *e = data;
+    slora_adapter_image_t   img;
+
+    memset(&img, 0, sizeof(img));
+
+    rc = slora_adapter_image_load(&e->model->cfg,
+                                  slora_pool_page_elems(e->pool),
+                                  slora_pool_slices(e->pool), NULL, path,
+                                  path, NULL, &img, err);
+    slora_adapter_image_free(&img);
+
+    return rc;
+}
+
+
+/* slora_engine_restore_adapter's: the config alone, the weights read at
+ * first use as any adapter's */
+static int
+slora_engine_check_config(void *data, const char *path, slora_err_t *err)
 {
     slora_engine_t        *e = data;
     slora_adapter_conf_t   conf;
@@ -103,25 +125,32 @@ slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
 
 
 int
+slora_engine_restore_adapter(slora_engine_t *e, const char *name,
+    const char *dir, slora_err_t *err)
+{
+    slora_catalog_adapter_t  *ca;
+
+    return slora_catalog_runtime_add(e->catalog, name, dir, 1,
+                                     slora_engine_check_config, e, &ca, err);
+}
+
+
+int
 slora_engine_register_adapter(slora_engine_t *e, const char *name,
     const char *dir, int replace, slora_err_t *err)
 {
-    int                       rc, had;
-    slora_err_t               one;
+    int                       rc;
     slora_adapter_t          *a;
     slora_catalog_adapter_t  *ca;
 
-    had = slora_catalog_runtime_has(e->catalog, name)
-          || slora_catalog_adapter(e->catalog, name, &ca, &one) == SLORA_OK;
-
     rc = slora_catalog_runtime_add(e->catalog, name, dir, replace,
-                                slora_engine_check_folder, e, &ca, err);
+                                   slora_engine_check_folder, e, &ca, err);
     if (rc != SLORA_OK) {
         return rc;
     }
 
-    /* the weights read now, as vLLM's add_lora does: a folder that is no
-     * adapter is said so to the one who registered it */
+    /* into host memory and the pool, as vLLM's add_lora loads it; a pool
+     * with no room now takes it at its first request */
     rc = slora_engine_get_adapter(e, name, 0, &a, err);
 
     if (rc == SLORA_OK) {
@@ -132,17 +161,12 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
     }
 
     if (rc == SLORA_OK || rc == SLORA_BUSY) {
-        /* a pool with no room now reads it at its first request */
         return SLORA_OK;
     }
 
-    if (!had) {
-        (void) slora_engine_deregister_adapter(e, name, &one);
-    }
-
-    err->code = SLORA_ERROR;
-
-    return SLORA_ERROR;
+    /* the files changed since the check: registered, and failing as a
+     * folder rewritten in place does until they read */
+    return slora_err_prefix(err, "registered, but");
 }
 
 

@@ -11,6 +11,9 @@
  * or started on a reload's new zone (which the master fills from the old
  * one: ngx_http_slora_zone.c), serves the same names. The zone is written
  * only after the engine took the registration, and only by the engine.
+ * With the catalog in Redis the registration is written there, which
+ * keeps it for every engine: the zone keeps none, and the op waits
+ * (SLORA_AGAIN, retried after each step) for the catalog's thread.
  */
 
 #include "ngx_http_slora_module.h"
@@ -47,7 +50,7 @@ ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec)
 
         err.msg[0] = '\0';
 
-        if (slora_engine_register_adapter(ec->engine, name, path, 1, &err)
+        if (slora_engine_restore_adapter(ec->engine, name, path, &err)
             != SLORA_OK)
         {
             ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
@@ -92,7 +95,7 @@ ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
     ngx_memcpy(path, buf, s->n_prompt);
     path[s->n_prompt] = '\0';
 
-    if (!slora_queue_registry_room(ec->q, s->adapter)) {
+    if (!ec->redis && !slora_queue_registry_room(ec->q, s->adapter)) {
         return slora_err_set(err, SLORA_ERROR, "%d adapters are registered"
                              " at run time, the most this server keeps:"
                              " unload some, or put their folders in the"
@@ -105,8 +108,11 @@ ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
         return rc;
     }
 
-    /* room was there, and the engine is the zone's one writer */
-    (void) slora_queue_registry_put(ec->q, s->adapter, path);
+    /* Redis keeps its own; for the folder catalog room was there, and
+     * the engine is the zone's one writer */
+    if (!ec->redis) {
+        (void) slora_queue_registry_put(ec->q, s->adapter, path);
+    }
 
     slora_queue_names_stale(ec->q);
 

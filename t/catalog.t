@@ -369,16 +369,55 @@ pass('nginx with slora_catalog started, engine ready');
     $res = http_req($PORT, 'GET', '/admin/adapters/a018/load');
     is($res->{status}, 405, 'GET on an operation: 405');
 
-    # vLLM's runtime registration is Redis's business with a catalog there
+    # vLLM's runtime registration writes to Redis with a catalog there
+    my $v = "$work/root/.v";
+    for my $n (qw(a005 a099)) {
+        make_path("$v/$n");
+        copy("$adir/$n/$_", "$v/$n/$_") or die "copy: $!"
+            for qw(adapter_config.json adapter_model.safetensors);
+    }
     $res = json_req($PORT, '/admin/load_lora_adapter',
-                    { lora_name => 'zz-new', lora_path => "$adir/a018" });
-    is($res->{status}, 400, 'load_lora_adapter with Redis as the catalog:'
-       . ' 400');
-    like($res->{json} && $res->{json}{error}{message} // '',
-         qr/Redis \(slora_catalog\): register adapters there \(bin\/slora catalog register DIR\)/,
-         '... saying where adapters are registered');
-    $res = http_req($PORT, 'POST', '/admin/adapters/zz-new/load');
-    is($res->{status}, 404, '... and zz-new was not registered');
+                    { lora_name => 'zz-new', lora_path => "$v/a005" });
+    is("$res->{status} $res->{body}",
+       "200 Success: LoRA adapter 'zz-new' added successfully.",
+       'load_lora_adapter with Redis as the catalog: 200');
+    like(rcli('HGET', 'slora:adapter:zz-new', 'path') // '',
+         qr{^\Q$v\E/a005$}m, '... written to Redis, its path');
+    like(rcli('HGET', 'slora:adapter:zz-new', 'sha256') // '',
+         qr/^[0-9a-f]{64}$/m, '... and its weights\' sha256');
+    is(text_of(ask($PORT, '/v1', 'zz-new')), $ref{a005},
+       'zz-new served with a005\'s weights');
+    $res = json_req($PORT, '/admin/load_lora_adapter',
+                    { lora_name => 'zz-new', lora_path => "$v/a099" });
+    is("$res->{status} " . ($res->{json}{error}{message} // ''),
+       "400 The lora adapter 'zz-new' has already been loaded.",
+       'zz-new again: 400');
+    $res = json_req($PORT, '/admin/load_lora_adapter',
+                    { lora_name => 'zz-new', lora_path => "$v/a099",
+                      load_inplace => JSON::PP::true });
+    is($res->{status}, 200, 'load_inplace: 200');
+    is(text_of(ask($PORT, '/v1', 'zz-new')), $ref{a099},
+       'zz-new served with a099\'s weights now');
+    $res = json_req($PORT, '/admin/load_lora_adapter',
+                    { lora_name => 'zz-out', lora_path => "$work/outside/evil" });
+    like("$res->{status} " . ($res->{json}{error}{message} // ''),
+         qr/^400 .*outside the adapter roots/, 'a folder outside the roots:'
+         . ' 400');
+    is(rcli('EXISTS', 'slora:adapter:zz-out') // '', "0\n",
+       '... nothing written to Redis');
+    $res = json_req($PORT, '/admin/unload_lora_adapter',
+                    { lora_name => 'zz-new' });
+    is("$res->{status} $res->{body}",
+       "200 Success: LoRA adapter 'zz-new' removed successfully.",
+       'unload_lora_adapter: 200');
+    is(rcli('EXISTS', 'slora:adapter:zz-new') // '', "0\n",
+       '... removed from Redis');
+    is(ask($PORT, '/v1', 'zz-new')->{status}, 404, '... zz-new unknown');
+    $res = json_req($PORT, '/admin/unload_lora_adapter',
+                    { lora_name => 'zz-none' });
+    is("$res->{status} " . ($res->{json}{error}{message} // ''),
+       "404 The lora adapter 'zz-none' cannot be found.",
+       'unloading an adapter Redis never held: 404');
 }
 
 # ---- admin: pins hold at most pinned_max (50%) of the pool ----
@@ -669,6 +708,12 @@ pass('nginx with slora_catalog started, engine ready');
          '... ' . ($res->{json}{error}{message} // ''));
     like($res->{headers}{'retry-after'} // '', qr/^[1-9]\d*$/,
          '... with Retry-After in whole seconds');
+    $res = json_req($PORT, '/admin/load_lora_adapter',
+                    { lora_name => 'zz-down',
+                      lora_path => "$work/root/.v/a005" });
+    is(($res->{status} // '') . ' ' . ($res->{json}{error}{code} // ''),
+       '503 catalog_unavailable', 'load_lora_adapter while Redis is down:'
+       . ' 503 catalog_unavailable');
 
     # Redis again, same port
     ok(start_redis($REDIS_PORT, "$work/redis"),

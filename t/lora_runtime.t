@@ -9,10 +9,11 @@
 # listed; a name already served is vLLM's 400 unless load_inplace, which
 # swaps the weights; a name registered over a folder's shadows it until
 # unloaded, and the folder answers again after. Refused, each with the
-# error a client can act on and nothing registered: a body without
-# lora_path, malformed JSON, a relative path, a path outside the adapter
-# directory, one that does not exist (404), a folder that is no adapter
-# of this model, a name that is no valid name, a GET. Unloading a folder's
+# error a client can act on and nothing registered or replaced: a body
+# without lora_path, malformed JSON, a relative path, a path outside the
+# adapter directory, one that does not exist (404), a folder that is no
+# adapter of this model, weights that do not read (also in place of a
+# registration's), a name that is no valid name, a GET. Unloading a folder's
 # adapter is a 400 (remove the folder), an unknown name a 404, a
 # registered one makes it unknown. Registrations outlive the engine: a
 # killed engine's successor serves them again, and so does the new engine
@@ -38,7 +39,12 @@ my $outside = $s->prefix . '/outside';
 make_adapters($dir, $model, [qw(a1 b c)]);          # seeds 1, 2, 3
 make_adapters($ver, $model, [qw(v1 v2 v3)]);        # seeds 1, 2, 3
 make_adapters($outside, $model, [qw(o1)]);          # seed 1
-make_path("$ver/empty", "$ver/broken");
+make_path("$ver/empty", "$ver/broken", "$ver/badweights");
+copy("$ver/v2/adapter_config.json", "$ver/badweights/adapter_config.json")
+    or die "copy: $!";
+open(my $bw, '>', "$ver/badweights/adapter_model.safetensors") or die $!;
+print {$bw} pack('Q<', 40) . '{"a": {"dtype": "F32", "shape": [2]}}' . "\0" x 3;
+close($bw);
 for my $f (qw(adapter_config.json adapter_model.safetensors)) {
     open(my $fh, '>', "$ver/broken/$f") or die "$f: $!";
     print {$fh} $f =~ /json/ ? '{"r": "eight", ' : "\0\0\0";
@@ -168,6 +174,12 @@ my @bad = (
       qr/adapter_config\.json/, 'a folder without an adapter' ],
     [ { lora_name => 'x', lora_path => "$ver/broken" }, 400,
       qr/adapter_config\.json/, 'a broken adapter_config.json' ],
+    [ { lora_name => 'x', lora_path => "$ver/badweights" }, 400,
+      qr/adapter_model\.safetensors/, 'weights that do not read' ],
+    [ { lora_name => 'sql', lora_path => "$ver/badweights",
+        load_inplace => JSON::PP::true }, 400,
+      qr/adapter_model\.safetensors/, 'load_inplace with weights that do '
+      . 'not read' ],
     [ { lora_name => '../x', lora_path => "$ver/v2" }, 400,
       qr/not a valid adapter name/, 'a name with ..' ],
     [ { lora_name => "x\x{1}", lora_path => "$ver/v2" }, 400,
@@ -186,6 +198,7 @@ for my $b (@bad) {
               . 'object');
 }
 is(complete('x')->{code}, 'model_not_found', 'x: nothing was registered');
+is(complete('sql')->{text}, $text{a1}, 'sql: still v1\'s weights');
 is(http_req($PORT, 'GET', '/v1/load_lora_adapter')->{status}, 405,
    'GET load_lora_adapter: 405');
 is(http_req($PORT, 'GET', '/v1/load_lora_adapter')->{headers}{allow},

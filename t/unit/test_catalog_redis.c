@@ -11,11 +11,20 @@
  *       is refused, not read up to it, and so is a tenant's number; a
  *       tenant's rate too small to be a double is refused, not taken as
  *       0 (no limit);
- *   (c) the writer: a tenant's rate goes into Redis as it was given.
+ *   (c) the writer: a tenant's rate goes into Redis as it was given;
+ *   (d) registrations at run time (slora_catalog_runtime_add, _drop):
+ *       SLORA_AGAIN while the catalog's thread writes, then the entry
+ *       found at once with the folder's realpath, as Redis holds it; a
+ *       name held refused unless replacing; a second write waits its
+ *       turn; a folder the check refuses, or outside the root, writes
+ *       nothing; a drop removes the hash and the name is unknown after,
+ *       an unknown name is declined.
  */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -27,6 +36,8 @@
 #include "redis_server.h"
 #include "slora_catalog.h"
 #include "slora_catalog_int.h"
+#include "slora_adapter.h"
+#include "tiny_config.h"
 
 
 static char   tmp[256];
@@ -42,6 +53,11 @@ static int tsettle(slora_catalog_t *cat, const char *name,
 static void test_storm(void);
 static void test_values(void);
 static void test_writer(void);
+static void test_runtime(void);
+static int until(slora_catalog_t *cat, const char *name, const char *dir,
+    int replace, int drop, slora_catalog_check_pt check,
+    slora_catalog_adapter_t **ad, slora_err_t *err);
+static int refuse(void *data, const char *path, slora_err_t *err);
 
 
 int
@@ -82,6 +98,7 @@ main(void)
     test_storm();
     test_values();
     test_writer();
+    test_runtime();
 
     redis_stop();
 
@@ -417,3 +434,133 @@ tsettle(slora_catalog_t *cat, const char *name, slora_catalog_tenant_t **t,
 }
 
 
+
+
+static int
+refuse(void *data, const char *path, slora_err_t *err)
+{
+    return slora_err_set(err, SLORA_ERROR, "%s: refused by the check", path);
+}
+
+
+/* runtime_add (drop: runtime_drop) called, and the catalog polled, as
+ * the engine's op is retried, until it is no longer SLORA_AGAIN */
+static int
+until(slora_catalog_t *cat, const char *name, const char *dir, int replace,
+    int drop, slora_catalog_check_pt check, slora_catalog_adapter_t **ad,
+    slora_err_t *err)
+{
+    int  rc, i;
+
+    rc = SLORA_AGAIN;
+
+    for (i = 0; i < 3000 && rc == SLORA_AGAIN; i++) {
+        slora_catalog_poll(cat);
+        rc = drop ? slora_catalog_runtime_drop(cat, name, err)
+                  : slora_catalog_runtime_add(cat, name, dir, replace, check,
+                                              NULL, ad, err);
+        if (rc == SLORA_AGAIN) {
+            usleep(1000);
+        }
+    }
+
+    return rc;
+}
+
+
+static void
+test_runtime(void)
+{
+    int                       rc, again;
+    char                      v1[400], v2[400], out[400], real[PATH_MAX];
+    redisReply               *r;
+    slora_err_t               err;
+    redisContext             *c;
+    slora_catalog_t          *cat;
+    slora_adapter_gen_t       gen = { 4, 8, 0x0f, 3, 0.5f };
+    slora_model_config_t      cfg;
+    slora_catalog_adapter_t  *ad;
+
+    tiny_config(&cfg, SLORA_ROPE_NORM);
+    snprintf(v1, sizeof(v1), "%s/.v/one", root);
+    snprintf(v2, sizeof(v2), "%s/.v/two", root);
+    snprintf(out, sizeof(out), "%s/outside", tmp);
+    mkdir(out, 0755);
+    snprintf(real, sizeof(real), "%s/.v", root);
+    mkdir(real, 0755);
+
+    if (slora_adapter_write_random(v1, &cfg, &gen, &err) != SLORA_OK
+        || slora_adapter_write_random(v2, &cfg, &gen, &err) != SLORA_OK
+        || slora_adapter_write_random(out, &cfg, &gen, &err) != SLORA_OK)
+    {
+        BAIL_OUT("runtime: adapters: %s", err.msg);
+    }
+
+    c = redis();
+    cat = catalog();
+    if (!ok(c != NULL && cat != NULL, "runtime: redis and a catalog")) {
+        return;
+    }
+
+    rc = slora_catalog_runtime_add(cat, "rt", v1, 0, NULL, NULL, &ad, &err);
+    again = rc == SLORA_AGAIN;
+    rc = until(cat, "rt", v1, 0, 0, NULL, &ad, &err);
+    ok(again && rc == SLORA_OK,
+       "runtime: rt registered after SLORA_AGAIN: %s", err.msg);
+    if (realpath(v1, real) == NULL) {
+        BAIL_OUT("realpath %s", v1);
+    }
+    ok(rc == SLORA_OK && strcmp(ad->path, real) == 0,
+       "runtime: ... the entry found at once, at the folder's realpath");
+
+    r = redisCommand(c, "HGET slora:adapter:rt path");
+    ok(r != NULL && r->type == REDIS_REPLY_STRING
+       && strcmp(r->str, real) == 0, "runtime: ... its path in Redis");
+    freeReplyObject(r);
+
+    rc = until(cat, "rt", v2, 0, 0, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "already been loaded"),
+       "runtime: rt again refused: %s", err.msg);
+
+    /* two writes: the second waits for the first's turn */
+    rc = slora_catalog_runtime_add(cat, "rt", v2, 1, NULL, NULL, &ad, &err);
+    is_int(rc, SLORA_AGAIN, "runtime: rt replaced: out");
+    rc = slora_catalog_runtime_add(cat, "rt2", v2, 0, NULL, NULL, &ad,
+                                   &err);
+    is_int(rc, SLORA_AGAIN, "runtime: rt2 meanwhile: waits");
+    rc = until(cat, "rt", v2, 1, 0, NULL, &ad, &err);
+    if (realpath(v2, real) == NULL) {
+        BAIL_OUT("realpath %s", v2);
+    }
+    ok(rc == SLORA_OK && strcmp(ad->path, real) == 0,
+       "runtime: rt at two now: %s", rc == SLORA_OK ? ad->path : err.msg);
+    rc = until(cat, "rt2", v2, 0, 0, NULL, &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, real) == 0,
+       "runtime: rt2 registered in its turn");
+
+    rc = until(cat, "rt3", v1, 0, 0, refuse, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "refused by the check"),
+       "runtime: a folder the check refuses: %s", err.msg);
+    rc = until(cat, "rt4", out, 0, 0, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
+       "runtime: a folder outside the root: %s", err.msg);
+    r = redisCommand(c, "EXISTS slora:adapter:rt3");
+    ok(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0,
+       "runtime: ... nothing written");
+    freeReplyObject(r);
+
+    rc = until(cat, "rt", NULL, 0, 1, NULL, &ad, &err);
+    is_int(rc, SLORA_OK, "runtime: rt dropped");
+    r = redisCommand(c, "EXISTS slora:adapter:rt");
+    ok(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0,
+       "runtime: ... its hash removed");
+    freeReplyObject(r);
+    is_int(settle(cat, "rt", &ad, &err), SLORA_DECLINED,
+           "runtime: ... rt unknown");
+    rc = until(cat, "never", NULL, 0, 1, NULL, &ad, &err);
+    ok(rc == SLORA_DECLINED && strstr(err.msg, "cannot be found"),
+       "runtime: an unknown name declined: %s", err.msg);
+
+    slora_catalog_free(cat);
+    redisFree(c);
+}

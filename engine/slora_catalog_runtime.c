@@ -1,0 +1,267 @@
+/*
+ * slora_catalog_runtime.c: adapters registered at run time (vLLM's
+ * load_lora_adapter and unload_lora_adapter), in either source. With the
+ * adapter directory, a registration is an entry of the catalog's own,
+ * served beside the sub-folders (and over one of its name) until it is
+ * dropped. With Redis, it is written to Redis, as `slora catalog
+ * register` writes it, so that every engine of the catalog serves it.
+ *
+ * The one idea: the folder is judged (its realpath under the roots) and
+ * checked (the owner's check: its files against the model) before
+ * anything changes, in either source; and with Redis the owner's thread
+ * still never waits on Redis: the write goes to the catalog's thread,
+ * the call answers SLORA_AGAIN until the write's answer, with the entry
+ * read back, has been applied, and the next call after takes that
+ * answer.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "slora_catalog_int.h"
+#include "slora_utf8.h"
+
+
+static int slora_catalog_runtime_judge(slora_catalog_t *cat,
+    const char *name, const char *dir, int taken,
+    slora_catalog_check_pt check, void *data, char **real,
+    slora_err_t *err);
+static int slora_catalog_runtime_redis(slora_catalog_t *cat,
+    const char *name, const char *dir, int replace,
+    slora_catalog_check_pt check, void *data, slora_catalog_adapter_t **out,
+    slora_err_t *err);
+
+
+int
+slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
+    const char *dir, int replace, slora_catalog_check_pt check, void *data,
+    slora_catalog_adapter_t **out, slora_err_t *err)
+{
+    int                       rc;
+    char                      version[32], *real;
+    slora_catalog_entry_t    *en;
+    slora_catalog_adapter_t  *ad;
+
+    if (cat->redis) {
+        return slora_catalog_runtime_redis(cat, name, dir, replace, check,
+                                           data, out, err);
+    }
+
+    if (cat->dir == NULL || cat->n_roots == 0) {
+        return slora_err_set(err, SLORA_ERROR, "no adapter folder is "
+                             "configured (slora_adapters dir=): a registered"
+                             " adapter's folder must lie under it");
+    }
+
+    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+
+    rc = slora_catalog_runtime_judge(cat, name, dir,
+                                     !replace && en != NULL
+                                     && en->state == SLORA_CAT_FOUND,
+                                     check, data, &real, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    rc = slora_catalog_put(cat, name, real, &ad, err);
+    free(real);
+
+    if (rc != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    snprintf(version, sizeof(version), "registered:%llu",
+             (unsigned long long) ++cat->registrations);
+
+    ad->version = strdup(version);
+    if (ad->version == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "catalog: no memory");
+    }
+
+    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+    en->registered = 1;
+    *out = ad;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
+    slora_err_t *err)
+{
+    int                       rc;
+    slora_catalog_entry_t    *en;
+    slora_catalog_adapter_t  *ad;
+
+    if (cat->redis) {
+        rc = slora_catalog_write_state(cat, name, 1, err);
+
+        if (rc == SLORA_DONE) {
+            rc = slora_catalog_adapter(cat, name, &ad, err);
+
+            if (rc == SLORA_OK || rc == SLORA_ERROR) {
+                /* a refused entry is Redis's too, and may go */
+                return slora_catalog_write_send(cat, name, NULL, err);
+            }
+        }
+
+        if (rc == SLORA_BUSY) {
+            rc = SLORA_AGAIN;
+        }
+
+        if (rc == SLORA_DECLINED) {
+            return slora_err_set(err, SLORA_DECLINED, "The lora adapter "
+                                 "'%.*s' cannot be found.",
+                                 slora_utf8_cut(name, 64), name);
+        }
+
+        return rc;
+    }
+
+    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+
+    if (en == NULL || en->state != SLORA_CAT_FOUND) {
+        return slora_err_set(err, SLORA_DECLINED, "The lora adapter '%.*s'"
+                             " cannot be found.", slora_utf8_cut(name, 64),
+                             name);
+    }
+
+    if (!en->registered) {
+        return slora_err_set(err, SLORA_ERROR, "adapter \"%.*s\" is a "
+                             "folder of the adapter directory, not one "
+                             "registered at run time: remove the folder to"
+                             " remove it", slora_utf8_cut(name, 64), name);
+    }
+
+    /* gone until the next scan, which finds a sub-folder of its name */
+    slora_catalog_adapter_clear(&en->ad);
+    en->registered = 0;
+    en->state = SLORA_CAT_MISSING;
+    cat->n_negative++;
+    cat->list_fresh = 0;
+    cat->dir_mtime.tv_sec = 0;
+    cat->dir_mtime.tv_nsec = 0;
+
+    return SLORA_OK;
+}
+
+
+int
+slora_catalog_runtime_has(slora_catalog_t *cat, const char *name)
+{
+    slora_catalog_entry_t  *en;
+
+    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+
+    return en != NULL && en->state == SLORA_CAT_FOUND && en->registered;
+}
+
+
+/*
+ * With Redis: the first call judges and sends the write; the calls while
+ * it is out (or another's is) answer SLORA_AGAIN; the first after its
+ * answer takes it, the entry already read back.
+ */
+static int
+slora_catalog_runtime_redis(slora_catalog_t *cat, const char *name,
+    const char *dir, int replace, slora_catalog_check_pt check, void *data,
+    slora_catalog_adapter_t **out, slora_err_t *err)
+{
+    int                       rc;
+    char                     *real;
+    slora_catalog_entry_t    *en;
+    slora_catalog_adapter_t  *ad;
+
+    rc = slora_catalog_write_state(cat, name, 0, err);
+
+    if (rc == SLORA_OK) {
+        en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+        if (en == NULL || en->state != SLORA_CAT_FOUND) {
+            return slora_err_set(err, SLORA_ERROR, "adapter \"%s\" was "
+                                 "written to Redis but does not read back"
+                                 "%s%s", name, en && en->msg ? ": " : "",
+                                 en && en->msg ? en->msg : "");
+        }
+
+        *out = &en->ad;
+        return SLORA_OK;
+    }
+
+    if (rc != SLORA_DONE) {
+        return rc == SLORA_BUSY ? SLORA_AGAIN : rc;
+    }
+
+    rc = slora_catalog_adapter(cat, name, &ad, err);
+
+    if (rc == SLORA_AGAIN || rc == SLORA_UNAVAILABLE) {
+        return rc;
+    }
+
+    rc = slora_catalog_runtime_judge(cat, name, dir,
+                                     !replace && rc != SLORA_DECLINED,
+                                     check, data, &real, err);
+    if (rc != SLORA_OK) {
+        return rc;
+    }
+
+    rc = slora_catalog_write_send(cat, name, real, err);
+    free(real);
+
+    return rc;
+}
+
+
+/* *real: the folder's realpath, under the roots and passed by check;
+ * taken: the name is served and not to be replaced. */
+static int
+slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
+    const char *dir, int taken, slora_catalog_check_pt check, void *data,
+    char **real, slora_err_t *err)
+{
+    struct stat  sb;
+
+    if (taken) {
+        return slora_err_set(err, SLORA_ERROR, "The lora adapter '%.*s' has"
+                             " already been loaded.",
+                             slora_utf8_cut(name, 64), name);
+    }
+
+    if (!slora_catalog_valid_name(name)) {
+        return slora_err_set(err, SLORA_ERROR, "adapter name \"%.*s\" is "
+                             "refused (empty, \"..\", \"/\", a leading \".\" "
+                             "or a control character)",
+                             slora_utf8_cut(name, 64), name);
+    }
+
+    if (stat(dir, &sb) != 0) {
+        return slora_err_set(err, errno == ENOENT ? SLORA_DECLINED
+                                                  : SLORA_ERROR,
+                             "No adapter found at %.*s: %s",
+                             slora_utf8_cut(dir, 256), dir, strerror(errno));
+    }
+
+    if (!S_ISDIR(sb.st_mode)) {
+        return slora_err_set(err, SLORA_ERROR, "%.*s is not a folder (an "
+                             "adapter is a folder with adapter_config.json "
+                             "and adapter_model.safetensors)",
+                             slora_utf8_cut(dir, 256), dir);
+    }
+
+    if (slora_catalog_confine(cat->roots, cat->n_roots, name, dir, real, err)
+        != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    if (check != NULL && check(data, *real, err) != SLORA_OK) {
+        free(*real);
+        *real = NULL;
+        return SLORA_ERROR;
+    }
+
+    return SLORA_OK;
+}

@@ -18,7 +18,9 @@
 # registered one makes it unknown. Registrations outlive the engine: a
 # killed engine's successor serves them again, and so does the new engine
 # of a reload that changes the engine's directives; one whose folder went
-# away meanwhile is dropped, saying so in the error log.
+# away meanwhile is dropped, saying so in the error log. The zone keeps
+# 1024 of them: the next is a 400 that says so, a name held may still be
+# replaced, and a new engine serves all 1024 again.
 
 use strict;
 use warnings;
@@ -271,6 +273,37 @@ is(complete('keep')->{text}, $text{b}, 'keep: served after the reload');
 is(unload('keep')->{status}, 200, 'keep: unloaded on the new engine');
 is(complete('keep')->{code}, 'model_not_found', 'keep: gone');
 is(complete('a1')->{text}, $text{a1}, 'a1: served throughout');
+
+# The zone keeps 1024 registrations: the next is refused, saying so, and
+# a new engine serves all of them again.
+my $taken = 0;
+for my $i (0 .. 1023) {
+    $taken++ if load({ lora_name => sprintf('r%04d', $i),
+                       lora_path => "$ver/v" . (1 + $i % 3) })->{status}
+                == 200;
+}
+is($taken, 1024, '1024 names registered');
+like(said(load({ lora_name => 'r1024', lora_path => "$ver/v1" })),
+     qr/^400 invalid_value: 1024 adapters are registered at run time, the most this server keeps/,
+     'the 1025th: 400, saying why');
+is(load({ lora_name => 'r0007', lora_path => "$ver/v3",
+          load_inplace => JSON::PP::true })->{status}, 200,
+   '... a name held may still be replaced');
+$epid = $s->engine_pid;
+ok(kill('KILL', $epid), "engine $epid killed");
+$st = SloraTest::wait_for(60, sub {
+    my $x = $s->status or return 0;
+    return $x->{engine}{ready} && $x->{engine}{pid}
+           && $x->{engine}{pid} != $epid ? $x : 0;
+});
+ok($st, 'a new engine is ready') or diag($s->log_tail);
+like($s->error_log, qr/1024 adapters registered at run time served again/,
+     '... all 1024 registrations served again');
+is(complete('r1022')->{text}, $text{c}, 'r1022: v3\'s weights (c\'s text)');
+is(complete('r0007')->{text}, $text{c}, 'r0007: its replacement, v3');
+is(complete('r0000')->{text}, $text{a1}, 'r0000: v1\'s weights');
+is(scalar(grep { /^r\d{4}$/ } keys %{ listed() }), 1024,
+   '/v1/models lists the 1024');
 
 $s->stop;
 done_testing;

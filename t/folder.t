@@ -33,33 +33,11 @@ $s->{http} = slora_http(model => $model, adapters => $dir,
                         engine => 'threads=1 slots=8 max_running=8');
 $s->start;
 
-sub complete {
-    my ($name) = @_;
-    my $r = json_req($PORT, '/v1/completions',
-                     json_encode({ model => $name, prompt => 'Once upon',
-                                   max_tokens => 8, temperature => 0 }),
-                     timeout => 60);
-    return { status => $r->{status},
-             code => $r->{json} && $r->{json}{error}
-                     ? $r->{json}{error}{code} : undef,
-             message => $r->{json} && $r->{json}{error}
-                        ? $r->{json}{error}{message} : undef,
-             text => $r->{status} == 200
-                     ? $r->{json}{choices}[0]{text} : undef };
-}
+sub complete { return greedy_completion($PORT, $_[0]) }
 
-sub listed {
-    my $r = http_req($PORT, 'GET', '/v1/models');
-    return { map { $_->{id} => 1 } @{ $r->{json}{data} // [] } };
-}
+sub listed { return model_ids($PORT) }
 
-# waits until complete($name) satisfies $ok; returns its last answer
-sub until_answer {
-    my ($name, $ok) = @_;
-    my $last;
-    SloraTest::wait_for(15, sub { $last = complete($name); $ok->($last) });
-    return $last;
-}
+sub until_answer { return greedy_until($PORT, @_) }
 
 my %text = map { $_ => complete($_)->{text} } qw(a1 b c);
 ok(defined $text{$_}, "$_ answers at start") for qw(a1 b c);

@@ -37,7 +37,8 @@ our @EXPORT = qw(
     run_cmd http_req json_req json_encode json_decode_safe
     stream_start run_streams proc_alive wait_for chat_body
     check_error_object slora_http tenant_location start_redis stop_redis
-    python_checks pool_servers json_post
+    python_checks pool_servers json_post greedy_completion greedy_until
+    model_ids
 );
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
@@ -410,6 +411,42 @@ sub http_req {
     $st->wait_done($o{timeout} // 60);
 
     return $st->result;
+}
+
+
+# greedy_completion(port, model): 8 greedy tokens after "Once upon" on
+# model: { status, code, message (an error's), text (a 200's) }.
+sub greedy_completion {
+    my ($port, $model) = @_;
+    my $r = json_req($port, '/v1/completions',
+                     { model => $model, prompt => 'Once upon',
+                       max_tokens => 8, temperature => 0 },
+                     timeout => 60);
+    my $e = ref $r->{json} eq 'HASH' ? $r->{json}{error} : undef;
+    return { status => $r->{status},
+             code => $e ? $e->{code} : undef,
+             message => $e ? $e->{message} : undef,
+             text => $r->{status} == 200 ? $r->{json}{choices}[0]{text}
+                                         : undef };
+}
+
+
+# greedy_until(port, model, ok): greedy_completion until ok->(answer)
+# holds, 15 s at most; the last answer.
+sub greedy_until {
+    my ($port, $model, $ok) = @_;
+    my $last;
+    wait_for(15, sub { $last = greedy_completion($port, $model);
+                       $ok->($last) });
+    return $last;
+}
+
+
+# model_ids(port): { id => 1 } of each model GET /v1/models lists.
+sub model_ids {
+    my ($port) = @_;
+    my $r = http_req($port, 'GET', '/v1/models');
+    return { map { $_->{id} => 1 } @{ $r->{json}{data} // [] } };
 }
 
 

@@ -19,7 +19,10 @@
 # `docker stop` sends SIGQUIT: streams in flight end first.
 # tools/docker-check builds and checks it.
 
-FROM debian:bookworm-slim AS build
+# the base: Debian 12's, or an image of it made elsewhere (tools/docker-check)
+ARG BASE=debian:bookworm-slim
+
+FROM ${BASE} AS build
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make \
@@ -42,7 +45,7 @@ RUN sed -e 's/^\( *listen  *\)127\.0\.0\.1:8080;/\18080;/' \
 
 
 # The server alone: nginx and the libraries the module links, no compiler.
-FROM debian:bookworm-slim
+FROM ${BASE}
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends nginx libcjson1 \

@@ -362,6 +362,21 @@ ngx_http_slora_op_submit(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* a registration's folder travels in the slot's prompt buffer */
+    if ((ctx->op == SLORA_OP_REGISTER || ctx->op == SLORA_OP_REPLACE)
+        && ctx->op_path.len > q->geom.prompt_cap * sizeof(int32_t))
+    {
+        e->status = NGX_HTTP_BAD_REQUEST;
+        e->code = "invalid_value";
+        e->len = ngx_snprintf(e->msg, sizeof(e->msg), "lora_path is %uz"
+                              " bytes, more than the %uz a request slot"
+                              " holds here (4 a token of slora_engine"
+                              " max_ctx=)", ctx->op_path.len,
+                              (size_t) q->geom.prompt_cap * sizeof(int32_t))
+                 - e->msg;
+        return NGX_ERROR;
+    }
+
     if (slora_queue_claim(q, hint++ + (uint32_t) ngx_pid, &idx) != SLORA_OK)
     {
         e->status = NGX_HTTP_TOO_MANY_REQUESTS;

@@ -20,7 +20,8 @@
 # of a reload that changes the engine's directives; one whose folder went
 # away meanwhile is dropped, saying so in the error log. The zone keeps
 # 1024 of them: the next is a 400 that says so, a name held may still be
-# replaced, and a new engine serves all 1024 again.
+# replaced, and a new engine serves all 1024 again. A path longer than a
+# slot's prompt buffer (max_ctx=64: 256 bytes) is a 400 saying so.
 
 use strict;
 use warnings;
@@ -54,6 +55,7 @@ for my $f (qw(adapter_config.json adapter_model.safetensors)) {
 }
 
 my $slots = 8;
+my $max_ctx = 4096;
 sub configure {
     my $admin = '';
     for my $p (qw(load_lora_adapter unload_lora_adapter)) {
@@ -64,7 +66,8 @@ sub configure {
                   . "        }\n";
     }
     $s->{http} = slora_http(model => $model, adapters => $dir,
-                            engine => "threads=1 slots=$slots max_running=8",
+                            engine => "threads=1 slots=$slots max_running=8 "
+                                      . "max_ctx=$max_ctx",
                             server_extra => $admin);
     $s->write_config;
 }
@@ -285,6 +288,29 @@ is(complete('r0007')->{text}, $text{c}, 'r0007: its replacement, v3');
 is(complete('r0000')->{text}, $text{a1}, 'r0000: v1\'s weights');
 is(scalar(grep { /^r\d{4}$/ } keys %{ listed() }), 1024,
    '/v1/models lists the 1024');
+
+# A slot carries the folder's path in its prompt buffer, 4 bytes a token
+# of max_ctx: a longer path is a 400 saying so, not written past it.
+$epid = $s->engine_pid;
+$max_ctx = 64;
+configure();
+$s->signal('HUP');
+$st = SloraTest::wait_for(60, sub {
+    my $x = $s->status or return 0;
+    return $x->{engine}{ready} && $x->{engine}{pid}
+           && $x->{engine}{pid} != $epid ? $x : 0;
+});
+ok($st, 'reloaded with max_ctx=64: a new engine is ready')
+    or diag($s->log_tail);
+my $deep = "$ver/" . ('d' x 200) . '/' . ('e' x 100);
+make_adapters($deep, $model, [qw(w)]);
+like(said(load({ lora_name => 'deep', lora_path => "$deep/w" })),
+     qr/^400 invalid_value: lora_path is \d+ bytes, more than the 256 a request slot holds here/,
+     'a path longer than a slot\'s 256 bytes: 400, saying so');
+is(load({ lora_name => 'r0001', lora_path => "$ver/v1",
+          load_inplace => JSON::PP::true })->{status}, 200,
+   '... a short one taken after it (r0001 replaced by v1)');
+is(complete('r0001')->{text}, $text{a1}, 'r0001: served with v1\'s weights');
 
 $s->stop;
 done_testing;

@@ -54,6 +54,7 @@ typedef struct {
 static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
     int use, slora_adapter_t **out, slora_err_t *err);
 static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
+static void slora_engine_drop_copies(slora_engine_t *e, slora_adapter_t *a);
 static int slora_engine_preload_size(slora_engine_t *e, slora_adapter_t *a,
     size_t *bytes, slora_err_t *err);
 static void *slora_engine_preload_main(void *arg);
@@ -174,21 +175,15 @@ int
 slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
     slora_err_t *err)
 {
-    slora_err_t       one;
     slora_adapter_t  *a;
 
     if (slora_catalog_runtime_drop(e->catalog, name, err) != SLORA_OK) {
         return err->code;
     }
 
-    /* as a folder removed: copies leave host memory now, and the pool as
-     * the last request holding it ends */
     a = slora_adapters_find(e->adapters, name);
-
-    if (a != NULL && slora_adapter_tier(a) != SLORA_TIER_DISK) {
-        (void) slora_adapters_set_source(e->adapters, a,
-                                         slora_adapter_dir(a), NULL,
-                                         "removed", &one);
+    if (a != NULL) {
+        slora_engine_drop_copies(e, a);
     }
 
     return SLORA_OK;
@@ -275,9 +270,7 @@ slora_engine_refresh_adapters(slora_engine_t *e, slora_err_t *err)
         return rc;
     }
 
-    /* an adapter whose folder is gone has a source no more: its copies
-     * leave host memory now, and the pool now or, where requests still
-     * hold it, as the last one ends (slora_adapters_set_source) */
+    /* an adapter whose folder is gone has a source no more */
     n = slora_adapters_count(e->adapters);
 
     for (i = 0; i < n; i++) {
@@ -288,13 +281,27 @@ slora_engine_refresh_adapters(slora_engine_t *e, slora_err_t *err)
                                      &one)
                == SLORA_DECLINED)
         {
-            (void) slora_adapters_set_source(e->adapters, a,
-                                             slora_adapter_dir(a), NULL,
-                                             "removed", &one);
+            slora_engine_drop_copies(e, a);
         }
     }
 
     return 1;
+}
+
+
+/* An adapter the catalog no longer holds: its copies leave host memory
+ * now, and the pool now or, where requests still hold it, as the last
+ * one ends (slora_adapters_set_source). */
+static void
+slora_engine_drop_copies(slora_engine_t *e, slora_adapter_t *a)
+{
+    slora_err_t  one;
+
+    if (slora_adapter_tier(a) != SLORA_TIER_DISK) {
+        (void) slora_adapters_set_source(e->adapters, a,
+                                         slora_adapter_dir(a), NULL,
+                                         "removed", &one);
+    }
 }
 
 

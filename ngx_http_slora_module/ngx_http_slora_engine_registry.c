@@ -26,7 +26,12 @@ _Static_assert(SLORA_QUEUE_PATH_LEN >= SLORA_ADAPTER_PATH_LEN,
                "a registered folder's path fits the zone's entry");
 
 
-/* At the engine's start, before its names are published. */
+/*
+ * At the engine's start, before its names are published. With Redis the
+ * zone's entries (a reload from the folder catalog copied them) are left
+ * as they are: Redis holds that catalog's registrations, and these would
+ * be written into it.
+ */
 void
 ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec)
 {
@@ -35,6 +40,10 @@ ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec)
     uint32_t                     i, n;
     slora_err_t                  err;
     const slora_registration_t  *r;
+
+    if (ec->redis) {
+        return;
+    }
 
     n = 0;
 

@@ -21,7 +21,9 @@
 # away meanwhile is dropped, saying so in the error log. The zone keeps
 # 1024 of them: the next is a 400 that says so, a name held may still be
 # replaced, and a new engine serves all 1024 again. A path longer than a
-# slot's prompt buffer (max_ctx=64: 256 bytes) is a 400 saying so.
+# slot's prompt buffer (max_ctx=64: 256 bytes) is a 400 saying so. A
+# reload onto a catalog in Redis leaves them be: none is written into
+# Redis, none is tried there and dropped.
 
 use strict;
 use warnings;
@@ -33,6 +35,7 @@ use File::Copy qw(copy);
 use File::Path qw(make_path remove_tree);
 
 my $PORT = 18181;
+my $REDIS_PORT = 18182;
 
 my $model = tiny_model(layers => 2, hidden => 64, seed => 11);
 my $s = SloraTest::Server->new(name => 'lora_runtime', port => $PORT);
@@ -56,6 +59,7 @@ for my $f (qw(adapter_config.json adapter_model.safetensors)) {
 
 my $slots = 8;
 my $max_ctx = 4096;
+my $catalog = '';
 sub configure {
     my $admin = '';
     for my $p (qw(load_lora_adapter unload_lora_adapter)) {
@@ -68,6 +72,7 @@ sub configure {
     $s->{http} = slora_http(model => $model, adapters => $dir,
                             engine => "threads=1 slots=$slots max_running=8 "
                                       . "max_ctx=$max_ctx",
+                            http_extra => $catalog,
                             server_extra => $admin);
     $s->write_config;
 }
@@ -311,6 +316,32 @@ is(load({ lora_name => 'r0001', lora_path => "$ver/v1",
           load_inplace => JSON::PP::true })->{status}, 200,
    '... a short one taken after it (r0001 replaced by v1)');
 is(complete('r0001')->{text}, $text{a1}, 'r0001: served with v1\'s weights');
+
+# A reload onto a catalog in Redis: the zone's registrations are the
+# folder catalog's, and none is written into Redis.
+ok(start_redis($REDIS_PORT, $s->prefix . '/redis'),
+   "redis-server started on 127.0.0.1:$REDIS_PORT")
+    or BAIL_OUT('cannot start redis-server');
+$epid = $st->{engine}{pid};
+my $mark = length($s->error_log);
+$catalog = "    slora_catalog redis://127.0.0.1:$REDIS_PORT;\n";
+configure();
+$s->signal('HUP');
+$st = SloraTest::wait_for(60, sub {
+    my $x = $s->status or return 0;
+    return $x->{engine}{ready} && $x->{engine}{pid}
+           && $x->{engine}{pid} != $epid ? $x : 0;
+});
+ok($st, 'reloaded onto Redis: a new engine is ready') or diag($s->log_tail);
+my ($rc, $keys) = run_cmd('redis-cli', '-p', $REDIS_PORT, 'KEYS',
+                          'slora:adapter:*');
+$keys =~ s/\s+//g;
+is("$rc:$keys", '0:', '... nothing written into Redis from the zone');
+is(complete('r0001')->{code}, 'model_not_found',
+   '... r0001, which Redis never held, is not served');
+unlike(substr($s->error_log, $mark), qr/registered at run time from/,
+       '... the zone\'s registrations left alone, none tried and dropped');
+stop_redis($REDIS_PORT);
 
 $s->stop;
 done_testing;

@@ -828,30 +828,44 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 }
 
 
-/* Ops waiting on the catalog, after a step applied its answers. */
+/*
+ * Ops waiting on the catalog, after a step applied its answers. An op
+ * that ends may free what another waits on (a registration waits for
+ * the one write to Redis in flight to be read back), and that other may
+ * sit in a slot the pass has already gone by: the pass is made again
+ * while the one before ended an op, so it does not wait for the next
+ * wake, a second later on an idle engine. Each further pass ends at
+ * least one op, so they end.
+ */
 static void
 ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec)
 {
     uint32_t       i;
+    uint32_t       before;
     slora_slot_t  *s;
 
-    for (i = 0; ec->n_pending && i < ec->n_slots; i++) {
-        if (!ec->pending[i]) {
-            continue;
+    do {
+        before = ec->n_pending;
+
+        for (i = 0; ec->n_pending && i < ec->n_slots; i++) {
+            if (!ec->pending[i]) {
+                continue;
+            }
+
+            s = slora_queue_slot(ec->q, i);
+
+            if (atomic_load(&s->cancel)) {
+                ec->pending[i] = 0;
+                ec->n_pending--;
+                slora_queue_finish(ec->q, i, SLORA_FINISH_CANCEL);
+                ngx_http_slora_engine_mark(ec, i);
+                continue;
+            }
+
+            ngx_http_slora_engine_op(ec, i);
         }
 
-        s = slora_queue_slot(ec->q, i);
-
-        if (atomic_load(&s->cancel)) {
-            ec->pending[i] = 0;
-            ec->n_pending--;
-            slora_queue_finish(ec->q, i, SLORA_FINISH_CANCEL);
-            ngx_http_slora_engine_mark(ec, i);
-            continue;
-        }
-
-        ngx_http_slora_engine_op(ec, i);
-    }
+    } while (ec->n_pending && ec->n_pending < before);
 }
 
 

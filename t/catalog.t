@@ -418,6 +418,27 @@ pass('nginx with slora_catalog started, engine ready');
     is("$res->{status} " . ($res->{json}{error}{message} // ''),
        "404 The lora adapter 'zz-none' cannot be found.",
        'unloading an adapter Redis never held: 404');
+
+    # registrations at once: each waits for the write before it, in
+    # whatever slots the workers gave them
+    my @names = map { "zz-c$_" } 1 .. 6;
+    my @st = map {
+        stream_start($PORT, 'POST', '/admin/load_lora_adapter',
+                     body => json_encode({ lora_name => $_,
+                                           lora_path => "$v/a005" }),
+                     headers => { 'Content-Type' => 'application/json' })
+    } @names;
+    run_streams(\@st, 60);
+    is(join(' ', map { $_->result->{status} } @st), join(' ', (200) x 6),
+       'six registrations at once: each 200');
+    is(join(' ', map { rcli('EXISTS', "slora:adapter:$_") =~ s/\s+//r }
+                 @names),
+       join(' ', (1) x 6), '... each written to Redis');
+    is(text_of(ask($PORT, '/v1', 'zz-c6')), $ref{a005},
+       '... the last served with its folder\'s weights');
+    is(join(' ', map { json_req($PORT, '/admin/unload_lora_adapter',
+                                { lora_name => $_ })->{status} } @names),
+       join(' ', (200) x 6), '... and each unloaded');
 }
 
 # ---- admin: pins hold at most pinned_max (50%) of the pool ----

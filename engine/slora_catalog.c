@@ -223,6 +223,7 @@ slora_catalog_free(slora_catalog_t *cat)
     }
 
     free(cat->write_name);
+    free(cat->write_dir);
 
     if (cat->pipe[0] >= 0) {
         close(cat->pipe[0]);
@@ -745,7 +746,7 @@ slora_catalog_fetch(slora_catalog_t *cat, slora_catalog_entry_t *en)
 
 int
 slora_catalog_write_state(slora_catalog_t *cat, const char *name,
-    int remove, slora_err_t *err)
+    int remove, uint64_t owner, slora_err_t *err)
 {
     int  mine;
 
@@ -753,7 +754,8 @@ slora_catalog_write_state(slora_catalog_t *cat, const char *name,
         return SLORA_DONE;
     }
 
-    mine = cat->write_remove == remove && strcmp(cat->write_name, name) == 0;
+    mine = cat->write_owner == owner && cat->write_remove == remove
+           && strcmp(cat->write_name, name) == 0;
 
     if (cat->write_state == SLORA_CAT_WRITE_SENT) {
         return slora_err_set(err, mine ? SLORA_AGAIN : SLORA_BUSY,
@@ -783,25 +785,31 @@ slora_catalog_write_state(slora_catalog_t *cat, const char *name,
 
 int
 slora_catalog_write_send(slora_catalog_t *cat, const char *name,
-    const char *dir, slora_err_t *err)
+    const char *dir, uint64_t owner, slora_err_t *err)
 {
-    char                 *keep;
+    char                 *keep, *keep_dir;
     slora_catalog_msg_t  *m;
 
     m = slora_catalog_msg_new(SLORA_MSG_WRITE);
     keep = strdup(name);
+    keep_dir = dir != NULL ? strdup(dir) : NULL;
 
-    if (m == NULL || keep == NULL || (m->name = strdup(name)) == NULL
+    if (m == NULL || keep == NULL || (dir != NULL && keep_dir == NULL)
+        || (m->name = strdup(name)) == NULL
         || (dir != NULL && (m->dir = strdup(dir)) == NULL))
     {
         slora_catalog_msg_free(m);
         free(keep);
+        free(keep_dir);
         return slora_err_set(err, SLORA_ERROR, "catalog: out of memory");
     }
 
     m->kind = SLORA_CAT_ADAPTER;
     free(cat->write_name);
+    free(cat->write_dir);
     cat->write_name = keep;
+    cat->write_dir = keep_dir;
+    cat->write_owner = owner;
     cat->write_remove = dir == NULL;
     cat->write_state = SLORA_CAT_WRITE_SENT;
     slora_catalog_send(cat, m);

@@ -189,10 +189,10 @@ typedef int (*slora_catalog_check_pt)(void *data, const char *path,
     slora_err_t *err);
 
 int slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
-    const char *dir, int replace, slora_catalog_check_pt check, void *data,
-    slora_catalog_adapter_t **out, slora_err_t *err);
+    const char *dir, int replace, uint64_t owner, slora_catalog_check_pt check,
+    void *data, slora_catalog_adapter_t **out, slora_err_t *err);
 int slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
-    slora_err_t *err);
+    uint64_t owner, slora_err_t *err);
 /* Whether name is a registration of the directory source. */
 int slora_catalog_runtime_has(slora_catalog_t *cat, const char *name);
 

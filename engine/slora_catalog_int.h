@@ -130,7 +130,9 @@ struct slora_catalog_s {
 
     slora_catalog_write_e       write_state;
     int                         write_remove;
+    uint64_t                    write_owner;
     char                       *write_name;
+    char                       *write_dir;  /* the realpath written */
     int                         write_rc;   /* ANSWERED: its status */
     char                        write_msg[SLORA_ERR_LEN];
     int64_t                     write_ns;   /* when answered */
@@ -178,15 +180,16 @@ void slora_catalog_answer(slora_catalog_t *cat,
     slora_catalog_msg_t *m);
 int slora_catalog_str_cmp(const void *a, const void *b);
 
-/* Where a write of name (remove: its removal) is: SLORA_AGAIN while it
- * is out; once answered its status, err its message, once (the turn is
- * given back); SLORA_DONE where there is none, and the turn is free;
- * SLORA_BUSY where another write holds it. */
+/* Where owner's write of name (remove: its removal) is: SLORA_AGAIN
+ * while it is out; once answered its status, err its message, once (the
+ * turn is given back); SLORA_DONE where there is none, and the turn is
+ * free; SLORA_BUSY where another's write holds it (the same name and
+ * folder asked by another op too: the answer is the sender's alone). */
 int slora_catalog_write_state(slora_catalog_t *cat, const char *name,
-    int remove, slora_err_t *err);
-/* Sends the write (dir NULL: remove) to the thread: SLORA_AGAIN. */
+    int remove, uint64_t owner, slora_err_t *err);
+/* Sends owner's write (dir NULL: remove) to the thread: SLORA_AGAIN. */
 int slora_catalog_write_send(slora_catalog_t *cat, const char *name,
-    const char *dir, slora_err_t *err);
+    const char *dir, uint64_t owner, slora_err_t *err);
 
 /* slora_catalog_write.c: the thread's writes, on its own connection */
 int slora_catalog_write_on(redisContext *c, const char *name,

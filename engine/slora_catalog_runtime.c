@@ -16,6 +16,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +31,15 @@ static int slora_catalog_runtime_judge(slora_catalog_t *cat,
     slora_catalog_check_pt check, void *data, char **real,
     slora_err_t *err);
 static int slora_catalog_runtime_redis(slora_catalog_t *cat,
-    const char *name, const char *dir, int replace,
+    const char *name, const char *dir, int replace, uint64_t owner,
     slora_catalog_check_pt check, void *data, slora_catalog_adapter_t **out,
     slora_err_t *err);
 
 
 int
 slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
-    const char *dir, int replace, slora_catalog_check_pt check, void *data,
-    slora_catalog_adapter_t **out, slora_err_t *err)
+    const char *dir, int replace, uint64_t owner, slora_catalog_check_pt check,
+    void *data, slora_catalog_adapter_t **out, slora_err_t *err)
 {
     int                       rc;
     char                      version[32], *real;
@@ -46,8 +47,8 @@ slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
     slora_catalog_adapter_t  *ad;
 
     if (cat->redis) {
-        return slora_catalog_runtime_redis(cat, name, dir, replace, check,
-                                           data, out, err);
+        return slora_catalog_runtime_redis(cat, name, dir, replace, owner,
+                                           check, data, out, err);
     }
 
     if (cat->dir == NULL || cat->n_roots == 0) {
@@ -91,21 +92,21 @@ slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
 
 int
 slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
-    slora_err_t *err)
+    uint64_t owner, slora_err_t *err)
 {
     int                       rc;
     slora_catalog_entry_t    *en;
     slora_catalog_adapter_t  *ad;
 
     if (cat->redis) {
-        rc = slora_catalog_write_state(cat, name, 1, err);
+        rc = slora_catalog_write_state(cat, name, 1, owner, err);
 
         if (rc == SLORA_DONE) {
             rc = slora_catalog_adapter(cat, name, &ad, err);
 
             if (rc == SLORA_OK || rc == SLORA_ERROR) {
                 /* a refused entry is Redis's too, and may go */
-                return slora_catalog_write_send(cat, name, NULL, err);
+                return slora_catalog_write_send(cat, name, NULL, owner, err);
             }
         }
 
@@ -163,31 +164,36 @@ slora_catalog_runtime_has(slora_catalog_t *cat, const char *name)
 
 /*
  * With Redis: the first call judges and sends the write; the calls while
- * it is out (or another's is) answer SLORA_AGAIN; the first after its
- * answer takes it, the entry already read back.
+ * it is out (or another's is) answer SLORA_AGAIN; the owner's first call
+ * after its answer takes it, the entry already read back. A write Redis
+ * took is a registration, whatever the read back found: every engine
+ * reads the entry at its next lookup (*out NULL where this one has not
+ * read the folder just written).
  */
 static int
 slora_catalog_runtime_redis(slora_catalog_t *cat, const char *name,
-    const char *dir, int replace, slora_catalog_check_pt check, void *data,
-    slora_catalog_adapter_t **out, slora_err_t *err)
+    const char *dir, int replace, uint64_t owner,
+    slora_catalog_check_pt check, void *data, slora_catalog_adapter_t **out,
+    slora_err_t *err)
 {
     int                       rc;
     char                     *real;
     slora_catalog_entry_t    *en;
     slora_catalog_adapter_t  *ad;
 
-    rc = slora_catalog_write_state(cat, name, 0, err);
+    rc = slora_catalog_write_state(cat, name, 0, owner, err);
 
     if (rc == SLORA_OK) {
         en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
-        if (en == NULL || en->state != SLORA_CAT_FOUND) {
-            return slora_err_set(err, SLORA_ERROR, "adapter \"%s\" was "
-                                 "written to Redis but does not read back"
-                                 "%s%s", name, en && en->msg ? ": " : "",
-                                 en && en->msg ? en->msg : "");
+        *out = NULL;
+
+        if (en != NULL && en->state == SLORA_CAT_FOUND
+            && en->ad.path != NULL && cat->write_dir != NULL
+            && strcmp(en->ad.path, cat->write_dir) == 0)
+        {
+            *out = &en->ad;
         }
 
-        *out = &en->ad;
         return SLORA_OK;
     }
 
@@ -208,7 +214,7 @@ slora_catalog_runtime_redis(slora_catalog_t *cat, const char *name,
         return rc;
     }
 
-    rc = slora_catalog_write_send(cat, name, real, err);
+    rc = slora_catalog_write_send(cat, name, real, owner, err);
     free(real);
 
     return rc;
@@ -222,6 +228,7 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     const char *dir, int taken, slora_catalog_check_pt check, void *data,
     char **real, slora_err_t *err)
 {
+    char         conf[PATH_MAX + 32];
     struct stat  sb;
 
     if (taken) {
@@ -255,6 +262,19 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
         != SLORA_OK)
     {
         return SLORA_ERROR;
+    }
+
+    /* vLLM's 404 too: a folder that holds no adapter */
+    if (snprintf(conf, sizeof(conf), "%s/adapter_config.json", *real)
+            < (int) sizeof(conf)
+        && stat(conf, &sb) != 0 && errno == ENOENT)
+    {
+        slora_err_set(err, SLORA_DECLINED, "No adapter found at %.*s: it "
+                      "holds no adapter_config.json",
+                      slora_utf8_cut(dir, 256), dir);
+        free(*real);
+        *real = NULL;
+        return SLORA_DECLINED;
     }
 
     if (check != NULL && check(data, *real, err) != SLORA_OK) {

@@ -487,9 +487,14 @@ int slora_engine_add_adapter(slora_engine_t *e, const char *name,
  * changes, then the adapter is made resident as an admin load makes it.
  * replace: a name already served takes the new folder, its old copies
  * dropped as the last request holding them ends; else such a name is
- * refused. SLORA_OK; SLORA_AGAIN with Redis while the write is out (call
- * again after a step); SLORA_DECLINED: dir does not exist;
- * SLORA_UNAVAILABLE: Redis does not answer; SLORA_ERROR: refused.
+ * refused. owner: who asks (with Redis a write's answer is its sender's
+ * alone: the op's slot and generation). SLORA_OK: registered, *path the
+ * folder's realpath as the catalog holds it (NULL where Redis took the
+ * write but this engine has not read it back), err's text a note where
+ * the adapter could not be made resident now (its first request reads
+ * it); SLORA_AGAIN with Redis while the write is out (call again after a
+ * step); SLORA_DECLINED: dir does not exist; SLORA_UNAVAILABLE: Redis
+ * does not answer; SLORA_ERROR: refused.
  * Deregistering: the name is unknown from then on (with Redis its hash
  * is removed, whoever wrote it), its copies dropped as the requests
  * holding them end; with the directory a sub-folder of its name is
@@ -497,9 +502,10 @@ int slora_engine_add_adapter(slora_engine_t *e, const char *name,
  * such adapter; SLORA_ERROR: a sub-folder's, not registered.
  */
 int slora_engine_register_adapter(slora_engine_t *e, const char *name,
-    const char *dir, int replace, slora_err_t *err);
-int slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
+    const char *dir, int replace, uint64_t owner, const char **path,
     slora_err_t *err);
+int slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
+    uint64_t owner, slora_err_t *err);
 /* A registration made by an engine before this one (the folder catalog:
  * the zone keeps them), served again: its config checked, its weights
  * read at its first request as any adapter's, so that a thousand of

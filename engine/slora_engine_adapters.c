@@ -131,23 +131,31 @@ slora_engine_restore_adapter(slora_engine_t *e, const char *name,
 {
     slora_catalog_adapter_t  *ca;
 
-    return slora_catalog_runtime_add(e->catalog, name, dir, 1,
+    return slora_catalog_runtime_add(e->catalog, name, dir, 1, 0,
                                      slora_engine_check_config, e, &ca, err);
 }
 
 
 int
 slora_engine_register_adapter(slora_engine_t *e, const char *name,
-    const char *dir, int replace, slora_err_t *err)
+    const char *dir, int replace, uint64_t owner, const char **path,
+    slora_err_t *err)
 {
     int                       rc;
     slora_adapter_t          *a;
     slora_catalog_adapter_t  *ca;
 
-    rc = slora_catalog_runtime_add(e->catalog, name, dir, replace,
+    rc = slora_catalog_runtime_add(e->catalog, name, dir, replace, owner,
                                    slora_engine_check_folder, e, &ca, err);
     if (rc != SLORA_OK) {
         return rc;
+    }
+
+    *path = ca != NULL ? ca->path : NULL;
+    err->msg[0] = '\0';
+
+    if (ca == NULL) {
+        return SLORA_OK;
     }
 
     /* into host memory and the pool, as vLLM's add_lora loads it; a pool
@@ -162,22 +170,26 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
     }
 
     if (rc == SLORA_OK || rc == SLORA_BUSY) {
+        err->msg[0] = '\0';
         return SLORA_OK;
     }
 
-    /* the files changed since the check: registered, and failing as a
-     * folder rewritten in place does until they read */
-    return slora_err_prefix(err, "registered, but");
+    /* registered all the same (the catalog holds it now): the files
+     * changed since the check, or memory is short; its first request
+     * reads them again and answers what they lack */
+    (void) slora_err_prefix(err, "not resident:");
+
+    return SLORA_OK;
 }
 
 
 int
 slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
-    slora_err_t *err)
+    uint64_t owner, slora_err_t *err)
 {
     slora_adapter_t  *a;
 
-    if (slora_catalog_runtime_drop(e->catalog, name, err) != SLORA_OK) {
+    if (slora_catalog_runtime_drop(e->catalog, name, owner, err) != SLORA_OK) {
         return err->code;
     }
 

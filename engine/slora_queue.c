@@ -709,17 +709,28 @@ void
 slora_queue_registry_copy(slora_queue_t *to, const slora_queue_t *from)
 {
     uint32_t                     i;
+    slora_registration_t         e;
     const slora_registration_t  *r;
 
     for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
         r = slora_queue_registry_get(from, i);
+        if (r == NULL) {
+            continue;
+        }
 
-        /* names and paths are NUL-ended where the engine wrote them; a
-         * torn entry of a dying engine is cut, and refused by the next */
-        if (r != NULL && memchr(r->name, '\0', sizeof(r->name)) != NULL
-            && memchr(r->path, '\0', sizeof(r->path)) != NULL)
+        /*
+         * Read once, into a copy: the old engine may still be writing
+         * the entry, and what is checked must be what is put. Names and
+         * paths are NUL-ended where the engine wrote them; an entry
+         * without, torn by a dying engine, is left out.
+         */
+        memcpy(&e, r, sizeof(e));
+
+        if (memchr(e.name, '\0', sizeof(e.name)) != NULL
+            && memchr(e.path, '\0', sizeof(e.path)) != NULL
+            && e.name[0] != '\0' && e.path[0] != '\0')
         {
-            (void) slora_queue_registry_put(to, r->name, r->path);
+            (void) slora_queue_registry_put(to, e.name, e.path);
         }
     }
 }

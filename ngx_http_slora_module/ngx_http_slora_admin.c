@@ -221,12 +221,13 @@ ngx_http_slora_lora_route(ngx_http_request_t *r)
 static void
 ngx_http_slora_lora_body(ngx_http_request_t *r)
 {
-    ngx_int_t              rc;
-    ngx_str_t              body, n;
-    slora_op_e             op;
-    slora_openai_err_t     oe;
-    slora_openai_lora_t   *lora;
-    ngx_http_slora_ctx_t  *ctx;
+    ngx_int_t                    rc;
+    ngx_str_t                    body, n;
+    slora_op_e                   op;
+    slora_openai_err_t           oe;
+    slora_openai_lora_t         *lora;
+    ngx_http_slora_ctx_t        *ctx;
+    ngx_http_slora_main_conf_t  *smcf;
 
     op = ngx_http_slora_lora_route(r);
 
@@ -260,6 +261,40 @@ ngx_http_slora_lora_body(ngx_http_request_t *r)
                                       " or %d bytes or more)", &n,
                                       SLORA_QUEUE_ADAPTER_LEN));
         return;
+    }
+
+    /* the names a request's model means otherwise: no adapter of one
+     * could ever be asked for */
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_slora_module);
+
+    if (op == SLORA_OP_REGISTER
+        && ((n.len == 4 && ngx_strncmp(n.data, "base", 4) == 0)
+            || (n.len == 7 && ngx_strncmp(n.data, "default", 7) == 0)
+            || (n.len == smcf->model_id.len
+                && ngx_strncmp(n.data, smcf->model_id.data, n.len) == 0)))
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_slora_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request_error",
+                                      "invalid_value", "lora_name",
+                                      "\"%V\" names the base model or a "
+                                      "tenant's default adapter in a "
+                                      "request's model here: give the "
+                                      "adapter another name", &n));
+        return;
+    }
+
+    if (op == SLORA_OP_REGISTER || op == SLORA_OP_DEREGISTER) {
+        /* a reload's new engine starts from the registrations the zone
+         * held when the reload began: this worker's engine is the old one */
+        if (ngx_exiting || ngx_terminate || ngx_quit) {
+            ngx_http_finalize_request(r,
+                ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "server_error", "engine_not_ready",
+                                          NULL, "nginx is reloading or "
+                                          "stopping: ask again"));
+            return;
+        }
     }
 
     if (ngx_strlen(lora->path) >= SLORA_QUEUE_PATH_LEN) {

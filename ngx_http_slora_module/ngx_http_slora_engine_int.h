@@ -56,9 +56,9 @@ void ngx_http_slora_engine_orphans(ngx_http_slora_engine_ctx_t *ec);
 /* ngx_http_slora_engine_registry.c */
 void ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec);
 int ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
-    slora_slot_t *s, const u_char *buf, slora_err_t *err);
+    uint32_t i, slora_slot_t *s, const u_char *buf, slora_err_t *err);
 int ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec,
-    slora_slot_t *s, slora_err_t *err);
+    uint32_t i, slora_slot_t *s, slora_err_t *err);
 
 /* ngx_http_slora_engine_proc.c */
 void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec, uint32_t i);

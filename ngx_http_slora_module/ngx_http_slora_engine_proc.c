@@ -774,11 +774,18 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
 
     case SLORA_OP_REGISTER:
     case SLORA_OP_REPLACE:
-        rc = ngx_http_slora_engine_register(ec, s, buf, &err);
-        break;
-
     case SLORA_OP_DEREGISTER:
-        rc = ngx_http_slora_engine_deregister(ec, s, &err);
+        if (ec->quitting && !ec->pending[i]) {
+            /* a reload's new engine started from the registrations the
+             * zone held when it began: one taken here now would be lost */
+            rc = slora_err_set(&err, SLORA_UNAVAILABLE, "nginx is reloading"
+                               " or stopping: ask again");
+            break;
+        }
+
+        rc = s->op == SLORA_OP_DEREGISTER
+             ? ngx_http_slora_engine_deregister(ec, i, s, &err)
+             : ngx_http_slora_engine_register(ec, i, s, buf, &err);
         break;
 
     default:

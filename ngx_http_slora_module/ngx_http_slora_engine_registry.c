@@ -26,6 +26,16 @@ _Static_assert(SLORA_QUEUE_PATH_LEN >= SLORA_ADAPTER_PATH_LEN,
                "a registered folder's path fits the zone's entry");
 
 
+/* Who asks, for the catalog: the slot and its claim's generation, so
+ * that a Redis write's answer goes to the op that sent it and to no
+ * other op of the same name in another slot. */
+static uint64_t
+ngx_http_slora_engine_owner(uint32_t i, const slora_slot_t *s)
+{
+    return ((uint64_t) i << 32) | s->gen;
+}
+
+
 /*
  * At the engine's start, before its names are published. With Redis the
  * zone's entries (a reload from the folder catalog copied them) are left
@@ -87,11 +97,12 @@ ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec)
  * SLORA_QUEUE_PATH_LEN).
  */
 int
-ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
+ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     slora_slot_t *s, const u_char *buf, slora_err_t *err)
 {
-    int   rc;
-    char  path[SLORA_QUEUE_PATH_LEN];
+    int          rc;
+    char         path[SLORA_QUEUE_PATH_LEN];
+    const char  *real;
 
     if (s->n_prompt == 0 || s->n_prompt >= SLORA_QUEUE_PATH_LEN
         || ngx_strlchr((u_char *) buf, (u_char *) buf + s->n_prompt, '\0')
@@ -112,35 +123,50 @@ ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
     }
 
     rc = slora_engine_register_adapter(ec->engine, s->adapter, path,
-                                       s->op == SLORA_OP_REPLACE, err);
+                                       s->op == SLORA_OP_REPLACE,
+                                       ngx_http_slora_engine_owner(i, s),
+                                       &real, err);
     if (rc != SLORA_OK) {
         return rc;
     }
 
-    /* Redis keeps its own; for the folder catalog room was there, and
-     * the engine is the zone's one writer */
+    /*
+     * Redis keeps its own; for the folder catalog room was there, and
+     * the engine is the zone's one writer. The folder's realpath, as the
+     * catalog checked and serves it: a link under the roots moved later
+     * does not move what an engine restored from the zone serves.
+     */
     if (!ec->redis) {
-        (void) slora_queue_registry_put(ec->q, s->adapter, path);
+        (void) slora_queue_registry_put(ec->q, s->adapter,
+                                        real != NULL ? real : path);
     }
 
     slora_queue_names_stale(ec->q);
 
     ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                   "slora engine: adapter \"%s\" registered from %s%s",
-                  s->adapter, path,
+                  s->adapter, real != NULL ? real : path,
                   s->op == SLORA_OP_REPLACE ? " (load_inplace)" : "");
+
+    if (err->msg[0] != '\0') {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: adapter \"%s\" %s", s->adapter,
+                      err->msg);
+    }
 
     return SLORA_OK;
 }
 
 
 int
-ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec,
+ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     slora_slot_t *s, slora_err_t *err)
 {
     int  rc;
 
-    rc = slora_engine_deregister_adapter(ec->engine, s->adapter, err);
+    rc = slora_engine_deregister_adapter(ec->engine, s->adapter,
+                                         ngx_http_slora_engine_owner(i, s),
+                                         err);
     if (rc != SLORA_OK) {
         return rc;
     }

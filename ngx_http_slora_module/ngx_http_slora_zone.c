@@ -170,22 +170,41 @@ ngx_http_slora_zone_init(ngx_shm_zone_t *shm_zone, void *data)
  * registered at run time, so that the new engine serves them too. During
  * the reload ngx_cycle is still the old cycle, whose zone the master
  * still maps; at the first start (or a binary upgrade's new master) there
- * is none.
+ * is none. The old cycle's conf is found by this module's index there:
+ * a reload that loads the module for the first time gives it an index
+ * past the old cycle's array of http modules' confs.
  */
 static void
 ngx_http_slora_zone_inherit(slora_queue_t *q, ngx_shm_zone_t *shm_zone)
 {
+    ngx_uint_t                   i;
     slora_queue_t               *old;
+    ngx_http_conf_ctx_t         *octx;
     ngx_http_slora_main_conf_t  *omcf;
 
     if (ngx_cycle == NULL || ngx_cycle->conf_ctx == NULL
+        || ngx_cycle->modules == NULL
         || ngx_cycle->conf_ctx[ngx_http_module.index] == NULL)
     {
         return;
     }
 
-    omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_slora_module);
+    for (i = 0; ngx_cycle->modules[i] != NULL; i++) {
+        if (ngx_cycle->modules[i]->type == NGX_HTTP_MODULE
+            && ngx_strcmp(ngx_cycle->modules[i]->name,
+                          ngx_http_slora_module.name) == 0)
+        {
+            break;
+        }
+    }
+
+    if (ngx_cycle->modules[i] == NULL) {
+        return;
+    }
+
+    octx = (ngx_http_conf_ctx_t *) ngx_cycle->conf_ctx[ngx_http_module.index];
+    omcf = octx->main_conf[ngx_cycle->modules[i]->ctx_index];
+
     if (omcf == NULL || omcf->zone == shm_zone) {
         return;
     }

@@ -11,12 +11,16 @@
 # unloaded, and the folder answers again after. Refused, each with the
 # error a client can act on and nothing registered or replaced: a body
 # without lora_path, malformed JSON, a relative path, a path outside the
-# adapter directory, one that does not exist (404), a folder that is no
-# adapter of this model, weights that do not read (also in place of a
-# registration's), a name that is no valid name, a GET. Unloading a folder's
+# adapter directory, one that does not exist and a folder with no
+# adapter_config.json (404s, as vLLM's), a folder that is no adapter of
+# this model, weights that do not read (also in place of a
+# registration's), a name that is no valid name, the names a request's
+# model means otherwise (base, default, the model's id), a GET. Unloading a folder's
 # adapter is a 400 (remove the folder), an unknown name a 404, a
 # registered one makes it unknown. Registrations outlive the engine: a
-# killed engine's successor serves them again, and so does the new engine
+# killed engine's successor serves them again (one made through a link
+# under the roots: the folder the link named then, not the one it names
+# now), and so does the new engine
 # of a reload that changes the engine's directives; one whose folder went
 # away meanwhile is dropped, saying so in the error log. The zone keeps
 # 1024 of them: the next is a 400 that says so, a name held may still be
@@ -57,6 +61,7 @@ for my $f (qw(adapter_config.json adapter_model.safetensors)) {
     close($fh);
 }
 
+(my $model_id = $model) =~ s{^.*/|\.gguf$}{}g;
 my $slots = 8;
 my $max_ctx = 4096;
 my $catalog = '';
@@ -161,8 +166,9 @@ my @bad = (
       qr/^model_not_found: No adapter found at /, 'a path that does not exist' ],
     [ { lora_name => 'x', lora_path => "$ver/v2/adapter_config.json" }, 400,
       qr/is not a folder/, 'a file' ],
-    [ { lora_name => 'x', lora_path => "$ver/empty" }, 400,
-      qr/adapter_config\.json/, 'a folder without an adapter' ],
+    [ { lora_name => 'x', lora_path => "$ver/empty" }, 404,
+      qr/^model_not_found: No adapter found at .*adapter_config\.json/,
+      'a folder without an adapter (vLLM\'s 404)' ],
     [ { lora_name => 'x', lora_path => "$ver/broken" }, 400,
       qr/adapter_config\.json/, 'a broken adapter_config.json' ],
     [ { lora_name => 'x', lora_path => "$ver/badweights" }, 400,
@@ -177,6 +183,10 @@ my @bad = (
       qr/not a valid adapter name/, 'a name with a control character' ],
     [ { lora_name => 'x' x 200, lora_path => "$ver/v2" }, 400,
       qr/not a valid adapter name/, 'a name of 200 bytes' ],
+    (map { [ { lora_name => $_, lora_path => "$ver/v2" }, 400,
+             qr/^invalid_value: "\Q$_\E" names the base model or a tenant's default adapter/,
+             "the name $_ (a request's model means another thing by it)" ] }
+         'base', 'default', $model_id),
 );
 for my $b (@bad) {
     my ($body, $status, $msg, $what) = @$b;
@@ -229,6 +239,16 @@ is(load({ lora_name => 'gone', lora_path => "$ver/tmp/g" })->{status}, 200,
 is(complete('gone')->{text}, $text{a1}, 'gone: served (seed 1)');
 remove_tree("$ver/tmp");
 
+# a registration through a link under the roots is of the folder the
+# link named then: the zone keeps that, not the link
+symlink("$ver/v2", "$ver/current") or die "symlink: $!";
+is(load({ lora_name => 'link', lora_path => "$ver/current" })->{status},
+   200, 'link registered through a symbolic link to v2');
+like($s->error_log, qr/adapter "link" registered from \Q$ver\E\/v2$/m,
+     '... the error log names the folder, v2');
+unlink("$ver/current") or die "unlink: $!";
+symlink("$ver/v3", "$ver/current") or die "symlink: $!";
+
 my $epid = $s->engine_pid;
 ok(kill('KILL', $epid), "engine $epid killed");
 my $st = SloraTest::wait_for(60, sub {
@@ -238,18 +258,28 @@ my $st = SloraTest::wait_for(60, sub {
 });
 ok($st, 'a new engine is ready') or diag($s->log_tail);
 is(complete('keep')->{text}, $text{b}, 'keep: served by the new engine');
+is(complete('link')->{text}, $text{b}, 'link: v2\'s weights still, though '
+   . 'the link names v3 now');
 ok(listed()->{keep}, 'keep: listed');
 is(complete('gone')->{code}, 'model_not_found',
    'gone: its folder went away, not served');
 like($s->error_log, qr/adapter "gone", registered at run time from \Q$ver\E\/tmp\/g, is no longer served/,
      'the error log says why gone is not served');
-like($s->error_log, qr/1 adapters registered at run time served again/,
-     'the error log counts the registrations served again');
+like($s->error_log, qr/2 adapters registered at run time served again/,
+     'the error log counts the registrations served again (keep, link)');
+is(unload('link')->{status}, 200, 'link unloaded');
 
 # A reload that changes the engine's directives: a new zone, a new engine.
 $epid = $st->{engine}{pid};
 $slots = 9;
 configure();
+# a registration whose body an old worker finishes reading once the
+# reload began would go to the old engine, and be lost to the new one
+my $held = stream_start($PORT, 'POST', '/v1/load_lora_adapter',
+                        body => json_encode({ lora_name => 'late',
+                                              lora_path => "$ver/v2" }),
+                        headers => { 'Content-Type' => 'application/json' },
+                        hold => 4);
 $s->signal('HUP');
 $st = SloraTest::wait_for(60, sub {
     my $x = $s->status or return 0;
@@ -258,6 +288,15 @@ $st = SloraTest::wait_for(60, sub {
 });
 ok($st, 'reloaded with slots=9: a new engine is ready')
     or diag($s->log_tail);
+$held->release;
+$held->wait_done(30);
+is(said($held->result),
+   '503 engine_not_ready: nginx is reloading or stopping: ask again',
+   'a registration an old worker read during the reload: 503, ask again');
+is(load({ lora_name => 'late', lora_path => "$ver/v2" })->{status}, 200,
+   '... asked again: 200');
+is(complete('late')->{text}, $text{b}, '... late served (v2\'s weights)');
+is(unload('late')->{status}, 200, '... and unloaded');
 is(complete('keep')->{text}, $text{b}, 'keep: served after the reload');
 is(unload('keep')->{status}, 200, 'keep: unloaded on the new engine');
 is(complete('keep')->{code}, 'model_not_found', 'keep: gone');

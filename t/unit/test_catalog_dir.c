@@ -32,6 +32,7 @@ static void touch_later(const char *path);
 static void test_refresh(void);
 static void test_long_dir(void);
 static void test_runtime(void);
+static void touch_in(const char *dir, const char *name);
 static int refuse(void *data, const char *path, slora_err_t *err);
 
 
@@ -271,11 +272,22 @@ refuse(void *data, const char *path, slora_err_t *err)
 
 
 static void
+touch_in(const char *dir, const char *name)
+{
+    char  path[700];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    close(open(path, O_CREAT | O_WRONLY, 0644));
+}
+
+
+static void
 test_runtime(void)
 {
     int                       checked, rc;
     char                      dir[300], hid[400], v1[500], v2[500], x[500];
     char                      out[500], file[600], version[64];
+    char                      empty[600];
     slora_err_t               err;
     slora_catalog_t          *cat;
     slora_catalog_conf_t      conf;
@@ -294,6 +306,13 @@ test_runtime(void)
     mkdir(v2, 0755);
     mkdir(out, 0755);
     close(open(file, O_CREAT | O_WRONLY, 0644));
+    /* an adapter's folder holds its config (read by the owner's check,
+     * none here); hid/empty holds nothing */
+    touch_in(v1, "adapter_config.json");
+    touch_in(v2, "adapter_config.json");
+    touch_in(out, "adapter_config.json");
+    snprintf(empty, sizeof(empty), "%s/empty", hid);
+    mkdir(empty, 0755);
 
     memset(&conf, 0, sizeof(conf));
     conf.adapter_dir = dir;
@@ -305,7 +324,7 @@ test_runtime(void)
     is_int(slora_catalog_adapters(cat, &list), 0, "the hidden folder is "
            "no adapter");
 
-    is_int(slora_catalog_runtime_add(cat, "sql", v1, 0, NULL, NULL, &ad,
+    is_int(slora_catalog_runtime_add(cat, "sql", v1, 0, 0, NULL, NULL, &ad,
                                      &err), SLORA_OK, "sql registered");
     rc = slora_catalog_adapter(cat, "sql", &ad, &err);
     ok(rc == SLORA_OK && strcmp(ad->path, v1) == 0 && ad->version != NULL
@@ -315,13 +334,14 @@ test_runtime(void)
     snprintf(version, sizeof(version), "%s", ad->version);
     ok(slora_catalog_runtime_has(cat, "sql"), "sql is a registration");
 
-    rc = slora_catalog_runtime_add(cat, "sql", v2, 0, NULL, NULL, &ad, &err);
+    rc = slora_catalog_runtime_add(cat, "sql", v2, 0, 0, NULL, NULL, &ad,
+                                   &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "already been loaded") != NULL,
        "sql again refused: %s", err.msg);
 
     checked = 0;
-    rc = slora_catalog_runtime_add(cat, "sql", v2, 1, refuse, &checked, &ad,
-                                   &err);
+    rc = slora_catalog_runtime_add(cat, "sql", v2, 1, 0, refuse, &checked,
+                                   &ad, &err);
     ok(rc == SLORA_ERROR && checked == 1
        && strstr(err.msg, "refused by the check") != NULL,
        "a replacement the check refuses: %s", err.msg);
@@ -330,20 +350,26 @@ test_runtime(void)
        && strcmp(ad->version, version) == 0,
        "... sql as it was (v1, the same version)");
 
-    is_int(slora_catalog_runtime_add(cat, "sql", v2, 1, NULL, NULL, &ad,
+    is_int(slora_catalog_runtime_add(cat, "sql", v2, 1, 0, NULL, NULL, &ad,
                                      &err), SLORA_OK, "sql replaced by v2");
     rc = slora_catalog_adapter(cat, "sql", &ad, &err);
     ok(rc == SLORA_OK && strcmp(ad->path, v2) == 0
        && strcmp(ad->version, version) != 0,
        "... at v2, another version");
 
-    rc = slora_catalog_runtime_add(cat, "o", out, 0, NULL, NULL, &ad, &err);
+    rc = slora_catalog_runtime_add(cat, "o", out, 0, 0, NULL, NULL, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
        "a folder outside the root refused: %s", err.msg);
     snprintf(x, sizeof(x), "%s/nothing", hid);
-    is_int(slora_catalog_runtime_add(cat, "n", x, 0, NULL, NULL, &ad, &err),
+    is_int(slora_catalog_runtime_add(cat, "n", x, 0, 0, NULL, NULL, &ad, &err),
            SLORA_DECLINED, "a missing folder: SLORA_DECLINED");
-    rc = slora_catalog_runtime_add(cat, "f", file, 0, NULL, NULL, &ad, &err);
+    rc = slora_catalog_runtime_add(cat, "e", empty, 0, 0, NULL, NULL, &ad,
+                                   &err);
+    ok(rc == SLORA_DECLINED && strstr(err.msg, "No adapter found"),
+       "a folder with no adapter_config.json: SLORA_DECLINED (vLLM's 404):"
+       " %s", err.msg);
+    rc = slora_catalog_runtime_add(cat, "f", file, 0, 0, NULL, NULL, &ad,
+                                   &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "not a folder"),
        "a file refused: %s", err.msg);
     ok(slora_catalog_adapter(cat, "o", &ad, &err) != SLORA_OK
@@ -363,13 +389,13 @@ test_runtime(void)
     ok(rc == SLORA_OK && strcmp(ad->path, v2) == 0,
        "sql still the registration, the sub-folder of its name shadowed");
 
-    rc = slora_catalog_runtime_drop(cat, "plain", &err);
+    rc = slora_catalog_runtime_drop(cat, "plain", 0, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "remove the folder"),
        "a folder's adapter is no registration to drop: %s", err.msg);
-    is_int(slora_catalog_runtime_drop(cat, "nope", &err), SLORA_DECLINED,
+    is_int(slora_catalog_runtime_drop(cat, "nope", 0, &err), SLORA_DECLINED,
            "an unknown name: SLORA_DECLINED");
 
-    is_int(slora_catalog_runtime_drop(cat, "sql", &err), SLORA_OK,
+    is_int(slora_catalog_runtime_drop(cat, "sql", 0, &err), SLORA_OK,
            "sql dropped");
     ok(!slora_catalog_runtime_has(cat, "sql"), "... no registration");
     is_int(slora_catalog_adapters(cat, &list), 1, "... not listed until "

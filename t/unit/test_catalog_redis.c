@@ -55,7 +55,7 @@ static void test_values(void);
 static void test_writer(void);
 static void test_runtime(void);
 static int until(slora_catalog_t *cat, const char *name, const char *dir,
-    int replace, int drop, slora_catalog_check_pt check,
+    int replace, int drop, uint64_t owner, slora_catalog_check_pt check,
     slora_catalog_adapter_t **ad, slora_err_t *err);
 static int refuse(void *data, const char *path, slora_err_t *err);
 
@@ -447,8 +447,8 @@ refuse(void *data, const char *path, slora_err_t *err)
  * the engine's op is retried, until it is no longer SLORA_AGAIN */
 static int
 until(slora_catalog_t *cat, const char *name, const char *dir, int replace,
-    int drop, slora_catalog_check_pt check, slora_catalog_adapter_t **ad,
-    slora_err_t *err)
+    int drop, uint64_t owner, slora_catalog_check_pt check,
+    slora_catalog_adapter_t **ad, slora_err_t *err)
 {
     int  rc, i;
 
@@ -456,9 +456,9 @@ until(slora_catalog_t *cat, const char *name, const char *dir, int replace,
 
     for (i = 0; i < 3000 && rc == SLORA_AGAIN; i++) {
         slora_catalog_poll(cat);
-        rc = drop ? slora_catalog_runtime_drop(cat, name, err)
-                  : slora_catalog_runtime_add(cat, name, dir, replace, check,
-                                              NULL, ad, err);
+        rc = drop ? slora_catalog_runtime_drop(cat, name, owner, err)
+                  : slora_catalog_runtime_add(cat, name, dir, replace, owner,
+                                              check, NULL, ad, err);
         if (rc == SLORA_AGAIN) {
             usleep(1000);
         }
@@ -471,7 +471,7 @@ until(slora_catalog_t *cat, const char *name, const char *dir, int replace,
 static void
 test_runtime(void)
 {
-    int                       rc, again;
+    int                       rc, again, i;
     char                      v1[400], v2[400], out[400], real[PATH_MAX];
     redisReply               *r;
     slora_err_t               err;
@@ -502,9 +502,9 @@ test_runtime(void)
         return;
     }
 
-    rc = slora_catalog_runtime_add(cat, "rt", v1, 0, NULL, NULL, &ad, &err);
+    rc = slora_catalog_runtime_add(cat, "rt", v1, 0, 1, NULL, NULL, &ad, &err);
     again = rc == SLORA_AGAIN;
-    rc = until(cat, "rt", v1, 0, 0, NULL, &ad, &err);
+    rc = until(cat, "rt", v1, 0, 0, 1, NULL, &ad, &err);
     ok(again && rc == SLORA_OK,
        "runtime: rt registered after SLORA_AGAIN: %s", err.msg);
     if (realpath(v1, real) == NULL) {
@@ -518,30 +518,70 @@ test_runtime(void)
        && strcmp(r->str, real) == 0, "runtime: ... its path in Redis");
     freeReplyObject(r);
 
-    rc = until(cat, "rt", v2, 0, 0, NULL, &ad, &err);
+    rc = until(cat, "rt", v2, 0, 0, 2, NULL, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "already been loaded"),
        "runtime: rt again refused: %s", err.msg);
 
     /* two writes: the second waits for the first's turn */
-    rc = slora_catalog_runtime_add(cat, "rt", v2, 1, NULL, NULL, &ad, &err);
+    rc = slora_catalog_runtime_add(cat, "rt", v2, 1, 3, NULL, NULL, &ad, &err);
     is_int(rc, SLORA_AGAIN, "runtime: rt replaced: out");
-    rc = slora_catalog_runtime_add(cat, "rt2", v2, 0, NULL, NULL, &ad,
+    rc = slora_catalog_runtime_add(cat, "rt2", v2, 0, 4, NULL, NULL, &ad,
                                    &err);
     is_int(rc, SLORA_AGAIN, "runtime: rt2 meanwhile: waits");
-    rc = until(cat, "rt", v2, 1, 0, NULL, &ad, &err);
+    rc = until(cat, "rt", v2, 1, 0, 3, NULL, &ad, &err);
     if (realpath(v2, real) == NULL) {
         BAIL_OUT("realpath %s", v2);
     }
     ok(rc == SLORA_OK && strcmp(ad->path, real) == 0,
        "runtime: rt at two now: %s", rc == SLORA_OK ? ad->path : err.msg);
-    rc = until(cat, "rt2", v2, 0, 0, NULL, &ad, &err);
+    rc = until(cat, "rt2", v2, 0, 0, 4, NULL, &ad, &err);
     ok(rc == SLORA_OK && strcmp(ad->path, real) == 0,
        "runtime: rt2 registered in its turn");
 
-    rc = until(cat, "rt3", v1, 0, 0, refuse, &ad, &err);
+    /* one name asked by two ops (owners 10 and 11): the write's answer
+     * is its sender's alone, however the ops are retried (the name
+     * looked up first, so that the first op's first call sends) */
+    is_int(settle(cat, "rs", &ad, &err), SLORA_DECLINED,
+           "runtime: rs not in Redis");
+    rc = slora_catalog_runtime_add(cat, "rs", v1, 0, 10, NULL, NULL, &ad,
+                                   &err);
+    is_int(rc, SLORA_AGAIN, "runtime: rs from one: out");
+    for (i = 0; i < 200; i++) {
+        slora_catalog_poll(cat);
+        rc = slora_catalog_runtime_add(cat, "rs", v2, 1, 11, NULL, NULL, &ad,
+                                       &err);
+        if (rc != SLORA_AGAIN) {
+            break;
+        }
+        usleep(1000);
+    }
+    ok(i == 200, "runtime: rs from two (load_inplace) by another op waits,"
+       " even once the first's answer is in: %s",
+       i == 200 ? "200 calls" : err.msg);
+    rc = until(cat, "rs", v1, 0, 0, 10, NULL, &ad, &err);
+    if (realpath(v1, real) == NULL) {
+        BAIL_OUT("realpath %s", v1);
+    }
+    ok(rc == SLORA_OK && ad != NULL && strcmp(ad->path, real) == 0,
+       "runtime: ... the first takes its own answer: rs at one: %s",
+       rc == SLORA_OK && ad ? ad->path : err.msg);
+    rc = until(cat, "rs", v2, 1, 0, 11, NULL, &ad, &err);
+    if (realpath(v2, real) == NULL) {
+        BAIL_OUT("realpath %s", v2);
+    }
+    ok(rc == SLORA_OK && ad != NULL && strcmp(ad->path, real) == 0,
+       "runtime: ... then the second writes its own: rs at two: %s",
+       rc == SLORA_OK && ad ? ad->path : err.msg);
+    rc = until(cat, "rs", v1, 0, 0, 12, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "already been loaded"),
+       "runtime: ... a third, not in place, refused: %s", err.msg);
+    rc = until(cat, "rs", NULL, 0, 1, 13, NULL, &ad, &err);
+    is_int(rc, SLORA_OK, "runtime: rs dropped");
+
+    rc = until(cat, "rt3", v1, 0, 0, 5, refuse, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "refused by the check"),
        "runtime: a folder the check refuses: %s", err.msg);
-    rc = until(cat, "rt4", out, 0, 0, NULL, &ad, &err);
+    rc = until(cat, "rt4", out, 0, 0, 6, NULL, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
        "runtime: a folder outside the root: %s", err.msg);
     r = redisCommand(c, "EXISTS slora:adapter:rt3");
@@ -549,7 +589,7 @@ test_runtime(void)
        "runtime: ... nothing written");
     freeReplyObject(r);
 
-    rc = until(cat, "rt", NULL, 0, 1, NULL, &ad, &err);
+    rc = until(cat, "rt", NULL, 0, 1, 7, NULL, &ad, &err);
     is_int(rc, SLORA_OK, "runtime: rt dropped");
     r = redisCommand(c, "EXISTS slora:adapter:rt");
     ok(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0,
@@ -557,7 +597,7 @@ test_runtime(void)
     freeReplyObject(r);
     is_int(settle(cat, "rt", &ad, &err), SLORA_DECLINED,
            "runtime: ... rt unknown");
-    rc = until(cat, "never", NULL, 0, 1, NULL, &ad, &err);
+    rc = until(cat, "never", NULL, 0, 1, 8, NULL, &ad, &err);
     ok(rc == SLORA_DECLINED && strstr(err.msg, "cannot be found"),
        "runtime: an unknown name declined: %s", err.msg);
 

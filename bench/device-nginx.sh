@@ -25,6 +25,12 @@
 # `make install` lays them out, and no cuda_lib=: the engine finds it
 # there; /health is asked before and after.
 #
+# LORA=1 serves two generated adapter folders beside each model (rank
+# 16 and 32 on q, k, v, o) with vLLM's load_lora_adapter and
+# unload_lora_adapter, and runs bench/lora-runtime.py instead of the
+# chats: a name registered to one folder, swapped to the other, asked
+# alone and in a batch, each against the folder's own tokens.
+#
 # ROUNDS=2 runs the chats twice a server, so the second round's burst
 # meets warm kernels and plans; TAG names this run's step logs and error
 # logs in $OUT (steps-<model><TAG>.csv), for A/B runs in one call. The
@@ -72,6 +78,19 @@ SPECULATE_REQUESTS=
 rm -f "$OUT/steps-$3$TAG.csv"
 CUDA_LIB=cuda_lib=$A/libslora_cuda.so
 NGINX_DAEMON=off
+ADAPTERS=
+ADMIN=
+if [ "${LORA:-0}" != 0 ]; then
+    [ -x /tmp/slora ] || { gunzip -c $A/slora.gz > /tmp/slora \
+                           && chmod +x /tmp/slora; } || exit 1
+    rm -rf /tmp/adsrv-$3
+    /tmp/slora mkadapter --model "${MKADAPTER_MODEL:-$1}" \
+        --out /tmp/adsrv-$3 --count 2 --ranks 16,32 --targets q,k,v,o \
+        > /dev/null || exit 1
+    ADAPTERS="slora_adapters dir=/tmp/adsrv-$3;"
+    ADMIN="location = /v1/load_lora_adapter { slora_admin; }
+        location = /v1/unload_lora_adapter { slora_admin; }"
+fi
 if [ "${DAEMON:-0}" != 0 ]; then
     [ -f $K/libslora_cuda.so ] || cp $A/libslora_cuda.so $K/
     CUDA_LIB=
@@ -88,9 +107,11 @@ env SLORA_STEP_LOG=$OUT/steps-$3$TAG.csv;" <<CONF
                  prefix_cache=${PREFIX_CACHE:-on}
                  speculate=${SPECULATE:-off} $SPECULATE_REQUESTS;
     slora_responses_store 16m;
+    $ADAPTERS
     server {
         listen 127.0.0.1:18080;
         location /v1/ { slora_api openai; }
+        $ADMIN
         location = /status { slora_status; }
         location = /health { slora_health; }
     }
@@ -109,7 +130,10 @@ else
     pid=$!
 fi
 
-if [ "${LOOKUP:-0}" != 0 ]; then
+if [ "${LORA:-0}" != 0 ]; then
+    python3 bench/lora-runtime.py http://127.0.0.1:18080 /v1/ \
+        /tmp/adsrv-$3 a0000 a0001
+elif [ "${LOOKUP:-0}" != 0 ]; then
     python3 bench/lookup.py run http://127.0.0.1:18080 \
         "$OUT/lookup-$3-${SPECULATE:-off}.json" base 3
 else
@@ -152,8 +176,10 @@ if [ "${LOOKUP:-0}" != 0 ] && [ "$K" = "$C/d" ]; then
     python3 bench/lookup.py compare "$OUT/lookup-llama-7b-off.json" \
         "$OUT/lookup-llama-7b-lookup.json"
 elif [ "$K" = "$C/t" ]; then
+    MKADAPTER_MODEL=random:llama-7b \
     serve random:llama-7b,vocab=49152 tokenizer=$C/t/tok.gguf llama-7b
 else
     serve /tmp/smollm2.gguf "" smollm2
+    MKADAPTER_MODEL=random:llama-7b \
     serve random:llama-7b,vocab=49152 tokenizer=/tmp/smollm2.gguf llama-7b
 fi

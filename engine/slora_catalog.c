@@ -785,7 +785,7 @@ slora_catalog_write_state(slora_catalog_t *cat, const char *name,
 
 int
 slora_catalog_write_send(slora_catalog_t *cat, const char *name,
-    const char *dir, uint64_t owner, slora_err_t *err)
+    const char *dir, int create, uint64_t owner, slora_err_t *err)
 {
     char                 *keep, *keep_dir;
     slora_catalog_msg_t  *m;
@@ -805,6 +805,7 @@ slora_catalog_write_send(slora_catalog_t *cat, const char *name,
     }
 
     m->kind = SLORA_CAT_ADAPTER;
+    m->create = create;
     free(cat->write_name);
     free(cat->write_dir);
     cat->write_name = keep;

@@ -94,6 +94,7 @@ struct slora_catalog_msg_s {
     slora_catalog_tenant_t      tn;         /* ANSWER, tenant */
     slora_catalog_hints_t       hints;      /* HINTS */
     char                       *dir;        /* WRITE: NULL: remove */
+    int                         create;     /* WRITE: only if absent */
     int                         write_status;   /* WRITTEN */
     char                       *write_msg;      /* WRITTEN: err's text */
     char                      **names;      /* HITS */
@@ -187,13 +188,16 @@ int slora_catalog_str_cmp(const void *a, const void *b);
  * folder asked by another op too: the answer is the sender's alone). */
 int slora_catalog_write_state(slora_catalog_t *cat, const char *name,
     int remove, uint64_t owner, slora_err_t *err);
-/* Sends owner's write (dir NULL: remove) to the thread: SLORA_AGAIN. */
+/* Sends owner's write (dir NULL: remove; create: only where Redis holds
+ * no adapter of the name) to the thread: SLORA_AGAIN. */
 int slora_catalog_write_send(slora_catalog_t *cat, const char *name,
-    const char *dir, uint64_t owner, slora_err_t *err);
+    const char *dir, int create, uint64_t owner, slora_err_t *err);
 
-/* slora_catalog_write.c: the thread's writes, on its own connection */
+/* slora_catalog_write.c: the thread's writes, on its own connection;
+ * create: refused (vLLM's "already been loaded") where the hash exists
+ * when the write is made, whoever wrote it since this engine looked */
 int slora_catalog_write_on(redisContext *c, const char *name,
-    const char *dir, slora_err_t *err);
+    const char *dir, int create, slora_err_t *err);
 
 /* slora_catalog_redis.c */
 int slora_catalog_parse_url(slora_catalog_t *cat, const char *url,

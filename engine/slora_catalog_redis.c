@@ -404,7 +404,8 @@ slora_catalog_write_job(slora_catalog_t *cat, slora_catalog_msg_t *job)
         rc = slora_err_set(&err, SLORA_UNAVAILABLE, "%s", cat->err_text);
 
     } else {
-        rc = slora_catalog_write_on(cat->cmd, job->name, job->dir, &err);
+        rc = slora_catalog_write_on(cat->cmd, job->name, job->dir,
+                                    job->create, &err);
 
         if (rc != SLORA_OK && cat->cmd->err) {
             /* the connection, not the write, failed */

@@ -106,7 +106,8 @@ slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
 
             if (rc == SLORA_OK || rc == SLORA_ERROR) {
                 /* a refused entry is Redis's too, and may go */
-                return slora_catalog_write_send(cat, name, NULL, owner, err);
+                return slora_catalog_write_send(cat, name, NULL, 0, owner,
+                                                err);
             }
         }
 
@@ -214,7 +215,7 @@ slora_catalog_runtime_redis(slora_catalog_t *cat, const char *name,
         return rc;
     }
 
-    rc = slora_catalog_write_send(cat, name, real, owner, err);
+    rc = slora_catalog_write_send(cat, name, real, !replace, owner, err);
     free(real);
 
     return rc;

@@ -42,6 +42,10 @@ typedef struct {
 
 static int slora_catalog_reply(slora_catalog_writer_t *w, redisReply *r,
     const char *what, slora_err_t *err);
+static int slora_catalog_register_as(slora_catalog_writer_t *w,
+    const char *name, const char *dir, const char *base_model, int create,
+    slora_err_t *err);
+static int slora_catalog_taken(const char *name, slora_err_t *err);
 static int slora_catalog_name_cmp(const void *a, const void *b);
 static int slora_catalog_row_cmp(const void *a, const void *b);
 static const char *slora_catalog_field(const redisReply *r,
@@ -118,6 +122,20 @@ int
 slora_catalog_register(slora_catalog_writer_t *w, const char *name,
     const char *dir, const char *base_model, slora_err_t *err)
 {
+    return slora_catalog_register_as(w, name, dir, base_model, 0, err);
+}
+
+
+/*
+ * create: the hash is written only where it does not exist, watched from
+ * the look to the transaction (a write between makes EXEC answer nil),
+ * so that of two engines registering one name at once the second is
+ * told the name is taken, as vLLM tells a client.
+ */
+static int
+slora_catalog_register_as(slora_catalog_writer_t *w, const char *name,
+    const char *dir, const char *base_model, int create, slora_err_t *err)
+{
     int                    p, rc;
     char                  *path, targets[128], rank[16];
     char                   alpha[32], hex[SLORA_SHA256_HEX], event[300];
@@ -160,6 +178,34 @@ slora_catalog_register(slora_catalog_writer_t *w, const char *name,
     snprintf(alpha, sizeof(alpha), "%g", (double) conf.alpha);
     snprintf(event, sizeof(event), "adapter %s", name);
 
+    if (create) {
+        r = redisCommand(w->c, "WATCH slora:adapter:%s", name);
+        if (slora_catalog_reply(w, r, "WATCH", err) != SLORA_OK) {
+            free(path);
+            return SLORA_ERROR;
+        }
+        freeReplyObject(r);
+
+        r = redisCommand(w->c, "EXISTS slora:adapter:%s", name);
+        if (slora_catalog_reply(w, r, "EXISTS", err) != SLORA_OK) {
+            free(path);
+            return SLORA_ERROR;
+        }
+
+        p = r->type == REDIS_REPLY_INTEGER && r->integer != 0;
+        freeReplyObject(r);
+
+        if (p) {
+            free(path);
+            r = redisCommand(w->c, "UNWATCH");
+            if (slora_catalog_reply(w, r, "UNWATCH", err) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+            freeReplyObject(r);
+            return slora_catalog_taken(name, err);
+        }
+    }
+
     redisAppendCommand(w->c, "MULTI");
     redisAppendCommand(w->c, "HSET slora:adapter:%s path %s rank %s "
                        "alpha %s target_modules %s base_model %s sha256 %s",
@@ -184,10 +230,23 @@ slora_catalog_register(slora_catalog_writer_t *w, const char *name,
             rc = SLORA_ERROR;
             continue;
         }
+        if (rc == SLORA_OK && p == 3 && r->type == REDIS_REPLY_NIL) {
+            /* EXEC: the watched hash was written since the look */
+            rc = slora_catalog_taken(name, err);
+        }
         freeReplyObject(r);
     }
 
     return rc;
+}
+
+
+static int
+slora_catalog_taken(const char *name, slora_err_t *err)
+{
+    return slora_err_set(err, SLORA_ERROR, "The lora adapter '%.*s' has "
+                         "already been loaded.", slora_utf8_cut(name, 64),
+                         name);
 }
 
 
@@ -314,15 +373,18 @@ slora_catalog_remove(slora_catalog_writer_t *w, const char *name,
 
 int
 slora_catalog_write_on(redisContext *c, const char *name, const char *dir,
-    slora_err_t *err)
+    int create, slora_err_t *err)
 {
     slora_catalog_writer_t  w;
 
     w.c = c;
     w.where = (char *) "the catalog's Redis";
 
-    return dir != NULL ? slora_catalog_register(&w, name, dir, NULL, err)
-                       : slora_catalog_remove(&w, name, err);
+    if (dir == NULL) {
+        return slora_catalog_remove(&w, name, err);
+    }
+
+    return slora_catalog_register_as(&w, name, dir, NULL, create, err);
 }
 
 

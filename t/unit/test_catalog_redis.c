@@ -578,6 +578,31 @@ test_runtime(void)
     rc = until(cat, "rs", NULL, 0, 1, 13, NULL, &ad, &err);
     is_int(rc, SLORA_OK, "runtime: rs dropped");
 
+    /* a name another writer took after this engine looked (no event
+     * yet): the write, create-only, is refused and leaves theirs */
+    is_int(settle(cat, "rc", &ad, &err), SLORA_DECLINED,
+           "runtime: rc not in Redis, as this engine last looked");
+    r = redisCommand(c, "HSET slora:adapter:rc path /elsewhere rank 4");
+    freeReplyObject(r);
+    rc = until(cat, "rc", v1, 0, 0, 20, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "already been loaded"),
+       "runtime: rc, taken meanwhile by another writer, refused: %s",
+       err.msg);
+    r = redisCommand(c, "HGET slora:adapter:rc path");
+    ok(r != NULL && r->type == REDIS_REPLY_STRING
+       && strcmp(r->str, "/elsewhere") == 0,
+       "runtime: ... the other writer's entry left as it was");
+    freeReplyObject(r);
+    rc = until(cat, "rc", v1, 1, 0, 21, NULL, &ad, &err);
+    if (realpath(v1, real) == NULL) {
+        BAIL_OUT("realpath %s", v1);
+    }
+    ok(rc == SLORA_OK && ad != NULL && strcmp(ad->path, real) == 0,
+       "runtime: ... load_inplace replaces it: %s",
+       rc == SLORA_OK && ad ? ad->path : err.msg);
+    is_int(until(cat, "rc", NULL, 0, 1, 22, NULL, &ad, &err), SLORA_OK,
+           "runtime: rc dropped");
+
     rc = until(cat, "rt3", v1, 0, 0, 5, refuse, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "refused by the check"),
        "runtime: a folder the check refuses: %s", err.msg);

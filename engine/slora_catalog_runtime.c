@@ -43,6 +43,7 @@ slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
 {
     int                       rc;
     char                      version[32], *real;
+    slora_err_t               looked;
     slora_catalog_entry_t    *en;
     slora_catalog_adapter_t  *ad;
 
@@ -57,11 +58,12 @@ slora_catalog_runtime_add(slora_catalog_t *cat, const char *name,
                              " adapter's folder must lie under it");
     }
 
-    en = slora_catalog_find(cat, SLORA_CAT_ADAPTER, name);
+    /* looked up, not only found: a sub-folder made since the last scan
+     * is a name taken as well */
+    rc = slora_catalog_adapter(cat, name, &ad, &looked);
 
     rc = slora_catalog_runtime_judge(cat, name, dir,
-                                     !replace && en != NULL
-                                     && en->state == SLORA_CAT_FOUND,
+                                     !replace && rc == SLORA_OK,
                                      check, data, &real, err);
     if (rc != SLORA_OK) {
         return rc;

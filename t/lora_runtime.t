@@ -140,6 +140,13 @@ like(said(load({ lora_name => 'b', lora_path => "$ver/v1" })),
      qr/^400 invalid_value: The lora adapter 'b' has already been loaded/,
      'b (a folder\'s adapter): 400 as well');
 
+# A sub-folder made a moment ago is a name taken too, before any scan.
+make_adapters($dir, $model, [qw(fresh)]);
+like(said(load({ lora_name => 'fresh', lora_path => "$ver/v1" })),
+     qr/^400 invalid_value: The lora adapter 'fresh' has already been loaded/,
+     'fresh (a folder made just now): 400');
+is(complete('fresh')->{text}, $text{a1}, '... fresh: its folder\'s weights');
+
 # load_inplace swaps the weights.
 $r = load({ lora_name => 'sql', lora_path => "$ver/v1",
             load_inplace => JSON::PP::true });

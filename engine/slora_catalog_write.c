@@ -187,22 +187,20 @@ slora_catalog_register_as(slora_catalog_writer_t *w, const char *name,
         freeReplyObject(r);
 
         r = redisCommand(w->c, "EXISTS slora:adapter:%s", name);
-        if (slora_catalog_reply(w, r, "EXISTS", err) != SLORA_OK) {
-            free(path);
-            return SLORA_ERROR;
+        rc = slora_catalog_reply(w, r, "EXISTS", err);
+        p = rc != SLORA_OK
+            || !(r->type == REDIS_REPLY_INTEGER && r->integer == 0);
+        if (rc == SLORA_OK) {
+            freeReplyObject(r);
         }
 
-        p = r->type == REDIS_REPLY_INTEGER && r->integer != 0;
-        freeReplyObject(r);
-
         if (p) {
+            /* no transaction follows: the watch must not outlive this
+             * write on the connection, the next one's EXEC would answer
+             * nil for it */
             free(path);
-            r = redisCommand(w->c, "UNWATCH");
-            if (slora_catalog_reply(w, r, "UNWATCH", err) != SLORA_OK) {
-                return SLORA_ERROR;
-            }
-            freeReplyObject(r);
-            return slora_catalog_taken(name, err);
+            freeReplyObject(redisCommand(w->c, "UNWATCH"));
+            return rc == SLORA_OK ? slora_catalog_taken(name, err) : rc;
         }
     }
 

@@ -187,10 +187,12 @@ int
 slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
     uint64_t owner, slora_err_t *err)
 {
+    int               rc;
     slora_adapter_t  *a;
 
-    if (slora_catalog_runtime_drop(e->catalog, name, owner, err) != SLORA_OK) {
-        return err->code;
+    rc = slora_catalog_runtime_drop(e->catalog, name, owner, err);
+    if (rc != SLORA_OK) {
+        return rc;
     }
 
     a = slora_adapters_find(e->adapters, name);

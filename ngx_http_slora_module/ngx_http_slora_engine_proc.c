@@ -740,6 +740,7 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     buf = (u_char *) slora_queue_prompt(ec->q, i);
     cap = (size_t) ec->q->geom.prompt_cap * sizeof(int32_t);
 
+    err.code = SLORA_OK;
     err.msg[0] = '\0';
 
     switch (s->op) {

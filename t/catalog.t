@@ -419,6 +419,21 @@ pass('nginx with slora_catalog started, engine ready');
        "404 The lora adapter 'zz-none' cannot be found.",
        'unloading an adapter Redis never held: 404');
 
+    # a name this engine never looked up, written by another writer:
+    # the unload looks it up, then removes it
+    make_path("$work/root/.cli/zz-cli");
+    copy("$adir/a005/$_", "$work/root/.cli/zz-cli/$_") or die "copy: $!"
+        for qw(adapter_config.json adapter_model.safetensors);
+    ok(catalog('register', "$work/root/.cli"), 'zz-cli registered by '
+       . 'bin/slora catalog');
+    $res = json_req($PORT, '/admin/unload_lora_adapter',
+                    { lora_name => 'zz-cli' });
+    is("$res->{status} $res->{body}",
+       "200 Success: LoRA adapter 'zz-cli' removed successfully.",
+       'unload_lora_adapter of a name the engine never looked up: 200');
+    is(rcli('EXISTS', 'slora:adapter:zz-cli') // '', "0\n",
+       '... removed from Redis');
+
     # registrations at once: each waits for the write before it, in
     # whatever slots the workers gave them
     my @names = map { "zz-c$_" } 1 .. 6;

@@ -742,6 +742,27 @@ slora_catalog_fetch(slora_catalog_t *cat, slora_catalog_entry_t *en)
 
 /* A turn answered this long ago is no one's: its op was cancelled. */
 #define SLORA_CATALOG_WRITE_KEEP_NS  (10 * 1000000000LL)
+/* The owner of a write whose op was abandoned: its answer is no one's. */
+#define SLORA_CATALOG_NO_OWNER       UINT64_MAX
+
+
+void
+slora_catalog_runtime_abandon(slora_catalog_t *cat, uint64_t owner)
+{
+    if (cat->write_state == SLORA_CAT_WRITE_NONE
+        || cat->write_owner != owner)
+    {
+        return;
+    }
+
+    if (cat->write_state == SLORA_CAT_WRITE_ANSWERED) {
+        cat->write_state = SLORA_CAT_WRITE_NONE;
+        return;
+    }
+
+    /* out: the turn ends with its answer */
+    cat->write_owner = SLORA_CATALOG_NO_OWNER;
+}
 
 
 int
@@ -860,7 +881,8 @@ slora_catalog_apply(slora_catalog_t *cat, slora_catalog_msg_t *m)
         break;
 
     case SLORA_MSG_WRITTEN:
-        cat->write_state = SLORA_CAT_WRITE_ANSWERED;
+        cat->write_state = cat->write_owner == SLORA_CATALOG_NO_OWNER
+                           ? SLORA_CAT_WRITE_NONE : SLORA_CAT_WRITE_ANSWERED;
         cat->write_rc = m->write_status;
         cat->write_ns = slora_now_ns();
         snprintf(cat->write_msg, sizeof(cat->write_msg), "%s",

@@ -195,6 +195,10 @@ int slora_catalog_runtime_drop(slora_catalog_t *cat, const char *name,
     uint64_t owner, slora_err_t *err);
 /* Whether name is a registration of the directory source. */
 int slora_catalog_runtime_has(slora_catalog_t *cat, const char *name);
+/* owner's op ended without its answer (its client went away): with
+ * Redis, its write's turn is given back at once (once answered, if
+ * out), not held for the owner for seconds. */
+void slora_catalog_runtime_abandon(slora_catalog_t *cat, uint64_t owner);
 
 /*
  * The directory source, read again where the folder changed since the

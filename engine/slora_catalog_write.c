@@ -199,7 +199,21 @@ slora_catalog_register_as(slora_catalog_writer_t *w, const char *name,
              * write on the connection, the next one's EXEC would answer
              * nil for it */
             free(path);
-            freeReplyObject(redisCommand(w->c, "UNWATCH"));
+            r = redisCommand(w->c, "UNWATCH");
+
+            if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+                /* a watch that may still stand: the connection is given
+                 * up (the thread reconnects), not left to fail the next
+                 * transaction on it */
+                w->c->err = REDIS_ERR_OTHER;
+                snprintf(w->c->errstr, sizeof(w->c->errstr), "UNWATCH "
+                         "failed");
+            }
+
+            if (r != NULL) {
+                freeReplyObject(r);
+            }
+
             return rc == SLORA_OK ? slora_catalog_taken(name, err) : rc;
         }
     }
@@ -228,7 +242,9 @@ slora_catalog_register_as(slora_catalog_writer_t *w, const char *name,
             rc = SLORA_ERROR;
             continue;
         }
-        if (rc == SLORA_OK && p == 3 && r->type == REDIS_REPLY_NIL) {
+        if (rc == SLORA_OK && create && p == 3
+            && r->type == REDIS_REPLY_NIL)
+        {
             /* EXEC: the watched hash was written since the look */
             rc = slora_catalog_taken(name, err);
         }

@@ -512,6 +512,9 @@ int slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
  * them cost a new engine's start a thousand small reads. */
 int slora_engine_restore_adapter(slora_engine_t *e, const char *name,
     const char *dir, slora_err_t *err);
+/* A registration or deregistration of owner ended unanswered (its client
+ * went away): the catalog's turn it held is given back. */
+void slora_engine_abandon_registration(slora_engine_t *e, uint64_t owner);
 
 /*
  * Queues a request. SLORA_OK: queued, or resolving (its outcome comes as

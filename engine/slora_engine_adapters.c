@@ -183,6 +183,13 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
 }
 
 
+void
+slora_engine_abandon_registration(slora_engine_t *e, uint64_t owner)
+{
+    slora_catalog_runtime_abandon(e->catalog, owner);
+}
+
+
 int
 slora_engine_deregister_adapter(slora_engine_t *e, const char *name,
     uint64_t owner, slora_err_t *err)

@@ -59,6 +59,8 @@ int ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec,
     uint32_t i, slora_slot_t *s, const u_char *buf, slora_err_t *err);
 int ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec,
     uint32_t i, slora_slot_t *s, slora_err_t *err);
+void ngx_http_slora_engine_abandon(ngx_http_slora_engine_ctx_t *ec,
+    uint32_t i, slora_slot_t *s);
 
 /* ngx_http_slora_engine_proc.c */
 void ngx_http_slora_engine_mark(ngx_http_slora_engine_ctx_t *ec, uint32_t i);

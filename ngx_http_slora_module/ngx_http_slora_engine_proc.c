@@ -863,6 +863,7 @@ ngx_http_slora_engine_retry(ngx_http_slora_engine_ctx_t *ec)
             s = slora_queue_slot(ec->q, i);
 
             if (atomic_load(&s->cancel)) {
+                ngx_http_slora_engine_abandon(ec, i, s);
                 ec->pending[i] = 0;
                 ec->n_pending--;
                 slora_queue_finish(ec->q, i, SLORA_FINISH_CANCEL);

@@ -158,6 +158,20 @@ ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
 }
 
 
+/* A pending registration op whose client went away. */
+void
+ngx_http_slora_engine_abandon(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
+    slora_slot_t *s)
+{
+    if (s->op == SLORA_OP_REGISTER || s->op == SLORA_OP_REPLACE
+        || s->op == SLORA_OP_DEREGISTER)
+    {
+        slora_engine_abandon_registration(ec->engine,
+                                          ngx_http_slora_engine_owner(i, s));
+    }
+}
+
+
 int
 ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     slora_slot_t *s, slora_err_t *err)

@@ -603,6 +603,27 @@ test_runtime(void)
     is_int(until(cat, "rc", NULL, 0, 1, 22, NULL, &ad, &err), SLORA_OK,
            "runtime: rc dropped");
 
+    /* an op abandoned with its write out (its client went away): the
+     * turn is given back with the answer, not held for its owner for
+     * seconds (until() gives up after some 3) */
+    is_int(settle(cat, "ra", &ad, &err), SLORA_DECLINED,
+           "runtime: ra not in Redis");
+    rc = slora_catalog_runtime_add(cat, "ra", v1, 0, 30, NULL, NULL, &ad,
+                                   &err);
+    is_int(rc, SLORA_AGAIN, "runtime: ra: out");
+    slora_catalog_runtime_abandon(cat, 30);
+    rc = until(cat, "rb", v2, 0, 0, 31, NULL, &ad, &err);
+    is_int(rc, SLORA_OK, "runtime: ... its op abandoned, rb registered in "
+           "its turn");
+    r = redisCommand(c, "EXISTS slora:adapter:ra");
+    ok(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1,
+       "runtime: ... ra written all the same (the write was out)");
+    freeReplyObject(r);
+    is_int(until(cat, "ra", NULL, 0, 1, 32, NULL, &ad, &err), SLORA_OK,
+           "runtime: ra dropped");
+    is_int(until(cat, "rb", NULL, 0, 1, 33, NULL, &ad, &err), SLORA_OK,
+           "runtime: rb dropped");
+
     rc = until(cat, "rt3", v1, 0, 0, 5, refuse, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "refused by the check"),
        "runtime: a folder the check refuses: %s", err.msg);

@@ -43,6 +43,11 @@ const int  slora_status_codes[SLORA_STATUS_N - 1] = {
 
 static uint32_t slora_queue_ring_cap(uint32_t n_slots);
 static int slora_queue_layout(const slora_queue_geom_t *g, slora_queue_t *h);
+static void slora_queue_registry_begin(slora_registration_t *r);
+static void slora_queue_registry_end(slora_registration_t *r);
+
+/* reads of an entry a reload's copy makes while its engine writes it */
+#define SLORA_QUEUE_REGISTRY_TRIES  1000
 
 
 static uint32_t
@@ -644,12 +649,30 @@ slora_queue_registry_put(slora_queue_t *q, const char *name,
         return SLORA_BUSY;
     }
 
-    /* the next engine reads it only after this one is gone */
+    /* the next engine reads it after this one is gone; the master, a
+     * reload's copy, maybe meanwhile: seq brackets the write */
+    slora_queue_registry_begin(free_one);
     strcpy(free_one->name, name);
     strcpy(free_one->path, path);
     free_one->used = 1;
+    slora_queue_registry_end(free_one);
 
     return SLORA_OK;
+}
+
+
+static void
+slora_queue_registry_begin(slora_registration_t *r)
+{
+    atomic_fetch_add_explicit(&r->seq, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+
+static void
+slora_queue_registry_end(slora_registration_t *r)
+{
+    atomic_fetch_add_explicit(&r->seq, 1, memory_order_release);
 }
 
 
@@ -663,7 +686,9 @@ slora_queue_registry_drop(slora_queue_t *q, const char *name)
 
     for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
         if (r[i].used && strcmp(r[i].name, name) == 0) {
+            slora_queue_registry_begin(&r[i]);
             r[i].used = 0;
+            slora_queue_registry_end(&r[i]);
             return 1;
         }
     }
@@ -708,7 +733,7 @@ slora_queue_registry_get(const slora_queue_t *q, uint32_t i)
 void
 slora_queue_registry_copy(slora_queue_t *to, const slora_queue_t *from)
 {
-    uint32_t                     i;
+    uint32_t                     i, k, seq;
     slora_registration_t         e;
     const slora_registration_t  *r;
 
@@ -719,12 +744,30 @@ slora_queue_registry_copy(slora_queue_t *to, const slora_queue_t *from)
         }
 
         /*
-         * Read once, into a copy: the old engine may still be writing
-         * the entry, and what is checked must be what is put. Names and
-         * paths are NUL-ended where the engine wrote them; an entry
-         * without, torn by a dying engine, is left out.
+         * Read into a copy, between two equal even seqs: the old engine
+         * may be writing the entry (a load_inplace rewrites its path),
+         * and what is checked must be what is put. An entry written
+         * throughout the tries is left out. Names and paths are NUL-ended
+         * where the engine wrote them; an entry without, torn by an
+         * engine that died mid-write, is left out too.
          */
-        memcpy(&e, r, sizeof(e));
+        for (k = 0; k < SLORA_QUEUE_REGISTRY_TRIES; k++) {
+            seq = atomic_load_explicit(&r->seq, memory_order_acquire);
+            if (seq & 1) {
+                continue;
+            }
+
+            memcpy(&e, r, sizeof(e));
+            atomic_thread_fence(memory_order_acquire);
+
+            if (atomic_load_explicit(&r->seq, memory_order_relaxed) == seq) {
+                break;
+            }
+        }
+
+        if (k == SLORA_QUEUE_REGISTRY_TRIES || !e.used) {
+            continue;
+        }
 
         if (memchr(e.name, '\0', sizeof(e.name)) != NULL
             && memchr(e.path, '\0', sizeof(e.path)) != NULL

@@ -35,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      38
+#define SLORA_QUEUE_VERSION      39
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -315,8 +315,11 @@ typedef struct {
 
 
 /* An adapter registered at run time: written by the zone's engine only
- * (one at a time), read by the next one at its start. */
+ * (one at a time), read by the next one at its start, and by the master
+ * while the engine may be writing it (a reload's copy): seq is odd while
+ * a write is under way, and moves with each. */
 typedef struct {
+    _Atomic uint32_t   seq;
     uint32_t           used;
     char               name[SLORA_QUEUE_ADAPTER_LEN];
     char               path[SLORA_QUEUE_PATH_LEN];

@@ -35,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      39
+#define SLORA_QUEUE_VERSION      40
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -364,6 +364,9 @@ typedef struct {
     _Atomic uint32_t   names_all;       /* every adapter's name is in
                                            names (else the engine is
                                            asked: slora_queue_names_all) */
+    _Atomic int64_t    registry_copied_ns;  /* when a reload's master
+                                           copied the registry into its
+                                           new zone (0: never) */
     char               engine_err[SLORA_QUEUE_ERR_LEN];
 
     _Atomic int32_t    waiting;

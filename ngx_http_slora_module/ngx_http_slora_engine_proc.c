@@ -51,6 +51,10 @@ _Static_assert(SLORA_QUEUE_BAD_MAX <= SLORA_BAD_MAX,
 
 #define NGX_HTTP_SLORA_STATS_NS       (250 * 1000000LL)
 #define NGX_HTTP_SLORA_REFRESH_NS     (1000 * 1000000LL)
+/* how long after a reload's master copied the zone's registrations the
+ * old engine refuses new ones: it is told to quit well within it, and a
+ * reload that failed after the copy lets them through again after */
+#define NGX_HTTP_SLORA_COPIED_NS      (5000 * 1000000LL)
 #define NGX_HTTP_SLORA_STEP_FAILURES  3   /* in a row: respawn */
 #define NGX_HTTP_SLORA_POLL_FAILURES  100 /* in a row, 10 ms apart:
                                              respawn */
@@ -776,9 +780,16 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     case SLORA_OP_REGISTER:
     case SLORA_OP_REPLACE:
     case SLORA_OP_DEREGISTER:
-        if (ec->quitting && !ec->pending[i]) {
-            /* a reload's new engine started from the registrations the
-             * zone held when it began: one taken here now would be lost */
+        if (!ec->pending[i]
+            && (ec->quitting
+                || (!ec->redis
+                    && slora_now_ns()
+                       - atomic_load(&ec->q->registry_copied_ns)
+                       < NGX_HTTP_SLORA_COPIED_NS)))
+        {
+            /* a reload's new engine starts from the registrations the
+             * zone held when its master copied them: one taken here
+             * since would be lost */
             rc = slora_err_set(&err, SLORA_UNAVAILABLE, "nginx is reloading"
                                " or stopping: ask again");
             break;

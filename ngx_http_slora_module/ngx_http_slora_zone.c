@@ -216,6 +216,11 @@ ngx_http_slora_zone_inherit(slora_queue_t *q, ngx_shm_zone_t *shm_zone)
         return;
     }
 
+    /* from now on what the old engine registers would not reach the
+     * new one: it refuses until it is told to quit (or, the reload
+     * failing after this, for a few seconds) */
+    atomic_store(&old->registry_copied_ns, slora_now_ns());
+
     slora_queue_registry_copy(q, old);
 }
 

@@ -15,13 +15,16 @@
 # adapter_config.json (404s, as vLLM's), a folder that is no adapter of
 # this model, weights that do not read (also in place of a
 # registration's), a name that is no valid name, the names a request's
-# model means otherwise (base, default, the model's id), a GET. Unloading a folder's
-# adapter is a 400 (remove the folder), an unknown name a 404, a
-# registered one makes it unknown. Registrations outlive the engine: a
-# killed engine's successor serves them again (one made through a link
-# under the roots: the folder the link named then, not the one it names
-# now), and so does the new engine
-# of a reload that changes the engine's directives; one whose folder went
+# model means otherwise (base, default, the model's id), a GET; a name
+# a sub-folder made a moment ago holds. Unloading a folder's adapter is a
+# 400 (remove the folder), an unknown name a 404, a registered one makes
+# it unknown. Registrations outlive the engine: a killed engine's
+# successor serves them again (one made through a link under the roots:
+# the folder the link named then, not the one it names now), and so does
+# the new engine of a reload that changes the engine's directives (a
+# registration an old worker finishes reading during it is a 503, ask
+# again; after a reload that failed past the registrations' copy, the old
+# engine refuses them a few seconds, then takes them); one whose folder went
 # away meanwhile is dropped, saying so in the error log. The zone keeps
 # 1024 of them: the next is a 400 that says so, a name held may still be
 # replaced, and a new engine serves all 1024 again. A path longer than a
@@ -37,6 +40,7 @@ use SloraTest;
 use Test::More;
 use File::Copy qw(copy);
 use File::Path qw(make_path remove_tree);
+use IO::Socket::INET;
 
 my $PORT = 18181;
 my $REDIS_PORT = 18182;
@@ -65,8 +69,9 @@ for my $f (qw(adapter_config.json adapter_model.safetensors)) {
 my $slots = 8;
 my $max_ctx = 4096;
 my $catalog = '';
+my $extra_listen = '';
 sub configure {
-    my $admin = '';
+    my $admin = $extra_listen;
     for my $p (qw(load_lora_adapter unload_lora_adapter)) {
         $admin .= "        location = /v1/$p {\n"
                   . "            slora_admin;\n"
@@ -305,6 +310,33 @@ is(load({ lora_name => 'late', lora_path => "$ver/v2" })->{status}, 200,
 is(complete('late')->{text}, $text{b}, '... late served (v2\'s weights)');
 is(unload('late')->{status}, 200, '... and unloaded');
 is(complete('keep')->{text}, $text{b}, 'keep: served after the reload');
+
+# A reload that fails after its master copied the registrations (its new
+# listen taken): the old engine refuses registrations a few seconds, as
+# it would until told to quit, then takes them again.
+my $taker = IO::Socket::INET->new(LocalAddr => '127.0.0.1:18183',
+                                  Listen => 1, ReuseAddr => 1)
+    or die "listen 18183: $!";
+$slots = 10;
+$extra_listen = "        listen 127.0.0.1:18183;\n";
+configure();
+my $log_at = length($s->error_log // '');
+$s->signal('HUP');
+ok(SloraTest::wait_for(30, sub {
+       substr($s->error_log // '', $log_at) =~ /bind\(\) to 127\.0\.0\.1:18183 failed/
+   }), 'a reload whose new listen is taken fails');
+my $t_failed = time();
+like(said(load({ lora_name => 'late2', lora_path => "$ver/v2" })),
+     qr/^503 \w+: nginx is reloading or stopping: ask again/,
+     '... a registration just after: 503, ask again');
+sleep(1) while time() < $t_failed + 6;
+is(load({ lora_name => 'late2', lora_path => "$ver/v2" })->{status}, 200,
+   '... seconds later, taken (the reload failed: no engine took over)');
+is(unload('late2')->{status}, 200, '... and unloaded');
+close($taker);
+$slots = 9;
+$extra_listen = '';
+configure();
 is(unload('keep')->{status}, 200, 'keep: unloaded on the new engine');
 is(complete('keep')->{code}, 'model_not_found', 'keep: gone');
 is(complete('a1')->{text}, $text{a1}, 'a1: served throughout');

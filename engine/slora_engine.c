@@ -319,6 +319,7 @@ slora_engine_free(slora_engine_t *e)
 
     /* the threads first: they write to wake_fd */
     slora_catalog_free(e->catalog);
+    slora_engine_drop_checked(e);
 
     if (e->prefetch != NULL) {
         while (slora_prefetch_take(e->prefetch, &done)) {

@@ -92,8 +92,14 @@ slora_engine_add_adapter(slora_engine_t *e, const char *name,
 }
 
 
-/* slora_catalog_runtime_add's check: the folder holds an adapter of this
- * model, its config and its weights read as a request's would be */
+/*
+ * slora_catalog_runtime_add's check: the folder holds an adapter of this
+ * model, its config and its weights read as a request's would be, into
+ * the backend's host memory. With the adapter folder the image read is
+ * kept, and becomes the adapter's host copy once registered (the folder
+ * read once); with Redis the registration ends in another call, after
+ * the write, and its first use reads the folder again.
+ */
 static int
 slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
 {
@@ -102,14 +108,33 @@ slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
     slora_adapter_image_t   img;
 
     memset(&img, 0, sizeof(img));
+    slora_engine_drop_checked(e);
 
     rc = slora_adapter_image_load(&e->model->cfg,
                                   slora_pool_page_elems(e->pool),
-                                  slora_pool_slices(e->pool), NULL, path,
-                                  path, NULL, &img, err);
+                                  slora_pool_slices(e->pool),
+                                  &e->backend->host_mem, path, path, NULL,
+                                  &img, err);
+
+    if (rc == SLORA_OK && !e->redis) {
+        e->checked = img;
+        e->have_checked = 1;
+        return SLORA_OK;
+    }
+
     slora_adapter_image_free(&img);
 
     return rc;
+}
+
+
+void
+slora_engine_drop_checked(slora_engine_t *e)
+{
+    if (e->have_checked) {
+        slora_adapter_image_free(&e->checked);
+        e->have_checked = 0;
+    }
 }
 
 
@@ -148,6 +173,7 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
     rc = slora_catalog_runtime_add(e->catalog, name, dir, replace, owner,
                                    slora_engine_check_folder, e, &ca, err);
     if (rc != SLORA_OK) {
+        slora_engine_drop_checked(e);
         return rc;
     }
 
@@ -155,12 +181,24 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
     err->msg[0] = '\0';
 
     if (ca == NULL) {
+        slora_engine_drop_checked(e);
         return SLORA_OK;
     }
 
-    /* into host memory and the pool, as vLLM's add_lora loads it; a pool
+    /* into host memory and the pool, as vLLM's add_lora loads it (the
+     * host copy the image the check read, where it is not stale); a pool
      * with no room now takes it at its first request */
     rc = slora_engine_get_adapter(e, name, 0, &a, err);
+
+    if (rc == SLORA_OK && e->have_checked
+        && slora_adapters_install(e->adapters, a, slora_adapter_gen(a),
+                                  &e->checked)
+           == SLORA_OK)
+    {
+        e->have_checked = 0;
+    }
+
+    slora_engine_drop_checked(e);
 
     if (rc == SLORA_OK) {
         rc = slora_adapter_acquire(e->adapters, a, err);

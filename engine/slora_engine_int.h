@@ -167,6 +167,11 @@ struct slora_engine_s {
 
     slora_catalog_t        *catalog;
     int                     redis;
+    slora_adapter_image_t   checked;        /* a registration's folder as
+                                               its check read it, made
+                                               the adapter's host copy
+                                               (have_checked) */
+    int                     have_checked;
     int32_t                 files_next;     /* the adapter whose files
                                                the next refresh looks at
                                                first */
@@ -245,6 +250,8 @@ int slora_engine_wait_load(slora_engine_t *e, slora_engine_req_t *q);
 void slora_engine_prefetch(slora_engine_t *e);
 void slora_engine_warm(slora_engine_t *e);
 void slora_engine_prefetch_install(slora_engine_t *e);
+/* A registration check's image not taken as a host copy, freed. */
+void slora_engine_drop_checked(slora_engine_t *e);
 void slora_engine_hints(slora_engine_t *e);
 
 /* slora_engine_log.c */

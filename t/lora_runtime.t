@@ -123,6 +123,7 @@ ok(!listed()->{'.versions'} && !listed()->{v1},
    'the hidden folder and its sub-folders are not served by the scan');
 
 # Registered.
+my $prefetched = $s->status->{host}{prefetched};
 my $r = load({ lora_name => 'sql', lora_path => "$ver/v3" });
 is(said($r), "200 Success: LoRA adapter 'sql' added successfully.",
    'load_lora_adapter: vLLM\'s success text');
@@ -135,6 +136,13 @@ is(http_req($PORT, 'GET', '/v1/models/sql')->{status}, 200,
    'sql: GET /v1/models/sql');
 like($s->error_log, qr/adapter "sql" registered from \Q$ver\E\/v3/,
      'the error log says what was registered from where');
+my $read_ahead;
+SloraTest::wait_for(5, sub {
+    $read_ahead = $s->status->{host}{prefetched} - $prefetched;
+    return $read_ahead >= 1;
+});
+is($read_ahead, 1, 'the folder read once: the check\'s image became '
+   . 'sql\'s host copy (host.prefetched)');
 
 # Taken names.
 is(said(load({ lora_name => 'sql', lora_path => "$ver/v1" })),

@@ -114,6 +114,17 @@ sub said {
 
 sub until_answer { return greedy_until($PORT, @_) }
 
+# engine_after(pid): the status of a ready engine other than pid (60 s at
+# most), or 0
+sub engine_after {
+    my ($old) = @_;
+    return SloraTest::wait_for(60, sub {
+        my $x = $s->status or return 0;
+        return $x->{engine}{ready} && $x->{engine}{pid}
+               && $x->{engine}{pid} != $old ? $x : 0;
+    });
+}
+
 my %text = map { $_ => complete($_)->{text} } qw(a1 b c);
 ok(defined $text{$_}, "$_ answers at start") for qw(a1 b c);
 ok($text{a1} ne $text{b} && $text{b} ne $text{c} && $text{a1} ne $text{c},
@@ -271,11 +282,7 @@ symlink("$ver/v3", "$ver/current") or die "symlink: $!";
 
 my $epid = $s->engine_pid;
 ok(kill('KILL', $epid), "engine $epid killed");
-my $st = SloraTest::wait_for(60, sub {
-    my $x = $s->status or return 0;
-    return $x->{engine}{ready} && $x->{engine}{pid}
-           && $x->{engine}{pid} != $epid ? $x : 0;
-});
+my $st = engine_after($epid);
 ok($st, 'a new engine is ready') or diag($s->log_tail);
 is(complete('keep')->{text}, $text{b}, 'keep: served by the new engine');
 is(complete('link')->{text}, $text{b}, 'link: v2\'s weights still, though '
@@ -301,11 +308,7 @@ my $held = stream_start($PORT, 'POST', '/v1/load_lora_adapter',
                         headers => { 'Content-Type' => 'application/json' },
                         hold => 4);
 $s->signal('HUP');
-$st = SloraTest::wait_for(60, sub {
-    my $x = $s->status or return 0;
-    return $x->{engine}{ready} && $x->{engine}{pid}
-           && $x->{engine}{pid} != $epid ? $x : 0;
-});
+$st = engine_after($epid);
 ok($st, 'reloaded with slots=9: a new engine is ready')
     or diag($s->log_tail);
 $held->release;
@@ -366,11 +369,7 @@ is(load({ lora_name => 'r0007', lora_path => "$ver/v3",
    '... a name held may still be replaced');
 $epid = $s->engine_pid;
 ok(kill('KILL', $epid), "engine $epid killed");
-$st = SloraTest::wait_for(60, sub {
-    my $x = $s->status or return 0;
-    return $x->{engine}{ready} && $x->{engine}{pid}
-           && $x->{engine}{pid} != $epid ? $x : 0;
-});
+$st = engine_after($epid);
 ok($st, 'a new engine is ready') or diag($s->log_tail);
 like($s->error_log, qr/1024 adapters registered at run time served again/,
      '... all 1024 registrations served again');
@@ -386,11 +385,7 @@ $epid = $s->engine_pid;
 $max_ctx = 64;
 configure();
 $s->signal('HUP');
-$st = SloraTest::wait_for(60, sub {
-    my $x = $s->status or return 0;
-    return $x->{engine}{ready} && $x->{engine}{pid}
-           && $x->{engine}{pid} != $epid ? $x : 0;
-});
+$st = engine_after($epid);
 ok($st, 'reloaded with max_ctx=64: a new engine is ready')
     or diag($s->log_tail);
 my $deep = "$ver/" . ('d' x 200) . '/' . ('e' x 100);
@@ -413,11 +408,7 @@ my $mark = length($s->error_log);
 $catalog = "    slora_catalog redis://127.0.0.1:$REDIS_PORT;\n";
 configure();
 $s->signal('HUP');
-$st = SloraTest::wait_for(60, sub {
-    my $x = $s->status or return 0;
-    return $x->{engine}{ready} && $x->{engine}{pid}
-           && $x->{engine}{pid} != $epid ? $x : 0;
-});
+$st = engine_after($epid);
 ok($st, 'reloaded onto Redis: a new engine is ready') or diag($s->log_tail);
 my ($rc, $keys) = run_cmd('redis-cli', '-p', $REDIS_PORT, 'KEYS',
                           'slora:adapter:*');

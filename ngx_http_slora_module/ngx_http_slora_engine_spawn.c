@@ -55,6 +55,7 @@ static ngx_http_slora_fds_t  ngx_http_slora_current = { -1, NULL, 0 };
 static ngx_http_slora_fds_t  ngx_http_slora_pending = { -1, NULL, 0 };
 static ngx_http_slora_fds_t  ngx_http_slora_retired = { -1, NULL, 0 };
 static ngx_cycle_t          *ngx_http_slora_pending_cycle;
+static char                 *ngx_http_slora_engine_name;
 
 
 /*
@@ -166,8 +167,25 @@ ngx_http_slora_engine_start(ngx_cycle_t *cycle,
     respawn = ngx_process == NGX_PROCESS_MASTER ? NGX_PROCESS_JUST_RESPAWN
                                                 : NGX_PROCESS_RESPAWN;
 
+    /*
+     * ngx_processes[] keeps the name, which the master logs when the
+     * engine exits: past a reload that drops this module, whose data is
+     * unmapped then while the old engine finishes, so the name lives in
+     * the master's heap (once, for the module's life there)
+     */
+    if (ngx_http_slora_engine_name == NULL) {
+        ngx_http_slora_engine_name = ngx_alloc(sizeof("slora engine"),
+                                               cycle->log);
+        if (ngx_http_slora_engine_name != NULL) {
+            ngx_memcpy(ngx_http_slora_engine_name, "slora engine",
+                       sizeof("slora engine"));
+        }
+    }
+
     pid = ngx_spawn_process(cycle, ngx_http_slora_engine_cycle, NULL,
-                            "slora engine", respawn);
+                            ngx_http_slora_engine_name != NULL
+                            ? ngx_http_slora_engine_name : "slora engine",
+                            respawn);
 
     /* the old engine and old workers hold their own copies */
     ngx_http_slora_close_fds(&ngx_http_slora_retired);

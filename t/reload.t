@@ -260,6 +260,52 @@ my $cg;
     is($r->{text}, complete(24)->{text}, 'greedily, the same twice');
 }
 
+# The module added to a running nginx by a reload, then taken out by
+# another: the master spawns the engine, then outlives it (the master
+# logs an engine's exit with the name it was spawned under, which lived
+# in the module's data, unmapped by then: the master crashed, its workers
+# left orphaned).
+{
+    my $plain = <<'EOF';
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { return 200 "plain\n"; }
+    }
+EOF
+    my $f = SloraTest::Server->new(name => 'reload-first', port => 18184,
+                                   module => '', http => $plain,
+                                   workers => 1);
+    $f->start(no_engine => 1);
+    is(http_req(18184, 'GET', '/')->{body}, "plain\n",
+       'nginx without the module serves');
+    $f->{module} = undef;
+    $f->{http} = slora_http(model => $model_a,
+                            engine => 'threads=1 slots=4 max_ctx=256');
+    $f->write_config;
+    $f->signal('HUP');
+    ok($f->wait_ready(60), 'the module added by a reload: its engine ready')
+        or diag($f->log_tail);
+    my $epid = $f->engine_pid;
+    is(json_req(18184, '/v1/completions',
+                { model => 'base', prompt => 'Once upon', max_tokens => 4,
+                  temperature => 0 })->{status}, 200,
+       '... and answering');
+    $f->{module} = '';
+    $f->{http} = $plain;
+    $f->write_config;
+    $f->signal('HUP');
+    ok(SloraTest::wait_for(30, sub { !SloraTest::proc_alive($epid) }),
+       'the module taken out by a reload: its engine exits');
+    sleep(1);
+    ok(SloraTest::proc_alive($f->{pid}), '... and the master lives on')
+        or diag($f->log_tail);
+    like($f->error_log, qr/slora engine $epid exited with code 0/,
+         '... having logged the engine\'s exit by its name');
+    is(http_req(18184, 'GET', '/v1/models')->{body}, "plain\n",
+       '... the plain configuration served');
+    ok($f->stop->{graceful}, 'that nginx stops on QUIT');
+}
+
 my $stop = $s->stop;
 ok($stop->{graceful}, 'nginx stops on QUIT');
 is($s->sanitizer_reports, '', 'no sanitizer reports');

@@ -1271,9 +1271,10 @@ sub test_config {
 # Starts nginx and waits for the engine; dies with the error log's tail
 # when it does not come up. Daemonized, the command's own process is
 # waited for (its pid and wait status in launcher and launcher_status)
-# and pid is the master's, from the pid file.
+# and pid is the master's, from the pid file. no_engine => 1: a
+# configuration without the module; waits for the port alone.
 sub start {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     $self->write_config;
 
     my @cmd = $self->nginx_args;
@@ -1306,6 +1307,15 @@ sub start {
         }) or die "no pid file after nginx daemonized (launcher status "
                   . "$self->{launcher_status})\n" . $self->log_tail;
         $self->{pid} = $master;
+    }
+
+    if ($o{no_engine}) {
+        SloraTest::wait_for($self->{ready_timeout}, sub {
+            IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                                  Timeout => 1)
+        }) or die "nginx (pid $self->{pid}) did not listen in "
+                  . "$self->{ready_timeout} s\n" . $self->log_tail;
+        return $self;
     }
 
     $self->wait_ready($self->{ready_timeout})

@@ -789,10 +789,13 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         {
             /* a reload's new engine starts from the registrations the
              * zone held when its master copied them: one taken here
-             * since would be lost */
-            rc = slora_err_set(&err, SLORA_UNAVAILABLE, "nginx is reloading"
-                               " or stopping: ask again");
-            break;
+             * since would be lost; the worker's word for a reload */
+            ngx_cpystrn((u_char *) s->err_code, (u_char *) "engine_not_ready",
+                        sizeof(s->err_code));
+            slora_queue_fail(ec->q, i, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             "nginx is reloading or stopping: ask again");
+            ngx_http_slora_engine_mark(ec, i);
+            return;
         }
 
         rc = s->op == SLORA_OP_DEREGISTER

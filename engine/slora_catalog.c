@@ -218,7 +218,7 @@ slora_catalog_free(slora_catalog_t *cat)
         }
     }
 
-    for (i = 0; i < cat->n_roots; i++) {
+    for (i = 0; i < 2 * cat->n_roots; i++) {
         free(cat->roots[i]);
     }
 

@@ -8,6 +8,10 @@
  * The one idea: a path is judged by its realpath(), never by its text, so
  * ".." and symlinks that lead out of every root are refused wherever the
  * path came from: the directory, slora_catalog_put() or a Redis hash.
+ * Its text says only how much a refusal may tell
+ * (slora_catalog_under_roots): of a path a client names at run time that
+ * is outside every root by its text as well, the answer does not say
+ * whether anything is there.
  */
 
 #include <dirent.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "slora_catalog_int.h"
 #include "slora_adapter.h"
@@ -26,28 +31,155 @@ static int slora_catalog_scan_random(slora_catalog_t *cat,
     slora_err_t *err);
 
 
+/*
+ * out: path's text made absolute (against the working directory) with
+ * "." , ".." and repeated slashes taken out, as the path would read had
+ * it no symlinks. SLORA_ERROR where it does not fit cap.
+ */
+static int
+slora_catalog_lexical(const char *path, char *out, size_t cap)
+{
+    size_t       n, len;
+    const char  *p, *end;
+
+    n = 0;
+
+    if (path[0] != '/') {
+        if (getcwd(out, cap) == NULL) {
+            return SLORA_ERROR;
+        }
+        n = strlen(out);
+        if (n == 1) {
+            n = 0;              /* "/": components add their own slash */
+        }
+    }
+
+    for (p = path; *p != '\0'; p = end) {
+        while (*p == '/') {
+            p++;
+        }
+
+        end = strchr(p, '/');
+        if (end == NULL) {
+            end = p + strlen(p);
+        }
+
+        len = (size_t) (end - p);
+
+        if (len == 0 || (len == 1 && p[0] == '.')) {
+            continue;
+        }
+
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && out[n - 1] != '/') {
+                n--;
+            }
+            if (n > 0) {
+                n--;            /* the slash before the component */
+            }
+            continue;
+        }
+
+        if (n + 1 + len + 1 > cap) {
+            return SLORA_ERROR;
+        }
+
+        out[n++] = '/';
+        memcpy(out + n, p, len);
+        n += len;
+    }
+
+    if (n == 0) {
+        if (cap < 2) {
+            return SLORA_ERROR;
+        }
+        out[n++] = '/';
+    }
+
+    out[n] = '\0';
+
+    return SLORA_OK;
+}
+
+
+/* path lies strictly under root (both absolute, without "." or "..") */
+static int
+slora_catalog_path_under(const char *path, const char *root)
+{
+    size_t  len;
+
+    len = strlen(root);
+
+    return strncmp(path, root, len) == 0
+           && (path[len] == '/' || (len == 1 && path[1] != '\0'));
+}
+
+
 int
 slora_catalog_add_root(slora_catalog_t *cat, const char *root,
     slora_err_t *err)
 {
-    char   *rp, **grown;
+    char   *rp, *text, **grown;
+    char    buf[PATH_MAX];
+
+    if (slora_catalog_lexical(root, buf, sizeof(buf)) != SLORA_OK) {
+        errno = ENAMETOOLONG;
+        return SLORA_ERROR;
+    }
 
     rp = realpath(root, NULL);
     if (rp == NULL) {
         return SLORA_ERROR;
     }
 
-    grown = realloc(cat->roots, (size_t) (cat->n_roots + 1) * sizeof(char *));
-    if (grown == NULL) {
+    text = strdup(buf);
+    if (text == NULL) {
         free(rp);
         errno = ENOMEM;
         return SLORA_ERROR;
     }
 
+    grown = realloc(cat->roots,
+                    (size_t) (cat->n_roots + 1) * 2 * sizeof(char *));
+    if (grown == NULL) {
+        free(rp);
+        free(text);
+        errno = ENOMEM;
+        return SLORA_ERROR;
+    }
+
+    /* the realpaths first, as slora_catalog_confine takes them, then
+     * the texts: the n texts move up one place to make room */
+    memmove(grown + cat->n_roots + 1, grown + cat->n_roots,
+            (size_t) cat->n_roots * sizeof(char *));
+    grown[cat->n_roots] = rp;
+    grown[2 * cat->n_roots + 1] = text;
+
     cat->roots = grown;
-    cat->roots[cat->n_roots++] = rp;
+    cat->n_roots++;
 
     return SLORA_OK;
+}
+
+
+int
+slora_catalog_under_roots(slora_catalog_t *cat, const char *path)
+{
+    char     buf[PATH_MAX];
+    int32_t  i;
+
+    if (slora_catalog_lexical(path, buf, sizeof(buf)) != SLORA_OK) {
+        return 0;
+    }
+
+    /* a root as configured, or as its links resolve */
+    for (i = 0; i < 2 * cat->n_roots; i++) {
+        if (slora_catalog_path_under(buf, cat->roots[i])) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -57,7 +189,6 @@ slora_catalog_confine(char **roots, int32_t n_roots, const char *name,
     const char *path, char **out, slora_err_t *err)
 {
     char     *rp;
-    size_t    len;
     int32_t   i;
 
     rp = realpath(path, NULL);
@@ -78,10 +209,7 @@ slora_catalog_confine(char **roots, int32_t n_roots, const char *name,
     }
 
     for (i = 0; i < n_roots; i++) {
-        len = strlen(roots[i]);
-        if (strncmp(rp, roots[i], len) == 0
-            && (rp[len] == '/' || (len == 1 && rp[1] != '\0')))
-        {
+        if (slora_catalog_path_under(rp, roots[i])) {
             *out = rp;
             return SLORA_OK;
         }

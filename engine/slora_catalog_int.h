@@ -116,7 +116,10 @@ struct slora_catalog_s {
     int32_t                     scan_changes;   /* entries it put */
     uint64_t                    registrations;  /* made so far: each a
                                                    version of its own */
-    char                      **roots;      /* realpath()s */
+    char                      **roots;      /* n_roots realpath()s, then
+                                               their n_roots texts as
+                                               configured (absolute, no
+                                               "." or "..") */
     int32_t                     n_roots;
 
     slora_catalog_entry_t     **buckets;
@@ -209,6 +212,7 @@ int slora_catalog_add_root(slora_catalog_t *cat, const char *root,
     slora_err_t *err);
 int slora_catalog_confine(char **roots, int32_t n_roots,
     const char *name, const char *path, char **out, slora_err_t *err);
+int slora_catalog_under_roots(slora_catalog_t *cat, const char *path);
 int slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err);
 int slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
     const char *path, const struct stat *sb, slora_err_t *err);

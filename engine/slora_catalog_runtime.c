@@ -231,6 +231,7 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     const char *dir, int taken, slora_catalog_check_pt check, void *data,
     char **real, slora_err_t *err)
 {
+    int          under;
     char         conf[PATH_MAX + 32];
     struct stat  sb;
 
@@ -247,23 +248,40 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
                              slora_utf8_cut(name, 64), name);
     }
 
-    if (stat(dir, &sb) != 0) {
+    /*
+     * A path that names a place under a root by its text is the caller's
+     * to ask about: whether it exists, where it leads. One that does not
+     * is judged by its realpath alone (a link to a root is one way in)
+     * and refused in the same words whatever is there, so that the answer
+     * does not tell what lies outside the roots.
+     */
+    under = slora_catalog_under_roots(cat, dir);
+
+    if (under && stat(dir, &sb) != 0) {
         return slora_err_set(err, errno == ENOENT ? SLORA_DECLINED
                                                   : SLORA_ERROR,
                              "No adapter found at %.*s: %s",
                              slora_utf8_cut(dir, 256), dir, strerror(errno));
     }
 
-    if (!S_ISDIR(sb.st_mode)) {
-        return slora_err_set(err, SLORA_ERROR, "%.*s is not a folder (an "
-                             "adapter is a folder with adapter_config.json "
-                             "and adapter_model.safetensors)",
-                             slora_utf8_cut(dir, 256), dir);
-    }
-
     if (slora_catalog_confine(cat->roots, cat->n_roots, name, dir, real, err)
         != SLORA_OK)
     {
+        if (!under) {
+            slora_err_set(err, SLORA_ERROR, "adapter %s: %.*s is outside the"
+                          " adapter roots: refused", name,
+                          slora_utf8_cut(dir, 256), dir);
+        }
+        return SLORA_ERROR;
+    }
+
+    if (stat(*real, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        slora_err_set(err, SLORA_ERROR, "%.*s is not a folder (an adapter "
+                      "is a folder with adapter_config.json and "
+                      "adapter_model.safetensors)",
+                      slora_utf8_cut(dir, 256), dir);
+        free(*real);
+        *real = NULL;
         return SLORA_ERROR;
     }
 

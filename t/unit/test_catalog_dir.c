@@ -9,6 +9,8 @@
  * the root served under a name, its version its own; a name held refused
  * unless replacing; a check that refuses leaves the catalog as it was; a
  * path outside the root, a missing one (SLORA_DECLINED), a file refused;
+ * outside the root by its text, a missing path or a file refused in the
+ * folder's words, and a link to the root a way in;
  * a refresh keeps them, and a registered name shadows a sub-folder of
  * its name until dropped, when the folder is served (and listed from the
  * next refresh); a folder's adapter cannot be dropped as a registration.
@@ -285,9 +287,9 @@ static void
 test_runtime(void)
 {
     int                       checked, rc;
-    char                      dir[300], hid[400], v1[500], v2[500], x[500];
+    char                      dir[300], hid[400], v1[500], v2[500], x[700];
     char                      out[500], file[600], version[64];
-    char                      empty[600];
+    char                      empty[600], link[300];
     slora_err_t               err;
     slora_catalog_t          *cat;
     slora_catalog_conf_t      conf;
@@ -360,6 +362,52 @@ test_runtime(void)
     rc = slora_catalog_runtime_add(cat, "o", out, 0, 0, NULL, NULL, &ad, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
        "a folder outside the root refused: %s", err.msg);
+    ok(strstr(err.msg, out) != NULL, "... the path named");
+
+    /* what lies outside the roots is not told: a missing path, a file,
+     * the same words as the folder's (less its path); through ".." too */
+    snprintf(x, sizeof(x), "%s/nothing", out);
+    rc = slora_catalog_runtime_add(cat, "o", x, 0, 0, NULL, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots")
+       && strstr(err.msg, "No such file") == NULL,
+       "a missing path outside the root: refused, not SLORA_DECLINED: %s",
+       err.msg);
+    snprintf(x, sizeof(x), "%s/adapter_config.json", out);
+    rc = slora_catalog_runtime_add(cat, "o", x, 0, 0, NULL, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots")
+       && strstr(err.msg, "not a folder") == NULL,
+       "a file outside the root: refused as outside: %s", err.msg);
+    snprintf(x, sizeof(x), "%s/../../../nothing", v1);
+    rc = slora_catalog_runtime_add(cat, "o", x, 0, 0, NULL, NULL, &ad, &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
+       "a missing path \"..\" leads out to: refused as outside: %s",
+       err.msg);
+    snprintf(x, sizeof(x), "%s/../runtime/.versions/v1", dir);
+    is_int(slora_catalog_runtime_add(cat, "back", x, 0, 0, NULL, NULL, &ad,
+                                     &err),
+           SLORA_OK, "\"..\" out of the root and back in: registered");
+    is_int(slora_catalog_runtime_drop(cat, "back", 0, &err), SLORA_OK,
+           "... dropped");
+
+    /* a link to the root is a way in: the path by its realpath */
+    snprintf(link, sizeof(link), "%s/rootlink", tmp);
+    unlink(link);
+    ok(symlink(dir, link) == 0, "a link to the root");
+    snprintf(x, sizeof(x), "%s/.versions/v1", link);
+    is_int(slora_catalog_runtime_add(cat, "via", x, 0, 0, NULL, NULL, &ad,
+                                     &err),
+           SLORA_OK, "a folder through a link to the root: registered");
+    rc = slora_catalog_adapter(cat, "via", &ad, &err);
+    ok(rc == SLORA_OK && strcmp(ad->path, v1) == 0,
+       "... at its realpath: %s", rc == SLORA_OK ? ad->path : err.msg);
+    is_int(slora_catalog_runtime_drop(cat, "via", 0, &err), SLORA_OK,
+           "... dropped");
+    snprintf(x, sizeof(x), "%s/.versions/nothing", link);
+    rc = slora_catalog_runtime_add(cat, "via", x, 0, 0, NULL, NULL, &ad,
+                                   &err);
+    ok(rc == SLORA_ERROR && strstr(err.msg, "outside the adapter roots"),
+       "a missing folder through the link: refused as outside (its text"
+       " is): %s", err.msg);
     snprintf(x, sizeof(x), "%s/nothing", hid);
     is_int(slora_catalog_runtime_add(cat, "n", x, 0, 0, NULL, NULL, &ad, &err),
            SLORA_DECLINED, "a missing folder: SLORA_DECLINED");

@@ -1,8 +1,9 @@
 /*
  * slora_openai_answer.c: the request fields that shape the answer rather
  * than the run (slora_openai.h): log-probabilities and a completion's
- * echo, logit_bias, response_format and vLLM's guided_json (a JSON
- * schema, compiled here to refuse what cannot be held), the fields this
+ * echo, logit_bias, response_format (a JSON schema, compiled here to
+ * refuse what cannot be held; vLLM's guided decoding is
+ * slora_openai_guided.c's), the fields this
  * server refuses rather than ignores (a message's and /tokenize's
  * too), and stop
  * strings. slora_openai.c
@@ -27,12 +28,6 @@
 
 
 static int slora_openai_stop_len(slora_openai_req_t *req,
-    slora_openai_err_t *err);
-static int slora_openai_regex(cJSON *item, slora_openai_req_t *req,
-    slora_openai_err_t *err);
-static int slora_openai_schema_text(const char *text, size_t len,
-    const char *param, slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_choice(cJSON *item, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_unserved(cJSON *root, slora_openai_err_t *err);
 static int slora_openai_vllm_unserved(cJSON *root, slora_openai_err_t *err);
@@ -324,182 +319,6 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
 }
 
 
-/*
- * vLLM's guided decoding: guided_json (a schema, as an object or as its
- * text) is response_format json_schema's twin; guided_choice (an array
- * of strings) makes the answer one of them, as they are; guided_regex
- * (a string) a text the regular expression matches whole; the others
- * (a grammar, a whitespace pattern) are refused rather than ignored,
- * since the answer would not be held to them. One of them at most.
- */
-int
-slora_openai_guided(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    int           rc;
-    cJSON        *item, *doc;
-    size_t        i;
-    const char   *first;
-
-    static const char  *refused[] = {
-        "guided_grammar", "guided_whitespace_pattern", "structured_outputs"
-    };
-
-    static const char  *guided[] = {
-        "guided_json", "guided_choice", "guided_regex"
-    };
-
-    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        item = cJSON_GetObjectItemCaseSensitive(root, refused[i]);
-
-        if (item != NULL && !cJSON_IsNull(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "unsupported_parameter", refused[i],
-                                     "%s is not supported by this server; "
-                                     "guided_json, guided_choice, "
-                                     "guided_regex and response_format "
-                                     "are", refused[i]);
-        }
-    }
-
-    first = NULL;
-
-    for (i = 0; i < sizeof(guided) / sizeof(guided[0]); i++) {
-        item = cJSON_GetObjectItemCaseSensitive(root, guided[i]);
-
-        if (item == NULL || cJSON_IsNull(item)) {
-            continue;
-        }
-
-        if (first != NULL) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_value", guided[i],
-                                     "%s and %s: give one", guided[i],
-                                     first);
-        }
-
-        first = guided[i];
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "guided_choice");
-
-    if (item != NULL && !cJSON_IsNull(item)) {
-        return slora_openai_choice(item, req, err);
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "guided_regex");
-
-    if (item != NULL && !cJSON_IsNull(item)) {
-        return slora_openai_regex(item, req, err);
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
-
-    if (item == NULL || cJSON_IsNull(item)) {
-        return SLORA_OK;
-    }
-
-    if (req->json || req->schema.data != NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "guided_json", "guided_json and a JSON "
-                                 "response_format: give one");
-    }
-
-    if (cJSON_IsObject(item)) {
-        return slora_openai_schema(item, "guided_json", req, err);
-    }
-
-    if (cJSON_IsString(item) && slora_json_holds_nul(item->valuestring)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "guided_json", "guided_json's text holds a"
-                                 " NUL character (\\u0000) in a string:"
-                                 " strings may not hold one");
-    }
-
-    doc = cJSON_IsString(item) ? cJSON_Parse(item->valuestring) : NULL;
-
-    if (!cJSON_IsObject(doc)) {
-        cJSON_Delete(doc);
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "guided_json", "guided_json must be a "
-                                 "schema: an object, or its JSON text");
-    }
-
-    rc = slora_openai_schema(doc, "guided_json", req, err);
-    cJSON_Delete(doc);
-
-    return rc;
-}
-
-
-/* guided_choice: its strings, checked as a client's strings are
- * (UTF-8), then compiled and kept as a schema is (none empty, none the
- * start of another). */
-static int
-slora_openai_choice(cJSON *item, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    cJSON               *it;
-    slora_openai_str_t   s;
-
-    if (req->json || req->schema.data != NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "guided_choice", "guided_choice and a "
-                                 "JSON response_format: give one");
-    }
-
-    if (!cJSON_IsArray(item)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
-                                 "guided_choice", "guided_choice must be an "
-                                 "array of strings");
-    }
-
-    cJSON_ArrayForEach(it, item) {
-        if (!cJSON_IsString(it)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "invalid_type", "guided_choice",
-                                     "guided_choice must be an array of "
-                                     "strings");
-        }
-
-        if (slora_openai_string(it, "guided_choice", &s, req, err)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-    }
-
-    req->schema_form = SLORA_JSON_FORM_CHOICE;
-
-    return slora_openai_schema(item, "guided_choice", req, err);
-}
-
-
-/* guided_regex: a string, checked as a client's strings are (UTF-8),
- * then compiled and kept as a schema's text is. */
-static int
-slora_openai_regex(cJSON *item, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    slora_openai_str_t  s;
-
-    if (req->json || req->schema.data != NULL) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
-                                 "guided_regex", "guided_regex and a "
-                                 "JSON response_format: give one");
-    }
-
-    if (slora_openai_string(item, "guided_regex", &s, req, err) != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
-    req->schema_form = SLORA_JSON_FORM_REGEX;
-
-    return slora_openai_schema_text(s.data, s.len, "guided_regex", req, err);
-}
-
-
 /* A schema object (or, by req->schema_form, guided_choice's array) as
  * its compact text, kept by slora_openai_schema_text. */
 int
@@ -523,7 +342,7 @@ slora_openai_schema(cJSON *sch, const char *param, slora_openai_req_t *req,
 
 /* A schema's text of req->schema_form, compiled once here so that one
  * this server cannot enforce is refused now, and kept. */
-static int
+int
 slora_openai_schema_text(const char *text, size_t len, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {

@@ -62,15 +62,13 @@ int slora_openai_fail(slora_openai_err_t *err, int status, const char *type,
 
 
 /* slora_openai_answer.c: log-probabilities and echo, logit_bias,
- * response_format and vLLM's guided decoding, what is not served, stop */
+ * response_format, what is not served, stop */
 
 int slora_openai_logprobs(cJSON *root, const slora_openai_limits_t *lim,
     slora_openai_req_t *req, slora_openai_err_t *err);
 int slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err);
-int slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind,
     uint32_t n, slora_openai_err_t *err);
@@ -85,6 +83,16 @@ int slora_openai_stop(cJSON *stop, const slora_openai_limits_t *lim,
  * as its compact text. */
 int slora_openai_schema(cJSON *sch, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err);
+/* The same from a schema's text (of req->schema_form) */
+int slora_openai_schema_text(const char *text, size_t len,
+    const char *param, slora_openai_req_t *req, slora_openai_err_t *err);
+
+
+/* slora_openai_guided.c: vLLM's guided decoding (guided_json,
+ * guided_choice, guided_regex) and its structured_outputs */
+
+int slora_openai_guided(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err);
 
 
 /* slora_openai_tools.c: function calling */

@@ -102,9 +102,9 @@ slora_openai_parse_responses(const char *body, size_t len,
         "min_tokens", "ignore_eos", "skip_special_tokens", "guided_regex",
         "guided_choice", "guided_json", "chat_template_kwargs", "user",
         "allowed_token_ids", "bad_words", "include_stop_str_in_output",
-        "cache_salt", "priority",
+        "cache_salt", "priority", "structured_outputs",
         /* vLLM's that chat refuses, refused so here too */
-        "guided_grammar", "guided_whitespace_pattern", "structured_outputs"
+        "guided_grammar", "guided_whitespace_pattern"
     };
 
     slora_openai_defaults(req, SLORA_OPENAI_CHAT);

@@ -81,6 +81,14 @@ my @WANT_CHECKS = (
     'guided_regex: the answer matches it whole, finish stop; streamed the '
     . 'same',
     'guided_regex: completions, 3 sampled choices, each a match',
+    'structured_outputs choice: one of the texts, finish stop; streamed '
+    . 'the same',
+    'structured_outputs regex: completions, 2 sampled choices, each a match',
+    'structured_outputs json: the client validates the answer into its '
+    . 'model, its keys the model\'s alone',
+    'structured_outputs json_object: a JSON object, finish stop, '
+    . 'response_format json_object\'s answer',
+    'structured_outputs grammar raises BadRequestError naming the field',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',
     'tools required: a call of one of them, finish tool_calls',

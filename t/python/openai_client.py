@@ -539,6 +539,85 @@ def guided_regex(client):
           and all(ch.finish_reason == "stop" for ch in r.choices), got)
 
 
+def structured_outputs(client):
+    """vLLM's structured_outputs, its newer spelling of guided decoding:
+    a choice, a regular expression, a schema the client's model
+    validates, JSON mode; a grammar refused, naming the field."""
+    import pydantic
+
+    texts = ["positive", "negative", "neutral"]
+    msgs = [{"role": "user", "content": "Is this review positive, "
+             "negative or neutral? \"Cold food, rude waiter.\""}]
+    kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
+              extra_body={"structured_outputs": {"choice": texts}})
+    c, parts = chat_and_stream(client, kw)
+    check("structured_outputs choice: one of the texts, finish stop; "
+          "streamed the same",
+          c.message.content in texts and c.finish_reason == "stop"
+          and "".join(parts) == c.message.content,
+          (c.message.content, c.finish_reason, parts))
+    date = r"\d{4}-\d{2}-\d{2}"
+    r = client.completions.create(model="base", prompt="Apollo 11 landed"
+                                  " on", max_tokens=16, n=2,
+                                  temperature=1.0, seed=3,
+                                  extra_body={"structured_outputs":
+                                              {"regex": " " + date}})
+    got = [ch.text for ch in r.choices]
+    check("structured_outputs regex: completions, 2 sampled choices, each "
+          "a match", len(got) == 2
+          and all(re.fullmatch(" " + date, t) for t in got)
+          and all(ch.finish_reason == "stop" for ch in r.choices), got)
+
+    class City(pydantic.BaseModel):
+        name: str
+        country: str
+
+    schema = City.model_json_schema()
+    c = client.chat.completions.create(
+        model="base", max_tokens=64, temperature=0,
+        messages=[{"role": "user", "content": "Name a city in France as "
+                   "JSON."}],
+        extra_body={"structured_outputs": {
+            "json": schema, "disable_additional_properties": True}})
+    text = c.choices[0].message.content or ""
+    try:
+        city = City.model_validate_json(text)
+        valid = (set(json.loads(text)) == {"name", "country"}
+                 and c.choices[0].finish_reason == "stop")
+    except (pydantic.ValidationError, ValueError):
+        city, valid = None, False
+    check("structured_outputs json: the client validates the answer into "
+          "its model, its keys the model's alone", valid, text)
+    ask = [{"role": "user", "content":
+            "Reply in JSON: what are three fruits and their colours?"}]
+    c = client.chat.completions.create(
+        model="base", max_tokens=120, temperature=0, messages=ask,
+        extra_body={"structured_outputs": {"json_object": True}})
+    text = c.choices[0].message.content or ""
+    fmt = client.chat.completions.create(
+        model="base", max_tokens=120, temperature=0, messages=ask,
+        response_format={"type": "json_object"})
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    check("structured_outputs json_object: a JSON object, finish stop, "
+          "response_format json_object's answer", isinstance(obj, dict)
+          and c.choices[0].finish_reason == "stop"
+          and text == fmt.choices[0].message.content,
+          (text, c.choices[0].finish_reason, fmt.choices[0].message.content))
+    try:
+        client.chat.completions.create(
+            model="base", messages=msgs, max_tokens=4,
+            extra_body={"structured_outputs": {"grammar": "root ::= \"a\""}})
+        check("structured_outputs grammar raises BadRequestError naming "
+              "the field", False, "no error")
+    except openai.BadRequestError as e:
+        check("structured_outputs grammar raises BadRequestError naming "
+              "the field", e.status_code == 400
+              and "structured_outputs.grammar" in str(e.body), e.body)
+
+
 def tools(client, adapter):
     """Function calling: a named function and tool_choice "required" give
     a call whose arguments its parameters admit (the stream the same call
@@ -923,6 +1002,7 @@ def main():
     json_blanks(client)
     guided_choice(client)
     guided_regex(client)
+    structured_outputs(client)
     tools(client, adapter)
     prefill(client, "base")
     prefill(client, adapter)

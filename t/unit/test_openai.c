@@ -464,6 +464,72 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a\","
       "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
       400, "invalid_value", "tool_choice" },
+    { "chat: structured_outputs a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":\"x\"}",
+      400, "invalid_type", "structured_outputs" },
+    { "chat: structured_outputs with no constraint", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"disable_fallback\":true}}",
+      400, "missing_required_parameter", "structured_outputs" },
+    { "chat: structured_outputs with two constraints", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"regex\":\"a\",\"choice\":[\"a\"]}}",
+      400, "invalid_value", "structured_outputs.choice" },
+    { "chat: structured_outputs with a field it lacks", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"regex\":\"a\",\"regexp\":\"b\"}}",
+      400, "invalid_value", "structured_outputs" },
+    { "chat: structured_outputs.grammar", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"grammar\":\"root ::= \\\"a\\\"\"}}",
+      400, "unsupported_parameter", "structured_outputs.grammar" },
+    { "chat: structured_outputs.structural_tag", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"structural_tag\":\"{}\"}}",
+      400, "unsupported_parameter", "structured_outputs.structural_tag" },
+    { "chat: structured_outputs.whitespace_pattern", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":true,\"whitespace_pattern\":\" ?\"}}",
+      400, "unsupported_parameter", "structured_outputs.whitespace_pattern" },
+    { "chat: structured_outputs.disable_any_whitespace", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":true,\"disable_any_whitespace\":true}}",
+      400, "unsupported_parameter",
+      "structured_outputs.disable_any_whitespace" },
+    { "chat: structured_outputs.disable_fallback a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":true,\"disable_fallback\":\"yes\"}}",
+      400, "invalid_type", "structured_outputs" },
+    { "chat: structured_outputs.json_object false", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":false}}",
+      400, "invalid_value", "structured_outputs.json_object" },
+    { "chat: structured_outputs.choice of a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"choice\":[\"a\",1]}}",
+      400, "invalid_type", "structured_outputs.choice" },
+    { "completions: structured_outputs.regex with a lookahead", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"structured_outputs\":"
+      "{\"regex\":\"a(?=b)\"}}",
+      400, "invalid_value", "structured_outputs.regex" },
+    { "completions: structured_outputs.json text that is not a schema", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"structured_outputs\":"
+      "{\"json\":\"[1]\"}}",
+      400, "invalid_type", "structured_outputs.json" },
+    { "chat: structured_outputs beside guided_regex", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"regex\":\"a\"},\"guided_regex\":\"a\"}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: structured_outputs beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json\":{\"type\":\"object\"}},\"response_format\":"
+      "{\"type\":\"json_object\"}}",
+      400, "invalid_value", "structured_outputs.json" },
+    { "chat: structured_outputs beside tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"choice\":[\"a\"]},"
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "invalid_value", "tool_choice" },
     { "completions: guided_grammar", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_grammar\":\"a\"}",
       400, "unsupported_parameter", "guided_grammar" },
@@ -855,6 +921,61 @@ test_chat(void)
        && strcmp(req.schema.data, "(yes|no)\\.\"") == 0 && !req.json,
        "completions: guided_regex: its text as it is, marked a regex: %s",
        req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    /* vLLM's structured_outputs: the same kinds under one object */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"choice\":[\"yes\",\"no\"],\"disable_fallback\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_CHOICE
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "[\"yes\",\"no\"]") == 0 && !req.json,
+       "chat: structured_outputs.choice: a choice: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"structured_outputs\":{\"regex\":\"[0-9]+\","
+               "\"json\":null}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_REGEX
+       && req.schema.data != NULL && strcmp(req.schema.data, "[0-9]+") == 0,
+       "completions: structured_outputs.regex (json null beside it): %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json\":{\"type\":\"object\",\"properties\":{\"a\":"
+               "{\"type\":\"string\"}}}}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_SCHEMA
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\",\"properties\":"
+                 "{\"a\":{\"type\":\"string\"}}}") == 0,
+       "chat: structured_outputs.json: the schema: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json\":\"{\\\"type\\\":\\\"object\\\",\\\"properties\\\":"
+               "{\\\"a\\\":{\\\"type\\\":\\\"object\\\"},\\\"b\\\":{"
+               "\\\"type\\\":\\\"object\\\",\\\"additionalProperties\\\":true},"
+               "\\\"c\\\":{\\\"const\\\":{\\\"type\\\":\\\"object\\\"}}}}\","
+               "\"disable_additional_properties\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\",\"properties\":"
+                 "{\"a\":{\"type\":\"object\",\"additionalProperties\":"
+                 "false},\"b\":{\"type\":\"object\",\"additionalProperties\""
+                 ":true},\"c\":{\"const\":{\"type\":\"object\"}}},"
+                 "\"additionalProperties\":false}") == 0,
+       "chat: structured_outputs.json's text, disable_additional_properties:"
+       " objects that say nothing closed, b's own word kept, a const's value"
+       " untouched: %s", req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json_object\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.json && req.schema.data == NULL,
+       "chat: structured_outputs.json_object: JSON mode: %s",
+       rc == SLORA_OK ? "" : err.msg);
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_json\":"

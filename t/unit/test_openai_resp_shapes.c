@@ -224,6 +224,28 @@ test_vllm(void)
     slora_openai_req_free(&a);
     slora_openai_req_free(&b);
 
+    static const char  resp_so[] =
+        "{\"model\":\"base\",\"input\":\"Hi\",\"structured_outputs\":"
+        "{\"regex\":\"[a-z]+\"}}";
+    static const char  chat_so[] =
+        "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+        "\"content\":\"Hi\"}],\"structured_outputs\":{\"regex\":"
+        "\"[a-z]+\"}}";
+
+    rc_a = slora_openai_parse_responses(resp_so, sizeof(resp_so) - 1, NULL,
+                                        NULL, NULL, &a, &err);
+    rc_b = slora_openai_parse(chat_so, sizeof(chat_so) - 1,
+                              SLORA_OPENAI_CHAT, NULL, &b, &err);
+    ok(rc_a == SLORA_OK && rc_b == SLORA_OK && a.schema.data != NULL
+       && b.schema.data != NULL && a.schema.len == b.schema.len
+       && memcmp(a.schema.data, b.schema.data, a.schema.len) == 0
+       && a.schema_form == SLORA_JSON_FORM_REGEX
+       && b.schema_form == SLORA_JSON_FORM_REGEX,
+       "structured_outputs: passed to the chat request, a regex as there"
+       " (%s)", err.msg);
+    slora_openai_req_free(&a);
+    slora_openai_req_free(&b);
+
     check_err("{\"model\":\"base\",\"input\":\"Hi\",\"guided_json\":"
               "{\"type\":\"object\"},\"text\":{\"format\":{\"type\":"
               "\"json_object\"}}}", "guided_json", "invalid_value",

@@ -1,0 +1,492 @@
+/*
+ * slora_openai_guided.c: vLLM's guided decoding, in both of its spellings:
+ * the request fields guided_json, guided_choice and guided_regex of its
+ * earlier releases, and the structured_outputs object that replaced them
+ * ({"json": ..., "regex": ..., "choice": [...], "json_object": true},
+ * one of them). Each becomes what response_format's schema becomes
+ * (slora_openai_answer.c): req->schema, its text of a slora_json_form_e,
+ * compiled once here so that one this server cannot hold is refused
+ * with a 400 naming the field, or req->json for JSON mode.
+ *
+ * The one idea: the two spellings share one reader for each kind (a
+ * schema, a list of choices, a regular expression), given the name the
+ * client used, so that an error names the field the client wrote
+ * ("structured_outputs.choice", or "guided_choice"). What vLLM serves
+ * and this server does not (a grammar, a structural tag, a whitespace
+ * pattern, JSON without blanks) is refused rather than ignored, since
+ * the answer would not be held to it.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_json.h"
+#include "slora_openai_int.h"
+
+
+static int slora_openai_structured(cJSON *so, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+static int slora_openai_guided_json(cJSON *item, const char *param,
+    int closed, slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_choice(cJSON *item, const char *param,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static int slora_openai_regex(cJSON *item, const char *param,
+    slora_openai_req_t *req, slora_openai_err_t *err);
+static void slora_openai_close_objects(cJSON *sch);
+
+
+/*
+ * guided_json (a schema, as an object or as its text) is response_format
+ * json_schema's twin; guided_choice (an array of strings) makes the
+ * answer one of them, as they are; guided_regex (a string) a text the
+ * regular expression matches whole; guided_grammar and
+ * guided_whitespace_pattern are refused. One of them at most, and not
+ * beside structured_outputs.
+ */
+int
+slora_openai_guided(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON        *item, *so;
+    size_t        i;
+    const char   *first;
+
+    static const char  *refused[] = {
+        "guided_grammar", "guided_whitespace_pattern"
+    };
+
+    static const char  *guided[] = {
+        "guided_json", "guided_choice", "guided_regex"
+    };
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, refused[i]);
+
+        if (item != NULL && !cJSON_IsNull(item)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "unsupported_parameter", refused[i],
+                                     "%s is not supported by this server; "
+                                     "guided_json, guided_choice, "
+                                     "guided_regex, structured_outputs and "
+                                     "response_format are", refused[i]);
+        }
+    }
+
+    so = cJSON_GetObjectItemCaseSensitive(root, "structured_outputs");
+    if (cJSON_IsNull(so)) {
+        so = NULL;
+    }
+
+    first = so != NULL ? "structured_outputs" : NULL;
+
+    for (i = 0; i < sizeof(guided) / sizeof(guided[0]); i++) {
+        item = cJSON_GetObjectItemCaseSensitive(root, guided[i]);
+
+        if (item == NULL || cJSON_IsNull(item)) {
+            continue;
+        }
+
+        if (first != NULL) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", guided[i],
+                                     "%s and %s: give one", guided[i],
+                                     first);
+        }
+
+        first = guided[i];
+    }
+
+    if (so != NULL) {
+        return slora_openai_structured(so, req, err);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_choice");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_choice(item, "guided_choice", req, err);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_regex");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_regex(item, "guided_regex", req, err);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
+
+    if (item == NULL || cJSON_IsNull(item)) {
+        return SLORA_OK;
+    }
+
+    return slora_openai_guided_json(item, "guided_json", 0, req, err);
+}
+
+
+/*
+ * structured_outputs, as vLLM's StructuredOutputsParams reads it: one
+ * constraint of json, regex, choice, grammar, json_object and
+ * structural_tag (none, or two, is a 400, as vLLM's), and the options
+ * disable_any_whitespace, disable_additional_properties (a schema's
+ * objects without additionalProperties closed to their declared
+ * properties), whitespace_pattern and disable_fallback (this server has
+ * no backend to fall back to: nothing to disable). A field it does not
+ * know is a 400, as a typo would otherwise go unseen.
+ */
+static int
+slora_openai_structured(cJSON *so, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int           closed;
+    cJSON        *it, *kind;
+    size_t        i, k;
+    const char   *first, *param;
+
+    /* each with its name for an error's param, which must outlive us */
+    static const char  *kinds[][2] = {
+        { "json", "structured_outputs.json" },
+        { "regex", "structured_outputs.regex" },
+        { "choice", "structured_outputs.choice" },
+        { "grammar", "structured_outputs.grammar" },
+        { "json_object", "structured_outputs.json_object" },
+        { "structural_tag", "structured_outputs.structural_tag" }
+    };
+
+    static const char  *options[] = {
+        "disable_any_whitespace", "disable_additional_properties",
+        "whitespace_pattern", "disable_fallback"
+    };
+
+    if (!cJSON_IsObject(so)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 "structured_outputs", "structured_outputs "
+                                 "must be an object holding one of json, "
+                                 "regex, choice or json_object");
+    }
+
+    cJSON_ArrayForEach(it, so) {
+        for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+            if (strcmp(it->string, kinds[i][0]) == 0) {
+                break;
+            }
+        }
+
+        if (i < sizeof(kinds) / sizeof(kinds[0])) {
+            continue;
+        }
+
+        for (i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+            if (strcmp(it->string, options[i]) == 0) {
+                break;
+            }
+        }
+
+        if (i == sizeof(options) / sizeof(options[0])) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", "structured_outputs",
+                                     "structured_outputs has no field "
+                                     "\"%.*s\" (it takes json, regex, "
+                                     "choice, json_object and their "
+                                     "options)",
+                                     slora_utf8_cut(it->string, 64),
+                                     it->string);
+        }
+
+        if (i != 2 && !cJSON_IsNull(it) && !cJSON_IsBool(it)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", "structured_outputs",
+                                     "structured_outputs.%s must be a "
+                                     "boolean", options[i]);
+        }
+    }
+
+    kind = NULL;
+    k = 0;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        it = cJSON_GetObjectItemCaseSensitive(so, kinds[i][0]);
+
+        if (it == NULL || cJSON_IsNull(it)) {
+            continue;
+        }
+
+        if (kind != NULL) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_value", kinds[i][1],
+                                     "%s and %s: give one", kinds[i][1],
+                                     kinds[k][1]);
+        }
+
+        k = i;
+        kind = it;
+    }
+
+    if (kind == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "missing_required_parameter",
+                                 "structured_outputs", "structured_outputs "
+                                 "holds no constraint: give one of json, "
+                                 "regex, choice or json_object");
+    }
+
+    first = kinds[k][0];
+    param = kinds[k][1];
+
+    if (strcmp(first, "grammar") == 0
+        || strcmp(first, "structural_tag") == 0)
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter", param,
+                                 "%s is not supported by this server; "
+                                 "structured_outputs' json, regex, choice "
+                                 "and json_object are", param);
+    }
+
+    it = cJSON_GetObjectItemCaseSensitive(so, "whitespace_pattern");
+
+    if (it != NULL && !cJSON_IsNull(it)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter",
+                                 "structured_outputs.whitespace_pattern",
+                                 "structured_outputs.whitespace_pattern is "
+                                 "not supported by this server: JSON is "
+                                 "written with no blank, one, or a line "
+                                 "break and an indent between its tokens");
+    }
+
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                         so, "disable_any_whitespace")))
+    {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter",
+                                 "structured_outputs.disable_any_whitespace",
+                                 "structured_outputs.disable_any_whitespace"
+                                 " is not supported by this server: JSON "
+                                 "is written with no blank, one, or a line"
+                                 " break and an indent between its tokens");
+    }
+
+    closed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                              so, "disable_additional_properties"));
+
+    if (strcmp(first, "choice") == 0) {
+        return slora_openai_choice(kind, param, req, err);
+    }
+
+    if (strcmp(first, "regex") == 0) {
+        return slora_openai_regex(kind, param, req, err);
+    }
+
+    if (strcmp(first, "json") == 0) {
+        return slora_openai_guided_json(kind, param, closed, req, err);
+    }
+
+    /* json_object */
+
+    if (!cJSON_IsTrue(kind)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 cJSON_IsBool(kind) ? "invalid_value"
+                                                    : "invalid_type",
+                                 param, "%s must be true (JSON mode: the "
+                                 "answer is one JSON object)", param);
+    }
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s and a JSON response_format: "
+                                 "give one", param);
+    }
+
+    req->json = 1;
+
+    return SLORA_OK;
+}
+
+
+/* A schema, as an object or as its JSON text; closed: its objects that
+ * say nothing of additionalProperties admit only their declared ones. */
+static int
+slora_openai_guided_json(cJSON *item, const char *param, int closed,
+    slora_openai_req_t *req, slora_openai_err_t *err)
+{
+    int     rc;
+    cJSON  *doc;
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s and a JSON response_format: "
+                                 "give one", param);
+    }
+
+    if (cJSON_IsObject(item) && !closed) {
+        return slora_openai_schema(item, param, req, err);
+    }
+
+    if (cJSON_IsString(item) && slora_json_holds_nul(item->valuestring)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s's text holds a NUL character "
+                                 "(\\u0000) in a string: strings may not "
+                                 "hold one", param);
+    }
+
+    doc = cJSON_IsString(item) ? cJSON_Parse(item->valuestring)
+                               : cJSON_Duplicate(item, 1);
+
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        return cJSON_IsObject(item)
+               ? slora_openai_nomem(err)
+               : slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                   "invalid_type", param, "%s must be a "
+                                   "schema: an object, or its JSON text",
+                                   param);
+    }
+
+    if (closed) {
+        slora_openai_close_objects(doc);
+    }
+
+    rc = slora_openai_schema(doc, param, req, err);
+    cJSON_Delete(doc);
+
+    return rc;
+}
+
+
+/*
+ * vLLM's disable_additional_properties: every object schema (a "type"
+ * of "object", or "properties") that says nothing of
+ * additionalProperties gets "additionalProperties": false. Walked
+ * through the keywords that hold schemas, never into const, enum,
+ * default or examples, whose objects are values, not schemas. An
+ * allocation that fails leaves that object open: its schema then admits
+ * more than was asked, never less, and slora_openai_schema's copy
+ * fails on the same shortage anyway.
+ */
+static void
+slora_openai_close_objects(cJSON *sch)
+{
+    int          object;
+    cJSON       *kw, *sub, *type, *t;
+    size_t       i;
+
+    static const char  *one[] = {
+        "items", "additionalProperties", "not", "if", "then", "else",
+        "contains", "additionalItems", "unevaluatedProperties"
+    };
+
+    static const char  *list[] = {
+        "anyOf", "oneOf", "allOf", "prefixItems", "items"
+    };
+
+    static const char  *map[] = {
+        "properties", "$defs", "definitions", "patternProperties"
+    };
+
+    if (!cJSON_IsObject(sch)) {
+        return;
+    }
+
+    type = cJSON_GetObjectItemCaseSensitive(sch, "type");
+    object = cJSON_GetObjectItemCaseSensitive(sch, "properties") != NULL
+             || (cJSON_IsString(type)
+                 && strcmp(type->valuestring, "object") == 0);
+
+    for (t = cJSON_IsArray(type) ? type->child : NULL; t; t = t->next) {
+        object |= cJSON_IsString(t) && strcmp(t->valuestring, "object") == 0;
+    }
+
+    if (object
+        && cJSON_GetObjectItemCaseSensitive(sch, "additionalProperties")
+           == NULL)
+    {
+        (void) cJSON_AddFalseToObject(sch, "additionalProperties");
+    }
+
+    for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+        slora_openai_close_objects(
+            cJSON_GetObjectItemCaseSensitive(sch, one[i]));
+    }
+
+    for (i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+        kw = cJSON_GetObjectItemCaseSensitive(sch, list[i]);
+
+        for (sub = cJSON_IsArray(kw) ? kw->child : NULL; sub; sub = sub->next)
+        {
+            slora_openai_close_objects(sub);
+        }
+    }
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        kw = cJSON_GetObjectItemCaseSensitive(sch, map[i]);
+
+        for (sub = cJSON_IsObject(kw) ? kw->child : NULL; sub;
+             sub = sub->next)
+        {
+            slora_openai_close_objects(sub);
+        }
+    }
+}
+
+
+/* choices: their strings, checked as a client's strings are (UTF-8),
+ * then compiled and kept as a schema is (none empty, none the start of
+ * another). */
+static int
+slora_openai_choice(cJSON *item, const char *param, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    cJSON               *it;
+    slora_openai_str_t   s;
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s and a JSON response_format: "
+                                 "give one", param);
+    }
+
+    if (!cJSON_IsArray(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 param, "%s must be an array of strings",
+                                 param);
+    }
+
+    cJSON_ArrayForEach(it, item) {
+        if (!cJSON_IsString(it)) {
+            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                     "invalid_type", param, "%s must be an "
+                                     "array of strings", param);
+        }
+
+        if (slora_openai_string(it, param, &s, req, err) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+    }
+
+    req->schema_form = SLORA_JSON_FORM_CHOICE;
+
+    return slora_openai_schema(item, param, req, err);
+}
+
+
+/* A regular expression: a string, checked as a client's strings are
+ * (UTF-8), then compiled and kept as a schema's text is. */
+static int
+slora_openai_regex(cJSON *item, const char *param, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    slora_openai_str_t  s;
+
+    if (req->json || req->schema.data != NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
+                                 param, "%s and a JSON response_format: "
+                                 "give one", param);
+    }
+
+    if (slora_openai_string(item, param, &s, req, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    req->schema_form = SLORA_JSON_FORM_REGEX;
+
+    return slora_openai_schema_text(s.data, s.len, param, req, err);
+}

@@ -514,6 +514,17 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                              SLORA_JSON_TRIGGER_MAX);
     }
 
+    if (req->json_compact != 0
+        && (req->json_compact != 1
+            || (sp->json == 0
+                && (req->json_schema == NULL
+                    || req->json_form != SLORA_JSON_FORM_SCHEMA))))
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: compact JSON "
+                             "is 0 or 1, with JSON mode or a JSON schema",
+                             (unsigned long long) req->id);
+    }
+
     if ((sp->json != 0 || req->json_schema != NULL)
         && (sp->json < 0 || sp->json > 1 || e->json_vocab == NULL))
     {
@@ -695,7 +706,9 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         }
     }
 
+    q->json_compact = req->json_compact != 0;
     slora_json_init(&q->json, q->schema);
+    q->json.compact = q->json_compact;
 
     if ((req->tenant != NULL && (q->tenant = strdup(req->tenant)) == NULL)
         || (req->adapter != NULL && req->adapter[0] != '\0'

@@ -224,6 +224,11 @@ typedef struct {
                                        as JSON mode's is one object.
                                        NULL: none */
     size_t            json_schema_len;
+    int               json_compact; /* 1: JSON mode's or json_schema's
+                                       JSON (SLORA_JSON_FORM_SCHEMA)
+                                       without a blank between its
+                                       tokens (vLLM's
+                                       disable_any_whitespace) */
     int               json_form;    /* what json_schema's text is
                                        (slora_json_form_e): a JSON schema,
                                        vLLM's guided_choice (a JSON array

@@ -63,6 +63,8 @@ struct slora_engine_req_s {
                                                far (sampling.json) */
     slora_json_schema_t    *schema;         /* its schema; NULL: any
                                                object */
+    unsigned                json_compact:1; /* json.compact at each start
+                                               of the schema */
     unsigned                trigger_ends:1; /* the value whole is the
                                                output whole: a lead
                                                trigger's, and Mistral's

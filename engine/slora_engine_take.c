@@ -56,6 +56,7 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
          * trigger: from where it is; a token drawn freely that ran on
          * where the schema does not go leaves the answer free) */
         slora_json_init(&q->json, q->schema);
+        q->json.compact = q->json_compact;
         q->sampling.json = q->trigger.lead
                            ? slora_json_trigger_lead(&q->trigger, &q->json,
                                                      e->json_vocab, tok)

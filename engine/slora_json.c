@@ -349,6 +349,10 @@ slora_json_space(slora_json_t *j, unsigned c)
 {
     uint32_t  most;
 
+    if (j->compact) {
+        return 0;
+    }
+
     if (c == '\n') {
         if (j->lines) {
             return 0;

@@ -91,6 +91,9 @@ typedef struct {
     uint8_t     spaces;     /* blanks in a row, since the line break
                                    among them if one came */
     uint8_t     lines;      /* a line break among them */
+    uint8_t     compact;    /* no blanks at all between tokens (vLLM's
+                               disable_any_whitespace): set after
+                               slora_json_init, which clears it */
     uint16_t    code;       /* a \u escape's digits so far */
     slora_json_frame_t  frames[SLORA_JSON_DEPTH_MAX + 1];
 } slora_json_t;

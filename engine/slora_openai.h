@@ -239,6 +239,10 @@ typedef struct {
                                                checked to compile
                                                (slora_json.h); data NULL:
                                                none */
+    unsigned              json_compact:1;   /* JSON mode's or the schema's
+                                               JSON with no blank between
+                                               tokens (vLLM's
+                                               disable_any_whitespace) */
     unsigned              schema_form:2;    /* slora_json_form_e: schema
                                                is a JSON schema, or vLLM's
                                                guided_choice (a JSON array

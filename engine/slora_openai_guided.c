@@ -13,7 +13,7 @@
  * client used, so that an error names the field the client wrote
  * ("structured_outputs.choice", or "guided_choice"). What vLLM serves
  * and this server does not (a grammar, a structural tag, a whitespace
- * pattern, JSON without blanks) is refused rather than ignored, since
+ * pattern) is refused rather than ignored, since
  * the answer would not be held to it.
  */
 
@@ -126,9 +126,10 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
  * structured_outputs, as vLLM's StructuredOutputsParams reads it: one
  * constraint of json, regex, choice, grammar, json_object and
  * structural_tag (none, or two, is a 400, as vLLM's), and the options
- * disable_any_whitespace, disable_additional_properties (a schema's
- * objects without additionalProperties closed to their declared
- * properties), whitespace_pattern and disable_fallback (this server has
+ * disable_any_whitespace (the JSON without a blank between its
+ * tokens), disable_additional_properties (a schema's objects without
+ * additionalProperties closed to their declared properties),
+ * whitespace_pattern (refused) and disable_fallback (this server has
  * no backend to fall back to: nothing to disable). A field it does not
  * know is a 400, as a typo would otherwise go unseen.
  */
@@ -253,17 +254,11 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
                                  "break and an indent between its tokens");
     }
 
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                         so, "disable_any_whitespace")))
-    {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter",
-                                 "structured_outputs.disable_any_whitespace",
-                                 "structured_outputs.disable_any_whitespace"
-                                 " is not supported by this server: JSON "
-                                 "is written with no blank, one, or a line"
-                                 " break and an indent between its tokens");
-    }
+    /* a choice's or a regex's text has no blanks but its own */
+    req->json_compact = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                                         so, "disable_any_whitespace"))
+                        && (strcmp(first, "json") == 0
+                            || strcmp(first, "json_object") == 0);
 
     closed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                               so, "disable_additional_properties"));

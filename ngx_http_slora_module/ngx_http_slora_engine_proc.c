@@ -544,7 +544,8 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || (s->gate_len > 0 && s->trigger_len == 0)
         || s->trigger_lead < 0 || s->trigger_lead > SLORA_TRIGGER_ENDS
         || s->schema_form < SLORA_JSON_FORM_SCHEMA
-        || s->schema_form > SLORA_JSON_FORM_REGEX)
+        || s->schema_form > SLORA_JSON_FORM_REGEX
+        || s->json_compact < 0 || s->json_compact > 1)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
                          "request slot holds invalid sizes");
@@ -576,6 +577,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     req.sampling.frequency_penalty = s->frequency_penalty;
     req.sampling.presence_penalty = s->presence_penalty;
     req.sampling.json = s->json;
+    req.json_compact = s->json_compact;
 
     if (s->schema_len) {
         req.json_schema = slora_queue_schema(ec->q, i);

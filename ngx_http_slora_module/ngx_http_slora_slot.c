@@ -54,6 +54,7 @@ ngx_http_slora_slot_sampling(ngx_http_slora_ctx_t *ctx,
     s->json = req->json;
     s->schema_len = (uint32_t) req->schema.len;
     s->schema_form = req->schema_form;
+    s->json_compact = req->json_compact;
     s->trigger_len = (uint32_t) req->schema_trigger.len;
     s->trigger_lead = req->trigger_lead ? SLORA_TRIGGER_LEAD
                       : req->trigger_ends ? SLORA_TRIGGER_ENDS : 0;

@@ -88,6 +88,9 @@ my @WANT_CHECKS = (
     . 'model, its keys the model\'s alone',
     'structured_outputs json_object: a JSON object, finish stop, '
     . 'response_format json_object\'s answer',
+    'structured_outputs disable_any_whitespace: the schema\'s object with '
+    . 'no blank outside its strings, where the same answer without it has '
+    . 'some',
     'structured_outputs grammar raises BadRequestError naming the field',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',

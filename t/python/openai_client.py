@@ -606,6 +606,42 @@ def structured_outputs(client):
           and c.choices[0].finish_reason == "stop"
           and text == fmt.choices[0].message.content,
           (text, c.choices[0].finish_reason, fmt.choices[0].message.content))
+
+    def blanks(t):
+        """the blanks of a JSON text outside its strings"""
+        n, quoted, escaped = 0, False, False
+        for ch in t:
+            if escaped:
+                escaped = False
+            elif quoted and ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = not quoted
+            elif not quoted and ch in " \t\r\n":
+                n += 1
+        return n
+
+    # the city's schema, its strings bounded so that the answer ends
+    short = {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 24},
+        "country": {"type": "string", "maxLength": 24}},
+        "required": ["name", "country"]}
+    ask = [{"role": "user", "content": "Name a city in France as JSON."}]
+    answers = []
+    for tight in (False, True):
+        c = client.chat.completions.create(
+            model="base", max_tokens=64, temperature=0, messages=ask,
+            extra_body={"structured_outputs": {
+                "json": short, "disable_any_whitespace": tight}})
+        answers.append(c.choices[0].message.content or "")
+    try:
+        tobj = City.model_validate_json(answers[1])
+    except (pydantic.ValidationError, ValueError):
+        tobj = None
+    check("structured_outputs disable_any_whitespace: the schema's object "
+          "with no blank outside its strings, where the same answer without "
+          "it has some", tobj is not None and blanks(answers[1]) == 0
+          and blanks(answers[0]) > 0, answers)
     try:
         client.chat.completions.create(
             model="base", messages=msgs, max_tokens=4,

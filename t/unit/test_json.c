@@ -191,6 +191,28 @@ test_cases(void)
                            "\n    \"b\": {}\n}", 49)
            && slora_json_done(&j), "a 4-space pretty print is taken");
     }
+
+    /* compact (vLLM's disable_any_whitespace): no blank between tokens,
+     * those of strings kept; slora_json_init clears it */
+    slora_json_init(&j, NULL);
+    j.compact = 1;
+    ok(slora_json_feed(&j, "{\"a b\":[1,{\"c\":\" d \"}]}", 23)
+       && slora_json_done(&j), "compact: a text with no blanks but in its"
+       " strings is taken");
+    slora_json_init(&j, NULL);
+    j.compact = 1;
+    ok(!slora_json_feed(&j, " ", 1), "compact: no blank before the object");
+    slora_json_init(&j, NULL);
+    j.compact = 1;
+    ok(slora_json_feed(&j, "{\"a\":", 5) && !slora_json_feed(&j, " ", 1),
+       "compact: no blank after a colon");
+    slora_json_init(&j, NULL);
+    j.compact = 1;
+    ok(slora_json_feed(&j, "{\"a\":1", 6) && !slora_json_feed(&j, "\n", 1),
+       "compact: no line break after a value");
+    slora_json_init(&j, NULL);
+    ok(slora_json_feed(&j, "{\"a\": 1}", 8) && slora_json_done(&j),
+       "slora_json_init clears it");
 }
 
 

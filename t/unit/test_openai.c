@@ -491,11 +491,10 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"json_object\":true,\"whitespace_pattern\":\" ?\"}}",
       400, "unsupported_parameter", "structured_outputs.whitespace_pattern" },
-    { "chat: structured_outputs.disable_any_whitespace", CHAT,
+    { "chat: structured_outputs.disable_any_whitespace a number", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
-      "{\"json_object\":true,\"disable_any_whitespace\":true}}",
-      400, "unsupported_parameter",
-      "structured_outputs.disable_any_whitespace" },
+      "{\"json_object\":true,\"disable_any_whitespace\":1}}",
+      400, "invalid_type", "structured_outputs" },
     { "chat: structured_outputs.disable_fallback a string", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"json_object\":true,\"disable_fallback\":\"yes\"}}",
@@ -973,8 +972,35 @@ test_chat(void)
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
                "{\"json_object\":true}}", &req, &err);
-    ok(rc == SLORA_OK && req.json && req.schema.data == NULL,
+    ok(rc == SLORA_OK && req.json && req.schema.data == NULL
+       && !req.json_compact,
        "chat: structured_outputs.json_object: JSON mode: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json_object\":true,\"disable_any_whitespace\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.json && req.json_compact,
+       "chat: ... with disable_any_whitespace: compact: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json\":{\"type\":\"object\"},"
+               "\"disable_any_whitespace\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL && req.json_compact,
+       "chat: structured_outputs.json, disable_any_whitespace: compact: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"regex\":\"a b\",\"disable_any_whitespace\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_REGEX
+       && !req.json_compact,
+       "chat: structured_outputs.regex, disable_any_whitespace: no JSON to "
+       "make compact, the regex's own blank kept: %s",
        rc == SLORA_OK ? "" : err.msg);
     slora_openai_req_free(&req);
 

@@ -482,21 +482,29 @@ def json_schema(client):
               and "back references" in msg, e.body)
 
 
-def guided_choice(client):
-    """vLLM's guided_choice, sent as the client's extra_body: the answer
-    is one of the texts as they are, on chat (streamed the same) and on
-    completions (each of n sampled choices)."""
+def sentiment(client, label, extra):
+    """A review's sentiment asked under extra(texts), extra_body's choice
+    of those texts: the answer one of them, finish stop, the stream the
+    same. Returns the messages asked."""
     texts = ["positive", "negative", "neutral"]
     msgs = [{"role": "user", "content": "Is this review positive, "
              "negative or neutral? \"Cold food, rude waiter.\""}]
     kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
-              extra_body={"guided_choice": texts})
+              extra_body=extra(texts))
     c, parts = chat_and_stream(client, kw)
-    check("guided_choice: the answer is one of the texts, finish stop; "
-          "streamed the same",
-          c.message.content in texts and c.finish_reason == "stop"
+    check(label, c.message.content in texts and c.finish_reason == "stop"
           and "".join(parts) == c.message.content,
           (c.message.content, c.finish_reason, parts))
+    return msgs
+
+
+def guided_choice(client):
+    """vLLM's guided_choice, sent as the client's extra_body: the answer
+    is one of the texts as they are, on chat (streamed the same) and on
+    completions (each of n sampled choices)."""
+    sentiment(client, "guided_choice: the answer is one of the texts, "
+              "finish stop; streamed the same",
+              lambda texts: {"guided_choice": texts})
     r = client.completions.create(model="base", prompt="My favourite "
                                   "colour is", max_tokens=8, n=3,
                                   temperature=1.2, seed=5,
@@ -545,17 +553,9 @@ def structured_outputs(client):
     validates, JSON mode; a grammar refused, naming the field."""
     import pydantic
 
-    texts = ["positive", "negative", "neutral"]
-    msgs = [{"role": "user", "content": "Is this review positive, "
-             "negative or neutral? \"Cold food, rude waiter.\""}]
-    kw = dict(model="base", messages=msgs, max_tokens=16, temperature=0,
-              extra_body={"structured_outputs": {"choice": texts}})
-    c, parts = chat_and_stream(client, kw)
-    check("structured_outputs choice: one of the texts, finish stop; "
-          "streamed the same",
-          c.message.content in texts and c.finish_reason == "stop"
-          and "".join(parts) == c.message.content,
-          (c.message.content, c.finish_reason, parts))
+    msgs = sentiment(client, "structured_outputs choice: one of the "
+                     "texts, finish stop; streamed the same",
+                     lambda texts: {"structured_outputs": {"choice": texts}})
     date = r"\d{4}-\d{2}-\d{2}"
     r = client.completions.create(model="base", prompt="Apollo 11 landed"
                                   " on", max_tokens=16, n=2,

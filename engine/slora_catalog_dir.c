@@ -10,8 +10,8 @@
  * path came from: the directory, slora_catalog_put() or a Redis hash.
  * Its text says only how much a refusal may tell
  * (slora_catalog_under_roots): of a path a client names at run time that
- * is outside every root by its text as well, the answer does not say
- * whether anything is there.
+ * is not under a root by its text (or holds a "..", which its text does
+ * not resolve), the answer does not say whether anything is there.
  */
 
 #include <dirent.h>
@@ -33,8 +33,9 @@ static int slora_catalog_scan_random(slora_catalog_t *cat,
 
 /*
  * out: path's text made absolute (against the working directory) with
- * "." , ".." and repeated slashes taken out, as the path would read had
- * it no symlinks. SLORA_ERROR where it does not fit cap.
+ * "." and repeated slashes taken out. SLORA_DECLINED where it holds a
+ * "..", SLORA_ERROR (errno set) where it does not fit cap or the working
+ * directory cannot be read.
  */
 static int
 slora_catalog_lexical(const char *path, char *out, size_t cap)
@@ -71,16 +72,13 @@ slora_catalog_lexical(const char *path, char *out, size_t cap)
         }
 
         if (len == 2 && p[0] == '.' && p[1] == '.') {
-            while (n > 0 && out[n - 1] != '/') {
-                n--;
-            }
-            if (n > 0) {
-                n--;            /* the slash before the component */
-            }
-            continue;
+            /* the kernel goes up from where the text before it leads,
+             * which the text does not say: no text to judge by */
+            return SLORA_DECLINED;
         }
 
         if (n + 1 + len + 1 > cap) {
+            errno = ENAMETOOLONG;
             return SLORA_ERROR;
         }
 
@@ -91,6 +89,7 @@ slora_catalog_lexical(const char *path, char *out, size_t cap)
 
     if (n == 0) {
         if (cap < 2) {
+            errno = ENAMETOOLONG;
             return SLORA_ERROR;
         }
         out[n++] = '/';
@@ -119,11 +118,12 @@ int
 slora_catalog_add_root(slora_catalog_t *cat, const char *root,
     slora_err_t *err)
 {
+    int     rc;
     char   *rp, *text, **grown;
     char    buf[PATH_MAX];
 
-    if (slora_catalog_lexical(root, buf, sizeof(buf)) != SLORA_OK) {
-        errno = ENAMETOOLONG;
+    rc = slora_catalog_lexical(root, buf, sizeof(buf));
+    if (rc == SLORA_ERROR) {
         return SLORA_ERROR;
     }
 
@@ -132,7 +132,8 @@ slora_catalog_add_root(slora_catalog_t *cat, const char *root,
         return SLORA_ERROR;
     }
 
-    text = strdup(buf);
+    /* a root's text with ".." says nothing its realpath does not */
+    text = strdup(rc == SLORA_OK ? buf : rp);
     if (text == NULL) {
         free(rp);
         errno = ENOMEM;
@@ -165,11 +166,13 @@ slora_catalog_add_root(slora_catalog_t *cat, const char *root,
 int
 slora_catalog_under_roots(slora_catalog_t *cat, const char *path)
 {
+    int      rc;
     char     buf[PATH_MAX];
     int32_t  i;
 
-    if (slora_catalog_lexical(path, buf, sizeof(buf)) != SLORA_OK) {
-        return 0;
+    rc = slora_catalog_lexical(path, buf, sizeof(buf));
+    if (rc != SLORA_OK) {
+        return rc == SLORA_DECLINED ? -1 : 0;
     }
 
     /* a root as configured, or as its links resolve */
@@ -183,7 +186,9 @@ slora_catalog_under_roots(slora_catalog_t *cat, const char *path)
 }
 
 
-/* *out: realpath(path), which must lie strictly under one of the roots. */
+/* *out: realpath(path), which must lie strictly under one of the roots
+ * (SLORA_DECLINED where it does not; SLORA_ERROR where it has none, or
+ * one too long). */
 int
 slora_catalog_confine(char **roots, int32_t n_roots, const char *name,
     const char *path, char **out, slora_err_t *err)
@@ -219,7 +224,7 @@ slora_catalog_confine(char **roots, int32_t n_roots, const char *name,
                   "adapter roots: refused", name, path, rp);
     free(rp);
 
-    return SLORA_ERROR;
+    return SLORA_DECLINED;
 }
 
 

@@ -210,8 +210,12 @@ void *slora_catalog_main(void *arg);
 /* slora_catalog_dir.c */
 int slora_catalog_add_root(slora_catalog_t *cat, const char *root,
     slora_err_t *err);
+/* SLORA_DECLINED: outside the roots */
 int slora_catalog_confine(char **roots, int32_t n_roots,
     const char *name, const char *path, char **out, slora_err_t *err);
+/* 1: path names a place under a root by its text; 0: it does not (or
+ * its text cannot be read); -1: it holds a "..", which its text does
+ * not resolve */
 int slora_catalog_under_roots(slora_catalog_t *cat, const char *path);
 int slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err);
 int slora_catalog_put_folder(slora_catalog_t *cat, const char *name,

@@ -231,7 +231,7 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     const char *dir, int taken, slora_catalog_check_pt check, void *data,
     char **real, slora_err_t *err)
 {
-    int          under;
+    int          rc, under;
     char         conf[PATH_MAX + 32];
     struct stat  sb;
 
@@ -249,13 +249,22 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     }
 
     /*
-     * A path that names a place under a root by its text is the caller's
-     * to ask about: whether it exists, where it leads. One that does not
+     * A path that names a place under a root by its text, with no "..",
+     * is the caller's to ask about: whether it exists. One that does not
      * is judged by its realpath alone (a link to a root is one way in)
      * and refused in the same words whatever is there, so that the answer
-     * does not tell what lies outside the roots.
+     * does not tell what lies outside the roots; nor does it tell where a
+     * link under the roots leads.
      */
     under = slora_catalog_under_roots(cat, dir);
+
+    if (under < 0) {
+        /* the kernel would resolve it through what lies on the way,
+         * outside the roots maybe, and the answer tell of that */
+        return slora_err_set(err, SLORA_ERROR, "adapter %s: %.*s holds "
+                             "\"..\": name the folder without it",
+                             name, slora_utf8_cut(dir, 256), dir);
+    }
 
     if (under && stat(dir, &sb) != 0) {
         return slora_err_set(err, errno == ENOENT ? SLORA_DECLINED
@@ -264,10 +273,11 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
                              slora_utf8_cut(dir, 256), dir, strerror(errno));
     }
 
-    if (slora_catalog_confine(cat->roots, cat->n_roots, name, dir, real, err)
-        != SLORA_OK)
-    {
-        if (!under) {
+    rc = slora_catalog_confine(cat->roots, cat->n_roots, name, dir, real,
+                               err);
+    if (rc != SLORA_OK) {
+        /* nor where a link under the roots leads */
+        if (!under || rc == SLORA_DECLINED) {
             slora_err_set(err, SLORA_ERROR, "adapter %s: %.*s is outside the"
                           " adapter roots: refused", name,
                           slora_utf8_cut(dir, 256), dir);

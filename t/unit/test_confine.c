@@ -78,12 +78,12 @@ test_confine(void)
 
     out = NULL;
     rc = slora_catalog_confine(roots, 1, "evil", sib, &out, &err);
-    ok(rc == SLORA_ERROR && out == NULL
+    ok(rc == SLORA_DECLINED && out == NULL
        && strstr(err.msg, "outside the adapter roots") != NULL,
        "a sibling that shares the root's prefix is refused: %s", err.msg);
 
     rc = slora_catalog_confine(roots, 1, "root", root, &out, &err);
-    ok(rc == SLORA_ERROR && strstr(err.msg, "outside") != NULL,
+    ok(rc == SLORA_DECLINED && strstr(err.msg, "outside") != NULL,
        "the root itself is refused: %s", err.msg);
 
     /* a folder whose files' paths would not fit SLORA_ADAPTER_PATH_LEN:
@@ -115,7 +115,7 @@ test_confine(void)
 
     slash = (char *) "/";
     ok(slora_catalog_confine(&slash, 1, "top", "/", &out, &err)
-       == SLORA_ERROR, "under the root /, / itself is refused");
+       == SLORA_DECLINED, "under the root /, / itself is refused");
     out = NULL;
     ok(slora_catalog_confine(&slash, 1, "tmp", tmp, &out, &err) == SLORA_OK,
        "and a folder under it is taken");

@@ -293,7 +293,8 @@ int slora_json_trigger_feed(slora_json_trigger_t *t,
     const slora_json_vocab_t *v, int32_t id);
 
 /* A trigger (not lead) just found by token id: j (fresh) takes id's
- * bytes past the trigger's end. 1 when it took them all. */
+ * bytes past the trigger's end, but the blanks they begin with. 1 when
+ * it took them all. */
 int slora_json_trigger_past(const slora_json_trigger_t *t, slora_json_t *j,
     const slora_json_vocab_t *v, int32_t id);
 

@@ -520,11 +520,25 @@ int
 slora_json_trigger_past(const slora_json_trigger_t *t, slora_json_t *j,
     const slora_json_vocab_t *v, int32_t id)
 {
+    size_t       n;
+    const char  *p;
+
     if (t->past == 0 || id == t->id) {
         return 1;
     }
 
-    return slora_json_feed(j, v->bytes + v->off[id + 1] - t->past, t->past);
+    p = v->bytes + v->off[id + 1] - t->past;
+    n = t->past;
+
+    /* blanks between the trigger and the value are none of the value's
+     * (a think block's "</think>\n\n" more than it would take before
+     * one, a compact one none) */
+    while (n > 0 && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')) {
+        p++;
+        n--;
+    }
+
+    return slora_json_feed(j, p, n);
 }
 
 

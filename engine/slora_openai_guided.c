@@ -27,12 +27,11 @@
 static int slora_openai_structured(cJSON *so, slora_openai_req_t *req,
     slora_openai_err_t *err);
 static int slora_openai_guided_json(cJSON *item, const char *param,
-    int closed, slora_openai_req_t *req, slora_openai_err_t *err);
+    slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_choice(cJSON *item, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_regex(cJSON *item, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err);
-static void slora_openai_close_objects(cJSON *sch);
 
 
 /*
@@ -118,7 +117,7 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
         return SLORA_OK;
     }
 
-    return slora_openai_guided_json(item, "guided_json", 0, req, err);
+    return slora_openai_guided_json(item, "guided_json", req, err);
 }
 
 
@@ -127,8 +126,9 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
  * constraint of json, regex, choice, grammar, json_object and
  * structural_tag (none, or two, is a 400, as vLLM's), and the options
  * disable_any_whitespace (the JSON without a blank between its
- * tokens), disable_additional_properties (a schema's objects without
- * additionalProperties closed to their declared properties),
+ * tokens), disable_additional_properties (vLLM's closes the objects
+ * that declare properties and say nothing of additionalProperties: here
+ * such an object admits only its declared properties anyway),
  * whitespace_pattern (refused) and disable_fallback (this server has
  * no backend to fall back to: nothing to disable). A field it does not
  * know is a 400, as a typo would otherwise go unseen.
@@ -137,7 +137,6 @@ static int
 slora_openai_structured(cJSON *so, slora_openai_req_t *req,
     slora_openai_err_t *err)
 {
-    int           closed;
     cJSON        *it, *kind;
     size_t        i, k;
     const char   *first, *param;
@@ -260,9 +259,6 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
                         && (strcmp(first, "json") == 0
                             || strcmp(first, "json_object") == 0);
 
-    closed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                              so, "disable_additional_properties"));
-
     if (strcmp(first, "choice") == 0) {
         return slora_openai_choice(kind, param, req, err);
     }
@@ -272,7 +268,7 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
     }
 
     if (strcmp(first, "json") == 0) {
-        return slora_openai_guided_json(kind, param, closed, req, err);
+        return slora_openai_guided_json(kind, param, req, err);
     }
 
     /* json_object */
@@ -297,10 +293,9 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
 }
 
 
-/* A schema, as an object or as its JSON text; closed: its objects that
- * say nothing of additionalProperties admit only their declared ones. */
+/* A schema, as an object or as its JSON text. */
 static int
-slora_openai_guided_json(cJSON *item, const char *param, int closed,
+slora_openai_guided_json(cJSON *item, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
     int     rc;
@@ -312,7 +307,7 @@ slora_openai_guided_json(cJSON *item, const char *param, int closed,
                                  "give one", param);
     }
 
-    if (cJSON_IsObject(item) && !closed) {
+    if (cJSON_IsObject(item)) {
         return slora_openai_schema(item, param, req, err);
     }
 
@@ -323,103 +318,19 @@ slora_openai_guided_json(cJSON *item, const char *param, int closed,
                                  "hold one", param);
     }
 
-    doc = cJSON_IsString(item) ? cJSON_Parse(item->valuestring)
-                               : cJSON_Duplicate(item, 1);
+    doc = cJSON_IsString(item) ? cJSON_Parse(item->valuestring) : NULL;
 
     if (!cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
-        return cJSON_IsObject(item)
-               ? slora_openai_nomem(err)
-               : slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                   "invalid_type", param, "%s must be a "
-                                   "schema: an object, or its JSON text",
-                                   param);
-    }
-
-    if (closed) {
-        slora_openai_close_objects(doc);
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
+                                 param, "%s must be a schema: an object, or"
+                                 " its JSON text", param);
     }
 
     rc = slora_openai_schema(doc, param, req, err);
     cJSON_Delete(doc);
 
     return rc;
-}
-
-
-/*
- * vLLM's disable_additional_properties: every object schema (a "type"
- * of "object", or "properties") that says nothing of
- * additionalProperties gets "additionalProperties": false. Walked
- * through the keywords that hold schemas, never into const, enum,
- * default or examples, whose objects are values, not schemas. An
- * allocation that fails leaves that object open: its schema then admits
- * more than was asked, never less, and slora_openai_schema's copy
- * fails on the same shortage anyway.
- */
-static void
-slora_openai_close_objects(cJSON *sch)
-{
-    int          object;
-    cJSON       *kw, *sub, *type, *t;
-    size_t       i;
-
-    static const char  *one[] = {
-        "items", "additionalProperties", "not", "if", "then", "else",
-        "contains", "additionalItems", "unevaluatedProperties"
-    };
-
-    static const char  *list[] = {
-        "anyOf", "oneOf", "allOf", "prefixItems", "items"
-    };
-
-    static const char  *map[] = {
-        "properties", "$defs", "definitions", "patternProperties"
-    };
-
-    if (!cJSON_IsObject(sch)) {
-        return;
-    }
-
-    type = cJSON_GetObjectItemCaseSensitive(sch, "type");
-    object = cJSON_GetObjectItemCaseSensitive(sch, "properties") != NULL
-             || (cJSON_IsString(type)
-                 && strcmp(type->valuestring, "object") == 0);
-
-    for (t = cJSON_IsArray(type) ? type->child : NULL; t; t = t->next) {
-        object |= cJSON_IsString(t) && strcmp(t->valuestring, "object") == 0;
-    }
-
-    if (object
-        && cJSON_GetObjectItemCaseSensitive(sch, "additionalProperties")
-           == NULL)
-    {
-        (void) cJSON_AddFalseToObject(sch, "additionalProperties");
-    }
-
-    for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
-        slora_openai_close_objects(
-            cJSON_GetObjectItemCaseSensitive(sch, one[i]));
-    }
-
-    for (i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
-        kw = cJSON_GetObjectItemCaseSensitive(sch, list[i]);
-
-        for (sub = cJSON_IsArray(kw) ? kw->child : NULL; sub; sub = sub->next)
-        {
-            slora_openai_close_objects(sub);
-        }
-    }
-
-    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        kw = cJSON_GetObjectItemCaseSensitive(sch, map[i]);
-
-        for (sub = cJSON_IsObject(kw) ? kw->child : NULL; sub;
-             sub = sub->next)
-        {
-            slora_openai_close_objects(sub);
-        }
-    }
 }
 
 

@@ -284,6 +284,46 @@ test_trigger(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        "for the schema to take");
     slora_json_vocab_free(tv);
 
+    /* a token that runs on past the trigger with blanks: they are before
+     * the value, none of it, compact or not (a think block's
+     * "</think>\n\n{"); a blank inside the value is the value's */
+    {
+        static const char    *ttoks[] = { "</think>\n\n{", "</think>{ " };
+        static const size_t   tlens[] = { 11, 10 };
+
+        tv = slora_json_vocab_from(ttoks, tlens, 2, &err);
+        if (tv == NULL) {
+            BAIL_OUT("%s", err.msg);
+        }
+
+        whole = 1;
+
+        for (k = 0; k < 2; k++) {
+            memset(&t, 0, sizeof(t));
+            memcpy(t.text, "</think>", 8);
+            t.len = 8;
+            t.id = -1;
+            slora_json_init(&j, NULL);
+            j.compact = (uint8_t) k;
+            whole &= slora_json_trigger_feed(&t, tv, 0) == 1 && t.past == 3
+                     && slora_json_trigger_past(&t, &j, tv, 0) == 1
+                     && j.depth == 1;
+        }
+
+        ok(whole, "blanks past the trigger, before the value: passed over,"
+           " compact or not");
+        memset(&t, 0, sizeof(t));
+        memcpy(t.text, "</think>", 8);
+        t.len = 8;
+        t.id = -1;
+        slora_json_init(&j, NULL);
+        j.compact = 1;
+        ok(slora_json_trigger_feed(&t, tv, 1) == 1 && t.past == 2
+           && slora_json_trigger_past(&t, &j, tv, 1) == 0,
+           "... a blank inside a compact value refused");
+        slora_json_vocab_free(tv);
+    }
+
     /* the engine: the free greedy answer; then with a schema that holds
      * from its first few bytes on */
     e = chat_run_engine(tok);

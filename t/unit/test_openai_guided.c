@@ -1,0 +1,337 @@
+/*
+ * test_openai_guided.c: guided decoding in the request parser
+ * (engine/slora_openai_guided.c), in both of vLLM's spellings: guided_json
+ * (a schema, or its text), guided_choice and guided_regex, and the
+ * structured_outputs object of one json, regex, choice or json_object
+ * with its options (disable_any_whitespace making JSON compact,
+ * disable_additional_properties and disable_fallback taken), each kept
+ * as the schema's compact text of its form; and each kind of bad input
+ * with the status, code and param a client sees: the wrong types, none
+ * or two constraints, a field structured_outputs lacks, what this server
+ * refuses (a grammar, a structural tag, a whitespace pattern), and each
+ * beside another, a JSON response_format or tools. Every request is
+ * freed, failed ones too, so the ASan build finds a leak.
+ */
+
+#include "tap.h"
+
+#include "slora_json.h"
+#include "slora_openai.h"
+#include "openai_eq.h"
+
+
+typedef struct {
+    const char           *name;
+    slora_openai_kind_e   kind;
+    const char           *body;
+    int                   status;
+    const char           *code;
+    const char           *param;
+} bad_case_t;
+
+
+#define CHAT  SLORA_OPENAI_CHAT
+#define COMP  SLORA_OPENAI_COMPLETION
+#define MSGS  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
+
+
+static const bad_case_t  bad_cases[] = {
+    { "chat: guided_json beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_object\"},\"guided_json\":{\"type\":\"object\"}}",
+      400, "invalid_value", "guided_json" },
+    { "completions: guided_json text that is not a schema", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":\"[1]\"}",
+      400, "invalid_type", "guided_json" },
+    { "completions: guided_json text with a NUL in a string", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
+      "\"{\\\"properties\\\":{\\\"a\\\\u0000b\\\":{}}}\"}",
+      400, "invalid_value", "guided_json" },
+    { "chat: a tool call's arguments with a NUL in a string", CHAT,
+      "{\"model\":\"base\",\"messages\":[{\"role\":\"assistant\","
+      "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+      "\"function\":{\"name\":\"f\",\"arguments\":"
+      "\"{\\\"a\\\":\\\"x\\\\u0000y\\\"}\"}}]}]}",
+      400, "invalid_value", "messages" },
+    { "completions: guided_json the server cannot enforce", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
+      "{\"type\":\"object\",\"properties\":{\"a\":{\"not\":{}}}}}",
+      400, "invalid_value", "guided_json" },
+    { "chat: guided_choice a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":\"a\"}",
+      400, "invalid_type", "guided_choice" },
+    { "chat: guided_choice of a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\",1]}",
+      400, "invalid_type", "guided_choice" },
+    { "completions: guided_choice, one the start of another", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_choice\":"
+      "[\"yes\",\"yes!\"]}", 400, "invalid_value", "guided_choice" },
+    { "chat: guided_choice beside guided_json", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"guided_json\":{\"type\":\"object\"}}",
+      400, "invalid_value", "guided_choice" },
+    { "chat: guided_choice beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"response_format\":{\"type\":\"json_object\"}}",
+      400, "invalid_value", "guided_choice" },
+    { "chat: guided_choice beside tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "invalid_value", "tool_choice" },
+    { "completions: guided_regex a number", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":5}",
+      400, "invalid_type", "guided_regex" },
+    { "chat: guided_regex with a lookahead", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a(?=b)\"}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex matching only the empty text", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"(|)\"}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex beside guided_choice", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_choice\":[\"a\"],"
+      "\"guided_regex\":\"a\"}", 400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a\","
+      "\"response_format\":{\"type\":\"json_object\"}}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: guided_regex beside tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_regex\":\"a\","
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "invalid_value", "tool_choice" },
+    { "chat: structured_outputs a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":\"x\"}",
+      400, "invalid_type", "structured_outputs" },
+    { "chat: structured_outputs with no constraint", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"disable_fallback\":true}}",
+      400, "missing_required_parameter", "structured_outputs" },
+    { "chat: structured_outputs with two constraints", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"regex\":\"a\",\"choice\":[\"a\"]}}",
+      400, "invalid_value", "structured_outputs.choice" },
+    { "chat: structured_outputs with a field it lacks", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"regex\":\"a\",\"regexp\":\"b\"}}",
+      400, "invalid_value", "structured_outputs" },
+    { "chat: structured_outputs.grammar", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"grammar\":\"root ::= \\\"a\\\"\"}}",
+      400, "unsupported_parameter", "structured_outputs.grammar" },
+    { "chat: structured_outputs.structural_tag", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"structural_tag\":\"{}\"}}",
+      400, "unsupported_parameter", "structured_outputs.structural_tag" },
+    { "chat: structured_outputs.whitespace_pattern", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":true,\"whitespace_pattern\":\" ?\"}}",
+      400, "unsupported_parameter", "structured_outputs.whitespace_pattern" },
+    { "chat: structured_outputs.disable_any_whitespace a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":true,\"disable_any_whitespace\":1}}",
+      400, "invalid_type", "structured_outputs" },
+    { "chat: structured_outputs.disable_fallback a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":true,\"disable_fallback\":\"yes\"}}",
+      400, "invalid_type", "structured_outputs" },
+    { "chat: structured_outputs.json_object false", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json_object\":false}}",
+      400, "invalid_value", "structured_outputs.json_object" },
+    { "chat: structured_outputs.choice of a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"choice\":[\"a\",1]}}",
+      400, "invalid_type", "structured_outputs.choice" },
+    { "completions: structured_outputs.regex with a lookahead", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"structured_outputs\":"
+      "{\"regex\":\"a(?=b)\"}}",
+      400, "invalid_value", "structured_outputs.regex" },
+    { "completions: structured_outputs.json text that is not a schema", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"structured_outputs\":"
+      "{\"json\":\"[1]\"}}",
+      400, "invalid_type", "structured_outputs.json" },
+    { "chat: structured_outputs beside guided_regex", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"regex\":\"a\"},\"guided_regex\":\"a\"}",
+      400, "invalid_value", "guided_regex" },
+    { "chat: structured_outputs beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"json\":{\"type\":\"object\"}},\"response_format\":"
+      "{\"type\":\"json_object\"}}",
+      400, "invalid_value", "structured_outputs.json" },
+    { "chat: structured_outputs beside tools", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"choice\":[\"a\"]},"
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+      400, "invalid_value", "tool_choice" },
+    { "completions: guided_grammar", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_grammar\":\"a\"}",
+      400, "unsupported_parameter", "guided_grammar" },
+};
+
+
+static void test_good(void);
+static void test_bad(void);
+
+
+int
+main(void)
+{
+    test_good();
+    test_bad();
+
+    return done_testing();
+}
+
+
+static void
+test_good(void)
+{
+    int                 rc;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"guided_json\":"
+               "{\"type\": \"object\", \"required\": [\"a\"], "
+               "\"properties\": {\"a\": {\"type\": \"string\"}}}}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\",\"required\":"
+                 "[\"a\"],\"properties\":{\"a\":{\"type\":\"string\"}}}")
+          == 0, "completions: vLLM's guided_json is the schema: %s",
+       req.schema.data != NULL ? req.schema.data : "(none)");
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_choice\":"
+               "[\"yes\", \"no\", \"\\u00e9\"]}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_CHOICE
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "[\"yes\",\"no\",\"\xc3\xa9\"]") == 0
+       && !req.json,
+       "chat: guided_choice: the texts' array, compact, marked a choice: "
+       "%s", req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\",\"guided_regex\":"
+               "\"(yes|no)\\\\.\\\"\"}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_REGEX
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "(yes|no)\\.\"") == 0 && !req.json,
+       "completions: guided_regex: its text as it is, marked a regex: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    /* vLLM's structured_outputs: the same kinds under one object */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"choice\":[\"yes\",\"no\"],\"disable_fallback\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_CHOICE
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "[\"yes\",\"no\"]") == 0 && !req.json,
+       "chat: structured_outputs.choice: a choice: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"structured_outputs\":{\"regex\":\"[0-9]+\","
+               "\"json\":null}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_REGEX
+       && req.schema.data != NULL && strcmp(req.schema.data, "[0-9]+") == 0,
+       "completions: structured_outputs.regex (json null beside it): %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json\":{\"type\":\"object\",\"properties\":{\"a\":"
+               "{\"type\":\"string\"}}}}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_SCHEMA
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\",\"properties\":"
+                 "{\"a\":{\"type\":\"string\"}}}") == 0,
+       "chat: structured_outputs.json: the schema: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json\":\"{\\\"type\\\":\\\"object\\\"}\","
+               "\"disable_additional_properties\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\"}") == 0,
+       "chat: structured_outputs.json's text, disable_additional_properties:"
+       " the schema as written (a free-form object stays free, as vLLM's): "
+       "%s", req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json_object\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.json && req.schema.data == NULL
+       && !req.json_compact,
+       "chat: structured_outputs.json_object: JSON mode: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json_object\":true,\"disable_any_whitespace\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.json && req.json_compact,
+       "chat: ... with disable_any_whitespace: compact: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"json\":{\"type\":\"object\"},"
+               "\"disable_any_whitespace\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL && req.json_compact,
+       "chat: structured_outputs.json, disable_any_whitespace: compact: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"regex\":\"a b\",\"disable_any_whitespace\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_REGEX
+       && !req.json_compact,
+       "chat: structured_outputs.regex, disable_any_whitespace: no JSON to "
+       "make compact, the regex's own blank kept: %s",
+       rc == SLORA_OK ? "" : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"guided_json\":"
+               "\"{\\\"type\\\": \\\"object\\\"}\"}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"type\":\"object\"}") == 0,
+       "chat: so is guided_json's text: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+}
+
+
+static void
+test_bad(void)
+{
+    int                 rc;
+    size_t              i;
+    slora_openai_req_t  req;
+    slora_openai_err_t  err;
+    const bad_case_t   *c;
+
+    for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        c = &bad_cases[i];
+
+        rc = parse(c->kind, c->body, &req, &err);
+
+        if (!ok(rc == SLORA_ERROR && err.status == c->status
+                && nstreq(err.type, "invalid_request_error")
+                && nstreq(err.code, c->code) && nstreq(err.param, c->param)
+                && err.len > 0 && err.len == strlen(err.msg),
+                "%s: %d %s %s", c->name, c->status,
+                c->code ? c->code : "null", c->param ? c->param : "null"))
+        {
+            diag("got rc %d, %d %s %s %s: %s", rc, err.status,
+                 err.type ? err.type : "(null)",
+                 err.code ? err.code : "null",
+                 err.param ? err.param : "null", err.msg);
+        }
+
+        slora_openai_req_free(&req);
+    }
+}

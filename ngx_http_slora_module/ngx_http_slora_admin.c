@@ -285,9 +285,17 @@ ngx_http_slora_lora_body(ngx_http_request_t *r)
     }
 
     if (op == SLORA_OP_REGISTER || op == SLORA_OP_DEREGISTER) {
-        /* a reload's new engine starts from the registrations the zone
-         * held when the reload began: this worker's engine is the old one */
-        if (ngx_exiting || ngx_terminate || ngx_quit) {
+        /*
+         * A worker a reload or a stop told to exit: its engine, if it
+         * goes on (the reload kept it), takes the op, or refuses it
+         * while a new engine takes over (slora_engine_op), in these
+         * words; if that engine has already quit, the words are the same
+         * rather than "the engine process is gone".
+         */
+        if ((ngx_exiting || ngx_terminate || ngx_quit)
+            && ngx_http_slora_engine_down(ngx_http_slora_queue(smcf))
+               != NULL)
+        {
             ngx_http_finalize_request(r,
                 ngx_http_slora_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "server_error", "engine_not_ready",

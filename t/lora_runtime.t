@@ -355,7 +355,31 @@ is(load({ lora_name => 'late2', lora_path => "$ver/v2" })->{status}, 200,
    '... seconds later, taken (the reload failed: no engine took over)');
 is(unload('late2')->{status}, 200, '... and unloaded');
 close($taker);
+
+# A reload that leaves the engine's directives as they were keeps the
+# engine and its zone: a registration an old worker finishes reading
+# during it goes to that engine, which keeps it.
 $slots = 9;
+$extra_listen = "        location = /reloaded { return 204; }\n";
+configure();
+$epid = $s->engine_pid;
+$held = stream_start($PORT, 'POST', '/v1/load_lora_adapter',
+                     body => json_encode({ lora_name => 'kept',
+                                           lora_path => "$ver/v2" }),
+                     headers => { 'Content-Type' => 'application/json' },
+                     hold => 4);
+$s->signal('HUP');
+ok(SloraTest::wait_for(30, sub {
+       (http_req($PORT, 'GET', '/reloaded')->{status} // 0) == 204
+   }), 'a reload of a location alone: its new workers answer')
+    or diag($s->log_tail);
+is($s->engine_pid, $epid, '... the engine kept');
+$held->release;
+$held->wait_done(30);
+like(said($held->result), qr/^200 /,
+     '... a registration an old worker read during it: taken');
+is(complete('kept')->{text}, $text{b}, '... and served (v2\'s weights)');
+is(unload('kept')->{status}, 200, '... and unloaded');
 $extra_listen = '';
 configure();
 is(unload('keep')->{status}, 200, 'keep: unloaded on the new engine');

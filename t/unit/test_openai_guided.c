@@ -308,30 +308,11 @@ test_good(void)
 static void
 test_bad(void)
 {
-    int                 rc;
     size_t              i;
-    slora_openai_req_t  req;
-    slora_openai_err_t  err;
     const bad_case_t   *c;
 
     for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         c = &bad_cases[i];
-
-        rc = parse(c->kind, c->body, &req, &err);
-
-        if (!ok(rc == SLORA_ERROR && err.status == c->status
-                && nstreq(err.type, "invalid_request_error")
-                && nstreq(err.code, c->code) && nstreq(err.param, c->param)
-                && err.len > 0 && err.len == strlen(err.msg),
-                "%s: %d %s %s", c->name, c->status,
-                c->code ? c->code : "null", c->param ? c->param : "null"))
-        {
-            diag("got rc %d, %d %s %s %s: %s", rc, err.status,
-                 err.type ? err.type : "(null)",
-                 err.code ? err.code : "null",
-                 err.param ? err.param : "null", err.msg);
-        }
-
-        slora_openai_req_free(&req);
+        refused_as(c->name, c->kind, c->body, c->status, c->code, c->param);
     }
 }

@@ -191,7 +191,10 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
                                      it->string);
         }
 
-        if (i != 2 && !cJSON_IsNull(it) && !cJSON_IsBool(it)) {
+        /* the options but whitespace_pattern (a string) are booleans */
+        if (strcmp(options[i], "whitespace_pattern") != 0
+            && !cJSON_IsNull(it) && !cJSON_IsBool(it))
+        {
             return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                      "invalid_type", "structured_outputs",
                                      "structured_outputs.%s must be a "

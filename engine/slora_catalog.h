@@ -166,7 +166,10 @@ int slora_catalog_put(slora_catalog_t *cat, const char *name,
  * unload_lora_adapter; slora_catalog_runtime.c): name served from the
  * folder dir, which must lie under the roots. check (NULL: none) judges
  * the folder's realpath, once it is known to lie under the roots, before
- * anything changes. A name the catalog holds is refused unless replace.
+ * anything changes; a check that answers SLORA_AGAIN (its reading of
+ * the folder goes on elsewhere) makes the call answer it, and the
+ * caller calls again later, the whole judged again. A name the catalog
+ * holds is refused unless replace.
  *
  * With the directory source the registration is the catalog's own: a
  * version of its own each time, so that one replacing another drops the

@@ -308,10 +308,12 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
         return SLORA_DECLINED;
     }
 
-    if (check != NULL && check(data, *real, err) != SLORA_OK) {
+    rc = check != NULL ? check(data, *real, err) : SLORA_OK;
+
+    if (rc != SLORA_OK) {
         free(*real);
         *real = NULL;
-        return SLORA_ERROR;
+        return rc == SLORA_AGAIN ? SLORA_AGAIN : SLORA_ERROR;
     }
 
     return SLORA_OK;

@@ -328,6 +328,8 @@ slora_engine_free(slora_engine_t *e)
         slora_prefetch_free(e->prefetch);
     }
 
+    slora_engine_reading_clear(e);
+
     if (e->wake_fd >= 0) {
         close(e->wake_fd);
     }

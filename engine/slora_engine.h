@@ -497,8 +497,10 @@ int slora_engine_add_adapter(slora_engine_t *e, const char *name,
  * folder's realpath as the catalog holds it (NULL where Redis took the
  * write but this engine has not read it back), err's text a note where
  * the adapter could not be made resident now (its first request reads
- * it); SLORA_AGAIN with Redis while the write is out (call again after a
- * step); SLORA_DECLINED: dir does not exist; SLORA_UNAVAILABLE: Redis
+ * it); SLORA_AGAIN while a prefetch thread reads the folder's weights
+ * (neither the engine's thread nor its streams wait for them), or with
+ * Redis while the write is out: call again after a step (the engine's
+ * wake fd says when either ended); SLORA_DECLINED: dir does not exist; SLORA_UNAVAILABLE: Redis
  * does not answer; SLORA_ERROR: refused.
  * Deregistering: the name is unknown from then on (with Redis its hash
  * is removed, whoever wrote it), its copies dropped as the requests

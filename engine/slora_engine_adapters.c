@@ -4,8 +4,9 @@
  * thread), requests parked while their tenant or adapter resolves or
  * while the prefetch thread reads their adapter, what the prefetch thread
  * is fed (waiting requests, the catalog's hints) and what it hands back,
- * the admin operations (load, unload, pin, unpin, list), and the preload
- * of the whole catalog into the host tier before serving.
+ * the admin operations (load, unload, pin, unpin, list), adapters
+ * registered at run time (their folders read by a prefetch thread), and
+ * the preload of the whole catalog into the host tier before serving.
  *
  * The one idea: a request reaches the scheduler only once its adapter is
  * known and, when others are running, in host memory; until then it sits
@@ -51,6 +52,10 @@ typedef struct {
 } slora_engine_preload_t;
 
 
+static int slora_engine_checked(slora_engine_t *e, int rc,
+    slora_adapter_image_t *img);
+static void slora_engine_reading_done(slora_engine_t *e,
+    slora_prefetch_done_t *done);
 static int slora_engine_get_adapter(slora_engine_t *e, const char *name,
     int use, slora_adapter_t **out, slora_err_t *err);
 static void slora_engine_prefetch_one(slora_engine_t *e, slora_adapter_t *a);
@@ -99,32 +104,126 @@ slora_engine_add_adapter(slora_engine_t *e, const char *name,
  * kept, and becomes the adapter's host copy once registered (the folder
  * read once); with Redis the registration ends in another call, after
  * the write, and its first use reads the folder again.
+ *
+ * The weights are read by a prefetch thread where the engine has them,
+ * so that no stream waits for them: the first call hands the folder
+ * out and answers SLORA_AGAIN, as does every call while it is out, or
+ * while another registration's outcome waits for its owner; the owner's
+ * call after the read ended (the engine's wake_fd says when) takes it.
+ * Without prefetch threads the engine's thread reads it here.
  */
 static int
 slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
 {
-    int                     rc;
-    slora_engine_t         *e = data;
-    slora_adapter_image_t   img;
+    int                      rc;
+    slora_engine_t          *e = data;
+    slora_adapter_image_t    img;
+    slora_engine_reading_t  *rd;
 
     memset(&img, 0, sizeof(img));
     slora_engine_drop_checked(e);
 
-    rc = slora_adapter_image_load(&e->model->cfg,
-                                  slora_pool_page_elems(e->pool),
-                                  slora_pool_slices(e->pool),
-                                  &e->backend->host_mem, path, path, NULL,
-                                  &img, err);
+    if (e->prefetch == NULL) {
+        rc = slora_adapter_image_load(&e->model->cfg,
+                                      slora_pool_page_elems(e->pool),
+                                      slora_pool_slices(e->pool),
+                                      &e->backend->host_mem, path, path,
+                                      NULL, &img, err);
+        return slora_engine_checked(e, rc, &img);
+    }
 
+    rd = &e->reading;
+
+    if (rd->state == SLORA_READING_OUT
+        || (rd->state == SLORA_READING_DONE && rd->owner != e->asking))
+    {
+        return SLORA_AGAIN;
+    }
+
+    if (rd->state == SLORA_READING_DONE) {
+        if (strcmp(rd->path, path) == 0) {
+            rc = rd->done.status;
+            if (rc != SLORA_OK) {
+                *err = rd->done.err;
+            }
+
+            img = rd->done.img;
+            memset(&rd->done.img, 0, sizeof(rd->done.img));
+            slora_engine_reading_clear(e);
+
+            return slora_engine_checked(e, rc, &img);
+        }
+
+        /* the path leads elsewhere since: that folder is read */
+        slora_engine_reading_clear(e);
+    }
+
+    rd->path = strdup(path);
+    if (rd->path == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "engine: no memory for a "
+                             "registration's path");
+    }
+
+    if (slora_prefetch_submit(e->prefetch, rd, 0, path, path, NULL)
+        != SLORA_OK)
+    {
+        /* its loads are all out (one at a time for a key: this is the
+         * only reading): a finished one wakes the engine for the next */
+        slora_engine_reading_clear(e);
+        return SLORA_AGAIN;
+    }
+
+    rd->state = SLORA_READING_OUT;
+    rd->owner = e->asking;
+
+    return SLORA_AGAIN;
+}
+
+
+/* A registration's folder read (rc, img): kept as the adapter's host
+ * copy with the folder catalog, freed with Redis or on failure. */
+static int
+slora_engine_checked(slora_engine_t *e, int rc, slora_adapter_image_t *img)
+{
     if (rc == SLORA_OK && !e->redis) {
-        e->checked = img;
+        e->checked = *img;
         e->have_checked = 1;
         return SLORA_OK;
     }
 
-    slora_adapter_image_free(&img);
+    slora_adapter_image_free(img);
 
-    return rc;
+    return rc == SLORA_OK ? SLORA_OK : SLORA_ERROR;
+}
+
+
+/* A prefetch thread's read of a registration's folder ended: its owner
+ * takes it at its next call, or it is dropped if the owner went. */
+static void
+slora_engine_reading_done(slora_engine_t *e, slora_prefetch_done_t *done)
+{
+    slora_engine_reading_t  *rd = &e->reading;
+
+    rd->done = *done;
+    rd->state = SLORA_READING_DONE;
+
+    if (rd->orphan) {
+        slora_engine_reading_clear(e);
+    }
+}
+
+
+void
+slora_engine_reading_clear(slora_engine_t *e)
+{
+    slora_engine_reading_t  *rd = &e->reading;
+
+    if (rd->state == SLORA_READING_DONE) {
+        slora_adapter_image_free(&rd->done.img);
+    }
+
+    free(rd->path);
+    memset(rd, 0, sizeof(slora_engine_reading_t));
 }
 
 
@@ -170,6 +269,7 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
     slora_adapter_t          *a;
     slora_catalog_adapter_t  *ca;
 
+    e->asking = owner;
     rc = slora_catalog_runtime_add(e->catalog, name, dir, replace, owner,
                                    slora_engine_check_folder, e, &ca, err);
     if (rc != SLORA_OK) {
@@ -224,7 +324,18 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
 void
 slora_engine_abandon_registration(slora_engine_t *e, uint64_t owner)
 {
+    slora_engine_reading_t  *rd = &e->reading;
+
     slora_catalog_runtime_abandon(e->catalog, owner);
+
+    if (rd->state != SLORA_READING_NONE && rd->owner == owner) {
+        if (rd->state == SLORA_READING_OUT) {
+            rd->orphan = 1;         /* dropped when the read ends */
+
+        } else {
+            slora_engine_reading_clear(e);
+        }
+    }
 }
 
 
@@ -1130,6 +1241,11 @@ slora_engine_prefetch_install(slora_engine_t *e)
     }
 
     while (slora_prefetch_take(e->prefetch, &done)) {
+        if (done.key == &e->reading) {
+            slora_engine_reading_done(e, &done);
+            continue;
+        }
+
         if (done.status != SLORA_OK
             || slora_adapters_install(e->adapters, done.key, done.gen,
                                       &done.img)

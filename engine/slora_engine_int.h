@@ -122,6 +122,27 @@ typedef struct {
 } slora_engine_host_t;
 
 
+/*
+ * A registration's folder read by a prefetch thread, so that the
+ * engine's thread (and every stream) does not wait for its weights: one
+ * at a time; another registration waits for this one's owner to take it
+ * (slora_engine_adapters.c).
+ */
+typedef enum {
+    SLORA_READING_NONE = 0,
+    SLORA_READING_OUT,          /* with a thread */
+    SLORA_READING_DONE          /* done holds its outcome */
+} slora_engine_reading_e;
+
+typedef struct {
+    slora_engine_reading_e  state;
+    uint64_t                owner;          /* its registration's */
+    int                     orphan;         /* its owner went away */
+    char                   *path;           /* the folder's realpath */
+    slora_prefetch_done_t   done;
+} slora_engine_reading_t;
+
+
 /* The logits row of item i's last token, the one its pick reads. */
 #define slora_engine_last_row(e, i)                                           \
     ((e)->seqs[i].logits_row + (e)->seqs[i].n_rows - 1)
@@ -174,6 +195,11 @@ struct slora_engine_s {
                                                the adapter's host copy
                                                (have_checked) */
     int                     have_checked;
+    slora_engine_reading_t  reading;        /* a registration's folder
+                                               being read by a prefetch
+                                               thread */
+    uint64_t                asking;         /* the registration being
+                                               checked: its owner */
     int32_t                 files_next;     /* the adapter whose files
                                                the next refresh looks at
                                                first */
@@ -254,6 +280,8 @@ void slora_engine_warm(slora_engine_t *e);
 void slora_engine_prefetch_install(slora_engine_t *e);
 /* A registration check's image not taken as a host copy, freed. */
 void slora_engine_drop_checked(slora_engine_t *e);
+/* Drops a registration's read, its image and path. */
+void slora_engine_reading_clear(slora_engine_t *e);
 void slora_engine_hints(slora_engine_t *e);
 
 /* slora_engine_log.c */

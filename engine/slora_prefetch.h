@@ -9,8 +9,9 @@
  * pure function); the engine's thread takes finished images and installs
  * them with slora_adapters_install(), which refuses an image read for a
  * source that has changed since (gen). A load is known by its key (the
- * caller's adapter), so the engine can ask whether one is out for an
- * adapter, and settle it rather than read the same folder twice.
+ * caller's adapter, or the registration the engine has read), so the
+ * engine can ask whether one is out for an adapter, and settle it rather
+ * than read the same folder twice.
  */
 
 #ifndef SLORA_PREFETCH_H

@@ -522,6 +522,10 @@ int slora_engine_restore_adapter(slora_engine_t *e, const char *name,
 /* A registration or deregistration of owner ended unanswered (its client
  * went away): the catalog's turn it held is given back. */
 void slora_engine_abandon_registration(slora_engine_t *e, uint64_t owner);
+/* A registration of owner was answered (by its caller, maybe before the
+ * engine judged it): the folder's read it handed out, if any, is
+ * dropped, so that the next registration's is handed out. */
+void slora_engine_registration_end(slora_engine_t *e, uint64_t owner);
 
 /*
  * Queues a request. SLORA_OK: queued, or resolving (its outcome comes as

@@ -52,6 +52,8 @@ typedef struct {
 } slora_engine_preload_t;
 
 
+static int slora_engine_check_here(slora_engine_t *e, const char *path,
+    slora_err_t *err);
 static int slora_engine_checked(slora_engine_t *e, int rc,
     slora_adapter_image_t *img);
 static void slora_engine_reading_done(slora_engine_t *e,
@@ -124,12 +126,7 @@ slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
     slora_engine_drop_checked(e);
 
     if (e->prefetch == NULL) {
-        rc = slora_adapter_image_load(&e->model->cfg,
-                                      slora_pool_page_elems(e->pool),
-                                      slora_pool_slices(e->pool),
-                                      &e->backend->host_mem, path, path,
-                                      NULL, &img, err);
-        return slora_engine_checked(e, rc, &img);
+        return slora_engine_check_here(e, path, err);
     }
 
     rd = &e->reading;
@@ -164,19 +161,47 @@ slora_engine_check_folder(void *data, const char *path, slora_err_t *err)
                              "registration's path");
     }
 
-    if (slora_prefetch_submit(e->prefetch, rd, 0, path, path, NULL)
-        != SLORA_OK)
-    {
-        /* its loads are all out (one at a time for a key: this is the
-         * only reading): a finished one wakes the engine for the next */
-        slora_engine_reading_clear(e);
+    rc = slora_prefetch_submit(e->prefetch, rd, 0, path, path, NULL);
+
+    if (rc == SLORA_OK) {
+        rd->state = SLORA_READING_OUT;
+        rd->owner = e->asking;
         return SLORA_AGAIN;
     }
 
-    rd->state = SLORA_READING_OUT;
-    rd->owner = e->asking;
+    slora_engine_reading_clear(e);
 
-    return SLORA_AGAIN;
+    if (rc != SLORA_BUSY) {
+        return slora_err_set(err, SLORA_ERROR, "engine: cannot hand %s to a"
+                             " prefetch thread: no memory", path);
+    }
+
+    /*
+     * Its loads are all out: requests' adapters, which each step hands
+     * out again as they end, so a turn might never come; this one is
+     * read here, as without the threads.
+     */
+    return slora_engine_check_here(e, path, err);
+}
+
+
+/* A registration's folder read on the engine's thread. */
+static int
+slora_engine_check_here(slora_engine_t *e, const char *path,
+    slora_err_t *err)
+{
+    int                    rc;
+    slora_adapter_image_t  img;
+
+    memset(&img, 0, sizeof(img));
+
+    rc = slora_adapter_image_load(&e->model->cfg,
+                                  slora_pool_page_elems(e->pool),
+                                  slora_pool_slices(e->pool),
+                                  &e->backend->host_mem, path, path, NULL,
+                                  &img, err);
+
+    return slora_engine_checked(e, rc, &img);
 }
 
 
@@ -274,6 +299,13 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
                                    slora_engine_check_folder, e, &ca, err);
     if (rc != SLORA_OK) {
         slora_engine_drop_checked(e);
+
+        if (rc != SLORA_AGAIN) {
+            /* refused before its check took the read (the folder gone
+             * meanwhile, the name taken) */
+            slora_engine_registration_end(e, owner);
+        }
+
         return rc;
     }
 
@@ -324,18 +356,26 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
 void
 slora_engine_abandon_registration(slora_engine_t *e, uint64_t owner)
 {
+    slora_catalog_runtime_abandon(e->catalog, owner);
+    slora_engine_registration_end(e, owner);
+}
+
+
+void
+slora_engine_registration_end(slora_engine_t *e, uint64_t owner)
+{
     slora_engine_reading_t  *rd = &e->reading;
 
-    slora_catalog_runtime_abandon(e->catalog, owner);
-
-    if (rd->state != SLORA_READING_NONE && rd->owner == owner) {
-        if (rd->state == SLORA_READING_OUT) {
-            rd->orphan = 1;         /* dropped when the read ends */
-
-        } else {
-            slora_engine_reading_clear(e);
-        }
+    if (rd->state == SLORA_READING_NONE || rd->owner != owner) {
+        return;
     }
+
+    if (rd->state == SLORA_READING_OUT) {
+        rd->orphan = 1;             /* dropped when the read ends */
+        return;
+    }
+
+    slora_engine_reading_clear(e);
 }
 
 

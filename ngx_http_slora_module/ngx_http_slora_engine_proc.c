@@ -782,16 +782,27 @@ ngx_http_slora_engine_op(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
     case SLORA_OP_REGISTER:
     case SLORA_OP_REPLACE:
     case SLORA_OP_DEREGISTER:
-        if (!ec->pending[i]
+        if ((!ec->pending[i] || !ec->redis)
             && (ec->quitting
                 || (!ec->redis
                     && slora_now_ns()
                        - atomic_load(&ec->q->registry_copied_ns)
                        < NGX_HTTP_SLORA_COPIED_NS)))
         {
-            /* a reload's new engine starts from the registrations the
+            /*
+             * A reload's new engine starts from the registrations the
              * zone held when its master copied them: one taken here
-             * since would be lost; the worker's word for a reload */
+             * since would be lost; the worker's word for a reload. So
+             * is one pending while its folder is read (nothing taken
+             * yet); with Redis a pending op's write may be out, and
+             * Redis keeps what it takes for every engine.
+             */
+            if (ec->pending[i]) {
+                ngx_http_slora_engine_abandon(ec, i, s);
+                ec->pending[i] = 0;
+                ec->n_pending--;
+            }
+
             ngx_cpystrn((u_char *) s->err_code, (u_char *) "engine_not_ready",
                         sizeof(s->err_code));
             slora_queue_fail(ec->q, i, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -116,6 +116,8 @@ ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     path[s->n_prompt] = '\0';
 
     if (!ec->redis && !slora_queue_registry_room(ec->q, s->adapter)) {
+        slora_engine_registration_end(ec->engine,
+                                      ngx_http_slora_engine_owner(i, s));
         return slora_err_set(err, SLORA_ERROR, "%d adapters are registered"
                              " at run time, the most this server keeps:"
                              " unload some, or put their folders in the"

@@ -7,8 +7,10 @@
  * adapter's host copy. Another registration waits while one's outcome
  * is out or untaken; an owner that went away has its read dropped; a
  * folder that fails to read is refused with the read's words; a path
- * that leads elsewhere by the time the read ended is read again. An
- * engine without prefetch threads reads the folder at the first call.
+ * that leads elsewhere by the time the read ended is read again; an
+ * owner refused before its check (the folder gone meanwhile) has its
+ * read dropped. An engine without prefetch threads, or whose threads'
+ * loads are all out, reads the folder at the first call.
  */
 
 #include <limits.h>
@@ -33,6 +35,7 @@ static slora_model_config_t   mcfg;
 
 static void test_threaded(void);
 static void test_unthreaded(void);
+static void test_full(void);
 
 
 int
@@ -63,6 +66,7 @@ main(void)
 
     test_threaded();
     test_unthreaded();
+    test_full();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0) {
@@ -134,7 +138,8 @@ static void
 test_threaded(void)
 {
     int                   rc;
-    char                  want[PATH_MAX], link5[600], to[600];
+    char                  want[PATH_MAX], link5[600], to[600],
+                          moved[600];
     const char           *path, *tier;
     slora_err_t           err;
     slora_engine_t       *e;
@@ -154,13 +159,24 @@ test_threaded(void)
         return;
     }
 
+    /* src3: a copy of src1 renamed in and out */
+    snprintf(to, sizeof(to), "%s/.src3", root);
+    snprintf(moved, sizeof(moved), "%s/src3", root);
+    tiny_adapter_make(&mcfg, root, ".src3", 8, 0x05, 104, 1.0f);
+
     /* r1: handed out, not read on this thread */
     rc = reg(e, "r1", "src1", 1, &path, &err);
     ok(rc == SLORA_AGAIN && !e->have_checked
-       && e->reading.state != SLORA_READING_NONE && e->reading.owner == 1,
+       && e->reading.state == SLORA_READING_OUT && e->reading.owner == 1,
        "threaded: r1's first call hands its folder to a thread (%d: %s)",
        rc, err.msg);
     ok(tier_of(e, "r1") == NULL, "threaded: r1 is not served yet");
+
+    /* (the read is DONE only once a step took it) */
+    rc = reg(e, "r2", "src2", 2, &path, &err);
+    ok(rc == SLORA_AGAIN && e->reading.state == SLORA_READING_OUT
+       && e->reading.owner == 1,
+       "threaded: r2 waits while r1's read is out (%d)", rc);
 
     ok(wait_reading(e, SLORA_READING_DONE), "threaded: r1's read ends");
 
@@ -187,16 +203,42 @@ test_threaded(void)
        "threaded: r2's folder handed out now (%d)", rc);
     ok(wait_reading(e, SLORA_READING_DONE), "threaded: r2's read ends");
     rc = reg(e, "r2", "src2", 2, &path, &err);
-    ok(rc == SLORA_OK && tier_of(e, "r2") != NULL,
-       "threaded: r2 registered (%d: %s)", rc, err.msg);
+    tier = tier_of(e, "r2");
+    ok(rc == SLORA_OK && tier != NULL && strcmp(tier, "disk") != 0,
+       "threaded: r2 registered, resident (%d: %s)", rc, err.msg);
 
-    /* an owner that goes while its read is out: the read is dropped */
+    /* an owner that goes while its read is out: dropped when it ends */
     rc = reg(e, "r3", "src1", 3, &path, &err);
     ok(rc == SLORA_AGAIN, "threaded: r3 handed out (%d)", rc);
     slora_engine_abandon_registration(e, 3);
-    ok(wait_reading(e, SLORA_READING_NONE) && tier_of(e, "r3") == NULL,
-       "threaded: r3's owner went: its read dropped when it ended, r3 not"
-       " served");
+    ok(e->reading.orphan && wait_reading(e, SLORA_READING_NONE),
+       "threaded: r3's owner went: its read dropped when it ended");
+
+    /* ... or once it ended */
+    rc = reg(e, "r3", "src1", 33, &path, &err);
+    ok(rc == SLORA_AGAIN && e->reading.owner == 33
+       && wait_reading(e, SLORA_READING_DONE),
+       "threaded: r3 again, by another owner: a read of its own, ended");
+    slora_engine_abandon_registration(e, 33);
+    ok(e->reading.state == SLORA_READING_NONE && tier_of(e, "r3") == NULL,
+       "threaded: that owner went too: the read dropped at once");
+
+    /* an owner refused before its check took the read: the folder gone
+     * meanwhile; the read is dropped, the next registration goes on */
+    ok(rename(to, moved) == 0, "threaded: src3 made");
+    rc = reg(e, "r7", "src3", 7, &path, &err);
+    ok(rc == SLORA_AGAIN && wait_reading(e, SLORA_READING_DONE),
+       "threaded: src3's read ends");
+    ok(rename(moved, to) == 0, "threaded: src3 moved away");
+    rc = reg(e, "r7", "src3", 7, &path, &err);
+    ok(rc == SLORA_DECLINED && e->reading.state == SLORA_READING_NONE,
+       "threaded: r7 is a 404 now, its read dropped (%d: %s)", rc,
+       err.msg);
+    rc = reg(e, "r8", "src1", 8, &path, &err);
+    ok(rc == SLORA_AGAIN && e->reading.owner == 8,
+       "threaded: the next registration's read is handed out (%d)", rc);
+    slora_engine_abandon_registration(e, 8);
+    ok(wait_reading(e, SLORA_READING_NONE), "threaded: r8 dropped");
 
     /* a folder that does not read: the read's words */
     rc = reg(e, "r4", "bad", 4, &path, &err);
@@ -268,6 +310,50 @@ test_unthreaded(void)
     rc = reg(e, "r4", "bad", 4, &path, &err);
     ok(rc == SLORA_ERROR && strstr(err.msg, "safetensors") != NULL,
        "unthreaded: bad refused at once (%d: %s)", rc, err.msg);
+
+    slora_engine_free(e);
+}
+
+
+/* The prefetch threads' loads all out (keys[], which no step may take:
+ * the engine is freed with them out): a registration is read at once. */
+static void
+test_full(void)
+{
+    int                   rc, i, keys[SLORA_PREFETCH_MAX];
+    char                  dir[600];
+    const char           *path, *tier;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_engine_conf_t   conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = root;
+    conf.n_threads = 2;
+    conf.max_batch_tokens = 64;
+    conf.max_running = 8;
+    conf.host_cache_bytes = (size_t) 64 << 20;
+    conf.prefetch_threads = 1;
+
+    e = tiny_engine_up(&conf, "full: engine up");
+    if (e == NULL) {
+        return;
+    }
+
+    for (i = 0; i < SLORA_PREFETCH_MAX; i++) {
+        snprintf(dir, sizeof(dir), "%s/src%d", root, 1 + i % 2);
+        ok(slora_prefetch_submit(e->prefetch, &keys[i], 0, "k", dir, NULL)
+           == SLORA_OK, "full: load %d of %d handed out", i + 1,
+           SLORA_PREFETCH_MAX);
+    }
+
+    rc = reg(e, "r9", "src1", 9, &path, &err);
+    tier = tier_of(e, "r9");
+    ok(rc == SLORA_OK && tier != NULL && strcmp(tier, "disk") != 0
+       && e->reading.state == SLORA_READING_NONE,
+       "full: with no load free, r9 is read at once (%d: %s)", rc,
+       err.msg);
 
     slora_engine_free(e);
 }

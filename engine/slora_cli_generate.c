@@ -76,6 +76,8 @@ static const char  slora_generate_usage[] =
     "                        array of strings (as vLLM's guided_choice)\n"
     "  --regex RE            the output is a text this regular expression\n"
     "                        matches whole (as vLLM's guided_regex)\n"
+    "  --grammar G           the output is a text of this EBNF grammar's\n"
+    "                        rule root (as vLLM's guided_grammar)\n"
     "  --prompt-logprobs 1   the prompt's log-probability under the model\n"
     "                        (and adapter) and its perplexity, on stderr;\n"
     "                        --max-tokens may then be 0\n"
@@ -212,14 +214,17 @@ slora_cli_generate(int argc, char **argv)
 
         } else if (strcmp(opt, "--json-schema") == 0
                    || strcmp(opt, "--choice") == 0
-                   || strcmp(opt, "--regex") == 0)
+                   || strcmp(opt, "--regex") == 0
+                   || strcmp(opt, "--grammar") == 0)
         {
             req.json_schema = val;
             req.json_schema_len = strlen(val);
             req.json_form = strcmp(opt, "--choice") == 0
                             ? SLORA_JSON_FORM_CHOICE
                             : strcmp(opt, "--regex") == 0
-                            ? SLORA_JSON_FORM_REGEX : SLORA_JSON_FORM_SCHEMA;
+                            ? SLORA_JSON_FORM_REGEX
+                            : strcmp(opt, "--grammar") == 0
+                            ? SLORA_JSON_FORM_GRAMMAR : SLORA_JSON_FORM_SCHEMA;
 
         } else if (strcmp(opt, "--prompt-logprobs") == 0) {
             rc = slora_cli_number(val, 0, 1, &v);

@@ -136,8 +136,11 @@ typedef enum {
     SLORA_JSON_FORM_SCHEMA = 0,     /* a JSON schema */
     SLORA_JSON_FORM_CHOICE,         /* vLLM's guided_choice: a JSON array
                                        of texts */
-    SLORA_JSON_FORM_REGEX           /* vLLM's guided_regex: a regular
+    SLORA_JSON_FORM_REGEX,          /* vLLM's guided_regex: a regular
                                        expression, as it is */
+    SLORA_JSON_FORM_GRAMMAR         /* vLLM's guided_grammar: a grammar
+                                       without recursion
+                                       (slora_grammar.h) */
 } slora_json_form_e;
 
 /* Compiles text[0..len) as a schema of that form (each parser below). */
@@ -145,7 +148,7 @@ slora_json_schema_t *slora_json_form_parse(int form, const char *text,
     size_t len, slora_err_t *err);
 
 /* The request field a form comes in, for messages: "response_format's
- * schema", "guided_choice", "guided_regex". */
+ * schema", "guided_choice", "guided_regex", "guided_grammar". */
 const char *slora_json_form_name(int form);
 
 
@@ -166,6 +169,14 @@ slora_json_schema_t *slora_json_choice_parse(const char *text, size_t len,
  * slora_json_schema_free.
  */
 slora_json_schema_t *slora_json_regex_parse(const char *text, size_t len,
+    slora_err_t *err);
+
+/*
+ * vLLM's guided_grammar: text[0..len) is a grammar (slora_grammar.h) the
+ * whole output is a text of, held as its regular expression is (as
+ * guided_regex's). Freed with slora_json_schema_free.
+ */
+slora_json_schema_t *slora_json_grammar_parse(const char *text, size_t len,
     slora_err_t *err);
 
 

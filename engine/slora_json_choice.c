@@ -1,8 +1,10 @@
 /*
  * slora_json_choice.c: answers held to other than one JSON document, as
  * schemas (slora_json.h): vLLM's guided_choice, whose answer is one of
- * some strings, and its guided_regex, whose answer is a text the
- * regular expression matches whole; both as they are, not as JSON.
+ * some strings, its guided_regex, whose answer is a text the regular
+ * expression matches whole, and its guided_grammar, a grammar written
+ * out as such an expression (slora_grammar.h); as they are, not as
+ * JSON.
  *
  * The one idea: the automaton already matches a node of literal texts
  * byte by byte, and a string's pattern by its automaton, and is done
@@ -20,8 +22,11 @@
 #include <cjson/cJSON.h>
 
 #include "slora_json_int.h"
+#include "slora_grammar.h"
 
 
+static slora_json_schema_t *slora_json_whole_parse(const char *text,
+    size_t len, int how, const char *what, slora_err_t *err);
 static slora_json_schema_t *slora_json_raw_schema(uint32_t n_texts,
     size_t n_bytes, size_t regex_size, slora_json_node_t **root,
     slora_json_text_t **texts, char **bytes, slora_err_t *err);
@@ -133,6 +138,8 @@ slora_json_form_parse(int form, const char *text, size_t len,
         return slora_json_choice_parse(text, len, err);
     case SLORA_JSON_FORM_REGEX:
         return slora_json_regex_parse(text, len, err);
+    case SLORA_JSON_FORM_GRAMMAR:
+        return slora_json_grammar_parse(text, len, err);
     default:
         slora_err_set(err, SLORA_ERROR, "no schema form %d", form);
         return NULL;
@@ -145,6 +152,7 @@ slora_json_form_name(int form)
 {
     return form == SLORA_JSON_FORM_CHOICE ? "guided_choice"
            : form == SLORA_JSON_FORM_REGEX ? "guided_regex"
+           : form == SLORA_JSON_FORM_GRAMMAR ? "guided_grammar"
            : "response_format's schema";
 }
 
@@ -152,22 +160,58 @@ slora_json_form_name(int form)
 slora_json_schema_t *
 slora_json_regex_parse(const char *text, size_t len, slora_err_t *err)
 {
+    return slora_json_whole_parse(text, len, SLORA_REGEX_WHOLE, "the regex",
+                                  err);
+}
+
+
+slora_json_schema_t *
+slora_json_grammar_parse(const char *text, size_t len, slora_err_t *err)
+{
+    char                 *re;
+    size_t                re_len;
+    slora_json_schema_t  *s;
+
+    re = slora_grammar_regex(text, len, &re_len, err);
+    if (re == NULL) {
+        return NULL;
+    }
+
+    s = slora_json_whole_parse(re, re_len,
+                               SLORA_REGEX_WHOLE | SLORA_REGEX_LONG,
+                               "the grammar", err);
+    free(re);
+
+    return s;
+}
+
+
+/* A text the pattern (how: SLORA_REGEX_WHOLE, maybe SLORA_REGEX_LONG)
+ * matches whole, as a raw schema; what names the pattern for errors. */
+static slora_json_schema_t *
+slora_json_whole_parse(const char *text, size_t len, int how,
+    const char *what, slora_err_t *err)
+{
     char                 *p;
     slora_regex_t        *r;
     slora_json_text_t    *texts;
     slora_json_node_t    *root;
     slora_json_schema_t  *s;
 
-    r = slora_regex_compile(text, len, 0, SLORA_REGEX_NONE,
-                            SLORA_REGEX_WHOLE, NULL, err);
+    r = slora_regex_compile(text, len, 0, SLORA_REGEX_NONE, how, NULL, err);
     if (r == NULL) {
+        if (how & SLORA_REGEX_LONG) {
+            (void) slora_err_prefix(err, "the grammar as a regular "
+                                    "expression:");
+        }
+
         return NULL;
     }
 
     if (slora_regex_final(r, 0, 0)) {
         free(r);
-        slora_err_set(err, SLORA_ERROR, "the regex matches only the empty "
-                      "text");
+        slora_err_set(err, SLORA_ERROR, "%s matches only the empty text",
+                      what);
         return NULL;
     }
 

@@ -346,17 +346,20 @@ int
 slora_openai_schema_text(const char *text, size_t len, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err)
 {
+    int                   text_form;
     slora_err_t           e;
     slora_json_schema_t  *compiled;
+
+    /* a regex's or a grammar's own text, not JSON */
+    text_form = req->schema_form == SLORA_JSON_FORM_REGEX
+                || req->schema_form == SLORA_JSON_FORM_GRAMMAR;
 
     if (len > SLORA_JSON_SCHEMA_MAX) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  param, "%s%s is %zu bytes%s; this server "
                                  "takes at most %d", param,
-                                 req->schema_form == SLORA_JSON_FORM_REGEX
-                                 ? "" : "'s schema", len,
-                                 req->schema_form == SLORA_JSON_FORM_REGEX
-                                 ? "" : " written compactly",
+                                 text_form ? "" : "'s schema", len,
+                                 text_form ? "" : " written compactly",
                                  SLORA_JSON_SCHEMA_MAX);
     }
 

@@ -1,19 +1,20 @@
 /*
  * slora_openai_guided.c: vLLM's guided decoding, in both of its spellings:
- * the request fields guided_json, guided_choice and guided_regex of its
- * earlier releases, and the structured_outputs object that replaced them
- * ({"json": ..., "regex": ..., "choice": [...], "json_object": true},
- * one of them). Each becomes what response_format's schema becomes
+ * the request fields guided_json, guided_choice, guided_regex and
+ * guided_grammar of its earlier releases, and the structured_outputs
+ * object that replaced them ({"json": ..., "regex": ..., "choice":
+ * [...], "grammar": ..., "json_object": true}, one of them). Each becomes what response_format's schema becomes
  * (slora_openai_answer.c): req->schema, its text of a slora_json_form_e,
  * compiled once here so that one this server cannot hold is refused
  * with a 400 naming the field, or req->json for JSON mode.
  *
  * The one idea: the two spellings share one reader for each kind (a
- * schema, a list of choices, a regular expression), given the name the
- * client used, so that an error names the field the client wrote
- * ("structured_outputs.choice", or "guided_choice"). What vLLM serves
- * and this server does not (a grammar, a structural tag, a whitespace
- * pattern) is refused rather than ignored, since
+ * schema, a list of choices, a text of a regular expression or of a
+ * grammar), given the name the client used, so that an error names the
+ * field the client wrote ("structured_outputs.choice", or
+ * "guided_choice"). What vLLM serves and this server does not (a
+ * structural tag, a whitespace pattern, a grammar whose rules reach
+ * themselves: slora_grammar.h) is refused rather than ignored, since
  * the answer would not be held to it.
  */
 
@@ -30,7 +31,7 @@ static int slora_openai_guided_json(cJSON *item, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err);
 static int slora_openai_choice(cJSON *item, const char *param,
     slora_openai_req_t *req, slora_openai_err_t *err);
-static int slora_openai_regex(cJSON *item, const char *param,
+static int slora_openai_text_form(cJSON *item, const char *param, int form,
     slora_openai_req_t *req, slora_openai_err_t *err);
 
 
@@ -38,9 +39,9 @@ static int slora_openai_regex(cJSON *item, const char *param,
  * guided_json (a schema, as an object or as its text) is response_format
  * json_schema's twin; guided_choice (an array of strings) makes the
  * answer one of them, as they are; guided_regex (a string) a text the
- * regular expression matches whole; guided_grammar and
- * guided_whitespace_pattern are refused. One of them at most, and not
- * beside structured_outputs.
+ * regular expression matches whole; guided_grammar (a string) a text of
+ * the grammar; guided_whitespace_pattern is refused. One of them at
+ * most, and not beside structured_outputs.
  */
 int
 slora_openai_guided(cJSON *root, slora_openai_req_t *req,
@@ -50,25 +51,22 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     size_t        i;
     const char   *first;
 
-    static const char  *refused[] = {
-        "guided_grammar", "guided_whitespace_pattern"
-    };
-
     static const char  *guided[] = {
-        "guided_json", "guided_choice", "guided_regex"
+        "guided_json", "guided_choice", "guided_regex", "guided_grammar"
     };
 
-    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        item = cJSON_GetObjectItemCaseSensitive(root, refused[i]);
+    item = cJSON_GetObjectItemCaseSensitive(root,
+                                            "guided_whitespace_pattern");
 
-        if (item != NULL && !cJSON_IsNull(item)) {
-            return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                     "unsupported_parameter", refused[i],
-                                     "%s is not supported by this server; "
-                                     "guided_json, guided_choice, "
-                                     "guided_regex, structured_outputs and "
-                                     "response_format are", refused[i]);
-        }
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "unsupported_parameter",
+                                 "guided_whitespace_pattern",
+                                 "guided_whitespace_pattern is not "
+                                 "supported by this server; guided_json, "
+                                 "guided_choice, guided_regex, "
+                                 "guided_grammar, structured_outputs and "
+                                 "response_format are");
     }
 
     so = cJSON_GetObjectItemCaseSensitive(root, "structured_outputs");
@@ -108,7 +106,15 @@ slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     item = cJSON_GetObjectItemCaseSensitive(root, "guided_regex");
 
     if (item != NULL && !cJSON_IsNull(item)) {
-        return slora_openai_regex(item, "guided_regex", req, err);
+        return slora_openai_text_form(item, "guided_regex",
+                                      SLORA_JSON_FORM_REGEX, req, err);
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "guided_grammar");
+
+    if (item != NULL && !cJSON_IsNull(item)) {
+        return slora_openai_text_form(item, "guided_grammar",
+                                      SLORA_JSON_FORM_GRAMMAR, req, err);
     }
 
     item = cJSON_GetObjectItemCaseSensitive(root, "guided_json");
@@ -160,7 +166,7 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_type",
                                  "structured_outputs", "structured_outputs "
                                  "must be an object holding one of json, "
-                                 "regex, choice or json_object");
+                                 "regex, choice, grammar or json_object");
     }
 
     cJSON_ArrayForEach(it, so) {
@@ -185,8 +191,8 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
                                      "invalid_value", "structured_outputs",
                                      "structured_outputs has no field "
                                      "\"%.*s\" (it takes json, regex, "
-                                     "choice, json_object and their "
-                                     "options)",
+                                     "choice, grammar, json_object and "
+                                     "their options)",
                                      slora_utf8_cut(it->string, 64),
                                      it->string);
         }
@@ -228,20 +234,18 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
                                  "missing_required_parameter",
                                  "structured_outputs", "structured_outputs "
                                  "holds no constraint: give one of json, "
-                                 "regex, choice or json_object");
+                                 "regex, choice, grammar or json_object");
     }
 
     first = kinds[k][0];
     param = kinds[k][1];
 
-    if (strcmp(first, "grammar") == 0
-        || strcmp(first, "structural_tag") == 0)
-    {
+    if (strcmp(first, "structural_tag") == 0) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
                                  "unsupported_parameter", param,
                                  "%s is not supported by this server; "
-                                 "structured_outputs' json, regex, choice "
-                                 "and json_object are", param);
+                                 "structured_outputs' json, regex, choice, "
+                                 "grammar and json_object are", param);
     }
 
     it = cJSON_GetObjectItemCaseSensitive(so, "whitespace_pattern");
@@ -256,7 +260,8 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
                                  "break and an indent between its tokens");
     }
 
-    /* a choice's or a regex's text has no blanks but its own */
+    /* a choice's, a regex's or a grammar's text has no blanks but its
+     * own */
     req->json_compact = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
                                          so, "disable_any_whitespace"))
                         && (strcmp(first, "json") == 0
@@ -267,7 +272,13 @@ slora_openai_structured(cJSON *so, slora_openai_req_t *req,
     }
 
     if (strcmp(first, "regex") == 0) {
-        return slora_openai_regex(kind, param, req, err);
+        return slora_openai_text_form(kind, param, SLORA_JSON_FORM_REGEX,
+                                      req, err);
+    }
+
+    if (strcmp(first, "grammar") == 0) {
+        return slora_openai_text_form(kind, param, SLORA_JSON_FORM_GRAMMAR,
+                                      req, err);
     }
 
     if (strcmp(first, "json") == 0) {
@@ -377,11 +388,12 @@ slora_openai_choice(cJSON *item, const char *param, slora_openai_req_t *req,
 }
 
 
-/* A regular expression: a string, checked as a client's strings are
- * (UTF-8), then compiled and kept as a schema's text is. */
+/* A regular expression or a grammar (form): a string, checked as a
+ * client's strings are (UTF-8), then compiled and kept as a schema's
+ * text is. */
 static int
-slora_openai_regex(cJSON *item, const char *param, slora_openai_req_t *req,
-    slora_openai_err_t *err)
+slora_openai_text_form(cJSON *item, const char *param, int form,
+    slora_openai_req_t *req, slora_openai_err_t *err)
 {
     slora_openai_str_t  s;
 
@@ -395,7 +407,7 @@ slora_openai_regex(cJSON *item, const char *param, slora_openai_req_t *req,
         return SLORA_ERROR;
     }
 
-    req->schema_form = SLORA_JSON_FORM_REGEX;
+    req->schema_form = form;
 
     return slora_openai_schema_text(s.data, s.len, param, req, err);
 }

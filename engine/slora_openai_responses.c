@@ -5,7 +5,8 @@
  * max_output_tokens, temperature, top_p, text.format (plain text, a JSON
  * object, or a JSON schema), function tools with tool_choice and
  * parallel_tool_calls, stream; vLLM's sampling fields, its guided_regex,
- * guided_choice and guided_json, and chat_template_kwargs as on chat;
+ * guided_choice, guided_grammar and guided_json, and
+ * chat_template_kwargs as on chat;
  * where the server keeps responses, previous_response_id or
  * conversation (the caller's lookup gives the conversation so far; a
  * response made in a conversation is continued by that, not by its id)
@@ -100,11 +101,12 @@ slora_openai_parse_responses(const char *body, size_t len,
         "seed", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
         "presence_penalty", "logit_bias", "stop", "stop_token_ids",
         "min_tokens", "ignore_eos", "skip_special_tokens", "guided_regex",
-        "guided_choice", "guided_json", "chat_template_kwargs", "user",
-        "allowed_token_ids", "bad_words", "include_stop_str_in_output",
-        "cache_salt", "priority", "structured_outputs",
+        "guided_choice", "guided_json", "guided_grammar",
+        "chat_template_kwargs", "user", "allowed_token_ids", "bad_words",
+        "include_stop_str_in_output", "cache_salt", "priority",
+        "structured_outputs",
         /* vLLM's that chat refuses, refused so here too */
-        "guided_grammar", "guided_whitespace_pattern"
+        "guided_whitespace_pattern"
     };
 
     slora_openai_defaults(req, SLORA_OPENAI_CHAT);

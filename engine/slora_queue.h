@@ -35,7 +35,7 @@
 
 
 #define SLORA_QUEUE_MAGIC        0x514c5253u        /* "SRLQ" */
-#define SLORA_QUEUE_VERSION      41
+#define SLORA_QUEUE_VERSION      42
 
 #define SLORA_QUEUE_ADAPTER_LEN  128    /* adapter name, NUL included */
 #define SLORA_QUEUE_TENANT_LEN   128    /* tenant name, NUL included */
@@ -205,8 +205,9 @@ typedef struct {
                                            slora_queue_schema(); 0: none */
     int32_t            schema_form;     /* what that text is
                                            (slora_json_form_e): a JSON
-                                           schema, vLLM's guided_choice
-                                           or its guided_regex */
+                                           schema, vLLM's guided_choice,
+                                           its guided_regex or its
+                                           guided_grammar */
     int32_t            json_compact;    /* 1: that schema's JSON, or JSON
                                            mode's, without blanks
                                            between tokens */

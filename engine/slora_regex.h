@@ -69,6 +69,10 @@ typedef struct slora_regex_s {
 #define SLORA_REGEX_SEARCH  0     /* a match anywhere, unless anchored
                                      (a JSON schema's pattern) */
 #define SLORA_REGEX_WHOLE   1     /* the whole text (vLLM's guided_regex) */
+#define SLORA_REGEX_LONG    2     /* or'ed in: a pattern this server wrote
+                                     (a grammar's, slora_grammar.h), up to
+                                     SLORA_REGEX_LONG_MAX bytes */
+#define SLORA_REGEX_LONG_MAX  65536
 
 /*
  * Compiles pattern[0..len) for strings of min..max characters (max

@@ -62,7 +62,7 @@ typedef struct {
 
 /* Parses pattern[0..len) into t (zeroed by the caller; its arrays freed
  * with slora_re_tree_free whatever the outcome); how: SLORA_REGEX_SEARCH
- * or SLORA_REGEX_WHOLE. */
+ * or SLORA_REGEX_WHOLE, maybe with SLORA_REGEX_LONG. */
 int slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
     int how, slora_err_t *err);
 

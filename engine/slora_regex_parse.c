@@ -89,9 +89,13 @@ slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
 {
     slora_re_parser_t  ps;
 
-    if (len > SLORA_REGEX_PATTERN_MAX) {
+    if (len > ((how & SLORA_REGEX_LONG) ? SLORA_REGEX_LONG_MAX
+                                          : SLORA_REGEX_PATTERN_MAX))
+    {
         return slora_err_set(err, SLORA_ERROR, "the pattern is %zu bytes, "
-                             "at most %d", len, SLORA_REGEX_PATTERN_MAX);
+                             "at most %d", len,
+                             (how & SLORA_REGEX_LONG) ? SLORA_REGEX_LONG_MAX
+                                                      : SLORA_REGEX_PATTERN_MAX);
     }
 
     ps.t = t;
@@ -99,7 +103,7 @@ slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
     ps.end = ps.p + len;
     ps.start = ps.p;
     ps.depth = 0;
-    ps.whole = how == SLORA_REGEX_WHOLE;
+    ps.whole = (how & SLORA_REGEX_WHOLE) != 0;
     ps.err = err;
 
     t->root = slora_re_alt(&ps, 1);

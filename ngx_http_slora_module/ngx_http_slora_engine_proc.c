@@ -544,7 +544,7 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || (s->gate_len > 0 && s->trigger_len == 0)
         || s->trigger_lead < 0 || s->trigger_lead > SLORA_TRIGGER_ENDS
         || s->schema_form < SLORA_JSON_FORM_SCHEMA
-        || s->schema_form > SLORA_JSON_FORM_REGEX
+        || s->schema_form > SLORA_JSON_FORM_GRAMMAR
         || s->json_compact < 0 || s->json_compact > 1)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,

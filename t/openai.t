@@ -91,7 +91,12 @@ my @WANT_CHECKS = (
     'structured_outputs disable_any_whitespace: the schema\'s object with '
     . 'no blank outside its strings, where the same answer without it has '
     . 'some',
-    'structured_outputs grammar raises BadRequestError naming the field',
+    'structured_outputs grammar: vLLM\'s SQL grammar\'s statement, '
+    . 'finish stop',
+    'guided_grammar: completions, 2 sampled choices, each a statement of '
+    . 'the grammar',
+    'structured_outputs grammar recursive raises BadRequestError naming '
+    . 'the field and the rule',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',
     'tools required: a call of one of them, finish tool_calls',

@@ -550,7 +550,8 @@ def guided_regex(client):
 def structured_outputs(client):
     """vLLM's structured_outputs, its newer spelling of guided decoding:
     a choice, a regular expression, a schema the client's model
-    validates, JSON mode; a grammar refused, naming the field."""
+    validates, JSON mode, vLLM's SQL grammar (and as guided_grammar); a
+    grammar whose rule reaches itself refused, naming the field."""
     import pydantic
 
     msgs = sentiment(client, "structured_outputs choice: one of the "
@@ -642,16 +643,46 @@ def structured_outputs(client):
           "with no blank outside its strings, where the same answer without "
           "it has some", tobj is not None and blanks(answers[1]) == 0
           and blanks(answers[0]) > 0, answers)
+    # vLLM's documented grammar, its SQL statement's shape
+    sql = ("root ::= select_statement\n"
+           "select_statement ::= \"SELECT \" column \" from \" table "
+           "\" where \" condition\n"
+           "column ::= \"col_1 \" | \"col_2 \"\n"
+           "table ::= \"table_1 \" | \"table_2 \"\n"
+           "condition ::= column \"= \" number\n"
+           "number ::= \"1 \" | \"2 \"\n")
+    sql_re = (r"SELECT (col_1|col_2)  from (table_1|table_2)  where "
+              r"(col_1|col_2) = (1|2) ")
+    c = client.chat.completions.create(
+        model="base", max_tokens=32, temperature=0,
+        messages=[{"role": "user", "content": "Generate an SQL query to "
+                   "show the 'username' and 'email' from the 'users' "
+                   "table."}],
+        extra_body={"structured_outputs": {"grammar": sql}})
+    text = c.choices[0].message.content or ""
+    check("structured_outputs grammar: vLLM's SQL grammar's statement, "
+          "finish stop", re.fullmatch(sql_re, text) is not None
+          and c.choices[0].finish_reason == "stop", text)
+    r = client.completions.create(
+        model="base", prompt="A query:", max_tokens=32, n=2,
+        temperature=1.0, seed=5, extra_body={"guided_grammar": sql})
+    got = [ch.text for ch in r.choices]
+    check("guided_grammar: completions, 2 sampled choices, each a "
+          "statement of the grammar", len(got) == 2
+          and all(re.fullmatch(sql_re, t) for t in got)
+          and all(ch.finish_reason == "stop" for ch in r.choices), got)
     try:
         client.chat.completions.create(
             model="base", messages=msgs, max_tokens=4,
-            extra_body={"structured_outputs": {"grammar": "root ::= \"a\""}})
-        check("structured_outputs grammar raises BadRequestError naming "
-              "the field", False, "no error")
+            extra_body={"structured_outputs": {
+                "grammar": "root ::= \"(\" root \")\" | \"x\""}})
+        check("structured_outputs grammar recursive raises BadRequestError "
+              "naming the field and the rule", False, "no error")
     except openai.BadRequestError as e:
-        check("structured_outputs grammar raises BadRequestError naming "
-              "the field", e.status_code == 400
-              and "structured_outputs.grammar" in str(e.body), e.body)
+        check("structured_outputs grammar recursive raises BadRequestError "
+              "naming the field and the rule", e.status_code == 400
+              and "structured_outputs.grammar" in str(e.body)
+              and "root -> root" in str(e.body), e.body)
 
 
 def tools(client, adapter):

@@ -1,16 +1,17 @@
 /*
  * test_openai_guided.c: guided decoding in the request parser
  * (engine/slora_openai_guided.c), in both of vLLM's spellings: guided_json
- * (a schema, or its text), guided_choice and guided_regex, and the
- * structured_outputs object of one json, regex, choice or json_object
- * with its options (disable_any_whitespace making JSON compact,
- * disable_additional_properties and disable_fallback taken), each kept
- * as the schema's compact text of its form; and each kind of bad input
- * with the status, code and param a client sees: the wrong types, none
- * or two constraints, a field structured_outputs lacks, what this server
- * refuses (a grammar, a structural tag, a whitespace pattern), and each
- * beside another, a JSON response_format or tools. Every request is
- * freed, failed ones too, so the ASan build finds a leak.
+ * (a schema, or its text), guided_choice, guided_regex and
+ * guided_grammar, and the structured_outputs object of one json, regex,
+ * choice, grammar or json_object with its options (disable_any_whitespace
+ * making JSON compact, disable_additional_properties and disable_fallback
+ * taken), each kept as the schema's compact text of its form; and each
+ * kind of bad input with the status, code and param a client sees: the
+ * wrong types, none or two constraints, a field structured_outputs
+ * lacks, what this server refuses (a grammar that reaches itself, a
+ * structural tag, a whitespace pattern), and each beside another, a JSON
+ * response_format or tools. Every request is freed, failed ones too, so
+ * the ASan build finds a leak.
  */
 
 #include "tap.h"
@@ -113,10 +114,14 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"regex\":\"a\",\"regexp\":\"b\"}}",
       400, "invalid_value", "structured_outputs" },
-    { "chat: structured_outputs.grammar", CHAT,
+    { "chat: structured_outputs.grammar that reaches itself", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
-      "{\"grammar\":\"root ::= \\\"a\\\"\"}}",
-      400, "unsupported_parameter", "structured_outputs.grammar" },
+      "{\"grammar\":\"root ::= \\\"a\\\" root | \\\"b\\\"\"}}",
+      400, "invalid_value", "structured_outputs.grammar" },
+    { "chat: structured_outputs.grammar a number", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"grammar\":1}}",
+      400, "invalid_type", "structured_outputs.grammar" },
     { "chat: structured_outputs.structural_tag", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"structural_tag\":\"{}\"}}",
@@ -163,9 +168,16 @@ static const bad_case_t  bad_cases[] = {
       "{\"choice\":[\"a\"]},"
       "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
       400, "invalid_value", "tool_choice" },
-    { "completions: guided_grammar", COMP,
+    { "completions: guided_grammar that does not read", COMP,
       "{\"model\":\"base\",\"prompt\":\"x\",\"guided_grammar\":\"a\"}",
-      400, "unsupported_parameter", "guided_grammar" },
+      400, "invalid_value", "guided_grammar" },
+    { "completions: guided_grammar beside guided_regex", COMP,
+      "{\"model\":\"base\",\"prompt\":\"x\",\"guided_grammar\":"
+      "\"root ::= \\\"a\\\"\",\"guided_regex\":\"a\"}",
+      400, "invalid_value", "guided_grammar" },
+    { "chat: guided_whitespace_pattern", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"guided_whitespace_pattern\":\" \"}",
+      400, "unsupported_parameter", "guided_whitespace_pattern" },
 };
 
 
@@ -217,6 +229,29 @@ test_good(void)
        && req.schema.data != NULL
        && strcmp(req.schema.data, "(yes|no)\\.\"") == 0 && !req.json,
        "completions: guided_regex: its text as it is, marked a regex: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"guided_grammar\":\"root ::= \\\"a\\\" [0-9]+\\n\"}", &req,
+               &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_GRAMMAR
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "root ::= \"a\" [0-9]+\n") == 0
+       && !req.json,
+       "completions: guided_grammar: its text as it is, marked a grammar:"
+       " %s", req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"grammar\":\"root ::= \\\"yes\\\" | \\\"no\\\"\","
+               "\"disable_any_whitespace\":true}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_GRAMMAR
+       && req.schema.data != NULL
+       && strcmp(req.schema.data, "root ::= \"yes\" | \"no\"") == 0
+       && !req.json_compact,
+       "chat: structured_outputs.grammar, disable_any_whitespace: a "
+       "grammar, no JSON to make compact: %s",
        req.schema.data != NULL ? req.schema.data : err.msg);
     slora_openai_req_free(&req);
 

@@ -253,9 +253,15 @@ test_vllm(void)
               "guided_json with text.format: one or the other, named in "
               "the Responses request's terms");
     check_err("{\"model\":\"base\",\"input\":\"Hi\",\"guided_grammar\":"
-              "\"root ::= x\"}", "guided_grammar", "unsupported_parameter",
-              "guided_grammar is not supported",
-              "guided_grammar: refused, as on chat");
+              "\"root ::= x\"}", "guided_grammar", "invalid_value",
+              "guided_grammar: grammar line 1, column 10: rule \"x\" "
+              "is named but not defined",
+              "guided_grammar: passed, read as on chat");
+    check_err("{\"model\":\"base\",\"input\":\"Hi\","
+              "\"guided_whitespace_pattern\":\" \"}",
+              "guided_whitespace_pattern", "unsupported_parameter",
+              "guided_whitespace_pattern is not supported",
+              "guided_whitespace_pattern: refused, as on chat");
     check_err("{\"model\":\"base\",\"input\":\"Hi\","
               "\"chat_template_kwargs\":3}", "chat_template_kwargs",
               "invalid_type", "chat_template_kwargs must be an object",

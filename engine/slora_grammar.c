@@ -1,0 +1,1206 @@
+/*
+ * slora_grammar.c: a GBNF/EBNF grammar (vLLM's guided_grammar) read into
+ * a tree of nodes, its rules checked for recursion, and written out as
+ * one regular expression for slora_regex.c (slora_grammar.h).
+ *
+ * The one idea: the parser keeps every node in one array and every list
+ * of children in another, with indexes for links, so that a rule's
+ * body is a node id and writing a rule out where its name stands is a
+ * walk from that id; a rule named before it is defined gets its entry at
+ * the name, filled by its definition. Every code point is written as an
+ * escape but letters, digits and a few marks, so that nothing in a
+ * literal or a class can mean syntax to the expression's parser.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slora_grammar.h"
+#include "slora_regex.h"
+
+
+#define SLORA_GRAMMAR_DEPTH_MAX  64       /* groups in groups */
+#define SLORA_GRAMMAR_EMIT_MAX   1000     /* rules and groups written out
+                                             one inside another */
+#define SLORA_GRAMMAR_CODE_MAX   0x10ffff
+
+
+typedef enum {
+    SLORA_G_LIT = 0,        /* a: first code point, n: how many */
+    SLORA_G_CLASS,          /* a: first range, n: how many; negate */
+    SLORA_G_ANY,
+    SLORA_G_REF,            /* a: the rule */
+    SLORA_G_SEQ,            /* a: first child, n: how many */
+    SLORA_G_ALT,            /* a: first child, n: how many */
+    SLORA_G_REP             /* a: the node, min..max */
+} slora_g_kind_e;
+
+
+typedef struct {
+    uint8_t     kind;
+    uint8_t     negate;
+    uint32_t    a;
+    uint32_t    n;
+    uint32_t    min;
+    uint32_t    max;        /* SLORA_REGEX_NONE: no bound */
+} slora_g_node_t;
+
+
+typedef struct {
+    const char *name;       /* into the text */
+    size_t      len;
+    uint32_t    body;       /* SLORA_REGEX_NONE: named, not defined */
+    const char *used;       /* where it was first named */
+    uint8_t     mark;       /* the recursion check's: 1 on the way, 2 done */
+} slora_g_rule_t;
+
+
+typedef struct {
+    const char      *start;
+    const char      *p;
+    const char      *end;
+    slora_err_t     *err;
+
+    slora_g_node_t  *nodes;
+    uint32_t         n_nodes;
+    uint32_t         cap_nodes;
+    uint32_t        *kids;
+    uint32_t         n_kids;
+    uint32_t         cap_kids;
+    uint32_t        *cps;       /* literals' code points; classes' ranges,
+                                   two a range */
+    uint32_t         n_cps;
+    uint32_t         cap_cps;
+    uint32_t        *stack;     /* children of the lists being read */
+    uint32_t         n_stack;
+    uint32_t         cap_stack;
+    slora_g_rule_t   rules[SLORA_GRAMMAR_RULES_MAX];
+    uint32_t         n_rules;
+    uint32_t         depth;
+
+    char            *out;
+    size_t           n_out;
+    size_t           cap_out;
+} slora_g_t;
+
+
+static int slora_g_rule(slora_g_t *g);
+static uint32_t slora_g_alt(slora_g_t *g);
+static uint32_t slora_g_seq(slora_g_t *g);
+static uint32_t slora_g_primary(slora_g_t *g);
+static uint32_t slora_g_quantify(slora_g_t *g, uint32_t node);
+static uint32_t slora_g_literal(slora_g_t *g);
+static uint32_t slora_g_class(slora_g_t *g);
+static int slora_g_char(slora_g_t *g, int in_class, uint32_t *cp);
+static int slora_g_utf8(slora_g_t *g, uint32_t *cp);
+static int slora_g_number(slora_g_t *g, uint32_t *v);
+static uint32_t slora_g_list(slora_g_t *g, uint32_t kind, uint32_t from);
+static uint32_t slora_g_node(slora_g_t *g, uint32_t kind, uint32_t a,
+    uint32_t n);
+static int slora_g_push(slora_g_t *g, uint32_t **arr, uint32_t *n,
+    uint32_t *cap, uint32_t v, uint32_t limit, const char *what);
+static uint32_t slora_g_rule_id(slora_g_t *g, const char *name, size_t len);
+static void slora_g_skip(slora_g_t *g);
+static int slora_g_name_char(int c);
+static int slora_g_at_rule(slora_g_t *g);
+static int slora_g_fail(slora_g_t *g, const char *at, const char *fmt,
+    const char *what);
+static int slora_g_check(slora_g_t *g, uint32_t root);
+static int slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path,
+    uint32_t depth);
+static int slora_g_emit(slora_g_t *g, uint32_t node, uint32_t depth);
+static int slora_g_put(slora_g_t *g, const char *s, size_t n);
+static int slora_g_put_cp(slora_g_t *g, uint32_t cp, int in_class);
+static void slora_g_free(slora_g_t *g);
+
+
+char *
+slora_grammar_regex(const char *text, size_t len, size_t *out_len,
+    slora_err_t *err)
+{
+    char       *out;
+    uint32_t    i, root;
+    slora_g_t   g;
+
+    memset(&g, 0, sizeof(g));
+    g.start = text;
+    g.p = text;
+    g.end = text + len;
+    g.err = err;
+
+    slora_g_skip(&g);
+
+    if (g.p == g.end) {
+        slora_err_set(err, SLORA_ERROR, "the grammar holds no rule");
+        return NULL;
+    }
+
+    while (g.p < g.end) {
+        if (slora_g_rule(&g) != SLORA_OK) {
+            slora_g_free(&g);
+            return NULL;
+        }
+    }
+
+    root = SLORA_REGEX_NONE;
+
+    for (i = 0; i < g.n_rules; i++) {
+        if (g.rules[i].body == SLORA_REGEX_NONE) {
+            slora_g_fail(&g, g.rules[i].used, "rule \"%s\" is named but not"
+                         " defined", NULL);
+            slora_g_free(&g);
+            return NULL;
+        }
+
+        if (g.rules[i].len == 4 && memcmp(g.rules[i].name, "root", 4) == 0) {
+            root = i;
+        }
+    }
+
+    if (root == SLORA_REGEX_NONE) {
+        slora_err_set(err, SLORA_ERROR, "the grammar has no rule \"root\", "
+                      "which the answer is");
+        slora_g_free(&g);
+        return NULL;
+    }
+
+    if (slora_g_check(&g, root) != SLORA_OK
+        || slora_g_emit(&g, g.rules[root].body, 0) != SLORA_OK
+        || slora_g_put(&g, "", 1) != SLORA_OK)
+    {
+        slora_g_free(&g);
+        return NULL;
+    }
+
+    out = g.out;
+    *out_len = g.n_out - 1;
+    g.out = NULL;
+    slora_g_free(&g);
+
+    return out;
+}
+
+
+/* name ::= alternatives */
+static int
+slora_g_rule(slora_g_t *g)
+{
+    uint32_t     id, body;
+    const char  *name;
+
+    name = g->p;
+
+    while (g->p < g->end && slora_g_name_char((unsigned char) *g->p)) {
+        g->p++;
+    }
+
+    if (g->p == name) {
+        return slora_g_fail(g, name, "expected a rule's name (letters, "
+                            "digits, '_', '-') then \"::=\"", NULL);
+    }
+
+    id = slora_g_rule_id(g, name, (size_t) (g->p - name));
+    if (id == SLORA_REGEX_NONE) {
+        return SLORA_ERROR;
+    }
+
+    slora_g_skip(g);
+
+    if (g->end - g->p < 3 || memcmp(g->p, "::=", 3) != 0) {
+        return slora_g_fail(g, g->p, "expected \"::=\" after a rule's name",
+                            NULL);
+    }
+
+    if (g->rules[id].body != SLORA_REGEX_NONE) {
+        g->rules[id].used = name;
+        return slora_g_fail(g, name, "rule \"%s\" is defined twice", NULL);
+    }
+
+    g->p += 3;
+    g->depth = 0;
+
+    body = slora_g_alt(g);
+    if (body == SLORA_REGEX_NONE) {
+        return SLORA_ERROR;
+    }
+
+    if (g->p < g->end && *g->p == ')') {
+        /* slora_g_seq stops at a ')' too */
+        return slora_g_fail(g, g->p, "a ')' without its '('", NULL);
+    }
+
+    g->rules[id].body = body;
+
+    return SLORA_OK;
+}
+
+
+/* seq ('|' seq)* */
+static uint32_t
+slora_g_alt(slora_g_t *g)
+{
+    uint32_t  from, seq;
+
+    from = g->n_stack;
+
+    for ( ;; ) {
+        seq = slora_g_seq(g);
+
+        if (seq == SLORA_REGEX_NONE
+            || slora_g_push(g, &g->stack, &g->n_stack, &g->cap_stack, seq,
+                            SLORA_GRAMMAR_NODES_MAX, "alternatives")
+               != SLORA_OK)
+        {
+            return SLORA_REGEX_NONE;
+        }
+
+        if (g->p == g->end || *g->p != '|') {
+            break;
+        }
+
+        g->p++;
+    }
+
+    if (g->n_stack - from == 1) {
+        g->n_stack--;
+        return seq;
+    }
+
+    return slora_g_list(g, SLORA_G_ALT, from);
+}
+
+
+/* Items up to a '|', a ')', the next rule or the end (skipped past the
+ * blanks after it). */
+static uint32_t
+slora_g_seq(slora_g_t *g)
+{
+    uint32_t  from, item;
+
+    from = g->n_stack;
+    item = SLORA_REGEX_NONE;
+
+    for ( ;; ) {
+        slora_g_skip(g);
+
+        if (g->p == g->end || *g->p == '|' || *g->p == ')'
+            || slora_g_at_rule(g))
+        {
+            break;
+        }
+
+        item = slora_g_primary(g);
+
+        if (item != SLORA_REGEX_NONE) {
+            item = slora_g_quantify(g, item);
+        }
+
+        if (item == SLORA_REGEX_NONE
+            || slora_g_push(g, &g->stack, &g->n_stack, &g->cap_stack, item,
+                            SLORA_GRAMMAR_NODES_MAX, "items")
+               != SLORA_OK)
+        {
+            return SLORA_REGEX_NONE;
+        }
+    }
+
+    if (g->n_stack - from == 1) {
+        g->n_stack--;
+        return item;
+    }
+
+    return slora_g_list(g, SLORA_G_SEQ, from);
+}
+
+
+static uint32_t
+slora_g_primary(slora_g_t *g)
+{
+    uint32_t     node, id;
+    const char  *name;
+
+    switch (*g->p) {
+
+    case '"':
+        g->p++;
+        return slora_g_literal(g);
+
+    case '[':
+        g->p++;
+        return slora_g_class(g);
+
+    case '.':
+        g->p++;
+        return slora_g_node(g, SLORA_G_ANY, 0, 0);
+
+    case '(':
+        if (++g->depth > SLORA_GRAMMAR_DEPTH_MAX) {
+            slora_g_fail(g, g->p, "groups nested deeper than 64", NULL);
+            return SLORA_REGEX_NONE;
+        }
+
+        name = g->p++;
+        node = slora_g_alt(g);
+
+        if (node == SLORA_REGEX_NONE) {
+            return SLORA_REGEX_NONE;
+        }
+
+        if (g->p == g->end || *g->p != ')') {
+            slora_g_fail(g, name, "a '(' without its ')'", NULL);
+            return SLORA_REGEX_NONE;
+        }
+
+        g->p++;
+        g->depth--;
+
+        return node;
+    }
+
+    if (!slora_g_name_char((unsigned char) *g->p)) {
+        slora_g_fail(g, g->p, "expected a \"literal\", a [class], '.', a "
+                     "'(' group or a rule's name", NULL);
+        return SLORA_REGEX_NONE;
+    }
+
+    name = g->p;
+
+    while (g->p < g->end && slora_g_name_char((unsigned char) *g->p)) {
+        g->p++;
+    }
+
+    id = slora_g_rule_id(g, name, (size_t) (g->p - name));
+
+    return id == SLORA_REGEX_NONE ? SLORA_REGEX_NONE
+                                  : slora_g_node(g, SLORA_G_REF, id, 0);
+}
+
+
+/* Any * + ? {m} {m,} {m,n} after an item, blanks before each. */
+static uint32_t
+slora_g_quantify(slora_g_t *g, uint32_t node)
+{
+    uint32_t     min, max, rep;
+    const char  *at;
+
+    for ( ;; ) {
+        slora_g_skip(g);
+
+        if (g->p == g->end) {
+            return node;
+        }
+
+        at = g->p;
+
+        switch (*g->p) {
+
+        case '*':
+            min = 0;
+            max = SLORA_REGEX_NONE;
+            g->p++;
+            break;
+
+        case '+':
+            min = 1;
+            max = SLORA_REGEX_NONE;
+            g->p++;
+            break;
+
+        case '?':
+            min = 0;
+            max = 1;
+            g->p++;
+            break;
+
+        case '{':
+            g->p++;
+            slora_g_skip(g);
+
+            if (slora_g_number(g, &min) != SLORA_OK) {
+                return SLORA_REGEX_NONE;
+            }
+
+            slora_g_skip(g);
+            max = min;
+
+            if (g->p < g->end && *g->p == ',') {
+                g->p++;
+                slora_g_skip(g);
+                max = SLORA_REGEX_NONE;
+
+                if (g->p < g->end && *g->p != '}'
+                    && slora_g_number(g, &max) != SLORA_OK)
+                {
+                    return SLORA_REGEX_NONE;
+                }
+
+                slora_g_skip(g);
+            }
+
+            if (g->p == g->end || *g->p != '}') {
+                slora_g_fail(g, at, "a '{' without its '}' (a count is {m},"
+                             " {m,} or {m,n})", NULL);
+                return SLORA_REGEX_NONE;
+            }
+
+            g->p++;
+
+            if (max < min) {
+                slora_g_fail(g, at, "a count {m,n} with n below m", NULL);
+                return SLORA_REGEX_NONE;
+            }
+
+            break;
+
+        default:
+            return node;
+        }
+
+        rep = slora_g_node(g, SLORA_G_REP, node, 0);
+        if (rep == SLORA_REGEX_NONE) {
+            return SLORA_REGEX_NONE;
+        }
+
+        g->nodes[rep].min = min;
+        g->nodes[rep].max = max;
+        node = rep;
+    }
+}
+
+
+static int
+slora_g_number(slora_g_t *g, uint32_t *v)
+{
+    const char  *at;
+
+    at = g->p;
+    *v = 0;
+
+    while (g->p < g->end && *g->p >= '0' && *g->p <= '9') {
+        *v = *v * 10 + (uint32_t) (*g->p++ - '0');
+
+        if (*v > SLORA_REGEX_REPEAT_MAX) {
+            return slora_g_fail(g, at, "a count above 1000", NULL);
+        }
+    }
+
+    if (g->p == at) {
+        return slora_g_fail(g, at, "expected a count's digits", NULL);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* "..." after the quote. */
+static uint32_t
+slora_g_literal(slora_g_t *g)
+{
+    uint32_t     from, cp;
+    const char  *at;
+
+    at = g->p - 1;
+    from = g->n_cps;
+
+    for ( ;; ) {
+        if (g->p == g->end) {
+            slora_g_fail(g, at, "a '\"' without its closing '\"'", NULL);
+            return SLORA_REGEX_NONE;
+        }
+
+        if (*g->p == '"') {
+            g->p++;
+            break;
+        }
+
+        if (slora_g_char(g, 0, &cp) != SLORA_OK
+            || slora_g_push(g, &g->cps, &g->n_cps, &g->cap_cps, cp,
+                            UINT32_MAX / 2, "characters")
+               != SLORA_OK)
+        {
+            return SLORA_REGEX_NONE;
+        }
+    }
+
+    return slora_g_node(g, SLORA_G_LIT, from, g->n_cps - from);
+}
+
+
+/* [...] or [^...] after the '[': characters and ranges. */
+static uint32_t
+slora_g_class(slora_g_t *g)
+{
+    int          negate;
+    uint32_t     from, lo, hi, node;
+    const char  *at;
+
+    at = g->p - 1;
+    from = g->n_cps;
+    negate = g->p < g->end && *g->p == '^';
+    g->p += negate;
+
+    for ( ;; ) {
+        if (g->p == g->end) {
+            slora_g_fail(g, at, "a '[' without its ']'", NULL);
+            return SLORA_REGEX_NONE;
+        }
+
+        if (*g->p == ']') {
+            g->p++;
+            break;
+        }
+
+        if (slora_g_char(g, 1, &lo) != SLORA_OK) {
+            return SLORA_REGEX_NONE;
+        }
+
+        hi = lo;
+
+        if (g->end - g->p >= 2 && *g->p == '-' && g->p[1] != ']') {
+            g->p++;
+
+            if (slora_g_char(g, 1, &hi) != SLORA_OK) {
+                return SLORA_REGEX_NONE;
+            }
+
+            if (hi < lo) {
+                slora_g_fail(g, at, "a class range out of order", NULL);
+                return SLORA_REGEX_NONE;
+            }
+        }
+
+        if (slora_g_push(g, &g->cps, &g->n_cps, &g->cap_cps, lo,
+                         UINT32_MAX / 2, "characters") != SLORA_OK
+            || slora_g_push(g, &g->cps, &g->n_cps, &g->cap_cps, hi,
+                            UINT32_MAX / 2, "characters") != SLORA_OK)
+        {
+            return SLORA_REGEX_NONE;
+        }
+    }
+
+    if (g->n_cps == from) {
+        slora_g_fail(g, at, "an empty class []", NULL);
+        return SLORA_REGEX_NONE;
+    }
+
+    node = slora_g_node(g, SLORA_G_CLASS, from, (g->n_cps - from) / 2);
+
+    if (node != SLORA_REGEX_NONE) {
+        g->nodes[node].negate = (uint8_t) negate;
+    }
+
+    return node;
+}
+
+
+/* One character of a literal or a class, maybe an escape. */
+static int
+slora_g_char(slora_g_t *g, int in_class, uint32_t *cp)
+{
+    int          i, n;
+    unsigned     c, d;
+    const char  *at;
+
+    at = g->p;
+
+    if (*g->p != '\\') {
+        if ((unsigned char) *g->p < 0x20 && *g->p != '\t') {
+            return slora_g_fail(g, at, "a control character in a %s: write"
+                                " it as an escape (\\n, \\xHH)",
+                                in_class ? "class" : "literal");
+        }
+
+        return slora_g_utf8(g, cp);
+    }
+
+    if (++g->p == g->end) {
+        return slora_g_fail(g, at, "a '\\' at the end", NULL);
+    }
+
+    c = (unsigned char) *g->p++;
+
+    switch (c) {
+    case 'n':
+        *cp = '\n';
+        return SLORA_OK;
+    case 'r':
+        *cp = '\r';
+        return SLORA_OK;
+    case 't':
+        *cp = '\t';
+        return SLORA_OK;
+    case 'x':
+        n = 2;
+        break;
+    case 'u':
+        n = 4;
+        break;
+    case 'U':
+        n = 8;
+        break;
+    case '\\': case '"': case '\'': case '[': case ']': case '-': case '^':
+        *cp = c;
+        return SLORA_OK;
+    default:
+        return slora_g_fail(g, at, "an escape this grammar does not know "
+                            "(\\n \\r \\t \\\\ \\\" \\' \\[ \\] \\- \\^ \\xHH "
+                            "\\uHHHH \\UHHHHHHHH are)", NULL);
+    }
+
+    *cp = 0;
+
+    for (i = 0; i < n; i++) {
+        if (g->p == g->end) {
+            return slora_g_fail(g, at, "an escape cut short", NULL);
+        }
+
+        d = (unsigned char) *g->p++;
+
+        if (d >= '0' && d <= '9') {
+            d -= '0';
+        } else if ((d | 0x20) >= 'a' && (d | 0x20) <= 'f') {
+            d = (d | 0x20) - 'a' + 10;
+        } else {
+            return slora_g_fail(g, at, "an escape's hex digit expected",
+                                NULL);
+        }
+
+        *cp = (*cp << 4) | d;
+    }
+
+    if (*cp > SLORA_GRAMMAR_CODE_MAX || (*cp >= 0xd800 && *cp <= 0xdfff)) {
+        return slora_g_fail(g, at, "an escape of no Unicode character",
+                            NULL);
+    }
+
+    return SLORA_OK;
+}
+
+
+/* One UTF-8 character (the request's strings are checked UTF-8). */
+static int
+slora_g_utf8(slora_g_t *g, uint32_t *cp)
+{
+    int       n, i;
+    unsigned  c;
+
+    c = (unsigned char) *g->p;
+    n = c < 0x80 ? 0 : c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : -1;
+
+    if (n < 0 || g->end - g->p <= n) {
+        return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
+    }
+
+    *cp = n == 0 ? c : c & (0x3f >> n);
+
+    for (i = 1; i <= n; i++) {
+        if (((unsigned char) g->p[i] & 0xc0) != 0x80) {
+            return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
+        }
+
+        *cp = (*cp << 6) | ((unsigned char) g->p[i] & 0x3f);
+    }
+
+    g->p += n + 1;
+
+    return SLORA_OK;
+}
+
+
+/* The stack's children from `from` on, as a list node of kind. */
+static uint32_t
+slora_g_list(slora_g_t *g, uint32_t kind, uint32_t from)
+{
+    uint32_t  i, first;
+
+    first = g->n_kids;
+
+    for (i = from; i < g->n_stack; i++) {
+        if (slora_g_push(g, &g->kids, &g->n_kids, &g->cap_kids,
+                         g->stack[i], SLORA_GRAMMAR_NODES_MAX, "items")
+            != SLORA_OK)
+        {
+            return SLORA_REGEX_NONE;
+        }
+    }
+
+    g->n_stack = from;
+
+    return slora_g_node(g, kind, first, g->n_kids - first);
+}
+
+
+static uint32_t
+slora_g_node(slora_g_t *g, uint32_t kind, uint32_t a, uint32_t n)
+{
+    slora_g_node_t  *grown;
+
+    if (g->n_nodes == g->cap_nodes) {
+        if (g->n_nodes == SLORA_GRAMMAR_NODES_MAX) {
+            slora_g_fail(g, g->p, "the grammar is too large (more than "
+                         "16384 items)", NULL);
+            return SLORA_REGEX_NONE;
+        }
+
+        grown = realloc(g->nodes, (g->cap_nodes ? g->cap_nodes * 2 : 64)
+                                  * sizeof(slora_g_node_t));
+        if (grown == NULL) {
+            slora_err_set(g->err, SLORA_ERROR, "grammar: no memory");
+            return SLORA_REGEX_NONE;
+        }
+
+        g->nodes = grown;
+        g->cap_nodes = g->cap_nodes ? g->cap_nodes * 2 : 64;
+    }
+
+    memset(&g->nodes[g->n_nodes], 0, sizeof(slora_g_node_t));
+    g->nodes[g->n_nodes].kind = (uint8_t) kind;
+    g->nodes[g->n_nodes].a = a;
+    g->nodes[g->n_nodes].n = n;
+
+    return g->n_nodes++;
+}
+
+
+static int
+slora_g_push(slora_g_t *g, uint32_t **arr, uint32_t *n, uint32_t *cap,
+    uint32_t v, uint32_t limit, const char *what)
+{
+    uint32_t  *grown, want;
+
+    if (*n == *cap) {
+        if (*n >= limit) {
+            return slora_g_fail(g, g->p, "the grammar has too many %s",
+                                what);
+        }
+
+        want = *cap ? *cap * 2 : 64;
+        grown = realloc(*arr, (size_t) want * sizeof(uint32_t));
+
+        if (grown == NULL) {
+            return slora_err_set(g->err, SLORA_ERROR, "grammar: no memory");
+        }
+
+        *arr = grown;
+        *cap = want;
+    }
+
+    (*arr)[(*n)++] = v;
+
+    return SLORA_OK;
+}
+
+
+/* The rule of that name, entered if new. */
+static uint32_t
+slora_g_rule_id(slora_g_t *g, const char *name, size_t len)
+{
+    uint32_t  i;
+
+    for (i = 0; i < g->n_rules; i++) {
+        if (g->rules[i].len == len && memcmp(g->rules[i].name, name, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    if (g->n_rules == SLORA_GRAMMAR_RULES_MAX) {
+        slora_g_fail(g, name, "the grammar has more than 256 rules", NULL);
+        return SLORA_REGEX_NONE;
+    }
+
+    g->rules[i].name = name;
+    g->rules[i].len = len;
+    g->rules[i].body = SLORA_REGEX_NONE;
+    g->rules[i].used = name;
+    g->rules[i].mark = 0;
+
+    return g->n_rules++;
+}
+
+
+/* Blanks, line breaks and # comments. */
+static void
+slora_g_skip(slora_g_t *g)
+{
+    while (g->p < g->end) {
+        if (*g->p == ' ' || *g->p == '\t' || *g->p == '\n' || *g->p == '\r')
+        {
+            g->p++;
+
+        } else if (*g->p == '#') {
+            while (g->p < g->end && *g->p != '\n') {
+                g->p++;
+            }
+
+        } else {
+            break;
+        }
+    }
+}
+
+
+static int
+slora_g_name_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+
+/* 1 at "name ::=": the next rule begins. */
+static int
+slora_g_at_rule(slora_g_t *g)
+{
+    const char  *p;
+
+    p = g->p;
+
+    while (p < g->end && slora_g_name_char((unsigned char) *p)) {
+        p++;
+    }
+
+    if (p == g->p) {
+        return 0;
+    }
+
+    while (p < g->end && (*p == ' ' || *p == '\t' || *p == '\n'
+                          || *p == '\r'))
+    {
+        p++;
+    }
+
+    return g->end - p >= 3 && memcmp(p, "::=", 3) == 0;
+}
+
+
+/* err: where at is (line and column), then fmt with what, or at's rule
+ * name for a "%s" without what. */
+static int
+slora_g_fail(slora_g_t *g, const char *at, const char *fmt,
+    const char *what)
+{
+    int          line, col, name_len;
+    char         msg[80], text[200];
+    const char  *p, *name;
+
+    line = 1;
+    col = 1;
+
+    for (p = g->start; p < at && p < g->end; p++) {
+        if (*p == '\n') {
+            line++;
+            col = 1;
+
+        } else if (((unsigned char) *p & 0xc0) != 0x80) {
+            col++;
+        }
+    }
+
+    if (what == NULL && strstr(fmt, "%s") != NULL) {
+        name = at;
+        name_len = 0;
+
+        while (at + name_len < g->end && name_len < 64
+               && slora_g_name_char((unsigned char) at[name_len]))
+        {
+            name_len++;
+        }
+
+        snprintf(msg, sizeof(msg), "%.*s", name_len, name);
+        what = msg;
+    }
+
+    snprintf(text, sizeof(text), fmt, what != NULL ? what : "");
+
+    return slora_err_set(g->err, SLORA_ERROR, "grammar line %d, column %d: "
+                         "%s", line, col, text);
+}
+
+
+/* Every rule defined; none reached from root reaches itself. */
+static int
+slora_g_check(slora_g_t *g, uint32_t root)
+{
+    uint32_t  path[SLORA_GRAMMAR_RULES_MAX + 1];
+
+    path[0] = root;
+    g->rules[root].mark = 1;
+
+    if (slora_g_reaches(g, g->rules[root].body, path, 1) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    g->rules[root].mark = 2;
+
+    return SLORA_OK;
+}
+
+
+/* Walks node, path[0..depth) the rules on the way to it. */
+static int
+slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth)
+{
+    int              n;
+    char             way[400];
+    size_t           len;
+    uint32_t         i, r, from;
+    slora_g_node_t  *nd;
+
+    nd = &g->nodes[node];
+
+    switch (nd->kind) {
+
+    case SLORA_G_SEQ:
+    case SLORA_G_ALT:
+        for (i = 0; i < nd->n; i++) {
+            if (slora_g_reaches(g, g->kids[nd->a + i], path, depth)
+                != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+        }
+
+        return SLORA_OK;
+
+    case SLORA_G_REP:
+        return slora_g_reaches(g, nd->a, path, depth);
+
+    case SLORA_G_REF:
+        r = nd->a;
+
+        if (g->rules[r].mark == 2) {
+            return SLORA_OK;
+        }
+
+        if (g->rules[r].mark == 1) {
+            /* the way from r's first place on the path back to r */
+            for (from = 0; path[from] != r; from++) {
+                /* void */
+            }
+
+            len = 0;
+
+            for (i = from; i <= depth && len < sizeof(way) - 1; i++) {
+                r = i < depth ? path[i] : path[from];
+                n = snprintf(way + len, sizeof(way) - len, "%s%.*s",
+                             i > from ? " -> " : "",
+                             (int) (g->rules[r].len > 64
+                                    ? 64 : g->rules[r].len),
+                             g->rules[r].name);
+                len += n > 0 ? (size_t) n : 0;
+            }
+
+            if (len >= sizeof(way)) {
+                len = sizeof(way) - 1;
+            }
+
+            way[len] = '\0';
+
+            return slora_err_set(g->err, SLORA_ERROR, "the grammar's rules "
+                                 "reach themselves (%s): this server holds "
+                                 "grammars without recursion, whose "
+                                 "answers a regular expression can "
+                                 "describe (for JSON give a schema)", way);
+        }
+
+        g->rules[r].mark = 1;
+        path[depth] = r;
+
+        if (slora_g_reaches(g, g->rules[r].body, path, depth + 1)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        g->rules[r].mark = 2;
+
+        return SLORA_OK;
+
+    default:
+        return SLORA_OK;
+    }
+}
+
+
+/* node written out as an expression that is one item (it can take a
+ * quantifier), at depth rules and groups deep. */
+static int
+slora_g_emit(slora_g_t *g, uint32_t node, uint32_t depth)
+{
+    char             q[32];
+    uint32_t         i, cp;
+    slora_g_node_t  *nd;
+
+    if (depth > SLORA_GRAMMAR_EMIT_MAX) {
+        return slora_err_set(g->err, SLORA_ERROR, "the grammar nests rules "
+                             "and groups more than %d deep",
+                             SLORA_GRAMMAR_EMIT_MAX);
+    }
+
+    nd = &g->nodes[node];
+
+    switch (nd->kind) {
+
+    case SLORA_G_LIT:
+        if (nd->n == 1) {
+            return slora_g_put_cp(g, g->cps[nd->a], 0);
+        }
+
+        if (slora_g_put(g, "(?:", 3) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+
+        for (i = 0; i < nd->n; i++) {
+            if (slora_g_put_cp(g, g->cps[nd->a + i], 0) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+        }
+
+        return slora_g_put(g, ")", 1);
+
+    case SLORA_G_CLASS:
+        if (slora_g_put(g, nd->negate ? "[^" : "[", nd->negate ? 2 : 1)
+            != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        for (i = 0; i < nd->n; i++) {
+            cp = g->cps[nd->a + 2 * i];
+
+            if (slora_g_put_cp(g, cp, 1) != SLORA_OK
+                || (g->cps[nd->a + 2 * i + 1] != cp
+                    && (slora_g_put(g, "-", 1) != SLORA_OK
+                        || slora_g_put_cp(g, g->cps[nd->a + 2 * i + 1], 1)
+                           != SLORA_OK)))
+            {
+                return SLORA_ERROR;
+            }
+        }
+
+        return slora_g_put(g, "]", 1);
+
+    case SLORA_G_ANY:
+        return slora_g_put(g, "[\\s\\S]", 6);
+
+    case SLORA_G_REF:
+        return slora_g_emit(g, g->rules[nd->a].body, depth + 1);
+
+    case SLORA_G_SEQ:
+    case SLORA_G_ALT:
+        if (slora_g_put(g, "(?:", 3) != SLORA_OK) {
+            return SLORA_ERROR;
+        }
+
+        for (i = 0; i < nd->n; i++) {
+            if ((i > 0 && nd->kind == SLORA_G_ALT
+                 && slora_g_put(g, "|", 1) != SLORA_OK)
+                || slora_g_emit(g, g->kids[nd->a + i], depth + 1)
+                   != SLORA_OK)
+            {
+                return SLORA_ERROR;
+            }
+        }
+
+        return slora_g_put(g, ")", 1);
+
+    default: /* SLORA_G_REP */
+        if (nd->min == 0 && nd->max == SLORA_REGEX_NONE) {
+            snprintf(q, sizeof(q), "*");
+        } else if (nd->min == 1 && nd->max == SLORA_REGEX_NONE) {
+            snprintf(q, sizeof(q), "+");
+        } else if (nd->min == 0 && nd->max == 1) {
+            snprintf(q, sizeof(q), "?");
+        } else if (nd->max == SLORA_REGEX_NONE) {
+            snprintf(q, sizeof(q), "{%u,}", nd->min);
+        } else if (nd->max == nd->min) {
+            snprintf(q, sizeof(q), "{%u}", nd->min);
+        } else {
+            snprintf(q, sizeof(q), "{%u,%u}", nd->min, nd->max);
+        }
+
+        /* its item in a group of its own: a quantifier of a quantifier
+         * ("x"+?) is not read as a lazy one */
+        if (slora_g_put(g, "(?:", 3) != SLORA_OK
+            || slora_g_emit(g, nd->a, depth + 1) != SLORA_OK
+            || slora_g_put(g, ")", 1) != SLORA_OK)
+        {
+            return SLORA_ERROR;
+        }
+
+        return slora_g_put(g, q, strlen(q));
+    }
+}
+
+
+static int
+slora_g_put(slora_g_t *g, const char *s, size_t n)
+{
+    char    *grown;
+    size_t   want;
+
+    if (g->n_out + n > g->cap_out) {
+        if (g->n_out + n > SLORA_GRAMMAR_REGEX_MAX) {
+            return slora_err_set(g->err, SLORA_ERROR, "the grammar written "
+                                 "out as a regular expression (each rule "
+                                 "where it is named) is over %d bytes",
+                                 SLORA_GRAMMAR_REGEX_MAX);
+        }
+
+        want = g->cap_out ? g->cap_out * 2 : 256;
+
+        while (want < g->n_out + n) {
+            want *= 2;
+        }
+
+        grown = realloc(g->out, want);
+        if (grown == NULL) {
+            return slora_err_set(g->err, SLORA_ERROR, "grammar: no memory");
+        }
+
+        g->out = grown;
+        g->cap_out = want;
+    }
+
+    memcpy(g->out + g->n_out, s, n);
+    g->n_out += n;
+
+    return SLORA_OK;
+}
+
+
+/* cp as itself where it cannot be syntax, else as \u{H...}. */
+static int
+slora_g_put_cp(slora_g_t *g, uint32_t cp, int in_class)
+{
+    int   n;
+    char  buf[16];
+
+    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')
+        || (cp >= '0' && cp <= '9') || cp == ' ' || cp == '_'
+        || cp == ',' || cp == ':' || cp == ';' || cp == '"' || cp == '\''
+        || cp == '=' || cp == '<' || cp == '>' || cp == '@' || cp == '%'
+        || cp == '&' || cp == '!' || cp == '#' || cp == '~' || cp == '`'
+        || (cp == '-' && !in_class))
+    {
+        buf[0] = (char) cp;
+        return slora_g_put(g, buf, 1);
+    }
+
+    n = snprintf(buf, sizeof(buf), "\\u{%x}", cp);
+
+    return slora_g_put(g, buf, (size_t) n);
+}
+
+
+static void
+slora_g_free(slora_g_t *g)
+{
+    free(g->nodes);
+    free(g->kids);
+    free(g->cps);
+    free(g->stack);
+    free(g->out);
+}

@@ -1,0 +1,337 @@
+/*
+ * test_grammar.c: vLLM's guided_grammar (slora_grammar.h): a grammar in
+ * xgrammar's and llama.cpp's EBNF, written out as a regular expression
+ * and held as guided_regex is.
+ *
+ *   (a) grammars taken: vLLM's documented SQL example, rules named before
+ *       they are defined, comments, alternatives over line breaks,
+ *       classes, negated classes, '.', escapes, counts, quantifiers on
+ *       groups, characters that are syntax in an expression; each with
+ *       texts it derives (the answer may end there) and texts it does
+ *       not (some byte refused, or the answer may not end there);
+ *   (b) grammars refused, each with its reason and where: recursion
+ *       (direct and through other rules, the way named), a rule named
+ *       and not defined, no root, a rule defined twice, unknown escapes,
+ *       unclosed literals, classes and groups, counts out of range, an
+ *       empty class, a grammar of the empty text alone, one too large
+ *       written out;
+ *   (c) the mask against every SmolLM2 token along a derived text, and
+ *       the engine's greedy and sampled answers each a text of the
+ *       grammar, as PCRE2 reads an expression written by hand for it.
+ */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "chat_run.h"
+#include "mask_check.h"
+#include "slora_grammar.h"
+#include "slora_json.h"
+#include "slora_engine.h"
+
+
+static void test_taken(void);
+static void test_refused(void);
+static void test_model(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static int derives(const slora_json_schema_t *s, const char *text);
+static int pcre_whole(const char *re, const char *text);
+
+
+int
+main(void)
+{
+    slora_tokenizer_t   *tok;
+    slora_json_vocab_t  *v;
+
+    test_taken();
+    test_refused();
+
+    v = mask_check_vocab(&tok);
+    test_model(tok, v);
+
+    slora_json_vocab_free(v);
+    slora_tokenizer_free(tok);
+
+    return done_testing();
+}
+
+
+/* (a) */
+static void
+test_taken(void)
+{
+    int                   k, good;
+    size_t                i;
+    slora_err_t           err;
+    slora_json_schema_t  *s;
+
+    static const struct {
+        const char  *what;
+        const char  *grammar;
+        const char  *in[4];
+        const char  *out[4];
+    } cases[] = {
+        { "vLLM's SQL example",
+          "root ::= select_statement\n"
+          "select_statement ::= \"SELECT \" column \" from \" table "
+          "\" where \" condition\n"
+          "column ::= \"col_1 \" | \"col_2 \"\n"
+          "table ::= \"table_1 \" | \"table_2 \"\n"
+          "condition ::= column \"= \" number\n"
+          "number ::= \"1 \" | \"2 \"\n",
+          { "SELECT col_1  from table_2  where col_2 = 1 ",
+            "SELECT col_2  from table_1  where col_1 = 2 " },
+          { "SELECT col_3  from table_2  where col_2 = 1 ",
+            "SELECT col_1  from table_2  where col_2 = 1",
+            "select col_1  from table_2  where col_2 = 1 ",
+            "SELECT col_1  from table_2  where col_2 = 1 x" } },
+
+        { "rules after their use, comments, alternatives over lines",
+          "# an answer and a unit\n"
+          "root ::= answer \" \" unit   # the whole\n"
+          "unit ::= ( \"kg\"\n"
+          "         | \"lb\" )\n"
+          "answer ::= \"yes\"\n"
+          "    | \"no\"\n"
+          "    | [0-9]+ (\".\" [0-9]{1,3})?\n",
+          { "yes kg", "no lb", "12.5 kg", "7.125 lb" },
+          { "maybe kg", "12. kg", "1.2345 kg", "yes  kg" } },
+
+        { "classes, negated classes, '.' and escapes",
+          "root ::= \"\\\"\" [^\"\\\\\\n]* \"\\\" \" [a\\-z] . \"\\x41\\u00e9\\t\"",
+          { "\"hello world\" -\xe2\x82\xac" "A\xc3\xa9\t",
+            "\"\" zzA\xc3\xa9\t", "\"\t\" a.A\xc3\xa9\t" },
+          { "\"a\\b\" zzA\xc3\xa9\t", "\"ab\" bzA\xc3\xa9\t",
+            "\"ab\" zA\xc3\xa9\t", "\"ab\" zzA\xc3\xa9 " } },
+
+        { "counts and quantifiers on groups and rules",
+          "root ::= (\"ab\"){2} x{1,3} y{2,} \"z\"* (\"q\" \"r\")+ w?\n"
+          "x ::= \"-\"\n"
+          "y ::= [0-1]\n"
+          "w ::= \"!\"\n",
+          { "abab-01qr", "abab---0101zzzqrqr!", "abab--00qr" },
+          { "ab-01qr", "abab----01qr", "abab-0qr", "abab-01q" } },
+
+        { "characters that are syntax in an expression, as they are",
+          "root ::= \"a.b*c+d?(e)[f]{2}|g^$\\\\/\" [.*+?()|{}^$]",
+          { "a.b*c+d?(e)[f]{2}|g^$\\/.", "a.b*c+d?(e)[f]{2}|g^$\\/^" },
+          { "aab*c+d?(e)[f]{2}|g^$\\/.", "a.bbc+d?(e)[f]{2}|g^$\\/.",
+            "a.b*c+d?(e)[f]ff|g^$\\/.", "a.b*c+d?(e)[f]{2}|g^$\\/a" } },
+
+        { "an empty alternative and an empty literal",
+          "root ::= \"x\" ( \"y\" | ) \"\" \"z\"",
+          { "xyz", "xz" },
+          { "xyyz", "x", "yz" } },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s = slora_json_grammar_parse(cases[i].grammar,
+                                     strlen(cases[i].grammar), &err);
+        if (!ok(s != NULL, "%s: taken", cases[i].what)) {
+            diag("%s", err.msg);
+            continue;
+        }
+
+        good = 1;
+
+        for (k = 0; k < 4 && cases[i].in[k] != NULL; k++) {
+            if (!derives(s, cases[i].in[k])) {
+                diag("not derived: \"%s\"", cases[i].in[k]);
+                good = 0;
+            }
+        }
+
+        for (k = 0; k < 4 && cases[i].out[k] != NULL; k++) {
+            if (derives(s, cases[i].out[k])) {
+                diag("derived: \"%s\"", cases[i].out[k]);
+                good = 0;
+            }
+        }
+
+        ok(good, "%s: the texts it derives, and none of the others",
+           cases[i].what);
+
+        slora_json_schema_free(s);
+    }
+}
+
+
+/* (b) */
+static void
+test_refused(void)
+{
+    int                   k;
+    char                 *big;
+    size_t                i, at;
+    slora_err_t           err;
+    slora_json_schema_t  *s;
+
+    static const struct {
+        const char  *grammar;
+        const char  *says;
+    } cases[] = {
+        { "root ::= \"(\" root \")\" | \"x\"",
+          "reach themselves (root -> root)" },
+        { "root ::= a\na ::= \"[\" b \"]\"\nb ::= a | \"x\"",
+          "reach themselves (a -> b -> a)" },
+        { "root ::= a b\na ::= \"x\"", "line 1, column 12: rule \"b\" is "
+          "named but not defined" },
+        { "start ::= \"x\"", "no rule \"root\"" },
+        { "root ::= \"x\"\nroot ::= \"y\"", "line 2, column 1: rule "
+          "\"root\" is defined twice" },
+        { "root ::= \"\\q\"", "an escape this grammar does not know" },
+        { "root ::= \"abc", "line 1, column 10: a '\"' without its "
+          "closing '\"'" },
+        { "root ::= [a-z", "a '[' without its ']'" },
+        { "root ::= (\"a\" | \"b\"", "a '(' without its ')'" },
+        { "root ::= \"a\" )", "a ')' without its '('" },
+        { "root ::= \"a\"{1001}", "a count above 1000" },
+        { "root ::= \"a\"{3,2}", "n below m" },
+        { "root ::= []", "an empty class" },
+        { "root ::= [z-a]", "out of order" },
+        { "root ::= \"\"", "matches only the empty text" },
+        { "root ::= \"a\" | ::= \"b\"", "expected a \"literal\"" },
+        { "root \"a\"", "expected \"::=\"" },
+        { "  # nothing\n", "holds no rule" },
+        { "root ::= \"\\uD800\"", "no Unicode character" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err.msg[0] = '\0';
+        s = slora_json_grammar_parse(cases[i].grammar,
+                                     strlen(cases[i].grammar), &err);
+        ok(s == NULL && strstr(err.msg, cases[i].says) != NULL,
+           "refused, saying \"%s\": %s", cases[i].says, err.msg);
+        slora_json_schema_free(s);
+    }
+
+    /* each rule twice the one before: 2^20 times "ab" written out */
+    big = malloc(4096);
+    at = (size_t) snprintf(big, 4096, "root ::= r0 \n");
+
+    for (k = 0; k < 20; k++) {
+        at += (size_t) snprintf(big + at, 4096 - at, "r%d ::= r%d r%d\n", k,
+                                k + 1, k + 1);
+    }
+
+    at += (size_t) snprintf(big + at, 4096 - at, "r20 ::= \"ab\"\n");
+    s = slora_json_grammar_parse(big, at, &err);
+    ok(s == NULL && strstr(err.msg, "over 65536 bytes") != NULL,
+       "a grammar of 22 rules too large written out refused: %s",
+       err.msg);
+    slora_json_schema_free(s);
+    free(big);
+}
+
+
+/* (c) */
+static void
+test_model(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   k, same;
+    char                  text[CHAT_RUN_TOKENS * 8];
+    size_t                states;
+    int32_t               ids[CHAT_RUN_TOKENS], stop[8];
+    chat_run_t            run;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_json_schema_t  *s;
+
+    static const char  grammar[] =
+        "root ::= verdict \", because \" reason \".\"\n"
+        "verdict ::= \"Yes\" | \"No\"\n"
+        "reason ::= [a-z] [a-z ]{4,39}\n";
+    static const char  by_hand[] = "(Yes|No), because [a-z][a-z ]{4,39}\\.";
+    static const char  *texts[] = { "No, because the sky is blue.",
+                                    "Yes, because grass." };
+
+    s = slora_json_grammar_parse(grammar, strlen(grammar), &err);
+    if (!ok(s != NULL, "the verdict grammar compiles")) {
+        diag("%s", err.msg);
+        return;
+    }
+
+    states = 0;
+    same = mask_agrees_along(tok, v, s, texts, 2, &states);
+    ok(same && states > 0, "the mask is what trying each of SmolLM2's "
+       "tokens gives, along two texts (%zu states)", states);
+    slora_json_schema_free(s);
+
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Is the sky green? Answer yes or no, then "
+                     "say why in a few words.", ids, stop);
+
+    for (k = 0; k < 2; k++) {
+        req.id = (uint64_t) k;
+        req.json_schema = grammar;
+        req.json_schema_len = strlen(grammar);
+        req.json_form = SLORA_JSON_FORM_GRAMMAR;
+        req.sampling.max_tokens = 48;
+        req.sampling.temperature = k > 0 ? 1.0f : 0;
+        req.sampling.seed = 5;
+
+        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+            BAIL_OUT("submit: %s", err.msg);
+        }
+    }
+
+    chat_run_steps(e, &run);
+    is_int(run.errors, 0, "the grammar's requests: none failed");
+
+    for (k = 0; k < 2; k++) {
+        chat_run_text(tok, run.tokens[k], run.n[k], text, sizeof(text));
+        ok(run.finish[k] == SLORA_FINISH_STOP && pcre_whole(by_hand, text),
+           "%s: \"%s\", a text of the grammar as PCRE2 reads /%s/, ending "
+           "stop", k ? "sampled" : "greedy", text, by_hand);
+    }
+
+    slora_engine_free(e);
+}
+
+
+/* 1 when the grammar's schema takes text whole and the answer may end
+ * there. */
+static int
+derives(const slora_json_schema_t *s, const char *text)
+{
+    slora_json_t  j;
+
+    slora_json_init(&j, s);
+
+    return slora_json_feed(&j, text, strlen(text))
+           && (slora_json_done(&j) || slora_json_may_end(&j));
+}
+
+
+/* 1 when PCRE2 matches re against the whole of text. */
+static int
+pcre_whole(const char *re, const char *text)
+{
+    int                 m, errcode;
+    PCRE2_SIZE          erroff;
+    pcre2_code         *code;
+    pcre2_match_data   *md;
+
+    code = pcre2_compile((PCRE2_SPTR) re, PCRE2_ZERO_TERMINATED,
+                         PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
+                         &errcode, &erroff, NULL);
+    if (code == NULL) {
+        return 0;
+    }
+
+    md = pcre2_match_data_create_from_pattern(code, NULL);
+    m = pcre2_match(code, (PCRE2_SPTR) text, strlen(text), 0, 0, md, NULL)
+        >= 0;
+    pcre2_match_data_free(md);
+    pcre2_code_free(code);
+
+    return m;
+}

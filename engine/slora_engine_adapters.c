@@ -347,7 +347,7 @@ slora_engine_register_adapter(slora_engine_t *e, const char *name,
     /* registered all the same (the catalog holds it now): the files
      * changed since the check, or memory is short; its first request
      * reads them again and answers what they lack */
-    (void) slora_err_prefix(err, "not resident:");
+    (void) slora_err_prefix(err, "not resident");
 
     return SLORA_OK;
 }

@@ -108,8 +108,9 @@ static int slora_g_fail(slora_g_t *g, const char *at, const char *fmt,
     const char *what);
 static int slora_g_check(slora_g_t *g, uint32_t root);
 static int slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path,
-    uint32_t depth);
+    uint32_t depth, uint32_t nest);
 static int slora_g_emit(slora_g_t *g, uint32_t node, uint32_t depth);
+static int slora_g_quantified(slora_g_t *g, uint32_t node);
 static int slora_g_put(slora_g_t *g, const char *s, size_t n);
 static int slora_g_put_cp(slora_g_t *g, uint32_t cp, int in_class);
 static void slora_g_free(slora_g_t *g);
@@ -377,7 +378,9 @@ slora_g_primary(slora_g_t *g)
 }
 
 
-/* Any * + ? {m} {m,} {m,n} after an item, blanks before each. */
+/* One * + ? {m} {m,} {m,n} after an item, or none, blanks before it;
+ * another right after is refused, as llama.cpp's reader refuses it (a
+ * group says what it means: ("a"*)?). */
 static uint32_t
 slora_g_quantify(slora_g_t *g, uint32_t node)
 {
@@ -392,6 +395,15 @@ slora_g_quantify(slora_g_t *g, uint32_t node)
         }
 
         at = g->p;
+
+        if (g->nodes[node].kind == SLORA_G_REP
+            && (*g->p == '*' || *g->p == '+' || *g->p == '?'
+                || *g->p == '{'))
+        {
+            slora_g_fail(g, at, "a quantifier right after another: put the"
+                         " item and its first in a group", NULL);
+            return SLORA_REGEX_NONE;
+        }
 
         switch (*g->p) {
 
@@ -580,7 +592,7 @@ slora_g_class(slora_g_t *g)
     }
 
     if (g->n_cps == from) {
-        slora_g_fail(g, at, "an empty class []", NULL);
+        slora_g_fail(g, at, "an empty class ([] or [^])", NULL);
         return SLORA_REGEX_NONE;
     }
 
@@ -605,12 +617,6 @@ slora_g_char(slora_g_t *g, int in_class, uint32_t *cp)
     at = g->p;
 
     if (*g->p != '\\') {
-        if ((unsigned char) *g->p < 0x20 && *g->p != '\t') {
-            return slora_g_fail(g, at, "a control character in a %s: write"
-                                " it as an escape (\\n, \\xHH)",
-                                in_class ? "class" : "literal");
-        }
-
         return slora_g_utf8(g, cp);
     }
 
@@ -865,10 +871,20 @@ slora_g_at_rule(slora_g_t *g)
         return 0;
     }
 
-    while (p < g->end && (*p == ' ' || *p == '\t' || *p == '\n'
-                          || *p == '\r'))
-    {
-        p++;
+    for ( ;; ) {
+        while (p < g->end && (*p == ' ' || *p == '\t' || *p == '\n'
+                              || *p == '\r'))
+        {
+            p++;
+        }
+
+        if (p == g->end || *p != '#') {
+            break;
+        }
+
+        while (p < g->end && *p != '\n') {
+            p++;
+        }
     }
 
     return g->end - p >= 3 && memcmp(p, "::=", 3) == 0;
@@ -928,7 +944,7 @@ slora_g_check(slora_g_t *g, uint32_t root)
     path[0] = root;
     g->rules[root].mark = 1;
 
-    if (slora_g_reaches(g, g->rules[root].body, path, 1) != SLORA_OK) {
+    if (slora_g_reaches(g, g->rules[root].body, path, 1, 0) != SLORA_OK) {
         return SLORA_ERROR;
     }
 
@@ -938,15 +954,23 @@ slora_g_check(slora_g_t *g, uint32_t root)
 }
 
 
-/* Walks node, path[0..depth) the rules on the way to it. */
+/* Walks node, path[0..depth) the rules on the way to it, nest the
+ * nodes (rules, groups, items) it lies in. */
 static int
-slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth)
+slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth,
+    uint32_t nest)
 {
     int              n;
     char             way[400];
     size_t           len;
     uint32_t         i, r, from;
     slora_g_node_t  *nd;
+
+    if (nest > SLORA_GRAMMAR_EMIT_MAX) {
+        return slora_err_set(g->err, SLORA_ERROR, "the grammar nests rules "
+                             "and groups more than %d deep",
+                             SLORA_GRAMMAR_EMIT_MAX);
+    }
 
     nd = &g->nodes[node];
 
@@ -955,7 +979,7 @@ slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth)
     case SLORA_G_SEQ:
     case SLORA_G_ALT:
         for (i = 0; i < nd->n; i++) {
-            if (slora_g_reaches(g, g->kids[nd->a + i], path, depth)
+            if (slora_g_reaches(g, g->kids[nd->a + i], path, depth, nest + 1)
                 != SLORA_OK)
             {
                 return SLORA_ERROR;
@@ -965,7 +989,7 @@ slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth)
         return SLORA_OK;
 
     case SLORA_G_REP:
-        return slora_g_reaches(g, nd->a, path, depth);
+        return slora_g_reaches(g, nd->a, path, depth, nest + 1);
 
     case SLORA_G_REF:
         r = nd->a;
@@ -1008,7 +1032,7 @@ slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth)
         g->rules[r].mark = 1;
         path[depth] = r;
 
-        if (slora_g_reaches(g, g->rules[r].body, path, depth + 1)
+        if (slora_g_reaches(g, g->rules[r].body, path, depth + 1, nest + 1)
             != SLORA_OK)
         {
             return SLORA_ERROR;
@@ -1121,17 +1145,44 @@ slora_g_emit(slora_g_t *g, uint32_t node, uint32_t depth)
             snprintf(q, sizeof(q), "{%u,%u}", nd->min, nd->max);
         }
 
-        /* its item in a group of its own: a quantifier of a quantifier
-         * ("x"+?) is not read as a lazy one */
-        if (slora_g_put(g, "(?:", 3) != SLORA_OK
-            || slora_g_emit(g, nd->a, depth + 1) != SLORA_OK
-            || slora_g_put(g, ")", 1) != SLORA_OK)
+        /*
+         * Its item is written as one item already (a character, a class,
+         * a group), but where it is itself quantified (a rule whose
+         * body is: x ::= "a"*, then x+), which a group of its own keeps
+         * from reading as a lazy or possessive quantifier; so each
+         * quantified group is one level of the expression's nesting.
+         */
+        if (!slora_g_quantified(g, nd->a)) {
+            if (slora_g_emit(g, nd->a, depth + 1) != SLORA_OK) {
+                return SLORA_ERROR;
+            }
+
+        } else if (slora_g_put(g, "(?:", 3) != SLORA_OK
+                   || slora_g_emit(g, nd->a, depth + 1) != SLORA_OK
+                   || slora_g_put(g, ")", 1) != SLORA_OK)
         {
             return SLORA_ERROR;
         }
 
         return slora_g_put(g, q, strlen(q));
     }
+}
+
+
+/* 1 when node, its rules followed, is a quantified item. */
+static int
+slora_g_quantified(slora_g_t *g, uint32_t node)
+{
+    uint32_t  hops;
+
+    /* rules do not reach themselves: at most n_rules hops */
+    for (hops = 0; g->nodes[node].kind == SLORA_G_REF && hops <= g->n_rules;
+         hops++)
+    {
+        node = g->rules[g->nodes[node].a].body;
+    }
+
+    return g->nodes[node].kind == SLORA_G_REP;
 }
 
 

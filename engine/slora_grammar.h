@@ -14,7 +14,12 @@
  * (escapes \n \r \t \\ \" \' \[ \] \xHH \uHHHH \UHHHHHHHH), character
  * classes [a-z_] and negated [^"\\] (the same escapes, and \- \^), `.`
  * (any character), groups ( ... ) and rule names, each maybe followed by
- * `*`, `+`, `?`, `{m}`, `{m,}` or `{m,n}` (n up to 1000).
+ * one of `*`, `+`, `?`, `{m}`, `{m,}` or `{m,n}` (n up to 1000).
+ * Written out, it is held to the automaton's limits: groups (a
+ * quantified group or rule, a group of alternatives) 64 one in another,
+ * its states and its nodes; and as guided_regex's answers, an answer
+ * holds no control character but tab, line feed, carriage return,
+ * backspace and form feed (a `.` takes none of the others).
  *
  * The one idea: a grammar whose rules do not reach themselves derives a
  * regular language, so it is written out as one regular expression (each

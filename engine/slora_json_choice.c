@@ -192,7 +192,7 @@ static slora_json_schema_t *
 slora_json_whole_parse(const char *text, size_t len, int how,
     const char *what, slora_err_t *err)
 {
-    char                 *p;
+    char                 *p, *at;
     slora_regex_t        *r;
     slora_json_text_t    *texts;
     slora_json_node_t    *root;
@@ -201,8 +201,16 @@ slora_json_whole_parse(const char *text, size_t len, int how,
     r = slora_regex_compile(text, len, 0, SLORA_REGEX_NONE, how, NULL, err);
     if (r == NULL) {
         if (how & SLORA_REGEX_LONG) {
-            (void) slora_err_prefix(err, "the grammar as a regular "
-                                    "expression:");
+            /* a byte of an expression the client never saw tells it
+             * nothing */
+            at = strstr(err->msg, " at byte ");
+            if (at != NULL) {
+                *at = '\0';
+            }
+
+            (void) slora_err_prefix(err, "the grammar, written out as one "
+                                    "regular expression (each rule where "
+                                    "it is named), is refused");
         }
 
         return NULL;

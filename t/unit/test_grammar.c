@@ -5,16 +5,19 @@
  *
  *   (a) grammars taken: vLLM's documented SQL example, rules named before
  *       they are defined, comments, alternatives over line breaks,
- *       classes, negated classes, '.', escapes, counts, quantifiers on
- *       groups, characters that are syntax in an expression; each with
+ *       classes, negated classes, '-' at a class's ends, '.', escapes,
+ *       counts, quantifiers on groups and on rules already quantified,
+ *       CRLF, names with '-', '_' and digits, characters that are syntax
+ *       in an expression; each with
  *       texts it derives (the answer may end there) and texts it does
  *       not (some byte refused, or the answer may not end there);
  *   (b) grammars refused, each with its reason and where: recursion
  *       (direct and through other rules, the way named), a rule named
  *       and not defined, no root, a rule defined twice, unknown escapes,
  *       unclosed literals, classes and groups, counts out of range, an
- *       empty class, a grammar of the empty text alone, one too large
- *       written out;
+ *       empty class, a quantifier right after another, a grammar of the
+ *       empty text alone; rules of groups nested 60 deep taken, 70
+ *       refused in the grammar's terms; one too large written out;
  *   (c) the mask against every SmolLM2 token along a derived text, and
  *       the engine's greedy and sampled answers each a text of the
  *       grammar, as PCRE2 reads an expression written by hand for it.
@@ -125,6 +128,21 @@ test_taken(void)
           { "aab*c+d?(e)[f]{2}|g^$\\/.", "a.bbc+d?(e)[f]{2}|g^$\\/.",
             "a.b*c+d?(e)[f]ff|g^$\\/.", "a.b*c+d?(e)[f]{2}|g^$\\/a" } },
 
+        { "a quantified rule quantified again, classes with '-' at an end",
+          "root ::= x+ y? [a-] [-b]\r\n"
+          "x ::= \"a\"* \"b\"\r\n"
+          "y ::= \"c\"{2}\n",
+          { "bab-b", "aabbcc-b", "ab--" },
+          { "b", "bcc", "babb", "bccc-b" } },
+
+        { "names with '-', '_' and digits; a comment before a rule's ::=",
+          "root ::= my-rule_2 \".\" any\n"
+          "my-rule_2   # the word\n"
+          "  ::= [a-z]+\n"
+          "any ::= .\n",
+          { "abc.\n", "x.." },
+          { "abc.", "ABC.x", "abc.xy" } },
+
         { "an empty alternative and an empty literal",
           "root ::= \"x\" ( \"y\" | ) \"\" \"z\"",
           { "xyz", "xz" },
@@ -201,6 +219,9 @@ test_refused(void)
         { "root \"a\"", "expected \"::=\"" },
         { "  # nothing\n", "holds no rule" },
         { "root ::= \"\\uD800\"", "no Unicode character" },
+        { "root ::= \"a\"*?", "line 1, column 14: a quantifier right "
+          "after another" },
+        { "root ::= [^]", "an empty class" },
     };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -210,6 +231,32 @@ test_refused(void)
         ok(s == NULL && strstr(err.msg, cases[i].says) != NULL,
            "refused, saying \"%s\": %s", cases[i].says, err.msg);
         slora_json_schema_free(s);
+    }
+
+    /* a chain of rules each a group around the next, 60 deep: taken;
+     * 70: refused in the grammar's terms (the expression holds 64
+     * groups one in another) */
+    for (k = 60; k <= 70; k += 10) {
+        big = malloc(4096);
+        at = (size_t) snprintf(big, 4096, "root ::= r0\n");
+
+        for (i = 0; i < (size_t) k; i++) {
+            at += (size_t) snprintf(big + at, 4096 - at,
+                                    "r%zu ::= (\"<\" r%zu \">\")?\n", i,
+                                    i + 1);
+        }
+
+        at += (size_t) snprintf(big + at, 4096 - at, "r%d ::= \"x\"\n", k);
+        s = slora_json_grammar_parse(big, at, &err);
+        ok(k == 60 ? s != NULL && derives(s, "<<>>")
+                     && !derives(s, "<<x>>")
+                   : s == NULL && strstr(err.msg, "groups nested more than "
+                                         "64 deep") != NULL
+                     && strstr(err.msg, "at byte") == NULL,
+           "rules of groups nested %d deep: %s", k,
+           s != NULL ? "taken" : err.msg);
+        slora_json_schema_free(s);
+        free(big);
     }
 
     /* each rule twice the one before: 2^20 times "ab" written out */

@@ -74,7 +74,7 @@ $(addprefix fuzz-,$(FUZZ_NAMES)): fuzz-%: $(FUZZ_BUILD)/fuzz_% \
 # much the same inputs every run (coverage feedback keeps it from being
 # exact: two runs of fuzz_request differed by 3 of 190 corpus entries),
 # and a failure keeps its input as build-fuzz/crash-<name>-*, which
-# replays it (under two minutes for all twelve on two cores).
+# replays it (a few minutes for all of them on two cores).
 fuzz-replay: $(FUZZ_BINS) cli fetch-reference
 	@for n in $(FUZZ_NAMES); do \
 	    rm -rf $(FUZZ_BUILD)/seeds-$$n $(FUZZ_BUILD)/smoke-$$n; \

@@ -14,7 +14,18 @@
  * With the catalog in Redis the registration is written there, which
  * keeps it for every engine: the zone keeps none, and the op waits
  * (SLORA_AGAIN, retried after each step) for the catalog's thread.
+ *
+ * The zone lives as long as its master: with `slora_adapters
+ * registry=FILE` the engine also writes the zone's registrations to a
+ * file after each change (a new file renamed over the old, so that a
+ * crash mid-write leaves the old one whole), and an engine that finds
+ * its zone's registry empty, as a freshly started nginx's is, reads
+ * them from it: a restart or a binary upgrade serves them again. Each
+ * read back is judged as a restored registration is, so a file edited
+ * by hand registers nothing a request could not.
  */
+
+#include <cjson/cJSON.h>
 
 #include "ngx_http_slora_module.h"
 
@@ -36,6 +47,16 @@ ngx_http_slora_engine_owner(uint32_t i, const slora_slot_t *s)
 }
 
 
+#define NGX_HTTP_SLORA_REGISTRY_FILE_MAX  (8 << 20)   /* 1024 entries of
+                                                          the longest names
+                                                          and paths, JSON */
+
+static void ngx_http_slora_engine_registry_read(
+    ngx_http_slora_engine_ctx_t *ec);
+static void ngx_http_slora_engine_registry_save(
+    ngx_http_slora_engine_ctx_t *ec);
+
+
 /*
  * At the engine's start, before its names are published. With Redis the
  * zone's entries (a reload from the folder catalog copied them) are left
@@ -54,6 +75,8 @@ ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec)
     if (ec->redis) {
         return;
     }
+
+    ngx_http_slora_engine_registry_read(ec);
 
     n = 0;
 
@@ -87,6 +110,194 @@ ngx_http_slora_engine_restore(ngx_http_slora_engine_ctx_t *ec)
         ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,
                       "slora engine: %uD adapters registered at run time"
                       " served again", n);
+    }
+
+    /* those dropped, dropped there too */
+    ngx_http_slora_engine_registry_save(ec);
+}
+
+
+/*
+ * registry=FILE read into an empty zone (a fresh nginx's): {"registered":
+ * [{"name": N, "path": P}, ...]}. An entry that is not two strings that
+ * fit the zone is passed over, saying so; the restore then judges each.
+ */
+static void
+ngx_http_slora_engine_registry_read(ngx_http_slora_engine_ctx_t *ec)
+{
+    char               *text;
+    size_t              len;
+    uint32_t            i, n, bad;
+    ngx_uint_t          level;
+    ngx_file_info_t     fi;
+    cJSON              *root, *list, *it, *name, *path;
+    slora_err_t         err;
+    const ngx_str_t    *file;
+
+    file = &ec->smcf->registry;
+
+    if (file->len == 0) {
+        return;
+    }
+
+    for (i = 0; i < SLORA_QUEUE_REGISTRY_MAX; i++) {
+        if (slora_queue_registry_get(ec->q, i) != NULL) {
+            return;                 /* a respawn's or a reload's zone */
+        }
+    }
+
+    if (ngx_file_info(file->data, &fi) == NGX_FILE_ERROR
+        && ngx_errno == NGX_ENOENT)
+    {
+        return;                     /* none kept yet */
+    }
+
+    text = slora_read_file((const char *) file->data,
+                           NGX_HTTP_SLORA_REGISTRY_FILE_MAX, &len, &err);
+    if (text == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: the run-time registrations kept in %V"
+                      " are not served again: %s", file, err.msg);
+        return;
+    }
+
+    root = cJSON_ParseWithLength(text, len);
+    free(text);
+    list = cJSON_GetObjectItemCaseSensitive(root, "registered");
+
+    if (!cJSON_IsArray(list)) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: %V holds no {\"registered\": [...]}:"
+                      " its registrations are not served again (it is"
+                      " written anew at the next)", file);
+        cJSON_Delete(root);
+        return;
+    }
+
+    n = 0;
+    bad = 0;
+
+    cJSON_ArrayForEach(it, list) {
+        name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        path = cJSON_GetObjectItemCaseSensitive(it, "path");
+
+        if (!cJSON_IsString(name) || !cJSON_IsString(path)
+            || n == SLORA_QUEUE_REGISTRY_MAX
+            || slora_queue_registry_put(ec->q, name->valuestring,
+                                        path->valuestring)
+               != SLORA_OK)
+        {
+            bad++;
+            continue;
+        }
+
+        n++;
+    }
+
+    cJSON_Delete(root);
+
+    level = bad ? NGX_LOG_WARN : NGX_LOG_NOTICE;
+
+    ngx_log_error(level, ec->cycle->log, 0,
+                  "slora engine: %uD run-time registrations read from %V"
+                  "%s", n, file,
+                  bad ? ", some entries passed over (not a name and a path"
+                        " that fit, or past the most kept)" : "");
+}
+
+
+/* The zone's registrations into registry=FILE, replacing it whole. */
+static void
+ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
+{
+    int                          fd, ok;
+    char                        *text;
+    size_t                       len, done;
+    ngx_err_t                    e;
+    ssize_t                      w;
+    cJSON                       *root, *list, *it;
+    uint32_t                     i;
+    u_char                       tmp[PATH_MAX];
+    const ngx_str_t             *file;
+    const slora_registration_t  *r;
+
+    file = &ec->smcf->registry;
+
+    if (file->len == 0 || ec->redis) {
+        return;
+    }
+
+    root = cJSON_CreateObject();
+    list = cJSON_AddArrayToObject(root, "registered");
+    ok = list != NULL;
+
+    for (i = 0; ok && i < SLORA_QUEUE_REGISTRY_MAX; i++) {
+        r = slora_queue_registry_get(ec->q, i);
+        if (r == NULL) {
+            continue;
+        }
+
+        it = cJSON_CreateObject();
+        ok = it != NULL && cJSON_AddItemToArray(list, it)
+             && cJSON_AddStringToObject(it, "name", r->name) != NULL
+             && cJSON_AddStringToObject(it, "path", r->path) != NULL;
+    }
+
+    text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+
+    if (text == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: no memory to keep the run-time"
+                      " registrations in %V", file);
+        return;
+    }
+
+    /* (the configuration made sure the name fits) */
+    ngx_snprintf(tmp, sizeof(tmp), "%V.tmp%Z", file);
+
+    fd = open((char *) tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    len = ngx_strlen(text);
+    done = 0;
+
+    while (fd != -1 && done < len) {
+        w = write(fd, text + done, len - done);
+
+        if (w == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        if (w <= 0) {
+            break;
+        }
+
+        done += (size_t) w;
+    }
+
+    ngx_free(text);
+
+    ok = fd != -1 && done == len && fsync(fd) == 0;
+    e = ngx_errno;
+
+    if (fd != -1 && close(fd) == -1 && ok) {
+        ok = 0;
+        e = ngx_errno;
+    }
+
+    if (ok && rename((char *) tmp, (char *) file->data) == -1) {
+        ok = 0;
+        e = ngx_errno;
+    }
+
+    if (!ok) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, e,
+                      "slora engine: the run-time registrations cannot be"
+                      " kept in %V (an nginx restart will not serve them"
+                      " again)", file);
+
+        if (fd != -1) {
+            (void) unlink((char *) tmp);
+        }
     }
 }
 
@@ -141,6 +352,7 @@ ngx_http_slora_engine_register(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     if (!ec->redis) {
         (void) slora_queue_registry_put(ec->q, s->adapter,
                                         real != NULL ? real : path);
+        ngx_http_slora_engine_registry_save(ec);
     }
 
     slora_queue_names_stale(ec->q);
@@ -188,6 +400,7 @@ ngx_http_slora_engine_deregister(ngx_http_slora_engine_ctx_t *ec, uint32_t i,
     }
 
     (void) slora_queue_registry_drop(ec->q, s->adapter);
+    ngx_http_slora_engine_registry_save(ec);
     slora_queue_names_stale(ec->q);
 
     ngx_log_error(NGX_LOG_NOTICE, ec->cycle->log, 0,

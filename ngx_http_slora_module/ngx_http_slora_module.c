@@ -340,11 +340,20 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (smcf->redis_url.len && smcf->registry.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "slora_adapters: registry= keeps the folder "
+                           "catalog's run-time registrations; with "
+                           "slora_catalog Redis keeps them: drop one");
+        return NGX_CONF_ERROR;
+    }
+
     /* every string whole (a cut one would leave out what follows it,
      * the files' identity last), and the numbers */
     len = smcf->model.len + smcf->device.len + smcf->weights.len
           + smcf->adapter_dir.len + smcf->redis_url.len + smcf->cuda_lib.len
-          + smcf->tokenizer_path.len + smcf->schedule.len + 1024;
+          + smcf->tokenizer_path.len + smcf->schedule.len
+          + smcf->registry.len + 1024;
 
     if (smcf->roots != NULL) {
         root = smcf->roots->elts;
@@ -368,9 +377,10 @@ ngx_http_slora_init_main_conf(ngx_conf_t *cf, void *conf)
                      &smcf->adapter_dir, smcf->host_cache, smcf->prefetch,
                      &smcf->redis_url, smcf->catalog_timeout);
 
-    p = ngx_slprintf(p, end, "|%V|%V|%i|%i|%i", &smcf->cuda_lib,
+    p = ngx_slprintf(p, end, "|%V|%V|%i|%i|%i|%V", &smcf->cuda_lib,
                      &smcf->tokenizer_path, smcf->tensor_parallel,
-                     smcf->preload, smcf->prefetch_threads);
+                     smcf->preload, smcf->prefetch_threads,
+                     &smcf->registry);
 
     p = ngx_slprintf(p, end, "|%V|%M|%i|%i|%i|%i|%i|%i|%i", &smcf->schedule,
                      smcf->slo_ttft, smcf->fair_prefill, smcf->fair_decode,
@@ -611,6 +621,22 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             smcf->prefetch_threads = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "registry=", 9) == 0) {
+            smcf->registry.data = value[i].data + 9;
+            smcf->registry.len = value[i].len - 9;
+
+            /* the tmp name beside it fits the engine's paths */
+            if (smcf->registry.len == 0
+                || ngx_conf_full_name(cf->cycle, &smcf->registry, 0)
+                   != NGX_OK
+                || smcf->registry.len + sizeof(".tmp") > PATH_MAX)
+            {
+                goto invalid;
+            }
+
             continue;
         }
 

@@ -92,6 +92,12 @@ typedef struct {
     ngx_flag_t                 prefetch;      /* slora_adapters prefetch= */
     ngx_flag_t                 preload;       /* slora_adapters preload= */
     ngx_int_t                  prefetch_threads;  /* 0: the engine's */
+    ngx_str_t                  registry;      /* slora_adapters registry=:
+                                                 the file that keeps the
+                                                 run-time registrations
+                                                 across restarts
+                                                 (NUL-terminated); "":
+                                                 none */
     ngx_str_t                  redis_url;     /* slora_catalog; "": none */
     ngx_array_t               *roots;         /* of ngx_str_t, full paths */
     ngx_msec_t                 catalog_timeout;   /* per command; 0: the

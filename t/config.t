@@ -182,6 +182,20 @@ for my $v (qw(lookup off)) {
          'timeout=500 (seconds): the [emerg] says what it may be');
 }
 
+# registry= keeps the folder catalog's run-time registrations; beside
+# slora_catalog (Redis keeps them) it is refused, the [emerg] saying why.
+{
+    my ($rc, $out) = try_conf(http_with(
+        adapters => "    slora_adapters dir=$ad registry=state/kept.json;"));
+    is($rc, 0, 'nginx -t passes with slora_adapters registry=') or diag($out);
+    ($rc, $out) = try_conf(http_with(
+        adapters => "    slora_adapters dir=$ad registry=/tmp/kept.json;",
+        http_extra => "    slora_catalog redis://127.0.0.1:9 roots=$ad;"));
+    isnt($rc, 0, 'nginx -t fails with registry= beside slora_catalog');
+    like($out, qr/\[emerg\] slora_adapters: registry= keeps the folder/,
+         '... the [emerg] says Redis keeps them');
+}
+
 # slots= is 1 to 4096, the most requests the engine lets wait: 4096
 # passes, and 5000 of a zone small enough for the memory check (a short
 # max_ctx) is refused at its line, the [emerg] naming the bound.
@@ -253,6 +267,8 @@ my @bad = (
      adapters => "    slora_adapters dir=$ad host_cache=big;  # BAD"],
     ['slora_adapters prefetch_threads=0',
      adapters => "    slora_adapters dir=$ad prefetch_threads=0;  # BAD"],
+    ['slora_adapters registry= (no file)',
+     adapters => "    slora_adapters dir=$ad registry=;  # BAD"],
     ['slora_adapters prefetch_threads=17',
      adapters => "    slora_adapters dir=$ad prefetch_threads=17;  # BAD"],
     ['slots=4097 (more than the engine lets wait)',

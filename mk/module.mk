@@ -101,7 +101,7 @@ $(RUN_MODEL):
 run: run-deps
 	$(MAKE) module cli
 	$(MAKE) run-adapters
-	@mkdir -p $(RUN_PREFIX)/logs $(RUN_PREFIX)/tmp
+	@mkdir -p $(RUN_PREFIX)/logs $(RUN_PREFIX)/tmp $(RUN_PREFIX)/state
 	$(NGINX) -t -q -p $(RUN_PREFIX)/ -c $(CURDIR)/conf/nginx.conf \
 	    -e $(RUN_PREFIX)/logs/error.log $(RUN_USER)
 	@echo

@@ -276,7 +276,10 @@ ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
 
     ngx_free(text);
 
-    ok = fd != -1 && done == len && fsync(fd) == 0;
+    /* no fsync: the engine's thread does not wait for the disk (a crash
+     * of the process loses nothing written; a power cut may lose the
+     * last change) */
+    ok = fd != -1 && done == len;
     e = ngx_errno;
 
     if (fd != -1 && close(fd) == -1 && ok) {

@@ -186,6 +186,50 @@ slora_catalog_under_roots(slora_catalog_t *cat, const char *path)
 }
 
 
+int
+slora_catalog_parent_within(slora_catalog_t *cat, const char *path)
+{
+    int       in;
+    char      buf[PATH_MAX], *rp, *slash;
+    size_t    len;
+    int32_t   i;
+
+    len = strlen(path);
+    if (len == 0 || len >= sizeof(buf)) {
+        return 0;
+    }
+
+    memcpy(buf, path, len + 1);
+
+    while (len > 1 && buf[len - 1] == '/') {
+        buf[--len] = '\0';
+    }
+
+    slash = strrchr(buf, '/');
+    if (slash == NULL || slash == buf) {
+        return 0;
+    }
+
+    *slash = '\0';
+
+    rp = realpath(buf, NULL);
+    if (rp == NULL) {
+        return 0;
+    }
+
+    in = 0;
+
+    for (i = 0; i < cat->n_roots && !in; i++) {
+        in = strcmp(rp, cat->roots[i]) == 0
+             || slora_catalog_path_under(rp, cat->roots[i]);
+    }
+
+    free(rp);
+
+    return in;
+}
+
+
 /* *out: realpath(path), which must lie strictly under one of the roots
  * (SLORA_DECLINED where it does not; SLORA_ERROR where it has none, or
  * one too long). */

@@ -217,6 +217,10 @@ int slora_catalog_confine(char **roots, int32_t n_roots,
  * its text cannot be read); -1: it holds a "..", which its text does
  * not resolve */
 int slora_catalog_under_roots(slora_catalog_t *cat, const char *path);
+/* 1 when the folder path names (its last name taken off) resolves to a
+ * root or to a place under one: where path is missing, nothing outside
+ * the roots is told by saying so. */
+int slora_catalog_parent_within(slora_catalog_t *cat, const char *path);
 int slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err);
 int slora_catalog_put_folder(slora_catalog_t *cat, const char *name,
     const char *path, const struct stat *sb, slora_err_t *err);

@@ -276,6 +276,16 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     rc = slora_catalog_confine(cat->roots, cat->n_roots, name, dir, real,
                                err);
     if (rc != SLORA_OK) {
+        /* missing in a folder that is a root's or under one, named
+         * through a link to it: vLLM's 404, as by the root's own name */
+        if (!under && rc != SLORA_DECLINED && lstat(dir, &sb) != 0
+            && errno == ENOENT && slora_catalog_parent_within(cat, dir))
+        {
+            return slora_err_set(err, SLORA_DECLINED, "No adapter found at"
+                                 " %.*s: %s", slora_utf8_cut(dir, 256), dir,
+                                 strerror(ENOENT));
+        }
+
         /* nor where a link under the roots leads */
         if (!under || rc == SLORA_DECLINED) {
             slora_err_set(err, SLORA_ERROR, "adapter %s: %.*s is outside the"

@@ -11,8 +11,9 @@
 # unloaded, and the folder answers again after. Refused, each with the
 # error a client can act on and nothing registered or replaced: a body
 # without lora_path, malformed JSON, a relative path, a path outside the
-# adapter directory, one that does not exist and a folder with no
-# adapter_config.json (404s, as vLLM's), a folder that is no adapter of
+# adapter directory, one that does not exist (also named through a link
+# to the root) and a folder with no adapter_config.json (404s, as
+# vLLM's; one missing through a link outside is refused as outside), a folder that is no adapter of
 # this model, weights that do not read (also in place of a
 # registration's), a name that is no valid name, the names a request's
 # model means otherwise (base, default, the model's id), a GET; a name
@@ -179,6 +180,12 @@ is(complete('sql')->{text}, $text{a1}, 'sql: v1\'s weights now (a1\'s '
    . 'text), not the copy made of v3');
 
 # Refused, nothing registered.
+my $toroot = $s->prefix . '/toroot';
+my $tooutside = $s->prefix . '/tooutside';
+for ([$dir, $toroot], [$outside, $tooutside]) {
+    unlink($_->[1]);
+    symlink($_->[0], $_->[1]) or die "symlink: $!";
+}
 my @bad = (
     [ { lora_name => 'x' }, 400, qr/^missing_required_parameter: Both 'lora_name' and 'lora_path' must be provided\.$/,
       'no lora_path' ],
@@ -205,6 +212,15 @@ my @bad = (
       'a file outside: the same words' ],
     [ { lora_name => 'x', lora_path => "$ver/nothing" }, 404,
       qr/^model_not_found: No adapter found at /, 'a path that does not exist' ],
+    [ { lora_name => 'x', lora_path => "$toroot/.versions/nothing" }, 404,
+      qr/^model_not_found: No adapter found at /,
+      'one missing, named through a link to the root: 404 as well' ],
+    [ { lora_name => 'x', lora_path => "$toroot/nothing" }, 404,
+      qr/^model_not_found: No adapter found at /,
+      '... right under the root' ],
+    [ { lora_name => 'x', lora_path => "$tooutside/nothing" }, 400,
+      qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
+      'one missing through a link outside: refused, nothing said of it' ],
     [ { lora_name => 'x', lora_path => "$ver/v2/adapter_config.json" }, 400,
       qr/is not a folder/, 'a file' ],
     [ { lora_name => 'x', lora_path => "$ver/empty" }, 404,

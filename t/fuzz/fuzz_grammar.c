@@ -25,12 +25,11 @@
 
 #include "slora_grammar.h"
 #include "slora_json.h"
+#include "fuzz_text.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
-static int fuzz_comparable_text(const uint8_t *p, size_t n);
 
 
 int
@@ -147,22 +146,4 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     slora_json_schema_free(s);
 
     return 0;
-}
-
-
-/* Texts both read alike: printable ASCII, '\t' and '\n' (the automaton
- * leaves out control characters a JSON string cannot hold as they are,
- * '\r' among those it can, but PCRE2 takes any). */
-static int
-fuzz_comparable_text(const uint8_t *p, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n') || p[i] > 0x7e) {
-            return 0;
-        }
-    }
-
-    return 1;
 }

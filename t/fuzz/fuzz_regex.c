@@ -26,13 +26,13 @@
 #include <pcre2.h>
 
 #include "slora_regex.h"
+#include "fuzz_text.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
 static int fuzz_comparable_pattern(const uint8_t *p, size_t n);
-static int fuzz_comparable_text(const uint8_t *p, size_t n);
 static void fuzz_text(const slora_regex_t *r, pcre2_code *re,
     pcre2_match_data *md, const uint8_t *p, size_t n);
 
@@ -133,23 +133,6 @@ fuzz_comparable_pattern(const uint8_t *p, size_t n)
         }
 
         if (p[i] == '[' && i + 1 < n && p[i + 1] == ':') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/* Texts both read alike: printable ASCII, '\t' and '\n' (no '\r',
- * which ECMA-262's '.' refuses and PCRE2's takes). */
-static int
-fuzz_comparable_text(const uint8_t *p, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n') || p[i] > 0x7e) {
             return 0;
         }
     }

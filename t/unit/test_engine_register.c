@@ -83,6 +83,27 @@ noop(void *data, const slora_event_t *ev)
 }
 
 
+/* An engine on the tiny model and root, with one prefetch thread, or
+ * none (threads 0), checked as what. */
+static slora_engine_t *
+engine_up(int threads, const char *what)
+{
+    slora_engine_conf_t  conf;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.model_path = model;
+    conf.adapter_dir = root;
+    conf.n_threads = 2;
+    conf.max_batch_tokens = 64;
+    conf.max_running = 8;
+    conf.host_cache_bytes = (size_t) 64 << 20;
+    conf.prefetch_threads = threads;
+    conf.no_prefetch = threads == 0;
+
+    return tiny_engine_up(&conf, what);
+}
+
+
 /* Steps the idle engine, woken by its fd, until the registration's read
  * is in state (10 s at most). */
 static int
@@ -143,18 +164,8 @@ test_threaded(void)
     const char           *path, *tier;
     slora_err_t           err;
     slora_engine_t       *e;
-    slora_engine_conf_t   conf;
 
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = root;
-    conf.n_threads = 2;
-    conf.max_batch_tokens = 64;
-    conf.max_running = 8;
-    conf.host_cache_bytes = (size_t) 64 << 20;
-    conf.prefetch_threads = 1;
-
-    e = tiny_engine_up(&conf, "threaded: engine up");
+    e = engine_up(1, "threaded: engine up");
     if (e == NULL) {
         return;
     }
@@ -285,18 +296,8 @@ test_unthreaded(void)
     const char           *path, *tier;
     slora_err_t           err;
     slora_engine_t       *e;
-    slora_engine_conf_t   conf;
 
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = root;
-    conf.n_threads = 2;
-    conf.max_batch_tokens = 64;
-    conf.max_running = 8;
-    conf.host_cache_bytes = (size_t) 64 << 20;
-    conf.no_prefetch = 1;
-
-    e = tiny_engine_up(&conf, "unthreaded: engine up");
+    e = engine_up(0, "unthreaded: engine up");
     if (e == NULL) {
         return;
     }
@@ -325,18 +326,8 @@ test_full(void)
     const char           *path, *tier;
     slora_err_t           err;
     slora_engine_t       *e;
-    slora_engine_conf_t   conf;
 
-    memset(&conf, 0, sizeof(conf));
-    conf.model_path = model;
-    conf.adapter_dir = root;
-    conf.n_threads = 2;
-    conf.max_batch_tokens = 64;
-    conf.max_running = 8;
-    conf.host_cache_bytes = (size_t) 64 << 20;
-    conf.prefetch_threads = 1;
-
-    e = tiny_engine_up(&conf, "full: engine up");
+    e = engine_up(1, "full: engine up");
     if (e == NULL) {
         return;
     }

@@ -23,15 +23,12 @@
  *       grammar, as PCRE2 reads an expression written by hand for it.
  */
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-
-#include <pcre2.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
+#include "pcre_whole.h"
 #include "chat_run.h"
 #include "mask_check.h"
 #include "slora_grammar.h"
@@ -44,7 +41,6 @@ static void test_refused(void);
 static void test_model(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static int derives(const slora_json_schema_t *s, const char *text);
-static int pcre_whole(const char *re, const char *text);
 
 
 int
@@ -355,30 +351,4 @@ derives(const slora_json_schema_t *s, const char *text)
 
     return slora_json_feed(&j, text, strlen(text))
            && (slora_json_done(&j) || slora_json_may_end(&j));
-}
-
-
-/* 1 when PCRE2 matches re against the whole of text. */
-static int
-pcre_whole(const char *re, const char *text)
-{
-    int                 m, errcode;
-    PCRE2_SIZE          erroff;
-    pcre2_code         *code;
-    pcre2_match_data   *md;
-
-    code = pcre2_compile((PCRE2_SPTR) re, PCRE2_ZERO_TERMINATED,
-                         PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
-                         &errcode, &erroff, NULL);
-    if (code == NULL) {
-        return 0;
-    }
-
-    md = pcre2_match_data_create_from_pattern(code, NULL);
-    m = pcre2_match(code, (PCRE2_SPTR) text, strlen(text), 0, 0, md, NULL)
-        >= 0;
-    pcre2_match_data_free(md);
-    pcre2_code_free(code);
-
-    return m;
 }

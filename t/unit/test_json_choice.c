@@ -18,15 +18,12 @@
  *       could go on.
  */
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-
-#include <pcre2.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
+#include "pcre_whole.h"
 #include "chat_run.h"
 #include "mask_check.h"
 #include "slora_json.h"
@@ -40,7 +37,6 @@ static void test_trigger(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_regex(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
-static int regex_whole(const char *re, const char *text);
 
 
 int
@@ -693,37 +689,11 @@ test_regex(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
         for (k = 0; k < 2; k++) {
             chat_run_text(tok, run.tokens[k], run.n[k], text, sizeof(text));
             ok(run.finish[k] == SLORA_FINISH_STOP
-               && regex_whole(asks[i].re, text),
+               && pcre_whole(asks[i].re, text),
                "/%s/ %s: \"%s\", a whole match as PCRE2 reads it, ending "
                "stop", asks[i].re, k ? "sampled" : "greedy", text);
         }
     }
 
     slora_engine_free(e);
-}
-
-
-/* 1 when PCRE2 matches re against the whole of text. */
-static int
-regex_whole(const char *re, const char *text)
-{
-    int                 m, errcode;
-    PCRE2_SIZE          erroff;
-    pcre2_code         *code;
-    pcre2_match_data   *md;
-
-    code = pcre2_compile((PCRE2_SPTR) re, PCRE2_ZERO_TERMINATED,
-                         PCRE2_UTF | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
-                         &errcode, &erroff, NULL);
-    if (code == NULL) {
-        return 0;
-    }
-
-    md = pcre2_match_data_create_from_pattern(code, NULL);
-    m = pcre2_match(code, (PCRE2_SPTR) text, strlen(text), 0, 0, md, NULL)
-        >= 0;
-    pcre2_match_data_free(md);
-    pcre2_code_free(code);
-
-    return m;
 }

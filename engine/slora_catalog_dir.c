@@ -201,20 +201,25 @@ slora_catalog_parent_within(slora_catalog_t *cat, const char *path)
 
     memcpy(buf, path, len + 1);
 
-    while (len > 1 && buf[len - 1] == '/') {
-        buf[--len] = '\0';
-    }
+    /* the nearest place on the way that exists */
+    do {
+        while (len > 1 && buf[len - 1] == '/') {
+            buf[--len] = '\0';
+        }
 
-    slash = strrchr(buf, '/');
-    if (slash == NULL || slash == buf) {
-        return 0;
-    }
+        slash = strrchr(buf, '/');
+        if (slash == NULL || slash == buf) {
+            return 0;
+        }
 
-    *slash = '\0';
+        *slash = '\0';
+        len = (size_t) (slash - buf);
+        rp = realpath(buf, NULL);
 
-    rp = realpath(buf, NULL);
+    } while (rp == NULL && (errno == ENOENT || errno == ENOTDIR));
+
     if (rp == NULL) {
-        return 0;
+        return -1;
     }
 
     in = 0;

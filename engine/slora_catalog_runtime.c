@@ -231,7 +231,7 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     const char *dir, int taken, slora_catalog_check_pt check, void *data,
     char **real, slora_err_t *err)
 {
-    int          rc, under;
+    int          rc, under, e;
     char         conf[PATH_MAX + 32];
     struct stat  sb;
 
@@ -267,10 +267,19 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     }
 
     if (under && stat(dir, &sb) != 0) {
-        return slora_err_set(err, errno == ENOENT ? SLORA_DECLINED
-                                                  : SLORA_ERROR,
+        e = errno;
+
+        /* a link under the roots that leads out: what lies there is
+         * not told */
+        if (slora_catalog_parent_within(cat, dir) == 0) {
+            return slora_err_set(err, SLORA_ERROR, "adapter %s: %.*s is "
+                                 "outside the adapter roots: refused", name,
+                                 slora_utf8_cut(dir, 256), dir);
+        }
+
+        return slora_err_set(err, e == ENOENT ? SLORA_DECLINED : SLORA_ERROR,
                              "No adapter found at %.*s: %s",
-                             slora_utf8_cut(dir, 256), dir, strerror(errno));
+                             slora_utf8_cut(dir, 256), dir, strerror(e));
     }
 
     rc = slora_catalog_confine(cat->roots, cat->n_roots, name, dir, real,
@@ -279,7 +288,7 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
         /* missing in a folder that is a root's or under one, named
          * through a link to it: vLLM's 404, as by the root's own name */
         if (!under && rc != SLORA_DECLINED && lstat(dir, &sb) != 0
-            && errno == ENOENT && slora_catalog_parent_within(cat, dir))
+            && errno == ENOENT && slora_catalog_parent_within(cat, dir) == 1)
         {
             return slora_err_set(err, SLORA_DECLINED, "No adapter found at"
                                  " %.*s: %s", slora_utf8_cut(dir, 256), dir,

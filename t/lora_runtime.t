@@ -13,7 +13,8 @@
 # without lora_path, malformed JSON, a relative path, a path outside the
 # adapter directory, one that does not exist (also named through a link
 # to the root) and a folder with no adapter_config.json (404s, as
-# vLLM's; one missing through a link outside is refused as outside), a folder that is no adapter of
+# vLLM's; one missing through a link outside, or through a link under
+# the roots that leads out, is refused as outside), a folder that is no adapter of
 # this model, weights that do not read (also in place of a
 # registration's), a name that is no valid name, the names a request's
 # model means otherwise (base, default, the model's id), a GET; a name
@@ -182,7 +183,7 @@ is(complete('sql')->{text}, $text{a1}, 'sql: v1\'s weights now (a1\'s '
 # Refused, nothing registered.
 my $toroot = $s->prefix . '/toroot';
 my $tooutside = $s->prefix . '/tooutside';
-for ([$dir, $toroot], [$outside, $tooutside]) {
+for ([$dir, $toroot], [$outside, $tooutside], [$outside, "$ver/outlink"]) {
     unlink($_->[1]);
     symlink($_->[0], $_->[1]) or die "symlink: $!";
 }
@@ -218,6 +219,16 @@ my @bad = (
     [ { lora_name => 'x', lora_path => "$toroot/nothing" }, 404,
       qr/^model_not_found: No adapter found at /,
       '... right under the root' ],
+    [ { lora_name => 'x', lora_path => "$ver/outlink/nothing" }, 400,
+      qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
+      'one missing through a link under the roots that leads out: refused '
+      . 'as outside, nothing said of what is there' ],
+    [ { lora_name => 'x', lora_path => "$ver/deep/er/nothing" }, 404,
+      qr/^model_not_found: No adapter found at /,
+      'one missing two folders deep under the root: 404' ],
+    [ { lora_name => 'x', lora_path => "$ver/v2/adapter_config.json/x" },
+      400, qr/^invalid_value: No adapter found at \S+: Not a directory$/,
+      'a path through a file under the root: said so, not outside' ],
     [ { lora_name => 'x', lora_path => "$tooutside/nothing" }, 400,
       qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
       'one missing through a link outside: refused, nothing said of it' ],

@@ -189,10 +189,11 @@ slora_catalog_under_roots(slora_catalog_t *cat, const char *path)
 int
 slora_catalog_parent_within(slora_catalog_t *cat, const char *path)
 {
-    int       in;
-    char      buf[PATH_MAX], *rp, *slash;
-    size_t    len;
-    int32_t   i;
+    int          in;
+    char         buf[PATH_MAX], *rp, *slash;
+    size_t       len;
+    int32_t      i;
+    struct stat  sb;
 
     len = strlen(path);
     if (len == 0 || len >= sizeof(buf)) {
@@ -201,10 +202,29 @@ slora_catalog_parent_within(slora_catalog_t *cat, const char *path)
 
     memcpy(buf, path, len + 1);
 
-    /* the nearest place on the way that exists */
-    do {
+    /*
+     * The nearest place on the way that exists, path itself first. A
+     * link whose target is missing (it exists, and does not resolve)
+     * leads somewhere unknown: whether that lies outside cannot be told
+     * without telling whether its target exists.
+     */
+    for ( ;; ) {
         while (len > 1 && buf[len - 1] == '/') {
             buf[--len] = '\0';
+        }
+
+        rp = realpath(buf, NULL);
+
+        if (rp != NULL) {
+            break;
+        }
+
+        if (errno != ENOENT && errno != ENOTDIR) {
+            return -1;
+        }
+
+        if (lstat(buf, &sb) == 0) {
+            return -1;
         }
 
         slash = strrchr(buf, '/');
@@ -214,12 +234,6 @@ slora_catalog_parent_within(slora_catalog_t *cat, const char *path)
 
         *slash = '\0';
         len = (size_t) (slash - buf);
-        rp = realpath(buf, NULL);
-
-    } while (rp == NULL && (errno == ENOENT || errno == ENOTDIR));
-
-    if (rp == NULL) {
-        return -1;
     }
 
     in = 0;

@@ -217,11 +217,12 @@ int slora_catalog_confine(char **roots, int32_t n_roots,
  * its text cannot be read); -1: it holds a "..", which its text does
  * not resolve */
 int slora_catalog_under_roots(slora_catalog_t *cat, const char *path);
-/* 1 when the nearest place on path's way that exists (its last names
- * taken off) resolves to a root or to a place under one: where path is
- * missing, nothing outside the roots is told by saying so; 0 when it
- * resolves elsewhere (or path names none), -1 when it cannot be told
- * (a folder on the way not searchable). */
+/* 1 when the nearest place on path's way that exists (path itself, or
+ * with its last names taken off) resolves to a root or to a place under
+ * one: where path is missing, nothing outside the roots is told by
+ * saying so; 0 when it resolves elsewhere (or path names none); -1 when
+ * it cannot be told (a link whose target is missing, a link loop, a
+ * folder on the way not searchable). */
 int slora_catalog_parent_within(slora_catalog_t *cat, const char *path);
 int slora_catalog_scan(slora_catalog_t *cat, slora_err_t *err);
 int slora_catalog_put_folder(slora_catalog_t *cat, const char *name,

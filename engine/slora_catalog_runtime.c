@@ -269,9 +269,9 @@ slora_catalog_runtime_judge(slora_catalog_t *cat, const char *name,
     if (under && stat(dir, &sb) != 0) {
         e = errno;
 
-        /* a link under the roots that leads out: what lies there is
-         * not told */
-        if (slora_catalog_parent_within(cat, dir) == 0) {
+        /* a link under the roots that leads out, or somewhere that
+         * cannot be told: what lies there is not told */
+        if (slora_catalog_parent_within(cat, dir) != 1) {
             return slora_err_set(err, SLORA_ERROR, "adapter %s: %.*s is "
                                  "outside the adapter roots: refused", name,
                                  slora_utf8_cut(dir, 256), dir);

@@ -45,6 +45,10 @@ typedef struct {
     unsigned                     redis:1;
     unsigned                     refresh_failed:1;
     unsigned                     quitting:1;
+    unsigned                     registry_hold:1;  /* registry=: a file
+                                                 that did not read and
+                                                 could not be set aside:
+                                                 not written over */
 } ngx_http_slora_engine_ctx_t;
 
 

@@ -22,7 +22,8 @@
  * its zone's registry empty, as a freshly started nginx's is, reads
  * them from it: a restart or a binary upgrade serves them again. Each
  * read back is judged as a restored registration is, so a file edited
- * by hand registers nothing a request could not.
+ * by hand registers nothing a request could not; a file that does not
+ * read is set aside (FILE.unread), not written over with none.
  */
 
 #include <cjson/cJSON.h>
@@ -53,6 +54,8 @@ ngx_http_slora_engine_owner(uint32_t i, const slora_slot_t *s)
 
 static void ngx_http_slora_engine_registry_read(
     ngx_http_slora_engine_ctx_t *ec);
+static void ngx_http_slora_engine_registry_aside(
+    ngx_http_slora_engine_ctx_t *ec, const char *why);
 static void ngx_http_slora_engine_registry_save(
     ngx_http_slora_engine_ctx_t *ec);
 
@@ -146,18 +149,24 @@ ngx_http_slora_engine_registry_read(ngx_http_slora_engine_ctx_t *ec)
         }
     }
 
-    if (ngx_file_info(file->data, &fi) == NGX_FILE_ERROR
-        && ngx_errno == NGX_ENOENT)
-    {
+    if (ngx_file_info(file->data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_http_slora_engine_registry_aside(ec, strerror(ngx_errno));
+        }
+
         return;                     /* none kept yet */
+    }
+
+    /* (a FIFO would hold the engine's thread) */
+    if (!ngx_is_file(&fi)) {
+        ngx_http_slora_engine_registry_aside(ec, "is not a regular file");
+        return;
     }
 
     text = slora_read_file((const char *) file->data,
                            NGX_HTTP_SLORA_REGISTRY_FILE_MAX, &len, &err);
     if (text == NULL) {
-        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
-                      "slora engine: the run-time registrations kept in %V"
-                      " are not served again: %s", file, err.msg);
+        ngx_http_slora_engine_registry_aside(ec, err.msg);
         return;
     }
 
@@ -166,11 +175,9 @@ ngx_http_slora_engine_registry_read(ngx_http_slora_engine_ctx_t *ec)
     list = cJSON_GetObjectItemCaseSensitive(root, "registered");
 
     if (!cJSON_IsArray(list)) {
-        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
-                      "slora engine: %V holds no {\"registered\": [...]}:"
-                      " its registrations are not served again (it is"
-                      " written anew at the next)", file);
         cJSON_Delete(root);
+        ngx_http_slora_engine_registry_aside(ec, "holds no {\"registered\":"
+                                             " [...]}");
         return;
     }
 
@@ -206,6 +213,41 @@ ngx_http_slora_engine_registry_read(ngx_http_slora_engine_ctx_t *ec)
 }
 
 
+/*
+ * registry=FILE did not read (why): its registrations are not served
+ * again, and it is kept as FILE.unread for whoever wrote it, rather than
+ * written over with none; where it cannot be moved, it is not written
+ * while this engine runs.
+ */
+static void
+ngx_http_slora_engine_registry_aside(ngx_http_slora_engine_ctx_t *ec,
+    const char *why)
+{
+    u_char            aside[PATH_MAX];
+    const ngx_str_t  *file;
+
+    file = &ec->smcf->registry;
+    ngx_snprintf(aside, sizeof(aside), "%V.unread%Z", file);
+
+    if (rename((char *) file->data, (char *) aside) == 0) {
+        ngx_log_error(NGX_LOG_WARN, ec->cycle->log, 0,
+                      "slora engine: %V %s: its run-time registrations are"
+                      " not served again; it is kept as %s, and %V is"
+                      " written anew", file, why, aside, file);
+        return;
+    }
+
+    ec->registry_hold = 1;
+
+    ngx_log_error(NGX_LOG_WARN, ec->cycle->log, ngx_errno,
+                  "slora engine: %V %s: its run-time registrations are not"
+                  " served again, and it cannot be set aside as %s: it is"
+                  " left as it is, and the registrations made while this"
+                  " engine runs are not kept (mend or move it, then"
+                  " restart)", file, why, aside);
+}
+
+
 /* The zone's registrations into registry=FILE, replacing it whole. */
 static void
 ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
@@ -223,7 +265,7 @@ ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
 
     file = &ec->smcf->registry;
 
-    if (file->len == 0 || ec->redis) {
+    if (file->len == 0 || ec->redis || ec->registry_hold) {
         return;
     }
 
@@ -253,8 +295,9 @@ ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
         return;
     }
 
-    /* (the configuration made sure the name fits) */
-    ngx_snprintf(tmp, sizeof(tmp), "%V.tmp%Z", file);
+    /* (the configuration made sure the name fits); the process's own,
+     * as in a binary upgrade two engines write the file */
+    ngx_snprintf(tmp, sizeof(tmp), "%V.%P.tmp%Z", file, ngx_pid);
 
     fd = open((char *) tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     len = ngx_strlen(text);

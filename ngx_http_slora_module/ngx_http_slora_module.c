@@ -628,11 +628,12 @@ ngx_http_slora_adapters(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             smcf->registry.data = value[i].data + 9;
             smcf->registry.len = value[i].len - 9;
 
-            /* the tmp name beside it fits the engine's paths */
+            /* the names beside it (.PID.tmp, .unread) fit the engine's
+             * paths */
             if (smcf->registry.len == 0
                 || ngx_conf_full_name(cf->cycle, &smcf->registry, 0)
                    != NGX_OK
-                || smcf->registry.len + sizeof(".tmp") > PATH_MAX)
+                || smcf->registry.len + sizeof(".4294967295.tmp") > PATH_MAX)
             {
                 goto invalid;
             }

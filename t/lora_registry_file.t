@@ -9,8 +9,9 @@
 # nothing a request could not: entries outside the roots, with names
 # that are no names, or that are not a name and a path, are passed over
 # or dropped, each said in the error log, and the rest served. A file
-# that is not the registry's JSON is said and left until the next
-# registration writes it anew. A file that cannot be written leaves the
+# that is not the registry's JSON is said and kept aside as FILE.unread,
+# FILE written anew; one that cannot be set aside is left as it is and
+# not written while the engine runs. A file that cannot be written leaves the
 # registration made (200), the error log saying, at the engine's start
 # and at each registration, that a restart will not serve them again.
 
@@ -130,15 +131,29 @@ like($log, qr/4 run-time registrations read from \Q$file\E, some entries passed 
 is(kept(), "web=$real2 api=$real1",
    'the file written anew with what is served, the rest dropped');
 
-# Not the registry's JSON: said, served without them, written anew by the
-# next registration.
+# Not the registry's JSON: said, kept aside as FILE.unread rather than
+# written over, served without them, FILE written anew.
 SloraTest::_spew($file, "{\"registered\": 3}");
 restart('a restart onto a file of no registry');
-like($s->error_log, qr/\Q$file\E holds no \{"registered": \[\.\.\.\]\}/,
-     'the error log says the file holds no registry');
+like($s->error_log, qr/\Q$file\E holds no \{"registered": \[\.\.\.\]\}: .* it is kept as \Q$file\E\.unread/,
+     'the error log says the file holds no registry, kept aside');
+is(SloraTest::_slurp("$file.unread"), "{\"registered\": 3}",
+   '... FILE.unread holds it as it was');
+is(kept(), '', '... FILE written anew, empty');
 is(complete('web')->{code}, 'model_not_found', '... web not served');
 is(load('web', "$ver/v2")->{status}, 200, 'web registered again');
-is(kept(), "web=$real2", '... the file written anew');
+is(kept(), "web=$real2", '... the file holds it');
+
+# One that does not read and cannot be set aside (FILE.unread a folder
+# with a file in it): left as it is, not written while the engine runs.
+unlink("$file.unread");
+make_path("$file.unread/full");
+SloraTest::_spew($file, "not json");
+restart('a restart onto a file that cannot be set aside');
+like($s->error_log, qr/\Q$file\E holds no .* cannot be set aside as \Q$file\E\.unread: it is left as it is/,
+     'the error log says it is left as it is');
+is(load('again', "$ver/v1")->{status}, 200, 'again registered');
+is(SloraTest::_slurp($file), 'not json', '... the file not written over');
 
 # A file that cannot be written: the registration stands, said.
 $registry = $s->prefix . '/nowhere/registered.json';

@@ -183,7 +183,9 @@ is(complete('sql')->{text}, $text{a1}, 'sql: v1\'s weights now (a1\'s '
 # Refused, nothing registered.
 my $toroot = $s->prefix . '/toroot';
 my $tooutside = $s->prefix . '/tooutside';
-for ([$dir, $toroot], [$outside, $tooutside], [$outside, "$ver/outlink"]) {
+for ([$dir, $toroot], [$outside, $tooutside], [$outside, "$ver/outlink"],
+     ["$outside/missing", "$ver/dangling"], ["$ver/loop2", "$ver/loop1"],
+     ["$ver/loop1", "$ver/loop2"]) {
     unlink($_->[1]);
     symlink($_->[0], $_->[1]) or die "symlink: $!";
 }
@@ -229,6 +231,16 @@ my @bad = (
     [ { lora_name => 'x', lora_path => "$ver/v2/adapter_config.json/x" },
       400, qr/^invalid_value: No adapter found at \S+: Not a directory$/,
       'a path through a file under the root: said so, not outside' ],
+    [ { lora_name => 'x', lora_path => "$ver/dangling/x" }, 400,
+      qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
+      'through a link under the roots whose target is missing: refused '
+      . 'as outside, nothing said of its target' ],
+    [ { lora_name => 'x', lora_path => "$ver/dangling" }, 400,
+      qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
+      '... the link itself alike' ],
+    [ { lora_name => 'x', lora_path => "$ver/loop1/x" }, 400,
+      qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
+      'through a link loop: alike' ],
     [ { lora_name => 'x', lora_path => "$tooutside/nothing" }, 400,
       qr/^invalid_value: adapter x: \S+ is outside the adapter roots: refused$/,
       'one missing through a link outside: refused, nothing said of it' ],

@@ -84,7 +84,8 @@ if [ "${LORA:-0}" != 0 ]; then
     [ -x /tmp/slora ] || { gunzip -c $A/slora.gz > /tmp/slora \
                            && chmod +x /tmp/slora; } || exit 1
     rm -rf /tmp/adsrv-$3
-    /tmp/slora mkadapter --model "${MKADAPTER_MODEL:-$1}" \
+    LD_LIBRARY_PATH=$LIBS:$A /tmp/slora mkadapter \
+        --model "${MKADAPTER_MODEL:-$1}" \
         --out /tmp/adsrv-$3 --count 2 --ranks 16,32 --targets q,k,v,o \
         > /dev/null || exit 1
     ADAPTERS="slora_adapters dir=/tmp/adsrv-$3;"

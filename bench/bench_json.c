@@ -5,9 +5,12 @@
  * in a literal, after a backslash; then under a tool call's schema (two
  * functions told apart by name, as tool_choice "required" sends it), a
  * guided_choice, strings with patterns (a zip code's digits, an email
- * address's free text, a name with both length bounds) and a
- * guided_regex. Prints the tokens each state allows and the best of
- * five rounds of 200 masks, in microseconds a row.
+ * address's free text, a name with both length bounds), a
+ * guided_regex and a guided_grammar whose rules reach themselves
+ * (llama.cpp's JSON grammar, held as a stack of its rules' automata,
+ * beside JSON mode's states of the same texts). Prints the tokens each
+ * state allows and the best of five rounds of 200 masks, in
+ * microseconds a row.
  *
  *     bench_json [model.gguf]
  *
@@ -81,7 +84,7 @@ main(int argc, char **argv)
     slora_err_t           err;
     slora_tokenizer_t    *t;
     slora_json_vocab_t   *v;
-    slora_json_schema_t  *call_s, *choice_s, *pat_s, *re_s;
+    slora_json_schema_t  *call_s, *choice_s, *pat_s, *re_s, *gram_s;
 
     static const char  *texts[] = {
         "", "{", "{\"na", "{\"name\"", "{\"name\":", "{\"name\": \"App",
@@ -119,6 +122,22 @@ main(int argc, char **argv)
     };
     static const char   re[] = "(Yes|No), because [a-z ]{5,40}\\.";
     static const char  *res[] = { "", "No, because the sky" };
+    static const char   gram[] =
+        "root   ::= object\n"
+        "value  ::= object | array | string | number | (\"true\" | "
+        "\"false\" | \"null\") ws\n"
+        "object ::= \"{\" ws ( string \":\" ws value (\",\" ws string "
+        "\":\" ws value)* )? \"}\" ws\n"
+        "array  ::= \"[\" ws ( value (\",\" ws value)* )? \"]\" ws\n"
+        "string ::= \"\\\"\" ( [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" "
+        "([\"\\\\bfnrt] | \"u\" [0-9a-fA-F]{4}) )* \"\\\"\" ws\n"
+        "number ::= (\"-\"? ([0-9] | [1-9] [0-9]{0,15})) (\".\" [0-9]+)? "
+        "([eE] [-+]? [0-9] [1-9]{0,15})? ws\n"
+        "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}\n";
+    static const char  *grams[] = {
+        "", "{", "{\"a\": ", "{\"a\": \"te", "{\"a\": [1, {\"b\": ",
+        "{\"a\": 12",
+    };
 
     path = argc > 1 ? argv[1] : "models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -150,7 +169,10 @@ main(int argc, char **argv)
                              : NULL;
     re_s = pat_s != NULL ? slora_json_regex_parse(re, strlen(re), &err)
                          : NULL;
-    if (re_s == NULL) {
+    gram_s = re_s != NULL ? slora_json_grammar_parse(gram, strlen(gram),
+                                                     &err)
+                          : NULL;
+    if (gram_s == NULL) {
         fprintf(stderr, "bench_json: %s\n", err.msg);
         return 1;
     }
@@ -187,7 +209,16 @@ main(int argc, char **argv)
         }
     }
 
+    for (i = 0; i < (int) (sizeof(grams) / sizeof(grams[0])); i++) {
+        if (bench_json_state("guided_grammar", gram_s, grams[i], v, row) != 0
+            || bench_json_state("JSON mode", NULL, grams[i], v, row) != 0)
+        {
+            return 1;
+        }
+    }
+
     slora_json_schema_free(call_s);
+    slora_json_schema_free(gram_s);
     slora_json_schema_free(choice_s);
     slora_json_schema_free(pat_s);
     slora_json_schema_free(re_s);

@@ -1,15 +1,19 @@
 /*
  * slora_grammar.c: a GBNF/EBNF grammar (vLLM's guided_grammar) read into
- * a tree of nodes, its rules checked for recursion, and written out as
- * one regular expression for slora_regex.c (slora_grammar.h).
+ * a tree of nodes, its rules that reach themselves found, and written out
+ * as regular expressions for slora_regex.c (slora_grammar.h): root's,
+ * and one for each rule that reaches itself, each such rule named in
+ * them by its call byte.
  *
  * The one idea: the parser keeps every node in one array and every list
  * of children in another, with indexes for links, so that a rule's
  * body is a node id and writing a rule out where its name stands is a
  * walk from that id; a rule named before it is defined gets its entry at
- * the name, filled by its definition. Every code point is written as an
- * escape but letters, digits and a few marks, so that nothing in a
- * literal or a class can mean syntax to the expression's parser.
+ * the name, filled by its definition. Which rules reach themselves is
+ * the transitive closure of "names" over the rules, as bit sets. Every
+ * code point is written as an escape but letters, digits and a few
+ * marks, so that nothing in a literal or a class can mean syntax to the
+ * expression's parser.
  */
 
 #include <stdio.h>
@@ -52,7 +56,7 @@ typedef struct {
     size_t      len;
     uint32_t    body;       /* SLORA_REGEX_NONE: named, not defined */
     const char *used;       /* where it was first named */
-    uint8_t     mark;       /* the recursion check's: 1 on the way, 2 done */
+    uint32_t    call;       /* 0, or 1 + its expression's index */
 } slora_g_rule_t;
 
 
@@ -79,9 +83,17 @@ typedef struct {
     uint32_t         n_rules;
     uint32_t         depth;
 
+    uint64_t         names[SLORA_GRAMMAR_RULES_MAX][SLORA_GRAMMAR_RULES_MAX
+                                                    / 64];
+                                /* rule i names rule k, directly or on the
+                                   way: bit k of names[i] */
+
     char            *out;
     size_t           n_out;
     size_t           cap_out;
+    size_t           expr;      /* where the expression being written
+                                   began in out */
+    uint32_t         calls;     /* a call written */
 } slora_g_t;
 
 
@@ -106,9 +118,8 @@ static int slora_g_name_char(int c);
 static int slora_g_at_rule(slora_g_t *g);
 static int slora_g_fail(slora_g_t *g, const char *at, const char *fmt,
     const char *what);
-static int slora_g_check(slora_g_t *g, uint32_t root);
-static int slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path,
-    uint32_t depth, uint32_t nest);
+static int slora_g_calls(slora_g_t *g, uint32_t root, slora_grammar_t *gr);
+static void slora_g_names(slora_g_t *g, uint32_t rule, uint32_t node);
 static int slora_g_emit(slora_g_t *g, uint32_t node, uint32_t depth);
 static int slora_g_quantified(slora_g_t *g, uint32_t node);
 static int slora_g_put(slora_g_t *g, const char *s, size_t n);
@@ -116,70 +127,110 @@ static int slora_g_put_cp(slora_g_t *g, uint32_t cp, int in_class);
 static void slora_g_free(slora_g_t *g);
 
 
-char *
-slora_grammar_regex(const char *text, size_t len, size_t *out_len,
+const uint8_t  slora_grammar_call_byte[SLORA_GRAMMAR_CALLS_MAX] = {
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x0b, 0x0e, 0x0f, 0x10, 0x11,
+    0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d,
+    0x1e, 0x1f
+};
+
+
+int
+slora_grammar_write(const char *text, size_t len, slora_grammar_t *gr,
     slora_err_t *err)
 {
-    char       *out;
-    uint32_t    i, root;
-    slora_g_t   g;
+    uint32_t    i, k, root;
+    slora_g_t  *g;
 
-    memset(&g, 0, sizeof(g));
-    g.start = text;
-    g.p = text;
-    g.end = text + len;
-    g.err = err;
+    memset(gr, 0, sizeof(*gr));
 
-    slora_g_skip(&g);
-
-    if (g.p == g.end) {
-        slora_err_set(err, SLORA_ERROR, "the grammar holds no rule");
-        return NULL;
+    g = calloc(1, sizeof(slora_g_t));
+    if (g == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "grammar: no memory");
     }
 
-    while (g.p < g.end) {
-        if (slora_g_rule(&g) != SLORA_OK) {
-            slora_g_free(&g);
-            return NULL;
+    g->start = text;
+    g->p = text;
+    g->end = text + len;
+    g->err = err;
+
+    slora_g_skip(g);
+
+    if (g->p == g->end) {
+        slora_g_free(g);
+        return slora_err_set(err, SLORA_ERROR, "the grammar holds no rule");
+    }
+
+    while (g->p < g->end) {
+        if (slora_g_rule(g) != SLORA_OK) {
+            slora_g_free(g);
+            return SLORA_ERROR;
         }
     }
 
     root = SLORA_REGEX_NONE;
 
-    for (i = 0; i < g.n_rules; i++) {
-        if (g.rules[i].body == SLORA_REGEX_NONE) {
-            slora_g_fail(&g, g.rules[i].used, "rule \"%s\" is named but not"
-                         " defined", NULL);
-            slora_g_free(&g);
-            return NULL;
+    for (i = 0; i < g->n_rules; i++) {
+        if (g->rules[i].body == SLORA_REGEX_NONE) {
+            slora_g_fail(g, g->rules[i].used, "rule \"%s\" is named but "
+                         "not defined", NULL);
+            slora_g_free(g);
+            return SLORA_ERROR;
         }
 
-        if (g.rules[i].len == 4 && memcmp(g.rules[i].name, "root", 4) == 0) {
+        if (g->rules[i].len == 4 && memcmp(g->rules[i].name, "root", 4) == 0)
+        {
             root = i;
         }
     }
 
     if (root == SLORA_REGEX_NONE) {
-        slora_err_set(err, SLORA_ERROR, "the grammar has no rule \"root\", "
-                      "which the answer is");
-        slora_g_free(&g);
-        return NULL;
+        slora_g_free(g);
+        return slora_err_set(err, SLORA_ERROR, "the grammar has no rule "
+                             "\"root\", which the answer is");
     }
 
-    if (slora_g_check(&g, root) != SLORA_OK
-        || slora_g_emit(&g, g.rules[root].body, 0) != SLORA_OK
-        || slora_g_put(&g, "", 1) != SLORA_OK)
-    {
-        slora_g_free(&g);
-        return NULL;
+    if (slora_g_calls(g, root, gr) != SLORA_OK) {
+        slora_g_free(g);
+        return SLORA_ERROR;
     }
 
-    out = g.out;
-    *out_len = g.n_out - 1;
-    g.out = NULL;
-    slora_g_free(&g);
+    /* each expression: the rule's alternatives, then a NUL */
+    for (k = 0; k < gr->n; k++) {
+        for (i = 0; g->rules[i].call != k + 1; i++) {
+            /* void */
+        }
 
-    return out;
+        g->expr = g->n_out;
+        gr->off[k] = g->n_out;
+
+        if (slora_g_emit(g, g->rules[i].body, 0) != SLORA_OK) {
+            slora_g_free(g);
+            return SLORA_ERROR;
+        }
+
+        gr->len[k] = g->n_out - gr->off[k];
+
+        if (slora_g_put(g, "", 1) != SLORA_OK) {
+            slora_g_free(g);
+            return SLORA_ERROR;
+        }
+    }
+
+    gr->text = g->out;
+    gr->calls = g->calls;
+    g->out = NULL;
+    slora_g_free(g);
+
+    return SLORA_OK;
+}
+
+
+void
+slora_grammar_free(slora_grammar_t *gr)
+{
+    free(gr->text);
+    gr->text = NULL;
+    gr->n = 0;
 }
 
 
@@ -692,7 +743,8 @@ slora_g_utf8(slora_g_t *g, uint32_t *cp)
     unsigned  c;
 
     c = (unsigned char) *g->p;
-    n = c < 0x80 ? 0 : c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : -1;
+    n = c < 0x80 ? 0 : c >= 0xf8 ? -1 : c >= 0xf0 ? 3 : c >= 0xe0 ? 2
+        : c >= 0xc0 ? 1 : -1;
 
     if (n < 0 || g->end - g->p <= n) {
         return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
@@ -706,6 +758,14 @@ slora_g_utf8(slora_g_t *g, uint32_t *cp)
         }
 
         *cp = (*cp << 6) | ((unsigned char) g->p[i] & 0x3f);
+    }
+
+    /* the shortest form only, no surrogate, no more than Unicode has */
+    if ((n == 1 && *cp < 0x80) || (n == 2 && *cp < 0x800)
+        || (n == 3 && *cp < 0x10000) || (*cp >= 0xd800 && *cp <= 0xdfff)
+        || *cp > SLORA_GRAMMAR_CODE_MAX)
+    {
+        return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
     }
 
     g->p += n + 1;
@@ -820,7 +880,7 @@ slora_g_rule_id(slora_g_t *g, const char *name, size_t len)
     g->rules[i].len = len;
     g->rules[i].body = SLORA_REGEX_NONE;
     g->rules[i].used = name;
-    g->rules[i].mark = 0;
+    g->rules[i].call = 0;
 
     return g->n_rules++;
 }
@@ -935,42 +995,73 @@ slora_g_fail(slora_g_t *g, const char *at, const char *fmt,
 }
 
 
-/* Every rule defined; none reached from root reaches itself. */
+/*
+ * Which rules are called, each an expression of its own: root first (the
+ * answer), then the rules reached from root that reach themselves, in
+ * the order they were named. The rest are written out where they are
+ * named.
+ */
 static int
-slora_g_check(slora_g_t *g, uint32_t root)
+slora_g_calls(slora_g_t *g, uint32_t root, slora_grammar_t *gr)
 {
-    uint32_t  path[SLORA_GRAMMAR_RULES_MAX + 1];
+    uint32_t  i, k, w, words;
 
-    path[0] = root;
-    g->rules[root].mark = 1;
+    words = (g->n_rules + 63) / 64;
 
-    if (slora_g_reaches(g, g->rules[root].body, path, 1, 0) != SLORA_OK) {
-        return SLORA_ERROR;
+    for (i = 0; i < g->n_rules; i++) {
+        slora_g_names(g, i, g->rules[i].body);
     }
 
-    g->rules[root].mark = 2;
+    /* Warshall's closure: i names k on the way, k names j: i names j */
+    for (k = 0; k < g->n_rules; k++) {
+        for (i = 0; i < g->n_rules; i++) {
+            if (g->names[i][k / 64] >> (k % 64) & 1) {
+                for (w = 0; w < words; w++) {
+                    g->names[i][w] |= g->names[k][w];
+                }
+            }
+        }
+    }
+
+    g->rules[root].call = 1;
+    gr->n = 1;
+
+    for (i = 0; i < g->n_rules; i++) {
+        if (i == root || !(g->names[root][i / 64] >> (i % 64) & 1)
+            || !(g->names[i][i / 64] >> (i % 64) & 1))
+        {
+            continue;
+        }
+
+        if (gr->n == SLORA_GRAMMAR_CALLS_MAX) {
+            return slora_g_fail(g, g->rules[i].name, "rule \"%s\": the "
+                                "grammar has more than 25 rules besides root "
+                                "that reach themselves", NULL);
+        }
+
+        g->rules[i].call = ++gr->n;
+    }
+
+    for (i = 0; i < g->n_rules; i++) {
+        if (g->rules[i].call != 0) {
+            k = g->rules[i].call - 1;
+            snprintf(gr->name[k], sizeof(gr->name[k]), "%.*s",
+                     (int) (g->rules[i].len > SLORA_GRAMMAR_NAME_MAX
+                            ? SLORA_GRAMMAR_NAME_MAX : g->rules[i].len),
+                     g->rules[i].name);
+        }
+    }
 
     return SLORA_OK;
 }
 
 
-/* Walks node, path[0..depth) the rules on the way to it, nest the
- * nodes (rules, groups, items) it lies in. */
-static int
-slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth,
-    uint32_t nest)
+/* Sets in names[rule] the rules node names itself (not on the way). */
+static void
+slora_g_names(slora_g_t *g, uint32_t rule, uint32_t node)
 {
-    int              n;
-    char             way[400];
-    size_t           len;
-    uint32_t         i, r, from;
+    uint32_t         i;
     slora_g_node_t  *nd;
-
-    if (nest > SLORA_GRAMMAR_EMIT_MAX) {
-        return slora_err_set(g->err, SLORA_ERROR, "the grammar nests rules "
-                             "and groups more than %d deep",
-                             SLORA_GRAMMAR_EMIT_MAX);
-    }
 
     nd = &g->nodes[node];
 
@@ -979,71 +1070,21 @@ slora_g_reaches(slora_g_t *g, uint32_t node, uint32_t *path, uint32_t depth,
     case SLORA_G_SEQ:
     case SLORA_G_ALT:
         for (i = 0; i < nd->n; i++) {
-            if (slora_g_reaches(g, g->kids[nd->a + i], path, depth, nest + 1)
-                != SLORA_OK)
-            {
-                return SLORA_ERROR;
-            }
+            slora_g_names(g, rule, g->kids[nd->a + i]);
         }
 
-        return SLORA_OK;
+        return;
 
     case SLORA_G_REP:
-        return slora_g_reaches(g, nd->a, path, depth, nest + 1);
+        slora_g_names(g, rule, nd->a);
+        return;
 
     case SLORA_G_REF:
-        r = nd->a;
-
-        if (g->rules[r].mark == 2) {
-            return SLORA_OK;
-        }
-
-        if (g->rules[r].mark == 1) {
-            /* the way from r's first place on the path back to r */
-            for (from = 0; path[from] != r; from++) {
-                /* void */
-            }
-
-            len = 0;
-
-            for (i = from; i <= depth && len < sizeof(way) - 1; i++) {
-                r = i < depth ? path[i] : path[from];
-                n = snprintf(way + len, sizeof(way) - len, "%s%.*s",
-                             i > from ? " -> " : "",
-                             (int) (g->rules[r].len > 64
-                                    ? 64 : g->rules[r].len),
-                             g->rules[r].name);
-                len += n > 0 ? (size_t) n : 0;
-            }
-
-            if (len >= sizeof(way)) {
-                len = sizeof(way) - 1;
-            }
-
-            way[len] = '\0';
-
-            return slora_err_set(g->err, SLORA_ERROR, "the grammar's rules "
-                                 "reach themselves (%s): this server holds "
-                                 "grammars without recursion, whose "
-                                 "answers a regular expression can "
-                                 "describe (for JSON give a schema)", way);
-        }
-
-        g->rules[r].mark = 1;
-        path[depth] = r;
-
-        if (slora_g_reaches(g, g->rules[r].body, path, depth + 1, nest + 1)
-            != SLORA_OK)
-        {
-            return SLORA_ERROR;
-        }
-
-        g->rules[r].mark = 2;
-
-        return SLORA_OK;
+        g->names[rule][nd->a / 64] |= (uint64_t) 1 << (nd->a % 64);
+        return;
 
     default:
-        return SLORA_OK;
+        return;
     }
 }
 
@@ -1110,6 +1151,13 @@ slora_g_emit(slora_g_t *g, uint32_t node, uint32_t depth)
         return slora_g_put(g, "[\\s\\S]", 6);
 
     case SLORA_G_REF:
+        if (g->rules[nd->a].call != 0) {
+            snprintf(q, sizeof(q), "\\R%02x", slora_grammar_call_byte[
+                                       g->rules[nd->a].call - 1]);
+            g->calls = 1;
+            return slora_g_put(g, q, 4);
+        }
+
         return slora_g_emit(g, g->rules[nd->a].body, depth + 1);
 
     case SLORA_G_SEQ:
@@ -1175,8 +1223,11 @@ slora_g_quantified(slora_g_t *g, uint32_t node)
 {
     uint32_t  hops;
 
-    /* rules do not reach themselves: at most n_rules hops */
-    for (hops = 0; g->nodes[node].kind == SLORA_G_REF && hops <= g->n_rules;
+    /* a called rule is one byte; the others do not reach themselves:
+     * at most n_rules hops */
+    for (hops = 0; g->nodes[node].kind == SLORA_G_REF
+                   && g->rules[g->nodes[node].a].call == 0
+                   && hops <= g->n_rules;
          hops++)
     {
         node = g->rules[g->nodes[node].a].body;
@@ -1192,13 +1243,15 @@ slora_g_put(slora_g_t *g, const char *s, size_t n)
     char    *grown;
     size_t   want;
 
+    if (g->n_out - g->expr + n > SLORA_GRAMMAR_REGEX_MAX + 1) {
+        return slora_err_set(g->err, SLORA_ERROR, "the grammar written out "
+                             "as regular expressions (root and each rule "
+                             "that reaches itself, each other rule where "
+                             "it is named) has one over %d bytes",
+                             SLORA_GRAMMAR_REGEX_MAX);
+    }
+
     if (g->n_out + n > g->cap_out) {
-        if (g->n_out + n > SLORA_GRAMMAR_REGEX_MAX) {
-            return slora_err_set(g->err, SLORA_ERROR, "the grammar written "
-                                 "out as a regular expression (each rule "
-                                 "where it is named) is over %d bytes",
-                                 SLORA_GRAMMAR_REGEX_MAX);
-        }
 
         want = g->cap_out ? g->cap_out * 2 : 256;
 
@@ -1254,4 +1307,5 @@ slora_g_free(slora_g_t *g)
     free(g->cps);
     free(g->stack);
     free(g->out);
+    free(g);
 }

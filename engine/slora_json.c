@@ -245,6 +245,10 @@ slora_json_may_end(const slora_json_t *j)
 
     n = &j->schema->nodes[j->schema->root];
 
+    if (n->kind == SLORA_JSON_K_GRAMMAR) {
+        return slora_json_grammar_may_end(j);
+    }
+
     if (n->kind != SLORA_JSON_K_STRING || n->n == 0) {
         return 0;
     }
@@ -306,6 +310,9 @@ slora_json_byte(slora_json_t *j, unsigned c)
         case SLORA_JSON_K_LITERAL:
             rc = slora_json_literal(j, f, n, c);
             break;
+
+        case SLORA_JSON_K_GRAMMAR:
+            return slora_json_grammar_byte(j, c);
 
         default:
             if (f->phase == SLORA_JSON_P_KEY) {
@@ -455,6 +462,9 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
              : SLORA_JSON_N_ANY_NUMBER;
 
         return slora_json_start(j, id, c);
+
+    case SLORA_JSON_K_GRAMMAR:
+        return slora_json_grammar_start(j, id, c);
 
     case SLORA_JSON_K_UNION:
         for (k = 0; k < n->n; k++) {

@@ -139,7 +139,6 @@ typedef enum {
     SLORA_JSON_FORM_REGEX,          /* vLLM's guided_regex: a regular
                                        expression, as it is */
     SLORA_JSON_FORM_GRAMMAR         /* vLLM's guided_grammar: a grammar
-                                       without recursion
                                        (slora_grammar.h) */
 } slora_json_form_e;
 
@@ -173,8 +172,13 @@ slora_json_schema_t *slora_json_regex_parse(const char *text, size_t len,
 
 /*
  * vLLM's guided_grammar: text[0..len) is a grammar (slora_grammar.h) the
- * whole output is a text of, held as its regular expression is (as
- * guided_regex's). Freed with slora_json_schema_free.
+ * whole output is a text of: without recursion, held as its regular
+ * expression is (as guided_regex's); with rules that reach themselves, as
+ * a stack of their automata up to SLORA_JSON_DEPTH_MAX deep, where a
+ * byte the grammar could take two ways is taken by the innermost rule
+ * where it can, else by the way that nests the fewest rules
+ * (slora_json_grammar.c). Done, and may end, as guided_regex's. Freed
+ * with slora_json_schema_free.
  */
 slora_json_schema_t *slora_json_grammar_parse(const char *text, size_t len,
     slora_err_t *err);
@@ -229,6 +233,14 @@ int64_t slora_json_text_room(const slora_json_t *j);
  * mask runs tokens' bytes through it directly. NULL elsewhere. */
 const slora_regex_t *slora_json_in_pattern(const slora_json_t *j,
     uint32_t *state, uint32_t *chars, int *raw);
+
+/* Under a grammar whose rules reach themselves: the innermost rule's
+ * automaton and its state, which the stack tries first for every byte,
+ * where the stack has room for anything that rule may call; the mask
+ * walks tokens' bytes through it and tries on a copy of j only those
+ * that leave it. NULL elsewhere. */
+const slora_regex_t *slora_json_grammar_walk(const slora_json_t *j,
+    uint32_t *state);
 
 
 typedef struct slora_json_vocab_s  slora_json_vocab_t;

@@ -2,9 +2,8 @@
  * slora_json_choice.c: answers held to other than one JSON document, as
  * schemas (slora_json.h): vLLM's guided_choice, whose answer is one of
  * some strings, its guided_regex, whose answer is a text the regular
- * expression matches whole, and its guided_grammar, a grammar written
- * out as such an expression (slora_grammar.h); as they are, not as
- * JSON.
+ * expression matches whole (and guided_grammar's without recursion,
+ * written out as one: slora_json_grammar.c); as they are, not as JSON.
  *
  * The one idea: the automaton already matches a node of literal texts
  * byte by byte, and a string's pattern by its automaton, and is done
@@ -22,14 +21,6 @@
 #include <cjson/cJSON.h>
 
 #include "slora_json_int.h"
-#include "slora_grammar.h"
-
-
-static slora_json_schema_t *slora_json_whole_parse(const char *text,
-    size_t len, int how, const char *what, slora_err_t *err);
-static slora_json_schema_t *slora_json_raw_schema(uint32_t n_texts,
-    size_t n_bytes, size_t regex_size, slora_json_node_t **root,
-    slora_json_text_t **texts, char **bytes, slora_err_t *err);
 
 
 slora_json_schema_t *
@@ -166,29 +157,6 @@ slora_json_regex_parse(const char *text, size_t len, slora_err_t *err)
 
 
 slora_json_schema_t *
-slora_json_grammar_parse(const char *text, size_t len, slora_err_t *err)
-{
-    char                 *re;
-    size_t                re_len;
-    slora_json_schema_t  *s;
-
-    re = slora_grammar_regex(text, len, &re_len, err);
-    if (re == NULL) {
-        return NULL;
-    }
-
-    s = slora_json_whole_parse(re, re_len,
-                               SLORA_REGEX_WHOLE | SLORA_REGEX_LONG,
-                               "the grammar", err);
-    free(re);
-
-    return s;
-}
-
-
-/* A text the pattern (how: SLORA_REGEX_WHOLE, maybe SLORA_REGEX_LONG)
- * matches whole, as a raw schema; what names the pattern for errors. */
-static slora_json_schema_t *
 slora_json_whole_parse(const char *text, size_t len, int how,
     const char *what, slora_err_t *err)
 {
@@ -246,7 +214,7 @@ slora_json_whole_parse(const char *text, size_t len, int how,
  * n_bytes more (*bytes) and a NUL; a pattern's automaton of regex_size
  * bytes at s->regexes, 8-byte aligned.
  */
-static slora_json_schema_t *
+slora_json_schema_t *
 slora_json_raw_schema(uint32_t n_texts, size_t n_bytes, size_t regex_size,
     slora_json_node_t **root, slora_json_text_t **texts, char **bytes,
     slora_err_t *err)

@@ -30,11 +30,16 @@ typedef enum {
     SLORA_JSON_K_LITERAL,       /* one of texts[first, first + n) */
     SLORA_JSON_K_UNION,         /* one of alts[first, first + n), none
                                    a union, no two beginning alike */
-    SLORA_JSON_K_TAGGED         /* one of the objects alts[first,
+    SLORA_JSON_K_TAGGED,        /* one of the objects alts[first,
                                    first + n), told apart by their
                                    shared first key's value: one of the
                                    literal node min's texts, the k-th
                                    the k-th object's */
+    SLORA_JSON_K_GRAMMAR        /* a raw root: a grammar whose rules
+                                   reach themselves, its block at
+                                   regexes + first; its frames' a: a
+                                   rule, cand: its automaton's state
+                                   (slora_json_grammar.c) */
 } slora_json_kind_e;
 
 
@@ -96,6 +101,25 @@ slora_json_regex(const slora_json_schema_t *s, const slora_json_node_t *n)
 {
     return (const slora_regex_t *) (const void *) (s->regexes + n->first);
 }
+
+
+/* A raw schema (slora_json_choice.c): the built-in nodes, then *root;
+ * n_texts texts at *texts, n_bytes bytes at *bytes, regex_size bytes at
+ * s->regexes for automata. */
+slora_json_schema_t *slora_json_raw_schema(uint32_t n_texts, size_t n_bytes,
+    size_t regex_size, slora_json_node_t **root, slora_json_text_t **texts,
+    char **bytes, slora_err_t *err);
+
+/* The raw schema of the texts pattern[0..len) matches whole (how:
+ * SLORA_REGEX_WHOLE, maybe SLORA_REGEX_LONG); what names it in errors. */
+slora_json_schema_t *slora_json_whole_parse(const char *pattern, size_t len,
+    int how, const char *what, slora_err_t *err);
+
+/* A grammar root's first byte, a byte after it, and whether the answer may
+ * end (slora_json_grammar.c). */
+int slora_json_grammar_start(slora_json_t *j, uint32_t id, unsigned c);
+int slora_json_grammar_byte(slora_json_t *j, unsigned c);
+int slora_json_grammar_may_end(const slora_json_t *j);
 
 
 /* The built-in nodes, first in every schema. */

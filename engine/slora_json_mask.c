@@ -17,8 +17,11 @@
  * tokens are walked in the order of their bytes through the pattern's
  * automaton, a table lookup a byte: a token goes on from the states of
  * the prefix it shares with the one before it, and a prefix the
- * automaton refuses drops every token that begins with it. A lazy
- * schema's trigger is looked for in the same tokens' bytes.
+ * automaton refuses drops every token that begins with it. A grammar's
+ * tokens are walked so through the innermost rule's automaton, which is
+ * what its stack tries first for every byte; a token that leaves that
+ * automaton is tried on a copy of the state. A lazy schema's trigger is
+ * looked for in the same tokens' bytes.
  */
 
 #include <math.h>
@@ -30,6 +33,12 @@
 
 #define SLORA_JSON_WALK_MAX  256     /* a token's bytes walked through a
                                        pattern's automaton */
+
+enum {                              /* what a walked automaton holds */
+    SLORA_JSON_WALK_STRING = 0,     /* a JSON string's text */
+    SLORA_JSON_WALK_RAW,            /* a guided regex's whole answer */
+    SLORA_JSON_WALK_RULE            /* a grammar's innermost rule */
+};
 
 
 /* The tokens of one byte b1, or of at least two beginning b1 b2. */
@@ -76,7 +85,7 @@ static int slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err);
 static int32_t slora_json_key(const char *p, uint32_t len);
 static int32_t slora_json_mask_pattern(const slora_json_t *j,
     const slora_json_vocab_t *v, const slora_regex_t *re, uint32_t state,
-    uint32_t chars, int raw, float *row);
+    uint32_t chars, int walk, float *row);
 static int slora_json_raw_byte(unsigned c);
 static int slora_json_vocab_lex(slora_json_vocab_t *v, slora_err_t *err);
 static int slora_json_lex_cmp(const void *a, const void *b);
@@ -210,7 +219,7 @@ int32_t
 slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
     float *row)
 {
-    int                      took1, took2, raw;
+    int                      took1, took2, raw, walk;
     char                     c;
     int32_t                  r, k, id, n;
     int64_t                  room;
@@ -223,11 +232,19 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
      * characters it counts: all fit, or those within room */
     room = slora_json_text_room(j);
     re = slora_json_in_pattern(j, &state, &chars, &raw);
+    walk = raw ? SLORA_JSON_WALK_RAW : SLORA_JSON_WALK_STRING;
+
+    if (re == NULL) {
+        re = slora_json_grammar_walk(j, &state);
+        chars = 0;
+        walk = SLORA_JSON_WALK_RULE;
+    }
+
     took1 = 0;
     n = 0;
 
     if (re != NULL) {
-        n = slora_json_mask_pattern(j, v, re, state, chars, raw, row);
+        n = slora_json_mask_pattern(j, v, re, state, chars, walk, row);
     }
 
     for (r = 0; re == NULL && r < v->n_runs; r++) {
@@ -320,29 +337,47 @@ slora_json_mask(const slora_json_t *j, const slora_json_vocab_t *v,
  * a byte the automaton does not take as it is (inside a JSON string: a
  * quote, a backslash, a control byte), or too long to walk, is tried on
  * a copy of the state. A state is viable after a token when it is after
- * each of its bytes, so only the last is asked. */
+ * each of its bytes, so only the last is asked. A grammar's rule
+ * (SLORA_JSON_WALK_RULE) is left, not refused, where its automaton has
+ * no next state: such a token is tried on a copy, and a first byte's
+ * tokens dropped at once only where a copy refuses that byte; a control
+ * byte (a call byte's kind) is tried on a copy too. */
 static int32_t
 slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
-    const slora_regex_t *re, uint32_t state, uint32_t chars, int raw,
+    const slora_regex_t *re, uint32_t state, uint32_t chars, int walk,
     float *row)
 {
+    int             out_ok;
     int32_t         k, id, n, end;
-    uint32_t        d, len, walked, s;
+    uint32_t        d, len, walked, s, out_d;
     uint32_t        st[SLORA_JSON_WALK_MAX + 1], ch[SLORA_JSON_WALK_MAX + 1];
-    slora_json_t    t;
+    slora_json_t    t, out;
     const uint8_t  *p;
 
     st[0] = state;
     ch[0] = chars;
     walked = 0;
     n = 0;
+    out_d = 0;          /* a grammar's rule left after out_d bytes: out
+                           is a copy of j that took them (out_ok) */
+    out_ok = 0;
 
     for (k = 0; k < v->n_lex; k++) {
         if (v->lcp[k] < walked) {
             walked = v->lcp[k];
         }
 
+        id = v->lex[k];
+        p = (const uint8_t *) v->bytes + v->lex_off[k];
+        len = v->lex_len[k] != 0 ? v->lex_len[k]
+                                 : v->off[id + 1] - v->off[id];
+
         if (walked > 0 && st[walked] == SLORA_REGEX_DEAD) {
+            if (walk == SLORA_JSON_WALK_RULE && out_ok) {
+                /* the prefix that left the rule is taken: the rest */
+                goto rest;
+            }
+
             /* a refused first byte drops its tokens at once */
             end = walked == 1
                   ? v->lex_first[(uint8_t) v->bytes[v->lex_off[k]] + 1]
@@ -356,13 +391,11 @@ slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
             continue;
         }
 
-        id = v->lex[k];
-        p = (const uint8_t *) v->bytes + v->lex_off[k];
-        len = v->lex_len[k] != 0 ? v->lex_len[k]
-                                 : v->off[id + 1] - v->off[id];
-
         for (d = walked; d < len && d < SLORA_JSON_WALK_MAX; d++) {
-            if (!raw && !slora_json_raw_byte(p[d])) {
+            if (walk == SLORA_JSON_WALK_STRING
+                ? !slora_json_raw_byte(p[d])
+                : walk == SLORA_JSON_WALK_RULE && p[d] < 0x20)
+            {
                 break;
             }
 
@@ -379,6 +412,18 @@ slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
         walked = d;
 
         if (d > 0 && st[d] == SLORA_REGEX_DEAD) {
+            if (walk == SLORA_JSON_WALK_RULE) {
+                /* out of the rule: the stack tries the prefix once for
+                 * every token that shares it */
+                out_d = d;
+                slora_json_copy(&out, j);
+                out_ok = slora_json_feed(&out, (const char *) p, d);
+
+                if (out_ok) {
+                    goto rest;
+                }
+            }
+
             row[id] = -INFINITY;
 
         } else if (d == len) {
@@ -398,6 +443,19 @@ slora_json_mask_pattern(const slora_json_t *j, const slora_json_vocab_t *v,
             } else {
                 row[id] = -INFINITY;
             }
+        }
+
+        continue;
+
+    rest:
+
+        slora_json_copy(&t, &out);
+
+        if (slora_json_feed(&t, (const char *) p + out_d, len - out_d)) {
+            n++;
+
+        } else {
+            row[id] = -INFINITY;
         }
     }
 

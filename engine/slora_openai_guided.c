@@ -13,9 +13,9 @@
  * grammar), given the name the client used, so that an error names the
  * field the client wrote ("structured_outputs.choice", or
  * "guided_choice"). What vLLM serves and this server does not (a
- * structural tag, a whitespace pattern, a grammar whose rules reach
- * themselves: slora_grammar.h) is refused rather than ignored, since
- * the answer would not be held to it.
+ * structural tag, a whitespace pattern, a left-recursive grammar:
+ * slora_json_grammar.c) is refused rather than ignored, since the
+ * answer would not be held to it.
  */
 
 #include <stdlib.h>

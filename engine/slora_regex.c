@@ -358,6 +358,18 @@ slora_re_emit(slora_re_nfa_t *a, uint32_t id, slora_re_frag_t *f)
     case SLORA_RE_SET:
         return slora_re_emit_set(a, node, f);
 
+    case SLORA_RE_BYTE:
+        f->start = slora_re_state(a, SLORA_RE_S_BYTE, SLORA_REGEX_NONE, 0);
+
+        if (f->start == SLORA_REGEX_NONE) {
+            return SLORA_ERROR;
+        }
+
+        a->s[f->start].lo = (uint8_t) node->a;
+        a->s[f->start].hi = (uint8_t) node->a;
+        f->end = f->start;
+        return SLORA_OK;
+
     case SLORA_RE_CAT:
         for (k = 0; k < node->n; k++) {
             if (slora_re_emit(a, a->tree->kids[node->a + k], &g)

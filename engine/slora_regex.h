@@ -73,6 +73,13 @@ typedef struct slora_regex_s {
                                      (a grammar's, slora_grammar.h), up to
                                      SLORA_REGEX_LONG_MAX bytes */
 #define SLORA_REGEX_LONG_MAX  65536
+#define SLORA_REGEX_CALLS   4     /* or'ed in: a pattern a grammar wrote
+                                     (slora_json_grammar.c): \RHH stands
+                                     for the one byte 0xHH as it is, a
+                                     byte no text holds (a control
+                                     character's), which the grammar's
+                                     automaton reads as a call of a
+                                     rule */
 
 /*
  * Compiles pattern[0..len) for strings of min..max characters (max

@@ -27,7 +27,10 @@ typedef enum {
     SLORA_RE_SET,               /* one code point of ranges[a, a + n) */
     SLORA_RE_CAT,               /* kids[a, a + n) one after another */
     SLORA_RE_ALT,               /* one of kids[a, a + n) */
-    SLORA_RE_REPEAT             /* node a, min..max times */
+    SLORA_RE_REPEAT,            /* node a, min..max times */
+    SLORA_RE_BYTE               /* the one byte a, as it is: a grammar's
+                                   call of a rule (slora_regex.h's
+                                   SLORA_REGEX_CALLS) */
 } slora_re_kind_e;
 
 

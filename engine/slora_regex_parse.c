@@ -28,6 +28,7 @@ typedef struct {
     const unsigned char  *start;
     int                   depth;
     int                   whole;    /* no "any text" at either end */
+    int                   calls;    /* \RHH: the byte 0xHH as it is */
     slora_err_t          *err;
 } slora_re_parser_t;
 
@@ -104,6 +105,7 @@ slora_re_parse(slora_re_tree_t *t, const char *pattern, size_t len,
     ps.start = ps.p;
     ps.depth = 0;
     ps.whole = (how & SLORA_REGEX_WHOLE) != 0;
+    ps.calls = (how & SLORA_REGEX_CALLS) != 0;
     ps.err = err;
 
     t->root = slora_re_alt(&ps, 1);
@@ -366,6 +368,19 @@ slora_re_atom(slora_re_parser_t *ps)
     }
 
     from = ps->t->n_ranges;
+
+    if (ps->calls && *ps->p == '\\' && ps->end - ps->p >= 2
+        && ps->p[1] == 'R')
+    {
+        /* a grammar's call: the byte as it is, no set of characters */
+        ps->p += 2;
+
+        if (slora_re_hex(ps, 2, &cp) != SLORA_OK) {
+            return SLORA_REGEX_NONE;
+        }
+
+        return slora_re_node(ps, SLORA_RE_BYTE, cp, 0);
+    }
 
     if (*ps->p == '\\') {
         ps->p++;

@@ -95,8 +95,10 @@ my @WANT_CHECKS = (
     . 'finish stop',
     'guided_grammar: completions, 2 sampled choices, each a statement of '
     . 'the grammar',
-    'structured_outputs grammar recursive raises BadRequestError naming '
-    . 'the field and the rule',
+    'structured_outputs grammar whose rules reach themselves (llama.cpp\'s '
+    . 'JSON grammar): a JSON object, finish stop',
+    'structured_outputs grammar left-recursive raises BadRequestError '
+    . 'naming the field and the way',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',
     'tools required: a call of one of them, finish tool_calls',

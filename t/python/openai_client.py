@@ -671,18 +671,43 @@ def structured_outputs(client):
           "statement of the grammar", len(got) == 2
           and all(re.fullmatch(sql_re, t) for t in got)
           and all(ch.finish_reason == "stop" for ch in r.choices), got)
+    # llama.cpp's JSON grammar: its rules reach themselves
+    json_gbnf = r"""root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+ws ::= | " " | "\n" [ \t]{0,20}
+"""
+    c = client.chat.completions.create(
+        model="base", max_tokens=48, temperature=0,
+        messages=[{"role": "user", "content": "Name a city in France as "
+                   "JSON."}],
+        extra_body={"structured_outputs": {"grammar": json_gbnf}})
+    text = c.choices[0].message.content or ""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    check("structured_outputs grammar whose rules reach themselves "
+          "(llama.cpp's JSON grammar): a JSON object, finish stop",
+          isinstance(obj, dict) and len(obj) > 0
+          and c.choices[0].finish_reason == "stop", text)
     try:
         client.chat.completions.create(
             model="base", messages=msgs, max_tokens=4,
             extra_body={"structured_outputs": {
-                "grammar": "root ::= \"(\" root \")\" | \"x\""}})
-        check("structured_outputs grammar recursive raises BadRequestError "
-              "naming the field and the rule", False, "no error")
+                "grammar": "root ::= e\ne ::= e \"+\" \"1\" | \"1\""}})
+        check("structured_outputs grammar left-recursive raises "
+              "BadRequestError naming the field and the way", False,
+              "no error")
     except openai.BadRequestError as e:
-        check("structured_outputs grammar recursive raises BadRequestError "
-              "naming the field and the rule", e.status_code == 400
+        check("structured_outputs grammar left-recursive raises "
+              "BadRequestError naming the field and the way",
+              e.status_code == 400
               and "structured_outputs.grammar" in str(e.body)
-              and "root -> root" in str(e.body), e.body)
+              and "(e -> e): left recursion" in str(e.body), e.body)
 
 
 def tools(client, adapter):

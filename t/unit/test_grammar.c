@@ -1,7 +1,8 @@
 /*
  * test_grammar.c: vLLM's guided_grammar (slora_grammar.h): a grammar in
- * xgrammar's and llama.cpp's EBNF, written out as a regular expression
- * and held as guided_regex is.
+ * xgrammar's and llama.cpp's EBNF without recursion, written out as a
+ * regular expression and held as guided_regex is (rules that reach
+ * themselves: test_grammar_stack.c).
  *
  *   (a) grammars taken: vLLM's documented SQL example, rules named before
  *       they are defined, comments, alternatives over line breaks,
@@ -11,12 +12,12 @@
  *       in an expression; each with
  *       texts it derives (the answer may end there) and texts it does
  *       not (some byte refused, or the answer may not end there);
- *   (b) grammars refused, each with its reason and where: recursion
- *       (direct and through other rules, the way named), a rule named
+ *   (b) grammars refused, each with its reason and where: a rule named
  *       and not defined, no root, a rule defined twice, unknown escapes,
  *       unclosed literals, classes and groups, counts out of range, an
  *       empty class, a quantifier right after another, a grammar of the
- *       empty text alone; rules of groups nested 60 deep taken, 70
+ *       empty text alone, bytes that are not UTF-8 (above U+10FFFF, an
+ *       overlong form, a surrogate); rules of groups nested 60 deep taken, 70
  *       refused in the grammar's terms; one too large written out;
  *   (c) the mask against every SmolLM2 token along a derived text, and
  *       the engine's greedy and sampled answers each a text of the
@@ -28,8 +29,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "pcre_whole.h"
-#include "chat_run.h"
+#include "grammar_run.h"
 #include "mask_check.h"
 #include "slora_grammar.h"
 #include "slora_json.h"
@@ -40,7 +40,6 @@ static void test_taken(void);
 static void test_refused(void);
 static void test_model(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
-static int derives(const slora_json_schema_t *s, const char *text);
 
 
 int
@@ -66,10 +65,7 @@ main(void)
 static void
 test_taken(void)
 {
-    int                   k, good;
-    size_t                i;
-    slora_err_t           err;
-    slora_json_schema_t  *s;
+    size_t  i;
 
     static const struct {
         const char  *what;
@@ -146,33 +142,8 @@ test_taken(void)
     };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        s = slora_json_grammar_parse(cases[i].grammar,
-                                     strlen(cases[i].grammar), &err);
-        if (!ok(s != NULL, "%s: taken", cases[i].what)) {
-            diag("%s", err.msg);
-            continue;
-        }
-
-        good = 1;
-
-        for (k = 0; k < 4 && cases[i].in[k] != NULL; k++) {
-            if (!derives(s, cases[i].in[k])) {
-                diag("not derived: \"%s\"", cases[i].in[k]);
-                good = 0;
-            }
-        }
-
-        for (k = 0; k < 4 && cases[i].out[k] != NULL; k++) {
-            if (derives(s, cases[i].out[k])) {
-                diag("derived: \"%s\"", cases[i].out[k]);
-                good = 0;
-            }
-        }
-
-        ok(good, "%s: the texts it derives, and none of the others",
-           cases[i].what);
-
-        slora_json_schema_free(s);
+        grammar_texts(cases[i].what, cases[i].grammar, cases[i].in,
+                      cases[i].out, 4);
     }
 }
 
@@ -191,10 +162,6 @@ test_refused(void)
         const char  *grammar;
         const char  *says;
     } cases[] = {
-        { "root ::= \"(\" root \")\" | \"x\"",
-          "reach themselves (root -> root)" },
-        { "root ::= a\na ::= \"[\" b \"]\"\nb ::= a | \"x\"",
-          "reach themselves (a -> b -> a)" },
         { "root ::= a b\na ::= \"x\"", "line 1, column 12: rule \"b\" is "
           "named but not defined" },
         { "start ::= \"x\"", "no rule \"root\"" },
@@ -218,6 +185,10 @@ test_refused(void)
         { "root ::= \"a\"*?", "line 1, column 14: a quantifier right "
           "after another" },
         { "root ::= [^]", "an empty class" },
+        { "root ::= \"\xf7\x9e\x9d\x9e\"", "line 1, column 11: bytes that "
+          "are not UTF-8" },
+        { "root ::= \"\xc0\xaf\"", "bytes that are not UTF-8" },
+        { "root ::= [\xed\xa0\x80]", "bytes that are not UTF-8" },
     };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -244,8 +215,8 @@ test_refused(void)
 
         at += (size_t) snprintf(big + at, 4096 - at, "r%d ::= \"x\"\n", k);
         s = slora_json_grammar_parse(big, at, &err);
-        ok(k == 60 ? s != NULL && derives(s, "<<>>")
-                     && !derives(s, "<<x>>")
+        ok(k == 60 ? s != NULL && grammar_derives(s, "<<>>")
+                     && !grammar_derives(s, "<<x>>")
                    : s == NULL && strstr(err.msg, "groups nested more than "
                                          "64 deep") != NULL
                      && strstr(err.msg, "at byte") == NULL,
@@ -278,14 +249,9 @@ test_refused(void)
 static void
 test_model(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 {
-    int                   k, same;
-    char                  text[CHAT_RUN_TOKENS * 8];
+    int                   same;
     size_t                states;
-    int32_t               ids[CHAT_RUN_TOKENS], stop[8];
-    chat_run_t            run;
     slora_err_t           err;
-    slora_engine_t       *e;
-    slora_request_t       req;
     slora_json_schema_t  *s;
 
     static const char  grammar[] =
@@ -308,47 +274,7 @@ test_model(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        "tokens gives, along two texts (%zu states)", states);
     slora_json_schema_free(s);
 
-    e = chat_run_engine(tok);
-    chat_run_request(&req, tok, "Is the sky green? Answer yes or no, then "
-                     "say why in a few words.", ids, stop);
-
-    for (k = 0; k < 2; k++) {
-        req.id = (uint64_t) k;
-        req.json_schema = grammar;
-        req.json_schema_len = strlen(grammar);
-        req.json_form = SLORA_JSON_FORM_GRAMMAR;
-        req.sampling.max_tokens = 48;
-        req.sampling.temperature = k > 0 ? 1.0f : 0;
-        req.sampling.seed = 5;
-
-        if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-            BAIL_OUT("submit: %s", err.msg);
-        }
-    }
-
-    chat_run_steps(e, &run);
-    is_int(run.errors, 0, "the grammar's requests: none failed");
-
-    for (k = 0; k < 2; k++) {
-        chat_run_text(tok, run.tokens[k], run.n[k], text, sizeof(text));
-        ok(run.finish[k] == SLORA_FINISH_STOP && pcre_whole(by_hand, text),
-           "%s: \"%s\", a text of the grammar as PCRE2 reads /%s/, ending "
-           "stop", k ? "sampled" : "greedy", text, by_hand);
-    }
-
-    slora_engine_free(e);
-}
-
-
-/* 1 when the grammar's schema takes text whole and the answer may end
- * there. */
-static int
-derives(const slora_json_schema_t *s, const char *text)
-{
-    slora_json_t  j;
-
-    slora_json_init(&j, s);
-
-    return slora_json_feed(&j, text, strlen(text))
-           && (slora_json_done(&j) || slora_json_may_end(&j));
+    grammar_answers(tok, grammar, "Is the sky green? Answer yes or no, then "
+                     "say why in a few words.",
+                    by_hand);
 }

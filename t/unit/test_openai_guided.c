@@ -8,7 +8,7 @@
  * taken), each kept as the schema's compact text of its form; and each
  * kind of bad input with the status, code and param a client sees: the
  * wrong types, none or two constraints, a field structured_outputs
- * lacks, what this server refuses (a grammar that reaches itself, a
+ * lacks, what this server refuses (a left-recursive grammar, a
  * structural tag, a whitespace pattern), and each beside another, a JSON
  * response_format or tools. Every request is freed, failed ones too, so
  * the ASan build finds a leak.
@@ -114,9 +114,9 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"regex\":\"a\",\"regexp\":\"b\"}}",
       400, "invalid_value", "structured_outputs" },
-    { "chat: structured_outputs.grammar that reaches itself", CHAT,
+    { "chat: structured_outputs.grammar left-recursive", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
-      "{\"grammar\":\"root ::= \\\"a\\\" root | \\\"b\\\"\"}}",
+      "{\"grammar\":\"root ::= root \\\"a\\\" | \\\"b\\\"\"}}",
       400, "invalid_value", "structured_outputs.grammar" },
     { "chat: structured_outputs.grammar a number", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"

@@ -112,6 +112,8 @@ static uint32_t slora_g_node(slora_g_t *g, uint32_t kind, uint32_t a,
     uint32_t n);
 static int slora_g_push(slora_g_t *g, uint32_t **arr, uint32_t *n,
     uint32_t *cap, uint32_t v, uint32_t limit, const char *what);
+static int slora_g_grow(slora_g_t *g, void **arr, uint32_t n, uint32_t *cap,
+    size_t size, uint32_t limit, const char *what);
 static uint32_t slora_g_rule_id(slora_g_t *g, const char *name, size_t len);
 static void slora_g_skip(slora_g_t *g);
 static int slora_g_name_char(int c);
@@ -800,24 +802,11 @@ slora_g_list(slora_g_t *g, uint32_t kind, uint32_t from)
 static uint32_t
 slora_g_node(slora_g_t *g, uint32_t kind, uint32_t a, uint32_t n)
 {
-    slora_g_node_t  *grown;
-
-    if (g->n_nodes == g->cap_nodes) {
-        if (g->n_nodes == SLORA_GRAMMAR_NODES_MAX) {
-            slora_g_fail(g, g->p, "the grammar is too large (more than "
-                         "16384 items)", NULL);
-            return SLORA_REGEX_NONE;
-        }
-
-        grown = realloc(g->nodes, (g->cap_nodes ? g->cap_nodes * 2 : 64)
-                                  * sizeof(slora_g_node_t));
-        if (grown == NULL) {
-            slora_err_set(g->err, SLORA_ERROR, "grammar: no memory");
-            return SLORA_REGEX_NONE;
-        }
-
-        g->nodes = grown;
-        g->cap_nodes = g->cap_nodes ? g->cap_nodes * 2 : 64;
+    if (slora_g_grow(g, (void **) &g->nodes, g->n_nodes, &g->cap_nodes,
+                     sizeof(slora_g_node_t), SLORA_GRAMMAR_NODES_MAX,
+                     "items") != SLORA_OK)
+    {
+        return SLORA_REGEX_NONE;
     }
 
     memset(&g->nodes[g->n_nodes], 0, sizeof(slora_g_node_t));
@@ -833,26 +822,46 @@ static int
 slora_g_push(slora_g_t *g, uint32_t **arr, uint32_t *n, uint32_t *cap,
     uint32_t v, uint32_t limit, const char *what)
 {
-    uint32_t  *grown, want;
-
-    if (*n == *cap) {
-        if (*n >= limit) {
-            return slora_g_fail(g, g->p, "the grammar has too many %s",
-                                what);
-        }
-
-        want = *cap ? *cap * 2 : 64;
-        grown = realloc(*arr, (size_t) want * sizeof(uint32_t));
-
-        if (grown == NULL) {
-            return slora_err_set(g->err, SLORA_ERROR, "grammar: no memory");
-        }
-
-        *arr = grown;
-        *cap = want;
+    if (slora_g_grow(g, (void **) arr, *n, cap, sizeof(uint32_t), limit,
+                     what) != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
 
     (*arr)[(*n)++] = v;
+
+    return SLORA_OK;
+}
+
+
+/* Room in *arr (n of *cap elements of size bytes in use) for one more,
+ * at most limit: twice the room where it is full. */
+static int
+slora_g_grow(slora_g_t *g, void **arr, uint32_t n, uint32_t *cap,
+    size_t size, uint32_t limit, const char *what)
+{
+    char       text[80];
+    void      *grown;
+    uint32_t   want;
+
+    if (n < *cap) {
+        return SLORA_OK;
+    }
+
+    if (n >= limit) {
+        snprintf(text, sizeof(text), "%s (more than %u)", what, limit);
+        return slora_g_fail(g, g->p, "the grammar has too many %s", text);
+    }
+
+    want = *cap ? *cap * 2 : 64;
+    grown = realloc(*arr, (size_t) want * size);
+
+    if (grown == NULL) {
+        return slora_err_set(g->err, SLORA_ERROR, "grammar: no memory");
+    }
+
+    *arr = grown;
+    *cap = want;
 
     return SLORA_OK;
 }

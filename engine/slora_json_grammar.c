@@ -48,9 +48,12 @@
 #define SLORA_JSON_G_MOVES_MAX  4096        /* frames moved for one byte;
                                                a compiled grammar needs
                                                fewer (see take) */
-#define SLORA_JSON_G_WORK_MAX   (1u << 25)  /* steps of the fixed points
-                                               while compiling (some
-                                               100 ms at most) */
+#define SLORA_JSON_G_WORK_MAX   (1u << 23)  /* steps of each fixed point
+                                               while compiling: some
+                                               5 ms on a worker's event
+                                               loop at most (25 rules
+                                               calling each other need
+                                               some 3 million) */
 
 
 /* One state of a rule's automaton. */

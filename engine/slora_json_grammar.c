@@ -474,7 +474,7 @@ slora_json_gram_left(const slora_json_gram_t *g, const slora_grammar_t *gr,
     uint32_t                    path[SLORA_GRAMMAR_CALLS_MAX + 1];
     uint32_t                    at[SLORA_GRAMMAR_CALLS_MAX + 1];
     uint8_t                     mark[SLORA_GRAMMAR_CALLS_MAX];
-    uint32_t                   *seen, *todo;
+    uint32_t                   *seen, *pending;
     const slora_regex_t        *r;
     const slora_json_gstate_t  *callee;
 
@@ -483,21 +483,21 @@ slora_json_gram_left(const slora_json_gram_t *g, const slora_grammar_t *gr,
     for (k = 0; k < g->n_rules; k++) {
         r = slora_json_gram_re(g, k);
         seen = calloc(r->n_states, sizeof(uint32_t));
-        todo = malloc(r->n_states * sizeof(uint32_t));
+        pending = malloc(r->n_states * sizeof(uint32_t));
 
-        if (seen == NULL || todo == NULL) {
+        if (seen == NULL || pending == NULL) {
             free(seen);
-            free(todo);
+            free(pending);
             return slora_err_set(err, SLORA_ERROR, "grammar: no memory");
         }
 
         /* the states reached from the start over calls alone */
         top = 0;
-        todo[top++] = 0;
+        pending[top++] = 0;
         seen[0] = 1;
 
         while (top > 0) {
-            s = todo[--top];
+            s = pending[--top];
 
             for (m = 0; m < g->n_rules; m++) {
                 u = slora_regex_next(r, s, slora_grammar_call_byte[m]);
@@ -511,13 +511,13 @@ slora_json_gram_left(const slora_json_gram_t *g, const slora_grammar_t *gr,
 
                 if (callee[0].end && !seen[u]) {
                     seen[u] = 1;
-                    todo[top++] = u;
+                    pending[top++] = u;
                 }
             }
         }
 
         free(seen);
-        free(todo);
+        free(pending);
     }
 
     /* a walk over "may call first", marking the rules on the way */

@@ -1291,12 +1291,15 @@ slora_g_put_cp(slora_g_t *g, uint32_t cp, int in_class)
     int   n;
     char  buf[16];
 
+    /* in a class, ':' and '=' too are escaped: "[:" and "[=" open a
+     * POSIX class or collating element to other readers of the
+     * expression (PCRE2's) */
     if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')
         || (cp >= '0' && cp <= '9') || cp == ' ' || cp == '_'
-        || cp == ',' || cp == ':' || cp == ';' || cp == '"' || cp == '\''
-        || cp == '=' || cp == '<' || cp == '>' || cp == '@' || cp == '%'
+        || cp == ',' || cp == ';' || cp == '"' || cp == '\''
+        || cp == '<' || cp == '>' || cp == '@' || cp == '%'
         || cp == '&' || cp == '!' || cp == '#' || cp == '~' || cp == '`'
-        || (cp == '-' && !in_class))
+        || ((cp == '-' || cp == ':' || cp == '=') && !in_class))
     {
         buf[0] = (char) cp;
         return slora_g_put(g, buf, 1);

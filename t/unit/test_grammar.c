@@ -9,7 +9,8 @@
  *       classes, negated classes, '-' at a class's ends, '.', escapes,
  *       counts, quantifiers on groups and on rules already quantified,
  *       CRLF, names with '-', '_' and digits, characters that are syntax
- *       in an expression; each with
+ *       in an expression ('=' and ':' in classes, which open POSIX
+ *       classes to PCRE2); each with
  *       texts it derives (the answer may end there) and texts it does
  *       not (some byte refused, or the answer may not end there);
  *   (b) grammars refused, each with its reason and where: a rule named
@@ -134,6 +135,11 @@ test_taken(void)
           "any ::= .\n",
           { "abc.\n", "x.." },
           { "abc.", "ABC.x", "abc.xy" } },
+
+        { "'=' and ':' in classes, as they are (not POSIX classes)",
+          "root ::= [=a=] [:b:]",
+          { "=:", "ab", "a:", "=b" },
+          { "[a", "==", "a", "[:b:]" } },
 
         { "an empty alternative and an empty literal",
           "root ::= \"x\" ( \"y\" | ) \"\" \"z\"",

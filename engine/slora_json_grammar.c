@@ -45,7 +45,10 @@
 #define SLORA_JSON_G_NEVER      255         /* need: the text cannot end */
 #define SLORA_JSON_G_STATES_MAX 8192        /* of all rules' automata: each
                                                keeps 512 bytes of ways */
-#define SLORA_JSON_G_MOVES_MAX  4096        /* frames moved for one byte;
+#define SLORA_JSON_G_PASSES_MAX 8           /* calls of rules that may
+                                               take nothing passed over
+                                               in a row, one frame */
+#define SLORA_JSON_G_MOVES_MAX  1024        /* frames moved for one byte:
                                                a compiled grammar needs
                                                fewer (see take) */
 #define SLORA_JSON_G_WORK_MAX   (1u << 23)  /* steps of each fixed point
@@ -87,7 +90,8 @@ static int slora_json_gram_settle(slora_json_gram_t *g,
     const slora_grammar_t *gr, slora_err_t *err);
 static int slora_json_gram_left(const slora_json_gram_t *g,
     const slora_grammar_t *gr, slora_err_t *err);
-static int slora_json_gram_ways(slora_json_gram_t *g, slora_err_t *err);
+static int slora_json_gram_ways(slora_json_gram_t *g,
+    const slora_grammar_t *gr, slora_err_t *err);
 static int slora_json_gram_take(slora_json_t *j, const slora_json_gram_t *g,
     unsigned c);
 static void slora_json_gram_settled(slora_json_t *j,
@@ -243,7 +247,7 @@ slora_json_gram_build(slora_grammar_t *gr, slora_err_t *err)
 
     if (slora_json_gram_settle(g, gr, err) != SLORA_OK
         || slora_json_gram_left(g, gr, err) != SLORA_OK
-        || slora_json_gram_ways(g, err) != SLORA_OK)
+        || slora_json_gram_ways(g, gr, err) != SLORA_OK)
     {
         slora_json_schema_free(s);
         s = NULL;
@@ -593,7 +597,8 @@ slora_json_gram_left(const slora_json_gram_t *g, const slora_grammar_t *gr,
  * strictly shortens them: the stack never tries a way and goes back.
  */
 static int
-slora_json_gram_ways(slora_json_gram_t *g, slora_err_t *err)
+slora_json_gram_ways(slora_json_gram_t *g, const slora_grammar_t *gr,
+    slora_err_t *err)
 {
     int                          changed;
     size_t                       work;
@@ -675,7 +680,7 @@ slora_json_gram_ways(slora_json_gram_t *g, slora_err_t *err)
 
                             if (callee[0].end && u != s
                                 && to[0] != SLORA_JSON_G_NEVER
-                                && to[1] + 1u < SLORA_JSON_G_NEVER
+                                && to[1] + 1u <= SLORA_JSON_G_PASSES_MAX
                                 && (to[0] < frames
                                     || (to[0] == frames
                                         && to[1] + 1u < passes)))
@@ -702,6 +707,31 @@ slora_json_gram_ways(slora_json_gram_t *g, slora_err_t *err)
         }
 
     } while (changed);
+
+    /* every byte a state can begin with has its way, unless passing over
+     * more calls than SLORA_JSON_G_PASSES_MAX in a row was left out */
+    for (k = 0; k < g->n_rules; k++) {
+        r = slora_json_gram_re(g, k);
+        st = slora_json_gram_st(g, k);
+
+        for (s = 0; s < r->n_states; s++) {
+            for (c = 0; c < 256; c++) {
+                if (st[s].first[c >> 6] >> (c & 63) & 1
+                    && slora_json_gram_way(g, k, s, c)[0]
+                       == SLORA_JSON_G_NEVER)
+                {
+                    return slora_err_set(err, SLORA_ERROR, "the grammar's "
+                                         "rule \"%s\" has a place where "
+                                         "more than %d rules that may take "
+                                         "nothing are named one after "
+                                         "another before a character; this "
+                                         "server holds at most %d",
+                                         gr->name[k], SLORA_JSON_G_PASSES_MAX,
+                                         SLORA_JSON_G_PASSES_MAX);
+                }
+            }
+        }
+    }
 
     return SLORA_OK;
 }
@@ -832,8 +862,10 @@ slora_json_gram_take(slora_json_t *j, const slora_json_gram_t *g,
     depth = j->depth;
     fresh = 0;
 
-    /* each move pushes (at most one a rule before a byte: no left
-     * recursion), passes (fewer each time) or pops (at most the stack) */
+    /* each move pushes or replaces the frame (at most once a rule
+     * before the byte is taken: no left recursion), passes (at most
+     * SLORA_JSON_G_PASSES_MAX in a row a frame) or pops (at most the
+     * stack): some 800 at most */
     for (moves = 0; moves < SLORA_JSON_G_MOVES_MAX; moves++) {
         f = &j->frames[j->depth - 1];
         r = slora_json_gram_re(g, f->a);
@@ -871,8 +903,9 @@ slora_json_gram_take(slora_json_t *j, const slora_json_gram_t *g,
                          : way[0] + 1u > st[u].need ? way[0] + 1u
                                                     : st[u].need;
 
-                if (frames < best_frames
-                    || (frames == best_frames && best_passes > 0))
+                if (frames <= room
+                    && (frames < best_frames
+                        || (frames == best_frames && best_passes > 0)))
                 {
                     best_k = k;
                     best_u = u;
@@ -883,7 +916,7 @@ slora_json_gram_take(slora_json_t *j, const slora_json_gram_t *g,
 
             way = slora_json_gram_way(g, f->a, u, c);
 
-            if (callee[0].end && u != s && way[0] != SLORA_JSON_G_NEVER
+            if (callee[0].end && u != s && way[0] <= room
                 && (way[0] < best_frames
                     || (way[0] == best_frames && way[1] + 1u < best_passes)))
             {

@@ -20,7 +20,9 @@
  *       rule counted only once first and end are settled (a stack that
  *       could be filled past where the text can end), calls of rules
  *       that may take nothing passed over in a cycle (texts refused
- *       that the grammar derives); each never stuck: some byte taken or
+ *       that the grammar derives), a call whose way needs one frame more
+ *       than is left, the JSON grammar 64 deep, at most 8 calls of rules
+ *       that may take nothing in a row; each never stuck: some byte taken or
  *       the answer may end, at every byte of a walk to the stack's
  *       depth;
  *   (c) the mask against every SmolLM2 token along derived texts, and
@@ -293,6 +295,7 @@ static void
 test_orders(void)
 {
     char                  text[256];
+    size_t                i, k, at;
     slora_err_t           err;
     slora_json_t          j, t;
     slora_json_schema_t  *s;
@@ -317,6 +320,10 @@ test_orders(void)
         "root ::= (n n)* m \"z\"\n"
         "n ::= \"\" | \"(\" n \")\"\n"
         "m ::= \"\" | \"[\" m \"]\"\n";
+    static const char  room[] =
+        "root ::= a\n"
+        "a ::= \"(\" a \")\" | \"x\" (\"[\" b \"]\")? | \"\"\n"
+        "b ::= \"{\" b \"}\" | \"y\"\n";
     static const char  cycle_deep[] =
         "root ::= \"<\" root \">\" | (n n)* m \"z\"\n"
         "n ::= \"\" | \"(\" n \")\"\n"
@@ -362,6 +369,45 @@ test_orders(void)
        "calls of rules that may take nothing, passed over in a cycle: "
        "their texts derived: %s", s != NULL ? "taken" : err.msg);
     slora_json_schema_free(s);
+
+    /* a call whose way needs one frame more than is left is not taken */
+    s = slora_json_grammar_parse(room, strlen(room), &err);
+    memset(text, '(', 64);
+    memcpy(text + 64, "x[y]", 4);
+    memset(text + 68, ')', 64);
+    text[132] = '\0';
+    ok(s != NULL && never_stuck(s, text), "64 '(' then \"x[\", where '[' "
+       "would call b with no frame left: never stuck");
+    slora_json_schema_free(s);
+
+    s = slora_json_grammar_parse(json_gbnf, strlen(json_gbnf), &err);
+    at = (size_t) snprintf(text, sizeof(text), "{\"a\":");
+    memset(text + at, '[', 63);
+    snprintf(text + at + 63, sizeof(text) - at - 63, "{\"b\": 1}");
+    ok(s != NULL && never_stuck(s, text), "the JSON grammar 64 deep: never "
+       "stuck");
+    slora_json_schema_free(s);
+
+    /* 8 rules that may take nothing named in a row are held, 9 are not */
+    for (k = 8; k <= 9; k++) {
+        at = (size_t) snprintf(text, sizeof(text), "root ::= ");
+
+        for (i = 0; i < k; i++) {
+            at += (size_t) snprintf(text + at, sizeof(text) - at, "n ");
+        }
+
+        snprintf(text + at, sizeof(text) - at, "\"z\"\n"
+                 "n ::= \"\" | \"(\" n \")\"\n");
+        s = slora_json_grammar_parse(text, strlen(text), &err);
+        ok(k == 8 ? s != NULL && grammar_derives(s, "z")
+                    && grammar_derives(s, "()(())z")
+                  : s == NULL && strstr(err.msg, "more than 8 rules that may "
+                                        "take nothing are named one after "
+                                        "another") != NULL,
+           "%zu rules that may take nothing in a row: %s", k,
+           s != NULL ? "taken" : err.msg);
+        slora_json_schema_free(s);
+    }
 
     s = slora_json_grammar_parse(cycle_deep, strlen(cycle_deep), &err);
     memset(text, '<', 63);

@@ -140,6 +140,28 @@ slora_json_gram_any(const uint64_t *set)
 }
 
 
+/* 1 when a call that leads to state u of its rule is the rule's last:
+ * nothing can follow it there, so the callee's frame stands for the
+ * rule's own. */
+static inline int
+slora_json_gram_last(const slora_json_gstate_t *st, uint32_t u)
+{
+    return !slora_json_gram_any(st[u].first) && st[u].end;
+}
+
+
+/* The frames above the caller's that a call leading to state u needs,
+ * where the callee needs inner above its own: the callee's alone where
+ * the call is last, else its frame and inner, or u's need if more. */
+static inline uint32_t
+slora_json_gram_call(const slora_json_gstate_t *st, uint32_t u,
+    uint32_t inner)
+{
+    return slora_json_gram_last(st, u) ? inner
+           : inner + 1u > st[u].need ? inner + 1u : st[u].need;
+}
+
+
 slora_json_schema_t *
 slora_json_grammar_parse(const char *text, size_t len, slora_err_t *err)
 {
@@ -385,11 +407,8 @@ slora_json_gram_settle(slora_json_gram_t *g, const slora_grammar_t *gr,
                         }
 
                         if (callee[0].need != SLORA_JSON_G_NEVER) {
-                            via = !slora_json_gram_any(st[u].first)
-                                  && st[u].end
-                                  ? callee[0].need
-                                  : callee[0].need + 1u > st[u].need
-                                    ? callee[0].need + 1u : st[u].need;
+                            via = slora_json_gram_call(st, u,
+                                                       callee[0].need);
 
                             if (via < need) {
                                 need = via;
@@ -663,11 +682,7 @@ slora_json_gram_ways(slora_json_gram_t *g, const slora_grammar_t *gr,
                             to = slora_json_gram_way(g, m, 0, c);
 
                             if (to[0] != SLORA_JSON_G_NEVER) {
-                                t = !slora_json_gram_any(st[u].first)
-                                    && st[u].end
-                                    ? to[0]
-                                    : to[0] + 1u > st[u].need
-                                      ? to[0] + 1u : st[u].need;
+                                t = slora_json_gram_call(st, u, to[0]);
 
                                 if (t < frames || (t == frames && passes > 0))
                                 {
@@ -898,10 +913,7 @@ slora_json_gram_take(slora_json_t *j, const slora_json_gram_t *g,
             way = slora_json_gram_way(g, k, 0, c);
 
             if (way[0] != SLORA_JSON_G_NEVER) {
-                frames = !slora_json_gram_any(st[u].first) && st[u].end
-                         ? way[0]
-                         : way[0] + 1u > st[u].need ? way[0] + 1u
-                                                    : st[u].need;
+                frames = slora_json_gram_call(st, u, way[0]);
 
                 if (frames <= room
                     && (frames < best_frames
@@ -933,7 +945,7 @@ slora_json_gram_take(slora_json_t *j, const slora_json_gram_t *g,
         }
 
         if (best_k != SLORA_REGEX_NONE) {
-            if (!slora_json_gram_any(st[best_u].first) && st[best_u].end) {
+            if (slora_json_gram_last(st, best_u)) {
                 /* the call is its rule's last: the frame is the callee's */
                 f->a = best_k;
 

@@ -22,6 +22,7 @@
 
 #include "slora_grammar.h"
 #include "slora_regex.h"
+#include "slora_tokenizer.h"
 
 
 #define SLORA_GRAMMAR_DEPTH_MAX  64       /* groups in groups */
@@ -741,36 +742,25 @@ slora_g_char(slora_g_t *g, int in_class, uint32_t *cp)
 static int
 slora_g_utf8(slora_g_t *g, uint32_t *cp)
 {
-    int       n, i;
-    unsigned  c;
+    size_t                n, i;
+    const unsigned char  *p;
 
-    c = (unsigned char) *g->p;
-    n = c < 0x80 ? 0 : c >= 0xf8 ? -1 : c >= 0xf0 ? 3 : c >= 0xe0 ? 2
-        : c >= 0xc0 ? 1 : -1;
+    /* the tokenizer's check: the shortest form, no surrogate, nothing
+     * above U+10FFFF */
+    p = (const unsigned char *) g->p;
+    n = slora_utf8_valid(p, (size_t) (g->end - g->p));
 
-    if (n < 0 || g->end - g->p <= n) {
+    if (n == 0) {
         return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
     }
 
-    *cp = n == 0 ? c : c & (0x3f >> n);
+    *cp = n == 1 ? p[0] : p[0] & (0x7f >> n);
 
-    for (i = 1; i <= n; i++) {
-        if (((unsigned char) g->p[i] & 0xc0) != 0x80) {
-            return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
-        }
-
-        *cp = (*cp << 6) | ((unsigned char) g->p[i] & 0x3f);
+    for (i = 1; i < n; i++) {
+        *cp = (*cp << 6) | (p[i] & 0x3f);
     }
 
-    /* the shortest form only, no surrogate, no more than Unicode has */
-    if ((n == 1 && *cp < 0x80) || (n == 2 && *cp < 0x800)
-        || (n == 3 && *cp < 0x10000) || (*cp >= 0xd800 && *cp <= 0xdfff)
-        || *cp > SLORA_GRAMMAR_CODE_MAX)
-    {
-        return slora_g_fail(g, g->p, "bytes that are not UTF-8", NULL);
-    }
-
-    g->p += n + 1;
+    g->p += n;
 
     return SLORA_OK;
 }

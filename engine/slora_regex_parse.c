@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "slora_regex_int.h"
+#include "slora_tokenizer.h"
 
 
 typedef struct {
@@ -900,44 +901,27 @@ slora_re_hex(slora_re_parser_t *ps, int n, uint32_t *cp)
 }
 
 
-/* One UTF-8 character of the pattern as it is. */
+/* One UTF-8 character of the pattern as it is (its bytes checked by
+ * the tokenizer's slora_utf8_valid). */
 static int
 slora_re_char(slora_re_parser_t *ps, uint32_t *cp)
 {
-    int       n, k;
-    unsigned  c;
+    size_t  n, k;
 
-    c = *ps->p;
+    n = slora_utf8_valid(ps->p, (size_t) (ps->end - ps->p));
 
-    n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1
-        : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
-
-    if (n < 0 || ps->end - ps->p <= n) {
+    if (n == 0) {
         slora_re_fail(ps, "text that is not UTF-8");
         return SLORA_ERROR;
     }
 
-    *cp = n == 0 ? c : c & (0x3f >> n);
+    *cp = n == 1 ? ps->p[0] : ps->p[0] & (0x7f >> n);
 
-    for (k = 1; k <= n; k++) {
-        c = ps->p[k];
-
-        if ((c & 0xc0) != 0x80) {
-            slora_re_fail(ps, "text that is not UTF-8");
-            return SLORA_ERROR;
-        }
-
-        *cp = *cp << 6 | (c & 0x3f);
+    for (k = 1; k < n; k++) {
+        *cp = *cp << 6 | (ps->p[k] & 0x3f);
     }
 
-    if ((n == 2 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff)))
-        || (n == 3 && (*cp < 0x10000 || *cp > SLORA_RE_CODE_MAX)))
-    {
-        slora_re_fail(ps, "text that is not UTF-8");
-        return SLORA_ERROR;
-    }
-
-    ps->p += n + 1;
+    ps->p += n;
 
     return SLORA_OK;
 }

@@ -34,6 +34,8 @@
 
 static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_peaks(slora_engine_t *e);
+static void slora_engine_trigger_set(const slora_engine_t *e,
+    slora_json_trigger_t *t, const char *text, size_t len);
 static int32_t slora_engine_control_id(const slora_engine_t *e,
     const char *text, size_t len);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
@@ -380,9 +382,11 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_err_t *err)
 {
     int                       rc;
-    int32_t                   i, k, len, vocab, cap;
+    int32_t                   i, k, len, vocab, cap, *guard;
     int64_t                   now;
-    size_t                    size;
+    size_t                    size, text_len;
+    uint32_t                  t;
+    const char               *text;
     slora_engine_req_t       *q;
     const slora_sampling_t   *sp;
 
@@ -498,7 +502,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
 
     if ((req->json_trigger_lead && req->json_trigger == NULL)
         || (req->json_gate != NULL
-            && (req->json_trigger == NULL
+            && ((req->json_trigger == NULL
+                 && req->json_form != SLORA_JSON_FORM_TAGS)
                 || req->json_trigger_lead == SLORA_TRIGGER_LEAD
                 || req->json_gate_len == 0
                 || req->json_gate_len > SLORA_JSON_TRIGGER_MAX))
@@ -506,7 +511,8 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         || req->json_trigger_lead > SLORA_TRIGGER_ENDS
         || (req->json_trigger != NULL
             && (req->json_schema == NULL
-            || req->json_form != SLORA_JSON_FORM_SCHEMA || sp->json
+            || (req->json_form != SLORA_JSON_FORM_SCHEMA
+                && req->json_form != SLORA_JSON_FORM_TAGS) || sp->json
             || req->json_trigger_len == 0
             || req->json_trigger_len > SLORA_JSON_TRIGGER_MAX)))
     {
@@ -520,10 +526,12 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
         && (req->json_compact != 1
             || (sp->json == 0
                 && (req->json_schema == NULL
-                    || req->json_form != SLORA_JSON_FORM_SCHEMA))))
+                    || (req->json_form != SLORA_JSON_FORM_SCHEMA
+                        && req->json_form != SLORA_JSON_FORM_TAGS)))))
     {
         return slora_err_set(err, SLORA_ERROR, "request %llu: compact JSON "
-                             "is 0 or 1, with JSON mode or a JSON schema",
+                             "is 0 or 1, with JSON mode, a JSON schema or "
+                             "a structural tag",
                              (unsigned long long) req->id);
     }
 
@@ -687,24 +695,80 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
             return SLORA_ERROR;
         }
 
-        /* a lazy schema holds from its trigger on */
-        q->sampling.json = req->json_trigger == NULL;
-
         if (req->json_trigger != NULL) {
-            memcpy(q->trigger.text, req->json_trigger,
-                   req->json_trigger_len);
-            q->trigger.len = (uint32_t) req->json_trigger_len;
-            q->trigger.lead = req->json_trigger_lead == SLORA_TRIGGER_LEAD;
+            slora_engine_trigger_set(e, &q->trigger[0], req->json_trigger,
+                                     req->json_trigger_len);
+            q->trigger[0].lead = req->json_trigger_lead
+                                 == SLORA_TRIGGER_LEAD;
             q->trigger_ends = req->json_trigger_lead != 0;
-            q->trigger.id = slora_engine_control_id(e, req->json_trigger,
-                                                    req->json_trigger_len);
+            q->n_triggers = 1;
+
+        } else if (req->json_form == SLORA_JSON_FORM_TAGS) {
+            /* a structural tag's: its begin goes on from the trigger */
+            q->n_triggers = slora_json_tags_triggers(q->schema);
+            q->trigger_ends = slora_json_tags_end_first(q->schema) != 0;
+            q->trigger_whole = 1;
+
+            for (t = 0; t < q->n_triggers; t++) {
+                text = slora_json_tags_trigger(q->schema, t, &text_len);
+                slora_engine_trigger_set(e, &q->trigger[t], text, text_len);
+            }
+
+            if (q->n_triggers > 0) {
+                q->guard = malloc((size_t) vocab * sizeof(int32_t));
+
+                if (q->guard == NULL) {
+                    slora_engine_req_free(q);
+                    return slora_err_set(err, SLORA_ERROR, "request %llu: "
+                                         "no memory",
+                                         (unsigned long long) req->id);
+                }
+
+                q->n_guard = slora_json_trigger_tokens(q->trigger,
+                                                       q->n_triggers,
+                                                       e->json_vocab,
+                                                       q->guard);
+
+                /* the few that hold a trigger whole, kept */
+                if (q->n_guard == 0) {
+                    free(q->guard);
+                    q->guard = NULL;
+
+                } else {
+                    guard = realloc(q->guard,
+                                    (size_t) q->n_guard * sizeof(int32_t));
+
+                    if (guard != NULL) {
+                        q->guard = guard;
+                    }
+                }
+            }
         }
 
+        if (req->json_trigger != NULL
+            && req->json_form == SLORA_JSON_FORM_TAGS
+            && slora_json_tags_triggers(q->schema) > 0)
+        {
+            slora_engine_req_free(q);
+            return slora_err_set(err, SLORA_ERROR, "request %llu: a "
+                                 "structural tag with triggers takes no "
+                                 "other trigger",
+                                 (unsigned long long) req->id);
+        }
+
+        if (req->json_gate != NULL && q->n_triggers == 0) {
+            slora_engine_req_free(q);
+            return slora_err_set(err, SLORA_ERROR, "request %llu: a gate "
+                                 "needs a trigger",
+                                 (unsigned long long) req->id);
+        }
+
+        /* a lazy schema holds from its trigger on */
+        q->sampling.json = q->n_triggers == 0;
+
         if (req->json_gate != NULL) {
-            memcpy(q->gate.text, req->json_gate, req->json_gate_len);
-            q->gate.len = (uint32_t) req->json_gate_len;
-            q->gate.id = slora_engine_control_id(e, req->json_gate,
-                                                 req->json_gate_len);
+            slora_engine_trigger_set(e, &q->gate, req->json_gate,
+                                     req->json_gate_len);
         }
     }
 
@@ -1149,6 +1213,7 @@ void
 slora_engine_req_free(slora_engine_req_t *q)
 {
     free(q->r.pages);
+    free(q->guard);
     free(q->tenant);
     free(q->adapter);
     slora_json_schema_free(q->schema);
@@ -1449,6 +1514,19 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
         ev.top_logprobs = sc->top_lp;
         cb(data, &ev);
     }
+}
+
+
+/* A trigger (or a gate) watching for text[0..len) (1 to
+ * SLORA_JSON_TRIGGER_MAX bytes), and for the control token whose text
+ * it is. */
+static void
+slora_engine_trigger_set(const slora_engine_t *e, slora_json_trigger_t *t,
+    const char *text, size_t len)
+{
+    memcpy(t->text, text, len);
+    t->len = (uint32_t) len;
+    t->id = slora_engine_control_id(e, text, len);
 }
 
 

@@ -235,6 +235,13 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
         pk->tok = -1;
 
     } else {
+        if (slora_engine_guards_triggers(q)) {
+            /* a structural tag's trigger begins a tag, or is not written */
+            slora_json_trigger_guard(q->trigger, q->n_triggers, q->schema,
+                                     q->json_compact, e->json_vocab,
+                                     q->guard, q->n_guard, row);
+        }
+
         for (j = 0; slora_engine_holds_stops(q) && j < q->n_stop; j++) {
             if (q->stop_ids[j] >= 0 && q->stop_ids[j] < vocab) {
                 row[q->stop_ids[j]] = -INFINITY;

@@ -69,10 +69,22 @@ struct slora_engine_req_s {
                                                output whole: a lead
                                                trigger's, and Mistral's
                                                list of calls */
-    slora_json_trigger_t    gate;           /* the trigger's gate (len 0:
+    unsigned                trigger_whole:1; /* the value begins with
+                                               its trigger's own text (a
+                                               structural tag's begin) */
+    slora_json_trigger_t    gate;           /* the triggers' gate (len 0:
                                                none, or passed) */
-    slora_json_trigger_t    trigger;        /* a lazy schema's: sampling.json
-                                               is set while it holds */
+    slora_json_trigger_t    trigger[SLORA_JSON_TRIGGERS_MAX];
+                                            /* a lazy schema's, n_triggers
+                                               of them: sampling.json is
+                                               set while it holds */
+    uint32_t                n_triggers;
+    int32_t                *guard;          /* [n_guard]: the tokens that
+                                               hold a structural tag's
+                                               trigger whole and run on
+                                               (slora_json_trigger_guard);
+                                               NULL: none */
+    int32_t                 n_guard;
     slora_draft_t           draft;          /* from its prediction (kept
                                                after stop_ids) */
     slora_rng_t             rng_before;     /* rng before a draft's rows
@@ -307,6 +319,12 @@ void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
 #define slora_engine_holds_stops(q)                                           \
     ((q)->n_stop > 0                                                          \
      && (q)->r.n_tokens - (q)->r.n_prompt < (q)->sampling.min_tokens)
+
+/* 1 while q's free text is guarded: a structural tag's trigger written
+ * there must begin a tag (slora_json_trigger_guard). */
+#define slora_engine_guards_triggers(q)                                       \
+    (!(q)->sampling.json && (q)->trigger_whole && (q)->n_triggers > 0      \
+     && (q)->gate.len == 0)
 
 int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
     int32_t max_running, int32_t max_rows, int32_t n_threads,

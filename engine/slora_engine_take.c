@@ -32,9 +32,10 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     const slora_engine_pick_t *pk, int32_t row, slora_event_cb cb,
     void *data)
 {
-    int            stop;
-    int32_t        j;
-    slora_event_t  ev;
+    int                           stop, k;
+    int32_t                       j;
+    slora_event_t                 ev;
+    const slora_json_trigger_t   *t;
 
     stop = 0;
     for (j = 0; j < q->n_stop; j++) {
@@ -49,18 +50,23 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
         }
 
     } else if (!q->sampling.json && tok >= 0
-               && slora_json_trigger_feed(&q->trigger, e->json_vocab, tok))
+               && (k = slora_json_triggers_feed(q->trigger, q->n_triggers,
+                                                e->json_vocab, tok)) >= 0)
     {
-        /* the trigger came: the schema holds from the next token (a lead
+        /* a trigger came: the schema holds from the next token (a lead
          * trigger's value has begun, or the token ran on past the
          * trigger: from where it is; a token drawn freely that ran on
          * where the schema does not go leaves the answer free) */
+        t = &q->trigger[k];
         slora_json_init(&q->json, q->schema);
         q->json.compact = q->json_compact;
-        q->sampling.json = q->trigger.lead
-                           ? slora_json_trigger_lead(&q->trigger, &q->json,
+        q->sampling.json = t->lead
+                           ? slora_json_trigger_lead(t, &q->json,
                                                      e->json_vocab, tok)
-                           : slora_json_trigger_past(&q->trigger, &q->json,
+                           : q->trigger_whole
+                           ? slora_json_trigger_whole(t, &q->json,
+                                                      e->json_vocab, tok)
+                           : slora_json_trigger_past(t, &q->json,
                                                      e->json_vocab, tok);
 
     } else if (q->sampling.json
@@ -119,7 +125,7 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     }
 
     if (q->sampling.json && slora_json_done(&q->json)
-        && q->trigger.len > 0 && !q->trigger_ends)
+        && q->n_triggers > 0 && !q->trigger_ends)
     {
         /* a lazy schema's value is whole: free until its trigger comes
          * again */
@@ -260,11 +266,12 @@ slora_engine_drafts(slora_engine_t *e)
 
 
 /* Whether q's pick is the host's: a penalty or a bias, log-
- * probabilities, stop ids held back, or a draw the backend cannot make. */
+ * probabilities, stop ids held back, a structural tag's triggers
+ * watched, or a draw the backend cannot make. */
 int
 slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
 {
-    return q->top_logprobs >= 0
+    return q->top_logprobs >= 0 || slora_engine_guards_triggers(q)
            || !slora_sampling_plain(&q->sampling)
            || slora_engine_holds_stops(q)
            || (!slora_sampling_greedy(&q->sampling) && !e->backend->draws);

@@ -16,7 +16,10 @@
  * taken again by their container. A string with a pattern hands its
  * text's bytes (an escape's as the character it stands for) to the
  * pattern's automaton, whose state its frame keeps; a raw root of that
- * kind is guided_regex's whole answer.
+ * kind is guided_regex's whole answer. A structural tag's root frames
+ * its value between a begin text, chosen by its bytes as a literal is,
+ * and that begin's end text, which the value's container takes as it
+ * would take its closer.
  */
 
 #include <math.h>
@@ -92,6 +95,10 @@ static int slora_json_array(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static int slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
+static int slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c);
+static void slora_json_framed_begun(const slora_json_t *j,
+    slora_json_frame_t *f, const slora_json_node_t *n);
 static int slora_json_literal_over(const slora_json_t *j,
     const slora_json_frame_t *f, const slora_json_node_t *n);
 static int slora_json_string(slora_json_t *j, slora_json_frame_t *f,
@@ -276,7 +283,9 @@ slora_json_byte(slora_json_t *j, unsigned c)
             }
 
             if ((c == ' ' || c == '\t' || c == '\n' || c == '\r')
-                && !j->schema->raw)
+                && !j->schema->raw
+                && j->schema->nodes[j->schema->root].kind
+                   != SLORA_JSON_K_FRAMED)
             {
                 return slora_json_space(j, c);
             }
@@ -313,6 +322,9 @@ slora_json_byte(slora_json_t *j, unsigned c)
 
         case SLORA_JSON_K_GRAMMAR:
             return slora_json_grammar_byte(j, c);
+
+        case SLORA_JSON_K_FRAMED:
+            return slora_json_framed(j, f, n, c);
 
         default:
             if (f->phase == SLORA_JSON_P_KEY) {
@@ -415,8 +427,11 @@ slora_json_begins(const slora_json_schema_t *s, uint32_t id, unsigned c)
         return c == '-' || (c >= '0' && c <= '9');
 
     case SLORA_JSON_K_LITERAL:
+    case SLORA_JSON_K_FRAMED:
+        /* a literal's texts, or a framed value's begin texts */
         for (k = 0; k < n->n; k++) {
-            t = &s->texts[n->first + k];
+            t = &s->texts[n->first
+                          + (n->kind == SLORA_JSON_K_FRAMED ? 2 * k : k)];
 
             if ((unsigned char) s->bytes[t->off] == c) {
                 return 1;
@@ -465,6 +480,33 @@ slora_json_start(slora_json_t *j, uint32_t id, unsigned c)
 
     case SLORA_JSON_K_GRAMMAR:
         return slora_json_grammar_start(j, id, c);
+
+    case SLORA_JSON_K_FRAMED:
+        cand = 0;
+
+        for (k = 0; k < n->n; k++) {
+            t = &s->texts[n->first + 2 * k];
+
+            if ((unsigned char) s->bytes[t->off] == c) {
+                cand |= (uint64_t) 1 << k;
+            }
+        }
+
+        if (cand == 0 || !slora_json_fits(j, id)) {
+            return 0;
+        }
+
+        f = slora_json_push(j, id, 1);
+        if (f == NULL) {
+            return 0;
+        }
+
+        f->phase = SLORA_JSON_P_KEY;
+        f->a = 1;
+        f->cand = cand;
+        slora_json_framed_begun(j, f, n);
+
+        return 1;
 
     case SLORA_JSON_K_UNION:
         for (k = 0; k < n->n; k++) {
@@ -969,6 +1011,111 @@ slora_json_literal_over(const slora_json_t *j, const slora_json_frame_t *f,
     }
 
     return 1;
+}
+
+
+/*
+ * A framed value's byte: in its begin text (phase KEY: cand the begin
+ * texts still matched, a bytes in), before its value (VALUE: blanks,
+ * then the value of the begin's node, b its index), or after it
+ * (AFTER: blanks, unless the end text begins with one, then the end
+ * text, a bytes in; its last byte ends the frame).
+ */
+static int
+slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n, unsigned c)
+{
+    int                         blank;
+    unsigned                    e;
+    uint32_t                    k;
+    uint64_t                    cand;
+    const slora_json_text_t    *t;
+    const slora_json_schema_t  *s;
+
+    s = j->schema;
+
+    if (f->phase == SLORA_JSON_P_KEY) {
+        cand = 0;
+
+        for (k = 0; k < n->n; k++) {
+            t = &s->texts[n->first + 2 * k];
+
+            if ((f->cand & ((uint64_t) 1 << k)) && t->len > f->a
+                && (unsigned char) s->bytes[t->off + f->a] == c)
+            {
+                cand |= (uint64_t) 1 << k;
+            }
+        }
+
+        if (cand == 0) {
+            return 0;
+        }
+
+        f->cand = cand;
+        f->a++;
+        slora_json_framed_begun(j, f, n);
+
+        return 1;
+    }
+
+    blank = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+
+    if (f->phase == SLORA_JSON_P_VALUE) {
+        if (blank) {
+            return slora_json_space(j, c);
+        }
+
+        j->spaces = 0;
+        j->lines = 0;
+        f->phase = SLORA_JSON_P_AFTER;
+        f->a = 0;
+
+        return slora_json_start(j, s->alts[n->min + f->b], c);
+    }
+
+    t = &s->texts[n->first + 2 * f->b + 1];
+    e = (unsigned char) s->bytes[t->off + f->a];
+
+    /* blanks before an end text that does not begin with one */
+    if (blank && f->a == 0 && e != ' ' && e != '\t' && e != '\n'
+        && e != '\r')
+    {
+        return slora_json_space(j, c);
+    }
+
+    if (e != c) {
+        return 0;
+    }
+
+    j->spaces = 0;
+    j->lines = 0;
+
+    if (++f->a == t->len) {
+        slora_json_pop(j);
+    }
+
+    return 1;
+}
+
+
+/* A begin text whole after f->a bytes: its value comes next (none is
+ * the start of another, so it is the one candidate left). */
+static void
+slora_json_framed_begun(const slora_json_t *j, slora_json_frame_t *f,
+    const slora_json_node_t *n)
+{
+    uint32_t  k;
+
+    for (k = 0; k < n->n; k++) {
+        if ((f->cand & ((uint64_t) 1 << k))
+            && j->schema->texts[n->first + 2 * k].len == f->a)
+        {
+            f->phase = SLORA_JSON_P_VALUE;
+            f->b = k;
+            f->a = 0;
+            return;
+        }
+    }
 }
 
 

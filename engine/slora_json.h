@@ -138,8 +138,12 @@ typedef enum {
                                        of texts */
     SLORA_JSON_FORM_REGEX,          /* vLLM's guided_regex: a regular
                                        expression, as it is */
-    SLORA_JSON_FORM_GRAMMAR         /* vLLM's guided_grammar: a grammar
+    SLORA_JSON_FORM_GRAMMAR,        /* vLLM's guided_grammar: a grammar
                                        (slora_grammar.h) */
+    SLORA_JSON_FORM_TAGS            /* vLLM's structural_tag: tags with
+                                       a JSON schema each, and the
+                                       triggers that begin them
+                                       (slora_json_tags_parse) */
 } slora_json_form_e;
 
 /* Compiles text[0..len) as a schema of that form (each parser below). */
@@ -147,7 +151,8 @@ slora_json_schema_t *slora_json_form_parse(int form, const char *text,
     size_t len, slora_err_t *err);
 
 /* The request field a form comes in, for messages: "response_format's
- * schema", "guided_choice", "guided_regex", "guided_grammar". */
+ * schema", "guided_choice", "guided_regex", "guided_grammar",
+ * "structural_tag". */
 const char *slora_json_form_name(int form);
 
 
@@ -182,6 +187,37 @@ slora_json_schema_t *slora_json_regex_parse(const char *text, size_t len,
  */
 slora_json_schema_t *slora_json_grammar_parse(const char *text, size_t len,
     slora_err_t *err);
+
+
+/*
+ * vLLM's structural tags, as its earlier releases take them (xgrammar's
+ * StructuralTagItem list), one field added: text[0..len) is
+ * {"structures": [{"begin": B, "schema": S, "end": E}, ...], "triggers":
+ * [T, ...], "stop_after_first": false}. 1 to SLORA_JSON_TAGS_MAX tags,
+ * each begin and end 1 to SLORA_JSON_TAG_TEXT_MAX bytes of UTF-8, no
+ * begin the start of another, each schema as slora_json_schema_parse
+ * takes one (any value at its root); 0 to SLORA_JSON_TRIGGERS_MAX
+ * triggers of 1 to SLORA_JSON_TRIGGER_MAX bytes, every begin beginning
+ * with one. The automaton takes one tag whole, its begin text first:
+ * with triggers the engine starts it on the trigger the free text ends
+ * with (slora_json_trigger_whole), and after the tag the text is free
+ * again (stop_after_first: the tag ends the output); without, the
+ * output is one tag. Blanks may come before a value and after it (not
+ * before an end text that begins with one), as between JSON's tokens.
+ */
+#define SLORA_JSON_TAGS_MAX       64
+#define SLORA_JSON_TAG_TEXT_MAX   256
+#define SLORA_JSON_TRIGGERS_MAX   8
+
+slora_json_schema_t *slora_json_tags_parse(const char *text, size_t len,
+    slora_err_t *err);
+
+/* A structural tag's triggers: how many, the k-th's text, and whether
+ * the first tag whole ends the output. */
+uint32_t slora_json_tags_triggers(const slora_json_schema_t *s);
+const char *slora_json_tags_trigger(const slora_json_schema_t *s,
+    uint32_t k, size_t *len);
+int slora_json_tags_end_first(const slora_json_schema_t *s);
 
 
 /* Starts an output under schema s; NULL: JSON mode (any object). */
@@ -325,6 +361,34 @@ int slora_json_trigger_past(const slora_json_trigger_t *t, slora_json_t *j,
  * far, the trigger's bytes before id and id's own (with the blanks it
  * may begin with). 1 when it took them all. */
 int slora_json_trigger_lead(const slora_json_trigger_t *t, slora_json_t *j,
+    const slora_json_vocab_t *v, int32_t id);
+
+/* Feeds token id to each of the n triggers t[]: the index of the one it
+ * completed (the earliest in its bytes where two did, the longer where
+ * they end alike), each then forgetting the text before it, or -1. */
+int slora_json_triggers_feed(slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t id);
+
+/* The tokens that hold one of the n triggers t[] whole with bytes after
+ * it into ids[] (room for the vocabulary): how many. */
+int32_t slora_json_trigger_tokens(const slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t *ids);
+
+/* Before a structural tag's trigger (schema s): refuses in row each
+ * token that would complete one of the n triggers t[] and run on with
+ * bytes no tag goes on with, so that a trigger written is a tag begun.
+ * It tries ids[0..n_ids) (slora_json_trigger_tokens') and, where the
+ * output ends with a trigger's first bytes, the tokens that begin with
+ * its rest and have more. */
+void slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    const int32_t *ids, int32_t n_ids, float *row);
+
+/* A structural tag's trigger just found by token id: j (fresh) takes
+ * the trigger's text, then id's bytes past it, blanks and all (a tag's
+ * begin text goes on from the trigger's last byte). 1 when it took them
+ * all. */
+int slora_json_trigger_whole(const slora_json_trigger_t *t, slora_json_t *j,
     const slora_json_vocab_t *v, int32_t id);
 
 

@@ -68,6 +68,26 @@ typedef struct {
 
 
 
+/* A builder holding the built-in nodes (slora_json_build_free after it,
+ * whatever it returns). */
+int slora_json_build_init(slora_json_build_t *b, slora_err_t *err);
+
+/* The first pass over the schema doc, a document of its own ($ref's "#"
+ * is doc): its node, or SLORA_JSON_NONE (b->err set). */
+uint32_t slora_json_compile_doc(slora_json_build_t *b, const cJSON *doc);
+
+/* The graph b built, rooted at root, packed in one block (freed with
+ * slora_json_schema_free). */
+slora_json_schema_t *slora_json_pack(slora_json_build_t *b, uint32_t root);
+
+void slora_json_build_free(slora_json_build_t *b);
+
+/* text[0..len) read as JSON (what names it in errors): at most
+ * SLORA_JSON_SCHEMA_MAX bytes, no NUL in a string, a key given twice
+ * its last. */
+cJSON *slora_json_doc(const char *text, size_t len, const char *what,
+    slora_err_t *err);
+
 /* Makes *p hold need elements of size bytes (doubling). */
 int slora_json_grow(slora_json_build_t *b, void **p, uint32_t *cap,
     uint32_t need, size_t size);
@@ -102,6 +122,10 @@ int slora_json_count(slora_json_build_t *b, const cJSON *sch,
 
 /* value's compact JSON text into t (the builder's bytes). */
 int slora_json_text(slora_json_build_t *b, const cJSON *value,
+    slora_json_text_t *t);
+
+/* p[0..len) as it is into t (the builder's bytes). */
+int slora_json_bytes(slora_json_build_t *b, const char *p, size_t len,
     slora_json_text_t *t);
 
 /* The pattern sch's format is held to; NULL: none, or an annotation. */

@@ -131,6 +131,8 @@ slora_json_form_parse(int form, const char *text, size_t len,
         return slora_json_regex_parse(text, len, err);
     case SLORA_JSON_FORM_GRAMMAR:
         return slora_json_grammar_parse(text, len, err);
+    case SLORA_JSON_FORM_TAGS:
+        return slora_json_tags_parse(text, len, err);
     default:
         slora_err_set(err, SLORA_ERROR, "no schema form %d", form);
         return NULL;
@@ -144,6 +146,7 @@ slora_json_form_name(int form)
     return form == SLORA_JSON_FORM_CHOICE ? "guided_choice"
            : form == SLORA_JSON_FORM_REGEX ? "guided_regex"
            : form == SLORA_JSON_FORM_GRAMMAR ? "guided_grammar"
+           : form == SLORA_JSON_FORM_TAGS ? "structural_tag"
            : "response_format's schema";
 }
 
@@ -259,6 +262,9 @@ slora_json_raw_schema(uint32_t n_texts, size_t n_bytes, size_t regex_size,
     s->n_nodes = SLORA_JSON_N_BUILTIN + 1;
     s->root = SLORA_JSON_N_BUILTIN;
     s->raw = 1;
+    s->triggers = 0;
+    s->n_triggers = 0;
+    s->trigger_ends = 0;
 
     *root = &nodes[SLORA_JSON_N_BUILTIN];
     *texts = t + SLORA_JSON_TEXTS_BUILTIN;

@@ -35,11 +35,19 @@ typedef enum {
                                    shared first key's value: one of the
                                    literal node min's texts, the k-th
                                    the k-th object's */
-    SLORA_JSON_K_GRAMMAR        /* a raw root: a grammar whose rules
+    SLORA_JSON_K_GRAMMAR,       /* a raw root: a grammar whose rules
                                    reach themselves, its block at
                                    regexes + first; its frames' a: a
                                    rule, cand: its automaton's state
                                    (slora_json_grammar.c) */
+    SLORA_JSON_K_FRAMED         /* a root: one of n values between two
+                                   texts (a structural tag), told apart
+                                   by their begin texts
+                                   texts[first + 2k], none the start of
+                                   another; then a value of node
+                                   alts[min + k], then the end text
+                                   texts[first + 2k + 1]
+                                   (slora_json_tags.c) */
 } slora_json_kind_e;
 
 
@@ -92,6 +100,14 @@ struct slora_json_schema_s {
     uint32_t    root;
     uint32_t    raw;        /* the root is text as it is, no blanks
                                before it (slora_json_choice_parse) */
+    uint32_t    triggers;   /* structural tags: texts[triggers,
+                               triggers + n_triggers) are the texts after
+                               which the output must go on with a tag
+                               (slora_json_tags.c) */
+    uint32_t    n_triggers; /* 0: the output is one tag, from its first
+                               byte */
+    uint32_t    trigger_ends;  /* 1: the first tag whole ends the
+                               output */
 };
 
 

@@ -21,7 +21,9 @@
  * tokens are walked so through the innermost rule's automaton, which is
  * what its stack tries first for every byte; a token that leaves that
  * automaton is tried on a copy of the state. A lazy schema's trigger is
- * looked for in the same tokens' bytes.
+ * looked for in the same tokens' bytes; before a structural tag's
+ * trigger, the tokens that would complete one and run on where no tag
+ * goes are refused, each tried on copies of the triggers.
  */
 
 #include <math.h>
@@ -83,6 +85,21 @@ static slora_json_vocab_t *slora_json_vocab_alloc(int32_t n_vocab,
     size_t n_bytes, slora_err_t *err);
 static int slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err);
 static int32_t slora_json_key(const char *p, uint32_t len);
+static int slora_json_trigger_inside(const slora_json_trigger_t *t,
+    uint32_t n, const char *p, size_t len);
+static int32_t slora_json_trigger_range(const slora_json_trigger_t *t,
+    uint32_t m, const slora_json_vocab_t *v, int32_t *lo);
+static int slora_json_prefix_cmp(const char *q, uint32_t len,
+    const char *p, uint32_t m);
+static size_t slora_json_trigger_end(const slora_json_trigger_t *t,
+    const char *p, size_t n);
+static void slora_json_trigger_bytes(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, uint8_t *takes);
+static int slora_json_trigger_first(const slora_json_trigger_t *t,
+    uint32_t n, uint32_t k, const char *p, size_t len, size_t m);
+static void slora_json_trigger_try(const slora_json_trigger_t *t,
+    uint32_t n, const slora_json_schema_t *s, int compact,
+    const slora_json_vocab_t *v, int32_t id, float *row);
 static int32_t slora_json_mask_pattern(const slora_json_t *j,
     const slora_json_vocab_t *v, const slora_regex_t *re, uint32_t state,
     uint32_t chars, int walk, float *row);
@@ -489,8 +506,7 @@ int
 slora_json_trigger_feed(slora_json_trigger_t *t,
     const slora_json_vocab_t *v, int32_t id)
 {
-    char         c;
-    size_t       n, keep, skip, end, k, at;
+    size_t       n, keep, skip, end;
     const char  *p;
 
     if (t->len == 0 || id < 0 || id >= v->n_vocab) {
@@ -533,8 +549,41 @@ slora_json_trigger_feed(slora_json_trigger_t *t,
         return t->seen == t->len;
     }
 
-    /* the trigger ending among the token's bytes: the output's last
-     * bytes before them are in the tail */
+    end = slora_json_trigger_end(t, p, n);
+
+    if (end > 0) {
+        t->past = (uint32_t) (n - end);
+        t->tail_len = 0;
+        return 1;
+    }
+
+    /* the tail: the last len - 1 bytes of the output (a whole trigger
+     * would have been found) */
+    if (n >= t->len - 1) {
+        memcpy(t->tail, p + n - (t->len - 1), t->len - 1);
+        t->tail_len = t->len - 1;
+
+    } else {
+        keep = t->tail_len + n > t->len - 1 ? t->len - 1 - n : t->tail_len;
+        memmove(t->tail, t->tail + t->tail_len - keep, keep);
+        memcpy(t->tail + keep, p, n);
+        t->tail_len = (uint32_t) (keep + n);
+    }
+
+    return 0;
+}
+
+
+/* Where a token's bytes p[0..n) complete trigger t (not lead), the
+ * output's last bytes before them in its tail: the end of the first
+ * such (1 to n), or 0. */
+static size_t
+slora_json_trigger_end(const slora_json_trigger_t *t, const char *p,
+    size_t n)
+{
+    char    c;
+    size_t  end, k, at;
+
     for (end = 1; end <= n; end++) {
         if (t->tail_len + end < t->len) {
             continue;
@@ -551,23 +600,8 @@ slora_json_trigger_feed(slora_json_trigger_t *t,
         }
 
         if (k == t->len) {
-            t->past = (uint32_t) (n - end);
-            t->tail_len = 0;
-            return 1;
+            return end;
         }
-    }
-
-    /* the tail: the last len - 1 bytes of the output (a whole trigger
-     * would have been found) */
-    if (n >= t->len - 1) {
-        memcpy(t->tail, p + n - (t->len - 1), t->len - 1);
-        t->tail_len = t->len - 1;
-
-    } else {
-        keep = t->tail_len + n > t->len - 1 ? t->len - 1 - n : t->tail_len;
-        memmove(t->tail, t->tail + t->tail_len - keep, keep);
-        memcpy(t->tail + keep, p, n);
-        t->tail_len = (uint32_t) (keep + n);
     }
 
     return 0;
@@ -597,6 +631,292 @@ slora_json_trigger_past(const slora_json_trigger_t *t, slora_json_t *j,
     }
 
     return slora_json_feed(j, p, n);
+}
+
+
+int
+slora_json_triggers_feed(slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t id)
+{
+    int       found;
+    uint32_t  k;
+
+    found = -1;
+
+    for (k = 0; k < n; k++) {
+        if (slora_json_trigger_feed(&t[k], v, id)
+            && (found < 0 || t[k].past > t[found].past
+                || (t[k].past == t[found].past && t[k].len > t[found].len)))
+        {
+            found = (int) k;
+        }
+    }
+
+    if (found >= 0) {
+        for (k = 0; k < n; k++) {
+            t[k].tail_len = 0;
+        }
+    }
+
+    return found;
+}
+
+
+int32_t
+slora_json_trigger_tokens(const slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t *ids)
+{
+    int32_t   id, m;
+
+    m = 0;
+
+    for (id = 0; id < v->n_vocab; id++) {
+        if (slora_json_trigger_inside(t, n, v->bytes + v->off[id],
+                                      v->off[id + 1] - v->off[id]))
+        {
+            ids[m++] = id;
+        }
+    }
+
+    return m;
+}
+
+
+/* Whether bytes p[0..len) hold one of the n triggers whole with a byte
+ * after it. */
+static int
+slora_json_trigger_inside(const slora_json_trigger_t *t, uint32_t n,
+    const char *p, size_t len)
+{
+    size_t     e;
+    uint32_t   k;
+
+    for (k = 0; k < n; k++) {
+        for (e = t[k].len; t[k].len > 0 && e < len; e++) {
+            if (memcmp(p + e - t[k].len, t[k].text, t[k].len) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The tokens that begin with the trigger's last m bytes and have more,
+ * where the output so far ends with its first len - m (the tail holds
+ * them): lex[*lo..return), those of v's tokens whose bytes begin with
+ * those m, found by bisection in byte order. 0 at *lo when the tail
+ * does not end so.
+ */
+static int32_t
+slora_json_trigger_range(const slora_json_trigger_t *t, uint32_t m,
+    const slora_json_vocab_t *v, int32_t *lo)
+{
+    int32_t      a, b, mid, c, first;
+    uint32_t     need, len;
+    const char  *p;
+
+    need = t->len - m;
+    *lo = 0;
+
+    if (t->tail_len < need
+        || memcmp(t->tail + t->tail_len - need, t->text, need) != 0)
+    {
+        return 0;
+    }
+
+    p = t->text + need;
+    first = v->lex_first[(uint8_t) p[0]];
+
+    /* the first token not before p, then the first one past p's run */
+    for (c = 0; c <= 1; c++) {
+        a = first;
+        b = v->lex_first[(uint8_t) p[0] + 1];
+
+        while (a < b) {
+            mid = a + (b - a) / 2;
+            len = v->off[v->lex[mid] + 1] - v->off[v->lex[mid]];
+
+            if (slora_json_prefix_cmp(v->bytes + v->off[v->lex[mid]], len,
+                                      p, m) < c)
+            {
+                a = mid + 1;
+
+            } else {
+                b = mid;
+            }
+        }
+
+        if (c == 0) {
+            *lo = a;
+            first = a;
+        }
+    }
+
+    return a;
+}
+
+
+/* Bytes q[0..len) against a prefix p[0..m): 0 when they begin with it,
+ * else the sign of their order. */
+static int
+slora_json_prefix_cmp(const char *q, uint32_t len, const char *p,
+    uint32_t m)
+{
+    int  c;
+
+    c = memcmp(q, p, len < m ? len : m);
+
+    return c != 0 ? c : len < m ? -1 : 0;
+}
+
+
+/*
+ * A token the guard tries: refused in row when it completes one of the
+ * n triggers (the one slora_json_triggers_feed finds) and the bytes past
+ * that do not go on as a tag's begin text does.
+ */
+static void
+slora_json_trigger_try(const slora_json_trigger_t *t, uint32_t n,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    int32_t id, float *row)
+{
+    int                    k;
+    slora_json_t           j;
+    slora_json_trigger_t   tried[SLORA_JSON_TRIGGERS_MAX];
+
+    if (row[id] == -INFINITY) {
+        return;
+    }
+
+    memcpy(tried, t, n * sizeof(slora_json_trigger_t));
+    k = slora_json_triggers_feed(tried, n, v, id);
+
+    if (k < 0) {
+        return;
+    }
+
+    slora_json_init(&j, s);
+    j.compact = compact;
+
+    if (!slora_json_trigger_whole(&tried[k], &j, v, id)) {
+        row[id] = -INFINITY;
+    }
+}
+
+
+void
+slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
+    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
+    const int32_t *ids, int32_t n_ids, float *row)
+{
+    int32_t        i, lo, hi, id;
+    uint32_t       k, m, len;
+    uint8_t        takes[256];
+    const char    *p;
+
+    for (i = 0; i < n_ids; i++) {
+        slora_json_trigger_try(t, n, s, compact, v, ids[i], row);
+    }
+
+    /* a trigger begun in the output, finished by a token's first bytes */
+    for (k = 0; k < n; k++) {
+        takes[0] = 2;           /* not yet known */
+
+        for (m = 1; m < t[k].len; m++) {
+            hi = slora_json_trigger_range(&t[k], m, v, &lo);
+
+            if (lo < hi && takes[0] == 2) {
+                slora_json_trigger_bytes(&t[k], s, compact, takes);
+            }
+
+            for (i = lo; i < hi; i++) {
+                id = v->lex[i];
+                p = v->bytes + v->off[id];
+                len = v->off[id + 1] - v->off[id];
+
+                if (len <= m || row[id] == -INFINITY) {
+                    continue;
+                }
+
+                /* most such tokens go on with a byte no tag's begin
+                 * takes after the trigger: refused without a walk */
+                if (!takes[(uint8_t) p[m]]
+                    && slora_json_trigger_first(t, n, k, p, len, m))
+                {
+                    row[id] = -INFINITY;
+                    continue;
+                }
+
+                slora_json_trigger_try(t, n, s, compact, v, id, row);
+            }
+        }
+    }
+}
+
+
+/* The bytes the tags' automaton (schema s) takes first after trigger t's
+ * text: takes[b] 1 or 0. */
+static void
+slora_json_trigger_bytes(const slora_json_trigger_t *t,
+    const slora_json_schema_t *s, int compact, uint8_t *takes)
+{
+    char          c;
+    unsigned      b;
+    slora_json_t  j, one;
+
+    slora_json_init(&j, s);
+    j.compact = compact;
+
+    if (!slora_json_feed(&j, t->text, t->len)) {
+        memset(takes, 0, 256);
+        return;
+    }
+
+    for (b = 0; b < 256; b++) {
+        c = (char) b;
+        slora_json_copy(&one, &j);
+        takes[b] = (uint8_t) slora_json_feed(&one, &c, 1);
+    }
+}
+
+
+/* Whether trigger k of the n is the one that token bytes p[0..len)
+ * complete (slora_json_triggers_feed's choice: the earliest end, the
+ * longer where two end alike), ending after the token's first m. */
+static int
+slora_json_trigger_first(const slora_json_trigger_t *t, uint32_t n,
+    uint32_t k, const char *p, size_t len, size_t m)
+{
+    size_t    end;
+    uint32_t  i;
+
+    if (slora_json_trigger_end(&t[k], p, len) != m) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        end = i != k && t[i].len > 0 ? slora_json_trigger_end(&t[i], p, len)
+                                     : 0;
+
+        if (end > 0 && (end < m || (end == m && t[i].len > t[k].len))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+slora_json_trigger_whole(const slora_json_trigger_t *t, slora_json_t *j,
+    const slora_json_vocab_t *v, int32_t id)
+{
+    return slora_json_feed(j, t->text, t->len)
+           && slora_json_feed(j, v->bytes + v->off[id + 1] - t->past,
+                              t->past);
 }
 
 

@@ -132,76 +132,26 @@ static int slora_json_other(slora_json_build_t *b, const cJSON *sch,
 static void slora_json_enter(slora_json_build_t *b, const char *a,
     const char *c);
 static void slora_json_leave(slora_json_build_t *b, size_t len);
-static slora_json_schema_t *slora_json_pack(slora_json_build_t *b,
-    uint32_t root);
 static char *slora_json_put(char *p, const void *from, size_t size);
-static void slora_json_build_free(slora_json_build_t *b);
 
 
 slora_json_schema_t *
 slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
 {
     cJSON                *doc;
-    size_t                at;
     uint32_t              root;
     slora_json_build_t    b;
     slora_json_schema_t  *s;
 
-    if (len > SLORA_JSON_SCHEMA_MAX) {
-        slora_err_set(err, SLORA_ERROR, "the schema is %zu bytes, at most "
-                      "%d", len, SLORA_JSON_SCHEMA_MAX);
-        return NULL;
-    }
-
-    at = slora_json_find_nul(text, len);
-
-    if (at < len) {
-        slora_err_set(err, SLORA_ERROR, "the schema holds a NUL (\\u0000) "
-                      "in a string at byte %zu, which is not supported", at);
-        return NULL;
-    }
-
-    doc = cJSON_ParseWithLength(text, len);
+    doc = slora_json_doc(text, len, "the schema", err);
     if (doc == NULL) {
-        slora_err_set(err, SLORA_ERROR, "the schema is not JSON");
         return NULL;
     }
 
-    /* a keyword given twice is its last, as Python's json reads it */
-    if (slora_pyjson_dict(doc) != 0) {
-        cJSON_Delete(doc);
-        slora_err_set(err, SLORA_ERROR, "out of memory");
-        return NULL;
-    }
-
-    memset(&b, 0, sizeof(slora_json_build_t));
-    b.regex_work = SLORA_REGEX_WORK_MAX;
-    b.doc = doc;
-    b.err = err;
-    b.path[0] = '#';
-    b.path_len = 1;
     s = NULL;
 
-    /* the built-in nodes, texts and bytes first */
-    if (slora_json_grow(&b, (void **) &b.nodes, &b.cap_nodes,
-                        SLORA_JSON_N_BUILTIN, sizeof(slora_json_node_t))
-        == SLORA_OK
-        && slora_json_grow(&b, (void **) &b.texts, &b.cap_texts,
-                           SLORA_JSON_TEXTS_BUILTIN,
-                           sizeof(slora_json_text_t)) == SLORA_OK
-        && slora_json_grow(&b, (void **) &b.bytes, &b.cap_bytes,
-                           sizeof(SLORA_JSON_BYTES_BUILTIN), 1) == SLORA_OK)
-    {
-        memcpy(b.nodes, slora_json_builtin_nodes,
-               sizeof(slora_json_node_t) * SLORA_JSON_N_BUILTIN);
-        b.n_nodes = SLORA_JSON_N_BUILTIN;
-        memcpy(b.texts, slora_json_builtin_texts,
-               sizeof(slora_json_text_t) * SLORA_JSON_TEXTS_BUILTIN);
-        b.n_texts = SLORA_JSON_TEXTS_BUILTIN;
-        b.n_bytes = sizeof(SLORA_JSON_BYTES_BUILTIN) - 1;
-        memcpy(b.bytes, SLORA_JSON_BYTES_BUILTIN, b.n_bytes);
-
-        root = slora_json_compile(&b, doc);
+    if (slora_json_build_init(&b, err) == SLORA_OK) {
+        root = slora_json_compile_doc(&b, doc);
 
         if (root != SLORA_JSON_NONE && slora_json_settle(&b) == SLORA_OK
             && slora_json_resolve(&b, &root) == SLORA_OK
@@ -226,6 +176,90 @@ slora_json_schema_parse(const char *text, size_t len, slora_err_t *err)
     cJSON_Delete(doc);
 
     return s;
+}
+
+
+cJSON *
+slora_json_doc(const char *text, size_t len, const char *what,
+    slora_err_t *err)
+{
+    cJSON   *doc;
+    size_t   at;
+
+    if (len > SLORA_JSON_SCHEMA_MAX) {
+        slora_err_set(err, SLORA_ERROR, "%s is %zu bytes, at most %d", what,
+                      len, SLORA_JSON_SCHEMA_MAX);
+        return NULL;
+    }
+
+    at = slora_json_find_nul(text, len);
+
+    if (at < len) {
+        slora_err_set(err, SLORA_ERROR, "%s holds a NUL (\\u0000) in a "
+                      "string at byte %zu, which is not supported", what, at);
+        return NULL;
+    }
+
+    doc = cJSON_ParseWithLength(text, len);
+    if (doc == NULL) {
+        slora_err_set(err, SLORA_ERROR, "%s is not JSON", what);
+        return NULL;
+    }
+
+    /* a keyword given twice is its last, as Python's json reads it */
+    if (slora_pyjson_dict(doc) != 0) {
+        cJSON_Delete(doc);
+        slora_err_set(err, SLORA_ERROR, "out of memory");
+        return NULL;
+    }
+
+    return doc;
+}
+
+
+int
+slora_json_build_init(slora_json_build_t *b, slora_err_t *err)
+{
+    memset(b, 0, sizeof(slora_json_build_t));
+    b->regex_work = SLORA_REGEX_WORK_MAX;
+    b->err = err;
+
+    /* the built-in nodes, texts and bytes first */
+    if (slora_json_grow(b, (void **) &b->nodes, &b->cap_nodes,
+                        SLORA_JSON_N_BUILTIN, sizeof(slora_json_node_t))
+        != SLORA_OK
+        || slora_json_grow(b, (void **) &b->texts, &b->cap_texts,
+                           SLORA_JSON_TEXTS_BUILTIN,
+                           sizeof(slora_json_text_t)) != SLORA_OK
+        || slora_json_grow(b, (void **) &b->bytes, &b->cap_bytes,
+                           sizeof(SLORA_JSON_BYTES_BUILTIN), 1) != SLORA_OK)
+    {
+        return SLORA_ERROR;
+    }
+
+    memcpy(b->nodes, slora_json_builtin_nodes,
+           sizeof(slora_json_node_t) * SLORA_JSON_N_BUILTIN);
+    b->n_nodes = SLORA_JSON_N_BUILTIN;
+    memcpy(b->texts, slora_json_builtin_texts,
+           sizeof(slora_json_text_t) * SLORA_JSON_TEXTS_BUILTIN);
+    b->n_texts = SLORA_JSON_TEXTS_BUILTIN;
+    b->n_bytes = sizeof(SLORA_JSON_BYTES_BUILTIN) - 1;
+    memcpy(b->bytes, SLORA_JSON_BYTES_BUILTIN, b->n_bytes);
+
+    return SLORA_OK;
+}
+
+
+uint32_t
+slora_json_compile_doc(slora_json_build_t *b, const cJSON *doc)
+{
+    b->doc = doc;
+    b->nesting = 0;
+    b->path[0] = '#';
+    b->path[1] = '\0';
+    b->path_len = 1;
+
+    return slora_json_compile(b, doc);
 }
 
 
@@ -1179,26 +1213,33 @@ int
 slora_json_text(slora_json_build_t *b, const cJSON *value,
     slora_json_text_t *t)
 {
+    int      rc;
     char    *s;
-    size_t   len;
 
     s = cJSON_PrintUnformatted(value);
     if (s == NULL) {
         return slora_err_set(b->err, SLORA_ERROR, "out of memory");
     }
 
-    len = strlen(s);
+    rc = slora_json_bytes(b, s, strlen(s), t);
+    free(s);
 
+    return rc;
+}
+
+
+int
+slora_json_bytes(slora_json_build_t *b, const char *p, size_t len,
+    slora_json_text_t *t)
+{
     if (len > SLORA_JSON_SCHEMA_MAX
         || slora_json_grow(b, (void **) &b->bytes, &b->cap_bytes,
                            b->n_bytes + (uint32_t) len + 1, 1) != SLORA_OK)
     {
-        free(s);
         return slora_err_set(b->err, SLORA_ERROR, "out of memory");
     }
 
-    memcpy(b->bytes + b->n_bytes, s, len);
-    free(s);
+    memcpy(b->bytes + b->n_bytes, p, len);
     t->off = b->n_bytes;
     t->len = (uint32_t) len;
     b->n_bytes += (uint32_t) len;
@@ -1296,7 +1337,7 @@ slora_json_fail(slora_json_build_t *b, const char *fmt, const char *arg)
 
 
 /* One block: the schema, then its arrays. */
-static slora_json_schema_t *
+slora_json_schema_t *
 slora_json_pack(slora_json_build_t *b, uint32_t root)
 {
     char                 *p;
@@ -1334,6 +1375,9 @@ slora_json_pack(slora_json_build_t *b, uint32_t root)
     s->n_nodes = b->n_nodes;
     s->root = root;
     s->raw = 0;
+    s->triggers = 0;
+    s->n_triggers = 0;
+    s->trigger_ends = 0;
 
     return s;
 }
@@ -1350,7 +1394,7 @@ slora_json_put(char *p, const void *from, size_t size)
 }
 
 
-static void
+void
 slora_json_build_free(slora_json_build_t *b)
 {
     free(b->nodes);

@@ -650,6 +650,12 @@ slora_json_finite(slora_json_build_t *b, uint32_t root)
             }
             break;
 
+        case SLORA_JSON_K_FRAMED:
+            for (k = 0; k < n->n; k++) {
+                slora_json_visit(b->alts[n->min + k], stack, &top, seen);
+            }
+            break;
+
         case SLORA_JSON_K_MAP:
             slora_json_visit(n->first, stack, &top, seen);
             break;
@@ -677,7 +683,9 @@ slora_json_finite(slora_json_build_t *b, uint32_t root)
  * none yet): an object one above its required values' highest, an
  * array one above its items' when it must hold one, a union its lowest
  * alternative (the first byte picks one), a tagged union its highest
- * object (its tag picks one after it began). */
+ * object (its tag picks one after it began), a framed value one above
+ * its highest value (its begin text picks one, and its frame stays
+ * open around it). */
 static uint32_t
 slora_json_height(slora_json_build_t *b, uint32_t id, const uint32_t *height)
 {
@@ -727,6 +735,16 @@ slora_json_height(slora_json_build_t *b, uint32_t id, const uint32_t *height)
         }
 
         return most;
+
+    case SLORA_JSON_K_FRAMED:
+        most = 0;
+
+        for (k = 0; k < n->n; k++) {
+            h = height[b->alts[n->min + k]];
+            most = h > most ? h : most;
+        }
+
+        return most == SLORA_JSON_NONE ? SLORA_JSON_NONE : most + 1;
 
     case SLORA_JSON_K_REF:
         return height[n->first];

@@ -6,13 +6,15 @@
  * An input with a 0xfe byte is a schema's text before it (compiled; one
  * the compiler refuses leaves JSON mode; one beginning '[' is a
  * guided_choice list of texts; one beginning '~' is a guided_regex, the
- * bytes after the '~') and a document after it; one without is
+ * bytes after the '~'; one beginning '^' structural tags, the bytes
+ * after the '^') and a document after it; one without is
  * a document in JSON mode. The document is fed to an automaton up to
  * the first byte it refuses.
  * Oracles beyond the sanitizers: feeding it whole and byte by byte take
  * the same bytes to the same verdict; a text the automaton calls a whole
  * object is one cJSON parses as an object (under a choice, one of the
- * texts exactly); and at the state reached, the
+ * texts exactly; under tags, a tag's begin, a value cJSON parses, the
+ * same tag's end); and at the state reached, the
  * mask of a vocabulary (the 256 bytes, and the input's pieces between
  * 0xff bytes, which no JSON text holds, as multi-byte tokens) allows
  * exactly the tokens that trying each one allows, and counts them.
@@ -29,12 +31,15 @@
 #include <cJSON.h>
 
 #include "slora_json.h"
+#include "slora_pyjson.h"
 
 
 #define FUZZ_JSON_PIECES  64
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static int fuzz_json_tag(const cJSON *structures, const char *p,
+    size_t n);
 
 
 int
@@ -45,7 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     float               *row;
     size_t               taken, lens[256 + FUZZ_JSON_PIECES], i, start;
     int32_t              n, id, allowed;
-    cJSON               *doc, *choices;
+    cJSON               *doc, *choices, *tags;
     const char          *toks[256 + FUZZ_JSON_PIECES];
     slora_err_t          err;
     const uint8_t       *sep;
@@ -58,11 +63,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sep = memchr(data, 0xfe, size);
 
     choices = NULL;
+    tags = NULL;
 
     if (sep != NULL && sep > data && data[0] == '~') {
         schema = slora_json_regex_parse((const char *) data + 1,
                                         (size_t) (sep - data) - 1, &err);
         regex = schema != NULL;
+        size -= (size_t) (sep + 1 - data);
+        data = sep + 1;
+
+    } else if (sep != NULL && sep > data && data[0] == '^') {
+        schema = slora_json_tags_parse((const char *) data + 1,
+                                       (size_t) (sep - data) - 1, &err);
+        tags = schema != NULL
+               ? cJSON_ParseWithLength((const char *) data + 1,
+                                       (size_t) (sep - data) - 1)
+               : NULL;
+
+        /* a key named twice: its last value, as the parser reads it */
+        if (tags != NULL && slora_pyjson_dict(tags) != 0) {
+            abort();
+        }
         size -= (size_t) (sep + 1 - data);
         data = sep + 1;
 
@@ -114,6 +135,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
 
+    } else if (whole && slora_json_done(&j) && tags != NULL) {
+        if (!fuzz_json_tag(cJSON_GetObjectItemCaseSensitive(tags,
+                                                            "structures"),
+                           (const char *) data, size))
+        {
+            abort();
+        }
+
     } else if (whole && slora_json_done(&j) && !regex) {
         doc = cJSON_ParseWithLength((const char *) data, size);
         if (doc == NULL || !cJSON_IsObject(doc)) {
@@ -123,6 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     cJSON_Delete(choices);
+    cJSON_Delete(tags);
 
     for (i = 0; i < 256; i++) {
         bytes[i] = (char) i;
@@ -180,6 +210,40 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(row);
     slora_json_vocab_free(v);
     slora_json_schema_free(schema);
+
+    return 0;
+}
+
+
+/* 1 when p[0..n) is one of the structures' begin, a value cJSON parses
+ * (blanks around it), and that structure's end. */
+static int
+fuzz_json_tag(const cJSON *structures, const char *p, size_t n)
+{
+    int           good;
+    size_t        b, e;
+    cJSON        *value;
+    const cJSON  *it;
+    const char   *begin, *end;
+
+    cJSON_ArrayForEach(it, structures) {
+        begin = cJSON_GetObjectItemCaseSensitive(it, "begin")->valuestring;
+        end = cJSON_GetObjectItemCaseSensitive(it, "end")->valuestring;
+        b = strlen(begin);
+        e = strlen(end);
+
+        if (n < b + e || memcmp(p, begin, b) != 0
+            || memcmp(p + n - e, end, e) != 0)
+        {
+            continue;
+        }
+
+        value = cJSON_ParseWithLength(p + b, n - b - e);
+        good = value != NULL;
+        cJSON_Delete(value);
+
+        return good;
+    }
 
     return 0;
 }

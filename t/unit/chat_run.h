@@ -30,6 +30,8 @@ typedef struct {
     int32_t         tokens[4][CHAT_RUN_TOKENS];
     int32_t         n[4];
     slora_finish_e  finish[4];
+    int32_t         stopped_by[4];  /* the DONE event's token: the stop id
+                                       that ended it, -1 for none */
     int             errors;
 } chat_run_t;
 
@@ -119,6 +121,7 @@ chat_run_event(void *data, const slora_event_t *ev)
 
     } else if (ev->type == SLORA_EV_DONE) {
         run->finish[i] = ev->finish;
+        run->stopped_by[i] = ev->token;
 
     } else if (ev->type == SLORA_EV_ERROR) {
         diag("request %d: %s", i, ev->error);

@@ -1,0 +1,537 @@
+/*
+ * test_json_tags.c: vLLM's structural tags (slora_json_tags_parse, the
+ * framed root in slora_json.c, the triggers in slora_json_mask.c and
+ * the engine).
+ *
+ *   (a) the tags refused, each with what is wrong named;
+ *   (b) the automaton: a tag's begin, value and end taken, blanks where
+ *       JSON has them and not before an end that begins with one, done
+ *       at the end's last byte; what breaks a tag refused; the mask
+ *       against every SmolLM2 token along tags;
+ *   (c) the triggers: the earliest found where two are, the tokens that
+ *       may complete one, and the guard refusing those that would run on
+ *       where no tag goes;
+ *   (d) the engine: SmolLM2's greedy answer free up to a trigger, then
+ *       the tag whole, then free again, or the end with
+ *       stop_after_first; behind a gate the trigger passes, the free
+ *       answer; a trigger a token of that answer runs past, another
+ *       answer that writes it only as a tag's; without triggers the
+ *       answer one tag.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "chat_run.h"
+#include "mask_check.h"
+#include "slora_json.h"
+#include "slora_engine.h"
+
+
+#define TAGS_SCHEMA  "{\"type\":\"object\",\"properties\":{\"city\":" \
+                     "{\"type\":\"string\",\"maxLength\":12}},"         \
+                     "\"required\":[\"city\"]}"
+
+
+static void test_refused(void);
+static void test_automaton(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static void test_triggers(const slora_json_vocab_t *v);
+static void test_engine(const slora_tokenizer_t *tok,
+    const slora_json_vocab_t *v);
+static int takes(const slora_json_schema_t *s, int compact, const char *text,
+    int *done);
+
+
+int
+main(void)
+{
+    slora_tokenizer_t   *tok;
+    slora_json_vocab_t  *v;
+
+    v = mask_check_vocab(&tok);
+
+    test_refused();
+    test_automaton(tok, v);
+    test_triggers(v);
+    test_engine(tok, v);
+
+    slora_json_vocab_free(v);
+    slora_tokenizer_free(tok);
+
+    return done_testing();
+}
+
+
+static void
+test_refused(void)
+{
+    size_t                i;
+    slora_err_t           err;
+    slora_json_schema_t  *s;
+
+    static const struct {
+        const char  *text;
+        const char  *says;
+    } bad[] = {
+        { "[1]", "structures" },
+        { "{\"structures\":[],\"triggers\":[]}", "1 to 64 tags" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[],\"extra\":1}", "no field \"extra\"" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}]}",
+          "triggers must be an array" },
+        { "{\"structures\":[{\"begin\":\"\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[]}", "structures[0].begin is 0 bytes" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":5}],"
+          "\"triggers\":[]}", "structures[0].end must be a string" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":7,\"end\":\"</a>\"}],"
+          "\"triggers\":[]}", "structures[0].schema must be an object or true" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"},"
+          "{\"begin\":\"<a>x\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[]}", "structures[0].begin is the start of structures[1].begin" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"},"
+          "{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</b>\"}],"
+          "\"triggers\":[]}", "structures[0].begin is the same as structures[1].begin" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[\"<b\"]}", "structures[0].begin does not begin with a trigger" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[\"<a\",\"<\",\"<c\"]}", "triggers[2] begins no tag" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[\"<\",\"<\",\"<\",\"<\",\"<\",\"<\",\"<\",\"<\","
+          "\"<\"]}", "at most 8 strings" },
+        { "{\"structures\":[{\"begin\":\"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>\","
+          "\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[\"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}",
+          "triggers[0] is 34 bytes: 1 to 32" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"},"
+          "{\"begin\":\"<b>\",\"schema\":{\"type\":\"object\",\"properties\":"
+          "{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}},\"end\":\"</b>\"}],"
+          "\"triggers\":[\"<\"]}",
+          "structures[1].schema: the schema keyword \"multipleOf\"" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{\"$ref\":"
+          "\"#/$defs/x\"},\"end\":\"</a>\"}],\"triggers\":[]}",
+          "structures[0].schema" },
+        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[\"<a\"],\"stop_after_first\":1}",
+          "stop_after_first must be a boolean" },
+        { "{\"structures\":[{\"begin\":\"<a\xff>\",\"schema\":{},"
+          "\"end\":\"</a>\"}],\"triggers\":[]}", "structures[0].begin is not UTF-8" },
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err.msg[0] = '\0';
+        s = slora_json_tags_parse(bad[i].text, strlen(bad[i].text), &err);
+        ok(s == NULL && strstr(err.msg, bad[i].says) != NULL,
+           "refused, saying \"%s\": %s", bad[i].says, err.msg);
+        slora_json_schema_free(s);
+    }
+
+    /* a $ref is the tag's own schema's, each a document of its own */
+    {
+        const char  *refs = "{\"structures\":[{\"begin\":\"<a>\",\"schema\":"
+                            "{\"$defs\":{\"x\":{\"type\":\"integer\"}},"
+                            "\"type\":\"object\",\"properties\":{\"n\":"
+                            "{\"$ref\":\"#/$defs/x\"}},\"required\":[\"n\"]},"
+                            "\"end\":\"</a>\"}],\"triggers\":[]}";
+        int          done;
+
+        s = slora_json_tags_parse(refs, strlen(refs), &err);
+        ok(s != NULL && takes(s, 0, "<a>{\"n\": 12}</a>", &done) && done
+           && !takes(s, 0, "<a>{\"n\": \"12\"}", &done),
+           "a tag's $ref is to its own schema's $defs");
+        slora_json_schema_free(s);
+    }
+}
+
+
+/* 1 when a fresh automaton of s takes text whole; *done: it is done. */
+static int
+takes(const slora_json_schema_t *s, int compact, const char *text, int *done)
+{
+    int           rc;
+    slora_json_t  j;
+
+    slora_json_init(&j, s);
+    j.compact = compact;
+    rc = slora_json_feed(&j, text, strlen(text));
+    *done = slora_json_done(&j);
+
+    return rc;
+}
+
+
+static void
+test_automaton(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   done, same;
+    size_t                i, states;
+    slora_err_t           err;
+    slora_json_schema_t  *s;
+
+    const char  *tags = "{\"structures\":["
+                        "{\"begin\":\"<f=weather>\",\"schema\":" TAGS_SCHEMA
+                        ",\"end\":\"</f>\"},"
+                        "{\"begin\":\"<f=date>\",\"schema\":{\"type\":"
+                        "\"integer\"},\"end\":\"<end>\"},"
+                        "{\"begin\":\"<tool_call>\\n\",\"schema\":"
+                        TAGS_SCHEMA ",\"end\":\"\\n</tool_call>\"}],"
+                        "\"triggers\":[\"<f=\",\"<tool_call>\"]}";
+
+    static const char  *good[] = {
+        "<f=weather>{\"city\": \"Paris\"}</f>",
+        "<f=weather> {\"city\":\"Rome\"} </f>",
+        "<f=weather>\n{\"city\": \"Oslo\"}\n</f>",
+        "<f=date>12<end>",
+        "<f=date>-7 <end>",
+        "<tool_call>\n{\"city\": \"Lima\"}\n</tool_call>",
+    };
+
+    static const struct {
+        const char  *text;
+        const char  *why;
+    } bad[] = {
+        { " <f=weather>", "a blank before the begin" },
+        { "<f=wind>", "a begin no tag has" },
+        { "<f=weather>{\"town\"", "a key the schema has not" },
+        { "<f=weather>{\"city\": \"Paris\"}</g>", "another end" },
+        { "<f=weather>{\"city\": \"Paris\"}}", "the value ended, more of it" },
+        { "<f=date>1.5", "a number where an integer is" },
+        { "<f=date>12</f>", "another tag's end" },
+        { "<f=weather>{\"city\": \"Paris\"}</f> ", "a byte after the end" },
+        { "<tool_call>\n{\"city\": \"Lima\"} \n</tool_call>",
+          "a blank before an end that begins with one" },
+        { "<tool_call>\n{\"city\": \"Lima\"}\n\n</tool_call>",
+          "a second line break before it" },
+    };
+
+    s = slora_json_tags_parse(tags, strlen(tags), &err);
+    ok(s != NULL, "three tags, two triggers: %s", s ? "compiled" : err.msg);
+    if (s == NULL) {
+        return;
+    }
+
+    ok(slora_json_tags_triggers(s) == 2 && !slora_json_tags_end_first(s),
+       "its two triggers kept, the tags not ending the answer");
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ok(takes(s, 0, good[i], &done) && done, "a whole tag, done (%zu)",
+           i);
+    }
+
+    ok(takes(s, 0, "<f=weather>{\"city\": \"Paris\"}</", &done) && !done,
+       "an end text part written: not done");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(!takes(s, 0, bad[i].text, &done), "refused: %s", bad[i].why);
+    }
+
+    ok(!takes(s, 1, "<f=weather> {", &done)
+       && takes(s, 1, "<f=weather>{\"city\":\"Rome\"}</f>", &done) && done,
+       "compact: no blank before the value, a tag without them taken");
+
+    states = 0;
+    same = mask_agrees_along(tok, v, s, good, sizeof(good) / sizeof(good[0]),
+                             &states);
+    ok(same, "the mask is every token whose bytes the automaton takes, at each of "
+       "%zu states along the tags", states);
+
+    slora_json_schema_free(s);
+}
+
+
+static void
+test_triggers(const slora_json_vocab_t *sv)
+{
+    int                    k, fired, refused, kept;
+    int32_t                n, ids[9];
+    float                  row[9];
+    slora_err_t            err;
+    slora_json_schema_t   *s;
+    slora_json_vocab_t    *v;
+    slora_json_trigger_t   t[2];
+
+    /* 0 "<f", 1 "=w", 2 "=", 3 "ab", 4 "<f=w", 5 "=x", 6 "c", 7 "f=",
+     * 8 "a=b" */
+    static const char  *const tokens[] = {
+        "<f", "=w", "=", "ab", "<f=w", "=x", "c", "f=", "a=b"
+    };
+    static const size_t  lens[] = { 2, 2, 1, 2, 4, 2, 1, 2, 3 };
+
+    const char  *tags = "{\"structures\":[{\"begin\":\"<f=w>\",\"schema\":"
+                        "{\"type\":\"integer\"},\"end\":\"</f>\"},"
+                        "{\"begin\":\"f=d>\",\"schema\":{\"type\":"
+                        "\"integer\"},\"end\":\"</d>\"}],"
+                        "\"triggers\":[\"<f=\",\"f=\"]}";
+
+    v = slora_json_vocab_from(tokens, lens, 9, &err);
+    s = slora_json_tags_parse(tags, strlen(tags), &err);
+
+    if (v == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(t, 0, sizeof(t));
+    memcpy(t[0].text, "<f=", 3);
+    t[0].len = 3;
+    t[0].id = -1;
+    memcpy(t[1].text, "f=", 2);
+    t[1].len = 2;
+    t[1].id = -1;
+
+    /* "<f" then "=w": both end at the '=', the longer one taken */
+    fired = slora_json_triggers_feed(t, 2, v, 0);
+    k = slora_json_triggers_feed(t, 2, v, 1);
+    ok(fired == -1 && k == 0 && t[0].past == 1 && t[1].tail_len == 0,
+       "two triggers ending at one byte: the longer found, 1 byte past it, "
+       "the other's text before it forgotten");
+
+    k = slora_json_triggers_feed(t, 2, v, 7);
+    ok(k == 1 && t[1].past == 0, "then only \"f=\": the shorter found");
+
+    /* the tokens that hold a trigger whole and run on: "<f=w" alone; not
+     * "f=", which ends where both triggers do, nor "a=b", whose '=' ends
+     * neither's text */
+    n = slora_json_trigger_tokens(t, 2, v, ids);
+    ok(n == 1 && ids[0] == 4,
+       "the tokens that hold a trigger whole and run on: %d", n);
+
+    /* after "<f": "=w" and "<f=w" go on into the first tag; "=x" into
+     * none (found by its first byte, the trigger's rest) */
+    memset(row, 0, sizeof(row));
+    (void) slora_json_triggers_feed(t, 2, v, 0);
+    slora_json_trigger_guard(t, 2, s, 0, v, ids, n, row);
+    refused = row[5] < -1e30f;
+    kept = row[1] == 0 && row[2] == 0 && row[4] == 0 && row[7] == 0
+           && row[0] == 0 && row[3] == 0 && row[6] == 0 && row[8] == 0;
+    ok(refused && kept, "the guard refuses the token that completes a "
+       "trigger and runs on where no tag goes, and only it");
+
+    ok(t[0].tail_len == 2, "the guard tries copies: the triggers' own "
+       "text kept");
+
+    /* after "ab" no trigger is begun: "=x" is text like any */
+    (void) slora_json_triggers_feed(t, 2, v, 3);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard(t, 2, s, 0, v, ids, n, row);
+    ok(row[5] == 0 && row[1] == 0, "where the output ends with no "
+       "trigger's first bytes, a token beginning with its rest is kept");
+
+    slora_json_schema_free(s);
+    slora_json_vocab_free(v);
+    (void) sv;
+}
+
+
+/*
+ * SmolLM2 answers freely. A trigger made of that answer's first tokens'
+ * text comes where the free answer has it, and the tag follows it; a
+ * trigger of the same text less its last byte, which the last of those
+ * tokens runs past where no tag goes, is written only as a tag's (the
+ * guard refuses that token), so the answer turns away from it.
+ */
+static void
+test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
+{
+    int                   whole, done, held;
+    char                  text[4096], free_text[4096], trig[64];
+    char                  tags[1024], *at;
+    size_t                n;
+    int32_t               k, ids[CHAT_RUN_TOKENS], stop[8];
+    chat_run_t            run;
+    slora_err_t           err;
+    slora_engine_t       *e;
+    slora_request_t       req;
+    slora_json_schema_t  *s;
+
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Name a city and describe it.", ids, stop);
+    req.id = 0;
+    req.sampling.max_tokens = 64;
+    req.sampling.temperature = 0;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[0], run.n[0], free_text, sizeof(free_text));
+    diag("free: %s", free_text);
+
+    /* the first tokens' text, 4 bytes or more */
+    n = 0;
+
+    for (k = 1; k <= run.n[0]; k++) {
+        n = chat_run_text(tok, run.tokens[0], k, trig, sizeof(trig));
+
+        if (n >= 4) {
+            break;
+        }
+    }
+
+    for (at = trig; *at != '\0' && *at != '"' && *at != '\\'
+                    && (unsigned char) *at >= 0x20; at++)
+    {
+        /* void */
+    }
+
+    ok(n >= 4 && n <= SLORA_JSON_TRIGGER_MAX && *at == '\0',
+       "the trigger: the free answer's first %d tokens, \"%s\"", k, trig);
+
+    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
+             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
+             "\"triggers\":[\"%s\"]}", trig, trig);
+
+    req.id = 1;
+    req.json_schema = tags;
+    req.json_schema_len = strlen(tags);
+    req.json_form = SLORA_JSON_FORM_TAGS;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[1], run.n[1], text, sizeof(text));
+
+    s = slora_json_tags_parse(tags, strlen(tags), &err);
+    at = strstr(text, "</t>");
+    whole = strncmp(text, trig, n) == 0 && at != NULL;
+
+    if (whole) {
+        at[4] = '\0';
+        whole = takes(s, 0, text, &done) && done;
+        at[4] = text[0];
+    }
+
+    ok(whole, "the answer begins with the trigger, as the free one does, "
+       "and from it a whole tag: the begin, a value its schema admits, the "
+       "end");
+    at = strstr(text, "</t>");
+    ok(run.errors == 0 && at != NULL
+       && (at[4] != '\0' || run.stopped_by[1] >= 0),
+       "and the tag's end does not end the answer: %s",
+       at == NULL ? "no end" : at[4] != '\0' ? "text after it"
+       : "the model's own stop token after it");
+
+    /* stop_after_first: the tag's end ends the answer */
+    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
+             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
+             "\"triggers\":[\"%s\"],\"stop_after_first\":true}", trig, trig);
+    req.id = 2;
+    req.json_schema = tags;
+    req.json_schema_len = strlen(tags);
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[2], run.n[2], text, sizeof(text));
+    n = strlen(text);
+    ok(run.finish[2] == SLORA_FINISH_STOP && run.stopped_by[2] == -1
+       && n > 4 && strcmp(text + n - 4, "</t>") == 0
+       && takes(s, 0, text, &done) && done,
+       "stop_after_first: the tag's end ends the answer");
+
+    /* behind a gate of the same text (a think block's end), the trigger
+     * passes the gate at the answer's start and begins no tag there:
+     * the free answer, as the trigger does not come again in it */
+    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
+             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
+             "\"triggers\":[\"%s\"]}", trig, trig);
+    req.id = 3;
+    req.json_schema = tags;
+    req.json_schema_len = strlen(tags);
+    req.json_gate = trig;
+    req.json_gate_len = strlen(trig);
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+    ok(strcmp(text, free_text) == 0 && strstr(free_text + 1, trig) == NULL,
+       "behind a gate the trigger passes at the start: the free answer");
+    req.json_gate = NULL;
+    req.json_gate_len = 0;
+
+    /* the trigger less its last byte: the free answer runs past it */
+    n = strlen(trig) - 1;
+    trig[n] = '\0';
+    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
+             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
+             "\"triggers\":[\"%s\"]}", trig, trig);
+    req.id = 3;
+    req.json_schema = tags;
+    req.json_schema_len = strlen(tags);
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+
+    held = 1;
+
+    for (at = strstr(text, trig); at != NULL; at = strstr(at + 1, trig)) {
+        held &= strncmp(at + n, "<t>", 3) == 0;
+    }
+
+    ok(strncmp(free_text, trig, n) == 0
+       && strncmp(free_text + n, "<t>", 3) != 0 && held
+       && run.errors == 0 && strcmp(text, free_text) != 0,
+       "a trigger the free answer's token runs past (\"%s\"): the answer "
+       "is another, and wherever it holds the trigger a tag follows", trig);
+
+    /* no triggers: the answer is one tag */
+    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"<t>\","
+             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
+             "\"triggers\":[]}");
+    req.id = 0;
+    req.json_schema = tags;
+    req.json_schema_len = strlen(tags);
+    slora_json_schema_free(s);
+    s = slora_json_tags_parse(tags, strlen(tags), &err);
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    ok(run.finish[0] == SLORA_FINISH_STOP && takes(s, 0, text, &done)
+       && done, "no triggers: the answer one tag, whole");
+
+    /* compact: the same tag with no blank outside its strings */
+    req.json_compact = 1;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    diag("compact: %s", text);
+    ok(run.finish[0] == SLORA_FINISH_STOP && takes(s, 1, text, &done)
+       && done, "compact: the tag whole, no blank outside its strings");
+    req.json_compact = 0;
+
+    /* a trigger beside a structural tag's own is refused */
+    req.json_trigger = "<t";
+    req.json_trigger_len = 2;
+    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"<t>\","
+             "\"schema\":{},\"end\":\"</t>\"}],\"triggers\":[\"<t\"]}");
+    req.json_schema_len = strlen(tags);
+    ok(slora_engine_submit(e, &req, &err) == SLORA_ERROR
+       && strstr(err.msg, "takes no other") != NULL,
+       "a trigger beside a structural tag's triggers is refused: %s",
+       err.msg);
+
+    slora_json_schema_free(s);
+    slora_engine_free(e);
+    (void) v;
+}

@@ -243,11 +243,17 @@ typedef struct {
                                                JSON with no blank between
                                                tokens (vLLM's
                                                disable_any_whitespace) */
-    unsigned              schema_form:2;    /* slora_json_form_e: schema
+    unsigned              schema_form:3;    /* slora_json_form_e: schema
                                                is a JSON schema, or vLLM's
                                                guided_choice (a JSON array
                                                of the texts the answer is
-                                               one of) or guided_regex */
+                                               one of), guided_regex,
+                                               guided_grammar or
+                                               structural_tag */
+    unsigned              tags_triggered:1; /* that structural tag's tags
+                                               come after its triggers, in
+                                               free text (else the answer
+                                               is one tag) */
     slora_openai_str_t    schema_trigger;   /* the schema holds only after
                                                the answer's text ends with
                                                this (tools, "auto":

@@ -242,7 +242,9 @@ slora_openai_logit_bias(cJSON *root, slora_openai_req_t *req,
  * true: the schema is always enforced); the name is required, as
  * OpenAI and vLLM's JsonSchemaResponseFormat require it, though nothing
  * here reads it, and looked for first, as OpenAI reports it missing
- * before anything else; {"type": "text"} and null are the default.
+ * before anything else; {"type": "structural_tag", ...} is vLLM's
+ * (slora_openai_structural_tag); {"type": "text"} and null are the
+ * default.
  * Served on completions too, as vLLM does.
  */
 int
@@ -276,11 +278,16 @@ slora_openai_response_format(cJSON *root, slora_openai_req_t *req,
         return SLORA_OK;
     }
 
+    if (strcmp(t, "structural_tag") == 0) {
+        return slora_openai_structural_tag(item, "response_format", req,
+                                           err);
+    }
+
     if (strcmp(t, "json_schema") != 0) {
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "response_format", "response_format's type "
-                                 "must be \"text\", \"json_object\" or "
-                                 "\"json_schema\"");
+                                 "must be \"text\", \"json_object\", "
+                                 "\"json_schema\" or \"structural_tag\"");
     }
 
     js = cJSON_GetObjectItemCaseSensitive(item, "json_schema");

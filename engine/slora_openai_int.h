@@ -93,6 +93,10 @@ int slora_openai_schema_text(const char *text, size_t len,
 
 int slora_openai_guided(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
+/* A structural tag (either of vLLM's shapes; item an object or its JSON
+ * text) into req->schema, SLORA_JSON_FORM_TAGS; param names it. */
+int slora_openai_structural_tag(cJSON *item, const char *param,
+    slora_openai_req_t *req, slora_openai_err_t *err);
 
 
 /* slora_openai_tools.c: function calling */

@@ -198,7 +198,8 @@ slora_openai_tools(cJSON *root, slora_openai_req_t *req,
         return slora_openai_fail(err, 400, SLORA_OPENAI_BAD, "invalid_value",
                                  "tool_choice", "tools and a JSON "
                                  "response_format (or guided_json, "
-                                 "guided_choice, guided_regex or "
+                                 "guided_choice, guided_regex, "
+                                 "guided_grammar, a structural tag or "
                                  "structured_outputs) cannot "
                                  "both shape the answer: give one, or "
                                  "tool_choice \"none\"");

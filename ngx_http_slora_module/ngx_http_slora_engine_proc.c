@@ -541,10 +541,11 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
         || (s->trigger_lead != 0 && s->trigger_len == 0)
         || s->gate_len > SLORA_QUEUE_SCHEMA_LEN - s->schema_len
                          - s->trigger_len
-        || (s->gate_len > 0 && s->trigger_len == 0)
+        || (s->gate_len > 0 && s->trigger_len == 0
+            && s->schema_form != SLORA_JSON_FORM_TAGS)
         || s->trigger_lead < 0 || s->trigger_lead > SLORA_TRIGGER_ENDS
         || s->schema_form < SLORA_JSON_FORM_SCHEMA
-        || s->schema_form > SLORA_JSON_FORM_GRAMMAR
+        || s->schema_form > SLORA_JSON_FORM_TAGS
         || s->json_compact < 0 || s->json_compact > 1)
     {
         slora_queue_fail(ec->q, i, NGX_HTTP_BAD_REQUEST,
@@ -588,11 +589,13 @@ ngx_http_slora_engine_submit(ngx_http_slora_engine_ctx_t *ec, uint32_t i)
             req.json_trigger = slora_queue_schema(ec->q, i) + s->schema_len;
             req.json_trigger_len = s->trigger_len;
             req.json_trigger_lead = s->trigger_lead;
+        }
 
-            if (s->gate_len) {
-                req.json_gate = req.json_trigger + s->trigger_len;
-                req.json_gate_len = s->gate_len;
-            }
+        /* the gate of the trigger, or of a structural tag's own */
+        if (s->gate_len) {
+            req.json_gate = slora_queue_schema(ec->q, i) + s->schema_len
+                            + s->trigger_len;
+            req.json_gate_len = s->gate_len;
         }
     }
 

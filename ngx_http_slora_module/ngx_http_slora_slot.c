@@ -79,10 +79,19 @@ ngx_http_slora_slot_sampling(ngx_http_slora_ctx_t *ctx,
                               - req->schema_trigger.len);
         }
 
+    } else if (req->schema.len && req->tags_triggered) {
+        /* a reasoning model's tags come after its think block */
+        s->gate_len = (uint32_t) ngx_http_slora_think_trigger(ctx,
+                          (u_char *) slora_queue_schema(q, ch->slot)
+                          + req->schema.len,
+                          SLORA_QUEUE_SCHEMA_LEN - req->schema.len);
+
     } else if (req->schema.len
-               && req->schema_form == SLORA_JSON_FORM_SCHEMA)
+               && (req->schema_form == SLORA_JSON_FORM_SCHEMA
+                   || req->schema_form == SLORA_JSON_FORM_TAGS))
     {
-        /* a reasoning model's schema holds after its think block */
+        /* a reasoning model's schema, or its one tag, holds after its
+         * think block */
         s->trigger_len = (uint32_t) ngx_http_slora_think_trigger(ctx,
                              (u_char *) slora_queue_schema(q, ch->slot)
                              + req->schema.len,

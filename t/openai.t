@@ -99,6 +99,17 @@ my @WANT_CHECKS = (
     . 'JSON grammar): a JSON object, finish stop',
     'structured_outputs grammar left-recursive raises BadRequestError '
     . 'naming the field and the way',
+    'structural_tag, one tag: the answer its begin, an object its schema '
+    . 'admits, its end; finish stop',
+    'structural_tag after its trigger: the answer comes to the trigger as '
+    . 'the free one does, then the tag whole',
+    'structural_tag after its trigger, streamed: the same text',
+    'structural_tag of triggered_tags, stop_after_first: the answer ends '
+    . 'with the first tag\'s end, finish stop',
+    'structural_tag with disable_any_whitespace: the tag with no blank '
+    . 'outside its strings',
+    'structural_tag of a format not served raises BadRequestError naming '
+    . 'it',
     'tools named: a call of that function, content null, finish stop',
     'tools named: its arguments are what its parameters admit',
     'tools required: a call of one of them, finish tool_calls',

@@ -710,6 +710,112 @@ ws ::= | " " | "\n" [ \t]{0,20}
               and "(e -> e): left recursion" in str(e.body), e.body)
 
 
+def structural_tags(client):
+    """vLLM's structural tags: one tag as the whole answer (xgrammar's
+    format "tag"), and, in vLLM's earlier shape, a tag after its trigger
+    in free text: the trigger made of the free greedy answer's first
+    tokens, so the tagged answer comes to it where the free one does and
+    the tag follows it; streamed the same; xgrammar's triggered_tags with
+    stop_after_first ending the answer at that tag's end; one tag with
+    disable_any_whitespace, compact; a format not served refused."""
+    schema = {"type": "object", "properties": {"city": {
+        "type": "string", "maxLength": 16}}, "required": ["city"]}
+    ask = [{"role": "user", "content": "Name a city and describe it."}]
+
+    def tag_json(text, begin):
+        # the JSON between begin and "</t>", or None
+        at = text.find(begin)
+        end = text.find("</t>", at + len(begin)) if at >= 0 else -1
+        if at < 0 or end < 0:
+            return None
+        try:
+            obj = json.loads(text[at + len(begin):end])
+        except ValueError:
+            return None
+        return obj if isinstance(obj, dict) \
+            and isinstance(obj.get("city"), str) and len(obj) == 1 else None
+
+    c = client.chat.completions.create(
+        model="base", max_tokens=48, temperature=0, messages=ask,
+        response_format={"type": "structural_tag", "format": {
+            "type": "tag", "begin": "<t>", "content": {
+                "type": "json_schema", "json_schema": schema},
+            "end": "</t>"}})
+    text = c.choices[0].message.content or ""
+    check("structural_tag, one tag: the answer its begin, an object its "
+          "schema admits, its end; finish stop",
+          text.startswith("<t>") and text.endswith("</t>")
+          and tag_json(text, "<t>") is not None
+          and c.choices[0].finish_reason == "stop", text)
+    free = client.chat.completions.create(
+        model="base", max_tokens=48, temperature=0, messages=ask,
+        logprobs=True)
+    trigger = ""
+    for lp in free.choices[0].logprobs.content:
+        trigger += lp.token
+        if len(trigger) >= 4:
+            break
+    tags = {"structures": [{"begin": trigger + "<t>", "schema": schema,
+                            "end": "</t>"}], "triggers": [trigger]}
+    c = client.chat.completions.create(
+        model="base", max_tokens=48, temperature=0, messages=ask,
+        extra_body={"structured_outputs": {
+            "structural_tag": json.dumps(tags)}})
+    text = c.choices[0].message.content or ""
+    check("structural_tag after its trigger: the answer comes to the "
+          "trigger as the free one does, then the tag whole",
+          trigger.isascii() and len(trigger) >= 4 and text.startswith(
+              trigger + "<t>")
+          and (free.choices[0].message.content or "").startswith(trigger)
+          and tag_json(text, trigger + "<t>") is not None,
+          [trigger, text])
+    parts = []
+    for ch in client.chat.completions.create(
+            model="base", max_tokens=48, temperature=0, messages=ask,
+            stream=True, extra_body={"structured_outputs": {
+                "structural_tag": json.dumps(tags)}}):
+        for d in ch.choices:
+            parts.append(d.delta.content or "")
+    check("structural_tag after its trigger, streamed: the same text",
+          "".join(parts) == text, ["".join(parts), text])
+    c = client.chat.completions.create(
+        model="base", max_tokens=96, temperature=0, messages=ask,
+        response_format={"type": "structural_tag", "format": {
+            "type": "triggered_tags", "triggers": [trigger],
+            "tags": [{"type": "tag", "begin": trigger + "<t>", "content": {
+                "type": "json_schema", "json_schema": schema},
+                "end": "</t>"}], "stop_after_first": True}})
+    first = c.choices[0].message.content or ""
+    check("structural_tag of triggered_tags, stop_after_first: the answer "
+          "ends with the first tag's end, finish stop",
+          first == text[:text.find("</t>") + 4]
+          and c.choices[0].finish_reason == "stop", [first, text])
+    one = {"format": {"type": "tag", "begin": "<t>", "content": {
+        "type": "json_schema", "json_schema": schema}, "end": "</t>"}}
+    c = client.chat.completions.create(
+        model="base", max_tokens=48, temperature=0, messages=ask,
+        extra_body={"structured_outputs": {
+            "structural_tag": json.dumps(one),
+            "disable_any_whitespace": True}})
+    text = c.choices[0].message.content or ""
+    check("structural_tag with disable_any_whitespace: the tag with no "
+          "blank outside its strings",
+          text.startswith('<t>{"city":"') and text.endswith('"}</t>')
+          and tag_json(text, "<t>") is not None, text)
+    try:
+        client.chat.completions.create(
+            model="base", messages=ask, max_tokens=4,
+            response_format={"type": "structural_tag", "format": {
+                "type": "any_text"}})
+        check("structural_tag of a format not served raises "
+              "BadRequestError naming it", False, "no error")
+    except openai.BadRequestError as e:
+        check("structural_tag of a format not served raises "
+              "BadRequestError naming it", e.status_code == 400
+              and "any_text" in str(e.body)
+              and e.body.get("param") == "response_format", e.body)
+
+
 def tools(client, adapter):
     """Function calling: a named function and tool_choice "required" give
     a call whose arguments its parameters admit (the stream the same call
@@ -1095,6 +1201,7 @@ def main():
     guided_choice(client)
     guided_regex(client)
     structured_outputs(client)
+    structural_tags(client)
     tools(client, adapter)
     prefill(client, "base")
     prefill(client, adapter)

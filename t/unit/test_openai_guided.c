@@ -9,7 +9,9 @@
  * kind of bad input with the status, code and param a client sees: the
  * wrong types, none or two constraints, a field structured_outputs
  * lacks, what this server refuses (a left-recursive grammar, a
- * structural tag, a whitespace pattern), and each beside another, a JSON
+ * structural tag's format other than tags of JSON schemas, its
+ * at_least_one, a whitespace pattern), structural tags in both shapes
+ * and what is wrong in them, and each beside another, a JSON
  * response_format or tools. Every request is freed, failed ones too, so
  * the ASan build finds a leak.
  */
@@ -122,10 +124,67 @@ static const bad_case_t  bad_cases[] = {
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"grammar\":1}}",
       400, "invalid_type", "structured_outputs.grammar" },
-    { "chat: structured_outputs.structural_tag", CHAT,
+    { "chat: structured_outputs.structural_tag without tags", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"structural_tag\":\"{}\"}}",
-      400, "unsupported_parameter", "structured_outputs.structural_tag" },
+      400, "missing_required_parameter",
+      "structured_outputs.structural_tag" },
+    { "chat: structured_outputs.structural_tag not JSON", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+      "{\"structural_tag\":\"{\"}}",
+      400, "invalid_type", "structured_outputs.structural_tag" },
+    { "chat: structural_tag with no triggers", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"structures\":[{\"begin\":\"<a>\","
+      "\"schema\":{},\"end\":\"</a>\"}],\"triggers\":[]}}",
+      400, "invalid_value", "response_format" },
+    { "chat: structural_tag whose begin is no trigger's", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"structures\":[{\"begin\":\"<a>\","
+      "\"schema\":{},\"end\":\"</a>\"}],\"triggers\":[\"<b\"]}}",
+      400, "invalid_value", "response_format" },
+    { "chat: structural_tag with a schema the server cannot hold", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"structures\":[{\"begin\":\"<a>\","
+      "\"schema\":{\"not\":{}},\"end\":\"</a>\"}],"
+      "\"triggers\":[\"<a\"]}}",
+      400, "invalid_value", "response_format" },
+    { "chat: structural_tag format of a type not served", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"format\":{\"type\":\"regex\","
+      "\"pattern\":\"a+\"}}}",
+      400, "unsupported_parameter", "response_format" },
+    { "chat: structural_tag triggered_tags at_least_one", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"format\":{\"type\":"
+      "\"triggered_tags\",\"triggers\":[\"<a\"],\"tags\":[{\"type\":"
+      "\"tag\",\"begin\":\"<a>\",\"content\":{\"type\":\"json_schema\","
+      "\"json_schema\":{}},\"end\":\"</a>\"}],\"at_least_one\":true}}}",
+      400, "unsupported_parameter", "response_format" },
+    { "chat: structural_tag tag content of a type not served", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"format\":{\"type\":\"tag\","
+      "\"begin\":\"<a>\",\"content\":{\"type\":\"any_text\"},"
+      "\"end\":\"</a>\"}}}",
+      400, "unsupported_parameter", "response_format" },
+    { "chat: structural_tag tag without an end", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"format\":{\"type\":\"tag\","
+      "\"begin\":\"<a>\",\"content\":{\"type\":\"json_schema\","
+      "\"json_schema\":{}}}}}",
+      400, "missing_required_parameter", "response_format" },
+    { "chat: structural_tag beside response_format json_object", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"json_object\"},\"structured_outputs\":"
+      "{\"structural_tag\":{\"structures\":[{\"begin\":\"<a>\","
+      "\"schema\":{},\"end\":\"</a>\"}],\"triggers\":[\"<a\"]}}}",
+      400, "invalid_value", "structured_outputs.structural_tag" },
+    { "chat: structural_tag stop_after_first not a boolean", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"structures\":[{\"begin\":\"<a>\","
+      "\"schema\":{},\"end\":\"</a>\"}],\"triggers\":[\"<a\"],"
+      "\"stop_after_first\":1}}",
+      400, "invalid_type", "response_format" },
     { "chat: structured_outputs.whitespace_pattern", CHAT,
       "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
       "{\"json_object\":true,\"whitespace_pattern\":\" ?\"}}",
@@ -294,6 +353,113 @@ test_good(void)
        "chat: structured_outputs.json's text, disable_additional_properties:"
        " the schema as written (a free-form object stays free, as vLLM's): "
        "%s", req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    /* structural tags, in vLLM's earlier shape and in xgrammar's */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"structural_tag\":\"{\\\"type\\\":\\\"structural_tag\\\","
+               "\\\"structures\\\":[{\\\"begin\\\":\\\"<f=a>\\\","
+               "\\\"schema\\\":{\\\"type\\\":\\\"object\\\"},"
+               "\\\"end\\\":\\\"</f>\\\"}],\\\"triggers\\\":"
+               "[\\\"<f=\\\"]}\",\"disable_any_whitespace\":true}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_TAGS
+       && req.tags_triggered && req.json_compact && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"structures\":[{\"begin\":\"<f=a>\","
+                 "\"schema\":{\"type\":\"object\"},\"end\":\"</f>\"}],"
+                 "\"triggers\":[\"<f=\"]}") == 0,
+       "chat: structured_outputs.structural_tag's text: its structures and "
+       "triggers, marked tags, compact: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    /* its text read as json.loads reads it (a key's last value), and
+     * stop_after_first kept in the earlier shape too */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"
+               "{\"structural_tag\":\"{\\\"triggers\\\":[\\\"<g\\\"],"
+               "\\\"structures\\\":[{\\\"begin\\\":\\\"<f=a>\\\","
+               "\\\"schema\\\":{},\\\"end\\\":\\\"</f>\\\"}],"
+               "\\\"triggers\\\":[\\\"<f=\\\"],"
+               "\\\"stop_after_first\\\":true}\"}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"structures\":[{\"begin\":\"<f=a>\","
+                 "\"schema\":{},\"end\":\"</f>\"}],\"triggers\":[\"<f=\"],"
+                 "\"stop_after_first\":true}") == 0,
+       "chat: structural_tag's text with triggers named twice: the last, "
+       "as vLLM reads it; stop_after_first kept: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"x\","
+               "\"response_format\":{\"type\":\"structural_tag\","
+               "\"format\":{\"type\":\"triggered_tags\",\"triggers\":"
+               "[\"<f=\"],\"tags\":[{\"type\":\"tag\",\"begin\":\"<f=a>\","
+               "\"content\":{\"type\":\"json_schema\",\"json_schema\":"
+               "{\"type\":\"object\"}},\"end\":\"</f>\"}],"
+               "\"at_least_one\":false,\"stop_after_first\":true}}}",
+               &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_TAGS
+       && req.tags_triggered && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"structures\":[{\"begin\":\"<f=a>\","
+                 "\"schema\":{\"type\":\"object\"},\"end\":\"</f>\"}],"
+                 "\"triggers\":[\"<f=\"],\"stop_after_first\":true}") == 0,
+       "completions: response_format structural_tag of triggered_tags: "
+       "the same shape, stop_after_first kept: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"structural_tag\",\"format\":{\"type\":"
+               "\"tag\",\"begin\":\"<a>\",\"content\":{\"type\":"
+               "\"json_schema\",\"json_schema\":{\"type\":\"array\"}},"
+               "\"end\":\"</a>\"}}}", &req, &err);
+    ok(rc == SLORA_OK && req.schema_form == SLORA_JSON_FORM_TAGS
+       && !req.tags_triggered && req.schema.data != NULL
+       && strcmp(req.schema.data, "{\"structures\":[{\"begin\":\"<a>\","
+                 "\"schema\":{\"type\":\"array\"},\"end\":\"</a>\"}],"
+                 "\"triggers\":[]}") == 0,
+       "chat: response_format structural_tag of one tag: no triggers, the "
+       "answer the tag: %s",
+       req.schema.data != NULL ? req.schema.data : err.msg);
+    slora_openai_req_free(&req);
+
+    /* an error about a format's tags names them as the client wrote */
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"structural_tag\",\"format\":{\"type\":"
+               "\"triggered_tags\",\"triggers\":[\"<a\"],\"tags\":["
+               "{\"type\":\"tag\",\"begin\":\"<a>\",\"content\":{\"type\":"
+               "\"json_schema\",\"json_schema\":{}},\"end\":\"</a>\"},"
+               "{\"type\":\"tag\",\"begin\":\"<ab\",\"content\":{\"type\":"
+               "\"json_schema\",\"json_schema\":{\"not\":{}}},"
+               "\"end\":\"</a>\"}]}}}", &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "response_format: format.tags[1].content."
+                          "json_schema: ") != NULL,
+       "a format's tag with a schema the server cannot hold: named as "
+       "written: %s", err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"structural_tag\",\"format\":{\"type\":"
+               "\"triggered_tags\",\"triggers\":[\"<a\",\"<q\"],\"tags\":["
+               "{\"type\":\"tag\",\"begin\":\"<a>\",\"content\":{\"type\":"
+               "\"json_schema\",\"json_schema\":{}},\"end\":\"</a>\"}]}}}",
+               &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "format.triggers[1] begins no tag") != NULL,
+       "a format's trigger that begins no tag: named as written: %s",
+       err.msg);
+    slora_openai_req_free(&req);
+
+    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"response_format\":"
+               "{\"type\":\"structural_tag\",\"format\":{\"type\":"
+               "\"tag\",\"begin\":\"\",\"content\":{\"type\":"
+               "\"json_schema\",\"json_schema\":{}},\"end\":\"</a>\"}}}",
+               &req, &err);
+    ok(rc == SLORA_ERROR && err.status == 400
+       && strstr(err.msg, "response_format: format.begin is 0 bytes")
+          != NULL,
+       "one tag's empty begin: named as written: %s", err.msg);
     slora_openai_req_free(&req);
 
     rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"structured_outputs\":"

@@ -8,9 +8,13 @@
  * address's free text, a name with both length bounds), a
  * guided_regex and a guided_grammar whose rules reach themselves
  * (llama.cpp's JSON grammar, held as a stack of its rules' automata,
- * beside JSON mode's states of the same texts). Prints the tokens each
- * state allows and the best of five rounds of 200 masks, in
- * microseconds a row.
+ * beside JSON mode's states of the same texts), and structural tags
+ * (two tool calls' tags after a trigger: in a begin text, in a value,
+ * and in the free text before a trigger, where the guard tries the
+ * tokens that may complete one: those holding one whole, and where the
+ * text ends with a trigger's first bytes those beginning with its rest,
+ * for a trigger "<function=" and one that ends with a blank). Prints the tokens each state allows
+ * and the best of five rounds of 200 masks, in microseconds a row.
  *
  *     bench_json [model.gguf]
  *
@@ -73,6 +77,94 @@ bench_json_state(const char *what, const slora_json_schema_t *s,
 }
 
 
+/* The guard's line: a row of free text before one of s's triggers,
+ * after text (which must not complete one): the tokens the guard tries
+ * and leaves, and the best round's microseconds a row (the refused
+ * tokens' entries set afresh before each). */
+static int
+bench_json_guard(const slora_json_schema_t *s, const char *text,
+    const slora_json_vocab_t *v, float *row, int32_t n_vocab)
+{
+    int                    r, k;
+    double                 best, us;
+    size_t                 len;
+    int32_t                n_ids, n_gone, id, j, left, *ids, *gone;
+    int64_t                t0;
+    uint32_t               i, n;
+    const char            *p;
+    slora_json_trigger_t   t[SLORA_JSON_TRIGGERS_MAX];
+
+    n = slora_json_tags_triggers(s);
+    memset(t, 0, sizeof(t));
+
+    for (i = 0; i < n; i++) {
+        p = slora_json_tags_trigger(s, i, &len);
+        memcpy(t[i].text, p, len);
+        t[i].len = (uint32_t) len;
+        t[i].id = -1;
+    }
+
+    ids = malloc((size_t) n_vocab * sizeof(int32_t));
+    gone = malloc((size_t) n_vocab * sizeof(int32_t));
+    if (ids == NULL || gone == NULL) {
+        free(gone);
+        free(ids);
+        return 1;
+    }
+
+    n_ids = slora_json_trigger_tokens(t, n, v, ids);
+    memset(row, 0, (size_t) n_vocab * sizeof(float));
+
+    /* the free text so far, in the triggers' tails */
+    for (i = 0; i < n; i++) {
+        len = strlen(text);
+        len = len < t[i].len - 1 ? len : t[i].len - 1;
+        memcpy(t[i].tail, text + strlen(text) - len, len);
+        t[i].tail_len = (uint32_t) len;
+    }
+
+    /* the tokens it refuses, set afresh before each row timed: the guard
+     * skips a token already refused */
+    slora_json_trigger_guard(t, n, s, 0, v, ids, n_ids, row);
+
+    for (left = 0, n_gone = 0, id = 0; id < n_vocab; id++) {
+        if (row[id] == 0) {
+            left++;
+
+        } else {
+            gone[n_gone++] = id;
+        }
+    }
+
+    best = 1e30;
+
+    for (r = 0; r < BENCH_JSON_ROUNDS; r++) {
+        t0 = slora_now_ns();
+
+        for (k = 0; k < BENCH_JSON_MASKS; k++) {
+            for (j = 0; j < n_gone; j++) {
+                row[gone[j]] = 0;
+            }
+
+            slora_json_trigger_guard(t, n, s, 0, v, ids, n_ids, row);
+        }
+
+        us = (double) (slora_now_ns() - t0) / 1e3 / BENCH_JSON_MASKS;
+        best = us < best ? us : best;
+    }
+
+    memset(row, 0, (size_t) n_vocab * sizeof(float));
+
+    printf("%-14s %-58s %8d %8.1f\n", "tags' guard", text, left, best);
+    printf("%-14s %-58s %8d\n", "", "(tokens holding a trigger whole)",
+           n_ids);
+    free(gone);
+    free(ids);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -84,7 +176,8 @@ main(int argc, char **argv)
     slora_err_t           err;
     slora_tokenizer_t    *t;
     slora_json_vocab_t   *v;
-    slora_json_schema_t  *call_s, *choice_s, *pat_s, *re_s, *gram_s;
+    slora_json_schema_t  *call_s, *choice_s, *pat_s, *re_s, *gram_s, *tag_s;
+    slora_json_schema_t  *act_s;
 
     static const char  *texts[] = {
         "", "{", "{\"na", "{\"name\"", "{\"name\":", "{\"name\": \"App",
@@ -134,6 +227,27 @@ main(int argc, char **argv)
         "number ::= (\"-\"? ([0-9] | [1-9] [0-9]{0,15})) (\".\" [0-9]+)? "
         "([eE] [-+]? [0-9] [1-9]{0,15})? ws\n"
         "ws ::= | \" \" | \"\\n\" [ \\t]{0,20}\n";
+    static const char   tag[] =
+        "{\"structures\":[{\"begin\":\"<function=get_weather>\",\"schema\":"
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+        "\"string\",\"maxLength\":32},\"unit\":{\"enum\":[\"celsius\","
+        "\"fahrenheit\"]}},\"required\":[\"city\"]},\"end\":"
+        "\"</function>\"},{\"begin\":\"<function=get_time>\",\"schema\":"
+        "{\"type\":\"object\",\"properties\":{\"timezone\":{\"type\":"
+        "\"string\"}},\"required\":[\"timezone\"]},\"end\":"
+        "\"</function>\"}],\"triggers\":[\"<function=\"]}";
+    static const char  *tags[] = {
+        "<function=", "<function=get_w", "<function=get_weather>",
+        "<function=get_weather>{\"city\": \"Lis",
+        "<function=get_weather>{\"city\": \"Lisbon\"}",
+    };
+    static const char  *frees[] = { "I will call", "I will <function" };
+    /* a trigger that ends with a blank: where the output ends with the
+     * rest of it, every token that begins with a blank is tried */
+    static const char   act[] = "{\"structures\":[{\"begin\":\"Action: "
+        "search(\",\"schema\":{\"type\":\"string\"},\"end\":\")\"}],"
+        "\"triggers\":[\"Action: \"]}";
+    static const char  *acts[] = { "I will act", "Thought: look it up. Action:" };
     static const char  *grams[] = {
         "", "{", "{\"a\": ", "{\"a\": \"te", "{\"a\": [1, {\"b\": ",
         "{\"a\": 12",
@@ -172,7 +286,11 @@ main(int argc, char **argv)
     gram_s = re_s != NULL ? slora_json_grammar_parse(gram, strlen(gram),
                                                      &err)
                           : NULL;
-    if (gram_s == NULL) {
+    tag_s = gram_s != NULL ? slora_json_tags_parse(tag, strlen(tag), &err)
+                           : NULL;
+    act_s = tag_s != NULL ? slora_json_tags_parse(act, strlen(act), &err)
+                          : NULL;
+    if (act_s == NULL) {
         fprintf(stderr, "bench_json: %s\n", err.msg);
         return 1;
     }
@@ -217,6 +335,28 @@ main(int argc, char **argv)
         }
     }
 
+    for (i = 0; i < (int) (sizeof(tags) / sizeof(tags[0])); i++) {
+        if (bench_json_state("structural tag", tag_s, tags[i], v, row)
+            != 0)
+        {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < (int) (sizeof(frees) / sizeof(frees[0])); i++) {
+        if (bench_json_guard(tag_s, frees[i], v, row, n_vocab) != 0) {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < (int) (sizeof(acts) / sizeof(acts[0])); i++) {
+        if (bench_json_guard(act_s, acts[i], v, row, n_vocab) != 0) {
+            return 1;
+        }
+    }
+
+    slora_json_schema_free(act_s);
+    slora_json_schema_free(tag_s);
     slora_json_schema_free(call_s);
     slora_json_schema_free(gram_s);
     slora_json_schema_free(choice_s);

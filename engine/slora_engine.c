@@ -34,6 +34,8 @@
 
 static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_peaks(slora_engine_t *e);
+static int slora_engine_guard_set(const slora_engine_t *e,
+    slora_engine_req_t *q);
 static void slora_engine_trigger_set(const slora_engine_t *e,
     slora_json_trigger_t *t, const char *text, size_t len);
 static int32_t slora_engine_control_id(const slora_engine_t *e,
@@ -382,7 +384,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     slora_err_t *err)
 {
     int                       rc;
-    int32_t                   i, k, len, vocab, cap, *guard;
+    int32_t                   i, k, len, vocab, cap;
     int64_t                   now;
     size_t                    size, text_len;
     uint32_t                  t;
@@ -713,36 +715,6 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
                 text = slora_json_tags_trigger(q->schema, t, &text_len);
                 slora_engine_trigger_set(e, &q->trigger[t], text, text_len);
             }
-
-            if (q->n_triggers > 0) {
-                q->guard = malloc((size_t) vocab * sizeof(int32_t));
-
-                if (q->guard == NULL) {
-                    slora_engine_req_free(q);
-                    return slora_err_set(err, SLORA_ERROR, "request %llu: "
-                                         "no memory",
-                                         (unsigned long long) req->id);
-                }
-
-                q->n_guard = slora_json_trigger_tokens(q->trigger,
-                                                       q->n_triggers,
-                                                       e->json_vocab,
-                                                       q->guard);
-
-                /* the few that hold a trigger whole, kept */
-                if (q->n_guard == 0) {
-                    free(q->guard);
-                    q->guard = NULL;
-
-                } else {
-                    guard = realloc(q->guard,
-                                    (size_t) q->n_guard * sizeof(int32_t));
-
-                    if (guard != NULL) {
-                        q->guard = guard;
-                    }
-                }
-            }
         }
 
         if (req->json_trigger != NULL
@@ -760,6 +732,15 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
             slora_engine_req_free(q);
             return slora_err_set(err, SLORA_ERROR, "request %llu: a gate "
                                  "needs a trigger",
+                                 (unsigned long long) req->id);
+        }
+
+        /* a trigger written begins its value, or is not drawn */
+        if (q->n_triggers > 0 && !q->trigger[0].lead
+            && slora_engine_guard_set(e, q) != SLORA_OK)
+        {
+            slora_engine_req_free(q);
+            return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
                                  (unsigned long long) req->id);
         }
 
@@ -1514,6 +1495,38 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
         ev.top_logprobs = sc->top_lp;
         cb(data, &ev);
     }
+}
+
+
+/* q's guard list (slora_json_trigger_guard): the tokens that hold one
+ * of its triggers whole and run on, a few of the vocabulary or none. */
+static int
+slora_engine_guard_set(const slora_engine_t *e, slora_engine_req_t *q)
+{
+    int32_t  *guard;
+
+    q->guard = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
+
+    if (q->guard == NULL) {
+        return SLORA_ERROR;
+    }
+
+    q->n_guard = slora_json_trigger_tokens(q->trigger, q->n_triggers,
+                                           e->json_vocab, q->guard);
+
+    if (q->n_guard == 0) {
+        free(q->guard);
+        q->guard = NULL;
+        return SLORA_OK;
+    }
+
+    guard = realloc(q->guard, (size_t) q->n_guard * sizeof(int32_t));
+
+    if (guard != NULL) {
+        q->guard = guard;
+    }
+
+    return SLORA_OK;
 }
 
 

@@ -236,10 +236,11 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
 
     } else {
         if (slora_engine_guards_triggers(q)) {
-            /* a structural tag's trigger begins a tag, or is not written */
+            /* a trigger begins its value, or is not written */
             slora_json_trigger_guard(q->trigger, q->n_triggers, q->schema,
-                                     q->json_compact, e->json_vocab,
-                                     q->guard, q->n_guard, row);
+                                     q->json_compact, q->trigger_whole,
+                                     e->json_vocab, q->guard, q->n_guard,
+                                     row);
         }
 
         for (j = 0; slora_engine_holds_stops(q) && j < q->n_stop; j++) {

@@ -80,7 +80,7 @@ struct slora_engine_req_s {
                                                set while it holds */
     uint32_t                n_triggers;
     int32_t                *guard;          /* [n_guard]: the tokens that
-                                               hold a structural tag's
+                                               hold a lazy schema's
                                                trigger whole and run on
                                                (slora_json_trigger_guard);
                                                NULL: none */
@@ -320,11 +320,15 @@ void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     ((q)->n_stop > 0                                                          \
      && (q)->r.n_tokens - (q)->r.n_prompt < (q)->sampling.min_tokens)
 
-/* 1 while q's free text is guarded: a structural tag's trigger written
- * there must begin a tag (slora_json_trigger_guard). */
+/* 1 where q's next token must not write a trigger that its value does
+ * not go on from (slora_json_trigger_guard): in free text before a
+ * lazy schema's triggers (not a lead one), past the gate, where a token
+ * holds a trigger whole or the text ends with a trigger's first bytes. */
 #define slora_engine_guards_triggers(q)                                       \
-    (!(q)->sampling.json && (q)->trigger_whole && (q)->n_triggers > 0      \
-     && (q)->gate.len == 0)
+    (!(q)->sampling.json && (q)->n_triggers > 0 && !(q)->trigger[0].lead   \
+     && (q)->gate.len == 0                                                 \
+     && ((q)->n_guard > 0                                                  \
+         || slora_json_triggers_begun((q)->trigger, (q)->n_triggers)))
 
 int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
     int32_t max_running, int32_t max_rows, int32_t n_threads,

@@ -55,8 +55,9 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     {
         /* a trigger came: the schema holds from the next token (a lead
          * trigger's value has begun, or the token ran on past the
-         * trigger: from where it is; a token drawn freely that ran on
-         * where the schema does not go leaves the answer free) */
+         * trigger: from where it is; the guard refuses a token that runs
+         * on where the value does not go, but a lead trigger's first
+         * token, drawn freely, may, and leaves the answer free) */
         t = &q->trigger[k];
         slora_json_init(&q->json, q->schema);
         q->json.compact = q->json_compact;

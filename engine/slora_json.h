@@ -374,15 +374,23 @@ int slora_json_triggers_feed(slora_json_trigger_t *t, uint32_t n,
 int32_t slora_json_trigger_tokens(const slora_json_trigger_t *t, uint32_t n,
     const slora_json_vocab_t *v, int32_t *ids);
 
-/* Before a structural tag's trigger (schema s): refuses in row each
- * token that would complete one of the n triggers t[] and run on with
- * bytes no tag goes on with, so that a trigger written is a tag begun.
- * It tries ids[0..n_ids) (slora_json_trigger_tokens') and, where the
- * output ends with a trigger's first bytes, the tokens that begin with
- * its rest and have more. */
+/* Whether the output so far ends with the first bytes of one of the n
+ * triggers t[] (not lead), which a token may finish. */
+int slora_json_triggers_begun(const slora_json_trigger_t *t, uint32_t n);
+
+/* Before a lazy schema's trigger (schema s; the triggers not lead):
+ * refuses in row each token that would complete one of the n triggers
+ * t[] and run on with bytes the value does not go on with, so that a
+ * trigger written is a value begun: a structural tag's (whole: its
+ * begin goes on from the trigger's text, slora_json_trigger_whole) or a
+ * tool call's (slora_json_trigger_past). It tries ids[0..n_ids)
+ * (slora_json_trigger_tokens') and, where the output ends with a
+ * trigger's first bytes, the tokens that begin with its rest and have
+ * more. */
 void slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
-    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
-    const int32_t *ids, int32_t n_ids, float *row);
+    const slora_json_schema_t *s, int compact, int whole,
+    const slora_json_vocab_t *v, const int32_t *ids, int32_t n_ids,
+    float *row);
 
 /* A structural tag's trigger just found by token id: j (fresh) takes
  * the trigger's text, then id's bytes past it, blanks and all (a tag's

@@ -21,9 +21,12 @@
  * tokens are walked so through the innermost rule's automaton, which is
  * what its stack tries first for every byte; a token that leaves that
  * automaton is tried on a copy of the state. A lazy schema's trigger is
- * looked for in the same tokens' bytes; before a structural tag's
- * trigger, the tokens that would complete one and run on where no tag
- * goes are refused, each tried on copies of the triggers.
+ * looked for in the same tokens' bytes; before it (a structural tag's,
+ * a tool call's), the tokens that would complete one and run on where
+ * its value does not go are refused: those holding a trigger whole,
+ * listed once, and where the text ends with a trigger's first bytes the
+ * run of tokens beginning with its rest, found by bisection in the
+ * order of their bytes, most refused by their first byte past it.
  */
 
 #include <math.h>
@@ -87,6 +90,8 @@ static int slora_json_vocab_index(slora_json_vocab_t *v, slora_err_t *err);
 static int32_t slora_json_key(const char *p, uint32_t len);
 static int slora_json_trigger_inside(const slora_json_trigger_t *t,
     uint32_t n, const char *p, size_t len);
+static int slora_json_trigger_holds(const slora_json_trigger_t *t,
+    uint32_t need);
 static int32_t slora_json_trigger_range(const slora_json_trigger_t *t,
     uint32_t m, const slora_json_vocab_t *v, int32_t *lo);
 static int slora_json_prefix_cmp(const char *q, uint32_t len,
@@ -94,11 +99,11 @@ static int slora_json_prefix_cmp(const char *q, uint32_t len,
 static size_t slora_json_trigger_end(const slora_json_trigger_t *t,
     const char *p, size_t n);
 static void slora_json_trigger_bytes(const slora_json_trigger_t *t,
-    const slora_json_schema_t *s, int compact, uint8_t *takes);
+    const slora_json_schema_t *s, int compact, int whole, uint8_t *takes);
 static int slora_json_trigger_first(const slora_json_trigger_t *t,
     uint32_t n, uint32_t k, const char *p, size_t len, size_t m);
 static void slora_json_trigger_try(const slora_json_trigger_t *t,
-    uint32_t n, const slora_json_schema_t *s, int compact,
+    uint32_t n, const slora_json_schema_t *s, int compact, int whole,
     const slora_json_vocab_t *v, int32_t id, float *row);
 static int32_t slora_json_mask_pattern(const slora_json_t *j,
     const slora_json_vocab_t *v, const slora_regex_t *re, uint32_t state,
@@ -703,6 +708,33 @@ slora_json_trigger_inside(const slora_json_trigger_t *t, uint32_t n,
 }
 
 
+int
+slora_json_triggers_begun(const slora_json_trigger_t *t, uint32_t n)
+{
+    uint32_t  k, need;
+
+    for (k = 0; k < n; k++) {
+        for (need = 1; need < t[k].len; need++) {
+            if (slora_json_trigger_holds(&t[k], need)) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* Whether the output so far (trigger t's tail) ends with t's first need
+ * bytes. */
+static int
+slora_json_trigger_holds(const slora_json_trigger_t *t, uint32_t need)
+{
+    return t->tail_len >= need
+           && memcmp(t->tail + t->tail_len - need, t->text, need) == 0;
+}
+
+
 /*
  * The tokens that begin with the trigger's last m bytes and have more,
  * where the output so far ends with its first len - m (the tail holds
@@ -721,9 +753,7 @@ slora_json_trigger_range(const slora_json_trigger_t *t, uint32_t m,
     need = t->len - m;
     *lo = 0;
 
-    if (t->tail_len < need
-        || memcmp(t->tail + t->tail_len - need, t->text, need) != 0)
-    {
+    if (!slora_json_trigger_holds(t, need)) {
         return 0;
     }
 
@@ -776,12 +806,13 @@ slora_json_prefix_cmp(const char *q, uint32_t len, const char *p,
 /*
  * A token the guard tries: refused in row when it completes one of the
  * n triggers (the one slora_json_triggers_feed finds) and the bytes past
- * that do not go on as a tag's begin text does.
+ * that do not go on as the value does (whole: after the trigger's own
+ * text, as a tag's begin text does).
  */
 static void
 slora_json_trigger_try(const slora_json_trigger_t *t, uint32_t n,
-    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
-    int32_t id, float *row)
+    const slora_json_schema_t *s, int compact, int whole,
+    const slora_json_vocab_t *v, int32_t id, float *row)
 {
     int                    k;
     slora_json_t           j;
@@ -801,7 +832,9 @@ slora_json_trigger_try(const slora_json_trigger_t *t, uint32_t n,
     slora_json_init(&j, s);
     j.compact = compact;
 
-    if (!slora_json_trigger_whole(&tried[k], &j, v, id)) {
+    if (whole ? !slora_json_trigger_whole(&tried[k], &j, v, id)
+              : !slora_json_trigger_past(&tried[k], &j, v, id))
+    {
         row[id] = -INFINITY;
     }
 }
@@ -809,8 +842,9 @@ slora_json_trigger_try(const slora_json_trigger_t *t, uint32_t n,
 
 void
 slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
-    const slora_json_schema_t *s, int compact, const slora_json_vocab_t *v,
-    const int32_t *ids, int32_t n_ids, float *row)
+    const slora_json_schema_t *s, int compact, int whole,
+    const slora_json_vocab_t *v, const int32_t *ids, int32_t n_ids,
+    float *row)
 {
     int32_t        i, lo, hi, id;
     uint32_t       k, m, len;
@@ -818,7 +852,7 @@ slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
     const char    *p;
 
     for (i = 0; i < n_ids; i++) {
-        slora_json_trigger_try(t, n, s, compact, v, ids[i], row);
+        slora_json_trigger_try(t, n, s, compact, whole, v, ids[i], row);
     }
 
     /* a trigger begun in the output, finished by a token's first bytes */
@@ -829,7 +863,7 @@ slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
             hi = slora_json_trigger_range(&t[k], m, v, &lo);
 
             if (lo < hi && takes[0] == 2) {
-                slora_json_trigger_bytes(&t[k], s, compact, takes);
+                slora_json_trigger_bytes(&t[k], s, compact, whole, takes);
             }
 
             for (i = lo; i < hi; i++) {
@@ -841,8 +875,8 @@ slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
                     continue;
                 }
 
-                /* most such tokens go on with a byte no tag's begin
-                 * takes after the trigger: refused without a walk */
+                /* most such tokens go on with a byte the value does not
+                 * take after the trigger: refused without a walk */
                 if (!takes[(uint8_t) p[m]]
                     && slora_json_trigger_first(t, n, k, p, len, m))
                 {
@@ -850,18 +884,20 @@ slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
                     continue;
                 }
 
-                slora_json_trigger_try(t, n, s, compact, v, id, row);
+                slora_json_trigger_try(t, n, s, compact, whole, v, id,
+                                       row);
             }
         }
     }
 }
 
 
-/* The bytes the tags' automaton (schema s) takes first after trigger t's
- * text: takes[b] 1 or 0. */
+/* The bytes the value (schema s) may go on with right after trigger t:
+ * takes[b] 1 or 0; whole, after the trigger's own text; else from its
+ * start, a blank too (slora_json_trigger_past skips blanks). */
 static void
 slora_json_trigger_bytes(const slora_json_trigger_t *t,
-    const slora_json_schema_t *s, int compact, uint8_t *takes)
+    const slora_json_schema_t *s, int compact, int whole, uint8_t *takes)
 {
     char          c;
     unsigned      b;
@@ -870,7 +906,7 @@ slora_json_trigger_bytes(const slora_json_trigger_t *t,
     slora_json_init(&j, s);
     j.compact = compact;
 
-    if (!slora_json_feed(&j, t->text, t->len)) {
+    if (whole && !slora_json_feed(&j, t->text, t->len)) {
         memset(takes, 0, 256);
         return;
     }
@@ -878,7 +914,9 @@ slora_json_trigger_bytes(const slora_json_trigger_t *t,
     for (b = 0; b < 256; b++) {
         c = (char) b;
         slora_json_copy(&one, &j);
-        takes[b] = (uint8_t) slora_json_feed(&one, &c, 1);
+        takes[b] = (uint8_t) ((!whole && (c == ' ' || c == '\n' || c == '\t'
+                                          || c == '\r'))
+                              || slora_json_feed(&one, &c, 1));
     }
 }
 

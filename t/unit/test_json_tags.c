@@ -245,19 +245,19 @@ static void
 test_triggers(const slora_json_vocab_t *sv)
 {
     int                    k, fired, refused, kept;
-    int32_t                n, ids[9];
-    float                  row[9];
+    int32_t                n, ids[10];
+    float                  row[10];
     slora_err_t            err;
     slora_json_schema_t   *s;
     slora_json_vocab_t    *v;
     slora_json_trigger_t   t[2];
 
     /* 0 "<f", 1 "=w", 2 "=", 3 "ab", 4 "<f=w", 5 "=x", 6 "c", 7 "f=",
-     * 8 "a=b" */
+     * 8 "a=b", 9 "={" */
     static const char  *const tokens[] = {
-        "<f", "=w", "=", "ab", "<f=w", "=x", "c", "f=", "a=b"
+        "<f", "=w", "=", "ab", "<f=w", "=x", "c", "f=", "a=b", "={"
     };
-    static const size_t  lens[] = { 2, 2, 1, 2, 4, 2, 1, 2, 3 };
+    static const size_t  lens[] = { 2, 2, 1, 2, 4, 2, 1, 2, 3, 2 };
 
     const char  *tags = "{\"structures\":[{\"begin\":\"<f=w>\",\"schema\":"
                         "{\"type\":\"integer\"},\"end\":\"</f>\"},"
@@ -265,7 +265,7 @@ test_triggers(const slora_json_vocab_t *sv)
                         "\"integer\"},\"end\":\"</d>\"}],"
                         "\"triggers\":[\"<f=\",\"f=\"]}";
 
-    v = slora_json_vocab_from(tokens, lens, 9, &err);
+    v = slora_json_vocab_from(tokens, lens, 10, &err);
     s = slora_json_tags_parse(tags, strlen(tags), &err);
 
     if (v == NULL || s == NULL) {
@@ -297,26 +297,49 @@ test_triggers(const slora_json_vocab_t *sv)
     ok(n == 1 && ids[0] == 4,
        "the tokens that hold a trigger whole and run on: %d", n);
 
-    /* after "<f": "=w" and "<f=w" go on into the first tag; "=x" into
-     * none (found by its first byte, the trigger's rest) */
+    /* after "<f": "=w" and "<f=w" go on into the first tag; "=x" and
+     * "={" into none (found by their first byte, the trigger's rest) */
     memset(row, 0, sizeof(row));
     (void) slora_json_triggers_feed(t, 2, v, 0);
-    slora_json_trigger_guard(t, 2, s, 0, v, ids, n, row);
-    refused = row[5] < -1e30f;
+    slora_json_trigger_guard(t, 2, s, 0, 1, v, ids, n, row);
+    refused = row[5] < -1e30f && row[9] < -1e30f;
     kept = row[1] == 0 && row[2] == 0 && row[4] == 0 && row[7] == 0
            && row[0] == 0 && row[3] == 0 && row[6] == 0 && row[8] == 0;
-    ok(refused && kept, "the guard refuses the token that completes a "
-       "trigger and runs on where no tag goes, and only it");
+    ok(refused && kept, "the guard refuses the tokens that complete a "
+       "trigger and run on where no tag goes, and only them");
 
     ok(t[0].tail_len == 2, "the guard tries copies: the triggers' own "
        "text kept");
 
     /* after "ab" no trigger is begun: "=x" is text like any */
+    ok(slora_json_triggers_begun(t, 2), "after \"<f\" a trigger is begun");
     (void) slora_json_triggers_feed(t, 2, v, 3);
     memset(row, 0, sizeof(row));
-    slora_json_trigger_guard(t, 2, s, 0, v, ids, n, row);
-    ok(row[5] == 0 && row[1] == 0, "where the output ends with no "
-       "trigger's first bytes, a token beginning with its rest is kept");
+    slora_json_trigger_guard(t, 2, s, 0, 1, v, ids, n, row);
+    ok(row[5] == 0 && row[1] == 0 && !slora_json_triggers_begun(t, 2),
+       "where the output ends with no trigger's first bytes, none is "
+       "begun, and a token beginning with its rest is kept");
+
+    /* a tool call's trigger: its value from the trigger's end, blanks
+     * skipped (slora_json_trigger_past) */
+    slora_json_schema_free(s);
+    s = slora_json_schema_parse("{\"type\":\"object\"}", 17, &err);
+
+    if (s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    t[1].len = 0;
+    t[0].tail_len = 0;
+    (void) slora_json_triggers_feed(t, 1, v, 0);
+    n = slora_json_trigger_tokens(t, 1, v, ids);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard(t, 1, s, 0, 0, v, ids, n, row);
+    refused = row[1] < -1e30f && row[5] < -1e30f && row[4] < -1e30f;
+    kept = row[9] == 0 && row[2] == 0 && row[7] == 0 && row[8] == 0;
+    ok(n == 1 && refused && kept, "a tool call's trigger: after \"<f\", "
+       "\"={\" goes on into the object and \"=\" ends with the trigger; "
+       "\"=w\", \"=x\" and \"<f=w\" are refused");
 
     slora_json_schema_free(s);
     slora_json_vocab_free(v);
@@ -486,6 +509,37 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        && run.errors == 0 && strcmp(text, free_text) != 0,
        "a trigger the free answer's token runs past (\"%s\"): the answer "
        "is another, and wherever it holds the trigger a tag follows", trig);
+
+    /* the same as a tool call's trigger (its value an object from the
+     * trigger's end, blanks skipped): the token is refused too, and
+     * wherever the answer holds the trigger an object follows */
+    req.id = 3;
+    req.json_schema = TAGS_SCHEMA;
+    req.json_schema_len = strlen(TAGS_SCHEMA);
+    req.json_form = SLORA_JSON_FORM_SCHEMA;
+    req.json_trigger = trig;
+    req.json_trigger_len = n;
+
+    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, &run);
+    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+
+    held = 1;
+
+    for (at = strstr(text, trig); at != NULL; at = strstr(at + 1, trig)) {
+        held &= at[n + strspn(at + n, " \n\t\r")] == '{';
+    }
+
+    ok(held && run.errors == 0 && strcmp(text, free_text) != 0,
+       "a tool call's trigger the free answer's token runs past: the "
+       "answer is another, and wherever it holds the trigger an object "
+       "follows");
+    req.json_trigger = NULL;
+    req.json_trigger_len = 0;
+    req.json_form = SLORA_JSON_FORM_TAGS;
 
     /* no triggers: the answer is one tag */
     snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"<t>\","

@@ -39,6 +39,10 @@ static void test_refused(void);
 static void test_automaton(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_triggers(const slora_json_vocab_t *v);
+static void test_guard_overlap(void);
+static void test_guard_random(void);
+static int guard_case(uint32_t *rng, int whole, int *refused);
+static uint32_t guard_rand(uint32_t *rng, uint32_t n);
 static void test_engine(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static int takes(const slora_json_schema_t *s, int compact, const char *text,
@@ -56,6 +60,8 @@ main(void)
     test_refused();
     test_automaton(tok, v);
     test_triggers(v);
+    test_guard_overlap();
+    test_guard_random();
     test_engine(tok, v);
 
     slora_json_vocab_free(v);
@@ -344,6 +350,283 @@ test_triggers(const slora_json_vocab_t *sv)
     slora_json_schema_free(s);
     slora_json_vocab_free(v);
     (void) sv;
+}
+
+
+/*
+ * Two triggers one token completes both: the one that ends first in its
+ * bytes is found (or the longer where they end alike), and the guard
+ * refuses or keeps the token by that one's tag, not by the other's,
+ * whose begin may refuse the byte after it.
+ */
+static void
+test_guard_overlap(void)
+{
+    int32_t                n, ids[4];
+    float                  row[4];
+    slora_err_t            err;
+    slora_json_vocab_t    *v;
+    slora_json_schema_t   *s;
+    slora_json_trigger_t   t[2];
+
+    /* 0 "x", 1 "f", 2 "fw#a", 3 "fw#1" */
+    static const char  *const early[] = { "x", "f", "fw#a", "fw#1" };
+    static const size_t  early_lens[] = { 1, 1, 4, 4 };
+    /* 0 "x", 1 "ff", 2 "w#1", 3 "wa" */
+    static const char  *const tie[] = { "x", "ff", "w#1", "wa" };
+    static const size_t  tie_lens[] = { 1, 2, 3, 2 };
+
+    const char  *early_tags = "{\"structures\":["
+        "{\"begin\":\"ffw#a\",\"schema\":{},\"end\":\"</>\"},"
+        "{\"begin\":\"xffwz\",\"schema\":{},\"end\":\"</>\"}],"
+        "\"triggers\":[\"ff\",\"xffw\"]}";
+    const char  *tie_tags = "{\"structures\":["
+        "{\"begin\":\"fwa\",\"schema\":{},\"end\":\"</>\"},"
+        "{\"begin\":\"ffw#1\",\"schema\":{},\"end\":\"</>\"}],"
+        "\"triggers\":[\"fw\",\"ffw\"]}";
+
+    /* after "xf": "fw#a" completes "ff" at its first byte, and "xffw" at
+     * its second, after which the tags' begins ("xffwz") refuse the '#' */
+    v = slora_json_vocab_from(early, early_lens, 4, &err);
+    s = slora_json_tags_parse(early_tags, strlen(early_tags), &err);
+
+    if (v == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(t, 0, sizeof(t));
+    memcpy(t[0].text, "ff", 2);
+    t[0].len = 2;
+    t[0].id = -1;
+    memcpy(t[1].text, "xffw", 4);
+    t[1].len = 4;
+    t[1].id = -1;
+    (void) slora_json_triggers_feed(t, 2, v, 0);
+    (void) slora_json_triggers_feed(t, 2, v, 1);
+    n = slora_json_trigger_tokens(t, 2, v, ids);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard(t, 2, s, 0, 1, v, ids, n, row);
+    ok(row[2] == 0 && row[3] < -1e30f, "a token completing two triggers: "
+       "the earlier's tag decides (\"fw#a\" kept, \"fw#1\" refused)");
+    slora_json_schema_free(s);
+    slora_json_vocab_free(v);
+
+    /* after "xff": "w#1" completes "fw" and "ffw" at one byte, the
+     * longer found, whose begin "ffw#1" goes on; "wa" goes on only into
+     * the shorter's, "fwa" */
+    v = slora_json_vocab_from(tie, tie_lens, 4, &err);
+    s = slora_json_tags_parse(tie_tags, strlen(tie_tags), &err);
+
+    if (v == NULL || s == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(t, 0, sizeof(t));
+    memcpy(t[0].text, "fw", 2);
+    t[0].len = 2;
+    t[0].id = -1;
+    memcpy(t[1].text, "ffw", 3);
+    t[1].len = 3;
+    t[1].id = -1;
+    (void) slora_json_triggers_feed(t, 2, v, 0);
+    (void) slora_json_triggers_feed(t, 2, v, 1);
+    n = slora_json_trigger_tokens(t, 2, v, ids);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard(t, 2, s, 0, 1, v, ids, n, row);
+    ok(row[2] == 0 && row[3] < -1e30f, "two triggers ending alike: the "
+       "longer's tag decides (\"w#1\" kept, \"wa\" refused)");
+    slora_json_schema_free(s);
+    slora_json_vocab_free(v);
+}
+
+
+/*
+ * The guard against trying every token: on random small vocabularies,
+ * triggers and text before, the tokens it refuses are exactly those
+ * that, fed to copies of the triggers, complete one and run on where
+ * the value does not go (a tag's begin after the trigger's text, or a
+ * tool call's object after its end), so that its shortcuts (the list of
+ * tokens holding a trigger whole, the runs found by bisection, the
+ * first byte past the trigger) miss none and refuse none more.
+ */
+static void
+test_guard_random(void)
+{
+    int       i, whole, bad, refused, all;
+    uint32_t  rng;
+
+    rng = 12345;
+
+    for (whole = 0; whole <= 1; whole++) {
+        bad = 0;
+        all = 0;
+
+        for (i = 0; i < 1000; i++) {
+            refused = 0;
+            bad += guard_case(&rng, whole, &refused);
+            all += refused;
+        }
+
+        ok(bad == 0 && all > 1000, "%s: the guard refuses what trying every "
+           "token refuses, on 1000 random vocabularies (%d cases apart, "
+           "%d tokens refused)", whole ? "a structural tag's triggers"
+           : "a tool call's trigger", bad, all);
+    }
+}
+
+
+/* One random case: 1 when the guard and trying every token disagree on
+ * some token; *refused, the tokens refused. */
+static int
+guard_case(uint32_t *rng, int whole, int *refused)
+{
+    int                    k, fired, apart;
+    char                   text[64][7], trig[2][4], tags[512];
+    size_t                 lens[64], len;
+    int32_t                i, id, n_vocab, n_ids, ids[64];
+    float                  row[64];
+    uint32_t               n, m;
+    slora_err_t            err;
+    slora_json_t           j;
+    slora_json_vocab_t    *v;
+    slora_json_schema_t   *s;
+    slora_json_trigger_t   t[2], tried[2];
+    const char            *texts[64];
+
+    static const char  alpha[] = "fw=<#a{ 1";
+    static const char  more[] = "w#a1{ ";
+
+    /* one or two distinct triggers of 1 to 3 bytes of "fw=", which
+     * overlap often */
+    n = 1 + guard_rand(rng, 2);
+
+    do {
+        memset(trig, 0, sizeof(trig));
+
+        for (k = 0; k < (int) n; k++) {
+            len = 1 + guard_rand(rng, 3);
+
+            for (m = 0; m < len; m++) {
+                trig[k][m] = alpha[guard_rand(rng, 3)];
+            }
+        }
+    } while (n == 2 && strcmp(trig[0], trig[1]) == 0);
+
+    /* 64 distinct tokens of 1 to 6 bytes: half random, half a trigger's
+     * first bytes (text that begins one) or its last ones and a few more
+     * (tokens that finish one and run on) */
+    for (n_vocab = 0; n_vocab < 64; /* void */) {
+        k = (int) guard_rand(rng, n);
+        len = strlen(trig[k]);
+        m = 1 + guard_rand(rng, (uint32_t) len);
+
+        if (n_vocab < 32) {
+            len = 1 + guard_rand(rng, 6);
+
+            for (m = 0; m < len; m++) {
+                text[n_vocab][m] = alpha[guard_rand(rng, sizeof(alpha) - 1)];
+            }
+
+        } else if (guard_rand(rng, 2) == 0) {
+            memcpy(text[n_vocab], trig[k], m);
+            len = m;
+
+        } else {
+            memcpy(text[n_vocab], trig[k] + len - m, m);
+            len = m + 1 + guard_rand(rng, 3);
+
+            for (/* void */; m < len; m++) {
+                text[n_vocab][m] = more[guard_rand(rng, sizeof(more) - 1)];
+            }
+        }
+
+        for (i = 0; i < n_vocab; i++) {
+            if (lens[i] == len && memcmp(text[i], text[n_vocab], len) == 0) {
+                break;
+            }
+        }
+
+        if (i == n_vocab) {
+            texts[n_vocab] = text[n_vocab];
+            lens[n_vocab++] = len;
+        }
+    }
+
+    if (whole) {
+        snprintf(tags, sizeof(tags), "{\"structures\":["
+                 "{\"begin\":\"%sw#a\",\"schema\":{\"type\":\"integer\"},"
+                 "\"end\":\"</>\"}%s%s%s],\"triggers\":[\"%s\"%s%s%s]}",
+                 trig[0], n == 2 ? ",{\"begin\":\"" : "",
+                 n == 2 ? trig[1] : "",
+                 n == 2 ? "w#1\",\"schema\":{\"type\":\"integer\"},"
+                          "\"end\":\"</>\"}" : "",
+                 trig[0], n == 2 ? ",\"" : "", n == 2 ? trig[1] : "",
+                 n == 2 ? "\"" : "");
+        s = slora_json_tags_parse(tags, strlen(tags), &err);
+
+    } else {
+        n = 1;
+        s = slora_json_schema_parse("{\"type\":\"object\"}", 17, &err);
+    }
+
+    v = slora_json_vocab_from(texts, lens, n_vocab, &err);
+
+    if (s == NULL || v == NULL) {
+        BAIL_OUT("%s", err.msg);
+    }
+
+    memset(t, 0, sizeof(t));
+
+    for (k = 0; k < (int) n; k++) {
+        t[k].len = (uint32_t) strlen(trig[k]);
+        memcpy(t[k].text, trig[k], t[k].len);
+        t[k].id = -1;
+    }
+
+    /* the text before: a few random tokens */
+    for (m = guard_rand(rng, 4); m > 0; m--) {
+        (void) slora_json_triggers_feed(t, n, v, (int32_t) guard_rand(rng,
+                                                                (uint32_t)
+                                                                n_vocab));
+    }
+
+    n_ids = slora_json_trigger_tokens(t, n, v, ids);
+    memset(row, 0, sizeof(row));
+    slora_json_trigger_guard(t, n, s, 0, whole, v, ids, n_ids, row);
+
+    apart = 0;
+
+    for (id = 0; id < n_vocab; id++) {
+        memcpy(tried, t, sizeof(t));
+        fired = slora_json_triggers_feed(tried, n, v, id);
+        slora_json_init(&j, s);
+
+        k = fired >= 0
+            && !(whole ? slora_json_trigger_whole(&tried[fired], &j, v, id)
+                       : slora_json_trigger_past(&tried[fired], &j, v, id));
+
+        apart |= k != (row[id] < -1e30f);
+        *refused += k;
+    }
+
+    if (apart) {
+        diag("apart: triggers \"%s\" \"%s\", tail \"%.*s\"", trig[0],
+             n == 2 ? trig[1] : "", (int) t[0].tail_len, t[0].tail);
+    }
+
+    slora_json_schema_free(s);
+    slora_json_vocab_free(v);
+
+    return apart;
+}
+
+
+static uint32_t
+guard_rand(uint32_t *rng, uint32_t n)
+{
+    *rng = *rng * 1664525u + 1013904223u;
+
+    return (*rng >> 8) % n;
 }
 
 

@@ -267,8 +267,9 @@ slora_engine_drafts(slora_engine_t *e)
 
 
 /* Whether q's pick is the host's: a penalty or a bias, log-
- * probabilities, stop ids held back, a structural tag's triggers
- * watched, or a draw the backend cannot make. */
+ * probabilities, stop ids held back, a lazy schema's triggers guarded
+ * this step (a token may complete one: slora_engine_guards_triggers),
+ * or a draw the backend cannot make. */
 int
 slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
 {

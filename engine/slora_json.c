@@ -99,6 +99,9 @@ static int slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c);
 static void slora_json_framed_begun(const slora_json_t *j,
     slora_json_frame_t *f, const slora_json_node_t *n);
+static uint64_t slora_json_texts_narrow(const slora_json_schema_t *s,
+    uint32_t first, uint32_t stride, uint32_t n, uint64_t cand, uint32_t a,
+    unsigned c, int *over);
 static int slora_json_literal_over(const slora_json_t *j,
     const slora_json_frame_t *f, const slora_json_node_t *n);
 static int slora_json_string(slora_json_t *j, slora_json_frame_t *f,
@@ -954,30 +957,11 @@ static int
 slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c)
 {
-    int                         over;
-    uint32_t                    k;
-    uint64_t                    cand;
-    const slora_json_text_t    *t;
-    const slora_json_schema_t  *s;
+    int       over;
+    uint64_t  cand;
 
-    s = j->schema;
-    cand = 0;
-    over = 0;
-
-    for (k = 0; k < n->n; k++) {
-        if (!(f->cand & ((uint64_t) 1 << k))) {
-            continue;
-        }
-
-        t = &s->texts[n->first + k];
-
-        if (t->len == f->a) {
-            over = 1;
-
-        } else if ((unsigned char) s->bytes[t->off + f->a] == c) {
-            cand |= (uint64_t) 1 << k;
-        }
-    }
+    cand = slora_json_texts_narrow(j->schema, n->first, 1, n->n, f->cand,
+                                   f->a, c, &over);
 
     if (cand == 0) {
         /* a text that ended here ends the value: c follows it */
@@ -992,6 +976,40 @@ slora_json_literal(slora_json_t *j, slora_json_frame_t *f,
     }
 
     return 1;
+}
+
+
+/* Of n texts (texts[first + stride * k]), the candidates cand that have
+ * byte c after their first a: the candidates left; *over 1 when one of
+ * cand ended after a bytes. */
+static uint64_t
+slora_json_texts_narrow(const slora_json_schema_t *s, uint32_t first,
+    uint32_t stride, uint32_t n, uint64_t cand, uint32_t a, unsigned c,
+    int *over)
+{
+    uint32_t                  k;
+    uint64_t                  left;
+    const slora_json_text_t  *t;
+
+    left = 0;
+    *over = 0;
+
+    for (k = 0; k < n; k++) {
+        if (!(cand & ((uint64_t) 1 << k))) {
+            continue;
+        }
+
+        t = &s->texts[first + stride * k];
+
+        if (t->len == a) {
+            *over = 1;
+
+        } else if ((unsigned char) s->bytes[t->off + a] == c) {
+            left |= (uint64_t) 1 << k;
+        }
+    }
+
+    return left;
 }
 
 
@@ -1025,9 +1043,8 @@ static int
 slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
     const slora_json_node_t *n, unsigned c)
 {
-    int                         blank;
+    int                         blank, over;
     unsigned                    e;
-    uint32_t                    k;
     uint64_t                    cand;
     const slora_json_text_t    *t;
     const slora_json_schema_t  *s;
@@ -1035,17 +1052,9 @@ slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
     s = j->schema;
 
     if (f->phase == SLORA_JSON_P_KEY) {
-        cand = 0;
-
-        for (k = 0; k < n->n; k++) {
-            t = &s->texts[n->first + 2 * k];
-
-            if ((f->cand & ((uint64_t) 1 << k)) && t->len > f->a
-                && (unsigned char) s->bytes[t->off + f->a] == c)
-            {
-                cand |= (uint64_t) 1 << k;
-            }
-        }
+        /* the begin texts, every other one of the node's texts */
+        cand = slora_json_texts_narrow(s, n->first, 2, n->n, f->cand, f->a,
+                                       c, &over);
 
         if (cand == 0) {
             return 0;

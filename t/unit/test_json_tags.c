@@ -40,11 +40,19 @@ static void test_automaton(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
 static void test_triggers(const slora_json_vocab_t *v);
 static void test_guard_overlap(void);
+static void overlap_row(const char *const *tokens, const char *tags,
+    const char *a, const char *b, float *row);
 static void test_guard_random(void);
 static int guard_case(uint32_t *rng, int whole, int *refused);
 static uint32_t guard_rand(uint32_t *rng, uint32_t n);
 static void test_engine(const slora_tokenizer_t *tok,
     const slora_json_vocab_t *v);
+static int printable(const char *text);
+static void tags_after(char *tags, size_t size, const char *trig,
+    const char *more);
+static void answer(slora_engine_t *e, slora_request_t *req, uint64_t id,
+    const char *schema, const slora_tokenizer_t *tok, chat_run_t *run,
+    char *text, size_t size);
 static int takes(const slora_json_schema_t *s, int compact, const char *text,
     int *done);
 
@@ -362,79 +370,72 @@ test_triggers(const slora_json_vocab_t *sv)
 static void
 test_guard_overlap(void)
 {
-    int32_t                n, ids[4];
-    float                  row[4];
+    float  row[4];
+
+    /* 0 "x", 1 "f", 2 "fw#a", 3 "fw#1" */
+    static const char  *const early[] = { "x", "f", "fw#a", "fw#1" };
+    /* 0 "x", 1 "ff", 2 "w#1", 3 "wa" */
+    static const char  *const tie[] = { "x", "ff", "w#1", "wa" };
+
+    /* after "xf": "fw#a" completes "ff" at its first byte, and "xffw" at
+     * its second, after which the tags' begins ("xffwz") refuse the '#' */
+    overlap_row(early, "{\"structures\":["
+                "{\"begin\":\"ffw#a\",\"schema\":{},\"end\":\"</>\"},"
+                "{\"begin\":\"xffwz\",\"schema\":{},\"end\":\"</>\"}],"
+                "\"triggers\":[\"ff\",\"xffw\"]}", "ff", "xffw", row);
+    ok(row[2] == 0 && row[3] < -1e30f, "a token completing two triggers: "
+       "the earlier's tag decides (\"fw#a\" kept, \"fw#1\" refused)");
+
+    /* after "xff": "w#1" completes "fw" and "ffw" at one byte, the
+     * longer found, whose begin "ffw#1" goes on; "wa" goes on only into
+     * the shorter's, "fwa" */
+    overlap_row(tie, "{\"structures\":["
+                "{\"begin\":\"fwa\",\"schema\":{},\"end\":\"</>\"},"
+                "{\"begin\":\"ffw#1\",\"schema\":{},\"end\":\"</>\"}],"
+                "\"triggers\":[\"fw\",\"ffw\"]}", "fw", "ffw", row);
+    ok(row[2] == 0 && row[3] < -1e30f, "two triggers ending alike: the "
+       "longer's tag decides (\"w#1\" kept, \"wa\" refused)");
+}
+
+
+/* The guard's row over a vocabulary of four tokens (NUL-terminated),
+ * the tags' triggers a and b, after tokens 0 and 1. */
+static void
+overlap_row(const char *const *tokens, const char *tags, const char *a,
+    const char *b, float *row)
+{
+    int32_t                i, n, ids[4];
+    size_t                 lens[4];
     slora_err_t            err;
     slora_json_vocab_t    *v;
     slora_json_schema_t   *s;
     slora_json_trigger_t   t[2];
 
-    /* 0 "x", 1 "f", 2 "fw#a", 3 "fw#1" */
-    static const char  *const early[] = { "x", "f", "fw#a", "fw#1" };
-    static const size_t  early_lens[] = { 1, 1, 4, 4 };
-    /* 0 "x", 1 "ff", 2 "w#1", 3 "wa" */
-    static const char  *const tie[] = { "x", "ff", "w#1", "wa" };
-    static const size_t  tie_lens[] = { 1, 2, 3, 2 };
+    for (i = 0; i < 4; i++) {
+        lens[i] = strlen(tokens[i]);
+    }
 
-    const char  *early_tags = "{\"structures\":["
-        "{\"begin\":\"ffw#a\",\"schema\":{},\"end\":\"</>\"},"
-        "{\"begin\":\"xffwz\",\"schema\":{},\"end\":\"</>\"}],"
-        "\"triggers\":[\"ff\",\"xffw\"]}";
-    const char  *tie_tags = "{\"structures\":["
-        "{\"begin\":\"fwa\",\"schema\":{},\"end\":\"</>\"},"
-        "{\"begin\":\"ffw#1\",\"schema\":{},\"end\":\"</>\"}],"
-        "\"triggers\":[\"fw\",\"ffw\"]}";
-
-    /* after "xf": "fw#a" completes "ff" at its first byte, and "xffw" at
-     * its second, after which the tags' begins ("xffwz") refuse the '#' */
-    v = slora_json_vocab_from(early, early_lens, 4, &err);
-    s = slora_json_tags_parse(early_tags, strlen(early_tags), &err);
+    v = slora_json_vocab_from(tokens, lens, 4, &err);
+    s = slora_json_tags_parse(tags, strlen(tags), &err);
 
     if (v == NULL || s == NULL) {
         BAIL_OUT("%s", err.msg);
     }
 
     memset(t, 0, sizeof(t));
-    memcpy(t[0].text, "ff", 2);
-    t[0].len = 2;
+    t[0].len = (uint32_t) strlen(a);
+    memcpy(t[0].text, a, t[0].len);
     t[0].id = -1;
-    memcpy(t[1].text, "xffw", 4);
-    t[1].len = 4;
+    t[1].len = (uint32_t) strlen(b);
+    memcpy(t[1].text, b, t[1].len);
     t[1].id = -1;
+
     (void) slora_json_triggers_feed(t, 2, v, 0);
     (void) slora_json_triggers_feed(t, 2, v, 1);
     n = slora_json_trigger_tokens(t, 2, v, ids);
-    memset(row, 0, sizeof(row));
+    memset(row, 0, 4 * sizeof(float));
     slora_json_trigger_guard(t, 2, s, 0, 1, v, ids, n, row);
-    ok(row[2] == 0 && row[3] < -1e30f, "a token completing two triggers: "
-       "the earlier's tag decides (\"fw#a\" kept, \"fw#1\" refused)");
-    slora_json_schema_free(s);
-    slora_json_vocab_free(v);
 
-    /* after "xff": "w#1" completes "fw" and "ffw" at one byte, the
-     * longer found, whose begin "ffw#1" goes on; "wa" goes on only into
-     * the shorter's, "fwa" */
-    v = slora_json_vocab_from(tie, tie_lens, 4, &err);
-    s = slora_json_tags_parse(tie_tags, strlen(tie_tags), &err);
-
-    if (v == NULL || s == NULL) {
-        BAIL_OUT("%s", err.msg);
-    }
-
-    memset(t, 0, sizeof(t));
-    memcpy(t[0].text, "fw", 2);
-    t[0].len = 2;
-    t[0].id = -1;
-    memcpy(t[1].text, "ffw", 3);
-    t[1].len = 3;
-    t[1].id = -1;
-    (void) slora_json_triggers_feed(t, 2, v, 0);
-    (void) slora_json_triggers_feed(t, 2, v, 1);
-    n = slora_json_trigger_tokens(t, 2, v, ids);
-    memset(row, 0, sizeof(row));
-    slora_json_trigger_guard(t, 2, s, 0, 1, v, ids, n, row);
-    ok(row[2] == 0 && row[3] < -1e30f, "two triggers ending alike: the "
-       "longer's tag decides (\"w#1\" kept, \"wa\" refused)");
     slora_json_schema_free(s);
     slora_json_vocab_free(v);
 }
@@ -447,7 +448,10 @@ test_guard_overlap(void)
  * the value does not go (a tag's begin after the trigger's text, or a
  * tool call's object after its end), so that its shortcuts (the list of
  * tokens holding a trigger whole, the runs found by bisection, the
- * first byte past the trigger) miss none and refuse none more.
+ * first byte past the trigger) miss none and refuse none more; and a
+ * step the engine leaves to the backend unguarded (no token holding a
+ * trigger whole, the text ending with no trigger's first bytes) is one
+ * where it refuses none.
  */
 static void
 test_guard_random(void)
@@ -480,8 +484,8 @@ test_guard_random(void)
 static int
 guard_case(uint32_t *rng, int whole, int *refused)
 {
-    int                    k, fired, apart;
-    char                   text[64][7], trig[2][4], tags[512];
+    int                    k, fired, apart, begun;
+    char                   text[64][7], trig[2][5], tags[512];
     size_t                 lens[64], len;
     int32_t                i, id, n_vocab, n_ids, ids[64];
     float                  row[64];
@@ -496,7 +500,7 @@ guard_case(uint32_t *rng, int whole, int *refused)
     static const char  alpha[] = "fw=<#a{ 1";
     static const char  more[] = "w#a1{ ";
 
-    /* one or two distinct triggers of 1 to 3 bytes of "fw=", which
+    /* one or two distinct triggers of 1 to 4 bytes of "fw=", which
      * overlap often */
     n = 1 + guard_rand(rng, 2);
 
@@ -504,7 +508,7 @@ guard_case(uint32_t *rng, int whole, int *refused)
         memset(trig, 0, sizeof(trig));
 
         for (k = 0; k < (int) n; k++) {
-            len = 1 + guard_rand(rng, 3);
+            len = 1 + guard_rand(rng, 4);
 
             for (m = 0; m < len; m++) {
                 trig[k][m] = alpha[guard_rand(rng, 3)];
@@ -593,6 +597,7 @@ guard_case(uint32_t *rng, int whole, int *refused)
     n_ids = slora_json_trigger_tokens(t, n, v, ids);
     memset(row, 0, sizeof(row));
     slora_json_trigger_guard(t, n, s, 0, whole, v, ids, n_ids, row);
+    begun = n_ids > 0 || slora_json_triggers_begun(t, n);
 
     apart = 0;
 
@@ -607,6 +612,9 @@ guard_case(uint32_t *rng, int whole, int *refused)
 
         apart |= k != (row[id] < -1e30f);
         *refused += k;
+
+        /* a step the engine leaves unguarded refuses nothing */
+        apart |= k && !begun;
     }
 
     if (apart) {
@@ -630,6 +638,53 @@ guard_rand(uint32_t *rng, uint32_t n)
 }
 
 
+/* Whether text is printable ASCII but a quote or a backslash (a
+ * trigger written into a JSON string as it is). */
+static int
+printable(const char *text)
+{
+    for (/* void */; *text != '\0'; text++) {
+        if (*text < 0x20 || *text > 0x7e || *text == '"' || *text == '\\') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* One tag after trigger trig (its begin trig "<t>", TAGS_SCHEMA, end
+ * "</t>"), more added to the object, into tags. */
+static void
+tags_after(char *tags, size_t size, const char *trig, const char *more)
+{
+    snprintf(tags, size, "{\"structures\":[{\"begin\":\"%s<t>\","
+             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
+             "\"triggers\":[\"%s\"]%s}", trig, trig, more);
+}
+
+
+/* req (id, schema) through engine e to its end: its text. */
+static void
+answer(slora_engine_t *e, slora_request_t *req, uint64_t id,
+    const char *schema, const slora_tokenizer_t *tok, chat_run_t *run,
+    char *text, size_t size)
+{
+    slora_err_t  err;
+
+    req->id = id;
+    req->json_schema = schema;
+    req->json_schema_len = strlen(schema);
+
+    if (slora_engine_submit(e, req, &err) != SLORA_OK) {
+        BAIL_OUT("submit: %s", err.msg);
+    }
+
+    chat_run_steps(e, run);
+    chat_run_text(tok, run->tokens[id], run->n[id], text, size);
+}
+
+
 /*
  * SmolLM2 answers freely. A trigger made of that answer's first tokens'
  * text comes where the free answer has it, and the tag follows it; a
@@ -643,8 +698,9 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     int                   whole, done, held;
     char                  text[4096], free_text[4096], trig[64];
     char                  tags[1024], *at;
-    size_t                n;
-    int32_t               k, ids[CHAT_RUN_TOKENS], stop[8];
+    size_t                n, m;
+    int32_t               k, ids[CHAT_RUN_TOKENS], stop[8], n_free;
+    int32_t               free_ids[CHAT_RUN_TOKENS];
     chat_run_t            run;
     slora_err_t           err;
     slora_engine_t       *e;
@@ -664,6 +720,8 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     chat_run_steps(e, &run);
     chat_run_text(tok, run.tokens[0], run.n[0], free_text, sizeof(free_text));
     diag("free: %s", free_text);
+    n_free = run.n[0];
+    memcpy(free_ids, run.tokens[0], (size_t) n_free * sizeof(int32_t));
 
     /* the first tokens' text, 4 bytes or more */
     n = 0;
@@ -685,21 +743,9 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     ok(n >= 4 && n <= SLORA_JSON_TRIGGER_MAX && *at == '\0',
        "the trigger: the free answer's first %d tokens, \"%s\"", k, trig);
 
-    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
-             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
-             "\"triggers\":[\"%s\"]}", trig, trig);
-
-    req.id = 1;
-    req.json_schema = tags;
-    req.json_schema_len = strlen(tags);
+    tags_after(tags, sizeof(tags), trig, "");
     req.json_form = SLORA_JSON_FORM_TAGS;
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[1], run.n[1], text, sizeof(text));
+    answer(e, &req, 1, tags, tok, &run, text, sizeof(text));
 
     s = slora_json_tags_parse(tags, strlen(tags), &err);
     at = strstr(text, "</t>");
@@ -722,19 +768,8 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        : "the model's own stop token after it");
 
     /* stop_after_first: the tag's end ends the answer */
-    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
-             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
-             "\"triggers\":[\"%s\"],\"stop_after_first\":true}", trig, trig);
-    req.id = 2;
-    req.json_schema = tags;
-    req.json_schema_len = strlen(tags);
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[2], run.n[2], text, sizeof(text));
+    tags_after(tags, sizeof(tags), trig, ",\"stop_after_first\":true");
+    answer(e, &req, 2, tags, tok, &run, text, sizeof(text));
     n = strlen(text);
     ok(run.finish[2] == SLORA_FINISH_STOP && run.stopped_by[2] == -1
        && n > 4 && strcmp(text + n - 4, "</t>") == 0
@@ -744,21 +779,10 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     /* behind a gate of the same text (a think block's end), the trigger
      * passes the gate at the answer's start and begins no tag there:
      * the free answer, as the trigger does not come again in it */
-    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
-             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
-             "\"triggers\":[\"%s\"]}", trig, trig);
-    req.id = 3;
-    req.json_schema = tags;
-    req.json_schema_len = strlen(tags);
+    tags_after(tags, sizeof(tags), trig, "");
     req.json_gate = trig;
     req.json_gate_len = strlen(trig);
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+    answer(e, &req, 3, tags, tok, &run, text, sizeof(text));
     ok(strcmp(text, free_text) == 0 && strstr(free_text + 1, trig) == NULL,
        "behind a gate the trigger passes at the start: the free answer");
     req.json_gate = NULL;
@@ -767,19 +791,8 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     /* the trigger less its last byte: the free answer runs past it */
     n = strlen(trig) - 1;
     trig[n] = '\0';
-    snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"%s<t>\","
-             "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
-             "\"triggers\":[\"%s\"]}", trig, trig);
-    req.id = 3;
-    req.json_schema = tags;
-    req.json_schema_len = strlen(tags);
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+    tags_after(tags, sizeof(tags), trig, "");
+    answer(e, &req, 3, tags, tok, &run, text, sizeof(text));
 
     held = 1;
 
@@ -796,19 +809,10 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     /* the same as a tool call's trigger (its value an object from the
      * trigger's end, blanks skipped): the token is refused too, and
      * wherever the answer holds the trigger an object follows */
-    req.id = 3;
-    req.json_schema = TAGS_SCHEMA;
-    req.json_schema_len = strlen(TAGS_SCHEMA);
     req.json_form = SLORA_JSON_FORM_SCHEMA;
     req.json_trigger = trig;
     req.json_trigger_len = n;
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[3], run.n[3], text, sizeof(text));
+    answer(e, &req, 3, TAGS_SCHEMA, tok, &run, text, sizeof(text));
 
     held = 1;
 
@@ -824,34 +828,61 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     req.json_trigger_len = 0;
     req.json_form = SLORA_JSON_FORM_TAGS;
 
+    /* a trigger a token of the free answer holds whole, a byte after
+     * it, the text before it ending with none of the trigger's first
+     * bytes: a step the backend would draw unguarded but for the list of
+     * such tokens, which the guard refuses */
+    trig[0] = '\0';
+
+    for (k = 0; k < n_free && trig[0] == '\0'; k++) {
+        n = chat_run_text(tok, free_ids, k, text, sizeof(text));
+
+        if (chat_run_text(tok, free_ids, k + 1, trig, sizeof(trig)) < n + 4
+            || !printable(trig + n))
+        {
+            trig[0] = '\0';
+            continue;
+        }
+
+        memmove(trig, trig + n, strlen(trig + n) + 1);
+        trig[strlen(trig) - 1] = '\0';
+
+        for (m = 1; m < strlen(trig); m++) {
+            if (n >= m && strncmp(text + n - m, trig, m) == 0) {
+                trig[0] = '\0';
+                break;
+            }
+        }
+    }
+
+    ok(trig[0] != '\0', "a token of the free answer of 4 bytes or more, "
+       "the trigger its text less its last: \"%s\"", trig);
+    tags_after(tags, sizeof(tags), trig, "");
+    answer(e, &req, 3, tags, tok, &run, text, sizeof(text));
+    n = strlen(trig);
+    held = 1;
+
+    for (at = strstr(text, trig); at != NULL; at = strstr(at + 1, trig)) {
+        held &= strncmp(at + n, "<t>", 3) == 0;
+    }
+
+    ok(held && run.errors == 0 && strcmp(text, free_text) != 0,
+       "a token holding the trigger whole runs past it: the answer is "
+       "another, and wherever it holds the trigger a tag follows");
+
     /* no triggers: the answer is one tag */
     snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"<t>\","
              "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"
              "\"triggers\":[]}");
-    req.id = 0;
-    req.json_schema = tags;
-    req.json_schema_len = strlen(tags);
     slora_json_schema_free(s);
     s = slora_json_tags_parse(tags, strlen(tags), &err);
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
     ok(run.finish[0] == SLORA_FINISH_STOP && takes(s, 0, text, &done)
        && done, "no triggers: the answer one tag, whole");
 
     /* compact: the same tag with no blank outside its strings */
     req.json_compact = 1;
-
-    if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
-        BAIL_OUT("submit: %s", err.msg);
-    }
-
-    chat_run_steps(e, &run);
-    chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+    answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
     diag("compact: %s", text);
     ok(run.finish[0] == SLORA_FINISH_STOP && takes(s, 1, text, &done)
        && done, "compact: the tag whole, no blank outside its strings");

@@ -19,6 +19,8 @@
 static void slora_engine_done(slora_engine_req_t *q, int32_t tok,
     slora_finish_e finish, slora_event_cb cb, void *data);
 static float slora_engine_margin(const float *logits, int32_t vocab);
+static void slora_engine_trigger_came(const slora_engine_t *e,
+    slora_engine_req_t *q, int k, int32_t tok);
 
 
 /*
@@ -35,7 +37,6 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     int                           stop, k;
     int32_t                       j;
     slora_event_t                 ev;
-    const slora_json_trigger_t   *t;
 
     stop = 0;
     for (j = 0; j < q->n_stop; j++) {
@@ -43,32 +44,25 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     }
 
     if (q->gate.len > 0 && tok >= 0) {
-        /* the trigger counts from the gate on (the token that passes it
-         * is not looked at for the trigger) */
+        /* the triggers count from the gate on: the token that passes it
+         * is looked at for one in its bytes after the gate (not for a
+         * lead trigger, which opens the answer) */
         if (slora_json_trigger_feed(&q->gate, e->json_vocab, tok)) {
             q->gate.len = 0;
+            k = slora_json_triggers_feed_past(q->trigger, q->n_triggers,
+                                              e->json_vocab, tok,
+                                              q->gate.past);
+
+            if (k >= 0) {
+                slora_engine_trigger_came(e, q, k, tok);
+            }
         }
 
     } else if (!q->sampling.json && tok >= 0
                && (k = slora_json_triggers_feed(q->trigger, q->n_triggers,
                                                 e->json_vocab, tok)) >= 0)
     {
-        /* a trigger came: the schema holds from the next token (a lead
-         * trigger's value has begun, or the token ran on past the
-         * trigger: from where it is; the guard refuses a token that runs
-         * on where the value does not go, but a lead trigger's first
-         * token, drawn freely, may, and leaves the answer free) */
-        t = &q->trigger[k];
-        slora_json_init(&q->json, q->schema);
-        q->json.compact = q->json_compact;
-        q->sampling.json = t->lead
-                           ? slora_json_trigger_lead(t, &q->json,
-                                                     e->json_vocab, tok)
-                           : q->trigger_whole
-                           ? slora_json_trigger_whole(t, &q->json,
-                                                      e->json_vocab, tok)
-                           : slora_json_trigger_past(t, &q->json,
-                                                     e->json_vocab, tok);
+        slora_engine_trigger_came(e, q, k, tok);
 
     } else if (q->sampling.json
                && !(stop && slora_json_may_end(&q->json))
@@ -263,6 +257,32 @@ slora_engine_drafts(slora_engine_t *e)
         r->n_tokens += n;
         r->n_draft = n;
     }
+}
+
+
+/* Trigger k of q came with token tok: the schema holds from the next
+ * token (a lead trigger's value has begun, or the token ran on past the
+ * trigger: from where it is; the guard refuses a token that runs on
+ * where the value does not go, but a lead trigger's first token, drawn
+ * freely, may, and leaves the answer free, as may the token that passes
+ * the gate). */
+static void
+slora_engine_trigger_came(const slora_engine_t *e, slora_engine_req_t *q,
+    int k, int32_t tok)
+{
+    const slora_json_trigger_t  *t;
+
+    t = &q->trigger[k];
+    slora_json_init(&q->json, q->schema);
+    q->json.compact = q->json_compact;
+    q->sampling.json = t->lead
+                       ? slora_json_trigger_lead(t, &q->json, e->json_vocab,
+                                                 tok)
+                       : q->trigger_whole
+                       ? slora_json_trigger_whole(t, &q->json, e->json_vocab,
+                                                  tok)
+                       : slora_json_trigger_past(t, &q->json, e->json_vocab,
+                                                 tok);
 }
 
 

@@ -369,6 +369,11 @@ int slora_json_trigger_lead(const slora_json_trigger_t *t, slora_json_t *j,
 int slora_json_triggers_feed(slora_json_trigger_t *t, uint32_t n,
     const slora_json_vocab_t *v, int32_t id);
 
+/* As slora_json_triggers_feed, the last past bytes of token id alone
+ * (those after a gate it passed), to the triggers that are not lead. */
+int slora_json_triggers_feed_past(slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t id, uint32_t past);
+
 /* The tokens that hold one of the n triggers t[] whole with bytes after
  * it into ids[] (room for the vocabulary): how many. */
 int32_t slora_json_trigger_tokens(const slora_json_trigger_t *t, uint32_t n,

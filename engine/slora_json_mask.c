@@ -96,9 +96,13 @@ static int32_t slora_json_trigger_range(const slora_json_trigger_t *t,
     uint32_t m, const slora_json_vocab_t *v, int32_t *lo);
 static int slora_json_prefix_cmp(const char *q, uint32_t len,
     const char *p, uint32_t m);
+static int slora_json_trigger_scan(slora_json_trigger_t *t, const char *p,
+    size_t n);
+static int slora_json_triggers_look(slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t id, int64_t past);
 static size_t slora_json_trigger_end(const slora_json_trigger_t *t,
     const char *p, size_t n);
-static void slora_json_trigger_bytes(const slora_json_trigger_t *t,
+static void slora_json_trigger_takes(const slora_json_trigger_t *t,
     const slora_json_schema_t *s, int compact, int whole, uint8_t *takes);
 static int slora_json_trigger_first(const slora_json_trigger_t *t,
     uint32_t n, uint32_t k, const char *p, size_t len, size_t m);
@@ -511,7 +515,7 @@ int
 slora_json_trigger_feed(slora_json_trigger_t *t,
     const slora_json_vocab_t *v, int32_t id)
 {
-    size_t       n, keep, skip, end;
+    size_t       n, keep, skip;
     const char  *p;
 
     if (t->len == 0 || id < 0 || id >= v->n_vocab) {
@@ -553,6 +557,18 @@ slora_json_trigger_feed(slora_json_trigger_t *t,
 
         return t->seen == t->len;
     }
+
+    return slora_json_trigger_scan(t, p, n);
+}
+
+
+/* Bytes p[0..n) that end a token, looked at by trigger t (not lead): 1
+ * when they complete it (t->past of them after it), else kept in its
+ * tail. */
+static int
+slora_json_trigger_scan(slora_json_trigger_t *t, const char *p, size_t n)
+{
+    size_t  end, keep;
 
     end = slora_json_trigger_end(t, p, n);
 
@@ -643,15 +659,46 @@ int
 slora_json_triggers_feed(slora_json_trigger_t *t, uint32_t n,
     const slora_json_vocab_t *v, int32_t id)
 {
-    int       found;
+    return slora_json_triggers_look(t, n, v, id, -1);
+}
+
+
+int
+slora_json_triggers_feed_past(slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t id, uint32_t past)
+{
+    if (id < 0 || id >= v->n_vocab || past == 0
+        || past > v->off[id + 1] - v->off[id])
+    {
+        return -1;
+    }
+
+    return slora_json_triggers_look(t, n, v, id, (int64_t) past);
+}
+
+
+/* The n triggers fed token id (past < 0) or its last past bytes (lead
+ * triggers then not): the index of the one found (the earliest end in
+ * the bytes, the longer where two end alike), each then forgetting the
+ * text before it, or -1. */
+static int
+slora_json_triggers_look(slora_json_trigger_t *t, uint32_t n,
+    const slora_json_vocab_t *v, int32_t id, int64_t past)
+{
+    int       found, hit;
     uint32_t  k;
 
     found = -1;
 
     for (k = 0; k < n; k++) {
-        if (slora_json_trigger_feed(&t[k], v, id)
-            && (found < 0 || t[k].past > t[found].past
-                || (t[k].past == t[found].past && t[k].len > t[found].len)))
+        hit = past < 0 ? slora_json_trigger_feed(&t[k], v, id)
+              : t[k].len > 0 && !t[k].lead
+                && slora_json_trigger_scan(&t[k], v->bytes + v->off[id + 1]
+                                                  - past, (size_t) past);
+
+        if (hit && (found < 0 || t[k].past > t[found].past
+                    || (t[k].past == t[found].past
+                        && t[k].len > t[found].len)))
         {
             found = (int) k;
         }
@@ -863,7 +910,7 @@ slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
             hi = slora_json_trigger_range(&t[k], m, v, &lo);
 
             if (lo < hi && takes[0] == 2) {
-                slora_json_trigger_bytes(&t[k], s, compact, whole, takes);
+                slora_json_trigger_takes(&t[k], s, compact, whole, takes);
             }
 
             for (i = lo; i < hi; i++) {
@@ -896,7 +943,7 @@ slora_json_trigger_guard(const slora_json_trigger_t *t, uint32_t n,
  * takes[b] 1 or 0; whole, after the trigger's own text; else from its
  * start, a blank too (slora_json_trigger_past skips blanks). */
 static void
-slora_json_trigger_bytes(const slora_json_trigger_t *t,
+slora_json_trigger_takes(const slora_json_trigger_t *t,
     const slora_json_schema_t *s, int compact, int whole, uint8_t *takes)
 {
     char          c;

@@ -697,7 +697,7 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 {
     int                   whole, done, held;
     char                  text[4096], free_text[4096], trig[64];
-    char                  tags[1024], *at;
+    char                  tags[1024], gate[64], gated[64], *at;
     size_t                n, m;
     int32_t               k, ids[CHAT_RUN_TOKENS], stop[8], n_free;
     int32_t               free_ids[CHAT_RUN_TOKENS];
@@ -705,7 +705,7 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     slora_err_t           err;
     slora_engine_t       *e;
     slora_request_t       req;
-    slora_json_schema_t  *s;
+    slora_json_schema_t  *s, *g;
 
     e = chat_run_engine(tok);
     chat_run_request(&req, tok, "Name a city and describe it.", ids, stop);
@@ -787,6 +787,36 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        "behind a gate the trigger passes at the start: the free answer");
     req.json_gate = NULL;
     req.json_gate_len = 0;
+
+    /* a gate the free answer's first token passes with a byte to spare,
+     * a trigger of that byte and the second token's text: the trigger
+     * begins in the token that passes the gate, and comes */
+    n = chat_run_text(tok, free_ids, 1, gate, sizeof(gate));
+    m = chat_run_text(tok, free_ids, 2, text, sizeof(text));
+    snprintf(gated, sizeof(gated), "%s", text + n - 1);
+    gate[n - 1] = '\0';
+    ok(n >= 2 && m > n && m - n + 1 <= SLORA_JSON_TRIGGER_MAX
+       && printable(gated), "a gate \"%s\", a trigger \"%s\"", gate,
+       gated);
+    tags_after(tags, sizeof(tags), gated, "");
+    req.json_gate = gate;
+    req.json_gate_len = strlen(gate);
+    answer(e, &req, 3, tags, tok, &run, text, sizeof(text));
+    req.json_gate = NULL;
+    req.json_gate_len = 0;
+    g = slora_json_tags_parse(tags, strlen(tags), &err);
+    at = strstr(text, "</t>");
+    whole = g != NULL && at != NULL && strncmp(text, free_text, m) == 0
+            && strncmp(text + m, "<t>", 3) == 0;
+
+    if (whole) {
+        at[4] = '\0';
+        whole = takes(g, 0, text + m - strlen(gated), &done) && done;
+    }
+
+    ok(whole, "a trigger begun in the token that passes the gate comes, "
+       "its tag whole after it");
+    slora_json_schema_free(g);
 
     /* the trigger less its last byte: the free answer runs past it */
     n = strlen(trig) - 1;

@@ -34,7 +34,7 @@
 
 static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_peaks(slora_engine_t *e);
-static int slora_engine_guard_set(const slora_engine_t *e,
+static int slora_engine_guard_set(slora_engine_t *e,
     slora_engine_req_t *q);
 static void slora_engine_trigger_set(const slora_engine_t *e,
     slora_json_trigger_t *t, const char *text, size_t len);
@@ -353,6 +353,7 @@ slora_engine_free(slora_engine_t *e)
     slora_sched_free(e->sched);
     slora_engine_host_free(&e->host);
     slora_json_vocab_free(e->json_vocab);
+    free(e->guard_ids);
     slora_adapters_free(e->adapters);
     slora_pool_free(e->pool);
 
@@ -1499,32 +1500,60 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
 
 
 /* q's guard list (slora_json_trigger_guard): the tokens that hold one
- * of its triggers whole and run on, a few of the vocabulary or none. */
+ * of its triggers whole and run on, a few of the vocabulary or none;
+ * the last list made kept by its triggers' texts, since the requests of
+ * one tool template or one client share them and a list is a walk of
+ * the whole vocabulary. */
 static int
-slora_engine_guard_set(const slora_engine_t *e, slora_engine_req_t *q)
+slora_engine_guard_set(slora_engine_t *e, slora_engine_req_t *q)
 {
-    int32_t  *guard;
+    int32_t   *ids, *shrunk, n;
+    uint32_t   k;
 
-    q->guard = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
+    for (k = 0; k < q->n_triggers && q->n_triggers == e->n_guard_of; k++) {
+        if (q->trigger[k].len != e->guard_of[k].len
+            || memcmp(q->trigger[k].text, e->guard_of[k].text,
+                      q->trigger[k].len) != 0)
+        {
+            break;
+        }
+    }
+
+    if (k < q->n_triggers || q->n_triggers != e->n_guard_of) {
+        ids = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
+
+        if (ids == NULL) {
+            return SLORA_ERROR;
+        }
+
+        n = slora_json_trigger_tokens(q->trigger, q->n_triggers,
+                                      e->json_vocab, ids);
+        shrunk = realloc(ids, (size_t) (n > 0 ? n : 1) * sizeof(int32_t));
+
+        if (shrunk != NULL) {
+            ids = shrunk;
+        }
+
+        free(e->guard_ids);
+        e->guard_ids = ids;
+        e->n_guard_ids = n;
+        e->n_guard_of = q->n_triggers;
+        memcpy(e->guard_of, q->trigger,
+               q->n_triggers * sizeof(slora_json_trigger_t));
+    }
+
+    if (e->n_guard_ids == 0) {
+        return SLORA_OK;
+    }
+
+    q->guard = malloc((size_t) e->n_guard_ids * sizeof(int32_t));
 
     if (q->guard == NULL) {
         return SLORA_ERROR;
     }
 
-    q->n_guard = slora_json_trigger_tokens(q->trigger, q->n_triggers,
-                                           e->json_vocab, q->guard);
-
-    if (q->n_guard == 0) {
-        free(q->guard);
-        q->guard = NULL;
-        return SLORA_OK;
-    }
-
-    guard = realloc(q->guard, (size_t) q->n_guard * sizeof(int32_t));
-
-    if (guard != NULL) {
-        q->guard = guard;
-    }
+    memcpy(q->guard, e->guard_ids, (size_t) e->n_guard_ids * sizeof(int32_t));
+    q->n_guard = e->n_guard_ids;
 
     return SLORA_OK;
 }

@@ -171,6 +171,14 @@ struct slora_engine_s {
     slora_engine_host_t     host;
     slora_json_vocab_t     *json_vocab;     /* NULL: no tokenizer, no JSON
                                                mode */
+    slora_json_trigger_t    guard_of[SLORA_JSON_TRIGGERS_MAX];
+                                            /* the triggers of the last
+                                               guard list made, n_guard_of
+                                               of them (requests of one
+                                               tool template share it) */
+    uint32_t                n_guard_of;
+    int32_t                *guard_ids;      /* [n_guard_ids]: that list */
+    int32_t                 n_guard_ids;
 
     int32_t                *tokens;         /* [max_batch_tokens] */
     slora_batch_seq_t      *seqs;           /* [max_running] */

@@ -697,7 +697,8 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
 {
     int                   whole, done, held;
     char                  text[4096], free_text[4096], trig[64];
-    char                  tags[1024], gate[64], gated[64], *at;
+    char                  tags[1024], gate[64], gated[64], again[4096];
+    char                 *at;
     size_t                n, m;
     int32_t               k, ids[CHAT_RUN_TOKENS], stop[8], n_free;
     int32_t               free_ids[CHAT_RUN_TOKENS];
@@ -899,6 +900,13 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     ok(held && run.errors == 0 && strcmp(text, free_text) != 0,
        "a token holding the trigger whole runs past it: the answer is "
        "another, and wherever it holds the trigger a tag follows");
+
+    /* again: the engine's list of such tokens kept from the last
+     * request of the same triggers, the same answer */
+    snprintf(again, sizeof(again), "%s", text);
+    answer(e, &req, 2, tags, tok, &run, text, sizeof(text));
+    ok(strcmp(text, again) == 0, "the same triggers again (the list "
+       "kept): the same answer");
 
     /* no triggers: the answer is one tag */
     snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"<t>\","

@@ -1,0 +1,85 @@
+/*
+ * bench_submit.c: times slora_engine_submit for requests with a lazy
+ * schema's trigger (tool_choice "auto"'s <tool_call>, Llama's
+ * <function=, a ReAct "Action: "), three requests of each trigger in a
+ * row on SmolLM2: the first makes the trigger guard's list of tokens
+ * that hold the trigger whole (a walk of the vocabulary), the others of
+ * the same triggers take the engine's kept list.
+ *
+ *     bench_submit
+ *
+ * The one idea: submit runs on the engine's one thread, between steps,
+ * so what it costs a request is what every running request waits.
+ *
+ * Build (from the repository root, after `make lib`):
+ *     cc -std=gnu11 -O2 -Iengine -Ikernels -It/unit bench/bench_submit.c \
+ *         build/libslora.a $(pkg-config --libs libcjson libpcre2-8 \
+ *         openblas hiredis libcrypto) -lpthread -lm -o build/bench_submit
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chat_run.h"
+#include "slora_core.h"
+#include "slora_json.h"
+
+
+int
+main(void)
+{
+    int                  t, r;
+    char                 text[64];
+    int64_t              t0;
+    int32_t              ids[CHAT_RUN_TOKENS], stop[8];
+    chat_run_t           run;
+    slora_err_t          err;
+    slora_engine_t      *e;
+    slora_request_t      req;
+    slora_tokenizer_t   *tok;
+
+    static const char  *const triggers[] = {
+        "<tool_call>", "<function=", "Action: "
+    };
+
+    tok = slora_tokenizer_load(CHAT_RUN_MODEL, &err);
+    if (tok == NULL) {
+        fprintf(stderr, "bench_submit: %s\n", err.msg);
+        return 1;
+    }
+
+    e = chat_run_engine(tok);
+    chat_run_request(&req, tok, "Hi", ids, stop);
+    req.sampling.max_tokens = 1;
+    req.json_schema = "{\"type\":\"object\"}";
+    req.json_schema_len = strlen(req.json_schema);
+    req.json_form = SLORA_JSON_FORM_SCHEMA;
+
+    for (t = 0; t < 3; t++) {
+        req.json_trigger = triggers[t];
+        req.json_trigger_len = strlen(triggers[t]);
+
+        for (r = 0; r < 3; r++) {
+            req.id = (uint64_t) r;
+            t0 = slora_now_ns();
+
+            if (slora_engine_submit(e, &req, &err) != SLORA_OK) {
+                fprintf(stderr, "bench_submit: %s\n", err.msg);
+                return 1;
+            }
+
+            printf("%-12s request %d: %8.1f us\n", triggers[t], r,
+                   (double) (slora_now_ns() - t0) / 1e3);
+        }
+
+        /* the requests run: request 0's one token */
+        chat_run_steps(e, &run);
+        chat_run_text(tok, run.tokens[0], run.n[0], text, sizeof(text));
+        printf("%-12s answered \"%s\"\n", triggers[t], text);
+    }
+
+    slora_engine_free(e);
+    slora_tokenizer_free(tok);
+
+    return 0;
+}

@@ -14,6 +14,7 @@
 #define CHAT_RUN_H
 
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tap.h"
@@ -33,6 +34,7 @@ typedef struct {
     int32_t         stopped_by[4];  /* the DONE event's token: the stop id
                                        that ended it, -1 for none */
     int             errors;
+    char            error[256];     /* the last error's message */
 } chat_run_t;
 
 
@@ -125,6 +127,7 @@ chat_run_event(void *data, const slora_event_t *ev)
 
     } else if (ev->type == SLORA_EV_ERROR) {
         diag("request %d: %s", i, ev->error);
+        snprintf(run->error, sizeof(run->error), "%s", ev->error);
         run->errors++;
     }
 }

@@ -908,6 +908,18 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     ok(strcmp(text, again) == 0, "the same triggers again (the list "
        "kept): the same answer");
 
+    /* that token the only one allowed: the guard leaves none, and says
+     * why */
+    req.sampling.n_allowed = 1;
+    req.sampling.allowed_ids[0] = free_ids[k - 1];
+    answer(e, &req, 2, tags, tok, &run, text, sizeof(text));
+    req.sampling.n_allowed = 0;
+    ok(run.errors == 1 && run.n[2] == 0
+       && strstr(run.error, "write a trigger that no call or tag may "
+                            "follow") != NULL,
+       "allowed_token_ids of that token alone: an error naming the "
+       "trigger: %s", run.error);
+
     /* no triggers: the answer is one tag */
     snprintf(tags, sizeof(tags), "{\"structures\":[{\"begin\":\"<t>\","
              "\"schema\":" TAGS_SCHEMA ",\"end\":\"</t>\"}],"

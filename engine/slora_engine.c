@@ -34,12 +34,6 @@
 
 static size_t slora_engine_pool_size(const slora_engine_t *e);
 static void slora_engine_peaks(slora_engine_t *e);
-static int slora_engine_guard_set(slora_engine_t *e,
-    slora_engine_req_t *q);
-static void slora_engine_trigger_set(const slora_engine_t *e,
-    slora_json_trigger_t *t, const char *text, size_t len);
-static int32_t slora_engine_control_id(const slora_engine_t *e,
-    const char *text, size_t len);
 static int slora_engine_run(slora_engine_t *e, slora_sched_step_t *step,
     slora_event_cb cb, void *data);
 static void slora_engine_picks(slora_engine_t *e,
@@ -387,9 +381,7 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     int                       rc;
     int32_t                   i, k, len, vocab, cap;
     int64_t                   now;
-    size_t                    size, text_len;
-    uint32_t                  t;
-    const char               *text;
+    size_t                    size;
     slora_engine_req_t       *q;
     const slora_sampling_t   *sp;
 
@@ -686,72 +678,11 @@ slora_engine_submit(slora_engine_t *e, const slora_request_t *req,
     q->max_tokens = sp->max_tokens;
     slora_rng_seed(&q->rng, sp->seed);
 
-    if (req->json_schema != NULL) {
-        q->schema = slora_json_form_parse(req->json_form, req->json_schema,
-                                          req->json_schema_len, err);
-
-        if (q->schema == NULL) {
-            slora_err_prefix(err, "request %llu: %s",
-                             (unsigned long long) req->id,
-                             slora_json_form_name(req->json_form));
-            slora_engine_req_free(q);
-            return SLORA_ERROR;
-        }
-
-        if (req->json_trigger != NULL) {
-            slora_engine_trigger_set(e, &q->trigger[0], req->json_trigger,
-                                     req->json_trigger_len);
-            q->trigger[0].lead = req->json_trigger_lead
-                                 == SLORA_TRIGGER_LEAD;
-            q->trigger_ends = req->json_trigger_lead != 0;
-            q->n_triggers = 1;
-
-        } else if (req->json_form == SLORA_JSON_FORM_TAGS) {
-            /* a structural tag's: its begin goes on from the trigger */
-            q->n_triggers = slora_json_tags_triggers(q->schema);
-            q->trigger_ends = slora_json_tags_end_first(q->schema) != 0;
-            q->trigger_whole = 1;
-
-            for (t = 0; t < q->n_triggers; t++) {
-                text = slora_json_tags_trigger(q->schema, t, &text_len);
-                slora_engine_trigger_set(e, &q->trigger[t], text, text_len);
-            }
-        }
-
-        if (req->json_trigger != NULL
-            && req->json_form == SLORA_JSON_FORM_TAGS
-            && slora_json_tags_triggers(q->schema) > 0)
-        {
-            slora_engine_req_free(q);
-            return slora_err_set(err, SLORA_ERROR, "request %llu: a "
-                                 "structural tag with triggers takes no "
-                                 "other trigger",
-                                 (unsigned long long) req->id);
-        }
-
-        if (req->json_gate != NULL && q->n_triggers == 0) {
-            slora_engine_req_free(q);
-            return slora_err_set(err, SLORA_ERROR, "request %llu: a gate "
-                                 "needs a trigger",
-                                 (unsigned long long) req->id);
-        }
-
-        /* a trigger written begins its value, or is not drawn */
-        if (q->n_triggers > 0 && !q->trigger[0].lead
-            && slora_engine_guard_set(e, q) != SLORA_OK)
-        {
-            slora_engine_req_free(q);
-            return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
-                                 (unsigned long long) req->id);
-        }
-
-        /* a lazy schema holds from its trigger on */
-        q->sampling.json = q->n_triggers == 0;
-
-        if (req->json_gate != NULL) {
-            slora_engine_trigger_set(e, &q->gate, req->json_gate,
-                                     req->json_gate_len);
-        }
+    if (req->json_schema != NULL
+        && slora_engine_lazy_set(e, q, req, err) != SLORA_OK)
+    {
+        slora_engine_req_free(q);
+        return SLORA_ERROR;
     }
 
     q->json_compact = req->json_compact != 0;
@@ -1496,96 +1427,4 @@ slora_engine_scores(slora_engine_t *e, const slora_sched_item_t *it,
         ev.top_logprobs = sc->top_lp;
         cb(data, &ev);
     }
-}
-
-
-/* q's guard list (slora_json_trigger_guard): the tokens that hold one
- * of its triggers whole and run on, a few of the vocabulary or none;
- * the last list made kept by its triggers' texts, since the requests of
- * one tool template or one client share them and a list is a walk of
- * the whole vocabulary. */
-static int
-slora_engine_guard_set(slora_engine_t *e, slora_engine_req_t *q)
-{
-    int32_t   *ids, *shrunk, n;
-    uint32_t   k;
-
-    for (k = 0; k < q->n_triggers && q->n_triggers == e->n_guard_of; k++) {
-        if (q->trigger[k].len != e->guard_of[k].len
-            || memcmp(q->trigger[k].text, e->guard_of[k].text,
-                      q->trigger[k].len) != 0)
-        {
-            break;
-        }
-    }
-
-    if (k < q->n_triggers || q->n_triggers != e->n_guard_of) {
-        ids = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
-
-        if (ids == NULL) {
-            return SLORA_ERROR;
-        }
-
-        n = slora_json_trigger_tokens(q->trigger, q->n_triggers,
-                                      e->json_vocab, ids);
-        shrunk = realloc(ids, (size_t) (n > 0 ? n : 1) * sizeof(int32_t));
-
-        if (shrunk != NULL) {
-            ids = shrunk;
-        }
-
-        free(e->guard_ids);
-        e->guard_ids = ids;
-        e->n_guard_ids = n;
-        e->n_guard_of = q->n_triggers;
-        memcpy(e->guard_of, q->trigger,
-               q->n_triggers * sizeof(slora_json_trigger_t));
-    }
-
-    if (e->n_guard_ids == 0) {
-        return SLORA_OK;
-    }
-
-    q->guard = malloc((size_t) e->n_guard_ids * sizeof(int32_t));
-
-    if (q->guard == NULL) {
-        return SLORA_ERROR;
-    }
-
-    memcpy(q->guard, e->guard_ids, (size_t) e->n_guard_ids * sizeof(int32_t));
-    q->n_guard = e->n_guard_ids;
-
-    return SLORA_OK;
-}
-
-
-/* A trigger (or a gate) watching for text[0..len) (1 to
- * SLORA_JSON_TRIGGER_MAX bytes), and for the control token whose text
- * it is. */
-static void
-slora_engine_trigger_set(const slora_engine_t *e, slora_json_trigger_t *t,
-    const char *text, size_t len)
-{
-    memcpy(t->text, text, len);
-    t->len = (uint32_t) len;
-    t->id = slora_engine_control_id(e, text, len);
-}
-
-
-/* The control token whose text is text[0..len) (Mistral's
- * [TOOL_CALLS]), -1 where the model's vocabulary has none. */
-static int32_t
-slora_engine_control_id(const slora_engine_t *e, const char *text,
-    size_t len)
-{
-    int32_t  id;
-
-    if (e->conf.tokenizer == NULL) {
-        return -1;
-    }
-
-    id = slora_tokenizer_find(e->conf.tokenizer, text, len);
-
-    return id >= 0 && slora_tokenizer_is_special(e->conf.tokenizer, id)
-           ? id : -1;
 }

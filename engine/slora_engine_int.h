@@ -322,6 +322,12 @@ typedef struct {
 void slora_engine_log_step(slora_engine_t *e, const slora_sched_step_t *step,
     const slora_engine_times_t *t);
 
+/* slora_engine_lazy.c */
+/* q's schema compiled from req, and its triggers, gate and guard list
+ * set (req->json_schema not NULL); on error q is the caller's to free. */
+int slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
+    const slora_request_t *req, slora_err_t *err);
+
 /* slora_engine_host.c */
 /* 1 while q's stop ids may not be drawn yet (sampling.min_tokens). */
 #define slora_engine_holds_stops(q)                                           \

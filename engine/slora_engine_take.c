@@ -34,9 +34,9 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
     const slora_engine_pick_t *pk, int32_t row, slora_event_cb cb,
     void *data)
 {
-    int                           stop, k;
-    int32_t                       j;
-    slora_event_t                 ev;
+    int            stop, k;
+    int32_t        j;
+    slora_event_t  ev;
 
     stop = 0;
     for (j = 0; j < q->n_stop; j++) {

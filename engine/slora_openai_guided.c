@@ -757,6 +757,7 @@ slora_openai_format_names(slora_openai_err_t *err, int one)
 
     memcpy(err->msg, out, o);
     err->msg[o] = '\0';
+    err->len = o;
 }
 
 

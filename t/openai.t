@@ -108,6 +108,8 @@ my @WANT_CHECKS = (
     . 'with the first tag\'s end, finish stop',
     'structural_tag with disable_any_whitespace: the tag with no blank '
     . 'outside its strings',
+    'structural_tag whose tag begins with no trigger raises '
+    . 'BadRequestError naming the tag as written',
     'structural_tag of a format not served raises BadRequestError naming '
     . 'it',
     'tools named: a call of that function, content null, finish stop',

@@ -806,6 +806,23 @@ def structural_tags(client):
         client.chat.completions.create(
             model="base", messages=ask, max_tokens=4,
             response_format={"type": "structural_tag", "format": {
+                "type": "triggered_tags", "triggers": ["<a"],
+                "tags": [{"type": "tag", "begin": "<b>", "content": {
+                    "type": "json_schema", "json_schema": {}},
+                    "end": "</b>"}]}})
+        check("structural_tag whose tag begins with no trigger raises "
+              "BadRequestError naming the tag as written", False,
+              "no error")
+    except openai.BadRequestError as e:
+        check("structural_tag whose tag begins with no trigger raises "
+              "BadRequestError naming the tag as written",
+              e.status_code == 400 and e.body.get("message")
+              == "response_format: format.tags[0].begin does not begin "
+                 "with a trigger: every tag's does", e.body)
+    try:
+        client.chat.completions.create(
+            model="base", messages=ask, max_tokens=4,
+            response_format={"type": "structural_tag", "format": {
                 "type": "any_text"}})
         check("structural_tag of a format not served raises "
               "BadRequestError naming it", False, "no error")

@@ -456,8 +456,8 @@ test_good(void)
 
         } else {
             ok(rc == SLORA_ERROR && err.status == 400
-               && strstr(err.msg, t->msg) != NULL, "%s: %s", t->name,
-               err.msg);
+               && strstr(err.msg, t->msg) != NULL
+               && err.len == strlen(err.msg), "%s: %s", t->name, err.msg);
         }
 
         slora_openai_req_free(&req);

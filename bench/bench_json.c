@@ -13,8 +13,9 @@
  * and in the free text before a trigger, where the guard tries the
  * tokens that may complete one: those holding one whole, and where the
  * text ends with a trigger's first bytes those beginning with its rest,
- * for a trigger "<function=" and one that ends with a blank). Prints the tokens each state allows
- * and the best of five rounds of 200 masks, in microseconds a row.
+ * for a trigger "<function=" and one that ends with a blank). Prints
+ * the tokens each state allows and the best of five rounds of 200
+ * masks, in microseconds a row.
  *
  *     bench_json [model.gguf]
  *
@@ -249,7 +250,9 @@ main(int argc, char **argv)
     static const char   act[] = "{\"structures\":[{\"begin\":\"Action: "
         "search(\",\"schema\":{\"type\":\"string\"},\"end\":\")\"}],"
         "\"triggers\":[\"Action: \"]}";
-    static const char  *acts[] = { "I will act", "Thought: look it up. Action:" };
+    static const char  *acts[] = {
+        "I will act", "Thought: look it up. Action:"
+    };
     static const char  *grams[] = {
         "", "{", "{\"a\": ", "{\"a\": \"te", "{\"a\": [1, {\"b\": ",
         "{\"a\": 12",

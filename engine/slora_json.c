@@ -285,7 +285,7 @@ slora_json_byte(slora_json_t *j, unsigned c)
                 return 0;
             }
 
-            if ((c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            if (slora_json_blank(c)
                 && !j->schema->raw
                 && j->schema->nodes[j->schema->root].kind
                    != SLORA_JSON_K_FRAMED)
@@ -336,7 +336,7 @@ slora_json_byte(slora_json_t *j, unsigned c)
                        : slora_json_key(j, f, n, c);
             }
 
-            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if (slora_json_blank(c)) {
                 return slora_json_space(j, c);
             }
 
@@ -1067,7 +1067,7 @@ slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
         return 1;
     }
 
-    blank = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    blank = slora_json_blank(c);
 
     if (f->phase == SLORA_JSON_P_VALUE) {
         if (blank) {
@@ -1086,9 +1086,7 @@ slora_json_framed(slora_json_t *j, slora_json_frame_t *f,
     e = (unsigned char) s->bytes[t->off + f->a];
 
     /* blanks before an end text that does not begin with one */
-    if (blank && f->a == 0 && e != ' ' && e != '\t' && e != '\n'
-        && e != '\r')
-    {
+    if (blank && f->a == 0 && !slora_json_blank(e)) {
         return slora_json_space(j, c);
     }
 

@@ -58,6 +58,11 @@
                                            of an enum */
 
 
+/* One of JSON's four blanks, which may come around any value. */
+#define slora_json_blank(c)                                                   \
+    ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+
 typedef struct slora_json_schema_s  slora_json_schema_t;
 
 

@@ -1,7 +1,8 @@
 /*
  * slora_json_int.h: a compiled JSON schema's node graph, shared by its
  * compiler (slora_json_schema.c) and the automaton that walks it
- * (slora_json.c).
+ * (slora_json.c); and the vocabulary's index, shared by the mask
+ * (slora_json_mask.c) and the triggers (slora_json_trigger.c).
  *
  * The one idea: every schema, JSON mode's included, begins with the same
  * built-in nodes (any object, any value, any array, any string, the
@@ -157,6 +158,46 @@ enum {
 extern const slora_json_schema_t  slora_json_any_object;
 extern const slora_json_node_t    slora_json_builtin_nodes[];
 extern const slora_json_text_t    slora_json_builtin_texts[];
+
+
+/* The vocabulary's index (slora_json_mask.c builds it; the mask and the
+ * triggers, slora_json_trigger.c, read it). */
+/* The tokens of one byte b1, or of at least two beginning b1 b2. */
+typedef struct {
+    uint8_t     b1;
+    uint8_t     b2;
+    uint8_t     single;
+    int32_t     start;          /* ids[start, end), the plain text ones
+                                   first: ids[start, plain_end) */
+    int32_t     plain_end;
+    int32_t     end;
+} slora_json_run_t;
+
+
+struct slora_json_vocab_s {
+    int32_t     n_vocab;
+    uint32_t   *off;            /* [n_vocab + 1]: id's bytes are
+                                   bytes[off[id], off[id + 1]) */
+    char       *bytes;
+    slora_json_run_t  *runs;    /* [n_runs], by first byte */
+    int32_t     n_runs;
+    int32_t    *ids;            /* the tokens with bytes, run by run */
+    int32_t    *never;          /* [n_never]: control tokens, no bytes */
+    int32_t     n_never;
+    uint8_t    *plain;          /* [n_vocab]: plain string text */
+    int32_t    *lex;            /* [n_lex]: the tokens with bytes, in
+                                   the order of their bytes */
+    uint32_t   *lex_off;        /* [n_lex]: their bytes' offsets */
+    uint16_t   *lex_len;        /* [n_lex]: and lengths (at most
+                                   65535; longer ones walk 0 bytes) */
+    uint8_t    *lcp;            /* [n_lex]: the bytes token lex[k]
+                                   shares with lex[k - 1] (at most
+                                   255) */
+    int32_t     n_lex;
+    int32_t     lex_first[257]; /* lex[lex_first[b]] is the first token
+                                   whose first byte is b or more */
+    uint16_t   *chars;          /* [n_vocab]: a plain one's characters */
+};
 
 
 #endif /* SLORA_JSON_INT_H */

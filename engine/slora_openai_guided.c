@@ -3,7 +3,8 @@
  * the request fields guided_json, guided_choice, guided_regex and
  * guided_grammar of its earlier releases, and the structured_outputs
  * object that replaced them ({"json": ..., "regex": ..., "choice":
- * [...], "grammar": ..., "json_object": true}, one of them). Each becomes what response_format's schema becomes
+ * [...], "grammar": ..., "json_object": true, "structural_tag": ...},
+ * one of them). Each becomes what response_format's schema becomes
  * (slora_openai_answer.c): req->schema, its text of a slora_json_form_e,
  * compiled once here so that one this server cannot hold is refused
  * with a 400 naming the field, or req->json for JSON mode.

@@ -30,6 +30,10 @@
 #include "slora_engine.h"
 
 
+/* One tag, <a>, any value, </a>, its list left open. */
+#define TAG_A  "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{}," \
+               "\"end\":\"</a>\"}"
+
 #define TAGS_SCHEMA  "{\"type\":\"object\",\"properties\":{\"city\":" \
                      "{\"type\":\"string\",\"maxLength\":12}},"         \
                      "\"required\":[\"city\"]}"
@@ -92,34 +96,39 @@ test_refused(void)
     } bad[] = {
         { "[1]", "structures" },
         { "{\"structures\":[],\"triggers\":[]}", "1 to 64 tags" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+        { TAG_A "],"
           "\"triggers\":[],\"extra\":1}", "no field \"extra\"" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}]}",
+        { TAG_A "]}",
           "triggers must be an array" },
         { "{\"structures\":[{\"begin\":\"\",\"schema\":{},\"end\":\"</a>\"}],"
           "\"triggers\":[]}", "structures[0].begin is 0 bytes" },
         { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":5}],"
           "\"triggers\":[]}", "structures[0].end must be a string" },
         { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":7,\"end\":\"</a>\"}],"
-          "\"triggers\":[]}", "structures[0].schema must be an object or true" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"},"
+          "\"triggers\":[]}",
+          "structures[0].schema must be an object or true" },
+        { TAG_A ","
           "{\"begin\":\"<a>x\",\"schema\":{},\"end\":\"</a>\"}],"
-          "\"triggers\":[]}", "structures[0].begin is the start of structures[1].begin" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"},"
+          "\"triggers\":[]}",
+          "structures[0].begin is the start of structures[1].begin" },
+        { TAG_A ","
           "{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</b>\"}],"
-          "\"triggers\":[]}", "structures[0].begin is the same as structures[1].begin" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
-          "\"triggers\":[\"<b\"]}", "structures[0].begin does not begin with a trigger" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+          "\"triggers\":[]}",
+          "structures[0].begin is the same as structures[1].begin" },
+        { TAG_A "],"
+          "\"triggers\":[\"<b\"]}",
+          "structures[0].begin does not begin with a trigger" },
+        { TAG_A "],"
           "\"triggers\":[\"<a\",\"<\",\"<c\"]}", "triggers[2] begins no tag" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+        { TAG_A "],"
           "\"triggers\":[\"<\",\"<\",\"<\",\"<\",\"<\",\"<\",\"<\",\"<\","
           "\"<\"]}", "at most 8 strings" },
-        { "{\"structures\":[{\"begin\":\"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>\","
+        { "{\"structures\":[{\"begin\":"
+          "\"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa>\","
           "\"schema\":{},\"end\":\"</a>\"}],"
           "\"triggers\":[\"<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]}",
           "triggers[0] is 34 bytes: 1 to 32" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"},"
+        { TAG_A ","
           "{\"begin\":\"<b>\",\"schema\":{\"type\":\"object\",\"properties\":"
           "{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}},\"end\":\"</b>\"}],"
           "\"triggers\":[\"<\"]}",
@@ -127,11 +136,12 @@ test_refused(void)
         { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{\"$ref\":"
           "\"#/$defs/x\"},\"end\":\"</a>\"}],\"triggers\":[]}",
           "structures[0].schema" },
-        { "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},\"end\":\"</a>\"}],"
+        { TAG_A "],"
           "\"triggers\":[\"<a\"],\"stop_after_first\":1}",
           "stop_after_first must be a boolean" },
         { "{\"structures\":[{\"begin\":\"<a\xff>\",\"schema\":{},"
-          "\"end\":\"</a>\"}],\"triggers\":[]}", "structures[0].begin is not UTF-8" },
+          "\"end\":\"</a>\"}],\"triggers\":[]}",
+          "structures[0].begin is not UTF-8" },
     };
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -248,8 +258,8 @@ test_automaton(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     states = 0;
     same = mask_agrees_along(tok, v, s, good, sizeof(good) / sizeof(good[0]),
                              &states);
-    ok(same, "the mask is every token whose bytes the automaton takes, at each of "
-       "%zu states along the tags", states);
+    ok(same, "the mask is every token whose bytes the automaton takes, at "
+       "each of %zu states along the tags", states);
 
     slora_json_schema_free(s);
 }

@@ -42,6 +42,8 @@ static int slora_openai_format_tags(cJSON *format, cJSON *out,
     const char *param, slora_openai_err_t *err);
 static int slora_openai_tag_content(cJSON *tag, cJSON *out,
     const char *param, slora_openai_err_t *err);
+static int slora_openai_tag_put(cJSON *out, const char *name,
+    const cJSON *item, const char *param, slora_openai_err_t *err);
 static void slora_openai_format_names(slora_openai_err_t *err, int one);
 
 
@@ -769,7 +771,7 @@ static int
 slora_openai_tag_content(cJSON *tag, cJSON *out, const char *param,
     slora_openai_err_t *err)
 {
-    cJSON  *type, *content, *kind, *sch, *copy;
+    cJSON  *type, *content, *kind, *sch;
 
     type = cJSON_GetObjectItemCaseSensitive(tag, "type");
     content = cJSON_GetObjectItemCaseSensitive(tag, "content");
@@ -808,35 +810,40 @@ slora_openai_tag_content(cJSON *tag, cJSON *out, const char *param,
                                  "schema (an object)", param);
     }
 
-    copy = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tag, "begin"), 1);
-
-    if (copy == NULL || !cJSON_AddItemToObject(out, "begin", copy)) {
-        cJSON_Delete(copy);
-        return copy == NULL && cJSON_GetObjectItemCaseSensitive(tag, "begin")
-                               == NULL
-               ? slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                   "missing_required_parameter", param,
-                                   "%s: a tag has no begin", param)
-               : slora_openai_nomem(err);
+    if (slora_openai_tag_put(out, "begin",
+                             cJSON_GetObjectItemCaseSensitive(tag, "begin"),
+                             param, err) != SLORA_OK
+        || slora_openai_tag_put(out, "schema", sch, param, err) != SLORA_OK
+        || slora_openai_tag_put(out, "end",
+                                cJSON_GetObjectItemCaseSensitive(tag, "end"),
+                                param, err) != SLORA_OK)
+    {
+        return SLORA_ERROR;
     }
 
-    copy = cJSON_Duplicate(sch, 1);
+    return SLORA_OK;
+}
 
-    if (copy == NULL || !cJSON_AddItemToObject(out, "schema", copy)) {
+
+/* A copy of a tag's item as out's field name; a tag without it is a 400
+ * naming what it lacks. */
+static int
+slora_openai_tag_put(cJSON *out, const char *name, const cJSON *item,
+    const char *param, slora_openai_err_t *err)
+{
+    cJSON  *copy;
+
+    if (item == NULL) {
+        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
+                                 "missing_required_parameter", param,
+                                 "%s: a tag has no %s", param, name);
+    }
+
+    copy = cJSON_Duplicate(item, 1);
+
+    if (copy == NULL || !cJSON_AddItemToObject(out, name, copy)) {
         cJSON_Delete(copy);
         return slora_openai_nomem(err);
-    }
-
-    copy = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tag, "end"), 1);
-
-    if (copy == NULL || !cJSON_AddItemToObject(out, "end", copy)) {
-        cJSON_Delete(copy);
-        return copy == NULL && cJSON_GetObjectItemCaseSensitive(tag, "end")
-                               == NULL
-               ? slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                   "missing_required_parameter", param,
-                                   "%s: a tag has no end", param)
-               : slora_openai_nomem(err);
     }
 
     return SLORA_OK;

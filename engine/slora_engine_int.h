@@ -72,6 +72,9 @@ struct slora_engine_req_s {
     unsigned                trigger_whole:1; /* the value begins with
                                                its trigger's own text (a
                                                structural tag's begin) */
+    unsigned                tag_first:1;    /* a structural tag's
+                                               at_least_one: a tag from
+                                               the start, or the gate */
     slora_json_trigger_t    gate;           /* the triggers' gate (len 0:
                                                none, or passed) */
     slora_json_trigger_t    trigger[SLORA_JSON_TRIGGERS_MAX];

@@ -57,6 +57,7 @@ slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
         q->n_triggers = slora_json_tags_triggers(q->schema);
         q->trigger_ends = slora_json_tags_end_first(q->schema) != 0;
         q->trigger_whole = 1;
+        q->tag_first = slora_json_tags_first(q->schema) != 0;
 
         for (t = 0; t < q->n_triggers; t++) {
             text = slora_json_tags_trigger(q->schema, t, &text_len);
@@ -86,8 +87,10 @@ slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
                              (unsigned long long) req->id);
     }
 
-    /* a lazy schema holds from its trigger on */
-    q->sampling.json = q->n_triggers == 0;
+    /* a lazy schema holds from its trigger on; at_least_one's first
+     * tag from the start, or from the gate (slora_engine_take) */
+    q->sampling.json = q->n_triggers == 0
+                       || (q->tag_first && req->json_gate == NULL);
 
     if (req->json_gate != NULL) {
         slora_engine_trigger_set(e, &q->gate, req->json_gate,

@@ -21,6 +21,8 @@ static void slora_engine_done(slora_engine_req_t *q, int32_t tok,
 static float slora_engine_margin(const float *logits, int32_t vocab);
 static void slora_engine_trigger_came(const slora_engine_t *e,
     slora_engine_req_t *q, int k, int32_t tok);
+static void slora_engine_gate_opens(const slora_engine_t *e,
+    slora_engine_req_t *q, int32_t tok);
 
 
 /*
@@ -49,12 +51,18 @@ slora_engine_take(slora_engine_t *e, slora_engine_req_t *q, int32_t tok,
          * lead trigger, which opens the answer) */
         if (slora_json_trigger_feed(&q->gate, e->json_vocab, tok)) {
             q->gate.len = 0;
-            k = slora_json_triggers_feed_past(q->trigger, q->n_triggers,
-                                              e->json_vocab, tok,
-                                              q->gate.past);
 
-            if (k >= 0) {
-                slora_engine_trigger_came(e, q, k, tok);
+            if (q->tag_first) {
+                slora_engine_gate_opens(e, q, tok);
+
+            } else {
+                k = slora_json_triggers_feed_past(q->trigger, q->n_triggers,
+                                                  e->json_vocab, tok,
+                                                  q->gate.past);
+
+                if (k >= 0) {
+                    slora_engine_trigger_came(e, q, k, tok);
+                }
             }
         }
 
@@ -289,6 +297,27 @@ slora_engine_trigger_came(const slora_engine_t *e, slora_engine_req_t *q,
                                                   tok)
                        : slora_json_trigger_past(t, &q->json, e->json_vocab,
                                                  tok);
+}
+
+
+/* at_least_one's first tag after a gate: it begins with the bytes of
+ * tok past the gate where it can, else after them (a token that runs on
+ * past a think block's closing mark is not guarded as a trigger is). */
+static void
+slora_engine_gate_opens(const slora_engine_t *e, slora_engine_req_t *q,
+    int32_t tok)
+{
+    slora_json_t  past;
+
+    slora_json_init(&q->json, q->schema);
+    q->json.compact = q->json_compact;
+    q->sampling.json = 1;
+
+    slora_json_copy(&past, &q->json);
+
+    if (slora_json_trigger_past(&q->gate, &past, e->json_vocab, tok)) {
+        slora_json_copy(&q->json, &past);
+    }
 }
 
 

@@ -196,19 +196,22 @@ slora_json_schema_t *slora_json_grammar_parse(const char *text, size_t len,
 
 /*
  * vLLM's structural tags, as its earlier releases take them (xgrammar's
- * StructuralTagItem list), one field added: text[0..len) is
+ * StructuralTagItem list), two fields added: text[0..len) is
  * {"structures": [{"begin": B, "schema": S, "end": E}, ...], "triggers":
- * [T, ...], "stop_after_first": false}. 1 to SLORA_JSON_TAGS_MAX tags,
- * each begin and end 1 to SLORA_JSON_TAG_TEXT_MAX bytes of UTF-8, no
- * begin the start of another, each schema as slora_json_schema_parse
- * takes one (any value at its root); 0 to SLORA_JSON_TRIGGERS_MAX
- * triggers of 1 to SLORA_JSON_TRIGGER_MAX bytes, every begin beginning
- * with one. The automaton takes one tag whole, its begin text first:
- * with triggers the engine starts it on the trigger the free text ends
- * with (slora_json_trigger_whole), and after the tag the text is free
- * again (stop_after_first: the tag ends the output); without, the
- * output is one tag. Blanks may come before a value and after it (not
- * before an end text that begins with one), as between JSON's tokens.
+ * [T, ...], "stop_after_first": false, "at_least_one": false}. 1 to
+ * SLORA_JSON_TAGS_MAX tags, each begin and end 1 to
+ * SLORA_JSON_TAG_TEXT_MAX bytes of UTF-8, no begin the start of
+ * another, each schema as slora_json_schema_parse takes one (any value
+ * at its root); 0 to SLORA_JSON_TRIGGERS_MAX triggers of 1 to
+ * SLORA_JSON_TRIGGER_MAX bytes, every begin beginning with one. The
+ * automaton takes one tag whole, its begin text first: with triggers
+ * the engine starts it on the trigger the free text ends with
+ * (slora_json_trigger_whole), and after the tag the text is free again
+ * (stop_after_first: the tag ends the output); without, the output is
+ * one tag. at_least_one (with triggers): the output begins with a tag,
+ * as without them, and goes on as with them. Blanks may come before a
+ * value and after it (not before an end text that begins with one), as
+ * between JSON's tokens.
  */
 #define SLORA_JSON_TAGS_MAX       64
 #define SLORA_JSON_TAG_TEXT_MAX   256
@@ -217,12 +220,14 @@ slora_json_schema_t *slora_json_grammar_parse(const char *text, size_t len,
 slora_json_schema_t *slora_json_tags_parse(const char *text, size_t len,
     slora_err_t *err);
 
-/* A structural tag's triggers: how many, the k-th's text, and whether
- * the first tag whole ends the output. */
+/* A structural tag's triggers: how many, the k-th's text, whether the
+ * first tag whole ends the output, and whether the output begins with a
+ * tag whatever its triggers (at_least_one). */
 uint32_t slora_json_tags_triggers(const slora_json_schema_t *s);
 const char *slora_json_tags_trigger(const slora_json_schema_t *s,
     uint32_t k, size_t *len);
 int slora_json_tags_end_first(const slora_json_schema_t *s);
+int slora_json_tags_first(const slora_json_schema_t *s);
 
 
 /* Starts an output under schema s; NULL: JSON mode (any object). */

@@ -265,6 +265,7 @@ slora_json_raw_schema(uint32_t n_texts, size_t n_bytes, size_t regex_size,
     s->triggers = 0;
     s->n_triggers = 0;
     s->trigger_ends = 0;
+    s->tag_first = 0;
 
     *root = &nodes[SLORA_JSON_N_BUILTIN];
     *texts = t + SLORA_JSON_TEXTS_BUILTIN;

@@ -109,6 +109,8 @@ struct slora_json_schema_s {
                                byte */
     uint32_t    trigger_ends;  /* 1: the first tag whole ends the
                                output */
+    uint32_t    tag_first;  /* 1: with triggers, the output still begins
+                               with a tag (xgrammar's at_least_one) */
 };
 
 

@@ -1378,6 +1378,7 @@ slora_json_pack(slora_json_build_t *b, uint32_t root)
     s->triggers = 0;
     s->n_triggers = 0;
     s->trigger_ends = 0;
+    s->tag_first = 0;
 
     return s;
 }

@@ -11,7 +11,9 @@
  * as a document of its own into the same graph; the triggers stay in
  * the schema for the engine, which watches the free text for them and
  * starts the automaton on the trigger's own bytes, every begin text
- * beginning with one. Without triggers the output is one tag whole.
+ * beginning with one. Without triggers the output is one tag whole;
+ * with them and at_least_one, it begins with a tag whole and is free
+ * after it, as with triggers alone.
  */
 
 #include <stdio.h>
@@ -32,7 +34,7 @@ slora_json_schema_t *
 slora_json_tags_parse(const char *text, size_t len, slora_err_t *err)
 {
     int                   rc;
-    cJSON                *doc, *list, *trig, *it, *sch, *ends;
+    cJSON                *doc, *list, *trig, *it, *sch, *ends, *first;
     uint32_t              k, n, n_trig, texts, alts, triggers, root, id;
     slora_json_build_t    b;
     slora_json_schema_t  *s;
@@ -45,6 +47,7 @@ slora_json_tags_parse(const char *text, size_t len, slora_err_t *err)
     list = cJSON_GetObjectItemCaseSensitive(doc, "structures");
     trig = cJSON_GetObjectItemCaseSensitive(doc, "triggers");
     ends = cJSON_GetObjectItemCaseSensitive(doc, "stop_after_first");
+    first = cJSON_GetObjectItemCaseSensitive(doc, "at_least_one");
     n = (uint32_t) cJSON_GetArraySize(list);
     n_trig = (uint32_t) cJSON_GetArraySize(trig);
     s = NULL;
@@ -58,11 +61,12 @@ slora_json_tags_parse(const char *text, size_t len, slora_err_t *err)
     cJSON_ArrayForEach(it, doc) {
         if (strcmp(it->string, "structures") != 0
             && strcmp(it->string, "triggers") != 0
-            && strcmp(it->string, "stop_after_first") != 0)
+            && strcmp(it->string, "stop_after_first") != 0
+            && strcmp(it->string, "at_least_one") != 0)
         {
             slora_err_set(err, SLORA_ERROR, "the structural tag has no field"
                           " \"%.64s\" (structures, triggers, "
-                          "stop_after_first)", it->string);
+                          "stop_after_first, at_least_one)", it->string);
             goto done;
         }
     }
@@ -82,6 +86,11 @@ slora_json_tags_parse(const char *text, size_t len, slora_err_t *err)
     if (ends != NULL && !cJSON_IsBool(ends)) {
         slora_err_set(err, SLORA_ERROR, "stop_after_first must be a "
                       "boolean");
+        goto done;
+    }
+
+    if (first != NULL && !cJSON_IsBool(first)) {
+        slora_err_set(err, SLORA_ERROR, "at_least_one must be a boolean");
         goto done;
     }
 
@@ -185,6 +194,7 @@ slora_json_tags_parse(const char *text, size_t len, slora_err_t *err)
         s->triggers = triggers;
         s->n_triggers = n_trig;
         s->trigger_ends = cJSON_IsTrue(ends);
+        s->tag_first = n_trig > 0 && cJSON_IsTrue(first);
     }
 
 built:
@@ -329,4 +339,11 @@ int
 slora_json_tags_end_first(const slora_json_schema_t *s)
 {
     return (int) s->trigger_ends;
+}
+
+
+int
+slora_json_tags_first(const slora_json_schema_t *s)
+{
+    return (int) s->tag_first;
 }

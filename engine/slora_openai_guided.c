@@ -433,7 +433,7 @@ slora_openai_text_form(cJSON *item, const char *param, int form,
  * {"format": F}, xgrammar's, where F is one tag {"type": "tag",
  * "begin", "content": {"type": "json_schema", "json_schema"}, "end"}
  * (the answer that tag) or {"type": "triggered_tags", "triggers",
- * "tags": [tag...], "at_least_one": false, "stop_after_first"}. Made
+ * "tags": [tag...], "at_least_one", "stop_after_first"}. Made
  * the one shape the engine takes (slora_json_tags_parse), compiled
  * here once so that one it cannot hold is a 400 now.
  */
@@ -631,8 +631,8 @@ done:
 }
 
 
-/* xgrammar's triggered tags into out's structures, triggers and
- * stop_after_first; at_least_one (a tag must come) is refused. */
+/* xgrammar's triggered tags into out's structures, triggers,
+ * stop_after_first and at_least_one (the answer begins with a tag). */
 static int
 slora_openai_format_tags(cJSON *format, cJSON *out, const char *param,
     slora_openai_err_t *err)
@@ -659,14 +659,6 @@ slora_openai_format_tags(cJSON *format, cJSON *out, const char *param,
                                  "stop_after_first must be booleans", param);
     }
 
-    if (cJSON_IsTrue(least)) {
-        return slora_openai_fail(err, 400, SLORA_OPENAI_BAD,
-                                 "unsupported_parameter", param, "%s's "
-                                 "at_least_one is not supported by this "
-                                 "server: the tags come where the model "
-                                 "writes a trigger", param);
-    }
-
     list = cJSON_AddArrayToObject(out, "structures");
 
     if (list == NULL) {
@@ -681,7 +673,9 @@ slora_openai_format_tags(cJSON *format, cJSON *out, const char *param,
     }
 
     if (cJSON_AddBoolToObject(out, "stop_after_first", cJSON_IsTrue(first))
-        == NULL)
+        == NULL
+        || (cJSON_IsTrue(least)
+            && cJSON_AddTrueToObject(out, "at_least_one") == NULL))
     {
         return slora_openai_nomem(err);
     }

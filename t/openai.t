@@ -106,6 +106,9 @@ my @WANT_CHECKS = (
     'structural_tag after its trigger, streamed: the same text',
     'structural_tag of triggered_tags, stop_after_first: the answer ends '
     . 'with the first tag\'s end, finish stop',
+    'structural_tag of triggered_tags, at_least_one: the answer begins '
+    . 'with a tag where the free one holds no trigger, the whole answer '
+    . 'with stop_after_first, finish stop',
     'structural_tag with disable_any_whitespace: the tag with no blank '
     . 'outside its strings',
     'structural_tag whose tag begins with no trigger raises '

@@ -263,6 +263,50 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag($r->{body});
 }
 
+# a structural tag's at_least_one where the answer thinks first: the
+# first tag comes after the block (the engine starts it at the closing
+# mark, the triggers' gate), here the whole content with
+# stop_after_first
+{
+    my $mark = json_req($PORT, '/v1/tokenize',
+                        { model => 'base', prompt => '</think>',
+                          add_special_tokens => JSON::PP::false() });
+    my @ids = ref $mark->{json} eq 'HASH' ? @{ $mark->{json}{tokens} } : ();
+    my $body = { model => 'base', max_tokens => 60, temperature => 0,
+                 logit_bias => { map { $_ => 8 } @ids },
+                 response_format => {
+                     type => 'structural_tag', format => {
+                         type => 'triggered_tags', triggers => ['#'],
+                         tags => [ { type => 'tag', begin => '#<t>',
+                                     content => { type => 'json_schema',
+                                                  json_schema => {
+                                         type => 'object',
+                                         required => ['n'],
+                                         additionalProperties =>
+                                             JSON::PP::false(),
+                                         properties => { n => {
+                                             type => 'integer',
+                                             minimum => 0,
+                                             maximum => 9 } } } },
+                                     end => '</t>' } ],
+                         at_least_one => JSON::PP::true(),
+                         stop_after_first => JSON::PP::true() } },
+                 messages => [ { role => 'user',
+                                 content => 'Pick a digit.' } ] };
+    my $r = json_req($PORT, '/r1/v1/chat/completions', $body);
+    my $c = ref $r->{json} eq 'HASH' ? $r->{json}{choices}[0] : {};
+    my $content = $c->{message}{content} // '';
+    my ($inner) = $content =~ /^#<t>(.*)<\/t>\z/s;
+    my $json = SloraTest::json_decode_safe($inner // '');
+    ok(@ids && $r->{status} == 200 && exists $c->{message}{reasoning}
+       && ref $json eq 'HASH' && defined $json->{n}
+       && $json->{n} =~ /^\d$/ && $c->{finish_reason} eq 'stop',
+       'a structural tag\'s at_least_one and a prompt that opens the '
+       . 'think block: the block, then the content one whole tag from its '
+       . 'first byte')
+        or diag($r->{body});
+}
+
 # tools ("auto") where the answer thinks first: the tag's trigger waits
 # behind the closing mark (its gate: unit-tested in test_json_choice),
 # and the answer comes back as the others do

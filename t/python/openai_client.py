@@ -716,7 +716,8 @@ def structural_tags(client):
     in free text: the trigger made of the free greedy answer's first
     tokens, so the tagged answer comes to it where the free one does and
     the tag follows it; streamed the same; xgrammar's triggered_tags with
-    stop_after_first ending the answer at that tag's end; one tag with
+    stop_after_first ending the answer at that tag's end, and with
+    at_least_one beginning it with a tag; one tag with
     disable_any_whitespace, compact; a format not served refused."""
     schema = {"type": "object", "properties": {"city": {
         "type": "string", "maxLength": 16}}, "required": ["city"]}
@@ -790,6 +791,22 @@ def structural_tags(client):
           "ends with the first tag's end, finish stop",
           first == text[:text.find("</t>") + 4]
           and c.choices[0].finish_reason == "stop", [first, text])
+    c = client.chat.completions.create(
+        model="base", max_tokens=96, temperature=0, messages=ask,
+        response_format={"type": "structural_tag", "format": {
+            "type": "triggered_tags", "triggers": ["#"],
+            "tags": [{"type": "tag", "begin": "#<t>", "content": {
+                "type": "json_schema", "json_schema": schema},
+                "end": "</t>"}], "at_least_one": True,
+            "stop_after_first": True}})
+    least = c.choices[0].message.content or ""
+    check("structural_tag of triggered_tags, at_least_one: the answer "
+          "begins with a tag where the free one holds no trigger, the "
+          "whole answer with stop_after_first, finish stop",
+          "#" not in (free.choices[0].message.content or "")
+          and least.startswith("#<t>") and least.endswith("</t>")
+          and tag_json(least, "#<t>") is not None
+          and c.choices[0].finish_reason == "stop", least)
     one = {"format": {"type": "tag", "begin": "<t>", "content": {
         "type": "json_schema", "json_schema": schema}, "end": "</t>"}}
     c = client.chat.completions.create(

@@ -139,6 +139,9 @@ test_refused(void)
         { TAG_A "],"
           "\"triggers\":[\"<a\"],\"stop_after_first\":1}",
           "stop_after_first must be a boolean" },
+        { TAG_A "],"
+          "\"triggers\":[\"<a\"],\"at_least_one\":\"yes\"}",
+          "at_least_one must be a boolean" },
         { "{\"structures\":[{\"begin\":\"<a\xff>\",\"schema\":{},"
           "\"end\":\"</a>\"}],\"triggers\":[]}",
           "structures[0].begin is not UTF-8" },
@@ -947,6 +950,70 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     ok(run.finish[0] == SLORA_FINISH_STOP && takes(s, 1, text, &done)
        && done, "compact: the tag whole, no blank outside its strings");
     req.json_compact = 0;
+
+    /* at_least_one: a tag from the answer's first byte, as without
+     * triggers, then the text free again; with stop_after_first the
+     * answer is that tag */
+    tags_after(tags, sizeof(tags), "#", ",\"at_least_one\":true");
+    slora_json_schema_free(s);
+    s = slora_json_tags_parse(tags, strlen(tags), &err);
+    ok(s != NULL && slora_json_tags_first(s) && strchr(free_text, '#') == NULL,
+       "at_least_one parsed; the free answer holds no trigger \"#\"");
+    answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
+    diag("at_least_one: %s", text);
+    at = strstr(text, "</t>");
+    whole = at != NULL && strncmp(text, "#<t>", 4) == 0;
+
+    if (whole) {
+        m = (size_t) (at + 4 - text);
+        snprintf(again, sizeof(again), "%.*s", (int) m, text);
+        whole = takes(s, 0, again, &done) && done;
+    }
+
+    ok(whole && run.errors == 0 && (at[4] != '\0' || run.stopped_by[0] >= 0),
+       "at_least_one: the answer begins with a whole tag and goes on after "
+       "it (%s)", at == NULL ? "no end" : at[4] != '\0' ? "text after it"
+       : "the model's own stop token after it");
+
+    tags_after(tags, sizeof(tags), "#",
+               ",\"at_least_one\":true,\"stop_after_first\":true");
+    answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
+    ok(run.finish[0] == SLORA_FINISH_STOP && run.stopped_by[0] == -1
+       && takes(s, 0, text, &done) && done,
+       "at_least_one and stop_after_first: the answer one tag, whole");
+
+    /* behind a gate the first tag comes after it: a gate the free
+     * answer's first token passes with a byte c to spare; with begin
+     * "#<t>" that byte stays text before the tag, with begin "c#<t>" it
+     * begins the tag; either way the tag's "#<t>" comes right after the
+     * token */
+    n = chat_run_text(tok, free_ids, 1, gate, sizeof(gate));
+    ok(n >= 2 && printable(gate), "a gate: \"%.*s\", c \"%c\"",
+       (int) n - 1, gate, gate[n - 1]);
+    snprintf(gated, sizeof(gated), "%c#", gate[n - 1]);
+    gate[n - 1] = '\0';
+    req.json_gate = gate;
+    req.json_gate_len = n - 1;
+
+    for (k = 0; k < 2; k++) {
+        tags_after(tags, sizeof(tags), k == 0 ? "#" : gated,
+                   ",\"at_least_one\":true,\"stop_after_first\":true");
+        g = slora_json_tags_parse(tags, strlen(tags), &err);
+        answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
+        diag("at_least_one behind a gate: %s", text);
+        ok(g != NULL && strncmp(text, free_text, n) == 0
+           && strncmp(text + n, "#<t>", 4) == 0
+           && takes(g, 0, text + (k == 0 ? n : n - 1), &done) && done
+           && run.finish[0] == SLORA_FINISH_STOP,
+           "at_least_one behind a gate, the begin %s: the token that "
+           "passes it, then the tag whole", k == 0 ? "\"#<t>\" (the byte "
+           "past the gate stays text)" : "\"c#<t>\" (the byte past the "
+           "gate begins it)");
+        slora_json_schema_free(g);
+    }
+
+    req.json_gate = NULL;
+    req.json_gate_len = 0;
 
     /* a trigger beside a structural tag's own is refused */
     req.json_trigger = "<t";

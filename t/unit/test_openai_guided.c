@@ -154,13 +154,14 @@ static const bad_case_t  bad_cases[] = {
       "{\"type\":\"structural_tag\",\"format\":{\"type\":\"regex\","
       "\"pattern\":\"a+\"}}}",
       400, "unsupported_parameter", "response_format" },
-    { "chat: structural_tag triggered_tags at_least_one", CHAT,
+    { "chat: structural_tag triggered_tags at_least_one not a boolean",
+      CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"structural_tag\",\"format\":{\"type\":"
       "\"triggered_tags\",\"triggers\":[\"<a\"],\"tags\":[{\"type\":"
       "\"tag\",\"begin\":\"<a>\",\"content\":{\"type\":\"json_schema\","
-      "\"json_schema\":{}},\"end\":\"</a>\"}],\"at_least_one\":true}}}",
-      400, "unsupported_parameter", "response_format" },
+      "\"json_schema\":{}},\"end\":\"</a>\"}],\"at_least_one\":1}}}",
+      400, "invalid_type", "response_format" },
     { "chat: structural_tag tag content of a type not served", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"
       "{\"type\":\"structural_tag\",\"format\":{\"type\":\"tag\","
@@ -288,6 +289,16 @@ static const tag_case_t  tag_cases[] = {
       "{\"structures\":[{\"begin\":\"<f=a>\",\"schema\":{\"type\":"
       "\"object\"},\"end\":\"</f>\"}],\"triggers\":[\"<f=\"],"
       "\"stop_after_first\":true}", 1, 0, NULL },
+    { "chat: response_format structural_tag of triggered_tags with "
+      "at_least_one: kept", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"response_format\":"
+      "{\"type\":\"structural_tag\",\"format\":{\"type\":"
+      "\"triggered_tags\",\"triggers\":[\"<a\"],\"tags\":[{\"type\":"
+      "\"tag\",\"begin\":\"<a>\",\"content\":{\"type\":\"json_schema\","
+      "\"json_schema\":{}},\"end\":\"</a>\"}],\"at_least_one\":true}}}",
+      "{\"structures\":[{\"begin\":\"<a>\",\"schema\":{},"
+      "\"end\":\"</a>\"}],\"triggers\":[\"<a\"],"
+      "\"stop_after_first\":false,\"at_least_one\":true}", 1, 0, NULL },
     { "chat: response_format structural_tag of one tag: no triggers, the "
       "answer the tag", CHAT,
       "{\"model\":\"base\"," MSGS ",\"response_format\":"

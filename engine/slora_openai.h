@@ -143,6 +143,11 @@ typedef struct {
 typedef struct {
     slora_openai_kind_e   kind;
     slora_openai_str_t    model;
+    slora_openai_str_t    chat_echo;        /* chat: vLLM's echo, the text
+                                               the answer's content begins
+                                               with (the last message's,
+                                               where its role is the
+                                               answer's); data NULL: none */
     slora_openai_prompt_t prompts[SLORA_OPENAI_MAX_N]; /* completion:
                                                [n_prompts], each with n
                                                choices, in order */

@@ -400,9 +400,9 @@ slora_openai_schema_text(const char *text, size_t len, const char *param,
  * return from them, so a 400 invalid_value naming best_of, as OpenAI and
  * vLLM answer it (best_of 1 is neutral only with n 1). (Chat's logprobs
  * and top_logprobs, and a completion's logprobs and echo, are served:
- * slora_openai_logprobs; so are logit_bias and response_format; chat's
- * tools and tool_choice: slora_openai_tools; chat's prediction:
- * slora_openai_prediction.)
+ * slora_openai_logprobs; chat's echo: slora_openai_chat_echo; so are
+ * logit_bias and response_format; chat's tools and tool_choice:
+ * slora_openai_tools; chat's prediction: slora_openai_prediction.)
  */
 int
 slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
@@ -414,21 +414,19 @@ slora_openai_unsupported(cJSON *root, slora_openai_kind_e kind, uint32_t n,
     const char  *name;
 
     static const char  *fields[] = {
-        "top_logprobs", "echo", "best_of", "suffix", "tools", "functions",
+        "top_logprobs", "best_of", "suffix", "tools", "functions",
         "tool_choice", "function_call", "audio", "prediction", "store"
     };
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         name = fields[i];
 
-        /* chat's top_logprobs, tools and prediction are served, and a
-         * completion's echo */
-        if (strcmp(name, kind == SLORA_OPENAI_CHAT ? "top_logprobs" : "echo")
-            == 0
-            || (kind == SLORA_OPENAI_CHAT
-                && (strcmp(name, "tools") == 0
-                    || strcmp(name, "tool_choice") == 0
-                    || strcmp(name, "prediction") == 0)))
+        /* chat's top_logprobs, tools and prediction are served */
+        if (kind == SLORA_OPENAI_CHAT
+            && (strcmp(name, "top_logprobs") == 0
+                || strcmp(name, "tools") == 0
+                || strcmp(name, "tool_choice") == 0
+                || strcmp(name, "prediction") == 0))
         {
             continue;
         }

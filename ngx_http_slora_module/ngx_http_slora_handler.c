@@ -852,6 +852,8 @@ ngx_http_slora_start(ngx_http_request_t *r, slora_openai_req_t *req,
     ctx->tokens_as_ids = req->tokens_as_ids;
     ctx->return_ids = req->return_ids;
     ctx->echo = req->echo;
+    ctx->chat_echo.data = (u_char *) req->chat_echo.data;
+    ctx->chat_echo.len = req->chat_echo.len;
     ctx->prompt_lp = req->prompt_logprobs;
     ctx->prompt_top = req->prompt_top;
     ctx->show_special = req->show_special;

@@ -401,6 +401,9 @@ struct ngx_http_slora_ctx_s {
                                                  or its template's model
                                                  does) */
 
+    ngx_str_t                  chat_echo;     /* vLLM's chat echo: the
+                                                 text each choice's
+                                                 content begins with */
     ngx_http_slora_resp_t     *resp;          /* a Responses API request:
                                                  its answer's items */
     ngx_str_t                  resp_echo;     /* the request's fields the

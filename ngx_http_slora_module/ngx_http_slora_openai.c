@@ -34,6 +34,8 @@ static u_char *ngx_http_slora_usage_obj(u_char *p,
     ngx_http_slora_ctx_t *ctx);
 static u_char *ngx_http_slora_chunk_usage(u_char *p,
     ngx_http_slora_ctx_t *ctx);
+static u_char *ngx_http_slora_content_json(u_char *p,
+    ngx_http_slora_ctx_t *ctx, const u_char *text, size_t len);
 static u_char *ngx_http_slora_calls_json(u_char *p,
     ngx_http_slora_ctx_t *ctx, ngx_http_slora_choice_t *ch);
 static u_char *ngx_http_slora_prompt_lp_json(u_char *p,
@@ -256,7 +258,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
     for (i = 0; i < ctx->n_choices; i++) {
         ch = &ctx->choice[i];
-        size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len)
+        size += ngx_http_slora_chunk_max(ctx, ch, ch->text_len
+                                              + ctx->chat_echo.len)
                 + ch->n_calls * NGX_HTTP_SLORA_JSON_OVERHEAD
                 + 6 * ch->reason_len + sizeof(",\"reasoning\":null")
                 + sizeof(",\"prompt_logprobs\":[]")
@@ -289,7 +292,8 @@ ngx_http_slora_response_json(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
                 p = ngx_http_slora_calls_json(p, ctx, ch);
 
             } else {
-                p = ngx_http_slora_json_str(p, ch->text, ch->text_len);
+                p = ngx_http_slora_content_json(p, ctx, ch->text,
+                                                ch->text_len);
             }
 
             if (ctx->think_open != NULL) {
@@ -367,7 +371,24 @@ ngx_http_slora_prompt_lp_json(u_char *p, ngx_http_slora_choice_t *ch)
 }
 
 
-/* A message's tool calls: the text before them as content (or null),
+/* A message's content: text, after the request's chat echo where it
+ * has one (vLLM's); at most 6 times their bytes and the quotes. */
+static u_char *
+ngx_http_slora_content_json(u_char *p, ngx_http_slora_ctx_t *ctx,
+    const u_char *text, size_t len)
+{
+    *p++ = '"';
+    p += ngx_http_slora_json_escape(p, ctx->chat_echo.data,
+                                    ctx->chat_echo.len);
+    p += ngx_http_slora_json_escape(p, text, len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* A message's tool calls: the text before them as content (or null;
+ * after the chat echo where there is one),
  * then "tool_calls", each call's arguments its text in ch->text; at most
  * n_calls * the overhead bytes and 6 times the text. */
 static u_char *
@@ -377,8 +398,8 @@ ngx_http_slora_calls_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     ngx_uint_t              k;
     ngx_http_slora_call_t  *call;
 
-    if (ch->tool_content > 0) {
-        p = ngx_http_slora_json_str(p, ch->text, ch->tool_content);
+    if (ch->tool_content > 0 || ctx->chat_echo.len > 0) {
+        p = ngx_http_slora_content_json(p, ctx, ch->text, ch->tool_content);
 
     } else {
         p = ngx_http_slora_lit(p, "null");

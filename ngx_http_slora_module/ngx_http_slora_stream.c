@@ -1200,9 +1200,9 @@ ngx_http_slora_send_last(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx,
 }
 
 
-/* A stream's header and, for chat, each choice's role chunk (for the
- * Responses API its first events): sent when the engine has something
- * for it. */
+/* A stream's header and, for chat, each choice's role chunk and its
+ * echo's (for the Responses API its first events): sent when the engine
+ * has something for it. */
 static ngx_int_t
 ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 {
@@ -1242,6 +1242,28 @@ ngx_http_slora_open(ngx_http_request_t *r, ngx_http_slora_ctx_t *ctx)
 
         n = ngx_http_slora_chunk_json(p, ctx, &ctx->choice[i], NULL, 0,
                                       NULL, 1)
+            - p;
+
+        if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->chat_echo.len == 0) {
+            continue;
+        }
+
+        /* vLLM's chat echo: the last message's text, a chunk of its own
+         * after the role's */
+        p = ngx_pnalloc(r->pool, ngx_http_slora_chunk_max(ctx,
+                                                          &ctx->choice[i],
+                                                          ctx->chat_echo.len));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = ngx_http_slora_chunk_json(p, ctx, &ctx->choice[i],
+                                      ctx->chat_echo.data, ctx->chat_echo.len,
+                                      NULL, 0)
             - p;
 
         if (ngx_http_slora_emit(r, ctx, p, n, &ll) != NGX_OK) {

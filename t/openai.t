@@ -150,6 +150,10 @@ my @WANT_CHECKS = (
     (map {
         ("continue_final_message $_: the rest of the greedy answer, the "
          . 'prompt 6 tokens longer',
+         "continue_final_message $_ with echo: the content the prefill "
+         . 'and its rest, the greedy answer whole; usage as without',
+         "continue_final_message $_ with echo, streamed: after the role's "
+         . 'chunk one of the prefill, then the rest',
          "continue_final_message $_ with the generation prompt raises "
          . 'BadRequestError')
     } 'base', 'tuned'),
@@ -1169,14 +1173,31 @@ sub one_line { my ($t) = @_; $t =~ s/\s+/ /g; return substr($t, 0, 80) }
                . ' %.3f, greedy; " London" %.3f, not', $P, $ll[0] // 0,
                $ll[1] // 0));
 
-    my $bad = json_req($PORT, '/v1/chat/completions',
-                       { model => 'base', echo => JSON::PP::true(),
-                         messages => [{ role => 'user', content => 'hi' }] });
-    ok($bad->{status} == 400
-       && ($bad->{json}{error}{code} // '') eq 'unsupported_parameter'
-       && ($bad->{json}{error}{param} // '') eq 'echo',
-       'chat with echo: 400 unsupported_parameter');
-    $bad = json_req($PORT, '/v1/completions',
+    # chat's echo (vLLM's): the last message's text where its role is
+    # the answer's, the assistant's with the generation prompt
+    my %chat = (model => 'base', max_tokens => 6, temperature => 0,
+                messages => [{ role => 'user', content => 'Paris is' }]);
+    my $no_echo = json_req($PORT, '/v1/chat/completions', \%chat);
+    my $user = json_req($PORT, '/v1/chat/completions',
+                        { %chat, echo => JSON::PP::true() });
+    my $bare = json_req($PORT, '/v1/chat/completions',
+                        { %chat, add_generation_prompt => JSON::PP::false() });
+    my $echo = json_req($PORT, '/v1/chat/completions',
+                        { %chat, add_generation_prompt => JSON::PP::false(),
+                          echo => JSON::PP::true() });
+    my ($nc, $uc, $bc, $ec) = map {
+        ref $_->{json} eq 'HASH'
+            ? $_->{json}{choices}[0]{message}{content} // '' : undef
+    } $no_echo, $user, $bare, $echo;
+    ok(defined $nc && defined $uc && $uc eq $nc,
+       'chat echo, the last message a user\'s, the generation prompt: '
+       . 'nothing echoed')
+        or diag($user->{body});
+    ok(defined $bc && defined $ec && length $bc && $ec eq "Paris is$bc",
+       'chat echo without the generation prompt: the last message\'s text, '
+       . 'then the answer')
+        or diag($echo->{body});
+    my $bad = json_req($PORT, '/v1/completions',
                     { model => 'base', prompt => $P, max_tokens => 0 });
     ok($bad->{status} == 400
        && ($bad->{json}{error}{param} // '') eq 'max_tokens',

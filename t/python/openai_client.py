@@ -1099,8 +1099,10 @@ def tools(client, adapter):
 def prefill(client, model):
     """vLLM's continue_final_message: an assistant message holding the
     first tokens of the greedy answer, continued, gives the rest of that
-    answer, its prompt longer by exactly those tokens; with the
-    generation prompt as well, a 400."""
+    answer, its prompt longer by exactly those tokens; with vLLM's echo
+    the content is the prefill and that rest, and streamed the prefill
+    comes as a chunk of its own after the role's; with the generation
+    prompt as well, a 400."""
     ask = [{"role": "user", "content": "Name three colors of the rainbow."}]
     r = client.chat.completions.create(model=model, messages=ask,
                                        max_tokens=24, temperature=0,
@@ -1120,6 +1122,31 @@ def prefill(client, model):
           and c.usage.prompt_tokens == r.usage.prompt_tokens + 6,
           (whole, head, c.choices[0].message.content,
            r.usage.prompt_tokens, c.usage.prompt_tokens))
+    e = client.chat.completions.create(
+        model=model, messages=ask + [{"role": "assistant", "content": head}],
+        max_tokens=len(toks) - 6, temperature=0,
+        extra_body={"continue_final_message": True,
+                    "add_generation_prompt": False, "echo": True})
+    check(f"continue_final_message {model} with echo: the content the "
+          "prefill and its rest, the greedy answer whole; usage as without",
+          e.choices[0].message.content == whole
+          and e.usage.completion_tokens == c.usage.completion_tokens,
+          (whole, e.choices[0].message.content))
+    parts = []
+    for ch in client.chat.completions.create(
+            model=model,
+            messages=ask + [{"role": "assistant", "content": head}],
+            max_tokens=len(toks) - 6, temperature=0, stream=True,
+            extra_body={"continue_final_message": True,
+                        "add_generation_prompt": False, "echo": True}):
+        for d in ch.choices:
+            if d.delta.role is not None or d.delta.content:
+                parts.append((d.delta.role, d.delta.content or ""))
+    check(f"continue_final_message {model} with echo, streamed: after the "
+          "role's chunk one of the prefill, then the rest",
+          len(parts) > 2 and parts[0] == ("assistant", "")
+          and parts[1] == (None, head)
+          and "".join(p[1] for p in parts) == whole, parts[:3])
     try:
         client.chat.completions.create(
             model=model, max_tokens=4,

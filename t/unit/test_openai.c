@@ -469,9 +469,9 @@ static const bad_case_t  bad_cases[] = {
     { "completions: top_logprobs 2", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"top_logprobs\":2}",
       400, "unsupported_parameter", "top_logprobs" },
-    { "chat: echo", CHAT,
-      "{\"model\":\"base\"," MSGS ",\"echo\":true}",
-      400, "unsupported_parameter", "echo" },
+    { "chat: echo a string", CHAT,
+      "{\"model\":\"base\"," MSGS ",\"echo\":\"yes\"}",
+      400, "invalid_type", "echo" },
     { "completions: echo a string", COMP,
       "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":\"yes\"}",
       400, "invalid_type", "echo" },
@@ -833,11 +833,57 @@ test_chat(void)
     ok(rc == SLORA_OK && req.n == 1, "completions: best_of 1 with n 1: "
        "accepted");
     slora_openai_req_free(&req);
-    rc = parse(CHAT, "{\"model\":\"base\"," MSGS ",\"echo\":true}", &req,
-               &err);
-    is_str(err.msg, "echo is not supported by this server",
-           "message: an unsupported parameter");
-    slora_openai_req_free(&req);
+    /* chat's echo (vLLM's): the last message's text where its role is
+     * the answer's */
+    {
+        size_t  i;
+
+        static const struct {
+            const char  *body;
+            const char  *echo;      /* NULL: none */
+            const char  *why;
+        } echoes[] = {
+            { "{\"model\":\"base\"," MSGS ",\"echo\":true}", NULL,
+              "the last message a user's: nothing" },
+            { "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":"
+              "\"Well,\"}],\"echo\":true}", "Well,",
+              "the last an assistant's: its text" },
+            { "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":"
+              "\"Well,\"}],\"echo\":false}", NULL, "echo false: nothing" },
+            { "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":"
+              "[{\"type\":\"text\",\"text\":\"One\"},{\"type\":\"text\","
+              "\"text\":\"two\"}]}],\"echo\":true,"
+              "\"add_generation_prompt\":false,"
+              "\"continue_final_message\":true}", "One\ntwo",
+              "an assistant's parts, continued: joined by newlines" },
+            { "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"Paris is\"}],\"echo\":true,"
+              "\"add_generation_prompt\":false}", "Paris is",
+              "no generation prompt: the last message's whatever its role" },
+            { "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+              "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":"
+              "null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+              "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}],"
+              "\"echo\":true}", NULL, "an assistant's tool calls: nothing" },
+        };
+
+        for (i = 0; i < sizeof(echoes) / sizeof(echoes[0]); i++) {
+            rc = parse(CHAT, echoes[i].body, &req, &err);
+            ok(rc == SLORA_OK
+               && (echoes[i].echo == NULL
+                   ? req.chat_echo.data == NULL
+                   : req.chat_echo.data != NULL
+                     && req.chat_echo.len == strlen(echoes[i].echo)
+                     && memcmp(req.chat_echo.data, echoes[i].echo,
+                               req.chat_echo.len) == 0),
+               "chat echo, %s: %s", echoes[i].why,
+               rc == SLORA_OK ? "parsed" : err.msg);
+            slora_openai_req_free(&req);
+        }
+    }
 
     /* a completion's echo: the prompt scored, max_tokens 0 with it */
     rc = parse(COMP, "{\"model\":\"base\",\"prompt\":\"hi\",\"echo\":true,"
@@ -854,8 +900,8 @@ test_chat(void)
                "\"max_tokens\":0}", &req, &err);
     ok(rc == SLORA_ERROR && strcmp(err.param, "max_tokens") == 0
        && strcmp(err.msg, "max_tokens must be at least 1 (0 only with "
-                 "echo or prompt_logprobs)") == 0, "completions: max_tokens 0 without echo: %s",
-       err.msg);
+                 "echo or prompt_logprobs)") == 0,
+       "completions: max_tokens 0 without echo: %s", err.msg);
     slora_openai_req_free(&req);
 
     /* log-probabilities: chat's flag and alternatives, a completion's

@@ -541,6 +541,7 @@ u_char *ngx_http_slora_tool_chunk_json(u_char *p, ngx_http_slora_ctx_t *ctx,
     const u_char *args, size_t len);
 u_char *ngx_http_slora_usage_json(u_char *p, ngx_http_slora_ctx_t *ctx);
 int32_t ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx);
+int32_t ngx_http_slora_choice_tokens(ngx_http_slora_choice_t *ch);
 int32_t ngx_http_slora_reasoning_tokens(ngx_http_slora_ctx_t *ctx);
 int32_t ngx_http_slora_cached_tokens(ngx_http_slora_ctx_t *ctx);
 ngx_buf_t *ngx_http_slora_response_json(ngx_http_request_t *r,

@@ -460,10 +460,20 @@ ngx_http_slora_completion_tokens(ngx_http_slora_ctx_t *ctx)
     n = 0;
 
     for (i = 0; i < ctx->n_choices; i++) {
-        n += ctx->choice[i].n_done;
+        n += ngx_http_slora_choice_tokens(&ctx->choice[i]);
     }
 
     return n;
+}
+
+
+/* The tokens a choice generated: its text's, and the stop id that ended
+ * it, which the text leaves out (vLLM counts it, as its token ids hold
+ * it). */
+int32_t
+ngx_http_slora_choice_tokens(ngx_http_slora_choice_t *ch)
+{
+    return ch->n_done + (ch->stop_token >= 0);
 }
 
 

@@ -91,6 +91,7 @@ ngx_http_slora_ctx_create(ngx_http_request_t *r, ngx_uint_t n)
     for (i = 0; i < n; i++) {
         ctx->choice[i].ctx = ctx;
         ctx->choice[i].index = i;
+        ctx->choice[i].stop_token = -1;
     }
 
     return ctx;
@@ -1392,7 +1393,8 @@ ngx_http_slora_choice_release(ngx_http_slora_ctx_t *ctx,
     smcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_slora_module);
     q = ngx_http_slora_queue(smcf);
 
-    atomic_fetch_add_explicit(&q->tokens_completion, ch->n_done,
+    atomic_fetch_add_explicit(&q->tokens_completion,
+                              ngx_http_slora_choice_tokens(ch),
                               memory_order_relaxed);
 }
 

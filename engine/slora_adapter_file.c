@@ -4,8 +4,9 @@
  * weights with.
  *
  * The one idea: a folder is opened once and its files relative to it,
- * never through a symlink (one could lead out of the adapter roots, or
- * to another tenant's adapter) and never a FIFO or a device (a read that
+ * never through a symlink, the folder's path included (one could lead
+ * out of the adapter roots, or to another tenant's adapter, after the
+ * catalog judged the path) and never a FIFO or a device (a read that
  * blocks or never ends); each is read once, whole, into a buffer of the
  * size fstat() gave, within a bound, and everything after it (the parse,
  * the sha256 pin, the page images) looks at that buffer only. A file
@@ -14,8 +15,11 @@
  * kills the engine; and the bytes the pin approved are those served.
  */
 
+#define _GNU_SOURCE             /* O_PATH */
+
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,8 @@
 
 static int slora_adapter_file_open(int *dfd, const char *dir,
     const char *file, struct stat *sb, slora_err_t *err);
+static int slora_adapter_dir_open(const char *dir, const char *file,
+    slora_err_t *err);
 static const char *slora_adapter_file_kind(mode_t mode);
 
 
@@ -144,10 +150,8 @@ slora_adapter_file_open(int *dfd, const char *dir, const char *file,
     int  fd;
 
     if (*dfd == -1) {
-        *dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *dfd = slora_adapter_dir_open(dir, file, err);
         if (*dfd == -1) {
-            slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
-                          strerror(errno));
             return -1;
         }
     }
@@ -180,6 +184,113 @@ slora_adapter_file_open(int *dfd, const char *dir, const char *file,
                       slora_adapter_file_kind(sb->st_mode));
         close(fd);
         return -1;
+    }
+
+    return fd;
+}
+
+
+/*
+ * The folder dir opened one name at a time from "/" (or the working
+ * directory), none followed if a symlink: the catalog confined the
+ * folder by its realpath, which holds none, and a link put in its path
+ * since (the folder renamed away and a link to another put in its
+ * place, between the registration and a load hours later) would lead
+ * where the check never looked. The names before the last are opened
+ * O_PATH, so a folder on the way needs only search permission, as for
+ * open(dir). -1 with err set where it cannot be opened so.
+ */
+static int
+slora_adapter_dir_open(const char *dir, const char *file, slora_err_t *err)
+{
+    int          fd, next, last, e;
+    char         name[NAME_MAX + 1];
+    size_t       n;
+    const char  *p, *end;
+    struct stat  sb;
+
+    fd = dir[0] == '/' ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                       : AT_FDCWD;
+
+    if (fd == -1) {
+        slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                      strerror(errno));
+        return -1;
+    }
+
+    for (p = dir; /* void */; p = end) {
+        while (*p == '/') {
+            p++;
+        }
+
+        end = p + strcspn(p, "/");
+        n = (size_t) (end - p);
+        last = end[strspn(end, "/")] == '\0';
+
+        if (n == 0 && fd != AT_FDCWD) {
+            /* "/": the root itself, read as a folder */
+            next = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            e = errno;
+            close(fd);
+            fd = next;
+            errno = e;
+            break;
+        }
+
+        if (n == 0 || n > NAME_MAX) {
+            e = n == 0 ? ENOENT : ENAMETOOLONG;
+            if (fd != AT_FDCWD) {
+                close(fd);
+            }
+            fd = -1;
+            errno = e;
+            break;
+        }
+
+        memcpy(name, p, n);
+        name[n] = '\0';
+
+        next = openat(fd, name, (last ? O_RDONLY : O_PATH) | O_DIRECTORY
+                                | O_NOFOLLOW | O_CLOEXEC);
+        e = errno;
+
+        if (next == -1 && (e == ELOOP || e == ENOTDIR)
+            && fstatat(fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0
+            && S_ISLNK(sb.st_mode))
+        {
+            if (last) {
+                slora_err_set(err, SLORA_ERROR, "%s is a symlink: refused "
+                              "(an adapter's folder is opened along its own "
+                              "path, through no link)", dir);
+
+            } else {
+                slora_err_set(err, SLORA_ERROR, "%s: %.*s is a symlink: "
+                              "refused (an adapter's folder is opened along "
+                              "its own path, through no link)", dir,
+                              (int) (end - dir), dir);
+            }
+
+            if (fd != AT_FDCWD) {
+                close(fd);
+            }
+            return -1;
+        }
+
+        if (fd != AT_FDCWD) {
+            close(fd);
+        }
+
+        fd = next;
+        errno = e;
+
+        if (fd == -1 || last) {
+            break;
+        }
+    }
+
+    if (fd == -1) {
+        slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                      strerror(errno));
     }
 
     return fd;

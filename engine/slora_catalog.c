@@ -337,6 +337,15 @@ slora_catalog_put(slora_catalog_t *cat, const char *name, const char *dir,
             return SLORA_ERROR;
         }
 
+    } else if (!slora_adapter_is_random(dir)) {
+        /* no roots: the folder by its realpath still, the one path its
+         * files are opened along (slora_adapter_file.c) */
+        path = realpath(dir, NULL);
+        if (path == NULL) {
+            return slora_err_set(err, SLORA_ERROR, "adapter %s: %s: %s",
+                                 name, dir, strerror(errno));
+        }
+
     } else {
         path = strdup(dir);
         if (path == NULL) {

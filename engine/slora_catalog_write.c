@@ -148,21 +148,22 @@ slora_catalog_register_as(slora_catalog_writer_t *w, const char *name,
                              "refused", slora_utf8_cut(name, 64), name);
     }
 
-    if (slora_adapter_read_config(dir, NULL, &conf, err) != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
-    /* the file as the engine would read it: no symlink, no FIFO */
-    if (slora_adapter_file_sha256(dir, "adapter_model.safetensors", hex, err)
-        != SLORA_OK)
-    {
-        return SLORA_ERROR;
-    }
-
+    /* the folder by its realpath, the path the hash holds and the
+     * engine reads (through no link) */
     path = realpath(dir, NULL);
     if (path == NULL) {
         return slora_err_set(err, SLORA_ERROR, "%s: %s", dir,
                              strerror(errno));
+    }
+
+    /* the file as the engine would read it: no symlink, no FIFO */
+    if (slora_adapter_read_config(path, NULL, &conf, err) != SLORA_OK
+        || slora_adapter_file_sha256(path, "adapter_model.safetensors", hex,
+                                     err)
+           != SLORA_OK)
+    {
+        free(path);
+        return SLORA_ERROR;
     }
 
     targets[0] = '\0';

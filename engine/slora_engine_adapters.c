@@ -71,13 +71,24 @@ int
 slora_engine_add_adapter(slora_engine_t *e, const char *name,
     const char *dir, slora_err_t *err)
 {
+    int                       rc;
+    char                     *rp;
     slora_adapter_t          *a;
     slora_adapter_conf_t      conf;
     slora_catalog_adapter_t  *ca;
 
-    if (slora_adapter_read_config(dir, &e->model->cfg, &conf, err)
-        != SLORA_OK)
-    {
+    /* read by its realpath, as the catalog will hold it: a folder is
+     * opened through no link (slora_adapter_file.c) */
+    rp = realpath(dir, NULL);
+    if (rp == NULL) {
+        return slora_err_set(err, SLORA_ERROR, "adapter %s: %s: %s", name,
+                             dir, strerror(errno));
+    }
+
+    rc = slora_adapter_read_config(rp, &e->model->cfg, &conf, err);
+    free(rp);
+
+    if (rc != SLORA_OK) {
         return SLORA_ERROR;
     }
 

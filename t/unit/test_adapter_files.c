@@ -314,6 +314,34 @@ test_not_files(void)
     check_refused("huge", "adapter_model.safetensors: 16842753 bytes, "
                   "more than the 16842752 it may take");
 
+    /* a symlink in the folder's path (the folder renamed away and a link
+     * to another put in its place after the catalog judged its path, or
+     * a folder above it so replaced): refused, naming the link; the
+     * folder by its own path loads */
+    snprintf(dir, sizeof(dir), "%s/real-parent", tmp);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof(dir), "%s/real-parent/adapter", tmp);
+    write_adapter(dir, 4);
+    snprintf(path, sizeof(path), "%s/link-parent", tmp);
+    snprintf(other, sizeof(other), "%s/real-parent", tmp);
+    if (symlink(other, path) != 0) {
+        BAIL_OUT("symlink %s failed", path);
+    }
+    snprintf(path, sizeof(path), "%s/link-folder", tmp);
+    if (symlink(dir, path) != 0) {
+        BAIL_OUT("symlink %s failed", path);
+    }
+    check_refused("link-parent/adapter", "link-parent is a symlink");
+    check_refused("link-folder", "link-folder is a symlink");
+    ok(slora_adapter_file_sha256(path, "adapter_model.safetensors", hex,
+                                 &err)
+       == SLORA_ERROR && strstr(err.msg, "link-folder is a symlink") != NULL,
+       "nor hashed for the catalog through it: %s", err.msg);
+    ok(slora_adapter_file_sha256(dir, "adapter_model.safetensors", hex,
+                                 &err)
+       == SLORA_OK, "by its own path the folder is read: %s",
+       err.msg);
+
     alarm(0);
 }
 

@@ -500,7 +500,7 @@ test_batching(void)
     is_int(slora_engine_add_adapter(e, "extra", path, &err), SLORA_DECLINED,
            "add_adapter twice: declined");
     ok(slora_engine_add_adapter(e, "x", "/nonexistent", &err) == SLORA_ERROR
-       && strstr(err.msg, "/nonexistent/adapter_config.json") != NULL,
+       && strstr(err.msg, "adapter x: /nonexistent: No such file") != NULL,
        "add_adapter of a missing folder: %s", err.msg);
     req.id = 420;
     req.adapter = "extra";

@@ -20,6 +20,10 @@
 # speculate_requests), bench/lookup.py's tasks on each (instead of the
 # chats), then its table.
 #
+# GUIDED=1 then asks SmolLM2 bench/guided.py's constrained requests (a
+# schema, a regex, a choice, tools, structural tags), their answers in
+# $OUT/guided-smollm2.json for `guided.py compare` against the CPU's.
+#
 # DAEMON=1 runs nginx as Debian's systemd unit does (daemon on, the
 # master from the pid file) with the CUDA backend beside the module, as
 # `make install` lays them out, and no cuda_lib=: the engine finds it
@@ -149,6 +153,11 @@ fi
 # PREDICTION=1: what a prediction of the answer saves
 [ "${PREDICTION:-0}" = 0 ] \
     || python3 bench/prediction.py http://127.0.0.1:18080/v1 base 3
+# GUIDED=1: SmolLM2's constrained answers (bench/guided.py), to hold to
+# the CPU backend's
+[ "${GUIDED:-0}" = 0 ] || [ "$3" != smollm2 ] \
+    || python3 bench/guided.py run http://127.0.0.1:18080/v1 \
+           "$OUT/guided-$3$TAG.json"
 
     [ "$NGINX_DAEMON" = off ] \
         || echo "health after: $(curl -s http://127.0.0.1:18080/health)"

@@ -229,16 +229,22 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
         or diag($r->{body});
 }
 
+# the ids of the think block's closing mark, as SmolLM2 writes it (a
+# logit_bias on them closes the block at once)
+sub close_mark_ids {
+    my $mark = json_req($PORT, '/v1/tokenize',
+                        { model => 'base', prompt => '</think>',
+                          add_special_tokens => JSON::PP::false() });
+    return ref $mark->{json} eq 'HASH' ? @{ $mark->{json}{tokens} } : ();
+}
+
 # a JSON answer of a model that thinks first (SmolLM2 under
 # DeepSeek-R1's template, whose prompt opens the block): the schema holds
 # after the block (its closing mark favoured, so that it comes at once;
 # were the schema to hold from the first token, the mark could never
 # come and the whole answer would be reasoning)
 {
-    my $mark = json_req($PORT, '/v1/tokenize',
-                        { model => 'base', prompt => '</think>',
-                          add_special_tokens => JSON::PP::false() });
-    my @ids = ref $mark->{json} eq 'HASH' ? @{ $mark->{json}{tokens} } : ();
+    my @ids = close_mark_ids();
     my $body = { model => 'base', max_tokens => 60, temperature => 0,
                  logit_bias => { map { $_ => 8 } @ids },
                  response_format => {
@@ -268,10 +274,7 @@ ok($on->{status} == 200 && !defined $on->{msg}{reasoning}
 # mark, the triggers' gate), here the whole content with
 # stop_after_first
 {
-    my $mark = json_req($PORT, '/v1/tokenize',
-                        { model => 'base', prompt => '</think>',
-                          add_special_tokens => JSON::PP::false() });
-    my @ids = ref $mark->{json} eq 'HASH' ? @{ $mark->{json}{tokens} } : ();
+    my @ids = close_mark_ids();
     my $body = { model => 'base', max_tokens => 60, temperature => 0,
                  logit_bias => { map { $_ => 8 } @ids },
                  response_format => {

@@ -253,14 +253,16 @@ static void
 ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
 {
     int                          fd, ok;
-    char                        *text;
+    char                        *text, *target;
     size_t                       len, done;
     ngx_err_t                    e;
     ssize_t                      w;
     cJSON                       *root, *list, *it;
     uint32_t                     i;
     u_char                       tmp[PATH_MAX];
+    ngx_str_t                    dst;
     const ngx_str_t             *file;
+    struct stat                  sb;
     const slora_registration_t  *r;
 
     file = &ec->smcf->registry;
@@ -295,9 +297,24 @@ ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
         return;
     }
 
+    /* a FILE that is a symlink stays one: the new file is renamed over
+     * the file it leads to (a link to none, or too long a path, is
+     * replaced as a file) */
+    dst = *file;
+    target = NULL;
+
+    if (lstat((char *) file->data, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        target = realpath((char *) file->data, NULL);
+
+        if (target != NULL && ngx_strlen(target) + 32 < sizeof(tmp)) {
+            dst.data = (u_char *) target;
+            dst.len = ngx_strlen(target);
+        }
+    }
+
     /* (the configuration made sure the name fits); the process's own,
      * as in a binary upgrade two engines write the file */
-    ngx_snprintf(tmp, sizeof(tmp), "%V.%P.tmp%Z", file, ngx_pid);
+    ngx_snprintf(tmp, sizeof(tmp), "%V.%P.tmp%Z", &dst, ngx_pid);
 
     fd = open((char *) tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     len = ngx_strlen(text);
@@ -330,10 +347,12 @@ ngx_http_slora_engine_registry_save(ngx_http_slora_engine_ctx_t *ec)
         e = ngx_errno;
     }
 
-    if (ok && rename((char *) tmp, (char *) file->data) == -1) {
+    if (ok && rename((char *) tmp, (char *) dst.data) == -1) {
         ok = 0;
         e = ngx_errno;
     }
+
+    free(target);
 
     if (!ok) {
         ngx_log_error(NGX_LOG_WARN, ec->cycle->log, e,

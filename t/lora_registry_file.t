@@ -11,7 +11,8 @@
 # or dropped, each said in the error log, and the rest served. A file
 # that is not the registry's JSON is said and kept aside as FILE.unread,
 # FILE written anew; one that cannot be set aside is left as it is and
-# not written while the engine runs. A file that cannot be written leaves the
+# not written while the engine runs. A FILE that is a symlink stays one,
+# the file it leads to written. A file that cannot be written leaves the
 # registration made (200), the error log saying, at the engine's start
 # and at each registration, that a restart will not serve them again.
 
@@ -143,6 +144,23 @@ is(kept(), '', '... FILE written anew, empty');
 is(complete('web')->{code}, 'model_not_found', '... web not served');
 is(load('web', "$ver/v2")->{status}, 200, 'web registered again');
 is(kept(), "web=$real2", '... the file holds it');
+
+# FILE a symlink (the name a configuration gives a file kept elsewhere):
+# it stays one, each change written to the file it leads to
+my $kept_at = "$state/elsewhere/registered.json";
+make_path("$state/elsewhere");
+chmod(0777, "$state/elsewhere") or die "chmod: $!";
+rename($file, $kept_at) or die "rename: $!";
+symlink($kept_at, $file) or die "symlink: $!";
+restart('a restart onto a symlinked file');
+is(complete('web')->{text}, $text{b}, 'web served from the file it leads to');
+is(load('lnk', "$ver/v1")->{status}, 200, 'lnk registered');
+ok(-l $file && readlink($file) eq $kept_at,
+   '... FILE still the symlink, not replaced by a file');
+is(kept(), "web=$real2 lnk=$real1", '... the file it leads to holds both');
+is(unload('lnk')->{status}, 200, 'lnk unloaded');
+unlink($file) or die "unlink: $!";
+rename($kept_at, $file) or die "rename: $!";
 
 # One that does not read and cannot be set aside (FILE.unread a folder
 # with a file in it): left as it is, not written while the engine runs.

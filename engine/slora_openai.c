@@ -47,8 +47,6 @@ const slora_openai_limits_t  slora_openai_default_limits = {
 static int slora_openai_prompt_end(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
-static int slora_openai_chat_echo(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err);
 static int slora_openai_sampling(cJSON *root,
     const slora_openai_limits_t *lim, slora_openai_req_t *req,
     slora_openai_err_t *err);
@@ -570,48 +568,6 @@ slora_openai_prompt_end(cJSON *root, const slora_openai_limits_t *lim,
                                  "continue_final_message needs the last "
                                  "message to be an assistant's");
     }
-
-    return SLORA_OK;
-}
-
-
-/*
- * vLLM's chat echo (a boolean, default false): the answer's content
- * begins with the last message's text where that message's role is the
- * answer's, the assistant's with add_generation_prompt (a prefilled
- * answer), any without it (vLLM answers in the last message's role;
- * here the message's role stays "assistant"). Its text as the request
- * wrote it, parts joined by newlines, an earlier think block written
- * back not in it; a message made in the template's format (tool calls)
- * echoes nothing.
- */
-static int
-slora_openai_chat_echo(cJSON *root, slora_openai_req_t *req,
-    slora_openai_err_t *err)
-{
-    unsigned                 flag;
-    const slora_chat_msg_t  *last;
-
-    flag = 0;
-
-    if (slora_openai_bool(root, "echo", &flag, err) != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
-    last = &req->msgs[req->n_msgs - 1];
-
-    if (!flag || last->made || last->calls
-        || last->content_len <= last->lead
-        || ((req->chat_flags & SLORA_CHAT_GEN_PROMPT)
-            && !(last->role_len == sizeof("assistant") - 1
-                 && memcmp(last->role, "assistant",
-                           sizeof("assistant") - 1) == 0)))
-    {
-        return SLORA_OK;
-    }
-
-    req->chat_echo.data = last->content + last->lead;
-    req->chat_echo.len = last->content_len - last->lead;
 
     return SLORA_OK;
 }

@@ -142,8 +142,11 @@ int slora_openai_tool_message(cJSON *m, size_t i, slora_chat_msg_t *cm,
  * SLORA_TOOL_NAME_MAX letters, digits, '_', '-' or '.'. */
 int slora_openai_tool_name_ok(const char *name);
 
-/* slora_openai_messages.c: a chat's messages, and its prediction */
+/* slora_openai_messages.c: a chat's messages, its echo (after its
+ * flags: slora_openai_prompt_end), and its prediction */
 int slora_openai_messages(cJSON *msgs, slora_openai_req_t *req,
+    slora_openai_err_t *err);
+int slora_openai_chat_echo(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);
 int slora_openai_prediction(cJSON *root, slora_openai_req_t *req,
     slora_openai_err_t *err);

@@ -4,7 +4,8 @@
  * and content, text parts joined, an assistant's refusal read as its
  * text, its calls and a tool's results made in the template's format
  * (slora_openai_tools.c), and Qwen3's think blocks of earlier turns
- * (slora_openai_think.c); and chat's prediction, a content alike.
+ * (slora_openai_think.c); and chat's echo and prediction, contents
+ * alike.
  */
 
 #include <stdio.h>
@@ -339,6 +340,66 @@ slora_openai_part(cJSON *part, int refusal)
     }
 
     return cJSON_GetObjectItemCaseSensitive(part, "text");
+}
+
+
+/*
+ * vLLM's chat echo (a boolean, default false): the answer's content
+ * begins with the last message's text where that message's role is the
+ * answer's, the assistant's with add_generation_prompt (a prefilled
+ * answer), any without it (vLLM answers in the last message's role;
+ * here the message's role stays "assistant"). Its text read again as
+ * the client wrote it, parts joined by newlines: the messages' loop has
+ * by now rewritten a message in its template's format (a think block
+ * written back, tool calls).
+ */
+int
+slora_openai_chat_echo(cJSON *root, slora_openai_req_t *req,
+    slora_openai_err_t *err)
+{
+    int                k;
+    cJSON             *msgs, *last, *role;
+    unsigned           flag;
+    slora_chat_msg_t   cm;
+
+    flag = 0;
+
+    if (slora_openai_bool(root, "echo", &flag, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (!flag) {
+        return SLORA_OK;
+    }
+
+    /* the messages' loop has read them: an array of objects, a role a
+     * string each */
+    msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    k = cJSON_GetArraySize(msgs) - 1;
+    last = cJSON_GetArrayItem(msgs, k);
+    role = cJSON_GetObjectItemCaseSensitive(last, "role");
+
+    if (!cJSON_IsString(role)
+        || ((req->chat_flags & SLORA_CHAT_GEN_PROMPT)
+            && strcmp(role->valuestring, "assistant") != 0))
+    {
+        return SLORA_OK;
+    }
+
+    memset(&cm, 0, sizeof(slora_chat_msg_t));
+    cm.role = role->valuestring;
+    cm.role_len = strlen(role->valuestring);
+
+    if (slora_openai_content(last, (size_t) k, &cm, req, err) != SLORA_OK) {
+        return SLORA_ERROR;
+    }
+
+    if (cm.content_len > 0) {
+        req->chat_echo.data = cm.content;
+        req->chat_echo.len = cm.content_len;
+    }
+
+    return SLORA_OK;
 }
 
 

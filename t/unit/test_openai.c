@@ -1266,6 +1266,22 @@ test_limits(void)
        "limits: top_logprobs above lim");
     slora_openai_req_free(&req);
 
+    /* chat echo under a template that writes an assistant's think block
+     * back (Qwen3's), which rewrites the message: its own text still,
+     * blanks and all */
+    lim.chat_flags |= SLORA_CHAT_THINK_TURNS;
+    body = "{\"model\":\"base\",\"messages\":[{\"role\":\"user\","
+           "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":"
+           "\"  Well,\"}],\"echo\":true}";
+    rc = slora_openai_parse(body, strlen(body), CHAT, &lim, &req, &err);
+    ok(rc == SLORA_OK && req.chat_echo.len == 7
+       && memcmp(req.chat_echo.data, "  Well,", 7) == 0
+       && (req.chat_flags & SLORA_CHAT_THINK_TURNS),
+       "chat echo, think blocks written back: the message's own text: %s",
+       rc == SLORA_OK ? "parsed" : err.msg);
+    slora_openai_req_free(&req);
+    lim.chat_flags &= ~SLORA_CHAT_THINK_TURNS;
+
     /* chat_template_kwargs: enable_thinking false is Qwen3's empty think
      * block where the template reads it, nothing where it does not */
     body = "{\"model\":\"base\"," MSGS ",\"chat_template_kwargs\":"

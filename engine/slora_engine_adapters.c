@@ -77,31 +77,34 @@ slora_engine_add_adapter(slora_engine_t *e, const char *name,
     slora_adapter_conf_t      conf;
     slora_catalog_adapter_t  *ca;
 
-    /* read by its realpath, as the catalog will hold it: a folder is
-     * opened through no link (slora_adapter_file.c) */
-    rp = realpath(dir, NULL);
+    /* a folder by its realpath, the one the catalog holds and its files
+     * are opened along (through no link: slora_adapter_file.c); a
+     * random adapter's spec as it is */
+    rp = slora_adapter_is_random(dir) ? strdup(dir) : realpath(dir, NULL);
     if (rp == NULL) {
         return slora_err_set(err, SLORA_ERROR, "adapter %s: %s: %s", name,
                              dir, strerror(errno));
     }
 
     rc = slora_adapter_read_config(rp, &e->model->cfg, &conf, err);
+
+    if (rc == SLORA_OK && slora_adapters_find(e->adapters, name) != NULL) {
+        rc = slora_err_set(err, SLORA_DECLINED, "adapter \"%s\" is "
+                           "already registered", name);
+    }
+
+    if (rc == SLORA_OK
+        && (slora_catalog_put(e->catalog, name, rp, &ca, err) != SLORA_OK
+            || slora_adapters_add(e->adapters, name, ca->path, &a, err)
+               != SLORA_OK))
+    {
+        rc = SLORA_ERROR;
+    }
+
     free(rp);
 
     if (rc != SLORA_OK) {
-        return SLORA_ERROR;
-    }
-
-    if (slora_adapters_find(e->adapters, name) != NULL) {
-        return slora_err_set(err, SLORA_DECLINED, "adapter \"%s\" is "
-                             "already registered", name);
-    }
-
-    if (slora_catalog_put(e->catalog, name, dir, &ca, err) != SLORA_OK
-        || slora_adapters_add(e->adapters, name, ca->path, &a, err)
-           != SLORA_OK)
-    {
-        return SLORA_ERROR;
+        return rc;
     }
 
     ca->data = a;

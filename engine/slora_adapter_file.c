@@ -20,10 +20,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "slora_adapter.h"
@@ -191,9 +193,10 @@ slora_adapter_file_open(int *dfd, const char *dir, const char *file,
 
 
 /*
- * The folder dir opened one name at a time from "/" (or the working
- * directory), none followed if a symlink: the catalog confined the
- * folder by its realpath, which holds none, and a link put in its path
+ * The folder dir opened following no symlink (openat2's
+ * RESOLVE_NO_SYMLINKS; on a kernel without it, one name at a time from
+ * "/" or the working directory, O_NOFOLLOW each): the catalog confined
+ * the folder by its realpath, which holds none, and a link put in its path
  * since (the folder renamed away and a link to another put in its
  * place, between the registration and a load hours later) would lead
  * where the check never looked. The names before the last are opened
@@ -203,11 +206,33 @@ slora_adapter_file_open(int *dfd, const char *dir, const char *file,
 static int
 slora_adapter_dir_open(const char *dir, const char *file, slora_err_t *err)
 {
-    int          fd, next, last, e;
-    char         name[NAME_MAX + 1];
-    size_t       n;
-    const char  *p, *end;
-    struct stat  sb;
+    int              fd, next, last, e;
+    char             name[NAME_MAX + 1];
+    size_t           n;
+    const char      *p, *end;
+    struct stat      sb;
+    struct open_how  how;
+
+    /* at once where the kernel has openat2 (5.6): what the walk below
+     * does, an automounted folder on the way mounted as open() mounts
+     * it; a link found (ELOOP) is walked to, to be named */
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+
+    fd = (int) syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+
+    if (fd != -1) {
+        return fd;
+    }
+
+    /* ENOSYS: an older kernel; EPERM: a container's seccomp that knows
+     * no openat2 */
+    if (errno != ELOOP && errno != ENOSYS && errno != EPERM) {
+        slora_err_set(err, SLORA_ERROR, "%s/%s: %s", dir, file,
+                      strerror(errno));
+        return -1;
+    }
 
     fd = dir[0] == '/' ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
                        : AT_FDCWD;

@@ -1127,6 +1127,7 @@ slora_engine_req_free(slora_engine_req_t *q)
 {
     free(q->r.pages);
     free(q->guard);
+    free(q->gate_guard);
     free(q->tenant);
     free(q->adapter);
     slora_json_schema_free(q->schema);

@@ -235,6 +235,13 @@ slora_engine_host_pick(slora_engine_host_job_t *job, int ith, int32_t i)
         pk->tok = -1;
 
     } else {
+        if (slora_engine_guards_gate(q)) {
+            /* at_least_one: the gate passed is its first tag begun */
+            slora_json_trigger_guard(&q->gate, 1, q->schema, q->json_compact,
+                                     0, e->json_vocab, q->gate_guard,
+                                     q->n_gate_guard, row);
+        }
+
         if (slora_engine_guards_triggers(q)) {
             /* a trigger begins its value, or is not written */
             slora_json_trigger_guard(q->trigger, q->n_triggers, q->schema,

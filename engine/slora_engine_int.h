@@ -88,6 +88,11 @@ struct slora_engine_req_s {
                                                (slora_json_trigger_guard);
                                                NULL: none */
     int32_t                 n_guard;
+    int32_t                *gate_guard;     /* at_least_one behind a
+                                               gate: the tokens that hold
+                                               the gate whole and run on;
+                                               NULL: none */
+    int32_t                 n_gate_guard;
     slora_draft_t           draft;          /* from its prediction (kept
                                                after stop_ids) */
     slora_rng_t             rng_before;     /* rng before a draft's rows
@@ -346,6 +351,13 @@ int slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
      && (q)->gate.len == 0                                                 \
      && ((q)->n_guard > 0                                                  \
          || slora_json_triggers_begun((q)->trigger, (q)->n_triggers)))
+
+/* 1 where q's next token must not pass its gate with bytes its first
+ * tag cannot begin with (a structural tag's at_least_one behind a gate):
+ * a token holds the gate whole, or the text ends with its first bytes. */
+#define slora_engine_guards_gate(q)                                           \
+    ((q)->tag_first && (q)->gate.len > 0                                   \
+     && ((q)->n_gate_guard > 0 || slora_json_triggers_begun(&(q)->gate, 1)))
 
 int slora_engine_host_init(slora_engine_host_t *h, int32_t vocab,
     int32_t max_running, int32_t max_rows, int32_t n_threads,

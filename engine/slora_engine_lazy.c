@@ -21,6 +21,8 @@
 
 static int slora_engine_guard_set(slora_engine_t *e,
     slora_engine_req_t *q);
+static int slora_engine_gate_guard_set(slora_engine_t *e,
+    slora_engine_req_t *q);
 static void slora_engine_trigger_set(const slora_engine_t *e,
     slora_json_trigger_t *t, const char *text, size_t len);
 static int32_t slora_engine_control_id(const slora_engine_t *e,
@@ -97,6 +99,14 @@ slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
                                  req->json_gate_len);
     }
 
+    /* at_least_one's gate passed is its first tag begun, or not drawn */
+    if (q->tag_first && req->json_gate != NULL
+        && slora_engine_gate_guard_set(e, q) != SLORA_OK)
+    {
+        return slora_err_set(err, SLORA_ERROR, "request %llu: no memory",
+                             (unsigned long long) req->id);
+    }
+
     return SLORA_OK;
 }
 
@@ -156,6 +166,40 @@ slora_engine_guard_set(slora_engine_t *e, slora_engine_req_t *q)
 
     memcpy(q->guard, e->guard_ids, (size_t) e->n_guard_ids * sizeof(int32_t));
     q->n_guard = e->n_guard_ids;
+
+    return SLORA_OK;
+}
+
+
+/* q's gate's guard list (at_least_one behind a gate): the tokens that
+ * hold the gate whole and run on; a walk of the vocabulary each such
+ * request (a gate that is one control token, as Qwen3's </think>, has
+ * none). */
+static int
+slora_engine_gate_guard_set(slora_engine_t *e, slora_engine_req_t *q)
+{
+    int32_t  *ids, n;
+
+    ids = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
+
+    if (ids == NULL) {
+        return SLORA_ERROR;
+    }
+
+    n = slora_json_trigger_tokens(&q->gate, 1, e->json_vocab, ids);
+
+    if (n == 0) {
+        free(ids);
+        return SLORA_OK;
+    }
+
+    q->gate_guard = realloc(ids, (size_t) n * sizeof(int32_t));
+
+    if (q->gate_guard == NULL) {
+        q->gate_guard = ids;
+    }
+
+    q->n_gate_guard = n;
 
     return SLORA_OK;
 }

@@ -301,8 +301,9 @@ slora_engine_trigger_came(const slora_engine_t *e, slora_engine_req_t *q,
 
 
 /* at_least_one's first tag after a gate: it begins with the bytes of
- * tok past the gate where it can, else after them (a token that runs on
- * past a think block's closing mark is not guarded as a trigger is). */
+ * tok past the gate (slora_engine_guards_gate refused a token whose
+ * bytes there it cannot take; were one drawn all the same, allowed_
+ * token_ids leaving no other, the tag begins after them). */
 static void
 slora_engine_gate_opens(const slora_engine_t *e, slora_engine_req_t *q,
     int32_t tok)
@@ -329,6 +330,7 @@ int
 slora_engine_on_host(const slora_engine_t *e, const slora_engine_req_t *q)
 {
     return q->top_logprobs >= 0 || slora_engine_guards_triggers(q)
+           || slora_engine_guards_gate(q)
            || !slora_sampling_plain(&q->sampling)
            || slora_engine_holds_stops(q)
            || (!slora_sampling_greedy(&q->sampling) && !e->backend->draws);

@@ -983,10 +983,11 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
        "at_least_one and stop_after_first: the answer one tag, whole");
 
     /* behind a gate the first tag comes after it: a gate the free
-     * answer's first token passes with a byte c to spare; with begin
-     * "#<t>" that byte stays text before the tag, with begin "c#<t>" it
-     * begins the tag; either way the tag's "#<t>" comes right after the
-     * token */
+     * answer's first token passes with a byte c to spare. With begin
+     * "c#<t>" that byte begins the tag: the token, then the tag whole.
+     * With begin "#<t>" no tag begins with it: the token is not drawn
+     * (the gate's guard), the answer another, and wherever it passes the
+     * gate a tag follows */
     n = chat_run_text(tok, free_ids, 1, gate, sizeof(gate));
     ok(n >= 2 && printable(gate), "a gate: \"%.*s\", c \"%c\"",
        (int) n - 1, gate, gate[n - 1]);
@@ -995,22 +996,35 @@ test_engine(const slora_tokenizer_t *tok, const slora_json_vocab_t *v)
     req.json_gate = gate;
     req.json_gate_len = n - 1;
 
-    for (k = 0; k < 2; k++) {
-        tags_after(tags, sizeof(tags), k == 0 ? "#" : gated,
-                   ",\"at_least_one\":true,\"stop_after_first\":true");
-        g = slora_json_tags_parse(tags, strlen(tags), &err);
-        answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
-        diag("at_least_one behind a gate: %s", text);
-        ok(g != NULL && strncmp(text, free_text, n) == 0
-           && strncmp(text + n, "#<t>", 4) == 0
-           && takes(g, 0, text + (k == 0 ? n : n - 1), &done) && done
-           && run.finish[0] == SLORA_FINISH_STOP,
-           "at_least_one behind a gate, the begin %s: the token that "
-           "passes it, then the tag whole", k == 0 ? "\"#<t>\" (the byte "
-           "past the gate stays text)" : "\"c#<t>\" (the byte past the "
-           "gate begins it)");
-        slora_json_schema_free(g);
+    tags_after(tags, sizeof(tags), gated,
+               ",\"at_least_one\":true,\"stop_after_first\":true");
+    g = slora_json_tags_parse(tags, strlen(tags), &err);
+    answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
+    diag("at_least_one behind a gate: %s", text);
+    ok(g != NULL && strncmp(text, free_text, n) == 0
+       && strncmp(text + n, "#<t>", 4) == 0
+       && takes(g, 0, text + n - 1, &done) && done
+       && run.finish[0] == SLORA_FINISH_STOP,
+       "at_least_one behind a gate, the begin \"c#<t>\": the token that "
+       "passes it, the byte past the gate beginning the tag whole");
+    slora_json_schema_free(g);
+
+    tags_after(tags, sizeof(tags), "#",
+               ",\"at_least_one\":true,\"stop_after_first\":true");
+    answer(e, &req, 0, tags, tok, &run, text, sizeof(text));
+    diag("at_least_one behind a gate, \"#<t>\": %s", text);
+    held = 1;
+
+    for (at = strstr(text, gate); at != NULL; at = strstr(at + 1, gate)) {
+        m = strlen(gate);
+        held &= strncmp(at + m + strspn(at + m, " \n\t\r"), "#<t>", 4)
+                == 0;
     }
+
+    ok(run.errors == 0 && strncmp(text, free_text, n) != 0 && held,
+       "at_least_one behind a gate, the begin \"#<t>\": the token that "
+       "passes the gate with a byte no tag begins with is not drawn, and "
+       "wherever the answer passes the gate a tag follows");
 
     req.json_gate = NULL;
     req.json_gate_len = 0;

@@ -23,6 +23,8 @@ static int slora_engine_guard_set(slora_engine_t *e,
     slora_engine_req_t *q);
 static int slora_engine_gate_guard_set(slora_engine_t *e,
     slora_engine_req_t *q);
+static int32_t *slora_engine_holding(slora_engine_t *e,
+    const slora_json_trigger_t *t, uint32_t n, int32_t *count);
 static void slora_engine_trigger_set(const slora_engine_t *e,
     slora_json_trigger_t *t, const char *text, size_t len);
 static int32_t slora_engine_control_id(const slora_engine_t *e,
@@ -119,7 +121,7 @@ slora_engine_lazy_set(slora_engine_t *e, slora_engine_req_t *q,
 static int
 slora_engine_guard_set(slora_engine_t *e, slora_engine_req_t *q)
 {
-    int32_t   *ids, *shrunk, n;
+    int32_t   *ids, n;
     uint32_t   k;
 
     for (k = 0; k < q->n_triggers && q->n_triggers == e->n_guard_of; k++) {
@@ -132,18 +134,10 @@ slora_engine_guard_set(slora_engine_t *e, slora_engine_req_t *q)
     }
 
     if (k < q->n_triggers || q->n_triggers != e->n_guard_of) {
-        ids = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
+        ids = slora_engine_holding(e, q->trigger, q->n_triggers, &n);
 
         if (ids == NULL) {
             return SLORA_ERROR;
-        }
-
-        n = slora_json_trigger_tokens(q->trigger, q->n_triggers,
-                                      e->json_vocab, ids);
-        shrunk = realloc(ids, (size_t) (n > 0 ? n : 1) * sizeof(int32_t));
-
-        if (shrunk != NULL) {
-            ids = shrunk;
         }
 
         free(e->guard_ids);
@@ -178,30 +172,41 @@ slora_engine_guard_set(slora_engine_t *e, slora_engine_req_t *q)
 static int
 slora_engine_gate_guard_set(slora_engine_t *e, slora_engine_req_t *q)
 {
-    int32_t  *ids, n;
+    int32_t  n;
 
-    ids = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
-
-    if (ids == NULL) {
-        return SLORA_ERROR;
-    }
-
-    n = slora_json_trigger_tokens(&q->gate, 1, e->json_vocab, ids);
-
-    if (n == 0) {
-        free(ids);
-        return SLORA_OK;
-    }
-
-    q->gate_guard = realloc(ids, (size_t) n * sizeof(int32_t));
+    q->gate_guard = slora_engine_holding(e, &q->gate, 1, &n);
 
     if (q->gate_guard == NULL) {
-        q->gate_guard = ids;
+        return SLORA_ERROR;
     }
 
     q->n_gate_guard = n;
 
     return SLORA_OK;
+}
+
+
+/* The tokens that hold one of the n triggers t[] whole and run on
+ * (slora_json_trigger_tokens: a walk of the vocabulary), *count of
+ * them, in an array of their size (one entry at least); NULL: no
+ * memory. */
+static int32_t *
+slora_engine_holding(slora_engine_t *e, const slora_json_trigger_t *t,
+    uint32_t n, int32_t *count)
+{
+    int32_t  *ids, *shrunk;
+
+    ids = malloc((size_t) e->model->cfg.vocab * sizeof(int32_t));
+
+    if (ids == NULL) {
+        return NULL;
+    }
+
+    *count = slora_json_trigger_tokens(t, n, e->json_vocab, ids);
+    shrunk = realloc(ids, (size_t) (*count > 0 ? *count : 1)
+                          * sizeof(int32_t));
+
+    return shrunk != NULL ? shrunk : ids;
 }
 
 

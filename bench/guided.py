@@ -6,12 +6,19 @@ to the CPU's: a JSON schema, a regex, a choice, tools "required" and
 first tokens (the trigger guard's path), and one with at_least_one and
 stop_after_first (the answer one tag). Greedy, SmolLM2's chat.
 
-`run` asks each request once and writes {name: {"ok", "text"}} to OUT
+`run` asks each request once and writes {name: {"ok", "text", "tokens"}}
+to OUT
 (ok: the answer is what the constraint admits, checked here by Python's
-json and re); `compare A B` prints each request's answers side by side
-and whether they are the same text (a GPU's bf16 may part from the
-CPU's at a near-tie: a different text that is still ok is that, a text
-not ok is a fault). Prints figures, asserts nothing.
+json and re; tokens: each token's text, its log-probability and the five
+likeliest's there, as the model gave them before the constraint);
+`compare A B` prints each request's answers side by side, whether they
+are the same text and, where not, the first token where they part and
+the margin there on each side (the log-probability of its own token
+less that of the other side's token; both are admitted there, the
+answers the same before it): a GPU's bf16 may part from the CPU's at a
+near-tie, a small margin on both sides; a large one on either side is
+worth a look, a text not ok is a fault. Prints figures, asserts
+nothing.
 
 usage: guided.py run [BASE_URL] [OUT]    (http://127.0.0.1:8080/v1)
        guided.py compare A.json B.json
@@ -41,9 +48,23 @@ def post(base, body):
 
 def chat(base, **kw):
     body = {"model": "base", "temperature": 0, "max_tokens": 64,
-            "messages": ASK}
+            "messages": ASK, "logprobs": True, "top_logprobs": 5}
     body.update(kw)
     return post(base, body)["choices"][0]
+
+
+def tokens(c):
+    # [[text, logprob, {alternative: logprob}]] of a choice's tokens
+    out = []
+    for e in (c.get("logprobs") or {}).get("content") or []:
+        out.append([e["token"], e["logprob"],
+                    {t["token"]: t["logprob"]
+                     for t in e.get("top_logprobs") or []}])
+    return out
+
+
+def answer(c, ok, text):
+    return {"ok": ok, "text": text, "tokens": tokens(c)}
 
 
 def city(text):
@@ -74,16 +95,16 @@ def run(base, out):
     c = chat(base, response_format={"type": "json_schema", "json_schema": {
         "name": "city", "schema": CITY}})
     t = c["message"]["content"] or ""
-    res["json_schema"] = {"ok": city(t), "text": t}
+    res["json_schema"] = answer(c, city(t), t)
 
     pat = "(Paris|Rome|Oslo) is [a-z]+( [a-z]+){0,5}\\."
     c = chat(base, structured_outputs={"regex": pat})
     t = c["message"]["content"] or ""
-    res["regex"] = {"ok": re.fullmatch(pat, t) is not None, "text": t}
+    res["regex"] = answer(c, re.fullmatch(pat, t) is not None, t)
 
     c = chat(base, structured_outputs={"choice": ["Paris", "Rome", "Oslo"]})
     t = c["message"]["content"] or ""
-    res["choice"] = {"ok": t in ("Paris", "Rome", "Oslo"), "text": t}
+    res["choice"] = answer(c, t in ("Paris", "Rome", "Oslo"), t)
 
     for choice in ("required", "auto"):
         c = chat(base, tools=WEATHER, tool_choice=choice, messages=[
@@ -93,8 +114,8 @@ def run(base, out):
                         for k in calls]) + (c["message"]["content"] or "")
         ok = all(k["function"]["name"] == "get_weather"
                  and city(k["function"]["arguments"]) for k in calls)
-        res["tools_" + choice] = {"ok": ok and (calls or choice == "auto"),
-                                  "text": t}
+        res["tools_" + choice] = answer(
+            c, bool(ok and (calls or choice == "auto")), t)
 
     # the trigger: the free answer's first tokens, 4 bytes or more
     free = chat(base, logprobs=True)
@@ -107,8 +128,8 @@ def run(base, out):
                             "end": "</t>"}], "triggers": [trig]}
     c = chat(base, structured_outputs={"structural_tag": json.dumps(tags)})
     t = c["message"]["content"] or ""
-    res["tag_triggered"] = {"ok": t.startswith(trig + "<t>")
-                            and tag_whole(t, trig + "<t>"), "text": t}
+    res["tag_triggered"] = answer(c, t.startswith(trig + "<t>")
+                                  and tag_whole(t, trig + "<t>"), t)
 
     c = chat(base, response_format={"type": "structural_tag", "format": {
         "type": "triggered_tags", "triggers": ["#"], "tags": [{
@@ -117,9 +138,9 @@ def run(base, out):
             "end": "</t>"}], "at_least_one": True,
         "stop_after_first": True}})
     t = c["message"]["content"] or ""
-    res["tag_at_least_one"] = {"ok": t.startswith("#<t>")
-                               and t.endswith("</t>")
-                               and tag_whole(t, "#<t>"), "text": t}
+    res["tag_at_least_one"] = answer(c, t.startswith("#<t>")
+                                     and t.endswith("</t>")
+                                     and tag_whole(t, "#<t>"), t)
 
     with open(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -127,18 +148,40 @@ def run(base, out):
         print(f"{name:18} {'ok ' if r['ok'] else 'BAD'} {r['text'][:100]!r}")
 
 
+def margin(mine, other):
+    # how much likelier this side found its token than the other side's:
+    # ">x" where the other's is not among its five likeliest
+    if other[0] in mine[2]:
+        return f"{mine[1] - mine[2][other[0]]:.3f}"
+    return f">{mine[1] - min(mine[2].values(), default=mine[1]):.3f}"
+
+
+def parting(ra, rb):
+    # the first token where the two answers part: "k: a|b, margins m|m"
+    ta, tb = ra.get("tokens") or [], rb.get("tokens") or []
+    for k, (x, y) in enumerate(zip(ta, tb)):
+        if x[0] != y[0]:
+            return (f"token {k}: {x[0]!r} / {y[0]!r}, margins "
+                    f"{margin(x, y)} / {margin(y, x)}")
+    if len(ta) != len(tb):
+        return f"token {min(len(ta), len(tb))}: one answer ends"
+    return "no token parts (the logprobs do not cover the text)"
+
+
 def compare(a_path, b_path):
     with open(a_path) as f:
         a = json.load(f)
     with open(b_path) as f:
         b = json.load(f)
-    print(f"| request | {a_path} | {b_path} | same text |")
-    print("|---|---|---|---|")
+    print(f"| request | {a_path} | {b_path} | same text | where they part |")
+    print("|---|---|---|---|---|")
     for name in a:
         ra, rb = a[name], b.get(name, {"ok": False, "text": ""})
+        same = ra["text"] == rb["text"]
         print(f"| {name} | {'ok' if ra['ok'] else 'BAD'} | "
               f"{'ok' if rb['ok'] else 'BAD'} | "
-              f"{'yes' if ra['text'] == rb['text'] else 'no'} |")
+              f"{'yes' if same else 'no'} | "
+              f"{'' if same else parting(ra, rb)} |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ stop_after_first (the answer one tag). Greedy, SmolLM2's chat.
 to OUT
 (ok: the answer is what the constraint admits, checked here by Python's
 json and re; tokens: each token's text, its log-probability and the five
-likeliest's there, as the model gave them before the constraint);
+likeliest's there, the server's most by default, as the model gave them
+before the constraint);
 `compare A B` prints each request's answers side by side, whether they
 are the same text and, where not, the first token where they part and
 the margin there on each side (the log-probability of its own token
